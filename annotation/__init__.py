@@ -1,0 +1,1 @@
+"""Label Studio: label config from the taxonomy, tasks, pre-annotations, selection, export."""

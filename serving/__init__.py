@@ -1,0 +1,1 @@
+"""The FastAPI service: routes, access, storage, database, audit, commission pages."""

@@ -1,0 +1,3 @@
+"""Shanyraq: photo scoring and welfare fusion for targeted social assistance (advisory only)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,69 @@
+"""The `shanyraq` command: a thin layer that parses, calls library functions and prints.
+
+Each folder contributes a command group or a command through `REGISTRY`; group modules stay
+light at import (heavy libraries are imported inside commands) so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from shanyraq import __version__
+from shanyraq.errors import ShanyraqError
+
+# (kind, name, "module:attribute"): kind "group" adds a Typer app, "command" a function.
+REGISTRY: list[tuple[str, str, str]] = [
+    ("group", "data", "shanyraq.cli_data:app"),
+]
+
+
+def _load(target: str) -> object:
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="shanyraq",
+        help=(
+            "Shanyraq scores photos of a family's home and fuses them with the family's record "
+            "into an advisory welfare level and ASP recommendation. A commission decides."
+        ),
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback(invoke_without_command=True)
+    def _root(
+        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    ) -> None:
+        if version:
+            typer.echo(__version__)
+            raise typer.Exit()
+
+    for kind, name, target in REGISTRY:
+        obj = _load(target)
+        if kind == "group":
+            assert isinstance(obj, typer.Typer)
+            app.add_typer(obj, name=name)
+        else:
+            assert callable(obj)
+            app.command(name=name)(obj)
+    return app
+
+
+def main() -> None:
+    """Entry point: domain errors become one clear line on stderr and exit code 2."""
+    try:
+        build_app()()
+    except ShanyraqError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

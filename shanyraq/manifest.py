@@ -1,0 +1,159 @@
+"""Dataset manifests: one CSV row per photo (path, sha256, family, split, labels, source).
+
+The contract of DESIGN.md. `signs` is ';'-separated; an empty cell means "not labelled"
+and the word `none` means "labelled, no sign visible". Paths are relative to the
+manifest's folder. Extra columns (e.g. a synthetic style id) are kept as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from shanyraq.errors import ManifestError
+
+REQUIRED_COLUMNS = ("path", "sha256", "family_id", "split", "room", "condition", "signs", "source")
+SPLITS = ("train", "val", "test")
+NO_SIGNS = "none"
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One photo. `None` labels mean "not labelled"; an empty frozenset means "no signs"."""
+
+    path: str
+    sha256: str
+    family_id: str
+    split: str
+    room: str | None
+    condition: int | None
+    signs: frozenset[str] | None
+    source: str
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def resolve(self, root: Path) -> Path:
+        return root / self.path
+
+    def with_split(self, split: str) -> ManifestRow:
+        return replace(self, split=split)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    rows: list[ManifestRow]
+    root: Path  # folder that row paths are relative to
+
+    def __iter__(self) -> Iterator[ManifestRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def by_split(self, split: str) -> list[ManifestRow]:
+        return [r for r in self.rows if r.split == split]
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def encode_signs(signs: frozenset[str] | None) -> str:
+    if signs is None:
+        return ""
+    return ";".join(sorted(signs)) if signs else NO_SIGNS
+
+
+def decode_signs(cell: str) -> frozenset[str] | None:
+    cell = cell.strip()
+    if not cell:
+        return None
+    if cell == NO_SIGNS:
+        return frozenset()
+    return frozenset(part.strip() for part in cell.split(";") if part.strip())
+
+
+class RowFormatError(ValueError):
+    """A cell that cannot be parsed at all (reported by the checker, not raised to users)."""
+
+
+def _parse_row(record: dict[str, str]) -> ManifestRow:
+    condition_cell = (record.get("condition") or "").strip()
+    try:
+        condition = int(condition_cell) if condition_cell else None
+    except ValueError:
+        raise RowFormatError(f"condition {condition_cell!r} is not a whole number") from None
+    extra = {k: v for k, v in record.items() if k not in REQUIRED_COLUMNS and k is not None}
+    return ManifestRow(
+        path=record["path"].strip(),
+        sha256=record["sha256"].strip().lower(),
+        family_id=record["family_id"].strip(),
+        split=record["split"].strip(),
+        room=(record["room"] or "").strip() or None,
+        condition=condition,
+        signs=decode_signs(record["signs"] or ""),
+        source=(record["source"] or "").strip(),
+        extra=extra,
+    )
+
+
+def read_records(path: Path) -> tuple[list[dict[str, str]], Path]:
+    """Raw CSV records; a missing file or missing columns raise ManifestError."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot open manifest ({exc.strerror})") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ManifestError(
+                f"{path}: missing column(s) {', '.join(missing)}; "
+                f"a manifest needs {', '.join(REQUIRED_COLUMNS)}"
+            )
+        return list(reader), path.resolve().parent
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Parse a manifest; a malformed cell raises ManifestError naming the line."""
+    records, root = read_records(path)
+    rows = []
+    for line, record in enumerate(records, start=2):
+        try:
+            rows.append(_parse_row(record))
+        except RowFormatError as exc:
+            raise ManifestError(f"{path}, line {line}: {exc}") from None
+    return Manifest(rows=rows, root=root)
+
+
+def write_manifest(path: Path, rows: Iterable[ManifestRow]) -> Path:
+    """Write rows (with their extra columns) atomically: a reader never sees half a file."""
+    rows = list(rows)
+    extra_columns = sorted({k for r in rows for k in r.extra})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*REQUIRED_COLUMNS, *extra_columns])
+        for r in rows:
+            writer.writerow(
+                [
+                    r.path,
+                    r.sha256,
+                    r.family_id,
+                    r.split,
+                    r.room or "",
+                    "" if r.condition is None else r.condition,
+                    encode_signs(r.signs),
+                    r.source,
+                    *(r.extra.get(k, "") for k in extra_columns),
+                ]
+            )
+    tmp.replace(path)
+    return path

@@ -1,0 +1,103 @@
+"""Checks a manifest against its files and the taxonomy; every problem found is reported."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shanyraq.manifest import (
+    SPLITS,
+    ManifestRow,
+    RowFormatError,
+    _parse_row,
+    read_records,
+    sha256_file,
+)
+from shanyraq.taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong. `kind` is stable (tests and scripts match on it)."""
+
+    kind: str
+    line: int | None  # CSV line (header is line 1); None for cross-row problems
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"[{self.kind}] {where}{self.message}"
+
+
+def _label_problems(row: ManifestRow, taxonomy: Taxonomy) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if row.room is not None and row.room not in taxonomy.room_names:
+        found.append(("unknown_label", f"room {row.room!r} is not in the taxonomy"))
+    if row.condition is not None and row.condition not in taxonomy.condition_values:
+        found.append(
+            (
+                "unknown_label",
+                f"condition {row.condition} is outside 1..{len(taxonomy.condition_values)}",
+            )
+        )
+    for sign in sorted((row.signs or frozenset()) - set(taxonomy.sign_names)):
+        found.append(("unknown_label", f"sign {sign!r} is not in the taxonomy"))
+    if row.room == taxonomy.not_dwelling and (row.condition is not None or row.signs):
+        found.append(
+            ("label_conflict", f"a {taxonomy.not_dwelling} photo carries no condition or signs")
+        )
+    return found
+
+
+def _row_problems(
+    row: ManifestRow, root: Path, taxonomy: Taxonomy, verify_hashes: bool
+) -> list[tuple[str, str]]:
+    found = _label_problems(row, taxonomy)
+    if row.split not in SPLITS:
+        found.append(("invalid_split", f"split {row.split!r} is not one of {', '.join(SPLITS)}"))
+    if not row.family_id:
+        found.append(("missing_family", "family_id is empty"))
+    file_path = row.resolve(root)
+    if not file_path.is_file():
+        found.append(("missing_file", f"{row.path} does not exist under {root}"))
+    elif verify_hashes and sha256_file(file_path) != row.sha256:
+        found.append(("hash_mismatch", f"{row.path}: sha256 differs from the manifest"))
+    return found
+
+
+def _split_leaks(
+    rows: list[tuple[int, ManifestRow]], key: Callable[[ManifestRow], str], kind: str, what: str
+) -> list[Problem]:
+    splits_of: dict[str, set[str]] = defaultdict(set)
+    for _, row in rows:
+        if row.split in SPLITS:
+            splits_of[key(row)].add(row.split)
+    return [
+        Problem(kind, None, f"{what} {value} appears in splits {', '.join(sorted(splits))}")
+        for value, splits in sorted(splits_of.items())
+        if len(splits) > 1
+    ]
+
+
+def check_manifest(path: Path, taxonomy: Taxonomy, *, verify_hashes: bool = True) -> list[Problem]:
+    """All problems of the manifest at `path`; an empty list means it is clean.
+
+    A manifest that cannot be read at all (missing file or columns) raises ManifestError.
+    """
+    records, root = read_records(path)
+    problems: list[Problem] = []
+    parsed: list[tuple[int, ManifestRow]] = []
+    for line, record in enumerate(records, start=2):
+        try:
+            row = _parse_row(record)
+        except RowFormatError as exc:
+            problems.append(Problem("malformed_row", line, str(exc)))
+            continue
+        parsed.append((line, row))
+        for kind, message in _row_problems(row, root, taxonomy, verify_hashes):
+            problems.append(Problem(kind, line, message))
+    problems += _split_leaks(parsed, lambda r: r.family_id, "family_split_leak", "family")
+    problems += _split_leaks(parsed, lambda r: r.sha256, "photo_split_leak", "photo sha256")
+    return problems

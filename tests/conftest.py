@@ -1,0 +1,38 @@
+"""Shared fixtures: the taxonomy, and small images the tests make themselves."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+
+@pytest.fixture(scope="session")
+def taxonomy():
+    from shanyraq.taxonomy import load_taxonomy
+
+    return load_taxonomy()
+
+
+def image_bytes(
+    fmt: str = "JPEG", size: tuple[int, int] = (64, 48), seed: int = 0, **save
+) -> bytes:
+    """A small textured RGB image encoded as `fmt` (so decoders have real work to do)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    gradient = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    noise = rng.integers(0, 40, size=(height, width, 3)).astype(np.float32)
+    pixels = np.clip(gradient + noise, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_image():
+    return image_bytes

@@ -1,0 +1,1 @@
+"""Training: manifests to batches, augmentation, the training loop, evaluation, synthetic data."""

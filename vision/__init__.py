@@ -1,0 +1,1 @@
+"""Everything about one photo: decoding, preprocessing, model, engine, quality, hashing."""

@@ -1,0 +1,256 @@
+"""The one way pixels enter Shanyraq, for uploads and datasets alike.
+
+The format is decided from the bytes (never the name or a client header); only JPEG, PNG,
+WebP and HEIC are accepted. The pixel limit is enforced from the header, before any pixel is
+decoded, so a tiny pixel bomb fails fast. Truncated or corrupt data is an error, never half an
+image. EXIF orientation is applied; capture metadata is returned apart from the pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from shanyraq.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageTooLargeError,
+    UnsupportedImageFormatError,
+)
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_FORMATS = ("jpeg", "png", "webp", "heic")
+_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF"}
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+
+# EXIF tags (TIFF/EXIF specification numbers).
+_TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
+_IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
+_TAG_DATETIME_ORIGINAL = 36867
+
+
+@dataclass(frozen=True)
+class CaptureMetadata:
+    """What the camera recorded about the shot; kept apart from the pixels."""
+
+    taken_at: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    orientation: int = 1  # EXIF orientation before it was applied (1 = upright)
+
+    @property
+    def has_gps(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """RGB pixels (H, W, 3, uint8), upright, plus where they came from."""
+
+    pixels: np.ndarray
+    format: str  # one of ALLOWED_FORMATS
+    original_size: tuple[int, int]  # (width, height) stored in the file, before orientation
+    metadata: CaptureMetadata
+    sha256: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def sniff_format(data: bytes) -> str:
+    """Name the format from magic bytes; refuse all but the allowed ones with a clear reason."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "heic"
+    raise UnsupportedImageFormatError(
+        f"this file is {_describe(data)}, not a photo Shanyraq accepts; "
+        "send a JPEG, PNG, WebP or HEIC photo"
+    )
+
+
+def _describe(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    known = [
+        (data.startswith((b"GIF87a", b"GIF89a")), "a GIF image"),
+        (data.startswith((b"II*\x00", b"MM\x00*")), "a TIFF image"),
+        (data.startswith(b"BM"), "a BMP image"),
+        (data.startswith(b"%PDF"), "a PDF document"),
+        (data[4:8] == b"ftyp" and data[8:12] in {b"avif", b"avis"}, "an AVIF image"),
+        (b"<svg" in head or (head.startswith(b"<?xml") and b"svg" in head), "an SVG drawing"),
+    ]
+    for matched, name in known:
+        if matched:
+            return name
+    try:
+        data[:512].decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return "of an unknown kind"
+
+
+def _register_heif() -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
+def _open(data: bytes, fmt: str) -> Image.Image:
+    if fmt == "heic":
+        _register_heif()
+    try:
+        # Lazy: reads the header only. Pillow's own bomb check is a second line of defence.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImageError(
+            f"the {fmt.upper()} header cannot be read ({exc}); the file is damaged: take or "
+            "export the photo again"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLargeError(
+            "the image is far larger than any phone photo; send the photo as the camera took it"
+        ) from None
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise CorruptImageError("the image has no pixels; take the photo again")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} ({width * height / 1e6:.1f} MP), over the limit of "
+            f"{max_pixels / 1e6:.0f} MP; send a smaller photo"
+        )
+
+
+def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
+    """Decode photo bytes into upright RGB pixels and capture metadata.
+
+    `target_size` (shorter side in pixels) lets JPEG decode at 1/2, 1/4 or 1/8 scale when the
+    caller only needs a small image; the result is never smaller than `target_size`.
+    """
+    if not data:
+        raise EmptyImageError("the file is empty; upload the photo again")
+    fmt = sniff_format(data)
+    image = _open(data, fmt)
+    original_size = image.size
+    _check_pixels(*original_size, max_pixels=max_pixels)
+    if fmt == "jpeg" and target_size:
+        image.draft("RGB", (target_size, target_size))
+    # Pixels first: reading EXIF may trigger a load, whose errors must not be swallowed.
+    pixels = _load_rgb(image, fmt)
+    metadata = _read_metadata(image)
+    return DecodedImage(
+        pixels=pixels,
+        format=fmt,
+        original_size=original_size,
+        metadata=metadata,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def decode_file(path: Path, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
+    return decode_image(path.read_bytes(), max_pixels=max_pixels, target_size=target_size)
+
+
+def _load_rgb(image: Image.Image, fmt: str) -> np.ndarray:
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept half an image
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image, in_place=False) or image
+        rgb = _to_rgb(upright)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptImageError(
+            f"the {fmt.upper()} data is truncated or damaged ({exc}); upload the photo again"
+        ) from None
+    return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas become white, as a viewer would show them on paper.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = max(float(array.max()), 1.0)
+        return Image.fromarray((array * (255.0 / peak)).astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
+
+
+def _read_metadata(image: Image.Image) -> CaptureMetadata:
+    try:
+        exif = image.getexif()
+    except Exception:  # a broken EXIF block must not cost the photo
+        logger.debug("unreadable EXIF block ignored", exc_info=True)
+        return CaptureMetadata()
+    if not exif:
+        return CaptureMetadata()
+    exif_ifd = _safe_ifd(exif, _IFD_EXIF)
+    gps_ifd = _safe_ifd(exif, _IFD_GPS)
+    latitude = _gps_degrees(gps_ifd.get(2), gps_ifd.get(1), negative="S")
+    longitude = _gps_degrees(gps_ifd.get(4), gps_ifd.get(3), negative="W")
+    return CaptureMetadata(
+        taken_at=_exif_time(exif_ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
+        latitude=latitude,
+        longitude=longitude,
+        camera_make=_clean_text(exif.get(_TAG_MAKE)),
+        camera_model=_clean_text(exif.get(_TAG_MODEL)),
+        orientation=int(exif.get(0x0112, 1) or 1),
+    )
+
+
+def _safe_ifd(exif: Image.Exif, tag: int) -> dict[int, object]:
+    try:
+        return dict(exif.get_ifd(tag))
+    except Exception:
+        return {}
+
+
+def _clean_text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).replace("\x00", "").strip()
+    return text or None
+
+
+def _exif_time(value: object) -> datetime | None:
+    text = _clean_text(value)
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def _gps_degrees(dms: object, ref: object, *, negative: str) -> float | None:
+    if not isinstance(dms, tuple | list) or len(dms) != 3:
+        return None
+    try:
+        degrees, minutes, seconds = (float(x) for x in dms)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    value = degrees + minutes / 60.0 + seconds / 3600.0
+    ref_text = _clean_text(ref) or ""
+    return -value if ref_text.upper().startswith(negative) else value

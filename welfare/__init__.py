@@ -1,0 +1,1 @@
+"""Welfare fusion: family record, photo aggregation, hard rules, fusion model, explanations."""

@@ -1,0 +1,51 @@
+"""model.json round trip and refusal of an artifact trained on another taxonomy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shanyraq.errors import ModelMismatchError
+from vision.artifact import Labels, ModelArtifact, Preprocessing, read_artifact, write_artifact
+
+
+def _artifact(taxonomy, **overrides):
+    fields = {
+        "model_version": "test-1",
+        "backbone": "test_tiny",
+        "taxonomy_version": taxonomy.version,
+        "taxonomy_fingerprint": taxonomy.fingerprint(),
+        "labels": Labels(
+            room=taxonomy.room_names,
+            condition=taxonomy.condition_values,
+            signs=taxonomy.sign_names,
+        ),
+        "condition_formulation": "coral",
+        "preprocessing": Preprocessing(size=64, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
+        "embedding_dim": 16,
+    }
+    fields.update(overrides)
+    return ModelArtifact(**fields)
+
+
+def test_roundtrip(tmp_path, taxonomy):
+    artifact = _artifact(taxonomy)
+    write_artifact(tmp_path, artifact)
+    again = read_artifact(tmp_path)
+    assert again == artifact
+    again.check_taxonomy(taxonomy)
+
+
+def test_mismatched_taxonomy_refused(taxonomy):
+    stale = _artifact(taxonomy, taxonomy_fingerprint="0" * 64)
+    with pytest.raises(ModelMismatchError, match="retrain or export"):
+        stale.check_taxonomy(taxonomy)
+
+
+def test_missing_or_foreign_folder(tmp_path):
+    with pytest.raises(ModelMismatchError, match="model.json missing"):
+        read_artifact(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(ModelMismatchError, match="artifact format 99"):
+        read_artifact(tmp_path)

@@ -1,0 +1,38 @@
+"""configs/welfare.yaml: 23 criteria in the five groups, with ranges and sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shanyraq.errors import ConfigError
+from welfare.criteria import load_welfare_config
+
+REAL = Path(__file__).resolve().parents[2] / "configs" / "welfare.yaml"
+
+
+def test_real_config_has_23_criteria_in_five_groups():
+    config = load_welfare_config()
+    assert len(config.criteria) == 23
+    assert {c.group for c in config.criteria} == {
+        "material",
+        "non_material",
+        "dependency_load",
+        "self_realisation",
+        "hidden_income",
+    }
+    assert all(c.source and c.unit for c in config.criteria)
+    assert {"karaganda_region", "shymkent"} <= set(config.regions)
+    assert config.level_values == [1, 2, 3, 4, 5, 6]
+    assert config.thresholds.poverty_line_kzt < config.thresholds.subsistence_minimum_kzt
+
+
+def test_range_without_bounds_is_refused(tmp_path):
+    data = yaml.safe_load(REAL.read_text())
+    del data["criteria"][0]["max"]
+    path = tmp_path / "welfare.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="per_capita_income_kzt: a money criterion needs"):
+        load_welfare_config(path)

@@ -1,0 +1,79 @@
+"""`PhotoScore`: what the engine says about one photo; the boundary type between vision and welfare.
+
+Probabilities are calibrated (temperature-scaled) and keyed by the taxonomy's own labels,
+so a consumer never depends on head order. A photo the model should not be trusted on carries
+`abstain=True` and the reasons why; consumers must not read its scores as evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Stable codes of why a photo's scores are not to be used.
+ABSTAIN_NOT_DWELLING = "not_dwelling"
+ABSTAIN_LOW_CONFIDENCE = "low_confidence"
+ABSTAIN_QUALITY = "quality_fail"
+ABSTAIN_REASONS = (ABSTAIN_NOT_DWELLING, ABSTAIN_LOW_CONFIDENCE, ABSTAIN_QUALITY)
+
+
+@dataclass(frozen=True)
+class PhotoScore:
+    """Calibrated scores for one photo.
+
+    room: probability per room class (sums to 1).
+    condition: probability per grade 1..5 (sums to 1); meaningless when the photo is not a home.
+    signs: independent probability per sign.
+    embedding: pooled backbone features (for diversity, drift and near-duplicate checks).
+    """
+
+    photo_sha256: str
+    model_version: str
+    room: dict[str, float]
+    condition: dict[int, float]
+    signs: dict[str, float]
+    embedding: np.ndarray = field(repr=False, compare=False)
+    abstain: bool = False
+    abstain_reasons: tuple[str, ...] = ()
+
+    @property
+    def top_room(self) -> str:
+        return max(self.room, key=lambda k: self.room[k])
+
+    @property
+    def expected_condition(self) -> float:
+        """Mean grade under the condition distribution (an ordinal summary)."""
+        return float(sum(grade * p for grade, p in self.condition.items()))
+
+    @property
+    def top_condition(self) -> int:
+        return max(self.condition, key=lambda k: self.condition[k])
+
+    def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "photo_sha256": self.photo_sha256,
+            "model_version": self.model_version,
+            "room": dict(self.room),
+            "condition": {str(k): v for k, v in self.condition.items()},
+            "signs": dict(self.signs),
+            "abstain": self.abstain,
+            "abstain_reasons": list(self.abstain_reasons),
+        }
+        if with_embedding:
+            out["embedding"] = [float(x) for x in self.embedding]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PhotoScore:
+        return cls(
+            photo_sha256=data["photo_sha256"],
+            model_version=data["model_version"],
+            room={k: float(v) for k, v in data["room"].items()},
+            condition={int(k): float(v) for k, v in data["condition"].items()},
+            signs={k: float(v) for k, v in data["signs"].items()},
+            embedding=np.asarray(data.get("embedding", []), dtype=np.float32),
+            abstain=bool(data.get("abstain", False)),
+            abstain_reasons=tuple(data.get("abstain_reasons", ())),
+        )

@@ -44,7 +44,7 @@ def test_mismatched_taxonomy_refused(taxonomy):
 
 
 def test_missing_or_foreign_folder(tmp_path):
-    with pytest.raises(ModelMismatchError, match="model.json missing"):
+    with pytest.raises(ModelMismatchError, match=r"model\.json missing"):
         read_artifact(tmp_path)
     (tmp_path / "model.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(ModelMismatchError, match="artifact format 99"):

@@ -1,0 +1,64 @@
+"""Logits to calibrated probabilities, per head: one place, used by evaluation and the engine.
+
+Pure NumPy. room: softmax. condition: CORAL (K-1 cumulative logits, P(grade > k)) or softmax
+over K grades. signs: independent sigmoids. Each head's logits are divided by its calibration
+temperature first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vision.artifact import ModelArtifact
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.clip(logits.astype(np.float64) / temperature, -60.0, 60.0)
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def coral_to_probs(cumulative_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """(N, K-1) logits of P(grade > k) -> (N, K) probabilities of each grade.
+
+    The cumulative probabilities are made non-increasing first (a running minimum), so the
+    grade probabilities are never negative even when the network is not perfectly ordered.
+    """
+    above = sigmoid(cumulative_logits, temperature)
+    above = np.minimum.accumulate(above, axis=-1)
+    n = above.shape[0]
+    ones, zeros = np.ones((n, 1)), np.zeros((n, 1))
+    cumulative = np.concatenate([ones, above, zeros], axis=-1)
+    probs = cumulative[:, :-1] - cumulative[:, 1:]
+    return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def condition_probs(logits: np.ndarray, formulation: str, temperature: float = 1.0) -> np.ndarray:
+    if formulation == "coral":
+        return coral_to_probs(logits, temperature)
+    return softmax(logits, temperature)
+
+
+def head_probs(
+    artifact: ModelArtifact,
+    room_logits: np.ndarray,
+    condition_logits: np.ndarray,
+    signs_logits: np.ndarray,
+    *,
+    calibrated: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All three heads' probabilities for a batch, with the artifact's temperatures."""
+    t = artifact.temperatures if calibrated else None
+    return (
+        softmax(room_logits, t.room if t else 1.0),
+        condition_probs(
+            condition_logits, artifact.condition_formulation, t.condition if t else 1.0
+        ),
+        sigmoid(signs_logits, t.signs if t else 1.0),
+    )

@@ -1,0 +1,62 @@
+"""Pixels to the model's input tensor: the one preprocessing path for training and serving.
+
+Pure functions: RGB uint8 (H, W, 3) in, float32 (3, S, S) out, following the model's own
+`Preprocessing` (size, mean, std, resize policy) from model.json.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vision.artifact import Preprocessing
+
+_INTERPOLATION = {
+    "bilinear": cv2.INTER_LINEAR,
+    "bicubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+}
+
+
+def resize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """Resize to spec.size x spec.size by the spec's policy; uint8 in, uint8 out."""
+    size = spec.size
+    height, width = rgb.shape[:2]
+    shrinking = min(height, width) > size
+    # Area interpolation is the right filter when shrinking a lot; it avoids aliasing.
+    flag = cv2.INTER_AREA if shrinking else _INTERPOLATION[spec.interpolation]
+    if spec.resize == "squash":
+        return cv2.resize(rgb, (size, size), interpolation=flag)
+    if spec.resize == "shorter_side_crop":
+        scale = size / min(height, width)
+        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+        scaled = cv2.resize(rgb, (new_w, new_h), interpolation=flag)
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+        return np.ascontiguousarray(scaled[top : top + size, left : left + size])
+    scale = size / max(height, width)  # letterbox: whole image, padded with grey
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    scaled = cv2.resize(rgb, (new_w, new_h), interpolation=flag)
+    canvas = np.full((size, size, 3), 114, dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = scaled
+    return canvas
+
+
+def normalize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """uint8 HWC (already at size) -> float32 CHW with the spec's mean and std."""
+    mean = np.asarray(spec.mean, dtype=np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(spec.std, dtype=np.float32) * 255.0)
+    chw = (rgb.astype(np.float32) - mean) * inv_std
+    return np.ascontiguousarray(chw.transpose(2, 0, 1))
+
+
+def to_input(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """One photo to one input tensor (3, size, size)."""
+    return normalize(resize(rgb, spec), spec)
+
+
+def to_batch(images: list[np.ndarray], spec: Preprocessing) -> np.ndarray:
+    """Several photos to one batch (N, 3, size, size), float32."""
+    if not images:
+        return np.zeros((0, 3, spec.size, spec.size), dtype=np.float32)
+    return np.stack([to_input(image, spec) for image in images])

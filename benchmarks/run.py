@@ -11,7 +11,10 @@ from pathlib import Path
 
 from benchmarks.common import BenchResult
 
-MODULES = ["benchmarks.bench_decode"]
+MODULES = [
+    "benchmarks.bench_decode",
+    "benchmarks.bench_synth",
+]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

@@ -17,6 +17,7 @@ from shanyraq.errors import ShanyraqError
 # (kind, name, "module:attribute"): kind "group" adds a Typer app, "command" a function.
 REGISTRY: list[tuple[str, str, str]] = [
     ("group", "data", "shanyraq.cli_data:app"),
+    ("group", "synth", "training.synth.cli:app"),
 ]
 
 

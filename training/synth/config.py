@@ -1,0 +1,171 @@
+"""configs/synth.yaml as typed objects: the generator's rates, ranges and artefact levels."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from shanyraq.config import StrictModel, default_configs_dir, load_config
+from shanyraq.taxonomy import Taxonomy
+
+Range = tuple[float, float]
+
+
+def _check_range(name: str, value: Range) -> None:
+    if value[0] > value[1]:
+        raise ValueError(f"{name}: lower bound {value[0]} is above upper bound {value[1]}")
+
+
+class PhotoSettings(StrictModel):
+    room_weights: dict[str, float]
+    photos_per_home: int = Field(ge=1)
+    n_styles: int = Field(ge=12)
+    split_fractions: tuple[float, float, float]
+    jpeg_quality: tuple[int, int]
+    workers: int = Field(ge=0)
+
+
+class NotDwellingSettings(StrictModel):
+    kind_weights: dict[str, float]
+    skimage_images: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> NotDwellingSettings:
+        known = {"package_photo", "document", "screen", "blank_frame"}
+        unknown = set(self.kind_weights) - known
+        if unknown:
+            raise ValueError(f"unknown not_dwelling kinds {sorted(unknown)}; use {sorted(known)}")
+        return self
+
+
+class SignRate(StrictModel):
+    intercept: float
+    welfare_slope: float
+    rooms: list[str] = Field(min_length=1)
+
+
+class ConditionRule(StrictModel):
+    base: float
+    wear_weight: float = Field(ge=0)
+    noise_sd: float = Field(ge=0)
+    wear_mean_poor: float = Field(gt=0, lt=1)
+    wear_mean_rich: float = Field(gt=0, lt=1)
+    wear_concentration: float = Field(gt=0)
+    sign_weights: dict[str, float]
+
+
+class DistractorSettings(StrictModel):
+    rate: float = Field(ge=0, le=1)
+
+
+class CameraSettings(StrictModel):
+    back_wall_width: Range
+    back_wall_height: Range
+    shift: Range
+    roll_degrees: Range
+    exposure: Range
+    colour_temperature: Range
+    vignette: Range
+    noise_sd: Range
+    blur_rate: float = Field(ge=0, le=1)
+    blur_sigma: Range
+
+    @model_validator(mode="after")
+    def _check(self) -> CameraSettings:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                _check_range(name, value)
+        return self
+
+
+class FamilySettings(StrictModel):
+    level_weights: list[float] = Field(min_length=2)
+    photos_per_family: tuple[int, int]
+    case_rates: dict[str, float]
+    case_levels: dict[str, tuple[int, int]]
+    decent_rental_home_welfare: Range
+    rural_stove_extra_logit: float
+    missing_photos_count: tuple[int, int]
+    missing_photos_unusable_rate: float = Field(ge=0, le=1)
+    unusable_reasons: dict[str, float]
+    rural_rate: float = Field(ge=0, le=1)
+    female_head_rate: float = Field(ge=0, le=1)
+    missing_criterion_rate: float = Field(ge=0, le=1)
+    unusable_photo_rate: float = Field(ge=0, le=1)
+    income_multiples: list[float] = Field(min_length=2)
+    income_log_sd: float = Field(ge=0)
+    home_welfare_sd: float = Field(ge=0)
+    hidden_income_reported_poverty_multiple: Range
+
+    @model_validator(mode="after")
+    def _check(self) -> FamilySettings:
+        known = {"hidden_income", "poor_decent_rental", "missing_photos", "rural_solid_fuel"}
+        unknown = set(self.case_rates) - known
+        if unknown:
+            raise ValueError(f"unknown family cases {sorted(unknown)}; use {sorted(known)}")
+        unknown = set(self.case_levels) - known
+        if unknown:
+            raise ValueError(f"case_levels: unknown cases {sorted(unknown)}")
+        reasons = {"blurred", "too_dark", "overexposed", "not_a_home"}
+        if set(self.unusable_reasons) - reasons:
+            raise ValueError(f"unusable_reasons: use only {sorted(reasons)}")
+        if sum(self.case_rates.values()) > 1:
+            raise ValueError("case_rates add up to more than 1")
+        if len(self.income_multiples) != len(self.level_weights):
+            raise ValueError("income_multiples needs one value per level in level_weights")
+        return self
+
+
+class SynthConfig(StrictModel):
+    version: int = Field(ge=1)
+    photos: PhotoSettings
+    not_dwelling: NotDwellingSettings
+    signs: dict[str, SignRate]
+    condition: ConditionRule
+    distractors: DistractorSettings
+    camera: CameraSettings
+    families: FamilySettings
+
+    def check_against(self, taxonomy: Taxonomy) -> SynthConfig:
+        """Every room and sign named here must exist in the taxonomy, and every sign be rated."""
+        problems: list[str] = []
+        rooms = set(taxonomy.room_names)
+        signs = set(taxonomy.sign_names)
+        problems += [
+            f"photos.room_weights: unknown room {r!r}"
+            for r in self.photos.room_weights
+            if r not in rooms
+        ]
+        if set(self.signs) != signs:
+            problems.append(f"signs: must rate exactly {sorted(signs)}, got {sorted(self.signs)}")
+        for name, rate in self.signs.items():
+            problems += [
+                f"signs.{name}.rooms: unknown room {r!r}"
+                for r in rate.rooms
+                if r not in taxonomy.dwelling_rooms
+            ]
+        missing = signs - set(self.condition.sign_weights)
+        if missing:
+            problems.append(f"condition.sign_weights: missing {sorted(missing)}")
+        if problems:
+            from shanyraq.errors import ConfigError
+
+            raise ConfigError(
+                "configs/synth.yaml does not match the taxonomy:\n  " + "\n  ".join(problems)
+            )
+        return self
+
+
+def load_synth_config(path: Path | None = None) -> SynthConfig:
+    return load_config(path or default_configs_dir() / "synth.yaml", SynthConfig)
+
+
+@lru_cache(maxsize=1)
+def get_synth_config() -> SynthConfig:
+    """The installation's synth config, read once and checked against the taxonomy."""
+    from shanyraq.taxonomy import get_taxonomy
+
+    return load_synth_config().check_against(get_taxonomy())

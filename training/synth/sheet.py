@@ -1,0 +1,112 @@
+"""A contact sheet: one PNG grid of photos from a manifest, each captioned with its labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from shanyraq.manifest import ManifestRow, read_manifest
+from vision.io import decode_file
+
+_CAPTION_LINES = 3
+_LINE_PX = 13
+_CAPTION_PX = 8 + _LINE_PX * _CAPTION_LINES
+_FONT_SCALE = 0.36
+_MAX_PIXELS = 50_000_000
+_SHORT = {  # sign names shortened so two fit under a thumbnail
+    "damp_mould": "damp",
+    "structural_damage": "damage",
+    "unfinished_surfaces": "bare",
+    "broken_window": "window",
+    "overcrowding": "crowd",
+    "solid_fuel_stove": "stove",
+    "premium_appliances": "appl+",
+    "premium_finishes": "finish+",
+}
+
+
+def _caption(row: ManifestRow, width_px: int) -> list[str]:
+    """Room and grade, then the signs packed into lines that fit under the thumbnail."""
+    grade = "" if row.condition is None else f" c{row.condition}"
+    words = [_SHORT.get(s, s) for s in sorted(row.signs or ())] or ["-"]
+    lines = [f"{row.room}{grade}", ""]
+    for word in words:
+        candidate = f"{lines[-1]},{word}" if lines[-1] else word
+        if lines[-1] and _text_width(candidate) > width_px:
+            lines.append(word)
+        else:
+            lines[-1] = candidate
+    return lines[:_CAPTION_LINES]
+
+
+def _text_width(text: str) -> int:
+    (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, _FONT_SCALE, 1)
+    return int(width)
+
+
+def _pick(rows: list[ManifestRow], count: int, seed: int) -> list[ManifestRow]:
+    """A spread of rooms: round-robin over rooms, in a seeded order."""
+    rng = np.random.default_rng(seed)
+    by_room: dict[str, list[ManifestRow]] = {}
+    for i in rng.permutation(len(rows)):
+        by_room.setdefault(rows[int(i)].room or "?", []).append(rows[int(i)])
+    picked: list[ManifestRow] = []
+    while len(picked) < count and any(by_room.values()):
+        for room in sorted(by_room):
+            if by_room[room] and len(picked) < count:
+                picked.append(by_room[room].pop())
+    return picked
+
+
+def contact_sheet(
+    manifest: Path,
+    out: Path,
+    *,
+    columns: int = 6,
+    rows: int = 4,
+    thumb: int = 128,
+    seed: int = 0,
+    colours: int = 0,
+) -> Path:
+    """Write a PNG grid of up to columns x rows photos with room, grade and signs.
+
+    `colours` > 0 stores a palette of that many colours: a much smaller file, for docs.
+    """
+    data = read_manifest(manifest)
+    chosen = _pick(data.rows, columns * rows, seed)
+    if not chosen:
+        raise ValueError(f"{manifest} has no photos")
+    n_rows = -(-len(chosen) // columns)
+    cell_h = thumb + _CAPTION_PX
+    sheet = np.full((n_rows * cell_h, columns * thumb, 3), 255, np.uint8)
+    for k, row in enumerate(chosen):
+        y, x = (k // columns) * cell_h, (k % columns) * thumb
+        pixels = decode_file(row.resolve(data.root), max_pixels=_MAX_PIXELS).pixels
+        sheet[y : y + thumb, x : x + thumb] = cv2.resize(
+            pixels, (thumb, thumb), interpolation=cv2.INTER_AREA
+        )
+        for line, text in enumerate(_caption(row, thumb - 6)):
+            cv2.putText(
+                sheet,
+                text,
+                (x + 3, y + thumb + 12 + _LINE_PX * line),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                _FONT_SCALE,
+                (20, 20, 20),
+                1,
+                cv2.LINE_AA,
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save_png(sheet, out, colours=colours)
+    return out
+
+
+def _save_png(sheet: np.ndarray, out: Path, *, colours: int) -> None:
+    from PIL import Image
+
+    image = Image.fromarray(sheet)
+    if colours:
+        image = image.quantize(colors=min(colours, 256), method=Image.Quantize.MEDIANCUT)
+    image.save(out, format="PNG", optimize=True)

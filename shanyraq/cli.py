@@ -18,6 +18,7 @@ from shanyraq.errors import ShanyraqError
 REGISTRY: list[tuple[str, str, str]] = [
     ("group", "data", "shanyraq.cli_data:app"),
     ("group", "synth", "training.synth.cli:app"),
+    ("group", "welfare", "welfare.cli:app"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""configs/welfare.yaml as typed objects: criteria, regions, levels and income thresholds."""
+"""configs/welfare.yaml as typed objects: criteria, regions, levels, thresholds, rules, recipe."""
 
 from __future__ import annotations
 
@@ -53,6 +53,71 @@ class Thresholds(StrictModel):
     poverty_line_source: str
 
 
+class Level6Rule(StrictModel):
+    """The published level-6 examples and how they combine (`any` or `all`)."""
+
+    min_dwellings: int = Field(ge=1)
+    min_vehicles: int = Field(ge=1)
+    legal_entity: bool
+    min_income_subsistence_minimums: float = Field(gt=0)
+    combine: Literal["any", "all"]
+    source: str
+
+
+class IncomeTest(StrictModel):
+    source: str
+
+
+class RulesConfig(StrictModel):
+    level6: Level6Rule
+    asp_income_test: IncomeTest
+
+
+class RecommendationConfig(StrictModel):
+    """Bands on the calibrated P(eligible) and what sends a case to review."""
+
+    eligible_min_probability: float = Field(gt=0, lt=1)
+    not_eligible_max_probability: float = Field(gt=0, lt=1)
+    review_if_eligible_and_level_at_least: int = Field(ge=1)
+    min_usable_photos: int = Field(ge=0)
+    max_flagged_share: float = Field(ge=0, le=1)
+    review_if_missing: list[str]
+    top_reasons: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> RecommendationConfig:
+        if self.not_eligible_max_probability >= self.eligible_min_probability:
+            raise ValueError("not_eligible_max_probability must be below eligible_min_probability")
+        return self
+
+
+class LightGBMRecipe(StrictModel):
+    n_estimators: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    num_leaves: int = Field(ge=2)
+    min_child_samples: int = Field(ge=1)
+
+
+class RandomForestRecipe(StrictModel):
+    n_estimators: int = Field(ge=1)
+    min_samples_leaf: int = Field(ge=1)
+
+
+class FusionRecipe(StrictModel):
+    """How fusion models are trained: features, decoding, splits, hyper-parameters."""
+
+    default_model: str
+    expected_rooms: list[str] = Field(min_length=1)
+    context_features: list[Literal["settlement"]]
+    level_decoding: Literal["argmax", "median"]
+    calibration_fraction: float = Field(gt=0, lt=1)
+    test_fraction: float = Field(gt=0, lt=1)
+    n_families: int = Field(ge=100)
+    seed: int
+    lightgbm: LightGBMRecipe
+    random_forest: RandomForestRecipe
+
+
 class WelfareConfig(StrictModel):
     version: int = Field(ge=1)
     criteria: list[Criterion] = Field(min_length=1)
@@ -60,6 +125,10 @@ class WelfareConfig(StrictModel):
     settlements: list[str] = Field(min_length=1)
     levels: list[Level] = Field(min_length=2)
     thresholds: Thresholds
+    head_genders: list[str] = Field(min_length=1)
+    rules: RulesConfig
+    recommendation: RecommendationConfig
+    fusion: FusionRecipe
 
     @model_validator(mode="after")
     def _check(self) -> WelfareConfig:
@@ -70,6 +139,9 @@ class WelfareConfig(StrictModel):
         values = [lv.value for lv in self.levels]
         if values != list(range(1, len(values) + 1)):
             raise ValueError(f"level values must be 1, 2, ... in order; got {values}")
+        unknown = sorted(set(self.recommendation.review_if_missing) - set(names))
+        if unknown:
+            raise ValueError(f"recommendation.review_if_missing names unknown criteria {unknown}")
         return self
 
     def criterion(self, name: str) -> Criterion:

@@ -1,0 +1,94 @@
+"""`welfare` CLI: assess prints an Assessment; train then evaluate write models and a report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from welfare.cli import app
+from welfare.dataset import build_family_data
+from welfare.simulate import simulate_photos
+
+from .conftest import family, make_families
+
+runner = CliRunner()
+
+
+def test_assess_prints_an_advisory_assessment(tmp_path, welfare_config, trained):
+    record = tmp_path / "family.json"
+    record.write_text(json.dumps(family(welfare_config)))
+    model = trained["lgbm_tabular"].save(tmp_path / "model")
+    result = runner.invoke(app, ["assess", str(record), "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["family_id"] == "f1"
+    assert data["asp"] in ("eligible", "not_eligible", "needs_review")
+    assert "0 usable photo(s); at least 1 needed" in data["review_reasons"]
+
+
+def test_assess_refuses_a_bad_record(tmp_path, welfare_config):
+    record = tmp_path / "family.json"
+    record.write_text(json.dumps(family(welfare_config, members_total=0)))
+    result = runner.invoke(app, ["assess", str(record)])
+    assert result.exit_code != 0
+    assert "members_total must be at least 1" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_writes_models_and_report(tmp_path, monkeypatch, welfare_config):
+    def fake_synthetic(n, *, seed, progress=False):
+        table, planned = make_families(n, seed=seed, config=welfare_config)
+        return build_family_data(
+            table, simulate_photos(planned, seed=seed + 1), config=welfare_config
+        )
+
+    monkeypatch.setattr("welfare.train.synthetic_family_data", fake_synthetic)
+    monkeypatch.setattr("welfare.train.get_welfare_config", lambda: welfare_config)
+    monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: welfare_config)
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--out",
+            str(models),
+            "--n",
+            "400",
+            "--seed",
+            "5",
+            "--model",
+            "rf_tabular",
+            "--model",
+            "rf_fused",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (models / "rf_fused" / "fusion.json").exists()
+    page = tmp_path / "report.md"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(models),
+            "--out",
+            str(tmp_path / "plots"),
+            "--markdown",
+            str(page),
+            "--n-boot",
+            "20",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "plots" / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"rf_tabular", "rf_fused"}
+    assert (tmp_path / "plots" / "accuracy.png").stat().st_size > 1000
+    text = page.read_text()
+    assert "## Targets" in text and "simulated" in text
+
+
+def test_unknown_model_name_is_refused(tmp_path):
+    result = runner.invoke(app, ["train", "--out", str(tmp_path), "--model", "svm"])
+    assert result.exit_code != 0
+    assert "unknown models ['svm']" in result.output

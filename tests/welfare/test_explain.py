@@ -1,0 +1,63 @@
+"""Reasons name the features that really drove the outcome."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from welfare.explain import contributions, top_reasons
+
+
+def _row(family_data, i):
+    return family_data.features.iloc[[i]].reset_index(drop=True)
+
+
+def test_lightgbm_contributions_add_up_to_the_calibrated_score(trained, family_data):
+    model = trained["lgbm_fused"]
+    row = _row(family_data, 750)
+    contrib = contributions(model, row, target="asp")
+    raw = model.asp_raw(model.matrix(row))[0]
+    bias = model.meta.platt[0] * model.asp_head.contributions(model.matrix(row))[0, -1]
+    assert sum(contrib.values()) + bias + model.meta.platt[1] == pytest.approx(raw, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lgbm_fused", "rf_fused"])
+def test_perturbing_the_top_feature_moves_the_outcome(trained, family_data, name):
+    model = trained[name]
+    moved_top, moved_last = [], []
+    for i in range(700, 730):
+        row = _row(family_data, i)
+        ranked = top_reasons(
+            model, row, space=family_data.space, target="asp", k=len(model.features)
+        )
+        base = model.predict(row).asp_probability[0]
+        for reason, sink in ((ranked[0], moved_top), (ranked[-1], moved_last)):
+            changed = row.copy()
+            changed[reason.feature] = model.meta.background[reason.feature]
+            if changed[reason.feature].equals(row[reason.feature]):
+                continue
+            sink.append(abs(model.predict(changed).asp_probability[0] - base))
+    assert np.mean(moved_top) > 0.05
+    assert np.mean(moved_top) > 5 * np.mean(moved_last or [0.0])
+
+
+def test_reasons_are_plain_words_with_direction(trained, family_data):
+    model = trained["lgbm_fused"]
+    row = _row(family_data, 701)
+    reasons = top_reasons(
+        model,
+        row,
+        space=family_data.space,
+        target="level",
+        k=3,
+        level_index=2,
+        level_name="3 (need)",
+    )
+    assert len(reasons) == 3
+    assert abs(reasons[0].contribution) >= abs(reasons[2].contribution)
+    for reason in reasons:
+        assert reason.kind in ("tabular", "visual")
+        assert ("supports level 3 (need)" in reason.text) or ("argues against" in reason.text)
+        assert "_" not in reason.text.split(":")[0]  # a label, not a column name
+    asp = top_reasons(model, row, space=family_data.space, target="asp", k=2)
+    assert all("ASP eligibility" in r.text for r in asp)

@@ -1,0 +1,91 @@
+"""Hard rules on hand-made families: each level-6 criterion, any/all, the income test."""
+
+from __future__ import annotations
+
+import pytest
+
+from welfare.rules import INCOME_TEST, LEVEL6, evaluate_rules
+from welfare.schema import parse_family
+
+from .conftest import family
+
+
+def outcome(config, combine, **criteria):
+    rules = config.rules.model_copy(
+        update={"level6": config.rules.level6.model_copy(update={"combine": combine})}
+    )
+    record = parse_family(family(config, **criteria), config=config)
+    return evaluate_rules(record, rules=rules, thresholds=config.thresholds)
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        {"dwellings_owned": 2},
+        {"vehicles_owned": 3},
+        {"has_legal_entity": 1},
+        {"per_capita_income_kzt": 4 * 46228},
+    ],
+)
+def test_each_level6_criterion_fires_alone_under_any(welfare_config, criteria):
+    result = outcome(welfare_config, "any", **criteria)
+    assert result.level6 is True
+    assert LEVEL6 in result.fired
+    name = next(iter(criteria))
+    assert f"{LEVEL6}.{name}" in result.fired
+
+
+def test_level6_below_every_threshold_does_not_fire(welfare_config):
+    result = outcome(
+        welfare_config,
+        "any",
+        dwellings_owned=1,
+        vehicles_owned=1,
+        per_capita_income_kzt=4 * 46228 - 1,
+    )
+    assert result.level6 is False
+    assert LEVEL6 not in result.fired
+
+
+def test_all_needs_every_criterion(welfare_config):
+    some = outcome(welfare_config, "all", dwellings_owned=2, vehicles_owned=2, has_legal_entity=1)
+    assert some.level6 is False
+    every = outcome(
+        welfare_config,
+        "all",
+        dwellings_owned=2,
+        vehicles_owned=2,
+        has_legal_entity=1,
+        per_capita_income_kzt=200_000,
+    )
+    assert every.level6 is True
+
+
+def test_missing_input_makes_level6_not_checkable_unless_another_fires(welfare_config):
+    unknown = outcome(welfare_config, "any", vehicles_owned=None)
+    assert unknown.level6 is None
+    assert f"{LEVEL6}.vehicles_owned" in unknown.not_checkable
+    fired = outcome(welfare_config, "any", vehicles_owned=None, dwellings_owned=3)
+    assert fired.level6 is True
+
+
+def test_income_test_under_at_and_missing(welfare_config):
+    line = welfare_config.thresholds.poverty_line_kzt
+    assert outcome(welfare_config, "any", per_capita_income_kzt=line - 1).income_test is True
+    at = outcome(welfare_config, "any", per_capita_income_kzt=line)
+    assert at.income_test is False
+    assert INCOME_TEST not in at.fired
+    missing = outcome(welfare_config, "any", per_capita_income_kzt=None)
+    assert missing.income_test is None
+    assert INCOME_TEST in missing.not_checkable
+
+
+def test_rule_texts_carry_year_and_figures(welfare_config):
+    result = outcome(welfare_config, "any", per_capita_income_kzt=10_000)
+    text = next(c.text for c in result.checks if c.name == INCOME_TEST)
+    assert "10,000 KZT is under the poverty line 32,360 KZT (2025)" in text
+
+
+def test_default_combination_is_all(welfare_config):
+    assert welfare_config.rules.level6.combine == "all"
+    assert outcome(welfare_config, "all", vehicles_owned=2).level6 is False

@@ -1,0 +1,118 @@
+"""Photos to family: per-room and overall summaries of the usable photos' calibrated scores.
+
+A photo is usable when the engine did not abstain, its quality check did not fail, it was not
+reused from another family and it shows a dwelling. Everything else is counted, not used as
+evidence. A family with no usable photo gets NaN visual features (the fusion model routes
+missing values) and the counts that send it to review.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from vision.score import PhotoScore
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class PhotoFlags:
+    """What the quality gate and the reuse check said about one photo."""
+
+    quality_status: str = "pass"  # "pass" | "warn" | "fail" (vision.quality)
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class RoomStats:
+    """Summary of the usable photos of one room type (or of all rooms)."""
+
+    count: int
+    condition_mean: float
+    condition_min: float
+    condition_max: float
+    sign_mean: dict[str, float]
+    sign_max: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FamilyVisual:
+    """A family's photos summarised: counts, coverage, per-room and overall statistics."""
+
+    n_photos: int
+    n_usable: int
+    n_abstained: int
+    n_quality_failed: int
+    n_reused: int
+    room_coverage: float
+    overall: RoomStats
+    per_room: dict[str, RoomStats] = field(default_factory=dict)
+
+    @property
+    def n_flagged(self) -> int:
+        return self.n_photos - self.n_usable
+
+    @property
+    def flagged_share(self) -> float:
+        return self.n_flagged / self.n_photos if self.n_photos else 0.0
+
+
+def aggregate(
+    scores: Sequence[PhotoScore],
+    *,
+    flags: Sequence[PhotoFlags | None] | None = None,
+    expected_rooms: Sequence[str],
+    taxonomy: Taxonomy | None = None,
+) -> FamilyVisual:
+    """Summarise one family's photos; `flags` (if given) is aligned with `scores`."""
+    taxonomy = taxonomy or get_taxonomy()
+    if flags is not None and len(flags) != len(scores):
+        raise ValueError(f"{len(flags)} photo flags for {len(scores)} scores; align them")
+    aligned = list(flags) if flags is not None else [None] * len(scores)
+    usable: list[PhotoScore] = []
+    abstained = failed = reused = 0
+    for score, flag in zip(scores, aligned, strict=True):
+        flag = flag or PhotoFlags()
+        abstained += score.abstain
+        failed += flag.quality_status == "fail"
+        reused += flag.reused
+        is_home = score.top_room != taxonomy.not_dwelling
+        if not score.abstain and flag.quality_status != "fail" and not flag.reused and is_home:
+            usable.append(score)
+    rooms = {room: [s for s in usable if s.top_room == room] for room in taxonomy.dwelling_rooms}
+    per_room = {room: _stats(group, taxonomy) for room, group in rooms.items()}
+    covered = [room for room in expected_rooms if per_room.get(room) and per_room[room].count]
+    return FamilyVisual(
+        n_photos=len(scores),
+        n_usable=len(usable),
+        n_abstained=abstained,
+        n_quality_failed=failed,
+        n_reused=reused,
+        room_coverage=len(covered) / len(expected_rooms),
+        overall=_stats(usable, taxonomy),
+        per_room=per_room,
+    )
+
+
+def _stats(scores: Sequence[PhotoScore], taxonomy: Taxonomy) -> RoomStats:
+    if not scores:
+        empty = dict.fromkeys(taxonomy.sign_names, NAN)
+        return RoomStats(0, NAN, NAN, NAN, empty, dict(empty))
+    conditions = [s.expected_condition for s in scores]
+    sign_mean, sign_max = {}, {}
+    for sign in taxonomy.sign_names:
+        values = [s.signs.get(sign, NAN) for s in scores]
+        known = [v for v in values if not math.isnan(v)]
+        sign_mean[sign] = sum(known) / len(known) if known else NAN
+        sign_max[sign] = max(known) if known else NAN
+    return RoomStats(
+        count=len(scores),
+        condition_mean=sum(conditions) / len(conditions),
+        condition_min=min(conditions),
+        condition_max=max(conditions),
+        sign_mean=sign_mean,
+        sign_max=sign_max,
+    )

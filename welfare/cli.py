@@ -1,0 +1,139 @@
+"""`shanyraq welfare`: train and evaluate fusion models, assess one family (advisory)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Welfare fusion: family record + photo scores -> advisory level and ASP recommendation.",
+    no_args_is_help=True,
+)
+
+DATA_NOTE = (
+    "Families come from `training.synth.families.generate_families`. Their photos are **not "
+    "rendered or scored by the vision model**: each planned photo's PhotoScore is simulated "
+    "from its true labels by `welfare/simulate.py` (room confusion 8 %, condition off by one "
+    "grade 25 % of the time with Gaussian spread and calibration noise, sign misses 15 % and "
+    "false alarms 3 %, 4 % low-confidence abstentions; unusable photos fail quality or are "
+    "flagged reused). The figures below therefore say how fusion performs *if* the vision model "
+    "errs as simulated; they must be re-measured with real engine scores."
+)
+
+NOTES = [
+    "- Models are trained by `shanyraq welfare train` on the training split (recipe in "
+    "configs/welfare.yaml `fusion`: families, seed, hyper-parameters); 20 % of it calibrates "
+    "the probabilities (a temperature for the level, Platt scaling for ASP). `evaluate` "
+    "regenerates the same families and refuses a model whose training-data hash differs.",
+    "- In the synthetic data ASP eligibility is the generator's: *declared* per-capita income "
+    "under the poverty line. Hidden income therefore shows in the level, not in the ASP label; "
+    "the recommendation sends a family that is eligible by declared income but placed at a "
+    "high level (configs/welfare.yaml `recommendation`) to review, never to not_eligible.",
+    "- The level-6 rule (any of the published criteria, from config) overrides the model's "
+    "level; every rule that fired is listed in each Assessment.",
+    "- Region and head-of-family gender are never model features; they are used only here.",
+    "- Nothing here decides: each recommendation is advisory and every doubt gives needs_review.",
+]
+
+
+@app.command("train")
+def train(
+    out: Annotated[Path, typer.Option(help="Folder for the model artifacts.")] = Path(
+        "artifacts/welfare"
+    ),
+    n: Annotated[int | None, typer.Option(help="Synthetic families (default: recipe).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Data and model seed (default: recipe).")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Registered model (repeatable; default all)."),
+    ] = None,
+) -> None:
+    """Train fusion models on synthetic families (photo scores simulated) and save them."""
+    from welfare.criteria import get_welfare_config
+    from welfare.fusion import list_models
+    from welfare.train import train_models
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = get_welfare_config()
+    unknown = sorted(set(model or []) - set(list_models()))
+    if unknown:
+        raise typer.BadParameter(f"unknown models {unknown}; choose from {list_models()}")
+    models = train_models(
+        out,
+        n=n or config.fusion.n_families,
+        seed=config.fusion.seed if seed is None else seed,
+        names=model or None,
+        config=config,
+    )
+    for name, fitted in models.items():
+        typer.echo(f"{name}: {fitted.meta.version} -> {out / name}")
+
+
+@app.command("evaluate")
+def evaluate(
+    models: Annotated[Path, typer.Argument(help="Folder written by `welfare train`.")] = Path(
+        "artifacts/welfare"
+    ),
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json and plots.")] = Path(
+        "docs/images/welfare"
+    ),
+    markdown: Annotated[Path, typer.Option(help="Markdown report.")] = Path(
+        "docs/welfare-report.md"
+    ),
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for fairness CIs.")] = 200,
+) -> None:
+    """Evaluate saved models on held-out synthetic families; write JSON, plots and Markdown."""
+    from welfare.criteria import get_welfare_config
+    from welfare.report import write_report
+    from welfare.train import evaluate_saved
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = get_welfare_config()
+    result, context = evaluate_saved(models, n_boot=n_boot, config=config)
+    context.update(
+        command="shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+        default_model=result["default_model"],
+        data_note=DATA_NOTE,
+        notes=NOTES,
+    )
+    page = write_report(
+        result, out_dir=out, markdown=markdown, context=context, levels=config.level_values
+    )
+    for name, m in result["models"].items():
+        lv, asp = m["overall"]["level"], m["overall"]["asp"]
+        typer.echo(
+            f"{name}: accuracy {lv['accuracy']:.3f} macro-F1 {lv['macro_f1']:.3f} "
+            f"QWK {lv['qwk']:.3f} exclusion {asp['exclusion_error']} "
+            f"review {asp['needs_review_rate']:.3f}"
+        )
+    typer.echo(f"report: {page}")
+
+
+@app.command("assess")
+def assess_command(
+    record: Annotated[Path, typer.Argument(help="Family record JSON (FamilyRecord fields).")],
+    scores: Annotated[
+        Path | None, typer.Option(help="JSON list of PhotoScore dicts (optional key 'flags').")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="Fusion model folder.")] = None,
+) -> None:
+    """Assess one family and print the advisory Assessment as JSON."""
+    from vision.score import PhotoScore
+    from welfare.aggregate import PhotoFlags
+    from welfare.assess import assess
+    from welfare.fusion import FusionModel
+    from welfare.schema import parse_family
+
+    family = parse_family(json.loads(record.read_text(encoding="utf-8")))
+    items = json.loads(scores.read_text(encoding="utf-8")) if scores else []
+    photo_scores = [PhotoScore.from_dict(item) for item in items]
+    flags = [PhotoFlags(**item["flags"]) if item.get("flags") else None for item in items]
+    fusion = FusionModel.load(model) if model else None
+    outcome = assess(family, photo_scores, model=fusion, photo_flags=flags)
+    typer.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))

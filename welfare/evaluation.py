@@ -1,0 +1,134 @@
+"""Evaluation of fusion models on held-out families: level metrics, ASP errors, subsets, fairness.
+
+Outcomes are computed exactly as `assess` computes them (same rules, same level-6 override,
+same recommendation bands), but for all families at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from welfare.assess import recommend
+from welfare.criteria import WelfareConfig
+from welfare.dataset import FamilyData
+from welfare.fairness import fairness_table
+from welfare.fusion import FusionModel
+
+GROUPINGS = ("region", "settlement", "disability_in_family", "head_gender")
+HIDDEN_INCOME = "hidden_income"
+
+
+def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> pd.DataFrame:
+    """One row per family: truth, predicted level, recommendation, and the fairness groups."""
+    prediction = model.predict(data.features)
+    top = config.level_values[-1]
+    levels, recs, review = [], [], []
+    for i, rules in enumerate(data.rules):
+        levels.append(top if rules.level6 else int(prediction.levels[i]))
+        band, doubts = recommend(
+            asp_probability=float(prediction.asp_probability[i]),
+            rules=rules,
+            level=levels[-1],
+            visual=data.visuals[i],
+            missing=data.records[i].missing,
+            config=config.recommendation,
+        )
+        recs.append(band)
+        review.append("; ".join(doubts))
+    table = data.table
+    disability = table["members_with_disability"].astype("float64")
+    return pd.DataFrame(
+        {
+            "family_id": table["family_id"].astype(str),
+            "case": table["case"].astype(str),
+            "level": table["latent_level"].astype(int),
+            "level_pred": levels,
+            "asp_eligible": table["asp_eligible"].astype(bool),
+            "asp": recs,
+            "asp_probability": prediction.asp_probability,
+            "review_reasons": review,
+            "region": table["region"].astype(str),
+            "settlement": table["settlement"].astype(str),
+            "head_gender": table["head_gender"].astype(str),
+            "disability_in_family": np.where(
+                disability.isna(), "unknown", np.where(disability > 0, "yes", "no")
+            ),
+        }
+    )
+
+
+def level_metrics(y_true: np.ndarray, y_pred: np.ndarray, levels: list[int]) -> dict[str, Any]:
+    from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
+
+    return {
+        "n": len(y_true),
+        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=levels, average="macro", zero_division=0)
+        ),
+        "qwk": float(cohen_kappa_score(y_true, y_pred, labels=levels, weights="quadratic")),
+        "confusion": confusion_matrix(y_true, y_pred, labels=levels).tolist(),
+    }
+
+
+def asp_metrics(eligible: np.ndarray, recommendation: np.ndarray) -> dict[str, Any]:
+    """Exclusion error: eligible families recommended not_eligible; inclusion: the reverse."""
+    eligible = np.asarray(eligible, dtype=bool)
+    rec = np.asarray(recommendation)
+    n_eligible, n_not = int(eligible.sum()), int((~eligible).sum())
+    return {
+        "n": len(rec),
+        "n_eligible": n_eligible,
+        "exclusion_error": float((rec[eligible] == "not_eligible").mean()) if n_eligible else None,
+        "inclusion_error": float((rec[~eligible] == "eligible").mean()) if n_not else None,
+        "needs_review_rate": float((rec == "needs_review").mean()) if len(rec) else None,
+        "eligible_offered": float((rec[eligible] == "eligible").mean()) if n_eligible else None,
+    }
+
+
+def summarize(frame: pd.DataFrame, levels: list[int]) -> dict[str, Any]:
+    """Level and ASP metrics on a set of outcomes."""
+    return {
+        "level": level_metrics(frame["level"].to_numpy(), frame["level_pred"].to_numpy(), levels),
+        "asp": asp_metrics(frame["asp_eligible"].to_numpy(), frame["asp"].to_numpy()),
+    }
+
+
+def evaluate_models(
+    models: Mapping[str, FusionModel],
+    data: FamilyData,
+    *,
+    config: WelfareConfig,
+    n_boot: int,
+    seed: int,
+    fairness_model: str | None = None,
+) -> dict[str, Any]:
+    """Every model overall, on hidden-income families and per case; fairness for one model."""
+    levels = config.level_values
+    result: dict[str, Any] = {"n_test_families": len(data), "models": {}}
+    frames = {}
+    for name, model in models.items():
+        frame = outcomes(model, data, config=config)
+        frames[name] = frame
+        hidden = frame[frame["case"] == HIDDEN_INCOME]
+        result["models"][name] = {
+            "version": model.meta.version,
+            "overall": summarize(frame, levels),
+            "hidden_income": summarize(hidden, levels) if len(hidden) else None,
+            "accuracy_by_case": {
+                case: float((g["level"] == g["level_pred"]).mean())
+                for case, g in frame.groupby("case")
+            },
+        }
+    chosen = fairness_model or config.fusion.default_model
+    chosen = chosen if chosen in frames else next(iter(frames))
+    result["default_model"] = chosen
+    if frames:
+        figures = fairness_table(frames[chosen], groupings=GROUPINGS, n_boot=n_boot, seed=seed)
+        result["fairness"] = {"model": chosen, "figures": [f.to_dict() for f in figures]}
+    result["_frames"] = frames
+    return result

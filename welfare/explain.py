@@ -1,0 +1,118 @@
+"""Reasons: per-feature contributions to an outcome, turned into plain words.
+
+LightGBM heads give exact per-feature contributions (`pred_contrib`, TreeSHAP) on the raw
+score. Heads without them (random forest) get baseline-substitution contributions: the change
+in the raw score when one feature is set to its training median (a one-at-a-time, SHAP-like
+approximation). Contributions are in calibrated log-odds units for ASP and in calibrated
+logit units of the predicted level (relative to the mean over levels) for the level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from welfare.features import FeatureSpace
+from welfare.fusion import FusionModel
+
+Target = Literal["asp", "level"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    feature: str
+    kind: Literal["tabular", "visual"]
+    target: Target
+    value: float
+    contribution: float
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["value"] = None if math.isnan(self.value) else self.value
+        return out
+
+
+def contributions(
+    model: FusionModel, row: pd.DataFrame, *, target: Target, level_index: int = 0
+) -> dict[str, float]:
+    """Each feature's contribution to one family's outcome (row: a one-row frame)."""
+    x = model.matrix(row)
+    head = model.asp_head if target == "asp" else model.level_head
+    native = head.contributions(x)
+    if native is not None:
+        values = _native(model, native, target=target, level_index=level_index)
+    else:
+        values = _substitution(model, x, target=target, level_index=level_index)
+    return dict(zip(model.features, (float(v) for v in values), strict=True))
+
+
+def _native(
+    model: FusionModel, native: np.ndarray, *, target: Target, level_index: int
+) -> np.ndarray:
+    if target == "asp":
+        return native[0, :-1] * model.meta.platt[0]
+    per_class = native[0, :, :-1]  # (K, F)
+    relative = per_class[level_index] - per_class.mean(axis=0)
+    return relative / model.meta.temperature
+
+
+def _substitution(
+    model: FusionModel, x: np.ndarray, *, target: Target, level_index: int
+) -> np.ndarray:
+    background = np.array([model.meta.background[f] for f in model.features])
+    batch = np.repeat(x, len(model.features), axis=0)
+    for i, value in enumerate(background):
+        batch[i, i] = value
+    full = _score(model, x, target=target, level_index=level_index)
+    return full - _score(model, batch, target=target, level_index=level_index)
+
+
+def _score(model: FusionModel, x: np.ndarray, *, target: Target, level_index: int) -> np.ndarray:
+    if target == "asp":
+        return model.asp_raw(x)
+    raw = model.level_raw(x)
+    return raw[:, level_index] - raw.mean(axis=1)
+
+
+def top_reasons(
+    model: FusionModel,
+    row: pd.DataFrame,
+    *,
+    space: FeatureSpace,
+    target: Target,
+    k: int,
+    level_index: int = 0,
+    level_name: str = "",
+) -> list[Reason]:
+    """The k features that moved this outcome most, largest first, in plain words."""
+    contrib = contributions(model, row, target=target, level_index=level_index)
+    ranked = sorted(contrib, key=lambda f: abs(contrib[f]), reverse=True)[:k]
+    out = []
+    for feature in ranked:
+        value = float(row[feature].iloc[0])
+        weight = contrib[feature]
+        out.append(
+            Reason(
+                feature=feature,
+                kind="visual" if space.is_visual(feature) else "tabular",
+                target=target,
+                value=value,
+                contribution=weight,
+                text=_words(space.words.get(feature, feature), value, weight, target, level_name),
+            )
+        )
+    return out
+
+
+def _words(label: str, value: float, weight: float, target: Target, level_name: str) -> str:
+    shown = "missing" if math.isnan(value) else f"{value:,.2f}".rstrip("0").rstrip(".")
+    if target == "asp":
+        towards = "towards" if weight > 0 else "away from"
+        return f"{label}: {shown} — points {towards} ASP eligibility"
+    supports = "supports" if weight > 0 else "argues against"
+    return f"{label}: {shown} — {supports} level {level_name}"

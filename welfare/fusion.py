@@ -1,0 +1,379 @@
+"""Fusion models: a registry of (learner, feature set) recipes, training, calibration, artifacts.
+
+Each registered model predicts the welfare level (1..K, multiclass) and P(ASP eligible)
+(binary). Probabilities are calibrated on a held-out split by monotone maps on the raw
+scores (a temperature for the level, Platt scaling for ASP), so per-feature contributions
+computed on raw scores keep their sign and order after calibration.
+
+Artifacts are folders: fusion.json (name, version, features, training-data hash, calibration,
+metrics) and one model file per head. Random-forest heads are stored with joblib (pickle):
+load only artifacts you trained or trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+
+from shanyraq import __version__
+from shanyraq.errors import ModelMismatchError
+from welfare.criteria import FusionRecipe
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_FORMAT = 1
+META_FILE = "fusion.json"
+Learner = Literal["lightgbm", "random_forest"]
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """What a registered name means: which learner, and whether photo features are used."""
+
+    name: str
+    learner: Learner
+    visual: bool
+
+
+_REGISTRY: dict[str, Callable[[], FusionSpec]] = {}
+
+
+def register(fn: Callable[[], FusionSpec]) -> Callable[[], FusionSpec]:
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+@register
+def rf_tabular() -> FusionSpec:
+    return FusionSpec("rf_tabular", "random_forest", visual=False)
+
+
+@register
+def rf_fused() -> FusionSpec:
+    return FusionSpec("rf_fused", "random_forest", visual=True)
+
+
+@register
+def lgbm_tabular() -> FusionSpec:
+    return FusionSpec("lgbm_tabular", "lightgbm", visual=False)
+
+
+@register
+def lgbm_fused() -> FusionSpec:
+    return FusionSpec("lgbm_fused", "lightgbm", visual=True)
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_spec(name: str) -> FusionSpec:
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown fusion model {name!r}; choose one of {list_models()}")
+    return _REGISTRY[name]()
+
+
+class Head(Protocol):
+    """One fitted learner: raw scores (logits or log-odds) and, if it has them, contributions."""
+
+    def raw(self, x: np.ndarray) -> np.ndarray: ...
+    def contributions(self, x: np.ndarray) -> np.ndarray | None: ...
+    def save(self, path: Path) -> None: ...
+
+
+class LightGBMHead:
+    """A LightGBM booster; multiclass raw scores (n, K) or binary log-odds (n,)."""
+
+    suffix = ".txt"
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, *, n_classes: int, recipe: FusionRecipe, seed: int):
+        import lightgbm as lgb
+
+        params: dict[str, Any] = {
+            "learning_rate": recipe.lightgbm.learning_rate,
+            "num_leaves": recipe.lightgbm.num_leaves,
+            "min_child_samples": recipe.lightgbm.min_child_samples,
+            "seed": seed,
+            "deterministic": True,
+            "num_threads": 1,
+            "verbose": -1,
+        }
+        if n_classes > 2:
+            params.update(objective="multiclass", num_class=n_classes)
+        else:
+            params.update(objective="binary")
+        data = lgb.Dataset(x, label=y, free_raw_data=True)
+        return cls(lgb.train(params, data, num_boost_round=recipe.lightgbm.n_estimators))
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.predict(x, raw_score=True))
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """(n, F+1) for binary, (n, K, F+1) for multiclass; last column is the bias."""
+        out = np.asarray(self.booster.predict(x, pred_contrib=True))
+        n_features = x.shape[1] + 1
+        if out.shape[1] == n_features:
+            return out
+        return out.reshape(len(x), -1, n_features)
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.booster.model_to_string(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> LightGBMHead:
+        import lightgbm as lgb
+
+        return cls(lgb.Booster(model_str=path.read_text(encoding="utf-8")))
+
+
+class ForestHead:
+    """A scikit-learn random forest; raw scores are log-probabilities (or log-odds)."""
+
+    suffix = ".joblib"
+
+    def __init__(self, forest: Any, n_classes: int) -> None:
+        self.forest = forest
+        self.n_classes = n_classes
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, *, n_classes: int, recipe: FusionRecipe, seed: int):
+        from sklearn.ensemble import RandomForestClassifier
+
+        forest = RandomForestClassifier(
+            n_estimators=recipe.random_forest.n_estimators,
+            min_samples_leaf=recipe.random_forest.min_samples_leaf,
+            random_state=seed,
+            n_jobs=2,
+        )
+        forest.fit(x, y)
+        return cls(forest, n_classes)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        # Classes never seen in training get probability 0 in their own column.
+        probs = np.zeros((len(x), self.n_classes))
+        probs[:, self.forest.classes_.astype(int)] = self.forest.predict_proba(x)
+        return probs
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        probs = np.clip(self.probabilities(x), _EPS, 1 - _EPS)
+        if self.n_classes == 2:
+            return np.log(probs[:, 1] / probs[:, 0])
+        return np.log(probs)
+
+    def contributions(self, x: np.ndarray) -> None:
+        return None
+
+    def save(self, path: Path) -> None:
+        import joblib
+
+        joblib.dump({"forest": self.forest, "n_classes": self.n_classes}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> ForestHead:
+        import joblib
+
+        data = joblib.load(path)
+        return cls(data["forest"], data["n_classes"])
+
+
+_HEADS: dict[Learner, Any] = {"lightgbm": LightGBMHead, "random_forest": ForestHead}
+
+
+@dataclass
+class FusionMeta:
+    """Everything in fusion.json."""
+
+    name: str
+    learner: Learner
+    visual: bool
+    version: str
+    features: list[str]
+    levels: list[int]
+    training_data_hash: str
+    n_train: int
+    n_calibration: int
+    temperature: float
+    platt: tuple[float, float]
+    level_decoding: str
+    background: dict[str, float]
+    code_version: str = __version__
+    format: int = ARTIFACT_FORMAT
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    level_probs: np.ndarray  # (n, K), calibrated
+    levels: np.ndarray  # (n,) decoded level values
+    asp_probability: np.ndarray  # (n,), calibrated P(eligible)
+
+
+class FusionModel:
+    """A trained fusion model: level head, ASP head, their calibration and metadata."""
+
+    def __init__(self, meta: FusionMeta, level_head: Head, asp_head: Head) -> None:
+        self.meta = meta
+        self.level_head = level_head
+        self.asp_head = asp_head
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.meta.features)
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [f for f in self.meta.features if f not in frame.columns]
+        if missing:
+            raise ModelMismatchError(f"model {self.meta.version} needs features {missing}")
+        return frame[self.meta.features].to_numpy(dtype=np.float64)
+
+    def level_raw(self, x: np.ndarray) -> np.ndarray:
+        return self.level_head.raw(x) / self.meta.temperature
+
+    def asp_raw(self, x: np.ndarray) -> np.ndarray:
+        a, b = self.meta.platt
+        return a * self.asp_head.raw(x) + b
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        x = self.matrix(frame)
+        probs = softmax(self.level_raw(x))
+        asp = 1.0 / (1.0 + np.exp(-self.asp_raw(x)))
+        levels = decode_levels(probs, self.meta.levels, how=self.meta.level_decoding)
+        return Prediction(level_probs=probs, levels=levels, asp_probability=asp)
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        suffix = _HEADS[self.meta.learner].suffix
+        self.level_head.save(folder / f"level{suffix}")
+        self.asp_head.save(folder / f"asp{suffix}")
+        (folder / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> FusionModel:
+        path = Path(folder) / META_FILE
+        if not path.exists():
+            raise ModelMismatchError(f"{folder}: no {META_FILE}; train one with `welfare train`")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != ARTIFACT_FORMAT:
+            raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
+        data["platt"] = tuple(data["platt"])
+        meta = FusionMeta(**data)
+        head = _HEADS[meta.learner]
+        return cls(
+            meta, head.load(folder / f"level{head.suffix}"), head.load(folder / f"asp{head.suffix}")
+        )
+
+
+def softmax(raw: np.ndarray) -> np.ndarray:
+    shifted = raw - raw.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def decode_levels(probs: np.ndarray, levels: list[int], *, how: str) -> np.ndarray:
+    """argmax, or the median of the distribution (minimises expected absolute level error)."""
+    values = np.asarray(levels)
+    if how == "median":
+        index = (np.cumsum(probs, axis=1) >= 0.5).argmax(axis=1)
+    else:
+        index = probs.argmax(axis=1)
+    return values[index]
+
+
+def data_hash(frame: pd.DataFrame, *labels: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    digest.update(",".join(frame.columns).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    for y in labels:
+        digest.update(np.ascontiguousarray(y).tobytes())
+    return digest.hexdigest()
+
+
+def train_fusion(
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    levels: np.ndarray,
+    asp_eligible: np.ndarray,
+    feature_names: list[str],
+    level_values: list[int],
+    recipe: FusionRecipe,
+    seed: int,
+) -> FusionModel:
+    """Fit both heads on a training part and calibrate them on a held-out part of `frame`."""
+    spec = create_spec(name)
+    features = [f for f in feature_names if spec.visual or not f.startswith("vis_")]
+    x = frame[features].to_numpy(dtype=np.float64)
+    y_level = np.asarray(levels).astype(int) - level_values[0]
+    y_asp = np.asarray(asp_eligible).astype(int)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    n_cal = max(1, round(len(x) * recipe.calibration_fraction))
+    cal, fit = order[:n_cal], order[n_cal:]
+    head = _HEADS[spec.learner]
+    log.info("training %s on %d families (%d for calibration)", name, len(fit), len(cal))
+    level_head = head.fit(
+        x[fit], y_level[fit], n_classes=len(level_values), recipe=recipe, seed=seed
+    )
+    asp_head = head.fit(x[fit], y_asp[fit], n_classes=2, recipe=recipe, seed=seed)
+    temperature = fit_temperature(level_head.raw(x[cal]), y_level[cal])
+    platt = fit_platt(asp_head.raw(x[cal]), y_asp[cal])
+    train_hash = data_hash(frame[features], y_level, y_asp)
+    meta = FusionMeta(
+        name=name,
+        learner=spec.learner,
+        visual=spec.visual,
+        version=f"{name}-{train_hash[:12]}",
+        features=features,
+        levels=list(level_values),
+        training_data_hash=train_hash,
+        n_train=len(fit),
+        n_calibration=len(cal),
+        temperature=temperature,
+        platt=platt,
+        level_decoding=recipe.level_decoding,
+        background={f: _median(frame[f]) for f in features},
+    )
+    return FusionModel(meta, level_head, asp_head)
+
+
+def _median(column: pd.Series) -> float:
+    known = column.dropna()
+    return float(known.median()) if len(known) else float("nan")
+
+
+def fit_temperature(raw: np.ndarray, y: np.ndarray) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(raw / T)."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t: float) -> float:
+        probs = softmax(raw / np.exp(log_t))
+        return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
+
+    result = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+    return float(np.exp(result.x))
+
+
+def fit_platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling p = sigmoid(a * raw + b), with a kept positive (monotone)."""
+    from scipy.optimize import minimize
+
+    def nll(params: np.ndarray) -> float:
+        z = np.exp(params[0]) * raw + params[1]
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+    result = minimize(nll, x0=np.zeros(2), method="L-BFGS-B")
+    return float(np.exp(result.x[0])), float(result.x[1])

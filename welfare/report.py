@@ -1,0 +1,216 @@
+"""Evaluation report: figures as JSON, plots as PNG, a Markdown page (docs/welfare-report.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+TARGETS = {
+    "level_accuracy": 0.92,
+    "hidden_income_gain_points": 5.0,
+    "exclusion_error": 0.03,
+    "needs_review_rate": 0.15,
+}
+
+
+def write_report(
+    result: dict[str, Any],
+    *,
+    out_dir: Path,
+    markdown: Path,
+    context: dict[str, Any],
+    levels: list[int],
+) -> Path:
+    """Write metrics.json and PNG plots under out_dir and the Markdown page; returns the page."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    public["context"] = context
+    (out_dir / "metrics.json").write_text(json.dumps(public, indent=2), encoding="utf-8")
+    plots = _plots(public, out_dir=out_dir, levels=levels, default=context["default_model"])
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    links = {k: os.path.relpath(v, markdown.parent) for k, v in plots.items()}
+    markdown.write_text(render_markdown(public, context=context, plots=links), encoding="utf-8")
+    log.info("report written to %s", markdown)
+    return markdown
+
+
+def _plots(
+    result: dict[str, Any], *, out_dir: Path, levels: list[int], default: str
+) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = result["models"]
+    paths = {}
+    if default in models:
+        matrix = models[default]["overall"]["level"]["confusion"]
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.imshow(matrix, cmap="Blues")
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(levels)), [str(v) for v in levels])
+        ax.set_yticks(range(len(levels)), [str(v) for v in levels])
+        ax.set_xlabel("predicted level")
+        ax.set_ylabel("true level")
+        ax.set_title(f"{default}: confusion")
+        paths["confusion"] = _save(fig, out_dir / "confusion.png")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = list(models)
+    overall = [models[n]["overall"]["level"]["accuracy"] for n in names]
+    hidden = [
+        (models[n]["hidden_income"] or {"level": {"accuracy": 0}})["level"]["accuracy"]
+        for n in names
+    ]
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], overall, width=0.4, label="all test families")
+    ax.bar([x + 0.2 for x in xs], hidden, width=0.4, label="hidden-income families")
+    ax.set_xticks(list(xs), names)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("level accuracy")
+    ax.legend(fontsize=8)
+    paths["accuracy"] = _save(fig, out_dir / "accuracy.png")
+    if "fairness" in result:
+        paths["fairness"] = _fairness_plot(result["fairness"]["figures"], out_dir, plt)
+    return paths
+
+
+def _fairness_plot(figures: list[dict[str, Any]], out_dir: Path, plt: Any) -> Path:
+    chosen = [f for f in figures if f["metric"] == "fnr"]
+    fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.2), squeeze=False)
+    for ax, figure in zip(axes[0], chosen, strict=True):
+        groups = figure["groups"]
+        values = [g["value"] or 0.0 for g in groups]
+        low = [max(0.0, (g["value"] or 0) - (g["ci_low"] or 0)) for g in groups]
+        high = [max(0.0, (g["ci_high"] or 0) - (g["value"] or 0)) for g in groups]
+        ax.bar(range(len(groups)), values, yerr=[low, high], capsize=3)
+        ax.set_xticks(range(len(groups)), [g["group"] for g in groups], rotation=60, fontsize=7)
+        ax.set_title(f"FNR by {figure['grouping']}", fontsize=9)
+    return _save(fig, out_dir / "fairness_fnr.png")
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _target_rows(result: dict[str, Any], context: dict[str, Any]) -> list[str]:
+    models = result["models"]
+    best = models[context["default_model"]]
+    acc = best["overall"]["level"]["accuracy"]
+    asp = best["overall"]["asp"]
+    gain = _hidden_gain(models)
+    rows = [
+        ("Level accuracy ≥ 92 %", _pct(acc), acc >= TARGETS["level_accuracy"]),
+        (
+            "Fused beats tabular-only by ≥ 5 points on hidden-income families",
+            "n/a" if gain is None else f"{gain:+.1f} points",
+            gain is not None and gain >= TARGETS["hidden_income_gain_points"],
+        ),
+        (
+            "Exclusion error ≤ 3 %",
+            _pct(asp["exclusion_error"]),
+            asp["exclusion_error"] is not None
+            and asp["exclusion_error"] <= TARGETS["exclusion_error"],
+        ),
+        (
+            "needs_review ≤ 15 %",
+            _pct(asp["needs_review_rate"]),
+            asp["needs_review_rate"] is not None
+            and asp["needs_review_rate"] <= TARGETS["needs_review_rate"],
+        ),
+    ]
+    return [f"| {t} | {v} | {'reached' if ok else 'NOT reached'} |" for t, v, ok in rows]
+
+
+def _hidden_gain(models: dict[str, Any]) -> float | None:
+    """Points gained on hidden-income level accuracy by the fused over the tabular model."""
+    pairs = [("lgbm_fused", "lgbm_tabular"), ("rf_fused", "rf_tabular")]
+    for fused, tabular in pairs:
+        if fused in models and tabular in models and models[fused]["hidden_income"]:
+            a = models[fused]["hidden_income"]["level"]["accuracy"]
+            b = models[tabular]["hidden_income"]["level"]["accuracy"]
+            return 100 * (a - b)
+    return None
+
+
+def render_markdown(
+    result: dict[str, Any], *, context: dict[str, Any], plots: dict[str, str]
+) -> str:
+    lines = [
+        "# Welfare fusion: evaluation report",
+        "",
+        "_Generated by `shanyraq welfare evaluate`; do not edit by hand._",
+        "",
+        f"Command: `{context['command']}`",
+        "",
+        "## Data: synthetic families with **simulated** photo scores",
+        "",
+        context["data_note"],
+        "",
+        "## Targets",
+        "",
+        f"Default model: `{context['default_model']}`.",
+        "",
+        "| target | reached value | status |",
+        "| --- | --- | --- |",
+        *_target_rows(result, context),
+        "",
+        "## Models (held-out test families)",
+        "",
+        "| model | accuracy | macro-F1 | QWK | exclusion | inclusion | needs_review "
+        "| hidden-income accuracy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, m in result["models"].items():
+        lv, asp = m["overall"]["level"], m["overall"]["asp"]
+        hidden = m["hidden_income"]["level"]["accuracy"] if m["hidden_income"] else None
+        lines.append(
+            f"| {name} | {_pct(lv['accuracy'])} | {lv['macro_f1']:.3f} | {lv['qwk']:.3f} | "
+            f"{_pct(asp['exclusion_error'])} | {_pct(asp['inclusion_error'])} | "
+            f"{_pct(asp['needs_review_rate'])} | {_pct(hidden)} |"
+        )
+    lines += ["", "Level accuracy by case (default model):", ""]
+    by_case = result["models"][context["default_model"]]["accuracy_by_case"]
+    lines += [f"- {case}: {_pct(acc)}" for case, acc in by_case.items()]
+    lines += [""] + [f"![{k}]({v})" for k, v in plots.items()] + [""]
+    lines += _fairness_lines(result)
+    lines += ["", "## Notes and limits", "", *context.get("notes", []), ""]
+    return "\n".join(lines)
+
+
+def _fairness_lines(result: dict[str, Any]) -> list[str]:
+    if "fairness" not in result:
+        return []
+    lines = [
+        f"## Fairness (model `{result['fairness']['model']}`, 95 % bootstrap intervals)",
+        "",
+        "FNR: eligible families not recommended `eligible` outright (sent to review or "
+        "`not_eligible`). Exclusion: eligible families recommended `not_eligible`.",
+        "",
+        "| grouping | metric | groups (value [CI]) | largest gap [CI] |",
+        "| --- | --- | --- | --- |",
+    ]
+    for f in result["fairness"]["figures"]:
+        groups = ", ".join(
+            f"{g['group']} {_pct(g['value'])} [{_pct(g['ci_low'])}–{_pct(g['ci_high'])}]"
+            for g in f["groups"]
+        )
+        gap = f"{_pct(f['largest_gap'])} [{_pct(f['gap_ci_low'])}–{_pct(f['gap_ci_high'])}]"
+        lines.append(f"| {f['grouping']} | {f['metric']} | {groups} | {gap} |")
+    return lines

@@ -1,0 +1,124 @@
+"""Hard rules: the published level-6 criteria and the ASP income test, figures from config.
+
+A rule whose input is missing is neither fired nor cleared: it is reported as not checkable,
+so the outcome never rests on a value nobody gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from welfare.criteria import Level6Rule, RulesConfig, Thresholds
+from welfare.schema import FamilyRecord
+
+LEVEL6 = "level6"
+INCOME_TEST = "asp_income_test"
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """One check: fired (True), not fired (False) or not checkable (None), in plain words."""
+
+    name: str
+    fired: bool | None
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class RulesOutcome:
+    level6: bool | None
+    income_test: bool | None  # True: per-capita income under the poverty line
+    checks: tuple[RuleCheck, ...]
+
+    @property
+    def fired(self) -> list[str]:
+        return [c.name for c in self.checks if c.fired]
+
+    @property
+    def not_checkable(self) -> list[str]:
+        return [c.name for c in self.checks if c.fired is None]
+
+
+def evaluate_rules(
+    record: FamilyRecord, *, rules: RulesConfig, thresholds: Thresholds
+) -> RulesOutcome:
+    """Every level-6 criterion, their combination, and the income test, for one family."""
+    criteria = _level6_criteria(record, rules, thresholds)
+    level6 = _combine([c.fired for c in criteria], rules.level6.combine)
+    met = [c.name for c in criteria if c.fired]
+    summary = RuleCheck(
+        name=LEVEL6,
+        fired=level6,
+        text=_level6_text(level6, met, rules.level6.combine),
+        source=rules.level6.source,
+    )
+    income = _income_test(record, thresholds, rules)
+    return RulesOutcome(
+        level6=level6, income_test=income.fired, checks=(*criteria, summary, income)
+    )
+
+
+def _level6_criteria(
+    record: FamilyRecord, rules: RulesConfig, thresholds: Thresholds
+) -> list[RuleCheck]:
+    rule = rules.level6
+    income_floor = rule.min_income_subsistence_minimums * thresholds.subsistence_minimum_kzt
+    specs = [
+        ("dwellings_owned", rule.min_dwellings, f"owns {rule.min_dwellings}+ dwellings"),
+        ("vehicles_owned", rule.min_vehicles, f"owns {rule.min_vehicles}+ vehicles"),
+        ("per_capita_income_kzt", income_floor, _income_floor_text(rule, thresholds)),
+    ]
+    if rule.legal_entity:
+        specs.append(("has_legal_entity", 1, "a member owns a registered legal entity"))
+    checks = []
+    for name, floor, words in specs:
+        value = record.number(name)
+        fired = None if value is None else value >= floor
+        text = f"{words}: {_yes_no(fired)}" + ("" if value is None else f" (value {value:,.0f})")
+        checks.append(RuleCheck(f"{LEVEL6}.{name}", fired, text, rule.source))
+    return checks
+
+
+def _income_floor_text(rule: Level6Rule, thresholds: Thresholds) -> str:
+    return (
+        f"per-capita income at least {rule.min_income_subsistence_minimums:g} subsistence minimums "
+        f"({thresholds.subsistence_minimum_kzt:,.0f} KZT, {thresholds.year})"
+    )
+
+
+def _combine(values: list[bool | None], how: str) -> bool | None:
+    if how == "any":
+        if any(v is True for v in values):
+            return True
+        return None if any(v is None for v in values) else False
+    if any(v is False for v in values):
+        return False
+    return None if any(v is None for v in values) else True
+
+
+def _level6_text(fired: bool | None, met: list[str], how: str) -> str:
+    if fired is None:
+        return f"level-6 rule ({how} of the criteria) cannot be checked: inputs are missing"
+    names = ", ".join(m.split(".", 1)[1] for m in met) or "none"
+    verdict = "fired" if fired else "did not fire"
+    return f"level-6 rule ({how} of the criteria) {verdict}; criteria met: {names}"
+
+
+def _income_test(record: FamilyRecord, thresholds: Thresholds, rules: RulesConfig) -> RuleCheck:
+    income = record.number("per_capita_income_kzt")
+    line = thresholds.poverty_line_kzt
+    if income is None:
+        text = "ASP income test cannot be checked: per-capita income is missing"
+        return RuleCheck(INCOME_TEST, None, text, rules.asp_income_test.source)
+    under = income < line
+    relation = "under" if under else "at or above"
+    text = (
+        f"declared per-capita income {income:,.0f} KZT is {relation} the poverty line "
+        f"{line:,.0f} KZT ({thresholds.year})"
+    )
+    return RuleCheck(INCOME_TEST, under, text, rules.asp_income_test.source)
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "unknown (missing)"}[value]

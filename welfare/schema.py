@@ -1,0 +1,180 @@
+"""`FamilyRecord`: one family's Digital Family Card record, validated against configs/welfare.yaml.
+
+Every criterion must be present; a value not known is given explicitly as `None` (an empty
+cell in a table) and is never filled in here. Missing values flow on into rules (which then
+cannot fire on them), the model (trees route missing values) and the reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+
+from shanyraq.errors import ShanyraqError
+from welfare.criteria import Criterion, WelfareConfig, get_welfare_config
+
+CriterionValue = float | str | None
+# Person counts that cannot exceed the family's size (unit "persons" in the config).
+_PERSONS_UNIT = "persons"
+_TOTAL = "members_total"
+
+
+class FamilyRecordError(ShanyraqError):
+    """A family record breaks the rules of configs/welfare.yaml; the message says what to fix."""
+
+    code = "family_record_invalid"
+    http_status = 422
+
+
+class FamilyRecord(BaseModel):
+    """A family: identity, context (region, settlement, head gender) and the 23 criteria."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    family_id: str = Field(min_length=1)
+    region: str
+    settlement: str
+    head_gender: str
+    criteria: dict[str, CriterionValue]
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> FamilyRecord:
+        context = info.context or {}
+        config: WelfareConfig = context.get("config") or get_welfare_config()
+        problems = _context_problems(self, config) + _criteria_problems(self.criteria, config)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def missing(self) -> list[str]:
+        """Criteria given as missing, in config order of the record."""
+        return [name for name, value in self.criteria.items() if value is None]
+
+    def number(self, name: str) -> float | None:
+        value = self.criteria[name]
+        return None if value is None or isinstance(value, str) else float(value)
+
+
+def parse_family(data: Mapping[str, Any], *, config: WelfareConfig | None = None) -> FamilyRecord:
+    """Validate a mapping into a FamilyRecord; problems become one FamilyRecordError."""
+    config = config or get_welfare_config()
+    try:
+        return FamilyRecord.model_validate(dict(data), context={"config": config})
+    except ValidationError as exc:
+        messages = []
+        for problem in exc.errors():
+            where = ".".join(str(p) for p in problem["loc"])
+            text = str(problem["msg"]).removeprefix("Value error, ")
+            messages.append(f"{where}: {text}" if where else text)
+        family = data.get("family_id", "?")
+        raise FamilyRecordError(f"family {family}: " + "; ".join(messages)) from None
+
+
+def record_from_row(row: Mapping[str, Any], *, config: WelfareConfig | None = None) -> FamilyRecord:
+    """A FamilyRecord from one table row: empty cells/NaN become explicit missing values."""
+    config = config or get_welfare_config()
+    absent = [c.name for c in config.criteria if c.name not in row]
+    if absent:
+        raise FamilyRecordError(
+            f"family {row.get('family_id', '?')}: columns {absent} are absent; add them "
+            "(leave a cell empty to mark a value missing)"
+        )
+    criteria = {c.name: _cell(row[c.name], c) for c in config.criteria}
+    data = {
+        "family_id": str(row.get("family_id", "")),
+        "region": str(row.get("region", "")),
+        "settlement": str(row.get("settlement", "")),
+        "head_gender": str(row.get("head_gender", "")),
+        "criteria": criteria,
+    }
+    return parse_family(data, config=config)
+
+
+def _cell(value: Any, criterion: Criterion) -> CriterionValue:
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    if criterion.kind == "category":
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value  # left for validation to refuse with a clear message
+    return float(value)
+
+
+def _context_problems(record: FamilyRecord, config: WelfareConfig) -> list[str]:
+    problems = []
+    for field, allowed in (
+        ("region", config.regions),
+        ("settlement", config.settlements),
+        ("head_gender", config.head_genders),
+    ):
+        value = getattr(record, field)
+        if value not in allowed:
+            problems.append(f"unknown {field} {value!r}; expected one of {allowed}")
+    return problems
+
+
+def _criteria_problems(values: dict[str, CriterionValue], config: WelfareConfig) -> list[str]:
+    known = {c.name: c for c in config.criteria}
+    problems = [
+        f"unknown criterion {name!r}; the criteria are listed in configs/welfare.yaml"
+        for name in values
+        if name not in known
+    ]
+    for name, criterion in known.items():
+        if name not in values:
+            problems.append(f"{name} is absent; give its value, or null to mark it missing")
+            continue
+        value = values[name]
+        if value is not None:
+            problems.extend(_value_problems(criterion, value))
+    if not problems:
+        problems.extend(_consistency_problems(values, config))
+    return problems
+
+
+def _value_problems(c: Criterion, value: float | str) -> list[str]:
+    if c.kind == "category":
+        assert c.categories is not None
+        if value not in c.categories:
+            return [f"{c.name}: {value!r} is not one of {c.categories}"]
+        return []
+    if isinstance(value, str):
+        return [f"{c.name}: expected a number ({c.unit}), got {value!r}"]
+    if math.isnan(value) or math.isinf(value):
+        return [f"{c.name}: expected a finite number; use null to mark a value missing"]
+    if c.kind == "flag":
+        return [] if value in (0.0, 1.0) else [f"{c.name}: a yes/no flag must be 0 or 1"]
+    if value < 0:
+        return [f"{c.name} cannot be negative ({c.unit}); got {value:g}"]
+    if c.name == _TOTAL and c.min is not None and value < c.min:
+        return [f"{c.name} must be at least {c.min:g}: a family has a member; got {value:g}"]
+    if c.kind in ("count", "level") and not float(value).is_integer():
+        return [f"{c.name} must be a whole number ({c.unit}); got {value:g}"]
+    if (c.min is not None and value < c.min) or (c.max is not None and value > c.max):
+        return [f"{c.name} must be between {c.min:g} and {c.max:g} ({c.unit}); got {value:g}"]
+    return []
+
+
+def _consistency_problems(values: dict[str, CriterionValue], config: WelfareConfig) -> list[str]:
+    total = values.get(_TOTAL)
+    if not isinstance(total, float):
+        return []
+    problems = []
+    for c in config.criteria:
+        value = values.get(c.name)
+        is_person_count = c.unit == _PERSONS_UNIT and c.name != _TOTAL
+        if is_person_count and isinstance(value, float) and value > total:
+            problems.append(
+                f"{c.name} ({value:g}) is more than {_TOTAL} ({total:g}); check both counts"
+            )
+    return problems

@@ -1,0 +1,173 @@
+"""Simulated photo scores: a documented noise model from a planned photo's labels to a PhotoScore.
+
+Training fusion models on tens of thousands of families cannot wait for every photo to be
+rendered and scored, so `welfare train` simulates what the engine would say about each planned
+photo. This is a stand-in for the real engine, not a measurement of it: figures reached with
+simulated scores say how well fusion works *if* the vision model errs as described here.
+
+Noise model (each figure is a field of `NoiseModel`):
+- room: the true room is top with probability `room_accuracy`, else another room (a dwelling
+  room, or not_dwelling with share `room_to_not_dwelling`); top probability drawn in
+  [`room_top_low`, `room_top_high`], the rest spread at random.
+- condition: the centre is the true grade, moved one grade up or down with probability
+  `condition_off_by_one`; the distribution is a discretised Gaussian around the centre plus
+  N(0, `condition_jitter`) with a width drawn in [`condition_width_low`, `condition_width_high`]
+  (calibration noise: some photos are sharper, some flatter than they should be).
+- signs: a present sign scores Beta(6, 2) but is missed (Beta(1, 6)) with probability
+  `sign_miss`; an absent sign scores Beta(1, 12) but is falsely seen (Beta(4, 3)) with
+  probability `sign_false_alarm`.
+- abstention: a photo planned as unusable fails quality (or is flagged reused when its reason
+  says so; a `not_a_home` photo passes quality and is left to the room head); a photo whose
+  top room is not_dwelling abstains with `not_dwelling`; any other photo abstains with
+  `low_confidence` with probability `low_confidence_rate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY, PhotoScore
+from welfare.aggregate import PhotoFlags
+
+SIMULATED_VERSION = "simulated-engine-1"
+_REUSE_WORDS = ("reuse", "duplicate", "copy")
+_NOT_HOME = "not_a_home"  # passes the quality gate; the engine itself says not_dwelling
+
+
+class PlannedPhotoLike(Protocol):
+    """What the simulator reads from training.synth.families.PlannedPhoto."""
+
+    @property
+    def family_id(self) -> str: ...
+    @property
+    def room(self) -> str: ...
+    @property
+    def condition(self) -> int | None: ...
+    @property
+    def signs(self) -> Iterable[str]: ...
+    @property
+    def usable(self) -> bool: ...
+    @property
+    def unusable_reason(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    room_accuracy: float = 0.92
+    room_to_not_dwelling: float = 0.1
+    room_top_low: float = 0.55
+    room_top_high: float = 0.97
+    condition_off_by_one: float = 0.25
+    condition_jitter: float = 0.3
+    condition_width_low: float = 0.45
+    condition_width_high: float = 0.9
+    sign_miss: float = 0.15
+    sign_false_alarm: float = 0.03
+    low_confidence_rate: float = 0.04
+
+
+@dataclass(frozen=True)
+class SimulatedPhoto:
+    family_id: str
+    score: PhotoScore
+    flags: PhotoFlags
+
+
+def simulate_photo(
+    photo: PlannedPhotoLike,
+    *,
+    index: int,
+    rng: np.random.Generator,
+    noise: NoiseModel = NoiseModel(),
+    taxonomy: Taxonomy | None = None,
+) -> SimulatedPhoto:
+    """One planned photo's simulated engine output and quality/reuse flags."""
+    taxonomy = taxonomy or get_taxonomy()
+    room = _room_probs(photo.room, rng, noise, taxonomy)
+    condition = _condition_probs(photo.condition, rng, noise, taxonomy)
+    present = set(photo.signs)
+    signs = {s: _sign_prob(s in present, rng, noise) for s in taxonomy.sign_names}
+    reason = (photo.unusable_reason or "").lower()
+    reused = not photo.usable and any(word in reason for word in _REUSE_WORDS)
+    failed = not photo.usable and not reused and reason != _NOT_HOME
+    abstain_reasons: tuple[str, ...] = ()
+    if failed:
+        abstain_reasons = (ABSTAIN_QUALITY,)
+    elif max(room, key=lambda k: room[k]) == taxonomy.not_dwelling:
+        abstain_reasons = (ABSTAIN_NOT_DWELLING,)
+    elif rng.random() < noise.low_confidence_rate:
+        abstain_reasons = (ABSTAIN_LOW_CONFIDENCE,)
+    sha = hashlib.sha256(f"{photo.family_id}:{index}".encode()).hexdigest()
+    score = PhotoScore(
+        photo_sha256=sha,
+        model_version=SIMULATED_VERSION,
+        room=room,
+        condition=condition,
+        signs=signs,
+        embedding=np.zeros(0, dtype=np.float32),
+        abstain=bool(abstain_reasons),
+        abstain_reasons=abstain_reasons,
+    )
+    flags = PhotoFlags(quality_status="fail" if failed else "pass", reused=reused)
+    return SimulatedPhoto(photo.family_id, score, flags)
+
+
+def simulate_photos(
+    photos: Sequence[PlannedPhotoLike], *, seed: int, noise: NoiseModel = NoiseModel()
+) -> dict[str, list[SimulatedPhoto]]:
+    """Every planned photo simulated, grouped by family id (order kept)."""
+    rng = np.random.default_rng(seed)
+    taxonomy = get_taxonomy()
+    out: dict[str, list[SimulatedPhoto]] = {}
+    for photo in photos:
+        family = out.setdefault(str(photo.family_id), [])
+        family.append(
+            simulate_photo(photo, index=len(family), rng=rng, noise=noise, taxonomy=taxonomy)
+        )
+    return out
+
+
+def _room_probs(
+    true_room: str, rng: np.random.Generator, noise: NoiseModel, taxonomy: Taxonomy
+) -> dict[str, float]:
+    names = taxonomy.room_names
+    top = true_room
+    if rng.random() > noise.room_accuracy:
+        others = [r for r in taxonomy.dwelling_rooms if r != true_room]
+        if true_room != taxonomy.not_dwelling and rng.random() < noise.room_to_not_dwelling:
+            top = taxonomy.not_dwelling
+        else:
+            top = str(rng.choice(others))
+    p_top = rng.uniform(noise.room_top_low, noise.room_top_high)
+    rest = rng.dirichlet(np.ones(len(names) - 1)) * (1 - p_top)
+    others_iter = iter(rest)
+    return {r: float(p_top) if r == top else float(next(others_iter)) for r in names}
+
+
+def _condition_probs(
+    true_grade: int | None, rng: np.random.Generator, noise: NoiseModel, taxonomy: Taxonomy
+) -> dict[int, float]:
+    grades = np.asarray(taxonomy.condition_values, dtype=float)
+    if true_grade is None:  # not a home: a flat distribution, never read as evidence
+        return {int(g): 1.0 / len(grades) for g in grades}
+    centre = float(true_grade)
+    if rng.random() < noise.condition_off_by_one:
+        centre += rng.choice([-1.0, 1.0])
+    centre = float(np.clip(centre, grades[0], grades[-1])) + rng.normal(0, noise.condition_jitter)
+    width = rng.uniform(noise.condition_width_low, noise.condition_width_high)
+    logits = -((grades - centre) ** 2) / (2 * width**2)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    return {int(g): float(p) for g, p in zip(grades, probs, strict=True)}
+
+
+def _sign_prob(present: bool, rng: np.random.Generator, noise: NoiseModel) -> float:
+    if present:
+        return float(rng.beta(1, 6) if rng.random() < noise.sign_miss else rng.beta(6, 2))
+    return float(rng.beta(4, 3) if rng.random() < noise.sign_false_alarm else rng.beta(1, 12))

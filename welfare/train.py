@@ -1,0 +1,123 @@
+"""Training and evaluation runs on synthetic families: what `shanyraq welfare train|evaluate` call.
+
+Both regenerate the same families from (n, seed), split them the same way, and the evaluation
+checks each model's training-data hash against the regenerated training split, so a model is
+never evaluated on families it was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shanyraq.errors import ModelMismatchError
+from welfare.criteria import WelfareConfig, get_welfare_config
+from welfare.dataset import FamilyData, split_indices, synthetic_family_data
+from welfare.evaluation import evaluate_models
+from welfare.fusion import META_FILE, FusionModel, data_hash, list_models, train_fusion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    train: FamilyData
+    test: FamilyData
+    n: int
+    seed: int
+
+
+def synthetic_split(
+    n: int, *, seed: int, config: WelfareConfig, progress: bool = True
+) -> DataSplit:
+    data = synthetic_family_data(n, seed=seed, progress=progress)
+    train_idx, test_idx = split_indices(
+        len(data), test_fraction=config.fusion.test_fraction, seed=seed
+    )
+    return DataSplit(data.subset(train_idx), data.subset(test_idx), n, seed)
+
+
+def fit_on(
+    data: FamilyData, name: str, *, config: WelfareConfig, seed: int, source: dict[str, Any]
+) -> FusionModel:
+    model = train_fusion(
+        name,
+        data.features,
+        levels=data.table["latent_level"].to_numpy(),
+        asp_eligible=data.table["asp_eligible"].astype(bool).to_numpy(),
+        feature_names=data.space.names(with_visual=True),
+        level_values=config.level_values,
+        recipe=config.fusion,
+        seed=seed,
+    )
+    model.meta.metrics["data"] = source
+    return model
+
+
+def train_models(
+    out: Path,
+    *,
+    n: int,
+    seed: int,
+    names: Sequence[str] | None = None,
+    config: WelfareConfig | None = None,
+) -> dict[str, FusionModel]:
+    """Train each named model on the training split and save it under out/<name>/."""
+    config = config or get_welfare_config()
+    split = synthetic_split(n, seed=seed, config=config)
+    source = {
+        "generator": "training.synth.families",
+        "photos": "welfare.simulate",
+        "n": n,
+        "seed": seed,
+    }
+    models = {}
+    for name in names or list_models():
+        model = fit_on(split.train, name, config=config, seed=seed, source=source)
+        model.save(out / name)
+        models[name] = model
+    return models
+
+
+def load_models(folder: Path) -> dict[str, FusionModel]:
+    paths = sorted(p.parent for p in folder.glob(f"*/{META_FILE}"))
+    if not paths:
+        raise ModelMismatchError(f"{folder}: no fusion models; run `shanyraq welfare train` first")
+    return {p.name: FusionModel.load(p) for p in paths}
+
+
+def evaluate_saved(
+    folder: Path, *, n_boot: int, config: WelfareConfig | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate every model under `folder` on the test split of the data they were trained on."""
+    config = config or get_welfare_config()
+    models = load_models(folder)
+    sources = {
+        (m.meta.metrics["data"]["n"], m.meta.metrics["data"]["seed"]) for m in models.values()
+    }
+    if len(sources) != 1:
+        raise ModelMismatchError(f"{folder}: models were trained on different data {sources}")
+    n, seed = sources.pop()
+    split = synthetic_split(n, seed=seed, config=config)
+    for name, model in models.items():
+        train = split.train
+        labels = (
+            train.table["latent_level"].to_numpy().astype(int) - config.level_values[0],
+            train.table["asp_eligible"].astype(bool).to_numpy().astype(int),
+        )
+        if data_hash(train.features[model.features], *labels) != model.meta.training_data_hash:
+            raise ModelMismatchError(
+                f"{name}: regenerated training data does not match the model's hash; the "
+                "generator or configs changed since training; retrain"
+            )
+    result = evaluate_models(models, split.test, config=config, n_boot=n_boot, seed=seed)
+    context = {
+        "n_families": n,
+        "seed": seed,
+        "n_train": len(split.train),
+        "n_test": len(split.test),
+    }
+    return result, context

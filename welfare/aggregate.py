@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.score import PhotoScore
 
@@ -71,6 +72,13 @@ def aggregate(
     taxonomy = taxonomy or get_taxonomy()
     if flags is not None and len(flags) != len(scores):
         raise ValueError(f"{len(flags)} photo flags for {len(scores)} scores; align them")
+    unknown = sorted(set(expected_rooms) - set(taxonomy.dwelling_rooms))
+    if unknown:
+        # Room names are the taxonomy's: a stale welfare.yaml must not silently drop coverage.
+        raise ConfigError(
+            f"configs/welfare.yaml: key 'fusion.expected_rooms': {unknown} are not dwelling "
+            f"rooms of the taxonomy ({', '.join(taxonomy.dwelling_rooms)})"
+        )
     aligned = list(flags) if flags is not None else [None] * len(scores)
     usable: list[PhotoScore] = []
     abstained = failed = reused = 0

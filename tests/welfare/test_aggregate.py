@@ -75,3 +75,11 @@ def test_flags_must_align_with_scores(taxonomy):
             expected_rooms=EXPECTED,
             taxonomy=taxonomy,
         )
+
+
+def test_expected_room_outside_taxonomy_is_a_config_error(taxonomy):
+    from shanyraq.errors import ConfigError
+    from welfare.aggregate import aggregate
+
+    with pytest.raises(ConfigError, match=r"fusion\.expected_rooms"):
+        aggregate([], expected_rooms=["kitchen", "garage"], taxonomy=taxonomy)

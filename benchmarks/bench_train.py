@@ -1,0 +1,155 @@
+"""Training throughput: `shanyraq train`'s data path vs timm's stock data path, same model.
+
+Both feed the same network (the demo variant), batch size, input size, AdamW and worker
+count with the same synthetic photos: the baseline reads them as an image folder with
+`timm.data.create_dataset` + `create_loader` (which builds `create_transform`'s training
+augmentation and decodes full photos with PIL every epoch); the candidate is Shanyraq's
+manifest dataset (reduced decode once, phone augmentation at model size) and training step.
+The candidate's one-off decode is counted in its time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import BenchResult
+
+VARIANT, SIZE, BATCH, PHOTOS, EPOCHS = "shanyraq_mnv3_small", 96, 32, 256, 2
+WORKERS, REPEATS = 1, 2
+# 256 px is what the demo data looks like; 1024 px (1 MP) is still smaller than a phone photo.
+PHOTO_SIZES = (256, 1024)
+
+
+def _photos(folder: Path, size: int) -> Path:
+    from training.synth.photos import generate_photos
+
+    return generate_photos(PHOTOS, folder, seed=0, size=size)
+
+
+def _image_folder(manifest_path: Path, out: Path) -> Path:
+    """The same photos as class-per-folder, the layout timm's create_dataset reads."""
+    from shanyraq.manifest import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    for row in manifest.rows:
+        target = out / str(row.room) / Path(row.path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(row.resolve(manifest.root), target)
+    return out
+
+
+def _warm_up(model: torch.nn.Module) -> None:
+    """One untimed step, so neither side pays torch's first-call set-up in its time."""
+    out = model(torch.zeros(BATCH, 3, SIZE, SIZE))
+    out.room.sum().backward()
+    model.zero_grad(set_to_none=True)
+
+
+def _timm_rate(folder: Path) -> float:
+    import timm.data
+
+    from shanyraq.taxonomy import get_taxonomy
+    from vision.model import create_model
+
+    torch.manual_seed(0)
+    model = create_model(VARIANT, taxonomy=get_taxonomy()).train()
+    dataset = timm.data.create_dataset("", root=str(folder), is_training=True)
+    loader = timm.data.create_loader(
+        dataset,
+        input_size=(3, SIZE, SIZE),
+        batch_size=BATCH,
+        is_training=True,
+        use_prefetcher=False,
+        num_workers=WORKERS,
+        **{k: v for k, v in timm.data.resolve_data_config(model=model.backbone).items()
+           if k in ("mean", "std", "interpolation")},
+    )  # fmt: skip
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    _warm_up(model)
+    seen, start = 0, time.perf_counter()
+    for _ in range(EPOCHS):
+        for pixels, target in loader:
+            loss = torch.nn.functional.cross_entropy(model(pixels).room, target)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            seen += pixels.shape[0]
+    return seen / (time.perf_counter() - start)
+
+
+def _shanyraq_rate(manifest_path: Path, run_dir: Path) -> float:
+    from shanyraq.manifest import read_manifest
+    from shanyraq.taxonomy import get_taxonomy
+    from training.augment import build_pipeline
+    from training.data import ManifestDataset
+    from training.recipe import TrainConfig
+    from training.train import build_loader, build_loop, build_loss, build_model, train_one_epoch
+
+    taxonomy = get_taxonomy()
+    config = TrainConfig.model_validate(
+        {
+            "name": "bench",
+            "data": {"manifest": str(manifest_path)},
+            "model": {"variant": VARIANT, "input_size": SIZE},
+            "optim": {"epochs": EPOCHS, "batch_size": BATCH, "lr": 1e-3, "class_balance": "none"},
+            "loader": {"num_workers": WORKERS, "cache": True},
+            "augment": "phone",
+            "output_dir": str(run_dir),
+        }
+    )
+    torch.manual_seed(0)
+    manifest = read_manifest(manifest_path)
+    model, spec = build_model(config, taxonomy)
+    _warm_up(model)
+    start = time.perf_counter()
+    dataset = ManifestDataset(
+        manifest.rows, manifest.root, spec=spec, taxonomy=taxonomy, augment=build_pipeline("phone")
+    )
+    dataset.preload(progress=False)
+    generator = torch.Generator().manual_seed(0)
+    loader = build_loader(dataset, config, generator=generator)
+    loop = build_loop(config, model, build_loss(config, dataset, taxonomy), len(loader))
+    seen = 0
+    for _ in range(EPOCHS):
+        stats = train_one_epoch(loop, loader, accumulation_steps=1, grad_clip_norm=None)
+        seen += int(stats["images"])
+    return seen / (time.perf_counter() - start)
+
+
+def _compare(root: Path, photo_size: int) -> BenchResult:
+    manifest = _photos(root / "photos", photo_size)
+    folder = _image_folder(manifest, root / "imagefolder")
+    # Alternate the two and keep each one's best, so load from other processes on a
+    # shared machine does not favour whichever ran at a quieter moment.
+    baseline = candidate = 0.0
+    for repeat in range(REPEATS):
+        baseline = max(baseline, _timm_rate(folder))
+        candidate = max(candidate, _shanyraq_rate(manifest, root / f"run{repeat}"))
+    return BenchResult(
+        name=f"training {VARIANT} {SIZE} px from {photo_size} px photos, batch {BATCH}, "
+        f"{WORKERS} worker",
+        unit="img/s",
+        baseline="timm create_dataset + create_loader (create_transform)",
+        baseline_rate=baseline,
+        candidate="shanyraq train data path (manifest, cached reduced decode, phone aug)",
+        candidate_rate=candidate,
+        goal=">= 1.2x",
+        notes=f"{PHOTOS} synthetic {photo_size} px photos, {EPOCHS} epochs per run, best of "
+        f"{REPEATS} alternating runs; Shanyraq's one-off decode is counted in its time, and "
+        "its phone augmentation does more work than timm's default training transform",
+    )
+
+
+def run() -> list[BenchResult]:
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    results = []
+    for photo_size in PHOTO_SIZES:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(_compare(Path(tmp), photo_size))
+    return results

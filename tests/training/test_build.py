@@ -1,0 +1,121 @@
+"""From recipe to artifact and report, the three CLI commands, and evaluation by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from shanyraq.manifest import read_manifest
+from shanyraq.taxonomy import get_taxonomy
+from training.build import build_artifact
+from training.cli import app
+from training.evaluate import evaluate
+from training.recipe import load_recipe
+from vision.artifact import read_artifact
+
+runner = CliRunner()
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "train"
+
+
+@pytest.fixture(scope="module")
+def built(toy_manifest, tmp_path_factory, tiny_recipe):
+    out = tmp_path_factory.mktemp("build") / "run"
+    return build_artifact(tiny_recipe(toy_manifest, out), with_robustness=True)
+
+
+@pytest.mark.slow
+def test_build_writes_artifact_report_and_card(built, taxonomy):
+    meta = read_artifact(built.artifact_dir)
+    meta.check_taxonomy(taxonomy)
+    assert meta.temperatures == built.artifact.temperatures
+    assert meta.metrics["room_macro_f1"] == built.metrics["test"]["room"]["macro_f1"]
+    assert meta.training_data_sha256 and meta.training_config["name"] == "tiny-test"
+    for name in ("metrics.json", "report.md", "confusion_room.png", "confusion_condition.png",
+                 "reliability.png", "robustness.png"):  # fmt: skip
+        assert (built.evaluation_dir / name).stat().st_size > 0, name
+    saved = json.loads((built.evaluation_dir / "metrics.json").read_text())
+    assert set(saved["robustness"]) == {"blur", "noise", "jpeg", "brightness", "contrast"}
+    assert set(saved["robustness"]["blur"]) == {"1", "2", "3"}
+    card = (built.artifact_dir / "MODEL_CARD.md").read_text()
+    assert meta.model_version in card and "room macro-F1" in card
+
+
+@pytest.mark.slow
+def test_cli_evaluate_and_export(built, toy_manifest, tmp_path):
+    result = runner.invoke(
+        app,
+        ["evaluate", str(built.artifact_dir), str(toy_manifest), "--out", str(tmp_path / "ev"),
+         "--split", "all", "--held-out-style", "2", "--no-robustness"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    rows = read_manifest(toy_manifest).rows
+    assert metrics["n_test_photos"] == sum(r.extra["style"] != "2" for r in rows)
+    assert metrics["n_held_out_style_photos"] == sum(r.extra["style"] == "2" for r in rows)
+    assert "room_macro_f1" in result.output
+    result = runner.invoke(app, ["export", str(built.train.run_dir), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert read_artifact(tmp_path / "a").temperatures == built.artifact.temperatures
+
+
+def test_evaluate_against_hand_counts_with_a_fixed_predictor(toy_manifest, taxonomy):
+    """A predictor that always says room 0, grade 3 and no signs: metrics follow the labels."""
+    from training.train import provisional_artifact
+    from vision.artifact import Preprocessing
+    from vision.model import create_model
+
+    manifest = read_manifest(toy_manifest)
+    rows = manifest.rows
+    spec = Preprocessing(size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    artifact = provisional_artifact(
+        create_model("shanyraq_test", taxonomy=taxonomy, condition_formulation="softmax"),
+        spec, variant="shanyraq_test", taxonomy=taxonomy,
+    )  # fmt: skip
+    r, k, s = (taxonomy.head_size(h) for h in ("room", "condition", "signs"))
+
+    def predict(batch):
+        n = batch.shape[0]
+        room = np.tile(np.eye(r)[0] * 9, (n, 1))
+        return room, np.tile(np.eye(k)[2] * 9, (n, 1)), np.full((n, s), -9.0)
+
+    m = evaluate(predict, artifact, root=manifest.root, test_rows=rows, taxonomy=get_taxonomy(),
+                 with_robustness=False)["test"]  # fmt: skip
+    first = taxonomy.room_names[0]
+    assert m["room"]["accuracy"] == pytest.approx(np.mean([x.room == first for x in rows]))
+    graded = [x.condition for x in rows if x.room != taxonomy.not_dwelling and x.condition]
+    assert m["condition"]["accuracy"] == pytest.approx(np.mean([g == 3 for g in graded]))
+    assert m["condition"]["mae"] == pytest.approx(np.mean([abs(g - 3) for g in graded]))
+    assert m["room"]["not_dwelling_recall"] == 0.0
+
+
+def test_every_recipe_parses():
+    recipes = sorted(CONFIGS.glob("*.yaml"))
+    assert {"tiny", "demo"} <= {p.stem for p in recipes}
+    for path in recipes:
+        recipe = load_recipe(path)
+        assert recipe.name
+
+
+@pytest.mark.slow
+def test_cli_train_from_a_recipe_file(toy_manifest, tmp_path, tiny_recipe):
+    import yaml
+
+    recipe = tiny_recipe(toy_manifest, tmp_path / "run", epochs=1)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json")))
+    result = runner.invoke(app, ["train", str(path), "--no-robustness"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "artifact" / "model.onnx").is_file()
+    assert "condition_qwk" in result.output and "artifact:" in result.output
+
+
+def test_export_of_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
+    from shanyraq.errors import ModelMismatchError
+    from training.build import export_run
+
+    with pytest.raises(ModelMismatchError, match="shanyraq train"):
+        export_run(tmp_path)

@@ -1,0 +1,72 @@
+"""Metrics against values computed by hand on tiny fixtures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.metrics import (
+    condition_metrics,
+    expected_calibration_error,
+    ordinal_median,
+    room_metrics,
+    signs_metrics,
+)
+
+LABELS = ["kitchen", "bathroom", "not_dwelling"]
+
+
+def test_ordinal_median_decoding():
+    probs = np.array(
+        [[0.6, 0.2, 0.1, 0.05, 0.05], [0.1, 0.2, 0.15, 0.5, 0.05], [0.1, 0.1, 0.3, 0.0, 0.5]]
+    )
+    # cumulative: [0.6..] -> 0; [0.1, 0.3, 0.45, 0.95] -> 3; [0.1, 0.2, 0.5] -> 2 (tie at 0.5)
+    assert ordinal_median(probs).tolist() == [0, 3, 2]
+
+
+def test_ece_hand_computed():
+    confidence = np.array([0.95, 0.95, 0.55, 0.55])
+    correct = np.array([1, 1, 1, 0])
+    # bin of 0.95: |1.0 - 0.95| = 0.05 (2 items); bin of 0.55: |0.5 - 0.55| = 0.05 (2 items)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.05)
+
+
+def test_room_metrics_hand_computed():
+    target = np.array([0, 0, 1, 2, 2, -1])
+    pred = np.array([0, 1, 1, 2, 0, 2])
+    probs = np.eye(3)[pred] * 0.9 + 0.05
+    m = room_metrics(probs, target, labels=LABELS, not_dwelling="not_dwelling")
+    assert m["n"] == 5 and m["accuracy"] == pytest.approx(3 / 5)
+    assert m["per_class_recall"] == {"kitchen": 0.5, "bathroom": 1.0, "not_dwelling": 0.5}
+    # F1: kitchen p=1/2 r=1/2 -> .5; bathroom p=1/2 r=1 -> 2/3; not_dwelling p=1 r=1/2 -> 2/3
+    assert m["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)
+    assert m["not_dwelling_precision"] == 1.0 and m["not_dwelling_recall"] == 0.5
+
+
+def test_condition_metrics_hand_computed():
+    target = np.array([0, 1, 2, -1])
+    pred = np.array([0, 2, 2, 4])
+    probs = np.eye(5)[pred]
+    m = condition_metrics(probs, target)
+    assert m["accuracy"] == pytest.approx(2 / 3) and m["mae"] == pytest.approx(1 / 3)
+    # QWK by hand on 3 grades in use (K=5 weights): observed weighted disagreement
+    # O = sum w_ij O_ij with w = (i-j)^2/16: one (1,2) pair -> 1/16.
+    # Expected E from marginals t=(1,1,1,0,0)/3, p=(1,0,2,0,0)/3, scaled to n=3.
+    w = (np.subtract.outer(np.arange(5), np.arange(5)) ** 2) / 16
+    t, p = np.array([1, 1, 1, 0, 0]), np.array([1, 0, 2, 0, 0])
+    expected = (w * np.outer(t, p) / 3).sum()
+    assert m["qwk"] == pytest.approx(1 - (1 / 16) / expected)
+    assert m["confusion"][1][2] == 1
+
+
+def test_signs_average_precision_hand_computed():
+    target = np.array([[1, 0], [0, 0], [1, 0], [0, 1]], dtype=float)
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.3], [0.1, 0.9]])
+    known = np.array([True, True, True, True])
+    m = signs_metrics(probs, target, known, labels=["a", "b"])
+    # sign a ranked 0.9(+) 0.8(-) 0.3(+) 0.1(-): AP = (1/1 + 2/3) / 2
+    assert m["ap"]["a"] == pytest.approx((1 + 2 / 3) / 2)
+    assert m["ap"]["b"] == pytest.approx(1.0)
+    assert m["map"] == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
+    unknown = signs_metrics(probs, target, np.array([True, True, True, False]), labels=["a", "b"])
+    assert np.isnan(unknown["ap"]["b"]) and unknown["map"] == pytest.approx((1 + 2 / 3) / 2)

@@ -1,0 +1,69 @@
+"""The training loop: resume equals an uninterrupted run, logging, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.train import BEST, LAST, METRICS_CSV, RUN_JSON, build_scheduler, train
+from vision.model import load_model
+
+VOLATILE = {"seconds", "images_per_second"}
+
+
+def _log(run: Path) -> list[dict[str, str]]:
+    with (run / METRICS_CSV).open() as handle:
+        return [{k: v for k, v in r.items() if k not in VOLATILE} for r in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(toy_manifest, tmp_path, tiny_recipe):
+    straight = tiny_recipe(toy_manifest, tmp_path / "straight", accumulation_steps=2)
+    once = train(straight)
+    interrupted = tiny_recipe(toy_manifest, tmp_path / "resumed", accumulation_steps=2)
+    first = train(interrupted, stop_after_epoch=1)
+    assert first.epochs_run == 1
+    second = train(interrupted, resume=True)
+    assert once.epochs_run == second.epochs_run == 2
+    a = torch.load(tmp_path / "straight" / LAST, weights_only=True)
+    b = torch.load(tmp_path / "resumed" / LAST, weights_only=True)
+    for key in ("model", "model_ema"):
+        assert a[key].keys() == b[key].keys()
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    assert a["best_score"] == b["best_score"]
+    assert _log(tmp_path / "straight") == _log(tmp_path / "resumed")
+    assert len(_log(tmp_path / "straight")) == 2
+    for name in (BEST, RUN_JSON):
+        assert (tmp_path / "resumed" / name).is_file()
+    model, spec = load_model(tmp_path / "resumed" / BEST)
+    assert spec.size == 32 and model.condition_formulation == "coral"
+
+
+def test_early_stopping_stops_when_validation_does_not_improve(toy_manifest, tmp_path, tiny_recipe):
+    # lr tiny: the validation score cannot improve by min_delta, so patience 1 stops at epoch 2.
+    recipe = tiny_recipe(
+        toy_manifest, tmp_path / "run", epochs=5, lr=1e-9, ema_decay=None,
+        early_stopping={"patience": 1, "min_delta": 0.5}, class_balance="sampler",
+    )  # fmt: skip
+    result = train(recipe)
+    assert result.stopped_early and result.epochs_run == 2
+    rows = _log(tmp_path / "run")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"train_loss", "val_score", "lr", "val_condition_qwk"} <= set(rows[0])
+
+
+def test_cosine_schedule_with_warmup():
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1.0)
+    scheduler = build_scheduler(optimizer, total_steps=10, warmup_steps=2)
+    lrs = []
+    for _ in range(10):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[2:])) and lrs[-1] < 0.1

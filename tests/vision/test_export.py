@@ -1,0 +1,90 @@
+"""ONNX export: a complete artifact folder, ORT agrees with torch, failed exports change nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vision.artifact import ONNX_FILE, TORCH_FILE, Temperatures, read_artifact
+from vision.export import (
+    OUTPUT_NAMES,
+    ExportParityError,
+    ExportRequest,
+    export_artifact,
+    onnx_session,
+)
+from vision.heads import head_probs
+from vision.model import create_model, load_model, model_preprocessing
+from vision.preprocess import to_batch
+
+
+def _photos(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size=(40 + i, 56, 3), dtype=np.uint8) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, taxonomy):
+    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+    request = ExportRequest(
+        variant="shanyraq_test",
+        preprocessing=model_preprocessing(model, size=32),
+        model_version="test-1",
+        temperatures=Temperatures(room=1.5, condition=0.8, signs=1.2),
+    )
+    folder = tmp_path_factory.mktemp("artifact") / "model"
+    artifact = export_artifact(
+        model, folder, request=request, taxonomy=taxonomy, parity_images=_photos(4)
+    )
+    return model, folder, artifact
+
+
+def test_artifact_folder_is_complete(exported, taxonomy):
+    _, folder, artifact = exported
+    assert (folder / ONNX_FILE).is_file() and (folder / TORCH_FILE).is_file()
+    meta = read_artifact(folder)
+    meta.check_taxonomy(taxonomy)
+    assert meta.temperatures.room == 1.5 and meta.labels.room == taxonomy.room_names
+    assert meta.code_version and meta.created_at and meta == artifact
+
+
+def test_onnx_io_names_dynamic_batch_and_parity_on_other_photos(exported):
+    _, folder, artifact = exported
+    session = onnx_session(folder / ONNX_FILE)
+    assert [i.name for i in session.get_inputs()] == ["pixels"]
+    assert [o.name for o in session.get_outputs()] == OUTPUT_NAMES
+    torch_model, _ = load_model(folder)
+    for n in (1, 7):
+        batch = to_batch(_photos(n, seed=n), artifact.preprocessing)
+        outs = session.run(None, {"pixels": batch})
+        assert outs[0].shape[0] == n and outs[3].shape == (n, artifact.embedding_dim)
+        import torch
+
+        with torch.no_grad():
+            ref = torch_model(torch.from_numpy(batch))
+        for a, b in zip(
+            head_probs(artifact, *outs[:3]),
+            head_probs(artifact, ref.room.numpy(), ref.condition.numpy(), ref.signs.numpy()),
+            strict=True,
+        ):
+            assert np.abs(a - b).max() < 1e-4
+
+
+def test_failed_parity_keeps_previous_artifact(exported, taxonomy):
+    model, folder, artifact = exported
+    before = (folder / "model.json").read_text()
+    request = ExportRequest(
+        variant="shanyraq_test", preprocessing=artifact.preprocessing, model_version="test-2"
+    )
+    with pytest.raises(ExportParityError):
+        # A negative tolerance cannot be met: the export must be refused.
+        export_artifact(
+            model,
+            folder,
+            request=request,
+            taxonomy=taxonomy,
+            parity_images=_photos(2),
+            tolerance=-1.0,
+        )
+    assert (folder / "model.json").read_text() == before
+    assert not folder.with_name(folder.name + ".partial").exists()

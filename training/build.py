@@ -1,0 +1,152 @@
+"""From recipe to model artifact: train, calibrate on validation, export, evaluate, report.
+
+`build_artifact(config)` is what `shanyraq train CONFIG` runs and what other folders' test
+fixtures call (with configs/train/tiny.yaml) to get a real, small artifact in seconds.
+`export_run(run_dir)` re-exports a finished run (`shanyraq export RUN`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shanyraq.errors import ModelMismatchError
+from shanyraq.manifest import read_manifest
+from shanyraq.taxonomy import get_taxonomy
+from training.calibrate import fit_temperatures
+from training.dataset_splits import DataSplits, load_splits
+from training.evaluate import collect_logits, evaluate, load_images, onnx_predictor
+from training.recipe import TrainConfig, load_recipe
+from training.report import headline, write_model_card, write_report
+from training.train import BEST, RUN_JSON, TrainResult, train
+from vision.artifact import ModelArtifact, Temperatures, write_artifact
+from vision.export import ExportRequest, export_artifact, weights_digest
+from vision.model import ShanyraqNet, load_model
+
+logger = logging.getLogger(__name__)
+
+ARTIFACT_DIR, EVALUATION_DIR, CALIBRATION_JSON = "artifact", "evaluation", "calibration.json"
+PARITY_PHOTOS = 16
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    train: TrainResult
+    artifact_dir: Path
+    artifact: ModelArtifact
+    evaluation_dir: Path
+    metrics: dict[str, Any]
+
+
+def model_version(config: TrainConfig, model: ShanyraqNet) -> str:
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    return f"{config.name}-{config.model.variant}-{day}-{weights_digest(model)[:8]}"
+
+
+def fit_on_validation(
+    model: ShanyraqNet, splits: DataSplits, *, spec: Any, batch_size: int
+) -> Temperatures:
+    """Temperatures per head from the validation split's logits."""
+    from training.evaluate import torch_predictor
+
+    images = load_images(splits.val, splits.root, spec)
+    logits = collect_logits(
+        torch_predictor(model),
+        images,
+        splits.val,
+        spec=spec,
+        taxonomy=get_taxonomy(),
+        batch_size=batch_size,
+    )
+    return fit_temperatures(logits, formulation=model.condition_formulation)
+
+
+def export_run(
+    run_dir: Path,
+    *,
+    out_dir: Path | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> tuple[Path, ModelArtifact]:
+    """Export a finished run (best.pt + its calibration) as an artifact folder."""
+    if not (run_dir / RUN_JSON).is_file() or not (run_dir / BEST).is_file():
+        raise ModelMismatchError(
+            f"{run_dir} is not a finished training run ({RUN_JSON} or {BEST} missing); "
+            "run `shanyraq train CONFIG` first"
+        )
+    info = json.loads((run_dir / RUN_JSON).read_text(encoding="utf-8"))
+    config = TrainConfig.model_validate(info["recipe"])
+    model, spec = load_model(run_dir / BEST)
+    manifest = read_manifest(Path(info["manifest"]))
+    calibration = run_dir / CALIBRATION_JSON
+    temperatures = (
+        Temperatures.model_validate_json(calibration.read_text(encoding="utf-8"))
+        if calibration.is_file()
+        else Temperatures()
+    )
+    parity_rows = (manifest.by_split("val") or manifest.rows)[:PARITY_PHOTOS]
+    request = ExportRequest(
+        variant=config.model.variant,
+        preprocessing=spec,
+        model_version=model_version(config, model),
+        temperatures=temperatures,
+        metrics=metrics,
+        training_data_sha256=info["manifest_sha256"],
+        training_config=info["recipe"],
+    )
+    out = out_dir or run_dir / ARTIFACT_DIR
+    artifact = export_artifact(
+        model,
+        out,
+        request=request,
+        taxonomy=get_taxonomy(),
+        parity_images=load_images(parity_rows, manifest.root, spec),
+    )
+    return out, artifact
+
+
+def build_artifact(
+    config: TrainConfig | Path,
+    *,
+    resume: bool = False,
+    with_robustness: bool = True,
+    stop_after_epoch: int | None = None,
+) -> BuildResult:
+    """Train a recipe and leave a complete, calibrated, evaluated artifact in its run folder."""
+    if isinstance(config, Path):
+        config = load_recipe(config)
+    result = train(config, resume=resume, stop_after_epoch=stop_after_epoch)
+    run_dir = result.run_dir
+    model, spec = load_model(result.best_model)
+    splits = load_splits(config.data)
+    temperatures = fit_on_validation(
+        model, splits, spec=spec, batch_size=config.loader.eval_batch_size
+    )
+    (run_dir / CALIBRATION_JSON).write_text(temperatures.model_dump_json(indent=2))
+    artifact_dir, artifact = export_run(run_dir)
+    metrics = evaluate(
+        onnx_predictor(artifact_dir),
+        artifact,
+        root=splits.root,
+        test_rows=splits.test or splits.val,
+        taxonomy=get_taxonomy(),
+        held_out_style_rows=splits.held_out_style,
+        with_robustness=with_robustness,
+    )
+    metrics["data"] = {
+        "manifest": str(splits.manifest),
+        "manifest_sha256": splits.manifest_sha256,
+        "evaluated_split": "test" if splits.test else "val",
+        "held_out_styles": list(config.data.held_out_styles),
+    }
+    artifact = artifact.model_copy(update={"metrics": headline(metrics)})
+    write_artifact(artifact_dir, artifact)
+    evaluation_dir = run_dir / EVALUATION_DIR
+    write_report(evaluation_dir, metrics, artifact=artifact)
+    write_model_card(artifact_dir / "MODEL_CARD.md", artifact, metrics, recipe=config)
+    if config.model_card is not None:
+        write_model_card(config.model_card, artifact, metrics, recipe=config)
+    return BuildResult(result, artifact_dir, artifact, evaluation_dir, metrics)

@@ -1,0 +1,96 @@
+"""`shanyraq train`, `shanyraq evaluate` and `shanyraq export`: parse, call training, print.
+
+Heavy libraries (torch, timm, onnxruntime) are imported inside the commands so that
+`shanyraq --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Train, evaluate and export the photo classifier.", no_args_is_help=True)
+
+_QUIET_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "timm")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@app.command("train")
+def train(
+    config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/train/demo.yaml.")],
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last.pt.")] = False,
+    robustness: Annotated[bool, typer.Option(help="Also measure under corruptions.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train a recipe, calibrate, export the artifact, evaluate and write the report."""
+    _setup_logging(verbose)
+    from training.build import build_artifact
+    from training.report import headline
+
+    result = build_artifact(config, resume=resume, with_robustness=robustness)
+    typer.echo(f"model {result.artifact.model_version}")
+    typer.echo(f"artifact: {result.artifact_dir}")
+    typer.echo(f"report:   {result.evaluation_dir / 'report.md'}")
+    _echo_headline(headline(result.metrics))
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="Model artifact folder (with model.json).")],
+    manifest: Annotated[Path, typer.Argument(help="Manifest of labelled photos.")],
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json, plots and report.md.")] = Path(
+        "evaluation"
+    ),
+    split: Annotated[str, typer.Option(help="Rows to measure: train, val, test or all.")] = "test",
+    held_out_style: Annotated[
+        list[int] | None, typer.Option(help="Style id(s) to report apart (repeatable).")
+    ] = None,
+    robustness: Annotated[bool, typer.Option(help="Also measure under corruptions.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Measure an exported model (ONNX Runtime) on a manifest's photos."""
+    _setup_logging(verbose)
+    from training.evaluate import evaluate_artifact
+    from training.report import headline
+
+    metrics, report = evaluate_artifact(
+        model,
+        manifest,
+        out_dir=out,
+        split=split,
+        held_out_styles=held_out_style or [],
+        with_robustness=robustness,
+    )
+    typer.echo(f"report: {report}")
+    _echo_headline(headline(metrics))
+
+
+@app.command("export")
+def export(
+    model: Annotated[Path, typer.Argument(help="Training run folder (with best.pt, run.json).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Artifact folder (default RUN/artifact).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Export a training run to a model artifact folder (model.onnx, model.pt, model.json)."""
+    _setup_logging(verbose)
+    from training.build import export_run
+
+    folder, artifact = export_run(model, out_dir=out)
+    typer.echo(f"model {artifact.model_version} exported to {folder}")
+
+
+def _echo_headline(head: dict) -> None:
+    for key in ("room_macro_f1", "not_dwelling_recall", "condition_qwk", "signs_map"):
+        typer.echo(f"  {key:22s} {head[key]:.3f}")
+    after = head["ece_after"]
+    typer.echo("  ECE after calibration  " + ", ".join(f"{k} {v:.3f}" for k, v in after.items()))

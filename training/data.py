@@ -1,0 +1,135 @@
+"""Manifest rows to training batches, through the same decode and preprocessing as serving.
+
+Pixels enter through `vision.io` and become tensors through `vision.preprocess`; the only
+training-only step is the augmentation pipeline, applied to the resized uint8 image (cheap:
+it works at model size, not phone size). Labels become head targets here: -1 marks "not
+labelled" and is masked in the loss; a `not_dwelling` photo never carries condition or signs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from shanyraq.config import get_settings
+from shanyraq.manifest import ManifestRow
+from shanyraq.taxonomy import Taxonomy
+from vision.artifact import Preprocessing
+from vision.io import decode_file
+from vision.preprocess import normalize, resize
+
+logger = logging.getLogger(__name__)
+
+IGNORE = -1
+
+
+class Augment(Protocol):
+    """A seeded augmentation: uint8 RGB in, uint8 RGB out (training.augment.PhotoAugment)."""
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray: ...
+    def set_seed(self, seed: int) -> None: ...
+
+
+class Targets(NamedTuple):
+    """Head targets for one photo (or a batch, after collation)."""
+
+    room: int | torch.Tensor  # class index, or IGNORE
+    condition: int | torch.Tensor  # grade index 0..K-1, or IGNORE
+    signs: torch.Tensor  # (S,) 0/1 float
+    signs_known: bool | torch.Tensor  # False when the signs are not labelled
+
+
+class Example(NamedTuple):
+    pixels: torch.Tensor
+    targets: Targets
+
+
+def encode_targets(row: ManifestRow, taxonomy: Taxonomy) -> Targets:
+    """Labels of one row as head targets; not_dwelling rows train the room head only."""
+    room = taxonomy.room_names.index(row.room) if row.room is not None else IGNORE
+    dwelling = row.room is None or row.room != taxonomy.not_dwelling
+    condition = row.condition - 1 if (dwelling and row.condition is not None) else IGNORE
+    signs = torch.zeros(taxonomy.head_size("signs"))
+    known = dwelling and row.signs is not None
+    if known and row.signs:
+        for name in row.signs:
+            signs[taxonomy.sign_names.index(name)] = 1.0
+    return Targets(room=room, condition=condition, signs=signs, signs_known=known)
+
+
+def load_resized(path: Path, spec: Preprocessing) -> np.ndarray:
+    """Decode (reduced-scale JPEG draft when possible) and resize to the model's input size."""
+    decoded = decode_file(path, max_pixels=get_settings().io.max_pixels, target_size=spec.size)
+    return resize(decoded.pixels, spec)
+
+
+class ManifestDataset(Dataset[Example]):
+    """Photos of a manifest as (pixels, targets); optionally cached at model size in memory."""
+
+    def __init__(
+        self,
+        rows: Sequence[ManifestRow],
+        root: Path,
+        *,
+        spec: Preprocessing,
+        taxonomy: Taxonomy,
+        augment: Augment | None = None,
+    ) -> None:
+        self.rows = list(rows)
+        self.root = root
+        self.spec = spec
+        self.augment = augment
+        self.targets = [encode_targets(r, taxonomy) for r in self.rows]
+        self._cache: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def preload(self, *, progress: bool = True) -> None:
+        """Decode every photo once; workers forked afterwards share the cache copy-on-write."""
+        size = self.spec.size
+        cache = np.empty((len(self.rows), size, size, 3), dtype=np.uint8)
+        for i, row in enumerate(tqdm(self.rows, desc="decode", disable=not progress, leave=False)):
+            cache[i] = load_resized(row.resolve(self.root), self.spec)
+        self._cache = cache
+
+    def image(self, index: int) -> np.ndarray:
+        """The photo at model size, uint8 RGB, before augmentation."""
+        if self._cache is not None:
+            return self._cache[index]
+        return load_resized(self.rows[index].resolve(self.root), self.spec)
+
+    def __getitem__(self, index: int) -> Example:
+        rgb = self.image(index)
+        if self.augment is not None:
+            rgb = self.augment(rgb)
+        return Example(torch.from_numpy(normalize(rgb, self.spec)), self.targets[index])
+
+
+def label_counts(targets: Sequence[Targets], *, head: str, size: int) -> np.ndarray:
+    """How many labelled examples each class of `head` ("room" or "condition") has."""
+    counts = Counter(int(getattr(t, head)) for t in targets)
+    return np.array([counts.get(i, 0) for i in range(size)], dtype=np.float64)
+
+
+def balanced_weights(counts: np.ndarray, *, power: float = 0.5) -> np.ndarray:
+    """Inverse-frequency class weights (softened by `power`), mean 1 over present classes."""
+    present = counts > 0
+    weights = np.zeros_like(counts)
+    weights[present] = (counts[present].sum() / counts[present]) ** power
+    weights[present] /= weights[present].mean()
+    return weights
+
+
+def sample_weights(targets: Sequence[Targets], *, num_rooms: int) -> np.ndarray:
+    """Per-example weights so that each room class is drawn about equally often."""
+    class_weight = balanced_weights(label_counts(targets, head="room", size=num_rooms), power=1.0)
+    return np.array([class_weight[int(t.room)] if int(t.room) >= 0 else 1.0 for t in targets])

@@ -1,0 +1,81 @@
+"""The photos a recipe trains, validates and tests on, read from its manifest.
+
+When the manifest does not exist and the recipe names synthetic data, it is generated first
+(training.synth). Photos of held-out styles are kept out of train and val and measured apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from shanyraq.errors import ManifestError
+from shanyraq.manifest import ManifestRow, read_manifest, sha256_file
+from training.recipe import DataSection
+
+logger = logging.getLogger(__name__)
+
+STYLE_COLUMN = "style"
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    manifest: Path
+    manifest_sha256: str
+    root: Path
+    train: list[ManifestRow]
+    val: list[ManifestRow]
+    test: list[ManifestRow]
+    held_out_style: list[ManifestRow]
+
+
+def ensure_manifest(data: DataSection) -> Path:
+    """The manifest path, generating synthetic photos first when configured and missing."""
+    if data.manifest.is_file():
+        return data.manifest
+    if data.synthetic is None:
+        raise ManifestError(
+            f"{data.manifest} not found; create it (e.g. `shanyraq synth photos`) or add a "
+            "`data.synthetic` section to the recipe"
+        )
+    from training.synth.photos import generate_photos
+
+    s = data.synthetic
+    logger.info("generating %d synthetic photos into %s", s.n_photos, data.manifest.parent)
+    made = generate_photos(s.n_photos, data.manifest.parent, seed=s.seed, size=s.size)
+    if made.resolve() != data.manifest.resolve():
+        raise ManifestError(f"synthetic data went to {made}, but the recipe reads {data.manifest}")
+    return made
+
+
+def _style(row: ManifestRow) -> int | None:
+    cell = row.extra.get(STYLE_COLUMN, "").strip()
+    return int(cell) if cell else None
+
+
+def load_splits(data: DataSection) -> DataSplits:
+    path = ensure_manifest(data)
+    manifest = read_manifest(path)
+    held = set(data.held_out_styles)
+    if held and not any(_style(r) is not None for r in manifest.rows):
+        raise ManifestError(
+            f"{path}: the recipe holds out styles {sorted(held)}, but the manifest has no "
+            f"'{STYLE_COLUMN}' column"
+        )
+
+    def pick(split: str) -> list[ManifestRow]:
+        return [r for r in manifest.by_split(split) if _style(r) not in held]
+
+    splits = DataSplits(
+        manifest=path,
+        manifest_sha256=sha256_file(path),
+        root=manifest.root,
+        train=pick("train"),
+        val=pick("val"),
+        test=pick("test"),
+        held_out_style=[r for r in manifest.by_split("test") if held and _style(r) in held],
+    )
+    if not splits.train or not splits.val:
+        raise ManifestError(f"{path}: needs photos in both the train and val splits")
+    return splits

@@ -1,0 +1,263 @@
+"""Evaluation of a model on manifest rows: head metrics, calibration, robustness, held-out style.
+
+A predictor is any function from an input batch to the three heads' logits, so the same code
+measures the torch model during training and the exported ONNX graph afterwards. Photos go
+through `vision.io` and `vision.preprocess`, as in serving; corruptions are applied to the
+decoded photo, as a degraded upload would arrive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from shanyraq.config import get_settings
+from shanyraq.manifest import ManifestRow, sha256_file
+from shanyraq.taxonomy import Taxonomy
+from training.calibrate import HeadLogits
+from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
+from training.data import encode_targets
+from training.metrics import (
+    condition_metrics,
+    expected_calibration_error,
+    reliability_curve,
+    room_metrics,
+    signs_calibration,
+    signs_metrics,
+    top_label_calibration,
+)
+from vision.artifact import ModelArtifact, Preprocessing
+from vision.heads import head_probs
+from vision.io import decode_file
+from vision.model import ShanyraqNet
+from vision.preprocess import to_batch
+
+logger = logging.getLogger(__name__)
+
+Logits = tuple[np.ndarray, np.ndarray, np.ndarray]
+Predictor = Callable[[np.ndarray], Logits]
+SUMMARY_KEYS = (
+    ("room", "macro_f1"),
+    ("room", "not_dwelling_recall"),
+    ("condition", "qwk"),
+    ("signs", "map"),
+)
+
+
+def torch_predictor(model: ShanyraqNet) -> Predictor:
+    model = model.eval()
+    device = next(model.parameters()).device
+
+    def predict(batch: np.ndarray) -> Logits:
+        with torch.no_grad():
+            out = model(torch.from_numpy(batch).to(device))
+        return out.room.cpu().numpy(), out.condition.cpu().numpy(), out.signs.cpu().numpy()
+
+    return predict
+
+
+def onnx_predictor(folder: Path) -> Predictor:
+    from vision.export import INPUT_NAME, OUTPUT_NAMES, onnx_session
+
+    session = onnx_session(folder / "model.onnx")
+
+    def predict(batch: np.ndarray) -> Logits:
+        room, condition, signs = session.run(OUTPUT_NAMES[:3], {INPUT_NAME: batch})
+        return room, condition, signs
+
+    return predict
+
+
+def load_images(rows: Sequence[ManifestRow], root: Path, spec: Preprocessing) -> list[np.ndarray]:
+    """Decode each photo once (reduced-scale where the format allows)."""
+    limit = get_settings().io.max_pixels
+    return [
+        decode_file(r.resolve(root), max_pixels=limit, target_size=spec.size).pixels
+        for r in tqdm(rows, desc="decode", leave=False)
+    ]
+
+
+def collect_logits(
+    predictor: Predictor,
+    images: Sequence[np.ndarray],
+    rows: Sequence[ManifestRow],
+    *,
+    spec: Preprocessing,
+    taxonomy: Taxonomy,
+    corrupt: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    batch_size: int = 64,
+) -> HeadLogits:
+    outs: list[Logits] = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        if corrupt is not None:
+            chunk = [corrupt(image, start + i) for i, image in enumerate(chunk)]
+        outs.append(predictor(to_batch(list(chunk), spec)))
+    targets = [encode_targets(r, taxonomy) for r in rows]
+    return HeadLogits(
+        room=np.concatenate([o[0] for o in outs]),
+        condition=np.concatenate([o[1] for o in outs]),
+        signs=np.concatenate([o[2] for o in outs]),
+        room_target=np.array([int(t.room) for t in targets]),
+        condition_target=np.array([int(t.condition) for t in targets]),
+        signs_target=np.stack([t.signs.numpy() for t in targets]),
+        signs_known=np.array([bool(t.signs_known) for t in targets]),
+    )
+
+
+def head_metrics(
+    logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
+) -> dict[str, Any]:
+    """Every head's metrics (with calibrated probabilities) plus ECE before and after."""
+    metrics: dict[str, Any] = {}
+    ece: dict[str, dict[str, float]] = {}
+    reliability: dict[str, dict[str, Any]] = {}
+    for calibrated in (False, True):
+        room_p, cond_p, signs_p = head_probs(
+            artifact, logits.room, logits.condition, logits.signs, calibrated=calibrated
+        )
+        key = "after" if calibrated else "before"
+        pairs = {
+            "room": top_label_calibration(room_p, logits.room_target),
+            "condition": top_label_calibration(cond_p, logits.condition_target),
+            "signs": signs_calibration(signs_p, logits.signs_target, logits.signs_known),
+        }
+        for head, (confidence, correct) in pairs.items():
+            ece.setdefault(head, {})[key] = expected_calibration_error(confidence, correct)
+            reliability.setdefault(head, {})[key] = reliability_curve(confidence, correct)
+    metrics["room"] = room_metrics(
+        room_p, logits.room_target, labels=artifact.labels.room, not_dwelling=not_dwelling
+    )
+    metrics["condition"] = condition_metrics(cond_p, logits.condition_target)
+    metrics["signs"] = signs_metrics(
+        signs_p, logits.signs_target, logits.signs_known, labels=artifact.labels.signs
+    )
+    metrics["ece"] = ece
+    metrics["reliability"] = reliability
+    return metrics
+
+
+def summary(metrics: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers of one evaluation (used for robustness curves)."""
+    return {f"{head}.{key}": float(metrics[head].get(key, np.nan)) for head, key in SUMMARY_KEYS}
+
+
+def _bind(corruption: Corruption, severity: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    """The corruption at one severity; the photo's index seeds its randomness."""
+
+    def corrupt(image: np.ndarray, index: int) -> np.ndarray:
+        return corruption(image, severity, index)
+
+    return corrupt
+
+
+def robustness(
+    predictor: Predictor,
+    images: Sequence[np.ndarray],
+    rows: Sequence[ManifestRow],
+    artifact: ModelArtifact,
+    *,
+    taxonomy: Taxonomy,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Summary metrics under each corruption at each severity."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, corruption in CORRUPTIONS.items():
+        out[name] = {}
+        for severity in SEVERITIES:
+            logits = collect_logits(
+                predictor,
+                images,
+                rows,
+                spec=artifact.preprocessing,
+                taxonomy=taxonomy,
+                corrupt=_bind(corruption, severity),
+            )
+            metrics = head_metrics(logits, artifact, not_dwelling=taxonomy.not_dwelling)
+            out[name][str(severity)] = summary(metrics)
+    return out
+
+
+def evaluate(
+    predictor: Predictor,
+    artifact: ModelArtifact,
+    *,
+    root: Path,
+    test_rows: Sequence[ManifestRow],
+    taxonomy: Taxonomy,
+    held_out_style_rows: Sequence[ManifestRow] = (),
+    with_robustness: bool = True,
+) -> dict[str, Any]:
+    """The full evaluation of the issue, as one JSON-ready dict."""
+    spec = artifact.preprocessing
+    images = load_images(test_rows, root, spec)
+    logits = collect_logits(predictor, images, test_rows, spec=spec, taxonomy=taxonomy)
+    result: dict[str, Any] = {
+        "model_version": artifact.model_version,
+        "test": head_metrics(logits, artifact, not_dwelling=taxonomy.not_dwelling),
+        "n_test_photos": len(test_rows),
+        "n_test_families": len({r.family_id for r in test_rows}),
+    }
+    if with_robustness:
+        result["robustness"] = robustness(predictor, images, test_rows, artifact, taxonomy=taxonomy)
+    if held_out_style_rows:
+        held_images = load_images(held_out_style_rows, root, spec)
+        held = collect_logits(
+            predictor, held_images, held_out_style_rows, spec=spec, taxonomy=taxonomy
+        )
+        result["held_out_style"] = head_metrics(held, artifact, not_dwelling=taxonomy.not_dwelling)
+        result["n_held_out_style_photos"] = len(held_out_style_rows)
+    return result
+
+
+def _style_of(row: ManifestRow) -> int | None:
+    cell = row.extra.get("style", "").strip()
+    return int(cell) if cell else None
+
+
+def evaluate_artifact(
+    model_dir: Path,
+    manifest_path: Path,
+    *,
+    out_dir: Path,
+    split: str = "test",
+    held_out_styles: Sequence[int] = (),
+    with_robustness: bool = True,
+) -> tuple[dict[str, Any], Path]:
+    """`shanyraq evaluate`: an exported model on a manifest's rows; writes the report."""
+    from shanyraq.errors import ManifestError
+    from shanyraq.manifest import read_manifest
+    from shanyraq.taxonomy import get_taxonomy
+    from training.report import write_report
+    from vision.artifact import read_artifact
+
+    taxonomy = get_taxonomy()
+    artifact = read_artifact(model_dir)
+    artifact.check_taxonomy(taxonomy)
+    manifest = read_manifest(manifest_path)
+    rows = manifest.rows if split == "all" else manifest.by_split(split)
+    held = set(held_out_styles)
+    in_style = [r for r in rows if _style_of(r) not in held]
+    if not in_style:
+        raise ManifestError(f"{manifest_path}: no photos in split '{split}' to evaluate")
+    metrics = evaluate(
+        onnx_predictor(model_dir),
+        artifact,
+        root=manifest.root,
+        test_rows=in_style,
+        taxonomy=taxonomy,
+        held_out_style_rows=[r for r in rows if held and _style_of(r) in held],
+        with_robustness=with_robustness,
+    )
+    metrics["data"] = {
+        "manifest": str(manifest_path),
+        "manifest_sha256": sha256_file(manifest_path),
+        "evaluated_split": split,
+        "held_out_styles": sorted(held),
+    }
+    return metrics, write_report(out_dir, metrics, artifact=artifact)

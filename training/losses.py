@@ -1,0 +1,128 @@
+"""The training loss: one term per head, each over the examples that head is labelled for.
+
+room: cross-entropy with label smoothing and optional class weights. condition: CORAL (binary
+cross-entropy on "grade > k" for every threshold k) or softmax cross-entropy plus an ordinal
+term (the expected distance in grades between prediction and truth). signs: binary
+cross-entropy. A target of -1 (or a `not_dwelling` room) masks condition and signs, so those
+photos train the room head only; a head with no labelled example in a batch adds zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.data import IGNORE, Targets
+from vision.model import ConditionFormulation, ModelOutput
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    condition_formulation: ConditionFormulation
+    not_dwelling_index: int
+    label_smoothing: float = 0.0
+    ordinal_weight: float = 1.0  # softmax formulation only
+    room_weight: float = 1.0
+    condition_weight: float = 1.0
+    signs_weight: float = 1.0
+
+
+class LossParts(NamedTuple):
+    total: torch.Tensor
+    room: torch.Tensor
+    condition: torch.Tensor
+    signs: torch.Tensor
+
+
+def coral_levels(grades: torch.Tensor, num_grades: int) -> torch.Tensor:
+    """Grade index (N,) -> (N, K-1) binary targets: level k is 1 when grade > k."""
+    thresholds = torch.arange(num_grades - 1, device=grades.device)
+    return (grades.unsqueeze(1) > thresholds).float()
+
+
+def coral_loss(logits: torch.Tensor, grades: torch.Tensor, *, smoothing: float) -> torch.Tensor:
+    levels = coral_levels(grades, logits.shape[1] + 1)
+    levels = levels * (1.0 - smoothing) + 0.5 * smoothing
+    per_example = F.binary_cross_entropy_with_logits(logits, levels, reduction="none").sum(1)
+    return per_example
+
+
+def ordinal_softmax_loss(
+    logits: torch.Tensor, grades: torch.Tensor, *, smoothing: float, ordinal_weight: float
+) -> torch.Tensor:
+    """Cross-entropy plus the expected |predicted - true| grade distance, per example."""
+    ce = F.cross_entropy(logits, grades, label_smoothing=smoothing, reduction="none")
+    num_grades = logits.shape[1]
+    distance = (torch.arange(num_grades, device=logits.device) - grades.unsqueeze(1)).abs()
+    expected = (logits.softmax(1) * distance).sum(1) / (num_grades - 1)
+    return ce + ordinal_weight * expected
+
+
+def _masked_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (values * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+class MultiHeadLoss(nn.Module):
+    """Sum of the three head terms, each averaged over its labelled examples."""
+
+    def __init__(
+        self,
+        settings: LossSettings,
+        *,
+        room_class_weights: torch.Tensor | None = None,
+        grade_weights: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.room_class_weights: torch.Tensor | None
+        self.grade_weights: torch.Tensor | None
+        self.register_buffer("room_class_weights", room_class_weights)
+        self.register_buffer("grade_weights", grade_weights)
+
+    def forward(self, out: ModelOutput, targets: Targets) -> LossParts:
+        s = self.settings
+        room = torch.as_tensor(targets.room, device=out.room.device)
+        room_loss = (
+            F.cross_entropy(
+                out.room,
+                room,
+                weight=self.room_class_weights,
+                ignore_index=IGNORE,
+                label_smoothing=s.label_smoothing,
+            )
+            if (room != IGNORE).any()
+            else out.room.sum() * 0.0
+        )
+        dwelling = room != s.not_dwelling_index
+        condition_loss = self._condition(out.condition, targets, dwelling)
+        known = torch.as_tensor(targets.signs_known, device=out.signs.device) & dwelling
+        per_sign = F.binary_cross_entropy_with_logits(out.signs, targets.signs, reduction="none")
+        signs_loss = _masked_mean(per_sign.mean(1), known.float())
+        total = (
+            s.room_weight * room_loss
+            + s.condition_weight * condition_loss
+            + s.signs_weight * signs_loss
+        )
+        return LossParts(total, room_loss.detach(), condition_loss.detach(), signs_loss.detach())
+
+    def _condition(
+        self, logits: torch.Tensor, targets: Targets, dwelling: torch.Tensor
+    ) -> torch.Tensor:
+        s = self.settings
+        grades = torch.as_tensor(targets.condition, device=logits.device)
+        labelled = (grades != IGNORE) & dwelling
+        safe = grades.clamp_min(0)  # masked rows need a valid index; their weight is zero
+        if s.condition_formulation == "coral":
+            per_example = coral_loss(logits, safe, smoothing=s.label_smoothing)
+        else:
+            per_example = ordinal_softmax_loss(
+                logits, safe, smoothing=s.label_smoothing, ordinal_weight=s.ordinal_weight
+            )
+        weights = labelled.float()
+        if self.grade_weights is not None:
+            weights = weights * self.grade_weights[safe]
+        return _masked_mean(per_example, weights)

@@ -1,0 +1,126 @@
+"""Per-head metrics from probabilities and targets: pure NumPy / scikit-learn, no model.
+
+Targets use the training encoding: class or grade index, -1 for "not labelled" (those
+examples are left out of that head's metrics). Condition predictions are decoded as the
+median of the grade distribution, the natural point estimate for an ordinal scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, cohen_kappa_score, confusion_matrix, f1_score
+
+IGNORE = -1
+ECE_BINS = 15
+
+
+def ordinal_median(probs: np.ndarray) -> np.ndarray:
+    """(N, K) grade probabilities -> (N,) index of the first grade whose cumulative >= 0.5."""
+    cumulative = np.cumsum(probs, axis=1)
+    return np.argmax(cumulative >= 0.5 - 1e-9, axis=1)
+
+
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, *, bins: int = ECE_BINS
+) -> float:
+    """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    if confidence.size == 0:
+        return float("nan")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            total += in_bin.sum() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(total / confidence.size)
+
+
+def reliability_curve(
+    confidence: np.ndarray, correct: np.ndarray, *, bins: int = ECE_BINS
+) -> dict[str, list[float]]:
+    """Per non-empty bin: mean confidence, accuracy and count (for reliability diagrams)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    out: dict[str, list[float]] = {"confidence": [], "accuracy": [], "count": []}
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            out["confidence"].append(float(confidence[in_bin].mean()))
+            out["accuracy"].append(float(np.asarray(correct, float)[in_bin].mean()))
+            out["count"].append(float(in_bin.sum()))
+    return out
+
+
+def top_label_calibration(probs: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence of the top class and whether it was right, for labelled examples."""
+    keep = target != IGNORE
+    return probs[keep].max(axis=1), probs[keep].argmax(axis=1) == target[keep]
+
+
+def room_metrics(
+    probs: np.ndarray, target: np.ndarray, *, labels: list[str], not_dwelling: str
+) -> dict[str, Any]:
+    keep = target != IGNORE
+    y, pred = target[keep], probs[keep].argmax(axis=1)
+    classes = list(range(len(labels)))
+    recall = confusion_matrix(y, pred, labels=classes)
+    per_class_recall = {
+        name: float(recall[i, i] / recall[i].sum()) if recall[i].sum() else float("nan")
+        for i, name in enumerate(labels)
+    }
+    nd = labels.index(not_dwelling)
+    predicted_nd = pred == nd
+    return {
+        "n": int(keep.sum()),
+        "accuracy": float((pred == y).mean()) if y.size else float("nan"),
+        "macro_f1": float(f1_score(y, pred, labels=sorted(set(y)), average="macro"))
+        if y.size
+        else float("nan"),
+        "per_class_recall": per_class_recall,
+        "not_dwelling_recall": per_class_recall[not_dwelling],
+        "not_dwelling_precision": float((y[predicted_nd] == nd).mean())
+        if predicted_nd.any()
+        else float("nan"),
+        "confusion": recall.tolist(),
+    }
+
+
+def condition_metrics(probs: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    keep = target != IGNORE
+    y, pred = target[keep], ordinal_median(probs[keep])
+    grades = list(range(probs.shape[1]))
+    if not y.size:
+        return {"n": 0}
+    qwk = cohen_kappa_score(y, pred, labels=grades, weights="quadratic")
+    return {
+        "n": int(keep.sum()),
+        "qwk": float(qwk),
+        "accuracy": float((pred == y).mean()),
+        "mae": float(np.abs(pred - y).mean()),
+        "confusion": confusion_matrix(y, pred, labels=grades).tolist(),
+    }
+
+
+def signs_metrics(probs: np.ndarray, target: np.ndarray, known: np.ndarray, *, labels: list[str]):
+    """AP per sign (signs with no positive example are left out of mAP) and mAP."""
+    y, p = target[known], probs[known]
+    ap: dict[str, float] = {}
+    for i, name in enumerate(labels):
+        ap[name] = float(average_precision_score(y[:, i], p[:, i])) if y[:, i].any() else np.nan
+    measured = [v for v in ap.values() if not np.isnan(v)]
+    return {
+        "n": int(known.sum()),
+        "ap": ap,
+        "map": float(np.mean(measured)) if measured else float("nan"),
+    }
+
+
+def signs_calibration(
+    probs: np.ndarray, target: np.ndarray, known: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (photo, sign) probability against whether the sign is there."""
+    return probs[known].ravel(), target[known].ravel() > 0.5

@@ -1,0 +1,106 @@
+"""A training recipe (configs/train/*.yaml) as a typed, validated object, parsed once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from shanyraq.config import StrictModel, load_config
+from vision.model import ConditionFormulation
+
+
+class SyntheticData(StrictModel):
+    """Generate the manifest with training.synth when it does not exist yet."""
+
+    n_photos: int = Field(gt=0)
+    seed: int = 0
+    size: int = Field(128, gt=0, description="Side of the rendered photos, in pixels.")
+
+
+class DataSection(StrictModel):
+    manifest: Path
+    synthetic: SyntheticData | None = None
+    # Photos of these visual styles (manifest column `style`) are kept out of training and
+    # validation and measured apart, as the "held-out style" evaluation.
+    held_out_styles: list[int] = Field(default_factory=list)
+
+
+class ModelSection(StrictModel):
+    variant: str
+    condition_formulation: ConditionFormulation = "coral"
+    input_size: int | None = Field(None, gt=0, description="Default: the variant's own.")
+    pretrained_file: Path | None = None
+    drop_rate: float | None = Field(None, ge=0, lt=1)
+
+
+class EarlyStopping(StrictModel):
+    patience: int = Field(3, ge=1, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.001, ge=0)
+
+
+class OptimSection(StrictModel):
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    accumulation_steps: int = Field(1, ge=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_epochs: float = Field(1.0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    ordinal_weight: float = Field(1.0, ge=0)
+    class_balance: Literal["none", "weights", "sampler"] = "weights"
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+    early_stopping: EarlyStopping | None = None
+    grad_clip_norm: float | None = Field(None, gt=0)
+
+
+class LoaderSection(StrictModel):
+    num_workers: int = Field(0, ge=0)
+    cache: bool = Field(True, description="Decode each photo once and keep it at model size.")
+    eval_batch_size: int = Field(64, gt=0)
+    compute_threads: int | None = Field(
+        None, gt=0, description="torch threads for the model (default: torch's own choice)."
+    )
+
+
+class QualityTargets(StrictModel):
+    """What the model should reach on held-out families (issue targets); reported, not enforced."""
+
+    room_macro_f1: float = 0.97
+    condition_qwk: float = 0.92
+    signs_map: float = 0.92
+    not_dwelling_recall: float = 0.98
+    ece_max: float = 0.03
+    held_out_style_max_drop: float = Field(
+        0.05, description="Largest drop of a headline metric on the held-out style."
+    )
+
+
+class TrainConfig(StrictModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    seed: int = 0
+    data: DataSection
+    model: ModelSection
+    optim: OptimSection
+    loader: LoaderSection = LoaderSection()
+    augment: str = "phone"
+    output_dir: Path
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    targets: QualityTargets = QualityTargets()
+    model_card: Path | None = Field(None, description="Also write the model card here.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.optim.batch_size % self.optim.accumulation_steps:
+            raise ValueError("optim.batch_size must be a multiple of optim.accumulation_steps")
+        return self
+
+    def with_paths(self, *, manifest: Path | None = None, output_dir: Path | None = None):
+        """A copy with the data manifest and/or output folder moved (tests, other machines)."""
+        data = self.data.model_copy(update={"manifest": manifest or self.data.manifest})
+        return self.model_copy(update={"data": data, "output_dir": output_dir or self.output_dir})
+
+
+def load_recipe(path: Path) -> TrainConfig:
+    return load_config(path, TrainConfig)

@@ -1,0 +1,275 @@
+"""Evaluation outputs: metrics.json, PNG plots, a Markdown report, and the model card.
+
+Plots: confusion matrices (room, condition), reliability diagrams before and after
+calibration (per head), robustness curves (headline metrics against corruption severity).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.recipe import QualityTargets, TrainConfig
+from vision.artifact import ModelArtifact
+
+HEADS = ("room", "condition", "signs")
+
+
+def _num(value: Any) -> float:
+    return float(value) if value is not None else float("nan")
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers model.json and the model card carry."""
+    test = metrics["test"]
+    out: dict[str, Any] = {
+        "evaluated_on": metrics.get("data", {}).get("evaluated_split", "test"),
+        "n_photos": metrics.get("n_test_photos"),
+        "n_families": metrics.get("n_test_families"),
+        "room_macro_f1": test["room"]["macro_f1"],
+        "room_accuracy": test["room"]["accuracy"],
+        "not_dwelling_recall": test["room"]["not_dwelling_recall"],
+        "not_dwelling_precision": test["room"]["not_dwelling_precision"],
+        "condition_qwk": _num(test["condition"].get("qwk")),
+        "condition_accuracy": _num(test["condition"].get("accuracy")),
+        "condition_mae": _num(test["condition"].get("mae")),
+        "signs_map": test["signs"]["map"],
+        "ece_before": {h: test["ece"][h]["before"] for h in HEADS},
+        "ece_after": {h: test["ece"][h]["after"] for h in HEADS},
+    }
+    held = metrics.get("held_out_style")
+    if held:
+        out["held_out_style"] = {
+            "room_macro_f1": held["room"]["macro_f1"],
+            "condition_qwk": _num(held["condition"].get("qwk")),
+            "signs_map": held["signs"]["map"],
+        }
+    return out
+
+
+def target_checks(
+    head: dict[str, Any], targets: QualityTargets
+) -> list[tuple[str, str, str, bool]]:
+    """(what, target, reached, met) rows for the report and the model card."""
+
+    def row(name: str, goal: str, value: float, met: bool) -> tuple[str, str, str, bool]:
+        return name, goal, f"{value:.3f}", bool(met) and not math.isnan(value)
+
+    nd_recall = head["not_dwelling_recall"]
+    rows = [
+        row("room macro-F1", f">= {targets.room_macro_f1}", head["room_macro_f1"],
+            head["room_macro_f1"] >= targets.room_macro_f1),
+        row("condition QWK", f">= {targets.condition_qwk}", head["condition_qwk"],
+            head["condition_qwk"] >= targets.condition_qwk),
+        row("signs mAP", f">= {targets.signs_map}", head["signs_map"],
+            head["signs_map"] >= targets.signs_map),
+        row("not_dwelling recall", f">= {targets.not_dwelling_recall}", nd_recall,
+            nd_recall >= targets.not_dwelling_recall),
+    ]  # fmt: skip
+    for name, value in head["ece_after"].items():
+        rows.append(row(f"ECE {name} (calibrated)", f"<= {targets.ece_max}", value,
+                        value <= targets.ece_max))  # fmt: skip
+    for name, value in head.get("held_out_style", {}).items():
+        drop = head[name] - value
+        rows.append(row(f"held-out style drop, {name}", f"<= {targets.held_out_style_max_drop}",
+                        drop, drop <= targets.held_out_style_max_drop))  # fmt: skip
+    return rows
+
+
+def _plot_confusion(path: Path, matrix: list[list[int]], labels: list[str], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.imshow(m / np.maximum(m.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for (i, j), value in np.ndenumerate(m):
+        ax.text(j, i, f"{int(value)}", ha="center", va="center", fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_reliability(path: Path, reliability: dict[str, dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(reliability), figsize=(4 * len(reliability), 4))
+    for ax, (head, curves) in zip(np.atleast_1d(axes), reliability.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        for key, style in (("before", "o--"), ("after", "s-")):
+            ax.plot(curves[key]["confidence"], curves[key]["accuracy"], style, label=key)
+        ax.set(title=head, xlabel="confidence", ylabel="observed frequency", xlim=(0, 1))
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_robustness(path: Path, robustness: dict[str, dict[str, dict[str, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(next(iter(next(iter(robustness.values())).values())))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6))
+    for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
+        for name, by_severity in robustness.items():
+            severities = sorted(by_severity, key=int)
+            ax.plot([int(s) for s in severities], [by_severity[s][key] for s in severities],
+                    "o-", label=name)  # fmt: skip
+        ax.set(title=key, xlabel="severity", ylim=(0, 1.02))
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(
+    out_dir: Path,
+    metrics: dict[str, Any],
+    *,
+    artifact: ModelArtifact,
+    targets: QualityTargets | None = None,
+) -> Path:
+    """metrics.json, plots and report.md in out_dir; returns the report's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
+    test = metrics["test"]
+    _plot_confusion(out_dir / "confusion_room.png", test["room"]["confusion"],
+                    artifact.labels.room, "room")  # fmt: skip
+    if "confusion" in test["condition"]:
+        grades = [str(g) for g in artifact.labels.condition]
+        _plot_confusion(out_dir / "confusion_condition.png", test["condition"]["confusion"],
+                        grades, "condition")  # fmt: skip
+    _plot_reliability(out_dir / "reliability.png", test["reliability"])
+    if metrics.get("robustness"):
+        _plot_robustness(out_dir / "robustness.png", metrics["robustness"])
+    path = out_dir / "report.md"
+    path.write_text(_report_markdown(metrics, artifact, targets or QualityTargets()))
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
+    lines = ["| metric | target | reached | met |", "| --- | --- | ---: | --- |"]
+    for name, goal, value, met in target_checks(head, targets):
+        lines.append(f"| {name} | {goal} | {value} | {'yes' if met else 'no'} |")
+    return lines
+
+
+def _report_markdown(
+    metrics: dict[str, Any], artifact: ModelArtifact, targets: QualityTargets
+) -> str:
+    head = headline(metrics)
+    test = metrics["test"]
+    lines = [
+        f"# Evaluation of {artifact.model_version}",
+        "",
+        f"Measured on {head['n_photos']} photos of {head['n_families']} held-out families "
+        f"({head['evaluated_on']} split) with the exported ONNX model.",
+        "",
+        *_target_table(head, targets),
+        "",
+        "## Room",
+        "",
+        "| class | recall |",
+        "| --- | ---: |",
+        *(f"| {k} | {v:.3f} |" for k, v in test["room"]["per_class_recall"].items()),
+        "",
+        f"not_dwelling precision {head['not_dwelling_precision']:.3f}.",
+        "",
+        "## Condition",
+        "",
+        f"QWK {head['condition_qwk']:.3f}, accuracy {head['condition_accuracy']:.3f}, "
+        f"MAE {head['condition_mae']:.3f} grades. ![confusion](confusion_condition.png)",
+        "",
+        "## Signs (average precision)",
+        "",
+        *(f"- {k}: {v:.3f}" for k, v in test["signs"]["ap"].items()),
+        "",
+        "## Calibration (ECE, 15 bins)",
+        "",
+        "| head | before | after | temperature |",
+        "| --- | ---: | ---: | ---: |",
+        *(
+            f"| {h} | {head['ece_before'][h]:.4f} | {head['ece_after'][h]:.4f} | "
+            f"{getattr(artifact.temperatures, h):.3f} |"
+            for h in HEADS
+        ),
+        "",
+        "![reliability](reliability.png) ![room confusion](confusion_room.png)",
+        "",
+    ]
+    if metrics.get("robustness"):
+        lines += ["## Robustness", "", "![robustness](robustness.png)", ""]
+    return "\n".join(lines)
+
+
+def write_model_card(
+    path: Path, artifact: ModelArtifact, metrics: dict[str, Any], *, recipe: TrainConfig | None
+) -> Path:
+    """docs/model-card.md style summary: what the model is, what it was measured on, limits."""
+    head = headline(metrics)
+    targets = recipe.targets if recipe else QualityTargets()
+    data = metrics.get("data", {})
+    lines = [
+        f"# Model card: {artifact.model_version}",
+        "",
+        "Generated by `shanyraq train`; do not edit by hand.",
+        "",
+        "## What it is",
+        "",
+        f"- Backbone `{artifact.backbone}` (timm) with three heads: room (softmax), condition "
+        f"({artifact.condition_formulation}, grades {artifact.labels.condition}), signs "
+        "(independent sigmoids); input "
+        f"{artifact.preprocessing.size} px ({artifact.preprocessing.resize}).",
+        f"- Taxonomy version {artifact.taxonomy_version}; code {artifact.code_version}; "
+        f"created {artifact.created_at}.",
+        "- Use: advisory scores for a district commission, which sees the photos and decides. "
+        "Not for automatic decisions about a family.",
+        "",
+        "## Data it was measured on",
+        "",
+        f"- Manifest `{data.get('manifest', '?')}` (sha256 "
+        f"`{data.get('manifest_sha256', '')[:16]}`), {head['evaluated_on']} split: "
+        f"{head['n_photos']} photos of {head['n_families']} families never seen in training.",
+        f"- Held-out visual styles: {data.get('held_out_styles') or 'none'} "
+        f"({metrics.get('n_held_out_style_photos', 0)} test photos of those styles, never "
+        "trained on).",
+        f"- Recipe: `{recipe.name if recipe else '?'}`, training data sha256 "
+        f"`{artifact.training_data_sha256[:16]}`.",
+        "- The data is synthetic (rendered rooms). Figures on real inspectors' photos will be "
+        "lower until the model is fine-tuned on labelled real photos.",
+        "",
+        "## Metrics against targets",
+        "",
+        *_target_table(head, targets),
+        "",
+        "## Limits",
+        "",
+        "- Calibration temperatures were fitted on the validation split of the same synthetic "
+        "distribution; recalibrate on real data before relying on the probabilities.",
+        "- A `not_dwelling` photo carries no condition or signs; the engine abstains on it.",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,430 @@
+"""The training loop, top to bottom: load data, build the model, train, validate, keep the best.
+
+`train(config)` writes a run folder: `last.pt` (full checkpoint dict for `resume=True`),
+`best.pt` (model.pt format, EMA weights when EMA is on), `metrics.csv` (one line per epoch)
+and `run.json` (what export and evaluation need next). Every random process is seeded from
+`config.seed` and the epoch, so a resumed run matches an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+from tqdm import tqdm
+
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from training.augment import build_pipeline
+from training.data import ManifestDataset, balanced_weights, label_counts, sample_weights
+from training.dataset_splits import DataSplits, load_splits
+from training.evaluate import collect_logits, head_metrics, load_images, torch_predictor
+from training.losses import LossSettings, MultiHeadLoss
+from training.metrics_log import MetricsLog
+from training.recipe import TrainConfig
+from vision.artifact import ModelArtifact, Preprocessing
+from vision.export import ExportRequest, build_metadata
+from vision.model import ShanyraqNet, create_model, get_variant, model_preprocessing, save_model
+
+logger = logging.getLogger(__name__)
+
+LAST, BEST, RUN_JSON, METRICS_CSV = "last.pt", "best.pt", "run.json", "metrics.csv"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    best_model: Path
+    best_score: float
+    epochs_run: int
+    stopped_early: bool
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919) % 2**31
+
+
+def pick_device(preference: str) -> torch.device:
+    if preference == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def build_model(config: TrainConfig, taxonomy: Taxonomy) -> tuple[ShanyraqNet, Preprocessing]:
+    m = config.model
+    model = create_model(
+        m.variant,
+        taxonomy=taxonomy,
+        condition_formulation=m.condition_formulation,
+        pretrained_file=m.pretrained_file,
+        drop_rate=m.drop_rate,
+    )
+    size = m.input_size or get_variant(m.variant).input_size
+    return model, model_preprocessing(model, size=size)
+
+
+def build_loss(
+    config: TrainConfig, train_set: ManifestDataset, taxonomy: Taxonomy
+) -> MultiHeadLoss:
+    o = config.optim
+    settings = LossSettings(
+        condition_formulation=config.model.condition_formulation,
+        not_dwelling_index=taxonomy.room_names.index(taxonomy.not_dwelling),
+        label_smoothing=o.label_smoothing,
+        ordinal_weight=o.ordinal_weight,
+    )
+    if o.class_balance != "weights":
+        return MultiHeadLoss(settings)
+    rooms = label_counts(train_set.targets, head="room", size=taxonomy.head_size("room"))
+    grades = label_counts(train_set.targets, head="condition", size=taxonomy.head_size("condition"))
+    return MultiHeadLoss(
+        settings,
+        room_class_weights=torch.tensor(balanced_weights(rooms), dtype=torch.float32),
+        grade_weights=torch.tensor(balanced_weights(grades), dtype=torch.float32),
+    )
+
+
+def build_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW; biases and norm parameters (1-D) are not decayed."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, *, total_steps: int, warmup_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _seed_worker(worker_id: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    if info is not None and info.dataset.augment is not None:  # type: ignore[attr-defined]
+        info.dataset.augment.set_seed(torch.initial_seed() % 2**31)  # type: ignore[attr-defined]
+
+
+def build_loader(
+    dataset: ManifestDataset, config: TrainConfig, *, generator: torch.Generator
+) -> DataLoader:
+    micro_batch = config.optim.batch_size // config.optim.accumulation_steps
+    sampler = None
+    if config.optim.class_balance == "sampler":
+        weights = sample_weights(dataset.targets, num_rooms=len(get_taxonomy().room_names))
+        sampler = WeightedRandomSampler(weights.tolist(), len(dataset), generator=generator)
+    return DataLoader(
+        dataset,
+        batch_size=micro_batch,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=generator,
+        num_workers=config.loader.num_workers,
+        worker_init_fn=_seed_worker,
+        drop_last=len(dataset) > micro_batch,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+@dataclass
+class Loop:
+    """The mutable state of one training run (everything a checkpoint holds)."""
+
+    model: ShanyraqNet
+    ema: nn.Module | None
+    optimizer: torch.optim.AdamW
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loss_fn: MultiHeadLoss
+    device: torch.device
+    epoch: int = 0
+    best_score: float = -math.inf
+    bad_epochs: int = 0
+
+    @property
+    def eval_model(self) -> ShanyraqNet:
+        return self.ema.module if self.ema is not None else self.model  # type: ignore[return-value]
+
+
+def train_one_epoch(
+    loop: Loop, loader: DataLoader, *, accumulation_steps: int, grad_clip_norm: float | None
+) -> dict[str, float]:
+    loop.model.train()
+    on_gpu = loop.device.type == "cuda"
+    # bfloat16 needs no loss scaling; GPUs without it train in float32 rather than risk fp16.
+    use_amp = on_gpu and torch.cuda.is_bf16_supported()
+    totals = {"loss": 0.0, "room": 0.0, "condition": 0.0, "signs": 0.0}
+    seen, start = 0, time.perf_counter()
+    loop.optimizer.zero_grad(set_to_none=True)
+    bar = tqdm(loader, desc=f"epoch {loop.epoch + 1}", leave=False)
+    for step, (pixels, targets) in enumerate(bar, start=1):
+        pixels = pixels.to(loop.device, non_blocking=True)
+        if on_gpu:
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        targets = type(targets)(*(t.to(loop.device) for t in targets))
+        with torch.autocast(loop.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            parts = loop.loss_fn(loop.model(pixels), targets)
+        (parts.total / accumulation_steps).backward()
+        if step % accumulation_steps == 0 or step == len(loader):
+            _optimizer_step(loop, grad_clip_norm)
+        n = pixels.shape[0]
+        seen += n
+        for key, value in zip(totals, parts, strict=True):
+            totals[key] += float(value.detach()) * n
+        bar.set_postfix(loss=f"{totals['loss'] / seen:.3f}")
+    seconds = time.perf_counter() - start
+    out = {f"train_{k}": v / max(seen, 1) for k, v in totals.items()}
+    out.update(images=seen, images_per_second=seen / seconds)
+    out["lr"] = float(loop.scheduler.get_last_lr()[0])
+    return out
+
+
+def _optimizer_step(loop: Loop, grad_clip_norm: float | None) -> None:
+    if grad_clip_norm is not None:
+        nn.utils.clip_grad_norm_(loop.model.parameters(), grad_clip_norm)
+    loop.optimizer.step()
+    loop.scheduler.step()
+    loop.optimizer.zero_grad(set_to_none=True)
+    if loop.ema is not None:
+        loop.ema.update(loop.model)  # type: ignore[operator]
+
+
+def provisional_artifact(
+    model: ShanyraqNet, spec: Preprocessing, *, variant: str, taxonomy: Taxonomy
+) -> ModelArtifact:
+    """Metadata for measuring a model before export (uncalibrated temperatures)."""
+    request = ExportRequest(variant=variant, preprocessing=spec, model_version="in-training")
+    return build_metadata(model, request, taxonomy=taxonomy)
+
+
+def validation_score(metrics: dict[str, Any]) -> float:
+    """Mean of room macro-F1, condition QWK and signs mAP: the early-stopping metric."""
+    values = [metrics["room"]["macro_f1"], metrics["condition"].get("qwk"), metrics["signs"]["map"]]
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else 0.0
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Validation photos decoded once, measured after every epoch."""
+
+    images: list[np.ndarray]
+    rows: list[Any]
+    artifact: ModelArtifact
+
+    def measure(self, model: ShanyraqNet, *, taxonomy: Taxonomy, batch_size: int) -> dict:
+        logits = collect_logits(
+            torch_predictor(model),
+            self.images,
+            self.rows,
+            spec=self.artifact.preprocessing,
+            taxonomy=taxonomy,
+            batch_size=batch_size,
+        )
+        return head_metrics(logits, self.artifact, not_dwelling=taxonomy.not_dwelling)
+
+
+def checkpoint_state(loop: Loop, config: TrainConfig) -> dict[str, Any]:
+    return {
+        "model": loop.model.state_dict(),
+        "model_ema": loop.ema.state_dict() if loop.ema is not None else None,
+        "optimizer": loop.optimizer.state_dict(),
+        "lr_scheduler": loop.scheduler.state_dict(),
+        "epoch": loop.epoch,
+        "best_score": loop.best_score,
+        "bad_epochs": loop.bad_epochs,
+        "config": config.model_dump(mode="json"),
+    }
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # a crash mid-write never leaves a half checkpoint behind
+
+
+def restore(loop: Loop, path: Path) -> None:
+    state = torch.load(path, map_location=loop.device, weights_only=True)
+    loop.model.load_state_dict(state["model"])
+    if loop.ema is not None and state["model_ema"] is not None:
+        loop.ema.load_state_dict(state["model_ema"])
+    loop.optimizer.load_state_dict(state["optimizer"])
+    loop.scheduler.load_state_dict(state["lr_scheduler"])
+    loop.epoch, loop.best_score = state["epoch"], state["best_score"]
+    loop.bad_epochs = state["bad_epochs"]
+    logger.info("resumed from %s after epoch %d", path, loop.epoch)
+
+
+def build_loop(
+    config: TrainConfig, model: ShanyraqNet, loss_fn: MultiHeadLoss, steps_per_epoch: int
+) -> Loop:
+    from timm.utils import ModelEmaV3
+
+    device = pick_device(config.device)
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    o = config.optim
+    optimizer = build_optimizer(model, lr=o.lr, weight_decay=o.weight_decay)
+    scheduler = build_scheduler(
+        optimizer,
+        total_steps=steps_per_epoch * o.epochs,
+        warmup_steps=round(steps_per_epoch * o.warmup_epochs),
+    )
+    ema = ModelEmaV3(model, decay=o.ema_decay, use_warmup=True) if o.ema_decay else None
+    return Loop(model, ema, optimizer, scheduler, loss_fn.to(device), device)
+
+
+def _update_best(loop: Loop, score: float, min_delta: float) -> bool:
+    if score > loop.best_score + min_delta or loop.best_score == -math.inf:
+        loop.best_score, loop.bad_epochs = score, 0
+        return True
+    loop.bad_epochs += 1
+    return False
+
+
+def train(
+    config: TrainConfig, *, resume: bool = False, stop_after_epoch: int | None = None
+) -> TrainResult:
+    """Train a recipe; `stop_after_epoch` ends the run early (as an interruption would)."""
+    taxonomy = get_taxonomy()
+    seed_everything(config.seed)
+    if config.loader.compute_threads:
+        torch.set_num_threads(config.loader.compute_threads)
+    run_dir = config.output_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    splits = load_splits(config.data)
+    model, spec = build_model(config, taxonomy)
+    train_set = ManifestDataset(
+        splits.train,
+        splits.root,
+        spec=spec,
+        taxonomy=taxonomy,
+        augment=build_pipeline(config.augment, seed=config.seed),
+    )
+    if config.loader.cache:
+        train_set.preload()
+    generator = torch.Generator()
+    loader = build_loader(train_set, config, generator=generator)
+    steps = math.ceil(len(loader) / config.optim.accumulation_steps)
+    loop = build_loop(config, model, build_loss(config, train_set, taxonomy), steps)
+    log = MetricsLog(run_dir / METRICS_CSV)
+    if resume and (run_dir / LAST).is_file():
+        restore(loop, run_dir / LAST)
+        log.truncate_after(loop.epoch)
+    elif not resume:
+        log.path.unlink(missing_ok=True)
+    val = Validation(
+        load_images(splits.val, splits.root, spec),
+        splits.val,
+        provisional_artifact(model, spec, variant=config.model.variant, taxonomy=taxonomy),
+    )
+    stopped_early = False
+    while loop.epoch < config.optim.epochs:
+        stopped_early = _run_epoch(loop, config, loader, generator, train_set, val, log, taxonomy)
+        if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
+            break
+    _write_run_json(run_dir, config, splits, spec, loop)
+    return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early)
+
+
+def _run_epoch(
+    loop: Loop,
+    config: TrainConfig,
+    loader: DataLoader,
+    generator: torch.Generator,
+    train_set: ManifestDataset,
+    val: Validation,
+    log: MetricsLog,
+    taxonomy: Taxonomy,
+) -> bool:
+    """One epoch: seed, train, validate, log, checkpoint. True when early stopping fires."""
+    seed = epoch_seed(config.seed, loop.epoch)
+    torch.manual_seed(seed)  # dropout and anything else drawing from the global generator
+    generator.manual_seed(seed)
+    if train_set.augment is not None:
+        train_set.augment.set_seed(seed)
+    start = time.perf_counter()
+    stats = train_one_epoch(
+        loop,
+        loader,
+        accumulation_steps=config.optim.accumulation_steps,
+        grad_clip_norm=config.optim.grad_clip_norm,
+    )
+    loop.epoch += 1
+    metrics = val.measure(
+        loop.eval_model, taxonomy=taxonomy, batch_size=config.loader.eval_batch_size
+    )
+    score = validation_score(metrics)
+    improved = _update_best(
+        loop, score, config.optim.early_stopping.min_delta if config.optim.early_stopping else 0
+    )
+    if improved:
+        best = copy.deepcopy(loop.eval_model).cpu()
+        save_model(
+            best,
+            config.output_dir / BEST,
+            variant=config.model.variant,
+            preprocessing=val.artifact.preprocessing,
+        )
+    log.append(
+        {
+            "epoch": loop.epoch,
+            **stats,
+            "val_score": score,
+            "val_room_macro_f1": metrics["room"]["macro_f1"],
+            "val_condition_qwk": metrics["condition"].get("qwk", float("nan")),
+            "val_signs_map": metrics["signs"]["map"],
+            "seconds": time.perf_counter() - start,
+        }
+    )
+    logger.info(
+        "epoch %d: loss %.4f, val score %.4f%s",
+        loop.epoch,
+        stats["train_loss"],
+        score,
+        " (best)" if improved else "",
+    )
+    save_checkpoint(config.output_dir / LAST, checkpoint_state(loop, config))
+    patience = config.optim.early_stopping
+    return patience is not None and loop.bad_epochs >= patience.patience
+
+
+def _write_run_json(
+    run_dir: Path, config: TrainConfig, splits: DataSplits, spec: Preprocessing, loop: Loop
+) -> None:
+    info = {
+        "recipe": config.model_dump(mode="json"),
+        "manifest": str(splits.manifest.resolve()),
+        "manifest_sha256": splits.manifest_sha256,
+        "preprocessing": spec.model_dump(mode="json"),
+        "epochs_run": loop.epoch,
+        "best_val_score": loop.best_score,
+        "n_photos": {k: len(v) for k, v in asdict(splits).items() if isinstance(v, list)},
+    }
+    (run_dir / RUN_JSON).write_text(json.dumps(info, indent=2), encoding="utf-8")

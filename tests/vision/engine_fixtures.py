@@ -1,0 +1,71 @@
+"""Helpers for the engine tests: tiny exported model artifacts and synthetic room-like photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from shanyraq.taxonomy import Taxonomy
+from vision.artifact import Temperatures
+from vision.export import ExportRequest, export_artifact
+from vision.model import create_model, model_preprocessing
+
+
+def room_scene(seed: int, *, height: int = 480, width: int = 640) -> np.ndarray:
+    """A textured, room-like RGB photo: wall, floor, furniture, a window, fine detail."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    horizon = int(height * rng.uniform(0.55, 0.75))
+    wall, floor = rng.integers(90, 220, 3), rng.integers(40, 160, 3)
+    image[:horizon] = wall
+    image[horizon:] = floor
+    for _ in range(int(rng.integers(4, 9))):  # furniture and pictures
+        x0, y0 = int(rng.integers(0, width * 15 // 16)), int(rng.integers(0, height * 15 // 16))
+        x1 = x0 + int(rng.integers(width // 20, width // 3))
+        y1 = y0 + int(rng.integers(height // 16, height // 3))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        cv2.rectangle(image, (x0, y0), (x1, y1), colour, thickness=-1)
+        cv2.rectangle(image, (x0, y0), (x1, y1), (20, 20, 20), thickness=2)
+    wx, wy = int(rng.integers(0, width // 2)), int(rng.integers(0, horizon // 3 + 1))
+    cv2.rectangle(image, (wx, wy), (wx + width // 5, wy + height // 4), (235, 240, 250), -1)
+    for _ in range(40):  # fine lines: the detail a sharp photo keeps and a blurred one loses
+        p0 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        p1 = (
+            p0[0] + int(rng.integers(-width // 10, width // 10)),
+            p0[1] + int(rng.integers(-width // 10, width // 10)),
+        )
+        cv2.line(image, p0, p1, tuple(int(c) for c in rng.integers(0, 255, 3)), 1)
+    noise = rng.normal(0.0, 4.0, image.shape)
+    return np.clip(image.astype(np.float64) + noise, 0, 255).astype(np.uint8)
+
+
+def make_artifact(
+    folder: Path,
+    taxonomy: Taxonomy,
+    *,
+    room_bias: dict[str, float] | None = None,
+    temperatures: Temperatures | None = None,
+    seed: int = 0,
+    size: int = 32,
+) -> Path:
+    """Export the tiny registered test model; with `room_bias`, the room head ignores pixels."""
+    torch.manual_seed(seed)
+    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+    if room_bias is not None:
+        with torch.no_grad():
+            model.room_head.weight.zero_()
+            model.room_head.bias.copy_(
+                torch.tensor([room_bias.get(name, 0.0) for name in taxonomy.room_names])
+            )
+    request = ExportRequest(
+        variant="shanyraq_test",
+        preprocessing=model_preprocessing(model, size=size),
+        model_version=f"test-{seed}",
+        temperatures=temperatures or Temperatures(),
+    )
+    images = [room_scene(seed + i, height=48, width=64) for i in range(2)]
+    export_artifact(model, folder, request=request, taxonomy=taxonomy, parity_images=images)
+    return folder

@@ -1,0 +1,126 @@
+"""MicroBatcher: batching by size and wait, order, and errors reaching only their caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from vision.batcher import BatcherClosedError, MicroBatcher
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_each_caller_gets_its_own_result_under_concurrency():
+    calls: list[list[int]] = []
+
+    def square(items: list[int]) -> list[int]:
+        calls.append(list(items))
+        return [x * x for x in items]
+
+    async def main() -> list[int]:
+        async with MicroBatcher(square, max_batch=8, max_wait_ms=50) as batcher:
+            return await asyncio.gather(*(batcher.submit(i) for i in range(50)))
+
+    assert _run(main()) == [i * i for i in range(50)]
+    assert max(len(c) for c in calls) == 8  # full batches formed
+    assert [x for c in calls for x in c] == list(range(50))  # arrival order preserved
+
+
+def test_partial_batch_runs_after_max_wait():
+    async def double(items: list[int]) -> list[int]:
+        return [2 * x for x in items]
+
+    async def main() -> tuple[list[int], list[int]]:
+        batcher = MicroBatcher(double, max_batch=64, max_wait_ms=5)
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(3)))
+        await batcher.aclose()
+        return list(results), batcher.batch_sizes
+
+    results, sizes = _run(main())
+    assert results == [0, 2, 4]
+    assert sizes == [3]  # never reached 64: the wait bound released it
+
+
+def test_batch_error_reaches_only_the_failing_caller():
+    def fragile(items: list[int]) -> list[int]:
+        if 13 in items:
+            raise ValueError("unlucky item")
+        return [x + 1 for x in items]
+
+    async def main() -> list[object]:
+        async with MicroBatcher(fragile, max_batch=8, max_wait_ms=20) as batcher:
+            return await asyncio.gather(
+                *(batcher.submit(i) for i in range(20)), return_exceptions=True
+            )
+
+    results = _run(main())
+    assert isinstance(results[13], ValueError)
+    assert [r for i, r in enumerate(results) if i != 13] == [i + 1 for i in range(20) if i != 13]
+
+
+def test_exception_results_are_raised_to_their_caller():
+    def per_item(items: list[int]) -> list[object]:
+        return [KeyError(x) if x % 5 == 0 else x for x in items]
+
+    async def main() -> list[object]:
+        async with MicroBatcher(per_item, max_batch=4, max_wait_ms=1) as batcher:
+            return await asyncio.gather(
+                *(batcher.submit(i) for i in range(10)), return_exceptions=True
+            )
+
+    results = _run(main())
+    assert [type(r) for r in results[::5]] == [KeyError, KeyError]
+    assert [r for i, r in enumerate(results) if i % 5] == [i for i in range(10) if i % 5]
+
+
+def test_wrong_result_count_is_an_error_for_the_callers():
+    async def main() -> None:
+        async with MicroBatcher(lambda items: [], max_batch=2, max_wait_ms=1) as batcher:
+            await batcher.submit(1)
+
+    with pytest.raises(RuntimeError, match="0 results for 1"):
+        _run(main())
+
+
+def test_closed_batcher_refuses_new_work():
+    async def main() -> None:
+        batcher = MicroBatcher(lambda items: items, max_batch=2, max_wait_ms=1)
+        assert await batcher.submit("a") == "a"
+        await batcher.aclose()
+        await batcher.submit("b")
+
+    with pytest.raises(BatcherClosedError):
+        _run(main())
+
+
+def test_cancelled_caller_does_not_break_the_others():
+    gate = asyncio.Event
+
+    async def main() -> list[int]:
+        release = gate()
+
+        async def slow(items: list[int]) -> list[int]:
+            await release.wait()
+            return items
+
+        async with MicroBatcher(slow, max_batch=1, max_wait_ms=0) as batcher:
+            first = asyncio.create_task(batcher.submit(1))
+            doomed = asyncio.create_task(batcher.submit(2))
+            last = asyncio.create_task(batcher.submit(3))
+            await asyncio.sleep(0)
+            doomed.cancel()
+            release.set()
+            return [await first, await last]
+
+    assert _run(main()) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_batch": 0, "max_wait_ms": 1}, {"max_batch": 1, "max_wait_ms": -1}]
+)
+def test_bad_settings_refused(kwargs):
+    with pytest.raises(ValueError):
+        MicroBatcher(lambda items: items, **kwargs)

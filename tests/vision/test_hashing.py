@@ -1,0 +1,112 @@
+"""Reuse detection: hashes survive edits, differ across photos; the index equals brute force."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.vision.engine_fixtures import room_scene
+from vision.engine import load_engine_config
+from vision.hashing import HashIndex, PhotoHash, perceptual_hash
+
+RADIUS = load_engine_config().hashing.reuse_radius
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def _crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    dy, dx = int(h * fraction), int(w * fraction)
+    return image[dy : h - dy, dx : w - dx]
+
+
+EDITS = {
+    "jpeg-q40": lambda im: _jpeg(im, 40),
+    "half-size": lambda im: cv2.resize(im, (im.shape[1] // 2, im.shape[0] // 2)),
+    "crop-4%": lambda im: _crop(im, 0.04),
+    "brighter": lambda im: np.clip(im.astype(np.int16) + 30, 0, 255).astype(np.uint8),
+    "darker": lambda im: (im * 0.75).astype(np.uint8),
+}
+
+
+@pytest.fixture(scope="module")
+def scenes() -> list[np.ndarray]:
+    return [room_scene(seed) for seed in range(12)]
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_edited_copies_stay_within_radius(scenes, edit):
+    for scene in scenes:
+        original, copy = perceptual_hash(scene), perceptual_hash(EDITS[edit](scene))
+        assert original.distance(copy) <= RADIUS, edit
+
+
+def test_different_photos_are_far_apart(scenes):
+    hashes = [perceptual_hash(s) for s in scenes]
+    distances = [a.distance(b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]]
+    assert min(distances) > RADIUS
+
+
+def test_hex_round_trip_and_grey_input(scenes):
+    h = perceptual_hash(scenes[0])
+    assert PhotoHash.from_hex(h.to_hex()) == h
+    grey = cv2.cvtColor(scenes[0], cv2.COLOR_RGB2GRAY)
+    assert perceptual_hash(grey).distance(h) <= 2
+    with pytest.raises(ValueError):
+        PhotoHash.from_hex("abc")
+
+
+def test_index_query_equals_brute_force():
+    rng = np.random.default_rng(7)
+    n = 5000
+    top = np.iinfo(np.uint64).max
+    ph = rng.integers(0, top, n, dtype=np.uint64, endpoint=True)
+    dh = rng.integers(0, top, n, dtype=np.uint64, endpoint=True)
+    # Plant near copies of the query: flip a few bits.
+    query = PhotoHash(int(ph[0]), int(dh[0]))
+    for i, flips in zip(range(1, 40), rng.integers(0, 40, 39), strict=True):
+        bits = rng.choice(128, size=int(flips), replace=False)
+        p, d = int(ph[0]), int(dh[0])
+        for b in bits:
+            if b < 64:
+                p ^= 1 << int(b)
+            else:
+                d ^= 1 << int(b - 64)
+        ph[i], dh[i] = p, d
+    index = HashIndex(capacity=16)  # forces several regrowths
+    ids = [f"photo-{i}" for i in range(n)]
+    for start in range(0, n, 1000):
+        index.add_many(
+            ids[start : start + 1000], ph[start : start + 1000], dh[start : start + 1000]
+        )
+    assert len(index) == n
+    for radius in (0, 10, 20, 35, 60):
+        expected = sorted(
+            (
+                (ids[i], PhotoHash(int(ph[i]), int(dh[i])).distance(query))
+                for i in range(n)
+                if PhotoHash(int(ph[i]), int(dh[i])).distance(query) <= radius
+            ),
+            key=lambda x: (x[1], int(x[0].split("-")[1])),
+        )
+        assert index.query(query, radius=radius) == expected
+
+
+def test_index_save_load_and_add(tmp_path, scenes):
+    index = HashIndex()
+    for i, scene in enumerate(scenes):
+        index.add(f"p{i}", perceptual_hash(scene))
+    index.save(tmp_path / "hashes.npz")
+    again = HashIndex.load(tmp_path / "hashes.npz")
+    copy = perceptual_hash(EDITS["jpeg-q40"](scenes[3]))
+    hits = again.query(copy, radius=RADIUS)
+    assert [hit_id for hit_id, _ in hits] == ["p3"]
+    assert again.nbytes >= 16 * len(scenes)

@@ -1,0 +1,139 @@
+"""Micro-batching for concurrent callers: each awaits its own result; work runs in batches.
+
+Requests are grouped until `max_batch` are waiting or the oldest has waited `max_wait_ms`;
+batches run one at a time (inference already uses every core), in arrival order. `fn` takes
+a list of items and returns one result per item, in order. When it raises, the batch is
+retried item by item so only the caller whose item fails sees the error; a result that is
+an exception instance is raised to its own caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BatchFn = Callable[[list[T]], "list[R] | Awaitable[list[R]]"]
+
+
+class BatcherClosedError(RuntimeError):
+    """The batcher was closed before this request ran."""
+
+
+@dataclass
+class _Request(Generic[T, R]):
+    item: T
+    future: asyncio.Future[R]
+    enqueued_at: float
+
+
+class MicroBatcher(Generic[T, R]):
+    """Collects `submit`ted items into batches for `fn` (sync, run in a thread; or async)."""
+
+    def __init__(self, fn: BatchFn[T, R], *, max_batch: int, max_wait_ms: float) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        self._fn = fn
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self._queue: asyncio.Queue[_Request[T, R]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+        self.batch_sizes: list[int] = []  # sizes of the batches run, for metrics and tests
+
+    async def submit(self, item: T) -> R:
+        """Queue one item and wait for its result (or its error)."""
+        if self._closed:
+            raise BatcherClosedError("the batcher is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = loop.create_task(self._run(), name="micro-batcher")
+        future: asyncio.Future[R] = loop.create_future()
+        await self._queue.put(_Request(item, future, loop.time()))
+        return await future
+
+    async def aclose(self) -> None:
+        """Stop the worker; requests still waiting fail with BatcherClosedError."""
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        while self._queue is not None and not self._queue.empty():
+            request = self._queue.get_nowait()
+            if not request.future.done():
+                request.future.set_exception(BatcherClosedError("the batcher was closed"))
+
+    async def __aenter__(self) -> MicroBatcher[T, R]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            deadline = batch[0].enqueued_at + self.max_wait_s
+            while len(batch) < self.max_batch:
+                if not queue.empty():
+                    batch.append(queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
+            live = [r for r in batch if not r.future.done()]  # a cancelled caller is skipped
+            if live:
+                await self._dispatch(live)
+
+    async def _dispatch(self, batch: list[_Request[T, R]]) -> None:
+        self.batch_sizes.append(len(batch))
+        try:
+            results = await self._call([r.item for r in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            logger.info("batch of %d failed (%s); retrying one by one", len(batch), exc)
+            for request in batch:
+                await self._dispatch([request])
+            return
+        for request, result in zip(batch, results, strict=True):
+            _settle(request, result)
+
+    async def _call(self, items: list[T]) -> list[R]:
+        if inspect.iscoroutinefunction(self._fn):
+            results = await self._fn(items)
+        else:
+            results = await asyncio.to_thread(self._fn, items)
+        results = list(results)
+        if len(results) != len(items):
+            raise RuntimeError(f"batch function returned {len(results)} results for {len(items)}")
+        return results
+
+
+def _settle(request: _Request[T, R], outcome: object) -> None:
+    if request.future.done():
+        return
+    if isinstance(outcome, BaseException):
+        request.future.set_exception(outcome)
+    else:
+        request.future.set_result(outcome)  # type: ignore[arg-type]

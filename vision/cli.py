@@ -1,0 +1,121 @@
+"""`shanyraq score`: score photos with a model artifact and print one line (or JSON) per photo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Score photos with a model artifact.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Keeps `score` a named subcommand when this app is run on its own (tests)."""
+
+
+SIGN_SHOWN = 0.5  # a sign is listed in the table (and explained) from this probability
+
+
+def _heatmaps(model: Path, photo: Path, rgb: Any, score: Any, out_dir: Path) -> list[str]:
+    from vision.explain import heatmap, overlay_png
+
+    targets: list[tuple[Any, str]] = [("room", score.top_room)]
+    targets += [("signs", name) for name, p in score.signs.items() if p >= SIGN_SHOWN]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for head, label in targets:
+        path = out_dir / f"{photo.stem}-{head}-{label}.png"
+        path.write_bytes(overlay_png(rgb, heatmap(model, rgb, head=head, label=label)))
+        written.append(str(path))
+    return written
+
+
+def _table_line(record: dict[str, Any]) -> str:
+    if "error" in record:
+        return f"{record['photo']}: not scored: {record['error']}"
+    score, quality = record["score"], record["quality"]
+    top_room = max(score["room"], key=score["room"].get)
+    condition = sum(int(g) * p for g, p in score["condition"].items())
+    signs = [name for name, p in score["signs"].items() if p >= SIGN_SHOWN]
+    parts = [
+        f"{record['photo']}:",
+        f"room {top_room} ({score['room'][top_room]:.2f})",
+        f"condition {condition:.1f}",
+        f"signs {', '.join(signs) or '-'}",
+        f"quality {quality['status']}"
+        + (f" ({', '.join(quality['reasons'])})" * bool(quality["reasons"])),
+    ]
+    if score["abstain"]:
+        parts.append(f"ABSTAIN ({', '.join(score['abstain_reasons'])})")
+    if record["duplicate_of"]:
+        parts.append(f"DUPLICATE of {', '.join(record['duplicate_of'])}")
+    return "  ".join(parts)
+
+
+@app.command("score")
+def score(
+    photos: Annotated[list[Path], typer.Argument(help="Photos to score (JPEG, PNG, WebP, HEIC).")],
+    model: Annotated[Path, typer.Option("--model", help="Model artifact folder.")],
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Write heat-map overlays (top room, signs).")
+    ] = False,
+    explain_dir: Annotated[
+        Path, typer.Option("--explain-dir", help="Where --explain writes PNGs.")
+    ] = Path("heatmaps"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Scores, quality verdict, abstain flag and duplicates among the given photos."""
+    from tqdm import tqdm
+
+    from shanyraq.config import get_settings
+    from shanyraq.errors import ImageError
+    from vision.engine import Engine, get_engine_config
+    from vision.hashing import HashIndex, perceptual_hash
+    from vision.io import decode_file
+    from vision.quality import assess_quality
+
+    config = get_engine_config()
+    engine = Engine.load(model, config=config)
+    target = max(engine.artifact.preprocessing.size, config.quality.working_side_px)
+    index = HashIndex()
+    records: list[dict[str, Any]] = []
+    decoded: list[tuple[Path, Any, dict[str, Any]]] = []
+    for photo in tqdm(photos, desc="decoding", unit="photo", disable=len(photos) < 4):
+        try:
+            image = decode_file(photo, max_pixels=get_settings().io.max_pixels, target_size=target)
+        except (ImageError, OSError) as exc:  # one bad file must not cost the others
+            records.append({"photo": str(photo), "error": getattr(exc, "message", str(exc))})
+            continue
+        photo_hash = perceptual_hash(image.pixels)
+        hits = index.query(photo_hash, radius=config.hashing.reuse_radius)
+        index.add(str(photo), photo_hash)
+        verdict = assess_quality(
+            image.pixels, config=config.quality, original_size=image.original_size
+        )
+        records.append(
+            {
+                "photo": str(photo),
+                "sha256": image.sha256,
+                "quality": verdict,
+                "duplicate_of": [hit for hit, _ in hits],
+                "hash": photo_hash.to_hex(),
+            }
+        )
+        decoded.append((photo, image, records[-1]))
+    scores = engine.score(
+        [image.pixels for _, image, _ in decoded],
+        sha256s=[image.sha256 for _, image, _ in decoded],
+        quality=[record["quality"] for _, _, record in decoded],
+    )
+    for (photo, image, record), photo_score in zip(decoded, scores, strict=True):
+        record["quality"] = record["quality"].to_dict()
+        record["score"] = photo_score.to_dict()
+        if explain:
+            record["heatmaps"] = _heatmaps(model, photo, image.pixels, photo_score, explain_dir)
+    for record in records:
+        typer.echo(json.dumps(record) if as_json else _table_line(record))
+    if any("error" in r for r in records):
+        raise typer.Exit(1)

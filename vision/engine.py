@@ -1,0 +1,318 @@
+"""The scoring engine: decoded photos in, one `PhotoScore` per photo out, via ONNX Runtime.
+
+`Engine.load` reads a model artifact, refuses one trained on another taxonomy, picks the best
+usable execution provider (vision.providers) and opens one session. `score` runs photos in
+batches through the shared preprocessing (vision.preprocess) and head post-processing
+(vision.heads) and decides whether each photo's scores may be used (`abstain`). `score_async`
+lets concurrent callers share batches through a `MicroBatcher`. Knows nothing of families
+or HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from shanyraq.config import StrictModel, default_configs_dir, load_config
+from shanyraq.errors import ModelMismatchError
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from vision.artifact import ONNX_FILE, ModelArtifact, read_artifact
+from vision.batcher import MicroBatcher
+from vision.hashing import HashingConfig
+from vision.heads import head_probs
+from vision.preprocess import to_batch
+from vision.providers import SHORT_NAMES, ProviderName, ProviderPlan, plan_providers
+from vision.quality import QualityConfig, QualityVerdict
+from vision.score import (
+    ABSTAIN_LOW_CONFIDENCE,
+    ABSTAIN_NOT_DWELLING,
+    ABSTAIN_QUALITY,
+    PhotoScore,
+)
+
+logger = logging.getLogger(__name__)
+
+FP16_ONNX_FILE = "model_fp16.onnx"  # optional half-precision copy, used on GPU when asked
+INPUT_NAME = "pixels"
+
+
+class RuntimeConfig(StrictModel):
+    providers: tuple[ProviderName, ...] = ("tensorrt", "cuda", "cpu")
+    intra_op_threads: int = Field(0, ge=0, description="0 = one per core (ORT default).")
+    inter_op_threads: int = Field(1, ge=0)
+    allow_spinning: bool = Field(False, description="Busy-wait between ops (CPU-hungry).")
+    log_severity: int = Field(3, ge=0, le=4, description="ORT: 2 warning, 3 error, 4 fatal.")
+    device_id: int = Field(0, ge=0)
+    fp16: bool = Field(True, description="GPU only: TensorRT fp16, or model_fp16.onnx on CUDA.")
+    io_binding: bool = Field(True, description="GPU only: inputs copied to the device once.")
+    trt_cache_dir: Path | None = Field(None, description="TensorRT engine cache folder.")
+
+
+class BatchingConfig(StrictModel):
+    max_batch: int = Field(8, ge=1)
+    max_wait_ms: float = Field(5.0, ge=0)
+
+
+class AbstainConfig(StrictModel):
+    """Below these top probabilities a photo's scores are not to be used."""
+
+    min_room_probability: float = Field(0.5, ge=0, le=1)
+    min_condition_probability: float = Field(0.0, ge=0, le=1)
+
+
+class EngineConfig(StrictModel):
+    """configs/engine.yaml."""
+
+    runtime: RuntimeConfig = RuntimeConfig()
+    batching: BatchingConfig = BatchingConfig()
+    abstain: AbstainConfig = AbstainConfig()
+    quality: QualityConfig = QualityConfig()
+    hashing: HashingConfig = HashingConfig()
+
+
+def load_engine_config(path: Path | None = None) -> EngineConfig:
+    return load_config(path or default_configs_dir() / "engine.yaml", EngineConfig)
+
+
+@lru_cache(maxsize=1)
+def get_engine_config() -> EngineConfig:
+    """configs/engine.yaml, read once (defaults when the file is absent)."""
+    path = default_configs_dir() / "engine.yaml"
+    return load_engine_config(path) if path.exists() else EngineConfig()
+
+
+@dataclass(frozen=True)
+class _Item:
+    image: np.ndarray
+    sha256: str
+    quality: QualityVerdict | None
+
+
+def _session_options(runtime: RuntimeConfig) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = runtime.intra_op_threads
+    options.inter_op_num_threads = runtime.inter_op_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = runtime.log_severity
+    spinning = "1" if runtime.allow_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    return options
+
+
+def _open_session(folder: Path, runtime: RuntimeConfig) -> tuple[Any, ProviderPlan]:
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(runtime.log_severity)
+    plan = plan_providers(
+        runtime.providers,
+        device_id=runtime.device_id,
+        fp16=runtime.fp16,
+        trt_cache_dir=runtime.trt_cache_dir,
+    )
+    path = folder / ONNX_FILE
+    if plan.name == "cuda" and runtime.fp16 and (folder / FP16_ONNX_FILE).exists():
+        path = folder / FP16_ONNX_FILE
+    if not path.exists():
+        raise ModelMismatchError(f"{folder} has no {ONNX_FILE}; export the model first")
+    names = [name for name, _ in plan.providers]
+    options = [opts for _, opts in plan.providers]
+    session = ort.InferenceSession(
+        str(path), sess_options=_session_options(runtime), providers=names, provider_options=options
+    )
+    return session, plan
+
+
+class Engine:
+    """One model, one ONNX Runtime session; thread-safe `score`."""
+
+    def __init__(
+        self, artifact: ModelArtifact, session: Any, *, config: EngineConfig, not_dwelling: str
+    ) -> None:
+        self.artifact = artifact
+        self.config = config
+        self._session = session
+        self._not_dwelling = not_dwelling
+        self.provider: str = SHORT_NAMES.get(session.get_providers()[0], "cpu")
+        self.model_version: str = artifact.model_version
+        self._input_dtype = (
+            np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+        )
+        self._io_binding = config.runtime.io_binding and self.provider != "cpu"
+        self._batcher: MicroBatcher[_Item, PhotoScore] | None = None
+
+    @classmethod
+    def load(
+        cls, folder: Path, *, config: EngineConfig | None = None, taxonomy: Taxonomy | None = None
+    ) -> Engine:
+        """Open the artifact in `folder`; ModelMismatchError when it does not fit configs/."""
+        config = config or get_engine_config()
+        taxonomy = taxonomy or get_taxonomy()
+        artifact = read_artifact(folder)
+        artifact.check_taxonomy(taxonomy)
+        session, plan = _open_session(folder, config.runtime)
+        _check_outputs(session, artifact)
+        engine = cls(artifact, session, config=config, not_dwelling=taxonomy.not_dwelling)
+        logger.info(
+            "model %s loaded on %s (skipped: %s)", artifact.model_version, engine.provider,
+            plan.skipped or "none",
+        )  # fmt: skip
+        return engine
+
+    def run_logits(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw ONNX outputs for an input batch (N, 3, S, S), keyed by output name."""
+        names = self.artifact.onnx_outputs
+        batch = np.ascontiguousarray(batch, dtype=self._input_dtype)
+        if self._io_binding:
+            outputs = self._run_bound(batch, names)
+        else:
+            outputs = self._session.run(names, {INPUT_NAME: batch})
+        return {
+            name: np.asarray(out, dtype=np.float32)
+            for name, out in zip(names, outputs, strict=True)
+        }
+
+    def _run_bound(self, batch: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        # GPU: the batch is copied to the device once and outputs come back in one copy each.
+        import onnxruntime as ort
+
+        binding = self._session.io_binding()
+        device = ort.OrtValue.ortvalue_from_numpy(batch, "cuda", self.config.runtime.device_id)
+        binding.bind_ortvalue_input(INPUT_NAME, device)
+        for name in names:
+            binding.bind_output(name, "cpu")
+        self._session.run_with_iobinding(binding)
+        return list(binding.copy_outputs_to_cpu())
+
+    def score(
+        self,
+        images: list[np.ndarray],
+        *,
+        sha256s: list[str],
+        quality: list[QualityVerdict | None] | None = None,
+    ) -> list[PhotoScore]:
+        """One PhotoScore per RGB uint8 image, in order."""
+        if len(sha256s) != len(images):
+            raise ValueError(f"{len(images)} images but {len(sha256s)} sha256s")
+        verdicts: list[QualityVerdict | None] = (
+            list(quality) if quality is not None else [None] * len(images)
+        )
+        if len(verdicts) != len(images):
+            raise ValueError(f"{len(images)} images but {len(verdicts)} quality verdicts")
+        scores: list[PhotoScore] = []
+        step = self.config.batching.max_batch
+        for start in range(0, len(images), step):
+            stop = start + step
+            scores += self._score_chunk(
+                images[start:stop], sha256s[start:stop], verdicts[start:stop]
+            )
+        return scores
+
+    def _score_chunk(
+        self, images: list[np.ndarray], sha256s: list[str], verdicts: list[QualityVerdict | None]
+    ) -> list[PhotoScore]:
+        outs = self.run_logits(to_batch(images, self.artifact.preprocessing))
+        names = self.artifact.onnx_outputs
+        room, condition, signs = head_probs(self.artifact, *(outs[n] for n in names[:3]))
+        embeddings = outs[names[3]]
+        labels = self.artifact.labels
+        return [
+            self._photo_score(
+                sha256=sha256s[i],
+                room=dict(zip(labels.room, map(float, room[i]), strict=True)),
+                condition=dict(zip(labels.condition, map(float, condition[i]), strict=True)),
+                signs=dict(zip(labels.signs, map(float, signs[i]), strict=True)),
+                embedding=embeddings[i].copy(),
+                verdict=verdicts[i],
+            )
+            for i in range(len(images))
+        ]
+
+    def _photo_score(
+        self, *, sha256: str, verdict: QualityVerdict | None, **heads: Any
+    ) -> PhotoScore:
+        reasons = abstain_reasons(
+            heads["room"], heads["condition"], verdict,
+            abstain=self.config.abstain, not_dwelling=self._not_dwelling,
+        )  # fmt: skip
+        return PhotoScore(
+            photo_sha256=sha256,
+            model_version=self.model_version,
+            abstain=bool(reasons),
+            abstain_reasons=reasons,
+            **heads,
+        )
+
+    def _score_items(self, items: list[_Item]) -> list[PhotoScore]:
+        return self.score(
+            [i.image for i in items],
+            sha256s=[i.sha256 for i in items],
+            quality=[i.quality for i in items],
+        )
+
+    async def score_async(
+        self, image: np.ndarray, *, sha256: str, quality: QualityVerdict | None = None
+    ) -> PhotoScore:
+        """Score one photo, batched with other concurrent callers (batching config)."""
+        if self._batcher is None:
+            batching = self.config.batching
+            self._batcher = MicroBatcher(
+                self._score_items, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms
+            )
+        return await self._batcher.submit(_Item(image, sha256, quality))
+
+
+def abstain_reasons(
+    room: dict[str, float],
+    condition: dict[int, float],
+    verdict: QualityVerdict | None,
+    *,
+    abstain: AbstainConfig,
+    not_dwelling: str,
+) -> tuple[str, ...]:
+    """Why a photo's scores must not be used (empty when they may)."""
+    reasons: list[str] = []
+    if verdict is not None and verdict.status == "fail":
+        reasons.append(ABSTAIN_QUALITY)
+    top_room = max(room, key=lambda k: room[k])
+    if top_room == not_dwelling:
+        reasons.append(ABSTAIN_NOT_DWELLING)
+    low_room = room[top_room] < abstain.min_room_probability
+    low_condition = (
+        top_room != not_dwelling and max(condition.values()) < abstain.min_condition_probability
+    )
+    if low_room or low_condition:
+        reasons.append(ABSTAIN_LOW_CONFIDENCE)
+    return tuple(reasons)
+
+
+def _check_outputs(session: Any, artifact: ModelArtifact) -> None:
+    """The graph must have the outputs model.json names, with its label counts."""
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    labels = artifact.labels
+    k = len(labels.condition)
+    expected = {
+        artifact.onnx_outputs[0]: {len(labels.room)},
+        artifact.onnx_outputs[1]: {k - 1} if artifact.condition_formulation == "coral" else {k},
+        artifact.onnx_outputs[2]: {len(labels.signs)},
+        artifact.onnx_outputs[3]: {artifact.embedding_dim},
+    }
+    for name, sizes in expected.items():
+        if name not in outputs:
+            raise ModelMismatchError(
+                f"model.onnx has no output {name!r} (has {sorted(outputs)}); re-export the model"
+            )
+        width = outputs[name][-1]
+        if isinstance(width, int) and width not in sizes:
+            raise ModelMismatchError(
+                f"model.onnx output {name!r} has {width} values, model.json implies "
+                f"{sorted(sizes)}; the artifact's files do not belong together, re-export it"
+            )

@@ -1,0 +1,166 @@
+"""Heat-map evidence: which parts of a photo drove one head's score (Grad-CAM on model.pt).
+
+Grad-CAM needs the network's last spatial feature map; instead of knowing each backbone's
+internals, every submodule's 4-D output is watched during one forward pass and the last one
+still wider than 1x1 is taken. Its channels are weighted by the gradient of the chosen
+class's logit, summed, clipped at zero, mapped back onto the photo's own geometry (undoing
+the preprocessing's resize policy) and scaled to 0..1.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from shanyraq.taxonomy import HeadName, get_taxonomy
+from vision.artifact import Labels, Preprocessing, read_artifact
+from vision.preprocess import to_input
+
+logger = logging.getLogger(__name__)
+
+_HEAD_INDEX = {"room": 0, "condition": 1, "signs": 2}
+
+
+@lru_cache(maxsize=2)
+def _load(folder: Path, mtime_ns: int) -> tuple[Any, Preprocessing, Labels, str]:
+    from vision.model import load_model
+
+    artifact = read_artifact(folder)
+    model, preprocessing = load_model(folder)
+    return model, preprocessing, artifact.labels, artifact.condition_formulation
+
+
+def _head_logits(outputs: Any, head: str) -> Any:
+    if hasattr(outputs, head):  # vision.model.ModelOutput
+        return getattr(outputs, head)
+    if isinstance(outputs, dict):
+        return outputs.get(head, outputs.get(f"{head}_logits"))
+    return outputs[_HEAD_INDEX[head]]
+
+
+def _target(logits: Any, head: str, index: int, formulation: str) -> Any:
+    """The scalar whose gradient is the evidence for `label`."""
+    row = logits[0]
+    if head == "condition" and formulation == "coral":
+        # CORAL logit k scores "grade > k+1": evidence for grade g is above g-1, not above g.
+        signs = [1.0 if k < index else -1.0 for k in range(row.shape[0])]
+        return (row * row.new_tensor(signs)).sum()
+    return row[index]
+
+
+def _feature_map_forward(model: Any, pixels: Any) -> tuple[Any, Any]:
+    """Run `model`, returning (outputs, the last spatial feature map, kept in the graph)."""
+    captured: list[Any] = []
+
+    def hook(_module: Any, _inputs: Any, output: Any) -> Any:
+        if hasattr(output, "dim") and output.dim() == 4 and min(output.shape[-2:]) > 1:
+            captured.append(output)
+            # Later in-place ops (e.g. ReLU(inplace=True)) must not overwrite what we keep.
+            return output.clone()
+        return None
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
+    try:
+        outputs = model(pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not captured:
+        raise ValueError("the model has no spatial feature map to explain (no 4-D activations)")
+    return outputs, captured[-1]
+
+
+def _grad_cam(model: Any, batch: np.ndarray, *, head: str, index: int, formulation: str) -> Any:
+    import torch
+
+    model.eval()
+    pixels = torch.from_numpy(batch).requires_grad_(True)
+    with torch.enable_grad():
+        outputs, features = _feature_map_forward(model, pixels)
+        score = _target(_head_logits(outputs, head), head, index, formulation)
+        (grads,) = torch.autograd.grad(score, features)
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * features).sum(dim=1))[0]
+    return cam.detach().numpy().astype(np.float32)
+
+
+def _to_photo(cam: np.ndarray, spec: Preprocessing, height: int, width: int) -> np.ndarray:
+    """Undo the resize policy: a map over the model input becomes one over the photo."""
+    size = spec.size
+    square = cv2.resize(cam, (size, size), interpolation=cv2.INTER_LINEAR)
+    if spec.resize == "squash":
+        return cv2.resize(square, (width, height), interpolation=cv2.INTER_LINEAR)
+    if spec.resize == "letterbox":
+        scale = size / max(height, width)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        top, left = (size - new_h) // 2, (size - new_w) // 2
+        inner = np.ascontiguousarray(square[top : top + new_h, left : left + new_w])
+        return cv2.resize(inner, (width, height), interpolation=cv2.INTER_LINEAR)
+    side = min(height, width)  # shorter_side_crop: the centre square; the rest was unseen
+    out = np.zeros((height, width), dtype=np.float32)
+    top, left = (height - side) // 2, (width - side) // 2
+    out[top : top + side, left : left + side] = cv2.resize(square, (side, side))
+    return out
+
+
+def _label_index(labels: Labels, head: str, label: str | int) -> int:
+    names: list[Any] = list(getattr(labels, head))
+    key = int(label) if head == "condition" else label
+    if key not in names:
+        raise ValueError(f"{label!r} is not a {head} label; known: {names}")
+    return names.index(key)
+
+
+def heatmap(
+    source: Path | Any,
+    rgb: np.ndarray,
+    *,
+    head: HeadName,
+    label: str | int,
+    preprocessing: Preprocessing | None = None,
+    condition_formulation: str = "coral",
+) -> np.ndarray:
+    """(H, W) float32 map in 0..1 over `rgb`: where the evidence for `head`/`label` lies.
+
+    `source` is an artifact folder (model.pt + model.json) or a torch model; a model needs
+    its `preprocessing` and takes its labels from the taxonomy.
+    """
+    if head not in _HEAD_INDEX:
+        raise ValueError(f"head must be one of {sorted(_HEAD_INDEX)}, got {head!r}")
+    if isinstance(source, Path):
+        model, spec, labels, formulation = _load(source, (source / "model.pt").stat().st_mtime_ns)
+    else:
+        if preprocessing is None:
+            raise ValueError("give `preprocessing` with a model (or pass an artifact folder)")
+        taxonomy = get_taxonomy()
+        model, spec, formulation = source, preprocessing, condition_formulation
+        labels = Labels(
+            room=taxonomy.room_names, condition=taxonomy.condition_values, signs=taxonomy.sign_names
+        )
+    index = _label_index(labels, head, label)
+    batch = to_input(rgb, spec)[None]
+    cam = _grad_cam(model, batch, head=head, index=index, formulation=formulation)
+    heat = np.clip(_to_photo(cam, spec, *rgb.shape[:2]), 0.0, None)
+    peak = float(heat.max())
+    return (heat / peak).astype(np.float32) if peak > 0 else np.zeros_like(heat)
+
+
+def overlay_png(rgb: np.ndarray, heat: np.ndarray, *, alpha: float = 0.45) -> bytes:
+    """The photo with the heat map blended over it (JET colours), encoded as PNG."""
+    if heat.shape != rgb.shape[:2]:
+        heat = cv2.resize(heat, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    grey = (np.clip(heat, 0, 1) * 255).astype(np.uint8)
+    colours = cv2.applyColorMap(grey, cv2.COLORMAP_JET)
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    # Weight by the heat itself so cold regions keep the photo's own colours.
+    weight = (alpha * np.clip(heat, 0, 1))[..., None]
+    blended = (bgr * (1 - weight) + colours * weight).astype(np.uint8)
+    ok, encoded = cv2.imencode(".png", blended)
+    if not ok:
+        raise ValueError("could not encode the heat-map overlay as PNG")
+    return encoded.tobytes()

@@ -1,0 +1,170 @@
+"""Which ONNX Runtime execution provider to use: TensorRT, then CUDA, then CPU, each if usable.
+
+`onnxruntime-gpu` lists the CUDA and TensorRT providers on every machine, GPU or not, and
+asking for one that cannot start prints a screen of errors before falling back. So each GPU
+provider is probed first, quietly, from the outside: NVIDIA device files, then the CUDA
+driver library answering `cuInit` with at least one device, then the provider's own
+libraries (cuDNN/cuBLAS for CUDA, nvinfer for TensorRT). Only a provider that passes is
+requested, and sessions log at error level or above only when a caller asks for it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+ProviderName = Literal["tensorrt", "cuda", "cpu"]
+ORT_NAMES: dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+SHORT_NAMES: dict[str, str] = {ort_name: short for short, ort_name in ORT_NAMES.items()}
+_SHORT: dict[str, ProviderName] = {
+    "TensorrtExecutionProvider": "tensorrt",
+    "CUDAExecutionProvider": "cuda",
+    "CPUExecutionProvider": "cpu",
+}
+ORT_LOG_FATAL = 4  # ONNX Runtime severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
+
+# sonames tried in order; the first that loads is enough.
+_CUDA_DRIVER_LIBS = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
+_CUDA_EP_LIBS = (("libcublasLt.so.12", "libcublasLt.so.13"), ("libcudnn.so.9", "libcudnn.so.8"))
+_TENSORRT_LIBS = ("libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so")
+
+
+@dataclass(frozen=True)
+class ProviderPlan:
+    """The providers to hand to an InferenceSession, best first, and why others were skipped."""
+
+    name: ProviderName
+    providers: list[tuple[str, dict[str, Any]]]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.name != "cpu"
+
+
+def _load_any(names: tuple[str, ...]) -> ctypes.CDLL | None:
+    for name in names:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+def _nvidia_device_files() -> bool:
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/dxg")  # dxg: WSL2
+
+
+@lru_cache(maxsize=1)
+def cuda_device_count() -> int:
+    """CUDA devices the driver sees; 0 without device files, driver or devices. Never raises."""
+    if os.name != "nt" and not _nvidia_device_files():
+        return 0
+    driver = _load_any(_CUDA_DRIVER_LIBS)
+    if driver is None:
+        return 0
+    try:
+        if driver.cuInit(0) != 0:
+            return 0
+        count = ctypes.c_int(0)
+        if driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return int(count.value)
+    except (AttributeError, OSError):
+        return 0
+
+
+def _preload_nvidia_wheels() -> None:
+    """Let ORT find CUDA/cuDNN installed as pip wheels (nvidia-*), if any; silent otherwise."""
+    import onnxruntime as ort
+
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        preload(directory="")
+    except Exception:  # preloading is a convenience; the probe below decides
+        logger.debug("onnxruntime.preload_dlls failed", exc_info=True)
+
+
+@lru_cache(maxsize=1)
+def probe() -> dict[str, str]:
+    """Each provider's name mapped to "" when usable, else the reason it is not."""
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    reasons: dict[str, str] = {"cpu": ""}
+    gpu_reason = "" if cuda_device_count() > 0 else "no CUDA GPU on this machine"
+    if not gpu_reason:
+        _preload_nvidia_wheels()
+    for short in ("cuda", "tensorrt"):
+        if ORT_NAMES[short] not in available:
+            reasons[short] = "this onnxruntime build has no such provider"
+        else:
+            reasons[short] = gpu_reason
+    if not reasons["cuda"]:
+        missing = [libs[0] for libs in _CUDA_EP_LIBS if _load_any(libs) is None]
+        if missing:
+            reasons["cuda"] = f"CUDA libraries not found: {', '.join(missing)}"
+    if not reasons["tensorrt"]:
+        if reasons["cuda"]:  # TensorRT runs on top of the CUDA provider's libraries
+            reasons["tensorrt"] = reasons["cuda"]
+        elif _load_any(_TENSORRT_LIBS) is None:
+            reasons["tensorrt"] = "TensorRT library (libnvinfer) not found"
+    return reasons
+
+
+def plan_providers(
+    preference: Sequence[ProviderName],
+    *,
+    device_id: int = 0,
+    fp16: bool = False,
+    trt_cache_dir: Path | None = None,
+) -> ProviderPlan:
+    """The usable providers from `preference` (best first); CPU is always the last resort."""
+    reasons = probe()
+    chosen: list[tuple[str, dict[str, Any]]] = []
+    skipped: dict[str, str] = {}
+    for short in preference:
+        if reasons.get(short):
+            skipped[short] = reasons[short]
+            continue
+        chosen.append((ORT_NAMES[short], _options(short, device_id, fp16, trt_cache_dir)))
+    if not any(name == ORT_NAMES["cpu"] for name, _ in chosen):
+        chosen.append((ORT_NAMES["cpu"], {}))
+    first = _SHORT[chosen[0][0]]
+    for skipped_name, why in skipped.items():
+        logger.info("execution provider %s not used: %s", skipped_name, why)
+    return ProviderPlan(name=first, providers=chosen, skipped=skipped)
+
+
+def _options(short: str, device_id: int, fp16: bool, trt_cache_dir: Path | None) -> dict[str, Any]:
+    if short == "cuda":
+        return {"device_id": device_id, "cudnn_conv_algo_search": "HEURISTIC"}
+    if short == "tensorrt":
+        options: dict[str, Any] = {"device_id": device_id, "trt_fp16_enable": fp16}
+        if trt_cache_dir is not None:
+            # Building a TensorRT engine takes minutes; the cache makes later starts fast.
+            trt_cache_dir.mkdir(parents=True, exist_ok=True)
+            options.update(
+                trt_engine_cache_enable=True,
+                trt_engine_cache_path=str(trt_cache_dir),
+                trt_timing_cache_enable=True,
+                trt_timing_cache_path=str(trt_cache_dir),
+            )
+        return options
+    return {}

@@ -1,0 +1,190 @@
+"""Service load on loopback: concurrent clients uploading 1-4 MP JPEGs, with and without batching.
+
+Starts a real uvicorn process (127.0.0.1) with a freshly exported, untrained MobileNetV3-small
+model (224 px; the weights do not matter for speed), then 32 clients upload photos as fast as
+answers come back. Reports photos/s and p50/p95 latency, micro-batching against one model call
+per photo, measured in the same run. Bounded: a fixed number of uploads per configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from benchmarks.common import BenchResult
+
+CLIENTS = 32
+UPLOADS = 192
+SIZES = [(1152, 864), (1600, 1200), (2048, 1536), (2304, 1728)]  # 1.0 to 4.0 MP
+PASSWORD = "benchmark password"
+LAUNCH = (
+    "import sys, uvicorn; from pathlib import Path; from serving.app import create_app; "
+    "from serving.core.config import load_serving_settings; "
+    "uvicorn.run(create_app(load_serving_settings(Path(sys.argv[1]))), host='127.0.0.1', "
+    "port=int(sys.argv[2]), log_level='warning')"
+)
+
+
+def _photos(n: int, *, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        width, height = SIZES[i % len(SIZES)]
+        small = rng.integers(30, 220, size=(height // 32 + 1, width // 32 + 1, 3), dtype=np.uint8)
+        pixels = np.kron(small, np.ones((32, 32, 1), dtype=np.uint8))[:height, :width]
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
+        out.append(buffer.getvalue())
+    return out
+
+
+def _model(folder: Path) -> Path:
+    import torch
+
+    from shanyraq.taxonomy import get_taxonomy
+    from vision.export import ExportRequest, export_artifact
+    from vision.model import create_model, model_preprocessing
+
+    torch.manual_seed(0)
+    taxonomy = get_taxonomy()
+    model = create_model("shanyraq_mnv3_small", taxonomy=taxonomy).eval()
+    request = ExportRequest(
+        variant="shanyraq_mnv3_small",
+        preprocessing=model_preprocessing(model, size=224),
+        model_version="bench-mnv3-small",
+    )
+    images = [np.full((240, 320, 3), 128, dtype=np.uint8)]
+    export_artifact(model, folder, request=request, taxonomy=taxonomy, parity_images=images)
+    return folder
+
+
+def _prepare(root: Path, *, model_dir: Path, batching: bool) -> Path:
+    from serving.core.config import load_serving_settings
+    from serving.db.session import make_engine, make_session_factory, session_scope
+    from serving.migrations import upgrade
+    from serving.users import create_user
+
+    config = root / "serving.yaml"
+    config.write_text(
+        f"data_dir: {root / 'data'}\nmodel_dir: {model_dir}\n"
+        "secret_key: bench-key-0123456789abcdef-0123456789\n"
+        f"rate_limits: {{upload_per_minute: 100000}}\n"
+        f"batching: {{enabled: {str(batching).lower()}, max_batch: 16, max_wait_ms: 15}}\n"
+    )
+    settings = load_serving_settings(config)
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        create_user(
+            session, username="bench", password=PASSWORD, role="inspector", region="shymkent"
+        )
+    engine.dispose()
+    return config
+
+
+def _start(config: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(config), str(port)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the service did not start")
+
+
+async def _load(url: str, photos: list[bytes]) -> tuple[float, list[float]]:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        token = await client.post("/auth/token", data={"username": "bench", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        family = {"family_id": "B1", "region": "shymkent", "settlement": "urban",
+                  "head_gender": "female", "criteria": _criteria()}  # fmt: skip
+        await client.post("/families", json=family, headers=headers)
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        for photo in photos:
+            queue.put_nowait(photo)
+        latencies: list[float] = []
+
+        async def worker() -> None:
+            while not queue.empty():
+                data = queue.get_nowait()
+                start = time.perf_counter()
+                response = await client.post(
+                    "/families/B1/photos", headers=headers,
+                    files={"file": ("p.jpg", data, "image/jpeg")},
+                )  # fmt: skip
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        return len(photos) / (time.perf_counter() - start), latencies
+
+
+def _criteria() -> dict[str, float | str | None]:
+    from welfare.criteria import get_welfare_config
+
+    values: dict[str, float | str | None] = {c.name: None for c in get_welfare_config().criteria}
+    values["members_total"] = 3.0
+    return values
+
+
+def _measure(model_dir: Path, photos: list[bytes], *, batching: bool) -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        process, url = _start(_prepare(Path(folder), model_dir=model_dir, batching=batching))
+        try:
+            asyncio.run(_load(url, photos[: CLIENTS // 2]))  # warm-up (other bytes: fresh work)
+            rate, latencies = asyncio.run(_load(url, photos[CLIENTS // 2 :]))
+        finally:
+            process.kill()
+            process.wait()
+    p50, p95 = np.percentile(latencies, [50, 95])
+    return rate, float(p50), float(p95)
+
+
+def run() -> list[BenchResult]:
+    photos = _photos(UPLOADS + CLIENTS // 2, seed=0)
+    with tempfile.TemporaryDirectory() as folder:
+        model_dir = _model(Path(folder) / "model")
+        base = _measure(model_dir, photos, batching=False)
+        cand = _measure(model_dir, photos, batching=True)
+    return [
+        BenchResult(
+            name=f"service upload, {CLIENTS} clients, 1-4 MP JPEG (MobileNetV3-S 224, CPU)",
+            unit="photos/s",
+            baseline="one model call per photo",
+            baseline_rate=base[0],
+            candidate="micro-batching (max 16, 15 ms)",
+            candidate_rate=cand[0],
+            goal=">= 2x throughput, p95 < 1 s",
+            notes=(
+                f"p50/p95 latency: unbatched {base[1] * 1000:.0f}/{base[2] * 1000:.0f} ms, "
+                f"batched {cand[1] * 1000:.0f}/{cand[2] * 1000:.0f} ms; {UPLOADS} uploads each "
+                "over loopback to a uvicorn process; includes decode, quality, hashing, fsync "
+                "and SQLite commit per photo."
+            ),
+        )
+    ]
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(result, f"ratio {result.ratio:.2f}")

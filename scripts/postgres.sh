@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Start a throwaway PostgreSQL cluster on 127.0.0.1 for tests; print its URL on stdout.
+#
+#   scripts/postgres.sh DIR        start a cluster in DIR (created), print the URL
+#   scripts/postgres.sh --stop DIR stop it
+#
+# Installs PostgreSQL from Debian with apt-get when no server binaries are found (needs root
+# or passwordless sudo). Runs the server as the calling user, or as `postgres` when called as
+# root (the server refuses to run as root). Exit 3: PostgreSQL is absent and cannot be installed.
+set -euo pipefail
+
+log() { echo "postgres.sh: $*" >&2; }
+
+find_bindir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x "$d/initdb" && -x "$d/pg_ctl" ]] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return 0; }
+  return 1
+}
+
+install_postgres() {
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      log "PostgreSQL is not installed and apt-get needs root; install the 'postgresql' package"
+      exit 3
+    fi
+  fi
+  command -v apt-get >/dev/null 2>&1 || { log "no apt-get here; install PostgreSQL by hand"; exit 3; }
+  log "installing PostgreSQL from Debian (apt-get)"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || { log "apt-get update failed"; exit 3; }
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    postgresql >&2 || { log "apt-get install postgresql failed"; exit 3; }
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+as_owner() {  # run a command as the user who owns the cluster
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+if [[ "${1:-}" == "--stop" ]]; then
+  dir="${2:?usage: postgres.sh --stop DIR}"
+  bindir=$(find_bindir) || exit 0
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  exit 0
+fi
+
+dir="${1:?usage: postgres.sh DIR}"
+bindir=$(find_bindir) || { install_postgres; bindir=$(find_bindir) || { log "no initdb after install"; exit 3; }; }
+mkdir -p "$dir"
+if [[ $(id -u) -eq 0 ]]; then
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
+  chown -R postgres "$dir"
+fi
+port=$(free_port)
+as_owner "$bindir/initdb" -D "$dir/data" -U shanyraq --auth=trust --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+  || { log "initdb failed, see $dir/initdb.log"; exit 1; }
+# Loopback only, socket in the cluster's own folder, fsync on (the durability tests need it).
+as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on" \
+  start >/dev/null || { log "server did not start, see $dir/server.log"; exit 1; }
+as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U shanyraq shanyraq
+echo "postgresql+psycopg://shanyraq@127.0.0.1:$port/shanyraq"

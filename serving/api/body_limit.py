@@ -1,0 +1,77 @@
+"""ASGI middleware refusing request bodies over a size limit with 413, before any decoding.
+
+A declared Content-Length over the limit is refused at once, without reading the body; a
+chunked body is counted as it streams and refused as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _body(self) -> bytes:
+        return json.dumps(
+            {
+                "code": "body_too_large",
+                "message": f"the request is larger than {self.max_bytes} bytes; send a "
+                "smaller photo (one photo per request)",
+            }
+        ).encode()
+
+    async def _refuse(self, send: Send) -> None:
+        body = self._body()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        state: dict[str, Any] = {"received": 0, "exceeded": False, "started": False}
+
+        async def limited_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_bytes:
+                    state["exceeded"] = True
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["exceeded"]:
+                return  # the app's answer to a cut-off body is replaced by the 413
+            state["started"] = True
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if state["exceeded"] and not state["started"]:
+            await self._refuse(send)

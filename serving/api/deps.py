@@ -1,0 +1,149 @@
+"""Shared dependencies: state, database session, current user, role policy and region scope.
+
+Routes never check roles or regions themselves: `policy(...)` declares who may call a route
+(and writes it into the OpenAPI as `x-policy`), and the `*InScope` dependencies load a
+family, photo or assessment only if it lies in the caller's region (404 otherwise, so the
+existence of other regions' records is not revealed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from serving.core.security import decode_token
+from serving.db.models import Assessment, Family, Photo, User
+from serving.db.session import session_scope
+from serving.errors import ForbiddenError, InvalidTokenError, NotAuthenticatedError, NotFoundError
+from serving.state import Services
+
+ROLES = ("inspector", "annotator", "commission", "admin")
+# Ids are 32-bit integers in every database; larger ones are refused as invalid, not looked up.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+FamilyId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    session = services.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    username: str
+    role: str
+    region: str | None  # None: national scope (admins only)
+
+    def sees_region(self, region: str) -> bool:
+        return self.region is None or self.region == region
+
+
+def get_current_user(
+    services: ServicesDep, token: Annotated[str | None, Depends(_bearer)]
+) -> CurrentUser:
+    if not token:
+        raise NotAuthenticatedError("sign in first: send 'Authorization: Bearer <token>'")
+    claims = decode_token(token, key=services.signing_key)
+    # A short transaction of its own: the caller's transaction must not start this early.
+    with session_scope(services.sessions) as session:
+        user = session.get(User, claims.user_id)
+        if user is None or not user.active:
+            raise InvalidTokenError("this account is disabled or gone; ask an administrator")
+        return CurrentUser(id=user.id, username=user.username, role=user.role, region=user.region)
+
+
+CurrentUserDep = Annotated[CurrentUser, Depends(get_current_user)]
+
+
+class _Allow:
+    def __init__(self, roles: frozenset[str]) -> None:
+        self.roles = roles
+
+    def __call__(self, user: CurrentUserDep) -> CurrentUser:
+        if user.role not in self.roles:
+            raise ForbiddenError(
+                f"a {user.role} may not do this; it is for: {', '.join(sorted(self.roles))}"
+            )
+        return user
+
+
+def policy(*roles: str) -> dict[str, Any]:
+    """Route keyword arguments: only `roles` may call it; recorded in the OpenAPI."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles {sorted(unknown)}; known: {ROLES}")
+    return {
+        "dependencies": [Depends(_Allow(frozenset(roles)))],
+        "openapi_extra": {"x-policy": {"roles": sorted(roles)}},
+    }
+
+
+def public() -> dict[str, Any]:
+    """Route keyword arguments for a route anyone may call (health, metrics, login)."""
+    return {"openapi_extra": {"x-policy": {"public": True}}}
+
+
+def scoped(statement: Select[Any], user: CurrentUser, region_column: Any) -> Select[Any]:
+    """Filter a list query to the caller's region."""
+    return statement if user.region is None else statement.where(region_column == user.region)
+
+
+def _family(session: Session, family_id: str, user: CurrentUser) -> Family:
+    family = session.get(Family, family_id)
+    if family is None or not user.sees_region(family.region):
+        raise NotFoundError(f"no family {family_id!r} in your region")
+    return family
+
+
+def family_in_scope(family_id: FamilyId, user: CurrentUserDep, session: SessionDep) -> Family:
+    return _family(session, family_id, user)
+
+
+def photo_in_scope(photo_id: RowId, user: CurrentUserDep, session: SessionDep) -> Photo:
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        raise NotFoundError(f"no photo {photo_id} in your region")
+    family = session.get(Family, photo.family_id)
+    if family is None or not user.sees_region(family.region):
+        raise NotFoundError(f"no photo {photo_id} in your region")
+    return photo
+
+
+def assessment_in_scope(
+    assessment_id: RowId, user: CurrentUserDep, session: SessionDep
+) -> Assessment:
+    assessment = session.get(Assessment, assessment_id)
+    if assessment is None:
+        raise NotFoundError(f"no assessment {assessment_id} in your region")
+    family = session.get(Family, assessment.family_id)
+    if family is None or not user.sees_region(family.region):
+        raise NotFoundError(f"no assessment {assessment_id} in your region")
+    return assessment
+
+
+FamilyInScope = Annotated[Family, Depends(family_in_scope)]
+PhotoInScope = Annotated[Photo, Depends(photo_in_scope)]
+AssessmentInScope = Annotated[Assessment, Depends(assessment_in_scope)]

@@ -1,0 +1,98 @@
+"""The one place errors become HTTP answers: JSON `{code, message, details?}` with a stable code."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.errors import RateLimitedError
+from shanyraq.errors import ShanyraqError
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable `code` to match on and a `message` for people."""
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["no family with that id in your region"])
+    details: list[dict[str, Any]] | None = None
+
+
+def error_response(
+    status: int, code: str, message: str, *, details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:  # fmt: skip
+    body = ErrorBody(code=code, message=message, details=details).model_dump(exclude_none=True)
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def _status_code_name(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
+
+
+async def _domain(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ShanyraqError)
+    headers = None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    if exc.http_status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    if exc.http_status >= 500:
+        logger.error("%s: %s", exc.code, exc.message)
+    return error_response(exc.http_status, exc.code, exc.message, headers=headers)
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+        for e in exc.errors()
+    ]
+    message = "; ".join(f"{d['where']}: {d['problem']}" for d in details[:5])
+    return error_response(
+        422, "request_invalid", message or "invalid request", details=jsonable_encoder(details)
+    )
+
+
+async def _http(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(
+        exc.status_code,
+        _status_code_name(exc.status_code),
+        str(exc.detail),
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error", exc_info=exc)
+    return error_response(
+        500, "internal_error", "something went wrong on the server; it was logged, try again"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ShanyraqError, _domain)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error statuses a route can answer with."""
+    return {
+        status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }

@@ -1,0 +1,145 @@
+"""Assessments (computed on demand, versioned) and the commission's decisions on them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from serving import assessments as service
+from serving import audit
+from serving.api.deps import (
+    AssessmentInScope,
+    CurrentUserDep,
+    FamilyInScope,
+    ServicesDep,
+    SessionDep,
+    policy,
+)
+from serving.api.errors import error_responses
+from serving.api.schemas import AssessmentOut, DecisionIn, DecisionOut
+from serving.db.models import Assessment, Decision, Family, User
+
+router = APIRouter(tags=["assessments"])
+
+READERS = ("inspector", "commission", "admin")
+DECIDERS = ("commission",)
+
+
+def assessment_out(row: Assessment) -> AssessmentOut:
+    return AssessmentOut(
+        assessment_id=row.id, family_id=row.family_id, version=row.version, level=row.level,
+        asp=row.asp, result=row.result, model_versions=row.model_versions,
+        photo_ids=row.photo_ids, family_version=row.family_version, input_hash=row.input_hash,
+        created_at=row.created_at,
+    )  # fmt: skip
+
+
+@router.post(
+    "/families/{family_id}/assessments", status_code=201, response_model=AssessmentOut,
+    responses=error_responses(401, 403, 404, 422), **policy(*READERS),
+)  # fmt: skip
+def create_assessment(
+    family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> AssessmentOut:
+    """Assess the family now, on its current record and photos (a new version)."""
+    row = service.compute(session, services, family, actor=(user.id, user.username))
+    session.commit()
+    return assessment_out(row)
+
+
+@router.get(
+    "/families/{family_id}/assessments/latest", response_model=AssessmentOut,
+    responses=error_responses(401, 403, 404), **policy(*READERS),
+)  # fmt: skip
+def latest_assessment(
+    family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> AssessmentOut:
+    """The latest assessment; recomputed first if the record or photos changed since."""
+    row = service.latest(session, family.id)
+    if row is None or not service.is_current(session, row, family):
+        row = service.compute(session, services, family, actor=(user.id, user.username))
+    audit.append(
+        session, services.signing_key, actor=user.username, action="assessment_viewed",
+        target=f"assessment:{row.id}",
+    )  # fmt: skip
+    session.commit()
+    return assessment_out(row)
+
+
+@router.get(
+    "/families/{family_id}/assessments", response_model=list[AssessmentOut],
+    responses=error_responses(401, 403, 404), **policy(*READERS),
+)  # fmt: skip
+def list_assessments(family: FamilyInScope, session: SessionDep) -> list[AssessmentOut]:
+    """Every version, newest first."""
+    rows = session.execute(
+        select(Assessment)
+        .where(Assessment.family_id == family.id)
+        .order_by(Assessment.version.desc())
+    ).scalars()
+    return [assessment_out(r) for r in rows]
+
+
+@router.get(
+    "/assessments/{assessment_id}", response_model=AssessmentOut,
+    responses=error_responses(401, 403, 404), **policy(*READERS),
+)  # fmt: skip
+def get_assessment(
+    assessment: AssessmentInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> AssessmentOut:
+    """One assessment version (the view is audited)."""
+    audit.append(
+        session, services.signing_key, actor=user.username, action="assessment_viewed",
+        target=f"assessment:{assessment.id}",
+    )  # fmt: skip
+    session.commit()
+    return assessment_out(assessment)
+
+
+def decision_out(row: Decision, username: str) -> DecisionOut:
+    return DecisionOut(
+        decision_id=row.id, assessment_id=row.assessment_id, family_id=row.family_id,
+        kind=row.kind, model_level=row.model_level, decided_level=row.decided_level,
+        reason_code=row.reason_code, reason=row.reason, decided_by=username,
+        created_at=row.created_at,
+    )  # fmt: skip
+
+
+@router.post(
+    "/assessments/{assessment_id}/decisions", status_code=201, response_model=DecisionOut,
+    responses=error_responses(401, 403, 404, 409, 422), **policy(*DECIDERS),
+)  # fmt: skip
+def decide(
+    body: DecisionIn,
+    assessment: AssessmentInScope,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> DecisionOut:
+    """Record the commission's decision: accept the assessed level, or override with a reason."""
+    family = session.get(Family, assessment.family_id)
+    assert family is not None
+    request = service.DecisionRequest(
+        kind=body.kind, level=body.level, reason_code=body.reason_code, reason=body.reason
+    )
+    row = service.record_decision(
+        session, services, assessment, family, request, actor=(user.id, user.username)
+    )
+    session.commit()
+    services.metrics.overrides.labels(row.kind).inc()
+    return decision_out(row, user.username)
+
+
+@router.get(
+    "/families/{family_id}/decisions", response_model=list[DecisionOut],
+    responses=error_responses(401, 403, 404), **policy("commission", "admin"),
+)  # fmt: skip
+def list_decisions(family: FamilyInScope, session: SessionDep) -> list[DecisionOut]:
+    """The family's decisions, newest first."""
+    rows = session.execute(
+        select(Decision, User.username)
+        .join(User, User.id == Decision.decided_by)
+        .where(Decision.family_id == family.id)
+        .order_by(Decision.id.desc())
+    ).all()
+    return [decision_out(d, name) for d, name in rows]

@@ -1,0 +1,64 @@
+"""Sign-in (OAuth2 password flow) and who-am-I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+
+from serving import audit
+from serving.api.deps import ROLES, CurrentUserDep, ServicesDep, SessionDep, policy, public
+from serving.api.errors import error_responses
+from serving.api.schemas import Token, UserOut
+from serving.core.security import create_token, verify_password
+from serving.db.models import User
+from serving.errors import BadCredentialsError
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=Token, responses=error_responses(401, 422, 429), **public())
+def login(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    services: ServicesDep,
+    session: SessionDep,
+) -> Token:
+    """Exchange a username and password for a signed access token (rate-limited per address)."""
+    client = request.client.host if request.client else "unknown"
+    services.login_limiter.hit(client)
+    user = session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
+    ok = verify_password(form.password, user.password_hash if user else None)
+    if user is None or not ok or not user.active:
+        audit.append(
+            session, services.signing_key, actor=form.username[:64], action="login_failed",
+            details={"client": client},
+        )  # fmt: skip
+        session.commit()
+        raise BadCredentialsError("wrong username or password")
+    ttl_s = services.settings.token_ttl_minutes * 60
+    token = create_token(
+        user_id=user.id, username=user.username, role=user.role, region=user.region,
+        key=services.signing_key, ttl_s=ttl_s,
+    )  # fmt: skip
+    audit.append(
+        session,
+        services.signing_key,
+        actor=user.username,
+        action="login",
+        details={"client": client},
+    )
+    session.commit()
+    return Token(access_token=token, expires_in=int(ttl_s))
+
+
+@router.get("/me", response_model=UserOut, responses=error_responses(401), **policy(*ROLES))
+def me(user: CurrentUserDep, session: SessionDep) -> UserOut:
+    """The signed-in user: name, role and region."""
+    row = session.get(User, user.id)
+    assert row is not None
+    return UserOut(
+        id=row.id, username=row.username, role=row.role, region=row.region, active=row.active
+    )

@@ -1,0 +1,172 @@
+"""Photos: upload for a family (quality, reuse flags and scores at once), list, view, image."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+
+from serving import audit
+from serving.api.deps import (
+    CurrentUser,
+    CurrentUserDep,
+    FamilyInScope,
+    PhotoInScope,
+    ServicesDep,
+    SessionDep,
+    policy,
+)
+from serving.api.errors import error_responses
+from serving.api.schemas import PhotoOut, UploadOut
+from serving.db.models import Photo
+from serving.db.session import session_scope
+from serving.errors import BodyTooLargeError, RecordInvalidError
+from serving.state import Services
+from serving.uploads import record_request, replay, request_fingerprint
+from shanyraq.config import get_settings as get_io_settings
+from shanyraq.taxonomy import get_taxonomy
+
+router = APIRouter(tags=["photos"])
+
+UPLOADERS = ("inspector", "admin")
+VIEWERS = ("inspector", "commission", "admin")
+
+
+def photo_out(photo: Photo) -> dict[str, Any]:
+    score = photo.score
+    return PhotoOut(
+        photo_id=photo.id, family_id=photo.family_id, sha256=photo.sha256, format=photo.format,
+        width=photo.width, height=photo.height, room_hint=photo.room_hint, has_gps=photo.has_gps,
+        created_at=photo.created_at, quality=photo.quality,
+        score=score,
+        score_status="scored" if score is not None else "model_unavailable",
+    ).model_dump(mode="json")  # fmt: skip
+
+
+def _reuse(services: Services, photo: Photo, region: str, user: CurrentUser) -> dict[str, Any]:
+    if services.reuse is None or photo.perceptual_hash is None:
+        return {"reused": False, "matches": 0, "details": []}
+    services.reuse.add(photo.id, photo.perceptual_hash, family_id=photo.family_id, region=region)
+    return services.reuse.matches(
+        photo.perceptual_hash, family_id=photo.family_id, viewer_role=user.role,
+        viewer_region=user.region,
+    )  # fmt: skip
+
+
+def _check_room_hint(room_hint: str | None) -> None:
+    rooms = get_taxonomy().room_names
+    if room_hint is not None and room_hint not in rooms:
+        raise RecordInvalidError(f"unknown room {room_hint!r}; choose one of {', '.join(rooms)}")
+
+
+@router.post(
+    "/families/{family_id}/photos",
+    status_code=201,
+    response_model=UploadOut,
+    responses={
+        200: {"model": UploadOut, "description": "Already filed (same bytes or same key)"},
+        **error_responses(401, 403, 404, 413, 415, 422, 429),
+    },
+    **policy(*UPLOADERS),
+)
+async def upload_photo(
+    family: FamilyInScope,
+    session: SessionDep,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or HEIC photo")],
+    room_hint: Annotated[str | None, Form(description="Room type, if the inspector knows")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> JSONResponse:
+    """File one photo: 201 only once the file is durable and the row committed."""
+    family_id, region = family.id, family.region
+    session.commit()  # end the scope check's read: nothing may hold the database while scoring
+    services.upload_limiter.hit(f"user:{user.id}")
+    _check_room_hint(room_hint)
+    data = await file.read()
+    if len(data) > get_io_settings().io.max_bytes:
+        raise BodyTooLargeError(f"the photo is over {get_io_settings().io.max_bytes} bytes")
+    fingerprint = request_fingerprint(family_id=family_id, room_hint=room_hint, data=data)
+    if idempotency_key:
+        earlier = await run_in_threadpool(_replay, services, user, idempotency_key, fingerprint)
+        if earlier is not None:
+            return JSONResponse(earlier[1], status_code=earlier[0])
+    analysis = await run_in_threadpool(services.pipeline.analyse, data)  # bad bytes: 4xx here
+    score = await services.pipeline.score(analysis)
+    await run_in_threadpool(services.store.put, data)  # durable before the row exists
+    status, body = await run_in_threadpool(
+        record_request, services, actor=(user.id, user.username), family_id=family_id,
+        analysis=analysis, score=score, room_hint=room_hint, size_bytes=len(data),
+        idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
+        reuse_for=lambda photo: _reuse(services, photo, region, user),
+        shape=photo_out,
+    )  # fmt: skip
+    services.metrics.photos.labels(analysis.quality.status).inc()
+    return JSONResponse(body, status_code=status)
+
+
+def _replay(
+    services: Services, user: CurrentUser, key: str, fingerprint: str
+) -> tuple[int, dict[str, Any]] | None:
+    with session_scope(services.sessions) as session:
+        row = replay(session, user_id=user.id, key=key, fingerprint=fingerprint)
+        return (row.status_code, row.response) if row is not None else None
+
+
+@router.get(
+    "/families/{family_id}/photos", response_model=list[PhotoOut],
+    responses=error_responses(401, 403, 404), **policy(*VIEWERS),
+)  # fmt: skip
+def list_photos(family: FamilyInScope, session: SessionDep) -> list[dict[str, Any]]:
+    """The family's photos, oldest first."""
+    rows = session.execute(select(Photo).where(Photo.family_id == family.id).order_by(Photo.id))
+    return [photo_out(p) for p in rows.scalars()]
+
+
+@router.get(
+    "/photos/{photo_id}", response_model=UploadOut,
+    responses=error_responses(401, 403, 404), **policy(*VIEWERS),
+)  # fmt: skip
+def get_photo(
+    photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> dict[str, Any]:
+    """One photo's scores, quality verdict and reuse flags (the view is audited)."""
+    from serving.db.models import Family
+
+    family = session.get(Family, photo.family_id)
+    assert family is not None
+    audit.append(
+        session, services.signing_key, actor=user.username, action="photo_viewed",
+        target=f"photo:{photo.id}",
+    )  # fmt: skip
+    session.commit()
+    return {
+        **photo_out(photo),
+        "duplicate": False,
+        "reuse": _reuse(services, photo, family.region, user),
+    }
+
+
+@router.get(
+    "/photos/{photo_id}/image",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "JPEG without EXIF or GPS"},
+        **error_responses(401, 403, 404),
+    },
+    **policy(*VIEWERS),
+)
+def get_photo_image(
+    photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    """The photo for browsers: re-encoded, upright, with no EXIF, GPS or camera metadata."""
+    audit.append(
+        session, services.signing_key, actor=user.username, action="photo_image_viewed",
+        target=f"photo:{photo.id}",
+    )  # fmt: skip
+    session.commit()
+    data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})

@@ -1,0 +1,46 @@
+"""Reports for commissions and auditors: overrides, per-group figures, drift (region-scoped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from serving import reports
+from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, policy
+from serving.api.errors import error_responses
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+AUDITORS = ("commission", "admin")
+
+
+@router.get(
+    "/overrides", response_model=dict[str, Any], responses=error_responses(401, 403),
+    **policy(*AUDITORS),
+)  # fmt: skip
+def override_report(user: CurrentUserDep, session: SessionDep) -> dict[str, Any]:
+    """Decisions and overrides per assessed level, region and reason."""
+    return reports.override_stats(session, user.region)
+
+
+@router.get(
+    "/fairness", response_model=dict[str, Any], responses=error_responses(401, 403),
+    **policy(*AUDITORS),
+)  # fmt: skip
+def fairness_report(user: CurrentUserDep, session: SessionDep) -> dict[str, Any]:
+    """Override rate and agreement with the system per region, settlement and head gender."""
+    return reports.fairness(session, user.region)
+
+
+@router.get(
+    "/drift", response_model=dict[str, Any], responses=error_responses(401, 403),
+    **policy(*AUDITORS),
+)  # fmt: skip
+def drift_report(
+    user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Shift of the photo score distributions against the training data (or earlier photos)."""
+    engine = services.pipeline.engine
+    reference = engine.artifact.metrics.get("score_reference") if engine is not None else None
+    return reports.drift(session, user.region, reference=reference)

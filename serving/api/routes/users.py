@@ -1,0 +1,48 @@
+"""User accounts (admins only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from serving import audit
+from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, policy
+from serving.api.errors import error_responses
+from serving.api.schemas import UserCreate, UserOut
+from serving.db.models import User
+from serving.users import create_user
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+def _out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id, username=user.username, role=user.role, region=user.region, active=user.active
+    )
+
+
+@router.post(
+    "", status_code=201, response_model=UserOut,
+    responses=error_responses(401, 403, 409, 422), **policy("admin"),
+)  # fmt: skip
+def add_user(
+    body: UserCreate, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> UserOut:
+    """Create an account with a role and (for all but admins) a region."""
+    created = create_user(
+        session, username=body.username, password=body.password, role=body.role, region=body.region
+    )
+    audit.append(
+        session, services.signing_key, actor=user.username, action="user_created",
+        target=f"user:{created.username}", details={"role": created.role, "region": created.region},
+    )  # fmt: skip
+    session.commit()
+    return _out(created)
+
+
+@router.get(
+    "", response_model=list[UserOut], responses=error_responses(401, 403), **policy("admin")
+)
+def list_users(session: SessionDep) -> list[UserOut]:
+    """Every account."""
+    return [_out(u) for u in session.execute(select(User).order_by(User.id)).scalars()]

@@ -1,0 +1,214 @@
+"""Request and response bodies of the API, one pair per resource, with OpenAPI examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["inspector", "annotator", "commission", "admin"]
+
+_CRITERIA_EXAMPLE: dict[str, Any] = {
+    "per_capita_income_kzt": 28000,
+    "dwellings_owned": 1,
+    "housing_tenure": "owned",
+    "bank_deposits_kzt": None,
+}
+
+
+class Token(BaseModel):
+    access_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."])
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.", examples=[3600])
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    password: str = Field(min_length=10, max_length=256)
+    role: Role
+    region: str | None = Field(None, description="Required for every role but admin.")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "a.nurlanovna",
+                    "password": "correct horse battery",
+                    "role": "inspector",
+                    "region": "shymkent",
+                }
+            ]
+        },
+    )
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: Role
+    region: str | None
+    active: bool
+
+
+class FamilyIn(BaseModel):
+    """A Digital Family Card record; every criterion present, `null` marks a missing value."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "family_id": "F-000123",
+                    "region": "shymkent",
+                    "settlement": "urban",
+                    "head_gender": "female",
+                    "criteria": _CRITERIA_EXAMPLE,
+                }
+            ]
+        },
+    )
+
+    family_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    region: str = Field(max_length=64)
+    settlement: str = Field(max_length=16)
+    head_gender: str = Field(max_length=16)
+    criteria: dict[str, float | str | None]
+
+
+class FamilyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    settlement: str | None = Field(None, max_length=16)
+    head_gender: str | None = Field(None, max_length=16)
+    criteria: dict[str, float | str | None] | None = None
+
+
+class FamilyOut(BaseModel):
+    family_id: str
+    region: str
+    settlement: str
+    head_gender: str
+    criteria: dict[str, float | str | None]
+    version: int
+    updated_at: datetime
+
+
+class QualityOut(BaseModel):
+    status: Literal["pass", "warn", "fail"]
+    reasons: list[str]
+    retake_hint: str = Field(examples=["The photo is blurred. Hold the phone still ..."])
+    measurements: dict[str, float]
+
+
+class ReuseMatch(BaseModel):
+    photo_id: int | None = Field(None, description="Only for roles allowed to see other families.")
+    family_id: str | None = Field(None, description="Only for roles allowed to see it.")
+    distance: int
+
+
+class ReuseOut(BaseModel):
+    """Near-identical photos already filed for other families (a sign of reused photos)."""
+
+    reused: bool
+    matches: int = Field(description="How many photos of other families match.")
+    details: list[ReuseMatch] = Field(default_factory=list)
+
+
+class ScoreOut(BaseModel):
+    photo_sha256: str
+    model_version: str
+    room: dict[str, float]
+    condition: dict[str, float]
+    signs: dict[str, float]
+    abstain: bool
+    abstain_reasons: list[str]
+
+
+class PhotoOut(BaseModel):
+    photo_id: int
+    family_id: str
+    sha256: str
+    format: str
+    width: int
+    height: int
+    room_hint: str | None
+    has_gps: bool
+    created_at: datetime
+    quality: QualityOut | None
+    score: ScoreOut | None
+    score_status: Literal["scored", "model_unavailable"]
+
+
+class UploadOut(PhotoOut):
+    duplicate: bool = Field(description="The same bytes were already filed for this family.")
+    reuse: ReuseOut
+
+
+class AssessmentOut(BaseModel):
+    assessment_id: int
+    family_id: str
+    version: int
+    level: int | None
+    asp: str
+    result: dict[str, Any]
+    model_versions: dict[str, Any]
+    photo_ids: list[int]
+    family_version: int
+    input_hash: str
+    created_at: datetime
+
+
+class DecisionIn(BaseModel):
+    """A commission decision. `accept` takes the model's level; `override` names a level,
+    a reason code from configs/serving.yaml and a reason in words."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kind": "accept"},
+                {
+                    "kind": "override",
+                    "level": 2,
+                    "reason_code": "income_evidence",
+                    "reason": "Wage arrears confirmed by the employer's letter.",
+                },
+            ]
+        },
+    )
+
+    kind: Literal["accept", "override"]
+    level: int | None = Field(None, ge=1, le=6)
+    reason_code: str | None = Field(None, max_length=64)
+    reason: str = Field("", max_length=2000)
+
+
+class DecisionOut(BaseModel):
+    decision_id: int
+    assessment_id: int
+    family_id: str
+    kind: Literal["accept", "override"]
+    model_level: int | None
+    decided_level: int
+    reason_code: str | None
+    reason: str
+    decided_by: str
+    created_at: datetime
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str
+    store: str
+    model_version: str | None
+    inference_provider: str | None
+    fusion_model_version: str | None
+    problems: list[str]
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    problems: list[str]

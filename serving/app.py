@@ -1,0 +1,142 @@
+"""The FastAPI application: `create_app(settings)`; its lifespan loads every model once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import select
+
+from serving.api.body_limit import BodySizeLimit
+from serving.api.errors import install_error_handlers
+from serving.api.routes import assessments, auth, families, photos, reports, system, users
+from serving.core.config import ServingSettings, get_settings
+from serving.db.models import Family, Photo
+from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.metrics import Metrics
+from serving.pipeline import PhotoPipeline
+from serving.ratelimit import RateLimiter
+from serving.state import Services
+from serving.storage import PhotoStore
+from serving.uploads import ReuseIndex
+from serving.web import mount_web
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Inspectors upload photos of a family's home; each photo is checked for quality and reuse and
+scored at once. A family's assessment (welfare level 1-6 and an ASP recommendation) is
+**advisory**: a commission member records the decision, and only a person can. Every
+route declares which roles may call it (`x-policy`); users see only their own region.
+Errors are JSON `{"code": ..., "message": ...}` with a stable code.
+"""
+
+
+def _load_models(settings: ServingSettings) -> tuple[object | None, object | None, list[str]]:
+    """The scoring engine and fusion model named in the settings; absent ones are reported."""
+    problems: list[str] = []
+    engine = fusion = None
+    if settings.model_dir is not None:
+        from vision.engine import Engine
+
+        engine = Engine.load(settings.model_dir)  # a broken or mismatched model stops start-up
+    else:
+        problems.append("no photo model configured (model_dir): photos are stored, not scored")
+    if settings.fusion_dir is not None:
+        from welfare.fusion import FusionModel
+
+        fusion = FusionModel.load(settings.fusion_dir)
+    else:
+        problems.append("no fusion model configured (fusion_dir): assessments use rules only")
+    return engine, fusion, problems
+
+
+def _reuse_index(services: Services) -> ReuseIndex:
+    from vision.engine import get_engine_config
+
+    index = ReuseIndex(radius=get_engine_config().hashing.reuse_radius)
+    with session_scope(services.sessions) as session:
+        rows = session.execute(
+            select(Photo.id, Photo.perceptual_hash, Photo.family_id, Family.region)
+            .join(Family, Family.id == Photo.family_id)
+            .where(Photo.perceptual_hash.is_not(None))
+        ).all()
+    for photo_id, hex_hash, family_id, region in rows:
+        if hex_hash is not None:
+            index.add(photo_id, hex_hash, family_id=family_id, region=region)
+    return index
+
+
+def build_services(settings: ServingSettings) -> Services:
+    from shanyraq.config import get_settings as get_shanyraq_settings
+
+    if settings.auto_migrate:
+        from serving.migrations import upgrade
+
+        upgrade(settings.resolved_database_url)
+    db_engine = make_engine(settings.resolved_database_url)
+    store = PhotoStore(settings.store_dir)
+    store.prepare()
+    engine, fusion, problems = _load_models(settings)
+    pipeline = PhotoPipeline(
+        max_pixels=get_shanyraq_settings().io.max_pixels,
+        engine=engine,  # type: ignore[arg-type]
+        batching=settings.batching.enabled,
+        max_batch=settings.batching.max_batch,
+        max_wait_ms=settings.batching.max_wait_ms,
+    )
+    limits = settings.rate_limits
+    services = Services(
+        settings=settings, db_engine=db_engine, sessions=make_session_factory(db_engine),
+        store=store, signing_key=settings.signing_key(),
+        login_limiter=RateLimiter(limit=limits.login_per_minute, what="sign-in attempts"),
+        upload_limiter=RateLimiter(limit=limits.upload_per_minute, what="uploads"),
+        pipeline=pipeline, metrics=Metrics(), fusion_model=fusion, load_problems=problems,
+    )  # fmt: skip
+    services.reuse = _reuse_index(services)
+    return services
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings)
+        app.state.services = services
+        logger.info("service ready (%s)", "; ".join(services.load_problems) or "all models loaded")
+        try:
+            yield
+        finally:
+            await services.pipeline.aclose()
+            services.db_engine.dispose()
+
+    app = FastAPI(
+        title="Shanyraq",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (auth, users, families, photos, assessments, reports, system):
+        app.include_router(module.router)
+    mount_web(app)  # web pages under /ui (serving/web); after the API's routes and handlers
+
+    @app.middleware("http")
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        services: Services | None = getattr(request.app.state, "services", None)
+        if services is not None:
+            services.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+            services.metrics.latency.labels(route).observe(time.perf_counter() - start)
+        return response
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: first
+    return app

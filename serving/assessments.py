@@ -1,0 +1,163 @@
+"""Assessments and decisions: versioned welfare assessments, and commission decisions on them.
+
+An assessment records exactly which models and which photos it used. A decision is only ever
+written by a commission member through `record_decision`; nothing a model returns can become
+a decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from serving import audit
+from serving.db.models import Assessment, Decision, Family, Photo
+from serving.errors import ConflictError, DecisionInvalidError
+from serving.state import Services
+from vision.score import PhotoScore
+from welfare.aggregate import PhotoFlags
+from welfare.assess import assess
+from welfare.schema import parse_family
+
+
+def _inputs(session: Session, family: Family) -> list[Photo]:
+    return list(
+        session.execute(select(Photo).where(Photo.family_id == family.id).order_by(Photo.id))
+        .scalars()
+        .all()
+    )
+
+
+def latest(session: Session, family_id: str) -> Assessment | None:
+    return session.execute(
+        select(Assessment)
+        .where(Assessment.family_id == family_id)
+        .order_by(Assessment.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def is_current(session: Session, assessment: Assessment, family: Family) -> bool:
+    """True when the family's record and photos are what the assessment used."""
+    photo_ids = [p.id for p in _inputs(session, family)]
+    return assessment.family_version == family.version and assessment.photo_ids == photo_ids
+
+
+def compute(
+    session: Session, services: Services, family: Family, *, actor: tuple[int, str]
+) -> Assessment:
+    """Assess the family on its current record and scored photos; a new version, audited."""
+    record = parse_family(family.record)
+    photos = _inputs(session, family)
+    scored = [p for p in photos if p.score is not None]
+    scores = [PhotoScore.from_dict(p.score) for p in scored]  # type: ignore[arg-type]
+    flags = [_flags(services, p, family) for p in scored]
+    result = assess(record, scores, model=services.fusion_model, photo_flags=flags)
+    payload = result.to_dict()
+    payload["unscored_photos"] = len(photos) - len(scored)
+    version = (
+        session.execute(
+            select(func.max(Assessment.version)).where(Assessment.family_id == family.id)
+        ).scalar()
+        or 0
+    ) + 1
+    row = Assessment(
+        family_id=family.id, version=version, level=result.level, asp=str(result.asp),
+        result=payload, model_versions=dict(result.model_versions),
+        photo_ids=[p.id for p in photos], family_version=family.version,
+        input_hash=result.input_hash, created_by=actor[0],
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    audit.append(
+        session, services.signing_key, actor=actor[1], action="assessment_created",
+        target=f"assessment:{row.id}",
+        details={
+            "family_id": family.id, "version": version, "level": result.level,
+            "asp": str(result.asp), "model_versions": row.model_versions,
+            "input_hash": result.input_hash, "photo_ids": row.photo_ids,
+        },
+    )  # fmt: skip
+    return row
+
+
+def _flags(services: Services, photo: Photo, family: Family) -> PhotoFlags:
+    quality = (photo.quality or {}).get("status", "pass")
+    reused = False
+    if services.reuse is not None and photo.perceptual_hash:
+        found = services.reuse.matches(
+            photo.perceptual_hash, family_id=family.id, viewer_role="system", viewer_region=None
+        )
+        reused = bool(found["reused"])
+    return PhotoFlags(quality_status=quality, reused=reused)
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    kind: str
+    level: int | None
+    reason_code: str | None
+    reason: str
+
+
+def record_decision(
+    session: Session,
+    services: Services,
+    assessment: Assessment,
+    family: Family,
+    request: DecisionRequest,
+    *,
+    actor: tuple[int, str],
+) -> Decision:
+    """Validate and store a commission decision on the family's latest assessment."""
+    newest = latest(session, family.id)
+    if newest is None or newest.id != assessment.id or not is_current(session, assessment, family):
+        raise ConflictError(
+            "this assessment is out of date (newer photos, record or assessment exist); "
+            "open the family's latest assessment and decide on that"
+        )
+    decided_level = _decided_level(request, assessment, services.settings.override_reasons)
+    decision = Decision(
+        assessment_id=assessment.id, family_id=family.id, region=family.region,
+        kind=request.kind, model_level=assessment.level, decided_level=decided_level,
+        reason_code=request.reason_code if request.kind == "override" else None,
+        reason=request.reason.strip(), decided_by=actor[0],
+    )  # fmt: skip
+    session.add(decision)
+    session.flush()
+    audit.append(
+        session, services.signing_key, actor=actor[1], action="decision_recorded",
+        target=f"decision:{decision.id}",
+        details={
+            "assessment_id": assessment.id, "family_id": family.id, "kind": request.kind,
+            "model_level": assessment.level, "decided_level": decided_level,
+            "reason_code": decision.reason_code, "model_versions": assessment.model_versions,
+            "input_hash": assessment.input_hash,
+        },
+    )  # fmt: skip
+    return decision
+
+
+def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: list[str]) -> int:
+    if request.kind == "accept":
+        if assessment.level is None:
+            raise DecisionInvalidError(
+                "the system gave no level for this family (it abstained); record an override "
+                "with the level the commission decided and the reason"
+            )
+        if request.level is not None and request.level != assessment.level:
+            raise DecisionInvalidError(
+                "an accept takes the assessed level; use override to change it"
+            )
+        return assessment.level
+    if request.level is None:
+        raise DecisionInvalidError("an override needs the level the commission decided (1-6)")
+    if request.reason_code not in reasons:
+        raise DecisionInvalidError(f"an override needs a reason_code, one of: {', '.join(reasons)}")
+    if len(request.reason.strip()) < 10:
+        raise DecisionInvalidError("an override needs the reason in words (at least 10 characters)")
+    if request.level == assessment.level:
+        raise DecisionInvalidError("the level is the assessed one; record an accept instead")
+    return request.level

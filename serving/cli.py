@@ -1,0 +1,108 @@
+"""CLI of the service: `shanyraq serve`, `shanyraq users add`, `shanyraq audit verify`.
+
+Thin: parse, call a library function, print. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from serving.core.config import ServingSettings
+
+users_app = typer.Typer(help="Service accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The append-only audit trail.", no_args_is_help=True)
+
+
+def _settings(config: Path | None) -> ServingSettings:
+    from serving.core.config import get_settings, load_serving_settings
+
+    return load_serving_settings(config) if config else get_settings()
+
+
+def _sessions(settings: ServingSettings) -> sessionmaker[Session]:
+    from serving.db.session import make_engine, make_session_factory
+    from serving.migrations import upgrade
+
+    upgrade(settings.resolved_database_url)
+    return make_session_factory(make_engine(settings.resolved_database_url))
+
+
+@users_app.callback()
+def _users() -> None:
+    """Service accounts."""
+
+
+@audit_app.callback()
+def _audit() -> None:
+    """The append-only audit trail."""
+
+
+_CONFIG = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
+
+
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default from serving.yaml)."),
+    port: int = typer.Option(None, help="Port (default from serving.yaml)."),
+    config: Path | None = _CONFIG,
+) -> None:
+    """Run the API (one process; models are loaded once at start-up)."""
+    import uvicorn
+
+    from serving.app import create_app
+
+    settings = _settings(config)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        log_level="info",
+    )
+
+
+@users_app.command("add")
+def add_user(
+    username: str = typer.Argument(..., help="Login name (lower case, digits, . _ -)."),
+    role: str = typer.Option(..., help="inspector, annotator, commission or admin."),
+    region: str | None = typer.Option(None, help="Region (required for all but admin)."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+    ),
+    config: Path | None = _CONFIG,
+) -> None:
+    """Create an account."""
+    from serving import audit
+    from serving.db.session import session_scope
+    from serving.users import create_user
+
+    settings = _settings(config)
+    with session_scope(_sessions(settings)) as session:
+        user = create_user(session, username=username, password=password, role=role, region=region)
+        audit.append(
+            session, settings.signing_key(), actor="cli", action="user_created",
+            target=f"user:{username}", details={"role": role, "region": region},
+        )  # fmt: skip
+        typer.echo(f"created {user.role} {user.username} (region: {user.region or 'all'})")
+
+
+@audit_app.command("verify")
+def verify_audit(config: Path | None = _CONFIG) -> None:
+    """Check the whole chain; exit 1 and list problems if any entry was edited or deleted."""
+    from serving import audit
+    from serving.db.session import session_scope
+
+    settings = _settings(config)
+    with session_scope(_sessions(settings)) as session:
+        result = audit.verify(session, settings.signing_key())
+    if result.ok:
+        typer.echo(f"audit log intact: {result.entries} entries")
+        return
+    typer.echo(f"audit log BROKEN ({len(result.problems)} problem(s)):", err=True)
+    for problem in result.problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(1)

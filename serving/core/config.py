@@ -1,0 +1,108 @@
+"""Service settings: configs/serving.yaml, overridden by SHANYRAQ_SERVING__* variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shanyraq.config import StrictModel, default_configs_dir, format_validation_error, read_yaml
+from shanyraq.errors import ConfigError
+
+
+class RateLimits(StrictModel):
+    login_per_minute: int = Field(10, gt=0, description="Login attempts per client address.")
+    upload_per_minute: int = Field(120, gt=0, description="Photo uploads per user.")
+
+
+class Batching(StrictModel):
+    enabled: bool = True
+    max_batch: int = Field(16, gt=0)
+    max_wait_ms: float = Field(10.0, ge=0)
+
+
+class ServingSettings(BaseSettings):
+    """Everything the service needs to start; parsed once, at the edge."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHANYRAQ_SERVING__",
+        env_nested_delimiter="__",
+        extra="forbid",
+        protected_namespaces=(),
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Path("var/serving")
+    database_url: str = ""
+    auto_migrate: bool = True
+    model_dir: Path | None = None
+    fusion_dir: Path | None = None
+    secret_key: SecretStr | None = Field(None, min_length=32, description="HS256 key, 32+ chars.")
+    token_ttl_minutes: float = Field(60, gt=0)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    rate_limits: RateLimits = RateLimits()
+    batching: Batching = Batching()
+    override_reasons: list[str] = Field(
+        default_factory=lambda: ["income_evidence", "model_error", "other"], min_length=1
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword values come from the YAML file; SHANYRAQ_SERVING__* variables win over them.
+        return (env_settings, init_settings)
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'shanyraq.db'}"
+
+    def signing_key(self) -> bytes:
+        """The token and audit key: the configured secret, else a file made once (mode 0600)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+def load_serving_settings(path: Path | None = None, **overrides: object) -> ServingSettings:
+    """Read serving.yaml (default: configs/serving.yaml); keyword overrides win over the file."""
+    path = path or default_configs_dir() / "serving.yaml"
+    data = read_yaml(path) if path.exists() else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    for key in ("model_dir", "fusion_dir"):
+        if data.get(key) == "":
+            data[key] = None
+    data.update(overrides)
+    try:
+        return ServingSettings(**data)
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(f"{path} (or SHANYRAQ_SERVING__* env)", exc)
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ServingSettings:
+    """Settings, read once. Tests build their own with `load_serving_settings(**overrides)`."""
+    return load_serving_settings()

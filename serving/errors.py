@@ -1,0 +1,76 @@
+"""The service's domain errors, each with a stable code and HTTP status (mapped in api/errors)."""
+
+from __future__ import annotations
+
+from shanyraq.errors import ShanyraqError
+
+
+class NotAuthenticatedError(ShanyraqError):
+    code = "not_authenticated"
+    http_status = 401
+
+
+class InvalidTokenError(ShanyraqError):
+    code = "token_invalid"
+    http_status = 401
+
+
+class BadCredentialsError(ShanyraqError):
+    code = "credentials_invalid"
+    http_status = 401
+
+
+class ForbiddenError(ShanyraqError):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFoundError(ShanyraqError):
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(ShanyraqError):
+    code = "conflict"
+    http_status = 409
+
+
+class IdempotencyMismatchError(ShanyraqError):
+    code = "idempotency_key_reused"
+    http_status = 422
+
+
+class RecordInvalidError(ShanyraqError):
+    code = "record_invalid"
+    http_status = 422
+
+
+class DecisionInvalidError(ShanyraqError):
+    code = "decision_invalid"
+    http_status = 422
+
+
+class BodyTooLargeError(ShanyraqError):
+    code = "body_too_large"
+    http_status = 413
+
+
+class RateLimitedError(ShanyraqError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UnavailableError(ShanyraqError):
+    """A part the route needs (model, fusion model, upstream module) is not loaded."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+class StorageError(ShanyraqError):
+    code = "storage_failed"
+    http_status = 500

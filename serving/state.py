@@ -1,0 +1,34 @@
+"""The service's shared state, built once by the app's lifespan and reached through deps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from serving.core.config import ServingSettings
+from serving.metrics import Metrics
+from serving.pipeline import PhotoPipeline
+from serving.ratelimit import RateLimiter
+from serving.storage import PhotoStore
+
+if TYPE_CHECKING:
+    from serving.uploads import ReuseIndex
+
+
+@dataclass
+class Services:
+    settings: ServingSettings
+    db_engine: Engine
+    sessions: sessionmaker[Session]
+    store: PhotoStore
+    signing_key: bytes
+    login_limiter: RateLimiter
+    upload_limiter: RateLimiter
+    pipeline: PhotoPipeline
+    metrics: Metrics
+    reuse: ReuseIndex | None = None
+    fusion_model: Any = None  # welfare.fusion.FusionModel once loaded
+    load_problems: list[str] = field(default_factory=list)

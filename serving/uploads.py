@@ -1,0 +1,184 @@
+"""Filing an uploaded photo: idempotent retries, the database row, the audit entry, reuse flags.
+
+The route decodes, scores and stores the bytes first; `record_upload` then writes the row and
+the audit entry in one transaction, so a 201 means both the file and the row are durable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from serving import audit
+from serving.db.models import IdempotencyKey, Photo
+from serving.db.session import session_scope
+from serving.errors import IdempotencyMismatchError
+from serving.pipeline import Analysis
+from vision.score import PhotoScore
+
+if TYPE_CHECKING:
+    from serving.state import Services
+
+# Roles that may see which other families hold a near-identical photo (privacy of others).
+REUSE_DETAIL_ROLES = frozenset({"commission", "admin"})
+
+
+def request_fingerprint(*, family_id: str, room_hint: str | None, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(f"{family_id}\n{room_hint or ''}\n{digest}".encode()).hexdigest()
+
+
+def replay(session: Session, *, user_id: int, key: str, fingerprint: str) -> IdempotencyKey | None:
+    """The stored answer to an earlier request with this key, or None if there was none."""
+    row = session.get(IdempotencyKey, (user_id, key))
+    if row is None:
+        return None
+    if row.request_sha256 != fingerprint:
+        raise IdempotencyMismatchError(
+            "this Idempotency-Key was used for a different request; use a new key per photo"
+        )
+    return row
+
+
+@dataclass(frozen=True)
+class Filed:
+    photo: Photo
+    created: bool  # False: this family already had these exact bytes
+
+
+def record_upload(
+    session: Session,
+    key: bytes,
+    *,
+    family_id: str,
+    actor: tuple[int, str],
+    analysis: Analysis,
+    score: PhotoScore | None,
+    room_hint: str | None,
+    size_bytes: int,
+) -> Filed:
+    """Insert the photo row (or find the same bytes already filed) and audit it; flushed."""
+    decoded = analysis.decoded
+    existing = session.execute(
+        select(Photo).where(Photo.family_id == family_id, Photo.sha256 == decoded.sha256)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return Filed(existing, created=False)
+    photo = Photo(
+        family_id=family_id, sha256=decoded.sha256, format=decoded.format,
+        width=decoded.original_size[0], height=decoded.original_size[1], size_bytes=size_bytes,
+        room_hint=room_hint, has_gps=decoded.metadata.has_gps, taken_at=decoded.metadata.taken_at,
+        quality=analysis.quality.to_dict(), score=score.to_dict() if score else None,
+        perceptual_hash=analysis.photo_hash.to_hex(),
+        model_version=score.model_version if score else None, uploaded_by=actor[0],
+    )  # fmt: skip
+    session.add(photo)
+    session.flush()  # IntegrityError here: a concurrent upload of the same bytes won the race
+    audit.append(
+        session, key, actor=actor[1], action="photo_uploaded", target=f"photo:{photo.id}",
+        details={
+            "family_id": family_id, "sha256": decoded.sha256,
+            "model_version": photo.model_version, "quality": analysis.quality.status,
+        },
+    )  # fmt: skip
+    return Filed(photo, created=True)
+
+
+def remember(
+    session: Session,
+    *,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    response: dict[str, Any],
+) -> None:
+    session.add(
+        IdempotencyKey(
+            user_id=user_id, key=key, request_sha256=fingerprint, status_code=status_code,
+            response=response,
+        )
+    )  # fmt: skip
+
+
+def record_request(
+    services: Services,
+    *,
+    actor: tuple[int, str],
+    family_id: str,
+    analysis: Analysis,
+    score: PhotoScore | None,
+    room_hint: str | None,
+    size_bytes: int,
+    idempotency: tuple[str, str] | None,
+    reuse_for: Callable[[Photo], dict[str, Any]],
+    shape: Callable[[Photo], dict[str, Any]],
+) -> tuple[int, dict[str, Any]]:
+    """File the photo and answer (201 new, 200 already filed); retried once on a lost race."""
+    for attempt in range(2):
+        try:
+            with session_scope(services.sessions) as session:
+                filed = record_upload(
+                    session, services.signing_key, family_id=family_id, actor=actor,
+                    analysis=analysis, score=score, room_hint=room_hint, size_bytes=size_bytes,
+                )  # fmt: skip
+                body = {**shape(filed.photo), "duplicate": not filed.created}
+                body["reuse"] = reuse_for(filed.photo)
+                status = 201 if filed.created else 200
+                if idempotency is not None:
+                    remember(
+                        session, user_id=actor[0], key=idempotency[0],
+                        fingerprint=idempotency[1], status_code=status, response=body,
+                    )  # fmt: skip
+            return status, body
+        except IntegrityError:
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class ReuseIndex:
+    """Perceptual hashes of every filed photo with its family and region; thread-safe."""
+
+    def __init__(self, *, radius: int) -> None:
+        from vision.hashing import HashIndex
+
+        self.radius = radius
+        self._index = HashIndex()
+        self._owners: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, photo_id: int, hex_hash: str, *, family_id: str, region: str) -> None:
+        from vision.hashing import PhotoHash
+
+        with self._lock:
+            if str(photo_id) in self._owners:
+                return
+            self._index.add(str(photo_id), PhotoHash.from_hex(hex_hash))
+            self._owners[str(photo_id)] = (family_id, region)
+
+    def matches(
+        self, hex_hash: str, *, family_id: str, viewer_role: str, viewer_region: str | None
+    ) -> dict[str, Any]:
+        """Photos of *other* families within the radius; ids only for roles allowed to see."""
+        from vision.hashing import PhotoHash
+
+        with self._lock:
+            hits = self._index.query(PhotoHash.from_hex(hex_hash), radius=self.radius)
+            owned = [(pid, dist, self._owners[pid]) for pid, dist in hits]
+        others = [(pid, dist, fam, reg) for pid, dist, (fam, reg) in owned if fam != family_id]
+        details = []
+        if viewer_role in REUSE_DETAIL_ROLES:
+            for pid, dist, fam, reg in others:
+                if viewer_region is None or viewer_region == reg:
+                    details.append({"photo_id": int(pid), "family_id": fam, "distance": dist})
+                else:  # another region's family: the match is counted, not named
+                    details.append({"photo_id": None, "family_id": None, "distance": dist})
+        return {"reused": bool(others), "matches": len(others), "details": details}

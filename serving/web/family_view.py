@@ -1,0 +1,236 @@
+"""What the family pages show: a commission's list of families, and one family in full.
+
+Only reads and shapes: who may see which family is settled by the dependencies before these
+functions run (`scoped` for lists, `FamilyInScope` for one family).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from serving import assessments
+from serving.api.deps import CurrentUser, scoped
+from serving.db.models import Assessment, Decision, Family, Photo, User
+from serving.state import Services
+from serving.web import heatmaps
+from welfare.criteria import get_welfare_config
+
+NOT_ASSESSED = "not_assessed"
+STATUSES = ("needs_review", NOT_ASSESSED, "eligible", "not_eligible")
+MAX_ROWS = 500
+_NO_REUSE: dict[str, Any] = {"reused": False, "matches": 0, "details": []}
+
+
+@dataclass(frozen=True)
+class Flags:
+    reused: bool
+    missing_photos: bool
+    quality_issues: int  # photos whose quality verdict is warn or fail
+
+
+@dataclass(frozen=True)
+class FamilyRow:
+    family_id: str
+    region: str
+    settlement: str
+    status: str  # the ASP recommendation, or not_assessed
+    level: int | None
+    asp_probability: float | None
+    current: bool  # False: photos or record changed since the assessment
+    n_photos: int
+    flags: Flags
+    decision: str | None  # accept / override on the latest assessment, None: undecided
+
+
+def _reuse(services: Services, photo: Photo, user: CurrentUser) -> dict[str, Any]:
+    if services.reuse is None or photo.perceptual_hash is None:
+        return _NO_REUSE
+    # The index decides what the viewer may learn about other families (ids or a count).
+    return services.reuse.matches(
+        photo.perceptual_hash,
+        family_id=photo.family_id,
+        viewer_role=user.role,
+        viewer_region=user.region,
+    )
+
+
+def _usable(photo: Photo) -> bool:
+    quality = (photo.quality or {}).get("status")
+    return quality != "fail" and not (photo.score or {}).get("abstain", False)
+
+
+def _flags(services: Services, photos: list[Photo], user: CurrentUser) -> Flags:
+    minimum = get_welfare_config().recommendation.min_usable_photos
+    return Flags(
+        reused=any(_reuse(services, p, user)["reused"] for p in photos),
+        missing_photos=sum(_usable(p) for p in photos) < minimum,
+        quality_issues=sum((p.quality or {}).get("status") in ("warn", "fail") for p in photos),
+    )
+
+
+def _latest_assessments(session: Session, ids: list[str]) -> dict[str, Assessment]:
+    newest = (
+        select(Assessment.family_id, func.max(Assessment.version).label("version"))
+        .where(Assessment.family_id.in_(ids))
+        .group_by(Assessment.family_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Assessment).join(
+            newest,
+            and_(
+                Assessment.family_id == newest.c.family_id,
+                Assessment.version == newest.c.version,
+            ),
+        )
+    ).scalars()
+    return {a.family_id: a for a in rows}
+
+
+def _is_current(assessment: Assessment | None, family: Family, photos: list[Photo]) -> bool:
+    """The test of assessments.is_current, on photos already loaded for the whole list."""
+    if assessment is None:
+        return False
+    photo_ids = [p.id for p in photos]
+    return assessment.family_version == family.version and assessment.photo_ids == photo_ids
+
+
+def family_rows(
+    session: Session,
+    services: Services,
+    user: CurrentUser,
+    *,
+    status: str | None = None,
+    level: int | None = None,
+) -> list[FamilyRow]:
+    """The families the user may see, needs_review first, filtered by status and level."""
+    statement = scoped(select(Family), user, Family.region).order_by(Family.id).limit(MAX_ROWS)
+    families = list(session.execute(statement).scalars())
+    ids = [f.id for f in families]
+    photos: dict[str, list[Photo]] = defaultdict(list)
+    for photo in session.execute(
+        select(Photo).where(Photo.family_id.in_(ids)).order_by(Photo.id)
+    ).scalars():
+        photos[photo.family_id].append(photo)
+    latest = _latest_assessments(session, ids)
+    decided = {
+        d.family_id: d
+        for d in session.execute(
+            select(Decision).where(Decision.family_id.in_(ids)).order_by(Decision.id)
+        ).scalars()
+    }
+    rows = []
+    for family in families:
+        a = latest.get(family.id)
+        decision = decided.get(family.id)
+        rows.append(
+            FamilyRow(
+                family_id=family.id,
+                region=family.region,
+                settlement=family.settlement,
+                status=a.asp if a else NOT_ASSESSED,
+                level=a.level if a else None,
+                asp_probability=a.result.get("asp_probability") if a else None,
+                current=_is_current(a, family, photos[family.id]),
+                n_photos=len(photos[family.id]),
+                flags=_flags(services, photos[family.id], user),
+                decision=decision.kind
+                if decision and a and decision.assessment_id == a.id
+                else None,
+            )
+        )
+    rows = [r for r in rows if (status is None or r.status == status)]
+    rows = [r for r in rows if (level is None or r.level == level)]
+    return sorted(rows, key=lambda r: (STATUSES.index(r.status), r.family_id))
+
+
+@dataclass(frozen=True)
+class PhotoView:
+    id: int
+    number: int  # 1, 2, ... in filing order
+    room_hint: str | None
+    created_at: datetime
+    scored: bool
+    rooms: list[tuple[str, float]]  # most likely first
+    conditions: list[tuple[int, float]]  # by grade
+    signs: list[tuple[str, float]]  # most likely first
+    abstain_reasons: list[str]
+    quality: dict[str, Any]
+    reuse: dict[str, Any]
+
+
+def photo_view(services: Services, photo: Photo, user: CurrentUser, *, number: int) -> PhotoView:
+    score = photo.score or {}
+    rooms = sorted(score.get("room", {}).items(), key=lambda kv: -kv[1])
+    signs = sorted(score.get("signs", {}).items(), key=lambda kv: -kv[1])
+    conditions = sorted((int(k), v) for k, v in score.get("condition", {}).items())
+    return PhotoView(
+        id=photo.id,
+        number=number,
+        room_hint=photo.room_hint,
+        created_at=photo.created_at,
+        scored=bool(score),
+        rooms=rooms[:3],
+        conditions=[] if score.get("abstain") and not conditions else conditions,
+        signs=signs,
+        abstain_reasons=list(score.get("abstain_reasons", [])),
+        quality=photo.quality or {"status": "unknown", "reasons": [], "retake_hint": ""},
+        reuse=_reuse(services, photo, user),
+    )
+
+
+@dataclass(frozen=True)
+class FamilyPage:
+    family: Family
+    assessment: Assessment
+    result: dict[str, Any]
+    level_probs: list[tuple[int, float]]
+    photos: list[PhotoView]
+    decisions: list[tuple[Decision, str]]  # newest first, with who decided
+    decided: Decision | None  # the decision on this assessment, if any
+    heatmaps: bool
+    eligible_min: float
+    not_eligible_max: float
+    override_reasons: list[str]
+
+
+def family_page(
+    session: Session, services: Services, family: Family, user: CurrentUser
+) -> FamilyPage:
+    """The family's latest assessment (recomputed, audited, if its inputs changed) and more."""
+    row = assessments.latest(session, family.id)
+    if row is None or not assessments.is_current(session, row, family):
+        row = assessments.compute(session, services, family, actor=(user.id, user.username))
+    photos = session.execute(
+        select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
+    ).scalars()
+    decisions = [
+        (d, name)
+        for d, name in session.execute(
+            select(Decision, User.username)
+            .join(User, User.id == Decision.decided_by)
+            .where(Decision.family_id == family.id)
+            .order_by(Decision.id.desc())
+        ).all()
+    ]
+    recommendation = get_welfare_config().recommendation
+    probs = row.result.get("level_probs", {})
+    return FamilyPage(
+        family=family,
+        assessment=row,
+        result=row.result,
+        level_probs=sorted((int(k), float(v)) for k, v in probs.items()),
+        photos=[photo_view(services, p, user, number=i) for i, p in enumerate(photos, 1)],
+        decisions=decisions,
+        decided=next((d for d, _ in decisions if d.assessment_id == row.id), None),
+        heatmaps=heatmaps.available(services),
+        eligible_min=recommendation.eligible_min_probability,
+        not_eligible_max=recommendation.not_eligible_max_probability,
+        override_reasons=list(services.settings.override_reasons),
+    )

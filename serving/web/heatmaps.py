@@ -1,0 +1,99 @@
+"""Heat-map evidence for the family page: Grad-CAM overlays from model.pt, cached on disk.
+
+A heat map is computed once per (model version, photo, head, label) and kept under
+`<data_dir>/heatmaps/`; later views read the PNG. Without model.pt (an ONNX-only artifact)
+there are no heat maps, and the page says so instead of showing anything invented.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from serving.errors import NotFoundError, UnavailableError
+from serving.pipeline import DECODE_SHORT_SIDE_PX
+from serving.state import Services
+from shanyraq.taxonomy import get_taxonomy
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# Overlays are shown at card size; a larger PNG would only cost a phone its data plan.
+OVERLAY_SHORT_SIDE_PX = 480
+
+
+def available(services: Services) -> bool:
+    """True when the loaded model's folder has model.pt (Grad-CAM needs the torch model)."""
+    folder = services.settings.model_dir
+    return (
+        folder is not None
+        and services.pipeline.engine is not None
+        and (folder / "model.pt").is_file()
+    )
+
+
+def cache_path(services: Services, *, sha256: str, sign: str) -> Path:
+    version = _UNSAFE.sub("_", services.pipeline.model_version or "none")
+    return services.settings.data_dir / "heatmaps" / version / sha256[:2] / f"{sha256}-{sign}.png"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".heat-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _shrink(rgb: np.ndarray, short_side_px: int) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    scale = short_side_px / min(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def check_sign(sign: str) -> None:
+    names = get_taxonomy().sign_names
+    if sign not in names:
+        raise NotFoundError(f"no sign {sign!r}; known: {', '.join(names)}")
+
+
+def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
+    """PNG of the photo with the evidence for `sign` laid over it (computed once, then cached)."""
+    check_sign(sign)
+    if not available(services):
+        raise UnavailableError(
+            "heat maps need the model's model.pt next to model.onnx; ask the administrator "
+            "to deploy the full model artifact"
+        )
+    path = cache_path(services, sha256=sha256, sign=sign)
+    if path.is_file():
+        return path.read_bytes()
+    from shanyraq.config import get_settings
+    from vision.explain import heatmap, overlay_png
+    from vision.io import decode_image
+
+    folder = services.settings.model_dir
+    assert folder is not None
+    rgb = decode_image(
+        services.store.read(sha256),
+        max_pixels=get_settings().io.max_pixels,
+        target_size=DECODE_SHORT_SIDE_PX,
+    ).pixels
+    rgb = _shrink(rgb, OVERLAY_SHORT_SIDE_PX)
+    png = overlay_png(rgb, heatmap(folder, rgb, head="signs", label=sign))
+    _write_atomic(path, png)
+    logger.info("heat map for %s/%s cached at %s", sha256[:12], sign, path)
+    return png

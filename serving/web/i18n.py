@@ -1,0 +1,92 @@
+"""Interface texts: Russian, Kazakh and English YAML catalogues; English fills any gap.
+
+Templates never hold words of their own: they call `t("key", name=value)`. A catalogue is a
+flat mapping of dotted keys to texts with `{name}` placeholders. Labels of the taxonomy and
+configs (rooms, signs, reasons) are looked up as `room.<code>`, `sign.<code>`, ... and fall
+back to the code itself, so a new label shows, untranslated, rather than breaking a page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from shanyraq.config import read_yaml
+from shanyraq.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CATALOGUE_DIR = Path(__file__).parent / "i18n"
+LANGUAGES = ("ru", "kk", "en")
+FALLBACK = "en"
+# Names shown in the language switcher, each in its own language (not translated).
+LANGUAGE_NAMES = {"ru": "Русский", "kk": "Қазақша", "en": "English"}
+
+
+@lru_cache(maxsize=4)
+def load_catalogues(folder: Path = CATALOGUE_DIR) -> dict[str, dict[str, str]]:
+    """Every language's catalogue; a missing or malformed file fails here, at start-up."""
+    catalogues: dict[str, dict[str, str]] = {}
+    for language in LANGUAGES:
+        path = folder / f"{language}.yaml"
+        data = read_yaml(path)
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            raise ConfigError(f"{path}: expected a flat mapping of keys to texts")
+        catalogues[language] = data
+    return catalogues
+
+
+def negotiate(*, requested: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The page language: ?lang=, then the remembered choice, then the browser's, then English."""
+    for choice in (requested, cookie):
+        if choice in LANGUAGES:
+            return choice
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return FALLBACK
+
+
+@dataclass(frozen=True)
+class Translator:
+    """`t("key", n=3)` in the chosen language, else English, else the key itself."""
+
+    language: str
+    catalogues: dict[str, dict[str, str]]
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = self.catalogues[self.language].get(key)
+        if text is None:
+            text = self.catalogues[FALLBACK].get(key)
+        if text is None:
+            logger.warning("no interface text for %r", key)
+            return key
+        try:
+            return text.format(**values) if values else text
+        except (KeyError, IndexError, ValueError):
+            logger.warning("interface text %r (%s) does not fit its values", key, self.language)
+            return self.catalogues[FALLBACK].get(key, key)
+
+    def text(self, key: str, default: str) -> str:
+        """`key` in the chosen language or English; `default` (e.g. a service message) if none."""
+        for language in (self.language, FALLBACK):
+            if key in self.catalogues[language]:
+                return self.catalogues[language][key]
+        return default
+
+    def label(self, kind: str, code: object) -> str:
+        """A configured label (room, sign, reason code ...) in words; its code if untranslated."""
+        key = f"{kind}.{code}"
+        for language in (self.language, FALLBACK):
+            if key in self.catalogues[language]:
+                return self.catalogues[language][key]
+        return str(code).replace("_", " ")
+
+
+def translator(language: str) -> Translator:
+    return Translator(language if language in LANGUAGES else FALLBACK, load_catalogues())

@@ -1,0 +1,167 @@
+"""The commission's pages: the list of families, one family in full, and the decision form."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from serving import assessments
+from serving.api.deps import (
+    CurrentUser,
+    CurrentUserDep,
+    FamilyInScope,
+    ServicesDep,
+    SessionDep,
+    policy,
+)
+from serving.api.routes.assessments import DECIDERS, READERS
+from serving.db.models import Assessment, Family
+from serving.errors import ConflictError, DecisionInvalidError, NotFoundError, RecordInvalidError
+from serving.state import Services
+from serving.web.deps import form_policy, record_view
+from serving.web.family_view import STATUSES, family_page, family_rows
+from serving.web.render import render
+from serving.web.session import PREFIX
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+LIST_READERS = ("commission", "admin")
+LEVELS = tuple(range(1, 7))
+
+
+def _level_filter(level: str) -> int | None:
+    if not level:
+        return None
+    if not level.isdigit() or int(level) not in LEVELS:
+        raise RecordInvalidError(f"level must be one of {', '.join(map(str, LEVELS))}")
+    return int(level)
+
+
+@router.get("/families", **policy(*LIST_READERS))
+def family_list(
+    request: Request,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+    status: str = "",
+    level: str = "",
+) -> Response:
+    """Families of the reader's region, needs_review first, with their flags."""
+    if status and status not in STATUSES:
+        raise RecordInvalidError(f"status must be one of {', '.join(STATUSES)}")
+    rows = family_rows(session, services, user, status=status or None, level=_level_filter(level))
+    record_view(
+        session,
+        services,
+        user,
+        page="families",
+        details={"status": status or None, "level": level or None},
+    )
+    session.commit()
+    return render(
+        request,
+        "families.html",
+        user=user,
+        rows=rows,
+        statuses=STATUSES,
+        levels=LEVELS,
+        status=status,
+        level=level,
+    )
+
+
+def _family_response(
+    request: Request,
+    session: Session,
+    services: Services,
+    family: Family,
+    user: CurrentUser,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    view = family_page(session, services, family, user)
+    record_view(
+        session,
+        services,
+        user,
+        page="family",
+        target=f"family:{family.id}",
+        details={"assessment_id": view.assessment.id},
+    )
+    session.commit()
+    return render(
+        request,
+        "family.html",
+        user=user,
+        status_code=status_code,
+        view=view,
+        levels=LEVELS,
+        can_decide=user.role in DECIDERS,
+        error=error,
+        form=form or {},
+        decided_id=request.query_params.get("decided"),
+    )
+
+
+@router.get("/families/{family_id}", **policy(*READERS))
+def family_detail(
+    request: Request,
+    family: FamilyInScope,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> Response:
+    """Level, recommendation, reasons, every photo with its evidence, and the decisions."""
+    return _family_response(request, session, services, family, user)
+
+
+@router.post("/families/{family_id}/decisions", **form_policy(*DECIDERS))
+def decide(
+    request: Request,
+    family: FamilyInScope,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+    assessment_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    kind: Annotated[Literal["accept", "override"], Form()],
+    level: Annotated[str, Form(max_length=2)] = "",
+    reason_code: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Record the commission's decision; a refused one shows the page again with the reason."""
+    assessment = session.get(Assessment, assessment_id)
+    if assessment is None or assessment.family_id != family.id:
+        raise NotFoundError(f"no assessment {assessment_id} for family {family.id!r}")
+    request_ = assessments.DecisionRequest(
+        kind=kind,
+        level=int(level) if level.isdigit() else None,
+        reason_code=reason_code or None,
+        reason=reason,
+    )
+    try:
+        decision = assessments.record_decision(
+            session, services, assessment, family, request_, actor=(user.id, user.username)
+        )
+    except (DecisionInvalidError, ConflictError) as exc:
+        session.rollback()
+        form = {"kind": kind, "level": level, "reason_code": reason_code, "reason": reason}
+        return _family_response(
+            request,
+            session,
+            services,
+            family,
+            user,
+            status_code=exc.http_status,
+            error=exc.message,
+            form=form,
+        )
+    session.commit()
+    services.metrics.overrides.labels(decision.kind).inc()
+    return RedirectResponse(
+        f"{PREFIX}/families/{family.id}?decided={decision.id}#decision", status_code=303
+    )

@@ -1,0 +1,141 @@
+"""Admins' pages: oversight (override rates, fairness, drift, as plots) and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from serving import audit, reports
+from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, SessionDep, policy
+from serving.db.models import AuditEntry, User
+from serving.web.deps import record_view
+from serving.web.i18n import Translator, translator
+from serving.web.plots import Plot, bar_plot, paired_bar_plot
+from serving.web.render import page_language, render
+from serving.web.session import PREFIX
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+ADMINS = ("admin",)
+AUDIT_ROWS = 200
+PSI_ALERT = 0.25  # the drift report's own reading of a shift worth investigating
+
+
+def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, title: str) -> Plot:
+    labels = [t.label(kind, k) for k in table]
+    values = [row["override_rate"] for row in table.values()]
+    alt = "; ".join(
+        f"{label}: {v if v is None else round(v, 2)}"
+        for label, v in zip(labels, values, strict=True)
+    )
+    return bar_plot(labels, values, title=title, ylabel=t("oversight.override_rate"), alt=alt)
+
+
+def _override_plots(t: Translator, stats: dict[str, Any]) -> list[Plot]:
+    by_reason = stats["by_reason"]
+    reason_labels = [t.label("reason_code", k) for k in by_reason]
+    return [
+        _rate_plot(t, stats["by_level"], kind="level_short", title=t("oversight.by_level")),
+        _rate_plot(t, stats["by_region"], kind="region", title=t("oversight.by_region")),
+        bar_plot(
+            reason_labels,
+            list(by_reason.values()),
+            title=t("oversight.by_reason"),
+            ylabel=t("oversight.overrides"),
+            ylim=None,
+            alt="; ".join(
+                f"{k}: {v}" for k, v in zip(reason_labels, by_reason.values(), strict=True)
+            ),
+        ),
+    ]
+
+
+def _fairness_plots(t: Translator, fairness: dict[str, Any]) -> dict[str, Plot]:
+    return {
+        grouping: _rate_plot(
+            t,
+            block["groups"],
+            kind=grouping,
+            title=t("oversight.fairness_by", grouping=t.label("grouping", grouping)),
+        )
+        for grouping, block in fairness["groupings"].items()
+    }
+
+
+def _drift_plots(t: Translator, drift: dict[str, Any]) -> dict[str, Plot]:
+    plots = {}
+    for head, block in drift["heads"].items():
+        keys = sorted(set(block["reference"]) | set(block["current"]))
+        kind = "room" if head == "room" else "condition"
+        labels = [t.label(kind, k) for k in keys]
+        plots[head] = paired_bar_plot(
+            labels,
+            [block["reference"].get(k, 0.0) for k in keys],
+            [block["current"].get(k, 0.0) for k in keys],
+            names=(t("oversight.reference"), t("oversight.current")),
+            title=t("oversight.drift_of", head=t.label("head", head)),
+            alt=t(
+                "oversight.drift_alt",
+                head=t.label("head", head),
+                psi="—" if block["psi"] is None else f"{block['psi']:.3f}",
+            ),
+        )
+    return plots
+
+
+@router.get("/oversight", **policy(*ADMINS))
+def oversight(
+    request: Request, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    """How often, where and why the commission overrides; group gaps; drift of photo scores."""
+    t = translator(page_language(request))
+    stats = reports.override_stats(session, user.region)
+    fairness = reports.fairness(session, user.region)
+    engine = services.pipeline.engine
+    reference = engine.artifact.metrics.get("score_reference") if engine is not None else None
+    drift = reports.drift(session, user.region, reference=reference)
+    record_view(session, services, user, page="oversight")
+    session.commit()
+    return render(
+        request,
+        "oversight.html",
+        user=user,
+        stats=stats,
+        fairness=fairness,
+        drift=drift,
+        override_plots=_override_plots(t, stats),
+        fairness_plots=_fairness_plots(t, fairness),
+        drift_plots=_drift_plots(t, drift),
+        psi_alert=PSI_ALERT,
+    )
+
+
+def _audit_rows(session: Any, user: CurrentUser, action: str) -> list[AuditEntry]:
+    statement = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(AUDIT_ROWS)
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    if user.region is not None:  # a regional admin sees what people of the region did
+        statement = statement.join(User, User.username == AuditEntry.actor).where(
+            User.region == user.region
+        )
+    return list(session.execute(statement).scalars())
+
+
+@router.get("/audit", **policy(*ADMINS))
+def audit_log(
+    request: Request,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+    action: str = Query("", max_length=64),
+    verify: bool = False,
+) -> Response:
+    """The newest audit entries (filter by action); optionally the whole chain verified."""
+    rows = _audit_rows(session, user, action)
+    checked = audit.verify(session, services.signing_key) if verify else None
+    record_view(session, services, user, page="audit", details={"action": action or None})
+    session.commit()
+    return render(request, "audit.html", user=user, rows=rows, action=action, checked=checked)

@@ -1,0 +1,112 @@
+"""The inspector's upload page: pick a family, send photos from a phone, see verdicts at once.
+
+Each photo goes through the API's own upload route (quality gate, reuse check, scoring,
+durable store, audit); one refused photo does not stop the others.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serving.api.deps import (
+    CurrentUser,
+    CurrentUserDep,
+    ServicesDep,
+    SessionDep,
+    family_in_scope,
+    policy,
+    scoped,
+)
+from serving.api.routes import photos as api_photos
+from serving.db.models import Family
+from serving.web.deps import form_policy, record_view
+from serving.web.render import render
+from serving.web.session import PREFIX
+from shanyraq.errors import ShanyraqError
+from shanyraq.taxonomy import get_taxonomy
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+FRAGMENT_HEADER = "x-requested-with"  # the page's script asks for the results fragment only
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    filename: str
+    photo: dict[str, Any] | None  # the API's answer when the photo was filed
+    error_code: str | None = None
+    error: str | None = None
+
+
+def _families(session: Session, user: CurrentUser) -> list[tuple[str, str]]:
+    statement = scoped(select(Family), user, Family.region).order_by(Family.id)
+    return [(f.id, f.settlement) for f in session.execute(statement).scalars()]
+
+
+@router.get("/upload", **policy(*api_photos.UPLOADERS))
+def upload_page(
+    request: Request,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+    family: str = "",
+) -> Response:
+    record_view(session, services, user, page="upload")
+    session.commit()
+    return render(
+        request,
+        "upload.html",
+        user=user,
+        families=_families(session, user),
+        selected=family,
+        rooms=get_taxonomy().room_names,
+        results=[],
+    )
+
+
+@router.post("/upload", **form_policy(*api_photos.UPLOADERS))
+async def upload(
+    request: Request,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+    family_id: Annotated[str, Form(min_length=1, max_length=64)],
+    files: Annotated[list[UploadFile], File()],
+    room_hint: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """File each photo; answer with its quality verdict, retake hint, reuse flag and scores."""
+    family = family_in_scope(family_id, user, session)
+    results = []
+    for upload_file in files:
+        name = (upload_file.filename or "photo")[:120]
+        try:
+            answer = await api_photos.upload_photo(
+                family=family,
+                session=session,
+                user=user,
+                services=services,
+                file=upload_file,
+                room_hint=room_hint or None,
+                idempotency_key=None,
+            )
+            results.append(UploadResult(name, json.loads(bytes(answer.body))))
+        except ShanyraqError as exc:  # this photo is refused; the others still go through
+            results.append(UploadResult(name, None, exc.code, exc.message))
+    if request.headers.get(FRAGMENT_HEADER) == "fetch":
+        return render(request, "_upload_results.html", user=user, results=results)
+    return render(
+        request,
+        "upload.html",
+        user=user,
+        families=_families(session, user),
+        selected=family_id,
+        rooms=get_taxonomy().room_names,
+        results=results,
+    )

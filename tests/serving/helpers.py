@@ -1,0 +1,130 @@
+"""Helpers of the service tests: settings, users of every role in two regions, families, photos."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION, OTHER_REGION = "shymkent", "astana"
+ROLES = ("inspector", "annotator", "commission", "admin")
+PASSWORD = "correct horse battery"
+_db_counter = itertools.count()
+
+
+def fresh_postgres_db(server_url: str) -> str:
+    import psycopg
+
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    plain = server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any):  # type: ignore[no-untyped-def]
+    from serving.core.config import load_serving_settings
+
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "secret_key": "test-secret-key-0123456789abcdef",
+        "model_dir": None,
+        "fusion_dir": None,
+    }
+    values.update(overrides)
+    return load_serving_settings(**values)
+
+
+def criteria(**given: float | str | None) -> dict[str, float | str | None]:
+    from welfare.criteria import get_welfare_config
+
+    values: dict[str, float | str | None] = {c.name: None for c in get_welfare_config().criteria}
+    values.update({"members_total": 4.0, "per_capita_income_kzt": 25000.0})
+    values.update(given)
+    return values
+
+
+def family_body(family_id: str, region: str = REGION) -> dict[str, Any]:
+    return {
+        "family_id": family_id,
+        "region": region,
+        "settlement": "urban",
+        "head_gender": "female",
+        "criteria": criteria(),
+    }
+
+
+def jpeg(seed: int = 0, size: tuple[int, int] = (640, 480), **save: Any) -> bytes:
+    """A textured photo-like JPEG (passes the quality gate: sharp, mid-grey)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    base = rng.integers(40, 210, size=(height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    pixels = np.kron(base, np.ones((16, 16, 1), dtype=np.uint8))[:height, :width]
+    noise = rng.integers(-20, 20, size=pixels.shape)
+    pixels = np.clip(pixels.astype(int) + noise, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+@dataclass
+class Service:
+    """A running app (TestClient) with one user per role in REGION, others in OTHER_REGION."""
+
+    client: Any
+    app: Any
+    tokens: dict[str, str]
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    def create_family(self, family_id: str, *, region: str = REGION) -> dict[str, Any]:
+        who = "admin_national" if region != REGION else "inspector"
+        response = self.client.post(
+            "/families", json=family_body(family_id, region), headers=self.headers(who)
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def upload(self, family_id: str, photo: bytes, *, who: str = "inspector", **kw: Any) -> Any:
+        return self.client.post(
+            f"/families/{family_id}/photos",
+            files={"file": ("photo.jpg", photo, "image/jpeg")},
+            headers={**self.headers(who), **kw.pop("headers", {})},
+            **kw,
+        )
+
+
+def seed_users(app: Any) -> dict[str, str]:
+    from serving.core.security import create_token
+    from serving.db.session import session_scope
+    from serving.users import create_user
+
+    services = app.state.services
+    tokens: dict[str, str] = {}
+    wanted = [(role, role, REGION) for role in ROLES] + [
+        (f"{role}_other", role, OTHER_REGION) for role in ("inspector", "commission")
+    ]
+    wanted.append(("admin_national", "admin", None))
+    with session_scope(services.sessions) as session:
+        for name, role, region in wanted:
+            user = create_user(session, username=name, password=PASSWORD, role=role, region=region)
+            tokens[name] = create_token(
+                user_id=user.id, username=name, role=role, region=region,
+                key=services.signing_key, ttl_s=600,
+            )  # fmt: skip
+    return tokens

@@ -1,0 +1,56 @@
+"""With a real (tiny) exported model: uploads come back scored, through the micro-batcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serving.helpers import jpeg
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.vision.engine_fixtures import make_artifact
+
+    return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
+
+
+def test_upload_is_scored_and_health_names_the_model(make_service, model_dir):
+    service = make_service(model_dir=model_dir)
+    health = service.client.get("/health").json()
+    assert health["model_version"] == "test-3" and health["inference_provider"] == "cpu"
+    service.create_family("F1")
+    body = service.upload("F1", jpeg(1), data={"room_hint": "bedroom"}).json()
+    score = body["score"]
+    assert body["score_status"] == "scored" and score["model_version"] == "test-3"
+    assert score["photo_sha256"] == body["sha256"]
+    assert abs(sum(score["room"].values()) - 1) < 1e-4
+    assert set(score["condition"]) == {"1", "2", "3", "4", "5"}
+    assert service.services.pipeline.batch_sizes == [1]  # went through the micro-batcher
+    assessment = service.client.post(
+        "/families/F1/assessments", headers=service.headers("commission")
+    )
+    result = assessment.json()
+    assert result["photo_ids"] == [body["photo_id"]] and result["result"]["unscored_photos"] == 0
+    drift = service.client.get("/reports/drift", headers=service.headers("admin")).json()
+    assert drift["heads"]["room"]["current"]
+
+
+def test_mismatched_model_stops_start_up(tmp_path, database_url, model_dir):
+    import json
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from shanyraq.errors import ModelMismatchError
+    from tests.serving.helpers import make_settings
+
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    meta = json.loads((broken / "model.json").read_text())
+    meta["taxonomy_fingerprint"] = "0" * 64
+    (broken / "model.json").write_text(json.dumps(meta))
+    app = create_app(make_settings(tmp_path, database_url, model_dir=broken))
+    with pytest.raises(ModelMismatchError), TestClient(app):
+        pass

@@ -1,0 +1,48 @@
+"""Property tests from the OpenAPI (in-process, bounded): no 5xx, responses match the schema.
+
+Cases are drawn per operation with hypothesis directly (schemathesis' pytest plugin does not
+run under this pytest version), as the national admin, against seeded data.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.serving.helpers import jpeg
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.mark.slow
+def test_api_conforms_to_its_openapi(service):
+    service.create_family("F1")
+    service.upload("F1", jpeg(1))
+    service.client.post("/families/F1/assessments", headers=service.headers("inspector"))
+    headers = service.headers("admin_national")
+    schema = schemathesis.openapi.from_asgi("/openapi.json", service.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 20
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=6, deadline=None, derandomize=True, database=None,
+            suppress_health_check=list(HealthCheck),
+        )  # fmt: skip
+        def check(case):
+            case.call_and_validate(headers=headers, checks=CHECKS)
+
+        check()

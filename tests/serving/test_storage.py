@@ -1,0 +1,91 @@
+"""The photo store: content addressing, durability steps, crash leftovers, served copies."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from serving import storage
+from serving.errors import NotFoundError, StorageError
+from serving.storage import PhotoStore
+from tests.serving.helpers import jpeg
+
+
+@pytest.fixture
+def store(tmp_path):
+    photo_store = PhotoStore(tmp_path / "photos")
+    photo_store.prepare()
+    return photo_store
+
+
+def test_same_bytes_stored_once(store):
+    data = jpeg(1)
+    first, second = store.put(data), store.put(data)
+    assert first.created and not second.created
+    assert first.sha256 == hashlib.sha256(data).hexdigest() == second.sha256
+    assert first.path.read_bytes() == data
+    assert len(list(store.originals.rglob("*"))) == 2  # one shard folder, one file
+
+
+def test_write_is_fsynced_then_renamed_then_folder_fsynced(store, monkeypatch):
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        calls.append("dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        calls.append("rename")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(storage.os, "fsync", fsync)
+    monkeypatch.setattr(storage.os, "replace", replace)
+    store.put(jpeg(2))
+    assert calls == ["file", "rename", "dir"]
+
+
+def test_failed_write_leaves_no_partial_file(store, monkeypatch):
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "replace", broken_replace)
+    with pytest.raises(StorageError, match="could not be saved"):
+        store.put(jpeg(3))
+    assert [p for p in store.originals.rglob("*") if p.is_file()] == []
+
+
+def test_prepare_removes_crash_leftovers(store):
+    shard = store.originals / "ab"
+    shard.mkdir()
+    (shard / ".incoming-xyz").write_bytes(b"half a photo")
+    kept = store.put(jpeg(4))
+    assert store.prepare() == 1
+    assert not (shard / ".incoming-xyz").exists() and kept.path.exists()
+
+
+def test_verify_and_read(store):
+    stored = store.put(jpeg(5))
+    assert store.verify(stored.sha256)
+    stored.path.write_bytes(b"bit rot")
+    assert not store.verify(stored.sha256)
+    assert not store.verify("0" * 64)
+    with pytest.raises(NotFoundError):
+        store.read("../../etc/passwd")
+
+
+def test_served_copy_has_no_exif_or_gps(store):
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(0x8825).update({1: "N", 2: (43.0, 15.0, 0.0), 3: "E", 4: (76.0, 57.0, 0.0)})
+    original = jpeg(6, exif=exif)
+    stored = store.put(original)
+    assert Image.open(io.BytesIO(store.read(stored.sha256))).getexif()  # original keeps it
+    served = store.served_jpeg(stored.sha256, max_pixels=10**8)
+    image = Image.open(io.BytesIO(served))
+    assert image.format == "JPEG" and not image.getexif() and "exif" not in image.info
+    assert store.served_jpeg(stored.sha256, max_pixels=10**8) == served  # cached

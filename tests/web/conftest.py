@@ -1,0 +1,52 @@
+"""Page fixtures: an app with users of every role (TestClient), and signed-in browser clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.serving.helpers import PASSWORD, Service, make_settings, seed_users
+from tests.web.helpers import sign_in
+
+
+def _cheap_hasher() -> Any:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its lowest cost in tests (production keeps the library's defaults)."""
+    from serving.core import security
+
+    monkeypatch.setattr(security, "_HASHER", _cheap_hasher())
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[Service]:
+    """A started app on SQLite with one user per role in two regions (no photo model)."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}"))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Service(client=client, app=app, tokens=seed_users(app))
+
+
+@pytest.fixture
+def browser_for(web: Service) -> Callable[[str], Any]:
+    """Factory: a fresh client (its own cookie jar) signed in through the form as `username`."""
+    from fastapi.testclient import TestClient
+
+    def factory(username: str) -> Any:
+        client = TestClient(web.app, base_url="http://127.0.0.1")  # shares the started app
+        answer = sign_in(client, username, PASSWORD)
+        assert answer.status_code == 303, answer.text
+        return client
+
+    return factory

@@ -1,0 +1,64 @@
+"""Helpers of the page tests: photos that look like homes, blurred ones, and signing in by form."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def home_photo(
+    seed: int,
+    *,
+    room: str = "kitchen",
+    condition: int = 2,
+    signs: tuple[str, ...] = ("damp_mould",),
+    size: int = 512,
+) -> bytes:
+    """A synthetic photo of a room (training.synth), sharp enough to pass the quality gate."""
+    from training.synth.photos import render_photo
+    from training.synth.spec import PhotoSpec
+
+    spec = PhotoSpec(
+        room=room, condition=condition, signs=frozenset(signs), style=seed % 4, wear=0.7
+    )
+    return encode_jpeg(render_photo(spec, size=size, rng=np.random.default_rng(seed)).image)
+
+
+def blurred_photo(seed: int) -> bytes:
+    """A room-like photo blurred far below the gate's blur threshold (quality `fail`)."""
+    import cv2
+
+    from tests.vision.engine_fixtures import room_scene
+
+    return encode_jpeg(cv2.GaussianBlur(room_scene(seed), (0, 0), 8))
+
+
+def csrf_from(html: str) -> str:
+    found = CSRF_INPUT.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def sign_in(client: Any, username: str, password: str) -> Any:
+    """Sign in through the page's form; the client keeps the session cookie."""
+    page = client.get("/ui/login")
+    return client.post(
+        "/ui/login",
+        data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )

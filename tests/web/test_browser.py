@@ -1,0 +1,267 @@
+"""The pages in a real browser: Debian's Chromium driven by Playwright against a live server.
+
+One uvicorn server (tiny exported photo model with model.pt, small fusion model, SQLite) and
+one headless Chromium serve every test here; each role gets a fresh browser context.
+Screenshots of the key pages go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.serving.helpers import PASSWORD, ROOT, make_settings
+from tests.web import live
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SHOTS = ROOT / "test-output" / "screenshots"
+LANDING = {
+    "commission": ("/ui/families", "Families"),
+    "inspector": ("/ui/upload", "Upload photos"),
+    "admin": ("/ui/oversight", "Oversight"),
+    "annotator": ("/ui/", "Start"),
+}
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    problem = live.ensure_chromium()
+    if problem:
+        pytest.skip(problem)
+    return str(live.CHROMIUM)
+
+
+def _fusion_model(folder: Path) -> Path:
+    from welfare.criteria import get_welfare_config
+    from welfare.train import train_models
+
+    config = get_welfare_config()
+    small = config.fusion.lightgbm.model_copy(update={"n_estimators": 40})
+    config = config.model_copy(
+        update={"fusion": config.fusion.model_copy(update={"lightgbm": small})}
+    )
+    train_models(folder, n=400, seed=0, names=["lgbm_fused"], config=config)
+    return folder / "lgbm_fused"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer]:
+    from argon2 import PasswordHasher
+
+    from serving.core import security
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.vision.engine_fixtures import make_artifact
+
+    root = tmp_path_factory.mktemp("web-live")
+    settings = make_settings(
+        root,
+        f"sqlite:///{root / 'web.db'}",
+        model_dir=make_artifact(root / "model", get_taxonomy(), seed=3),
+        fusion_dir=_fusion_model(root / "fusion"),
+    )
+    with pytest.MonkeyPatch.context() as patch:  # argon2 at its lowest cost in tests
+        patch.setattr(
+            security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        )
+        running = live.start(settings)
+        try:
+            running.seeded = live.seed(running)
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # launch() gives every run a fresh, throw-away user-data dir (never the user's profile).
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=live.CHROMIUM_ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def signed_in(browser: Any, server: live.LiveServer) -> Iterator[Callable[..., Any]]:
+    """Factory: a page in a fresh context, signed in through the form (keyboard only)."""
+    contexts: list[Any] = []
+    script_errors: list[str] = []  # CSP violations and script errors; failed loads are expected
+
+    def factory(username: str, *, phone: bool = False) -> Any:
+        size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
+        context = browser.new_context(
+            viewport=size, is_mobile=phone, has_touch=phone, locale="en-GB"
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        page.on(
+            "console",
+            lambda m: (
+                script_errors.append(m.text)
+                if m.type == "error" and "Failed to load resource" not in m.text
+                else None
+            ),
+        )
+        page.goto(f"{server.url}/ui/login")
+        page.fill("#username", username)
+        page.fill("#password", PASSWORD)
+        page.press("#password", "Enter")
+        page.wait_for_load_state()
+        assert "/ui/login" not in page.url, f"{username} could not sign in"
+        return page
+
+    yield factory
+    for context in contexts:
+        context.close()
+    assert script_errors == []
+
+
+def shot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def assert_accessible(page: Any) -> None:
+    """Every control has a label, every image a text, nothing is taken out of the tab order."""
+    problems = page.evaluate(
+        """() => {
+        const out = [];
+        for (const el of document.querySelectorAll('input, select, textarea')) {
+            if (el.type === 'hidden') continue;
+            if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+                out.push('unlabelled ' + (el.id || el.name));
+        }
+        for (const img of document.querySelectorAll('img'))
+            if (!img.getAttribute('alt')) out.push('image without alt ' + img.src.slice(0, 60));
+        for (const el of document.querySelectorAll('a[href], button, input, select, textarea'))
+            if (el.tabIndex < 0) out.push('not keyboard reachable ' + el.outerHTML.slice(0, 60));
+        return out;
+    }"""
+    )
+    assert problems == []
+
+
+@pytest.mark.parametrize("role", sorted(LANDING))
+def test_each_role_signs_in_and_lands_on_its_page(signed_in, role):
+    page = signed_in(role)
+    path, heading = LANDING[role]
+    assert page.url.endswith(path)
+    assert page.locator("h1").inner_text() == heading
+    cookie = next(c for c in page.context.cookies() if c["name"] == "shanyraq_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
+    assert "shanyraq_session" not in page.evaluate("document.cookie")  # scripts cannot read it
+    nav = page.locator("header nav[aria-label=Main] a").all_inner_texts()
+    assert ("Oversight" in nav) == (role == "admin") and ("Families" in nav) == (
+        role in ("commission", "admin")
+    )
+    assert_accessible(page)
+    shot(page, f"landing-{role}", full_page=False)
+
+
+def test_commission_reviews_a_family_and_records_an_override(signed_in, server):
+    page = signed_in("commission")
+    rows = page.locator("table.list tbody tr")
+    assert rows.first.get_attribute("class") == "status-needs_review"  # needs_review first
+    assert page.locator("li.flag", has_text="reused photo").count() >= 1
+    shot(page, "families")
+    page.click("a:text('F-101')")
+    page.wait_for_url("**/ui/families/F-101")
+    assert page.locator(".advisory").inner_text().startswith("Advisory only.")
+    assert page.locator("table.probs").first.locator("tr").count() == 6  # P(level) for 1..6
+    assert page.locator("figure.photo").count() == 3
+    assert_accessible(page)
+    toggle = page.locator("figure.photo").first.locator("button[data-heatmap$='/damp_mould']")
+    toggle.focus()
+    page.keyboard.press("Enter")  # keyboard, not a mouse click
+    page.wait_for_function(
+        """() => { const img = document.querySelector('figure.photo img');
+                   return img.src.includes('/heatmap/') && img.complete
+                          && img.naturalWidth > 0; }"""
+    )
+    assert toggle.get_attribute("aria-pressed") == "true"
+    shot(page, "family-page")
+    latest = server.api("commission").get("/families/F-101/assessments/latest").json()
+    decided = 1 if latest["level"] != 1 else 6
+    page.check("input[name=kind][value=override]")
+    page.select_option("#decided-level", str(decided))
+    page.select_option("#reason-code", "income_evidence")
+    page.fill("#reason", "Bank statement shows wage arrears since March.")
+    page.click("#decision-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/families/F-101\?decided=\d+"))
+    assert page.locator("p.ok[role=status]").inner_text() == "The decision was recorded."
+    history = page.locator("#decision table.list tbody tr").first.inner_text()
+    assert "Bank statement shows wage arrears since March." in history and f"→ {decided}" in history
+    auditor = signed_in("admin")
+    auditor.goto(f"{server.url}/ui/audit?action=decision_recorded")
+    entry = auditor.locator("table.audit tbody tr", has_text="family_id=F-101").first
+    text = entry.inner_text()
+    assert "commission" in text and "reason_code=income_evidence" in text
+    assert f"decided_level={decided}" in text
+    auditor.goto(f"{server.url}/ui/audit?action=heatmap_viewed")
+    assert auditor.locator("table.audit tbody tr", has_text="commission").count() >= 1
+    shot(auditor, "audit-log")
+
+
+def test_inspector_uploads_a_blurred_photo_from_a_phone_and_sees_the_retake_hint(signed_in):
+    from tests.web.helpers import blurred_photo
+
+    page = signed_in("inspector", phone=True)
+    file_input = page.locator("#files")
+    assert file_input.get_attribute("accept") == "image/*"
+    assert file_input.get_attribute("capture") == "environment"
+    assert_accessible(page)
+    page.select_option("#family-id", "F-103")
+    file_input.set_input_files(
+        files=[{"name": "kitchen.jpg", "mimeType": "image/jpeg", "buffer": blurred_photo(11)}]
+    )
+    page.click("#upload-form button[type=submit]")
+    hint = page.locator("#upload-results .retake")
+    hint.wait_for()
+    assert hint.inner_text().startswith("The photo is blurred. Hold the phone still")
+    assert page.locator("#upload-results .badge").first.inner_text() == "unusable"
+    assert page.locator("header.top").count() == 1  # the result came in place, not a new page
+    shot(page, "upload-retake")
+
+
+def test_a_user_of_another_region_cannot_open_the_family_by_url(signed_in, server):
+    page = signed_in("commission_other")
+    answer = page.goto(f"{server.url}/ui/families/F-101")
+    assert answer.status == 404
+    assert page.locator("h1").inner_text() == "Not found"
+    photo = server.seeded["kitchen_photo_id"]
+    assert page.goto(f"{server.url}/ui/photos/{photo}/image").status == 404
+    page.goto(f"{server.url}/ui/families")
+    assert page.locator("a:text('F-101')").count() == 0
+    page.goto(f"{server.url}/ui/families/F-101")
+    shot(page, "not-found", full_page=False)
+
+
+def test_admin_sees_oversight_plots(signed_in):
+    page = signed_in("admin")
+    images = page.locator("main img")
+    assert images.count() >= 6
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('main img')].every(i => i.naturalWidth > 0)"
+    )
+    assert "overrides" in page.locator("#h-overrides + p").inner_text()
+    assert_accessible(page)
+    shot(page, "oversight")
+
+
+def test_family_page_in_kazakh(signed_in, server):
+    page = signed_in("commission")
+    page.goto(f"{server.url}/ui/families/F-101?lang=kk")
+    assert page.locator("html").get_attribute("lang") == "kk"
+    assert page.locator(".advisory strong").inner_text() == "Тек ұсыныс."
+    shot(page, "family-page-kk", full_page=False)

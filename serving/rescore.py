@@ -1,0 +1,347 @@
+"""Re-scoring the stored photos under a new model: bounded batches, resumable, exactly once.
+
+A run is keyed by (model version, --since). It walks the photos table in id order, a batch at a
+time; each batch's scores and the run's cursor (the last photo id done) are written in ONE
+transaction, so after a crash the run resumes after the last committed batch: nothing scored
+twice into the record, nothing skipped. A unique (photo, model version) constraint guards the
+same promise against a second process, and the cursor is advanced compare-and-set. New scores
+go to their own table under the new model version; the scores the service holds are untouched.
+
+The tables live in this module's own metadata, created idempotently (`ensure_tables`), until
+the service's migrations adopt them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from serving.db.models import Photo
+from serving.db.session import session_scope
+from serving.errors import NotFoundError
+from serving.storage import PhotoStore
+from vision.bulk import BytesScorer, PhotoBytes, Scored, prefetch
+
+logger = logging.getLogger(__name__)
+
+MISSING_FILE = "the photo file is missing from the store"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RescoreBase(DeclarativeBase):
+    metadata = MetaData()
+
+
+class RescoreRun(RescoreBase):
+    """One re-scoring of the photos in scope under one model version, and how far it got."""
+
+    __tablename__ = "rescore_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(128))
+    since_key: Mapped[str] = mapped_column(String(40))  # "" = every photo
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    last_photo_id: Mapped[int] = mapped_column(Integer, default=0)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (UniqueConstraint("model_version", "since_key", name="uq_rescore_runs_key"),)
+
+
+class RescoredScore(RescoreBase):
+    """A photo's PhotoScore under one model version (or why it has none)."""
+
+    __tablename__ = "rescore_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(Integer, index=True)  # photos.id (other metadata)
+    model_version: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[int] = mapped_column(Integer)
+    # none_as_null: a photo without a score holds SQL NULL, not the JSON text "null".
+    score: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("photo_id", "model_version", name="uq_rescore_scores_photo_model"),
+    )
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create this module's tables where missing (safe to call at every start)."""
+    RescoreBase.metadata.create_all(engine, checkfirst=True)
+
+
+@dataclass(frozen=True)
+class RescoreReport:
+    run_id: int
+    model_version: str
+    scorer: str
+    in_scope: int  # photos the run covers
+    scored: int  # photos with a new score (all sessions of the run)
+    failed: int  # photos with a recorded reason instead (all sessions of the run)
+    this_session: int  # photos written by this call
+    resumed: bool
+    complete: bool
+    seconds: float
+    failures: list[tuple[int, str]] = field(default_factory=list)  # first few of this call
+
+    @property
+    def photos_per_s(self) -> float:
+        return self.this_session / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Page:
+    items: list[PhotoBytes]
+    missing: dict[int, str]  # photo id -> reason, for photos whose bytes cannot be read
+    last_id: int
+
+
+def photo_scope(since: datetime | None) -> list[Any]:
+    return [Photo.created_at >= since] if since is not None else []
+
+
+def _not_yet_scored(model_version: str) -> Any:
+    """Photos with no outcome under this model version (from this run or an earlier one)."""
+    done = select(RescoredScore.id).where(
+        RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
+    )
+    return ~done.exists()
+
+
+def _open_run(session: Session, model_version: str, since_key: str) -> tuple[RescoreRun, bool]:
+    """The run for this key, made if new; (run, resumed)."""
+    key = (RescoreRun.model_version == model_version, RescoreRun.since_key == since_key)
+    run = session.execute(select(RescoreRun).where(*key)).scalar_one_or_none()
+    if run is not None:
+        return run, run.last_photo_id > 0 or run.status == "done"
+    run = RescoreRun(model_version=model_version, since_key=since_key)
+    session.add(run)
+    session.flush()
+    return run, False
+
+
+def _pages(
+    sessions: sessionmaker[Session],
+    store: PhotoStore,
+    *,
+    after_id: int,
+    since: datetime | None,
+    model_version: str,
+    batch_size: int,
+) -> Iterator[_Page]:
+    """The photos in scope after `after_id`, a bounded batch at a time, with their bytes."""
+    cursor = after_id
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(Photo.id, Photo.sha256, Photo.quality)
+                .where(Photo.id > cursor, *photo_scope(since), _not_yet_scored(model_version))
+                .order_by(Photo.id)
+                .limit(batch_size)
+            ).all()
+        if not rows:
+            return
+        items, missing = [], {}
+        for photo_id, sha256, quality in rows:
+            try:
+                data = store.read(sha256)
+            except NotFoundError:
+                missing[photo_id] = MISSING_FILE
+                continue
+            items.append(PhotoBytes(photo_id, sha256, data, stored_verdict(quality)))
+        cursor = rows[-1][0]
+        yield _Page(items, missing, cursor)
+
+
+def stored_verdict(quality: dict[str, Any] | None) -> Any:
+    """The upload's quality verdict (a failed one makes the new score abstain too)."""
+    if not quality:
+        return None
+    from vision.quality import QualityVerdict
+
+    return QualityVerdict(
+        status=quality["status"],
+        reasons=tuple(quality.get("reasons", ())),
+        retake_hint=quality.get("retake_hint", ""),
+        measurements=dict(quality.get("measurements", {})),
+    )
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[int]:
+    """Insert rows; a (photo, model version) already recorded is left as it was.
+
+    Returns the photo ids really written.
+    """
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise NotImplementedError(f"re-scoring supports SQLite and PostgreSQL, not {dialect}")
+    statement = (
+        insert(RescoredScore)
+        .on_conflict_do_nothing(index_elements=["photo_id", "model_version"])  # type: ignore[attr-defined]
+        .returning(RescoredScore.photo_id)
+    )
+    # Core execution with RETURNING: the rows really written, on SQLite and PostgreSQL alike.
+    return {row[0] for row in session.connection().execute(statement, rows)}
+
+
+def _commit_batch(
+    sessions: sessionmaker[Session], run: RescoreRun, page: _Page, scored: list[Scored]
+) -> tuple[int, int]:
+    """Scores and the advanced cursor, in one transaction; (scored, failed) written."""
+    outcomes = [(s.key, s.score.to_dict() if s.score else None, s.error or None) for s in scored]
+    outcomes += [(photo_id, None, why) for photo_id, why in page.missing.items()]
+    rows = [
+        {
+            "photo_id": k,
+            "model_version": run.model_version,
+            "run_id": run.id,
+            "score": sc,
+            "error": e,
+        }
+        for k, sc, e in outcomes
+    ]
+    with session_scope(sessions) as session:
+        written = _insert_ignoring_duplicates(session, rows)
+        n_ok = sum(1 for k, sc, _ in outcomes if sc is not None and k in written)
+        advanced = session.execute(
+            update(RescoreRun)
+            .where(RescoreRun.id == run.id, RescoreRun.last_photo_id == run.last_photo_id)
+            .values(
+                last_photo_id=page.last_id,
+                scored=RescoreRun.scored + n_ok,
+                failed=RescoreRun.failed + (len(written) - n_ok),
+                updated_at=_utcnow(),
+            )
+        )
+        if advanced.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(
+                f"re-scoring run {run.id} was advanced by another process; run one re-scoring "
+                "per model version at a time"
+            )
+        if len(written) != len(rows):  # only when another process scored them meanwhile
+            logger.warning("%d score(s) were already recorded and kept", len(rows) - len(written))
+    run.last_photo_id = page.last_id
+    return n_ok, len(written) - n_ok
+
+
+def rescore(
+    db_engine: Engine,
+    store: PhotoStore,
+    scorer: BytesScorer,
+    *,
+    since: datetime | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> RescoreReport:
+    """Score every photo in scope under `scorer`'s model version; resumes an unfinished run."""
+    from tqdm import tqdm
+
+    from serving.db.session import make_session_factory
+
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    ensure_tables(db_engine)
+    sessions = make_session_factory(db_engine)
+    started = time.perf_counter()
+    since_key = since.isoformat() if since is not None else ""
+    with session_scope(sessions) as session:
+        run, resumed = _open_run(session, scorer.model_version, since_key)
+        in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
+        remaining = session.scalar(
+            select(func.count(Photo.id)).where(
+                Photo.id > run.last_photo_id,
+                *photo_scope(since),
+                _not_yet_scored(run.model_version),
+            )
+        )
+    done_now, failures = 0, []
+    if run.status != "done":
+        pages = _pages(
+            sessions, store, after_id=run.last_photo_id, since=since,
+            model_version=run.model_version, batch_size=batch_size,
+        )  # fmt: skip
+        bar = tqdm(
+            total=in_scope, initial=in_scope - (remaining or 0), unit="photo",
+            desc=f"re-scoring under {scorer.model_version}", disable=not progress,
+        )  # fmt: skip
+        with bar:
+            # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
+            for page, prepared in prefetch(pages, lambda p: (p, scorer.prepare(p.items))):
+                scored = scorer.infer(prepared)
+                _commit_batch(sessions, run, page, scored)
+                n_page = len(scored) + len(page.missing)
+                done_now += n_page
+                failures += [(s.key, s.error) for s in scored if s.score is None][:20]
+                failures += list(page.missing.items())[:20]
+                bar.update(n_page)
+                if on_batch is not None:
+                    on_batch(done_now)
+        run = _finish(sessions, run.id)
+    return _report(sessions, run, scorer, in_scope, done_now, resumed, started, failures[:20])
+
+
+def _finish(sessions: sessionmaker[Session], run_id: int) -> RescoreRun:
+    with session_scope(sessions) as session:
+        run = session.get_one(RescoreRun, run_id)
+        run.status, run.finished_at = "done", _utcnow()
+    return run
+
+
+def _report(
+    sessions: sessionmaker[Session],
+    run: RescoreRun,
+    scorer: BytesScorer,
+    in_scope: int,
+    done_now: int,
+    resumed: bool,
+    started: float,
+    failures: list[tuple[int, str]],
+) -> RescoreReport:
+    with session_scope(sessions) as session:
+        fresh = session.get_one(RescoreRun, run.id)
+        scored, failed, complete = fresh.scored, fresh.failed, fresh.status == "done"
+    return RescoreReport(
+        run_id=run.id, model_version=run.model_version, scorer=scorer.name, in_scope=in_scope,
+        scored=scored, failed=failed, this_session=done_now, resumed=resumed, complete=complete,
+        seconds=time.perf_counter() - started, failures=failures,
+    )  # fmt: skip
+
+
+def scores_for(session: Session, model_version: str) -> dict[int, RescoredScore]:
+    """Every recorded outcome under `model_version`, by photo id."""
+    rows = session.execute(
+        select(RescoredScore).where(RescoredScore.model_version == model_version)
+    ).scalars()
+    return {row.photo_id: row for row in rows}

@@ -1,0 +1,278 @@
+"""The re-scoring as a Ray Data pipeline, for when the photo store outgrows one machine.
+
+read (the photos not yet scored under the model version, from the service database) ->
+map_batches (`ScoreBatch`, a callable class: one scorer per actor, GPU or CPU) -> write (the
+same `rescore_scores` table as `serving.rescore`, inserted with ON CONFLICT DO NOTHING).
+Resumable by construction: a re-run reads only photos with no outcome under the version yet,
+and the unique (photo, model version) key refuses a second outcome for any photo. `ray` is an
+optional extra, imported only when this runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.rescore import (
+    MISSING_FILE,
+    RescoredScore,
+    RescoreRun,
+    ensure_tables,
+    photo_scope,
+    stored_verdict,
+)
+from shanyraq.errors import ShanyraqError
+
+logger = logging.getLogger(__name__)
+
+RAY_MISSING = (
+    "Ray is not installed; install the optional extra with `pip install 'ray[data]>=2.9'` "
+    "(or `pip install 'shanyraq[ray]'`), or re-score on one machine with `shanyraq rescore`"
+)
+WRITE_COLUMNS = ("photo_id", "model_version", "run_id", "score", "error", "created_at")
+
+
+class RayMissingError(ShanyraqError):
+    code = "ray_missing"
+    http_status = 500
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise RayMissingError(RAY_MISSING) from None
+    return ray
+
+
+@dataclass(frozen=True)
+class Database:
+    """How Ray's tasks reach the service database (plain DB-API connections, picklable)."""
+
+    url: str
+
+    @property
+    def dialect(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+    def connection_factory(self) -> Callable[[], Any]:
+        parsed = make_url(self.url)
+        if self.dialect == "sqlite":
+            path = parsed.database or ""
+            return lambda: sqlite3.connect(path, timeout=60)
+        if self.dialect == "postgresql":
+            plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+            def connect() -> Any:
+                import psycopg
+
+                return psycopg.connect(plain)
+
+            return connect
+        raise ShanyraqError(f"re-scoring with Ray supports SQLite and PostgreSQL, not {parsed}")
+
+    @property
+    def placeholder(self) -> str:
+        return "?" if self.dialect == "sqlite" else "%s"
+
+    def timestamp(self, when: datetime) -> Any:
+        # SQLAlchemy keeps SQLite datetimes as text in this exact form; PostgreSQL takes objects.
+        if self.dialect == "sqlite":
+            return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return when
+
+
+def read_query(
+    db: Database, model_version: str, since: datetime | None
+) -> tuple[str, tuple[Any, ...]]:
+    """SQL (with the dialect's placeholders) for the photos in scope not yet scored."""
+    p = db.placeholder
+    sql = (
+        "SELECT p.id AS photo_id, p.sha256 AS sha256, p.quality AS quality FROM photos p "
+        "WHERE NOT EXISTS (SELECT 1 FROM rescore_scores s "
+        f"WHERE s.photo_id = p.id AND s.model_version = {p})"
+    )
+    params: tuple[Any, ...] = (model_version,)
+    if since is not None:
+        sql += f" AND p.created_at >= {p}"
+        params += (db.timestamp(since),)
+    return sql + " ORDER BY p.id", params
+
+
+class ScoreBatch:
+    """map_batches callable class: opens the scorer once per actor, scores batches of rows."""
+
+    def __init__(
+        self,
+        *,
+        model_dir: str,
+        store_root: str,
+        run_id: int,
+        db_url: str,
+        prefer: str,
+        max_pixels: int,
+        decode_short_side: int | None,
+    ) -> None:
+        from serving.storage import PhotoStore
+        from vision.bulk import open_scorer
+
+        self.scorer = open_scorer(
+            Path(model_dir), prefer=prefer, max_pixels=max_pixels,  # type: ignore[arg-type]
+            decode_short_side=decode_short_side,
+        )  # fmt: skip
+        self.store = PhotoStore(Path(store_root))
+        self.run_id = run_id
+        self.db = Database(db_url)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        from serving.errors import NotFoundError
+        from vision.bulk import PhotoBytes
+
+        items: list[PhotoBytes] = []
+        outcomes: dict[int, tuple[str | None, str | None]] = {}
+        for photo_id, sha256, quality in zip(
+            batch["photo_id"], batch["sha256"], batch["quality"], strict=True
+        ):
+            try:
+                data = self.store.read(str(sha256))
+            except NotFoundError:
+                outcomes[int(photo_id)] = (None, MISSING_FILE)
+                continue
+            stored = json.loads(quality) if isinstance(quality, str) else quality
+            items.append(PhotoBytes(int(photo_id), str(sha256), data, stored_verdict(stored)))
+        for scored in self.scorer.infer(self.scorer.prepare(items)):
+            score = json.dumps(scored.score.to_dict()) if scored.score else None
+            outcomes[scored.key] = (score, scored.error or None)
+        now = self.db.timestamp(datetime.now(UTC))
+        ids = sorted(outcomes)
+        return {
+            "photo_id": ids,
+            "model_version": [self.scorer.model_version] * len(ids),
+            "run_id": [self.run_id] * len(ids),
+            "score": [outcomes[i][0] for i in ids],
+            "error": [outcomes[i][1] for i in ids],
+            "created_at": [now] * len(ids),
+        }
+
+
+@dataclass(frozen=True)
+class RayRescoreReport:
+    run_id: int
+    model_version: str
+    in_scope: int
+    scored: int  # outcomes with a score under this version (this run and earlier ones)
+    failed: int  # outcomes with a reason instead
+    written_now: int
+
+    @property
+    def complete(self) -> bool:
+        return self.scored + self.failed == self.in_scope
+
+
+def rescore_with_ray(
+    database_url: str,
+    store_root: Path,
+    model_dir: Path,
+    *,
+    model_version: str,
+    since: datetime | None = None,
+    batch_size: int = 256,
+    concurrency: int = 1,
+    prefer: str = "auto",
+    max_pixels: int,
+    decode_short_side: int | None = None,
+    num_gpus_per_actor: float = 0.0,
+) -> RayRescoreReport:
+    """Run the pipeline on the Ray cluster `ray.init` connected to (a local one if none)."""
+    ray = _ray()
+    db = Database(database_url)
+    engine = make_engine(database_url)
+    ensure_tables(engine)
+    sessions = make_session_factory(engine)
+    since_key = "ray:" + (since.isoformat() if since is not None else "")
+    with session_scope(sessions) as session:
+        run = session.execute(
+            select(RescoreRun).where(
+                RescoreRun.model_version == model_version, RescoreRun.since_key == since_key
+            )
+        ).scalar_one_or_none()
+        if run is None:
+            run = RescoreRun(model_version=model_version, since_key=since_key)
+            session.add(run)
+            session.flush()
+        run_id = run.id
+    before = _outcomes(sessions, model_version, since)
+    sql, params = read_query(db, model_version, since)
+    factory = db.connection_factory()
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False)
+    dataset = ray.data.read_sql(sql, factory, sql_params=params)
+    scored = dataset.map_batches(
+        ScoreBatch,
+        batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
+        num_gpus=num_gpus_per_actor or None,
+        fn_constructor_kwargs={
+            "model_dir": str(model_dir), "store_root": str(store_root), "run_id": run_id,
+            "db_url": database_url, "prefer": prefer, "max_pixels": max_pixels,
+            "decode_short_side": decode_short_side,
+        },
+    )  # fmt: skip
+    p = db.placeholder
+    insert = (
+        f"INSERT INTO rescore_scores ({', '.join(WRITE_COLUMNS)}) "
+        f"VALUES ({', '.join([p] * len(WRITE_COLUMNS))}) "
+        "ON CONFLICT (photo_id, model_version) DO NOTHING"
+    )
+    scored.write_sql(insert, factory)
+    return _finish(sessions, run_id, model_version, since, before)
+
+
+def _outcomes(sessions: Any, model_version: str, since: datetime | None) -> tuple[int, int]:
+    """(scored, failed) outcomes under the version, for the photos in scope."""
+    from serving.db.models import Photo
+
+    missing = RescoredScore.score.is_(None)
+    with session_scope(sessions) as session:
+        rows = session.execute(
+            select(missing, func.count())
+            .join(Photo, Photo.id == RescoredScore.photo_id)
+            .where(RescoredScore.model_version == model_version, *photo_scope(since))
+            .group_by(missing)
+        ).all()
+    counts = {bool(missing): int(n) for missing, n in rows}
+    return counts.get(False, 0), counts.get(True, 0)
+
+
+def _finish(
+    sessions: Any,
+    run_id: int,
+    model_version: str,
+    since: datetime | None,
+    before: tuple[int, int],
+) -> RayRescoreReport:
+    from serving.db.models import Photo
+
+    scored, failed = _outcomes(sessions, model_version, since)
+    with session_scope(sessions) as session:
+        in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
+        run = session.get_one(RescoreRun, run_id)
+        run.scored, run.failed = scored, failed
+        run.updated_at = datetime.now(UTC)
+        if scored + failed >= in_scope:
+            run.status, run.finished_at = "done", datetime.now(UTC)
+    return RayRescoreReport(
+        run_id=run_id, model_version=model_version, in_scope=in_scope, scored=scored,
+        failed=failed, written_now=scored + failed - sum(before),
+    )  # fmt: skip

@@ -1,0 +1,161 @@
+"""TensorRT engine cache: one folder per (model bytes, GPU, TensorRT and ONNX Runtime versions).
+
+Building a TensorRT fp16 engine for a model takes minutes; ONNX Runtime's TensorRT provider
+can save the engine it built and load it on the next start. An engine is only valid for the
+exact ONNX graph, GPU model and library versions it was built with, so the folder name is a
+key over all four, and `provider_options` hands ONNX Runtime that folder. A `key.json` in each
+folder says what the key was made of, for whoever finds the folder later.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+KEY_FILE = "key.json"
+# Dynamic batch: the engine is built for batches from 1 to max_batch (opt = the usual size).
+DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH = 256, 64
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What a TensorRT engine is valid for."""
+
+    model_sha256: str
+    gpu_name: str
+    tensorrt_version: str
+    onnxruntime_version: str
+
+    def folder_name(self) -> str:
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        gpu = re.sub(r"[^a-z0-9]+", "-", self.gpu_name.lower()).strip("-") or "gpu"
+        # Readable prefix for people, full digest of every part for correctness.
+        return f"{self.model_sha256[:12]}-{gpu[:40]}-{digest[:16]}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gpu_name(device_id: int = 0) -> str:
+    """The CUDA device's product name (e.g. "NVIDIA H100 80GB HBM3"), or "none"."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return str(torch.cuda.get_device_name(device_id))
+    except Exception:  # torch without CUDA support, or a driver problem: no GPU to key on
+        logger.debug("could not read the GPU name", exc_info=True)
+    return "none"
+
+
+def tensorrt_version() -> str:
+    """The TensorRT library version (from the `tensorrt` module or libnvinfer), or "none"."""
+    try:
+        import tensorrt
+
+        return str(tensorrt.__version__)
+    except ImportError:
+        pass
+    for soname in ("libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so"):
+        try:
+            library = ctypes.CDLL(soname)
+        except OSError:
+            continue
+        # getInferLibVersion encodes major*1000 + minor*100 + patch (TensorRT < 10) or
+        # major*10000 + minor*100 + patch (TensorRT >= 10).
+        number = int(library.getInferLibVersion())
+        if number >= 10000:
+            return f"{number // 10000}.{number // 100 % 100}.{number % 100}"
+        return f"{number // 1000}.{number // 100 % 10}.{number % 100}"
+    return "none"
+
+
+def onnxruntime_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def cache_key(model_path: Path, *, device_id: int = 0) -> CacheKey:
+    return CacheKey(
+        model_sha256=file_sha256(model_path),
+        gpu_name=gpu_name(device_id),
+        tensorrt_version=tensorrt_version(),
+        onnxruntime_version=onnxruntime_version(),
+    )
+
+
+def cache_folder(root: Path, key: CacheKey) -> Path:
+    """root/<key folder>, created, with key.json written once."""
+    folder = root / key.folder_name()
+    folder.mkdir(parents=True, exist_ok=True)
+    key_path = folder / KEY_FILE
+    if not key_path.exists():
+        key_path.write_text(json.dumps(asdict(key), indent=2, sort_keys=True), encoding="utf-8")
+    return folder
+
+
+def provider_options(
+    folder: Path,
+    *,
+    input_name: str,
+    input_size: int,
+    device_id: int = 0,
+    fp16: bool = True,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    opt_batch: int = DEFAULT_OPT_BATCH,
+    workspace_bytes: int = 4 << 30,
+) -> dict[str, Any]:
+    """Options for ONNX Runtime's TensorrtExecutionProvider that build once and reuse `folder`."""
+    if not 1 <= opt_batch <= max_batch:
+        raise ValueError(f"need 1 <= opt_batch ({opt_batch}) <= max_batch ({max_batch})")
+
+    def shape(batch: int) -> str:
+        return f"{input_name}:{batch}x3x{input_size}x{input_size}"
+
+    return {
+        "device_id": device_id,
+        "trt_fp16_enable": fp16,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(folder),
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(folder),
+        "trt_max_workspace_size": workspace_bytes,
+        # Explicit shape profiles: without them a new batch size triggers a rebuild.
+        "trt_profile_min_shapes": shape(1),
+        "trt_profile_opt_shapes": shape(opt_batch),
+        "trt_profile_max_shapes": shape(max_batch),
+    }
+
+
+def tensorrt_options_for(
+    model_path: Path,
+    root: Path,
+    *,
+    input_name: str,
+    input_size: int,
+    device_id: int = 0,
+    fp16: bool = True,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> dict[str, Any]:
+    """The cache folder for this model on this GPU, and the provider options that use it."""
+    folder = cache_folder(root, cache_key(model_path, device_id=device_id))
+    logger.info("TensorRT engine cache: %s", folder)
+    return provider_options(
+        folder, input_name=input_name, input_size=input_size, device_id=device_id, fp16=fp16,
+        max_batch=max_batch, opt_batch=min(DEFAULT_OPT_BATCH, max_batch),
+    )  # fmt: skip

@@ -1,0 +1,240 @@
+"""Several annotators, one photo: merge their labels, measure how well they agree.
+
+Agreement per head is Krippendorff's alpha (it allows any number of annotators per photo and
+missing answers): nominal for room, ordinal for condition, and for signs the mean over signs of
+a nominal alpha on each sign's yes/no. Merging is a majority vote, or a vote weighted by each
+annotator's reliability (log-odds of agreeing with the current consensus, re-estimated a few
+times: a one-coin Dawid-Skene). A tie is not guessed: the head stays unlabelled and the photo
+is listed for review.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from annotation.label_config import PhotoLabels
+from shanyraq.taxonomy import HeadName, Taxonomy
+
+Metric = Literal["nominal", "ordinal", "interval"]
+MergeMethod = Literal["majority", "reliability"]
+Votes = Sequence[tuple[str, PhotoLabels]]  # (annotator, labels) for one photo
+
+
+def _delta2(values: list[Hashable], totals: np.ndarray, metric: Metric) -> np.ndarray:
+    k = len(values)
+    if metric == "nominal":
+        return 1.0 - np.eye(k)
+    if metric == "interval":
+        v = np.array(values, dtype=np.float64)
+        return (v[:, None] - v[None, :]) ** 2
+    cumulative = np.concatenate([[0.0], np.cumsum(totals)])
+    d = np.zeros((k, k))
+    for c in range(k):
+        for j in range(k):
+            lo, hi = min(c, j), max(c, j)
+            d[c, j] = (cumulative[hi + 1] - cumulative[lo] - (totals[c] + totals[j]) / 2) ** 2
+    return d
+
+
+def krippendorff_alpha(
+    units: Sequence[Sequence[Hashable]],
+    *,
+    metric: Metric = "nominal",
+    order: Sequence[Hashable] | None = None,
+) -> float:
+    """Alpha over units (each the values its annotators gave; None = no answer).
+
+    nan when undefined: fewer than two paired values, or only one value ever used.
+    `order` fixes the value order for the ordinal and interval metrics (default: sorted).
+    """
+    pairable = [[v for v in unit if v is not None] for unit in units]
+    pairable = [u for u in pairable if len(u) >= 2]
+    values = list(order) if order is not None else sorted({v for u in pairable for v in u}, key=str)
+    if metric == "interval" and order is None:
+        values = sorted({v for u in pairable for v in u})  # type: ignore[type-var]
+    index = {v: i for i, v in enumerate(values)}
+    coincidence = np.zeros((len(values), len(values)))
+    for unit in pairable:
+        counts = np.zeros(len(values))
+        for v in unit:
+            counts[index[v]] += 1
+        pairs = np.outer(counts, counts) - np.diag(counts)
+        coincidence += pairs / (len(unit) - 1)
+    totals = coincidence.sum(axis=1)
+    n = totals.sum()
+    if n < 2 or np.count_nonzero(totals) < 2:
+        return math.nan
+    d2 = _delta2(values, totals, metric)
+    observed = (coincidence * d2).sum() / n
+    expected = (np.outer(totals, totals) * d2).sum() / (n * (n - 1))
+    return float(1.0 - observed / expected) if expected > 0 else math.nan
+
+
+@dataclass(frozen=True)
+class HeadAgreement:
+    alpha: float
+    photos: int  # photos with at least two answers on this head
+    unanimous: int
+
+
+def _head_values(votes: Votes, head: HeadName, sign: str | None = None) -> list[Hashable]:
+    out: list[Hashable] = []
+    for _, labels in votes:
+        if head == "signs":
+            out.append(None if labels.signs is None else sign in labels.signs)
+        else:
+            out.append(getattr(labels, head))
+    return out
+
+
+def agreement_by_head(photos: Sequence[Votes], taxonomy: Taxonomy) -> dict[HeadName, HeadAgreement]:
+    result: dict[HeadName, HeadAgreement] = {}
+    for head in ("room", "condition"):
+        units = [_head_values(v, head) for v in photos]
+        metric: Metric = "ordinal" if head == "condition" else "nominal"
+        order = taxonomy.condition_values if head == "condition" else taxonomy.room_names
+        result[head] = _summary(units, krippendorff_alpha(units, metric=metric, order=order))
+    per_sign = [
+        krippendorff_alpha([_head_values(v, "signs", s) for v in photos], order=[False, True])
+        for s in taxonomy.sign_names
+    ]
+    defined = [a for a in per_sign if not math.isnan(a)]
+    sign_units = [[None if lab.signs is None else lab.signs for _, lab in v] for v in photos]
+    result["signs"] = _summary(sign_units, float(np.mean(defined)) if defined else math.nan)
+    return result
+
+
+def _summary(units: Sequence[Sequence[Hashable]], alpha: float) -> HeadAgreement:
+    answered = [[v for v in u if v is not None] for u in units]
+    paired = [u for u in answered if len(u) >= 2]
+    return HeadAgreement(
+        alpha=alpha, photos=len(paired), unanimous=sum(1 for u in paired if len(set(u)) == 1)
+    )
+
+
+@dataclass(frozen=True)
+class Merged:
+    labels: PhotoLabels
+    disagreed: tuple[HeadName, ...] = ()  # heads where annotators differed
+    unresolved: tuple[HeadName, ...] = ()  # heads left unlabelled because of a tie
+
+
+def _vote(values: Sequence[tuple[Hashable, float]]) -> tuple[Hashable | None, bool]:
+    """(winner, tied) of a weighted vote; None values are abstentions."""
+    tally: dict[Hashable, float] = defaultdict(float)
+    for value, weight in values:
+        if value is not None:
+            tally[value] += weight
+    if not tally:
+        return None, False
+    ranked = sorted(tally.values(), reverse=True)
+    if len(ranked) > 1 and math.isclose(ranked[0], ranked[1]):
+        return None, True
+    return max(tally, key=lambda k: tally[k]), False
+
+
+def merge_votes(
+    votes: Votes, taxonomy: Taxonomy, weights: Mapping[str, float] | None = None
+) -> Merged:
+    """One photo's labels from its annotators' (weights default to 1 each)."""
+    weighted = [(lab, (weights or {}).get(annotator, 1.0)) for annotator, lab in votes]
+    disagreed: list[HeadName] = []
+    unresolved: list[HeadName] = []
+
+    def decide(head: HeadName, values: list[tuple[Hashable, float]]) -> Hashable | None:
+        if len({v for v, _ in values if v is not None}) > 1:
+            disagreed.append(head)
+        winner, tied = _vote(values)
+        if tied:
+            unresolved.append(head)
+        return winner
+
+    room = decide("room", [(lab.room, wt) for lab, wt in weighted])
+    if room is None or room == taxonomy.not_dwelling:
+        labels = PhotoLabels(room=None, condition=None, signs=None)
+        if room is not None:
+            labels = PhotoLabels(room=str(room), condition=None, signs=frozenset())
+        return Merged(labels, tuple(disagreed), tuple(unresolved))
+    # Condition and signs count only the annotators who also saw a home.
+    home = [(lab, wt) for lab, wt in weighted if lab.room not in (None, taxonomy.not_dwelling)]
+    condition = decide("condition", [(lab.condition, wt) for lab, wt in home])
+    signs = _merge_signs(home, taxonomy, disagreed, unresolved)
+    merged = PhotoLabels(
+        room=str(room), condition=None if condition is None else int(str(condition)), signs=signs
+    )
+    return Merged(merged, tuple(disagreed), tuple(unresolved))
+
+
+def _merge_signs(
+    home: list[tuple[PhotoLabels, float]],
+    taxonomy: Taxonomy,
+    disagreed: list[HeadName],
+    unresolved: list[HeadName],
+) -> frozenset[str] | None:
+    answered = [(lab.signs, wt) for lab, wt in home if lab.signs is not None]
+    if not answered:
+        return None
+    if len({s for s, _ in answered}) > 1:
+        disagreed.append("signs")
+    total = sum(wt for _, wt in answered)
+    chosen: set[str] = set()
+    tie = False
+    for sign in taxonomy.sign_names:
+        share = sum(wt for s, wt in answered if sign in s) / total
+        tie |= math.isclose(share, 0.5)
+        if share > 0.5 and not math.isclose(share, 0.5):
+            chosen.add(sign)
+    if tie:
+        unresolved.append("signs")
+        return None
+    return frozenset(chosen)
+
+
+def _agreements(labels: PhotoLabels, merged: PhotoLabels) -> tuple[int, int]:
+    pairs = [(labels.room, merged.room), (labels.condition, merged.condition)]
+    agree = sum(1 for a, b in pairs if a is not None and b is not None and a == b)
+    total = sum(1 for a, b in pairs if a is not None and b is not None)
+    if labels.signs is not None and merged.signs is not None:
+        total += 1
+        agree += int(labels.signs == merged.signs)
+    return agree, total
+
+
+def reliability_weights(
+    photos: Sequence[Votes], taxonomy: Taxonomy, *, rounds: int = 5
+) -> dict[str, float]:
+    """Per annotator, log-odds of agreeing with the weighted consensus (Laplace-smoothed)."""
+    annotators = {a for votes in photos for a, _ in votes}
+    weights = dict.fromkeys(annotators, 1.0)
+    for _ in range(rounds):
+        agree: dict[str, int] = defaultdict(int)
+        total: dict[str, int] = defaultdict(int)
+        for votes in photos:
+            if len(votes) < 2:
+                continue
+            merged = merge_votes(votes, taxonomy, weights).labels
+            for annotator, labels in votes:
+                a, t = _agreements(labels, merged)
+                agree[annotator] += a
+                total[annotator] += t
+        weights = {
+            a: max(math.log((agree[a] + 1) / (total[a] - agree[a] + 1)), 0.05) for a in annotators
+        }
+    return weights
+
+
+@dataclass
+class MergeOutcome:
+    merged: list[Merged]
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def merge_all(photos: Sequence[Votes], taxonomy: Taxonomy, *, method: MergeMethod) -> MergeOutcome:
+    weights = reliability_weights(photos, taxonomy) if method == "reliability" else {}
+    return MergeOutcome([merge_votes(v, taxonomy, weights or None) for v in photos], weights)

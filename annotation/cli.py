@@ -1,0 +1,235 @@
+"""`shanyraq annotate`: Label Studio project, pre-annotated tasks, active selection, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from annotation.client import Connection
+    from annotation.settings import AnnotationConfig
+    from vision.score import PhotoScore
+
+app = typer.Typer(
+    help="Label Studio: make the project, push photos with pre-annotations, pick what to "
+    "label next, pull labels into a manifest.",
+    no_args_is_help=True,
+)
+
+ModelOpt = Annotated[
+    Path | None, typer.Option("--model", help="Model artifact folder: its scores pre-annotate.")
+]
+ScoresOpt = Annotated[
+    Path | None,
+    typer.Option("--scores", help="Scores JSONL (from --save-scores) instead of --model."),
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Another annotation.yaml.")]
+
+
+def _config(path: Path | None) -> AnnotationConfig:
+    from annotation.settings import get_annotation_config, load_annotation_config
+
+    return load_annotation_config(path) if path else get_annotation_config()
+
+
+def _connect(config: AnnotationConfig) -> Connection:
+    from annotation.client import connect
+    from annotation.settings import token_from_env
+
+    return connect(config.server.url, token_from_env(), timeout_s=config.server.timeout_s)
+
+
+def _scores(manifest_path: Path, model: Path | None, scores: Path | None) -> dict[str, PhotoScore]:
+    from annotation.scoring import read_scores, score_manifest
+    from shanyraq.manifest import read_manifest
+
+    if scores is not None:
+        return read_scores(scores)
+    if model is not None:
+        return score_manifest(read_manifest(manifest_path), model)
+    return {}
+
+
+@app.command("init")
+def init(config_path: ConfigOpt = None) -> None:
+    """Create the project from the taxonomy, with local-files storage for the photos."""
+    from annotation.project import init_project
+    from shanyraq.taxonomy import get_taxonomy
+
+    config = _config(config_path)
+    conn = _connect(config)
+    info = init_project(
+        conn,
+        title=config.project.title,
+        taxonomy=get_taxonomy(),
+        photos_dir=config.photos_dir(),
+        document_root=config.document_root(),
+    )
+    verb = "created" if info.created else "found"
+    typer.echo(
+        f"{verb} project '{info.title}' (id {info.id}, taxonomy v{info.taxonomy_version}) "
+        f"at {conn.url}; photos served from {info.photos_dir}"
+    )
+
+
+@app.command("push")
+def push(
+    manifest: Annotated[Path, typer.Argument(help="Manifest of the photos to import.")],
+    model: ModelOpt = None,
+    scores: ScoresOpt = None,
+    save_scores: Annotated[
+        Path | None, typer.Option("--save-scores", help="Keep the scores (JSONL) for select.")
+    ] = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Import photos as tasks with the model's pre-annotations; skips photos already there."""
+    from annotation.project import open_project, set_model_version
+    from annotation.scoring import write_scores
+    from annotation.tasks import push_rows
+    from shanyraq.manifest import read_manifest
+    from shanyraq.taxonomy import get_taxonomy
+
+    config = _config(config_path)
+    data = read_manifest(manifest)
+    by_sha = _scores(manifest, model, scores)
+    if save_scores is not None and by_sha:
+        write_scores(save_scores, by_sha.values())
+    conn = _connect(config)
+    project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
+    report = push_rows(
+        conn,
+        project_id,
+        data.rows,
+        manifest_root=data.root,
+        document_root=config.document_root(),
+        scores=by_sha,
+        taxonomy=get_taxonomy(),
+        sign_threshold=config.push.sign_threshold,
+        batch_size=config.push.batch_size,
+    )
+    versions = sorted({s.model_version for s in by_sha.values()})
+    if versions:
+        set_model_version(conn, project_id, versions[-1])
+    typer.echo(
+        f"pushed {report.created} task(s) ({report.with_predictions} with predictions), "
+        f"skipped {report.skipped_existing} already in project {project_id}"
+    )
+
+
+@app.command("select")
+def select(
+    manifest: Annotated[Path, typer.Argument(help="Manifest of candidate photos.")],
+    budget: Annotated[int, typer.Option("--budget", min=1, help="How many photos to pick.")],
+    out: Annotated[Path, typer.Option("--out", help="Manifest of the picked photos.")],
+    model: ModelOpt = None,
+    scores: ScoresOpt = None,
+    skip_pushed: Annotated[
+        bool,
+        typer.Option("--skip-pushed", help="Leave out photos already in the Label Studio project."),
+    ] = False,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Pick the unlabelled photos most worth labelling (then `annotate push OUT`)."""
+    from annotation.select import SelectionParams, select_photos
+    from shanyraq.manifest import read_manifest, write_manifest
+
+    if model is None and scores is None:
+        raise typer.BadParameter("give --model DIR or --scores FILE: selection needs scores")
+    config = _config(config_path)
+    data = read_manifest(manifest)
+    by_sha = _scores(manifest, model, scores)
+    missing = [r.path for r in data.rows if r.sha256 not in by_sha]
+    if missing:
+        raise typer.BadParameter(f"{len(missing)} photo(s) have no scores, e.g. {missing[0]}")
+    unlabelled = [r for r in data.rows if r.room is None]
+    if skip_pushed:
+        from annotation.project import open_project
+        from annotation.tasks import project_sha256s
+        from shanyraq.taxonomy import get_taxonomy
+
+        conn = _connect(config)
+        project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
+        pushed = project_sha256s(conn, project_id)
+        unlabelled = [r for r in unlabelled if r.sha256 not in pushed]
+    labelled = [by_sha[r.sha256] for r in data.rows if r.room is not None]
+    sel = config.selection
+    chosen = select_photos(
+        [by_sha[r.sha256] for r in unlabelled],
+        SelectionParams(
+            budget=budget,
+            near_duplicate_cosine_distance=sel.near_duplicate_cosine_distance,
+            near_duplicate_hash_bits=sel.near_duplicate_hash_bits,
+            pool_factor=sel.pool_factor,
+        ),
+        method=sel.uncertainty,
+        head_weights=sel.head_weights,
+        labelled=labelled,
+    )
+    picked = [unlabelled[i] for i in chosen]
+    write_manifest(out, picked)
+    typer.echo(f"selected {len(picked)} of {len(unlabelled)} unlabelled photo(s) -> {out}")
+
+
+@app.command("pull")
+def pull(
+    out: Annotated[Path, typer.Option("--out", help="Manifest to write the labels into.")],
+    method: Annotated[
+        str | None, typer.Option("--method", help="majority or reliability (default: config).")
+    ] = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Export annotations into a manifest; report agreement, corrections, disagreements."""
+    from annotation.export import pull as pull_annotations
+    from annotation.project import open_project
+    from shanyraq.taxonomy import get_taxonomy
+
+    config = _config(config_path)
+    chosen = method or config.merge.method
+    if chosen not in ("majority", "reliability"):
+        raise typer.BadParameter("--method must be majority or reliability")
+    conn = _connect(config)
+    project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
+    report = pull_annotations(
+        conn,
+        project_id,
+        taxonomy=get_taxonomy(),
+        document_root=config.document_root(),
+        out=out,
+        method="majority" if chosen == "majority" else "reliability",
+    )
+    typer.echo(json.dumps(report.to_dict(), indent=2))
+    typer.echo(f"wrote {len(report.rows)} row(s) to {out}")
+
+
+@app.command("curve")
+def curve(
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path(
+        "docs/images/active-learning-curve.png"
+    ),
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repetitions to average.")] = 3,
+) -> None:
+    """Measure selection against random picks on synthetic data; plot the learning curves.
+
+    Two difficulties: condition hard to learn from the features (separation 1) and learnable
+    (separation 2). The goal: random's accuracy at N labels reached with <= 0.6 N.
+    """
+    from annotation.curve import learning_curve, plot_curves
+    from shanyraq.taxonomy import get_taxonomy
+
+    results = [
+        learning_curve(get_taxonomy(), seeds=tuple(range(seeds)), separation=separation)
+        for separation in (1.0, 2.0)
+    ]
+    plot_curves(results, out)
+    for result in results:
+        typer.echo(f"grade separation {result.separation:g}:")
+        for n, active, rand in zip(result.labels, result.active, result.random, strict=True):
+            ratio = result.ratios[n]
+            shown = "not reached" if ratio is None else f"{ratio:.2f}"
+            typer.echo(
+                f"  N={n:4d}  active {active:.3f}  random {rand:.3f}  labels needed/N {shown}"
+            )
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,203 @@
+"""Pull annotations out of Label Studio into a manifest, with agreement and corrections.
+
+Each task with at least one submitted (not cancelled) annotation becomes one manifest row:
+labels merged across annotators, path rewritten relative to the output manifest, family,
+split and sha256 taken from the task data `push` wrote. Beside the manifest go a report
+(agreement per head, corrections of the model per head, annotator weights) and a CSV of the
+photos where annotators disagreed, for review.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from annotation.agreement import HeadAgreement, MergeMethod, Votes, agreement_by_head, merge_all
+from annotation.client import Connection
+from annotation.corrections import HeadCorrections, count_corrections
+from annotation.label_config import PhotoLabels, labels_from_result
+from shanyraq.manifest import ManifestRow, encode_signs, write_manifest
+from shanyraq.taxonomy import HeadName, Taxonomy
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "label-studio"
+
+
+@dataclass(frozen=True)
+class AnnotatedTask:
+    task_id: int
+    data: dict[str, Any]
+    votes: list[tuple[str, PhotoLabels]]
+    prediction: PhotoLabels | None = None
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    return item if isinstance(item, dict) else item.model_dump()
+
+
+def parse_task(task: Any, taxonomy: Taxonomy) -> AnnotatedTask:
+    annotations = [_as_dict(a) for a in (task.annotations or [])]
+    votes = [
+        (str(a.get("completed_by")), labels_from_result(taxonomy, a.get("result") or []))
+        for a in annotations
+        if not a.get("was_cancelled")
+    ]
+    votes = [(who, labels) for who, labels in votes if labels.room is not None]
+    predictions = [_as_dict(p) for p in (task.predictions or [])]
+    prediction = labels_from_result(taxonomy, predictions[-1]["result"]) if predictions else None
+    return AnnotatedTask(int(task.id), dict(task.data or {}), votes, prediction)
+
+
+def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> list[AnnotatedTask]:
+    """Every task of the project that has at least one submitted annotation."""
+    with conn.errors("reading annotations"):
+        tasks: list[Any] = list(
+            conn.sdk.tasks.list(
+                project=project_id, fields="all", only_annotated=True, page_size=200
+            )
+        )
+    parsed = [parse_task(t, taxonomy) for t in tasks]
+    return [t for t in parsed if t.votes]
+
+
+@dataclass
+class PullReport:
+    rows: list[ManifestRow]
+    agreement: dict[HeadName, HeadAgreement]
+    corrections: dict[HeadName, HeadCorrections]
+    weights: dict[str, float]
+    disagreements: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(x: float) -> float | None:
+            return None if math.isnan(x) else round(x, 4)
+
+        return {
+            "photos": len(self.rows),
+            "agreement": {
+                h: {
+                    "krippendorff_alpha": clean(a.alpha),
+                    "photos": a.photos,
+                    "unanimous": a.unanimous,
+                }
+                for h, a in self.agreement.items()
+            },
+            "corrections": {h: c.to_dict() for h, c in self.corrections.items()},
+            "annotator_weights": {a: round(w, 4) for a, w in sorted(self.weights.items())},
+            "disagreements": len(self.disagreements),
+        }
+
+
+def _row(
+    task: AnnotatedTask, labels: PhotoLabels, *, document_root: Path, out_dir: Path
+) -> ManifestRow:
+    photo = document_root / str(task.data.get("photo", ""))
+    return ManifestRow(
+        path=Path(os.path.relpath(photo, out_dir)).as_posix(),
+        sha256=str(task.data.get("sha256", "")),
+        family_id=str(task.data.get("family_id", "")),
+        split=str(task.data.get("split", "")),
+        room=labels.room,
+        condition=labels.condition,
+        signs=labels.signs,
+        source=SOURCE,
+        extra={"annotators": str(len(task.votes)), "label_studio_task": str(task.task_id)},
+    )
+
+
+def _disagreement_rows(
+    task: AnnotatedTask, heads: Sequence[HeadName], unresolved: Sequence[HeadName]
+) -> list[dict[str, str]]:
+    rows = []
+    for head in heads:
+        answers = []
+        for who, labels in task.votes:
+            value = getattr(labels, head)
+            shown = (
+                encode_signs(value) if head == "signs" else ("" if value is None else str(value))
+            )
+            answers.append(f"{who}={shown}")
+        rows.append(
+            {
+                "sha256": str(task.data.get("sha256", "")),
+                "photo": str(task.data.get("photo", "")),
+                "task_id": str(task.task_id),
+                "head": head,
+                "answers": " | ".join(answers),
+                "resolved": "no" if head in unresolved else "yes",
+            }
+        )
+    return rows
+
+
+def build_report(
+    tasks: Sequence[AnnotatedTask],
+    taxonomy: Taxonomy,
+    *,
+    method: MergeMethod,
+    document_root: Path,
+    out_dir: Path,
+) -> PullReport:
+    votes: list[Votes] = [t.votes for t in tasks]
+    outcome = merge_all(votes, taxonomy, method=method)
+    rows, disagreements = [], []
+    for task, merged in zip(tasks, outcome.merged, strict=True):
+        rows.append(_row(task, merged.labels, document_root=document_root, out_dir=out_dir))
+        disagreements += _disagreement_rows(task, merged.disagreed, merged.unresolved)
+    pairs = [(t.prediction, labels) for t in tasks if t.prediction for _, labels in t.votes]
+    return PullReport(
+        rows=rows,
+        agreement=agreement_by_head(votes, taxonomy),
+        corrections=count_corrections(pairs),
+        weights=outcome.weights,
+        disagreements=disagreements,
+    )
+
+
+def write_report(report: PullReport, manifest_path: Path) -> tuple[Path, Path, Path]:
+    """The manifest, `<name>.report.json` and `<name>.disagreements.csv`, each atomically."""
+    write_manifest(manifest_path, report.rows)
+    report_path = manifest_path.with_suffix(".report.json")
+    tmp = report_path.with_name(report_path.name + ".tmp")
+    tmp.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    tmp.replace(report_path)
+    disagreements_path = manifest_path.with_suffix(".disagreements.csv")
+    tmp = disagreements_path.with_name(disagreements_path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        columns = ["sha256", "photo", "task_id", "head", "answers", "resolved"]
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(report.disagreements)
+    tmp.replace(disagreements_path)
+    return manifest_path, report_path, disagreements_path
+
+
+def pull(
+    conn: Connection,
+    project_id: int,
+    *,
+    taxonomy: Taxonomy,
+    document_root: Path,
+    out: Path,
+    method: MergeMethod,
+) -> PullReport:
+    """Fetch, merge, measure and write; nothing is written unless the fetch succeeded."""
+    tasks = fetch_annotated(conn, project_id, taxonomy)
+    report = build_report(
+        tasks,
+        taxonomy,
+        method=method,
+        document_root=document_root.resolve(),
+        out_dir=out.resolve().parent,
+    )
+    write_report(report, out)
+    logger.info("pulled %d annotated photos into %s", len(report.rows), out)
+    return report

@@ -1,0 +1,145 @@
+"""The Label Studio project: created from the taxonomy, with local-files storage for photos.
+
+Photos stay where they are: Label Studio serves them from under its LOCAL_FILES_DOCUMENT_ROOT
+through a local-files storage connection, which `init_project` creates (never syncs: tasks are
+imported by `push`, with their pre-annotations). A project made with another taxonomy version
+is detected from the marker in its description and refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annotation.client import Connection, LabelStudioError
+from annotation.label_config import build_label_config, read_marker, taxonomy_marker
+from shanyraq.errors import ShanyraqError
+from shanyraq.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+
+class ProjectNotFoundError(ShanyraqError):
+    code = "annotation_project_missing"
+    http_status = 404
+
+
+class ProjectTaxonomyMismatchError(ShanyraqError):
+    code = "annotation_taxonomy_mismatch"
+    http_status = 409
+
+
+class PhotosOutsideRootError(ShanyraqError):
+    code = "annotation_photos_outside_root"
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: int
+    title: str
+    taxonomy_version: int
+    photos_dir: Path
+    document_root: Path
+    created: bool = False
+
+
+def find_project(conn: Connection, title: str) -> Any | None:
+    with conn.errors("listing projects"):
+        projects: list[Any] = list(conn.sdk.projects.list(title=title))
+    return next((p for p in projects if p.title == title), None)
+
+
+def check_taxonomy(project: Any, taxonomy: Taxonomy) -> int:
+    """The project's taxonomy version; raises if it is not the installation's taxonomy."""
+    marker = read_marker(project.description)
+    if marker is None:
+        raise ProjectTaxonomyMismatchError(
+            f"project '{project.title}' (id {project.id}) was not made by `shanyraq annotate "
+            "init` (no taxonomy marker in its description); choose another title in "
+            "configs/annotation.yaml"
+        )
+    version, fingerprint = marker
+    if fingerprint != taxonomy.fingerprint():
+        raise ProjectTaxonomyMismatchError(
+            f"project '{project.title}' (id {project.id}) labels taxonomy version {version} "
+            f"({fingerprint[:12]}), but configs/taxonomy.yaml is version {taxonomy.version} "
+            f"({taxonomy.fingerprint()[:12]}); pull its annotations, then start a new project "
+            "with another title (project.title in configs/annotation.yaml)"
+        )
+    return version
+
+
+def _check_photos_dir(photos_dir: Path, document_root: Path) -> None:
+    if document_root not in photos_dir.parents:
+        raise PhotosOutsideRootError(
+            f"{photos_dir} is not below the document root {document_root}; Label Studio serves "
+            "only a sub-folder of its LOCAL_FILES_DOCUMENT_ROOT: move the photos there or "
+            "change project.document_root / project.photos_folder"
+        )
+    if not photos_dir.is_dir():
+        raise PhotosOutsideRootError(f"{photos_dir} does not exist; create it or fix the config")
+
+
+def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None:
+    with conn.errors("setting up local-files storage"):
+        existing = conn.sdk.import_storage.local.list(project=project_id)
+        if any(Path(s.path or "") == photos_dir for s in existing):
+            return
+        conn.sdk.import_storage.local.create(
+            project=project_id,
+            path=str(photos_dir),
+            title="shanyraq photos",
+            description="Photos served in place; tasks are imported by shanyraq annotate push",
+            use_blob_urls=True,
+        )
+
+
+def init_project(
+    conn: Connection, *, title: str, taxonomy: Taxonomy, photos_dir: Path, document_root: Path
+) -> ProjectInfo:
+    """Create the project (or reuse one with the same taxonomy) and its local-files storage."""
+    photos_dir, document_root = photos_dir.resolve(), document_root.resolve()
+    _check_photos_dir(photos_dir, document_root)
+    project: Any = find_project(conn, title)
+    created = project is None
+    if project is None:
+        with conn.errors("creating the project"):
+            project = conn.sdk.projects.create(
+                title=title,
+                label_config=build_label_config(taxonomy),
+                description=f"Shanyraq photo labelling. {taxonomy_marker(taxonomy)}",
+                show_collab_predictions=True,
+            )
+        logger.info("created project '%s' (id %s)", title, project.id)
+    else:
+        check_taxonomy(project, taxonomy)
+    if project.id is None:
+        raise LabelStudioError(f"Label Studio returned project '{title}' without an id")
+    _ensure_storage(conn, project.id, photos_dir)
+    return ProjectInfo(
+        id=project.id,
+        title=title,
+        taxonomy_version=taxonomy.version,
+        photos_dir=photos_dir,
+        document_root=document_root,
+        created=created,
+    )
+
+
+def open_project(conn: Connection, *, title: str, taxonomy: Taxonomy) -> int:
+    """The id of an existing project made with this taxonomy."""
+    project = find_project(conn, title)
+    if project is None:
+        raise ProjectNotFoundError(
+            f"no Label Studio project titled '{title}'; run `shanyraq annotate init` first"
+        )
+    check_taxonomy(project, taxonomy)
+    return int(project.id)
+
+
+def set_model_version(conn: Connection, project_id: int, model_version: str) -> None:
+    """Make the project show (and compare annotations with) this model's predictions."""
+    with conn.errors("setting the project's model version"):
+        conn.sdk.projects.update(project_id, model_version=model_version)

@@ -1,0 +1,97 @@
+"""Annotation settings: configs/annotation.yaml, plus the server URL and token from the env."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shanyraq.config import StrictModel, default_configs_dir, load_config
+from shanyraq.errors import ConfigError
+from shanyraq.taxonomy import HeadName
+
+
+class ServerConfig(StrictModel):
+    url: str = "http://127.0.0.1:8080"
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class ProjectConfig(StrictModel):
+    title: str = Field("Shanyraq photos", min_length=3)
+    document_root: Path = Path("datasets")
+    photos_folder: str = Field("bulk", min_length=1)
+
+
+class PushConfig(StrictModel):
+    batch_size: int = Field(200, gt=0)
+    sign_threshold: float = Field(0.5, gt=0, lt=1)
+
+
+def _default_head_weights() -> dict[HeadName, float]:
+    return {"room": 1.0, "condition": 1.0, "signs": 0.5}
+
+
+class SelectionConfig(StrictModel):
+    uncertainty: Literal["entropy", "margin"] = "margin"
+    head_weights: dict[HeadName, float] = Field(default_factory=_default_head_weights)
+    pool_factor: int = Field(4, ge=1)
+    near_duplicate_cosine_distance: float = Field(0.02, ge=0, lt=1)
+    near_duplicate_hash_bits: int = Field(6, ge=0, le=64)
+
+
+class MergeConfig(StrictModel):
+    method: Literal["majority", "reliability"] = "reliability"
+
+
+class AnnotationConfig(StrictModel):
+    server: ServerConfig = ServerConfig()
+    project: ProjectConfig = ProjectConfig()
+    push: PushConfig = PushConfig()
+    selection: SelectionConfig = SelectionConfig()
+    merge: MergeConfig = MergeConfig()
+
+    def document_root(self) -> Path:
+        """The document root as an absolute path (relative paths are from the working dir)."""
+        return self.project.document_root.expanduser().resolve()
+
+    def photos_dir(self) -> Path:
+        return self.document_root() / self.project.photos_folder
+
+
+class LabelStudioEnv(BaseSettings):
+    """What only the environment may say: the token (a secret) and a URL override."""
+
+    model_config = SettingsConfigDict(env_prefix="SHANYRAQ_LABEL_STUDIO_", extra="ignore")
+
+    url: str | None = None
+    token: SecretStr | None = None
+
+
+def load_annotation_config(path: Path | None = None) -> AnnotationConfig:
+    """configs/annotation.yaml (or `path`), with SHANYRAQ_LABEL_STUDIO_URL applied."""
+    config = load_config(path or default_configs_dir() / "annotation.yaml", AnnotationConfig)
+    env = LabelStudioEnv()
+    if env.url:
+        config = config.model_copy(
+            update={"server": ServerConfig(url=env.url, timeout_s=config.server.timeout_s)}
+        )
+    return config
+
+
+@lru_cache(maxsize=1)
+def get_annotation_config() -> AnnotationConfig:
+    return load_annotation_config()
+
+
+def token_from_env() -> str:
+    """The API token, or a ConfigError that says how to set it."""
+    token = LabelStudioEnv().token
+    if token is None or not token.get_secret_value().strip():
+        raise ConfigError(
+            "no Label Studio token: set SHANYRAQ_LABEL_STUDIO_TOKEN to a personal access token "
+            "(Label Studio > Account & Settings > Personal Access Token) or a legacy token"
+        )
+    return token.get_secret_value().strip()

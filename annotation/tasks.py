@@ -1,0 +1,173 @@
+"""Import manifest photos as Label Studio tasks, with the model's answers as predictions.
+
+A task's data carries the photo's local-files URL plus what `pull` needs to rebuild its
+manifest row (sha256, path under the document root, family, split, source). Photos already in
+the project (same sha256) are skipped, so running `push` again after a failure sends only
+what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, cast
+from urllib.parse import quote
+
+from annotation.client import Connection
+from annotation.label_config import PhotoLabels, result_from_labels
+from annotation.project import PhotosOutsideRootError
+from annotation.select import combined_uncertainty
+from shanyraq.manifest import ManifestRow
+from shanyraq.taxonomy import HeadName, Taxonomy
+from vision.score import PhotoScore
+
+logger = logging.getLogger(__name__)
+
+LOCAL_FILES_PREFIX = "/data/local-files/?d="
+_CONFIDENCE_WEIGHTS: dict[HeadName, float] = {"room": 1.0, "condition": 1.0, "signs": 1.0}
+
+
+@dataclass(frozen=True)
+class PushReport:
+    created: int
+    with_predictions: int
+    skipped_existing: int
+    task_ids: tuple[int, ...] = ()
+
+
+def document_path(photo: Path, document_root: Path) -> str:
+    """The photo's path relative to the document root, POSIX style (what Label Studio serves)."""
+    try:
+        relative = photo.resolve().relative_to(document_root)
+    except ValueError:
+        raise PhotosOutsideRootError(
+            f"{photo} is not below the document root {document_root}: Label Studio can only "
+            "serve photos from there; move the photos or change project.document_root"
+        ) from None
+    return PurePosixPath(*relative.parts).as_posix()
+
+
+def photo_url(relative: str) -> str:
+    return LOCAL_FILES_PREFIX + quote(relative, safe="/")
+
+
+def predicted_labels(
+    score: PhotoScore, taxonomy: Taxonomy, *, sign_threshold: float
+) -> PhotoLabels:
+    room = score.top_room
+    if room == taxonomy.not_dwelling:
+        return PhotoLabels(room=room, condition=None, signs=frozenset())
+    signs = frozenset(s for s, p in score.signs.items() if p >= sign_threshold)
+    return PhotoLabels(room=room, condition=score.top_condition, signs=signs)
+
+
+def prediction_from_score(
+    score: PhotoScore, taxonomy: Taxonomy, *, sign_threshold: float
+) -> dict[str, Any]:
+    """A Label Studio prediction: the model's answer per head, its version and a confidence
+    (1 - combined uncertainty, so Label Studio's 'lowest score first' sampling agrees with
+    `select`)."""
+    labels = predicted_labels(score, taxonomy, sign_threshold=sign_threshold)
+    per_head = {
+        "room": score.room[labels.room] if labels.room else 0.0,
+        "condition": score.condition.get(labels.condition or 0, 0.0),
+        "signs": min(
+            (max(p, 1 - p) for p in score.signs.values()),
+            default=1.0,
+        ),
+    }
+    uncertainty = combined_uncertainty([score], method="margin", head_weights=_CONFIDENCE_WEIGHTS)
+    return {
+        "model_version": score.model_version,
+        "score": round(float(1.0 - uncertainty[0]), 6),
+        "result": result_from_labels(taxonomy, labels, scores=per_head),
+    }
+
+
+def task_for_row(
+    row: ManifestRow,
+    *,
+    manifest_root: Path,
+    document_root: Path,
+    score: PhotoScore | None,
+    taxonomy: Taxonomy,
+    sign_threshold: float,
+) -> dict[str, Any]:
+    relative = document_path(row.resolve(manifest_root), document_root)
+    task: dict[str, Any] = {
+        "data": {
+            "image": photo_url(relative),
+            "sha256": row.sha256,
+            "photo": relative,
+            "family_id": row.family_id,
+            "split": row.split,
+            "source": row.source,
+        }
+    }
+    if score is not None:
+        task["predictions"] = [
+            prediction_from_score(score, taxonomy, sign_threshold=sign_threshold)
+        ]
+    return task
+
+
+def project_sha256s(conn: Connection, project_id: int) -> set[str]:
+    """sha256 of every photo already imported into the project."""
+    with conn.errors("listing the project's tasks"):
+        tasks: list[Any] = list(conn.sdk.tasks.list(project=project_id, page_size=500))
+    return {str(t.data["sha256"]) for t in tasks if t.data and t.data.get("sha256")}
+
+
+def push_rows(
+    conn: Connection,
+    project_id: int,
+    rows: Sequence[ManifestRow],
+    *,
+    manifest_root: Path,
+    document_root: Path,
+    scores: Mapping[str, PhotoScore],
+    taxonomy: Taxonomy,
+    sign_threshold: float = 0.5,
+    batch_size: int = 200,
+) -> PushReport:
+    """Import the rows not yet in the project, in batches; each batch is one API call, so a
+    failure part-way leaves whole batches in and the next run sends the rest."""
+    from tqdm import tqdm
+
+    document_root = document_root.resolve()
+    present = project_sha256s(conn, project_id)
+    todo, seen = [], set(present)
+    for row in rows:
+        if row.sha256 not in seen:
+            seen.add(row.sha256)
+            todo.append(row)
+    # Build every task first: a photo outside the document root fails before anything is sent.
+    tasks = [
+        task_for_row(
+            row,
+            manifest_root=manifest_root,
+            document_root=document_root,
+            score=scores.get(row.sha256),
+            taxonomy=taxonomy,
+            sign_threshold=sign_threshold,
+        )
+        for row in todo
+    ]
+    task_ids: list[int] = []
+    for start in tqdm(range(0, len(tasks), batch_size), desc="pushing tasks", unit="batch"):
+        batch = tasks[start : start + batch_size]
+        with conn.errors("importing tasks"):
+            response = conn.sdk.projects.import_tasks(
+                project_id, request=cast(Any, batch), return_task_ids=True
+            )
+        task_ids += list(getattr(response, "task_ids", None) or [])
+    report = PushReport(
+        created=len(tasks),
+        with_predictions=sum(1 for t in tasks if "predictions" in t),
+        skipped_existing=len(rows) - len(todo),
+        task_ids=tuple(task_ids),
+    )
+    logger.info("pushed %d tasks (%d skipped)", report.created, report.skipped_existing)
+    return report

@@ -1,0 +1,95 @@
+"""Krippendorff's alpha against published values; merging; corrections."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from annotation.agreement import agreement_by_head, krippendorff_alpha, merge_all, merge_votes
+from annotation.corrections import count_corrections
+from annotation.label_config import PhotoLabels as L
+
+N = None
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": 4 observers, 12 units.
+KRIPPENDORFF_2011 = [
+    [1, 1, N, 1], [2, 2, 3, 2], [3, 3, 3, 3], [3, 3, 3, 3], [2, 2, 2, 2], [1, 2, 3, 4],
+    [4, 4, 4, 4], [1, 1, 2, 1], [2, 2, 2, 2], [N, 5, 5, 5], [N, N, 1, 1], [N, 3, N, N],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"), [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)]
+)
+def test_alpha_matches_the_published_example(metric, expected):
+    alpha = krippendorff_alpha(KRIPPENDORFF_2011, metric=metric, order=[1, 2, 3, 4, 5])
+    assert round(alpha, 3) == expected
+
+
+def test_alpha_is_one_for_perfect_agreement_and_undefined_without_pairs():
+    assert krippendorff_alpha([["a", "a"], ["b", "b", "b"]]) == 1.0
+    assert math.isnan(krippendorff_alpha([["a"], ["b"]]))
+    assert math.isnan(krippendorff_alpha([["a", "a"], ["a", "a"]]))
+
+
+def test_majority_merge_and_ties(taxonomy):
+    votes = [
+        ("a", L("bedroom", 2, frozenset({"overcrowding"}))),
+        ("b", L("bedroom", 3, frozenset({"overcrowding"}))),
+        ("c", L("living_room", 3, frozenset())),
+    ]
+    merged = merge_votes(votes, taxonomy)
+    assert merged.labels == L("bedroom", 3, frozenset({"overcrowding"}))
+    assert set(merged.disagreed) == {"room", "condition", "signs"} and merged.unresolved == ()
+    tie = merge_votes(
+        [("a", L("kitchen", 2, frozenset())), ("b", L("bathroom", 2, frozenset()))], taxonomy
+    )
+    assert tie.labels == L(None, None, None) and tie.unresolved == ("room",)
+
+
+def test_condition_and_signs_count_only_annotators_who_saw_a_home(taxonomy):
+    votes = [
+        ("a", L("not_dwelling", None, frozenset())),
+        ("b", L("kitchen", 4, frozenset({"premium_finishes"}))),
+        ("c", L("kitchen", 4, frozenset({"premium_finishes"}))),
+    ]
+    assert merge_votes(votes, taxonomy).labels == L("kitchen", 4, frozenset({"premium_finishes"}))
+
+
+def test_reliability_weights_let_the_reliable_annotator_break_a_tie(taxonomy):
+    good = L("kitchen", 3, frozenset())
+    photos = [
+        [("a", good), ("b", good), ("c", L("bathroom", 1, frozenset({"damp_mould"})))]
+        for _ in range(6)
+    ]
+    photos.append([("a", L("bedroom", 3, frozenset())), ("c", L("living_room", 3, frozenset()))])
+    outcome = merge_all(photos, taxonomy, method="reliability")
+    assert outcome.weights["a"] > outcome.weights["c"]
+    assert outcome.merged[-1].labels.room == "bedroom"
+    assert merge_all(photos, taxonomy, method="majority").merged[-1].labels.room is None
+
+
+def test_agreement_by_head_counts_photos_and_unanimity(taxonomy):
+    photos = [
+        [("a", L("kitchen", 3, frozenset())), ("b", L("kitchen", 3, frozenset()))],
+        [("a", L("bedroom", 2, frozenset({"damp_mould"}))), ("b", L("bedroom", 4, frozenset()))],
+        [("a", L("bathroom", 3, frozenset()))],
+    ]
+    result = agreement_by_head(photos, taxonomy)
+    assert (result["room"].photos, result["room"].unanimous, result["room"].alpha) == (2, 2, 1.0)
+    assert (result["condition"].photos, result["condition"].unanimous) == (2, 1)
+    assert result["condition"].alpha < 1.0
+
+
+def test_corrections_count_changes_per_head():
+    model = L("kitchen", 3, frozenset())
+    pairs = [
+        (model, L("kitchen", 3, frozenset())),
+        (model, L("kitchen", 2, frozenset({"damp_mould"}))),
+        (model, L("not_dwelling", None, frozenset())),
+    ]
+    result = count_corrections(pairs)
+    assert (result["room"].compared, result["room"].changed) == (3, 1)
+    assert (result["condition"].compared, result["condition"].changed) == (2, 1)
+    assert result["signs"].changes == {"none -> damp_mould": 1}
+    assert result["room"].rate == pytest.approx(1 / 3)

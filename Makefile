@@ -15,7 +15,7 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[serve,annotate,dev]'
+	$(PY) -m pip install --quiet -e '.[serve,annotate,ray,dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -27,6 +27,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: $(STAMP) lint
+	PYTHON=$(PYTHON) scripts/labelstudio.sh
+	bash scripts/chromium.sh
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -14,6 +14,11 @@ from benchmarks.common import BenchResult
 MODULES = [
     "benchmarks.bench_decode",
     "benchmarks.bench_synth",
+    "benchmarks.bench_train",
+    "benchmarks.bench_engine",
+    "benchmarks.bench_hashing",
+    "benchmarks.bench_service",
+    "benchmarks.bench_gpu",
 ]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

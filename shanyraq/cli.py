@@ -19,6 +19,15 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("group", "data", "shanyraq.cli_data:app"),
     ("group", "synth", "training.synth.cli:app"),
     ("group", "welfare", "welfare.cli:app"),
+    ("command", "train", "training.cli:train"),
+    ("command", "evaluate", "training.cli:evaluate"),
+    ("command", "export", "training.cli:export"),
+    ("command", "score", "vision.cli:score"),
+    ("command", "serve", "serving.cli:serve"),
+    ("group", "users", "serving.cli:users_app"),
+    ("group", "audit", "serving.cli:audit_app"),
+    ("command", "rescore", "serving.rescore_cli:rescore"),
+    ("group", "annotate", "annotation.cli:app"),
 ]
 
 

@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 demo: $(STAMP)
-	$(VENV)/bin/shanyraq --help
+	$(VENV)/bin/shanyraq demo
 
 
 clean:

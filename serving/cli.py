@@ -65,6 +65,38 @@ def serve(
     )
 
 
+def demo(
+    port: int = typer.Option(8000, help="Port on 127.0.0.1."),
+    families: int = typer.Option(24, help="Synthetic families to generate (two regions kept)."),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Build and seed, then stop."),
+) -> None:
+    """The embedded demo: build missing models, seed demo families and accounts, serve."""
+    import logging
+
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.core.config import load_serving_settings
+    from serving.demo import DEMO_PASSWORD, DemoPaths, demo_accounts, ensure_models, seed_demo
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    paths = DemoPaths()
+    ensure_models(paths)
+    settings = load_serving_settings(
+        data_dir=paths.data_dir, database_url="", model_dir=paths.model_dir,
+        fusion_dir=paths.fusion_dir,
+    )  # fmt: skip
+    uploaded = seed_demo(settings, n_families=families)
+    typer.echo(f"demo data in {settings.data_dir} ({uploaded} photos uploaded now)")
+    typer.echo(f"accounts (password {DEMO_PASSWORD!r}, demo only):")
+    for account in demo_accounts():
+        typer.echo(f"  {account.username:24s} {account.role:11s} {account.region or 'all regions'}")
+    if no_serve:
+        return
+    typer.echo(f"open http://127.0.0.1:{port}/ui")
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
+
+
 @users_app.command("add")
 def add_user(
     username: str = typer.Argument(..., help="Login name (lower case, digits, . _ -)."),

@@ -24,6 +24,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("command", "export", "training.cli:export"),
     ("command", "score", "vision.cli:score"),
     ("command", "serve", "serving.cli:serve"),
+    ("command", "demo", "serving.cli:demo"),
     ("group", "users", "serving.cli:users_app"),
     ("group", "audit", "serving.cli:audit_app"),
     ("command", "rescore", "serving.rescore_cli:rescore"),

@@ -1,0 +1,168 @@
+"""The demo: build missing models, fill the embedded service with synthetic families, serve.
+
+Everything goes through the public API (sign-in, family records, photo uploads), so the demo
+data is validated, scored, stored and audited exactly as field data would be.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serving.core.config import ServingSettings
+
+logger = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "shanyraq-demo"  # demo accounts only; the service listens on 127.0.0.1
+DEMO_REGIONS = ("karaganda_region", "shymkent")
+DEMO_ROLES = ("inspector", "commission")
+SEED_MARKER = "demo-seeded"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: str
+    region: str | None
+
+
+def demo_accounts() -> list[DemoAccount]:
+    accounts = [
+        DemoAccount(f"{role}.{region.split('_')[0]}", role, region)
+        for region in DEMO_REGIONS
+        for role in DEMO_ROLES
+    ]
+    return [*accounts, DemoAccount("admin", "admin", None)]
+
+
+def _family_body(row: dict[str, Any], criteria: list[str]) -> dict[str, Any]:
+    def value(name: str) -> Any:
+        raw = row.get(name)
+        if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+            return None  # missing on purpose: explicit, never filled
+        return raw if isinstance(raw, str) else float(raw)
+
+    return {
+        "family_id": str(row["family_id"]),
+        "region": str(row["region"]),
+        "settlement": str(row["settlement"]),
+        "head_gender": str(row["head_gender"]),
+        "criteria": {name: value(name) for name in criteria},
+    }
+
+
+def _create_accounts(settings: ServingSettings) -> None:
+    from serving.db.session import make_engine, make_session_factory, session_scope
+    from serving.migrations import upgrade
+    from serving.users import create_user
+
+    upgrade(settings.resolved_database_url)
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    with session_scope(sessions) as session:
+        for account in demo_accounts():
+            create_user(
+                session,
+                username=account.username,
+                password=DEMO_PASSWORD,
+                role=account.role,
+                region=account.region,
+            )
+
+
+def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0) -> int:
+    """Create demo accounts and families with photos; returns photos uploaded (0 if seeded)."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from training.synth.families import generate_families, write_families
+    from welfare.criteria import get_welfare_config
+
+    marker = settings.data_dir / SEED_MARKER
+    if marker.exists():
+        logger.info("demo data already in %s", settings.data_dir)
+        return 0
+    _create_accounts(settings)
+    families = generate_families(n_families, seed=seed)
+    table = families.table[families.table["region"].isin(DEMO_REGIONS)]
+    source = settings.data_dir / "demo-source"
+    write_families(families, source, seed=seed, render=True, size=512)
+    criteria = get_welfare_config().criterion_names
+    uploaded = 0
+    with TestClient(create_app(settings)) as client:
+        for region in DEMO_REGIONS:
+            inspector = f"inspector.{region.split('_')[0]}"
+            token = client.post(
+                "/auth/token", data={"username": inspector, "password": DEMO_PASSWORD}
+            ).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            for row in table[table["region"] == region].to_dict("records"):
+                response = client.post(
+                    "/families", json=_family_body(row, criteria), headers=headers
+                )
+                response.raise_for_status()
+                uploaded += _upload_photos(client, headers, source, str(row["family_id"]))
+    marker.write_text(f"families={len(table)} photos={uploaded} seed={seed}\n")
+    return uploaded
+
+
+def _upload_photos(client: Any, headers: dict[str, str], source: Path, family_id: str) -> int:
+    import csv
+
+    count = 0
+    with (source / "manifest.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["family_id"] != family_id:
+                continue
+            data = (source / row["path"]).read_bytes()
+            response = client.post(
+                f"/families/{family_id}/photos",
+                files={"file": (Path(row["path"]).name, data, "image/jpeg")},
+                headers=headers,
+            )
+            if response.status_code >= 400:
+                logger.warning("demo photo %s refused: %s", row["path"], response.text)
+                continue
+            count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    recipe: Path = Path("configs/train/demo.yaml")
+    model_dir: Path = Path("runs/demo/artifact")
+    fusion_root: Path = Path("artifacts/welfare")
+    fusion_model: str = "lgbm_fused"
+    data_dir: Path = Path("var/demo")
+
+    @property
+    def fusion_dir(self) -> Path:
+        return self.fusion_root / self.fusion_model
+
+
+def ensure_models(paths: DemoPaths) -> None:
+    """Build the demo photo model and fusion model when they are missing (never downloaded)."""
+    if not (paths.model_dir / "model.json").exists():
+        from training.build import build_artifact
+
+        logger.info(
+            "building the demo photo model from %s (a few minutes on 2 cores)", paths.recipe
+        )
+        result = build_artifact(paths.recipe, with_robustness=False)
+        if result.artifact_dir.resolve() != paths.model_dir.resolve():
+            raise RuntimeError(f"{paths.recipe} wrote {result.artifact_dir}, not {paths.model_dir}")
+    if not (paths.fusion_dir / "fusion.json").exists():
+        from welfare.criteria import get_welfare_config
+        from welfare.train import train_models
+
+        config = get_welfare_config()
+        logger.info("training the fusion model %s on synthetic families", paths.fusion_model)
+        train_models(
+            paths.fusion_root,
+            n=config.fusion.n_families,
+            seed=config.fusion.seed,
+            names=[paths.fusion_model],
+            config=config,
+        )

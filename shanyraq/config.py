@@ -88,15 +88,8 @@ class IOSettings(StrictModel):
     max_bytes: int = Field(30 * 1024 * 1024, gt=0, description="Largest upload, in bytes.")
 
 
-class Settings(BaseSettings):
-    """Runtime settings: configs/shanyraq.yaml, overridden by SHANYRAQ_* variables."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="SHANYRAQ_", env_nested_delimiter="__", extra="forbid"
-    )
-
-    configs_dir: Path = Field(default_factory=default_configs_dir)
-    io: IOSettings = IOSettings()
+class EnvOverYamlSettings(BaseSettings):
+    """Settings whose keyword values come from a YAML file and whose env variables win."""
 
     @classmethod
     def settings_customise_sources(
@@ -107,8 +100,18 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Keyword values come from the YAML file; SHANYRAQ_* variables win over them.
         return (env_settings, init_settings)
+
+
+class Settings(EnvOverYamlSettings):
+    """Runtime settings: configs/shanyraq.yaml, overridden by SHANYRAQ_* variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHANYRAQ_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    configs_dir: Path = Field(default_factory=default_configs_dir)
+    io: IOSettings = IOSettings()
 
 
 @lru_cache(maxsize=1)

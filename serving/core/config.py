@@ -8,9 +8,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from shanyraq.config import StrictModel, default_configs_dir, format_validation_error, read_yaml
+from shanyraq.config import (
+    EnvOverYamlSettings,
+    StrictModel,
+    default_configs_dir,
+    format_validation_error,
+    read_yaml,
+)
 from shanyraq.errors import ConfigError
 
 
@@ -25,7 +31,7 @@ class Batching(StrictModel):
     max_wait_ms: float = Field(10.0, ge=0)
 
 
-class ServingSettings(BaseSettings):
+class ServingSettings(EnvOverYamlSettings):
     """Everything the service needs to start; parsed once, at the edge."""
 
     model_config = SettingsConfigDict(
@@ -50,18 +56,6 @@ class ServingSettings(BaseSettings):
     override_reasons: list[str] = Field(
         default_factory=lambda: ["income_evidence", "model_error", "other"], min_length=1
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Keyword values come from the YAML file; SHANYRAQ_SERVING__* variables win over them.
-        return (env_settings, init_settings)
 
     @property
     def store_dir(self) -> Path:

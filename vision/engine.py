@@ -94,7 +94,7 @@ class _Item:
     quality: QualityVerdict | None
 
 
-def _session_options(runtime: RuntimeConfig) -> Any:
+def session_options(runtime: RuntimeConfig) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -126,7 +126,7 @@ def _open_session(folder: Path, runtime: RuntimeConfig) -> tuple[Any, ProviderPl
     names = [name for name, _ in plan.providers]
     options = [opts for _, opts in plan.providers]
     session = ort.InferenceSession(
-        str(path), sess_options=_session_options(runtime), providers=names, provider_options=options
+        str(path), sess_options=session_options(runtime), providers=names, provider_options=options
     )
     return session, plan
 

@@ -159,10 +159,10 @@ def orient_tensor(chw: torch.Tensor, orientation: int) -> torch.Tensor:
 
 def jpeg_header(data: bytes, *, max_pixels: int) -> int:
     """A stored JPEG's EXIF orientation, after checking its pixel count from the header only."""
-    from vision.io import _check_pixels, _open  # the one place image headers are judged
+    from vision.io import check_pixel_limit, open_header  # the one place image headers are judged
 
-    image = _open(data, "jpeg")
-    _check_pixels(*image.size, max_pixels=max_pixels)
+    image = open_header(data, "jpeg")
+    check_pixel_limit(*image.size, max_pixels=max_pixels)
     try:
         return int(image.getexif().get(_EXIF_ORIENTATION, 1))
     except Exception:  # unreadable EXIF: PIL's decode would also leave the pixels as stored
@@ -349,7 +349,7 @@ def _open_session(
     import onnxruntime as ort
 
     from vision.artifact import ONNX_FILE
-    from vision.engine import _session_options
+    from vision.engine import session_options
     from vision.providers import ORT_NAMES, plan_providers
     from vision.trt_cache import tensorrt_options_for
 
@@ -366,7 +366,7 @@ def _open_session(
                 fp16=runtime.fp16,
             ))  # fmt: skip
     return ort.InferenceSession(
-        str(folder / ONNX_FILE), sess_options=_session_options(runtime),
+        str(folder / ONNX_FILE), sess_options=session_options(runtime),
         providers=[name for name, _ in providers],
         provider_options=[options for _, options in providers],
     )  # fmt: skip

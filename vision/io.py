@@ -111,7 +111,8 @@ def _register_heif() -> None:
     register_heif_opener()
 
 
-def _open(data: bytes, fmt: str) -> Image.Image:
+def open_header(data: bytes, fmt: str) -> Image.Image:
+    """Open lazily (header only) as the sniffed format; damaged headers raise CorruptImageError."""
     if fmt == "heic":
         _register_heif()
     try:
@@ -130,7 +131,8 @@ def _open(data: bytes, fmt: str) -> Image.Image:
         ) from None
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
+    """Refuse an image over `max_pixels` (judged from the header, before decoding)."""
     if width <= 0 or height <= 0:
         raise CorruptImageError("the image has no pixels; take the photo again")
     if width * height > max_pixels:
@@ -149,9 +151,9 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     if not data:
         raise EmptyImageError("the file is empty; upload the photo again")
     fmt = sniff_format(data)
-    image = _open(data, fmt)
+    image = open_header(data, fmt)
     original_size = image.size
-    _check_pixels(*original_size, max_pixels=max_pixels)
+    check_pixel_limit(*original_size, max_pixels=max_pixels)
     if fmt == "jpeg" and target_size:
         image.draft("RGB", (target_size, target_size))
     # Pixels first: reading EXIF may trigger a load, whose errors must not be swallowed.

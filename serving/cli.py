@@ -67,7 +67,7 @@ def serve(
 
 def demo(
     port: int = typer.Option(8000, help="Port on 127.0.0.1."),
-    families: int = typer.Option(24, help="Synthetic families to generate (two regions kept)."),
+    families: int = typer.Option(48, help="Synthetic families to generate (two regions kept)."),
     no_serve: bool = typer.Option(False, "--no-serve", help="Build and seed, then stop."),
 ) -> None:
     """The embedded demo: build missing models, seed demo families and accounts, serve."""
@@ -80,6 +80,7 @@ def demo(
     from serving.demo import DEMO_PASSWORD, DemoPaths, demo_accounts, ensure_models, seed_demo
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo upload is noise
     paths = DemoPaths()
     ensure_models(paths)
     settings = load_serving_settings(

@@ -75,6 +75,7 @@ def _create_accounts(settings: ServingSettings) -> None:
 def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0) -> int:
     """Create demo accounts and families with photos; returns photos uploaded (0 if seeded)."""
     from fastapi.testclient import TestClient
+    from tqdm import tqdm
 
     from serving.app import create_app
     from training.synth.families import generate_families, write_families
@@ -98,12 +99,18 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
                 "/auth/token", data={"username": inspector, "password": DEMO_PASSWORD}
             ).json()["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
-            for row in table[table["region"] == region].to_dict("records"):
+            rows = table[table["region"] == region].to_dict("records")
+            for row in tqdm(rows, desc=f"demo families, {region}", unit="family"):
                 response = client.post(
                     "/families", json=_family_body(row, criteria), headers=headers
                 )
                 response.raise_for_status()
-                uploaded += _upload_photos(client, headers, source, str(row["family_id"]))
+                family_id = str(row["family_id"])
+                uploaded += _upload_photos(client, headers, source, family_id)
+                # Assess once now, so the commission's list shows levels from the start.
+                client.post(
+                    f"/families/{family_id}/assessments", headers=headers
+                ).raise_for_status()
     marker.write_text(f"families={len(table)} photos={uploaded} seed={seed}\n")
     return uploaded
 

@@ -39,3 +39,8 @@ def test_seed_demo_through_the_api(tmp_path):
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert photos and all(p["score"] is not None for p in photos)
+        latest = client.get(
+            f"/families/{families[0]['family_id']}/assessments/latest",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert latest.status_code == 200  # assessed at seeding, before anyone opened it

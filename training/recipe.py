@@ -40,6 +40,14 @@ class EarlyStopping(StrictModel):
     min_delta: float = Field(0.001, ge=0)
 
 
+class HeadWeights(StrictModel):
+    """Weight of each head's loss in the sum (the signs loss is a mean over its signs)."""
+
+    room: float = Field(1.0, ge=0)
+    condition: float = Field(1.0, ge=0)
+    signs: float = Field(1.0, ge=0)
+
+
 class OptimSection(StrictModel):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
@@ -49,6 +57,7 @@ class OptimSection(StrictModel):
     warmup_epochs: float = Field(1.0, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     ordinal_weight: float = Field(1.0, ge=0)
+    head_weights: HeadWeights = HeadWeights()
     class_balance: Literal["none", "weights", "sampler"] = "weights"
     ema_decay: float | None = Field(None, gt=0, lt=1)
     early_stopping: EarlyStopping | None = None

@@ -88,6 +88,9 @@ def build_loss(
         not_dwelling_index=taxonomy.room_names.index(taxonomy.not_dwelling),
         label_smoothing=o.label_smoothing,
         ordinal_weight=o.ordinal_weight,
+        room_weight=o.head_weights.room,
+        condition_weight=o.head_weights.condition,
+        signs_weight=o.head_weights.signs,
     )
     if o.class_balance != "weights":
         return MultiHeadLoss(settings)

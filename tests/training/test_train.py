@@ -67,3 +67,19 @@ def test_cosine_schedule_with_warmup():
         scheduler.step()
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1.0)
     assert all(a >= b for a, b in itertools.pairwise(lrs[2:])) and lrs[-1] < 0.1
+
+
+def test_head_weights_from_the_recipe_reach_the_loss(toy_manifest, tmp_path, tiny_recipe, taxonomy):
+    from training.train import build_loss
+
+    config = tiny_recipe(
+        toy_manifest, tmp_path, class_balance="none", head_weights={"signs": 4.0, "room": 0.5}
+    )
+    settings = build_loss(config, None, taxonomy).settings  # type: ignore[arg-type]
+    assert (settings.room_weight, settings.condition_weight, settings.signs_weight) == (
+        0.5,
+        1.0,
+        4.0,
+    )
+    with pytest.raises(ValueError, match="head_weights"):
+        tiny_recipe(toy_manifest, tmp_path, head_weights={"signs": -1.0})

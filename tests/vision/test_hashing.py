@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
+from benchmarks.bench_hashing import EDITS  # the edits whose recall docs/benchmarks.md records
 from tests.vision.engine_fixtures import room_scene
 from vision.engine import load_engine_config
 from vision.hashing import HashIndex, PhotoHash, perceptual_hash
 
 RADIUS = load_engine_config().hashing.reuse_radius
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-
-
-def _crop(image: np.ndarray, fraction: float) -> np.ndarray:
-    h, w = image.shape[:2]
-    dy, dx = int(h * fraction), int(w * fraction)
-    return image[dy : h - dy, dx : w - dx]
-
-
-EDITS = {
-    "jpeg-q40": lambda im: _jpeg(im, 40),
-    "half-size": lambda im: cv2.resize(im, (im.shape[1] // 2, im.shape[0] // 2)),
-    "crop-4%": lambda im: _crop(im, 0.04),
-    "brighter": lambda im: np.clip(im.astype(np.int16) + 30, 0, 255).astype(np.uint8),
-    "darker": lambda im: (im * 0.75).astype(np.uint8),
-}
 
 
 @pytest.fixture(scope="module")

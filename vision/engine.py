@@ -220,36 +220,10 @@ class Engine:
         self, images: list[np.ndarray], sha256s: list[str], verdicts: list[QualityVerdict | None]
     ) -> list[PhotoScore]:
         outs = self.run_logits(to_batch(images, self.artifact.preprocessing))
-        names = self.artifact.onnx_outputs
-        room, condition, signs = head_probs(self.artifact, *(outs[n] for n in names[:3]))
-        embeddings = outs[names[3]]
-        labels = self.artifact.labels
-        return [
-            self._photo_score(
-                sha256=sha256s[i],
-                room=dict(zip(labels.room, map(float, room[i]), strict=True)),
-                condition=dict(zip(labels.condition, map(float, condition[i]), strict=True)),
-                signs=dict(zip(labels.signs, map(float, signs[i]), strict=True)),
-                embedding=embeddings[i].copy(),
-                verdict=verdicts[i],
-            )
-            for i in range(len(images))
-        ]
-
-    def _photo_score(
-        self, *, sha256: str, verdict: QualityVerdict | None, **heads: Any
-    ) -> PhotoScore:
-        reasons = abstain_reasons(
-            heads["room"], heads["condition"], verdict,
+        return scores_from_outputs(
+            self.artifact, outs, sha256s=sha256s, verdicts=verdicts,
             abstain=self.config.abstain, not_dwelling=self._not_dwelling,
         )  # fmt: skip
-        return PhotoScore(
-            photo_sha256=sha256,
-            model_version=self.model_version,
-            abstain=bool(reasons),
-            abstain_reasons=reasons,
-            **heads,
-        )
 
     def _score_items(self, items: list[_Item]) -> list[PhotoScore]:
         return self.score(
@@ -268,6 +242,42 @@ class Engine:
                 self._score_items, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms
             )
         return await self._batcher.submit(_Item(image, sha256, quality))
+
+
+def scores_from_outputs(
+    artifact: ModelArtifact,
+    outputs: dict[str, np.ndarray],
+    *,
+    sha256s: list[str],
+    verdicts: list[QualityVerdict | None],
+    abstain: AbstainConfig,
+    not_dwelling: str,
+) -> list[PhotoScore]:
+    """PhotoScores from raw ONNX outputs (CPU or GPU path): calibrated heads + abstain rule."""
+    names, labels = artifact.onnx_outputs, artifact.labels
+    if not sha256s:
+        return []
+    room, condition, signs = head_probs(artifact, *(outputs[n] for n in names[:3]))
+    scores = []
+    for i, sha256 in enumerate(sha256s):
+        room_i = dict(zip(labels.room, map(float, room[i]), strict=True))
+        condition_i = dict(zip(labels.condition, map(float, condition[i]), strict=True))
+        reasons = abstain_reasons(
+            room_i, condition_i, verdicts[i], abstain=abstain, not_dwelling=not_dwelling
+        )
+        scores.append(
+            PhotoScore(
+                photo_sha256=sha256,
+                model_version=artifact.model_version,
+                room=room_i,
+                condition=condition_i,
+                signs=dict(zip(labels.signs, map(float, signs[i]), strict=True)),
+                embedding=outputs[names[3]][i].copy(),
+                abstain=bool(reasons),
+                abstain_reasons=reasons,
+            )
+        )
+    return scores
 
 
 def abstain_reasons(

@@ -22,14 +22,12 @@ import numpy as np
 
 from shanyraq.errors import ImageError
 from vision.bulk import PhotoBytes, Scored, failure
-from vision.score import PhotoScore
 
 if TYPE_CHECKING:
     import torch
 
     from vision.artifact import ModelArtifact, Preprocessing
     from vision.engine import EngineConfig
-    from vision.quality import QualityVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -269,11 +267,13 @@ class TensorBytesScorer:
 
     def infer(self, prepared: _Prepared) -> list[Scored]:
         outputs = self.run_prepared(prepared)
+        from vision.engine import scores_from_outputs
+
         scores = scores_from_outputs(
             self.artifact, outputs,
             sha256s=[prepared.batch[i].sha256 for i in prepared.ok],
             verdicts=[prepared.batch[i].quality for i in prepared.ok],
-            config=self.config, not_dwelling=self._not_dwelling,
+            abstain=self.config.abstain, not_dwelling=self._not_dwelling,
         )  # fmt: skip
         by_index = dict(zip(prepared.ok, scores, strict=True))
         return [
@@ -301,46 +301,6 @@ class TensorBytesScorer:
             self._session.run_with_iobinding(binding)
             outs = binding.copy_outputs_to_cpu()
         return {n: np.asarray(o, dtype=np.float32) for n, o in zip(names, outs, strict=True)}
-
-
-def scores_from_outputs(
-    artifact: ModelArtifact,
-    outputs: dict[str, np.ndarray],
-    *,
-    sha256s: list[str],
-    verdicts: list[QualityVerdict | None],
-    config: EngineConfig,
-    not_dwelling: str,
-) -> list[PhotoScore]:
-    """PhotoScores from raw ONNX outputs, through vision.heads and the engine's abstain rule."""
-    from vision.engine import abstain_reasons
-    from vision.heads import head_probs
-
-    if not sha256s:
-        return []
-    names, labels = artifact.onnx_outputs, artifact.labels
-    room, condition, signs = head_probs(artifact, *(outputs[n] for n in names[:3]))
-    scores = []
-    for i, sha256 in enumerate(sha256s):
-        room_i = dict(zip(labels.room, map(float, room[i]), strict=True))
-        condition_i = dict(zip(labels.condition, map(float, condition[i]), strict=True))
-        reasons = abstain_reasons(
-            room_i, condition_i, verdicts[i],
-            abstain=config.abstain, not_dwelling=not_dwelling,
-        )  # fmt: skip
-        scores.append(
-            PhotoScore(
-                photo_sha256=sha256,
-                model_version=artifact.model_version,
-                embedding=outputs[names[3]][i].copy(),
-                abstain=bool(reasons),
-                abstain_reasons=reasons,
-                room=room_i,
-                condition=condition_i,
-                signs=dict(zip(labels.signs, map(float, signs[i]), strict=True)),
-            )
-        )
-    return scores
 
 
 def _open_session(

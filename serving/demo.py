@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     from tqdm import tqdm
 
     from serving.app import create_app
+    from shanyraq.manifest import read_manifest
     from training.synth.families import generate_families, write_families
     from welfare.criteria import get_welfare_config
 
@@ -90,6 +92,10 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     table = families.table[families.table["region"].isin(DEMO_REGIONS)]
     source = settings.data_dir / "demo-source"
     write_families(families, source, seed=seed, render=True, size=512)
+    manifest = read_manifest(source / "manifest.csv")
+    photos_of: dict[str, list[Path]] = defaultdict(list)
+    for photo in manifest:
+        photos_of[photo.family_id].append(photo.resolve(manifest.root))
     criteria = get_welfare_config().criterion_names
     uploaded = 0
     with TestClient(create_app(settings)) as client:
@@ -106,7 +112,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
                 )
                 response.raise_for_status()
                 family_id = str(row["family_id"])
-                uploaded += _upload_photos(client, headers, source, family_id)
+                uploaded += _upload_photos(client, headers, photos_of[family_id], family_id)
                 # Assess once now, so the commission's list shows levels from the start.
                 client.post(
                     f"/families/{family_id}/assessments", headers=headers
@@ -115,24 +121,18 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     return uploaded
 
 
-def _upload_photos(client: Any, headers: dict[str, str], source: Path, family_id: str) -> int:
-    import csv
-
+def _upload_photos(client: Any, headers: dict[str, str], photos: list[Path], family_id: str) -> int:
     count = 0
-    with (source / "manifest.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["family_id"] != family_id:
-                continue
-            data = (source / row["path"]).read_bytes()
-            response = client.post(
-                f"/families/{family_id}/photos",
-                files={"file": (Path(row["path"]).name, data, "image/jpeg")},
-                headers=headers,
-            )
-            if response.status_code >= 400:
-                logger.warning("demo photo %s refused: %s", row["path"], response.text)
-                continue
-            count += 1
+    for path in photos:
+        response = client.post(
+            f"/families/{family_id}/photos",
+            files={"file": (path.name, path.read_bytes(), "image/jpeg")},
+            headers=headers,
+        )
+        if response.status_code >= 400:
+            logger.warning("demo photo %s refused: %s", path, response.text)
+            continue
+        count += 1
     return count
 
 

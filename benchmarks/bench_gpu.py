@@ -30,19 +30,19 @@ def _items(jpegs: list[bytes]) -> list[PhotoBytes]:
 
 
 def _cpu_rows(folder: Path, jpegs: list[bytes]) -> BenchResult:
-    from serving.pipeline import DECODE_SHORT_SIDE_PX
     from vision.bulk import CpuBytesScorer, score_batches
-    from vision.engine import Engine
+    from vision.engine import Engine, get_engine_config
     from vision.io import decode_image
 
     engine = Engine.load(folder)
-    scorer = CpuBytesScorer(engine, max_pixels=MAX_PIXELS, decode_short_side=DECODE_SHORT_SIDE_PX)
+    decode_side = get_engine_config().decode_side_for(engine.artifact.preprocessing.size)
+    scorer = CpuBytesScorer(engine, max_pixels=MAX_PIXELS, decode_short_side=decode_side)
     items = _items(jpegs)
     batches = [items[i : i + CPU_BATCH] for i in range(0, len(items), CPU_BATCH)]
 
     def naive() -> int:
         for item in items:
-            pixels = decode_image(item.data, max_pixels=MAX_PIXELS, target_size=1024).pixels
+            pixels = decode_image(item.data, max_pixels=MAX_PIXELS, target_size=decode_side).pixels
             engine.score([pixels], sha256s=[item.sha256])
         return len(items)
 

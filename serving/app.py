@@ -15,7 +15,13 @@ from serving.api.errors import install_error_handlers
 from serving.api.routes import assessments, auth, families, photos, reports, system, users
 from serving.core.config import ServingSettings, get_settings
 from serving.db.models import Family, Photo
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.session import (
+    make_engine,
+    make_read_engine,
+    make_read_session_factory,
+    make_session_factory,
+    session_scope,
+)
 from serving.metrics import Metrics
 from serving.pipeline import PhotoPipeline
 from serving.ratelimit import RateLimiter
@@ -78,11 +84,20 @@ def build_services(settings: ServingSettings) -> Services:
 
         upgrade(settings.resolved_database_url)
     db_engine = make_engine(settings.resolved_database_url)
+    read_engine = make_read_engine(db_engine)
     store = PhotoStore(settings.store_dir)
     store.prepare()
     engine, fusion, problems = _load_models(settings)
+    import cv2
+
+    from vision.engine import get_engine_config
+
+    # Uploads already run in parallel worker threads (one per core); OpenCV's own threads on
+    # top of them only add switching.
+    cv2.setNumThreads(1)
     pipeline = PhotoPipeline(
         max_pixels=get_shanyraq_settings().io.max_pixels,
+        decode_short_side_px=get_engine_config().decode_short_side_px,
         engine=engine,  # type: ignore[arg-type]
         batching=settings.batching.enabled,
         max_batch=settings.batching.max_batch,
@@ -91,6 +106,7 @@ def build_services(settings: ServingSettings) -> Services:
     limits = settings.rate_limits
     services = Services(
         settings=settings, db_engine=db_engine, sessions=make_session_factory(db_engine),
+        read_engine=read_engine, read_sessions=make_read_session_factory(read_engine),
         store=store, signing_key=settings.signing_key(),
         login_limiter=RateLimiter(limit=limits.login_per_minute, what="sign-in attempts"),
         upload_limiter=RateLimiter(limit=limits.upload_per_minute, what="uploads"),
@@ -113,6 +129,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         finally:
             await services.pipeline.aclose()
             services.db_engine.dispose()
+            if services.read_engine is not None:
+                services.read_engine.dispose()
 
     app = FastAPI(
         title="Shanyraq",

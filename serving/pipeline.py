@@ -1,13 +1,15 @@
 """The photo pipeline of an upload: decode, quality, perceptual hash, then score (batched).
 
-Pixels enter only through `vision.io`; CPU work runs in a worker thread; scoring goes through
-one `MicroBatcher` so concurrent uploads share model calls. With no model loaded, scoring says
-so (`score=None` with a reason): no score is ever invented.
+Pixels enter only through `vision.io`; CPU work (decode, quality, hash and the model's
+resize/normalise) runs in the request's worker thread, in parallel across uploads; only the
+model call goes through one `MicroBatcher`, so concurrent uploads share it. With no model
+loaded, scoring says so (`score=None` with a reason): no score is ever invented.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Decode JPEGs at reduced scale: the model, the quality gate and the served copy all need far
-# fewer pixels than a phone takes; quality judges resolution on the original size.
-DECODE_SHORT_SIDE_PX = 1024
-
 
 @dataclass(frozen=True)
 class Analysis:
@@ -36,11 +34,12 @@ class Analysis:
     decoded: DecodedImage
     quality: QualityVerdict
     photo_hash: PhotoHash
+    model_input: np.ndarray | None = None  # (3, S, S) for the loaded model, None without one
 
 
 @dataclass(frozen=True)
 class _ScoreItem:
-    pixels: np.ndarray
+    model_input: np.ndarray
     sha256: str
     quality: QualityVerdict | None
 
@@ -52,6 +51,8 @@ class PhotoPipeline:
         self,
         *,
         max_pixels: int,
+        decode_short_side_px: int,
+        cpu_workers: int = 0,
         engine: Engine | None,
         batching: bool,
         max_batch: int,
@@ -59,6 +60,13 @@ class PhotoPipeline:
     ) -> None:
         self.max_pixels = max_pixels
         self.engine = engine
+        self.cpu_workers = cpu_workers or os.cpu_count() or 1
+        self._cpu_limiter: Any = None  # anyio.CapacityLimiter, made in the event loop
+        # Decode only as many pixels as the quality gate and the model need (JPEG DCT scaling);
+        # resolution is still judged on the size the camera stored.
+        self.decode_side = decode_short_side_px
+        if engine is not None:
+            self.decode_side = max(decode_short_side_px, engine.artifact.preprocessing.size)
         self._batcher: MicroBatcher[_ScoreItem, PhotoScore] | None = None
         if engine is not None and batching:
             from vision.batcher import MicroBatcher
@@ -80,16 +88,30 @@ class PhotoPipeline:
         from vision.hashing import perceptual_hash
         from vision.quality import assess_quality
 
-        decoded = decode_image(data, max_pixels=self.max_pixels, target_size=DECODE_SHORT_SIDE_PX)
+        decoded = decode_image(data, max_pixels=self.max_pixels, target_size=self.decode_side)
         verdict = assess_quality(decoded.pixels, original_size=decoded.original_size)
+        model_input = self.engine.prepare(decoded.pixels) if self.engine is not None else None
         return Analysis(
-            decoded=decoded, quality=verdict, photo_hash=perceptual_hash(decoded.pixels)
-        )
+            decoded=decoded, quality=verdict, photo_hash=perceptual_hash(decoded.pixels),
+            model_input=model_input,
+        )  # fmt: skip
+
+    async def analyse_async(self, data: bytes) -> Analysis:
+        """`analyse` in a worker thread, at most `cpu_workers` at a time.
+
+        More threads than cores only queue for the GIL, and a thread holding the database's
+        write lock then waits behind them: bounded, uploads finish in arrival order instead.
+        """
+        import anyio
+
+        if self._cpu_limiter is None:
+            self._cpu_limiter = anyio.CapacityLimiter(self.cpu_workers)
+        return await anyio.to_thread.run_sync(self.analyse, data, limiter=self._cpu_limiter)
 
     def _score_batch(self, items: list[_ScoreItem]) -> list[PhotoScore]:
         assert self.engine is not None
-        return self.engine.score(
-            [i.pixels for i in items],
+        return self.engine.score_inputs(
+            np.stack([i.model_input for i in items]),
             sha256s=[i.sha256 for i in items],
             quality=[i.quality for i in items],
         )
@@ -98,7 +120,10 @@ class PhotoPipeline:
         """The photo's PhotoScore, or None when no model is loaded."""
         if self.engine is None:
             return None
-        item = _ScoreItem(analysis.decoded.pixels, analysis.decoded.sha256, analysis.quality)
+        model_input = analysis.model_input
+        if model_input is None:  # analysed without the engine (not by `analyse`)
+            model_input = self.engine.prepare(analysis.decoded.pixels)
+        item = _ScoreItem(model_input, analysis.decoded.sha256, analysis.quality)
         if self._batcher is not None:
             return await self._batcher.submit(item)
         import anyio.to_thread

@@ -57,11 +57,11 @@ def rescore(
     from serving.core.config import get_settings, load_serving_settings
     from serving.db.session import make_engine, make_session_factory, session_scope
     from serving.migrations import upgrade
-    from serving.pipeline import DECODE_SHORT_SIDE_PX
     from serving.rescore import rescore as run_rescore
     from serving.storage import PhotoStore
     from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.bulk import open_scorer
+    from vision.engine import get_engine_config
 
     settings = load_serving_settings(config) if config else get_settings()
     when = _parse_since(since)
@@ -69,7 +69,7 @@ def rescore(
     db_engine = make_engine(settings.resolved_database_url)
     scorer = open_scorer(
         model, prefer=device.value, max_pixels=get_shanyraq_settings().io.max_pixels,
-        decode_short_side=DECODE_SHORT_SIDE_PX,
+        decode_short_side=get_engine_config().decode_short_side_px,
     )  # fmt: skip
     typer.echo(f"scoring with model {scorer.model_version} on the {scorer.name} path")
     report = run_rescore(

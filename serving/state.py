@@ -29,6 +29,13 @@ class Services:
     upload_limiter: RateLimiter
     pipeline: PhotoPipeline
     metrics: Metrics
+    read_engine: Engine | None = None  # SQLite: deferred transactions, no write lock
+    read_sessions: sessionmaker[Session] | None = None
     reuse: ReuseIndex | None = None
     fusion_model: Any = None  # welfare.fusion.FusionModel once loaded
     load_problems: list[str] = field(default_factory=list)
+
+    @property
+    def readers(self) -> sessionmaker[Session]:
+        """Sessions for pure reads (token and scope checks); write sessions when unset."""
+        return self.read_sessions if self.read_sessions is not None else self.sessions

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ModelMismatchError
@@ -26,7 +26,7 @@ from vision.artifact import ONNX_FILE, ModelArtifact, read_artifact
 from vision.batcher import MicroBatcher
 from vision.hashing import HashingConfig
 from vision.heads import head_probs
-from vision.preprocess import to_batch
+from vision.preprocess import to_batch, to_input
 from vision.providers import SHORT_NAMES, ProviderName, ProviderPlan, plan_providers
 from vision.quality import QualityConfig, QualityVerdict
 from vision.score import (
@@ -74,6 +74,23 @@ class EngineConfig(StrictModel):
     abstain: AbstainConfig = AbstainConfig()
     quality: QualityConfig = QualityConfig()
     hashing: HashingConfig = HashingConfig()
+    decode_short_side_px: int = Field(
+        512, gt=0, description="JPEGs decode at reduced scale, never below this shorter side."
+    )
+
+    @model_validator(mode="after")
+    def _decode_covers_quality(self) -> EngineConfig:
+        # The quality gate's thresholds were measured at its working size: never upsample to it.
+        if self.decode_short_side_px < self.quality.working_side_px:
+            raise ValueError(
+                f"decode_short_side_px ({self.decode_short_side_px}) must be at least "
+                f"quality.working_side_px ({self.quality.working_side_px})"
+            )
+        return self
+
+    def decode_side_for(self, model_input_px: int) -> int:
+        """Shorter side to decode at so the quality gate and a model of this input size fit."""
+        return max(self.decode_short_side_px, model_input_px)
 
 
 def load_engine_config(path: Path | None = None) -> EngineConfig:
@@ -216,10 +233,46 @@ class Engine:
             )
         return scores
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """One decoded photo to this model's input tensor (3, S, S); thread-safe, no model call.
+
+        Callers that preprocess in their own threads (the upload pipeline) then hand batches of
+        these to `score_inputs`, so the serialised model call does no resizing.
+        """
+        return to_input(image, self.artifact.preprocessing)
+
+    def score_inputs(
+        self,
+        inputs: np.ndarray,
+        *,
+        sha256s: list[str],
+        quality: list[QualityVerdict | None] | None = None,
+    ) -> list[PhotoScore]:
+        """PhotoScores for a batch already made by `prepare` (N, 3, S, S), in one model call."""
+        verdicts: list[QualityVerdict | None] = (
+            list(quality) if quality is not None else [None] * len(sha256s)
+        )
+        if not len(inputs) == len(sha256s) == len(verdicts):
+            raise ValueError(
+                f"{len(inputs)} inputs, {len(sha256s)} sha256s, {len(verdicts)} verdicts"
+            )
+        if not sha256s:
+            return []
+        return self._scores(self.run_logits(inputs), sha256s, verdicts)
+
     def _score_chunk(
         self, images: list[np.ndarray], sha256s: list[str], verdicts: list[QualityVerdict | None]
     ) -> list[PhotoScore]:
-        outs = self.run_logits(to_batch(images, self.artifact.preprocessing))
+        return self._scores(
+            self.run_logits(to_batch(images, self.artifact.preprocessing)), sha256s, verdicts
+        )
+
+    def _scores(
+        self,
+        outs: dict[str, np.ndarray],
+        sha256s: list[str],
+        verdicts: list[QualityVerdict | None],
+    ) -> list[PhotoScore]:
         return scores_from_outputs(
             self.artifact, outs, sha256s=sha256s, verdicts=verdicts,
             abstain=self.config.abstain, not_dwelling=self._not_dwelling,

@@ -69,6 +69,8 @@ class DecodedImage:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
+_ORIENTATION_TAG = 0x0112  # EXIF Orientation
+
 def sniff_format(data: bytes) -> str:
     """Name the format from magic bytes; refuse all but the allowed ones with a clear reason."""
     if data.startswith(b"\xff\xd8\xff"):
@@ -176,7 +178,10 @@ def _load_rgb(image: Image.Image, fmt: str) -> np.ndarray:
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept half an image
     try:
         image.load()
-        upright = ImageOps.exif_transpose(image, in_place=False) or image
+        # Only rotated photos are transposed: exif_transpose copies every photo otherwise,
+        # a full-size pass per upload for nothing.
+        rotated = image.getexif().get(_ORIENTATION_TAG, 1) not in (1, None)
+        upright = (ImageOps.exif_transpose(image) or image) if rotated else image
         rgb = _to_rgb(upright)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImageError(
@@ -218,7 +223,7 @@ def _read_metadata(image: Image.Image) -> CaptureMetadata:
         longitude=longitude,
         camera_make=_clean_text(exif.get(_TAG_MAKE)),
         camera_model=_clean_text(exif.get(_TAG_MODEL)),
-        orientation=int(exif.get(0x0112, 1) or 1),
+        orientation=int(exif.get(_ORIENTATION_TAG, 1) or 1),
     )
 
 

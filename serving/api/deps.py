@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from serving.core.security import decode_token
 from serving.db.models import Assessment, Family, Photo, User
@@ -37,15 +37,28 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_session(services: ServicesDep) -> Iterator[Session]:
-    session = services.sessions()
+def _session_of(factory: sessionmaker[Session]) -> Iterator[Session]:
+    session = factory()
     try:
         yield session
     finally:
         session.close()
 
 
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    yield from _session_of(services.sessions)
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_read_session(services: ServicesDep) -> Iterator[Session]:
+    yield from _session_of(services.readers)
+
+
+# For routes that only read through the request's session (their writes, if any, go through
+# a write session of their own): on SQLite these never wait for the write lock.
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -67,8 +80,8 @@ def get_current_user(
     if not token:
         raise NotAuthenticatedError("sign in first: send 'Authorization: Bearer <token>'")
     claims = decode_token(token, key=services.signing_key)
-    # A short transaction of its own: the caller's transaction must not start this early.
-    with session_scope(services.sessions) as session:
+    # A short read of its own: the caller's transaction must not start this early.
+    with session_scope(services.readers) as session:
         user = session.get(User, claims.user_id)
         if user is None or not user.active:
             raise InvalidTokenError("this account is disabled or gone; ask an administrator")
@@ -144,6 +157,14 @@ def assessment_in_scope(
     return assessment
 
 
+def family_in_scope_read(
+    family_id: FamilyId, user: CurrentUserDep, session: ReadSessionDep
+) -> Family:
+    return _family(session, family_id, user)
+
+
 FamilyInScope = Annotated[Family, Depends(family_in_scope)]
+# The same check through a read-only session, for routes that write only in their own sessions.
+FamilyInScopeReadOnly = Annotated[Family, Depends(family_in_scope_read)]
 PhotoInScope = Annotated[Photo, Depends(photo_in_scope)]
 AssessmentInScope = Annotated[Assessment, Depends(assessment_in_scope)]

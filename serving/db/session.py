@@ -15,7 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 logger = logging.getLogger(__name__)
 
 
-def _sqlite_setup(engine: Engine) -> None:
+class ReadOnlySessionError(RuntimeError):
+    """A read-only session was asked to write (a programming error, never user input)."""
+
+
+def _sqlite_setup(engine: Engine, *, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start (see below).
@@ -32,22 +36,57 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock at the start: a transaction that read first and
         # wrote later could otherwise fail with SQLITE_BUSY when another writer committed.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # The read engine begins deferred: in WAL mode it reads a snapshot without the write
+        # lock, so checking a token or a region never queues behind uploads.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """The engine for `url`; on SQLite, `read_only` gives the separate engine for reads.
+
+    SQLite has one writer at a time. Writers therefore share one pooled connection and
+    queue for it in order; left to SQLite's busy handler they would sleep and retry (up to
+    100 ms a try), which under concurrent uploads costs more than the writes themselves.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _sqlite_setup(engine)
+        pool = {} if read_only else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
+        )  # fmt: skip
+        _sqlite_setup(engine, read_only=read_only)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def make_read_engine(engine: Engine) -> Engine:
+    """Where reads go: a deferred-transaction engine on a SQLite file, else `engine` itself."""
+    url = engine.url.render_as_string(hide_password=False)
+    if is_sqlite(url) and engine.url.database not in (None, "", ":memory:"):
+        return make_engine(url, read_only=True)
+    return engine
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_session_factory(read_engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads only (on `make_read_engine`'s engine); a flush of a change is refused."""
+    factory = sessionmaker(read_engine, expire_on_commit=False)
+
+    @event.listens_for(factory, "before_flush")
+    def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+        if session.new or session.dirty or session.deleted:
+            raise ReadOnlySessionError("a read-only session cannot write; use a write session")
+
+    return factory
 
 
 @contextmanager

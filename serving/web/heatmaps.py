@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from serving.errors import NotFoundError, UnavailableError
-from serving.pipeline import DECODE_SHORT_SIDE_PX
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
 
@@ -82,6 +81,7 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     if path.is_file():
         return path.read_bytes()
     from shanyraq.config import get_settings
+    from vision.engine import get_engine_config
     from vision.explain import heatmap, overlay_png
     from vision.io import decode_image
 
@@ -90,7 +90,7 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     rgb = decode_image(
         services.store.read(sha256),
         max_pixels=get_settings().io.max_pixels,
-        target_size=DECODE_SHORT_SIDE_PX,
+        target_size=get_engine_config().decode_short_side_px,
     ).pixels
     rgb = _shrink(rgb, OVERLAY_SHORT_SIDE_PX)
     png = overlay_png(rgb, heatmap(folder, rgb, head="signs", label=sign))

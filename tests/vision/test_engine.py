@@ -143,6 +143,31 @@ def test_concurrent_async_callers_share_batches(engine, photos):
     assert engine._batcher is not None and max(engine._batcher.batch_sizes) > 1
 
 
+def test_prepared_inputs_score_as_the_photos_do(engine, photos):
+    # The upload pipeline preprocesses in its own threads, then scores prepared batches.
+    fail = QualityVerdict(status="fail", reasons=("blurred",), retake_hint="hold still")
+    verdicts = [None, fail, None]
+    direct = engine.score(photos[:3], sha256s=_shas(3), quality=verdicts)
+    inputs = np.stack([engine.prepare(p) for p in photos[:3]])
+    prepared = engine.score_inputs(inputs, sha256s=_shas(3), quality=verdicts)
+    for a, b in zip(direct, prepared, strict=True):
+        assert a.room == pytest.approx(b.room, abs=1e-6)
+        assert a.condition == pytest.approx(b.condition, abs=1e-6)
+        assert (a.abstain, a.abstain_reasons) == (b.abstain, b.abstain_reasons)
+    assert prepared[1].abstain
+    with pytest.raises(ValueError, match="2 inputs, 3 sha256s"):
+        engine.score_inputs(inputs[:2], sha256s=_shas(3))
+
+
+def test_decode_size_never_below_the_quality_working_size(config):
+    assert config.decode_side_for(config.decode_short_side_px + 100) == (
+        config.decode_short_side_px + 100
+    )
+    too_small = config.quality.working_side_px - 1
+    with pytest.raises(ValueError, match="working_side_px"):
+        EngineConfig.model_validate({**config.model_dump(), "decode_short_side_px": too_small})
+
+
 def test_mismatched_lengths_refused(engine, photos):
     with pytest.raises(ValueError, match="sha256s"):
         engine.score(photos[:2], sha256s=_shas(1))

@@ -14,7 +14,9 @@ from serving.api.deps import (
     CurrentUser,
     CurrentUserDep,
     FamilyInScope,
+    FamilyInScopeReadOnly,
     PhotoInScope,
+    ReadSessionDep,
     ServicesDep,
     SessionDep,
     policy,
@@ -73,8 +75,8 @@ def _check_room_hint(room_hint: str | None) -> None:
     **policy(*UPLOADERS),
 )
 async def upload_photo(
-    family: FamilyInScope,
-    session: SessionDep,
+    family: FamilyInScopeReadOnly,
+    session: ReadSessionDep,
     user: CurrentUserDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or HEIC photo")],
@@ -94,7 +96,7 @@ async def upload_photo(
         earlier = await run_in_threadpool(_replay, services, user, idempotency_key, fingerprint)
         if earlier is not None:
             return JSONResponse(earlier[1], status_code=earlier[0])
-    analysis = await run_in_threadpool(services.pipeline.analyse, data)  # bad bytes: 4xx here
+    analysis = await services.pipeline.analyse_async(data)  # bad bytes: 4xx here
     score = await services.pipeline.score(analysis)
     await run_in_threadpool(services.store.put, data)  # durable before the row exists
     status, body = await run_in_threadpool(
@@ -111,7 +113,7 @@ async def upload_photo(
 def _replay(
     services: Services, user: CurrentUser, key: str, fingerprint: str
 ) -> tuple[int, dict[str, Any]] | None:
-    with session_scope(services.sessions) as session:
+    with session_scope(services.readers) as session:
         row = replay(session, user_id=user.id, key=key, fingerprint=fingerprint)
         return (row.status_code, row.response) if row is not None else None
 

@@ -71,6 +71,7 @@ class DecodedImage:
 
 _ORIENTATION_TAG = 0x0112  # EXIF Orientation
 
+
 def sniff_format(data: bytes) -> str:
     """Name the format from magic bytes; refuse all but the allowed ones with a clear reason."""
     if data.startswith(b"\xff\xd8\xff"):

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from annotation.client import Connection
     from annotation.settings import AnnotationConfig
+    from shanyraq.manifest import ManifestRow
     from vision.score import PhotoScore
 
 app = typer.Typer(
@@ -51,6 +54,23 @@ def _scores(manifest_path: Path, model: Path | None, scores: Path | None) -> dic
     if model is not None:
         return score_manifest(read_manifest(manifest_path), model)
     return {}
+
+
+def _photo_hashes(root: Path, rows: list[ManifestRow]) -> np.ndarray:
+    """(N, 2) uint64 pHash and dHash per row, so no two near-duplicates are picked."""
+    import numpy as np
+
+    from shanyraq.config import get_settings
+    from vision.hashing import perceptual_hash
+    from vision.io import decode_file
+
+    limit = get_settings().io.max_pixels
+    out = np.zeros((len(rows), 2), dtype=np.uint64)
+    for i, row in enumerate(rows):
+        pixels = decode_file(row.resolve(root), max_pixels=limit, target_size=128).pixels
+        h = perceptual_hash(pixels)
+        out[i] = (h.phash, h.dhash)
+    return out
 
 
 @app.command("init")
@@ -133,7 +153,7 @@ def select(
     config_path: ConfigOpt = None,
 ) -> None:
     """Pick the unlabelled photos most worth labelling (then `annotate push OUT`)."""
-    from annotation.select import SelectionParams, select_photos
+    from annotation.select import select_photos
     from shanyraq.manifest import read_manifest, write_manifest
 
     if model is None and scores is None:
@@ -155,18 +175,13 @@ def select(
         pushed = project_sha256s(conn, project_id)
         unlabelled = [r for r in unlabelled if r.sha256 not in pushed]
     labelled = [by_sha[r.sha256] for r in data.rows if r.room is not None]
-    sel = config.selection
+    labelled_rows = [r for r in data.rows if r.room is not None]
     chosen = select_photos(
         [by_sha[r.sha256] for r in unlabelled],
-        SelectionParams(
-            budget=budget,
-            near_duplicate_cosine_distance=sel.near_duplicate_cosine_distance,
-            near_duplicate_hash_bits=sel.near_duplicate_hash_bits,
-            pool_factor=sel.pool_factor,
-        ),
-        method=sel.uncertainty,
-        head_weights=sel.head_weights,
+        config.selection.params(budget),
         labelled=labelled,
+        hashes=_photo_hashes(data.root, unlabelled),
+        labelled_hashes=_photo_hashes(data.root, labelled_rows) if labelled_rows else None,
     )
     picked = [unlabelled[i] for i in chosen]
     write_manifest(out, picked)
@@ -209,23 +224,34 @@ def curve(
     out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path(
         "docs/images/active-learning-curve.png"
     ),
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repetitions to average.")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repetitions to average.")] = 6,
+    model: Annotated[
+        Path, typer.Option("--model", help="Model artifact whose embeddings the learner uses.")
+    ] = Path("runs/demo/artifact"),
+    work_dir: Annotated[
+        Path, typer.Option("--work-dir", help="Where rendered photos and cached scores go.")
+    ] = Path("runs/active_learning"),
+    config_path: ConfigOpt = None,
 ) -> None:
-    """Measure selection against random picks on synthetic data; plot the learning curves.
+    """Measure selection against random picks on scored synthetic photos; plot the curves.
 
-    Two difficulties: condition hard to learn from the features (separation 1) and learnable
-    (separation 2). The goal: random's accuracy at N labels reached with <= 0.6 N.
+    Photos rendered by training.synth and scored by --model (cached in --work-dir); a logistic
+    regression per head on the embeddings is refitted after each batch of labels; evaluation
+    photos come from other homes. The goal: random's accuracy at N labels reached with <= 0.6 N.
     """
-    from annotation.curve import learning_curve, plot_curves
+    from annotation.curve import ExperimentSetup, Strategy, plot_curves, run_experiment
     from shanyraq.taxonomy import get_taxonomy
 
-    results = [
-        learning_curve(get_taxonomy(), seeds=tuple(range(seeds)), separation=separation)
-        for separation in (1.0, 2.0)
-    ]
+    params = _config(config_path).selection.params(budget=0)
+    results = run_experiment(
+        ExperimentSetup(model_dir=model, work_dir=work_dir),
+        get_taxonomy(),
+        strategy=Strategy(params=params),
+        seeds=tuple(range(seeds)),
+    )
     plot_curves(results, out)
     for result in results:
-        typer.echo(f"grade separation {result.separation:g}:")
+        typer.echo(f"{result.title} (every photo labelled: {result.ceiling:.3f}):")
         for n, active, rand in zip(result.labels, result.active, result.random, strict=True):
             ratio = result.ratios[n]
             shown = "not reached" if ratio is None else f"{ratio:.2f}"

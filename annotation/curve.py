@@ -1,144 +1,133 @@
-"""Is active selection worth it? A learning curve on synthetic photos, against random picks.
+"""Is active selection worth it? Learning curves on scored synthetic photos, against random picks.
 
-Each synthetic photo is a feature vector standing in for the model's embedding: a room
-centroid, a condition direction, sign directions, a nuisance "style" offset (lighting, camera)
-and noise; a third of the photos come in bursts of near-duplicates, as field photos do. Labels
-are imbalanced like real visits (few not_dwelling or emergency photos). A cheap learner
-(logistic regression per head) is refitted after each batch; both strategies start from the
-same random seed set and are scored on the same held-out photos.
+The pool (annotation.pool) is synthetic photos scored by a model artifact: each photo has the
+model's embedding and its true labels. A cheap learner (logistic regression per head on the
+embeddings, refitted after every batch of labels) stands in for the next training run. Both
+strategies label photos from the same pool and are scored on the same held-out photos of other
+homes; the score is the mean of room accuracy and condition accuracy (condition over photos of
+a home). From the mean curves over seeds, `ratios` says how many labels selection needs to
+reach random's accuracy at N labels, as a fraction of N (the goal: <= 0.6).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from annotation.select import SelectionParams, UncertaintyMethod, select_photos
+from annotation.pool import NO_GRADE, PhotoPool
+from annotation.select import HeadProbabilities, SelectionParams, select_batch, warm_start
 from shanyraq.taxonomy import HeadName, Taxonomy
-from vision.score import PhotoScore
 
 logger = logging.getLogger(__name__)
 
-ROOM_SHARE = np.array([0.28, 0.12, 0.25, 0.25, 0.07, 0.03])
-GRADE_SHARE = np.array([0.05, 0.2, 0.4, 0.25, 0.1])
-
 
 @dataclass(frozen=True)
-class SynthPool:
-    features: np.ndarray  # (N, D)
-    room: np.ndarray  # (N,) class index
-    condition: np.ndarray  # (N,) grade index 0..K-1
-    signs: np.ndarray  # (N, S) 0/1
+class Strategy:
+    """What is measured: the selection's parameters and the labels given per round."""
+
+    params: SelectionParams = field(default_factory=lambda: SelectionParams(budget=0))
+    batch: int = 20  # labels per round; the learner is refitted after each round
+    diverse_start: bool = True  # seed set: central photos of k-means clusters, not random ones
 
 
-def make_pool(
-    n: int, taxonomy: Taxonomy, *, rng: np.random.Generator, dim: int = 24, separation: float = 1.0
-) -> SynthPool:
-    """`n` synthetic photos; about a third are near-duplicates of an earlier one.
+class _Probe:
+    """Logistic regression on one head's labels; classes not labelled yet get a small share."""
 
-    `separation` scales the distance between grades against the noise: 1 makes condition
-    hard (a linear learner on all the data reaches about 0.65), 2 makes it learnable (0.9).
-    """
-    n_rooms, n_grades, n_signs = (taxonomy.head_size(h) for h in ("room", "condition", "signs"))
-    room_centres = rng.normal(0, 1.6, size=(n_rooms, dim))
-    grade_axis = rng.normal(0, 1, size=dim) / np.sqrt(dim) * 2.2 * separation
-    sign_axes = rng.normal(0, 1, size=(n_signs, dim)) / np.sqrt(dim) * 1.5
-    style_offsets = rng.normal(0, 1.2, size=(12, dim))
-    n_unique = int(n * 0.67)
-    room = rng.choice(n_rooms, size=n_unique, p=ROOM_SHARE[:n_rooms] / ROOM_SHARE[:n_rooms].sum())
-    grade = rng.choice(
-        n_grades, size=n_unique, p=GRADE_SHARE[:n_grades] / GRADE_SHARE[:n_grades].sum()
-    )
-    # Poorer homes show need signs more often, richer ones welfare signs.
-    need = np.array([s.points_to == "need" for s in taxonomy.signs.classes])
-    p_sign = np.where(need[None, :], 0.45 - 0.1 * grade[:, None], 0.04 + 0.1 * grade[:, None])
-    signs = (rng.random((n_unique, n_signs)) < np.clip(p_sign, 0.02, 0.9)).astype(int)
-    style = rng.integers(0, len(style_offsets), size=n_unique)
-    features = (
-        room_centres[room]
-        + (grade - (n_grades - 1) / 2)[:, None] * grade_axis
-        + signs @ sign_axes
-        + style_offsets[style]
-        + rng.normal(0, 1.0, size=(n_unique, dim))
-    )
-    copies = rng.integers(0, n_unique, size=n - n_unique)
-    jitter = rng.normal(0, 0.05, size=(len(copies), dim))
-    order = rng.permutation(n)
-    return SynthPool(
-        features=np.concatenate([features, features[copies] + jitter])[order],
-        room=np.concatenate([room, room[copies]])[order],
-        condition=np.concatenate([grade, grade[copies]])[order],
-        signs=np.concatenate([signs, signs[copies]])[order],
-    )
+    def __init__(self, x: np.ndarray, y: np.ndarray, k: int, c: float) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.k = k
+        self.present = np.unique(y)
+        self.model = (
+            LogisticRegression(C=c, max_iter=500).fit(x, y) if len(self.present) > 1 else None
+        )
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = np.full((len(x), self.k), 1e-3)
+        if self.model is None:
+            p[:, self.present] = 1.0
+        else:
+            p[:, self.model.classes_] = self.model.predict_proba(x)
+        return p / p.sum(axis=1, keepdims=True)
 
 
 class HeadLearners:
-    """Logistic regression per head; classes never labelled yet get a small probability."""
+    """One probe per head (and per sign) on standardised embeddings."""
 
-    def __init__(self, taxonomy: Taxonomy) -> None:
+    def __init__(self, taxonomy: Taxonomy, *, c: float = 0.01) -> None:
         self.taxonomy = taxonomy
+        self.c = c
 
-    def fit(self, pool: SynthPool, idx: np.ndarray) -> HeadLearners:
-        self.room = _fit_multiclass(
-            pool.features[idx], pool.room[idx], self.taxonomy.head_size("room")
-        )
-        self.condition = _fit_multiclass(
-            pool.features[idx], pool.condition[idx], self.taxonomy.head_size("condition")
-        )
+    def fit(self, pool: PhotoPool, idx: np.ndarray) -> HeadLearners:
+        x = pool.features[idx]
+        self.room = _Probe(x, pool.room[idx], self.taxonomy.head_size("room"), self.c)
+        graded = pool.condition[idx] != NO_GRADE
+        grades = pool.condition[idx][graded] if graded.any() else np.zeros(1, dtype=int)
+        x_graded = x[graded] if graded.any() else x[:1]
+        self.condition = _Probe(x_graded, grades, self.taxonomy.head_size("condition"), self.c)
         self.signs = [
-            _fit_multiclass(pool.features[idx], pool.signs[idx, s], 2)
+            _Probe(x, pool.signs[idx, s], 2, self.c)
             for s in range(self.taxonomy.head_size("signs"))
         ]
         return self
 
-    def scores(self, features: np.ndarray) -> list[PhotoScore]:
-        room, cond = self.room(features), self.condition(features)
-        signs = np.stack([f(features)[:, 1] for f in self.signs], axis=1)
-        t = self.taxonomy
-        return [
-            PhotoScore(
-                photo_sha256=str(i),
-                model_version="simulated",
-                room=dict(zip(t.room_names, room[i].tolist(), strict=True)),
-                condition=dict(zip(t.condition_values, cond[i].tolist(), strict=True)),
-                signs=dict(zip(t.sign_names, signs[i].tolist(), strict=True)),
-                embedding=features[i],
-            )
-            for i in range(len(features))
-        ]
+    def probabilities(self, features: np.ndarray) -> HeadProbabilities:
+        return HeadProbabilities(
+            room=self.room.predict_proba(features),
+            condition=self.condition.predict_proba(features),
+            signs=np.stack([p.predict_proba(features)[:, 1] for p in self.signs], axis=1),
+        )
 
-    def accuracy(self, pool: SynthPool) -> dict[HeadName, float]:
-        room = float((self.room(pool.features).argmax(1) == pool.room).mean())
-        cond = float((self.condition(pool.features).argmax(1) == pool.condition).mean())
-        signs = np.stack([f(pool.features)[:, 1] for f in self.signs], axis=1) >= 0.5
-        return {"room": room, "condition": cond, "signs": float((signs == pool.signs).mean())}
+    def accuracy(self, pool: PhotoPool) -> dict[HeadName, float]:
+        probs = self.probabilities(pool.features)
+        graded = pool.condition != NO_GRADE
+        signs = (probs.signs >= 0.5) == pool.signs
+        return {
+            "room": float((probs.room.argmax(1) == pool.room).mean()),
+            "condition": float(
+                (probs.condition[graded].argmax(1) == pool.condition[graded]).mean()
+            ),
+            "signs": float(signs.mean()),
+        }
 
 
-def _fit_multiclass(x: np.ndarray, y: np.ndarray, k: int) -> Callable[[np.ndarray], np.ndarray]:
-    from sklearn.linear_model import LogisticRegression
+def score(acc: dict[HeadName, float]) -> float:
+    """The curve's y axis: mean of room and condition accuracy."""
+    return (acc["room"] + acc["condition"]) / 2
 
-    present = np.unique(y)
-    if len(present) == 1:
-        only = int(present[0])
 
-        def constant(z: np.ndarray) -> np.ndarray:
-            p = np.full((len(z), k), 0.05 / max(k - 1, 1))
-            p[:, only] = 0.95
-            return p
+def standardise(train: PhotoPool, test: PhotoPool) -> tuple[PhotoPool, PhotoPool]:
+    """Centre and scale embeddings by the unlabelled pool's statistics (no labels used)."""
+    from dataclasses import replace
 
-        return constant
-    model = LogisticRegression(C=1.0, max_iter=300).fit(x, y)
+    mean, std = train.features.mean(axis=0), train.features.std(axis=0) + 1e-6
+    return (
+        replace(train, features=(train.features - mean) / std),
+        replace(test, features=(test.features - mean) / std),
+    )
 
-    def predict(z: np.ndarray) -> np.ndarray:
-        p = np.full((len(z), k), 1e-3)
-        p[:, model.classes_] = model.predict_proba(z)
-        return p / p.sum(axis=1, keepdims=True)
 
-    return predict
+def _hashes(pool: PhotoPool, idx: np.ndarray) -> np.ndarray:
+    return np.stack([pool.phash[idx], pool.dhash[idx]], axis=1)
+
+
+def _active_round(
+    learners: HeadLearners, train: PhotoPool, labelled: list[int], need: int, strategy: Strategy
+) -> list[int]:
+    rest = np.setdiff1d(np.arange(len(train)), labelled)
+    done = np.asarray(labelled)
+    chosen = select_batch(
+        learners.probabilities(train.features[rest]),
+        train.features[rest],
+        strategy.params.with_budget(need),
+        labelled_embeddings=train.features[done],
+        hashes=_hashes(train, rest),
+        labelled_hashes=_hashes(train, done),
+    )
+    return [int(rest[i]) for i in chosen]
 
 
 @dataclass
@@ -148,76 +137,50 @@ class Curve:
     random: list[float] = field(default_factory=list)
 
 
-def _mean_accuracy(acc: dict[HeadName, float]) -> float:
-    return (acc["room"] + acc["condition"]) / 2
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """The selection being measured (defaults: configs/annotation.yaml's selection section)."""
-
-    method: UncertaintyMethod = "margin"
-    head_weights: dict[HeadName, float] = field(
-        default_factory=lambda: {"room": 1.0, "condition": 1.0, "signs": 0.5}
+def _start(
+    train: PhotoPool, rng: np.random.Generator, seed_labels: int, strategy: Strategy
+) -> tuple[list[int], list[int]]:
+    random_start = [int(i) for i in rng.choice(len(train), size=seed_labels, replace=False)]
+    if not strategy.diverse_start:
+        return random_start, random_start
+    picked = warm_start(
+        train.features,
+        seed_labels,
+        seed=int(rng.integers(2**31)),
+        hashes=_hashes(train, np.arange(len(train))),
     )
-    pool_factor: int = 4
-    near_duplicate_cosine_distance: float = 0.02
-    batch: int = 20  # labels per round; the learner is refitted after each round
-
-
-def _active_round(
-    learners: HeadLearners, train: SynthPool, labelled: list[int], need: int, strategy: Strategy
-) -> list[int]:
-    rest = np.setdiff1d(np.arange(len(train.room)), labelled)
-    params = SelectionParams(
-        budget=need,
-        pool_factor=strategy.pool_factor,
-        near_duplicate_cosine_distance=strategy.near_duplicate_cosine_distance,
-    )
-    chosen = select_photos(
-        learners.scores(train.features[rest]),
-        params,
-        method=strategy.method,
-        head_weights=strategy.head_weights,
-        labelled=learners.scores(train.features[labelled]),
-    )
-    return [int(rest[i]) for i in chosen]
+    return picked, random_start
 
 
 def run_once(
+    train: PhotoPool,
+    test: PhotoPool,
     taxonomy: Taxonomy,
     *,
     seed: int,
     budgets: list[int],
-    n_pool: int,
-    n_test: int,
     seed_labels: int,
-    separation: float = 1.0,
-    strategy: Strategy | None = None,
+    strategy: Strategy,
 ) -> Curve:
-    strategy = strategy or Strategy()
+    """One seed: both strategies from their start sets up to each budget; test score at each."""
     rng = np.random.default_rng(seed)
-    pool = make_pool(n_pool + n_test, taxonomy, rng=rng, separation=separation)
-    parts = (pool.features, pool.room, pool.condition, pool.signs)
-    train, test = SynthPool(*(a[:n_pool] for a in parts)), SynthPool(*(a[n_pool:] for a in parts))
-    start = [int(i) for i in rng.choice(n_pool, size=seed_labels, replace=False)]
-    random_order = [int(i) for i in rng.permutation(n_pool) if i not in set(start)]
+    active_start, random_start = _start(train, rng, seed_labels, strategy)
+    taken = set(random_start)
+    random_order = random_start + [int(i) for i in rng.permutation(len(train)) if i not in taken]
     curve = Curve(labels=budgets)
-    for name in ("active", "random"):
-        labelled = list(start)
-        for budget in budgets:
-            while len(labelled) < budget:
-                need = min(strategy.batch, budget - len(labelled))
-                if name == "random":
-                    labelled += random_order[len(labelled) - seed_labels :][:need]
-                    continue
-                learners = HeadLearners(taxonomy).fit(train, np.array(labelled))
-                picked = _active_round(learners, train, labelled, need, strategy)
-                if not picked:  # everything left is a near-duplicate of something labelled
-                    break
-                labelled += picked
+    labelled = list(active_start)
+    for budget in budgets:
+        while len(labelled) < budget:
+            need = min(strategy.batch, budget - len(labelled))
             learners = HeadLearners(taxonomy).fit(train, np.array(labelled))
-            getattr(curve, name).append(_mean_accuracy(learners.accuracy(test)))
+            picked = _active_round(learners, train, labelled, need, strategy)
+            if not picked:  # everything left is a near-duplicate of something labelled
+                break
+            labelled += picked
+        fitted = HeadLearners(taxonomy).fit(train, np.array(labelled))
+        curve.active.append(score(fitted.accuracy(test)))
+        baseline = HeadLearners(taxonomy).fit(train, np.array(random_order[:budget]))
+        curve.random.append(score(baseline.accuracy(test)))
     return curve
 
 
@@ -237,33 +200,37 @@ class CurveResult:
     labels: list[int]
     active: list[float]
     random: list[float]
-    ratios: dict[int, float | None]  # N -> labels active needs to match random at N, over N
-    separation: float = 1.0
+    ratios: dict[int, float | None]  # N -> labels selection needs to match random at N, over N
+    ceiling: float  # the learner's score with every pool photo labelled
+    title: str = ""
+    active_sd: list[float] = field(default_factory=list)
+    random_sd: list[float] = field(default_factory=list)
 
 
 def learning_curve(
+    train: PhotoPool,
+    test: PhotoPool,
     taxonomy: Taxonomy,
     *,
-    seeds: tuple[int, ...] = (0, 1, 2),
+    strategy: Strategy,
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
     budgets: list[int] | None = None,
-    n_pool: int = 2000,
-    n_test: int = 1000,
-    seed_labels: int = 20,
-    separation: float = 1.0,
-    strategy: Strategy | None = None,
+    seed_labels: int = 10,
+    title: str = "",
 ) -> CurveResult:
+    """Mean curves over `seeds` and the labels-needed ratio at every N."""
     from tqdm import tqdm
 
-    budgets = budgets or [20, 40, 60, 80, 100, 140, 180, 240, 300]
+    budgets = budgets or [10, 20, 30, 40, 60, 80, 100, 130, 160, 200, 300]
+    train, test = standardise(train, test)
     runs = [
         run_once(
+            train,
+            test,
             taxonomy,
             seed=s,
             budgets=budgets,
-            n_pool=n_pool,
-            n_test=n_test,
             seed_labels=seed_labels,
-            separation=separation,
             strategy=strategy,
         )
         for s in tqdm(seeds, desc="learning curves", unit="seed")
@@ -274,26 +241,93 @@ def learning_curve(
     for n, target in zip(budgets, random, strict=True):
         needed = labels_to_match(budgets, active, target)
         ratios[n] = None if needed is None else needed / n
-    return CurveResult(budgets, active, random, ratios, separation)
+    everything = HeadLearners(taxonomy).fit(train, np.arange(len(train)))
+    return CurveResult(
+        labels=budgets,
+        active=active,
+        random=random,
+        ratios=ratios,
+        ceiling=score(everything.accuracy(test)),
+        title=title,
+        active_sd=np.std([r.active for r in runs], axis=0).tolist(),
+        random_sd=np.std([r.random for r in runs], axis=0).tolist(),
+    )
+
+
+@dataclass(frozen=True)
+class ExperimentSetup:
+    """Which photos: pool and evaluation sets (different seeds, so different homes)."""
+
+    model_dir: Path
+    work_dir: Path
+    n_pool: int = 3000
+    n_test: int = 1000
+    pool_seed: int = 9101
+    test_seed: int = 9102
+    duplicate_share: float = 0.2  # edited copies added to the pool (bursts of one view)
+    size: int = 128
+
+
+def run_experiment(
+    setup: ExperimentSetup, taxonomy: Taxonomy, *, strategy: Strategy, seeds: tuple[int, ...]
+) -> list[CurveResult]:
+    """Two panels: the generator's photos alone, and with edited copies among them."""
+    from annotation.pool import build_pool
+
+    pool, test = (
+        build_pool(
+            n,
+            seed=seed,
+            model_dir=setup.model_dir,
+            work_dir=setup.work_dir,
+            taxonomy=taxonomy,
+            size=setup.size,
+            duplicate_share=share,
+        )
+        for n, seed, share in (
+            (setup.n_pool, setup.pool_seed, setup.duplicate_share),
+            (setup.n_test, setup.test_seed, 0.0),
+        )
+    )
+    originals = pool.subset(np.flatnonzero(pool.duplicate_of < 0))
+    with_copies = f"with {setup.duplicate_share:.0%} edited copies"
+    return [
+        learning_curve(
+            originals, test, taxonomy, strategy=strategy, seeds=seeds,
+            title=f"{len(originals)} synthetic photos",
+        ),
+        learning_curve(
+            pool, test, taxonomy, strategy=strategy, seeds=seeds,
+            title=f"{len(originals)} synthetic photos {with_copies}",
+        ),
+    ]  # fmt: skip
 
 
 def plot_curves(results: list[CurveResult], out: Path) -> Path:
-    """One panel per difficulty: accuracy against labels, selection vs random."""
+    """One panel per pool: score against labels, selection vs random, with the ceiling."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(6.0 * len(results), 4.2), dpi=110)
+    fig, axes = plt.subplots(1, len(results), figsize=(6.0 * len(results), 4.4), dpi=110)
     for ax, result in zip(np.atleast_1d(axes), results, strict=True):
-        ax.plot(result.labels, result.active, marker="o", label="uncertainty + diversity")
-        ax.plot(result.labels, result.random, marker="s", label="random")
+        x = np.asarray(result.labels)
+        for name, mean, sd, marker in (
+            ("uncertainty + diversity", result.active, result.active_sd, "o"),
+            ("random", result.random, result.random_sd, "s"),
+        ):
+            ax.plot(x, mean, marker=marker, label=name)
+            if sd:
+                lo, hi = np.asarray(mean) - np.asarray(sd), np.asarray(mean) + np.asarray(sd)
+                ax.fill_between(x, lo, hi, alpha=0.15)
+        ax.axhline(result.ceiling, color="grey", ls="--", lw=1, label="every pool photo labelled")
         ax.set_xlabel("labelled photos")
         ax.set_ylabel("accuracy (mean of room and condition)")
-        ax.set_title(f"synthetic photos, grade separation {result.separation:g}")
+        ax.set_title(result.title)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
-    fig.suptitle("Active selection vs random (logistic regression per head, mean of seeds)")
+    fig.suptitle("Active selection vs random (logistic regression per head; mean ± sd of seeds)")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(out)

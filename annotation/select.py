@@ -1,18 +1,19 @@
 """Active learning: which unlabelled photos are most worth an annotator's time.
 
 Score = combined per-head uncertainty (entropy or margin, each normalised to 0..1, weighted).
-Diversity = uncertainty-weighted k-center greedy on the model's L2-normalised embeddings: each
-pick maximises uncertainty x distance to everything already labelled or picked, so a batch
-does not spend labels on one cluster. Near-duplicates (embedding cosine distance below a
-threshold, or perceptual hashes within a radius) are never picked together, nor next to a
-photo already labelled.
+Diversity, on the model's embeddings standardised over the photos at hand and L2-normalised:
+either uncertainty-weighted k-center greedy (each pick maximises uncertainty x distance to
+everything already labelled or picked) or k-means over the most uncertain candidates (one
+pick per cluster, the most uncertain of it), so a batch does not spend labels on one cluster.
+Near-duplicates (perceptual hashes within a radius, or embeddings closer than a cosine
+distance) are never picked together, nor next to a photo already labelled.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ from vision.score import PhotoScore
 logger = logging.getLogger(__name__)
 
 UncertaintyMethod = Literal["entropy", "margin"]
+DiversityMethod = Literal["kcenter", "kmeans"]
 _EPS = 1e-12
 
 
@@ -46,54 +48,183 @@ def binary_uncertainty(probs: np.ndarray, method: UncertaintyMethod) -> np.ndarr
     return per_sign.mean(axis=1)
 
 
-def head_uncertainties(
-    scores: Sequence[PhotoScore], method: UncertaintyMethod
-) -> dict[HeadName, np.ndarray]:
-    if not scores:
-        return {"room": np.zeros(0), "condition": np.zeros(0), "signs": np.zeros(0)}
-    room = np.array([list(s.room.values()) for s in scores])
-    condition = np.array([list(s.condition.values()) for s in scores])
-    signs = np.array([list(s.signs.values()) for s in scores])
-    return {
-        "room": categorical_uncertainty(room, method),
-        "condition": categorical_uncertainty(condition, method),
-        "signs": binary_uncertainty(signs, method) if signs.size else np.zeros(len(scores)),
-    }
+@dataclass(frozen=True)
+class HeadProbabilities:
+    """Per-head probabilities of N photos: room (N, R), condition (N, K), signs (N, S)."""
+
+    room: np.ndarray
+    condition: np.ndarray
+    signs: np.ndarray
+
+    @classmethod
+    def from_scores(cls, scores: Sequence[PhotoScore]) -> HeadProbabilities:
+        n = len(scores)
+        return cls(
+            room=np.array([list(s.room.values()) for s in scores]).reshape(n, -1),
+            condition=np.array([list(s.condition.values()) for s in scores]).reshape(n, -1),
+            signs=np.array([list(s.signs.values()) for s in scores]).reshape(n, -1),
+        )
+
+    def uncertainties(self, method: UncertaintyMethod) -> dict[HeadName, np.ndarray]:
+        n = len(self.room)
+        return {
+            "room": categorical_uncertainty(self.room, method) if n else np.zeros(0),
+            "condition": categorical_uncertainty(self.condition, method) if n else np.zeros(0),
+            "signs": binary_uncertainty(self.signs, method) if self.signs.size else np.zeros(n),
+        }
 
 
 def combined_uncertainty(
-    scores: Sequence[PhotoScore],
+    probs: HeadProbabilities | Sequence[PhotoScore],
     *,
     method: UncertaintyMethod,
     head_weights: Mapping[HeadName, float],
 ) -> np.ndarray:
     """Weighted mean of the heads' uncertainties, per photo (0..1)."""
-    per_head = head_uncertainties(scores, method)
+    if not isinstance(probs, HeadProbabilities):
+        probs = HeadProbabilities.from_scores(probs)
+    per_head = probs.uncertainties(method)
     total = sum(head_weights.values()) or 1.0
     combined = sum(per_head[h] * w for h, w in head_weights.items())
     return np.asarray(combined, dtype=np.float64) / total
 
 
-def _normalise(embeddings: np.ndarray) -> np.ndarray:
-    e = np.asarray(embeddings, dtype=np.float64)
-    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), _EPS)
-
-
-def _hamming(a: np.ndarray, b: int) -> np.ndarray:
-    x = np.bitwise_xor(a, np.uint64(b))
-    return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-
-
 @dataclass(frozen=True)
 class SelectionParams:
     budget: int
-    near_duplicate_cosine_distance: float = 0.02
-    near_duplicate_hash_bits: int = 6
-    pool_factor: int = 4
+    method: UncertaintyMethod = "margin"
+    head_weights: Mapping[HeadName, float] | None = None  # None: room 1, condition 1, signs 0.5
+    diversity: DiversityMethod = "kmeans"
+    pool_factor: int = 4  # candidates for the diversity step, as a multiple of the budget
+    # 0 = off: embeddings of distinct photos can be closer than edited copies of one photo.
+    near_duplicate_cosine_distance: float = 0.0
+    # Hamming radius over all hash columns given (pHash + dHash: 0..128).
+    near_duplicate_hash_bits: int = 16
+    # k-means: which photo of a cluster. Central beat most-uncertain on the validation pool
+    # (docs/active-learning.md): with few labels, typical photos teach more.
+    pick: Literal["uncertain", "central"] = "central"
+    seed: int = 0  # k-means initialisation
+
+    def with_budget(self, budget: int) -> SelectionParams:
+        return replace(self, budget=budget)
+
+    def weights(self) -> Mapping[HeadName, float]:
+        return self.head_weights or {"room": 1.0, "condition": 1.0, "signs": 0.5}
 
 
-def k_center_select(
+def diversity_space(embeddings: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Embeddings standardised per dimension (by `reference`'s statistics), then L2-normalised.
+
+    Pooled backbone features are non-negative and share a large common direction, so raw cosine
+    distances between different photos are tiny; centring restores the contrast.
+    """
+    e = np.asarray(embeddings, dtype=np.float64)
+    ref = e if reference is None else np.asarray(reference, dtype=np.float64)
+    z = (e - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-6)
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), _EPS)
+
+
+def hash_distance(hashes: np.ndarray, one: np.ndarray) -> np.ndarray:
+    """Hamming distance of every row of (N, H) uint64 hashes to one row (H,), summed over H."""
+    x = np.bitwise_xor(np.asarray(hashes, dtype=np.uint64), np.asarray(one, dtype=np.uint64))
+    return np.bitwise_count(x).sum(axis=-1).astype(np.int64)
+
+
+def _as_columns(hashes: np.ndarray | None) -> np.ndarray | None:
+    if hashes is None:
+        return None
+    h = np.asarray(hashes, dtype=np.uint64)
+    return h[:, None] if h.ndim == 1 else h
+
+
+class _Blocker:
+    """Which candidates are near-duplicates of something labelled or picked already."""
+
+    def __init__(
+        self,
+        emb: np.ndarray,
+        hashes: np.ndarray | None,
+        params: SelectionParams,
+        *,
+        labelled_emb: np.ndarray | None,
+        labelled_hashes: np.ndarray | None,
+    ) -> None:
+        self.emb, self.hashes, self.params = emb, hashes, params
+        self.blocked = np.zeros(len(emb), dtype=bool)
+        if labelled_emb is not None and len(labelled_emb) and params.near_duplicate_cosine_distance:
+            nearest = (1.0 - emb @ labelled_emb.T).min(axis=1)
+            self.blocked |= nearest < params.near_duplicate_cosine_distance
+        if hashes is not None and labelled_hashes is not None:
+            for h in labelled_hashes:
+                self.blocked |= hash_distance(hashes, h) <= params.near_duplicate_hash_bits
+
+    def pick(self, i: int) -> None:
+        if self.params.near_duplicate_cosine_distance:
+            self.blocked |= (
+                1.0 - self.emb @ self.emb[i] < self.params.near_duplicate_cosine_distance
+            )
+        if self.hashes is not None:
+            self.blocked |= hash_distance(self.hashes, self.hashes[i]) <= (
+                self.params.near_duplicate_hash_bits
+            )
+        self.blocked[i] = True
+
+
+def _k_center(
+    uncertainty: np.ndarray, emb: np.ndarray, blocker: _Blocker, budget: int, min_dist: np.ndarray
+) -> list[int]:
+    chosen: list[int] = []
+    while len(chosen) < budget:
+        # Until there is a centre, distance is flat and the most uncertain photo goes first.
+        gain = np.where(blocker.blocked, -np.inf, uncertainty * np.minimum(min_dist, 1.0))
+        best = int(np.argmax(gain))
+        if not np.isfinite(gain[best]):
+            break
+        chosen.append(best)
+        min_dist = np.minimum(min_dist, 1.0 - emb @ emb[best])
+        blocker.pick(best)
+    return chosen
+
+
+def _k_means(
     uncertainty: np.ndarray,
+    emb: np.ndarray,
+    blocker: _Blocker,
+    budget: int,
+    *,
+    seed: int,
+    pick: Literal["uncertain", "central"],
+) -> list[int]:
+    """One photo per k-means cluster (uncertainty-weighted): its most uncertain or most central."""
+    from sklearn.cluster import KMeans
+
+    k = min(budget, len(emb))
+    km = KMeans(n_clusters=k, n_init=1, random_state=seed)
+    labels = km.fit_predict(emb, sample_weight=np.maximum(uncertainty, 1e-6))
+    if pick == "central":
+        rank = -np.linalg.norm(emb - km.cluster_centers_[labels], axis=1)
+    else:
+        rank = uncertainty
+    # Rank within a cluster first, so a cluster's runner-up replaces a blocked first choice.
+    order = sorted(range(len(emb)), key=lambda i: -rank[i])
+    by_cluster: dict[int, list[int]] = {}
+    for i in order:
+        by_cluster.setdefault(int(labels[i]), []).append(i)
+    chosen: list[int] = []
+    while len(chosen) < budget and not blocker.blocked.all():
+        before = len(chosen)
+        for members in by_cluster.values():
+            free = [i for i in members if not blocker.blocked[i]]
+            if free and len(chosen) < budget:
+                chosen.append(free[0])
+                blocker.pick(free[0])
+        if len(chosen) == before:
+            break
+    return chosen
+
+
+def select_batch(
+    probs: HeadProbabilities,
     embeddings: np.ndarray,
     params: SelectionParams,
     *,
@@ -101,60 +232,79 @@ def k_center_select(
     hashes: np.ndarray | None = None,
     labelled_hashes: np.ndarray | None = None,
 ) -> list[int]:
-    """Indices of up to `budget` photos: uncertain, spread out, no two near-duplicates."""
-    n = len(uncertainty)
+    """Indices of up to `budget` photos: uncertain, spread out, no two near-duplicates.
+
+    `hashes` are uint64, (N,) or (N, H) (e.g. pHash and dHash): distances add up over columns.
+    """
+    n = len(embeddings)
     if n == 0 or params.budget <= 0:
         return []
-    emb = _normalise(embeddings)
+    has_labelled = labelled_embeddings is not None and len(labelled_embeddings) > 0
+    both = np.concatenate([embeddings, labelled_embeddings]) if has_labelled else embeddings
+    uncertainty = combined_uncertainty(probs, method=params.method, head_weights=params.weights())
     pool = np.argsort(-uncertainty, kind="stable")[: max(params.budget * params.pool_factor, 1)]
-    min_dist = np.full(len(pool), 2.0)  # cosine distance to the nearest centre; 2 = none yet
-    blocked = np.zeros(len(pool), dtype=bool)
-    if labelled_embeddings is not None and len(labelled_embeddings):
-        min_dist = (1.0 - emb[pool] @ _normalise(labelled_embeddings).T).min(axis=1)
-    blocked |= min_dist < params.near_duplicate_cosine_distance
-    if hashes is not None and labelled_hashes is not None:
-        for h in labelled_hashes:
-            blocked |= _hamming(hashes[pool], int(h)) <= params.near_duplicate_hash_bits
-    chosen: list[int] = []
-    while len(chosen) < params.budget:
-        # Until there is a centre, distance is flat and the most uncertain photo goes first.
-        gain = np.where(blocked, -np.inf, uncertainty[pool] * np.minimum(min_dist, 1.0))
-        best = int(np.argmax(gain))
-        if not np.isfinite(gain[best]):
-            break
-        chosen.append(int(pool[best]))
-        dist = 1.0 - emb[pool] @ emb[pool[best]]
-        min_dist = np.minimum(min_dist, dist)
-        blocked |= dist < params.near_duplicate_cosine_distance
-        if hashes is not None:
-            blocked |= (
-                _hamming(hashes[pool], int(hashes[pool[best]])) <= params.near_duplicate_hash_bits
-            )
-        blocked[best] = True
-    return chosen
+    emb = diversity_space(embeddings, both)[pool]
+    done = (
+        diversity_space(labelled_embeddings, both)
+        if labelled_embeddings is not None and has_labelled
+        else None
+    )
+    columns = _as_columns(hashes)
+    blocker = _Blocker(
+        emb,
+        None if columns is None else columns[pool],
+        params,
+        labelled_emb=done,
+        labelled_hashes=_as_columns(labelled_hashes),
+    )
+    if params.diversity == "kmeans":
+        chosen = _k_means(
+            uncertainty[pool], emb, blocker, params.budget, seed=params.seed, pick=params.pick
+        )
+    else:
+        start = np.full(len(pool), 2.0) if done is None else (1.0 - emb @ done.T).min(axis=1)
+        chosen = _k_center(uncertainty[pool], emb, blocker, params.budget, start)
+    return [int(pool[i]) for i in chosen]
+
+
+def warm_start(
+    embeddings: np.ndarray, n: int, *, seed: int, hashes: np.ndarray | None = None
+) -> list[int]:
+    """A first set to label before any model exists: the most central photo of n k-means clusters.
+
+    Central rather than extreme photos: with a handful of labels, typical examples teach a
+    learner more than outliers (which k-center greedy would pick first).
+    """
+    emb = diversity_space(embeddings)
+    params = SelectionParams(budget=n)
+    blocker = _Blocker(emb, _as_columns(hashes), params, labelled_emb=None, labelled_hashes=None)
+    return _k_means(np.ones(len(emb)), emb, blocker, n, seed=seed, pick="central")
 
 
 def select_photos(
     scores: Sequence[PhotoScore],
     params: SelectionParams,
     *,
-    method: UncertaintyMethod,
-    head_weights: Mapping[HeadName, float],
     labelled: Sequence[PhotoScore] = (),
     hashes: np.ndarray | None = None,
     labelled_hashes: np.ndarray | None = None,
+    method: UncertaintyMethod | None = None,
+    head_weights: Mapping[HeadName, float] | None = None,
 ) -> list[int]:
-    """Indices into `scores` of the photos to label next, best first."""
+    """Indices into `scores` of the photos to label next, best first.
+
+    `method` and `head_weights`, when given, override the ones in `params`.
+    """
     if not scores:
         return []
-    uncertainty = combined_uncertainty(scores, method=method, head_weights=head_weights)
-    embeddings = np.stack([s.embedding for s in scores])
-    labelled_emb = np.stack([s.embedding for s in labelled]) if labelled else None
-    chosen = k_center_select(
-        uncertainty,
-        embeddings,
+    params = replace(
+        params, method=method or params.method, head_weights=head_weights or params.head_weights
+    )
+    chosen = select_batch(
+        HeadProbabilities.from_scores(scores),
+        np.stack([s.embedding for s in scores]),
         params,
-        labelled_embeddings=labelled_emb,
+        labelled_embeddings=np.stack([s.embedding for s in labelled]) if labelled else None,
         hashes=hashes,
         labelled_hashes=labelled_hashes,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import HeadName
+
+if TYPE_CHECKING:
+    from annotation.select import SelectionParams
 
 
 class ServerConfig(StrictModel):
@@ -37,9 +40,22 @@ def _default_head_weights() -> dict[HeadName, float]:
 class SelectionConfig(StrictModel):
     uncertainty: Literal["entropy", "margin"] = "margin"
     head_weights: dict[HeadName, float] = Field(default_factory=_default_head_weights)
-    pool_factor: int = Field(4, ge=1)
-    near_duplicate_cosine_distance: float = Field(0.02, ge=0, lt=1)
-    near_duplicate_hash_bits: int = Field(6, ge=0, le=64)
+    pool_factor: int = Field(10, ge=1)
+    diversity: Literal["kcenter", "kmeans"] = "kmeans"
+    pick: Literal["uncertain", "central"] = "central"
+    near_duplicate_cosine_distance: float = Field(0.0, ge=0, lt=1)
+    near_duplicate_hash_bits: int = Field(16, ge=0, le=128)
+
+    def params(self, budget: int) -> SelectionParams:
+        """The selection parameters these settings give, for `budget` photos."""
+        from annotation.select import SelectionParams
+
+        return SelectionParams(
+            budget=budget, method=self.uncertainty, head_weights=dict(self.head_weights),
+            diversity=self.diversity, pool_factor=self.pool_factor, pick=self.pick,
+            near_duplicate_cosine_distance=self.near_duplicate_cosine_distance,
+            near_duplicate_hash_bits=self.near_duplicate_hash_bits,
+        )  # fmt: skip
 
 
 class MergeConfig(StrictModel):

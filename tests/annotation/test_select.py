@@ -7,11 +7,15 @@ import pytest
 
 from annotation.curve import labels_to_match
 from annotation.select import (
+    HeadProbabilities,
     SelectionParams,
     binary_uncertainty,
     categorical_uncertainty,
-    k_center_select,
+    diversity_space,
+    hash_distance,
+    select_batch,
     select_photos,
+    warm_start,
 )
 from vision.score import PhotoScore
 
@@ -48,7 +52,8 @@ def test_most_uncertain_photos_come_first(taxonomy):
         make_score(taxonomy, i, confidence=c, embedding=rng.normal(size=8))
         for i, c in enumerate(confidences)
     ]
-    chosen = select_photos(scores, SelectionParams(budget=2), method="margin", head_weights=WEIGHTS)
+    params = SelectionParams(budget=2, diversity="kcenter")
+    chosen = select_photos(scores, params, method="margin", head_weights=WEIGHTS)
     assert chosen == [3, 1]
 
 
@@ -58,9 +63,8 @@ def test_never_two_near_duplicates(taxonomy):
     # Every photo has a near-identical twin that is just as uncertain.
     emb = np.concatenate([base, base + rng.normal(0, 1e-3, size=base.shape)])
     scores = [make_score(taxonomy, i, confidence=0.3, embedding=e) for i, e in enumerate(emb)]
-    chosen = select_photos(
-        scores, SelectionParams(budget=20), method="entropy", head_weights=WEIGHTS
-    )
+    params = SelectionParams(budget=20, near_duplicate_cosine_distance=0.02)
+    chosen = select_photos(scores, params, method="entropy", head_weights=WEIGHTS)
     assert len(chosen) == 10
     assert sorted(i % 10 for i in chosen) == list(range(10))
 
@@ -70,29 +74,116 @@ def test_photos_like_labelled_ones_are_skipped(taxonomy):
     emb = rng.normal(size=(6, 8))
     scores = [make_score(taxonomy, i, confidence=0.3, embedding=e) for i, e in enumerate(emb)]
     labelled = [make_score(taxonomy, 99, confidence=0.9, embedding=emb[0] * 1.0001)]
-    chosen = select_photos(
-        scores, SelectionParams(budget=6), method="margin", head_weights=WEIGHTS, labelled=labelled
-    )
+    params = SelectionParams(budget=6, near_duplicate_cosine_distance=0.02)
+    chosen = select_photos(scores, params, head_weights=WEIGHTS, labelled=labelled)
     assert 0 not in chosen and len(chosen) == 5
 
 
-def test_perceptual_hashes_also_block_duplicates():
-    uncertainty = np.array([0.9, 0.8, 0.7])
+def uniform_probs(uncertainty: np.ndarray) -> HeadProbabilities:
+    """Probabilities whose room margin is exactly `uncertainty` (other heads weigh nothing)."""
+    top = (1 + (1 - uncertainty)) / 2
+    room = np.stack([top, 1 - top], axis=1)
+    return HeadProbabilities(room=room, condition=room, signs=np.zeros((len(room), 0)))
+
+
+ROOM_ONLY = {"room": 1.0, "condition": 0.0, "signs": 0.0}
+
+
+@pytest.mark.parametrize("diversity", ["kcenter", "kmeans"])
+def test_perceptual_hashes_also_block_duplicates(diversity):
+    probs = uniform_probs(np.array([0.9, 0.8, 0.7]))
     emb = np.eye(3)
     hashes = np.array([0b1111, 0b1110, 1 << 40], dtype=np.uint64)  # 0 and 1 differ by one bit
-    params = SelectionParams(budget=3, near_duplicate_hash_bits=2)
-    assert k_center_select(uncertainty, emb, params, hashes=hashes) == [0, 2]
+    params = SelectionParams(
+        budget=3, near_duplicate_hash_bits=2, head_weights=ROOM_ONLY, diversity=diversity
+    )
+    chosen = select_batch(probs, emb, params, hashes=hashes)
+    assert len(chosen) == 2 and 2 in chosen and len({0, 1} & set(chosen)) == 1
 
 
-def test_diversity_spreads_picks_over_clusters():
-    rng = np.random.default_rng(3)
-    centres = np.eye(4) * 5
-    emb = np.concatenate([c + rng.normal(0, 0.3, size=(10, 4)) for c in centres])
+def test_hash_distance_adds_up_over_columns():
+    hashes = np.array([[0b1111, 0b1], [0b0, 0b0]], dtype=np.uint64)
+    assert hash_distance(hashes, np.array([0, 0], dtype=np.uint64)).tolist() == [5, 0]
+    # pHash 2 bits and dHash 2 bits apart: 4 in all, blocked at radius 4 but not 3.
+    pair = np.array([[0b11, 0b11], [0b00, 0b00]], dtype=np.uint64)
+    probs, emb = uniform_probs(np.array([0.9, 0.8])), np.eye(2)
+    for radius, expected in ((4, 1), (3, 2)):
+        params = SelectionParams(budget=2, near_duplicate_hash_bits=radius, head_weights=ROOM_ONLY)
+        assert len(select_batch(probs, emb, params, hashes=pair)) == expected
+
+
+def test_photos_hash_close_to_labelled_ones_are_skipped():
+    probs, emb = uniform_probs(np.array([0.9, 0.8, 0.7])), np.eye(3)
+    hashes = np.array([[1, 1], [2, 2], [1 << 30, 1 << 30]], dtype=np.uint64)
+    params = SelectionParams(budget=3, near_duplicate_hash_bits=1, head_weights=ROOM_ONLY)
+    chosen = sorted(
+        select_batch(
+            probs,
+            emb,
+            params,
+            labelled_embeddings=np.ones((1, 3)),
+            hashes=hashes,
+            labelled_hashes=np.array([[1 << 30, (1 << 30) + 1]], dtype=np.uint64),
+        )
+    )
+    assert chosen == [0, 1]
+
+
+def clustered(seed: int, *, n_clusters: int = 4, per: int = 10) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(n_clusters) * 5
+    return np.concatenate([c + rng.normal(0, 0.3, size=(per, n_clusters)) for c in centres])
+
+
+@pytest.mark.parametrize("diversity", ["kcenter", "kmeans"])
+def test_diversity_spreads_picks_over_clusters(diversity):
+    emb = clustered(3)
     uncertainty = np.full(40, 0.5)
     uncertainty[:10] = 0.6  # one cluster slightly more uncertain
-    params = SelectionParams(budget=4, pool_factor=10, near_duplicate_cosine_distance=0.0)
-    chosen = k_center_select(uncertainty, emb, params)
+    params = SelectionParams(budget=4, pool_factor=10, diversity=diversity, head_weights=ROOM_ONLY)
+    chosen = select_batch(uniform_probs(uncertainty), emb, params)
     assert sorted(i // 10 for i in chosen) == [0, 1, 2, 3]
+
+
+def test_without_diversity_the_most_uncertain_cluster_takes_everything():
+    emb = clustered(3)
+    uncertainty = np.full(40, 0.5)
+    uncertainty[:10] = 0.6
+    params = SelectionParams(budget=4, pool_factor=1, diversity="kmeans", head_weights=ROOM_ONLY)
+    chosen = select_batch(uniform_probs(uncertainty), emb, params)
+    assert all(i < 10 for i in chosen)
+
+
+def test_kmeans_fills_the_budget_when_clusters_are_duplicates():
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(6, 5))
+    emb = np.concatenate([base, base + 1e-4])
+    hashes = np.concatenate([np.arange(6), np.arange(6)]).astype(np.uint64) << np.uint64(20)
+    params = SelectionParams(
+        budget=12, pool_factor=1, diversity="kmeans", near_duplicate_hash_bits=0,
+        head_weights=ROOM_ONLY,
+    )  # fmt: skip
+    chosen = select_batch(uniform_probs(rng.uniform(0.2, 0.9, 12)), emb, params, hashes=hashes)
+    assert sorted(i % 6 for i in chosen) == list(range(6))
+
+
+def test_warm_start_covers_every_cluster_and_no_duplicates():
+    emb = clustered(5)
+    pair_hashes = np.random.default_rng(7).integers(0, 2**63, size=20, dtype=np.uint64)
+    hashes = np.repeat(pair_hashes, 2)  # photos 2k and 2k+1 are copies of each other
+    picked = warm_start(emb, 4, seed=0, hashes=hashes)
+    assert sorted(i // 10 for i in picked) == [0, 1, 2, 3]
+    assert len({int(hashes[i]) for i in picked}) == 4
+
+
+def test_diversity_space_centres_a_shared_direction_away():
+    rng = np.random.default_rng(6)
+    emb = 10.0 + rng.normal(0, 0.1, size=(50, 8))  # positive features, one big common part
+    raw = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    spaced = diversity_space(emb)
+    assert (raw @ raw.T).min() > 0.99  # raw cosine says every photo is the same
+    assert (spaced @ spaced.T).min() < 0.0
+    assert np.allclose(np.linalg.norm(spaced, axis=1), 1.0)
 
 
 def test_labels_to_match_interpolates():

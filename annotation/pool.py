@@ -1,0 +1,167 @@
+"""The active-learning experiment's photo pool: synthetic photos scored by a model, cached.
+
+`build_pool` renders photos with training.synth (one seed = one set of homes, so two seeds
+never share a family), optionally adds edited near-copies of some of them (re-encoded,
+cropped, relit: the bursts an inspector takes of one room), scores every photo with a model
+artifact through vision.engine and hashes it with vision.hashing. What the experiment needs
+(embedding, model probabilities, hashes, labels) is kept in one .npz per (seed, size, model),
+so a learning curve re-reads numbers instead of pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from shanyraq.manifest import ManifestRow
+from shanyraq.taxonomy import Taxonomy
+from vision.score import PhotoScore
+
+logger = logging.getLogger(__name__)
+
+NO_GRADE = -1  # condition label of a not_dwelling photo, which has none
+
+
+@dataclass(frozen=True)
+class PhotoPool:
+    """N photos: what a model says about them, and their true labels (index per head)."""
+
+    features: np.ndarray  # (N, D) the model's embedding
+    room: np.ndarray  # (N,) room index
+    condition: np.ndarray  # (N,) grade index 0..K-1, NO_GRADE when the photo is not a home
+    signs: np.ndarray  # (N, S) 0/1
+    family: np.ndarray  # (N,) home id, as text
+    phash: np.ndarray  # (N,) uint64
+    dhash: np.ndarray  # (N,) uint64
+    model_room: np.ndarray  # (N, R) the scoring model's calibrated probabilities
+    model_condition: np.ndarray  # (N, K)
+    model_signs: np.ndarray  # (N, S)
+    duplicate_of: np.ndarray  # (N,) index of the photo this one is an edited copy of, or -1
+
+    def __len__(self) -> int:
+        return len(self.room)
+
+    def subset(self, idx: np.ndarray) -> PhotoPool:
+        return PhotoPool(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **{f.name: getattr(self, f.name) for f in fields(self)})
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> PhotoPool:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+def _label_arrays(
+    rows: list[ManifestRow], taxonomy: Taxonomy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rooms, grades, signs = taxonomy.room_names, taxonomy.condition_values, taxonomy.sign_names
+    room = np.array([rooms.index(r.room or "") for r in rows])
+    condition = np.array(
+        [NO_GRADE if r.condition is None else grades.index(r.condition) for r in rows]
+    )
+    sign = np.array([[int(s in (r.signs or ())) for s in signs] for r in rows])
+    family = np.array([r.family_id for r in rows])
+    return room, condition, sign, family
+
+
+def _edited_copy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Another shot of the same view: a few % cropped, relit, re-encoded as JPEG."""
+    import cv2
+
+    from training.synth.photos import encode_jpeg
+
+    h, w = image.shape[:2]
+    crop = rng.uniform(0.0, 0.04)
+    top, left = int(rng.uniform(0, crop) * h), int(rng.uniform(0, crop) * w)
+    cropped = image[top : h - int(crop * h) + top, left : w - int(crop * w) + left]
+    resized = cv2.resize(cropped, (w, h), interpolation=cv2.INTER_AREA)
+    relit = np.clip(resized.astype(np.float32) * rng.uniform(0.85, 1.15), 0, 255)
+    data = encode_jpeg(relit.astype(np.uint8), int(rng.integers(60, 90)))
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError("an edited copy could not be decoded again")
+    return np.ascontiguousarray(decoded[..., ::-1])
+
+
+def _score_images(
+    images: list[np.ndarray], model_dir: Path, taxonomy: Taxonomy
+) -> list[PhotoScore]:
+    from vision.engine import Engine, get_engine_config
+
+    config = get_engine_config()
+    # One thread, CPU only: the experiment must not crowd a shared machine.
+    runtime = config.runtime.model_copy(update={"intra_op_threads": 1, "providers": ("cpu",)})
+    engine = Engine.load(
+        model_dir, config=config.model_copy(update={"runtime": runtime}), taxonomy=taxonomy
+    )
+    return engine.score(images, sha256s=[str(i) for i in range(len(images))])
+
+
+def build_pool(
+    n: int,
+    *,
+    seed: int,
+    model_dir: Path,
+    work_dir: Path,
+    taxonomy: Taxonomy,
+    size: int = 128,
+    duplicate_share: float = 0.0,
+) -> PhotoPool:
+    """Render `n` photos (plus edited copies), score and hash them; cached in `work_dir`."""
+    from shanyraq.config import get_settings
+    from shanyraq.manifest import read_manifest
+    from training.synth.config import get_synth_config
+    from training.synth.photos import generate_photos
+    from vision.artifact import read_artifact
+    from vision.hashing import perceptual_hash
+    from vision.io import decode_file
+
+    version = read_artifact(model_dir).model_version
+    cache = work_dir / f"pool-{version}-n{n}-s{seed}-{size}px-dup{duplicate_share:g}.npz"
+    if cache.exists():
+        return PhotoPool.load(cache)
+    synth = get_synth_config()
+    one_worker = synth.photos.model_copy(update={"workers": 1})
+    manifest_path = generate_photos(
+        n,
+        work_dir / f"photos-n{n}-s{seed}-{size}px",
+        seed=seed,
+        size=size,
+        config=synth.model_copy(update={"photos": one_worker}),
+    )
+    manifest = read_manifest(manifest_path)
+    rows = list(manifest)
+    max_pixels = get_settings().io.max_pixels
+    images = [decode_file(r.resolve(manifest.root), max_pixels=max_pixels).pixels for r in rows]
+    rng = np.random.default_rng([seed, 0xD0B])
+    sources = rng.choice(n, size=round(n * duplicate_share), replace=True)
+    images += [_edited_copy(images[int(i)], rng) for i in sources]
+    rows += [rows[int(i)] for i in sources]
+    scores = _score_images(images, model_dir, taxonomy)
+    hashes = [perceptual_hash(image) for image in images]
+    room, condition, signs, family = _label_arrays(rows, taxonomy)
+    pool = PhotoPool(
+        features=np.stack([s.embedding for s in scores]).astype(np.float32),
+        room=room,
+        condition=condition,
+        signs=signs,
+        family=family,
+        phash=np.array([h.phash for h in hashes], dtype=np.uint64),
+        dhash=np.array([h.dhash for h in hashes], dtype=np.uint64),
+        model_room=np.array([list(s.room.values()) for s in scores]),
+        model_condition=np.array([list(s.condition.values()) for s in scores]),
+        model_signs=np.array([list(s.signs.values()) for s in scores]),
+        duplicate_of=np.concatenate([np.full(n, -1), sources]).astype(np.int64),
+    )
+    logger.info("pool of %d photos (%d edited copies) cached in %s", len(pool), len(sources), cache)
+    pool.save(cache)
+    return pool

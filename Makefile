@@ -31,8 +31,9 @@ test: $(STAMP) lint
 	bash scripts/chromium.sh
 	$(PY) -m pytest
 
+# `make bench ONLY="bench_service bench_engine"` re-runs some and updates their rows only.
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(ONLY)
 
 demo: $(STAMP)
 	$(VENV)/bin/shanyraq demo

@@ -64,7 +64,35 @@ def main(argv: list[str]) -> None:
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     if not only:
         OUTPUT.write_text("\n".join(lines))
+    elif OUTPUT.exists():  # a partial run replaces its own rows and notes, keeps the rest
+        OUTPUT.write_text(merge(OUTPUT.read_text(), results, sorted(only)))
     print("\n".join(lines))
+
+
+def merge(existing: str, results: list[BenchResult], modules: list[str]) -> str:
+    """`existing` docs/benchmarks.md with the rows and notes of `results` replaced or added."""
+    rows = dict(zip((r.name for r in results), _table(results)[2:], strict=True))
+    notes = {r.name: f"- {r.name}: {r.notes}" for r in results if r.notes}
+    stamp = f"- updated in part ({', '.join(modules)}): {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    out: list[str] = []
+    for line in existing.splitlines():
+        name = line.split(" | ", 1)[0].removeprefix("| ") if line.startswith("| ") else None
+        note = next((n for n in notes if line.startswith(f"- {n}: ")), None)
+        if line.startswith("- updated in part"):
+            continue
+        if name in rows:
+            out.append(rows.pop(name))
+        elif note is not None:
+            out.append(notes.pop(note))
+        else:
+            out.append(line)
+        if line.startswith("- date: "):
+            out.append(stamp)
+    table_end = max(i for i, line in enumerate(out) if line.startswith("| ")) + 1
+    out[table_end:table_end] = list(rows.values())
+    notes_at = len(out) - 1 if out and not out[-1] else len(out)
+    out[notes_at:notes_at] = list(notes.values())
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,34 @@
+"""A partial `make bench` run replaces its own rows and notes in docs/benchmarks.md only."""
+
+from __future__ import annotations
+
+from benchmarks.common import BenchResult
+from benchmarks.run import _table, merge
+
+
+def _result(name: str, rate: float, notes: str = "") -> BenchResult:
+    return BenchResult(
+        name=name, unit="img/s", baseline="base", baseline_rate=1.0, candidate="cand",
+        candidate_rate=rate, goal="> 1x", notes=notes,
+    )  # fmt: skip
+
+
+def test_partial_run_replaces_only_its_rows_and_notes():
+    old = [_result("alpha", 2.0, "alpha note"), _result("beta", 3.0, "beta note")]
+    doc = "\n".join(
+        ["# Benchmarks", "", "- date: 2026-01-01 00:00 UTC", "", *_table(old), "", "Notes:", "",
+         "- alpha: alpha note", "- beta: beta note", ""]
+    )  # fmt: skip
+    merged = merge(doc, [_result("beta", 5.0, "new beta"), _result("gamma", 7.0, "g")], ["x"])
+    lines = merged.splitlines()
+    assert "| alpha | base | 1.0 img/s | cand | 2.0 img/s | 2.00x | > 1x |" in lines
+    assert "| beta | base | 1.0 img/s | cand | 5.0 img/s | 5.00x | > 1x |" in lines
+    assert lines.index("| beta | base | 1.0 img/s | cand | 5.0 img/s | 5.00x | > 1x |") < (
+        lines.index("| gamma | base | 1.0 img/s | cand | 7.0 img/s | 7.00x | > 1x |")
+    )
+    assert "- beta: new beta" in lines and "- beta: beta note" not in lines
+    assert "- alpha: alpha note" in lines and "- gamma: g" in lines
+    assert lines[3].startswith("- updated in part (x): ")
+    # A second partial run keeps one stamp, not two.
+    again = merge(merged, [_result("alpha", 4.0)], ["y"])
+    assert sum(line.startswith("- updated in part") for line in again.splitlines()) == 1

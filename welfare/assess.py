@@ -204,7 +204,7 @@ def _model_outcome(
             f"fusion model {model.meta.version} uses features {unknown} this configuration "
             "does not define; retrain it with `shanyraq welfare train`"
         )
-    values = family_features(record, visual, space=space, config=config)
+    values = family_features(record, visual, space=space, config=config, taxonomy=taxonomy)
     row = pd.DataFrame([values])
     prediction = model.predict(row)
     level = int(prediction.levels[0])

@@ -35,8 +35,14 @@ NOTES = [
     "under the poverty line. Hidden income therefore shows in the level, not in the ASP label; "
     "the recommendation sends a family that is eligible by declared income but placed at a "
     "high level (configs/welfare.yaml `recommendation`) to review, never to not_eligible.",
-    "- The level-6 rule (any of the published criteria, from config) overrides the model's "
-    "level; every rule that fired is listed in each Assessment.",
+    "- The level-6 rule (the published criteria, combined as configs/welfare.yaml "
+    "`rules.level6.combine` says) overrides the model's level; every rule that fired is listed "
+    "in each Assessment.",
+    "- LightGBM models predict the level with the recipe's `level_objective` (cumulative: one "
+    'booster per question "is the family above level k?"), on the 23 criteria plus derived '
+    "figures (money in subsistence minimums, asset and hidden-income tallies, photo evidence "
+    "pooled by what signs point to); the recipe was chosen on validation families (another "
+    "seed), never on the test split.",
     "- Region and head-of-family gender are never model features; they are used only here.",
     "- Nothing here decides: each recommendation is advisory and every doubt gives needs_review.",
 ]
@@ -113,6 +119,34 @@ def evaluate(
             f"review {asp['needs_review_rate']:.3f}"
         )
     typer.echo(f"report: {page}")
+
+
+@app.command("ceiling")
+def ceiling(
+    n: Annotated[
+        int, typer.Option(help="Synthetic families (test split as in the recipe).")
+    ] = 64000,
+    sizes: Annotated[
+        list[int] | None, typer.Option("--size", help="Training families (repeatable).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where ceiling.json goes (read by `evaluate`).")] = Path(
+        "docs/images/welfare"
+    ),
+) -> None:
+    """Measure the accuracy ceiling: simulated vs noise-free photo scores, by training size."""
+    from welfare.ceiling import measure_ceiling
+    from welfare.criteria import get_welfare_config
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = get_welfare_config()
+    result = measure_ceiling(
+        n=n, seed=config.fusion.seed, sizes=sizes or [3000, 12000, 48000], config=config
+    )
+    result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ceiling.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    for row in result["rows"]:
+        typer.echo(f"{row['reading']}, {row['n_train']} families: {row['accuracy']:.4f}")
 
 
 @app.command("assess")

@@ -92,10 +92,15 @@ class RecommendationConfig(StrictModel):
 
 
 class LightGBMRecipe(StrictModel):
+    # multiclass: one softmax over levels; cumulative: K-1 boosters for P(level > k).
+    level_objective: Literal["multiclass", "cumulative"] = "multiclass"
     n_estimators: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     num_leaves: int = Field(ge=2)
     min_child_samples: int = Field(ge=1)
+    lambda_l2: float = Field(default=0.0, ge=0)
+    feature_fraction: float = Field(default=1.0, gt=0, le=1)
+    bagging_fraction: float = Field(default=1.0, gt=0, le=1)
 
 
 class RandomForestRecipe(StrictModel):

@@ -77,7 +77,7 @@ def build_family_data(
         records.append(record)
         visuals.append(visual)
         rules.append(evaluate_rules(record, rules=config.rules, thresholds=config.thresholds))
-        rows.append(family_features(record, visual, space=space, config=config))
+        rows.append(family_features(record, visual, space=space, config=config, taxonomy=taxonomy))
     features = pd.DataFrame(rows, columns=space.names(with_visual=True))
     return FamilyData(table, records, visuals, rules, features, space)
 

@@ -9,13 +9,33 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from shanyraq.taxonomy import Taxonomy
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from welfare.aggregate import FamilyVisual
 from welfare.criteria import WelfareConfig
 from welfare.schema import FamilyRecord
 
 NAN = float("nan")
 VISUAL_PREFIX = "vis_"
+
+# Figures a social worker derives from the card: money relative to the subsistence minimum
+# (configs/welfare.yaml `thresholds`), asset and hidden-income tallies, the working share.
+DERIVED_TABULAR = {
+    "income_subsistence_multiple": "Per-capita income in subsistence minimums",
+    "household_income_subsistence_multiple": "Household income in subsistence minimums",
+    "deposits_subsistence_months": "Deposits in months of the household's subsistence minimum",
+    "purchases_to_annual_income": "Large purchases (12 months) per year of declared income",
+    "registered_assets": "Dwellings, vehicles and legal entities registered to members",
+    "hidden_income_signs": "Signs of hidden income (informal work, trips abroad, large buys)",
+    "working_share": "Share of members who work",
+}
+# Photo evidence pooled over signs by what they point to (configs/taxonomy.yaml `points_to`).
+DERIVED_VISUAL = {
+    "vis_need_signs": "Photos: signs of need per photo (damp, damage, stove, ...)",
+    "vis_welfare_signs": "Photos: signs of welfare per photo (premium appliances, finishes)",
+    "vis_need_evidence": "Photos: signs of need summed over usable photos",
+    "vis_welfare_evidence": "Photos: signs of welfare summed over usable photos",
+    "vis_home_vs_income": "Photos: home looks better off than the declared income",
+}
 
 
 @dataclass(frozen=True)
@@ -49,9 +69,10 @@ def feature_space(config: WelfareConfig, taxonomy: Taxonomy) -> FeatureSpace:
     if "settlement" in config.fusion.context_features:
         tabular.append("rural")
         words["rural"] = "Lives in a rural settlement"
-    tabular += ["dependants_per_worker", "missing_criteria"]
+    tabular += ["dependants_per_worker", "missing_criteria", *DERIVED_TABULAR]
     words["dependants_per_worker"] = "Members per working member"
     words["missing_criteria"] = "Number of criteria with no value in the record"
+    words.update(DERIVED_TABULAR)
     visual = _visual_names(taxonomy, words)
     return FeatureSpace(tuple(tabular), tuple(visual), words)
 
@@ -71,6 +92,7 @@ def _visual_names(taxonomy: Taxonomy, words: dict[str, str]) -> list[str]:
         plain = sign.replace("_", " ")
         names[f"vis_sign_mean_{sign}"] = f"Photos: share showing {plain}"
         names[f"vis_sign_max_{sign}"] = f"Photos: strongest evidence of {plain}"
+    names.update(DERIVED_VISUAL)
     words.update(names)
     return list(names)
 
@@ -81,8 +103,10 @@ def family_features(
     *,
     space: FeatureSpace,
     config: WelfareConfig,
+    taxonomy: Taxonomy | None = None,
 ) -> dict[str, float]:
     """One family's features by name; visual ones are NaN when `visual` is None."""
+    taxonomy = taxonomy or get_taxonomy()
     out: dict[str, float] = {}
     for c in config.criteria:
         value = record.criteria[c.name]
@@ -97,8 +121,68 @@ def family_features(
     total, working = out.get("members_total", NAN), out.get("members_working", NAN)
     out["dependants_per_worker"] = total / max(working, 1.0) if not math.isnan(total) else NAN
     out["missing_criteria"] = float(len(record.missing))
+    out.update(_derived_tabular(out, config.thresholds.subsistence_minimum_kzt))
     out.update(_visual_values(visual, space))
+    out.update(_derived_visual(out, visual, taxonomy))
     return {name: out[name] for name in space.names(with_visual=True)}
+
+
+def _known(*values: float) -> float:
+    """Sum of the known values (a tally); NaN only when none is known."""
+    known = [v for v in values if not math.isnan(v)]
+    return float(sum(known)) if known else NAN
+
+
+def _derived_tabular(out: dict[str, float], minimum_kzt: float) -> dict[str, float]:
+    # NaN propagates through the arithmetic: a missing input gives a missing figure.
+    income, total = out["per_capita_income_kzt"], out["members_total"]
+    yearly_kzt = 12 * income * total
+    return {
+        "income_subsistence_multiple": income / minimum_kzt,
+        "household_income_subsistence_multiple": income * total / minimum_kzt,
+        "deposits_subsistence_months": out["bank_deposits_kzt"] / (total * minimum_kzt),
+        "purchases_to_annual_income": out["large_purchases_12m_kzt"] / max(yearly_kzt, 1.0)
+        if not math.isnan(yearly_kzt)
+        else NAN,
+        "registered_assets": _known(
+            out["dwellings_owned"], out["vehicles_owned"], out["has_legal_entity"]
+        ),
+        "hidden_income_signs": _known(
+            out["informal_employment_signs"],
+            float(out["foreign_trips_12m"] > 0)
+            if not math.isnan(out["foreign_trips_12m"])
+            else NAN,
+            float(out["large_purchases_12m_kzt"] > 0)
+            if not math.isnan(out["large_purchases_12m_kzt"])
+            else NAN,
+        ),
+        "working_share": out["members_working"] / total,
+    }
+
+
+def _derived_visual(
+    out: dict[str, float], visual: FamilyVisual | None, taxonomy: Taxonomy
+) -> dict[str, float]:
+    if visual is None or not visual.n_usable:
+        return dict.fromkeys(DERIVED_VISUAL, NAN)
+    need = sum(
+        out[f"vis_sign_mean_{s.name}"] for s in taxonomy.signs.classes if s.points_to == "need"
+    )
+    rich = sum(
+        out[f"vis_sign_mean_{s.name}"] for s in taxonomy.signs.classes if s.points_to == "welfare"
+    )
+    # The home's look (mean grade, welfare minus need signs) against the declared income on a
+    # log scale: large when photos suggest more money than the record shows.
+    income = out["income_subsistence_multiple"]
+    look = out["vis_condition_mean"] + rich - need
+    gap = look - math.log(max(income, 0.01)) if not math.isnan(income) else NAN
+    return {
+        "vis_need_signs": need,
+        "vis_welfare_signs": rich,
+        "vis_need_evidence": need * visual.n_usable,
+        "vis_welfare_evidence": rich * visual.n_usable,
+        "vis_home_vs_income": gap,
+    }
 
 
 def _visual_values(visual: FamilyVisual | None, space: FeatureSpace) -> dict[str, float]:

@@ -6,8 +6,8 @@ scores (a temperature for the level, Platt scaling for ASP), so per-feature cont
 computed on raw scores keep their sign and order after calibration.
 
 Artifacts are folders: fusion.json (name, version, features, training-data hash, calibration,
-metrics) and one model file per head. Random-forest heads are stored with joblib (pickle):
-load only artifacts you trained or trust.
+metrics) and one model file per head (the learners live in welfare/heads.py). Random-forest
+heads are stored with joblib (pickle): load only artifacts you trained or trust.
 """
 
 from __future__ import annotations
@@ -18,21 +18,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from shanyraq import __version__
 from shanyraq.errors import ModelMismatchError
 from welfare.criteria import FusionRecipe
+from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 
 log = logging.getLogger(__name__)
 
 ARTIFACT_FORMAT = 1
 META_FILE = "fusion.json"
 Learner = Literal["lightgbm", "random_forest"]
-_EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -82,114 +83,17 @@ def create_spec(name: str) -> FusionSpec:
     return _REGISTRY[name]()
 
 
-class Head(Protocol):
-    """One fitted learner: raw scores (logits or log-odds) and, if it has them, contributions."""
-
-    def raw(self, x: np.ndarray) -> np.ndarray: ...
-    def contributions(self, x: np.ndarray) -> np.ndarray | None: ...
-    def save(self, path: Path) -> None: ...
-
-
-class LightGBMHead:
-    """A LightGBM booster; multiclass raw scores (n, K) or binary log-odds (n,)."""
-
-    suffix = ".txt"
-
-    def __init__(self, booster: Any) -> None:
-        self.booster = booster
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, *, n_classes: int, recipe: FusionRecipe, seed: int):
-        import lightgbm as lgb
-
-        params: dict[str, Any] = {
-            "learning_rate": recipe.lightgbm.learning_rate,
-            "num_leaves": recipe.lightgbm.num_leaves,
-            "min_child_samples": recipe.lightgbm.min_child_samples,
-            "seed": seed,
-            "deterministic": True,
-            "num_threads": 1,
-            "verbose": -1,
-        }
-        if n_classes > 2:
-            params.update(objective="multiclass", num_class=n_classes)
-        else:
-            params.update(objective="binary")
-        data = lgb.Dataset(x, label=y, free_raw_data=True)
-        return cls(lgb.train(params, data, num_boost_round=recipe.lightgbm.n_estimators))
-
-    def raw(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(x, raw_score=True))
-
-    def contributions(self, x: np.ndarray) -> np.ndarray:
-        """(n, F+1) for binary, (n, K, F+1) for multiclass; last column is the bias."""
-        out = np.asarray(self.booster.predict(x, pred_contrib=True))
-        n_features = x.shape[1] + 1
-        if out.shape[1] == n_features:
-            return out
-        return out.reshape(len(x), -1, n_features)
-
-    def save(self, path: Path) -> None:
-        path.write_text(self.booster.model_to_string(), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> LightGBMHead:
-        import lightgbm as lgb
-
-        return cls(lgb.Booster(model_str=path.read_text(encoding="utf-8")))
+_LEVEL_HEADS: dict[tuple[Learner, str], Any] = {
+    ("lightgbm", "multiclass"): LightGBMHead,
+    ("lightgbm", "cumulative"): CumulativeLightGBMHead,
+    ("random_forest", "multiclass"): ForestHead,
+}
+_ASP_HEADS: dict[Learner, Any] = {"lightgbm": LightGBMHead, "random_forest": ForestHead}
 
 
-class ForestHead:
-    """A scikit-learn random forest; raw scores are log-probabilities (or log-odds)."""
-
-    suffix = ".joblib"
-
-    def __init__(self, forest: Any, n_classes: int) -> None:
-        self.forest = forest
-        self.n_classes = n_classes
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, *, n_classes: int, recipe: FusionRecipe, seed: int):
-        from sklearn.ensemble import RandomForestClassifier
-
-        forest = RandomForestClassifier(
-            n_estimators=recipe.random_forest.n_estimators,
-            min_samples_leaf=recipe.random_forest.min_samples_leaf,
-            random_state=seed,
-            n_jobs=2,
-        )
-        forest.fit(x, y)
-        return cls(forest, n_classes)
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        # Classes never seen in training get probability 0 in their own column.
-        probs = np.zeros((len(x), self.n_classes))
-        probs[:, self.forest.classes_.astype(int)] = self.forest.predict_proba(x)
-        return probs
-
-    def raw(self, x: np.ndarray) -> np.ndarray:
-        probs = np.clip(self.probabilities(x), _EPS, 1 - _EPS)
-        if self.n_classes == 2:
-            return np.log(probs[:, 1] / probs[:, 0])
-        return np.log(probs)
-
-    def contributions(self, x: np.ndarray) -> None:
-        return None
-
-    def save(self, path: Path) -> None:
-        import joblib
-
-        joblib.dump({"forest": self.forest, "n_classes": self.n_classes}, path)
-
-    @classmethod
-    def load(cls, path: Path) -> ForestHead:
-        import joblib
-
-        data = joblib.load(path)
-        return cls(data["forest"], data["n_classes"])
-
-
-_HEADS: dict[Learner, Any] = {"lightgbm": LightGBMHead, "random_forest": ForestHead}
+def level_head_class(learner: Learner, objective: str) -> Any:
+    """The level head a learner uses; a forest has one kind whatever the LightGBM objective."""
+    return _LEVEL_HEADS[(learner, "multiclass" if learner == "random_forest" else objective)]
 
 
 @dataclass
@@ -209,6 +113,7 @@ class FusionMeta:
     platt: tuple[float, float]
     level_decoding: str
     background: dict[str, float]
+    level_objective: str = "multiclass"
     code_version: str = __version__
     format: int = ARTIFACT_FORMAT
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -249,15 +154,17 @@ class FusionModel:
     def predict(self, frame: pd.DataFrame) -> Prediction:
         x = self.matrix(frame)
         probs = softmax(self.level_raw(x))
-        asp = 1.0 / (1.0 + np.exp(-self.asp_raw(x)))
+        asp = expit(self.asp_raw(x))  # no overflow warning for extreme log-odds
         levels = decode_levels(probs, self.meta.levels, how=self.meta.level_decoding)
         return Prediction(level_probs=probs, levels=levels, asp_probability=asp)
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        suffix = _HEADS[self.meta.learner].suffix
-        self.level_head.save(folder / f"level{suffix}")
-        self.asp_head.save(folder / f"asp{suffix}")
+        level = level_head_class(self.meta.learner, self.meta.level_objective)
+        for stale in folder.glob("level.*"):  # a head of another kind saved here before
+            stale.unlink()
+        self.level_head.save(folder / f"level{level.suffix}")
+        self.asp_head.save(folder / f"asp{_ASP_HEADS[self.meta.learner].suffix}")
         (folder / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8")
         return folder
 
@@ -271,9 +178,12 @@ class FusionModel:
             raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
         data["platt"] = tuple(data["platt"])
         meta = FusionMeta(**data)
-        head = _HEADS[meta.learner]
+        level = level_head_class(meta.learner, meta.level_objective)
+        asp = _ASP_HEADS[meta.learner]
         return cls(
-            meta, head.load(folder / f"level{head.suffix}"), head.load(folder / f"asp{head.suffix}")
+            meta,
+            level.load(folder / f"level{level.suffix}"),
+            asp.load(folder / f"asp{asp.suffix}"),
         )
 
 
@@ -323,12 +233,14 @@ def train_fusion(
     order = rng.permutation(len(x))
     n_cal = max(1, round(len(x) * recipe.calibration_fraction))
     cal, fit = order[:n_cal], order[n_cal:]
-    head = _HEADS[spec.learner]
+    objective = recipe.lightgbm.level_objective if spec.learner == "lightgbm" else "multiclass"
     log.info("training %s on %d families (%d for calibration)", name, len(fit), len(cal))
-    level_head = head.fit(
+    level_head = level_head_class(spec.learner, objective).fit(
         x[fit], y_level[fit], n_classes=len(level_values), recipe=recipe, seed=seed
     )
-    asp_head = head.fit(x[fit], y_asp[fit], n_classes=2, recipe=recipe, seed=seed)
+    asp_head = _ASP_HEADS[spec.learner].fit(
+        x[fit], y_asp[fit], n_classes=2, recipe=recipe, seed=seed
+    )
     temperature = fit_temperature(level_head.raw(x[cal]), y_level[cal])
     platt = fit_platt(asp_head.raw(x[cal]), y_asp[cal])
     train_hash = data_hash(frame[features], y_level, y_asp)
@@ -346,6 +258,7 @@ def train_fusion(
         platt=platt,
         level_decoding=recipe.level_decoding,
         background={f: _median(frame[f]) for f in features},
+        level_objective=objective,
     )
     return FusionModel(meta, level_head, asp_head)
 

@@ -30,6 +30,9 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     public = {k: v for k, v in result.items() if not k.startswith("_")}
     public["context"] = context
+    ceiling_path = out_dir / "ceiling.json"
+    if ceiling_path.exists():  # written by `shanyraq welfare ceiling`
+        public["ceiling"] = json.loads(ceiling_path.read_text(encoding="utf-8"))
     (out_dir / "metrics.json").write_text(json.dumps(public, indent=2), encoding="utf-8")
     plots = _plots(public, out_dir=out_dir, levels=levels, default=context["default_model"])
     markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +192,7 @@ def render_markdown(
     by_case = result["models"][context["default_model"]]["accuracy_by_case"]
     lines += [f"- {case}: {_pct(acc)}" for case, acc in by_case.items()]
     lines += [""] + [f"![{k}]({v})" for k, v in plots.items()] + [""]
+    lines += ceiling_lines(result.get("ceiling"))
     lines += _fairness_lines(result)
     lines += ["", "## Notes and limits", "", *context.get("notes", []), ""]
     return "\n".join(lines)
@@ -214,3 +218,29 @@ def _fairness_lines(result: dict[str, Any]) -> list[str]:
         gap = f"{_pct(f['largest_gap'])} [{_pct(f['gap_ci_low'])}–{_pct(f['gap_ci_high'])}]"
         lines.append(f"| {f['grouping']} | {f['metric']} | {groups} | {gap} |")
     return lines
+
+
+def ceiling_lines(ceiling: dict[str, Any] | None) -> list[str]:
+    """The ceiling section: test accuracy with simulated vs noise-free photo scores."""
+    if not ceiling:
+        return []
+    sizes = sorted({r["n_train"] for r in ceiling["rows"]})
+    readings = list(dict.fromkeys(r["reading"] for r in ceiling["rows"]))
+    value = {(r["reading"], r["n_train"]): r["accuracy"] for r in ceiling["rows"]}
+    lines = [
+        f"## Ceiling: how much of the error is the data's own noise (`{ceiling['model']}`)",
+        "",
+        f"Command: `{ceiling['command']}` ({ceiling['n_families']:,} families, seed "
+        f"{ceiling['seed']}, {ceiling['n_test']:,} test families; 20 % of each training set "
+        "calibrates). Noise-free scores are a perfect photo reader: each photo's true room, "
+        "grade and signs. At the largest size, more data adds little; what the perfect reader "
+        "still gets wrong is noise in the data itself (photos are a noisy view of the home, "
+        "income a noisy view of the level), which no model can remove.",
+        "",
+        "| photo scores | " + " | ".join(f"{n:,} training families" for n in sizes) + " |",
+        "| --- |" + " --- |" * len(sizes),
+    ]
+    for reading in readings:
+        cells = [_pct(value.get((reading, n))) for n in sizes]
+        lines.append(f"| {reading} | " + " | ".join(cells) + " |")
+    return [*lines, ""]

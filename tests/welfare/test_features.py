@@ -1,0 +1,62 @@
+"""Derived features: money against the subsistence minimum, tallies, pooled photo evidence."""
+
+from __future__ import annotations
+
+import math
+
+from shanyraq.taxonomy import get_taxonomy
+from tests.welfare.conftest import family
+from tests.welfare.test_aggregate import EXPECTED, score
+from welfare.aggregate import aggregate
+from welfare.criteria import get_welfare_config
+from welfare.features import DERIVED_TABULAR, DERIVED_VISUAL, family_features, feature_space
+from welfare.schema import parse_family
+
+
+def _features(visual=None, **criteria):
+    config, taxonomy = get_welfare_config(), get_taxonomy()
+    record = parse_family(family(config, **criteria))
+    space = feature_space(config, taxonomy)
+    return family_features(record, visual, space=space, config=config, taxonomy=taxonomy)
+
+
+def test_money_is_measured_in_subsistence_minimums():
+    minimum = get_welfare_config().thresholds.subsistence_minimum_kzt
+    out = _features(per_capita_income_kzt=2 * minimum, members_total=3.0, bank_deposits_kzt=0.0)
+    assert out["income_subsistence_multiple"] == 2.0
+    assert out["household_income_subsistence_multiple"] == 6.0
+    assert out["deposits_subsistence_months"] == 0.0
+    assert out["working_share"] == 1 / 3
+
+
+def test_tallies_count_known_values_and_missing_stays_missing():
+    out = _features(dwellings_owned=1.0, vehicles_owned=2.0, has_legal_entity=None)
+    assert out["registered_assets"] == 3.0
+    out = _features(informal_employment_signs=1.0, foreign_trips_12m=3.0, large_purchases_12m_kzt=0)
+    assert out["hidden_income_signs"] == 2.0
+    assert math.isnan(_features(bank_deposits_kzt=None)["deposits_subsistence_months"])
+
+
+def test_photo_evidence_is_pooled_by_what_signs_point_to():
+    taxonomy = get_taxonomy()
+    assert math.isnan(_features()["vis_need_signs"])  # no photos: no evidence, not zero
+    poor = [
+        score(taxonomy, "kitchen", 2, signs={"damp_mould": 1.0, "solid_fuel_stove": 1.0}),
+        score(taxonomy, "bedroom", 2, signs={"damp_mould": 1.0}),
+    ]
+    rich = [score(taxonomy, "kitchen", 5, signs={"premium_appliances": 1.0})] * 2
+    out_poor = _features(aggregate(poor, expected_rooms=EXPECTED, taxonomy=taxonomy))
+    out_rich = _features(aggregate(rich, expected_rooms=EXPECTED, taxonomy=taxonomy))
+    assert out_poor["vis_need_signs"] == 1.5 and out_poor["vis_need_evidence"] == 3.0
+    assert out_poor["vis_welfare_signs"] == 0.0
+    assert out_rich["vis_welfare_evidence"] == 2.0
+    # Same declared income, better-looking home: the gap to the income grows.
+    assert out_rich["vis_home_vs_income"] > out_poor["vis_home_vs_income"]
+
+
+def test_derived_names_are_in_the_space_with_words():
+    space = feature_space(get_welfare_config(), get_taxonomy())
+    for name in [*DERIVED_TABULAR, *DERIVED_VISUAL]:
+        assert name in space.names(with_visual=True)
+        assert space.is_visual(name) is (name in DERIVED_VISUAL)
+        assert "_" not in space.words[name]

@@ -1,0 +1,65 @@
+"""Ceiling of level accuracy: how much of the error is the data's own noise, not the model's.
+
+Two readings of the same synthetic families are compared at growing training sizes: photo
+scores simulated as the engine errs (welfare.simulate), and noise-free scores (a perfect
+photo reader that reports each photo's true room, grade and signs). Whatever the perfect
+reader still gets wrong comes from the generator itself (photos are a noisy view of the
+home, income a noisy view of the level), so no model can close it. Test families are the
+recipe's test split; nothing here is tuned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from welfare.criteria import WelfareConfig
+from welfare.dataset import split_indices, synthetic_family_data
+from welfare.evaluation import outcomes
+from welfare.simulate import NoiseModel
+from welfare.train import fit_on
+
+log = logging.getLogger(__name__)
+
+PERFECT_READER = NoiseModel(
+    room_accuracy=1.0,
+    room_top_low=0.99,
+    room_top_high=0.99,
+    condition_off_by_one=0.0,
+    condition_jitter=0.0,
+    condition_width_low=0.05,
+    condition_width_high=0.05,
+    sign_miss=0.0,
+    sign_false_alarm=0.0,
+    low_confidence_rate=0.0,
+)
+READINGS = {"simulated photo scores": NoiseModel(), "noise-free photo scores": PERFECT_READER}
+
+
+def measure_ceiling(
+    *, n: int, seed: int, sizes: Sequence[int], config: WelfareConfig
+) -> dict[str, Any]:
+    """Test level accuracy of the default model per photo reading and training size."""
+    name = config.fusion.default_model
+    rows = []
+    for reading, noise in READINGS.items():
+        data = synthetic_family_data(n, seed=seed, noise=noise)
+        train_idx, test_idx = split_indices(
+            len(data), test_fraction=config.fusion.test_fraction, seed=seed
+        )
+        train, test = data.subset(train_idx), data.subset(test_idx)
+        for size in sizes:
+            if size > len(train):
+                log.warning("skipping %d training families: only %d", size, len(train))
+                continue
+            model = fit_on(
+                train.subset(range(size)), name, config=config, seed=seed, source={"n": n}
+            )
+            frame = outcomes(model, test, config=config)
+            accuracy = float(np.mean(frame["level"] == frame["level_pred"]))
+            log.info("%s, %d families: accuracy %.4f", reading, size, accuracy)
+            rows.append({"reading": reading, "n_train": size, "accuracy": accuracy})
+    return {"model": name, "n_families": n, "seed": seed, "n_test": len(test_idx), "rows": rows}

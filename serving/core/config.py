@@ -53,8 +53,9 @@ class ServingSettings(EnvOverYamlSettings):
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     rate_limits: RateLimits = RateLimits()
     batching: Batching = Batching()
+    # A site's serving.yaml without this key gets the shipped list (one source of truth).
     override_reasons: list[str] = Field(
-        default_factory=lambda: ["income_evidence", "model_error", "other"], min_length=1
+        default_factory=lambda: _shipped("override_reasons"), min_length=1
     )
 
     @property
@@ -76,6 +77,11 @@ class ServingSettings(EnvOverYamlSettings):
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+
+def _shipped(key: str) -> list[str]:
+    data = read_yaml(default_configs_dir() / "serving.yaml")
+    return [str(item) for item in data[key]]
 
 
 def load_serving_settings(path: Path | None = None, **overrides: object) -> ServingSettings:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +136,18 @@ def _upload_photos(client: Any, headers: dict[str, str], photos: list[Path], fam
     return count
 
 
+def _serving_model() -> str:
+    from welfare.criteria import get_welfare_config
+
+    return get_welfare_config().fusion.serving_model
+
+
 @dataclass(frozen=True)
 class DemoPaths:
     recipe: Path = Path("configs/train/demo.yaml")
     model_dir: Path = Path("runs/demo/artifact")
     fusion_root: Path = Path("artifacts/welfare")
-    fusion_model: str = "lgbm_fused"
+    fusion_model: str = field(default_factory=_serving_model)
     data_dir: Path = Path("var/demo")
 
     @property

@@ -23,7 +23,8 @@ DATA_NOTE = (
     "grade 25 % of the time with Gaussian spread and calibration noise, sign misses 15 % and "
     "false alarms 3 %, 4 % low-confidence abstentions; unusable photos fail quality or are "
     "flagged reused). The figures below therefore say how fusion performs *if* the vision model "
-    "errs as simulated; they must be re-measured with real engine scores."
+    "errs as simulated; the section 'With photos scored by the vision model' re-measures them "
+    "with real engine scores."
 )
 
 NOTES = [
@@ -171,3 +172,61 @@ def assess_command(
     fusion = FusionModel.load(model) if model else None
     outcome = assess(family, photo_scores, model=fusion, photo_flags=flags)
     typer.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))
+
+
+@app.command("evaluate-real")
+def evaluate_real(
+    families: Annotated[int, typer.Option(help="Test families to render and score.")] = 400,
+    model: Annotated[Path, typer.Option(help="Folder written by `welfare train`.")] = Path(
+        "artifacts/welfare"
+    ),
+    vision: Annotated[Path, typer.Option(help="Vision model artifact (scores the photos).")] = Path(
+        "runs/demo/artifact"
+    ),
+    size: Annotated[int, typer.Option(help="Render size, px (the demo model's data: 128).")] = 128,
+    cache: Annotated[
+        Path | None, typer.Option(help="Folder of cached photo scores; --no-cache: none.")
+    ] = Path("runs/welfare_real"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Score every photo again.")] = False,
+    n_boot: Annotated[int, typer.Option(help="Paired bootstrap resamples for the CIs.")] = 1000,
+    out: Annotated[
+        Path, typer.Option(help="Where real_scores.json goes (read by `evaluate`).")
+    ] = Path("docs/images/welfare"),
+) -> None:
+    """Render the test families' photos, score them with the vision model, compare fusion."""
+    import os
+
+    # One thread: the study must not crowd a machine others are measuring on.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import cv2
+
+    from welfare.criteria import get_welfare_config
+    from welfare.real_evaluation import arm, measure_real_scores
+
+    cv2.setNumThreads(1)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = measure_real_scores(
+        model,
+        vision_dir=vision,
+        n_families=families,
+        size=size,
+        cache_dir=None if no_cache else cache,
+        n_boot=n_boot,
+        config=get_welfare_config(),
+        progress=True,
+    )
+    result.pop("_frames")
+    result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "real_scores.json"
+    path.write_text(json.dumps(result, indent=2, allow_nan=False), encoding="utf-8")
+    arms = result["overall"]["arms"]
+    for name in (result["tabular"], result["fused"]):
+        for reading in ("simulated", "engine"):
+            f = arms[arm(name, reading)]
+            typer.echo(
+                f"{arm(name, reading)}: accuracy {f['accuracy']['value']:.3f} "
+                f"exclusion {f['exclusion_error']['value']} "
+                f"review {f['needs_review_rate']['value']:.3f}"
+            )
+    typer.echo(f"figures: {path}; `shanyraq welfare evaluate` puts them in the report")

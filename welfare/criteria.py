@@ -112,6 +112,9 @@ class FusionRecipe(StrictModel):
     """How fusion models are trained: features, decoding, splits, hyper-parameters."""
 
     default_model: str
+    # What assessments use (the demo, and the model a site deploys): may differ from the
+    # default_model the report evaluates while the fused model is not yet trustworthy.
+    serving_model: str
     expected_rooms: list[str] = Field(min_length=1)
     context_features: list[Literal["settlement"]]
     level_decoding: Literal["argmax", "median"]
@@ -121,6 +124,17 @@ class FusionRecipe(StrictModel):
     seed: int
     lightgbm: LightGBMRecipe
     random_forest: RandomForestRecipe
+
+    @model_validator(mode="after")
+    def _known_models(self) -> FusionRecipe:
+        from welfare.fusion import list_models  # the registry imports this module
+
+        for key in ("default_model", "serving_model"):
+            if getattr(self, key) not in list_models():
+                raise ValueError(
+                    f"{key} must be one of {list_models()}, not {getattr(self, key)!r}"
+                )
+        return self
 
 
 class WelfareConfig(StrictModel):

@@ -33,6 +33,9 @@ def write_report(
     ceiling_path = out_dir / "ceiling.json"
     if ceiling_path.exists():  # written by `shanyraq welfare ceiling`
         public["ceiling"] = json.loads(ceiling_path.read_text(encoding="utf-8"))
+    real_path = out_dir / "real_scores.json"
+    if real_path.exists():  # written by `shanyraq welfare evaluate-real`
+        public["real_scores"] = json.loads(real_path.read_text(encoding="utf-8"))
     (out_dir / "metrics.json").write_text(json.dumps(public, indent=2), encoding="utf-8")
     plots = _plots(public, out_dir=out_dir, levels=levels, default=context["default_model"])
     markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -193,6 +196,9 @@ def render_markdown(
     lines += [f"- {case}: {_pct(acc)}" for case, acc in by_case.items()]
     lines += [""] + [f"![{k}]({v})" for k, v in plots.items()] + [""]
     lines += ceiling_lines(result.get("ceiling"))
+    from welfare.real_report import real_score_lines
+
+    lines += real_score_lines(result.get("real_scores"))
     lines += _fairness_lines(result)
     lines += ["", "## Notes and limits", "", *context.get("notes", []), ""]
     return "\n".join(lines)

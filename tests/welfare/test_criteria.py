@@ -36,3 +36,12 @@ def test_range_without_bounds_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="per_capita_income_kzt: a money criterion needs"):
         load_welfare_config(path)
+
+
+def test_unknown_serving_model_is_refused_at_load(tmp_path):
+    data = yaml.safe_load(REAL.read_text())
+    data["fusion"]["serving_model"] = "lgbm_fusd"
+    path = tmp_path / "welfare.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="serving_model must be one of"):
+        load_welfare_config(path)

@@ -1,0 +1,195 @@
+"""Real photo scores: render the test families' photos, score them, compare fusion readings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from shanyraq.taxonomy import get_taxonomy
+from welfare.cli import app
+from welfare.dataset import build_family_data, split_indices, synthetic_family_data
+from welfare.real_evaluation import (
+    assess_families,
+    measure_real_scores,
+    paired_bootstrap,
+    quadratic_kappa,
+)
+from welfare.real_report import real_score_lines
+from welfare.real_scores import (
+    ScoreCache,
+    engine_photos,
+    held_out_families,
+    readings,
+    score_photos,
+    study_engine,
+)
+
+engine_fixtures = pytest.importorskip("tests.vision.engine_fixtures")
+
+N, SEED, SIZE = 16, 2, 64  # 16 families: a test split of 4
+
+
+@pytest.fixture(scope="module")
+def held(welfare_config):
+    return held_out_families(4, n=N, seed=SEED, config=welfare_config)
+
+
+@pytest.fixture(scope="module")
+def vision_dir(tmp_path_factory):
+    return engine_fixtures.make_artifact(tmp_path_factory.mktemp("vision"), get_taxonomy())
+
+
+@pytest.fixture(scope="module")
+def fusion_dir(tmp_path_factory, trained):
+    """The session's small fusion models, labelled as trained on data (N, SEED)."""
+    folder = tmp_path_factory.mktemp("fusion")
+    for name in ("lgbm_tabular", "lgbm_fused"):
+        model = trained[name]
+        model.meta.metrics["data"] = {"n": N, "seed": SEED}
+        model.save(folder / name)
+    return folder
+
+
+def test_held_out_families_are_the_test_split_with_its_simulated_scores(held, welfare_config):
+    _, test_idx = split_indices(N, test_fraction=welfare_config.fusion.test_fraction, seed=SEED)
+    reference = synthetic_family_data(N, seed=SEED).subset(test_idx[:4])
+    assert list(held.table["family_id"]) == list(reference.table["family_id"])
+    assert {p.family_id for _, p in held.planned} == set(held.table["family_id"])
+    # The simulated reading is the very one `welfare evaluate` scores these families with.
+    ours = build_family_data(held.table, held.simulated, config=welfare_config).features
+    pd.testing.assert_frame_equal(ours, reference.features)
+
+
+def test_every_family_is_assessed_and_cache_is_reused(
+    tmp_path, held, vision_dir, trained, welfare_config
+):
+    engine = study_engine(vision_dir)
+    cache = ScoreCache(tmp_path, engine=engine, held=held, size=SIZE)
+    photos, counts = score_photos(held, engine=engine, size=SIZE, cache=cache)
+    assert counts["scored"] == len(held.planned) == len(photos) and counts["from_cache"] == 0
+    again, counts = score_photos(held, engine=engine, size=SIZE, cache=cache)
+    assert counts["scored"] == 0 and counts["from_cache"] == len(held.planned)
+    for key, photo in photos.items():
+        assert again[key].quality_status == photo.quality_status
+        assert again[key].score.abstain_reasons == photo.score.abstain_reasons
+        np.testing.assert_allclose(
+            list(again[key].score.room.values()), list(photo.score.room.values()), rtol=1e-6
+        )
+    other = ScoreCache(tmp_path, engine=engine, held=held, size=SIZE * 2)
+    assert other.path != cache.path  # another render size is another set of scores
+
+    data = readings(held, photos, radius=24, config=welfare_config)
+    by_family = engine_photos(held, photos, radius=24)
+    assessed = assess_families(
+        data["engine"], by_family, model=trained["lgbm_fused"], config=welfare_config
+    )
+    assert [a.family_id for a in assessed] == list(held.table["family_id"])
+    for a in assessed:
+        family = by_family.get(a.family_id, [])
+        assert a.photos["total"] == len(family)
+        assert a.photos["abstained"] == sum(p.score.abstain for p in family)
+        assert a.asp in ("eligible", "not_eligible", "needs_review")
+
+
+def test_abstained_photos_are_counted_and_send_the_family_to_review(
+    tmp_path, held, trained, welfare_config
+):
+    # A model whose room head always says not_dwelling: every photo abstains.
+    vision = engine_fixtures.make_artifact(
+        tmp_path / "nd", get_taxonomy(), room_bias={"not_dwelling": 20.0}
+    )
+    photos, _ = score_photos(held, engine=study_engine(vision), size=SIZE)
+    assert all(p.score.abstain for p in photos.values())
+    data = readings(held, photos, radius=24, config=welfare_config)
+    by_family = engine_photos(held, photos, radius=24)
+    assessed = assess_families(
+        data["engine"], by_family, model=trained["lgbm_fused"], config=welfare_config
+    )
+    for a in assessed:
+        assert a.photos["usable"] == 0
+        assert a.photos["abstained"] == a.photos["total"]
+        assert a.asp == "needs_review"
+
+
+def test_quadratic_kappa_matches_sklearn():
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(1, 7, 200)
+    pred = np.clip(y + rng.integers(-2, 3, 200), 1, 6)
+    expected = cohen_kappa_score(y, pred, labels=list(range(1, 7)), weights="quadratic")
+    assert quadratic_kappa(y, pred, list(range(1, 7))) == pytest.approx(expected)
+
+
+def test_paired_bootstrap_differences():
+    rng = np.random.default_rng(1)
+    level = rng.integers(1, 7, 300)
+    base = pd.DataFrame(
+        {
+            "level": level,
+            "level_pred": level,
+            "asp_eligible": rng.random(300) < 0.4,
+            "asp": rng.choice(["eligible", "not_eligible", "needs_review"], 300),
+        }
+    )
+    worse = base.assign(level_pred=np.where(rng.random(300) < 0.3, level % 6 + 1, level))
+    out = paired_bootstrap(
+        {"a": base, "b": worse, "c": base.copy()},
+        pairs=[("a", "c"), ("b", "a")],
+        levels=list(range(1, 7)),
+        n_boot=200,
+        seed=0,
+    )
+    assert out["arms"]["a"]["accuracy"]["value"] == 1.0
+    same = [d for d in out["differences"] if (d["a"], d["b"]) == ("a", "c")]
+    assert all(
+        d["value"] == d["ci_low"] == d["ci_high"] == 0 for d in same if d["value"] is not None
+    )
+    drop = next(d for d in out["differences"] if d["b"] == "a" and d["metric"] == "accuracy")
+    assert drop["ci_low"] <= drop["value"] <= drop["ci_high"] < 0
+
+
+def test_measure_and_cli_write_the_report_section(
+    tmp_path, vision_dir, fusion_dir, welfare_config, monkeypatch
+):
+    result = measure_real_scores(
+        fusion_dir,
+        vision_dir=vision_dir,
+        n_families=4,
+        size=SIZE,
+        cache_dir=tmp_path / "cache",
+        n_boot=20,
+        config=welfare_config,
+    )
+    assert result["n_families"] == 4
+    assert result["assessments"] == {"n": 4, "agree_with_batch": 4}
+    assert result["photos"]["n_photos"] == result["cache"]["photos"]
+    monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: welfare_config)
+    args = [
+        "evaluate-real",
+        "--families",
+        "4",
+        "--model",
+        str(fusion_dir),
+        "--vision",
+        str(vision_dir),
+        "--size",
+        str(SIZE),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--n-boot",
+        "20",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    run = CliRunner().invoke(app, args)
+    assert run.exit_code == 0, run.output
+    written = json.loads((tmp_path / "out" / "real_scores.json").read_text())
+    assert written["cache"]["scored"] == 0  # every photo came from the measurement's cache
+    text = "\n".join(real_score_lines(written))
+    assert "## With photos scored by the vision model" in text
+    assert "lgbm_fused` is" in text and "tabular-only `lgbm_tabular`" in text

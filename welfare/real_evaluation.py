@@ -1,0 +1,371 @@
+"""Fusion models on engine-scored vs simulated photos of the same test families, paired.
+
+What `shanyraq welfare evaluate-real` measures: every saved model on both readings of the same
+held-out families (welfare.real_scores), level and ASP figures with paired bootstrap intervals
+(families resampled, the same resample for every arm), overall and on hidden-income families,
+and the gaps that decide whether fusion may trust the photos: fused (engine scores) minus
+tabular-only, and fused (engine) minus fused (simulated); beside them, how the engine read the
+photos themselves against their planned labels. Each family is also assessed one by one through
+`welfare.assess`, as the service would, to show the batch figures are its outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shanyraq.errors import ModelMismatchError
+from welfare.assess import Assessment, assess
+from welfare.criteria import WelfareConfig
+from welfare.dataset import FamilyData
+from welfare.evaluation import HIDDEN_INCOME, outcomes
+from welfare.fusion import FusionModel
+from welfare.real_scores import (
+    HeldOut,
+    RealPhoto,
+    ScoreCache,
+    engine_photos,
+    held_out_families,
+    photo_key,
+    readings,
+    reuse_flags,
+    score_photos,
+    study_engine,
+)
+from welfare.simulate import SimulatedPhoto
+
+log = logging.getLogger(__name__)
+
+METRICS = ("accuracy", "qwk", "exclusion_error", "needs_review_rate")
+CI = (2.5, 97.5)
+# Kinds of review doubt (welfare.assess), by a phrase each doubt's text contains.
+DOUBTS = {
+    "too few usable photos": "usable photo(s); at least",
+    "too many photos abstained, failed or reused": "photos abstained, failed quality or reused",
+    "a photo reused from another family": "reused from another family",
+    "P(eligible) near the boundary": "is near the boundary",
+    "possible hidden income": "possible hidden income",
+    "rules and model disagree": "but the model gives",
+    "a criterion missing": "is missing from the record",
+}
+
+
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # level, pred, eligible, asp
+
+
+def figures(columns: Columns, levels: list[int]) -> dict[str, float | None]:
+    """Accuracy, QWK, exclusion error and needs_review rate (numpy: fast inside a bootstrap)."""
+    level, pred, eligible, asp = columns
+    n_eligible = int(eligible.sum())
+    return {
+        "accuracy": float(np.mean(level == pred)) if len(level) else None,
+        "qwk": quadratic_kappa(level, pred, levels),
+        "exclusion_error": float(np.mean(asp[eligible] == "not_eligible")) if n_eligible else None,
+        "needs_review_rate": float(np.mean(asp == "needs_review")) if len(asp) else None,
+    }
+
+
+def quadratic_kappa(y: np.ndarray, pred: np.ndarray, levels: list[int]) -> float | None:
+    """Cohen's kappa with quadratic weights (as sklearn's cohen_kappa_score)."""
+    k = len(levels)
+    pos = {v: i for i, v in enumerate(levels)}
+    observed = np.zeros((k, k))
+    np.add.at(observed, ([pos[int(v)] for v in y], [pos[int(v)] for v in pred]), 1)
+    expected = np.outer(observed.sum(1), observed.sum(0)) / max(observed.sum(), 1)
+    weights = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2
+    denominator = float((weights * expected).sum())
+    return 1.0 - float((weights * observed).sum()) / denominator if denominator else None
+
+
+def _columns(frame: pd.DataFrame) -> Columns:
+    return (
+        frame["level"].to_numpy(int),
+        frame["level_pred"].to_numpy(int),
+        frame["asp_eligible"].to_numpy(bool),
+        frame["asp"].to_numpy(str),
+    )
+
+
+def _interval(values: np.ndarray, value: float | None) -> dict[str, float | None]:
+    known = values[~np.isnan(values)]
+    low, high = np.percentile(known, CI) if len(known) else (None, None)
+    return {"value": value, "ci_low": _num(low), "ci_high": _num(high)}
+
+
+def paired_bootstrap(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    pairs: Sequence[tuple[str, str]],
+    levels: list[int],
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Each arm's figures with percentile intervals, and each pair's difference (a minus b)."""
+    columns = {key: _columns(frame) for key, frame in frames.items()}
+    n = len(next(iter(frames.values())))
+    point = {key: figures(cols, levels) for key, cols in columns.items()}
+    draws = {key: {m: np.full(n_boot, np.nan) for m in METRICS} for key in frames}
+    rng = np.random.default_rng(seed)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        for key, (level, pred, eligible, asp) in columns.items():
+            drawn = figures((level[idx], pred[idx], eligible[idx], asp[idx]), levels)
+            for metric, value in drawn.items():
+                draws[key][metric][b] = np.nan if value is None else value
+    arms = {key: {m: _interval(draws[key][m], point[key][m]) for m in METRICS} for key in frames}
+    differences = []
+    for first, second in pairs:
+        for m in METRICS:
+            pa, pb = point[first][m], point[second][m]
+            value = None if pa is None or pb is None else pa - pb
+            delta = draws[first][m] - draws[second][m]
+            differences.append({"a": first, "b": second, "metric": m, **_interval(delta, value)})
+    n_eligible = int(next(iter(columns.values()))[2].sum())
+    return {"n": n, "n_eligible": n_eligible, "arms": arms, "differences": differences}
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def assess_families(
+    data: FamilyData,
+    photos: Mapping[str, Sequence[SimulatedPhoto]],
+    *,
+    model: FusionModel,
+    config: WelfareConfig,
+) -> list[Assessment]:
+    """One Assessment per family through `welfare.assess`, as the service makes it."""
+    out = []
+    for record in data.records:
+        family = photos.get(record.family_id, [])
+        out.append(
+            assess(
+                record,
+                [p.score for p in family],
+                model=model,
+                photo_flags=[p.flags for p in family],
+                config=config,
+            )
+        )
+    return out
+
+
+def arm(model: str, reading: str) -> str:
+    return f"{model} | {reading}"
+
+
+def compare(
+    models: Mapping[str, FusionModel],
+    data: Mapping[str, FamilyData],
+    *,
+    tabular: str,
+    fused: str,
+    config: WelfareConfig,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Every model on every reading, overall and on hidden-income families."""
+    frames = {
+        arm(name, reading): outcomes(model, family_data, config=config)
+        for name, model in models.items()
+        for reading, family_data in data.items()
+    }
+    pairs = [
+        (arm(fused, "engine"), arm(tabular, "engine")),
+        (arm(fused, "engine"), arm(fused, "simulated")),
+        (arm(fused, "simulated"), arm(tabular, "simulated")),
+    ]
+    out: dict[str, Any] = {"macro_f1": {}}
+    for subset in ("overall", HIDDEN_INCOME):
+        chosen = {
+            k: (f if subset == "overall" else f[f["case"] == HIDDEN_INCOME]).reset_index(drop=True)
+            for k, f in frames.items()
+        }
+        if not len(next(iter(chosen.values()))):
+            out[subset] = None
+            continue
+        out[subset] = paired_bootstrap(
+            chosen, pairs=pairs, levels=config.level_values, n_boot=n_boot, seed=seed
+        )
+    from sklearn.metrics import f1_score
+
+    for key, f in frames.items():
+        out["macro_f1"][key] = float(
+            f1_score(
+                f["level"],
+                f["level_pred"],
+                labels=config.level_values,
+                average="macro",
+                zero_division=0,
+            )
+        )
+    out["_frames"] = frames
+    return out
+
+
+def measure_real_scores(
+    models_dir: Path,
+    *,
+    vision_dir: Path,
+    n_families: int,
+    size: int,
+    cache_dir: Path | None,
+    n_boot: int,
+    config: WelfareConfig,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score the test families' rendered photos and compare the models on both readings."""
+    models, (n, seed) = _saved_models(models_dir)
+    fused = config.fusion.default_model
+    tabular = fused.replace("_fused", "_tabular")
+    if fused not in models or tabular not in models:
+        raise ModelMismatchError(f"{models_dir}: needs {fused} and {tabular}; train them first")
+    held = held_out_families(n_families, n=n, seed=seed, config=config)
+    engine = study_engine(vision_dir)
+    cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None
+    photos, counts = score_photos(held, engine=engine, size=size, cache=cache, progress=progress)
+    radius = engine.config.hashing.reuse_radius
+    data = readings(held, photos, radius=radius, config=config)
+    result = compare(
+        models, data, tabular=tabular, fused=fused, config=config, n_boot=n_boot, seed=seed
+    )
+    assessed = assess_families(
+        data["engine"],
+        engine_photos(held, photos, radius=radius),
+        model=models[fused],
+        config=config,
+    )
+    result.update(
+        vision_model=engine.model_version,
+        fusion_models={name: m.meta.version for name, m in models.items()},
+        tabular=tabular,
+        fused=fused,
+        data={"n": n, "seed": seed, "test_fraction": config.fusion.test_fraction},
+        n_families=len(held.table),
+        n_hidden_income=int((held.table["case"] == HIDDEN_INCOME).sum()),
+        size=size,
+        n_boot=n_boot,
+        cache={**counts, "path": str(cache.path) if cache else None},
+        photos=photo_figures(held, photos, radius=radius),
+        assessments={
+            "n": len(assessed),
+            "agree_with_batch": _agreement(assessed, result["_frames"][arm(fused, "engine")]),
+        },
+        condition_vs_level=_condition_vs_level(data),
+        review_doubts={
+            reading: review_doubts(result["_frames"][arm(fused, reading)]) for reading in data
+        },
+    )
+    return result
+
+
+def _saved_models(folder: Path) -> tuple[dict[str, FusionModel], tuple[int, int]]:
+    """The saved models and the (n, seed) of the data they were all trained on."""
+    from welfare.train import load_models
+
+    models = load_models(folder)
+    sources = {
+        (m.meta.metrics["data"]["n"], m.meta.metrics["data"]["seed"]) for m in models.values()
+    }
+    if len(sources) != 1:
+        raise ModelMismatchError(f"{folder}: models were trained on different data {sources}")
+    return models, sources.pop()
+
+
+def _agreement(assessed: Sequence[Assessment], batch: pd.DataFrame) -> int:
+    """Families whose one-by-one Assessment has the batch outcome's level and recommendation."""
+    return sum(
+        a.asp == rec and a.level == level
+        for a, rec, level in zip(assessed, batch["asp"], batch["level_pred"], strict=True)
+    )
+
+
+def review_doubts(frame: pd.DataFrame) -> dict[str, int]:
+    """Families whose recommendation went to review for each kind of doubt (one may have many)."""
+    reasons = frame["review_reasons"].astype(str)
+    return {
+        kind: int(reasons.str.contains(phrase, regex=False).sum())
+        for kind, phrase in DOUBTS.items()
+    }
+
+
+def _condition_vs_level(data: Mapping[str, FamilyData]) -> dict[str, float | None]:
+    """Spearman correlation of the family's mean photo grade with its true level."""
+    out: dict[str, float | None] = {}
+    for reading, family_data in data.items():
+        grade = family_data.features["vis_condition_mean"]
+        known = grade.notna()
+        level = family_data.table["latent_level"][known]
+        rho = float(grade[known].corr(level, method="spearman")) if known.sum() > 2 else np.nan
+        out[reading] = None if np.isnan(rho) else rho
+    return out
+
+
+def photo_figures(held: HeldOut, photos: dict[str, RealPhoto], *, radius: int) -> dict[str, Any]:
+    """How the engine read the rendered photos, beside the simulation of the same photos."""
+    reused = reuse_flags(list(photos.values()), radius=radius)
+    rows = []
+    for _, p in held.planned:
+        real = photos[photo_key(p)]
+        sim = held.simulated[p.family_id][p.index]
+        rows.append(
+            {
+                "planned": p.unusable_reason or "usable",
+                "room": p.room,
+                "condition": p.condition,
+                "gate": real.quality_status,
+                "reused": reused[real.key],
+                "engine_room": real.score.top_room,
+                "engine_grade": real.score.top_condition,
+                "engine_abstain": " + ".join(real.score.abstain_reasons) or "none",
+                "sim_grade": sim.score.top_condition,
+                "sim_abstain": " + ".join(sim.score.abstain_reasons) or "none",
+            }
+        )
+    frame = pd.DataFrame(rows)
+    gate = frame.groupby("planned")["gate"].value_counts().unstack(fill_value=0)
+    home = frame[(frame["condition"].notna()) & (frame["planned"] == "usable")]
+    graded = {
+        "engine": _graded(home, grade="engine_grade", abstain="engine_abstain"),
+        "simulated": _graded(home, grade="sim_grade", abstain="sim_abstain"),
+    }
+    return {
+        "n_photos": len(frame),
+        "gate_by_planned": {
+            str(k): {str(c): int(v) for c, v in r.items()} for k, r in gate.iterrows()
+        },
+        "room_accuracy": float((frame["engine_room"] == frame["room"]).mean()),
+        "abstained": {
+            "engine": {str(k): int(v) for k, v in frame["engine_abstain"].value_counts().items()},
+            "simulated": {str(k): int(v) for k, v in frame["sim_abstain"].value_counts().items()},
+        },
+        "reused_flagged": int(frame["reused"].sum()),
+        "reused_by_planned": {
+            str(k): int(v) for k, v in frame[frame["reused"]]["planned"].value_counts().items()
+        },
+        "condition_on_usable_photos": graded,
+    }
+
+
+def _graded(home: pd.DataFrame, *, grade: str, abstain: str) -> dict[str, Any]:
+    """Top-grade accuracy and QWK on the photos a reading did not abstain on."""
+    from sklearn.metrics import cohen_kappa_score
+
+    used = home[home[abstain] == "none"]
+    truth = used["condition"].astype(int)
+    kappa = (
+        float(cohen_kappa_score(truth, used[grade], weights="quadratic"))
+        if truth.nunique() > 1
+        else float("nan")
+    )
+    return {
+        "n": len(used),
+        "accuracy": float((used[grade] == truth).mean()) if len(used) else None,
+        "qwk": None if np.isnan(kappa) else kappa,
+    }

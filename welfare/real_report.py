@@ -1,0 +1,257 @@
+"""The report section on real photo scores: read from real_scores.json (`welfare evaluate-real`).
+
+Rendered into docs/welfare-report.md by welfare.report, after the ceiling section: the fusion
+models on engine-scored vs simulated photos of the same test families, a plain verdict on
+whether fusion may trust the photos, and what the system should do while it may not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from welfare.report import TARGETS
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _ci(figure: dict[str, Any] | None, *, points: bool = False, kappa: bool = False) -> str:
+    """value [low–high] as a percentage, a signed difference in points, or a kappa."""
+    if not figure or figure["value"] is None:
+        return "n/a"
+    v, lo, hi = figure["value"], figure["ci_low"], figure["ci_high"]
+    if points and kappa:
+        return f"{v:+.3f} [{(lo or 0):+.3f}, {(hi or 0):+.3f}]"
+    if points:
+        return f"{100 * v:+.1f} [{100 * (lo or 0):+.1f}, {100 * (hi or 0):+.1f}]"
+    if kappa:
+        return f"{v:.3f} [{_fixed(lo, 3)}–{_fixed(hi, 3)}]"
+    return f"{_pct(v)} [{_pct(lo)}–{_pct(hi)}]"
+
+
+def _arm(key: str) -> str:
+    """`model | reading` as table-safe text (a pipe would split a Markdown table cell)."""
+    name, reading = key.split(" | ")
+    return f"{name} ({reading} scores)"
+
+
+def _passed(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "none"
+    total = sum(counts.values())
+    return _pct((total - counts.get("fail", 0)) / total) if total else "none"
+
+
+def _fixed(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _difference(real: dict[str, Any], subset: str, a: str, b: str, metric: str) -> dict | None:
+    figures = (real.get(subset) or {}).get("differences", [])
+    return next((d for d in figures if (d["a"], d["b"], d["metric"]) == (a, b, metric)), None)
+
+
+def real_verdict(real: dict[str, Any]) -> list[str]:
+    """Plain sentences: is fusion on engine scores worse than tabular-only, does exclusion rise."""
+    fused, tabular = f"{real['fused']} | engine", f"{real['tabular']} | engine"
+    simulated = f"{real['fused']} | simulated"
+    arms = real["overall"]["arms"]
+    gain = _difference(real, "overall", fused, tabular, "accuracy")
+    worse = gain is not None and gain["value"] is not None and gain["value"] < 0
+    sure = worse and gain is not None and (gain["ci_high"] or 0) < 0
+    lines = [
+        f"**With photos scored by the vision model, `{real['fused']}` is "
+        f"{'WORSE than' if worse else 'not worse than'} tabular-only `{real['tabular']}`**: level "
+        f"accuracy {_pct(arms[fused]['accuracy']['value'])} against "
+        f"{_pct(arms[tabular]['accuracy']['value'])}, a difference of "
+        f"{_ci(gain, points=True)} points"
+        + (" (the interval excludes zero)." if sure else " (95 % interval)."),
+    ]
+    hidden = _difference(real, "hidden_income", fused, tabular, "accuracy")
+    target = TARGETS["hidden_income_gain_points"]
+    if hidden is not None and hidden["value"] is not None:
+        reached = 100 * hidden["value"] >= target
+        lines.append(
+            f"On the {real['n_hidden_income']} hidden-income families, fused minus tabular-only "
+            f"level accuracy with engine scores is {_ci(hidden, points=True)} points: the target "
+            f"of +{target:.0f} points is {'reached' if reached else 'NOT reached'} with them."
+        )
+    ex_real, ex_sim = (arms[k]["exclusion_error"]["value"] for k in (fused, simulated))
+    ex_tab = arms[tabular]["exclusion_error"]["value"]
+    rises = None not in (ex_real, ex_sim, ex_tab) and ex_real > min(ex_sim, ex_tab)
+    lines.append(
+        f"Exclusion error {'RISES' if rises else 'does not rise'}: {_pct(ex_real)} with engine "
+        f"scores, {_pct(ex_sim)} with simulated scores, {_pct(ex_tab)} tabular-only "
+        f"({_eligible_note(real['overall']['n_eligible'], ex_real)})."
+    )
+    review = (
+        arms[fused]["needs_review_rate"]["value"],
+        arms[simulated]["needs_review_rate"]["value"],
+    )
+    doubts = (real.get("review_doubts") or {}).get("engine", {})
+    top = sorted(doubts.items(), key=lambda kv: -kv[1])[:3]
+    lines.append(
+        f"needs_review: {_pct(review[0])} with engine scores, {_pct(review[1])} simulated"
+        + (
+            "; most common doubts with engine scores: "
+            + ", ".join(f"{kind} ({n:,} families)" for kind, n in top)
+            if top
+            else ""
+        )
+        + "."
+    )
+    return lines
+
+
+def _eligible_note(n_eligible: int, exclusion: float | None) -> str:
+    if exclusion == 0 and n_eligible:
+        # Rule of three: with no event in n trials, 3/n bounds the rate at 95 %.
+        bound = _pct(3 / n_eligible)
+        return f"{n_eligible:,} eligible families; none excluded: below {bound} at 95 %"
+    return f"{n_eligible:,} eligible families"
+
+
+def _real_tables(real: dict[str, Any]) -> list[str]:
+    hidden = real.get("hidden_income") or {}
+    lines = [
+        "| model | photo scores | accuracy [95 % CI] | macro-F1 | QWK [CI] | exclusion [CI] "
+        f"| needs_review [CI] | hidden-income accuracy [CI], n = {real['n_hidden_income']} |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, f in real["overall"]["arms"].items():
+        name, reading = key.split(" | ")
+        h = (hidden.get("arms") or {}).get(key, {}).get("accuracy")
+        lines.append(
+            f"| {name} | {reading} | {_ci(f['accuracy'])} | {real['macro_f1'][key]:.3f} | "
+            f"{_ci(f['qwk'], kappa=True)} | {_ci(f['exclusion_error'])} | "
+            f"{_ci(f['needs_review_rate'])} | {_ci(h)} |"
+        )
+    lines += [
+        "",
+        "Paired differences (same families, same resamples; percentage points, QWK as a kappa "
+        "difference; 95 % CI). With engine scores the tabular models differ from simulated only "
+        "in the review doubts that photos raise:",
+        "",
+        "| a minus b | metric | all test families | hidden-income families |",
+        "| --- | --- | --- | --- |",
+    ]
+    for d in real["overall"]["differences"]:
+        h = _difference(real, "hidden_income", d["a"], d["b"], d["metric"])
+        kappa = d["metric"] == "qwk"
+        lines.append(
+            f"| {_arm(d['a'])} − {_arm(d['b'])} | {d['metric']} | "
+            f"{_ci(d, points=True, kappa=kappa)} | {_ci(h, points=True, kappa=kappa)} |"
+        )
+    return lines
+
+
+def _real_photo_lines(real: dict[str, Any]) -> list[str]:
+    photos = real["photos"]
+    graded = photos["condition_on_usable_photos"]
+    corr = real["condition_vs_level"]
+    eng, sim = graded["engine"], graded["simulated"]
+    lines = [
+        "",
+        f"Photos ({photos['n_photos']:,}): room top-1 accuracy {_pct(photos['room_accuracy'])}; "
+        "condition on usable photos (planned usable, not abstained): engine "
+        f"{_pct(eng['accuracy'])} top-1, QWK {_fixed(eng['qwk'], 3)} (n = {eng['n']:,}); "
+        f"simulated {_pct(sim['accuracy'])}, QWK {_fixed(sim['qwk'], 3)} (n = {sim['n']:,}). "
+        "Spearman correlation of a family's mean photo grade with its true level: engine "
+        f"{_fixed(corr['engine'], 2)}, simulated {_fixed(corr['simulated'], 2)}.",
+        "",
+        "| abstention | " + " | ".join(("engine", "simulated")) + " |",
+        "| --- | --- | --- |",
+    ]
+    kinds = list(dict.fromkeys([*photos["abstained"]["engine"], *photos["abstained"]["simulated"]]))
+    for kind in kinds:
+        cells = [str(photos["abstained"][r].get(kind, 0)) for r in ("engine", "simulated")]
+        lines.append(f"| {kind.replace('|', ' + ')} | " + " | ".join(cells) + " |")
+    gate = photos["gate_by_planned"]
+    lines += [
+        "",
+        "Quality gate by what the generator planned. Its blur thresholds were measured on 512 px "
+        f"copies; on these {real['size']} px renders it lets {_passed(gate.get('blurred'))} of "
+        "planned-blurred photos through to the engine (the simulation fails them all), so part "
+        "of that row is the study's small size.",
+        "",
+    ]
+    lines += ["| planned | pass | warn | fail |", "| --- | --- | --- | --- |"]
+    for planned, counts in gate.items():
+        row = [str(counts.get(s, 0)) for s in ("pass", "warn", "fail")]
+        lines.append(f"| {planned} | " + " | ".join(row) + " |")
+    reused = photos.get("reused_by_planned", {})
+    lines += [
+        "",
+        f"Reuse check (pHash + dHash radius as configs/engine.yaml, over all {photos['n_photos']:,}"
+        f" photos): {photos['reused_flagged']} photos of distinct rendered homes matched another "
+        "family's (" + ", ".join(f"{k} {v}" for k, v in reused.items()) + "); none was planned "
+        "as reused, so every match is a false one. Synthetic homes share a few styles and "
+        "layouts, so they collide more often than real homes would; but false matches grow with "
+        "the number of stored photos, which the service's index will face too.",
+        "",
+        f"Why `{real['fused']}` sent families to review (one family may have several doubts):",
+        "",
+        "| doubt | simulated | engine |",
+        "| --- | --- | --- |",
+    ]
+    doubts = real.get("review_doubts") or {"simulated": {}, "engine": {}}
+    for kind, n_sim in doubts["simulated"].items():
+        lines.append(f"| {kind} | {n_sim} | {doubts['engine'].get(kind, 0)} |")
+    return lines
+
+
+REAL_PROPOSAL = [
+    "What the system does until fused beats tabular-only on engine scores: configs/welfare.yaml "
+    "`fusion.serving_model` is `lgbm_tabular`, so assessments (the demo, and the model a site "
+    "deploys) use the tabular model; photos still go through the quality gate and reuse check, "
+    "their flags still send families to review, and the commission still sees them. Still to "
+    "do: (1) train fusion on engine scores, not simulated ones (the training split's photos "
+    "rendered and scored by this module, cached as here), or fit welfare.simulate's noise "
+    "model to the engine's measured errors above; (2) make this comparison a release check: "
+    "`serving_model` becomes a fused model only when it beats tabular-only on engine scores "
+    "and exclusion error does not rise; (3) measure the reuse radius and the low-confidence "
+    "abstain threshold (configs/engine.yaml) at the service's scale: above, false reuse "
+    "matches and abstentions, not the level, send most families to review."
+]
+
+
+def _rate(cache: dict[str, Any]) -> str:
+    seconds, scored = cache.get("scoring_seconds"), cache.get("scored", 0)
+    if not seconds or not scored:
+        return f"All {cache['photos']:,} photo scores came from the cache. "
+    return (
+        f"{scored:,} photos rendered and scored in {seconds:.0f} s on one thread "
+        f"({scored / seconds:.0f} a second; {cache['from_cache']:,} more from the cache). "
+    )
+
+
+def real_score_lines(real: dict[str, Any] | None) -> list[str]:
+    """The section on real photo scores, from real_scores.json (`welfare evaluate-real`)."""
+    if not real:
+        return []
+    lines = [
+        "## With photos scored by the vision model",
+        "",
+        f"Command: `{real['command']}`. {real['n_families']:,} families of the test split above "
+        f"(data n = {real['data']['n']:,}, seed {real['data']['seed']}; never seen in training); "
+        f"each planned photo rendered by training.synth at {real['size']} px with the seed "
+        "`write_families` gives it, JPEG-encoded, decoded by vision.io, judged by the quality "
+        "gate (its resolution check moved to the render size), checked for reuse and scored by "
+        f"`{real['vision_model']}`; the same families' simulated scores beside them. The "
+        f"fusion models are the saved ones (trained on simulated scores). {real['n_boot']} "
+        "paired bootstrap resamples of families give the 95 % intervals. "
+        f"{_rate(real['cache'])}{real['assessments']['agree_with_batch']} of "
+        f"{real['assessments']['n']} families "
+        "assessed one by one through `welfare.assess` got the batch figures' level and "
+        "recommendation.",
+        "",
+        *real_verdict(real),
+        "",
+        *_real_tables(real),
+        *_real_photo_lines(real),
+        "",
+        *REAL_PROPOSAL,
+        "",
+    ]
+    return lines

@@ -1,0 +1,359 @@
+"""Real photo scores for held-out synthetic families: each planned photo rendered and scored.
+
+`shanyraq welfare evaluate` rests on photo scores *simulated* from each photo's true labels
+(welfare.simulate). Here the same test families' planned photos are drawn by the generator
+(training.synth.photos.render_photo, with the per-photo seed `write_families` uses), encoded as
+JPEG, decoded by vision.io, judged by the quality gate, checked for reuse against every other
+family's photos and scored by the vision engine as the service does; the family's visual
+features then come from welfare.aggregate as always, and the saved fusion models are compared
+on both readings of the very same families.
+
+One departure from the service, on purpose: photos are rendered at `size` px (128, the demo
+model's training size) to keep CPU modest, so the gate's resolution check, which judges what
+the camera stored, is set to that size; blur, exposure, clipping and blank-frame checks run
+unchanged. Scores are cached per photo under runs/welfare_real/, keyed by the vision model,
+the family data, the render size and the gate's settings, so a rerun scores only new photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from vision.quality import QualityConfig, QualityVerdict
+from vision.score import PhotoScore
+from welfare.aggregate import PhotoFlags
+from welfare.criteria import WelfareConfig
+from welfare.dataset import FamilyData, build_family_data, split_indices
+from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
+
+if TYPE_CHECKING:
+    from training.synth.config import SynthConfig
+    from training.synth.families import PlannedPhoto
+    from vision.engine import Engine
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+BATCH = 32  # photos rendered, then scored in one engine call (bounds memory)
+_SEP = "|"
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Test families of the models' data: their rows, planned photos and simulated scores."""
+
+    table: pd.DataFrame
+    planned: list[tuple[int, PlannedPhoto]]  # (photo index in the whole generated set, photo)
+    simulated: dict[str, list[SimulatedPhoto]]
+    n: int
+    seed: int
+
+
+def held_out_families(
+    n_families: int, *, n: int, seed: int, config: WelfareConfig, synth: SynthConfig | None = None
+) -> HeldOut:
+    """The first `n_families` of the test split `welfare evaluate` uses for data (n, seed).
+
+    Simulated scores are drawn for every planned photo with the seed `synthetic_family_data`
+    uses, so the simulated reading is the very one the models were evaluated on.
+    """
+    from training.synth.families import generate_families
+
+    families = generate_families(n, seed=seed, config=synth, welfare=config)
+    _, test_idx = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
+    if n_families > len(test_idx):
+        log.warning("only %d test families; using all of them", len(test_idx))
+    chosen = families.table.iloc[test_idx[:n_families]].reset_index(drop=True)
+    ids = set(chosen["family_id"].astype(str))
+    simulated = simulate_photos(families.photos, seed=seed + 1, noise=NoiseModel())
+    return HeldOut(
+        table=chosen,
+        planned=[(i, p) for i, p in enumerate(families.photos) if p.family_id in ids],
+        simulated={fid: photos for fid, photos in simulated.items() if fid in ids},
+        n=n,
+        seed=seed,
+    )
+
+
+@dataclass(frozen=True)
+class RealPhoto:
+    """One rendered photo's engine score, quality verdict and perceptual hash."""
+
+    key: str  # family_id/photo index within the family
+    score: PhotoScore
+    quality_status: str
+    quality_reasons: tuple[str, ...]
+    photo_hash: str
+
+    @property
+    def family_id(self) -> str:
+        return self.key.rsplit("/", 1)[0]
+
+
+def photo_key(photo: PlannedPhoto) -> str:
+    return f"{photo.family_id}/{photo.index}"
+
+
+def study_engine(folder: Path) -> Engine:
+    """The vision engine on one ONNX Runtime thread (the study must not crowd the machine)."""
+    from vision.engine import Engine, get_engine_config
+
+    config = get_engine_config()
+    runtime = config.runtime.model_copy(update={"intra_op_threads": 1, "inter_op_threads": 1})
+    return Engine.load(folder, config=config.model_copy(update={"runtime": runtime}))
+
+
+def study_quality(engine: Engine, size: int) -> QualityConfig:
+    """The engine's quality gate, its resolution check moved to the render size (see top)."""
+    return engine.config.quality.model_copy(
+        update={"min_short_side_fail_px": size, "min_short_side_warn_px": size}
+    )
+
+
+class ScoreCache:
+    """Per-photo scores in one .npz; the file name carries everything that changes them."""
+
+    def __init__(self, folder: Path, *, engine: Engine, held: HeldOut, size: int) -> None:
+        from training.synth.config import get_synth_config
+
+        fingerprint = {
+            "cache": CACHE_VERSION,
+            "model": engine.model_version,
+            "data": [held.n, held.seed],
+            "size": size,
+            "synth": get_synth_config().model_dump(mode="json"),
+            "quality": study_quality(engine, size).model_dump(mode="json"),
+            "abstain": engine.config.abstain.model_dump(mode="json"),
+        }
+        digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+        self.path = Path(folder) / f"scores-{digest[:16]}.npz"
+        self.labels = engine.artifact.labels
+
+    def load(self) -> dict[str, RealPhoto]:
+        if not self.path.exists():
+            return {}
+        with np.load(self.path, allow_pickle=False) as data:
+            columns = {k: data[k] for k in data.files}
+        lab = self.labels
+        out = {}
+        for i, key in enumerate(columns["key"].tolist()):
+            abstain = _split(str(columns["abstain"][i]))
+            score = PhotoScore(
+                photo_sha256=str(columns["sha256"][i]),
+                model_version=str(columns["model_version"][i]),
+                room=dict(zip(lab.room, map(float, columns["room"][i]), strict=True)),
+                condition=dict(
+                    zip(lab.condition, map(float, columns["condition"][i]), strict=True)
+                ),
+                signs=dict(zip(lab.signs, map(float, columns["signs"][i]), strict=True)),
+                embedding=np.zeros(0, dtype=np.float32),
+                abstain=bool(abstain),
+                abstain_reasons=abstain,
+            )
+            status, reasons = str(columns["quality"][i]), _split(str(columns["reasons"][i]))
+            out[key] = RealPhoto(key, score, status, reasons, str(columns["hash"][i]))
+        return out
+
+    def save(self, photos: dict[str, RealPhoto]) -> None:
+        rows = list(photos.values())
+        lab = self.labels
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            self.path,
+            key=np.array([r.key for r in rows]),
+            sha256=np.array([r.score.photo_sha256 for r in rows]),
+            model_version=np.array([r.score.model_version for r in rows]),
+            room=np.array([[r.score.room[k] for k in lab.room] for r in rows], np.float32),
+            condition=np.array(
+                [[r.score.condition[k] for k in lab.condition] for r in rows], np.float32
+            ),
+            signs=np.array([[r.score.signs[k] for k in lab.signs] for r in rows], np.float32),
+            abstain=np.array([_SEP.join(r.score.abstain_reasons) for r in rows]),
+            quality=np.array([r.quality_status for r in rows]),
+            reasons=np.array([_SEP.join(r.quality_reasons) for r in rows]),
+            hash=np.array([r.photo_hash for r in rows]),
+        )
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(t for t in text.split(_SEP) if t)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    key: str
+    model_input: np.ndarray
+    verdict: QualityVerdict
+    sha256: str
+    photo_hash: str
+
+
+def prepare_photo(
+    photo: PlannedPhoto,
+    index: int,
+    *,
+    seed: int,
+    size: int,
+    engine: Engine,
+    quality: QualityConfig,
+    synth: SynthConfig,
+    max_pixels: int,
+) -> _Prepared:
+    """Render photo `index` of the set made with `seed`, then run the service's upload steps."""
+    from training.synth.photos import encode_jpeg, photo_rng, render_photo
+    from vision.hashing import perceptual_hash
+    from vision.io import decode_image
+    from vision.quality import assess_quality
+
+    rng = photo_rng(seed, index)  # the seed write_families gives this photo
+    rendered = render_photo(photo, size=size, rng=rng, config=synth)
+    low, high = synth.photos.jpeg_quality
+    data = encode_jpeg(rendered.image, int(rng.integers(low, high + 1)))
+    side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
+    decoded = decode_image(data, max_pixels=max_pixels, target_size=side)
+    verdict = assess_quality(decoded.pixels, config=quality, original_size=decoded.original_size)
+    return _Prepared(
+        key=photo_key(photo),
+        model_input=engine.prepare(decoded.pixels),
+        verdict=verdict,
+        sha256=decoded.sha256,
+        photo_hash=perceptual_hash(decoded.pixels).to_hex(),
+    )
+
+
+def score_photos(
+    held: HeldOut,
+    *,
+    engine: Engine,
+    size: int,
+    cache: ScoreCache | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, RealPhoto], dict[str, float]]:
+    """Every planned photo of `held` scored (cached ones reused); returns photos and counts."""
+    from tqdm import tqdm
+
+    from shanyraq.config import get_settings
+    from training.synth.config import get_synth_config
+
+    synth, quality = get_synth_config(), study_quality(engine, size)
+    max_pixels = get_settings().io.max_pixels
+    known = cache.load() if cache is not None else {}
+    todo = [(i, p) for i, p in held.planned if photo_key(p) not in known]
+    started = time.perf_counter()
+    photos = {photo_key(p): known[photo_key(p)] for _, p in held.planned if photo_key(p) in known}
+    for start in tqdm(range(0, len(todo), BATCH), desc="rendering + scoring", disable=not progress):
+        batch = todo[start : start + BATCH]
+        photos.update(
+            _score_batch(
+                batch,
+                held=held,
+                engine=engine,
+                size=size,
+                synth=synth,
+                quality=quality,
+                max_pixels=max_pixels,
+            )
+        )
+    if cache is not None and todo:
+        cache.save({**known, **photos})
+    seconds = time.perf_counter() - started
+    counts: dict[str, float] = {
+        "photos": len(photos),
+        "from_cache": len(photos) - len(todo),
+        "scored": len(todo),
+        "scoring_seconds": round(seconds, 1),
+    }
+    log.info("%d photos: %d from cache, %d scored", len(photos), counts["from_cache"], len(todo))
+    return photos, counts
+
+
+def _score_batch(
+    batch: list[tuple[int, PlannedPhoto]],
+    *,
+    held: HeldOut,
+    engine: Engine,
+    size: int,
+    synth: SynthConfig,
+    quality: QualityConfig,
+    max_pixels: int,
+) -> dict[str, RealPhoto]:
+    prepared = [
+        prepare_photo(
+            p,
+            i,
+            seed=held.seed,
+            size=size,
+            engine=engine,
+            quality=quality,
+            synth=synth,
+            max_pixels=max_pixels,
+        )
+        for i, p in batch
+    ]
+    scores = engine.score_inputs(
+        np.stack([p.model_input for p in prepared]),
+        sha256s=[p.sha256 for p in prepared],
+        quality=[p.verdict for p in prepared],
+    )
+    out = {}
+    for item, score in zip(prepared, scores, strict=True):
+        lean = replace(score, embedding=np.zeros(0, dtype=np.float32))  # not needed here
+        out[item.key] = RealPhoto(
+            item.key, lean, item.verdict.status, item.verdict.reasons, item.photo_hash
+        )
+    return out
+
+
+def reuse_flags(photos: Sequence[RealPhoto], *, radius: int) -> dict[str, bool]:
+    """Reused as the service says it: another family's photo lies within the hash radius."""
+    from vision.hashing import HashIndex, PhotoHash
+
+    index = HashIndex(capacity=max(1, len(photos)))
+    for photo in photos:
+        index.add(photo.key, PhotoHash.from_hex(photo.photo_hash))
+    owner = {p.key: p.family_id for p in photos}
+    return {
+        p.key: any(
+            owner[hit] != p.family_id
+            for hit, _ in index.query(PhotoHash.from_hex(p.photo_hash), radius=radius)
+        )
+        for p in photos
+    }
+
+
+def engine_photos(
+    held: HeldOut, photos: dict[str, RealPhoto], *, radius: int
+) -> dict[str, list[SimulatedPhoto]]:
+    """The engine's scores and flags in the carrier build_family_data reads, family by family."""
+    reused = reuse_flags(list(photos.values()), radius=radius)
+    out: dict[str, list[SimulatedPhoto]] = {}
+    for _, planned in held.planned:
+        photo = photos[photo_key(planned)]
+        flags = PhotoFlags(quality_status=photo.quality_status, reused=reused[photo.key])
+        # SimulatedPhoto is only a (family_id, score, flags) carrier here: the score is real.
+        out.setdefault(photo.family_id, []).append(
+            SimulatedPhoto(photo.family_id, photo.score, flags)
+        )
+    return out
+
+
+def readings(
+    held: HeldOut, photos: dict[str, RealPhoto], *, radius: int, config: WelfareConfig
+) -> dict[str, FamilyData]:
+    """The same families twice: with simulated photo scores and with the engine's."""
+    return {
+        "simulated": build_family_data(held.table, held.simulated, config=config),
+        "engine": build_family_data(
+            held.table, engine_photos(held, photos, radius=radius), config=config
+        ),
+    }

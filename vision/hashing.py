@@ -26,7 +26,7 @@ MAX_DISTANCE = 2 * HASH_BITS
 class HashingConfig(StrictModel):
     """`reuse_radius`: largest distance (pHash + dHash bits, 0..128) counted as the same photo."""
 
-    reuse_radius: int = Field(24, ge=0, le=MAX_DISTANCE)
+    reuse_radius: int = Field(16, ge=0, le=MAX_DISTANCE)
 
 
 @dataclass(frozen=True)

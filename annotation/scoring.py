@@ -61,7 +61,7 @@ def score_manifest(
     from vision.engine import Engine
     from vision.io import decode_file
 
-    engine = Engine.load(model_dir)
+    engine = Engine.load(model_dir, alone=True)
     size = engine.artifact.preprocessing.size
     max_pixels = get_settings().io.max_pixels
     scores: dict[str, PhotoScore] = {}

@@ -34,7 +34,7 @@ def _cpu_rows(folder: Path, jpegs: list[bytes]) -> BenchResult:
     from vision.engine import Engine, get_engine_config
     from vision.io import decode_image
 
-    engine = Engine.load(folder)
+    engine = Engine.load(folder, alone=True)
     decode_side = get_engine_config().decode_side_for(engine.artifact.preprocessing.size)
     scorer = CpuBytesScorer(engine, max_pixels=MAX_PIXELS, decode_short_side=decode_side)
     items = _items(jpegs)
@@ -69,7 +69,9 @@ def _gpu_rows(folder: Path, jpegs_by_size: dict[str, list[bytes]]) -> list[Bench
 
     config = get_engine_config()
     gpu = TensorBytesScorer(folder, device="cuda", config=config, max_pixels=MAX_PIXELS)
-    cpu = CpuBytesScorer(Engine.load(folder), max_pixels=MAX_PIXELS, decode_short_side=1024)
+    cpu = CpuBytesScorer(
+        Engine.load(folder, alone=True), max_pixels=MAX_PIXELS, decode_short_side=1024
+    )
     results = []
     for label, jpegs in jpegs_by_size.items():
         for batch in (64, 256):

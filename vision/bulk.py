@@ -205,5 +205,5 @@ def open_scorer(
                 f"the GPU path was asked for but cannot run: {why}; use --device cpu"
             )
         logger.info("GPU path not used (%s); scoring on the CPU", why)
-    engine = Engine.load(folder, config=config)
+    engine = Engine.load(folder, config=config, alone=True)
     return CpuBytesScorer(engine, max_pixels=max_pixels, decode_short_side=decode_short_side)

@@ -78,8 +78,8 @@ def score(
     from vision.quality import assess_quality
 
     config = get_engine_config()
-    engine = Engine.load(model, config=config)
-    target = max(engine.artifact.preprocessing.size, config.quality.working_side_px)
+    engine = Engine.load(model, config=config, alone=True)
+    target = config.decode_side_for(engine.artifact.preprocessing.size)
     index = HashIndex()
     records: list[dict[str, Any]] = []
     decoded: list[tuple[Path, Any, dict[str, Any]]] = []

@@ -47,6 +47,10 @@ class RuntimeConfig(StrictModel):
     intra_op_threads: int = Field(0, ge=0, description="0 = one per core (ORT default).")
     inter_op_threads: int = Field(1, ge=0)
     allow_spinning: bool = Field(False, description="Busy-wait between ops (CPU-hungry).")
+    allow_spinning_alone: bool = Field(
+        True,
+        description="The same when scoring is the only work (bulk, CLI): Engine.load(alone=True).",
+    )
     log_severity: int = Field(3, ge=0, le=4, description="ORT: 2 warning, 3 error, 4 fatal.")
     device_id: int = Field(0, ge=0)
     fp16: bool = Field(True, description="GPU only: TensorRT fp16, or model_fp16.onnx on CUDA.")
@@ -87,6 +91,13 @@ class EngineConfig(StrictModel):
                 f"quality.working_side_px ({self.quality.working_side_px})"
             )
         return self
+
+    def alone(self) -> EngineConfig:
+        """This config for a process where scoring is the only work on the cores."""
+        runtime = self.runtime.model_copy(
+            update={"allow_spinning": self.runtime.allow_spinning_alone}
+        )
+        return self.model_copy(update={"runtime": runtime})
 
     def decode_side_for(self, model_input_px: int) -> int:
         """Shorter side to decode at so the quality gate and a model of this input size fit."""
@@ -168,10 +179,22 @@ class Engine:
 
     @classmethod
     def load(
-        cls, folder: Path, *, config: EngineConfig | None = None, taxonomy: Taxonomy | None = None
+        cls,
+        folder: Path,
+        *,
+        config: EngineConfig | None = None,
+        taxonomy: Taxonomy | None = None,
+        alone: bool = False,
     ) -> Engine:
-        """Open the artifact in `folder`; ModelMismatchError when it does not fit configs/."""
+        """Open the artifact in `folder`; ModelMismatchError when it does not fit configs/.
+
+        `alone`: scoring is the only work in this process (bulk re-scoring, the CLI), so ONNX
+        Runtime's threads may busy-wait between ops (`runtime.allow_spinning_alone`); the
+        service leaves them idle for the upload threads (`runtime.allow_spinning`).
+        """
         config = config or get_engine_config()
+        if alone:
+            config = config.alone()
         taxonomy = taxonomy or get_taxonomy()
         artifact = read_artifact(folder)
         artifact.check_taxonomy(taxonomy)

@@ -168,6 +168,18 @@ def test_decode_size_never_below_the_quality_working_size(config):
         EngineConfig.model_validate({**config.model_dump(), "decode_short_side_px": too_small})
 
 
+def test_scoring_alone_may_spin_the_service_may_not(config):
+    # The service shares its cores with upload threads; bulk re-scoring and the CLI do not.
+    shipped = load_engine_config()
+    assert shipped.runtime.allow_spinning is False
+    assert shipped.alone().runtime.allow_spinning is shipped.runtime.allow_spinning_alone
+    quiet = config.model_copy(
+        update={"runtime": config.runtime.model_copy(update={"allow_spinning_alone": False})}
+    )
+    assert quiet.alone().runtime.allow_spinning is False
+    assert config.alone().quality == config.quality  # only the runtime changes
+
+
 def test_mismatched_lengths_refused(engine, photos):
     with pytest.raises(ValueError, match="sha256s"):
         engine.score(photos[:2], sha256s=_shas(1))

@@ -30,8 +30,7 @@ def test_most_cropped_copies_stay_within_radius(scenes):
     # A crop moves every block of a global hash: the radius trades crop recall (75 % of 60
     # rooms at 16 bits, docs/benchmarks.md) against false matches across many stored photos.
     found = [
-        perceptual_hash(s).distance(perceptual_hash(EDITS["crop-4%"](s))) <= RADIUS
-        for s in scenes
+        perceptual_hash(s).distance(perceptual_hash(EDITS["crop-4%"](s))) <= RADIUS for s in scenes
     ]
     assert sum(found) >= len(found) / 2
 

@@ -174,16 +174,20 @@ def assess_command(
     typer.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))
 
 
+# Options shared by the commands that render and score families' photos.
+VisionOpt = Annotated[Path, typer.Option(help="Vision model artifact (scores the photos).")]
+SizeOpt = Annotated[int, typer.Option(help="Render size, px (the demo model's data: 128).")]
+DEMO_VISION = Path("runs/demo/artifact")
+
+
 @app.command("evaluate-real")
 def evaluate_real(
     families: Annotated[int, typer.Option(help="Test families to render and score.")] = 400,
     model: Annotated[Path, typer.Option(help="Folder written by `welfare train`.")] = Path(
         "artifacts/welfare"
     ),
-    vision: Annotated[Path, typer.Option(help="Vision model artifact (scores the photos).")] = Path(
-        "runs/demo/artifact"
-    ),
-    size: Annotated[int, typer.Option(help="Render size, px (the demo model's data: 128).")] = 128,
+    vision: VisionOpt = DEMO_VISION,
+    size: SizeOpt = 128,
     cache: Annotated[
         Path | None, typer.Option(help="Folder of cached photo scores; --no-cache: none.")
     ] = Path("runs/welfare_real"),
@@ -192,6 +196,10 @@ def evaluate_real(
     out: Annotated[
         Path, typer.Option(help="Where real_scores.json goes (read by `evaluate`).")
     ] = Path("docs/images/welfare"),
+    engine_model: Annotated[
+        Path | None,
+        typer.Option(help="Fused model trained on engine scores (`welfare train-engine`)."),
+    ] = None,
 ) -> None:
     """Render the test families' photos, score them with the vision model, compare fusion."""
     import os
@@ -213,6 +221,7 @@ def evaluate_real(
         cache_dir=None if no_cache else cache,
         n_boot=n_boot,
         config=get_welfare_config(),
+        engine_model=engine_model,
         progress=True,
     )
     result.pop("_frames")
@@ -221,8 +230,8 @@ def evaluate_real(
     path = out / "real_scores.json"
     path.write_text(json.dumps(result, indent=2, allow_nan=False), encoding="utf-8")
     arms = result["overall"]["arms"]
-    for name in (result["tabular"], result["fused"]):
-        for reading in ("simulated", "engine"):
+    for name in (result["tabular"], result["fused"], result["engine_trained"]):
+        for reading in ("simulated", "engine") if name else ():
             f = arms[arm(name, reading)]
             typer.echo(
                 f"{arm(name, reading)}: accuracy {f['accuracy']['value']:.3f} "
@@ -230,3 +239,45 @@ def evaluate_real(
                 f"review {f['needs_review_rate']['value']:.3f}"
             )
     typer.echo(f"figures: {path}; `shanyraq welfare evaluate` puts them in the report")
+
+
+@app.command("train-engine")
+def train_engine(
+    families: Annotated[
+        int | None, typer.Option(help="Training families (seeded subset; default all).")
+    ] = None,
+    subset_seed: Annotated[int, typer.Option(help="Seed of the subset of families.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for the model artifact.")] = Path(
+        "artifacts/welfare/engine/lgbm_fused_engine"
+    ),
+    vision: VisionOpt = DEMO_VISION,
+    size: SizeOpt = 128,
+    cache: Annotated[Path, typer.Option(help="Folder of cached photo scores.")] = Path(
+        "runs/welfare_real"
+    ),
+) -> None:
+    """Train lgbm_fused on the training split's photos rendered and scored by the vision model."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # as evaluate-real: one thread
+    import cv2
+
+    from welfare.criteria import get_welfare_config
+    from welfare.real_training import train_on_engine_scores
+
+    cv2.setNumThreads(1)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    model, counts = train_on_engine_scores(
+        out,
+        vision_dir=vision,
+        n_families=families,
+        subset_seed=subset_seed,
+        size=size,
+        cache_dir=cache,
+        config=get_welfare_config(),
+        progress=True,
+    )
+    typer.echo(
+        f"{model.meta.version}: {counts['families']:,} families, {counts['photos']:,} photos "
+        f"({counts['scored']:,} scored in {counts['scoring_seconds']:.0f} s) -> {out}"
+    )

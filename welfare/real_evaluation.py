@@ -37,6 +37,7 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
+from welfare.real_training import load_engine_trained
 from welfare.simulate import SimulatedPhoto
 
 log = logging.getLogger(__name__)
@@ -169,8 +170,13 @@ def compare(
     config: WelfareConfig,
     n_boot: int,
     seed: int,
+    engine_trained: str | None = None,
 ) -> dict[str, Any]:
-    """Every model on every reading, overall and on hidden-income families."""
+    """Every model on every reading, overall and on hidden-income families.
+
+    With `engine_trained` (a fused model fitted on engine scores, welfare.real_training), its
+    engine-scored arm is also paired with tabular-only and with the simulation-trained fused.
+    """
     frames = {
         arm(name, reading): outcomes(model, family_data, config=config)
         for name, model in models.items()
@@ -181,6 +187,11 @@ def compare(
         (arm(fused, "engine"), arm(fused, "simulated")),
         (arm(fused, "simulated"), arm(tabular, "simulated")),
     ]
+    if engine_trained is not None:
+        pairs += [
+            (arm(engine_trained, "engine"), arm(tabular, "engine")),
+            (arm(engine_trained, "engine"), arm(fused, "engine")),
+        ]
     out: dict[str, Any] = {"macro_f1": {}}
     for subset in ("overall", HIDDEN_INCOME):
         chosen = {
@@ -218,6 +229,7 @@ def measure_real_scores(
     cache_dir: Path | None,
     n_boot: int,
     config: WelfareConfig,
+    engine_model: Path | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Score the test families' rendered photos and compare the models on both readings."""
@@ -226,6 +238,11 @@ def measure_real_scores(
     tabular = fused.replace("_fused", "_tabular")
     if fused not in models or tabular not in models:
         raise ModelMismatchError(f"{models_dir}: needs {fused} and {tabular}; train them first")
+    engine_trained = None
+    if engine_model is not None:
+        trained = load_engine_trained(engine_model, n=n, seed=seed)
+        engine_trained = trained.meta.name
+        models = {**models, engine_trained: trained}
     held = held_out_families(n_families, n=n, seed=seed, config=config)
     engine = study_engine(vision_dir)
     cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None
@@ -233,7 +250,14 @@ def measure_real_scores(
     radius = engine.config.hashing.reuse_radius
     data = readings(held, photos, radius=radius, config=config)
     result = compare(
-        models, data, tabular=tabular, fused=fused, config=config, n_boot=n_boot, seed=seed
+        models,
+        data,
+        tabular=tabular,
+        fused=fused,
+        config=config,
+        n_boot=n_boot,
+        seed=seed,
+        engine_trained=engine_trained,
     )
     assessed = assess_families(
         data["engine"],
@@ -246,6 +270,9 @@ def measure_real_scores(
         fusion_models={name: m.meta.version for name, m in models.items()},
         tabular=tabular,
         fused=fused,
+        engine_trained=engine_trained,
+        engine_training=models[engine_trained].meta.metrics["data"] if engine_trained else None,
+        reuse_radius=radius,
         data={"n": n, "seed": seed, "test_fraction": config.fusion.test_fraction},
         n_families=len(held.table),
         n_hidden_income=int((held.table["case"] == HIDDEN_INCOME).sum()),
@@ -262,6 +289,10 @@ def measure_real_scores(
             reading: review_doubts(result["_frames"][arm(fused, reading)]) for reading in data
         },
     )
+    if engine_trained is not None:
+        result["review_doubts_engine_trained"] = review_doubts(
+            result["_frames"][arm(engine_trained, "engine")]
+        )
     return result
 
 
@@ -312,7 +343,9 @@ def photo_figures(held: HeldOut, photos: dict[str, RealPhoto], *, radius: int) -
     reused = reuse_flags(list(photos.values()), radius=radius)
     rows = []
     for _, p in held.planned:
-        real = photos[photo_key(p)]
+        real = photos.get(photo_key(p))
+        if real is None:  # not renderable at the study's size
+            continue
         sim = held.simulated[p.family_id][p.index]
         rows.append(
             {

@@ -67,13 +67,20 @@ def held_out_families(
     Simulated scores are drawn for every planned photo with the seed `synthetic_family_data`
     uses, so the simulated reading is the very one the models were evaluated on.
     """
-    from training.synth.families import generate_families
-
-    families = generate_families(n, seed=seed, config=synth, welfare=config)
     _, test_idx = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
     if n_families > len(test_idx):
         log.warning("only %d test families; using all of them", len(test_idx))
-    chosen = families.table.iloc[test_idx[:n_families]].reset_index(drop=True)
+    return families_at(test_idx[:n_families], n=n, seed=seed, config=config, synth=synth)
+
+
+def families_at(
+    index: np.ndarray, *, n: int, seed: int, config: WelfareConfig, synth: SynthConfig | None = None
+) -> HeldOut:
+    """Families `index` of the data (n, seed): rows, planned photos, simulated scores."""
+    from training.synth.families import generate_families
+
+    families = generate_families(n, seed=seed, config=synth, welfare=config)
+    chosen = families.table.iloc[np.asarray(index, dtype=int)].reset_index(drop=True)
     ids = set(chosen["family_id"].astype(str))
     simulated = simulate_photos(families.photos, seed=seed + 1, noise=NoiseModel())
     return HeldOut(
@@ -267,13 +274,17 @@ def score_photos(
     if cache is not None and todo:
         cache.save({**known, **photos})
     seconds = time.perf_counter() - started
+    unrenderable = len(held.planned) - len(photos)  # never cached: always among `todo`
     counts: dict[str, float] = {
         "photos": len(photos),
-        "from_cache": len(photos) - len(todo),
-        "scored": len(todo),
+        "from_cache": len(photos) - (len(todo) - unrenderable),
+        "scored": len(todo) - unrenderable,
+        "unrenderable": unrenderable,
         "scoring_seconds": round(seconds, 1),
     }
-    log.info("%d photos: %d from cache, %d scored", len(photos), counts["from_cache"], len(todo))
+    log.info(
+        "%d photos: %d from cache, %d scored", len(photos), counts["from_cache"], counts["scored"]
+    )
     return photos, counts
 
 
@@ -287,19 +298,29 @@ def _score_batch(
     quality: QualityConfig,
     max_pixels: int,
 ) -> dict[str, RealPhoto]:
-    prepared = [
-        prepare_photo(
-            p,
-            i,
-            seed=held.seed,
-            size=size,
-            engine=engine,
-            quality=quality,
-            synth=synth,
-            max_pixels=max_pixels,
-        )
-        for i, p in batch
-    ]
+    from training.synth.photos import RenderError
+
+    prepared = []
+    for i, p in batch:
+        try:
+            prepared.append(
+                prepare_photo(
+                    p,
+                    i,
+                    seed=held.seed,
+                    size=size,
+                    engine=engine,
+                    quality=quality,
+                    synth=synth,
+                    max_pixels=max_pixels,
+                )
+            )
+        except RenderError as error:
+            # The generator cannot draw every sign mix visibly at this small size; such a
+            # photo is left out (counted as unrenderable), as an upload that never came.
+            log.warning("%s not rendered at %d px: %s", photo_key(p), size, error)
+    if not prepared:
+        return {}
     scores = engine.score_inputs(
         np.stack([p.model_input for p in prepared]),
         sha256s=[p.sha256 for p in prepared],
@@ -338,7 +359,9 @@ def engine_photos(
     reused = reuse_flags(list(photos.values()), radius=radius)
     out: dict[str, list[SimulatedPhoto]] = {}
     for _, planned in held.planned:
-        photo = photos[photo_key(planned)]
+        photo = photos.get(photo_key(planned))
+        if photo is None:  # not renderable (see _score_batch): the family has one fewer photo
+            continue
         flags = PhotoFlags(quality_status=photo.quality_status, reused=reused[photo.key])
         # SimulatedPhoto is only a (family_id, score, flags) carrier here: the score is real.
         out.setdefault(photo.family_id, []).append(

@@ -1,0 +1,143 @@
+"""Fusion trained on engine scores: the training split's photos rendered, scored, then fitted.
+
+`shanyraq welfare train` fits on *simulated* photo scores (welfare.simulate). Here the training
+split's families (the split `welfare train` uses; a seeded subset when asked) have their planned
+photos rendered and scored exactly as welfare.real_scores does for the test families (same
+render size, quality gate, engine settings, one thread, the same cache), and the lgbm_fused
+recipe is fitted on the visual features those scores give. The model is saved as
+`lgbm_fused_engine`: the same learner and features as lgbm_fused, only the photo scores it
+learned from differ, so it is not a registry entry (`welfare train` would fit it on simulated
+scores) but a name on the artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shanyraq.errors import ModelMismatchError
+from welfare.criteria import WelfareConfig
+from welfare.dataset import FamilyData, build_family_data, split_indices
+from welfare.fusion import FusionModel
+from welfare.real_scores import (
+    HeldOut,
+    RealPhoto,
+    ScoreCache,
+    engine_photos,
+    families_at,
+    score_photos,
+    study_engine,
+)
+from welfare.train import fit_on
+
+log = logging.getLogger(__name__)
+
+ENGINE_MODEL = "lgbm_fused_engine"
+RECIPE = "lgbm_fused"  # the registered recipe it is fitted with
+CHUNK = 1000  # families scored between cache saves (a stopped run keeps what it scored)
+
+
+def training_families(
+    n_families: int | None, *, n: int, seed: int, subset_seed: int, config: WelfareConfig
+) -> HeldOut:
+    """The training split of data (n, seed), or a seeded subset of `n_families` of it."""
+    train_idx, _ = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
+    if n_families is not None and n_families < len(train_idx):
+        rng = np.random.default_rng(subset_seed)
+        train_idx = np.sort(rng.choice(train_idx, size=n_families, replace=False))
+    return families_at(train_idx, n=n, seed=seed, config=config)
+
+
+def score_in_chunks(
+    held: HeldOut, *, score: Any, chunk: int = CHUNK
+) -> tuple[dict[str, RealPhoto], dict[str, float]]:
+    """`score(part)` over parts of `chunk` families each, so the cache is saved as it goes."""
+    ids = list(dict.fromkeys(held.table["family_id"].astype(str)))
+    photos: dict[str, RealPhoto] = {}
+    totals: dict[str, float] = dict.fromkeys(
+        ("photos", "from_cache", "scored", "unrenderable", "scoring_seconds"), 0
+    )
+    for start in range(0, len(ids), chunk):
+        part_ids = set(ids[start : start + chunk])
+        part = replace(held, planned=[(i, p) for i, p in held.planned if p.family_id in part_ids])
+        scored, counts = score(part)
+        photos.update(scored)
+        totals = {k: totals[k] + counts.get(k, 0) for k in totals}
+        log.info("%d of %d families scored", min(start + chunk, len(ids)), len(ids))
+    totals["scoring_seconds"] = round(totals["scoring_seconds"], 1)
+    return photos, totals
+
+
+def engine_family_data(
+    held: HeldOut, photos: dict[str, RealPhoto], *, radius: int, config: WelfareConfig
+) -> FamilyData:
+    """The families' records with visual features from the engine's scores and reuse flags."""
+    return build_family_data(held.table, engine_photos(held, photos, radius=radius), config=config)
+
+
+def fit_engine_fused(
+    data: FamilyData, *, config: WelfareConfig, seed: int, source: dict[str, Any]
+) -> FusionModel:
+    """The lgbm_fused recipe (calibration split as in train) fitted on engine-scored families."""
+    model = fit_on(data, RECIPE, config=config, seed=seed, source=source)
+    digest = model.meta.training_data_hash[:12]
+    model.meta = replace(model.meta, name=ENGINE_MODEL, version=f"{ENGINE_MODEL}-{digest}")
+    return model
+
+
+def train_on_engine_scores(
+    out: Path,
+    *,
+    vision_dir: Path,
+    n_families: int | None,
+    subset_seed: int,
+    size: int,
+    cache_dir: Path | None,
+    config: WelfareConfig,
+    progress: bool = False,
+) -> tuple[FusionModel, dict[str, Any]]:
+    """Render and score the training families' photos, fit lgbm_fused_engine, save it."""
+    n, seed = config.fusion.n_families, config.fusion.seed
+    held = training_families(n_families, n=n, seed=seed, subset_seed=subset_seed, config=config)
+    engine = study_engine(vision_dir)
+    cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None
+
+    def score(part: HeldOut) -> tuple[dict[str, RealPhoto], dict[str, float]]:
+        return score_photos(part, engine=engine, size=size, cache=cache, progress=progress)
+
+    photos, counts = score_in_chunks(held, score=score)
+    radius = engine.config.hashing.reuse_radius
+    data = engine_family_data(held, photos, radius=radius, config=config)
+    source = {
+        "generator": "training.synth.families",
+        "photos": f"vision engine {engine.model_version} on photos rendered at {size} px",
+        "n": n,
+        "seed": seed,
+        "train_families": len(held.table),
+        "subset_seed": subset_seed if n_families is not None else None,
+        "reuse_radius": radius,
+    }
+    model = fit_engine_fused(data, config=config, seed=seed, source=source)
+    model.save(out)
+    log.info("%s: %d families -> %s", model.meta.version, len(data), out)
+    return model, {
+        **counts,
+        "families": len(held.table),
+        "path": str(cache.path) if cache else None,
+    }
+
+
+def load_engine_trained(folder: Path, *, n: int, seed: int) -> FusionModel:
+    """The fused model trained on engine scores, checked to come from the same data (n, seed)."""
+    model = FusionModel.load(folder)
+    source = model.meta.metrics.get("data", {})
+    if (source.get("n"), source.get("seed")) != (n, seed):
+        raise ModelMismatchError(
+            f"{folder}: trained on data {source.get('n')}, {source.get('seed')}, the other models "
+            f"on {n}, {seed}; train it with `shanyraq welfare train-engine`"
+        )
+    return model

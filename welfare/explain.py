@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from welfare.features import FeatureSpace
+from welfare.features import REASON_SOURCE, FeatureSpace
 from welfare.fusion import FusionModel
 
 Target = Literal["asp", "level"]
@@ -30,10 +30,14 @@ class Reason:
     value: float
     contribution: float
     text: str
+    # The model features whose contributions this reason adds up (`feature` and the figures
+    # derived from it, features.REASON_SOURCE).
+    features: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["value"] = None if math.isnan(self.value) else self.value
+        out["features"] = list(self.features)
         return out
 
 
@@ -89,21 +93,30 @@ def top_reasons(
     level_index: int = 0,
     level_name: str = "",
 ) -> list[Reason]:
-    """The k features that moved this outcome most, largest first, in plain words."""
+    """The k criteria or photo figures that moved this outcome most, largest first, in words.
+
+    A derived figure's contribution counts towards the criterion it restates, so one fact is
+    one reason (features.REASON_SOURCE).
+    """
     contrib = contributions(model, row, target=target, level_index=level_index)
-    ranked = sorted(contrib, key=lambda f: abs(contrib[f]), reverse=True)[:k]
+    groups: dict[str, list[str]] = {}
+    for feature in contrib:
+        source = REASON_SOURCE.get(feature, feature)
+        groups.setdefault(source if source in contrib else feature, []).append(feature)
+    weights = {name: sum(contrib[f] for f in members) for name, members in groups.items()}
+    ranked = sorted(weights, key=lambda name: abs(weights[name]), reverse=True)[:k]
     out = []
-    for feature in ranked:
-        value = float(row[feature].iloc[0])
-        weight = contrib[feature]
+    for name in ranked:
+        value, weight = float(row[name].iloc[0]), weights[name]
         out.append(
             Reason(
-                feature=feature,
-                kind="visual" if space.is_visual(feature) else "tabular",
+                feature=name,
+                kind="visual" if space.is_visual(name) else "tabular",
                 target=target,
                 value=value,
                 contribution=weight,
-                text=_words(space.words.get(feature, feature), value, weight, target, level_name),
+                text=_words(space.words.get(name, name), value, weight, target, level_name),
+                features=tuple(groups[name]),
             )
         )
     return out

@@ -28,6 +28,14 @@ DERIVED_TABULAR = {
     "hidden_income_signs": "Signs of hidden income (informal work, trips abroad, large buys)",
     "working_share": "Share of members who work",
 }
+# A derived figure restates one card criterion: a reason names that criterion once, with the
+# derived figures' contributions added to it, instead of the same income three times.
+REASON_SOURCE = {
+    "income_subsistence_multiple": "per_capita_income_kzt",
+    "household_income_subsistence_multiple": "per_capita_income_kzt",
+    "deposits_subsistence_months": "bank_deposits_kzt",
+    "purchases_to_annual_income": "large_purchases_12m_kzt",
+}
 # Photo evidence pooled over signs by what they point to (configs/taxonomy.yaml `points_to`).
 DERIVED_VISUAL = {
     "vis_need_signs": "Photos: signs of need per photo (damp, damage, stove, ...)",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from welfare.explain import contributions, top_reasons
+from welfare.features import REASON_SOURCE
 
 
 def _row(family_data, i):
@@ -33,8 +34,9 @@ def test_perturbing_the_top_feature_moves_the_outcome(trained, family_data, name
         base = model.predict(row).asp_probability[0]
         for reason, sink in ((ranked[0], moved_top), (ranked[-1], moved_last)):
             changed = row.copy()
-            changed[reason.feature] = model.meta.background[reason.feature]
-            if changed[reason.feature].equals(row[reason.feature]):
+            for feature in reason.features:  # the criterion and the figures derived from it
+                changed[feature] = model.meta.background[feature]
+            if changed[list(reason.features)].equals(row[list(reason.features)]):
                 continue
             sink.append(abs(model.predict(changed).asp_probability[0] - base))
     assert np.mean(moved_top) > 0.05
@@ -61,3 +63,19 @@ def test_reasons_are_plain_words_with_direction(trained, family_data):
         assert "_" not in reason.text.split(":")[0]  # a label, not a column name
     asp = top_reasons(model, row, space=family_data.space, target="asp", k=2)
     assert all("ASP eligibility" in r.text for r in asp)
+
+
+def test_a_criterion_and_its_derived_figures_make_one_reason(trained, family_data):
+    model = trained["lgbm_fused"]
+    row = _row(family_data, 705)
+    contrib = contributions(model, row, target="asp")
+    reasons = top_reasons(model, row, space=family_data.space, target="asp", k=len(contrib))
+    named = [r.feature for r in reasons]
+    assert len(named) == len(set(named))
+    assert not set(named) & set(REASON_SOURCE)  # derived figures never stand alone
+    income = next(r for r in reasons if r.feature == "per_capita_income_kzt")
+    members = {"per_capita_income_kzt", "income_subsistence_multiple",
+               "household_income_subsistence_multiple"}  # fmt: skip
+    assert set(income.features) == members
+    assert income.contribution == pytest.approx(sum(contrib[f] for f in members))
+    assert sum(r.contribution for r in reasons) == pytest.approx(sum(contrib.values()))

@@ -17,7 +17,7 @@ from typing import Any
 from shanyraq.errors import ModelMismatchError
 from shanyraq.manifest import read_manifest
 from shanyraq.taxonomy import get_taxonomy
-from training.calibrate import fit_temperatures
+from training.calibrate import Calibration, fit_calibration
 from training.dataset_splits import DataSplits, load_splits
 from training.evaluate import collect_logits, evaluate, load_images, onnx_predictor
 from training.recipe import TrainConfig, load_recipe
@@ -48,9 +48,9 @@ def model_version(config: TrainConfig, model: ShanyraqNet) -> str:
 
 
 def fit_on_validation(
-    model: ShanyraqNet, splits: DataSplits, *, spec: Any, batch_size: int
-) -> Temperatures:
-    """Temperatures per head from the validation split's logits."""
+    model: ShanyraqNet, splits: DataSplits, *, spec: Any, config: TrainConfig
+) -> Calibration:
+    """Temperatures per head (and offsets where the recipe asks) from the validation logits."""
     from training.evaluate import torch_predictor
 
     images = load_images(splits.val, splits.root, spec)
@@ -60,9 +60,24 @@ def fit_on_validation(
         splits.val,
         spec=spec,
         taxonomy=get_taxonomy(),
-        batch_size=batch_size,
+        batch_size=config.loader.eval_batch_size,
     )
-    return fit_temperatures(logits, formulation=model.condition_formulation)
+    return fit_calibration(
+        logits,
+        formulation=model.condition_formulation,
+        bias_heads=config.calibration.bias_heads,
+        l2=config.calibration.bias_l2,
+    )
+
+
+def read_calibration(path: Path) -> Calibration:
+    """A run's calibration file; runs from before offsets hold bare temperatures."""
+    if not path.is_file():
+        return Calibration()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if "temperatures" not in data:
+        return Calibration(temperatures=Temperatures.model_validate(data))
+    return Calibration.model_validate(data)
 
 
 def export_run(
@@ -81,18 +96,14 @@ def export_run(
     config = TrainConfig.model_validate(info["recipe"])
     model, spec = load_model(run_dir / BEST)
     manifest = read_manifest(Path(info["manifest"]))
-    calibration = run_dir / CALIBRATION_JSON
-    temperatures = (
-        Temperatures.model_validate_json(calibration.read_text(encoding="utf-8"))
-        if calibration.is_file()
-        else Temperatures()
-    )
+    calibration = read_calibration(run_dir / CALIBRATION_JSON)
     parity_rows = (manifest.by_split("val") or manifest.rows)[:PARITY_PHOTOS]
     request = ExportRequest(
         variant=config.model.variant,
         preprocessing=spec,
         model_version=model_version(config, model),
-        temperatures=temperatures,
+        temperatures=calibration.temperatures,
+        biases=calibration.biases,
         metrics=metrics,
         training_data_sha256=info["manifest_sha256"],
         training_config=info["recipe"],
@@ -122,10 +133,8 @@ def build_artifact(
     run_dir = result.run_dir
     model, spec = load_model(result.best_model)
     splits = load_splits(config.data)
-    temperatures = fit_on_validation(
-        model, splits, spec=spec, batch_size=config.loader.eval_batch_size
-    )
-    (run_dir / CALIBRATION_JSON).write_text(temperatures.model_dump_json(indent=2))
+    calibration = fit_on_validation(model, splits, spec=spec, config=config)
+    (run_dir / CALIBRATION_JSON).write_text(calibration.model_dump_json(indent=2))
     artifact_dir, artifact = export_run(run_dir)
     metrics = evaluate(
         onnx_predictor(artifact_dir),

@@ -25,6 +25,7 @@ from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
 from training.data import encode_targets
 from training.metrics import (
     condition_metrics,
+    ece_interval,
     expected_calibration_error,
     reliability_curve,
     room_metrics,
@@ -139,6 +140,11 @@ def head_metrics(
         signs_p, logits.signs_target, logits.signs_known, labels=artifact.labels.signs
     )
     metrics["ece"] = ece
+    metrics["ece_ci"] = {
+        "room": ece_interval(*top_label_calibration(room_p, logits.room_target)),
+        "condition": ece_interval(*top_label_calibration(cond_p, logits.condition_target)),
+        "signs": ece_interval(*signs_calibration(signs_p, logits.signs_target, logits.signs_known)),
+    }
     metrics["reliability"] = reliability
     return metrics
 

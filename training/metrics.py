@@ -39,6 +39,25 @@ def expected_calibration_error(
     return float(total / confidence.size)
 
 
+def ece_interval(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    *,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[float]:
+    """Bootstrap interval of the ECE over examples: how much of it the sample size explains."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    if confidence.size == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, confidence.size, size=(resamples, confidence.size))
+    values = [expected_calibration_error(confidence[i], correct[i]) for i in draws]
+    tail = (1.0 - level) / 2 * 100
+    return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
+
+
 def reliability_curve(
     confidence: np.ndarray, correct: np.ndarray, *, bins: int = ECE_BINS
 ) -> dict[str, list[float]]:

@@ -73,6 +73,16 @@ class LoaderSection(StrictModel):
     )
 
 
+class CalibrationSection(StrictModel):
+    """Post-hoc calibration on the validation split (training/calibrate.py)."""
+
+    bias_heads: tuple[Literal["room", "condition"], ...] = Field(
+        ("room", "condition"),
+        description="Heads that get an offset per output beside the temperature.",
+    )
+    bias_l2: float = Field(1e-3, ge=0, description="Ridge penalty on the offsets.")
+
+
 class QualityTargets(StrictModel):
     """What the model should reach on held-out families (issue targets); reported, not enforced."""
 
@@ -94,6 +104,7 @@ class TrainConfig(StrictModel):
     optim: OptimSection
     loader: LoaderSection = LoaderSection()
     augment: str = "phone"
+    calibration: CalibrationSection = CalibrationSection()
     output_dir: Path
     device: Literal["auto", "cpu", "cuda"] = "auto"
     targets: QualityTargets = QualityTargets()

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import Taxonomy
@@ -42,6 +42,19 @@ class Temperatures(BaseModel):
     signs: float = Field(1.0, gt=0)
 
 
+class Biases(BaseModel):
+    """Calibration offsets added to a head's logits after dividing by its temperature.
+
+    room: one per room label; condition: one per cumulative logit (coral, K-1) or per grade
+    (softmax). Empty means none (artifacts calibrated by temperature alone).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    room: list[float] = []
+    condition: list[float] = []
+
+
 class Labels(BaseModel):
     """The labels in head order, copied from the taxonomy at training time."""
 
@@ -66,6 +79,7 @@ class ModelArtifact(BaseModel):
     condition_formulation: Literal["coral", "softmax"]
     preprocessing: Preprocessing
     temperatures: Temperatures = Temperatures()
+    biases: Biases = Biases()
     embedding_dim: int = Field(gt=0)
     # ONNX graph outputs, in order; logits are raw (before temperature and activation).
     onnx_outputs: list[str] = ["room_logits", "condition_logits", "signs_logits", "embedding"]
@@ -74,6 +88,19 @@ class ModelArtifact(BaseModel):
     training_config: dict[str, Any] = {}
     code_version: str = ""
     created_at: str = ""
+
+    @model_validator(mode="after")
+    def _biases_fit_the_heads(self) -> ModelArtifact:
+        grades = len(self.labels.condition)
+        expected = {
+            "room": len(self.labels.room),
+            "condition": grades - 1 if self.condition_formulation == "coral" else grades,
+        }
+        for head, size in expected.items():
+            got = len(getattr(self.biases, head))
+            if got not in (0, size):
+                raise ValueError(f"biases.{head} has {got} values, the {head} head has {size}")
+        return self
 
     def check_taxonomy(self, taxonomy: Taxonomy) -> None:
         """Raise ModelMismatchError unless this model was trained on `taxonomy`."""

@@ -29,6 +29,7 @@ from shanyraq.taxonomy import Taxonomy
 from vision.artifact import (
     ONNX_FILE,
     TORCH_FILE,
+    Biases,
     Labels,
     ModelArtifact,
     Preprocessing,
@@ -61,6 +62,7 @@ class ExportRequest:
     preprocessing: Preprocessing
     model_version: str
     temperatures: Temperatures = field(default_factory=Temperatures)
+    biases: Biases = field(default_factory=Biases)
     metrics: dict[str, Any] | None = None
     training_data_sha256: str = ""
     training_config: dict[str, Any] | None = None
@@ -187,6 +189,7 @@ def build_metadata(
         condition_formulation=model.condition_formulation,
         preprocessing=request.preprocessing,
         temperatures=request.temperatures,
+        biases=request.biases,
         embedding_dim=model.embedding_dim,
         metrics=request.metrics or {},
         training_data_sha256=request.training_data_sha256,

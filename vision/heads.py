@@ -2,18 +2,32 @@
 
 Pure NumPy. room: softmax. condition: CORAL (K-1 cumulative logits, P(grade > k)) or softmax
 over K grades. signs: independent sigmoids. Each head's logits are divided by its calibration
-temperature first.
+temperature first, then the head's calibration biases (if any) are added.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from vision.artifact import ModelArtifact
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def scale(
+    logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | np.ndarray | None = None
+) -> np.ndarray:
+    """Calibrated logits: divided by the temperature, plus the per-output biases if given."""
     z = logits.astype(np.float64) / temperature
+    if bias is not None and len(bias):
+        z = z + np.asarray(bias, dtype=np.float64)
+    return z
+
+
+def softmax(
+    logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | np.ndarray | None = None
+) -> np.ndarray:
+    z = scale(logits, temperature, bias)
     z -= z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -24,13 +38,17 @@ def sigmoid(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def coral_to_probs(cumulative_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def coral_to_probs(
+    cumulative_logits: np.ndarray,
+    temperature: float = 1.0,
+    bias: Sequence[float] | np.ndarray | None = None,
+) -> np.ndarray:
     """(N, K-1) logits of P(grade > k) -> (N, K) probabilities of each grade.
 
     The cumulative probabilities are made non-increasing first (a running minimum), so the
     grade probabilities are never negative even when the network is not perfectly ordered.
     """
-    above = sigmoid(cumulative_logits, temperature)
+    above = sigmoid(scale(cumulative_logits, temperature, bias))
     above = np.minimum.accumulate(above, axis=-1)
     n = above.shape[0]
     ones, zeros = np.ones((n, 1)), np.zeros((n, 1))
@@ -39,10 +57,15 @@ def coral_to_probs(cumulative_logits: np.ndarray, temperature: float = 1.0) -> n
     return probs / probs.sum(axis=-1, keepdims=True)
 
 
-def condition_probs(logits: np.ndarray, formulation: str, temperature: float = 1.0) -> np.ndarray:
+def condition_probs(
+    logits: np.ndarray,
+    formulation: str,
+    temperature: float = 1.0,
+    bias: Sequence[float] | np.ndarray | None = None,
+) -> np.ndarray:
     if formulation == "coral":
-        return coral_to_probs(logits, temperature)
-    return softmax(logits, temperature)
+        return coral_to_probs(logits, temperature, bias)
+    return softmax(logits, temperature, bias)
 
 
 def head_probs(
@@ -53,12 +76,16 @@ def head_probs(
     *,
     calibrated: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All three heads' probabilities for a batch, with the artifact's temperatures."""
-    t = artifact.temperatures if calibrated else None
+    """All three heads' probabilities for a batch, with the artifact's calibration."""
+    if not calibrated:
+        return (
+            softmax(room_logits),
+            condition_probs(condition_logits, artifact.condition_formulation),
+            sigmoid(signs_logits),
+        )
+    t, b = artifact.temperatures, artifact.biases
     return (
-        softmax(room_logits, t.room if t else 1.0),
-        condition_probs(
-            condition_logits, artifact.condition_formulation, t.condition if t else 1.0
-        ),
-        sigmoid(signs_logits, t.signs if t else 1.0),
+        softmax(room_logits, t.room, b.room),
+        condition_probs(condition_logits, artifact.condition_formulation, t.condition, b.condition),
+        sigmoid(signs_logits, t.signs),
     )

@@ -119,3 +119,18 @@ def test_export_of_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelMismatchError, match="shanyraq train"):
         export_run(tmp_path)
+
+
+def test_calibration_file_from_before_offsets_still_exports(tmp_path):
+    from training.build import read_calibration
+    from training.calibrate import Calibration
+    from vision.artifact import Biases, Temperatures
+
+    old = tmp_path / "old.json"
+    old.write_text(Temperatures(room=1.5).model_dump_json())
+    assert read_calibration(old) == Calibration(temperatures=Temperatures(room=1.5))
+    new = tmp_path / "new.json"
+    fitted = Calibration(temperatures=Temperatures(condition=0.9), biases=Biases(room=[0.2] * 6))
+    new.write_text(fitted.model_dump_json())
+    assert read_calibration(new) == fitted
+    assert read_calibration(tmp_path / "none.json") == Calibration()

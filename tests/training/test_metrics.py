@@ -70,3 +70,20 @@ def test_signs_average_precision_hand_computed():
     assert m["map"] == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
     unknown = signs_metrics(probs, target, np.array([True, True, True, False]), labels=["a", "b"])
     assert np.isnan(unknown["ap"]["b"]) and unknown["map"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_ece_interval_brackets_the_ece_and_narrows_with_more_examples():
+    from training.metrics import ece_interval, expected_calibration_error
+
+    rng = np.random.default_rng(0)
+
+    def sample(n):
+        confidence = rng.uniform(0.3, 1.0, n)
+        return confidence, rng.random(n) < confidence  # calibrated by construction
+
+    small, large = sample(300), sample(30000)
+    lo, hi = ece_interval(*small)
+    assert lo <= expected_calibration_error(*small) <= hi
+    lo_large, hi_large = ece_interval(*large, resamples=50)
+    assert hi_large - lo_large < (hi - lo) / 3
+    assert ece_interval(np.array([]), np.array([])) == []

@@ -49,3 +49,27 @@ def test_missing_or_foreign_folder(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(ModelMismatchError, match="artifact format 99"):
         read_artifact(tmp_path)
+
+
+def test_calibration_offsets_must_fit_the_heads(taxonomy):
+    from pydantic import ValidationError
+
+    from vision.artifact import Biases
+
+    n_room, n_grades = len(taxonomy.room_names), len(taxonomy.condition_values)
+    ok = Biases(room=[0.1] * n_room, condition=[0.0] * (n_grades - 1))
+    assert _artifact(taxonomy, biases=ok).biases == ok
+    with pytest.raises(ValidationError, match=rf"biases\.condition has {n_grades} values"):
+        _artifact(taxonomy, biases=Biases(condition=[0.0] * n_grades))  # coral has K-1
+    assert _artifact(
+        taxonomy, condition_formulation="softmax", biases=Biases(condition=[0.0] * n_grades)
+    )
+    with pytest.raises(ValidationError, match=r"biases\.room"):
+        _artifact(taxonomy, biases=Biases(room=[0.0]))
+
+
+def test_model_json_without_offsets_still_loads(tmp_path, taxonomy):
+    data = json.loads(_artifact(taxonomy).model_dump_json())
+    del data["biases"]  # written before calibration offsets existed
+    (tmp_path / "model.json").write_text(json.dumps(data))
+    assert read_artifact(tmp_path).biases.room == []

@@ -21,11 +21,12 @@ from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.score import PhotoScore
 from welfare.aggregate import FamilyVisual, PhotoFlags, aggregate
 from welfare.criteria import RecommendationConfig, WelfareConfig, get_welfare_config
-from welfare.explain import top_reasons
+from welfare.explain import Reason, top_reasons
 from welfare.features import family_features, feature_space
 from welfare.fusion import FusionModel
 from welfare.rules import RulesOutcome, evaluate_rules
 from welfare.schema import FamilyRecord
+from welfare.statements import Code, Statement
 
 Recommendation = Literal["eligible", "not_eligible", "needs_review"]
 ADVISORY = "Advisory only: the district commission decides and its decision is recorded."
@@ -44,6 +45,9 @@ class Assessment:
     rule_checks: list[dict[str, Any]]
     reasons: list[str]
     reason_details: list[dict[str, Any]]
+    # `review_reasons` and `reasons` as statements (code, params, text), in the same order.
+    review_statements: list[dict[str, Any]]
+    reason_statements: list[dict[str, Any]]
     missing_criteria: list[str]
     photos: dict[str, int]
     model_versions: dict[str, str]
@@ -65,20 +69,32 @@ def recommend(
     visual: FamilyVisual,
     missing: Sequence[str],
     config: RecommendationConfig,
-) -> tuple[Recommendation, list[str]]:
-    """The ASP band and every reason it needs a human look (empty when it does not)."""
+) -> tuple[Recommendation, list[Statement]]:
+    """The ASP band and every doubt that needs a human look (none when it does not).
+
+    Each doubt is a statement: a code and its parameters for any language, and English text.
+    """
     doubts = _input_doubts(rules, visual, missing, config)
     p = asp_probability
     if p is None:
-        doubts.append("no fusion model: the recommendation rests on the income test alone")
+        doubts.append(
+            Statement(
+                Code.DOUBT_NO_MODEL,
+                "no fusion model: the recommendation rests on the income test alone",
+            )
+        )
         band: Recommendation = "eligible" if rules.income_test else "needs_review"
     else:
         doubts += _disagreements(p, rules)
         high = config.review_if_eligible_and_level_at_least
         if level is not None and level >= high and (p >= 0.5 or rules.income_test):
             doubts.append(
-                f"eligible by declared income, yet the model puts the family at level "
-                f"{level}: possible hidden income"
+                Statement(
+                    Code.DOUBT_HIDDEN_INCOME,
+                    f"eligible by declared income, yet the model puts the family at level "
+                    f"{level}: possible hidden income",
+                    {"level": level},
+                )
             )
         if p >= config.eligible_min_probability:
             band = "eligible"
@@ -86,9 +102,20 @@ def recommend(
             band = "not_eligible"
         else:
             band = "needs_review"
-            doubts.append(f"P(eligible) = {p:.2f} is near the boundary")
+            doubts.append(
+                Statement(
+                    Code.DOUBT_NEAR_BOUNDARY,
+                    f"P(eligible) = {p:.2f} is near the boundary",
+                    {"probability": p},
+                )
+            )
     if p is None and rules.income_test is False:
-        doubts.append("declared income is above the poverty line; no model to weigh it")
+        doubts.append(
+            Statement(
+                Code.DOUBT_ABOVE_LINE_NO_MODEL,
+                "declared income is above the poverty line; no model to weigh it",
+            )
+        )
     if doubts:
         return "needs_review", doubts
     return band, []
@@ -96,35 +123,72 @@ def recommend(
 
 def _input_doubts(
     rules: RulesOutcome, visual: FamilyVisual, missing: Sequence[str], config: RecommendationConfig
-) -> list[str]:
+) -> list[Statement]:
     doubts = [
-        f"{name} is missing from the record" for name in config.review_if_missing if name in missing
+        Statement(
+            Code.DOUBT_MISSING_CRITERION,
+            f"{name} is missing from the record",
+            {"criterion": name},
+        )
+        for name in config.review_if_missing
+        if name in missing
     ]
     if rules.income_test is None and "per_capita_income_kzt" not in config.review_if_missing:
-        doubts.append("the income test cannot be checked")
+        text = "the income test cannot be checked"
+        doubts.append(Statement(Code.DOUBT_INCOME_NOT_CHECKABLE, text))
     if visual.n_usable < config.min_usable_photos:
         doubts.append(
-            f"{visual.n_usable} usable photo(s); at least {config.min_usable_photos} needed"
+            Statement(
+                Code.DOUBT_TOO_FEW_PHOTOS,
+                f"{visual.n_usable} usable photo(s); at least {config.min_usable_photos} needed",
+                {"usable": visual.n_usable, "required": config.min_usable_photos},
+            )
         )
     if visual.n_photos and visual.flagged_share > config.max_flagged_share:
         doubts.append(
-            f"{visual.n_flagged} of {visual.n_photos} photos abstained, failed quality or reused"
+            Statement(
+                Code.DOUBT_FLAGGED_PHOTOS,
+                f"{visual.n_flagged} of {visual.n_photos} photos abstained, failed quality or "
+                "reused",
+                {"flagged": visual.n_flagged, "total": visual.n_photos},
+            )
         )
     if visual.n_reused:
-        doubts.append(f"{visual.n_reused} photo(s) reused from another family")
+        doubts.append(
+            Statement(
+                Code.DOUBT_REUSED_PHOTOS,
+                f"{visual.n_reused} photo(s) reused from another family",
+                {"reused": visual.n_reused},
+            )
+        )
     return doubts
 
 
-def _disagreements(p: float, rules: RulesOutcome) -> list[str]:
+def _disagreements(p: float, rules: RulesOutcome) -> list[Statement]:
     out = []
     if rules.income_test is True and p < 0.5:
-        out.append(f"income is under the poverty line but the model gives P(eligible) = {p:.2f}")
+        out.append(
+            Statement(
+                Code.DOUBT_UNDER_LINE_MODEL_DISAGREES,
+                f"income is under the poverty line but the model gives P(eligible) = {p:.2f}",
+                {"probability": p},
+            )
+        )
     if rules.income_test is False and p >= 0.5:
         out.append(
-            f"income is at or above the poverty line but the model gives P(eligible) = {p:.2f}"
+            Statement(
+                Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,
+                f"income is at or above the poverty line but the model gives P(eligible) = {p:.2f}",
+                {"probability": p},
+            )
         )
     if rules.level6 is True and (rules.income_test is True or p >= 0.5):
-        out.append("the level-6 rule fired on a family the income test or model finds in need")
+        out.append(
+            Statement(
+                Code.DOUBT_LEVEL6_IN_NEED,
+                "the level-6 rule fired on a family the income test or model finds in need",
+            )
+        )
     return out
 
 
@@ -147,11 +211,11 @@ def assess(
     level_probs: dict[int, float] = {}
     level: int | None = None
     asp_p: float | None = None
-    details: list[dict[str, Any]] = []
-    model_reasons: list[str] = []
+    model_reasons: list[Reason] = []
     if model is not None:
-        level, level_probs, asp_p, details = _model_outcome(record, visual, model, config, taxonomy)
-        model_reasons = [d["text"] for d in details]
+        level, level_probs, asp_p, model_reasons = _model_outcome(
+            record, visual, model, config, taxonomy
+        )
     source: Literal["model", "rule", "none"] = "model" if level is not None else "none"
     if rules.level6:
         level, source = config.level_values[-1], "rule"
@@ -163,8 +227,8 @@ def assess(
         missing=record.missing,
         config=config.recommendation,
     )
-    fired = [c.text for c in rules.checks if c.fired and "." not in c.name]
-    missing_text = [f"Missing in the record: {', '.join(record.missing)}"] if record.missing else []
+    reasons = [c.statement for c in rules.checks if c.fired and "." not in c.name]
+    reasons += [r.statement for r in model_reasons] + _missing(record.missing)
     return Assessment(
         family_id=record.family_id,
         level=level,
@@ -172,11 +236,13 @@ def assess(
         level_probs=level_probs,
         asp=asp,
         asp_probability=asp_p,
-        review_reasons=doubts,
+        review_reasons=[d.text for d in doubts],
         rules_fired=rules.fired,
-        rule_checks=[asdict(c) for c in rules.checks],
-        reasons=fired + model_reasons + missing_text,
-        reason_details=details,
+        rule_checks=[c.to_dict() for c in rules.checks],
+        reasons=[r.text for r in reasons],
+        reason_details=[r.to_dict() for r in model_reasons],
+        review_statements=[d.to_dict() for d in doubts],
+        reason_statements=[r.to_dict() for r in reasons],
         missing_criteria=record.missing,
         photos={
             "total": visual.n_photos,
@@ -190,13 +256,20 @@ def assess(
     )
 
 
+def _missing(missing: Sequence[str]) -> list[Statement]:
+    if not missing:
+        return []
+    text = f"Missing in the record: {', '.join(missing)}"
+    return [Statement(Code.REASON_MISSING_CRITERIA, text, {"criteria": list(missing)})]
+
+
 def _model_outcome(
     record: FamilyRecord,
     visual: FamilyVisual,
     model: FusionModel,
     config: WelfareConfig,
     taxonomy: Taxonomy,
-) -> tuple[int, dict[int, float], float, list[dict[str, Any]]]:
+) -> tuple[int, dict[int, float], float, list[Reason]]:
     space = feature_space(config, taxonomy)
     unknown = sorted(set(model.features) - set(space.names(with_visual=True)))
     if unknown:
@@ -221,9 +294,10 @@ def _model_outcome(
         target="level",
         k=k,
         level_index=index,
+        level=level,
         level_name=f"{level} ({name})",
     )
-    return level, probs, float(prediction.asp_probability[0]), [r.to_dict() for r in reasons]
+    return level, probs, float(prediction.asp_probability[0]), reasons
 
 
 def _versions(model: FusionModel | None, scores: Sequence[PhotoScore]) -> dict[str, str]:

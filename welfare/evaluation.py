@@ -38,7 +38,7 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
             config=config.recommendation,
         )
         recs.append(band)
-        review.append("; ".join(doubts))
+        review.append("; ".join(d.text for d in doubts))
     table = data.table
     disability = table["members_with_disability"].astype("float64")
     return pd.DataFrame(

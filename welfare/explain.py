@@ -18,6 +18,7 @@ import pandas as pd
 
 from welfare.features import REASON_SOURCE, FeatureSpace
 from welfare.fusion import FusionModel
+from welfare.statements import Code, Param, Statement, number
 
 Target = Literal["asp", "level"]
 
@@ -30,14 +31,22 @@ class Reason:
     value: float
     contribution: float
     text: str
+    # The same sentence for any language (welfare.statements).
+    code: Code
+    params: dict[str, Param]
     # The model features whose contributions this reason adds up (`feature` and the figures
     # derived from it, features.REASON_SOURCE).
     features: tuple[str, ...] = ()
+
+    @property
+    def statement(self) -> Statement:
+        return Statement(self.code, self.text, self.params)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["value"] = None if math.isnan(self.value) else self.value
         out["features"] = list(self.features)
+        out["code"] = self.code.value
         return out
 
 
@@ -91,6 +100,7 @@ def top_reasons(
     target: Target,
     k: int,
     level_index: int = 0,
+    level: int | None = None,
     level_name: str = "",
 ) -> list[Reason]:
     """The k criteria or photo figures that moved this outcome most, largest first, in words.
@@ -108,6 +118,12 @@ def top_reasons(
     out = []
     for name in ranked:
         value, weight = float(row[name].iloc[0]), weights[name]
+        shown: Param = number(value)
+        if shown is not None and name in space.binary:
+            shown = bool(value)  # a yes/no fact reads as yes or no, not as 1 or 0
+        params: dict[str, Param] = {"feature": name, "value": shown}
+        if target == "level":
+            params["level"] = level
         out.append(
             Reason(
                 feature=name,
@@ -116,10 +132,19 @@ def top_reasons(
                 value=value,
                 contribution=weight,
                 text=_words(space.words.get(name, name), value, weight, target, level_name),
+                code=_CODES[target][weight > 0],
+                params=params,
                 features=tuple(groups[name]),
             )
         )
     return out
+
+
+# A reason's code by its target and the direction of its push (True: towards, supports).
+_CODES = {
+    "asp": {True: Code.REASON_ASP_TOWARDS, False: Code.REASON_ASP_AWAY},
+    "level": {True: Code.REASON_LEVEL_SUPPORTS, False: Code.REASON_LEVEL_AGAINST},
+}
 
 
 def _words(label: str, value: float, weight: float, target: Target, level_name: str) -> str:

@@ -48,11 +48,16 @@ DERIVED_VISUAL = {
 
 @dataclass(frozen=True)
 class FeatureSpace:
-    """Names of the features in model order, and plain words for each."""
+    """Names of the features in model order, and plain words for each.
+
+    `binary` names the yes/no features (flags, one category of a category criterion, rural):
+    their values are 1 or 0, and a reason says yes or no.
+    """
 
     tabular: tuple[str, ...]
     visual: tuple[str, ...]
     words: dict[str, str]
+    binary: frozenset[str]
 
     def names(self, *, with_visual: bool) -> list[str]:
         return list(self.tabular) + (list(self.visual) if with_visual else [])
@@ -64,25 +69,30 @@ class FeatureSpace:
 def feature_space(config: WelfareConfig, taxonomy: Taxonomy) -> FeatureSpace:
     words: dict[str, str] = {}
     tabular: list[str] = []
+    binary: set[str] = set()
     for c in config.criteria:
         if c.kind == "category":
             assert c.categories is not None
             for category in c.categories:
                 name = f"{c.name}={category}"
                 tabular.append(name)
+                binary.add(name)
                 words[name] = f"{c.description.rstrip('.')}: {category}"
         else:
             tabular.append(c.name)
             words[c.name] = c.description.rstrip(".")
+            if c.kind == "flag":
+                binary.add(c.name)
     if "settlement" in config.fusion.context_features:
         tabular.append("rural")
+        binary.add("rural")
         words["rural"] = "Lives in a rural settlement"
     tabular += ["dependants_per_worker", "missing_criteria", *DERIVED_TABULAR]
     words["dependants_per_worker"] = "Members per working member"
     words["missing_criteria"] = "Number of criteria with no value in the record"
     words.update(DERIVED_TABULAR)
     visual = _visual_names(taxonomy, words)
-    return FeatureSpace(tuple(tabular), tuple(visual), words)
+    return FeatureSpace(tuple(tabular), tuple(visual), words, frozenset(binary))
 
 
 def _visual_names(taxonomy: Taxonomy, words: dict[str, str]) -> list[str]:

@@ -6,23 +6,72 @@ so the outcome never rests on a value nobody gave.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from welfare.criteria import Level6Rule, RulesConfig, Thresholds
 from welfare.schema import FamilyRecord
+from welfare.statements import Code, Param, Statement
 
 LEVEL6 = "level6"
 INCOME_TEST = "asp_income_test"
 
+# What a check says, by outcome: fired (True), not fired (False), not checkable (None).
+Verdicts = dict[bool | None, Code]
+_LEVEL6_CRITERION_CODES: dict[str, Verdicts] = {
+    "dwellings_owned": {
+        True: Code.RULE_DWELLINGS_MET,
+        False: Code.RULE_DWELLINGS_NOT_MET,
+        None: Code.RULE_DWELLINGS_UNKNOWN,
+    },
+    "vehicles_owned": {
+        True: Code.RULE_VEHICLES_MET,
+        False: Code.RULE_VEHICLES_NOT_MET,
+        None: Code.RULE_VEHICLES_UNKNOWN,
+    },
+    "per_capita_income_kzt": {
+        True: Code.RULE_HIGH_INCOME_MET,
+        False: Code.RULE_HIGH_INCOME_NOT_MET,
+        None: Code.RULE_HIGH_INCOME_UNKNOWN,
+    },
+    "has_legal_entity": {
+        True: Code.RULE_LEGAL_ENTITY_MET,
+        False: Code.RULE_LEGAL_ENTITY_NOT_MET,
+        None: Code.RULE_LEGAL_ENTITY_UNKNOWN,
+    },
+}
+_LEVEL6_CODES: Verdicts = {
+    True: Code.RULE_LEVEL6_FIRED,
+    False: Code.RULE_LEVEL6_NOT_FIRED,
+    None: Code.RULE_LEVEL6_UNKNOWN,
+}
+_INCOME_TEST_CODES: Verdicts = {
+    True: Code.RULE_INCOME_UNDER_LINE,
+    False: Code.RULE_INCOME_AT_OR_ABOVE_LINE,
+    None: Code.RULE_INCOME_UNKNOWN,
+}
+
 
 @dataclass(frozen=True)
 class RuleCheck:
-    """One check: fired (True), not fired (False) or not checkable (None), in plain words."""
+    """One check: fired (True), not fired (False) or not checkable (None), in plain words.
+
+    `code` and `params` say the same as `text` for any language (welfare.statements).
+    """
 
     name: str
     fired: bool | None
     text: str
     source: str
+    code: Code
+    params: dict[str, Param]
+
+    @property
+    def statement(self) -> Statement:
+        return Statement(self.code, self.text, self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "code": self.code.value}
 
 
 @dataclass(frozen=True)
@@ -45,13 +94,16 @@ def evaluate_rules(
 ) -> RulesOutcome:
     """Every level-6 criterion, their combination, and the income test, for one family."""
     criteria = _level6_criteria(record, rules, thresholds)
-    level6 = _combine([c.fired for c in criteria], rules.level6.combine)
-    met = [c.name for c in criteria if c.fired]
+    how = rules.level6.combine
+    level6 = _combine([c.fired for c in criteria], how)
+    met = [c.name.split(".", 1)[1] for c in criteria if c.fired]
     summary = RuleCheck(
         name=LEVEL6,
         fired=level6,
-        text=_level6_text(level6, met, rules.level6.combine),
+        text=_level6_text(level6, met, how),
         source=rules.level6.source,
+        code=_LEVEL6_CODES[level6],
+        params={"combine": how} if level6 is None else {"combine": how, "met": met},
     )
     income = _income_test(record, thresholds, rules)
     return RulesOutcome(
@@ -64,19 +116,41 @@ def _level6_criteria(
 ) -> list[RuleCheck]:
     rule = rules.level6
     income_floor = rule.min_income_subsistence_minimums * thresholds.subsistence_minimum_kzt
-    specs = [
-        ("dwellings_owned", rule.min_dwellings, f"owns {rule.min_dwellings}+ dwellings"),
-        ("vehicles_owned", rule.min_vehicles, f"owns {rule.min_vehicles}+ vehicles"),
-        ("per_capita_income_kzt", income_floor, _income_floor_text(rule, thresholds)),
+    income_params: dict[str, Param] = {
+        "multiple": rule.min_income_subsistence_minimums,
+        "subsistence_minimum_kzt": thresholds.subsistence_minimum_kzt,
+        "year": thresholds.year,
+    }
+    specs: list[tuple[str, float, str, dict[str, Param]]] = [
+        (
+            "dwellings_owned",
+            rule.min_dwellings,
+            f"owns {rule.min_dwellings}+ dwellings",
+            {"minimum": rule.min_dwellings},
+        ),
+        (
+            "vehicles_owned",
+            rule.min_vehicles,
+            f"owns {rule.min_vehicles}+ vehicles",
+            {"minimum": rule.min_vehicles},
+        ),
+        (
+            "per_capita_income_kzt",
+            income_floor,
+            _income_floor_text(rule, thresholds),
+            income_params,
+        ),
     ]
     if rule.legal_entity:
-        specs.append(("has_legal_entity", 1, "a member owns a registered legal entity"))
+        specs.append(("has_legal_entity", 1, "a member owns a registered legal entity", {}))
     checks = []
-    for name, floor, words in specs:
+    for name, floor, words, params in specs:
         value = record.number(name)
         fired = None if value is None else value >= floor
         text = f"{words}: {_yes_no(fired)}" + ("" if value is None else f" (value {value:,.0f})")
-        checks.append(RuleCheck(f"{LEVEL6}.{name}", fired, text, rule.source))
+        code = _LEVEL6_CRITERION_CODES[name][fired]
+        params = params if value is None else {**params, "value": value}
+        checks.append(RuleCheck(f"{LEVEL6}.{name}", fired, text, rule.source, code, params))
     return checks
 
 
@@ -100,7 +174,7 @@ def _combine(values: list[bool | None], how: str) -> bool | None:
 def _level6_text(fired: bool | None, met: list[str], how: str) -> str:
     if fired is None:
         return f"level-6 rule ({how} of the criteria) cannot be checked: inputs are missing"
-    names = ", ".join(m.split(".", 1)[1] for m in met) or "none"
+    names = ", ".join(met) or "none"
     verdict = "fired" if fired else "did not fire"
     return f"level-6 rule ({how} of the criteria) {verdict}; criteria met: {names}"
 
@@ -108,16 +182,22 @@ def _level6_text(fired: bool | None, met: list[str], how: str) -> str:
 def _income_test(record: FamilyRecord, thresholds: Thresholds, rules: RulesConfig) -> RuleCheck:
     income = record.number("per_capita_income_kzt")
     line = thresholds.poverty_line_kzt
+    source = rules.asp_income_test.source
     if income is None:
         text = "ASP income test cannot be checked: per-capita income is missing"
-        return RuleCheck(INCOME_TEST, None, text, rules.asp_income_test.source)
+        return RuleCheck(INCOME_TEST, None, text, source, _INCOME_TEST_CODES[None], {})
     under = income < line
     relation = "under" if under else "at or above"
     text = (
         f"declared per-capita income {income:,.0f} KZT is {relation} the poverty line "
         f"{line:,.0f} KZT ({thresholds.year})"
     )
-    return RuleCheck(INCOME_TEST, under, text, rules.asp_income_test.source)
+    params: dict[str, Param] = {
+        "income_kzt": income,
+        "poverty_line_kzt": line,
+        "year": thresholds.year,
+    }
+    return RuleCheck(INCOME_TEST, under, text, source, _INCOME_TEST_CODES[under], params)
 
 
 def _yes_no(value: bool | None) -> str:

@@ -146,13 +146,98 @@ class UploadOut(PhotoOut):
     reuse: ReuseOut
 
 
+StatementParam = bool | int | float | str | list[str] | None
+
+
+class StatementOut(BaseModel):
+    """One sentence of an assessment as a stable code with its parameters, for any language,
+    beside its English text (welfare.statements). Parameters are numbers and names (features,
+    criteria, levels), never formatted strings."""
+
+    code: str | None = Field(
+        None,
+        description="Stable code; null on assessments stored before codes were recorded.",
+        examples=["doubt.too_few_photos"],
+    )
+    params: dict[str, StatementParam] = Field(
+        default_factory=dict, examples=[{"usable": 1, "required": 3}]
+    )
+    text: str = Field(examples=["1 usable photo(s); at least 3 needed"])
+
+
+class RuleCheckOut(StatementOut):
+    name: str = Field(examples=["asp_income_test"])
+    fired: bool | None = Field(description="null: not checkable (an input is missing).")
+    source: str = Field(description="The rule's legal or published source.")
+
+
+class ReasonOut(StatementOut):
+    """A top reason: one feature's contribution to the ASP or level outcome."""
+
+    model_config = ConfigDict(extra="allow")
+
+    feature: str = Field(examples=["per_capita_income_kzt"])
+    kind: Literal["tabular", "visual"]
+    target: Literal["asp", "level"]
+    value: float | None
+    contribution: float
+
+
+class AssessmentResult(BaseModel):
+    """What `welfare` returned. Sentences come twice: in English (`review_reasons`, `reasons`,
+    `rule_checks[].text`) and as statements with codes (`review_statements`,
+    `reason_statements`, `rule_checks[].code`) for readers of other languages."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "asp": "needs_review",
+                    "review_reasons": ["1 usable photo(s); at least 3 needed"],
+                    "review_statements": [
+                        {
+                            "code": "doubt.too_few_photos",
+                            "params": {"usable": 1, "required": 3},
+                            "text": "1 usable photo(s); at least 3 needed",
+                        }
+                    ],
+                    "reasons": [
+                        "Declared monthly income of the family divided by its members: 28,000 "
+                        "— points towards ASP eligibility"
+                    ],
+                    "reason_statements": [
+                        {
+                            "code": "reason.asp_towards",
+                            "params": {"feature": "per_capita_income_kzt", "value": 28000},
+                            "text": "Declared monthly income of the family divided by its "
+                            "members: 28,000 — points towards ASP eligibility",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    review_reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    review_statements: list[StatementOut] | None = Field(
+        None, description="`review_reasons` as statements; null on older assessments."
+    )
+    reason_statements: list[StatementOut] | None = Field(
+        None, description="`reasons` as statements; null on older assessments."
+    )
+    rule_checks: list[RuleCheckOut] = Field(default_factory=list)
+    reason_details: list[ReasonOut] = Field(default_factory=list)
+
+
 class AssessmentOut(BaseModel):
     assessment_id: int
     family_id: str
     version: int
     level: int | None
     asp: str
-    result: dict[str, Any]
+    result: AssessmentResult
     model_versions: dict[str, Any]
     photo_ids: list[int]
     family_version: int

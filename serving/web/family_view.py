@@ -185,11 +185,23 @@ def photo_view(services: Services, photo: Photo, user: CurrentUser, *, number: i
     )
 
 
+def statements(result: dict[str, Any], key: str, *, texts: str) -> list[dict[str, Any]]:
+    """What an assessment says under `key` (code, params, text); one stored before codes
+    existed has only English sentences (`texts`), shown as they are."""
+    stored = result.get(key)
+    if stored is not None:
+        return list(stored)
+    return [{"text": text} for text in result.get(texts, [])]
+
+
 @dataclass(frozen=True)
 class FamilyPage:
     family: Family
     assessment: Assessment
     result: dict[str, Any]
+    reasons: list[dict[str, Any]]  # statements (welfare.statements), as stored
+    review_reasons: list[dict[str, Any]]
+    rules_fired: list[dict[str, Any]]  # the rule checks that fired
     level_probs: list[tuple[int, float]]
     photos: list[PhotoView]
     decisions: list[tuple[Decision, str]]  # newest first, with who decided
@@ -225,6 +237,9 @@ def family_page(
         family=family,
         assessment=row,
         result=row.result,
+        reasons=statements(row.result, "reason_statements", texts="reasons"),
+        review_reasons=statements(row.result, "review_statements", texts="review_reasons"),
+        rules_fired=[c for c in row.result.get("rule_checks", []) if c.get("fired")],
         level_probs=sorted((int(k), float(v)) for k, v in probs.items()),
         photos=[photo_view(services, p, user, number=i) for i, p in enumerate(photos, 1)],
         decisions=decisions,

@@ -4,14 +4,22 @@ Templates never hold words of their own: they call `t("key", name=value)`. A cat
 flat mapping of dotted keys to texts with `{name}` placeholders. Labels of the taxonomy and
 configs (rooms, signs, reasons) are looked up as `room.<code>`, `sign.<code>`, ... and fall
 back to the code itself, so a new label shows, untranslated, rather than breaking a page.
+
+What welfare says (reasons, doubts, rules: welfare.statements) comes as a code with parameters;
+the catalogues hold one text per code, and `Translator.statement` fills it in with names as
+labels (`feature.<name>`, `level.<n>`) and numbers in the reader's format (`number.group`,
+`number.decimal`). An assessment stored before codes, or a code no catalogue has, shows its
+stored English text.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from shanyraq.config import read_yaml
 from shanyraq.errors import ConfigError
@@ -23,6 +31,17 @@ LANGUAGES = ("ru", "kk", "en")
 FALLBACK = "en"
 # Names shown in the language switcher, each in its own language (not translated).
 LANGUAGE_NAMES = {"ru": "Русский", "kk": "Қазақша", "en": "English"}
+# Statement parameters that name something: the label kind they are looked up as.
+PARAM_LABELS = {
+    "feature": "feature",
+    "criterion": "feature",
+    "criteria": "feature",
+    "met": "feature",
+    "level": "level",
+    "combine": "combine",
+}
+PLAIN_PARAMS = frozenset({"year"})  # numbers shown as they are, without digit grouping
+LIST_SEPARATOR = "; "  # some labels hold commas
 
 
 @lru_cache(maxsize=4)
@@ -86,6 +105,43 @@ class Translator:
             if key in self.catalogues[language]:
                 return self.catalogues[language][key]
         return str(code).replace("_", " ")
+
+    def number(self, value: float) -> str:
+        """A figure with up to two decimals, grouped and pointed as the reader writes it."""
+        shown = f"{value:,.2f}".rstrip("0").rstrip(".")
+        marks = {ord(","): self("number.group"), ord("."): self("number.decimal")}
+        return shown.translate(marks)
+
+    def statement(self, item: Mapping[str, Any]) -> str:
+        """A welfare statement (`code`, `params`, `text`) in the chosen language.
+
+        Its stored English `text` when it has no code (stored before codes) or the chosen
+        language has no text for the code.
+        """
+        stored = str(item.get("text", ""))
+        code = item.get("code")
+        template = self.catalogues[self.language].get(code) if isinstance(code, str) else None
+        if template is None:
+            return stored
+        params = item.get("params") or {}
+        try:
+            return template.format(**{k: self._param(k, v) for k, v in params.items()})
+        except (KeyError, IndexError, ValueError):
+            logger.warning("text of %r (%s) does not fit its parameters", code, self.language)
+            return stored
+
+    def _param(self, name: str, value: Any) -> str:
+        if isinstance(value, list):
+            return LIST_SEPARATOR.join(self._param(name, v) for v in value) or self("value.none")
+        if value is None:
+            return self("value.missing")
+        if isinstance(value, bool):
+            return self("value.yes" if value else "value.no")
+        if name in PARAM_LABELS:
+            return self.label(PARAM_LABELS[name], value)
+        if isinstance(value, int | float) and name not in PLAIN_PARAMS:
+            return self.number(value)
+        return str(value)
 
 
 def translator(language: str) -> Translator:

@@ -259,9 +259,19 @@ def test_admin_sees_oversight_plots(signed_in):
     shot(page, "oversight")
 
 
-def test_family_page_in_kazakh(signed_in, server):
-    page = signed_in("commission")
+def test_family_page_in_kazakh_and_russian(signed_in, server):
+    page = signed_in("commission")  # one sign-in: the login rate limit counts every test's
     page.goto(f"{server.url}/ui/families/F-101?lang=kk")
     assert page.locator("html").get_attribute("lang") == "kk"
     assert page.locator(".advisory strong").inner_text() == "Тек ұсыныс."
     shot(page, "family-page-kk", full_page=False)
+    # Reasons and review doubts come from welfare as codes, worded in the reader's language.
+    page.goto(f"{server.url}/ui/families/F-102?lang=ru")
+    doubts = page.locator("ul.doubts li").all_inner_texts()
+    assert any(d.startswith("Фото, уже поданных для другой семьи: ") for d in doubts), doubts
+    latest = server.api("commission").get("/families/F-102/assessments/latest").json()
+    reasons = page.locator("ol.reasons li").all_inner_texts()
+    assert len(reasons) == len(latest["result"]["reasons"]) > 3  # rules, model, missing
+    for text in doubts + reasons:  # in Russian, with no English words left
+        assert re.search("[а-яё]", text) and not re.search("[A-Za-z]{3,}", text), text
+    shot(page, "family-page-ru", full_page=False)

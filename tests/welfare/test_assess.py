@@ -12,6 +12,7 @@ from welfare.aggregate import PhotoFlags, aggregate
 from welfare.assess import assess, recommend
 from welfare.rules import evaluate_rules
 from welfare.schema import parse_family
+from welfare.statements import Code
 
 from .conftest import family
 
@@ -24,18 +25,27 @@ def photo(taxonomy, room="kitchen", grade=3, sha="a") -> PhotoScore:
     )
 
 
-def band(config, taxonomy, p, *, photos=1, flags=None, **criteria):
+def inputs(config, taxonomy, p, *, photos=1, flags=None, **criteria):
+    """What `recommend` weighs for a hand-made family with `photos` kitchen photos."""
     record = parse_family(family(config, **criteria), config=config)
-    rules = evaluate_rules(record, rules=config.rules, thresholds=config.thresholds)
     scores = [photo(taxonomy, sha=str(i)) for i in range(photos)]
-    visual = aggregate(scores, flags=flags, expected_rooms=["kitchen"], taxonomy=taxonomy)
-    return recommend(
-        asp_probability=p,
-        rules=rules,
-        visual=visual,
-        missing=record.missing,
-        config=config.recommendation,
-    )
+    return {
+        "asp_probability": p,
+        "rules": evaluate_rules(record, rules=config.rules, thresholds=config.thresholds),
+        "visual": aggregate(scores, flags=flags, expected_rooms=["kitchen"], taxonomy=taxonomy),
+        "missing": record.missing,
+        "config": config.recommendation,
+    }
+
+
+def band(config, taxonomy, p, **kwargs):
+    """The band and the doubts' English texts."""
+    outcome, doubts = recommend(**inputs(config, taxonomy, p, **kwargs))
+    return outcome, [d.text for d in doubts]
+
+
+def doubts_of(config, taxonomy, p, **kwargs):
+    return recommend(**inputs(config, taxonomy, p, **kwargs))
 
 
 def test_confident_model_agreeing_with_income_test(welfare_config, taxonomy):
@@ -130,3 +140,82 @@ def test_level6_rule_sets_the_level_and_is_listed(trained, welfare_config, taxon
     assert (result.level, result.level_source) == (6, "rule")
     assert {"level6", "level6.dwellings_owned"} <= set(result.rules_fired)
     assert any("level-6 rule" in r for r in result.reasons)
+
+
+def test_each_doubt_carries_its_code_and_the_figures_behind_it(welfare_config, taxonomy):
+    three = welfare_config.recommendation.model_copy(update={"min_usable_photos": 3})
+    config = welfare_config.model_copy(update={"recommendation": three})
+    flags = [PhotoFlags(reused=True), PhotoFlags("fail"), PhotoFlags("fail"), None]
+    outcome, doubts = doubts_of(
+        config, taxonomy, 0.4, photos=4, flags=flags, per_capita_income_kzt=None
+    )
+    assert outcome == "needs_review"
+    said = {d.code: d.params for d in doubts}
+    assert said == {
+        Code.DOUBT_MISSING_CRITERION: {"criterion": "per_capita_income_kzt"},
+        Code.DOUBT_TOO_FEW_PHOTOS: {"usable": 1, "required": 3},
+        Code.DOUBT_FLAGGED_PHOTOS: {"flagged": 3, "total": 4},
+        Code.DOUBT_REUSED_PHOTOS: {"reused": 1},
+        Code.DOUBT_NEAR_BOUNDARY: {"probability": 0.4},
+    }
+    # The English sentences are the ones `recommend` gives, in the same order.
+    assert [d.text for d in doubts] == band(
+        config, taxonomy, 0.4, photos=4, flags=flags, per_capita_income_kzt=None
+    )[1]
+    assert next(d.text for d in doubts if d.code == Code.DOUBT_TOO_FEW_PHOTOS) == (
+        "1 usable photo(s); at least 3 needed"
+    )
+
+
+def test_disagreement_doubts_name_what_disagrees(welfare_config, taxonomy):
+    _, under = doubts_of(welfare_config, taxonomy, 0.02)  # income under the line
+    assert [(d.code, d.params) for d in under] == [
+        (Code.DOUBT_UNDER_LINE_MODEL_DISAGREES, {"probability": 0.02})
+    ]
+    rich = {"vehicles_owned": 2, "dwellings_owned": 2, "has_legal_entity": 1}
+    _, level6 = doubts_of(welfare_config, taxonomy, 0.95, per_capita_income_kzt=400_000, **rich)
+    assert {d.code for d in level6} == {
+        Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,
+        Code.DOUBT_LEVEL6_IN_NEED,
+    }
+    _, no_model = doubts_of(welfare_config, taxonomy, None, per_capita_income_kzt=500_000)
+    assert [d.code for d in no_model] == [Code.DOUBT_NO_MODEL, Code.DOUBT_ABOVE_LINE_NO_MODEL]
+
+
+def test_hidden_income_doubt_names_the_model_level(welfare_config, taxonomy):
+    given = inputs(welfare_config, taxonomy, 0.9)  # income under the line; the model agrees
+    _, doubts = recommend(**given, level=5)
+    assert [(d.code, d.params) for d in doubts] == [(Code.DOUBT_HIDDEN_INCOME, {"level": 5})]
+
+
+def test_assessment_statements_match_its_sentences_and_survive_json(
+    trained, welfare_config, taxonomy
+):
+    record = parse_family(family(welfare_config, bank_deposits_kzt=None), config=welfare_config)
+    scores = [photo(taxonomy, "kitchen", 2)]
+    result = assess(record, scores, model=trained["lgbm_fused"], config=welfare_config,
+                    taxonomy=taxonomy)  # fmt: skip
+    data = json.loads(json.dumps(result.to_dict()))
+    assert [s["text"] for s in data["reason_statements"]] == result.reasons
+    assert [s["text"] for s in data["review_statements"]] == result.review_reasons
+    codes = [s["code"] for s in data["reason_statements"]]
+    assert codes[0] == Code.RULE_INCOME_UNDER_LINE  # the rule that fired comes first
+    assert codes[-1] == Code.REASON_MISSING_CRITERIA
+    assert data["reason_statements"][-1]["params"] == {"criteria": ["bank_deposits_kzt"]}
+    model_said = data["reason_statements"][1:-1]
+    assert [s["params"]["feature"] for s in model_said] == [
+        d["feature"] for d in data["reason_details"]
+    ]
+    for said, detail in zip(model_said, data["reason_details"], strict=True):
+        assert said["code"] == detail["code"]
+        towards = detail["contribution"] > 0
+        if detail["target"] == "asp":
+            assert said["code"] == (Code.REASON_ASP_TOWARDS if towards else Code.REASON_ASP_AWAY)
+            assert "level" not in said["params"]
+        else:
+            assert said["code"] == (
+                Code.REASON_LEVEL_SUPPORTS if towards else Code.REASON_LEVEL_AGAINST
+            )
+            assert said["params"]["level"] == result.level
+    fired = [c for c in data["rule_checks"] if c["name"] == "asp_income_test"]
+    assert fired[0]["code"] == Code.RULE_INCOME_UNDER_LINE

@@ -7,6 +7,7 @@ import pytest
 
 from welfare.explain import contributions, top_reasons
 from welfare.features import REASON_SOURCE
+from welfare.statements import Code
 
 
 def _row(family_data, i):
@@ -79,3 +80,32 @@ def test_a_criterion_and_its_derived_figures_make_one_reason(trained, family_dat
     assert set(income.features) == members
     assert income.contribution == pytest.approx(sum(contrib[f] for f in members))
     assert sum(r.contribution for r in reasons) == pytest.approx(sum(contrib.values()))
+
+
+def test_reasons_carry_a_code_by_direction_and_their_feature_and_value(trained, family_data):
+    model = trained["lgbm_fused"]
+    row = _row(family_data, 703)
+    space = family_data.space
+    every = len(model.features)
+    asp = top_reasons(model, row, space=space, target="asp", k=every)
+    level = top_reasons(model, row, space=space, target="level", k=every, level_index=1,
+                        level=2, level_name="2 (severe need)")  # fmt: skip
+    for reason in asp + level:
+        towards = reason.contribution > 0
+        expected = {
+            "asp": {True: Code.REASON_ASP_TOWARDS, False: Code.REASON_ASP_AWAY},
+            "level": {True: Code.REASON_LEVEL_SUPPORTS, False: Code.REASON_LEVEL_AGAINST},
+        }[reason.target][towards]
+        assert reason.code == expected
+        assert reason.params["feature"] == reason.feature
+        assert reason.params.get("level") == (2 if reason.target == "level" else None)
+        value = reason.params["value"]
+        if np.isnan(reason.value):
+            assert value is None  # missing, not NaN: it goes through JSON
+        elif reason.feature in space.binary:
+            assert value is bool(reason.value)  # a yes/no fact
+        else:
+            assert value == reason.value
+    assert any(isinstance(r.params["value"], bool) for r in asp)
+    assert {"has_legal_entity", "housing_tenure=owned", "rural"} <= space.binary
+    assert reason.to_dict()["code"] == str(reason.code)

@@ -6,6 +6,7 @@ import pytest
 
 from welfare.rules import INCOME_TEST, LEVEL6, evaluate_rules
 from welfare.schema import parse_family
+from welfare.statements import Code
 
 from .conftest import family
 
@@ -89,3 +90,69 @@ def test_rule_texts_carry_year_and_figures(welfare_config):
 def test_default_combination_is_all(welfare_config):
     assert welfare_config.rules.level6.combine == "all"
     assert outcome(welfare_config, "all", vehicles_owned=2).level6 is False
+
+
+def _check(result, name):
+    return next(c for c in result.checks if c.name == name)
+
+
+def test_each_check_carries_its_code_and_figures(welfare_config):
+    t = welfare_config.thresholds
+    result = outcome(
+        welfare_config,
+        "any",
+        dwellings_owned=3,
+        vehicles_owned=None,
+        has_legal_entity=0,
+        per_capita_income_kzt=10_000,
+    )
+    dwellings = _check(result, f"{LEVEL6}.dwellings_owned")
+    assert (dwellings.code, dwellings.params) == (
+        Code.RULE_DWELLINGS_MET,
+        {"minimum": welfare_config.rules.level6.min_dwellings, "value": 3.0},
+    )
+    vehicles = _check(result, f"{LEVEL6}.vehicles_owned")
+    assert vehicles.code == Code.RULE_VEHICLES_UNKNOWN and "value" not in vehicles.params
+    assert _check(result, f"{LEVEL6}.has_legal_entity").code == Code.RULE_LEGAL_ENTITY_NOT_MET
+    high = _check(result, f"{LEVEL6}.per_capita_income_kzt")
+    assert (high.code, high.params) == (
+        Code.RULE_HIGH_INCOME_NOT_MET,
+        {
+            "multiple": welfare_config.rules.level6.min_income_subsistence_minimums,
+            "subsistence_minimum_kzt": t.subsistence_minimum_kzt,
+            "year": t.year,
+            "value": 10_000.0,
+        },
+    )
+    summary = _check(result, LEVEL6)
+    assert (summary.code, summary.params) == (
+        Code.RULE_LEVEL6_FIRED,
+        {"combine": "any", "met": ["dwellings_owned"]},
+    )
+    income = _check(result, INCOME_TEST)
+    assert (income.code, income.params) == (
+        Code.RULE_INCOME_UNDER_LINE,
+        {"income_kzt": 10_000.0, "poverty_line_kzt": t.poverty_line_kzt, "year": t.year},
+    )
+    assert income.to_dict()["code"] == "rule.income_test.under_line"
+
+
+def test_codes_follow_the_outcome_of_each_check(welfare_config):
+    line = welfare_config.thresholds.poverty_line_kzt
+    at = outcome(welfare_config, "all", per_capita_income_kzt=line, vehicles_owned=2)
+    assert _check(at, INCOME_TEST).code == Code.RULE_INCOME_AT_OR_ABOVE_LINE
+    assert _check(at, f"{LEVEL6}.vehicles_owned").code == Code.RULE_VEHICLES_MET
+    assert (_check(at, LEVEL6).code, _check(at, LEVEL6).params["met"]) == (
+        Code.RULE_LEVEL6_NOT_FIRED,
+        ["vehicles_owned"],
+    )
+    missing = outcome(welfare_config, "all", per_capita_income_kzt=None, dwellings_owned=2,
+                      vehicles_owned=2, has_legal_entity=1)  # fmt: skip
+    assert (_check(missing, INCOME_TEST).code, _check(missing, INCOME_TEST).params) == (
+        Code.RULE_INCOME_UNKNOWN,
+        {},
+    )
+    assert _check(missing, LEVEL6).code == Code.RULE_LEVEL6_UNKNOWN
+    assert _check(missing, f"{LEVEL6}.per_capita_income_kzt").code == (
+        Code.RULE_HIGH_INCOME_UNKNOWN
+    )

@@ -7,6 +7,7 @@ fixtures call (with configs/train/tiny.yaml) to get a real, small artifact in se
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -42,9 +43,15 @@ class BuildResult:
     metrics: dict[str, Any]
 
 
-def model_version(config: TrainConfig, model: ShanyraqNet) -> str:
+def model_version(
+    config: TrainConfig, model: ShanyraqNet, calibration: Calibration | None = None
+) -> str:
+    """Recipe, variant, day and a digest of what decides the outputs: weights and calibration."""
     day = datetime.now(UTC).strftime("%Y%m%d")
-    return f"{config.name}-{config.model.variant}-{day}-{weights_digest(model)[:8]}"
+    digest = weights_digest(model)
+    if calibration is not None and calibration != Calibration():
+        digest = hashlib.sha256((digest + calibration.model_dump_json()).encode()).hexdigest()
+    return f"{config.name}-{config.model.variant}-{day}-{digest[:8]}"
 
 
 def fit_on_validation(
@@ -101,7 +108,7 @@ def export_run(
     request = ExportRequest(
         variant=config.model.variant,
         preprocessing=spec,
-        model_version=model_version(config, model),
+        model_version=model_version(config, model, calibration),
         temperatures=calibration.temperatures,
         biases=calibration.biases,
         metrics=metrics,

@@ -134,3 +134,18 @@ def test_calibration_file_from_before_offsets_still_exports(tmp_path):
     new.write_text(fitted.model_dump_json())
     assert read_calibration(new) == fitted
     assert read_calibration(tmp_path / "none.json") == Calibration()
+
+
+def test_model_version_changes_with_the_calibration():
+    from training.build import model_version
+    from training.calibrate import Calibration
+    from training.recipe import load_recipe
+    from vision.artifact import Biases
+    from vision.model import create_model
+
+    config = load_recipe(Path("configs/train/demo.yaml"))
+    model = create_model("shanyraq_test", taxonomy=get_taxonomy())
+    plain = model_version(config, model)
+    assert model_version(config, model, Calibration()) == plain
+    other = model_version(config, model, Calibration(biases=Biases(room=[0.1] * 6)))
+    assert other != plain and other.rsplit("-", 1)[0] == plain.rsplit("-", 1)[0]

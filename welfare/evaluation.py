@@ -26,7 +26,7 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
     """One row per family: truth, predicted level, recommendation, and the fairness groups."""
     prediction = model.predict(data.features)
     top = config.level_values[-1]
-    levels, recs, review = [], [], []
+    levels, recs, review, codes = [], [], [], []
     for i, rules in enumerate(data.rules):
         levels.append(top if rules.level6 else int(prediction.levels[i]))
         band, doubts = recommend(
@@ -39,6 +39,7 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
         )
         recs.append(band)
         review.append("; ".join(d.text for d in doubts))
+        codes.append([d.code.value for d in doubts])
     table = data.table
     disability = table["members_with_disability"].astype("float64")
     return pd.DataFrame(
@@ -51,6 +52,7 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
             "asp": recs,
             "asp_probability": prediction.asp_probability,
             "review_reasons": review,
+            "review_codes": codes,
             "region": table["region"].astype(str),
             "settlement": table["settlement"].astype(str),
             "head_gender": table["head_gender"].astype(str),

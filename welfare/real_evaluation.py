@@ -39,20 +39,24 @@ from welfare.real_scores import (
 )
 from welfare.real_training import load_engine_trained
 from welfare.simulate import SimulatedPhoto
+from welfare.statements import Code
 
 log = logging.getLogger(__name__)
 
 METRICS = ("accuracy", "qwk", "exclusion_error", "needs_review_rate")
 CI = (2.5, 97.5)
-# Kinds of review doubt (welfare.assess), by a phrase each doubt's text contains.
+# Kinds of review doubt (welfare.assess), by the statement codes each kind covers.
 DOUBTS = {
-    "too few usable photos": "usable photo(s); at least",
-    "too many photos abstained, failed or reused": "photos abstained, failed quality or reused",
-    "a photo reused from another family": "reused from another family",
-    "P(eligible) near the boundary": "is near the boundary",
-    "possible hidden income": "possible hidden income",
-    "rules and model disagree": "but the model gives",
-    "a criterion missing": "is missing from the record",
+    "too few usable photos": (Code.DOUBT_TOO_FEW_PHOTOS,),
+    "too many photos abstained, failed or reused": (Code.DOUBT_FLAGGED_PHOTOS,),
+    "a photo reused from another family": (Code.DOUBT_REUSED_PHOTOS,),
+    "P(eligible) near the boundary": (Code.DOUBT_NEAR_BOUNDARY,),
+    "possible hidden income": (Code.DOUBT_HIDDEN_INCOME,),
+    "rules and model disagree": (
+        Code.DOUBT_UNDER_LINE_MODEL_DISAGREES,
+        Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,
+    ),
+    "a criterion missing": (Code.DOUBT_MISSING_CRITERION,),
 }
 
 
@@ -319,10 +323,10 @@ def _agreement(assessed: Sequence[Assessment], batch: pd.DataFrame) -> int:
 
 def review_doubts(frame: pd.DataFrame) -> dict[str, int]:
     """Families whose recommendation went to review for each kind of doubt (one may have many)."""
-    reasons = frame["review_reasons"].astype(str)
+    codes = [set(c) for c in frame["review_codes"]]
     return {
-        kind: int(reasons.str.contains(phrase, regex=False).sum())
-        for kind, phrase in DOUBTS.items()
+        kind: sum(any(code in family for code in kinds) for family in codes)
+        for kind, kinds in DOUBTS.items()
     }
 
 

@@ -193,3 +193,24 @@ def test_measure_and_cli_write_the_report_section(
     text = "\n".join(real_score_lines(written))
     assert "## With photos scored by the vision model" in text
     assert "lgbm_fused` is" in text and "tabular-only `lgbm_tabular`" in text
+
+
+def test_review_doubts_count_families_per_kind_by_code():
+    from welfare.real_evaluation import review_doubts
+    from welfare.statements import Code
+
+    frame = pd.DataFrame(
+        {
+            "review_codes": [
+                [Code.DOUBT_TOO_FEW_PHOTOS.value, Code.DOUBT_REUSED_PHOTOS.value],
+                [Code.DOUBT_UNDER_LINE_MODEL_DISAGREES.value],
+                [Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES.value, Code.DOUBT_TOO_FEW_PHOTOS.value],
+                [],
+            ]
+        }
+    )
+    counts = review_doubts(frame)
+    assert counts["too few usable photos"] == 2
+    assert counts["a photo reused from another family"] == 1
+    assert counts["rules and model disagree"] == 2  # either direction, once per family
+    assert counts["possible hidden income"] == 0

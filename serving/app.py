@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
@@ -25,10 +26,13 @@ from serving.db.session import (
 from serving.metrics import Metrics
 from serving.pipeline import PhotoPipeline
 from serving.ratelimit import RateLimiter
+from serving.reuse_index import ReuseIndex
 from serving.state import Services
 from serving.storage import PhotoStore
-from serving.uploads import ReuseIndex
 from serving.web import mount_web
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +65,30 @@ def _load_models(settings: ServingSettings) -> tuple[object | None, object | Non
 
 
 def _reuse_index(services: Services) -> ReuseIndex:
+    """Every filed photo's reuse hashes; candidates are verified on the stored pixels."""
+    from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.engine import get_engine_config
+    from vision.io import decode_image
 
-    index = ReuseIndex(radius=get_engine_config().hashing.reuse_radius)
+    config = get_engine_config().hashing
+    max_pixels = get_shanyraq_settings().io.max_pixels
+
+    def stored_pixels(sha256: str) -> np.ndarray:
+        # JPEGs decode at 1/2..1/8 scale: a few milliseconds, not a full decode.
+        data = services.store.read(sha256)
+        side = config.verification.working_side_px
+        return decode_image(data, max_pixels=max_pixels, target_size=side).pixels
+
+    index = ReuseIndex(config=config, load_pixels=stored_pixels)
     with session_scope(services.sessions) as session:
         rows = session.execute(
-            select(Photo.id, Photo.perceptual_hash, Photo.family_id, Family.region)
+            select(Photo.id, Photo.perceptual_hash, Photo.family_id, Family.region, Photo.sha256)
             .join(Family, Family.id == Photo.family_id)
             .where(Photo.perceptual_hash.is_not(None))
         ).all()
-    for photo_id, hex_hash, family_id, region in rows:
+    for photo_id, hex_hash, family_id, region, sha256 in rows:
         if hex_hash is not None:
-            index.add(photo_id, hex_hash, family_id=family_id, region=region)
+            index.add(photo_id, hex_hash, family_id=family_id, region=region, sha256=sha256)
     return index
 
 

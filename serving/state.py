@@ -15,7 +15,7 @@ from serving.ratelimit import RateLimiter
 from serving.storage import PhotoStore
 
 if TYPE_CHECKING:
-    from serving.uploads import ReuseIndex
+    from serving.reuse_index import ReuseIndex
 
 
 @dataclass

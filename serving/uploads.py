@@ -7,7 +7,6 @@ the audit entry in one transaction, so a 201 means both the file and the row are
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,9 +24,6 @@ from vision.score import PhotoScore
 
 if TYPE_CHECKING:
     from serving.state import Services
-
-# Roles that may see which other families hold a near-identical photo (privacy of others).
-REUSE_DETAIL_ROLES = frozenset({"commission", "admin"})
 
 
 def request_fingerprint(*, family_id: str, room_hint: str | None, data: bytes) -> str:
@@ -63,8 +59,12 @@ def record_upload(
     score: PhotoScore | None,
     room_hint: str | None,
     size_bytes: int,
+    hashes_hex: str | None = None,
 ) -> Filed:
-    """Insert the photo row (or find the same bytes already filed) and audit it; flushed."""
+    """Insert the photo row (or find the same bytes already filed) and audit it; flushed.
+
+    `hashes_hex`: the reuse hashes to keep (full and crops); the full hash alone when None.
+    """
     decoded = analysis.decoded
     existing = session.execute(
         select(Photo).where(Photo.family_id == family_id, Photo.sha256 == decoded.sha256)
@@ -76,7 +76,7 @@ def record_upload(
         width=decoded.original_size[0], height=decoded.original_size[1], size_bytes=size_bytes,
         room_hint=room_hint, has_gps=decoded.metadata.has_gps, taken_at=decoded.metadata.taken_at,
         quality=analysis.quality.to_dict(), score=score.to_dict() if score else None,
-        perceptual_hash=analysis.photo_hash.to_hex(),
+        perceptual_hash=hashes_hex or analysis.photo_hash.to_hex(),
         model_version=score.model_version if score else None, uploaded_by=actor[0],
     )  # fmt: skip
     session.add(photo)
@@ -113,72 +113,51 @@ def record_request(
     *,
     actor: tuple[int, str],
     family_id: str,
+    region: str,
     analysis: Analysis,
     score: PhotoScore | None,
     room_hint: str | None,
     size_bytes: int,
     idempotency: tuple[str, str] | None,
-    reuse_for: Callable[[Photo], dict[str, Any]],
+    reuse_for: Callable[[str | None], dict[str, Any]],
     shape: Callable[[Photo], dict[str, Any]],
 ) -> tuple[int, dict[str, Any]]:
-    """File the photo and answer (201 new, 200 already filed); retried once on a lost race."""
+    """File the photo and answer (201 new, 200 already filed); retried once on a lost race.
+
+    `reuse_for(hashes_hex)` asks the reuse index before the transaction (verification reads
+    stored photos: never while holding the database); the index learns of the photo only
+    after the commit, so a failed commit leaves nothing behind in it.
+    """
+    reuse = services.reuse
+    hashes_hex = (
+        reuse.hashes_hex(analysis.decoded.pixels, analysis.photo_hash)
+        if reuse is not None
+        else None
+    )
+    reused = reuse_for(hashes_hex)
     for attempt in range(2):
         try:
             with session_scope(services.sessions) as session:
                 filed = record_upload(
                     session, services.signing_key, family_id=family_id, actor=actor,
                     analysis=analysis, score=score, room_hint=room_hint, size_bytes=size_bytes,
+                    hashes_hex=hashes_hex,
                 )  # fmt: skip
                 body = {**shape(filed.photo), "duplicate": not filed.created}
-                body["reuse"] = reuse_for(filed.photo)
+                body["reuse"] = reused
                 status = 201 if filed.created else 200
                 if idempotency is not None:
                     remember(
                         session, user_id=actor[0], key=idempotency[0],
                         fingerprint=idempotency[1], status_code=status, response=body,
                     )  # fmt: skip
+            if reuse is not None and hashes_hex is not None and filed.created:
+                reuse.add(
+                    body["photo_id"], hashes_hex, family_id=family_id, region=region,
+                    sha256=analysis.decoded.sha256,
+                )  # fmt: skip
             return status, body
         except IntegrityError:
             if attempt == 1:
                 raise
     raise AssertionError("unreachable")
-
-
-class ReuseIndex:
-    """Perceptual hashes of every filed photo with its family and region; thread-safe."""
-
-    def __init__(self, *, radius: int) -> None:
-        from vision.hashing import HashIndex
-
-        self.radius = radius
-        self._index = HashIndex()
-        self._owners: dict[str, tuple[str, str]] = {}
-        self._lock = threading.Lock()
-
-    def add(self, photo_id: int, hex_hash: str, *, family_id: str, region: str) -> None:
-        from vision.hashing import PhotoHash
-
-        with self._lock:
-            if str(photo_id) in self._owners:
-                return
-            self._index.add(str(photo_id), PhotoHash.from_hex(hex_hash))
-            self._owners[str(photo_id)] = (family_id, region)
-
-    def matches(
-        self, hex_hash: str, *, family_id: str, viewer_role: str, viewer_region: str | None
-    ) -> dict[str, Any]:
-        """Photos of *other* families within the radius; ids only for roles allowed to see."""
-        from vision.hashing import PhotoHash
-
-        with self._lock:
-            hits = self._index.query(PhotoHash.from_hex(hex_hash), radius=self.radius)
-            owned = [(pid, dist, self._owners[pid]) for pid, dist in hits]
-        others = [(pid, dist, fam, reg) for pid, dist, (fam, reg) in owned if fam != family_id]
-        details = []
-        if viewer_role in REUSE_DETAIL_ROLES:
-            for pid, dist, fam, reg in others:
-                if viewer_region is None or viewer_region == reg:
-                    details.append({"photo_id": int(pid), "family_id": fam, "distance": dist})
-                else:  # another region's family: the match is counted, not named
-                    details.append({"photo_id": None, "family_id": None, "distance": dist})
-        return {"reused": bool(others), "matches": len(others), "details": details}

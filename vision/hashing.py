@@ -2,10 +2,12 @@
 
 A photo is hashed twice, 64 bits each: pHash (signs of the low DCT frequencies of a 32x32
 grey copy against their median) and dHash (brightness gradient of a 9x8 copy). Both survive
-re-encoding, resizing, mild crops and brightness changes. The distance between two photos is
-the sum of both Hamming distances (0..128). `HashIndex` keeps every stored hash in two packed
-uint64 arrays and answers a radius query by XOR and popcount over all of them at once:
-about 16 bytes per photo, a few milliseconds per million (benchmarks/bench_hashing.py).
+re-encoding, resizing and brightness changes. The distance between two photos is the sum of
+both Hamming distances (0..128). A crop moves every block of such a global hash, so a photo
+also keeps the hashes of a few central crops (`crop_fractions`): a cropped copy of it is then
+near one of them. `HashIndex` keeps every stored hash in packed uint64 arrays and answers by
+XOR and popcount over all of them at once: 16 bytes per hash, a few milliseconds per million
+(benchmarks/bench_hashing.py). Hashes only propose candidates; vision.reuse verifies them.
 """
 
 from __future__ import annotations
@@ -15,18 +17,43 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shanyraq.config import StrictModel
+from vision.reuse import VerificationConfig
 
 HASH_BITS = 64
 MAX_DISTANCE = 2 * HASH_BITS
+HEX_DIGITS = 32  # one PhotoHash
+MAX_CROPS = 3  # the database keeps 128 hex digits: the full hash and three crops
 
 
 class HashingConfig(StrictModel):
-    """`reuse_radius`: largest distance (pHash + dHash bits, 0..128) counted as the same photo."""
+    """configs/engine.yaml `hashing`; distances are pHash + dHash bits (0..128).
+
+    `reuse_radius`: full-hash distance counted as the same photo where nothing verifies
+    (welfare evaluate-real, the CLI, the service when a stored photo cannot be read).
+    `candidate_radius`, `max_candidates`: what the service verifies, nearest first.
+    """
 
     reuse_radius: int = Field(16, ge=0, le=MAX_DISTANCE)
+    crop_fractions: tuple[float, ...] = Field((0.05, 0.10), max_length=MAX_CROPS)
+    candidate_radius: int = Field(24, ge=0, le=MAX_DISTANCE)
+    max_candidates: int = Field(16, ge=1)
+    verification: VerificationConfig = VerificationConfig()
+    verdict_cache: int = Field(100_000, ge=0, description="verified pairs kept in memory")
+    feature_cache: int = Field(256, ge=0, description="photos' verification features kept")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HashingConfig:
+        if any(not 0 < f < 0.25 for f in self.crop_fractions):
+            raise ValueError(f"crop_fractions must each be in (0, 0.25), got {self.crop_fractions}")
+        if self.candidate_radius < self.reuse_radius:
+            raise ValueError(
+                f"candidate_radius ({self.candidate_radius}) must be at least reuse_radius "
+                f"({self.reuse_radius}): the unverified fallback applies to candidates"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -45,9 +72,40 @@ class PhotoHash:
 
     @classmethod
     def from_hex(cls, text: str) -> PhotoHash:
-        if len(text) != 32:
-            raise ValueError(f"a photo hash is 32 hex digits, got {len(text)}")
+        if len(text) != HEX_DIGITS:
+            raise ValueError(f"a photo hash is {HEX_DIGITS} hex digits, got {len(text)}")
         return cls(phash=int(text[:16], 16), dhash=int(text[16:], 16))
+
+
+@dataclass(frozen=True)
+class PhotoHashes:
+    """A photo's full hash and the hashes of its central crops (`crop_fractions`, in order)."""
+
+    full: PhotoHash
+    crops: tuple[PhotoHash, ...] = ()
+
+    def to_hex(self) -> str:
+        """32 hex digits per hash, the full one first; a full-only hex is a PhotoHash's."""
+        return "".join(h.to_hex() for h in (self.full, *self.crops))
+
+    @classmethod
+    def from_hex(cls, text: str) -> PhotoHashes:
+        if not text or len(text) % HEX_DIGITS or len(text) > HEX_DIGITS * (1 + MAX_CROPS):
+            raise ValueError(f"photo hashes are 32 to 128 hex digits in 32s, got {len(text)}")
+        parts = [PhotoHash.from_hex(text[i : i + HEX_DIGITS]) for i in range(0, len(text), 32)]
+        return cls(full=parts[0], crops=tuple(parts[1:]))
+
+    def padded(self, count: int) -> tuple[PhotoHash, ...]:
+        """Exactly `count` hashes: full first, missing crops filled with the full hash."""
+        hashes = (self.full, *self.crops)[:count]
+        return hashes + (self.full,) * (count - len(hashes))
+
+    def distance(self, other: PhotoHashes) -> int:
+        """Least distance of either full hash to any hash of the other photo."""
+        return min(
+            [self.full.distance(h) for h in (other.full, *other.crops)]
+            + [h.distance(other.full) for h in self.crops]
+        )
 
 
 def _bits_to_int(bits: np.ndarray) -> int:
@@ -71,27 +129,64 @@ def dhash(grey: np.ndarray) -> int:
     return _bits_to_int(small[:, 1:] > small[:, :-1])
 
 
-def perceptual_hash(rgb: np.ndarray) -> PhotoHash:
-    """pHash and dHash of an RGB (H, W, 3) or grey (H, W) uint8 photo."""
+def _hashing_grey(rgb: np.ndarray) -> np.ndarray:
     grey = _grey(rgb)
     # One area-averaged downscale first: both hashes then cost the same for any photo size.
     if min(grey.shape) > 128:
         scale = 128 / min(grey.shape)
         size = (max(32, round(grey.shape[1] * scale)), max(32, round(grey.shape[0] * scale)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def perceptual_hash(rgb: np.ndarray) -> PhotoHash:
+    """pHash and dHash of an RGB (H, W, 3) or grey (H, W) uint8 photo."""
+    grey = _hashing_grey(rgb)
     return PhotoHash(phash=phash(grey), dhash=dhash(grey))
 
 
-class HashIndex:
-    """Photo id -> PhotoHash, answering "which stored photos are within `radius`?"."""
+def central_crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    """`image` without `fraction` of its height and width on every side."""
+    h, w = image.shape[:2]
+    dy, dx = int(h * fraction), int(w * fraction)
+    return image[dy : h - dy, dx : w - dx]
 
-    def __init__(self, capacity: int = 1024) -> None:
-        self._phash = np.zeros(max(1, capacity), dtype=np.uint64)
-        self._dhash = np.zeros(max(1, capacity), dtype=np.uint64)
+
+def reuse_hashes(
+    rgb: np.ndarray, crop_fractions: tuple[float, ...], *, full: PhotoHash | None = None
+) -> PhotoHashes:
+    """The full hash (`full` when already computed) and one hash per central crop."""
+    grey = _hashing_grey(rgb)
+    crops = []
+    for fraction in crop_fractions:
+        part = central_crop(grey, fraction)
+        crops.append(PhotoHash(phash=phash(part), dhash=dhash(part)))
+    return PhotoHashes(
+        full=full or PhotoHash(phash=phash(grey), dhash=dhash(grey)), crops=tuple(crops)
+    )
+
+
+class HashIndex:
+    """Photo id -> hashes, answering "which stored photos are within `radius`?".
+
+    Each photo keeps `hashes_per_photo` hashes (the full one, then its central crops); `query`
+    and `distances` use the full hashes only, `nearest` every pairing that can show a crop.
+    """
+
+    def __init__(self, capacity: int = 1024, *, hashes_per_photo: int = 1) -> None:
+        if not 1 <= hashes_per_photo <= 1 + MAX_CROPS:
+            raise ValueError(f"hashes_per_photo must be 1..{1 + MAX_CROPS}")
+        # One contiguous row per hash kind: each scan below reads one row.
+        self._phash = np.zeros((hashes_per_photo, max(1, capacity)), dtype=np.uint64)
+        self._dhash = np.zeros((hashes_per_photo, max(1, capacity)), dtype=np.uint64)
         self._ids: list[str] = []
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    @property
+    def hashes_per_photo(self) -> int:
+        return int(self._phash.shape[0])
 
     @property
     def nbytes(self) -> int:
@@ -99,54 +194,86 @@ class HashIndex:
         return int(self._phash.nbytes + self._dhash.nbytes)
 
     def _grow(self, needed: int) -> None:
-        if needed <= len(self._phash):
+        if needed <= self._phash.shape[1]:
             return
-        capacity = max(needed, 2 * len(self._phash))
+        capacity = max(needed, 2 * self._phash.shape[1])
         for name in ("_phash", "_dhash"):
             old = getattr(self, name)
-            new = np.zeros(capacity, dtype=np.uint64)
-            new[: len(self._ids)] = old[: len(self._ids)]
+            new = np.zeros((old.shape[0], capacity), dtype=np.uint64)
+            new[:, : len(self._ids)] = old[:, : len(self._ids)]
             setattr(self, name, new)
 
-    def add(self, photo_id: str, photo_hash: PhotoHash) -> None:
+    def add(self, photo_id: str, photo_hash: PhotoHash | PhotoHashes) -> None:
+        if isinstance(photo_hash, PhotoHash):
+            photo_hash = PhotoHashes(full=photo_hash)
+        hashes = photo_hash.padded(self.hashes_per_photo)
         self.add_many(
             [photo_id],
-            np.array([photo_hash.phash], dtype=np.uint64),
-            np.array([photo_hash.dhash], dtype=np.uint64),
+            np.array([[h.phash for h in hashes]], dtype=np.uint64),
+            np.array([[h.dhash for h in hashes]], dtype=np.uint64),
         )
 
     def add_many(self, photo_ids: list[str], phashes: np.ndarray, dhashes: np.ndarray) -> None:
-        """Bulk insert: ids with their pHash and dHash as uint64 arrays of the same length."""
+        """Bulk insert: ids with their pHash and dHash as uint64 arrays of the same length.
+
+        Arrays are (n,) full hashes, or (n, hashes_per_photo) full and crop hashes.
+        """
+        phashes = np.asarray(phashes, dtype=np.uint64)
+        dhashes = np.asarray(dhashes, dtype=np.uint64)
         if not len(photo_ids) == len(phashes) == len(dhashes):
             raise ValueError("photo_ids, phashes and dhashes must have the same length")
-        start = len(self._ids)
-        self._grow(start + len(photo_ids))
-        self._phash[start : start + len(photo_ids)] = np.asarray(phashes, dtype=np.uint64)
-        self._dhash[start : start + len(photo_ids)] = np.asarray(dhashes, dtype=np.uint64)
+        if phashes.ndim == 1:  # full hashes only: the crop slots repeat them
+            phashes, dhashes = phashes[:, None], dhashes[:, None]
+        if phashes.shape[1] not in (1, self.hashes_per_photo) or phashes.shape != dhashes.shape:
+            raise ValueError(f"expected (n,) or (n, {self.hashes_per_photo}) hash arrays")
+        start, n = len(self._ids), len(photo_ids)
+        self._grow(start + n)
+        self._phash[:, start : start + n] = phashes.T
+        self._dhash[:, start : start + n] = dhashes.T
         self._ids.extend(photo_ids)
 
-    def distances(self, photo_hash: PhotoHash) -> np.ndarray:
-        """Distance (uint8, 0..128) from `photo_hash` to every stored photo, in insertion order."""
+    def _scan(self, row: int, photo_hash: PhotoHash) -> np.ndarray:
         n = len(self._ids)
-        p = np.bitwise_count(self._phash[:n] ^ np.uint64(photo_hash.phash))
-        d = np.bitwise_count(self._dhash[:n] ^ np.uint64(photo_hash.dhash))
-        p += d  # uint8 is wide enough: at most 128
-        return p
+        p = np.bitwise_count(self._phash[row, :n] ^ np.uint64(photo_hash.phash))
+        p += np.bitwise_count(self._dhash[row, :n] ^ np.uint64(photo_hash.dhash))
+        return p  # uint8 is wide enough: at most 128
+
+    def distances(self, photo_hash: PhotoHash) -> np.ndarray:
+        """Distance (uint8, 0..128) from `photo_hash` to every stored full hash, in order."""
+        return self._scan(0, photo_hash)
+
+    def _within(self, dist: np.ndarray, radius: int, limit: int | None) -> list[tuple[str, int]]:
+        hits = np.flatnonzero(dist <= radius)
+        order = hits[np.argsort(dist[hits], kind="stable")][:limit]
+        return [(self._ids[i], int(dist[i])) for i in order]
 
     def query(self, photo_hash: PhotoHash, *, radius: int) -> list[tuple[str, int]]:
-        """Stored photos within `radius`, nearest first, as (id, distance)."""
-        dist = self.distances(photo_hash)
-        hits = np.flatnonzero(dist <= radius)
-        order = hits[np.argsort(dist[hits], kind="stable")]
-        return [(self._ids[i], int(dist[i])) for i in order]
+        """Stored photos within `radius` of the full hash, nearest first, as (id, distance)."""
+        return self._within(self.distances(photo_hash), radius, None)
+
+    def nearest(
+        self, hashes: PhotoHashes, *, radius: int, limit: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Stored photos within `radius` by `PhotoHashes.distance`, nearest first, at most `limit`.
+
+        The query's full hash meets every stored hash (the query is a crop of a stored photo)
+        and each query crop meets the stored full hashes (a stored photo is a crop of it).
+        """
+        dist = self._scan(0, hashes.full)
+        for row in range(1, self.hashes_per_photo):
+            np.minimum(dist, self._scan(row, hashes.full), out=dist)
+        for crop in hashes.crops:
+            np.minimum(dist, self._scan(0, crop), out=dist)
+        return self._within(dist, radius, limit)
 
     def save(self, path: Path) -> None:
         n = len(self._ids)
-        np.savez(path, ids=np.array(self._ids), phash=self._phash[:n], dhash=self._dhash[:n])
+        np.savez(path, ids=np.array(self._ids), phash=self._phash[:, :n], dhash=self._dhash[:, :n])
 
     @classmethod
     def load(cls, path: Path) -> HashIndex:
         with np.load(path, allow_pickle=False) as data:
-            index = cls(capacity=len(data["ids"]))
-            index.add_many([str(x) for x in data["ids"]], data["phash"], data["dhash"])
+            phash, dhash = np.atleast_2d(data["phash"]), np.atleast_2d(data["dhash"])
+            index = cls(capacity=len(data["ids"]), hashes_per_photo=phash.shape[0])
+            index.add_many([str(x) for x in data["ids"]], phash.T, dhash.T)
         return index

@@ -1,17 +1,27 @@
-"""Reuse detection: hashes survive edits, differ across photos; the index equals brute force."""
+"""Reuse detection: hashes survive edits, crop hashes find crops; the index equals brute force."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from benchmarks.bench_hashing import EDITS  # the edits whose recall docs/benchmarks.md records
 from tests.vision.engine_fixtures import room_scene
 from vision.engine import load_engine_config
-from vision.hashing import HashIndex, PhotoHash, perceptual_hash
+from vision.hashing import (
+    HashIndex,
+    HashingConfig,
+    PhotoHash,
+    PhotoHashes,
+    perceptual_hash,
+    reuse_hashes,
+)
 
-RADIUS = load_engine_config().hashing.reuse_radius
+CONFIG = load_engine_config().hashing
+RADIUS = CONFIG.reuse_radius
+CROPS = sorted(name for name in EDITS if "crop" in name)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +29,7 @@ def scenes() -> list[np.ndarray]:
     return [room_scene(seed) for seed in range(12)]
 
 
-@pytest.mark.parametrize("edit", sorted(set(EDITS) - {"crop-4%"}))
+@pytest.mark.parametrize("edit", sorted(set(EDITS) - set(CROPS)))
 def test_edited_copies_stay_within_radius(scenes, edit):
     for scene in scenes:
         original, copy = perceptual_hash(scene), perceptual_hash(EDITS[edit](scene))
@@ -35,6 +45,15 @@ def test_most_cropped_copies_stay_within_radius(scenes):
     assert sum(found) >= len(found) / 2
 
 
+@pytest.mark.parametrize("edit", CROPS)
+def test_crop_hashes_make_cropped_copies_candidates(scenes, edit):
+    for scene in scenes:
+        original = reuse_hashes(scene, CONFIG.crop_fractions)
+        copy = reuse_hashes(EDITS[edit](scene), CONFIG.crop_fractions)
+        assert copy.distance(original) <= CONFIG.candidate_radius, edit
+        assert original.distance(copy) == copy.distance(original)
+
+
 def test_different_photos_are_far_apart(scenes):
     hashes = [perceptual_hash(s) for s in scenes]
     distances = [a.distance(b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]]
@@ -48,6 +67,71 @@ def test_hex_round_trip_and_grey_input(scenes):
     assert perceptual_hash(grey).distance(h) <= 2
     with pytest.raises(ValueError):
         PhotoHash.from_hex("abc")
+
+
+def test_reuse_hashes_hex_round_trip(scenes):
+    hashes = reuse_hashes(scenes[0], CONFIG.crop_fractions)
+    assert len(hashes.crops) == len(CONFIG.crop_fractions)
+    assert hashes.full == perceptual_hash(scenes[0])
+    assert PhotoHashes.from_hex(hashes.to_hex()) == hashes
+    old = PhotoHashes.from_hex(hashes.full.to_hex())  # rows filed before crop hashes
+    assert old.crops == () and old.padded(3) == (hashes.full,) * 3
+    for bad in ("", "0" * 33, "0" * 160):
+        with pytest.raises(ValueError):
+            PhotoHashes.from_hex(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"crop_fractions": (0.3,)},
+        {"crop_fractions": (0.0,)},
+        {"crop_fractions": (0.02, 0.04, 0.06, 0.08)},  # the row keeps three
+        {"reuse_radius": 20, "candidate_radius": 16},
+        {"max_candidates": 0},
+        {"verification": {"min_inliers": 1}},
+    ],
+)
+def test_config_is_validated(bad):
+    with pytest.raises(ValidationError):
+        HashingConfig(**bad)
+
+
+def test_nearest_equals_brute_force():
+    rng = np.random.default_rng(11)
+    n, count = 3000, 3
+    top = np.iinfo(np.uint64).max
+    ph = rng.integers(0, top, (n, count), dtype=np.uint64, endpoint=True)
+    dh = rng.integers(0, top, (n, count), dtype=np.uint64, endpoint=True)
+    stored = [
+        PhotoHashes(
+            full=PhotoHash(int(ph[i, 0]), int(dh[i, 0])),
+            crops=tuple(PhotoHash(int(ph[i, k]), int(dh[i, k])) for k in range(1, count)),
+        )
+        for i in range(n)
+    ]
+    query = stored[0]
+    for i in range(1, 60):  # near copies of the query's full hash or of one of its crops
+        k, flips = int(rng.integers(count)), int(rng.integers(0, 40))
+        target = (query.full, *query.crops)[k]
+        mask = sum(1 << int(b) for b in rng.choice(64, size=flips // 2, replace=False))
+        near = PhotoHash(target.phash ^ mask, target.dhash ^ (mask >> 3))
+        slot = int(rng.integers(count))
+        hashes = [stored[i].full, *stored[i].crops]
+        hashes[slot] = near
+        stored[i] = PhotoHashes(full=hashes[0], crops=tuple(hashes[1:]))
+    index = HashIndex(capacity=8, hashes_per_photo=count)
+    ids = [f"p{i}" for i in range(n)]
+    for i, hashes in enumerate(stored):
+        index.add(ids[i], hashes)
+    for radius, limit in ((0, None), (12, None), (24, 5), (40, None), (40, 16)):
+        expected = sorted(
+            ((ids[i], query.distance(h)) for i, h in enumerate(stored)),
+            key=lambda x: (x[1], int(x[0][1:])),
+        )
+        expected = [e for e in expected if e[1] <= radius][:limit]
+        assert index.nearest(query, radius=radius, limit=limit) == expected
+    assert index.nbytes >= 16 * count * n
 
 
 def test_index_query_equals_brute_force():
@@ -86,13 +170,18 @@ def test_index_query_equals_brute_force():
         assert index.query(query, radius=radius) == expected
 
 
-def test_index_save_load_and_add(tmp_path, scenes):
-    index = HashIndex()
+@pytest.mark.parametrize("count", [1, 3])
+def test_index_save_load_and_add(tmp_path, scenes, count):
+    index = HashIndex(hashes_per_photo=count)
     for i, scene in enumerate(scenes):
-        index.add(f"p{i}", perceptual_hash(scene))
+        index.add(f"p{i}", reuse_hashes(scene, CONFIG.crop_fractions[: count - 1]))
     index.save(tmp_path / "hashes.npz")
     again = HashIndex.load(tmp_path / "hashes.npz")
+    assert again.hashes_per_photo == count
     copy = perceptual_hash(EDITS["jpeg-q40"](scenes[3]))
     hits = again.query(copy, radius=RADIUS)
     assert [hit_id for hit_id, _ in hits] == ["p3"]
-    assert again.nbytes >= 16 * len(scenes)
+    cropped = reuse_hashes(EDITS["crop-8%"](scenes[3]), CONFIG.crop_fractions)
+    if count == 3:
+        assert again.nearest(cropped, radius=CONFIG.candidate_radius, limit=1)[0][0] == "p3"
+    assert again.nbytes >= 16 * count * len(scenes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -31,6 +31,9 @@ from serving.uploads import record_request, replay, request_fingerprint
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.taxonomy import get_taxonomy
 
+if TYPE_CHECKING:
+    import numpy as np
+
 router = APIRouter(tags=["photos"])
 
 UPLOADERS = ("inspector", "admin")
@@ -48,13 +51,21 @@ def photo_out(photo: Photo) -> dict[str, Any]:
     ).model_dump(mode="json")  # fmt: skip
 
 
-def _reuse(services: Services, photo: Photo, region: str, user: CurrentUser) -> dict[str, Any]:
-    if services.reuse is None or photo.perceptual_hash is None:
+def _reuse(
+    services: Services,
+    user: CurrentUser,
+    *,
+    hex_hash: str | None,
+    family_id: str,
+    sha256: str,
+    pixels: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Other families' photos verified as this one; `pixels`: the upload's, already decoded."""
+    if services.reuse is None or hex_hash is None:
         return {"reused": False, "matches": 0, "details": []}
-    services.reuse.add(photo.id, photo.perceptual_hash, family_id=photo.family_id, region=region)
     return services.reuse.matches(
-        photo.perceptual_hash, family_id=photo.family_id, viewer_role=user.role,
-        viewer_region=user.region,
+        hex_hash, family_id=family_id, viewer_role=user.role, viewer_region=user.region,
+        sha256=sha256, pixels=pixels,
     )  # fmt: skip
 
 
@@ -101,9 +112,12 @@ async def upload_photo(
     await run_in_threadpool(services.store.put, data)  # durable before the row exists
     status, body = await run_in_threadpool(
         record_request, services, actor=(user.id, user.username), family_id=family_id,
-        analysis=analysis, score=score, room_hint=room_hint, size_bytes=len(data),
+        region=region, analysis=analysis, score=score, room_hint=room_hint, size_bytes=len(data),
         idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
-        reuse_for=lambda photo: _reuse(services, photo, region, user),
+        reuse_for=lambda hashes_hex: _reuse(
+            services, user, hex_hash=hashes_hex, family_id=family_id,
+            sha256=analysis.decoded.sha256, pixels=analysis.decoded.pixels,
+        ),
         shape=photo_out,
     )  # fmt: skip
     services.metrics.photos.labels(analysis.quality.status).inc()
@@ -136,10 +150,6 @@ def get_photo(
     photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
     """One photo's scores, quality verdict and reuse flags (the view is audited)."""
-    from serving.db.models import Family
-
-    family = session.get(Family, photo.family_id)
-    assert family is not None
     audit.append(
         session, services.signing_key, actor=user.username, action="photo_viewed",
         target=f"photo:{photo.id}",
@@ -148,7 +158,13 @@ def get_photo(
     return {
         **photo_out(photo),
         "duplicate": False,
-        "reuse": _reuse(services, photo, family.region, user),
+        "reuse": _reuse(
+            services,
+            user,
+            hex_hash=photo.perceptual_hash,
+            family_id=photo.family_id,
+            sha256=photo.sha256,
+        ),
     }
 
 

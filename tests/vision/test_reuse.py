@@ -1,0 +1,81 @@
+"""Reuse verification: edited copies of generator photos pass, look-alike homes do not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from benchmarks.bench_hashing import EDITS, ONE_SIDED
+from benchmarks.quality_curves import scenes
+from training.synth.photos import render_photo
+from training.synth.spec import PhotoSpec
+from vision.engine import load_engine_config
+from vision.hashing import reuse_hashes
+from vision.reuse import VerificationConfig, features, verify
+
+HASHING = load_engine_config().hashing
+CONFIG = HASHING.verification
+# Bathrooms of one style: same layout, tiles and fittings. Seeds 6 and 27 are hash candidates
+# of each other and agree on a similarity transform: only the pixels tell them apart.
+LOOK_ALIKE = PhotoSpec(room="bathroom", condition=4, signs=frozenset(), style=8)
+
+
+@pytest.fixture(scope="module")
+def rooms() -> list[np.ndarray]:
+    return scenes(8, seed=3, width=640)
+
+
+@pytest.mark.parametrize("edit", sorted({**EDITS, **ONE_SIDED}))
+def test_edited_copies_are_the_same_photo(rooms, edit):
+    edits = {**EDITS, **ONE_SIDED}
+    for room in rooms:
+        copy = features(edits[edit](room), CONFIG)
+        verdict = verify(copy, features(room, CONFIG), CONFIG)
+        assert verdict.same_photo, (edit, verdict)
+        assert verify(features(room, CONFIG), copy, CONFIG).same_photo  # either order
+
+
+def test_different_rooms_are_not(rooms):
+    found = [features(room, CONFIG) for room in rooms]
+    for i, a in enumerate(found):
+        for b in found[i + 1 :]:
+            assert not verify(a, b, CONFIG).same_photo
+
+
+def _look_alike(seed: int) -> np.ndarray:
+    return render_photo(LOOK_ALIKE, size=480, rng=np.random.default_rng(seed)).image
+
+
+def test_look_alike_home_is_a_candidate_but_not_the_same_photo():
+    a, b = _look_alike(6), _look_alike(27)
+    distance = reuse_hashes(a, HASHING.crop_fractions).distance(
+        reuse_hashes(b, HASHING.crop_fractions)
+    )
+    assert distance <= HASHING.candidate_radius  # the hash alone would flag it
+    verdict = verify(features(a, CONFIG), features(b, CONFIG), CONFIG)
+    assert verdict.inliers >= CONFIG.min_inliers  # and so would geometry alone
+    assert not verdict.same_photo and verdict.reason == "pixels differ after alignment"
+
+
+def test_flat_photos_are_never_the_same_photo():
+    rng = np.random.default_rng(0)
+    wall = np.full((480, 640, 3), 180, np.uint8)
+    noisy = np.clip(wall + rng.normal(0, 1, wall.shape), 0, 255).astype(np.uint8)
+    verdict = verify(features(wall, CONFIG), features(noisy, CONFIG), CONFIG)
+    assert not verdict.same_photo
+
+
+def test_features_use_a_small_working_copy(rooms):
+    found = features(rooms[0], CONFIG)
+    assert max(found.grey.shape) == CONFIG.working_side_px
+    assert found.descriptors is not None and len(found.points) == len(found.descriptors)
+    assert 0 < found.nbytes < 200_000
+
+
+@pytest.mark.parametrize(
+    "bad", [{"ratio_test": 1.5}, {"min_inliers": 2}, {"min_agreeing_blocks": 0}, {"x": 1}]
+)
+def test_config_is_validated(bad):
+    with pytest.raises(ValidationError):
+        VerificationConfig(**bad)

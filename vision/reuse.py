@@ -1,0 +1,163 @@
+"""Reuse verification: is a hash candidate the same photo (cropped, re-encoded, re-lit) or not?
+
+A perceptual hash only proposes candidates: different photos of look-alike homes share them.
+`verify` decides on pixels, in two steps. Geometry: ORB keypoints of both photos, matched with
+a ratio test, must agree on one similarity transform (scale, rotation, shift: what a crop or a
+resize does) with at least `min_inliers` RANSAC inliers. Pixels: the first photo, warped onto
+the second, must correlate block by block (normalised cross-correlation, so brightness and
+contrast changes do not count) in at least `min_agreeing_blocks` of the textured blocks. Look-
+alike rooms of the synthetic generator pass the first step (same layout, same tile grid) but
+not the second; copies pass both (benchmarks/bench_hashing.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from shanyraq.config import StrictModel
+
+
+class VerificationConfig(StrictModel):
+    """Thresholds of `verify`; measured in benchmarks/bench_hashing.py (configs/engine.yaml)."""
+
+    working_side_px: int = Field(256, ge=64, le=1024)
+    orb_features: int = Field(500, ge=50, le=5000)
+    # Smaller than ORB's default 31 px: on a 256 px working copy a 31 px patch leaves a wide
+    # border without keypoints.
+    orb_patch_px: int = Field(15, ge=5, le=63)
+    orb_fast_threshold: int = Field(10, ge=1, le=100)
+    ratio_test: float = Field(0.8, gt=0, lt=1)
+    ransac_reprojection_px: float = Field(3.0, gt=0, le=20)
+    min_inliers: int = Field(20, ge=4)
+    min_overlap: float = Field(0.3, gt=0, le=1)
+    block_grid: int = Field(4, ge=1, le=16)
+    blur_sigma_px: float = Field(1.0, ge=0, le=8)
+    min_block_std: float = Field(2.0, ge=0)
+    min_textured_blocks: int = Field(4, ge=1)
+    min_block_correlation: float = Field(0.8, gt=-1, le=1)
+    min_agreeing_blocks: float = Field(0.75, gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class ReuseFeatures:
+    """A photo reduced for verification: grey working copy, ORB keypoints and descriptors."""
+
+    grey: np.ndarray  # uint8 (H, W), longer side at most working_side_px
+    points: np.ndarray  # float32 (N, 2)
+    descriptors: np.ndarray | None  # uint8 (N, 32); None without keypoints
+
+    @property
+    def nbytes(self) -> int:
+        extra = 0 if self.descriptors is None else self.descriptors.nbytes
+        return int(self.grey.nbytes + self.points.nbytes + extra)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of `verify`: `same_photo`, and the evidence a reviewer can read."""
+
+    same_photo: bool
+    inliers: int
+    agreeing_blocks: float  # share of textured blocks that correlate; 0 when not reached
+    reason: str  # "same photo", or which test failed
+
+
+def features(rgb: np.ndarray, config: VerificationConfig) -> ReuseFeatures:
+    """Working copy and ORB features of an RGB (H, W, 3) or grey (H, W) uint8 photo."""
+    grey = rgb if rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    scale = config.working_side_px / max(grey.shape)
+    if scale < 1:
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    orb = cv2.ORB.create(
+        nfeatures=config.orb_features, edgeThreshold=config.orb_patch_px,
+        patchSize=config.orb_patch_px, fastThreshold=config.orb_fast_threshold,
+    )  # fmt: skip
+    keypoints, descriptors = orb.detectAndCompute(grey, np.full(grey.shape, 255, np.uint8))
+    points = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
+    return ReuseFeatures(grey=grey, points=points, descriptors=descriptors)
+
+
+def similarity(
+    a: ReuseFeatures, b: ReuseFeatures, config: VerificationConfig
+) -> tuple[np.ndarray | None, int]:
+    """The 2x3 similarity transform taking `a` onto `b` (or None), and its inlier count."""
+    if a.descriptors is None or b.descriptors is None or min(len(a.points), len(b.points)) < 2:
+        return None, 0
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [
+        p[0] for p in pairs if len(p) == 2 and p[0].distance < config.ratio_test * p[1].distance
+    ]
+    if len(good) < 3:
+        return None, 0
+    source = a.points[[m.queryIdx for m in good]]
+    target = b.points[[m.trainIdx for m in good]]
+    transform, inliers = cv2.estimateAffinePartial2D(
+        source, target, method=cv2.RANSAC,
+        ransacReprojThreshold=config.ransac_reprojection_px, maxIters=2000, confidence=0.99,
+    )  # fmt: skip
+    if transform is None or inliers is None:
+        return None, 0
+    return transform, int(inliers.sum())
+
+
+def block_correlations(
+    a: ReuseFeatures, b: ReuseFeatures, transform: np.ndarray, config: VerificationConfig
+) -> np.ndarray | None:
+    """NCC per block of `b`'s frame where warped `a` overlaps; NaN for flat blocks.
+
+    None when the overlap is under `min_overlap` of `b`.
+    """
+    height, width = b.grey.shape
+    warped = cv2.warpAffine(a.grey.astype(np.float32), transform, (width, height))
+    footprint = cv2.warpAffine(
+        np.ones(a.grey.shape, np.uint8), transform, (width, height), flags=cv2.INTER_NEAREST
+    )
+    inside = cv2.erode(footprint, np.ones((5, 5), np.uint8)) > 0  # resampled edges: not content
+    if inside.mean() < config.min_overlap:
+        return None
+    target = b.grey.astype(np.float32)
+    if config.blur_sigma_px > 0:
+        warped = np.asarray(cv2.GaussianBlur(warped, (0, 0), config.blur_sigma_px), np.float32)
+        target = np.asarray(cv2.GaussianBlur(target, (0, 0), config.blur_sigma_px), np.float32)
+    ys, xs = np.nonzero(inside)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    n = config.block_grid
+    out = np.full(n * n, np.nan)
+    for i in range(n):
+        for j in range(n):
+            rows = slice(y0 + (y1 - y0) * i // n, y0 + (y1 - y0) * (i + 1) // n)
+            cols = slice(x0 + (x1 - x0) * j // n, x0 + (x1 - x0) * (j + 1) // n)
+            mask = inside[rows, cols]
+            if mask.size == 0 or mask.mean() < 0.5:
+                continue
+            x, y = warped[rows, cols][mask], target[rows, cols][mask]
+            if x.std() < config.min_block_std or y.std() < config.min_block_std:
+                continue  # flat: a wall or a white-out says nothing about identity
+            x, y = x - x.mean(), y - y.mean()
+            out[i * n + j] = float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+    return out
+
+
+def verify(a: ReuseFeatures, b: ReuseFeatures, config: VerificationConfig) -> Verdict:
+    """Whether `a` and `b` show the same photo (either may be the cropped one)."""
+    # Map the more zoomed-in photo onto the other: its pixels then all fall inside the frame.
+    transform, inliers = similarity(a, b, config)
+    if transform is None or inliers < config.min_inliers:
+        return Verdict(False, inliers, 0.0, "too few consistent keypoints")
+    if abs(float(np.linalg.det(transform[:, :2]))) > 1:
+        a, b, transform = b, a, cv2.invertAffineTransform(transform)
+    blocks = block_correlations(a, b, transform, config)
+    if blocks is None:
+        return Verdict(False, inliers, 0.0, "too little overlap")
+    textured = blocks[~np.isnan(blocks)]
+    if len(textured) < config.min_textured_blocks:
+        return Verdict(False, inliers, 0.0, "too little texture to compare")
+    agreeing = float(np.mean(textured >= config.min_block_correlation))
+    if agreeing < config.min_agreeing_blocks:
+        return Verdict(False, inliers, agreeing, "pixels differ after alignment")
+    return Verdict(True, inliers, agreeing, "same photo")

@@ -39,10 +39,26 @@ def latest(session: Session, family_id: str) -> Assessment | None:
     ).scalar_one_or_none()
 
 
+def vision_versions(photos: list[Photo]) -> str:
+    """The photo models an assessment of these photos records (as welfare.assess writes it)."""
+    return ",".join(sorted({p.score["model_version"] for p in photos if p.score})) or "none"
+
+
+def used(assessment: Assessment, family: Family, photos: list[Photo]) -> bool:
+    """Whether the assessment used this record, these photos and the scores they carry now.
+
+    The scores matter: after `rescore promote` the same photos carry another model's scores.
+    """
+    return (
+        assessment.family_version == family.version
+        and assessment.photo_ids == [p.id for p in photos]
+        and assessment.model_versions.get("vision") == vision_versions(photos)
+    )
+
+
 def is_current(session: Session, assessment: Assessment, family: Family) -> bool:
-    """True when the family's record and photos are what the assessment used."""
-    photo_ids = [p.id for p in _inputs(session, family)]
-    return assessment.family_version == family.version and assessment.photo_ids == photo_ids
+    """True when the family's record, photos and their scores are what the assessment used."""
+    return used(assessment, family, _inputs(session, family))
 
 
 def compute(

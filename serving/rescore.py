@@ -7,8 +7,9 @@ twice into the record, nothing skipped. A unique (photo, model version) constrai
 same promise against a second process, and the cursor is advanced compare-and-set. New scores
 go to their own table under the new model version; the scores the service holds are untouched.
 
-The tables live in this module's own metadata, created idempotently (`ensure_tables`), until
-the service's migrations adopt them.
+The tables are the service's (serving/db/models.py, migration 0002); `ensure_tables` still
+creates them on a database that has not been migrated that far. `serving/promote.py` adopts a
+finished run's scores into the service.
 """
 
 from __future__ import annotations
@@ -20,23 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    UniqueConstraint,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from serving.db.models import Photo
+from serving.db.models import Base, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.errors import NotFoundError
 from serving.storage import PhotoStore
@@ -51,51 +40,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class RescoreBase(DeclarativeBase):
-    metadata = MetaData()
-
-
-class RescoreRun(RescoreBase):
-    """One re-scoring of the photos in scope under one model version, and how far it got."""
-
-    __tablename__ = "rescore_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_version: Mapped[str] = mapped_column(String(128))
-    since_key: Mapped[str] = mapped_column(String(40))  # "" = every photo
-    status: Mapped[str] = mapped_column(String(16), default="running")
-    last_photo_id: Mapped[int] = mapped_column(Integer, default=0)
-    scored: Mapped[int] = mapped_column(Integer, default=0)
-    failed: Mapped[int] = mapped_column(Integer, default=0)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-    __table_args__ = (UniqueConstraint("model_version", "since_key", name="uq_rescore_runs_key"),)
-
-
-class RescoredScore(RescoreBase):
-    """A photo's PhotoScore under one model version (or why it has none)."""
-
-    __tablename__ = "rescore_scores"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    photo_id: Mapped[int] = mapped_column(Integer, index=True)  # photos.id (other metadata)
-    model_version: Mapped[str] = mapped_column(String(128))
-    run_id: Mapped[int] = mapped_column(Integer)
-    # none_as_null: a photo without a score holds SQL NULL, not the JSON text "null".
-    score: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-
-    __table_args__ = (
-        UniqueConstraint("photo_id", "model_version", name="uq_rescore_scores_photo_model"),
-    )
-
-
 def ensure_tables(engine: Engine) -> None:
-    """Create this module's tables where missing (safe to call at every start)."""
-    RescoreBase.metadata.create_all(engine, checkfirst=True)
+    """Create the re-scoring tables where missing (databases migrated before revision 0002)."""
+    tables = [RescoreRun.__table__, RescoredScore.__table__]
+    Base.metadata.create_all(engine, tables=tables, checkfirst=True)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

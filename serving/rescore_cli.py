@@ -1,4 +1,5 @@
-"""`shanyraq rescore`: score every stored photo under a new model, resumably. Thin CLI layer."""
+"""`shanyraq rescore`: score every stored photo under a new model, resumably; `rescore promote`
+adopts the finished re-scores in the service. Thin CLI layer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from serving.core.config import ServingSettings
+    from serving.promote import PromoteReport, PromotionPlan
     from serving.rescore import RescoreReport
+
+app = typer.Typer(
+    help="Re-score stored photos under a new model; `promote` adopts the scores.",
+    no_args_is_help=False,
+)
 
 
 class DeviceChoice(StrEnum):
@@ -29,13 +37,18 @@ def _parse_since(value: str | None) -> datetime | None:
     return day.replace(tzinfo=UTC)
 
 
+_CONFIG_HELP = "serving.yaml to use (default: configs/)."
+
+
+@app.callback(invoke_without_command=True)
 def rescore(
+    ctx: typer.Context,
     model: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--model", exists=True, file_okay=False, help="Model artifact folder to score with."
         ),
-    ],
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(help="Only photos uploaded on or after this date (YYYY-MM-DD, UTC)."),
@@ -44,15 +57,18 @@ def rescore(
     device: Annotated[
         DeviceChoice, typer.Option(help="auto: the GPU path when usable, else the CPU.")
     ] = DeviceChoice.auto,
-    config: Annotated[
-        Path | None, typer.Option(help="serving.yaml to use (default: configs/).")
-    ] = None,
+    config: Annotated[Path | None, typer.Option(help=_CONFIG_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Re-score stored photos under a new model; run it again after a crash to resume.
 
-    New scores are written under the new model version; the old scores are kept.
+    New scores are written under the new model version; the service keeps showing the old
+    ones until `shanyraq rescore promote --model DIR` adopts them.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None:
+        raise typer.BadParameter("give the model to score with: --model DIR", param_hint="--model")
     from serving import audit
     from serving.core.config import get_settings, load_serving_settings
     from serving.db.session import make_engine, make_session_factory, session_scope
@@ -99,4 +115,122 @@ def report_lines(report: RescoreReport) -> list[str]:
         + (", resumed from an earlier session" if report.resumed else ""),
     ]
     lines += [f"  photo {photo_id}: {why}" for photo_id, why in report.failures[:10]]
+    return lines
+
+
+@app.command("promote")
+def promote(
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", exists=True, file_okay=False, help="Model artifact whose re-scores to adopt."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; write nothing.")
+    ] = False,
+    reassess: Annotated[
+        bool,
+        typer.Option(
+            "--reassess", help="Then recompute the latest assessment of each affected family."
+        ),
+    ] = False,
+    as_user: Annotated[
+        str | None,
+        typer.Option(
+            "--as", help="Admin account recorded as the actor (required with --reassess)."
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Photos per transaction.")] = 500,
+    config: Annotated[Path | None, typer.Option(help=_CONFIG_HELP)] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Adopt the re-scores under a model in the service: photos' scores and model version.
+
+    Refused unless the re-scoring is finished and covers every photo, the model fits
+    configs/taxonomy.yaml, and the service's model_dir is this model. Safe to run again.
+    """
+    from serving import promote as promotion
+    from serving.core.config import get_settings, load_serving_settings
+    from serving.db.session import make_engine, make_session_factory
+    from serving.migrations import upgrade
+    from serving.reassessment import resolve_actor
+
+    if reassess and as_user is None:
+        raise typer.BadParameter("--reassess records new assessments: give --as ADMIN_NAME")
+    settings = load_serving_settings(config) if config else get_settings()
+    upgrade(settings.resolved_database_url)
+    db_engine = make_engine(settings.resolved_database_url)
+    sessions = make_session_factory(db_engine)
+    actor = None
+    if as_user is not None:
+        with sessions() as session:
+            actor = resolve_actor(session, as_user)
+    if dry_run:
+        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
+        for line in plan_lines(found, dry_run=True):
+            typer.echo(line)
+        return
+    report = promotion.promote(
+        sessions, settings.signing_key(), model_dir=model, serving_model_dir=settings.model_dir,
+        batch_size=batch_size, actor=actor[1] if actor else "cli",
+    )  # fmt: skip
+    for line in promote_lines(report):
+        typer.echo(line)
+    if reassess and actor is not None:
+        _reassess(settings, report.plan.model_version, actor, progress=progress)
+    db_engine.dispose()
+
+
+def _reassess(
+    settings: ServingSettings, model_version: str, actor: tuple[int, str], *, progress: bool
+) -> None:
+    import asyncio
+
+    from serving.app import build_services
+    from serving.reassessment import reassess
+
+    services = build_services(settings)
+    try:
+        made = reassess(services, model_version=model_version, actor=actor, progress=progress)
+    finally:
+        asyncio.run(services.pipeline.aclose())
+        services.db_engine.dispose()
+        if services.read_engine is not None:
+            services.read_engine.dispose()
+    typer.echo(f"reassessed {len(made)} family(ies) on the promoted scores")
+
+
+def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
+    """What a promotion changes, in plain words."""
+    from serving.score_shift import shift_lines
+
+    head = "would promote" if dry_run else "promoted"
+    lines = [
+        f"{head} model {plan.model_version} (re-scoring runs {', '.join(map(str, plan.run_ids))})",
+        f"  photos to update: {plan.to_update}; already on this model: {plan.already_on_model}; "
+        f"keeping their old score (no score under this model): {len(plan.kept_old)}",
+    ]
+    lines += [f"    photo {photo_id}: {why}" for photo_id, why in list(plan.kept_old.items())[:10]]
+    lines.append("score shift over the photos to update, current -> new:")
+    lines += shift_lines(plan.shift)
+    lines.append(
+        f"families whose latest assessment goes stale: {len(plan.stale_families)} "
+        f"({plan.stale_with_decision} with a commission decision on it)"
+        + ("; --reassess recomputes them" if plan.stale_families else "")
+    )
+    lines += [f"  {family_id}" for family_id in plan.stale_families[:20]]
+    if len(plan.stale_families) > 20:
+        lines.append(f"  ... and {len(plan.stale_families) - 20} more")
+    if dry_run:
+        lines.append("dry run: nothing was written")
+    return lines
+
+
+def promote_lines(report: PromoteReport) -> list[str]:
+    lines = plan_lines(report.plan, dry_run=False)
+    lines.append(
+        f"updated now: {report.updated} photo(s); scores sha256 {report.scores_sha256[:16]}; "
+        + ("audited" if report.audited else "already promoted and audited: nothing changed")
+    )
     return lines

@@ -27,7 +27,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("command", "demo", "serving.cli:demo"),
     ("group", "users", "serving.cli:users_app"),
     ("group", "audit", "serving.cli:audit_app"),
-    ("command", "rescore", "serving.rescore_cli:rescore"),
+    ("group", "rescore", "serving.rescore_cli:app"),
     ("group", "annotate", "annotation.cli:app"),
 ]
 

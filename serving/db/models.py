@@ -1,4 +1,5 @@
-"""Database tables (SQLAlchemy 2): users, families, photos, assessments, decisions, audit.
+"""Database tables (SQLAlchemy 2): users, families, photos, assessments, decisions, audit,
+and the re-scoring runs with their scores (serving/rescore.py writes them).
 
 The schema is owned by the Alembic migrations in serving/migrations; a test checks that
 these models and the migrations agree on SQLite and PostgreSQL.
@@ -190,3 +191,43 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RescoreRun(Base):
+    """One re-scoring of the photos in scope under one model version, and how far it got."""
+
+    __tablename__ = "rescore_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(128))
+    since_key: Mapped[str] = mapped_column(String(40))  # "" = every photo
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    last_photo_id: Mapped[int] = mapped_column(Integer, default=0)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (UniqueConstraint("model_version", "since_key", name="uq_rescore_runs_key"),)
+
+
+class RescoredScore(Base):
+    """A photo's PhotoScore under one model version (or why it has none)."""
+
+    __tablename__ = "rescore_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # photos.id, without a foreign key: databases whose tables `ensure_tables` made before
+    # migration 0002 have none, and both must match these models.
+    photo_id: Mapped[int] = mapped_column(Integer, index=True)
+    model_version: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[int] = mapped_column(Integer)
+    # none_as_null: a photo without a score holds SQL NULL, not the JSON text "null".
+    score: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("photo_id", "model_version", name="uq_rescore_scores_photo_model"),
+    )

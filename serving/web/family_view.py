@@ -95,10 +95,7 @@ def _latest_assessments(session: Session, ids: list[str]) -> dict[str, Assessmen
 
 def _is_current(assessment: Assessment | None, family: Family, photos: list[Photo]) -> bool:
     """The test of assessments.is_current, on photos already loaded for the whole list."""
-    if assessment is None:
-        return False
-    photo_ids = [p.id for p in photos]
-    return assessment.family_version == family.version and assessment.photo_ids == photo_ids
+    return assessment is not None and assessments.used(assessment, family, photos)
 
 
 def family_rows(

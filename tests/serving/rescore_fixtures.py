@@ -69,6 +69,19 @@ def populate(
     return StoredPhotos(url=url, store=store, ids=ids, created=created)
 
 
+def cli_config(tmp_path: Path, n: int, *, model_dir: Path | None = None) -> Path:
+    """A serving.yaml for the CLI over a SQLite database of n `populate`d photos."""
+    data_dir = tmp_path / "data"
+    url = f"sqlite:///{data_dir / 'shanyraq.db'}"
+    populate(url, data_dir / "photos", n)
+    config = tmp_path / "serving.yaml"
+    config.write_text(
+        f"data_dir: {data_dir}\ndatabase_url: {url}\nmodel_dir: {model_dir or ''}\n"
+        "secret_key: test-secret-key-0123456789abcdef-0123\n"
+    )
+    return config
+
+
 _MODELS: dict[int, Path] = {}
 
 

@@ -9,16 +9,15 @@ import sys
 from datetime import timedelta
 
 import pytest
-import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from serving.db.models import AuditEntry, Photo
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import RescoreRun, rescore, scores_for
-from serving.rescore_cli import rescore as rescore_command
+from shanyraq.cli import build_app
 from tests.serving.helpers import ROOT
-from tests.serving.rescore_fixtures import DAY0, OLD_VERSION, populate, tiny_model
+from tests.serving.rescore_fixtures import DAY0, OLD_VERSION, cli_config, populate, tiny_model
 from vision.bulk import CpuBytesScorer, PhotoBytes, open_scorer
 
 MAX_PIXELS = 50_000_000
@@ -224,17 +223,13 @@ def test_sigkill_mid_batch_then_resume_scores_each_photo_exactly_once(tmp_path, 
 
 
 def test_cli_rescores_reports_and_audits(tmp_path, model):
-    data_dir = tmp_path / "data"
-    url = f"sqlite:///{data_dir / 'shanyraq.db'}"
-    populate(url, data_dir / "photos", 4)
-    config = tmp_path / "serving.yaml"
-    config.write_text(
-        f"data_dir: {data_dir}\ndatabase_url: {url}\n"
-        "secret_key: test-secret-key-0123456789abcdef-0123\n"
-    )
-    app = typer.Typer()
-    app.command()(rescore_command)
-    args = ["--model", str(model), "--config", str(config), "--device", "cpu", "--no-progress"]
+    config = cli_config(tmp_path, 4)
+    url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
+    app = build_app()  # `shanyraq rescore --model DIR` as before, now beside `rescore promote`
+    args = [
+        "rescore", "--model", str(model), "--config", str(config), "--device", "cpu",
+        "--no-progress",
+    ]  # fmt: skip
     result = CliRunner().invoke(app, [*args, "--batch-size", "3"])
     assert result.exit_code == 0, result.output
     assert "complete" in result.output and "scored: 4" in result.output

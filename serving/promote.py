@@ -1,0 +1,321 @@
+"""Promotion: the service adopts the re-scores of model M (photos.score, photos.model_version).
+
+Refused unless the re-scoring under M is finished and covers every photo, M fits the
+taxonomy in configs/, and the service itself scores new uploads with M (else the record would
+mix models from then on). What M has a score for replaces the photo's score, in bounded
+batches, one transaction each; a photo already on M is skipped, so a second promotion, or one
+re-run after a crash, changes nothing twice. One audit entry records who promoted what, with a
+hash of the adopted scores. A photo M could not score (file missing, undecodable) keeps its
+score under the old model, and is reported. `serving/reassessment.py` then recomputes the
+assessments the promotion made stale.
+
+`--since` runs: what is promoted is every outcome recorded under M, from whichever runs. A
+partial-scope run alone is refused while any photo has neither an outcome under M nor a score
+by M from its upload; the refusal names the date to re-score from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from serving import audit
+from serving.db.models import AuditEntry, Decision, Photo, RescoredScore, RescoreRun
+from serving.db.session import session_scope
+from serving.reassessment import latest_assessments
+from serving.score_shift import ScoreShift, ShiftTally
+from shanyraq.errors import ShanyraqError
+from shanyraq.taxonomy import get_taxonomy
+from vision.artifact import read_artifact
+
+logger = logging.getLogger(__name__)
+
+ACTION = "scores_promoted"
+
+
+class RescoreRunNotFoundError(ShanyraqError):
+    code = "rescore_run_not_found"
+
+
+class RescoreIncompleteError(ShanyraqError):
+    code = "rescore_incomplete"
+
+
+class RescoreScopePartialError(ShanyraqError):
+    code = "rescore_scope_partial"
+
+
+class ServingModelMismatchError(ShanyraqError):
+    code = "serving_model_mismatch"
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    """What promoting M changes; nothing is written to find it out."""
+
+    model_version: str
+    run_ids: list[int]
+    to_update: int  # photos whose score would be replaced by M's
+    already_on_model: int  # photos with an outcome under M that carry M's score already
+    kept_old: dict[int, str]  # photo id -> why M has no score for it (it keeps its score)
+    stale_families: list[str]  # latest assessment uses a photo whose score would change
+    stale_with_decision: int  # of those, how many have a commission decision on it
+    shift: ScoreShift
+
+
+@dataclass(frozen=True)
+class PromoteReport:
+    plan: PromotionPlan
+    updated: int  # photos updated by this call
+    scores_sha256: str
+    audited: bool  # False: an identical promotion was audited before and nothing changed
+
+
+def _needs_update(model_version: str) -> Any:
+    return or_(Photo.model_version.is_(None), Photo.model_version != model_version)
+
+
+def _checked_model(model_dir: Path, serving_model_dir: Path | None) -> str:
+    """M's version, once M fits configs/ and the service scores new uploads with M."""
+    model = read_artifact(model_dir)
+    model.check_taxonomy(get_taxonomy())  # ModelMismatchError, code model_mismatch
+    fix = (
+        f"set model_dir in serving.yaml (or SHANYRAQ_SERVING__MODEL_DIR) to {model_dir}, "
+        "restart the service, then promote"
+    )
+    if serving_model_dir is None:
+        raise ServingModelMismatchError(
+            f"the service has no photo model (model_dir is empty), so new uploads would go "
+            f"unscored beside photos scored by {model.model_version}; {fix}"
+        )
+    serving = read_artifact(serving_model_dir).model_version
+    if serving != model.model_version:
+        raise ServingModelMismatchError(
+            f"the service scores new uploads with {serving} (model_dir {serving_model_dir}), "
+            f"not {model.model_version}: the photos would then mix two models; {fix}"
+        )
+    return model.model_version
+
+
+def _checked_runs(session: Session, model_version: str, model_dir: Path) -> list[int]:
+    query = select(RescoreRun).where(RescoreRun.model_version == model_version)
+    runs = list(session.execute(query.order_by(RescoreRun.id)).scalars())
+    if not runs:
+        raise RescoreRunNotFoundError(
+            f"no re-scoring run under model {model_version}; run `shanyraq rescore --model "
+            f"{model_dir}` first, then promote"
+        )
+    for run in runs:
+        if run.status != "done":
+            since = f" --since {run.since_key[:10]}" if run.since_key else ""
+            raise RescoreIncompleteError(
+                f"re-scoring run {run.id} under {model_version} is unfinished (up to photo "
+                f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); run "
+                f"`shanyraq rescore --model {model_dir}{since}` again to finish it (or wait for "
+                "the one running), then promote"
+            )
+    return [run.id for run in runs]
+
+
+def _check_coverage(session: Session, model_version: str, model_dir: Path) -> None:
+    """Every photo has an outcome under M or was scored by M at upload."""
+    outcome = select(RescoredScore.id).where(
+        RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
+    )
+    count, first = session.execute(
+        select(func.count(Photo.id), func.min(Photo.created_at)).where(
+            _needs_update(model_version), ~outcome.exists()
+        )
+    ).one()
+    if count:
+        day = first.date().isoformat() if isinstance(first, datetime) else str(first)[:10]
+        raise RescoreScopePartialError(
+            f"{count} photo(s), uploaded from {day} on, have no score under {model_version}: "
+            "the runs under it did not cover them (a --since run, or uploads after the run); "
+            f"run `shanyraq rescore --model {model_dir} --since {day}`, then promote"
+        )
+
+
+def _pending(model_version: str, *, after_id: int, limit: int) -> Any:
+    """(photo id, family id, current score, M's score) of photos still to update, by id."""
+    return (
+        select(Photo.id, Photo.family_id, Photo.score, RescoredScore.score)
+        .join(RescoredScore, RescoredScore.photo_id == Photo.id)
+        .where(
+            RescoredScore.model_version == model_version,
+            RescoredScore.score.is_not(None),
+            _needs_update(model_version),
+            Photo.id > after_id,
+        )
+        .order_by(Photo.id)
+        .limit(limit)
+    )
+
+
+def _pages(
+    sessions: sessionmaker[Session], model_version: str, batch_size: int
+) -> Iterator[list[Any]]:
+    cursor = 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(_pending(model_version, after_id=cursor, limit=batch_size))
+            page = list(rows.all())
+        if not page:
+            return
+        cursor = page[-1][0]
+        yield page
+
+
+def _stale_families(
+    session: Session, family_ids: set[str], photo_ids: set[int]
+) -> tuple[list[str], int]:
+    """Families whose latest assessment used one of `photo_ids`; and how many were decided on."""
+    families = sorted(family_ids)
+    stale: list[str] = []
+    decided = 0
+    for start in range(0, len(families), 500):
+        for row in latest_assessments(session, families[start : start + 500]):
+            if photo_ids.intersection(row.photo_ids):
+                stale.append(row.family_id)
+                decided += bool(
+                    session.scalar(select(func.count(Decision.id)).where(
+                        Decision.assessment_id == row.id))
+                )  # fmt: skip
+    return stale, decided
+
+
+def plan(
+    sessions: sessionmaker[Session],
+    *,
+    model_dir: Path,
+    serving_model_dir: Path | None,
+    batch_size: int = 1000,
+) -> PromotionPlan:
+    """Check that M may be promoted (raising why not) and measure what it would change."""
+    model_version = _checked_model(model_dir, serving_model_dir)
+    with sessions() as session:
+        run_ids = _checked_runs(session, model_version, model_dir)
+        _check_coverage(session, model_version, model_dir)
+        kept_rows = session.execute(
+            select(RescoredScore.photo_id, RescoredScore.error)
+            .join(Photo, Photo.id == RescoredScore.photo_id)
+            .where(
+                RescoredScore.model_version == model_version,
+                RescoredScore.score.is_(None),
+                _needs_update(model_version),
+            )
+            .order_by(RescoredScore.photo_id)
+        )
+        kept_old = {photo_id: error or "" for photo_id, error in kept_rows}
+        already = session.scalar(
+            select(func.count(Photo.id))
+            .join(RescoredScore, RescoredScore.photo_id == Photo.id)
+            .where(RescoredScore.model_version == model_version, ~_needs_update(model_version))
+        )
+    tally, to_update, families = ShiftTally(), set(), set()
+    for page in _pages(sessions, model_version, batch_size):
+        for photo_id, family_id, old, new in page:
+            tally.add(old, new)
+            to_update.add(photo_id)
+            families.add(family_id)
+    with sessions() as session:
+        stale, decided = _stale_families(session, families, to_update)
+    return PromotionPlan(
+        model_version=model_version, run_ids=run_ids, to_update=len(to_update),
+        already_on_model=already or 0, kept_old=kept_old,
+        stale_families=stale, stale_with_decision=decided, shift=tally.result(),
+    )  # fmt: skip
+
+
+def scores_sha256(session: Session, model_version: str, *, batch: int = 1000) -> str:
+    """A digest of every outcome recorded under M, in photo order (reproducible from the table)."""
+    digest = hashlib.sha256()
+    rows = session.execute(
+        select(RescoredScore.photo_id, RescoredScore.score, RescoredScore.error)
+        .where(RescoredScore.model_version == model_version)
+        .order_by(RescoredScore.photo_id)
+        .execution_options(yield_per=batch)
+    )
+    for row in rows:
+        digest.update(json.dumps(list(row), sort_keys=True, separators=(",", ":")).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _apply(sessions: sessionmaker[Session], page: list[Any], model_version: str) -> int:
+    """One batch in one transaction; a photo another process put on M meanwhile is skipped."""
+    updated = 0
+    with session_scope(sessions) as session:
+        for photo_id, _, _, score in page:
+            result = session.execute(
+                update(Photo)
+                .where(Photo.id == photo_id, _needs_update(model_version))
+                .values(score=score, model_version=model_version)
+                .execution_options(synchronize_session=False)
+            )
+            updated += int(result.rowcount)  # type: ignore[attr-defined]
+    return updated
+
+
+def promote(
+    sessions: sessionmaker[Session],
+    signing_key: bytes,
+    *,
+    model_dir: Path,
+    serving_model_dir: Path | None,
+    actor: str,
+    batch_size: int = 500,
+    on_batch: Callable[[int], None] | None = None,
+) -> PromoteReport:
+    """Adopt M's scores (refusing with the reason when it may not), then audit it once."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    found = plan(sessions, model_dir=model_dir, serving_model_dir=serving_model_dir)
+    version = found.model_version
+    updated = 0
+    for page in _pages(sessions, version, batch_size):
+        updated += _apply(sessions, page, version)
+        if on_batch is not None:
+            on_batch(updated)
+    with session_scope(sessions) as session:
+        digest = scores_sha256(session, version)
+        on_model = session.scalar(
+            select(func.count(Photo.id))
+            .join(RescoredScore, RescoredScore.photo_id == Photo.id)
+            .where(
+                RescoredScore.model_version == version,
+                RescoredScore.score.is_not(None),
+                ~_needs_update(version),
+            )
+        )
+        before = session.execute(
+            select(AuditEntry.details)
+            .where(AuditEntry.action == ACTION, AuditEntry.target == f"model:{version}")
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        # A re-run that changed nothing adds no entry, unless the earlier run died before its
+        # entry was written (then this one writes it).
+        audited = updated > 0 or (before or {}).get("scores_sha256") != digest
+        if audited:
+            audit.append(
+                session, signing_key, actor=actor, action=ACTION, target=f"model:{version}",
+                details={
+                    "run_ids": found.run_ids, "model_version": version,
+                    "updated": updated, "photos_on_model": on_model,
+                    "already_on_model": found.already_on_model,
+                    "kept_old_score": len(found.kept_old),
+                    "stale_families": len(found.stale_families), "scores_sha256": digest,
+                },
+            )  # fmt: skip
+    logger.info("promoted %s: %d photo(s) updated", version, updated)
+    return PromoteReport(plan=found, updated=updated, scores_sha256=digest, audited=audited)

@@ -1,0 +1,127 @@
+"""How a photo population's scores shift between two models: the dry run of a promotion.
+
+Per head, over the same photos: the abstain rate, the mean condition grade (expected grade,
+over photos that do not abstain: a non-dwelling photo has no condition), how often each room
+is the top room and how many photos change top room, and each sign's mean probability.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from vision.score import PhotoScore
+
+
+@dataclass(frozen=True)
+class HeadSummary:
+    """One model's scores over the photos compared."""
+
+    photos: int  # photos with a readable score
+    abstain_rate: float | None
+    mean_condition: float | None  # over photos that do not abstain
+    top_rooms: dict[str, int]
+    mean_signs: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ScoreShift:
+    old: HeadSummary
+    new: HeadSummary
+    room_changed: int  # photos whose top room differs between the two models
+    old_unreadable: int  # photos whose current score is absent or not a PhotoScore
+
+
+def read_score(data: dict[str, Any] | None) -> PhotoScore | None:
+    """The stored score as a PhotoScore; None when there is none or it is not one."""
+    if not data:
+        return None
+    try:
+        return PhotoScore.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+@dataclass
+class _Side:
+    photos: int = 0
+    abstained: int = 0
+    condition_sum: float = 0.0
+    condition_n: int = 0
+    rooms: Counter[str] = field(default_factory=Counter)
+    sign_sums: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, score: PhotoScore) -> None:
+        self.photos += 1
+        self.rooms[score.top_room] += 1
+        for sign, p in score.signs.items():
+            self.sign_sums[sign] += p
+        if score.abstain:
+            self.abstained += 1
+            return
+        self.condition_sum += score.expected_condition
+        self.condition_n += 1
+
+    def summary(self) -> HeadSummary:
+        n = self.photos
+        return HeadSummary(
+            photos=n,
+            abstain_rate=self.abstained / n if n else None,
+            mean_condition=self.condition_sum / self.condition_n if self.condition_n else None,
+            top_rooms=dict(sorted(self.rooms.items())),
+            mean_signs={sign: total / n for sign, total in sorted(self.sign_sums.items())},
+        )
+
+
+class ShiftTally:
+    """Accumulates (old, new) score pairs a batch at a time; `result()` gives the shift."""
+
+    def __init__(self) -> None:
+        self._old, self._new = _Side(), _Side()
+        self._room_changed = self._old_unreadable = 0
+
+    def add(self, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        before, after = read_score(old), read_score(new)
+        if after is not None:
+            self._new.add(after)
+        if before is None:
+            self._old_unreadable += 1
+            return
+        self._old.add(before)
+        if after is not None and before.top_room != after.top_room:
+            self._room_changed += 1
+
+    def result(self) -> ScoreShift:
+        return ScoreShift(
+            old=self._old.summary(), new=self._new.summary(),
+            room_changed=self._room_changed, old_unreadable=self._old_unreadable,
+        )  # fmt: skip
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def shift_lines(shift: ScoreShift) -> list[str]:
+    """The shift in plain words, old -> new, one line per measure."""
+    old, new = shift.old, shift.new
+    lines = [
+        f"  photos compared: {old.photos} with a current score -> {new.photos} with a new one"
+        + (f" ({shift.old_unreadable} without a readable current score)"
+           if shift.old_unreadable else ""),
+        f"  abstain rate: {_number(old.abstain_rate)} -> {_number(new.abstain_rate)}",
+        f"  mean condition grade (not abstaining): {_number(old.mean_condition, 2)} -> "
+        f"{_number(new.mean_condition, 2)}",
+        f"  top room changed on {shift.room_changed} photo(s)",
+    ]  # fmt: skip
+    for room in sorted(set(old.top_rooms) | set(new.top_rooms)):
+        lines.append(
+            f"    {room}: {old.top_rooms.get(room, 0)} -> {new.top_rooms.get(room, 0)} photo(s)"
+        )
+    for sign in sorted(set(old.mean_signs) | set(new.mean_signs)):
+        lines.append(
+            f"  sign {sign}, mean probability: {_number(old.mean_signs.get(sign))} -> "
+            f"{_number(new.mean_signs.get(sign))}"
+        )
+    return lines

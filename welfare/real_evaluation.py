@@ -25,6 +25,7 @@ from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
 from welfare.evaluation import HIDDEN_INCOME, outcomes
 from welfare.fusion import FusionModel
+from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_scores import (
     HeldOut,
     RealPhoto,
@@ -32,8 +33,8 @@ from welfare.real_scores import (
     engine_photos,
     held_out_families,
     photo_key,
+    planned_pixels,
     readings,
-    reuse_flags,
     score_photos,
     study_engine,
 )
@@ -251,8 +252,11 @@ def measure_real_scores(
     engine = study_engine(vision_dir)
     cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None
     photos, counts = score_photos(held, engine=engine, size=size, cache=cache, progress=progress)
-    radius = engine.config.hashing.reuse_radius
-    data = readings(held, photos, radius=radius, config=config)
+    pixels = planned_pixels(held, size=size, engine=engine)
+    reused, reuse_counts = reuse_flags(
+        list(photos.values()), hashing=engine.config.hashing, pixels_of=pixels, progress=progress
+    )
+    data = readings(held, photos, reused=reused, config=config)
     result = compare(
         models,
         data,
@@ -265,7 +269,7 @@ def measure_real_scores(
     )
     assessed = assess_families(
         data["engine"],
-        engine_photos(held, photos, radius=radius),
+        engine_photos(held, photos, reused=reused),
         model=models[fused],
         config=config,
     )
@@ -276,14 +280,14 @@ def measure_real_scores(
         fused=fused,
         engine_trained=engine_trained,
         engine_training=models[engine_trained].meta.metrics["data"] if engine_trained else None,
-        reuse_radius=radius,
+        reuse=reuse_description(engine.config.hashing, reuse_counts),
         data={"n": n, "seed": seed, "test_fraction": config.fusion.test_fraction},
         n_families=len(held.table),
         n_hidden_income=int((held.table["case"] == HIDDEN_INCOME).sum()),
         size=size,
         n_boot=n_boot,
         cache={**counts, "path": str(cache.path) if cache else None},
-        photos=photo_figures(held, photos, radius=radius),
+        photos=photo_figures(held, photos, reused=reused),
         assessments={
             "n": len(assessed),
             "agree_with_batch": _agreement(assessed, result["_frames"][arm(fused, "engine")]),
@@ -342,9 +346,10 @@ def _condition_vs_level(data: Mapping[str, FamilyData]) -> dict[str, float | Non
     return out
 
 
-def photo_figures(held: HeldOut, photos: dict[str, RealPhoto], *, radius: int) -> dict[str, Any]:
+def photo_figures(
+    held: HeldOut, photos: dict[str, RealPhoto], *, reused: Mapping[str, bool]
+) -> dict[str, Any]:
     """How the engine read the rendered photos, beside the simulation of the same photos."""
-    reused = reuse_flags(list(photos.values()), radius=radius)
     rows = []
     for _, p in held.planned:
         real = photos.get(photo_key(p))

@@ -135,7 +135,7 @@ def engine_trained_verdict(real: dict[str, Any]) -> list[str]:
     )
     return [
         f"**`{name}`, the `{real['fused']}` recipe trained on engine scores** ({families}, "
-        f"their photos rendered and scored as here, reuse radius {source.get('reuse_radius')}), "
+        f"their photos rendered and scored as here; reuse: {_reuse(source)}), "
         + ("BEATS" if beats else "does NOT beat")
         + f" tabular-only on engine scores: level accuracy "
         f"{_pct(arms[trained]['accuracy']['value'])} against "
@@ -232,9 +232,11 @@ def _real_photo_lines(real: dict[str, Any]) -> list[str]:
     reused = photos.get("reused_by_planned", {})
     lines += [
         "",
-        f"Reuse check (pHash + dHash radius as configs/engine.yaml, over all {photos['n_photos']:,}"
-        f" photos): {photos['reused_flagged']} photos of distinct rendered homes matched another "
-        "family's (" + ", ".join(f"{k} {v}" for k, v in reused.items()) + "); none was planned "
+        f"Reuse check (as the service does it, configs/engine.yaml `hashing`, over all "
+        f"{photos['n_photos']:,} photos): {photos['reused_flagged']} photos of distinct rendered "
+        "homes matched another family's ("
+        + ", ".join(f"{k} {v}" for k, v in reused.items())
+        + "); none was planned "
         "as reused, so every match is a false one. Synthetic homes share a few styles and "
         "layouts, so they collide more often than real homes would; but false matches grow with "
         "the number of stored photos, which the service's index will face too.",
@@ -298,7 +300,7 @@ def real_score_lines(real: dict[str, Any] | None) -> list[str]:
             if real.get("engine_trained")
             else ""
         )
-        + f"; reuse radius {real.get('reuse_radius', 'as configured')}. {real['n_boot']} "
+        + f"; reuse: {_reuse(real)}. {real['n_boot']} "
         "paired bootstrap resamples of families give the 95 % intervals. "
         f"{_rate(real['cache'])}{real['assessments']['agree_with_batch']} of "
         f"{real['assessments']['n']} families "
@@ -316,3 +318,10 @@ def real_score_lines(real: dict[str, Any] | None) -> list[str]:
         "",
     ]
     return lines
+
+
+def _reuse(record: dict[str, Any]) -> str:
+    """How reuse was checked; records written before verification name a full-hash radius."""
+    if "reuse" in record:
+        return str(record["reuse"])
+    return f"full hash within {record.get('reuse_radius', 'the configured radius')} bits"

@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from training.synth.config import SynthConfig
     from training.synth.families import PlannedPhoto
     from vision.engine import Engine
+    from vision.io import DecodedImage
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+# 2: the hash column holds the reuse hashes (full and central crops), not the full hash alone.
+CACHE_VERSION = 2
 BATCH = 32  # photos rendered, then scored in one engine call (bounds memory)
 _SEP = "|"
 
@@ -94,13 +96,13 @@ def families_at(
 
 @dataclass(frozen=True)
 class RealPhoto:
-    """One rendered photo's engine score, quality verdict and perceptual hash."""
+    """One rendered photo's engine score, quality verdict and reuse hashes."""
 
     key: str  # family_id/photo index within the family
     score: PhotoScore
     quality_status: str
     quality_reasons: tuple[str, ...]
-    photo_hash: str
+    photo_hash: str  # vision.hashing.PhotoHashes as hex: the full hash and its central crops
 
     @property
     def family_id(self) -> str:
@@ -141,6 +143,7 @@ class ScoreCache:
             "synth": get_synth_config().model_dump(mode="json"),
             "quality": study_quality(engine, size).model_dump(mode="json"),
             "abstain": engine.config.abstain.model_dump(mode="json"),
+            "crops": list(engine.config.hashing.crop_fractions),
         }
         digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
         self.path = Path(folder) / f"scores-{digest[:16]}.npz"
@@ -205,6 +208,27 @@ class _Prepared:
     photo_hash: str
 
 
+def decode_planned(
+    photo: PlannedPhoto,
+    index: int,
+    *,
+    seed: int,
+    size: int,
+    synth: SynthConfig,
+    target_side: int,
+    max_pixels: int,
+) -> DecodedImage:
+    """Render photo `index` of the set made with `seed`, JPEG-encode it, decode it as uploaded."""
+    from training.synth.photos import encode_jpeg, photo_rng, render_photo
+    from vision.io import decode_image
+
+    rng = photo_rng(seed, index)  # the seed write_families gives this photo
+    rendered = render_photo(photo, size=size, rng=rng, config=synth)
+    low, high = synth.photos.jpeg_quality
+    data = encode_jpeg(rendered.image, int(rng.integers(low, high + 1)))
+    return decode_image(data, max_pixels=max_pixels, target_size=target_side)
+
+
 def prepare_photo(
     photo: PlannedPhoto,
     index: int,
@@ -217,25 +241,43 @@ def prepare_photo(
     max_pixels: int,
 ) -> _Prepared:
     """Render photo `index` of the set made with `seed`, then run the service's upload steps."""
-    from training.synth.photos import encode_jpeg, photo_rng, render_photo
-    from vision.hashing import perceptual_hash
-    from vision.io import decode_image
+    from vision.hashing import perceptual_hash, reuse_hashes
     from vision.quality import assess_quality
 
-    rng = photo_rng(seed, index)  # the seed write_families gives this photo
-    rendered = render_photo(photo, size=size, rng=rng, config=synth)
-    low, high = synth.photos.jpeg_quality
-    data = encode_jpeg(rendered.image, int(rng.integers(low, high + 1)))
     side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
-    decoded = decode_image(data, max_pixels=max_pixels, target_size=side)
+    decoded = decode_planned(
+        photo, index, seed=seed, size=size, synth=synth, target_side=side, max_pixels=max_pixels
+    )
     verdict = assess_quality(decoded.pixels, config=quality, original_size=decoded.original_size)
+    crops = engine.config.hashing.crop_fractions
+    hashes = reuse_hashes(decoded.pixels, crops, full=perceptual_hash(decoded.pixels))
     return _Prepared(
         key=photo_key(photo),
         model_input=engine.prepare(decoded.pixels),
         verdict=verdict,
         sha256=decoded.sha256,
-        photo_hash=perceptual_hash(decoded.pixels).to_hex(),
+        photo_hash=hashes.to_hex(),
     )
+
+
+def planned_pixels(held: HeldOut, *, size: int, engine: Engine) -> Callable[[str], np.ndarray]:
+    """Pixels of a held-out photo by key, rendered again (seeded: the very pixels scored),
+    decoded at the size the service decodes a stored photo to verify reuse."""
+    from shanyraq.config import get_settings
+    from training.synth.config import get_synth_config
+
+    synth, max_pixels = get_synth_config(), get_settings().io.max_pixels
+    side = engine.config.hashing.verification.working_side_px
+    by_key = {photo_key(p): (i, p) for i, p in held.planned}
+
+    def pixels(key: str) -> np.ndarray:
+        index, photo = by_key[key]
+        return decode_planned(
+            photo, index, seed=held.seed, size=size, synth=synth, target_side=side,
+            max_pixels=max_pixels,
+        ).pixels  # fmt: skip
+
+    return pixels
 
 
 def score_photos(
@@ -335,28 +377,13 @@ def _score_batch(
     return out
 
 
-def reuse_flags(photos: Sequence[RealPhoto], *, radius: int) -> dict[str, bool]:
-    """Reused as the service says it: another family's photo lies within the hash radius."""
-    from vision.hashing import HashIndex, PhotoHash
-
-    index = HashIndex(capacity=max(1, len(photos)))
-    for photo in photos:
-        index.add(photo.key, PhotoHash.from_hex(photo.photo_hash))
-    owner = {p.key: p.family_id for p in photos}
-    return {
-        p.key: any(
-            owner[hit] != p.family_id
-            for hit, _ in index.query(PhotoHash.from_hex(p.photo_hash), radius=radius)
-        )
-        for p in photos
-    }
-
-
 def engine_photos(
-    held: HeldOut, photos: dict[str, RealPhoto], *, radius: int
+    held: HeldOut, photos: dict[str, RealPhoto], *, reused: Mapping[str, bool]
 ) -> dict[str, list[SimulatedPhoto]]:
-    """The engine's scores and flags in the carrier build_family_data reads, family by family."""
-    reused = reuse_flags(list(photos.values()), radius=radius)
+    """The engine's scores and flags in the carrier build_family_data reads, family by family.
+
+    `reused`: per photo key, whether the reuse check (welfare.real_reuse) flagged it.
+    """
     out: dict[str, list[SimulatedPhoto]] = {}
     for _, planned in held.planned:
         photo = photos.get(photo_key(planned))
@@ -371,12 +398,16 @@ def engine_photos(
 
 
 def readings(
-    held: HeldOut, photos: dict[str, RealPhoto], *, radius: int, config: WelfareConfig
+    held: HeldOut,
+    photos: dict[str, RealPhoto],
+    *,
+    reused: Mapping[str, bool],
+    config: WelfareConfig,
 ) -> dict[str, FamilyData]:
     """The same families twice: with simulated photo scores and with the engine's."""
     return {
         "simulated": build_family_data(held.table, held.simulated, config=config),
         "engine": build_family_data(
-            held.table, engine_photos(held, photos, radius=radius), config=config
+            held.table, engine_photos(held, photos, reused=reused), config=config
         ),
     }

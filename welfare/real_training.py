@@ -13,6 +13,7 @@ scores) but a name on the artifact.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,14 @@ from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices
 from welfare.fusion import FusionModel
+from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_scores import (
     HeldOut,
     RealPhoto,
     ScoreCache,
     engine_photos,
     families_at,
+    planned_pixels,
     score_photos,
     study_engine,
 )
@@ -73,10 +76,14 @@ def score_in_chunks(
 
 
 def engine_family_data(
-    held: HeldOut, photos: dict[str, RealPhoto], *, radius: int, config: WelfareConfig
+    held: HeldOut,
+    photos: dict[str, RealPhoto],
+    *,
+    reused: Mapping[str, bool],
+    config: WelfareConfig,
 ) -> FamilyData:
     """The families' records with visual features from the engine's scores and reuse flags."""
-    return build_family_data(held.table, engine_photos(held, photos, radius=radius), config=config)
+    return build_family_data(held.table, engine_photos(held, photos, reused=reused), config=config)
 
 
 def fit_engine_fused(
@@ -110,8 +117,13 @@ def train_on_engine_scores(
         return score_photos(part, engine=engine, size=size, cache=cache, progress=progress)
 
     photos, counts = score_in_chunks(held, score=score)
-    radius = engine.config.hashing.reuse_radius
-    data = engine_family_data(held, photos, radius=radius, config=config)
+    reused, reuse_counts = reuse_flags(
+        list(photos.values()),
+        hashing=engine.config.hashing,
+        pixels_of=planned_pixels(held, size=size, engine=engine),
+        progress=progress,
+    )
+    data = engine_family_data(held, photos, reused=reused, config=config)
     source = {
         "generator": "training.synth.families",
         "photos": f"vision engine {engine.model_version} on photos rendered at {size} px",
@@ -119,7 +131,7 @@ def train_on_engine_scores(
         "seed": seed,
         "train_families": len(held.table),
         "subset_seed": subset_seed if n_families is not None else None,
-        "reuse_radius": radius,
+        "reuse": reuse_description(engine.config.hashing, reuse_counts),
     }
     model = fit_engine_fused(data, config=config, seed=seed, source=source)
     model.save(out)

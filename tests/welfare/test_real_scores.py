@@ -19,10 +19,12 @@ from welfare.real_evaluation import (
     quadratic_kappa,
 )
 from welfare.real_report import real_score_lines
+from welfare.real_reuse import reuse_flags
 from welfare.real_scores import (
     ScoreCache,
     engine_photos,
     held_out_families,
+    planned_pixels,
     readings,
     score_photos,
     study_engine,
@@ -82,8 +84,13 @@ def test_every_family_is_assessed_and_cache_is_reused(
     other = ScoreCache(tmp_path, engine=engine, held=held, size=SIZE * 2)
     assert other.path != cache.path  # another render size is another set of scores
 
-    data = readings(held, photos, radius=24, config=welfare_config)
-    by_family = engine_photos(held, photos, radius=24)
+    pixels = planned_pixels(held, size=SIZE, engine=engine)
+    reused, counts = reuse_flags(
+        list(photos.values()), hashing=engine.config.hashing, pixels_of=pixels
+    )
+    assert set(reused) == set(photos) and counts["photos_flagged"] == sum(reused.values())
+    data = readings(held, photos, reused=reused, config=welfare_config)
+    by_family = engine_photos(held, photos, reused=reused)
     assessed = assess_families(
         data["engine"], by_family, model=trained["lgbm_fused"], config=welfare_config
     )
@@ -104,8 +111,9 @@ def test_abstained_photos_are_counted_and_send_the_family_to_review(
     )
     photos, _ = score_photos(held, engine=study_engine(vision), size=SIZE)
     assert all(p.score.abstain for p in photos.values())
-    data = readings(held, photos, radius=24, config=welfare_config)
-    by_family = engine_photos(held, photos, radius=24)
+    reused = dict.fromkeys(photos, False)
+    data = readings(held, photos, reused=reused, config=welfare_config)
+    by_family = engine_photos(held, photos, reused=reused)
     assessed = assess_families(
         data["engine"], by_family, model=trained["lgbm_fused"], config=welfare_config
     )
@@ -214,3 +222,31 @@ def test_review_doubts_count_families_per_kind_by_code():
     assert counts["a photo reused from another family"] == 1
     assert counts["rules and model disagree"] == 2  # either direction, once per family
     assert counts["possible hidden income"] == 0
+
+
+def test_reuse_flags_a_cropped_copy_for_another_family_and_not_look_alikes():
+    """As the service: hash candidates (crops included), verified on pixels."""
+    from benchmarks.quality_curves import scenes
+    from vision.engine import load_engine_config
+    from vision.hashing import perceptual_hash, reuse_hashes
+    from welfare.real_scores import RealPhoto
+
+    hashing = load_engine_config().hashing
+    rooms = scenes(6, seed=3, width=480)
+    h, w = rooms[0].shape[:2]
+    pixels = {f"F{i}/0": room for i, room in enumerate(rooms)}
+    pixels["X/0"] = rooms[2][h // 20 : h - h // 20, w // 20 : w - w // 20]  # 5 % cropped copy
+    pixels["F2/1"] = rooms[2].copy()  # the same family's own second copy is no fraud signal
+
+    def photo(key):
+        image = pixels[key]
+        hashes = reuse_hashes(image, hashing.crop_fractions, full=perceptual_hash(image))
+        return RealPhoto(key, None, "pass", (), hashes.to_hex())  # type: ignore[arg-type]
+
+    photos = [photo(k) for k in pixels]
+    flags, counts = reuse_flags(photos, hashing=hashing, pixels_of=pixels.__getitem__)
+    assert {k for k, v in flags.items() if v} == {"F2/0", "F2/1", "X/0"}
+    assert counts["verified_pairs"] == 2 and counts["photos_flagged"] == 3
+    # Without pixels the full hash within reuse_radius decides: the crop may go unnoticed.
+    unverified, _ = reuse_flags(photos, hashing=hashing, pixels_of=None)
+    assert not unverified["F0/0"] and not unverified["F1/0"]

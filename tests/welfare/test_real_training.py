@@ -14,7 +14,8 @@ from welfare.dataset import split_indices
 from welfare.fusion import FusionModel, data_hash
 from welfare.real_evaluation import arm, measure_real_scores
 from welfare.real_report import real_score_lines
-from welfare.real_scores import ScoreCache, held_out_families, study_engine
+from welfare.real_reuse import reuse_flags
+from welfare.real_scores import ScoreCache, held_out_families, planned_pixels, study_engine
 from welfare.real_training import (
     ENGINE_MODEL,
     engine_family_data,
@@ -89,9 +90,12 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
     held = training_families(None, n=N, seed=SEED, subset_seed=0, config=config)
     engine = study_engine(vision_dir)
     photos = ScoreCache(tmp_path / "cache", engine=engine, held=held, size=SIZE).load()
-    data = engine_family_data(
-        held, photos, radius=engine.config.hashing.reuse_radius, config=config
+    reused, _ = reuse_flags(
+        list(photos.values()),
+        hashing=engine.config.hashing,
+        pixels_of=planned_pixels(held, size=SIZE, engine=engine),
     )
+    data = engine_family_data(held, photos, reused=reused, config=config)
     labels = (
         data.table["latent_level"].to_numpy().astype(int) - config.level_values[0],
         data.table["asp_eligible"].astype(bool).to_numpy().astype(int),
@@ -147,7 +151,7 @@ def test_an_unrenderable_photo_is_left_out_and_counted(tmp_path, config, vision_
     engine = study_engine(vision_dir)
     photos, counts = real_scores.score_photos(held, engine=engine, size=SIZE)
     assert counts["unrenderable"] == 1 and len(photos) == len(held.planned) - 1
-    data = engine_family_data(held, photos, radius=16, config=config)
+    data = engine_family_data(held, photos, reused=dict.fromkeys(photos, False), config=config)
     assert len(data) == 3
     family = list(held.table["family_id"]).index(skipped.family_id)
     planned = sum(p.family_id == skipped.family_id for _, p in held.planned)

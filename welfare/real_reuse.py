@@ -1,0 +1,92 @@
+"""Reuse flags for the real-score study, raised as the service raises them.
+
+The service (serving/reuse_index.py) takes other families' photos whose reuse hashes (the full
+pHash + dHash and its central crops, vision.hashing) lie within `candidate_radius`, at most
+`max_candidates`, nearest first, and calls one reused only when vision.reuse verifies it on
+pixels. Here the same steps run over every rendered photo of the study; a candidate's pixels
+come from rendering it again (the generator is seeded per photo, so the pixels are the same).
+Without pixels, the full hash within `reuse_radius` decides, as in the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from vision.hashing import HashingConfig, PhotoHashes
+    from vision.reuse import ReuseFeatures
+    from welfare.real_scores import RealPhoto
+
+
+def reuse_flags(
+    photos: Sequence[RealPhoto],
+    *,
+    hashing: HashingConfig,
+    pixels_of: Callable[[str], np.ndarray] | None,
+    progress: bool = False,
+) -> tuple[dict[str, bool], dict[str, int]]:
+    """Per photo key: whether another family's photo is verified as the same photo; and counts
+    (photos with candidates, candidate pairs checked, pairs verified as the same photo)."""
+    from tqdm import tqdm
+
+    from vision.hashing import HashIndex, PhotoHashes
+    from vision.reuse import features, verify
+
+    hashes = {p.key: PhotoHashes.from_hex(p.photo_hash) for p in photos}
+    index = HashIndex(
+        capacity=max(1, len(photos)), hashes_per_photo=1 + len(hashing.crop_fractions)
+    )
+    for key, h in hashes.items():
+        index.add(key, h)
+    owner = {p.key: p.family_id for p in photos}
+    found: dict[str, ReuseFeatures] = {}
+    verdicts: dict[tuple[str, str], bool] = {}
+
+    def features_of(key: str) -> ReuseFeatures:
+        if key not in found:
+            assert pixels_of is not None
+            found[key] = features(pixels_of(key), hashing.verification)
+        return found[key]
+
+    def same(a: str, b: str) -> bool:
+        pair = (a, b) if a < b else (b, a)
+        if pair not in verdicts:
+            if pixels_of is None:
+                verdicts[pair] = _full_within(hashes[a], hashes[b], hashing.reuse_radius)
+            else:
+                verdicts[pair] = verify(
+                    features_of(a), features_of(b), hashing.verification
+                ).same_photo
+        return verdicts[pair]
+
+    flags: dict[str, bool] = {}
+    with_candidates = 0
+    for p in tqdm(photos, desc="reuse check", disable=not progress):
+        hits = index.nearest(hashes[p.key], radius=hashing.candidate_radius)
+        others = [k for k, _ in hits if owner[k] != p.family_id][: hashing.max_candidates]
+        with_candidates += bool(others)
+        flags[p.key] = any(same(p.key, k) for k in others)
+    counts = {
+        "photos_with_candidates": with_candidates,
+        "candidate_pairs": len(verdicts),
+        "verified_pairs": sum(verdicts.values()),
+        "photos_flagged": sum(flags.values()),
+    }
+    return flags, counts
+
+
+def _full_within(a: PhotoHashes, b: PhotoHashes, radius: int) -> bool:
+    return a.full.distance(b.full) <= radius
+
+
+def reuse_description(hashing: HashingConfig, counts: dict[str, int]) -> str:
+    """One line for reports: how reuse was checked, and what it found."""
+    return (
+        f"hash candidates within {hashing.candidate_radius} bits (full and central-crop "
+        f"hashes), at most {hashing.max_candidates} per photo, verified on pixels: "
+        f"{counts['candidate_pairs']:,} candidate pairs, {counts['verified_pairs']:,} verified, "
+        f"{counts['photos_flagged']:,} photos flagged"
+    )

@@ -80,7 +80,10 @@ def demo(
     from serving.demo import DEMO_PASSWORD, DemoPaths, demo_accounts, ensure_models, seed_demo
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo upload is noise
+    # One line per demo upload (httpx, or httpx2 under newer Starlette test clients) and one per
+    # alembic plugin loaded are noise here.
+    for name in ("httpx", "httpx2", "alembic.runtime.plugins"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     paths = DemoPaths()
     ensure_models(paths)
     settings = load_serving_settings(

@@ -69,16 +69,27 @@ def main(argv: list[str]) -> None:
     print("\n".join(lines))
 
 
+STAMP = "- updated in part ("
+
+
+def _older_stamp(line: str, modules: list[str]) -> list[str]:
+    """An earlier partial run's stamp without the modules run again now (none if all were)."""
+    named, _, when = line.removeprefix(STAMP).partition("): ")
+    kept = [m for m in named.split(", ") if m not in modules]
+    return [f"{STAMP}{', '.join(kept)}): {when}"] if kept else []
+
+
 def merge(existing: str, results: list[BenchResult], modules: list[str]) -> str:
     """`existing` docs/benchmarks.md with the rows and notes of `results` replaced or added."""
     rows = dict(zip((r.name for r in results), _table(results)[2:], strict=True))
     notes = {r.name: f"- {r.name}: {r.notes}" for r in results if r.notes}
-    stamp = f"- updated in part ({', '.join(modules)}): {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    stamps = [f"- updated in part ({', '.join(modules)}): {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
     out: list[str] = []
     for line in existing.splitlines():
         name = line.split(" | ", 1)[0].removeprefix("| ") if line.startswith("| ") else None
         note = next((n for n in notes if line.startswith(f"- {n}: ")), None)
-        if line.startswith("- updated in part"):
+        if line.startswith(STAMP):
+            stamps += _older_stamp(line, modules)
             continue
         if name in rows:
             out.append(rows.pop(name))
@@ -86,8 +97,8 @@ def merge(existing: str, results: list[BenchResult], modules: list[str]) -> str:
             out.append(notes.pop(note))
         else:
             out.append(line)
-        if line.startswith("- date: "):
-            out.append(stamp)
+    at = next((i + 1 for i, line in enumerate(out) if line.startswith("- date: ")), 0)
+    out[at:at] = stamps
     table_end = max(i for i, line in enumerate(out) if line.startswith("| ")) + 1
     out[table_end:table_end] = list(rows.values())
     notes_at = len(out) - 1 if out and not out[-1] else len(out)

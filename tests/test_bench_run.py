@@ -29,6 +29,9 @@ def test_partial_run_replaces_only_its_rows_and_notes():
     assert "- beta: new beta" in lines and "- beta: beta note" not in lines
     assert "- alpha: alpha note" in lines and "- gamma: g" in lines
     assert lines[3].startswith("- updated in part (x): ")
-    # A second partial run keeps one stamp, not two.
+    # Each module keeps the stamp of its latest run: x's stays beside y's, a rerun replaces it.
     again = merge(merged, [_result("alpha", 4.0)], ["y"])
-    assert sum(line.startswith("- updated in part") for line in again.splitlines()) == 1
+    stamps = [line for line in again.splitlines() if line.startswith("- updated in part")]
+    assert [s.split(")")[0] for s in stamps] == ["- updated in part (y", "- updated in part (x"]
+    rerun = merge(again, [_result("alpha", 4.0)], ["x", "y"])
+    assert sum(line.startswith("- updated in part") for line in rerun.splitlines()) == 1

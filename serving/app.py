@@ -114,6 +114,7 @@ def build_services(settings: ServingSettings) -> Services:
     pipeline = PhotoPipeline(
         max_pixels=get_shanyraq_settings().io.max_pixels,
         decode_short_side_px=get_engine_config().decode_short_side_px,
+        crop_fractions=get_engine_config().hashing.crop_fractions,
         engine=engine,  # type: ignore[arg-type]
         batching=settings.batching.enabled,
         max_batch=settings.batching.max_batch,

@@ -1,4 +1,4 @@
-"""The photo pipeline of an upload: decode, quality, perceptual hash, then score (batched).
+"""The photo pipeline of an upload: decode, quality, reuse hashes, then score (batched).
 
 Pixels enter only through `vision.io`; CPU work (decode, quality, hash and the model's
 resize/normalise) runs in the request's worker thread, in parallel across uploads; only the
@@ -20,7 +20,7 @@ from vision.io import DecodedImage, decode_image
 if TYPE_CHECKING:
     from vision.batcher import MicroBatcher
     from vision.engine import Engine
-    from vision.hashing import PhotoHash
+    from vision.hashing import PhotoHash, PhotoHashes
     from vision.quality import QualityVerdict
     from vision.score import PhotoScore
 
@@ -33,8 +33,12 @@ class Analysis:
 
     decoded: DecodedImage
     quality: QualityVerdict
-    photo_hash: PhotoHash
+    photo_hashes: PhotoHashes  # the full perceptual hash and its central crops' (reuse check)
     model_input: np.ndarray | None = None  # (3, S, S) for the loaded model, None without one
+
+    @property
+    def photo_hash(self) -> PhotoHash:
+        return self.photo_hashes.full
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class PhotoPipeline:
         *,
         max_pixels: int,
         decode_short_side_px: int,
+        crop_fractions: tuple[float, ...] = (),
         cpu_workers: int = 0,
         engine: Engine | None,
         batching: bool,
@@ -59,6 +64,7 @@ class PhotoPipeline:
         max_wait_ms: float,
     ) -> None:
         self.max_pixels = max_pixels
+        self.crop_fractions = crop_fractions
         self.engine = engine
         self.cpu_workers = cpu_workers or os.cpu_count() or 1
         self._cpu_limiter: Any = None  # anyio.CapacityLimiter, made in the event loop
@@ -85,14 +91,15 @@ class PhotoPipeline:
 
     def analyse(self, data: bytes) -> Analysis:
         """Decode (refusing bad files with an ImageError), judge quality and hash the pixels."""
-        from vision.hashing import perceptual_hash
+        from vision.hashing import reuse_hashes
         from vision.quality import assess_quality
 
         decoded = decode_image(data, max_pixels=self.max_pixels, target_size=self.decode_side)
         verdict = assess_quality(decoded.pixels, original_size=decoded.original_size)
         model_input = self.engine.prepare(decoded.pixels) if self.engine is not None else None
         return Analysis(
-            decoded=decoded, quality=verdict, photo_hash=perceptual_hash(decoded.pixels),
+            decoded=decoded, quality=verdict,
+            photo_hashes=reuse_hashes(decoded.pixels, self.crop_fractions),
             model_input=model_input,
         )  # fmt: skip
 

@@ -92,12 +92,6 @@ class ReuseIndex:
     def __len__(self) -> int:
         return len(self._photos)
 
-    def hashes_hex(self, pixels: np.ndarray, full: PhotoHash) -> str:
-        """The hex a photo row keeps: its full hash and its crops' (see vision.hashing)."""
-        from vision.hashing import reuse_hashes
-
-        return reuse_hashes(pixels, self.config.crop_fractions, full=full).to_hex()
-
     def add(
         self, photo_id: int, hex_hash: str, *, family_id: str, region: str, sha256: str | None
     ) -> None:

@@ -129,11 +129,7 @@ def record_request(
     after the commit, so a failed commit leaves nothing behind in it.
     """
     reuse = services.reuse
-    hashes_hex = (
-        reuse.hashes_hex(analysis.decoded.pixels, analysis.photo_hash)
-        if reuse is not None
-        else None
-    )
+    hashes_hex = analysis.photo_hashes.to_hex() if reuse is not None else None
     reused = reuse_for(hashes_hex)
     for attempt in range(2):
         try:

@@ -92,7 +92,9 @@ class PhotoHashes:
     def from_hex(cls, text: str) -> PhotoHashes:
         if not text or len(text) % HEX_DIGITS or len(text) > HEX_DIGITS * (1 + MAX_CROPS):
             raise ValueError(f"photo hashes are 32 to 128 hex digits in 32s, got {len(text)}")
-        parts = [PhotoHash.from_hex(text[i : i + HEX_DIGITS]) for i in range(0, len(text), 32)]
+        parts = [
+            PhotoHash.from_hex(text[i : i + HEX_DIGITS]) for i in range(0, len(text), HEX_DIGITS)
+        ]
         return cls(full=parts[0], crops=tuple(parts[1:]))
 
     def padded(self, count: int) -> tuple[PhotoHash, ...]:
@@ -152,18 +154,12 @@ def central_crop(image: np.ndarray, fraction: float) -> np.ndarray:
     return image[dy : h - dy, dx : w - dx]
 
 
-def reuse_hashes(
-    rgb: np.ndarray, crop_fractions: tuple[float, ...], *, full: PhotoHash | None = None
-) -> PhotoHashes:
-    """The full hash (`full` when already computed) and one hash per central crop."""
+def reuse_hashes(rgb: np.ndarray, crop_fractions: tuple[float, ...]) -> PhotoHashes:
+    """The full hash (as `perceptual_hash`) and one hash per central crop."""
     grey = _hashing_grey(rgb)
-    crops = []
-    for fraction in crop_fractions:
-        part = central_crop(grey, fraction)
-        crops.append(PhotoHash(phash=phash(part), dhash=dhash(part)))
-    return PhotoHashes(
-        full=full or PhotoHash(phash=phash(grey), dhash=dhash(grey)), crops=tuple(crops)
-    )
+    parts = [grey, *(central_crop(grey, fraction) for fraction in crop_fractions)]
+    full, *crops = (PhotoHash(phash=phash(part), dhash=dhash(part)) for part in parts)
+    return PhotoHashes(full=full, crops=tuple(crops))
 
 
 class HashIndex:

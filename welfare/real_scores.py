@@ -241,7 +241,7 @@ def prepare_photo(
     max_pixels: int,
 ) -> _Prepared:
     """Render photo `index` of the set made with `seed`, then run the service's upload steps."""
-    from vision.hashing import perceptual_hash, reuse_hashes
+    from vision.hashing import reuse_hashes
     from vision.quality import assess_quality
 
     side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
@@ -249,8 +249,7 @@ def prepare_photo(
         photo, index, seed=seed, size=size, synth=synth, target_side=side, max_pixels=max_pixels
     )
     verdict = assess_quality(decoded.pixels, config=quality, original_size=decoded.original_size)
-    crops = engine.config.hashing.crop_fractions
-    hashes = reuse_hashes(decoded.pixels, crops, full=perceptual_hash(decoded.pixels))
+    hashes = reuse_hashes(decoded.pixels, engine.config.hashing.crop_fractions)
     return _Prepared(
         key=photo_key(photo),
         model_input=engine.prepare(decoded.pixels),

@@ -228,7 +228,7 @@ def test_reuse_flags_a_cropped_copy_for_another_family_and_not_look_alikes():
     """As the service: hash candidates (crops included), verified on pixels."""
     from benchmarks.quality_curves import scenes
     from vision.engine import load_engine_config
-    from vision.hashing import perceptual_hash, reuse_hashes
+    from vision.hashing import reuse_hashes
     from welfare.real_scores import RealPhoto
 
     hashing = load_engine_config().hashing
@@ -240,7 +240,7 @@ def test_reuse_flags_a_cropped_copy_for_another_family_and_not_look_alikes():
 
     def photo(key):
         image = pixels[key]
-        hashes = reuse_hashes(image, hashing.crop_fractions, full=perceptual_hash(image))
+        hashes = reuse_hashes(image, hashing.crop_fractions)
         return RealPhoto(key, None, "pass", (), hashes.to_hex())  # type: ignore[arg-type]
 
     photos = [photo(k) for k in pixels]

@@ -48,22 +48,35 @@ def _fit(nll: Callable[[float], float]) -> float:
     return float(np.exp(result.x))
 
 
-def fit_room(logits: np.ndarray, target: np.ndarray) -> float:
+def _labelled(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = target != IGNORE
-    z, y = logits[keep], target[keep]
-    if not y.size:
-        return 1.0
-    return _fit(lambda t: -np.log(softmax(z, t)[np.arange(y.size), y] + _EPS).mean())
+    return logits[keep], target[keep]
+
+
+Probs = Callable[[np.ndarray, float, "np.ndarray | None"], np.ndarray]
+
+
+def _head_probs(head: str, formulation: str) -> Probs:
+    """Logits, temperature and offsets -> class probabilities, as vision.heads computes them."""
+    if head == "room":
+        return softmax
+    return lambda z, t, b: condition_probs(z, formulation, t, b)
+
+
+def _class_nll(probs: Probs, z: np.ndarray, y: np.ndarray) -> Callable[..., float]:
+    """Mean negative log-likelihood of the labels `y` at temperature t (and offsets b)."""
+    rows = np.arange(y.size)
+    return lambda t, b=None: float(-np.log(probs(z, t, b)[rows, y] + _EPS).mean())
+
+
+def fit_room(logits: np.ndarray, target: np.ndarray) -> float:
+    z, y = _labelled(logits, target)
+    return _fit(_class_nll(_head_probs("room", ""), z, y)) if y.size else 1.0
 
 
 def fit_condition(logits: np.ndarray, target: np.ndarray, *, formulation: str) -> float:
-    keep = target != IGNORE
-    z, y = logits[keep], target[keep]
-    if not y.size:
-        return 1.0
-    return _fit(
-        lambda t: -np.log(condition_probs(z, formulation, t)[np.arange(y.size), y] + _EPS).mean()
-    )
+    z, y = _labelled(logits, target)
+    return _fit(_class_nll(_head_probs("condition", formulation), z, y)) if y.size else 1.0
 
 
 def fit_signs(logits: np.ndarray, target: np.ndarray, known: np.ndarray) -> float:
@@ -110,35 +123,17 @@ def fit_temperature_and_bias(
     return float(np.exp(result.x[0])), [float(v) for v in result.x[1:]]
 
 
-def _labelled(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keep = target != IGNORE
-    return logits[keep], target[keep]
-
-
 def fit_calibration(
     logits: HeadLogits, *, formulation: str, bias_heads: Sequence[str], l2: float
 ) -> Calibration:
     """Temperatures for every head; temperature and offsets jointly for `bias_heads`."""
     temperatures = fit_temperatures(logits, formulation=formulation)
     fitted: dict[str, tuple[float, list[float]]] = {}
-    room_z, room_y = _labelled(logits.room, logits.room_target)
-    if "room" in bias_heads and room_y.size:
-        rows = np.arange(room_y.size)
-        fitted["room"] = fit_temperature_and_bias(
-            lambda t, b: -np.log(softmax(room_z, t, b)[rows, room_y] + _EPS).mean(),
-            room_z.shape[1],
-            l2=l2,
-        )
-    cond_z, cond_y = _labelled(logits.condition, logits.condition_target)
-    if "condition" in bias_heads and cond_y.size:
-        rows = np.arange(cond_y.size)
-        fitted["condition"] = fit_temperature_and_bias(
-            lambda t, b: (
-                -np.log(condition_probs(cond_z, formulation, t, b)[rows, cond_y] + _EPS).mean()
-            ),
-            cond_z.shape[1],
-            l2=l2,
-        )
+    for head in bias_heads:
+        z, y = _labelled(getattr(logits, head), getattr(logits, f"{head}_target"))
+        if y.size:
+            nll = _class_nll(_head_probs(head, formulation), z, y)
+            fitted[head] = fit_temperature_and_bias(nll, z.shape[1], l2=l2)
     calibration = Calibration(
         temperatures=temperatures.model_copy(update={h: t for h, (t, _) in fitted.items()}),
         biases=Biases(**{h: b for h, (_, b) in fitted.items()}),

@@ -18,7 +18,7 @@ import pandas as pd
 
 from welfare.features import REASON_SOURCE, FeatureSpace
 from welfare.fusion import FusionModel
-from welfare.statements import Code, Param, Statement, number
+from welfare.statements import Code, Param, Statement, figure, number
 
 Target = Literal["asp", "level"]
 
@@ -148,7 +148,7 @@ _CODES = {
 
 
 def _words(label: str, value: float, weight: float, target: Target, level_name: str) -> str:
-    shown = "missing" if math.isnan(value) else f"{value:,.2f}".rstrip("0").rstrip(".")
+    shown = "missing" if math.isnan(value) else figure(value)
     if target == "asp":
         towards = "towards" if weight > 0 else "away from"
         return f"{label}: {shown} — points {towards} ASP eligibility"

@@ -81,3 +81,11 @@ class Statement:
 def number(value: float | None) -> float | None:
     """A figure as a parameter: NaN (missing) becomes None, so it survives JSON."""
     return None if value is None or math.isnan(value) else float(value)
+
+
+def figure(value: float) -> str:
+    """A figure in English: up to two decimals, digits grouped by commas (12,345.5).
+
+    Other languages swap the marks (serving.web.i18n); the digits stay these.
+    """
+    return f"{value:,.2f}".rstrip("0").rstrip(".")

@@ -23,6 +23,7 @@ from typing import Any
 
 from shanyraq.config import read_yaml
 from shanyraq.errors import ConfigError
+from welfare.statements import figure
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class Translator:
 
     def number(self, value: float) -> str:
         """A figure with up to two decimals, grouped and pointed as the reader writes it."""
-        shown = f"{value:,.2f}".rstrip("0").rstrip(".")
+        shown = figure(value)
         marks = {ord(","): self("number.group"), ord("."): self("number.decimal")}
         return shown.translate(marks)
 

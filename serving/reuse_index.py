@@ -121,22 +121,20 @@ class ReuseIndex:
         `sha256` (and the `pixels`, when at hand) name the photo asked about; without it the
         photo is found by its exact hex among the family's indexed photos.
         """
-        from vision.hashing import PhotoHashes
+        from vision.hashing import PhotoHashes, candidates
 
         hashes = PhotoHashes.from_hex(hex_hash)
         with self._lock:
-            hits = self._index.nearest(hashes, radius=self.config.candidate_radius)
+            hits = candidates(
+                self._index, hashes, family_of=lambda pid: self._photos[pid].family_id,
+                family_id=family_id, config=self.config,
+            )  # fmt: skip
             others = [(pid, d, self._photos[pid]) for pid, d in hits]
-            others = [o for o in others if o[2].family_id != family_id]
             if sha256 is None:
                 own = [self._photos[p] for p in self._by_hex.get(hex_hash, [])]
                 sha256 = next((p.sha256 for p in own if p.family_id == family_id), None)
         query = _Query(sha256, pixels, hashes.full)
-        found = [
-            (pid, dist, owner)
-            for pid, dist, owner in others[: self.config.max_candidates]
-            if self._same(query, owner)
-        ]
+        found = [(pid, dist, owner) for pid, dist, owner in others if self._same(query, owner)]
         details = []
         if viewer_role in REUSE_DETAIL_ROLES:
             for pid, dist, owner in found:
@@ -150,7 +148,7 @@ class ReuseIndex:
 
     def _same(self, query: _Query, owner: _Indexed) -> bool:
         """Whether the candidate is the same photo: cached, same bytes, pixels, or full hash."""
-        from vision.reuse import verify
+        from vision.hashing import same_photo
 
         key = tuple(sorted((query.sha256, owner.sha256))) if query.sha256 and owner.sha256 else None
         with self._lock:
@@ -162,9 +160,9 @@ class ReuseIndex:
         else:
             mine = self._features_of(query.sha256, query.pixels)
             theirs = self._features_of(owner.sha256, None)
-            if mine is None or theirs is None:  # nothing to verify on: the full hash decides
-                return query.full.distance(owner.full) <= self.config.reuse_radius
-            same = verify(mine, theirs, self.config.verification).same_photo
+            same = same_photo(query.full, owner.full, mine, theirs, self.config)
+            if mine is None or theirs is None:  # the full hash decided: pixels may come back
+                return same
         if key:
             with self._lock:
                 self._verdicts.put(key, same)

@@ -12,6 +12,7 @@ XOR and popcount over all of them at once: 16 bytes per hash, a few milliseconds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from shanyraq.config import StrictModel
-from vision.reuse import VerificationConfig
+from vision.reuse import ReuseFeatures, VerificationConfig, verify
 
 HASH_BITS = 64
 MAX_DISTANCE = 2 * HASH_BITS
@@ -273,3 +274,32 @@ class HashIndex:
             index = cls(capacity=len(data["ids"]), hashes_per_photo=phash.shape[0])
             index.add_many([str(x) for x in data["ids"]], phash.T, dhash.T)
         return index
+
+
+def candidates(
+    index: HashIndex,
+    hashes: PhotoHashes,
+    *,
+    family_of: Callable[[str], str],
+    family_id: str,
+    config: HashingConfig,
+) -> list[tuple[str, int]]:
+    """Other families' stored photos worth verifying as `hashes`' photo: within
+    `candidate_radius`, nearest first, at most `max_candidates` (the service and the welfare
+    study ask the same)."""
+    hits = index.nearest(hashes, radius=config.candidate_radius)
+    return [(k, d) for k, d in hits if family_of(k) != family_id][: config.max_candidates]
+
+
+def same_photo(
+    a: PhotoHash,
+    b: PhotoHash,
+    features_a: ReuseFeatures | None,
+    features_b: ReuseFeatures | None,
+    config: HashingConfig,
+) -> bool:
+    """The verdict on a candidate pair: verified on pixels (vision.reuse); where either photo
+    has no pixels to verify on, its full hash within `reuse_radius` decides."""
+    if features_a is None or features_b is None:
+        return a.distance(b) <= config.reuse_radius
+    return verify(features_a, features_b, config.verification).same_photo

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from vision.hashing import HashingConfig, PhotoHashes
+    from vision.hashing import HashingConfig
     from vision.reuse import ReuseFeatures
     from welfare.real_scores import RealPhoto
 
@@ -32,8 +32,8 @@ def reuse_flags(
     (photos with candidates, candidate pairs checked, pairs verified as the same photo)."""
     from tqdm import tqdm
 
-    from vision.hashing import HashIndex, PhotoHashes
-    from vision.reuse import features, verify
+    from vision.hashing import HashIndex, PhotoHashes, candidates, same_photo
+    from vision.reuse import features
 
     hashes = {p.key: PhotoHashes.from_hex(p.photo_hash) for p in photos}
     index = HashIndex(
@@ -45,28 +45,29 @@ def reuse_flags(
     found: dict[str, ReuseFeatures] = {}
     verdicts: dict[tuple[str, str], bool] = {}
 
-    def features_of(key: str) -> ReuseFeatures:
+    def features_of(key: str) -> ReuseFeatures | None:
+        if pixels_of is None:
+            return None
         if key not in found:
-            assert pixels_of is not None
             found[key] = features(pixels_of(key), hashing.verification)
         return found[key]
 
     def same(a: str, b: str) -> bool:
         pair = (a, b) if a < b else (b, a)
         if pair not in verdicts:
-            if pixels_of is None:
-                verdicts[pair] = _full_within(hashes[a], hashes[b], hashing.reuse_radius)
-            else:
-                verdicts[pair] = verify(
-                    features_of(a), features_of(b), hashing.verification
-                ).same_photo
+            verdicts[pair] = same_photo(
+                hashes[a].full, hashes[b].full, features_of(a), features_of(b), hashing
+            )
         return verdicts[pair]
 
     flags: dict[str, bool] = {}
     with_candidates = 0
     for p in tqdm(photos, desc="reuse check", disable=not progress):
-        hits = index.nearest(hashes[p.key], radius=hashing.candidate_radius)
-        others = [k for k, _ in hits if owner[k] != p.family_id][: hashing.max_candidates]
+        hits = candidates(
+            index, hashes[p.key], family_of=owner.__getitem__, family_id=p.family_id,
+            config=hashing,
+        )  # fmt: skip
+        others = [k for k, _ in hits]
         with_candidates += bool(others)
         flags[p.key] = any(same(p.key, k) for k in others)
     counts = {
@@ -76,10 +77,6 @@ def reuse_flags(
         "photos_flagged": sum(flags.values()),
     }
     return flags, counts
-
-
-def _full_within(a: PhotoHashes, b: PhotoHashes, radius: int) -> bool:
-    return a.full.distance(b.full) <= radius
 
 
 def reuse_description(hashing: HashingConfig, counts: dict[str, int]) -> str:

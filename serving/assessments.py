@@ -18,7 +18,7 @@ from serving.errors import ConflictError, DecisionInvalidError
 from serving.state import Services
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
-from welfare.assess import assess
+from welfare.assess import assess, vision_versions
 from welfare.schema import parse_family
 
 
@@ -39,9 +39,9 @@ def latest(session: Session, family_id: str) -> Assessment | None:
     ).scalar_one_or_none()
 
 
-def vision_versions(photos: list[Photo]) -> str:
-    """The photo models an assessment of these photos records (as welfare.assess writes it)."""
-    return ",".join(sorted({p.score["model_version"] for p in photos if p.score})) or "none"
+def photo_models(photos: list[Photo]) -> str:
+    """The photo models an assessment of these photos records (welfare.assess.vision_versions)."""
+    return vision_versions(p.score["model_version"] for p in photos if p.score)
 
 
 def used(assessment: Assessment, family: Family, photos: list[Photo]) -> bool:
@@ -52,7 +52,7 @@ def used(assessment: Assessment, family: Family, photos: list[Photo]) -> bool:
     return (
         assessment.family_version == family.version
         and assessment.photo_ids == [p.id for p in photos]
-        and assessment.model_versions.get("vision") == vision_versions(photos)
+        and assessment.model_versions.get("vision") == photo_models(photos)
     )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from serving.assessments import vision_versions
+from serving.assessments import photo_models
 from serving.db.models import Assessment, Family, Photo, RescoredScore, User
 from serving.db.session import session_scope
 from shanyraq.errors import ShanyraqError
@@ -58,7 +58,7 @@ def stale_families(session: Session, model_version: str) -> list[str]:
     for start in range(0, len(families), 500):
         for row in latest_assessments(session, families[start : start + 500]):
             photos = session.execute(select(Photo).where(Photo.id.in_(row.photo_ids))).scalars()
-            if row.model_versions.get("vision") != vision_versions(list(photos)):
+            if row.model_versions.get("vision") != photo_models(list(photos)):
                 stale.append(row.family_id)
     return sorted(stale)
 

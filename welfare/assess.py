@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -300,11 +300,15 @@ def _model_outcome(
     return level, probs, float(prediction.asp_probability[0]), reasons
 
 
+def vision_versions(model_versions: Iterable[str]) -> str:
+    """The photo models an assessment records: each distinct version once, sorted."""
+    return ",".join(sorted(set(model_versions))) or "none"
+
+
 def _versions(model: FusionModel | None, scores: Sequence[PhotoScore]) -> dict[str, str]:
-    vision = sorted({s.model_version for s in scores})
     return {
         "fusion": model.meta.version if model is not None else "none",
-        "vision": ",".join(vision) or "none",
+        "vision": vision_versions(s.model_version for s in scores),
     }
 
 

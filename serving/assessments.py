@@ -39,6 +39,23 @@ def latest(session: Session, family_id: str) -> Assessment | None:
     ).scalar_one_or_none()
 
 
+def latest_of(session: Session, family_ids: list[str]) -> dict[str, Assessment]:
+    """The latest assessment of each of these families (that has one), by family id."""
+    newest = (
+        select(Assessment.family_id, func.max(Assessment.version).label("version"))
+        .where(Assessment.family_id.in_(family_ids))
+        .group_by(Assessment.family_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Assessment).join(
+            newest,
+            (Assessment.family_id == newest.c.family_id) & (Assessment.version == newest.c.version),
+        )
+    ).scalars()
+    return {a.family_id: a for a in rows}
+
+
 def photo_models(photos: list[Photo]) -> str:
     """The photo models an assessment of these photos records (welfare.assess.vision_versions)."""
     return vision_versions(p.score["model_version"] for p in photos if p.score)

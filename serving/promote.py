@@ -29,9 +29,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
+from serving.assessments import latest_of
 from serving.db.models import AuditEntry, Decision, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
-from serving.reassessment import latest_assessments
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
@@ -183,7 +183,7 @@ def _stale_families(
     stale: list[str] = []
     decided = 0
     for start in range(0, len(families), 500):
-        for row in latest_assessments(session, families[start : start + 500]):
+        for row in latest_of(session, families[start : start + 500]).values():
             if photo_ids.intersection(row.photo_ids):
                 stale.append(row.family_id)
                 decided += bool(

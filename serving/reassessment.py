@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving.assessments import photo_models
-from serving.db.models import Assessment, Family, Photo, RescoredScore, User
+from serving.assessments import latest_of, photo_models
+from serving.db.models import Family, Photo, RescoredScore, User
 from serving.db.session import session_scope
 from shanyraq.errors import ShanyraqError
 
@@ -24,25 +24,6 @@ if TYPE_CHECKING:
 
 class ReassessActorError(ShanyraqError):
     code = "reassess_actor_invalid"
-
-
-def latest_assessments(session: Session, family_ids: list[str]) -> list[Assessment]:
-    """The latest assessment of each of these families (that has one)."""
-    newest = (
-        select(Assessment.family_id, func.max(Assessment.version).label("version"))
-        .where(Assessment.family_id.in_(family_ids))
-        .group_by(Assessment.family_id)
-        .subquery()
-    )
-    return list(
-        session.execute(
-            select(Assessment).join(
-                newest,
-                (Assessment.family_id == newest.c.family_id)
-                & (Assessment.version == newest.c.version),
-            )
-        ).scalars()
-    )
 
 
 def stale_families(session: Session, model_version: str) -> list[str]:
@@ -56,7 +37,7 @@ def stale_families(session: Session, model_version: str) -> list[str]:
     families = sorted(session.execute(adopted).scalars())
     stale = []
     for start in range(0, len(families), 500):
-        for row in latest_assessments(session, families[start : start + 500]):
+        for row in latest_of(session, families[start : start + 500]).values():
             photos = session.execute(select(Photo).where(Photo.id.in_(row.photo_ids))).scalars()
             if row.model_versions.get("vision") != photo_models(list(photos)):
                 stale.append(row.family_id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import assessments
@@ -74,25 +74,6 @@ def _flags(services: Services, photos: list[Photo], user: CurrentUser) -> Flags:
     )
 
 
-def _latest_assessments(session: Session, ids: list[str]) -> dict[str, Assessment]:
-    newest = (
-        select(Assessment.family_id, func.max(Assessment.version).label("version"))
-        .where(Assessment.family_id.in_(ids))
-        .group_by(Assessment.family_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Assessment).join(
-            newest,
-            and_(
-                Assessment.family_id == newest.c.family_id,
-                Assessment.version == newest.c.version,
-            ),
-        )
-    ).scalars()
-    return {a.family_id: a for a in rows}
-
-
 def _is_current(assessment: Assessment | None, family: Family, photos: list[Photo]) -> bool:
     """The test of assessments.is_current, on photos already loaded for the whole list."""
     return assessment is not None and assessments.used(assessment, family, photos)
@@ -115,7 +96,7 @@ def family_rows(
         select(Photo).where(Photo.family_id.in_(ids)).order_by(Photo.id)
     ).scalars():
         photos[photo.family_id].append(photo)
-    latest = _latest_assessments(session, ids)
+    latest = assessments.latest_of(session, ids)
     decided = {
         d.family_id: d
         for d in session.execute(

@@ -162,24 +162,27 @@ def promote(
     upgrade(settings.resolved_database_url)
     db_engine = make_engine(settings.resolved_database_url)
     sessions = make_session_factory(db_engine)
-    actor = None
-    if as_user is not None:
-        with sessions() as session:
-            actor = resolve_actor(session, as_user)
-    if dry_run:
-        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
-        for line in plan_lines(found, dry_run=True):
-            typer.echo(line)
-        return
-    report = promotion.promote(
-        sessions, settings.signing_key(), model_dir=model, serving_model_dir=settings.model_dir,
-        batch_size=batch_size, actor=actor[1] if actor else "cli",
-    )  # fmt: skip
+    try:
+        actor = None
+        if as_user is not None:
+            with sessions() as session:
+                actor = resolve_actor(session, as_user)
+        if dry_run:
+            found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
+            for line in plan_lines(found, dry_run=True):
+                typer.echo(line)
+            return
+        report = promotion.promote(
+            sessions, settings.signing_key(), model_dir=model,
+            serving_model_dir=settings.model_dir, batch_size=batch_size,
+            actor=actor[1] if actor else "cli",
+        )  # fmt: skip
+    finally:
+        db_engine.dispose()
     for line in promote_lines(report):
         typer.echo(line)
     if reassess and actor is not None:
         _reassess(settings, report.plan.model_version, actor, progress=progress)
-    db_engine.dispose()
 
 
 def _reassess(

@@ -1,9 +1,13 @@
 """Manifest rows to training batches, through the same decode and preprocessing as serving.
 
-Pixels enter through `vision.io` and become tensors through `vision.preprocess`; the only
+Pixels enter through `vision.io` and are resized by `vision.preprocess`; the only
 training-only step is the augmentation pipeline, applied to the resized uint8 image (cheap:
-it works at model size, not phone size). Labels become head targets here: -1 marks "not
-labelled" and is masked in the loss; a `not_dwelling` photo never carries condition or signs.
+it works at model size, not phone size). Examples stay uint8 until a whole batch reaches the
+training process, where `model_input` normalises it with `vision.preprocess`'s constants: a
+loader worker then ships a quarter of the bytes and does no float work per photo.
+
+Labels become head targets here: -1 marks "not labelled" and is masked in the loss; a
+`not_dwelling` photo never carries condition or signs.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Preprocessing
 from vision.io import decode_file
-from vision.preprocess import normalize, resize
+from vision.preprocess import resize, scaling
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ class Targets(NamedTuple):
 
 
 class Example(NamedTuple):
-    pixels: torch.Tensor
+    pixels: torch.Tensor  # uint8 (H, W, 3) at model size; model_input makes a batch of them
     targets: Targets
 
 
@@ -111,7 +115,17 @@ class ManifestDataset(Dataset[Example]):
         rgb = self.image(index)
         if self.augment is not None:
             rgb = self.augment(rgb)
-        return Example(torch.from_numpy(normalize(rgb, self.spec)), self.targets[index])
+        return Example(torch.from_numpy(np.ascontiguousarray(rgb)), self.targets[index])
+
+
+def model_input(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
+    """A uint8 batch (N, H, W, 3) -> float32 (N, 3, H, W), channels-last in memory.
+
+    The values are vision.preprocess.normalize's, photo by photo (same constants, same order
+    of operations); the layout is the one convolutions on CPU and GPU run fastest in.
+    """
+    mean, inv_std = (torch.from_numpy(v).to(pixels.device).view(1, 3, 1, 1) for v in scaling(spec))
+    return (pixels.permute(0, 3, 1, 2).float() - mean) * inv_std
 
 
 def label_counts(targets: Sequence[Targets], *, head: str, size: int) -> np.ndarray:

@@ -42,10 +42,16 @@ def resize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     return canvas
 
 
-def normalize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
-    """uint8 HWC (already at size) -> float32 CHW with the spec's mean and std."""
+def scaling(spec: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, 1 / std) per channel on the 0..255 scale: input = (pixel - mean) * inv_std."""
     mean = np.asarray(spec.mean, dtype=np.float32) * 255.0
     inv_std = 1.0 / (np.asarray(spec.std, dtype=np.float32) * 255.0)
+    return mean, inv_std
+
+
+def normalize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """uint8 HWC (already at size) -> float32 CHW with the spec's mean and std."""
+    mean, inv_std = scaling(spec)
     chw = (rgb.astype(np.float32) - mean) * inv_std
     return np.ascontiguousarray(chw.transpose(2, 0, 1))
 

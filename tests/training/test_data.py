@@ -6,7 +6,13 @@ import numpy as np
 import torch
 
 from shanyraq.manifest import ManifestRow, read_manifest
-from training.data import IGNORE, ManifestDataset, balanced_weights, encode_targets
+from training.data import (
+    IGNORE,
+    ManifestDataset,
+    balanced_weights,
+    encode_targets,
+    model_input,
+)
 from vision.artifact import Preprocessing
 from vision.io import decode_file
 from vision.preprocess import to_input
@@ -47,8 +53,12 @@ def test_dataset_pixels_equal_the_serving_path(toy_manifest, taxonomy):
     lazy = [dataset[i].pixels for i in range(3)]
     dataset.preload(progress=False)
     cached = [dataset[i].pixels for i in range(3)]
-    for a, b, c in zip(served, lazy, cached, strict=True):
-        assert torch.equal(torch.from_numpy(a), b) and torch.equal(b, c)
+    assert all(p.dtype == torch.uint8 and p.shape == (32, 32, 3) for p in lazy)
+    assert all(torch.equal(a, b) for a, b in zip(lazy, cached, strict=True))
+    # The batch the training process normalises equals the serving path, photo by photo.
+    batch = model_input(torch.stack(cached), spec)
+    assert batch.shape == (3, 3, 32, 32) and batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch, torch.from_numpy(np.stack(served)))
 
 
 def test_balanced_weights():

@@ -158,6 +158,11 @@ def build_artifact(
         "evaluated_split": "test" if splits.test else "val",
         "held_out_styles": list(config.data.held_out_styles),
     }
+    if config.data.synthetic is not None:  # generator data: how far a perfect reader gets
+        from training.synth.ceiling import condition_ceiling
+
+        ceiling = condition_ceiling(seed=config.seed)
+        metrics["data"]["condition_ceiling"] = ceiling.model_dump()
     artifact = artifact.model_copy(update={"metrics": headline(metrics)})
     write_artifact(artifact_dir, artifact)
     evaluation_dir = run_dir / EVALUATION_DIR

@@ -175,6 +175,31 @@ def _target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
     return lines
 
 
+def _ceiling_lines(metrics: dict[str, Any], targets: QualityTargets) -> list[str]:
+    """What a perfect reader reaches on the synthetic data (training.synth.ceiling), if known."""
+    found = metrics.get("data", {}).get("condition_ceiling")
+    if not found:
+        return []
+    from training.synth.ceiling import ConditionCeiling
+
+    ceiling = ConditionCeiling.model_validate(found)
+    needed = ceiling.wear_sd_for(targets.condition_qwk)
+    reach = (
+        f"reaching QWK {targets.condition_qwk} needs the wear read within sd {needed:g} "
+        "(on its 0..1 scale)"
+        if needed is not None
+        else f"no reader reaches the target QWK {targets.condition_qwk} on this data"
+    )
+    curve = ", ".join(f"{sd} -> {qwk:.3f}" for sd, qwk in ceiling.qwk.items())
+    return [
+        f"Ceiling of the synthetic data: the generator grades a photo from its signs and wear "
+        f"plus noise, so a reader that sees both exactly reaches condition QWK "
+        f"{ceiling.qwk['0']:.3f} (grade accuracy {ceiling.exact_accuracy:.3f}); {reach}. "
+        f"QWK by the reader's wear error (sd): {curve} ({ceiling.n_photos} sampled photos).",
+        "",
+    ]
+
+
 def _report_markdown(
     metrics: dict[str, Any], artifact: ModelArtifact, targets: QualityTargets
 ) -> str:
@@ -188,6 +213,7 @@ def _report_markdown(
         "",
         *_target_table(head, targets),
         "",
+        *_ceiling_lines(metrics, targets),
         "## Room",
         "",
         "| class | recall |",
@@ -268,6 +294,7 @@ def write_model_card(
         "",
         *_target_table(head, targets),
         "",
+        *_ceiling_lines(metrics, targets),
         "## Limits",
         "",
         "- Calibration (temperatures and offsets) was fitted on the validation split of the "

@@ -109,7 +109,22 @@ class Translator:
 
     def number(self, value: float) -> str:
         """A figure with up to two decimals, grouped and pointed as the reader writes it."""
-        shown = figure(value)
+        return self._pointed(figure(value))
+
+    def percent(self, share: float | None) -> str:
+        """A share 0..1 as a whole percentage in the reader's form ("45%", "45 %" in Russian)."""
+        if share is None:
+            return "—"
+        return self("number.percent", value=f"{100 * float(share):.0f}")
+
+    def fixed(self, value: float | None, digits: int = 2) -> str:
+        """A figure with exactly `digits` decimals, grouped and pointed as the reader writes it."""
+        if value is None:
+            return "—"
+        return self._pointed(f"{float(value):,.{digits}f}")
+
+    def _pointed(self, shown: str) -> str:
+        """An English-formatted figure ("1,234.5") with the reader's group and decimal marks."""
         marks = {ord(","): self("number.group"), ord("."): self("number.decimal")}
         return shown.translate(marks)
 

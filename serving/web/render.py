@@ -47,8 +47,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals.update(prefix=PREFIX, static=STATIC_URL, csrf_field=CSRF_FIELD)
-    env.filters["pct"] = lambda p: "—" if p is None else f"{100 * float(p):.0f}%"
-    env.filters["fixed2"] = lambda x: "—" if x is None else f"{float(x):.2f}"
+    # Numbers in the reader's form: the page's translator `t` is in every page's context.
+    env.filters["pct"] = jinja2.pass_context(lambda ctx, p: ctx["t"].percent(p))
+    env.filters["fixed2"] = jinja2.pass_context(lambda ctx, x: ctx["t"].fixed(x, 2))
     return env
 
 

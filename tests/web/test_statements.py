@@ -88,6 +88,16 @@ def test_statement_reads_in_the_readers_language_with_its_number_format():
     assert translator("ru").statement(photos) == "Пригодных фото: 1, а нужно не меньше 3"
 
 
+def test_percentages_and_fixed_figures_follow_the_reader():
+    assert translator("en").percent(0.456) == "46%"
+    assert translator("ru").percent(0.456) == f"46{NBSP}%"  # Russian puts a space before %
+    assert translator("kk").percent(1.0) == "100%"
+    assert translator("ru").percent(None) == "—"
+    assert translator("en").fixed(1234.5) == "1,234.50"
+    assert translator("ru").fixed(1234.5) == f"1{NBSP}234,50"
+    assert translator("kk").fixed(None) == "—"
+
+
 def test_names_in_a_statement_read_as_labels():
     t = translator("ru")
     reason = {
@@ -196,6 +206,8 @@ def test_family_page_in_russian_shows_reasons_doubts_and_rules_in_russian(web, b
     assert missing and ru["feature.bank_deposits_kzt"] in missing[0]
     for english in ("points towards", "points away", "supports level", "usable photo", "KZT"):
         assert english not in page
+    share = round(100 * result["asp_probability"])
+    assert f"Вероятность права на АСП: {share}{NBSP}%" in page  # the Russian percent form
     api = web.client.get("/families/F1/assessments/latest", headers=web.headers("commission"))
     served = api.json()["result"]
     assert served["reason_statements"] == result["reason_statements"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from shanyraq.errors import ShanyraqError
@@ -20,7 +21,7 @@ from shanyraq.errors import ShanyraqError
 if TYPE_CHECKING:
     import numpy as np
 
-    from vision.hashing import HashingConfig, PhotoHash
+    from vision.hashing import HashingConfig, PhotoHash, PhotoHashes
     from vision.reuse import ReuseFeatures
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,17 @@ class _Indexed:
     region: str
     sha256: str | None  # where the stored photo's pixels are; None: not verifiable
     full: PhotoHash
+    # An in-flight photo's decoded pixels: verified on these, its file may not be stored yet.
+    pixels: np.ndarray | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, eq=False)
+class InFlight:
+    """An upload's photo, in the index from before its own reuse check until filed or failed."""
+
+    hex_hash: str
+    hashes: PhotoHashes
+    owner: _Indexed
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,11 @@ class ReuseIndex:
     are cached by content (sha256), so a family page re-reads nothing and a photo id that a
     failed transaction gave back cannot inherit them. Where pixels cannot be had (no loader, a
     missing file), a candidate counts when its full hash is within `reuse_radius`.
+
+    Uploads register *in flight* (`in_flight`) before their own check, so two simultaneous
+    uploads of one photo for different families see each other: the one whose check runs
+    second always flags the first; the first flags the second only if the second registered
+    before the first's check ran. A match on an in-flight photo has no photo id yet.
     """
 
     def __init__(
@@ -84,6 +101,7 @@ class ReuseIndex:
         self._index = HashIndex(hashes_per_photo=1 + len(config.crop_fractions))
         self._photos: dict[str, _Indexed] = {}
         self._by_hex: dict[str, list[str]] = {}
+        self._in_flight: dict[InFlight, None] = {}  # registration order
         self._verdicts = _Lru(config.verdict_cache)
         self._features = _Lru(config.feature_cache)
         self._load_pixels = load_pixels
@@ -100,11 +118,55 @@ class ReuseIndex:
 
         hashes = PhotoHashes.from_hex(hex_hash)
         with self._lock:
-            if str(photo_id) in self._photos:
-                return
-            self._index.add(str(photo_id), hashes)
-            self._photos[str(photo_id)] = _Indexed(family_id, region, sha256, hashes.full)
-            self._by_hex.setdefault(hex_hash, []).append(str(photo_id))
+            self._add_locked(
+                photo_id, hex_hash, hashes, _Indexed(family_id, region, sha256, hashes.full)
+            )
+
+    @contextmanager
+    def in_flight(
+        self,
+        hex_hash: str,
+        *,
+        family_id: str,
+        region: str,
+        sha256: str | None,
+        pixels: np.ndarray | None = None,
+    ) -> Iterator[InFlight]:
+        """Register an upload's photo before its reuse check; gone again on leaving the block.
+
+        While registered, other families' `matches` count it (verified on `pixels`, or on the
+        stored file named by `sha256`), with no photo id. `commit(token, photo_id)` once its row
+        is committed makes it an indexed photo; leaving without that (an exception, a failed
+        commit, the family already had these bytes) leaves nothing of it behind.
+        """
+        from vision.hashing import PhotoHashes
+
+        hashes = PhotoHashes.from_hex(hex_hash)
+        token = InFlight(hex_hash, hashes, _Indexed(family_id, region, sha256, hashes.full, pixels))
+        with self._lock:
+            self._in_flight[token] = None
+        try:
+            yield token
+        finally:
+            with self._lock:
+                self._in_flight.pop(token, None)
+
+    def commit(self, token: InFlight, photo_id: int) -> None:
+        """The in-flight photo's row is committed: index it under `photo_id`, in one step."""
+        owner = token.owner
+        with self._lock:
+            self._in_flight.pop(token, None)
+            indexed = _Indexed(owner.family_id, owner.region, owner.sha256, owner.full)
+            self._add_locked(photo_id, token.hex_hash, token.hashes, indexed)
+
+    def _add_locked(
+        self, photo_id: int, hex_hash: str, hashes: PhotoHashes, indexed: _Indexed
+    ) -> None:
+        if str(photo_id) in self._photos:
+            return
+        self._index.add(str(photo_id), hashes)
+        self._photos[str(photo_id)] = indexed
+        self._by_hex.setdefault(hex_hash, []).append(str(photo_id))
 
     def matches(
         self,
@@ -115,11 +177,15 @@ class ReuseIndex:
         viewer_region: str | None,
         sha256: str | None = None,
         pixels: np.ndarray | None = None,
+        in_flight: bool = False,
     ) -> dict[str, Any]:
         """Verified photos of *other* families; ids only for roles allowed to see.
 
         `sha256` (and the `pixels`, when at hand) name the photo asked about; without it the
-        photo is found by its exact hex among the family's indexed photos.
+        photo is found by its exact hex among the family's indexed photos. `in_flight`: also
+        other uploads not yet committed (the upload's own answer); an in-flight match shows
+        `photo_id: None` and, where allowed, its family. Without it only filed photos count,
+        so a stored assessment or a page never names a photo whose commit may still fail.
         """
         from vision.hashing import PhotoHashes, candidates
 
@@ -129,7 +195,12 @@ class ReuseIndex:
                 self._index, hashes, family_of=lambda pid: self._photos[pid].family_id,
                 family_id=family_id, config=self.config,
             )  # fmt: skip
-            others = [(pid, d, self._photos[pid]) for pid, d in hits]
+            others: list[tuple[str | None, int, _Indexed]] = [
+                (pid, d, self._photos[pid]) for pid, d in hits
+            ]
+            if in_flight:
+                others += self._in_flight_candidates(hashes, family_id)
+                others = sorted(others, key=lambda hit: hit[1])[: self.config.max_candidates]
             if sha256 is None:
                 own = [self._photos[p] for p in self._by_hex.get(hex_hash, [])]
                 sha256 = next((p.sha256 for p in own if p.family_id == family_id), None)
@@ -139,12 +210,36 @@ class ReuseIndex:
         if viewer_role in REUSE_DETAIL_ROLES:
             for pid, dist, owner in found:
                 if viewer_region is None or viewer_region == owner.region:
+                    photo_id = int(pid) if pid is not None else None  # None: in flight
                     details.append(
-                        {"photo_id": int(pid), "family_id": owner.family_id, "distance": dist}
+                        {"photo_id": photo_id, "family_id": owner.family_id, "distance": dist}
                     )
                 else:  # another region's family: the match is counted, not named
                     details.append({"photo_id": None, "family_id": None, "distance": dist})
         return {"reused": bool(found), "matches": len(found), "details": details}
+
+    def _in_flight_candidates(
+        self, hashes: PhotoHashes, family_id: str
+    ) -> list[tuple[str | None, int, _Indexed]]:
+        """Other families' in-flight photos within `candidate_radius`; the caller holds the lock.
+
+        Bytes their family has already filed, or that are in flight twice, count once.
+        """
+        seen: set[tuple[str, str]] = set()
+        found: list[tuple[str | None, int, _Indexed]] = []
+        for token in self._in_flight:
+            owner = token.owner
+            dist = hashes.distance(token.hashes)
+            if owner.family_id == family_id or dist > self.config.candidate_radius:
+                continue
+            if owner.sha256 is not None:
+                key = (owner.family_id, owner.sha256)
+                filed = (self._photos[p] for p in self._by_hex.get(token.hex_hash, []))
+                if key in seen or any((p.family_id, p.sha256) == key for p in filed):
+                    continue
+                seen.add(key)
+            found.append((None, dist, owner))
+        return found
 
     def _same(self, query: _Query, owner: _Indexed) -> bool:
         """Whether the candidate is the same photo: cached, same bytes, pixels, or full hash."""
@@ -159,7 +254,7 @@ class ReuseIndex:
             same = True  # the very same bytes
         else:
             mine = self._features_of(query.sha256, query.pixels)
-            theirs = self._features_of(owner.sha256, None)
+            theirs = self._features_of(owner.sha256, owner.pixels)
             same = same_photo(query.full, owner.full, mine, theirs, self.config)
             if mine is None or theirs is None:  # the full hash decided: pixels may come back
                 return same

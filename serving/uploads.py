@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from serving.pipeline import Analysis
 from vision.score import PhotoScore
 
 if TYPE_CHECKING:
+    from serving.reuse_index import InFlight
     from serving.state import Services
 
 
@@ -124,36 +126,42 @@ def record_request(
 ) -> tuple[int, dict[str, Any]]:
     """File the photo and answer (201 new, 200 already filed); retried once on a lost race.
 
-    `reuse_for(hashes_hex)` asks the reuse index before the transaction (verification reads
-    stored photos: never while holding the database); the index learns of the photo only
-    after the commit, so a failed commit leaves nothing behind in it.
+    The photo is registered in the reuse index as in flight before `reuse_for(hashes_hex)`
+    asks it, so a simultaneous upload of the same photo for another family whose check runs
+    later is flagged at once (ReuseIndex.in_flight). The check runs before the transaction
+    (verification reads stored photos: never while holding the database); the photo becomes
+    an indexed one only after the commit, and a failed commit leaves nothing behind in it.
     """
     reuse = services.reuse
     hashes_hex = analysis.photo_hashes.to_hex() if reuse is not None else None
-    reused = reuse_for(hashes_hex)
-    for attempt in range(2):
-        try:
-            with session_scope(services.sessions) as session:
-                filed = record_upload(
-                    session, services.signing_key, family_id=family_id, actor=actor,
-                    analysis=analysis, score=score, room_hint=room_hint, size_bytes=size_bytes,
-                    hashes_hex=hashes_hex,
-                )  # fmt: skip
-                body = {**shape(filed.photo), "duplicate": not filed.created}
-                body["reuse"] = reused
-                status = 201 if filed.created else 200
-                if idempotency is not None:
-                    remember(
-                        session, user_id=actor[0], key=idempotency[0],
-                        fingerprint=idempotency[1], status_code=status, response=body,
+    flight: AbstractContextManager[InFlight | None] = nullcontext()
+    if reuse is not None and hashes_hex is not None:
+        flight = reuse.in_flight(
+            hashes_hex, family_id=family_id, region=region, sha256=analysis.decoded.sha256,
+            pixels=analysis.decoded.pixels,
+        )  # fmt: skip
+    with flight as token:
+        reused = reuse_for(hashes_hex)
+        for attempt in range(2):
+            try:
+                with session_scope(services.sessions) as session:
+                    filed = record_upload(
+                        session, services.signing_key, family_id=family_id, actor=actor,
+                        analysis=analysis, score=score, room_hint=room_hint,
+                        size_bytes=size_bytes, hashes_hex=hashes_hex,
                     )  # fmt: skip
-            if reuse is not None and hashes_hex is not None and filed.created:
-                reuse.add(
-                    body["photo_id"], hashes_hex, family_id=family_id, region=region,
-                    sha256=analysis.decoded.sha256,
-                )  # fmt: skip
-            return status, body
-        except IntegrityError:
-            if attempt == 1:
-                raise
+                    body = {**shape(filed.photo), "duplicate": not filed.created}
+                    body["reuse"] = reused
+                    status = 201 if filed.created else 200
+                    if idempotency is not None:
+                        remember(
+                            session, user_id=actor[0], key=idempotency[0],
+                            fingerprint=idempotency[1], status_code=status, response=body,
+                        )  # fmt: skip
+                if reuse is not None and token is not None and filed.created:
+                    reuse.commit(token, body["photo_id"])
+                return status, body
+            except IntegrityError:
+                if attempt == 1:
+                    raise
     raise AssertionError("unreachable")

@@ -59,13 +59,17 @@ def _reuse(
     family_id: str,
     sha256: str,
     pixels: np.ndarray | None = None,
+    in_flight: bool = False,
 ) -> dict[str, Any]:
-    """Other families' photos verified as this one; `pixels`: the upload's, already decoded."""
+    """Other families' photos verified as this one; `pixels`: the upload's, already decoded.
+
+    `in_flight` for the upload's own answer: uploads not yet committed count too.
+    """
     if services.reuse is None or hex_hash is None:
         return {"reused": False, "matches": 0, "details": []}
     return services.reuse.matches(
         hex_hash, family_id=family_id, viewer_role=user.role, viewer_region=user.region,
-        sha256=sha256, pixels=pixels,
+        sha256=sha256, pixels=pixels, in_flight=in_flight,
     )  # fmt: skip
 
 
@@ -116,7 +120,7 @@ async def upload_photo(
         idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
         reuse_for=lambda hashes_hex: _reuse(
             services, user, hex_hash=hashes_hex, family_id=family_id,
-            sha256=analysis.decoded.sha256, pixels=analysis.decoded.pixels,
+            sha256=analysis.decoded.sha256, pixels=analysis.decoded.pixels, in_flight=True,
         ),
         shape=photo_out,
     )  # fmt: skip

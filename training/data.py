@@ -119,13 +119,14 @@ class ManifestDataset(Dataset[Example]):
 
 
 def model_input(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
-    """A uint8 batch (N, H, W, 3) -> float32 (N, 3, H, W), channels-last in memory.
+    """A uint8 batch (N, H, W, 3) -> float32 (N, 3, H, W), contiguous.
 
     The values are vision.preprocess.normalize's, photo by photo (same constants, same order
-    of operations); the layout is the one convolutions on CPU and GPU run fastest in.
+    of operations). Contiguous, not channels-last: a channels-last input would switch CPU
+    convolutions to their channels-last kernels, which train measurably worse (training.train).
     """
     mean, inv_std = (torch.from_numpy(v).to(pixels.device).view(1, 3, 1, 1) for v in scaling(spec))
-    return (pixels.permute(0, 3, 1, 2).float() - mean) * inv_std
+    return ((pixels.permute(0, 3, 1, 2).float() - mean) * inv_std).contiguous()
 
 
 def label_counts(targets: Sequence[Targets], *, head: str, size: int) -> np.ndarray:

@@ -301,8 +301,9 @@ def build_loop(
     device = pick_device(config.device)
     model = model.to(device)
     # Channels-last on GPU only. On CPU it made a training step 14 % faster but trained worse:
-    # the demo recipe's validation score after 5 epochs was 0.579-0.594 in 4 channels-last runs
-    # against 0.602-0.610 in 3 runs without (seeds 0-2); its gradients are 10x further from a
+    # full demo builds reached test condition QWK 0.477-0.511 in 3 channels-last runs against
+    # 0.539-0.555 in 3 runs without (training seeds 0-2 and 0-1); validation after 5 epochs was
+    # 0.579-0.594 in 4 runs against 0.593-0.610 in 4; its gradients are 10x further from a
     # float64 reference (relative error 1e-3 against 1e-4).
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)

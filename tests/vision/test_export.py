@@ -88,3 +88,29 @@ def test_failed_parity_keeps_previous_artifact(exported, taxonomy):
         )
     assert (folder / "model.json").read_text() == before
     assert not folder.with_name(folder.name + ".partial").exists()
+
+
+def test_code_version_names_the_commit_and_a_dirty_tree(tmp_path):
+    import subprocess
+
+    from shanyraq import __version__
+    from vision.export import code_version
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("one\n")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "one")
+    commit = git("rev-parse", "--short=12", "HEAD")
+    assert code_version(tmp_path).endswith(f"+{commit}")
+    (tmp_path / "new.txt").write_text("untracked files do not count\n")
+    assert code_version(tmp_path).endswith(f"+{commit}")
+    (tmp_path / "a.txt").write_text("two\n")
+    assert code_version(tmp_path).endswith(f"+{commit}.dirty")
+    plain = tmp_path.parent / f"{tmp_path.name}-plain"  # outside any checkout
+    plain.mkdir()
+    assert code_version(plain) == __version__

@@ -13,7 +13,6 @@ import hashlib
 import io
 import logging
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from shanyraq import __version__
 from shanyraq.errors import ShanyraqError
+from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import (
     ONNX_FILE,
@@ -144,27 +143,6 @@ def check_parity(
                 )
     logger.info("export parity: max probability gap %.2e on %d photos", worst, len(images))
     return worst
-
-
-def code_version(folder: Path | None = None) -> str:
-    """Package version plus the git commit when run from a checkout ("0.1.0+abc123def456").
-
-    ".dirty" follows the commit when tracked files differ from it: the artifact was then built
-    by code no commit holds, and its version says so.
-    """
-    cwd = folder or Path(__file__).resolve().parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short=12", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+{commit}{'.dirty' if dirty else ''}" if commit else __version__
 
 
 def weights_digest(model: nn.Module) -> str:

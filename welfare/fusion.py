@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from shanyraq import __version__
 from shanyraq.errors import ModelMismatchError
+from shanyraq.provenance import code_version
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 
@@ -114,7 +114,7 @@ class FusionMeta:
     level_decoding: str
     background: dict[str, float]
     level_objective: str = "multiclass"
-    code_version: str = __version__
+    code_version: str = field(default_factory=code_version)
     format: int = ARTIFACT_FORMAT
     metrics: dict[str, Any] = field(default_factory=dict)
 

@@ -94,7 +94,7 @@ def test_code_version_names_the_commit_and_a_dirty_tree(tmp_path):
     import subprocess
 
     from shanyraq import __version__
-    from vision.export import code_version
+    from shanyraq.provenance import code_version
 
     def git(*args: str) -> str:
         return subprocess.run(

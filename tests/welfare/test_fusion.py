@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from shanyraq.errors import ModelMismatchError
+from shanyraq.provenance import code_version
 from welfare.fusion import FusionModel, create_spec, decode_levels, list_models, softmax
 
 
@@ -53,6 +54,7 @@ def test_artifact_round_trip(trained, family_data, tmp_path):
     assert meta["version"].startswith("rf_fused-")
     assert meta["features"] == model.features
     assert len(meta["training_data_hash"]) == 64
+    assert meta["code_version"] == code_version()  # the commit, as vision artifacts record it
     loaded = FusionModel.load(folder)
     x = family_data.features.iloc[:50]
     assert np.allclose(loaded.predict(x).level_probs, model.predict(x).level_probs)

@@ -68,11 +68,11 @@ def condition_ceiling(
         )
 
     exact = read(0.0)
-    qwk = {
+    qwk = {  # the exact reader ("0") always: the report quotes it as the ceiling
         f"{sd:g}": float(
             cohen_kappa_score(truth, exact if sd == 0 else read(sd), weights="quadratic")
         )
-        for sd in wear_errors
+        for sd in sorted({0.0, *wear_errors})
     }
     return ConditionCeiling(
         n_photos=n, seed=seed, exact_accuracy=float((exact == truth).mean()), qwk=qwk

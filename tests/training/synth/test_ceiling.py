@@ -16,6 +16,11 @@ def test_without_the_generators_noise_a_perfect_reader_is_perfect(taxonomy):
     ceiling = condition_ceiling(n=2000, seed=1, wear_errors=(0.0, 0.2), config=quiet)
     assert ceiling.qwk["0"] == 1.0 and ceiling.exact_accuracy == 1.0
     assert ceiling.qwk["0.2"] < 0.97  # misreading wear costs grades even without noise
+    # The exact reader is measured even when the errors asked for leave it out.
+    assert list(condition_ceiling(n=200, seed=1, wear_errors=(0.1,), config=quiet).qwk) == [
+        "0",
+        "0.1",
+    ]
 
 
 def test_the_generators_noise_caps_qwk_and_a_worse_wear_reader_scores_lower(taxonomy):

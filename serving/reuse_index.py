@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from shanyraq.errors import ShanyraqError
@@ -153,10 +153,9 @@ class ReuseIndex:
 
     def commit(self, token: InFlight, photo_id: int) -> None:
         """The in-flight photo's row is committed: index it under `photo_id`, in one step."""
-        owner = token.owner
+        indexed = replace(token.owner, pixels=None)  # filed: verified on its stored file
         with self._lock:
             self._in_flight.pop(token, None)
-            indexed = _Indexed(owner.family_id, owner.region, owner.sha256, owner.full)
             self._add_locked(photo_id, token.hex_hash, token.hashes, indexed)
 
     def _add_locked(

@@ -113,11 +113,11 @@ def _shanyraq_rate(manifest_path: Path, run_dir: Path) -> float:
         manifest.rows, manifest.root, spec=spec, taxonomy=taxonomy, augment=build_pipeline("phone")
     )
     dataset.preload(progress=False)
-    generator = torch.Generator().manual_seed(0)
-    loader = build_loader(dataset, config, generator=generator)
-    loop = build_loop(config, model, build_loss(config, dataset, taxonomy), len(loader))
+    loader = build_loader(dataset, config)
+    loop = build_loop(config, model, build_loss(config, dataset.targets, taxonomy), len(loader))
     seen = 0
-    for _ in range(EPOCHS):
+    for epoch in range(EPOCHS):
+        loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
         stats = train_one_epoch(loop, loader, accumulation_steps=1, grad_clip_norm=None)
         seen += int(stats["images"])
     return seen / (time.perf_counter() - start)

@@ -78,12 +78,20 @@ class PhotoAugment:
 
         source = str(pipelines_dir() / f"{config.name}.yaml")
         self.name = config.name
-        self.compose = A.Compose(
-            [_build(t, source=source) for t in config.transforms], strict=True, seed=seed
-        )
+        self.compose = A.Compose([_build(t, source=source) for t in config.transforms], strict=True)
+        self.set_seed(seed)
 
     def set_seed(self, seed: int) -> None:
+        """Seed the pipeline, each top-level transform from its own stream.
+
+        albumentations' own `set_random_seed` hands every transform the same seed, so
+        transforms with the same probability would start their draws in step (a photo that
+        is blurred would also be noised); here each gets a seed spawned from `seed`.
+        """
         self.compose.set_random_seed(seed)
+        children = np.random.SeedSequence([seed, 0xA6]).generate_state(len(self.compose.transforms))
+        for transform, child in zip(self.compose.transforms, children, strict=True):
+            transform.set_random_seed(int(child))
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.compose(image=rgb)["image"])

@@ -8,19 +8,25 @@ loader worker then ships a quarter of the bytes and does no float work per photo
 
 Labels become head targets here: -1 marks "not labelled" and is masked in the loss; a
 `not_dwelling` photo never carries condition or signs.
+
+An epoch's examples are drawn by `EpochSampler` as indices `epoch * n + i`: a dataset reads
+photo `i % n` and seeds its augmentation from the whole index, so what a training example
+looks like depends on the run's seed, the epoch and the photo only, never on which loader
+worker draws it or what that worker drew before (workers are kept for the whole run, and a
+resumed run must match an uninterrupted one).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from shanyraq.config import get_settings
@@ -33,6 +39,16 @@ from vision.preprocess import resize, scaling
 logger = logging.getLogger(__name__)
 
 IGNORE = -1
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch of a run (shuffling, dropout)."""
+    return (seed * 1_000_003 + epoch * 7919) % 2**31
+
+
+def example_seed(seed: int, index: int) -> int:
+    """The augmentation seed of one drawn example (`index` as EpochSampler yields it)."""
+    return int(np.random.SeedSequence([seed, index, 0xA06]).generate_state(1)[0])
 
 
 class Augment(Protocol):
@@ -56,7 +72,18 @@ class Example(NamedTuple):
     targets: Targets
 
 
-def encode_targets(row: ManifestRow, taxonomy: Taxonomy) -> Targets:
+class Labels(Protocol):
+    """What a photo is labelled with: a ManifestRow, or a synthetic photo's spec."""
+
+    @property
+    def room(self) -> str | None: ...
+    @property
+    def condition(self) -> int | None: ...
+    @property
+    def signs(self) -> frozenset[str] | None: ...
+
+
+def encode_targets(row: Labels, taxonomy: Taxonomy) -> Targets:
     """Labels of one row as head targets; not_dwelling rows train the room head only."""
     room = taxonomy.room_names.index(row.room) if row.room is not None else IGNORE
     dwelling = row.room is None or row.room != taxonomy.not_dwelling
@@ -86,11 +113,13 @@ class ManifestDataset(Dataset[Example]):
         spec: Preprocessing,
         taxonomy: Taxonomy,
         augment: Augment | None = None,
+        seed: int = 0,
     ) -> None:
         self.rows = list(rows)
         self.root = root
         self.spec = spec
         self.augment = augment
+        self.seed = seed
         self.targets = [encode_targets(r, taxonomy) for r in self.rows]
         self._cache: np.ndarray | None = None
 
@@ -112,10 +141,44 @@ class ManifestDataset(Dataset[Example]):
         return load_resized(self.rows[index].resolve(self.root), self.spec)
 
     def __getitem__(self, index: int) -> Example:
-        rgb = self.image(index)
+        """Photo `index % len(self)`, augmented with a seed drawn from `index` (EpochSampler)."""
+        photo = index % len(self.rows)
+        rgb = self.image(photo)
         if self.augment is not None:
+            self.augment.set_seed(example_seed(self.seed, index))
             rgb = self.augment(rgb)
-        return Example(torch.from_numpy(np.ascontiguousarray(rgb)), self.targets[index])
+        return Example(torch.from_numpy(np.ascontiguousarray(rgb)), self.targets[photo])
+
+
+class EpochSampler(Sampler[int]):
+    """One epoch's draw of `n` examples, yielded as `epoch * n + i` (see the module doc).
+
+    Without weights, a permutation of the n photos; with weights, n draws with replacement
+    in proportion to them (class balance by sampling). Seeded by the run's seed and the epoch
+    set last with `set_epoch`, in the process that iterates the loader.
+    """
+
+    def __init__(self, n: int, *, seed: int, weights: Sequence[float] | None = None) -> None:
+        if n < 1:
+            raise ValueError("an epoch needs at least one example")
+        if weights is not None and len(weights) != n:
+            raise ValueError(f"{len(weights)} weights for {n} examples")
+        self.n, self.seed, self.epoch = n, seed, 0
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        if self.weights is None:
+            order = torch.randperm(self.n, generator=generator)
+        else:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=generator)
+        return iter((order + self.epoch * self.n).tolist())
 
 
 def model_input(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:

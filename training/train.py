@@ -14,6 +14,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,17 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.augment import build_pipeline
 from training.data import (
+    EpochSampler,
     ManifestDataset,
+    Targets,
     balanced_weights,
+    epoch_seed,
     label_counts,
     model_input,
     sample_weights,
@@ -62,10 +66,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % 2**31
-
-
 def pick_device(preference: str) -> torch.device:
     if preference == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
@@ -86,8 +86,9 @@ def build_model(config: TrainConfig, taxonomy: Taxonomy) -> tuple[ShanyraqNet, P
 
 
 def build_loss(
-    config: TrainConfig, train_set: ManifestDataset, taxonomy: Taxonomy
+    config: TrainConfig, targets: Sequence[Targets], taxonomy: Taxonomy
 ) -> MultiHeadLoss:
+    """The multi-head loss; class weights (when configured) from the training `targets`."""
     o = config.optim
     settings = LossSettings(
         condition_formulation=config.model.condition_formulation,
@@ -100,8 +101,8 @@ def build_loss(
     )
     if o.class_balance != "weights":
         return MultiHeadLoss(settings)
-    rooms = label_counts(train_set.targets, head="room", size=taxonomy.head_size("room"))
-    grades = label_counts(train_set.targets, head="condition", size=taxonomy.head_size("condition"))
+    rooms = label_counts(targets, head="room", size=taxonomy.head_size("room"))
+    grades = label_counts(targets, head="condition", size=taxonomy.head_size("condition"))
     return MultiHeadLoss(
         settings,
         room_class_weights=torch.tensor(balanced_weights(rooms), dtype=torch.float32),
@@ -134,28 +135,20 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _seed_worker(worker_id: int) -> None:
-    info = torch.utils.data.get_worker_info()
-    if info is not None and info.dataset.augment is not None:  # type: ignore[attr-defined]
-        info.dataset.augment.set_seed(torch.initial_seed() % 2**31)  # type: ignore[attr-defined]
-
-
-def build_loader(
-    dataset: ManifestDataset, config: TrainConfig, *, generator: torch.Generator
-) -> DataLoader:
+def build_loader(dataset: ManifestDataset, config: TrainConfig) -> DataLoader:
+    """Batches of `dataset` in the order of an EpochSampler (call its set_epoch each epoch)."""
     micro_batch = config.optim.batch_size // config.optim.accumulation_steps
-    sampler = None
+    weights = None
     if config.optim.class_balance == "sampler":
         weights = sample_weights(dataset.targets, num_rooms=len(get_taxonomy().room_names))
-        sampler = WeightedRandomSampler(weights.tolist(), len(dataset), generator=generator)
+    sampler = EpochSampler(
+        len(dataset), seed=config.seed, weights=None if weights is None else weights.tolist()
+    )
     return DataLoader(
         dataset,
         batch_size=micro_batch,
-        shuffle=sampler is None,
         sampler=sampler,
-        generator=generator,
         num_workers=config.loader.num_workers,
-        worker_init_fn=_seed_worker,
         drop_last=len(dataset) > micro_batch,
         pin_memory=torch.cuda.is_available(),
         # One worker kept for the whole run: forking it again every epoch cost about a sixth
@@ -344,13 +337,13 @@ def train(
         spec=spec,
         taxonomy=taxonomy,
         augment=build_pipeline(config.augment, seed=config.seed),
+        seed=config.seed,
     )
     if config.loader.cache:
         train_set.preload()
-    generator = torch.Generator()
-    loader = build_loader(train_set, config, generator=generator)
+    loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)
-    loop = build_loop(config, model, build_loss(config, train_set, taxonomy), steps)
+    loop = build_loop(config, model, build_loss(config, train_set.targets, taxonomy), steps)
     log = MetricsLog(run_dir / METRICS_CSV)
     if resume and (run_dir / LAST).is_file():
         restore(loop, run_dir / LAST)
@@ -364,7 +357,7 @@ def train(
     )
     stopped_early = False
     while loop.epoch < config.optim.epochs:
-        stopped_early = _run_epoch(loop, config, loader, generator, train_set, val, log, taxonomy)
+        stopped_early = _run_epoch(loop, config, loader, val, log, taxonomy)
         if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
             break
     _write_run_json(run_dir, config, splits, spec, loop)
@@ -375,18 +368,13 @@ def _run_epoch(
     loop: Loop,
     config: TrainConfig,
     loader: DataLoader,
-    generator: torch.Generator,
-    train_set: ManifestDataset,
     val: Validation,
     log: MetricsLog,
     taxonomy: Taxonomy,
 ) -> bool:
     """One epoch: seed, train, validate, log, checkpoint. True when early stopping fires."""
-    seed = epoch_seed(config.seed, loop.epoch)
-    torch.manual_seed(seed)  # dropout and anything else drawing from the global generator
-    generator.manual_seed(seed)
-    if train_set.augment is not None:
-        train_set.augment.set_seed(seed)
+    torch.manual_seed(epoch_seed(config.seed, loop.epoch))  # dropout, anything global
+    loader.sampler.set_epoch(loop.epoch)  # type: ignore[attr-defined]
     start = time.perf_counter()
     stats = train_one_epoch(
         loop,

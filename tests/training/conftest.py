@@ -58,7 +58,9 @@ def toy_manifest(tmp_path_factory, taxonomy) -> Path:
     return write_toy_manifest(tmp_path_factory.mktemp("toy"), taxonomy)
 
 
-def make_tiny_recipe(manifest: Path, out: Path, **optim) -> TrainConfig:
+def make_tiny_recipe(
+    manifest: Path, out: Path, *, loader: dict | None = None, **optim
+) -> TrainConfig:
     data = {
         "name": "tiny-test",
         "seed": 3,
@@ -66,7 +68,7 @@ def make_tiny_recipe(manifest: Path, out: Path, **optim) -> TrainConfig:
         "model": {"variant": "shanyraq_test", "input_size": 32},
         "optim": {"epochs": 2, "batch_size": 8, "lr": 0.003, "warmup_epochs": 0.5,
                   "label_smoothing": 0.05, "ema_decay": 0.9, **optim},
-        "loader": {"num_workers": 0, "cache": True},
+        "loader": {"num_workers": 0, "cache": True, **(loader or {})},
         "augment": "phone",
         "output_dir": str(out),
     }  # fmt: skip
@@ -75,5 +77,5 @@ def make_tiny_recipe(manifest: Path, out: Path, **optim) -> TrainConfig:
 
 @pytest.fixture(scope="session")
 def tiny_recipe():
-    """make_tiny_recipe(manifest, out_dir, **optim_overrides) -> TrainConfig."""
+    """make_tiny_recipe(manifest, out_dir, loader=None, **optim_overrides) -> TrainConfig."""
     return make_tiny_recipe

@@ -24,6 +24,15 @@ def test_pipeline_builds_is_seeded_and_keeps_shape(name):
     assert any(not np.array_equal(o, rgb) for o in outs[0])
 
 
+def test_each_transform_draws_from_its_own_seed():
+    # albumentations' set_random_seed gives every transform the same seed; ours must not.
+    pipeline = build_pipeline("phone", seed=0)
+    assert pipeline is not None
+    pipeline.set_seed(11)
+    firsts = [t.py_random.random() for t in pipeline.compose.transforms]
+    assert len(set(firsts)) == len(firsts) > 1
+
+
 def test_none_means_no_augmentation():
     assert build_pipeline(NO_AUGMENT) is None
 

@@ -21,10 +21,18 @@ def _log(run: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(toy_manifest, tmp_path, tiny_recipe):
-    straight = tiny_recipe(toy_manifest, tmp_path / "straight", accumulation_steps=2)
+@pytest.mark.parametrize("workers", [0, 1])
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(
+    toy_manifest, tmp_path, tiny_recipe, workers
+):
+    # With a loader worker (kept for the whole run), the augmentation of each example must
+    # still depend only on the seed, the epoch and the example, not on the worker's history.
+    loader = {"num_workers": workers}
+    straight = tiny_recipe(toy_manifest, tmp_path / "straight", loader=loader, accumulation_steps=2)
     once = train(straight)
-    interrupted = tiny_recipe(toy_manifest, tmp_path / "resumed", accumulation_steps=2)
+    interrupted = tiny_recipe(
+        toy_manifest, tmp_path / "resumed", loader=loader, accumulation_steps=2
+    )
     first = train(interrupted, stop_after_epoch=1)
     assert first.epochs_run == 1
     second = train(interrupted, resume=True)
@@ -75,7 +83,7 @@ def test_head_weights_from_the_recipe_reach_the_loss(toy_manifest, tmp_path, tin
     config = tiny_recipe(
         toy_manifest, tmp_path, class_balance="none", head_weights={"signs": 4.0, "room": 0.5}
     )
-    settings = build_loss(config, None, taxonomy).settings  # type: ignore[arg-type]
+    settings = build_loss(config, [], taxonomy).settings
     assert (settings.room_weight, settings.condition_weight, settings.signs_weight) == (
         0.5,
         1.0,

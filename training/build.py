@@ -112,7 +112,7 @@ def export_run(
         temperatures=calibration.temperatures,
         biases=calibration.biases,
         metrics=metrics,
-        training_data_sha256=info["manifest_sha256"],
+        training_data_sha256=info.get("training_data_sha256", info["manifest_sha256"]),
         training_config=info["recipe"],
     )
     out = out_dir or run_dir / ARTIFACT_DIR

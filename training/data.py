@@ -33,7 +33,7 @@ from shanyraq.config import get_settings
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Preprocessing
-from vision.io import decode_file
+from vision.io import decode_image
 from vision.preprocess import resize, scaling
 
 logger = logging.getLogger(__name__)
@@ -96,10 +96,23 @@ def encode_targets(row: Labels, taxonomy: Taxonomy) -> Targets:
     return Targets(room=room, condition=condition, signs=signs, signs_known=known)
 
 
-def load_resized(path: Path, spec: Preprocessing) -> np.ndarray:
+def resized_from_bytes(data: bytes, spec: Preprocessing) -> np.ndarray:
     """Decode (reduced-scale JPEG draft when possible) and resize to the model's input size."""
-    decoded = decode_file(path, max_pixels=get_settings().io.max_pixels, target_size=spec.size)
+    decoded = decode_image(data, max_pixels=get_settings().io.max_pixels, target_size=spec.size)
     return resize(decoded.pixels, spec)
+
+
+def load_resized(path: Path, spec: Preprocessing) -> np.ndarray:
+    """A photo file at the model's input size (see resized_from_bytes)."""
+    return resized_from_bytes(path.read_bytes(), spec)
+
+
+def augmented(rgb: np.ndarray, augment: Augment | None, seed: int, index: int) -> np.ndarray:
+    """Drawn example `index`'s augmentation of `rgb` (contiguous uint8); seeded per index."""
+    if augment is not None:
+        augment.set_seed(example_seed(seed, index))
+        rgb = augment(rgb)
+    return np.ascontiguousarray(rgb)
 
 
 class ManifestDataset(Dataset[Example]):
@@ -143,11 +156,8 @@ class ManifestDataset(Dataset[Example]):
     def __getitem__(self, index: int) -> Example:
         """Photo `index % len(self)`, augmented with a seed drawn from `index` (EpochSampler)."""
         photo = index % len(self.rows)
-        rgb = self.image(photo)
-        if self.augment is not None:
-            self.augment.set_seed(example_seed(self.seed, index))
-            rgb = self.augment(rgb)
-        return Example(torch.from_numpy(np.ascontiguousarray(rgb)), self.targets[photo])
+        rgb = augmented(self.image(photo), self.augment, self.seed, index)
+        return Example(torch.from_numpy(rgb), self.targets[photo])
 
 
 class EpochSampler(Sampler[int]):

@@ -19,9 +19,22 @@ class SyntheticData(StrictModel):
     size: int = Field(128, gt=0, description="Side of the rendered photos, in pixels.")
 
 
+class SyntheticStreamData(StrictModel):
+    """Train on photos rendered on the fly (training/synth/stream.py), a fresh one per example.
+
+    Replaces the manifest's train split; validation and test photos still come from the
+    manifest. The seed must differ from the manifest's synthetic seed.
+    """
+
+    seed: int
+    photos_per_epoch: int = Field(gt=0)
+    size: int = Field(128, gt=0, description="Side of the rendered photos, in pixels.")
+
+
 class DataSection(StrictModel):
     manifest: Path
     synthetic: SyntheticData | None = None
+    stream: SyntheticStreamData | None = None
     # Photos of these visual styles (manifest column `style`) are kept out of training and
     # validation and measured apart, as the "held-out style" evaluation.
     held_out_styles: list[int] = Field(default_factory=list)
@@ -114,6 +127,18 @@ class TrainConfig(StrictModel):
     def _check(self) -> TrainConfig:
         if self.optim.batch_size % self.optim.accumulation_steps:
             raise ValueError("optim.batch_size must be a multiple of optim.accumulation_steps")
+        stream, synthetic = self.data.stream, self.data.synthetic
+        if stream is not None:
+            if synthetic is not None and stream.seed == synthetic.seed:
+                raise ValueError(
+                    "data.stream.seed must differ from data.synthetic.seed: the training "
+                    "stream would otherwise share photo seeds with the validation and test photos"
+                )
+            if self.optim.class_balance == "sampler":
+                raise ValueError(
+                    "optim.class_balance 'sampler' cannot draw from a stream of fresh photos; "
+                    "use 'weights'"
+                )
         return self
 
     def with_paths(self, *, manifest: Path | None = None, output_dir: Path | None = None):

@@ -168,6 +168,18 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+def _stream_lines(recipe: TrainConfig | None) -> list[str]:
+    stream = recipe.data.stream if recipe else None
+    if stream is None:
+        return []
+    return [
+        f"- Trained on photos rendered on the fly, never stored: {stream.photos_per_epoch} "
+        f"fresh {stream.size} px photos per epoch (stream seed {stream.seed}), none of the "
+        "held-out styles; the training-data hash covers the stream settings and the generator "
+        "config. Validation and test photos come from the manifest above, made with another seed."
+    ]
+
+
 def _target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
     lines = ["| metric | target | reached | met |", "| --- | --- | ---: | --- |"]
     for name, goal, value, met in target_checks(head, targets):
@@ -287,6 +299,7 @@ def write_model_card(
         "trained on).",
         f"- Recipe: `{recipe.name if recipe else '?'}`, training data sha256 "
         f"`{artifact.training_data_sha256[:16]}`.",
+        *_stream_lines(recipe),
         "- The data is synthetic (rendered rooms). Figures on real inspectors' photos will be "
         "lower until the model is fine-tuned on labelled real photos.",
         "",

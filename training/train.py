@@ -42,6 +42,7 @@ from training.evaluate import collect_logits, head_metrics, load_images, torch_p
 from training.losses import LossSettings, MultiHeadLoss
 from training.metrics_log import MetricsLog
 from training.recipe import TrainConfig
+from training.synth.stream import SyntheticStream, stream_sha256
 from vision.artifact import ModelArtifact, Preprocessing
 from vision.export import ExportRequest, build_metadata
 from vision.model import ShanyraqNet, create_model, get_variant, model_preprocessing, save_model
@@ -135,7 +136,32 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def build_loader(dataset: ManifestDataset, config: TrainConfig) -> DataLoader:
+def build_train_set(
+    config: TrainConfig, splits: DataSplits, spec: Preprocessing, taxonomy: Taxonomy
+) -> ManifestDataset | SyntheticStream:
+    """The manifest's train split (decoded once when cached), or a stream of fresh photos."""
+    augment = build_pipeline(config.augment, seed=config.seed)
+    stream = config.data.stream
+    if stream is not None:
+        return SyntheticStream(
+            seed=stream.seed,
+            photos_per_epoch=stream.photos_per_epoch,
+            size=stream.size,
+            spec=spec,
+            taxonomy=taxonomy,
+            augment=augment,
+            exclude_styles=tuple(config.data.held_out_styles),
+            run_seed=config.seed,
+        )
+    train_set = ManifestDataset(
+        splits.train, splits.root, spec=spec, taxonomy=taxonomy, augment=augment, seed=config.seed
+    )
+    if config.loader.cache:
+        train_set.preload()
+    return train_set
+
+
+def build_loader(dataset: ManifestDataset | SyntheticStream, config: TrainConfig) -> DataLoader:
     """Batches of `dataset` in the order of an EpochSampler (call its set_epoch each epoch)."""
     micro_batch = config.optim.batch_size // config.optim.accumulation_steps
     weights = None
@@ -331,16 +357,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = load_splits(config.data)
     model, spec = build_model(config, taxonomy)
-    train_set = ManifestDataset(
-        splits.train,
-        splits.root,
-        spec=spec,
-        taxonomy=taxonomy,
-        augment=build_pipeline(config.augment, seed=config.seed),
-        seed=config.seed,
-    )
-    if config.loader.cache:
-        train_set.preload()
+    train_set = build_train_set(config, splits, spec, taxonomy)
     loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)
     loop = build_loop(config, model, build_loss(config, train_set.targets, taxonomy), steps)
@@ -360,7 +377,7 @@ def train(
         stopped_early = _run_epoch(loop, config, loader, val, log, taxonomy)
         if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
             break
-    _write_run_json(run_dir, config, splits, spec, loop)
+    _write_run_json(run_dir, config, splits, spec, loop, train_set)
     return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early)
 
 
@@ -422,15 +439,28 @@ def _run_epoch(
 
 
 def _write_run_json(
-    run_dir: Path, config: TrainConfig, splits: DataSplits, spec: Preprocessing, loop: Loop
+    run_dir: Path,
+    config: TrainConfig,
+    splits: DataSplits,
+    spec: Preprocessing,
+    loop: Loop,
+    train_set: ManifestDataset | SyntheticStream,
 ) -> None:
-    info = {
+    n_photos = {k: len(v) for k, v in asdict(splits).items() if isinstance(v, list)}
+    info: dict[str, Any] = {
         "recipe": config.model_dump(mode="json"),
         "manifest": str(splits.manifest.resolve()),
         "manifest_sha256": splits.manifest_sha256,
+        "training_data_sha256": splits.manifest_sha256,
         "preprocessing": spec.model_dump(mode="json"),
         "epochs_run": loop.epoch,
         "best_val_score": loop.best_score,
-        "n_photos": {k: len(v) for k, v in asdict(splits).items() if isinstance(v, list)},
+        "n_photos": n_photos,
     }
+    if isinstance(train_set, SyntheticStream):
+        stream = train_set.description(epochs=loop.epoch)
+        n_photos["train"] = train_set.n * loop.epoch  # each one rendered once, never stored
+        info.update(
+            train_stream=stream, training_data_sha256=stream_sha256(stream, train_set.config)
+        )
     (run_dir / RUN_JSON).write_text(json.dumps(info, indent=2), encoding="utf-8")

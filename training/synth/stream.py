@@ -28,11 +28,19 @@ from torch.utils.data import Dataset
 from shanyraq.taxonomy import Taxonomy
 from training.data import Augment, Example, augmented, encode_targets, resized_from_bytes
 from training.synth.config import SynthConfig, get_synth_config
-from training.synth.photos import encode_jpeg, photo_rng, render_photo
+from training.synth.photos import (
+    RenderedPhoto,
+    RenderError,
+    encode_jpeg,
+    photo_rng,
+    render_photo,
+)
 from training.synth.spec import PhotoSpec, sample_spec
 from vision.artifact import Preprocessing
 
 _HOME_KEY, _SPEC_KEY = 0xF1A7, 0x5BEC
+_PHOTO_KEY = 0x5EED
+MAX_DRAWS = 8
 
 
 class SyntheticStream(Dataset[Example]):
@@ -69,20 +77,47 @@ class SyntheticStream(Dataset[Example]):
     def __len__(self) -> int:
         return self.n
 
-    def labels(self, index: int) -> PhotoSpec:
-        """What example `index` shows (room, signs, wear, grade), before any pixel is drawn."""
+    def labels(self, index: int, draw: int = 0) -> PhotoSpec:
+        """What example `index` shows (room, signs, wear, grade), before any pixel is drawn.
+
+        `draw` > 0 gives another sample for the same home (see __getitem__).
+        """
         per_home = self.config.photos.photos_per_home
         home = np.random.default_rng([self.seed, index // per_home, _HOME_KEY])
         style = self.styles[int(home.integers(len(self.styles)))]
         welfare = float(home.uniform(0.0, 1.0))
-        rng = np.random.default_rng([self.seed, index, _SPEC_KEY])
+        key = [self.seed, index, _SPEC_KEY] if draw == 0 else [self.seed, index, draw, _SPEC_KEY]
+        rng = np.random.default_rng(key)
         room = self.rooms[int(rng.choice(len(self.rooms), p=self.room_p))]
         return sample_spec(self.config, self.taxonomy, rng, room=room, style=style, welfare=welfare)
 
+    def render(self, index: int) -> tuple[PhotoSpec, RenderedPhoto, np.random.Generator]:
+        """Example `index`'s labels, photo and the generator that drew it.
+
+        The generator cannot always make every sign of a sample visible at a small size (two
+        large signs in one small room: about one sample in many thousands, a RenderError that
+        would end a whole run). Such a sample is drawn again for the same home, up to
+        MAX_DRAWS times, still from the seed and the index alone.
+        """
+        for draw in range(MAX_DRAWS):
+            labels = self.labels(index, draw)
+            rng = (
+                photo_rng(self.seed, index)
+                if draw == 0
+                else np.random.default_rng([self.seed, index, draw, _PHOTO_KEY])
+            )
+            try:
+                return (
+                    labels,
+                    render_photo(labels, size=self.size, rng=rng, config=self.config),
+                    rng,
+                )
+            except RenderError:
+                continue
+        raise RenderError(f"stream example {index}: no drawable sample in {MAX_DRAWS} draws")
+
     def __getitem__(self, index: int) -> Example:
-        labels = self.labels(index)
-        rng = photo_rng(self.seed, index)
-        photo = render_photo(labels, size=self.size, rng=rng, config=self.config)
+        labels, photo, rng = self.render(index)
         low, high = self.config.photos.jpeg_quality
         data = encode_jpeg(photo.image, int(rng.integers(low, high + 1)))
         rgb = augmented(resized_from_bytes(data, self.spec), self.augment, self.run_seed, index)

@@ -37,6 +37,32 @@ def test_an_example_is_rendered_from_the_seed_and_its_index_alone(taxonomy):
     assert not torch.equal(first.pixels, a[6].pixels)
 
 
+def test_a_sample_the_generator_cannot_draw_is_drawn_again_from_the_index(taxonomy, monkeypatch):
+    import training.synth.stream as stream_module
+
+    stream = _stream(taxonomy)
+    refused = stream.labels(4)
+    real = stream_module.render_photo
+
+    def picky(labels, **kw):  # as the generator does for a rare sample it cannot draw
+        if labels == refused:
+            raise stream_module.RenderError("could not draw signs")
+        return real(labels, **kw)
+
+    monkeypatch.setattr(stream_module, "render_photo", picky)
+    labels, _, _ = stream.render(4)
+    assert labels == stream.labels(4, draw=1) != refused
+    assert torch.equal(stream[4].pixels, _stream(taxonomy)[4].pixels)  # deterministic redraw
+    assert stream[4].targets.room == taxonomy.room_names.index(labels.room)
+
+    def never(labels, **kw):
+        raise stream_module.RenderError("could not draw signs")
+
+    monkeypatch.setattr(stream_module, "render_photo", never)
+    with pytest.raises(stream_module.RenderError, match="no drawable sample in 8 draws"):
+        stream[4]
+
+
 def test_targets_follow_the_labels_and_not_dwelling_trains_the_room_head_only(taxonomy):
     stream = _stream(taxonomy, photos_per_epoch=200, size=32)
     labels = [stream.labels(i) for i in range(200)]

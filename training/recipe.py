@@ -29,6 +29,11 @@ class SyntheticStreamData(StrictModel):
     seed: int
     photos_per_epoch: int = Field(gt=0)
     size: int = Field(128, gt=0, description="Side of the rendered photos, in pixels.")
+    new_photos_each_epoch: bool = Field(
+        True,
+        description="False: every epoch renders the same photos again (augmented anew), as "
+        "a stored set of photos_per_epoch photos would be seen, without storing it.",
+    )
 
 
 class DataSection(StrictModel):

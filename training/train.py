@@ -152,6 +152,7 @@ def build_train_set(
             augment=augment,
             exclude_styles=tuple(config.data.held_out_styles),
             run_seed=config.seed,
+            new_photos_each_epoch=stream.new_photos_each_epoch,
         )
     train_set = ManifestDataset(
         splits.train, splits.root, spec=spec, taxonomy=taxonomy, augment=augment, seed=config.seed
@@ -459,7 +460,8 @@ def _write_run_json(
     }
     if isinstance(train_set, SyntheticStream):
         stream = train_set.description(epochs=loop.epoch)
-        n_photos["train"] = train_set.n * loop.epoch  # each one rendered once, never stored
+        # Photos rendered for training, never stored (the same ones each epoch, or new ones).
+        n_photos["train"] = train_set.n * (loop.epoch if train_set.new_photos_each_epoch else 1)
         info.update(
             train_stream=stream, training_data_sha256=stream_sha256(stream, train_set.config)
         )

@@ -63,6 +63,18 @@ def test_a_sample_the_generator_cannot_draw_is_drawn_again_from_the_index(taxono
         stream[4]
 
 
+def test_a_stream_can_show_the_same_photos_every_epoch(taxonomy):
+    from training.augment import build_pipeline
+
+    same = _stream(taxonomy, new_photos_each_epoch=False)
+    assert torch.equal(same[12 + 5].pixels, same[5].pixels)  # epoch 2, photo 5: unaugmented
+    assert same.description(epochs=2)["new_photos_each_epoch"] is False
+    augmented = _stream(taxonomy, new_photos_each_epoch=False, augment=build_pipeline("phone"))
+    again = augmented[12 + 5]
+    assert again.targets.room == augmented[5].targets.room
+    assert not torch.equal(again.pixels, augmented[5].pixels)  # augmented anew each epoch
+
+
 def test_targets_follow_the_labels_and_not_dwelling_trains_the_room_head_only(taxonomy):
     stream = _stream(taxonomy, photos_per_epoch=200, size=32)
     labels = [stream.labels(i) for i in range(200)]

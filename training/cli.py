@@ -54,6 +54,13 @@ def evaluate(
         list[int] | None, typer.Option(help="Style id(s) to report apart (repeatable).")
     ] = None,
     robustness: Annotated[bool, typer.Option(help="Also measure under corruptions.")] = True,
+    allow_overlap: Annotated[
+        bool,
+        typer.Option(
+            help="Measure even photos the model was trained or validated on (same sha256); "
+            "the report then carries a warning. Default: refuse."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Measure an exported model (ONNX Runtime) on a manifest's photos."""
@@ -68,6 +75,7 @@ def evaluate(
         split=split,
         held_out_styles=held_out_style or [],
         with_robustness=robustness,
+        allow_overlap=allow_overlap,
     )
     typer.echo(f"report: {report}")
     _echo_headline(headline(metrics))

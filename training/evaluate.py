@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from shanyraq.config import get_settings
-from shanyraq.manifest import ManifestRow, sha256_file
+from shanyraq.errors import ManifestError
+from shanyraq.manifest import ManifestRow, read_manifest, sha256_file
 from shanyraq.taxonomy import Taxonomy
 from training.calibrate import HeadLogits
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
@@ -33,6 +36,7 @@ from training.metrics import (
     signs_metrics,
     top_label_calibration,
 )
+from training.recipe import DataSection
 from vision.artifact import ModelArtifact, Preprocessing
 from vision.heads import head_probs
 from vision.io import decode_file
@@ -226,6 +230,97 @@ def _style_of(row: ManifestRow) -> int | None:
     return int(cell) if cell else None
 
 
+@dataclass(frozen=True)
+class TrainingPhotos:
+    """The stored photos a model learnt from or was tuned on, as far as its artifact tells.
+
+    `unknown_reason` is set when they cannot be known (no recipe, manifest gone).
+    """
+
+    sha256: frozenset[str] = frozenset()
+    manifest: Path | None = None
+    splits: tuple[str, ...] = ()
+    unknown_reason: str | None = None
+
+
+def training_photos(artifact: ModelArtifact) -> TrainingPhotos:
+    """The model's train and val photos from its recipe's manifest (val only for a stream).
+
+    Validation photos count too: they chose the best epoch and fitted the calibration. A
+    recipe with `data.stream` rendered its training photos on the fly, so its manifest's
+    train split was never used. Held-out styles are left out, as `load_splits` leaves them.
+    """
+    recipe_data = artifact.training_config.get("data")
+    if not recipe_data:
+        return TrainingPhotos(unknown_reason="the model records no training recipe")
+    try:
+        data = DataSection.model_validate(recipe_data)
+    except ValidationError as exc:
+        return TrainingPhotos(
+            unknown_reason=f"the model's recipe has an unreadable data section "
+            f"({exc.error_count()} error(s))"
+        )
+    if not data.manifest.is_file():
+        return TrainingPhotos(
+            manifest=data.manifest,
+            unknown_reason=f"training manifest {data.manifest} not found "
+            f"(relative paths are read from {Path.cwd()})",
+        )
+    try:
+        manifest = read_manifest(data.manifest)
+    except ManifestError as exc:
+        return TrainingPhotos(manifest=data.manifest, unknown_reason=exc.message)
+    splits = ("val",) if data.stream is not None else ("train", "val")
+    held = set(data.held_out_styles)
+    seen = (r.sha256 for r in manifest.rows if r.split in splits and _style_of(r) not in held)
+    return TrainingPhotos(sha256=frozenset(seen), manifest=data.manifest, splits=splits)
+
+
+def check_overlap(
+    artifact: ModelArtifact, rows: Sequence[ManifestRow], *, allow_overlap: bool = False
+) -> dict[str, Any]:
+    """Fields for metrics["data"]: how many of `rows` the model saw in training (by sha256).
+
+    Figures measured on such photos are inflated, so they are refused unless allowed.
+    """
+    seen = training_photos(artifact)
+    if seen.unknown_reason is not None:
+        logger.warning(
+            "evaluated photos not checked against model %s's training photos: %s",
+            artifact.model_version,
+            seen.unknown_reason,
+        )
+        return {
+            "training_photos_known": False,
+            "training_photos_unknown_reason": seen.unknown_reason,
+            "overlap_with_training": None,
+        }
+    overlap = sum(r.sha256 in seen.sha256 for r in rows)
+    where = f"splits {', '.join(seen.splits)} of {seen.manifest}"
+    if overlap and not allow_overlap:
+        raise ManifestError(
+            f"{overlap} of the {len(rows)} photos to evaluate are photos model "
+            f"{artifact.model_version} was trained or validated on (same sha256 as rows in "
+            f"{where}); figures on them would be inflated. Evaluate on photos the model never "
+            "saw, or pass --allow-overlap to measure anyway with a warning in the report"
+        )
+    if overlap:
+        logger.warning(
+            "%d of the %d evaluated photos are among model %s's training photos (%s); "
+            "the report carries a warning",
+            overlap,
+            len(rows),
+            artifact.model_version,
+            where,
+        )
+    return {
+        "training_photos_known": True,
+        "training_manifest": str(seen.manifest),
+        "training_splits_compared": list(seen.splits),
+        "overlap_with_training": overlap,
+    }
+
+
 def evaluate_artifact(
     model_dir: Path,
     manifest_path: Path,
@@ -234,10 +329,13 @@ def evaluate_artifact(
     split: str = "test",
     held_out_styles: Sequence[int] = (),
     with_robustness: bool = True,
+    allow_overlap: bool = False,
 ) -> tuple[dict[str, Any], Path]:
-    """`shanyraq evaluate`: an exported model on a manifest's rows; writes the report."""
-    from shanyraq.errors import ManifestError
-    from shanyraq.manifest import read_manifest
+    """`shanyraq evaluate`: an exported model on a manifest's rows; writes the report.
+
+    Raises ManifestError, before measuring anything, when some rows are photos the model was
+    trained or validated on, unless `allow_overlap`.
+    """
     from shanyraq.taxonomy import get_taxonomy
     from training.report import write_report
     from vision.artifact import read_artifact
@@ -251,13 +349,15 @@ def evaluate_artifact(
     in_style = [r for r in rows if _style_of(r) not in held]
     if not in_style:
         raise ManifestError(f"{manifest_path}: no photos in split '{split}' to evaluate")
+    held_rows = [r for r in rows if held and _style_of(r) in held]
+    overlap = check_overlap(artifact, [*in_style, *held_rows], allow_overlap=allow_overlap)
     metrics = evaluate(
         onnx_predictor(model_dir),
         artifact,
         root=manifest.root,
         test_rows=in_style,
         taxonomy=taxonomy,
-        held_out_style_rows=[r for r in rows if held and _style_of(r) in held],
+        held_out_style_rows=held_rows,
         with_robustness=with_robustness,
     )
     metrics["data"] = {
@@ -265,5 +365,6 @@ def evaluate_artifact(
         "manifest_sha256": sha256_file(manifest_path),
         "evaluated_split": split,
         "held_out_styles": sorted(held),
+        **overlap,
     }
     return metrics, write_report(out_dir, metrics, artifact=artifact)

@@ -180,6 +180,33 @@ def _stream_lines(recipe: TrainConfig | None) -> list[str]:
     ]
 
 
+def _overlap_lines(metrics: dict[str, Any]) -> list[str]:
+    """A warning when evaluated photos are ones the model was trained or validated on.
+
+    Written by `training.evaluate.check_overlap`; absent (builds) means nothing to say.
+    """
+    data = metrics.get("data", {})
+    overlap = data.get("overlap_with_training")
+    if overlap:
+        n_photos = metrics.get("n_test_photos", 0) + metrics.get("n_held_out_style_photos", 0)
+        return [
+            f"> **WARNING: {overlap} of the {n_photos} evaluated photos are photos this model "
+            f"was trained or validated on** (same sha256 as rows of splits "
+            f"{', '.join(data.get('training_splits_compared', []))} in "
+            f"`{data.get('training_manifest', '?')}`). The figures here are inflated: do not "
+            "quote them as results on unseen photos.",
+            "",
+        ]
+    if data.get("training_photos_known") is False:
+        return [
+            "> Not checked against the model's training photos: "
+            f"{data.get('training_photos_unknown_reason', 'unknown')}. Make sure these photos "
+            "were never used to train or validate it.",
+            "",
+        ]
+    return []
+
+
 def _target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
     lines = ["| metric | target | reached | met |", "| --- | --- | ---: | --- |"]
     for name, goal, value, met in target_checks(head, targets):
@@ -220,6 +247,7 @@ def _report_markdown(
     lines = [
         f"# Evaluation of {artifact.model_version}",
         "",
+        *_overlap_lines(metrics),
         f"Measured on {head['n_photos']} photos of {head['n_families']} held-out families "
         f"({head['evaluated_on']} split) with the exported ONNX model.",
         "",
@@ -291,6 +319,7 @@ def write_model_card(
         "",
         "## Data it was measured on",
         "",
+        *_overlap_lines(metrics),
         f"- Manifest `{data.get('manifest', '?')}` (sha256 "
         f"`{data.get('manifest_sha256', '')[:16]}`), {head['evaluated_on']} split: "
         f"{head['n_photos']} photos of {head['n_families']} families never seen in training.",

@@ -49,10 +49,11 @@ def test_cli_evaluate_and_export(built, toy_manifest, tmp_path):
     result = runner.invoke(
         app,
         ["evaluate", str(built.artifact_dir), str(toy_manifest), "--out", str(tmp_path / "ev"),
-         "--split", "all", "--held-out-style", "2", "--no-robustness"],
+         "--split", "all", "--held-out-style", "2", "--no-robustness", "--allow-overlap"],
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output  # all rows: the training photos too, allowed
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["data"]["overlap_with_training"] > 0
     rows = read_manifest(toy_manifest).rows
     assert metrics["n_test_photos"] == sum(r.extra["style"] != "2" for r in rows)
     assert metrics["n_held_out_style_photos"] == sum(r.extra["style"] == "2" for r in rows)

@@ -1,0 +1,140 @@
+"""`shanyraq evaluate` refuses photos the model was trained or validated on, unless allowed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shanyraq.errors import ManifestError
+from shanyraq.manifest import read_manifest, write_manifest
+from training.build import build_artifact
+from training.cli import app
+from training.evaluate import evaluate_artifact, training_photos
+from training.report import write_model_card
+from vision.artifact import read_artifact, write_artifact
+
+runner = CliRunner()
+HELD_OUT_STYLE = "2"  # toy families 2, 5 and 8
+# Relabelled as test: a train family, a train family of the held-out style (never trained
+# on, so no overlap), and a validation family.
+LEAKED_FAMILIES = ("fam00", "fam02", "fam06")
+
+
+@pytest.fixture(scope="module")
+def artifact_dir(toy_manifest, tmp_path_factory, tiny_recipe) -> Path:
+    recipe = tiny_recipe(toy_manifest, tmp_path_factory.mktemp("overlap") / "run", epochs=1)
+    data = recipe.data.model_copy(update={"held_out_styles": [int(HELD_OUT_STYLE)]})
+    return build_artifact(
+        recipe.model_copy(update={"data": data}), with_robustness=False
+    ).artifact_dir
+
+
+def _trained_on(row) -> bool:
+    return row.split in ("train", "val") and row.extra["style"] != HELD_OUT_STYLE
+
+
+@pytest.fixture
+def leaky_manifest(toy_manifest, tmp_path) -> tuple[Path, int]:
+    """A copy of the training manifest whose test split holds some train and val photos."""
+    manifest = read_manifest(toy_manifest)
+    rows = [
+        replace(r, path=str(r.resolve(manifest.root)), split="test")
+        if r.family_id in LEAKED_FAMILIES
+        else replace(r, path=str(r.resolve(manifest.root)))
+        for r in manifest.rows
+    ]
+    leaked = sum(_trained_on(r) for r in manifest.rows if r.family_id in LEAKED_FAMILIES)
+    return write_manifest(tmp_path / "leaky" / "manifest.csv", rows), leaked
+
+
+@pytest.mark.slow
+def test_own_test_split_overlaps_nothing(artifact_dir, toy_manifest, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="training.evaluate")
+    metrics, report = evaluate_artifact(
+        artifact_dir, toy_manifest, out_dir=tmp_path / "ev", held_out_styles=[2],
+        with_robustness=False,
+    )  # fmt: skip
+    data = metrics["data"]
+    assert data["training_photos_known"] is True
+    assert data["overlap_with_training"] == 0
+    assert data["training_splits_compared"] == ["train", "val"]
+    assert Path(data["training_manifest"]) == toy_manifest
+    assert "WARNING" not in report.read_text() and "Not checked" not in report.read_text()
+    assert not [r for r in caplog.records if r.name == "training.evaluate"]
+
+
+@pytest.mark.slow
+def test_training_photos_in_the_test_split_are_refused(artifact_dir, leaky_manifest, tmp_path):
+    path, leaked = leaky_manifest
+    assert leaked > 0
+    with pytest.raises(ManifestError, match=rf"^{leaked} of the \d+ photos to evaluate"):
+        evaluate_artifact(artifact_dir, path, out_dir=tmp_path / "ev", with_robustness=False)
+    result = runner.invoke(
+        app, ["evaluate", str(artifact_dir), str(path), "--out", str(tmp_path / "ev"),
+              "--no-robustness"],
+    )  # fmt: skip
+    assert isinstance(result.exception, ManifestError), result.output
+    assert f"{leaked} of the" in result.exception.message
+    assert "--allow-overlap" in result.exception.message
+    assert not (tmp_path / "ev").exists()
+
+
+@pytest.mark.slow
+def test_allow_overlap_measures_with_a_warning(artifact_dir, leaky_manifest, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="training.evaluate")
+    path, leaked = leaky_manifest
+    out = tmp_path / "ev"
+    result = runner.invoke(
+        app, ["evaluate", str(artifact_dir), str(path), "--out", str(out), "--no-robustness",
+              "--allow-overlap"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["overlap_with_training"] == leaked
+    assert metrics["n_test_photos"] == len(read_manifest(path).by_split("test"))
+    report = (out / "report.md").read_text().splitlines()
+    assert report[2].startswith(f"> **WARNING: {leaked} of the {metrics['n_test_photos']} ")
+    assert any(f"{leaked} of the" in r.getMessage() for r in caplog.records)
+    card = write_model_card(tmp_path / "card.md", read_artifact(artifact_dir), metrics, recipe=None)
+    measured_on = card.read_text().split("## Data it was measured on")[1].split("## ")[0]
+    assert f"WARNING: {leaked} of the" in measured_on
+
+
+@pytest.mark.slow
+def test_missing_training_manifest_is_reported_not_refused(artifact_dir, toy_manifest, tmp_path):
+    moved = tmp_path / "artifact"
+    shutil.copytree(artifact_dir, moved)
+    artifact = read_artifact(moved)
+    config = artifact.training_config
+    gone = tmp_path / "moved-away" / "manifest.csv"
+    config = {**config, "data": {**config["data"], "manifest": str(gone)}}
+    write_artifact(moved, artifact.model_copy(update={"training_config": config}))
+    metrics, report = evaluate_artifact(
+        moved, toy_manifest, out_dir=tmp_path / "ev", with_robustness=False
+    )
+    data = metrics["data"]
+    assert data["training_photos_known"] is False
+    assert data["overlap_with_training"] is None
+    assert str(gone) in data["training_photos_unknown_reason"]
+    assert "not found" in data["training_photos_unknown_reason"]
+    assert "Not checked against the model's training photos" in report.read_text()
+
+
+@pytest.mark.slow
+def test_a_streamed_recipe_is_compared_with_its_validation_photos_only(artifact_dir, toy_manifest):
+    artifact = read_artifact(artifact_dir)
+    manifest = read_manifest(toy_manifest)
+    assert training_photos(artifact).sha256 == {r.sha256 for r in manifest.rows if _trained_on(r)}
+    config = artifact.training_config
+    stream = {"seed": 99, "photos_per_epoch": 16}
+    config = {**config, "data": {**config["data"], "stream": stream}}
+    seen = training_photos(artifact.model_copy(update={"training_config": config}))
+    assert seen.splits == ("val",)
+    val = {r.sha256 for r in manifest.by_split("val") if r.extra["style"] != HELD_OUT_STYLE}
+    assert seen.sha256 == val and val

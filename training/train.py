@@ -175,6 +175,10 @@ def build_loader(dataset: ManifestDataset | SyntheticStream, config: TrainConfig
         dataset,
         batch_size=micro_batch,
         sampler=sampler,
+        # The workers' base seed comes from here, not from torch's global generator: drawing
+        # it from the global one at the first epoch of a process (a fresh run's first, a
+        # resumed run's next) would shift the stream dropout draws from after a resume.
+        generator=torch.Generator().manual_seed(config.seed),
         num_workers=config.loader.num_workers,
         drop_last=len(dataset) > micro_batch,
         pin_memory=torch.cuda.is_available(),

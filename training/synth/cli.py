@@ -26,10 +26,13 @@ def photos(
     size: Annotated[int, _SIZE] = 256,
 ) -> None:
     """Render N labelled photos of rooms, exteriors and not-a-home frames, with a manifest."""
+    from shanyraq.manifest import read_manifest
     from training.synth.photos import generate_photos
 
     manifest = generate_photos(n, out, seed=seed, size=size, progress=True)
-    typer.echo(f"wrote {n} photos; manifest: {manifest}")
+    written = len(read_manifest(manifest).rows)
+    left_out = f" ({n - written} the generator could not draw left out)" if written < n else ""
+    typer.echo(f"wrote {written} photos{left_out}; manifest: {manifest}")
 
 
 @app.command("families")
@@ -51,7 +54,12 @@ def families(
     typer.echo(f"wrote {n} families ({', '.join(f'{k}: {v}' for k, v in cases.items())})")
     typer.echo(f"family table: {table}")
     if not no_photos:
-        typer.echo(f"manifest: {table.parent / 'manifest.csv'} ({len(planned.photos)} photos)")
+        from shanyraq.manifest import read_manifest
+
+        written = len(read_manifest(table.parent / "manifest.csv").rows)
+        left_out = len(planned.photos) - written
+        note = f", {left_out} the generator could not draw left out" if left_out else ""
+        typer.echo(f"manifest: {table.parent / 'manifest.csv'} ({written} photos{note})")
 
 
 @app.command("sheet")

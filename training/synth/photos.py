@@ -177,12 +177,20 @@ class RenderJob:
     config: SynthConfig
 
 
-def render_job(job: RenderJob) -> tuple[str, str]:
-    """Render and write one photo; returns (sha256, kind). Runs in worker processes."""
+def render_job(job: RenderJob) -> tuple[str, str] | str:
+    """Render and write one photo; returns (sha256, kind). Runs in worker processes.
+
+    A sample whose signs the generator cannot make visible at this size (rare: two large
+    signs in a small room) returns the reason instead, and no file is written: the caller
+    leaves it out of the manifest rather than losing the whole set.
+    """
     import hashlib
 
     rng = photo_rng(job.seed, job.index)
-    photo = render_photo(job.spec, size=job.size, rng=rng, config=job.config)
+    try:
+        photo = render_photo(job.spec, size=job.size, rng=rng, config=job.config)
+    except RenderError as exc:
+        return str(exc)
     low, high = job.config.photos.jpeg_quality
     data = encode_jpeg(photo.image, int(rng.integers(low, high + 1)))
     job.path.write_bytes(data)
@@ -194,12 +202,18 @@ def worker_count(config: SynthConfig, n: int) -> int:
     return 1 if n < 64 else max(1, wanted)
 
 
-def run_jobs(jobs: list[RenderJob], *, workers: int, progress: bool) -> list[tuple[str, str]]:
-    """Render jobs in order, in `workers` processes, with a progress bar."""
+def run_jobs(
+    jobs: list[RenderJob], *, workers: int, progress: bool
+) -> list[tuple[str, str] | None]:
+    """Render jobs in order, in `workers` processes, with a progress bar.
+
+    One (sha256, kind) per job, or None for a photo the generator could not draw (logged;
+    see render_job). Raises RenderError when not one photo could be drawn.
+    """
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), unit="photo", disable=not progress, desc="rendering")
-    results: list[tuple[str, str]] = []
+    results: list[tuple[str, str] | str] = []
     if workers <= 1:
         for job in jobs:
             results.append(render_job(job))
@@ -210,7 +224,12 @@ def run_jobs(jobs: list[RenderJob], *, workers: int, progress: bool) -> list[tup
                 results.append(result)
                 bar.update()
     bar.close()
-    return results
+    skipped = [(job, r) for job, r in zip(jobs, results, strict=True) if isinstance(r, str)]
+    for job, reason in skipped:
+        logger.warning("photo %d (%s) left out of the set: %s", job.index, job.path.name, reason)
+    if skipped and len(skipped) == len(jobs):
+        raise RenderError(f"none of the {len(jobs)} photos could be drawn: {skipped[0][1]}")
+    return [None if isinstance(r, str) else r for r in results]
 
 
 def generate_photos(
@@ -238,16 +257,17 @@ def generate_photos(
     rows = [
         ManifestRow(
             path=f"photos/{i:06d}.jpg",
-            sha256=sha,
+            sha256=result[0],
             family_id=home,
             split="train",
             room=spec.room,
             condition=spec.condition,
             signs=spec.signs,
-            source="skimage" if kind == "package_photo" else "synthetic",
-            extra={"style": str(spec.style), "subject": kind},
+            source="skimage" if result[1] == "package_photo" else "synthetic",
+            extra={"style": str(spec.style), "subject": result[1]},
         )
-        for i, ((home, spec), (sha, kind)) in enumerate(zip(plan, results, strict=True))
+        for i, ((home, spec), result) in enumerate(zip(plan, results, strict=True))
+        if result is not None
     ]
     rows = split_rows(rows, fractions=config.photos.split_fractions, by="condition", seed=seed)
     logger.info("wrote %d photos to %s", len(rows), out_dir)

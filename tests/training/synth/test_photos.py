@@ -114,3 +114,32 @@ def test_masks_mark_changed_pixels_only_for_labelled_signs(taxonomy):
     assert set(photo.sign_masks) == {"premium_appliances", "damp_mould"}
     plain = render_photo(_spec("living_room", set(), style=4), rng=np.random.default_rng(11))
     assert plain.sign_masks == {} and plain.signs == frozenset()
+
+
+def test_a_photo_the_generator_cannot_draw_is_left_out_not_the_whole_set(
+    tmp_path, monkeypatch, caplog
+):
+    import training.synth.photos as photos_module
+
+    real = photos_module.render_photo
+    calls = {"n": 0}
+
+    def refuses_the_third(spec, **kw):  # as the generator does for a rare sample
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise photos_module.RenderError("could not draw signs ['x'] visibly in a bedroom")
+        return real(spec, **kw)
+
+    monkeypatch.setattr(photos_module, "render_photo", refuses_the_third)
+    manifest = photos_module.generate_photos(8, tmp_path / "set", seed=2, size=48)
+    rows = read_manifest(manifest).rows
+    assert len(rows) == 7 and "photos/000002.jpg" not in {r.path for r in rows}
+    assert not (tmp_path / "set" / "photos" / "000002.jpg").exists()
+    assert "photo 2 (000002.jpg) left out of the set" in caplog.text
+
+    def refuses_all(spec, **kw):
+        raise photos_module.RenderError("could not draw signs")
+
+    monkeypatch.setattr(photos_module, "render_photo", refuses_all)
+    with pytest.raises(photos_module.RenderError, match="none of the 4 photos"):
+        photos_module.generate_photos(4, tmp_path / "none", seed=2, size=48)

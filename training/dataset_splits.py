@@ -49,7 +49,8 @@ def ensure_manifest(data: DataSection) -> Path:
     return made
 
 
-def _style(row: ManifestRow) -> int | None:
+def style_of(row: ManifestRow) -> int | None:
+    """The synthetic visual style of a row (manifest column `style`), or None."""
     cell = row.extra.get(STYLE_COLUMN, "").strip()
     return int(cell) if cell else None
 
@@ -58,14 +59,14 @@ def load_splits(data: DataSection) -> DataSplits:
     path = ensure_manifest(data)
     manifest = read_manifest(path)
     held = set(data.held_out_styles)
-    if held and not any(_style(r) is not None for r in manifest.rows):
+    if held and not any(style_of(r) is not None for r in manifest.rows):
         raise ManifestError(
             f"{path}: the recipe holds out styles {sorted(held)}, but the manifest has no "
             f"'{STYLE_COLUMN}' column"
         )
 
     def pick(split: str) -> list[ManifestRow]:
-        return [r for r in manifest.by_split(split) if _style(r) not in held]
+        return [r for r in manifest.by_split(split) if style_of(r) not in held]
 
     splits = DataSplits(
         manifest=path,
@@ -74,7 +75,7 @@ def load_splits(data: DataSection) -> DataSplits:
         train=pick("train"),
         val=pick("val"),
         test=pick("test"),
-        held_out_style=[r for r in manifest.by_split("test") if held and _style(r) in held],
+        held_out_style=[r for r in manifest.by_split("test") if held and style_of(r) in held],
     )
     if not splits.train or not splits.val:
         raise ManifestError(f"{path}: needs photos in both the train and val splits")

@@ -26,6 +26,7 @@ from shanyraq.taxonomy import Taxonomy
 from training.calibrate import HeadLogits
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
 from training.data import encode_targets
+from training.dataset_splits import style_of
 from training.metrics import (
     condition_metrics,
     ece_interval,
@@ -225,11 +226,6 @@ def evaluate(
     return result
 
 
-def _style_of(row: ManifestRow) -> int | None:
-    cell = row.extra.get("style", "").strip()
-    return int(cell) if cell else None
-
-
 @dataclass(frozen=True)
 class TrainingPhotos:
     """The stored photos a model learnt from or was tuned on, as far as its artifact tells.
@@ -272,7 +268,7 @@ def training_photos(artifact: ModelArtifact) -> TrainingPhotos:
         return TrainingPhotos(manifest=data.manifest, unknown_reason=exc.message)
     splits = ("val",) if data.stream is not None else ("train", "val")
     held = set(data.held_out_styles)
-    seen = (r.sha256 for r in manifest.rows if r.split in splits and _style_of(r) not in held)
+    seen = (r.sha256 for r in manifest.rows if r.split in splits and style_of(r) not in held)
     return TrainingPhotos(sha256=frozenset(seen), manifest=data.manifest, splits=splits)
 
 
@@ -346,10 +342,10 @@ def evaluate_artifact(
     manifest = read_manifest(manifest_path)
     rows = manifest.rows if split == "all" else manifest.by_split(split)
     held = set(held_out_styles)
-    in_style = [r for r in rows if _style_of(r) not in held]
+    in_style = [r for r in rows if style_of(r) not in held]
     if not in_style:
         raise ManifestError(f"{manifest_path}: no photos in split '{split}' to evaluate")
-    held_rows = [r for r in rows if held and _style_of(r) in held]
+    held_rows = [r for r in rows if held and style_of(r) in held]
     overlap = check_overlap(artifact, [*in_style, *held_rows], allow_overlap=allow_overlap)
     metrics = evaluate(
         onnx_predictor(model_dir),

@@ -262,7 +262,7 @@ def write_families(
     results = run_jobs(jobs, workers=worker_count(config, len(jobs)), progress=progress)
     case_of = dict(zip(families.table["family_id"], families.table["case"], strict=True))
     rows = [
-        _manifest_row(p, name, result[0], result[1], case=case_of[p.family_id])
+        _manifest_row(p, name, result.sha256, result.kind, case=case_of[p.family_id])
         for p, name, result in zip(families.photos, names, results, strict=True)
         if result is not None  # a photo the generator could not draw (logged by run_jobs)
     ]

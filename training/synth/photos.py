@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -148,20 +149,26 @@ def photo_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index, 0x5EED])
 
 
+def room_choices(config: SynthConfig) -> tuple[list[str], np.ndarray]:
+    """The rooms a photo set draws from (sorted) and the chance of each (configs/synth.yaml)."""
+    rooms = sorted(config.photos.room_weights)
+    weights = np.array([config.photos.room_weights[r] for r in rooms], np.float64)
+    return rooms, weights / weights.sum()
+
+
 def plan_photos(
     n: int, *, seed: int, config: SynthConfig, taxonomy: Taxonomy
 ) -> list[tuple[str, PhotoSpec]]:
     """(home id, spec) for a stand-alone set: homes of a few photos sharing one style."""
     rng = np.random.default_rng([seed, 0xF1A7])
-    rooms = sorted(config.photos.room_weights)
-    weights = np.array([config.photos.room_weights[r] for r in rooms], np.float64)
+    rooms, room_p = room_choices(config)
     per_home = config.photos.photos_per_home
     plan: list[tuple[str, PhotoSpec]] = []
     for home in range(math.ceil(n / per_home)):
         style = int(rng.integers(config.photos.n_styles))
         welfare = float(rng.uniform(0, 1))
         for _ in range(min(per_home, n - len(plan))):
-            room = rooms[int(rng.choice(len(rooms), p=weights / weights.sum()))]
+            room = rooms[int(rng.choice(len(rooms), p=room_p))]
             spec = sample_spec(config, taxonomy, rng, room=room, style=style, welfare=welfare)
             plan.append((f"home-{seed}-{home:05d}", spec))
     return plan
@@ -177,8 +184,15 @@ class RenderJob:
     config: SynthConfig
 
 
-def render_job(job: RenderJob) -> tuple[str, str] | str:
-    """Render and write one photo; returns (sha256, kind). Runs in worker processes.
+class RenderedFile(NamedTuple):
+    """A photo file written by render_job: its sha256 and kind (see RenderedPhoto.kind)."""
+
+    sha256: str
+    kind: str
+
+
+def render_job(job: RenderJob) -> RenderedFile | str:
+    """Render and write one photo. Runs in worker processes.
 
     A sample whose signs the generator cannot make visible at this size (rare: two large
     signs in a small room) returns the reason instead, and no file is written: the caller
@@ -194,7 +208,7 @@ def render_job(job: RenderJob) -> tuple[str, str] | str:
     low, high = job.config.photos.jpeg_quality
     data = encode_jpeg(photo.image, int(rng.integers(low, high + 1)))
     job.path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest(), photo.kind
+    return RenderedFile(hashlib.sha256(data).hexdigest(), photo.kind)
 
 
 def worker_count(config: SynthConfig, n: int) -> int:
@@ -202,18 +216,16 @@ def worker_count(config: SynthConfig, n: int) -> int:
     return 1 if n < 64 else max(1, wanted)
 
 
-def run_jobs(
-    jobs: list[RenderJob], *, workers: int, progress: bool
-) -> list[tuple[str, str] | None]:
+def run_jobs(jobs: list[RenderJob], *, workers: int, progress: bool) -> list[RenderedFile | None]:
     """Render jobs in order, in `workers` processes, with a progress bar.
 
-    One (sha256, kind) per job, or None for a photo the generator could not draw (logged;
+    One RenderedFile per job, or None for a photo the generator could not draw (logged;
     see render_job). Raises RenderError when not one photo could be drawn.
     """
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), unit="photo", disable=not progress, desc="rendering")
-    results: list[tuple[str, str] | str] = []
+    results: list[RenderedFile | str] = []
     if workers <= 1:
         for job in jobs:
             results.append(render_job(job))
@@ -257,14 +269,14 @@ def generate_photos(
     rows = [
         ManifestRow(
             path=f"photos/{i:06d}.jpg",
-            sha256=result[0],
+            sha256=result.sha256,
             family_id=home,
             split="train",
             room=spec.room,
             condition=spec.condition,
             signs=spec.signs,
-            source="skimage" if result[1] == "package_photo" else "synthetic",
-            extra={"style": str(spec.style), "subject": result[1]},
+            source="skimage" if result.kind == "package_photo" else "synthetic",
+            extra={"style": str(spec.style), "subject": result.kind},
         )
         for i, ((home, spec), result) in enumerate(zip(plan, results, strict=True))
         if result is not None

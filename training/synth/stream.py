@@ -35,6 +35,7 @@ from training.synth.photos import (
     encode_jpeg,
     photo_rng,
     render_photo,
+    room_choices,
 )
 from training.synth.spec import PhotoSpec, sample_spec
 from vision.artifact import Preprocessing
@@ -70,10 +71,7 @@ class SyntheticStream(Dataset[Example]):
         self.styles = [s for s in range(self.config.photos.n_styles) if s not in exclude_styles]
         if not self.styles:
             raise ValueError("every synthetic style is held out: nothing left to train on")
-        weights = self.config.photos.room_weights
-        self.rooms = sorted(weights)
-        p = np.array([weights[r] for r in self.rooms], np.float64)
-        self.room_p = p / p.sum()
+        self.rooms, self.room_p = room_choices(self.config)
         # The first epoch's labels stand for the stream's label mix (class weights).
         self.targets = [encode_targets(self.labels(i), taxonomy) for i in range(self.n)]
 

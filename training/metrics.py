@@ -7,6 +7,7 @@ median of the grade distribution, the natural point estimate for an ordinal scal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,37 @@ def ece_interval(
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, confidence.size, size=(resamples, confidence.size))
     values = [expected_calibration_error(confidence[i], correct[i]) for i in draws]
+    tail = (1.0 - level) / 2 * 100
+    return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
+
+
+def difference_interval(
+    score_a: Callable[[np.ndarray], float],
+    n_a: int,
+    score_b: Callable[[np.ndarray], float],
+    n_b: int,
+    *,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[float]:
+    """Bootstrap interval of score_a - score_b over two independent sets of examples.
+
+    Each score takes the indices of one resample of its own set. Resamples where a score is
+    undefined (e.g. no labelled example drawn) are left out; [] when none is defined.
+    """
+    if n_a == 0 or n_b == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    values = np.array(
+        [
+            score_a(rng.integers(0, n_a, size=n_a)) - score_b(rng.integers(0, n_b, size=n_b))
+            for _ in range(resamples)
+        ]
+    )
+    values = values[~np.isnan(values)]
+    if not values.size:
+        return []
     tail = (1.0 - level) / 2 * 100
     return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
 

@@ -16,7 +16,7 @@ from shanyraq.manifest import read_manifest, write_manifest
 from training.build import build_artifact
 from training.cli import app
 from training.evaluate import evaluate_artifact, training_photos
-from training.report import write_model_card
+from training.report import headline, write_model_card
 from vision.artifact import read_artifact, write_artifact
 
 runner = CliRunner()
@@ -67,6 +67,22 @@ def test_own_test_split_overlaps_nothing(artifact_dir, toy_manifest, tmp_path, c
     assert Path(data["training_manifest"]) == toy_manifest
     assert "WARNING" not in report.read_text() and "Not checked" not in report.read_text()
     assert not [r for r in caplog.records if r.name == "training.evaluate"]
+    # Held-out-style photos come from every split: the model saw none of them.
+    rows = read_manifest(toy_manifest).rows
+    assert metrics["n_held_out_style_photos"] == sum(
+        r.extra["style"] == HELD_OUT_STYLE for r in rows
+    )
+    assert {r.split for r in rows if r.extra["style"] == HELD_OUT_STYLE} > {"test"}
+    head = headline(metrics)
+    for name, held_value in head["held_out_style"].items():
+        found = metrics["held_out_style_drop"][name]
+        assert found["drop"] == pytest.approx(head[name] - held_value)
+        assert len(found["ci"]) == 2 and found["ci"][0] <= found["ci"][1]
+        lo, hi = found["ci"]
+        assert (
+            f"| held-out style drop, {name} | <= 0.05 | {found['drop']:.3f} [{lo:.3f}, {hi:.3f}] |"
+            in report.read_text()
+        )
 
 
 @pytest.mark.slow

@@ -87,3 +87,24 @@ def test_ece_interval_brackets_the_ece_and_narrows_with_more_examples():
     lo_large, hi_large = ece_interval(*large, resamples=50)
     assert hi_large - lo_large < (hi - lo) / 3
     assert ece_interval(np.array([]), np.array([])) == []
+
+
+def test_difference_interval_brackets_a_known_difference_and_narrows_with_more_examples():
+    from training.metrics import difference_interval
+
+    rng = np.random.default_rng(1)
+
+    def interval(n):
+        a, b = rng.normal(0.7, 0.2, n), rng.normal(0.5, 0.2, n)
+        return difference_interval(lambda i: a[i].mean(), n, lambda i: b[i].mean(), n)
+
+    lo, hi = interval(200)
+    assert lo < 0.2 < hi  # the true difference of the two means
+    lo_large, hi_large = interval(20000)
+    assert lo_large < 0.2 < hi_large and hi_large - lo_large < (hi - lo) / 5
+    assert difference_interval(lambda i: 0.9, 5, lambda i: 0.4, 7) == [0.5, 0.5]
+    assert difference_interval(lambda i: 0.9, 0, lambda i: 0.4, 7) == []
+    # Resamples where a score is undefined are left out, not counted as zero.
+    flaky = iter([np.nan, 0.9] * 100)
+    assert difference_interval(lambda i: next(flaky), 5, lambda i: 0.4, 5) == [0.5, 0.5]
+    assert difference_interval(lambda i: np.nan, 5, lambda i: 0.4, 5) == []

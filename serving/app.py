@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
 
+from serving import audit
 from serving.api.body_limit import BodySizeLimit
 from serving.api.errors import install_error_handlers
 from serving.api.routes import assessments, auth, families, photos, reports, system, users
@@ -126,9 +127,15 @@ def build_services(settings: ServingSettings) -> Services:
         read_engine=read_engine, read_sessions=make_read_session_factory(read_engine),
         store=store, signing_key=settings.signing_key(),
         login_limiter=RateLimiter(limit=limits.login_per_minute, what="sign-in attempts"),
+        login_account_limiter=RateLimiter(
+            limit=limits.login_per_account, window_s=limits.login_account_window_minutes * 60,
+            what="sign-in attempts for this username",
+        ),
         upload_limiter=RateLimiter(limit=limits.upload_per_minute, what="uploads"),
         pipeline=pipeline, metrics=Metrics(), fusion_model=fusion, load_problems=problems,
     )  # fmt: skip
+    # Audit appends through these sessions anchor the chain's head outside the database.
+    audit.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file)
     services.reuse = _reuse_index(services)
     return services
 

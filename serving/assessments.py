@@ -13,13 +13,40 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.db.models import Assessment, Decision, Family, Photo
+from serving.db.models import Assessment, Decision, Family, Photo, User
 from serving.errors import ConflictError, DecisionInvalidError
 from serving.state import Services
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 from welfare.assess import assess, vision_versions
 from welfare.schema import parse_family
+
+
+def lock_family(session: Session, family_id: str) -> Family | None:
+    """Lock the family's row until the transaction ends, and return it re-read.
+
+    Filing a photo and recording a decision both take this lock first, so a decision's
+    staleness check cannot miss a photo committed alongside it. PostgreSQL needs it (under
+    READ COMMITTED each statement sees what was committed when it started); on SQLite,
+    FOR UPDATE renders as nothing: write transactions begin IMMEDIATE, one at a time.
+    """
+    return session.execute(
+        select(Family)
+        .where(Family.id == family_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the row as of the lock, not a cached one
+    ).scalar_one_or_none()
+
+
+def decisions_of(session: Session, family_id: str) -> list[tuple[Decision, str]]:
+    """The family's decisions, newest first, each with the username of who decided."""
+    rows = session.execute(
+        select(Decision, User.username)
+        .join(User, User.id == Decision.decided_by)
+        .where(Decision.family_id == family_id)
+        .order_by(Decision.id.desc())
+    ).all()
+    return [(d, name) for d, name in rows]
 
 
 def _inputs(session: Session, family: Family) -> list[Photo]:
@@ -145,6 +172,7 @@ def record_decision(
     actor: tuple[int, str],
 ) -> Decision:
     """Validate and store a commission decision on the family's latest assessment."""
+    lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
     newest = latest(session, family.id)
     if newest is None or newest.id != assessment.id or not is_current(session, assessment, family):
         raise ConflictError(

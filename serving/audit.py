@@ -1,9 +1,37 @@
 """The audit trail: an append-only, hash-chained log of who did what, verified end to end.
 
-Each entry's hash is an HMAC (keyed with the service's signing key) over the previous hash and
-the entry's canonical JSON, so editing, deleting or re-ordering any entry breaks the chain,
-and someone with database access but not the key cannot forge a consistent chain. The chain's
-last link is also kept in `audit_head`, so deleting entries from the end is detected too.
+What is kept, and where:
+- Each entry's hash is an HMAC (keyed with the service's signing key) over the previous hash
+  and the entry's canonical JSON.
+- `audit_head` holds the chain's last link (seq, hash) and a MAC over both with the same key.
+- Database triggers (migration 0003) refuse UPDATE and DELETE on `audit_log`.
+- After each committed append, the head (seq, hash) is also appended to the anchor file
+  (setting `audit_anchor_file`), outside the database.
+
+What `verify` detects:
+- An edited entry, one deleted from the middle, re-ordered entries, and a chain rebuilt
+  without the key.
+- Entries deleted from the end while the head is left alone.
+- A head that was changed or made up without the key (its MAC does not match).
+- Entries cut from the end, with the head rolled back to the new last entry: when the anchor
+  saw a later seq. So it catches an old head row saved earlier and put back, and a new head
+  MACed by someone who holds the key.
+- A chain rewritten from some seq on, with the key, or the database restored from an older
+  copy that later appends went on from: the anchor's hash at that seq differs.
+
+What it cannot detect:
+- Someone with the key, database access and write access to the anchor file can rewrite
+  the log and the anchor together. Truncating the anchor as well as the log, and putting back
+  a saved head row, also needs no key. The anchor is only as good as where it is kept:
+  make it append-only (chattr +a) or ship its lines to another host.
+- Entries cut from the end after the last anchored seq, for example appends whose anchor
+  line was never written (a crash between the commit and the write, or a process whose
+  sessions have no anchor, such as `rescore promote`).
+- A whole log wiped back to genesis when no anchor exists: the genesis head needs no MAC.
+- A head written before migration 0003 has no MAC. `verify` reports it until the next
+  append seals it, because it cannot be told apart from a head made without the key.
+- Triggers stop mistakes and casual edits only: anyone allowed to drop a trigger can
+  remove them.
 """
 
 from __future__ import annotations
@@ -11,16 +39,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import AuditEntry, AuditHead
 
+logger = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
+# Session.info keys: the anchor file of the session's database, and the head to anchor once
+# the session's transaction commits.
+ANCHOR_INFO_KEY = "audit_anchor_file"
+_PENDING_INFO_KEY = "audit_anchor_pending"
+_ANCHOR_LINE = re.compile(rb"([1-9][0-9]*) ([0-9a-f]{64})\n")
+_SHOWN_MISMATCHES = 3
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -42,6 +83,55 @@ def link_hash(
     body["details"] = details
     message = prev_hash.encode() + b"\n" + _canonical(body)
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def head_mac(key: bytes, *, seq: int, hash: str) -> str:
+    """The head row's MAC. Its message starts with a label, and a link's with a hex hash, so
+    a MAC can never be taken for a link hash or the other way round."""
+    message = f"audit-head\n{seq}\n{hash}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
+    """Make the factory's sessions write each committed head to `path` and verify against it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = dict(factory.kw.get("info") or {})
+    info[ANCHOR_INFO_KEY] = path
+    factory.configure(info=info)
+    if not event.contains(factory, "after_commit", _anchor_committed_head):
+        event.listen(factory, "after_commit", _anchor_committed_head)
+        event.listen(factory, "after_soft_rollback", _forget_pending_head)
+
+
+def _anchor_committed_head(session: Session) -> None:
+    pending = session.info.pop(_PENDING_INFO_KEY, None)
+    path = session.info.get(ANCHOR_INFO_KEY)
+    if pending is None or path is None:
+        return
+    seq, digest = pending
+    # The line is written after the commit, outside the lock that serialises appends.
+    # Written before the commit, a rolled-back append would leave an anchored seq the log
+    # never had, which verify would report as entries cut from the end. So lines can arrive
+    # out of seq order, and each one stands alone: verify checks every line against the
+    # entry at its seq. The write is one O_APPEND write() of one short line, which Linux
+    # does not interleave with another process's. There is no fsync: a crash can lose the
+    # last few lines, which only leaves those entries unanchored. The anchor is evidence
+    # of tampering, not a durable copy, and an fsync per append would cost more than the
+    # append.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{seq} {digest}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        logger.exception("could not anchor audit entry %d in %s", seq, path)
+
+
+def _forget_pending_head(session: Session, _previous_transaction: Any) -> None:
+    # A savepoint rolled back may have held the pending append. Forgetting the head only
+    # leaves those entries unanchored, and anchoring one the log lacks would be a false alarm.
+    session.info.pop(_PENDING_INFO_KEY, None)
 
 
 def append(
@@ -84,7 +174,10 @@ def append(
     )
     session.add(entry)
     head.seq, head.hash = seq, digest
+    head.mac = head_mac(key, seq=seq, hash=digest)
     session.flush()
+    if session.info.get(ANCHOR_INFO_KEY) is not None:
+        session.info[_PENDING_INFO_KEY] = (seq, digest)
     return entry
 
 
@@ -95,27 +188,69 @@ class VerifyResult:
     problems: list[str]
 
 
-def verify(session: Session, key: bytes, *, batch: int = 1000) -> VerifyResult:
-    """Walk the whole chain; report every broken link, gap and a mismatched head."""
-    problems: list[str] = []
-    prev_hash, expected_seq, count = GENESIS, 1, 0
-    last_seq = 0
+@dataclass(frozen=True)
+class _Head:
+    seq: int
+    hash: str
+    mac: str | None
+
+
+def verify(
+    session: Session, key: bytes, *, batch: int = 1000, anchor: Path | None = None
+) -> VerifyResult:
+    """Walk the whole chain; report every broken link and gap, a mismatched or unsealed head,
+    and entries the anchor file saw that the log no longer has.
+
+    `anchor` defaults to the session's (`anchor_sessions`). The head and the anchor's length
+    are read before the walk, so entries appended while it runs are never taken for
+    tampering. That needs a session that sees every commit made before verify starts: a
+    write session, or any session on PostgreSQL's default READ COMMITTED, not a snapshot
+    opened earlier.
+    """
+    anchor = anchor if anchor is not None else session.info.get(ANCHOR_INFO_KEY)
+    row = session.execute(
+        select(AuditHead.seq, AuditHead.hash, AuditHead.mac).where(AuditHead.id == 1)
+    ).one_or_none()
+    head = _Head(row.seq, row.hash, row.mac) if row is not None else None
+    anchored_bytes = anchor.stat().st_size if anchor is not None and anchor.exists() else 0
+    walk = _walk(session, key, batch=batch, head_seq=head.seq if head else None)
+    problems = walk.problems + _head_problems(head, key, walk)
+    if anchor is not None and anchored_bytes:
+        problems += _anchor_problems(
+            session, anchor, size=anchored_bytes, last_seq=walk.last_seq, batch=batch
+        )
+    return VerifyResult(ok=not problems, entries=walk.entries, problems=problems)
+
+
+@dataclass
+class _Walk:
+    entries: int = 0
+    last_seq: int = 0
+    hash_at_head: str = GENESIS  # the hash of the entry at the head's seq
+    problems: list[str] = field(default_factory=list)
+
+
+def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> _Walk:
+    walk = _Walk()
+    prev_hash, expected_seq = GENESIS, 1
     while True:
         rows = (
             session.execute(
-                select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq)
+                select(AuditEntry).where(AuditEntry.seq > walk.last_seq).order_by(AuditEntry.seq)
             )
             .scalars()
             .fetchmany(batch)
         )
         if not rows:
-            break
+            return walk
         for entry in rows:
-            count += 1
+            walk.entries += 1
             if entry.seq != expected_seq:
-                problems.append(f"entries {expected_seq}..{entry.seq - 1} are missing (deleted)")
+                walk.problems.append(
+                    f"entries {expected_seq}..{entry.seq - 1} are missing (deleted)"
+                )
             if entry.prev_hash != prev_hash:
-                problems.append(f"entry {entry.seq}: does not follow the entry before it")
+                walk.problems.append(f"entry {entry.seq}: does not follow the entry before it")
             recomputed = link_hash(
                 key,
                 prev_hash=entry.prev_hash,
@@ -127,15 +262,108 @@ def verify(session: Session, key: bytes, *, batch: int = 1000) -> VerifyResult:
                 details=entry.details,
             )
             if not hmac.compare_digest(recomputed, entry.hash):
-                problems.append(f"entry {entry.seq}: content was changed after it was written")
-            prev_hash, expected_seq, last_seq = entry.hash, entry.seq + 1, entry.seq
+                walk.problems.append(f"entry {entry.seq}: content was changed after it was written")
+            if entry.seq == head_seq:
+                walk.hash_at_head = entry.hash
+            prev_hash, expected_seq, walk.last_seq = entry.hash, entry.seq + 1, entry.seq
         session.expunge_all()
-    head = session.get(AuditHead, 1)
+
+
+def _head_problems(head: _Head | None, key: bytes, walk: _Walk) -> list[str]:
     if head is None:
-        problems.append("the audit head row is missing")
-    elif head.seq != last_seq or head.hash != prev_hash:
+        return ["the audit head row is missing"]
+    problems = []
+    if head.seq > walk.last_seq:
         problems.append(
-            f"the log ends at entry {last_seq} but the head records entry {head.seq}: "
+            f"the log ends at entry {walk.last_seq} but the head records entry {head.seq}: "
             "entries at the end were deleted or the head was changed"
         )
-    return VerifyResult(ok=not problems, entries=count, problems=problems)
+    elif head.hash != walk.hash_at_head:
+        # Compared with the entry at the head's own seq, not the last one: the head is read
+        # before the walk, so entries appended meanwhile may follow it.
+        problems.append(
+            f"the head records entry {head.seq} with another hash than the log's entry "
+            f"{head.seq}: the head was changed"
+        )
+    if head.mac is None:
+        if (head.seq, head.hash) != (0, GENESIS):
+            problems.append(
+                f"the head (entry {head.seq}) carries no MAC: it was written without the "
+                "key, or before migration 0003 with nothing appended since (the next "
+                "append seals it)"
+            )
+    elif not hmac.compare_digest(head.mac, head_mac(key, seq=head.seq, hash=head.hash)):
+        problems.append(
+            f"the head (entry {head.seq}) has a MAC that does not match it: the head was "
+            "changed or made up without the key"
+        )
+    return problems
+
+
+def _anchor_lines(path: Path, size: int) -> Iterator[tuple[int, int, str]]:
+    """(line number, seq, hash) of each well-formed line in the file's first `size` bytes."""
+    unreadable = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            size -= len(raw)
+            if size < 0:
+                break  # written after verify started
+            found = _ANCHOR_LINE.fullmatch(raw)
+            if found is None:
+                # A crash mid-write can leave half a line, and the next line then follows it.
+                # Either way nothing can be read from it, so it is skipped and not reported.
+                unreadable += 1
+                continue
+            yield number, int(found.group(1)), found.group(2).decode()
+    if unreadable:
+        logger.warning("%s: skipped %d unreadable anchor line(s)", path, unreadable)
+
+
+def _anchor_problems(
+    session: Session, path: Path, *, size: int, last_seq: int, batch: int
+) -> list[str]:
+    beyond = 0  # the highest anchored seq past the log's end
+    differing: list[str] = []
+    chunk: list[tuple[int, int, str]] = []
+
+    def check(lines: list[tuple[int, int, str]]) -> None:
+        wanted = {seq for _, seq, _ in lines}
+        logged = {
+            seq: digest
+            for seq, digest in session.execute(
+                select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.seq.in_(wanted))
+            )
+        }
+        for number, seq, digest in lines:
+            now = logged.get(seq)
+            if now != digest:
+                differing.append(
+                    f"anchor line {number}: entry {seq} had hash {digest[:12]}…, the log has "
+                    + (f"{now[:12]}…" if now else "no such entry")
+                )
+
+    for number, seq, digest in _anchor_lines(path, size):
+        if seq > last_seq:
+            beyond = max(beyond, seq)
+            continue
+        chunk.append((number, seq, digest))
+        if len(chunk) >= batch:
+            check(chunk)
+            chunk = []
+    if chunk:
+        check(chunk)
+    problems = []
+    if beyond:
+        problems.append(
+            f"the log ends at seq {last_seq} but the anchor saw seq {beyond}: entries were "
+            "removed from its end"
+        )
+    if differing:
+        more = len(differing) - _SHOWN_MISMATCHES
+        problems.append(
+            f"{len(differing)} anchored entr{'y' if len(differing) == 1 else 'ies'} differ "
+            "from the log (it was rewritten from there on, or restored from an older copy): "
+            + "; ".join(differing[:_SHOWN_MISMATCHES])
+            + (f"; and {more} more" if more > 0 else "")
+        )
+    return problems

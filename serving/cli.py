@@ -26,11 +26,14 @@ def _settings(config: Path | None) -> ServingSettings:
 
 
 def _sessions(settings: ServingSettings) -> sessionmaker[Session]:
+    from serving import audit
     from serving.db.session import make_engine, make_session_factory
     from serving.migrations import upgrade
 
     upgrade(settings.resolved_database_url)
-    return make_session_factory(make_engine(settings.resolved_database_url))
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    audit.anchor_sessions(sessions, settings.resolved_audit_anchor_file)
+    return sessions
 
 
 @users_app.callback()

@@ -1,4 +1,4 @@
-"""Rate limits: a sliding-window counter per key (client address for login, user for upload).
+"""Rate limits: a sliding-window counter per key (address or account for login, user for upload).
 
 In-process, which fits one service process; several processes would share a store instead.
 """
@@ -15,7 +15,13 @@ from serving.errors import RateLimitedError
 
 
 class RateLimiter:
-    """At most `limit` events per `window_s` seconds for each key."""
+    """At most `limit` events per `window_s` seconds for each key.
+
+    Keys whose last event has left the window are dropped by a sweep. It runs after
+    `sweep_every` hits, or after as many hits as the last sweep kept keys when that is more,
+    so its cost is spread over those hits, and the keys held stay below twice the larger of
+    `sweep_every` and the keys active within one window.
+    """
 
     def __init__(
         self,
@@ -24,18 +30,29 @@ class RateLimiter:
         window_s: float = 60.0,
         what: str = "requests",
         clock: Callable[[], float] = time.monotonic,
+        sweep_every: int = 1024,
     ) -> None:
         self.limit = limit
         self.window_s = window_s
         self.what = what
+        self.sweep_every = sweep_every
         self._clock = clock
         self._events: dict[str, deque[float]] = {}
+        self._hits_since_sweep = 0
+        self._kept_by_sweep = 0
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many keys are held now."""
+        return len(self._events)
 
     def hit(self, key: str) -> None:
         """Record one event for `key`, or raise RateLimitedError if over the limit."""
         now = self._clock()
         with self._lock:
+            self._hits_since_sweep += 1
+            if self._hits_since_sweep >= max(self.sweep_every, self._kept_by_sweep):
+                self._sweep_locked(now)
             events = self._events.setdefault(key, deque())
             while events and events[0] <= now - self.window_s:
                 events.popleft()
@@ -47,9 +64,16 @@ class RateLimiter:
                     retry_after_s=retry,
                 )
             events.append(now)
-            if len(self._events) > 100_000:  # forget idle keys so memory stays bounded
-                self._events = {k: v for k, v in self._events.items() if v}
+
+    def _sweep_locked(self, now: float) -> None:
+        horizon = now - self.window_s
+        idle = [key for key, events in self._events.items() if not events or events[-1] <= horizon]
+        for key in idle:
+            del self._events[key]
+        self._hits_since_sweep = 0
+        self._kept_by_sweep = len(self._events)
 
     def reset(self) -> None:
         with self._lock:
             self._events.clear()
+            self._hits_since_sweep = self._kept_by_sweep = 0

@@ -25,7 +25,8 @@ class Services:
     sessions: sessionmaker[Session]
     store: PhotoStore
     signing_key: bytes
-    login_limiter: RateLimiter
+    login_limiter: RateLimiter  # per client address
+    login_account_limiter: RateLimiter  # per username
     upload_limiter: RateLimiter
     pipeline: PhotoPipeline
     metrics: Metrics

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,30 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# Held while folders are made and their parents fsynced, so a writer that finds a new shard
+# folder already there knows its entry is durable (one process; see _make_folders).
+_FOLDERS_LOCK = threading.Lock()
+
+
+def _make_folders(folder: Path) -> None:
+    """Create `folder` and any missing parents, fsyncing the parent of each one created.
+
+    A new folder's entry lives in its parent: until the parent is fsynced, a power loss can
+    drop the folder and every photo written into it, rows committed or not.
+    """
+    missing: list[Path] = []
+    with _FOLDERS_LOCK:
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for created in reversed(missing):
+            created.mkdir(exist_ok=True)  # exists: another process made it; sync it anyway
+            _fsync_dir(created.parent)
+
+
 def _durable_write(target: Path, data: bytes) -> None:
     """Write `data` to `target` so that it is complete or absent after any crash."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_folders(target.parent)
     fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -71,7 +93,7 @@ class PhotoStore:
         """Create the folders and remove temp files a crash left behind; returns how many."""
         removed = 0
         for folder in (self.originals, self.served):
-            folder.mkdir(parents=True, exist_ok=True)
+            _make_folders(folder)
             for leftover in folder.rglob(f"{_TEMP_PREFIX}*"):
                 leftover.unlink(missing_ok=True)
                 removed += 1
@@ -88,9 +110,12 @@ class PhotoStore:
     def put(self, data: bytes) -> StoredPhoto:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256)
-        if path.exists() and path.stat().st_size == len(data):
-            return StoredPhoto(sha256, path, len(data), created=False)
         try:
+            if path.exists() and path.stat().st_size == len(data):
+                # Another request may have renamed it into place and not yet fsynced the
+                # folder; the caller commits a row on our answer, so make the name durable.
+                _fsync_dir(path.parent)
+                return StoredPhoto(sha256, path, len(data), created=False)
             _durable_write(path, data)
         except OSError as exc:
             raise StorageError(

@@ -2,6 +2,13 @@
 
 The route decodes, scores and stores the bytes first; `record_upload` then writes the row and
 the audit entry in one transaction, so a 201 means both the file and the row are durable.
+
+Retries with one Idempotency-Key may run at the same time (a client that timed out and tried
+again). The key is looked up again inside the filing transaction, and the key row is written
+in that same transaction, so whichever request commits first answers for all: the others
+return its stored answer, or 422 when their bytes differ. The database orders them (SQLite:
+one writer at a time; PostgreSQL: the second insert of a key waits for the first to commit,
+then fails, and the retry finds the row).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from serving import audit
+from serving.assessments import lock_family
 from serving.db.models import IdempotencyKey, Photo
 from serving.db.session import session_scope
 from serving.errors import IdempotencyMismatchError
@@ -68,6 +76,7 @@ def record_upload(
     `hashes_hex`: the reuse hashes to keep (full and crops); the full hash alone when None.
     """
     decoded = analysis.decoded
+    lock_family(session, family_id)  # a decision on this family waits until the photo commits
     existing = session.execute(
         select(Photo).where(Photo.family_id == family_id, Photo.sha256 == decoded.sha256)
     ).scalar_one_or_none()
@@ -110,6 +119,9 @@ def remember(
     )  # fmt: skip
 
 
+_ATTEMPTS = 3  # at most two lost races (the photo row, then the key row), then an answer
+
+
 def record_request(
     services: Services,
     *,
@@ -124,13 +136,17 @@ def record_request(
     reuse_for: Callable[[str | None], dict[str, Any]],
     shape: Callable[[Photo], dict[str, Any]],
 ) -> tuple[int, dict[str, Any]]:
-    """File the photo and answer (201 new, 200 already filed); retried once on a lost race.
+    """File the photo and answer (201 new, 200 already filed, or the key's stored answer).
 
     The photo is registered in the reuse index as in flight before `reuse_for(hashes_hex)`
     asks it, so a simultaneous upload of the same photo for another family whose check runs
     later is flagged at once (ReuseIndex.in_flight). The check runs before the transaction
     (verification reads stored photos: never while holding the database); the photo becomes
     an indexed one only after the commit, and a failed commit leaves nothing behind in it.
+
+    A lost race (IntegrityError) is retried: each one means another request committed the
+    same photo row or the same key row, and once both exist a retry can only find them, so
+    three attempts always end in an answer.
     """
     reuse = services.reuse
     hashes_hex = analysis.photo_hashes.to_hex() if reuse is not None else None
@@ -142,9 +158,16 @@ def record_request(
         )  # fmt: skip
     with flight as token:
         reused = reuse_for(hashes_hex)
-        for attempt in range(2):
+        for attempt in range(_ATTEMPTS):
             try:
                 with session_scope(services.sessions) as session:
+                    if idempotency is not None:
+                        earlier = replay(
+                            session, user_id=actor[0], key=idempotency[0],
+                            fingerprint=idempotency[1],
+                        )  # fmt: skip
+                        if earlier is not None:  # a concurrent retry with this key committed
+                            return earlier.status_code, earlier.response
                     filed = record_upload(
                         session, services.signing_key, family_id=family_id, actor=actor,
                         analysis=analysis, score=score, room_hint=room_hint,
@@ -162,6 +185,6 @@ def record_request(
                     reuse.commit(token, body["photo_id"])
                 return status, body
             except IntegrityError:
-                if attempt == 1:
+                if attempt == _ATTEMPTS - 1:
                     raise
     raise AssertionError("unreachable")

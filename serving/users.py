@@ -8,8 +8,31 @@ from sqlalchemy.orm import Session
 
 from serving.core.security import hash_password
 from serving.db.models import ROLES, User
-from serving.errors import ConflictError, RecordInvalidError
+from serving.errors import ConflictError, ForbiddenError, RecordInvalidError
 from welfare.criteria import get_welfare_config
+
+
+class RegionScopeError(ForbiddenError):
+    """A regional admin asked for an account outside its region (or a national one)."""
+
+    code = "region_out_of_scope"
+
+
+def check_grant(granter_region: str | None, *, region: str | None) -> None:
+    """Refuse an account wider than the granting admin's own scope.
+
+    A national admin (`granter_region` None) may create any account. A regional admin may
+    create accounts of any role, admins included, but only in its own region: never in
+    another region, and never a national account (region None), which would see every region.
+    The CLI runs as the operator and does not call this.
+    """
+    if granter_region is None or region == granter_region:
+        return
+    asked = "a national account (no region)" if region is None else f"an account in {region!r}"
+    raise RegionScopeError(
+        f"you may create accounts only in your region ({granter_region}), not {asked}; "
+        "ask a national administrator"
+    )
 
 
 def create_user(

@@ -17,6 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Select
 from sqlalchemy.orm import Session, sessionmaker
 
+from serving import audit
 from serving.core.security import decode_token
 from serving.db.models import Assessment, Family, Photo, User
 from serving.db.session import session_scope
@@ -168,3 +169,20 @@ FamilyInScope = Annotated[Family, Depends(family_in_scope)]
 FamilyInScopeReadOnly = Annotated[Family, Depends(family_in_scope_read)]
 PhotoInScope = Annotated[Photo, Depends(photo_in_scope)]
 AssessmentInScope = Annotated[Assessment, Depends(assessment_in_scope)]
+
+
+def audit_read(
+    session: Session,
+    services: Services,
+    user: CurrentUser,
+    action: str,
+    *,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record that `user` read something (`family_viewed`, `photos_listed`, ...) and commit."""
+    audit.append(
+        session, services.signing_key, actor=user.username, action=action, target=target,
+        details=details,
+    )  # fmt: skip
+    session.commit()

@@ -6,8 +6,9 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from shanyraq.config import (
@@ -22,6 +23,12 @@ from shanyraq.errors import ConfigError
 
 class RateLimits(StrictModel):
     login_per_minute: int = Field(10, gt=0, description="Login attempts per client address.")
+    # Per account as well: attempts spread over many addresses still meet this one. It counts
+    # a username whether or not the account exists, so a 429 reveals nothing about accounts.
+    login_per_account: int = Field(
+        20, gt=0, description="Login attempts per username within login_account_window_minutes."
+    )
+    login_account_window_minutes: float = Field(15, gt=0)
     upload_per_minute: int = Field(120, gt=0, description="Photo uploads per user.")
 
 
@@ -53,6 +60,16 @@ class ServingSettings(EnvOverYamlSettings):
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     rate_limits: RateLimits = RateLimits()
     batching: Batching = Batching()
+    # Who may read /metrics (no sign-in): addresses or networks of the peer the server sees.
+    # A site's serving.yaml without this key gets loopback only.
+    metrics_allowed_clients: list[IPvAnyNetwork | Literal["testclient"]] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        validate_default=True,
+        description="Client addresses or networks allowed to scrape /metrics; [] for none.",
+    )
+    # Append-only file of the audit chain's head after each committed append, kept outside
+    # the database (serving/audit.py); None: <data_dir>/audit_anchor.log. One per database.
+    audit_anchor_file: Path | None = None
     # A site's serving.yaml without this key gets the shipped list (one source of truth).
     override_reasons: list[str] = Field(
         default_factory=lambda: _shipped("override_reasons"), min_length=1
@@ -61,6 +78,10 @@ class ServingSettings(EnvOverYamlSettings):
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "photos"
+
+    @property
+    def resolved_audit_anchor_file(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit_anchor.log"
 
     @property
     def resolved_database_url(self) -> str:

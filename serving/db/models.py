@@ -169,7 +169,11 @@ class IdempotencyKey(Base):
 
 
 class AuditEntry(Base):
-    """One link of the hash chain; `at` is kept as text so the hashed form never changes."""
+    """One link of the hash chain; `at` is kept as text so the hashed form never changes.
+
+    Append-only in the database too: migration 0003 adds triggers that refuse UPDATE and
+    DELETE (and TRUNCATE on PostgreSQL) on this table.
+    """
 
     __tablename__ = "audit_log"
 
@@ -184,13 +188,18 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """The chain's last link (one row); appends lock it, and verify checks the tail against it."""
+    """The chain's last link (one row); appends lock it, and verify checks the tail against it.
+
+    `mac` is the audit key's HMAC over (seq, hash), so a head cannot be made up without the
+    key; it is NULL only for the genesis row and for a head written before migration 0003.
+    """
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RescoreRun(Base):

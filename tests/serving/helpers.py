@@ -40,6 +40,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any):  # type:
         "secret_key": "test-secret-key-0123456789abcdef",
         "model_dir": None,
         "fusion_dir": None,
+        # Starlette's TestClient reports this client name; the shipped list is loopback only.
+        "metrics_allowed_clients": ["127.0.0.1", "::1", "testclient"],
     }
     values.update(overrides)
     return load_serving_settings(**values)

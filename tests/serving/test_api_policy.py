@@ -59,7 +59,15 @@ def test_role_route_matrix(service):
         assert anonymous.json()["code"] == "not_authenticated"
         for role in ROLES:
             response = service.client.request(method, url, headers=service.headers(role))
-            if role in policy["roles"]:
+            if role in policy["roles"] and policy.get("scope") == "national":
+                # The ROLES users are regional: a national-scope route refuses them too.
+                assert response.status_code == 403, (role, method, path, response.status_code)
+                assert response.json()["code"] == "national_scope_required"
+                national = service.client.request(
+                    method, url, headers=service.headers("admin_national")
+                )
+                assert national.status_code not in (401, 403), (method, path, national.text)
+            elif role in policy["roles"]:
                 assert response.status_code not in (401, 403), (role, method, path, response.text)
             else:
                 assert response.status_code == 403, (role, method, path, response.status_code)

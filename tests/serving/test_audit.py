@@ -10,6 +10,7 @@ from serving.cli import audit_app, users_app
 from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from tests.serving.helpers import PASSWORD, jpeg
+from tests.serving.test_audit_tail import drop_audit_guards
 
 
 def _fill(service) -> None:
@@ -42,13 +43,14 @@ def test_actions_are_logged_and_chain_verifies(service):
         assert action in actions
     result = _verify(service)
     assert result.ok and result.entries == len(actions)
-    api = service.client.get("/audit/verify", headers=service.headers("admin")).json()
+    api = service.client.get("/audit/verify", headers=service.headers("admin_national")).json()
     assert api["ok"] and api["entries"] == len(actions)
 
 
 def test_edited_entry_detected(service):
     _fill(service)
     with session_scope(service.services.sessions) as session:
+        drop_audit_guards(session)  # as someone with full database access would
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="someone_else"))
     result = _verify(service)
     assert not result.ok and any("entry 2: content was changed" in p for p in result.problems)
@@ -57,6 +59,7 @@ def test_edited_entry_detected(service):
 def test_deleted_middle_and_tail_entries_detected(service):
     _fill(service)
     with session_scope(service.services.sessions) as session:
+        drop_audit_guards(session)
         last = (
             session.execute(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()))
             .scalars()
@@ -73,6 +76,7 @@ def test_deleted_middle_and_tail_entries_detected(service):
 def test_rehashed_forgery_without_key_detected(service):
     _fill(service)
     with session_scope(service.services.sessions) as session:
+        drop_audit_guards(session)
         entry = session.get(AuditEntry, 2)
         entry.actor = "forger"
         entry.hash = audit.link_hash(
@@ -112,6 +116,7 @@ def test_cli_users_add_and_audit_verify(tmp_path, database_url, monkeypatch):
 
     engine = make_engine(load_serving_settings(config).resolved_database_url)
     with engine.begin() as connection:
+        drop_audit_guards(connection)
         connection.execute(update(AuditEntry).values(target="user:mallory"))
     engine.dispose()
     broken = runner.invoke(audit_app, ["verify", "--config", str(config)])

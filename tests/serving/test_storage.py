@@ -46,7 +46,48 @@ def test_write_is_fsynced_then_renamed_then_folder_fsynced(store, monkeypatch):
     monkeypatch.setattr(storage.os, "fsync", fsync)
     monkeypatch.setattr(storage.os, "replace", replace)
     store.put(jpeg(2))
+    # A new shard folder: its parent first (the shard's entry), then the file, then the shard.
+    assert calls == ["dir", "file", "rename", "dir"]
+    calls.clear()
+    other = jpeg(3)
+    (store.originals / hashlib.sha256(other).hexdigest()[:2]).mkdir(exist_ok=True)
+    store.put(other)  # into a shard folder that exists already
     assert calls == ["file", "rename", "dir"]
+
+
+@pytest.fixture
+def synced(monkeypatch):
+    """The folders the store fsyncs, in order."""
+    folders: list = []
+    real = storage._fsync_dir
+
+    def record(folder):
+        folders.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(storage, "_fsync_dir", record)
+    return folders
+
+
+def test_new_shard_folder_is_fsynced_in_its_parent(store, synced):
+    stored = store.put(jpeg(20))
+    shard = stored.path.parent
+    assert synced == [store.originals, shard]  # the shard's entry, then the file's
+
+
+def test_prepare_fsyncs_the_parent_of_every_folder_it_makes(tmp_path, synced):
+    photo_store = PhotoStore(tmp_path / "a" / "b")
+    photo_store.prepare()
+    for made in (tmp_path / "a", tmp_path / "a" / "b", photo_store.originals, photo_store.served):
+        assert made.parent in synced, made
+
+
+def test_same_bytes_already_stored_are_fsynced_before_the_answer(store, synced):
+    data = jpeg(21)
+    first = store.put(data)
+    synced.clear()
+    second = store.put(data)  # the fast path: another request may not have synced the folder
+    assert not second.created and synced == [first.path.parent]
 
 
 def test_failed_write_leaves_no_partial_file(store, monkeypatch):

@@ -13,11 +13,12 @@ from serving.api.deps import (
     FamilyInScope,
     ServicesDep,
     SessionDep,
+    audit_read,
     policy,
 )
 from serving.api.errors import error_responses
 from serving.api.schemas import AssessmentOut, DecisionIn, DecisionOut
-from serving.db.models import Assessment, Decision, Family, User
+from serving.db.models import Assessment, Decision, Family
 
 router = APIRouter(tags=["assessments"])
 
@@ -70,14 +71,21 @@ def latest_assessment(
     "/families/{family_id}/assessments", response_model=list[AssessmentOut],
     responses=error_responses(401, 403, 404), **policy(*READERS),
 )  # fmt: skip
-def list_assessments(family: FamilyInScope, session: SessionDep) -> list[AssessmentOut]:
-    """Every version, newest first."""
+def list_assessments(
+    family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> list[AssessmentOut]:
+    """Every version, newest first (the read is audited)."""
     rows = session.execute(
         select(Assessment)
         .where(Assessment.family_id == family.id)
         .order_by(Assessment.version.desc())
     ).scalars()
-    return [assessment_out(r) for r in rows]
+    versions = [assessment_out(r) for r in rows]
+    audit_read(
+        session, services, user, "assessments_listed", target=f"family:{family.id}",
+        details={"count": len(versions)},
+    )  # fmt: skip
+    return versions
 
 
 @router.get(
@@ -134,12 +142,13 @@ def decide(
     "/families/{family_id}/decisions", response_model=list[DecisionOut],
     responses=error_responses(401, 403, 404), **policy("commission", "admin"),
 )  # fmt: skip
-def list_decisions(family: FamilyInScope, session: SessionDep) -> list[DecisionOut]:
-    """The family's decisions, newest first."""
-    rows = session.execute(
-        select(Decision, User.username)
-        .join(User, User.id == Decision.decided_by)
-        .where(Decision.family_id == family.id)
-        .order_by(Decision.id.desc())
-    ).all()
-    return [decision_out(d, name) for d, name in rows]
+def list_decisions(
+    family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> list[DecisionOut]:
+    """The family's decisions, newest first (the read is audited)."""
+    decisions = [decision_out(d, name) for d, name in service.decisions_of(session, family.id)]
+    audit_read(
+        session, services, user, "decisions_listed", target=f"family:{family.id}",
+        details={"count": len(decisions)},
+    )  # fmt: skip
+    return decisions

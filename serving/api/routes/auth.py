@@ -26,9 +26,14 @@ def login(
     services: ServicesDep,
     session: SessionDep,
 ) -> Token:
-    """Exchange a username and password for a signed access token (rate-limited per address)."""
+    """Exchange a username and password for a signed access token.
+
+    Rate-limited per client address and per username; the username's limit applies whether
+    the account exists or not, so its 429 tells nothing about which accounts exist.
+    """
     client = request.client.host if request.client else "unknown"
     services.login_limiter.hit(client)
+    services.login_account_limiter.hit(_account_key(form.username))
     user = session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
     ok = verify_password(form.password, user.password_hash if user else None)
     if user is None or not ok or not user.active:
@@ -52,6 +57,14 @@ def login(
     )
     session.commit()
     return Token(access_token=token, expires_in=int(ttl_s))
+
+
+def _account_key(username: str) -> str:
+    """The per-account limiter's key: case and spacing variants of one name count together.
+
+    Cut to the longest username an account can have, so a huge form field is not kept.
+    """
+    return username.strip()[:64].casefold()
 
 
 @router.get("/me", response_model=UserOut, responses=error_responses(401), **policy(*ROLES))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from serving import audit
 from serving.api.deps import (
@@ -11,10 +12,11 @@ from serving.api.deps import (
     FamilyInScope,
     ServicesDep,
     SessionDep,
+    audit_read,
     policy,
     scoped,
 )
-from serving.api.errors import error_responses
+from serving.api.errors import ErrorBody, error_responses
 from serving.api.schemas import FamilyIn, FamilyOut, FamilyUpdate
 from serving.db.models import Family, utcnow
 from serving.errors import ConflictError, ForbiddenError
@@ -24,6 +26,23 @@ router = APIRouter(prefix="/families", tags=["families"])
 
 READERS = ("inspector", "commission", "admin")
 WRITERS = ("inspector", "admin")
+
+
+class FamilyIdUnavailableError(ConflictError):
+    """The id is taken outside the caller's region: said without confirming that it exists."""
+
+    code = "family_id_unavailable"
+
+
+ID_UNAVAILABLE = "this family id cannot be used; check the Digital Family Card number"
+_CREATE_CONFLICT = {
+    "model": ErrorBody,
+    "description": (
+        "The id cannot be used. `conflict`: the family exists in your region already (update "
+        "it instead). `family_id_unavailable`: any other reason; whether a family with this "
+        "id exists elsewhere is not revealed."
+    ),
+}
 
 
 def family_out(family: Family) -> FamilyOut:
@@ -40,24 +59,35 @@ def family_out(family: Family) -> FamilyOut:
 
 @router.post(
     "", status_code=201, response_model=FamilyOut,
-    responses=error_responses(401, 403, 409, 422), **policy(*WRITERS),
+    responses={**error_responses(401, 403, 422), 409: _CREATE_CONFLICT}, **policy(*WRITERS),
 )  # fmt: skip
 def create_family(
     body: FamilyIn, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> FamilyOut:
-    """File a family's record in the caller's region."""
+    """File a family's record in the caller's region.
+
+    An id already filed in the caller's region answers 409 `conflict` (update it instead).
+    An id taken outside it answers 409 `family_id_unavailable` with a message that does not
+    say whether, or where, it exists (other regions' records are not revealed).
+    """
     record = parse_family(body.model_dump())
     if not user.sees_region(record.region):
         raise ForbiddenError(f"you may file families only in your region ({user.region})")
-    if session.get(Family, record.family_id) is not None:
-        raise ConflictError(f"family {record.family_id!r} exists already; update it instead")
+    existing = session.get(Family, record.family_id)
+    if existing is not None:
+        if user.sees_region(existing.region):
+            raise ConflictError(f"family {record.family_id!r} exists already; update it instead")
+        raise FamilyIdUnavailableError(ID_UNAVAILABLE)
     family = Family(
         id=record.family_id, region=record.region, settlement=record.settlement,
         head_gender=record.head_gender, record=record.model_dump(mode="json"), version=1,
         created_by=user.id,
     )  # fmt: skip
     session.add(family)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # filed by a concurrent request since the check: say no more
+        raise FamilyIdUnavailableError(ID_UNAVAILABLE) from None
     audit.append(
         session, services.signing_key, actor=user.username, action="family_created",
         target=f"family:{family.id}", details={"region": family.region},
@@ -71,14 +101,20 @@ def create_family(
 )
 def list_families(
     user: CurrentUserDep,
+    services: ServicesDep,
     session: SessionDep,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[FamilyOut]:
-    """Families in the caller's region (all regions for national admins)."""
+    """Families in the caller's region (all regions for national admins); the read is audited."""
     statement = scoped(select(Family), user, Family.region).order_by(Family.id)
     rows = session.execute(statement.limit(limit).offset(offset)).scalars()
-    return [family_out(f) for f in rows]
+    families = [family_out(f) for f in rows]
+    audit_read(
+        session, services, user, "families_listed",
+        details={"limit": limit, "offset": offset, "count": len(families), "region": user.region},
+    )  # fmt: skip
+    return families
 
 
 @router.get(

@@ -19,6 +19,7 @@ from serving.api.deps import (
     ReadSessionDep,
     ServicesDep,
     SessionDep,
+    audit_read,
     policy,
 )
 from serving.api.errors import error_responses
@@ -140,10 +141,17 @@ def _replay(
     "/families/{family_id}/photos", response_model=list[PhotoOut],
     responses=error_responses(401, 403, 404), **policy(*VIEWERS),
 )  # fmt: skip
-def list_photos(family: FamilyInScope, session: SessionDep) -> list[dict[str, Any]]:
-    """The family's photos, oldest first."""
+def list_photos(
+    family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> list[dict[str, Any]]:
+    """The family's photos, oldest first (the read is audited)."""
     rows = session.execute(select(Photo).where(Photo.family_id == family.id).order_by(Photo.id))
-    return [photo_out(p) for p in rows.scalars()]
+    photos = [photo_out(p) for p in rows.scalars()]
+    audit_read(
+        session, services, user, "photos_listed", target=f"family:{family.id}",
+        details={"count": len(photos)},
+    )  # fmt: skip
+    return photos
 
 
 @router.get(

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import text
 
 from serving import audit
-from serving.api.deps import ServicesDep, policy
+from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, policy
 from serving.api.errors import error_responses
 from serving.api.schemas import AuditVerifyOut, HealthOut
 from serving.db.session import session_scope
+from serving.errors import ForbiddenError
 
 router = APIRouter(tags=["system"])
+
+
+class MetricsClientError(ForbiddenError):
+    """The scraper's address is not in `metrics_allowed_clients`."""
+
+    code = "metrics_client_not_allowed"
+
+
+class NationalScopeError(ForbiddenError):
+    """The route is for national admins (no region); a regional admin called it."""
+
+    code = "national_scope_required"
 
 
 def _database_status(services: ServicesDep) -> str:
@@ -43,23 +60,83 @@ def health(services: ServicesDep) -> HealthOut:
     )
 
 
+def client_may_scrape(host: str | None, allowed: Sequence[IPv4Network | IPv6Network | str]) -> bool:
+    """Whether `host` (the peer address the server reports) is in the allow-list.
+
+    Entries are networks (a single address is a /32 or /128) or literal names, which match
+    only exactly (Starlette's TestClient reports "testclient"). An IPv4 peer seen through a
+    dual-stack socket (::ffff:127.0.0.1) counts as its IPv4 address.
+    """
+    if host is None:
+        return False
+    if any(entry == host for entry in allowed if isinstance(entry, str)):
+        return True
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in entry for entry in allowed if not isinstance(entry, str))
+
+
+def _allowed_scraper(request: Request, services: ServicesDep) -> None:
+    host = request.client.host if request.client else None
+    if not client_may_scrape(host, services.settings.metrics_allowed_clients):
+        raise MetricsClientError(
+            "metrics are served only to the addresses in metrics_allowed_clients "
+            "(serving.yaml); scrape from one of them or ask the operator to add this one"
+        )
+
+
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-    openapi_extra={"x-policy": {"public": True}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **error_responses(403),
+    },
+    dependencies=[Depends(_allowed_scraper)],
+    # No sign-in (Prometheus sends no token), but only listed client addresses are served.
+    openapi_extra={"x-policy": {"public": True, "clients": "metrics_allowed_clients"}},
 )
 def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics (request counts and latency, uploads, decisions)."""
+    """Prometheus metrics (request counts and latency, uploads, decisions).
+
+    Served without sign-in, but only to the client addresses in `metrics_allowed_clients`
+    (serving.yaml; loopback by default); any other address gets 403
+    `metrics_client_not_allowed`.
+    """
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _national(user: CurrentUserDep) -> CurrentUser:
+    if user.region is not None:
+        raise NationalScopeError(
+            "only a national administrator (no region) may verify the whole audit chain; "
+            "ask one to run it"
+        )
+    return user
+
+
+def _national_admin() -> dict[str, Any]:
+    """Route keyword arguments: admins only (`policy`), and only those with national scope."""
+    declared = policy("admin")
+    declared["dependencies"].append(Depends(_national))  # after the role check
+    declared["openapi_extra"]["x-policy"]["scope"] = "national"
+    return declared
 
 
 @router.get(
     "/audit/verify", response_model=AuditVerifyOut, responses=error_responses(401, 403),
-    **policy("admin"),
+    **_national_admin(),
 )  # fmt: skip
 def verify_audit(services: ServicesDep) -> AuditVerifyOut:
-    """Walk the audit chain; any edited or deleted entry is reported."""
+    """Walk the audit chain; any edited or deleted entry is reported.
+
+    National admins only: the chain spans every region, so a regional admin gets 403
+    `national_scope_required`.
+    """
     with session_scope(services.sessions) as session:
         result = audit.verify(session, services.signing_key)
     return AuditVerifyOut(ok=result.ok, entries=result.entries, problems=result.problems)

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from serving import audit
-from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, policy
+from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, policy, scoped
 from serving.api.errors import error_responses
 from serving.api.schemas import UserCreate, UserOut
 from serving.db.models import User
-from serving.users import create_user
+from serving.users import check_grant, create_user
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -28,7 +28,14 @@ def _out(user: User) -> UserOut:
 def add_user(
     body: UserCreate, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> UserOut:
-    """Create an account with a role and (for all but admins) a region."""
+    """Create an account with a role and (for all but admins) a region.
+
+    A national admin (no region) may create any account. A regional admin may create
+    accounts of every role, other admins of its region included, but only in its own
+    region: another region, or no region (a national admin), is refused with 403
+    `region_out_of_scope`.
+    """
+    check_grant(user.region, region=body.region)
     created = create_user(
         session, username=body.username, password=body.password, role=body.role, region=body.region
     )
@@ -43,6 +50,7 @@ def add_user(
 @router.get(
     "", response_model=list[UserOut], responses=error_responses(401, 403), **policy("admin")
 )
-def list_users(session: SessionDep) -> list[UserOut]:
-    """Every account."""
-    return [_out(u) for u in session.execute(select(User).order_by(User.id)).scalars()]
+def list_users(user: CurrentUserDep, session: SessionDep) -> list[UserOut]:
+    """Every account for a national admin; only its region's accounts for a regional admin."""
+    statement = scoped(select(User), user, User.region).order_by(User.id)
+    return [_out(u) for u in session.execute(statement).scalars()]

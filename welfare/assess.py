@@ -24,7 +24,7 @@ from welfare.criteria import RecommendationConfig, WelfareConfig, get_welfare_co
 from welfare.explain import Reason, top_reasons
 from welfare.features import family_features, feature_space
 from welfare.fusion import FusionModel
-from welfare.rules import RulesOutcome, evaluate_rules
+from welfare.rules import INCOME_TEST, LEVEL6, RuleCheck, RulesOutcome, evaluate_rules
 from welfare.schema import FamilyRecord
 from welfare.statements import Code, Statement
 
@@ -37,6 +37,9 @@ class Assessment:
     family_id: str
     level: int | None
     level_source: Literal["model", "rule", "none"]
+    # The fusion model's own level and its probabilities (none without a model). When the
+    # level-6 rule sets `level`, these stay the model's, and a differing `model_level` is a doubt.
+    model_level: int | None
     level_probs: dict[int, float]
     asp: Recommendation
     asp_probability: float | None
@@ -66,15 +69,19 @@ def recommend(
     asp_probability: float | None,
     rules: RulesOutcome,
     level: int | None = None,
+    model_level: int | None = None,
     visual: FamilyVisual,
     missing: Sequence[str],
     config: RecommendationConfig,
 ) -> tuple[Recommendation, list[Statement]]:
     """The ASP band and every doubt that needs a human look (none when it does not).
 
-    Each doubt is a statement: a code and its parameters for any language, and English text.
+    `level` is the level the family is given (the level-6 rule's where it fired), `model_level`
+    the model's own. Each doubt is a statement: a code and its parameters for any language,
+    and English text.
     """
     doubts = _input_doubts(rules, visual, missing, config)
+    doubts += _level_doubts(rules, level, model_level)
     p = asp_probability
     if p is None:
         doubts.append(
@@ -164,6 +171,19 @@ def _input_doubts(
     return doubts
 
 
+def _level_doubts(
+    rules: RulesOutcome, level: int | None, model_level: int | None
+) -> list[Statement]:
+    """The level-6 rule overrode a model that places the family elsewhere: a human looks."""
+    if rules.level6 is not True or model_level is None or model_level == level:
+        return []
+    text = (
+        f"the level-6 rule sets level {level}, but the model places the family at level "
+        f"{model_level}"
+    )
+    return [Statement(Code.DOUBT_RULE_OVERRIDES_MODEL_LEVEL, text, {"level": model_level})]
+
+
 def _disagreements(p: float, rules: RulesOutcome) -> list[Statement]:
     out = []
     if rules.income_test is True and p < 0.5:
@@ -216,6 +236,7 @@ def assess(
         level, level_probs, asp_p, model_reasons = _model_outcome(
             record, visual, model, config, taxonomy
         )
+    model_level = level
     source: Literal["model", "rule", "none"] = "model" if level is not None else "none"
     if rules.level6:
         level, source = config.level_values[-1], "rule"
@@ -223,16 +244,22 @@ def assess(
         asp_probability=asp_p,
         rules=rules,
         level=level,
+        model_level=model_level,
         visual=visual,
         missing=record.missing,
         config=config.recommendation,
     )
-    reasons = [c.statement for c in rules.checks if c.fired and "." not in c.name]
+    # The income test is the legal ground of any ASP recommendation, so it comes first,
+    # whatever its outcome; then where the level comes from when the rule set it.
+    reasons = [rules.check(INCOME_TEST).statement]
+    if source == "rule":
+        reasons.append(_level_from_rule(rules.check(LEVEL6)))
     reasons += [r.statement for r in model_reasons] + _missing(record.missing)
     return Assessment(
         family_id=record.family_id,
         level=level,
         level_source=source,
+        model_level=model_level,
         level_probs=level_probs,
         asp=asp,
         asp_probability=asp_p,
@@ -250,10 +277,19 @@ def assess(
             "abstained": visual.n_abstained,
             "quality_failed": visual.n_quality_failed,
             "reused": visual.n_reused,
+            "flagged": visual.n_flagged,  # not usable for any reason, not a dwelling included
         },
         model_versions=_versions(model, scores),
         input_hash=input_hash(record, scores, photo_flags),
     )
+
+
+def _level_from_rule(check: RuleCheck) -> Statement:
+    """The level-6 rule, named with the criteria it met, sets the level (not the model)."""
+    how, met = check.params["combine"], check.params.get("met") or []
+    names = ", ".join(met) if isinstance(met, list) and met else "none"
+    text = f"the level-6 rule ({how} of the criteria; met: {names}) sets the level, not the model"
+    return Statement(Code.REASON_LEVEL_FROM_RULE, text, {"combine": how, "met": met})
 
 
 def _missing(missing: Sequence[str]) -> list[Statement]:

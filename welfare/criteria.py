@@ -26,6 +26,9 @@ class Criterion(StrictModel):
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+    # Counts of people who are part of the group another count counts (e.g. members_total):
+    # this count can never exceed any of them.
+    within: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Criterion:
@@ -36,7 +39,23 @@ class Criterion(StrictModel):
             raise ValueError(f"{self.name}: a {self.kind} criterion needs `min` and `max`")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"{self.name}: min {self.min} is above max {self.max}")
+        if self.within and self.kind != "count":
+            raise ValueError(f"{self.name}: only a count can be `within` other counts")
         return self
+
+
+class DisjointCounts(StrictModel):
+    """Counts of people no one can be in twice: together they cannot exceed `within`."""
+
+    counts: list[str] = Field(min_length=2)
+    within: str
+    why: str
+
+
+class FairnessConfig(StrictModel):
+    # A group's figure that rests on fewer families (eligible ones for fnr and exclusion) is
+    # shown but marked too small, and left out of the largest gap.
+    min_families_per_group: int = Field(ge=1)
 
 
 class Level(StrictModel):
@@ -145,8 +164,10 @@ class WelfareConfig(StrictModel):
     levels: list[Level] = Field(min_length=2)
     thresholds: Thresholds
     head_genders: list[str] = Field(min_length=1)
+    disjoint_counts: list[DisjointCounts] = Field(default_factory=list)
     rules: RulesConfig
     recommendation: RecommendationConfig
+    fairness: FairnessConfig
     fusion: FusionRecipe
 
     @model_validator(mode="after")
@@ -161,7 +182,19 @@ class WelfareConfig(StrictModel):
         unknown = sorted(set(self.recommendation.review_if_missing) - set(names))
         if unknown:
             raise ValueError(f"recommendation.review_if_missing names unknown criteria {unknown}")
+        self._check_counts()
         return self
+
+    def _check_counts(self) -> None:
+        counts = {c.name for c in self.criteria if c.kind == "count"}
+        for c in self.criteria:
+            wrong = sorted(set(c.within) - counts) + ([c.name] if c.name in c.within else [])
+            if wrong:
+                raise ValueError(f"{c.name}: `within` must name other count criteria, not {wrong}")
+        for group in self.disjoint_counts:
+            wrong = sorted(set([*group.counts, group.within]) - counts)
+            if wrong:
+                raise ValueError(f"disjoint_counts: {wrong} are not count criteria")
 
     def criterion(self, name: str) -> Criterion:
         for c in self.criteria:

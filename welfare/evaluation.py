@@ -28,11 +28,13 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
     top = config.level_values[-1]
     levels, recs, review, codes = [], [], [], []
     for i, rules in enumerate(data.rules):
-        levels.append(top if rules.level6 else int(prediction.levels[i]))
+        model_level = int(prediction.levels[i])
+        levels.append(top if rules.level6 else model_level)
         band, doubts = recommend(
             asp_probability=float(prediction.asp_probability[i]),
             rules=rules,
             level=levels[-1],
+            model_level=model_level,
             visual=data.visuals[i],
             missing=data.records[i].missing,
             config=config.recommendation,
@@ -130,7 +132,13 @@ def evaluate_models(
     chosen = chosen if chosen in frames else next(iter(frames))
     result["default_model"] = chosen
     if frames:
-        figures = fairness_table(frames[chosen], groupings=GROUPINGS, n_boot=n_boot, seed=seed)
+        figures = fairness_table(
+            frames[chosen],
+            groupings=GROUPINGS,
+            n_boot=n_boot,
+            seed=seed,
+            min_families=config.fairness.min_families_per_group,
+        )
         result["fairness"] = {"model": chosen, "figures": [f.to_dict() for f in figures]}
     result["_frames"] = frames
     return result

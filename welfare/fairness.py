@@ -8,13 +8,20 @@ Built on fairlearn's MetricFrame (its own bootstrap gives the intervals). For ea
   (recommended `not_eligible` or sent to review: either way, help is not offered at once).
 - exclusion: among truly eligible families, the share recommended `not_eligible`.
 - level_accuracy: share of families whose level is right.
+
+A figure rests on its denominator: the group's eligible families for fnr and exclusion, all its
+families for level accuracy. A group with no eligible family has no fnr (None, never 0). A
+group whose figure rests on fewer than `min_families` is shown, marked too small, and left out
+of the largest gap, which compares only groups with a defined figure of enough families and is
+None when fewer than two remain.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,10 +33,12 @@ CI_QUANTILES = [0.025, 0.975]
 @dataclass(frozen=True)
 class GroupFigure:
     group: str
-    n: int
-    value: float
-    ci_low: float
-    ci_high: float
+    n: int  # families in the group
+    denominator: int  # families the value rests on (eligible ones for fnr and exclusion)
+    value: float | None  # None: undefined, no family to rest on
+    ci_low: float | None
+    ci_high: float | None
+    too_small: bool  # rests on fewer than the minimum: left out of the largest gap
 
 
 @dataclass(frozen=True)
@@ -37,9 +46,15 @@ class GapFigure:
     grouping: str
     metric: str
     groups: list[GroupFigure]
-    largest_gap: float
-    gap_ci_low: float
-    gap_ci_high: float
+    # Highest minus lowest value over the groups compared; None (not measurable) when fewer
+    # than two groups have a defined value resting on at least `min_families`.
+    largest_gap: float | None
+    gap_ci_low: float | None
+    gap_ci_high: float | None
+    highest: str | None  # the groups the gap lies between
+    lowest: str | None
+    left_out: list[str]  # undefined or too small: not compared
+    min_families: int
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))
@@ -63,11 +78,13 @@ def fairness_table(
     groupings: Sequence[str],
     n_boot: int,
     seed: int,
+    min_families: int,
 ) -> list[GapFigure]:
     """Gap figures for every grouping and metric.
 
     outcomes columns: asp_eligible (bool), asp (recommendation string), level, level_pred,
-    and one column per grouping.
+    and one column per grouping. `min_families`: the fewest families a group's figure may rest
+    on and still be compared (configs/welfare.yaml `fairness.min_families_per_group`).
     """
     eligible = outcomes["asp_eligible"].astype(int).to_numpy()
     offered = (outcomes["asp"] == "eligible").astype(int).to_numpy()
@@ -85,26 +102,38 @@ def fairness_table(
     for grouping in groupings:
         groups = outcomes[grouping].astype(str).to_numpy()
         for metric, (y_true, y_pred, fn) in cases.items():
+            rests_on = eligible if metric in _ON_ELIGIBLE else np.ones(len(groups), dtype=int)
             figures.append(
-                _gap(grouping, metric, fn, y_true, y_pred, groups, n_boot=n_boot, seed=seed)
+                _gap(
+                    grouping,
+                    metric,
+                    fn,
+                    (y_true, y_pred, rests_on),
+                    groups,
+                    n_boot=n_boot,
+                    seed=seed,
+                    min_families=min_families,
+                )
             )
     return figures
 
 
-def _gap(
-    grouping: str,
-    metric: str,
+_ON_ELIGIBLE = frozenset({"fnr", "exclusion"})
+
+
+def _frame(
     fn: Any,
     y_true: np.ndarray,
     y_pred: np.ndarray,
     groups: np.ndarray,
     *,
+    grouping: str,
     n_boot: int,
     seed: int,
-) -> GapFigure:
+) -> Any:
     from fairlearn.metrics import MetricFrame
 
-    frame = MetricFrame(
+    return MetricFrame(
         metrics=fn,
         y_true=y_true,
         y_pred=y_pred,
@@ -113,22 +142,77 @@ def _gap(
         ci_quantiles=CI_QUANTILES,
         random_state=seed,
     )
-    by_group = frame.by_group
-    low, high = frame.by_group_ci
-    counts = pd.Series(groups).value_counts()
-    figures = [
-        GroupFigure(str(g), int(counts[g]), float(by_group[g]), float(low[g]), float(high[g]))
-        for g in by_group.index
-    ]
-    gap_low, gap_high = frame.difference_ci()
-    return GapFigure(
+
+
+def _gap(
+    grouping: str,
+    metric: str,
+    fn: Any,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    groups: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    min_families: int,
+) -> GapFigure:
+    y_true, y_pred, rests_on = arrays
+    boot: dict[str, Any] = {"grouping": grouping, "n_boot": n_boot, "seed": seed}
+    with warnings.catch_warnings():  # a group with no eligible family has no interval
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        frame = _frame(fn, y_true, y_pred, groups, **boot)
+        figures = _group_figures(frame, groups, rests_on, min_families=min_families)
+    compared = [f for f in figures if f.value is not None and not f.too_small]
+    left_out = [f.group for f in figures if f.value is None or f.too_small]
+    figure = GapFigure(
         grouping=grouping,
         metric=metric,
         groups=figures,
+        largest_gap=None,
+        gap_ci_low=None,
+        gap_ci_high=None,
+        highest=None,
+        lowest=None,
+        left_out=left_out,
+        min_families=min_families,
+    )
+    if len(compared) < 2:
+        return figure
+    if left_out:  # the gap and its interval over the compared groups' families only
+        keep = np.isin(groups, [f.group for f in compared])
+        frame = _frame(fn, y_true[keep], y_pred[keep], groups[keep], **boot)
+    gap_low, gap_high = frame.difference_ci()
+    ranked = sorted(compared, key=lambda f: f.value if f.value is not None else math.nan)
+    return replace(
+        figure,
         largest_gap=float(frame.difference()),
         gap_ci_low=float(gap_low),
         gap_ci_high=float(gap_high),
+        highest=ranked[-1].group,
+        lowest=ranked[0].group,
     )
+
+
+def _group_figures(
+    frame: Any, groups: np.ndarray, rests_on: np.ndarray, *, min_families: int
+) -> list[GroupFigure]:
+    low, high = frame.by_group_ci
+    counts = pd.Series(groups).value_counts()
+    denominators = pd.Series(rests_on).groupby(groups).sum()
+    figures = []
+    for g, value in frame.by_group.items():
+        defined = not math.isnan(value)
+        figures.append(
+            GroupFigure(
+                group=str(g),
+                n=int(counts[g]),
+                denominator=int(denominators[g]),
+                value=float(value) if defined else None,
+                ci_low=float(low[g]) if defined else None,
+                ci_high=float(high[g]) if defined else None,
+                too_small=int(denominators[g]) < min_families,
+            )
+        )
+    return figures
 
 
 def _clean(value: Any) -> Any:

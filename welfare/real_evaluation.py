@@ -56,6 +56,7 @@ DOUBTS = {
     "rules and model disagree": (
         Code.DOUBT_UNDER_LINE_MODEL_DISAGREES,
         Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,
+        Code.DOUBT_RULE_OVERRIDES_MODEL_LEVEL,
     ),
     "a criterion missing": (Code.DOUBT_MISSING_CRITERION,),
 }

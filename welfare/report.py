@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,13 @@ def _fairness_plot(figures: list[dict[str, Any]], out_dir: Path, plt: Any) -> Pa
     fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.2), squeeze=False)
     for ax, figure in zip(axes[0], chosen, strict=True):
         groups = figure["groups"]
-        values = [g["value"] or 0.0 for g in groups]
-        low = [max(0.0, (g["value"] or 0) - (g["ci_low"] or 0)) for g in groups]
-        high = [max(0.0, (g["ci_high"] or 0) - (g["value"] or 0)) for g in groups]
+        # An undefined FNR (no eligible family) gets no bar, never a bar at 0.
+        values = [math.nan if g["value"] is None else g["value"] for g in groups]
+        low = [0.0 if g["value"] is None else max(0.0, g["value"] - g["ci_low"]) for g in groups]
+        high = [0.0 if g["value"] is None else max(0.0, g["ci_high"] - g["value"]) for g in groups]
         ax.bar(range(len(groups)), values, yerr=[low, high], capsize=3)
-        ax.set_xticks(range(len(groups)), [g["group"] for g in groups], rotation=60, fontsize=7)
+        names = [g["group"] + (" (—)" if g["value"] is None else "") for g in groups]
+        ax.set_xticks(range(len(groups)), names, rotation=60, fontsize=7)
         ax.set_title(f"FNR by {figure['grouping']}", fontsize=9)
     return _save(fig, out_dir / "fairness_fnr.png")
 
@@ -211,19 +214,45 @@ def _fairness_lines(result: dict[str, Any]) -> list[str]:
         f"## Fairness (model `{result['fairness']['model']}`, 95 % bootstrap intervals)",
         "",
         "FNR: eligible families not recommended `eligible` outright (sent to review or "
-        "`not_eligible`). Exclusion: eligible families recommended `not_eligible`.",
+        "`not_eligible`). Exclusion: eligible families recommended `not_eligible`. n: the "
+        "families a figure rests on (eligible ones for FNR and exclusion); — where a group has "
+        "none. A figure resting on fewer families than configs/welfare.yaml "
+        "`fairness.min_families_per_group` is marked *too small* and left out of the largest "
+        "gap, which compares only the remaining groups.",
         "",
-        "| grouping | metric | groups (value [CI]) | largest gap [CI] |",
+        "| grouping | metric | groups (value [CI], n) | largest gap [CI] |",
         "| --- | --- | --- | --- |",
     ]
     for f in result["fairness"]["figures"]:
-        groups = ", ".join(
-            f"{g['group']} {_pct(g['value'])} [{_pct(g['ci_low'])}–{_pct(g['ci_high'])}]"
-            for g in f["groups"]
-        )
-        gap = f"{_pct(f['largest_gap'])} [{_pct(f['gap_ci_low'])}–{_pct(f['gap_ci_high'])}]"
-        lines.append(f"| {f['grouping']} | {f['metric']} | {groups} | {gap} |")
+        groups = ", ".join(_group_cell(g) for g in f["groups"])
+        lines.append(f"| {f['grouping']} | {f['metric']} | {groups} | {_gap_cell(f)} |")
     return lines
+
+
+def _fair(value: float | None) -> str:
+    """A fairness figure; undefined (no family to rest on) is a dash, never 0."""
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _group_cell(g: dict[str, Any]) -> str:
+    if g["value"] is None:
+        return f"{g['group']} — (n = {g['denominator']})"
+    small = ", too small" if g["too_small"] else ""
+    ci = f"[{_fair(g['ci_low'])}–{_fair(g['ci_high'])}]"
+    return f"{g['group']} {_fair(g['value'])} {ci} (n = {g['denominator']}{small})"
+
+
+def _gap_cell(f: dict[str, Any]) -> str:
+    left_out = f" ({', '.join(f['left_out'])} left out)" if f["left_out"] else ""
+    if f["largest_gap"] is None:
+        return (
+            "— (not measurable: fewer than two groups with a figure resting on "
+            f"{f['min_families']}+ families){left_out}"
+        )
+    n = {g["group"]: g["denominator"] for g in f["groups"]}
+    sides = f"{f['highest']} (n = {n[f['highest']]}) − {f['lowest']} (n = {n[f['lowest']]})"
+    ci = f"[{_fair(f['gap_ci_low'])}–{_fair(f['gap_ci_high'])}]"
+    return f"{_fair(f['largest_gap'])} {ci}: {sides}{left_out}"
 
 
 def ceiling_lines(ceiling: dict[str, Any] | None) -> list[str]:

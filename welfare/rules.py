@@ -88,6 +88,10 @@ class RulesOutcome:
     def not_checkable(self) -> list[str]:
         return [c.name for c in self.checks if c.fired is None]
 
+    def check(self, name: str) -> RuleCheck:
+        """The check called `name` (LEVEL6, INCOME_TEST or `level6.<criterion>`)."""
+        return next(c for c in self.checks if c.name == name)
+
 
 def evaluate_rules(
     record: FamilyRecord, *, rules: RulesConfig, thresholds: Thresholds
@@ -121,32 +125,37 @@ def _level6_criteria(
         "subsistence_minimum_kzt": thresholds.subsistence_minimum_kzt,
         "year": thresholds.year,
     }
-    specs: list[tuple[str, float, str, dict[str, Param]]] = [
+    # (criterion, floor, above the floor only (strict), words, params). Counts are met at the
+    # floor ("2+ dwellings"); income must be *above* the multiple, as the published example says.
+    specs: list[tuple[str, float, bool, str, dict[str, Param]]] = [
         (
             "dwellings_owned",
             rule.min_dwellings,
+            False,
             f"owns {rule.min_dwellings}+ dwellings",
             {"minimum": rule.min_dwellings},
         ),
         (
             "vehicles_owned",
             rule.min_vehicles,
+            False,
             f"owns {rule.min_vehicles}+ vehicles",
             {"minimum": rule.min_vehicles},
         ),
         (
             "per_capita_income_kzt",
             income_floor,
+            True,
             _income_floor_text(rule, thresholds),
             income_params,
         ),
     ]
     if rule.legal_entity:
-        specs.append(("has_legal_entity", 1, "a member owns a registered legal entity", {}))
+        specs.append(("has_legal_entity", 1, False, "a member owns a registered legal entity", {}))
     checks = []
-    for name, floor, words, params in specs:
+    for name, floor, strict, words, params in specs:
         value = record.number(name)
-        fired = None if value is None else value >= floor
+        fired = None if value is None else (value > floor if strict else value >= floor)
         text = f"{words}: {_yes_no(fired)}" + ("" if value is None else f" (value {value:,.0f})")
         code = _LEVEL6_CRITERION_CODES[name][fired]
         params = params if value is None else {**params, "value": value}
@@ -156,7 +165,7 @@ def _level6_criteria(
 
 def _income_floor_text(rule: Level6Rule, thresholds: Thresholds) -> str:
     return (
-        f"per-capita income at least {rule.min_income_subsistence_minimums:g} subsistence minimums "
+        f"per-capita income above {rule.min_income_subsistence_minimums:g} subsistence minimums "
         f"({thresholds.subsistence_minimum_kzt:,.0f} KZT, {thresholds.year})"
     )
 

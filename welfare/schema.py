@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
@@ -18,8 +19,6 @@ from shanyraq.errors import ShanyraqError
 from welfare.criteria import Criterion, WelfareConfig, get_welfare_config
 
 CriterionValue = float | str | None
-# Person counts that cannot exceed the family's size (unit "persons" in the config).
-_PERSONS_UNIT = "persons"
 _TOTAL = "members_total"
 
 
@@ -40,6 +39,25 @@ class FamilyRecord(BaseModel):
     settlement: str
     head_gender: str
     criteria: dict[str, CriterionValue]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, data: Any, info: ValidationInfo) -> Any:
+        """true/false answers a yes/no flag only: pydantic would read `true` as the count 1."""
+        criteria = data.get("criteria") if isinstance(data, dict) else None
+        if not isinstance(criteria, dict):
+            return data
+        config: WelfareConfig = (info.context or {}).get("config") or get_welfare_config()
+        known = {c.name: c for c in config.criteria}
+        problems = [
+            f"{name}: expected a number ({known[name].unit}), got {str(value).lower()}; "
+            "true/false is only for yes/no flags"
+            for name, value in criteria.items()
+            if isinstance(value, bool) and name in known and known[name].kind != "flag"
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return data
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> FamilyRecord:
@@ -95,9 +113,12 @@ def record_from_row(row: Mapping[str, Any], *, config: WelfareConfig | None = No
     return parse_family(data, config=config)
 
 
-def _cell(value: Any, criterion: Criterion) -> CriterionValue:
+def _cell(value: Any, criterion: Criterion) -> CriterionValue | bool:
     if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
         return None
+    if isinstance(value, bool | np.bool_):
+        # A flag may come as true/false; anywhere else it is refused by validation.
+        return float(value) if criterion.kind == "flag" else bool(value)
     if isinstance(value, str) and not value.strip():
         return None
     if criterion.kind == "category":
@@ -166,15 +187,34 @@ def _value_problems(c: Criterion, value: float | str) -> list[str]:
 
 
 def _consistency_problems(values: dict[str, CriterionValue], config: WelfareConfig) -> list[str]:
-    total = values.get(_TOTAL)
-    if not isinstance(total, float):
-        return []
+    """Counts of people within the family (configs/welfare.yaml `within`, `disjoint_counts`)."""
+
+    def known(name: str) -> float | None:
+        value = values.get(name)
+        return value if isinstance(value, float) else None
+
     problems = []
     for c in config.criteria:
-        value = values.get(c.name)
-        is_person_count = c.unit == _PERSONS_UNIT and c.name != _TOTAL
-        if is_person_count and isinstance(value, float) and value > total:
+        value = known(c.name)
+        for name in c.within:
+            bound = known(name)
+            if value is not None and bound is not None and value > bound:
+                problems.append(
+                    f"{c.name} ({value:g}) is more than {name} ({bound:g}); check both counts"
+                )
+    within = {c.name: c.within for c in config.criteria}
+    for group in config.disjoint_counts:
+        # Missing parts count as none: the known ones alone must already fit.
+        parts = [(name, v) for name in group.counts if (v := known(name)) is not None]
+        bound = known(group.within)
+        if bound is None or len(parts) < 2:
+            continue
+        said = any(v > bound and group.within in within[name] for name, v in parts)
+        total = sum(v for _, v in parts)
+        if total > bound and not said:
+            terms = " + ".join(f"{name} ({v:g})" for name, v in parts)
             problems.append(
-                f"{c.name} ({value:g}) is more than {_TOTAL} ({total:g}); check both counts"
+                f"{terms} = {total:g} is more than {group.within} ({bound:g}), yet no one is "
+                f"in two of these ({group.why}); check the counts"
             )
     return problems

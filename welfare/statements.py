@@ -31,6 +31,8 @@ class Code(StrEnum):
     REASON_LEVEL_SUPPORTS = "reason.level_supports"
     REASON_LEVEL_AGAINST = "reason.level_against"
     REASON_MISSING_CRITERIA = "reason.missing_criteria"
+    # The level comes from the level-6 rule, not from the model (welfare.assess).
+    REASON_LEVEL_FROM_RULE = "reason.level_from_rule"
     # Doubts that send a recommendation to review (welfare.assess).
     DOUBT_MISSING_CRITERION = "doubt.missing_criterion"
     DOUBT_INCOME_NOT_CHECKABLE = "doubt.income_not_checkable"
@@ -43,6 +45,7 @@ class Code(StrEnum):
     DOUBT_UNDER_LINE_MODEL_DISAGREES = "doubt.under_line_model_disagrees"
     DOUBT_ABOVE_LINE_MODEL_DISAGREES = "doubt.above_line_model_disagrees"
     DOUBT_LEVEL6_IN_NEED = "doubt.level6_in_need"
+    DOUBT_RULE_OVERRIDES_MODEL_LEVEL = "doubt.rule_overrides_model_level"
     DOUBT_ABOVE_LINE_NO_MODEL = "doubt.above_line_no_model"
     # Hard rules (welfare.rules): each level-6 criterion met, not met or not checkable ...
     RULE_DWELLINGS_MET = "rule.dwellings.met"

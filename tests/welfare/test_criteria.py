@@ -45,3 +45,24 @@ def test_unknown_serving_model_is_refused_at_load(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="serving_model must be one of"):
         load_welfare_config(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["criteria"][8].update(within=["yacht_crew"]), "`within` must name other"),
+        (lambda d: d["criteria"][0].update(within=["members_total"]), "only a count can be"),
+        (
+            lambda d: d["disjoint_counts"][0].update(within="housing_tenure"),
+            r"disjoint_counts: \['housing_tenure'\] are not count criteria",
+        ),
+    ],
+)
+def test_person_count_relations_must_name_count_criteria(tmp_path, change, message):
+    data = yaml.safe_load(REAL.read_text())
+    assert data["criteria"][8]["name"] == "members_with_disability"
+    change(data)
+    path = tmp_path / "welfare.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=message):
+        load_welfare_config(path)

@@ -25,7 +25,7 @@ def outcome(config, combine, **criteria):
         {"dwellings_owned": 2},
         {"vehicles_owned": 3},
         {"has_legal_entity": 1},
-        {"per_capita_income_kzt": 4 * 46228},
+        {"per_capita_income_kzt": 4 * 46228 + 1},
     ],
 )
 def test_each_level6_criterion_fires_alone_under_any(welfare_config, criteria):
@@ -156,3 +156,45 @@ def test_codes_follow_the_outcome_of_each_check(welfare_config):
     assert _check(missing, f"{LEVEL6}.per_capita_income_kzt").code == (
         Code.RULE_HIGH_INCOME_UNKNOWN
     )
+
+
+def test_level6_income_criterion_is_strictly_above_the_multiple(welfare_config):
+    """'Income above 4 subsistence minimums': exactly 4 is not met, one tenge more is."""
+    rule, thresholds = welfare_config.rules.level6, welfare_config.thresholds
+    floor = rule.min_income_subsistence_minimums * thresholds.subsistence_minimum_kzt
+    check = f"{LEVEL6}.per_capita_income_kzt"
+    rich = {"dwellings_owned": 2, "vehicles_owned": 2, "has_legal_entity": 1}
+    at = outcome(welfare_config, "all", per_capita_income_kzt=floor, **rich)
+    assert _check(at, check).fired is False
+    assert _check(at, check).code == Code.RULE_HIGH_INCOME_NOT_MET
+    assert at.level6 is False
+    above = outcome(welfare_config, "all", per_capita_income_kzt=floor + 1, **rich)
+    assert _check(above, check).fired is True
+    assert above.level6 is True
+    assert _check(above, check).text.startswith(
+        f"per-capita income above {rule.min_income_subsistence_minimums:g} subsistence minimums"
+    )
+    assert outcome(welfare_config, "any", per_capita_income_kzt=floor).level6 is False
+    assert outcome(welfare_config, "any", per_capita_income_kzt=floor + 1).level6 is True
+
+
+def test_count_criteria_are_met_at_their_minimum(welfare_config):
+    rule = welfare_config.rules.level6
+    at = outcome(welfare_config, "any", dwellings_owned=rule.min_dwellings)
+    assert _check(at, f"{LEVEL6}.dwellings_owned").fired is True
+    under = outcome(welfare_config, "any", vehicles_owned=rule.min_vehicles - 1)
+    assert _check(under, f"{LEVEL6}.vehicles_owned").fired is False
+
+
+@pytest.mark.parametrize(("offset", "under"), [(-1, True), (0, False), (1, False)])
+def test_income_test_is_strictly_under_the_poverty_line(welfare_config, offset, under):
+    """ASP: per-capita income *under* the poverty line; exactly at the line is not under."""
+    line = welfare_config.thresholds.poverty_line_kzt
+    result = outcome(welfare_config, "all", per_capita_income_kzt=line + offset)
+    assert result.income_test is under
+    check = _check(result, INCOME_TEST)
+    assert check.code == (
+        Code.RULE_INCOME_UNDER_LINE if under else Code.RULE_INCOME_AT_OR_ABOVE_LINE
+    )
+    assert check.params["poverty_line_kzt"] == line
+    assert check.params["income_kzt"] == line + offset

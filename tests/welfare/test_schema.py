@@ -87,3 +87,101 @@ def test_table_row_without_a_column_is_refused(config):
     del row["vehicles_owned"]
     with pytest.raises(FamilyRecordError, match=r"columns \['vehicles_owned'\] are absent"):
         record_from_row(row, config=config)
+
+
+PERSON_COUNTS = {
+    "members_with_disability",
+    "members_chronically_ill",
+    "children_out_of_school",
+    "members_working",
+    "children_under_18",
+    "pensioners",
+    "unemployed_able_bodied",
+    "members_in_training",
+    "registered_job_seekers",
+}
+
+
+def test_every_count_of_members_is_within_the_family_in_the_config(config):
+    within = {c.name for c in config.criteria if "members_total" in c.within}
+    assert within == PERSON_COUNTS
+    assert config.criterion("children_out_of_school").within == [
+        "children_under_18",
+        "members_total",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(PERSON_COUNTS))
+def test_no_count_of_members_may_exceed_the_family(config, name):
+    small = {"members_total": 2, "members_working": 0, "children_under_18": 2}
+    with pytest.raises(FamilyRecordError, match=rf"{name} \(3\) is more than members_total \(2\)"):
+        parse_family(family(config, **(small | {name: 3})), config=config)
+    parse_family(family(config, **(small | {name: 2})), config=config)  # the whole family: fine
+
+
+def test_children_out_of_school_are_children(config):
+    with pytest.raises(
+        FamilyRecordError,
+        match=r"children_out_of_school \(3\) is more than children_under_18 \(1\); check both",
+    ):
+        parse_family(
+            family(config, members_total=5, children_under_18=1, children_out_of_school=3),
+            config=config,
+        )
+    unknown = family(config, members_total=5, children_under_18=None, children_out_of_school=3)
+    assert parse_family(unknown, config=config).number("children_out_of_school") == 3
+
+
+def test_working_and_unemployed_together_cannot_exceed_the_family(config):
+    message = (
+        r"members_working \(2\) \+ unemployed_able_bodied \(2\) = 4 is more than "
+        r"members_total \(3\), yet no one is in two of these"
+    )
+    with pytest.raises(FamilyRecordError, match=message):
+        parse_family(
+            family(config, members_total=3, members_working=2, unemployed_able_bodied=2),
+            config=config,
+        )
+    fits = family(config, members_total=3, members_working=2, unemployed_able_bodied=1)
+    assert parse_family(fits, config=config).number("unemployed_able_bodied") == 1
+    one_missing = family(config, members_total=3, members_working=3, unemployed_able_bodied=None)
+    assert parse_family(one_missing, config=config).missing == ["unemployed_able_bodied"]
+
+
+def test_other_counts_may_overlap(config):
+    """A pensioner may work, a child may receive a pension: only disjoint groups are summed."""
+    record = family(config, members_total=2, members_working=2, pensioners=2, children_under_18=1)
+    parse_family(record, config=config)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "unit"),
+    [
+        ("dwellings_owned", True, "dwellings"),
+        ("members_total", True, "persons"),
+        ("members_working", False, "persons"),
+        ("per_capita_income_kzt", True, "KZT per member per month"),
+        ("head_education_level", True, "0 none"),
+    ],
+)
+def test_a_boolean_is_not_a_number(config, name, value, unit):
+    word = str(value).lower()
+    message = rf"{name}: expected a number \({unit}.*got {word}; true/false is only for yes/no"
+    with pytest.raises(FamilyRecordError, match=message):
+        parse_family(family(config, **{name: value}), config=config)
+    row = _row(config, **{name: value})
+    with pytest.raises(FamilyRecordError, match=message):
+        record_from_row(row, config=config)
+
+
+def _row(config, **criteria):
+    """One table row: the base family's criteria and context columns."""
+    context = {"family_id": "r1", "region": config.regions[0], "settlement": "urban"}
+    return family(config)["criteria"] | context | {"head_gender": "male", **criteria}
+
+
+def test_a_boolean_flag_is_still_a_flag(config):
+    record = parse_family(family(config, has_legal_entity=True), config=config)
+    assert record.criteria["has_legal_entity"] == 1.0
+    row = _row(config, informal_employment_signs=True)
+    assert record_from_row(row, config=config).criteria["informal_employment_signs"] == 1.0

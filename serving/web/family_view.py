@@ -11,19 +11,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from serving import assessments
 from serving.api.deps import CurrentUser, scoped
-from serving.db.models import Assessment, Decision, Family, Photo, User
+from serving.db.models import Assessment, Decision, Family, Photo
 from serving.state import Services
 from serving.web import heatmaps
 from welfare.criteria import get_welfare_config
 
 NOT_ASSESSED = "not_assessed"
 STATUSES = ("needs_review", NOT_ASSESSED, "eligible", "not_eligible")
-MAX_ROWS = 500
+MAX_ROWS = 500  # the most families one list shows; the filters apply before this cut
+# Who may read a family's decisions (who decided, the levels, the reasons): the roles of the
+# API's GET /families/{family_id}/decisions (`list_decisions` in serving/api/routes/
+# assessments.py), which names them in its `policy(...)` rather than in a constant. Keep the
+# two equal: tests/web/test_family_page_roles.py compares the page with the API.
+DECISION_READERS = ("commission", "admin")
 _NO_REUSE: dict[str, Any] = {"reused": False, "matches": 0, "details": []}
 
 
@@ -79,6 +84,39 @@ def _is_current(assessment: Assessment | None, family: Family, photos: list[Phot
     return assessment is not None and assessments.used(assessment, family, photos)
 
 
+@dataclass(frozen=True)
+class FamilyList:
+    rows: list[FamilyRow]  # at most MAX_ROWS, needs_review first
+    total: int  # the families that match the filters; more than len(rows) when cut
+
+
+def _matching(user: CurrentUser, *, status: str | None, level: int | None) -> Select[Any]:
+    """Ids of the families the user may see, filtered by their latest assessment, in order."""
+    newest = (
+        select(Assessment.family_id, func.max(Assessment.version).label("version"))
+        .group_by(Assessment.family_id)
+        .subquery()
+    )
+    latest = (
+        select(Assessment.family_id, Assessment.asp, Assessment.level)
+        .join(
+            newest,
+            (Assessment.family_id == newest.c.family_id) & (Assessment.version == newest.c.version),
+        )
+        .subquery()
+    )
+    status_of = func.coalesce(latest.c.asp, NOT_ASSESSED)
+    statement = scoped(select(Family.id), user, Family.region).outerjoin(
+        latest, latest.c.family_id == Family.id
+    )
+    if status is not None:
+        statement = statement.where(status_of == status)
+    if level is not None:
+        statement = statement.where(latest.c.level == level)
+    rank = case({s: i for i, s in enumerate(STATUSES)}, value=status_of, else_=len(STATUSES))
+    return statement.order_by(rank, Family.id)
+
+
 def family_rows(
     session: Session,
     services: Services,
@@ -86,11 +124,19 @@ def family_rows(
     *,
     status: str | None = None,
     level: int | None = None,
-) -> list[FamilyRow]:
-    """The families the user may see, needs_review first, filtered by status and level."""
-    statement = scoped(select(Family), user, Family.region).order_by(Family.id).limit(MAX_ROWS)
-    families = list(session.execute(statement).scalars())
-    ids = [f.id for f in families]
+) -> FamilyList:
+    """The families the user may see, needs_review first, filtered by status and level.
+
+    Filtering and ordering happen in the database, before the MAX_ROWS cut, so a family that
+    matches is never dropped for sitting past the first MAX_ROWS of the region.
+    """
+    matching = _matching(user, status=status, level=level)
+    counted = select(func.count()).select_from(matching.order_by(None).subquery())
+    total = session.execute(counted).scalar_one()
+    ids = list(session.execute(matching.limit(MAX_ROWS)).scalars())
+    families = {
+        f.id: f for f in session.execute(select(Family).where(Family.id.in_(ids))).scalars()
+    }
     photos: dict[str, list[Photo]] = defaultdict(list)
     for photo in session.execute(
         select(Photo).where(Photo.family_id.in_(ids)).order_by(Photo.id)
@@ -104,7 +150,7 @@ def family_rows(
         ).scalars()
     }
     rows = []
-    for family in families:
+    for family in (families[i] for i in ids):  # the database's order
         a = latest.get(family.id)
         decision = decided.get(family.id)
         rows.append(
@@ -123,9 +169,11 @@ def family_rows(
                 else None,
             )
         )
+    # On PostgreSQL an assessment committed between the queries can change a row's status;
+    # the row is then left out rather than shown under a filter it no longer matches.
     rows = [r for r in rows if (status is None or r.status == status)]
     rows = [r for r in rows if (level is None or r.level == level)]
-    return sorted(rows, key=lambda r: (STATUSES.index(r.status), r.family_id))
+    return FamilyList(rows=rows, total=total)
 
 
 @dataclass(frozen=True)
@@ -182,8 +230,9 @@ class FamilyPage:
     rules_fired: list[dict[str, Any]]  # the rule checks that fired
     level_probs: list[tuple[int, float]]
     photos: list[PhotoView]
-    decisions: list[tuple[Decision, str]]  # newest first, with who decided
-    decided: Decision | None  # the decision on this assessment, if any
+    show_decisions: bool  # the viewer's role may read decisions (DECISION_READERS)
+    decisions: list[tuple[Decision, str]]  # newest first, with who decided; [] if not shown
+    decided: Decision | None  # the decision on this assessment, if any and shown
     heatmaps: bool
     eligible_min: float
     not_eligible_max: float
@@ -200,15 +249,8 @@ def family_page(
     photos = session.execute(
         select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
     ).scalars()
-    decisions = [
-        (d, name)
-        for d, name in session.execute(
-            select(Decision, User.username)
-            .join(User, User.id == Decision.decided_by)
-            .where(Decision.family_id == family.id)
-            .order_by(Decision.id.desc())
-        ).all()
-    ]
+    show_decisions = user.role in DECISION_READERS
+    decisions = assessments.decisions_of(session, family.id) if show_decisions else []
     recommendation = get_welfare_config().recommendation
     probs = row.result.get("level_probs", {})
     return FamilyPage(
@@ -220,6 +262,7 @@ def family_page(
         rules_fired=[c for c in row.result.get("rule_checks", []) if c.get("fired")],
         level_probs=sorted((int(k), float(v)) for k, v in probs.items()),
         photos=[photo_view(services, p, user, number=i) for i, p in enumerate(photos, 1)],
+        show_decisions=show_decisions,
         decisions=decisions,
         decided=next((d for d, _ in decisions if d.assessment_id == row.id), None),
         heatmaps=heatmaps.available(services),

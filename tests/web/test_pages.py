@@ -215,3 +215,13 @@ def test_pages_send_safe_headers(web, browser_for):
     assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert answer.headers["cache-control"] == "no-store"
     assert web.client.get("/", follow_redirects=False).headers["location"] == "/ui/"
+
+
+def test_only_a_national_admin_verifies_the_whole_chain_on_the_page(web, browser_for):
+    web.create_family("F1")
+    regional = browser_for("admin").get("/ui/audit?verify=true")  # admin of one region
+    assert regional.status_code == 200
+    assert 'name="verify"' not in regional.text and "The chain is" not in regional.text
+    assert "Only a national administrator can verify" in regional.text
+    national = browser_for("admin_national").get("/ui/audit?verify=true")
+    assert 'name="verify"' in national.text and "The chain is intact" in national.text

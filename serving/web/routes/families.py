@@ -52,7 +52,9 @@ def family_list(
     """Families of the reader's region, needs_review first, with their flags."""
     if status and status not in STATUSES:
         raise RecordInvalidError(f"status must be one of {', '.join(STATUSES)}")
-    rows = family_rows(session, services, user, status=status or None, level=_level_filter(level))
+    listing = family_rows(
+        session, services, user, status=status or None, level=_level_filter(level)
+    )
     record_view(
         session,
         services,
@@ -65,7 +67,8 @@ def family_list(
         request,
         "families.html",
         user=user,
-        rows=rows,
+        rows=listing.rows,
+        total=listing.total,
         statuses=STATUSES,
         levels=LEVELS,
         status=status,

@@ -133,9 +133,17 @@ def audit_log(
     action: str = Query("", max_length=64),
     verify: bool = False,
 ) -> Response:
-    """The newest audit entries (filter by action); optionally the whole chain verified."""
+    """The newest audit entries (filter by action); optionally the whole chain verified.
+
+    Verifying is for national admins only, as `/audit/verify` is: the chain spans every
+    region. A regional admin's page offers no verification and ignores `verify`.
+    """
     rows = _audit_rows(session, user, action)
-    checked = audit.verify(session, services.signing_key) if verify else None
+    may_verify = user.region is None
+    checked = audit.verify(session, services.signing_key) if verify and may_verify else None
     record_view(session, services, user, page="audit", details={"action": action or None})
     session.commit()
-    return render(request, "audit.html", user=user, rows=rows, action=action, checked=checked)
+    return render(
+        request, "audit.html", user=user, rows=rows, action=action, checked=checked,
+        may_verify=may_verify,
+    )  # fmt: skip

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import time
+
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from serving.core.security import hash_password
-from serving.db.models import ROLES, User
+from serving.db.models import ROLES, RevokedToken, User
 from serving.errors import ConflictError, ForbiddenError, RecordInvalidError
 from welfare.criteria import get_welfare_config
 
@@ -57,3 +59,18 @@ def create_user(
     except IntegrityError:
         raise ConflictError(f"the user {username!r} exists already") from None
     return user
+
+
+def revoke_token(session: Session, *, token_id: str, user_id: int, expires_at: float) -> None:
+    """Sign one access token out before it expires: it is refused from then on.
+
+    Rows of tokens that have expired since are dropped here, so the table holds only tokens
+    that would still be accepted otherwise.
+    """
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < time.time()))
+    if session.get(RevokedToken, token_id) is None:
+        session.add(RevokedToken(jti=token_id, user_id=user_id, expires_at=expires_at))
+
+
+def is_revoked(session: Session, token_id: str) -> bool:
+    return session.get(RevokedToken, token_id) is not None

@@ -23,6 +23,7 @@ from serving.db.models import Assessment, Family, Photo, User
 from serving.db.session import session_scope
 from serving.errors import ForbiddenError, InvalidTokenError, NotAuthenticatedError, NotFoundError
 from serving.state import Services
+from serving.users import is_revoked
 
 ROLES = ("inspector", "annotator", "commission", "admin")
 # Ids are 32-bit integers in every database; larger ones are refused as invalid, not looked up.
@@ -70,6 +71,9 @@ class CurrentUser:
     username: str
     role: str
     region: str | None  # None: national scope (admins only)
+    # The access token this request came with (its jti and expiry), for signing it out.
+    token_id: str = ""
+    token_expires_at: float = 0.0
 
     def sees_region(self, region: str) -> bool:
         return self.region is None or self.region == region
@@ -86,7 +90,12 @@ def get_current_user(
         user = session.get(User, claims.user_id)
         if user is None or not user.active:
             raise InvalidTokenError("this account is disabled or gone; ask an administrator")
-        return CurrentUser(id=user.id, username=user.username, role=user.role, region=user.region)
+        if is_revoked(session, claims.token_id):
+            raise InvalidTokenError("this session was signed out; sign in again")
+        return CurrentUser(
+            id=user.id, username=user.username, role=user.role, region=user.region,
+            token_id=claims.token_id, token_expires_at=claims.expires_at,
+        )  # fmt: skip
 
 
 CurrentUserDep = Annotated[CurrentUser, Depends(get_current_user)]

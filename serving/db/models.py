@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -185,6 +186,20 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RevokedToken(Base):
+    """An access token signed out before it expired, by its `jti`.
+
+    Kept until the token would have expired (`expires_at`, seconds since the epoch); expired
+    rows are dropped at the next sign-out, since an expired token is refused anyway.
+    """
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class AuditHead(Base):

@@ -102,3 +102,8 @@ def test_chain_verifies_after_list_reads(service):
     with session_scope(service.services.sessions) as session:
         result = audit.verify(session, service.services.signing_key)
     assert result.ok, result.problems
+
+
+def test_account_list_is_audited(service):
+    accounts, entry = _listed(service, "/users", "admin")
+    assert entry.action == "users_listed" and entry.details == {"count": len(accounts)}

@@ -225,3 +225,22 @@ def test_only_a_national_admin_verifies_the_whole_chain_on_the_page(web, browser
     assert "Only a national administrator can verify" in regional.text
     national = browser_for("admin_national").get("/ui/audit?verify=true")
     assert 'name="verify"' in national.text and "The chain is intact" in national.text
+
+
+def test_signing_out_revokes_the_session_not_only_the_cookie(web, browser_for):
+    commission = browser_for("commission")
+    token = commission.cookies.get("shanyraq_session")
+    page = commission.get("/ui/families")
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    out = commission.post("/ui/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    # A copy of the old cookie (kept by an attacker, or a second tab) no longer opens pages,
+    # and the token inside it no longer opens the API.
+    stale = web.client.get(
+        "/ui/families", headers={"Cookie": f"shanyraq_session={token}"}, follow_redirects=False
+    )
+    assert stale.status_code == 303
+    assert stale.headers["location"] == "/ui/login?next=/ui/families"
+    api = web.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 401 and "signed out" in api.json()["message"]
+    assert [e.actor for e in _audit(web, "logout")] == ["commission"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from serving.api.schemas import Token, UserOut
 from serving.core.security import create_token, verify_password
 from serving.db.models import User
 from serving.errors import BadCredentialsError
+from serving.users import revoke_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -57,6 +58,23 @@ def login(
     )
     session.commit()
     return Token(access_token=token, expires_in=int(ttl_s))
+
+
+def sign_out(session: SessionDep, services: ServicesDep, user: CurrentUserDep) -> None:
+    """Revoke the token the request came with and audit it (API and pages alike)."""
+    revoke_token(session, token_id=user.token_id, user_id=user.id, expires_at=user.token_expires_at)
+    audit.append(session, services.signing_key, actor=user.username, action="logout")
+    session.commit()
+
+
+@router.post(
+    "/logout", status_code=204, response_class=Response, responses=error_responses(401),
+    **policy(*ROLES),
+)  # fmt: skip
+def logout(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
+    """Sign this access token out: it is refused from now on (other sessions stay signed in)."""
+    sign_out(session, services, user)
+    return Response(status_code=204)
 
 
 def _account_key(username: str) -> str:

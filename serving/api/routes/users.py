@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from serving import audit
-from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, policy, scoped
+from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, audit_read, policy, scoped
 from serving.api.errors import error_responses
 from serving.api.schemas import UserCreate, UserOut
 from serving.db.models import User
@@ -50,7 +50,11 @@ def add_user(
 @router.get(
     "", response_model=list[UserOut], responses=error_responses(401, 403), **policy("admin")
 )
-def list_users(user: CurrentUserDep, session: SessionDep) -> list[UserOut]:
-    """Every account for a national admin; only its region's accounts for a regional admin."""
+def list_users(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> list[UserOut]:
+    """Every account for a national admin; only its region's accounts for a regional admin.
+
+    The read is audited."""
     statement = scoped(select(User), user, User.region).order_by(User.id)
-    return [_out(u) for u in session.execute(statement).scalars()]
+    accounts = [_out(u) for u in session.execute(statement).scalars()]
+    audit_read(session, services, user, "users_listed", details={"count": len(accounts)})
+    return accounts

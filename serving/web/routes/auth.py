@@ -8,7 +8,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from serving import audit
 from serving.api.deps import ROLES, CurrentUserDep, ServicesDep, SessionDep, policy
 from serving.api.routes import auth as api_auth
 from serving.core.security import decode_token
@@ -70,8 +69,8 @@ def login(
 
 @router.post("/logout", **form_policy(*ROLES))
 def logout(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
-    audit.append(session, services.signing_key, actor=user.username, action="logout")
-    session.commit()
+    """Sign out: the session's token is revoked on the server, not only its cookie cleared."""
+    api_auth.sign_out(session, services, user)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     clear_session(response)
     return response

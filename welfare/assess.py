@@ -116,6 +116,17 @@ def recommend(
                     {"probability": p},
                 )
             )
+    need = config.review_if_not_eligible_and_level_at_most
+    own = model_level if model_level is not None else level
+    if need is not None and rules.income_test is False and own is not None and own <= need:
+        doubts.append(
+            Statement(
+                Code.DOUBT_ABOVE_LINE_LEVEL_IN_NEED,
+                f"declared income is at or above the poverty line, yet the model places the "
+                f"family at level {own}: the income may be stale or one-off",
+                {"level": own},
+            )
+        )
     if p is None and rules.income_test is False:
         doubts.append(
             Statement(

@@ -98,6 +98,9 @@ class RecommendationConfig(StrictModel):
     eligible_min_probability: float = Field(gt=0, lt=1)
     not_eligible_max_probability: float = Field(gt=0, lt=1)
     review_if_eligible_and_level_at_least: int = Field(ge=1)
+    # Not eligible by declared income, yet the model's own level is this or below: review.
+    # None: never (the income test alone decides such families).
+    review_if_not_eligible_and_level_at_most: int | None = Field(default=None, ge=1)
     min_usable_photos: int = Field(ge=0)
     max_flagged_share: float = Field(ge=0, le=1)
     review_if_missing: list[str]

@@ -53,6 +53,7 @@ DOUBTS = {
     "a photo reused from another family": (Code.DOUBT_REUSED_PHOTOS,),
     "P(eligible) near the boundary": (Code.DOUBT_NEAR_BOUNDARY,),
     "possible hidden income": (Code.DOUBT_HIDDEN_INCOME,),
+    "above the line, but the model sees need": (Code.DOUBT_ABOVE_LINE_LEVEL_IN_NEED,),
     "rules and model disagree": (
         Code.DOUBT_UNDER_LINE_MODEL_DISAGREES,
         Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,

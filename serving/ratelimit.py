@@ -48,6 +48,18 @@ class RateLimiter:
 
     def hit(self, key: str) -> None:
         """Record one event for `key`, or raise RateLimitedError if over the limit."""
+        self._count(key, record=True)
+
+    def check(self, key: str) -> None:
+        """Raise RateLimitedError if `key` is at its limit; record nothing (see `record`)."""
+        self._count(key, record=False)
+
+    def record(self, key: str) -> None:
+        """Count one event for `key` without refusing it (e.g. a failed sign-in, after `check`)."""
+        with self._lock:
+            self._events.setdefault(key, deque()).append(self._clock())
+
+    def _count(self, key: str, *, record: bool) -> None:
         now = self._clock()
         with self._lock:
             self._hits_since_sweep += 1
@@ -63,7 +75,8 @@ class RateLimiter:
                     f"try again in {retry} s",
                     retry_after_s=retry,
                 )
-            events.append(now)
+            if record:
+                events.append(now)
 
     def _sweep_locked(self, now: float) -> None:
         horizon = now - self.window_s

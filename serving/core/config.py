@@ -26,7 +26,9 @@ class RateLimits(StrictModel):
     # Per account as well: attempts spread over many addresses still meet this one. It counts
     # a username whether or not the account exists, so a 429 reveals nothing about accounts.
     login_per_account: int = Field(
-        20, gt=0, description="Login attempts per username within login_account_window_minutes."
+        20,
+        gt=0,
+        description="Failed login attempts per username within login_account_window_minutes.",
     )
     login_account_window_minutes: float = Field(15, gt=0)
     upload_per_minute: int = Field(120, gt=0, description="Photo uploads per user.")

@@ -53,3 +53,32 @@ def test_login_limited_per_account_across_addresses(make_service):
     ghost = _login(service, "ghost", "wrong guess", "10.0.1.9")
     assert ghost.status_code == 429 and "Retry-After" in ghost.headers
     assert _without_numbers(ghost.json()["message"]) == _without_numbers(limited.json()["message"])
+
+
+def test_only_failed_sign_ins_count_against_an_account(make_service):
+    from tests.serving.helpers import PASSWORD
+
+    service = make_service(
+        rate_limits={"login_per_minute": 100, "login_per_account": 3,
+                     "login_account_window_minutes": 15},
+    )  # fmt: skip
+    for i in range(6):  # signing in often is not an attack
+        assert _login(service, "commission", PASSWORD, f"10.0.2.{i}").status_code == 200
+    for i in range(2):
+        assert _login(service, "commission", "wrong guess", f"10.0.3.{i}").status_code == 401
+    assert _login(service, "commission", PASSWORD, "10.0.3.9").status_code == 200  # 2 of 3 used
+    assert _login(service, "commission", "wrong guess", "10.0.4.1").status_code == 401
+    assert _login(service, "commission", PASSWORD, "10.0.4.2").status_code == 429
+
+
+def test_check_refuses_without_counting_and_record_counts():
+    clock = [0.0]
+    limiter = RateLimiter(limit=2, window_s=10, clock=lambda: clock[0])
+    for _ in range(5):
+        limiter.check("a")  # never counted
+    limiter.record("a")
+    limiter.record("a")
+    with pytest.raises(RateLimitedError):
+        limiter.check("a")
+    clock[0] = 10.5
+    limiter.check("a")  # the window has passed

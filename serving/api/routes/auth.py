@@ -29,15 +29,18 @@ def login(
 ) -> Token:
     """Exchange a username and password for a signed access token.
 
-    Rate-limited per client address and per username; the username's limit applies whether
+    Rate-limited per client address (every attempt) and per username (failed attempts only,
+    so signing in often never locks an account out); the username's limit applies whether
     the account exists or not, so its 429 tells nothing about which accounts exist.
     """
     client = request.client.host if request.client else "unknown"
     services.login_limiter.hit(client)
-    services.login_account_limiter.hit(_account_key(form.username))
+    account = _account_key(form.username)
+    services.login_account_limiter.check(account)
     user = session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
     ok = verify_password(form.password, user.password_hash if user else None)
     if user is None or not ok or not user.active:
+        services.login_account_limiter.record(account)
         audit.append(
             session, services.signing_key, actor=form.username[:64], action="login_failed",
             details={"client": client},

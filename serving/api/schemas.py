@@ -229,6 +229,15 @@ class AssessmentResult(BaseModel):
     )
     rule_checks: list[RuleCheckOut] = Field(default_factory=list)
     reason_details: list[ReasonOut] = Field(default_factory=list)
+    level_source: Literal["model", "rule", "none"] | None = Field(
+        None, description="What set the assessment's level: the fusion model or the level-6 rule."
+    )
+    model_level: int | None = Field(
+        None,
+        description="The fusion model's own level; differs from `level` when the level-6 rule "
+        "set it (then `level_probs` are still the model's). null without a model, and on "
+        "older assessments.",
+    )
 
 
 class AssessmentOut(BaseModel):

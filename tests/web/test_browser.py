@@ -275,3 +275,21 @@ def test_family_page_in_kazakh_and_russian(signed_in, server):
     for text in doubts + reasons:  # in Russian, with no English words left
         assert re.search("[а-яё]", text) and not re.search("[A-Za-z]{3,}", text), text
     shot(page, "family-page-ru", full_page=False)
+
+
+def test_a_level_set_by_the_rule_is_shown_apart_from_the_models_probabilities(signed_in, server):
+    from tests.serving.helpers import criteria, family_body
+
+    rich = {**family_body("F-106"), "criteria": criteria(
+        per_capita_income_kzt=400_000.0, dwellings_owned=2.0, vehicles_owned=2.0,
+        has_legal_entity=1.0,
+    )}  # fmt: skip
+    assert server.api("inspector").post("/families", json=rich).status_code == 201
+    assessed = server.api("inspector").post("/families/F-106/assessments")
+    assert assessed.status_code == 201, assessed.text
+    assert assessed.json()["result"]["level_source"] == "rule"
+    page = signed_in("commission")
+    page.goto(f"{server.url}/ui/families/F-106")
+    assert "set by the level-6 rule" in page.locator("main").inner_text()
+    caption = page.locator("table.probs caption").inner_text()
+    assert caption.startswith("The model's probability of each level")

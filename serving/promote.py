@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
 from serving.assessments import latest_of
-from serving.db.models import AuditEntry, Decision, Photo, RescoredScore, RescoreRun
+from serving.db.models import AuditEntry, Decision, Family, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
@@ -252,9 +252,18 @@ def scores_sha256(session: Session, model_version: str, *, batch: int = 1000) ->
 
 
 def _apply(sessions: sessionmaker[Session], page: list[Any], model_version: str) -> int:
-    """One batch in one transaction; a photo another process put on M meanwhile is skipped."""
+    """One batch in one transaction; a photo another process put on M meanwhile is skipped.
+
+    The batch's families are locked first, in id order, as uploads and decisions lock theirs
+    (serving.assessments.lock_family): a decision running beside the promotion then sees the
+    new scores, and refuses an assessment they make stale, instead of landing on it.
+    """
     updated = 0
     with session_scope(sessions) as session:
+        families = sorted({family_id for _, family_id, _, _ in page})
+        session.execute(
+            select(Family.id).where(Family.id.in_(families)).order_by(Family.id).with_for_update()
+        ).all()
         for photo_id, _, _, score in page:
             result = session.execute(
                 update(Photo)

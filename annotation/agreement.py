@@ -3,9 +3,10 @@
 Agreement per head is Krippendorff's alpha (it allows any number of annotators per photo and
 missing answers): nominal for room, ordinal for condition, and for signs the mean over signs of
 a nominal alpha on each sign's yes/no. Merging is a majority vote, or a vote weighted by each
-annotator's reliability (log-odds of agreeing with the current consensus, re-estimated a few
-times: a one-coin Dawid-Skene). A tie is not guessed: the head stays unlabelled and the photo
-is listed for review.
+annotator's reliability: the log-odds of agreeing with the *other* annotators' weighted vote on
+the same photos, shrunk towards a prior and re-estimated a few times (a one-coin Dawid-Skene,
+leave-one-out). A tie is not guessed: the head stays unlabelled and the photo is listed for
+review.
 """
 
 from __future__ import annotations
@@ -196,37 +197,63 @@ def _merge_signs(
     return frozenset(chosen)
 
 
-def _agreements(labels: PhotoLabels, merged: PhotoLabels) -> tuple[int, int]:
-    pairs = [(labels.room, merged.room), (labels.condition, merged.condition)]
-    agree = sum(1 for a, b in pairs if a is not None and b is not None and a == b)
-    total = sum(1 for a, b in pairs if a is not None and b is not None)
-    if labels.signs is not None and merged.signs is not None:
-        total += 1
-        agree += int(labels.signs == merged.signs)
-    return agree, total
+# A new annotator is taken to agree with the others on 80 % of their answers, with the weight of
+# ten answers (about three photos, three heads each): a few shared photos move the weight a
+# little, many move it far.
+PRIOR_AGREEMENT = 0.8
+PRIOR_ANSWERS = 10.0
+MIN_WEIGHT = 0.05  # below chance still votes, barely
+
+
+def _saw_home(labels: PhotoLabels, taxonomy: Taxonomy) -> bool:
+    return labels.room is not None and labels.room != taxonomy.not_dwelling
+
+
+def _agreements(labels: PhotoLabels, others: PhotoLabels, taxonomy: Taxonomy) -> tuple[int, int]:
+    """(agreeing, compared) heads of one annotator against the others' merged labels.
+
+    A head the others tied on or either side left blank is not compared; condition and signs
+    only where both saw a home (as `merge_votes` counts them).
+    """
+    pairs: list[tuple[Hashable, Hashable]] = [(labels.room, others.room)]
+    if _saw_home(labels, taxonomy) and _saw_home(others, taxonomy):
+        pairs += [(labels.condition, others.condition), (labels.signs, others.signs)]
+    compared = [(a, b) for a, b in pairs if a is not None and b is not None]
+    return sum(1 for a, b in compared if a == b), len(compared)
 
 
 def reliability_weights(
     photos: Sequence[Votes], taxonomy: Taxonomy, *, rounds: int = 5
 ) -> dict[str, float]:
-    """Per annotator, log-odds of agreeing with the weighted consensus (Laplace-smoothed)."""
-    annotators = {a for votes in photos for a, _ in votes}
+    """Per annotator, log-odds of agreeing with the other annotators' weighted vote.
+
+    Leave-one-out: an annotator is compared only with what the others on the same photo
+    answered, never with a consensus their own vote helped make, so labelling more photos
+    earns no weight by itself, and between two annotators alone (one against one on every
+    shared photo) the weights stay equal and their disagreements stay ties. The agreement
+    rate is shrunk towards PRIOR_AGREEMENT (worth PRIOR_ANSWERS answers), so an annotator
+    who shares few photos with others keeps about the prior's weight.
+    """
+    annotators = sorted({a for votes in photos for a, _ in votes})
+    shared = [votes for votes in photos if len({a for a, _ in votes}) >= 2]
     weights = dict.fromkeys(annotators, 1.0)
     for _ in range(rounds):
         agree: dict[str, int] = defaultdict(int)
-        total: dict[str, int] = defaultdict(int)
-        for votes in photos:
-            if len(votes) < 2:
-                continue
-            merged = merge_votes(votes, taxonomy, weights).labels
+        compared: dict[str, int] = defaultdict(int)
+        for votes in shared:
             for annotator, labels in votes:
-                a, t = _agreements(labels, merged)
+                rest = [(a, lab) for a, lab in votes if a != annotator]
+                others = merge_votes(rest, taxonomy, weights).labels
+                a, t = _agreements(labels, others, taxonomy)
                 agree[annotator] += a
-                total[annotator] += t
-        weights = {
-            a: max(math.log((agree[a] + 1) / (total[a] - agree[a] + 1)), 0.05) for a in annotators
-        }
+                compared[annotator] += t
+        weights = {a: _weight(agree[a], compared[a]) for a in annotators}
     return weights
+
+
+def _weight(agree: int, compared: int) -> float:
+    rate = (agree + PRIOR_AGREEMENT * PRIOR_ANSWERS) / (compared + PRIOR_ANSWERS)
+    return max(math.log(rate / (1.0 - rate)), MIN_WEIGHT)
 
 
 @dataclass

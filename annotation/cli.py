@@ -9,11 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from annotation.client import Connection
     from annotation.settings import AnnotationConfig
-    from shanyraq.manifest import ManifestRow
     from vision.score import PhotoScore
 
 app = typer.Typer(
@@ -54,23 +51,6 @@ def _scores(manifest_path: Path, model: Path | None, scores: Path | None) -> dic
     if model is not None:
         return score_manifest(read_manifest(manifest_path), model)
     return {}
-
-
-def _photo_hashes(root: Path, rows: list[ManifestRow]) -> np.ndarray:
-    """(N, 2) uint64 pHash and dHash per row, so no two near-duplicates are picked."""
-    import numpy as np
-
-    from shanyraq.config import get_settings
-    from vision.hashing import perceptual_hash
-    from vision.io import decode_file
-
-    limit = get_settings().io.max_pixels
-    out = np.zeros((len(rows), 2), dtype=np.uint64)
-    for i, row in enumerate(rows):
-        pixels = decode_file(row.resolve(root), max_pixels=limit, target_size=128).pixels
-        h = perceptual_hash(pixels)
-        out[i] = (h.phash, h.dhash)
-    return out
 
 
 @app.command("init")
@@ -153,7 +133,7 @@ def select(
     config_path: ConfigOpt = None,
 ) -> None:
     """Pick the unlabelled photos most worth labelling (then `annotate push OUT`)."""
-    from annotation.select import select_photos
+    from annotation.select import select_from_manifest
     from shanyraq.manifest import read_manifest, write_manifest
 
     if model is None and scores is None:
@@ -164,28 +144,27 @@ def select(
     missing = [r.path for r in data.rows if r.sha256 not in by_sha]
     if missing:
         raise typer.BadParameter(f"{len(missing)} photo(s) have no scores, e.g. {missing[0]}")
-    unlabelled = [r for r in data.rows if r.room is None]
+    in_project: dict[str, Path | None] | None = None
     if skip_pushed:
         from annotation.project import open_project
-        from annotation.tasks import project_sha256s
+        from annotation.tasks import project_photos
         from shanyraq.taxonomy import get_taxonomy
 
         conn = _connect(config)
         project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
-        pushed = project_sha256s(conn, project_id)
-        unlabelled = [r for r in unlabelled if r.sha256 not in pushed]
-    labelled = [by_sha[r.sha256] for r in data.rows if r.room is not None]
-    labelled_rows = [r for r in data.rows if r.room is not None]
-    chosen = select_photos(
-        [by_sha[r.sha256] for r in unlabelled],
-        config.selection.params(budget),
-        labelled=labelled,
-        hashes=_photo_hashes(data.root, unlabelled),
-        labelled_hashes=_photo_hashes(data.root, labelled_rows) if labelled_rows else None,
+        root = config.document_root()
+        in_project = {
+            sha: root / photo if photo else None
+            for sha, photo in project_photos(conn, project_id).items()
+        }
+    selection = select_from_manifest(
+        data.rows, data.root, by_sha, config.selection.params(budget), in_project=in_project
     )
-    picked = [unlabelled[i] for i in chosen]
-    write_manifest(out, picked)
-    typer.echo(f"selected {len(picked)} of {len(unlabelled)} unlabelled photo(s) -> {out}")
+    write_manifest(out, selection.picked)
+    typer.echo(
+        f"selected {len(selection.picked)} of {len(selection.candidates)} unlabelled photo(s) "
+        f"-> {out}"
+    )
 
 
 @app.command("pull")

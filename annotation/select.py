@@ -6,7 +6,8 @@ either uncertainty-weighted k-center greedy (each pick maximises uncertainty x d
 everything already labelled or picked) or k-means over the most uncertain candidates (one
 pick per cluster, the most uncertain of it), so a batch does not spend labels on one cluster.
 Near-duplicates (perceptual hashes within a radius, or embeddings closer than a cosine
-distance) are never picked together, nor next to a photo already labelled.
+distance) are never picked together, nor next to a photo already labelled or already waiting in
+the Label Studio project (`select_from_manifest`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import HeadName
 from vision.score import PhotoScore
 
@@ -310,3 +313,61 @@ def select_photos(
     )
     logger.info("selected %d of %d unlabelled photos", len(chosen), len(scores))
     return chosen
+
+
+def photo_hashes(paths: Sequence[Path]) -> np.ndarray:
+    """(N, 2) uint64 pHash and dHash of each photo file, for the near-duplicate checks."""
+    from shanyraq.config import get_settings
+    from vision.hashing import perceptual_hash
+    from vision.io import decode_file
+
+    limit = get_settings().io.max_pixels
+    out = np.zeros((len(paths), 2), dtype=np.uint64)
+    for i, path in enumerate(paths):
+        h = perceptual_hash(decode_file(path, max_pixels=limit, target_size=128).pixels)
+        out[i] = (h.phash, h.dhash)
+    return out
+
+
+@dataclass(frozen=True)
+class ManifestSelection:
+    picked: list[ManifestRow]
+    candidates: list[ManifestRow]  # the rows selection chose from
+
+
+def select_from_manifest(
+    rows: Sequence[ManifestRow],
+    root: Path,
+    scores: Mapping[str, PhotoScore],
+    params: SelectionParams,
+    *,
+    in_project: Mapping[str, Path | None] | None = None,
+) -> ManifestSelection:
+    """The unlabelled manifest rows to label next (every row needs a score, by sha256).
+
+    `in_project` (sha256 -> the photo's file, None when unknown) lists the photos already in
+    the Label Studio project. They are not candidates, and, like labelled rows, they block
+    their near-duplicates: an edited or re-encoded copy of a photo waiting for its annotation
+    is not sent again. Photos of the project outside this manifest block by hash alone.
+    """
+    in_project = in_project or {}
+    candidates = [r for r in rows if r.room is None and r.sha256 not in in_project]
+    references = [r for r in rows if r.room is not None or r.sha256 in in_project]
+    in_manifest = {r.sha256 for r in rows}
+    outside = [p for sha, p in in_project.items() if sha not in in_manifest]
+    readable = [p for p in outside if p is not None and p.is_file()]
+    if len(readable) < len(outside):
+        logger.warning(
+            "%d photo(s) of the project have no file here to hash: their near-duplicates are "
+            "not blocked",
+            len(outside) - len(readable),
+        )
+    reference_files = [r.resolve(root) for r in references] + readable
+    chosen = select_photos(
+        [scores[r.sha256] for r in candidates],
+        params,
+        labelled=[scores[r.sha256] for r in references if r.sha256 in scores],
+        hashes=photo_hashes([r.resolve(root) for r in candidates]),
+        labelled_hashes=photo_hashes(reference_files) if reference_files else None,
+    )
+    return ManifestSelection([candidates[i] for i in chosen], candidates)

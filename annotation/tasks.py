@@ -15,6 +15,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import quote
 
+import numpy as np
+
 from annotation.client import Connection
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
@@ -53,6 +55,19 @@ def photo_url(relative: str) -> str:
     return LOCAL_FILES_PREFIX + quote(relative, safe="/")
 
 
+def median_grade(condition: Mapping[int, float]) -> int:
+    """The median of a grade distribution: the point estimate the metrics score (QWK, MAE).
+
+    Not the most probable grade: for a flat or two-peaked distribution the two differ, and
+    annotators would be shown, and corrections counted against, a grade the model never reports.
+    """
+    from training.metrics import ordinal_median
+
+    grades = sorted(condition)
+    probs = np.array([[condition[g] for g in grades]], dtype=np.float64)
+    return grades[int(ordinal_median(probs)[0])]
+
+
 def predicted_labels(
     score: PhotoScore, taxonomy: Taxonomy, *, sign_threshold: float
 ) -> PhotoLabels:
@@ -60,7 +75,7 @@ def predicted_labels(
     if room == taxonomy.not_dwelling:
         return PhotoLabels(room=room, condition=None, signs=frozenset())
     signs = frozenset(s for s, p in score.signs.items() if p >= sign_threshold)
-    return PhotoLabels(room=room, condition=score.top_condition, signs=signs)
+    return PhotoLabels(room=room, condition=median_grade(score.condition), signs=signs)
 
 
 def prediction_from_score(
@@ -113,11 +128,21 @@ def task_for_row(
     return task
 
 
-def project_sha256s(conn: Connection, project_id: int) -> set[str]:
-    """sha256 of every photo already imported into the project."""
+def project_photos(conn: Connection, project_id: int) -> dict[str, str]:
+    """sha256 -> path under the document root ('' if the task does not say) of every photo
+    already imported into the project."""
     with conn.errors("listing the project's tasks"):
         tasks: list[Any] = list(conn.sdk.tasks.list(project=project_id, page_size=500))
-    return {str(t.data["sha256"]) for t in tasks if t.data and t.data.get("sha256")}
+    return {
+        str(t.data["sha256"]): str(t.data.get("photo") or "")
+        for t in tasks
+        if t.data and t.data.get("sha256")
+    }
+
+
+def project_sha256s(conn: Connection, project_id: int) -> set[str]:
+    """sha256 of every photo already imported into the project."""
+    return set(project_photos(conn, project_id))
 
 
 def push_rows(

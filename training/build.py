@@ -60,13 +60,14 @@ def fit_on_validation(
     """Temperatures per head (and offsets where the recipe asks) from the validation logits."""
     from training.evaluate import torch_predictor
 
+    taxonomy = get_taxonomy()
     images = load_images(splits.val, splits.root, spec)
     logits = collect_logits(
         torch_predictor(model),
         images,
         splits.val,
         spec=spec,
-        taxonomy=get_taxonomy(),
+        taxonomy=taxonomy,
         batch_size=config.loader.eval_batch_size,
     )
     return fit_calibration(
@@ -74,6 +75,11 @@ def fit_on_validation(
         formulation=model.condition_formulation,
         bias_heads=config.calibration.bias_heads,
         l2=config.calibration.bias_l2,
+        min_examples=config.calibration.min_examples_per_class,
+        class_names={
+            "room": taxonomy.room_names,
+            "condition": [str(g) for g in taxonomy.condition_values],
+        },
     )
 
 

@@ -6,12 +6,19 @@ jointly with the temperature: a single temperature cannot move CORAL's threshold
 demo model the condition head's ECE stayed at 0.056 with a temperature alone and fell to 0.021
 with per-threshold offsets (test split; configs/train/demo.yaml). vision.heads applies both at
 inference; they are stored in model.json.
+
+An offset is fitted only where validation supports it: a room class (or softmax grade) with at
+least `min_examples` labelled validation photos, a CORAL threshold with that many on each of the
+two grades beside it. Others stay at 0: fitted, an offset learns validation's label mix, and a
+class missing from validation would be pushed down for every photo served. A softmax head's
+fitted offsets sum to zero, so together they cannot push the unfitted classes down either. A
+head with no offset to fit (a tiny validation set) gets its temperature alone, with a warning.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,29 +118,108 @@ class Calibration(BaseModel):
 
 
 def fit_temperature_and_bias(
-    nll: Callable[[float, np.ndarray], float], n_outputs: int, *, l2: float
+    nll: Callable[[float, np.ndarray], float],
+    n_outputs: int,
+    *,
+    l2: float,
+    free: np.ndarray | None = None,
+    centred: bool = False,
 ) -> tuple[float, list[float]]:
-    """Temperature t and offsets b minimising nll(t, b) + l2 * |b|^2 (L-BFGS-B, t bounded)."""
+    """Temperature t and offsets b minimising nll(t, b) + l2 * |b|^2 (L-BFGS-B, t bounded).
+
+    Only the outputs marked in `free` (default: all) get an offset, the others 0; `centred`
+    makes the free offsets sum to zero (a softmax, where a shared shift would move the others).
+    """
+    free = np.ones(n_outputs, dtype=bool) if free is None else np.asarray(free, dtype=bool)
+
+    def offsets(theta: np.ndarray) -> np.ndarray:
+        if free.all() and not centred:
+            return theta
+        b = np.zeros(n_outputs)
+        b[free] = theta - theta.mean() if centred else theta
+        return b
 
     def objective(params: np.ndarray) -> float:
-        return nll(float(np.exp(params[0])), params[1:]) + l2 * float(params[1:] @ params[1:])
+        theta = params[1:]
+        return nll(float(np.exp(params[0])), offsets(theta)) + l2 * float(theta @ theta)
 
-    bounds = [_LOG_T_BOUNDS] + [(None, None)] * n_outputs
-    result = minimize(objective, np.zeros(n_outputs + 1), method="L-BFGS-B", bounds=bounds)
-    return float(np.exp(result.x[0])), [float(v) for v in result.x[1:]]
+    n_free = int(free.sum())
+    bounds = [_LOG_T_BOUNDS] + [(None, None)] * n_free
+    result = minimize(objective, np.zeros(n_free + 1), method="L-BFGS-B", bounds=bounds)
+    return float(np.exp(result.x[0])), [float(v) for v in offsets(result.x[1:])]
+
+
+def supported_outputs(
+    target: np.ndarray, n_outputs: int, *, coral: bool, min_examples: int
+) -> np.ndarray:
+    """Which outputs validation supports: a class with `min_examples` labels, or for CORAL a
+    threshold (grade k against above it) with that many of grade k and of grade k + 1."""
+    n_classes = n_outputs + 1 if coral else n_outputs
+    enough = np.bincount(target[target != IGNORE], minlength=n_classes) >= min_examples
+    return enough[:-1] & enough[1:] if coral else enough
+
+
+def _fit_head(
+    head: str, z: np.ndarray, y: np.ndarray, *, formulation: str, l2: float, min_examples: int
+) -> tuple[float, list[float]] | None:
+    """(temperature, offsets) of one head, or None when validation supports no offset."""
+    coral = head == "condition" and formulation == "coral"
+    free = supported_outputs(y, z.shape[1], coral=coral, min_examples=min_examples)
+    # A softmax offset only moves its class against the others: one supported class is none.
+    if free.sum() < (1 if coral else 2):
+        logger.warning(
+            "calibration: %s gets a temperature only: %d labelled validation photos, too few "
+            "for any offset (needs %d of %s)",
+            head,
+            y.size,
+            min_examples,
+            "two neighbouring grades" if coral else "two classes each",
+        )
+        return None
+    nll = _class_nll(_head_probs(head, formulation), z, y)
+    centred = not coral and not free.all()  # with every class free, the ridge centres them
+    return fit_temperature_and_bias(nll, z.shape[1], l2=l2, free=free, centred=centred)
+
+
+def _warn_unsupported(
+    head: str, y: np.ndarray, n_classes: int, names: Sequence[str], min_examples: int
+) -> None:
+    counts = np.bincount(y, minlength=n_classes)
+    short = [f"{names[i]} ({counts[i]})" for i in range(n_classes) if counts[i] < min_examples]
+    if short:
+        logger.warning(
+            "calibration: %s offsets stay 0 next to classes with fewer than %d labelled "
+            "validation photos: %s",
+            head,
+            min_examples,
+            ", ".join(short),
+        )
 
 
 def fit_calibration(
-    logits: HeadLogits, *, formulation: str, bias_heads: Sequence[str], l2: float
+    logits: HeadLogits,
+    *,
+    formulation: str,
+    bias_heads: Sequence[str],
+    l2: float,
+    min_examples: int = 20,
+    class_names: Mapping[str, Sequence[str]] | None = None,
 ) -> Calibration:
-    """Temperatures for every head; temperature and offsets jointly for `bias_heads`."""
+    """Temperatures for every head; temperature and offsets jointly for `bias_heads`, where
+    validation has `min_examples` labelled photos of a class (`class_names` name them in
+    warnings; default: their index)."""
     temperatures = fit_temperatures(logits, formulation=formulation)
     fitted: dict[str, tuple[float, list[float]]] = {}
     for head in bias_heads:
         z, y = _labelled(getattr(logits, head), getattr(logits, f"{head}_target"))
-        if y.size:
-            nll = _class_nll(_head_probs(head, formulation), z, y)
-            fitted[head] = fit_temperature_and_bias(nll, z.shape[1], l2=l2)
+        if not y.size:
+            continue
+        n_classes = z.shape[1] + 1 if head == "condition" and formulation == "coral" else z.shape[1]
+        names = (class_names or {}).get(head) or [str(i) for i in range(n_classes)]
+        found = _fit_head(head, z, y, formulation=formulation, l2=l2, min_examples=min_examples)
+        if found is not None:
+            _warn_unsupported(head, y, n_classes, names, min_examples)
+            fitted[head] = found
     calibration = Calibration(
         temperatures=temperatures.model_copy(update={h: t for h, (t, _) in fitted.items()}),
         biases=Biases(**{h: b for h, (_, b) in fitted.items()}),

@@ -7,6 +7,8 @@ When the manifest does not exist and the recipe names synthetic data, it is gene
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from training.recipe import DataSection
 logger = logging.getLogger(__name__)
 
 STYLE_COLUMN = "style"
+MIXED_SHOWN = 3  # families named in the error
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,29 @@ def style_of(row: ManifestRow) -> int | None:
     return int(cell) if cell else None
 
 
+def check_families_in_one_split(rows: Sequence[ManifestRow], path: Path) -> None:
+    """Raise ManifestError when a family has photos in more than one split (a leak: the model
+    would be validated or tested on a home it trained on). Rows without a family are not checked.
+    """
+    splits: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        if row.family_id:
+            splits[row.family_id].add(row.split)
+    mixed = sorted(f for f, s in splits.items() if len(s) > 1)
+    if mixed:
+        shown = "; ".join(f"{f} in {', '.join(sorted(splits[f]))}" for f in mixed[:MIXED_SHOWN])
+        more = f" and {len(mixed) - MIXED_SHOWN} more" if len(mixed) > MIXED_SHOWN else ""
+        raise ManifestError(
+            f"{path}: {len(mixed)} famil{'y has' if len(mixed) == 1 else 'ies have'} photos in "
+            f"more than one split ({shown}{more}); splits are by family, so every photo of a "
+            "family must be in the same split: fix the split column of those rows"
+        )
+
+
 def load_splits(data: DataSection) -> DataSplits:
     path = ensure_manifest(data)
     manifest = read_manifest(path)
+    check_families_in_one_split(manifest.rows, path)
     held = set(data.held_out_styles)
     if held and not any(style_of(r) is not None for r in manifest.rows):
         raise ManifestError(

@@ -118,7 +118,12 @@ def room_metrics(
     keep = target != IGNORE
     y, pred = target[keep], probs[keep].argmax(axis=1)
     classes = list(range(len(labels)))
-    recall = confusion_matrix(y, pred, labels=classes)
+    # Nothing labelled (e.g. a resample of unlabelled rows): every figure below is NaN.
+    recall = (
+        confusion_matrix(y, pred, labels=classes)
+        if y.size
+        else np.zeros((len(classes), len(classes)), dtype=np.int64)
+    )
     per_class_recall = {
         name: float(recall[i, i] / recall[i].sum()) if recall[i].sum() else float("nan")
         for i, name in enumerate(labels)
@@ -144,8 +149,8 @@ def condition_metrics(probs: np.ndarray, target: np.ndarray) -> dict[str, Any]:
     keep = target != IGNORE
     y, pred = target[keep], ordinal_median(probs[keep])
     grades = list(range(probs.shape[1]))
-    if not y.size:
-        return {"n": 0}
+    if not y.size:  # no confusion matrix: the report draws none
+        return {"n": 0, "qwk": float("nan"), "accuracy": float("nan"), "mae": float("nan")}
     qwk = cohen_kappa_score(y, pred, labels=grades, weights="quadratic")
     return {
         "n": int(keep.sum()),

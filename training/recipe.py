@@ -99,6 +99,13 @@ class CalibrationSection(StrictModel):
         description="Heads that get an offset per output beside the temperature.",
     )
     bias_l2: float = Field(1e-3, ge=0, description="Ridge penalty on the offsets.")
+    min_examples_per_class: int = Field(
+        20,
+        ge=1,
+        description="Labelled validation photos a class needs for its offset (a CORAL threshold: "
+        "each grade beside it); other offsets stay 0, and a head with none gets a temperature "
+        "alone.",
+    )
 
 
 class QualityTargets(StrictModel):

@@ -93,3 +93,54 @@ def test_corrections_count_changes_per_head():
     assert (result["condition"].compared, result["condition"].changed) == (2, 1)
     assert result["signs"].changes == {"none -> damp_mould": 1}
     assert result["room"].rate == pytest.approx(1 / 3)
+
+
+def _right(grade: int) -> L:
+    return L("kitchen", grade, frozenset())
+
+
+def _wrong(grade: int) -> L:
+    return L("bedroom", grade % 5 + 1, frozenset({"damp_mould"}))
+
+
+def test_a_prolific_sloppy_annotator_does_not_outvote_reliable_ones(taxonomy):
+    """A labels 40 photos, each shared with B or C, and is wrong on 16; B and C agree on 5."""
+    photos = []
+    for partner in ("b", "c"):
+        for i in range(20):
+            grade = i % 5 + 1
+            photos.append(
+                [("a", _wrong(grade) if i < 8 else _right(grade)), (partner, _right(grade))]
+            )
+    photos += [[("b", _right(3)), ("c", _right(3))] for _ in range(5)]
+    outcome = merge_all(photos, taxonomy, method="reliability")
+    assert outcome.weights["b"] > outcome.weights["a"] < outcome.weights["c"]
+    disputed = [m for i, m in enumerate(outcome.merged[:40]) if i % 20 < 8]
+    assert len(disputed) == 16 and all("room" in m.disagreed for m in disputed)
+    assert not any(m.labels.room == "bedroom" for m in disputed)
+
+
+def test_between_two_annotators_volume_never_settles_a_disagreement(taxonomy):
+    """a labels many more photos (and every head) than b; their weights stay equal."""
+    photos = [[("a", _right(i % 5 + 1))] for i in range(30)]  # a alone
+    for i in range(12):
+        a_label = _wrong(3) if i < 3 else _right(3)
+        b_label = L("kitchen", None if i % 2 else 3, frozenset())  # b often skips condition
+        photos.append([("a", a_label), ("b", b_label)])
+    outcome = merge_all(photos, taxonomy, method="reliability")
+    assert outcome.weights["a"] == pytest.approx(outcome.weights["b"])
+    for merged in outcome.merged[30:33]:
+        assert merged.labels.room is None and "room" in merged.unresolved
+    assert [m.labels for m in outcome.merged[30:33]] == [
+        m.labels for m in merge_all(photos, taxonomy, method="majority").merged[30:33]
+    ]
+
+
+def test_an_annotator_who_shares_few_photos_keeps_about_the_prior_weight(taxonomy):
+    from annotation.agreement import PRIOR_AGREEMENT, reliability_weights
+
+    photos = [[("a", _right(3)), ("b", _right(3))] for _ in range(40)]
+    photos += [[("a", _right(2)), ("newcomer", _right(2))]]
+    weights = reliability_weights(photos, taxonomy)
+    prior = math.log(PRIOR_AGREEMENT / (1 - PRIOR_AGREEMENT))
+    assert prior < weights["newcomer"] < prior + 0.5 < weights["a"]

@@ -189,3 +189,50 @@ def test_diversity_space_centres_a_shared_direction_away():
 def test_labels_to_match_interpolates():
     assert labels_to_match([10, 20, 30], [0.5, 0.7, 0.8], 0.6) == pytest.approx(15)
     assert labels_to_match([10, 20], [0.5, 0.6], 0.9) is None
+
+
+def _smooth_photo(path, seed: int, *, quality: int = 95, brighter: int = 0) -> str:
+    """A 128 px photo of smooth shapes (its hashes survive re-encoding); returns its sha256."""
+    import hashlib
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 255, size=(6, 6, 3), dtype=np.uint8))
+    pixels = np.asarray(small.resize((128, 128), Image.Resampling.BICUBIC), dtype=np.int16)
+    Image.fromarray(np.clip(pixels + brighter, 0, 255).astype(np.uint8)).save(path, quality=quality)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_copies_of_photos_already_in_the_project_are_not_selected(tmp_path, taxonomy):
+    """--skip-pushed: a re-encoded copy of a photo waiting in Label Studio is not sent again,
+    whether that photo is in this manifest or came from another one."""
+    from annotation.label_config import PhotoLabels
+    from annotation.select import select_from_manifest
+    from shanyraq.manifest import ManifestRow
+
+    from .helpers import score_for
+
+    def row(name: str, sha: str) -> ManifestRow:
+        return ManifestRow(name, sha, f"fam-{name}", "train", None, None, None, "field")
+
+    rows = [row(f"p{i}.jpg", _smooth_photo(tmp_path / f"p{i}.jpg", seed=i)) for i in range(5)]
+    # p0 was pushed from this manifest; elsewhere.jpg from another one (only its file is here).
+    rows.append(row("p0_copy.jpg", _smooth_photo(tmp_path / "p0_copy.jpg", 0, quality=70)))
+    other = tmp_path / "project" / "elsewhere.jpg"
+    other.parent.mkdir()
+    other_sha = _smooth_photo(other, seed=99)
+    rows.append(row("elsewhere_copy.jpg", _smooth_photo(tmp_path / "e.jpg", 99, brighter=6)))
+    (tmp_path / "e.jpg").rename(tmp_path / "elsewhere_copy.jpg")
+    guess = PhotoLabels("kitchen", 3, frozenset())
+    scores = {r.sha256: score_for(r.sha256, guess, taxonomy, seed=i) for i, r in enumerate(rows)}
+    params = SelectionParams(budget=len(rows), diversity="kcenter")
+
+    def picked(in_project):
+        selection = select_from_manifest(rows, tmp_path, scores, params, in_project=in_project)
+        return {r.path for r in selection.picked}
+
+    everything = picked(None)  # p0 and its copy block each other; nothing blocks the other
+    assert "elsewhere_copy.jpg" in everything and len({"p0.jpg", "p0_copy.jpg"} & everything) == 1
+    pushed = picked({rows[0].sha256: None, other_sha: other})
+    assert pushed == {"p1.jpg", "p2.jpg", "p3.jpg", "p4.jpg"}

@@ -108,3 +108,34 @@ def test_difference_interval_brackets_a_known_difference_and_narrows_with_more_e
     flaky = iter([np.nan, 0.9] * 100)
     assert difference_interval(lambda i: next(flaky), 5, lambda i: 0.4, 5) == [0.5, 0.5]
     assert difference_interval(lambda i: np.nan, 5, lambda i: 0.4, 5) == []
+
+
+def test_nothing_labelled_gives_nan_figures_not_an_error():
+    """A split, or a bootstrap resample, with no room or grade label (all -1)."""
+    unlabelled = np.full(4, -1)
+    room = room_metrics(
+        np.full((4, 3), 1 / 3), unlabelled, labels=LABELS, not_dwelling="not_dwelling"
+    )
+    assert room["n"] == 0 and room["confusion"] == [[0] * 3] * 3
+    figures = [room["accuracy"], room["macro_f1"], room["not_dwelling_precision"]]
+    assert all(np.isnan(v) for v in [*figures, *room["per_class_recall"].values()])
+    condition = condition_metrics(np.full((4, 5), 0.2), unlabelled)
+    assert condition["n"] == 0 and all(np.isnan(condition[k]) for k in ("qwk", "accuracy", "mae"))
+    signs = signs_metrics(
+        np.full((4, 2), 0.5), np.zeros((4, 2)), np.zeros(4, bool), labels=["a", "b"]
+    )
+    assert signs["n"] == 0 and np.isnan(signs["map"])
+
+
+def test_a_resample_without_room_labels_is_left_out_of_the_interval():
+    from training.metrics import difference_interval
+
+    target = np.array([0, 1, 2, -1, -1, -1, -1, -1])
+    probs = np.eye(3)[[0, 1, 2, 0, 0, 0, 0, 0]]
+
+    def f1(i: np.ndarray) -> float:
+        found = room_metrics(probs[i], target[i], labels=LABELS, not_dwelling="not_dwelling")
+        return float(found["macro_f1"])
+
+    interval = difference_interval(f1, len(target), f1, len(target), resamples=200)
+    assert len(interval) == 2

@@ -56,7 +56,9 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(
     assert spec.size == 32 and model.condition_formulation == "coral"
 
 
-def test_early_stopping_stops_when_validation_does_not_improve(toy_manifest, tmp_path, tiny_recipe):
+def test_early_stopping_stops_when_validation_does_not_improve(
+    toy_manifest, tmp_path, tiny_recipe, caplog
+):
     # lr tiny: the validation score cannot improve by min_delta, so patience 1 stops at epoch 2.
     recipe = tiny_recipe(
         toy_manifest, tmp_path / "run", epochs=5, lr=1e-9, ema_decay=None,
@@ -67,6 +69,42 @@ def test_early_stopping_stops_when_validation_does_not_improve(toy_manifest, tmp
     rows = _log(tmp_path / "run")
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert {"train_loss", "val_score", "lr", "val_condition_qwk"} <= set(rows[0])
+    # Resuming the stopped run (build_artifact(resume=True) after a failed export) trains no
+    # further epoch and rewrites nothing.
+    last = (tmp_path / "run" / LAST).read_bytes()
+    with caplog.at_level("INFO", logger="training.train"):
+        again = train(recipe, resume=True)
+    assert again.stopped_early and again.epochs_run == 2
+    assert again.best_score == result.best_score
+    assert _log(tmp_path / "run") == rows and (tmp_path / "run" / LAST).read_bytes() == last
+    assert "stopped early after epoch 2" in caplog.text and "nothing to train" in caplog.text
+
+
+def test_the_ema_warms_up_from_the_first_optimizer_step(
+    toy_manifest, tmp_path, tiny_recipe, taxonomy
+):
+    """timm's warm-up needs the step: at step 1 the EMA is the model, then the running mean."""
+    from training.train import _optimizer_step, build_loop, build_loss, build_model
+
+    config = tiny_recipe(toy_manifest, tmp_path, ema_decay=0.99, class_balance="none")
+    model, _ = build_model(config, taxonomy)
+    loop = build_loop(config, model, build_loss(config, [], taxonomy), steps_per_epoch=10)
+    assert loop.ema is not None
+
+    def step() -> None:
+        for p in loop.model.parameters():
+            p.grad = torch.ones_like(p)
+        _optimizer_step(loop, None)
+
+    step()
+    model_state, ema_state = loop.model.state_dict(), loop.eval_model.state_dict()
+    assert all(torch.equal(ema_state[k], model_state[k]) for k in model_state)
+    before = {k: v.clone() for k, v in ema_state.items()}
+    step()
+    decay = 1 / 2  # warm-up power 1 at the second step: the mean of the two, far below 0.99
+    for name, value in loop.model.named_parameters():
+        expected = decay * before[name] + (1 - decay) * value.detach()
+        assert torch.allclose(loop.eval_model.state_dict()[name], expected, atol=1e-6), name
 
 
 def test_cosine_schedule_with_warmup():

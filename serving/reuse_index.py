@@ -83,8 +83,9 @@ class ReuseIndex:
     families' photos, nearest first); each is verified on pixels (vision.reuse) against the
     stored photo, read through `load_pixels(sha256)`. Verdicts per pair and features per photo
     are cached by content (sha256), so a family page re-reads nothing and a photo id that a
-    failed transaction gave back cannot inherit them. Where pixels cannot be had (no loader, a
-    missing file), a candidate counts when its full hash is within `reuse_radius`.
+    failed transaction gave back cannot inherit them. Where pixels cannot be had or cannot
+    verify (no loader, a missing file, a photo too small for keypoints), a candidate counts
+    when its full hash is within `reuse_radius` - never a blank frame's (vision.hashing).
 
     Uploads register *in flight* (`in_flight`) before their own check, so two simultaneous
     uploads of one photo for different families see each other: the one whose check runs

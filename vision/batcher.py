@@ -5,12 +5,15 @@ batches run one at a time (inference already uses every core), in arrival order.
 a list of items and returns one result per item, in order. When it raises, the batch is
 retried item by item so only the caller whose item fails sees the error; a result that is
 an exception instance is raised to its own caller.
+
+`aclose` lets the batch already running finish (its callers get their results) and fails
+every other waiting caller - queued, or taken by the worker while it collected a batch - with
+`BatcherClosedError`. A worker that dies of anything else fails its callers the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -49,6 +52,10 @@ class MicroBatcher(Generic[T, R]):
         self.max_wait_s = max_wait_ms / 1000.0
         self._queue: asyncio.Queue[_Request[T, R]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        # What the worker has taken out of the queue and not yet settled (collected or running),
+        # and the batch running now: aclose must answer the first and may wait for the second.
+        self._taken: list[_Request[T, R]] = []
+        self._running: asyncio.Future[None] | None = None
         self._closed = False
         self.batch_sizes: list[int] = []  # sizes of the batches run, for metrics and tests
 
@@ -65,16 +72,25 @@ class MicroBatcher(Generic[T, R]):
         return await future
 
     async def aclose(self) -> None:
-        """Stop the worker; requests still waiting fail with BatcherClosedError."""
+        """Stop the worker after the running batch; every other waiting caller gets
+        BatcherClosedError."""
         self._closed = True
         if self._worker is not None:
             self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            await asyncio.wait([self._worker])  # how it ended is not the closer's error
+            if not self._worker.cancelled():
+                self._worker.exception()  # a death was logged by the worker itself
+        if self._running is not None:  # shielded from the cancel: its callers get results
+            await asyncio.wait([self._running])
+        self._fail_waiting(BatcherClosedError("the batcher was closed"))
+
+    def _fail_waiting(self, error: BatcherClosedError) -> None:
+        """Settle every request taken or queued and not answered yet with `error`."""
+        waiting, self._taken = self._taken, []
         while self._queue is not None and not self._queue.empty():
-            request = self._queue.get_nowait()
-            if not request.future.done():
-                request.future.set_exception(BatcherClosedError("the batcher was closed"))
+            waiting.append(self._queue.get_nowait())
+        for request in waiting:
+            _settle(request, error)
 
     async def __aenter__(self) -> MicroBatcher[T, R]:
         return self
@@ -83,11 +99,21 @@ class MicroBatcher(Generic[T, R]):
         await self.aclose()
 
     async def _run(self) -> None:
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            raise  # aclose: it answers what was taken
+        except BaseException as exc:
+            logger.error("micro-batcher worker stopped: %r", exc)
+            self._fail_waiting(BatcherClosedError(f"the batcher stopped ({type(exc).__name__})"))
+            raise
+
+    async def _serve(self) -> None:
         assert self._queue is not None
         queue = self._queue
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await queue.get()]
+            self._taken = batch = [await queue.get()]
             deadline = batch[0].enqueued_at + self.max_wait_s
             while len(batch) < self.max_batch:
                 if not queue.empty():
@@ -102,7 +128,13 @@ class MicroBatcher(Generic[T, R]):
                     break
             live = [r for r in batch if not r.future.done()]  # a cancelled caller is skipped
             if live:
-                await self._dispatch(live)
+                self._running = asyncio.ensure_future(self._dispatch(live))
+                try:
+                    await asyncio.shield(self._running)
+                finally:
+                    if self._running.done():
+                        self._running = None
+            self._taken = []
 
     async def _dispatch(self, batch: list[_Request[T, R]]) -> None:
         self.batch_sizes.append(len(batch))

@@ -145,11 +145,16 @@ class CpuBytesScorer:
         self.engine = engine
         self.model_version = engine.model_version
         self.max_pixels = max_pixels
-        self.decode_short_side = decode_short_side
+        # As uploads decode (serving.pipeline, EngineConfig.decode_side_for): never below the
+        # model's input, so a model over `decode_short_side` px sees the pixels it saw at upload.
+        model_px = engine.artifact.preprocessing.size
+        self.decode_short_side = (
+            None if decode_short_side is None else max(decode_short_side, model_px)
+        )
         # Pillow releases the GIL while decoding, so threads decode in parallel (0 = per core).
         self.decode_threads = decode_threads or os.cpu_count() or 1
 
-    def _decode(self, item: PhotoBytes) -> np.ndarray | ImageError:
+    def _decode(self, item: PhotoBytes) -> np.ndarray | Exception:
         from vision.io import decode_image
 
         try:
@@ -157,6 +162,9 @@ class CpuBytesScorer:
                 item.data, max_pixels=self.max_pixels, target_size=self.decode_short_side
             ).pixels
         except ImageError as exc:
+            return exc
+        except Exception as exc:  # whatever one photo's bytes cause costs that photo only
+            logger.warning("photo %s: undecodable", item.key, exc_info=True)
             return exc
 
     def prepare(self, batch: list[PhotoBytes]) -> tuple[list[PhotoBytes], list[Any]]:

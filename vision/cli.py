@@ -19,15 +19,17 @@ def _group() -> None:
 SIGN_SHOWN = 0.5  # a sign is listed in the table (and explained) from this probability
 
 
-def _heatmaps(model: Path, photo: Path, rgb: Any, score: Any, out_dir: Path) -> list[str]:
+def _heatmaps(model: Path, photo: Path, image: Any, score: Any, out_dir: Path) -> list[str]:
     from vision.explain import heatmap, overlay_png
 
     targets: list[tuple[Any, str]] = [("room", score.top_room)]
     targets += [("signs", name) for name, p in score.signs.items() if p >= SIGN_SHOWN]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    rgb = image.pixels
     for head, label in targets:
-        path = out_dir / f"{photo.stem}-{head}-{label}.png"
+        # The content hash keeps a/room.jpg and b/room.jpg apart (the same bytes: the same maps).
+        path = out_dir / f"{photo.stem}-{image.sha256[:8]}-{head}-{label}.png"
         path.write_bytes(overlay_png(rgb, heatmap(model, rgb, head=head, label=label)))
         written.append(str(path))
     return written
@@ -67,15 +69,18 @@ def score(
     ] = Path("heatmaps"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Scores, quality verdict, abstain flag and duplicates among the given photos."""
+    """Scores, quality verdict, abstain flag and duplicates among the given photos.
+
+    Duplicates are judged on the perceptual hash alone; a blank frame (the quality gate's
+    `uniform`) or one whose hash has no structure is never called anyone's duplicate.
+    """
     from tqdm import tqdm
 
     from shanyraq.config import get_settings
-    from shanyraq.errors import ImageError
     from vision.engine import Engine, get_engine_config
     from vision.hashing import HashIndex, perceptual_hash
     from vision.io import decode_file
-    from vision.quality import assess_quality
+    from vision.quality import UNIFORM, assess_quality
 
     config = get_engine_config()
     engine = Engine.load(model, config=config, alone=True)
@@ -86,15 +91,18 @@ def score(
     for photo in tqdm(photos, desc="decoding", unit="photo", disable=len(photos) < 4):
         try:
             image = decode_file(photo, max_pixels=get_settings().io.max_pixels, target_size=target)
-        except (ImageError, OSError) as exc:  # one bad file must not cost the others
-            records.append({"photo": str(photo), "error": getattr(exc, "message", str(exc))})
+        except Exception as exc:  # one bad file must not cost the others
+            why = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            records.append({"photo": str(photo), "error": why})
             continue
-        photo_hash = perceptual_hash(image.pixels)
-        hits = index.query(photo_hash, radius=config.hashing.reuse_radius)
-        index.add(str(photo), photo_hash)
         verdict = assess_quality(
             image.pixels, config=config.quality, original_size=image.original_size
         )
+        photo_hash = perceptual_hash(image.pixels)
+        hits: list[tuple[str, int]] = []
+        if UNIFORM not in verdict.reasons and photo_hash.informative:
+            hits = index.query(photo_hash, radius=config.hashing.reuse_radius)
+            index.add(str(photo), photo_hash)
         records.append(
             {
                 "photo": str(photo),
@@ -114,7 +122,7 @@ def score(
         record["quality"] = record["quality"].to_dict()
         record["score"] = photo_score.to_dict()
         if explain:
-            record["heatmaps"] = _heatmaps(model, photo, image.pixels, photo_score, explain_dir)
+            record["heatmaps"] = _heatmaps(model, photo, image, photo_score, explain_dir)
     for record in records:
         typer.echo(json.dumps(record) if as_json else _table_line(record))
     if any("error" in r for r in records):

@@ -5,11 +5,16 @@ internals, every submodule's 4-D output is watched during one forward pass and t
 still wider than 1x1 is taken. Its channels are weighted by the gradient of the chosen
 class's logit, summed, clipped at zero, mapped back onto the photo's own geometry (undoing
 the preprocessing's resize policy) and scaled to 0..1.
+
+The hooks sit on the model itself, which is shared (cached per artifact, and the service asks
+for several maps at once from its thread pool): one Grad-CAM pass runs at a time, so no call
+sees another's activations. Torch already spreads one pass over every core.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,7 @@ from vision.preprocess import to_input
 logger = logging.getLogger(__name__)
 
 _HEAD_INDEX = {"room": 0, "condition": 1, "signs": 2}
+_GRAD_CAM_LOCK = threading.Lock()  # hooks and eval() act on a shared model: one pass at a time
 
 
 @lru_cache(maxsize=2)
@@ -133,7 +139,10 @@ def heatmap(
     if head not in _HEAD_INDEX:
         raise ValueError(f"head must be one of {sorted(_HEAD_INDEX)}, got {head!r}")
     if isinstance(source, Path):
-        model, spec, labels, formulation = _load(source, (source / "model.pt").stat().st_mtime_ns)
+        with _GRAD_CAM_LOCK:  # one load per artifact, not one per concurrent first caller
+            model, spec, labels, formulation = _load(
+                source, (source / "model.pt").stat().st_mtime_ns
+            )
     else:
         if preprocessing is None:
             raise ValueError("give `preprocessing` with a model (or pass an artifact folder)")
@@ -144,7 +153,8 @@ def heatmap(
         )
     index = _label_index(labels, head, label)
     batch = to_input(rgb, spec)[None]
-    cam = _grad_cam(model, batch, head=head, index=index, formulation=formulation)
+    with _GRAD_CAM_LOCK:
+        cam = _grad_cam(model, batch, head=head, index=index, formulation=formulation)
     heat = np.clip(_to_photo(cam, spec, *rgb.shape[:2]), 0.0, None)
     peak = float(heat.max())
     return (heat / peak).astype(np.float32) if peak > 0 else np.zeros_like(heat)

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Device = Literal["cpu", "cuda"]
-_EXIF_ORIENTATION = 0x0112
 _LETTERBOX_GREY = 114  # as vision.preprocess pads
 
 
@@ -157,14 +156,12 @@ def orient_tensor(chw: torch.Tensor, orientation: int) -> torch.Tensor:
 
 def jpeg_header(data: bytes, *, max_pixels: int) -> int:
     """A stored JPEG's EXIF orientation, after checking its pixel count from the header only."""
-    from vision.io import check_pixel_limit, open_header  # the one place image headers are judged
+    # The one place image headers are judged, and orientation read, as on the CPU path.
+    from vision.io import check_pixel_limit, exif_orientation, open_header
 
     image = open_header(data, "jpeg")
     check_pixel_limit(*image.size, max_pixels=max_pixels)
-    try:
-        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # unreadable EXIF: PIL's decode would also leave the pixels as stored
-        return 1
+    return exif_orientation(image) or 1  # malformed: left as stored, as vision.io leaves it
 
 
 @dataclass
@@ -237,11 +234,16 @@ class TensorBytesScorer:
             try:
                 if sniff_format(item.data) == "jpeg":
                     jpegs.append((i, jpeg_header(item.data, max_pixels=self.max_pixels)))
-                else:
-                    pixels = decode_image(item.data, max_pixels=self.max_pixels).pixels
-                    images[i] = torch.from_numpy(pixels).permute(2, 0, 1).to(self.device)
+                    continue
+                pixels = decode_image(item.data, max_pixels=self.max_pixels).pixels
             except ImageError as exc:
                 errors[i] = exc
+                continue
+            except Exception as exc:  # anything else this file's bytes cause: its failure only
+                logger.warning("photo %s: undecodable", item.key, exc_info=True)
+                errors[i] = exc
+                continue
+            images[i] = torch.from_numpy(pixels).permute(2, 0, 1).to(self.device)
         if not jpegs:
             return images, errors
         data = [torch.frombuffer(bytearray(batch[i].data), dtype=torch.uint8) for i, _ in jpegs]

@@ -8,6 +8,12 @@ also keeps the hashes of a few central crops (`crop_fractions`): a cropped copy 
 near one of them. `HashIndex` keeps every stored hash in packed uint64 arrays and answers by
 XOR and popcount over all of them at once: 16 bytes per hash, a few milliseconds per million
 (benchmarks/bench_hashing.py). Hashes only propose candidates; vision.reuse verifies them.
+
+A blank or flat frame (covered lens, white wall: the quality gate's `uniform`) has no hash
+worth the name: its low frequencies are all (nearly) zero, they tie at the median and its
+pHash keeps almost no set bits, while any photo with structure sets half of them. Such a
+hash is not `informative`: it proposes no candidates and never decides reuse on its own, so
+two blank photos of different families are not called the same photo.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ HASH_BITS = 64
 MAX_DISTANCE = 2 * HASH_BITS
 HEX_DIGITS = 32  # one PhotoHash
 MAX_CROPS = 3  # the database keeps 128 hex digits: the full hash and three crops
+# A pHash splits 64 coefficients at their median, so a photo with structure sets 32 bits; a
+# frame whose coefficients mostly tie (flat, blank, a 1-pixel strip) sets far fewer.
+MIN_INFORMATIVE_PHASH_BITS = 16
 
 
 class HashingConfig(StrictModel):
@@ -66,6 +75,11 @@ class PhotoHash:
 
     def distance(self, other: PhotoHash) -> int:
         return (self.phash ^ other.phash).bit_count() + (self.dhash ^ other.dhash).bit_count()
+
+    @property
+    def informative(self) -> bool:
+        """False for a flat or blank frame's hash: it cannot tell one such photo from another."""
+        return self.phash.bit_count() >= MIN_INFORMATIVE_PHASH_BITS
 
     def to_hex(self) -> str:
         """32 hex digits (pHash then dHash): the form stored in databases."""
@@ -264,8 +278,12 @@ class HashIndex:
         return self._within(dist, radius, limit)
 
     def save(self, path: Path) -> None:
+        """Write to exactly `path` (np.savez would add ".npz" to a path without it)."""
         n = len(self._ids)
-        np.savez(path, ids=np.array(self._ids), phash=self._phash[:, :n], dhash=self._dhash[:, :n])
+        with Path(path).open("wb") as file:
+            np.savez(
+                file, ids=np.array(self._ids), phash=self._phash[:, :n], dhash=self._dhash[:, :n]
+            )
 
     @classmethod
     def load(cls, path: Path) -> HashIndex:
@@ -286,7 +304,9 @@ def candidates(
 ) -> list[tuple[str, int]]:
     """Other families' stored photos worth verifying as `hashes`' photo: within
     `candidate_radius`, nearest first, at most `max_candidates` (the service and the welfare
-    study ask the same)."""
+    study ask the same). No candidates for a blank frame's hash (not `informative`)."""
+    if not hashes.full.informative:
+        return []
     hits = index.nearest(hashes, radius=config.candidate_radius)
     return [(k, d) for k, d in hits if family_of(k) != family_id][: config.max_candidates]
 
@@ -299,7 +319,13 @@ def same_photo(
     config: HashingConfig,
 ) -> bool:
     """The verdict on a candidate pair: verified on pixels (vision.reuse); where either photo
-    has no pixels to verify on, its full hash within `reuse_radius` decides."""
-    if features_a is None or features_b is None:
-        return a.distance(b) <= config.reuse_radius
+    has no pixels to verify on (none at hand, or too small: `ReuseFeatures.verifiable`), the
+    full hashes within `reuse_radius` decide, and only if both are `informative`."""
+    if (
+        features_a is None
+        or features_b is None
+        or not features_a.verifiable
+        or not features_b.verifiable
+    ):
+        return a.informative and b.informative and a.distance(b) <= config.reuse_radius
     return verify(features_a, features_b, config.verification).same_photo

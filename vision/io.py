@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile
 
 from shanyraq.errors import (
     CorruptImageError,
@@ -48,6 +50,9 @@ class CaptureMetadata:
     camera_make: str | None = None
     camera_model: str | None = None
     orientation: int = 1  # EXIF orientation before it was applied (1 = upright)
+    # False: the file had an orientation tag that is no orientation (NaN, 6.5, 0, text...);
+    # it was ignored (pixels left as stored, `orientation` 1), not guessed at.
+    orientation_readable: bool = True
 
     @property
     def has_gps(self) -> bool:
@@ -70,6 +75,16 @@ class DecodedImage:
 
 
 _ORIENTATION_TAG = 0x0112  # EXIF Orientation
+# What each orientation needs to become upright (as PIL's ImageOps.exif_transpose does).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def sniff_format(data: bytes) -> str:
@@ -123,14 +138,19 @@ def open_header(data: bytes, fmt: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImageError(
-            f"the {fmt.upper()} header cannot be read ({exc}); the file is damaged: take or "
-            "export the photo again"
-        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLargeError(
             "the image is far larger than any phone photo; send the photo as the camera took it"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a codec's parser may raise anything on hostile bytes
+        # Pillow's own words name Python objects ("<_io.BytesIO object at 0x...>"): logged, not
+        # shown to the inspector.
+        logger.info("unreadable %s header: %s: %s", fmt, type(exc).__name__, exc)
+        raise CorruptImageError(
+            f"the {fmt.upper()} header cannot be read; the file is damaged: take or export the "
+            "photo again"
         ) from None
 
 
@@ -179,16 +199,47 @@ def _load_rgb(image: Image.Image, fmt: str) -> np.ndarray:
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept half an image
     try:
         image.load()
-        # Only rotated photos are transposed: exif_transpose copies every photo otherwise,
-        # a full-size pass per upload for nothing.
-        rotated = image.getexif().get(_ORIENTATION_TAG, 1) not in (1, None)
-        upright = (ImageOps.exif_transpose(image) or image) if rotated else image
+        # Only rotated photos are transposed (a copy of the whole photo), by the very value
+        # the metadata reports.
+        method = _UPRIGHT.get(exif_orientation(image) or 1)
+        upright = image.transpose(method) if method is not None else image
         rgb = _to_rgb(upright)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImageError(
             f"the {fmt.upper()} data is truncated or damaged ({exc}); upload the photo again"
         ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a codec may raise anything on hostile data: still this file's fault
+        logger.warning("undecodable %s data", fmt, exc_info=True)
+        raise CorruptImageError(
+            f"the {fmt.upper()} data is damaged ({type(exc).__name__}); upload the photo again"
+        ) from None
     return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def exif_orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation, 1..8 (1 when there is none); None when it is there but malformed.
+
+    Any value that is not exactly one of 1..8 (NaN from a zero denominator, 6.5, 0, 9, text, a
+    list) is malformed: the caller leaves the pixels as stored. Never raises.
+    """
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG)
+    except Exception:  # a broken EXIF block: nothing to go by
+        logger.debug("unreadable EXIF block; orientation unknown", exc_info=True)
+        return None
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return None
+    if not math.isfinite(number) or not number.is_integer() or not 1 <= number <= 8:
+        return None
+    return int(number)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -200,32 +251,34 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        peak = max(float(array.max()), 1.0)
-        return Image.fromarray((array * (255.0 / peak)).astype(np.uint8)).convert("RGB")
+        # 16-bit grey: scaled by the format's range, as Pillow does for 16-bit RGB, so a dark
+        # photo stays dark for the exposure checks. Mode "I" (32-bit) is clipped to that range.
+        array = np.clip(np.asarray(image, dtype=np.float64), 0.0, 65535.0)
+        return Image.fromarray(np.round(array / 257.0).astype(np.uint8)).convert("RGB")
     return image.convert("RGB")
 
 
 def _read_metadata(image: Image.Image) -> CaptureMetadata:
+    """Capture metadata; whatever cannot be read is left out (it must not cost the photo)."""
     try:
         exif = image.getexif()
-    except Exception:  # a broken EXIF block must not cost the photo
+        if not exif:
+            return CaptureMetadata()
+        orientation = exif_orientation(image)
+        exif_ifd = _safe_ifd(exif, _IFD_EXIF)
+        gps_ifd = _safe_ifd(exif, _IFD_GPS)
+        return CaptureMetadata(
+            taken_at=_exif_time(exif_ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
+            latitude=_gps_degrees(gps_ifd.get(2), gps_ifd.get(1), negative="S", limit=90.0),
+            longitude=_gps_degrees(gps_ifd.get(4), gps_ifd.get(3), negative="W", limit=180.0),
+            camera_make=_clean_text(exif.get(_TAG_MAKE)),
+            camera_model=_clean_text(exif.get(_TAG_MODEL)),
+            orientation=orientation or 1,
+            orientation_readable=orientation is not None,
+        )
+    except Exception:
         logger.debug("unreadable EXIF block ignored", exc_info=True)
         return CaptureMetadata()
-    if not exif:
-        return CaptureMetadata()
-    exif_ifd = _safe_ifd(exif, _IFD_EXIF)
-    gps_ifd = _safe_ifd(exif, _IFD_GPS)
-    latitude = _gps_degrees(gps_ifd.get(2), gps_ifd.get(1), negative="S")
-    longitude = _gps_degrees(gps_ifd.get(4), gps_ifd.get(3), negative="W")
-    return CaptureMetadata(
-        taken_at=_exif_time(exif_ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
-        latitude=latitude,
-        longitude=longitude,
-        camera_make=_clean_text(exif.get(_TAG_MAKE)),
-        camera_model=_clean_text(exif.get(_TAG_MODEL)),
-        orientation=int(exif.get(_ORIENTATION_TAG, 1) or 1),
-    )
 
 
 def _safe_ifd(exif: Image.Exif, tag: int) -> dict[int, object]:
@@ -252,13 +305,16 @@ def _exif_time(value: object) -> datetime | None:
         return None
 
 
-def _gps_degrees(dms: object, ref: object, *, negative: str) -> float | None:
+def _gps_degrees(dms: object, ref: object, *, negative: str, limit: float) -> float | None:
+    """Signed degrees from EXIF (degrees, minutes, seconds); None unless finite within `limit`."""
     if not isinstance(dms, tuple | list) or len(dms) != 3:
         return None
     try:
         degrees, minutes, seconds = (float(x) for x in dms)
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
     value = degrees + minutes / 60.0 + seconds / 3600.0
+    if not math.isfinite(value) or not 0.0 <= value <= limit:  # e.g. NaN from a 0 denominator
+        return None
     ref_text = _clean_text(ref) or ""
     return -value if ref_text.upper().startswith(negative) else value

@@ -49,6 +49,9 @@ class ReuseFeatures:
     grey: np.ndarray  # uint8 (H, W), longer side at most working_side_px
     points: np.ndarray  # float32 (N, 2)
     descriptors: np.ndarray | None  # uint8 (N, 32); None without keypoints
+    # False: the working copy is too small for one ORB patch (a tiny photo, a thin strip), so
+    # pixels cannot verify it either way; vision.hashing.same_photo falls back to the hashes.
+    verifiable: bool = True
 
     @property
     def nbytes(self) -> int:
@@ -67,12 +70,19 @@ class Verdict:
 
 
 def features(rgb: np.ndarray, config: VerificationConfig) -> ReuseFeatures:
-    """Working copy and ORB features of an RGB (H, W, 3) or grey (H, W) uint8 photo."""
+    """Working copy and ORB features of an RGB (H, W, 3) or grey (H, W) uint8 photo.
+
+    A working copy with a side of at most two patch widths has no room for a keypoint (ORB
+    keeps `orb_patch_px` from every edge, and fails outright on a 1-pixel side): it comes back
+    without features and not `verifiable`.
+    """
     grey = rgb if rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     scale = config.working_side_px / max(grey.shape)
     if scale < 1:
         size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    if min(grey.shape) <= 2 * config.orb_patch_px:
+        return ReuseFeatures(grey, np.zeros((0, 2), np.float32), None, verifiable=False)
     orb = cv2.ORB.create(
         nfeatures=config.orb_features, edgeThreshold=config.orb_patch_px,
         patchSize=config.orb_patch_px, fastThreshold=config.orb_fast_threshold,

@@ -124,3 +124,75 @@ def test_cancelled_caller_does_not_break_the_others():
 def test_bad_settings_refused(kwargs):
     with pytest.raises(ValueError):
         MicroBatcher(lambda items: items, **kwargs)
+
+
+# --- closing with callers still waiting: every one is answered --------------------------------
+
+BOUND_S = 5.0  # no caller may wait longer than this in these tests
+
+
+async def _outcomes(callers: list[asyncio.Task]) -> list[object]:
+    _, pending = await asyncio.wait(callers, timeout=BOUND_S)
+    assert not pending, f"{len(pending)} caller(s) left waiting"
+    return [c.exception() or c.result() for c in callers]
+
+
+def test_close_lets_the_running_batch_finish_and_fails_the_queued():
+    async def main() -> list[object]:
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_engine(items: list[int]) -> list[int]:
+            started.set()
+            await release.wait()
+            return [10 * x for x in items]
+
+        batcher = MicroBatcher(slow_engine, max_batch=2, max_wait_ms=0)
+        callers = [asyncio.create_task(batcher.submit(i)) for i in range(5)]
+        await asyncio.wait_for(started.wait(), BOUND_S)  # batch [0, 1] runs; 2, 3, 4 queue
+        closing = asyncio.create_task(batcher.aclose())
+        await asyncio.sleep(0)  # let aclose cancel the worker while the batch still runs
+        release.set()
+        await asyncio.wait_for(closing, BOUND_S)
+        return await _outcomes(callers)
+
+    outcomes = _run(main())
+    assert outcomes[:2] == [0, 10]
+    assert all(isinstance(o, BatcherClosedError) for o in outcomes[2:]), outcomes
+
+
+def test_close_answers_a_caller_the_worker_is_collecting_a_batch_for():
+    async def main() -> list[object]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            lambda items: items, max_batch=8, max_wait_ms=60_000
+        )
+        caller = asyncio.create_task(batcher.submit(1))
+
+        async def taken() -> None:  # the worker took it and waits up to a minute for more
+            while batcher._queue is None or not batcher._queue.empty():
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(taken(), BOUND_S)
+        await asyncio.wait_for(batcher.aclose(), BOUND_S)
+        return await _outcomes([caller])
+
+    (outcome,) = _run(main())
+    assert isinstance(outcome, BatcherClosedError)
+
+
+def test_a_worker_that_dies_answers_its_callers():
+    class Stop(BaseException):
+        """Not an Exception: the per-item retry does not catch it."""
+
+    async def main() -> list[object]:
+        async def dying_engine(items: list[int]) -> list[int]:
+            raise Stop
+
+        batcher: MicroBatcher[int, int] = MicroBatcher(dying_engine, max_batch=2, max_wait_ms=0)
+        callers = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
+        outcomes = await _outcomes(callers)
+        await asyncio.wait_for(batcher.aclose(), BOUND_S)
+        return outcomes
+
+    outcomes = _run(main())
+    assert all(isinstance(o, BatcherClosedError) for o in outcomes), outcomes
+    assert "Stop" in str(outcomes[0])

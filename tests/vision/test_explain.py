@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from shanyraq.taxonomy import HeadName
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.artifact import Preprocessing
 from vision.explain import heatmap, overlay_png
@@ -135,3 +136,37 @@ def test_heat_maps_back_onto_the_photo_geometry(trained, policy):
 def test_model_without_preprocessing_refused(trained):
     with pytest.raises(ValueError, match="preprocessing"):
         heatmap(trained, np.zeros((8, 8, 3), np.uint8), head="signs", label="broken_window")
+
+
+def test_concurrent_heat_maps_on_one_cached_model_are_each_callers_own(tmp_path, taxonomy):
+    import threading
+
+    folder = make_artifact(tmp_path / "m", taxonomy, size=64)
+    photos = [room_scene(seed, height=70, width=90) for seed in range(4)]
+    targets: list[tuple[HeadName, str | int]] = [("signs", taxonomy.sign_names[i]) for i in (0, 1)]
+    targets += [("room", taxonomy.room_names[0]), ("condition", 2)]
+    expected = [
+        heatmap(folder, p, head=h, label=lab) for p, (h, lab) in zip(photos, targets, strict=True)
+    ]
+    start = threading.Barrier(len(photos))
+    failures: list[str] = []
+
+    def caller(i: int) -> None:
+        head, label = targets[i]
+        start.wait()
+        for _ in range(6):
+            try:
+                got = heatmap(folder, photos[i], head=head, label=label)
+            except Exception as exc:  # what used to happen: another call's hooks fired here
+                failures.append(f"{i}: {type(exc).__name__}: {exc}")
+                continue
+            if not np.allclose(got, expected[i], atol=1e-5):
+                failures.append(f"{i}: a map that is not this photo's")
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(len(photos))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []

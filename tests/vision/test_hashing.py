@@ -15,8 +15,10 @@ from vision.hashing import (
     HashingConfig,
     PhotoHash,
     PhotoHashes,
+    candidates,
     perceptual_hash,
     reuse_hashes,
+    same_photo,
 )
 
 CONFIG = load_engine_config().hashing
@@ -185,3 +187,46 @@ def test_index_save_load_and_add(tmp_path, scenes, count):
     if count == 3:
         assert again.nearest(cropped, radius=CONFIG.candidate_radius, limit=1)[0][0] == "p3"
     assert again.nbytes >= 16 * count * len(scenes)
+
+
+def test_index_saves_and_loads_at_exactly_the_path_given(tmp_path, scenes):
+    index = HashIndex()
+    index.add("p0", perceptual_hash(scenes[0]))
+    index.save(tmp_path / "index.bin")  # np.savez alone would write index.bin.npz
+    assert [p.name for p in tmp_path.iterdir()] == ["index.bin"]
+    assert HashIndex.load(tmp_path / "index.bin").query(perceptual_hash(scenes[0]), radius=0)
+
+
+def _blank_frames() -> dict[str, np.ndarray]:
+    xx = np.mgrid[0:480, 0:640][1]
+    frames: dict[str, np.ndarray] = {
+        f"flat {v}": np.full((480, 640, 3), v, np.uint8) for v in (0, 1, 128, 200, 255)
+    }
+    frames["1x1 white"] = np.full((1, 1, 3), 255, np.uint8)
+    frames["1x1 dark red"] = np.array([[[90, 5, 5]]], np.uint8)
+    frames["grey strip 1x300"] = np.full((1, 300, 3), 77, np.uint8)
+    frames["left-right ramp"] = np.repeat((xx * 255 // 639).astype(np.uint8)[..., None], 3, 2)
+    return frames
+
+
+def test_blank_frames_hashes_are_not_informative_and_photos_are(scenes):
+    for name, frame in _blank_frames().items():
+        assert not perceptual_hash(frame).informative, name
+    assert all(perceptual_hash(scene).informative for scene in scenes)
+
+
+def test_blank_frames_are_never_reuse_by_hash_alone():
+    hashes = {name: reuse_hashes(f, CONFIG.crop_fractions) for name, f in _blank_frames().items()}
+    index = HashIndex(hashes_per_photo=1 + len(CONFIG.crop_fractions))
+    for name, h in hashes.items():
+        index.add(name, h)
+    for name, h in hashes.items():  # each frame its own family: any hit would be "reuse"
+        found = candidates(index, h, family_of=str, family_id=name, config=CONFIG)
+        assert found == [], name
+        for other, g in hashes.items():
+            assert not same_photo(h.full, g.full, None, None, CONFIG), (name, other)
+
+
+def test_photos_still_match_by_hash_alone(scenes):
+    copy = perceptual_hash(EDITS["jpeg-q40"](scenes[0]))
+    assert same_photo(perceptual_hash(scenes[0]), copy, None, None, CONFIG)

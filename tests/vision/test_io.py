@@ -173,3 +173,118 @@ def test_corrupt_body_after_valid_header(make_image):
     data[60:120] = b"\xff" * 60  # damage the compressed stream
     with pytest.raises(CorruptImageError):
         decode_image(bytes(data), max_pixels=LIMIT)
+
+
+# --- malformed metadata, 16-bit grey, codec surprises ---------------------------------------
+
+
+def jpeg_with_ifd(entries: list[tuple[int, int, int, bytes]], extra: bytes = b"") -> bytes:
+    """A 40x20 JPEG whose EXIF is one little-endian IFD of (tag, type, count, value/offset)
+    entries; `extra` follows the IFD (values stored by offset start at 8 + 2 + 12n + 4)."""
+    ifd = b"II" + struct.pack("<HI", 42, 8) + struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        ifd += struct.pack("<HHI", tag, kind, count) + value
+    payload = b"Exif\0\0" + ifd + struct.pack("<I", 0) + extra
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (10, 200, 10)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+AFTER_ONE_ENTRY = 8 + 2 + 12 + 4
+RATIONAL, ASCII, SHORT = 5, 2, 3
+
+
+def rational_orientation(numerator: int, denominator: int) -> bytes:
+    """A JPEG whose EXIF orientation is stored as the RATIONAL numerator/denominator."""
+    entry = (0x0112, RATIONAL, 1, struct.pack("<I", AFTER_ONE_ENTRY))
+    return jpeg_with_ifd([entry], struct.pack("<II", numerator, denominator))
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        # RATIONAL 6/0: Pillow gives NaN, which int() refused with a bare ValueError.
+        ("6/0", rational_orientation(6, 0)),
+        ("13/2", rational_orientation(13, 2)),
+        ("huge", rational_orientation(2**32 - 1, 1)),
+        ("text '6'", jpeg_with_ifd([(0x0112, ASCII, 2, b"6\0\0\0")])),
+        ("0", jpeg_with_ifd([(0x0112, SHORT, 1, struct.pack("<HH", 0, 0))])),
+        ("9", jpeg_with_ifd([(0x0112, SHORT, 1, struct.pack("<HH", 9, 0))])),
+        ("65535", jpeg_with_ifd([(0x0112, SHORT, 1, struct.pack("<HH", 65535, 0))])),
+    ],
+)
+def test_malformed_orientation_is_ignored_not_fatal(name, data):
+    decoded = decode_image(data, max_pixels=LIMIT)
+    assert decoded.size == (40, 20), name  # pixels left as stored
+    assert decoded.metadata.orientation == 1 and not decoded.metadata.orientation_readable
+
+
+def test_orientation_stored_as_a_whole_rational_is_applied():
+    decoded = decode_image(rational_orientation(6, 1), max_pixels=LIMIT)
+    assert decoded.size == (20, 40) and decoded.metadata.orientation == 6
+    assert decoded.metadata.orientation_readable
+
+
+def test_valid_orientation_is_readable(make_image):
+    meta = decode_image(_with_exif(make_image, main={0x0112: 3}), max_pixels=LIMIT).metadata
+    assert meta.orientation == 3 and meta.orientation_readable
+    plain = decode_image(make_image("JPEG"), max_pixels=LIMIT).metadata
+    assert plain.orientation == 1 and plain.orientation_readable
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [
+        ((1, 0, 0, 0, 0, 0), (73, 1, 6, 1, 0, 1)),  # 1/0 degrees: NaN
+        ((95, 1, 0, 1, 0, 1), (73, 1, 6, 1, 0, 1)),  # 95 degrees north: no such place
+        ((49, 1, 48, 1, 36, 1), (200, 1, 0, 1, 0, 1)),  # 200 degrees east
+    ],
+)
+def test_gps_that_is_no_place_is_dropped(lat, lon):
+    gps_at = AFTER_ONE_ENTRY  # the GPS IFD follows the main one
+    entries_at = gps_at + 2 + 4 * 12 + 4  # then the rationals of its four entries
+    gps = struct.pack("<H", 4)
+    gps += struct.pack("<HHI", 1, ASCII, 2) + b"N\0\0\0"
+    gps += struct.pack("<HHII", 2, RATIONAL, 3, entries_at)
+    gps += struct.pack("<HHI", 3, ASCII, 2) + b"E\0\0\0"
+    gps += struct.pack("<HHII", 4, RATIONAL, 3, entries_at + 24)
+    gps += struct.pack("<I", 0) + struct.pack("<6I", *lat) + struct.pack("<6I", *lon)
+    data = jpeg_with_ifd([(0x8825, 4, 1, struct.pack("<I", gps_at))], gps)
+    meta = decode_image(data, max_pixels=LIMIT).metadata
+    assert not meta.has_gps
+    assert meta.latitude is None or np.isfinite(meta.latitude)
+    assert meta.longitude is None or np.isfinite(meta.longitude)
+
+
+def _png16(values: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(values.astype(np.uint16)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_16_bit_grey_is_scaled_by_the_format_range_not_its_own_peak():
+    ramp = np.tile(np.linspace(0, 1000, 64), (64, 1))  # a dark photo: at most 1000 of 65535
+    dark = decode_image(_png16(ramp), max_pixels=LIMIT).pixels
+    assert dark.max() <= 4 and dark.mean() < 3  # stays dark (1000 / 257 = 3.9)
+    flat = decode_image(_png16(np.full((32, 32), 30000)), max_pixels=LIMIT).pixels
+    assert np.all(flat == 117)  # 30000 / 257, not stretched to white
+    full = decode_image(_png16(np.full((8, 8), 65535)), max_pixels=LIMIT).pixels
+    assert np.all(full == 255)
+
+
+def test_unreadable_header_message_names_no_python_object():
+    with pytest.raises(CorruptImageError) as info:
+        decode_image(b"\x89PNG\r\n\x1a\n", max_pixels=LIMIT)
+    assert "object at 0x" not in info.value.message and "BytesIO" not in info.value.message
+
+
+def test_unexpected_codec_error_is_a_corrupt_image(make_image, monkeypatch):
+    from PIL import ImageFile
+
+    def broken_load(self):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken_load)
+    with pytest.raises(CorruptImageError, match="damaged"):
+        decode_image(make_image("PNG"), max_pixels=LIMIT)

@@ -79,3 +79,28 @@ def test_features_use_a_small_working_copy(rooms):
 def test_config_is_validated(bad):
     with pytest.raises(ValidationError):
         VerificationConfig(**bad)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5000, 3), (5000, 2, 3), (1, 300, 3), (20, 20, 3)])
+def test_tiny_and_thin_photos_have_no_features_and_do_not_raise(shape):
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, shape, dtype=np.uint8)
+    found = features(photo, CONFIG)  # ORB used to assert on a 1-pixel working side
+    assert not found.verifiable and found.descriptors is None and len(found.points) == 0
+    assert not verify(found, found, CONFIG).same_photo  # pixels say nothing either way
+
+
+def test_unverifiable_features_leave_the_verdict_to_informative_hashes():
+    from vision.hashing import PhotoHash, perceptual_hash, same_photo
+
+    rng = np.random.default_rng(1)
+    strip = rng.integers(0, 256, (3, 5000, 3), dtype=np.uint8)
+    copy = np.clip(strip.astype(np.int16) + 2, 0, 255).astype(np.uint8)  # re-lit copy
+    a, b = perceptual_hash(strip), perceptual_hash(copy)
+    assert a.informative and a.distance(b) <= HASHING.reuse_radius
+    fa, fb = features(strip, CONFIG), features(copy, CONFIG)
+    assert same_photo(a, b, fa, fb, HASHING)  # cannot verify: the hash decides, as without pixels
+    blank = PhotoHash(phash=1 << 63, dhash=0)  # a flat frame's hash
+    assert not same_photo(blank, blank, None, None, HASHING)
+    tiny = features(np.zeros((1, 1, 3), np.uint8), CONFIG)
+    assert not same_photo(blank, blank, tiny, tiny, HASHING)

@@ -245,13 +245,15 @@ def measure_real_scores(
     tabular = fused.replace("_fused", "_tabular")
     if fused not in models or tabular not in models:
         raise ModelMismatchError(f"{models_dir}: needs {fused} and {tabular}; train them first")
+    engine = study_engine(vision_dir)
     engine_trained = None
     if engine_model is not None:
-        trained = load_engine_trained(engine_model, n=n, seed=seed)
+        trained = load_engine_trained(
+            engine_model, n=n, seed=seed, vision_model=engine.model_version
+        )
         engine_trained = trained.meta.name
         models = {**models, engine_trained: trained}
     held = held_out_families(n_families, n=n, seed=seed, config=config)
-    engine = study_engine(vision_dir)
     cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None
     photos, counts = score_photos(held, engine=engine, size=size, cache=cache, progress=progress)
     pixels = planned_pixels(held, size=size, engine=engine)

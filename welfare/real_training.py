@@ -13,6 +13,7 @@ scores) but a name on the artifact.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -127,6 +128,7 @@ def train_on_engine_scores(
     source = {
         "generator": "training.synth.families",
         "photos": f"vision engine {engine.model_version} on photos rendered at {size} px",
+        "vision_model": engine.model_version,
         "n": n,
         "seed": seed,
         "train_families": len(held.table),
@@ -143,8 +145,12 @@ def train_on_engine_scores(
     }
 
 
-def load_engine_trained(folder: Path, *, n: int, seed: int) -> FusionModel:
-    """The fused model trained on engine scores, checked to come from the same data (n, seed)."""
+def load_engine_trained(
+    folder: Path, *, n: int, seed: int, vision_model: str | None = None
+) -> FusionModel:
+    """The fused model trained on engine scores, checked to come from the same data (n, seed)
+    and, given `vision_model`, from that vision model's scores: it learned that model's
+    errors, so another vision model's scores would be read with the wrong habits."""
     model = FusionModel.load(folder)
     source = model.meta.metrics.get("data", {})
     if (source.get("n"), source.get("seed")) != (n, seed):
@@ -152,4 +158,20 @@ def load_engine_trained(folder: Path, *, n: int, seed: int) -> FusionModel:
             f"{folder}: trained on data {source.get('n')}, {source.get('seed')}, the other models "
             f"on {n}, {seed}; train it with `shanyraq welfare train-engine`"
         )
+    learned = trained_vision_model(source)
+    if vision_model is not None and learned != vision_model:
+        raise ModelMismatchError(
+            f"{folder}: trained on the scores of vision model {learned or 'unknown'}, but the "
+            f"photos are scored by {vision_model} now; train it again with `shanyraq welfare "
+            "train-engine`"
+        )
     return model
+
+
+def trained_vision_model(source: dict[str, Any]) -> str | None:
+    """The vision model whose scores an engine-trained model learned from (older artifacts
+    name it only in their `photos` sentence)."""
+    if source.get("vision_model"):
+        return str(source["vision_model"])
+    found = re.match(r"vision engine (\S+) on ", str(source.get("photos", "")))
+    return found.group(1) if found else None

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
 from welfare.cli import app
 from welfare.dataset import split_indices
@@ -19,8 +20,10 @@ from welfare.real_scores import ScoreCache, held_out_families, planned_pixels, s
 from welfare.real_training import (
     ENGINE_MODEL,
     engine_family_data,
+    load_engine_trained,
     score_in_chunks,
     train_on_engine_scores,
+    trained_vision_model,
     training_families,
 )
 
@@ -108,6 +111,12 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
     )
     _, again = train_on_engine_scores(out, n_families=None, subset_seed=0, **kwargs)
     assert again["scored"] == 0  # every photo came from the cache
+    # It learned this vision model's errors: another vision model's scores are refused.
+    assert model.meta.metrics["data"]["vision_model"] == engine.model_version
+    same = load_engine_trained(out, n=N, seed=SEED, vision_model=engine.model_version)
+    assert same.meta.version == model.meta.version
+    with pytest.raises(ModelMismatchError, match="scored by other-model now"):
+        load_engine_trained(out, n=N, seed=SEED, vision_model="other-model")
 
     models = tmp_path / "models"
     for name in ("lgbm_tabular", "lgbm_fused"):
@@ -156,3 +165,10 @@ def test_an_unrenderable_photo_is_left_out_and_counted(tmp_path, config, vision_
     family = list(held.table["family_id"]).index(skipped.family_id)
     planned = sum(p.family_id == skipped.family_id for _, p in held.planned)
     assert data.visuals[family].n_photos == planned - 1
+
+
+def test_the_vision_model_an_engine_trained_model_learned_from_is_read_from_old_artifacts():
+    older = {"photos": "vision engine demo-x-20261202-4324df31 on photos rendered at 128 px"}
+    assert trained_vision_model(older) == "demo-x-20261202-4324df31"
+    assert trained_vision_model({**older, "vision_model": "m2"}) == "m2"
+    assert trained_vision_model({}) is None

@@ -63,6 +63,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer
         f"sqlite:///{root / 'web.db'}",
         model_dir=make_artifact(root / "model", get_taxonomy(), seed=3),
         fusion_dir=_fusion_model(root / "fusion"),
+        # Every test signs in through the form from 127.0.0.1, more than the shipped 10 a
+        # minute; the login limits themselves are tested in tests/serving/test_ratelimit.py.
+        rate_limits={"login_per_minute": 600},
     )
     with pytest.MonkeyPatch.context() as patch:  # argon2 at its lowest cost in tests
         patch.setattr(

@@ -63,7 +63,9 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
 
     try:
         yield
-    except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError) as exc:
+    # TransportError: refused or dropped connections, timeouts, read/write and protocol errors,
+    # a proxy failing, a URL scheme httpx cannot speak: all "cannot reach", never a traceback.
+    except httpx.TransportError as exc:
         raise LabelStudioUnreachableError(
             f"cannot reach Label Studio at {url} while {action} ({type(exc).__name__}); "
             "check that the server is running and SHANYRAQ_LABEL_STUDIO_URL is right, then "

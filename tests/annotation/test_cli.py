@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -105,3 +106,16 @@ def test_missing_token_says_how_to_set_it(tmp_path, monkeypatch):
     result = runner.invoke(app, ["init", "--config", str(config)])
     assert isinstance(result.exception, ConfigError)
     assert "SHANYRAQ_LABEL_STUDIO_TOKEN" in result.exception.message
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadError("connection reset"), httpx.WriteError("broken pipe"),
+     httpx.ProxyError("proxy down"), httpx.UnsupportedProtocol("ftp")],
+)  # fmt: skip
+def test_any_transport_failure_is_a_clear_unreachable_error(failure):
+    from annotation.client import api_errors
+
+    unreachable = pytest.raises(LabelStudioUnreachableError, match="cannot reach Label Studio")
+    with unreachable, api_errors("pushing tasks", url="http://x"):
+        raise failure

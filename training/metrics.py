@@ -162,11 +162,15 @@ def condition_metrics(probs: np.ndarray, target: np.ndarray) -> dict[str, Any]:
 
 
 def signs_metrics(probs: np.ndarray, target: np.ndarray, known: np.ndarray, *, labels: list[str]):
-    """AP per sign (signs with no positive example are left out of mAP) and mAP."""
+    """AP per sign and mAP. A sign with no positive example, or present in every photo, has no
+    AP (NaN) and is left out of mAP: with nothing to rank against, AP would be 1.0 whatever
+    the scores."""
     y, p = target[known], probs[known]
     ap: dict[str, float] = {}
     for i, name in enumerate(labels):
-        ap[name] = float(average_precision_score(y[:, i], p[:, i])) if y[:, i].any() else np.nan
+        column = y[:, i] > 0.5
+        rankable = column.any() and not column.all()
+        ap[name] = float(average_precision_score(column, p[:, i])) if rankable else np.nan
     measured = [v for v in ap.values() if not np.isnan(v)]
     return {
         "n": int(known.sum()),

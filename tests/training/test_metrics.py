@@ -70,6 +70,10 @@ def test_signs_average_precision_hand_computed():
     assert m["map"] == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
     unknown = signs_metrics(probs, target, np.array([True, True, True, False]), labels=["a", "b"])
     assert np.isnan(unknown["ap"]["b"]) and unknown["map"] == pytest.approx((1 + 2 / 3) / 2)
+    # A sign in every photo ranks nothing: AP would be 1.0 even for scores that say "absent".
+    everywhere = np.array([[1, 0], [1, 0], [1, 0], [1, 1]], dtype=float)
+    m = signs_metrics(np.full_like(probs, 0.01), everywhere, known, labels=["a", "b"])
+    assert np.isnan(m["ap"]["a"]) and m["map"] == pytest.approx(m["ap"]["b"])
 
 
 def test_ece_interval_brackets_the_ece_and_narrows_with_more_examples():

@@ -180,7 +180,7 @@ PhotoInScope = Annotated[Photo, Depends(photo_in_scope)]
 AssessmentInScope = Annotated[Assessment, Depends(assessment_in_scope)]
 
 
-def audit_read(
+def audit_action(
     session: Session,
     services: Services,
     user: CurrentUser,
@@ -189,7 +189,8 @@ def audit_read(
     target: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Record that `user` read something (`family_viewed`, `photos_listed`, ...) and commit."""
+    """Append one audit entry for what `user` did or read (`family_viewed`, `photos_listed`,
+    `family_created`, ...) and commit it with whatever the caller's session holds."""
     audit.append(
         session, services.signing_key, actor=user.username, action=action, target=target,
         details=details,

@@ -6,14 +6,13 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from serving import assessments as service
-from serving import audit
 from serving.api.deps import (
     AssessmentInScope,
     CurrentUserDep,
     FamilyInScope,
     ServicesDep,
     SessionDep,
-    audit_read,
+    audit_action,
     policy,
 )
 from serving.api.errors import error_responses
@@ -59,11 +58,10 @@ def latest_assessment(
     row = service.latest(session, family.id)
     if row is None or not service.is_current(session, row, family):
         row = service.compute(session, services, family, actor=(user.id, user.username))
-    audit.append(
-        session, services.signing_key, actor=user.username, action="assessment_viewed",
+    audit_action(
+        session, services, user, "assessment_viewed",
         target=f"assessment:{row.id}",
     )  # fmt: skip
-    session.commit()
     return assessment_out(row)
 
 
@@ -81,7 +79,7 @@ def list_assessments(
         .order_by(Assessment.version.desc())
     ).scalars()
     versions = [assessment_out(r) for r in rows]
-    audit_read(
+    audit_action(
         session, services, user, "assessments_listed", target=f"family:{family.id}",
         details={"count": len(versions)},
     )  # fmt: skip
@@ -96,11 +94,10 @@ def get_assessment(
     assessment: AssessmentInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> AssessmentOut:
     """One assessment version (the view is audited)."""
-    audit.append(
-        session, services.signing_key, actor=user.username, action="assessment_viewed",
+    audit_action(
+        session, services, user, "assessment_viewed",
         target=f"assessment:{assessment.id}",
     )  # fmt: skip
-    session.commit()
     return assessment_out(assessment)
 
 
@@ -147,7 +144,7 @@ def list_decisions(
 ) -> list[DecisionOut]:
     """The family's decisions, newest first (the read is audited)."""
     decisions = [decision_out(d, name) for d, name in service.decisions_of(session, family.id)]
-    audit_read(
+    audit_action(
         session, services, user, "decisions_listed", target=f"family:{family.id}",
         details={"count": len(decisions)},
     )  # fmt: skip

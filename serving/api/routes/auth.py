@@ -9,7 +9,15 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
 from serving import audit
-from serving.api.deps import ROLES, CurrentUserDep, ServicesDep, SessionDep, policy, public
+from serving.api.deps import (
+    ROLES,
+    CurrentUserDep,
+    ServicesDep,
+    SessionDep,
+    audit_action,
+    policy,
+    public,
+)
 from serving.api.errors import error_responses
 from serving.api.schemas import Token, UserOut
 from serving.core.security import create_token, verify_password
@@ -66,8 +74,7 @@ def login(
 def sign_out(session: SessionDep, services: ServicesDep, user: CurrentUserDep) -> None:
     """Revoke the token the request came with and audit it (API and pages alike)."""
     revoke_token(session, token_id=user.token_id, user_id=user.id, expires_at=user.token_expires_at)
-    audit.append(session, services.signing_key, actor=user.username, action="logout")
-    session.commit()
+    audit_action(session, services, user, "logout")
 
 
 @router.post(

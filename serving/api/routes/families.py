@@ -6,13 +6,12 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from serving import audit
 from serving.api.deps import (
     CurrentUserDep,
     FamilyInScope,
     ServicesDep,
     SessionDep,
-    audit_read,
+    audit_action,
     policy,
     scoped,
 )
@@ -88,11 +87,10 @@ def create_family(
         session.flush()
     except IntegrityError:  # filed by a concurrent request since the check: say no more
         raise FamilyIdUnavailableError(ID_UNAVAILABLE) from None
-    audit.append(
-        session, services.signing_key, actor=user.username, action="family_created",
+    audit_action(
+        session, services, user, "family_created",
         target=f"family:{family.id}", details={"region": family.region},
     )  # fmt: skip
-    session.commit()
     return family_out(family)
 
 
@@ -110,7 +108,7 @@ def list_families(
     statement = scoped(select(Family), user, Family.region).order_by(Family.id)
     rows = session.execute(statement.limit(limit).offset(offset)).scalars()
     families = [family_out(f) for f in rows]
-    audit_read(
+    audit_action(
         session, services, user, "families_listed",
         details={"limit": limit, "offset": offset, "count": len(families), "region": user.region},
     )  # fmt: skip
@@ -125,11 +123,10 @@ def get_family(
     family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> FamilyOut:
     """One family's record (the view is audited)."""
-    audit.append(
-        session, services.signing_key, actor=user.username, action="family_viewed",
+    audit_action(
+        session, services, user, "family_viewed",
         target=f"family:{family.id}",
     )  # fmt: skip
-    session.commit()
     return family_out(family)
 
 
@@ -153,10 +150,9 @@ def update_family(
     family.settlement, family.head_gender = record.settlement, record.head_gender
     family.version += 1
     family.updated_at = utcnow()
-    audit.append(
-        session, services.signing_key, actor=user.username, action="family_updated",
+    audit_action(
+        session, services, user, "family_updated",
         target=f"family:{family.id}",
         details={"version": family.version, "changed": sorted(changes)},
     )  # fmt: skip
-    session.commit()
     return family_out(family)

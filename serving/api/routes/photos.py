@@ -9,7 +9,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from serving import audit
 from serving.api.deps import (
     CurrentUser,
     CurrentUserDep,
@@ -19,7 +18,7 @@ from serving.api.deps import (
     ReadSessionDep,
     ServicesDep,
     SessionDep,
-    audit_read,
+    audit_action,
     policy,
 )
 from serving.api.errors import error_responses
@@ -147,7 +146,7 @@ def list_photos(
     """The family's photos, oldest first (the read is audited)."""
     rows = session.execute(select(Photo).where(Photo.family_id == family.id).order_by(Photo.id))
     photos = [photo_out(p) for p in rows.scalars()]
-    audit_read(
+    audit_action(
         session, services, user, "photos_listed", target=f"family:{family.id}",
         details={"count": len(photos)},
     )  # fmt: skip
@@ -162,11 +161,10 @@ def get_photo(
     photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
     """One photo's scores, quality verdict and reuse flags (the view is audited)."""
-    audit.append(
-        session, services.signing_key, actor=user.username, action="photo_viewed",
+    audit_action(
+        session, services, user, "photo_viewed",
         target=f"photo:{photo.id}",
     )  # fmt: skip
-    session.commit()
     return {
         **photo_out(photo),
         "duplicate": False,
@@ -193,10 +191,9 @@ def get_photo_image(
     photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> Response:
     """The photo for browsers: re-encoded, upright, with no EXIF, GPS or camera metadata."""
-    audit.append(
-        session, services.signing_key, actor=user.username, action="photo_image_viewed",
+    audit_action(
+        session, services, user, "photo_image_viewed",
         target=f"photo:{photo.id}",
     )  # fmt: skip
-    session.commit()
     data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from serving import audit
-from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, audit_read, policy, scoped
+from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, audit_action, policy, scoped
 from serving.api.errors import error_responses
 from serving.api.schemas import UserCreate, UserOut
 from serving.db.models import User
@@ -39,11 +38,10 @@ def add_user(
     created = create_user(
         session, username=body.username, password=body.password, role=body.role, region=body.region
     )
-    audit.append(
-        session, services.signing_key, actor=user.username, action="user_created",
+    audit_action(
+        session, services, user, "user_created",
         target=f"user:{created.username}", details={"role": created.role, "region": created.region},
     )  # fmt: skip
-    session.commit()
     return _out(created)
 
 
@@ -56,5 +54,5 @@ def list_users(user: CurrentUserDep, services: ServicesDep, session: SessionDep)
     The read is audited."""
     statement = scoped(select(User), user, User.region).order_by(User.id)
     accounts = [_out(u) for u in session.execute(statement).scalars()]
-    audit_read(session, services, user, "users_listed", details={"count": len(accounts)})
+    audit_action(session, services, user, "users_listed", details={"count": len(accounts)})
     return accounts

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
@@ -66,21 +66,22 @@ def latest(session: Session, family_id: str) -> Assessment | None:
     ).scalar_one_or_none()
 
 
+def latest_statement(family_ids: list[str] | None = None) -> Select[Assessment]:
+    """SELECT the latest assessment of each family (of `family_ids`, when given); also usable
+    as a subquery (the family list filters on it)."""
+    newest = select(Assessment.family_id, func.max(Assessment.version).label("version"))
+    if family_ids is not None:
+        newest = newest.where(Assessment.family_id.in_(family_ids))
+    latest = newest.group_by(Assessment.family_id).subquery()
+    return select(Assessment).join(
+        latest,
+        (Assessment.family_id == latest.c.family_id) & (Assessment.version == latest.c.version),
+    )
+
+
 def latest_of(session: Session, family_ids: list[str]) -> dict[str, Assessment]:
     """The latest assessment of each of these families (that has one), by family id."""
-    newest = (
-        select(Assessment.family_id, func.max(Assessment.version).label("version"))
-        .where(Assessment.family_id.in_(family_ids))
-        .group_by(Assessment.family_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Assessment).join(
-            newest,
-            (Assessment.family_id == newest.c.family_id) & (Assessment.version == newest.c.version),
-        )
-    ).scalars()
-    return {a.family_id: a for a in rows}
+    return {a.family_id: a for a in session.execute(latest_statement(family_ids)).scalars()}
 
 
 def photo_models(photos: list[Photo]) -> str:

@@ -92,19 +92,7 @@ class FamilyList:
 
 def _matching(user: CurrentUser, *, status: str | None, level: int | None) -> Select[Any]:
     """Ids of the families the user may see, filtered by their latest assessment, in order."""
-    newest = (
-        select(Assessment.family_id, func.max(Assessment.version).label("version"))
-        .group_by(Assessment.family_id)
-        .subquery()
-    )
-    latest = (
-        select(Assessment.family_id, Assessment.asp, Assessment.level)
-        .join(
-            newest,
-            (Assessment.family_id == newest.c.family_id) & (Assessment.version == newest.c.version),
-        )
-        .subquery()
-    )
+    latest = assessments.latest_statement().subquery()
     status_of = func.coalesce(latest.c.asp, NOT_ASSESSED)
     statement = scoped(select(Family.id), user, Family.region).outerjoin(
         latest, latest.c.family_id == Family.id

@@ -149,22 +149,31 @@ def fit_temperature_and_bias(
     return float(np.exp(result.x[0])), [float(v) for v in offsets(result.x[1:])]
 
 
-def supported_outputs(
-    target: np.ndarray, n_outputs: int, *, coral: bool, min_examples: int
-) -> np.ndarray:
-    """Which outputs validation supports: a class with `min_examples` labels, or for CORAL a
-    threshold (grade k against above it) with that many of grade k and of grade k + 1."""
-    n_classes = n_outputs + 1 if coral else n_outputs
-    enough = np.bincount(target[target != IGNORE], minlength=n_classes) >= min_examples
+def supported_outputs(counts: np.ndarray, *, coral: bool, min_examples: int) -> np.ndarray:
+    """Which outputs validation supports, from its labelled photos per class (`counts`): a
+    class with `min_examples`, or for CORAL a threshold (grade k against above it) with that
+    many of grade k and of grade k + 1."""
+    enough = counts >= min_examples
     return enough[:-1] & enough[1:] if coral else enough
 
 
 def _fit_head(
-    head: str, z: np.ndarray, y: np.ndarray, *, formulation: str, l2: float, min_examples: int
+    head: str,
+    z: np.ndarray,
+    y: np.ndarray,
+    *,
+    formulation: str,
+    l2: float,
+    min_examples: int,
+    names: Sequence[str] | None,
 ) -> tuple[float, list[float]] | None:
-    """(temperature, offsets) of one head, or None when validation supports no offset."""
+    """(temperature, offsets) of one head, or None when validation supports no offset.
+
+    Warns about classes too rare in validation to move (named by `names`, default index)."""
     coral = head == "condition" and formulation == "coral"
-    free = supported_outputs(y, z.shape[1], coral=coral, min_examples=min_examples)
+    n_classes = z.shape[1] + 1 if coral else z.shape[1]
+    counts = np.bincount(y, minlength=n_classes)
+    free = supported_outputs(counts, coral=coral, min_examples=min_examples)
     # A softmax offset only moves its class against the others: one supported class is none.
     if free.sum() < (1 if coral else 2):
         logger.warning(
@@ -176,15 +185,7 @@ def _fit_head(
             "two neighbouring grades" if coral else "two classes each",
         )
         return None
-    nll = _class_nll(_head_probs(head, formulation), z, y)
-    centred = not coral and not free.all()  # with every class free, the ridge centres them
-    return fit_temperature_and_bias(nll, z.shape[1], l2=l2, free=free, centred=centred)
-
-
-def _warn_unsupported(
-    head: str, y: np.ndarray, n_classes: int, names: Sequence[str], min_examples: int
-) -> None:
-    counts = np.bincount(y, minlength=n_classes)
+    names = names or [str(i) for i in range(n_classes)]
     short = [f"{names[i]} ({counts[i]})" for i in range(n_classes) if counts[i] < min_examples]
     if short:
         logger.warning(
@@ -194,6 +195,9 @@ def _warn_unsupported(
             min_examples,
             ", ".join(short),
         )
+    nll = _class_nll(_head_probs(head, formulation), z, y)
+    centred = not coral and not free.all()  # with every class free, the ridge centres them
+    return fit_temperature_and_bias(nll, z.shape[1], l2=l2, free=free, centred=centred)
 
 
 def fit_calibration(
@@ -214,11 +218,11 @@ def fit_calibration(
         z, y = _labelled(getattr(logits, head), getattr(logits, f"{head}_target"))
         if not y.size:
             continue
-        n_classes = z.shape[1] + 1 if head == "condition" and formulation == "coral" else z.shape[1]
-        names = (class_names or {}).get(head) or [str(i) for i in range(n_classes)]
-        found = _fit_head(head, z, y, formulation=formulation, l2=l2, min_examples=min_examples)
+        found = _fit_head(
+            head, z, y, formulation=formulation, l2=l2, min_examples=min_examples,
+            names=(class_names or {}).get(head),
+        )  # fmt: skip
         if found is not None:
-            _warn_unsupported(head, y, n_classes, names, min_examples)
             fitted[head] = found
     calibration = Calibration(
         temperatures=temperatures.model_copy(update={h: t for h, (t, _) in fitted.items()}),

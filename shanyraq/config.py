@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shanyraq.errors import ConfigError
+from shanyraq.errors import ConfigError, read_text
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -52,12 +52,7 @@ def format_validation_error(source: str, error: ValidationError) -> str:
 
 def read_yaml(path: Path) -> Any:
     """Read a YAML file, turning every failure into a ConfigError that names the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_text(path, ConfigError)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

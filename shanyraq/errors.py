@@ -61,3 +61,40 @@ class ModelMismatchError(ShanyraqError):
 
     code = "model_mismatch"
     http_status = 500
+
+
+class InputFileError(ShanyraqError):
+    """A file named on the command line is missing, unreadable or not the format asked for."""
+
+    code = "input_file_invalid"
+
+
+def read_text(path: object, error: type[ShanyraqError], hint: str = "") -> str:
+    """A UTF-8 file's text, or `error` naming the file and why it cannot be read (+ `hint`)."""
+    from pathlib import Path
+
+    file = Path(str(path))
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{file}: file not found{hint}") from None
+    except IsADirectoryError:
+        raise error(f"{file} is a folder, not a file{hint}") from None
+    except UnicodeDecodeError:
+        raise error(f"{file} is not UTF-8 text{hint}") from None
+    except OSError as exc:
+        raise error(f"{file}: cannot read ({exc.strerror}){hint}") from None
+
+
+def read_json_file(path: object, what: str) -> object:
+    """The JSON in `path`, or an InputFileError that names the file and what it should hold."""
+    import json
+
+    text = read_text(path, InputFileError, f"; it should hold {what}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
+            f"it should hold {what}"
+        ) from None

@@ -35,6 +35,17 @@ def _heatmaps(model: Path, photo: Path, image: Any, score: Any, out_dir: Path) -
     return written
 
 
+def _os_reason(exc: Exception) -> str | None:
+    """A missing or unreadable file in words (not an errno repr), else None."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a photo"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot read the file ({exc.strerror})"
+    return None
+
+
 def _table_line(record: dict[str, Any]) -> str:
     if "error" in record:
         return f"{record['photo']}: not scored: {record['error']}"
@@ -92,7 +103,7 @@ def score(
         try:
             image = decode_file(photo, max_pixels=get_settings().io.max_pixels, target_size=target)
         except Exception as exc:  # one bad file must not cost the others
-            why = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            why = getattr(exc, "message", None) or _os_reason(exc) or f"{type(exc).__name__}: {exc}"
             records.append({"photo": str(photo), "error": why})
             continue
         verdict = assess_quality(

@@ -159,16 +159,28 @@ def assess_command(
     model: Annotated[Path | None, typer.Option(help="Fusion model folder.")] = None,
 ) -> None:
     """Assess one family and print the advisory Assessment as JSON."""
+    from shanyraq.errors import InputFileError, read_json_file
     from vision.score import PhotoScore
     from welfare.aggregate import PhotoFlags
     from welfare.assess import assess
     from welfare.fusion import FusionModel
     from welfare.schema import parse_family
 
-    family = parse_family(json.loads(record.read_text(encoding="utf-8")))
-    items = json.loads(scores.read_text(encoding="utf-8")) if scores else []
-    photo_scores = [PhotoScore.from_dict(item) for item in items]
-    flags = [PhotoFlags(**item["flags"]) if item.get("flags") else None for item in items]
+    data = read_json_file(record, "a family record (JSON object)")
+    if not isinstance(data, dict):
+        raise InputFileError(f"{record}: expected one family record, a JSON object")
+    family = parse_family(data)
+    items = read_json_file(scores, "a JSON list of photo scores") if scores else []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise InputFileError(f"{scores}: expected a JSON list of photo score objects")
+    try:
+        photo_scores = [PhotoScore.from_dict(item) for item in items]
+        flags = [PhotoFlags(**item["flags"]) if item.get("flags") else None for item in items]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputFileError(
+            f"{scores}: a photo score is malformed ({type(exc).__name__}: {exc}); each needs "
+            "the fields `shanyraq score --json` writes under 'score'"
+        ) from None
     fusion = FusionModel.load(model) if model else None
     outcome = assess(family, photo_scores, model=fusion, photo_flags=flags)
     typer.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))

@@ -50,6 +50,18 @@ def test_malformed_orientation_and_unexpected_errors_cost_one_photo(model, tmp_p
     assert records[str(odd)]["error"] == "RuntimeError: codec bug"
 
 
+def test_missing_files_and_folders_are_named_in_words(model, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(room_scene(1, height=300, width=400)).save(good)
+    code, records = _score(
+        str(good), str(tmp_path / "gone.jpg"), str(tmp_path), "--model", str(model)
+    )
+    assert code == 1
+    assert "score" in records[str(good)]
+    assert records[str(tmp_path / "gone.jpg")]["error"] == "no such file"
+    assert records[str(tmp_path)]["error"] == "a folder, not a photo"
+
+
 def test_heat_maps_of_photos_with_one_name_do_not_overwrite_each_other(model, tmp_path):
     paths = []
     for folder, seed in [("a", 1), ("b", 2)]:

@@ -7,6 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from shanyraq.errors import InputFileError
 from welfare.cli import app
 from welfare.dataset import build_family_data
 from welfare.simulate import simulate_photos
@@ -34,6 +35,41 @@ def test_assess_refuses_a_bad_record(tmp_path, welfare_config):
     result = runner.invoke(app, ["assess", str(record)])
     assert result.exit_code != 0
     assert "members_total must be at least 1" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "file not found"),
+        ("{not json", "not valid JSON at line 1, column 2"),
+        ("[1, 2]", "expected one family record, a JSON object"),
+        (b"\xff\xfe\x00", "is not UTF-8 text"),
+    ],
+)
+def test_assess_names_an_unreadable_record_file(tmp_path, content, expected):
+    record = tmp_path / "family.json"
+    if isinstance(content, bytes):
+        record.write_bytes(content)
+    elif content is not None:
+        record.write_text(content)
+    result = runner.invoke(app, ["assess", str(record)])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InputFileError)
+    assert expected in result.exception.message and str(record) in result.exception.message
+
+
+def test_assess_refuses_malformed_photo_scores_with_the_file_named(tmp_path, welfare_config):
+    record = tmp_path / "family.json"
+    record.write_text(json.dumps(family(welfare_config)))
+    scores = tmp_path / "scores.json"
+    for content, expected in [
+        ('{"room": {}}', "expected a JSON list of photo score objects"),
+        ('[{"room": {"kitchen": 1.0}}]', "a photo score is malformed"),
+    ]:
+        scores.write_text(content)
+        result = runner.invoke(app, ["assess", str(record), "--scores", str(scores)])
+        assert isinstance(result.exception, InputFileError), result.output
+        assert expected in result.exception.message and str(scores) in result.exception.message
 
 
 @pytest.mark.slow

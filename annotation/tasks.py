@@ -15,15 +15,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import quote
 
-import numpy as np
-
 from annotation.client import Connection
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
 from annotation.select import combined_uncertainty
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import HeadName, Taxonomy
-from vision.score import PhotoScore
+from vision.score import PhotoScore, median_grade
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +51,6 @@ def document_path(photo: Path, document_root: Path) -> str:
 
 def photo_url(relative: str) -> str:
     return LOCAL_FILES_PREFIX + quote(relative, safe="/")
-
-
-def median_grade(condition: Mapping[int, float]) -> int:
-    """The median of a grade distribution: the point estimate the metrics score (QWK, MAE).
-
-    Not the most probable grade: for a flat or two-peaked distribution the two differ, and
-    annotators would be shown, and corrections counted against, a grade the model never reports.
-    """
-    from training.metrics import ordinal_median
-
-    grades = sorted(condition)
-    probs = np.array([[condition[g] for g in grades]], dtype=np.float64)
-    return grades[int(ordinal_median(probs)[0])]
 
 
 def predicted_labels(

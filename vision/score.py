@@ -7,6 +7,7 @@ so a consumer never depends on head order. A photo the model should not be trust
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,23 @@ ABSTAIN_NOT_DWELLING = "not_dwelling"
 ABSTAIN_LOW_CONFIDENCE = "low_confidence"
 ABSTAIN_QUALITY = "quality_fail"
 ABSTAIN_REASONS = (ABSTAIN_NOT_DWELLING, ABSTAIN_LOW_CONFIDENCE, ABSTAIN_QUALITY)
+
+
+def median_grade(condition: Mapping[int, float]) -> int:
+    """The median of a grade distribution: the first grade whose cumulative reaches 0.5.
+
+    This is the point estimate the photo model's metrics score (training.metrics
+    `ordinal_median`, QWK and MAE), not the most probable grade: for a flat or two-peaked
+    distribution the two differ, and annotators, reports and corrections would otherwise use
+    a grade the model never reports.
+    """
+    cumulative = 0.0
+    grades = sorted(condition)
+    for grade in grades:
+        cumulative += condition[grade]
+        if cumulative >= 0.5 - 1e-9:
+            return grade
+    return grades[-1]
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,11 @@ class PhotoScore:
     @property
     def top_condition(self) -> int:
         return max(self.condition, key=lambda k: self.condition[k])
+
+    @property
+    def median_condition(self) -> int:
+        """The median grade: the point estimate the metrics score (QWK, MAE); `median_grade`."""
+        return median_grade(self.condition)
 
     def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -5,6 +5,15 @@ score. Heads without them (random forest) get baseline-substitution contribution
 in the raw score when one feature is set to its training median (a one-at-a-time, SHAP-like
 approximation). Contributions are in calibrated log-odds units for ASP and in calibrated
 logit units of the predicted level (relative to the mean over levels) for the level.
+
+One fact is one reason: a figure derived from a single card criterion (per-capita income in
+subsistence minimums) adds its contribution to that criterion's reason (features.REASON_SOURCE).
+A figure derived from several inputs is a reason of its own, in words that name them
+("Household income in subsistence minimums, from per-capita income and family size"). Crediting
+it to one input would name the wrong cause when another (family size) drives it; splitting it
+over its inputs would need a second, approximate attribution of a figure the model used whole,
+and a commission member could not check the split. Standing alone, it is exactly what the model
+used: resetting it moves the outcome by the weight its reason shows.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ class Reason:
     code: Code
     params: dict[str, Param]
     # The model features whose contributions this reason adds up (`feature` and the figures
-    # derived from it, features.REASON_SOURCE).
+    # derived from it alone, features.REASON_SOURCE).
     features: tuple[str, ...] = ()
 
     @property
@@ -105,8 +114,8 @@ def top_reasons(
 ) -> list[Reason]:
     """The k criteria or photo figures that moved this outcome most, largest first, in words.
 
-    A derived figure's contribution counts towards the criterion it restates, so one fact is
-    one reason (features.REASON_SOURCE).
+    A figure derived from one criterion alone counts towards that criterion, so one fact is one
+    reason (features.REASON_SOURCE); a figure with several inputs is its own reason.
     """
     contrib = contributions(model, row, target=target, level_index=level_index)
     groups: dict[str, list[str]] = {}

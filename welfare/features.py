@@ -2,6 +2,9 @@
 
 Missing values stay NaN: the tree models route them, and nothing here invents a value.
 Region and head gender are never features; they are kept for fairness reports only.
+
+A derived figure joins the reason of the card criterion it restates only when it is computed
+from that criterion alone (`REASON_SOURCE`; why, in welfare.explain).
 """
 
 from __future__ import annotations
@@ -19,22 +22,28 @@ VISUAL_PREFIX = "vis_"
 
 # Figures a social worker derives from the card: money relative to the subsistence minimum
 # (configs/welfare.yaml `thresholds`), asset and hidden-income tallies, the working share.
+# A figure that depends on family size says so in its words: it is a reason of its own.
 DERIVED_TABULAR = {
     "income_subsistence_multiple": "Per-capita income in subsistence minimums",
-    "household_income_subsistence_multiple": "Household income in subsistence minimums",
-    "deposits_subsistence_months": "Deposits in months of the household's subsistence minimum",
-    "purchases_to_annual_income": "Large purchases (12 months) per year of declared income",
+    "household_income_subsistence_multiple": (
+        "Household income in subsistence minimums, from per-capita income and family size"
+    ),
+    "deposits_subsistence_months": (
+        "Deposits in months of the household's subsistence minimum, from deposits and family size"
+    ),
+    "purchases_to_annual_income": (
+        "Large purchases (12 months) per year of household income, from purchases, "
+        "per-capita income and family size"
+    ),
     "registered_assets": "Dwellings, vehicles and legal entities registered to members",
     "hidden_income_signs": "Signs of hidden income (informal work, trips abroad, large buys)",
     "working_share": "Share of members who work",
 }
-# A derived figure restates one card criterion: a reason names that criterion once, with the
-# derived figures' contributions added to it, instead of the same income three times.
+# A derived figure computed from one card criterion alone restates it: a reason names that
+# criterion once, with the figure's contribution added to it. Figures with more inputs (the
+# household ones, which use members_total) are not here: they stand as reasons of their own.
 REASON_SOURCE = {
     "income_subsistence_multiple": "per_capita_income_kzt",
-    "household_income_subsistence_multiple": "per_capita_income_kzt",
-    "deposits_subsistence_months": "bank_deposits_kzt",
-    "purchases_to_annual_income": "large_purchases_12m_kzt",
 }
 # Photo evidence pooled over signs by what they point to (configs/taxonomy.yaml `points_to`).
 DERIVED_VISUAL = {

@@ -353,7 +353,12 @@ def _condition_vs_level(data: Mapping[str, FamilyData]) -> dict[str, float | Non
 def photo_figures(
     held: HeldOut, photos: dict[str, RealPhoto], *, reused: Mapping[str, bool]
 ) -> dict[str, Any]:
-    """How the engine read the rendered photos, beside the simulation of the same photos."""
+    """How the engine read the rendered photos, beside the simulation of the same photos.
+
+    A photo's grade is the median of its grade distribution (`PhotoScore.median_condition`),
+    as the photo model's own metrics (training.metrics) and the annotators' pre-annotations
+    decode it, not the most probable grade: the figures here are the ones the model card states.
+    """
     rows = []
     for _, p in held.planned:
         real = photos.get(photo_key(p))
@@ -368,9 +373,9 @@ def photo_figures(
                 "gate": real.quality_status,
                 "reused": reused[real.key],
                 "engine_room": real.score.top_room,
-                "engine_grade": real.score.top_condition,
+                "engine_grade": real.score.median_condition,
                 "engine_abstain": " + ".join(real.score.abstain_reasons) or "none",
-                "sim_grade": sim.score.top_condition,
+                "sim_grade": sim.score.median_condition,
                 "sim_abstain": " + ".join(sim.score.abstain_reasons) or "none",
             }
         )
@@ -400,7 +405,7 @@ def photo_figures(
 
 
 def _graded(home: pd.DataFrame, *, grade: str, abstain: str) -> dict[str, Any]:
-    """Top-grade accuracy and QWK on the photos a reading did not abstain on."""
+    """Median-grade accuracy and QWK on the photos a reading did not abstain on."""
     from sklearn.metrics import cohen_kappa_score
 
     used = home[home[abstain] == "none"]

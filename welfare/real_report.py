@@ -203,8 +203,8 @@ def _real_photo_lines(real: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"Photos ({photos['n_photos']:,}): room top-1 accuracy {_pct(photos['room_accuracy'])}; "
-        "condition on usable photos (planned usable, not abstained): engine "
-        f"{_pct(eng['accuracy'])} top-1, QWK {_fixed(eng['qwk'], 3)} (n = {eng['n']:,}); "
+        "condition (median grade) on usable photos (planned usable, not abstained): engine "
+        f"{_pct(eng['accuracy'])} exact, QWK {_fixed(eng['qwk'], 3)} (n = {eng['n']:,}); "
         f"simulated {_pct(sim['accuracy'])}, QWK {_fixed(sim['qwk'], 3)} (n = {sim['n']:,}). "
         "Spearman correlation of a family's mean photo grade with its true level: engine "
         f"{_fixed(corr['engine'], 2)}, simulated {_fixed(corr['simulated'], 2)}.",

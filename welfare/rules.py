@@ -1,7 +1,10 @@
 """Hard rules: the published level-6 criteria and the ASP income test, figures from config.
 
 A rule whose input is missing is neither fired nor cleared: it is reported as not checkable,
-so the outcome never rests on a value nobody gave.
+so the outcome never rests on a value nobody gave. A check that compares with a threshold
+(the poverty line, the subsistence minimum) carries the threshold's year and source
+(configs/welfare.yaml `thresholds`) in its params; its text gives the figure and year only,
+since the source notes are long and in English. `RuleCheck.source` is the rule's own source.
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ def _level6_criteria(
         "multiple": rule.min_income_subsistence_minimums,
         "subsistence_minimum_kzt": thresholds.subsistence_minimum_kzt,
         "year": thresholds.year,
+        "subsistence_minimum_source": thresholds.subsistence_minimum_source,
     }
     # (criterion, floor, above the floor only (strict), words, params). Counts are met at the
     # floor ("2+ dwellings"); income must be *above* the multiple, as the published example says.
@@ -205,6 +209,7 @@ def _income_test(record: FamilyRecord, thresholds: Thresholds, rules: RulesConfi
         "income_kzt": income,
         "poverty_line_kzt": line,
         "year": thresholds.year,
+        "poverty_line_source": thresholds.poverty_line_source,
     }
     return RuleCheck(INCOME_TEST, under, text, source, _INCOME_TEST_CODES[under], params)
 

@@ -26,7 +26,8 @@ def test_lightgbm_contributions_add_up_to_the_calibrated_score(trained, family_d
 @pytest.mark.parametrize("name", ["lgbm_fused", "rf_fused"])
 def test_perturbing_the_top_feature_moves_the_outcome(trained, family_data, name):
     model = trained[name]
-    moved_top, moved_last = [], []
+    moved_top: list[float] = []
+    moved_last: list[float] = []
     for i in range(700, 730):
         row = _row(family_data, i)
         ranked = top_reasons(
@@ -75,11 +76,30 @@ def test_a_criterion_and_its_derived_figures_make_one_reason(trained, family_dat
     assert len(named) == len(set(named))
     assert not set(named) & set(REASON_SOURCE)  # derived figures never stand alone
     income = next(r for r in reasons if r.feature == "per_capita_income_kzt")
-    members = {"per_capita_income_kzt", "income_subsistence_multiple",
-               "household_income_subsistence_multiple"}  # fmt: skip
+    members = {"per_capita_income_kzt", "income_subsistence_multiple"}
     assert set(income.features) == members
     assert income.contribution == pytest.approx(sum(contrib[f] for f in members))
     assert sum(r.contribution for r in reasons) == pytest.approx(sum(contrib.values()))
+
+
+def test_figures_that_use_family_size_are_reasons_of_their_own(trained, family_data):
+    """Household income, deposits and purchases figures use members_total: not credited to
+    income, deposits or purchases alone, and their words name family size."""
+    model = trained["lgbm_fused"]
+    row = _row(family_data, 705)
+    contrib = contributions(model, row, target="asp")
+    reasons = {
+        r.feature: r
+        for r in top_reasons(model, row, space=family_data.space, target="asp", k=len(contrib))
+    }
+    for figure in ("household_income_subsistence_multiple", "deposits_subsistence_months",
+                   "purchases_to_annual_income"):  # fmt: skip
+        reason = reasons[figure]
+        assert reason.features == (figure,)
+        assert reason.contribution == pytest.approx(contrib[figure])
+        assert "family size" in reason.text.split(":")[0]
+    for criterion in ("per_capita_income_kzt", "bank_deposits_kzt", "large_purchases_12m_kzt"):
+        assert set(reasons[criterion].features) <= {criterion, "income_subsistence_multiple"}
 
 
 def test_reasons_carry_a_code_by_direction_and_their_feature_and_value(trained, family_data):

@@ -9,8 +9,14 @@ from tests.welfare.conftest import family
 from tests.welfare.test_aggregate import EXPECTED, score
 from welfare.aggregate import aggregate
 from welfare.criteria import get_welfare_config
-from welfare.features import DERIVED_TABULAR, DERIVED_VISUAL, family_features, feature_space
-from welfare.schema import parse_family
+from welfare.features import (
+    DERIVED_TABULAR,
+    DERIVED_VISUAL,
+    REASON_SOURCE,
+    family_features,
+    feature_space,
+)
+from welfare.schema import FamilyRecordError, parse_family
 
 
 def _features(visual=None, **criteria):
@@ -60,3 +66,33 @@ def test_derived_names_are_in_the_space_with_words():
         assert name in space.names(with_visual=True)
         assert space.is_visual(name) is (name in DERIVED_VISUAL)
         assert "_" not in space.words[name]
+
+
+def test_a_figure_joins_a_criterions_reason_only_if_computed_from_it_alone():
+    """Reasons credit a derived figure to its source criterion: no other input may move it."""
+    config = get_welfare_config()
+    numeric = [c.name for c in config.criteria if c.kind != "category"]
+    base = {"bank_deposits_kzt": 100_000.0, "large_purchases_12m_kzt": 2_000_000.0}
+    before = _features(**base)
+    for figure, source in REASON_SOURCE.items():
+        assert _features(**{**base, source: 2 * (before[source] or 1.0)})[figure] != before[figure]
+        moved = []
+        for name in numeric:
+            try:
+                changed = _features(**{**base, name: before[name] + 1})
+            except FamilyRecordError:  # a value this record cannot hold (a share above 1, ...)
+                continue
+            moved += [name] if changed[figure] != before[figure] else []
+        assert moved == [source], figure
+
+
+def test_household_figures_depend_on_family_size_and_say_so():
+    """Not restatements of income, deposits or purchases: family size moves them too."""
+    space = feature_space(get_welfare_config(), get_taxonomy())
+    money = {"bank_deposits_kzt": 100_000.0, "large_purchases_12m_kzt": 2_000_000.0}
+    small, large = _features(members_total=2.0, **money), _features(members_total=6.0, **money)
+    for figure in ("household_income_subsistence_multiple", "deposits_subsistence_months",
+                   "purchases_to_annual_income"):  # fmt: skip
+        assert small[figure] != large[figure]
+        assert figure not in REASON_SOURCE
+        assert "family size" in space.words[figure]

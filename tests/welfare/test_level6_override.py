@@ -169,6 +169,7 @@ def test_income_test_is_the_first_reason_with_its_figures(
         "income_kzt": 90_000.0,
         "poverty_line_kzt": thresholds.poverty_line_kzt,
         "year": thresholds.year,
+        "poverty_line_source": thresholds.poverty_line_source,
     }
     assert result.reasons[0] == (
         f"declared per-capita income 90,000 KZT is at or above the poverty line "

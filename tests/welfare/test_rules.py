@@ -87,6 +87,31 @@ def test_rule_texts_carry_year_and_figures(welfare_config):
     assert "10,000 KZT is under the poverty line 32,360 KZT (2025)" in text
 
 
+@pytest.mark.parametrize("income", [10_000, 4 * 46228 + 1, None])
+def test_threshold_checks_carry_the_thresholds_year_and_source(welfare_config, income):
+    """Thresholds are configuration 'with their year and source': both reach the check."""
+    t = welfare_config.thresholds
+    sources = {"poverty_line": "Line source, 2025.", "subsistence_minimum": "SM source, 2025."}
+    thresholds = t.model_copy(update={f"{k}_source": v for k, v in sources.items()})
+    record = parse_family(
+        family(welfare_config, per_capita_income_kzt=income), config=welfare_config
+    )
+    result = evaluate_rules(record, rules=welfare_config.rules, thresholds=thresholds)
+    high = _check(result, f"{LEVEL6}.per_capita_income_kzt")
+    assert high.params["year"] == t.year
+    assert high.params["subsistence_minimum_source"] == sources["subsistence_minimum"]
+    assert sources["subsistence_minimum"] not in high.text  # long English notes: params only
+    assert high.source == welfare_config.rules.level6.source  # the rule's, not the threshold's
+    income_test = _check(result, INCOME_TEST)
+    if income is None:  # no figure compared, no threshold named
+        assert income_test.params == {}
+        return
+    assert income_test.params["year"] == t.year
+    assert income_test.params["poverty_line_source"] == sources["poverty_line"]
+    assert f"({t.year})" in income_test.text and sources["poverty_line"] not in income_test.text
+    assert income_test.source == welfare_config.rules.asp_income_test.source
+
+
 def test_default_combination_is_all(welfare_config):
     assert welfare_config.rules.level6.combine == "all"
     assert outcome(welfare_config, "all", vehicles_owned=2).level6 is False
@@ -121,6 +146,7 @@ def test_each_check_carries_its_code_and_figures(welfare_config):
             "multiple": welfare_config.rules.level6.min_income_subsistence_minimums,
             "subsistence_minimum_kzt": t.subsistence_minimum_kzt,
             "year": t.year,
+            "subsistence_minimum_source": t.subsistence_minimum_source,
             "value": 10_000.0,
         },
     )
@@ -132,7 +158,12 @@ def test_each_check_carries_its_code_and_figures(welfare_config):
     income = _check(result, INCOME_TEST)
     assert (income.code, income.params) == (
         Code.RULE_INCOME_UNDER_LINE,
-        {"income_kzt": 10_000.0, "poverty_line_kzt": t.poverty_line_kzt, "year": t.year},
+        {
+            "income_kzt": 10_000.0,
+            "poverty_line_kzt": t.poverty_line_kzt,
+            "year": t.year,
+            "poverty_line_source": t.poverty_line_source,
+        },
     )
     assert income.to_dict()["code"] == "rule.income_test.under_line"
 

@@ -84,10 +84,20 @@ class HeadAgreement:
     unanimous: int
 
 
-def _head_values(votes: Votes, head: HeadName, sign: str | None = None) -> list[Hashable]:
+def _saw_home(labels: PhotoLabels, taxonomy: Taxonomy) -> bool:
+    return labels.room is not None and labels.room != taxonomy.not_dwelling
+
+
+def _head_values(
+    votes: Votes, head: HeadName, taxonomy: Taxonomy, sign: str | None = None
+) -> list[Hashable]:
+    """Each annotator's answer on a head; condition and signs only from those who saw a home
+    (a not_dwelling answer carries an empty signs set, which is no answer, not "no signs")."""
     out: list[Hashable] = []
     for _, labels in votes:
-        if head == "signs":
+        if head != "room" and not _saw_home(labels, taxonomy):
+            out.append(None)
+        elif head == "signs":
             out.append(None if labels.signs is None else sign in labels.signs)
         else:
             out.append(getattr(labels, head))
@@ -95,18 +105,22 @@ def _head_values(votes: Votes, head: HeadName, sign: str | None = None) -> list[
 
 
 def agreement_by_head(photos: Sequence[Votes], taxonomy: Taxonomy) -> dict[HeadName, HeadAgreement]:
+    """Alpha per head; condition and signs compare only annotators who saw a home, as
+    `merge_votes` counts them, so a room disagreement is not counted again on them."""
     result: dict[HeadName, HeadAgreement] = {}
     for head in ("room", "condition"):
-        units = [_head_values(v, head) for v in photos]
+        units = [_head_values(v, head, taxonomy) for v in photos]
         metric: Metric = "ordinal" if head == "condition" else "nominal"
         order = taxonomy.condition_values if head == "condition" else taxonomy.room_names
         result[head] = _summary(units, krippendorff_alpha(units, metric=metric, order=order))
     per_sign = [
-        krippendorff_alpha([_head_values(v, "signs", s) for v in photos], order=[False, True])
+        krippendorff_alpha(
+            [_head_values(v, "signs", taxonomy, s) for v in photos], order=[False, True]
+        )
         for s in taxonomy.sign_names
     ]
     defined = [a for a in per_sign if not math.isnan(a)]
-    sign_units = [[None if lab.signs is None else lab.signs for _, lab in v] for v in photos]
+    sign_units = [[lab.signs if _saw_home(lab, taxonomy) else None for _, lab in v] for v in photos]
     result["signs"] = _summary(sign_units, float(np.mean(defined)) if defined else math.nan)
     return result
 
@@ -203,10 +217,6 @@ def _merge_signs(
 PRIOR_AGREEMENT = 0.8
 PRIOR_ANSWERS = 10.0
 MIN_WEIGHT = 0.05  # below chance still votes, barely
-
-
-def _saw_home(labels: PhotoLabels, taxonomy: Taxonomy) -> bool:
-    return labels.room is not None and labels.room != taxonomy.not_dwelling
 
 
 def _agreements(labels: PhotoLabels, others: PhotoLabels, taxonomy: Taxonomy) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 A high rate on a head says the model is weak there; the changed photos are the ones the next
 training run most needs. Only annotations of tasks that carried a prediction are counted, and
-a head counts only where both the model and the annotator gave an answer.
+a head counts only where both the model and the annotator gave an answer: condition and signs
+only where both saw a home (a not_dwelling answer has none, though it is parsed with an empty
+set of signs).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotation.label_config import PhotoLabels
-from shanyraq.taxonomy import HEADS, HeadName
+from shanyraq.taxonomy import HEADS, HeadName, Taxonomy
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ class HeadCorrections:
         }
 
 
-def _answer(labels: PhotoLabels, head: HeadName) -> str | None:
+def _answer(labels: PhotoLabels, head: HeadName, *, not_dwelling: str) -> str | None:
     value = getattr(labels, head)
-    if value is None:
+    if value is None or (head != "room" and labels.room in (None, not_dwelling)):
         return None
     if head == "signs":
         return ";".join(sorted(value)) or "none"
@@ -46,15 +48,21 @@ def _answer(labels: PhotoLabels, head: HeadName) -> str | None:
 
 
 def count_corrections(
-    pairs: Sequence[tuple[PhotoLabels, PhotoLabels]], *, top: int = 10
+    pairs: Sequence[tuple[PhotoLabels, PhotoLabels]],
+    *,
+    taxonomy: Taxonomy,
+    top: int = 10,
 ) -> dict[HeadName, HeadCorrections]:
-    """`pairs` are (model's labels, annotator's labels), one per annotation."""
+    """`pairs` are (model's labels, annotator's labels), one per annotation; `taxonomy` names
+    the not_dwelling room."""
+    not_dwelling = taxonomy.not_dwelling
     result: dict[HeadName, HeadCorrections] = {}
     for head in HEADS:
         compared, changed = 0, 0
         changes: Counter[str] = Counter()
         for predicted, annotated in pairs:
-            before, after = _answer(predicted, head), _answer(annotated, head)
+            before = _answer(predicted, head, not_dwelling=not_dwelling)
+            after = _answer(annotated, head, not_dwelling=not_dwelling)
             if before is None or after is None:
                 continue
             compared += 1

@@ -156,7 +156,7 @@ def build_report(
     return PullReport(
         rows=rows,
         agreement=agreement_by_head(votes, taxonomy),
-        corrections=count_corrections(pairs),
+        corrections=count_corrections(pairs, taxonomy=taxonomy),
         weights=outcome.weights,
         disagreements=disagreements,
     )

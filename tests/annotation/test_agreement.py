@@ -81,18 +81,52 @@ def test_agreement_by_head_counts_photos_and_unanimity(taxonomy):
     assert result["condition"].alpha < 1.0
 
 
-def test_corrections_count_changes_per_head():
+def test_corrections_count_changes_per_head(taxonomy):
     model = L("kitchen", 3, frozenset())
     pairs = [
         (model, L("kitchen", 3, frozenset())),
         (model, L("kitchen", 2, frozenset({"damp_mould"}))),
         (model, L("not_dwelling", None, frozenset())),
     ]
-    result = count_corrections(pairs)
+    result = count_corrections(pairs, taxonomy=taxonomy)
     assert (result["room"].compared, result["room"].changed) == (3, 1)
     assert (result["condition"].compared, result["condition"].changed) == (2, 1)
     assert result["signs"].changes == {"none -> damp_mould": 1}
     assert result["room"].rate == pytest.approx(1 / 3)
+
+
+NOT_DWELLING = L("not_dwelling", None, frozenset())  # as labels_from_result parses it
+
+
+def test_a_not_dwelling_answer_is_no_signs_answer_in_agreement(taxonomy):
+    """Signs are compared only between annotators who saw a home, as merging counts them:
+    not_dwelling against a kitchen with damp is a room disagreement, not a signs one."""
+    damp = frozenset({"damp_mould"})
+    photos = [
+        [("a", L("kitchen", 2, damp)), ("b", L("kitchen", 2, damp))],
+        [("a", L("bedroom", 3, frozenset())), ("b", L("bedroom", 3, frozenset()))],
+        [("a", NOT_DWELLING), ("b", L("kitchen", 2, damp))],
+        [("a", NOT_DWELLING), ("b", L("bathroom", 3, frozenset()))],
+    ]
+    result = agreement_by_head(photos, taxonomy)
+    assert (result["signs"].photos, result["signs"].unanimous) == (2, 2)
+    assert result["signs"].alpha == 1.0
+    assert (result["condition"].photos, result["condition"].unanimous) == (2, 2)
+    assert result["room"].photos == 4 and result["room"].unanimous == 2
+
+
+def test_corrections_compare_signs_only_where_model_and_annotator_saw_a_home(taxonomy):
+    damp = frozenset({"damp_mould"})
+    pairs = [
+        (NOT_DWELLING, L("kitchen", 3, frozenset())),  # model: no home, so no signs to correct
+        (L("kitchen", 3, damp), NOT_DWELLING),  # annotator: no home, so no signs answer
+        (L("kitchen", 3, frozenset()), L("kitchen", 3, damp)),
+    ]
+    result = count_corrections(pairs, taxonomy=taxonomy)
+    assert (result["room"].compared, result["room"].changed) == (3, 2)
+    assert (result["condition"].compared, result["condition"].changed) == (1, 0)
+    assert (result["signs"].compared, result["signs"].changed) == (1, 1)
+    assert result["signs"].changes == {"none -> damp_mould": 1}
 
 
 def _right(grade: int) -> L:

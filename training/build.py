@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shanyraq.errors import ModelMismatchError
-from shanyraq.manifest import read_manifest
+from shanyraq.manifest import ManifestRow, read_manifest
 from shanyraq.taxonomy import get_taxonomy
 from training.calibrate import Calibration, fit_calibration
 from training.dataset_splits import DataSplits, load_splits
@@ -132,6 +132,23 @@ def export_run(
     return out, artifact
 
 
+def evaluation_rows(splits: DataSplits) -> tuple[list[ManifestRow], bool]:
+    """The rows a build measures its artifact on, and whether they are the validation split.
+
+    Without a test split they are: validation chose the best epoch and fitted the calibration,
+    so the figures overstate the model, as the log, metrics.json, report and card then say.
+    """
+    if splits.test:
+        return splits.test, False
+    logger.warning(
+        "%s has no test split: evaluating on the validation split, which chose the best epoch "
+        "and fitted the calibration, so the figures overstate the model; the report and the "
+        "model card say so",
+        splits.manifest,
+    )
+    return splits.val, True
+
+
 def build_artifact(
     config: TrainConfig | Path,
     *,
@@ -149,11 +166,12 @@ def build_artifact(
     calibration = fit_on_validation(model, splits, spec=spec, config=config)
     (run_dir / CALIBRATION_JSON).write_text(calibration.model_dump_json(indent=2))
     artifact_dir, artifact = export_run(run_dir)
+    test_rows, on_validation = evaluation_rows(splits)
     metrics = evaluate(
         onnx_predictor(artifact_dir),
         artifact,
         root=splits.root,
-        test_rows=splits.test or splits.val,
+        test_rows=test_rows,
         taxonomy=get_taxonomy(),
         held_out_style_rows=splits.held_out_style,
         with_robustness=with_robustness,
@@ -161,7 +179,9 @@ def build_artifact(
     metrics["data"] = {
         "manifest": str(splits.manifest),
         "manifest_sha256": splits.manifest_sha256,
-        "evaluated_split": "test" if splits.test else "val",
+        "evaluated_split": "val" if on_validation else "test",
+        # The split that picked the epoch and fitted calibration: figures on it are inflated.
+        "evaluated_on_validation": on_validation,
         "held_out_styles": list(config.data.held_out_styles),
     }
     if config.data.synthetic is not None:  # generator data: how far a perfect reader gets

@@ -57,8 +57,9 @@ def evaluate(
     allow_overlap: Annotated[
         bool,
         typer.Option(
-            help="Measure even photos the model was trained or validated on (same sha256); "
-            "the report then carries a warning. Default: refuse."
+            help="Measure even photos the model was trained or validated on (same sha256), "
+            "or other photos of families it trained or validated on; the report then carries "
+            "a warning. Default: refuse."
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,

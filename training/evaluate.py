@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 Logits = tuple[np.ndarray, np.ndarray, np.ndarray]
 Predictor = Callable[[np.ndarray], Logits]
+FAMILIES_SHOWN = 3  # family ids named when evaluated photos share a family with training
 SUMMARY_KEYS = (
     ("room", "macro_f1"),
     ("room", "not_dwelling_recall"),
@@ -292,6 +293,7 @@ class TrainingPhotos:
     """
 
     sha256: frozenset[str] = frozenset()
+    family_ids: frozenset[str] = frozenset()  # the families of those photos (rows with one)
     manifest: Path | None = None
     splits: tuple[str, ...] = ()
     unknown_reason: str | None = None
@@ -326,16 +328,47 @@ def training_photos(artifact: ModelArtifact) -> TrainingPhotos:
         return TrainingPhotos(manifest=data.manifest, unknown_reason=exc.message)
     splits = ("val",) if data.stream is not None else ("train", "val")
     held = set(data.held_out_styles)
-    seen = (r.sha256 for r in manifest.rows if r.split in splits and style_of(r) not in held)
-    return TrainingPhotos(sha256=frozenset(seen), manifest=data.manifest, splits=splits)
+    seen = [r for r in manifest.rows if r.split in splits and style_of(r) not in held]
+    return TrainingPhotos(
+        sha256=frozenset(r.sha256 for r in seen),
+        family_ids=frozenset(r.family_id for r in seen if r.family_id),
+        manifest=data.manifest,
+        splits=splits,
+    )
+
+
+def _overlaps(
+    seen: TrainingPhotos, rows: Sequence[ManifestRow], *, version: str
+) -> list[tuple[list[ManifestRow], str]]:
+    """Rows the model saw in training, each kind with what it is: the same photos (sha256),
+    then other photos of the families it saw (family_id)."""
+    where = f"splits {', '.join(seen.splits)} of {seen.manifest}"
+    same_photo = [r for r in rows if r.sha256 in seen.sha256]
+    same_family = [
+        r for r in rows if r.sha256 not in seen.sha256 and r.family_id in seen.family_ids
+    ]
+    families = sorted({r.family_id for r in same_family})
+    shown = ", ".join(families[:FAMILIES_SHOWN]) + (
+        f" and {len(families) - FAMILIES_SHOWN} more" if len(families) > FAMILIES_SHOWN else ""
+    )
+    return [
+        (same_photo, f"photos model {version} was trained or validated on (same sha256 as "
+                     f"rows in {where})"),
+        (same_family, f"other photos of {len(families)} families model {version} was trained "
+                      f"or validated on ({shown}: same family_id as rows in {where})"),
+    ]  # fmt: skip
 
 
 def check_overlap(
     artifact: ModelArtifact, rows: Sequence[ManifestRow], *, allow_overlap: bool = False
 ) -> dict[str, Any]:
-    """Fields for metrics["data"]: how many of `rows` the model saw in training (by sha256).
+    """Fields for metrics["data"]: how many of `rows` the model saw in training, as the same
+    photo (sha256) or as another photo of a family it saw (family_id).
 
-    Figures measured on such photos are inflated, so they are refused unless allowed.
+    Figures measured on such photos are inflated (splits are by family: another photo of a
+    home the model learnt from is no unseen photo), so they are refused unless allowed.
+    Held-out-style photos stay measurable from every split: their families are not counted
+    as seen, as `training_photos` leaves them out.
     """
     seen = training_photos(artifact)
     if seen.unknown_reason is not None:
@@ -348,30 +381,32 @@ def check_overlap(
             "training_photos_known": False,
             "training_photos_unknown_reason": seen.unknown_reason,
             "overlap_with_training": None,
+            "family_overlap_with_training": None,
         }
-    overlap = sum(r.sha256 in seen.sha256 for r in rows)
-    where = f"splits {', '.join(seen.splits)} of {seen.manifest}"
-    if overlap and not allow_overlap:
-        raise ManifestError(
-            f"{overlap} of the {len(rows)} photos to evaluate are photos model "
-            f"{artifact.model_version} was trained or validated on (same sha256 as rows in "
-            f"{where}); figures on them would be inflated. Evaluate on photos the model never "
-            "saw, or pass --allow-overlap to measure anyway with a warning in the report"
-        )
-    if overlap:
-        logger.warning(
-            "%d of the %d evaluated photos are among model %s's training photos (%s); "
-            "the report carries a warning",
-            overlap,
-            len(rows),
-            artifact.model_version,
-            where,
-        )
+    found = _overlaps(seen, rows, version=artifact.model_version)
+    for overlapping, what in found:
+        if overlapping and not allow_overlap:
+            raise ManifestError(
+                f"{len(overlapping)} of the {len(rows)} photos to evaluate are {what}; figures "
+                "on them would be inflated. Evaluate on photos (and families) the model never "
+                "saw, or pass --allow-overlap to measure anyway with a warning in the report"
+            )
+    for overlapping, what in found:
+        if overlapping:
+            logger.warning(
+                "%d of the %d evaluated photos are %s; the report carries a warning",
+                len(overlapping),
+                len(rows),
+                what,
+            )
+    (same_photo, _), (same_family, _) = found
     return {
         "training_photos_known": True,
         "training_manifest": str(seen.manifest),
         "training_splits_compared": list(seen.splits),
-        "overlap_with_training": overlap,
+        "overlap_with_training": len(same_photo),
+        "family_overlap_with_training": len(same_family),
+        "families_overlapping_training": len({r.family_id for r in same_family}),
     }
 
 

@@ -195,17 +195,28 @@ def _overlap_lines(metrics: dict[str, Any]) -> list[str]:
     Written by `training.evaluate.check_overlap`; absent (builds) means nothing to say.
     """
     data = metrics.get("data", {})
-    overlap = data.get("overlap_with_training")
-    if overlap:
-        n_photos = metrics.get("n_test_photos", 0) + metrics.get("n_held_out_style_photos", 0)
-        return [
+    n_photos = metrics.get("n_test_photos", 0) + metrics.get("n_held_out_style_photos", 0)
+    where = (
+        f"rows of splits {', '.join(data.get('training_splits_compared', []))} in "
+        f"`{data.get('training_manifest', '?')}`"
+    )
+    inflated = "The figures here are inflated: do not quote them as results on unseen photos."
+    lines: list[str] = []
+    if overlap := data.get("overlap_with_training"):
+        lines += [
             f"> **WARNING: {overlap} of the {n_photos} evaluated photos are photos this model "
-            f"was trained or validated on** (same sha256 as rows of splits "
-            f"{', '.join(data.get('training_splits_compared', []))} in "
-            f"`{data.get('training_manifest', '?')}`). The figures here are inflated: do not "
-            "quote them as results on unseen photos.",
+            f"was trained or validated on** (same sha256 as {where}). {inflated}",
             "",
         ]
+    if family_overlap := data.get("family_overlap_with_training"):
+        lines += [
+            f"> **WARNING: {family_overlap} of the {n_photos} evaluated photos are other photos "
+            f"of {data.get('families_overlapping_training', '?')} families this model was "
+            f"trained or validated on** (same family_id as {where}). {inflated}",
+            "",
+        ]
+    if lines:
+        return lines
     if data.get("training_photos_known") is False:
         return [
             "> Not checked against the model's training photos: "
@@ -214,6 +225,19 @@ def _overlap_lines(metrics: dict[str, Any]) -> list[str]:
             "",
         ]
     return []
+
+
+def _validation_lines(metrics: dict[str, Any]) -> list[str]:
+    """A warning when a build had no test split and measured on its validation split."""
+    if not metrics.get("data", {}).get("evaluated_on_validation"):
+        return []
+    return [
+        "> **WARNING: these figures come from the validation split, not a test split.** The "
+        "validation split chose the best epoch and fitted the calibration, so the figures "
+        "below overstate how the model does on photos it never saw. Add a test split of "
+        "families kept out of training and validation, and measure again.",
+        "",
+    ]
 
 
 def _target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
@@ -268,6 +292,7 @@ def _report_markdown(
         f"Measured on {head['n_photos']} photos of {head['n_families']} held-out families "
         f"({head['evaluated_on']} split) with the exported ONNX model.",
         "",
+        *_validation_lines(metrics),
         *_target_table(head, targets),
         "",
         *_ceiling_lines(metrics, targets),
@@ -351,6 +376,7 @@ def write_model_card(
         "",
         "## Metrics against targets",
         "",
+        *_validation_lines(metrics),
         *_target_table(head, targets),
         "",
         *_ceiling_lines(metrics, targets),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,10 @@ def test_build_writes_artifact_report_and_card(built, taxonomy):
     saved = json.loads((built.evaluation_dir / "metrics.json").read_text())
     assert set(saved["robustness"]) == {"blur", "noise", "jpeg", "brightness", "contrast"}
     assert set(saved["robustness"]["blur"]) == {"1", "2", "3"}
+    assert saved["data"]["evaluated_on_validation"] is False
     card = (built.artifact_dir / "MODEL_CARD.md").read_text()
     assert meta.model_version in card and "room macro-F1" in card
+    assert "come from the validation split" not in card
 
 
 @pytest.mark.slow
@@ -112,6 +115,32 @@ def test_cli_train_from_a_recipe_file(toy_manifest, tmp_path, tiny_recipe):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "artifact" / "model.onnx").is_file()
     assert "condition_qwk" in result.output and "artifact:" in result.output
+
+
+@pytest.mark.slow  # about 20 s on two cores, most of it the ONNX export
+def test_a_build_without_a_test_split_says_its_figures_come_from_validation(
+    tmp_path, tiny_recipe, taxonomy, caplog
+):
+    """Validation chose the epoch and fitted the calibration: measured on it, the figures are
+    inflated, and metrics.json, the log, the report and the card all say so."""
+    from tests.training.conftest import write_toy_manifest
+
+    caplog.set_level(logging.WARNING, logger="training.build")
+    # Eight toy families: six train, two val, none test.
+    manifest = write_toy_manifest(tmp_path / "data", taxonomy, n_families=8, per_family=2)
+    assert not read_manifest(manifest).by_split("test")
+    recipe = tiny_recipe(manifest, tmp_path / "run", epochs=1, batch_size=4)
+    built = build_artifact(recipe, with_robustness=False)
+    saved = json.loads((built.evaluation_dir / "metrics.json").read_text())
+    assert saved["data"]["evaluated_split"] == "val"
+    assert saved["data"]["evaluated_on_validation"] is True
+    assert any("no test split" in r.getMessage() for r in caplog.records)
+    warning = "these figures come from the validation split"
+    report = (built.evaluation_dir / "report.md").read_text()
+    assert warning in report.split("| metric | target |")[0].split("Measured on")[1]
+    card = (built.artifact_dir / "MODEL_CARD.md").read_text()
+    targets = card.split("## Metrics against targets")[1].split("| metric | target |")[0]
+    assert warning in targets and "chose the best epoch and fitted the calibration" in targets
 
 
 def test_export_of_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ManifestError
-from shanyraq.manifest import read_manifest, write_manifest
+from shanyraq.manifest import read_manifest, sha256_file, write_manifest
 from training.build import build_artifact
 from training.cli import app
-from training.evaluate import evaluate_artifact, training_photos
+from training.evaluate import check_overlap, evaluate_artifact, training_photos
 from training.report import headline, write_model_card
 from vision.artifact import read_artifact, write_artifact
 
@@ -154,3 +154,89 @@ def test_a_streamed_recipe_is_compared_with_its_validation_photos_only(artifact_
     assert seen.splits == ("val",)
     val = {r.sha256 for r in manifest.by_split("val") if r.extra["style"] != HELD_OUT_STYLE}
     assert seen.sha256 == val and val
+
+
+def _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
+    """Metadata of a model whose recipe trained on the toy manifest, style 2 held out
+    (check_overlap reads only the recipe, so nothing is trained)."""
+    from training.train import provisional_artifact
+    from vision.artifact import Preprocessing
+    from vision.model import create_model
+
+    recipe = tiny_recipe(toy_manifest, tmp_path / "run")
+    data = recipe.data.model_copy(update={"held_out_styles": [int(HELD_OUT_STYLE)]})
+    model = create_model("shanyraq_test", taxonomy=taxonomy, condition_formulation="softmax")
+    spec = Preprocessing(size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    artifact = provisional_artifact(model, spec, variant="shanyraq_test", taxonomy=taxonomy)
+    config = recipe.model_copy(update={"data": data}).model_dump(mode="json")
+    return artifact.model_copy(update={"training_config": config})
+
+
+def _another_photo(rows, family_id: str, n: int):
+    """A new photo (new bytes, new sha256) of a family, in a test split."""
+    row = next(r for r in rows if r.family_id == family_id)
+    return replace(row, path=f"other-{n}.jpg", sha256=f"{n:064x}", split="test")
+
+
+def test_other_photos_of_trained_families_are_refused(
+    toy_manifest, tmp_path, tiny_recipe, taxonomy, caplog
+):
+    """fam01 was trained on, fam06 validated on: a new photo of either is no unseen photo."""
+    artifact = _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
+    manifest = read_manifest(toy_manifest)
+    new = [_another_photo(manifest.rows, f, n) for n, f in enumerate(("fam01", "fam06", "fam01"))]
+    rows = [*manifest.by_split("test"), *new]
+    with pytest.raises(
+        ManifestError,
+        match=rf"^3 of the {len(rows)} photos to evaluate are other photos of 2 families "
+        rf"model {artifact.model_version} was trained or validated on \(fam01, fam06: ",
+    ) as refused:
+        check_overlap(artifact, rows)
+    assert "--allow-overlap" in refused.value.message
+    caplog.set_level(logging.WARNING, logger="training.evaluate")
+    found = check_overlap(artifact, rows, allow_overlap=True)
+    assert found["overlap_with_training"] == 0
+    assert (found["family_overlap_with_training"], found["families_overlapping_training"]) == (3, 2)
+    assert any("other photos of 2 families" in r.getMessage() for r in caplog.records)
+
+
+def test_held_out_style_families_and_unseen_families_still_pass(
+    toy_manifest, tmp_path, tiny_recipe, taxonomy
+):
+    """Held-out-style families were never trained on, even those in the train split: their
+    stored photos and new ones are measured, as are the test families'."""
+    artifact = _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
+    manifest = read_manifest(toy_manifest)
+    held = [r for r in manifest.rows if r.extra["style"] == HELD_OUT_STYLE]
+    assert {r.split for r in held} > {"test"}
+    rows = [*manifest.by_split("test"), *held, _another_photo(manifest.rows, "fam02", 0)]
+    found = check_overlap(artifact, rows)
+    assert (found["overlap_with_training"], found["family_overlap_with_training"]) == (0, 0)
+    assert training_photos(artifact).family_ids == {
+        r.family_id for r in manifest.rows if _trained_on(r)
+    }
+
+
+@pytest.mark.slow
+def test_a_new_photo_of_a_trained_family_on_another_manifest(artifact_dir, toy_manifest, tmp_path):
+    """Another manifest holding a re-encoded photo of a training family: refused by family,
+    and with --allow-overlap measured under a warning in the report."""
+    from PIL import Image
+
+    manifest = read_manifest(toy_manifest)
+    source = next(r for r in manifest.rows if r.family_id == "fam01")
+    copy = tmp_path / "new" / "fam01-again.jpg"
+    copy.parent.mkdir()
+    Image.open(source.resolve(manifest.root)).save(copy, quality=60)
+    rows = [replace(r, path=str(r.resolve(manifest.root))) for r in manifest.by_split("test")]
+    again = replace(source, path=copy.name, sha256=sha256_file(copy), split="test")
+    path = write_manifest(tmp_path / "new" / "manifest.csv", [*rows, again])
+    with pytest.raises(ManifestError, match=r"^1 of the \d+ photos to evaluate are other photos"):
+        evaluate_artifact(artifact_dir, path, out_dir=tmp_path / "ev", with_robustness=False)
+    metrics, report = evaluate_artifact(
+        artifact_dir, path, out_dir=tmp_path / "ev", with_robustness=False, allow_overlap=True
+    )
+    assert metrics["data"]["family_overlap_with_training"] == 1
+    assert f"> **WARNING: 1 of the {len(rows) + 1} evaluated photos are other photos of 1 " in (
+        report.read_text()
+    )

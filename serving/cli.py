@@ -1,4 +1,4 @@
-"""CLI of the service: `shanyraq serve`, `shanyraq users add`, `shanyraq audit verify`.
+"""CLI of the service: `shanyraq serve`, `shanyraq users add|set-password`, `shanyraq audit verify`.
 
 Thin: parse, call a library function, print. Heavy imports happen inside the commands.
 """
@@ -47,6 +47,10 @@ def _audit() -> None:
 
 
 _CONFIG = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
+# A new password: asked twice, not echoed, unless given with --password.
+_PASSWORD = typer.Option(
+    ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+)
 
 
 def serve(
@@ -109,9 +113,7 @@ def add_user(
     username: str = typer.Argument(..., help="Login name (lower case, digits, . _ -)."),
     role: str = typer.Option(..., help="inspector, annotator, commission or admin."),
     region: str | None = typer.Option(None, help="Region (required for all but admin)."),
-    password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
-    ),
+    password: str = _PASSWORD,
     config: Path | None = _CONFIG,
 ) -> None:
     """Create an account."""
@@ -127,6 +129,27 @@ def add_user(
             target=f"user:{username}", details={"role": role, "region": region},
         )  # fmt: skip
         typer.echo(f"created {user.role} {user.username} (region: {user.region or 'all'})")
+
+
+@users_app.command("set-password")
+def set_password(
+    username: str = typer.Argument(..., help="The account's login name."),
+    password: str = _PASSWORD,
+    config: Path | None = _CONFIG,
+) -> None:
+    """Reset an account's password; every session it has is signed out."""
+    from serving import audit
+    from serving.db.session import session_scope
+    from serving.users import reset_password
+
+    settings = _settings(config)
+    with session_scope(_sessions(settings)) as session:
+        user = reset_password(session, username=username, password=password)
+        audit.append(
+            session, settings.signing_key(), actor="cli", action="password_reset",
+            target=f"user:{username}",
+        )  # fmt: skip
+        typer.echo(f"new password set for {user.username}; all its sessions are signed out")
 
 
 @audit_app.command("verify")

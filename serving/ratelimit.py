@@ -10,8 +10,41 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from serving.errors import RateLimitedError
+
+
+@dataclass(frozen=True)
+class LimitReached:
+    """What to record, once per window, when a key starts being refused.
+
+    `refused_in_previous_window`: refusals of this key in the window the previous notice
+    opened (0 for the first). The last window's count is never reported when refusals stop.
+    """
+
+    key: str
+    limit: int
+    window_s: float
+    refused_in_previous_window: int
+
+
+class LimitRefusedError(RateLimitedError):
+    """A refusal by a `RateLimiter`; `reached` is set on the first one of each window per key.
+
+    So a flood of refusals can be recorded at one entry per key and window, not per request.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: int, reached: LimitReached | None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.reached = reached
+
+
+@dataclass
+class _Refusals:
+    opened_at: float  # when the refusal that opened this window (and was reported) came
+    last_at: float
+    count: int  # refusals since `opened_at`, that one included
 
 
 class RateLimiter:
@@ -20,7 +53,8 @@ class RateLimiter:
     Keys whose last event has left the window are dropped by a sweep. It runs after
     `sweep_every` hits, or after as many hits as the last sweep kept keys when that is more,
     so its cost is spread over those hits, and the keys held stay below twice the larger of
-    `sweep_every` and the keys active within one window.
+    `sweep_every` and the keys active within one window. The sweep also drops the refusal
+    count of a key not refused for a whole window.
     """
 
     def __init__(
@@ -38,6 +72,7 @@ class RateLimiter:
         self.sweep_every = sweep_every
         self._clock = clock
         self._events: dict[str, deque[float]] = {}
+        self._refusals: dict[str, _Refusals] = {}
         self._hits_since_sweep = 0
         self._kept_by_sweep = 0
         self._lock = threading.Lock()
@@ -47,11 +82,11 @@ class RateLimiter:
         return len(self._events)
 
     def hit(self, key: str) -> None:
-        """Record one event for `key`, or raise RateLimitedError if over the limit."""
+        """Record one event for `key`, or raise LimitRefusedError if over the limit."""
         self._count(key, record=True)
 
     def check(self, key: str) -> None:
-        """Raise RateLimitedError if `key` is at its limit; record nothing (see `record`)."""
+        """Raise LimitRefusedError if `key` is at its limit; record nothing (see `record`)."""
         self._count(key, record=False)
 
     def record(self, key: str) -> None:
@@ -70,23 +105,41 @@ class RateLimiter:
                 events.popleft()
             if len(events) >= self.limit:
                 retry = max(1, math.ceil(events[0] + self.window_s - now))
-                raise RateLimitedError(
+                raise LimitRefusedError(
                     f"too many {self.what}: at most {self.limit} per {self.window_s:g} s; "
                     f"try again in {retry} s",
                     retry_after_s=retry,
+                    reached=self._refused_locked(key, now),
                 )
             if record:
                 events.append(now)
+
+    def _refused_locked(self, key: str, now: float) -> LimitReached | None:
+        """Count a refusal; a notice if it is the key's first since a window ago or ever."""
+        refusals = self._refusals.get(key)
+        if refusals is not None and now - refusals.opened_at < self.window_s:
+            refusals.count += 1
+            refusals.last_at = now
+            return None
+        self._refusals[key] = _Refusals(opened_at=now, last_at=now, count=1)
+        return LimitReached(
+            key=key, limit=self.limit, window_s=self.window_s,
+            refused_in_previous_window=refusals.count if refusals is not None else 0,
+        )  # fmt: skip
 
     def _sweep_locked(self, now: float) -> None:
         horizon = now - self.window_s
         idle = [key for key, events in self._events.items() if not events or events[-1] <= horizon]
         for key in idle:
             del self._events[key]
+        quiet = [key for key, refusals in self._refusals.items() if refusals.last_at <= horizon]
+        for key in quiet:
+            del self._refusals[key]
         self._hits_since_sweep = 0
         self._kept_by_sweep = len(self._events)
 
     def reset(self) -> None:
         with self._lock:
             self._events.clear()
+            self._refusals.clear()
             self._hits_since_sweep = self._kept_by_sweep = 0

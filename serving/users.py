@@ -1,17 +1,35 @@
-"""Users: create and list accounts (library functions the CLI and the admin route share)."""
+"""Users: create accounts, set passwords and sign sessions out (shared by the CLI and routes).
+
+Two ways to end sessions before their tokens expire:
+- One token: its `jti` goes into `revoked_tokens` (`revoke_token`, on sign-out).
+- Every token of an account: `users.tokens_valid_after` (`sign_out_everywhere`, on "sign out
+  everywhere", an administrator's sign-out of the account, and a password reset).
+
+Timestamp granularity: a token's `iat` is in whole seconds, so a token issued in the same
+second as the mark cannot be told to be before or after it. Such tokens are refused
+(`issued_before_mark`), so none issued before the mark survives it. A sign-in waits for the
+next second instead of issuing one (`wait_until_tokens_valid`, at most a second, and only
+right after a mark), so signing in again at once still gives a working token.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from serving.core.security import hash_password
-from serving.db.models import ROLES, RevokedToken, User
-from serving.errors import ConflictError, ForbiddenError, RecordInvalidError
+from serving.db.models import ROLES, RevokedToken, User, utcnow
+from serving.errors import ConflictError, ForbiddenError, NotFoundError, RecordInvalidError
 from welfare.criteria import get_welfare_config
+
+logger = logging.getLogger(__name__)
 
 
 class RegionScopeError(ForbiddenError):
@@ -48,8 +66,7 @@ def create_user(
         raise RecordInvalidError(f"a {role} needs a region; choose one of {', '.join(regions)}")
     if region is not None and region not in regions:
         raise RecordInvalidError(f"unknown region {region!r}; choose one of {', '.join(regions)}")
-    if len(password) < 10:
-        raise RecordInvalidError("the password is too short; use at least 10 characters")
+    _check_password(password)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise ConflictError(f"the user {username!r} exists already")
     user = User(username=username, password_hash=hash_password(password), role=role, region=region)
@@ -59,6 +76,73 @@ def create_user(
     except IntegrityError:
         raise ConflictError(f"the user {username!r} exists already") from None
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 10:
+        raise RecordInvalidError("the password is too short; use at least 10 characters")
+
+
+def reset_password(session: Session, *, username: str, password: str) -> User:
+    """Give `username` a new password and sign all its sessions out (flushed, not committed)."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFoundError(f"no user {username!r}")
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    sign_out_everywhere(user)
+    session.flush()
+    return user
+
+
+def sign_out_everywhere(user: User, *, now: datetime | None = None) -> datetime:
+    """Refuse every access token `user` holds: those issued before now or in this second.
+
+    The mark only moves forward, so a clock stepped back cannot revive signed-out tokens.
+    """
+    mark = now or utcnow()
+    if user.tokens_valid_after is None or user.tokens_valid_after < mark:
+        user.tokens_valid_after = mark
+    return user.tokens_valid_after
+
+
+def issued_before_mark(user: User, *, issued_at_s: int) -> bool:
+    """True if a token issued at `issued_at_s` (its whole-second `iat`) was signed out.
+
+    A token of the mark's own second counts as issued before it (see the module docstring).
+    """
+    mark = user.tokens_valid_after
+    return mark is not None and issued_at_s <= math.floor(mark.timestamp())
+
+
+def wait_until_tokens_valid(
+    session: Session,
+    user: User,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Before issuing a token: wait until its `iat` second is past the user's mark.
+
+    Only for a sign-in in the same second as a sign-out everywhere, so at most a second. A
+    mark further ahead comes from a clock ahead of this one (another host): not waited for,
+    since a request must not hang; the token is refused until this clock reaches the mark.
+    The session's transaction is committed before waiting, so SQLite's write lock (taken at
+    the transaction's start) is not held meanwhile.
+    """
+    if user.tokens_valid_after is None:
+        return
+    first_valid_s = math.floor(user.tokens_valid_after.timestamp()) + 1
+    ahead_s = first_valid_s - clock()
+    if ahead_s <= 0:
+        return
+    if ahead_s > 1:
+        logger.warning("%s was signed out %.1f s ahead of this clock; clocks disagree",
+                       user.username, ahead_s - 1)  # fmt: skip
+        return
+    session.commit()
+    while (wait_s := first_valid_s - clock()) > 0:  # a loop: the wall clock may lag the sleep's
+        sleep(wait_s)
 
 
 def revoke_token(session: Session, *, token_id: str, user_id: int, expires_at: float) -> None:

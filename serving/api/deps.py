@@ -2,8 +2,8 @@
 
 Routes never check roles or regions themselves: `policy(...)` declares who may call a route
 (and writes it into the OpenAPI as `x-policy`), and the `*InScope` dependencies load a
-family, photo or assessment only if it lies in the caller's region (404 otherwise, so the
-existence of other regions' records is not revealed).
+family, photo, assessment or user account only if it lies in the caller's region (404
+otherwise, so the existence of other regions' records is not revealed).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import jwt
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Select
@@ -23,7 +24,7 @@ from serving.db.models import Assessment, Family, Photo, User
 from serving.db.session import session_scope
 from serving.errors import ForbiddenError, InvalidTokenError, NotAuthenticatedError, NotFoundError
 from serving.state import Services
-from serving.users import is_revoked
+from serving.users import is_revoked, issued_before_mark
 
 ROLES = ("inspector", "annotator", "commission", "admin")
 # Ids are 32-bit integers in every database; larger ones are refused as invalid, not looked up.
@@ -92,10 +93,20 @@ def get_current_user(
             raise InvalidTokenError("this account is disabled or gone; ask an administrator")
         if is_revoked(session, claims.token_id):
             raise InvalidTokenError("this session was signed out; sign in again")
+        if issued_before_mark(user, issued_at_s=_issued_at_s(token)):
+            raise InvalidTokenError("every session of this account was signed out; sign in again")
         return CurrentUser(
             id=user.id, username=user.username, role=user.role, region=user.region,
             token_id=claims.token_id, token_expires_at=claims.expires_at,
         )  # fmt: skip
+
+
+def _issued_at_s(token: str) -> int:
+    """The `iat` of a token `decode_token` has just verified (TokenClaims does not carry it)."""
+    try:
+        return int(jwt.decode(token, options={"verify_signature": False})["iat"])
+    except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
+        raise InvalidTokenError("the access token is not valid; sign in again") from None
 
 
 CurrentUserDep = Annotated[CurrentUser, Depends(get_current_user)]
@@ -167,6 +178,15 @@ def assessment_in_scope(
     return assessment
 
 
+def user_in_scope(user_id: RowId, user: CurrentUserDep, session: SessionDep) -> User:
+    """An account the calling admin may manage: any for a national admin, only its region's
+    for a regional one (national accounts included); 404 otherwise, as for families."""
+    account = session.get(User, user_id)
+    if account is None or (user.region is not None and account.region != user.region):
+        raise NotFoundError(f"no user {user_id} in your region")
+    return account
+
+
 def family_in_scope_read(
     family_id: FamilyId, user: CurrentUserDep, session: ReadSessionDep
 ) -> Family:
@@ -178,6 +198,7 @@ FamilyInScope = Annotated[Family, Depends(family_in_scope)]
 FamilyInScopeReadOnly = Annotated[Family, Depends(family_in_scope_read)]
 PhotoInScope = Annotated[Photo, Depends(photo_in_scope)]
 AssessmentInScope = Annotated[Assessment, Depends(assessment_in_scope)]
+UserInScope = Annotated[User, Depends(user_in_scope)]
 
 
 def audit_action(

@@ -65,6 +65,9 @@ class User(Base):
     region: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Signed out everywhere at this moment: access tokens issued before it (and, since a
+    # token's iat is in whole seconds, in the same second) are refused. See serving/users.py.
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.serving.helpers import ROLES, jpeg
+from tests.serving.helpers import REGION, ROLES, jpeg
 
 # Routes whose policy is fixed by the design, checked beside what the OpenAPI declares.
 PINNED = {
@@ -13,16 +13,22 @@ PINNED = {
     ("get", "/users"): ["admin"],
     ("get", "/audit/verify"): ["admin"],
     ("post", "/families/{family_id}/photos"): ["admin", "inspector"],
+    ("post", "/auth/logout-all"): sorted(ROLES),
+    ("post", "/users/{user_id}/logout-all"): ["admin"],
 }
+# Routes that sign out every token of the caller: run last, so the matrix's shared tokens
+# serve every other route first.
+SIGNS_OUT_CALLER = {("post", "/auth/logout-all")}
 
 
 def _operations(openapi: dict) -> list[tuple[str, str, dict]]:
-    return [
+    operations = [
         (method, path, operation)
         for path, item in openapi["paths"].items()
         for method, operation in item.items()
         if method in {"get", "post", "put", "patch", "delete"}
     ]
+    return sorted(operations, key=lambda op: (op[0], op[1]) in SIGNS_OUT_CALLER)  # stable
 
 
 def test_every_route_declares_a_policy(service):
@@ -45,8 +51,15 @@ def test_role_route_matrix(service):
     assessment = service.client.post(
         "/families/F1/assessments", headers=service.headers("inspector")
     )
+    target = service.client.post(  # an account of the region for the admin's sign-out route
+        "/users", headers=service.headers("admin_national"),
+        json={"username": "target", "password": "target password", "role": "inspector",
+              "region": REGION},
+    )  # fmt: skip
     ids = {"family_id": "F1", "photo_id": str(photo["photo_id"]),
-           "assessment_id": str(assessment.json()["assessment_id"])}  # fmt: skip
+           "assessment_id": str(assessment.json()["assessment_id"]),
+           "user_id": str(target.json()["id"])}  # fmt: skip
+    covered = set()
     checked = 0
     for method, path, operation in _operations(service.client.get("/openapi.json").json()):
         policy = operation["x-policy"]
@@ -62,6 +75,7 @@ def test_role_route_matrix(service):
             if (method, path) == ("post", "/auth/logout"):  # revokes the token it is sent with
                 headers = {"Authorization": f"Bearer {service.sign_in(role)}"}
             response = service.client.request(method, url, headers=headers)
+            covered.add((method, path))
             if role in policy["roles"] and policy.get("scope") == "national":
                 # The ROLES users are regional: a national-scope route refuses them too.
                 assert response.status_code == 403, (role, method, path, response.status_code)
@@ -77,6 +91,7 @@ def test_role_route_matrix(service):
                 assert response.json()["code"] == "forbidden"
             checked += 1
     assert checked >= 60
+    assert set(PINNED) <= covered
 
 
 def test_bad_tokens_are_refused_by_the_api(service):

@@ -1,7 +1,9 @@
-"""Sign-in (OAuth2 password flow) and who-am-I."""
+"""Sign-in (OAuth2 password flow), sign-out (this session or all of them) and who-am-I."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -22,8 +24,9 @@ from serving.api.errors import error_responses
 from serving.api.schemas import Token, UserOut
 from serving.core.security import create_token, verify_password
 from serving.db.models import User
-from serving.errors import BadCredentialsError
-from serving.users import revoke_token
+from serving.errors import BadCredentialsError, InvalidTokenError
+from serving.ratelimit import LimitRefusedError
+from serving.users import revoke_token, sign_out_everywhere, wait_until_tokens_valid
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -39,12 +42,15 @@ def login(
 
     Rate-limited per client address (every attempt) and per username (failed attempts only,
     so signing in often never locks an account out); the username's limit applies whether
-    the account exists or not, so its 429 tells nothing about which accounts exist.
+    the account exists or not, so its 429 tells nothing about which accounts exist. Refusals
+    are audited once per limited address or username and window, not one by one.
     """
     client = request.client.host if request.client else "unknown"
-    services.login_limiter.hit(client)
     account = _account_key(form.username)
-    services.login_account_limiter.check(account)
+    with _audit_limit(session, services, attempted=form.username, target=f"client:{client}"):
+        services.login_limiter.hit(client)
+    with _audit_limit(session, services, attempted=form.username, target=f"account:{account}"):
+        services.login_account_limiter.check(account)
     user = session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
     ok = verify_password(form.password, user.password_hash if user else None)
     if user is None or not ok or not user.active:
@@ -55,6 +61,7 @@ def login(
         )  # fmt: skip
         session.commit()
         raise BadCredentialsError("wrong username or password")
+    wait_until_tokens_valid(session, user)  # right after a sign-out everywhere (up to 1 s)
     ttl_s = services.settings.token_ttl_minutes * 60
     token = create_token(
         user_id=user.id, username=user.username, role=user.role, region=user.region,
@@ -71,6 +78,30 @@ def login(
     return Token(access_token=token, expires_in=int(ttl_s))
 
 
+@contextmanager
+def _audit_limit(
+    session: SessionDep, services: ServicesDep, *, attempted: str, target: str
+) -> Iterator[None]:
+    """Audit a sign-in limit when it starts refusing a key, then once a window while it does.
+
+    One entry per window, never one per refused request, so a flood cannot grow the log at
+    its own rate; the entry counts the refusals of the window before (see LimitReached).
+    """
+    try:
+        yield
+    except LimitRefusedError as refused:
+        if refused.reached is not None:
+            reached = refused.reached
+            audit.append(
+                session, services.signing_key, actor=attempted[:64], action="login_rate_limited",
+                target=target[:128],
+                details={"limit": reached.limit, "window_s": reached.window_s,
+                         "refused_in_previous_window": reached.refused_in_previous_window},
+            )  # fmt: skip
+            session.commit()
+        raise
+
+
 def sign_out(session: SessionDep, services: ServicesDep, user: CurrentUserDep) -> None:
     """Revoke the token the request came with and audit it (API and pages alike)."""
     revoke_token(session, token_id=user.token_id, user_id=user.id, expires_at=user.token_expires_at)
@@ -84,6 +115,30 @@ def sign_out(session: SessionDep, services: ServicesDep, user: CurrentUserDep) -
 def logout(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
     """Sign this access token out: it is refused from now on (other sessions stay signed in)."""
     sign_out(session, services, user)
+    return Response(status_code=204)
+
+
+def sign_out_all(session: SessionDep, services: ServicesDep, user: CurrentUserDep) -> None:
+    """Sign out every session of the user (API and pages alike) and audit it."""
+    account = session.get(User, user.id)
+    if account is None:
+        raise InvalidTokenError("this account is disabled or gone; ask an administrator")
+    sign_out_everywhere(account)
+    audit_action(session, services, user, "logout_all")
+
+
+@router.post(
+    "/logout-all", status_code=204, response_class=Response, responses=error_responses(401),
+    **policy(*ROLES),
+)  # fmt: skip
+def logout_all(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
+    """Sign out everywhere: every access token of this account issued until now, this one
+    included, is refused from now on (a lost phone or laptop, a password someone saw).
+
+    Signing in again right away works: a token issued in the same second as the sign-out
+    would be refused, so the sign-in waits for the next second (at most one).
+    """
+    sign_out_all(session, services, user)
     return Response(status_code=204)
 
 

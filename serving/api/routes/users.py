@@ -1,15 +1,23 @@
-"""User accounts (admins only)."""
+"""User accounts (admins only): create, list, sign out everywhere."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, audit_action, policy, scoped
+from serving.api.deps import (
+    CurrentUserDep,
+    ServicesDep,
+    SessionDep,
+    UserInScope,
+    audit_action,
+    policy,
+    scoped,
+)
 from serving.api.errors import error_responses
 from serving.api.schemas import UserCreate, UserOut
 from serving.db.models import User
-from serving.users import check_grant, create_user
+from serving.users import check_grant, create_user, sign_out_everywhere
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -56,3 +64,21 @@ def list_users(user: CurrentUserDep, services: ServicesDep, session: SessionDep)
     accounts = [_out(u) for u in session.execute(statement).scalars()]
     audit_action(session, services, user, "users_listed", details={"count": len(accounts)})
     return accounts
+
+
+@router.post(
+    "/{user_id}/logout-all", status_code=204, response_class=Response,
+    responses=error_responses(401, 403, 404, 422), **policy("admin"),
+)  # fmt: skip
+def sign_out_user(
+    account: UserInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    """Sign an account out everywhere: every access token it holds is refused from now on.
+
+    For a lost or stolen device, or someone who left; the password stays as it is, so also
+    reset it (`shanyraq users set-password`) if it may be known. A national admin may sign out
+    any account; a regional admin only those of its region (404 for any other, as if absent).
+    """
+    sign_out_everywhere(account)
+    audit_action(session, services, user, "user_logout_all", target=f"user:{account.username}")
+    return Response(status_code=204)

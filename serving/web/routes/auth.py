@@ -71,6 +71,18 @@ def login(
 def logout(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
     """Sign out: the session's token is revoked on the server, not only its cookie cleared."""
     api_auth.sign_out(session, services, user)
+    return _to_sign_in()
+
+
+@router.post("/logout-all", **form_policy(*ROLES))
+def logout_all(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
+    """Sign out everywhere: every session of the account ends, on every device, this one too."""
+    api_auth.sign_out_all(session, services, user)
+    return _to_sign_in()
+
+
+def _to_sign_in() -> Response:
+    """After signing out: the sign-in page, with the session cookie cleared."""
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     clear_session(response)
     return response

@@ -1,12 +1,13 @@
 """The GPU scoring path: JPEG bytes decoded, resized and scored without leaving the GPU.
 
 nvJPEG decodes a whole batch on the GPU (`torchvision.io.decode_jpeg(..., device="cuda")`);
-resize and normalisation run there with `vision.preprocess`'s semantics (exact area filter when
-shrinking, bilinear/bicubic otherwise, rounded to 8 bits before normalising); ONNX Runtime's
-TensorRT or CUDA provider reads the batch in place through IO binding. `prepare` runs on its
-own CUDA stream, so `vision.bulk.score_batches` overlaps decoding batch k+1 with inferring
-batch k. `TensorBytesScorer(device="cpu")` runs the very same tensor code on the CPU: that is
-how its agreement with `vision.preprocess` and the CPU scorer is tested without a GPU.
+resize and normalisation run there with `vision.preprocess`'s semantics (exact area filter along
+an axis that shrinks, bilinear/bicubic along one that grows, rounded to 8 bits before
+normalising); ONNX Runtime's TensorRT or CUDA provider reads the batch in place through IO
+binding. `prepare` runs on its own CUDA stream, so `vision.bulk.score_batches` overlaps decoding
+batch k+1 with inferring batch k. `TensorBytesScorer(device="cpu")` runs the very same tensor
+code on the CPU: that is how its agreement with `vision.preprocess` and the CPU scorer is tested
+without a GPU.
 """
 
 from __future__ import annotations
@@ -83,21 +84,30 @@ def _area_enlarge_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
     return x.index_select(dim, low) * (1 - weight) + x.index_select(dim, high) * weight
 
 
-def _resample(
-    x: torch.Tensor, height: int, width: int, *, shrinking: bool, mode: str
-) -> torch.Tensor:
-    """(N, 3, H, W) float 0..255 -> (N, 3, height, width) uint8, rounded as cv2 rounds."""
-    import torch
+def _grow(x: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
+    """Enlarge (no axis shrinks) with the spec's filter, as cv2 does."""
     import torch.nn.functional as F
 
-    both_shrink = height <= x.shape[2] and width <= x.shape[3]
-    if shrinking or (mode == "area" and both_shrink):
+    if mode == "area":
+        return _area_enlarge_axis(_area_enlarge_axis(x, height, 2), width, 3)
+    return F.interpolate(x, size=(height, width), mode=mode, align_corners=False)
+
+
+def _resample(x: torch.Tensor, height: int, width: int, *, mode: str) -> torch.Tensor:
+    """(N, 3, H, W) float 0..255 -> (N, 3, height, width) uint8, rounded as cv2 rounds; judged
+    per axis as vision.preprocess judges it (area where an axis shrinks, `mode` where it grows)."""
+    import torch
+
+    in_h, in_w = x.shape[2], x.shape[3]
+    if height <= in_h and width <= in_w:
         # Centred values keep the float32 cumulative sums small, hence exact enough.
         y = _area_axis(_area_axis(x - 128.0, height, 2), width, 3) + 128.0
-    elif mode == "area":
-        y = _area_enlarge_axis(_area_enlarge_axis(x, height, 2), width, 3)
-    else:
-        y = F.interpolate(x, size=(height, width), mode=mode, align_corners=False)
+    elif height >= in_h and width >= in_w:
+        y = _grow(x, height, width, mode)
+    else:  # one axis shrinks, the other grows: the shrinking one first, rounded to 8 bits
+        axis, out = (3, width) if width < in_w else (2, height)
+        narrowed = torch.round(_area_axis(x - 128.0, out, axis) + 128.0).clamp_(0, 255)
+        y = _grow(narrowed, height, width, mode)
     return torch.round(y).clamp_(0, 255).to(torch.uint8)
 
 
@@ -107,11 +117,10 @@ def resize_tensor(chw: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
 
     size = spec.size
     height, width = int(chw.shape[1]), int(chw.shape[2])
-    shrinking = min(height, width) > size
     x = chw.unsqueeze(0).float()
 
     def resample(height: int, width: int) -> torch.Tensor:
-        return _resample(x, height, width, shrinking=shrinking, mode=spec.interpolation)[0]
+        return _resample(x, height, width, mode=spec.interpolation)[0]
 
     if spec.resize == "squash":
         return resample(size, size)

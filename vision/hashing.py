@@ -182,6 +182,8 @@ class HashIndex:
 
     Each photo keeps `hashes_per_photo` hashes (the full one, then its central crops); `query`
     and `distances` use the full hashes only, `nearest` every pairing that can show a crop.
+    An id is stored once: adding it again replaces its hashes (in place, so it keeps its order
+    among equally near photos), and no answer ever names a photo twice.
     """
 
     def __init__(self, capacity: int = 1024, *, hashes_per_photo: int = 1) -> None:
@@ -191,6 +193,7 @@ class HashIndex:
         self._phash = np.zeros((hashes_per_photo, max(1, capacity)), dtype=np.uint64)
         self._dhash = np.zeros((hashes_per_photo, max(1, capacity)), dtype=np.uint64)
         self._ids: list[str] = []
+        self._column: dict[str, int] = {}  # id -> its column in the hash arrays
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -227,7 +230,8 @@ class HashIndex:
     def add_many(self, photo_ids: list[str], phashes: np.ndarray, dhashes: np.ndarray) -> None:
         """Bulk insert: ids with their pHash and dHash as uint64 arrays of the same length.
 
-        Arrays are (n,) full hashes, or (n, hashes_per_photo) full and crop hashes.
+        Arrays are (n,) full hashes, or (n, hashes_per_photo) full and crop hashes. An id
+        already stored, or repeated in `photo_ids`, keeps the hashes given last.
         """
         phashes = np.asarray(phashes, dtype=np.uint64)
         dhashes = np.asarray(dhashes, dtype=np.uint64)
@@ -237,11 +241,23 @@ class HashIndex:
             phashes, dhashes = phashes[:, None], dhashes[:, None]
         if phashes.shape[1] not in (1, self.hashes_per_photo) or phashes.shape != dhashes.shape:
             raise ValueError(f"expected (n,) or (n, {self.hashes_per_photo}) hash arrays")
-        start, n = len(self._ids), len(photo_ids)
+        latest = dict(zip(photo_ids, range(len(photo_ids)), strict=True))  # the last row per id
+        stored = [k for k in latest if k in self._column] if self._column else []
+        if stored:  # replaced in place
+            columns = np.fromiter((self._column[k] for k in stored), np.intp, len(stored))
+            rows = np.fromiter((latest.pop(k) for k in stored), np.intp, len(stored))
+            self._phash[:, columns] = phashes[rows].T
+            self._dhash[:, columns] = dhashes[rows].T
+        fresh = list(latest)
+        if len(fresh) < len(photo_ids):
+            rows = np.fromiter(latest.values(), np.intp, len(fresh))
+            phashes, dhashes = phashes[rows], dhashes[rows]
+        start, n = len(self._ids), len(fresh)
         self._grow(start + n)
         self._phash[:, start : start + n] = phashes.T
         self._dhash[:, start : start + n] = dhashes.T
-        self._ids.extend(photo_ids)
+        self._column.update(zip(fresh, range(start, start + n), strict=True))
+        self._ids.extend(fresh)
 
     def _scan(self, row: int, photo_hash: PhotoHash) -> np.ndarray:
         n = len(self._ids)

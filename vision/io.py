@@ -1,9 +1,11 @@
 """The one way pixels enter Shanyraq, for uploads and datasets alike.
 
 The format is decided from the bytes (never the name or a client header); only JPEG, PNG,
-WebP and HEIC are accepted. The pixel limit is enforced from the header, before any pixel is
-decoded, so a tiny pixel bomb fails fast. Truncated or corrupt data is an error, never half an
-image. EXIF orientation is applied; capture metadata is returned apart from the pixels.
+WebP, HEIC and (where Pillow was built with it) AVIF are accepted. The pixel limit is enforced
+from the header, before any pixel is decoded, so a tiny pixel bomb fails fast; it is ours, not
+Pillow's (Pillow's own bomb limit is raised to it when it is set higher). Truncated or corrupt
+data is an error, never half an image. EXIF orientation is applied; capture metadata is
+returned apart from the pixels.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import io
 import logging
 import math
 import numbers
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, features
 
 from shanyraq.errors import (
     CorruptImageError,
@@ -30,9 +34,14 @@ from shanyraq.errors import (
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_FORMATS = ("jpeg", "png", "webp", "heic")
-_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF"}
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+ALLOWED_FORMATS = ("jpeg", "png", "webp", "heic", "avif")  # avif: where `avif_supported()`
+_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF", "avif": "AVIF"}
+# ISO-BMFF (ftyp) brands. `mif1`/`msf1` name only the HEIF container, which HEIC (HEVC) and
+# AVIF (AV1) photos share; the codec is told by the compatible brands that follow.
+_HEVC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+_CONTAINER_BRANDS = {b"mif1", b"msf1"}
+_MAX_FTYP_BRANDS = 64
 
 # EXIF tags (TIFF/EXIF specification numbers).
 _TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
@@ -87,6 +96,20 @@ _UPRIGHT = {
 }
 
 
+@cache
+def avif_supported() -> bool:
+    """Whether this Pillow decodes AVIF (built with libavif, Pillow 11.2 or later)."""
+    try:
+        return bool(features.check_module("avif"))
+    except ValueError:  # a Pillow that does not know the feature at all
+        return False
+
+
+def _accepted() -> str:
+    names = ["JPEG", "PNG", "WebP", "HEIC"] + (["AVIF"] if avif_supported() else [])
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def sniff_format(data: bytes) -> str:
     """Name the format from magic bytes; refuse all but the allowed ones with a clear reason."""
     if data.startswith(b"\xff\xd8\xff"):
@@ -95,12 +118,43 @@ def sniff_format(data: bytes) -> str:
         return "png"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "heic"
+    kind = _heif_kind(data)
+    if kind == "avif" and not avif_supported():
+        raise UnsupportedImageFormatError(
+            "this file is an AVIF image, which this installation cannot decode (its Pillow "
+            f"has no AVIF support); send a {_accepted()} photo"
+        )
+    if kind is not None:
+        return kind
     raise UnsupportedImageFormatError(
-        f"this file is {_describe(data)}, not a photo Shanyraq accepts; "
-        "send a JPEG, PNG, WebP or HEIC photo"
+        f"this file is {_describe(data)}, not a photo Shanyraq accepts; send a {_accepted()} photo"
     )
+
+
+def _heif_kind(data: bytes) -> str | None:
+    """The codec of a HEIF file by its ftyp box ("heic" or "avif"); None for any other file.
+
+    A coding brand as the major brand decides; after a container brand (`mif1`, `msf1`) the
+    compatible brands do. A container that names neither codec stays "heic", for pillow-heif
+    to read or refuse.
+    """
+    if data[4:8] != b"ftyp":
+        return None
+    major = data[8:12]
+    if major in _HEVC_BRANDS:
+        return "heic"
+    if major in _AVIF_BRANDS:
+        return "avif"
+    if major not in _CONTAINER_BRANDS:
+        return None
+    box_size = int.from_bytes(data[:4], "big")  # 0 (to the end) and 1 (64-bit) are left out
+    end = min(box_size, len(data), 16 + 4 * _MAX_FTYP_BRANDS) if box_size >= 16 else 16
+    compatible = {data[i : i + 4] for i in range(16, end - 3, 4)}
+    if compatible & _HEVC_BRANDS:
+        return "heic"
+    if compatible & _AVIF_BRANDS:
+        return "avif"
+    return "heic"
 
 
 def _describe(data: bytes) -> str:
@@ -110,7 +164,6 @@ def _describe(data: bytes) -> str:
         (data.startswith((b"II*\x00", b"MM\x00*")), "a TIFF image"),
         (data.startswith(b"BM"), "a BMP image"),
         (data.startswith(b"%PDF"), "a PDF document"),
-        (data[4:8] == b"ftyp" and data[8:12] in {b"avif", b"avis"}, "an AVIF image"),
         (b"<svg" in head or (head.startswith(b"<?xml") and b"svg" in head), "an SVG drawing"),
     ]
     for matched, name in known:
@@ -129,18 +182,43 @@ def _register_heif() -> None:
     register_heif_opener()
 
 
-def open_header(data: bytes, fmt: str) -> Image.Image:
-    """Open lazily (header only) as the sniffed format; damaged headers raise CorruptImageError."""
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _pillow_allows(max_pixels: int) -> None:
+    """Raise Pillow's bomb limit (one per process) to at least `max_pixels`, so that ours decides.
+
+    Only ever raised, and under a lock: no thread can see it below the limit it relies on, nor
+    an update get lost; restoring it after each call would race with the other threads' calls.
+    """
+    if Image.MAX_IMAGE_PIXELS is None or max_pixels <= Image.MAX_IMAGE_PIXELS:
+        return
+    with _PILLOW_LIMIT_LOCK:
+        if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+            logger.info("Pillow's pixel limit raised to io.max_pixels (%d)", max_pixels)
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def open_header(data: bytes, fmt: str, *, max_pixels: int | None = None) -> Image.Image:
+    """Open lazily (header only) as the sniffed format; damaged headers raise CorruptImageError.
+
+    With `max_pixels`, Pillow's own bomb check never refuses an image within it (the caller's
+    `check_pixel_limit` decides); without it, Pillow's limit stands.
+    """
     if fmt == "heic":
         _register_heif()
+    if max_pixels is not None:
+        _pillow_allows(max_pixels)
     try:
         # Lazy: reads the header only. Pillow's own bomb check is a second line of defence.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
         raise ImageTooLargeError(
-            "the image is far larger than any phone photo; send the photo as the camera took it"
+            f"the image is over the limit of {limit / 1e6:.0f} MP, far larger than any phone "
+            "photo; send the photo as the camera took it"
         ) from None
     except MemoryError:
         raise
@@ -174,7 +252,7 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     if not data:
         raise EmptyImageError("the file is empty; upload the photo again")
     fmt = sniff_format(data)
-    image = open_header(data, fmt)
+    image = open_header(data, fmt, max_pixels=max_pixels)
     original_size = image.size
     check_pixel_limit(*original_size, max_pixels=max_pixels)
     if fmt == "jpeg" and target_size:

@@ -18,24 +18,39 @@ _INTERPOLATION = {
 }
 
 
+def _scale(rgb: np.ndarray, new_w: int, new_h: int, interpolation: str) -> np.ndarray:
+    """Resize to (new_w, new_h), judged per axis: area-averaged along an axis that shrinks
+    (no aliasing, however thin the photo), the spec's filter along one that grows."""
+    height, width = rgb.shape[:2]
+    grow = _INTERPOLATION[interpolation]
+    if new_w <= width and new_h <= height:
+        return cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    if new_w >= width and new_h >= height:
+        return cv2.resize(rgb, (new_w, new_h), interpolation=grow)
+    # One axis shrinks and the other grows (a panorama squashed to a square): cv2's area filter
+    # averages only when both shrink, so the shrinking axis goes first, on its own.
+    if new_w < width:
+        narrowed = cv2.resize(rgb, (new_w, height), interpolation=cv2.INTER_AREA)
+    else:
+        narrowed = cv2.resize(rgb, (width, new_h), interpolation=cv2.INTER_AREA)
+    return cv2.resize(narrowed, (new_w, new_h), interpolation=grow)
+
+
 def resize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     """Resize to spec.size x spec.size by the spec's policy; uint8 in, uint8 out."""
     size = spec.size
     height, width = rgb.shape[:2]
-    shrinking = min(height, width) > size
-    # Area interpolation is the right filter when shrinking a lot; it avoids aliasing.
-    flag = cv2.INTER_AREA if shrinking else _INTERPOLATION[spec.interpolation]
     if spec.resize == "squash":
-        return cv2.resize(rgb, (size, size), interpolation=flag)
+        return _scale(rgb, size, size, spec.interpolation)
     if spec.resize == "shorter_side_crop":
         scale = size / min(height, width)
         new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        scaled = cv2.resize(rgb, (new_w, new_h), interpolation=flag)
+        scaled = _scale(rgb, new_w, new_h, spec.interpolation)
         top, left = (new_h - size) // 2, (new_w - size) // 2
         return np.ascontiguousarray(scaled[top : top + size, left : left + size])
     scale = size / max(height, width)  # letterbox: whole image, padded with grey
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    scaled = cv2.resize(rgb, (new_w, new_h), interpolation=flag)
+    scaled = _scale(rgb, new_w, new_h, spec.interpolation)
     canvas = np.full((size, size, 3), 114, dtype=np.uint8)
     top, left = (size - new_h) // 2, (size - new_w) // 2
     canvas[top : top + new_h, left : left + new_w] = scaled

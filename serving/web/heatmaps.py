@@ -81,19 +81,20 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     if path.is_file():
         return path.read_bytes()
     from shanyraq.config import get_settings
-    from vision.engine import get_engine_config
     from vision.explain import heatmap, overlay_png
     from vision.io import decode_image
 
     folder = services.settings.model_dir
     assert folder is not None
+    # Decoded as the upload was (never below the model's input size), so the evidence is
+    # computed on the very pixels the photo was scored on; only the overlay is shrunk.
     rgb = decode_image(
         services.store.read(sha256),
         max_pixels=get_settings().io.max_pixels,
-        target_size=get_engine_config().decode_short_side_px,
+        target_size=services.pipeline.decode_side,
     ).pixels
-    rgb = _shrink(rgb, OVERLAY_SHORT_SIDE_PX)
-    png = overlay_png(rgb, heatmap(folder, rgb, head="signs", label=sign))
+    heat = heatmap(folder, rgb, head="signs", label=sign)
+    png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
     _write_atomic(path, png)
     logger.info("heat map for %s/%s cached at %s", sha256[:12], sign, path)
     return png

@@ -230,3 +230,34 @@ def test_blank_frames_are_never_reuse_by_hash_alone():
 def test_photos_still_match_by_hash_alone(scenes):
     copy = perceptual_hash(EDITS["jpeg-q40"](scenes[0]))
     assert same_photo(perceptual_hash(scenes[0]), copy, None, None, CONFIG)
+
+
+def test_adding_an_id_again_replaces_its_hashes(scenes):
+    first, second = (reuse_hashes(s, CONFIG.crop_fractions) for s in scenes[:2])
+    index = HashIndex(hashes_per_photo=1 + len(CONFIG.crop_fractions))
+    index.add("a", first)
+    index.add("b", perceptual_hash(scenes[2]))
+    index.add("a", first)  # the same photo filed twice: still one answer
+    assert len(index) == 2
+    assert index.query(first.full, radius=0) == [("a", 0)]
+    assert index.nearest(first, radius=0) == [("a", 0)]
+    index.add("a", second)  # new hashes for "a": the old ones are gone, "a" keeps its place
+    assert index.query(first.full, radius=0) == []
+    assert index.query(second.full, radius=0) == [("a", 0)]
+    assert [k for k, _ in index.query(second.full, radius=128)] == ["a", "b"]
+
+
+def test_add_many_keeps_the_last_hashes_of_a_repeated_id():
+    index = HashIndex(hashes_per_photo=2)
+    index.add_many(["x", "y"], np.array([1, 2], np.uint64), np.array([1, 2], np.uint64))
+    index.add_many(
+        ["y", "z", "y"],
+        np.array([[7, 7], [3, 3], [8, 9]], np.uint64),
+        np.array([[7, 7], [3, 3], [8, 9]], np.uint64),
+    )
+    assert len(index) == 3
+    assert index.query(PhotoHash(8, 8), radius=0) == [("y", 0)]  # y's last full hash
+    assert index.nearest(PhotoHashes(PhotoHash(9, 9)), radius=0) == [("y", 0)]  # and its crop
+    assert index.query(PhotoHash(2, 2), radius=0) == []
+    assert index.query(PhotoHash(7, 7), radius=0) == []
+    assert [k for k, _ in index.query(PhotoHash(0, 0), radius=128)] == ["x", "y", "z"]

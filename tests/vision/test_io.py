@@ -9,8 +9,9 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
+import vision.io
 from shanyraq.errors import (
     CorruptImageError,
     EmptyImageError,
@@ -119,7 +120,7 @@ def test_refuses_text_and_svg(data, said):
 def test_refuses_other_image_formats(make_image, fmt, said):
     with pytest.raises(UnsupportedImageFormatError, match=said) as info:
         decode_image(make_image(fmt), max_pixels=LIMIT)
-    assert "JPEG, PNG, WebP or HEIC" in str(info.value)
+    assert all(name in str(info.value) for name in ("JPEG", "PNG", "WebP", "HEIC"))
 
 
 def test_png_renamed_as_jpeg_is_decoded_as_png(make_image):
@@ -288,3 +289,116 @@ def test_unexpected_codec_error_is_a_corrupt_image(make_image, monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", broken_load)
     with pytest.raises(CorruptImageError, match="damaged"):
         decode_image(make_image("PNG"), max_pixels=LIMIT)
+
+
+# --- HEIF containers: HEIC or AVIF, told by the ftyp brands ---------------------------------
+
+
+def _ftyp(major: bytes, *compatible: bytes) -> bytes:
+    """An ISO-BMFF file start: the ftyp box (major brand, version 0, compatible brands)."""
+    body = major + b"\0\0\0\0" + b"".join(compatible)
+    return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\0\0\0\x08free" * 4
+
+
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        pytest.param(_ftyp(b"heic", b"mif1", b"heic"), "heic", id="iphone-heic"),
+        pytest.param(_ftyp(b"mif1", b"mif1", b"heic"), "heic", id="mif1-heic"),
+        pytest.param(_ftyp(b"msf1", b"msf1", b"hevc"), "heic", id="msf1-hevc"),
+        # A container naming no codec: pillow-heif decides, as before.
+        pytest.param(_ftyp(b"mif1", b"mif1", b"miaf"), "heic", id="mif1-only"),
+        pytest.param(_ftyp(b"avif", b"avif", b"mif1", b"miaf", b"MA1B"), "avif", id="libavif"),
+        pytest.param(_ftyp(b"mif1", b"mif1", b"miaf", b"avif"), "avif", id="mif1-avif"),
+        pytest.param(_ftyp(b"msf1", b"msf1", b"avis"), "avif", id="msf1-avis"),
+    ],
+)
+def test_heif_container_is_told_heic_or_avif_by_its_brands(header, kind, monkeypatch):
+    monkeypatch.setattr(vision.io, "avif_supported", lambda: True, raising=False)
+    assert sniff_format(header) == kind
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(_ftyp(b"mif1", b"mif1", b"miaf", b"avif"), id="mif1-avif"),
+        pytest.param(_ftyp(b"avif", b"avif", b"mif1"), id="avif"),
+    ],
+)
+def test_avif_without_decoder_is_refused_as_avif_not_as_broken_heic(header, monkeypatch):
+    monkeypatch.setattr(vision.io, "avif_supported", lambda: False, raising=False)
+    with pytest.raises(UnsupportedImageFormatError, match="AVIF") as info:
+        decode_image(header, max_pixels=LIMIT)
+    message = info.value.message
+    assert "JPEG, PNG, WebP or HEIC" in message and "AVIF photo" not in message
+
+
+def _avif(make_image, **save) -> bytes:
+    if not features.check_module("avif"):
+        pytest.skip("this Pillow has no AVIF support")
+    image = Image.open(io.BytesIO(make_image("PNG", size=(64, 48))))
+    buffer = io.BytesIO()
+    image.save(buffer, format="AVIF", quality=90, **save)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("major", [b"avif", b"mif1"])
+def test_avif_is_decoded_where_pillow_can(make_image, major):
+    data = _avif(make_image)
+    assert data[8:12] == b"avif" and b"mif1" in data[16:40]
+    data = data[:8] + major + data[12:]
+    decoded = decode_image(data, max_pixels=LIMIT)
+    assert decoded.format == "avif" and decoded.size == (64, 48)
+    reference = np.asarray(Image.open(io.BytesIO(make_image("PNG", size=(64, 48)))).convert("RGB"))
+    assert np.abs(decoded.pixels.astype(int) - reference).mean() < 8  # lossy, but the photo
+
+
+def test_avif_orientation_is_applied(make_image):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    decoded = decode_image(_avif(make_image, exif=exif.tobytes()), max_pixels=LIMIT)
+    assert decoded.size == (48, 64) and decoded.metadata.orientation == 6
+    assert decoded.pixels[0].mean() < decoded.pixels[-1].mean()  # the dark left edge on top
+
+
+def test_truncated_avif_is_corrupt(make_image):
+    data = _avif(make_image)
+    for cut in (len(data) // 2, len(data) - 10):
+        with pytest.raises(CorruptImageError, match="AVIF"):
+            decode_image(data[:cut], max_pixels=LIMIT)
+
+
+# --- the pixel limit is ours, also above Pillow's own --------------------------------------
+
+
+def test_a_limit_above_pillows_decides_not_pillows_bomb_check(make_image, monkeypatch):
+    # Pillow warns at MAX_IMAGE_PIXELS (89.5 MP) and refuses at twice that. Lowered here, so
+    # that a photo between Pillow's limit and ours is small enough to decode in a test.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    decoded = decode_image(make_image("PNG", size=(64, 48)), max_pixels=5000)
+    assert decoded.size == (64, 48)
+    assert Image.MAX_IMAGE_PIXELS == 5000  # raised to ours (restored after the test)
+    with pytest.raises(ImageTooLargeError, match=r"64x48 .* over the limit"):
+        decode_image(make_image("PNG", size=(64, 48)), max_pixels=3000)
+    assert Image.MAX_IMAGE_PIXELS == 5000  # never lowered
+
+
+def test_a_raised_limit_admits_a_100_mp_header(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
+    # The header is the point, not 100 MP of pixels (1 GB as RGB): the loading is stubbed.
+    monkeypatch.setattr(vision.io, "_load_rgb", lambda image, fmt: np.zeros((1, 1, 3), np.uint8))
+    header = _png_bomb(10000, 10000)  # 100 MP: over Pillow's 89.5 MP, under ours
+    decoded = decode_image(header, max_pixels=150_000_000)
+    assert decoded.original_size == (10000, 10000)
+    # Over ours: refused at the header, naming our limit, whichever check sees it first.
+    with pytest.raises(ImageTooLargeError, match="150 MP"):
+        decode_image(_png_bomb(20000, 10000), max_pixels=150_000_000)
+    with pytest.raises(ImageTooLargeError, match="150 MP"):
+        decode_image(_png_bomb(20000, 20000), max_pixels=150_000_000)
+
+
+def test_pillows_limit_is_not_lowered_by_a_smaller_one(make_image, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+    before = Image.MAX_IMAGE_PIXELS
+    decode_image(make_image("PNG"), max_pixels=LIMIT)
+    assert before == Image.MAX_IMAGE_PIXELS

@@ -92,9 +92,10 @@ def recommend(
         )
         band: Recommendation = "eligible" if rules.income_test else "needs_review"
     else:
-        doubts += _disagreements(p, rules)
+        says_eligible = p >= config.model_eligible_cut
+        doubts += _disagreements(p, rules, says_eligible=says_eligible)
         high = config.review_if_eligible_and_level_at_least
-        if level is not None and level >= high and (p >= 0.5 or rules.income_test):
+        if level is not None and level >= high and (says_eligible or rules.income_test):
             doubts.append(
                 Statement(
                     Code.DOUBT_HIDDEN_INCOME,
@@ -195,9 +196,11 @@ def _level_doubts(
     return [Statement(Code.DOUBT_RULE_OVERRIDES_MODEL_LEVEL, text, {"level": model_level})]
 
 
-def _disagreements(p: float, rules: RulesOutcome) -> list[Statement]:
+def _disagreements(p: float, rules: RulesOutcome, *, says_eligible: bool) -> list[Statement]:
+    """The income test or the level-6 rule against the model (`says_eligible`: P(eligible) at
+    or above recommendation.model_eligible_cut)."""
     out = []
-    if rules.income_test is True and p < 0.5:
+    if rules.income_test is True and not says_eligible:
         out.append(
             Statement(
                 Code.DOUBT_UNDER_LINE_MODEL_DISAGREES,
@@ -205,7 +208,7 @@ def _disagreements(p: float, rules: RulesOutcome) -> list[Statement]:
                 {"probability": p},
             )
         )
-    if rules.income_test is False and p >= 0.5:
+    if rules.income_test is False and says_eligible:
         out.append(
             Statement(
                 Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,
@@ -213,7 +216,7 @@ def _disagreements(p: float, rules: RulesOutcome) -> list[Statement]:
                 {"probability": p},
             )
         )
-    if rules.level6 is True and (rules.income_test is True or p >= 0.5):
+    if rules.level6 is True and (rules.income_test is True or says_eligible):
         out.append(
             Statement(
                 Code.DOUBT_LEVEL6_IN_NEED,

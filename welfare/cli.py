@@ -7,46 +7,64 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from welfare.simulate import NoiseModel
 
 app = typer.Typer(
     help="Welfare fusion: family record + photo scores -> advisory level and ASP recommendation.",
     no_args_is_help=True,
 )
 
-DATA_NOTE = (
-    "Families come from `training.synth.families.generate_families`. Their photos are **not "
-    "rendered or scored by the vision model**: each planned photo's PhotoScore is simulated "
-    "from its true labels by `welfare/simulate.py` (room confusion 8 %, condition off by one "
-    "grade 25 % of the time with Gaussian spread and calibration noise, sign misses 15 % and "
-    "false alarms 3 %, 4 % low-confidence abstentions; unusable photos fail quality or are "
-    "flagged reused). The figures below therefore say how fusion performs *if* the vision model "
-    "errs as simulated; the section 'With photos scored by the vision model' re-measures them "
-    "with real engine scores."
-)
 
-NOTES = [
-    "- Models are trained by `shanyraq welfare train` on the training split (recipe in "
-    "configs/welfare.yaml `fusion`: families, seed, hyper-parameters); 20 % of it calibrates "
-    "the probabilities (a temperature for the level, Platt scaling for ASP). `evaluate` "
-    "regenerates the same families and refuses a model whose training-data hash differs.",
-    "- In the synthetic data ASP eligibility is the generator's: *declared* per-capita income "
-    "under the poverty line. Hidden income therefore shows in the level, not in the ASP label; "
-    "the recommendation sends a family that is eligible by declared income but placed at a "
-    "high level (configs/welfare.yaml `recommendation`) to review, never to not_eligible.",
-    "- The level-6 rule (the published criteria, combined as configs/welfare.yaml "
-    "`rules.level6.combine` says) overrides the model's level; every rule that fired is listed "
-    "in each Assessment.",
-    "- LightGBM models predict the level with the recipe's `level_objective` (cumulative: one "
-    'booster per question "is the family above level k?"), on the 23 criteria plus derived '
-    "figures (money in subsistence minimums, asset and hidden-income tallies, photo evidence "
-    "pooled by what signs point to); the recipe was chosen on validation families (another "
-    "seed), never on the test split.",
-    "- Region and head-of-family gender are never model features; they are used only here.",
-    "- Nothing here decides: each recommendation is advisory and every doubt gives needs_review.",
-]
+def data_note(noise: NoiseModel) -> str:
+    """What the report's data are: synthetic families, photo scores simulated with `noise`."""
+    from welfare.report import share
+
+    return (
+        "Families come from `training.synth.families.generate_families`. Their photos are **not "
+        "rendered or scored by the vision model**: each planned photo's PhotoScore is simulated "
+        f"from its true labels by `welfare/simulate.py` (room confusion "
+        f"{share(1 - noise.room_accuracy)}, condition off by one grade "
+        f"{share(noise.condition_off_by_one)} of the time with Gaussian spread and calibration "
+        f"noise, sign misses {share(noise.sign_miss)} and false alarms "
+        f"{share(noise.sign_false_alarm)}, {share(noise.low_confidence_rate)} low-confidence "
+        "abstentions; unusable photos fail quality or are flagged reused). The figures below "
+        "therefore say how fusion performs *if* the vision model errs as simulated; the section "
+        "'With photos scored by the vision model' re-measures them with real engine scores."
+    )
+
+
+def notes(*, calibration_fraction: float) -> list[str]:
+    """The report's notes and limits; `calibration_fraction` is the evaluated models' recipe's."""
+    from welfare.report import share
+
+    return [
+        "- Models are trained by `shanyraq welfare train` on the training split (recipe in "
+        "configs/welfare.yaml `fusion`: families, seed, hyper-parameters); "
+        f"{share(calibration_fraction)} of it calibrates the probabilities (a temperature for "
+        "the level, Platt scaling for ASP). `evaluate` regenerates the same families and "
+        "refuses a model whose training-data hash differs.",
+        "- In the synthetic data ASP eligibility is the generator's: *declared* per-capita "
+        "income under the poverty line. Hidden income therefore shows in the level, not in the "
+        "ASP label; the recommendation sends a family that is eligible by declared income but "
+        "placed at a high level (configs/welfare.yaml `recommendation`) to review, never to "
+        "not_eligible.",
+        "- The level-6 rule (the published criteria, combined as configs/welfare.yaml "
+        "`rules.level6.combine` says) overrides the model's level; every rule that fired is "
+        "listed in each Assessment.",
+        "- LightGBM models predict the level with the recipe's `level_objective` (cumulative: "
+        'one booster per question "is the family above level k?"), on the 23 criteria plus '
+        "derived figures (money in subsistence minimums, asset and hidden-income tallies, photo "
+        "evidence pooled by what signs point to); the recipe was chosen on validation families "
+        "(another seed), never on the test split.",
+        "- Region and head-of-family gender are never model features; they are used only here.",
+        "- Nothing here decides: each recommendation is advisory and every doubt gives "
+        "needs_review.",
+    ]
 
 
 @app.command("train")
@@ -98,16 +116,19 @@ def evaluate(
     """Evaluate saved models on held-out synthetic families; write JSON, plots and Markdown."""
     from welfare.criteria import get_welfare_config
     from welfare.report import write_report
+    from welfare.simulate import NoiseModel
     from welfare.train import evaluate_saved
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = get_welfare_config()
     result, context = evaluate_saved(models, n_boot=n_boot, config=config)
+    # The recipe the default model recorded; a model saved before recipes were: the config's.
+    recipe = context["recipe"] or config.fusion.model_dump(mode="json")
     context.update(
         command="shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
         default_model=result["default_model"],
-        data_note=DATA_NOTE,
-        notes=NOTES,
+        data_note=data_note(NoiseModel()),  # the noise `evaluate` simulates scores with
+        notes=notes(calibration_fraction=recipe["calibration_fraction"]),
     )
     page = write_report(
         result, out_dir=out, markdown=markdown, context=context, levels=config.level_values
@@ -135,6 +156,7 @@ def ceiling(
     ),
 ) -> None:
     """Measure the accuracy ceiling: simulated vs noise-free photo scores, by training size."""
+    from shanyraq.provenance import code_version
     from welfare.ceiling import measure_ceiling
     from welfare.criteria import get_welfare_config
 
@@ -144,6 +166,12 @@ def ceiling(
         n=n, seed=config.fusion.seed, sizes=sizes or [3000, 12000, 48000], config=config
     )
     result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    # What `evaluate` checks it against before putting it in the report, and its provenance.
+    result.update(
+        recipe=config.fusion.model_dump(mode="json"),
+        code_version=code_version(),
+        welfare_config_sha256=config.digest(),
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "ceiling.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     for row in result["rows"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -97,6 +98,9 @@ class RecommendationConfig(StrictModel):
 
     eligible_min_probability: float = Field(gt=0, lt=1)
     not_eligible_max_probability: float = Field(gt=0, lt=1)
+    # Where P(eligible) counts as "the model says eligible" when the model is weighed against
+    # the income test and the level-6 rule; between the two bands, inclusive.
+    model_eligible_cut: float = Field(gt=0, lt=1)
     review_if_eligible_and_level_at_least: int = Field(ge=1)
     # Not eligible by declared income, yet the model's own level is this or below: review.
     # None: never (the income test alone decides such families).
@@ -110,6 +114,13 @@ class RecommendationConfig(StrictModel):
     def _check(self) -> RecommendationConfig:
         if self.not_eligible_max_probability >= self.eligible_min_probability:
             raise ValueError("not_eligible_max_probability must be below eligible_min_probability")
+        low, high = self.not_eligible_max_probability, self.eligible_min_probability
+        if not low <= self.model_eligible_cut <= high:
+            raise ValueError(
+                f"model_eligible_cut {self.model_eligible_cut} must lie between "
+                f"not_eligible_max_probability {low} and eligible_min_probability {high} "
+                "(inclusive)"
+            )
         return self
 
 
@@ -212,6 +223,10 @@ class WelfareConfig(StrictModel):
     @property
     def level_values(self) -> list[int]:
         return [lv.value for lv in self.levels]
+
+    def digest(self) -> str:
+        """sha256 of the parsed configuration: what it says, not its comments or layout."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
 def load_welfare_config(path: Path | None = None) -> WelfareConfig:

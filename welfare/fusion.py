@@ -5,9 +5,11 @@ Each registered model predicts the welfare level (1..K, multiclass) and P(ASP el
 scores (a temperature for the level, Platt scaling for ASP), so per-feature contributions
 computed on raw scores keep their sign and order after calibration.
 
-Artifacts are folders: fusion.json (name, version, features, training-data hash, calibration,
-metrics) and one model file per head (the learners live in welfare/heads.py). Random-forest
-heads are stored with joblib (pickle): load only artifacts you trained or trust.
+Artifacts are folders: fusion.json (name, version, features, training-data hash, recipe,
+seed, calibration, metrics) and one model file per head (the learners live in
+welfare/heads.py). The version digests what decides the model's outputs: training data,
+recipe, seed and the fitted heads themselves. Random-forest heads are stored with joblib
+(pickle): load only artifacts you trained or trust.
 """
 
 from __future__ import annotations
@@ -114,6 +116,10 @@ class FusionMeta:
     level_decoding: str
     background: dict[str, float]
     level_objective: str = "multiclass"
+    # The recipe (configs/welfare.yaml `fusion`) and seed it was fitted with; None in
+    # artifacts saved before they were recorded (their version is then the data hash's).
+    recipe: dict[str, Any] | None = None
+    seed: int | None = None
     code_version: str = field(default_factory=code_version)
     format: int = ARTIFACT_FORMAT
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -248,7 +254,7 @@ def train_fusion(
         name=name,
         learner=spec.learner,
         visual=spec.visual,
-        version=f"{name}-{train_hash[:12]}",
+        version="",  # set below, from everything else
         features=features,
         levels=list(level_values),
         training_data_hash=train_hash,
@@ -259,8 +265,58 @@ def train_fusion(
         level_decoding=recipe.level_decoding,
         background={f: _median(frame[f]) for f in features},
         level_objective=objective,
+        recipe=recipe.model_dump(mode="json"),
+        seed=seed,
     )
+    meta.version = model_version(meta, level_head, asp_head)
     return FusionModel(meta, level_head, asp_head)
+
+
+# Left out of the version: how the model was made (code, metrics) rather than what it is, and
+# the calibration, which follows from the heads, data, recipe and seed that are in it (a
+# forest sums its trees in thread order, so refitting one moves Platt's figures in the last
+# digits: with them in, the same recipe on the same data would not keep its version).
+_NOT_VERSIONED = ("version", "code_version", "metrics", "temperature", "platt")
+# Recipe keys that choose models rather than fit them: which to report and which to serve, and
+# the default number of families (the training-data hash covers the data itself).
+RECIPE_CHOOSING = ("default_model", "serving_model", "n_families")
+
+
+def fitting_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The part of a recipe (FusionRecipe.model_dump) that decides what a fit gives."""
+    return {k: v for k, v in recipe.items() if k not in RECIPE_CHOOSING}
+
+
+def model_version(meta: FusionMeta, level_head: Head, asp_head: Head) -> str:
+    """`<name>-<digest>` of the training data, recipe, seed, decoding and both fitted heads:
+    two models that can predict differently never share a version."""
+    described = {k: v for k, v in asdict(meta).items() if k not in _NOT_VERSIONED}
+    if described["recipe"] is not None:
+        described["recipe"] = fitting_recipe(described["recipe"])
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
+    for head in (level_head, asp_head):
+        digest.update(head_content(head))
+    return f"{meta.name}-{digest.hexdigest()[:12]}"
+
+
+def head_content(head: Head) -> bytes:
+    """A fitted head as bytes that change whenever its outputs can: LightGBM's model text,
+    or a forest's tree arrays field by field (the node records hold padding bytes that are
+    never set, so the pickle itself may differ between two identical forests)."""
+    if isinstance(head, LightGBMHead):
+        return head.booster.model_to_string().encode()
+    if isinstance(head, CumulativeLightGBMHead):
+        return b"\0".join(b.model_to_string().encode() for b in head.boosters)
+    if isinstance(head, ForestHead):
+        digest = hashlib.sha256(f"{head.n_classes}:{head.forest.classes_.tolist()}".encode())
+        for tree in head.forest.estimators_:
+            state = tree.tree_.__getstate__()
+            nodes = state["nodes"]
+            for column in nodes.dtype.names:
+                digest.update(np.ascontiguousarray(nodes[column]).tobytes())
+            digest.update(np.ascontiguousarray(state["values"]).tobytes())
+        return digest.digest()
+    raise TypeError(f"no content digest for a {type(head).__name__} head")
 
 
 def _median(column: pd.Series) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from welfare.report import TARGETS
+from welfare.report import TARGETS, target_share
 
 
 def _pct(value: float | None) -> str:
@@ -83,7 +83,7 @@ def real_verdict(real: dict[str, Any]) -> list[str]:
         lines.append(
             f"On the {real['n_hidden_income']} hidden-income families, fused minus tabular-only "
             f"level accuracy with engine scores is {_ci(hidden, points=True)} points: the target "
-            f"of +{target:.0f} points is {'reached' if reached else 'NOT reached'} with them."
+            f"of +{target:g} points is {'reached' if reached else 'NOT reached'} with them."
         )
     ex_real, ex_sim = (arms[k]["exclusion_error"]["value"] for k in (fused, simulated))
     ex_tab = arms[tabular]["exclusion_error"]["value"]
@@ -142,12 +142,13 @@ def engine_trained_verdict(real: dict[str, Any]) -> list[str]:
         f"{_pct(arms[tabular]['accuracy']['value'])}, {_ci(gain, points=True)} points"
         + (" (the interval excludes zero)." if beats else " (the interval does not exclude zero)."),
         f"On hidden-income families it differs from tabular-only by {_ci(hidden, points=True)} "
-        f"points: the +{target:.0f}-point target is {'reached' if reached else 'NOT reached'}. "
+        f"points: the +{target:g}-point target is {'reached' if reached else 'NOT reached'}. "
         f"Exclusion error {_pct(exclusion)} "
         f"({_eligible_note(real['overall']['n_eligible'], exclusion)}; "
-        f"{'within' if ex_ok else 'ABOVE'} the 3 % target); needs_review "
-        f"{_ci(arms[trained]['needs_review_rate'])}, {'within' if review_ok else 'ABOVE'} the "
-        f"15 % target (tabular-only: {_pct(arms[tabular]['needs_review_rate']['value'])} with the "
+        f"{'within' if ex_ok else 'ABOVE'} the {target_share('exclusion_error')} target); "
+        f"needs_review {_ci(arms[trained]['needs_review_rate'])}, "
+        f"{'within' if review_ok else 'ABOVE'} the {target_share('needs_review_rate')} target "
+        f"(tabular-only: {_pct(arms[tabular]['needs_review_rate']['value'])} with the "
         "same photos; the photos' doubts in the table below, not the model, send most of these "
         "families to review).",
     ]

@@ -24,7 +24,7 @@ import numpy as np
 from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices
-from welfare.fusion import FusionModel
+from welfare.fusion import FusionModel, model_version
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_scores import (
     HeldOut,
@@ -92,8 +92,8 @@ def fit_engine_fused(
 ) -> FusionModel:
     """The lgbm_fused recipe (calibration split as in train) fitted on engine-scored families."""
     model = fit_on(data, RECIPE, config=config, seed=seed, source=source)
-    digest = model.meta.training_data_hash[:12]
-    model.meta = replace(model.meta, name=ENGINE_MODEL, version=f"{ENGINE_MODEL}-{digest}")
+    meta = replace(model.meta, name=ENGINE_MODEL)
+    model.meta = replace(meta, version=model_version(meta, model.level_head, model.asp_head))
     return model
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shanyraq.errors import ModelMismatchError
+from shanyraq.provenance import code_version
 from welfare.criteria import WelfareConfig, get_welfare_config
 from welfare.dataset import FamilyData, split_indices, synthetic_family_data
 from welfare.evaluation import evaluate_models
@@ -119,5 +120,9 @@ def evaluate_saved(
         "seed": seed,
         "n_train": len(split.train),
         "n_test": len(split.test),
+        # The recipe the default model was fitted with (None: saved before recipes were kept).
+        "recipe": models[result["default_model"]].meta.recipe,
+        "code_version": code_version(),
+        "welfare_config_sha256": config.digest(),
     }
     return result, context

@@ -159,3 +159,18 @@ def trained(family_data, welfare_config):
         name: fit_on(train, name, config=welfare_config, seed=0, source={"n": 700, "seed": 3})
         for name in list_models()
     }
+
+
+@pytest.fixture
+def hand_made_synthetic(monkeypatch, welfare_config):
+    """`welfare.train` regenerates hand-made families instead of the project's generator."""
+    from welfare.dataset import build_family_data
+    from welfare.simulate import simulate_photos
+
+    def synthetic(n, *, seed, progress=False):
+        table, planned = make_families(n, seed=seed, config=welfare_config)
+        return build_family_data(
+            table, simulate_photos(planned, seed=seed + 1), config=welfare_config
+        )
+
+    monkeypatch.setattr("welfare.train.synthetic_family_data", synthetic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,3 +220,40 @@ def test_assessment_statements_match_its_sentences_and_survive_json(
             assert said["params"]["level"] == result.level
     fired = [c for c in data["rule_checks"] if c["name"] == "asp_income_test"]
     assert fired[0]["code"] == Code.RULE_INCOME_UNDER_LINE
+
+
+def _with_recommendation(tmp_path, **values):
+    """The real welfare.yaml with `recommendation` values changed, loaded from a temp file."""
+    import yaml
+
+    from welfare.criteria import load_welfare_config
+
+    data = yaml.safe_load(Path(__file__).parents[2].joinpath("configs/welfare.yaml").read_text())
+    data["recommendation"].update(values)
+    path = tmp_path / "welfare.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_welfare_config(path)
+
+
+def test_model_eligible_cut_is_the_configured_one(tmp_path, taxonomy):
+    # Bands 0.40 / 0.05 with the cut at the eligible band: P = 0.45 is eligible, and the
+    # model agrees with an income under the line (a cut of 0.5 in code would send it to review).
+    config = _with_recommendation(
+        tmp_path,
+        eligible_min_probability=0.4,
+        not_eligible_max_probability=0.05,
+        model_eligible_cut=0.4,
+    )
+    assert band(config, taxonomy, 0.45) == ("eligible", [])
+    # The cut moved above 0.5: P = 0.55 now disagrees with an income under the line ...
+    config = _with_recommendation(tmp_path, model_eligible_cut=0.6)
+    assert Code.DOUBT_UNDER_LINE_MODEL_DISAGREES in {
+        d.code for d in doubts_of(config, taxonomy, 0.55)[1]
+    }
+    # ... and with an income above it, P = 0.55 is no longer "the model says eligible".
+    codes = {d.code for d in doubts_of(config, taxonomy, 0.55, per_capita_income_kzt=90_000)[1]}
+    assert Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES not in codes
+    shipped = doubts_of(
+        _with_recommendation(tmp_path), taxonomy, 0.55, per_capita_income_kzt=90_000
+    )
+    assert Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES in {d.code for d in shipped[1]}

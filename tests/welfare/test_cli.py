@@ -8,11 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import InputFileError
-from welfare.cli import app
-from welfare.dataset import build_family_data
-from welfare.simulate import simulate_photos
+from welfare.cli import app, data_note, notes
+from welfare.simulate import NoiseModel
 
-from .conftest import family, make_families
+from .conftest import family
 
 runner = CliRunner()
 
@@ -73,14 +72,8 @@ def test_assess_refuses_malformed_photo_scores_with_the_file_named(tmp_path, wel
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("hand_made_synthetic")
 def test_train_then_evaluate_writes_models_and_report(tmp_path, monkeypatch, welfare_config):
-    def fake_synthetic(n, *, seed, progress=False):
-        table, planned = make_families(n, seed=seed, config=welfare_config)
-        return build_family_data(
-            table, simulate_photos(planned, seed=seed + 1), config=welfare_config
-        )
-
-    monkeypatch.setattr("welfare.train.synthetic_family_data", fake_synthetic)
     monkeypatch.setattr("welfare.train.get_welfare_config", lambda: welfare_config)
     monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: welfare_config)
     models = tmp_path / "models"
@@ -122,9 +115,46 @@ def test_train_then_evaluate_writes_models_and_report(tmp_path, monkeypatch, wel
     assert (tmp_path / "plots" / "accuracy.png").stat().st_size > 1000
     text = page.read_text()
     assert "## Targets" in text and "simulated" in text
+    assert metrics["context"]["welfare_config_sha256"] == welfare_config.digest()
+    assert "code_version" in metrics["context"]
 
 
 def test_unknown_model_name_is_refused(tmp_path):
     result = runner.invoke(app, ["train", "--out", str(tmp_path), "--model", "svm"])
     assert result.exit_code != 0
     assert "unknown models ['svm']" in result.output
+
+
+def test_ceiling_records_the_recipe_evaluate_checks_it_against(
+    tmp_path, monkeypatch, welfare_config
+):
+    measured = {"model": "lgbm_fused", "seed": 0, "rows": []}
+    monkeypatch.setattr("welfare.ceiling.measure_ceiling", lambda **_: dict(measured))
+    monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: welfare_config)
+    result = runner.invoke(app, ["ceiling", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "ceiling.json").read_text())
+    assert written["recipe"] == welfare_config.fusion.model_dump(mode="json")
+    assert written["welfare_config_sha256"] == welfare_config.digest()
+    assert written["code_version"] and written["command"].startswith("shanyraq welfare")
+
+
+def test_data_note_and_notes_give_the_simulation_and_recipe_figures():
+    shipped = data_note(NoiseModel())
+    assert "room confusion 8 %" in shipped and "false alarms 3 %" in shipped
+    noise = NoiseModel(
+        room_accuracy=0.9,
+        condition_off_by_one=0.2,
+        sign_miss=0.1,
+        sign_false_alarm=0.05,
+        low_confidence_rate=0.02,
+    )
+    note = data_note(noise)
+    for words in (
+        "room confusion 10 %",
+        "off by one grade 20 % of the time",
+        "sign misses 10 % and false alarms 5 %",
+        "2 % low-confidence abstentions",
+    ):
+        assert words in note
+    assert "30 % of it calibrates" in notes(calibration_fraction=0.3)[0]

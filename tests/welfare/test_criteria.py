@@ -66,3 +66,29 @@ def test_person_count_relations_must_name_count_criteria(tmp_path, change, messa
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=message):
         load_welfare_config(path)
+
+
+@pytest.mark.parametrize(
+    ("cut", "accepted"), [(0.1, True), (0.5, True), (0.7, True), (0.05, False), (0.8, False)]
+)
+def test_model_eligible_cut_lies_between_the_bands(tmp_path, cut, accepted):
+    data = yaml.safe_load(REAL.read_text())
+    data["recommendation"]["model_eligible_cut"] = cut  # bands: 0.10 and 0.70
+    path = tmp_path / "welfare.yaml"
+    path.write_text(yaml.safe_dump(data))
+    if accepted:
+        assert load_welfare_config(path).recommendation.model_eligible_cut == cut
+        return
+    with pytest.raises(ConfigError, match=f"model_eligible_cut {cut} must lie between"):
+        load_welfare_config(path)
+
+
+def test_digest_follows_what_the_config_says(tmp_path):
+    config = load_welfare_config()
+    data = yaml.safe_load(REAL.read_text())
+    path = tmp_path / "welfare.yaml"
+    path.write_text("# another comment\n" + yaml.safe_dump(data))
+    assert load_welfare_config(path).digest() == config.digest()  # comments do not count
+    data["thresholds"]["poverty_line_kzt"] += 1
+    path.write_text(yaml.safe_dump(data))
+    assert load_welfare_config(path).digest() != config.digest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shanyraq.errors import ModelMismatchError
@@ -85,3 +86,59 @@ def test_median_decoding_is_ordinal():
     probs = np.array([[0.4, 0.0, 0.0, 0.0, 0.0, 0.6], [0.45, 0.1, 0.0, 0.0, 0.0, 0.45]])
     assert decode_levels(probs, [1, 2, 3, 4, 5, 6], how="argmax").tolist() == [6, 1]
     assert decode_levels(probs, [1, 2, 3, 4, 5, 6], how="median").tolist() == [6, 2]
+
+
+def _fit(family_data, config, name="lgbm_tabular", seed=0, **fusion):
+    from welfare.train import fit_on
+
+    if fusion:
+        config = config.model_copy(update={"fusion": config.fusion.model_copy(update=fusion)})
+    train = family_data.subset(range(400))
+    return fit_on(train, name, config=config, seed=seed, source={"n": 400, "seed": 3})
+
+
+def test_version_names_the_recipe_and_seed_not_only_the_data(family_data, welfare_config):
+    fusion = welfare_config.fusion
+    base = _fit(family_data, welfare_config)
+    fewer_trees = fusion.lightgbm.model_copy(update={"n_estimators": 20})
+    others = {
+        "another seed": _fit(family_data, welfare_config, seed=1),
+        "other hyper-parameters": _fit(family_data, welfare_config, lightgbm=fewer_trees),
+        "another calibration split": _fit(family_data, welfare_config, calibration_fraction=0.3),
+    }
+    for why, other in others.items():
+        assert other.meta.training_data_hash == base.meta.training_data_hash, why  # same data
+        assert other.meta.version != base.meta.version, why
+    # The same data, recipe and seed give the same model, so the same version.
+    assert _fit(family_data, welfare_config).meta.version == base.meta.version
+    assert base.meta.seed == 0
+    assert base.meta.recipe == fusion.model_dump(mode="json")
+
+
+def test_forest_version_is_reproducible_and_follows_the_seed(family_data, welfare_config):
+    first = _fit(family_data, welfare_config, name="rf_tabular")
+    assert _fit(family_data, welfare_config, name="rf_tabular").meta.version == first.meta.version
+    reseeded = _fit(family_data, welfare_config, name="rf_tabular", seed=2)
+    assert reseeded.meta.version != first.meta.version
+
+
+def test_saved_recipe_and_seed_round_trip(trained, tmp_path, welfare_config):
+    folder = trained["lgbm_fused"].save(tmp_path / "m")
+    meta = json.loads((folder / "fusion.json").read_text())
+    assert meta["recipe"]["lightgbm"]["n_estimators"] == welfare_config.fusion.lightgbm.n_estimators
+    assert meta["seed"] == 0
+    loaded = FusionModel.load(folder)
+    assert (loaded.meta.recipe, loaded.meta.version) == (meta["recipe"], meta["version"])
+
+
+def test_artifact_saved_before_recipe_was_recorded_keeps_its_version(trained, tmp_path):
+    folder = trained["lgbm_tabular"].save(tmp_path / "old")
+    meta = json.loads((folder / "fusion.json").read_text())
+    del meta["recipe"], meta["seed"]
+    meta["version"] = "lgbm_tabular-0123456789ab"  # the old scheme: the data hash only
+    (folder / "fusion.json").write_text(json.dumps(meta))
+    loaded = FusionModel.load(folder)
+    assert loaded.meta.version == "lgbm_tabular-0123456789ab"
+    assert loaded.meta.recipe is None and loaded.meta.seed is None
+    x = np.zeros((1, len(loaded.features)))
+    assert loaded.predict(pd.DataFrame(x, columns=loaded.features)).levels.shape == (1,)

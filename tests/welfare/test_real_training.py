@@ -20,6 +20,7 @@ from welfare.real_scores import ScoreCache, held_out_families, planned_pixels, s
 from welfare.real_training import (
     ENGINE_MODEL,
     engine_family_data,
+    fit_engine_fused,
     load_engine_trained,
     score_in_chunks,
     train_on_engine_scores,
@@ -131,6 +132,24 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
     assert (arm(ENGINE_MODEL, "engine"), arm("lgbm_tabular", "engine")) in pairs
     text = "\n".join(real_score_lines({**result, "command": "test"}))
     assert f"`{ENGINE_MODEL}`, the `lgbm_fused` recipe trained on engine scores" in text
+
+
+def test_engine_model_version_follows_the_seed_not_only_the_data(family_data, welfare_config):
+    data = family_data.subset(range(300))
+
+    def fit(seed):
+        return fit_engine_fused(data, config=welfare_config, seed=seed, source={"n": 1, "seed": 1})
+
+    first = fit(0)
+    assert first.meta.name == ENGINE_MODEL and first.meta.version.startswith(f"{ENGINE_MODEL}-")
+    assert (first.meta.seed, first.meta.recipe) == (
+        0,
+        welfare_config.fusion.model_dump(mode="json"),
+    )
+    assert fit(0).meta.version == first.meta.version  # the same model again
+    reseeded = fit(1)
+    assert reseeded.meta.training_data_hash == first.meta.training_data_hash
+    assert reseeded.meta.version != first.meta.version
 
 
 def test_cli_train_engine_writes_the_model(tmp_path, config, vision_dir, monkeypatch):

@@ -1,0 +1,171 @@
+"""The evaluation report: its figures come from their sources, and stale measurements stay out."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from welfare import report
+from welfare.evaluation import evaluate_models
+from welfare.real_report import engine_trained_verdict
+from welfare.report import ceiling_lines, write_report
+
+
+def _figure(value: float) -> dict[str, float]:
+    return {"value": value, "ci_low": value, "ci_high": value}
+
+
+def test_target_labels_follow_the_targets(monkeypatch):
+    level = {"accuracy": 0.91}
+    asp = {"exclusion_error": 0.04, "needs_review_rate": 0.1}
+    result = {"models": {"m": {"overall": {"level": level, "asp": asp}, "hidden_income": None}}}
+    shipped = "\n".join(report._target_rows(result, {"default_model": "m"}))
+    assert "Level accuracy ≥ 92 % | 91.0 % | NOT reached" in shipped
+    assert "Exclusion error ≤ 3 %" in shipped and "needs_review ≤ 15 %" in shipped
+    for key, value in [
+        ("level_accuracy", 0.9),
+        ("exclusion_error", 0.05),
+        ("needs_review_rate", 0.125),
+        ("hidden_income_gain_points", 7.5),
+    ]:
+        monkeypatch.setitem(report.TARGETS, key, value)
+    text = "\n".join(report._target_rows(result, {"default_model": "m"}))
+    assert "Level accuracy ≥ 90 % | 91.0 % | reached" in text
+    assert "by ≥ 7.5 points" in text
+    assert "Exclusion error ≤ 5 % | 4.0 % | reached" in text
+    assert "needs_review ≤ 12.5 %" in text
+
+
+def test_engine_trained_verdict_names_the_targets_it_compares_with(monkeypatch):
+    arm = {
+        "accuracy": _figure(0.8),
+        "exclusion_error": _figure(0.04),
+        "needs_review_rate": _figure(0.12),
+    }
+    real = {
+        "engine_trained": "e",
+        "tabular": "t",
+        "fused": "f",
+        "overall": {"arms": {"e | engine": arm, "t | engine": arm}, "n_eligible": 50},
+        "engine_training": {"train_families": 10},
+        "reuse": "full hash",
+    }
+    assert "ABOVE the 3 % target" in " ".join(engine_trained_verdict(real))
+    monkeypatch.setitem(report.TARGETS, "exclusion_error", 0.05)
+    monkeypatch.setitem(report.TARGETS, "needs_review_rate", 0.1)
+    text = " ".join(engine_trained_verdict(real))
+    assert "within the 5 % target" in text and "ABOVE the 10 % target" in text
+
+
+def test_ceiling_section_names_the_calibration_share_it_was_measured_with():
+    ceiling = {
+        "model": "m",
+        "command": "c",
+        "n_families": 100,
+        "seed": 0,
+        "n_test": 25,
+        "rows": [{"reading": "a", "n_train": 10, "accuracy": 0.5}],
+    }
+    assert "the recipe's `calibration_fraction` of each" in "\n".join(ceiling_lines(ceiling))
+    recorded = {**ceiling, "recipe": {"calibration_fraction": 0.25}}
+    assert "25 % of each training set calibrates" in "\n".join(ceiling_lines(recorded))
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained, family_data, welfare_config):
+    models = {name: trained[name] for name in ("lgbm_tabular", "lgbm_fused")}
+    result = evaluate_models(
+        models, family_data.subset(range(700, 900)), config=welfare_config, n_boot=5, seed=0
+    )
+    result.pop("_frames")
+    return result
+
+
+def _context(result, **changes):
+    context = {
+        "command": "test",
+        "default_model": result["default_model"],
+        "data_note": "note",
+        "notes": [],
+        "n_families": 900,
+        "seed": 3,
+        "recipe": None,
+    }
+    return {**context, **changes}
+
+
+def _ceiling(model, seed, **extra):
+    rows = [{"reading": "a", "n_train": 10, "accuracy": 0.5}]
+    return {"model": model, "command": "c", "n_families": 100, "seed": seed, "n_test": 25,
+            "rows": rows, **extra}  # fmt: skip
+
+
+def _write(tmp_path, result, context, **files):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, data in files.items():
+        (out / f"{name}.json").write_text(json.dumps(data))
+    page = write_report(
+        result, out_dir=out, markdown=tmp_path / "r.md", context=context, levels=[1, 2, 3, 4, 5, 6]
+    )
+    return json.loads((out / "metrics.json").read_text()), page.read_text()
+
+
+def test_measurements_of_these_models_are_merged(tmp_path, evaluated):
+    context = _context(evaluated)
+    metrics, text = _write(tmp_path, evaluated, context, ceiling=_ceiling("lgbm_fused", 3))
+    assert metrics["ceiling"]["rows"] and "skipped" not in metrics
+    assert "## Ceiling" in text and "in the output folder was left out" not in text
+
+
+def test_stale_measurements_are_left_out_with_the_reason(tmp_path, evaluated, caplog):
+    versions = {name: m["version"] for name, m in evaluated["models"].items()}
+    real = {
+        "data": {"n": 900, "seed": 3},
+        "fusion_models": {**versions, "lgbm_fused": "lgbm_fused-000000000000"},
+    }
+    with caplog.at_level(logging.WARNING, logger="welfare.report"):
+        metrics, text = _write(
+            tmp_path,
+            evaluated,
+            _context(evaluated),
+            ceiling=_ceiling("lgbm_fused", 7),
+            real_scores=real,
+        )
+    assert "ceiling" not in metrics and "real_scores" not in metrics
+    assert "data seed 7, the models on seed 3" in metrics["skipped"]["ceiling"]["why"]
+    why = metrics["skipped"]["real_scores"]["why"]
+    assert f"lgbm_fused lgbm_fused-000000000000 (evaluated: {versions['lgbm_fused']})" in why
+    assert "## Ceiling" not in text and "## With photos scored" not in text
+    assert "_ceiling.json in the output folder was left out: measured on data seed 7" in text
+    assert "Run `shanyraq welfare evaluate-real` again" in text
+    assert sum("left out of the report" in r.message for r in caplog.records) == 2
+
+
+@pytest.mark.parametrize(
+    ("real", "words"),
+    [
+        ({"data": {"n": 500, "seed": 3}}, "measured on data n = 500, seed 3"),
+        ({"data": {"n": 900, "seed": 3}, "fusion_models": {"x": "x-1"}}, "none of the fusion"),
+    ],
+)
+def test_real_scores_of_other_data_or_models_are_stale(evaluated, real, words):
+    public = {**evaluated, "context": _context(evaluated)}
+    assert words in (report._real_scores_mismatch(real, public) or "")
+    versions = {name: m["version"] for name, m in evaluated["models"].items()}
+    same = {"data": {"n": 900, "seed": 3}, "fusion_models": {**versions, "engine": "e-1"}}
+    assert report._real_scores_mismatch(same, public) is None
+
+
+def test_ceiling_of_another_model_or_recipe_is_stale(evaluated, welfare_config):
+    recipe = welfare_config.fusion.model_dump(mode="json")
+    public = {**evaluated, "context": _context(evaluated, recipe=recipe)}
+    stale = report._ceiling_mismatch(_ceiling("rf_fused", 3), public)
+    assert "not the default model" in (stale or "")
+    other = {**recipe, "calibration_fraction": 0.3, "serving_model": "lgbm_fused"}
+    why = report._ceiling_mismatch(_ceiling("lgbm_fused", 3, recipe=other), public)
+    assert why == "measured with another fusion recipe (it differs in calibration_fraction)"
+    renamed = {**recipe, "serving_model": "lgbm_fused", "n_families": 64000}
+    assert report._ceiling_mismatch(_ceiling("lgbm_fused", 3, recipe=renamed), public) is None

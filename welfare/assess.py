@@ -95,12 +95,23 @@ def recommend(
         says_eligible = p >= config.model_eligible_cut
         doubts += _disagreements(p, rules, says_eligible=says_eligible)
         high = config.review_if_eligible_and_level_at_least
-        if level is not None and level >= high and (says_eligible or rules.income_test):
+        if level is not None and level >= high and rules.income_test:
             doubts.append(
                 Statement(
                     Code.DOUBT_HIDDEN_INCOME,
                     f"eligible by declared income, yet the model puts the family at level "
                     f"{level}: possible hidden income",
+                    {"level": level},
+                )
+            )
+        elif level is not None and level >= high and says_eligible:
+            # Declared income does not make the family eligible (above the line, or unknown):
+            # it is the model's own two estimates that disagree, not a sign of hidden income.
+            doubts.append(
+                Statement(
+                    Code.DOUBT_MODEL_ELIGIBLE_HIGH_LEVEL,
+                    f"the model finds the family likely eligible, yet puts it at level "
+                    f"{level}: its two estimates disagree",
                     {"level": level},
                 )
             )

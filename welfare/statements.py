@@ -41,6 +41,7 @@ class Code(StrEnum):
     DOUBT_REUSED_PHOTOS = "doubt.reused_photos"
     DOUBT_NO_MODEL = "doubt.no_model"
     DOUBT_HIDDEN_INCOME = "doubt.hidden_income"
+    DOUBT_MODEL_ELIGIBLE_HIGH_LEVEL = "doubt.model_eligible_high_level"
     DOUBT_NEAR_BOUNDARY = "doubt.near_boundary"
     DOUBT_UNDER_LINE_MODEL_DISAGREES = "doubt.under_line_model_disagrees"
     DOUBT_ABOVE_LINE_MODEL_DISAGREES = "doubt.above_line_model_disagrees"

@@ -189,6 +189,20 @@ def test_hidden_income_doubt_names_the_model_level(welfare_config, taxonomy):
     assert [(d.code, d.params) for d in doubts] == [(Code.DOUBT_HIDDEN_INCOME, {"level": 5})]
 
 
+def test_a_model_that_says_eligible_above_the_line_is_not_called_hidden_income(
+    welfare_config, taxonomy
+):
+    """Above the line the family is not eligible by declared income, so a model that says
+    eligible while placing it high is the model disagreeing with itself: its own doubt."""
+    given = inputs(welfare_config, taxonomy, 0.6, per_capita_income_kzt=200_000)
+    _, doubts = recommend(**given, level=5)
+    codes = [d.code for d in doubts]
+    assert Code.DOUBT_HIDDEN_INCOME not in codes
+    assert Code.DOUBT_MODEL_ELIGIBLE_HIGH_LEVEL in codes
+    found = next(d for d in doubts if d.code == Code.DOUBT_MODEL_ELIGIBLE_HIGH_LEVEL)
+    assert found.params == {"level": 5} and "declared income" not in found.text
+
+
 def test_assessment_statements_match_its_sentences_and_survive_json(
     trained, welfare_config, taxonomy
 ):

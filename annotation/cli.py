@@ -42,6 +42,27 @@ def _connect(config: AnnotationConfig) -> Connection:
     return connect(config.server.url, token_from_env(), timeout_s=config.server.timeout_s)
 
 
+def _scores_source(
+    model: Path | None, scores: Path | None, used: list[PhotoScore]
+) -> dict[str, object]:
+    """Where `_scores` got the scores `used`, for the selection record."""
+    from shanyraq.manifest import sha256_file
+
+    if scores is not None:
+        source: dict[str, object] = {
+            "from": "scores_file", "path": str(scores.resolve()), "sha256": sha256_file(scores),
+        }  # fmt: skip
+    elif model is not None:
+        source = {
+            "from": "model",
+            "model_dir": str(model.resolve()),
+            "model_json_sha256": sha256_file(model / "model.json"),
+        }
+    else:
+        source = {"from": "none"}
+    return {**source, "model_versions": sorted({s.model_version for s in used})}
+
+
 def _scores(manifest_path: Path, model: Path | None, scores: Path | None) -> dict[str, PhotoScore]:
     from annotation.scoring import read_scores, score_manifest
     from shanyraq.manifest import read_manifest
@@ -123,7 +144,13 @@ def push(
 def select(
     manifest: Annotated[Path, typer.Argument(help="Manifest of candidate photos.")],
     budget: Annotated[int, typer.Option("--budget", min=1, help="How many photos to pick.")],
-    out: Annotated[Path, typer.Option("--out", help="Manifest of the picked photos.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Manifest of the picked photos; OUT.json beside it records how they were chosen.",
+        ),
+    ],
     model: ModelOpt = None,
     scores: ScoresOpt = None,
     skip_pushed: Annotated[
@@ -132,8 +159,12 @@ def select(
     ] = False,
     config_path: ConfigOpt = None,
 ) -> None:
-    """Pick the unlabelled photos most worth labelling (then `annotate push OUT`)."""
-    from annotation.select import select_from_manifest
+    """Pick the unlabelled photos most worth labelling (then `annotate push OUT`).
+
+    OUT.json (e.g. picked.csv.json) records the pool manifest's sha256, the scores' source and
+    model versions, the selection parameters, budget and seed, and the code version.
+    """
+    from annotation.select import select_from_manifest, selection_record, selection_record_path
     from shanyraq.manifest import read_manifest, write_manifest
 
     if model is None and scores is None:
@@ -157,13 +188,22 @@ def select(
             sha: root / photo if photo else None
             for sha, photo in project_photos(conn, project_id).items()
         }
-    selection = select_from_manifest(
-        data.rows, data.root, by_sha, config.selection.params(budget), in_project=in_project
-    )
+    params = config.selection.params(budget)
+    selection = select_from_manifest(data.rows, data.root, by_sha, params, in_project=in_project)
     write_manifest(out, selection.picked)
+    record = selection_record(
+        selection,
+        params,
+        manifest=manifest,
+        out=out,
+        scores_source=_scores_source(model, scores, [by_sha[r.sha256] for r in data.rows]),
+        in_project=None if in_project is None else len(in_project),
+    )
+    record_path = selection_record_path(out)
+    record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
     typer.echo(
         f"selected {len(selection.picked)} of {len(selection.candidates)} unlabelled photo(s) "
-        f"-> {out}"
+        f"-> {out} (how: {record_path.name})"
     )
 
 

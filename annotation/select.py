@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -94,11 +94,15 @@ def combined_uncertainty(
 
 @dataclass(frozen=True)
 class SelectionParams:
+    """How a batch is chosen. Callers take these from configs/annotation.yaml `selection`
+    (`AnnotationConfig.selection.params(budget)`); the defaults equal its values (a test holds
+    them together) only so that tests and experiments can change one field at a time."""
+
     budget: int
     method: UncertaintyMethod = "margin"
     head_weights: Mapping[HeadName, float] | None = None  # None: room 1, condition 1, signs 0.5
     diversity: DiversityMethod = "kmeans"
-    pool_factor: int = 4  # candidates for the diversity step, as a multiple of the budget
+    pool_factor: int = 10  # candidates for the diversity step, as a multiple of the budget
     # 0 = off: embeddings of distinct photos can be closer than edited copies of one photo.
     near_duplicate_cosine_distance: float = 0.0
     # Hamming radius over all hash columns given (pHash + dHash: 0..128).
@@ -271,15 +275,25 @@ def select_batch(
 
 
 def warm_start(
-    embeddings: np.ndarray, n: int, *, seed: int, hashes: np.ndarray | None = None
+    embeddings: np.ndarray,
+    n: int,
+    *,
+    seed: int,
+    hashes: np.ndarray | None = None,
+    params: SelectionParams | None = None,
 ) -> list[int]:
     """A first set to label before any model exists: the most central photo of n k-means clusters.
 
     Central rather than extreme photos: with a handful of labels, typical examples teach a
-    learner more than outliers (which k-center greedy would pick first).
+    learner more than outliers (which k-center greedy would pick first). Of `params` (default:
+    configs/annotation.yaml `selection`) only the near-duplicate radii apply: there is no
+    uncertainty yet, so every photo is a candidate and the pick is always the central one.
     """
+    if params is None:
+        from annotation.settings import get_annotation_config
+
+        params = get_annotation_config().selection.params(n)
     emb = diversity_space(embeddings)
-    params = SelectionParams(budget=n)
     blocker = _Blocker(emb, _as_columns(hashes), params, labelled_emb=None, labelled_hashes=None)
     return _k_means(np.ones(len(emb)), emb, blocker, n, seed=seed, pick="central")
 
@@ -371,3 +385,44 @@ def select_from_manifest(
         labelled_hashes=photo_hashes(reference_files) if reference_files else None,
     )
     return ManifestSelection([candidates[i] for i in chosen], candidates)
+
+
+def selection_record_path(out: Path) -> Path:
+    """Where `annotate select --out OUT` says how it chose: OUT plus ".json" (picked.csv.json)."""
+    return out.with_name(out.name + ".json")
+
+
+def selection_record(
+    selection: ManifestSelection,
+    params: SelectionParams,
+    *,
+    manifest: Path,
+    out: Path,
+    scores_source: Mapping[str, Any],
+    in_project: int | None,
+) -> dict[str, Any]:
+    """What a selection was made from and how, so it can be told apart from another or re-run:
+    the pool manifest and the written picks (sha256), where the scores came from (with the model
+    versions they hold), every selection parameter (budget and k-means seed among them) and the
+    code version. `in_project`: photos already in the Label Studio project (None: not asked)."""
+    from datetime import UTC, datetime
+
+    from shanyraq.manifest import sha256_file
+    from shanyraq.provenance import code_version
+
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "manifest": str(manifest.resolve()),
+        "manifest_sha256": sha256_file(manifest),
+        "out": str(out.resolve()),
+        "out_sha256": sha256_file(out),
+        "scores": dict(scores_source),
+        "budget": params.budget,
+        "seed": params.seed,
+        "params": {**asdict(params), "head_weights": dict(params.weights())},
+        "skip_pushed": in_project is not None,
+        "in_project": in_project,
+        "candidates": len(selection.candidates),
+        "picked": len(selection.picked),
+    }

@@ -139,11 +139,14 @@ def push_rows(
     document_root: Path,
     scores: Mapping[str, PhotoScore],
     taxonomy: Taxonomy,
-    sign_threshold: float = 0.5,
-    batch_size: int = 200,
+    sign_threshold: float,
+    batch_size: int,
 ) -> PushReport:
     """Import the rows not yet in the project, in batches; each batch is one API call, so a
-    failure part-way leaves whole batches in and the next run sends the rest."""
+    failure part-way leaves whole batches in and the next run sends the rest.
+
+    `sign_threshold` and `batch_size` come from configs/annotation.yaml `push`.
+    """
     from tqdm import tqdm
 
     document_root = document_root.resolve()

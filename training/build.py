@@ -120,6 +120,7 @@ def export_run(
         metrics=metrics,
         training_data_sha256=info.get("training_data_sha256", info["manifest_sha256"]),
         training_config=info["recipe"],
+        augmentation=info.get("augmentation"),
     )
     out = out_dir or run_dir / ARTIFACT_DIR
     artifact = export_artifact(

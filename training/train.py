@@ -2,13 +2,16 @@
 
 `train(config)` writes a run folder: `last.pt` (full checkpoint dict for `resume=True`),
 `best.pt` (model.pt format, EMA weights when EMA is on), `metrics.csv` (one line per epoch)
-and `run.json` (what export and evaluation need next). Every random process is seeded from
-`config.seed` and the epoch, so a resumed run matches an uninterrupted one.
+and `run.json` (what export and evaluation need next: the recipe, and beside it the
+augmentation pipeline's contents as loaded, since the recipe names it only). Every random
+process is seeded from `config.seed` and the epoch, so a resumed run matches an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -26,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from training.augment import build_pipeline
+from training.augment import NO_AUGMENT, build_pipeline, load_pipeline_config
 from training.data import (
     EpochSampler,
     ManifestDataset,
@@ -134,6 +137,19 @@ def build_scheduler(
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def augmentation_record(name: str) -> dict[str, Any]:
+    """The augmentation pipeline `name` as run.json and model.json record it: its contents as
+    loaded from configs/augment/NAME.yaml (None for "none") and their sha256, so a later edit
+    of the file cannot pass for what a model was trained with."""
+    pipeline = None if name == NO_AUGMENT else load_pipeline_config(name).model_dump(mode="json")
+    canonical = json.dumps(pipeline, sort_keys=True, separators=(",", ":"))
+    return {
+        "name": name,
+        "sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+        "pipeline": pipeline,
+    }
 
 
 def build_train_set(
@@ -371,6 +387,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = load_splits(config.data)
     model, spec = build_model(config, taxonomy)
+    augmentation = augmentation_record(config.augment)  # as the pipeline is built, next line
     train_set = build_train_set(config, splits, spec, taxonomy)
     loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)
@@ -391,7 +408,7 @@ def train(
         stopped_early = _run_epoch(loop, config, loader, val, log, taxonomy)
         if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
             break
-    _write_run_json(run_dir, config, splits, spec, loop, train_set)
+    _write_run_json(run_dir, config, splits, spec, loop, train_set, augmentation)
     return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early)
 
 
@@ -472,10 +489,12 @@ def _write_run_json(
     spec: Preprocessing,
     loop: Loop,
     train_set: ManifestDataset | SyntheticStream,
+    augmentation: dict[str, Any],
 ) -> None:
     n_photos = {k: len(v) for k, v in asdict(splits).items() if isinstance(v, list)}
     info: dict[str, Any] = {
         "recipe": config.model_dump(mode="json"),
+        "augmentation": augmentation,
         "manifest": str(splits.manifest.resolve()),
         "manifest_sha256": splits.manifest_sha256,
         "training_data_sha256": splits.manifest_sha256,

@@ -1,17 +1,17 @@
 """The scoring engine: decoded photos in, one `PhotoScore` per photo out, via ONNX Runtime.
 
 `Engine.load` reads a model artifact, refuses one trained on another taxonomy, picks the best
-usable execution provider (vision.providers) and opens one session. `score` runs photos in
-batches through the shared preprocessing (vision.preprocess) and head post-processing
-(vision.heads) and decides whether each photo's scores may be used (`abstain`). `score_async`
-lets concurrent callers share batches through a `MicroBatcher`. Knows nothing of families
-or HTTP.
+usable execution provider (vision.providers) and opens one session. `score` runs the photos
+its caller hands it (at most `max_photos_per_call` per model call) through the shared
+preprocessing (vision.preprocess) and head post-processing (vision.heads) and decides whether
+each photo's scores may be used (`abstain`). Grouping concurrent uploads into batches is the
+service's job (serving.pipeline, configs/serving.yaml `batching`), not the engine's. Knows
+nothing of families or HTTP.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,9 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
-from shanyraq.errors import ModelMismatchError
+from shanyraq.errors import ConfigError, ModelMismatchError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.artifact import ONNX_FILE, ModelArtifact, read_artifact
-from vision.batcher import MicroBatcher
 from vision.hashing import HashingConfig
 from vision.heads import head_probs
 from vision.preprocess import to_batch, to_input
@@ -43,44 +42,60 @@ INPUT_NAME = "pixels"
 
 
 class RuntimeConfig(StrictModel):
-    providers: tuple[ProviderName, ...] = ("tensorrt", "cuda", "cpu")
-    intra_op_threads: int = Field(0, ge=0, description="0 = one per core (ORT default).")
-    inter_op_threads: int = Field(1, ge=0)
-    allow_spinning: bool = Field(False, description="Busy-wait between ops (CPU-hungry).")
+    # No defaults here or below: configs/engine.yaml is the one source of these values, and a
+    # key missing from it is an error that names the key, not a silent second value.
+    providers: tuple[ProviderName, ...]
+    intra_op_threads: int = Field(ge=0, description="0 = one per core (ORT default).")
+    inter_op_threads: int = Field(ge=0)
+    allow_spinning: bool = Field(description="Busy-wait between ops (CPU-hungry).")
     allow_spinning_alone: bool = Field(
-        True,
         description="The same when scoring is the only work (bulk, CLI): Engine.load(alone=True).",
     )
-    log_severity: int = Field(3, ge=0, le=4, description="ORT: 2 warning, 3 error, 4 fatal.")
-    device_id: int = Field(0, ge=0)
-    fp16: bool = Field(True, description="GPU only: TensorRT fp16, or model_fp16.onnx on CUDA.")
-    io_binding: bool = Field(True, description="GPU only: inputs copied to the device once.")
-    trt_cache_dir: Path | None = Field(None, description="TensorRT engine cache folder.")
-
-
-class BatchingConfig(StrictModel):
-    max_batch: int = Field(8, ge=1)
-    max_wait_ms: float = Field(5.0, ge=0)
+    log_severity: int = Field(ge=0, le=4, description="ORT: 2 warning, 3 error, 4 fatal.")
+    device_id: int = Field(ge=0)
+    fp16: bool = Field(description="GPU only: TensorRT fp16, or model_fp16.onnx on CUDA.")
+    io_binding: bool = Field(description="GPU only: inputs copied to the device once.")
+    trt_cache_dir: Path | None = Field(description="TensorRT engine cache folder (null: none).")
 
 
 class AbstainConfig(StrictModel):
     """Below these top probabilities a photo's scores are not to be used."""
 
-    min_room_probability: float = Field(0.5, ge=0, le=1)
-    min_condition_probability: float = Field(0.0, ge=0, le=1)
+    min_room_probability: float = Field(ge=0, le=1)
+    min_condition_probability: float = Field(ge=0, le=1)
+
+
+# For an engine.yaml that still has the `batching` section this config once had.
+_OLD_BATCHING_KEY = (
+    "'batching' is no longer an engine setting: the service groups uploads by "
+    "configs/serving.yaml 'batching', and the most photos Engine.score puts in one model call "
+    "is now 'max_photos_per_call' (batching.max_batch cut every bulk batch into calls of that "
+    "size); remove 'batching' and set 'max_photos_per_call'"
+)
 
 
 class EngineConfig(StrictModel):
     """configs/engine.yaml."""
 
-    runtime: RuntimeConfig = RuntimeConfig()
-    batching: BatchingConfig = BatchingConfig()
-    abstain: AbstainConfig = AbstainConfig()
-    quality: QualityConfig = QualityConfig()
-    hashing: HashingConfig = HashingConfig()
-    decode_short_side_px: int = Field(
-        512, gt=0, description="JPEGs decode at reduced scale, never below this shorter side."
+    runtime: RuntimeConfig
+    max_photos_per_call: int = Field(
+        gt=0, description="Engine.score: most photos in one model call (callers pick the batch)."
     )
+    abstain: AbstainConfig
+    quality: QualityConfig
+    hashing: HashingConfig
+    decode_short_side_px: int = Field(
+        gt=0, description="JPEGs decode at reduced scale, never below this shorter side."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_old_batching(cls, data: Any) -> Any:
+        # Refused rather than mapped: its 8 would keep cutting bulk batches into calls of 8,
+        # and its max_wait_ms has no engine meaning left.
+        if isinstance(data, dict) and "batching" in data:
+            raise ValueError(_OLD_BATCHING_KEY)
+        return data
 
     @model_validator(mode="after")
     def _decode_covers_quality(self) -> EngineConfig:
@@ -105,21 +120,20 @@ class EngineConfig(StrictModel):
 
 
 def load_engine_config(path: Path | None = None) -> EngineConfig:
-    return load_config(path or default_configs_dir() / "engine.yaml", EngineConfig)
+    """configs/engine.yaml (or `path`); ConfigError when it is missing or lacks a key."""
+    path = path or default_configs_dir() / "engine.yaml"
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: file not found; the scoring engine has no built-in settings. Restore "
+            "configs/engine.yaml, or copy it into the folder SHANYRAQ_CONFIGS_DIR names"
+        )
+    return load_config(path, EngineConfig)
 
 
 @lru_cache(maxsize=1)
 def get_engine_config() -> EngineConfig:
-    """configs/engine.yaml, read once (defaults when the file is absent)."""
-    path = default_configs_dir() / "engine.yaml"
-    return load_engine_config(path) if path.exists() else EngineConfig()
-
-
-@dataclass(frozen=True)
-class _Item:
-    image: np.ndarray
-    sha256: str
-    quality: QualityVerdict | None
+    """configs/engine.yaml, read once."""
+    return load_engine_config()
 
 
 def session_options(runtime: RuntimeConfig) -> Any:
@@ -175,7 +189,6 @@ class Engine:
             np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
         )
         self._io_binding = config.runtime.io_binding and self.provider != "cpu"
-        self._batcher: MicroBatcher[_Item, PhotoScore] | None = None
 
     @classmethod
     def load(
@@ -239,7 +252,11 @@ class Engine:
         sha256s: list[str],
         quality: list[QualityVerdict | None] | None = None,
     ) -> list[PhotoScore]:
-        """One PhotoScore per RGB uint8 image, in order."""
+        """One PhotoScore per RGB uint8 image, in order.
+
+        The caller chooses the batch: it goes to the model in one call, or in calls of
+        `max_photos_per_call` when larger (which only bounds one call's input memory).
+        """
         if len(sha256s) != len(images):
             raise ValueError(f"{len(images)} images but {len(sha256s)} sha256s")
         verdicts: list[QualityVerdict | None] = (
@@ -248,7 +265,7 @@ class Engine:
         if len(verdicts) != len(images):
             raise ValueError(f"{len(images)} images but {len(verdicts)} quality verdicts")
         scores: list[PhotoScore] = []
-        step = self.config.batching.max_batch
+        step = self.config.max_photos_per_call
         for start in range(0, len(images), step):
             stop = start + step
             scores += self._score_chunk(
@@ -300,24 +317,6 @@ class Engine:
             self.artifact, outs, sha256s=sha256s, verdicts=verdicts,
             abstain=self.config.abstain, not_dwelling=self._not_dwelling,
         )  # fmt: skip
-
-    def _score_items(self, items: list[_Item]) -> list[PhotoScore]:
-        return self.score(
-            [i.image for i in items],
-            sha256s=[i.sha256 for i in items],
-            quality=[i.quality for i in items],
-        )
-
-    async def score_async(
-        self, image: np.ndarray, *, sha256: str, quality: QualityVerdict | None = None
-    ) -> PhotoScore:
-        """Score one photo, batched with other concurrent callers (batching config)."""
-        if self._batcher is None:
-            batching = self.config.batching
-            self._batcher = MicroBatcher(
-                self._score_items, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms
-            )
-        return await self._batcher.submit(_Item(image, sha256, quality))
 
 
 def scores_from_outputs(

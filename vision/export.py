@@ -65,6 +65,9 @@ class ExportRequest:
     metrics: dict[str, Any] | None = None
     training_data_sha256: str = ""
     training_config: dict[str, Any] | None = None
+    # run.json "augmentation" (training.train.augmentation_record): the pipeline's contents
+    # and sha256, kept in model.json's training_config beside the recipe that names it.
+    augmentation: dict[str, Any] | None = None
 
 
 class _Exportable(nn.Module):
@@ -153,6 +156,15 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def _training_config(request: ExportRequest, *, timm_version: str) -> dict[str, Any]:
+    """model.json training_config: the recipe, the timm version and, when the run recorded
+    it, the augmentation pipeline's contents (older runs name it only, in the recipe)."""
+    config = {**(request.training_config or {}), "timm_version": timm_version}
+    if request.augmentation is not None:
+        config["augmentation"] = request.augmentation
+    return config
+
+
 def build_metadata(
     model: ShanyraqNet, request: ExportRequest, *, taxonomy: Taxonomy
 ) -> ModelArtifact:
@@ -176,7 +188,7 @@ def build_metadata(
         embedding_dim=model.embedding_dim,
         metrics=request.metrics or {},
         training_data_sha256=request.training_data_sha256,
-        training_config={**(request.training_config or {}), "timm_version": timm.__version__},
+        training_config=_training_config(request, timm_version=timm.__version__),
         code_version=code_version(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -14,6 +14,7 @@ from annotation.cli import app
 from annotation.client import LabelStudioUnreachableError
 from annotation.label_config import PhotoLabels
 from annotation.scoring import write_scores
+from annotation.settings import load_annotation_config
 from shanyraq.errors import ConfigError
 from shanyraq.manifest import read_manifest
 
@@ -79,6 +80,39 @@ def test_init_push_select_pull_from_the_command_line(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output[: result.output.rindex("}") + 1])["photos"] == 0
     assert read_manifest(out).rows == []
+
+
+def test_select_records_what_it_chose_from_and_how(tmp_path, taxonomy):
+    """Offline (no --skip-pushed): picked.csv.json ties the picks to the pool manifest, the
+    scores and their model, the configured parameters, the budget and seed, and the code."""
+    from shanyraq import __version__
+    from shanyraq.manifest import sha256_file
+
+    manifest = tmp_path / "manifest.csv"
+    rows = make_manifest(tmp_path / "photos", manifest, 4, prefix="sel")
+    scores = tmp_path / "scores.jsonl"
+    guess = PhotoLabels("kitchen", 3, frozenset())
+    write_scores(scores, [score_for(r.sha256, guess, taxonomy, seed=i) for i, r in enumerate(rows)])
+    picked = tmp_path / "picked.csv"
+    args = ["select", str(manifest), "--budget", "2", "--scores", str(scores), "--out", str(picked)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "picked.csv.json" in result.output
+    record = json.loads((tmp_path / "picked.csv.json").read_text(encoding="utf-8"))
+    assert record["manifest_sha256"] == sha256_file(manifest)
+    assert record["out_sha256"] == sha256_file(picked)
+    assert record["scores"] == {
+        "from": "scores_file", "path": str(scores.resolve()), "sha256": sha256_file(scores),
+        "model_versions": ["test-model-1"],
+    }  # fmt: skip
+    counts = (record["budget"], record["seed"], record["candidates"], record["picked"])
+    assert counts == (2, 0, 4, 2)
+    configured = load_annotation_config().selection
+    assert record["params"]["pool_factor"] == configured.pool_factor
+    assert record["params"]["near_duplicate_hash_bits"] == configured.near_duplicate_hash_bits
+    assert record["params"]["head_weights"] == configured.head_weights
+    assert record["skip_pushed"] is False and record["in_project"] is None
+    assert record["code_version"].startswith(__version__)
 
 
 def test_server_down_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):

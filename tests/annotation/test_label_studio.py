@@ -24,6 +24,7 @@ from annotation.project import (
     init_project,
     open_project,
 )
+from annotation.settings import load_annotation_config
 from annotation.tasks import PushReport, push_rows
 from shanyraq.manifest import ManifestRow, read_manifest
 from shanyraq.manifest_check import check_manifest
@@ -43,6 +44,7 @@ PREDICTED = [
     L("bathroom", 3, frozenset()),
 ]  # photo 5 has no prediction
 ND = L("not_dwelling", None, frozenset())
+PUSH = load_annotation_config().push  # the shipped sign threshold and batch size
 # Per photo: (annotator index, labels, cancelled)
 VOTES: list[list[tuple[int, PhotoLabels, bool]]] = [
     [(i, L("kitchen", 3, frozenset({"damp_mould"})), False) for i in range(3)],
@@ -95,6 +97,7 @@ def round_trip(label_studio: LabelStudioServer, taxonomy: Taxonomy, tmp_path_fac
         document_root=label_studio.document_root,
         scores=scores,
         taxonomy=taxonomy,
+        sign_threshold=PUSH.sign_threshold,
         batch_size=4,
     )
     task_by_sha = {
@@ -133,6 +136,8 @@ def test_push_again_skips_photos_already_there(round_trip, taxonomy, label_studi
         document_root=label_studio.document_root,
         scores={},
         taxonomy=taxonomy,
+        sign_threshold=PUSH.sign_threshold,
+        batch_size=PUSH.batch_size,
     )
     assert (again.created, again.skipped_existing) == (0, 6)
 

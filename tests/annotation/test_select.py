@@ -236,3 +236,44 @@ def test_copies_of_photos_already_in_the_project_are_not_selected(tmp_path, taxo
     assert "elsewhere_copy.jpg" in everything and len({"p0.jpg", "p0_copy.jpg"} & everything) == 1
     pushed = picked({rows[0].sha256: None, other_sha: other})
     assert pushed == {"p1.jpg", "p2.jpg", "p3.jpg", "p4.jpg"}
+
+
+def test_selection_defaults_are_the_configured_selection():
+    # SelectionParams' defaults are a convenience for tests; annotation.yaml holds the values
+    # (pool_factor was 4 here, 10 there).
+    from dataclasses import asdict, replace
+
+    from annotation.settings import load_annotation_config
+
+    configured = load_annotation_config().selection.params(budget=7)
+    bare = SelectionParams(budget=7)
+    assert asdict(replace(bare, head_weights=dict(bare.weights()))) == asdict(configured)
+
+
+def test_warm_start_takes_its_near_duplicate_radius_from_the_config(tmp_path, monkeypatch):
+    from annotation.settings import get_annotation_config, load_annotation_config
+
+    emb = clustered(5)
+    hashes = np.random.default_rng(7).integers(0, 2**63, size=40, dtype=np.uint64)
+    shipped = load_annotation_config().selection.params(4)
+    # Configured so that any two photos are near-duplicates: one photo, whatever the budget.
+    (tmp_path / "annotation.yaml").write_text("selection:\n  near_duplicate_hash_bits: 128\n")
+    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(tmp_path))
+    get_annotation_config.cache_clear()
+    try:
+        assert len(warm_start(emb, 4, seed=0, hashes=hashes)) == 1
+    finally:
+        get_annotation_config.cache_clear()
+    # Parameters given explicitly win (the shipped radius of 16 blocks nothing here).
+    assert len(warm_start(emb, 4, seed=0, hashes=hashes, params=shipped)) == 4
+
+
+def test_push_takes_its_threshold_and_batch_size_from_the_caller():
+    # No second copy of annotation.yaml `push` in code: the CLI passes the configured values.
+    import inspect
+
+    from annotation.tasks import push_rows
+
+    parameters = inspect.signature(push_rows).parameters
+    for name in ("sign_threshold", "batch_size"):
+        assert parameters[name].default is inspect.Parameter.empty, name

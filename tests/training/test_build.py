@@ -35,6 +35,10 @@ def test_build_writes_artifact_report_and_card(built, taxonomy):
     assert meta.temperatures == built.artifact.temperatures
     assert meta.metrics["room_macro_f1"] == built.metrics["test"]["room"]["macro_f1"]
     assert meta.training_data_sha256 and meta.training_config["name"] == "tiny-test"
+    # The augmentation's contents, not only its name, travel from run.json into model.json.
+    augmentation = meta.training_config["augmentation"]
+    assert augmentation["name"] == meta.training_config["augment"]
+    assert len(augmentation["sha256"]) == 64 and augmentation["pipeline"]
     for name in ("metrics.json", "report.md", "confusion_room.png", "confusion_condition.png",
                  "reliability.png", "robustness.png"):  # fmt: skip
         assert (built.evaluation_dir / name).stat().st_size > 0, name

@@ -134,3 +134,38 @@ def test_head_weights_from_the_recipe_reach_the_loss(toy_manifest, tmp_path, tin
     )
     with pytest.raises(ValueError, match="head_weights"):
         tiny_recipe(toy_manifest, tmp_path, head_weights={"signs": -1.0})
+
+
+def test_run_json_records_the_augmentation_contents_beside_the_recipe(
+    toy_manifest, tmp_path, tiny_recipe
+):
+    # The recipe names its pipeline only ("augment": "phone"): an edit of configs/augment/
+    # would leave every later run.json (and model.json) saying the same thing.
+    import hashlib
+    import json
+
+    from training.augment import load_pipeline_config
+
+    train(tiny_recipe(toy_manifest, tmp_path / "run", epochs=1, ema_decay=None))
+    info = json.loads((tmp_path / "run" / RUN_JSON).read_text())
+    assert info["recipe"]["augment"] == "phone"
+    recorded = info["augmentation"]
+    assert recorded["name"] == "phone"
+    assert recorded["pipeline"] == load_pipeline_config("phone").model_dump(mode="json")
+    canonical = json.dumps(recorded["pipeline"], sort_keys=True, separators=(",", ":"))
+    assert recorded["sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_the_augmentation_record_follows_the_pipeline_file(tmp_path, monkeypatch):
+    from training.train import augmentation_record
+
+    (tmp_path / "augment").mkdir()
+    pipeline = tmp_path / "augment" / "mine.yaml"
+    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(tmp_path))
+    pipeline.write_text("name: mine\ntransforms:\n  - name: HorizontalFlip\n    params: {p: 0.5}\n")
+    before = augmentation_record("mine")
+    pipeline.write_text("name: mine\ntransforms:\n  - name: HorizontalFlip\n    params: {p: 0.9}\n")
+    after = augmentation_record("mine")
+    assert before["name"] == after["name"] == "mine" and before["sha256"] != after["sha256"]
+    assert after["pipeline"]["transforms"][0]["params"] == {"p": 0.9}
+    assert augmentation_record("none")["pipeline"] is None

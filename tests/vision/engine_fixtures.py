@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -69,3 +70,16 @@ def make_artifact(
     images = [room_scene(seed + i, height=48, width=64) for i in range(2)]
     export_artifact(model, folder, request=request, taxonomy=taxonomy, parity_images=images)
     return folder
+
+
+def model_calls(engine: Any, monkeypatch: Any) -> list[int]:
+    """The batch size of every model call `engine` makes from now on (its run_logits, wrapped)."""
+    calls: list[int] = []
+    run = engine.run_logits
+
+    def counted(batch: np.ndarray) -> dict[str, np.ndarray]:
+        calls.append(len(batch))
+        return run(batch)
+
+    monkeypatch.setattr(engine, "run_logits", counted)
+    return calls

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.vision.engine_fixtures import make_artifact, room_scene
+from tests.vision.engine_fixtures import make_artifact, model_calls, room_scene
 from tests.vision.test_io import rational_orientation
 from vision.bulk import CpuBytesScorer, PhotoBytes, score_batches
 from vision.engine import Engine, get_engine_config
@@ -90,6 +90,19 @@ def test_tensor_scorer_isolates_unexpected_errors_too(model, photos, monkeypatch
     scored = [s for batch in score_batches(tensor, [photos]) for s in batch]
     assert [s.score is not None for s in scored] == [True, True, False, False, True]
     assert scored[2].error == "RuntimeError: codec bug"
+
+
+def test_a_bulk_batch_is_one_model_call(model, monkeypatch):
+    # `rescore --batch-size` and bench_gpu's "batch 32" reach the model as one call each, not
+    # as calls of engine.yaml's old batching.max_batch (8).
+    engine = Engine.load(model)
+    calls = model_calls(engine, monkeypatch)
+    png = _encoded(room_scene(0, height=40, width=50), "PNG")
+    batch = [PhotoBytes(i, f"{i:064x}", png) for i in range(32)]
+    scorer = CpuBytesScorer(engine, max_pixels=MAX_PIXELS, decode_short_side=None, decode_threads=1)
+    scored = [s for done in score_batches(scorer, [batch, batch[:5]]) for s in done]
+    assert len(scored) == 37 and all(s.score is not None for s in scored)
+    assert calls == [32, 5]
 
 
 @pytest.mark.parametrize(("stored", "expected"), [((6, 0), 1), ((13, 2), 1), ((6, 1), 6)])

@@ -1,8 +1,8 @@
-"""The engine: calibrated scores equal torch's, batching is invisible, abstain reasons, refusals."""
+"""The engine: calibrated scores equal torch's, batching is invisible, abstain reasons, refusals,
+and configs/engine.yaml as the only source of its settings."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from shanyraq.errors import ModelMismatchError
-from tests.vision.engine_fixtures import make_artifact, room_scene
+from shanyraq.errors import ConfigError, ModelMismatchError
+from tests.vision.engine_fixtures import make_artifact, model_calls, room_scene
 from vision.artifact import Temperatures
 from vision.engine import AbstainConfig, Engine, EngineConfig, abstain_reasons, load_engine_config
 from vision.heads import head_probs
@@ -36,7 +37,7 @@ def config() -> EngineConfig:
     return shipped.model_copy(
         update={
             "abstain": AbstainConfig(min_room_probability=0.5, min_condition_probability=0.0),
-            "batching": shipped.batching.model_copy(update={"max_batch": 4}),
+            "max_photos_per_call": 4,
         }
     )
 
@@ -129,18 +130,62 @@ def test_abstain_rule_on_condition_and_reason_order():
     assert abstain_reasons(home, sure, None, abstain=rule, not_dwelling="not_dwelling") == ()
 
 
-def test_concurrent_async_callers_share_batches(engine, photos):
-    async def main():
-        return await asyncio.gather(
-            *(engine.score_async(p, sha256=s) for p, s in zip(photos, _shas(11), strict=True))
-        )
+def test_the_callers_batch_is_one_model_call_up_to_the_cap(kitchen_folder, config, monkeypatch):
+    # Bulk callers choose their batch (rescore --batch-size, 32 in annotation pre-scoring);
+    # engine.yaml only caps one call. Its old batching.max_batch cut 32 photos into 4 calls of 8.
+    shipped = Engine.load(kitchen_folder, config=load_engine_config())
+    photos = [room_scene(seed % 5, height=40, width=50) for seed in range(32)]
+    calls = model_calls(shipped, monkeypatch)
+    shipped.score(photos, sha256s=_shas(32))
+    assert calls == [32] and shipped.config.max_photos_per_call >= 32
+    capped = Engine.load(kitchen_folder, config=config)  # max_photos_per_call: 4
+    calls = model_calls(capped, monkeypatch)
+    capped.score(photos[:10], sha256s=_shas(10))
+    assert calls == [4, 4, 2]
 
-    results = asyncio.run(main())
-    expected = engine.score(photos, sha256s=_shas(11))
-    assert [r.photo_sha256 for r in results] == _shas(11)
-    for got, want in zip(results, expected, strict=True):
-        assert got.room == pytest.approx(want.room, abs=1e-5)
-    assert engine._batcher is not None and max(engine._batcher.batch_sizes) > 1
+
+def _shipped_yaml() -> dict:
+    return yaml.safe_load((Path(__file__).parents[2] / "configs" / "engine.yaml").read_text())
+
+
+def test_the_old_batching_section_is_refused_naming_its_successors(tmp_path):
+    data = _shipped_yaml()
+    data["batching"] = {"max_batch": 8, "max_wait_ms": 10}
+    path = tmp_path / "engine.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_engine_config(path)
+    assert "max_photos_per_call" in str(info.value) and "serving.yaml" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["abstain.min_condition_probability", "runtime.allow_spinning", "max_photos_per_call"]
+)
+def test_a_missing_key_is_refused_by_name_not_defaulted(tmp_path, key):
+    # A code default was a second copy of the value: without the key, condition abstention
+    # silently went from 0.3 to off.
+    data = _shipped_yaml()
+    *parents, last = key.split(".")
+    section = data
+    for name in parents:
+        section = section[name]
+    del section[last]
+    path = tmp_path / "engine.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=rf"key '{key}': Field required"):
+        load_engine_config(path)
+
+
+def test_a_missing_engine_yaml_is_an_error_not_defaults(tmp_path, monkeypatch):
+    from vision.engine import get_engine_config
+
+    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(tmp_path))
+    get_engine_config.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"engine\.yaml: file not found"):
+            get_engine_config()
+    finally:
+        get_engine_config.cache_clear()
 
 
 def test_prepared_inputs_score_as_the_photos_do(engine, photos):

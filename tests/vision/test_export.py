@@ -114,3 +114,35 @@ def test_code_version_names_the_commit_and_a_dirty_tree(tmp_path):
     plain = tmp_path.parent / f"{tmp_path.name}-plain"  # outside any checkout
     plain.mkdir()
     assert code_version(plain) == __version__
+
+
+def test_model_json_keeps_the_augmentation_contents_and_old_ones_still_load(
+    exported, taxonomy, tmp_path
+):
+    # The recipe names its augmentation only ("augment": "phone"); the pipeline's contents and
+    # sha256 travel from run.json into training_config, beside the recipe.
+    import json
+
+    from vision.artifact import write_artifact
+    from vision.export import build_metadata
+
+    model, folder, _ = exported
+    augmentation = {"name": "phone", "sha256": "ab" * 32, "pipeline": {"name": "phone"}}
+    request = ExportRequest(
+        variant="shanyraq_test",
+        preprocessing=model_preprocessing(model, size=32),
+        model_version="test-aug",
+        training_config={"name": "tiny", "augment": "phone"},
+        augmentation=augmentation,
+    )
+    meta = build_metadata(model, request, taxonomy=taxonomy)
+    assert meta.training_config["augmentation"] == augmentation
+    assert meta.training_config["augment"] == "phone" and "timm_version" in meta.training_config
+    write_artifact(tmp_path / "new", meta)
+    assert read_artifact(tmp_path / "new").training_config["augmentation"] == augmentation
+    # An artifact exported before the field existed loads as before.
+    old = json.loads((folder / "model.json").read_text())
+    assert "augmentation" not in old["training_config"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model.json").write_text(json.dumps(old))
+    assert read_artifact(tmp_path / "old").training_config.get("augmentation") is None

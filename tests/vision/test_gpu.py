@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+from shanyraq.errors import ImageTooLargeError
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.artifact import Preprocessing
 from vision.bulk import CpuBytesScorer, PhotoBytes, open_scorer, prefetch, score_batches
@@ -25,6 +26,7 @@ from vision.engine import Engine
 from vision.gpu import (
     TensorBytesScorer,
     gpu_usable,
+    jpeg_header,
     normalize_tensor,
     orient_tensor,
     resize_tensor,
@@ -88,6 +90,16 @@ def test_orientation_matches_pil_exif_transpose(orientation):
     stored = np.array(Image.open(io.BytesIO(data)).convert("RGB"))  # as the file holds it
     got = orient_tensor(_chw(stored), orientation).permute(1, 2, 0).numpy()
     np.testing.assert_array_equal(got, upright)
+
+
+def test_jpeg_header_lets_our_pixel_limit_decide_not_pillows(monkeypatch):
+    # Pillow refuses at twice its MAX_IMAGE_PIXELS; lowered here (restored after the test) so
+    # that a small photo lies between Pillow's limit and ours, as a 100 MP one would.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = _jpeg(room_scene(0, height=48, width=64), orientation=6)
+    assert jpeg_header(data, max_pixels=5000) == 6
+    with pytest.raises(ImageTooLargeError, match="64x48"):
+        jpeg_header(data, max_pixels=3000)
 
 
 def test_prefetch_keeps_order_and_works_one_item_ahead():

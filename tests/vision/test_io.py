@@ -23,8 +23,9 @@ from vision.io import decode_image, sniff_format
 LIMIT = 50_000_000
 
 
-def _png_bomb(width: int = 20000, height: int = 20000) -> bytes:
-    """A valid PNG header for a huge all-black image; the compressed data is a few KB."""
+def _png_bomb(width: int = 20000, height: int = 20000, rows: int = 200) -> bytes:
+    """A valid PNG header for a huge all-black image; the compressed data is a few KB, and
+    holds only `rows` rows unless told more (a header-only bomb never gets to the rows)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (
@@ -34,7 +35,7 @@ def _png_bomb(width: int = 20000, height: int = 20000) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
     compressor = zlib.compressobj(9)
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
-    data = b"".join(compressor.compress(row) for _ in range(200)) + compressor.flush()
+    data = b"".join(compressor.compress(row) for _ in range(rows)) + compressor.flush()
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
     )
@@ -386,8 +387,11 @@ def test_a_limit_above_pillows_decides_not_pillows_bomb_check(make_image, monkey
 def test_a_raised_limit_admits_a_100_mp_header(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
     # The header is the point, not 100 MP of pixels (1 GB as RGB): the loading is stubbed.
-    monkeypatch.setattr(vision.io, "_load_rgb", lambda image, fmt: np.zeros((1, 1, 3), np.uint8))
-    header = _png_bomb(10000, 10000)  # 100 MP: over Pillow's 89.5 MP, under ours
+    monkeypatch.setattr(
+        vision.io, "_load_rgb", lambda image, fmt, **_: np.zeros((1, 1, 3), np.uint8)
+    )
+    # 100 MP: over Pillow's 89.5 MP, under ours; every row there (their count is checked).
+    header = _png_bomb(10000, 10000, rows=10000)
     decoded = decode_image(header, max_pixels=150_000_000)
     assert decoded.original_size == (10000, 10000)
     # Over ours: refused at the header, naming our limit, whichever check sees it first.

@@ -55,6 +55,9 @@ class Assessment:
     photos: dict[str, int]
     model_versions: dict[str, str]
     input_hash: str
+    # Whether the fusion model reads photo scores at all (None: no model). A tabular-only
+    # model's level and P(eligible) rest on the record alone; photos then only raise doubts.
+    model_uses_photos: bool | None = None
     advisory: str = ADVISORY
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -306,6 +309,7 @@ def assess(
         },
         model_versions=_versions(model, scores),
         input_hash=input_hash(record, scores, photo_flags),
+        model_uses_photos=model.meta.visual if model is not None else None,
     )
 
 

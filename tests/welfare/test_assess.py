@@ -271,3 +271,16 @@ def test_model_eligible_cut_is_the_configured_one(tmp_path, taxonomy):
         _with_recommendation(tmp_path), taxonomy, 0.55, per_capita_income_kzt=90_000
     )
     assert Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES in {d.code for d in shipped[1]}
+
+
+def test_an_assessment_says_whether_its_model_reads_photos(trained, welfare_config, taxonomy):
+    """A commission must know when photos could not move the level: a tabular-only model."""
+    record = parse_family(family(welfare_config), config=welfare_config)
+    scores = [photo(taxonomy, "kitchen", 2)]
+    for name, uses in [("lgbm_tabular", False), ("lgbm_fused", True)]:
+        result = assess(record, scores, model=trained[name], config=welfare_config,
+                        taxonomy=taxonomy)  # fmt: skip
+        assert result.model_uses_photos is uses
+        assert result.to_dict()["model_uses_photos"] is uses
+    no_model = assess(record, scores, model=None, config=welfare_config, taxonomy=taxonomy)
+    assert no_model.model_uses_photos is None

@@ -168,7 +168,7 @@ def jpeg_header(data: bytes, *, max_pixels: int) -> int:
     # The one place image headers are judged, and orientation read, as on the CPU path.
     from vision.io import check_pixel_limit, exif_orientation, open_header
 
-    image = open_header(data, "jpeg")
+    image = open_header(data, "jpeg", max_pixels=max_pixels)
     check_pixel_limit(*image.size, max_pixels=max_pixels)
     return exif_orientation(image) or 1  # malformed: left as stored, as vision.io leaves it
 

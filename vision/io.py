@@ -3,9 +3,11 @@
 The format is decided from the bytes (never the name or a client header); only JPEG, PNG,
 WebP, HEIC and (where Pillow was built with it) AVIF are accepted. The pixel limit is enforced
 from the header, before any pixel is decoded, so a tiny pixel bomb fails fast; it is ours, not
-Pillow's (Pillow's own bomb limit is raised to it when it is set higher). Truncated or corrupt
-data is an error, never half an image. EXIF orientation is applied; capture metadata is
-returned apart from the pixels.
+Pillow's (Pillow's own bomb limit is raised to it when it is set higher). Truncated, incomplete
+or corrupt data is an error, never half an image: also a PNG whose compressed rows stop early
+and a JPEG whose scan is cut short and closed with an end marker, which Pillow would fill in
+(black rows, grey blocks). EXIF orientation is applied; capture metadata is returned apart from
+the pixels.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from shanyraq.errors import (
     ImageTooLargeError,
     UnsupportedImageFormatError,
 )
+from vision.completeness import JPEG_ZERO_BITS, check_png_rows, incomplete, jpeg_scan_end
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ _MAX_FTYP_BRANDS = 64
 _TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
 _IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
 _TAG_DATETIME_ORIGINAL = 36867
+
+_PILLOW_RAN_OUT = "image file is truncated"  # Pillow's words when the data ends before the image
 
 
 @dataclass(frozen=True)
@@ -252,13 +257,20 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     if not data:
         raise EmptyImageError("the file is empty; upload the photo again")
     fmt = sniff_format(data)
-    image = open_header(data, fmt, max_pixels=max_pixels)
+    # A one-scan JPEG is decoded without the end marker that closes its scan, followed by the
+    # zero bits libjpeg would invent there: a scan cut short then runs out of data, which
+    # Pillow reports, instead of ending in grey blocks, which libjpeg only warns about.
+    scan_end = jpeg_scan_end(data) if fmt == "jpeg" else None
+    source = data if scan_end is None else data[:scan_end] + JPEG_ZERO_BITS
+    image = open_header(source, fmt, max_pixels=max_pixels)
     original_size = image.size
     check_pixel_limit(*original_size, max_pixels=max_pixels)
     if fmt == "jpeg" and target_size:
         image.draft("RGB", (target_size, target_size))
     # Pixels first: reading EXIF may trigger a load, whose errors must not be swallowed.
-    pixels = _load_rgb(image, fmt)
+    pixels = _load_rgb(image, fmt, scan_cut=scan_end is not None)
+    if fmt == "png":
+        check_png_rows(data)
     metadata = _read_metadata(image)
     return DecodedImage(
         pixels=pixels,
@@ -273,7 +285,8 @@ def decode_file(path: Path, *, max_pixels: int, target_size: int | None = None) 
     return decode_image(path.read_bytes(), max_pixels=max_pixels, target_size=target_size)
 
 
-def _load_rgb(image: Image.Image, fmt: str) -> np.ndarray:
+def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.ndarray:
+    """The upright RGB pixels; `scan_cut`: a JPEG handed over without its scan's end marker."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept half an image
     try:
         image.load()
@@ -283,6 +296,8 @@ def _load_rgb(image: Image.Image, fmt: str) -> np.ndarray:
         upright = image.transpose(method) if method is not None else image
         rgb = _to_rgb(upright)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if scan_cut and _PILLOW_RAN_OUT in str(exc):
+            raise incomplete(fmt, "partway") from None
         raise CorruptImageError(
             f"the {fmt.upper()} data is truncated or damaged ({exc}); upload the photo again"
         ) from None

@@ -22,15 +22,9 @@ from shanyraq.errors import CorruptImageError
 from vision.io import decode_image
 
 LIMIT = 50_000_000
-ADAM7 = (
-    (0, 8, 0, 8),
-    (4, 8, 0, 8),
-    (0, 4, 4, 8),
-    (2, 4, 0, 4),
-    (0, 2, 2, 4),
-    (1, 2, 0, 2),
-    (0, 1, 1, 2),
-)
+# Adam7's passes as (x0, dx, y0, dy): where a pass's columns and rows start, and their step.
+ADAM7 = ((0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4),
+         (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2))  # fmt: skip
 
 
 # --- PNG: the compressed rows stop early ------------------------------------------------------

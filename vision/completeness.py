@@ -1,0 +1,119 @@
+"""Is a decoded photo whole? Checks on the bytes that Pillow and libjpeg do not make.
+
+Pillow accepts two kinds of incomplete photo without an error: a PNG whose image data stops
+at a row boundary (the missing rows come out black), and a one-scan JPEG cut short and closed
+with an end marker (libjpeg fills the rest with grey and only warns). `vision.io` refuses both
+with these helpers; a progressive JPEG cut the same way is still accepted (no sound rule).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from shanyraq.errors import CorruptImageError
+
+# PNG: samples per pixel by colour type; the Adam7 passes as (x0, dx, y0, dy).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = ((0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4),
+          (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2))  # fmt: skip
+_INFLATE_PIECE = 1 << 20  # bytes inflated (and dropped) at a time while counting
+# JPEG: frames decoded in one scan when the first scan holds every component (baseline and
+# extended sequential, Huffman coded); any other frame type has no such single scan.
+_SOF_ONE_SCAN = {0xC0, 0xC1}
+_SOF_OTHER = set(range(0xC2, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG and DAC are no frames
+_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length follows
+# What libjpeg invents where a scan hits a marker before its end (zero bits, with a warning
+# Pillow drops): more than it reads ahead (8 bytes), so a whole scan is never short of data;
+# a scan short by only what these bits can fill (the last block or so) still passes.
+JPEG_ZERO_BITS = bytes(16)
+
+
+def incomplete(fmt: str, where: str) -> CorruptImageError:
+    return CorruptImageError(
+        f"the {fmt.upper()} data is incomplete (the file stops {where} through the picture); "
+        "upload the photo again"
+    )
+
+
+def jpeg_scan_end(data: bytes) -> int | None:
+    """Where the end marker (EOI) closing a one-scan JPEG's scan starts; else None.
+
+    A one-scan JPEG (baseline, as cameras write it) is whole once its scan is decoded; any
+    other (progressive, one scan per component, arithmetic coded, odd markers before the scan,
+    no EOI) gets None and is decoded as it is. Segments are followed by their lengths, as
+    libjpeg follows them. Within scan data 0xFF is only ever followed by 0x00 or a restart
+    marker, so the first FF D9 after the scan's start closes the scan, or comes after the
+    marker that did (which then stays, and is read as before).
+    """
+    components, pos = 0, 2
+    while pos + 4 < len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF or marker in _STANDALONE_MARKERS:  # a fill byte, or no length
+            pos += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or marker in _SOF_OTHER or marker in (0xD8, 0xD9):
+            return None
+        if marker in _SOF_ONE_SCAN and pos + 9 < len(data):
+            components = data[pos + 9]
+        if marker == 0xDA:  # SOS
+            if components == 0 or data[pos + 4] != components:
+                return None
+            start, end = pos + 2 + length, data.find(b"\xff\xd9", pos + 2 + length)
+            while end > start and data[end - 1] == 0xFF:  # fill bytes go with the marker
+                end -= 1
+            return end if end >= start else None
+        pos += 2 + length
+    return None
+
+
+def _png_data_size(width: int, height: int, depth: int, colour: int, interlace: int) -> int:
+    """The bytes a PNG's image data inflates to: every row of every pass, with its filter byte."""
+    bits = _PNG_CHANNELS[colour] * depth
+    total = 0
+    for x0, dx, y0, dy in _ADAM7 if interlace else ((0, 1, 0, 1),):
+        columns, rows = -((x0 - width) // dx), -((y0 - height) // dy)  # ceil((width - x0) / dx)
+        if columns > 0 and rows > 0:
+            total += rows * (1 + (columns * bits + 7) // 8)
+    return total
+
+
+def _png_inflated_size(data: bytes, limit: int) -> int:
+    """How many bytes (up to `limit`) the default image's IDAT chunks inflate to.
+
+    Inflated a piece at a time and dropped, so memory stays small; bytes past `limit` are not
+    counted (extra data after the last row leaves the image whole, and Pillow ignores it).
+    """
+    view, inflater = memoryview(data), zlib.decompressobj()
+    total, pos, in_idat = 0, 8, False
+    while pos + 8 <= len(data) and total < limit and not inflater.eof:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind == b"IDAT":
+            pending: bytes | memoryview = view[pos + 8 : pos + 8 + length]
+            while pending and total < limit:
+                total += len(inflater.decompress(pending, min(_INFLATE_PIECE, limit - total)))
+                pending = inflater.unconsumed_tail
+            in_idat = True
+        elif in_idat:  # the IDAT chunks are consecutive: the default image's data ends here
+            break
+        pos += 12 + length
+    return total
+
+
+def check_png_rows(data: bytes) -> None:
+    """Refuse a PNG whose image data stops before its last row: Pillow fills the rest black."""
+    if data[12:16] != b"IHDR" or len(data) < 29:
+        return  # Pillow read it its own way; nothing to count against
+    width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    if colour not in _PNG_CHANNELS or interlace not in (0, 1):
+        return
+    expected = _png_data_size(width, height, depth, colour, interlace)
+    try:
+        found = _png_inflated_size(data, expected)
+    except zlib.error as exc:
+        raise CorruptImageError(
+            f"the PNG data is damaged ({exc}); upload the photo again"
+        ) from None
+    if found < expected:
+        raise incomplete("png", f"{found * 100 // expected}% of the way")

@@ -125,7 +125,7 @@ def _prepare(root: Path, *, model_dir: Path, batching: Batching) -> Path:
     engine = make_engine(settings.resolved_database_url)
     with session_scope(make_session_factory(engine)) as session:
         create_user(
-            session, username="bench", password=PASSWORD, role="inspector", region="shymkent"
+            session, username="bench", password=PASSWORD, role="inspector", region=_region()
         )
     engine.dispose()
     return config
@@ -153,7 +153,7 @@ async def _load(url: str, photos: list[bytes]) -> tuple[float, list[float]]:
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
         token = await client.post("/auth/token", data={"username": "bench", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        family = {"family_id": "B1", "region": "shymkent", "settlement": "urban",
+        family = {"family_id": "B1", "region": _region(), "settlement": "urban",
                   "head_gender": "female", "criteria": _criteria()}  # fmt: skip
         await client.post("/families", json=family, headers=headers)
         queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -183,6 +183,13 @@ def _criteria() -> dict[str, float | str | None]:
     values: dict[str, float | str | None] = {c.name: None for c in get_welfare_config().criteria}
     values["members_total"] = 3.0
     return values
+
+
+def _region() -> str:
+    """The region the benchmark's user and family are in: the first of configs/welfare.yaml."""
+    from welfare.criteria import get_welfare_config
+
+    return get_welfare_config().regions[0]
 
 
 def _measure(model_dir: Path, photos: list[bytes], *, batching: Batching) -> Run:

@@ -32,8 +32,10 @@ def scenes(n: int, *, seed: int, width: int = 1024) -> list[np.ndarray]:
         from tests.vision.engine_fixtures import room_scene
 
         return [room_scene(seed + i, height=height, width=width) for i in range(n)]
+    from shanyraq.taxonomy import get_taxonomy
+
     rng = np.random.default_rng(seed)
-    rooms = ("kitchen", "bathroom", "bedroom", "living_room", "exterior")
+    rooms = get_taxonomy().dwelling_rooms
     out = []
     for i in range(n):
         spec = PhotoSpec(room=rooms[i % len(rooms)], condition=3, signs=frozenset(), style=i)

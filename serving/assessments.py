@@ -1,12 +1,16 @@
 """Assessments and decisions: versioned welfare assessments, and commission decisions on them.
 
-An assessment records exactly which models and which photos it used. A decision is only ever
-written by a commission member through `record_decision`; nothing a model returns can become
-a decision.
+An assessment records exactly what it rests on: the record version, the photos, their photo
+models, the fusion model and a digest of the welfare rules (`model_versions`). When any of
+these changes it is stale: reading the latest assessment recomputes it, and a decision on it
+is refused. A decision is only ever written by a commission member through `record_decision`;
+nothing a model returns can become a decision.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
@@ -19,7 +23,25 @@ from serving.state import Services
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 from welfare.assess import assess, vision_versions
+from welfare.criteria import get_welfare_config
 from welfare.schema import parse_family
+
+# The parts of configs/welfare.yaml that decide an assessment's outcome. Each assessment
+# records their digest under this key of `model_versions`, beside the models it used.
+OUTCOME_CONFIG_PARTS = frozenset({"levels", "thresholds", "rules", "recommendation"})
+WELFARE_CONFIG_KEY = "welfare_config"
+# Why an assessment is stale (`stale_reason`): code -> what changed, in words.
+STALE_REASONS = {
+    "newer_assessment": "a newer assessment of the family exists",
+    "record": "the family's record changed",
+    "photos": "photos were added or removed",
+    "photo_scores": "the photos now carry another photo model's scores",
+    "fusion_model": "the service now uses another fusion model",
+    "welfare_config": (
+        "the welfare levels, thresholds, rules or recommendation bands in "
+        "configs/welfare.yaml changed (or the assessment predates their recording)"
+    ),
+}
 
 
 def lock_family(session: Session, family_id: str) -> Family | None:
@@ -89,21 +111,69 @@ def photo_models(photos: list[Photo]) -> str:
     return vision_versions(p.score["model_version"] for p in photos if p.score)
 
 
-def used(assessment: Assessment, family: Family, photos: list[Photo]) -> bool:
-    """Whether the assessment used this record, these photos and the scores they carry now.
+def welfare_config_digest() -> str:
+    """Digest of what configs/welfare.yaml says in OUTCOME_CONFIG_PARTS (first 16 hex of the
+    sha256 of their canonical JSON): layout, comments and other sections do not count."""
+    parts = get_welfare_config().model_dump(mode="json", include=set(OUTCOME_CONFIG_PARTS))
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def fusion_version(services: Services) -> str:
+    """The fusion model version a new assessment records ("none" without a fusion model)."""
+    model = services.fusion_model
+    return str(model.meta.version) if model is not None else "none"
+
+
+def stale_reason(
+    assessment: Assessment, family: Family, photos: list[Photo], *, fusion: str | None = None
+) -> str | None:
+    """Why the assessment does not rest on the family's current inputs (a STALE_REASONS code),
+    or None when it does.
 
     The scores matter: after `rescore promote` the same photos carry another model's scores.
+    `fusion` is the fusion model now loaded (`fusion_version`); None leaves it unchecked, for
+    callers that have no services. An assessment made before the welfare config digest was
+    recorded is stale once: it cannot show which rules it applied, and recomputing it makes a
+    version that records them.
     """
-    return (
-        assessment.family_version == family.version
-        and assessment.photo_ids == [p.id for p in photos]
-        and assessment.model_versions.get("vision") == photo_models(photos)
-    )
+    versions = assessment.model_versions
+    if assessment.family_version != family.version:
+        return "record"
+    if assessment.photo_ids != [p.id for p in photos]:
+        return "photos"
+    if versions.get("vision") != photo_models(photos):
+        return "photo_scores"
+    if fusion is not None and versions.get("fusion") != fusion:
+        return "fusion_model"
+    if versions.get(WELFARE_CONFIG_KEY) != welfare_config_digest():
+        return "welfare_config"
+    return None
 
 
-def is_current(session: Session, assessment: Assessment, family: Family) -> bool:
-    """True when the family's record, photos and their scores are what the assessment used."""
-    return used(assessment, family, _inputs(session, family))
+def used(
+    assessment: Assessment, family: Family, photos: list[Photo], *, fusion: str | None = None
+) -> bool:
+    """Whether the assessment rests on this record, these photos, the scores they carry now,
+    the current welfare rules and (when given) the fusion model now loaded."""
+    return stale_reason(assessment, family, photos, fusion=fusion) is None
+
+
+def is_current(
+    session: Session, assessment: Assessment, family: Family, *, fusion: str | None = None
+) -> bool:
+    """True when the assessment rests on the family's current inputs (see `stale_reason`)."""
+    return used(assessment, family, _inputs(session, family), fusion=fusion)
+
+
+def latest_current(
+    session: Session, services: Services, family: Family, *, actor: tuple[int, str]
+) -> Assessment:
+    """The family's latest assessment; recomputed first (a new version) if it is stale."""
+    row = latest(session, family.id)
+    if row is None or not is_current(session, row, family, fusion=fusion_version(services)):
+        row = compute(session, services, family, actor=actor)
+    return row
 
 
 def compute(
@@ -116,6 +186,7 @@ def compute(
     scores = [PhotoScore.from_dict(p.score) for p in scored]  # type: ignore[arg-type]
     flags = [_flags(services, p, family) for p in scored]
     result = assess(record, scores, model=services.fusion_model, photo_flags=flags)
+    rests_on = {**result.model_versions, WELFARE_CONFIG_KEY: welfare_config_digest()}
     payload = result.to_dict()
     payload["unscored_photos"] = len(photos) - len(scored)
     version = (
@@ -126,7 +197,7 @@ def compute(
     ) + 1
     row = Assessment(
         family_id=family.id, version=version, level=result.level, asp=str(result.asp),
-        result=payload, model_versions=dict(result.model_versions),
+        result=payload, model_versions=rests_on,
         photo_ids=[p.id for p in photos], family_version=family.version,
         input_hash=result.input_hash, created_by=actor[0],
     )  # fmt: skip
@@ -175,10 +246,17 @@ def record_decision(
     """Validate and store a commission decision on the family's latest assessment."""
     lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
     newest = latest(session, family.id)
-    if newest is None or newest.id != assessment.id or not is_current(session, assessment, family):
+    why = (
+        "newer_assessment"
+        if newest is None or newest.id != assessment.id
+        else stale_reason(
+            assessment, family, _inputs(session, family), fusion=fusion_version(services)
+        )
+    )
+    if why is not None:
         raise ConflictError(
-            "this assessment is out of date (newer photos, record or assessment exist); "
-            "open the family's latest assessment and decide on that"
+            f"this assessment is out of date: {STALE_REASONS[why]}; open the family's latest "
+            "assessment (it is then recomputed) and decide on that"
         )
     decided_level = _decided_level(request, assessment, services.settings.override_reasons)
     decision = Decision(
@@ -214,8 +292,12 @@ def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: li
                 "an accept takes the assessed level; use override to change it"
             )
         return assessment.level
-    if request.level is None:
-        raise DecisionInvalidError("an override needs the level the commission decided (1-6)")
+    levels = get_welfare_config().level_values
+    if request.level is None or request.level not in levels:
+        raise DecisionInvalidError(
+            "an override needs the level the commission decided, one of "
+            f"{', '.join(map(str, levels))}"
+        )
     if request.reason_code not in reasons:
         raise DecisionInvalidError(f"an override needs a reason_code, one of: {', '.join(reasons)}")
     if len(request.reason.strip()) < 10:

@@ -18,7 +18,7 @@ from serving.core.config import ServingSettings
 logger = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "shanyraq-demo"  # demo accounts only; the service listens on 127.0.0.1
-DEMO_REGIONS = ("karaganda_region", "shymkent")
+DEMO_REGION_COUNT = 2  # the demo fills the first regions of configs/welfare.yaml `regions`
 DEMO_ROLES = ("inspector", "commission")
 SEED_MARKER = "demo-seeded"
 
@@ -30,10 +30,17 @@ class DemoAccount:
     region: str | None
 
 
+def demo_regions() -> list[str]:
+    """The regions that get demo families and accounts."""
+    from welfare.criteria import get_welfare_config
+
+    return get_welfare_config().regions[:DEMO_REGION_COUNT]
+
+
 def demo_accounts() -> list[DemoAccount]:
     accounts = [
         DemoAccount(f"{role}.{region.split('_')[0]}", role, region)
-        for region in DEMO_REGIONS
+        for region in demo_regions()
         for role in DEMO_ROLES
     ]
     return [*accounts, DemoAccount("admin", "admin", None)]
@@ -89,7 +96,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
         return 0
     _create_accounts(settings)
     families = generate_families(n_families, seed=seed)
-    table = families.table[families.table["region"].isin(DEMO_REGIONS)]
+    table = families.table[families.table["region"].isin(demo_regions())]
     source = settings.data_dir / "demo-source"
     write_families(families, source, seed=seed, render=True, size=512)
     manifest = read_manifest(source / "manifest.csv")
@@ -99,7 +106,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     criteria = get_welfare_config().criterion_names
     uploaded = 0
     with TestClient(create_app(settings)) as client:
-        for region in DEMO_REGIONS:
+        for region in demo_regions():
             inspector = f"inspector.{region.split('_')[0]}"
             token = client.post(
                 "/auth/token", data={"username": inspector, "password": DEMO_PASSWORD}

@@ -56,10 +56,17 @@ def fairness(session: Session, region: str | None) -> dict[str, Any]:
     """Per group (region, settlement, head gender): override rate, agreement, decided level.
 
     A large gap between groups in how often the commission corrects the system is a sign
-    that the system serves some groups worse; the gap is reported per grouping.
+    that the system serves some groups worse; the gap is reported per grouping. A group whose
+    decisions concern fewer families than configs/welfare.yaml `fairness.min_families_per_group`
+    is shown, marked `too_small`, and left out of the gap, as `welfare evaluate` does.
     """
+    from welfare.criteria import get_welfare_config
+
+    minimum = get_welfare_config().fairness.min_families_per_group
     rows = _decisions(session, region)
-    out: dict[str, Any] = {"decisions": len(rows), "groupings": {}}
+    out: dict[str, Any] = {
+        "decisions": len(rows), "min_families_per_group": minimum, "groupings": {},
+    }  # fmt: skip
     for grouping in GROUPINGS:
         groups: dict[str, list[Decision]] = defaultdict(list)
         for decision, family in rows:
@@ -68,13 +75,20 @@ def fairness(session: Session, region: str | None) -> dict[str, Any]:
         for name, items in sorted(groups.items()):
             overridden = sum(d.kind == "override" for d in items)
             agreed = sum(d.model_level == d.decided_level for d in items)
+            families = len({d.family_id for d in items})
             table[name] = {
                 "decisions": len(items),
+                "families": families,
+                "too_small": families < minimum,
                 "override_rate": _rate(overridden, len(items)),
                 "agreement": _rate(agreed, len(items)),
                 "mean_decided_level": sum(d.decided_level for d in items) / len(items),
             }
-        rates = [g["override_rate"] for g in table.values() if g["override_rate"] is not None]
+        rates = [
+            g["override_rate"]
+            for g in table.values()
+            if g["override_rate"] is not None and not g["too_small"]
+        ]
         gap = max(rates) - min(rates) if len(rates) > 1 else None
         out["groupings"][grouping] = {"groups": table, "override_rate_gap": gap}
     return out
@@ -107,9 +121,14 @@ def _distribution(photos: list[Photo]) -> dict[str, dict[str, float]]:
 
 
 def drift(
-    session: Session, region: str | None, *, reference: dict[str, dict[str, float]] | None
+    session: Session,
+    region: str | None,
+    *,
+    reference: dict[str, dict[str, float]] | None,
+    alert_psi: float,
 ) -> dict[str, Any]:
-    """PSI of the top-room and top-grade distributions of filed photos against a reference.
+    """PSI of the top-room and top-grade distributions of filed photos against a reference;
+    a head above `alert_psi` (configs/serving.yaml `drift_alert_psi`) is a shift to look into.
 
     The reference is the training data's distribution when the model artifact carries it
     (metrics.score_reference); otherwise the earlier half of the photos filed, so a change
@@ -134,5 +153,6 @@ def drift(
         "photos": len(photos),
         "reference": source,
         "heads": heads,
-        "note": "PSI above 0.25 is usually read as a shift worth investigating.",
+        "alert_psi": alert_psi,
+        "note": f"PSI above {alert_psi} is read as a shift worth investigating.",
     }

@@ -3,6 +3,7 @@ adopts the finished re-scores in the service. Thin CLI layer."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -59,11 +60,20 @@ def rescore(
     ] = DeviceChoice.auto,
     config: Annotated[Path | None, typer.Option(help=_CONFIG_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="Start an unfinished run over under the current scorer, engine settings and "
+            "code, discarding its scores so far.",
+        ),
+    ] = False,
 ) -> None:
     """Re-score stored photos under a new model; run it again after a crash to resume.
 
     New scores are written under the new model version; the service keeps showing the old
-    ones until `shanyraq rescore promote --model DIR` adopts them.
+    ones until `shanyraq rescore promote --model DIR` adopts them. A resume must use the
+    scorer path, engine settings and code the run started with (or --restart).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -90,14 +100,15 @@ def rescore(
     typer.echo(f"scoring with model {scorer.model_version} on the {scorer.name} path")
     report = run_rescore(
         db_engine, PhotoStore(settings.store_dir), scorer, since=when, batch_size=batch_size,
-        progress=progress,
+        progress=progress, restart=restart,
     )  # fmt: skip
     with session_scope(make_session_factory(db_engine)) as session:
         audit.append(
             session, settings.signing_key(), actor="cli", action="photos_rescored",
             target=f"model:{report.model_version}",
             details={"run_id": report.run_id, "since": since, "scored": report.scored,
-                     "failed": report.failed, "complete": report.complete},
+                     "failed": report.failed, "complete": report.complete, "restart": restart,
+                     "provenance": asdict(report.provenance) if report.provenance else None},
         )  # fmt: skip
     for line in report_lines(report):
         typer.echo(line)
@@ -114,6 +125,11 @@ def report_lines(report: RescoreReport) -> list[str]:
         f"({report.photos_per_s:.1f} photos/s) on the {report.scorer} path"
         + (", resumed from an earlier session" if report.resumed else ""),
     ]
+    if report.provenance is not None:
+        lines.append(
+            f"  run recorded: {report.provenance.scorer} path, engine settings "
+            f"{report.provenance.engine_config}, code {report.provenance.code_version}"
+        )
     lines += [f"  photo {photo_id}: {why}" for photo_id, why in report.failures[:10]]
     return lines
 

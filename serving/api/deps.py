@@ -20,13 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
 from serving.core.security import decode_token
-from serving.db.models import Assessment, Family, Photo, User
+from serving.db.models import ROLES, Assessment, Family, Photo, User
 from serving.db.session import session_scope
 from serving.errors import ForbiddenError, InvalidTokenError, NotAuthenticatedError, NotFoundError
 from serving.state import Services
 from serving.users import is_revoked, issued_before_mark
 
-ROLES = ("inspector", "annotator", "commission", "admin")
 # Ids are 32-bit integers in every database; larger ones are refused as invalid, not looked up.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 FamilyId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Role = Literal["inspector", "annotator", "commission", "admin"]
+from serving.db.models import Role
 
 _CRITERIA_EXAMPLE: dict[str, Any] = {
     "per_capita_income_kzt": 28000,
@@ -232,6 +232,12 @@ class AssessmentResult(BaseModel):
     level_source: Literal["model", "rule", "none"] | None = Field(
         None, description="What set the assessment's level: the fusion model or the level-6 rule."
     )
+    model_uses_photos: bool | None = Field(
+        None,
+        description="Whether the fusion model reads photo scores at all. false: its level and "
+        "P(eligible) rest on the family record alone, and photos only raise review doubts. "
+        "null without a fusion model, and on older assessments.",
+    )
     model_level: int | None = Field(
         None,
         description="The fusion model's own level; differs from `level` when the level-6 rule "
@@ -254,6 +260,20 @@ class AssessmentOut(BaseModel):
     created_at: datetime
 
 
+def _levels() -> list[int]:
+    from welfare.criteria import get_welfare_config
+
+    return get_welfare_config().level_values
+
+
+def _levels_in_schema(schema: dict[str, Any]) -> None:
+    """OpenAPI: the levels of configs/welfare.yaml (1, 2, ... in order), read when the schema
+    is built, not at import."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "integer":
+            branch["minimum"], branch["maximum"] = min(_levels()), max(_levels())
+
+
 class DecisionIn(BaseModel):
     """A commission decision. `accept` takes the model's level; `override` names a level,
     a reason code from configs/serving.yaml and a reason in words."""
@@ -274,9 +294,20 @@ class DecisionIn(BaseModel):
     )
 
     kind: Literal["accept", "override"]
-    level: int | None = Field(None, ge=1, le=6)
+    level: int | None = Field(
+        None,
+        description="A welfare level of configs/welfare.yaml `levels`.",
+        json_schema_extra=_levels_in_schema,
+    )
     reason_code: str | None = Field(None, max_length=64)
     reason: str = Field("", max_length=2000)
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, level: int | None) -> int | None:
+        if level is not None and level not in _levels():
+            raise ValueError(f"level must be one of {', '.join(map(str, _levels()))}")
+        return level
 
 
 class DecisionOut(BaseModel):

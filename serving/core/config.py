@@ -76,6 +76,14 @@ class ServingSettings(EnvOverYamlSettings):
     override_reasons: list[str] = Field(
         default_factory=lambda: _shipped("override_reasons"), min_length=1
     )
+    # The same for the drift report's alert threshold.
+    drift_alert_psi: float = Field(
+        default_factory=lambda: float(
+            read_yaml(default_configs_dir() / "serving.yaml")["drift_alert_psi"]
+        ),
+        gt=0,
+        description="PSI above which the drift report flags a head.",
+    )
 
     @property
     def store_dir(self) -> Path:

@@ -8,7 +8,7 @@ these models and the migrations agree on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("inspector", "annotator", "commission", "admin")
+# The one list of roles: the API schemas use the Literal, everything else the tuple.
+Role = Literal["inspector", "annotator", "commission", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
 DECISION_KINDS = ("accept", "override")
 
 
@@ -70,9 +72,7 @@ class User(Base):
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
-        CheckConstraint(
-            "role IN ('inspector', 'annotator', 'commission', 'admin')", name="ck_users_role"
-        ),
+        CheckConstraint(f"role IN ({', '.join(map(repr, ROLES))})", name="ck_users_role"),
         CheckConstraint("region IS NOT NULL OR role = 'admin'", name="ck_users_region"),
     )
 
@@ -232,6 +232,12 @@ class RescoreRun(Base):
     last_photo_id: Mapped[int] = mapped_column(Integer, default=0)
     scored: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    # What the scores depend on besides the model: the scorer path (cpu, gpu), a digest of
+    # the engine settings and the code version. A resume must match them (serving/rescore.py);
+    # NULL on a run started before migration 0006.
+    scorer: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    engine_config: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    code_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

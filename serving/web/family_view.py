@@ -20,6 +20,7 @@ from serving.db.models import Assessment, Decision, Family, Photo
 from serving.state import Services
 from serving.web import heatmaps
 from welfare.criteria import get_welfare_config
+from welfare.rules import INCOME_TEST
 
 NOT_ASSESSED = "not_assessed"
 STATUSES = ("needs_review", NOT_ASSESSED, "eligible", "not_eligible")
@@ -79,9 +80,11 @@ def _flags(services: Services, photos: list[Photo], user: CurrentUser) -> Flags:
     )
 
 
-def _is_current(assessment: Assessment | None, family: Family, photos: list[Photo]) -> bool:
+def _is_current(
+    assessment: Assessment | None, family: Family, photos: list[Photo], *, fusion: str
+) -> bool:
     """The test of assessments.is_current, on photos already loaded for the whole list."""
-    return assessment is not None and assessments.used(assessment, family, photos)
+    return assessment is not None and assessments.used(assessment, family, photos, fusion=fusion)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ def family_rows(
             select(Decision).where(Decision.family_id.in_(ids)).order_by(Decision.id)
         ).scalars()
     }
+    fusion = assessments.fusion_version(services)
     rows = []
     for family in (families[i] for i in ids):  # the database's order
         a = latest.get(family.id)
@@ -149,7 +153,7 @@ def family_rows(
                 status=a.asp if a else NOT_ASSESSED,
                 level=a.level if a else None,
                 asp_probability=a.result.get("asp_probability") if a else None,
-                current=_is_current(a, family, photos[family.id]),
+                current=_is_current(a, family, photos[family.id], fusion=fusion),
                 n_photos=len(photos[family.id]),
                 flags=_flags(services, photos[family.id], user),
                 decision=decision.kind
@@ -208,6 +212,19 @@ def statements(result: dict[str, Any], key: str, *, texts: str) -> list[dict[str
     return [{"text": text} for text in result.get(texts, [])]
 
 
+def rules_checked(
+    checks: list[dict[str, Any]],
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Top-level rule checks in stored order (the income test first), each with the checks
+    of its criteria (`<rule>.<criterion>`, e.g. the level-6 rule's four)."""
+    rules = [c for c in checks if "." not in str(c.get("name", ""))]
+    rules.sort(key=lambda c: c.get("name") != INCOME_TEST)
+    return [
+        (rule, [c for c in checks if str(c.get("name", "")).startswith(f"{rule.get('name')}.")])
+        for rule in rules
+    ]
+
+
 @dataclass(frozen=True)
 class FamilyPage:
     family: Family
@@ -215,7 +232,9 @@ class FamilyPage:
     result: dict[str, Any]
     reasons: list[dict[str, Any]]  # statements (welfare.statements), as stored
     review_reasons: list[dict[str, Any]]
-    rules_fired: list[dict[str, Any]]  # the rule checks that fired
+    # Every rule checked (income test, level-6 rule), each with its criteria's checks: a met
+    # criterion of a rule that did not fire is not a rule that fired.
+    rules: list[tuple[dict[str, Any], list[dict[str, Any]]]]
     level_probs: list[tuple[int, float]]
     photos: list[PhotoView]
     show_decisions: bool  # the viewer's role may read decisions (DECISION_READERS)
@@ -231,9 +250,7 @@ def family_page(
     session: Session, services: Services, family: Family, user: CurrentUser
 ) -> FamilyPage:
     """The family's latest assessment (recomputed, audited, if its inputs changed) and more."""
-    row = assessments.latest(session, family.id)
-    if row is None or not assessments.is_current(session, row, family):
-        row = assessments.compute(session, services, family, actor=(user.id, user.username))
+    row = assessments.latest_current(session, services, family, actor=(user.id, user.username))
     photos = session.execute(
         select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
     ).scalars()
@@ -247,7 +264,7 @@ def family_page(
         result=row.result,
         reasons=statements(row.result, "reason_statements", texts="reasons"),
         review_reasons=statements(row.result, "review_statements", texts="review_reasons"),
-        rules_fired=[c for c in row.result.get("rule_checks", []) if c.get("fired")],
+        rules=rules_checked(row.result.get("rule_checks", [])),
         level_probs=sorted((int(k), float(v)) for k, v in probs.items()),
         photos=[photo_view(services, p, user, number=i) for i, p in enumerate(photos, 1)],
         show_decisions=show_decisions,

@@ -81,3 +81,40 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     )
+
+
+@pytest.fixture
+def edit_config(tmp_path: Path) -> Iterator[Any]:
+    """Factory: edit(name, change) applies `change` to the YAML of configs/<name> in a copy of
+    configs/ that the rest of the test runs under (SHANYRAQ_CONFIGS_DIR); the cached welfare
+    config and taxonomy are read anew now and again after the test."""
+    import os
+
+    import yaml
+
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.serving.helpers import ROOT
+    from welfare.criteria import get_welfare_config
+
+    folder = tmp_path / "configs"
+    before = os.environ.get("SHANYRAQ_CONFIGS_DIR")
+
+    def forget() -> None:
+        get_welfare_config.cache_clear()
+        get_taxonomy.cache_clear()
+
+    def edit(name: str, change: Any) -> None:
+        if not folder.exists():
+            shutil.copytree(ROOT / "configs", folder)
+        data = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
+        change(data)
+        (folder / name).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        os.environ["SHANYRAQ_CONFIGS_DIR"] = str(folder)
+        forget()
+
+    yield edit
+    if before is None:
+        os.environ.pop("SHANYRAQ_CONFIGS_DIR", None)
+    else:
+        os.environ["SHANYRAQ_CONFIGS_DIR"] = before
+    forget()

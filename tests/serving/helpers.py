@@ -136,3 +136,18 @@ def seed_users(app: Any) -> dict[str, str]:
                 key=services.signing_key, ttl_s=600,
             )  # fmt: skip
     return tokens
+
+
+def small_fusion_model(folder: Path, name: str = "lgbm_tabular") -> Path:
+    """A small real fusion model `name` in `folder` (LightGBM, 40 trees, 400 generated
+    families); the model's folder."""
+    from welfare.criteria import get_welfare_config
+    from welfare.train import train_models
+
+    config = get_welfare_config()
+    small = config.fusion.lightgbm.model_copy(update={"n_estimators": 40})
+    config = config.model_copy(
+        update={"fusion": config.fusion.model_copy(update={"lightgbm": small})}
+    )
+    train_models(folder, n=400, seed=0, names=[name], config=config)
+    return folder / name

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from serving.db.models import Family, Photo, User
 from serving.db.session import make_engine, make_session_factory, session_scope
@@ -93,3 +94,20 @@ def tiny_model(root: Path, *, seed: int = 0) -> Path:
 
         _MODELS[seed] = make_artifact(root / f"model-{seed}", get_taxonomy(), seed=seed)
     return _MODELS[seed]
+
+
+class CountingScorer:
+    """Wraps a scorer and records which photos it was asked to score; `name` renames its
+    path (the same scores reported as, say, the GPU path's)."""
+
+    def __init__(self, inner: Any, *, name: str | None = None) -> None:
+        self.inner, self.model_version = inner, inner.model_version
+        self.name: str = name or inner.name
+        self.seen: list[int] = []
+
+    def prepare(self, batch: list[Any]) -> Any:
+        self.seen += [item.key for item in batch]
+        return self.inner.prepare(batch)
+
+    def infer(self, prepared: Any) -> Any:
+        return self.inner.infer(prepared)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.demo import DEMO_PASSWORD, DEMO_REGIONS, demo_accounts, seed_demo
+from serving.demo import DEMO_PASSWORD, demo_accounts, demo_regions, seed_demo
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import make_settings
 
@@ -33,7 +33,7 @@ def test_seed_demo_through_the_api(tmp_path):
         ).json()["access_token"]
         families = client.get("/families", headers={"Authorization": f"Bearer {token}"}).json()
         assert families and {f["region"] for f in families} == {commission.region}
-        assert commission.region in DEMO_REGIONS
+        assert commission.region in demo_regions()
         photos = client.get(
             f"/families/{families[0]['family_id']}/photos",
             headers={"Authorization": f"Bearer {token}"},

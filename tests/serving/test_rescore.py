@@ -17,7 +17,14 @@ from serving.db.session import make_engine, make_session_factory
 from serving.rescore import RescoreRun, rescore, scores_for
 from shanyraq.cli import build_app
 from tests.serving.helpers import ROOT
-from tests.serving.rescore_fixtures import DAY0, OLD_VERSION, cli_config, populate, tiny_model
+from tests.serving.rescore_fixtures import (
+    DAY0,
+    OLD_VERSION,
+    CountingScorer,
+    cli_config,
+    populate,
+    tiny_model,
+)
 from vision.bulk import CpuBytesScorer, PhotoBytes, open_scorer
 
 MAX_PIXELS = 50_000_000
@@ -31,21 +38,6 @@ def model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def scorer(model):
     return open_scorer(model, prefer="cpu", max_pixels=MAX_PIXELS, decode_short_side=1024)
-
-
-class CountingScorer:
-    """Wraps a scorer and records which photos it was asked to score."""
-
-    def __init__(self, inner):
-        self.inner, self.name, self.model_version = inner, inner.name, inner.model_version
-        self.seen: list[int] = []
-
-    def prepare(self, batch):
-        self.seen += [item.key for item in batch]
-        return self.inner.prepare(batch)
-
-    def infer(self, prepared):
-        return self.inner.infer(prepared)
 
 
 def _scores(url, version):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.serving.helpers import PASSWORD, ROOT, make_settings
+from tests.serving.helpers import PASSWORD, ROOT, make_settings, small_fusion_model
 from tests.web import live
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,19 +36,6 @@ def chromium() -> str:
     return str(live.CHROMIUM)
 
 
-def _fusion_model(folder: Path) -> Path:
-    from welfare.criteria import get_welfare_config
-    from welfare.train import train_models
-
-    config = get_welfare_config()
-    small = config.fusion.lightgbm.model_copy(update={"n_estimators": 40})
-    config = config.model_copy(
-        update={"fusion": config.fusion.model_copy(update={"lightgbm": small})}
-    )
-    train_models(folder, n=400, seed=0, names=["lgbm_fused"], config=config)
-    return folder / "lgbm_fused"
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer]:
     from argon2 import PasswordHasher
@@ -62,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer
         root,
         f"sqlite:///{root / 'web.db'}",
         model_dir=make_artifact(root / "model", get_taxonomy(), seed=3),
-        fusion_dir=_fusion_model(root / "fusion"),
+        fusion_dir=small_fusion_model(root / "fusion", "lgbm_fused"),
         # Every test signs in through the form from 127.0.0.1, more than the shipped 10 a
         # minute; the login limits themselves are tested in tests/serving/test_ratelimit.py.
         rate_limits={"login_per_minute": 600},

@@ -244,3 +244,81 @@ def test_signing_out_revokes_the_session_not_only_the_cookie(web, browser_for):
     api = web.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 401 and "signed out" in api.json()["message"]
     assert [e.actor for e in _audit(web, "logout")] == ["commission"]
+
+
+def _assessment_id(html):
+    return html.split('name="assessment_id" value="')[1].split('"')[0]
+
+
+def test_a_decided_level_outside_the_welfare_levels_is_refused(web, browser_for):
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1")
+    form = {
+        "csrf_token": csrf_from(page.text), "kind": "override", "level": "9",
+        "reason_code": "income_evidence", "reason": "Employer letter shows arrears.",
+        "assessment_id": _assessment_id(page.text),
+    }  # fmt: skip
+    refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
+    assert refused.status_code == 422 and "one of 1, 2, 3, 4, 5, 6" in refused.text
+    with web.services.sessions() as session:
+        assert session.execute(select(Decision)).first() is None
+
+
+def test_the_family_page_reassesses_after_the_fusion_model_changed(web, browser_for):
+    from serving.db.models import Assessment
+    from serving.db.session import session_scope
+
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1")
+    first = int(_assessment_id(page.text))
+    with session_scope(web.services.sessions) as session:  # made by a fusion model since replaced
+        row = session.get(Assessment, first)
+        row.model_versions = {**row.model_versions, "fusion": "lgbm_tabular-000000000000"}
+    form = {
+        "csrf_token": csrf_from(page.text), "kind": "override", "level": "2",
+        "reason_code": "income_evidence", "reason": "Employer letter shows arrears.",
+        "assessment_id": str(first),
+    }  # fmt: skip
+    refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
+    assert refused.status_code == 409 and "another fusion model" in refused.text
+    assert int(_assessment_id(refused.text)) != first  # the page shows the recomputed one
+    again = commission.get("/ui/families/F1")
+    assert _assessment_id(again.text) == _assessment_id(refused.text)
+
+
+def test_the_oversight_page_reads_the_drift_alert_of_the_report(web, browser_for):
+    web.services.settings.drift_alert_psi = 0.125
+    page = browser_for("admin").get("/ui/oversight")
+    assert page.status_code == 200 and "A PSI above 0.125" in page.text
+
+
+def test_the_family_page_lists_every_rule_checked_with_its_criteria(web, browser_for):
+    """A met criterion of a rule that did not fire (e.g. 2+ vehicles) is shown under its rule,
+    never as a rule that fired."""
+    web.create_family("F1")
+    page = browser_for("commission").get("/ui/families/F1").text
+    assert "Rules checked" in page and "Rules that fired" not in page
+    rules = page.split('<ul class="rules">')[1].split("</ul>\n")[0]
+    income = rules.index("poverty line")
+    level6 = rules.index("Level-6 rule")
+    assert income < level6  # the income test, the legal ground, comes first
+    criteria = rules[level6:].split("<ul>")[1]
+    for words in ("dwellings", "vehicles", "subsistence minimums", "legal entity"):
+        assert words in criteria
+
+
+def test_the_family_page_says_when_the_model_did_not_read_the_photos(web, browser_for):
+    from serving.db.models import Assessment
+    from serving.db.session import session_scope
+
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1")
+    note = "This model reads the family record only"
+    assert note not in page.text  # no fusion model here: nothing to say about one
+    with session_scope(web.services.sessions) as session:
+        row = session.get(Assessment, int(_assessment_id(page.text)))
+        row.result = {**row.result, "model_uses_photos": False}
+    assert note in commission.get("/ui/families/F1").text

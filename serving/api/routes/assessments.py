@@ -54,10 +54,9 @@ def create_assessment(
 def latest_assessment(
     family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> AssessmentOut:
-    """The latest assessment; recomputed first if the record or photos changed since."""
-    row = service.latest(session, family.id)
-    if row is None or not service.is_current(session, row, family):
-        row = service.compute(session, services, family, actor=(user.id, user.username))
+    """The latest assessment; recomputed first if what it rests on changed since (record,
+    photos, their scores, the fusion model, the welfare rules)."""
+    row = service.latest_current(session, services, family, actor=(user.id, user.username))
     audit_action(
         session, services, user, "assessment_viewed",
         target=f"assessment:{row.id}",

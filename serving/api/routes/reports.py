@@ -43,4 +43,6 @@ def drift_report(
     """Shift of the photo score distributions against the training data (or earlier photos)."""
     engine = services.pipeline.engine
     reference = engine.artifact.metrics.get("score_reference") if engine is not None else None
-    return reports.drift(session, user.region, reference=reference)
+    return reports.drift(
+        session, user.region, reference=reference, alert_psi=services.settings.drift_alert_psi
+    )

@@ -25,18 +25,23 @@ from serving.web.deps import form_policy, record_view
 from serving.web.family_view import STATUSES, family_page, family_rows
 from serving.web.render import render
 from serving.web.session import PREFIX
+from welfare.criteria import get_welfare_config
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 LIST_READERS = ("commission", "admin")
-LEVELS = tuple(range(1, 7))
+
+
+def _levels() -> list[int]:
+    """The welfare levels of configs/welfare.yaml `levels`, worst first."""
+    return get_welfare_config().level_values
 
 
 def _level_filter(level: str) -> int | None:
     if not level:
         return None
-    if not level.isdigit() or int(level) not in LEVELS:
-        raise RecordInvalidError(f"level must be one of {', '.join(map(str, LEVELS))}")
+    if not level.isdigit() or int(level) not in _levels():
+        raise RecordInvalidError(f"level must be one of {', '.join(map(str, _levels()))}")
     return int(level)
 
 
@@ -70,7 +75,7 @@ def family_list(
         rows=listing.rows,
         total=listing.total,
         statuses=STATUSES,
-        levels=LEVELS,
+        levels=_levels(),
         status=status,
         level=level,
     )
@@ -103,7 +108,7 @@ def _family_response(
         user=user,
         status_code=status_code,
         view=view,
-        levels=LEVELS,
+        levels=_levels(),
         can_decide=user.role in DECIDERS,
         error=error,
         form=form or {},

@@ -21,7 +21,6 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 ADMINS = ("admin",)
 AUDIT_ROWS = 200
-PSI_ALERT = 0.25  # the drift report's own reading of a shift worth investigating
 
 
 def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, title: str) -> Plot:
@@ -96,7 +95,9 @@ def oversight(
     fairness = reports.fairness(session, user.region)
     engine = services.pipeline.engine
     reference = engine.artifact.metrics.get("score_reference") if engine is not None else None
-    drift = reports.drift(session, user.region, reference=reference)
+    drift = reports.drift(
+        session, user.region, reference=reference, alert_psi=services.settings.drift_alert_psi
+    )
     record_view(session, services, user, page="oversight")
     session.commit()
     return render(
@@ -109,7 +110,7 @@ def oversight(
         override_plots=_override_plots(t, stats),
         fairness_plots=_fairness_plots(t, fairness),
         drift_plots=_drift_plots(t, drift),
-        psi_alert=PSI_ALERT,
+        psi_alert=drift["alert_psi"],
     )
 
 

@@ -70,7 +70,12 @@ def _table_line(record: dict[str, Any]) -> str:
 
 @app.command("score")
 def score(
-    photos: Annotated[list[Path], typer.Argument(help="Photos to score (JPEG, PNG, WebP, HEIC).")],
+    photos: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Photos to score (JPEG, PNG, WebP, HEIC; AVIF where Pillow decodes it)."
+        ),
+    ],
     model: Annotated[Path, typer.Option("--model", help="Model artifact folder.")],
     explain: Annotated[
         bool, typer.Option("--explain", help="Write heat-map overlays (top room, signs).")

@@ -94,7 +94,10 @@ async def upload_photo(
     session: ReadSessionDep,
     user: CurrentUserDep,
     services: ServicesDep,
-    file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or HEIC photo")],
+    file: Annotated[
+        UploadFile,
+        File(description="JPEG, PNG, WebP or HEIC photo (AVIF where the server decodes it)"),
+    ],
     room_hint: Annotated[str | None, Form(description="Room type, if the inspector knows")] = None,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:

@@ -169,9 +169,20 @@ def is_current(
 def latest_current(
     session: Session, services: Services, family: Family, *, actor: tuple[int, str]
 ) -> Assessment:
-    """The family's latest assessment; recomputed first (a new version) if it is stale."""
+    """The family's latest assessment; recomputed first (a new version) if it is stale.
+
+    `session` must be able to write. A stale one is recomputed under the family's lock and
+    checked again once the lock is held: readers of the same stale family then take turns,
+    and the later ones find the version the first one made instead of racing it to the same
+    version number (PostgreSQL; SQLite write transactions already run one at a time).
+    """
+    fusion = fusion_version(services)
     row = latest(session, family.id)
-    if row is None or not is_current(session, row, family, fusion=fusion_version(services)):
+    if row is not None and is_current(session, row, family, fusion=fusion):
+        return row
+    lock_family(session, family.id)  # refreshes `family`; held until the caller commits
+    row = latest(session, family.id)
+    if row is None or not is_current(session, row, family, fusion=fusion):
         row = compute(session, services, family, actor=actor)
     return row
 

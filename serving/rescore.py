@@ -8,8 +8,12 @@ same promise against a second process, and the cursor is advanced compare-and-se
 go to their own table under the new model version; the scores the service holds are untouched.
 
 A run also records what its scores depend on besides the model (`RunProvenance`: the scorer
-path, the engine settings, the code version). A resume under other ones is refused, so one
-run's scores never mix two scorers; `restart=True` starts the unfinished run over instead.
+path, the engine settings that change scores, the code version). A resume under other ones is
+refused, so one run's scores never mix two scorers; `restart=True` starts the unfinished run
+over instead (`on_restart` records what it discarded). Promotion adopts every outcome under a
+model version, from all its runs, so a run is also refused while another run under the same
+version (another --since, or the Ray pipeline's) holds outcomes made under another provenance
+and is not yet promoted.
 
 The tables are the service's (serving/db/models.py, migration 0002); `ensure_tables` still
 creates them on a database that has not been migrated that far. `serving/promote.py` adopts a
@@ -18,28 +22,30 @@ finished run's scores into the service.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import Base, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.errors import NotFoundError
+from serving.rescore_runs import (
+    OnRestart,
+    RunProvenance,
+    open_run,
+)
 from serving.storage import PhotoStore
-from shanyraq.errors import ShanyraqError
 from vision.bulk import BytesScorer, PhotoBytes, Scored, prefetch
 
 if TYPE_CHECKING:
-    from vision.engine import EngineConfig
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -93,115 +99,6 @@ def _not_yet_scored(model_version: str) -> Any:
         RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
     )
     return ~done.exists()
-
-
-class RescoreResumeError(ShanyraqError):
-    """An unfinished run was started under another scorer, engine settings or code."""
-
-    code = "rescore_resume_mismatch"
-
-
-class RescoreRestartError(ShanyraqError):
-    """Only an unfinished run can be started over."""
-
-    code = "rescore_restart_refused"
-
-
-@dataclass(frozen=True)
-class RunProvenance:
-    """What a run's scores depend on besides the model version; one run keeps one."""
-
-    scorer: str  # the scorer's path (BytesScorer.name): cpu, gpu
-    engine_config: str  # digest of configs/engine.yaml as parsed (abstention, decoding, ...)
-    code_version: str  # shanyraq.provenance.code_version
-
-    # In words, for the refusal: (what it is, how to resume under the recorded one).
-    WORDS: ClassVar[dict[str, tuple[str, str]]] = {
-        "scorer": ("scorer path", "--device {recorded}"),
-        "engine_config": ("engine settings digest", "configs/engine.yaml as it was then"),
-        "code_version": ("code version", "the code of that version"),
-    }
-
-    @classmethod
-    def of(cls, scorer: BytesScorer, engine_config: EngineConfig | None = None) -> RunProvenance:
-        """The provenance of scores from `scorer` under `engine_config` (default: configs/)."""
-        from shanyraq.provenance import code_version
-        from vision.engine import get_engine_config
-
-        settings = (engine_config or get_engine_config()).model_dump(mode="json")
-        canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-        return cls(scorer=scorer.name, engine_config=digest, code_version=code_version())
-
-    def differences(self, run: RescoreRun) -> list[str]:
-        """What differs from the run's record, in words (with how to resume as it was)."""
-        out = []
-        for name, (what, how) in self.WORDS.items():
-            recorded, now = getattr(run, name), getattr(self, name)
-            if recorded != now:
-                hint = how.format(recorded=recorded)
-                out.append(f"{what} {recorded!r}, now {now!r} (to resume: {hint})")
-        return out
-
-    def record(self, run: RescoreRun) -> None:
-        run.scorer, run.engine_config = self.scorer, self.engine_config
-        run.code_version = self.code_version
-
-
-def _open_run(
-    session: Session,
-    model_version: str,
-    since_key: str,
-    provenance: RunProvenance,
-    *,
-    restart: bool,
-) -> tuple[RescoreRun, bool]:
-    """The run for this key, made if new, checked or started over if unfinished; (run, resumed)."""
-    key = (RescoreRun.model_version == model_version, RescoreRun.since_key == since_key)
-    run = session.execute(select(RescoreRun).where(*key)).scalar_one_or_none()
-    if run is None:
-        run = RescoreRun(model_version=model_version, since_key=since_key)
-        provenance.record(run)
-        session.add(run)
-        session.flush()
-        return run, False
-    if restart:
-        _start_over(session, run, provenance)
-        return run, False
-    if run.status != "done":
-        _check_resume(run, provenance)
-    return run, run.last_photo_id > 0 or run.status == "done"
-
-
-def _check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
-    if run.scorer is None and run.engine_config is None and run.code_version is None:
-        logger.warning(
-            "re-scoring run %d predates recorded provenance; resuming it as %s", run.id, provenance
-        )
-        provenance.record(run)  # from here on, later sessions must match this one
-        return
-    differs = provenance.differences(run)
-    if differs:
-        raise RescoreResumeError(
-            f"re-scoring run {run.id} under {run.model_version} was started with another "
-            f"{'; '.join(differs)}. Resuming would mix scores of both in one run. Resume it as it "
-            f"was started, or start it over under the current ones with --restart (its "
-            f"{run.scored + run.failed} outcome(s) so far are discarded)"
-        )
-
-
-def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) -> None:
-    """Discard an unfinished run's outcomes and begin it again under `provenance`."""
-    if run.status == "done":
-        raise RescoreRestartError(
-            f"re-scoring run {run.id} under {run.model_version} is finished (`rescore promote` "
-            "may have adopted its scores), so it cannot be started over; run it without --restart"
-        )
-    session.execute(delete(RescoredScore).where(RescoredScore.run_id == run.id))
-    run.last_photo_id, run.scored, run.failed = 0, 0, 0
-    run.started_at = run.updated_at = _utcnow()
-    provenance.record(run)
-    session.flush()
 
 
 def _pages(
@@ -322,11 +219,14 @@ def rescore(
     on_batch: Callable[[int], None] | None = None,
     provenance: RunProvenance | None = None,
     restart: bool = False,
+    on_restart: OnRestart | None = None,
 ) -> RescoreReport:
     """Score every photo in scope under `scorer`'s model version; resumes an unfinished run.
 
     `provenance` (default: `RunProvenance.of(scorer)`) must match an unfinished run's, else
-    RescoreResumeError; `restart` discards that run's outcomes and starts it over.
+    RescoreResumeError, and every other unpromoted run's under the version that holds
+    outcomes, else RescoreMixError; `restart` discards that run's outcomes and starts it over,
+    calling `on_restart` in the discarding transaction before anything is scored.
     """
     from tqdm import tqdm
 
@@ -340,9 +240,10 @@ def rescore(
     since_key = since.isoformat() if since is not None else ""
     provenance = provenance or RunProvenance.of(scorer)
     with session_scope(sessions) as session:
-        run, resumed = _open_run(
-            session, scorer.model_version, since_key, provenance, restart=restart
-        )
+        run, resumed = open_run(
+            session, scorer.model_version, since_key, provenance, restart=restart,
+            on_restart=on_restart,
+        )  # fmt: skip
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         remaining = session.scalar(
             select(func.count(Photo.id)).where(
@@ -397,11 +298,7 @@ def _report(
     with session_scope(sessions) as session:
         fresh = session.get_one(RescoreRun, run.id)
         scored, failed, complete = fresh.scored, fresh.failed, fresh.status == "done"
-        provenance = (
-            RunProvenance(fresh.scorer, fresh.engine_config, fresh.code_version)
-            if fresh.scorer and fresh.engine_config and fresh.code_version
-            else None
-        )
+        provenance = RunProvenance.recorded(fresh)
     return RescoreReport(
         run_id=run.id, model_version=run.model_version, scorer=scorer.name, in_scope=in_scope,
         scored=scored, failed=failed, this_session=done_now, resumed=resumed, complete=complete,

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from serving.core.config import ServingSettings
     from serving.promote import PromoteReport, PromotionPlan
     from serving.rescore import RescoreReport
+    from serving.rescore_runs import Restart
 
 app = typer.Typer(
     help="Re-score stored photos under a new model; `promote` adopts the scores.",
@@ -98,13 +101,26 @@ def rescore(
         decode_short_side=get_engine_config().decode_short_side_px,
     )  # fmt: skip
     typer.echo(f"scoring with model {scorer.model_version} on the {scorer.name} path")
+    key = settings.signing_key()
+
+    def audit_restart(session: Session, restarted: Restart) -> None:
+        # In the transaction that discards the outcomes: recorded even if scoring then stops.
+        audit.append(
+            session, key, actor="cli", action="rescore_restarted",
+            target=f"model:{restarted.model_version}", details=restarted.details(),
+        )  # fmt: skip
+        typer.echo(
+            f"started run {restarted.run_id} over: discarded {restarted.discarded_scored} "
+            f"score(s) and {restarted.discarded_failed} recorded failure(s)"
+        )
+
     report = run_rescore(
         db_engine, PhotoStore(settings.store_dir), scorer, since=when, batch_size=batch_size,
-        progress=progress, restart=restart,
+        progress=progress, restart=restart, on_restart=audit_restart,
     )  # fmt: skip
     with session_scope(make_session_factory(db_engine)) as session:
         audit.append(
-            session, settings.signing_key(), actor="cli", action="photos_rescored",
+            session, key, actor="cli", action="photos_rescored",
             target=f"model:{report.model_version}",
             details={"run_id": report.run_id, "since": since, "scored": report.scored,
                      "failed": report.failed, "complete": report.complete, "restart": restart,

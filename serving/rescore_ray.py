@@ -4,8 +4,9 @@ read (the photos not yet scored under the model version, from the service databa
 map_batches (`ScoreBatch`, a callable class: one scorer per actor, GPU or CPU) -> write (the
 same `rescore_scores` table as `serving.rescore`, inserted with ON CONFLICT DO NOTHING).
 Resumable by construction: a re-run reads only photos with no outcome under the version yet,
-and the unique (photo, model version) key refuses a second outcome for any photo. `ray` is an
-optional extra, imported only when this runs.
+and the unique (photo, model version) key refuses a second outcome for any photo. A run records
+its provenance as `serving.rescore` does (`expected_provenance`, checked again by each actor),
+and is refused in the same cases. `ray` is an optional extra, imported only when this runs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ from serving.rescore import (
     ensure_tables,
     photo_scope,
     stored_verdict,
+)
+from serving.rescore_runs import (
+    RescoreResumeError,
+    RunProvenance,
+    check_resume,
+    check_unmixed,
+    engine_digest,
+    open_run,
 )
 from shanyraq.errors import ShanyraqError
 
@@ -123,6 +132,7 @@ class ScoreBatch:
         prefer: str,
         max_pixels: int,
         decode_short_side: int | None,
+        provenance: RunProvenance | None = None,
     ) -> None:
         from serving.storage import PhotoStore
         from vision.bulk import open_scorer
@@ -131,6 +141,15 @@ class ScoreBatch:
             Path(model_dir), prefer=prefer, max_pixels=max_pixels,  # type: ignore[arg-type]
             decode_short_side=decode_short_side,
         )  # fmt: skip
+        decode = getattr(self.scorer, "decode_short_side", None)
+        found = (self.scorer.name, engine_digest(decode_short_side=decode, engine_config=None))
+        if provenance is not None and found != (provenance.scorer, provenance.engine_config):
+            raise RescoreResumeError(
+                f"this Ray actor scores on the {found[0]} path (engine settings {found[1]}), "
+                f"but re-scoring run {run_id} recorded the {provenance.scorer} path (engine "
+                f"settings {provenance.engine_config}); ask for the path by prefer='cpu' or "
+                "'gpu' (with num_gpus_per_actor), not 'auto'"
+            )
         self.store = PhotoStore(Path(store_root))
         self.run_id = run_id
         self.db = Database(db_url)
@@ -201,16 +220,15 @@ def rescore_with_ray(
     ensure_tables(engine)
     sessions = make_session_factory(engine)
     since_key = "ray:" + (since.isoformat() if since is not None else "")
+    provenance = expected_provenance(
+        model_dir, prefer=prefer, num_gpus_per_actor=num_gpus_per_actor,
+        decode_short_side=decode_short_side,
+    )  # fmt: skip
     with session_scope(sessions) as session:
-        run = session.execute(
-            select(RescoreRun).where(
-                RescoreRun.model_version == model_version, RescoreRun.since_key == since_key
-            )
-        ).scalar_one_or_none()
-        if run is None:
-            run = RescoreRun(model_version=model_version, since_key=since_key)
-            session.add(run)
-            session.flush()
+        run, _ = open_run(session, model_version, since_key, provenance, restart=False)
+        if run.status == "done":  # a finished Ray run still scores the photos filed since
+            check_resume(run, provenance)
+            check_unmixed(session, model_version, provenance, run_id=run.id)
         run_id = run.id
     before = _outcomes(sessions, model_version, since)
     sql, params = read_query(db, model_version, since)
@@ -226,7 +244,7 @@ def rescore_with_ray(
         fn_constructor_kwargs={
             "model_dir": str(model_dir), "store_root": str(store_root), "run_id": run_id,
             "db_url": database_url, "prefer": prefer, "max_pixels": max_pixels,
-            "decode_short_side": decode_short_side,
+            "decode_short_side": decode_short_side, "provenance": provenance,
         },
     )  # fmt: skip
     p = db.placeholder
@@ -237,6 +255,23 @@ def rescore_with_ray(
     )
     scored.write_sql(insert, factory)
     return _finish(sessions, run_id, model_version, since, before)
+
+
+def expected_provenance(
+    model_dir: Path, *, prefer: str, num_gpus_per_actor: float, decode_short_side: int | None
+) -> RunProvenance:
+    """The provenance the actors' scorers will have (each actor checks it, `ScoreBatch`).
+
+    "auto" is the GPU path where actors are given a GPU, else the CPU path; the CPU path
+    decodes as vision.bulk.CpuBytesScorer does, never below the model's input size.
+    """
+    path = prefer if prefer != "auto" else ("gpu" if num_gpus_per_actor else "cpu")
+    if path != "cpu" or decode_short_side is None:
+        return RunProvenance.for_path(path, decode_short_side=None)
+    from vision.artifact import read_artifact
+
+    size = read_artifact(model_dir).preprocessing.size
+    return RunProvenance.for_path("cpu", decode_short_side=max(decode_short_side, size))
 
 
 def _outcomes(sessions: Any, model_version: str, since: datetime | None) -> tuple[int, int]:

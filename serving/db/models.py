@@ -233,7 +233,7 @@ class RescoreRun(Base):
     scored: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     # What the scores depend on besides the model: the scorer path (cpu, gpu), a digest of
-    # the engine settings and the code version. A resume must match them (serving/rescore.py);
+    # the engine settings and the code version. A resume must match them (serving/rescore_runs.py);
     # NULL on a run started before migration 0006.
     scorer: Mapped[str | None] = mapped_column(String(32), nullable=True)
     engine_config: Mapped[str | None] = mapped_column(String(64), nullable=True)

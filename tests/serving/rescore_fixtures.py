@@ -103,6 +103,8 @@ class CountingScorer:
     def __init__(self, inner: Any, *, name: str | None = None) -> None:
         self.inner, self.model_version = inner, inner.model_version
         self.name: str = name or inner.name
+        # Part of a run's provenance (serving.rescore_runs.RunProvenance.of): the inner one's.
+        self.decode_short_side = getattr(inner, "decode_short_side", None)
         self.seen: list[int] = []
 
     def prepare(self, batch: list[Any]) -> Any:

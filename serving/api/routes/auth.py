@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from serving import audit
 from serving.api.deps import (
@@ -28,7 +30,11 @@ from serving.errors import BadCredentialsError, InvalidTokenError
 from serving.ratelimit import LimitRefusedError
 from serving.users import revoke_token, sign_out_everywhere, wait_until_tokens_valid
 
+logger = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+USERNAME_MAX_CHARS = User.__table__.c.username.type.length  # type: ignore[attr-defined]
 
 
 @router.post("/token", response_model=Token, responses=error_responses(401, 422, 429), **public())
@@ -51,13 +57,17 @@ def login(
         services.login_limiter.hit(client)
     with _audit_limit(session, services, attempted=form.username, target=f"account:{account}"):
         services.login_account_limiter.check(account)
-    user = session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
+    user = (
+        session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
+        if _may_be_username(form.username)
+        else None  # no account has such a name: answered as an unknown one, counted the same
+    )
     ok = verify_password(form.password, user.password_hash if user else None)
     if user is None or not ok or not user.active:
         services.login_account_limiter.record(account)
         audit.append(
-            session, services.signing_key, actor=form.username[:64], action="login_failed",
-            details={"client": client},
+            session, services.signing_key, actor=_printable(form.username, 64),
+            action="login_failed", details={"client": _printable(client, 128)},
         )  # fmt: skip
         session.commit()
         raise BadCredentialsError("wrong username or password")
@@ -92,13 +102,22 @@ def _audit_limit(
     except LimitRefusedError as refused:
         if refused.reached is not None:
             reached = refused.reached
-            audit.append(
-                session, services.signing_key, actor=attempted[:64], action="login_rate_limited",
-                target=target[:128],
-                details={"limit": reached.limit, "window_s": reached.window_s,
-                         "refused_in_previous_window": reached.refused_in_previous_window},
-            )  # fmt: skip
-            session.commit()
+            details = {
+                "limit": reached.limit,
+                "window_s": reached.window_s,
+                "refused_in_previous_window": reached.refused_in_previous_window,
+            }
+            try:
+                audit.append(
+                    session, services.signing_key, actor=_printable(attempted, 64),
+                    action="login_rate_limited", target=_printable(target, 128), details=details,
+                )  # fmt: skip
+                session.commit()
+            except SQLAlchemyError:
+                # The refusal stands (429) whatever the database says; the notice is at
+                # least in the service's log.
+                session.rollback()
+                logger.exception("login_rate_limited for %r not audited: %s", target, details)
         raise
 
 
@@ -142,12 +161,27 @@ def logout_all(user: CurrentUserDep, services: ServicesDep, session: SessionDep)
     return Response(status_code=204)
 
 
+def _may_be_username(name: str) -> bool:
+    """Whether an account could have this name: no control or other unprintable characters
+    (PostgreSQL refuses a NUL in text), and no longer than the column holds."""
+    return len(name) <= USERNAME_MAX_CHARS and name.isprintable()
+
+
+def _printable(text: str, limit: int) -> str:
+    """`text` for the audit log: each unprintable character written as its escape (a NUL as
+    \\x00), cut to `limit` characters, so an attempted name can neither break the write
+    nor hide in the log."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )[:limit]
+
+
 def _account_key(username: str) -> str:
     """The per-account limiter's key: case and spacing variants of one name count together.
 
     Cut to the longest username an account can have, so a huge form field is not kept.
     """
-    return username.strip()[:64].casefold()
+    return username.strip()[:USERNAME_MAX_CHARS].casefold()
 
 
 @router.get("/me", response_model=UserOut, responses=error_responses(401), **policy(*ROLES))

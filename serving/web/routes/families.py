@@ -37,12 +37,21 @@ def _levels() -> list[int]:
     return get_welfare_config().level_values
 
 
+def _level_number(level: str) -> int | None:
+    """The level a form field holds, or None if it is not a number in ASCII digits.
+
+    `str.isdigit` alone also takes digits such as "²", which `int` then refuses.
+    """
+    return int(level) if level.isascii() and level.isdigit() else None
+
+
 def _level_filter(level: str) -> int | None:
     if not level:
         return None
-    if not level.isdigit() or int(level) not in _levels():
+    number = _level_number(level)
+    if number is None or number not in _levels():
         raise RecordInvalidError(f"level must be one of {', '.join(map(str, _levels()))}")
-    return int(level)
+    return number
 
 
 @router.get("/families", **policy(*LIST_READERS))
@@ -147,11 +156,15 @@ def decide(
         raise NotFoundError(f"no assessment {assessment_id} for family {family.id!r}")
     request_ = assessments.DecisionRequest(
         kind=kind,
-        level=int(level) if level.isdigit() else None,
+        level=_level_number(level),
         reason_code=reason_code or None,
         reason=reason,
     )
     try:
+        if level and request_.level is None:
+            raise DecisionInvalidError(
+                f"the level must be one of {', '.join(map(str, _levels()))}, in digits"
+            )
         decision = assessments.record_decision(
             session, services, assessment, family, request_, actor=(user.id, user.username)
         )

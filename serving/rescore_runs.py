@@ -1,0 +1,302 @@
+"""A re-scoring run's bookkeeping: what its scores depend on, and when a run may go on.
+
+`RunProvenance` is what a run's scores depend on besides the model: the scorer path, the
+engine settings that change scores (`engine_digest`) and the code version. `open_run` finds or
+makes the run for (model version, --since); `check_resume` refuses to resume it under another
+provenance and `check_unmixed` refuses any run while another run of the same model version
+holds unpromoted outcomes made under another one, since promotion adopts them all. A restart
+(`_start_over`) discards an unfinished run's outcomes and says what it discarded (`Restart`).
+Split from serving/rescore.py, which walks the photos and writes the scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from serving.db.models import RescoredScore, RescoreRun
+from shanyraq.errors import ShanyraqError
+
+if TYPE_CHECKING:
+    from vision.bulk import BytesScorer
+    from vision.engine import EngineConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RescoreResumeError(ShanyraqError):
+    """An unfinished run was started under another scorer, engine settings or code."""
+
+    code = "rescore_resume_mismatch"
+
+
+class RescoreRestartError(ShanyraqError):
+    """Only an unfinished run can be started over."""
+
+    code = "rescore_restart_refused"
+
+
+class RescoreMixError(ShanyraqError):
+    """Another run under the model version holds unpromoted outcomes of another provenance."""
+
+    code = "rescore_provenance_conflict"
+
+
+# The engine settings (configs/engine.yaml, vision.engine.EngineConfig) that change what a
+# re-score records: the abstention thresholds, and which ONNX Runtime provider runs the model
+# and in what precision (TensorRT fp16 and CUDA fp32 give other numbers than the CPU). Not
+# the rest: thread counts, spinning, log level, device id, I/O binding, the TensorRT cache
+# folder and max_photos_per_call change speed only; the quality gate and the hashes do not
+# run (a re-score keeps the upload's quality verdict). The decode size the scorer really
+# uses is digested beside these (`RunProvenance.for_path`).
+SCORE_SETTINGS: dict[str, Any] = {"abstain": True, "runtime": {"providers", "fp16"}}
+
+
+def engine_digest(*, decode_short_side: int | None, engine_config: EngineConfig | None) -> str:
+    """First 16 hex of the sha256 of the SCORE_SETTINGS of `engine_config` (default:
+    configs/engine.yaml) and the decode size, as canonical JSON."""
+    from vision.engine import get_engine_config
+
+    config = engine_config or get_engine_config()
+    settings = {
+        "engine": config.model_dump(mode="json", include=SCORE_SETTINGS),
+        "decode_short_side_px": decode_short_side,
+    }
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunProvenance:
+    """What a run's scores depend on besides the model version; one run keeps one."""
+
+    scorer: str  # the scorer's path (BytesScorer.name): cpu, gpu
+    engine_config: str  # digest of the SCORE_SETTINGS of configs/engine.yaml and decode size
+    code_version: str  # shanyraq.provenance.code_version
+
+    # In words, for the refusal: (what it is, how to resume under the recorded one).
+    WORDS: ClassVar[dict[str, tuple[str, str]]] = {
+        "scorer": ("scorer path", "--device {recorded}"),
+        "engine_config": ("engine settings digest", "configs/engine.yaml as it was then"),
+        "code_version": ("code version", "the code of that version"),
+    }
+
+    @classmethod
+    def of(cls, scorer: BytesScorer, engine_config: EngineConfig | None = None) -> RunProvenance:
+        """The provenance of scores from `scorer` under `engine_config` (default: configs/)."""
+        # The CPU scorer decodes JPEGs reduced to `decode_short_side` px; None: full size.
+        decode = getattr(scorer, "decode_short_side", None)
+        return cls.for_path(scorer.name, decode_short_side=decode, engine_config=engine_config)
+
+    @classmethod
+    def for_path(
+        cls,
+        scorer: str,
+        *,
+        decode_short_side: int | None,
+        engine_config: EngineConfig | None = None,
+    ) -> RunProvenance:
+        """The provenance of scores from the `scorer` path decoding at `decode_short_side` px
+        (None: full size) under `engine_config` (default: configs/)."""
+        from shanyraq.provenance import code_version
+
+        digest = engine_digest(decode_short_side=decode_short_side, engine_config=engine_config)
+        return cls(scorer=scorer, engine_config=digest, code_version=code_version())
+
+    @classmethod
+    def recorded(cls, run: RescoreRun) -> RunProvenance | None:
+        """The run's record; None for a run started before it was recorded (migration 0006)."""
+        if run.scorer and run.engine_config and run.code_version:
+            return cls(run.scorer, run.engine_config, run.code_version)
+        return None
+
+    def differences(self, run: RescoreRun, *, hints: bool = True) -> list[str]:
+        """What differs from the run's record, in words (with how to resume as it was)."""
+        out = []
+        for name, (what, how) in self.WORDS.items():
+            recorded, now = getattr(run, name), getattr(self, name)
+            if recorded != now:
+                hint = f" (to resume: {how.format(recorded=recorded)})" if hints else ""
+                out.append(f"{what} {recorded!r}, now {now!r}{hint}")
+        return out
+
+    def record(self, run: RescoreRun) -> None:
+        run.scorer, run.engine_config = self.scorer, self.engine_config
+        run.code_version = self.code_version
+
+
+@dataclass(frozen=True)
+class Restart:
+    """What `restart` discarded, for the audit entry written before scoring starts again."""
+
+    run_id: int
+    model_version: str
+    since_key: str
+    last_photo_id: int  # how far the run had got
+    discarded_scored: int  # outcomes deleted: with a score
+    discarded_failed: int  # and with a reason instead
+    before: RunProvenance | None  # what the run had recorded (None: from before 0006)
+    after: RunProvenance
+
+    def details(self) -> dict[str, Any]:
+        """As the audit entry's details (JSON)."""
+        out = asdict(self)
+        out["before"] = asdict(self.before) if self.before else None
+        return out
+
+
+OnRestart = Callable[[Session, Restart], None]
+
+
+def open_run(
+    session: Session,
+    model_version: str,
+    since_key: str,
+    provenance: RunProvenance,
+    *,
+    restart: bool,
+    on_restart: OnRestart | None = None,
+) -> tuple[RescoreRun, bool]:
+    """The run for this key, made if new, checked or started over if unfinished; (run, resumed).
+
+    Refused (RescoreMixError) when it would write while another run under the model version
+    holds unpromoted outcomes of another provenance. `on_restart` is called in this session,
+    so what a restart discards is recorded in the transaction that discards it.
+    """
+    key = (RescoreRun.model_version == model_version, RescoreRun.since_key == since_key)
+    run = session.execute(select(RescoreRun).where(*key)).scalar_one_or_none()
+    if run is None or restart or run.status != "done":
+        check_unmixed(session, model_version, provenance, run_id=run.id if run else None)
+    if run is None:
+        run = RescoreRun(model_version=model_version, since_key=since_key)
+        provenance.record(run)
+        session.add(run)
+        session.flush()
+        return run, False
+    if restart:
+        restarted = _start_over(session, run, provenance)
+        if on_restart is not None:
+            on_restart(session, restarted)
+        return run, False
+    if run.status != "done":
+        check_resume(run, provenance)
+    return run, run.last_photo_id > 0 or run.status == "done"
+
+
+def check_unmixed(
+    session: Session, model_version: str, provenance: RunProvenance, *, run_id: int | None
+) -> None:
+    """Refuse when a run under `model_version` other than `run_id` holds outcomes made under
+    another provenance and was not promoted: promotion would adopt both kinds together."""
+    others = session.execute(
+        select(RescoreRun)
+        .where(RescoreRun.model_version == model_version, RescoreRun.id != (run_id or 0))
+        .order_by(RescoreRun.id)
+    ).scalars()
+    promoted: set[int] | None = None
+    for other in others:
+        if RunProvenance.recorded(other) is None:
+            logger.warning("re-scoring run %d predates recorded provenance; not compared", other.id)
+            continue
+        differs = provenance.differences(other, hints=False)
+        if not differs:
+            continue
+        held = session.scalar(select(func.count()).where(RescoredScore.run_id == other.id))
+        if not held:
+            continue
+        promoted = _promoted_runs(session, model_version) if promoted is None else promoted
+        if other.id not in promoted:
+            raise RescoreMixError(_mix_message(other, held or 0, differs))
+
+
+def _promoted_runs(session: Session, model_version: str) -> set[int]:
+    """Runs whose outcomes `rescore promote` adopted (its audit entries name them)."""
+    from serving.db.models import AuditEntry
+    from serving.promote import ACTION
+
+    entries = session.execute(
+        select(AuditEntry.details).where(
+            AuditEntry.action == ACTION, AuditEntry.target == f"model:{model_version}"
+        )
+    ).scalars()
+    return {int(run_id) for details in entries for run_id in (details or {}).get("run_ids", [])}
+
+
+def _mix_message(other: RescoreRun, held: int, differs: list[str]) -> str:
+    ray = other.since_key.startswith("ray:")
+    since_key = other.since_key.removeprefix("ray:")
+    since = f" --since {since_key[:10]}" if since_key else ""
+    state = "finished, not promoted" if other.status == "done" else "unfinished"
+    owner = "the Ray pipeline's " if ray else ""
+    if other.status == "done":
+        how = "promote it first (`shanyraq rescore promote --model DIR`), then re-score"
+    elif ray:
+        how = "finish it with the Ray pipeline under the settings it recorded, and promote it"
+    else:
+        how = (
+            f"finish it as it was started (`shanyraq rescore --model DIR{since}` with the "
+            f"settings it recorded) and promote it, or discard it with `shanyraq rescore "
+            f"--model DIR{since} --restart` under the current ones"
+        )
+    return (
+        f"{owner}re-scoring run {other.id} under "
+        f"{other.model_version} ({since.strip() + ', ' if since else ''}{state}) holds {held} "
+        f"outcome(s) made with another {'; '.join(differs)}. Promotion adopts every outcome "
+        f"under the model version, from all its runs, so the two would mix. To go on: {how}"
+    )
+
+
+def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
+    if run.scorer is None and run.engine_config is None and run.code_version is None:
+        logger.warning(
+            "re-scoring run %d predates recorded provenance; resuming it as %s", run.id, provenance
+        )
+        provenance.record(run)  # from here on, later sessions must match this one
+        return
+    differs = provenance.differences(run)
+    if differs:
+        raise RescoreResumeError(
+            f"re-scoring run {run.id} under {run.model_version} was started with another "
+            f"{'; '.join(differs)}. Resuming would mix scores of both in one run. Resume it as it "
+            f"was started, or start it over under the current ones with --restart (its "
+            f"{run.scored + run.failed} outcome(s) so far are discarded)"
+        )
+
+
+def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) -> Restart:
+    """Discard an unfinished run's outcomes and begin it again under `provenance`."""
+    if run.status == "done":
+        raise RescoreRestartError(
+            f"re-scoring run {run.id} under {run.model_version} is finished (`rescore promote` "
+            "may have adopted its scores), so it cannot be started over; run it without --restart"
+        )
+    failed = RescoredScore.score.is_(None)
+    counts = dict(
+        session.execute(
+            select(failed, func.count()).where(RescoredScore.run_id == run.id).group_by(failed)
+        ).all()
+    )
+    restarted = Restart(
+        run_id=run.id, model_version=run.model_version, since_key=run.since_key,
+        last_photo_id=run.last_photo_id, discarded_scored=counts.get(False, 0),
+        discarded_failed=counts.get(True, 0), before=RunProvenance.recorded(run),
+        after=provenance,
+    )  # fmt: skip
+    session.execute(delete(RescoredScore).where(RescoredScore.run_id == run.id))
+    run.last_photo_id, run.scored, run.failed = 0, 0, 0
+    run.started_at = run.updated_at = _utcnow()
+    provenance.record(run)
+    session.flush()
+    return restarted

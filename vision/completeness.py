@@ -18,6 +18,7 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _ADAM7 = ((0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4),
           (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2))  # fmt: skip
 _INFLATE_PIECE = 1 << 20  # bytes inflated (and dropped) at a time while counting
+_DEFLATE_PIECE = 1 << 16  # compressed bytes handed to the inflater at a time (any chunk size)
 # JPEG: frames decoded in one scan when the first scan holds every component (baseline and
 # extended sequential, Huffman coded); any other frame type has no such single scan.
 _SOF_ONE_SCAN = {0xC0, 0xC1}
@@ -37,14 +38,15 @@ def incomplete(fmt: str, where: str) -> CorruptImageError:
 
 
 def jpeg_scan_end(data: bytes) -> int | None:
-    """Where the end marker (EOI) closing a one-scan JPEG's scan starts; else None.
+    """Where a one-scan JPEG's scan data ends (its closing EOI, or the end of the file); else None.
 
     A one-scan JPEG (baseline, as cameras write it) is whole once its scan is decoded; any
-    other (progressive, one scan per component, arithmetic coded, odd markers before the scan,
-    no EOI) gets None and is decoded as it is. Segments are followed by their lengths, as
-    libjpeg follows them. Within scan data 0xFF is only ever followed by 0x00 or a restart
-    marker, so the first FF D9 after the scan's start closes the scan, or comes after the
-    marker that did (which then stays, and is read as before).
+    other (progressive, one scan per component, arithmetic coded, odd markers before the scan)
+    gets None and is decoded as it is. Segments are followed by their lengths, as libjpeg
+    follows them. Within scan data 0xFF is only ever followed by 0x00 or a restart marker, so
+    the first FF D9 after the scan's start closes the scan, or comes after the marker that did
+    (which then stays, and is read as before). With no FF D9 after the scan the file's end
+    ends it: a whole scan whose EOI was left off then decodes, a short one still runs out.
     """
     components, pos = 0, 2
     while pos + 4 < len(data) and data[pos] == 0xFF:
@@ -61,6 +63,7 @@ def jpeg_scan_end(data: bytes) -> int | None:
             if components == 0 or data[pos + 4] != components:
                 return None
             start, end = pos + 2 + length, data.find(b"\xff\xd9", pos + 2 + length)
+            end = len(data) if end < 0 else end
             while end > start and data[end - 1] == 0xFF:  # fill bytes go with the marker
                 end -= 1
             return end if end >= start else None
@@ -90,10 +93,16 @@ def _png_inflated_size(data: bytes, limit: int) -> int:
     while pos + 8 <= len(data) and total < limit and not inflater.eof:
         length, kind = struct.unpack_from(">I4s", data, pos)
         if kind == b"IDAT":
-            pending: bytes | memoryview = view[pos + 8 : pos + 8 + length]
-            while pending and total < limit:
-                total += len(inflater.decompress(pending, min(_INFLATE_PIECE, limit - total)))
-                pending = inflater.unconsumed_tail
+            # Bounded input pieces: the unconsumed tail the inflater copies is never more than
+            # one piece, however large the chunk (a whole-chunk tail peaked at twice its size).
+            body = view[pos + 8 : pos + 8 + length]
+            for start in range(0, len(body), _DEFLATE_PIECE):
+                pending: bytes | memoryview = body[start : start + _DEFLATE_PIECE]
+                while pending and total < limit:
+                    total += len(inflater.decompress(pending, min(_INFLATE_PIECE, limit - total)))
+                    pending = inflater.unconsumed_tail
+                if total >= limit or inflater.eof:
+                    break
             in_idat = True
         elif in_idat:  # the IDAT chunks are consecutive: the default image's data ends here
             break
@@ -102,8 +111,18 @@ def _png_inflated_size(data: bytes, limit: int) -> int:
 
 
 def check_png_rows(data: bytes) -> None:
-    """Refuse a PNG whose image data stops before its last row: Pillow fills the rest black."""
-    if data[12:16] != b"IHDR" or len(data) < 29:
+    """Refuse a PNG whose image data stops before its last row: Pillow fills the rest black.
+
+    The header (IHDR) must be the first chunk, as the PNG spec requires and libpng (OpenCV)
+    insists; Pillow reads on, but any chunk ahead of it would leave these rows uncounted.
+    """
+    if data[12:16] != b"IHDR":
+        first = data[12:16].decode("latin-1")
+        raise CorruptImageError(
+            f"the PNG data is damaged (its first chunk is {first!r}, not the header IHDR); "
+            "upload the photo again"
+        )
+    if len(data) < 29:
         return  # Pillow read it its own way; nothing to count against
     width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
     if colour not in _PNG_CHANNELS or interlace not in (0, 1):

@@ -8,6 +8,19 @@ binding. `prepare` runs on its own CUDA stream, so `vision.bulk.score_batches` o
 batch k+1 with inferring batch k. `TensorBytesScorer(device="cpu")` runs the very same tensor
 code on the CPU: that is how its agreement with `vision.preprocess` and the CPU scorer is tested
 without a GPU.
+
+Incomplete JPEGs: `vision.io` hands a one-scan JPEG to libjpeg without the end marker after its
+scan, so a scan cut short runs out of data. torchvision cannot take that rule over: its libjpeg
+decoder reads on to an end marker after every whole scan too (jpeg_finish_decompress), so it
+refuses whole and cut photos alike. Here the untouched bytes are decoded, and a photo goes to
+`vision.io.decode_image` (the CPU path's decode, so the same pixels or the same refusal) where
+the decoder fails, or where a one-scan JPEG's last pixel has libjpeg's fill grey (what it gives
+every block after the data ran out, so a photo cut short ends in it). Not caught: a cut inside
+the last MCU (at most 16 x 16 pixels wrong), and CMYK files (their fill is not grey); some
+whole photos ending in that grey take the CPU decode for nothing. nvJPEG's behaviour on a cut
+stream is unverified (no GPU was at hand): if it fails, the photo goes to vision.io as above;
+if it fills with libjpeg's grey, the check catches it; if it fills with anything else, the half
+photo is scored, as before this check.
 """
 
 from __future__ import annotations
@@ -34,6 +47,11 @@ logger = logging.getLogger(__name__)
 
 Device = Literal["cpu", "cuda"]
 _LETTERBOX_GREY = 114  # as vision.preprocess pads
+# libjpeg decodes every block after a scan's data ran out as all-zero coefficients: luma 128,
+# whatever chroma its neighbours blend in; RGB rounding moves the luma recomputed from it by
+# under 1. 2 grey levels leave room, at the cost of a CPU decode for some whole photos.
+_FILL_LUMA, _FILL_LUMA_TOLERANCE = 128.0, 2.0
+_LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as JPEG's YCbCr
 
 
 # --- pure tensor maths (device-agnostic; checked against vision.preprocess) ----------------
@@ -173,6 +191,18 @@ def jpeg_header(data: bytes, *, max_pixels: int) -> int:
     return exif_orientation(image) or 1  # malformed: left as stored, as vision.io leaves it
 
 
+def ends_in_fill_grey(images: list[torch.Tensor]) -> list[bool]:
+    """Per decoded (3, H, W) uint8 image in stored orientation: is its last pixel (in the last
+    block decoded) libjpeg's grey for blocks it had no data for? One transfer for the batch."""
+    import torch
+
+    if not images:
+        return []
+    last = torch.stack([image[:, -1, -1] for image in images]).float()
+    luma = last @ torch.tensor(_LUMA_WEIGHTS, dtype=torch.float32, device=last.device)
+    return ((luma - _FILL_LUMA).abs() <= _FILL_LUMA_TOLERANCE).tolist()
+
+
 @dataclass
 class _Prepared:
     batch: list[PhotoBytes]
@@ -231,50 +261,72 @@ class TensorBytesScorer:
 
     def _decode(self, batch: list[PhotoBytes]) -> tuple[dict[int, Any], dict[int, Exception]]:
         """Upright (3, H, W) uint8 per photo; JPEGs batched on the device, others via vision.io."""
-        import torch
-        from torchvision.io import ImageReadMode, decode_jpeg
+        from vision.completeness import jpeg_scan_end
+        from vision.io import sniff_format
 
-        from vision.io import decode_image, sniff_format
-
-        images: dict[int, Any] = {}
-        errors: dict[int, Exception] = {}
+        results: dict[int, Any] = {}  # a tensor, or the photo's error
         jpegs: list[tuple[int, int]] = []  # (index, orientation)
         for i, item in enumerate(batch):
             try:
                 if sniff_format(item.data) == "jpeg":
                     jpegs.append((i, jpeg_header(item.data, max_pixels=self.max_pixels)))
                     continue
-                pixels = decode_image(item.data, max_pixels=self.max_pixels).pixels
-            except ImageError as exc:
-                errors[i] = exc
+            except Exception as exc:
+                results[i] = self._own_failure(item, exc)
                 continue
-            except Exception as exc:  # anything else this file's bytes cause: its failure only
-                logger.warning("photo %s: undecodable", item.key, exc_info=True)
-                errors[i] = exc
-                continue
-            images[i] = torch.from_numpy(pixels).permute(2, 0, 1).to(self.device)
-        if not jpegs:
-            return images, errors
-        data = [torch.frombuffer(bytearray(batch[i].data), dtype=torch.uint8) for i, _ in jpegs]
-        try:
-            decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
-        except RuntimeError:
-            # One bad file fails the whole call; retry one by one so only it is lost.
-            decoded = [self._decode_one(tensor) for tensor in data]
-        for (i, orientation), image in zip(jpegs, decoded, strict=True):
-            if isinstance(image, Exception):
-                errors[i] = image
+            results[i] = self._via_vision_io(item)
+        decoded = self._decode_jpegs([batch[i].data for i, _ in jpegs])
+        one_scan = [jpeg_scan_end(batch[i].data) is not None for i, _ in jpegs]
+        checked = [d for d, flag in zip(decoded, one_scan, strict=True) if d is not None and flag]
+        filled = iter(ends_in_fill_grey(checked))
+        for (i, orientation), image, flag in zip(jpegs, decoded, one_scan, strict=True):
+            if image is None or (flag and next(filled)):  # undecodable, or ends as a cut scan
+                results[i] = self._via_vision_io(batch[i])
             else:
-                images[i] = orient_tensor(image, orientation)
+                results[i] = orient_tensor(image, orientation)
+        images = {i: r for i, r in results.items() if not isinstance(r, Exception)}
+        errors = {i: r for i, r in results.items() if isinstance(r, Exception)}
         return images, errors
 
-    def _decode_one(self, data: torch.Tensor) -> Any:
+    def _decode_jpegs(self, data: list[bytes]) -> list[Any]:
+        """torchvision's decode of each JPEG on the device, in stored orientation; None where
+        it fails (one bad file fails the whole call, so then they are decoded one by one)."""
+        import torch
         from torchvision.io import ImageReadMode, decode_jpeg
 
+        if not data:
+            return []
+        tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in data]
         try:
-            return decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
-        except RuntimeError as exc:
-            return ImageError(f"the JPEG data cannot be decoded ({exc}); upload the photo again")
+            return list(decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device))
+        except RuntimeError:
+            pass
+        decoded: list[Any] = []
+        for tensor in tensors:
+            try:
+                decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=self.device))
+            except RuntimeError:
+                decoded.append(None)
+        return decoded
+
+    def _via_vision_io(self, item: PhotoBytes) -> Any:
+        """Upright (3, H, W) uint8 as the CPU path decodes the photo, or the error it gives."""
+        import torch
+
+        from vision.io import decode_image
+
+        try:
+            pixels = decode_image(item.data, max_pixels=self.max_pixels).pixels
+        except Exception as exc:
+            return self._own_failure(item, exc)
+        return torch.from_numpy(pixels).permute(2, 0, 1).to(self.device)
+
+    @staticmethod
+    def _own_failure(item: PhotoBytes, exc: Exception) -> Exception:
+        """An error this photo's bytes caused: its failure only, not the batch's."""
+        if not isinstance(exc, ImageError):
+            logger.warning("photo %s: undecodable", item.key, exc_info=exc)
+        return exc
 
     def infer(self, prepared: _Prepared) -> list[Scored]:
         outputs = self.run_prepared(prepared)

@@ -44,15 +44,17 @@ class HashingConfig(StrictModel):
     `reuse_radius`: full-hash distance counted as the same photo where nothing verifies
     (welfare evaluate-real, the CLI, the service when a stored photo cannot be read).
     `candidate_radius`, `max_candidates`: what the service verifies, nearest first.
+    No defaults here or in `verification`: engine.yaml is the one source of these values, and
+    a key missing from it is an error that names the key.
     """
 
-    reuse_radius: int = Field(16, ge=0, le=MAX_DISTANCE)
-    crop_fractions: tuple[float, ...] = Field((0.05, 0.10), max_length=MAX_CROPS)
-    candidate_radius: int = Field(24, ge=0, le=MAX_DISTANCE)
-    max_candidates: int = Field(16, ge=1)
-    verification: VerificationConfig = VerificationConfig()
-    verdict_cache: int = Field(100_000, ge=0, description="verified pairs kept in memory")
-    feature_cache: int = Field(256, ge=0, description="photos' verification features kept")
+    reuse_radius: int = Field(ge=0, le=MAX_DISTANCE)
+    crop_fractions: tuple[float, ...] = Field(max_length=MAX_CROPS)
+    candidate_radius: int = Field(ge=0, le=MAX_DISTANCE)
+    max_candidates: int = Field(ge=1)
+    verification: VerificationConfig
+    verdict_cache: int = Field(ge=0, description="verified pairs kept in memory")
+    feature_cache: int = Field(ge=0, description="photos' verification features kept")
 
     @model_validator(mode="after")
     def _consistent(self) -> HashingConfig:

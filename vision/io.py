@@ -257,9 +257,10 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     if not data:
         raise EmptyImageError("the file is empty; upload the photo again")
     fmt = sniff_format(data)
-    # A one-scan JPEG is decoded without the end marker that closes its scan, followed by the
-    # zero bits libjpeg would invent there: a scan cut short then runs out of data, which
-    # Pillow reports, instead of ending in grey blocks, which libjpeg only warns about.
+    # A one-scan JPEG is decoded without the end marker that closes its scan (or up to the end
+    # of the file, where that marker was left off), followed by the zero bits libjpeg would
+    # invent there: a scan cut short then runs out of data, which Pillow reports, instead of
+    # ending in grey blocks, which libjpeg only warns about.
     scan_end = jpeg_scan_end(data) if fmt == "jpeg" else None
     source = data if scan_end is None else data[:scan_end] + JPEG_ZERO_BITS
     image = open_header(source, fmt, max_pixels=max_pixels)

@@ -39,21 +39,25 @@ RETAKE_HINTS: dict[str, str] = {
 
 
 class QualityConfig(StrictModel):
-    """Thresholds of the quality gate; `*_warn` is the milder bound of each `*_fail`."""
+    """Thresholds of the quality gate; `*_warn` is the milder bound of each `*_fail`.
 
-    working_side_px: int = Field(512, gt=32)
-    min_short_side_fail_px: int = Field(240, gt=0)
-    min_short_side_warn_px: int = Field(480, gt=0)
-    blur_fail: float = Field(20.0, ge=0, description="Variance of the Laplacian, below = fail.")
-    blur_warn: float = Field(60.0, ge=0)
-    dark_fail: float = Field(30.0, ge=0, le=255, description="Mean luminance, below = fail.")
-    dark_warn: float = Field(55.0, ge=0, le=255)
-    bright_fail: float = Field(230.0, ge=0, le=255, description="Mean luminance, above = fail.")
-    bright_warn: float = Field(205.0, ge=0, le=255)
-    clipped_fail: float = Field(0.5, ge=0, le=1, description="Fraction at 0-4 or 251-255.")
-    clipped_warn: float = Field(0.25, ge=0, le=1)
+    No defaults: configs/engine.yaml `quality` is the one source of these values, and a key
+    missing from it is an error that names the key (as for the rest of the engine config).
+    """
+
+    working_side_px: int = Field(gt=32)
+    min_short_side_fail_px: int = Field(gt=0)
+    min_short_side_warn_px: int = Field(gt=0)
+    blur_fail: float = Field(ge=0, description="Variance of the Laplacian, below = fail.")
+    blur_warn: float = Field(ge=0)
+    dark_fail: float = Field(ge=0, le=255, description="Mean luminance, below = fail.")
+    dark_warn: float = Field(ge=0, le=255)
+    bright_fail: float = Field(ge=0, le=255, description="Mean luminance, above = fail.")
+    bright_warn: float = Field(ge=0, le=255)
+    clipped_fail: float = Field(ge=0, le=1, description="Fraction at 0-4 or 251-255.")
+    clipped_warn: float = Field(ge=0, le=1)
     uniform_fail: float = Field(
-        0.05, ge=0, description="Luminance std / (mean + 10), below = blank frame."
+        ge=0, description="Luminance std / (mean + 10), below = blank frame."
     )
 
     @model_validator(mode="after")

@@ -22,24 +22,28 @@ from shanyraq.config import StrictModel
 
 
 class VerificationConfig(StrictModel):
-    """Thresholds of `verify`; measured in benchmarks/bench_hashing.py (configs/engine.yaml)."""
+    """Thresholds of `verify`; measured in benchmarks/bench_hashing.py.
 
-    working_side_px: int = Field(256, ge=64, le=1024)
-    orb_features: int = Field(500, ge=50, le=5000)
+    No defaults: configs/engine.yaml `hashing.verification` is the one source of these values,
+    and a key missing from it is an error that names the key.
+    """
+
+    working_side_px: int = Field(ge=64, le=1024)
+    orb_features: int = Field(ge=50, le=5000)
     # Smaller than ORB's default 31 px: on a 256 px working copy a 31 px patch leaves a wide
     # border without keypoints.
-    orb_patch_px: int = Field(15, ge=5, le=63)
-    orb_fast_threshold: int = Field(10, ge=1, le=100)
-    ratio_test: float = Field(0.8, gt=0, lt=1)
-    ransac_reprojection_px: float = Field(3.0, gt=0, le=20)
-    min_inliers: int = Field(20, ge=4)
-    min_overlap: float = Field(0.3, gt=0, le=1)
-    block_grid: int = Field(4, ge=1, le=16)
-    blur_sigma_px: float = Field(1.0, ge=0, le=8)
-    min_block_std: float = Field(2.0, ge=0)
-    min_textured_blocks: int = Field(4, ge=1)
-    min_block_correlation: float = Field(0.8, gt=-1, le=1)
-    min_agreeing_blocks: float = Field(0.75, gt=0, le=1)
+    orb_patch_px: int = Field(ge=5, le=63)
+    orb_fast_threshold: int = Field(ge=1, le=100)
+    ratio_test: float = Field(gt=0, lt=1)
+    ransac_reprojection_px: float = Field(gt=0, le=20)
+    min_inliers: int = Field(ge=4)
+    min_overlap: float = Field(gt=0, le=1)
+    block_grid: int = Field(ge=1, le=16)
+    blur_sigma_px: float = Field(ge=0, le=8)
+    min_block_std: float = Field(ge=0)
+    min_textured_blocks: int = Field(ge=1)
+    min_block_correlation: float = Field(gt=-1, le=1)
+    min_agreeing_blocks: float = Field(gt=0, le=1)
 
 
 @dataclass(frozen=True)

@@ -159,11 +159,21 @@ def test_the_old_batching_section_is_refused_naming_its_successors(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "key", ["abstain.min_condition_probability", "runtime.allow_spinning", "max_photos_per_call"]
+    "key",
+    [
+        "abstain.min_condition_probability",
+        "runtime.allow_spinning",
+        "max_photos_per_call",
+        "quality.blur_fail",
+        "hashing.reuse_radius",
+        "hashing.crop_fractions",
+        "hashing.verification",
+        "hashing.verification.min_inliers",
+    ],
 )
 def test_a_missing_key_is_refused_by_name_not_defaulted(tmp_path, key):
     # A code default was a second copy of the value: without the key, condition abstention
-    # silently went from 0.3 to off.
+    # silently went from 0.3 to off, and the quality and reuse thresholds took the code's.
     data = _shipped_yaml()
     *parents, last = key.split(".")
     section = data

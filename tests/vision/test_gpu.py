@@ -189,6 +189,31 @@ def test_tensor_path_on_cpu_agrees_with_the_cpu_scorer(model, photos):
     assert expected[-1].score is None and "JPEG" in expected[-1].error
 
 
+def test_tensor_path_refuses_incomplete_jpegs_as_the_cpu_path_does(model):
+    # torchvision's libjpeg fills a scan cut short and closed with an end marker with grey and
+    # only warns; such a photo must fail as it fails on the CPU path, not be scored.
+    whole = _jpeg(room_scene(5, height=120, width=160))
+    rotated = _jpeg(room_scene(6, height=96, width=128), orientation=6)
+    grey = _jpeg(np.full((90, 120, 3), 128, dtype=np.uint8))  # whole, but ends in fill grey
+    items = {
+        "whole": whole,
+        "cut-closed": whole[: len(whole) // 2] + b"\xff\xd9",
+        "cut-rotated": rotated[:-900] + b"\xff\xd9",  # the fill is looked for as stored
+        "cut-open": whole[: len(whole) // 2],
+        "whole-no-end-marker": whole[:-2],  # decodes on the CPU path (its scan is complete)
+        "grey": grey,
+    }
+    names = list(items)
+    batch = [PhotoBytes(i, f"{i:064x}", items[name]) for i, name in enumerate(names)]
+    cpu = CpuBytesScorer(Engine.load(model), max_pixels=MAX_PIXELS, decode_short_side=None)
+    tensor = TensorBytesScorer(model, device="cpu", config=cpu.engine.config, max_pixels=MAX_PIXELS)
+    expected, got = cpu.infer(cpu.prepare(batch)), tensor.infer(tensor.prepare(batch))
+    _assert_agree(got, expected)
+    errors = {names[s.key]: s.error for s in got if s.score is None}
+    assert set(errors) == {"cut-closed", "cut-rotated", "cut-open"}
+    assert all("JPEG data is incomplete" in error for error in errors.values()), errors
+
+
 def test_gpu_is_never_selected_without_cuda(model):
     if GPU:
         pytest.skip("a GPU is usable here")

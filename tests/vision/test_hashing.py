@@ -95,8 +95,13 @@ def test_reuse_hashes_hex_round_trip(scenes):
     ],
 )
 def test_config_is_validated(bad):
+    # The shipped config with one change, so each case fails for its own value.
+    shipped = CONFIG.model_dump()
+    HashingConfig.model_validate(shipped)
+    if "verification" in bad:
+        bad = {"verification": {**shipped["verification"], **bad["verification"]}}
     with pytest.raises(ValidationError):
-        HashingConfig(**bad)
+        HashingConfig.model_validate({**shipped, **bad})
 
 
 def test_nearest_equals_brute_force():
@@ -124,8 +129,8 @@ def test_nearest_equals_brute_force():
         stored[i] = PhotoHashes(full=hashes[0], crops=tuple(hashes[1:]))
     index = HashIndex(capacity=8, hashes_per_photo=count)
     ids = [f"p{i}" for i in range(n)]
-    for i, hashes in enumerate(stored):
-        index.add(ids[i], hashes)
+    for i, photo_hashes in enumerate(stored):
+        index.add(ids[i], photo_hashes)
     for radius, limit in ((0, None), (12, None), (24, 5), (40, None), (40, 16)):
         expected = sorted(
             ((ids[i], query.distance(h)) for i, h in enumerate(stored)),

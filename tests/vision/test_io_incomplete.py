@@ -19,6 +19,7 @@ from PIL import Image
 
 import vision.io
 from shanyraq.errors import CorruptImageError
+from vision.completeness import check_png_rows
 from vision.io import decode_image
 
 LIMIT = 50_000_000
@@ -189,7 +190,47 @@ def test_counting_a_large_pngs_rows_takes_little_memory(monkeypatch):
         decode_image(_png((10000, 10000, 1, 0, 0), row * 9999), max_pixels=150_000_000)
 
 
+def test_counting_rows_of_one_huge_image_chunk_takes_little_memory():
+    # One IDAT chunk of 9 MB that does not compress: fed to the inflater 64 KiB at a time, so
+    # no copy of the chunk's unread rest is made (that peaked at about twice the chunk).
+    rgb = _rgb(1000, 3000, seed=4)
+    data = _png((1000, 3000, 8, 2, 0), b"".join(_rows(rgb)))
+    assert len(data) > 9_000_000  # one chunk: _png cuts no IDAT without idat_size
+    tracemalloc.start()
+    try:
+        check_png_rows(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_500_000
+    with pytest.raises(CorruptImageError, match=r"PNG data is incomplete .*66%"):
+        check_png_rows(_png((1000, 3000, 8, 2, 0), b"".join(_rows(rgb[:2000]))))
+
+
+@pytest.mark.parametrize("kept", [10, 60])
+def test_png_whose_first_chunk_is_not_its_header_is_refused(kept):
+    # The spec puts IHDR first (libpng and OpenCV refuse anything else); Pillow reads on, and
+    # the row count had nothing to count against, so a short one passed with black rows.
+    rows = _rows(_rgb(60, 60))
+    png = _png((60, 60, 8, 2, 0), b"".join(rows[:kept]))
+    data = png[:8] + _chunk(b"tEXt", b"Comment\x00first") + png[8:]
+    assert Image.open(io.BytesIO(data)).size == (60, 60)  # Pillow alone would take it
+    with pytest.raises(CorruptImageError, match=r"PNG data is damaged .*tEXt.*IHDR.*upload"):
+        decode_image(data, max_pixels=LIMIT)
+
+
 # --- JPEG: the scan is cut short and closed with an end marker --------------------------------
+
+
+# One-scan JPEGs of each kind, as Pillow's save options.
+ONE_SCAN_KINDS = [
+    pytest.param({}, id="4:2:0"),
+    pytest.param({"subsampling": 0}, id="4:4:4"),
+    pytest.param({"optimize": True}, id="optimized-tables"),
+    pytest.param({"restart_marker_rows": 1}, id="restart-markers"),
+    pytest.param({"mode": "L"}, id="grey"),
+    pytest.param({"mode": "CMYK"}, id="cmyk"),
+]
 
 
 def _noise_jpeg(size: tuple[int, int] = (400, 400), mode: str = "RGB", **save) -> bytes:
@@ -211,17 +252,7 @@ def test_jpeg_cut_and_closed_with_end_marker_is_refused_not_filled_grey():
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.99])
-@pytest.mark.parametrize(
-    "save",
-    [
-        pytest.param({}, id="4:2:0"),
-        pytest.param({"subsampling": 0}, id="4:4:4"),
-        pytest.param({"optimize": True}, id="optimized-tables"),
-        pytest.param({"restart_marker_rows": 1}, id="restart-markers"),
-        pytest.param({"mode": "L"}, id="grey"),
-        pytest.param({"mode": "CMYK"}, id="cmyk"),
-    ],
-)
+@pytest.mark.parametrize("save", ONE_SCAN_KINDS)
 @pytest.mark.parametrize("target_size", [None, 64])
 def test_cut_jpeg_of_each_kind_is_refused(fraction, save, target_size):
     data = _noise_jpeg(**save)
@@ -229,9 +260,29 @@ def test_cut_jpeg_of_each_kind_is_refused(fraction, save, target_size):
         decode_image(_cut(data, fraction), max_pixels=LIMIT, target_size=target_size)
 
 
-def test_jpeg_cut_without_end_marker_is_still_called_truncated():
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.99])
+@pytest.mark.parametrize("save", [{}, {"restart_marker_rows": 1}, {"mode": "L"}])
+def test_jpeg_cut_without_end_marker_is_refused_as_incomplete(fraction, save):
+    data = _noise_jpeg(**save)
+    with pytest.raises(CorruptImageError, match="JPEG data is incomplete"):
+        decode_image(data[: int(len(data) * fraction)], max_pixels=LIMIT)
+
+
+def test_progressive_jpeg_cut_without_end_marker_is_still_called_truncated():
     with pytest.raises(CorruptImageError, match="truncated or damaged"):
-        decode_image(_noise_jpeg()[:20_000], max_pixels=LIMIT)
+        decode_image(_noise_jpeg(progressive=True)[:20_000], max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("ending", [b"", b"\xff", b"\xff\xff"], ids=["bare", "fill", "fills"])
+@pytest.mark.parametrize("save", ONE_SCAN_KINDS)
+@pytest.mark.parametrize("target_size", [None, 64])
+def test_whole_jpeg_missing_only_its_end_marker_decodes_as_if_closed(ending, save, target_size):
+    # Some apps and interrupted copies leave the EOI off a complete scan: the end of the file
+    # then ends the scan, and the picture is the one the closed file gives.
+    data = _noise_jpeg(**save)
+    assert data.endswith(b"\xff\xd9")
+    decoded = decode_image(data[:-2] + ending, max_pixels=LIMIT, target_size=target_size)
+    np.testing.assert_array_equal(decoded.pixels, _pillow_rgb(data, target_size))
 
 
 @pytest.mark.xfail(

@@ -115,7 +115,7 @@ def test_bad_input_and_bad_thresholds_refused():
     with pytest.raises(ValueError, match="RGB uint8"):
         assess_quality(np.zeros((10, 10), dtype=np.uint8), config=CONFIG)
     with pytest.raises(ValueError, match="blur_fail must not exceed blur_warn"):
-        QualityConfig(blur_fail=50, blur_warn=10)
+        QualityConfig.model_validate({**CONFIG.model_dump(), "blur_fail": 50, "blur_warn": 10})
 
 
 def test_config_file_errors_name_the_key(tmp_path):

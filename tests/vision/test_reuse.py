@@ -77,8 +77,11 @@ def test_features_use_a_small_working_copy(rooms):
     "bad", [{"ratio_test": 1.5}, {"min_inliers": 2}, {"min_agreeing_blocks": 0}, {"x": 1}]
 )
 def test_config_is_validated(bad):
+    # The shipped config with one change, so each case fails for its own value.
+    shipped = CONFIG.model_dump()
+    VerificationConfig.model_validate(shipped)
     with pytest.raises(ValidationError):
-        VerificationConfig(**bad)
+        VerificationConfig.model_validate({**shipped, **bad})
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5000, 3), (5000, 2, 3), (1, 300, 3), (20, 20, 3)])

@@ -94,6 +94,12 @@ class RateLimiter:
         with self._lock:
             self._events.setdefault(key, deque()).append(self._clock())
 
+    def unreport(self, key: str) -> None:
+        """Forget that `key`'s refusals were reported this window (its notice could not be
+        recorded): the next refusal of `key` comes with a notice again."""
+        with self._lock:
+            self._refusals.pop(key, None)
+
     def _count(self, key: str, *, record: bool) -> None:
         now = self._clock()
         with self._lock:

@@ -144,3 +144,33 @@ def test_a_flood_on_one_account_is_audited_once_per_window(make_service, monkeyp
     entries = _limit_entries(service)
     assert len(entries) == 2 and entries[1].details["refused_in_previous_window"] == 28
     _verify(service)
+
+
+def test_an_unreported_key_is_reported_again_at_its_next_refusal():
+    limiter = RateLimiter(limit=1, window_s=60, clock=Clock())
+    limiter.hit("a")
+    assert _refusals(limiter, "a", 2) == [0, None]
+    limiter.unreport("a")  # its notice could not be recorded
+    assert _refusals(limiter, "a", 2) == [0, None]
+
+
+def test_a_notice_the_database_refused_is_written_at_the_next_refusal(make_service, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    service = make_service()
+    limiter = RateLimiter(limit=1, window_s=60, clock=Clock(), what="sign-in attempts")
+    monkeypatch.setattr(service.services, "login_limiter", limiter)
+    real_append, failures = audit.append, [1]
+
+    def append(session, key, **kw):
+        if kw.get("action") == "login_rate_limited" and failures:
+            failures.pop()
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return real_append(session, key, **kw)
+
+    monkeypatch.setattr(audit, "append", append)
+    statuses = [_login(service, "ghost", "wrong guess", "10.7.0.1").status_code for _ in range(4)]
+    assert statuses == [401, 429, 429, 429]
+    entries = _limit_entries(service)
+    assert len(entries) == 1  # the second refusal's notice, after the first one failed
+    _verify(service)

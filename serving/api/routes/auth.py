@@ -27,7 +27,7 @@ from serving.api.schemas import Token, UserOut
 from serving.core.security import create_token, verify_password
 from serving.db.models import User
 from serving.errors import BadCredentialsError, InvalidTokenError
-from serving.ratelimit import LimitRefusedError
+from serving.ratelimit import LimitRefusedError, RateLimiter
 from serving.users import revoke_token, sign_out_everywhere, wait_until_tokens_valid
 
 logger = logging.getLogger(__name__)
@@ -53,10 +53,13 @@ def login(
     """
     client = request.client.host if request.client else "unknown"
     account = _account_key(form.username)
-    with _audit_limit(session, services, attempted=form.username, target=f"client:{client}"):
-        services.login_limiter.hit(client)
-    with _audit_limit(session, services, attempted=form.username, target=f"account:{account}"):
-        services.login_account_limiter.check(account)
+    by_client, by_account = services.login_limiter, services.login_account_limiter
+    with _audit_limit(session, services, by_client, attempted=form.username, key=client,
+                      target=f"client:{client}"):  # fmt: skip
+        by_client.hit(client)
+    with _audit_limit(session, services, by_account, attempted=form.username, key=account,
+                      target=f"account:{account}"):  # fmt: skip
+        by_account.check(account)
     user = (
         session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
         if _may_be_username(form.username)
@@ -90,7 +93,13 @@ def login(
 
 @contextmanager
 def _audit_limit(
-    session: SessionDep, services: ServicesDep, *, attempted: str, target: str
+    session: SessionDep,
+    services: ServicesDep,
+    limiter: RateLimiter,
+    *,
+    attempted: str,
+    key: str,
+    target: str,
 ) -> Iterator[None]:
     """Audit a sign-in limit when it starts refusing a key, then once a window while it does.
 
@@ -115,8 +124,9 @@ def _audit_limit(
                 session.commit()
             except SQLAlchemyError:
                 # The refusal stands (429) whatever the database says; the notice is at
-                # least in the service's log.
+                # least in the service's log, and the next refusal brings a new one.
                 session.rollback()
+                limiter.unreport(key)
                 logger.exception("login_rate_limited for %r not audited: %s", target, details)
         raise
 

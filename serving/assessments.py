@@ -9,8 +9,6 @@ nothing a model returns can become a decision.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
@@ -114,9 +112,7 @@ def photo_models(photos: list[Photo]) -> str:
 def welfare_config_digest() -> str:
     """Digest of what configs/welfare.yaml says in OUTCOME_CONFIG_PARTS (first 16 hex of the
     sha256 of their canonical JSON): layout, comments and other sections do not count."""
-    parts = get_welfare_config().model_dump(mode="json", include=set(OUTCOME_CONFIG_PARTS))
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return get_welfare_config().digest(OUTCOME_CONFIG_PARTS)[:16]
 
 
 def fusion_version(services: Services) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -224,9 +226,12 @@ class WelfareConfig(StrictModel):
     def level_values(self) -> list[int]:
         return [lv.value for lv in self.levels]
 
-    def digest(self) -> str:
-        """sha256 of the parsed configuration: what it says, not its comments or layout."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+    def digest(self, parts: Collection[str] | None = None) -> str:
+        """sha256 of the parsed configuration, or of its top-level `parts` only: what it says
+        (canonical JSON, keys sorted), not its comments or layout."""
+        said = self.model_dump(mode="json", include=set(parts) if parts is not None else None)
+        canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_welfare_config(path: Path | None = None) -> WelfareConfig:

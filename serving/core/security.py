@@ -38,6 +38,7 @@ class TokenClaims:
     region: str | None
     expires_at: float
     token_id: str
+    issued_at: int  # whole seconds (JWT iat): "sign out everywhere" compares it with a mark
 
 
 def create_token(
@@ -74,6 +75,7 @@ def decode_token(token: str, *, key: bytes) -> TokenClaims:
             region=claims.get("region"),
             expires_at=float(claims["exp"]),
             token_id=str(claims["jti"]),
+            issued_at=int(claims["iat"]),
         )
     except jwt.ExpiredSignatureError:
         raise InvalidTokenError("the session has expired; sign in again") from None

@@ -91,6 +91,7 @@ def test_failed_parity_keeps_previous_artifact(exported, taxonomy):
 
 
 def test_code_version_names_the_commit_and_a_dirty_tree(tmp_path):
+    import re
     import subprocess
 
     from shanyraq import __version__
@@ -110,7 +111,11 @@ def test_code_version_names_the_commit_and_a_dirty_tree(tmp_path):
     (tmp_path / "new.txt").write_text("untracked files do not count\n")
     assert code_version(tmp_path).endswith(f"+{commit}")
     (tmp_path / "a.txt").write_text("two\n")
-    assert code_version(tmp_path).endswith(f"+{commit}.dirty")
+    two = code_version(tmp_path)
+    assert re.fullmatch(rf".+\+{commit}\.dirty\.[0-9a-f]{{8}}", two)
+    assert code_version(tmp_path) == two  # the same uncommitted tree, the same version
+    (tmp_path / "a.txt").write_text("three\n")
+    assert code_version(tmp_path) not in (two, f"{__version__}+{commit}")
     plain = tmp_path.parent / f"{tmp_path.name}-plain"  # outside any checkout
     plain.mkdir()
     assert code_version(plain) == __version__

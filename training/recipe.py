@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from shanyraq.config import StrictModel, load_config
 from vision.model import ConditionFormulation
@@ -161,3 +162,53 @@ class TrainConfig(StrictModel):
 
 def load_recipe(path: Path) -> TrainConfig:
     return load_config(path, TrainConfig)
+
+
+# Recipe keys (dotted; a section covers its keys) that may differ when a run is resumed. They
+# decide where and how fast the run trains, or what is done after training, not what is trained:
+# - loader.*, device: the same batches in the same order. A loader worker, the photo cache and
+#   the evaluation batch size left a resumed tiny run bit-identical to an uninterrupted one;
+#   torch threads and another device change float rounding only, as moving a run to another
+#   machine does.
+# - output_dir, data.manifest: where the run folder and the manifest are. The manifest's
+#   contents are checked apart, by the training-data hash the checkpoint records.
+# - calibration.*, targets.*, model_card: read after training, on the final model.
+# Not optim.epochs, raised or lowered: the cosine schedule's length is steps per epoch x
+# epochs, and a resumed LambdaLR computes its factor from the length it is built with, so the
+# steps already taken followed the old curve and the next ones would follow the new one: after
+# a finished 2-epoch run raised to 4, the learning rate would jump from near zero to half its
+# peak (a warm restart), a schedule the recipe in run.json would not describe. A longer run
+# starts afresh.
+RESUMABLE_KEYS = ("loader", "device", "output_dir", "data.manifest", "calibration", "targets",
+                  "model_card")  # fmt: skip
+
+ABSENT = "(absent)"
+
+
+def recipe_changes(
+    old: dict[str, Any], new: dict[str, Any], prefix: str = ""
+) -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (old value, new value) for every leaf that differs between two dumps."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b = old.get(key, ABSENT), new.get(key, ABSENT)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes.update(recipe_changes(a, b, f"{prefix}{key}."))
+        elif a != b:
+            changes[f"{prefix}{key}"] = (a, b)
+    return changes
+
+
+def changes_on_resume(saved: dict[str, Any], config: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """The keys of `config` that differ from `saved` (a checkpoint's recipe dump) and may not
+    change on resume, each with (saved value, new value)."""
+    # Through the schema, so keys added since the save compare at their defaults; keys the
+    # schema has since dropped or renamed fail it, and then show as differences.
+    with contextlib.suppress(ValidationError):
+        saved = TrainConfig.model_validate(saved).model_dump(mode="json")
+    changes = recipe_changes(saved, config.model_dump(mode="json"))
+    return {
+        key: values
+        for key, values in changes.items()
+        if not any(key == k or key.startswith(f"{k}.") for k in RESUMABLE_KEYS)
+    }

@@ -5,7 +5,8 @@
 and `run.json` (what export and evaluation need next: the recipe, and beside it the
 augmentation pipeline's contents as loaded, since the recipe names it only). Every random
 process is seeded from `config.seed` and the epoch, so a resumed run matches an
-uninterrupted one.
+uninterrupted one; `last.pt` records what identifies the run (recipe, augmentation, training
+data), and a resume refuses a checkpoint of another run.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.augment import NO_AUGMENT, build_pipeline, load_pipeline_config
 from training.data import (
@@ -45,7 +47,8 @@ from training.evaluate import collect_logits, head_metrics, load_images, torch_p
 from training.losses import LossSettings, MultiHeadLoss
 from training.metrics_log import MetricsLog
 from training.recipe import TrainConfig
-from training.synth.stream import SyntheticStream, stream_sha256
+from training.resume import RunIdentity, check_same_run, training_data_sha256
+from training.synth.stream import SyntheticStream
 from vision.artifact import ModelArtifact, Preprocessing
 from vision.export import ExportRequest, build_metadata
 from vision.model import ShanyraqNet, create_model, get_variant, model_preprocessing, save_model
@@ -304,7 +307,9 @@ class Validation:
         return head_metrics(logits, self.artifact, not_dwelling=taxonomy.not_dwelling)
 
 
-def checkpoint_state(loop: Loop, config: TrainConfig) -> dict[str, Any]:
+def checkpoint_state(
+    loop: Loop, config: TrainConfig, *, identity: dict[str, str]
+) -> dict[str, Any]:
     return {
         "model": loop.model.state_dict(),
         "model_ema": loop.ema.state_dict() if loop.ema is not None else None,
@@ -314,6 +319,7 @@ def checkpoint_state(loop: Loop, config: TrainConfig) -> dict[str, Any]:
         "best_score": loop.best_score,
         "bad_epochs": loop.bad_epochs,
         "config": config.model_dump(mode="json"),
+        "identity": identity,
     }
 
 
@@ -323,8 +329,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)  # a crash mid-write never leaves a half checkpoint behind
 
 
-def restore(loop: Loop, path: Path) -> None:
+def restore(loop: Loop, path: Path, *, config: TrainConfig, identity: RunIdentity) -> None:
     state = torch.load(path, map_location=loop.device, weights_only=True)
+    check_same_run(state, path, config=config, identity=identity)
     loop.model.load_state_dict(state["model"])
     if loop.ema is not None and state["model_ema"] is not None:
         loop.ema.load_state_dict(state["model_ema"])
@@ -389,12 +396,13 @@ def train(
     model, spec = build_model(config, taxonomy)
     augmentation = augmentation_record(config.augment)  # as the pipeline is built, next line
     train_set = build_train_set(config, splits, spec, taxonomy)
+    identity = RunIdentity(splits, train_set, augmentation, code_version())
     loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)
     loop = build_loop(config, model, build_loss(config, train_set.targets, taxonomy), steps)
     log = MetricsLog(run_dir / METRICS_CSV)
     if resume and (run_dir / LAST).is_file():
-        restore(loop, run_dir / LAST)
+        restore(loop, run_dir / LAST, config=config, identity=identity)
         log.truncate_after(loop.epoch)
     elif not resume:
         log.path.unlink(missing_ok=True)
@@ -406,6 +414,8 @@ def train(
     stopped_early = _stopped_before(loop, config)
     while not stopped_early and loop.epoch < config.optim.epochs:
         stopped_early = _run_epoch(loop, config, loader, val, log, taxonomy)
+        state = checkpoint_state(loop, config, identity=identity.at(loop.epoch))
+        save_checkpoint(run_dir / LAST, state)
         if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
             break
     _write_run_json(run_dir, config, splits, spec, loop, train_set, augmentation)
@@ -433,7 +443,7 @@ def _run_epoch(
     log: MetricsLog,
     taxonomy: Taxonomy,
 ) -> bool:
-    """One epoch: seed, train, validate, log, checkpoint. True when early stopping fires."""
+    """One epoch: seed, train, validate, log. True when early stopping fires."""
     torch.manual_seed(epoch_seed(config.seed, loop.epoch))  # dropout, anything global
     loader.sampler.set_epoch(loop.epoch)  # type: ignore[attr-defined]
     start = time.perf_counter()
@@ -477,7 +487,6 @@ def _run_epoch(
         score,
         " (best)" if improved else "",
     )
-    save_checkpoint(config.output_dir / LAST, checkpoint_state(loop, config))
     patience = config.optim.early_stopping
     return patience is not None and loop.bad_epochs >= patience.patience
 
@@ -497,17 +506,14 @@ def _write_run_json(
         "augmentation": augmentation,
         "manifest": str(splits.manifest.resolve()),
         "manifest_sha256": splits.manifest_sha256,
-        "training_data_sha256": splits.manifest_sha256,
+        "training_data_sha256": training_data_sha256(splits, train_set, epochs=loop.epoch),
         "preprocessing": spec.model_dump(mode="json"),
         "epochs_run": loop.epoch,
         "best_val_score": loop.best_score,
         "n_photos": n_photos,
     }
     if isinstance(train_set, SyntheticStream):
-        stream = train_set.description(epochs=loop.epoch)
         # Photos rendered for training, never stored (the same ones each epoch, or new ones).
         n_photos["train"] = train_set.n * (loop.epoch if train_set.new_photos_each_epoch else 1)
-        info.update(
-            train_stream=stream, training_data_sha256=stream_sha256(stream, train_set.config)
-        )
+        info["train_stream"] = train_set.description(epochs=loop.epoch)
     (run_dir / RUN_JSON).write_text(json.dumps(info, indent=2), encoding="utf-8")

@@ -1,0 +1,156 @@
+"""Resuming refuses a checkpoint of another run: another recipe, augmentation file or data."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from shanyraq.config import default_configs_dir
+from shanyraq.manifest import sha256_file
+from training.resume import ResumeMismatchError
+from training.train import LAST, METRICS_CSV, augmentation_record, train
+
+from .conftest import write_toy_manifest
+
+
+@pytest.fixture(scope="module")
+def one_epoch(toy_manifest, tiny_recipe, tmp_path_factory) -> Path:
+    """A tiny run interrupted after its first of two epochs (each test resumes a copy)."""
+    out = tmp_path_factory.mktemp("resume-guard") / "run"
+    train(tiny_recipe(toy_manifest, out), stop_after_epoch=1)
+    return out
+
+
+@pytest.fixture
+def run(one_epoch, tmp_path) -> Path:
+    # A copy elsewhere: output_dir differs from the saved recipe's, which a resume allows.
+    return Path(shutil.copytree(one_epoch, tmp_path / "run"))
+
+
+def _refusal(config) -> str:
+    last = (config.output_dir / LAST).read_bytes()
+    metrics = (config.output_dir / METRICS_CSV).read_text()
+    with pytest.raises(ResumeMismatchError) as caught:
+        train(config, resume=True)
+    assert caught.value.code == "resume_mismatch"
+    # Refused before anything of the run was touched.
+    assert (config.output_dir / LAST).read_bytes() == last
+    assert (config.output_dir / METRICS_CSV).read_text() == metrics
+    message = caught.value.message
+    assert "\n" not in message and "without --resume" in message
+    return message
+
+
+def _recipe_keys(message: str) -> list[str]:
+    """The recipe keys a refusal names (its differences follow ": " and are split by "; ")."""
+    return re.findall(r"(?:: |; )recipe ([\w.]+) ", message)
+
+
+def _saved_identity(run: Path) -> dict[str, str]:
+    return torch.load(run / LAST, weights_only=True)["identity"]
+
+
+def test_a_changed_recipe_is_refused_naming_every_key(toy_manifest, tiny_recipe, run):
+    message = _refusal(tiny_recipe(toy_manifest, run, lr=0.01, label_smoothing=0.1))
+    assert "recipe optim.lr 0.003 -> 0.01" in message
+    assert "recipe optim.label_smoothing 0.05 -> 0.1" in message
+    assert _recipe_keys(message) == ["optim.lr", "optim.label_smoothing"]  # output_dir moved
+    assert "augmentation_sha256" not in message and "training_data_sha256" not in message
+
+
+def test_an_edited_augmentation_file_is_refused(toy_manifest, tiny_recipe, run, tmp_path,
+                                                monkeypatch):  # fmt: skip
+    saved = _saved_identity(run)["augmentation_sha256"]
+    configs = Path(shutil.copytree(default_configs_dir(), tmp_path / "configs"))
+    pipeline = configs / "augment" / "phone.yaml"
+    pipeline.write_text(
+        "name: phone\ntransforms:\n  - name: HorizontalFlip\n    params: {p: 0.5}\n"
+    )
+    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(configs))
+    edited = augmentation_record("phone")["sha256"]
+    assert edited != saved
+    message = _refusal(tiny_recipe(toy_manifest, run))
+    assert f"augmentation_sha256 (augmentation 'phone', {pipeline}) {saved} -> {edited}" in message
+    assert _recipe_keys(message) == []  # the recipe still names "phone"
+
+
+def test_another_manifest_is_refused(toy_manifest, tiny_recipe, run, tmp_path, taxonomy):
+    other = write_toy_manifest(tmp_path / "other", taxonomy, seed=1)
+    message = _refusal(tiny_recipe(other, run))
+    old, new = sha256_file(toy_manifest), sha256_file(other)
+    assert old != new
+    assert f"training_data_sha256 (training manifest, {other}) {old} -> {new}" in message
+    assert _recipe_keys(message) == []  # data.manifest is a path: its contents count
+
+
+def test_raised_epochs_are_refused(toy_manifest, tiny_recipe, run):
+    # The cosine schedule's length is steps x epochs: the steps taken followed the 2-epoch
+    # curve, and a resume would jump to the 4-epoch one (training/recipe.py, RESUMABLE_KEYS).
+    message = _refusal(tiny_recipe(toy_manifest, run, epochs=4))
+    assert "recipe optim.epochs 2 -> 4 (the length of the cosine learning-rate schedule)" in message
+
+
+def test_where_and_how_fast_may_change(toy_manifest, tiny_recipe, run, tmp_path):
+    # The run folder and the manifest's folder moved, other loader settings, device, targets
+    # and calibration: none changes what is trained.
+    moved = Path(shutil.copytree(toy_manifest.parent, tmp_path / "moved")) / toy_manifest.name
+    config = tiny_recipe(moved, run, loader={"cache": False, "eval_batch_size": 3})
+    config = config.model_copy(
+        update={
+            "device": "cpu",
+            "targets": config.targets.model_copy(update={"condition_qwk": 0.5}),
+            "calibration": config.calibration.model_copy(update={"bias_l2": 0.5}),
+        }
+    )
+    assert train(config, resume=True).epochs_run == 2
+
+
+def test_a_checkpoint_from_older_code_resumes_with_a_warning(toy_manifest, tiny_recipe, run,
+                                                             caplog):  # fmt: skip
+    state = torch.load(run / LAST, weights_only=True)
+    del state["identity"]
+    torch.save(state, run / LAST)
+    # The recipe it does hold is still compared.
+    assert "recipe optim.lr" in _refusal(tiny_recipe(toy_manifest, run, lr=0.01))
+    with caplog.at_level("WARNING", logger="training.train"):
+        result = train(tiny_recipe(toy_manifest, run), resume=True)
+    assert result.epochs_run == 2
+    assert "older Shanyraq" in caplog.text and "cannot be checked" in caplog.text
+    assert set(_saved_identity(run)) == {
+        "augmentation_sha256",
+        "training_data_sha256",
+        "code_version",
+    }
+
+
+def test_another_code_version_only_warns(toy_manifest, tiny_recipe, run, caplog):
+    state = torch.load(run / LAST, weights_only=True)
+    state["identity"]["code_version"] = "0.0.1+0123456789ab"
+    torch.save(state, run / LAST)
+    with caplog.at_level("WARNING", logger="training.train"):
+        assert train(tiny_recipe(toy_manifest, run), resume=True).epochs_run == 2
+    assert "written by code 0.0.1+0123456789ab; resuming with code" in caplog.text
+
+
+def test_the_cli_prints_the_refusal_as_one_line(toy_manifest, tiny_recipe, run, tmp_path,
+                                                monkeypatch, capsys):  # fmt: skip
+    from shanyraq.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    dumped = tiny_recipe(toy_manifest, run, lr=0.01).model_dump(mode="json")
+    recipe.write_text(yaml.safe_dump(dumped))
+    monkeypatch.setattr(sys, "argv", ["shanyraq", "train", str(recipe), "--resume"])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and lines[0].startswith("error [resume_mismatch]: ")
+    assert "recipe optim.lr 0.003 -> 0.01" in lines[0] and lines[0].endswith("trained with")

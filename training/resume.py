@@ -1,0 +1,127 @@
+"""Resuming a training run: what identifies a run in its checkpoint, and the refusal of a
+checkpoint of another run (another recipe, augmentation file or training data).
+
+Which recipe keys may change on resume is decided in training/recipe.py (RESUMABLE_KEYS).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shanyraq.errors import ShanyraqError
+from training.augment import NO_AUGMENT, pipelines_dir
+from training.data import ManifestDataset
+from training.dataset_splits import DataSplits
+from training.recipe import ABSENT, TrainConfig, changes_on_resume
+from training.synth.stream import SyntheticStream, stream_sha256
+
+logger = logging.getLogger(__name__)
+
+
+class ResumeMismatchError(ShanyraqError):
+    """A resume found a checkpoint of another run: another recipe, augmentation or data."""
+
+    code = "resume_mismatch"
+
+
+def training_data_sha256(
+    splits: DataSplits, train_set: ManifestDataset | SyntheticStream, *, epochs: int
+) -> str:
+    """The training-data hash run.json and model.json record: the manifest's sha256, or for a
+    stream the hash of its settings and generator config after `epochs` epochs."""
+    if isinstance(train_set, SyntheticStream):
+        return stream_sha256(train_set.description(epochs=epochs), train_set.config)
+    return splits.manifest_sha256
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What makes a checkpoint this run's, beside its recipe: saved in last.pt, compared on
+    resume (the code version only warns: a fix between save and resume is a normal event)."""
+
+    splits: DataSplits
+    train_set: ManifestDataset | SyntheticStream
+    augmentation: dict[str, Any]
+    code_version: str
+
+    def at(self, epoch: int) -> dict[str, str]:
+        """The identity as a checkpoint after `epoch` epochs records it."""
+        identity = {
+            "augmentation_sha256": self.augmentation["sha256"],
+            "training_data_sha256": training_data_sha256(self.splits, self.train_set, epochs=epoch),
+            "code_version": self.code_version,
+        }
+        if isinstance(self.train_set, SyntheticStream):  # the manifest holds validation only
+            identity["manifest_sha256"] = self.splits.manifest_sha256
+        return identity
+
+    def source(self, field: str) -> str:
+        """Where a field's value comes from, for the refusal's message."""
+        name = self.augmentation["name"]
+        pipeline = "no pipeline" if name == NO_AUGMENT else f"{pipelines_dir() / name}.yaml"
+        return {
+            "augmentation_sha256": f"augmentation '{name}', {pipeline}",
+            "training_data_sha256": "training stream's settings and generator config"
+            if isinstance(self.train_set, SyntheticStream)
+            else f"training manifest, {self.splits.manifest}",
+            "manifest_sha256": f"validation manifest, {self.splits.manifest}",
+        }[field]
+
+
+def check_same_run(
+    state: dict[str, Any], path: Path, *, config: TrainConfig, identity: RunIdentity
+) -> None:
+    """Refuse a checkpoint of another run, naming every difference (one line, for the CLI).
+
+    Which recipe keys may change is decided in training/recipe.py (RESUMABLE_KEYS). What a
+    checkpoint from older code did not record is resumed unchecked, with a warning.
+    """
+    differences = _recipe_differences(state.get("config"), config, path)
+    saved = state.get("identity")
+    if saved is None:
+        logger.warning(
+            "%s was written by an older Shanyraq that did not record its augmentation, training "
+            "data and code version: they cannot be checked against this run's; resuming "
+            "unchecked",
+            path,
+        )
+    else:
+        now = identity.at(state["epoch"])
+        differences += [
+            f"{field} ({identity.source(field)}) {saved.get(field, ABSENT)} -> {now[field]}"
+            for field in now
+            if field != "code_version" and saved.get(field) != now[field]
+        ]
+        if saved.get("code_version") != now["code_version"]:
+            logger.warning(
+                "%s was written by code %s; resuming with code %s",
+                path,
+                saved.get("code_version"),
+                now["code_version"],
+            )
+    if differences:
+        raise ResumeMismatchError(
+            f"{path} is a checkpoint of another run: " + "; ".join(differences) + ". To train "
+            "what is configured now, run without --resume (it starts afresh and replaces this "
+            "run's files) or give the recipe another output_dir; to continue this run, restore "
+            "the recipe, augmentation file and data it was trained with"
+        )
+
+
+def _recipe_differences(saved: dict[str, Any] | None, config: TrainConfig, path: Path) -> list[str]:
+    if saved is None:
+        logger.warning("%s holds no recipe: the recipe cannot be checked; resuming unchecked", path)
+        return []
+    return [
+        f"recipe {key} {_shown(old)} -> {_shown(new)}"
+        + (" (the length of the cosine learning-rate schedule)" if key == "optim.epochs" else "")
+        for key, (old, new) in changes_on_resume(saved, config).items()
+    ]
+
+
+def _shown(value: Any) -> str:
+    return value if value is ABSENT else json.dumps(value)

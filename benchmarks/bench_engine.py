@@ -4,11 +4,12 @@ Uses the demo variant (shanyraq_mnv3_small, untrained weights: speed does not de
 exported through vision.export into a temporary folder. Two engine configurations, as
 configs/engine.yaml sets them: scoring alone (bulk, CLI: `Engine.load(alone=True)`, ONNX
 Runtime's threads may spin) for the model rows, and the service's (`Engine.load`, as
-serving/app.py loads it) for the end-to-end rows, which do an upload's photo work as
-serving/pipeline.py does it. The end-to-end ratio is measured for a production-size variant too
-(shanyraq_effb0, 224 px): the ratio says how much of the model's rate the photo path keeps, so
-it depends on how much work the model itself is. GPU rows appear only where a GPU provider is
-really usable; on a CPU-only machine the notes say they were not measured.
+serving/app.py loads it) for the end-to-end rows, which run an upload's photo work through
+serving/pipeline.py itself (its `analyse` stages, timed by its hook). The end-to-end ratio is
+measured for a production-size variant too (shanyraq_effb0, 224 px): the ratio says how much of
+the model's rate the photo path keeps, so it depends on how much work the model itself is. GPU
+rows appear only where a GPU provider is really usable; on a CPU-only machine the notes say
+they were not measured.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from benchmarks.common import BenchResult, rate
 from benchmarks.quality_curves import scenes
 
 if TYPE_CHECKING:
+    from serving.pipeline import PhotoPipeline
     from vision.engine import Engine, RuntimeConfig
 
 VARIANT = "shanyraq_mnv3_small"
@@ -107,45 +109,32 @@ def _torch_vs_onnx(engine: Engine, folder: Path, batch: np.ndarray) -> BenchResu
     )
 
 
-def upload_work(engine: Engine, jpegs: list[bytes], stage_seconds: dict[str, float]) -> int:
-    """One upload's photo work for each of `jpegs`, as serving/pipeline.py does it, then one
-    model call for them all (a micro-batch); each stage's seconds are added to `stage_seconds`.
+def service_pipeline(engine: Engine | None) -> PhotoPipeline:
+    """The service's photo pipeline on `engine` (None: no model), without the micro-batcher,
+    because `upload_work` makes one upload's batch itself."""
+    from serving.pipeline import PhotoPipeline
 
-    Per photo (the pipeline's `analyse`, one photo after another in this thread): decode at
-    the pipeline's shorter side, quality gate, reuse hashes (the full hash and the configured
-    central crops'), resize to the model input. Then `score_inputs` on the stacked inputs.
+    return PhotoPipeline.from_config(engine, batching=None)
+
+
+def upload_work(
+    pipeline: PhotoPipeline, jpegs: list[bytes], stage_seconds: dict[str, float]
+) -> int:
+    """One upload's photo work for each of `jpegs`, then one model call for them all (a
+    micro-batch); each stage's seconds are added to `stage_seconds`.
+
+    Per photo, one after another in this thread: the pipeline's own `analyse`, its stages timed
+    by its `on_stage` hook; then `score_now`, what one of its micro-batches runs ("score").
     """
-    from shanyraq.config import get_settings
-    from vision.hashing import reuse_hashes
-    from vision.io import decode_image
-    from vision.quality import assess_quality
 
-    config = engine.config
-    side = config.decode_side_for(engine.artifact.preprocessing.size)
-    max_pixels = get_settings().io.max_pixels
-    clock = time.perf_counter()
+    def add(stage: str, seconds: float) -> None:
+        stage_seconds[stage] = stage_seconds.get(stage, 0.0) + seconds
 
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        stage_seconds[stage] = stage_seconds.get(stage, 0.0) + now - clock
-        clock = now
-
-    decoded = [decode_image(d, max_pixels=max_pixels, target_size=side) for d in jpegs]
-    lap("decode")
-    verdicts = [
-        assess_quality(x.pixels, config=config.quality, original_size=x.original_size)
-        for x in decoded
-    ]
-    lap("quality")
-    for x in decoded:
-        reuse_hashes(x.pixels, config.hashing.crop_fractions)
-    lap("hash")
-    inputs = np.stack([engine.prepare(x.pixels) for x in decoded])
-    lap("resize")
-    engine.score_inputs(inputs, sha256s=[x.sha256 for x in decoded], quality=list(verdicts))
-    lap("score")
-    return len(decoded)
+    analyses = [pipeline.analyse(data, on_stage=add) for data in jpegs]
+    start = time.perf_counter()
+    pipeline.score_now(analyses)
+    add("score", time.perf_counter() - start)
+    return len(analyses)
 
 
 def _end_to_end(
@@ -163,6 +152,7 @@ def _end_to_end(
         engine.run_logits(batch)
         return len(batch)
 
+    pipeline = service_pipeline(engine)
     stage_seconds: dict[str, float] = {}
     # The service runs each upload's photo work in one thread, OpenCV's own threads off
     # (serving/app.py); ONNX Runtime keeps its configured threads.
@@ -170,14 +160,14 @@ def _end_to_end(
     cv2.setNumThreads(1)
     try:
         model_rate = rate(model_only, min_seconds=min_seconds)
-        full_rate = rate(lambda: upload_work(engine, jpegs, stage_seconds), min_seconds=min_seconds)
+        full_rate = rate(
+            lambda: upload_work(pipeline, jpegs, stage_seconds), min_seconds=min_seconds
+        )
     finally:
         cv2.setNumThreads(cv2_threads)
     total = sum(stage_seconds.values())
     shares = ", ".join(f"{k} {v / total:.0%}" for k, v in stage_seconds.items())
-    config = engine.config
-    crops = ", ".join(f"{f:.0%}" for f in config.hashing.crop_fractions)
-    side = config.decode_side_for(engine.artifact.preprocessing.size)
+    crops = ", ".join(f"{f:.0%}" for f in pipeline.crop_fractions)
     return BenchResult(
         name=f"end-to-end, {len(jpegs)} x 1.9 MP JPEG (decode+quality+hash+score)"
         + ("" if variant == VARIANT else f", {variant}"),
@@ -188,9 +178,10 @@ def _end_to_end(
         candidate_rate=full_rate,
         goal=">= 0.8x",
         notes=f"{variant}; both sides on the service's engine ({engine.provider}, "
-        f"{ort_threading(config.runtime)}). The upload path's work (serving/pipeline.py): "
-        f"decode at {side} px shorter side, quality gate, reuse hashes (full photo and central "
-        f"crops of {crops} per side), resize, then one model call for the {len(jpegs)} photos; "
+        f"{ort_threading(engine.config.runtime)}). The upload path's work (serving/pipeline.py "
+        f"itself): decode at {pipeline.decode_side} px shorter side, quality gate, resize, reuse "
+        f"hashes (full photo and central crops of {crops} per side), then one model call for "
+        f"the {len(jpegs)} photos; "
         "the photo path in one thread (OpenCV 1 thread, as in the service), ONNX Runtime's "
         f"threads as configured. Time per stage: {shares}. "
         + (

@@ -94,8 +94,6 @@ def _reuse_index(services: Services) -> ReuseIndex:
 
 
 def build_services(settings: ServingSettings) -> Services:
-    from shanyraq.config import get_settings as get_shanyraq_settings
-
     if settings.auto_migrate:
         from serving.migrations import upgrade
 
@@ -107,20 +105,10 @@ def build_services(settings: ServingSettings) -> Services:
     engine, fusion, problems = _load_models(settings)
     import cv2
 
-    from vision.engine import get_engine_config
-
     # Uploads already run in parallel worker threads (one per core); OpenCV's own threads on
     # top of them only add switching.
     cv2.setNumThreads(1)
-    pipeline = PhotoPipeline(
-        max_pixels=get_shanyraq_settings().io.max_pixels,
-        decode_short_side_px=get_engine_config().decode_short_side_px,
-        crop_fractions=get_engine_config().hashing.crop_fractions,
-        engine=engine,  # type: ignore[arg-type]
-        batching=settings.batching.enabled,
-        max_batch=settings.batching.max_batch,
-        max_wait_ms=settings.batching.max_wait_ms,
-    )
+    pipeline = PhotoPipeline.from_config(engine, settings.batching)  # type: ignore[arg-type]
     limits = settings.rate_limits
     services = Services(
         settings=settings, db_engine=db_engine, sessions=make_session_factory(db_engine),

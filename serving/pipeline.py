@@ -1,15 +1,21 @@
-"""The photo pipeline of an upload: decode, quality, reuse hashes, then score (batched).
+"""The photo pipeline of an upload: decode, quality, resize, reuse hashes, then score (batched).
 
 Pixels enter only through `vision.io`; CPU work (decode, quality, hash and the model's
 resize/normalise) runs in the request's worker thread, in parallel across uploads; only the
 model call goes through one `MicroBatcher`, so concurrent uploads share it. With no model
 loaded, scoring says so (`score=None` with a reason): no score is ever invented.
+
+`analyse` is the one definition of an upload's per-photo stages; benchmarks/bench_engine.py
+times them through its `on_stage` hook rather than repeating them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +24,7 @@ import numpy as np
 from vision.io import DecodedImage, decode_image
 
 if TYPE_CHECKING:
+    from serving.core.config import Batching
     from vision.batcher import MicroBatcher
     from vision.engine import Engine
     from vision.hashing import PhotoHash, PhotoHashes
@@ -25,6 +32,17 @@ if TYPE_CHECKING:
     from vision.score import PhotoScore
 
 logger = logging.getLogger(__name__)
+
+StageHook = Callable[[str, float], None]  # a stage's name and its seconds, told as it ends
+
+
+@contextmanager
+def _stage(name: str, on_stage: StageHook | None) -> Iterator[None]:
+    """One named stage of `analyse`; a stage that raises is not reported (it did not end)."""
+    start = time.perf_counter()
+    yield
+    if on_stage is not None:
+        on_stage(name, time.perf_counter() - start)
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,25 @@ class PhotoPipeline:
                 self._score_batch, max_batch=max_batch, max_wait_ms=max_wait_ms
             )
 
+    @classmethod
+    def from_config(cls, engine: Engine | None, batching: Batching | None) -> PhotoPipeline:
+        """The upload pipeline with the settings of configs/ (the pixel limit of shanyraq.yaml,
+        decode side and crop hashes of engine.yaml); `batching` from serving.yaml, or None for
+        one model call per upload. serving/app.py and benchmarks/bench_engine.py both use it."""
+        from shanyraq.config import get_settings
+        from vision.engine import get_engine_config
+
+        config = get_engine_config()
+        return cls(
+            max_pixels=get_settings().io.max_pixels,
+            decode_short_side_px=config.decode_short_side_px,
+            crop_fractions=config.hashing.crop_fractions,
+            engine=engine,
+            batching=batching is not None and batching.enabled,
+            max_batch=batching.max_batch if batching is not None else 1,
+            max_wait_ms=batching.max_wait_ms if batching is not None else 0.0,
+        )
+
     @property
     def model_version(self) -> str | None:
         return self.engine.model_version if self.engine is not None else None
@@ -89,19 +126,26 @@ class PhotoPipeline:
     def batch_sizes(self) -> list[int]:
         return self._batcher.batch_sizes if self._batcher is not None else []
 
-    def analyse(self, data: bytes) -> Analysis:
-        """Decode (refusing bad files with an ImageError), judge quality and hash the pixels."""
+    def analyse(self, data: bytes, *, on_stage: StageHook | None = None) -> Analysis:
+        """Decode (refusing bad files with an ImageError), judge quality, resize, hash the pixels.
+
+        The stages "decode", "quality", "resize" (for the model, when one is loaded) and "hash",
+        in that order; `on_stage` is told each one's name and seconds as it ends.
+        """
         from vision.hashing import reuse_hashes
         from vision.quality import assess_quality
 
-        decoded = decode_image(data, max_pixels=self.max_pixels, target_size=self.decode_side)
-        verdict = assess_quality(decoded.pixels, original_size=decoded.original_size)
-        model_input = self.engine.prepare(decoded.pixels) if self.engine is not None else None
+        with _stage("decode", on_stage):
+            decoded = decode_image(data, max_pixels=self.max_pixels, target_size=self.decode_side)
+        with _stage("quality", on_stage):
+            verdict = assess_quality(decoded.pixels, original_size=decoded.original_size)
+        with _stage("resize", on_stage):
+            model_input = self.engine.prepare(decoded.pixels) if self.engine is not None else None
+        with _stage("hash", on_stage):
+            photo_hashes = reuse_hashes(decoded.pixels, self.crop_fractions)
         return Analysis(
-            decoded=decoded, quality=verdict,
-            photo_hashes=reuse_hashes(decoded.pixels, self.crop_fractions),
-            model_input=model_input,
-        )  # fmt: skip
+            decoded=decoded, quality=verdict, photo_hashes=photo_hashes, model_input=model_input
+        )
 
     async def analyse_async(self, data: bytes) -> Analysis:
         """`analyse` in a worker thread, at most `cpu_workers` at a time.
@@ -123,14 +167,27 @@ class PhotoPipeline:
             quality=[i.quality for i in items],
         )
 
+    def _score_item(self, analysis: Analysis) -> _ScoreItem:
+        assert self.engine is not None
+        model_input = analysis.model_input
+        if model_input is None:  # analysed without the engine (not by `analyse`)
+            model_input = self.engine.prepare(analysis.decoded.pixels)
+        return _ScoreItem(model_input, analysis.decoded.sha256, analysis.quality)
+
+    def score_now(self, analyses: Sequence[Analysis]) -> list[PhotoScore]:
+        """What one micro-batch of `score` runs, here and now: one model call for `analyses`.
+
+        For timing the upload path (benchmarks/bench_engine.py); needs a model loaded.
+        """
+        if self.engine is None:
+            raise ValueError("no model loaded: score_now has nothing to score with")
+        return self._score_batch([self._score_item(a) for a in analyses])
+
     async def score(self, analysis: Analysis) -> PhotoScore | None:
         """The photo's PhotoScore, or None when no model is loaded."""
         if self.engine is None:
             return None
-        model_input = analysis.model_input
-        if model_input is None:  # analysed without the engine (not by `analyse`)
-            model_input = self.engine.prepare(analysis.decoded.pixels)
-        item = _ScoreItem(model_input, analysis.decoded.sha256, analysis.quality)
+        item = self._score_item(analysis)
         if self._batcher is not None:
             return await self._batcher.submit(item)
         import anyio.to_thread

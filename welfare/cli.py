@@ -131,7 +131,12 @@ def evaluate(
         notes=notes(calibration_fraction=recipe["calibration_fraction"]),
     )
     page = write_report(
-        result, out_dir=out, markdown=markdown, context=context, levels=config.level_values
+        result,
+        out_dir=out,
+        markdown=markdown,
+        context=context,
+        levels=config.level_values,
+        targets=config.targets,
     )
     for name, m in result["models"].items():
         lv, asp = m["overall"]["level"], m["overall"]["asp"]

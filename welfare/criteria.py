@@ -1,4 +1,4 @@
-"""configs/welfare.yaml as typed objects: criteria, regions, levels, thresholds, rules, recipe."""
+"""configs/welfare.yaml as typed objects: criteria, levels, thresholds, rules, targets, recipe."""
 
 from __future__ import annotations
 
@@ -59,6 +59,19 @@ class FairnessConfig(StrictModel):
     # A group's figure that rests on fewer families (eligible ones for fnr and exclusion) is
     # shown but marked too small, and left out of the largest gap.
     min_families_per_group: int = Field(ge=1)
+
+
+class Targets(StrictModel):
+    """What the default fusion model should reach (the issue's targets); reported, not enforced.
+
+    Shares are fractions of families (0..1); the hidden-income gain is in percentage points.
+    """
+
+    level_accuracy: float = Field(ge=0, le=1)
+    # Level accuracy of the fused model minus the tabular-only one on hidden-income families.
+    hidden_income_gain_points: float = Field(ge=0)
+    exclusion_error: float = Field(ge=0, le=1)
+    needs_review_rate: float = Field(ge=0, le=1)
 
 
 class Level(StrictModel):
@@ -184,6 +197,7 @@ class WelfareConfig(StrictModel):
     rules: RulesConfig
     recommendation: RecommendationConfig
     fairness: FairnessConfig
+    targets: Targets
     fusion: FusionRecipe
 
     @model_validator(mode="after")
@@ -232,6 +246,12 @@ class WelfareConfig(StrictModel):
         said = self.model_dump(mode="json", include=set(parts) if parts is not None else None)
         canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def measured_digest(self) -> str:
+        """`digest` of every part a measurement depends on: all but `targets`, which only judge
+        the figures, so a report can tell whether a saved measurement (real_scores.json) used
+        the configuration it is merged with, and a changed target does not make it stale."""
+        return self.digest([name for name in type(self).model_fields if name != "targets"])
 
 
 def load_welfare_config(path: Path | None = None) -> WelfareConfig:

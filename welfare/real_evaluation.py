@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from shanyraq.errors import ModelMismatchError
+from shanyraq.provenance import code_version
 from welfare.assess import Assessment, assess
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
@@ -278,6 +279,11 @@ def measure_real_scores(
         config=config,
     )
     result.update(
+        # Which code and configuration measured it: `welfare evaluate` leaves a file measured
+        # with another configs/welfare.yaml (targets aside) out of the report.
+        code_version=code_version(),
+        welfare_config_sha256=config.digest(),
+        welfare_config_measured_sha256=config.measured_digest(),
         vision_model=engine.model_version,
         fusion_models={name: m.meta.version for name, m in models.items()},
         tabular=tabular,

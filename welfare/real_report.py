@@ -7,9 +7,12 @@ whether fusion may trust the photos, and what the system should do while it may 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from welfare.report import TARGETS, target_share
+from welfare.report import share
+
+if TYPE_CHECKING:
+    from welfare.criteria import Targets
 
 
 def _pct(value: float | None) -> str:
@@ -52,7 +55,7 @@ def _difference(real: dict[str, Any], subset: str, a: str, b: str, metric: str) 
     return next((d for d in figures if (d["a"], d["b"], d["metric"]) == (a, b, metric)), None)
 
 
-def real_verdict(real: dict[str, Any]) -> list[str]:
+def real_verdict(real: dict[str, Any], *, targets: Targets) -> list[str]:
     """Plain sentences: is fusion on engine scores worse than tabular-only, does exclusion rise."""
     fused, tabular = f"{real['fused']} | engine", f"{real['tabular']} | engine"
     simulated = f"{real['fused']} | simulated"
@@ -77,7 +80,7 @@ def real_verdict(real: dict[str, Any]) -> list[str]:
         + (" (the interval excludes zero)." if sure else " (95 % interval)."),
     ]
     hidden = _difference(real, "hidden_income", fused, tabular, "accuracy")
-    target = TARGETS["hidden_income_gain_points"]
+    target = targets.hidden_income_gain_points
     if hidden is not None and hidden["value"] is not None:
         reached = 100 * hidden["value"] >= target
         lines.append(
@@ -112,7 +115,7 @@ def real_verdict(real: dict[str, Any]) -> list[str]:
     return lines
 
 
-def engine_trained_verdict(real: dict[str, Any]) -> list[str]:
+def engine_trained_verdict(real: dict[str, Any], *, targets: Targets) -> list[str]:
     """Plain sentences on the fused model trained on engine scores (`welfare train-engine`)."""
     name = real.get("engine_trained")
     if not name:
@@ -125,9 +128,9 @@ def engine_trained_verdict(real: dict[str, Any]) -> list[str]:
     beats = low is not None and low > 0  # only an interval above zero counts as a win
     exclusion = arms[trained]["exclusion_error"]["value"]
     review = arms[trained]["needs_review_rate"]["value"]
-    ex_ok = exclusion is not None and exclusion <= TARGETS["exclusion_error"]
-    review_ok = review is not None and review <= TARGETS["needs_review_rate"]
-    target = TARGETS["hidden_income_gain_points"]
+    ex_ok = exclusion is not None and exclusion <= targets.exclusion_error
+    review_ok = review is not None and review <= targets.needs_review_rate
+    target = targets.hidden_income_gain_points
     reached = hidden is not None and hidden["value"] is not None and 100 * hidden["value"] >= target
     subset = source.get("subset_seed")
     families = f"{source.get('train_families', 0):,} training-split families" + (
@@ -145,9 +148,9 @@ def engine_trained_verdict(real: dict[str, Any]) -> list[str]:
         f"points: the +{target:g}-point target is {'reached' if reached else 'NOT reached'}. "
         f"Exclusion error {_pct(exclusion)} "
         f"({_eligible_note(real['overall']['n_eligible'], exclusion)}; "
-        f"{'within' if ex_ok else 'ABOVE'} the {target_share('exclusion_error')} target); "
+        f"{'within' if ex_ok else 'ABOVE'} the {share(targets.exclusion_error)} target); "
         f"needs_review {_ci(arms[trained]['needs_review_rate'])}, "
-        f"{'within' if review_ok else 'ABOVE'} the {target_share('needs_review_rate')} target "
+        f"{'within' if review_ok else 'ABOVE'} the {share(targets.needs_review_rate)} target "
         f"(tabular-only: {_pct(arms[tabular]['needs_review_rate']['value'])} with the "
         "same photos; the photos' doubts in the table below, not the model, send most of these "
         "families to review).",
@@ -282,7 +285,7 @@ def _rate(cache: dict[str, Any]) -> str:
     )
 
 
-def real_score_lines(real: dict[str, Any] | None) -> list[str]:
+def real_score_lines(real: dict[str, Any] | None, *, targets: Targets) -> list[str]:
     """The section on real photo scores, from real_scores.json (`welfare evaluate-real`)."""
     if not real:
         return []
@@ -306,11 +309,11 @@ def real_score_lines(real: dict[str, Any] | None) -> list[str]:
         f"{_rate(real['cache'])}{real['assessments']['agree_with_batch']} of "
         f"{real['assessments']['n']} families "
         "assessed one by one through `welfare.assess` got the batch figures' level and "
-        "recommendation.",
+        f"recommendation. {_provenance(real)}",
         "",
-        *real_verdict(real),
+        *real_verdict(real, targets=targets),
         "",
-        *engine_trained_verdict(real),
+        *engine_trained_verdict(real, targets=targets),
         "",
         *_real_tables(real),
         *_real_photo_lines(real),
@@ -319,6 +322,21 @@ def real_score_lines(real: dict[str, Any] | None) -> list[str]:
         "",
     ]
     return lines
+
+
+def _provenance(real: dict[str, Any]) -> str:
+    """Which code and configs/welfare.yaml measured the file; older files recorded neither."""
+    digest = real.get("welfare_config_sha256")
+    if not digest:
+        return (
+            "real_scores.json records no configs/welfare.yaml digest or code version (written "
+            "before they were recorded), so whether the configuration evaluated above measured it "
+            "is unknown; `shanyraq welfare evaluate-real` records both."
+        )
+    return (
+        f"Measured by code `{real.get('code_version', 'unrecorded')}` with configs/welfare.yaml "
+        f"`{digest[:12]}`, the configuration evaluated above."
+    )
 
 
 def _reuse(record: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 ceiling.json (`welfare ceiling`) and real_scores.json (`welfare evaluate-real`) found in the
 output folder are merged in only when they belong to the evaluation just made (same default
-model, data and model versions); a stale one is left out, with a warning and a line saying why.
+model, data and model versions; real_scores.json also the same configs/welfare.yaml); a stale one
+is left out, with a warning and a line saying why. The targets the figures are held against are
+configs/welfare.yaml `targets`, passed in by the caller.
 """
 
 from __future__ import annotations
@@ -13,18 +15,14 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from welfare.fusion import fitting_recipe
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from welfare.criteria import Targets
 
-TARGETS = {
-    "level_accuracy": 0.92,
-    "hidden_income_gain_points": 5.0,
-    "exclusion_error": 0.03,
-    "needs_review_rate": 0.15,
-}
+log = logging.getLogger(__name__)
 
 
 def write_report(
@@ -34,6 +32,7 @@ def write_report(
     markdown: Path,
     context: dict[str, Any],
     levels: list[int],
+    targets: Targets,
 ) -> Path:
     """Write metrics.json and PNG plots under out_dir and the Markdown page; returns the page."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +43,8 @@ def write_report(
     plots = _plots(public, out_dir=out_dir, levels=levels, default=context["default_model"])
     markdown.parent.mkdir(parents=True, exist_ok=True)
     links = {k: os.path.relpath(v, markdown.parent) for k, v in plots.items()}
-    markdown.write_text(render_markdown(public, context=context, plots=links), encoding="utf-8")
+    page = render_markdown(public, context=context, plots=links, targets=targets)
+    markdown.write_text(page, encoding="utf-8")
     log.info("report written to %s", markdown)
     return markdown
 
@@ -88,6 +88,15 @@ def _real_scores_mismatch(real: dict[str, Any], public: dict[str, Any]) -> str |
     ]
     if other:
         return f"measured other model versions: {'; '.join(other)}"
+    # The targets aside (they judge figures, not make them); a file written before the
+    # digest was recorded is not stale for lacking it.
+    key = "welfare_config_measured_sha256"
+    theirs, ours = real.get(key), context.get(key)
+    if theirs and ours and theirs != ours:
+        return (
+            f"measured with another configs/welfare.yaml (digest {theirs[:12]}, targets aside; "
+            f"evaluated with {ours[:12]})"
+        )
     return None
 
 
@@ -192,22 +201,18 @@ def share(value: float) -> str:
     return f"{100 * value:g} %"
 
 
-def target_share(key: str) -> str:
-    return share(TARGETS[key])
-
-
-def _target_rows(result: dict[str, Any], context: dict[str, Any]) -> list[str]:
+def _target_rows(result: dict[str, Any], context: dict[str, Any], targets: Targets) -> list[str]:
     models = result["models"]
     best = models[context["default_model"]]
     acc = best["overall"]["level"]["accuracy"]
     asp = best["overall"]["asp"]
     gain = _hidden_gain(models)
-    gain_target = TARGETS["hidden_income_gain_points"]
+    gain_target = targets.hidden_income_gain_points
     rows = [
         (
-            f"Level accuracy ≥ {target_share('level_accuracy')}",
+            f"Level accuracy ≥ {share(targets.level_accuracy)}",
             _pct(acc),
-            acc >= TARGETS["level_accuracy"],
+            acc >= targets.level_accuracy,
         ),
         (
             f"Fused beats tabular-only by ≥ {gain_target:g} points on hidden-income families",
@@ -215,16 +220,16 @@ def _target_rows(result: dict[str, Any], context: dict[str, Any]) -> list[str]:
             gain is not None and gain >= gain_target,
         ),
         (
-            f"Exclusion error ≤ {target_share('exclusion_error')}",
+            f"Exclusion error ≤ {share(targets.exclusion_error)}",
             _pct(asp["exclusion_error"]),
             asp["exclusion_error"] is not None
-            and asp["exclusion_error"] <= TARGETS["exclusion_error"],
+            and asp["exclusion_error"] <= targets.exclusion_error,
         ),
         (
-            f"needs_review ≤ {target_share('needs_review_rate')}",
+            f"needs_review ≤ {share(targets.needs_review_rate)}",
             _pct(asp["needs_review_rate"]),
             asp["needs_review_rate"] is not None
-            and asp["needs_review_rate"] <= TARGETS["needs_review_rate"],
+            and asp["needs_review_rate"] <= targets.needs_review_rate,
         ),
     ]
     return [f"| {t} | {v} | {'reached' if ok else 'NOT reached'} |" for t, v, ok in rows]
@@ -242,7 +247,7 @@ def _hidden_gain(models: dict[str, Any]) -> float | None:
 
 
 def render_markdown(
-    result: dict[str, Any], *, context: dict[str, Any], plots: dict[str, str]
+    result: dict[str, Any], *, context: dict[str, Any], plots: dict[str, str], targets: Targets
 ) -> str:
     lines = [
         "# Welfare fusion: evaluation report",
@@ -261,7 +266,7 @@ def render_markdown(
         "",
         "| target | reached value | status |",
         "| --- | --- | --- |",
-        *_target_rows(result, context),
+        *_target_rows(result, context, targets),
         "",
         "## Models (held-out test families)",
         "",
@@ -284,7 +289,7 @@ def render_markdown(
     lines += ceiling_lines(result.get("ceiling"))
     from welfare.real_report import real_score_lines
 
-    lines += real_score_lines(result.get("real_scores"))
+    lines += real_score_lines(result.get("real_scores"), targets=targets)
     lines += _skipped_lines(result.get("skipped") or {})
     lines += _fairness_lines(result)
     lines += ["", "## Notes and limits", "", *context.get("notes", []), ""]

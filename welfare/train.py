@@ -124,5 +124,6 @@ def evaluate_saved(
         "recipe": models[result["default_model"]].meta.recipe,
         "code_version": code_version(),
         "welfare_config_sha256": config.digest(),
+        "welfare_config_measured_sha256": config.measured_digest(),
     }
     return result, context

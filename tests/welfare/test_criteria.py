@@ -92,3 +92,63 @@ def test_digest_follows_what_the_config_says(tmp_path):
     data["thresholds"]["poverty_line_kzt"] += 1
     path.write_text(yaml.safe_dump(data))
     assert load_welfare_config(path).digest() != config.digest()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["targets"].update(level_accuracy=92),  # a percentage where a share belongs
+            r"key 'targets.level_accuracy': Input should be less than or equal to 1 \(got 92\)",
+        ),
+        (
+            lambda d: d["targets"].update(exclusion_error=-0.03),
+            r"key 'targets.exclusion_error': Input should be greater than or equal to 0",
+        ),
+        (
+            lambda d: d["targets"].update(hidden_income_gain_points=-5),
+            r"key 'targets.hidden_income_gain_points': Input should be greater than or equal to 0",
+        ),
+        (
+            lambda d: d["targets"].pop("needs_review_rate"),
+            r"key 'targets.needs_review_rate': Field required",
+        ),
+        (
+            lambda d: d["targets"].update(level_acuracy=0.9),
+            r"key 'targets.level_acuracy': Extra inputs",
+        ),
+        (lambda d: d.pop("targets"), r"key 'targets': Field required"),  # no code default
+    ],
+)
+def test_invalid_targets_are_refused_at_load(tmp_path, change, message):
+    data = yaml.safe_load(REAL.read_text())
+    change(data)
+    path = tmp_path / "welfare.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=message):
+        load_welfare_config(path)
+
+
+def test_targets_are_the_issue_figures_and_decide_no_assessment(tmp_path):
+    """The issue's targets; changing them leaves the digest assessments record alone."""
+    from serving.assessments import OUTCOME_CONFIG_PARTS
+
+    config = load_welfare_config()
+    assert config.targets.model_dump() == {
+        "level_accuracy": 0.92,
+        "hidden_income_gain_points": 5.0,
+        "exclusion_error": 0.03,
+        "needs_review_rate": 0.15,
+    }
+    data = yaml.safe_load(REAL.read_text())
+    data["targets"]["level_accuracy"] = 0.95
+    path = tmp_path / "welfare.yaml"
+    path.write_text(yaml.safe_dump(data))
+    changed = load_welfare_config(path)
+    assert changed.digest(OUTCOME_CONFIG_PARTS) == config.digest(OUTCOME_CONFIG_PARTS)
+    assert changed.digest() != config.digest()  # the whole-file digest reports record does
+    # A measurement (real_scores.json) is not stale for a changed target, but is for a rule.
+    assert changed.measured_digest() == config.measured_digest()
+    data["rules"]["level6"]["combine"] = "any" if config.rules.level6.combine == "all" else "all"
+    path.write_text(yaml.safe_dump(data))
+    assert load_welfare_config(path).measured_digest() != config.measured_digest()

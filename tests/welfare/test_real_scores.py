@@ -177,6 +177,8 @@ def test_measure_and_cli_write_the_report_section(
     assert result["assessments"] == {"n": 4, "agree_with_batch": 4}
     assert result["photos"]["n_photos"] == result["cache"]["photos"]
     monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: welfare_config)
+    # A fixed code version: a checkout edited while the test runs would change the real one.
+    monkeypatch.setattr("welfare.real_evaluation.code_version", lambda: "0.1.0+abc123def456")
     args = [
         "evaluate-real",
         "--families",
@@ -198,9 +200,23 @@ def test_measure_and_cli_write_the_report_section(
     assert run.exit_code == 0, run.output
     written = json.loads((tmp_path / "out" / "real_scores.json").read_text())
     assert written["cache"]["scored"] == 0  # every photo came from the measurement's cache
-    text = "\n".join(real_score_lines(written))
+    # Which code and configuration measured it (`welfare evaluate` compares the digest).
+    assert result["welfare_config_sha256"] == welfare_config.digest()
+    assert written["code_version"] == "0.1.0+abc123def456"
+    assert written["welfare_config_sha256"] == welfare_config.digest()
+    assert written["welfare_config_measured_sha256"] == welfare_config.measured_digest()
+    text = "\n".join(real_score_lines(written, targets=welfare_config.targets))
     assert "## With photos scored by the vision model" in text
     assert "lgbm_fused` is" in text and "tabular-only `lgbm_tabular`" in text
+    assert (
+        "Measured by code `0.1.0+abc123def456` with configs/welfare.yaml "
+        f"`{welfare_config.digest()[:12]}`" in text
+    )
+    # A file written before they were recorded still renders, and says it records neither.
+    old = {k: v for k, v in written.items() if k not in ("code_version", "welfare_config_sha256")}
+    text = "\n".join(real_score_lines(old, targets=welfare_config.targets))
+    assert "## With photos scored by the vision model" in text and "Measured by code" not in text
+    assert "real_scores.json records no configs/welfare.yaml digest or code version" in text
 
 
 def test_review_doubts_count_families_per_kind_by_code():

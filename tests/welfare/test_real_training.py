@@ -130,7 +130,7 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
     assert result["engine_trained"] == ENGINE_MODEL
     pairs = {(d["a"], d["b"]) for d in result["overall"]["differences"]}
     assert (arm(ENGINE_MODEL, "engine"), arm("lgbm_tabular", "engine")) in pairs
-    text = "\n".join(real_score_lines({**result, "command": "test"}))
+    text = "\n".join(real_score_lines({**result, "command": "test"}, targets=config.targets))
     assert f"`{ENGINE_MODEL}`, the `lgbm_fused` recipe trained on engine scores" in text
 
 

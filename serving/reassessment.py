@@ -1,29 +1,101 @@
-"""Reassessment after a promotion: a new assessment version for each family whose latest one
-was computed on scores other than the ones its photos now carry.
+"""Reassessment: new assessment versions for families whose latest one is stale, whatever made
+it so (`assessments.stale_reason`), and after a promotion for the families it made stale.
 
-The test is the photo models an assessment records (`model_versions["vision"]`) against the
-models of its photos' current scores, so it holds after the fact: an interrupted reassessment
-resumes with the families still stale, and a second one finds none.
+Pages recompute a stale assessment only when someone opens the family; until then lists and
+reports show it. `refresh` brings every one up to date at once, after a site deploys a new
+fusion model or edits the decisive part of configs/welfare.yaml. The tests are made after the
+fact on what each assessment records, so an interrupted refresh resumes with the families
+still stale, and a second one finds none.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving.assessments import latest_of, photo_models
-from serving.db.models import Family, Photo, RescoredScore, User
+from serving import audit
+from serving.assessments import (
+    STALE_REASONS,
+    fusion_version,
+    latest,
+    latest_current,
+    latest_of,
+    lock_family,
+    photo_models,
+    stale_reason,
+)
+from serving.db.models import Assessment, Family, Photo, RescoredScore, User
 from serving.db.session import session_scope
 from shanyraq.errors import ShanyraqError
+from welfare.criteria import get_welfare_config
 
 if TYPE_CHECKING:
     from serving.state import Services
 
+# Families read per query when looking for stale assessments.
+BATCH_FAMILIES = 500
+
 
 class ReassessActorError(ShanyraqError):
     code = "reassess_actor_invalid"
+
+
+class RefreshRegionForbiddenError(ShanyraqError):
+    code = "refresh_region_forbidden"
+
+
+class RefreshRegionUnknownError(ShanyraqError):
+    code = "refresh_region_unknown"
+
+
+@dataclass(frozen=True)
+class StaleAssessment:
+    """A family whose latest assessment (`version`) is stale, and why (a STALE_REASONS code)."""
+
+    family_id: str
+    version: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """One stale family's outcome: the version made for it, or None when it was already
+    current by its turn (a page view or another refresh recomputed it meanwhile)."""
+
+    family_id: str
+    reason: str
+    version: int | None
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    region: str | None
+    families: list[Refreshed]
+
+    @property
+    def found(self) -> dict[str, int]:
+        """Stale assessments found, per reason."""
+        return count_reasons(self.families)
+
+    @property
+    def refreshed(self) -> dict[str, int]:
+        """New versions made by this run, per reason."""
+        return count_reasons(f for f in self.families if f.version is not None)
+
+    @property
+    def already_current(self) -> int:
+        return sum(f.version is None for f in self.families)
+
+
+def count_reasons(items: Iterable[StaleAssessment | Refreshed]) -> dict[str, int]:
+    """How many of `items` per reason, in STALE_REASONS order (reasons with none left out)."""
+    counts = Counter(item.reason for item in items)
+    return {reason: counts[reason] for reason in STALE_REASONS if counts[reason]}
 
 
 def stale_families(session: Session, model_version: str) -> list[str]:
@@ -44,6 +116,71 @@ def stale_families(session: Session, model_version: str) -> list[str]:
     return sorted(stale)
 
 
+def stale_assessments(
+    session: Session,
+    *,
+    fusion: str | None,
+    region: str | None = None,
+    batch_size: int = BATCH_FAMILIES,
+) -> list[StaleAssessment]:
+    """Assessed families (of `region`, when given) whose latest assessment is stale for any
+    reason `stale_reason` knows, by family id; `fusion` as `stale_reason` takes it.
+
+    Families are read `batch_size` at a time, with their photos and latest assessments, and
+    let go before the next batch. Families never assessed are not stale: they have nothing
+    to bring up to date.
+    """
+    assessed = select(Assessment.id).where(Assessment.family_id == Family.id).exists()
+    statement = select(Family).where(assessed).order_by(Family.id).limit(batch_size)
+    if region is not None:
+        statement = statement.where(Family.region == region)
+    found: list[StaleAssessment] = []
+    after: str | None = None
+    while True:
+        page = statement if after is None else statement.where(Family.id > after)
+        families = list(session.execute(page).scalars())
+        if not families:
+            return found
+        ids = [f.id for f in families]
+        photos: dict[str, list[Photo]] = defaultdict(list)
+        for photo in session.execute(
+            select(Photo).where(Photo.family_id.in_(ids)).order_by(Photo.id)  # as compute reads
+        ).scalars():
+            photos[photo.family_id].append(photo)
+        newest = latest_of(session, ids)
+        for family in families:
+            row = newest[family.id]
+            why = stale_reason(row, family, photos[family.id], fusion=fusion)
+            if why is not None:
+                found.append(StaleAssessment(family.id, row.version, why))
+        after = ids[-1]
+        session.expunge_all()
+
+
+def find_stale(services: Services, *, region: str | None = None) -> list[StaleAssessment]:
+    """`stale_assessments` against the fusion model the service has loaded, in a read session."""
+    with services.readers() as session:
+        return stale_assessments(session, fusion=fusion_version(services), region=region)
+
+
+def recompute(services: Services, family_id: str, *, actor: tuple[int, str]) -> int | None:
+    """Bring one family's latest assessment up to date in its own transaction: the version
+    made, or None when it was current already (or the family is gone).
+
+    Goes through `latest_current`, so a refresh and a page view, or two refreshes, of the
+    same stale family make one new version between them. The family's lock is taken first
+    (latest_current takes it again, within the same transaction), so the version read here
+    is still the latest when latest_current answers: a new row is then this call's own.
+    """
+    with session_scope(services.sessions) as session:
+        family = lock_family(session, family_id)
+        if family is None:
+            return None
+        before = latest(session, family_id)
+        row = latest_current(session, services, family, actor=actor)
+        return row.version if before is None or row.id != before.id else None
+
+
 def resolve_actor(session: Session, username: str) -> tuple[int, str]:
     """The admin account new assessments are recorded as created by."""
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
@@ -55,23 +192,77 @@ def resolve_actor(session: Session, username: str) -> tuple[int, str]:
     return user.id, user.username
 
 
+def resolve_refresh_actor(
+    session: Session, username: str, *, region: str | None
+) -> tuple[int, str]:
+    """The admin a refresh of `region` (None: every region) runs as: an active admin, and
+    for a regional admin only its own region."""
+    actor = resolve_actor(session, username)
+    admin_region = session.get_one(User, actor[0]).region  # loaded just now: no second query
+    regions = get_welfare_config().regions
+    if region is not None and region not in regions:
+        raise RefreshRegionUnknownError(
+            f"unknown region {region!r}; choose one of {', '.join(regions)}"
+        )
+    if admin_region is not None and region != admin_region:
+        raise RefreshRegionForbiddenError(
+            f"{username!r} is an admin of {admin_region} only; refresh that region "
+            f"(--region {admin_region}) or run as a national admin (an admin without a region)"
+        )
+    return actor
+
+
+def refresh(
+    services: Services,
+    *,
+    actor: tuple[int, str],
+    region: str | None = None,
+    progress: bool | None = None,
+) -> RefreshReport:
+    """A new assessment version for each family (of `region`) whose latest one is stale.
+
+    One transaction per family, each new version audited by `assessments.compute`; then one
+    audit entry (`assessments_refreshed`) for the run: actor, region, counts per reason.
+    `progress`: a progress bar; None shows it only on a terminal.
+    """
+    from tqdm import tqdm
+
+    stale = find_stale(services, region=region)
+    done = [
+        Refreshed(item.family_id, item.reason, recompute(services, item.family_id, actor=actor))
+        for item in tqdm(
+            stale,
+            desc="refreshing",
+            unit="family",
+            disable=None if progress is None else not progress,
+        )
+    ]
+    report = RefreshReport(region=region, families=done)
+    with session_scope(services.sessions) as session:
+        audit.append(
+            session, services.signing_key, actor=actor[1], action="assessments_refreshed",
+            target=f"region:{region or 'all'}",
+            details={"region": region, "stale": report.found, "refreshed": report.refreshed,
+                     "already_current": report.already_current},
+        )  # fmt: skip
+    return report
+
+
 def reassess(
     services: Services, *, model_version: str, actor: tuple[int, str], progress: bool = True
 ) -> list[tuple[str, int]]:
     """A new assessment version for each family `stale_families` names; (family, version).
 
-    One transaction per family, each audited by `assessments.compute`.
+    One transaction per family (`recompute`), each audited by `assessments.compute`; a family
+    recomputed meanwhile (by a page view) is left as it is.
     """
     from tqdm import tqdm
-
-    from serving.assessments import compute
 
     with services.sessions() as session:
         families = stale_families(session, model_version)
     made = []
     for family_id in tqdm(families, desc="reassessing", unit="family", disable=not progress):
-        with session_scope(services.sessions) as session:
-            family = session.get_one(Family, family_id)
-            row = compute(session, services, family, actor=actor)
-            made.append((family_id, row.version))
+        version = recompute(services, family_id, actor=actor)
+        if version is not None:
+            made.append((family_id, version))
     return made

@@ -186,7 +186,7 @@ def promote(
     from serving.core.config import get_settings, load_serving_settings
     from serving.db.session import make_engine, make_session_factory
     from serving.migrations import upgrade
-    from serving.reassessment import resolve_actor
+    from serving.reassessment import resolve_refresh_actor
 
     if reassess and as_user is None:
         raise typer.BadParameter("--reassess records new assessments: give --as ADMIN_NAME")
@@ -198,7 +198,8 @@ def promote(
         actor = None
         if as_user is not None:
             with sessions() as session:
-                actor = resolve_actor(session, as_user)
+                # Reassessing covers every region: a national admin only.
+                actor = resolve_refresh_actor(session, as_user, region=None)
         if dry_run:
             found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
             for line in plan_lines(found, dry_run=True):

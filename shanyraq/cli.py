@@ -28,6 +28,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("group", "users", "serving.cli:users_app"),
     ("group", "audit", "serving.cli:audit_app"),
     ("group", "rescore", "serving.rescore_cli:app"),
+    ("group", "assessments", "serving.assessments_cli:app"),
     ("group", "annotate", "annotation.cli:app"),
 ]
 

@@ -32,7 +32,14 @@ from serving.promote import (
     promote,
     scores_sha256,
 )
-from serving.reassessment import ReassessActorError, reassess, resolve_actor, stale_families
+from serving.reassessment import (
+    ReassessActorError,
+    RefreshRegionForbiddenError,
+    reassess,
+    resolve_actor,
+    resolve_refresh_actor,
+    stale_families,
+)
 from serving.rescore import ensure_tables, rescore, scores_for
 from serving.rescore_cli import app as rescore_app
 from shanyraq.errors import ModelMismatchError
@@ -276,6 +283,10 @@ def test_reassess_makes_new_versions_only_for_the_families_it_touched(scene: Sce
         actor = resolve_actor(session, "admin_national")
         with pytest.raises(ReassessActorError, match="admin"):
             resolve_actor(session, "commission")  # an account of one region
+        # --reassess covers every region: an admin of one region may not run it.
+        assert session.execute(select(User.region).where(User.username == "admin")).scalar()
+        with pytest.raises(RefreshRegionForbiddenError, match="national admin"):
+            resolve_refresh_actor(session, "admin", region=None)
     made = reassess(scene.new_service.services, model_version=version, actor=actor, progress=False)
     assert made == [("F1", 2), ("F2", 2)]
     after = _latest(sessions)

@@ -1,0 +1,110 @@
+"""`shanyraq assessments refresh`: bring every stale assessment up to date at once (after a new
+fusion model, a changed welfare config, edited records or photos). Thin CLI layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from serving.reassessment import RefreshReport, StaleAssessment
+
+app = typer.Typer(help="Assessments: bring stale ones up to date.", no_args_is_help=True)
+
+
+@app.callback()
+def _assessments() -> None:
+    """Assessments: bring stale ones up to date."""
+
+
+@app.command("refresh")
+def refresh(
+    as_user: Annotated[
+        str,
+        typer.Option(
+            "--as", help="Active admin recorded as the actor (a regional admin: its region only)."
+        ),
+    ],
+    region: Annotated[
+        str | None, typer.Option(help="Only families of this region (default: every region).")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Count the stale assessments per reason; write nothing."),
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="serving.yaml to use (default: configs/).")
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    ] = None,
+) -> None:
+    """A new assessment version for each family whose latest one is stale, for any reason.
+
+    Stale means it no longer rests on the family's record, its photos and their scores, the
+    fusion model the service loads (from serving.yaml) or the decisive part of
+    configs/welfare.yaml. One transaction per family; each new version and the run are
+    audited. Safe to run again: a second run finds none.
+    """
+    import asyncio
+
+    from serving import reassessment
+    from serving.app import build_services
+    from serving.core.config import get_settings, load_serving_settings
+
+    settings = load_serving_settings(config) if config else get_settings()
+    services = build_services(settings)
+    try:
+        with services.readers() as session:
+            actor = reassessment.resolve_refresh_actor(session, as_user, region=region)
+        if dry_run:
+            for line in dry_run_lines(reassessment.find_stale(services, region=region), region):
+                typer.echo(line)
+            return
+        report = reassessment.refresh(services, actor=actor, region=region, progress=progress)
+    finally:
+        asyncio.run(services.pipeline.aclose())
+        services.db_engine.dispose()
+        if services.read_engine is not None:
+            services.read_engine.dispose()
+    for line in report_lines(report):
+        typer.echo(line)
+
+
+def _scope(region: str | None) -> str:
+    return f"in {region}" if region else "in every region"
+
+
+def _reason_lines(counts: dict[str, int]) -> list[str]:
+    from serving.assessments import STALE_REASONS
+
+    return [f"  {reason}: {n} ({STALE_REASONS[reason]})" for reason, n in counts.items()]
+
+
+def dry_run_lines(stale: list[StaleAssessment], region: str | None) -> list[str]:
+    """What a refresh would recompute, per reason."""
+    from serving.reassessment import count_reasons
+
+    lines = [f"stale assessments {_scope(region)}: {len(stale)}"]
+    lines += _reason_lines(count_reasons(stale))
+    lines.append("dry run: nothing was written")
+    return lines
+
+
+def report_lines(report: RefreshReport) -> list[str]:
+    """The refresh's summary, per reason."""
+    refreshed = report.refreshed
+    lines = [
+        f"refreshed {sum(refreshed.values())} of {len(report.families)} stale assessment(s) "
+        f"{_scope(report.region)}"
+    ]
+    lines += _reason_lines(refreshed)
+    if report.already_current:
+        lines.append(
+            f"  already current by their turn (recomputed meanwhile): {report.already_current}"
+        )
+    lines.append("audited as assessments_refreshed")
+    return lines

@@ -1,0 +1,348 @@
+"""`shanyraq assessments refresh`: every assessment made stale, whatever made it so, recomputed
+once; current ones left alone; a region limit; a dry run that writes nothing; admins only (a
+regional one in its region); the run audited on an intact chain; and no second new version
+when a page view recomputes the same family at the same moment."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from serving import assessments, audit
+from serving.assessments import fusion_version, is_current, latest
+from serving.db.models import Assessment, AuditEntry, Family, User
+from serving.db.session import session_scope
+from serving.reassessment import (
+    ReassessActorError,
+    RefreshRegionForbiddenError,
+    RefreshRegionUnknownError,
+    find_stale,
+    recompute,
+    refresh,
+    resolve_refresh_actor,
+    stale_assessments,
+)
+from shanyraq.cli import build_app
+from tests.serving.helpers import OTHER_REGION, REGION, Service, criteria, jpeg, small_fusion_model
+
+# The scene's stale families and why each is stale; CUR is current and NEW never assessed.
+STALE = {
+    "CFG": "welfare_config",  # assessed before the poverty line changed
+    "FUS": "fusion_model",  # assessed with a fusion model the service no longer loads
+    "OTH": "record",  # OTHER_REGION; record edited after its assessment
+    "PHO": "photos",  # a photo uploaded after its assessment
+    "REC": "record",  # record edited after its assessment
+}
+ASSESSED = sorted([*STALE, "CUR"])
+
+
+@pytest.fixture(scope="module")
+def fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_fusion_model(tmp_path_factory.mktemp("fusion"))
+
+
+def _raise_poverty_line(data: dict[str, Any]) -> None:
+    data["thresholds"]["poverty_line_kzt"] += 1000
+
+
+def _assess(service: Service, family_id: str, *, who: str = "inspector") -> None:
+    made = service.client.post(f"/families/{family_id}/assessments", headers=service.headers(who))
+    assert made.status_code == 201, made.text
+
+
+def _edit_record(service: Service, family_id: str, *, who: str = "inspector") -> None:
+    body = {"criteria": criteria(per_capita_income_kzt=31000.0)}
+    edited = service.client.put(f"/families/{family_id}", json=body, headers=service.headers(who))
+    assert edited.status_code == 200, edited.text
+
+
+@pytest.fixture
+def scene(make_service: Any, fusion_dir: Path, edit_config: Any) -> Service:
+    """Families made stale for each reason `stale_reason` knows, one current, one unassessed."""
+    service = make_service(fusion_dir=fusion_dir)
+    service.create_family("FUS")
+    _assess(service, "FUS")
+    service.services.fusion_model = None  # as after a restart without a fusion model
+    service.create_family("CFG")
+    _assess(service, "CFG")
+    edit_config("welfare.yaml", _raise_poverty_line)
+    for family_id in ("CUR", "PHO", "REC"):
+        service.create_family(family_id)
+        _assess(service, family_id)
+    service.create_family("OTH", region=OTHER_REGION)
+    _assess(service, "OTH", who="admin_national")
+    service.create_family("NEW")
+    _edit_record(service, "REC")
+    _edit_record(service, "OTH", who="admin_national")
+    assert service.upload("PHO", jpeg(1)).status_code == 201
+    return service
+
+
+def _versions(service: Service) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    with service.services.sessions() as session:
+        for row in session.execute(select(Assessment).order_by(Assessment.version)).scalars():
+            found.setdefault(row.family_id, []).append(row.version)
+    return found
+
+
+def _audit(service: Service) -> list[AuditEntry]:
+    with service.services.sessions() as session:
+        return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
+
+
+def _actor(service: Service, username: str, region: str | None = None) -> tuple[int, str]:
+    with service.services.sessions() as session:
+        return resolve_refresh_actor(session, username, region=region)
+
+
+def _all_current(service: Service) -> bool:
+    services = service.services
+    with services.sessions() as session:
+        return all(
+            is_current(session, latest(session, f.id), f, fusion=fusion_version(services))  # type: ignore[arg-type]
+            for f in session.execute(select(Family).where(Family.id.in_(ASSESSED))).scalars()
+        )
+
+
+# --- the library ------------------------------------------------------------------------------
+
+
+def test_each_stale_family_is_refreshed_once_and_current_ones_are_left_alone(scene):
+    services = scene.services
+    found = find_stale(services)
+    assert [(s.family_id, s.reason, s.version) for s in found] == [
+        (family_id, why, 1) for family_id, why in sorted(STALE.items())
+    ]
+    with services.readers() as session:  # read two families at a time: the same answer
+        fusion = fusion_version(services)
+        assert stale_assessments(session, fusion=fusion, batch_size=2) == found
+    assert not _all_current(scene)
+    seen = len(_audit(scene))
+    actor = _actor(scene, "admin_national")
+
+    report = refresh(services, actor=actor, progress=False)
+    assert [(r.family_id, r.reason, r.version) for r in report.families] == [
+        (family_id, why, 2) for family_id, why in sorted(STALE.items())
+    ]
+    assert report.refreshed == {"record": 2, "photos": 1, "fusion_model": 1, "welfare_config": 1}
+    assert report.already_current == 0
+    assert _versions(scene) == {f: [1, 2] for f in STALE} | {"CUR": [1]}  # NEW: never assessed
+    assert _all_current(scene)
+
+    entries = _audit(scene)[seen:]
+    assert [e.action for e in entries] == ["assessment_created"] * 5 + ["assessments_refreshed"]
+    with services.sessions() as session:
+        made = session.execute(select(Assessment).where(Assessment.version == 2)).scalars().all()
+        creators = {session.get_one(User, row.created_by).username for row in made}
+        assert audit.verify(session, services.signing_key).ok  # with the anchor file
+    assert creators == {"admin_national"}
+    # Audited exactly as compute audits a new version: one entry per new assessment.
+    assert sorted(e.target for e in entries[:-1]) == sorted(f"assessment:{a.id}" for a in made)
+    assert all(e.actor == "admin_national" for e in entries)
+    run = entries[-1]
+    assert (run.target, run.details["region"]) == ("region:all", None)
+    assert run.details["stale"] == run.details["refreshed"] == report.refreshed
+    assert run.details["already_current"] == 0
+
+    again = refresh(services, actor=actor, progress=False)
+    assert again.families == [] and again.refreshed == {}
+    assert _versions(scene) == {f: [1, 2] for f in STALE} | {"CUR": [1]}
+
+
+def test_region_limit_refreshes_that_region_only(scene):
+    services = scene.services
+    report = refresh(services, actor=_actor(scene, "admin_national"), region=OTHER_REGION)
+    assert [(r.family_id, r.version) for r in report.families] == [("OTH", 2)]
+    assert _versions(scene)["OTH"] == [1, 2]
+    assert [s.family_id for s in find_stale(services, region=REGION)] == sorted(
+        set(STALE) - {"OTH"}
+    )
+    assert find_stale(services, region=OTHER_REGION) == []
+    run = _audit(scene)[-1]
+    assert (run.action, run.target, run.details["region"]) == (
+        "assessments_refreshed", f"region:{OTHER_REGION}", OTHER_REGION
+    )  # fmt: skip
+
+
+def test_only_the_decisive_welfare_config_makes_assessments_stale(scene, edit_config):
+    services = scene.services
+    refresh(services, actor=_actor(scene, "admin_national"), progress=False)
+
+    def other_fairness_group(data: dict[str, Any]) -> None:
+        data["fairness"]["min_families_per_group"] += 1
+
+    edit_config("welfare.yaml", other_fairness_group)
+    assert find_stale(services) == []
+    edit_config("welfare.yaml", _raise_poverty_line)
+    assert [(s.family_id, s.reason) for s in find_stale(services)] == [
+        (family_id, "welfare_config") for family_id in ASSESSED
+    ]
+
+
+def test_refresh_is_for_active_admins_and_regional_ones_in_their_region(scene):
+    with scene.services.sessions() as session:
+        for username in ("commission", "inspector", "nobody"):
+            with pytest.raises(ReassessActorError, match="not an active admin") as refused:
+                resolve_refresh_actor(session, username, region=REGION)
+            assert refused.value.code == "reassess_actor_invalid"
+        for region in (OTHER_REGION, None):
+            with pytest.raises(RefreshRegionForbiddenError, match=f"--region {REGION}") as outside:
+                resolve_refresh_actor(session, "admin", region=region)
+            assert outside.value.code == "refresh_region_forbidden"
+        with pytest.raises(RefreshRegionUnknownError, match="choose one of") as unknown:
+            resolve_refresh_actor(session, "admin_national", region="atlantis")
+        assert unknown.value.code == "refresh_region_unknown"
+        own = resolve_refresh_actor(session, "admin", region=REGION)
+        assert own[1] == "admin"
+        assert resolve_refresh_actor(session, "admin_national", region=None)[1] == "admin_national"
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def _cli_config(tmp_path: Path, database_url: str) -> Path:
+    """serving.yaml for the command, on the scene's database, data folder and signing key
+    (tests.serving.helpers.make_settings), without a fusion model like the scene's service."""
+    config = tmp_path / "serving-cli.yaml"
+    values = {
+        "data_dir": str(tmp_path / "data"), "database_url": database_url,
+        "secret_key": "test-secret-key-0123456789abcdef", "model_dir": "", "fusion_dir": "",
+    }  # fmt: skip
+    config.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return config
+
+
+def _cli(config: Path, *args: str) -> Any:
+    return CliRunner().invoke(build_app(), [*args, "--config", str(config)])
+
+
+def test_cli_dry_run_then_refresh_then_nothing_left_and_the_chain_verifies(
+    scene, tmp_path, database_url
+):
+    config = _cli_config(tmp_path, database_url)
+    versions, entries = _versions(scene), len(_audit(scene))
+    dry = _cli(config, "assessments", "refresh", "--as", "admin_national", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "stale assessments in every region: 5" in dry.output
+    for reason, n in (("record", 2), ("photos", 1), ("fusion_model", 1), ("welfare_config", 1)):
+        assert f"  {reason}: {n} (" in dry.output
+    assert "nothing was written" in dry.output
+    assert _versions(scene) == versions and len(_audit(scene)) == entries
+
+    done = _cli(config, "assessments", "refresh", "--as", "admin_national", "--progress")
+    assert done.exit_code == 0, done.output
+    assert "refreshed 5 of 5 stale assessment(s) in every region" in done.output
+    assert "  record: 2 (the family's record changed)" in done.output
+    assert "refreshing: 100%" in done.output  # the bar, asked for
+    assert _versions(scene) == {f: [1, 2] for f in STALE} | {"CUR": [1]}
+    run = _audit(scene)[-1]
+    assert (run.action, run.actor) == ("assessments_refreshed", "admin_national")
+    assert run.details["refreshed"] == {
+        "record": 2, "photos": 1, "fusion_model": 1, "welfare_config": 1
+    }  # fmt: skip
+
+    again = _cli(config, "assessments", "refresh", "--as", "admin_national")
+    assert again.exit_code == 0, again.output
+    assert "refreshed 0 of 0 stale assessment(s)" in again.output
+    assert "refreshing" not in again.output  # no bar by default where stderr is no terminal
+    assert _versions(scene) == {f: [1, 2] for f in STALE} | {"CUR": [1]}
+    verified = _cli(config, "audit", "verify")
+    assert verified.exit_code == 0 and "audit log intact" in verified.output, verified.output
+
+
+def test_cli_refuses_non_admins_and_regional_admins_outside_their_region(
+    scene, tmp_path, database_url
+):
+    config = _cli_config(tmp_path, database_url)
+    versions, entries = _versions(scene), len(_audit(scene))
+    refusals = {
+        ("--as", "commission"): "reassess_actor_invalid",
+        ("--as", "admin", "--region", OTHER_REGION): "refresh_region_forbidden",
+        ("--as", "admin"): "refresh_region_forbidden",  # every region is more than its own
+    }
+    for args, code in refusals.items():
+        for dry in ((), ("--dry-run",)):
+            refused = _cli(config, "assessments", "refresh", *args, *dry)
+            assert refused.exit_code != 0 and refused.exception.code == code, refused.output
+    assert _versions(scene) == versions and len(_audit(scene)) == entries
+
+    own = _cli(config, "assessments", "refresh", "--as", "admin", "--region", REGION)
+    assert own.exit_code == 0, own.output
+    assert f"refreshed 4 of 4 stale assessment(s) in {REGION}" in own.output
+    assert _versions(scene)["OTH"] == [1]  # the other region's stale family is left for its admin
+
+
+# --- a refresh and a page view of the same stale family at the same moment --------------------
+
+
+@pytest.mark.parametrize("first", ["page_view", "refresh"])
+def test_refresh_and_a_page_view_at_once_make_one_new_version(scene, monkeypatch, first):
+    """`first` computes the new version and waits, holding the family's lock, until the other
+    has reached the lock; neither may then add a version of its own."""
+    services = scene.services
+    actor = _actor(scene, "admin_national")
+    for family_id in ("CFG", "FUS", "PHO"):  # REC is then the one stale family of REGION
+        assert recompute(services, family_id, actor=actor) == 2
+    assert recompute(services, "CUR", actor=actor) is None  # current: left alone
+    computed, arrived, release = threading.Event(), threading.Event(), threading.Event()
+    real_compute, real_lock = assessments.compute, assessments.lock_family
+
+    def held_compute(*args: Any, **kwargs: Any) -> Assessment:
+        row = real_compute(*args, **kwargs)
+        if threading.current_thread().name == first:
+            computed.set()
+            assert release.wait(timeout=60), "the first one was never released"
+        return row
+
+    def arriving_lock(session: Any, family_id: str) -> Any:
+        if threading.current_thread().name != first:
+            arrived.set()  # then waits on the lock (PostgreSQL) or the write connection (SQLite)
+        return real_lock(session, family_id)
+
+    monkeypatch.setattr(assessments, "compute", held_compute)
+    monkeypatch.setattr(assessments, "lock_family", arriving_lock)
+    monkeypatch.setattr("serving.reassessment.lock_family", arriving_lock)
+    results: dict[str, Any] = {}
+
+    def page_view() -> None:
+        if first != "page_view":
+            arrived.set()  # on SQLite it queues for the write connection before any lock
+        with session_scope(services.sessions) as session:
+            family = session.get_one(Family, "REC")
+            row = assessments.latest_current(session, services, family, actor=actor)
+            results["page_view"] = row.version
+
+    def run_refresh() -> None:
+        results["refresh"] = refresh(services, actor=actor, region=REGION, progress=False)
+
+    threads = {
+        "page_view": threading.Thread(target=page_view, name="page_view"),
+        "refresh": threading.Thread(target=run_refresh, name="refresh"),
+    }
+    second = "refresh" if first == "page_view" else "page_view"
+    threads[first].start()
+    try:
+        assert computed.wait(timeout=60), f"{first} never computed"
+        threads[second].start()
+        assert arrived.wait(timeout=60), f"{second} never reached the family"
+    finally:
+        release.set()
+        for thread in threads.values():
+            thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads.values())
+    assert _versions(scene)["REC"] == [1, 2]  # one new version between them
+    assert results["page_view"] == 2
+    by_family = {r.family_id: r.version for r in results["refresh"].families}
+    if first == "page_view":
+        assert by_family["REC"] is None and results["refresh"].already_current == 1
+    else:
+        assert by_family["REC"] == 2
+    created = [e for e in _audit(scene) if e.action == "assessment_created"]
+    assert sum(e.details["family_id"] == "REC" and e.details["version"] == 2 for e in created) == 1

@@ -26,23 +26,28 @@ def _make_stale(service, family_id: str) -> None:
         family.version += 1
 
 
-def _read_at_once(service, family_id: str) -> list[tuple[int, str]]:
-    headers = service.headers("commission")
-    paths = [f"/families/{family_id}/assessments/latest", f"/ui/families/{family_id}"]
-    barrier = threading.Barrier(READERS)
+def _at_once(service, role: str, calls: list[tuple[str, str]]) -> list[tuple[int, str]]:
+    """Each (method, path) in its own thread, released together; (status, text) answers."""
+    headers = service.headers(role)
+    barrier = threading.Barrier(len(calls))
     answers: list[tuple[int, str]] = []
 
-    def read(path: str) -> None:
+    def call(method: str, path: str) -> None:
         barrier.wait(timeout=30)
-        response = service.client.get(path, headers=headers)
+        response = service.client.request(method, path, headers=headers)
         answers.append((response.status_code, response.text[:300]))
 
-    threads = [threading.Thread(target=read, args=(paths[i % len(paths)],)) for i in range(READERS)]
+    threads = [threading.Thread(target=call, args=c) for c in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     return answers
+
+
+def _read_at_once(service, family_id: str) -> list[tuple[int, str]]:
+    paths = [f"/families/{family_id}/assessments/latest", f"/ui/families/{family_id}"]
+    return _at_once(service, "commission", [("GET", paths[i % len(paths)]) for i in range(READERS)])
 
 
 def test_concurrent_readers_of_a_stale_assessment_make_one_new_version(make_service):
@@ -72,3 +77,24 @@ def test_concurrent_readers_of_a_stale_assessment_make_one_new_version(make_serv
             ).all()
         )
     assert versions == {f"RACE{i}": 2 for i in range(FAMILIES)}  # one recomputation each
+
+
+def test_concurrent_on_demand_assessments_each_get_their_own_version(make_service):
+    """POST /families/{id}/assessments at once: each request a new version, none a 500."""
+    from fastapi.testclient import TestClient
+
+    service = make_service()
+    service.client = TestClient(
+        service.app, base_url="http://127.0.0.1", raise_server_exceptions=False
+    )
+    for i in range(FAMILIES):
+        family_id = f"MAKE{i}"
+        service.create_family(family_id)
+        calls = [("POST", f"/families/{family_id}/assessments")] * READERS
+        answers = _at_once(service, "inspector", calls)
+        assert [code for code, _ in answers] == [201] * READERS, answers
+        with session_scope(service.services.sessions) as session:
+            made = session.execute(
+                select(Assessment.version).where(Assessment.family_id == family_id)
+            ).scalars()
+            assert sorted(made) == list(range(1, READERS + 1))

@@ -18,6 +18,7 @@ from serving.api.deps import (
 from serving.api.errors import error_responses
 from serving.api.schemas import AssessmentOut, DecisionIn, DecisionOut
 from serving.db.models import Assessment, Decision, Family
+from serving.errors import NotFoundError
 
 router = APIRouter(tags=["assessments"])
 
@@ -42,7 +43,13 @@ def create_assessment(
     family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> AssessmentOut:
     """Assess the family now, on its current record and photos (a new version)."""
-    row = service.compute(session, services, family, actor=(user.id, user.username))
+    # The family's lock first, as every other writer of versions takes it: two requests (or a
+    # request and `assessments refresh`) would otherwise both claim the next version number,
+    # and one would fail on the unique (family, version) key on PostgreSQL.
+    locked = service.lock_family(session, family.id)
+    if locked is None:  # deleted since it was read
+        raise NotFoundError(f"no family {family.id!r} in your region")
+    row = service.compute(session, services, locked, actor=(user.id, user.username))
     session.commit()
     return assessment_out(row)
 

@@ -49,7 +49,11 @@ def _audit() -> None:
 _CONFIG = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
 # A new password: asked twice, not echoed, unless given with --password.
 _PASSWORD = typer.Option(
-    ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+    ...,
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters (serving.users.PASSWORD_MIN_CHARS).",
 )
 
 

@@ -1,5 +1,9 @@
 """Users: create accounts, set passwords and sign sessions out (shared by the CLI and routes).
 
+Passwords change two ways, both with the same strength rule (`check_password`) and both
+signing every session of the account out: an operator's reset (`reset_password`, the CLI)
+and the user's own change, which needs the current password (`change_password`).
+
 Two ways to end sessions before their tokens expire:
 - One token: its `jti` goes into `revoked_tokens` (`revoke_token`, on sign-out).
 - Every token of an account: `users.tokens_valid_after` (`sign_out_everywhere`, on "sign out
@@ -24,12 +28,32 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serving.core.security import hash_password
+from serving.core.security import hash_password, verify_password
 from serving.db.models import ROLES, RevokedToken, User, utcnow
 from serving.errors import ConflictError, ForbiddenError, NotFoundError, RecordInvalidError
 from welfare.criteria import get_welfare_config
 
 logger = logging.getLogger(__name__)
+
+PASSWORD_MIN_CHARS = 10
+
+
+class PasswordWeakError(RecordInvalidError):
+    """A new password that does not meet `check_password`'s rule."""
+
+    code = "password_weak"
+
+
+class PasswordUnchangedError(RecordInvalidError):
+    """A password change to the password the account has already."""
+
+    code = "password_unchanged"
+
+
+class CurrentPasswordError(ForbiddenError):
+    """A password change whose current password did not verify (the caller's token did)."""
+
+    code = "current_password_wrong"
 
 
 class RegionScopeError(ForbiddenError):
@@ -66,7 +90,7 @@ def create_user(
         raise RecordInvalidError(f"a {role} needs a region; choose one of {', '.join(regions)}")
     if region is not None and region not in regions:
         raise RecordInvalidError(f"unknown region {region!r}; choose one of {', '.join(regions)}")
-    _check_password(password)
+    check_password(password)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise ConflictError(f"the user {username!r} exists already")
     user = User(username=username, password_hash=hash_password(password), role=role, region=region)
@@ -78,9 +102,12 @@ def create_user(
     return user
 
 
-def _check_password(password: str) -> None:
-    if len(password) < 10:
-        raise RecordInvalidError("the password is too short; use at least 10 characters")
+def check_password(password: str) -> None:
+    """The one strength rule for a new password (accounts, resets and changes alike)."""
+    if len(password) < PASSWORD_MIN_CHARS:
+        raise PasswordWeakError(
+            f"the password is too short; use at least {PASSWORD_MIN_CHARS} characters"
+        )
 
 
 def reset_password(session: Session, *, username: str, password: str) -> User:
@@ -88,11 +115,32 @@ def reset_password(session: Session, *, username: str, password: str) -> User:
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
         raise NotFoundError(f"no user {username!r}")
-    _check_password(password)
-    user.password_hash = hash_password(password)
-    sign_out_everywhere(user)
+    check_password(password)
+    _set_password(user, password)
     session.flush()
     return user
+
+
+def change_password(session: Session, user: User, *, current: str, new: str) -> None:
+    """The user's own change: `current` must verify, `new` pass the rule and differ from it.
+
+    Every session of the account is signed out, as on a reset (flushed, not committed).
+    Raises CurrentPasswordError, PasswordWeakError or PasswordUnchangedError, in that order
+    of checks, so only a caller who knows the password learns anything about the new one.
+    """
+    if not verify_password(current, user.password_hash):
+        raise CurrentPasswordError("the current password is wrong; type it again")
+    check_password(new)
+    if new == current:
+        raise PasswordUnchangedError("the new password is the current one; choose another")
+    _set_password(user, new)
+    session.flush()
+
+
+def _set_password(user: User, password: str) -> None:
+    """Store `password` (already checked) and sign every session of `user` out."""
+    user.password_hash = hash_password(password)
+    sign_out_everywhere(user)
 
 
 def sign_out_everywhere(user: User, *, now: datetime | None = None) -> datetime:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.db.models import Role
+from serving.users import PASSWORD_MIN_CHARS
 
 _CRITERIA_EXAMPLE: dict[str, Any] = {
     "per_capita_income_kzt": 28000,
@@ -25,7 +26,7 @@ class Token(BaseModel):
 
 class UserCreate(BaseModel):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    password: str = Field(min_length=10, max_length=256)
+    password: str = Field(min_length=PASSWORD_MIN_CHARS, max_length=256)
     role: Role
     region: str | None = Field(None, description="Required for every role but admin.")
 
@@ -39,6 +40,26 @@ class UserCreate(BaseModel):
                     "role": "inspector",
                     "region": "shymkent",
                 }
+            ]
+        },
+    )
+
+
+class PasswordChange(BaseModel):
+    """The signed-in user's own password change: the current password, then the new one."""
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(
+        max_length=256,
+        description="At least as long as the service's rule asks (answered with 422 "
+        "`password_weak` otherwise) and not the current password (`password_unchanged`).",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"current_password": "my old pass phrase", "new_password": "a new long pass phrase"}
             ]
         },
     )

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.serving.helpers import PASSWORD, Service, make_settings, seed_users
+from tests.web import live
 from tests.web.helpers import sign_in
 
 
@@ -50,3 +51,29 @@ def browser_for(web: Service) -> Callable[[str], Any]:
         return client
 
     return factory
+
+
+# --- a real browser (Debian's Chromium through Playwright), one per test session ----------
+# Playwright's sync API allows one instance per thread, so every file that drives a browser
+# shares this one.
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    problem = live.ensure_chromium()
+    if problem:
+        pytest.skip(problem)
+    return str(live.CHROMIUM)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # launch() gives every run a fresh, throw-away user-data dir (never the user's profile).
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=live.CHROMIUM_ARGS
+        )
+        yield instance
+        instance.close()

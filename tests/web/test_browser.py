@@ -29,14 +29,6 @@ LANDING = {
 
 
 @pytest.fixture(scope="session")
-def chromium() -> str:
-    problem = live.ensure_chromium()
-    if problem:
-        pytest.skip(problem)
-    return str(live.CHROMIUM)
-
-
-@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer]:
     from argon2 import PasswordHasher
 
@@ -64,19 +56,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer
             yield running
         finally:
             running.stop()
-
-
-@pytest.fixture(scope="session")
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # launch() gives every run a fresh, throw-away user-data dir (never the user's profile).
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=live.CHROMIUM_ARGS
-        )
-        yield instance
-        instance.close()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Sign-in (OAuth2 password flow), sign-out (this session or all of them) and who-am-I."""
+"""Sign-in (OAuth2 password flow), sign-out (this session or all of them), the user's own
+password change, and who-am-I."""
 
 from __future__ import annotations
 
@@ -23,12 +24,18 @@ from serving.api.deps import (
     public,
 )
 from serving.api.errors import error_responses
-from serving.api.schemas import Token, UserOut
+from serving.api.schemas import PasswordChange, Token, UserOut
 from serving.core.security import create_token, verify_password
 from serving.db.models import User
 from serving.errors import BadCredentialsError, InvalidTokenError
 from serving.ratelimit import LimitRefusedError, RateLimiter
-from serving.users import revoke_token, sign_out_everywhere, wait_until_tokens_valid
+from serving.users import (
+    CurrentPasswordError,
+    change_password,
+    revoke_token,
+    sign_out_everywhere,
+    wait_until_tokens_valid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +81,7 @@ def login(
         )  # fmt: skip
         session.commit()
         raise BadCredentialsError("wrong username or password")
-    wait_until_tokens_valid(session, user)  # right after a sign-out everywhere (up to 1 s)
-    ttl_s = services.settings.token_ttl_minutes * 60
-    token = create_token(
-        user_id=user.id, username=user.username, role=user.role, region=user.region,
-        key=services.signing_key, ttl_s=ttl_s,
-    )  # fmt: skip
+    token = _fresh_token(session, services, user)
     audit.append(
         session,
         services.signing_key,
@@ -88,6 +90,17 @@ def login(
         details={"client": client},
     )
     session.commit()
+    return token
+
+
+def _fresh_token(session: SessionDep, services: ServicesDep, user: User) -> Token:
+    """A new access token for `user`, valid past any sign-out everywhere of the account."""
+    wait_until_tokens_valid(session, user)  # right after a sign-out everywhere (up to 1 s)
+    ttl_s = services.settings.token_ttl_minutes * 60
+    token = create_token(
+        user_id=user.id, username=user.username, role=user.role, region=user.region,
+        key=services.signing_key, ttl_s=ttl_s,
+    )  # fmt: skip
     return Token(access_token=token, expires_in=int(ttl_s))
 
 
@@ -169,6 +182,52 @@ def logout_all(user: CurrentUserDep, services: ServicesDep, session: SessionDep)
     """
     sign_out_all(session, services, user)
     return Response(status_code=204)
+
+
+def change_own_password(
+    session: SessionDep, services: ServicesDep, user: CurrentUserDep, body: PasswordChange
+) -> Token:
+    """Change the caller's password (API and pages alike); a fresh token for the caller.
+
+    A wrong current password counts against the sign-in limit of the account, the one
+    failed sign-ins count against, so changes add no guesses to what sign-in allows.
+    """
+    account = _account_key(user.username)
+    limiter = services.login_account_limiter
+    with _audit_limit(session, services, limiter, attempted=user.username, key=account,
+                      target=f"account:{account}"):  # fmt: skip
+        limiter.check(account)
+    row = session.get(User, user.id)
+    if row is None:
+        raise InvalidTokenError("this account is disabled or gone; ask an administrator")
+    try:
+        change_password(session, row, current=body.current_password, new=body.new_password)
+    except CurrentPasswordError:
+        limiter.record(account)
+        audit_action(session, services, user, "password_change_failed")
+        raise
+    audit_action(session, services, user, "password_changed")
+    return _fresh_token(session, services, row)
+
+
+@router.post(
+    "/password", response_model=Token, responses=error_responses(401, 403, 422, 429),
+    **policy(*ROLES),
+)  # fmt: skip
+def password_change(
+    body: PasswordChange, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> Token:
+    """Change your own password; the answer is a fresh access token for this caller.
+
+    Every other access token of the account, the one this request came with included, is
+    refused from now on (as after `POST /auth/logout-all`): use the returned one. Refusals:
+    403 `current_password_wrong` (it also counts against the account's sign-in limit, so
+    too many give 429 `rate_limited`, as for `POST /auth/token`), 422 `password_weak` (the
+    rule `shanyraq users add` and `set-password` apply) or `password_unchanged`. The
+    change is audited (`password_changed`, a wrong current password `password_change_failed`),
+    never the passwords themselves.
+    """
+    return change_own_password(session, services, user, body)
 
 
 def _may_be_username(name: str) -> bool:

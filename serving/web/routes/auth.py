@@ -1,4 +1,5 @@
-"""Sign-in, sign-out and the start page: the API's login, with the token kept in a cookie."""
+"""Sign-in, sign-out, the password change and the start page: the API's own routes, with
+the token kept in a cookie."""
 
 from __future__ import annotations
 
@@ -8,10 +9,24 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from serving.api.deps import ROLES, CurrentUserDep, ServicesDep, SessionDep, policy
+from serving.api.deps import (
+    ROLES,
+    CurrentUser,
+    CurrentUserDep,
+    ServicesDep,
+    SessionDep,
+    policy,
+)
 from serving.api.routes import auth as api_auth
+from serving.api.schemas import PasswordChange
 from serving.core.security import decode_token
-from serving.errors import BadCredentialsError
+from serving.errors import BadCredentialsError, RateLimitedError
+from serving.users import (
+    PASSWORD_MIN_CHARS,
+    CurrentPasswordError,
+    PasswordUnchangedError,
+    PasswordWeakError,
+)
 from serving.web.deps import CSRF, form_policy, record_view
 from serving.web.render import render
 from serving.web.session import PREFIX, clear_session, set_session
@@ -25,6 +40,16 @@ LANDING = {
     "admin": f"{PREFIX}/oversight",
     "annotator": f"{PREFIX}/",
 }
+
+
+# The interface text that explains each refusal of a password change.
+PASSWORD_REFUSALS = {
+    CurrentPasswordError.code: "password.wrong_current",
+    PasswordWeakError.code: "password.too_short",
+    PasswordUnchangedError.code: "password.unchanged",
+    RateLimitedError.code: "password.rate_limited",
+}
+PASSWORD_MISMATCH = "password.mismatch"
 
 
 def safe_next(target: str | None) -> str | None:
@@ -79,6 +104,61 @@ def logout_all(user: CurrentUserDep, services: ServicesDep, session: SessionDep)
     """Sign out everywhere: every session of the account ends, on every device, this one too."""
     api_auth.sign_out_all(session, services, user)
     return _to_sign_in()
+
+
+@router.get("/password", **policy(*ROLES))
+def password_page(
+    request: Request, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    """The form to change one's own password (after a change: with its notice)."""
+    record_view(session, services, user, page="password")
+    session.commit()
+    return _password_form(request, user, changed=request.query_params.get("changed") == "1")
+
+
+@router.post("/password", **form_policy(*ROLES))
+def change_password(
+    request: Request,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+    current_password: Annotated[str, Form(min_length=1, max_length=256)],
+    new_password: Annotated[str, Form(max_length=256)],
+    new_password_again: Annotated[str, Form(max_length=256)],
+) -> Response:
+    """Change the password through the API's route (checks, limit and audit included).
+
+    Every other session of the account ends; this one goes on with the fresh token. A
+    refusal shows the form again, empty, with the reason.
+    """
+    if new_password != new_password_again:
+        return _password_form(request, user, status_code=422, error=PASSWORD_MISMATCH)
+    body = PasswordChange(current_password=current_password, new_password=new_password)
+    try:
+        token = api_auth.change_own_password(session, services, user, body)
+    except (CurrentPasswordError, PasswordWeakError, PasswordUnchangedError,
+            RateLimitedError) as refused:  # fmt: skip
+        session.rollback()
+        return _password_form(
+            request, user, status_code=refused.http_status, error=PASSWORD_REFUSALS[refused.code]
+        )
+    response = RedirectResponse(f"{PREFIX}/password?changed=1", status_code=303)
+    set_session(response, request, token=token.access_token, ttl_s=token.expires_in)
+    return response
+
+
+def _password_form(
+    request: Request,
+    user: CurrentUser,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    changed: bool = False,
+) -> Response:
+    return render(
+        request, "password.html", user=user, status_code=status_code, error=error,
+        changed=changed, min_chars=PASSWORD_MIN_CHARS,
+    )  # fmt: skip
 
 
 def _to_sign_in() -> Response:

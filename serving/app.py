@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving import audit
 from serving.api.body_limit import BodySizeLimit
@@ -44,6 +46,38 @@ scored at once. A family's assessment (welfare level 1-6 and an ASP recommendati
 route declares which roles may call it (`x-policy`); users see only their own region.
 Errors are JSON `{"code": ..., "message": ...}` with a stable code.
 """
+
+
+# What an answer that says nothing about caching gets (the pages send the same themselves).
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+class PrivateByDefault:
+    """ASGI middleware: an answer that says nothing about caching is not to be stored.
+
+    API answers carry personal data, tokens and photos of a family's home; a browser or
+    proxy must not keep them (RFC 6749 asks this of token answers). The pages set the same
+    headers themselves (serving.web.render); static files under `exempt_prefix` keep their
+    validators and may be cached.
+    """
+
+    def __init__(self, app: ASGIApp, *, exempt_prefix: str) -> None:
+        self.app = app
+        self.exempt_prefix = exempt_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefix):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in PRIVATE_HEADERS.items():
+                    headers.setdefault(name, value)  # a route's own choice stands
+            await send(message)
+
+        await self.app(scope, receive, send_private)
 
 
 def _load_models(settings: ServingSettings) -> tuple[object | None, object | None, list[str]]:
@@ -168,5 +202,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             services.metrics.latency.labels(route).observe(time.perf_counter() - start)
         return response
 
+    from serving.web.render import STATIC_URL
+
+    app.add_middleware(PrivateByDefault, exempt_prefix=STATIC_URL)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: first
     return app

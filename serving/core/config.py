@@ -59,6 +59,16 @@ class ServingSettings(EnvOverYamlSettings):
     fusion_dir: Path | None = None
     secret_key: SecretStr | None = Field(None, min_length=32, description="HS256 key, 32+ chars.")
     token_ttl_minutes: float = Field(60, gt=0)
+    # Whether the pages' cookies carry Secure. A site's serving.yaml without this key gets the
+    # shipped value (one source of truth).
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        default_factory=lambda: read_yaml(default_configs_dir() / "serving.yaml")["secure_cookies"],
+        validate_default=True,
+        description=(
+            "Secure flag of the pages' cookies: auto (when the request's scheme is https), "
+            "always (behind a TLS proxy), never."
+        ),
+    )
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     rate_limits: RateLimits = RateLimits()
     batching: Batching = Batching()

@@ -1,4 +1,4 @@
-"""Page dependencies: the CSRF check of form posts, and the audit of page views.
+"""Page dependencies: the CSRF checks of form posts, and the audit of page views.
 
 Who may open a page is declared with the API's own `policy(...)` and `*InScope` dependencies
 (serving.api.deps); the session cookie reaches them through `session.CookieAuth`.
@@ -6,24 +6,44 @@ Who may open a page is declared with the API's own `policy(...)` and `*InScope` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Form, Request
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.api.deps import CurrentUser, policy
+from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, policy
 from serving.state import Services
-from serving.web.session import check_csrf
+from serving.web import session as web_session
 
-# Route keyword argument of a public form post (sign-in): `@router.post(..., dependencies=CSRF)`.
-CSRF = [Depends(check_csrf)]
+SentToken = Annotated[str, Form(alias=web_session.CSRF_FIELD, max_length=128)]
+
+
+def sign_in_form(request: Request) -> None:
+    """The sign-in page: its form carries the pre-session CSRF token, even beside a session."""
+    web_session.mark_sign_in_form(request)
+
+
+def check_sign_in_csrf(request: Request, sent: SentToken = "") -> None:
+    """The sign-in form post: its token must equal the pre-session CSRF cookie."""
+    web_session.mark_sign_in_form(request)  # a refused sign-in shows the form again
+    web_session.check_sign_in_csrf(request, sent)
+
+
+def check_session_csrf(user: CurrentUserDep, services: ServicesDep, sent: SentToken = "") -> None:
+    """A signed-in form post: its token must be the one bound to this session."""
+    web_session.check_session_csrf(services.signing_key, user.token_id, sent)
+
+
+# Route keyword arguments of the sign-in page and of its form post.
+SIGN_IN_PAGE = [Depends(sign_in_form)]
+SIGN_IN_CSRF = [Depends(check_sign_in_csrf)]
 
 
 def form_policy(*roles: str) -> dict[str, Any]:
-    """`policy(*roles)` for a form post: the role check first, then the CSRF check."""
+    """`policy(*roles)` for a form post: the role check first, then the session's CSRF check."""
     kwargs = policy(*roles)
-    kwargs["dependencies"] = [*kwargs["dependencies"], *CSRF]
+    kwargs["dependencies"] = [*kwargs["dependencies"], Depends(check_session_csrf)]
     return kwargs
 
 

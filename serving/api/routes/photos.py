@@ -199,4 +199,5 @@ def get_photo_image(
         target=f"photo:{photo.id}",
     )  # fmt: skip
     data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})
+    # Not cacheable (serving.app.PrivateByDefault: no-store): a family's home stays off disks.
+    return Response(data, media_type="image/jpeg")

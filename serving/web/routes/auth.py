@@ -27,9 +27,9 @@ from serving.users import (
     PasswordUnchangedError,
     PasswordWeakError,
 )
-from serving.web.deps import CSRF, form_policy, record_view
+from serving.web.deps import SIGN_IN_CSRF, SIGN_IN_PAGE, form_policy, record_view
 from serving.web.render import render
-from serving.web.session import PREFIX, clear_session, set_session
+from serving.web.session import PREFIX, end_session, set_session
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -59,12 +59,12 @@ def safe_next(target: str | None) -> str | None:
     return None
 
 
-@router.get("/login")
+@router.get("/login", dependencies=SIGN_IN_PAGE)
 def login_page(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", user=None, next=safe_next(next) or "", error=None)
 
 
-@router.post("/login", dependencies=CSRF)
+@router.post("/login", dependencies=SIGN_IN_CSRF)
 def login(
     request: Request,
     services: ServicesDep,
@@ -88,22 +88,26 @@ def login(
         )
     claims = decode_token(token.access_token, key=services.signing_key)
     response = RedirectResponse(safe_next(next) or LANDING[claims.role], status_code=303)
-    set_session(response, request, token=token.access_token, ttl_s=token.expires_in)
+    set_session(response, request, token=token.access_token)
     return response
 
 
 @router.post("/logout", **form_policy(*ROLES))
-def logout(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
+def logout(
+    request: Request, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> Response:
     """Sign out: the session's token is revoked on the server, not only its cookie cleared."""
     api_auth.sign_out(session, services, user)
-    return _to_sign_in()
+    return _to_sign_in(request)
 
 
 @router.post("/logout-all", **form_policy(*ROLES))
-def logout_all(user: CurrentUserDep, services: ServicesDep, session: SessionDep) -> Response:
+def logout_all(
+    request: Request, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> Response:
     """Sign out everywhere: every session of the account ends, on every device, this one too."""
     api_auth.sign_out_all(session, services, user)
-    return _to_sign_in()
+    return _to_sign_in(request)
 
 
 @router.get("/password", **policy(*ROLES))
@@ -143,7 +147,7 @@ def change_password(
             request, user, status_code=refused.http_status, error=PASSWORD_REFUSALS[refused.code]
         )
     response = RedirectResponse(f"{PREFIX}/password?changed=1", status_code=303)
-    set_session(response, request, token=token.access_token, ttl_s=token.expires_in)
+    set_session(response, request, token=token.access_token)  # a new token: a new CSRF token
     return response
 
 
@@ -161,10 +165,10 @@ def _password_form(
     )  # fmt: skip
 
 
-def _to_sign_in() -> Response:
+def _to_sign_in(request: Request) -> Response:
     """After signing out: the sign-in page, with the session cookie cleared."""
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
-    clear_session(response)
+    end_session(response, request)
     return response
 
 

@@ -39,4 +39,6 @@ def photo_heatmap(
     )
     session.commit()  # the database is not held while the heat map is computed
     png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    # Not cacheable (serving.app.PrivateByDefault: no-store): after sign-out, a shared
+    # computer's browser must not show it again. The server keeps the PNG; a refetch is cheap.
+    return Response(png, media_type="image/png")

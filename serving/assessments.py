@@ -10,6 +10,7 @@ nothing a model returns can become a decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -39,6 +40,46 @@ STALE_REASONS = {
         "the welfare levels, thresholds, rules or recommendation bands in "
         "configs/welfare.yaml changed (or the assessment predates their recording)"
     ),
+}
+
+
+# The least an override's reason in words must hold, in characters.
+REASON_MIN_CHARS = 10
+
+
+class DecisionRefusedError(DecisionInvalidError):
+    """A decision refused for one stable `refusal` (a code of DECISION_REFUSALS) with its
+    `params`, so a page can say why in the reader's language; `message` stays English."""
+
+    def __init__(self, refusal: str, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.params = params
+
+
+class DecisionOutOfDateError(ConflictError):
+    """A decision on an assessment that is stale: `params["why"]` is a STALE_REASONS code."""
+
+    refusal = "out_of_date"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"this assessment is out of date: {STALE_REASONS[why]}; open the family's latest "
+            "assessment (it is then recomputed) and decide on that"
+        )
+        self.params: dict[str, Any] = {"why": why}
+
+
+# Every reason a decision is refused for: its `refusal` code -> the form field at fault
+# (None: the whole form). The pages word each as `decision_error.<code>`.
+DECISION_REFUSALS: dict[str, str | None] = {
+    "accept_without_level": "kind",
+    "accept_other_level": "level",
+    "level_not_chosen": "level",
+    "reason_code_not_chosen": "reason_code",
+    "reason_too_short": "reason",
+    "level_unchanged": "level",
+    DecisionOutOfDateError.refusal: None,
 }
 
 
@@ -261,10 +302,7 @@ def record_decision(
         )
     )
     if why is not None:
-        raise ConflictError(
-            f"this assessment is out of date: {STALE_REASONS[why]}; open the family's latest "
-            "assessment (it is then recomputed) and decide on that"
-        )
+        raise DecisionOutOfDateError(why)
     decided_level = _decided_level(request, assessment, services.settings.override_reasons)
     decision = Decision(
         assessment_id=assessment.id, family_id=family.id, region=family.region,
@@ -290,25 +328,48 @@ def record_decision(
 def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: list[str]) -> int:
     if request.kind == "accept":
         if assessment.level is None:
-            raise DecisionInvalidError(
+            raise DecisionRefusedError(
+                "accept_without_level",
                 "the system gave no level for this family (it abstained); record an override "
-                "with the level the commission decided and the reason"
+                "with the level the commission decided and the reason",
             )
         if request.level is not None and request.level != assessment.level:
-            raise DecisionInvalidError(
-                "an accept takes the assessed level; use override to change it"
+            raise DecisionRefusedError(
+                "accept_other_level",
+                "an accept takes the assessed level; use override to change it",
+                level=assessment.level,
             )
         return assessment.level
     levels = get_welfare_config().level_values
     if request.level is None or request.level not in levels:
-        raise DecisionInvalidError(
-            "an override needs the level the commission decided, one of "
-            f"{', '.join(map(str, levels))}"
-        )
+        raise level_not_chosen(levels)
     if request.reason_code not in reasons:
-        raise DecisionInvalidError(f"an override needs a reason_code, one of: {', '.join(reasons)}")
-    if len(request.reason.strip()) < 10:
-        raise DecisionInvalidError("an override needs the reason in words (at least 10 characters)")
+        raise DecisionRefusedError(
+            "reason_code_not_chosen",
+            f"an override needs a reason_code, one of: {', '.join(reasons)}",
+            reasons=reasons,
+        )
+    if len(request.reason.strip()) < REASON_MIN_CHARS:
+        raise DecisionRefusedError(
+            "reason_too_short",
+            f"an override needs the reason in words (at least {REASON_MIN_CHARS} characters)",
+            n=REASON_MIN_CHARS,
+        )
     if request.level == assessment.level:
-        raise DecisionInvalidError("the level is the assessed one; record an accept instead")
+        raise DecisionRefusedError(
+            "level_unchanged",
+            "the level is the assessed one; record an accept instead",
+            level=assessment.level,
+        )
     return request.level
+
+
+def level_not_chosen(levels: list[int], *, in_digits: bool = False) -> DecisionRefusedError:
+    """The refusal of an override whose level is missing or not a welfare level."""
+    shown = ", ".join(map(str, levels))
+    message = (
+        f"the level must be one of {shown}, in digits"
+        if in_digits
+        else f"an override needs the level the commission decided, one of {shown}"
+    )
+    return DecisionRefusedError("level_not_chosen", message, levels=levels)

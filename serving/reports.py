@@ -120,6 +120,14 @@ def _distribution(photos: list[Photo]) -> dict[str, dict[str, float]]:
     }
 
 
+# What drift is measured against: code (stable; pages word it as `drift_reference.<code>`)
+# -> what it is, in words.
+DRIFT_REFERENCES = {
+    "training_data": "training data (model artifact)",
+    "earlier_half": "earlier half of the photos filed",
+}
+
+
 def drift(
     session: Session,
     region: str | None,
@@ -132,18 +140,19 @@ def drift(
 
     The reference is the training data's distribution when the model artifact carries it
     (metrics.score_reference); otherwise the earlier half of the photos filed, so a change
-    over time still shows.
+    over time still shows. `reference` says which in words, `reference_code` as a code of
+    DRIFT_REFERENCES.
     """
     statement = select(Photo).join(Family, Family.id == Photo.family_id)
     statement = statement.where(Photo.score.is_not(None)).order_by(Photo.id)
     if region is not None:
         statement = statement.where(Family.region == region)
     photos = list(session.execute(statement).scalars().all())
-    source = "training data (model artifact)"
+    source = "training_data"
     if reference is None:
         half = len(photos) // 2
         reference, photos = _distribution(photos[:half]), photos[half:]
-        source = "earlier half of the photos filed"
+        source = "earlier_half"
     current = _distribution(photos)
     heads = {}
     for head in ("room", "condition"):
@@ -151,7 +160,8 @@ def drift(
         heads[head] = {"psi": psi, "reference": reference.get(head, {}), "current": current[head]}
     return {
         "photos": len(photos),
-        "reference": source,
+        "reference": DRIFT_REFERENCES[source],
+        "reference_code": source,
         "heads": heads,
         "alert_psi": alert_psi,
         "note": f"PSI above {alert_psi} is read as a shift worth investigating.",

@@ -2,15 +2,34 @@
 
 A declared Content-Length over the limit is refused at once, without reading the body; a
 chunked body is counted as it streams and refused as soon as it passes the limit.
+
+The refusal is the API's JSON error. A part of the service that answers in its own form (the
+web pages: an HTML page in the reader's language) registers its answer on the app with
+`answer_refusals`; this middleware runs before the app, so it looks it up on `scope["app"]`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# app.state attribute: [(matches(path), answer(max_bytes) -> ASGI app)], first match answers.
+_ANSWERS = "body_refusal_answers"
+
+RefusalAnswer = Callable[[int], ASGIApp]
+
+
+def answer_refusals(
+    app: Starlette, *, matches: Callable[[str], bool], answer: RefusalAnswer
+) -> None:
+    """Refuse bodies over the limit on the paths `matches` accepts with `answer(max_bytes)`."""
+    answers = getattr(app.state, _ANSWERS, [])
+    setattr(app.state, _ANSWERS, [*answers, (matches, answer)])
 
 
 class _TooLarge(Exception):
@@ -31,7 +50,28 @@ class BodySizeLimit:
             }
         ).encode()
 
-    async def _refuse(self, send: Send) -> None:
+    def _answer(self, scope: Scope) -> ASGIApp | None:
+        """The answer registered for this path (see `answer_refusals`), if any."""
+        state = getattr(scope.get("app"), "state", None)
+        for matches, answer in getattr(state, _ANSWERS, []):
+            if matches(scope["path"]):
+                return answer(self.max_bytes)
+        return None
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = self._answer(scope)
+        if answer is not None:
+
+            async def closing(message: Message) -> None:
+                if message["type"] == "http.response.start":  # the body was not read
+                    message = {
+                        **message,
+                        "headers": [*message["headers"], (b"connection", b"close")],
+                    }
+                await send(message)
+
+            await answer(scope, receive, closing)
+            return
         body = self._body()
         await send(
             {
@@ -52,7 +92,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         state: dict[str, Any] = {"received": 0, "exceeded": False, "started": False}
 
@@ -74,4 +114,4 @@ class BodySizeLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, limited_receive, guarded_send)
         if state["exceeded"] and not state["started"]:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)

@@ -2,7 +2,12 @@
 
 The same domain errors (`not_found` from a region scope, `forbidden` from a policy ...) are
 raised for pages and for the API; only the answer's form differs. An unsigned-in reader is
-sent to the sign-in page and brought back afterwards.
+sent to the sign-in page and brought back afterwards: to the same address after a page view,
+to the form's page (marked `unsent`) after a form post, which was not recorded. A body over
+the size limit gets the HTML page too (`serving.api.body_limit` answers before the app).
+
+The error's English message is a detail for English readers only; others read the title and
+help of its status, or the text of its code where the catalogues have one (`error_reason.*`).
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serving.api.body_limit import answer_refusals
 from serving.api.deps import CurrentUser, get_current_user
-from serving.web.render import render
-from serving.web.session import PREFIX, SESSION_COOKIE, clear_session, is_page_path
+from serving.errors import BodyTooLargeError
+from serving.web.render import UNSENT, form_page, render
+from serving.web.routes.auth import safe_next
+from serving.web.session import PREFIX, SESSION_COOKIE, CookieAuth, clear_session, is_page_path
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
@@ -51,14 +60,33 @@ def _viewer(request: Request) -> CurrentUser | None:
         return None
 
 
+# The sign-in form's `next` field takes this many characters (serving.web.routes.auth).
+_NEXT_MAX_CHARS = 512
+
+
+def _back_after_sign_in(request: Request) -> str | None:
+    """Where sign-in leads back to: this address for a page view (filters kept), the form's
+    page marked `unsent` for a form post; None where that is no safe page address."""
+    if request.method in ("GET", "HEAD"):
+        query = request.url.query
+        target: str | None = request.url.path + (f"?{query}" if query else "")
+    else:
+        page = form_page(request)
+        target = f"{page}?{UNSENT}=1" if page else None
+    if target is None or len(target) > _NEXT_MAX_CHARS:
+        return None
+    return safe_next(target)
+
+
 def page_error(request: Request, exc: Exception) -> Response:
     """The HTML answer to an error on a page."""
     status, code, message = _status_and_message(exc)
     if status == 401:
-        target = quote(request.url.path, safe="/")
-        response = RedirectResponse(f"{PREFIX}/login?next={target}", status_code=303)
+        back = _back_after_sign_in(request)
+        target = f"?next={quote(back, safe='/')}" if back else ""
+        response = RedirectResponse(f"{PREFIX}/login{target}", status_code=303)
         if code == "token_invalid":
-            clear_session(response)  # expired or revoked: forget it
+            clear_session(response, request)  # expired or revoked: forget it
         return response
     if status >= 500:
         logger.error("page %s failed: %s %s", request.url.path, code, message or repr(exc))
@@ -84,6 +112,20 @@ def _wrap(original: Handler) -> Handler:
     return handler
 
 
+def _too_large_page(max_bytes: int) -> ASGIApp:
+    """The 413 page for a page's form post over the body limit (e.g. many photos at once)."""
+    refused = BodyTooLargeError(
+        f"the request is larger than {max_bytes} bytes; send fewer photos at a time"
+    )
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        response = page_error(Request(scope, receive), refused)
+        await response(scope, receive, send)
+
+    # Through CookieAuth, as the app's requests go: the page is the signed-in reader's own.
+    return CookieAuth(answer)
+
+
 def install_page_errors(app: FastAPI) -> None:
     """Wrap the API's handlers (installed first) so /ui paths answer with pages."""
     for kind in (ShanyraqError, RequestValidationError, StarletteHTTPException, Exception):
@@ -91,3 +133,4 @@ def install_page_errors(app: FastAPI) -> None:
         if original is None:
             raise RuntimeError(f"install the API's error handlers before the pages' ({kind})")
         app.add_exception_handler(kind, _wrap(original))
+    answer_refusals(app, matches=is_page_path, answer=_too_large_page)

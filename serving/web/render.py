@@ -5,18 +5,21 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from starlette.routing import Match, Mount
 
 from serving.api.deps import CurrentUser
-from serving.web.i18n import LANGUAGE_NAMES, LANGUAGES, negotiate, translator
+from serving.web.i18n import FALLBACK, LANGUAGE_NAMES, LANGUAGES, negotiate, translator
 from serving.web.session import (
     CSRF_FIELD,
     LANG_COOKIE,
     PREFIX,
     csrf_token,
+    is_page_path,
     remember_csrf,
     remember_language,
 )
@@ -24,6 +27,11 @@ from serving.web.session import (
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_URL = f"{PREFIX}/static"
+# Query parameter of a page reached again after signing in anew: what was sent from it (a form
+# post refused for want of a session) was not recorded. serving.web.errors sets it.
+UNSENT = "unsent"
+# Query parameters that say how to show a page, not which page: left out of its address.
+_NOT_THE_PAGE = frozenset({"lang", UNSENT})
 
 # Pages load nothing from elsewhere and run no inline script; plots are data: images.
 SECURITY_HEADERS = {
@@ -61,6 +69,46 @@ def page_language(request: Request) -> str:
     )
 
 
+def _is_page(request: Request, path: str) -> bool:
+    """Whether a GET of `path` reaches a page route (not only a form post's route)."""
+    if not is_page_path(path) or path == PREFIX:
+        return False
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": "GET",
+        "root_path": request.scope.get("root_path", ""),
+    }
+    routes = request.app.router.routes  # static files are a Mount: not a page
+    return any(not isinstance(r, Mount) and r.matches(scope)[0] is Match.FULL for r in routes)
+
+
+def form_page(request: Request) -> str | None:
+    """The page a form posted to this path belongs to: the path itself when it is a page too
+    (upload, password), else the page above it (a family's decisions: the family); None when
+    neither is (sign-out)."""
+    path = request.url.path
+    for candidate in (path, path.rsplit("/", 1)[0]):
+        if _is_page(request, candidate):
+            return candidate
+    return None
+
+
+def _address(path: str, query: list[tuple[str, str]]) -> str:
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def here(request: Request, **query: str) -> str:
+    """This answer's page with `query` added: for a GET its own address (filters kept, how
+    it is shown left out), for a form post the page of the form (the start page if none)."""
+    if request.method in ("GET", "HEAD"):
+        path = request.url.path
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_THE_PAGE]
+    else:
+        path, kept = form_page(request) or f"{PREFIX}/", []
+    return _address(path, [*kept, *query.items()])
+
+
 def render(
     request: Request,
     template: str,
@@ -79,7 +127,13 @@ def render(
             request_path=request.url.path,
             t=t,
             lang=language,
-            languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+            languages=[
+                (code, LANGUAGE_NAMES[code], here(request, lang=code)) for code in LANGUAGES
+            ],
+            # Service messages (ShanyraqError.message) are English: shown to English readers
+            # as details; others read the catalogue's text for the error's code.
+            service_messages=language == FALLBACK,
+            unsent=request.method == "GET" and request.query_params.get(UNSENT) == "1",
             user=user,
             csrf=csrf_token(request),
             **context,

@@ -262,3 +262,77 @@ def test_a_level_set_by_the_rule_is_shown_apart_from_the_models_probabilities(si
     assert "set by the level-6 rule" in page.locator("main").inner_text()
     caption = page.locator("table.probs caption").inner_text()
     assert caption.startswith("The model's probability of each level")
+
+
+def _expired_session_cookie(server: live.LiveServer, username: str) -> str:
+    """A session token of `username` that expired two minutes ago."""
+    from sqlalchemy import select
+
+    from serving.core.security import create_token
+    from serving.db.models import User
+
+    services = server.app.state.services
+    with services.sessions() as session:
+        user = session.execute(select(User).where(User.username == username)).scalar_one()
+        return create_token(
+            user_id=user.id, username=username, role=user.role, region=user.region,
+            key=services.signing_key, ttl_s=-120,
+        )  # fmt: skip
+
+
+DRAFTS = "Object.keys(sessionStorage).filter(k => k.startsWith('shanyraq.decision-draft:'))"
+
+
+def test_a_decision_sent_after_the_session_ended_is_filled_in_again(signed_in, server):
+    from tests.serving.helpers import family_body
+
+    assert server.api("inspector").post("/families", json=family_body("F-107")).status_code == 201
+    page = signed_in("commission")
+    page.goto(f"{server.url}/ui/families/F-107")
+    latest = server.api("commission").get("/families/F-107/assessments/latest").json()
+    decided = str(1 if latest["level"] != 1 else 6)
+    reason = "The son moved out in May; two people live here now."
+    page.check("input[name=kind][value=override]")
+    page.select_option("#decided-level", decided)
+    page.select_option("#reason-code", "household_changed")
+    page.fill("#reason", reason)
+    # The meeting ran long: the session's token expired before the form was sent.
+    cookie = next(c for c in page.context.cookies() if c["name"] == "shanyraq_session")
+    page.context.add_cookies([{**cookie, "value": _expired_session_cookie(server, "commission")}])
+    page.click("#decision-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/login\?next=/ui/families/F-107%3Funsent%3D1$"))
+    page.fill("#username", "commission")
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(re.compile(r".*/ui/families/F-107\?unsent=1$"))
+    restored = page.locator("#decision-draft")
+    assert restored.is_visible() and restored.inner_text().startswith(
+        "The decision you last sent from this page was not recorded."
+    )
+    assert page.locator("#unsent").inner_text() == restored.inner_text()
+    assert page.is_checked("input[name=kind][value=override]")
+    assert page.input_value("#decided-level") == decided
+    assert page.input_value("#reason-code") == "household_changed"
+    assert page.input_value("#reason") == reason
+    assert page.evaluate("document.querySelector('.override-fields').disabled") is False
+    assert page.evaluate(DRAFTS) == []  # read once
+    assert_accessible(page)
+    shot(page, "decision-restored", full_page=False)
+    page.click("#decision-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/families/F-107\?decided=\d+"))
+    assert page.locator("p.ok[role=status]").inner_text() == "The decision was recorded."
+    assert reason in page.locator("#decision table.list tbody tr").first.inner_text()
+    assert page.evaluate(DRAFTS) == []  # recorded: nothing is filled in again
+    page.goto(f"{server.url}/ui/families/F-107")
+    assert page.locator("#decision-draft").is_hidden() and page.input_value("#reason") == ""
+    # Another member's draft in this tab is never shown, and signing out drops every draft.
+    page.evaluate(
+        """() => sessionStorage.setItem('shanyraq.decision-draft:/ui/families/F-107/decisions',
+               JSON.stringify({user: 'commission_other', kind: 'override', reason: 'not yours'}))"""
+    )
+    page.reload()
+    assert page.input_value("#reason") == "" and page.evaluate(DRAFTS) == []
+    page.evaluate("() => sessionStorage.setItem('shanyraq.decision-draft:/x', '{}')")
+    page.click("form.sign-out button[type=submit] >> nth=0")
+    page.wait_for_url("**/ui/login")
+    assert page.evaluate(DRAFTS) == []

@@ -37,6 +37,8 @@ def test_the_decision_form_refuses_a_level_that_is_not_an_ascii_number(
     }  # fmt: skip
     refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
     assert refused.status_code == 422, refused.text[:500]
-    assert "the level must be one of 1, 2, 3, 4, 5, 6, in digits" in refused.text
+    # The page words the refusal from its code (decision_error.level_not_chosen), in English
+    # here; the API keeps the service's message ("... in digits").
+    assert "Choose the level the commission decided, one of 1, 2, 3, 4, 5, 6." in refused.text
     with web.services.sessions() as session:
         assert session.execute(select(Decision)).first() is None

@@ -18,12 +18,19 @@ from serving.api.deps import (
     policy,
 )
 from serving.api.routes.assessments import DECIDERS, READERS
+from serving.assessments import (
+    DECISION_REFUSALS,
+    DecisionOutOfDateError,
+    DecisionRefusedError,
+    level_not_chosen,
+)
 from serving.db.models import Assessment, Family
-from serving.errors import ConflictError, DecisionInvalidError, NotFoundError, RecordInvalidError
+from serving.errors import NotFoundError, RecordInvalidError
 from serving.state import Services
 from serving.web.deps import form_policy, record_view
 from serving.web.family_view import STATUSES, family_page, family_rows
-from serving.web.render import render
+from serving.web.i18n import LIST_SEPARATOR, Translator, translator
+from serving.web.render import page_language, render
 from serving.web.session import PREFIX
 from welfare.criteria import get_welfare_config
 
@@ -90,6 +97,27 @@ def family_list(
     )
 
 
+Refusal = DecisionRefusedError | DecisionOutOfDateError
+
+
+def _refusal_text(t: Translator, refused: Refusal) -> str:
+    """Why a decision was refused, in the reader's words (`decision_error.<refusal>`): reason
+    codes, stale causes and a level as their labels, the choice of levels as digits."""
+    shown: dict[str, object] = {}
+    for name, value in refused.params.items():
+        if name == "reasons":
+            shown[name] = LIST_SEPARATOR.join(t.label("reason_code", code) for code in value)
+        elif name == "why":
+            shown[name] = t.label("stale_reason", value)
+        elif name == "level":
+            shown[name] = t.label("level", value)
+        elif name == "levels":
+            shown[name] = ", ".join(map(str, value))
+        else:
+            shown[name] = value
+    return t(f"decision_error.{refused.refusal}", **shown)
+
+
 def _family_response(
     request: Request,
     session: Session,
@@ -98,7 +126,7 @@ def _family_response(
     user: CurrentUser,
     *,
     status_code: int = 200,
-    error: str | None = None,
+    refused: Refusal | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
     view = family_page(session, services, family, user)
@@ -119,7 +147,8 @@ def _family_response(
         view=view,
         levels=_levels(),
         can_decide=user.role in DECIDERS,
-        error=error,
+        error=_refusal_text(translator(page_language(request)), refused) if refused else None,
+        error_field=DECISION_REFUSALS[refused.refusal] if refused else None,
         form=form or {},
         decided_id=request.query_params.get("decided"),
     )
@@ -162,13 +191,11 @@ def decide(
     )
     try:
         if level and request_.level is None:
-            raise DecisionInvalidError(
-                f"the level must be one of {', '.join(map(str, _levels()))}, in digits"
-            )
+            raise level_not_chosen(_levels(), in_digits=True)
         decision = assessments.record_decision(
             session, services, assessment, family, request_, actor=(user.id, user.username)
         )
-    except (DecisionInvalidError, ConflictError) as exc:
+    except (DecisionRefusedError, DecisionOutOfDateError) as refused:
         session.rollback()
         form = {"kind": kind, "level": level, "reason_code": reason_code, "reason": reason}
         return _family_response(
@@ -177,8 +204,8 @@ def decide(
             services,
             family,
             user,
-            status_code=exc.http_status,
-            error=exc.message,
+            status_code=refused.http_status,
+            refused=refused,
             form=form,
         )
     session.commit()

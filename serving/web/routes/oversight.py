@@ -23,12 +23,16 @@ ADMINS = ("admin",)
 AUDIT_ROWS = 200
 
 
+def _alt(t: Translator, title: str, values: list[str]) -> str:
+    """A plot's text alternative: its title, then the figures it draws ("no data" if none)."""
+    return t("oversight.plot_alt", title=title, values="; ".join(values) or t("oversight.no_data"))
+
+
 def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, title: str) -> Plot:
     labels = [t.label(kind, k) for k in table]
     values = [row["override_rate"] for row in table.values()]
-    alt = "; ".join(
-        f"{label}: {v if v is None else round(v, 2)}"
-        for label, v in zip(labels, values, strict=True)
+    alt = _alt(
+        t, title, [f"{label}: {t.percent(v)}" for label, v in zip(labels, values, strict=True)]
     )
     return bar_plot(labels, values, title=title, ylabel=t("oversight.override_rate"), alt=alt)
 
@@ -36,18 +40,18 @@ def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, ti
 def _override_plots(t: Translator, stats: dict[str, Any]) -> list[Plot]:
     by_reason = stats["by_reason"]
     reason_labels = [t.label("reason_code", k) for k in by_reason]
+    title = t("oversight.by_reason")
+    counts = [f"{k}: {v}" for k, v in zip(reason_labels, by_reason.values(), strict=True)]
     return [
         _rate_plot(t, stats["by_level"], kind="level_short", title=t("oversight.by_level")),
         _rate_plot(t, stats["by_region"], kind="region", title=t("oversight.by_region")),
         bar_plot(
             reason_labels,
             list(by_reason.values()),
-            title=t("oversight.by_reason"),
+            title=title,
             ylabel=t("oversight.overrides"),
             ylim=None,
-            alt="; ".join(
-                f"{k}: {v}" for k, v in zip(reason_labels, by_reason.values(), strict=True)
-            ),
+            alt=_alt(t, title, counts),
         ),
     ]
 
@@ -70,19 +74,29 @@ def _drift_plots(t: Translator, drift: dict[str, Any]) -> dict[str, Plot]:
         keys = sorted(set(block["reference"]) | set(block["current"]))
         kind = "room" if head == "room" else "condition"
         labels = [t.label(kind, k) for k in keys]
+        reference = [block["reference"].get(k, 0.0) for k in keys]
+        current = [block["current"].get(k, 0.0) for k in keys]
+        title = t("oversight.drift_of", head=t.label("head", head))
+        shares = [
+            t("oversight.drift_share", label=label, reference=t.percent(r), current=t.percent(c))
+            for label, r, c in zip(labels, reference, current, strict=True)
+        ]
+        psi = t("oversight.drift_psi", psi=t.fixed(block["psi"], 2))
         plots[head] = paired_bar_plot(
             labels,
-            [block["reference"].get(k, 0.0) for k in keys],
-            [block["current"].get(k, 0.0) for k in keys],
+            reference,
+            current,
             names=(t("oversight.reference"), t("oversight.current")),
-            title=t("oversight.drift_of", head=t.label("head", head)),
-            alt=t(
-                "oversight.drift_alt",
-                head=t.label("head", head),
-                psi="—" if block["psi"] is None else f"{block['psi']:.3f}",
-            ),
+            title=title,
+            alt=f"{_alt(t, title, shares)}; {psi}",
         )
     return plots
+
+
+def _threshold(t: Translator, value: float) -> str:
+    """A configured threshold as written in the config (0.25, 0.125), in the reader's form."""
+    decimals = f"{value:.6f}".rstrip("0").split(".")[1]
+    return t.fixed(value, len(decimals))
 
 
 @router.get("/oversight", **policy(*ADMINS))
@@ -111,6 +125,7 @@ def oversight(
         fairness_plots=_fairness_plots(t, fairness),
         drift_plots=_drift_plots(t, drift),
         psi_alert=drift["alert_psi"],
+        psi_alert_shown=_threshold(t, drift["alert_psi"]),
     )
 
 

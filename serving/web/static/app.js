@@ -34,6 +34,68 @@ function setupHeatmaps() {
   });
 }
 
+/* The decision form's draft: kept in this tab's sessionStorage when the form is sent, so a
+   decision that was not recorded (the session had ended, the form was out of date) is filled
+   in again when its family page next opens. Kept for the member who typed it only; dropped
+   once read, when the page shows the decision recorded or refused (the server kept the
+   values then), and at sign-out. */
+var DRAFT_PREFIX = "shanyraq.decision-draft:";
+var DRAFT_FIELDS = ["kind", "level", "reason_code", "reason"];
+
+function storage() {
+  try { return window.sessionStorage; } catch (error) { return null; }
+}
+
+function saveDraft(form) {
+  var store = storage();
+  if (!store) { return; }
+  var draft = { user: form.dataset.user };
+  DRAFT_FIELDS.forEach(function (name) {
+    var field = form.querySelector("[name=" + name + "]:checked") ||
+      form.querySelector("select[name=" + name + "], textarea[name=" + name + "]");
+    draft[name] = field ? field.value : "";
+  });
+  try { store.setItem(DRAFT_PREFIX + form.getAttribute("action"), JSON.stringify(draft)); } catch (error) { /* full or refused: nothing kept */ }
+}
+
+function takeDraft(form) {
+  var store = storage();
+  if (!store) { return null; }
+  var key = DRAFT_PREFIX + form.getAttribute("action");
+  var saved = store.getItem(key);
+  store.removeItem(key);
+  if (!saved) { return null; }
+  try { saved = JSON.parse(saved); } catch (error) { return null; }
+  return saved && saved.user === form.dataset.user ? saved : null;
+}
+
+function restoreDraft(form, draft) {
+  form.querySelectorAll("input[name=kind]").forEach(function (radio) {
+    if (radio.value === draft.kind && !radio.disabled) { radio.checked = true; }
+  });
+  ["level", "reason_code"].forEach(function (name) {
+    var select = form.querySelector("select[name=" + name + "]");
+    if (select && Array.from(select.options).some(function (o) { return o.value === draft[name]; })) {
+      select.value = draft[name];
+    }
+  });
+  form.querySelector("textarea[name=reason]").value = draft.reason || "";
+  var note = document.getElementById("decision-draft");
+  note.textContent = note.dataset.restored;
+  note.hidden = false;
+  var unsent = document.getElementById("unsent");  // the server's "not recorded" notice
+  if (unsent) { unsent.textContent = note.dataset.restored; }
+}
+
+function clearDrafts() {
+  var store = storage();
+  if (!store) { return; }
+  for (var i = store.length - 1; i >= 0; i--) {
+    var key = store.key(i);
+    if (key && key.indexOf(DRAFT_PREFIX) === 0) { store.removeItem(key); }
+  }
+}
+
 function setupDecisionForm() {
   var form = document.getElementById("decision-form");
   if (!form) { return; }
@@ -45,10 +107,21 @@ function setupDecisionForm() {
     fields.disabled = !isOverride;
     reason.required = isOverride;
   }
+  var draft = takeDraft(form);
+  if (draft && !form.dataset.recorded && !document.getElementById("decision-error")) {
+    restoreDraft(form, draft);
+  }
   form.querySelectorAll("input[name=kind]").forEach(function (radio) {
     radio.addEventListener("change", sync);
   });
+  form.addEventListener("submit", function () { saveDraft(form); });
   sync();
+}
+
+function setupSignOut() {
+  document.querySelectorAll("form.sign-out").forEach(function (form) {
+    form.addEventListener("submit", clearDrafts);
+  });
 }
 
 function setupUpload() {
@@ -104,5 +177,6 @@ function setupUpload() {
 document.addEventListener("DOMContentLoaded", function () {
   setupHeatmaps();
   setupDecisionForm();
+  setupSignOut();
   setupUpload();
 });

@@ -1,0 +1,438 @@
+"""What a page says when it refuses or cannot do something: in the reader's language, on the
+right page, with the field at fault marked (review findings F4, F5, F6, F9 and F11).
+
+- F4: a form sent after the session ended leads, after signing in again, back to the form's
+  page saying that nothing was recorded; a page view keeps its filters.
+- F5: a refused decision says why in the reader's words, from the refusal's code, and marks
+  the field at fault; error pages and upload refusals hold no English service message for
+  Russian and Kazakh readers.
+- F6: the language links lead to the page being read, with its filters, never to a form's
+  post-only address.
+- F9: a page's form over the body limit gets the HTML 413 page in the reader's language.
+- F11: the oversight plots' text alternatives start with the plot's title and give the
+  figures as the page shows them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from serving.db.models import Assessment, Decision
+from serving.db.session import session_scope
+from serving.web.i18n import LANGUAGES, load_catalogues, translator
+from tests.serving.helpers import OTHER_REGION, PASSWORD, Service, jpeg, make_settings, seed_users
+from tests.web.helpers import csrf_from, sign_in
+
+LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+LANGUAGE_LINK = re.compile(r'<li><a href="([^"]*)" lang="(\w+)" hreflang')
+
+
+def _assessment_id(page: str) -> str:
+    return page.split('name="assessment_id" value="')[1].split('"')[0]
+
+
+def _error_text(page: str) -> str:
+    found = re.search(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', page, re.S)
+    assert found, "the page shows no refusal"
+    return html.unescape(found.group(1)).strip()
+
+
+def _main(page: str) -> str:
+    """The visible words of the page's main part (tags and attributes left out)."""
+    main = page.split('<main id="main" tabindex="-1">')[1].split("</main>")[0]
+    return html.unescape(re.sub(r"<[^>]*>", " ", main))
+
+
+def _language_links(page: str) -> dict[str, str]:
+    return {code: html.unescape(href) for href, code in LANGUAGE_LINK.findall(page)}
+
+
+def _expire_session(web: Service, client: Any, username: str) -> None:
+    """Replace the client's session cookie with a token of `username` that expired."""
+    from serving.core.security import create_token
+
+    with web.services.sessions() as session:
+        from serving.db.models import User
+
+        user = session.execute(select(User).where(User.username == username)).scalar_one()
+        expired = create_token(
+            user_id=user.id, username=username, role=user.role, region=user.region,
+            key=web.services.signing_key, ttl_s=-120,
+        )  # fmt: skip
+    domains = {c.domain for c in client.cookies.jar if c.name == "shanyraq_session"}
+    assert domains, "the client is not signed in"
+    for domain in domains:
+        client.cookies.delete("shanyraq_session", domain=domain, path="/ui")
+        client.cookies.set("shanyraq_session", expired, domain=domain, path="/ui")
+
+
+def _decisions(web: Service) -> list[Decision]:
+    with web.services.sessions() as session:
+        return list(session.execute(select(Decision)).scalars())
+
+
+def _decision_form(page: str, **fields: str) -> dict[str, str]:
+    return {
+        "csrf_token": csrf_from(page), "assessment_id": _assessment_id(page), "kind": "override",
+        "level": "", "reason_code": "", "reason": "", **fields,
+    }  # fmt: skip
+
+
+# --- F4: the session ended while a form was being filled in -----------------------------
+
+
+def test_a_decision_sent_after_the_session_ended_leads_back_to_its_family_page(web, browser_for):
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1").text
+    _expire_session(web, commission, "commission")
+    form = _decision_form(
+        page, level="2", reason_code="income_evidence", reason="Employer letter shows arrears."
+    )
+    sent = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/ui/login?next=/ui/families/F1%3Funsent%3D1"
+    login = commission.get(sent.headers["location"], headers={"Accept-Language": "ru"})
+    assert 'name="next" value="/ui/families/F1?unsent=1"' in login.text
+    again = commission.post(
+        "/ui/login",
+        data={"username": "commission", "password": PASSWORD, "next": "/ui/families/F1?unsent=1",
+              "csrf_token": csrf_from(login.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert again.status_code == 303 and again.headers["location"] == "/ui/families/F1?unsent=1"
+    back = commission.get(again.headers["location"], headers={"Accept-Language": "ru"})
+    assert back.status_code == 200 and "<h1>Семья F1</h1>" in back.text
+    notice = re.search(r'<p class="warn" role="alert" id="unsent">(.*?)</p>', back.text)
+    assert notice and notice.group(1) == load_catalogues()["ru"]["form.unsent"]
+    assert _decisions(web) == []
+    # Its language links lead to the family page, without the one-off notice.
+    assert _language_links(back.text)["kk"] == "/ui/families/F1?lang=kk"
+
+
+def test_a_page_view_after_the_session_ended_keeps_its_filters(web, browser_for):
+    commission = browser_for("commission")
+    _expire_session(web, commission, "commission")
+    listed = commission.get("/ui/families?status=needs_review&level=2", follow_redirects=False)
+    assert listed.status_code == 303
+    assert listed.headers["location"] == (
+        "/ui/login?next=/ui/families%3Fstatus%3Dneeds_review%26level%3D2"
+    )
+    login = commission.get(listed.headers["location"])
+    target = html.unescape(re.search(r'name="next" value="([^"]*)"', login.text).group(1))
+    assert target == "/ui/families?status=needs_review&level=2"
+    answer = sign_in_to(commission, target, login.text)
+    assert answer.headers["location"] == target
+
+
+def sign_in_to(client: Any, target: str, login_page: str) -> Any:
+    return client.post(
+        "/ui/login",
+        data={"username": "commission", "password": PASSWORD, "next": target,
+              "csrf_token": csrf_from(login_page)},
+        follow_redirects=False,
+    )  # fmt: skip
+
+
+def test_signing_out_after_the_session_ended_leads_to_the_plain_sign_in_page(web, browser_for):
+    commission = browser_for("commission")
+    page = commission.get("/ui/families").text
+    _expire_session(web, commission, "commission")
+    for path in ("/ui/logout", "/ui/logout-all"):
+        answer = commission.post(path, data={"csrf_token": csrf_from(page)}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/login", path
+
+
+# --- F5: why a decision was refused, in the reader's words -------------------------------
+
+
+def _set_level(web: Service, assessment_id: str, level: int | None) -> None:
+    """Give the assessment a level (without a photo model the system abstains)."""
+    with session_scope(web.services.sessions) as session:
+        session.get(Assessment, int(assessment_id)).level = level
+
+
+ASSESSED, OTHER = 3, 2
+REASON = "Employer letter shows arrears."
+LEVEL, CODE, TEXT = 'select id="decided-level"', 'select id="reason-code"', 'textarea id="reason"'
+REFUSALS = {
+    # refusal: (the assessed level, form fields, the tag and id of the field(s) at fault)
+    "accept_without_level": (None, {"kind": "accept"}, 'input type="radio" name="kind"'),
+    "accept_other_level": (ASSESSED, {"kind": "accept", "level": f"{OTHER}"}, LEVEL),
+    "level_not_chosen": (ASSESSED, {"reason_code": "income_evidence", "reason": REASON}, LEVEL),
+    "reason_code_not_chosen": (ASSESSED, {"level": f"{OTHER}", "reason": REASON}, CODE),
+    "reason_too_short": (
+        ASSESSED, {"level": f"{OTHER}", "reason_code": "income_evidence", "reason": "short"}, TEXT
+    ),
+    "level_unchanged": (
+        ASSESSED,
+        {"level": f"{ASSESSED}", "reason_code": "income_evidence", "reason": REASON},
+        LEVEL,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_a_refused_decision_says_why_in_the_readers_words_and_marks_the_field(
+    web, browser_for, refusal, lang
+):
+    assessed, fields, field = REFUSALS[refusal]
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get(f"/ui/families/F1?lang={lang}").text
+    _set_level(web, _assessment_id(page), assessed)
+    refused = commission.post("/ui/families/F1/decisions", data=_decision_form(page, **fields))
+    assert refused.status_code == 422
+    said = _error_text(refused.text)
+    t = translator(lang)
+    assert said.startswith(t("decision.refused"))
+    assert not LATIN_WORD.search(said), said  # no English, no internal codes
+    if refusal == "reason_code_not_chosen":  # the reasons as the form's labels
+        assert t.label("reason_code", "income_evidence") in said
+    if "level" in refusal and assessed is not None and refusal != "level_not_chosen":
+        assert t.label("level", assessed) in said
+    elements = re.findall(rf"<{field}[^>]*>", refused.text)
+    assert elements
+    for element in elements:
+        assert 'aria-invalid="true"' in element
+        described = re.search(r'aria-describedby="([^"]*)"', element).group(1).split()
+        assert "decision-error" in described
+    assert refused.text.count('aria-invalid="true"') == len(elements)  # only the field at fault
+    assert _decisions(web) == []
+
+
+def test_a_decision_on_an_assessment_gone_stale_says_why_in_russian(web, browser_for):
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1?lang=ru").text
+    first = int(_assessment_id(page))
+    with session_scope(web.services.sessions) as session:  # made by a fusion model since replaced
+        row = session.get(Assessment, first)
+        row.model_versions = {**row.model_versions, "fusion": "lgbm_tabular-000000000000"}
+    form = _decision_form(
+        page, level="2", reason_code="income_evidence", reason="Employer letter shows arrears."
+    )
+    refused = commission.post("/ui/families/F1/decisions", data=form)
+    assert refused.status_code == 409
+    said = _error_text(refused.text)
+    assert translator("ru").label("stale_reason", "fusion_model") in said
+    assert not LATIN_WORD.search(said), said
+    assert 'aria-invalid="true"' not in refused.text  # no one field is at fault
+
+
+def test_every_refusal_and_stale_reason_has_a_text_in_every_language():
+    from serving.assessments import DECISION_REFUSALS, STALE_REASONS
+    from serving.reports import DRIFT_REFERENCES
+
+    wanted = [f"decision_error.{code}" for code in DECISION_REFUSALS]
+    wanted += [f"stale_reason.{code}" for code in STALE_REASONS]
+    wanted += [f"drift_reference.{code}" for code in DRIFT_REFERENCES]
+    for language, catalogue in load_catalogues().items():
+        assert [key for key in wanted if key not in catalogue] == [], language
+
+
+def test_error_pages_hold_no_english_service_message_for_russian_and_kazakh_readers(
+    web, browser_for
+):
+    web.create_family("F9", region=OTHER_REGION)
+    commission = browser_for("commission")
+    for lang in ("ru", "kk"):
+        missing = commission.get(f"/ui/families/F9?lang={lang}")
+        forbidden = commission.get(f"/ui/oversight?lang={lang}")
+        assert (missing.status_code, forbidden.status_code) == (404, 403)
+        for answer in (missing, forbidden):
+            assert not LATIN_WORD.search(_main(answer.text)), _main(answer.text)
+    english = commission.get("/ui/families/F9?lang=en")
+    assert "no family &#39;F9&#39; in your region" in english.text  # English readers keep it
+
+
+def test_a_form_out_of_date_is_explained_not_blamed_on_the_role(web, browser_for):
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1?lang=ru").text
+    form = _decision_form(page, csrf_token="0" * 64, kind="accept")
+    refused = commission.post("/ui/families/F1/decisions", data=form)
+    assert refused.status_code == 403
+    ru = load_catalogues()["ru"]
+    assert ru["error_reason.csrf_failed"] in refused.text
+    assert ru["error_help.403"] not in refused.text  # the role is not what is wrong
+    # F6: this page answers a post; its language links lead to the form's page.
+    assert _language_links(refused.text)["en"] == "/ui/families/F1?lang=en"
+
+
+def test_an_upload_refusal_without_its_own_text_is_still_in_the_readers_words(
+    web, browser_for, monkeypatch
+):
+    from serving.errors import StorageError
+
+    def broken(data: bytes) -> str:
+        raise StorageError("the photo store at /srv/photos is not writable")
+
+    monkeypatch.setattr(web.services.store, "put", broken)
+    web.create_family("F1")
+    inspector = browser_for("inspector")
+    page = inspector.get("/ui/upload?lang=kk").text
+    answer = inspector.post(
+        "/ui/upload",
+        data={"csrf_token": csrf_from(page), "family_id": "F1"},
+        files=[("files", ("a.jpg", jpeg(3), "image/jpeg"))],
+    )
+    refusal = re.search(r'<p class="error" role="alert">(.*?)</p>', answer.text, re.S).group(1)
+    assert refusal.strip() == load_catalogues()["kk"]["upload_error.storage_failed"]
+
+
+# --- F6: language links ------------------------------------------------------------------
+
+
+def test_language_links_keep_the_filters_and_replace_the_language(web, browser_for):
+    commission = browser_for("commission")
+    page = commission.get("/ui/families?status=needs_review&level=2&lang=kk")
+    links = _language_links(page.text)
+    assert links == {
+        code: f"/ui/families?status=needs_review&level=2&lang={code}" for code in LANGUAGES
+    }
+    assert commission.get(links["ru"]).status_code == 200
+
+
+def test_language_links_of_a_refused_decision_lead_to_the_family_page(web, browser_for):
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1").text
+    refused = commission.post("/ui/families/F1/decisions", data=_decision_form(page))
+    assert refused.status_code == 422
+    links = _language_links(refused.text)
+    assert links == {code: f"/ui/families/F1?lang={code}" for code in LANGUAGES}
+    assert "Семья F1" in commission.get(links["ru"]).text
+
+
+# --- F9: a page's form over the body limit -----------------------------------------------
+
+
+@pytest.fixture
+def small_web(tmp_path: Path) -> Iterator[Service]:
+    """The page tests' app with a body limit of 200 kB."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}", max_body_bytes=200_000)
+    app = create_app(settings)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Service(client=client, app=app, tokens=seed_users(app))
+
+
+def _inspector(web: Service) -> Any:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(web.app, base_url="http://127.0.0.1")
+    assert sign_in(client, "inspector", PASSWORD).status_code == 303
+    client.cookies.set("shanyraq_lang", "ru", path="/ui")
+    return client
+
+
+def test_a_page_upload_over_the_body_limit_gets_the_page_in_the_readers_language(small_web):
+    small_web.create_family("F1")
+    inspector = _inspector(small_web)
+    page = inspector.get("/ui/upload").text
+    photos = [("files", (f"p{i}.jpg", jpeg(i, size=(1600, 1200)), "image/jpeg")) for i in range(3)]
+    answer = inspector.post(
+        "/ui/upload", data={"family_id": "F1", "csrf_token": csrf_from(page)}, files=photos
+    )
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    ru = load_catalogues()["ru"]
+    assert '<html lang="ru">' in answer.text
+    assert f"<h1>{ru['error_title.413']}</h1>" in answer.text
+    assert ru["error_reason.body_too_large"] in answer.text
+    assert not LATIN_WORD.search(_main(answer.text)), _main(answer.text)
+    assert _language_links(answer.text)["kk"] == "/ui/upload?lang=kk"
+    # The reader's own page: their menu, and a sign-out form that works.
+    assert "inspector" in answer.text
+    out = inspector.post(
+        "/ui/logout", data={"csrf_token": csrf_from(answer.text)}, follow_redirects=False
+    )
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+
+
+def test_a_streamed_page_upload_over_the_limit_gets_the_page_and_the_api_keeps_json(small_web):
+    small_web.create_family("F1")
+    inspector = _inspector(small_web)
+
+    def chunks():  # no Content-Length: counted as it streams
+        for _ in range(3):
+            yield b"x" * 100_000
+
+    streamed = inspector.post(
+        "/ui/upload", content=chunks(),
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )  # fmt: skip
+    assert streamed.status_code == 413 and streamed.headers["content-type"].startswith("text/html")
+    assert '<html lang="ru">' in streamed.text
+    api = small_web.client.post(
+        "/families/F1/photos",
+        headers=small_web.headers("inspector"),
+        files={"file": ("p.jpg", b"\xff\xd8\xff" + b"\x00" * 300_000)},
+    )
+    assert api.status_code == 413 and api.json()["code"] == "body_too_large"
+
+
+# --- F11: the oversight plots' text alternatives ------------------------------------------
+
+
+def _alts(page: str) -> list[str]:
+    return [
+        html.unescape(a) for a in re.findall(r'<img src="data:image/png[^"]*" alt="([^"]*)"', page)
+    ]
+
+
+def _titles(t: Any) -> list[str]:
+    titles = [t("oversight.by_level"), t("oversight.by_region"), t("oversight.by_reason")]
+    titles += [
+        t("oversight.fairness_by", grouping=t.label("grouping", g))
+        for g in ("region", "settlement", "head_gender")
+    ]
+    return titles + [
+        t("oversight.drift_of", head=t.label("head", h)) for h in ("room", "condition")
+    ]
+
+
+def test_oversight_plots_without_data_say_so_after_their_title(web, browser_for):
+    page = browser_for("admin").get("/ui/oversight?lang=kk").text
+    t = translator("kk")
+    alts = _alts(page)
+    assert len(alts) == 8
+    for alt, title in zip(alts, _titles(t), strict=True):
+        assert alt.startswith(f"{title}: "), (alt, title)
+    assert sum(t("oversight.no_data") in alt for alt in alts) >= 3  # decisions, drift
+
+
+def test_oversight_plots_give_their_figures_as_the_page_shows_them(web, browser_for):
+    web.create_family("F1")
+    commission = browser_for("commission")
+    page = commission.get("/ui/families/F1").text
+    form = _decision_form(
+        page, level="2", reason_code="income_evidence", reason="Employer letter shows arrears."
+    )
+    assert (
+        commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False).status_code
+        == 303
+    )
+    web.services.settings.drift_alert_psi = 0.125
+    page = browser_for("admin").get("/ui/oversight?lang=ru").text
+    t = translator("ru")
+    alts = _alts(page)
+    assert alts[0].startswith(t("oversight.by_level") + ": ")
+    assert t.percent(1.0) in alts[0] and "1.0" not in alts[0]  # "100 %", as in the table
+    assert alts[2] == f"{t('oversight.by_reason')}: {t.label('reason_code', 'income_evidence')}: 1"
+    intro = re.search(r'<h2 id="h-drift">.*?<p class="note">(.*?)</p>', page, re.S).group(1)
+    assert t.label("drift_reference", "earlier_half") in html.unescape(intro)
+    assert "0,125" in intro and "earlier half" not in intro

@@ -26,7 +26,7 @@ from serving.api.body_limit import answer_refusals
 from serving.api.deps import CurrentUser, get_current_user
 from serving.errors import BodyTooLargeError
 from serving.web.render import UNSENT, form_page, render
-from serving.web.routes.auth import safe_next
+from serving.web.routes.auth import NEXT_MAX_CHARS, safe_next
 from serving.web.session import PREFIX, SESSION_COOKIE, CookieAuth, clear_session, is_page_path
 from shanyraq.errors import ShanyraqError
 
@@ -60,10 +60,6 @@ def _viewer(request: Request) -> CurrentUser | None:
         return None
 
 
-# The sign-in form's `next` field takes this many characters (serving.web.routes.auth).
-_NEXT_MAX_CHARS = 512
-
-
 def _back_after_sign_in(request: Request) -> str | None:
     """Where sign-in leads back to: this address for a page view (filters kept), the form's
     page marked `unsent` for a form post; None where that is no safe page address."""
@@ -73,7 +69,7 @@ def _back_after_sign_in(request: Request) -> str | None:
     else:
         page = form_page(request)
         target = f"{page}?{UNSENT}=1" if page else None
-    if target is None or len(target) > _NEXT_MAX_CHARS:
+    if target is None or len(target) > NEXT_MAX_CHARS:
         return None
     return safe_next(target)
 

@@ -52,6 +52,10 @@ PASSWORD_REFUSALS = {
 PASSWORD_MISMATCH = "password.mismatch"
 
 
+# The longest address the sign-in form's `next` field takes (serving.web.errors keeps to it).
+NEXT_MAX_CHARS = 512
+
+
 def safe_next(target: str | None) -> str | None:
     """Only a path of these pages may be a redirect target (no open redirect elsewhere)."""
     if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
@@ -71,7 +75,7 @@ def login(
     session: SessionDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
-    next: Annotated[str, Form(max_length=512)] = "",
+    next: Annotated[str, Form(max_length=NEXT_MAX_CHARS)] = "",
 ) -> Response:
     """Check the password through the API's sign-in (rate limit and audit included)."""
     form = OAuth2PasswordRequestForm(username=username, password=password)

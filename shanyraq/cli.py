@@ -7,12 +7,16 @@ light at import (heavy libraries are imported inside commands) so `--help` is in
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import typer
 
 from shanyraq import __version__
-from shanyraq.errors import ShanyraqError
+from shanyraq.errors import FileAccessError, ShanyraqError
+
+DEBUG_ENV = "SHANYRAQ_DEBUG"  # set to 1 to see the traceback behind an error line
 
 # (kind, name, "module:attribute"): kind "group" adds a Typer app, "command" a function.
 REGISTRY: list[tuple[str, str, str]] = [
@@ -43,7 +47,8 @@ def build_app() -> typer.Typer:
         name="shanyraq",
         help=(
             "Shanyraq scores photos of a family's home and fuses them with the family's record "
-            "into an advisory welfare level and ASP recommendation. A commission decides."
+            "into an advisory welfare level and ASP recommendation. A commission decides. "
+            f"Errors are one line; {DEBUG_ENV}=1 adds the traceback."
         ),
         no_args_is_help=True,
         pretty_exceptions_enable=False,
@@ -69,11 +74,34 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _file_error(exc: OSError | UnicodeDecodeError) -> FileAccessError:
+    """The one-line form of a file that could not be read or written, naming the path."""
+    if isinstance(exc, UnicodeDecodeError):
+        what = f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    else:
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        what = f"{where}: {reason}" if where else reason
+    return FileAccessError(
+        f"{what}; check the path and its permissions ({DEBUG_ENV}=1 shows where it failed)"
+    )
+
+
 def main() -> None:
-    """Entry point: domain errors become one clear line on stderr and exit code 2."""
+    """Entry point: domain errors become one clear line on stderr and exit code 2.
+
+    A file that cannot be read or written (an OSError or UnicodeDecodeError no command turned
+    into a domain error) is reported the same way, as `file_error`; any other exception is a
+    bug and keeps its traceback. With SHANYRAQ_DEBUG=1 the traceback is printed too.
+    """
     try:
-        build_app()()
+        try:
+            build_app()()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _file_error(exc) from exc
     except ShanyraqError as exc:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            traceback.print_exc()
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
 

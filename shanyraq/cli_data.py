@@ -44,6 +44,7 @@ def split(
     by: Annotated[str, typer.Option(help="Stratify by 'condition' or 'room'.")] = "condition",
 ) -> None:
     """Assign train/val/test by family (never by photo), stratified by a label."""
+    from shanyraq.errors import ManifestError
     from shanyraq.manifest import read_manifest, write_manifest
     from shanyraq.splits import split_rows
 
@@ -52,6 +53,8 @@ def split(
     except ValueError:
         raise typer.BadParameter("fractions must be numbers, e.g. 0.7,0.15,0.15") from None
     data = read_manifest(manifest)
+    if not data.rows:
+        raise ManifestError(f"{manifest} has no rows; there is nothing to split")
     try:
         rows = split_rows(data.rows, fractions=parts, by=by, seed=seed)
     except ValueError as exc:

@@ -69,21 +69,39 @@ class InputFileError(ShanyraqError):
     code = "input_file_invalid"
 
 
+class OutputExistsError(ShanyraqError):
+    """An output folder already holds files the command would replace without being asked to."""
+
+    code = "output_exists"
+    http_status = 409
+
+
+class FileAccessError(ShanyraqError):
+    """A file or folder could not be read or written (the CLI's last resort for OSError)."""
+
+    code = "file_error"
+    http_status = 500
+
+
 def read_text(path: object, error: type[ShanyraqError], hint: str = "") -> str:
-    """A UTF-8 file's text, or `error` naming the file and why it cannot be read (+ `hint`)."""
+    """A UTF-8 file's text (a leading byte-order mark dropped), or `error` naming the file and
+    why it cannot be read, with the line for bad encoding (+ `hint`)."""
     from pathlib import Path
 
     file = Path(str(path))
     try:
-        return file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise error(f"{file}: file not found{hint}") from None
     except IsADirectoryError:
         raise error(f"{file} is a folder, not a file{hint}") from None
-    except UnicodeDecodeError:
-        raise error(f"{file} is not UTF-8 text{hint}") from None
     except OSError as exc:
         raise error(f"{file}: cannot read ({exc.strerror}){hint}") from None
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is not text
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(f"{file} is not UTF-8 text (line {line}: {exc.reason}){hint}") from None
 
 
 def read_json_file(path: object, what: str) -> object:

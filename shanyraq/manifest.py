@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterable, Iterator
+import io
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from shanyraq.errors import ManifestError
+from shanyraq.atomic import atomic_file
+from shanyraq.errors import ManifestError, read_text
 
 REQUIRED_COLUMNS = ("path", "sha256", "family_id", "split", "room", "condition", "signs", "source")
 SPLITS = ("train", "val", "test")
@@ -83,7 +86,23 @@ class RowFormatError(ValueError):
     """A cell that cannot be parsed at all (reported by the checker, not raised to users)."""
 
 
+def _check_cell_count(record: Mapping[Any, object]) -> None:
+    """csv.DictReader fills a short row with None and keeps a long row's surplus under None."""
+    header = sum(1 for key in record if key is not None)
+    surplus = record.get(None)
+    if isinstance(surplus, list):
+        cells = header + len(surplus)
+    else:
+        cells = sum(1 for key, value in record.items() if key is not None and value is not None)
+    if cells != header:
+        raise RowFormatError(
+            f"the row has {cells} cell(s) but the header has {header}; "
+            "every row needs one cell per column (an empty cell is fine, a missing one is not)"
+        )
+
+
 def _parse_row(record: dict[str, str]) -> ManifestRow:
+    _check_cell_count(record)
     condition_cell = (record.get("condition") or "").strip()
     try:
         condition = int(condition_cell) if condition_cell else None
@@ -104,20 +123,19 @@ def _parse_row(record: dict[str, str]) -> ManifestRow:
 
 
 def read_records(path: Path) -> tuple[list[dict[str, str]], Path]:
-    """Raw CSV records; a missing file or missing columns raise ManifestError."""
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot open manifest ({exc.strerror})") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ManifestError(
-                f"{path}: missing column(s) {', '.join(missing)}; "
-                f"a manifest needs {', '.join(REQUIRED_COLUMNS)}"
-            )
-        return list(reader), path.resolve().parent
+    """Raw CSV records; an unreadable or non-UTF-8 file, or missing columns, raise ManifestError.
+
+    A UTF-8 byte-order mark (as spreadsheets write) is accepted.
+    """
+    text = read_text(path, ManifestError, "; a manifest is a UTF-8 CSV file")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ManifestError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"a manifest needs {', '.join(REQUIRED_COLUMNS)}"
+        )
+    return list(reader), path.resolve().parent
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -133,12 +151,11 @@ def read_manifest(path: Path) -> Manifest:
 
 
 def write_manifest(path: Path, rows: Iterable[ManifestRow]) -> Path:
-    """Write rows (with their extra columns) atomically: a reader never sees half a file."""
+    """Write rows (with their extra columns) atomically: a reader never sees half a file, and
+    a failed write leaves the old file (or none) and no temporary file behind."""
     rows = list(rows)
     extra_columns = sorted({k for r in rows for k in r.extra})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow([*REQUIRED_COLUMNS, *extra_columns])
         for r in rows:
@@ -155,5 +172,4 @@ def write_manifest(path: Path, rows: Iterable[ManifestRow]) -> Path:
                     *(r.extra.get(k, "") for k in extra_columns),
                 ]
             )
-    tmp.replace(path)
     return path

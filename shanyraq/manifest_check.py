@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +82,30 @@ def _split_leaks(
     ]
 
 
+def _duplicates(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
+    """A photo listed twice in one split (same path or same sha256): it would be counted twice
+    in training or in a measurement. Duplicates across splits are split leaks, reported apart."""
+    first_line: dict[tuple[str, str, str], int] = {}
+    found: list[Problem] = []
+    for line, row in rows:
+        path = os.path.normpath(row.path) if row.path else ""
+        for what, value in (("path", path), ("sha256", row.sha256)):
+            if not value:
+                continue
+            earlier = first_line.setdefault((row.split, what, value), line)
+            if earlier != line:
+                found.append(
+                    Problem(
+                        "duplicate_photo",
+                        line,
+                        f"same {what} as line {earlier} in split {row.split!r} ({value}); "
+                        "list each photo once: remove one of the two rows",
+                    )
+                )
+                break
+    return found
+
+
 def check_manifest(path: Path, taxonomy: Taxonomy, *, verify_hashes: bool = True) -> list[Problem]:
     """All problems of the manifest at `path`; an empty list means it is clean.
 
@@ -98,6 +123,7 @@ def check_manifest(path: Path, taxonomy: Taxonomy, *, verify_hashes: bool = True
         parsed.append((line, row))
         for kind, message in _row_problems(row, root, taxonomy, verify_hashes):
             problems.append(Problem(kind, line, message))
+    problems += _duplicates(parsed)
     problems += _split_leaks(parsed, lambda r: r.family_id, "family_split_leak", "family")
     problems += _split_leaks(parsed, lambda r: r.sha256, "photo_split_leak", "photo sha256")
     return problems

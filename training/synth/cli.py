@@ -16,6 +16,14 @@ _N = typer.Option("--n", min=1, help="How many to make.")
 _OUT = typer.Option("--out", help="Output folder (created if missing).")
 _SEED = typer.Option(help="Same seed, same bytes.")
 _SIZE = typer.Option(min=32, max=2048, help="Photo side in pixels.")
+_OVERWRITE = typer.Option(
+    "--overwrite",
+    help=(
+        "Replace the generated set already in --out (photos/, manifest.csv, families.csv, "
+        "synth.json; other files stay). Without it a non-empty --out is refused unless it "
+        "holds the same generation (same n, seed, size and configs)."
+    ),
+)
 
 
 @app.command("photos")
@@ -24,12 +32,17 @@ def photos(
     out: Annotated[Path, _OUT],
     seed: Annotated[int, _SEED] = 0,
     size: Annotated[int, _SIZE] = 256,
+    overwrite: Annotated[bool, _OVERWRITE] = False,
 ) -> None:
-    """Render N labelled photos of rooms, exteriors and not-a-home frames, with a manifest."""
+    """Render N labelled photos of rooms, exteriors and not-a-home frames, with a manifest.
+
+    The set is written to a staging folder inside --out and swapped in when complete: a
+    failed or interrupted run leaves --out as it was.
+    """
     from shanyraq.manifest import read_manifest
     from training.synth.photos import generate_photos
 
-    manifest = generate_photos(n, out, seed=seed, size=size, progress=True)
+    manifest = generate_photos(n, out, seed=seed, size=size, progress=True, overwrite=overwrite)
     written = len(read_manifest(manifest).rows)
     left_out = f" ({n - written} the generator could not draw left out)" if written < n else ""
     typer.echo(f"wrote {written} photos{left_out}; manifest: {manifest}")
@@ -44,12 +57,26 @@ def families(
     no_photos: Annotated[
         bool, typer.Option("--no-photos", help="Write the family table only, no pixels.")
     ] = False,
+    overwrite: Annotated[bool, _OVERWRITE] = False,
 ) -> None:
-    """Make N families: a family table (23 criteria) and their photos with a manifest."""
+    """Make N families: a family table (23 criteria) and their photos with a manifest.
+
+    The table, photos and manifest are written to a staging folder inside --out and swapped
+    in together, so they always describe the same families (--no-photos removes an earlier
+    photos/ and manifest.csv).
+    """
     from training.synth.families import generate_families, write_families
 
     planned = generate_families(n, seed=seed)
-    table = write_families(planned, out, seed=seed, render=not no_photos, size=size, progress=True)
+    table = write_families(
+        planned,
+        out,
+        seed=seed,
+        render=not no_photos,
+        size=size,
+        progress=True,
+        overwrite=overwrite,
+    )
     cases = planned.table["case"].value_counts().sort_index()
     typer.echo(f"wrote {n} families ({', '.join(f'{k}: {v}' for k, v in cases.items())})")
     typer.echo(f"family table: {table}")
@@ -65,7 +92,7 @@ def families(
 @app.command("sheet")
 def sheet(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV of the photos to show.")],
-    out: Annotated[Path, typer.Option("--out", help="PNG to write.")],
+    out: Annotated[Path, typer.Option("--out", help="PNG to write (a .png name).")],
     columns: Annotated[int, typer.Option(min=1, max=20)] = 6,
     rows: Annotated[int, typer.Option(min=1, max=20)] = 4,
     thumb: Annotated[int, typer.Option(min=32, max=512, help="Thumbnail side, px.")] = 128,

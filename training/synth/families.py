@@ -8,6 +8,7 @@ of configs/synth.yaml and described in datasets/cards/synthetic.md.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from shanyraq.manifest import ManifestRow, write_manifest
 from shanyraq.splits import split_rows
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.synth.config import SynthConfig, get_synth_config
+from training.synth.output import check_output, generation, staged_output
 from training.synth.record import sample_criteria
 from training.synth.spec import PhotoSpec, sample_spec
 from welfare.criteria import WelfareConfig, get_welfare_config
@@ -242,18 +244,53 @@ def write_families(
     size: int = 256,
     progress: bool = False,
     config: SynthConfig | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write out_dir/families.csv (returned); with render, also photos/ and manifest.csv."""
-    from training.synth.photos import RenderJob, run_jobs, worker_count
+    """Write out_dir/families.csv (returned); with render, also photos/ and manifest.csv.
 
+    A non-empty out_dir is refused (OutputExistsError) unless it holds this same generation
+    or `overwrite` is set. Everything is written through a staging folder and swapped in
+    (training.synth.output), so the table and the manifest always describe the same families;
+    without render, a photos/ and manifest.csv of an earlier generation are removed.
+    """
     config = config or get_synth_config()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table_path = out_dir / "families.csv"
-    families.table.to_csv(table_path, index=False)
-    if not render:
-        return table_path
-    (out_dir / "photos").mkdir(exist_ok=True)
+    table_csv = families.table.to_csv(index=False)
+    record = generation(
+        "families",
+        config=config,
+        taxonomy=get_taxonomy(),
+        n=len(families.table),
+        seed=seed,
+        render=render,
+        size=size if render else None,
+        table_sha256=hashlib.sha256(table_csv.encode()).hexdigest(),
+    )
+    check_output(out_dir, record, overwrite=overwrite)
+    with staged_output(out_dir, record) as staging:
+        (staging / "families.csv").write_text(table_csv, encoding="utf-8")
+        n_photos = 0
+        if render:
+            n_photos = _render_photos(
+                families, staging, seed=seed, size=size, config=config, progress=progress
+            )
+    logger.info("wrote %d families and %d photos to %s", len(families.table), n_photos, out_dir)
+    return out_dir / "families.csv"
+
+
+def _render_photos(
+    families: SyntheticFamilies,
+    out_dir: Path,
+    *,
+    seed: int,
+    size: int,
+    config: SynthConfig,
+    progress: bool,
+) -> int:
+    """Render the planned photos into out_dir/photos and write out_dir/manifest.csv."""
+    from training.synth.photos import RenderJob, run_jobs, worker_count
+
+    (out_dir / "photos").mkdir()
     names = [f"photos/{p.family_id}-{p.index:02d}.jpg" for p in families.photos]
     jobs = [
         RenderJob(i, seed, p, size, out_dir / name, config)
@@ -268,8 +305,7 @@ def write_families(
     ]
     rows = split_rows(rows, fractions=config.photos.split_fractions, by="condition", seed=seed)
     write_manifest(out_dir / "manifest.csv", rows)
-    logger.info("wrote %d families and %d photos to %s", len(families.table), len(rows), out_dir)
-    return table_path
+    return len(rows)
 
 
 def _manifest_row(

@@ -27,6 +27,7 @@ from training.synth.camera import UNUSABLE_REASONS, degrade, expose, to_uint8
 from training.synth.config import SynthConfig, get_synth_config
 from training.synth.exterior import draw_exterior
 from training.synth.notdwelling import render_not_dwelling
+from training.synth.output import check_output, generation, staged_output
 from training.synth.rooms import draw_interior
 from training.synth.scene import Canvas
 from training.synth.signs import fade
@@ -252,35 +253,44 @@ def generate_photos(
     size: int = 256,
     progress: bool = False,
     config: SynthConfig | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write `n` labelled JPEGs under out_dir/photos and out_dir/manifest.csv; returns it."""
+    """Write `n` labelled JPEGs under out_dir/photos and out_dir/manifest.csv; returns it.
+
+    A non-empty out_dir is refused (OutputExistsError) unless it holds this same generation
+    or `overwrite` is set; the set is written through a staging folder (training.synth.output).
+    """
     if n < 1:
         raise ValueError("n must be at least 1")
     config = config or get_synth_config()
     taxonomy = get_taxonomy()
     out_dir = Path(out_dir)
-    (out_dir / "photos").mkdir(parents=True, exist_ok=True)
+    record = generation("photos", config=config, taxonomy=taxonomy, n=n, seed=seed, size=size)
+    check_output(out_dir, record, overwrite=overwrite)
     plan = plan_photos(n, seed=seed, config=config, taxonomy=taxonomy)
-    jobs = [
-        RenderJob(i, seed, spec, size, out_dir / "photos" / f"{i:06d}.jpg", config)
-        for i, (_, spec) in enumerate(plan)
-    ]
-    results = run_jobs(jobs, workers=worker_count(config, n), progress=progress)
-    rows = [
-        ManifestRow(
-            path=f"photos/{i:06d}.jpg",
-            sha256=result.sha256,
-            family_id=home,
-            split="train",
-            room=spec.room,
-            condition=spec.condition,
-            signs=spec.signs,
-            source="skimage" if result.kind == "package_photo" else "synthetic",
-            extra={"style": str(spec.style), "subject": result.kind},
-        )
-        for i, ((home, spec), result) in enumerate(zip(plan, results, strict=True))
-        if result is not None
-    ]
-    rows = split_rows(rows, fractions=config.photos.split_fractions, by="condition", seed=seed)
+    with staged_output(out_dir, record) as staging:
+        (staging / "photos").mkdir()
+        jobs = [
+            RenderJob(i, seed, spec, size, staging / "photos" / f"{i:06d}.jpg", config)
+            for i, (_, spec) in enumerate(plan)
+        ]
+        results = run_jobs(jobs, workers=worker_count(config, n), progress=progress)
+        rows = [
+            ManifestRow(
+                path=f"photos/{i:06d}.jpg",
+                sha256=result.sha256,
+                family_id=home,
+                split="train",
+                room=spec.room,
+                condition=spec.condition,
+                signs=spec.signs,
+                source="skimage" if result.kind == "package_photo" else "synthetic",
+                extra={"style": str(spec.style), "subject": result.kind},
+            )
+            for i, ((home, spec), result) in enumerate(zip(plan, results, strict=True))
+            if result is not None
+        ]
+        rows = split_rows(rows, fractions=config.photos.split_fractions, by="condition", seed=seed)
+        write_manifest(staging / "manifest.csv", rows)
     logger.info("wrote %d photos to %s", len(rows), out_dir)
-    return write_manifest(out_dir / "manifest.csv", rows)
+    return out_dir / "manifest.csv"

@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shanyraq.atomic import atomic_file
+from shanyraq.errors import InputFileError, ManifestError
 from shanyraq.manifest import ManifestRow, read_manifest
 from vision.io import decode_file
 
@@ -73,11 +75,21 @@ def contact_sheet(
     """Write a PNG grid of up to columns x rows photos with room, grade and signs.
 
     `colours` > 0 stores a palette of that many colours: a much smaller file, for docs.
+    `out` must be a .png name; an empty manifest or a missing photo raises ManifestError
+    before anything is written, and a failed write leaves no partial file.
     """
+    if out.suffix.lower() != ".png":
+        raise InputFileError(f"{out}: a contact sheet is a PNG image; give --out a .png name")
     data = read_manifest(manifest)
     chosen = _pick(data.rows, columns * rows, seed)
     if not chosen:
-        raise ValueError(f"{manifest} has no photos")
+        raise ManifestError(f"{manifest} has no photos; a contact sheet needs at least one")
+    missing = [r.path for r in chosen if not r.resolve(data.root).is_file()]
+    if missing:
+        raise ManifestError(
+            f"{manifest}: {len(missing)} photo(s) not found under {data.root}, e.g. "
+            f"{missing[0]}; run `shanyraq data check {manifest}` to list every problem"
+        )
     n_rows = -(-len(chosen) // columns)
     cell_h = thumb + _CAPTION_PX
     sheet = np.full((n_rows * cell_h, columns * thumb, 3), 255, np.uint8)
@@ -98,8 +110,8 @@ def contact_sheet(
                 1,
                 cv2.LINE_AA,
             )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _save_png(sheet, out, colours=colours)
+    with atomic_file(out) as tmp:
+        _save_png(sheet, tmp, colours=colours)
     return out
 
 

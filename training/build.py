@@ -1,37 +1,55 @@
 """From recipe to model artifact: train, calibrate on validation, export, evaluate, report.
 
 `build_artifact(config)` is what `shanyraq train CONFIG` runs and what other folders' test
-fixtures call (with configs/train/tiny.yaml) to get a real, small artifact in seconds.
+fixtures call (with configs/train/tiny.yaml) to get a real, small artifact in seconds. The
+artifact and its evaluation are built in a staging folder and swapped in together at the end:
+a build that fails after training leaves the run's previous artifact and report as they were.
 `export_run(run_dir)` re-exports a finished run (`shanyraq export RUN`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shanyraq.errors import ModelMismatchError
+from pydantic import BaseModel
+
+from shanyraq.config import parse_config
+from shanyraq.errors import ModelMismatchError, read_json_file
 from shanyraq.manifest import ManifestRow, read_manifest
 from shanyraq.taxonomy import get_taxonomy
 from training.calibrate import Calibration, fit_calibration
-from training.dataset_splits import DataSplits, load_splits
+from training.dataset_splits import DataSplits
 from training.evaluate import collect_logits, evaluate, load_images, onnx_predictor
 from training.recipe import TrainConfig, load_recipe
 from training.report import headline, write_model_card, write_report
+from training.resume import checkpoint_errors
 from training.train import BEST, RUN_JSON, TrainResult, train
-from vision.artifact import ModelArtifact, Temperatures, write_artifact
+from vision.artifact import ModelArtifact, Preprocessing, Temperatures, write_artifact
 from vision.export import ExportRequest, export_artifact, weights_digest
 from vision.model import ShanyraqNet, load_model
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR, EVALUATION_DIR, CALIBRATION_JSON = "artifact", "evaluation", "calibration.json"
+STAGING_DIR = "build.partial"  # in the run folder; a build's outputs until they are complete
 PARITY_PHOTOS = 16
+BEST_HINT = "train the recipe again (`shanyraq train RECIPE`) to write a new one"
+
+
+class RunRecord(BaseModel):
+    """What export reads from a run's run.json (train._write_run_json writes more)."""
+
+    recipe: dict[str, Any]
+    manifest: Path
+    manifest_sha256: str
+    training_data_sha256: str | None = None  # runs from before it record the manifest's only
+    augmentation: dict[str, Any] | None = None  # runs from before it name the pipeline only
 
 
 @dataclass(frozen=True)
@@ -87,10 +105,30 @@ def read_calibration(path: Path) -> Calibration:
     """A run's calibration file; runs from before offsets hold bare temperatures."""
     if not path.is_file():
         return Calibration()
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if "temperatures" not in data:
-        return Calibration(temperatures=Temperatures.model_validate(data))
-    return Calibration.model_validate(data)
+    data = read_json_file(path, "the run's calibration, written by `shanyraq train`")
+    if isinstance(data, dict) and "temperatures" not in data:
+        return Calibration(temperatures=parse_config(data, Temperatures, source=str(path)))
+    return parse_config(data, Calibration, source=str(path))
+
+
+def read_run(run_dir: Path) -> tuple[RunRecord, TrainConfig]:
+    """A finished run's run.json and its recipe; a run that is not one, or whose record is
+    damaged, is refused naming the file."""
+    if not (run_dir / RUN_JSON).is_file() or not (run_dir / BEST).is_file():
+        raise ModelMismatchError(
+            f"{run_dir} is not a finished training run ({RUN_JSON} or {BEST} missing); "
+            "run `shanyraq train CONFIG` first"
+        )
+    path = run_dir / RUN_JSON
+    data = read_json_file(path, "the record of a training run, written by `shanyraq train`")
+    record = parse_config(data, RunRecord, source=str(path))
+    return record, parse_config(record.recipe, TrainConfig, source=f"{path}, its recipe")
+
+
+def load_best(path: Path) -> tuple[ShanyraqNet, Preprocessing]:
+    """A run's best.pt; a damaged one is refused naming the file."""
+    with checkpoint_errors(path, hint=BEST_HINT):
+        return load_model(path)
 
 
 def export_run(
@@ -100,15 +138,9 @@ def export_run(
     metrics: dict[str, Any] | None = None,
 ) -> tuple[Path, ModelArtifact]:
     """Export a finished run (best.pt + its calibration) as an artifact folder."""
-    if not (run_dir / RUN_JSON).is_file() or not (run_dir / BEST).is_file():
-        raise ModelMismatchError(
-            f"{run_dir} is not a finished training run ({RUN_JSON} or {BEST} missing); "
-            "run `shanyraq train CONFIG` first"
-        )
-    info = json.loads((run_dir / RUN_JSON).read_text(encoding="utf-8"))
-    config = TrainConfig.model_validate(info["recipe"])
-    model, spec = load_model(run_dir / BEST)
-    manifest = read_manifest(Path(info["manifest"]))
+    info, config = read_run(run_dir)
+    model, spec = load_best(run_dir / BEST)
+    manifest = read_manifest(info.manifest)
     calibration = read_calibration(run_dir / CALIBRATION_JSON)
     parity_rows = (manifest.by_split("val") or manifest.rows)[:PARITY_PHOTOS]
     request = ExportRequest(
@@ -118,9 +150,9 @@ def export_run(
         temperatures=calibration.temperatures,
         biases=calibration.biases,
         metrics=metrics,
-        training_data_sha256=info.get("training_data_sha256", info["manifest_sha256"]),
-        training_config=info["recipe"],
-        augmentation=info.get("augmentation"),
+        training_data_sha256=info.training_data_sha256 or info.manifest_sha256,
+        training_config=info.recipe,
+        augmentation=info.augmentation,
     )
     out = out_dir or run_dir / ARTIFACT_DIR
     artifact = export_artifact(
@@ -157,16 +189,38 @@ def build_artifact(
     with_robustness: bool = True,
     stop_after_epoch: int | None = None,
 ) -> BuildResult:
-    """Train a recipe and leave a complete, calibrated, evaluated artifact in its run folder."""
+    """Train a recipe and leave a complete, calibrated, evaluated artifact in its run folder.
+
+    The artifact and the evaluation report replace the run's previous ones only once both
+    are complete (model.json with its metrics, the model card): a failure after training
+    leaves the previous ones as they were and no new one that looks complete.
+    """
     if isinstance(config, Path):
         config = load_recipe(config)
     result = train(config, resume=resume, stop_after_epoch=stop_after_epoch)
-    run_dir = result.run_dir
-    model, spec = load_model(result.best_model)
-    splits = load_splits(config.data)
+    run_dir, splits = result.run_dir, result.splits
+    model, spec = load_best(result.best_model)
     calibration = fit_on_validation(model, splits, spec=spec, config=config)
     (run_dir / CALIBRATION_JSON).write_text(calibration.model_dump_json(indent=2))
-    artifact_dir, artifact = export_run(run_dir)
+    staging = run_dir / STAGING_DIR
+    shutil.rmtree(staging, ignore_errors=True)  # a failed build's, killed before it cleaned up
+    try:
+        artifact, metrics = _build_in(staging, run_dir, config, splits, with_robustness)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _swap_in(staging, run_dir, names=(ARTIFACT_DIR, EVALUATION_DIR))
+    shutil.rmtree(staging)  # now the previous artifact and report
+    if config.model_card is not None:
+        write_model_card(config.model_card, artifact, metrics, recipe=config)
+    return BuildResult(result, run_dir / ARTIFACT_DIR, artifact, run_dir / EVALUATION_DIR, metrics)
+
+
+def _build_in(
+    staging: Path, run_dir: Path, config: TrainConfig, splits: DataSplits, with_robustness: bool
+) -> tuple[ModelArtifact, dict[str, Any]]:
+    """Export, evaluate, and write model.json, the card and the report, all under `staging`."""
+    artifact_dir, artifact = export_run(run_dir, out_dir=staging / ARTIFACT_DIR)
     test_rows, on_validation = evaluation_rows(splits)
     metrics = evaluate(
         onnx_predictor(artifact_dir),
@@ -192,9 +246,15 @@ def build_artifact(
         metrics["data"]["condition_ceiling"] = ceiling.model_dump()
     artifact = artifact.model_copy(update={"metrics": headline(metrics)})
     write_artifact(artifact_dir, artifact)
-    evaluation_dir = run_dir / EVALUATION_DIR
-    write_report(evaluation_dir, metrics, artifact=artifact)
+    write_report(staging / EVALUATION_DIR, metrics, artifact=artifact)
     write_model_card(artifact_dir / "MODEL_CARD.md", artifact, metrics, recipe=config)
-    if config.model_card is not None:
-        write_model_card(config.model_card, artifact, metrics, recipe=config)
-    return BuildResult(result, artifact_dir, artifact, evaluation_dir, metrics)
+    return artifact, metrics
+
+
+def _swap_in(staging: Path, run_dir: Path, *, names: tuple[str, ...]) -> None:
+    """Move each staged folder into the run folder; the run's previous one moves into
+    `staging`, which the caller removes."""
+    for name in names:
+        if (run_dir / name).exists():
+            (run_dir / name).rename(staging / f"{name}.previous")
+        (staging / name).rename(run_dir / name)

@@ -26,7 +26,9 @@ def _setup_logging(verbose: bool) -> None:
 @app.command("train")
 def train(
     config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/train/demo.yaml.")],
-    resume: Annotated[bool, typer.Option(help="Continue from the run's last.pt.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the run's last.pt (refused when there is none).")
+    ] = False,
     robustness: Annotated[bool, typer.Option(help="Also measure under corruptions.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -51,7 +53,8 @@ def evaluate(
     ),
     split: Annotated[str, typer.Option(help="Rows to measure: train, val, test or all.")] = "test",
     held_out_style: Annotated[
-        list[int] | None, typer.Option(help="Style id(s) to report apart (repeatable).")
+        list[int] | None,
+        typer.Option(help="Style id(s) to report apart (repeatable; each must have photos)."),
     ] = None,
     robustness: Annotated[bool, typer.Option(help="Also measure under corruptions.")] = True,
     allow_overlap: Annotated[

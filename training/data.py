@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -30,6 +31,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from shanyraq.config import get_settings
+from shanyraq.errors import ImageError
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Preprocessing
@@ -102,9 +104,22 @@ def resized_from_bytes(data: bytes, spec: Preprocessing) -> np.ndarray:
     return resize(decoded.pixels, spec)
 
 
+@contextmanager
+def photo_file(path: Path) -> Iterator[None]:
+    """A photo that cannot be read or decoded is refused as an ImageError that names its file
+    (a dataset of thousands says which one)."""
+    try:
+        yield
+    except ImageError as exc:
+        raise type(exc)(f"{path}: {exc.message}") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read the photo ({exc.strerror or exc})") from None
+
+
 def load_resized(path: Path, spec: Preprocessing) -> np.ndarray:
     """A photo file at the model's input size (see resized_from_bytes)."""
-    return resized_from_bytes(path.read_bytes(), spec)
+    with photo_file(path):
+        return resized_from_bytes(path.read_bytes(), spec)
 
 
 def augmented(rgb: np.ndarray, augment: Augment | None, seed: int, index: int) -> np.ndarray:

@@ -2,24 +2,32 @@
 
 When the manifest does not exist and the recipe names synthetic data, it is generated first
 (training.synth). Photos of held-out styles are kept out of train and val and measured apart.
+Every row is checked before anything is trained or measured (`check_rows`): a label outside the
+taxonomy, an unknown split or a missing photo is refused up front, not met mid-training.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from shanyraq.errors import ManifestError
-from shanyraq.manifest import ManifestRow, read_manifest, sha256_file
+from shanyraq.manifest import SPLITS, Manifest, ManifestRow, read_manifest, sha256_file
+from shanyraq.manifest_check import Problem, _row_problems
+from shanyraq.taxonomy import get_taxonomy
 from training.recipe import DataSection
 
 logger = logging.getLogger(__name__)
 
 STYLE_COLUMN = "style"
 MIXED_SHOWN = 3  # families named in the error
+PROBLEMS_SHOWN = 5  # row problems named in the error
+# `shanyraq data check` problems that training and evaluation accept: a row without a family is
+# not split-checked (check_families_in_one_split) but is still a labelled photo.
+ACCEPTED_PROBLEMS = frozenset({"missing_family"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,62 @@ def style_of(row: ManifestRow) -> int | None:
     return int(cell) if cell else None
 
 
+def check_rows(
+    manifest: Manifest, path: Path, *, splits: Collection[str], held_out_styles: Collection[int]
+) -> None:
+    """Raise ManifestError naming the first problem rows, before anything is read or written.
+
+    Every row's labels must be in the taxonomy, its split one of train/val/test (a row of
+    another split would otherwise be left out without a word) and its style a whole number.
+    The photo file must exist for every row that will be read: those of `splits` and those of
+    a held-out style (from every split). The checks are `shanyraq data check`'s, without the
+    hashes.
+    """
+    taxonomy = get_taxonomy()
+    held = set(held_out_styles)
+    problems: list[Problem] = []
+    for line, row in enumerate(manifest.rows, start=2):
+        found = list(_row_problems(row, manifest.root, taxonomy, verify_hashes=False))
+        try:
+            style = style_of(row)
+        except ValueError:
+            cell = row.extra[STYLE_COLUMN]
+            found.append(("malformed_row", f"{STYLE_COLUMN} {cell!r} is not a whole number"))
+            style = None
+        read = row.split in splits or style in held
+        problems += [
+            Problem(kind, line, message)
+            for kind, message in found
+            if kind not in ACCEPTED_PROBLEMS and (kind != "missing_file" or read)
+        ]
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:PROBLEMS_SHOWN])
+        more = (
+            f"; and {len(problems) - PROBLEMS_SHOWN} more" if len(problems) > PROBLEMS_SHOWN else ""
+        )
+        raise ManifestError(
+            f"{path}: {len(problems)} problem(s) in its rows: {shown}{more}. Fix those rows "
+            f"(`shanyraq data check {path}` lists every problem)"
+        )
+
+
+def check_held_out_styles(rows: Sequence[ManifestRow], held: Collection[int], path: Path) -> None:
+    """Raise ManifestError when a style to hold out has no photo: it would be measured on none."""
+    present = {s for s in (style_of(r) for r in rows) if s is not None}
+    missing = sorted(set(held) - present)
+    if not missing:
+        return
+    if not present:
+        raise ManifestError(
+            f"{path}: styles {sorted(held)} are to be held out, but the manifest has no "
+            f"'{STYLE_COLUMN}' column; hold out no style, or use a manifest that records them"
+        )
+    raise ManifestError(
+        f"{path}: no photo has style {', '.join(map(str, missing))}, so there is nothing of it "
+        f"to hold out; the manifest's styles are {', '.join(map(str, sorted(present)))}"
+    )
+
+
 def check_families_in_one_split(rows: Sequence[ManifestRow], path: Path) -> None:
     """Raise ManifestError when a family has photos in more than one split (a leak: the model
     would be validated or tested on a home it trained on). Rows without a family are not checked.
@@ -78,15 +142,15 @@ def check_families_in_one_split(rows: Sequence[ManifestRow], path: Path) -> None
 
 
 def load_splits(data: DataSection) -> DataSplits:
+    """The recipe's photos by split, every row checked first (`check_rows`): the train split's
+    files only when it is trained on (not with `data.stream`)."""
     path = ensure_manifest(data)
     manifest = read_manifest(path)
-    check_families_in_one_split(manifest.rows, path)
     held = set(data.held_out_styles)
-    if held and not any(style_of(r) is not None for r in manifest.rows):
-        raise ManifestError(
-            f"{path}: the recipe holds out styles {sorted(held)}, but the manifest has no "
-            f"'{STYLE_COLUMN}' column"
-        )
+    read = SPLITS if data.stream is None else tuple(s for s in SPLITS if s != "train")
+    check_rows(manifest, path, splits=read, held_out_styles=held)
+    check_families_in_one_split(manifest.rows, path)
+    check_held_out_styles(manifest.rows, held, path)
 
     def pick(split: str) -> list[ManifestRow]:
         return [r for r in manifest.by_split(split) if style_of(r) not in held]

@@ -9,6 +9,7 @@ decoded photo, as a degraded upload would arrive.
 from __future__ import annotations
 
 import logging
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,13 +23,13 @@ from sklearn.exceptions import UndefinedMetricWarning
 from tqdm import tqdm
 
 from shanyraq.config import get_settings
-from shanyraq.errors import ManifestError
-from shanyraq.manifest import ManifestRow, read_manifest, sha256_file
+from shanyraq.errors import InputFileError, ManifestError, ShanyraqError
+from shanyraq.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
 from shanyraq.taxonomy import Taxonomy
 from training.calibrate import HeadLogits
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
-from training.data import encode_targets
-from training.dataset_splits import style_of
+from training.data import encode_targets, photo_file
+from training.dataset_splits import check_held_out_styles, check_rows, style_of
 from training.metrics import (
     condition_metrics,
     difference_interval,
@@ -87,10 +88,33 @@ def onnx_predictor(folder: Path) -> Predictor:
 def load_images(rows: Sequence[ManifestRow], root: Path, spec: Preprocessing) -> list[np.ndarray]:
     """Decode each photo once (reduced-scale where the format allows)."""
     limit = get_settings().io.max_pixels
-    return [
-        decode_file(r.resolve(root), max_pixels=limit, target_size=spec.size).pixels
-        for r in tqdm(rows, desc="decode", leave=False)
-    ]
+    images = []
+    for row in tqdm(rows, desc="decode", leave=False):
+        path = row.resolve(root)
+        with photo_file(path):
+            images.append(decode_file(path, max_pixels=limit, target_size=spec.size).pixels)
+    return images
+
+
+def check_output_folder(folder: Path, *, error: type[ShanyraqError], what: str) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written in: a file at
+    its path or above it, or a parent that cannot be written (read-only, no permission). It
+    tries, creating nothing: a temporary file that has no name, in the nearest existing folder.
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == folder else f" ({existing} is a file)"
+        raise error(f"{what} {folder} is not a folder{where}; choose another path")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise error(
+            f"{what} {folder} cannot be written ({existing}: {exc.strerror or exc}); choose "
+            "another path or fix its permissions"
+        ) from None
 
 
 def collect_logits(
@@ -422,19 +446,25 @@ def evaluate_artifact(
 ) -> tuple[dict[str, Any], Path]:
     """`shanyraq evaluate`: an exported model on a manifest's rows; writes the report.
 
-    Raises ManifestError, before measuring anything, when some rows are photos the model was
-    trained or validated on, unless `allow_overlap`.
+    Raises, before measuring anything: InputFileError when `out_dir` cannot be written;
+    ManifestError when a row is malformed (`check_rows`: labels, split, style, a photo to
+    measure that is missing), when a style to hold out has no photo, or when some rows are
+    photos the model was trained or validated on, unless `allow_overlap`.
     """
     from shanyraq.taxonomy import get_taxonomy
     from training.report import write_report
     from vision.artifact import read_artifact
 
+    check_output_folder(out_dir, error=InputFileError, what="--out")
     taxonomy = get_taxonomy()
     artifact = read_artifact(model_dir)
     artifact.check_taxonomy(taxonomy)
     manifest = read_manifest(manifest_path)
-    rows = manifest.rows if split == "all" else manifest.by_split(split)
     held = set(held_out_styles)
+    measured = SPLITS if split == "all" else (split,)
+    check_rows(manifest, manifest_path, splits=measured, held_out_styles=held)
+    check_held_out_styles(manifest.rows, held, manifest_path)
+    rows = manifest.rows if split == "all" else manifest.by_split(split)
     in_style = [r for r in rows if style_of(r) not in held]
     if not in_style:
         raise ManifestError(f"{manifest_path}: no photos in split '{split}' to evaluate")

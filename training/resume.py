@@ -1,5 +1,6 @@
-"""Resuming a training run: what identifies a run in its checkpoint, and the refusal of a
-checkpoint of another run (another recipe, augmentation file or training data).
+"""Resuming a training run: what identifies a run in its checkpoint, the refusal of a
+checkpoint of another run (another recipe, augmentation file or training data), and reading a
+checkpoint that may be damaged.
 
 Which recipe keys may change on resume is decided in training/recipe.py (RESUMABLE_KEYS).
 """
@@ -8,11 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shanyraq.errors import ShanyraqError
+import torch
+
+from shanyraq.errors import ModelMismatchError, ShanyraqError
 from training.augment import NO_AUGMENT, pipelines_dir
 from training.data import ManifestDataset
 from training.dataset_splits import DataSplits
@@ -26,6 +31,66 @@ class ResumeMismatchError(ShanyraqError):
     """A resume found a checkpoint of another run: another recipe, augmentation or data."""
 
     code = "resume_mismatch"
+
+
+class NothingToResumeError(ShanyraqError):
+    """A resume was asked for, but the run folder holds no checkpoint to continue."""
+
+    code = "nothing_to_resume"
+
+
+# What restore() reads from last.pt (train.checkpoint_state writes them).
+CHECKPOINT_KEYS = ("model", "model_ema", "optimizer", "lr_scheduler", "epoch", "best_score",
+                   "bad_epochs")  # fmt: skip
+REASON_CHARS = 200  # of the underlying error, in a refusal
+
+
+@contextmanager
+def checkpoint_errors(path: Path, *, hint: str) -> Iterator[None]:
+    """Whatever torch raises reading or applying the checkpoint at `path` (a damaged or
+    truncated file, another kind of file, weights of another shape) becomes one
+    ModelMismatchError that names the file, says why, and ends with `hint`."""
+    try:
+        yield
+    except (ShanyraqError, MemoryError):
+        raise
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0][:REASON_CHARS]}" if lines else type(exc).__name__
+        raise ModelMismatchError(
+            f"{path} is not a readable checkpoint ({reason}); {hint}"
+        ) from None
+
+
+RESUME_HINT = (
+    "this run cannot be resumed from it: run without --resume to train afresh (it replaces "
+    "this run's files)"
+)
+
+
+def require_checkpoint(path: Path) -> None:
+    """Refuse a resume with no last.pt at `path`: it would train afresh and append to the old
+    metrics.csv."""
+    if not path.is_file():
+        raise NothingToResumeError(
+            f"nothing to resume: {path} not found (a run writes it after its first epoch); "
+            "run without --resume to train afresh"
+        )
+
+
+def read_checkpoint(path: Path, *, map_location: torch.device) -> dict[str, Any]:
+    """last.pt's state; a file that is missing, damaged or not a training checkpoint is refused
+    (NothingToResumeError, ModelMismatchError) before anything of the run is touched."""
+    require_checkpoint(path)
+    with checkpoint_errors(path, hint=RESUME_HINT):
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else []
+    if not isinstance(state, dict) or missing:
+        what = (
+            f"it has no {', '.join(missing)}" if missing else f"it holds a {type(state).__name__}"
+        )
+        raise ModelMismatchError(f"{path} is not a training checkpoint ({what}); {RESUME_HINT}")
+    return state
 
 
 def training_data_sha256(

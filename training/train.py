@@ -7,6 +7,11 @@ augmentation pipeline's contents as loaded, since the recipe names it only). Eve
 process is seeded from `config.seed` and the epoch, so a resumed run matches an
 uninterrupted one; `last.pt` records what identifies the run (recipe, augmentation, training
 data), and a resume refuses a checkpoint of another run.
+
+Everything that can be checked is checked before the run folder is touched: the device, the
+folder itself, the manifest's rows and photo files (training.dataset_splits.check_rows), the
+checkpoint to resume; the validation photos (and cached training photos) are decoded. A
+refusal leaves an existing run as it was and creates no run folder.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from shanyraq.errors import ConfigError
 from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.augment import NO_AUGMENT, build_pipeline, load_pipeline_config
@@ -43,11 +49,25 @@ from training.data import (
     sample_weights,
 )
 from training.dataset_splits import DataSplits, load_splits
-from training.evaluate import collect_logits, head_metrics, load_images, torch_predictor
+from training.evaluate import (
+    check_output_folder,
+    collect_logits,
+    head_metrics,
+    load_images,
+    torch_predictor,
+)
 from training.losses import LossSettings, MultiHeadLoss
 from training.metrics_log import MetricsLog
 from training.recipe import TrainConfig
-from training.resume import RunIdentity, check_same_run, training_data_sha256
+from training.resume import (
+    RESUME_HINT,
+    RunIdentity,
+    check_same_run,
+    checkpoint_errors,
+    read_checkpoint,
+    require_checkpoint,
+    training_data_sha256,
+)
 from training.synth.stream import SyntheticStream
 from vision.artifact import ModelArtifact, Preprocessing
 from vision.export import ExportRequest, build_metadata
@@ -65,6 +85,7 @@ class TrainResult:
     best_score: float
     epochs_run: int
     stopped_early: bool
+    splits: DataSplits  # the photos it trained and validated on, as checked before training
 
 
 def seed_everything(seed: int) -> None:
@@ -74,6 +95,13 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(preference: str) -> torch.device:
+    """The recipe's device: "auto" is a CUDA GPU when there is one, else the CPU. An explicit
+    "cuda" without one is refused: a recipe sized for a GPU would run for hours on the CPU."""
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "the recipe asks for device 'cuda', but torch finds no CUDA GPU on this machine; "
+            "set `device: auto` (the GPU when there is one, else the CPU) or `device: cpu`"
+        )
     if preference == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
@@ -330,13 +358,15 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def restore(loop: Loop, path: Path, *, config: TrainConfig, identity: RunIdentity) -> None:
-    state = torch.load(path, map_location=loop.device, weights_only=True)
+    """Continue from last.pt; a missing, damaged or foreign checkpoint is refused first."""
+    state = read_checkpoint(path, map_location=loop.device)
     check_same_run(state, path, config=config, identity=identity)
-    loop.model.load_state_dict(state["model"])
-    if loop.ema is not None and state["model_ema"] is not None:
-        loop.ema.load_state_dict(state["model_ema"])
-    loop.optimizer.load_state_dict(state["optimizer"])
-    loop.scheduler.load_state_dict(state["lr_scheduler"])
+    with checkpoint_errors(path, hint=RESUME_HINT):
+        loop.model.load_state_dict(state["model"])
+        if loop.ema is not None and state["model_ema"] is not None:
+            loop.ema.load_state_dict(state["model_ema"])
+        loop.optimizer.load_state_dict(state["optimizer"])
+        loop.scheduler.load_state_dict(state["lr_scheduler"])
     loop.epoch, loop.best_score = state["epoch"], state["best_score"]
     loop.bad_epochs = state["bad_epochs"]
     logger.info("resumed from %s after epoch %d", path, loop.epoch)
@@ -385,13 +415,19 @@ def _update_best(loop: Loop, score: float, min_delta: float) -> bool:
 def train(
     config: TrainConfig, *, resume: bool = False, stop_after_epoch: int | None = None
 ) -> TrainResult:
-    """Train a recipe; `stop_after_epoch` ends the run early (as an interruption would)."""
+    """Train a recipe; `stop_after_epoch` ends the run early (as an interruption would).
+
+    Every check (see the module doc) comes before the run folder is created or changed.
+    """
     taxonomy = get_taxonomy()
+    run_dir = config.output_dir
+    pick_device(config.device)  # refuses an absent GPU before any work
+    check_output_folder(run_dir, error=ConfigError, what="the recipe's output_dir")
+    if resume:
+        require_checkpoint(run_dir / LAST)  # read (and checked) once the model is built
     seed_everything(config.seed)
     if config.loader.compute_threads:
         torch.set_num_threads(config.loader.compute_threads)
-    run_dir = config.output_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
     splits = load_splits(config.data)
     model, spec = build_model(config, taxonomy)
     augmentation = augmentation_record(config.augment)  # as the pipeline is built, next line
@@ -400,17 +436,20 @@ def train(
     loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)
     loop = build_loop(config, model, build_loss(config, train_set.targets, taxonomy), steps)
-    log = MetricsLog(run_dir / METRICS_CSV)
-    if resume and (run_dir / LAST).is_file():
-        restore(loop, run_dir / LAST, config=config, identity=identity)
-        log.truncate_after(loop.epoch)
-    elif not resume:
-        log.path.unlink(missing_ok=True)
     val = Validation(
         load_images(splits.val, splits.root, spec),
         splits.val,
         provisional_artifact(model, spec, variant=config.model.variant, taxonomy=taxonomy),
     )
+    if resume:
+        restore(loop, run_dir / LAST, config=config, identity=identity)
+    # Nothing above wrote to the run folder; from here on it is this run's.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = MetricsLog(run_dir / METRICS_CSV)
+    if resume:
+        log.truncate_after(loop.epoch)
+    else:
+        log.path.unlink(missing_ok=True)
     stopped_early = _stopped_before(loop, config)
     while not stopped_early and loop.epoch < config.optim.epochs:
         stopped_early = _run_epoch(loop, config, loader, val, log, taxonomy)
@@ -419,7 +458,7 @@ def train(
         if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
             break
     _write_run_json(run_dir, config, splits, spec, loop, train_set, augmentation)
-    return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early)
+    return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early, splits)
 
 
 def _stopped_before(loop: Loop, config: TrainConfig) -> bool:

@@ -1,8 +1,10 @@
 """The model artifact contract: a folder with model.onnx, model.pt and model.json.
 
 `model.json` is the contract every consumer (engine, evaluation, annotation) rebuilds
-preprocessing and labels from; none keeps its own copy. Serving refuses an artifact whose
-taxonomy differs from configs/.
+preprocessing and labels from; none keeps its own copy. Loading refuses, with one
+ModelMismatchError that names the file and what is wrong, a model.json that cannot be read,
+is not JSON or not this schema, an artifact whose taxonomy or label lists differ from
+configs/, and a model.onnx that is missing or that ONNX Runtime cannot load.
 """
 
 from __future__ import annotations
@@ -11,13 +13,20 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shanyraq.errors import ModelMismatchError
+from shanyraq.errors import ModelMismatchError, read_text
 from shanyraq.taxonomy import Taxonomy
 
 ARTIFACT_FORMAT = 1
 ONNX_FILE, TORCH_FILE, META_FILE = "model.onnx", "model.pt", "model.json"
+FP16_ONNX_FILE = "model_fp16.onnx"  # optional half-precision copy, used on GPU when asked
+CARD_FILE = "MODEL_CARD.md"  # written beside the model by a build (training.build)
+# Every name an artifact folder may hold (META_FILE.tmp: write_artifact's temporary file).
+ARTIFACT_FILES = frozenset(
+    {META_FILE, ONNX_FILE, TORCH_FILE, FP16_ONNX_FILE, CARD_FILE, META_FILE + ".tmp"}
+)
+_REEXPORT = "export the model again (shanyraq export RUN)"
 
 
 class Preprocessing(BaseModel):
@@ -64,6 +73,14 @@ class Labels(BaseModel):
     condition: list[int]
     signs: list[str]
 
+    @classmethod
+    def of(cls, taxonomy: Taxonomy) -> Labels:
+        return cls(
+            room=taxonomy.room_names,
+            condition=taxonomy.condition_values,
+            signs=taxonomy.sign_names,
+        )
+
 
 class ModelArtifact(BaseModel):
     """Everything in model.json."""
@@ -82,7 +99,11 @@ class ModelArtifact(BaseModel):
     biases: Biases = Biases()
     embedding_dim: int = Field(gt=0)
     # ONNX graph outputs, in order; logits are raw (before temperature and activation).
-    onnx_outputs: list[str] = ["room_logits", "condition_logits", "signs_logits", "embedding"]
+    onnx_outputs: list[str] = Field(
+        ["room_logits", "condition_logits", "signs_logits", "embedding"],
+        min_length=4,
+        max_length=4,
+    )
     metrics: dict[str, Any] = {}
     training_data_sha256: str = ""
     training_config: dict[str, Any] = {}
@@ -114,21 +135,128 @@ class ModelArtifact(BaseModel):
                 f"version {taxonomy.version} ({taxonomy.fingerprint()[:12]}); retrain or export "
                 "the model against the current taxonomy"
             )
+        expected = Labels.of(taxonomy)
+        for head in ("room", "condition", "signs"):
+            ours, theirs = getattr(self.labels, head), getattr(expected, head)
+            if ours != theirs:
+                raise ModelMismatchError(
+                    f"model {self.model_version}: model.json lists the {head} labels {ours}, "
+                    f"but configs/taxonomy.yaml (version {taxonomy.version}) has {theirs}; "
+                    f"model.json was edited or does not belong to this model: {_REEXPORT}"
+                )
 
 
 def read_artifact(folder: Path) -> ModelArtifact:
+    """The metadata in `folder`/model.json; ModelMismatchError, naming the file and what is
+    wrong, for anything else (no folder, a file, unreadable, not JSON, not this schema)."""
     path = folder / META_FILE
+    if folder.exists() and not folder.is_dir():
+        raise ModelMismatchError(
+            f"{folder} is a file, not a model artifact folder ({META_FILE}, {ONNX_FILE}, "
+            f"{TORCH_FILE}); give the folder the model was exported to"
+        )
+    if not path.exists():
+        raise ModelMismatchError(f"{folder} is not a model artifact: {META_FILE} missing")
+    text = read_text(path, ModelMismatchError, f"; {_REEXPORT}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelMismatchError(f"{folder} is not a model artifact: {META_FILE} missing") from None
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelMismatchError(f"{path}: not valid JSON ({exc})") from None
+        raise ModelMismatchError(f"{path}: not valid JSON ({exc}); {_REEXPORT}") from None
+    if not isinstance(data, dict):
+        raise ModelMismatchError(
+            f"{path}: holds a JSON {type(data).__name__}, not a model's metadata; {_REEXPORT}"
+        )
     if data.get("format") != ARTIFACT_FORMAT:
         raise ModelMismatchError(
             f"{path}: artifact format {data.get('format')!r}, this code reads {ARTIFACT_FORMAT}"
         )
-    return ModelArtifact.model_validate(data)
+    try:
+        return ModelArtifact.model_validate(data)
+    except ValidationError as exc:
+        raise ModelMismatchError(
+            f"{path} is not a valid model.json: {_problems(exc)}; {_REEXPORT}"
+        ) from None
+
+
+def _problems(error: ValidationError, *, most: int = 3) -> str:
+    """The first few problems on one line: "key 'preprocessing': Field required; ..."."""
+    found = error.errors()
+    text = "; ".join(
+        f"key '{'.'.join(str(part) for part in p['loc']) or '(top level)'}': {p['msg']}"
+        for p in found[:most]
+    )
+    return text + (f" (and {len(found) - most} more)" if len(found) > most else "")
+
+
+# What ONNX Runtime raises for a file it cannot read as a model (a provider that fails to
+# start raises others, which are not the artifact's fault and are left alone).
+_ORT_LOAD_ERRORS = (
+    "Fail",
+    "InvalidArgument",
+    "InvalidGraph",
+    "InvalidProtobuf",
+    "NoModel",
+    "NoSuchFile",
+    "NotImplemented",
+)
+
+
+def onnx_file(folder: Path, name: str = ONNX_FILE) -> Path:
+    """`folder`/`name`, or ModelMismatchError when the artifact has no such graph."""
+    path = folder / name
+    if not path.exists():
+        raise ModelMismatchError(f"{folder} has no {name}; export the model first")
+    return path
+
+
+def open_onnx(
+    path: Path,
+    *,
+    sess_options: Any,
+    providers: list[str],
+    provider_options: list[dict[str, Any]] | None = None,
+) -> Any:
+    """An ONNX Runtime session on an artifact's graph (model.onnx or its fp16 copy);
+    ModelMismatchError when the file is missing or ONNX Runtime cannot load it."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    onnx_file(path.parent, path.name)
+    unreadable = tuple(getattr(ort_state, name) for name in _ORT_LOAD_ERRORS)
+    try:
+        return ort.InferenceSession(
+            str(path),
+            sess_options=sess_options,
+            providers=providers,
+            provider_options=provider_options,
+        )
+    except unreadable as exc:
+        why = str(exc).rsplit("failed:", 1)[-1].strip().rstrip(".")[:300]
+        raise ModelMismatchError(f"ONNX Runtime cannot load {path}: {why}; {_REEXPORT}") from None
+
+
+def check_outputs(session: Any, artifact: ModelArtifact) -> None:
+    """The graph must have the outputs model.json names, with its label counts."""
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    labels = artifact.labels
+    k = len(labels.condition)
+    expected = {
+        artifact.onnx_outputs[0]: {len(labels.room)},
+        artifact.onnx_outputs[1]: {k - 1} if artifact.condition_formulation == "coral" else {k},
+        artifact.onnx_outputs[2]: {len(labels.signs)},
+        artifact.onnx_outputs[3]: {artifact.embedding_dim},
+    }
+    for name, sizes in expected.items():
+        if name not in outputs:
+            raise ModelMismatchError(
+                f"model.onnx has no output {name!r} (has {sorted(outputs)}); re-export the model"
+            )
+        width = outputs[name][-1]
+        if isinstance(width, int) and width not in sizes:
+            raise ModelMismatchError(
+                f"model.onnx output {name!r} has {width} values, model.json implies "
+                f"{sorted(sizes)}; the artifact's files do not belong together, re-export it"
+            )
 
 
 def write_artifact(folder: Path, artifact: ModelArtifact) -> Path:

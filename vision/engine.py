@@ -20,9 +20,16 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
-from shanyraq.errors import ConfigError, ModelMismatchError
+from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from vision.artifact import ONNX_FILE, ModelArtifact, read_artifact
+from vision.artifact import (
+    FP16_ONNX_FILE,
+    ONNX_FILE,
+    ModelArtifact,
+    check_outputs,
+    open_onnx,
+    read_artifact,
+)
 from vision.hashing import HashingConfig
 from vision.heads import head_probs
 from vision.preprocess import to_batch, to_input
@@ -37,7 +44,6 @@ from vision.score import (
 
 logger = logging.getLogger(__name__)
 
-FP16_ONNX_FILE = "model_fp16.onnx"  # optional half-precision copy, used on GPU when asked
 INPUT_NAME = "pixels"
 
 
@@ -163,12 +169,10 @@ def _open_session(folder: Path, runtime: RuntimeConfig) -> tuple[Any, ProviderPl
     path = folder / ONNX_FILE
     if plan.name == "cuda" and runtime.fp16 and (folder / FP16_ONNX_FILE).exists():
         path = folder / FP16_ONNX_FILE
-    if not path.exists():
-        raise ModelMismatchError(f"{folder} has no {ONNX_FILE}; export the model first")
     names = [name for name, _ in plan.providers]
     options = [opts for _, opts in plan.providers]
-    session = ort.InferenceSession(
-        str(path), sess_options=session_options(runtime), providers=names, provider_options=options
+    session = open_onnx(
+        path, sess_options=session_options(runtime), providers=names, provider_options=options
     )
     return session, plan
 
@@ -212,7 +216,7 @@ class Engine:
         artifact = read_artifact(folder)
         artifact.check_taxonomy(taxonomy)
         session, plan = _open_session(folder, config.runtime)
-        _check_outputs(session, artifact)
+        check_outputs(session, artifact)
         engine = cls(artifact, session, config=config, not_dwelling=taxonomy.not_dwelling)
         logger.info(
             "model %s loaded on %s (skipped: %s)", artifact.model_version, engine.provider,
@@ -377,27 +381,3 @@ def abstain_reasons(
     if low_room or low_condition:
         reasons.append(ABSTAIN_LOW_CONFIDENCE)
     return tuple(reasons)
-
-
-def _check_outputs(session: Any, artifact: ModelArtifact) -> None:
-    """The graph must have the outputs model.json names, with its label counts."""
-    outputs = {o.name: o.shape for o in session.get_outputs()}
-    labels = artifact.labels
-    k = len(labels.condition)
-    expected = {
-        artifact.onnx_outputs[0]: {len(labels.room)},
-        artifact.onnx_outputs[1]: {k - 1} if artifact.condition_formulation == "coral" else {k},
-        artifact.onnx_outputs[2]: {len(labels.signs)},
-        artifact.onnx_outputs[3]: {artifact.embedding_dim},
-    }
-    for name, sizes in expected.items():
-        if name not in outputs:
-            raise ModelMismatchError(
-                f"model.onnx has no output {name!r} (has {sorted(outputs)}); re-export the model"
-            )
-        width = outputs[name][-1]
-        if isinstance(width, int) and width not in sizes:
-            raise ModelMismatchError(
-                f"model.onnx output {name!r} has {width} values, model.json implies "
-                f"{sorted(sizes)}; the artifact's files do not belong together, re-export it"
-            )

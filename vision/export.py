@@ -4,6 +4,13 @@ The graph takes "pixels" (N x 3 x S x S, float32, dynamic batch) and returns roo
 condition_logits, signs_logits and embedding, in that order. Before anything is written in
 place, ONNX Runtime (CPU) and torch must agree within `tolerance` on every head's calibrated
 probabilities for a batch of real photos; a failed export leaves any previous artifact intact.
+
+Where the artifact goes (`check_destination`): a path that does not exist yet, an empty
+folder, or a folder that is already a model artifact (a model.json `read_artifact` accepts, and
+nothing but artifact files beside it), which is then replaced whole and at once. Anything else
+(a file, a link, any other folder, such as a run folder or a dataset) is refused before
+anything is written. The new artifact is built in a private staging folder beside the
+destination (`NAME.partial-XXXXXXXX`), removed on failure; no other path is deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import contextlib
 import hashlib
 import io
 import logging
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from shanyraq.errors import ShanyraqError
+from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import (
+    ARTIFACT_FILES,
+    META_FILE,
     ONNX_FILE,
     TORCH_FILE,
     Biases,
@@ -33,6 +44,8 @@ from vision.artifact import (
     ModelArtifact,
     Preprocessing,
     Temperatures,
+    open_onnx,
+    read_artifact,
     write_artifact,
 )
 from vision.heads import head_probs
@@ -51,6 +64,12 @@ class ExportParityError(ShanyraqError):
 
     code = "export_parity"
     http_status = 500
+
+
+class ExportDestinationError(ShanyraqError):
+    """The export's destination is not a path an artifact may be written to or replace."""
+
+    code = "export_destination_invalid"
 
 
 @dataclass(frozen=True)
@@ -113,7 +132,7 @@ def onnx_session(path: Path) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return open_onnx(path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def check_parity(
@@ -176,11 +195,7 @@ def build_metadata(
         backbone=backbone_name or type(model.backbone).__name__,
         taxonomy_version=taxonomy.version,
         taxonomy_fingerprint=taxonomy.fingerprint(),
-        labels=Labels(
-            room=taxonomy.room_names,
-            condition=taxonomy.condition_values,
-            signs=taxonomy.sign_names,
-        ),
+        labels=Labels.of(taxonomy),
         condition_formulation=model.condition_formulation,
         preprocessing=request.preprocessing,
         temperatures=request.temperatures,
@@ -203,13 +218,19 @@ def export_artifact(
     parity_images: list[np.ndarray],
     tolerance: float = PARITY_TOLERANCE,
 ) -> ModelArtifact:
-    """Write out_dir/{model.onnx, model.pt, model.json}; replaces out_dir only on success."""
+    """Write out_dir/{model.onnx, model.pt, model.json}; replaces out_dir only on success.
+
+    ExportDestinationError, before anything is written, when out_dir may not take an artifact
+    (see `check_destination`).
+    """
+    out_dir = Path(os.path.abspath(out_dir))  # "." and ".." have no name to stage beside
+    check_destination(out_dir)
     model = model.cpu().eval()
     artifact = build_metadata(model, request, taxonomy=taxonomy)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    work = _work_folder(out_dir)
     try:
+        staging = work / "new"
+        staging.mkdir()
         export_onnx(model, staging / ONNX_FILE, size=request.preprocessing.size)
         check_parity(model, staging / ONNX_FILE, artifact, parity_images, tolerance=tolerance)
         save_model(
@@ -219,18 +240,74 @@ def export_artifact(
             preprocessing=request.preprocessing,
         )
         write_artifact(staging, artifact)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _swap_in(staging, out_dir)
+        check_destination(out_dir)  # again: the export took a while, and the path may have changed
+        _swap_in(staging, out_dir, old=work / "old")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     logger.info("model artifact %s written to %s", artifact.model_version, out_dir)
     return artifact
 
 
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    old = out_dir.with_name(out_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+def check_destination(out_dir: Path) -> None:
+    """Refuse an `out_dir` an export may not write or replace (ExportDestinationError).
+
+    Allowed: a path that does not exist yet (below a folder, or a path of folders to create),
+    an empty folder, or a model artifact folder: a model.json `read_artifact` accepts and no
+    entry but artifact files (vision.artifact.ARTIFACT_FILES), since the export replaces the
+    folder whole.
+    """
+    retry = "choose another destination (export --out), or move it away if it should be replaced"
+    if out_dir.is_symlink():
+        raise ExportDestinationError(f"{out_dir} is a symbolic link; give the real path")
+    if not out_dir.exists():
+        above = next(p for p in out_dir.parents if p.exists())
+        if not above.is_dir():
+            raise ExportDestinationError(f"{above} is a file, so {out_dir} cannot be made")
+        return
+    if not out_dir.is_dir():
+        raise ExportDestinationError(
+            f"{out_dir} is a file, not a model artifact folder, and an export does not replace "
+            f"it: {retry}"
+        )
+    entries = sorted(entry.name for entry in out_dir.iterdir())
+    if not entries:
+        return
+    why = ""
+    if META_FILE not in entries:
+        why = f"it has no {META_FILE}"
+    elif others := [name for name in entries if name not in ARTIFACT_FILES]:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        why = f"it also holds {shown}"
+    else:
+        try:
+            read_artifact(out_dir)
+        except ModelMismatchError:
+            why = f"its {META_FILE} is not one this code reads"
+    if why:
+        raise ExportDestinationError(
+            f"{out_dir} exists and is not a model artifact folder ({why}); an export replaces "
+            f"its destination whole, so it does not write there: {retry}"
+        )
+
+
+def _work_folder(out_dir: Path) -> Path:
+    """A new private folder beside out_dir (same file system, so the swap is a rename)."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.partial-", dir=out_dir.parent))
+    except OSError as exc:
+        raise ExportDestinationError(
+            f"cannot write beside {out_dir}: {exc.strerror or exc}; choose another destination"
+        ) from None
+
+
+def _swap_in(staging: Path, out_dir: Path, *, old: Path) -> None:
+    """Put staging at out_dir; a replaced artifact goes to `old` (in the work folder)."""
     if out_dir.exists():
         out_dir.rename(old)
-    staging.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        staging.rename(out_dir)
+    except BaseException:
+        if old.exists():
+            old.rename(out_dir)
+        raise

@@ -219,7 +219,7 @@ class TensorBytesScorer:
         self, folder: Path, *, device: Device, config: EngineConfig, max_pixels: int
     ) -> None:
         from shanyraq.taxonomy import get_taxonomy
-        from vision.artifact import read_artifact
+        from vision.artifact import check_outputs, read_artifact
 
         self.device = device
         self.name = "gpu" if device == "cuda" else "torch-cpu"
@@ -231,6 +231,7 @@ class TensorBytesScorer:
         self.model_version = self.artifact.model_version
         self._not_dwelling = taxonomy.not_dwelling
         self._session = _open_session(folder, self.artifact, device=device, config=config)
+        check_outputs(self._session, self.artifact)
         self.provider = self._session.get_providers()[0]
         half = self._session.get_inputs()[0].type == "tensor(float16)"
         self._half = half
@@ -369,14 +370,13 @@ class TensorBytesScorer:
 def _open_session(
     folder: Path, artifact: ModelArtifact, *, device: Device, config: EngineConfig
 ) -> Any:
-    import onnxruntime as ort
-
-    from vision.artifact import ONNX_FILE
+    from vision.artifact import onnx_file, open_onnx
     from vision.engine import session_options
     from vision.providers import ORT_NAMES, plan_providers
     from vision.trt_cache import tensorrt_options_for
 
     runtime = config.runtime
+    model_path = onnx_file(folder)
     if device == "cpu":
         providers: list[tuple[str, dict[str, Any]]] = [(ORT_NAMES["cpu"], {})]
     else:
@@ -384,12 +384,12 @@ def _open_session(
         providers = list(plan.providers)
         if runtime.trt_cache_dir is not None and providers[0][0] == ORT_NAMES["tensorrt"]:
             providers[0] = (ORT_NAMES["tensorrt"], tensorrt_options_for(
-                folder / ONNX_FILE, runtime.trt_cache_dir, input_name="pixels",
+                model_path, runtime.trt_cache_dir, input_name="pixels",
                 input_size=artifact.preprocessing.size, device_id=runtime.device_id,
                 fp16=runtime.fp16,
             ))  # fmt: skip
-    return ort.InferenceSession(
-        str(folder / ONNX_FILE), sess_options=session_options(runtime),
+    return open_onnx(
+        model_path, sess_options=session_options(runtime),
         providers=[name for name, _ in providers],
         provider_options=[options for _, options in providers],
     )  # fmt: skip

@@ -30,8 +30,8 @@ from training.recipe import TrainConfig, load_recipe
 from training.report import headline, write_model_card, write_report
 from training.resume import checkpoint_errors
 from training.train import BEST, RUN_JSON, TrainResult, train
-from vision.artifact import ModelArtifact, Preprocessing, Temperatures, write_artifact
-from vision.export import ExportRequest, export_artifact, weights_digest
+from vision.artifact import CARD_FILE, ModelArtifact, Preprocessing, Temperatures, write_artifact
+from vision.export import ExportRequest, check_destination, export_artifact, weights_digest
 from vision.model import ShanyraqNet, load_model
 
 logger = logging.getLogger(__name__)
@@ -138,6 +138,8 @@ def export_run(
     metrics: dict[str, Any] | None = None,
 ) -> tuple[Path, ModelArtifact]:
     """Export a finished run (best.pt + its calibration) as an artifact folder."""
+    out = out_dir or run_dir / ARTIFACT_DIR
+    check_destination(out)  # before the model is loaded and photos decoded (checked again last)
     info, config = read_run(run_dir)
     model, spec = load_best(run_dir / BEST)
     manifest = read_manifest(info.manifest)
@@ -154,7 +156,6 @@ def export_run(
         training_config=info.recipe,
         augmentation=info.augmentation,
     )
-    out = out_dir or run_dir / ARTIFACT_DIR
     artifact = export_artifact(
         model,
         out,
@@ -247,7 +248,7 @@ def _build_in(
     artifact = artifact.model_copy(update={"metrics": headline(metrics)})
     write_artifact(artifact_dir, artifact)
     write_report(staging / EVALUATION_DIR, metrics, artifact=artifact)
-    write_model_card(artifact_dir / "MODEL_CARD.md", artifact, metrics, recipe=config)
+    write_model_card(artifact_dir / CARD_FILE, artifact, metrics, recipe=config)
     return artifact, metrics
 
 

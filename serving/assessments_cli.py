@@ -53,9 +53,11 @@ def refresh(
 
     from serving import reassessment
     from serving.app import build_services
-    from serving.core.config import get_settings, load_serving_settings
+    from serving.cli import check_database, load_settings
 
-    settings = load_serving_settings(config) if config else get_settings()
+    settings = load_settings(config)
+    # Refused here, before build_services would make a missing database or key.
+    check_database(settings, may_create=False, migrate=settings.auto_migrate)
     services = build_services(settings)
     try:
         with services.readers() as session:

@@ -1,6 +1,15 @@
 """CLI of the service: `shanyraq serve`, `shanyraq users add|set-password`, `shanyraq audit verify`.
 
 Thin: parse, call a library function, print. Heavy imports happen inside the commands.
+
+What a command may create (one rule, `open_database` and `command_key` below): on a fresh
+install `serve` and `users add` create the database (a SQLite file and its folder) and then
+the signing key, while the audit log is still empty; `demo` makes its own under var/demo.
+Every other command (`audit verify`, `users set-password`, `rescore`, `rescore promote`,
+`assessments refresh`) refuses a database that does not exist (`database_missing`) and a
+missing key (`signing_key_missing`), and so does every command once the audit log has
+entries: a new key would make all of them read as tampered. `audit verify` writes nothing:
+no migration, a read-only engine, a database not at the last migration refused.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from serving.core.config import ServingSettings
@@ -19,19 +29,46 @@ users_app = typer.Typer(help="Service accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The append-only audit trail.", no_args_is_help=True)
 
 
-def _settings(config: Path | None) -> ServingSettings:
+def load_settings(config: Path | None) -> ServingSettings:
+    """serving.yaml given with --config (which must exist), else the configured one."""
     from serving.core.config import get_settings, load_serving_settings
 
     return load_serving_settings(config) if config else get_settings()
 
 
-def _sessions(settings: ServingSettings) -> sessionmaker[Session]:
-    from serving import audit
-    from serving.db.session import make_engine, make_session_factory
-    from serving.migrations import upgrade
+def open_database(settings: ServingSettings, *, may_create: bool, migrate: bool = True) -> Engine:
+    """The service's database for a command; see the module docstring for who may create it."""
+    from serving.migrations import open_database as open_migrated
 
-    upgrade(settings.resolved_database_url)
-    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    return open_migrated(settings.resolved_database_url, create=may_create, migrate=migrate)
+
+
+def command_key(settings: ServingSettings, engine: Engine, *, may_create: bool) -> bytes:
+    """The token and audit key; made only where `may_create` and the audit log is empty."""
+    from sqlalchemy import inspect, select
+
+    from serving.db.models import AuditEntry
+
+    if may_create and inspect(engine).has_table(AuditEntry.__tablename__):
+        with engine.connect() as connection:
+            may_create = connection.execute(select(AuditEntry.seq).limit(1)).first() is None
+    return settings.signing_key(create=may_create)
+
+
+def check_database(settings: ServingSettings, *, may_create: bool, migrate: bool) -> None:
+    """Refuse, before a command builds the whole service, a database or key it may not make."""
+    engine = open_database(settings, may_create=may_create, migrate=migrate)
+    try:
+        command_key(settings, engine, may_create=may_create)
+    finally:
+        engine.dispose()
+
+
+def _sessions(settings: ServingSettings, engine: Engine) -> sessionmaker[Session]:
+    from serving import audit
+    from serving.db.session import make_session_factory
+
+    sessions = make_session_factory(engine)
     audit.anchor_sessions(sessions, settings.resolved_audit_anchor_file)
     return sessions
 
@@ -59,15 +96,21 @@ _PASSWORD = typer.Option(
 
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default from serving.yaml)."),
-    port: int = typer.Option(None, help="Port (default from serving.yaml)."),
+    port: int = typer.Option(None, min=0, max=65535, help="Port (default from serving.yaml)."),
     config: Path | None = _CONFIG,
 ) -> None:
-    """Run the API (one process; models are loaded once at start-up)."""
+    """Run the API (one process; models are loaded once at start-up).
+
+    On a fresh install it creates the database and the signing key (module docstring).
+    """
     import uvicorn
 
     from serving.app import create_app
 
-    settings = _settings(config)
+    settings = load_settings(config)
+    # Checked before the server starts: a clear error instead of a failed start-up, and no
+    # new key beside an audit log signed with another one.
+    check_database(settings, may_create=True, migrate=settings.auto_migrate)
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
@@ -120,19 +163,27 @@ def add_user(
     password: str = _PASSWORD,
     config: Path | None = _CONFIG,
 ) -> None:
-    """Create an account."""
+    """Create an account. On a fresh install this makes the database and the signing key."""
     from serving import audit
     from serving.db.session import session_scope
-    from serving.users import create_user
+    from serving.users import check_new_user, create_user
 
-    settings = _settings(config)
-    with session_scope(_sessions(settings)) as session:
-        user = create_user(session, username=username, password=password, role=role, region=region)
-        audit.append(
-            session, settings.signing_key(), actor="cli", action="user_created",
-            target=f"user:{username}", details={"role": role, "region": region},
-        )  # fmt: skip
-        typer.echo(f"created {user.role} {user.username} (region: {user.region or 'all'})")
+    settings = load_settings(config)
+    check_new_user(username=username, password=password, role=role, region=region)
+    engine = open_database(settings, may_create=True)
+    try:
+        key = command_key(settings, engine, may_create=True)
+        with session_scope(_sessions(settings, engine)) as session:
+            user = create_user(
+                session, username=username, password=password, role=role, region=region
+            )
+            audit.append(
+                session, key, actor="cli", action="user_created",
+                target=f"user:{username}", details={"role": role, "region": region},
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+    typer.echo(f"created {user.role} {user.username} (region: {user.region or 'all'})")
 
 
 @users_app.command("set-password")
@@ -141,30 +192,48 @@ def set_password(
     password: str = _PASSWORD,
     config: Path | None = _CONFIG,
 ) -> None:
-    """Reset an account's password; every session it has is signed out."""
+    """Reset an account's password; every session it has is signed out.
+
+    The account's current password is accepted too: an operator's reset then only signs
+    every session out (a user's own change on the pages refuses an unchanged password).
+    """
     from serving import audit
     from serving.db.session import session_scope
-    from serving.users import reset_password
+    from serving.users import check_password, reset_password
 
-    settings = _settings(config)
-    with session_scope(_sessions(settings)) as session:
-        user = reset_password(session, username=username, password=password)
-        audit.append(
-            session, settings.signing_key(), actor="cli", action="password_reset",
-            target=f"user:{username}",
-        )  # fmt: skip
-        typer.echo(f"new password set for {user.username}; all its sessions are signed out")
+    settings = load_settings(config)
+    check_password(password)
+    engine = open_database(settings, may_create=False)
+    try:
+        key = command_key(settings, engine, may_create=False)
+        with session_scope(_sessions(settings, engine)) as session:
+            user = reset_password(session, username=username, password=password)
+            audit.append(
+                session, key, actor="cli", action="password_reset", target=f"user:{username}"
+            )
+    finally:
+        engine.dispose()
+    typer.echo(f"new password set for {user.username}; all its sessions are signed out")
 
 
 @audit_app.command("verify")
 def verify_audit(config: Path | None = _CONFIG) -> None:
-    """Check the whole chain; exit 1 and list problems if any entry was edited or deleted."""
-    from serving import audit
-    from serving.db.session import session_scope
+    """Check the whole chain; exit 1 and list problems if any entry was edited or deleted.
 
-    settings = _settings(config)
-    with session_scope(_sessions(settings)) as session:
-        result = audit.verify(session, settings.signing_key())
+    Read-only: a missing database, a database not at the last migration or a missing
+    signing key is refused; nothing is created.
+    """
+    from serving import audit
+    from serving.db.session import make_read_session_factory
+
+    settings = load_settings(config)
+    engine = open_database(settings, may_create=False, migrate=False)
+    try:
+        key = command_key(settings, engine, may_create=False)
+        with make_read_session_factory(engine)() as session:
+            result = audit.verify(session, key, anchor=settings.resolved_audit_anchor_file)
+    finally:
+        engine.dispose()
     if result.ok:
         typer.echo(f"audit log intact: {result.entries} entries")
         return

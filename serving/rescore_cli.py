@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
     from serving.core.config import ServingSettings
     from serving.promote import PromoteReport, PromotionPlan
     from serving.rescore import RescoreReport
     from serving.rescore_runs import Restart
+    from vision.bulk import BytesScorer
 
 app = typer.Typer(
     help="Re-score stored photos under a new model; `promote` adopts the scores.",
@@ -82,26 +84,51 @@ def rescore(
         return
     if model is None:
         raise typer.BadParameter("give the model to score with: --model DIR", param_hint="--model")
-    from serving import audit
-    from serving.core.config import get_settings, load_serving_settings
-    from serving.db.session import make_engine, make_session_factory, session_scope
-    from serving.migrations import upgrade
-    from serving.rescore import rescore as run_rescore
-    from serving.storage import PhotoStore
+    from serving.cli import command_key, load_settings, open_database
     from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.bulk import open_scorer
     from vision.engine import get_engine_config
 
-    settings = load_serving_settings(config) if config else get_settings()
+    settings = load_settings(config)
     when = _parse_since(since)
-    upgrade(settings.resolved_database_url)
-    db_engine = make_engine(settings.resolved_database_url)
     scorer = open_scorer(
         model, prefer=device.value, max_pixels=get_shanyraq_settings().io.max_pixels,
         decode_short_side=get_engine_config().decode_short_side_px,
     )  # fmt: skip
+    db_engine = open_database(settings, may_create=False)
+    try:
+        key = command_key(settings, db_engine, may_create=False)
+        _rescore(settings, db_engine, key, scorer, since=since, when=when,
+                 batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
+    finally:
+        db_engine.dispose()
+
+
+def _rescore(
+    settings: ServingSettings,
+    db_engine: Engine,
+    key: bytes,
+    scorer: BytesScorer,
+    *,
+    since: str | None,
+    when: datetime | None,
+    batch_size: int,
+    progress: bool,
+    restart: bool,
+) -> None:
+    from serving import audit
+    from serving.db.session import make_session_factory, session_scope
+    from serving.rescore import rescore as run_rescore
+    from serving.storage import PhotoStore
+
     typer.echo(f"scoring with model {scorer.model_version} on the {scorer.name} path")
-    key = settings.signing_key()
+    if when is not None and when > datetime.now(UTC):
+        typer.echo(
+            f"warning: --since {since} is in the future (today is {datetime.now(UTC):%Y-%m-%d} "
+            "UTC): no stored photo was uploaded on or after it, so this run scores none; "
+            "check the date",
+            err=True,
+        )
 
     def audit_restart(session: Session, restarted: Restart) -> None:
         # In the transaction that discards the outcomes: recorded even if scoring then stops.
@@ -183,16 +210,14 @@ def promote(
     configs/taxonomy.yaml, and the service's model_dir is this model. Safe to run again.
     """
     from serving import promote as promotion
-    from serving.core.config import get_settings, load_serving_settings
-    from serving.db.session import make_engine, make_session_factory
-    from serving.migrations import upgrade
+    from serving.cli import command_key, load_settings, open_database
+    from serving.db.session import make_session_factory
     from serving.reassessment import resolve_refresh_actor
 
     if reassess and as_user is None:
         raise typer.BadParameter("--reassess records new assessments: give --as ADMIN_NAME")
-    settings = load_serving_settings(config) if config else get_settings()
-    upgrade(settings.resolved_database_url)
-    db_engine = make_engine(settings.resolved_database_url)
+    settings = load_settings(config)
+    db_engine = open_database(settings, may_create=False)
     sessions = make_session_factory(db_engine)
     try:
         actor = None
@@ -206,7 +231,7 @@ def promote(
                 typer.echo(line)
             return
         report = promotion.promote(
-            sessions, settings.signing_key(), model_dir=model,
+            sessions, command_key(settings, db_engine, may_create=False), model_dir=model,
             serving_model_dir=settings.model_dir, batch_size=batch_size,
             actor=actor[1] if actor else "cli",
         )  # fmt: skip

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 
@@ -36,6 +38,11 @@ from welfare.criteria import get_welfare_config
 logger = logging.getLogger(__name__)
 
 PASSWORD_MIN_CHARS = 10
+# The one username rule (`check_username`); the API's UserCreate reads the same constants.
+# The most is the users.username column's width, String(64).
+USERNAME_MIN_CHARS = 3
+USERNAME_MAX_CHARS = 64
+USERNAME_PATTERN = r"^[a-z0-9_.-]+$"
 
 
 class PasswordWeakError(RecordInvalidError):
@@ -79,10 +86,22 @@ def check_grant(granter_region: str | None, *, region: str | None) -> None:
     )
 
 
-def create_user(
-    session: Session, *, username: str, password: str, role: str, region: str | None
-) -> User:
-    """Add a user (flushed, not committed); region is required for all but admins."""
+def check_username(username: str) -> None:
+    """The one rule for a new account's login name: 3-64 of a-z 0-9 . _ -"""
+    if not (
+        USERNAME_MIN_CHARS <= len(username) <= USERNAME_MAX_CHARS
+        and re.fullmatch(USERNAME_PATTERN, username)
+    ):
+        raise RecordInvalidError(
+            f"the username {username[:USERNAME_MAX_CHARS]!r} is not allowed: use "
+            f"{USERNAME_MIN_CHARS}-{USERNAME_MAX_CHARS} characters of a-z 0-9 . _ - "
+            "(lower case, no spaces)"
+        )
+
+
+def check_new_user(*, username: str, password: str, role: str, region: str | None) -> None:
+    """Every check of a new account that needs no database: name, role, region, password."""
+    check_username(username)
     if role not in ROLES:
         raise RecordInvalidError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     regions = get_welfare_config().regions
@@ -91,6 +110,13 @@ def create_user(
     if region is not None and region not in regions:
         raise RecordInvalidError(f"unknown region {region!r}; choose one of {', '.join(regions)}")
     check_password(password)
+
+
+def create_user(
+    session: Session, *, username: str, password: str, role: str, region: str | None
+) -> User:
+    """Add a user (flushed, not committed); region is required for all but admins."""
+    check_new_user(username=username, password=password, role=role, region=region)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise ConflictError(f"the user {username!r} exists already")
     user = User(username=username, password_hash=hash_password(password), role=role, region=region)
@@ -103,15 +129,26 @@ def create_user(
 
 
 def check_password(password: str) -> None:
-    """The one strength rule for a new password (accounts, resets and changes alike)."""
+    """The one rule for a new password (accounts, resets and changes alike): long enough, and
+    no control characters (a tab or line break pasted with it, or a byte no keyboard types),
+    which cannot be typed into a sign-in form."""
     if len(password) < PASSWORD_MIN_CHARS:
         raise PasswordWeakError(
             f"the password is too short; use at least {PASSWORD_MIN_CHARS} characters"
         )
+    if any(unicodedata.category(char) == "Cc" for char in password):
+        raise PasswordWeakError(
+            "the password contains a control character (a tab, a line break or another "
+            "invisible one); type it again without one"
+        )
 
 
 def reset_password(session: Session, *, username: str, password: str) -> User:
-    """Give `username` a new password and sign all its sessions out (flushed, not committed)."""
+    """Give `username` a new password and sign all its sessions out (flushed, not committed).
+
+    An operator's reset (no current password asked) may set the password the account has
+    already: it still signs every session out, e.g. after a device was lost. Only the user's
+    own change refuses an unchanged password (`change_password`)."""
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
         raise NotFoundError(f"no user {username!r}")

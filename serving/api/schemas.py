@@ -8,7 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.db.models import Role
-from serving.users import PASSWORD_MIN_CHARS
+from serving.users import (
+    PASSWORD_MIN_CHARS,
+    USERNAME_MAX_CHARS,
+    USERNAME_MIN_CHARS,
+    USERNAME_PATTERN,
+)
 
 _CRITERIA_EXAMPLE: dict[str, Any] = {
     "per_capita_income_kzt": 28000,
@@ -25,7 +30,10 @@ class Token(BaseModel):
 
 
 class UserCreate(BaseModel):
-    username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    # serving.users.check_username's rule, which create_user applies again.
+    username: str = Field(
+        min_length=USERNAME_MIN_CHARS, max_length=USERNAME_MAX_CHARS, pattern=USERNAME_PATTERN
+    )
     password: str = Field(min_length=PASSWORD_MIN_CHARS, max_length=256)
     role: Role
     region: str | None = Field(None, description="Required for every role but admin.")

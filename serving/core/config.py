@@ -18,7 +18,13 @@ from shanyraq.config import (
     format_validation_error,
     read_yaml,
 )
-from shanyraq.errors import ConfigError
+from shanyraq.errors import ConfigError, read_text
+
+
+class SigningKeyMissingError(ConfigError):
+    """No token and audit key is configured or on disk, and this command may not make one."""
+
+    code = "signing_key_missing"
 
 
 class RateLimits(StrictModel):
@@ -107,17 +113,32 @@ class ServingSettings(EnvOverYamlSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'shanyraq.db'}"
 
-    def signing_key(self) -> bytes:
-        """The token and audit key: the configured secret, else a file made once (mode 0600)."""
+    def signing_key(self, *, create: bool = True) -> bytes:
+        """The token and audit key: the configured secret, else the key file (mode 0600).
+
+        `create`: make the file when it is missing; otherwise that is SigningKeyMissingError.
+        Only a fresh install may: `serve` and `users add` while the audit log is empty
+        (serving/cli.py), and `demo` in its own folder. A new key beside entries signed with
+        the old one would make all of them read as tampered and sign every token out.
+        """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
         path = self.data_dir / "secret_key"
         if not path.exists():
+            if not create:
+                raise SigningKeyMissingError(
+                    f"no signing key at {path} and secret_key (SHANYRAQ_SERVING__SECRET_KEY) "
+                    "is not set; set SHANYRAQ_SERVING__SECRET_KEY or restore the file (a new "
+                    "key would make every audit entry read as tampered)"
+                )
             self.data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+        key = read_text(path, SigningKeyMissingError).strip()
+        if not key:
+            raise SigningKeyMissingError(f"{path} is empty; restore the signing key file")
+        return key.encode()
 
 
 def _shipped(key: str) -> list[str]:
@@ -126,9 +147,13 @@ def _shipped(key: str) -> list[str]:
 
 
 def load_serving_settings(path: Path | None = None, **overrides: object) -> ServingSettings:
-    """Read serving.yaml (default: configs/serving.yaml); keyword overrides win over the file."""
+    """Read serving.yaml (default: configs/serving.yaml); keyword overrides win over the file.
+
+    A `path` given that does not exist is a ConfigError; only the default may be absent.
+    """
+    given = path is not None
     path = path or default_configs_dir() / "serving.yaml"
-    data = read_yaml(path) if path.exists() else {}
+    data = read_yaml(path) if given or path.exists() else {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     for key in ("model_dir", "fusion_dir"):

@@ -9,10 +9,34 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shanyraq.errors import ShanyraqError
+
 logger = logging.getLogger(__name__)
+
+# Where the database is set; every refusal of it names them.
+URL_HINT = "check database_url in serving.yaml (or SHANYRAQ_SERVING__DATABASE_URL)"
+FILE_HINT = (
+    "check --config, data_dir (SHANYRAQ_SERVING__DATA_DIR) and database_url "
+    "(SHANYRAQ_SERVING__DATABASE_URL)"
+)
+
+
+class DatabaseUnavailableError(ShanyraqError):
+    """The database URL cannot be parsed, names no installed driver, or cannot be reached."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+
+class DatabaseMissingError(ShanyraqError):
+    """No database where the settings point, for a command that may not create one."""
+
+    code = "database_missing"
+    http_status = 500
 
 
 class ReadOnlySessionError(RuntimeError):
@@ -63,6 +87,69 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         _sqlite_setup(engine, read_only=read_only)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def parse_url(url: str) -> URL:
+    """`url` parsed, or DatabaseUnavailableError (the URL itself is not shown: it may hold a
+    password in a form the parser could not find)."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise DatabaseUnavailableError(
+            "the database URL cannot be parsed; write it as "
+            "postgresql+psycopg://USER@HOST:PORT/NAME or sqlite:///PATH, and " + URL_HINT
+        ) from None
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL; None for another database or an in-memory one."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def open_engine(url: str, *, create: bool, read_only: bool = False) -> Engine:
+    """`make_engine(url)` once a first connection worked; each way it fails is one clear error.
+
+    `create` False refuses a SQLite file that does not exist before anything is made (the
+    first connection would make an empty one, and its folder). A database server that is
+    down, a wrong password, a missing driver or a malformed URL: DatabaseUnavailableError.
+    """
+    parsed = parse_url(url)
+    file = sqlite_file(parsed)
+    if file is not None and not create:
+        if not file.is_file():
+            raise DatabaseMissingError(f"no database at {file}; {FILE_HINT}")
+        if file.stat().st_size == 0:  # the first connection would write a database into it
+            raise DatabaseMissingError(f"{file} is empty, not a database; {FILE_HINT}")
+    try:
+        engine = make_engine(url, read_only=read_only)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise DatabaseUnavailableError(
+            f"cannot open the database at {parsed.render_as_string(hide_password=True)}: no "
+            f"installed driver for {parsed.drivername!r} ({exc}); {URL_HINT}"
+        ) from None
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        engine.dispose()
+        raise unavailable(engine, exc, doing="open") from None
+    return engine
+
+
+def unavailable(engine: Engine, exc: DBAPIError, *, doing: str) -> DatabaseUnavailableError:
+    """The clear error for a driver's failure on `engine`: its first line, no traceback."""
+    shown = engine.url.render_as_string(hide_password=True)
+    reason = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = (
+        "that the file is the service's SQLite database"
+        if sqlite_file(engine.url) is not None
+        else "that the database server is running"
+    )
+    return DatabaseUnavailableError(
+        f"cannot {doing} the database at {shown}: {reason}; {URL_HINT}, and {where}"
+    )
 
 
 def make_read_engine(engine: Engine) -> Engine:

@@ -63,6 +63,13 @@ def _scores_source(
     return {**source, "model_versions": sorted({s.model_version for s in used})}
 
 
+def _one_scores_option(model: Path | None, scores: Path | None) -> None:
+    if model is not None and scores is not None:
+        raise typer.BadParameter(
+            "give --model DIR or --scores FILE, not both: the scores come from one of them"
+        )
+
+
 def _scores(manifest_path: Path, model: Path | None, scores: Path | None) -> dict[str, PhotoScore]:
     from annotation.scoring import read_scores, score_manifest
     from shanyraq.manifest import read_manifest
@@ -72,6 +79,23 @@ def _scores(manifest_path: Path, model: Path | None, scores: Path | None) -> dic
     if model is not None:
         return score_manifest(read_manifest(manifest_path), model)
     return {}
+
+
+def _check_outputs(out: Path, record: Path, *, manifest: Path) -> None:
+    """Refuse, before scoring, an --out that cannot take the picks or would replace the pool."""
+    from shanyraq.errors import InputFileError
+
+    for path in (out, record):
+        if path.is_dir():
+            raise InputFileError(
+                f"{path} is a folder; --out names the manifest file to write (its record goes "
+                f"beside it as {record.name}): choose another --out"
+            )
+    if out.resolve() == manifest.resolve():
+        raise InputFileError(
+            f"--out {out} is the pool manifest itself, which the picks would replace; choose "
+            "another file"
+        )
 
 
 @app.command("init")
@@ -113,13 +137,16 @@ def push(
     from shanyraq.manifest import read_manifest
     from shanyraq.taxonomy import get_taxonomy
 
+    _one_scores_option(model, scores)
     config = _config(config_path)
     data = read_manifest(manifest)
+    # Connect (and find the project) before scoring: scoring every photo takes a while, and is
+    # wasted if Label Studio is down.
+    conn = _connect(config)
+    project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
     by_sha = _scores(manifest, model, scores)
     if save_scores is not None and by_sha:
         write_scores(save_scores, by_sha.values())
-    conn = _connect(config)
-    project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
     report = push_rows(
         conn,
         project_id,
@@ -164,13 +191,22 @@ def select(
     OUT.json (e.g. picked.csv.json) records the pool manifest's sha256, the scores' source and
     model versions, the selection parameters, budget and seed, and the code version.
     """
-    from annotation.select import select_from_manifest, selection_record, selection_record_path
-    from shanyraq.manifest import read_manifest, write_manifest
+    from annotation.select import (
+        check_unlabelled,
+        select_from_manifest,
+        selection_record,
+        selection_record_path,
+        write_selection,
+    )
+    from shanyraq.manifest import read_manifest
 
     if model is None and scores is None:
         raise typer.BadParameter("give --model DIR or --scores FILE: selection needs scores")
+    _one_scores_option(model, scores)
     config = _config(config_path)
     data = read_manifest(manifest)
+    check_unlabelled(data.rows, manifest=manifest)
+    _check_outputs(out, selection_record_path(out), manifest=manifest)
     by_sha = _scores(manifest, model, scores)
     missing = [r.path for r in data.rows if r.sha256 not in by_sha]
     if missing:
@@ -190,17 +226,20 @@ def select(
         }
     params = config.selection.params(budget)
     selection = select_from_manifest(data.rows, data.root, by_sha, params, in_project=in_project)
-    write_manifest(out, selection.picked)
-    record = selection_record(
-        selection,
-        params,
-        manifest=manifest,
-        out=out,
-        scores_source=_scores_source(model, scores, [by_sha[r.sha256] for r in data.rows]),
-        in_project=None if in_project is None else len(in_project),
+    scores_source = _scores_source(model, scores, [by_sha[r.sha256] for r in data.rows])
+    record_path = write_selection(
+        out,
+        selection.picked,
+        lambda written: selection_record(
+            selection,
+            params,
+            manifest=manifest,
+            out=out,
+            scores_source=scores_source,
+            in_project=None if in_project is None else len(in_project),
+            written=written,
+        ),
     )
-    record_path = selection_record_path(out)
-    record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
     typer.echo(
         f"selected {len(selection.picked)} of {len(selection.candidates)} unlabelled photo(s) "
         f"-> {out} (how: {record_path.name})"

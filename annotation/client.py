@@ -71,6 +71,12 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
             "check that the server is running and SHANYRAQ_LABEL_STUDIO_URL is right, then "
             "run the command again (nothing was lost: it only sends what is not there yet)"
         ) from None
+    except httpx.InvalidURL as exc:  # a URL that reached us unchecked (settings check theirs)
+        raise LabelStudioUnreachableError(
+            f"cannot reach Label Studio at {url!r} while {action}: not a valid URL ({exc}); "
+            "set SHANYRAQ_LABEL_STUDIO_URL (or server.url in annotation.yaml) to the server's "
+            "address"
+        ) from None
     except ApiError as exc:
         status = exc.status_code or 0
         if status in (401, 403):

@@ -12,14 +12,16 @@ the Label Studio project (`select_from_manifest`).
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from shanyraq.errors import ShanyraqError
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import HeadName
 from vision.score import PhotoScore
@@ -343,6 +345,22 @@ def photo_hashes(paths: Sequence[Path]) -> np.ndarray:
     return out
 
 
+class NothingToSelectError(ShanyraqError):
+    """The pool has no photo left to select: every one is labelled or already in the project."""
+
+    code = "nothing_to_select"
+
+
+def check_unlabelled(rows: Sequence[ManifestRow], *, manifest: Path) -> None:
+    """Refuse a pool without one unlabelled photo (a row with no room label), before scoring."""
+    if all(r.room is not None for r in rows):
+        what = f"every one of its {len(rows)} rows has a room label" if rows else "it has no rows"
+        raise NothingToSelectError(
+            f"no unlabelled photos in {manifest}: {what}; nothing to select (give the manifest "
+            "of the photos still to label)"
+        )
+
+
 @dataclass(frozen=True)
 class ManifestSelection:
     picked: list[ManifestRow]
@@ -367,6 +385,12 @@ def select_from_manifest(
     in_project = in_project or {}
     candidates = [r for r in rows if r.room is None and r.sha256 not in in_project]
     references = [r for r in rows if r.room is not None or r.sha256 in in_project]
+    if not candidates:
+        pushed = sum(r.room is None for r in rows)
+        raise NothingToSelectError(
+            f"no unlabelled photo left to select: {len(rows) - pushed} of the {len(rows)} are "
+            f"labelled and the other {pushed} are already in the Label Studio project"
+        )
     in_manifest = {r.sha256 for r in rows}
     outside = [p for sha, p in in_project.items() if sha not in in_manifest]
     readable = [p for p in outside if p is not None and p.is_file()]
@@ -400,11 +424,13 @@ def selection_record(
     out: Path,
     scores_source: Mapping[str, Any],
     in_project: int | None,
+    written: Path | None = None,
 ) -> dict[str, Any]:
     """What a selection was made from and how, so it can be told apart from another or re-run:
     the pool manifest and the written picks (sha256), where the scores came from (with the model
     versions they hold), every selection parameter (budget and k-means seed among them) and the
-    code version. `in_project`: photos already in the Label Studio project (None: not asked)."""
+    code version. `in_project`: photos already in the Label Studio project (None: not asked).
+    `written`: the file the picks are in now, if not yet `out` (a temporary name)."""
     from datetime import UTC, datetime
 
     from shanyraq.manifest import sha256_file
@@ -416,7 +442,7 @@ def selection_record(
         "manifest": str(manifest.resolve()),
         "manifest_sha256": sha256_file(manifest),
         "out": str(out.resolve()),
-        "out_sha256": sha256_file(out),
+        "out_sha256": sha256_file(written or out),
         "scores": dict(scores_source),
         "budget": params.budget,
         "seed": params.seed,
@@ -426,3 +452,21 @@ def selection_record(
         "candidates": len(selection.candidates),
         "picked": len(selection.picked),
     }
+
+
+def write_selection(
+    out: Path, picked: Sequence[ManifestRow], record: Callable[[Path], Mapping[str, Any]]
+) -> Path:
+    """Write the picked manifest to `out` and `record(file the picks are in)` to OUT.json, as a
+    pair: both are written under temporary names first, then the manifest is renamed into
+    place and the record last. The record's rename is the commit point: it names the
+    manifest's sha256, so an older record left beside a newer manifest shows as a mismatch,
+    and any failure before it leaves both files as they were. Returns the record's path."""
+    from shanyraq.atomic import atomic_file
+    from shanyraq.manifest import write_manifest
+
+    record_path = selection_record_path(out)
+    with atomic_file(record_path) as record_tmp, atomic_file(out) as out_tmp:
+        write_manifest(out_tmp, picked)
+        record_tmp.write_text(json.dumps(record(out_tmp), indent=2), encoding="utf-8")
+    return record_path

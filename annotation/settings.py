@@ -87,14 +87,40 @@ class LabelStudioEnv(BaseSettings):
 
 
 def load_annotation_config(path: Path | None = None) -> AnnotationConfig:
-    """configs/annotation.yaml (or `path`), with SHANYRAQ_LABEL_STUDIO_URL applied."""
-    config = load_config(path or default_configs_dir() / "annotation.yaml", AnnotationConfig)
+    """configs/annotation.yaml (or `path`), with SHANYRAQ_LABEL_STUDIO_URL applied; the URL
+    must be an http(s) URL with a host (a ConfigError naming where it came from, if not)."""
+    source = path or default_configs_dir() / "annotation.yaml"
+    config = load_config(source, AnnotationConfig)
     env = LabelStudioEnv()
     if env.url:
         config = config.model_copy(
             update={"server": ServerConfig(url=env.url, timeout_s=config.server.timeout_s)}
         )
+    check_server_url(
+        config.server.url,
+        source="SHANYRAQ_LABEL_STUDIO_URL" if env.url else f"server.url in {source}",
+    )
     return config
+
+
+def check_server_url(url: str, *, source: str) -> None:
+    """Refuse a Label Studio URL httpx cannot use, before anything connects."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise httpx.InvalidURL(f"port {parsed.port} is not 1-65535")
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise ConfigError(
+            f"{source}: {url!r} is not a valid URL ({exc}); give the server's address, e.g. "
+            "http://127.0.0.1:8080"
+        ) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(
+            f"{source}: {url!r} is not an http(s) URL with a host; give the server's address, "
+            "e.g. http://127.0.0.1:8080"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -103,11 +129,22 @@ def get_annotation_config() -> AnnotationConfig:
 
 
 def token_from_env() -> str:
-    """The API token, or a ConfigError that says how to set it."""
+    """The API token, or a ConfigError that says how to set it.
+
+    A token goes into an HTTP header, so it must be printable ASCII: a token with other
+    characters (a pasted typographic quote, a newline) is refused here, never shown.
+    """
     token = LabelStudioEnv().token
-    if token is None or not token.get_secret_value().strip():
+    value = token.get_secret_value().strip() if token is not None else ""
+    if not value:
         raise ConfigError(
             "no Label Studio token: set SHANYRAQ_LABEL_STUDIO_TOKEN to a personal access token "
             "(Label Studio > Account & Settings > Personal Access Token) or a legacy token"
         )
-    return token.get_secret_value().strip()
+    if not (value.isascii() and value.isprintable()):
+        raise ConfigError(
+            "SHANYRAQ_LABEL_STUDIO_TOKEN holds characters no token has (non-ASCII or control "
+            "characters, e.g. a typographic quote or a line break picked up when pasting); "
+            "copy the token again from Label Studio > Account & Settings"
+        )
+    return value

@@ -9,7 +9,6 @@ decoded photo, as a degraded upload would arrive.
 from __future__ import annotations
 
 import logging
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from sklearn.exceptions import UndefinedMetricWarning
 from tqdm import tqdm
 
 from shanyraq.config import get_settings
-from shanyraq.errors import InputFileError, ManifestError, ShanyraqError
+from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
+from shanyraq.outputs import check_output_folder
 from shanyraq.taxonomy import Taxonomy
 from training.calibrate import HeadLogits
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
@@ -94,27 +94,6 @@ def load_images(rows: Sequence[ManifestRow], root: Path, spec: Preprocessing) ->
         with photo_file(path):
             images.append(decode_file(path, max_pixels=limit, target_size=spec.size).pixels)
     return images
-
-
-def check_output_folder(folder: Path, *, error: type[ShanyraqError], what: str) -> None:
-    """Refuse, before any work, an output folder that cannot be made or written in: a file at
-    its path or above it, or a parent that cannot be written (read-only, no permission). It
-    tries, creating nothing: a temporary file that has no name, in the nearest existing folder.
-    """
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        where = "" if existing == folder else f" ({existing} is a file)"
-        raise error(f"{what} {folder} is not a folder{where}; choose another path")
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        raise error(
-            f"{what} {folder} cannot be written ({existing}: {exc.strerror or exc}); choose "
-            "another path or fix its permissions"
-        ) from None
 
 
 def collect_logits(
@@ -455,7 +434,7 @@ def evaluate_artifact(
     from training.report import write_report
     from vision.artifact import read_artifact
 
-    check_output_folder(out_dir, error=InputFileError, what="--out")
+    check_output_folder(out_dir)
     taxonomy = get_taxonomy()
     artifact = read_artifact(model_dir)
     artifact.check_taxonomy(taxonomy)

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from shanyraq.errors import ConfigError
+from shanyraq.outputs import check_output_folder
 from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.augment import NO_AUGMENT, build_pipeline, load_pipeline_config
@@ -50,7 +51,6 @@ from training.data import (
 )
 from training.dataset_splits import DataSplits, load_splits
 from training.evaluate import (
-    check_output_folder,
     collect_logits,
     head_metrics,
     load_images,
@@ -422,7 +422,7 @@ def train(
     taxonomy = get_taxonomy()
     run_dir = config.output_dir
     pick_device(config.device)  # refuses an absent GPU before any work
-    check_output_folder(run_dir, error=ConfigError, what="the recipe's output_dir")
+    check_output_folder(run_dir, option="the recipe's output_dir", error=ConfigError)
     if resume:
         require_checkpoint(run_dir / LAST)  # read (and checked) once the model is built
     seed_everything(config.seed)

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from welfare.criteria import WelfareConfig
-from welfare.dataset import split_indices, synthetic_family_data
+from welfare.dataset import split_indices, split_sizes, synthetic_family_data
 from welfare.evaluation import outcomes
+from welfare.fusion import FamilyCountError, check_trainable
 from welfare.simulate import NoiseModel
 from welfare.train import fit_on
 
@@ -42,8 +43,13 @@ READINGS = {"simulated photo scores": NoiseModel(), "noise-free photo scores": P
 def measure_ceiling(
     *, n: int, seed: int, sizes: Sequence[int], config: WelfareConfig
 ) -> dict[str, Any]:
-    """Test level accuracy of the default model per photo reading and training size."""
+    """Test level accuracy of the default model per photo reading and training size.
+
+    Sizes larger than the training split are skipped (with a warning); a size too small to
+    fit the model, or none that fits the split, is refused before any family is generated.
+    """
     name = config.fusion.default_model
+    check_sizes(sizes, n=n, name=name, config=config)
     rows = []
     for reading, noise in READINGS.items():
         data = synthetic_family_data(n, seed=seed, noise=noise)
@@ -63,3 +69,17 @@ def measure_ceiling(
             log.info("%s, %d families: accuracy %.4f", reading, size, accuracy)
             rows.append({"reading": reading, "n_train": size, "accuracy": accuracy})
     return {"model": name, "n_families": n, "seed": seed, "n_test": len(test_idx), "rows": rows}
+
+
+def check_sizes(sizes: Sequence[int], *, n: int, name: str, config: WelfareConfig) -> None:
+    """Refuse training sizes the model cannot be fitted on, or a split none of them fits."""
+    if sizes:
+        check_trainable(name, min(sizes), config.fusion)
+    n_train = split_sizes(n, test_fraction=config.fusion.test_fraction)[0] if n > 0 else 0
+    if not any(s <= n_train for s in sizes):
+        raise FamilyCountError(
+            f"no training size fits: {n} families leave {max(n_train, 0)} for training "
+            f"({config.fusion.test_fraction:.0%} are held out for testing), fewer than every "
+            f"--size ({', '.join(map(str, sorted(set(sizes))))}); give a larger --n or a smaller "
+            "--size"
+        )

@@ -72,7 +72,9 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder for the model artifacts.")] = Path(
         "artifacts/welfare"
     ),
-    n: Annotated[int | None, typer.Option(help="Synthetic families (default: recipe).")] = None,
+    n: Annotated[
+        int | None, typer.Option(min=1, help="Synthetic families (default: recipe).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Data and model seed (default: recipe).")] = None,
     model: Annotated[
         list[str] | None,
@@ -80,6 +82,7 @@ def train(
     ] = None,
 ) -> None:
     """Train fusion models on synthetic families (photo scores simulated) and save them."""
+    from shanyraq.outputs import check_output_folder
     from welfare.criteria import get_welfare_config
     from welfare.fusion import list_models
     from welfare.train import train_models
@@ -89,9 +92,11 @@ def train(
     unknown = sorted(set(model or []) - set(list_models()))
     if unknown:
         raise typer.BadParameter(f"unknown models {unknown}; choose from {list_models()}")
+    for folder in (out, *(out / name for name in model or list_models())):
+        check_output_folder(folder)
     models = train_models(
         out,
-        n=n or config.fusion.n_families,
+        n=config.fusion.n_families if n is None else n,
         seed=config.fusion.seed if seed is None else seed,
         names=model or None,
         config=config,
@@ -111,15 +116,18 @@ def evaluate(
     markdown: Annotated[Path, typer.Option(help="Markdown report.")] = Path(
         "docs/welfare-report.md"
     ),
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for fairness CIs.")] = 200,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for fairness CIs.")] = 200,
 ) -> None:
     """Evaluate saved models on held-out synthetic families; write JSON, plots and Markdown."""
+    from shanyraq.outputs import check_output_file, check_output_folder
     from welfare.criteria import get_welfare_config
     from welfare.report import write_report
     from welfare.simulate import NoiseModel
     from welfare.train import evaluate_saved
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    check_output_folder(out)
+    check_output_file(markdown, option="--markdown")
     config = get_welfare_config()
     result, context = evaluate_saved(models, n_boot=n_boot, config=config)
     # The recipe the default model recorded; a model saved before recipes were: the config's.
@@ -151,21 +159,24 @@ def evaluate(
 @app.command("ceiling")
 def ceiling(
     n: Annotated[
-        int, typer.Option(help="Synthetic families (test split as in the recipe).")
+        int, typer.Option(min=1, help="Synthetic families (test split as in the recipe).")
     ] = 64000,
     sizes: Annotated[
-        list[int] | None, typer.Option("--size", help="Training families (repeatable).")
+        list[int] | None, typer.Option("--size", min=1, help="Training families (repeatable).")
     ] = None,
     out: Annotated[Path, typer.Option(help="Where ceiling.json goes (read by `evaluate`).")] = Path(
         "docs/images/welfare"
     ),
 ) -> None:
     """Measure the accuracy ceiling: simulated vs noise-free photo scores, by training size."""
+    from shanyraq.atomic import atomic_file
+    from shanyraq.outputs import check_output_file
     from shanyraq.provenance import code_version
     from welfare.ceiling import measure_ceiling
     from welfare.criteria import get_welfare_config
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    check_output_file(out / "ceiling.json")
     config = get_welfare_config()
     result = measure_ceiling(
         n=n, seed=config.fusion.seed, sizes=sizes or [3000, 12000, 48000], config=config
@@ -177,8 +188,8 @@ def ceiling(
         code_version=code_version(),
         welfare_config_sha256=config.digest(),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ceiling.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    with atomic_file(out / "ceiling.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2), encoding="utf-8")
     for row in result["rows"]:
         typer.echo(f"{row['reading']}, {row['n_train']} families: {row['accuracy']:.4f}")
 
@@ -221,13 +232,16 @@ def assess_command(
 
 # Options shared by the commands that render and score families' photos.
 VisionOpt = Annotated[Path, typer.Option(help="Vision model artifact (scores the photos).")]
-SizeOpt = Annotated[int, typer.Option(help="Render size, px (the demo model's data: 128).")]
+SizeOpt = Annotated[
+    int,  # the range `synth photos --size` renders
+    typer.Option(min=32, max=2048, help="Render size, px (the demo model's data: 128)."),
+]
 DEMO_VISION = Path("runs/demo/artifact")
 
 
 @app.command("evaluate-real")
 def evaluate_real(
-    families: Annotated[int, typer.Option(help="Test families to render and score.")] = 400,
+    families: Annotated[int, typer.Option(min=1, help="Test families to render and score.")] = 400,
     model: Annotated[Path, typer.Option(help="Folder written by `welfare train`.")] = Path(
         "artifacts/welfare"
     ),
@@ -237,7 +251,9 @@ def evaluate_real(
         Path | None, typer.Option(help="Folder of cached photo scores; --no-cache: none.")
     ] = Path("runs/welfare_real"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Score every photo again.")] = False,
-    n_boot: Annotated[int, typer.Option(help="Paired bootstrap resamples for the CIs.")] = 1000,
+    n_boot: Annotated[
+        int, typer.Option(min=1, help="Paired bootstrap resamples for the CIs.")
+    ] = 1000,
     out: Annotated[
         Path, typer.Option(help="Where real_scores.json goes (read by `evaluate`).")
     ] = Path("docs/images/welfare"),
@@ -253,11 +269,15 @@ def evaluate_real(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
 
+    from shanyraq.atomic import atomic_file
+    from shanyraq.outputs import check_output_file
     from welfare.criteria import get_welfare_config
     from welfare.real_evaluation import arm, measure_real_scores
 
     cv2.setNumThreads(1)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    path = out / "real_scores.json"
+    check_output_file(path)
     result = measure_real_scores(
         model,
         vision_dir=vision,
@@ -271,9 +291,8 @@ def evaluate_real(
     )
     result.pop("_frames")
     result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "real_scores.json"
-    path.write_text(json.dumps(result, indent=2, allow_nan=False), encoding="utf-8")
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, allow_nan=False), encoding="utf-8")
     arms = result["overall"]["arms"]
     for name in (result["tabular"], result["fused"], result["engine_trained"]):
         for reading in ("simulated", "engine") if name else ():
@@ -289,7 +308,7 @@ def evaluate_real(
 @app.command("train-engine")
 def train_engine(
     families: Annotated[
-        int | None, typer.Option(help="Training families (seeded subset; default all).")
+        int | None, typer.Option(min=1, help="Training families (seeded subset; default all).")
     ] = None,
     subset_seed: Annotated[int, typer.Option(help="Seed of the subset of families.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for the model artifact.")] = Path(
@@ -307,11 +326,13 @@ def train_engine(
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as evaluate-real: one thread
     import cv2
 
+    from shanyraq.outputs import check_output_folder
     from welfare.criteria import get_welfare_config
     from welfare.real_training import train_on_engine_scores
 
     cv2.setNumThreads(1)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    check_output_folder(out)
     model, counts = train_on_engine_scores(
         out,
         vision_dir=vision,

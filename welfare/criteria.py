@@ -156,6 +156,11 @@ class RandomForestRecipe(StrictModel):
     min_samples_leaf: int = Field(ge=1)
 
 
+# The fewest families a recipe may train on; `welfare train --n` below it is allowed (to try
+# the pipeline) but warned about: a model fitted on so few families is meaningless.
+MIN_RECIPE_FAMILIES = 100
+
+
 class FusionRecipe(StrictModel):
     """How fusion models are trained: features, decoding, splits, hyper-parameters."""
 
@@ -168,7 +173,7 @@ class FusionRecipe(StrictModel):
     level_decoding: Literal["argmax", "median"]
     calibration_fraction: float = Field(gt=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
-    n_families: int = Field(ge=100)
+    n_families: int = Field(ge=MIN_RECIPE_FAMILIES)
     seed: int
     lightgbm: LightGBMRecipe
     random_forest: RandomForestRecipe

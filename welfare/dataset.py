@@ -94,8 +94,14 @@ def synthetic_family_data(
     return build_family_data(families.table, photos, progress=progress)
 
 
+def split_sizes(n: int, *, test_fraction: float) -> tuple[int, int]:
+    """How many of n families `split_indices` puts in training and in test (at least one)."""
+    n_test = max(1, round(n * test_fraction))
+    return n - n_test, n_test
+
+
 def split_indices(n: int, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train and test family indices (a seeded permutation: families never straddle)."""
     order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, round(n * test_fraction))
+    _, n_test = split_sizes(n, test_fraction=test_fraction)
     return np.sort(order[n_test:]), np.sort(order[:n_test])

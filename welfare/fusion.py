@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from shanyraq.errors import ModelMismatchError
+from shanyraq.errors import ModelMismatchError, ShanyraqError, read_text
 from shanyraq.provenance import code_version
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 ARTIFACT_FORMAT = 1
 META_FILE = "fusion.json"
 Learner = Literal["lightgbm", "random_forest"]
+
+
+class FamilyCountError(ShanyraqError):
+    """A number of families asked for cannot be had: too few to split and fit a model on, or
+    more than the split holds."""
+
+    code = "family_count_invalid"
 
 
 @dataclass(frozen=True)
@@ -176,21 +183,78 @@ class FusionModel:
 
     @classmethod
     def load(cls, folder: Path) -> FusionModel:
-        path = Path(folder) / META_FILE
-        if not path.exists():
-            raise ModelMismatchError(f"{folder}: no {META_FILE}; train one with `welfare train`")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != ARTIFACT_FORMAT:
-            raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
-        data["platt"] = tuple(data["platt"])
-        meta = FusionMeta(**data)
+        """The model saved in `folder`; a folder that is not a whole fusion model (no or bad
+        fusion.json, a head file missing or unreadable) is a ModelMismatchError saying what."""
+        folder = Path(folder)
+        meta = _read_meta(folder)
         level = level_head_class(meta.learner, meta.level_objective)
         asp = _ASP_HEADS[meta.learner]
         return cls(
             meta,
-            level.load(folder / f"level{level.suffix}"),
-            asp.load(folder / f"asp{asp.suffix}"),
+            _load_head(level, folder / f"level{level.suffix}"),
+            _load_head(asp, folder / f"asp{asp.suffix}"),
         )
+
+
+_RETRAIN = "; train the model again with `shanyraq welfare train`"
+
+
+def _read_meta(folder: Path) -> FusionMeta:
+    path = folder / META_FILE
+    if not path.exists():
+        raise ModelMismatchError(f"{folder}: no {META_FILE}; train one with `welfare train`")
+    text = read_text(path, ModelMismatchError, _RETRAIN)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelMismatchError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}){_RETRAIN}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelMismatchError(f"{path}: not a fusion model's metadata (a JSON object){_RETRAIN}")
+    if data.get("format") != ARTIFACT_FORMAT:
+        raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
+    known = {f.name: f for f in fields(FusionMeta)}
+    missing = [
+        name
+        for name, f in known.items()
+        if f.default is MISSING and f.default_factory is MISSING and name not in data
+    ]
+    unknown = sorted(set(data) - set(known))
+    if missing or unknown:
+        what = [f"key(s) {', '.join(missing)} missing"] if missing else []
+        what += [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
+        raise ModelMismatchError(
+            f"{path}: not a fusion model's metadata: {'; '.join(what)}{_RETRAIN}"
+        )
+    learner, objective = data["learner"], data.get("level_objective", "multiclass")
+    try:
+        level_head_class(learner, objective)  # KeyError: no head for this pair
+        recognised = learner in _ASP_HEADS
+    except (KeyError, TypeError):
+        recognised = False
+    if not recognised:
+        raise ModelMismatchError(
+            f"{path}: learner {learner!r} with level objective {objective!r} is not one this "
+            f"version knows{_RETRAIN}"
+        )
+    platt = data["platt"]
+    if not (isinstance(platt, list) and len(platt) == 2):
+        raise ModelMismatchError(f"{path}: 'platt' is not a pair of numbers{_RETRAIN}")
+    return FusionMeta(**{**data, "platt": tuple(platt)})
+
+
+def _load_head(kind: Any, path: Path) -> Head:
+    if not path.is_file():
+        raise ModelMismatchError(
+            f"{path.parent}: {path.name} is missing, so the model folder is incomplete{_RETRAIN}"
+        )
+    try:
+        return kind.load(path)
+    except Exception as exc:  # LightGBM, joblib (pickle) or JSON: each raises its own kinds
+        raise ModelMismatchError(
+            f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){_RETRAIN}"
+        ) from None
 
 
 def softmax(raw: np.ndarray) -> np.ndarray:
@@ -207,6 +271,36 @@ def decode_levels(probs: np.ndarray, levels: list[int], *, how: str) -> np.ndarr
     else:
         index = probs.argmax(axis=1)
     return values[index]
+
+
+def calibration_size(n_train: int, fraction: float) -> int:
+    """How many of n_train training families `train_fusion` keeps to calibrate (at least one)."""
+    return max(1, round(n_train * fraction))
+
+
+def min_training_families(names: Sequence[str], recipe: FusionRecipe) -> int:
+    """The fewest training families (calibration part included) every model in `names` can be
+    fitted on."""
+    fit = 1
+    for name in names:
+        learner = create_spec(name).learner
+        level = level_head_class(learner, recipe.lightgbm.level_objective)
+        fit = max(fit, level.min_families(recipe), _ASP_HEADS[learner].min_families(recipe))
+    n = fit + 1
+    while n - calibration_size(n, recipe.calibration_fraction) < fit:
+        n += 1
+    return n
+
+
+def check_trainable(name: str, n_families: int, recipe: FusionRecipe) -> None:
+    """Refuse to fit `name` on fewer families than it can be fitted and calibrated on."""
+    need = min_training_families([name], recipe)
+    if n_families < need:
+        raise FamilyCountError(
+            f"{name} cannot be trained on {n_families} famil{'y' if n_families == 1 else 'ies'}: "
+            f"it needs at least {need} (some to fit, {recipe.calibration_fraction:.0%} to "
+            "calibrate); give it more families"
+        )
 
 
 def data_hash(frame: pd.DataFrame, *labels: np.ndarray) -> str:
@@ -235,9 +329,10 @@ def train_fusion(
     x = frame[features].to_numpy(dtype=np.float64)
     y_level = np.asarray(levels).astype(int) - level_values[0]
     y_asp = np.asarray(asp_eligible).astype(int)
+    check_trainable(name, len(x), recipe)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
-    n_cal = max(1, round(len(x) * recipe.calibration_fraction))
+    n_cal = calibration_size(len(x), recipe.calibration_fraction)
     cal, fit = order[:n_cal], order[n_cal:]
     objective = recipe.lightgbm.level_objective if spec.learner == "lightgbm" else "multiclass"
     log.info("training %s on %d families (%d for calibration)", name, len(fit), len(cal))
@@ -247,6 +342,7 @@ def train_fusion(
     asp_head = _ASP_HEADS[spec.learner].fit(
         x[fit], y_asp[fit], n_classes=2, recipe=recipe, seed=seed
     )
+    _warn_if_constant(name, level_head, asp_head, x[fit])
     temperature = fit_temperature(level_head.raw(x[cal]), y_level[cal])
     platt = fit_platt(asp_head.raw(x[cal]), y_asp[cal])
     train_hash = data_hash(frame[features], y_level, y_asp)
@@ -270,6 +366,29 @@ def train_fusion(
     )
     meta.version = model_version(meta, level_head, asp_head)
     return FusionModel(meta, level_head, asp_head)
+
+
+def _warn_if_constant(name: str, level_head: Head, asp_head: Head, x: np.ndarray) -> None:
+    """Say so when a head gives every family it was fitted on the same answer: it learned
+    nothing (LightGBM makes no split when there are too few families for min_child_samples)."""
+
+    def same_answer(head: Head, rows: np.ndarray) -> bool:
+        return bool(np.ptp(np.atleast_2d(head.raw(rows).T), axis=1).max() == 0)
+
+    # A few hundred families tell a head that learned something at once; all only otherwise.
+    constant = [
+        label
+        for label, head in (("level", level_head), ("ASP", asp_head))
+        if same_answer(head, x[:256]) and same_answer(head, x)
+    ]
+    if constant:
+        log.warning(
+            "%s learned nothing from %d families: its %s every family the same answer, so "
+            "the model is meaningless; train it on more families",
+            name,
+            len(x),
+            " and ".join(constant) + (" heads give" if len(constant) > 1 else " head gives"),
+        )
 
 
 # Left out of the version: how the model was made (code, metrics) rather than what it is, and

@@ -52,6 +52,15 @@ def _train_booster(
     return lgb.train(params, data, num_boost_round=recipe.n_estimators)
 
 
+def _min_bagged_families(recipe: FusionRecipe) -> int:
+    """The fewest families LightGBM trains on (measured): each round it draws
+    int(bagging_fraction * n) of them and refuses an empty draw, so with 0.8 one fails."""
+    n = 1
+    while int(recipe.lightgbm.bagging_fraction * n) < 1:
+        n += 1
+    return n
+
+
 def _load_booster(text: str) -> Any:
     import lightgbm as lgb
 
@@ -65,6 +74,10 @@ class LightGBMHead:
 
     def __init__(self, booster: Any) -> None:
         self.booster = booster
+
+    @staticmethod
+    def min_families(recipe: FusionRecipe) -> int:
+        return _min_bagged_families(recipe)
 
     @classmethod
     def fit(
@@ -103,6 +116,10 @@ class CumulativeLightGBMHead:
 
     def __init__(self, boosters: list[Any]) -> None:
         self.boosters = boosters
+
+    @staticmethod
+    def min_families(recipe: FusionRecipe) -> int:
+        return _min_bagged_families(recipe)
 
     @classmethod
     def fit(
@@ -169,6 +186,10 @@ class ForestHead:
     def __init__(self, forest: Any, n_classes: int) -> None:
         self.forest = forest
         self.n_classes = n_classes
+
+    @staticmethod
+    def min_families(recipe: FusionRecipe) -> int:
+        return 1  # scikit-learn fits a forest on one family (measured)
 
     @classmethod
     def fit(

@@ -42,6 +42,7 @@ from welfare.real_scores import (
 from welfare.real_training import load_engine_trained
 from welfare.simulate import SimulatedPhoto
 from welfare.statements import Code
+from welfare.train import load_trained_together
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ def measure_real_scores(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Score the test families' rendered photos and compare the models on both readings."""
-    models, (n, seed) = _saved_models(models_dir)
+    models, (n, seed) = load_trained_together(models_dir)
     fused = config.fusion.default_model
     tabular = fused.replace("_fused", "_tabular")
     if fused not in models or tabular not in models:
@@ -312,19 +313,6 @@ def measure_real_scores(
             result["_frames"][arm(engine_trained, "engine")]
         )
     return result
-
-
-def _saved_models(folder: Path) -> tuple[dict[str, FusionModel], tuple[int, int]]:
-    """The saved models and the (n, seed) of the data they were all trained on."""
-    from welfare.train import load_models
-
-    models = load_models(folder)
-    sources = {
-        (m.meta.metrics["data"]["n"], m.meta.metrics["data"]["seed"]) for m in models.values()
-    }
-    if len(sources) != 1:
-        raise ModelMismatchError(f"{folder}: models were trained on different data {sources}")
-    return models, sources.pop()
 
 
 def _agreement(assessed: Sequence[Assessment], batch: pd.DataFrame) -> int:

@@ -34,6 +34,7 @@ from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices
+from welfare.fusion import FamilyCountError
 from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
 
 if TYPE_CHECKING:
@@ -70,9 +71,18 @@ def held_out_families(
     uses, so the simulated reading is the very one the models were evaluated on.
     """
     _, test_idx = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
-    if n_families > len(test_idx):
-        log.warning("only %d test families; using all of them", len(test_idx))
+    check_subset(n_families, available=len(test_idx), split="test", n=n, seed=seed)
     return families_at(test_idx[:n_families], n=n, seed=seed, config=config, synth=synth)
+
+
+def check_subset(n_families: int, *, available: int, split: str, n: int, seed: int) -> None:
+    """Refuse asking for fewer than one family, or more than the `split` split holds."""
+    if not 1 <= n_families <= available:
+        raise FamilyCountError(
+            f"asked for {n_families} {split} families, but the data the models were trained on "
+            f"({n} families, seed {seed}) holds {available} in its {split} split; ask for 1 to "
+            f"{available}"
+        )
 
 
 def families_at(

@@ -24,12 +24,13 @@ import numpy as np
 from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices
-from welfare.fusion import FusionModel, model_version
+from welfare.fusion import FusionModel, check_trainable, model_version
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_scores import (
     HeldOut,
     RealPhoto,
     ScoreCache,
+    check_subset,
     engine_photos,
     families_at,
     planned_pixels,
@@ -50,6 +51,8 @@ def training_families(
 ) -> HeldOut:
     """The training split of data (n, seed), or a seeded subset of `n_families` of it."""
     train_idx, _ = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
+    if n_families is not None:
+        check_subset(n_families, available=len(train_idx), split="training", n=n, seed=seed)
     if n_families is not None and n_families < len(train_idx):
         rng = np.random.default_rng(subset_seed)
         train_idx = np.sort(rng.choice(train_idx, size=n_families, replace=False))
@@ -110,6 +113,8 @@ def train_on_engine_scores(
 ) -> tuple[FusionModel, dict[str, Any]]:
     """Render and score the training families' photos, fit lgbm_fused_engine, save it."""
     n, seed = config.fusion.n_families, config.fusion.seed
+    if n_families is not None:
+        check_trainable(RECIPE, n_families, config.fusion)
     held = training_families(n_families, n=n, seed=seed, subset_seed=subset_seed, config=config)
     engine = study_engine(vision_dir)
     cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None

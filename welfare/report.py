@@ -13,10 +13,13 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shanyraq.atomic import atomic_file
 from welfare.fusion import fitting_recipe
 
 if TYPE_CHECKING:
@@ -34,17 +37,29 @@ def write_report(
     levels: list[int],
     targets: Targets,
 ) -> Path:
-    """Write metrics.json and PNG plots under out_dir and the Markdown page; returns the page."""
+    """Write metrics.json and PNG plots under out_dir and the Markdown page; returns the page.
+
+    Everything is written first under temporary names (the figures in a staging folder inside
+    out_dir, the page beside itself); only then are the figures moved into place and the page
+    renamed, last: the page's rename is the commit point. A failure while writing leaves the
+    old figures and page as they were (and no temporary file behind).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     public = {k: v for k, v in result.items() if not k.startswith("_")}
     public["context"] = context
     _merge_measurements(public, out_dir)
-    (out_dir / "metrics.json").write_text(json.dumps(public, indent=2), encoding="utf-8")
-    plots = _plots(public, out_dir=out_dir, levels=levels, default=context["default_model"])
-    markdown.parent.mkdir(parents=True, exist_ok=True)
-    links = {k: os.path.relpath(v, markdown.parent) for k, v in plots.items()}
-    page = render_markdown(public, context=context, plots=links, targets=targets)
-    markdown.write_text(page, encoding="utf-8")
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        (staging / "metrics.json").write_text(json.dumps(public, indent=2), encoding="utf-8")
+        staged = _plots(public, out_dir=staging, levels=levels, default=context["default_model"])
+        links = {k: os.path.relpath(out_dir / v.name, markdown.parent) for k, v in staged.items()}
+        page = render_markdown(public, context=context, plots=links, targets=targets)
+        with atomic_file(markdown) as page_tmp:
+            page_tmp.write_text(page, encoding="utf-8")
+            for figure in sorted(staging.iterdir()):
+                figure.replace(out_dir / figure.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     log.info("report written to %s", markdown)
     return markdown
 

@@ -10,15 +10,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.provenance import code_version
-from welfare.criteria import WelfareConfig, get_welfare_config
-from welfare.dataset import FamilyData, split_indices, synthetic_family_data
+from welfare.criteria import MIN_RECIPE_FAMILIES, WelfareConfig, get_welfare_config
+from welfare.dataset import (
+    FamilyData,
+    split_indices,
+    split_sizes,
+    synthetic_family_data,
+)
 from welfare.evaluation import evaluate_models
-from welfare.fusion import META_FILE, FusionModel, data_hash, list_models, train_fusion
+from welfare.fusion import (
+    META_FILE,
+    FamilyCountError,
+    FusionModel,
+    data_hash,
+    list_models,
+    min_training_families,
+    train_fusion,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +72,30 @@ def fit_on(
     return model
 
 
+def check_family_count(n: int, *, names: Sequence[str], config: WelfareConfig) -> None:
+    """Refuse n families too few to split and fit every model in `names` (before any is
+    generated); warn when there are so few that the models would be meaningless."""
+    need = min_training_families(names, config.fusion)
+    test_fraction = config.fusion.test_fraction
+    if n < 1 or split_sizes(n, test_fraction=test_fraction)[0] < need:
+        smallest = next(
+            k for k in count(need) if split_sizes(k, test_fraction=test_fraction)[0] >= need
+        )
+        raise FamilyCountError(
+            f"{n} families are too few: {test_fraction:.0%} of them are held out for testing and "
+            f"the models need at least {need} training families (some to fit, "
+            f"{config.fusion.calibration_fraction:.0%} to calibrate); give at least {smallest} "
+            f"(the recipe trains on {config.fusion.n_families})"
+        )
+    if n < MIN_RECIPE_FAMILIES:
+        log.warning(
+            "training on %d families, fewer than the %d a recipe may ask for: the models will be "
+            "meaningless; use them only to try the pipeline",
+            n,
+            MIN_RECIPE_FAMILIES,
+        )
+
+
 def train_models(
     out: Path,
     *,
@@ -68,6 +106,8 @@ def train_models(
 ) -> dict[str, FusionModel]:
     """Train each named model on the training split and save it under out/<name>/."""
     config = config or get_welfare_config()
+    names = list(names or list_models())
+    check_family_count(n, names=names, config=config)
     split = synthetic_split(n, seed=seed, config=config)
     source = {
         "generator": "training.synth.families",
@@ -76,7 +116,7 @@ def train_models(
         "seed": seed,
     }
     models = {}
-    for name in names or list_models():
+    for name in names:
         model = fit_on(split.train, name, config=config, seed=seed, source=source)
         model.save(out / name)
         models[name] = model
@@ -90,18 +130,32 @@ def load_models(folder: Path) -> dict[str, FusionModel]:
     return {p.name: FusionModel.load(p) for p in paths}
 
 
+def training_source(model: FusionModel) -> tuple[int, int]:
+    """The (n, seed) of the synthetic data a model was trained on (`welfare train` records it)."""
+    data = model.meta.metrics.get("data")
+    if not isinstance(data, dict) or "n" not in data or "seed" not in data:
+        raise ModelMismatchError(
+            f"{model.meta.name} ({model.meta.version}) does not say which synthetic families it "
+            "was trained on; train it with `shanyraq welfare train`"
+        )
+    return data["n"], data["seed"]
+
+
+def load_trained_together(folder: Path) -> tuple[dict[str, FusionModel], tuple[int, int]]:
+    """The models under `folder` and the (n, seed) of the data they were all trained on."""
+    models = load_models(folder)
+    sources = {training_source(m) for m in models.values()}
+    if len(sources) != 1:
+        raise ModelMismatchError(f"{folder}: models were trained on different data {sources}")
+    return models, sources.pop()
+
+
 def evaluate_saved(
     folder: Path, *, n_boot: int, config: WelfareConfig | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate every model under `folder` on the test split of the data they were trained on."""
     config = config or get_welfare_config()
-    models = load_models(folder)
-    sources = {
-        (m.meta.metrics["data"]["n"], m.meta.metrics["data"]["seed"]) for m in models.values()
-    }
-    if len(sources) != 1:
-        raise ModelMismatchError(f"{folder}: models were trained on different data {sources}")
-    n, seed = sources.pop()
+    models, (n, seed) = load_trained_together(folder)
     split = synthetic_split(n, seed=seed, config=config)
     for name, model in models.items():
         train = split.train

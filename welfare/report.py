@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.atomic import atomic_file
+from shanyraq.errors import InputFileError, read_json_file
 from welfare.fusion import fitting_recipe
 
 if TYPE_CHECKING:
@@ -124,14 +125,27 @@ MEASUREMENTS: dict[str, tuple[str, MismatchCheck]] = {
 }
 
 
+def _read_measurement(path: Path, command: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The measurement in `path`, or None and why it cannot be read: a damaged file is left
+    out of the report (with its reason), not the cause of a failed report."""
+    try:
+        recorded = read_json_file(path, f"what `shanyraq {command}` writes")
+    except InputFileError as exc:
+        return None, f"unreadable ({exc.message})"
+    if not isinstance(recorded, dict):
+        return None, "unreadable (not a JSON object)"
+    return recorded, None
+
+
 def _merge_measurements(public: dict[str, Any], out_dir: Path) -> None:
     """Add each measurement file of out_dir that belongs to this evaluation; note the others."""
     for key, (command, mismatch) in MEASUREMENTS.items():
         path = out_dir / f"{key}.json"
         if not path.exists():
             continue
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-        why = mismatch(recorded, public)
+        recorded, why = _read_measurement(path, command)
+        if recorded is not None:
+            why = mismatch(recorded, public)
         if why is None:
             public[key] = recorded
             continue

@@ -243,3 +243,38 @@ def test_real_scores_recorded_before_the_config_digest_still_belong(evaluated):
         "context": _context(evaluated, welfare_config_measured_sha256="a" * 64),
     }
     assert report._real_scores_mismatch(_real_scores_of(evaluated), public) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ('{"data": {"n": 9', "unreadable ("),  # cut short: not valid JSON
+        ("null", "unreadable (not a JSON object)"),
+        (b"\xff\xfe{}", "unreadable ("),  # not UTF-8
+    ],
+)
+def test_a_damaged_measurement_file_is_left_out_not_the_report(
+    tmp_path, evaluated, welfare_config, content, why
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "real_scores.json"
+    if isinstance(content, bytes):
+        target.write_bytes(content)
+    else:
+        target.write_text(content)
+    write_report(
+        evaluated,
+        out_dir=out,
+        markdown=tmp_path / "r.md",
+        context=_context(evaluated),
+        levels=[1, 2, 3, 4, 5, 6],
+        targets=welfare_config.targets,
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "real_scores" not in metrics
+    assert metrics["skipped"]["real_scores"]["why"].startswith(why)
+    assert (
+        "_real_scores.json in the output folder was left out: unreadable"
+        in (tmp_path / "r.md").read_text()
+    )

@@ -46,9 +46,14 @@ USERNAME_PATTERN = r"^[a-z0-9_.-]+$"
 
 
 class PasswordWeakError(RecordInvalidError):
-    """A new password that does not meet `check_password`'s rule."""
+    """A new password that does not meet `check_password`'s rule; `reason` says which part
+    (`too_short`, `control_character`), so the pages can say it in the reader's language."""
 
     code = "password_weak"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PasswordUnchangedError(RecordInvalidError):
@@ -134,12 +139,14 @@ def check_password(password: str) -> None:
     which cannot be typed into a sign-in form."""
     if len(password) < PASSWORD_MIN_CHARS:
         raise PasswordWeakError(
-            f"the password is too short; use at least {PASSWORD_MIN_CHARS} characters"
+            f"the password is too short; use at least {PASSWORD_MIN_CHARS} characters",
+            reason="too_short",
         )
     if any(unicodedata.category(char) == "Cc" for char in password):
         raise PasswordWeakError(
             "the password contains a control character (a tab, a line break or another "
-            "invisible one); type it again without one"
+            "invisible one); type it again without one",
+            reason="control_character",
         )
 
 

@@ -93,8 +93,9 @@ def test_the_change_keeps_this_session_and_ends_the_others(web, browser_for):
         (_form("x" * (PASSWORD_MIN_CHARS - 1)), 422, "The new password is too short"),
         (_form(PASSWORD), 422, "The new password is the same as the current one"),
         (_form(again="a brand new pass phrasE"), 422, "The two new passwords differ"),
+        (_form("a long pass\tphrase"), 422, "The new password holds an invisible character"),
     ],
-    ids=["wrong_current", "too_short", "unchanged", "mismatch"],
+    ids=["wrong_current", "too_short", "unchanged", "mismatch", "control_character"],
 )
 def test_a_refused_change_shows_the_form_again_with_the_reason(
     web, browser_for, form, status, text
@@ -175,7 +176,8 @@ def test_the_page_and_its_refusals_speak_the_readers_language(browser_for, lang,
 
 def test_every_refusal_has_a_text_in_every_language():
     catalogues = load_catalogues()
-    keys = [*PASSWORD_REFUSALS.values(), PASSWORD_MISMATCH]
+    weak = [f"password.{reason}" for reason in ("too_short", "control_character")]
+    keys = [*PASSWORD_REFUSALS.values(), PASSWORD_MISMATCH, *weak]
     for language in LANGUAGES:
         assert [k for k in keys if k not in catalogues[language]] == [], language
     for language in ("ru", "kk"):  # translated, not English copies

@@ -147,9 +147,10 @@ def change_password(
     except (CurrentPasswordError, PasswordWeakError, PasswordUnchangedError,
             RateLimitedError) as refused:  # fmt: skip
         session.rollback()
-        return _password_form(
-            request, user, status_code=refused.http_status, error=PASSWORD_REFUSALS[refused.code]
-        )
+        text = PASSWORD_REFUSALS[refused.code]
+        if isinstance(refused, PasswordWeakError):  # which part of the rule: its own text
+            text = f"password.{refused.reason}"
+        return _password_form(request, user, status_code=refused.http_status, error=text)
     response = RedirectResponse(f"{PREFIX}/password?changed=1", status_code=303)
     set_session(response, request, token=token.access_token)  # a new token: a new CSRF token
     return response

@@ -23,6 +23,7 @@ from annotation.agreement import HeadAgreement, MergeMethod, Votes, agreement_by
 from annotation.client import Connection
 from annotation.corrections import HeadCorrections, count_corrections
 from annotation.label_config import PhotoLabels, labels_from_result
+from shanyraq.atomic import atomic_file
 from shanyraq.manifest import ManifestRow, encode_signs, write_manifest
 from shanyraq.taxonomy import HeadName, Taxonomy
 
@@ -163,20 +164,23 @@ def build_report(
 
 
 def write_report(report: PullReport, manifest_path: Path) -> tuple[Path, Path, Path]:
-    """The manifest, `<name>.report.json` and `<name>.disagreements.csv`, each atomically."""
-    write_manifest(manifest_path, report.rows)
+    """The manifest, `<name>.report.json` and `<name>.disagreements.csv`: all three are written
+    under temporary names first and renamed into place only when every one is whole, so a
+    failure leaves the old three (or none) and no temporary file."""
     report_path = manifest_path.with_suffix(".report.json")
-    tmp = report_path.with_name(report_path.name + ".tmp")
-    tmp.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
-    tmp.replace(report_path)
     disagreements_path = manifest_path.with_suffix(".disagreements.csv")
-    tmp = disagreements_path.with_name(disagreements_path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        columns = ["sha256", "photo", "task_id", "head", "answers", "resolved"]
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(report.disagreements)
-    tmp.replace(disagreements_path)
+    with (
+        atomic_file(report_path) as report_tmp,
+        atomic_file(disagreements_path) as disagreements_tmp,
+        atomic_file(manifest_path) as manifest_tmp,
+    ):
+        write_manifest(manifest_tmp, report.rows)
+        report_tmp.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        with disagreements_tmp.open("w", newline="", encoding="utf-8") as handle:
+            columns = ["sha256", "photo", "task_id", "head", "answers", "resolved"]
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(report.disagreements)
     return manifest_path, report_path, disagreements_path
 
 

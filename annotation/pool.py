@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shanyraq.atomic import atomic_file
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
 from vision.score import PhotoScore
@@ -48,10 +49,9 @@ class PhotoPool:
         return PhotoPool(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **{f.name: getattr(self, f.name) for f in fields(self)})
-        tmp.replace(path)
+        # numpy adds .npz to a path that lacks it, so it writes to the open temporary file
+        with atomic_file(path) as tmp, tmp.open("wb") as handle:
+            np.savez_compressed(handle, **{f.name: getattr(self, f.name) for f in fields(self)})
         return path
 
     @classmethod

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from shanyraq.atomic import atomic_file
 from shanyraq.errors import ShanyraqError
 from shanyraq.manifest import Manifest
 from vision.score import PhotoScore
@@ -24,12 +25,9 @@ class ScoresError(ShanyraqError):
 
 def write_scores(path: Path, scores: Iterable[PhotoScore]) -> Path:
     """One JSON object per line, embeddings included; written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for score in scores:
             handle.write(json.dumps(score.to_dict(with_embedding=True)) + "\n")
-    tmp.replace(path)
     return path
 
 

@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from shanyraq.atomic import atomic_file
 from shanyraq.errors import ConfigError
 from shanyraq.outputs import check_output_folder
 from shanyraq.provenance import code_version
@@ -352,9 +353,8 @@ def checkpoint_state(
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # a crash mid-write never leaves a half checkpoint behind
+    with atomic_file(path) as tmp:  # a failure mid-write keeps the last whole checkpoint
+        torch.save(state, tmp)
 
 
 def restore(loop: Loop, path: Path, *, config: TrainConfig, identity: RunIdentity) -> None:

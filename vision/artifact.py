@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shanyraq.atomic import TEMP_SUFFIX, atomic_file
 from shanyraq.errors import ModelMismatchError, read_text
 from shanyraq.taxonomy import Taxonomy
 
@@ -22,9 +23,10 @@ ARTIFACT_FORMAT = 1
 ONNX_FILE, TORCH_FILE, META_FILE = "model.onnx", "model.pt", "model.json"
 FP16_ONNX_FILE = "model_fp16.onnx"  # optional half-precision copy, used on GPU when asked
 CARD_FILE = "MODEL_CARD.md"  # written beside the model by a build (training.build)
-# Every name an artifact folder may hold (META_FILE.tmp: write_artifact's temporary file).
+# Every name an artifact folder may hold (META_FILE + TEMP_SUFFIX: write_artifact's temporary
+# file, left only by a process killed mid-write).
 ARTIFACT_FILES = frozenset(
-    {META_FILE, ONNX_FILE, TORCH_FILE, FP16_ONNX_FILE, CARD_FILE, META_FILE + ".tmp"}
+    {META_FILE, ONNX_FILE, TORCH_FILE, FP16_ONNX_FILE, CARD_FILE, META_FILE + TEMP_SUFFIX}
 )
 _REEXPORT = "export the model again (shanyraq export RUN)"
 
@@ -260,9 +262,7 @@ def check_outputs(session: Any, artifact: ModelArtifact) -> None:
 
 
 def write_artifact(folder: Path, artifact: ModelArtifact) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / META_FILE
-    tmp = path.with_name(META_FILE + ".tmp")
-    tmp.write_text(artifact.model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(artifact.model_dump_json(indent=2), encoding="utf-8")
     return path

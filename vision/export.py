@@ -20,8 +20,6 @@ import hashlib
 import io
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from shanyraq.atomic import atomic_folder, not_replaceable
 from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy
@@ -227,10 +226,7 @@ def export_artifact(
     check_destination(out_dir)
     model = model.cpu().eval()
     artifact = build_metadata(model, request, taxonomy=taxonomy)
-    work = _work_folder(out_dir)
-    try:
-        staging = work / "new"
-        staging.mkdir()
+    with atomic_folder(out_dir) as staging:  # replaces out_dir only when the block ends well
         export_onnx(model, staging / ONNX_FILE, size=request.preprocessing.size)
         check_parity(model, staging / ONNX_FILE, artifact, parity_images, tolerance=tolerance)
         save_model(
@@ -241,9 +237,6 @@ def export_artifact(
         )
         write_artifact(staging, artifact)
         check_destination(out_dir)  # again: the export took a while, and the path may have changed
-        _swap_in(staging, out_dir, old=work / "old")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     logger.info("model artifact %s written to %s", artifact.model_version, out_dir)
     return artifact
 
@@ -269,16 +262,8 @@ def check_destination(out_dir: Path) -> None:
             f"{out_dir} is a file, not a model artifact folder, and an export does not replace "
             f"it: {retry}"
         )
-    entries = sorted(entry.name for entry in out_dir.iterdir())
-    if not entries:
-        return
-    why = ""
-    if META_FILE not in entries:
-        why = f"it has no {META_FILE}"
-    elif others := [name for name in entries if name not in ARTIFACT_FILES]:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        why = f"it also holds {shown}"
-    else:
+    why = not_replaceable(out_dir, marker=META_FILE, allowed=ARTIFACT_FILES)
+    if why is None and any(out_dir.iterdir()):
         try:
             read_artifact(out_dir)
         except ModelMismatchError:
@@ -288,26 +273,3 @@ def check_destination(out_dir: Path) -> None:
             f"{out_dir} exists and is not a model artifact folder ({why}); an export replaces "
             f"its destination whole, so it does not write there: {retry}"
         )
-
-
-def _work_folder(out_dir: Path) -> Path:
-    """A new private folder beside out_dir (same file system, so the swap is a rename)."""
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.partial-", dir=out_dir.parent))
-    except OSError as exc:
-        raise ExportDestinationError(
-            f"cannot write beside {out_dir}: {exc.strerror or exc}; choose another destination"
-        ) from None
-
-
-def _swap_in(staging: Path, out_dir: Path, *, old: Path) -> None:
-    """Put staging at out_dir; a replaced artifact goes to `old` (in the work folder)."""
-    if out_dir.exists():
-        out_dir.rename(old)
-    try:
-        staging.rename(out_dir)
-    except BaseException:
-        if old.exists():
-            old.rename(out_dir)
-        raise

@@ -19,6 +19,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import nn
 
+from shanyraq.atomic import atomic_file
 from shanyraq.errors import ConfigError, ModelMismatchError
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Preprocessing
@@ -218,10 +219,8 @@ def save_model(
         "preprocessing": preprocessing.model_dump(mode="json"),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

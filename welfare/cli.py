@@ -328,11 +328,13 @@ def train_engine(
 
     from shanyraq.outputs import check_output_folder
     from welfare.criteria import get_welfare_config
+    from welfare.fusion import check_destination
     from welfare.real_training import train_on_engine_scores
 
     cv2.setNumThreads(1)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     check_output_folder(out)
+    check_destination(out)  # the model replaces the folder whole: refused before any scoring
     model, counts = train_on_engine_scores(
         out,
         vision_dir=vision,

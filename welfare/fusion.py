@@ -10,6 +10,10 @@ seed, calibration, metrics) and one model file per head (the learners live in
 welfare/heads.py). The version digests what decides the model's outputs: training data,
 recipe, seed and the fitted heads themselves. Random-forest heads are stored with joblib
 (pickle): load only artifacts you trained or trust.
+
+A model is saved whole: written in a staging folder beside its folder and renamed into place,
+and it replaces only a folder that is new, empty or a fusion model's (`check_destination`),
+so a failure leaves the old model as it was.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from shanyraq.errors import ModelMismatchError, ShanyraqError, read_text
+from shanyraq.atomic import atomic_folder, not_replaceable
+from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
 from shanyraq.provenance import code_version
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
@@ -172,14 +178,16 @@ class FusionModel:
         return Prediction(level_probs=probs, levels=levels, asp_probability=asp)
 
     def save(self, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
+        """Write the model to `folder` whole (see `save_models`)."""
+        save_models({folder: self})
+        return folder
+
+    def write_into(self, folder: Path) -> None:
+        """Write the model's files into `folder`, an empty folder."""
         level = level_head_class(self.meta.learner, self.meta.level_objective)
-        for stale in folder.glob("level.*"):  # a head of another kind saved here before
-            stale.unlink()
         self.level_head.save(folder / f"level{level.suffix}")
         self.asp_head.save(folder / f"asp{_ASP_HEADS[self.meta.learner].suffix}")
         (folder / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8")
-        return folder
 
     @classmethod
     def load(cls, folder: Path) -> FusionModel:
@@ -197,6 +205,43 @@ class FusionModel:
 
 
 _RETRAIN = "; train the model again with `shanyraq welfare train`"
+# Every name a fusion model's folder may hold: its metadata and a head file of any kind.
+MODEL_FILES = frozenset(
+    {META_FILE}
+    | {
+        f"{part}{kind.suffix}"
+        for part in ("level", "asp")
+        for kind in {*_LEVEL_HEADS.values(), *_ASP_HEADS.values()}
+    }
+)
+
+
+def check_destination(folder: Path) -> None:
+    """Refuse a `folder` a model may not be saved to (OutputExistsError naming it).
+
+    Allowed: a path that does not exist yet, an empty folder, or a fusion model's folder (a
+    fusion.json and no entry but model files, MODEL_FILES), since saving replaces the folder
+    whole. A file, a symbolic link or any other folder is refused before anything is written.
+    """
+    why = not_replaceable(folder, marker=META_FILE, allowed=MODEL_FILES)
+    if why:
+        raise OutputExistsError(
+            f"{folder} exists and is not a fusion model folder ({why}); saving a model "
+            "replaces its folder whole, so it does not write there: choose another folder "
+            "(--out), or move it away if it should be replaced"
+        )
+
+
+def save_models(models: Mapping[Path, FusionModel]) -> None:
+    """Save each model to its folder, all or none as far as writing goes: every folder is
+    checked first (`check_destination`), and every model is written whole in a staging folder
+    beside its own before any is renamed into place, so a failure while writing leaves every
+    folder as it was (and no staging folder behind)."""
+    for folder in models:
+        check_destination(Path(folder))
+    with ExitStack() as stack:
+        for folder, model in models.items():
+            model.write_into(stack.enter_context(atomic_folder(Path(folder))))
 
 
 def _read_meta(folder: Path) -> FusionMeta:

@@ -28,9 +28,11 @@ from welfare.fusion import (
     META_FILE,
     FamilyCountError,
     FusionModel,
+    check_destination,
     data_hash,
     list_models,
     min_training_families,
+    save_models,
     train_fusion,
 )
 
@@ -104,9 +106,17 @@ def train_models(
     names: Sequence[str] | None = None,
     config: WelfareConfig | None = None,
 ) -> dict[str, FusionModel]:
-    """Train each named model on the training split and save it under out/<name>/."""
+    """Train each named model on the training split and save it under out/<name>/.
+
+    Every out/<name> is checked before any family is generated, and the models are saved
+    together once all are trained (`save_models`): a failure while training or writing leaves
+    the old models as they were, rather than some of them replaced by models trained on other
+    data.
+    """
     config = config or get_welfare_config()
     names = list(names or list_models())
+    for name in names:
+        check_destination(out / name)
     check_family_count(n, names=names, config=config)
     split = synthetic_split(n, seed=seed, config=config)
     source = {
@@ -115,11 +125,10 @@ def train_models(
         "n": n,
         "seed": seed,
     }
-    models = {}
-    for name in names:
-        model = fit_on(split.train, name, config=config, seed=seed, source=source)
-        model.save(out / name)
-        models[name] = model
+    models = {
+        name: fit_on(split.train, name, config=config, seed=seed, source=source) for name in names
+    }
+    save_models({out / name: model for name, model in models.items()})
     return models
 
 

@@ -50,14 +50,20 @@ def _read_at_once(service, family_id: str) -> list[tuple[int, str]]:
     return _at_once(service, "commission", [("GET", paths[i % len(paths)]) for i in range(READERS)])
 
 
-def test_concurrent_readers_of_a_stale_assessment_make_one_new_version(make_service):
+def _answering_errors(make_service):
+    """A started service whose server errors come back as answers (a 500), not as exceptions
+    in the requesting threads."""
     from fastapi.testclient import TestClient
 
     service = make_service()
-    # Server errors come back as answers (a 500), not as exceptions in the reading threads.
     service.client = TestClient(
         service.app, base_url="http://127.0.0.1", raise_server_exceptions=False
     )
+    return service
+
+
+def test_concurrent_readers_of_a_stale_assessment_make_one_new_version(make_service):
+    service = _answering_errors(make_service)
     for i in range(FAMILIES):
         family_id = f"RACE{i}"
         service.create_family(family_id)
@@ -81,12 +87,7 @@ def test_concurrent_readers_of_a_stale_assessment_make_one_new_version(make_serv
 
 def test_concurrent_on_demand_assessments_each_get_their_own_version(make_service):
     """POST /families/{id}/assessments at once: each request a new version, none a 500."""
-    from fastapi.testclient import TestClient
-
-    service = make_service()
-    service.client = TestClient(
-        service.app, base_url="http://127.0.0.1", raise_server_exceptions=False
-    )
+    service = _answering_errors(make_service)
     for i in range(FAMILIES):
         family_id = f"MAKE{i}"
         service.create_family(family_id)

@@ -212,6 +212,12 @@ def build_artifact(
         raise
     _swap_in(staging, run_dir, names=(ARTIFACT_DIR, EVALUATION_DIR))
     shutil.rmtree(staging)  # now the previous artifact and report
+    logger.info(  # the export logged the staging folder; this is where the build now is
+        "build complete: artifact %s in %s, report in %s",
+        artifact.model_version,
+        run_dir / ARTIFACT_DIR,
+        run_dir / EVALUATION_DIR,
+    )
     if config.model_card is not None:
         write_model_card(config.model_card, artifact, metrics, recipe=config)
     return BuildResult(result, run_dir / ARTIFACT_DIR, artifact, run_dir / EVALUATION_DIR, metrics)

@@ -210,7 +210,12 @@ def build_artifact(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _swap_in(staging, run_dir, names=(ARTIFACT_DIR, EVALUATION_DIR))
+    try:
+        _swap_in(staging, run_dir, names=(ARTIFACT_DIR, EVALUATION_DIR))
+    except BaseException:
+        if not any(staging.glob("*.previous")):  # the previous build is back in the run
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(staging)  # now the previous artifact and report
     logger.info(  # the export logged the staging folder; this is where the build now is
         "build complete: artifact %s in %s, report in %s",
@@ -260,8 +265,19 @@ def _build_in(
 
 def _swap_in(staging: Path, run_dir: Path, *, names: tuple[str, ...]) -> None:
     """Move each staged folder into the run folder; the run's previous one moves into
-    `staging`, which the caller removes."""
-    for name in names:
-        if (run_dir / name).exists():
-            (run_dir / name).rename(staging / f"{name}.previous")
-        (staging / name).rename(run_dir / name)
+    `staging`, which the caller removes. If a move fails, every folder already moved is put
+    back, so the run keeps its previous artifact and report together."""
+    done: list[str] = []
+    try:
+        for name in names:
+            if (run_dir / name).exists():
+                (run_dir / name).rename(staging / f"{name}.previous")
+            done.append(name)
+            (staging / name).rename(run_dir / name)
+    except BaseException:
+        for name in reversed(done):
+            if (run_dir / name).exists() and not (staging / name).exists():
+                (run_dir / name).rename(staging / name)  # the new one back to staging
+            if (staging / f"{name}.previous").exists():
+                (staging / f"{name}.previous").rename(run_dir / name)
+        raise

@@ -258,6 +258,33 @@ def test_a_build_that_fails_after_training_keeps_the_previous_artifact(built, tm
 
 
 @pytest.mark.slow
+def test_a_build_whose_last_move_fails_keeps_the_previous_artifact_and_report(
+    built, tmp_path, monkeypatch
+):
+    # The new artifact is moved in, then moving the report in fails: the old artifact and the
+    # old report come back together (before, the run kept the new artifact beside an old
+    # report, or lost its report).
+    run = Path(shutil.copytree(built.train.run_dir, tmp_path / "run"))
+    before = {name: snapshot(run / name) for name in (ARTIFACT_DIR, EVALUATION_DIR)}
+    config = read_run(run)[1].with_paths(manifest=built.train.splits.manifest, output_dir=run)
+    rename = Path.rename
+    failed: list[Path] = []
+
+    def report_move_fails(self: Path, target):  # the new report's move in, once
+        if Path(target) == run / EVALUATION_DIR and self.name == EVALUATION_DIR and not failed:
+            failed.append(self)
+            raise OSError(28, "No space left on device", str(target))
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", report_move_fails)
+    with pytest.raises(OSError, match="No space left"):
+        build_artifact(config, resume=True, with_robustness=False)
+    assert failed  # the fault was met
+    assert {name: snapshot(run / name) for name in before} == before
+    assert not (run / STAGING_DIR).exists()
+
+
+@pytest.mark.slow
 def test_a_damaged_best_checkpoint_is_refused_by_export(built, tmp_path):
     run = Path(shutil.copytree(built.train.run_dir, tmp_path / "run"))
     (run / BEST).write_bytes(b"junk")

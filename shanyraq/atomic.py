@@ -99,3 +99,26 @@ def _swap_in(staging: Path, path: Path, *, old: Path) -> None:
         if old.exists():
             old.rename(path)
         raise
+
+
+def swap_entries(staging: Path, target: Path, *, replaced: Collection[str], aside: Path) -> None:
+    """Put every entry of `staging` into `target`, after moving `target`'s entries named in
+    `replaced` into the folder `aside`. If a move fails, every move is undone (the new entries
+    back to `staging`, the old ones back to `target`) and the error is raised, so `target`
+    holds either all the new entries or all the old ones. The caller removes the folders."""
+    moved_aside: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for name in replaced:
+            if os.path.lexists(target / name):
+                (target / name).rename(aside / name)
+                moved_aside.append(name)
+        for entry in sorted(staging.iterdir()):
+            entry.rename(target / entry.name)
+            moved_in.append(entry.name)
+    except BaseException:
+        for name in reversed(moved_in):
+            (target / name).rename(staging / name)
+        for name in reversed(moved_aside):
+            (aside / name).rename(target / name)
+        raise

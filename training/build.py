@@ -9,6 +9,7 @@ a build that fails after training leaves the run's previous artifact and report 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shanyraq.atomic import swap_entries
 from shanyraq.config import parse_config
 from shanyraq.errors import ModelMismatchError, read_json_file
 from shanyraq.manifest import ManifestRow, read_manifest
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR, EVALUATION_DIR, CALIBRATION_JSON = "artifact", "evaluation", "calibration.json"
 STAGING_DIR = "build.partial"  # in the run folder; a build's outputs until they are complete
+PREVIOUS_DIR = "build.previous"  # in the run folder; the replaced outputs, during the swap
 PARITY_PHOTOS = 16
 BEST_HINT = "train the recipe again (`shanyraq train RECIPE`) to write a new one"
 
@@ -205,18 +208,20 @@ def build_artifact(
     (run_dir / CALIBRATION_JSON).write_text(calibration.model_dump_json(indent=2))
     staging = run_dir / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)  # a failed build's, killed before it cleaned up
+    previous = run_dir / PREVIOUS_DIR  # the run's previous artifact and report, once swapped
+    shutil.rmtree(previous, ignore_errors=True)
     try:
         artifact, metrics = _build_in(staging, run_dir, config, splits, with_robustness)
+        previous.mkdir()
+        # Both or neither: a failed move puts the previous artifact and report back together.
+        swap_entries(staging, run_dir, replaced=(ARTIFACT_DIR, EVALUATION_DIR), aside=previous)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # empty once every move was undone; if one could
+            previous.rmdir()  # not be, it still holds the previous build: kept
         raise
-    try:
-        _swap_in(staging, run_dir, names=(ARTIFACT_DIR, EVALUATION_DIR))
-    except BaseException:
-        if not any(staging.glob("*.previous")):  # the previous build is back in the run
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(staging)  # now the previous artifact and report
+    shutil.rmtree(staging)
+    shutil.rmtree(previous)
     logger.info(  # the export logged the staging folder; this is where the build now is
         "build complete: artifact %s in %s, report in %s",
         artifact.model_version,
@@ -261,23 +266,3 @@ def _build_in(
     write_report(staging / EVALUATION_DIR, metrics, artifact=artifact)
     write_model_card(artifact_dir / CARD_FILE, artifact, metrics, recipe=config)
     return artifact, metrics
-
-
-def _swap_in(staging: Path, run_dir: Path, *, names: tuple[str, ...]) -> None:
-    """Move each staged folder into the run folder; the run's previous one moves into
-    `staging`, which the caller removes. If a move fails, every folder already moved is put
-    back, so the run keeps its previous artifact and report together."""
-    done: list[str] = []
-    try:
-        for name in names:
-            if (run_dir / name).exists():
-                (run_dir / name).rename(staging / f"{name}.previous")
-            done.append(name)
-            (staging / name).rename(run_dir / name)
-    except BaseException:
-        for name in reversed(done):
-            if (run_dir / name).exists() and not (staging / name).exists():
-                (run_dir / name).rename(staging / name)  # the new one back to staging
-            if (staging / f"{name}.previous").exists():
-                (staging / f"{name}.previous").rename(run_dir / name)
-        raise

@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shanyraq.atomic import swap_entries
 from shanyraq.errors import InputFileError, OutputExistsError
 from shanyraq.taxonomy import Taxonomy
 from training.synth.config import SynthConfig
@@ -111,21 +111,9 @@ def _swap_in(staging: Path, out_dir: Path) -> None:
     """Move out_dir's OWNED entries aside, the staged ones in, then drop the old ones; a
     failed rename puts everything back."""
     old = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, suffix=".old", dir=out_dir))
-    moved_aside: list[str] = []
-    moved_in: list[str] = []
     try:
-        for name in OWNED:
-            if os.path.lexists(out_dir / name):
-                (out_dir / name).rename(old / name)
-                moved_aside.append(name)
-        for entry in sorted(staging.iterdir()):
-            entry.rename(out_dir / entry.name)
-            moved_in.append(entry.name)
+        swap_entries(staging, out_dir, replaced=OWNED, aside=old)
     except OSError:
-        for name in moved_in:
-            (out_dir / name).rename(staging / name)
-        for name in moved_aside:
-            (old / name).rename(out_dir / name)
         old.rmdir()
         raise
     staging.rmdir()

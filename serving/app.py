@@ -33,6 +33,7 @@ from serving.reuse_index import ReuseIndex
 from serving.state import Services
 from serving.storage import PhotoStore
 from serving.web import mount_web
+from serving.web.render import STATIC_URL
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,7 +45,8 @@ Inspectors upload photos of a family's home; each photo is checked for quality a
 scored at once. A family's assessment (welfare level 1-6 and an ASP recommendation) is
 **advisory**: a commission member records the decision, and only a person can. Every
 route declares which roles may call it (`x-policy`); users see only their own region.
-Errors are JSON `{"code": ..., "message": ...}` with a stable code.
+Errors are JSON `{"code": ..., "message": ...}` with a stable code; a refused decision also
+names its `refusal`, a refusal by role the `roles` the route admits.
 """
 
 
@@ -78,6 +80,22 @@ class PrivateByDefault:
             await send(message)
 
         await self.app(scope, receive, send_private)
+
+
+class PrivateApp(FastAPI):
+    """The service's FastAPI app: every answer passes `PrivateByDefault` last.
+
+    Middleware added with `add_middleware` runs inside Starlette's ServerErrorMiddleware,
+    whose answer to an unhandled exception (the 500) would pass it by; so would a refusal
+    answered before the app (`BodySizeLimit`'s 413) if it were further in. Here it wraps
+    the whole stack, so no answer leaves without the headers.
+    """
+
+    private_exempt_prefix = STATIC_URL
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return PrivateByDefault(stack, exempt_prefix=self.private_exempt_prefix)
 
 
 def _load_models(settings: ServingSettings) -> tuple[object | None, object | None, list[str]]:
@@ -178,7 +196,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             if services.read_engine is not None:
                 services.read_engine.dispose()
 
-    app = FastAPI(
+    app = PrivateApp(
         title="Shanyraq",
         version="0.1.0",
         description=DESCRIPTION,
@@ -202,8 +220,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             services.metrics.latency.labels(route).observe(time.perf_counter() - start)
         return response
 
-    from serving.web.render import STATIC_URL
-
-    app.add_middleware(PrivateByDefault, exempt_prefix=STATIC_URL)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: first
+    # The outermost added middleware, so it reads bodies first; still inside PrivateApp's
+    # PrivateByDefault, so its 413 is private too.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from shanyraq.errors import ShanyraqError
 
 
@@ -23,6 +25,15 @@ class BadCredentialsError(ShanyraqError):
 class ForbiddenError(ShanyraqError):
     code = "forbidden"
     http_status = 403
+
+
+class RoleRefusedError(ForbiddenError):
+    """A route refused for the caller's role: `roles` are those its policy admits (answers
+    name them; they say nothing of the record asked for)."""
+
+    def __init__(self, message: str, *, roles: Iterable[str]) -> None:
+        super().__init__(message)
+        self.roles = sorted(roles)
 
 
 class NotFoundError(ShanyraqError):

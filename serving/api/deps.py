@@ -21,7 +21,7 @@ from serving import audit
 from serving.core.security import decode_token
 from serving.db.models import ROLES, Assessment, Family, Photo, User
 from serving.db.session import session_scope
-from serving.errors import ForbiddenError, InvalidTokenError, NotAuthenticatedError, NotFoundError
+from serving.errors import InvalidTokenError, NotAuthenticatedError, NotFoundError, RoleRefusedError
 from serving.state import Services
 from serving.users import is_revoked, issued_before_mark
 
@@ -108,8 +108,9 @@ class _Allow:
 
     def __call__(self, user: CurrentUserDep) -> CurrentUser:
         if user.role not in self.roles:
-            raise ForbiddenError(
-                f"a {user.role} may not do this; it is for: {', '.join(sorted(self.roles))}"
+            raise RoleRefusedError(
+                f"a {user.role} may not do this; it is for: {', '.join(sorted(self.roles))}",
+                roles=self.roles,
             )
         return user
 

@@ -1,4 +1,8 @@
-"""The one place errors become HTTP answers: JSON `{code, message, details?}` with a stable code."""
+"""The one place errors become HTTP answers: JSON `{code, message, ...}` with a stable code.
+
+Beside the code, a refused decision names its `refusal` (the pages word each one as
+`decision_error.<refusal>`), and a refusal by role names the `roles` the route admits.
+"""
 
 from __future__ import annotations
 
@@ -13,25 +17,42 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.errors import RateLimitedError
+from serving.assessments import DECISION_REFUSALS, DecisionOutOfDateError, DecisionRefusedError
+from serving.errors import RateLimitedError, RoleRefusedError
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
-    """Every error answer: a stable `code` to match on and a `message` for people."""
+    """Every error answer: a stable `code` to match on and a `message` for people; some
+    refusals say more, each in a field of its own that other answers leave out."""
 
     code: str = Field(examples=["not_found"])
     message: str = Field(examples=["no family with that id in your region"])
     details: list[dict[str, Any]] | None = None
+    refusal: str | None = Field(
+        None,
+        description="Why a decision was refused (`decision_invalid` 422, `conflict` 409), "
+        f"one of: {', '.join(DECISION_REFUSALS)}. The web pages word each the same way.",
+        examples=["reason_too_short"],
+    )
+    roles: list[str] | None = Field(
+        None,
+        description="On a refusal by role (403 `forbidden`): the roles this route admits "
+        "(its `x-policy`).",
+        examples=[["commission"]],
+    )
 
 
 def error_response(
     status: int, code: str, message: str, *, details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, refusal: str | None = None,
+    roles: list[str] | None = None,
 ) -> JSONResponse:  # fmt: skip
-    body = ErrorBody(code=code, message=message, details=details).model_dump(exclude_none=True)
+    body = ErrorBody(
+        code=code, message=message, details=details, refusal=refusal, roles=roles
+    ).model_dump(exclude_none=True)
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
@@ -51,7 +72,13 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"}
     if exc.http_status >= 500:
         logger.error("%s: %s", exc.code, exc.message)
-    return error_response(exc.http_status, exc.code, exc.message, headers=headers)
+    refusal = (
+        exc.refusal if isinstance(exc, DecisionRefusedError | DecisionOutOfDateError) else None
+    )
+    roles = exc.roles if isinstance(exc, RoleRefusedError) else None
+    return error_response(
+        exc.http_status, exc.code, exc.message, headers=headers, refusal=refusal, roles=roles
+    )
 
 
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ the size limit gets the HTML page too (`serving.api.body_limit` answers before t
 
 The error's English message is a detail for English readers only; others read the title and
 help of its status, or the text of its code where the catalogues have one (`error_reason.*`).
+A refusal by role names the roles the page admits, in the reader's words, and nothing else.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.body_limit import answer_refusals
 from serving.api.deps import CurrentUser, get_current_user
-from serving.errors import BodyTooLargeError
-from serving.web.render import UNSENT, form_page, render
+from serving.errors import BodyTooLargeError, RoleRefusedError
+from serving.web.i18n import translator
+from serving.web.render import UNSENT, form_page, page_language, render
 from serving.web.routes.auth import NEXT_MAX_CHARS, safe_next
 from serving.web.session import PREFIX, SESSION_COOKIE, CookieAuth, clear_session, is_page_path
 from shanyraq.errors import ShanyraqError
@@ -74,6 +76,14 @@ def _back_after_sign_in(request: Request) -> str | None:
     return safe_next(target)
 
 
+def _roles_allowed(request: Request, exc: Exception) -> str:
+    """Who may open the page, in the reader's words, for a refusal by role ("" otherwise)."""
+    if not isinstance(exc, RoleRefusedError):
+        return ""
+    t = translator(page_language(request))
+    return t("error.roles_allowed", roles=", ".join(t.label("role", r) for r in exc.roles))
+
+
 def page_error(request: Request, exc: Exception) -> Response:
     """The HTML answer to an error on a page."""
     status, code, message = _status_and_message(exc)
@@ -87,6 +97,9 @@ def page_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         logger.error("page %s failed: %s %s", request.url.path, code, message or repr(exc))
         message = ""  # no internals on the page; the log has them
+    roles_allowed = _roles_allowed(request, exc)
+    if roles_allowed:
+        message = ""  # the English message only says it again
     return render(
         request,
         "error.html",
@@ -95,6 +108,7 @@ def page_error(request: Request, exc: Exception) -> Response:
         status=status,
         code=code,
         message=message,
+        roles_allowed=roles_allowed,
     )
 
 

@@ -328,7 +328,7 @@ def train_engine(
 
     from shanyraq.outputs import check_output_folder
     from welfare.criteria import get_welfare_config
-    from welfare.fusion import check_destination
+    from welfare.model_folder import check_destination
     from welfare.real_training import train_on_engine_scores
 
     cv2.setNumThreads(1)

@@ -1,19 +1,13 @@
-"""Fusion models: a registry of (learner, feature set) recipes, training, calibration, artifacts.
+"""Fusion models: a registry of (learner, feature set) recipes, training, calibration, versions.
 
 Each registered model predicts the welfare level (1..K, multiclass) and P(ASP eligible)
 (binary). Probabilities are calibrated on a held-out split by monotone maps on the raw
 scores (a temperature for the level, Platt scaling for ASP), so per-feature contributions
 computed on raw scores keep their sign and order after calibration.
 
-Artifacts are folders: fusion.json (name, version, features, training-data hash, recipe,
-seed, calibration, metrics) and one model file per head (the learners live in
-welfare/heads.py). The version digests what decides the model's outputs: training data,
-recipe, seed and the fitted heads themselves. Random-forest heads are stored with joblib
-(pickle): load only artifacts you trained or trust.
-
-A model is saved whole: written in a staging folder beside its folder and renamed into place,
-and it replaces only a folder that is new, empty or a fusion model's (`check_destination`),
-so a failure leaves the old model as it was.
+A model is saved as a folder (fusion.json and one file per head), read, checked and saved by
+welfare/model_folder.py. The version digests what decides the model's outputs: training data,
+recipe, seed and the fitted heads themselves.
 """
 
 from __future__ import annotations
@@ -21,27 +15,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from shanyraq.atomic import atomic_folder, not_replaceable
-from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
-from shanyraq.provenance import code_version
+from shanyraq.errors import ModelMismatchError, ShanyraqError
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
+from welfare.model_folder import (
+    FusionMeta,
+    Learner,
+    asp_head_class,
+    level_head_class,
+    read_model,
+    save_models,
+)
 
 log = logging.getLogger(__name__)
-
-ARTIFACT_FORMAT = 1
-META_FILE = "fusion.json"
-Learner = Literal["lightgbm", "random_forest"]
 
 
 class FamilyCountError(ShanyraqError):
@@ -98,46 +93,6 @@ def create_spec(name: str) -> FusionSpec:
     return _REGISTRY[name]()
 
 
-_LEVEL_HEADS: dict[tuple[Learner, str], Any] = {
-    ("lightgbm", "multiclass"): LightGBMHead,
-    ("lightgbm", "cumulative"): CumulativeLightGBMHead,
-    ("random_forest", "multiclass"): ForestHead,
-}
-_ASP_HEADS: dict[Learner, Any] = {"lightgbm": LightGBMHead, "random_forest": ForestHead}
-
-
-def level_head_class(learner: Learner, objective: str) -> Any:
-    """The level head a learner uses; a forest has one kind whatever the LightGBM objective."""
-    return _LEVEL_HEADS[(learner, "multiclass" if learner == "random_forest" else objective)]
-
-
-@dataclass
-class FusionMeta:
-    """Everything in fusion.json."""
-
-    name: str
-    learner: Learner
-    visual: bool
-    version: str
-    features: list[str]
-    levels: list[int]
-    training_data_hash: str
-    n_train: int
-    n_calibration: int
-    temperature: float
-    platt: tuple[float, float]
-    level_decoding: str
-    background: dict[str, float]
-    level_objective: str = "multiclass"
-    # The recipe (configs/welfare.yaml `fusion`) and seed it was fitted with; None in
-    # artifacts saved before they were recorded (their version is then the data hash's).
-    recipe: dict[str, Any] | None = None
-    seed: int | None = None
-    code_version: str = field(default_factory=code_version)
-    format: int = ARTIFACT_FORMAT
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class Prediction:
     level_probs: np.ndarray  # (n, K), calibrated
@@ -178,128 +133,15 @@ class FusionModel:
         return Prediction(level_probs=probs, levels=levels, asp_probability=asp)
 
     def save(self, folder: Path) -> Path:
-        """Write the model to `folder` whole (see `save_models`)."""
+        """Write the model to `folder` whole (see `model_folder.save_models`)."""
         save_models({folder: self})
         return folder
-
-    def write_into(self, folder: Path) -> None:
-        """Write the model's files into `folder`, an empty folder."""
-        level = level_head_class(self.meta.learner, self.meta.level_objective)
-        self.level_head.save(folder / f"level{level.suffix}")
-        self.asp_head.save(folder / f"asp{_ASP_HEADS[self.meta.learner].suffix}")
-        (folder / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> FusionModel:
         """The model saved in `folder`; a folder that is not a whole fusion model (no or bad
         fusion.json, a head file missing or unreadable) is a ModelMismatchError saying what."""
-        folder = Path(folder)
-        meta = _read_meta(folder)
-        level = level_head_class(meta.learner, meta.level_objective)
-        asp = _ASP_HEADS[meta.learner]
-        return cls(
-            meta,
-            _load_head(level, folder / f"level{level.suffix}"),
-            _load_head(asp, folder / f"asp{asp.suffix}"),
-        )
-
-
-_RETRAIN = "; train the model again with `shanyraq welfare train`"
-# Every name a fusion model's folder may hold: its metadata and a head file of any kind.
-MODEL_FILES = frozenset(
-    {META_FILE}
-    | {
-        f"{part}{kind.suffix}"
-        for part in ("level", "asp")
-        for kind in {*_LEVEL_HEADS.values(), *_ASP_HEADS.values()}
-    }
-)
-
-
-def check_destination(folder: Path) -> None:
-    """Refuse a `folder` a model may not be saved to (OutputExistsError naming it).
-
-    Allowed: a path that does not exist yet, an empty folder, or a fusion model's folder (a
-    fusion.json and no entry but model files, MODEL_FILES), since saving replaces the folder
-    whole. A file, a symbolic link or any other folder is refused before anything is written.
-    """
-    why = not_replaceable(folder, marker=META_FILE, allowed=MODEL_FILES)
-    if why:
-        raise OutputExistsError(
-            f"{folder} exists and is not a fusion model folder ({why}); saving a model "
-            "replaces its folder whole, so it does not write there: choose another folder "
-            "(--out), or move it away if it should be replaced"
-        )
-
-
-def save_models(models: Mapping[Path, FusionModel]) -> None:
-    """Save each model to its folder, all or none as far as writing goes: every folder is
-    checked first (`check_destination`), and every model is written whole in a staging folder
-    beside its own before any is renamed into place, so a failure while writing leaves every
-    folder as it was (and no staging folder behind)."""
-    for folder in models:
-        check_destination(Path(folder))
-    with ExitStack() as stack:
-        for folder, model in models.items():
-            model.write_into(stack.enter_context(atomic_folder(Path(folder))))
-
-
-def _read_meta(folder: Path) -> FusionMeta:
-    path = folder / META_FILE
-    if not path.exists():
-        raise ModelMismatchError(f"{folder}: no {META_FILE}; train one with `welfare train`")
-    text = read_text(path, ModelMismatchError, _RETRAIN)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelMismatchError(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}){_RETRAIN}"
-        ) from None
-    if not isinstance(data, dict):
-        raise ModelMismatchError(f"{path}: not a fusion model's metadata (a JSON object){_RETRAIN}")
-    if data.get("format") != ARTIFACT_FORMAT:
-        raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
-    known = {f.name: f for f in fields(FusionMeta)}
-    missing = [
-        name
-        for name, f in known.items()
-        if f.default is MISSING and f.default_factory is MISSING and name not in data
-    ]
-    unknown = sorted(set(data) - set(known))
-    if missing or unknown:
-        what = [f"key(s) {', '.join(missing)} missing"] if missing else []
-        what += [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
-        raise ModelMismatchError(
-            f"{path}: not a fusion model's metadata: {'; '.join(what)}{_RETRAIN}"
-        )
-    learner, objective = data["learner"], data.get("level_objective", "multiclass")
-    try:
-        level_head_class(learner, objective)  # KeyError: no head for this pair
-        recognised = learner in _ASP_HEADS
-    except (KeyError, TypeError):
-        recognised = False
-    if not recognised:
-        raise ModelMismatchError(
-            f"{path}: learner {learner!r} with level objective {objective!r} is not one this "
-            f"version knows{_RETRAIN}"
-        )
-    platt = data["platt"]
-    if not (isinstance(platt, list) and len(platt) == 2):
-        raise ModelMismatchError(f"{path}: 'platt' is not a pair of numbers{_RETRAIN}")
-    return FusionMeta(**{**data, "platt": tuple(platt)})
-
-
-def _load_head(kind: Any, path: Path) -> Head:
-    if not path.is_file():
-        raise ModelMismatchError(
-            f"{path.parent}: {path.name} is missing, so the model folder is incomplete{_RETRAIN}"
-        )
-    try:
-        return kind.load(path)
-    except Exception as exc:  # LightGBM, joblib (pickle) or JSON: each raises its own kinds
-        raise ModelMismatchError(
-            f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){_RETRAIN}"
-        ) from None
+        return cls(*read_model(folder))
 
 
 def softmax(raw: np.ndarray) -> np.ndarray:
@@ -330,7 +172,7 @@ def min_training_families(names: Sequence[str], recipe: FusionRecipe) -> int:
     for name in names:
         learner = create_spec(name).learner
         level = level_head_class(learner, recipe.lightgbm.level_objective)
-        fit = max(fit, level.min_families(recipe), _ASP_HEADS[learner].min_families(recipe))
+        fit = max(fit, level.min_families(recipe), asp_head_class(learner).min_families(recipe))
     n = fit + 1
     while n - calibration_size(n, recipe.calibration_fraction) < fit:
         n += 1
@@ -384,7 +226,7 @@ def train_fusion(
     level_head = level_head_class(spec.learner, objective).fit(
         x[fit], y_level[fit], n_classes=len(level_values), recipe=recipe, seed=seed
     )
-    asp_head = _ASP_HEADS[spec.learner].fit(
+    asp_head = asp_head_class(spec.learner).fit(
         x[fit], y_asp[fit], n_classes=2, recipe=recipe, seed=seed
     )
     _warn_if_constant(name, level_head, asp_head, x[fit])

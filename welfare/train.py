@@ -25,15 +25,18 @@ from welfare.dataset import (
 )
 from welfare.evaluation import evaluate_models
 from welfare.fusion import (
-    META_FILE,
     FamilyCountError,
     FusionModel,
-    check_destination,
     data_hash,
     list_models,
     min_training_families,
-    save_models,
     train_fusion,
+)
+from welfare.model_folder import (
+    check_destination,
+    check_trained_alike,
+    model_folders,
+    save_models,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,18 @@ def synthetic_split(
         len(data), test_fraction=config.fusion.test_fraction, seed=seed
     )
     return DataSplit(data.subset(train_idx), data.subset(test_idx), n, seed)
+
+
+def training_data_hash(data: FamilyData, features: list[str], config: WelfareConfig) -> str | None:
+    """The training-data hash a model fitted on `data` with `features` records (as
+    `train_fusion` computes it), or None when `data` lack one of the features."""
+    if not set(features) <= set(data.features.columns):
+        return None
+    labels = (
+        data.table["latent_level"].to_numpy().astype(int) - config.level_values[0],
+        data.table["asp_eligible"].astype(bool).to_numpy().astype(int),
+    )
+    return data_hash(data.features[features], *labels)
 
 
 def fit_on(
@@ -108,10 +123,11 @@ def train_models(
 ) -> dict[str, FusionModel]:
     """Train each named model on the training split and save it under out/<name>/.
 
-    Every out/<name> is checked before any family is generated, and the models are saved
-    together once all are trained (`save_models`): a failure while training or writing leaves
-    the old models as they were, rather than some of them replaced by models trained on other
-    data.
+    Every out/<name> is checked before any family is generated, other models in `out` are
+    checked to have been trained on the same data before any model is trained
+    (`check_trained_alike`), and the models are saved together once all are trained
+    (`save_models`): a failure while training or writing leaves the old models as they were,
+    rather than some of them replaced by models trained on other data.
     """
     config = config or get_welfare_config()
     names = list(names or list_models())
@@ -119,6 +135,11 @@ def train_models(
         check_destination(out / name)
     check_family_count(n, names=names, config=config)
     split = synthetic_split(n, seed=seed, config=config)
+    check_trained_alike(
+        out,
+        replacing=names,
+        training_hash=lambda features: training_data_hash(split.train, features, config),
+    )
     source = {
         "generator": "training.synth.families",
         "photos": "welfare.simulate",
@@ -133,7 +154,7 @@ def train_models(
 
 
 def load_models(folder: Path) -> dict[str, FusionModel]:
-    paths = sorted(p.parent for p in folder.glob(f"*/{META_FILE}"))
+    paths = model_folders(folder)
     if not paths:
         raise ModelMismatchError(f"{folder}: no fusion models; run `shanyraq welfare train` first")
     return {p.name: FusionModel.load(p) for p in paths}
@@ -167,12 +188,7 @@ def evaluate_saved(
     models, (n, seed) = load_trained_together(folder)
     split = synthetic_split(n, seed=seed, config=config)
     for name, model in models.items():
-        train = split.train
-        labels = (
-            train.table["latent_level"].to_numpy().astype(int) - config.level_values[0],
-            train.table["asp_eligible"].astype(bool).to_numpy().astype(int),
-        )
-        if data_hash(train.features[model.features], *labels) != model.meta.training_data_hash:
+        if training_data_hash(split.train, model.features, config) != model.meta.training_data_hash:
             raise ModelMismatchError(
                 f"{name}: regenerated training data does not match the model's hash; the "
                 "generator or configs changed since training; retrain"

@@ -1,0 +1,298 @@
+"""The fusion model folder: what it holds, reading it, and saving models into their folders.
+
+A folder holds fusion.json (`FusionMeta`: name, version, features, training-data hash, recipe,
+seed, calibration, metrics) and one file per head, of the kind its learner uses (the learners
+live in welfare/heads.py). Random-forest heads are stored with joblib (pickle): load only
+folders you trained or trust.
+
+Models are saved together (`save_models`): each is written whole in a staging folder beside
+its own, and the staged folders are swapped in all or none; a model replaces only a folder
+that is new, empty or a fusion model's (`check_destination`), so a failure leaves the old
+models as they were. `check_trained_alike` refuses to save models beside ones in the same
+folder that were trained on other data, a mix `welfare evaluate` would refuse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from shanyraq.atomic import STAGING_MARK, not_replaceable, swap_entries
+from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
+from shanyraq.provenance import code_version
+from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
+
+if TYPE_CHECKING:
+    from welfare.fusion import FusionModel
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_FORMAT = 1
+META_FILE = "fusion.json"
+Learner = Literal["lightgbm", "random_forest"]
+
+
+class TrainingDataMismatchError(ShanyraqError):
+    """Models would be saved beside models in the same folder that were trained on other data."""
+
+    code = "training_data_mixed"
+    http_status = 409
+
+
+@dataclass
+class FusionMeta:
+    """Everything in fusion.json."""
+
+    name: str
+    learner: Learner
+    visual: bool
+    version: str
+    features: list[str]
+    levels: list[int]
+    training_data_hash: str
+    n_train: int
+    n_calibration: int
+    temperature: float
+    platt: tuple[float, float]
+    level_decoding: str
+    background: dict[str, float]
+    level_objective: str = "multiclass"
+    # The recipe (configs/welfare.yaml `fusion`) and seed it was fitted with; None in
+    # artifacts saved before they were recorded (their version is then the data hash's).
+    recipe: dict[str, Any] | None = None
+    seed: int | None = None
+    code_version: str = field(default_factory=code_version)
+    format: int = ARTIFACT_FORMAT
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+_LEVEL_HEADS: dict[tuple[Learner, str], Any] = {
+    ("lightgbm", "multiclass"): LightGBMHead,
+    ("lightgbm", "cumulative"): CumulativeLightGBMHead,
+    ("random_forest", "multiclass"): ForestHead,
+}
+_ASP_HEADS: dict[Learner, Any] = {"lightgbm": LightGBMHead, "random_forest": ForestHead}
+
+
+def level_head_class(learner: Learner, objective: str) -> Any:
+    """The level head a learner uses; a forest has one kind whatever the LightGBM objective."""
+    return _LEVEL_HEADS[(learner, "multiclass" if learner == "random_forest" else objective)]
+
+
+def asp_head_class(learner: Learner) -> Any:
+    """The ASP head a learner uses."""
+    return _ASP_HEADS[learner]
+
+
+def _head_files(meta: FusionMeta, folder: Path) -> list[tuple[Any, Path]]:
+    """The (head class, file) of the level head and of the ASP head in a model's folder."""
+    level = level_head_class(meta.learner, meta.level_objective)
+    asp = asp_head_class(meta.learner)
+    return [(level, folder / f"level{level.suffix}"), (asp, folder / f"asp{asp.suffix}")]
+
+
+_RETRAIN = "; train the model again with `shanyraq welfare train`"
+# Every name a fusion model's folder may hold: its metadata and a head file of any kind.
+MODEL_FILES = frozenset(
+    {META_FILE}
+    | {
+        f"{part}{kind.suffix}"
+        for part in ("level", "asp")
+        for kind in {*_LEVEL_HEADS.values(), *_ASP_HEADS.values()}
+    }
+)
+
+
+def model_folders(folder: Path) -> list[Path]:
+    """The fusion models' folders in `folder` (each subfolder with a fusion.json), by name."""
+    return sorted(p.parent for p in Path(folder).glob(f"*/{META_FILE}"))
+
+
+def read_model(folder: Path) -> tuple[FusionMeta, Head, Head]:
+    """The metadata, level head and ASP head saved in `folder`; a folder that is not a whole
+    fusion model (no or bad fusion.json, a head file missing or unreadable) is a
+    ModelMismatchError saying what."""
+    meta = read_meta(Path(folder))
+    level, asp = (_load_head(kind, path) for kind, path in _head_files(meta, Path(folder)))
+    return meta, level, asp
+
+
+def read_meta(folder: Path) -> FusionMeta:
+    """The fusion.json in `folder`, checked (a ModelMismatchError saying what is wrong)."""
+    path = folder / META_FILE
+    if not path.exists():
+        raise ModelMismatchError(f"{folder}: no {META_FILE}; train one with `welfare train`")
+    text = read_text(path, ModelMismatchError, _RETRAIN)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelMismatchError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}){_RETRAIN}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelMismatchError(f"{path}: not a fusion model's metadata (a JSON object){_RETRAIN}")
+    if data.get("format") != ARTIFACT_FORMAT:
+        raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
+    known = {f.name: f for f in fields(FusionMeta)}
+    missing = [
+        name
+        for name, f in known.items()
+        if f.default is MISSING and f.default_factory is MISSING and name not in data
+    ]
+    unknown = sorted(set(data) - set(known))
+    if missing or unknown:
+        what = [f"key(s) {', '.join(missing)} missing"] if missing else []
+        what += [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
+        raise ModelMismatchError(
+            f"{path}: not a fusion model's metadata: {'; '.join(what)}{_RETRAIN}"
+        )
+    learner, objective = data["learner"], data.get("level_objective", "multiclass")
+    try:
+        level_head_class(learner, objective)  # KeyError: no head for this pair
+        recognised = learner in _ASP_HEADS
+    except (KeyError, TypeError):
+        recognised = False
+    if not recognised:
+        raise ModelMismatchError(
+            f"{path}: learner {learner!r} with level objective {objective!r} is not one this "
+            f"version knows{_RETRAIN}"
+        )
+    platt = data["platt"]
+    if not (isinstance(platt, list) and len(platt) == 2):
+        raise ModelMismatchError(f"{path}: 'platt' is not a pair of numbers{_RETRAIN}")
+    return FusionMeta(**{**data, "platt": tuple(platt)})
+
+
+def _load_head(kind: Any, path: Path) -> Head:
+    if not path.is_file():
+        raise ModelMismatchError(
+            f"{path.parent}: {path.name} is missing, so the model folder is incomplete{_RETRAIN}"
+        )
+    try:
+        return kind.load(path)
+    except Exception as exc:  # LightGBM, joblib (pickle) or JSON: each raises its own kinds
+        raise ModelMismatchError(
+            f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){_RETRAIN}"
+        ) from None
+
+
+def check_destination(folder: Path) -> None:
+    """Refuse a `folder` a model may not be saved to (OutputExistsError naming it).
+
+    Allowed: a path that does not exist yet, an empty folder, or a fusion model's folder (a
+    fusion.json and no entry but model files, MODEL_FILES), since saving replaces the folder
+    whole. A file, a symbolic link or any other folder is refused before anything is written.
+    """
+    why = not_replaceable(folder, marker=META_FILE, allowed=MODEL_FILES)
+    if why:
+        raise OutputExistsError(
+            f"{folder} exists and is not a fusion model folder ({why}); saving a model "
+            "replaces its folder whole, so it does not write there: choose another folder "
+            "(--out), or move it away if it should be replaced"
+        )
+
+
+def check_trained_alike(
+    out: Path, *, replacing: Collection[str], training_hash: Callable[[list[str]], str | None]
+) -> None:
+    """Refuse to save models as out/<name> for each name in `replacing` when `out` holds other
+    fusion models trained on other data (TrainingDataMismatchError naming them), before
+    anything is trained or written.
+
+    `training_hash(features)` is the training-data hash (FusionMeta.training_data_hash) the
+    new models' data give on `features`, or None when they lack one of them; another model was
+    trained on the same data when it recorded that hash for its own features.
+    """
+    others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
+    differ = [n for n, m in others.items() if training_hash(m.features) != m.training_data_hash]
+    if differ:
+        raise TrainingDataMismatchError(
+            f"{out} also holds {', '.join(differ)}, trained on other data than "
+            f"{', '.join(sorted(replacing))} would be now, and `welfare evaluate` refuses models "
+            "trained on different data: train them together (name every model with --model, "
+            "or leave --model out to train all), or train into a new folder (--out)"
+        )
+
+
+def save_models(models: Mapping[Path, FusionModel]) -> None:
+    """Save each model to its folder, all or none: every folder is checked first
+    (`check_destination`), every model is written whole in a staging folder beside its own,
+    and only then are the staged folders swapped in, every one or none (`swap_entries`). A
+    failure while writing or swapping leaves every folder as it was, and no staging folder
+    behind."""
+    for folder in models:
+        check_destination(Path(folder))
+    by_parent: dict[Path, dict[str, FusionModel]] = {}
+    for folder, model in models.items():
+        path = Path(os.path.abspath(folder))  # "." and ".." have no name to stage beside
+        by_parent.setdefault(path.parent, {})[path.name] = model
+    with ExitStack() as stack:
+        _swap_in([stack.enter_context(_staged(p, group)) for p, group in by_parent.items()])
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """Models written in a work folder in `parent`: new/<name> each, old/ for those replaced."""
+
+    parent: Path
+    names: list[str]
+    new: Path
+    old: Path
+
+
+@contextmanager
+def _staged(parent: Path, models: Mapping[str, FusionModel]) -> Iterator[_Staged]:
+    """Write each model into new/<name> of a private work folder `NAME.partial-XXXXXXXX` in
+    `parent`. On the way out the work folder is removed, and with it the folders the models
+    replaced; after a failure, an old folder that could not be put back stays in it."""
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=min(models) + STAGING_MARK, dir=parent))
+    staged = _Staged(parent, sorted(models), work / "new", work / "old")
+    try:
+        staged.old.mkdir()
+        for name, model in models.items():
+            (staged.new / name).mkdir(parents=True)
+            _write(model, staged.new / name)
+        yield staged
+    except BaseException:
+        shutil.rmtree(staged.new, ignore_errors=True)
+        with suppress(OSError):  # not empty: an old model that could not be put back
+            staged.old.rmdir()
+            work.rmdir()
+        if staged.old.exists():
+            log.error("%s could not all be put back; the old ones are kept in %s", parent, work)
+        raise
+    shutil.rmtree(work)
+
+
+def _write(model: FusionModel, folder: Path) -> None:
+    """Write the model's files into `folder`, an empty folder."""
+    level, asp = _head_files(model.meta, folder)
+    model.level_head.save(level[1])
+    model.asp_head.save(asp[1])
+    (folder / META_FILE).write_text(json.dumps(asdict(model.meta), indent=2), encoding="utf-8")
+
+
+def _swap_in(groups: Sequence[_Staged]) -> None:
+    """Swap every group's staged folders in. A group whose swap fails puts its own back
+    (`swap_entries`); the groups swapped before it are then swapped back, so every folder is
+    new or every one is old (one that cannot be swapped back keeps its old folders in its work
+    folder, see `_staged`)."""
+    done: list[_Staged] = []
+    try:
+        for group in groups:
+            swap_entries(group.new, group.parent, replaced=group.names, aside=group.old)
+            done.append(group)
+    except BaseException:
+        for group in reversed(done):
+            with suppress(OSError):
+                swap_entries(group.old, group.parent, replaced=group.names, aside=group.new)
+        raise

@@ -1,9 +1,9 @@
 """The GPU scoring path: JPEG bytes decoded, resized and scored without leaving the GPU.
 
 nvJPEG decodes a whole batch on the GPU (`torchvision.io.decode_jpeg(..., device="cuda")`);
-resize and normalisation run there with `vision.preprocess`'s semantics (exact area filter along
-an axis that shrinks, bilinear/bicubic along one that grows, rounded to 8 bits before
-normalising); ONNX Runtime's TensorRT or CUDA provider reads the batch in place through IO
+resize and normalisation run there with `vision.preprocess`'s semantics through
+`vision.tensor_preprocess` (the very pixels where the scale is a whole factor, within a grey
+level elsewhere); ONNX Runtime's TensorRT or CUDA provider reads the batch in place through IO
 binding. `prepare` runs on its own CUDA stream, so `vision.bulk.score_batches` overlaps decoding
 batch k+1 with inferring batch k. `TensorBytesScorer(device="cpu")` runs the very same tensor
 code on the CPU: that is how its agreement with `vision.preprocess` and the CPU scorer is tested
@@ -15,19 +15,19 @@ decoder reads on to an end marker after every whole scan too (jpeg_finish_decomp
 refuses whole and cut photos alike. Here the untouched bytes are decoded, and a photo goes to
 `vision.io.decode_image` (the CPU path's decode, so the same pixels or the same refusal) where
 the decoder fails, or where a one-scan JPEG's last pixel has libjpeg's fill grey (what it gives
-every block after the data ran out, so a photo cut short ends in it). Not caught: a cut inside
-the last MCU (at most 16 x 16 pixels wrong), and CMYK files (their fill is not grey); some
-whole photos ending in that grey take the CPU decode for nothing. nvJPEG's behaviour on a cut
-stream is unverified (no GPU was at hand): if it fails, the photo goes to vision.io as above;
-if it fills with libjpeg's grey, the check catches it; if it fills with anything else, the half
-photo is scored, as before this check.
+every block after the data ran out, so a photo cut short ends in it). A CMYK (or YCCK) JPEG's
+fill is no grey, and nvJPEG's CMYK support is unverified: every one goes to vision.io, never to
+the device. Not caught: a cut inside the last MCU (at most 16 x 16 pixels wrong); some whole
+photos ending in that grey take the CPU decode for nothing. nvJPEG's behaviour on a cut stream
+is unverified (no GPU was at hand): if it fails, the photo goes to vision.io as above; if it
+fills with libjpeg's grey, the check catches it; if it fills with anything else, the half photo
+is scored, as before this check.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,159 +36,42 @@ import numpy as np
 
 from shanyraq.errors import ImageError
 from vision.bulk import PhotoBytes, Scored, failure
+from vision.tensor_preprocess import normalize_tensor, orient_tensor, resize_tensor
 
 if TYPE_CHECKING:
     import torch
 
-    from vision.artifact import ModelArtifact, Preprocessing
+    from vision.artifact import ModelArtifact
     from vision.engine import EngineConfig
 
 logger = logging.getLogger(__name__)
 
 Device = Literal["cpu", "cuda"]
-_LETTERBOX_GREY = 114  # as vision.preprocess pads
 # libjpeg decodes every block after a scan's data ran out as all-zero coefficients: luma 128,
 # whatever chroma its neighbours blend in; RGB rounding moves the luma recomputed from it by
 # under 1. 2 grey levels leave room, at the cost of a CPU decode for some whole photos.
 _FILL_LUMA, _FILL_LUMA_TOLERANCE = 128.0, 2.0
 _LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as JPEG's YCbCr
+# Pillow's modes of the JPEGs whose fill is that grey (1 or 3 components); a 4-component one
+# ("CMYK": CMYK or YCCK) is decoded by vision.io, whose cut-scan rule holds for it.
+_FILL_GREY_MODES = ("L", "RGB")
 
 
-# --- pure tensor maths (device-agnostic; checked against vision.preprocess) ----------------
+@dataclass(frozen=True)
+class JpegHeader:
+    orientation: int  # EXIF, 1..8; 1 where it is missing or malformed (as vision.io leaves it)
+    mode: str  # Pillow's mode from the frame header: "L", "RGB" or "CMYK" (4 components)
 
 
-def _area_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
-    """Exact area (box) resampling along `dim`: the mean of the input under each output cell.
-
-    Integrates the piecewise-constant signal through a cumulative sum, so any scale costs
-    O(input) - what cv2.INTER_AREA computes when shrinking.
-    """
-    import torch
-
-    n_in = x.shape[dim]
-    if out == n_in:
-        return x
-    scale = n_in / out
-    zero = torch.zeros_like(x.narrow(dim, 0, 1))
-    cumulative = torch.cat([zero, torch.cumsum(x, dim=dim)], dim=dim)
-    edges = torch.arange(out + 1, device=x.device, dtype=torch.float64) * scale
-    index = edges.floor().clamp(max=n_in - 1).long()
-    frac = (edges - index).to(x.dtype)
-    shape = [1] * x.dim()
-    shape[dim] = out + 1
-    low = cumulative.index_select(dim, index)
-    high = cumulative.index_select(dim, index + 1)
-    integral = low + frac.view(shape) * (high - low)
-    return (integral.narrow(dim, 1, out) - integral.narrow(dim, 0, out)) / scale
-
-
-def _area_enlarge_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
-    """cv2.INTER_AREA along an axis that does not shrink on both: its pixel-overlap linear rule."""
-    import torch
-
-    n_in = x.shape[dim]
-    if out == n_in:
-        return x
-    scale, inv_scale = n_in / out, out / n_in
-    dx = torch.arange(out, device=x.device, dtype=torch.float64)
-    sx = torch.floor(dx * scale)
-    fx = (dx + 1) - (sx + 1) * inv_scale
-    fx = torch.where(fx <= 0, torch.zeros_like(fx), fx - torch.floor(fx))
-    low = sx.long().clamp(max=n_in - 1)
-    high = (low + 1).clamp(max=n_in - 1)
-    shape = [1] * x.dim()
-    shape[dim] = out
-    weight = fx.to(x.dtype).view(shape)
-    return x.index_select(dim, low) * (1 - weight) + x.index_select(dim, high) * weight
-
-
-def _grow(x: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
-    """Enlarge (no axis shrinks) with the spec's filter, as cv2 does."""
-    import torch.nn.functional as F
-
-    if mode == "area":
-        return _area_enlarge_axis(_area_enlarge_axis(x, height, 2), width, 3)
-    return F.interpolate(x, size=(height, width), mode=mode, align_corners=False)
-
-
-def _resample(x: torch.Tensor, height: int, width: int, *, mode: str) -> torch.Tensor:
-    """(N, 3, H, W) float 0..255 -> (N, 3, height, width) uint8, rounded as cv2 rounds; judged
-    per axis as vision.preprocess judges it (area where an axis shrinks, `mode` where it grows)."""
-    import torch
-
-    in_h, in_w = x.shape[2], x.shape[3]
-    if height <= in_h and width <= in_w:
-        # Centred values keep the float32 cumulative sums small, hence exact enough.
-        y = _area_axis(_area_axis(x - 128.0, height, 2), width, 3) + 128.0
-    elif height >= in_h and width >= in_w:
-        y = _grow(x, height, width, mode)
-    else:  # one axis shrinks, the other grows: the shrinking one first, rounded to 8 bits
-        axis, out = (3, width) if width < in_w else (2, height)
-        narrowed = torch.round(_area_axis(x - 128.0, out, axis) + 128.0).clamp_(0, 255)
-        y = _grow(narrowed, height, width, mode)
-    return torch.round(y).clamp_(0, 255).to(torch.uint8)
-
-
-def resize_tensor(chw: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
-    """One upright image (3, H, W) uint8 -> (3, S, S) uint8 by the spec's resize policy."""
-    import torch
-
-    size = spec.size
-    height, width = int(chw.shape[1]), int(chw.shape[2])
-    x = chw.unsqueeze(0).float()
-
-    def resample(height: int, width: int) -> torch.Tensor:
-        return _resample(x, height, width, mode=spec.interpolation)[0]
-
-    if spec.resize == "squash":
-        return resample(size, size)
-    if spec.resize == "shorter_side_crop":
-        scale = size / min(height, width)
-        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        top, left = (new_h - size) // 2, (new_w - size) // 2
-        return resample(new_h, new_w)[:, top : top + size, left : left + size]
-    scale = size / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    canvas = torch.full((3, size, size), _LETTERBOX_GREY, dtype=torch.uint8, device=chw.device)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[:, top : top + new_h, left : left + new_w] = resample(new_h, new_w)
-    return canvas
-
-
-def normalize_tensor(batch: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
-    """(N, 3, S, S) uint8 -> float32 with the spec's mean and std (as vision.preprocess)."""
-    import torch
-
-    mean = torch.tensor(spec.mean, dtype=torch.float32, device=batch.device) * 255.0
-    inv_std = 1.0 / (torch.tensor(spec.std, dtype=torch.float32, device=batch.device) * 255.0)
-    return (batch.float() - mean.view(1, 3, 1, 1)) * inv_std.view(1, 3, 1, 1)
-
-
-def orient_tensor(chw: torch.Tensor, orientation: int) -> torch.Tensor:
-    """Apply an EXIF orientation (1..8) to (3, H, W), as PIL's ImageOps.exif_transpose does."""
-    import torch
-
-    ops: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
-        2: lambda t: t.flip(-1),
-        3: lambda t: t.flip(-2, -1),
-        4: lambda t: t.flip(-2),
-        5: lambda t: t.transpose(-2, -1),
-        6: lambda t: torch.rot90(t, -1, dims=(-2, -1)),
-        7: lambda t: t.transpose(-2, -1).flip(-2, -1),
-        8: lambda t: torch.rot90(t, 1, dims=(-2, -1)),
-    }
-    op = ops.get(orientation)
-    return op(chw).contiguous() if op else chw
-
-
-def jpeg_header(data: bytes, *, max_pixels: int) -> int:
-    """A stored JPEG's EXIF orientation, after checking its pixel count from the header only."""
+def jpeg_header(data: bytes, *, max_pixels: int) -> JpegHeader:
+    """A stored JPEG's EXIF orientation and mode, after checking its pixel count from the header
+    only."""
     # The one place image headers are judged, and orientation read, as on the CPU path.
     from vision.io import check_pixel_limit, exif_orientation, open_header
 
     image = open_header(data, "jpeg", max_pixels=max_pixels)
     check_pixel_limit(*image.size, max_pixels=max_pixels)
-    return exif_orientation(image) or 1  # malformed: left as stored, as vision.io leaves it
+    return JpegHeader(exif_orientation(image) or 1, image.mode)
 
 
 def ends_in_fill_grey(images: list[torch.Tensor]) -> list[bool]:
@@ -261,21 +144,22 @@ class TensorBytesScorer:
         return prepared
 
     def _decode(self, batch: list[PhotoBytes]) -> tuple[dict[int, Any], dict[int, Exception]]:
-        """Upright (3, H, W) uint8 per photo; JPEGs batched on the device, others via vision.io."""
+        """Upright (3, H, W) uint8 per photo; JPEGs batched on the device, other photos (CMYK
+        JPEGs among them) via vision.io."""
         from vision.completeness import jpeg_scan_end
-        from vision.io import sniff_format
 
         results: dict[int, Any] = {}  # a tensor, or the photo's error
         jpegs: list[tuple[int, int]] = []  # (index, orientation)
         for i, item in enumerate(batch):
             try:
-                if sniff_format(item.data) == "jpeg":
-                    jpegs.append((i, jpeg_header(item.data, max_pixels=self.max_pixels)))
-                    continue
+                orientation = self._on_device(item.data)
             except Exception as exc:
                 results[i] = self._own_failure(item, exc)
                 continue
-            results[i] = self._via_vision_io(item)
+            if orientation is None:
+                results[i] = self._via_vision_io(item)
+            else:
+                jpegs.append((i, orientation))
         decoded = self._decode_jpegs([batch[i].data for i, _ in jpegs])
         one_scan = [jpeg_scan_end(batch[i].data) is not None for i, _ in jpegs]
         checked = [d for d, flag in zip(decoded, one_scan, strict=True) if d is not None and flag]
@@ -288,6 +172,17 @@ class TensorBytesScorer:
         images = {i: r for i, r in results.items() if not isinstance(r, Exception)}
         errors = {i: r for i, r in results.items() if isinstance(r, Exception)}
         return images, errors
+
+    def _on_device(self, data: bytes) -> int | None:
+        """The EXIF orientation of a JPEG to decode on the device; None for a photo that
+        vision.io decodes (not a JPEG, or one whose fill is no grey). Raises where the header
+        is refused, as the CPU path refuses it."""
+        from vision.io import sniff_format
+
+        if sniff_format(data) != "jpeg":
+            return None
+        header = jpeg_header(data, max_pixels=self.max_pixels)
+        return header.orientation if header.mode in _FILL_GREY_MODES else None
 
     def _decode_jpegs(self, data: list[bytes]) -> list[Any]:
         """torchvision's decode of each JPEG on the device, in stored orientation; None where

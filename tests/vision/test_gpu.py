@@ -23,16 +23,10 @@ from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.artifact import Preprocessing
 from vision.bulk import CpuBytesScorer, PhotoBytes, open_scorer, prefetch, score_batches
 from vision.engine import Engine
-from vision.gpu import (
-    TensorBytesScorer,
-    gpu_usable,
-    jpeg_header,
-    normalize_tensor,
-    orient_tensor,
-    resize_tensor,
-)
+from vision.gpu import TensorBytesScorer, gpu_usable, jpeg_header
 from vision.io import decode_image
 from vision.preprocess import normalize, resize
+from vision.tensor_preprocess import normalize_tensor, orient_tensor, resize_tensor
 
 MAX_PIXELS = 50_000_000
 PIXEL_TOLERANCE, MEAN_TOLERANCE, SCORE_TOLERANCE = 1, 0.3, 0.02
@@ -97,7 +91,7 @@ def test_jpeg_header_lets_our_pixel_limit_decide_not_pillows(monkeypatch):
     # that a small photo lies between Pillow's limit and ours, as a 100 MP one would.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     data = _jpeg(room_scene(0, height=48, width=64), orientation=6)
-    assert jpeg_header(data, max_pixels=5000) == 6
+    assert jpeg_header(data, max_pixels=5000).orientation == 6
     with pytest.raises(ImageTooLargeError, match="64x48"):
         jpeg_header(data, max_pixels=3000)
 

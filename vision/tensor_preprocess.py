@@ -1,0 +1,171 @@
+"""Photos to the model's input as tensors on any device: `vision.preprocess` in torch.
+
+The GPU path (`vision.gpu`) resizes, normalises and orients with these; they take a tensor on
+the CPU as well, which is how their agreement with `vision.preprocess` is tested without a GPU.
+Resize keeps its semantics: exact area filter along an axis that shrinks, bilinear/bicubic
+along one that grows, rounded to 8 bits before normalising. A shrink by whole factors (2x, 3x,
+...) gives cv2's very pixels, rounded as its fast area code rounds (a 2 x 2 block's halves up,
+other blocks' to even); other scales agree within a grey level (cv2 computes them in its own
+fixed and floating point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from vision.artifact import Preprocessing
+
+_LETTERBOX_GREY = 114  # as vision.preprocess pads
+
+
+def _area_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
+    """Exact area (box) resampling along `dim`: the mean of the input under each output cell.
+
+    Integrates the piecewise-constant signal through a cumulative sum, so any scale costs
+    O(input) - what cv2.INTER_AREA computes when shrinking.
+    """
+    import torch
+
+    n_in = x.shape[dim]
+    if out == n_in:
+        return x
+    scale = n_in / out
+    zero = torch.zeros_like(x.narrow(dim, 0, 1))
+    cumulative = torch.cat([zero, torch.cumsum(x, dim=dim)], dim=dim)
+    edges = torch.arange(out + 1, device=x.device, dtype=torch.float64) * scale
+    index = edges.floor().clamp(max=n_in - 1).long()
+    frac = (edges - index).to(x.dtype)
+    shape = [1] * x.dim()
+    shape[dim] = out + 1
+    low = cumulative.index_select(dim, index)
+    high = cumulative.index_select(dim, index + 1)
+    integral = low + frac.view(shape) * (high - low)
+    return (integral.narrow(dim, 1, out) - integral.narrow(dim, 0, out)) / scale
+
+
+def _area_enlarge_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
+    """cv2.INTER_AREA along an axis that does not shrink on both: its pixel-overlap linear rule."""
+    import torch
+
+    n_in = x.shape[dim]
+    if out == n_in:
+        return x
+    scale, inv_scale = n_in / out, out / n_in
+    dx = torch.arange(out, device=x.device, dtype=torch.float64)
+    sx = torch.floor(dx * scale)
+    fx = (dx + 1) - (sx + 1) * inv_scale
+    fx = torch.where(fx <= 0, torch.zeros_like(fx), fx - torch.floor(fx))
+    low = sx.long().clamp(max=n_in - 1)
+    high = (low + 1).clamp(max=n_in - 1)
+    shape = [1] * x.dim()
+    shape[dim] = out
+    weight = fx.to(x.dtype).view(shape)
+    return x.index_select(dim, low) * (1 - weight) + x.index_select(dim, high) * weight
+
+
+def _grow(x: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
+    """Enlarge (no axis shrinks) with the spec's filter, as cv2 does."""
+    import torch.nn.functional as F
+
+    if mode == "area":
+        return _area_enlarge_axis(_area_enlarge_axis(x, height, 2), width, 3)
+    return F.interpolate(x, size=(height, width), mode=mode, align_corners=False)
+
+
+def _area_whole_factors(x: torch.Tensor, fy: int, fx: int) -> torch.Tensor:
+    """cv2.INTER_AREA where both scales are whole numbers (its "fast area" code): the sum of
+    each fy x fx block (an int there), made float32, times 1/(fy*fx) in float32 and rounded half
+    to even; but a 2 x 2 block is (sum + 2) >> 2, halves rounded up. The float32 sums here are
+    exact below 2**24, so for every block under 65,794 pixels (a shrink of up to 256 x 256)."""
+    import torch
+
+    n, c, h, w = x.shape
+    sums = x.reshape(n, c, h // fy, fy, w // fx, fx).sum(dim=(3, 5))
+    if fy == fx == 2:
+        return torch.floor((sums + 2.0) / 4.0)
+    one = torch.ones((), dtype=torch.float32, device=x.device)
+    return torch.round(sums * (one / (fy * fx)))
+
+
+def _shrink(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Area filter where no axis grows, rounded to whole grey levels as cv2.INTER_AREA rounds."""
+    import torch
+
+    in_h, in_w = x.shape[2], x.shape[3]
+    if in_h % height == 0 and in_w % width == 0:  # cv2 takes its fast path: match it exactly
+        return _area_whole_factors(x, in_h // height, in_w // width)
+    # Centred values keep the float32 cumulative sums small, hence exact enough.
+    y = _area_axis(_area_axis(x - 128.0, height, 2), width, 3) + 128.0
+    return torch.round(y).clamp_(0, 255)
+
+
+def _resample(x: torch.Tensor, height: int, width: int, *, mode: str) -> torch.Tensor:
+    """(N, 3, H, W) float 0..255 -> (N, 3, height, width) uint8, rounded as cv2 rounds; judged
+    per axis as vision.preprocess judges it (area where an axis shrinks, `mode` where it grows)."""
+    import torch
+
+    in_h, in_w = x.shape[2], x.shape[3]
+    if height <= in_h and width <= in_w:
+        y = _shrink(x, height, width)
+    elif height >= in_h and width >= in_w:
+        y = _grow(x, height, width, mode)
+    else:  # one axis shrinks, the other grows: the shrinking one first, rounded to 8 bits
+        narrowed = _shrink(x, in_h, width) if width < in_w else _shrink(x, height, in_w)
+        y = _grow(narrowed, height, width, mode)
+    return torch.round(y).clamp_(0, 255).to(torch.uint8)
+
+
+def resize_tensor(chw: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
+    """One upright image (3, H, W) uint8 -> (3, S, S) uint8 by the spec's resize policy."""
+    import torch
+
+    size = spec.size
+    height, width = int(chw.shape[1]), int(chw.shape[2])
+    x = chw.unsqueeze(0).float()
+
+    def resample(height: int, width: int) -> torch.Tensor:
+        return _resample(x, height, width, mode=spec.interpolation)[0]
+
+    if spec.resize == "squash":
+        return resample(size, size)
+    if spec.resize == "shorter_side_crop":
+        scale = size / min(height, width)
+        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+        return resample(new_h, new_w)[:, top : top + size, left : left + size]
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    canvas = torch.full((3, size, size), _LETTERBOX_GREY, dtype=torch.uint8, device=chw.device)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[:, top : top + new_h, left : left + new_w] = resample(new_h, new_w)
+    return canvas
+
+
+def normalize_tensor(batch: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
+    """(N, 3, S, S) uint8 -> float32 with the spec's mean and std (as vision.preprocess)."""
+    import torch
+
+    mean = torch.tensor(spec.mean, dtype=torch.float32, device=batch.device) * 255.0
+    inv_std = 1.0 / (torch.tensor(spec.std, dtype=torch.float32, device=batch.device) * 255.0)
+    return (batch.float() - mean.view(1, 3, 1, 1)) * inv_std.view(1, 3, 1, 1)
+
+
+def orient_tensor(chw: torch.Tensor, orientation: int) -> torch.Tensor:
+    """Apply an EXIF orientation (1..8) to (3, H, W), as PIL's ImageOps.exif_transpose does."""
+    import torch
+
+    ops: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
+        2: lambda t: t.flip(-1),
+        3: lambda t: t.flip(-2, -1),
+        4: lambda t: t.flip(-2),
+        5: lambda t: t.transpose(-2, -1),
+        6: lambda t: torch.rot90(t, -1, dims=(-2, -1)),
+        7: lambda t: t.transpose(-2, -1).flip(-2, -1),
+        8: lambda t: torch.rot90(t, 1, dims=(-2, -1)),
+    }
+    op = ops.get(orientation)
+    return op(chw).contiguous() if op else chw

@@ -191,7 +191,7 @@ def select(
     OUT.json (e.g. picked.csv.json) records the pool manifest's sha256, the scores' source and
     model versions, the selection parameters, budget and seed, and the code version.
     """
-    from annotation.select import (
+    from annotation.manifest_selection import (
         check_unlabelled,
         select_from_manifest,
         selection_record,

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from annotation.pool import NO_GRADE, PhotoPool
-from annotation.select import HeadProbabilities, SelectionParams, select_batch, warm_start
+from annotation.select import SelectionParams, select_batch, warm_start
+from annotation.uncertainty import HeadProbabilities
 from shanyraq.taxonomy import HeadName, Taxonomy
 
 logger = logging.getLogger(__name__)

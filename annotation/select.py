@@ -1,97 +1,32 @@
 """Active learning: which unlabelled photos are most worth an annotator's time.
 
-Score = combined per-head uncertainty (entropy or margin, each normalised to 0..1, weighted).
-Diversity, on the model's embeddings standardised over the photos at hand and L2-normalised:
-either uncertainty-weighted k-center greedy (each pick maximises uncertainty x distance to
-everything already labelled or picked) or k-means over the most uncertain candidates (one
-pick per cluster, the most uncertain of it), so a batch does not spend labels on one cluster.
-Near-duplicates (perceptual hashes within a radius, or embeddings closer than a cosine
-distance) are never picked together, nor next to a photo already labelled or already waiting in
-the Label Studio project (`select_from_manifest`).
+Score = combined per-head uncertainty (`annotation.uncertainty`: entropy or margin, each
+normalised to 0..1, weighted). Diversity, on the model's embeddings standardised over the photos
+at hand and L2-normalised: either uncertainty-weighted k-center greedy (each pick maximises
+uncertainty x distance to everything already labelled or picked) or k-means over the most
+uncertain candidates (one pick per cluster, the most uncertain of it), so a batch does not spend
+labels on one cluster. Near-duplicates (perceptual hashes within a radius, or embeddings closer
+than a cosine distance) are never picked together, nor next to a photo already labelled or
+already waiting in the Label Studio project (`annotation.manifest_selection`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
-from shanyraq.errors import ShanyraqError
-from shanyraq.manifest import ManifestRow
+from annotation.uncertainty import HeadProbabilities, UncertaintyMethod, combined_uncertainty
 from shanyraq.taxonomy import HeadName
 from vision.score import PhotoScore
 
 logger = logging.getLogger(__name__)
 
-UncertaintyMethod = Literal["entropy", "margin"]
 DiversityMethod = Literal["kcenter", "kmeans"]
-_EPS = 1e-12
-
-
-def categorical_uncertainty(probs: np.ndarray, method: UncertaintyMethod) -> np.ndarray:
-    """(N, K) probabilities -> (N,) uncertainty in 0..1 (1 = no idea)."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1.0)
-    p = p / p.sum(axis=1, keepdims=True)
-    if method == "entropy":
-        return -(p * np.log(p)).sum(axis=1) / np.log(p.shape[1])
-    top2 = np.sort(p, axis=1)[:, -2:]
-    return 1.0 - (top2[:, 1] - top2[:, 0])
-
-
-def binary_uncertainty(probs: np.ndarray, method: UncertaintyMethod) -> np.ndarray:
-    """(N, S) independent sign probabilities -> (N,) mean uncertainty over signs."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1 - _EPS)
-    if method == "entropy":
-        per_sign = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
-    else:
-        per_sign = 1.0 - np.abs(2 * p - 1)
-    return per_sign.mean(axis=1)
-
-
-@dataclass(frozen=True)
-class HeadProbabilities:
-    """Per-head probabilities of N photos: room (N, R), condition (N, K), signs (N, S)."""
-
-    room: np.ndarray
-    condition: np.ndarray
-    signs: np.ndarray
-
-    @classmethod
-    def from_scores(cls, scores: Sequence[PhotoScore]) -> HeadProbabilities:
-        n = len(scores)
-        return cls(
-            room=np.array([list(s.room.values()) for s in scores]).reshape(n, -1),
-            condition=np.array([list(s.condition.values()) for s in scores]).reshape(n, -1),
-            signs=np.array([list(s.signs.values()) for s in scores]).reshape(n, -1),
-        )
-
-    def uncertainties(self, method: UncertaintyMethod) -> dict[HeadName, np.ndarray]:
-        n = len(self.room)
-        return {
-            "room": categorical_uncertainty(self.room, method) if n else np.zeros(0),
-            "condition": categorical_uncertainty(self.condition, method) if n else np.zeros(0),
-            "signs": binary_uncertainty(self.signs, method) if self.signs.size else np.zeros(n),
-        }
-
-
-def combined_uncertainty(
-    probs: HeadProbabilities | Sequence[PhotoScore],
-    *,
-    method: UncertaintyMethod,
-    head_weights: Mapping[HeadName, float],
-) -> np.ndarray:
-    """Weighted mean of the heads' uncertainties, per photo (0..1)."""
-    if not isinstance(probs, HeadProbabilities):
-        probs = HeadProbabilities.from_scores(probs)
-    per_head = probs.uncertainties(method)
-    total = sum(head_weights.values()) or 1.0
-    combined = sum(per_head[h] * w for h, w in head_weights.items())
-    return np.asarray(combined, dtype=np.float64) / total
+_EPS = 1e-12  # the least norm an embedding is divided by
 
 
 @dataclass(frozen=True)
@@ -329,144 +264,3 @@ def select_photos(
     )
     logger.info("selected %d of %d unlabelled photos", len(chosen), len(scores))
     return chosen
-
-
-def photo_hashes(paths: Sequence[Path]) -> np.ndarray:
-    """(N, 2) uint64 pHash and dHash of each photo file, for the near-duplicate checks."""
-    from shanyraq.config import get_settings
-    from vision.hashing import perceptual_hash
-    from vision.io import decode_file
-
-    limit = get_settings().io.max_pixels
-    out = np.zeros((len(paths), 2), dtype=np.uint64)
-    for i, path in enumerate(paths):
-        h = perceptual_hash(decode_file(path, max_pixels=limit, target_size=128).pixels)
-        out[i] = (h.phash, h.dhash)
-    return out
-
-
-class NothingToSelectError(ShanyraqError):
-    """The pool has no photo left to select: every one is labelled or already in the project."""
-
-    code = "nothing_to_select"
-
-
-def check_unlabelled(rows: Sequence[ManifestRow], *, manifest: Path) -> None:
-    """Refuse a pool without one unlabelled photo (a row with no room label), before scoring."""
-    if all(r.room is not None for r in rows):
-        what = f"every one of its {len(rows)} rows has a room label" if rows else "it has no rows"
-        raise NothingToSelectError(
-            f"no unlabelled photos in {manifest}: {what}; nothing to select (give the manifest "
-            "of the photos still to label)"
-        )
-
-
-@dataclass(frozen=True)
-class ManifestSelection:
-    picked: list[ManifestRow]
-    candidates: list[ManifestRow]  # the rows selection chose from
-
-
-def select_from_manifest(
-    rows: Sequence[ManifestRow],
-    root: Path,
-    scores: Mapping[str, PhotoScore],
-    params: SelectionParams,
-    *,
-    in_project: Mapping[str, Path | None] | None = None,
-) -> ManifestSelection:
-    """The unlabelled manifest rows to label next (every row needs a score, by sha256).
-
-    `in_project` (sha256 -> the photo's file, None when unknown) lists the photos already in
-    the Label Studio project. They are not candidates, and, like labelled rows, they block
-    their near-duplicates: an edited or re-encoded copy of a photo waiting for its annotation
-    is not sent again. Photos of the project outside this manifest block by hash alone.
-    """
-    in_project = in_project or {}
-    candidates = [r for r in rows if r.room is None and r.sha256 not in in_project]
-    references = [r for r in rows if r.room is not None or r.sha256 in in_project]
-    if not candidates:
-        pushed = sum(r.room is None for r in rows)
-        raise NothingToSelectError(
-            f"no unlabelled photo left to select: {len(rows) - pushed} of the {len(rows)} are "
-            f"labelled and the other {pushed} are already in the Label Studio project"
-        )
-    in_manifest = {r.sha256 for r in rows}
-    outside = [p for sha, p in in_project.items() if sha not in in_manifest]
-    readable = [p for p in outside if p is not None and p.is_file()]
-    if len(readable) < len(outside):
-        logger.warning(
-            "%d photo(s) of the project have no file here to hash: their near-duplicates are "
-            "not blocked",
-            len(outside) - len(readable),
-        )
-    reference_files = [r.resolve(root) for r in references] + readable
-    chosen = select_photos(
-        [scores[r.sha256] for r in candidates],
-        params,
-        labelled=[scores[r.sha256] for r in references if r.sha256 in scores],
-        hashes=photo_hashes([r.resolve(root) for r in candidates]),
-        labelled_hashes=photo_hashes(reference_files) if reference_files else None,
-    )
-    return ManifestSelection([candidates[i] for i in chosen], candidates)
-
-
-def selection_record_path(out: Path) -> Path:
-    """Where `annotate select --out OUT` says how it chose: OUT plus ".json" (picked.csv.json)."""
-    return out.with_name(out.name + ".json")
-
-
-def selection_record(
-    selection: ManifestSelection,
-    params: SelectionParams,
-    *,
-    manifest: Path,
-    out: Path,
-    scores_source: Mapping[str, Any],
-    in_project: int | None,
-    written: Path | None = None,
-) -> dict[str, Any]:
-    """What a selection was made from and how, so it can be told apart from another or re-run:
-    the pool manifest and the written picks (sha256), where the scores came from (with the model
-    versions they hold), every selection parameter (budget and k-means seed among them) and the
-    code version. `in_project`: photos already in the Label Studio project (None: not asked).
-    `written`: the file the picks are in now, if not yet `out` (a temporary name)."""
-    from datetime import UTC, datetime
-
-    from shanyraq.manifest import sha256_file
-    from shanyraq.provenance import code_version
-
-    return {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "code_version": code_version(),
-        "manifest": str(manifest.resolve()),
-        "manifest_sha256": sha256_file(manifest),
-        "out": str(out.resolve()),
-        "out_sha256": sha256_file(written or out),
-        "scores": dict(scores_source),
-        "budget": params.budget,
-        "seed": params.seed,
-        "params": {**asdict(params), "head_weights": dict(params.weights())},
-        "skip_pushed": in_project is not None,
-        "in_project": in_project,
-        "candidates": len(selection.candidates),
-        "picked": len(selection.picked),
-    }
-
-
-def write_selection(
-    out: Path, picked: Sequence[ManifestRow], record: Callable[[Path], Mapping[str, Any]]
-) -> Path:
-    """Write the picked manifest to `out` and `record(file the picks are in)` to OUT.json, as a
-    pair: both are written under temporary names first, then the manifest is renamed into
-    place and the record last. The record's rename is the commit point: it names the
-    manifest's sha256, so an older record left beside a newer manifest shows as a mismatch,
-    and any failure before it leaves both files as they were. Returns the record's path."""
-    from shanyraq.atomic import atomic_file
-    from shanyraq.manifest import write_manifest
-
-    record_path = selection_record_path(out)
-    with atomic_file(record_path) as record_tmp, atomic_file(out) as out_tmp:
-        write_manifest(out_tmp, picked)
-        record_tmp.write_text(json.dumps(record(out_tmp), indent=2), encoding="utf-8")
-    return record_path

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from annotation.client import Connection
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
-from annotation.select import combined_uncertainty
+from annotation.uncertainty import combined_uncertainty
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import HeadName, Taxonomy
 from vision.score import PhotoScore, median_grade

@@ -169,8 +169,9 @@ def test_select_on_a_pool_with_nothing_unlabelled_is_refused(tmp_path, pool, lab
 
 
 def test_select_with_every_unlabelled_photo_already_pushed_is_refused(tmp_path, pool, taxonomy):
+    from annotation.manifest_selection import select_from_manifest
     from annotation.scoring import read_scores
-    from annotation.select import SelectionParams, select_from_manifest
+    from annotation.select import SelectionParams
 
     manifest, scores = pool
     data = read_manifest(manifest)
@@ -218,7 +219,7 @@ def test_a_failed_record_leaves_the_earlier_selection_whole(tmp_path, pool, monk
     def broken(*a, **k):
         raise RuntimeError("record failed")
 
-    monkeypatch.setattr("annotation.select.selection_record", broken)
+    monkeypatch.setattr("annotation.manifest_selection.selection_record", broken)
     result = runner.invoke(app, [*args[:3], "3", *args[4:]])  # another budget: other picks
     assert isinstance(result.exception, RuntimeError)
     assert out.read_bytes() == picks

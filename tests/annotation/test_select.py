@@ -7,16 +7,14 @@ import pytest
 
 from annotation.curve import labels_to_match
 from annotation.select import (
-    HeadProbabilities,
     SelectionParams,
-    binary_uncertainty,
-    categorical_uncertainty,
     diversity_space,
     hash_distance,
     select_batch,
     select_photos,
     warm_start,
 )
+from annotation.uncertainty import HeadProbabilities, binary_uncertainty, categorical_uncertainty
 from vision.score import PhotoScore
 
 WEIGHTS = {"room": 1.0, "condition": 1.0, "signs": 0.5}
@@ -208,7 +206,7 @@ def test_copies_of_photos_already_in_the_project_are_not_selected(tmp_path, taxo
     """--skip-pushed: a re-encoded copy of a photo waiting in Label Studio is not sent again,
     whether that photo is in this manifest or came from another one."""
     from annotation.label_config import PhotoLabels
-    from annotation.select import select_from_manifest
+    from annotation.manifest_selection import select_from_manifest
     from shanyraq.manifest import ManifestRow
 
     from .helpers import score_for

@@ -1,0 +1,166 @@
+"""`annotate select` on a manifest: its unlabelled rows picked, and the picks written with
+their record.
+
+The rows already labelled, and the photos already waiting in the Label Studio project, are no
+candidates; they block their near-duplicates (by perceptual hash, `annotation.select`). The picks
+and a record of how they were chosen (OUT.json) are written as a pair.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annotation.select import SelectionParams, select_photos
+from shanyraq.errors import ShanyraqError
+from shanyraq.manifest import ManifestRow
+from vision.score import PhotoScore
+
+logger = logging.getLogger(__name__)
+
+
+def photo_hashes(paths: Sequence[Path]) -> np.ndarray:
+    """(N, 2) uint64 pHash and dHash of each photo file, for the near-duplicate checks."""
+    from shanyraq.config import get_settings
+    from vision.hashing import perceptual_hash
+    from vision.io import decode_file
+
+    limit = get_settings().io.max_pixels
+    out = np.zeros((len(paths), 2), dtype=np.uint64)
+    for i, path in enumerate(paths):
+        h = perceptual_hash(decode_file(path, max_pixels=limit, target_size=128).pixels)
+        out[i] = (h.phash, h.dhash)
+    return out
+
+
+class NothingToSelectError(ShanyraqError):
+    """The pool has no photo left to select: every one is labelled or already in the project."""
+
+    code = "nothing_to_select"
+
+
+def check_unlabelled(rows: Sequence[ManifestRow], *, manifest: Path) -> None:
+    """Refuse a pool without one unlabelled photo (a row with no room label), before scoring."""
+    if all(r.room is not None for r in rows):
+        what = f"every one of its {len(rows)} rows has a room label" if rows else "it has no rows"
+        raise NothingToSelectError(
+            f"no unlabelled photos in {manifest}: {what}; nothing to select (give the manifest "
+            "of the photos still to label)"
+        )
+
+
+@dataclass(frozen=True)
+class ManifestSelection:
+    picked: list[ManifestRow]
+    candidates: list[ManifestRow]  # the rows selection chose from
+
+
+def select_from_manifest(
+    rows: Sequence[ManifestRow],
+    root: Path,
+    scores: Mapping[str, PhotoScore],
+    params: SelectionParams,
+    *,
+    in_project: Mapping[str, Path | None] | None = None,
+) -> ManifestSelection:
+    """The unlabelled manifest rows to label next (every row needs a score, by sha256).
+
+    `in_project` (sha256 -> the photo's file, None when unknown) lists the photos already in
+    the Label Studio project. They are not candidates, and, like labelled rows, they block
+    their near-duplicates: an edited or re-encoded copy of a photo waiting for its annotation
+    is not sent again. Photos of the project outside this manifest block by hash alone.
+    """
+    in_project = in_project or {}
+    candidates = [r for r in rows if r.room is None and r.sha256 not in in_project]
+    references = [r for r in rows if r.room is not None or r.sha256 in in_project]
+    if not candidates:
+        pushed = sum(r.room is None for r in rows)
+        raise NothingToSelectError(
+            f"no unlabelled photo left to select: {len(rows) - pushed} of the {len(rows)} are "
+            f"labelled and the other {pushed} are already in the Label Studio project"
+        )
+    in_manifest = {r.sha256 for r in rows}
+    outside = [p for sha, p in in_project.items() if sha not in in_manifest]
+    readable = [p for p in outside if p is not None and p.is_file()]
+    if len(readable) < len(outside):
+        logger.warning(
+            "%d photo(s) of the project have no file here to hash: their near-duplicates are "
+            "not blocked",
+            len(outside) - len(readable),
+        )
+    reference_files = [r.resolve(root) for r in references] + readable
+    chosen = select_photos(
+        [scores[r.sha256] for r in candidates],
+        params,
+        labelled=[scores[r.sha256] for r in references if r.sha256 in scores],
+        hashes=photo_hashes([r.resolve(root) for r in candidates]),
+        labelled_hashes=photo_hashes(reference_files) if reference_files else None,
+    )
+    return ManifestSelection([candidates[i] for i in chosen], candidates)
+
+
+def selection_record_path(out: Path) -> Path:
+    """Where `annotate select --out OUT` says how it chose: OUT plus ".json" (picked.csv.json)."""
+    return out.with_name(out.name + ".json")
+
+
+def selection_record(
+    selection: ManifestSelection,
+    params: SelectionParams,
+    *,
+    manifest: Path,
+    out: Path,
+    scores_source: Mapping[str, Any],
+    in_project: int | None,
+    written: Path | None = None,
+) -> dict[str, Any]:
+    """What a selection was made from and how, so it can be told apart from another or re-run:
+    the pool manifest and the written picks (sha256), where the scores came from (with the model
+    versions they hold), every selection parameter (budget and k-means seed among them) and the
+    code version. `in_project`: photos already in the Label Studio project (None: not asked).
+    `written`: the file the picks are in now, if not yet `out` (a temporary name)."""
+    from datetime import UTC, datetime
+
+    from shanyraq.manifest import sha256_file
+    from shanyraq.provenance import code_version
+
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "manifest": str(manifest.resolve()),
+        "manifest_sha256": sha256_file(manifest),
+        "out": str(out.resolve()),
+        "out_sha256": sha256_file(written or out),
+        "scores": dict(scores_source),
+        "budget": params.budget,
+        "seed": params.seed,
+        "params": {**asdict(params), "head_weights": dict(params.weights())},
+        "skip_pushed": in_project is not None,
+        "in_project": in_project,
+        "candidates": len(selection.candidates),
+        "picked": len(selection.picked),
+    }
+
+
+def write_selection(
+    out: Path, picked: Sequence[ManifestRow], record: Callable[[Path], Mapping[str, Any]]
+) -> Path:
+    """Write the picked manifest to `out` and `record(file the picks are in)` to OUT.json, as a
+    pair: both are written under temporary names first, then the manifest is renamed into
+    place and the record last. The record's rename is the commit point: it names the
+    manifest's sha256, so an older record left beside a newer manifest shows as a mismatch,
+    and any failure before it leaves both files as they were. Returns the record's path."""
+    from shanyraq.atomic import atomic_file
+    from shanyraq.manifest import write_manifest
+
+    record_path = selection_record_path(out)
+    with atomic_file(record_path) as record_tmp, atomic_file(out) as out_tmp:
+        write_manifest(out_tmp, picked)
+        record_tmp.write_text(json.dumps(record(out_tmp), indent=2), encoding="utf-8")
+    return record_path

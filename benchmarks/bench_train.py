@@ -140,7 +140,8 @@ def _shanyraq_rate(manifest_path: Path, config: TrainConfig) -> float:
     from shanyraq.taxonomy import get_taxonomy
     from training.augment import build_pipeline
     from training.data import ManifestDataset
-    from training.train import build_loader, build_loop, build_loss, build_model, train_one_epoch
+    from training.loader import build_loader
+    from training.train import build_loop, build_loss, build_model, train_one_epoch
 
     taxonomy = get_taxonomy()
     torch.manual_seed(0)

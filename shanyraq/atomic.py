@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-TEMP_SUFFIX = ".tmp"  # atomic_file's temporary file is the target's name plus this
+TEMP_SUFFIX = ".tmp"  # atomic_file's temporary file is NAME.XXXXXXXXXXXXXXXX.tmp
 STAGING_MARK = ".partial-"  # atomic_folder's work folder is NAME.partial-XXXXXXXX
+_TEMPORARY = re.compile(r"(?P<name>.+)\.[0-9a-f]{16}" + re.escape(TEMP_SUFFIX))
+# fsync of a folder where the file system has none: the rename is done, only not forced out.
+_NO_FOLDER_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
 
 
 @contextmanager
@@ -21,10 +26,15 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
     Write the path however suits the writer: open it (text or binary), or hand it to a library
     that wants a path (torch.save); a library that adds its own suffix to a path (numpy's
-    savez) gets the open file instead. On any failure the temporary file is removed and `path`
-    is left as it was. A folder at `path`, or a file where one of its parent folders should be,
-    raises an OSError naming that path before anything is written (the CLI prints it as one
-    `file_error` line).
+    savez) gets the open file instead. The path does not exist yet: the writer creates the
+    file, so it gets the mode any new file gets (0o666 less the umask). Its name is this
+    writer's own (`NAME.` sixteen random hex digits `.tmp`), so writers of the same file at
+    once do not meet: each replaces `path` whole, the last one's stays. The written file is
+    flushed to disk before it replaces `path`, and the folder after.
+
+    On any failure the temporary file is removed and `path` is left as it was. A folder at
+    `path`, or a file where one of its parent folders should be, raises an OSError naming
+    that path before anything is written (the CLI prints it as one `file_error` line).
     """
     path = Path(path)
     if path.is_dir():
@@ -35,10 +45,12 @@ def atomic_file(path: Path) -> Iterator[Path]:
         raise NotADirectoryError(
             errno.ENOTDIR, "is a file, but the path needs a folder there", exc.filename
         ) from None
-    tmp = path.with_name(path.name + TEMP_SUFFIX)
+    tmp = _unused_name(path)
     try:
         yield tmp
+        _sync(tmp)
         tmp.replace(path)
+        _sync_folder(path.parent)
     except BaseException as exc:
         with suppress(OSError):  # nothing to remove, or a folder that cannot be written
             tmp.unlink()
@@ -47,10 +59,54 @@ def atomic_file(path: Path) -> Iterator[Path]:
         raise
 
 
+def _unused_name(path: Path) -> Path:
+    """A name beside `path` that no file has, and no other writer will pick (64 random bits)."""
+    while True:
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
+        if not os.path.lexists(tmp):
+            return tmp
+
+
+def _sync(file: Path) -> None:
+    """Flush a written file's bytes to disk (else a crash after the rename can leave `path`
+    empty on some file systems)."""
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush `folder`'s entries (the rename) to disk, where the file system can."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # a folder this process may write in but not open (mode -wx)
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_FOLDER_SYNC:
+            raise
+    finally:
+        os.close(fd)
+
+
+def temporary_of(name: str) -> str | None:
+    """The name of the file an atomic_file temporary `name` was to replace (a writer killed
+    mid-write leaves one), or None when `name` is not one."""
+    target = None
+    while match := _TEMPORARY.fullmatch(name):
+        target = name = match["name"]  # a temporary of a temporary: a writer nested in one
+    return target
+
+
 def not_replaceable(folder: Path, *, marker: str, allowed: Collection[str]) -> str | None:
     """Why `folder` is not a folder a whole new one may replace ("it is a file", "it has no
     MARKER", "it also holds ..."), or None when it may: it does not exist, is empty, or holds
-    `marker` and no entry outside `allowed` (so replacing it loses nothing but an old copy)."""
+    `marker` and no entry outside `allowed` (so replacing it loses nothing but an old copy).
+    A temporary file atomic_file left for an allowed name (a writer killed mid-write) is
+    allowed too."""
     if folder.is_symlink():
         return "it is a symbolic link"
     if not folder.exists():
@@ -60,7 +116,8 @@ def not_replaceable(folder: Path, *, marker: str, allowed: Collection[str]) -> s
     entries = sorted(entry.name for entry in folder.iterdir())
     if entries and marker not in entries:
         return f"it has no {marker}"
-    if others := [name for name in entries if name not in allowed]:
+    others = [name for name in entries if name not in allowed and temporary_of(name) not in allowed]
+    if others:
         more = f" and {len(others) - 5} more" if len(others) > 5 else ""
         return "it also holds " + ", ".join(others[:5]) + more
     return None

@@ -31,7 +31,8 @@ from training.evaluate import collect_logits, evaluate, load_images, onnx_predic
 from training.recipe import TrainConfig, load_recipe
 from training.report import headline, write_model_card, write_report
 from training.resume import checkpoint_errors
-from training.train import BEST, RUN_JSON, TrainResult, train
+from training.run_folder import BEST, RUN_JSON
+from training.train import TrainResult, train
 from vision.artifact import CARD_FILE, ModelArtifact, Preprocessing, Temperatures, write_artifact
 from vision.export import ExportRequest, check_destination, export_artifact, weights_digest
 from vision.model import ShanyraqNet, load_model
@@ -46,7 +47,7 @@ BEST_HINT = "train the recipe again (`shanyraq train RECIPE`) to write a new one
 
 
 class RunRecord(BaseModel):
-    """What export reads from a run's run.json (train._write_run_json writes more)."""
+    """What export reads from a run's run.json (training.run_folder.run_record writes more)."""
 
     recipe: dict[str, Any]
     manifest: Path

@@ -14,6 +14,11 @@ photo `i % n` and seeds its augmentation from the whole index, so what a trainin
 looks like depends on the run's seed, the epoch and the photo only, never on which loader
 worker draws it or what that worker drew before (workers are kept for the whole run, and a
 resumed run must match an uninterrupted one).
+
+A training photo that cannot be read is one ImageError naming the photo and its manifest row.
+Met while training (photos not cached), it comes out of the DataLoader as a `PhotoFailure`
+batch and is raised in the training process (training.loader.batches): raised in a loader
+worker, torch would re-raise it with the worker's whole traceback as its message.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from shanyraq.config import get_settings
-from shanyraq.errors import ImageError
-from shanyraq.manifest import ManifestRow
+from shanyraq.errors import ImageError, ShanyraqError
+from shanyraq.manifest import ManifestRow, read_manifest
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Preprocessing
 from vision.io import decode_image
@@ -130,6 +135,33 @@ def augmented(rgb: np.ndarray, augment: Augment | None, seed: int, index: int) -
     return np.ascontiguousarray(rgb)
 
 
+class PhotoFailure(NamedTuple):
+    """A photo of a batch that could not be read: the ImageError to raise, carried as data."""
+
+    error: type[ImageError]
+    message: str
+
+
+UNREADABLE_HINT = "replace it with a readable copy or remove its row, then train again"
+CACHE_HINT = (
+    "; `loader.cache: true` decodes every training photo before training starts, so it finds "
+    "all such photos at once"
+)
+
+
+def manifest_line(manifest: Path | None, row: ManifestRow) -> str:
+    """Where `row` is: "MANIFEST, line N" (the file read again: this is for an error message),
+    or the manifest alone when the row is no longer in it."""
+    if manifest is None:
+        return "the manifest"
+    try:
+        rows = read_manifest(manifest).rows
+    except (ShanyraqError, OSError):
+        rows = []
+    line = next((n for n, other in enumerate(rows, start=2) if other == row), None)
+    return f"{manifest}, line {line}" if line is not None else str(manifest)
+
+
 class ManifestDataset(Dataset[Example]):
     """Photos of a manifest as (pixels, targets); optionally cached at model size in memory."""
 
@@ -142,9 +174,11 @@ class ManifestDataset(Dataset[Example]):
         taxonomy: Taxonomy,
         augment: Augment | None = None,
         seed: int = 0,
+        manifest: Path | None = None,
     ) -> None:
         self.rows = list(rows)
         self.root = root
+        self.manifest = manifest  # where the rows are from, named when a photo cannot be read
         self.spec = spec
         self.augment = augment
         self.seed = seed
@@ -159,8 +193,21 @@ class ManifestDataset(Dataset[Example]):
         size = self.spec.size
         cache = np.empty((len(self.rows), size, size, 3), dtype=np.uint8)
         for i, row in enumerate(tqdm(self.rows, desc="decode", disable=not progress, leave=False)):
-            cache[i] = load_resized(row.resolve(self.root), self.spec)
+            try:
+                cache[i] = load_resized(row.resolve(self.root), self.spec)
+            except ImageError as exc:
+                raise self.unreadable(i, exc) from None
         self._cache = cache
+
+    def unreadable(self, photo: int, exc: ImageError, *, hint: str = "") -> ImageError:
+        """`exc`, raised reading photo `photo`, as one error naming the photo and its row."""
+        row = self.rows[photo]
+        path = row.resolve(self.root)
+        reason = exc.message.removeprefix(f"{path}: ")
+        return type(exc)(
+            f"{manifest_line(self.manifest, row)}: training photo {path} cannot be read "
+            f"({reason}); {UNREADABLE_HINT}{hint}"
+        )
 
     def image(self, index: int) -> np.ndarray:
         """The photo at model size, uint8 RGB, before augmentation."""
@@ -173,6 +220,18 @@ class ManifestDataset(Dataset[Example]):
         photo = index % len(self.rows)
         rgb = augmented(self.image(photo), self.augment, self.seed, index)
         return Example(torch.from_numpy(rgb), self.targets[photo])
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Example] | list[PhotoFailure]:
+        """A batch as a DataLoader fetches it (in a worker, or in the training process): a
+        photo that cannot be read turns the batch into its PhotoFailure (see the module doc)."""
+        examples = []
+        for index in indices:
+            try:
+                examples.append(self[index])
+            except ImageError as exc:
+                error = self.unreadable(index % len(self.rows), exc, hint=CACHE_HINT)
+                return [PhotoFailure(type(error), error.message)]
+        return examples
 
 
 class EpochSampler(Sampler[int]):

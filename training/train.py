@@ -1,30 +1,27 @@
 """The training loop, top to bottom: load data, build the model, train, validate, keep the best.
 
-`train(config)` writes a run folder: `last.pt` (full checkpoint dict for `resume=True`),
-`best.pt` (model.pt format, EMA weights when EMA is on), `metrics.csv` (one line per epoch)
-and `run.json` (what export and evaluation need next: the recipe, and beside it the
-augmentation pipeline's contents as loaded, since the recipe names it only). Every random
-process is seeded from `config.seed` and the epoch, so a resumed run matches an
-uninterrupted one; `last.pt` records what identifies the run (recipe, augmentation, training
-data), and a resume refuses a checkpoint of another run.
+`train(config)` writes a run folder (training.run_folder: last.pt, best.pt, metrics.csv,
+run.json). Every random process is seeded from `config.seed` and the epoch, so a resumed run
+matches an uninterrupted one; `last.pt` records what identifies the run (recipe,
+augmentation, training data), and a resume refuses a checkpoint of another run.
 
 Everything that can be checked is checked before the run folder is touched: the device, the
 folder itself, the manifest's rows and photo files (training.dataset_splits.check_rows), the
-checkpoint to resume; the validation photos (and cached training photos) are decoded. A
-refusal leaves an existing run as it was and creates no run folder.
+checkpoint to resume and its metrics log; the validation photos (and cached training photos)
+are decoded. A refusal leaves an existing run as it was and creates no run folder. The folder
+is first written once the first epoch has trained: a training photo that cannot be read, met
+in that epoch when photos are not cached, leaves it as a refusal does.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +31,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from shanyraq.atomic import atomic_file
 from shanyraq.errors import ConfigError
-from shanyraq.outputs import check_output_folder
 from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from training.augment import NO_AUGMENT, build_pipeline, load_pipeline_config
-from training.data import (
-    EpochSampler,
-    ManifestDataset,
-    Targets,
-    balanced_weights,
-    epoch_seed,
-    label_counts,
-    model_input,
-    sample_weights,
-)
+from training.data import Targets, balanced_weights, epoch_seed, label_counts, model_input
 from training.dataset_splits import DataSplits, load_splits
-from training.evaluate import (
-    collect_logits,
-    head_metrics,
-    load_images,
-    torch_predictor,
-)
+from training.loader import batches, build_loader, build_train_set
 from training.losses import LossSettings, MultiHeadLoss
-from training.metrics_log import MetricsLog
 from training.recipe import TrainConfig
 from training.resume import (
     RESUME_HINT,
@@ -66,17 +45,20 @@ from training.resume import (
     check_same_run,
     checkpoint_errors,
     read_checkpoint,
-    require_checkpoint,
-    training_data_sha256,
 )
-from training.synth.stream import SyntheticStream
-from vision.artifact import ModelArtifact, Preprocessing
-from vision.export import ExportRequest, build_metadata
-from vision.model import ShanyraqNet, create_model, get_variant, model_preprocessing, save_model
+from training.run_folder import (
+    BEST,
+    LAST,
+    RunFolder,
+    augmentation_record,
+    check_run_folder,
+    run_record,
+)
+from training.validation import Validation, validation_score
+from vision.artifact import Preprocessing
+from vision.model import ShanyraqNet, create_model, get_variant, model_preprocessing
 
 logger = logging.getLogger(__name__)
-
-LAST, BEST, RUN_JSON, METRICS_CSV = "last.pt", "best.pt", "run.json", "metrics.csv"
 
 
 @dataclass(frozen=True)
@@ -171,71 +153,6 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def augmentation_record(name: str) -> dict[str, Any]:
-    """The augmentation pipeline `name` as run.json and model.json record it: its contents as
-    loaded from configs/augment/NAME.yaml (None for "none") and their sha256, so a later edit
-    of the file cannot pass for what a model was trained with."""
-    pipeline = None if name == NO_AUGMENT else load_pipeline_config(name).model_dump(mode="json")
-    canonical = json.dumps(pipeline, sort_keys=True, separators=(",", ":"))
-    return {
-        "name": name,
-        "sha256": hashlib.sha256(canonical.encode()).hexdigest(),
-        "pipeline": pipeline,
-    }
-
-
-def build_train_set(
-    config: TrainConfig, splits: DataSplits, spec: Preprocessing, taxonomy: Taxonomy
-) -> ManifestDataset | SyntheticStream:
-    """The manifest's train split (decoded once when cached), or a stream of fresh photos."""
-    augment = build_pipeline(config.augment, seed=config.seed)
-    stream = config.data.stream
-    if stream is not None:
-        return SyntheticStream(
-            seed=stream.seed,
-            photos_per_epoch=stream.photos_per_epoch,
-            size=stream.size,
-            spec=spec,
-            taxonomy=taxonomy,
-            augment=augment,
-            exclude_styles=tuple(config.data.held_out_styles),
-            run_seed=config.seed,
-            new_photos_each_epoch=stream.new_photos_each_epoch,
-        )
-    train_set = ManifestDataset(
-        splits.train, splits.root, spec=spec, taxonomy=taxonomy, augment=augment, seed=config.seed
-    )
-    if config.loader.cache:
-        train_set.preload()
-    return train_set
-
-
-def build_loader(dataset: ManifestDataset | SyntheticStream, config: TrainConfig) -> DataLoader:
-    """Batches of `dataset` in the order of an EpochSampler (call its set_epoch each epoch)."""
-    micro_batch = config.optim.batch_size // config.optim.accumulation_steps
-    weights = None
-    if config.optim.class_balance == "sampler":
-        weights = sample_weights(dataset.targets, num_rooms=len(get_taxonomy().room_names))
-    sampler = EpochSampler(
-        len(dataset), seed=config.seed, weights=None if weights is None else weights.tolist()
-    )
-    return DataLoader(
-        dataset,
-        batch_size=micro_batch,
-        sampler=sampler,
-        # The workers' base seed comes from here, not from torch's global generator: drawing
-        # it from the global one at the first epoch of a process (a fresh run's first, a
-        # resumed run's next) would shift the stream dropout draws from after a resume.
-        generator=torch.Generator().manual_seed(config.seed),
-        num_workers=config.loader.num_workers,
-        drop_last=len(dataset) > micro_batch,
-        pin_memory=torch.cuda.is_available(),
-        # One worker kept for the whole run: forking it again every epoch cost about a sixth
-        # of a short epoch's throughput on 2 cores (benchmarks/bench_train.py).
-        persistent_workers=config.loader.num_workers > 0,
-    )
-
-
 @dataclass
 class Loop:
     """The mutable state of one training run (everything a checkpoint holds)."""
@@ -266,7 +183,7 @@ def train_one_epoch(
     totals = {"loss": 0.0, "room": 0.0, "condition": 0.0, "signs": 0.0}
     seen, start = 0, time.perf_counter()
     loop.optimizer.zero_grad(set_to_none=True)
-    bar = tqdm(loader, desc=f"epoch {loop.epoch + 1}", leave=False)
+    bar = tqdm(batches(loader), total=len(loader), desc=f"epoch {loop.epoch + 1}", leave=False)
     for step, (pixels, targets) in enumerate(bar, start=1):
         pixels = model_input(pixels.to(loop.device, non_blocking=True), spec)
         if on_gpu:
@@ -301,41 +218,6 @@ def _optimizer_step(loop: Loop, grad_clip_norm: float | None) -> None:
         loop.ema.update(loop.model, step=loop.scheduler.last_epoch)  # type: ignore[operator]
 
 
-def provisional_artifact(
-    model: ShanyraqNet, spec: Preprocessing, *, variant: str, taxonomy: Taxonomy
-) -> ModelArtifact:
-    """Metadata for measuring a model before export (uncalibrated temperatures)."""
-    request = ExportRequest(variant=variant, preprocessing=spec, model_version="in-training")
-    return build_metadata(model, request, taxonomy=taxonomy)
-
-
-def validation_score(metrics: dict[str, Any]) -> float:
-    """Mean of room macro-F1, condition QWK and signs mAP: the early-stopping metric."""
-    values = [metrics["room"]["macro_f1"], metrics["condition"].get("qwk"), metrics["signs"]["map"]]
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(finite)) if finite else 0.0
-
-
-@dataclass(frozen=True)
-class Validation:
-    """Validation photos decoded once, measured after every epoch."""
-
-    images: list[np.ndarray]
-    rows: list[Any]
-    artifact: ModelArtifact
-
-    def measure(self, model: ShanyraqNet, *, taxonomy: Taxonomy, batch_size: int) -> dict:
-        logits = collect_logits(
-            torch_predictor(model),
-            self.images,
-            self.rows,
-            spec=self.artifact.preprocessing,
-            taxonomy=taxonomy,
-            batch_size=batch_size,
-        )
-        return head_metrics(logits, self.artifact, not_dwelling=taxonomy.not_dwelling)
-
-
 def checkpoint_state(
     loop: Loop, config: TrainConfig, *, identity: dict[str, str]
 ) -> dict[str, Any]:
@@ -350,11 +232,6 @@ def checkpoint_state(
         "config": config.model_dump(mode="json"),
         "identity": identity,
     }
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_file(path) as tmp:  # a failure mid-write keeps the last whole checkpoint
-        torch.save(state, tmp)
 
 
 def restore(loop: Loop, path: Path, *, config: TrainConfig, identity: RunIdentity) -> None:
@@ -422,9 +299,7 @@ def train(
     taxonomy = get_taxonomy()
     run_dir = config.output_dir
     pick_device(config.device)  # refuses an absent GPU before any work
-    check_output_folder(run_dir, option="the recipe's output_dir", error=ConfigError)
-    if resume:
-        require_checkpoint(run_dir / LAST)  # read (and checked) once the model is built
+    check_run_folder(run_dir, resume=resume)
     seed_everything(config.seed)
     if config.loader.compute_threads:
         torch.set_num_threads(config.loader.compute_threads)
@@ -436,28 +311,21 @@ def train(
     loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)
     loop = build_loop(config, model, build_loss(config, train_set.targets, taxonomy), steps)
-    val = Validation(
-        load_images(splits.val, splits.root, spec),
-        splits.val,
-        provisional_artifact(model, spec, variant=config.model.variant, taxonomy=taxonomy),
-    )
+    variant = config.model.variant
+    val = Validation.of(splits.val, splits.root, model, spec, variant=variant, taxonomy=taxonomy)
     if resume:
         restore(loop, run_dir / LAST, config=config, identity=identity)
-    # Nothing above wrote to the run folder; from here on it is this run's.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = MetricsLog(run_dir / METRICS_CSV)
-    if resume:
-        log.truncate_after(loop.epoch)
-    else:
-        log.path.unlink(missing_ok=True)
+    # Nothing above wrote to the run folder; its first write, after an epoch, makes it this run's.
+    run = RunFolder(run_dir, resumed_after=loop.epoch if resume else None)
     stopped_early = _stopped_before(loop, config)
     while not stopped_early and loop.epoch < config.optim.epochs:
-        stopped_early = _run_epoch(loop, config, loader, val, log, taxonomy)
-        state = checkpoint_state(loop, config, identity=identity.at(loop.epoch))
-        save_checkpoint(run_dir / LAST, state)
+        stopped_early = _run_epoch(loop, config, loader, val, run, taxonomy)
+        run.save_checkpoint(checkpoint_state(loop, config, identity=identity.at(loop.epoch)))
         if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
             break
-    _write_run_json(run_dir, config, splits, spec, loop, train_set, augmentation)
+    record = run_record(config, splits, spec, train_set, augmentation,
+                        epochs_run=loop.epoch, best_score=loop.best_score)  # fmt: skip
+    run.write_record(record)
     return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early, splits)
 
 
@@ -479,7 +347,7 @@ def _run_epoch(
     config: TrainConfig,
     loader: DataLoader,
     val: Validation,
-    log: MetricsLog,
+    run: RunFolder,
     taxonomy: Taxonomy,
 ) -> bool:
     """One epoch: seed, train, validate, log. True when early stopping fires."""
@@ -501,14 +369,12 @@ def _run_epoch(
         loop, score, config.optim.early_stopping.min_delta if config.optim.early_stopping else 0
     )
     if improved:
-        best = copy.deepcopy(loop.eval_model).cpu()
-        save_model(
-            best,
-            config.output_dir / BEST,
+        run.save_best(
+            copy.deepcopy(loop.eval_model).cpu(),
             variant=config.model.variant,
             preprocessing=val.artifact.preprocessing,
         )
-    log.append(
+    run.append_metrics(
         {
             "epoch": loop.epoch,
             **stats,
@@ -528,31 +394,3 @@ def _run_epoch(
     )
     patience = config.optim.early_stopping
     return patience is not None and loop.bad_epochs >= patience.patience
-
-
-def _write_run_json(
-    run_dir: Path,
-    config: TrainConfig,
-    splits: DataSplits,
-    spec: Preprocessing,
-    loop: Loop,
-    train_set: ManifestDataset | SyntheticStream,
-    augmentation: dict[str, Any],
-) -> None:
-    n_photos = {k: len(v) for k, v in asdict(splits).items() if isinstance(v, list)}
-    info: dict[str, Any] = {
-        "recipe": config.model_dump(mode="json"),
-        "augmentation": augmentation,
-        "manifest": str(splits.manifest.resolve()),
-        "manifest_sha256": splits.manifest_sha256,
-        "training_data_sha256": training_data_sha256(splits, train_set, epochs=loop.epoch),
-        "preprocessing": spec.model_dump(mode="json"),
-        "epochs_run": loop.epoch,
-        "best_val_score": loop.best_score,
-        "n_photos": n_photos,
-    }
-    if isinstance(train_set, SyntheticStream):
-        # Photos rendered for training, never stored (the same ones each epoch, or new ones).
-        n_photos["train"] = train_set.n * (loop.epoch if train_set.new_photos_each_epoch else 1)
-        info["train_stream"] = train_set.description(epochs=loop.epoch)
-    (run_dir / RUN_JSON).write_text(json.dumps(info, indent=2), encoding="utf-8")

@@ -83,7 +83,7 @@ class ExportRequest:
     metrics: dict[str, Any] | None = None
     training_data_sha256: str = ""
     training_config: dict[str, Any] | None = None
-    # run.json "augmentation" (training.train.augmentation_record): the pipeline's contents
+    # run.json "augmentation" (training.run_folder.augmentation_record): the pipeline's contents
     # and sha256, kept in model.json's training_config beside the recipe that names it.
     augmentation: dict[str, Any] | None = None
 

@@ -8,9 +8,7 @@ there are no heat maps, and the page says so instead of showing anything invente
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -18,6 +16,7 @@ import numpy as np
 
 from serving.errors import NotFoundError, UnavailableError
 from serving.state import Services
+from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -40,18 +39,6 @@ def available(services: Services) -> bool:
 def cache_path(services: Services, *, sha256: str, sign: str) -> Path:
     version = _UNSAFE.sub("_", services.pipeline.model_version or "none")
     return services.settings.data_dir / "heatmaps" / version / sha256[:2] / f"{sha256}-{sign}.png"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".heat-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _shrink(rgb: np.ndarray, short_side_px: int) -> np.ndarray:
@@ -95,6 +82,7 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     ).pixels
     heat = heatmap(folder, rgb, head="signs", label=sign)
     png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
-    _write_atomic(path, png)
+    with atomic_file(path) as tmp:  # a temporary of its own: two requests may render one map
+        tmp.write_bytes(png)
     logger.info("heat map for %s/%s cached at %s", sha256[:12], sign, path)
     return png

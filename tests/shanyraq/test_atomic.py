@@ -39,7 +39,7 @@ def old_files(folder: Path, *names: str) -> dict[str, bytes]:
 
 
 def test_a_checkpoint_that_cannot_be_written_keeps_the_last_one(tmp_path):
-    from training.train import save_checkpoint
+    from training.run_folder import save_checkpoint
 
     before = old_files(tmp_path, "last.pt")
     with pytest.raises(Exception):  # noqa: B017 - pickling a local function: torch's own error
@@ -127,16 +127,19 @@ def test_a_pulled_manifest_report_and_disagreements_are_replaced_together_or_not
     assert all((tmp_path / name).read_bytes() != OLD for name in names)
 
 
-def test_the_artifact_names_allow_the_temporary_model_json_atomic_file_uses(tmp_path):
-    """A process killed while writing model.json leaves model.json.tmp: the folder must still
-    count as a model artifact (vision.export.check_destination reads ARTIFACT_FILES)."""
-    from shanyraq.atomic import TEMP_SUFFIX, atomic_file
+def test_a_temporary_model_json_left_by_a_killed_writer_keeps_the_folder_an_artifact(tmp_path):
+    """A process killed while writing model.json leaves its temporary file: the folder must
+    still count as a model artifact an export may replace (vision.export.check_destination)."""
+    from shanyraq.atomic import atomic_file, not_replaceable, temporary_of
     from vision.artifact import ARTIFACT_FILES, META_FILE
 
+    (tmp_path / META_FILE).write_text("{}")
     with atomic_file(tmp_path / META_FILE) as tmp:
-        assert tmp.name == META_FILE + TEMP_SUFFIX
-        assert tmp.name in ARTIFACT_FILES
-        tmp.write_text("{}")
+        tmp.write_text("{}")  # the moment a kill would leave it behind
+        assert temporary_of(tmp.name) == META_FILE
+        assert not_replaceable(tmp_path, marker=META_FILE, allowed=ARTIFACT_FILES) is None
+    (tmp_path / "notes.txt").write_text("mine")
+    assert "notes.txt" in str(not_replaceable(tmp_path, marker=META_FILE, allowed=ARTIFACT_FILES))
 
 
 # --- atomic_folder ------------------------------------------------------------------------

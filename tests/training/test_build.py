@@ -72,7 +72,7 @@ def test_cli_evaluate_and_export(built, toy_manifest, tmp_path):
 
 def test_evaluate_against_hand_counts_with_a_fixed_predictor(toy_manifest, taxonomy):
     """A predictor that always says room 0, grade 3 and no signs: metrics follow the labels."""
-    from training.train import provisional_artifact
+    from training.validation import provisional_artifact
     from vision.artifact import Preprocessing
     from vision.model import create_model
 

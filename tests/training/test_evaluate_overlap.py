@@ -159,7 +159,7 @@ def test_a_streamed_recipe_is_compared_with_its_validation_photos_only(artifact_
 def _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
     """Metadata of a model whose recipe trained on the toy manifest, style 2 held out
     (check_overlap reads only the recipe, so nothing is trained)."""
-    from training.train import provisional_artifact
+    from training.validation import provisional_artifact
     from vision.artifact import Preprocessing
     from vision.model import create_model
 

@@ -11,7 +11,8 @@ import pytest
 
 from tests.refusals import error_code
 from training.metrics_log import MetricsLog
-from training.train import METRICS_CSV, train
+from training.run_folder import METRICS_CSV
+from training.train import train
 
 HEADER = "epoch,train_loss,val_score\r\n"
 

@@ -14,7 +14,8 @@ import yaml
 from shanyraq.config import default_configs_dir
 from shanyraq.manifest import sha256_file
 from training.resume import ResumeMismatchError
-from training.train import LAST, METRICS_CSV, augmentation_record, train
+from training.run_folder import LAST, METRICS_CSV, augmentation_record
+from training.train import train
 
 from .conftest import write_toy_manifest
 

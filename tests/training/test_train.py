@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.train import BEST, LAST, METRICS_CSV, RUN_JSON, build_scheduler, train
+from training.run_folder import BEST, LAST, METRICS_CSV, RUN_JSON
+from training.train import build_scheduler, train
 from vision.model import load_model
 
 VOLATILE = {"seconds", "images_per_second"}
@@ -157,7 +158,7 @@ def test_run_json_records_the_augmentation_contents_beside_the_recipe(
 
 
 def test_the_augmentation_record_follows_the_pipeline_file(tmp_path, monkeypatch):
-    from training.train import augmentation_record
+    from training.run_folder import augmentation_record
 
     (tmp_path / "augment").mkdir()
     pipeline = tmp_path / "augment" / "mine.yaml"

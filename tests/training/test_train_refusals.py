@@ -32,7 +32,8 @@ from training.dataset_splits import load_splits
 from training.evaluate import evaluate_artifact
 from training.recipe import DataSection
 from training.resume import NothingToResumeError
-from training.train import BEST, LAST, METRICS_CSV, RUN_JSON, pick_device, train
+from training.run_folder import BEST, LAST, METRICS_CSV, RUN_JSON
+from training.train import pick_device, train
 
 from .conftest import write_toy_manifest
 

@@ -9,8 +9,9 @@ import torch
 from pydantic import ValidationError
 
 from training.data import IGNORE, encode_targets
+from training.run_folder import LAST, RUN_JSON
 from training.synth.stream import SyntheticStream, stream_sha256
-from training.train import LAST, RUN_JSON, train
+from training.train import train
 from vision.artifact import Preprocessing
 
 SPEC = Preprocessing(size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))

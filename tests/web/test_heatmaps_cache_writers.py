@@ -1,0 +1,52 @@
+"""Two requests that render the same heat map at once both answer with it, and the cache
+keeps one whole PNG and no temporary file (its writer is shanyraq.atomic.atomic_file)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from serving.web import heatmaps
+from shanyraq.taxonomy import get_taxonomy
+
+
+def test_two_requests_rendering_one_map_at_once_leave_one_whole_cached_png(
+    tmp_path: Path, make_image, monkeypatch
+):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.pt").write_bytes(b"")  # Grad-CAM itself is stubbed below
+    photo = make_image("JPEG", size=(640, 480))
+    services: Any = SimpleNamespace(
+        settings=SimpleNamespace(model_dir=model_dir, data_dir=tmp_path / "data"),
+        pipeline=SimpleNamespace(engine=object(), model_version="v1", decode_side=320),
+        store=SimpleNamespace(read=lambda sha256: photo),
+    )
+    both_rendering = threading.Barrier(2, timeout=60)
+
+    def fake_heatmap(folder, rgb, *, head, label):
+        both_rendering.wait()  # neither has cached the map yet: both will write it
+        return np.linspace(0, 1, rgb.shape[0] * rgb.shape[1], dtype=np.float32).reshape(
+            rgb.shape[:2]
+        )
+
+    monkeypatch.setattr("vision.explain.heatmap", fake_heatmap)
+    sign, sha256 = get_taxonomy().sign_names[0], "cd" * 32
+    answers: list[bytes] = []
+
+    def request() -> None:
+        answers.append(heatmaps.sign_overlay(services, sha256=sha256, sign=sign))
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 2 and answers[0] == answers[1]
+    cached = heatmaps.cache_path(services, sha256=sha256, sign=sign)
+    assert cached.read_bytes() == answers[0]
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]

@@ -9,7 +9,10 @@ Two ways to end sessions before their tokens expire:
 - Every token of an account: `users.tokens_valid_after` (`sign_out_everywhere`, on "sign out
   everywhere", an administrator's sign-out of the account, and a password reset).
 
-Timestamp granularity: a token's `iat` is in whole seconds, so a token issued in the same
+The mark is compared with a token's sign-in time (`auth_time`; a sign-in's own token: its
+`iat`), so a page session's renewed tokens, which keep their sign-in time, end with it too.
+
+Timestamp granularity: that time is in whole seconds, so a token signed in in the same
 second as the mark cannot be told to be before or after it. Such tokens are refused
 (`issued_before_mark`), so none issued before the mark survives it. A sign-in waits for the
 next second instead of issuing one (`wait_until_tokens_valid`, at most a second, and only
@@ -199,7 +202,8 @@ def sign_out_everywhere(user: User, *, now: datetime | None = None) -> datetime:
 
 
 def issued_before_mark(user: User, *, issued_at_s: int) -> bool:
-    """True if a token issued at `issued_at_s` (its whole-second `iat`) was signed out.
+    """True if a token whose session signed in at `issued_at_s` (whole seconds: its
+    `auth_time`, or a sign-in token's `iat`) was signed out.
 
     A token of the mark's own second counts as issued before it (see the module docstring).
     """

@@ -18,7 +18,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
-from serving.core.security import decode_token
+from serving.core.security import TokenClaims, decode_token
 from serving.db.models import ROLES, Assessment, Family, Photo, User
 from serving.db.session import session_scope
 from serving.errors import InvalidTokenError, NotAuthenticatedError, NotFoundError, RoleRefusedError
@@ -70,7 +70,8 @@ class CurrentUser:
     username: str
     role: str
     region: str | None  # None: national scope (admins only)
-    # The access token this request came with (its jti and expiry), for signing it out.
+    # The access token this request came with, for signing it out: its session's id (jti),
+    # and until when a token of that session can be valid (renewals included).
     token_id: str = ""
     token_expires_at: float = 0.0
 
@@ -78,9 +79,12 @@ class CurrentUser:
         return self.region is None or self.region == region
 
 
-def get_current_user(
-    services: ServicesDep, token: Annotated[str | None, Depends(_bearer)]
-) -> CurrentUser:
+def get_current_user(services: Services, token: str | None) -> CurrentUser:
+    """The account `token` signs in, if the token is valid and its session not signed out."""
+    return _accepted(services, token)[0]
+
+
+def _accepted(services: Services, token: str | None) -> tuple[CurrentUser, TokenClaims]:
     if not token:
         raise NotAuthenticatedError("sign in first: send 'Authorization: Bearer <token>'")
     claims = decode_token(token, key=services.signing_key)
@@ -91,15 +95,33 @@ def get_current_user(
             raise InvalidTokenError("this account is disabled or gone; ask an administrator")
         if is_revoked(session, claims.token_id):
             raise InvalidTokenError("this session was signed out; sign in again")
-        if issued_before_mark(user, issued_at_s=claims.issued_at):
+        if issued_before_mark(user, issued_at_s=claims.signed_in_at):
             raise InvalidTokenError("every session of this account was signed out; sign in again")
+        # A revocation must outlast every token of the session, renewed ones included.
         return CurrentUser(
             id=user.id, username=user.username, role=user.role, region=user.region,
-            token_id=claims.token_id, token_expires_at=claims.expires_at,
-        )  # fmt: skip
+            token_id=claims.token_id, token_expires_at=claims.session_expires_at,
+        ), claims  # fmt: skip
 
 
-CurrentUserDep = Annotated[CurrentUser, Depends(get_current_user)]
+def current_user(
+    request: Request, services: ServicesDep, token: Annotated[str | None, Depends(_bearer)]
+) -> CurrentUser:
+    """`get_current_user` as the routes' dependency. The claims it accepted stay on the
+    request (`accepted_claims`): pages bind CSRF tokens to them and renew their sessions
+    from them (serving.web.session) without decoding the token again."""
+    user, claims = _accepted(services, token)
+    request.state.token_claims = claims
+    return user
+
+
+def accepted_claims(request: Request) -> TokenClaims | None:
+    """The claims of the token this request's sign-in check accepted; None if none ran."""
+    claims: TokenClaims | None = getattr(request.state, "token_claims", None)
+    return claims
+
+
+CurrentUserDep = Annotated[CurrentUser, Depends(current_user)]
 
 
 class _Allow:

@@ -65,6 +65,15 @@ class ServingSettings(EnvOverYamlSettings):
     fusion_dir: Path | None = None
     secret_key: SecretStr | None = Field(None, min_length=32, description="HS256 key, 32+ chars.")
     token_ttl_minutes: float = Field(60, gt=0)
+    # The longest a page session lasts from its sign-in, however active (renewals stop
+    # there). A site's serving.yaml without this key gets the shipped value.
+    session_max_hours: float = Field(
+        default_factory=lambda: float(
+            read_yaml(default_configs_dir() / "serving.yaml")["session_max_hours"]
+        ),
+        gt=0,
+        description="Hours after sign-in when a page session ends, even if in use.",
+    )
     # Whether the pages' cookies carry Secure. A site's serving.yaml without this key gets the
     # shipped value (one source of truth).
     secure_cookies: Literal["auto", "always", "never"] = Field(

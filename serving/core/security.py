@@ -37,25 +37,68 @@ class TokenClaims:
     role: str
     region: str | None
     expires_at: float
-    token_id: str
-    issued_at: int  # whole seconds (JWT iat): "sign out everywhere" compares it with a mark
+    token_id: str  # JWT jti: the session's id, kept when a page session's token is renewed
+    issued_at: int  # whole seconds (JWT iat): when this token was made
+    # When its session began, by a sign-in (auth_time; a token without one: its iat). "Sign
+    # out everywhere" compares this with its mark, so it ends renewed sessions too.
+    signed_in_at: int
+    # No token of its session is valid past this (session_exp; a token without one: its exp).
+    session_expires_at: float
 
 
 def create_token(
-    *, user_id: int, username: str, role: str, region: str | None, key: bytes, ttl_s: float
+    *,
+    user_id: int,
+    username: str,
+    role: str,
+    region: str | None,
+    key: bytes,
+    ttl_s: float,
+    now: float | None = None,
 ) -> str:
-    now = int(time.time())
+    """A token of a new session (a sign-in), valid `ttl_s` from `now` (default: the clock)."""
+    issued = int(time.time() if now is None else now)
     claims = {
         "sub": str(user_id),
         "name": username,
         "role": role,
         "region": region,
-        "iat": now,
-        "nbf": now,
-        "exp": now + int(ttl_s),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + int(ttl_s),
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def reissue_token(
+    claims: TokenClaims,
+    *,
+    key: bytes,
+    ttl_s: float,
+    session_expires_at: float,
+    now: float | None = None,
+) -> str:
+    """A new token of the same session: same account, id (jti) and sign-in time.
+
+    It is valid `ttl_s` from `now`, but never past `session_expires_at`, which it carries
+    on, so no later token of the session can outlive it either.
+    """
+    issued = int(time.time() if now is None else now)
+    ends = int(session_expires_at)
+    renewed = {
+        "sub": str(claims.user_id),
+        "name": claims.username,
+        "role": claims.role,
+        "region": claims.region,
+        "iat": issued,
+        "nbf": issued,
+        "exp": min(issued + int(ttl_s), ends),
+        "jti": claims.token_id,
+        "auth_time": claims.signed_in_at,
+        "session_exp": ends,
+    }
+    return jwt.encode(renewed, key, algorithm=ALGORITHM)
 
 
 def decode_token(token: str, *, key: bytes) -> TokenClaims:
@@ -76,6 +119,8 @@ def decode_token(token: str, *, key: bytes) -> TokenClaims:
             expires_at=float(claims["exp"]),
             token_id=str(claims["jti"]),
             issued_at=int(claims["iat"]),
+            signed_in_at=int(claims.get("auth_time", claims["iat"])),
+            session_expires_at=float(claims.get("session_exp", claims["exp"])),
         )
     except jwt.ExpiredSignatureError:
         raise InvalidTokenError("the session has expired; sign in again") from None

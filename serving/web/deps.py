@@ -24,10 +24,14 @@ def sign_in_form(request: Request) -> None:
     web_session.mark_sign_in_form(request)
 
 
-def check_sign_in_csrf(request: Request, sent: SentToken = "") -> None:
-    """The sign-in form post: its token must equal the pre-session CSRF cookie."""
+def sign_in_form_current(request: Request, sent: SentToken = "") -> bool:
+    """The sign-in form post: whether its token equals the pre-session CSRF cookie.
+
+    When it does not, the route signs nobody in and shows the form again: a form left open
+    while another tab signed in or out is out of date, not an attack worth an error page.
+    """
     web_session.mark_sign_in_form(request)  # a refused sign-in shows the form again
-    web_session.check_sign_in_csrf(request, sent)
+    return web_session.sign_in_csrf_matches(request, sent)
 
 
 def check_session_csrf(user: CurrentUserDep, services: ServicesDep, sent: SentToken = "") -> None:
@@ -35,9 +39,9 @@ def check_session_csrf(user: CurrentUserDep, services: ServicesDep, sent: SentTo
     web_session.check_session_csrf(services.signing_key, user.token_id, sent)
 
 
-# Route keyword arguments of the sign-in page and of its form post.
+# Route keyword arguments of the sign-in page; the answer of its form post's CSRF check.
 SIGN_IN_PAGE = [Depends(sign_in_form)]
-SIGN_IN_CSRF = [Depends(check_sign_in_csrf)]
+SignInFormCurrent = Annotated[bool, Depends(sign_in_form_current)]
 
 
 def form_policy(*roles: str) -> dict[str, Any]:

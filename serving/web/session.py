@@ -7,12 +7,21 @@ The cookie is sent only to /ui paths (its Path) and never cross-site (SameSite=S
 API under other paths still needs an explicit bearer header, so it gains no ambient login.
 It has no Max-Age: closing the browser ends it, and the token's own expiry bounds it anyway.
 
+A session is renewed while it is used (`renewal`): a page request that passed the sign-in
+check more than half-way through its token's lifetime gets the session's next token in the
+cookie, with the same session id (jti) and sign-in time, so open forms stay valid, a
+sign-out (which revokes that id) ends every token of the session, and so does a sign-out
+everywhere (which compares the sign-in time). A session left idle ends when its token does;
+however active, it ends `session_max_hours` after its sign-in. Renewals are not audited: they
+grant no new access (same account, same session, within the sign-in's bound), the sign-in
+itself is (`login`), and so is every page the session opens.
+
 Every form post carries a CSRF token. A signed-in form's token is bound to the session: an
 HMAC of its token id (jti) with the signing key, as in OWASP's signed double submit, checked
 against the session itself, so no cookie an attacker plants can stand in for it, and a new
 session (a password change included) gets a new one. The sign-in form has no session yet: its
 token must equal a random CSRF cookie (double submit), and that cookie is replaced whenever a
-session starts or ends.
+session starts or ends; a sign-in form left open meanwhile is refused, and shown again.
 """
 
 from __future__ import annotations
@@ -21,12 +30,16 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 
 from fastapi import Request, Response
+from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.core.security import decode_token
+from serving.api.deps import accepted_claims
+from serving.core.config import ServingSettings
+from serving.core.security import TokenClaims, decode_token, reissue_token
 from serving.errors import InvalidTokenError
 from serving.state import Services
 from shanyraq.errors import ShanyraqError
@@ -50,7 +63,8 @@ def is_page_path(path: str) -> bool:
 
 
 class CookieAuth:
-    """ASGI middleware: under /ui, the session cookie stands in for a missing bearer header."""
+    """ASGI middleware: under /ui, the session cookie stands in for a missing bearer header,
+    and the answer renews the cookie when the session is due for it (`renewal`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,8 +77,62 @@ class CookieAuth:
                 token = cookie_parser(raw.decode("latin-1")).get(SESSION_COOKIE)
                 if token:
                     headers.append((b"authorization", b"Bearer " + token.encode("latin-1")))
-                    scope = {**scope, "headers": headers}
+                    # The state is made here, so the routes' request shares it with the send.
+                    scope = {**scope, "headers": headers, "state": scope.get("state", {})}
+                    send = _renewing(scope, send)
         await self.app(scope, receive, send)
+
+
+def _renewing(scope: Scope, send: Send) -> Send:
+    """`send`, adding the session's next token to the answer's start when one is due.
+
+    Only the claims the sign-in check accepted on this request are renewed (none: nothing
+    is), so a token that is expired, revoked or signed out everywhere never is; nor is the
+    cookie of an answer that sets or clears it itself (sign-in, sign-out, a refusal).
+    """
+
+    async def send_renewed(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            request = Request(scope)
+            claims = accepted_claims(request)
+            headers = MutableHeaders(scope=message)
+            touched = any(
+                value.startswith(SESSION_COOKIE + "=") for value in headers.getlist("set-cookie")
+            )
+            if claims is not None and not touched:
+                services = _services(request)
+                token = renewal(claims, services.settings, key=services.signing_key)
+                if token is not None:
+                    renewed = Response()
+                    _set_session_cookie(renewed, request, token)
+                    for value in renewed.headers.getlist("set-cookie"):
+                        headers.append("set-cookie", value)
+        await send(message)
+
+    return send_renewed
+
+
+def _session_bound(claims: TokenClaims, settings: ServingSettings) -> float:
+    """When the session of `claims` ends at the latest: `session_max_hours` after sign-in."""
+    return claims.signed_in_at + settings.session_max_hours * 3600
+
+
+def renewal(
+    claims: TokenClaims, settings: ServingSettings, *, key: bytes, now: float | None = None
+) -> str | None:
+    """The session's next token, once more than half of this token's lifetime has passed.
+
+    None before that, and when a new token would end no later than this one (the session is
+    at its bound, or the token is one of the API's, which are not renewed).
+    """
+    now = time.time() if now is None else now
+    if now - claims.issued_at <= (claims.expires_at - claims.issued_at) / 2:
+        return None
+    ends = min(claims.session_expires_at, _session_bound(claims, settings))
+    ttl_s = settings.token_ttl_minutes * 60
+    if min(int(now) + int(ttl_s), int(ends)) <= claims.expires_at:
+        return None
+    return reissue_token(claims, key=key, ttl_s=ttl_s, session_expires_at=ends, now=now)
 
 
 def _services(request: Request) -> Services:
@@ -93,9 +161,27 @@ def _set_cookie(
     )
 
 
-def set_session(response: Response, request: Request, *, token: str) -> None:
-    """Start a browser session with `token`; the sign-in form's CSRF cookie is renewed too."""
+def _set_session_cookie(response: Response, request: Request, token: str) -> None:
     _set_cookie(response, request, SESSION_COOKIE, token, max_age=None)  # ends with the browser
+
+
+def set_session(response: Response, request: Request, *, token: str) -> None:
+    """Start a browser session with the sign-in's `token`; the sign-in form's CSRF cookie is
+    renewed too.
+
+    The cookie holds the same session's token bound to end `session_max_hours` after the
+    sign-in at the latest, which renewals carry on (`renewal`).
+    """
+    services = _services(request)
+    claims = decode_token(token, key=services.signing_key)
+    session_token = reissue_token(
+        claims,
+        key=services.signing_key,
+        ttl_s=claims.expires_at - claims.issued_at,
+        session_expires_at=_session_bound(claims, services.settings),
+        now=claims.issued_at,
+    )
+    _set_session_cookie(response, request, session_token)
     renew_csrf(response, request)
 
 
@@ -122,7 +208,14 @@ def session_csrf(key: bytes, token_id: str) -> str:
 
 
 def _session_token_id(request: Request) -> str | None:
-    """The token id of the session this request carries, if its token is valid."""
+    """The token id of the session this request carries, if its token is valid.
+
+    The sign-in check's claims when it ran on this request (a page); else (an error page)
+    the token decoded here.
+    """
+    claims = accepted_claims(request)
+    if claims is not None:
+        return claims.token_id
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
@@ -183,11 +276,14 @@ def _refuse() -> CsrfError:
     )
 
 
-def check_sign_in_csrf(request: Request, sent: str) -> None:
-    """The sign-in form's token must equal the pre-session CSRF cookie (double submit)."""
+def sign_in_csrf_matches(request: Request, sent: str) -> bool:
+    """Whether the sign-in form's token equals the pre-session CSRF cookie (double submit).
+
+    False for a form sent from another site, and for one shown before a sign-in or sign-out
+    (in another tab) renewed the cookie.
+    """
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not (_CSRF_SHAPE.match(cookie) and _same(cookie, sent)):
-        raise _refuse()
+    return bool(_CSRF_SHAPE.match(cookie)) and _same(cookie, sent)
 
 
 def check_session_csrf(key: bytes, token_id: str, sent: str) -> None:

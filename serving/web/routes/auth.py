@@ -27,7 +27,7 @@ from serving.users import (
     PasswordUnchangedError,
     PasswordWeakError,
 )
-from serving.web.deps import SIGN_IN_CSRF, SIGN_IN_PAGE, form_policy, record_view
+from serving.web.deps import SIGN_IN_PAGE, SignInFormCurrent, form_policy, record_view
 from serving.web.render import render
 from serving.web.session import PREFIX, end_session, set_session
 
@@ -65,30 +65,35 @@ def safe_next(target: str | None) -> str | None:
 
 @router.get("/login", dependencies=SIGN_IN_PAGE)
 def login_page(request: Request, next: str | None = None) -> Response:
-    return render(request, "login.html", user=None, next=safe_next(next) or "", error=None)
+    return _sign_in_form(request, next=next)
 
 
-@router.post("/login", dependencies=SIGN_IN_CSRF)
+@router.post("/login")
 def login(
     request: Request,
     services: ServicesDep,
     session: SessionDep,
+    form_current: SignInFormCurrent,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=NEXT_MAX_CHARS)] = "",
 ) -> Response:
-    """Check the password through the API's sign-in (rate limit and audit included)."""
+    """Check the password through the API's sign-in (rate limit and audit included).
+
+    A form whose CSRF token is out of date (another tab signed in or out since it was
+    shown) or missing (sent from another site) signs nobody in and checks no password: the
+    form comes back with the current token, the user name kept, the password not.
+    """
+    if not form_current:
+        return _sign_in_form(
+            request, status_code=403, next=next, error="login.stale", username=username
+        )
     form = OAuth2PasswordRequestForm(username=username, password=password)
     try:
         token = api_auth.login(request=request, form=form, services=services, session=session)
     except BadCredentialsError:
-        return render(
-            request,
-            "login.html",
-            user=None,
-            status_code=401,
-            next=safe_next(next) or "",
-            error="login.wrong",
+        return _sign_in_form(
+            request, status_code=401, next=next, error="login.wrong", username=username
         )
     claims = decode_token(token.access_token, key=services.signing_key)
     response = RedirectResponse(safe_next(next) or LANDING[claims.role], status_code=303)
@@ -167,6 +172,20 @@ def _password_form(
     return render(
         request, "password.html", user=user, status_code=status_code, error=error,
         changed=changed, min_chars=PASSWORD_MIN_CHARS,
+    )  # fmt: skip
+
+
+def _sign_in_form(
+    request: Request,
+    *,
+    status_code: int = 200,
+    next: str | None = None,
+    error: str | None = None,
+    username: str = "",
+) -> Response:
+    return render(
+        request, "login.html", user=None, status_code=status_code, next=safe_next(next) or "",
+        error=error, username=username,
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from serving.core.config import ServingSettings
     from serving.reassessment import RefreshReport, StaleAssessment
 
 app = typer.Typer(help="Assessments: bring stale ones up to date.", no_args_is_help=True)
@@ -46,8 +47,8 @@ def refresh(
 
     Stale means it no longer rests on the family's record, its photos and their scores, the
     fusion model the service loads (from serving.yaml) or the decisive part of
-    configs/welfare.yaml. One transaction per family; each new version and the run are
-    audited. Safe to run again: a second run finds none.
+    configs/welfare.yaml. One transaction per family; each new version is audited, and the
+    run when it starts and when it ends. Safe to run again: a second run finds none.
     """
     import asyncio
 
@@ -56,16 +57,16 @@ def refresh(
     from serving.cli import check_database, load_settings
 
     settings = load_settings(config)
+    if dry_run:
+        for line in dry_run_lines(_dry_run(settings, as_user, region), region):
+            typer.echo(line)
+        return
     # Refused here, before build_services would make a missing database or key.
     check_database(settings, may_create=False, migrate=settings.auto_migrate)
     services = build_services(settings)
     try:
         with services.readers() as session:
             actor = reassessment.resolve_refresh_actor(session, as_user, region=region)
-        if dry_run:
-            for line in dry_run_lines(reassessment.find_stale(services, region=region), region):
-                typer.echo(line)
-            return
         report = reassessment.refresh(services, actor=actor, region=region, progress=progress)
     finally:
         asyncio.run(services.pipeline.aclose())
@@ -74,6 +75,25 @@ def refresh(
             services.read_engine.dispose()
     for line in report_lines(report):
         typer.echo(line)
+
+
+def _dry_run(settings: ServingSettings, as_user: str, region: str | None) -> list[StaleAssessment]:
+    """The stale assessments a refresh by `as_user` would recompute, found without writing:
+    no migration (a database behind this version is refused, database_not_migrated), no
+    service built (it would make folders), read-only sessions on a read-only engine."""
+    from serving import reassessment
+    from serving.cli import command_key, open_database
+    from serving.db.session import make_read_session_factory
+
+    engine = open_database(settings, may_create=False, migrate=False)
+    try:
+        command_key(settings, engine, may_create=False)  # the run would refuse a missing key
+        with make_read_session_factory(engine)() as session:
+            reassessment.resolve_refresh_actor(session, as_user, region=region)
+            fusion = reassessment.configured_fusion_version(settings)
+            return reassessment.stale_assessments(session, fusion=fusion, region=region)
+    finally:
+        engine.dispose()
 
 
 def _scope(region: str | None) -> str:
@@ -108,5 +128,5 @@ def report_lines(report: RefreshReport) -> list[str]:
         lines.append(
             f"  already current by their turn (recomputed meanwhile): {report.already_current}"
         )
-    lines.append("audited as assessments_refreshed")
+    lines.append("audited as a run: assessments_refresh_started, then assessments_refreshed")
     return lines

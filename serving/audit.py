@@ -28,8 +28,12 @@ What it cannot detect:
   line was never written (a crash between the commit and the write, or a process whose
   sessions have no anchor, such as `rescore promote`).
 - A whole log wiped back to genesis when no anchor exists: the genesis head needs no MAC.
-- A head written before migration 0003 has no MAC. `verify` reports it until the next
-  append seals it, because it cannot be told apart from a head made without the key.
+- A head written before migration 0003 has no MAC, and a migration has no key. The first
+  command that migrates the database with the key at hand (`serve`, `users`, `rescore`,
+  `assessments refresh`: serving/cli.py) seals it (`seal_head`), as the next append would.
+  Until then `verify` reports it, because it cannot be told apart from a head made without
+  the key; and entries cut from the end before then, with the head rolled back, are not
+  detected (unless the anchor saw them).
 - Triggers stop mistakes and casual edits only: anyone allowed to drop a trigger can
   remove them.
 """
@@ -181,6 +185,33 @@ def append(
     return entry
 
 
+def seal_head(session: Session, key: bytes) -> bool:
+    """MAC a head that carries none (migration 0003 added the MAC without a key), in the
+    caller's transaction; True when it sealed one.
+
+    Only a head that is the log's last entry, whose link holds under `key`, is sealed: a head
+    past the log's end, or one the key does not match, is left for `verify` to report.
+    """
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if head is None or head.mac is not None or (head.seq, head.hash) == (0, GENESIS):
+        return False
+    last = session.execute(
+        select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)
+    ).scalar_one_or_none()
+    if last is None or (last.seq, last.hash) != (head.seq, head.hash) or not _link_holds(key, last):
+        logger.warning(
+            "the audit head (entry %d) carries no MAC and is not the log's last entry under "
+            "this key; left unsealed: run `shanyraq audit verify`",
+            head.seq,
+        )
+        return False
+    head.mac = head_mac(key, seq=head.seq, hash=head.hash)
+    logger.info("sealed the audit head (entry %d), which carried no MAC", head.seq)
+    return True
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
@@ -251,22 +282,27 @@ def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> 
                 )
             if entry.prev_hash != prev_hash:
                 walk.problems.append(f"entry {entry.seq}: does not follow the entry before it")
-            recomputed = link_hash(
-                key,
-                prev_hash=entry.prev_hash,
-                seq=entry.seq,
-                at=entry.at,
-                actor=entry.actor,
-                action=entry.action,
-                target=entry.target,
-                details=entry.details,
-            )
-            if not hmac.compare_digest(recomputed, entry.hash):
+            if not _link_holds(key, entry):
                 walk.problems.append(f"entry {entry.seq}: content was changed after it was written")
             if entry.seq == head_seq:
                 walk.hash_at_head = entry.hash
             prev_hash, expected_seq, walk.last_seq = entry.hash, entry.seq + 1, entry.seq
         session.expunge_all()
+
+
+def _link_holds(key: bytes, entry: AuditEntry) -> bool:
+    """The entry's hash is the one its own fields and previous hash give under `key`."""
+    recomputed = link_hash(
+        key,
+        prev_hash=entry.prev_hash,
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        target=entry.target,
+        details=entry.details,
+    )
+    return hmac.compare_digest(recomputed, entry.hash)
 
 
 def _head_problems(head: _Head | None, key: bytes, walk: _Walk) -> list[str]:
@@ -290,7 +326,7 @@ def _head_problems(head: _Head | None, key: bytes, walk: _Walk) -> list[str]:
             problems.append(
                 f"the head (entry {head.seq}) carries no MAC: it was written without the "
                 "key, or before migration 0003 with nothing appended since (the next "
-                "append seals it)"
+                "append, or the next command that migrates the database, seals it)"
             )
     elif not hmac.compare_digest(head.mac, head_mac(key, seq=head.seq, hash=head.hash)):
         problems.append(

@@ -8,8 +8,10 @@ the signing key, while the audit log is still empty; `demo` makes its own under 
 Every other command (`audit verify`, `users set-password`, `rescore`, `rescore promote`,
 `assessments refresh`) refuses a database that does not exist (`database_missing`) and a
 missing key (`signing_key_missing`), and so does every command once the audit log has
-entries: a new key would make all of them read as tampered. `audit verify` writes nothing:
-no migration, a read-only engine, a database not at the last migration refused.
+entries: a new key would make all of them read as tampered. `audit verify` and the dry runs
+(`rescore promote --dry-run`, `assessments refresh --dry-run`) write nothing: no migration,
+a read-only engine, a database not at the last migration refused (`database_not_migrated`).
+A command that migrates seals an audit head that carries no MAC (`open_with_key`).
 """
 
 from __future__ import annotations
@@ -55,13 +57,31 @@ def command_key(settings: ServingSettings, engine: Engine, *, may_create: bool) 
     return settings.signing_key(create=may_create)
 
 
-def check_database(settings: ServingSettings, *, may_create: bool, migrate: bool) -> None:
-    """Refuse, before a command builds the whole service, a database or key it may not make."""
+def open_with_key(
+    settings: ServingSettings, *, may_create: bool, migrate: bool = True
+) -> tuple[Engine, bytes]:
+    """`open_database` and `command_key`, for a command that may write. Where it migrates, an
+    audit head that carries no MAC (one written before migration 0003) is sealed now, so a
+    tail cut after the upgrade is detected (serving.audit.seal_head)."""
+    from serving import audit
+    from serving.db.session import make_session_factory, session_scope
+
     engine = open_database(settings, may_create=may_create, migrate=migrate)
     try:
-        command_key(settings, engine, may_create=may_create)
-    finally:
+        key = command_key(settings, engine, may_create=may_create)
+        if migrate:
+            with session_scope(make_session_factory(engine)) as session:
+                audit.seal_head(session, key)
+    except BaseException:
         engine.dispose()
+        raise
+    return engine, key
+
+
+def check_database(settings: ServingSettings, *, may_create: bool, migrate: bool) -> None:
+    """Refuse, before a command builds the whole service, a database or key it may not make."""
+    engine, _ = open_with_key(settings, may_create=may_create, migrate=migrate)
+    engine.dispose()
 
 
 def _sessions(settings: ServingSettings, engine: Engine) -> sessionmaker[Session]:
@@ -170,9 +190,8 @@ def add_user(
 
     settings = load_settings(config)
     check_new_user(username=username, password=password, role=role, region=region)
-    engine = open_database(settings, may_create=True)
+    engine, key = open_with_key(settings, may_create=True)
     try:
-        key = command_key(settings, engine, may_create=True)
         with session_scope(_sessions(settings, engine)) as session:
             user = create_user(
                 session, username=username, password=password, role=role, region=region
@@ -203,9 +222,8 @@ def set_password(
 
     settings = load_settings(config)
     check_password(password)
-    engine = open_database(settings, may_create=False)
+    engine, key = open_with_key(settings, may_create=False)
     try:
-        key = command_key(settings, engine, may_create=False)
         with session_scope(_sessions(settings, engine)) as session:
             user = reset_password(session, username=username, password=password)
             audit.append(

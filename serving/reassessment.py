@@ -10,10 +10,11 @@ still stale, and a second one finds none.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from serving import audit
 from serving.assessments import (
     STALE_REASONS,
+    WELFARE_CONFIG_KEY,
     fusion_version,
     latest,
     latest_current,
@@ -28,6 +30,7 @@ from serving.assessments import (
     lock_family,
     photo_models,
     stale_reason,
+    welfare_config_digest,
 )
 from serving.db.models import Assessment, Family, Photo, RescoredScore, User
 from serving.db.session import session_scope
@@ -35,10 +38,16 @@ from shanyraq.errors import ShanyraqError
 from welfare.criteria import get_welfare_config
 
 if TYPE_CHECKING:
+    from serving.core.config import ServingSettings
     from serving.state import Services
+
+logger = logging.getLogger(__name__)
 
 # Families read per query when looking for stale assessments.
 BATCH_FAMILIES = 500
+# The audit actions of a refresh run: one before its first family, one when it ends.
+RUN_STARTED = "assessments_refresh_started"
+RUN_ENDED = "assessments_refreshed"
 
 
 class ReassessActorError(ShanyraqError):
@@ -212,6 +221,31 @@ def resolve_refresh_actor(
     return actor
 
 
+def configured_fusion_version(settings: ServingSettings) -> str:
+    """The fusion model version services built from `settings` would have loaded (their
+    `fusion_version`), loaded as they load it; "none" without fusion_dir."""
+    if settings.fusion_dir is None:
+        return "none"
+    from welfare.fusion import FusionModel
+
+    return str(FusionModel.load(settings.fusion_dir).meta.version)
+
+
+def _audit_run(
+    services: Services,
+    actor: tuple[int, str],
+    action: str,
+    region: str | None,
+    details: dict[str, Any],
+) -> int:
+    """One audit entry about the run, in its own transaction; its seq."""
+    with session_scope(services.sessions) as session:
+        return audit.append(
+            session, services.signing_key, actor=actor[1], action=action,
+            target=f"region:{region or 'all'}", details={"region": region, **details},
+        ).seq  # fmt: skip
+
+
 def refresh(
     services: Services,
     *,
@@ -221,31 +255,54 @@ def refresh(
 ) -> RefreshReport:
     """A new assessment version for each family (of `region`) whose latest one is stale.
 
-    One transaction per family, each new version audited by `assessments.compute`; then one
-    audit entry (`assessments_refreshed`) for the run: actor, region, counts per reason.
-    `progress`: a progress bar; None shows it only on a terminal.
+    Audited as a run: `assessments_refresh_started` before the first family (actor, region,
+    the fusion model and welfare rules it assesses with, the stale assessments planned per
+    reason), then one transaction per family, each new version audited by
+    `assessments.compute`, then `assessments_refreshed` (the start's seq, the outcome, counts
+    per reason). A run that fails records the outcome `failed` (or `interrupted`) with what
+    it did so far, if the database still takes it; a run killed outright leaves its start
+    entry without an end. `progress`: a progress bar; None shows it only on a terminal.
     """
     from tqdm import tqdm
 
     stale = find_stale(services, region=region)
-    done = [
-        Refreshed(item.family_id, item.reason, recompute(services, item.family_id, actor=actor))
+    planned = count_reasons(stale)
+    rests_on = {"fusion": fusion_version(services), WELFARE_CONFIG_KEY: welfare_config_digest()}
+    started = _audit_run(services, actor, RUN_STARTED, region, {
+        "model_versions": rests_on, "planned": len(stale), "stale": planned,
+    })  # fmt: skip
+    done: list[Refreshed] = []
+    try:
         for item in tqdm(
-            stale,
-            desc="refreshing",
-            unit="family",
+            stale, desc="refreshing", unit="family",
             disable=None if progress is None else not progress,
-        )
-    ]
+        ):  # fmt: skip
+            version = recompute(services, item.family_id, actor=actor)
+            done.append(Refreshed(item.family_id, item.reason, version))
+    except BaseException as exc:
+        report = RefreshReport(region=region, families=done)
+        ended = {"outcome": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                 "error": getattr(exc, "code", None) or type(exc).__name__}  # fmt: skip
+        try:
+            _audit_run(services, actor, RUN_ENDED, region, _end(report, started, planned, ended))
+        except Exception:  # the database may be what failed: the run's own error is raised
+            logger.exception("could not audit the end of refresh run %d", started)
+        raise
     report = RefreshReport(region=region, families=done)
-    with session_scope(services.sessions) as session:
-        audit.append(
-            session, services.signing_key, actor=actor[1], action="assessments_refreshed",
-            target=f"region:{region or 'all'}",
-            details={"region": region, "stale": report.found, "refreshed": report.refreshed,
-                     "already_current": report.already_current},
-        )  # fmt: skip
+    ended = {"outcome": "completed"}
+    _audit_run(services, actor, RUN_ENDED, region, _end(report, started, planned, ended))
     return report
+
+
+def _end(
+    report: RefreshReport, started: int, planned: dict[str, int], ended: dict[str, str]
+) -> dict[str, Any]:
+    """The details of a run's end entry: its start entry, outcome and counts."""
+    return {
+        "started_seq": started, **ended, "stale": planned, "refreshed": report.refreshed,
+        "already_current": report.already_current,
+        "not_reached": sum(planned.values()) - len(report.families),
+    }  # fmt: skip
 
 
 def reassess(

@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
     from serving.core.config import ServingSettings
     from serving.promote import PromoteReport, PromotionPlan
@@ -84,7 +84,7 @@ def rescore(
         return
     if model is None:
         raise typer.BadParameter("give the model to score with: --model DIR", param_hint="--model")
-    from serving.cli import command_key, load_settings, open_database
+    from serving.cli import load_settings, open_with_key
     from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.bulk import open_scorer
     from vision.engine import get_engine_config
@@ -95,9 +95,8 @@ def rescore(
         model, prefer=device.value, max_pixels=get_shanyraq_settings().io.max_pixels,
         decode_short_side=get_engine_config().decode_short_side_px,
     )  # fmt: skip
-    db_engine = open_database(settings, may_create=False)
+    db_engine, key = open_with_key(settings, may_create=False)
     try:
-        key = command_key(settings, db_engine, may_create=False)
         _rescore(settings, db_engine, key, scorer, since=since, when=when,
                  batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
     finally:
@@ -210,30 +209,26 @@ def promote(
     configs/taxonomy.yaml, and the service's model_dir is this model. Safe to run again.
     """
     from serving import promote as promotion
-    from serving.cli import command_key, load_settings, open_database
+    from serving.cli import load_settings, open_database, open_with_key
     from serving.db.session import make_session_factory
-    from serving.reassessment import resolve_refresh_actor
 
     if reassess and as_user is None:
         raise typer.BadParameter("--reassess records new assessments: give --as ADMIN_NAME")
     settings = load_settings(config)
-    db_engine = open_database(settings, may_create=False)
+    if dry_run:
+        # Writes nothing: no migration (a database behind this version is refused,
+        # database_not_migrated), a read-only engine, and sessions that refuse to flush.
+        _dry_run_promote(
+            open_database(settings, may_create=False, migrate=False), settings, model, as_user
+        )
+        return
+    db_engine, key = open_with_key(settings, may_create=False)
     sessions = make_session_factory(db_engine)
     try:
-        actor = None
-        if as_user is not None:
-            with sessions() as session:
-                # Reassessing covers every region: a national admin only.
-                actor = resolve_refresh_actor(session, as_user, region=None)
-        if dry_run:
-            found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
-            for line in plan_lines(found, dry_run=True):
-                typer.echo(line)
-            return
+        actor = _promote_actor(sessions, as_user)
         report = promotion.promote(
-            sessions, command_key(settings, db_engine, may_create=False), model_dir=model,
-            serving_model_dir=settings.model_dir, batch_size=batch_size,
-            actor=actor[1] if actor else "cli",
+            sessions, key, model_dir=model, serving_model_dir=settings.model_dir,
+            batch_size=batch_size, actor=actor[1] if actor else "cli",
         )  # fmt: skip
     finally:
         db_engine.dispose()
@@ -241,6 +236,34 @@ def promote(
         typer.echo(line)
     if reassess and actor is not None:
         _reassess(settings, report.plan.model_version, actor, progress=progress)
+
+
+def _promote_actor(sessions: sessionmaker[Session], as_user: str | None) -> tuple[int, str] | None:
+    """The --as account, checked: reassessing covers every region, so a national admin."""
+    from serving.reassessment import resolve_refresh_actor
+
+    if as_user is None:
+        return None
+    with sessions() as session:
+        return resolve_refresh_actor(session, as_user, region=None)
+
+
+def _dry_run_promote(
+    db_engine: Engine, settings: ServingSettings, model: Path, as_user: str | None
+) -> None:
+    """What promoting `model` would change, printed; read through sessions that refuse to
+    flush. Disposes of `db_engine`."""
+    from serving import promote as promotion
+    from serving.db.session import make_read_session_factory
+
+    sessions = make_read_session_factory(db_engine)
+    try:
+        _promote_actor(sessions, as_user)
+        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
+    finally:
+        db_engine.dispose()
+    for line in plan_lines(found, dry_run=True):
+        typer.echo(line)
 
 
 def _reassess(

@@ -49,7 +49,11 @@ def _sqlite_setup(engine: Engine, *, read_only: bool) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start (see below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            # WAL is a setting of the file, kept once set: setting it writes the file, which
+            # a read-only engine must never do. The service's writing engine connects first
+            # (its start-up reads the reuse index through it), so reads find WAL already.
+            cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed transaction survives power loss, so a 201 means durable.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -78,7 +82,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        if not read_only and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         pool = {} if read_only else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
         engine = create_engine(

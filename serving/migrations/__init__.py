@@ -54,8 +54,9 @@ def check_at_head(engine: Engine) -> None:
     shown = engine.url.render_as_string(hide_password=True)
     raise DatabaseNotMigratedError(
         f"the database at {shown} {found}; this version needs migration {head}. Check that "
-        "--config points at the service's database; `shanyraq serve` migrates it at start-up "
-        "(auto_migrate: true)"
+        "--config points at the service's database; to upgrade it, start `shanyraq serve` "
+        "once (it migrates at start-up while auto_migrate is true in serving.yaml), then run "
+        "this again (`audit verify` and dry runs only read: they never migrate)"
     )
 
 

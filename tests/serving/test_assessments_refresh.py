@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
-from serving import assessments, audit
-from serving.assessments import fusion_version, is_current, latest
+from serving import assessments, audit, reassessment
+from serving.assessments import fusion_version, is_current, latest, welfare_config_digest
 from serving.db.models import Assessment, AuditEntry, Family, User
 from serving.db.session import session_scope
 from serving.reassessment import (
@@ -137,23 +138,105 @@ def test_each_stale_family_is_refreshed_once_and_current_ones_are_left_alone(sce
     assert _all_current(scene)
 
     entries = _audit(scene)[seen:]
-    assert [e.action for e in entries] == ["assessment_created"] * 5 + ["assessments_refreshed"]
+    assert [e.action for e in entries] == (
+        ["assessments_refresh_started"] + ["assessment_created"] * 5 + ["assessments_refreshed"]
+    )
     with services.sessions() as session:
         made = session.execute(select(Assessment).where(Assessment.version == 2)).scalars().all()
         creators = {session.get_one(User, row.created_by).username for row in made}
         assert audit.verify(session, services.signing_key).ok  # with the anchor file
     assert creators == {"admin_national"}
     # Audited exactly as compute audits a new version: one entry per new assessment.
-    assert sorted(e.target for e in entries[:-1]) == sorted(f"assessment:{a.id}" for a in made)
+    assert sorted(e.target for e in entries[1:-1]) == sorted(f"assessment:{a.id}" for a in made)
     assert all(e.actor == "admin_national" for e in entries)
-    run = entries[-1]
+    start, run = entries[0], entries[-1]
+    assert (start.target, start.details["region"], start.details["planned"]) == (
+        "region:all", None, 5
+    )  # fmt: skip
+    assert start.details["stale"] == report.found
+    assert start.details["model_versions"] == {
+        "fusion": fusion_version(services), "welfare_config": welfare_config_digest()
+    }  # fmt: skip
     assert (run.target, run.details["region"]) == ("region:all", None)
+    assert (run.details["started_seq"], run.details["outcome"]) == (start.seq, "completed")
     assert run.details["stale"] == run.details["refreshed"] == report.refreshed
-    assert run.details["already_current"] == 0
+    assert run.details["already_current"] == run.details["not_reached"] == 0
 
     again = refresh(services, actor=actor, progress=False)
     assert again.families == [] and again.refreshed == {}
     assert _versions(scene) == {f: [1, 2] for f in STALE} | {"CUR": [1]}
+
+
+class Broke(Exception):
+    pass
+
+
+def _failing_third(monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> None:
+    """The run's third family fails with `error`, after two were refreshed."""
+    real, calls = reassessment.recompute, []
+
+    def recompute_or_fail(services: Any, family_id: str, **kwargs: Any) -> int | None:
+        calls.append(family_id)
+        if len(calls) == 3:
+            raise error("the third family failed")
+        return real(services, family_id, **kwargs)
+
+    monkeypatch.setattr(reassessment, "recompute", recompute_or_fail)
+
+
+def _runs(service: Service) -> list[tuple[AuditEntry, AuditEntry | None]]:
+    """Each refresh run in the audit: its start entry and its end entry (None: never ended)."""
+    entries = _audit(service)
+    ends = {e.details["started_seq"]: e for e in entries if e.action == "assessments_refreshed"}
+    starts = [e for e in entries if e.action == "assessments_refresh_started"]
+    return [(start, ends.get(start.seq)) for start in starts]
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"), [(Broke, "failed"), (KeyboardInterrupt, "interrupted")]
+)
+def test_a_run_that_fails_midway_is_audited_as_started_and_how_it_ended(
+    scene, monkeypatch, error, outcome
+):
+    services = scene.services
+    actor = _actor(scene, "admin_national")
+    _failing_third(monkeypatch, error)
+    with pytest.raises(error, match="the third family failed"):
+        refresh(services, actor=actor, progress=False)
+    [(start, end)] = _runs(scene)
+    assert (start.actor, start.details["planned"]) == ("admin_national", 5)
+    assert end is not None and (end.details["outcome"], end.details["error"]) == (
+        outcome, error.__name__
+    )  # fmt: skip
+    assert sum(end.details["refreshed"].values()) == 2 and end.details["not_reached"] == 3
+    between = [e.action for e in _audit(scene) if start.seq < e.seq < end.seq]
+    assert between == ["assessment_created"] * 2
+    with services.sessions() as session:
+        assert audit.verify(session, services.signing_key).ok
+    monkeypatch.undo()
+    assert len(refresh(services, actor=actor, progress=False).families) == 3  # the rest
+
+
+def test_a_run_whose_end_cannot_be_audited_stays_started_not_finished(scene, monkeypatch):
+    # As when the process is killed, or the database it failed on refuses the end entry too:
+    # the run's own error is raised, and its start entry has no end.
+    services = scene.services
+    _failing_third(monkeypatch, Broke)
+    real_append = audit.append
+
+    def append_but_no_end(session: Any, key: bytes, **kwargs: Any) -> AuditEntry:
+        if kwargs["action"] == "assessments_refreshed":
+            raise OperationalError("INSERT", {}, Exception("the database went away"))
+        return real_append(session, key, **kwargs)
+
+    monkeypatch.setattr(audit, "append", append_but_no_end)
+    with pytest.raises(Broke):
+        refresh(services, actor=_actor(scene, "admin_national"), progress=False)
+    [(start, end)] = _runs(scene)
+    assert end is None and start.details["planned"] == 5
+    assert [e.action for e in _audit(scene) if e.seq > start.seq] == ["assessment_created"] * 2
+    with services.sessions() as session:
+        assert audit.verify(session, services.signing_key).ok
 
 
 def test_region_limit_refreshes_that_region_only(scene):
@@ -306,9 +389,18 @@ def test_refresh_and_a_page_view_at_once_make_one_new_version(scene, monkeypatch
             arrived.set()  # then waits on the lock (PostgreSQL) or the write connection (SQLite)
         return real_lock(session, family_id)
 
+    real_find = reassessment.find_stale
+
+    def found_then_arriving(*args: Any, **kwargs: Any) -> Any:
+        found = real_find(*args, **kwargs)
+        if threading.current_thread().name != first:
+            arrived.set()  # the run's start entry then waits for the page view's transaction
+        return found
+
     monkeypatch.setattr(assessments, "compute", held_compute)
     monkeypatch.setattr(assessments, "lock_family", arriving_lock)
-    monkeypatch.setattr("serving.reassessment.lock_family", arriving_lock)
+    monkeypatch.setattr(reassessment, "lock_family", arriving_lock)
+    monkeypatch.setattr(reassessment, "find_stale", found_then_arriving)
     results: dict[str, Any] = {}
 
     def page_view() -> None:

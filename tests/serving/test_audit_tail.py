@@ -204,12 +204,24 @@ def test_rolled_back_appends_and_unreadable_anchor_lines_raise_no_alarm(service)
     assert result.ok, result.problems
 
 
+def _cut_tail_after(database_url: str, seq: int) -> None:
+    """Without the key: delete the entries after `seq`, roll the head back to entry `seq`."""
+    from serving.db.session import make_engine
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        drop_audit_guards(connection)
+        connection.execute(delete(AuditEntry).where(AuditEntry.seq > seq))
+        kept = connection.execute(select(AuditEntry).where(AuditEntry.seq == seq)).one()
+        connection.execute(update(AuditHead).values(seq=seq, hash=kept.hash))
+    engine.dispose()
+
+
 def test_cli_verify_reports_a_cut_tail(tmp_path, database_url):
     from typer.testing import CliRunner
 
     from serving.cli import audit_app, users_app
     from serving.core.config import load_serving_settings
-    from serving.db.session import make_engine
     from tests.serving.helpers import PASSWORD
 
     config = tmp_path / "serving.yaml"
@@ -226,16 +238,31 @@ def test_cli_verify_reports_a_cut_tail(tmp_path, database_url):
         )  # fmt: skip
         assert added.exit_code == 0, added.output
     assert len(anchor.read_text().splitlines()) == 2
-    engine = make_engine(load_serving_settings(config).resolved_database_url)
-    with engine.begin() as connection:
-        drop_audit_guards(connection)
-        connection.execute(delete(AuditEntry).where(AuditEntry.seq == 2))
-        first = connection.execute(select(AuditEntry).where(AuditEntry.seq == 1)).one()
-        connection.execute(update(AuditHead).values(seq=1, hash=first.hash))
-    engine.dispose()
+    _cut_tail_after(load_serving_settings(config).resolved_database_url, 1)
     broken = runner.invoke(audit_app, ["verify", "--config", str(config)])
     assert broken.exit_code == 1
     assert "the log ends at seq 1 but the anchor saw seq 2" in broken.output
+
+
+def _log_before_0003(database_url: str, key: bytes, n: int) -> None:
+    """A database at migration 0002 (no head MAC yet) whose log has `n` entries under `key`,
+    as the service wrote them before 0003."""
+    from serving.db.session import make_engine
+    from serving.migrations import upgrade
+
+    upgrade(database_url, "0002")
+    engine = make_engine(database_url)
+    prev = audit.GENESIS
+    with engine.begin() as connection:
+        for seq in range(1, n + 1):
+            entry: dict[str, Any] = {"seq": seq, "at": f"2026-01-0{seq}T00:00:00.000000+00:00",
+                     "actor": "cli", "action": "user_created", "target": f"user:u{seq}",
+                     "details": {}}  # fmt: skip
+            digest = audit.link_hash(key, prev_hash=prev, **entry)
+            connection.execute(insert(AuditEntry).values(**entry, prev_hash=prev, hash=digest))
+            prev = digest
+        connection.execute(text("UPDATE audit_head SET seq = :s, hash = :h"), {"s": n, "h": prev})
+    engine.dispose()
 
 
 def test_migration_0003_over_a_log_with_entries_and_back(database_url):
@@ -245,14 +272,8 @@ def test_migration_0003_over_a_log_with_entries_and_back(database_url):
     from serving.migrations import alembic_config, upgrade
 
     key = b"migration-test-key"
-    upgrade(database_url, "0002")
+    _log_before_0003(database_url, key, 1)
     engine = make_engine(database_url)
-    first: dict[str, Any] = {"seq": 1, "at": "2026-01-01T00:00:00.000000+00:00", "actor": "cli",
-             "action": "user_created", "target": "user:a", "details": {}}  # fmt: skip
-    digest = audit.link_hash(key, prev_hash=audit.GENESIS, **first)
-    with engine.begin() as connection:
-        connection.execute(insert(AuditEntry).values(**first, prev_hash=audit.GENESIS, hash=digest))
-        connection.execute(text("UPDATE audit_head SET seq = 1, hash = :h"), {"h": digest})
     upgrade(database_url)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as session:
@@ -268,4 +289,67 @@ def test_migration_0003_over_a_log_with_entries_and_back(database_url):
     upgrade(database_url)
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(delete(AuditEntry))
+    engine.dispose()
+
+
+def test_the_command_that_migrates_past_0003_seals_the_head(tmp_path, database_url, monkeypatch):
+    """`serve` migrates and seals the head before anything is appended: a tail cut right after
+    the upgrade, with the head rolled back, is then detected (the seal no longer matches)."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from serving.cli import audit_app
+    from shanyraq.cli import build_app
+
+    key = "seal-test-key-0123456789abcdef-0123456789"
+    _log_before_0003(database_url, key.encode(), 3)
+    config = tmp_path / "serving.yaml"
+    anchor = tmp_path / "anchor.log"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\ndatabase_url: {database_url}\n"
+        f"secret_key: {key}\naudit_anchor_file: {anchor}\n"
+    )
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)  # migrate, don't serve
+    runner = CliRunner()
+    served = runner.invoke(build_app(), ["serve", "--config", str(config)])
+    assert served.exit_code == 0, served.output
+    assert not anchor.exists()  # nothing was appended: the seal alone
+
+    intact = runner.invoke(audit_app, ["verify", "--config", str(config)])
+    assert intact.exit_code == 0, intact.output
+    assert "audit log intact: 3 entries" in intact.output
+
+    _cut_tail_after(database_url, 2)  # the head keeps the seal of entry 3
+    broken = runner.invoke(audit_app, ["verify", "--config", str(config)])
+    assert broken.exit_code == 1
+    assert "the head (entry 2) has a MAC that does not match it" in broken.output
+
+
+def test_a_head_that_is_not_the_log_s_last_entry_under_the_key_is_not_sealed(database_url):
+    from serving.db.session import make_engine, make_session_factory
+    from serving.migrations import upgrade
+
+    key = b"seal-test-key"
+    _log_before_0003(database_url, key, 2)
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        assert not audit.seal_head(session, b"another key")  # the last link does not hold
+    with session_scope(sessions) as session:
+        drop_audit_guards(session)
+        session.execute(delete(AuditEntry).where(AuditEntry.seq == 2))
+    with session_scope(sessions) as session:
+        assert not audit.seal_head(session, key)  # the head records an entry the log lacks
+        assert _head(session).mac is None
+        problems = audit.verify(session, key).problems
+    assert any("the head records entry 2" in p for p in problems), problems
+    with session_scope(sessions) as session:
+        first = session.execute(select(AuditEntry)).scalar_one()
+        _head(session).seq, _head(session).hash = first.seq, first.hash
+    with session_scope(sessions) as session:
+        assert audit.seal_head(session, key)
+        assert not audit.seal_head(session, key)  # sealed once
+    with session_scope(sessions) as session:
+        assert audit.verify(session, key).ok
     engine.dispose()

@@ -90,7 +90,8 @@ class RunFolder:
 
     def write_record(self, record: dict[str, Any]) -> None:
         self.claim()
-        (self.path / RUN_JSON).write_text(json.dumps(record, indent=2), encoding="utf-8")
+        with atomic_file(self.path / RUN_JSON) as tmp:  # export reads it: whole or the last
+            tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 def augmentation_record(name: str) -> dict[str, Any]:

@@ -28,7 +28,8 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	PYTHON=$(PYTHON) scripts/labelstudio.sh
-	bash scripts/chromium.sh
+	@# Exit 3: Chromium cannot be installed here; the browser tests then skip, saying why.
+	bash scripts/chromium.sh || [ $$? -eq 3 ]
 	$(PY) -m pytest
 
 # `make bench ONLY="bench_service bench_engine"` re-runs some and updates their rows only.

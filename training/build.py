@@ -230,7 +230,8 @@ def build_artifact(
         run_dir / EVALUATION_DIR,
     )
     if config.model_card is not None:
-        write_model_card(config.model_card, artifact, metrics, recipe=config)
+        # A tracked copy (docs/model-card.md): left alone when only the build stamp would change.
+        write_model_card(config.model_card, artifact, metrics, recipe=config, keep_unchanged=True)
     return BuildResult(result, run_dir / ARTIFACT_DIR, artifact, run_dir / EVALUATION_DIR, metrics)
 
 

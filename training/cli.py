@@ -83,6 +83,15 @@ def evaluate(
     )
     typer.echo(f"report: {report}")
     _echo_headline(headline(metrics))
+    data = metrics["data"]
+    if data.get("training_photos_known") is False:  # last, so it is not lost above the figures
+        typer.secho(
+            "WARNING: these photos were NOT checked against the model's training photos: "
+            f"{data['training_photos_unknown_reason']}. Figures on photos or families it "
+            "trained on would be inflated; make the training manifest readable (from this "
+            "folder or the project root) and run again to check.",
+            err=True, fg=typer.colors.RED, bold=True,
+        )  # fmt: skip
 
 
 @app.command("export")

@@ -11,13 +11,11 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 from sklearn.exceptions import UndefinedMetricWarning
 from tqdm import tqdm
 
@@ -30,6 +28,7 @@ from training.calibrate import HeadLogits
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
 from training.data import encode_targets, photo_file
 from training.dataset_splits import check_held_out_styles, check_rows, style_of
+from training.leak_guard import check_overlap
 from training.metrics import (
     condition_metrics,
     difference_interval,
@@ -41,7 +40,6 @@ from training.metrics import (
     signs_metrics,
     top_label_calibration,
 )
-from training.recipe import DataSection
 from vision.artifact import ModelArtifact, Preprocessing
 from vision.heads import head_probs
 from vision.io import decode_file
@@ -52,7 +50,6 @@ logger = logging.getLogger(__name__)
 
 Logits = tuple[np.ndarray, np.ndarray, np.ndarray]
 Predictor = Callable[[np.ndarray], Logits]
-FAMILIES_SHOWN = 3  # family ids named when evaluated photos share a family with training
 SUMMARY_KEYS = (
     ("room", "macro_f1"),
     ("room", "not_dwelling_recall"),
@@ -288,131 +285,6 @@ def evaluate(
     return result
 
 
-@dataclass(frozen=True)
-class TrainingPhotos:
-    """The stored photos a model learnt from or was tuned on, as far as its artifact tells.
-
-    `unknown_reason` is set when they cannot be known (no recipe, manifest gone).
-    """
-
-    sha256: frozenset[str] = frozenset()
-    family_ids: frozenset[str] = frozenset()  # the families of those photos (rows with one)
-    manifest: Path | None = None
-    splits: tuple[str, ...] = ()
-    unknown_reason: str | None = None
-
-
-def training_photos(artifact: ModelArtifact) -> TrainingPhotos:
-    """The model's train and val photos from its recipe's manifest (val only for a stream).
-
-    Validation photos count too: they chose the best epoch and fitted the calibration. A
-    recipe with `data.stream` rendered its training photos on the fly, so its manifest's
-    train split was never used. Held-out styles are left out, as `load_splits` leaves them.
-    """
-    recipe_data = artifact.training_config.get("data")
-    if not recipe_data:
-        return TrainingPhotos(unknown_reason="the model records no training recipe")
-    try:
-        data = DataSection.model_validate(recipe_data)
-    except ValidationError as exc:
-        return TrainingPhotos(
-            unknown_reason=f"the model's recipe has an unreadable data section "
-            f"({exc.error_count()} error(s))"
-        )
-    if not data.manifest.is_file():
-        return TrainingPhotos(
-            manifest=data.manifest,
-            unknown_reason=f"training manifest {data.manifest} not found "
-            f"(relative paths are read from {Path.cwd()})",
-        )
-    try:
-        manifest = read_manifest(data.manifest)
-    except ManifestError as exc:
-        return TrainingPhotos(manifest=data.manifest, unknown_reason=exc.message)
-    splits = ("val",) if data.stream is not None else ("train", "val")
-    held = set(data.held_out_styles)
-    seen = [r for r in manifest.rows if r.split in splits and style_of(r) not in held]
-    return TrainingPhotos(
-        sha256=frozenset(r.sha256 for r in seen),
-        family_ids=frozenset(r.family_id for r in seen if r.family_id),
-        manifest=data.manifest,
-        splits=splits,
-    )
-
-
-def _overlaps(
-    seen: TrainingPhotos, rows: Sequence[ManifestRow], *, version: str
-) -> list[tuple[list[ManifestRow], str]]:
-    """Rows the model saw in training, each kind with what it is: the same photos (sha256),
-    then other photos of the families it saw (family_id)."""
-    where = f"splits {', '.join(seen.splits)} of {seen.manifest}"
-    same_photo = [r for r in rows if r.sha256 in seen.sha256]
-    same_family = [
-        r for r in rows if r.sha256 not in seen.sha256 and r.family_id in seen.family_ids
-    ]
-    families = sorted({r.family_id for r in same_family})
-    shown = ", ".join(families[:FAMILIES_SHOWN]) + (
-        f" and {len(families) - FAMILIES_SHOWN} more" if len(families) > FAMILIES_SHOWN else ""
-    )
-    return [
-        (same_photo, f"photos model {version} was trained or validated on (same sha256 as "
-                     f"rows in {where})"),
-        (same_family, f"other photos of {len(families)} families model {version} was trained "
-                      f"or validated on ({shown}: same family_id as rows in {where})"),
-    ]  # fmt: skip
-
-
-def check_overlap(
-    artifact: ModelArtifact, rows: Sequence[ManifestRow], *, allow_overlap: bool = False
-) -> dict[str, Any]:
-    """Fields for metrics["data"]: how many of `rows` the model saw in training, as the same
-    photo (sha256) or as another photo of a family it saw (family_id).
-
-    Figures measured on such photos are inflated (splits are by family: another photo of a
-    home the model learnt from is no unseen photo), so they are refused unless allowed.
-    Held-out-style photos stay measurable from every split: their families are not counted
-    as seen, as `training_photos` leaves them out.
-    """
-    seen = training_photos(artifact)
-    if seen.unknown_reason is not None:
-        logger.warning(
-            "evaluated photos not checked against model %s's training photos: %s",
-            artifact.model_version,
-            seen.unknown_reason,
-        )
-        return {
-            "training_photos_known": False,
-            "training_photos_unknown_reason": seen.unknown_reason,
-            "overlap_with_training": None,
-            "family_overlap_with_training": None,
-        }
-    found = _overlaps(seen, rows, version=artifact.model_version)
-    for overlapping, what in found:
-        if overlapping and not allow_overlap:
-            raise ManifestError(
-                f"{len(overlapping)} of the {len(rows)} photos to evaluate are {what}; figures "
-                "on them would be inflated. Evaluate on photos (and families) the model never "
-                "saw, or pass --allow-overlap to measure anyway with a warning in the report"
-            )
-    for overlapping, what in found:
-        if overlapping:
-            logger.warning(
-                "%d of the %d evaluated photos are %s; the report carries a warning",
-                len(overlapping),
-                len(rows),
-                what,
-            )
-    (same_photo, _), (same_family, _) = found
-    return {
-        "training_photos_known": True,
-        "training_manifest": str(seen.manifest),
-        "training_splits_compared": list(seen.splits),
-        "overlap_with_training": len(same_photo),
-        "family_overlap_with_training": len(same_family),
-        "families_overlapping_training": len({r.family_id for r in same_family}),
-    }
-
-
 def evaluate_artifact(
     model_dir: Path,
     manifest_path: Path,
@@ -450,7 +322,9 @@ def evaluate_artifact(
     # Held-out styles from every split, as a build measures them: the model saw none of them
     # (check_overlap below refuses any it did).
     held_rows = [r for r in manifest.rows if held and style_of(r) in held]
-    overlap = check_overlap(artifact, [*in_style, *held_rows], allow_overlap=allow_overlap)
+    overlap = check_overlap(
+        artifact, [*in_style, *held_rows], allow_overlap=allow_overlap, model_dir=model_dir
+    )
     metrics = evaluate(
         onnx_predictor(model_dir),
         artifact,

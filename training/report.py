@@ -7,7 +7,9 @@ calibration (per head), robustness curves (headline metrics against corruption s
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ import numpy as np
 
 from training.recipe import QualityTargets, TrainConfig
 from vision.artifact import ModelArtifact
+
+logger = logging.getLogger(__name__)
 
 HEADS = ("room", "condition", "signs")
 
@@ -192,7 +196,7 @@ def _stream_lines(recipe: TrainConfig | None) -> list[str]:
 def _overlap_lines(metrics: dict[str, Any]) -> list[str]:
     """A warning when evaluated photos are ones the model was trained or validated on.
 
-    Written by `training.evaluate.check_overlap`; absent (builds) means nothing to say.
+    Written by `training.leak_guard.check_overlap`; absent (builds) means nothing to say.
     """
     data = metrics.get("data", {})
     n_photos = metrics.get("n_test_photos", 0) + metrics.get("n_held_out_style_photos", 0)
@@ -336,9 +340,36 @@ def _report_markdown(
     return "\n".join(lines)
 
 
+# The card's build stamp: which code built it, and when. A rebuild of the same model with the
+# same figures differs from the last card only there.
+_BUILD_STAMP = re.compile(r"; code [^;\n]*; created [^\n]*$", re.MULTILINE)
+
+
 def write_model_card(
-    path: Path, artifact: ModelArtifact, metrics: dict[str, Any], *, recipe: TrainConfig | None
+    path: Path,
+    artifact: ModelArtifact,
+    metrics: dict[str, Any],
+    *,
+    recipe: TrainConfig | None,
+    keep_unchanged: bool = False,
 ) -> Path:
+    """Write the model card to `path`. `keep_unchanged`: leave a card there that differs only
+    in its build stamp (code version, build time) as it is, as for a tracked copy that a
+    rebuild of the same model with the same figures would otherwise rewrite."""
+    text = model_card(artifact, metrics, recipe=recipe)
+    if keep_unchanged and path.is_file():
+        old = path.read_text(encoding="utf-8")
+        if _BUILD_STAMP.sub("", old) == _BUILD_STAMP.sub("", text):
+            logger.info("model card %s left as it is: same model and figures", path)
+            return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def model_card(
+    artifact: ModelArtifact, metrics: dict[str, Any], *, recipe: TrainConfig | None
+) -> str:
     """docs/model-card.md style summary: what the model is, what it was measured on, limits."""
     head = headline(metrics)
     targets = recipe.targets if recipe else QualityTargets()
@@ -388,9 +419,7 @@ def write_model_card(
         "- A `not_dwelling` photo carries no condition or signs; the engine abstains on it.",
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
-    return path
+    return "\n".join(lines)
 
 
 def _interval(ci: list[float] | None) -> str:

@@ -117,6 +117,13 @@ def evaluate(
         "docs/welfare-report.md"
     ),
     n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for fairness CIs.")] = 200,
+    fairness_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model to report fairness for (default: the model the service uses, "
+            "configs/welfare.yaml fusion.serving_model)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate saved models on held-out synthetic families; write JSON, plots and Markdown."""
     from shanyraq.outputs import check_output_file, check_output_folder
@@ -129,12 +136,15 @@ def evaluate(
     check_output_folder(out)
     check_output_file(markdown, option="--markdown")
     config = get_welfare_config()
-    result, context = evaluate_saved(models, n_boot=n_boot, config=config)
+    result, context = evaluate_saved(
+        models, n_boot=n_boot, config=config, fairness_model=fairness_model
+    )
     # The recipe the default model recorded; a model saved before recipes were: the config's.
     recipe = context["recipe"] or config.fusion.model_dump(mode="json")
     context.update(
         command="shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
         default_model=result["default_model"],
+        serving_model=result["serving_model"],
         data_note=data_note(NoiseModel()),  # the noise `evaluate` simulates scores with
         notes=notes(calibration_fraction=recipe["calibration_fraction"]),
     )

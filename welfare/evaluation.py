@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shanyraq.errors import ShanyraqError
 from welfare.assess import recommend
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
@@ -20,6 +21,12 @@ from welfare.fusion import FusionModel
 
 GROUPINGS = ("region", "settlement", "disability_in_family", "head_gender")
 HIDDEN_INCOME = "hidden_income"
+
+
+class FairnessModelMissingError(ShanyraqError):
+    """The model asked to report fairness for is not among the models evaluated."""
+
+    code = "fairness_model_missing"
 
 
 def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> pd.DataFrame:
@@ -111,7 +118,12 @@ def evaluate_models(
     seed: int,
     fairness_model: str | None = None,
 ) -> dict[str, Any]:
-    """Every model overall, on hidden-income families and per case; fairness for one model."""
+    """Every model overall, on hidden-income families and per case; fairness for one model.
+
+    The targets are held against `fusion.default_model`; fairness is reported for
+    `fairness_model`, by default `fusion.serving_model`: the model assessments use, whose
+    errors families meet. Either absent from `models`: the other, else the first.
+    """
     levels = config.level_values
     result: dict[str, Any] = {"n_test_families": len(data), "models": {}}
     frames = {}
@@ -128,9 +140,16 @@ def evaluate_models(
                 for case, g in frame.groupby("case")
             },
         }
-    chosen = fairness_model or config.fusion.default_model
-    chosen = chosen if chosen in frames else next(iter(frames))
-    result["default_model"] = chosen
+    if fairness_model is not None and fairness_model not in frames:
+        raise FairnessModelMissingError(
+            f"no model {fairness_model!r} to report fairness for: the models evaluated are "
+            f"{', '.join(frames) or 'none'}; choose one of them, or train it first "
+            f"(`shanyraq welfare train --model {fairness_model}`)"
+        )
+    recipe = config.fusion
+    result["default_model"] = _first_present(frames, recipe.default_model, recipe.serving_model)
+    result["serving_model"] = recipe.serving_model
+    chosen = fairness_model or _first_present(frames, recipe.serving_model, recipe.default_model)
     if frames:
         figures = fairness_table(
             frames[chosen],
@@ -142,3 +161,8 @@ def evaluate_models(
         result["fairness"] = {"model": chosen, "figures": [f.to_dict() for f in figures]}
     result["_frames"] = frames
     return result
+
+
+def _first_present(frames: Mapping[str, Any], *names: str) -> str:
+    """The first of `names` that was evaluated, else the first model evaluated ("" if none)."""
+    return next((name for name in names if name in frames), next(iter(frames), ""))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from shanyraq.atomic import atomic_file
 from shanyraq.errors import InputFileError, read_json_file
+from welfare.fairness_report import fairness_lines
 from welfare.fusion import fitting_recipe
 
 if TYPE_CHECKING:
@@ -285,6 +286,7 @@ def render_markdown(
         "",
         f"Command: `{context['command']}`",
         "",
+        *_models_named(result, context),
         "## Data: synthetic families with **simulated** photo scores",
         "",
         context["data_note"],
@@ -320,9 +322,24 @@ def render_markdown(
 
     lines += real_score_lines(result.get("real_scores"), targets=targets)
     lines += _skipped_lines(result.get("skipped") or {})
-    lines += _fairness_lines(result)
+    lines += fairness_lines(result)
     lines += ["", "## Notes and limits", "", *context.get("notes", []), ""]
     return "\n".join(lines)
+
+
+def _models_named(result: dict[str, Any], context: dict[str, Any]) -> list[str]:
+    """Which model the service uses, and which model each part of the report is about."""
+    serving = context.get("serving_model")
+    if serving is None:  # a context from before it was recorded
+        return []
+    fairness = result.get("fairness", {}).get("model")
+    return [
+        f"The service assesses families with `{serving}` (configs/welfare.yaml "
+        f"`fusion.serving_model`). The targets are held against the default model "
+        f"`{context['default_model']}` (`fusion.default_model`)"
+        + (f"; fairness is reported for `{fairness}`." if fairness else "."),
+        "",
+    ]
 
 
 def _skipped_lines(skipped: dict[str, dict[str, str]]) -> list[str]:
@@ -333,54 +350,6 @@ def _skipped_lines(skipped: dict[str, dict[str, str]]) -> list[str]:
         for key, s in skipped.items()
     ]
     return [line for pair in zip(lines, [""] * len(lines), strict=True) for line in pair]
-
-
-def _fairness_lines(result: dict[str, Any]) -> list[str]:
-    if "fairness" not in result:
-        return []
-    lines = [
-        f"## Fairness (model `{result['fairness']['model']}`, 95 % bootstrap intervals)",
-        "",
-        "FNR: eligible families not recommended `eligible` outright (sent to review or "
-        "`not_eligible`). Exclusion: eligible families recommended `not_eligible`. n: the "
-        "families a figure rests on (eligible ones for FNR and exclusion); — where a group has "
-        "none. A figure resting on fewer families than configs/welfare.yaml "
-        "`fairness.min_families_per_group` is marked *too small* and left out of the largest "
-        "gap, which compares only the remaining groups.",
-        "",
-        "| grouping | metric | groups (value [CI], n) | largest gap [CI] |",
-        "| --- | --- | --- | --- |",
-    ]
-    for f in result["fairness"]["figures"]:
-        groups = ", ".join(_group_cell(g) for g in f["groups"])
-        lines.append(f"| {f['grouping']} | {f['metric']} | {groups} | {_gap_cell(f)} |")
-    return lines
-
-
-def _fair(value: float | None) -> str:
-    """A fairness figure; undefined (no family to rest on) is a dash, never 0."""
-    return "—" if value is None else f"{100 * value:.1f} %"
-
-
-def _group_cell(g: dict[str, Any]) -> str:
-    if g["value"] is None:
-        return f"{g['group']} — (n = {g['denominator']})"
-    small = ", too small" if g["too_small"] else ""
-    ci = f"[{_fair(g['ci_low'])}–{_fair(g['ci_high'])}]"
-    return f"{g['group']} {_fair(g['value'])} {ci} (n = {g['denominator']}{small})"
-
-
-def _gap_cell(f: dict[str, Any]) -> str:
-    left_out = f" ({', '.join(f['left_out'])} left out)" if f["left_out"] else ""
-    if f["largest_gap"] is None:
-        return (
-            "— (not measurable: fewer than two groups with a figure resting on "
-            f"{f['min_families']}+ families){left_out}"
-        )
-    n = {g["group"]: g["denominator"] for g in f["groups"]}
-    sides = f"{f['highest']} (n = {n[f['highest']]}) − {f['lowest']} (n = {n[f['lowest']]})"
-    ci = f"[{_fair(f['gap_ci_low'])}–{_fair(f['gap_ci_high'])}]"
-    return f"{_fair(f['largest_gap'])} {ci}: {sides}{left_out}"
 
 
 def ceiling_lines(ceiling: dict[str, Any] | None) -> list[str]:

@@ -181,9 +181,14 @@ def load_trained_together(folder: Path) -> tuple[dict[str, FusionModel], tuple[i
 
 
 def evaluate_saved(
-    folder: Path, *, n_boot: int, config: WelfareConfig | None = None
+    folder: Path,
+    *,
+    n_boot: int,
+    config: WelfareConfig | None = None,
+    fairness_model: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Evaluate every model under `folder` on the test split of the data they were trained on."""
+    """Evaluate every model under `folder` on the test split of the data they were trained on;
+    fairness for `fairness_model` (default: configs/welfare.yaml `fusion.serving_model`)."""
     config = config or get_welfare_config()
     models, (n, seed) = load_trained_together(folder)
     split = synthetic_split(n, seed=seed, config=config)
@@ -193,7 +198,9 @@ def evaluate_saved(
                 f"{name}: regenerated training data does not match the model's hash; the "
                 "generator or configs changed since training; retrain"
             )
-    result = evaluate_models(models, split.test, config=config, n_boot=n_boot, seed=seed)
+    result = evaluate_models(
+        models, split.test, config=config, n_boot=n_boot, seed=seed, fairness_model=fairness_model
+    )
     context = {
         "n_families": n,
         "seed": seed,

@@ -183,3 +183,39 @@ def test_model_version_changes_with_the_calibration():
     assert model_version(config, model, Calibration()) == plain
     other = model_version(config, model, Calibration(biases=Biases(room=[0.1] * 6)))
     assert other != plain and other.rsplit("-", 1)[0] == plain.rsplit("-", 1)[0]
+
+
+@pytest.mark.slow  # two builds of the tiny recipe
+def test_a_rebuild_of_the_same_model_leaves_the_tracked_card_alone(
+    toy_manifest, tmp_path, tiny_recipe
+):
+    """The recipe's model_card (docs/model-card.md, tracked) is rewritten when the model or
+    its figures change, not when only the build's code version and time would."""
+    import copy
+
+    from training.report import write_model_card
+
+    card = tmp_path / "docs" / "model-card.md"
+
+    def build(n: int):
+        recipe = tiny_recipe(toy_manifest, tmp_path / f"run{n}", epochs=1)
+        return build_artifact(recipe.model_copy(update={"model_card": card}), with_robustness=False)
+
+    first = build(1)
+    written = card.read_text()
+    assert first.artifact.model_version in written and first.artifact.created_at in written
+    second = build(2)
+    assert second.artifact.model_version == first.artifact.model_version  # same recipe, weights
+    assert second.artifact.created_at != first.artifact.created_at
+    assert card.read_text() == written
+    # The artifact's own card is the build's: written every time.
+    assert second.artifact.created_at in (second.artifact_dir / "MODEL_CARD.md").read_text()
+
+    recipe = tiny_recipe(toy_manifest, tmp_path / "run2", epochs=1)
+    other = copy.deepcopy(second.metrics)
+    other["test"]["room"]["macro_f1"] += 0.1
+    write_model_card(card, second.artifact, other, recipe=recipe, keep_unchanged=True)
+    assert card.read_text() != written and second.artifact.created_at in card.read_text()
+    renamed = second.artifact.model_copy(update={"model_version": "tiny-test-other"})
+    write_model_card(card, renamed, second.metrics, recipe=recipe, keep_unchanged=True)
+    assert "# Model card: tiny-test-other" in card.read_text()

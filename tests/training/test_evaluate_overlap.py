@@ -15,7 +15,8 @@ from shanyraq.errors import ManifestError
 from shanyraq.manifest import read_manifest, sha256_file, write_manifest
 from training.build import build_artifact
 from training.cli import app
-from training.evaluate import check_overlap, evaluate_artifact, training_photos
+from training.evaluate import evaluate_artifact
+from training.leak_guard import check_overlap, training_photos
 from training.report import headline, write_model_card
 from vision.artifact import read_artifact, write_artifact
 
@@ -55,7 +56,7 @@ def leaky_manifest(toy_manifest, tmp_path) -> tuple[Path, int]:
 
 @pytest.mark.slow
 def test_own_test_split_overlaps_nothing(artifact_dir, toy_manifest, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="training.evaluate")
+    caplog.set_level(logging.WARNING, logger="training.leak_guard")
     metrics, report = evaluate_artifact(
         artifact_dir, toy_manifest, out_dir=tmp_path / "ev", held_out_styles=[2],
         with_robustness=False,
@@ -66,7 +67,7 @@ def test_own_test_split_overlaps_nothing(artifact_dir, toy_manifest, tmp_path, c
     assert data["training_splits_compared"] == ["train", "val"]
     assert Path(data["training_manifest"]) == toy_manifest
     assert "WARNING" not in report.read_text() and "Not checked" not in report.read_text()
-    assert not [r for r in caplog.records if r.name == "training.evaluate"]
+    assert not [r for r in caplog.records if r.name == "training.leak_guard"]
     # Held-out-style photos come from every split: the model saw none of them.
     rows = read_manifest(toy_manifest).rows
     assert metrics["n_held_out_style_photos"] == sum(
@@ -103,7 +104,7 @@ def test_training_photos_in_the_test_split_are_refused(artifact_dir, leaky_manif
 
 @pytest.mark.slow
 def test_allow_overlap_measures_with_a_warning(artifact_dir, leaky_manifest, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="training.evaluate")
+    caplog.set_level(logging.WARNING, logger="training.leak_guard")
     path, leaked = leaky_manifest
     out = tmp_path / "ev"
     result = runner.invoke(
@@ -140,6 +141,15 @@ def test_missing_training_manifest_is_reported_not_refused(artifact_dir, toy_man
     assert str(gone) in data["training_photos_unknown_reason"]
     assert "not found" in data["training_photos_unknown_reason"]
     assert "Not checked against the model's training photos" in report.read_text()
+    # The command says so where it is seen, after the figures, not only in the report.
+    result = runner.invoke(
+        app, ["evaluate", str(moved), str(toy_manifest), "--out", str(tmp_path / "cli"),
+              "--no-robustness"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    warning = result.stderr.split("WARNING: these photos were NOT checked")[1]
+    assert str(gone) in warning and "inflated" in warning
+    assert result.output.rindex("NOT checked") > result.output.rindex("signs_map")
 
 
 @pytest.mark.slow
@@ -193,7 +203,7 @@ def test_other_photos_of_trained_families_are_refused(
     ) as refused:
         check_overlap(artifact, rows)
     assert "--allow-overlap" in refused.value.message
-    caplog.set_level(logging.WARNING, logger="training.evaluate")
+    caplog.set_level(logging.WARNING, logger="training.leak_guard")
     found = check_overlap(artifact, rows, allow_overlap=True)
     assert found["overlap_with_training"] == 0
     assert (found["family_overlap_with_training"], found["families_overlapping_training"]) == (3, 2)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from welfare.fairness import fairness_table
-from welfare.report import _fairness_lines
+from welfare.fairness_report import fairness_lines
 
 # Group a: eligible rows 0,1,2; only row 0 offered eligible -> FNR 2/3; row 1 excluded -> 1/3.
 # Group b: eligible rows 4,5,7; row 7 not offered (excluded) -> FNR 1/3, exclusion 1/3.
@@ -134,13 +134,13 @@ def test_gap_is_not_measurable_with_fewer_than_two_groups():
 
 
 def test_report_shows_undefined_as_a_dash_and_says_what_was_left_out(at_ten):
-    lines = _fairness_lines({"fairness": {"model": "m", "figures": [f.to_dict() for f in at_ten]}})
+    lines = fairness_lines({"fairness": {"model": "m", "figures": [f.to_dict() for f in at_ten]}})
     fnr = next(line for line in lines if line.startswith("| region | fnr |"))
     assert "d — (n = 0)" in fnr
     assert "c 0.0 % " in fnr and "(n = 3, too small)" in fnr
     assert "a 25.0 % " in fnr and "(n = 12)" in fnr
     assert "| 25.0 % [" in fnr and "b (n = 10) − a (n = 12) (c, d left out) |" in fnr
     only_a = table(GROUPS[GROUPS["region"].isin(["a", "d"])], 10)
-    lines = _fairness_lines({"fairness": {"model": "m", "figures": [only_a[0].to_dict()]}})
+    lines = fairness_lines({"fairness": {"model": "m", "figures": [only_a[0].to_dict()]}})
     assert lines[-1].endswith("| — (not measurable: fewer than two groups with a figure "
                               "resting on 10+ families) (d left out) |")  # fmt: skip

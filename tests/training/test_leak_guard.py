@@ -1,0 +1,124 @@
+"""The leak guard finds the model's training manifest from any working folder: by the recipe's
+path from the project root, or by the run folder's run.json (absolute path, sha256); a file of
+the same name with other content is not taken for it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from shanyraq.errors import ManifestError
+from shanyraq.manifest import read_manifest, sha256_file, write_manifest
+from training import leak_guard
+from training.leak_guard import check_overlap, training_photos
+
+TRAINED = "fam00"  # a train family of the toy manifest (style 0: never held out here)
+DATA_DIGEST = "d" * 64  # the training data digest the artifact and its run.json share
+
+
+@pytest.fixture
+def artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
+    """Metadata of a model trained on the toy manifest (nothing is trained: the leak guard
+    reads only the recipe), its recipe naming the manifest data/manifest.csv, relative."""
+    from training.validation import provisional_artifact
+    from vision.artifact import Preprocessing
+    from vision.model import create_model
+
+    recipe = tiny_recipe(Path("data/manifest.csv"), tmp_path / "run")
+    model = create_model("shanyraq_test", taxonomy=taxonomy, condition_formulation="softmax")
+    spec = Preprocessing(size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    metadata = provisional_artifact(model, spec, variant="shanyraq_test", taxonomy=taxonomy)
+    return metadata.model_copy(
+        update={
+            "training_config": recipe.model_dump(mode="json"),
+            "training_data_sha256": DATA_DIGEST,
+        }
+    )
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch) -> Path:
+    """The working folder: one where data/manifest.csv is not."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def _copy_manifest(toy_manifest: Path, to: Path) -> Path:
+    """The toy manifest at `to` with absolute photo paths (same rows, same photos)."""
+    manifest = read_manifest(toy_manifest)
+    rows = [replace(r, path=str(r.resolve(manifest.root))) for r in manifest.rows]
+    return write_manifest(to, rows)
+
+
+def _leaked_rows(toy_manifest: Path) -> list:
+    rows = read_manifest(toy_manifest).rows
+    return [*(r for r in rows if r.split == "test"), *(r for r in rows if r.family_id == TRAINED)]
+
+
+def _run_json(model_dir: Path, manifest: Path, *, digest: str = DATA_DIGEST) -> None:
+    model_dir.mkdir(parents=True)
+    record = {
+        "recipe": {}, "manifest": str(manifest.resolve()),
+        "manifest_sha256": sha256_file(manifest), "training_data_sha256": digest,
+    }  # fmt: skip
+    (model_dir.parent / "run.json").write_text(json.dumps(record))
+
+
+def test_a_relative_manifest_is_found_from_the_project_root(
+    artifact, toy_manifest, tmp_path, elsewhere, monkeypatch
+):
+    root = tmp_path / "project"
+    _copy_manifest(toy_manifest, root / "data" / "manifest.csv")
+    monkeypatch.setattr(leak_guard, "default_configs_dir", lambda: root / "configs")
+    seen = training_photos(artifact)
+    assert seen.unknown_reason is None and seen.manifest == root / "data" / "manifest.csv"
+    with pytest.raises(ManifestError, match=r"photos model .* was trained or validated on"):
+        check_overlap(artifact, _leaked_rows(toy_manifest))
+
+
+def test_run_json_beside_the_artifact_gives_the_manifest_and_its_sha256(
+    artifact, toy_manifest, tmp_path, elsewhere
+):
+    model_dir = tmp_path / "runs" / "r1" / "artifact"
+    _run_json(model_dir, toy_manifest)
+    assert training_photos(artifact).unknown_reason is not None  # without the run folder
+    seen = training_photos(artifact, model_dir=model_dir)
+    assert (seen.unknown_reason, seen.manifest) == (None, toy_manifest.resolve())
+    with pytest.raises(ManifestError, match="--allow-overlap"):
+        check_overlap(artifact, _leaked_rows(toy_manifest), model_dir=model_dir)
+
+    # A same-named file with other content, where the recipe's relative path points from the
+    # working folder, is not the training manifest: the one run.json names is used instead.
+    other = read_manifest(toy_manifest)
+    stranger = [replace(r, path=str(r.resolve(other.root)), family_id="x") for r in other.rows]
+    write_manifest(elsewhere / "data" / "manifest.csv", stranger[:4])
+    seen = training_photos(artifact, model_dir=model_dir)
+    assert seen.manifest == toy_manifest.resolve() and TRAINED in seen.family_ids
+
+
+def test_a_changed_manifest_is_not_taken_for_the_training_one(
+    artifact, toy_manifest, tmp_path, elsewhere
+):
+    moved = _copy_manifest(toy_manifest, tmp_path / "moved" / "manifest.csv")
+    model_dir = tmp_path / "runs" / "r1" / "artifact"
+    _run_json(model_dir, moved)
+    rows = read_manifest(moved).rows
+    write_manifest(moved, [replace(r, family_id=f"{r.family_id}-edited") for r in rows])
+    seen = training_photos(artifact, model_dir=model_dir)
+    assert seen.sha256 == frozenset()
+    assert "sha256" in seen.unknown_reason and str(moved) in seen.unknown_reason
+    found = check_overlap(artifact, _leaked_rows(toy_manifest), model_dir=model_dir)
+    assert found["training_photos_known"] is False
+
+
+def test_run_json_of_another_training_is_not_used(artifact, toy_manifest, tmp_path, elsewhere):
+    model_dir = tmp_path / "runs" / "r1" / "artifact"
+    _run_json(model_dir, toy_manifest, digest="e" * 64)  # the run was trained again since
+    seen = training_photos(artifact, model_dir=model_dir)
+    assert seen.unknown_reason is not None and "not found" in seen.unknown_reason
+    assert "data/manifest.csv" in seen.unknown_reason

@@ -1,0 +1,57 @@
+"""The fairness section of the welfare report (docs/welfare-report.md): FNR, exclusion and level
+accuracy per group with bootstrap intervals, and the largest gap between groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fairness_lines(result: dict[str, Any]) -> list[str]:
+    """The fairness section of docs/welfare-report.md, for the model `result` names."""
+    if "fairness" not in result:
+        return []
+    model = result["fairness"]["model"]
+    served = ", the model the service uses" if model == result.get("serving_model") else ""
+    lines = [
+        f"## Fairness (model `{model}`{served}, 95 % bootstrap intervals)",
+        "",
+        "FNR: eligible families not recommended `eligible` outright (sent to review or "
+        "`not_eligible`). Exclusion: eligible families recommended `not_eligible`. n: the "
+        "families a figure rests on (eligible ones for FNR and exclusion); — where a group has "
+        "none. A figure resting on fewer families than configs/welfare.yaml "
+        "`fairness.min_families_per_group` is marked *too small* and left out of the largest "
+        "gap, which compares only the remaining groups.",
+        "",
+        "| grouping | metric | groups (value [CI], n) | largest gap [CI] |",
+        "| --- | --- | --- | --- |",
+    ]
+    for f in result["fairness"]["figures"]:
+        groups = ", ".join(_group_cell(g) for g in f["groups"])
+        lines.append(f"| {f['grouping']} | {f['metric']} | {groups} | {_gap_cell(f)} |")
+    return lines
+
+
+def _fair(value: float | None) -> str:
+    """A fairness figure; undefined (no family to rest on) is a dash, never 0."""
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _group_cell(g: dict[str, Any]) -> str:
+    if g["value"] is None:
+        return f"{g['group']} — (n = {g['denominator']})"
+    small = ", too small" if g["too_small"] else ""
+    ci = f"[{_fair(g['ci_low'])}–{_fair(g['ci_high'])}]"
+    return f"{g['group']} {_fair(g['value'])} {ci} (n = {g['denominator']}{small})"
+
+
+def _gap_cell(f: dict[str, Any]) -> str:
+    left_out = f" ({', '.join(f['left_out'])} left out)" if f["left_out"] else ""
+    if f["largest_gap"] is None:
+        return (
+            "— (not measurable: fewer than two groups with a figure resting on "
+            f"{f['min_families']}+ families){left_out}"
+        )
+    n = {g["group"]: g["denominator"] for g in f["groups"]}
+    sides = f"{f['highest']} (n = {n[f['highest']]}) − {f['lowest']} (n = {n[f['lowest']]})"
+    ci = f"[{_fair(f['gap_ci_low'])}–{_fair(f['gap_ci_high'])}]"
+    return f"{_fair(f['largest_gap'])} {ci}: {sides}{left_out}"

@@ -18,6 +18,7 @@ from serving.api.body_limit import BodySizeLimit
 from serving.api.errors import install_error_handlers
 from serving.api.routes import assessments, auth, families, photos, reports, system, users
 from serving.core.config import ServingSettings, get_settings
+from serving.data_dir import warn_if_open
 from serving.db.models import Family, Photo
 from serving.db.session import (
     make_engine,
@@ -146,10 +147,12 @@ def _reuse_index(services: Services) -> ReuseIndex:
 
 
 def build_services(settings: ServingSettings) -> Services:
+    warn_if_open(settings.data_dir)  # before anything is made in it: what the operator left
     if settings.auto_migrate:
         from serving.migrations import upgrade
 
-        upgrade(settings.resolved_database_url)
+        # Sealed as `serve` seals it (serving/cli.py), for code that calls create_app directly.
+        upgrade(settings.resolved_database_url, seal_with=settings.signing_key())
     db_engine = make_engine(settings.resolved_database_url)
     read_engine = make_read_engine(db_engine)
     store = PhotoStore(settings.store_dir)

@@ -42,6 +42,15 @@ def refresh(
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
     ] = None,
+    allow_rules_only: Annotated[
+        bool,
+        typer.Option(
+            "--allow-rules-only",
+            help="Recompute even when no fusion model is configured while assessments rest on "
+            "one (they then get no level and need review). Only for a site that really "
+            "serves without a fusion model.",
+        ),
+    ] = False,
 ) -> None:
     """A new assessment version for each family whose latest one is stale, for any reason.
 
@@ -49,6 +58,10 @@ def refresh(
     fusion model the service loads (from serving.yaml) or the decisive part of
     configs/welfare.yaml. One transaction per family; each new version is audited, and the
     run when it starts and when it ends. Safe to run again: a second run finds none.
+
+    Run it with the service's own settings (--config, SHANYRAQ_SERVING__*): without its
+    fusion model it is refused (fusion_model_missing) when assessments rest on one, since
+    recomputing them would leave the rules alone; --allow-rules-only overrides that.
     """
     import asyncio
 
@@ -58,7 +71,8 @@ def refresh(
 
     settings = load_settings(config)
     if dry_run:
-        for line in dry_run_lines(_dry_run(settings, as_user, region), region):
+        stale = _dry_run(settings, as_user, region, allow_rules_only=allow_rules_only)
+        for line in dry_run_lines(stale, region):
             typer.echo(line)
         return
     # Refused here, before build_services would make a missing database or key.
@@ -67,7 +81,10 @@ def refresh(
     try:
         with services.readers() as session:
             actor = reassessment.resolve_refresh_actor(session, as_user, region=region)
-        report = reassessment.refresh(services, actor=actor, region=region, progress=progress)
+        report = reassessment.refresh(
+            services, actor=actor, region=region, progress=progress,
+            allow_rules_only=allow_rules_only,
+        )  # fmt: skip
     finally:
         asyncio.run(services.pipeline.aclose())
         services.db_engine.dispose()
@@ -77,10 +94,13 @@ def refresh(
         typer.echo(line)
 
 
-def _dry_run(settings: ServingSettings, as_user: str, region: str | None) -> list[StaleAssessment]:
+def _dry_run(
+    settings: ServingSettings, as_user: str, region: str | None, *, allow_rules_only: bool
+) -> list[StaleAssessment]:
     """The stale assessments a refresh by `as_user` would recompute, found without writing:
     no migration (a database behind this version is refused, database_not_migrated), no
-    service built (it would make folders), read-only sessions on a read-only engine."""
+    service built (it would make folders), read-only sessions on a read-only engine. What
+    the refresh would refuse (fusion_model_missing included) is refused here too."""
     from serving import reassessment
     from serving.cli import command_key, open_database
     from serving.db.session import make_read_session_factory
@@ -91,9 +111,13 @@ def _dry_run(settings: ServingSettings, as_user: str, region: str | None) -> lis
         with make_read_session_factory(engine)() as session:
             reassessment.resolve_refresh_actor(session, as_user, region=region)
             fusion = reassessment.configured_fusion_version(settings)
-            return reassessment.stale_assessments(session, fusion=fusion, region=region)
+            stale = reassessment.stale_assessments(session, fusion=fusion, region=region)
     finally:
         engine.dispose()
+    reassessment.refuse_rules_only(
+        (s.fusion for s in stale), fusion=fusion, allow_rules_only=allow_rules_only
+    )
+    return stale
 
 
 def _scope(region: str | None) -> str:

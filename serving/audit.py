@@ -55,6 +55,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from serving.data_dir import make_private_dir
 from serving.db.models import AuditEntry, AuditHead
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def head_mac(key: bytes, *, seq: int, hash: str) -> str:
 
 def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
     """Make the factory's sessions write each committed head to `path` and verify against it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     info = dict(factory.kw.get("info") or {})
     info[ANCHOR_INFO_KEY] = path
     factory.configure(info=info)

@@ -3,15 +3,24 @@
 Thin: parse, call a library function, print. Heavy imports happen inside the commands.
 
 What a command may create (one rule, `open_database` and `command_key` below): on a fresh
-install `serve` and `users add` create the database (a SQLite file and its folder) and then
-the signing key, while the audit log is still empty; `demo` makes its own under var/demo.
-Every other command (`audit verify`, `users set-password`, `rescore`, `rescore promote`,
-`assessments refresh`) refuses a database that does not exist (`database_missing`) and a
-missing key (`signing_key_missing`), and so does every command once the audit log has
-entries: a new key would make all of them read as tampered. `audit verify` and the dry runs
-(`rescore promote --dry-run`, `assessments refresh --dry-run`) write nothing: no migration,
-a read-only engine, a database not at the last migration refused (`database_not_migrated`).
-A command that migrates seals an audit head that carries no MAC (`open_with_key`).
+install `serve` and `users add` create the database (a SQLite file and its folder, or the
+tables of an empty PostgreSQL database) and then the signing key, while the audit log is
+still empty; `demo` makes its own under var/demo. Every other command (`audit verify`,
+`users set-password`, `rescore`, `rescore promote`, `assessments refresh`, `db ...`) refuses
+a database that does not exist (`database_missing`) and a missing key
+(`signing_key_missing`), and so does every command once the audit log has entries: a new key
+would make all of them read as tampered.
+
+What may migrate an existing database (`open_with_key`): `shanyraq db upgrade` always (it is
+the explicit upgrade, serving/db_cli.py); `serve`, `users`, `rescore`, `rescore promote` and
+`assessments refresh` only while `auto_migrate` is true in serving.yaml. With `auto_migrate:
+false` they refuse a database behind this version (`database_not_migrated`, naming `shanyraq
+db upgrade`) and change nothing in it, so nothing migrates it but that explicit command.
+Creating a fresh database at this version's schema is not upgrading one, so `serve` and `users
+add` still do that. `audit verify`, `db status` and the dry runs (`rescore promote
+--dry-run`, `assessments refresh --dry-run`) write nothing: no migration, a read-only engine,
+a database not at the last migration refused (`database_not_migrated`). A command that
+opens the database to write seals an audit head that carries no MAC (`open_with_key`).
 """
 
 from __future__ import annotations
@@ -38,11 +47,16 @@ def load_settings(config: Path | None) -> ServingSettings:
     return load_serving_settings(config) if config else get_settings()
 
 
-def open_database(settings: ServingSettings, *, may_create: bool, migrate: bool = True) -> Engine:
-    """The service's database for a command; see the module docstring for who may create it."""
+def open_database(
+    settings: ServingSettings, *, may_create: bool, migrate: bool, read_only: bool | None = None
+) -> Engine:
+    """The service's database for a command; see the module docstring for who may create it
+    and migrate it. `read_only` defaults to not `migrate` (serving.migrations.open_database)."""
     from serving.migrations import open_database as open_migrated
 
-    return open_migrated(settings.resolved_database_url, create=may_create, migrate=migrate)
+    return open_migrated(
+        settings.resolved_database_url, create=may_create, migrate=migrate, read_only=read_only
+    )
 
 
 def command_key(settings: ServingSettings, engine: Engine, *, may_create: bool) -> bytes:
@@ -58,20 +72,20 @@ def command_key(settings: ServingSettings, engine: Engine, *, may_create: bool) 
 
 
 def open_with_key(
-    settings: ServingSettings, *, may_create: bool, migrate: bool = True
+    settings: ServingSettings, *, may_create: bool, migrate: bool | None = None
 ) -> tuple[Engine, bytes]:
-    """`open_database` and `command_key`, for a command that may write. Where it migrates, an
-    audit head that carries no MAC (one written before migration 0003) is sealed now, so a
-    tail cut after the upgrade is detected (serving.audit.seal_head)."""
-    from serving import audit
-    from serving.db.session import make_session_factory, session_scope
+    """`open_database` and `command_key`, for a command that may write: a writing engine on
+    a database at this version's schema. `migrate` (default: the settings' `auto_migrate`)
+    upgrades a database behind; without it one behind is refused. An audit head that carries
+    no MAC (one written before migration 0003) is sealed now, so a tail cut after an upgrade
+    is detected (serving.migrations.seal_audit_head)."""
+    from serving.migrations import seal_audit_head
 
-    engine = open_database(settings, may_create=may_create, migrate=migrate)
+    migrate = settings.auto_migrate if migrate is None else migrate
+    engine = open_database(settings, may_create=may_create, migrate=migrate, read_only=False)
     try:
         key = command_key(settings, engine, may_create=may_create)
-        if migrate:
-            with session_scope(make_session_factory(engine)) as session:
-                audit.seal_head(session, key)
+        seal_audit_head(engine, key)
     except BaseException:
         engine.dispose()
         raise
@@ -84,7 +98,8 @@ def check_database(settings: ServingSettings, *, may_create: bool, migrate: bool
     engine.dispose()
 
 
-def _sessions(settings: ServingSettings, engine: Engine) -> sessionmaker[Session]:
+def anchored_sessions(settings: ServingSettings, engine: Engine) -> sessionmaker[Session]:
+    """Write sessions whose audit appends are anchored in the settings' anchor file."""
     from serving import audit
     from serving.db.session import make_session_factory
 
@@ -150,8 +165,15 @@ def demo(
     import uvicorn
 
     from serving.app import create_app
-    from serving.core.config import load_serving_settings
-    from serving.demo import DEMO_PASSWORD, DemoPaths, demo_accounts, ensure_models, seed_demo
+    from serving.demo import (
+        DEMO_HOST,
+        DEMO_PASSWORD,
+        DemoPaths,
+        demo_accounts,
+        demo_settings,
+        ensure_models,
+        seed_demo,
+    )
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # One line per demo upload (httpx, or httpx2 under newer Starlette test clients) and one per
@@ -160,19 +182,20 @@ def demo(
         logging.getLogger(name).setLevel(logging.WARNING)
     paths = DemoPaths()
     ensure_models(paths)
-    settings = load_serving_settings(
-        data_dir=paths.data_dir, database_url="", model_dir=paths.model_dir,
-        fusion_dir=paths.fusion_dir,
-    )  # fmt: skip
+    settings, config = demo_settings(paths, port=port)
     uploaded = seed_demo(settings, n_families=families)
     typer.echo(f"demo data in {settings.data_dir} ({uploaded} photos uploaded now)")
+    typer.echo(
+        f"its settings: {config}; pass --config {config} to audit verify, users, rescore, "
+        "assessments refresh and serve to work on this demo"
+    )
     typer.echo(f"accounts (password {DEMO_PASSWORD!r}, demo only):")
     for account in demo_accounts():
         typer.echo(f"  {account.username:24s} {account.role:11s} {account.region or 'all regions'}")
     if no_serve:
         return
-    typer.echo(f"open http://127.0.0.1:{port}/ui")
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
+    typer.echo(f"open http://{DEMO_HOST}:{port}/ui")
+    uvicorn.run(create_app(settings), host=DEMO_HOST, port=port, log_level="info")
 
 
 @users_app.command("add")
@@ -192,7 +215,7 @@ def add_user(
     check_new_user(username=username, password=password, role=role, region=region)
     engine, key = open_with_key(settings, may_create=True)
     try:
-        with session_scope(_sessions(settings, engine)) as session:
+        with session_scope(anchored_sessions(settings, engine)) as session:
             user = create_user(
                 session, username=username, password=password, role=role, region=region
             )
@@ -224,7 +247,7 @@ def set_password(
     check_password(password)
     engine, key = open_with_key(settings, may_create=False)
     try:
-        with session_scope(_sessions(settings, engine)) as session:
+        with session_scope(anchored_sessions(settings, engine)) as session:
             user = reset_password(session, username=username, password=password)
             audit.append(
                 session, key, actor="cli", action="password_reset", target=f"user:{username}"

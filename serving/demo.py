@@ -17,10 +17,16 @@ from serving.core.config import ServingSettings
 
 logger = logging.getLogger(__name__)
 
-DEMO_PASSWORD = "shanyraq-demo"  # demo accounts only; the service listens on 127.0.0.1
+DEMO_PASSWORD = "shanyraq-demo"  # demo accounts only; the service listens on DEMO_HOST
+DEMO_HOST = "127.0.0.1"
 DEMO_REGION_COUNT = 2  # the demo fills the first regions of configs/welfare.yaml `regions`
 DEMO_ROLES = ("inspector", "commission")
 SEED_MARKER = "demo-seeded"
+# The settings the demo runs with, written into its data folder for other commands' --config.
+DEMO_CONFIG = "serving.yaml"
+# Kept out of that copy of configs/serving.yaml: the demo's database gets its own signing key
+# and audit anchor in its data folder, never a site's.
+SITE_ONLY_KEYS = ("secret_key", "audit_anchor_file")
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,9 @@ def ensure_models(paths: DemoPaths) -> None:
         from training.build import build_artifact
 
         logger.info(
-            "building the demo photo model from %s (a few minutes on 2 cores)", paths.recipe
+            "building the demo photo model from %s (under 10 minutes on 2 idle cores, longer "
+            "on a busy machine)",
+            paths.recipe,
         )
         result = build_artifact(paths.recipe, with_robustness=False)
         if result.artifact_dir.resolve() != paths.model_dir.resolve():
@@ -186,3 +194,48 @@ def ensure_models(paths: DemoPaths) -> None:
             names=[paths.fusion_model],
             config=config,
         )
+
+
+def write_demo_settings(paths: DemoPaths, *, port: int | None = None) -> Path:
+    """Write the settings the demo serves with to <data_dir>/serving.yaml; return its path.
+
+    configs/serving.yaml with the demo's data folder and models, as absolute paths, so that
+    `--config` on it points `audit verify`, `users`, `rescore` and `assessments refresh` (run
+    from any folder) at the demo's database and models. Rewritten at every start, so it
+    follows configs/serving.yaml.
+    """
+    import yaml
+
+    from shanyraq.atomic import atomic_file
+    from shanyraq.config import default_configs_dir, read_yaml
+    from shanyraq.errors import ConfigError
+
+    shipped = default_configs_dir() / "serving.yaml"
+    data = read_yaml(shipped) if shipped.exists() else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shipped}: expected a mapping of keys at the top level")
+    data = {k: v for k, v in data.items() if k not in SITE_ONLY_KEYS}
+    data |= {"host": DEMO_HOST} | ({} if port is None else {"port": port})
+    data |= {
+        "data_dir": str(paths.data_dir.resolve()),
+        "database_url": "",
+        "model_dir": str(paths.model_dir.resolve()),
+        "fusion_dir": str(paths.fusion_dir.resolve()),
+    }
+    path = paths.data_dir / DEMO_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (
+        "# Written by `shanyraq demo` at every start: the settings the demo serves with, from\n"
+        f"# {shipped}. Pass it as --config to commands that work on the demo's database.\n"
+    )
+    with atomic_file(path) as temporary:
+        temporary.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def demo_settings(paths: DemoPaths, *, port: int | None = None) -> tuple[ServingSettings, Path]:
+    """The demo's settings, read back from the file `write_demo_settings` wrote, and its path."""
+    from serving.core.config import load_serving_settings
+
+    path = write_demo_settings(paths, port=port)
+    return load_serving_settings(path), path

@@ -62,13 +62,22 @@ class RefreshRegionUnknownError(ShanyraqError):
     code = "refresh_region_unknown"
 
 
+class FusionModelMissingError(ShanyraqError):
+    """Recomputing would move assessments made with a fusion model onto the rules alone,
+    because this command has no fusion model (usually: not the service's settings)."""
+
+    code = "fusion_model_missing"
+
+
 @dataclass(frozen=True)
 class StaleAssessment:
-    """A family whose latest assessment (`version`) is stale, and why (a STALE_REASONS code)."""
+    """A family whose latest assessment (`version`) is stale, and why (a STALE_REASONS code);
+    `fusion`: the fusion model version that assessment recorded ("none": rules only)."""
 
     family_id: str
     version: int
     reason: str
+    fusion: str = "none"
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,8 @@ def stale_assessments(
             row = newest[family.id]
             why = stale_reason(row, family, photos[family.id], fusion=fusion)
             if why is not None:
-                found.append(StaleAssessment(family.id, row.version, why))
+                recorded = str(row.model_versions.get("fusion", "none"))
+                found.append(StaleAssessment(family.id, row.version, why, recorded))
         after = ids[-1]
         session.expunge_all()
 
@@ -231,6 +241,39 @@ def configured_fusion_version(settings: ServingSettings) -> str:
     return str(FusionModel.load(settings.fusion_dir).meta.version)
 
 
+def refuse_rules_only(used: Iterable[str], *, fusion: str, allow_rules_only: bool) -> None:
+    """Refuse to recompute assessments that rest on a fusion model when there is none now.
+
+    `used`: the fusion model version each assessment to recompute recorded;
+    `fusion`: the version new ones would record ("none": rules only). Without a fusion model
+    every new version would have no level and need review: the usual cause is a command run
+    without the service's settings, so it is refused unless `allow_rules_only` (a site that
+    really took its fusion model away). Another fusion model than theirs is a deployment, and
+    goes ahead.
+    """
+    models = Counter(version for version in used if version != "none")
+    if fusion != "none" or allow_rules_only or not models:
+        return
+    listed = ", ".join(f"{version} ({n})" for version, n in sorted(models.items()))
+    raise FusionModelMissingError(
+        f"{sum(models.values())} of the assessments to recompute were made with fusion model "
+        f"{listed}, but no fusion model is configured here (fusion_dir is empty), so their new "
+        "versions would rest on the rules alone: no level, every one needs_review. Run with "
+        "the service's own settings (--config SERVING_YAML, or the SHANYRAQ_SERVING__* "
+        "variables the service runs with, e.g. SHANYRAQ_SERVING__FUSION_DIR); if the site "
+        "really serves without a fusion model now, pass --allow-rules-only"
+    )
+
+
+def recorded_fusion(session: Session, family_ids: list[str]) -> list[str]:
+    """The fusion model version the latest assessment of each of these families recorded."""
+    used = []
+    for start in range(0, len(family_ids), BATCH_FAMILIES):
+        for row in latest_of(session, family_ids[start : start + BATCH_FAMILIES]).values():
+            used.append(str(row.model_versions.get("fusion", "none")))
+    return used
+
+
 def _audit_run(
     services: Services,
     actor: tuple[int, str],
@@ -252,6 +295,7 @@ def refresh(
     actor: tuple[int, str],
     region: str | None = None,
     progress: bool | None = None,
+    allow_rules_only: bool = False,
 ) -> RefreshReport:
     """A new assessment version for each family (of `region`) whose latest one is stale.
 
@@ -262,12 +306,16 @@ def refresh(
     per reason). A run that fails records the outcome `failed` (or `interrupted`) with what
     it did so far, if the database still takes it; a run killed outright leaves its start
     entry without an end. `progress`: a progress bar; None shows it only on a terminal.
+    Refused before anything is written when the services have no fusion model and stale
+    assessments rest on one (`refuse_rules_only`), unless `allow_rules_only`.
     """
     from tqdm import tqdm
 
     stale = find_stale(services, region=region)
+    fusion = fusion_version(services)
+    refuse_rules_only((s.fusion for s in stale), fusion=fusion, allow_rules_only=allow_rules_only)
     planned = count_reasons(stale)
-    rests_on = {"fusion": fusion_version(services), WELFARE_CONFIG_KEY: welfare_config_digest()}
+    rests_on = {"fusion": fusion, WELFARE_CONFIG_KEY: welfare_config_digest()}
     started = _audit_run(services, actor, RUN_STARTED, region, {
         "model_versions": rests_on, "planned": len(stale), "stale": planned,
     })  # fmt: skip
@@ -306,17 +354,25 @@ def _end(
 
 
 def reassess(
-    services: Services, *, model_version: str, actor: tuple[int, str], progress: bool = True
+    services: Services,
+    *,
+    model_version: str,
+    actor: tuple[int, str],
+    progress: bool = True,
+    allow_rules_only: bool = False,
 ) -> list[tuple[str, int]]:
     """A new assessment version for each family `stale_families` names; (family, version).
 
     One transaction per family (`recompute`), each audited by `assessments.compute`; a family
-    recomputed meanwhile (by a page view) is left as it is.
+    recomputed meanwhile (by a page view) is left as it is. Refused, as `refresh` is, when
+    the services have no fusion model and those families' assessments rest on one.
     """
     from tqdm import tqdm
 
     with services.sessions() as session:
         families = stale_families(session, model_version)
+        used = recorded_fusion(session, families)
+    refuse_rules_only(used, fusion=fusion_version(services), allow_rules_only=allow_rules_only)
     made = []
     for family_id in tqdm(families, desc="reassessing", unit="family", disable=not progress):
         version = recompute(services, family_id, actor=actor)

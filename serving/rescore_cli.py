@@ -202,11 +202,22 @@ def promote(
     batch_size: Annotated[int, typer.Option(min=1, help="Photos per transaction.")] = 500,
     config: Annotated[Path | None, typer.Option(help=_CONFIG_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    allow_rules_only: Annotated[
+        bool,
+        typer.Option(
+            "--allow-rules-only",
+            help="With --reassess: recompute even when no fusion model is configured while "
+            "the assessments rest on one (they then get no level and need review).",
+        ),
+    ] = False,
 ) -> None:
     """Adopt the re-scores under a model in the service: photos' scores and model version.
 
     Refused unless the re-scoring is finished and covers every photo, the model fits
     configs/taxonomy.yaml, and the service's model_dir is this model. Safe to run again.
+    --reassess without the service's fusion model is refused (fusion_model_missing) when the
+    assessments rest on one; the promotion is then done, and the same command run again with
+    the service's settings reassesses.
     """
     from serving import promote as promotion
     from serving.cli import load_settings, open_database, open_with_key
@@ -235,7 +246,10 @@ def promote(
     for line in promote_lines(report):
         typer.echo(line)
     if reassess and actor is not None:
-        _reassess(settings, report.plan.model_version, actor, progress=progress)
+        _reassess(
+            settings, report.plan.model_version, actor, progress=progress,
+            allow_rules_only=allow_rules_only,
+        )  # fmt: skip
 
 
 def _promote_actor(sessions: sessionmaker[Session], as_user: str | None) -> tuple[int, str] | None:
@@ -267,7 +281,12 @@ def _dry_run_promote(
 
 
 def _reassess(
-    settings: ServingSettings, model_version: str, actor: tuple[int, str], *, progress: bool
+    settings: ServingSettings,
+    model_version: str,
+    actor: tuple[int, str],
+    *,
+    progress: bool,
+    allow_rules_only: bool,
 ) -> None:
     import asyncio
 
@@ -276,7 +295,10 @@ def _reassess(
 
     services = build_services(settings)
     try:
-        made = reassess(services, model_version=model_version, actor=actor, progress=progress)
+        made = reassess(
+            services, model_version=model_version, actor=actor, progress=progress,
+            allow_rules_only=allow_rules_only,
+        )  # fmt: skip
     finally:
         asyncio.run(services.pipeline.aclose())
         services.db_engine.dispose()

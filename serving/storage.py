@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from serving.data_dir import PRIVATE_DIR_MODE
 from serving.errors import NotFoundError, StorageError
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ def _make_folders(folder: Path) -> None:
             missing.append(folder)
             folder = folder.parent
         for created in reversed(missing):
-            created.mkdir(exist_ok=True)  # exists: another process made it; sync it anyway
+            # Private: the photos are personal data. Exists: another process made it; sync it.
+            created.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             _fsync_dir(created.parent)
 
 

@@ -7,10 +7,12 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from serving.data_dir import make_private_dir
 from shanyraq.config import (
     EnvOverYamlSettings,
     StrictModel,
@@ -74,6 +76,15 @@ class ServingSettings(EnvOverYamlSettings):
         gt=0,
         description="Hours after sign-in when a page session ends, even if in use.",
     )
+    # How long before a page session ends its pages warn and offer to stay signed in (WCAG
+    # 2.2.1: at least 20 s). A site's serving.yaml without this key gets the shipped value.
+    session_warning_seconds: float = Field(
+        default_factory=lambda: float(
+            read_yaml(default_configs_dir() / "serving.yaml")["session_warning_seconds"]
+        ),
+        ge=20,
+        description="Seconds before a page session ends when its pages warn and offer to extend.",
+    )
     # Whether the pages' cookies carry Secure. A site's serving.yaml without this key gets the
     # shipped value (one source of truth).
     secure_cookies: Literal["auto", "always", "never"] = Field(
@@ -109,6 +120,30 @@ class ServingSettings(EnvOverYamlSettings):
         gt=0,
         description="PSI above which the drift report flags a head.",
     )
+    # The time zone the pages show times in (stored times stay UTC). The same for a site's
+    # serving.yaml without this key: the shipped value.
+    display_timezone: str = Field(
+        default_factory=lambda: str(
+            read_yaml(default_configs_dir() / "serving.yaml")["display_timezone"]
+        ),
+        validate_default=True,
+        description="IANA time zone of the times on the pages, e.g. Asia/Almaty or UTC.",
+    )
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}: use an IANA name such as Asia/Almaty or UTC"
+            ) from None
+        return name
+
+    @property
+    def display_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.display_timezone)
 
     @property
     def store_dir(self) -> Path:
@@ -140,7 +175,7 @@ class ServingSettings(EnvOverYamlSettings):
                     "is not set; set SHANYRAQ_SERVING__SECRET_KEY or restore the file (a new "
                     "key would make every audit entry read as tampered)"
                 )
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.data_dir)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))

@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from serving.data_dir import make_private_dir, make_private_file
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not read_only and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Personal data: a new database (and the folder made for it) is private.
+            make_private_dir(Path(parsed.database).parent)
+            make_private_file(Path(parsed.database))
         pool = {} if read_only else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **pool

@@ -1,21 +1,30 @@
-"""Alembic migrations of the service database: `upgrade(url)` applies them; `open_database`
-opens it for a command, migrated or (read-only) refused unless already up to date."""
+"""Alembic migrations of the service database: `upgrade(url)` applies them, `schema_state`
+says where a database stands, and `open_database` opens it for a command, migrated or
+refused unless already up to date."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import DBAPIError
 
-from serving.db.session import open_engine, unavailable
+from serving.db.session import (
+    make_engine,
+    make_session_factory,
+    open_engine,
+    session_scope,
+    unavailable,
+)
 from shanyraq.errors import ShanyraqError
 
 HERE = Path(__file__).resolve().parent
+UPGRADE_HINT = "run `shanyraq db upgrade` (back the database up first: `shanyraq db backup OUT`)"
 
 
 class DatabaseNotMigratedError(ShanyraqError):
@@ -33,43 +42,96 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, seal_with: bytes | None = None) -> None:
+    """Migrate to `revision`; with `seal_with` (the audit key), then seal an audit head that
+    carries no MAC (`seal_audit_head`), as every code path that migrates the service must."""
     command.upgrade(alembic_config(url), revision)
+    if seal_with is not None:
+        engine = make_engine(url)
+        try:
+            seal_audit_head(engine, seal_with)
+        finally:
+            engine.dispose()
+
+
+def seal_audit_head(engine: Engine, key: bytes) -> bool:
+    """serving.audit.seal_head in a transaction of its own: a head that migration 0003 left
+    without a MAC gets one, so a tail cut after the upgrade is detected."""
+    from serving import audit
+
+    with session_scope(make_session_factory(engine)) as session:
+        return audit.seal_head(session, key)
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against this code's migrations."""
+
+    current: str | None  # its Alembic revision; None: no Shanyraq tables
+    head: str  # the revision this code needs
+    known: bool  # `current` is one of this code's migrations
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def upgradable(self) -> bool:
+        """Behind, and `shanyraq db upgrade` can bring it to `head`."""
+        return self.current is not None and self.known and not self.up_to_date
+
+    def describe(self) -> str:
+        if self.current is None:
+            return "has no Shanyraq tables (an empty database, or another application's)"
+        if self.known:
+            return f"is at migration {self.current}"
+        return f"is at migration {self.current}, which this version does not know (newer code?)"
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Read only: the database's revision (no table is made) and this code's head."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    known = current in {script.revision for script in scripts.walk_revisions()}
+    return SchemaState(current=current, head=scripts.get_current_head() or "", known=known)
 
 
 def check_at_head(engine: Engine) -> None:
     """Refuse (DatabaseNotMigratedError) a database whose schema is not at the last migration."""
-    scripts = ScriptDirectory.from_config(alembic_config(""))
-    head = scripts.get_current_head()
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current == head:
+    state = schema_state(engine)
+    if state.up_to_date:
         return
-    if current is None:
-        found = "has no Shanyraq tables (an empty database, or another application's)"
-    elif current in {script.revision for script in scripts.walk_revisions()}:
-        found = f"is at migration {current}"
-    else:
-        found = f"is at migration {current}, which this version does not know (newer code?)"
     shown = engine.url.render_as_string(hide_password=True)
     raise DatabaseNotMigratedError(
-        f"the database at {shown} {found}; this version needs migration {head}. Check that "
-        "--config points at the service's database; to upgrade it, start `shanyraq serve` "
-        "once (it migrates at start-up while auto_migrate is true in serving.yaml), then run "
-        "this again (`audit verify` and dry runs only read: they never migrate)"
+        f"the database at {shown} {state.describe()}; this version needs migration "
+        f"{state.head}. Check that --config points at the service's database; to upgrade it, "
+        f"{UPGRADE_HINT}, then run this again (`shanyraq serve` also migrates at start-up "
+        "while auto_migrate is true in serving.yaml; `audit verify`, `db status` and dry runs "
+        "never migrate)"
     )
 
 
-def open_database(url: str, *, create: bool, migrate: bool) -> Engine:
+def _has_no_tables(engine: Engine) -> bool:
+    return not inspect(engine).get_table_names()
+
+
+def open_database(
+    url: str, *, create: bool, migrate: bool, read_only: bool | None = None
+) -> Engine:
     """An engine on the service's database at the last migration, or one clear error.
 
-    `create`: a SQLite file that does not exist may be made (else `database_missing`).
-    `migrate`: bring the schema up to date; without it the engine is read-only (SQLite
-    transactions begin deferred) and a schema not at the last migration is refused.
+    `create`: a SQLite file that does not exist may be made (else `database_missing`), and a
+    database with no tables at all gets this version's schema even without `migrate`: making
+    a database is not upgrading one. `migrate`: bring the schema up to date; without it a
+    schema not at the last migration is refused (`database_not_migrated`). `read_only`
+    (default: not `migrate`): a read-only engine (SQLite transactions begin deferred, WAL is
+    not set), for commands that write nothing.
     """
-    engine = open_engine(url, create=create, read_only=not migrate)
+    read_only = not migrate if read_only is None else read_only
+    engine = open_engine(url, create=create, read_only=read_only)
     try:
-        if migrate:
+        if migrate or (create and not read_only and _has_no_tables(engine)):
             upgrade(url)
         else:
             check_at_head(engine)

@@ -47,6 +47,20 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any):  # type:
     return load_serving_settings(**values)
 
 
+def serving_yaml(path: Path, tmp_path: Path, database_url: str, *, fusion_dir: Path | str) -> Path:
+    """serving.yaml at `path` for a command on the database, data folder and signing key of
+    `make_settings(tmp_path, database_url)`, with `fusion_dir` ("": none) and no photo model."""
+    import yaml
+
+    values = {
+        "data_dir": str(tmp_path / "data"), "database_url": database_url,
+        "secret_key": "test-secret-key-0123456789abcdef", "model_dir": "",
+        "fusion_dir": str(fusion_dir),
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return path
+
+
 def criteria(**given: float | str | None) -> dict[str, float | str | None]:
     from welfare.criteria import get_welfare_config
 
@@ -138,9 +152,9 @@ def seed_users(app: Any) -> dict[str, str]:
     return tokens
 
 
-def small_fusion_model(folder: Path, name: str = "lgbm_tabular") -> Path:
-    """A small real fusion model `name` in `folder` (LightGBM, 40 trees, 400 generated
-    families); the model's folder."""
+def small_fusion_model(folder: Path, name: str = "lgbm_tabular", *, seed: int = 0) -> Path:
+    """A small real fusion model `name` in `folder` (LightGBM, 40 trees, 400 families
+    generated from `seed`: another seed, another model version); the model's folder."""
     from welfare.criteria import get_welfare_config
     from welfare.train import train_models
 
@@ -149,5 +163,5 @@ def small_fusion_model(folder: Path, name: str = "lgbm_tabular") -> Path:
     config = config.model_copy(
         update={"fusion": config.fusion.model_copy(update={"lightgbm": small})}
     )
-    train_models(folder, n=400, seed=0, names=[name], config=config)
+    train_models(folder, n=400, seed=seed, names=[name], config=config)
     return folder / name

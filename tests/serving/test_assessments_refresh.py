@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
@@ -30,12 +29,20 @@ from serving.reassessment import (
     stale_assessments,
 )
 from shanyraq.cli import build_app
-from tests.serving.helpers import OTHER_REGION, REGION, Service, criteria, jpeg, small_fusion_model
+from tests.serving.helpers import (
+    OTHER_REGION,
+    REGION,
+    Service,
+    criteria,
+    jpeg,
+    serving_yaml,
+    small_fusion_model,
+)
 
 # The scene's stale families and why each is stale; CUR is current and NEW never assessed.
 STALE = {
     "CFG": "welfare_config",  # assessed before the poverty line changed
-    "FUS": "fusion_model",  # assessed with a fusion model the service no longer loads
+    "FUS": "fusion_model",  # assessed with the fusion model the service used before
     "OTH": "record",  # OTHER_REGION; record edited after its assessment
     "PHO": "photos",  # a photo uploaded after its assessment
     "REC": "record",  # record edited after its assessment
@@ -46,6 +53,12 @@ ASSESSED = sorted([*STALE, "CUR"])
 @pytest.fixture(scope="module")
 def fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_fusion_model(tmp_path_factory.mktemp("fusion"))
+
+
+@pytest.fixture(scope="module")
+def new_fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fusion model a site deploys after FUS was assessed: another version."""
+    return small_fusion_model(tmp_path_factory.mktemp("new_fusion"), seed=1)
 
 
 def _raise_poverty_line(data: dict[str, Any]) -> None:
@@ -64,12 +77,16 @@ def _edit_record(service: Service, family_id: str, *, who: str = "inspector") ->
 
 
 @pytest.fixture
-def scene(make_service: Any, fusion_dir: Path, edit_config: Any) -> Service:
+def scene(make_service: Any, fusion_dir: Path, new_fusion_dir: Path, edit_config: Any) -> Service:
     """Families made stale for each reason `stale_reason` knows, one current, one unassessed."""
+    from welfare.fusion import FusionModel
+
     service = make_service(fusion_dir=fusion_dir)
     service.create_family("FUS")
     _assess(service, "FUS")
-    service.services.fusion_model = None  # as after a restart without a fusion model
+    # As after a restart with a new fusion model (a site deploying one).
+    service.services.fusion_model = FusionModel.load(new_fusion_dir)
+    assert fusion_version(service.services) != FusionModel.load(fusion_dir).meta.version
     service.create_family("CFG")
     _assess(service, "CFG")
     edit_config("welfare.yaml", _raise_poverty_line)
@@ -290,16 +307,12 @@ def test_refresh_is_for_active_admins_and_regional_ones_in_their_region(scene):
 # --- the command line -------------------------------------------------------------------------
 
 
-def _cli_config(tmp_path: Path, database_url: str) -> Path:
-    """serving.yaml for the command, on the scene's database, data folder and signing key
-    (tests.serving.helpers.make_settings), without a fusion model like the scene's service."""
-    config = tmp_path / "serving-cli.yaml"
-    values = {
-        "data_dir": str(tmp_path / "data"), "database_url": database_url,
-        "secret_key": "test-secret-key-0123456789abcdef", "model_dir": "", "fusion_dir": "",
-    }  # fmt: skip
-    config.write_text(yaml.safe_dump(values), encoding="utf-8")
-    return config
+def _cli_config(tmp_path: Path, database_url: str, fusion_dir: Path) -> Path:
+    """serving.yaml for the command, on the scene's database, data folder and signing key,
+    with the scene service's fusion model."""
+    return serving_yaml(
+        tmp_path / "serving-cli.yaml", tmp_path, database_url, fusion_dir=fusion_dir
+    )
 
 
 def _cli(config: Path, *args: str) -> Any:
@@ -307,9 +320,9 @@ def _cli(config: Path, *args: str) -> Any:
 
 
 def test_cli_dry_run_then_refresh_then_nothing_left_and_the_chain_verifies(
-    scene, tmp_path, database_url
+    scene, tmp_path, database_url, new_fusion_dir
 ):
-    config = _cli_config(tmp_path, database_url)
+    config = _cli_config(tmp_path, database_url, new_fusion_dir)
     versions, entries = _versions(scene), len(_audit(scene))
     dry = _cli(config, "assessments", "refresh", "--as", "admin_national", "--dry-run")
     assert dry.exit_code == 0, dry.output
@@ -341,9 +354,9 @@ def test_cli_dry_run_then_refresh_then_nothing_left_and_the_chain_verifies(
 
 
 def test_cli_refuses_non_admins_and_regional_admins_outside_their_region(
-    scene, tmp_path, database_url
+    scene, tmp_path, database_url, new_fusion_dir
 ):
-    config = _cli_config(tmp_path, database_url)
+    config = _cli_config(tmp_path, database_url, new_fusion_dir)
     versions, entries = _versions(scene), len(_audit(scene))
     refusals = {
         ("--as", "commission"): "reassess_actor_invalid",

@@ -1,0 +1,60 @@
+"""The service's data folder holds personal data (the SQLite database, photos, the signing key,
+the audit anchor): what the service makes there is private to its own account.
+
+New folders are made 0700 and the database file 0600 (SQLite gives its -wal and -shm files the
+database file's mode). Existing folders and files keep the permissions an operator gave them:
+a data folder that others may enter is reported once at start, never changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private_dir(folder: Path) -> None:
+    """Make `folder` 0700 when it is missing (its missing parents with the default mode);
+    an existing one is left as it is."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=PRIVATE_DIR_MODE)  # the umask can take bits away, never add them
+
+
+def make_private_file(path: Path) -> None:
+    """Make `path` an empty 0600 file when it is missing, so that what opens it next (SQLite
+    creating a database) finds it private from the start; an existing one is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def open_to_others(folder: Path) -> bool:
+    """Whether `folder` exists and its group or other users may read, enter or write it."""
+    try:
+        mode = folder.stat().st_mode
+    except FileNotFoundError:
+        return False
+    return bool(stat.S_IMODE(mode) & 0o077)
+
+
+def warn_if_open(folder: Path) -> bool:
+    """Log a warning when the data folder is open to other users; True when it is."""
+    if not open_to_others(folder):
+        return False
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    logger.warning(
+        "data folder %s has mode %o: other users of this machine may read its personal data "
+        "(database, photos, signing key); run `chmod 700 %s` unless that is intended",
+        folder, mode, folder,
+    )  # fmt: skip
+    return True

@@ -1,0 +1,174 @@
+"""Backups of the embedded SQLite database: a consistent copy of the live file, taken with
+SQLite's online backup API while the service runs, written atomically and verified.
+
+The copy is one snapshot: SQLite's backup reads every page in one read transaction, and in
+WAL mode a reader neither waits for nor sees a writer's open transaction, so the service
+keeps running and the copy holds exactly the transactions committed when it started. It is
+written to a temporary name beside OUT, switched to the rollback journal (one self-contained
+file: no -wal beside it), checked (`PRAGMA integrity_check`, the same Alembic revision as the
+live database) and only then renamed to OUT. PostgreSQL is refused: `pg_dump` backs it up.
+
+The source is opened read-only (`mode=ro`): the backup never writes the live database. On a
+read-only file system a WAL database cannot be opened that way (SQLite needs its -shm file);
+there, with no -wal file holding commits, it is opened as immutable, which is exact because
+nothing can write a file there.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.db.session import (
+    FILE_HINT,
+    DatabaseMissingError,
+    DatabaseUnavailableError,
+    parse_url,
+    sqlite_file,
+)
+from shanyraq.atomic import atomic_file
+from shanyraq.errors import OutputExistsError, ShanyraqError
+
+# Alembic's table of the revision a database is at (its default name, which env.py keeps).
+VERSION_TABLE = "alembic_version"
+
+
+class BackupUnsupportedError(ShanyraqError):
+    """`shanyraq db backup` copies the embedded SQLite database only."""
+
+    code = "backup_unsupported"
+
+
+class BackupInvalidError(ShanyraqError):
+    """The copy failed its checks; it was not kept."""
+
+    code = "backup_invalid"
+    http_status = 500
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A verified copy of the database: where it is, its size, and its Alembic revision."""
+
+    path: Path
+    source: Path
+    size_bytes: int
+    revision: str | None
+
+
+def backup_sqlite(url: str, out: Path, *, overwrite: bool = False) -> Backup:
+    """Copy the SQLite database at `url` to `out`; an existing `out` only with `overwrite`."""
+    parsed = parse_url(url)
+    source = sqlite_file(parsed)
+    if source is None:
+        raise BackupUnsupportedError(
+            f"the database at {parsed.render_as_string(hide_password=True)} is not a SQLite "
+            "file; `shanyraq db backup` copies the embedded SQLite database only. Back up "
+            "PostgreSQL with its own tool, e.g. `pg_dump --format=custom --file OUT URL`, and "
+            "the photo store, the signing key and the audit anchor file beside it (README, "
+            "Database upgrades and backups)"
+        )
+    if not source.is_file() or source.stat().st_size == 0:
+        raise DatabaseMissingError(f"no database at {source}; {FILE_HINT}")
+    out = Path(out)
+    if out.exists() and out.resolve() == source.resolve():
+        raise OutputExistsError(f"{out} is the live database itself; give another path")
+    if os.path.lexists(out) and not overwrite:
+        raise OutputExistsError(f"{out} exists; give another path, or --overwrite to replace it")
+    connection = _open_source(source)
+    try:
+        with atomic_file(out) as tmp:
+            _copy(connection, tmp, source=source)
+            revision = _verify(tmp, expected=_revision(connection), out=out)
+    finally:
+        connection.close()
+    return Backup(path=out, source=source, size_bytes=out.stat().st_size, revision=revision)
+
+
+def _open_source(source: Path) -> sqlite3.Connection:
+    """A read-only connection on the live file (see the module docstring)."""
+    uri = source.resolve().as_uri()
+    try:
+        return _connect(f"{uri}?mode=ro")
+    except sqlite3.OperationalError as exc:
+        if _writable(source) or _wal_holds_commits(source):
+            raise DatabaseUnavailableError(
+                f"cannot read the database at {source}: {exc}; {FILE_HINT}"
+            ) from None
+    try:
+        return _connect(f"{uri}?immutable=1")
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseUnavailableError(
+            f"cannot read the database at {source} (a read-only file system): {exc}; {FILE_HINT}"
+        ) from None
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it now
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write `path` and make files beside it (-wal, -shm)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _wal_holds_commits(source: Path) -> bool:
+    wal = source.with_name(source.name + "-wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def _copy(connection: sqlite3.Connection, tmp: Path, *, source: Path) -> None:
+    copy = sqlite3.connect(tmp)
+    try:
+        # pages=-1: every page in one step, so one read transaction: one snapshot.
+        connection.backup(copy, pages=-1)
+        copy.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseUnavailableError(
+            f"cannot back up the database at {source}: {exc}; {FILE_HINT}"
+        ) from None
+    finally:
+        copy.close()
+
+
+def _verify(tmp: Path, *, expected: str | None, out: Path) -> str | None:
+    """The copy's revision, once it passed `PRAGMA integrity_check` and matches `expected`."""
+    copy = sqlite3.connect(f"{tmp.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        problems = [str(row[0]) for row in copy.execute("PRAGMA integrity_check")]
+        revision = _revision(copy)
+    except sqlite3.DatabaseError as exc:
+        problems, revision = [str(exc)], None
+    finally:
+        copy.close()
+    if problems != ["ok"]:
+        raise BackupInvalidError(
+            f"the copy for {out} fails SQLite's integrity check ({'; '.join(problems[:3])}), "
+            "so the live database is damaged: nothing was written. Stop the service and run "
+            "`PRAGMA integrity_check` on the database; restore the last good backup"
+        )
+    if revision != expected:
+        raise BackupInvalidError(
+            f"the copy for {out} is at migration {revision} but the database is now at "
+            f"{expected} (it was upgraded during the backup): nothing was written; run it again"
+        )
+    return revision
+
+
+def _revision(connection: sqlite3.Connection) -> str | None:
+    """The Alembic revision of a raw connection's database; None: it has no version table."""
+    found = connection.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
+    ).fetchone()[0]
+    if not found:
+        return None
+    row = connection.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
+    return str(row[0]) if row else None

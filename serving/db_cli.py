@@ -1,0 +1,244 @@
+"""CLI of the service database: `shanyraq db status`, `db upgrade`, `db backup OUT`.
+
+`db status` only reads (no migration, no journal change, no file made) and exits
+`EXIT_UPGRADE_NEEDED` (3) when `db upgrade` would bring the database to this version, or
+`EXIT_NOT_UPGRADABLE` (4) when it cannot: a revision this version does not know (newer code)
+or no Shanyraq tables. Every command refuses a database that does not exist
+(`database_missing`).
+
+`db upgrade` is the explicit upgrade, whatever `auto_migrate` says; with `auto_migrate: false`
+it is the only command that migrates an existing database (serving/cli.py). It makes no
+database (`shanyraq users add` or `shanyraq serve` does), refuses before changing anything
+when the signing key is missing, seals an audit head left without a MAC, and records an
+upgrade that changed the revision (`database_upgraded`: from, to, code version).
+
+`db backup OUT` copies the embedded SQLite database (serving/db_backup.py), then records it
+(`database_backed_up`: path, size, revision) where it can. Not when the database is read-only
+here, or cannot be written now (a writer held its lock past the 30 s busy timeout): the copy
+is made and verified first, and a backup must work from a read-only mount, so the command
+still succeeds and says why it was not recorded. Not when the database is behind this
+version either (an older schema cannot take this version's entries; the upgrade that follows
+is recorded). The entry is written after the copy, so the copy's log ends just before it.
+It prints what else a restore needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from serving.cli import load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from serving.core.config import ServingSettings
+    from serving.db_backup import Backup
+    from serving.migrations import SchemaState
+
+EXIT_UPGRADE_NEEDED = 3
+EXIT_NOT_UPGRADABLE = 4
+MAKES_NONE = (
+    "The `db` commands make no database: on a fresh install `shanyraq users add` or "
+    "`shanyraq serve` creates it"
+)
+
+app = typer.Typer(help="The service database: status, upgrade, backup.", no_args_is_help=True)
+_CONFIG = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
+
+
+@app.callback()
+def _db() -> None:
+    """The service database: status, upgrade, backup."""
+
+
+def shown_url(settings: ServingSettings) -> str:
+    """The database URL as it may be printed: its password hidden."""
+    from serving.db.session import parse_url
+
+    return parse_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def _read_engine(settings: ServingSettings) -> Engine:
+    """A read-only engine on an existing database (as `audit verify` reads)."""
+    from serving.db.session import open_engine
+
+    return open_engine(settings.resolved_database_url, create=False, read_only=True)
+
+
+def database_status(settings: ServingSettings) -> SchemaState:
+    """Where the database stands against this version's migrations; reads only."""
+    from sqlalchemy.exc import DBAPIError
+
+    from serving.db.session import DatabaseMissingError, unavailable
+    from serving.migrations import schema_state
+
+    try:
+        engine = _read_engine(settings)
+    except DatabaseMissingError as exc:
+        raise DatabaseMissingError(f"{exc.message}. {MAKES_NONE}") from None
+    try:
+        return schema_state(engine)
+    except DBAPIError as exc:
+        raise unavailable(engine, exc, doing="read") from None
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class UpgradeReport:
+    before: str
+    after: str
+    audit_seq: int | None  # the `database_upgraded` entry; None: nothing changed
+
+
+def upgrade_database(settings: ServingSettings) -> UpgradeReport:
+    """Migrate the database to this version's head; see the module docstring."""
+    from serving import audit
+    from serving.cli import anchored_sessions, open_with_key
+    from serving.db.session import DatabaseMissingError, session_scope
+    from serving.migrations import DatabaseNotMigratedError, schema_state
+    from shanyraq import __version__
+
+    state = database_status(settings)
+    if state.current is None:
+        raise DatabaseMissingError(
+            f"the database at {shown_url(settings)} {state.describe()}; check that --config "
+            f"points at the service's database. {MAKES_NONE}"
+        )
+    if not state.known:
+        raise DatabaseNotMigratedError(
+            f"the database at {shown_url(settings)} {state.describe()}; this version ends at "
+            f"migration {state.head} and cannot take it back: run the version that wrote it"
+        )
+    settings.signing_key(create=False)  # refused now, before the database changes
+    engine, key = open_with_key(settings, may_create=False, migrate=True)
+    try:
+        after = schema_state(engine).current or ""
+        if after == state.current:
+            return UpgradeReport(before=state.current, after=after, audit_seq=None)
+        with session_scope(anchored_sessions(settings, engine)) as session:
+            entry = audit.append(
+                session, key, actor="cli", action="database_upgraded", target="database",
+                details={"from_revision": state.current, "to_revision": after,
+                         "code_version": __version__},
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+    return UpgradeReport(before=state.current, after=after, audit_seq=entry.seq)
+
+
+def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
+    """Record `backup` in the audit log (`database_backed_up`); why it was not, or None."""
+    import os
+
+    from sqlalchemy.exc import OperationalError
+
+    from serving import audit
+    from serving.cli import anchored_sessions, open_with_key
+    from serving.db.session import session_scope
+    from serving.migrations import DatabaseNotMigratedError
+
+    source = backup.source
+    if not (os.access(source, os.W_OK) and os.access(source.parent, os.W_OK)):
+        return "the database is read-only here"
+    details = {
+        "path": str(backup.path.resolve()), "size_bytes": backup.size_bytes,
+        "revision": backup.revision,
+    }  # fmt: skip
+    try:
+        engine, key = open_with_key(settings, may_create=False, migrate=False)
+        try:
+            with session_scope(anchored_sessions(settings, engine)) as session:
+                audit.append(session, key, actor="cli", action="database_backed_up",
+                             target="database", details=details)  # fmt: skip
+        finally:
+            engine.dispose()
+    except DatabaseNotMigratedError:
+        return "the database is behind this version (`shanyraq db upgrade` records its upgrade)"
+    except OperationalError as exc:  # SQLite: locked past its busy timeout, read-only, I/O
+        return f"the database could not be written ({str(exc.orig).splitlines()[0]})"
+    return None
+
+
+def restore_needs(settings: ServingSettings) -> list[str]:
+    """What a restore needs besides the database copy, one line each."""
+    key = (
+        "set in serving.yaml or SHANYRAQ_SERVING__SECRET_KEY"
+        if settings.secret_key is not None
+        else str(settings.data_dir / "secret_key")
+    )
+    return [
+        f"photo store: {settings.store_dir}/ (the photos the database points at)",
+        f"signing key: {key} (the audit chain and every token are keyed with it: without it a "
+        "restored audit log reads as tampered; keep it apart from the database copy)",
+        f"audit anchor: {settings.resolved_audit_anchor_file} (the chain's heads outside the "
+        "database; see README, Database upgrades and backups, before restoring)",
+    ]
+
+
+@app.command("status")
+def status(config: Path | None = _CONFIG) -> None:
+    """Print the database's migration and this version's; read-only.
+
+    Exit 0: up to date; 3: behind (run `shanyraq db upgrade`); 4: this version cannot
+    upgrade it (a newer revision, or no Shanyraq tables).
+    """
+    settings = load_settings(config)
+    state = database_status(settings)
+    typer.echo(f"database: {shown_url(settings)}")
+    typer.echo(f"revision: {state.current or 'none'}")
+    typer.echo(f"this version needs: {state.head}")
+    if state.up_to_date:
+        typer.echo("upgrade needed: no")
+        return
+    if state.upgradable:
+        typer.echo("upgrade needed: yes; run `shanyraq db upgrade` (back it up first)")
+        raise typer.Exit(EXIT_UPGRADE_NEEDED)
+    typer.echo(f"upgrade needed: cannot; the database {state.describe()}")
+    raise typer.Exit(EXIT_NOT_UPGRADABLE)
+
+
+@app.command("upgrade")
+def upgrade(config: Path | None = _CONFIG) -> None:
+    """Migrate the database to this version (whatever auto_migrate says); audited.
+
+    Makes no database; stop the service first (it runs on the schema it started with).
+    """
+    settings = load_settings(config)
+    report = upgrade_database(settings)
+    if report.audit_seq is None:
+        typer.echo(f"nothing to do: the database is at migration {report.after} already")
+        return
+    typer.echo(f"upgraded {shown_url(settings)} from migration {report.before} to {report.after}")
+    typer.echo(f"audited: database_upgraded (entry {report.audit_seq})")
+
+
+@app.command("backup")
+def backup(
+    out: Annotated[Path, typer.Argument(help="The copy to write (a new file).")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing OUT.")
+    ] = False,
+    config: Path | None = _CONFIG,
+) -> None:
+    """Copy the SQLite database to OUT while the service runs; verified, audited.
+
+    PostgreSQL is refused (use pg_dump). Prints what else to back up.
+    """
+    from serving.db_backup import backup_sqlite
+
+    settings = load_settings(config)
+    made = backup_sqlite(settings.resolved_database_url, out, overwrite=overwrite)
+    typer.echo(
+        f"backup written: {made.path} ({made.size_bytes} bytes, migration "
+        f"{made.revision or 'none'}); integrity check ok"
+    )
+    typer.echo("not in it; back these up too:")
+    for line in restore_needs(settings):
+        typer.echo(f"  {line}")
+    unrecorded = audit_backup(settings, made)
+    typer.echo(f"not audited: {unrecorded}" if unrecorded else "audited: database_backed_up")

@@ -1,0 +1,244 @@
+"""`shanyraq db backup OUT`: a consistent copy of the live SQLite database while another
+connection writes, verified, written atomically, audited where the database can be written,
+usable as the service's database; an existing OUT, a damaged database and PostgreSQL are
+refused."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.script import ScriptDirectory
+from typer.testing import CliRunner
+
+from serving.migrations import alembic_config, upgrade
+from shanyraq.cli import build_app
+from shanyraq.errors import ShanyraqError
+from tests.serving.helpers import PASSWORD
+
+KEY = "db-backup-key-0123456789abcdef-0123456789"
+
+
+def _run(*args: str | Path) -> Any:
+    return CliRunner().invoke(build_app(), [str(arg) for arg in args])
+
+
+def _code(result: Any) -> str | None:
+    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
+
+
+def _config(tmp_path: Path, *, url: str = "", anchor: Path | None = None) -> Path:
+    config = tmp_path / "serving.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\ndatabase_url: '{url}'\nsecret_key: {KEY}\n"
+        f"audit_anchor_file: {anchor or tmp_path / 'anchor.log'}\n"
+    )
+    return config
+
+
+def _ask(database: Path, sql: str) -> list[Any]:
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def _head() -> str:
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    """The config of a service database made by `users add` (one audit entry)."""
+    config = _config(tmp_path)
+    added = _run("users", "add", "amina", "--role", "admin", "--password", PASSWORD,
+                 "--config", config)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    return config
+
+
+def _database(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "shanyraq.db"
+
+
+def _actions(database: Path) -> list[tuple[str, dict[str, Any]]]:
+    import json
+
+    rows = _ask(database, "SELECT action, details FROM audit_log ORDER BY seq")
+    return [(action, json.loads(details)) for action, details in rows]
+
+
+def test_a_backup_during_an_open_write_transaction_neither_waits_nor_copies_it(tmp_path, live):
+    """The library call alone: the command's audit entry would wait for the writer's lock."""
+    from serving.db_backup import backup_sqlite
+
+    database, out = _database(tmp_path), tmp_path / "backups" / "copy.db"
+    writer = sqlite3.connect(database, isolation_level=None, timeout=30)
+    writer.execute("BEGIN IMMEDIATE")  # the write lock, held across the backup
+    writer.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
+    writer.execute("INSERT INTO scratch DEFAULT VALUES")
+    try:
+        made = backup_sqlite(f"sqlite:///{database}", out)
+    finally:
+        writer.execute("COMMIT")
+        writer.close()
+
+    assert (made.path, made.size_bytes, made.revision) == (out, out.stat().st_size, _head())
+    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
+    assert _ask(out, "SELECT name FROM sqlite_master WHERE name = 'scratch'") == []  # uncommitted
+    assert _ask(out, "SELECT username FROM users") == [("amina",)]
+    assert _ask(out, "PRAGMA journal_mode") == [("delete",)]  # one file, no -wal beside it
+    assert sorted(p.name for p in out.parent.iterdir()) == ["copy.db"]  # no temporary left
+
+
+def test_a_backup_is_audited_and_is_a_usable_service_database(tmp_path, live):
+    database, out = _database(tmp_path), tmp_path / "backups" / "copy.db"
+    made = _run("db", "backup", out, "--config", live)
+
+    assert made.exit_code == 0, made.output
+    assert f"backup written: {out}" in made.output and f"migration {_head()}" in made.output
+    for reminder in ("photo store: ", "signing key: ", "audit anchor: "):
+        assert reminder in made.output
+    assert _ask(out, "SELECT version_num FROM alembic_version") == [(_head(),)]
+    assert _actions(database)[-1] == (
+        "database_backed_up",
+        {"path": str(out.resolve()), "size_bytes": out.stat().st_size, "revision": _head()},
+    )
+    assert "audited: database_backed_up" in made.output
+    assert _run("audit", "verify", "--config", live).exit_code == 0
+
+    # Restored: the copy is the service's database (its log ends before the backup's own
+    # entry, so it gets an anchor file of its own; see README).
+    restored = _config(tmp_path / "backups", url=f"sqlite:///{out}", anchor=tmp_path / "new.log")
+    assert _run("db", "status", "--config", restored).exit_code == 0
+    verified = _run("audit", "verify", "--config", restored)
+    assert verified.exit_code == 0, verified.output
+    assert "audit log intact: 1 entries" in verified.output
+
+
+def test_an_existing_out_is_kept_unless_overwrite(tmp_path, live):
+    out = tmp_path / "copy.db"
+    out.write_bytes(b"an older backup")
+    refused = _run("db", "backup", out, "--config", live)
+    assert _code(refused) == "output_exists" and "--overwrite" in str(refused.exception)
+    assert out.read_bytes() == b"an older backup"
+    itself = _run("db", "backup", _database(tmp_path), "--overwrite", "--config", live)
+    assert _code(itself) == "output_exists" and "live database" in str(itself.exception)
+
+    replaced = _run("db", "backup", out, "--overwrite", "--config", live)
+    assert replaced.exit_code == 0, replaced.output
+    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.fixture
+def committing(tmp_path: Path, live: Path) -> Iterator[threading.Event]:
+    """Another connection committing rows 1, 2, 3, ... into `scratch` until told to stop;
+    yields once its first row is committed."""
+    database = _database(tmp_path)
+    with sqlite3.connect(database) as setup:
+        setup.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
+    setup.close()
+    started, stop = threading.Event(), threading.Event()
+
+    def write() -> None:
+        connection = sqlite3.connect(database, isolation_level=None, timeout=30)
+        while not stop.is_set():
+            connection.execute("INSERT INTO scratch DEFAULT VALUES")
+            started.set()
+        connection.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    started.wait()
+    yield stop
+    stop.set()
+    thread.join()
+
+
+def test_a_backup_while_another_connection_commits_is_one_snapshot(tmp_path, committing):
+    from serving.db_backup import backup_sqlite
+
+    out = tmp_path / "copy.db"
+    backup_sqlite(f"sqlite:///{_database(tmp_path)}", out)
+    committing.set()
+    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
+    (count, last), = _ask(out, "SELECT count(*), max(id) FROM scratch")  # fmt: skip
+    assert count >= 1 and count == last  # rows 1..n: whole commits, none half-copied
+
+
+def test_a_damaged_database_is_refused_and_nothing_is_written(tmp_path, live):
+    database = _database(tmp_path)
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, label TEXT)")
+        connection.execute("CREATE INDEX scratch_label ON scratch (label)")
+        connection.executemany("INSERT INTO scratch (label) VALUES (?)", [("a",), ("b",)])
+        # An index that no longer matches its table, as a damaged file has.
+        connection.execute("PRAGMA writable_schema=ON")
+        connection.execute(
+            "UPDATE sqlite_master SET sql = 'CREATE INDEX scratch_label ON scratch (id)' "
+            "WHERE name = 'scratch_label'"
+        )
+    connection.close()
+    out = tmp_path / "backups" / "copy.db"
+    result = _run("db", "backup", out, "--config", live)
+    assert _code(result) == "backup_invalid", result.output
+    assert "missing from index" in str(result.exception)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_database_behind_this_version_is_copied_and_not_audited(tmp_path):
+    config = _config(tmp_path)
+    upgrade(f"sqlite:///{_database(tmp_path)}", "0005")
+    out = tmp_path / "copy.db"
+    made = _run("db", "backup", out, "--config", config)
+    assert made.exit_code == 0, made.output
+    assert "not audited: the database is behind this version" in made.output
+    assert _ask(out, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert _ask(_database(tmp_path), "SELECT version_num FROM alembic_version") == [("0005",)]
+
+
+def _immutable(*paths: Path, on: bool) -> None:
+    for path in paths:
+        subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
+
+
+def test_a_read_only_database_is_copied_and_not_audited(tmp_path, live):
+    """As from a read-only mount: the WAL database cannot be opened read-only the usual way
+    (no -shm file can be made) and nothing can be appended to its log."""
+    database = _database(tmp_path)
+    entries = _actions(database)
+    closing = sqlite3.connect(database)  # the last connection to close removes -wal and -shm
+    closing.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    closing.close()
+    assert sorted(p.name for p in database.parent.iterdir()) == ["shanyraq.db"]  # as after a stop
+    try:
+        _immutable(database, database.parent, on=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("cannot make files immutable here (chattr needs root on a supporting fs)")
+    try:
+        out = tmp_path / "copy.db"
+        made = _run("db", "backup", out, "--config", live)
+    finally:
+        _immutable(database, database.parent, on=False)
+    assert made.exit_code == 0, made.output
+    assert "not audited: the database is read-only here" in made.output
+    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
+    assert _actions(out) == entries == _actions(database)
+
+
+def test_postgresql_is_refused_before_connecting(tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "SHANYRAQ_SERVING__DATABASE_URL", "postgresql+psycopg://shanyraq:s3cret@127.0.0.1:1/x"
+    )  # nothing listens on port 1: a connection attempt would be database_unavailable
+    out = tmp_path / "copy.db"
+    result = _run("db", "backup", out, "--config", _config(tmp_path))
+    assert _code(result) == "backup_unsupported"
+    message = str(result.exception)
+    assert "pg_dump" in message and "s3cret" not in message
+    assert not out.exists()

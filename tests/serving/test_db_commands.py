@@ -1,0 +1,308 @@
+"""`shanyraq db status` and `db upgrade`, and who else may migrate: `status` only reads and
+says by its exit code whether an upgrade is needed; `upgrade` migrates an existing database
+(never makes one), seals an audit head left without a MAC and records what it changed; with
+`auto_migrate: false` no other command migrates a database behind this version, and code
+that builds the service directly seals the head as `serve` does."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from serving import audit
+from serving.db.models import AuditEntry, AuditHead
+from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.migrations import alembic_config, upgrade
+from shanyraq import __version__
+from shanyraq.cli import build_app
+from shanyraq.errors import ShanyraqError
+from tests.serving.helpers import PASSWORD
+from tests.serving.rescore_fixtures import tiny_model
+from tests.serving.test_audit_tail import _log_before_0003
+
+KEY = "db-commands-key-0123456789abcdef-0123456789"
+OLD_REVISION = "0005"
+# `db status` exit codes, as serving/db_cli.py and README document them.
+EXIT_UPGRADE_NEEDED, EXIT_NOT_UPGRADABLE = 3, 4
+
+
+def _run(*args: str | Path) -> Any:
+    return CliRunner().invoke(build_app(), [str(arg) for arg in args])
+
+
+def _code(result: Any) -> str | None:
+    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
+
+
+def _config(tmp_path: Path, url: str, *, auto_migrate: bool = True, key: bool = True) -> Path:
+    config = tmp_path / "serving.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\ndatabase_url: '{url}'\n"
+        f"auto_migrate: {str(auto_migrate).lower()}\naudit_anchor_file: {tmp_path / 'anchor.log'}\n"
+        + (f"secret_key: {KEY}\n" if key else "")
+    )
+    return config
+
+
+def _revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _head() -> str:
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
+
+
+def _entries(url: str) -> list[AuditEntry]:
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
+    finally:
+        engine.dispose()
+
+
+def _files(folder: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+        for p in folder.rglob("*")
+    }
+
+
+def _foreign(database: Path) -> Path:
+    """A SQLite file of another application: one table, no Shanyraq ones."""
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE notes (id INTEGER)")
+    connection.close()
+    return database
+
+
+def _newer(database: Path) -> str:
+    """The URL of a database a later version of the service left (a migration unknown here)."""
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    connection.close()
+    return url
+
+
+# --- db status ------------------------------------------------------------------------------
+
+
+def test_status_tells_a_behind_database_from_an_up_to_date_one(tmp_path, database_url):
+    upgrade(database_url, OLD_REVISION)
+    config = _config(tmp_path, database_url)
+    head = _head()
+    assert head != OLD_REVISION
+
+    behind = _run("db", "status", "--config", config)
+    assert behind.exit_code == EXIT_UPGRADE_NEEDED, behind.output
+    assert f"revision: {OLD_REVISION}\n" in behind.output
+    assert f"this version needs: {head}\n" in behind.output
+    assert "`shanyraq db upgrade`" in behind.output
+    assert _revision(database_url) == OLD_REVISION  # only read
+
+    upgrade(database_url)
+    current = _run("db", "status", "--config", config)
+    assert current.exit_code == 0, current.output
+    assert f"revision: {head}\n" in current.output and "upgrade needed: no" in current.output
+
+
+def test_status_hides_the_password_and_writes_nothing(tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    database = data_dir / "shanyraq.db"
+    upgrade(f"sqlite:///{database}", OLD_REVISION)
+    with sqlite3.connect(database) as connection:  # as a copy made with the shell's .backup
+        connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+    before = _files(data_dir)
+    result = _run("db", "status", "--config", _config(tmp_path, ""))
+    assert result.exit_code == EXIT_UPGRADE_NEEDED, result.output
+    assert f"database: sqlite:///{database}\n" in result.output
+    assert _files(data_dir) == before  # no migration, no journal change, no -wal, no key
+
+    monkeypatch.setenv(
+        "SHANYRAQ_SERVING__DATABASE_URL", "postgresql+psycopg://shanyraq:s3cret@127.0.0.1:1/x"
+    )
+    unreachable = _run("db", "status", "--config", _config(tmp_path, ""))
+    assert _code(unreachable) == "database_unavailable"
+    assert "s3cret" not in str(unreachable.exception)
+
+
+def test_status_of_a_missing_database_and_of_ones_it_cannot_upgrade(tmp_path):
+    missing = tmp_path / "typo" / "shanyraq.db"
+    result = _run("db", "status", "--config", _config(tmp_path, f"sqlite:///{missing}"))
+    assert _code(result) == "database_missing"
+    assert "`shanyraq users add`" in str(result.exception)
+    assert not missing.parent.exists()
+
+    foreign = _foreign(tmp_path / "foreign.db")
+    result = _run("db", "status", "--config", _config(tmp_path, f"sqlite:///{foreign}"))
+    assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
+    assert "revision: none" in result.output and "no Shanyraq tables" in result.output
+
+    newer = _newer(tmp_path / "newer.db")
+    result = _run("db", "status", "--config", _config(tmp_path, newer))
+    assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
+    assert "which this version does not know" in result.output
+
+
+# --- db upgrade -----------------------------------------------------------------------------
+
+
+def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
+    tmp_path, database_url
+):
+    _log_before_0003(database_url, KEY.encode(), 3)  # at 0002; its head has no MAC
+    config = _config(tmp_path, database_url, auto_migrate=False)  # the explicit upgrade runs
+    head = _head()
+
+    upgraded = _run("db", "upgrade", "--config", config)
+
+    assert upgraded.exit_code == 0, upgraded.output
+    assert f"from migration 0002 to {head}" in upgraded.output
+    assert _revision(database_url) == head
+    entries = _entries(database_url)
+    assert [e.action for e in entries] == ["user_created"] * 3 + ["database_upgraded"]
+    assert entries[-1].details == {
+        "from_revision": "0002", "to_revision": head, "code_version": __version__,
+    }  # fmt: skip
+    verified = _run("audit", "verify", "--config", config)
+    assert verified.exit_code == 0, verified.output
+    assert "audit log intact: 4 entries" in verified.output
+    anchored = (tmp_path / "anchor.log").read_text()
+
+    again = _run("db", "upgrade", "--config", config)
+    assert again.exit_code == 0, again.output
+    assert f"nothing to do: the database is at migration {head} already" in again.output
+    assert len(_entries(database_url)) == 4
+    assert (tmp_path / "anchor.log").read_text() == anchored
+
+
+def test_upgrade_makes_no_database(tmp_path):
+    missing = tmp_path / "data" / "shanyraq.db"
+    result = _run("db", "upgrade", "--config", _config(tmp_path, ""))
+    assert _code(result) == "database_missing"
+    message = str(result.exception)
+    assert "`shanyraq users add`" in message and "`shanyraq serve`" in message
+    assert not missing.parent.exists()
+
+    foreign = _foreign(tmp_path / "foreign.db")
+    result = _run("db", "upgrade", "--config", _config(tmp_path, f"sqlite:///{foreign}"))
+    assert _code(result) == "database_missing" and "no Shanyraq tables" in str(result.exception)
+    with sqlite3.connect(foreign) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+    connection.close()
+
+
+def test_upgrade_without_the_key_changes_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
+    upgrade(url, OLD_REVISION)
+    result = _run("db", "upgrade", "--config", _config(tmp_path, url, key=False))
+    assert _code(result) == "signing_key_missing"
+    assert _revision(url) == OLD_REVISION
+    assert not (tmp_path / "data" / "secret_key").exists()
+
+
+def test_upgrade_refuses_a_database_of_newer_code(tmp_path):
+    url = _newer(tmp_path / "newer.db")
+    result = _run("db", "upgrade", "--config", _config(tmp_path, url))
+    assert _code(result) == "database_not_migrated"
+    assert "run the version that wrote it" in str(result.exception)
+    assert _revision(url) == "9999"
+
+
+# --- auto_migrate ---------------------------------------------------------------------------
+
+MIGRATING = {
+    "users add": ["users", "add", "bolat", "--role", "admin", "--password", PASSWORD],
+    "users set-password": ["users", "set-password", "amina", "--password", PASSWORD],
+    "rescore": ["rescore", "--model", "{model}", "--device", "cpu", "--no-progress"],
+}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model(tmp_path_factory.mktemp("models"))
+
+
+def _migrating(name: str, model: Path) -> list[str]:
+    return [arg.replace("{model}", str(model)) for arg in MIGRATING[name]]
+
+
+def _behind_with_an_account(tmp_path: Path) -> str:
+    """A database at OLD_REVISION holding an admin `amina`, as an older version left it."""
+    url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
+    added = _run("users", "add", "amina", "--role", "admin", "--password", PASSWORD,
+                 "--config", _config(tmp_path, url))  # fmt: skip
+    assert added.exit_code == 0, added.output
+    command.downgrade(alembic_config(url), OLD_REVISION)
+    return url
+
+
+@pytest.mark.parametrize("name", MIGRATING)
+def test_with_auto_migrate_off_only_db_upgrade_migrates(name, tmp_path, model):
+    url = _behind_with_an_account(tmp_path)
+    config = _config(tmp_path, url, auto_migrate=False)
+
+    refused = _run(*_migrating(name, model), "--config", config)
+
+    assert _code(refused) == "database_not_migrated", refused.output
+    assert "`shanyraq db upgrade`" in str(refused.exception)
+    assert _revision(url) == OLD_REVISION
+    assert len(_entries(url)) == 1  # nothing recorded
+    assert _run("db", "upgrade", "--config", config).exit_code == 0
+    done = _run(*_migrating(name, model), "--config", config)
+    assert done.exit_code == 0, done.output
+
+
+@pytest.mark.parametrize("name", MIGRATING)
+def test_with_auto_migrate_on_the_commands_migrate_as_before(name, tmp_path, model):
+    url = _behind_with_an_account(tmp_path)
+    done = _run(*_migrating(name, model), "--config", _config(tmp_path, url))
+    assert done.exit_code == 0, done.output
+    assert _revision(url) == _head()
+
+
+def test_with_auto_migrate_off_a_fresh_install_is_still_created(tmp_path):
+    """Making a new database at this version's schema is not upgrading one."""
+    url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
+    added = _run(*MIGRATING["users add"], "--config", _config(tmp_path, url, auto_migrate=False))
+    assert added.exit_code == 0, added.output
+    assert _revision(url) == _head()
+
+
+# --- build_services -------------------------------------------------------------------------
+
+
+def test_an_app_built_directly_seals_an_old_head(tmp_path, database_url):
+    """create_app without `serve` in front: the start-up migration seals the head too."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from tests.serving.helpers import make_settings
+
+    _log_before_0003(database_url, KEY.encode(), 2)
+    settings = make_settings(tmp_path, database_url, secret_key=KEY)
+    with TestClient(create_app(settings)):
+        pass
+    engine = make_engine(database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        mac = session.execute(select(AuditHead.mac)).scalar_one()
+        result = audit.verify(session, KEY.encode())
+    engine.dispose()
+    assert mac == audit.head_mac(KEY.encode(), seq=2, hash=_entries(database_url)[-1].hash)
+    assert result.ok, result.problems

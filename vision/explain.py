@@ -29,6 +29,12 @@ from vision.preprocess import to_input
 logger = logging.getLogger(__name__)
 
 _HEAD_INDEX = {"room": 0, "condition": 1, "signs": 2}
+# The overlay's colour scale: cividis runs from dark blue to yellow with its lightness rising
+# all the way, so more evidence reads as brighter even to a reader who cannot tell red from
+# green (JET's red and green ends look alike to many). Pages name it in their legend, and
+# cached overlays are kept apart per scale (serving.web.heatmaps.cache_path).
+OVERLAY_SCALE = "cividis"
+_COLOUR_MAPS = {"cividis": cv2.COLORMAP_CIVIDIS}
 _GRAD_CAM_LOCK = threading.Lock()  # hooks and eval() act on a shared model: one pass at a time
 
 
@@ -161,11 +167,11 @@ def heatmap(
 
 
 def overlay_png(rgb: np.ndarray, heat: np.ndarray, *, alpha: float = 0.45) -> bytes:
-    """The photo with the heat map blended over it (JET colours), encoded as PNG."""
+    """The photo with the heat map blended over it (OVERLAY_SCALE colours), encoded as PNG."""
     if heat.shape != rgb.shape[:2]:
         heat = cv2.resize(heat, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
     grey = (np.clip(heat, 0, 1) * 255).astype(np.uint8)
-    colours = cv2.applyColorMap(grey, cv2.COLORMAP_JET)
+    colours = cv2.applyColorMap(grey, _COLOUR_MAPS[OVERLAY_SCALE])
     bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
     # Weight by the heat itself so cold regions keep the photo's own colours.
     weight = (alpha * np.clip(heat, 0, 1))[..., None]

@@ -1,8 +1,9 @@
 """Heat-map evidence for the family page: Grad-CAM overlays from model.pt, cached on disk.
 
-A heat map is computed once per (model version, photo, head, label) and kept under
-`<data_dir>/heatmaps/`; later views read the PNG. Without model.pt (an ONNX-only artifact)
-there are no heat maps, and the page says so instead of showing anything invented.
+A heat map is computed once per (model version, colour scale, photo, head, label) and kept
+under `<data_dir>/heatmaps/`; later views read the PNG, and a change of scale (the page's
+legend names it) never serves an overlay drawn in the old one. Without model.pt (an ONNX-only
+artifact) there are no heat maps, and the page says so instead of showing anything invented.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from serving.errors import NotFoundError, UnavailableError
 from serving.state import Services
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
+from vision.explain import OVERLAY_SCALE
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,8 @@ def available(services: Services) -> bool:
 
 def cache_path(services: Services, *, sha256: str, sign: str) -> Path:
     version = _UNSAFE.sub("_", services.pipeline.model_version or "none")
-    return services.settings.data_dir / "heatmaps" / version / sha256[:2] / f"{sha256}-{sign}.png"
+    folder = services.settings.data_dir / "heatmaps" / version / OVERLAY_SCALE
+    return folder / sha256[:2] / f"{sha256}-{sign}.png"
 
 
 def _shrink(rgb: np.ndarray, short_side_px: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Plots of the oversight page, drawn on the server as PNG data URIs (matplotlib, no pyplot).
 
-Each plot comes with the same figures as a table on the page, so nothing is only in pixels.
-A figure object per call (not pyplot's global state) keeps concurrent requests apart.
+Each plot stands beside a table of the same figures on the page (templates/oversight.html),
+so nothing is only in pixels. A figure object per call (not pyplot's global state) keeps
+concurrent requests apart.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 BAR_COLOUR = "#1f4e79"
 REFERENCE_COLOUR = "#8a8a8a"
 LINE_COLOUR = "#b3261e"
+# Pixels per inch of the PNG: twice the size the page shows it at (500 x 260), so its text
+# stays sharp when the reader zooms to 200 %.
+SAVE_DPI = 200
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ def _figure(width_in: float = 5.0, height_in: float = 2.6) -> tuple[Any, Any]:
 
 def _encode(figure: Any) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", dpi=SAVE_DPI)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

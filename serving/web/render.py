@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import Request
@@ -23,6 +24,8 @@ from serving.web.session import (
     remember_csrf,
     remember_language,
 )
+from serving.web.session_clock import session_clock
+from serving.web.times import shown_time
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -58,6 +61,12 @@ def environment() -> jinja2.Environment:
     # Numbers in the reader's form: the page's translator `t` is in every page's context.
     env.filters["pct"] = jinja2.pass_context(lambda ctx, p: ctx["t"].percent(p))
     env.filters["fixed2"] = jinja2.pass_context(lambda ctx, x: ctx["t"].fixed(x, 2))
+    # A stored (UTC) time in the site's zone, in the reader's words: `{{ d.created_at|when }}`.
+    env.filters["when"] = jinja2.pass_context(
+        lambda ctx, value, seconds=False: shown_time(
+            value, t=ctx["t"], zone=ctx["time_zone"], seconds=seconds
+        )
+    )
     return env
 
 
@@ -109,6 +118,12 @@ def here(request: Request, **query: str) -> str:
     return _address(path, [*kept, *query.items()])
 
 
+def _time_zone(request: Request) -> ZoneInfo:
+    """The zone times are shown in: the site's setting (UTC before the services start)."""
+    services = getattr(request.app.state, "services", None)
+    return services.settings.display_zone if services is not None else ZoneInfo("UTC")
+
+
 def render(
     request: Request,
     template: str,
@@ -117,7 +132,11 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    """The page as HTML, in the reader's language, with the CSRF token and safe headers."""
+    """The page as HTML, in the reader's language, with the CSRF token and safe headers.
+
+    `status_code` is in the page's context too: an answer of 400 or more (an error page, a
+    refused form) has a title that starts with "Error: " in the reader's language.
+    """
     language = page_language(request)
     t = translator(language)
     html = (
@@ -136,6 +155,9 @@ def render(
             unsent=request.method == "GET" and request.query_params.get(UNSENT) == "1",
             user=user,
             csrf=csrf_token(request),
+            session_clock=session_clock(request),  # the session warning's (base.html)
+            status_code=status_code,
+            time_zone=_time_zone(request),
             **context,
         )
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 
 from serving.api.routes import photos as api_photos
-from serving.web.routes import auth, families, oversight, photos, upload
+from serving.web.routes import auth, families, oversight, photos, session_keepalive, upload
 from serving.web.session import PREFIX
 
 ROUTERS: list[APIRouter] = [
@@ -16,6 +16,7 @@ ROUTERS: list[APIRouter] = [
     photos.router,
     upload.router,
     oversight.router,
+    session_keepalive.router,
 ]
 
 

@@ -51,6 +51,17 @@ PASSWORD_REFUSALS = {
 }
 PASSWORD_MISMATCH = "password.mismatch"
 
+# The form's fields (their ids), and the ones each refusal is about: marked invalid, described
+# by the reason, the first one focused. Passwords are never filled in again.
+CURRENT_FIELD, NEW_FIELD, AGAIN_FIELD = "current-password", "new-password", "new-password-again"
+PASSWORD_FIELDS = {
+    CurrentPasswordError.code: (CURRENT_FIELD,),
+    RateLimitedError.code: (CURRENT_FIELD,),
+    PasswordWeakError.code: (NEW_FIELD,),
+    PasswordUnchangedError.code: (NEW_FIELD,),
+}
+MISMATCH_FIELDS = (NEW_FIELD, AGAIN_FIELD)
+
 
 # The longest address the sign-in form's `next` field takes (serving.web.errors keeps to it).
 NEXT_MAX_CHARS = 512
@@ -142,10 +153,12 @@ def change_password(
     """Change the password through the API's route (checks, limit and audit included).
 
     Every other session of the account ends; this one goes on with the fresh token. A
-    refusal shows the form again, empty, with the reason.
+    refusal shows the form again, empty, with the reason tied to the field it is about.
     """
     if new_password != new_password_again:
-        return _password_form(request, user, status_code=422, error=PASSWORD_MISMATCH)
+        return _password_form(
+            request, user, status_code=422, error=PASSWORD_MISMATCH, error_fields=MISMATCH_FIELDS
+        )
     body = PasswordChange(current_password=current_password, new_password=new_password)
     try:
         token = api_auth.change_own_password(session, services, user, body)
@@ -155,7 +168,10 @@ def change_password(
         text = PASSWORD_REFUSALS[refused.code]
         if isinstance(refused, PasswordWeakError):  # which part of the rule: its own text
             text = f"password.{refused.reason}"
-        return _password_form(request, user, status_code=refused.http_status, error=text)
+        return _password_form(
+            request, user, status_code=refused.http_status, error=text,
+            error_fields=PASSWORD_FIELDS[refused.code],
+        )  # fmt: skip
     response = RedirectResponse(f"{PREFIX}/password?changed=1", status_code=303)
     set_session(response, request, token=token.access_token)  # a new token: a new CSRF token
     return response
@@ -167,10 +183,12 @@ def _password_form(
     *,
     status_code: int = 200,
     error: str | None = None,
+    error_fields: tuple[str, ...] = (),
     changed: bool = False,
 ) -> Response:
     return render(
         request, "password.html", user=user, status_code=status_code, error=error,
+        error_fields=error_fields, focus=(error_fields or (CURRENT_FIELD,))[0],
         changed=changed, min_chars=PASSWORD_MIN_CHARS,
     )  # fmt: skip
 

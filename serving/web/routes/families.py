@@ -37,6 +37,7 @@ from welfare.criteria import get_welfare_config
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 LIST_READERS = ("commission", "admin")
+RECORDED_ANCHOR = "decision-recorded"  # the confirmation's id on the family page
 
 
 def _levels() -> list[int]:
@@ -139,6 +140,7 @@ def _family_response(
         details={"assessment_id": view.assessment.id},
     )
     session.commit()
+    decided_id = request.query_params.get("decided")
     return render(
         request,
         "family.html",
@@ -150,7 +152,10 @@ def _family_response(
         error=_refusal_text(translator(page_language(request)), refused) if refused else None,
         error_field=DECISION_REFUSALS[refused.refusal] if refused else None,
         form=form or {},
-        decided_id=request.query_params.get("decided"),
+        decided_id=decided_id,
+        # The decision just recorded (the redirect's `decided`), named where the member lands.
+        recorded=next((d for d, _ in view.decisions if str(d.id) == decided_id), None),
+        recorded_anchor=RECORDED_ANCHOR,
     )
 
 
@@ -210,6 +215,7 @@ def decide(
         )
     session.commit()
     services.metrics.overrides.labels(decision.kind).inc()
+    # Lands on the confirmation itself (focusable), at the top of the decision section.
     return RedirectResponse(
-        f"{PREFIX}/families/{family.id}?decided={decision.id}#decision", status_code=303
+        f"{PREFIX}/families/{family.id}?decided={decision.id}#{RECORDED_ANCHOR}", status_code=303
     )

@@ -37,15 +37,18 @@ def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, ti
     return bar_plot(labels, values, title=title, ylabel=t("oversight.override_rate"), alt=alt)
 
 
-def _override_plots(t: Translator, stats: dict[str, Any]) -> list[Plot]:
+def _override_plots(t: Translator, stats: dict[str, Any]) -> dict[str, Plot]:
+    """By level, region and reason: each shown beside the table of its figures."""
     by_reason = stats["by_reason"]
     reason_labels = [t.label("reason_code", k) for k in by_reason]
     title = t("oversight.by_reason")
     counts = [f"{k}: {v}" for k, v in zip(reason_labels, by_reason.values(), strict=True)]
-    return [
-        _rate_plot(t, stats["by_level"], kind="level_short", title=t("oversight.by_level")),
-        _rate_plot(t, stats["by_region"], kind="region", title=t("oversight.by_region")),
-        bar_plot(
+    return {
+        "level": _rate_plot(
+            t, stats["by_level"], kind="level_short", title=t("oversight.by_level")
+        ),
+        "region": _rate_plot(t, stats["by_region"], kind="region", title=t("oversight.by_region")),
+        "reason": bar_plot(
             reason_labels,
             list(by_reason.values()),
             title=title,
@@ -53,7 +56,7 @@ def _override_plots(t: Translator, stats: dict[str, Any]) -> list[Plot]:
             ylim=None,
             alt=_alt(t, title, counts),
         ),
-    ]
+    }
 
 
 def _fairness_plots(t: Translator, fairness: dict[str, Any]) -> dict[str, Plot]:
@@ -68,14 +71,30 @@ def _fairness_plots(t: Translator, fairness: dict[str, Any]) -> dict[str, Plot]:
     }
 
 
-def _drift_plots(t: Translator, drift: dict[str, Any]) -> dict[str, Plot]:
-    plots = {}
+DriftRow = tuple[str, float, float]
+
+
+def _drift_rows(t: Translator, drift: dict[str, Any]) -> dict[str, list[DriftRow]]:
+    """Per head, each value's label with its reference and current share: plot and table."""
+    rows = {}
     for head, block in drift["heads"].items():
         keys = sorted(set(block["reference"]) | set(block["current"]))
         kind = "room" if head == "room" else "condition"
-        labels = [t.label(kind, k) for k in keys]
-        reference = [block["reference"].get(k, 0.0) for k in keys]
-        current = [block["current"].get(k, 0.0) for k in keys]
+        rows[head] = [
+            (t.label(kind, k), block["reference"].get(k, 0.0), block["current"].get(k, 0.0))
+            for k in keys
+        ]
+    return rows
+
+
+def _drift_plots(
+    t: Translator, drift: dict[str, Any], rows: dict[str, list[DriftRow]]
+) -> dict[str, Plot]:
+    plots = {}
+    for head, block in drift["heads"].items():
+        labels = [label for label, _, _ in rows[head]]
+        reference = [r for _, r, _ in rows[head]]
+        current = [c for _, _, c in rows[head]]
         title = t("oversight.drift_of", head=t.label("head", head))
         shares = [
             t("oversight.drift_share", label=label, reference=t.percent(r), current=t.percent(c))
@@ -114,6 +133,7 @@ def oversight(
     )
     record_view(session, services, user, page="oversight")
     session.commit()
+    drift_rows = _drift_rows(t, drift)
     return render(
         request,
         "oversight.html",
@@ -123,21 +143,32 @@ def oversight(
         drift=drift,
         override_plots=_override_plots(t, stats),
         fairness_plots=_fairness_plots(t, fairness),
-        drift_plots=_drift_plots(t, drift),
+        drift_rows=drift_rows,
+        drift_plots=_drift_plots(t, drift, drift_rows),
         psi_alert=drift["alert_psi"],
         psi_alert_shown=_threshold(t, drift["alert_psi"]),
     )
+
+
+def _in_scope(statement: Any, user: CurrentUser) -> Any:
+    """A regional admin sees what people of the region did; a national admin everything."""
+    if user.region is None:
+        return statement
+    return statement.join(User, User.username == AuditEntry.actor).where(User.region == user.region)
 
 
 def _audit_rows(session: Any, user: CurrentUser, action: str) -> list[AuditEntry]:
     statement = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(AUDIT_ROWS)
     if action:
         statement = statement.where(AuditEntry.action == action)
-    if user.region is not None:  # a regional admin sees what people of the region did
-        statement = statement.join(User, User.username == AuditEntry.actor).where(
-            User.region == user.region
-        )
-    return list(session.execute(statement).scalars())
+    return list(session.execute(_in_scope(statement, user)).scalars())
+
+
+def _known_actions(session: Any, user: CurrentUser, t: Translator) -> list[tuple[str, str]]:
+    """The actions the admin's log holds, as (code, label in the reader's words), by label."""
+    statement = _in_scope(select(AuditEntry.action).distinct(), user)
+    codes = session.execute(statement).scalars()
+    return sorted(((code, t.label("audit_action", code)) for code in codes), key=lambda a: a[1])
 
 
 @router.get("/audit", **policy(*ADMINS))
@@ -147,19 +178,24 @@ def audit_log(
     services: ServicesDep,
     session: SessionDep,
     action: str = Query("", max_length=64),
+    code: str = Query("", max_length=64),
     verify: bool = False,
 ) -> Response:
     """The newest audit entries (filter by action); optionally the whole chain verified.
 
-    Verifying is for national admins only, as `/audit/verify` is: the chain spans every
-    region. A regional admin's page offers no verification and ignores `verify`.
+    The action is chosen from the ones the log holds (`action`, with translated labels) or
+    typed as a code (`code`, which wins). Verifying is for national admins only, as
+    `/audit/verify` is: the chain spans every region. A regional admin's page offers no
+    verification and ignores `verify`.
     """
+    action = code.strip() or action
     rows = _audit_rows(session, user, action)
+    actions = _known_actions(session, user, translator(page_language(request)))
     may_verify = user.region is None
     checked = audit.verify(session, services.signing_key) if verify and may_verify else None
     record_view(session, services, user, page="audit", details={"action": action or None})
     session.commit()
     return render(
-        request, "audit.html", user=user, rows=rows, action=action, checked=checked,
-        may_verify=may_verify,
+        request, "audit.html", user=user, rows=rows, action=action, actions=actions,
+        known=action in dict(actions), checked=checked, may_verify=may_verify,
     )  # fmt: skip

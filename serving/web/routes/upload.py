@@ -26,9 +26,11 @@ from serving.api.deps import (
 )
 from serving.api.routes import photos as api_photos
 from serving.db.models import Family
+from serving.state import Services
 from serving.web.deps import form_policy, record_view
 from serving.web.render import render
 from serving.web.session import PREFIX
+from serving.web.session_clock import tell_session_clock
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
 
@@ -50,6 +52,29 @@ def _families(session: Session, user: CurrentUser) -> list[tuple[str, str]]:
     return [(f.id, f.settlement) for f in session.execute(statement).scalars()]
 
 
+def _upload_page(
+    request: Request,
+    user: CurrentUser,
+    session: Session,
+    services: Services,
+    *,
+    selected: str,
+    results: list[UploadResult],
+) -> Response:
+    """The upload page; its form tells the script the body limit, so a photo over it is
+    reported at once instead of sent."""
+    return render(
+        request,
+        "upload.html",
+        user=user,
+        families=_families(session, user),
+        selected=selected,
+        rooms=get_taxonomy().room_names,
+        max_bytes=services.settings.max_body_bytes,
+        results=results,
+    )
+
+
 @router.get("/upload", **policy(*api_photos.UPLOADERS))
 def upload_page(
     request: Request,
@@ -60,15 +85,7 @@ def upload_page(
 ) -> Response:
     record_view(session, services, user, page="upload")
     session.commit()
-    return render(
-        request,
-        "upload.html",
-        user=user,
-        families=_families(session, user),
-        selected=family,
-        rooms=get_taxonomy().room_names,
-        results=[],
-    )
+    return _upload_page(request, user, session, services, selected=family, results=[])
 
 
 @router.post("/upload", **form_policy(*api_photos.UPLOADERS))
@@ -100,13 +117,7 @@ async def upload(
         except ShanyraqError as exc:  # this photo is refused; the others still go through
             results.append(UploadResult(name, None, exc.code, exc.message))
     if request.headers.get(FRAGMENT_HEADER) == "fetch":
-        return render(request, "_upload_results.html", user=user, results=results)
-    return render(
-        request,
-        "upload.html",
-        user=user,
-        families=_families(session, user),
-        selected=family_id,
-        rooms=get_taxonomy().room_names,
-        results=results,
-    )
+        fragment = render(request, "_upload_results.html", user=user, results=results)
+        tell_session_clock(fragment, request)  # the page's session warning learns of a renewal
+        return fragment
+    return _upload_page(request, user, session, services, selected=family_id, results=results)

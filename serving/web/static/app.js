@@ -21,7 +21,11 @@ function setupHeatmaps() {
       if (!img.dataset.originalAlt) { img.dataset.originalAlt = img.alt; }
       button.setAttribute("aria-pressed", "true");
       status.textContent = status.dataset.loading;
-      img.onload = function () { status.textContent = button.dataset.alt; img.onload = null; };
+      img.onload = function () {
+        status.textContent = button.dataset.shown || button.dataset.alt;  // short: the alt explains
+        img.onload = null;
+        revealImage(img, button);  // again: the status text above the button has grown
+      };
       img.onerror = function () {
         status.textContent = status.dataset.failed;
         button.setAttribute("aria-pressed", "false");
@@ -30,8 +34,18 @@ function setupHeatmaps() {
       };
       img.alt = button.dataset.alt;
       img.src = button.dataset.heatmap;
+      revealImage(img, button);
     });
   });
+}
+
+/* A heat map turned on from a button below its photo: scroll the photo back into view, as
+   far as the pressed button (which keeps focus) stays in view; the button first. */
+function revealImage(img, button) {
+  var margin = 8;
+  var above = margin - img.getBoundingClientRect().top;  // the photo hidden above by
+  var below = button.getBoundingClientRect().bottom - (window.innerHeight - margin);
+  if (below > 0) { window.scrollBy(0, below); } else if (above > 0) { window.scrollBy(0, -Math.min(above, -below)); }
 }
 
 /* The decision form's draft: kept in this tab's sessionStorage when the form is sent, so a
@@ -107,6 +121,8 @@ function setupDecisionForm() {
     fields.disabled = !isOverride;
     reason.required = isOverride;
   }
+  var note = document.getElementById("decision-draft");  // a live region: present while empty
+  if (note && !note.textContent) { note.hidden = false; }
   var draft = takeDraft(form);
   if (draft && !form.dataset.recorded && !document.getElementById("decision-error")) {
     restoreDraft(form, draft);
@@ -124,54 +140,229 @@ function setupSignOut() {
   });
 }
 
+/* The upload form, one photo per request so each gets its verdict at once. Every photo of a
+   run ends with a card in the results, in the order chosen: the server's verdict, or, when it
+   was not filed (no connection, too large, refused), its file name and why, as an alert that
+   stays. The run ends with a summary in the status region, which takes focus; photos that
+   could not be sent stay chosen, to be sent again. */
+function resultCard(name, message) {
+  var card = document.createElement("article");
+  card.className = "result result-fail";
+  card.dataset.outcome = "refused";
+  var heading = document.createElement("h3");
+  heading.textContent = name;
+  var alert = document.createElement("p");
+  alert.className = "error";
+  alert.setAttribute("role", "alert");
+  alert.textContent = message;
+  card.append(heading, alert);
+  return card;
+}
+
+/* The cards of one photo's answer: the server's verdicts, never the rest of its page. */
+async function answerCards(response, name, form) {
+  if (response.status === 413) { return [resultCard(name, form.dataset.tooLarge)]; }
+  var holder = document.createElement("div");
+  if ((response.headers.get("content-type") || "").indexOf("html") >= 0) {
+    holder.innerHTML = await response.text();
+  }
+  var cards = response.ok ? Array.from(holder.querySelectorAll("article.result")) : [];
+  if (cards.length) { return cards; }
+  var why = holder.querySelector("main h1 + p");  // an error page: its help, in the reader's words
+  return [resultCard(name, form.dataset.refused + (why ? " " + why.textContent.trim() : ""))];
+}
+
+function keepChosen(input, files) {
+  try {
+    var chosen = new DataTransfer();
+    files.forEach(function (file) { chosen.items.add(file); });
+    input.files = chosen.files;
+  } catch (error) { input.value = ""; }  // a browser that cannot: they are chosen again by hand
+}
+
 function setupUpload() {
   var form = document.getElementById("upload-form");
   if (!form || !window.fetch || !window.FormData) { return; }
   var input = form.querySelector("#files");
   var progress = document.getElementById("upload-progress");
   var results = document.getElementById("upload-results");
-  var first = true;
+  var button = form.querySelector("button[type=submit]");
+  var maxBytes = Number(form.dataset.maxBytes) || Infinity;
+  var busy = false;
   form.addEventListener("submit", async function (event) {
+    if (busy) { event.preventDefault(); return; }
     if (!form.checkValidity()) { return; }
     event.preventDefault();
+    busy = true;
+    button.setAttribute("aria-disabled", "true");  // stays focusable: focus is not lost
     var files = Array.from(input.files);
-    var button = form.querySelector("button[type=submit]");
-    button.disabled = true;
+    var unsent = [];
+    var last = null;  // this run's latest card: the next goes after it
+    var count = { usable: 0, retake: 0, refused: 0 };
+    var none = document.getElementById("upload-none");
+    if (none) { none.remove(); }
+    function add(cards) {
+      cards.forEach(function (card) {
+        if (last) { last.after(card); } else { results.prepend(card); }
+        last = card;
+        count[card.dataset.outcome] = (count[card.dataset.outcome] || 0) + 1;
+      });
+    }
     for (var i = 0; i < files.length; i++) {
+      var name = files[i].name;
       progress.textContent = form.dataset.sending.replace("{n}", i + 1).replace("{total}", files.length);
+      if (files[i].size >= maxBytes) { add([resultCard(name, form.dataset.tooLarge)]); continue; }
       var data = new FormData(form);
       data.delete("files");
-      data.append("files", files[i], files[i].name);
-      var html;
+      data.append("files", files[i], name);
+      var response;
       try {
-        var response = await fetch(form.action, {
+        response = await fetch(form.action, {
           method: "POST", body: data, credentials: "same-origin",
           headers: { "X-Requested-With": "fetch" }
         });
-        if (response.redirected) {
-          html = "<p class=\"error\" role=\"alert\"></p>";
-          progress.textContent = form.dataset.signedOut;
-          window.location.assign(response.url);
-          return;
-        }
-        html = await response.text();
-        if (!response.ok && response.headers.get("content-type").indexOf("html") < 0) {
-          throw new Error(String(response.status));
-        }
       } catch (error) {
-        progress.textContent = form.dataset.failed;
+        unsent.push(files[i]);
+        add([resultCard(name, form.dataset.failed)]);
         continue;
       }
-      if (first) { results.innerHTML = ""; first = false; }
-      var holder = document.createElement("div");
-      holder.innerHTML = html;
-      var card = holder.querySelector("article") || holder.querySelector("main") || holder;
-      results.prepend(card);
+      if (response.redirected) {  // the session ended: sign in, then back to this page
+        progress.textContent = form.dataset.signedOut;
+        window.location.assign(response.url);
+        return;
+      }
+      tellSessionClock(response);
+      add(await answerCards(response, name, form));
     }
-    progress.textContent = "";
-    button.disabled = false;
-    input.value = "";
+    var summary = form.dataset.summary.replace("{total}", files.length)
+      .replace("{usable}", count.usable).replace("{retake}", count.retake)
+      .replace("{failed}", files.length - count.usable - count.retake);
+    keepChosen(input, unsent);
+    progress.textContent = unsent.length ? summary + " " + form.dataset.retry : summary;
+    progress.focus();
+    button.removeAttribute("aria-disabled");
+    busy = false;
   });
+}
+
+/* The session warning (WCAG 2.2.1 Timing Adjustable). A session ends when its token does
+   unless a page is used; shortly before, a dialog offers to stay signed in (a request that
+   renews the session and records nothing), or, once the session is at its bound after
+   sign-in, says it cannot be extended; when it has ended, it says so and links to sign-in.
+   The page has the times as seconds from its answer. Tabs of this browser share the session,
+   so each tells the others the latest end it learnt (localStorage). */
+var SESSION_END_KEY = "shanyraq.session-end";
+
+/* An answer this page fetched renewed the session, maybe: its clock moves the warning. */
+function tellSessionClock(response) {
+  var clock = response.headers.get("X-Session-Clock");
+  if (clock) { document.dispatchEvent(new CustomEvent("shanyraq:session-clock", { detail: clock })); }
+}
+
+function clockTime(ms) {
+  return new Date(ms).toLocaleTimeString(document.documentElement.lang || undefined,
+    { hour: "2-digit", minute: "2-digit" });
+}
+
+function setupSessionWarning() {
+  var dialog = document.getElementById("session-warning");
+  if (!dialog || typeof dialog.showModal !== "function") { return; }
+  var title = document.getElementById("session-warning-title");
+  var text = document.getElementById("session-warning-text");
+  var stay = document.getElementById("session-stay");
+  var signIn = document.getElementById("session-sign-in");
+  var status = document.getElementById("session-status");
+  var warningTitle = title.textContent;
+  var session = { ends: 0, warnBefore: 0, final: false };
+  var shown = "";  // what the dialog says: "", "warning", "closed" (the warning) or "ended"
+  var timer = null;
+
+  function learn(clock, at) {  // clock: the server's {ends_in_s, warn_before_s, final}
+    session = {
+      ends: at + clock.ends_in_s * 1000, warnBefore: clock.warn_before_s * 1000,
+      final: Boolean(clock.final)
+    };
+    try { localStorage.setItem(SESSION_END_KEY, JSON.stringify(session)); } catch (error) { /* not shared */ }
+  }
+  function show(kind) {
+    if (shown === kind) { return; }
+    shown = kind;
+    var ended = kind === "ended";
+    title.textContent = ended ? dialog.dataset.endedTitle : warningTitle;
+    if (ended) {
+      text.textContent = dialog.dataset.ended;
+      signIn.href = dialog.dataset.signIn + "?next=" +
+        encodeURIComponent(window.location.pathname + window.location.search);
+    } else {
+      text.textContent = (session.final ? dialog.dataset.finalText : dialog.dataset.warning)
+        .replace("{time}", clockTime(session.ends));
+    }
+    stay.hidden = ended || session.final;
+    signIn.hidden = !ended;
+    if (!dialog.open) { dialog.showModal(); }
+    (ended ? signIn : stay.hidden ? document.getElementById("session-close") : stay).focus();
+  }
+  function check() {
+    clearTimeout(timer);
+    var left = session.ends - Date.now();
+    if (left <= 0) { show("ended"); return; }
+    if (left <= session.warnBefore && shown === "") { show("warning"); }
+    var next = left > session.warnBefore ? left - session.warnBefore : left;
+    timer = setTimeout(check, Math.min(next, 60000));  // checked again at least each minute
+  }
+  function renewed() {  // the session's end moved on: no warning until the new one is near
+    if (dialog.open) { dialog.close(); }
+    shown = "";
+    check();
+  }
+
+  learn({
+    ends_in_s: Number(dialog.dataset.endsIn), warn_before_s: Number(dialog.dataset.warnBefore),
+    final: dialog.dataset.final === "true"
+  }, Date.now());
+  dialog.addEventListener("cancel", function () { if (shown === "warning") { shown = "closed"; } });
+  document.getElementById("session-close").addEventListener("click", function () {
+    if (shown === "warning") { shown = "closed"; }  // not again until it has ended
+    dialog.close();
+  });
+  stay.addEventListener("click", async function () {
+    var response;
+    try {
+      response = await fetch(dialog.dataset.keepalive, {
+        credentials: "same-origin", headers: { "Accept": "application/json" }
+      });
+    } catch (error) {
+      text.textContent = dialog.dataset.failed;
+      return;
+    }
+    if (response.redirected || !response.ok) {  // signed out meanwhile: it has ended
+      if (response.redirected || response.status === 401 || response.status === 403) {
+        session.ends = Date.now();
+        show("ended");
+      } else {
+        text.textContent = dialog.dataset.failed;
+      }
+      return;
+    }
+    learn(await response.json(), Date.now());
+    renewed();
+    status.textContent = status.dataset.renewed.replace("{time}", clockTime(session.ends));
+  });
+  window.addEventListener("storage", function (event) {
+    if (event.key !== SESSION_END_KEY || !event.newValue) { return; }
+    var other;
+    try { other = JSON.parse(event.newValue); } catch (error) { return; }
+    if (other && other.ends > session.ends) {  // another tab renewed the session
+      session = other;
+      renewed();
+    }
+  });
+  document.addEventListener("shanyraq:session-clock", function (event) {
+    try { learn(JSON.parse(event.detail), Date.now()); } catch (error) { return; }
+    renewed();
+  });
+  document.addEventListener("visibilitychange", check);  // timers sleep in hidden tabs
+  check();
 }
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -179,4 +370,5 @@ document.addEventListener("DOMContentLoaded", function () {
   setupDecisionForm();
   setupSignOut();
   setupUpload();
+  setupSessionWarning();
 });

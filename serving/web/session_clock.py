@@ -1,0 +1,71 @@
+"""The session clock a page carries: when its session ends unless used again, and whether
+it can still be extended, so the page warns shortly before (WCAG 2.2.1 Timing Adjustable).
+
+The answer's session cookie may be renewed on its way out (`session.renewal`, by
+`CookieAuth`), so the end told is the renewed token's when a renewal is due: the one this
+answer will carry. Times go to the page as seconds from now, so the reader's clock may be off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+from fastapi import Request, Response
+
+from serving.api.deps import accepted_claims
+from serving.core.security import decode_token
+from serving.state import Services
+from serving.web.session import SESSION_COOKIE, renewal
+
+# The clock of an answer a page's script fetched (JSON): a renewal it carried moves the warning.
+CLOCK_HEADER = "X-Session-Clock"
+
+
+@dataclass(frozen=True)
+class SessionClock:
+    ends_in_s: int  # until the session's token (after this answer) expires
+    warn_before_s: int  # how long before that end the page warns
+    final: bool  # the session is at its bound (session_max_hours): it cannot be extended
+
+
+def _cookie_session(request: Request) -> bool:
+    """Whether the sign-in check ran on the session cookie (the token a renewal replaces),
+    not on a bearer header sent with the request."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (
+        scheme.lower() == "bearer" and bool(token) and token == request.cookies.get(SESSION_COOKIE)
+    )
+
+
+def session_clock(request: Request, *, now: float | None = None) -> SessionClock | None:
+    """This answer's session clock; None where no session was accepted (sign-in page)."""
+    claims = accepted_claims(request)
+    if claims is None:
+        return None
+    services: Services = request.app.state.services
+    now = time.time() if now is None else now
+    if _cookie_session(request):
+        token = renewal(claims, services.settings, key=services.signing_key, now=now)
+        if token is not None:
+            claims = decode_token(token, key=services.signing_key)
+    # Final: even a use just before its end would get the session no later token.
+    last_use = claims.expires_at - 1
+    final = renewal(claims, services.settings, key=services.signing_key, now=last_use) is None
+    # A renewal is due only past half the token's life: warn no earlier, or "Stay signed in"
+    # would renew nothing.
+    half_life_s = (claims.expires_at - claims.issued_at) / 2
+    warn_before_s = min(services.settings.session_warning_seconds, half_life_s - 1)
+    return SessionClock(
+        ends_in_s=max(0, int(claims.expires_at - now)),
+        warn_before_s=max(0, int(warn_before_s)),
+        final=final,
+    )
+
+
+def tell_session_clock(response: Response, request: Request) -> None:
+    """Put this answer's session clock in its `CLOCK_HEADER`, for the script that fetched it."""
+    clock = session_clock(request)
+    if clock is not None:
+        response.headers[CLOCK_HEADER] = json.dumps(asdict(clock))

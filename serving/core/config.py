@@ -6,7 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
@@ -70,25 +70,21 @@ class ServingSettings(EnvOverYamlSettings):
     # The longest a page session lasts from its sign-in, however active (renewals stop
     # there). A site's serving.yaml without this key gets the shipped value.
     session_max_hours: float = Field(
-        default_factory=lambda: float(
-            read_yaml(default_configs_dir() / "serving.yaml")["session_max_hours"]
-        ),
+        default_factory=lambda: float(_shipped("session_max_hours")),
         gt=0,
         description="Hours after sign-in when a page session ends, even if in use.",
     )
     # How long before a page session ends its pages warn and offer to stay signed in (WCAG
     # 2.2.1: at least 20 s). A site's serving.yaml without this key gets the shipped value.
     session_warning_seconds: float = Field(
-        default_factory=lambda: float(
-            read_yaml(default_configs_dir() / "serving.yaml")["session_warning_seconds"]
-        ),
+        default_factory=lambda: float(_shipped("session_warning_seconds")),
         ge=20,
         description="Seconds before a page session ends when its pages warn and offer to extend.",
     )
     # Whether the pages' cookies carry Secure. A site's serving.yaml without this key gets the
     # shipped value (one source of truth).
     secure_cookies: Literal["auto", "always", "never"] = Field(
-        default_factory=lambda: read_yaml(default_configs_dir() / "serving.yaml")["secure_cookies"],
+        default_factory=lambda: _shipped("secure_cookies"),
         validate_default=True,
         description=(
             "Secure flag of the pages' cookies: auto (when the request's scheme is https), "
@@ -110,22 +106,18 @@ class ServingSettings(EnvOverYamlSettings):
     audit_anchor_file: Path | None = None
     # A site's serving.yaml without this key gets the shipped list (one source of truth).
     override_reasons: list[str] = Field(
-        default_factory=lambda: _shipped("override_reasons"), min_length=1
+        default_factory=lambda: [str(item) for item in _shipped("override_reasons")], min_length=1
     )
     # The same for the drift report's alert threshold.
     drift_alert_psi: float = Field(
-        default_factory=lambda: float(
-            read_yaml(default_configs_dir() / "serving.yaml")["drift_alert_psi"]
-        ),
+        default_factory=lambda: float(_shipped("drift_alert_psi")),
         gt=0,
         description="PSI above which the drift report flags a head.",
     )
     # The time zone the pages show times in (stored times stay UTC). The same for a site's
     # serving.yaml without this key: the shipped value.
     display_timezone: str = Field(
-        default_factory=lambda: str(
-            read_yaml(default_configs_dir() / "serving.yaml")["display_timezone"]
-        ),
+        default_factory=lambda: str(_shipped("display_timezone")),
         validate_default=True,
         description="IANA time zone of the times on the pages, e.g. Asia/Almaty or UTC.",
     )
@@ -185,9 +177,10 @@ class ServingSettings(EnvOverYamlSettings):
         return key.encode()
 
 
-def _shipped(key: str) -> list[str]:
-    data = read_yaml(default_configs_dir() / "serving.yaml")
-    return [str(item) for item in data[key]]
+def _shipped(key: str) -> Any:
+    """The shipped configs/serving.yaml's value of `key`: the default of a setting a site's
+    serving.yaml leaves out (one source of truth)."""
+    return read_yaml(default_configs_dir() / "serving.yaml")[key]
 
 
 def load_serving_settings(path: Path | None = None, **overrides: object) -> ServingSettings:

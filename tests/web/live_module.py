@@ -40,7 +40,11 @@ def live_server(root: Path, *, models: bool = False, **overrides: Any) -> Iterat
 
 def signed_in_page(context: Any, server: live.LiveServer, username: str) -> Any:
     """A new page of `context`, signed in as `username` through the sign-in form."""
-    page = context.new_page()
+    return sign_in(context.new_page(), server, username)
+
+
+def sign_in(page: Any, server: live.LiveServer, username: str) -> Any:
+    """`page`, signed in as `username` through the sign-in form (the keyboard submits it)."""
     page.goto(f"{server.url}/ui/login")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)

@@ -16,6 +16,7 @@ import pytest
 
 from tests.serving.helpers import PASSWORD, ROOT, make_settings, small_fusion_model
 from tests.web import live
+from tests.web.live_module import sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -80,13 +81,7 @@ def signed_in(browser: Any, server: live.LiveServer) -> Iterator[Callable[..., A
                 else None
             ),
         )
-        page.goto(f"{server.url}/ui/login")
-        page.fill("#username", username)
-        page.fill("#password", PASSWORD)
-        page.press("#password", "Enter")
-        page.wait_for_load_state()
-        assert "/ui/login" not in page.url, f"{username} could not sign in"
-        return page
+        return sign_in(page, server, username)
 
     yield factory
     for context in contexts:

@@ -69,7 +69,9 @@ def condition_from(
     """The card's rule: base - wear_weight * wear + sum(sign weights) + noise, rounded, clipped."""
     rule = config.condition
     raw = rule.base - rule.wear_weight * wear + noise
-    raw += sum(rule.sign_weights[s] for s in signs)
+    # fsum: the exact sum, whatever order the set yields its signs in (a plain sum's last bit
+    # follows the set's hash order, which differs between processes, and flipped grades at .5).
+    raw += math.fsum(rule.sign_weights[s] for s in signs)
     values = taxonomy.condition_values
     return int(min(max(round(raw), values[0]), values[-1]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -87,3 +88,31 @@ def test_styles_are_spread_and_independent_of_signs(plan):
         for k in range(config.photos.n_styles)
     ]
     assert max(rates) - min(rates) < 0.3  # no style is a stand-in for a sign
+
+
+def test_the_grade_does_not_depend_on_the_order_the_signs_come_in():
+    """A set yields its signs in hash order, which differs between processes: a plain float sum
+    of their weights can differ in its last bit and flip a grade that lands on .5."""
+    import itertools
+
+    from shanyraq.taxonomy import get_taxonomy
+    from training.synth.config import get_synth_config
+    from training.synth.spec import condition_from
+
+    config, taxonomy = get_synth_config(), get_taxonomy()
+    weights = config.condition.sign_weights
+    orders_differ = 0
+    for signs in itertools.combinations(sorted(weights), 3):
+        orders = list(itertools.permutations(signs))
+        if len({sum(weights[s] for s in order) for order in orders}) == 1:
+            continue  # every order sums alike: nothing to tell apart here
+        orders_differ += 1
+        # Noise that puts the raw grade on a .5 boundary: base + noise + signs = k + 0.5.
+        total = sum(weights[s] for s in signs)
+        boundary = round(config.condition.base + total) + 0.5
+        noise = boundary - config.condition.base - total
+        for step in range(-4, 5):
+            shifted = noise + step * math.ulp(noise)
+            grades = {condition_from(config, order, 0.0, shifted, taxonomy) for order in orders}  # type: ignore[arg-type]
+            assert len(grades) == 1, (signs, shifted, grades)
+    assert orders_differ, "no sign triple whose float sum depends on the order: test the weights"

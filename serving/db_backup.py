@@ -21,6 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.data_dir import make_private_dir, make_private_file
 from serving.db.session import (
     FILE_HINT,
     DatabaseMissingError,
@@ -79,7 +80,9 @@ def backup_sqlite(url: str, out: Path, *, overwrite: bool = False) -> Backup:
         raise OutputExistsError(f"{out} exists; give another path, or --overwrite to replace it")
     connection = _open_source(source)
     try:
+        make_private_dir(out.parent)  # a copy of personal data: a new folder 0700, the file 0600
         with atomic_file(out) as tmp:
+            make_private_file(tmp)  # before SQLite creates it with the umask's mode
             _copy(connection, tmp, source=source)
             revision = _verify(tmp, expected=_revision(connection), out=out)
     finally:

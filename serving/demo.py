@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.core.config import ServingSettings
+from serving.data_dir import make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ def write_demo_settings(paths: DemoPaths, *, port: int | None = None) -> Path:
         "fusion_dir": str(paths.fusion_dir.resolve()),
     }
     path = paths.data_dir / DEMO_CONFIG
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # the first thing made in the demo's data folder
     header = (
         "# Written by `shanyraq demo` at every start: the settings the demo serves with, from\n"
         f"# {shipped}. Pass it as --config to commands that work on the demo's database.\n"

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from serving.data_dir import make_private_dir, make_private_file
 from serving.errors import NotFoundError, UnavailableError
 from serving.state import Services
 from shanyraq.atomic import atomic_file
@@ -85,7 +86,13 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     ).pixels
     heat = heatmap(folder, rgb, head="signs", label=sign)
     png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
+    # Overlays of a family's home, private as the photos are: folders 0700, the file 0600.
+    data_dir = services.settings.data_dir
+    for folder in reversed([path.parent, *path.parent.parents]):
+        if folder != data_dir and folder.is_relative_to(data_dir):
+            make_private_dir(folder)
     with atomic_file(path) as tmp:  # a temporary of its own: two requests may render one map
+        make_private_file(tmp)
         tmp.write_bytes(png)
     logger.info("heat map for %s/%s cached at %s", sha256[:12], sign, path)
     return png

@@ -242,3 +242,25 @@ def test_postgresql_is_refused_before_connecting(tmp_path, monkeypatch):
     message = str(result.exception)
     assert "pg_dump" in message and "s3cret" not in message
     assert not out.exists()
+
+
+def test_the_copy_is_private_like_the_database(tmp_path, live):
+    """The copy holds what the live database holds (records, decisions, password hashes): a
+    new folder for it is 0700 and the file 0600, also when it replaces an older copy."""
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)  # a usual umask: files 0644 unless made otherwise
+    try:
+        out = tmp_path / "backups" / "copy.db"
+        made = _run("db", "backup", out, "--config", live)
+        assert made.exit_code == 0, made.output
+        assert stat.S_IMODE(out.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+        out.chmod(0o644)  # an older copy someone left open
+        replaced = _run("db", "backup", out, "--overwrite", "--config", live)
+        assert replaced.exit_code == 0, replaced.output
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    finally:
+        os.umask(old_umask)

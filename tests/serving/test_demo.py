@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,7 @@ def test_demo_settings_file_points_other_commands_at_the_demo(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)  # the demo's paths are relative to where it runs
     settings, config = demo_settings(paths, port=8123)
     assert config == Path("var/demo/serving.yaml")
+    assert stat.S_IMODE((tmp_path / "var" / "demo").stat().st_mode) == 0o700  # made private
     loaded = load_serving_settings(tmp_path / config)  # what --config reads
     assert (loaded.host, loaded.port) == ("127.0.0.1", 8123)
     assert loaded.data_dir == tmp_path / "var" / "demo"

@@ -50,3 +50,38 @@ def test_two_requests_rendering_one_map_at_once_leave_one_whole_cached_png(
     cached = heatmaps.cache_path(services, sha256=sha256, sign=sign)
     assert cached.read_bytes() == answers[0]
     assert [p.name for p in cached.parent.iterdir()] == [cached.name]
+
+
+def test_cached_overlays_are_private_as_the_photos_are(tmp_path: Path, make_image, monkeypatch):
+    """An overlay shows a family's home: the cache's folders are 0700 and its PNGs 0600, so
+    they stay private even in a data folder an operator left open (the photos' own rule)."""
+    import os
+    import stat
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.pt").write_bytes(b"")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    services: Any = SimpleNamespace(
+        settings=SimpleNamespace(model_dir=model_dir, data_dir=data_dir),
+        pipeline=SimpleNamespace(engine=object(), model_version="v1", decode_side=320),
+        store=SimpleNamespace(read=lambda sha256: make_image("JPEG", size=(320, 240))),
+    )
+    monkeypatch.setattr(
+        "vision.explain.heatmap",
+        lambda folder, rgb, *, head, label: np.zeros(rgb.shape[:2], np.float32),
+    )
+    old_umask = os.umask(0o022)
+    try:
+        sign, sha256 = get_taxonomy().sign_names[0], "ab" * 32
+        heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
+    finally:
+        os.umask(old_umask)
+    cached = heatmaps.cache_path(services, sha256=sha256, sign=sign)
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o600
+    folder = cached.parent
+    while folder != data_dir:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        folder = folder.parent
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o755  # the operator's choice, kept

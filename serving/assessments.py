@@ -3,8 +3,10 @@
 An assessment records exactly what it rests on: the record version, the photos, their photo
 models, the fusion model and a digest of the welfare rules (`model_versions`). When any of
 these changes it is stale: reading the latest assessment recomputes it, and a decision on it
-is refused. A decision is only ever written by a commission member through `record_decision`;
-nothing a model returns can become a decision.
+is refused. One made with a fusion model while the service now has none is not recomputed on
+the rules alone (`held_back`): it is read as it is, marked stale, until the model is back or
+the site sets `allow_rules_only`. A decision is only ever written by a commission member
+through `record_decision`; nothing a model returns can become a decision.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from welfare.schema import parse_family
 # records their digest under this key of `model_versions`, beside the models it used.
 OUTCOME_CONFIG_PARTS = frozenset({"levels", "thresholds", "rules", "recommendation"})
 WELFARE_CONFIG_KEY = "welfare_config"
+# The stale reason of an assessment kept as it is (`held_back`): no fusion model to redo it.
+FUSION_MODEL_MISSING = "fusion_model_missing"
 # Why an assessment is stale (`stale_reason`): code -> what changed, in words.
 STALE_REASONS = {
     "newer_assessment": "a newer assessment of the family exists",
@@ -39,6 +43,10 @@ STALE_REASONS = {
     "welfare_config": (
         "the welfare levels, thresholds, rules or recommendation bands in "
         "configs/welfare.yaml changed (or the assessment predates their recording)"
+    ),
+    FUSION_MODEL_MISSING: (
+        "the service has no fusion model now and this assessment was made with one, so it is "
+        "kept as it was rather than recomputed on the rules alone"
     ),
 }
 
@@ -58,15 +66,27 @@ class DecisionRefusedError(DecisionInvalidError):
 
 
 class DecisionOutOfDateError(ConflictError):
-    """A decision on an assessment that is stale: `params["why"]` is a STALE_REASONS code."""
+    """A decision on an assessment that is stale: `params["why"]` is a STALE_REASONS code.
+
+    `refusal`: out_of_date (reading the latest assessment brings it up to date), or
+    fusion_model_missing for one `held_back` (the decision waits for the fusion model)."""
 
     refusal = "out_of_date"
 
     def __init__(self, why: str) -> None:
-        super().__init__(
-            f"this assessment is out of date: {STALE_REASONS[why]}; open the family's latest "
-            "assessment (it is then recomputed) and decide on that"
-        )
+        if why == FUSION_MODEL_MISSING:
+            self.refusal = FUSION_MODEL_MISSING
+            message = (
+                f"{STALE_REASONS[why]}; no decision can be recorded on it until the service has "
+                "its fusion model again (an administrator restores fusion_dir in its settings, "
+                "or sets allow_rules_only: true if the site really serves without one)"
+            )
+        else:
+            message = (
+                f"this assessment is out of date: {STALE_REASONS[why]}; open the family's "
+                "latest assessment (it is then recomputed) and decide on that"
+            )
+        super().__init__(message)
         self.params: dict[str, Any] = {"why": why}
 
 
@@ -80,6 +100,7 @@ DECISION_REFUSALS: dict[str, str | None] = {
     "reason_too_short": "reason",
     "level_unchanged": "level",
     DecisionOutOfDateError.refusal: None,
+    FUSION_MODEL_MISSING: None,
 }
 
 
@@ -203,10 +224,47 @@ def is_current(
     return used(assessment, family, _inputs(session, family), fusion=fusion)
 
 
+def held_back(
+    assessment: Assessment, services: Services, *, allow_rules_only: bool = False
+) -> bool:
+    """Whether `assessment` is kept as it is rather than recomputed: it was made with a fusion
+    model, the services have none now (usually a restart that lost fusion_dir), and neither
+    the site (`allow_rules_only` in serving.yaml) nor the caller accepts rules-only versions
+    (no level, every one needs_review). Reads serve it marked stale (FUSION_MODEL_MISSING)."""
+    return (
+        services.fusion_model is None
+        and not (allow_rules_only or services.settings.allow_rules_only)
+        and str(assessment.model_versions.get("fusion", "none")) != "none"
+    )
+
+
+def why_stale(
+    session: Session, services: Services, assessment: Assessment, family: Family
+) -> str | None:
+    """Why `assessment` is out of date (a STALE_REASONS code), or None when it is the family's
+    latest and rests on its current inputs: newer_assessment, FUSION_MODEL_MISSING when it is
+    `held_back`, else `stale_reason` against the fusion model the services have."""
+    newest = latest(session, family.id)
+    if newest is None or newest.id != assessment.id:
+        return "newer_assessment"
+    if held_back(assessment, services):
+        return FUSION_MODEL_MISSING
+    return stale_reason(
+        assessment, family, _inputs(session, family), fusion=fusion_version(services)
+    )
+
+
 def latest_current(
-    session: Session, services: Services, family: Family, *, actor: tuple[int, str]
+    session: Session,
+    services: Services,
+    family: Family,
+    *,
+    actor: tuple[int, str],
+    allow_rules_only: bool = False,
 ) -> Assessment:
-    """The family's latest assessment; recomputed first (a new version) if it is stale.
+    """The family's latest assessment; recomputed first (a new version) if it is stale,
+    unless it is `held_back` (`allow_rules_only` as it takes it): then it is returned as it
+    is, and `why_stale` says FUSION_MODEL_MISSING.
 
     `session` must be able to write. A stale one is recomputed under the family's lock and
     checked again once the lock is held: readers of the same stale family then take turns,
@@ -214,12 +272,18 @@ def latest_current(
     version number (PostgreSQL; SQLite write transactions already run one at a time).
     """
     fusion = fusion_version(services)
+
+    def kept(row: Assessment) -> bool:
+        return held_back(row, services, allow_rules_only=allow_rules_only) or is_current(
+            session, row, family, fusion=fusion
+        )
+
     row = latest(session, family.id)
-    if row is not None and is_current(session, row, family, fusion=fusion):
+    if row is not None and kept(row):
         return row
     lock_family(session, family.id)  # refreshes `family`; held until the caller commits
     row = latest(session, family.id)
-    if row is None or not is_current(session, row, family, fusion=fusion):
+    if row is None or not kept(row):
         row = compute(session, services, family, actor=actor)
     return row
 
@@ -293,14 +357,7 @@ def record_decision(
 ) -> Decision:
     """Validate and store a commission decision on the family's latest assessment."""
     lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
-    newest = latest(session, family.id)
-    why = (
-        "newer_assessment"
-        if newest is None or newest.id != assessment.id
-        else stale_reason(
-            assessment, family, _inputs(session, family), fusion=fusion_version(services)
-        )
-    )
+    why = why_stale(session, services, assessment, family)
     if why is not None:
         raise DecisionOutOfDateError(why)
     decided_level = _decided_level(request, assessment, services.settings.override_reasons)

@@ -115,8 +115,9 @@ def _dry_run(
     finally:
         engine.dispose()
     reassessment.refuse_rules_only(
-        (s.fusion for s in stale), fusion=fusion, allow_rules_only=allow_rules_only
-    )
+        (s.fusion for s in stale), fusion=fusion,
+        allow_rules_only=allow_rules_only or settings.allow_rules_only,
+    )  # fmt: skip
     return stale
 
 

@@ -182,9 +182,12 @@ def find_stale(services: Services, *, region: str | None = None) -> list[StaleAs
         return stale_assessments(session, fusion=fusion_version(services), region=region)
 
 
-def recompute(services: Services, family_id: str, *, actor: tuple[int, str]) -> int | None:
+def recompute(
+    services: Services, family_id: str, *, actor: tuple[int, str], allow_rules_only: bool = False
+) -> int | None:
     """Bring one family's latest assessment up to date in its own transaction: the version
-    made, or None when it was current already (or the family is gone).
+    made, or None when it was current already, or is kept as it is (`held_back`, which
+    `allow_rules_only` lifts), or the family is gone.
 
     Goes through `latest_current`, so a refresh and a page view, or two refreshes, of the
     same stale family make one new version between them. The family's lock is taken first
@@ -196,7 +199,9 @@ def recompute(services: Services, family_id: str, *, actor: tuple[int, str]) -> 
         if family is None:
             return None
         before = latest(session, family_id)
-        row = latest_current(session, services, family, actor=actor)
+        row = latest_current(
+            session, services, family, actor=actor, allow_rules_only=allow_rules_only
+        )
         return row.version if before is None or row.id != before.id else None
 
 
@@ -248,8 +253,8 @@ def refuse_rules_only(used: Iterable[str], *, fusion: str, allow_rules_only: boo
     `fusion`: the version new ones would record ("none": rules only). Without a fusion model
     every new version would have no level and need review: the usual cause is a command run
     without the service's settings, so it is refused unless `allow_rules_only` (a site that
-    really took its fusion model away). Another fusion model than theirs is a deployment, and
-    goes ahead.
+    really took its fusion model away; `allow_rules_only: true` in serving.yaml says the same
+    for every command). Another fusion model than theirs is a deployment, and goes ahead.
     """
     models = Counter(version for version in used if version != "none")
     if fusion != "none" or allow_rules_only or not models:
@@ -261,7 +266,8 @@ def refuse_rules_only(used: Iterable[str], *, fusion: str, allow_rules_only: boo
         "versions would rest on the rules alone: no level, every one needs_review. Run with "
         "the service's own settings (--config SERVING_YAML, or the SHANYRAQ_SERVING__* "
         "variables the service runs with, e.g. SHANYRAQ_SERVING__FUSION_DIR); if the site "
-        "really serves without a fusion model now, pass --allow-rules-only"
+        "really serves without a fusion model now, pass --allow-rules-only (or set "
+        "allow_rules_only: true in its serving.yaml)"
     )
 
 
@@ -307,12 +313,14 @@ def refresh(
     it did so far, if the database still takes it; a run killed outright leaves its start
     entry without an end. `progress`: a progress bar; None shows it only on a terminal.
     Refused before anything is written when the services have no fusion model and stale
-    assessments rest on one (`refuse_rules_only`), unless `allow_rules_only`.
+    assessments rest on one (`refuse_rules_only`), unless `allow_rules_only` (or the
+    services' settings allow it).
     """
     from tqdm import tqdm
 
     stale = find_stale(services, region=region)
     fusion = fusion_version(services)
+    allow_rules_only = allow_rules_only or services.settings.allow_rules_only
     refuse_rules_only((s.fusion for s in stale), fusion=fusion, allow_rules_only=allow_rules_only)
     planned = count_reasons(stale)
     rests_on = {"fusion": fusion, WELFARE_CONFIG_KEY: welfare_config_digest()}
@@ -325,7 +333,9 @@ def refresh(
             stale, desc="refreshing", unit="family",
             disable=None if progress is None else not progress,
         ):  # fmt: skip
-            version = recompute(services, item.family_id, actor=actor)
+            version = recompute(
+                services, item.family_id, actor=actor, allow_rules_only=allow_rules_only
+            )
             done.append(Refreshed(item.family_id, item.reason, version))
     except BaseException as exc:
         report = RefreshReport(region=region, families=done)
@@ -372,10 +382,11 @@ def reassess(
     with services.sessions() as session:
         families = stale_families(session, model_version)
         used = recorded_fusion(session, families)
+    allow_rules_only = allow_rules_only or services.settings.allow_rules_only
     refuse_rules_only(used, fusion=fusion_version(services), allow_rules_only=allow_rules_only)
     made = []
     for family_id in tqdm(families, desc="reassessing", unit="family", disable=not progress):
-        version = recompute(services, family_id, actor=actor)
+        version = recompute(services, family_id, actor=actor, allow_rules_only=allow_rules_only)
         if version is not None:
             made.append((family_id, version))
     return made

@@ -215,9 +215,9 @@ def promote(
 
     Refused unless the re-scoring is finished and covers every photo, the model fits
     configs/taxonomy.yaml, and the service's model_dir is this model. Safe to run again.
-    --reassess without the service's fusion model is refused (fusion_model_missing) when the
-    assessments rest on one; the promotion is then done, and the same command run again with
-    the service's settings reassesses.
+    --reassess without the service's fusion model is refused (fusion_model_missing) before
+    anything is promoted, and so is its dry run, when the assessments to recompute rest on
+    one.
     """
     from serving import promote as promotion
     from serving.cli import load_settings, open_database, open_with_key
@@ -226,17 +226,21 @@ def promote(
     if reassess and as_user is None:
         raise typer.BadParameter("--reassess records new assessments: give --as ADMIN_NAME")
     settings = load_settings(config)
+    allow_rules_only = allow_rules_only or settings.allow_rules_only
     if dry_run:
         # Writes nothing: no migration (a database behind this version is refused,
         # database_not_migrated), a read-only engine, and sessions that refuse to flush.
         _dry_run_promote(
-            open_database(settings, may_create=False, migrate=False), settings, model, as_user
-        )
+            open_database(settings, may_create=False, migrate=False), settings, model, as_user,
+            reassess=reassess, allow_rules_only=allow_rules_only,
+        )  # fmt: skip
         return
     db_engine, key = open_with_key(settings, may_create=False)
     sessions = make_session_factory(db_engine)
     try:
         actor = _promote_actor(sessions, as_user)
+        if reassess:
+            _refuse_rules_only(sessions, settings, model, allow_rules_only=allow_rules_only)
         report = promotion.promote(
             sessions, key, model_dir=model, serving_model_dir=settings.model_dir,
             batch_size=batch_size, actor=actor[1] if actor else "cli",
@@ -262,11 +266,45 @@ def _promote_actor(sessions: sessionmaker[Session], as_user: str | None) -> tupl
         return resolve_refresh_actor(session, as_user, region=None)
 
 
+def _refuse_rules_only(
+    sessions: sessionmaker[Session],
+    settings: ServingSettings,
+    model: Path,
+    *,
+    allow_rules_only: bool,
+    found: PromotionPlan | None = None,
+) -> None:
+    """Refuse --reassess (reassessment.refuse_rules_only) before the promotion writes anything,
+    when no fusion model is configured and the assessments it would recompute rest on one:
+    those of the families the promotion makes stale, and of those already on the model's
+    scores whose assessments are stale (`found`: the promotion's plan, if measured already)."""
+    from serving import promote as promotion
+    from serving import reassessment
+
+    fusion = reassessment.configured_fusion_version(settings)
+    if fusion != "none" or allow_rules_only:
+        return  # nothing to refuse: the promotion is not measured for it
+    if found is None:
+        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
+    with sessions() as session:
+        already = reassessment.stale_families(session, found.model_version)
+        families = sorted({*found.stale_families, *already})
+        used = reassessment.recorded_fusion(session, families)
+    reassessment.refuse_rules_only(used, fusion=fusion, allow_rules_only=allow_rules_only)
+
+
 def _dry_run_promote(
-    db_engine: Engine, settings: ServingSettings, model: Path, as_user: str | None
+    db_engine: Engine,
+    settings: ServingSettings,
+    model: Path,
+    as_user: str | None,
+    *,
+    reassess: bool,
+    allow_rules_only: bool,
 ) -> None:
     """What promoting `model` would change, printed; read through sessions that refuse to
-    flush. Disposes of `db_engine`."""
+    flush. With `reassess`, refused as the run would be (`_refuse_rules_only`). Disposes of
+    `db_engine`."""
     from serving import promote as promotion
     from serving.db.session import make_read_session_factory
 
@@ -274,6 +312,10 @@ def _dry_run_promote(
     try:
         _promote_actor(sessions, as_user)
         found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
+        if reassess:
+            _refuse_rules_only(
+                sessions, settings, model, allow_rules_only=allow_rules_only, found=found
+            )
     finally:
         db_engine.dispose()
     for line in plan_lines(found, dry_run=True):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serving.assessments import STALE_REASONS
 from serving.db.models import Role
 from serving.users import (
     PASSWORD_MIN_CHARS,
@@ -287,6 +288,17 @@ class AssessmentOut(BaseModel):
     family_version: int
     input_hash: str
     created_at: datetime
+    stale_reason: str | None = Field(
+        None,
+        description="Why this assessment is out of date, one of: "
+        f"{', '.join(STALE_REASONS)}; null when it is the family's latest and rests on its "
+        "current inputs (a decision on it is then accepted). GET .../assessments/latest "
+        "recomputes a stale one first, so there it is null or `fusion_model_missing`: made "
+        "with a fusion model the service no longer has, the assessment is kept as it was "
+        "(not recomputed on the rules alone) and decisions on it are refused until the model "
+        "is back.",
+        examples=["fusion_model_missing"],
+    )
 
 
 def _levels() -> list[int]:

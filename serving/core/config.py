@@ -65,6 +65,16 @@ class ServingSettings(EnvOverYamlSettings):
     auto_migrate: bool = True
     model_dir: Path | None = None
     fusion_dir: Path | None = None
+    # Whether assessments made with a fusion model may be recomputed on the rules alone while
+    # the service has none (serving.assessments.held_back). A site's serving.yaml without
+    # this key gets the shipped value.
+    allow_rules_only: bool = Field(
+        default_factory=lambda: bool(_shipped("allow_rules_only")),
+        description=(
+            "Without a fusion model, recompute assessments made with one on the rules alone "
+            "(false: keep them, marked stale, and refuse decisions until the model is back)."
+        ),
+    )
     secret_key: SecretStr | None = Field(None, min_length=32, description="HS256 key, 32+ chars.")
     token_ttl_minutes: float = Field(60, gt=0)
     # The longest a page session lasts from its sign-in, however active (renewals stop

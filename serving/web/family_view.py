@@ -229,6 +229,9 @@ def rules_checked(
 class FamilyPage:
     family: Family
     assessment: Assessment
+    # Why the assessment shown is out of date (assessments.why_stale); None: current. Shown
+    # stale only when it is kept as it is (fusion_model_missing: no fusion model to redo it).
+    stale_reason: str | None
     result: dict[str, Any]
     reasons: list[dict[str, Any]]  # statements (welfare.statements), as stored
     review_reasons: list[dict[str, Any]]
@@ -249,8 +252,10 @@ class FamilyPage:
 def family_page(
     session: Session, services: Services, family: Family, user: CurrentUser
 ) -> FamilyPage:
-    """The family's latest assessment (recomputed, audited, if its inputs changed) and more."""
+    """The family's latest assessment (recomputed, audited, if its inputs changed, unless it
+    is kept as it is: assessments.held_back) and more."""
     row = assessments.latest_current(session, services, family, actor=(user.id, user.username))
+    stale_reason = assessments.why_stale(session, services, row, family)
     photos = session.execute(
         select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
     ).scalars()
@@ -261,6 +266,7 @@ def family_page(
     return FamilyPage(
         family=family,
         assessment=row,
+        stale_reason=stale_reason,
         result=row.result,
         reasons=statements(row.result, "reason_statements", texts="reasons"),
         review_reasons=statements(row.result, "review_statements", texts="review_reasons"),

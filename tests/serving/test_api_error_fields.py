@@ -68,7 +68,22 @@ def test_every_decision_refusal_carries_its_sub_code(api):
     stale = _decide(api, aid, OVERRIDE, level=3)
     assert stale.status_code == 409 and stale.json()["code"] == "conflict", stale.text
     seen[stale.json()["refusal"]] = stale.status_code
+    # The latest one, made by a fusion model this service lacks: kept, and decisions wait.
+    latest = api.client.get("/families/F1/assessments/latest", headers=api.headers("commission"))
+    _made_with_a_fusion_model(api, int(latest.json()["assessment_id"]))
+    waits = _decide(api, int(latest.json()["assessment_id"]), OVERRIDE, level=3)
+    assert waits.status_code == 409 and waits.json()["code"] == "conflict", waits.text
+    seen[waits.json()["refusal"]] = waits.status_code
     assert sorted(seen) == sorted(DECISION_REFUSALS)  # each one told apart, none missing
+
+
+def _made_with_a_fusion_model(api: Service, assessment_id: int) -> None:
+    from serving.db.models import Assessment
+    from serving.db.session import session_scope
+
+    with session_scope(api.services.sessions) as session:
+        row = session.get_one(Assessment, assessment_id)
+        row.model_versions = {**row.model_versions, "fusion": "lgbm_tabular-000000000000"}
 
 
 def test_other_errors_carry_no_sub_code_or_roles(api):

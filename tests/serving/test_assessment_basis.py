@@ -49,21 +49,54 @@ def test_unchanged_inputs_keep_the_assessment_current(service):
     assert _decide(service, first["assessment_id"]).status_code == 201
 
 
-def test_swapping_the_fusion_model_makes_the_assessment_stale(make_service, fusion_dir):
+@pytest.fixture(scope="module")
+def other_fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_fusion_model(tmp_path_factory.mktemp("other_fusion"), seed=1)
+
+
+def test_swapping_the_fusion_model_makes_the_assessment_stale(
+    make_service, fusion_dir, other_fusion_dir
+):
+    from welfare.fusion import FusionModel
+
     service = make_service(fusion_dir=fusion_dir)
     loaded = service.services.fusion_model.meta.version
     service.create_family("F1")
     first = _assess(service)
     assert first["model_versions"]["fusion"] == loaded
-    service.services.fusion_model = None  # as after a restart with another fusion_dir
+    # As after a restart with another fusion_dir.
+    service.services.fusion_model = FusionModel.load(other_fusion_dir)
+    swapped = service.services.fusion_model.meta.version
+    assert swapped != loaded
 
     other_level = {**OVERRIDE, "level": 1 if first["level"] != 1 else 2}
     refused = _decide(service, first["assessment_id"], other_level)
     assert refused.status_code == 409 and refused.json()["code"] == "conflict"
+    assert refused.json()["refusal"] == "out_of_date"
     assert "another fusion model" in refused.json()["message"]
     latest = _latest(service)
-    assert latest["version"] == 2 and latest["model_versions"]["fusion"] == "none"
-    assert _decide(service, latest["assessment_id"]).status_code == 201
+    assert latest["version"] == 2 and latest["model_versions"]["fusion"] == swapped
+    assert latest["stale_reason"] is None
+    decision = {**OVERRIDE, "level": 1 if latest["level"] != 1 else 2}
+    assert _decide(service, latest["assessment_id"], decision).status_code == 201
+
+
+def test_losing_the_fusion_model_keeps_the_assessment_and_refuses_decisions(
+    make_service, fusion_dir
+):
+    service = make_service(fusion_dir=fusion_dir)
+    service.create_family("F1")
+    first = _assess(service)
+    service.services.fusion_model = None  # as after a restart that lost fusion_dir
+
+    other_level = {**OVERRIDE, "level": 1 if first["level"] != 1 else 2}
+    refused = _decide(service, first["assessment_id"], other_level)
+    assert refused.status_code == 409 and refused.json()["code"] == "conflict"
+    assert refused.json()["refusal"] == "fusion_model_missing"
+    assert "until the service has its fusion model again" in refused.json()["message"]
+    latest = _latest(service)
+    assert latest["assessment_id"] == first["assessment_id"]  # not redone on the rules alone
+    assert latest["stale_reason"] == "fusion_model_missing"
 
 
 def test_changing_a_welfare_threshold_makes_the_assessment_stale(service, edit_config):

@@ -85,6 +85,18 @@ def test_refresh_without_a_fusion_model_is_refused_and_names_the_model_used(
     assert [(f, v, m) for f, v, m in made if v == 2] == [("A", 2, "none"), ("B", 2, "none")]
 
 
+def test_a_site_that_allows_rules_only_in_its_settings_refreshes_without_the_flag(
+    assessed: Service,
+) -> None:
+    services = assessed.services
+    services.fusion_model = None
+    services.settings.allow_rules_only = True  # allow_rules_only: true in its serving.yaml
+    report = refresh(services, actor=_actor(assessed), progress=False)
+    assert report.refreshed == {"record": 1, "fusion_model": 1}
+    made, _ = _state(assessed)
+    assert [(f, v, m) for f, v, m in made if v == 2] == [("A", 2, "none"), ("B", 2, "none")]
+
+
 def test_a_refresh_under_the_service_fusion_model_goes_ahead(assessed: Service) -> None:
     services = assessed.services
     used = services.fusion_model.meta.version
@@ -155,6 +167,10 @@ def test_cli_without_the_service_fusion_model_refuses_dry_run_and_run(
 
     own = _cli(_config(tmp_path, database_url, fusion_dir, "own"), "--dry-run")
     assert own.exit_code == 0 and "stale assessments in every region: 1" in own.output
+    allowed = _config(tmp_path, database_url, "", "allowed")  # the site's own choice
+    allowed.write_text(allowed.read_text() + "allow_rules_only: true\n")
+    site = _cli(allowed, "--dry-run")
+    assert site.exit_code == 0 and "stale assessments in every region: 2" in site.output
     forced = _cli(bare, "--allow-rules-only")
     assert forced.exit_code == 0, forced.output
     assert "refreshed 2 of 2 stale assessment(s)" in forced.output

@@ -209,12 +209,19 @@ def test_a_refused_decision_says_why_in_the_readers_words_and_marks_the_field(
     assert _decisions(web) == []
 
 
-def test_a_decision_on_an_assessment_gone_stale_says_why_in_russian(web, browser_for):
+@pytest.mark.parametrize(
+    ("allow_rules_only", "lang"),
+    [(True, "ru"), (False, "kk")],  # True: a site serving without a fusion model on purpose
+)
+def test_a_decision_on_an_assessment_gone_stale_says_why_in_the_readers_language(
+    web, browser_for, allow_rules_only, lang
+):
+    web.services.settings.allow_rules_only = allow_rules_only
     web.create_family("F1")
     commission = browser_for("commission")
-    page = commission.get("/ui/families/F1?lang=ru").text
+    page = commission.get(f"/ui/families/F1?lang={lang}").text
     first = int(_assessment_id(page))
-    with session_scope(web.services.sessions) as session:  # made by a fusion model since replaced
+    with session_scope(web.services.sessions) as session:  # made by a fusion model it lacks
         row = session.get(Assessment, first)
         row.model_versions = {**row.model_versions, "fusion": "lgbm_tabular-000000000000"}
     form = _decision_form(
@@ -223,9 +230,14 @@ def test_a_decision_on_an_assessment_gone_stale_says_why_in_russian(web, browser
     refused = commission.post("/ui/families/F1/decisions", data=form)
     assert refused.status_code == 409
     said = _error_text(refused.text)
-    assert translator("ru").label("stale_reason", "fusion_model") in said
+    t = translator(lang)
+    if allow_rules_only:  # redone on the rules alone: the page shows the new one
+        assert t.label("stale_reason", "fusion_model") in said
+    else:  # kept as it was: the decision waits for the fusion model
+        assert t("decision_error.fusion_model_missing") in said
     assert not LATIN_WORD.search(said), said
     assert 'aria-invalid="true"' not in refused.text  # no one field is at fault
+    assert _decisions(web) == []
 
 
 def test_every_refusal_and_stale_reason_has_a_text_in_every_language():

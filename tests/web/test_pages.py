@@ -265,7 +265,10 @@ def test_a_decided_level_outside_the_welfare_levels_is_refused(web, browser_for)
         assert session.execute(select(Decision)).first() is None
 
 
-def test_the_family_page_reassesses_after_the_fusion_model_changed(web, browser_for):
+def _decide_after_the_fusion_model_went(web, browser_for):
+    """A commission member opens F1's page; its assessment then reads as made by a fusion
+    model this service lacks (replaced, or lost in a restart); the member records an
+    override from the page. (client, the assessment id, the answer)."""
     from serving.db.models import Assessment
     from serving.db.session import session_scope
 
@@ -273,7 +276,7 @@ def test_the_family_page_reassesses_after_the_fusion_model_changed(web, browser_
     commission = browser_for("commission")
     page = commission.get("/ui/families/F1")
     first = int(_assessment_id(page.text))
-    with session_scope(web.services.sessions) as session:  # made by a fusion model since replaced
+    with session_scope(web.services.sessions) as session:
         row = session.get(Assessment, first)
         row.model_versions = {**row.model_versions, "fusion": "lgbm_tabular-000000000000"}
     form = {
@@ -281,11 +284,39 @@ def test_the_family_page_reassesses_after_the_fusion_model_changed(web, browser_
         "reason_code": "income_evidence", "reason": "Employer letter shows arrears.",
         "assessment_id": str(first),
     }  # fmt: skip
-    refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
+    return commission, first, commission.post("/ui/families/F1/decisions", data=form)
+
+
+def test_the_family_page_reassesses_after_the_fusion_model_changed(web, browser_for):
+    # This service has no fusion model: a site that chose to serve without one.
+    web.services.settings.allow_rules_only = True
+    commission, first, refused = _decide_after_the_fusion_model_went(web, browser_for)
     assert refused.status_code == 409 and "another fusion model" in refused.text
     assert int(_assessment_id(refused.text)) != first  # the page shows the recomputed one
     again = commission.get("/ui/families/F1")
     assert _assessment_id(again.text) == _assessment_id(refused.text)
+
+
+def test_the_family_page_keeps_an_assessment_made_with_a_fusion_model_it_no_longer_has(
+    web, browser_for
+):
+    from serving.db.models import Assessment
+    from serving.web.i18n import translator
+
+    commission, first, refused = _decide_after_the_fusion_model_went(web, browser_for)
+    assert refused.status_code == 409
+    assert translator("en")("decision_error.fusion_model_missing") in refused.text
+    assert int(_assessment_id(refused.text)) == first  # the same one, not redone
+    assert 'id="stale-note"' in refused.text
+    again = commission.get("/ui/families/F1?lang=ru")
+    ru = translator("ru")
+    why = ru.label("stale_reason", "fusion_model_missing")
+    assert ru("family.out_of_date", why=why) in again.text
+    assert ru("decision.waits_while_out_of_date") in again.text
+    assert 'id="decision-form"' not in again.text
+    with web.services.sessions() as session:
+        versions = session.execute(select(Assessment.version)).scalars().all()
+        assert versions == [1] and session.execute(select(Decision)).first() is None
 
 
 def test_the_oversight_page_reads_the_drift_alert_of_the_report(web, browser_for):

@@ -26,12 +26,12 @@ READERS = ("inspector", "commission", "admin")
 DECIDERS = ("commission",)
 
 
-def assessment_out(row: Assessment) -> AssessmentOut:
+def assessment_out(row: Assessment, stale_reason: str | None = None) -> AssessmentOut:
     return AssessmentOut(
         assessment_id=row.id, family_id=row.family_id, version=row.version, level=row.level,
         asp=row.asp, result=row.result, model_versions=row.model_versions,
         photo_ids=row.photo_ids, family_version=row.family_version, input_hash=row.input_hash,
-        created_at=row.created_at,
+        created_at=row.created_at, stale_reason=stale_reason,
     )  # fmt: skip
 
 
@@ -62,13 +62,14 @@ def latest_assessment(
     family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> AssessmentOut:
     """The latest assessment; recomputed first if what it rests on changed since (record,
-    photos, their scores, the fusion model, the welfare rules)."""
+    photos, their scores, the fusion model, the welfare rules), except one made with a fusion
+    model while the service has none: that one is kept, `stale_reason` fusion_model_missing."""
     row = service.latest_current(session, services, family, actor=(user.id, user.username))
     audit_action(
         session, services, user, "assessment_viewed",
         target=f"assessment:{row.id}",
     )  # fmt: skip
-    return assessment_out(row)
+    return assessment_out(row, service.why_stale(session, services, row, family))
 
 
 @router.get(
@@ -83,8 +84,13 @@ def list_assessments(
         select(Assessment)
         .where(Assessment.family_id == family.id)
         .order_by(Assessment.version.desc())
-    ).scalars()
-    versions = [assessment_out(r) for r in rows]
+    ).scalars().all()  # fmt: skip
+    versions = [  # every version but the newest is out of date: a newer one exists
+        assessment_out(
+            r, service.why_stale(session, services, r, family) if i == 0 else "newer_assessment"
+        )
+        for i, r in enumerate(rows)
+    ]
     audit_action(
         session, services, user, "assessments_listed", target=f"family:{family.id}",
         details={"count": len(versions)},
@@ -104,7 +110,8 @@ def get_assessment(
         session, services, user, "assessment_viewed",
         target=f"assessment:{assessment.id}",
     )  # fmt: skip
-    return assessment_out(assessment)
+    family = session.get_one(Family, assessment.family_id)
+    return assessment_out(assessment, service.why_stale(session, services, assessment, family))
 
 
 def decision_out(row: Decision, username: str) -> DecisionOut:

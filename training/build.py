@@ -28,8 +28,9 @@ from shanyraq.taxonomy import get_taxonomy
 from training.calibrate import Calibration, fit_calibration
 from training.dataset_splits import DataSplits
 from training.evaluate import collect_logits, evaluate, load_images, onnx_predictor
+from training.model_card import write_model_card
 from training.recipe import TrainConfig, load_recipe
-from training.report import headline, write_model_card, write_report
+from training.report import headline, write_report
 from training.resume import checkpoint_errors
 from training.run_folder import BEST, RUN_JSON
 from training.train import TrainResult, train

@@ -1,4 +1,5 @@
-"""Evaluation outputs: metrics.json, PNG plots, a Markdown report, and the model card.
+"""Evaluation outputs: metrics.json, PNG plots and a Markdown report (the model card, which
+shares its sections, is training.model_card).
 
 Plots: confusion matrices (room, condition), reliability diagrams before and after
 calibration (per head), robustness curves (headline metrics against corruption severity).
@@ -7,18 +8,14 @@ calibration (per head), robustness curves (headline metrics against corruption s
 from __future__ import annotations
 
 import json
-import logging
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from training.recipe import QualityTargets, TrainConfig
+from training.recipe import QualityTargets
 from vision.artifact import ModelArtifact
-
-logger = logging.getLogger(__name__)
 
 HEADS = ("room", "condition", "signs")
 
@@ -181,19 +178,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def _stream_lines(recipe: TrainConfig | None) -> list[str]:
-    stream = recipe.data.stream if recipe else None
-    if stream is None:
-        return []
-    return [
-        f"- Trained on photos rendered on the fly, never stored: {stream.photos_per_epoch} "
-        f"fresh {stream.size} px photos per epoch (stream seed {stream.seed}), none of the "
-        "held-out styles; the training-data hash covers the stream settings and the generator "
-        "config. Validation and test photos come from the manifest above, made with another seed."
-    ]
-
-
-def _overlap_lines(metrics: dict[str, Any]) -> list[str]:
+def overlap_lines(metrics: dict[str, Any]) -> list[str]:
     """A warning when evaluated photos are ones the model was trained or validated on.
 
     Written by `training.leak_guard.check_overlap`; absent (builds) means nothing to say.
@@ -231,7 +216,7 @@ def _overlap_lines(metrics: dict[str, Any]) -> list[str]:
     return []
 
 
-def _validation_lines(metrics: dict[str, Any]) -> list[str]:
+def validation_lines(metrics: dict[str, Any]) -> list[str]:
     """A warning when a build had no test split and measured on its validation split."""
     if not metrics.get("data", {}).get("evaluated_on_validation"):
         return []
@@ -244,7 +229,7 @@ def _validation_lines(metrics: dict[str, Any]) -> list[str]:
     ]
 
 
-def _target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
+def target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
     lines = ["| metric | target | reached | met |", "| --- | --- | ---: | --- |"]
     for name, goal, value, met in target_checks(head, targets):
         lines.append(f"| {name} | {goal} | {value} | {'yes' if met else 'no'} |")
@@ -259,7 +244,7 @@ def _target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
     return lines
 
 
-def _ceiling_lines(metrics: dict[str, Any], targets: QualityTargets) -> list[str]:
+def ceiling_lines(metrics: dict[str, Any], targets: QualityTargets) -> list[str]:
     """What a perfect reader reaches on the synthetic data (training.synth.ceiling), if known."""
     found = metrics.get("data", {}).get("condition_ceiling")
     if not found:
@@ -292,14 +277,14 @@ def _report_markdown(
     lines = [
         f"# Evaluation of {artifact.model_version}",
         "",
-        *_overlap_lines(metrics),
+        *overlap_lines(metrics),
         f"Measured on {head['n_photos']} photos of {head['n_families']} held-out families "
         f"({head['evaluated_on']} split) with the exported ONNX model.",
         "",
-        *_validation_lines(metrics),
-        *_target_table(head, targets),
+        *validation_lines(metrics),
+        *target_table(head, targets),
         "",
-        *_ceiling_lines(metrics, targets),
+        *ceiling_lines(metrics, targets),
         "## Room",
         "",
         "| class | recall |",
@@ -337,88 +322,6 @@ def _report_markdown(
     ]
     if metrics.get("robustness"):
         lines += ["## Robustness", "", "![robustness](robustness.png)", ""]
-    return "\n".join(lines)
-
-
-# The card's build stamp: which code built it, and when. A rebuild of the same model with the
-# same figures differs from the last card only there.
-_BUILD_STAMP = re.compile(r"; code [^;\n]*; created [^\n]*$", re.MULTILINE)
-
-
-def write_model_card(
-    path: Path,
-    artifact: ModelArtifact,
-    metrics: dict[str, Any],
-    *,
-    recipe: TrainConfig | None,
-    keep_unchanged: bool = False,
-) -> Path:
-    """Write the model card to `path`. `keep_unchanged`: leave a card there that differs only
-    in its build stamp (code version, build time) as it is, as for a tracked copy that a
-    rebuild of the same model with the same figures would otherwise rewrite."""
-    text = model_card(artifact, metrics, recipe=recipe)
-    if keep_unchanged and path.is_file():
-        old = path.read_text(encoding="utf-8")
-        if _BUILD_STAMP.sub("", old) == _BUILD_STAMP.sub("", text):
-            logger.info("model card %s left as it is: same model and figures", path)
-            return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def model_card(
-    artifact: ModelArtifact, metrics: dict[str, Any], *, recipe: TrainConfig | None
-) -> str:
-    """docs/model-card.md style summary: what the model is, what it was measured on, limits."""
-    head = headline(metrics)
-    targets = recipe.targets if recipe else QualityTargets()
-    data = metrics.get("data", {})
-    lines = [
-        f"# Model card: {artifact.model_version}",
-        "",
-        "Generated by `shanyraq train`; do not edit by hand.",
-        "",
-        "## What it is",
-        "",
-        f"- Backbone `{artifact.backbone}` (timm) with three heads: room (softmax), condition "
-        f"({artifact.condition_formulation}, grades {artifact.labels.condition}), signs "
-        "(independent sigmoids); input "
-        f"{artifact.preprocessing.size} px ({artifact.preprocessing.resize}).",
-        f"- Taxonomy version {artifact.taxonomy_version}; code {artifact.code_version}; "
-        f"created {artifact.created_at}.",
-        "- Use: advisory scores for a district commission, which sees the photos and decides. "
-        "Not for automatic decisions about a family.",
-        "",
-        "## Data it was measured on",
-        "",
-        *_overlap_lines(metrics),
-        f"- Manifest `{data.get('manifest', '?')}` (sha256 "
-        f"`{data.get('manifest_sha256', '')[:16]}`), {head['evaluated_on']} split: "
-        f"{head['n_photos']} photos of {head['n_families']} families never seen in training.",
-        f"- Held-out visual styles: {data.get('held_out_styles') or 'none'} "
-        f"({metrics.get('n_held_out_style_photos', 0)} photos of those styles from every "
-        "split, never trained or validated on).",
-        f"- Recipe: `{recipe.name if recipe else '?'}`, training data sha256 "
-        f"`{artifact.training_data_sha256[:16]}`.",
-        *_stream_lines(recipe),
-        "- The data is synthetic (rendered rooms). Figures on real inspectors' photos will be "
-        "lower until the model is fine-tuned on labelled real photos.",
-        "",
-        "## Metrics against targets",
-        "",
-        *_validation_lines(metrics),
-        *_target_table(head, targets),
-        "",
-        *_ceiling_lines(metrics, targets),
-        "## Limits",
-        "",
-        "- Calibration (temperatures and offsets) was fitted on the validation split of the "
-        "same synthetic distribution; recalibrate on real data before relying on the "
-        "probabilities.",
-        "- A `not_dwelling` photo carries no condition or signs; the engine abstains on it.",
-        "",
-    ]
     return "\n".join(lines)
 
 

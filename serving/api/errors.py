@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.assessments import DECISION_REFUSALS, DecisionOutOfDateError, DecisionRefusedError
+from serving.decisions import DECISION_REFUSALS, DecisionOutOfDateError, DecisionRefusedError
 from serving.errors import RateLimitedError, RoleRefusedError
 from shanyraq.errors import ShanyraqError
 

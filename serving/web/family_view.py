@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from serving import assessments
 from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
+from serving.decisions import decisions_of
 from serving.state import Services
 from serving.web import heatmaps
 from welfare.criteria import get_welfare_config
@@ -48,10 +49,16 @@ class FamilyRow:
     status: str  # the ASP recommendation, or not_assessed
     level: int | None
     asp_probability: float | None
-    current: bool  # False: photos or record changed since the assessment
+    # Why the assessment is out of date (a STALE_REASONS code; fusion_model_missing: kept as
+    # it was, assessments.held_back), None: current or not assessed.
+    stale_reason: str | None
     n_photos: int
     flags: Flags
     decision: str | None  # accept / override on the latest assessment, None: undecided
+
+    @property
+    def current(self) -> bool:
+        return self.stale_reason is None
 
 
 def _reuse(services: Services, photo: Photo, user: CurrentUser) -> dict[str, Any]:
@@ -80,11 +87,16 @@ def _flags(services: Services, photos: list[Photo], user: CurrentUser) -> Flags:
     )
 
 
-def _is_current(
-    assessment: Assessment | None, family: Family, photos: list[Photo], *, fusion: str
-) -> bool:
-    """The test of assessments.is_current, on photos already loaded for the whole list."""
-    return assessment is not None and assessments.used(assessment, family, photos, fusion=fusion)
+def _why_stale(
+    services: Services, assessment: Assessment, family: Family, photos: list[Photo]
+) -> str | None:
+    """assessments.why_stale of a family's latest assessment, on photos already loaded for
+    the whole list (no query per family)."""
+    if assessments.held_back(assessment, services):
+        return assessments.FUSION_MODEL_MISSING
+    return assessments.stale_reason(
+        assessment, family, photos, fusion=assessments.fusion_version(services)
+    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +152,6 @@ def family_rows(
             select(Decision).where(Decision.family_id.in_(ids)).order_by(Decision.id)
         ).scalars()
     }
-    fusion = assessments.fusion_version(services)
     rows = []
     for family in (families[i] for i in ids):  # the database's order
         a = latest.get(family.id)
@@ -153,7 +164,7 @@ def family_rows(
                 status=a.asp if a else NOT_ASSESSED,
                 level=a.level if a else None,
                 asp_probability=a.result.get("asp_probability") if a else None,
-                current=_is_current(a, family, photos[family.id], fusion=fusion),
+                stale_reason=_why_stale(services, a, family, photos[family.id]) if a else None,
                 n_photos=len(photos[family.id]),
                 flags=_flags(services, photos[family.id], user),
                 decision=decision.kind
@@ -260,7 +271,7 @@ def family_page(
         select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
     ).scalars()
     show_decisions = user.role in DECISION_READERS
-    decisions = assessments.decisions_of(session, family.id) if show_decisions else []
+    decisions = decisions_of(session, family.id) if show_decisions else []
     recommendation = get_welfare_config().recommendation
     probs = row.result.get("level_probs", {})
     return FamilyPage(

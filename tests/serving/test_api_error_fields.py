@@ -44,7 +44,7 @@ def _decide(api: Service, assessment_id: int, body: dict[str, Any], *, level: An
 
 
 def test_every_decision_refusal_carries_its_sub_code(api):
-    from serving.assessments import DECISION_REFUSALS
+    from serving.decisions import DECISION_REFUSALS
 
     api.create_family("F1")
     made = api.client.post("/families/F1/assessments", headers=api.headers("inspector"))
@@ -140,7 +140,7 @@ def test_a_refusal_for_another_reason_names_no_roles(api):
 
 
 def test_the_error_schema_documents_both_fields_with_examples(api):
-    from serving.assessments import DECISION_REFUSALS
+    from serving.decisions import DECISION_REFUSALS
 
     openapi = api.client.get("/openapi.json").json()
     fields = openapi["components"]["schemas"]["ErrorBody"]["properties"]

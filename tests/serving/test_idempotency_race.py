@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
-from serving.assessments import DecisionRequest, record_decision
 from serving.db.models import Assessment, Family, IdempotencyKey, Photo, User
 from serving.db.session import session_scope
+from serving.decisions import DecisionRequest, record_decision
 from serving.errors import ConflictError
 from serving.uploads import record_upload
 from tests.serving.helpers import Service, jpeg

@@ -193,7 +193,7 @@ def test_a_rebuild_of_the_same_model_leaves_the_tracked_card_alone(
     its figures change, not when only the build's code version and time would."""
     import copy
 
-    from training.report import write_model_card
+    from training.model_card import write_model_card
 
     card = tmp_path / "docs" / "model-card.md"
 

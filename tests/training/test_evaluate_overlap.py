@@ -17,7 +17,8 @@ from training.build import build_artifact
 from training.cli import app
 from training.evaluate import evaluate_artifact
 from training.leak_guard import check_overlap, training_photos
-from training.report import headline, write_model_card
+from training.model_card import write_model_card
+from training.report import headline
 from vision.artifact import read_artifact, write_artifact
 
 runner = CliRunner()

@@ -241,7 +241,8 @@ def test_a_decision_on_an_assessment_gone_stale_says_why_in_the_readers_language
 
 
 def test_every_refusal_and_stale_reason_has_a_text_in_every_language():
-    from serving.assessments import DECISION_REFUSALS, STALE_REASONS
+    from serving.assessments import STALE_REASONS
+    from serving.decisions import DECISION_REFUSALS
     from serving.reports import DRIFT_REFERENCES
 
     wanted = [f"decision_error.{code}" for code in DECISION_REFUSALS]

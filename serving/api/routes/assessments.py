@@ -18,6 +18,7 @@ from serving.api.deps import (
 from serving.api.errors import error_responses
 from serving.api.schemas import AssessmentOut, DecisionIn, DecisionOut
 from serving.db.models import Assessment, Decision, Family
+from serving.decisions import DecisionRequest, decisions_of, record_decision
 from serving.errors import NotFoundError
 
 router = APIRouter(tags=["assessments"])
@@ -137,10 +138,10 @@ def decide(
     """Record the commission's decision: accept the assessed level, or override with a reason."""
     family = session.get(Family, assessment.family_id)
     assert family is not None
-    request = service.DecisionRequest(
+    request = DecisionRequest(
         kind=body.kind, level=body.level, reason_code=body.reason_code, reason=body.reason
     )
-    row = service.record_decision(
+    row = record_decision(
         session, services, assessment, family, request, actor=(user.id, user.username)
     )
     session.commit()
@@ -156,7 +157,7 @@ def list_decisions(
     family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> list[DecisionOut]:
     """The family's decisions, newest first (the read is audited)."""
-    decisions = [decision_out(d, name) for d, name in service.decisions_of(session, family.id)]
+    decisions = [decision_out(d, name) for d, name in decisions_of(session, family.id)]
     audit_action(
         session, services, user, "decisions_listed", target=f"family:{family.id}",
         details={"count": len(decisions)},

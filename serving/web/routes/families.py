@@ -8,7 +8,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from serving import assessments
 from serving.api.deps import (
     CurrentUser,
     CurrentUserDep,
@@ -18,13 +17,15 @@ from serving.api.deps import (
     policy,
 )
 from serving.api.routes.assessments import DECIDERS, READERS
-from serving.assessments import (
+from serving.db.models import Assessment, Family
+from serving.decisions import (
     DECISION_REFUSALS,
     DecisionOutOfDateError,
     DecisionRefusedError,
+    DecisionRequest,
     level_not_chosen,
+    record_decision,
 )
-from serving.db.models import Assessment, Family
 from serving.errors import NotFoundError, RecordInvalidError
 from serving.state import Services
 from serving.web.deps import form_policy, record_view
@@ -188,7 +189,7 @@ def decide(
     assessment = session.get(Assessment, assessment_id)
     if assessment is None or assessment.family_id != family.id:
         raise NotFoundError(f"no assessment {assessment_id} for family {family.id!r}")
-    request_ = assessments.DecisionRequest(
+    request_ = DecisionRequest(
         kind=kind,
         level=_level_number(level),
         reason_code=reason_code or None,
@@ -197,7 +198,7 @@ def decide(
     try:
         if level and request_.level is None:
             raise level_not_chosen(_levels(), in_digits=True)
-        decision = assessments.record_decision(
+        decision = record_decision(
             session, services, assessment, family, request_, actor=(user.id, user.username)
         )
     except (DecisionRefusedError, DecisionOutOfDateError) as refused:

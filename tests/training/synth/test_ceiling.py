@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from training.recipe import QualityTargets
-from training.report import _ceiling_lines
+from training.report import ceiling_lines
 from training.synth.ceiling import condition_ceiling
 from training.synth.config import get_synth_config
 
@@ -34,7 +34,7 @@ def test_the_generators_noise_caps_qwk_and_a_worse_wear_reader_scores_lower(taxo
 
 def test_report_states_the_ceiling_beside_the_target():
     ceiling = condition_ceiling(n=1000, seed=0, wear_errors=(0.0, 0.1, 0.3))
-    lines = _ceiling_lines({"data": {"condition_ceiling": ceiling.model_dump()}}, QualityTargets())
+    lines = ceiling_lines({"data": {"condition_ceiling": ceiling.model_dump()}}, QualityTargets())
     text = " ".join(lines)
     assert f"QWK {ceiling.qwk['0']:.3f}" in text and "0.3 -> " in text
-    assert _ceiling_lines({"data": {}}, QualityTargets()) == []  # not synthetic: nothing said
+    assert ceiling_lines({"data": {}}, QualityTargets()) == []  # not synthetic: nothing said

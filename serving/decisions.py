@@ -1,0 +1,179 @@
+"""Decisions: the commission's decisions on assessments, and why one is refused.
+
+A decision is only ever written by a commission member through `record_decision`, on the
+family's latest assessment while it rests on the family's current inputs (`serving.assessments`
+says when it does not); nothing a model returns can become a decision. Every refusal carries a
+stable code of DECISION_REFUSALS, so a page can word it in the reader's language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serving import audit
+from serving.assessments import FUSION_MODEL_MISSING, STALE_REASONS, lock_family, why_stale
+from serving.db.models import Assessment, Decision, Family, User
+from serving.errors import ConflictError, DecisionInvalidError
+from serving.state import Services
+from welfare.criteria import get_welfare_config
+
+# The least an override's reason in words must hold, in characters.
+REASON_MIN_CHARS = 10
+
+
+class DecisionRefusedError(DecisionInvalidError):
+    """A decision refused for one stable `refusal` (a code of DECISION_REFUSALS) with its
+    `params`, so a page can say why in the reader's language; `message` stays English."""
+
+    def __init__(self, refusal: str, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.params = params
+
+
+class DecisionOutOfDateError(ConflictError):
+    """A decision on an assessment that is stale: `params["why"]` is a STALE_REASONS code.
+
+    `refusal`: out_of_date (reading the latest assessment brings it up to date), or
+    fusion_model_missing for one `held_back` (the decision waits for the fusion model)."""
+
+    refusal = "out_of_date"
+
+    def __init__(self, why: str) -> None:
+        if why == FUSION_MODEL_MISSING:
+            self.refusal = FUSION_MODEL_MISSING
+            message = (
+                f"{STALE_REASONS[why]}; no decision can be recorded on it until the service has "
+                "its fusion model again (an administrator restores fusion_dir in its settings, "
+                "or sets allow_rules_only: true if the site really serves without one)"
+            )
+        else:
+            message = (
+                f"this assessment is out of date: {STALE_REASONS[why]}; open the family's "
+                "latest assessment (it is then recomputed) and decide on that"
+            )
+        super().__init__(message)
+        self.params: dict[str, Any] = {"why": why}
+
+
+# Every reason a decision is refused for: its `refusal` code -> the form field at fault
+# (None: the whole form). The pages word each as `decision_error.<code>`.
+DECISION_REFUSALS: dict[str, str | None] = {
+    "accept_without_level": "kind",
+    "accept_other_level": "level",
+    "level_not_chosen": "level",
+    "reason_code_not_chosen": "reason_code",
+    "reason_too_short": "reason",
+    "level_unchanged": "level",
+    DecisionOutOfDateError.refusal: None,
+    FUSION_MODEL_MISSING: None,
+}
+
+
+def decisions_of(session: Session, family_id: str) -> list[tuple[Decision, str]]:
+    """The family's decisions, newest first, each with the username of who decided."""
+    rows = session.execute(
+        select(Decision, User.username)
+        .join(User, User.id == Decision.decided_by)
+        .where(Decision.family_id == family_id)
+        .order_by(Decision.id.desc())
+    ).all()
+    return [(d, name) for d, name in rows]
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    kind: str
+    level: int | None
+    reason_code: str | None
+    reason: str
+
+
+def record_decision(
+    session: Session,
+    services: Services,
+    assessment: Assessment,
+    family: Family,
+    request: DecisionRequest,
+    *,
+    actor: tuple[int, str],
+) -> Decision:
+    """Validate and store a commission decision on the family's latest assessment."""
+    lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
+    why = why_stale(session, services, assessment, family)
+    if why is not None:
+        raise DecisionOutOfDateError(why)
+    decided_level = _decided_level(request, assessment, services.settings.override_reasons)
+    decision = Decision(
+        assessment_id=assessment.id, family_id=family.id, region=family.region,
+        kind=request.kind, model_level=assessment.level, decided_level=decided_level,
+        reason_code=request.reason_code if request.kind == "override" else None,
+        reason=request.reason.strip(), decided_by=actor[0],
+    )  # fmt: skip
+    session.add(decision)
+    session.flush()
+    audit.append(
+        session, services.signing_key, actor=actor[1], action="decision_recorded",
+        target=f"decision:{decision.id}",
+        details={
+            "assessment_id": assessment.id, "family_id": family.id, "kind": request.kind,
+            "model_level": assessment.level, "decided_level": decided_level,
+            "reason_code": decision.reason_code, "model_versions": assessment.model_versions,
+            "input_hash": assessment.input_hash,
+        },
+    )  # fmt: skip
+    return decision
+
+
+def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: list[str]) -> int:
+    if request.kind == "accept":
+        if assessment.level is None:
+            raise DecisionRefusedError(
+                "accept_without_level",
+                "the system gave no level for this family (it abstained); record an override "
+                "with the level the commission decided and the reason",
+            )
+        if request.level is not None and request.level != assessment.level:
+            raise DecisionRefusedError(
+                "accept_other_level",
+                "an accept takes the assessed level; use override to change it",
+                level=assessment.level,
+            )
+        return assessment.level
+    levels = get_welfare_config().level_values
+    if request.level is None or request.level not in levels:
+        raise level_not_chosen(levels)
+    if request.reason_code not in reasons:
+        raise DecisionRefusedError(
+            "reason_code_not_chosen",
+            f"an override needs a reason_code, one of: {', '.join(reasons)}",
+            reasons=reasons,
+        )
+    if len(request.reason.strip()) < REASON_MIN_CHARS:
+        raise DecisionRefusedError(
+            "reason_too_short",
+            f"an override needs the reason in words (at least {REASON_MIN_CHARS} characters)",
+            n=REASON_MIN_CHARS,
+        )
+    if request.level == assessment.level:
+        raise DecisionRefusedError(
+            "level_unchanged",
+            "the level is the assessed one; record an accept instead",
+            level=assessment.level,
+        )
+    return request.level
+
+
+def level_not_chosen(levels: list[int], *, in_digits: bool = False) -> DecisionRefusedError:
+    """The refusal of an override whose level is missing or not a welfare level."""
+    shown = ", ".join(map(str, levels))
+    message = (
+        f"the level must be one of {shown}, in digits"
+        if in_digits
+        else f"an override needs the level the commission decided, one of {shown}"
+    )
+    return DecisionRefusedError("level_not_chosen", message, levels=levels)

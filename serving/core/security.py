@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jwt
 from argon2 import PasswordHasher
@@ -71,6 +71,41 @@ def create_token(
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
+def reissued_claims(
+    claims: TokenClaims, *, ttl_s: float, session_expires_at: float, now: float | None = None
+) -> TokenClaims:
+    """The claims of the same session's next token: same account, id (jti) and sign-in time.
+
+    It is valid `ttl_s` from `now`, but never past `session_expires_at`, which it carries
+    on, so no later token of the session can outlive it either.
+    """
+    issued = int(time.time() if now is None else now)
+    ends = int(session_expires_at)
+    return replace(
+        claims,
+        issued_at=issued,
+        expires_at=float(min(issued + int(ttl_s), ends)),
+        session_expires_at=float(ends),
+    )
+
+
+def encode_session_token(claims: TokenClaims, *, key: bytes) -> str:
+    """The signed token of `claims` (a session's token, renewed or bound: see reissued_claims)."""
+    payload = {
+        "sub": str(claims.user_id),
+        "name": claims.username,
+        "role": claims.role,
+        "region": claims.region,
+        "iat": claims.issued_at,
+        "nbf": claims.issued_at,
+        "exp": int(claims.expires_at),
+        "jti": claims.token_id,
+        "auth_time": claims.signed_in_at,
+        "session_exp": int(claims.session_expires_at),
+    }
+    return jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
 def reissue_token(
     claims: TokenClaims,
     *,
@@ -79,26 +114,9 @@ def reissue_token(
     session_expires_at: float,
     now: float | None = None,
 ) -> str:
-    """A new token of the same session: same account, id (jti) and sign-in time.
-
-    It is valid `ttl_s` from `now`, but never past `session_expires_at`, which it carries
-    on, so no later token of the session can outlive it either.
-    """
-    issued = int(time.time() if now is None else now)
-    ends = int(session_expires_at)
-    renewed = {
-        "sub": str(claims.user_id),
-        "name": claims.username,
-        "role": claims.role,
-        "region": claims.region,
-        "iat": issued,
-        "nbf": issued,
-        "exp": min(issued + int(ttl_s), ends),
-        "jti": claims.token_id,
-        "auth_time": claims.signed_in_at,
-        "session_exp": ends,
-    }
-    return jwt.encode(renewed, key, algorithm=ALGORITHM)
+    """The signed token of `reissued_claims`."""
+    renewed = reissued_claims(claims, ttl_s=ttl_s, session_expires_at=session_expires_at, now=now)
+    return encode_session_token(renewed, key=key)
 
 
 def decode_token(token: str, *, key: bytes) -> TokenClaims:

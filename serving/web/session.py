@@ -39,7 +39,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.api.deps import accepted_claims
 from serving.core.config import ServingSettings
-from serving.core.security import TokenClaims, decode_token, reissue_token
+from serving.core.security import (
+    TokenClaims,
+    decode_token,
+    encode_session_token,
+    reissue_token,
+    reissued_claims,
+)
 from serving.errors import InvalidTokenError
 from serving.state import Services
 from shanyraq.errors import ShanyraqError
@@ -117,10 +123,11 @@ def _session_bound(claims: TokenClaims, settings: ServingSettings) -> float:
     return claims.signed_in_at + settings.session_max_hours * 3600
 
 
-def renewal(
-    claims: TokenClaims, settings: ServingSettings, *, key: bytes, now: float | None = None
-) -> str | None:
-    """The session's next token, once more than half of this token's lifetime has passed.
+def renewed_claims(
+    claims: TokenClaims, settings: ServingSettings, *, now: float | None = None
+) -> TokenClaims | None:
+    """The claims of the session's next token, once more than half of this token's lifetime
+    has passed.
 
     None before that, and when a new token would end no later than this one (the session is
     at its bound, or the token is one of the API's, which are not renewed).
@@ -129,10 +136,18 @@ def renewal(
     if now - claims.issued_at <= (claims.expires_at - claims.issued_at) / 2:
         return None
     ends = min(claims.session_expires_at, _session_bound(claims, settings))
-    ttl_s = settings.token_ttl_minutes * 60
-    if min(int(now) + int(ttl_s), int(ends)) <= claims.expires_at:
-        return None
-    return reissue_token(claims, key=key, ttl_s=ttl_s, session_expires_at=ends, now=now)
+    renewed = reissued_claims(
+        claims, ttl_s=settings.token_ttl_minutes * 60, session_expires_at=ends, now=now
+    )
+    return renewed if renewed.expires_at > claims.expires_at else None
+
+
+def renewal(
+    claims: TokenClaims, settings: ServingSettings, *, key: bytes, now: float | None = None
+) -> str | None:
+    """The session's next token (`renewed_claims`, signed), or None when none is due."""
+    renewed = renewed_claims(claims, settings, now=now)
+    return None if renewed is None else encode_session_token(renewed, key=key)
 
 
 def _services(request: Request) -> Services:

@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass
 from fastapi import Request, Response
 
 from serving.api.deps import accepted_claims
-from serving.core.security import decode_token
 from serving.state import Services
-from serving.web.session import SESSION_COOKIE, renewal
+from serving.web.session import SESSION_COOKIE, renewed_claims
 
 # The clock of an answer a page's script fetched (JSON): a renewal it carried moves the warning.
 CLOCK_HEADER = "X-Session-Clock"
@@ -47,12 +46,10 @@ def session_clock(request: Request, *, now: float | None = None) -> SessionClock
     services: Services = request.app.state.services
     now = time.time() if now is None else now
     if _cookie_session(request):
-        token = renewal(claims, services.settings, key=services.signing_key, now=now)
-        if token is not None:
-            claims = decode_token(token, key=services.signing_key)
+        claims = renewed_claims(claims, services.settings, now=now) or claims
     # Final: even a use just before its end would get the session no later token.
     last_use = claims.expires_at - 1
-    final = renewal(claims, services.settings, key=services.signing_key, now=last_use) is None
+    final = renewed_claims(claims, services.settings, now=last_use) is None
     # A renewal is due only past half the token's life: warn no earlier, or "Stay signed in"
     # would renew nothing.
     half_life_s = (claims.expires_at - claims.issued_at) / 2

@@ -108,10 +108,18 @@ def welfare_config_digest() -> str:
     return get_welfare_config().digest(OUTCOME_CONFIG_PARTS)[:16]
 
 
+NO_FUSION = "none"  # the fusion model version an assessment made on the rules alone records
+
+
 def fusion_version(services: Services) -> str:
-    """The fusion model version a new assessment records ("none" without a fusion model)."""
+    """The fusion model version a new assessment records (NO_FUSION without a fusion model)."""
     model = services.fusion_model
-    return str(model.meta.version) if model is not None else "none"
+    return str(model.meta.version) if model is not None else NO_FUSION
+
+
+def fusion_used(assessment: Assessment) -> str:
+    """The fusion model version `assessment` recorded (NO_FUSION: made on the rules alone)."""
+    return str(assessment.model_versions.get("fusion", NO_FUSION))
 
 
 def stale_reason(
@@ -165,7 +173,7 @@ def held_back(
     return (
         services.fusion_model is None
         and not (allow_rules_only or services.settings.allow_rules_only)
-        and str(assessment.model_versions.get("fusion", "none")) != "none"
+        and fusion_used(assessment) != NO_FUSION
     )
 
 
@@ -178,11 +186,17 @@ def why_stale(
     newest = latest(session, family.id)
     if newest is None or newest.id != assessment.id:
         return "newer_assessment"
+    return why_latest_stale(services, assessment, family, _inputs(session, family))
+
+
+def why_latest_stale(
+    services: Services, assessment: Assessment, family: Family, photos: list[Photo]
+) -> str | None:
+    """`why_stale` of the family's latest assessment, on the family's `photos` as `compute`
+    reads them (a list page passes those it loaded for every row at once)."""
     if held_back(assessment, services):
         return FUSION_MODEL_MISSING
-    return stale_reason(
-        assessment, family, _inputs(session, family), fusion=fusion_version(services)
-    )
+    return stale_reason(assessment, family, photos, fusion=fusion_version(services))
 
 
 def latest_current(

@@ -96,7 +96,7 @@ def _open_source(source: Path) -> sqlite3.Connection:
     try:
         return _connect(f"{uri}?mode=ro")
     except sqlite3.OperationalError as exc:
-        if _writable(source) or _wal_holds_commits(source):
+        if writable(source) or _wal_holds_commits(source):
             raise DatabaseUnavailableError(
                 f"cannot read the database at {source}: {exc}; {FILE_HINT}"
             ) from None
@@ -118,7 +118,7 @@ def _connect(uri: str) -> sqlite3.Connection:
     return connection
 
 
-def _writable(path: Path) -> bool:
+def writable(path: Path) -> bool:
     """Whether this process may write `path` and make files beside it (-wal, -shm)."""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 

@@ -133,17 +133,15 @@ def upgrade_database(settings: ServingSettings) -> UpgradeReport:
 
 def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
     """Record `backup` in the audit log (`database_backed_up`); why it was not, or None."""
-    import os
-
     from sqlalchemy.exc import OperationalError
 
     from serving import audit
     from serving.cli import anchored_sessions, open_with_key
     from serving.db.session import session_scope
+    from serving.db_backup import writable
     from serving.migrations import DatabaseNotMigratedError
 
-    source = backup.source
-    if not (os.access(source, os.W_OK) and os.access(source.parent, os.W_OK)):
+    if not writable(backup.source):
         return "the database is read-only here"
     details = {
         "path": str(backup.path.resolve()), "size_bytes": backup.size_bytes,

@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.assessments import (
+    NO_FUSION,
     STALE_REASONS,
     WELFARE_CONFIG_KEY,
+    fusion_used,
     fusion_version,
     latest,
     latest_current,
@@ -77,7 +79,7 @@ class StaleAssessment:
     family_id: str
     version: int
     reason: str
-    fusion: str = "none"
+    fusion: str = NO_FUSION
 
 
 @dataclass(frozen=True)
@@ -170,8 +172,7 @@ def stale_assessments(
             row = newest[family.id]
             why = stale_reason(row, family, photos[family.id], fusion=fusion)
             if why is not None:
-                recorded = str(row.model_versions.get("fusion", "none"))
-                found.append(StaleAssessment(family.id, row.version, why, recorded))
+                found.append(StaleAssessment(family.id, row.version, why, fusion_used(row)))
         after = ids[-1]
         session.expunge_all()
 
@@ -240,7 +241,7 @@ def configured_fusion_version(settings: ServingSettings) -> str:
     """The fusion model version services built from `settings` would have loaded (their
     `fusion_version`), loaded as they load it; "none" without fusion_dir."""
     if settings.fusion_dir is None:
-        return "none"
+        return NO_FUSION
     from welfare.fusion import FusionModel
 
     return str(FusionModel.load(settings.fusion_dir).meta.version)
@@ -256,8 +257,8 @@ def refuse_rules_only(used: Iterable[str], *, fusion: str, allow_rules_only: boo
     really took its fusion model away; `allow_rules_only: true` in serving.yaml says the same
     for every command). Another fusion model than theirs is a deployment, and goes ahead.
     """
-    models = Counter(version for version in used if version != "none")
-    if fusion != "none" or allow_rules_only or not models:
+    models = Counter(version for version in used if version != NO_FUSION)
+    if fusion != NO_FUSION or allow_rules_only or not models:
         return
     listed = ", ".join(f"{version} ({n})" for version, n in sorted(models.items()))
     raise FusionModelMissingError(
@@ -276,7 +277,7 @@ def recorded_fusion(session: Session, family_ids: list[str]) -> list[str]:
     used = []
     for start in range(0, len(family_ids), BATCH_FAMILIES):
         for row in latest_of(session, family_ids[start : start + BATCH_FAMILIES]).values():
-            used.append(str(row.model_versions.get("fusion", "none")))
+            used.append(fusion_used(row))
     return used
 
 

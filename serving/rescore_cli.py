@@ -280,9 +280,10 @@ def _refuse_rules_only(
     scores whose assessments are stale (`found`: the promotion's plan, if measured already)."""
     from serving import promote as promotion
     from serving import reassessment
+    from serving.assessments import NO_FUSION
 
     fusion = reassessment.configured_fusion_version(settings)
-    if fusion != "none" or allow_rules_only:
+    if fusion != NO_FUSION or allow_rules_only:
         return  # nothing to refuse: the promotion is not measured for it
     if found is None:
         found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)

@@ -87,18 +87,6 @@ def _flags(services: Services, photos: list[Photo], user: CurrentUser) -> Flags:
     )
 
 
-def _why_stale(
-    services: Services, assessment: Assessment, family: Family, photos: list[Photo]
-) -> str | None:
-    """assessments.why_stale of a family's latest assessment, on photos already loaded for
-    the whole list (no query per family)."""
-    if assessments.held_back(assessment, services):
-        return assessments.FUSION_MODEL_MISSING
-    return assessments.stale_reason(
-        assessment, family, photos, fusion=assessments.fusion_version(services)
-    )
-
-
 @dataclass(frozen=True)
 class FamilyList:
     rows: list[FamilyRow]  # at most MAX_ROWS, needs_review first
@@ -164,7 +152,9 @@ def family_rows(
                 status=a.asp if a else NOT_ASSESSED,
                 level=a.level if a else None,
                 asp_probability=a.result.get("asp_probability") if a else None,
-                stale_reason=_why_stale(services, a, family, photos[family.id]) if a else None,
+                stale_reason=assessments.why_latest_stale(services, a, family, photos[family.id])
+                if a
+                else None,
                 n_photos=len(photos[family.id]),
                 flags=_flags(services, photos[family.id], user),
                 decision=decision.kind

@@ -20,10 +20,15 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
 
-def make_private_dir(folder: Path) -> None:
-    """Make `folder` 0700 when it is missing (its missing parents with the default mode);
-    an existing one is left as it is."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+def make_private_dir(folder: Path, *, private_below: Path | None = None) -> None:
+    """Make `folder` 0700 when it is missing; an existing one is left as it is. Its missing
+    parents get the default mode, except those below `private_below` (e.g. the data folder:
+    a cache's sub-folders), which are made 0700 too."""
+    parent = folder.parent
+    below = private_below is not None and parent.is_relative_to(private_below)
+    if below and parent != private_below:
+        make_private_dir(parent, private_below=private_below)
+    parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         folder.mkdir(mode=PRIVATE_DIR_MODE)  # the umask can take bits away, never add them
 

@@ -87,10 +87,7 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     heat = heatmap(folder, rgb, head="signs", label=sign)
     png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
     # Overlays of a family's home, private as the photos are: folders 0700, the file 0600.
-    data_dir = services.settings.data_dir
-    for folder in reversed([path.parent, *path.parent.parents]):
-        if folder != data_dir and folder.is_relative_to(data_dir):
-            make_private_dir(folder)
+    make_private_dir(path.parent, private_below=services.settings.data_dir)
     with atomic_file(path) as tmp:  # a temporary of its own: two requests may render one map
         make_private_file(tmp)
         tmp.write_bytes(png)

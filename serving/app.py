@@ -33,7 +33,7 @@ from serving.ratelimit import RateLimiter
 from serving.reuse_index import ReuseIndex
 from serving.state import Services
 from serving.storage import PhotoStore
-from serving.web import mount_web
+from serving.web import heatmaps, mount_web
 from serving.web.render import STATIC_URL
 
 if TYPE_CHECKING:
@@ -180,6 +180,7 @@ def build_services(settings: ServingSettings) -> Services:
     # Audit appends through these sessions anchor the chain's head outside the database.
     audit.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file)
     services.reuse = _reuse_index(services)
+    heatmaps.prune_cache(services)  # overlays of family photos that no current key serves
     return services
 
 

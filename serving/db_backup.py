@@ -6,18 +6,28 @@ WAL mode a reader neither waits for nor sees a writer's open transaction, so the
 keeps running and the copy holds exactly the transactions committed when it started. It is
 written to a temporary name beside OUT, switched to the rollback journal (one self-contained
 file: no -wal beside it), checked (`PRAGMA integrity_check`, the same Alembic revision as the
-live database) and only then renamed to OUT. PostgreSQL is refused: `pg_dump` backs it up.
+live database) and only then renamed to OUT. Without --overwrite it is linked to OUT instead,
+which fails if anything is there by then: a file that appeared at OUT meanwhile is kept, and
+the backup refused (shanyraq.atomic.atomic_file, replace=False). PostgreSQL is refused:
+`pg_dump` backs it up.
 
 The source is opened read-only (`mode=ro`): the backup never writes the live database. On a
 read-only file system a WAL database cannot be opened that way (SQLite needs its -shm file);
 there, with no -wal file holding commits, it is opened as immutable, which is exact because
-nothing can write a file there.
+nothing can write a file there. Reading a WAL database makes a -wal and -shm beside it, which
+a read-only connection cannot remove when it closes: for a database that had none (a stopped
+service), the backup ends with one more connection, whose close removes them as SQLite's last
+connection does, only if nothing else has them open and the -wal holds no commits
+(`_close_wal`), so the folder is left as it was.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +41,8 @@ from serving.db.session import (
 )
 from shanyraq.atomic import atomic_file
 from shanyraq.errors import OutputExistsError, ShanyraqError
+
+logger = logging.getLogger(__name__)
 
 # Alembic's table of the revision a database is at (its default name, which env.py keeps).
 VERSION_TABLE = "alembic_version"
@@ -78,16 +90,50 @@ def backup_sqlite(url: str, out: Path, *, overwrite: bool = False) -> Backup:
         raise OutputExistsError(f"{out} is the live database itself; give another path")
     if os.path.lexists(out) and not overwrite:
         raise OutputExistsError(f"{out} exists; give another path, or --overwrite to replace it")
+    with _source_connection(source) as connection:
+        make_private_dir(out.parent)  # a copy of personal data: a new folder 0700, the file 0600
+        try:
+            # Without overwrite the copy is published only if OUT is still free (checked in
+            # the same step): the check above only spares a copy that would be refused.
+            with atomic_file(out, replace=overwrite) as tmp:
+                make_private_file(tmp)  # before SQLite creates it with the umask's mode
+                _copy(connection, tmp, source=source)
+                revision = _verify(tmp, expected=_revision(connection), out=out)
+        except FileExistsError:
+            raise OutputExistsError(
+                f"{out} appeared while the backup was being written and was left as it is; "
+                "the backup was not kept: give another path, or --overwrite to replace it"
+            ) from None
+    return Backup(path=out, source=source, size_bytes=out.stat().st_size, revision=revision)
+
+
+@contextmanager
+def _source_connection(source: Path) -> Iterator[sqlite3.Connection]:
+    """`_open_source`, closed after use; a -wal and -shm its reading made beside a database
+    that had no -wal (nothing had it open in WAL mode: a stopped service) go with it."""
+    had_wal = os.path.lexists(_wal(source))
     connection = _open_source(source)
     try:
-        make_private_dir(out.parent)  # a copy of personal data: a new folder 0700, the file 0600
-        with atomic_file(out) as tmp:
-            make_private_file(tmp)  # before SQLite creates it with the umask's mode
-            _copy(connection, tmp, source=source)
-            revision = _verify(tmp, expected=_revision(connection), out=out)
+        yield connection
     finally:
         connection.close()
-    return Backup(path=out, source=source, size_bytes=out.stat().st_size, revision=revision)
+        if not had_wal:
+            _close_wal(source)
+
+
+def _close_wal(source: Path) -> None:
+    """Remove an empty -wal of `source`, and its -shm, when no connection has them open, as
+    SQLite does when the last connection closes: one more connection is opened and closed,
+    and SQLite's own rule decides, so a service that has them open (it started meanwhile)
+    keeps them. A -wal with commits (a service started and stopped meanwhile: our reading
+    kept its close from checkpointing) stays, for the service's next start: the backup never
+    writes the database file. Where the folder cannot be written, they stay too."""
+    try:
+        if not os.path.lexists(_wal(source)) or _wal_holds_commits(source) or not writable(source):
+            return
+        _connect(f"{source.resolve().as_uri()}?mode=rw").close()
+    except (sqlite3.DatabaseError, OSError) as exc:  # locked past the busy timeout, I/O
+        logger.warning("the backup left %s-wal and -shm beside the database: %s", source, exc)
 
 
 def _open_source(source: Path) -> sqlite3.Connection:
@@ -123,8 +169,12 @@ def writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
+def _wal(source: Path) -> Path:
+    return source.with_name(source.name + "-wal")
+
+
 def _wal_holds_commits(source: Path) -> bool:
-    wal = source.with_name(source.name + "-wal")
+    wal = _wal(source)
     return wal.exists() and wal.stat().st_size > 0
 
 

@@ -18,10 +18,12 @@ STAGING_MARK = ".partial-"  # atomic_folder's work folder is NAME.partial-XXXXXX
 _TEMPORARY = re.compile(r"(?P<name>.+)\.[0-9a-f]{16}" + re.escape(TEMP_SUFFIX))
 # fsync of a folder where the file system has none: the rename is done, only not forced out.
 _NO_FOLDER_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
+# link() where the file system has no hard links.
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
+def atomic_file(path: Path, *, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; write it, and on success it replaces `path`.
 
     Write the path however suits the writer: open it (text or binary), or hand it to a library
@@ -31,6 +33,10 @@ def atomic_file(path: Path) -> Iterator[Path]:
     writer's own (`NAME.` sixteen random hex digits `.tmp`), so writers of the same file at
     once do not meet: each replaces `path` whole, the last one's stays. The written file is
     flushed to disk before it replaces `path`, and the folder after.
+
+    With `replace=False` it never replaces a file: the written file gets the name `path`
+    only if nothing has it by then (`_publish_new`), else FileExistsError, so a file made at
+    `path` while this one was written is kept.
 
     On any failure the temporary file is removed and `path` is left as it was. A folder at
     `path`, or a file where one of its parent folders should be, raises an OSError naming
@@ -49,7 +55,10 @@ def atomic_file(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         _sync(tmp)
-        tmp.replace(path)
+        if replace:
+            tmp.replace(path)
+        else:
+            _publish_new(tmp, path)
         _sync_folder(path.parent)
     except BaseException as exc:
         with suppress(OSError):  # nothing to remove, or a folder that cannot be written
@@ -65,6 +74,31 @@ def _unused_name(path: Path) -> Path:
         tmp = path.with_name(f"{path.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
         if not os.path.lexists(tmp):
             return tmp
+
+
+def _publish_new(tmp: Path, path: Path) -> None:
+    """Give the finished `tmp` the name `path` unless something has that name (then
+    FileExistsError): a hard link, which checks and names in one step, then `tmp` unlinked.
+
+    Where the file system has no hard links (FAT, some network mounts), `path` is claimed
+    by creating it (O_EXCL: the same one-step check) and `tmp` renamed over it, so a reader
+    may see `path` empty for that moment, never another writer's file lost.
+    """
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+    else:
+        tmp.unlink()
+        return
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        tmp.replace(path)
+    except BaseException:
+        with suppress(OSError):
+            path.unlink()  # the empty file claimed above, nobody else's
+        raise
 
 
 def _sync(file: Path) -> None:

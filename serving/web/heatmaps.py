@@ -1,15 +1,22 @@
 """Heat-map evidence for the family page: Grad-CAM overlays from model.pt, cached on disk.
 
 A heat map is computed once per (model version, colour scale, photo, head, label) and kept
-under `<data_dir>/heatmaps/`; later views read the PNG, and a change of scale (the page's
-legend names it) never serves an overlay drawn in the old one. Without model.pt (an ONNX-only
-artifact) there are no heat maps, and the page says so instead of showing anything invented.
+under `<data_dir>/heatmaps/<model version>/<colour scale>/`; later views read the PNG, and a
+change of scale (the page's legend names it) never serves an overlay drawn in the old one.
+Without model.pt (an ONNX-only artifact) there are no heat maps, and the page says so instead
+of showing anything invented.
+
+The overlays are renders of families' photos, so those no key can serve any more are removed
+when the service starts (`prune_cache`): the model version and the colour scale change only
+with a restart (a new model, a new release), and a start-up walk costs no request anything.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -25,6 +32,7 @@ from vision.explain import OVERLAY_SCALE
 logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+CACHE_DIR = "heatmaps"  # below the data folder
 # Overlays are shown at card size; a larger PNG would only cost a phone its data plan.
 OVERLAY_SHORT_SIDE_PX = 480
 
@@ -39,10 +47,67 @@ def available(services: Services) -> bool:
     )
 
 
+def _cache_key(services: Services) -> tuple[str, str]:
+    """The folders of the current cache below CACHE_DIR: the model version, the scale."""
+    return _UNSAFE.sub("_", services.pipeline.model_version or "none"), OVERLAY_SCALE
+
+
 def cache_path(services: Services, *, sha256: str, sign: str) -> Path:
-    version = _UNSAFE.sub("_", services.pipeline.model_version or "none")
-    folder = services.settings.data_dir / "heatmaps" / version / OVERLAY_SCALE
+    folder = services.settings.data_dir.joinpath(CACHE_DIR, *_cache_key(services))
     return folder / sha256[:2] / f"{sha256}-{sign}.png"
+
+
+def prune_cache(services: Services) -> int:
+    """Remove the cached overlays of every other model version and colour scale than the
+    current ones (`_cache_key`); the number of files removed.
+
+    Only inside `<data_dir>/heatmaps`, and no symbolic link is followed: one found in the
+    cache is removed as a link, and a cache folder that is itself a link is left alone (its
+    target may hold anything). A failure is logged, never raised: the service starts anyway.
+    """
+    root = services.settings.data_dir / CACHE_DIR
+    if root.is_symlink():
+        logger.warning(
+            "heat-map cache %s is a symbolic link: not cleaned of old models' overlays; make "
+            "it a folder, or remove what is not under %s yourself",
+            root, "/".join(_cache_key(services)),
+        )  # fmt: skip
+        return 0
+    if not root.is_dir():
+        return 0
+    removed = _prune(root, keep=_cache_key(services))
+    if removed:
+        logger.info(
+            "removed %d cached heat maps of models or colour scales no longer served from %s",
+            removed, root,
+        )  # fmt: skip
+    return removed
+
+
+def _prune(folder: Path, *, keep: tuple[str, ...]) -> int:
+    """Remove every entry of `folder` but the real folder `keep[0]`, and within that one
+    every entry but `keep[1]`, and so on; the number of files removed."""
+    removed = 0
+    for entry in sorted(folder.iterdir()):
+        if entry.name == keep[0] and entry.is_dir() and not entry.is_symlink():
+            removed += _prune(entry, keep=keep[1:]) if len(keep) > 1 else 0
+        else:
+            removed += _remove(entry)
+    return removed
+
+
+def _remove(path: Path) -> int:
+    """Remove `path` (a file, a link or a whole folder, links not followed); its files."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+            return 1
+        files = sum(len(names) for _, _, names in os.walk(path))  # os.walk follows no links
+        shutil.rmtree(path)  # removes links inside, never what they point at
+    except OSError as exc:
+        logger.warning("could not remove the old heat maps at %s: %s", path, exc)
+        return 0
+    return files
 
 
 def _shrink(rgb: np.ndarray, short_side_px: int) -> np.ndarray:

@@ -12,9 +12,10 @@ check more than half-way through its token's lifetime gets the session's next to
 cookie, with the same session id (jti) and sign-in time, so open forms stay valid, a
 sign-out (which revokes that id) ends every token of the session, and so does a sign-out
 everywhere (which compares the sign-in time). A session left idle ends when its token does;
-however active, it ends `session_max_hours` after its sign-in. Renewals are not audited: they
-grant no new access (same account, same session, within the sign-in's bound), the sign-in
-itself is (`login`), and so is every page the session opens.
+however active, it ends `session_max_hours` after its sign-in, a password change on the way
+included (the session it goes on with keeps the bound: `set_session`). Renewals are not
+audited: they grant no new access (same account, same session, within the sign-in's bound),
+the sign-in itself is (`login`), and so is every page the session opens.
 
 Every form post carries a CSRF token. A signed-in form's token is bound to the session: an
 HMAC of its token id (jti) with the signing key, as in OWASP's signed double submit, checked
@@ -180,12 +181,18 @@ def _set_session_cookie(response: Response, request: Request, token: str) -> Non
     _set_cookie(response, request, SESSION_COOKIE, token, max_age=None)  # ends with the browser
 
 
-def set_session(response: Response, request: Request, *, token: str) -> None:
+def set_session(
+    response: Response, request: Request, *, token: str, continues: TokenClaims | None = None
+) -> None:
     """Start a browser session with the sign-in's `token`; the sign-in form's CSRF cookie is
     renewed too.
 
     The cookie holds the same session's token bound to end `session_max_hours` after the
-    sign-in at the latest, which renewals carry on (`renewal`).
+    sign-in at the latest, which renewals carry on (`renewal`). A session that `continues`
+    another (a password change: a new token, a new id, the other sessions signed out) keeps
+    that one's bound, counted from its sign-in, so a change never extends it. Its own
+    sign-in time is the new token's, which is what lets it outlive the change's sign-out of
+    every other session.
     """
     services = _services(request)
     claims = decode_token(token, key=services.signing_key)
@@ -193,7 +200,7 @@ def set_session(response: Response, request: Request, *, token: str) -> None:
         claims,
         key=services.signing_key,
         ttl_s=claims.expires_at - claims.issued_at,
-        session_expires_at=_session_bound(claims, services.settings),
+        session_expires_at=_session_bound(continues or claims, services.settings),
         now=claims.issued_at,
     )
     _set_session_cookie(response, request, session_token)

@@ -15,6 +15,7 @@ from serving.api.deps import (
     CurrentUserDep,
     ServicesDep,
     SessionDep,
+    accepted_claims,
     policy,
 )
 from serving.api.routes import auth as api_auth
@@ -152,8 +153,9 @@ def change_password(
 ) -> Response:
     """Change the password through the API's route (checks, limit and audit included).
 
-    Every other session of the account ends; this one goes on with the fresh token. A
-    refusal shows the form again, empty, with the reason tied to the field it is about.
+    Every other session of the account ends; this one goes on with the fresh token, still
+    ending `session_max_hours` after its sign-in at the latest. A refusal shows the form
+    again, empty, with the reason tied to the field it is about.
     """
     if new_password != new_password_again:
         return _password_form(
@@ -173,7 +175,8 @@ def change_password(
             error_fields=PASSWORD_FIELDS[refused.code],
         )  # fmt: skip
     response = RedirectResponse(f"{PREFIX}/password?changed=1", status_code=303)
-    set_session(response, request, token=token.access_token)  # a new token: a new CSRF token
+    # A new token (a new CSRF token), within the bound of this session's sign-in.
+    set_session(response, request, token=token.access_token, continues=accepted_claims(request))
     return response
 
 

@@ -48,6 +48,28 @@ function revealImage(img, button) {
   if (below > 0) { window.scrollBy(0, below); } else if (above > 0) { window.scrollBy(0, -Math.min(above, -below)); }
 }
 
+/* A wide table's box (_macros.html scroll_box) is a tab stop only while it scrolls: the
+   keyboard needs it then (WCAG 2.1.1), and where the table fits it would be a stop that does
+   nothing. It is rendered focusable, so a page without this script (or ResizeObserver) still
+   lets a narrow screen scroll it: a stop too many beats a table out of reach. Out of the tab
+   order it stays focusable by script (-1), so a box that has focus as it stops scrolling keeps
+   it. Its table is watched too: it can grow inside a box that keeps its size. */
+function fitTabStop(box) {
+  box.tabIndex = box.scrollWidth > box.clientWidth ? 0 : -1;
+}
+
+function setupTableScroll() {
+  if (!window.ResizeObserver) { return; }
+  var observer = new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) { fitTabStop(entry.target.closest(".table-scroll")); });
+  });
+  document.querySelectorAll(".table-scroll").forEach(function (box) {
+    fitTabStop(box);  // at once, not at the first observation: the page loads with it right
+    observer.observe(box);
+    if (box.firstElementChild) { observer.observe(box.firstElementChild); }
+  });
+}
+
 /* The decision form's draft: kept in this tab's sessionStorage when the form is sent, so a
    decision that was not recorded (the session had ended, the form was out of date) is filled
    in again when its family page next opens. Kept for the member who typed it only; dropped
@@ -140,11 +162,14 @@ function setupSignOut() {
   });
 }
 
-/* The upload form, one photo per request so each gets its verdict at once. Every photo of a
-   run ends with a card in the results, in the order chosen: the server's verdict, or, when it
-   was not filed (no connection, too large, refused), its file name and why, as an alert that
+/* The upload form, one photo per request so each gets its verdict at once. Every photo sent
+   ends with a card in the results, in the order chosen: the server's verdict, or, when it was
+   not filed (no connection, too large, refused), its file name and why, as an alert that
    stays. The run ends with a summary in the status region, which takes focus; photos that
-   could not be sent stay chosen, to be sent again. */
+   could not be sent stay chosen, to be sent again. A run that meets an ended session stops
+   there and keeps that photo and the rest chosen: the summary says so and links to sign-in
+   in a new tab, so this page and its chosen photos stay (a phone's gallery need not be gone
+   through again); Upload then sends them with the new session's token. */
 function resultCard(name, message) {
   var card = document.createElement("article");
   card.className = "result result-fail";
@@ -180,6 +205,38 @@ function keepChosen(input, files) {
   } catch (error) { input.value = ""; }  // a browser that cannot: they are chosen again by hand
 }
 
+/* Before a run, the session signed in now: "ended" (none), "other" (another account's, not
+   the one this page was opened by), else "ok", and this page's forms then carry its CSRF
+   token: after a sign-in in another tab that is a new session's, which refuses the old one.
+   "ok" too when it could not be asked: the photos' own requests then tell. */
+async function currentSession(form) {
+  var response;
+  try {
+    response = await fetch(form.dataset.session, {
+      credentials: "same-origin", headers: { "Accept": "application/json" }
+    });
+  } catch (error) { return "ok"; }
+  if (response.redirected) { return "ended"; }
+  var answer = null;
+  try { answer = response.ok ? await response.json() : null; } catch (error) { return "ok"; }
+  if (!answer || !answer.csrf_token) { return "ok"; }
+  if (answer.user !== form.dataset.user) { return "other"; }
+  document.querySelectorAll("form input[name=csrf_token]").forEach(function (field) {
+    field.value = answer.csrf_token;
+  });
+  announceSessionClock(JSON.stringify(answer));  // the session warning learns its new end
+  return "ok";
+}
+
+function signInLink(form) {
+  var link = document.createElement("a");
+  link.href = form.dataset.signIn;
+  link.target = "_blank";  // a new tab: this page and its chosen photos stay
+  link.rel = "noopener";
+  link.textContent = form.dataset.signInText;
+  return link;
+}
+
 function setupUpload() {
   var form = document.getElementById("upload-form");
   if (!form || !window.fetch || !window.FormData) { return; }
@@ -197,18 +254,22 @@ function setupUpload() {
     button.setAttribute("aria-disabled", "true");  // stays focusable: focus is not lost
     var files = Array.from(input.files);
     var unsent = [];
+    var kept = [];  // not sent: the session had ended, or is another account's
+    var retried = -1;  // the photo sent again with a new session's token, at most once
     var last = null;  // this run's latest card: the next goes after it
     var count = { usable: 0, retake: 0, refused: 0 };
-    var none = document.getElementById("upload-none");
-    if (none) { none.remove(); }
     function add(cards) {
+      var none = document.getElementById("upload-none");
+      if (none) { none.remove(); }
       cards.forEach(function (card) {
         if (last) { last.after(card); } else { results.prepend(card); }
         last = card;
         count[card.dataset.outcome] = (count[card.dataset.outcome] || 0) + 1;
       });
     }
-    for (var i = 0; i < files.length; i++) {
+    var session = await currentSession(form);
+    if (session !== "ok") { kept = files; }
+    for (var i = 0; i < files.length && !kept.length; i++) {
       var name = files[i].name;
       progress.textContent = form.dataset.sending.replace("{n}", i + 1).replace("{total}", files.length);
       if (files[i].size >= maxBytes) { add([resultCard(name, form.dataset.tooLarge)]); continue; }
@@ -226,19 +287,36 @@ function setupUpload() {
         add([resultCard(name, form.dataset.failed)]);
         continue;
       }
-      if (response.redirected) {  // the session ended: sign in, then back to this page
-        progress.textContent = form.dataset.signedOut;
-        window.location.assign(response.url);
-        return;
+      if (response.redirected) {  // to sign-in: the session ended, this photo was not filed
+        session = "ended";
+        kept = files.slice(i);
+        break;
+      }
+      if (response.status === 403 && retried !== i) {
+        // Refused: maybe the form's token is an ended session's (a sign-out and sign-in in
+        // another tab during this run). Ask again: another session or none keeps this photo
+        // and the rest chosen; this user's new session's token sends it once more.
+        var token = form.querySelector("input[name=csrf_token]").value;
+        session = await currentSession(form);
+        if (session !== "ok") { kept = files.slice(i); break; }
+        if (form.querySelector("input[name=csrf_token]").value !== token) {
+          retried = i;
+          i--;
+          continue;
+        }
       }
       tellSessionClock(response);
       add(await answerCards(response, name, form));
     }
-    var summary = form.dataset.summary.replace("{total}", files.length)
+    var sent = files.length - kept.length;
+    var summary = sent ? form.dataset.summary.replace("{total}", sent)
       .replace("{usable}", count.usable).replace("{retake}", count.retake)
-      .replace("{failed}", files.length - count.usable - count.retake);
-    keepChosen(input, unsent);
-    progress.textContent = unsent.length ? summary + " " + form.dataset.retry : summary;
+      .replace("{failed}", sent - count.usable - count.retake) : "";
+    var next = kept.length ? form.dataset[session === "other" ? "otherUser" : "signedOut"]
+      : unsent.length ? form.dataset.retry : "";
+    keepChosen(input, unsent.concat(kept));
+    progress.textContent = [summary, next].filter(Boolean).join(" ");
+    if (kept.length) { progress.append(" ", signInLink(form)); }
     progress.focus();
     button.removeAttribute("aria-disabled");
     busy = false;
@@ -256,7 +334,11 @@ var SESSION_END_KEY = "shanyraq.session-end";
 /* An answer this page fetched renewed the session, maybe: its clock moves the warning. */
 function tellSessionClock(response) {
   var clock = response.headers.get("X-Session-Clock");
-  if (clock) { document.dispatchEvent(new CustomEvent("shanyraq:session-clock", { detail: clock })); }
+  if (clock) { announceSessionClock(clock); }
+}
+
+function announceSessionClock(clock) {  // clock: the server's JSON, as text
+  document.dispatchEvent(new CustomEvent("shanyraq:session-clock", { detail: clock }));
 }
 
 function clockTime(ms) {
@@ -367,6 +449,7 @@ function setupSessionWarning() {
 
 document.addEventListener("DOMContentLoaded", function () {
   setupHeatmaps();
+  setupTableScroll();
   setupDecisionForm();
   setupSignOut();
   setupUpload();

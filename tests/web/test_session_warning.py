@@ -253,3 +253,40 @@ def test_an_upload_that_renewed_the_session_moves_the_warning_on(browser, server
         assert not _dialog_open(page)
     finally:
         page.context.close()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_an_upload_page_with_chosen_photos_signs_in_again_in_a_new_tab(browser, server):
+    """Leaving the upload page would lose the photos chosen there: the ended session's dialog
+    then says they stay chosen and its sign-in link opens a new tab; with none chosen it is
+    the plain sign-in that comes back to the page."""
+    from tests.web.helpers import home_photo
+
+    token = _token(server, "inspector", signed_in_ago_s=0, issued_ago_s=0)
+    for chosen in (True, False):
+        page = _session_page(browser, server, token)
+        try:
+            page.goto(f"{server.url}/ui/upload")
+            if chosen:
+                photo = {"name": "k.jpg", "mimeType": "image/jpeg", "buffer": home_photo(42)}
+                page.set_input_files("#files", files=[photo])
+            ends_in = int(page.get_attribute("#session-warning", "data-ends-in"))
+            page.clock.fast_forward((ends_in + 5) * 1000)  # past the end
+            assert _dialog_open(page)
+            text = page.locator("#session-warning-text").inner_text()
+            link = page.locator("#session-sign-in")
+            assert page.evaluate("document.activeElement.id") == "session-sign-in"
+            if chosen:
+                assert text == EN["session.ended_upload"]
+                assert link.inner_text() == EN["upload.sign_in_new_tab"]
+                assert link.get_attribute("target") == "_blank"
+                assert link.get_attribute("href") == "/ui/login"
+                assert page.evaluate("[...document.getElementById('files').files].length") == 1
+            else:
+                assert text == EN["session.ended"]
+                assert link.inner_text() == EN["session.sign_in"]
+                assert link.get_attribute("target") is None
+                assert link.get_attribute("href") == "/ui/login?next=%2Fui%2Fupload"
+        finally:
+            page.context.close()

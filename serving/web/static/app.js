@@ -372,9 +372,18 @@ function setupSessionWarning() {
     var ended = kind === "ended";
     title.textContent = ended ? dialog.dataset.endedTitle : warningTitle;
     if (ended) {
-      text.textContent = dialog.dataset.ended;
-      signIn.href = dialog.dataset.signIn + "?next=" +
-        encodeURIComponent(window.location.pathname + window.location.search);
+      // Photos chosen on the upload page are lost if this page goes: sign in in a new tab
+      // then, and Upload sends them (setupUpload asks for the new session's token).
+      var files = document.querySelector("#upload-form input[type=file]");
+      var keep = Boolean(files && files.files && files.files.length);
+      text.textContent = keep ? dialog.dataset.endedUpload : dialog.dataset.ended;
+      signIn.href = dialog.dataset.signIn + (keep ? "" : "?next=" +
+        encodeURIComponent(window.location.pathname + window.location.search));
+      if (keep) { signIn.target = "_blank"; signIn.rel = "noopener"; } else {
+        signIn.removeAttribute("target");
+        signIn.removeAttribute("rel");
+      }
+      signIn.textContent = keep ? dialog.dataset.signInNewTab : dialog.dataset.signInText;
     } else {
       text.textContent = (session.final ? dialog.dataset.finalText : dialog.dataset.warning)
         .replace("{time}", clockTime(session.ends));

@@ -13,6 +13,7 @@ def mount_web(app: FastAPI) -> None:
     """
     from fastapi.staticfiles import StaticFiles
 
+    from serving.api.deps import public
     from serving.web.errors import install_page_errors
     from serving.web.i18n import load_catalogues
     from serving.web.render import STATIC_DIR, STATIC_URL, environment
@@ -28,6 +29,6 @@ def mount_web(app: FastAPI) -> None:
     async def to_pages() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", status_code=307)
 
-    app.add_api_route("/", to_pages, include_in_schema=False)
+    app.add_api_route("/", to_pages, include_in_schema=False, **public())
     install_page_errors(app)
     app.add_middleware(CookieAuth)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi.routing import APIRoute
 
 from tests.serving.helpers import REGION, ROLES, jpeg
 
@@ -39,6 +43,29 @@ def test_every_route_declares_a_policy(service):
     for (method, path), roles in PINNED.items():
         declared = next(op for m, p, op in operations if (m, p) == (method, path))["x-policy"]
         assert declared.get("roles") == roles, (method, path, declared)
+
+
+def _routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute below `routes`, included routers entered (whichever way this FastAPI
+    keeps them), the pages' routes that the OpenAPI leaves out among them."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        else:
+            inner = getattr(route, "original_router", route)
+            yield from _routes(getattr(inner, "routes", []))
+
+
+def test_every_route_declares_a_policy_also_outside_the_openapi(service):
+    routes = list(_routes(service.app.routes))
+    pages = [r for r in routes if not r.include_in_schema]
+    assert len(pages) >= 15 and any(r.path == "/ui/login" for r in pages)
+    missing = [
+        f"{','.join(sorted(r.methods))} {r.path}"
+        for r in routes
+        if "x-policy" not in (r.openapi_extra or {})
+    ]
+    assert not missing, f"routes without a declared policy: {missing}"
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:

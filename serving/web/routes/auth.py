@@ -17,6 +17,7 @@ from serving.api.deps import (
     SessionDep,
     accepted_claims,
     policy,
+    public,
 )
 from serving.api.routes import auth as api_auth
 from serving.api.schemas import PasswordChange
@@ -75,12 +76,12 @@ def safe_next(target: str | None) -> str | None:
     return None
 
 
-@router.get("/login", dependencies=SIGN_IN_PAGE)
+@router.get("/login", dependencies=SIGN_IN_PAGE, **public())
 def login_page(request: Request, next: str | None = None) -> Response:
     return _sign_in_form(request, next=next)
 
 
-@router.post("/login")
+@router.post("/login", **public())
 def login(
     request: Request,
     services: ServicesDep,

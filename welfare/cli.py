@@ -80,8 +80,25 @@ def train(
         list[str] | None,
         typer.Option("--model", help="Registered model (repeatable; default all)."),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace the models already in --out (refused otherwise)."
+        ),
+    ] = False,
+    keep_meaningless: Annotated[
+        bool,
+        typer.Option(
+            "--keep-meaningless",
+            help="Train on fewer families than a recipe may ask for, and save models that "
+            "learned nothing (both refused otherwise): only to try the pipeline.",
+        ),
+    ] = False,
 ) -> None:
-    """Train fusion models on synthetic families (photo scores simulated) and save them."""
+    """Train fusion models on synthetic families (photo scores simulated) and save them.
+
+    A model folder in --out that already holds a model is replaced only with --overwrite.
+    """
     from shanyraq.outputs import check_output_folder
     from welfare.criteria import get_welfare_config
     from welfare.fusion import list_models
@@ -100,6 +117,8 @@ def train(
         seed=config.fusion.seed if seed is None else seed,
         names=model or None,
         config=config,
+        overwrite=overwrite,
+        keep_meaningless=keep_meaningless,
     )
     for name, fitted in models.items():
         typer.echo(f"{name}: {fitted.meta.version} -> {out / name}")
@@ -214,27 +233,16 @@ def assess_command(
 ) -> None:
     """Assess one family and print the advisory Assessment as JSON."""
     from shanyraq.errors import InputFileError, read_json_file
-    from vision.score import PhotoScore
-    from welfare.aggregate import PhotoFlags
     from welfare.assess import assess
     from welfare.fusion import FusionModel
+    from welfare.photo_scores import read_photo_scores
     from welfare.schema import parse_family
 
     data = read_json_file(record, "a family record (JSON object)")
     if not isinstance(data, dict):
         raise InputFileError(f"{record}: expected one family record, a JSON object")
     family = parse_family(data)
-    items = read_json_file(scores, "a JSON list of photo scores") if scores else []
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise InputFileError(f"{scores}: expected a JSON list of photo score objects")
-    try:
-        photo_scores = [PhotoScore.from_dict(item) for item in items]
-        flags = [PhotoFlags(**item["flags"]) if item.get("flags") else None for item in items]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputFileError(
-            f"{scores}: a photo score is malformed ({type(exc).__name__}: {exc}); each needs "
-            "the fields `shanyraq score --json` writes under 'score'"
-        ) from None
+    photo_scores, flags = read_photo_scores(scores) if scores else ([], [])
     fusion = FusionModel.load(model) if model else None
     outcome = assess(family, photo_scores, model=fusion, photo_flags=flags)
     typer.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))

@@ -156,8 +156,9 @@ class RandomForestRecipe(StrictModel):
     min_samples_leaf: int = Field(ge=1)
 
 
-# The fewest families a recipe may train on; `welfare train --n` below it is allowed (to try
-# the pipeline) but warned about: a model fitted on so few families is meaningless.
+# The fewest families a recipe may train on; `welfare train --n` below it is refused unless
+# asked for (--keep-meaningless, to try the pipeline), and warned about: a model fitted on so
+# few families is meaningless.
 MIN_RECIPE_FAMILIES = 100
 
 

@@ -6,7 +6,7 @@ same recommendation bands), but for all families at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -124,6 +124,7 @@ def evaluate_models(
     `fairness_model`, by default `fusion.serving_model`: the model assessments use, whose
     errors families meet. Either absent from `models`: the other, else the first.
     """
+    check_fairness_model(fairness_model, models)  # before any model is evaluated
     levels = config.level_values
     result: dict[str, Any] = {"n_test_families": len(data), "models": {}}
     frames = {}
@@ -140,12 +141,6 @@ def evaluate_models(
                 for case, g in frame.groupby("case")
             },
         }
-    if fairness_model is not None and fairness_model not in frames:
-        raise FairnessModelMissingError(
-            f"no model {fairness_model!r} to report fairness for: the models evaluated are "
-            f"{', '.join(frames) or 'none'}; choose one of them, or train it first "
-            f"(`shanyraq welfare train --model {fairness_model}`)"
-        )
     recipe = config.fusion
     result["default_model"] = _first_present(frames, recipe.default_model, recipe.serving_model)
     result["serving_model"] = recipe.serving_model
@@ -161,6 +156,16 @@ def evaluate_models(
         result["fairness"] = {"model": chosen, "figures": [f.to_dict() for f in figures]}
     result["_frames"] = frames
     return result
+
+
+def check_fairness_model(fairness_model: str | None, available: Collection[str]) -> None:
+    """Refuse a `fairness_model` that is not among the `available` models' names."""
+    if fairness_model is not None and fairness_model not in available:
+        raise FairnessModelMissingError(
+            f"no model {fairness_model!r} to report fairness for: the models evaluated are "
+            f"{', '.join(available) or 'none'}; choose one of them, or train it first "
+            f"(`shanyraq welfare train --model {fairness_model}`)"
+        )
 
 
 def _first_present(frames: Mapping[str, Any], *names: str) -> str:

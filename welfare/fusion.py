@@ -255,19 +255,25 @@ def train_fusion(
     return FusionModel(meta, level_head, asp_head)
 
 
-def _warn_if_constant(name: str, level_head: Head, asp_head: Head, x: np.ndarray) -> None:
-    """Say so when a head gives every family it was fitted on the same answer: it learned
-    nothing (LightGBM makes no split when there are too few families for min_child_samples)."""
+def constant_heads(level_head: Head, asp_head: Head, x: np.ndarray) -> list[str]:
+    """The heads ("level", "ASP") that give every row of `x` the same answer: a head fitted
+    on those rows learned nothing (LightGBM makes no split when there are too few families
+    for min_child_samples)."""
 
     def same_answer(head: Head, rows: np.ndarray) -> bool:
         return bool(np.ptp(np.atleast_2d(head.raw(rows).T), axis=1).max() == 0)
 
     # A few hundred families tell a head that learned something at once; all only otherwise.
-    constant = [
+    return [
         label
         for label, head in (("level", level_head), ("ASP", asp_head))
         if same_answer(head, x[:256]) and same_answer(head, x)
     ]
+
+
+def _warn_if_constant(name: str, level_head: Head, asp_head: Head, x: np.ndarray) -> None:
+    """Say so when a head learned nothing from the families it was fitted on."""
+    constant = constant_heads(level_head, asp_head, x)
     if constant:
         log.warning(
             "%s learned nothing from %d families: its %s every family the same answer, so "

@@ -8,7 +8,8 @@ folders you trained or trust.
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none; a model replaces only a folder
 that is new, empty or a fusion model's (`check_destination`), so a failure leaves the old
-models as they were. `check_trained_alike` refuses to save models beside ones in the same
+models as they were. `welfare train` replaces a fusion model's folder only when asked
+(`check_replacing`). `check_trained_alike` refuses to save models beside ones in the same
 folder that were trained on other data, a mix `welfare evaluate` would refuse.
 """
 
@@ -129,7 +130,7 @@ def read_meta(folder: Path) -> FusionMeta:
     """The fusion.json in `folder`, checked (a ModelMismatchError saying what is wrong)."""
     path = folder / META_FILE
     if not path.exists():
-        raise ModelMismatchError(f"{folder}: no {META_FILE}; train one with `welfare train`")
+        raise _not_a_model(folder)
     text = read_text(path, ModelMismatchError, _RETRAIN)
     try:
         data = json.loads(text)
@@ -171,6 +172,29 @@ def read_meta(folder: Path) -> FusionMeta:
     return FusionMeta(**{**data, "platt": tuple(platt)})
 
 
+def _not_a_model(folder: Path) -> ModelMismatchError:
+    """The error for a `folder` without fusion.json: missing, a file, the folder that holds
+    the model folders (naming them), or some other folder."""
+    what = (
+        "a fusion model folder holds fusion.json and the model's head files, as `shanyraq "
+        "welfare train` writes one per model under its --out, e.g. artifacts/welfare/lgbm_tabular"
+    )
+    if not folder.exists():
+        return ModelMismatchError(f"{folder}: no such folder; {what}")
+    if not folder.is_dir():
+        return ModelMismatchError(f"{folder} is a file, not a folder; {what}")
+    inside = model_folders(folder)
+    if inside:
+        return ModelMismatchError(
+            f"{folder} holds fusion model folders rather than one model: give one of them "
+            f"({', '.join(str(p) for p in inside)})"
+        )
+    return ModelMismatchError(
+        f"{folder}: no {META_FILE}, so it is not a fusion model folder ({what}); train one "
+        "with `shanyraq welfare train`"
+    )
+
+
 def _load_head(kind: Any, path: Path) -> Head:
     if not path.is_file():
         raise ModelMismatchError(
@@ -198,6 +222,31 @@ def check_destination(folder: Path) -> None:
             "replaces its folder whole, so it does not write there: choose another folder "
             "(--out), or move it away if it should be replaced"
         )
+
+
+def check_replacing(folders: Sequence[Path], *, overwrite: bool) -> None:
+    """Refuse to replace the fusion models in `folders` unless `overwrite` (OutputExistsError
+    naming each with its version), before anything is generated, trained or written: the
+    model a service assesses families with may be one of them, and a replaced model is gone
+    (it can only be trained again)."""
+    held = [folder for folder in folders if (Path(folder) / META_FILE).is_file()]
+    if overwrite or not held:
+        return
+    described = ", ".join(f"{folder} ({_version_of(folder)})" for folder in held)
+    raise OutputExistsError(
+        f"{described} already hold{'s' if len(held) == 1 else ''} a fusion model, which this "
+        "training would replace (a service whose fusion_dir is one of them would assess every "
+        "family again with the new model); pass --overwrite to replace "
+        f"{'it' if len(held) == 1 else 'them'}, or train into another folder (--out)"
+    )
+
+
+def _version_of(folder: Path) -> str:
+    """The version fusion.json in `folder` records, or why it cannot be read."""
+    try:
+        return read_meta(Path(folder)).version
+    except ModelMismatchError:
+        return "its fusion.json cannot be read"
 
 
 def check_trained_alike(

@@ -8,13 +8,13 @@ never evaluated on families it was trained on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from typing import Any
 
-from shanyraq.errors import ModelMismatchError
+from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.provenance import code_version
 from welfare.criteria import MIN_RECIPE_FAMILIES, WelfareConfig, get_welfare_config
 from welfare.dataset import (
@@ -23,10 +23,11 @@ from welfare.dataset import (
     split_sizes,
     synthetic_family_data,
 )
-from welfare.evaluation import evaluate_models
+from welfare.evaluation import check_fairness_model, evaluate_models
 from welfare.fusion import (
     FamilyCountError,
     FusionModel,
+    constant_heads,
     data_hash,
     list_models,
     min_training_families,
@@ -34,12 +35,22 @@ from welfare.fusion import (
 )
 from welfare.model_folder import (
     check_destination,
+    check_replacing,
     check_trained_alike,
     model_folders,
     save_models,
 )
 
 log = logging.getLogger(__name__)
+# How `welfare train` is told to save models it judges meaningless (the option's name).
+KEEP_MEANINGLESS = "--keep-meaningless"
+
+
+class MeaninglessModelError(ShanyraqError):
+    """A trained model learned nothing (a head gives every family the same answer)."""
+
+    code = "model_meaningless"
+    http_status = 422
 
 
 @dataclass(frozen=True)
@@ -89,9 +100,12 @@ def fit_on(
     return model
 
 
-def check_family_count(n: int, *, names: Sequence[str], config: WelfareConfig) -> None:
+def check_family_count(
+    n: int, *, names: Sequence[str], config: WelfareConfig, keep_meaningless: bool = False
+) -> None:
     """Refuse n families too few to split and fit every model in `names` (before any is
-    generated); warn when there are so few that the models would be meaningless."""
+    generated), and fewer than MIN_RECIPE_FAMILIES, which make meaningless models, unless
+    `keep_meaningless` (then warn)."""
     need = min_training_families(names, config.fusion)
     test_fraction = config.fusion.test_fraction
     if n < 1 or split_sizes(n, test_fraction=test_fraction)[0] < need:
@@ -104,12 +118,40 @@ def check_family_count(n: int, *, names: Sequence[str], config: WelfareConfig) -
             f"{config.fusion.calibration_fraction:.0%} to calibrate); give at least {smallest} "
             f"(the recipe trains on {config.fusion.n_families})"
         )
-    if n < MIN_RECIPE_FAMILIES:
-        log.warning(
-            "training on %d families, fewer than the %d a recipe may ask for: the models will be "
-            "meaningless; use them only to try the pipeline",
-            n,
-            MIN_RECIPE_FAMILIES,
+    if n >= MIN_RECIPE_FAMILIES:
+        return
+    if not keep_meaningless:
+        raise FamilyCountError(
+            f"{n} families are fewer than the {MIN_RECIPE_FAMILIES} a recipe may ask for: models "
+            f"trained on them are meaningless, so none is trained or saved; give --n "
+            f"{MIN_RECIPE_FAMILIES} or more (the recipe trains on {config.fusion.n_families}), "
+            f"or {KEEP_MEANINGLESS} to try the pipeline (into a folder of its own, --out)"
+        )
+    log.warning(
+        "training on %d families, fewer than the %d a recipe may ask for: the models will be "
+        "meaningless; use them only to try the pipeline",
+        n,
+        MIN_RECIPE_FAMILIES,
+    )
+
+
+def check_learned_something(models: Mapping[str, FusionModel], data: FamilyData) -> None:
+    """Refuse models with a head that gives every family of `data` (their training families)
+    the same answer (MeaninglessModelError naming them), before any is saved."""
+    empty = {
+        name: heads
+        for name, model in models.items()
+        if (heads := constant_heads(model.level_head, model.asp_head, model.matrix(data.features)))
+    }
+    if empty:
+        which = ", ".join(
+            f"{name} ({' and '.join(heads)} head{'s' if len(heads) > 1 else ''})"
+            for name, heads in empty.items()
+        )
+        raise MeaninglessModelError(
+            f"{which} learned nothing: each of the {len(data)} training families gets the same "
+            "answer from it, so no model was saved; train on more families (--n), leave the "
+            f"model out (--model), or pass {KEEP_MEANINGLESS} to save it all the same"
         )
 
 
@@ -120,20 +162,25 @@ def train_models(
     seed: int,
     names: Sequence[str] | None = None,
     config: WelfareConfig | None = None,
+    overwrite: bool = False,
+    keep_meaningless: bool = False,
 ) -> dict[str, FusionModel]:
     """Train each named model on the training split and save it under out/<name>/.
 
-    Every out/<name> is checked before any family is generated, other models in `out` are
-    checked to have been trained on the same data before any model is trained
-    (`check_trained_alike`), and the models are saved together once all are trained
-    (`save_models`): a failure while training or writing leaves the old models as they were,
-    rather than some of them replaced by models trained on other data.
+    Every out/<name> is checked before any family is generated (one that holds a model is
+    replaced only with `overwrite`), other models in `out` are checked to have been trained on
+    the same data before any model is trained (`check_trained_alike`), and the models are
+    saved together once all are trained (`save_models`): a failure while training or writing
+    leaves the old models as they were, rather than some of them replaced by models trained
+    on other data. Models the run judges meaningless (fewer than MIN_RECIPE_FAMILIES families,
+    or a head that learned nothing) are refused, none saved, unless `keep_meaningless`.
     """
     config = config or get_welfare_config()
     names = list(names or list_models())
     for name in names:
         check_destination(out / name)
-    check_family_count(n, names=names, config=config)
+    check_replacing([out / name for name in names], overwrite=overwrite)
+    check_family_count(n, names=names, config=config, keep_meaningless=keep_meaningless)
     split = synthetic_split(n, seed=seed, config=config)
     check_trained_alike(
         out,
@@ -149,6 +196,8 @@ def train_models(
     models = {
         name: fit_on(split.train, name, config=config, seed=seed, source=source) for name in names
     }
+    if not keep_meaningless:
+        check_learned_something(models, split.train)
     save_models({out / name: model for name, model in models.items()})
     return models
 
@@ -191,6 +240,7 @@ def evaluate_saved(
     fairness for `fairness_model` (default: configs/welfare.yaml `fusion.serving_model`)."""
     config = config or get_welfare_config()
     models, (n, seed) = load_trained_together(folder)
+    check_fairness_model(fairness_model, models)  # before the families are regenerated
     split = synthetic_split(n, seed=seed, config=config)
     for name, model in models.items():
         if training_data_hash(split.train, model.features, config) != model.meta.training_data_hash:

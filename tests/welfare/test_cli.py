@@ -63,7 +63,7 @@ def test_assess_refuses_malformed_photo_scores_with_the_file_named(tmp_path, wel
     scores = tmp_path / "scores.json"
     for content, expected in [
         ('{"room": {}}', "expected a JSON list of photo score objects"),
-        ('[{"room": {"kitchen": 1.0}}]', "a photo score is malformed"),
+        ('[{"room": {"kitchen": 1.0}}]', "1 of 1 photo score(s) cannot be used"),
     ]:
         scores.write_text(content)
         result = runner.invoke(app, ["assess", str(record), "--scores", str(scores)])

@@ -74,7 +74,7 @@ def test_train_on_a_handful_of_families_warns_that_the_model_is_meaningless(
     with caplog.at_level(logging.WARNING):
         models = train_models(
             tmp_path / "wf", n=8, seed=0, names=["lgbm_tabular", "rf_tabular"],
-            config=welfare_config,
+            config=welfare_config, keep_meaningless=True,
         )  # fmt: skip
     assert set(models) == {"lgbm_tabular", "rf_tabular"}
     text = caplog.text

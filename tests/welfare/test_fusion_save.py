@@ -106,7 +106,9 @@ def test_a_training_that_fails_part_way_keeps_every_old_model(
 
     out = tmp_path / "wf"
     names = ["lgbm_tabular", "rf_tabular"]
-    welfare_train.train_models(out, n=40, seed=0, names=names, config=welfare_config)
+    welfare_train.train_models(
+        out, n=40, seed=0, names=names, config=welfare_config, keep_meaningless=True
+    )
     before = snapshot(tmp_path)
     fit_on = welfare_train.fit_on
 
@@ -117,7 +119,10 @@ def test_a_training_that_fails_part_way_keeps_every_old_model(
 
     monkeypatch.setattr(welfare_train, "fit_on", second_fails)
     with pytest.raises(MemoryError):
-        welfare_train.train_models(out, n=60, seed=0, names=names, config=welfare_config)
+        welfare_train.train_models(
+            out, n=60, seed=0, names=names, config=welfare_config, overwrite=True,
+            keep_meaningless=True,
+        )  # fmt: skip
     assert snapshot(tmp_path) == before  # not lgbm_tabular on 60 families beside rf on 40
     models, (n, _) = welfare_train.load_trained_together(out)
     assert set(models) == set(names) and n == 40

@@ -32,7 +32,9 @@ def trained_on_40(tmp_path, welfare_config):
     """Folder wf holding lgbm_tabular and rf_tabular, trained on 40 hand-made families, seed 0."""
     from welfare.train import train_models
 
-    train_models(tmp_path / "wf", n=40, seed=0, names=PAIR, config=welfare_config)
+    train_models(
+        tmp_path / "wf", n=40, seed=0, names=PAIR, config=welfare_config, keep_meaningless=True
+    )
     return tmp_path / "wf"
 
 
@@ -46,7 +48,8 @@ def test_training_one_model_on_other_data_is_refused_before_training(
 ):
     monkeypatch.setattr("welfare.train.fit_on", must_not_run("training"))
     before = snapshot(tmp_path)
-    args = ["train", "--out", str(trained_on_40), "--model", "lgbm_tabular"]
+    args = ["train", "--out", str(trained_on_40), "--model", "lgbm_tabular", "--overwrite"]
+    args += ["--keep-meaningless"]
     result = runner.invoke(app, [*args, "--n", str(n), "--seed", str(seed)])
     assert error_code(result.exception) == "training_data_mixed", result.output
     message = result.exception.message
@@ -65,7 +68,8 @@ def test_training_one_model_on_the_same_data_keeps_the_set_evaluable(trained_on_
     lightgbm = fusion.lightgbm.model_copy(update={"n_estimators": 30})
     recipe = fusion.model_copy(update={"lightgbm": lightgbm, "default_model": PAIR[0]})
     config = welfare_config.model_copy(update={"fusion": recipe})
-    train_models(trained_on_40, n=40, seed=0, names=["lgbm_tabular"], config=config)
+    train_models(trained_on_40, n=40, seed=0, names=["lgbm_tabular"], config=config,
+                 overwrite=True, keep_meaningless=True)  # fmt: skip
     assert FusionModel.load(trained_on_40 / "lgbm_tabular").meta.version != old  # retrained
     assert snapshot(trained_on_40 / "rf_tabular") == rf_before
     models, source = load_trained_together(trained_on_40)
@@ -78,7 +82,8 @@ def test_training_one_model_on_the_same_data_keeps_the_set_evaluable(trained_on_
 def test_training_every_model_in_the_folder_on_other_data_is_allowed(trained_on_40, welfare_config):
     from welfare.train import load_trained_together, train_models
 
-    train_models(trained_on_40, n=60, seed=0, names=PAIR, config=welfare_config)
+    train_models(trained_on_40, n=60, seed=0, names=PAIR, config=welfare_config,
+                 overwrite=True, keep_meaningless=True)  # fmt: skip
     models, source = load_trained_together(trained_on_40)
     assert set(models) == set(PAIR) and source == (60, 0)
 
@@ -89,9 +94,8 @@ def test_a_broken_model_beside_the_one_trained_is_refused_before_training(
 ):
     monkeypatch.setattr("welfare.train.fit_on", must_not_run("training"))
     (trained_on_40 / "rf_tabular" / "fusion.json").write_text("{", encoding="utf-8")
-    result = runner.invoke(
-        app, ["train", "--out", str(trained_on_40), "--model", "lgbm_tabular", "--n", "40"]
-    )
+    args = ["train", "--out", str(trained_on_40), "--model", "lgbm_tabular", "--n", "40"]
+    result = runner.invoke(app, [*args, "--overwrite", "--keep-meaningless"])
     assert error_code(result.exception) == "model_mismatch", result.output
     assert "rf_tabular/fusion.json: not valid JSON" in result.exception.message
 

@@ -21,10 +21,8 @@ if TYPE_CHECKING:
     from serving.rescore_runs import Restart
     from vision.bulk import BytesScorer
 
-app = typer.Typer(
-    help="Re-score stored photos under a new model; `promote` adopts the scores.",
-    no_args_is_help=False,
-)
+# No help= here: it would replace the callback's docstring (typer), hiding how to resume.
+app = typer.Typer(no_args_is_help=False)
 
 
 class DeviceChoice(StrEnum):
@@ -74,11 +72,12 @@ def rescore(
         ),
     ] = False,
 ) -> None:
-    """Re-score stored photos under a new model; run it again after a crash to resume.
+    """Re-score stored photos under a new model; `rescore promote` then adopts the scores.
 
-    New scores are written under the new model version; the service keeps showing the old
-    ones until `shanyraq rescore promote --model DIR` adopts them. A resume must use the
-    scorer path, engine settings and code the run started with (or --restart).
+    Run it again after a crash or Ctrl-C and it resumes where it stopped. A resume must use
+    the scorer path, engine settings and code the run started with (or --restart). New
+    scores are written under the new model version; the service keeps showing the old ones
+    until `shanyraq rescore promote --model DIR` adopts them.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -213,8 +212,9 @@ def promote(
 ) -> None:
     """Adopt the re-scores under a model in the service: photos' scores and model version.
 
-    Refused unless the re-scoring is finished and covers every photo, the model fits
-    configs/taxonomy.yaml, and the service's model_dir is this model. Safe to run again.
+    Refused unless the re-scoring is finished and has tried every photo, the model fits
+    configs/taxonomy.yaml, and the service's model_dir is this model. A photo it could not
+    score (file missing or undecodable) keeps its old score and is listed. Safe to run again.
     --reassess without the service's fusion model is refused (fusion_model_missing) before
     anything is promoted, and so is its dry run, when the assessments to recompute rest on
     one.

@@ -10,11 +10,20 @@ import importlib
 import os
 import sys
 import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from shanyraq import __version__
-from shanyraq.errors import FileAccessError, ShanyraqError
+from shanyraq.errors import CommandUsageError, FileAccessError, Interrupted, ShanyraqError
+
+try:  # typer 0.2x carries its own copy of click, whose exceptions the commands raise
+    from typer._click import exceptions as click_errors
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 DEBUG_ENV = "SHANYRAQ_DEBUG"  # set to 1 to see the traceback behind an error line
 
@@ -43,9 +52,75 @@ def _load(target: str) -> object:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def _command(ctx: Any) -> str:
+    """The command `ctx` (the root's) runs, as typed: `shanyraq score`."""
+    return " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand]))
+
+
+def _usage_message(exc: Any, ctx: Any) -> str:
+    """click's usage error as one line, with where to read the usage."""
+    where = exc.ctx.command_path if exc.ctx is not None else _command(ctx)
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    return f"{message}; see `{where} --help`"
+
+
+@contextmanager
+def _one_line(ctx: Any) -> Iterator[None]:
+    """click's usage errors and Ctrl-C as the domain errors the root prints as one line."""
+    try:
+        yield
+    except click_errors.NoArgsIsHelpError:
+        raise  # `shanyraq data` alone prints the group's help, as asked
+    except click_errors.UsageError as exc:
+        raise CommandUsageError(_usage_message(exc, ctx)) from exc
+    except KeyboardInterrupt:
+        command = _command(ctx)
+        raise Interrupted(
+            f"`{command}` was interrupted (Ctrl-C) before it finished; "
+            f"`{command} --help` says whether running it again resumes"
+        ) from None
+
+
+class _Root(TyperGroup):
+    """The `shanyraq` group. A usage error (click's boxed panel) and Ctrl-C (typer's silent
+    exit 130) end in one `error [code]: ...` line, as a domain error does in `main`, here
+    where click would print them, so CliRunner sees the same line and exit code."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        with _one_line(ctx):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line(ctx):
+            return super().invoke(ctx)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            return super().main(
+                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        except (CommandUsageError, Interrupted) as exc:
+            if not standalone_mode:
+                raise
+            _report(exc)
+
+
 def build_app() -> typer.Typer:
     app = typer.Typer(
         name="shanyraq",
+        cls=_Root,
+        # Plain click help: the rich panels show every flag as taking a value (`--json
+        # <bool>`, typer 0.29) and keep the docstrings' line breaks, so paragraphs broke
+        # mid-sentence. Passed down to every group and command.
+        rich_markup_mode=None,
         help=(
             "Shanyraq scores photos of a family's home and fuses them with the family's record "
             "into an advisory welfare level and ASP recommendation. A commission decides. "
@@ -89,7 +164,8 @@ def _file_error(exc: OSError | UnicodeDecodeError) -> FileAccessError:
 
 
 def main() -> None:
-    """Entry point: domain errors become one clear line on stderr and exit code 2.
+    """Entry point: domain errors become one clear line on stderr and exit code 2 (usage
+    errors and Ctrl-C too, through `_Root`).
 
     A file that cannot be read or written (an OSError or UnicodeDecodeError no command turned
     into a domain error) is reported the same way, as `file_error`; any other exception is a
@@ -101,10 +177,16 @@ def main() -> None:
         except (OSError, UnicodeDecodeError) as exc:
             raise _file_error(exc) from exc
     except ShanyraqError as exc:
-        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
-            traceback.print_exc()
-        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _report(exc)
+
+
+def _report(exc: ShanyraqError) -> NoReturn:
+    """`error [code]: message` on stderr (after the traceback with SHANYRAQ_DEBUG=1), then
+    exit 2, or the error's own exit code (130 for an interrupt)."""
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        traceback.print_exc()
+    print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+    raise SystemExit(getattr(exc, "exit_code", 2)) from None
 
 
 if __name__ == "__main__":

@@ -83,6 +83,36 @@ class FileAccessError(ShanyraqError):
     http_status = 500
 
 
+class CommandUsageError(ShanyraqError):
+    """The command line itself is wrong: an unknown option or command, a missing argument, a
+    bad value. The CLI prints it as one line and exits 2, as click does."""
+
+    code = "usage_error"
+    exit_code = 2
+
+
+class Interrupted(ShanyraqError):
+    """Ctrl-C (SIGINT) stopped a command. The message says what was done and what is left,
+    where the command knows."""
+
+    code = "interrupted"
+    exit_code = 130  # 128 + SIGINT, what a shell reports for a command Ctrl-C stopped
+
+
+class OutputPathError(ShanyraqError):
+    """An output path named on the command line cannot be written as asked (a file where a
+    folder is needed, a read-only or missing parent)."""
+
+    code = "output_path_invalid"
+
+
+class DeviceUnavailableError(ShanyraqError):
+    """The device asked for (`--device gpu`) cannot run here."""
+
+    code = "device_unavailable"
+    http_status = 500
+
+
 def read_text(path: object, error: type[ShanyraqError], hint: str = "") -> str:
     """A UTF-8 file's text (a leading byte-order mark dropped), or `error` naming the file and
     why it cannot be read, with the line for bad encoding (+ `hint`)."""

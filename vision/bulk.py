@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
-from shanyraq.errors import ImageError, ShanyraqError
+from shanyraq.errors import DeviceUnavailableError, ImageError, ShanyraqError
 from vision.score import PhotoScore
 
 if TYPE_CHECKING:
@@ -209,8 +209,10 @@ def open_scorer(
 
             return TensorBytesScorer(folder, device="cuda", config=config, max_pixels=max_pixels)
         if prefer == "gpu":
-            raise ShanyraqError(
-                f"the GPU path was asked for but cannot run: {why}; use --device cpu"
+            raise DeviceUnavailableError(
+                f"--device gpu was asked for but the GPU path cannot run here: {why}; the "
+                "devices are auto (the GPU when usable, else the CPU), cpu and gpu: use "
+                "--device cpu or auto"
             )
         logger.info("GPU path not used (%s); scoring on the CPU", why)
     engine = Engine.load(folder, config=config, alone=True)

@@ -1,8 +1,11 @@
-"""`shanyraq score`: score photos with a model artifact and print one line (or JSON) per photo."""
+"""`shanyraq score`: score photos with a model artifact and print one line (or JSON) per photo,
+each batch as soon as it is scored."""
 
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +20,7 @@ def _group() -> None:
 
 
 SIGN_SHOWN = 0.5  # a sign is listed in the table (and explained) from this probability
+PROGRESS_FROM = 4  # photos: fewer are scored before a progress bar would be worth reading
 
 
 def _heatmaps(model: Path, photo: Path, image: Any, score: Any, out_dir: Path) -> list[str]:
@@ -68,6 +72,106 @@ def _table_line(record: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _heatmap_folder(out_dir: Path) -> None:
+    """Refuse an --explain-dir heat maps cannot be written to, before any photo is scored."""
+    from shanyraq.errors import OutputPathError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputPathError(
+            f"--explain-dir {out_dir} is a file; --explain writes its heat maps into a folder: "
+            "give a folder (it is made if missing)"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        files = [p for p in out_dir.parents if p.exists() and not p.is_dir()]
+        reason = f"{files[0]} is a file" if files else exc.strerror or type(exc).__name__
+        raise OutputPathError(
+            f"--explain-dir {out_dir}: heat maps cannot be written there ({reason}); "
+            "give a folder you can write to"
+        ) from None
+
+
+class _Scoring:
+    """Scores photos a batch at a time; duplicates are looked up among the photos before."""
+
+    def __init__(self, model: Path, *, explain_dir: Path | None) -> None:
+        from shanyraq.config import get_settings
+        from vision.engine import Engine, get_engine_config
+        from vision.hashing import HashIndex
+
+        self.config = get_engine_config()
+        self.engine = Engine.load(model, config=self.config, alone=True)
+        self.model, self.explain_dir = model, explain_dir
+        self.target = self.config.decode_side_for(self.engine.artifact.preprocessing.size)
+        self.max_pixels = get_settings().io.max_pixels
+        self.index = HashIndex()
+
+    def _decode(self, photo: Path) -> tuple[dict[str, Any], Any]:
+        """The photo's record so far and its decoded image (None: not decodable)."""
+        from vision.hashing import perceptual_hash
+        from vision.io import decode_file
+        from vision.quality import UNIFORM, assess_quality
+
+        try:
+            image = decode_file(photo, max_pixels=self.max_pixels, target_size=self.target)
+        except Exception as exc:  # one bad file must not cost the others
+            why = getattr(exc, "message", None) or _os_reason(exc) or f"{type(exc).__name__}: {exc}"
+            return {"photo": str(photo), "error": why}, None
+        verdict = assess_quality(
+            image.pixels, config=self.config.quality, original_size=image.original_size
+        )
+        photo_hash = perceptual_hash(image.pixels)
+        hits: list[tuple[str, int]] = []
+        if UNIFORM not in verdict.reasons and photo_hash.informative:
+            hits = self.index.query(photo_hash, radius=self.config.hashing.reuse_radius)
+            self.index.add(str(photo), photo_hash)
+        record = {
+            "photo": str(photo),
+            "sha256": image.sha256,
+            "quality": verdict,
+            "duplicate_of": [hit for hit, _ in hits],
+            "hash": photo_hash.to_hex(),
+        }
+        return record, image
+
+    def batch(self, photos: list[Path], progress: Any) -> list[dict[str, Any]]:
+        """One finished record per photo, in order (one model call for the decodable ones)."""
+        progress.set_postfix_str("decoding")
+        decoded = [(photo, *self._decode(photo)) for photo in photos]
+        scored = [(photo, record, image) for photo, record, image in decoded if image is not None]
+        progress.set_postfix_str("model")
+        scores = self.engine.score(
+            [image.pixels for _, _, image in scored],
+            sha256s=[image.sha256 for _, _, image in scored],
+            quality=[record["quality"] for _, record, _ in scored],
+        )
+        for (photo, record, image), photo_score in zip(scored, scores, strict=True):
+            record["quality"] = record["quality"].to_dict()
+            record["score"] = photo_score.to_dict()
+            if self.explain_dir is not None:
+                record["heatmaps"] = _heatmaps(
+                    self.model, photo, image, photo_score, self.explain_dir
+                )
+        return [record for _, record, _ in decoded]
+
+    def batches(self, photos: list[Path]) -> Iterator[list[Path]]:
+        step = self.config.max_photos_per_call
+        for start in range(0, len(photos), step):
+            yield photos[start : start + step]
+
+
+def _interrupted(photos: list[Path], done: int) -> str:
+    """What Ctrl-C left: the photos printed, and where to start again."""
+    printed = f"stopped by Ctrl-C after {done} of {len(photos)} photo(s), whose lines are printed"
+    if done == len(photos):
+        return f"{printed}: every photo was scored"
+    left = len(photos) - done
+    return f"{printed}; {left} not scored, from {photos[done]} on: score those to finish"
+
+
 @app.command("score")
 def score(
     photos: Annotated[
@@ -87,59 +191,35 @@ def score(
 ) -> None:
     """Scores, quality verdict, abstain flag and duplicates among the given photos.
 
-    Duplicates are judged on the perceptual hash alone; a blank frame (the quality gate's
-    `uniform`) or one whose hash has no structure is never called anyone's duplicate.
+    Lines come in the order given, a batch at a time (engine.yaml max_photos_per_call
+    photos), as soon as the batch is scored; after Ctrl-C the lines printed are complete.
+    A photo is called a duplicate of the photos before it in the list, judged on the
+    perceptual hash alone, so each line is final when printed; a blank frame (the quality
+    gate's `uniform`) or one whose hash has no structure is never called anyone's duplicate.
     """
     from tqdm import tqdm
 
-    from shanyraq.config import get_settings
-    from vision.engine import Engine, get_engine_config
-    from vision.hashing import HashIndex, perceptual_hash
-    from vision.io import decode_file
-    from vision.quality import UNIFORM, assess_quality
+    from shanyraq.errors import Interrupted
 
-    config = get_engine_config()
-    engine = Engine.load(model, config=config, alone=True)
-    target = config.decode_side_for(engine.artifact.preprocessing.size)
-    index = HashIndex()
-    records: list[dict[str, Any]] = []
-    decoded: list[tuple[Path, Any, dict[str, Any]]] = []
-    for photo in tqdm(photos, desc="decoding", unit="photo", disable=len(photos) < 4):
-        try:
-            image = decode_file(photo, max_pixels=get_settings().io.max_pixels, target_size=target)
-        except Exception as exc:  # one bad file must not cost the others
-            why = getattr(exc, "message", None) or _os_reason(exc) or f"{type(exc).__name__}: {exc}"
-            records.append({"photo": str(photo), "error": why})
-            continue
-        verdict = assess_quality(
-            image.pixels, config=config.quality, original_size=image.original_size
-        )
-        photo_hash = perceptual_hash(image.pixels)
-        hits: list[tuple[str, int]] = []
-        if UNIFORM not in verdict.reasons and photo_hash.informative:
-            hits = index.query(photo_hash, radius=config.hashing.reuse_radius)
-            index.add(str(photo), photo_hash)
-        records.append(
-            {
-                "photo": str(photo),
-                "sha256": image.sha256,
-                "quality": verdict,
-                "duplicate_of": [hit for hit, _ in hits],
-                "hash": photo_hash.to_hex(),
-            }
-        )
-        decoded.append((photo, image, records[-1]))
-    scores = engine.score(
-        [image.pixels for _, image, _ in decoded],
-        sha256s=[image.sha256 for _, image, _ in decoded],
-        quality=[record["quality"] for _, _, record in decoded],
+    if explain:
+        _heatmap_folder(explain_dir)
+    scoring = _Scoring(model, explain_dir=explain_dir if explain else None)
+    done, failed = 0, False
+    progress = tqdm(
+        total=len(photos), desc="scoring", unit="photo", disable=len(photos) < PROGRESS_FROM
     )
-    for (photo, image, record), photo_score in zip(decoded, scores, strict=True):
-        record["quality"] = record["quality"].to_dict()
-        record["score"] = photo_score.to_dict()
-        if explain:
-            record["heatmaps"] = _heatmaps(model, photo, image, photo_score, explain_dir)
-    for record in records:
-        typer.echo(json.dumps(record) if as_json else _table_line(record))
-    if any("error" in r for r in records):
+    try:
+        with progress:
+            for batch in scoring.batches(photos):
+                records = scoring.batch(batch, progress)
+                lines = [json.dumps(r) if as_json else _table_line(r) for r in records]
+                with progress.external_write_mode():  # the bar steps aside for the lines
+                    typer.echo("\n".join(lines))  # flushed: a pipe gets them now
+                done += len(records)
+                failed = failed or any("error" in r for r in records)
+                progress.set_postfix_str("", refresh=False)
+                progress.update(len(records))
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted(photos, done)) from None
+    if failed:
         raise typer.Exit(1)

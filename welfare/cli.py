@@ -337,8 +337,14 @@ def train_engine(
     cache: Annotated[Path, typer.Option(help="Folder of cached photo scores.")] = Path(
         "runs/welfare_real"
     ),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the model already in --out.")
+    ] = False,
 ) -> None:
-    """Train lgbm_fused on the training split's photos rendered and scored by the vision model."""
+    """Train lgbm_fused on the training split's photos rendered and scored by the vision model.
+
+    A model already in --out is replaced only with --overwrite (as `welfare train`).
+    """
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as evaluate-real: one thread
@@ -346,13 +352,14 @@ def train_engine(
 
     from shanyraq.outputs import check_output_folder
     from welfare.criteria import get_welfare_config
-    from welfare.model_folder import check_destination
+    from welfare.model_folder import check_destination, check_replacing
     from welfare.real_training import train_on_engine_scores
 
     cv2.setNumThreads(1)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     check_output_folder(out)
     check_destination(out)  # the model replaces the folder whole: refused before any scoring
+    check_replacing([out], overwrite=overwrite)  # a model there (maybe measured): if asked
     model, counts = train_on_engine_scores(
         out,
         vision_dir=vision,

@@ -152,3 +152,19 @@ def test_welfare_train_engine_refuses_a_folder_it_may_not_replace_before_scoring
     assert error_code(result.exception) == "output_exists", result.output
     assert f"{out} exists and is not a fusion model folder" in result.exception.message
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_welfare_train_engine_replaces_a_model_only_with_overwrite(tmp_path, monkeypatch):
+    """A model already in --out (a 30-minute study's) is not replaced unless asked."""
+    saved = tmp_path / "engine"
+    runner.invoke(app, ["train", "--out", str(tmp_path / "wf"), "--n", "400",
+                        "--model", "lgbm_fused"])  # fmt: skip
+    (tmp_path / "wf" / "lgbm_fused").rename(saved)
+    before = snapshot(tmp_path)
+    monkeypatch.setattr("welfare.real_training.train_on_engine_scores", must_not_run("the study"))
+    result = runner.invoke(app, ["train-engine", "--out", str(saved)])
+    assert error_code(result.exception) == "output_exists", result.output
+    assert "--overwrite" in result.exception.message and str(saved) in result.exception.message
+    assert snapshot(tmp_path) == before
+    asked = runner.invoke(app, ["train-engine", "--out", str(saved), "--overwrite"])
+    assert "the study" in str(asked.exception)  # past the refusal, to the (stubbed) study

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from serving.core.config import ServingSettings
     from serving.reassessment import RefreshReport, StaleAssessment
 
@@ -80,7 +82,7 @@ def refresh(
     services = build_services(settings)
     try:
         with services.readers() as session:
-            actor = reassessment.resolve_refresh_actor(session, as_user, region=region)
+            actor = refresh_actor(session, as_user, region=region)
         report = reassessment.refresh(
             services, actor=actor, region=region, progress=progress,
             allow_rules_only=allow_rules_only,
@@ -109,7 +111,7 @@ def _dry_run(
     try:
         command_key(settings, engine, may_create=False)  # the run would refuse a missing key
         with make_read_session_factory(engine)() as session:
-            reassessment.resolve_refresh_actor(session, as_user, region=region)
+            refresh_actor(session, as_user, region=region)
             fusion = reassessment.configured_fusion_version(settings)
             stale = reassessment.stale_assessments(session, fusion=fusion, region=region)
     finally:
@@ -119,6 +121,21 @@ def _dry_run(
         allow_rules_only=allow_rules_only or settings.allow_rules_only,
     )  # fmt: skip
     return stale
+
+
+def refresh_actor(session: Session, as_user: str, *, region: str | None) -> tuple[int, str]:
+    """The --as account, checked (reassessment.resolve_refresh_actor), refused in a refresh's
+    own words: a regional admin may refresh its region."""
+    from serving.reassessment import ReassessActorError, resolve_refresh_actor
+
+    try:
+        return resolve_refresh_actor(session, as_user, region=region)
+    except ReassessActorError:
+        raise ReassessActorError(
+            f"{as_user!r} is not an active admin account; a refresh is recorded as made by an "
+            "admin: give an active admin's name (a regional admin refreshes its own region "
+            "with --region; `shanyraq users add NAME --role admin` makes one)"
+        ) from None
 
 
 def _scope(region: str | None) -> str:

@@ -5,7 +5,9 @@ Thin: parse, call a library function, print. Heavy imports happen inside the com
 What a command may create (one rule, `open_database` and `command_key` below): on a fresh
 install `serve` and `users add` create the database (a SQLite file and its folder, or the
 tables of an empty PostgreSQL database) and then the signing key, while the audit log is
-still empty; `demo` makes its own under var/demo. Every other command (`audit verify`,
+still empty; `demo` makes its own under var/demo. A data folder that shows use (a signing key
+file, audit anchor entries, photos) with no database or an empty file is not a fresh install:
+refused (`refuse_used_data_dir`). Every other command (`audit verify`,
 `users set-password`, `rescore`, `rescore promote`, `assessments refresh`, `db ...`) refuses
 a database that does not exist (`database_missing`) and a missing key
 (`signing_key_missing`), and so does every command once the audit log has entries: a new key
@@ -51,11 +53,87 @@ def open_database(
     settings: ServingSettings, *, may_create: bool, migrate: bool, read_only: bool | None = None
 ) -> Engine:
     """The service's database for a command; see the module docstring for who may create it
-    and migrate it. `read_only` defaults to not `migrate` (serving.migrations.open_database)."""
+    and migrate it. `read_only` defaults to not `migrate` (serving.migrations.open_database).
+
+    A database to be made (`may_create`, no SQLite file or an empty one) is refused in a data
+    folder that was used (`refuse_used_data_dir`); one another command made meanwhile is
+    ConflictError (run it again), not a fault of the settings."""
+    from serving.db.session import DatabaseUnavailableError
     from serving.migrations import open_database as open_migrated
 
-    return open_migrated(
-        settings.resolved_database_url, create=may_create, migrate=migrate, read_only=read_only
+    url = settings.resolved_database_url
+    new = may_create and _sqlite_to_make(url) is not None
+    if new:
+        refuse_used_data_dir(settings)
+    try:
+        return open_migrated(url, create=may_create, migrate=migrate, read_only=read_only)
+    except DatabaseUnavailableError:
+        if new and _has_tables(url):
+            from serving.errors import ConflictError
+
+            raise ConflictError(
+                f"another command created the database at {_sqlite_to_make(url) or url} at "
+                "the same time as this one, which changed nothing: run this command again"
+            ) from None
+        raise
+
+
+def _sqlite_to_make(url: str) -> Path | None:
+    """The SQLite file of `url` when it does not exist yet or is empty (0 bytes), else None
+    (PostgreSQL included: its tables are made in an existing database)."""
+    from serving.db.session import parse_url, sqlite_file
+
+    file = sqlite_file(parse_url(url))
+    if file is None or (file.is_file() and file.stat().st_size > 0):
+        return None
+    return file
+
+
+def _has_tables(url: str) -> bool:
+    """Whether the database at `url` has tables now (read-only; False if it cannot be read)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    from serving.db.session import open_engine
+    from shanyraq.errors import ShanyraqError
+
+    try:
+        engine = open_engine(url, create=False, read_only=True)
+    except ShanyraqError:  # missing, empty or unreadable: no tables to speak of
+        return False
+    try:
+        return bool(inspect(engine).get_table_names())
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def refuse_used_data_dir(settings: ServingSettings) -> None:
+    """DatabaseMissingError when the database is to be made but the data folder shows use: a
+    signing key file, an audit anchor with heads in it, photos in the store. A new database
+    there would start a new audit chain beside them (which `audit verify` reports as cut)."""
+    from serving.data_dir import KEY_FILE
+    from serving.db.session import DatabaseMissingError
+
+    signs = []
+    if (settings.data_dir / KEY_FILE).exists():
+        signs.append(f"a signing key ({settings.data_dir / KEY_FILE})")
+    anchor = settings.resolved_audit_anchor_file
+    if anchor.is_file() and anchor.stat().st_size > 0:
+        signs.append(f"an audit anchor with entries ({anchor})")
+    originals = settings.store_dir / "originals"
+    if originals.is_dir() and any(path.is_file() for path in originals.rglob("*")):
+        signs.append(f"photos ({originals})")
+    if not signs:
+        return
+    file = _sqlite_to_make(settings.resolved_database_url)
+    state = "is empty (0 bytes)" if file is not None and file.exists() else "does not exist"
+    raise DatabaseMissingError(
+        f"the database {file} {state}, but the service was used here before (found: "
+        f"{'; '.join(signs)}). A new database would start a new audit chain beside them, so "
+        "none is made. Restore the database from its backup (README, Database upgrades and "
+        "backups); for a new install, point data_dir at an empty folder"
     )
 
 

@@ -13,11 +13,30 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from serving.core.config import ServingSettings
 
 logger = logging.getLogger(__name__)
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+# What the service keeps in the data folder besides the database: the signing key's file
+# (ServingSettings.signing_key) and the heat-map cache (serving.web.heatmaps.CACHE_DIR).
+KEY_FILE = "secret_key"
+HEATMAP_CACHE_DIR = "heatmaps"
+
+
+def service_paths(settings: ServingSettings) -> dict[Path, str]:
+    """The service's own files and stores besides the database, in words: what no command's
+    output may replace or go into (`db backup OUT`)."""
+    return {
+        settings.data_dir / KEY_FILE: "the signing key",
+        settings.resolved_audit_anchor_file: "the audit anchor file",
+        settings.store_dir: "the photo store",
+        settings.data_dir / HEATMAP_CACHE_DIR: "the heat-map cache",
+    }
 
 
 def make_private_dir(folder: Path, *, private_below: Path | None = None) -> None:

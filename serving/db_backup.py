@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +36,12 @@ from serving.db.session import (
     FILE_HINT,
     DatabaseMissingError,
     DatabaseUnavailableError,
+    connect_read_only,
+    connect_sqlite,
     parse_url,
     sqlite_file,
+    wal_holds_commits,
+    writable,
 )
 from shanyraq.atomic import atomic_file
 from shanyraq.errors import OutputExistsError, ShanyraqError
@@ -71,8 +75,14 @@ class Backup:
     revision: str | None
 
 
-def backup_sqlite(url: str, out: Path, *, overwrite: bool = False) -> Backup:
-    """Copy the SQLite database at `url` to `out`; an existing `out` only with `overwrite`."""
+def backup_sqlite(
+    url: str, out: Path, *, overwrite: bool = False, kept: Mapping[Path, str] | None = None
+) -> Backup:
+    """Copy the SQLite database at `url` to `out`; an existing `out` only with `overwrite`.
+
+    Never over the database, its -wal, -shm or -journal, nor over or into a path of `kept`
+    (the service's other files and stores, in words: serving.data_dir.service_paths).
+    """
     parsed = parse_url(url)
     source = sqlite_file(parsed)
     if source is None:
@@ -86,8 +96,7 @@ def backup_sqlite(url: str, out: Path, *, overwrite: bool = False) -> Backup:
     if not source.is_file() or source.stat().st_size == 0:
         raise DatabaseMissingError(f"no database at {source}; {FILE_HINT}")
     out = Path(out)
-    if out.exists() and out.resolve() == source.resolve():
-        raise OutputExistsError(f"{out} is the live database itself; give another path")
+    refuse_service_path(out, {**database_files(source), **(kept or {})})
     if os.path.lexists(out) and not overwrite:
         raise OutputExistsError(f"{out} exists; give another path, or --overwrite to replace it")
     with _source_connection(source) as connection:
@@ -107,12 +116,35 @@ def backup_sqlite(url: str, out: Path, *, overwrite: bool = False) -> Backup:
     return Backup(path=out, source=source, size_bytes=out.stat().st_size, revision=revision)
 
 
+def database_files(source: Path) -> dict[Path, str]:
+    """The live database and the files SQLite keeps beside it, in words."""
+    files = {source: "the live database itself"}
+    for suffix in ("-wal", "-shm", "-journal"):
+        files[source.with_name(source.name + suffix)] = f"the live database's {suffix} file"
+    return files
+
+
+def refuse_service_path(out: Path, kept: Mapping[Path, str]) -> None:
+    """OutputExistsError when `out` is one of `kept`'s paths or inside one, compared once
+    symbolic links and `..` are resolved (and by identity, for a hard link or a bind mount)."""
+    target = out.resolve()
+    for path, what in kept.items():
+        where = path.resolve()
+        same = target == where or (out.exists() and path.exists() and os.path.samefile(out, path))
+        if same or target.is_relative_to(where):
+            place = f"is {what} ({path})" if same else f"is inside {what} ({path})"
+            raise OutputExistsError(
+                f"{out} {place}: a backup never goes over the service's own files or into "
+                "its stores; give a path outside them"
+            )
+
+
 @contextmanager
 def _source_connection(source: Path) -> Iterator[sqlite3.Connection]:
-    """`_open_source`, closed after use; a -wal and -shm its reading made beside a database
+    """`connect_read_only`, closed after use; a -wal and -shm its reading made beside a database
     that had no -wal (nothing had it open in WAL mode: a stopped service) go with it."""
     had_wal = os.path.lexists(_wal(source))
-    connection = _open_source(source)
+    connection = connect_read_only(source)
     try:
         yield connection
     finally:
@@ -129,53 +161,15 @@ def _close_wal(source: Path) -> None:
     kept its close from checkpointing) stays, for the service's next start: the backup never
     writes the database file. Where the folder cannot be written, they stay too."""
     try:
-        if not os.path.lexists(_wal(source)) or _wal_holds_commits(source) or not writable(source):
+        if not os.path.lexists(_wal(source)) or wal_holds_commits(source) or not writable(source):
             return
-        _connect(f"{source.resolve().as_uri()}?mode=rw").close()
+        connect_sqlite(f"{source.resolve().as_uri()}?mode=rw").close()
     except (sqlite3.DatabaseError, OSError) as exc:  # locked past the busy timeout, I/O
         logger.warning("the backup left %s-wal and -shm beside the database: %s", source, exc)
 
 
-def _open_source(source: Path) -> sqlite3.Connection:
-    """A read-only connection on the live file (see the module docstring)."""
-    uri = source.resolve().as_uri()
-    try:
-        return _connect(f"{uri}?mode=ro")
-    except sqlite3.OperationalError as exc:
-        if writable(source) or _wal_holds_commits(source):
-            raise DatabaseUnavailableError(
-                f"cannot read the database at {source}: {exc}; {FILE_HINT}"
-            ) from None
-    try:
-        return _connect(f"{uri}?immutable=1")
-    except sqlite3.DatabaseError as exc:
-        raise DatabaseUnavailableError(
-            f"cannot read the database at {source} (a read-only file system): {exc}; {FILE_HINT}"
-        ) from None
-
-
-def _connect(uri: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(uri, uri=True, timeout=30)
-    try:
-        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it now
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def writable(path: Path) -> bool:
-    """Whether this process may write `path` and make files beside it (-wal, -shm)."""
-    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-
-
 def _wal(source: Path) -> Path:
     return source.with_name(source.name + "-wal")
-
-
-def _wal_holds_commits(source: Path) -> bool:
-    wal = _wal(source)
-    return wal.exists() and wal.stat().st_size > 0
 
 
 def _copy(connection: sqlite3.Connection, tmp: Path, *, source: Path) -> None:

@@ -12,7 +12,8 @@ database (`shanyraq users add` or `shanyraq serve` does), refuses before changin
 when the signing key is missing, seals an audit head left without a MAC, and records an
 upgrade that changed the revision (`database_upgraded`: from, to, code version).
 
-`db backup OUT` copies the embedded SQLite database (serving/db_backup.py), then records it
+`db backup OUT` copies the embedded SQLite database (serving/db_backup.py), never over or
+into the service's own files (serving.data_dir.service_paths), then records it
 (`database_backed_up`: path, size, revision) where it can. Not when the database is read-only
 here, or cannot be written now (a writer held its lock past the 30 s busy timeout): the copy
 is made and verified first, and a backup must work from a read-only mount, so the command
@@ -137,8 +138,7 @@ def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
 
     from serving import audit
     from serving.cli import anchored_sessions, open_with_key
-    from serving.db.session import session_scope
-    from serving.db_backup import writable
+    from serving.db.session import session_scope, writable
     from serving.migrations import DatabaseNotMigratedError
 
     if not writable(backup.source):
@@ -164,10 +164,12 @@ def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
 
 def restore_needs(settings: ServingSettings) -> list[str]:
     """What a restore needs besides the database copy, one line each."""
+    from serving.data_dir import KEY_FILE
+
     key = (
         "set in serving.yaml or SHANYRAQ_SERVING__SECRET_KEY"
         if settings.secret_key is not None
-        else str(settings.data_dir / "secret_key")
+        else str(settings.data_dir / KEY_FILE)
     )
     return [
         f"photo store: {settings.store_dir}/ (the photos the database points at)",
@@ -227,10 +229,13 @@ def backup(
 
     PostgreSQL is refused (use pg_dump). Prints what else to back up.
     """
+    from serving.data_dir import service_paths
     from serving.db_backup import backup_sqlite
 
     settings = load_settings(config)
-    made = backup_sqlite(settings.resolved_database_url, out, overwrite=overwrite)
+    made = backup_sqlite(
+        settings.resolved_database_url, out, overwrite=overwrite, kept=service_paths(settings)
+    )
     typer.echo(
         f"backup written: {made.path} ({made.size_bytes} bytes, migration "
         f"{made.revision or 'none'}); integrity check ok"

@@ -15,6 +15,11 @@ model version, from all its runs, so a run is also refused while another run und
 version (another --since, or the Ray pipeline's) holds outcomes made under another provenance
 and is not yet promoted.
 
+An original the store cannot give, missing or no longer matching its content hash, is
+damage to the store, not to the photo: it is recorded with its reason (`STORE_DAMAGE`), the
+report counts and names those photos, and once they are restored from a backup the next call
+of the same run discards those outcomes and scores them (`_retry_restored`).
+
 The tables are the service's (serving/db/models.py, migration 0002); `ensure_tables` still
 creates them on a database that has not been migrated that far. `serving/promote.py` adopts a
 finished run's scores into the service.
@@ -22,14 +27,16 @@ finished run's scores into the service.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,18 +45,38 @@ from serving.db.session import session_scope
 from serving.errors import NotFoundError
 from serving.rescore_runs import (
     OnRestart,
+    RescoreBusyError,
     RunProvenance,
+    check_resume,
     open_run,
 )
 from serving.storage import PhotoStore
+from shanyraq.errors import ShanyraqError
 from vision.bulk import BytesScorer, PhotoBytes, Scored, prefetch
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
 MISSING_FILE = "the photo file is missing from the store"
+DAMAGED_FILE = "the stored file no longer matches its content hash (damaged in the store)"
+STORE_DAMAGE = (MISSING_FILE, DAMAGED_FILE)
+
+
+class PhotoStoreDamagedError(ShanyraqError):
+    """Originals a re-scoring needed are missing from the photo store or damaged in it."""
+
+    code = "photo_store_damaged"
+
+    @classmethod
+    def of(cls, report: RescoreReport, store_dir: Path) -> PhotoStoreDamagedError:
+        shown, n = report.store_damaged_ids, report.store_damaged
+        ids = ", ".join(map(str, shown)) + (f" and {n - len(shown)} more" if n > len(shown) else "")
+        return cls(
+            f"the photo store is damaged: {n} original(s) are missing from {store_dir}/originals "
+            f"or no longer match their content hash (photos {ids}). They have no score under "
+            f"{report.model_version} and keep their current one. Restore those files from a "
+            "backup of the photo store, then run this command again: it scores the restored "
+            "photos"
+        )
 
 
 def _utcnow() -> datetime:
@@ -76,6 +103,11 @@ class RescoreReport:
     seconds: float
     failures: list[tuple[int, str]] = field(default_factory=list)  # first few of this call
     provenance: RunProvenance | None = None  # what the run's scores depend on (its record)
+    # Photos of the run whose original the store could not give (STORE_DAMAGE), all sessions:
+    # how many, and the first few ids; and how many restored ones this call scored again.
+    store_damaged: int = 0
+    store_damaged_ids: list[int] = field(default_factory=list)
+    restored: int = 0
 
     @property
     def photos_per_s(self) -> float:
@@ -124,14 +156,48 @@ def _pages(
             return
         items, missing = [], {}
         for photo_id, sha256, quality in rows:
-            try:
-                data = store.read(sha256)
-            except NotFoundError:
-                missing[photo_id] = MISSING_FILE
+            data = read_original(store, sha256)
+            if isinstance(data, str):
+                missing[photo_id] = data
                 continue
             items.append(PhotoBytes(photo_id, sha256, data, stored_verdict(quality)))
         cursor = rows[-1][0]
         yield _Page(items, missing, cursor)
+
+
+def read_original(store: PhotoStore, sha256: str) -> bytes | str:
+    """The original's bytes, checked against its content hash; else why the store cannot
+    give them (one of STORE_DAMAGE)."""
+    try:
+        data = store.read(sha256)
+    except NotFoundError:
+        return MISSING_FILE
+    return data if hashlib.sha256(data).hexdigest() == sha256 else DAMAGED_FILE
+
+
+def _retry_restored(
+    session: Session, run: RescoreRun, store: PhotoStore, provenance: RunProvenance
+) -> int:
+    """Discard the run's STORE_DAMAGE outcomes whose original reads intact again (restored
+    from a backup), reopening the run before the first of them, so this call scores them;
+    how many. A finished run is reopened only under the provenance it recorded."""
+    rows = session.execute(
+        select(RescoredScore.id, RescoredScore.photo_id, Photo.sha256)
+        .join(Photo, Photo.id == RescoredScore.photo_id)
+        .where(RescoredScore.run_id == run.id, RescoredScore.error.in_(STORE_DAMAGE))
+    ).all()
+    restored = [(row_id, photo_id) for row_id, photo_id, sha256 in rows if store.verify(sha256)]
+    if not restored:
+        return 0
+    if run.status == "done":
+        check_resume(run, provenance)
+    session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, _ in restored])))
+    # Walking from before the first restored photo is cheap: photos with an outcome are skipped.
+    run.last_photo_id = min(run.last_photo_id, min(p for _, p in restored) - 1)
+    run.failed -= len(restored)
+    run.status, run.finished_at = "running", None
+    session.flush()
+    return len(restored)
 
 
 def stored_verdict(quality: dict[str, Any] | None) -> Any:
@@ -198,9 +264,10 @@ def _commit_batch(
             )
         )
         if advanced.rowcount != 1:  # type: ignore[attr-defined]
-            raise RuntimeError(
-                f"re-scoring run {run.id} was advanced by another process; run one re-scoring "
-                "per model version at a time"
+            raise RescoreBusyError(
+                f"re-scoring run {run.id} under {run.model_version} was advanced by another "
+                "process, so this one stopped (its last batch was not recorded); run one "
+                "re-scoring per model version at a time: the other one goes on"
             )
         if len(written) != len(rows):  # only when another process scored them meanwhile
             logger.warning("%d score(s) were already recorded and kept", len(rows) - len(written))
@@ -244,6 +311,7 @@ def rescore(
             session, scorer.model_version, since_key, provenance, restart=restart,
             on_restart=on_restart,
         )  # fmt: skip
+        restored = _retry_restored(session, run, store, provenance)
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         remaining = session.scalar(
             select(func.count(Photo.id)).where(
@@ -275,7 +343,8 @@ def rescore(
                 if on_batch is not None:
                     on_batch(done_now)
         run = _finish(sessions, run.id)
-    return _report(sessions, run, scorer, in_scope, done_now, resumed, started, failures[:20])
+    report = _report(sessions, run, scorer, in_scope, done_now, resumed, started, failures[:20])
+    return replace(report, restored=restored)
 
 
 def _finish(sessions: sessionmaker[Session], run_id: int) -> RescoreRun:
@@ -299,10 +368,17 @@ def _report(
         fresh = session.get_one(RescoreRun, run.id)
         scored, failed, complete = fresh.scored, fresh.failed, fresh.status == "done"
         provenance = RunProvenance.recorded(fresh)
+        damaged = session.execute(
+            select(RescoredScore.photo_id)
+            .where(RescoredScore.run_id == run.id, RescoredScore.error.in_(STORE_DAMAGE))
+            .order_by(RescoredScore.photo_id)
+        ).scalars()
+        damaged_ids = list(damaged)
     return RescoreReport(
         run_id=run.id, model_version=run.model_version, scorer=scorer.name, in_scope=in_scope,
         scored=scored, failed=failed, this_session=done_now, resumed=resumed, complete=complete,
         seconds=time.perf_counter() - started, failures=failures, provenance=provenance,
+        store_damaged=len(damaged_ids), store_damaged_ids=damaged_ids[:20],
     )  # fmt: skip
 
 

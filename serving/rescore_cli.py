@@ -3,6 +3,7 @@ adopts the finished re-scores in the service. Thin CLI layer."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -94,10 +95,15 @@ def rescore(
         model, prefer=device.value, max_pixels=get_shanyraq_settings().io.max_pixels,
         decode_short_side=get_engine_config().decode_short_side_px,
     )  # fmt: skip
+    from serving.rescore_lock import rescore_lock
+    from serving.rescore_runs import unfinished_runs
+
     db_engine, key = open_with_key(settings, may_create=False)
     try:
-        _rescore(settings, db_engine, key, scorer, since=since, when=when,
-                 batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
+        runs = functools.partial(unfinished_runs, db_engine, scorer.model_version)
+        with rescore_lock(settings.data_dir, scorer.model_version, runs=runs):
+            _rescore(settings, db_engine, key, scorer, since=since, when=when,
+                     batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
     finally:
         db_engine.dispose()
 
@@ -116,6 +122,7 @@ def _rescore(
 ) -> None:
     from serving import audit
     from serving.db.session import make_session_factory, session_scope
+    from serving.rescore import PhotoStoreDamagedError
     from serving.rescore import rescore as run_rescore
     from serving.storage import PhotoStore
 
@@ -149,22 +156,28 @@ def _rescore(
             target=f"model:{report.model_version}",
             details={"run_id": report.run_id, "since": since, "scored": report.scored,
                      "failed": report.failed, "complete": report.complete, "restart": restart,
+                     "store_damaged": report.store_damaged, "restored": report.restored,
                      "provenance": asdict(report.provenance) if report.provenance else None},
         )  # fmt: skip
     for line in report_lines(report):
         typer.echo(line)
+    if report.store_damaged:
+        raise PhotoStoreDamagedError.of(report, settings.store_dir)
 
 
 def report_lines(report: RescoreReport) -> list[str]:
     """The final report, in plain words."""
     state = "complete" if report.complete else "INCOMPLETE (run the command again to resume)"
+    if report.complete and report.store_damaged:
+        state = f"complete but for {report.store_damaged} photo(s) the store could not give"
     lines = [
         f"re-scoring run {report.run_id} under {report.model_version}: {state}",
         f"  photos in scope: {report.in_scope}; scored: {report.scored}; "
         f"without a score (reason recorded): {report.failed}",
         f"  this session: {report.this_session} photo(s) in {report.seconds:.1f} s "
         f"({report.photos_per_s:.1f} photos/s) on the {report.scorer} path"
-        + (", resumed from an earlier session" if report.resumed else ""),
+        + (", resumed from an earlier session" if report.resumed else "")
+        + (f", {report.restored} restored photo(s) scored again" if report.restored else ""),
     ]
     if report.provenance is not None:
         lines.append(

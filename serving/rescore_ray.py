@@ -25,11 +25,11 @@ from sqlalchemy.engine import make_url
 
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import (
-    MISSING_FILE,
     RescoredScore,
     RescoreRun,
     ensure_tables,
     photo_scope,
+    read_original,
     stored_verdict,
 )
 from serving.rescore_runs import (
@@ -155,7 +155,6 @@ class ScoreBatch:
         self.db = Database(db_url)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        from serving.errors import NotFoundError
         from vision.bulk import PhotoBytes
 
         items: list[PhotoBytes] = []
@@ -163,10 +162,9 @@ class ScoreBatch:
         for photo_id, sha256, quality in zip(
             batch["photo_id"], batch["sha256"], batch["quality"], strict=True
         ):
-            try:
-                data = self.store.read(str(sha256))
-            except NotFoundError:
-                outcomes[int(photo_id)] = (None, MISSING_FILE)
+            data = read_original(self.store, str(sha256))
+            if isinstance(data, str):  # missing or damaged in the store: the reason
+                outcomes[int(photo_id)] = (None, data)
                 continue
             stored = json.loads(quality) if isinstance(quality, str) else quality
             items.append(PhotoBytes(int(photo_id), str(sha256), data, stored_verdict(stored)))

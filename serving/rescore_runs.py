@@ -26,6 +26,8 @@ from serving.db.models import RescoredScore, RescoreRun
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from vision.bulk import BytesScorer
     from vision.engine import EngineConfig
 
@@ -46,6 +48,12 @@ class RescoreRestartError(ShanyraqError):
     """Only an unfinished run can be started over."""
 
     code = "rescore_restart_refused"
+
+
+class RescoreBusyError(ShanyraqError):
+    """Another process is re-scoring under the same model version."""
+
+    code = "rescore_busy"
 
 
 class RescoreMixError(ShanyraqError):
@@ -300,3 +308,17 @@ def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) ->
     provenance.record(run)
     session.flush()
     return restarted
+
+
+def unfinished_runs(db_engine: Engine, model_version: str) -> str:
+    """The model version's unfinished runs, in words (the refusal of a second one names them)."""
+    with Session(db_engine) as session:
+        runs = session.execute(
+            select(RescoreRun.id, RescoreRun.since_key).where(
+                RescoreRun.model_version == model_version, RescoreRun.status != "done"
+            )
+        ).all()
+    return ", ".join(
+        f"run {run_id}" + (f" (--since {since_key[:10]})" if since_key else "")
+        for run_id, since_key in runs
+    )

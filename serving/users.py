@@ -50,7 +50,8 @@ USERNAME_PATTERN = r"^[a-z0-9_.-]+$"
 
 class PasswordWeakError(RecordInvalidError):
     """A new password that does not meet `check_password`'s rule; `reason` says which part
-    (`too_short`, `control_character`), so the pages can say it in the reader's language."""
+    (`too_short`, `control_character`, `blank`), so the pages can say it in the reader's
+    language."""
 
     code = "password_weak"
 
@@ -114,7 +115,9 @@ def check_new_user(*, username: str, password: str, role: str, region: str | Non
         raise RecordInvalidError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     regions = get_welfare_config().regions
     if region is None and role != "admin":
-        raise RecordInvalidError(f"a {role} needs a region; choose one of {', '.join(regions)}")
+        raise RecordInvalidError(
+            f"an account with role {role} needs a region; choose one of {', '.join(regions)}"
+        )
     if region is not None and region not in regions:
         raise RecordInvalidError(f"unknown region {region!r}; choose one of {', '.join(regions)}")
     check_password(password)
@@ -137,9 +140,9 @@ def create_user(
 
 
 def check_password(password: str) -> None:
-    """The one rule for a new password (accounts, resets and changes alike): long enough, and
-    no control characters (a tab or line break pasted with it, or a byte no keyboard types),
-    which cannot be typed into a sign-in form."""
+    """The one rule for a new password (accounts, resets and changes alike): long enough, not
+    only spaces, and no control characters (a tab or line break pasted with it, or a byte no
+    keyboard types), which cannot be typed into a sign-in form."""
     if len(password) < PASSWORD_MIN_CHARS:
         raise PasswordWeakError(
             f"the password is too short; use at least {PASSWORD_MIN_CHARS} characters",
@@ -150,6 +153,11 @@ def check_password(password: str) -> None:
             "the password contains a control character (a tab, a line break or another "
             "invisible one); type it again without one",
             reason="control_character",
+        )
+    if not password.strip():
+        raise PasswordWeakError(
+            "the password is only spaces; use letters, digits or other characters too",
+            reason="blank",
         )
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from serving.data_dir import make_private_dir
+from serving.data_dir import KEY_FILE, make_private_dir
 from shanyraq.config import (
     EnvOverYamlSettings,
     StrictModel,
@@ -169,7 +169,7 @@ class ServingSettings(EnvOverYamlSettings):
         """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
-        path = self.data_dir / "secret_key"
+        path = self.data_dir / KEY_FILE
         if not path.exists():
             if not create:
                 raise SigningKeyMissingError(

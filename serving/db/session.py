@@ -1,8 +1,16 @@
-"""Database engine and sessions: SQLite (WAL, synchronous=FULL) by default, PostgreSQL at scale."""
+"""Database engine and sessions: SQLite (WAL, synchronous=FULL) by default, PostgreSQL at scale.
+
+A read-only engine on a SQLite file this process cannot write (a read-only mount, a snapshot,
+an immutable file) connects as `connect_read_only` does: SQLite's usual way to read a WAL
+database makes a -shm file beside it, which cannot be made there.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +78,63 @@ def _sqlite_setup(engine: Engine, *, read_only: bool) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def writable(path: Path) -> bool:
+    """Whether this process may write `path` and make files beside it (-wal, -shm)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def wal_holds_commits(file: Path) -> bool:
+    """Whether the SQLite database `file` has a -wal beside it with commits in it."""
+    wal = file.with_name(file.name + "-wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def connect_sqlite(uri: str) -> sqlite3.Connection:
+    """A connection on a `file:` URI, opened now (SQLite opens lazily), or its error."""
+    connection = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def connect_read_only(file: Path) -> sqlite3.Connection:
+    """A connection that cannot write the SQLite database `file`, or DatabaseUnavailableError.
+
+    `mode=ro` first. Where this process cannot write `file` or its folder, a WAL database
+    cannot be opened that way without its -shm file (SQLite must make it); there it is opened
+    `immutable=1`, which is exact because nothing can write the file from here, unless a
+    -wal holds commits that only a connection with a -shm reads (then it is refused).
+    """
+    uri = file.resolve().as_uri()
+    try:
+        return connect_sqlite(f"{uri}?mode=ro")
+    except sqlite3.OperationalError as exc:
+        if writable(file):
+            raise DatabaseUnavailableError(
+                f"cannot read the database at {file}: {exc}; {FILE_HINT}"
+            ) from None
+        if wal_holds_commits(file):
+            raise DatabaseUnavailableError(
+                f"cannot read the database at {file} here: this process cannot write it or "
+                f"its folder (a read-only file system?), and {file.name}-wal beside it holds "
+                "commits SQLite can read only with a -shm file it would have to make; copy the "
+                "data folder somewhere writable and run the command on the copy"
+            ) from None
+    except sqlite3.DatabaseError as exc:  # not a database: no other way opens it either
+        raise DatabaseUnavailableError(
+            f"cannot read the database at {file}: {exc}; {FILE_HINT}"
+        ) from None
+    try:
+        return connect_sqlite(f"{uri}?immutable=1")
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseUnavailableError(
+            f"cannot read the database at {file} (read-only here): {exc}; {FILE_HINT}"
+        ) from None
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -83,11 +148,16 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if not read_only and parsed.database and parsed.database != ":memory:":
+        file = sqlite_file(parsed)
+        if not read_only and file is not None:
             # Personal data: a new database (and the folder made for it) is private.
-            make_private_dir(Path(parsed.database).parent)
-            make_private_file(Path(parsed.database))
-        pool = {} if read_only else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
+            make_private_dir(file.parent)
+            make_private_file(file)
+        pool: dict[str, Any] = (
+            {} if read_only else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
+        )
+        if read_only and file is not None and file.is_file() and not writable(file):
+            pool["creator"] = functools.partial(connect_read_only, file)  # module docstring
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
         )  # fmt: skip
@@ -142,6 +212,9 @@ def open_engine(url: str, *, create: bool, read_only: bool = False) -> Engine:
     except DBAPIError as exc:
         engine.dispose()
         raise unavailable(engine, exc, doing="open") from None
+    except BaseException:  # connect_read_only's own clear error
+        engine.dispose()
+        raise
     return engine
 
 
@@ -149,6 +222,13 @@ def unavailable(engine: Engine, exc: DBAPIError, *, doing: str) -> DatabaseUnava
     """The clear error for a driver's failure on `engine`: its first line, no traceback."""
     shown = engine.url.render_as_string(hide_password=True)
     reason = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+    file = sqlite_file(engine.url)
+    if doing != "read" and file is not None and file.is_file() and not writable(file):
+        return DatabaseUnavailableError(
+            f"cannot {doing} the database at {shown}: {reason}; this process cannot write "
+            f"{file} or its folder (a read-only file system, or their permissions), and this "
+            "command writes to it: run it where the database can be written"
+        )
     where = (
         "that the file is the service's SQLite database"
         if sqlite_file(engine.url) is not None

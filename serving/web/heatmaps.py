@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from serving.data_dir import make_private_dir, make_private_file
+from serving.data_dir import HEATMAP_CACHE_DIR, make_private_dir, make_private_file
 from serving.errors import NotFoundError, UnavailableError
 from serving.state import Services
 from shanyraq.atomic import atomic_file
@@ -32,7 +32,7 @@ from vision.explain import OVERLAY_SCALE
 logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-CACHE_DIR = "heatmaps"  # below the data folder
+CACHE_DIR = HEATMAP_CACHE_DIR  # below the data folder
 # Overlays are shown at card size; a larger PNG would only cost a phone its data plan.
 OVERLAY_SHORT_SIDE_PX = 480
 

@@ -70,20 +70,27 @@ def _one_scores_option(model: Path | None, scores: Path | None) -> None:
         )
 
 
-def _scores(manifest_path: Path, model: Path | None, scores: Path | None) -> dict[str, PhotoScore]:
+def _scores(
+    manifest_path: Path, model: Path | None, scores: Path | None, *, need_embeddings: bool = False
+) -> dict[str, PhotoScore]:
     from annotation.scoring import read_scores, score_manifest
     from shanyraq.manifest import read_manifest
+    from shanyraq.taxonomy import get_taxonomy
 
     if scores is not None:
-        return read_scores(scores)
+        return read_scores(scores, taxonomy=get_taxonomy(), need_embeddings=need_embeddings)
     if model is not None:
         return score_manifest(read_manifest(manifest_path), model)
     return {}
 
 
-def _check_outputs(out: Path, record: Path, *, manifest: Path) -> None:
-    """Refuse, before scoring, an --out that cannot take the picks or would replace the pool."""
-    from shanyraq.errors import InputFileError
+def _check_outputs(
+    out: Path, record: Path, *, manifest: Path, scores: Path | None, overwrite: bool
+) -> None:
+    """Refuse, before scoring, an --out that cannot take the picks, would replace the pool or
+    the scores, or (without --overwrite) would replace an earlier selection or another file."""
+    from shanyraq.errors import InputFileError, OutputExistsError
+    from shanyraq.outputs import check_new_output_file
 
     for path in (out, record):
         if path.is_dir():
@@ -96,6 +103,15 @@ def _check_outputs(out: Path, record: Path, *, manifest: Path) -> None:
             f"--out {out} is the pool manifest itself, which the picks would replace; choose "
             "another file"
         )
+    inputs = [manifest] if scores is None else [manifest, scores]
+    for path, option in ((out, "--out"), (record, "the selection record")):
+        try:
+            check_new_output_file(path, overwrite=overwrite, inputs=inputs, option=option)
+        except OutputExistsError:
+            raise OutputExistsError(
+                f"{path} exists (--out {out} writes the picks there and their record to "
+                f"{record.name}); choose another --out, or pass --overwrite to replace both"
+            ) from None
 
 
 @app.command("init")
@@ -184,6 +200,9 @@ def select(
         bool,
         typer.Option("--skip-pushed", help="Leave out photos already in the Label Studio project."),
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing OUT and OUT.json.")
+    ] = False,
     config_path: ConfigOpt = None,
 ) -> None:
     """Pick the unlabelled photos most worth labelling (then `annotate push OUT`).
@@ -206,8 +225,10 @@ def select(
     config = _config(config_path)
     data = read_manifest(manifest)
     check_unlabelled(data.rows, manifest=manifest)
-    _check_outputs(out, selection_record_path(out), manifest=manifest)
-    by_sha = _scores(manifest, model, scores)
+    _check_outputs(
+        out, selection_record_path(out), manifest=manifest, scores=scores, overwrite=overwrite
+    )
+    by_sha = _scores(manifest, model, scores, need_embeddings=True)
     missing = [r.path for r in data.rows if r.sha256 not in by_sha]
     if missing:
         raise typer.BadParameter(f"{len(missing)} photo(s) have no scores, e.g. {missing[0]}")
@@ -239,6 +260,7 @@ def select(
             in_project=None if in_project is None else len(in_project),
             written=written,
         ),
+        overwrite=overwrite,
     )
     typer.echo(
         f"selected {len(selection.picked)} of {len(selection.candidates)} unlabelled photo(s) "

@@ -3,11 +3,19 @@
 label-studio-sdk 2.x tells the two token kinds apart by their form: a personal access token
 is a JWT refresh token, which the SDK exchanges for short-lived access tokens (refreshing them
 as they expire); anything else is sent as a legacy `Token` header. Both work here unchanged.
+
+An answer that is not what Label Studio sends (another service at the URL, a proxy's page,
+another API version) is one error naming the server, never a traceback or endless paging
+(annotation.paging guards every page of a list). An error page is quoted short: its title or
+first words, not the whole HTML.
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import os
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -15,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 
+from annotation.paging import PageGuard, UnexpectedAnswer
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -42,27 +51,79 @@ class LabelStudioAuthError(LabelStudioError):
     http_status = 502
 
 
+class LabelStudioAnswerError(LabelStudioError):
+    """The server answered, but not as Label Studio does: not Label Studio, or another version."""
+
+    code = "label_studio_unexpected_answer"
+
+
+_DETAIL_CHARS = 160  # of an error body quoted in a message
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+_NOT_LABEL_STUDIO_HINT = (
+    "check that SHANYRAQ_LABEL_STUDIO_URL (or server.url in annotation.yaml) is the address of "
+    "the Label Studio server itself, not of a proxy or another service"
+)
+
+
 def token_kind(token: str) -> TokenKind:
     """A personal access token is a three-part JWT; a legacy token is a plain hex key."""
     return "personal_access_token" if token.count(".") == 2 else "legacy"
 
 
 def _detail(body: object) -> str:
+    """An error body, short and on one line: Label Studio's detail, or an HTML page's title
+    (else its first words)."""
     if isinstance(body, dict):
         parts = [str(body.get("detail") or "")]
         if body.get("validation_errors"):
             parts.append(str(body["validation_errors"]))
-        return "; ".join(p for p in parts if p) or str(body)
-    return str(body)[:300]
+        text = "; ".join(p for p in parts if p) or str(body)
+    else:
+        text = str(body)
+        if "<" in text and ">" in text:  # an HTML page: its title says what it is
+            title = _TITLE.search(text)
+            text = html.unescape(title.group(1) if title else _TAG.sub(" ", text))
+    text = " ".join(text.split())
+    return text if len(text) <= _DETAIL_CHARS else text[:_DETAIL_CHARS] + "..."
+
+
+def _looks_like_html(body: object) -> bool:
+    return isinstance(body, str) and "<html" in body.lower()
+
+
+def _from_sdk(exc: BaseException) -> bool:
+    """Whether `exc` was raised inside the SDK or pydantic (reading an answer), not here."""
+    import label_studio_sdk
+    import pydantic
+
+    where = tuple(os.path.dirname(m.__file__ or "") for m in (label_studio_sdk, pydantic))
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(where)
+
+
+def _unexpected(url: str, action: str, what: str) -> LabelStudioAnswerError:
+    return LabelStudioAnswerError(
+        f"Label Studio at {url} gave an answer Shanyraq cannot read while {action}: {what}; "
+        f"{_NOT_LABEL_STUDIO_HINT} (nothing already written was lost; run the command again "
+        "once it is fixed)"
+    )
 
 
 @contextmanager
 def api_errors(action: str, *, url: str) -> Iterator[None]:
     """Translate transport and API failures while doing `action` into LabelStudioError."""
     from label_studio_sdk.core.api_error import ApiError
+    from label_studio_sdk.core.parse_error import ParsingError
 
     try:
         yield
+    except UnexpectedAnswer as exc:  # a page of a list (annotation.paging)
+        raise _unexpected(url, action, str(exc)) from None
+    except ParsingError as exc:
+        raise _unexpected(url, action, f"its shape is not the one expected ({exc})") from None
     # TransportError: refused or dropped connections, timeouts, read/write and protocol errors,
     # a proxy failing, a URL scheme httpx cannot speak: all "cannot reach", never a traceback.
     except httpx.TransportError as exc:
@@ -79,15 +140,22 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
         ) from None
     except ApiError as exc:
         status = exc.status_code or 0
-        if status in (401, 403):
+        if 200 <= status < 300:  # the SDK's word for a success that is not JSON
+            raise _unexpected(url, action, f"not JSON ({_detail(exc.body)})") from None
+        if status in (401, 403) and not _looks_like_html(exc.body):
             raise LabelStudioAuthError(
                 f"Label Studio at {url} refused the token while {action} ({status}: "
                 f"{_detail(exc.body)}); set SHANYRAQ_LABEL_STUDIO_TOKEN to a valid personal "
                 "access token (or a legacy token, if the organisation allows them)"
             ) from None
+        hint = f"; {_NOT_LABEL_STUDIO_HINT}" if status == 404 or _looks_like_html(exc.body) else ""
         raise LabelStudioError(
-            f"Label Studio at {url} answered {status} while {action}: {_detail(exc.body)}"
+            f"Label Studio at {url} answered {status} while {action}: {_detail(exc.body)}{hint}"
         ) from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        if not _from_sdk(exc):
+            raise
+        raise _unexpected(url, action, f"the SDK could not read it ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -109,8 +177,12 @@ def connect(url: str, token: str, *, timeout_s: float = 30.0) -> Connection:
 
     url = url.rstrip("/")
     with api_errors("connecting", url=url):
+        # Every page of a list is checked as it arrives (annotation.paging).
+        http = httpx.Client(
+            timeout=timeout_s, follow_redirects=True, event_hooks={"response": [PageGuard()]}
+        )
         # An expired personal access token is refused here, before any request.
-        client = LabelStudio(base_url=url, api_key=token, timeout=timeout_s)
+        client = LabelStudio(base_url=url, api_key=token, timeout=timeout_s, httpx_client=http)
         user = client.users.whoami()
     kind = token_kind(token)
     logger.info("connected to %s as %s (%s)", url, user.email, kind)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from annotation.agreement import HeadAgreement, MergeMethod, Votes, agreement_by_head, merge_all
-from annotation.client import Connection
+from annotation.client import Connection, LabelStudioAnswerError
 from annotation.corrections import HeadCorrections, count_corrections
 from annotation.label_config import PhotoLabels, labels_from_result
 from shanyraq.atomic import atomic_file
@@ -65,8 +65,21 @@ def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> li
                 project=project_id, fields="all", only_annotated=True, page_size=200
             )
         )
-    parsed = [parse_task(t, taxonomy) for t in tasks]
+    parsed = [_parsed(t, taxonomy, conn) for t in tasks]
     return [t for t in parsed if t.votes]
+
+
+def _parsed(task: Any, taxonomy: Taxonomy, conn: Connection) -> AnnotatedTask:
+    """parse_task, or one error naming the task when its annotations are not in the shape
+    Label Studio gives them (another version, or not Label Studio)."""
+    try:
+        return parse_task(task, taxonomy)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise LabelStudioAnswerError(
+            f"Label Studio at {conn.url} sent task {getattr(task, 'id', '?')} in a shape "
+            f"Shanyraq cannot read ({type(exc).__name__}: {exc}); check that the server is "
+            "a Label Studio version label-studio-sdk works with (nothing was written)"
+        ) from None
 
 
 @dataclass

@@ -149,18 +149,27 @@ def selection_record(
 
 
 def write_selection(
-    out: Path, picked: Sequence[ManifestRow], record: Callable[[Path], Mapping[str, Any]]
+    out: Path,
+    picked: Sequence[ManifestRow],
+    record: Callable[[Path], Mapping[str, Any]],
+    *,
+    overwrite: bool = True,
 ) -> Path:
     """Write the picked manifest to `out` and `record(file the picks are in)` to OUT.json, as a
     pair: both are written under temporary names first, then the manifest is renamed into
     place and the record last. The record's rename is the commit point: it names the
     manifest's sha256, so an older record left beside a newer manifest shows as a mismatch,
-    and any failure before it leaves both files as they were. Returns the record's path."""
+    and any failure before it leaves both files as they were. Returns the record's path.
+    Without `overwrite` a manifest that appeared at `out` meanwhile is kept: FileExistsError,
+    and neither file is written."""
     from shanyraq.atomic import atomic_file
     from shanyraq.manifest import write_manifest
 
     record_path = selection_record_path(out)
-    with atomic_file(record_path) as record_tmp, atomic_file(out) as out_tmp:
+    with (
+        atomic_file(record_path) as record_tmp,
+        atomic_file(out, replace=overwrite) as out_tmp,
+    ):
         write_manifest(out_tmp, picked)
         record_tmp.write_text(json.dumps(record(out_tmp), indent=2), encoding="utf-8")
     return record_path

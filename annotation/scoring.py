@@ -2,21 +2,38 @@
 
 Pre-annotations (`push`) and selection (`select`) both need each photo's PhotoScore; scoring
 once and keeping the JSONL (with embeddings) lets `select` run without the model.
+
+A scores file is checked line by line when read: each head must have the taxonomy's labels
+with probabilities from 0 to 1 (the heads are read in the taxonomy's order, so a score of
+another taxonomy would be read as the wrong labels), and selection also needs the embedding
+(`score --json` leaves it out; `annotate push --save-scores` keeps it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from shanyraq.atomic import atomic_file
-from shanyraq.errors import ShanyraqError
+from shanyraq.errors import ShanyraqError, read_text
 from shanyraq.manifest import Manifest
+from shanyraq.taxonomy import Taxonomy
 from vision.score import PhotoScore
 
 logger = logging.getLogger(__name__)
+
+SAVE_HINT = (
+    "make the file with `shanyraq annotate push MANIFEST --model DIR --save-scores FILE`, "
+    "or give --model DIR instead"
+)
+_SUM_TOLERANCE = 1e-3  # calibrated probabilities of a head add up to 1, written as floats
 
 
 class ScoresError(ShanyraqError):
@@ -31,22 +48,81 @@ def write_scores(path: Path, scores: Iterable[PhotoScore]) -> Path:
     return path
 
 
-def read_scores(path: Path) -> dict[str, PhotoScore]:
-    """Scores keyed by photo sha256."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ScoresError(f"{path}: cannot read scores ({exc.strerror})") from None
+def read_scores(
+    path: Path, *, taxonomy: Taxonomy | None = None, need_embeddings: bool = False
+) -> dict[str, PhotoScore]:
+    """Scores keyed by photo sha256. With `taxonomy`, every score must fit it (`fit_taxonomy`:
+    its heads come back in the taxonomy's order); with `need_embeddings`, every score needs
+    an embedding, all of one length. A line that does not is refused, naming the line."""
+    text = read_text(path, ScoresError, f"; {SAVE_HINT}")
     scores: dict[str, PhotoScore] = {}
-    for number, line in enumerate(lines, start=1):
+    width: int | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             score = PhotoScore.from_dict(json.loads(line))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ScoresError(f"{path}, line {number}: not a PhotoScore ({exc})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ScoresError(
+                f"{path}, line {number}: not a PhotoScore ({exc}); {SAVE_HINT}"
+            ) from None
+        try:
+            if taxonomy is not None:
+                score = fit_taxonomy(score, taxonomy)
+            if need_embeddings:
+                check_embedding(score.embedding, width)
+        except ValueError as exc:
+            raise ScoresError(f"{path}, line {number}: {exc}; {SAVE_HINT}") from None
+        width = width or score.embedding.size
         scores[score.photo_sha256] = score
     return scores
+
+
+def check_embedding(embedding: np.ndarray, width: int | None) -> None:
+    """Raise ValueError unless `embedding` is there, finite, and `width` long (when given)."""
+    if embedding.size == 0:
+        raise ValueError(
+            "the score has no embedding, which selection needs (`score --json` leaves it out)"
+        )
+    if not np.isfinite(embedding).all():
+        raise ValueError("the embedding has a value that is not a finite number")
+    if width is not None and embedding.size != width:
+        raise ValueError(f"the embedding has {embedding.size} values, the lines before it {width}")
+
+
+def fit_taxonomy(score: PhotoScore, taxonomy: Taxonomy) -> PhotoScore:
+    """`score` with each head in the taxonomy's order. Raise ValueError saying why when a
+    head's labels are not the taxonomy's, or a probability is not a number from 0 to 1 (room
+    and condition adding up to 1)."""
+    heads: list[tuple[str, Mapping[Any, float], Sequence[Any], bool]] = [
+        ("room", score.room, taxonomy.room_names, True),
+        ("condition", score.condition, taxonomy.condition_values, True),
+        ("signs", score.signs, taxonomy.sign_names, False),
+    ]
+    for head, probs, labels, sums_to_one in heads:
+        unknown = sorted(str(k) for k in probs if k not in labels)
+        missing = [str(k) for k in labels if k not in probs]
+        if unknown:
+            raise ValueError(
+                f"its {head} head has labels that configs/taxonomy.yaml does not: "
+                f"{', '.join(unknown)}"
+            )
+        if missing:
+            raise ValueError(f"its {head} head has no probability for {', '.join(missing)}")
+        bad = [str(k) for k, p in probs.items() if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
+        if bad:
+            raise ValueError(
+                f"its {head} head has probabilities that are not numbers from 0 to 1 "
+                f"({', '.join(bad)})"
+            )
+        if sums_to_one and abs(sum(probs.values()) - 1.0) > _SUM_TOLERANCE:
+            raise ValueError(f"its {head} probabilities add up to {sum(probs.values()):.4g}, not 1")
+    return replace(
+        score,
+        room={k: score.room[k] for k in taxonomy.room_names},
+        condition={k: score.condition[k] for k in taxonomy.condition_values},
+        signs={k: score.signs[k] for k in taxonomy.sign_names},
+    )
 
 
 def score_manifest(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from shanyraq.manifest import ManifestRow
+from shanyraq.manifest import SPLITS, ManifestRow
 
 app = typer.Typer(help="Dataset manifests: check them, split them by family.", no_args_is_help=True)
+
+FRACTIONS_EXAMPLE = "0.7,0.15,0.15"
+_SUM_TOLERANCE = 1e-6  # "0.7,0.2,0.1" adds up to 0.9999999999999999 in floating point
+_LINES_SHOWN = 10
 
 
 @app.command("check")
@@ -20,10 +26,20 @@ def check(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV to check.")],
     no_hashes: Annotated[bool, typer.Option("--no-hashes", help="Skip sha256 checks.")] = False,
 ) -> None:
-    """Report missing files, hash mismatches, unknown labels and split leaks (exit 1 if any)."""
+    """Report missing files, hash mismatches, unknown labels and split leaks (exit 1 if any).
+
+    A manifest with no rows is an error (exit 2): there is nothing in it to call clean.
+    """
+    from shanyraq.errors import ManifestError
+    from shanyraq.manifest import read_manifest
     from shanyraq.manifest_check import check_manifest
     from shanyraq.taxonomy import get_taxonomy
 
+    if not read_manifest(manifest).rows:
+        raise ManifestError(
+            f"{manifest} has no rows (a header only): there are no photos in it to check; give "
+            "the manifest of the dataset"
+        )
     problems = check_manifest(manifest, get_taxonomy(), verify_hashes=not no_hashes)
     for problem in problems:
         typer.echo(str(problem))
@@ -40,21 +56,31 @@ def split(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV to split.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the split manifest.")],
     seed: Annotated[int, typer.Option(help="Same seed, same split.")] = 0,
-    fractions: Annotated[str, typer.Option(help="train,val,test fractions.")] = "0.7,0.15,0.15",
+    fractions: Annotated[
+        str, typer.Option(help="train,val,test fractions, summing to 1.")
+    ] = FRACTIONS_EXAMPLE,
     by: Annotated[str, typer.Option(help="Stratify by 'condition' or 'room'.")] = "condition",
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an existing --out (never the input manifest)."),
+    ] = False,
 ) -> None:
-    """Assign train/val/test by family (never by photo), stratified by a label."""
+    """Assign train/val/test by family (never by photo), stratified by a label.
+
+    Every row needs a family_id: splitting by family is what keeps a home's photos out of
+    both train and test.
+    """
     from shanyraq.errors import ManifestError
     from shanyraq.manifest import read_manifest, write_manifest
+    from shanyraq.outputs import check_new_output_file
     from shanyraq.splits import split_rows
 
-    try:
-        parts = [float(x) for x in fractions.split(",")]
-    except ValueError:
-        raise typer.BadParameter("fractions must be numbers, e.g. 0.7,0.15,0.15") from None
+    parts = parse_fractions(fractions)
+    check_new_output_file(out, overwrite=overwrite, inputs=[manifest])
     data = read_manifest(manifest)
     if not data.rows:
         raise ManifestError(f"{manifest} has no rows; there is nothing to split")
+    check_families(data.rows, manifest)
     try:
         rows = split_rows(data.rows, fractions=parts, by=by, seed=seed)
     except ValueError as exc:
@@ -64,8 +90,49 @@ def split(
     write_manifest(out, rows)
     photos = Counter(r.split for r in rows)
     families = Counter(split for _, split in {(r.family_id, r.split) for r in rows})
-    for name in ("train", "val", "test"):
+    for name in SPLITS:
         typer.echo(f"{name:5s}: {photos[name]:6d} photos, {families[name]:5d} families")
+
+
+def parse_fractions(text: str) -> list[float]:
+    """The train, val and test fractions of `--fractions`: finite, not negative, summing to 1
+    (a sum of 1.2 is refused, not rescaled: the split would not be the one asked for)."""
+    try:
+        parts = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"fractions must be numbers, e.g. {FRACTIONS_EXAMPLE}") from None
+    if len(parts) != len(SPLITS):
+        raise typer.BadParameter(
+            f"give {len(SPLITS)} fractions ({','.join(SPLITS)}), e.g. {FRACTIONS_EXAMPLE}; "
+            f"got {len(parts)}"
+        )
+    if not all(math.isfinite(p) and p >= 0 for p in parts):
+        raise typer.BadParameter(
+            f"fractions must be finite numbers from 0 to 1, e.g. {FRACTIONS_EXAMPLE}; got {text}"
+        )
+    total = sum(parts)
+    if abs(total - 1.0) > _SUM_TOLERANCE:
+        raise typer.BadParameter(
+            f"the fractions {text} sum to {total:g}, not 1; give the share of each split, "
+            f"e.g. {FRACTIONS_EXAMPLE}"
+        )
+    return parts
+
+
+def check_families(rows: Sequence[ManifestRow], manifest: Path) -> None:
+    """Refuse rows without a family_id: they would all be split as one family, and a home's
+    photos could land in both train and test (the leak the family split guards against)."""
+    from shanyraq.errors import ManifestError
+
+    lines = [n for n, row in enumerate(rows, start=2) if not row.family_id.strip()]
+    if not lines:
+        return
+    shown = ", ".join(map(str, lines[:_LINES_SHOWN]))
+    more = f" and {len(lines) - _LINES_SHOWN} more" if len(lines) > _LINES_SHOWN else ""
+    raise ManifestError(
+        f"{manifest}: {len(lines)} row(s) have no family_id (line {shown}{more}); the split is "
+        "by family, so fill in each photo's family (the home it was taken in) and split again"
+    )
 
 
 def _rebase(row: ManifestRow, old_root: Path, new_root: Path) -> ManifestRow:

@@ -5,10 +5,12 @@ place that cannot be written, is refused before it starts. The checks leave noth
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from shanyraq.errors import InputFileError, ShanyraqError
+from shanyraq.errors import InputFileError, OutputExistsError, ShanyraqError
 
 
 def _writable_place(path: Path, folder: Path, option: str, error: type[ShanyraqError]) -> None:
@@ -48,3 +50,34 @@ def check_output_file(
     if path.is_dir():
         raise error(f"{option} {path} is a folder; give the path of a file")
     _writable_place(path, path.parent, option, error)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file (a link or another spelling of the path included)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def check_new_output_file(
+    path: Path,
+    *,
+    overwrite: bool,
+    inputs: Sequence[Path] = (),
+    option: str = "--out",
+) -> None:
+    """The file `path` is none of `inputs` (never replaced, even with `overwrite`: the command
+    reads them), and is new unless `overwrite` is set: an existing file is refused
+    (OutputExistsError) rather than replaced without being asked. A folder at `path` is left
+    to the writer, which refuses it naming the path (shanyraq.atomic.atomic_file)."""
+    for source in inputs:
+        if _same_file(path, source):
+            raise InputFileError(
+                f"{option} {path} is the input {source} itself, which the output would "
+                "replace; choose another file"
+            )
+    if os.path.lexists(path) and not path.is_dir() and not overwrite:
+        raise OutputExistsError(
+            f"{option} {path} exists; choose another path, or pass --overwrite to replace it"
+        )

@@ -220,7 +220,7 @@ def test_a_failed_record_leaves_the_earlier_selection_whole(tmp_path, pool, monk
         raise RuntimeError("record failed")
 
     monkeypatch.setattr("annotation.manifest_selection.selection_record", broken)
-    result = runner.invoke(app, [*args[:3], "3", *args[4:]])  # another budget: other picks
+    result = runner.invoke(app, [*args[:3], "3", *args[4:], "--overwrite"])  # other picks
     assert isinstance(result.exception, RuntimeError)
     assert out.read_bytes() == picks
     assert (tmp_path / "picked.csv.json").read_bytes() == record
@@ -229,7 +229,7 @@ def test_a_failed_record_leaves_the_earlier_selection_whole(tmp_path, pool, monk
     monkeypatch.undo()  # and a selection that succeeds replaces both, matching each other
     from shanyraq.manifest import sha256_file
 
-    assert runner.invoke(app, [*args[:3], "3", *args[4:]]).exit_code == 0
+    assert runner.invoke(app, [*args[:3], "3", *args[4:], "--overwrite"]).exit_code == 0
     written = json.loads((tmp_path / "picked.csv.json").read_text())
     assert len(read_manifest(out).rows) == 3 and written["picked"] == 3
     assert written["out_sha256"] == sha256_file(out) and written["out"] == str(out.resolve())

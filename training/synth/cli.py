@@ -37,7 +37,8 @@ def photos(
     """Render N labelled photos of rooms, exteriors and not-a-home frames, with a manifest.
 
     The set is written to a staging folder inside --out and swapped in when complete: a
-    failed or interrupted run leaves --out as it was.
+    failed or interrupted run (Ctrl-C or SIGTERM) leaves --out as it was. One run at a time
+    writes into an --out: a second is refused (output_busy).
     """
     from shanyraq.manifest import read_manifest
     from training.synth.photos import generate_photos
@@ -100,11 +101,21 @@ def sheet(
     colours: Annotated[
         int, typer.Option(min=0, max=256, help="Palette size for a small PNG (0 = full colour).")
     ] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --out file.")
+    ] = False,
 ) -> None:
     """A contact sheet: a grid of photos, each captioned with room, grade and signs."""
     from training.synth.sheet import contact_sheet
 
     path = contact_sheet(
-        manifest, out, columns=columns, rows=rows, thumb=thumb, seed=seed, colours=colours
+        manifest,
+        out,
+        columns=columns,
+        rows=rows,
+        thumb=thumb,
+        seed=seed,
+        colours=colours,
+        overwrite=overwrite,
     )
     typer.echo(f"contact sheet: {path}")

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 from shanyraq.atomic import atomic_file
-from shanyraq.errors import InputFileError, ManifestError
-from shanyraq.manifest import ManifestRow, read_manifest
+from shanyraq.errors import ImageError, InputFileError, ManifestError
+from shanyraq.manifest import Manifest, ManifestRow, read_manifest
+from shanyraq.outputs import check_new_output_file
 from vision.io import decode_file
 
 _CAPTION_LINES = 3
@@ -71,15 +72,19 @@ def contact_sheet(
     thumb: int = 128,
     seed: int = 0,
     colours: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Write a PNG grid of up to columns x rows photos with room, grade and signs.
 
     `colours` > 0 stores a palette of that many colours: a much smaller file, for docs.
-    `out` must be a .png name; an empty manifest or a missing photo raises ManifestError
-    before anything is written, and a failed write leaves no partial file.
+    `out` must be a .png name, and new unless `overwrite` (OutputExistsError); an empty
+    manifest or a missing photo raises ManifestError, and a photo that cannot be decoded an
+    ImageError naming it and its row, before anything is written. A failed write leaves no
+    partial file.
     """
     if out.suffix.lower() != ".png":
         raise InputFileError(f"{out}: a contact sheet is a PNG image; give --out a .png name")
+    check_new_output_file(out, overwrite=overwrite, inputs=[manifest])
     data = read_manifest(manifest)
     chosen = _pick(data.rows, columns * rows, seed)
     if not chosen:
@@ -95,7 +100,7 @@ def contact_sheet(
     sheet = np.full((n_rows * cell_h, columns * thumb, 3), 255, np.uint8)
     for k, row in enumerate(chosen):
         y, x = (k // columns) * cell_h, (k % columns) * thumb
-        pixels = decode_file(row.resolve(data.root), max_pixels=_MAX_PIXELS).pixels
+        pixels = _thumbnail_source(data, row, manifest)
         sheet[y : y + thumb, x : x + thumb] = cv2.resize(
             pixels, (thumb, thumb), interpolation=cv2.INTER_AREA
         )
@@ -110,9 +115,30 @@ def contact_sheet(
                 1,
                 cv2.LINE_AA,
             )
-    with atomic_file(out) as tmp:
+    # Without `overwrite` a file made at `out` meanwhile is kept (FileExistsError), not replaced.
+    with atomic_file(out, replace=overwrite) as tmp:
         _save_png(sheet, tmp, colours=colours)
     return out
+
+
+def _thumbnail_source(data: Manifest, row: ManifestRow, manifest: Path) -> np.ndarray:
+    """The pixels of `row`'s photo, or an ImageError naming the photo and its manifest line
+    (the decoder's own advice, written for an inspector's upload, is left out)."""
+    path = row.resolve(data.root)
+    try:
+        return decode_file(path, max_pixels=_MAX_PIXELS).pixels
+    except ImageError as exc:
+        reason = exc.message.rsplit("; ", 1)[0]
+        error: ImageError = exc
+    except OSError as exc:
+        reason = f"cannot read it: {exc.strerror or exc}"
+        error = ImageError(reason)
+    line = next((n for n, other in enumerate(data.rows, start=2) if other is row), None)
+    where = f"{manifest}, line {line}" if line is not None else str(manifest)
+    raise type(error)(
+        f"{where}: photo {path} cannot be read ({reason}); replace the file "
+        f"or remove its row (`shanyraq data check {manifest}` checks every photo's hash)"
+    ) from None
 
 
 def _save_png(sheet: np.ndarray, out: Path, *, colours: int) -> None:

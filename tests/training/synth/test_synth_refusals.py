@@ -194,7 +194,7 @@ def test_a_failed_sheet_write_keeps_the_old_sheet(tmp_path, photo_set, monkeypat
 
     monkeypatch.setattr(sheet_module, "_save_png", broken_save)
     with pytest.raises(OSError, match="No space left") as failure:
-        contact_sheet(photo_set / "manifest.csv", out, columns=2, rows=1, thumb=32)
+        contact_sheet(photo_set / "manifest.csv", out, columns=2, rows=1, thumb=32, overwrite=True)
     assert failure.value.filename == str(out)  # the file asked for, not a temporary name
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["Sheet.PNG"]

@@ -106,6 +106,33 @@ def _press_upload(page: Any) -> None:
     page.keyboard.press("Enter")
 
 
+def _upload_page(browser: Any, server: live.LiveServer) -> tuple[Any, str, str]:
+    """The inspector's upload page with the family chosen, in a context of its own; its
+    session cookie and its form's token."""
+    context = browser.new_context(locale="en-GB")
+    page = signed_in_page(context, server, "inspector")
+    page.select_option("#family-id", FAMILY)
+    session = next(c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE)
+    return page, session, page.input_value("#upload-form input[name=csrf_token]")
+
+
+def _sign_out_elsewhere(server: live.LiveServer, session: str, form_token: str) -> None:
+    """What another client of the session does: sign it out."""
+    out = httpx.post(
+        f"{server.url}/ui/logout", data={"csrf_token": form_token},
+        cookies={SESSION_COOKIE: session}, follow_redirects=False,
+    )  # fmt: skip
+    assert out.status_code == 303, out.text
+
+
+def _choose(page: Any, names: tuple[str, ...], seed: int) -> None:
+    photos = [
+        {"name": name, "mimeType": "image/jpeg", "buffer": home_photo(seed + n)}
+        for n, name in enumerate(names)
+    ]
+    page.set_input_files("#files", files=photos)
+
+
 @dataclass
 class EndedRun:
     page: Any
@@ -118,36 +145,22 @@ def ended(browser: Any, server: live.LiveServer) -> Iterator[EndedRun]:
     """The inspector's upload page after a run of three new photos whose session was signed
     out (by another client) once the first was filed."""
     filed_before = _photos_filed(server)
-    seed = 60 + filed_before  # photos not filed before: none is a duplicate
-    context = browser.new_context(locale="en-GB")
-    page = signed_in_page(context, server, "inspector")
-    page.select_option("#family-id", FAMILY)
-    session = next(c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE)
-    form_token = page.input_value("#upload-form input[name=csrf_token]")
+    page, session, form_token = _upload_page(browser, server)
     posts: list[str] = []
 
     def sign_out_before_the_second(route: Any) -> None:
         posts.append(route.request.method)
         if len(posts) == 2:  # the first photo is filed; now the session ends elsewhere
-            out = httpx.post(
-                f"{server.url}/ui/logout", data={"csrf_token": form_token},
-                cookies={SESSION_COOKIE: session}, follow_redirects=False,
-            )  # fmt: skip
-            assert out.status_code == 303, out.text
+            _sign_out_elsewhere(server, session, form_token)
         route.continue_()
 
     page.route("**/ui/upload", sign_out_before_the_second)
-    page.set_input_files(
-        "#files",
-        files=[
-            {"name": name, "mimeType": "image/jpeg", "buffer": home_photo(seed + n)}
-            for n, name in enumerate(("a.jpg", "b.jpg", "c.jpg"))
-        ],
-    )
+    # Photos not filed before: none is a duplicate.
+    _choose(page, ("a.jpg", "b.jpg", "c.jpg"), seed=60 + filed_before)
     _press_upload(page)
     page.wait_for_function(ENDED.format(text=EN["upload.signed_out"]), timeout=60_000)
     yield EndedRun(page, posts, filed_before)
-    context.close()
+    page.context.close()
 
 
 def _sign_in_through_the_link(page: Any, server: live.LiveServer, username: str) -> None:
@@ -225,11 +238,8 @@ def test_a_new_sign_in_during_a_run_sends_the_rest_with_its_token(browser, serve
     goes on: the next photo is refused for its old form token, the page asks for the new
     session's and sends it again, and no photo is lost or refused."""
     before = _photos_filed(server)
-    context = browser.new_context(locale="en-GB")
-    page = signed_in_page(context, server, "inspector")
-    page.select_option("#family-id", FAMILY)
-    old_session = next(c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE)
-    form_token = page.input_value("#upload-form input[name=csrf_token]")
+    page, old_session, form_token = _upload_page(browser, server)
+    context = page.context
     posts: list[str] = []
 
     def sign_in_anew_before_the_second(route: Any) -> None:
@@ -238,11 +248,7 @@ def test_a_new_sign_in_during_a_run_sends_the_rest_with_its_token(browser, serve
             route.continue_()
             return
         # What another tab of this browser does: sign out, then in again (a new session).
-        out = httpx.post(
-            f"{server.url}/ui/logout", data={"csrf_token": form_token},
-            cookies={SESSION_COOKIE: old_session}, follow_redirects=False,
-        )  # fmt: skip
-        assert out.status_code == 303, out.text
+        _sign_out_elsewhere(server, old_session, form_token)
         with httpx.Client(base_url=server.url) as other_tab:
             assert sign_in(other_tab, "inspector", PASSWORD).status_code == 303
             new_session = other_tab.cookies[SESSION_COOKIE]
@@ -251,13 +257,7 @@ def test_a_new_sign_in_during_a_run_sends_the_rest_with_its_token(browser, serve
         route.continue_(headers=headers)  # the photo goes with the page's old form token
 
     page.route("**/ui/upload", sign_in_anew_before_the_second)
-    page.set_input_files(
-        "#files",
-        files=[
-            {"name": name, "mimeType": "image/jpeg", "buffer": home_photo(90 + before + n)}
-            for n, name in enumerate(("a.jpg", "b.jpg", "c.jpg"))
-        ],
-    )
+    _choose(page, ("a.jpg", "b.jpg", "c.jpg"), seed=90 + before)
     _press_upload(page)
     done = EN["upload.summary"].format(total=3, usable=3, retake=0, failed=0)
     page.wait_for_function(

@@ -52,9 +52,21 @@ def _load(target: str) -> object:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+_ARGS = "shanyraq.args"  # the root context's meta: the arguments as given
+
+
 def _command(ctx: Any) -> str:
-    """The command `ctx` (the root's) runs, as typed: `shanyraq score`."""
-    return " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand]))
+    """The command `ctx` (the root's) runs, as typed: `shanyraq synth photos`, its words
+    followed through the groups of the arguments `parse_args` kept (click has consumed its
+    own copy by the time a command runs)."""
+    words, command = [ctx.command_path], ctx.command
+    for arg in ctx.meta.get(_ARGS, []):
+        sub = command.get_command(ctx, arg) if hasattr(command, "get_command") else None
+        if sub is None:
+            break
+        words.append(arg)
+        command = sub
+    return " ".join(words)
 
 
 def _usage_message(exc: Any, ctx: Any) -> str:
@@ -87,6 +99,7 @@ class _Root(TyperGroup):
     where click would print them, so CliRunner sees the same line and exit code."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS] = list(args)
         with _one_line(ctx):
             return super().parse_args(ctx, args)
 

@@ -155,7 +155,10 @@ def test_ctrl_c_says_it_was_interrupted_and_exits_130(monkeypatch, capsys, tmp_p
     code, _, err = _run_main(monkeypatch, capsys, "data", "check", str(tmp_path / "m.csv"))
     assert code == 130
     assert len(err.splitlines()) == 1, err
-    assert err.startswith("error [interrupted]: `") and "data` was interrupted (Ctrl-C)" in err
+    assert (
+        err.startswith("error [interrupted]: `") and "data check` was interrupted (Ctrl-C)" in err
+    )
+    assert "data check --help` says" in err  # the command itself, not only its group
 
 
 # --- --device gpu without a GPU (L10) ----------------------------------------------------

@@ -270,13 +270,22 @@ def promote(
 
 
 def _promote_actor(sessions: sessionmaker[Session], as_user: str | None) -> tuple[int, str] | None:
-    """The --as account, checked: reassessing covers every region, so a national admin."""
-    from serving.reassessment import resolve_refresh_actor
+    """The --as account, checked: reassessing covers every region, so a national admin
+    (refused in promote's own words: it has no --region)."""
+    from serving.reassessment import RefreshRegionForbiddenError, resolve_refresh_actor
 
     if as_user is None:
         return None
     with sessions() as session:
-        return resolve_refresh_actor(session, as_user, region=None)
+        try:
+            return resolve_refresh_actor(session, as_user, region=None)
+        except RefreshRegionForbiddenError:
+            raise RefreshRegionForbiddenError(
+                f"{as_user!r} is an admin of one region only, and `rescore promote --reassess` "
+                "reassesses every region: run it as a national admin (an admin without a "
+                "region), or promote without --reassess and let each regional admin run "
+                "`shanyraq assessments refresh --region REGION`"
+            ) from None
 
 
 def _refuse_rules_only(

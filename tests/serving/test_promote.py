@@ -41,6 +41,7 @@ from serving.reassessment import (
     stale_families,
 )
 from serving.rescore import ensure_tables, rescore, scores_for
+from serving.rescore_cli import _promote_actor
 from serving.rescore_cli import app as rescore_app
 from shanyraq.errors import ModelMismatchError
 from tests.serving.helpers import Service, jpeg, make_settings
@@ -287,6 +288,10 @@ def test_reassess_makes_new_versions_only_for_the_families_it_touched(scene: Sce
         assert session.execute(select(User.region).where(User.username == "admin")).scalar()
         with pytest.raises(RefreshRegionForbiddenError, match="national admin"):
             resolve_refresh_actor(session, "admin", region=None)
+    # promote says so in its own words: it has no --region to offer.
+    with pytest.raises(RefreshRegionForbiddenError, match="promote --reassess") as refused:
+        _promote_actor(sessions, "admin")
+    assert "--region REGION" in refused.value.message and "(--region" not in refused.value.message
     made = reassess(scene.new_service.services, model_version=version, actor=actor, progress=False)
     assert made == [("F1", 2), ("F2", 2)]
     after = _latest(sessions)

@@ -2,8 +2,9 @@
 
 Nothing here decides. The ASP recommendation is `eligible`, `not_eligible` or `needs_review`;
 because a wrong `not_eligible` takes food money from a family, every doubt (probability near
-the boundary, rules and model disagreeing, missing inputs, missing, flagged or reused photos)
-gives `needs_review`, with the doubts listed for the commission.
+the boundary, rules and model disagreeing, missing inputs, missing, flagged or reused photos,
+need or hidden income the declared income does not show; welfare.doubts) gives
+`needs_review`, with the doubts listed for the commission.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.score import PhotoScore
 from welfare.aggregate import FamilyVisual, PhotoFlags, aggregate
-from welfare.criteria import RecommendationConfig, WelfareConfig, get_welfare_config
+from welfare.criteria import WelfareConfig, get_welfare_config
+from welfare.doubts import Recommendation, recommend
 from welfare.explain import Reason, top_reasons
 from welfare.features import family_features, feature_space
 from welfare.fusion import FusionModel
-from welfare.rules import INCOME_TEST, LEVEL6, RuleCheck, RulesOutcome, evaluate_rules
+from welfare.rules import INCOME_TEST, LEVEL6, RuleCheck, evaluate_rules
 from welfare.schema import FamilyRecord
 from welfare.statements import Code, Statement
 
-Recommendation = Literal["eligible", "not_eligible", "needs_review"]
 ADVISORY = "Advisory only: the district commission decides and its decision is recorded."
 
 
@@ -67,179 +68,6 @@ class Assessment:
         return out
 
 
-def recommend(
-    *,
-    asp_probability: float | None,
-    rules: RulesOutcome,
-    level: int | None = None,
-    model_level: int | None = None,
-    visual: FamilyVisual,
-    missing: Sequence[str],
-    config: RecommendationConfig,
-) -> tuple[Recommendation, list[Statement]]:
-    """The ASP band and every doubt that needs a human look (none when it does not).
-
-    `level` is the level the family is given (the level-6 rule's where it fired), `model_level`
-    the model's own. Each doubt is a statement: a code and its parameters for any language,
-    and English text.
-    """
-    doubts = _input_doubts(rules, visual, missing, config)
-    doubts += _level_doubts(rules, level, model_level)
-    p = asp_probability
-    if p is None:
-        doubts.append(
-            Statement(
-                Code.DOUBT_NO_MODEL,
-                "no fusion model: the recommendation rests on the income test alone",
-            )
-        )
-        band: Recommendation = "eligible" if rules.income_test else "needs_review"
-    else:
-        says_eligible = p >= config.model_eligible_cut
-        doubts += _disagreements(p, rules, says_eligible=says_eligible)
-        high = config.review_if_eligible_and_level_at_least
-        if level is not None and level >= high and rules.income_test:
-            doubts.append(
-                Statement(
-                    Code.DOUBT_HIDDEN_INCOME,
-                    f"eligible by declared income, yet the model puts the family at level "
-                    f"{level}: possible hidden income",
-                    {"level": level},
-                )
-            )
-        elif level is not None and level >= high and says_eligible:
-            # Declared income does not make the family eligible (above the line, or unknown):
-            # it is the model's own two estimates that disagree, not a sign of hidden income.
-            doubts.append(
-                Statement(
-                    Code.DOUBT_MODEL_ELIGIBLE_HIGH_LEVEL,
-                    f"the model finds the family likely eligible, yet puts it at level "
-                    f"{level}: its two estimates disagree",
-                    {"level": level},
-                )
-            )
-        if p >= config.eligible_min_probability:
-            band = "eligible"
-        elif p <= config.not_eligible_max_probability:
-            band = "not_eligible"
-        else:
-            band = "needs_review"
-            doubts.append(
-                Statement(
-                    Code.DOUBT_NEAR_BOUNDARY,
-                    f"P(eligible) = {p:.2f} is near the boundary",
-                    {"probability": p},
-                )
-            )
-    need = config.review_if_not_eligible_and_level_at_most
-    own = model_level if model_level is not None else level
-    if need is not None and rules.income_test is False and own is not None and own <= need:
-        doubts.append(
-            Statement(
-                Code.DOUBT_ABOVE_LINE_LEVEL_IN_NEED,
-                f"declared income is at or above the poverty line, yet the model places the "
-                f"family at level {own}: the income may be stale or one-off",
-                {"level": own},
-            )
-        )
-    if p is None and rules.income_test is False:
-        doubts.append(
-            Statement(
-                Code.DOUBT_ABOVE_LINE_NO_MODEL,
-                "declared income is above the poverty line; no model to weigh it",
-            )
-        )
-    if doubts:
-        return "needs_review", doubts
-    return band, []
-
-
-def _input_doubts(
-    rules: RulesOutcome, visual: FamilyVisual, missing: Sequence[str], config: RecommendationConfig
-) -> list[Statement]:
-    doubts = [
-        Statement(
-            Code.DOUBT_MISSING_CRITERION,
-            f"{name} is missing from the record",
-            {"criterion": name},
-        )
-        for name in config.review_if_missing
-        if name in missing
-    ]
-    if rules.income_test is None and "per_capita_income_kzt" not in config.review_if_missing:
-        text = "the income test cannot be checked"
-        doubts.append(Statement(Code.DOUBT_INCOME_NOT_CHECKABLE, text))
-    if visual.n_usable < config.min_usable_photos:
-        doubts.append(
-            Statement(
-                Code.DOUBT_TOO_FEW_PHOTOS,
-                f"{visual.n_usable} usable photo(s); at least {config.min_usable_photos} needed",
-                {"usable": visual.n_usable, "required": config.min_usable_photos},
-            )
-        )
-    if visual.n_photos and visual.flagged_share > config.max_flagged_share:
-        doubts.append(
-            Statement(
-                Code.DOUBT_FLAGGED_PHOTOS,
-                f"{visual.n_flagged} of {visual.n_photos} photos abstained, failed quality or "
-                "reused",
-                {"flagged": visual.n_flagged, "total": visual.n_photos},
-            )
-        )
-    if visual.n_reused:
-        doubts.append(
-            Statement(
-                Code.DOUBT_REUSED_PHOTOS,
-                f"{visual.n_reused} photo(s) reused from another family",
-                {"reused": visual.n_reused},
-            )
-        )
-    return doubts
-
-
-def _level_doubts(
-    rules: RulesOutcome, level: int | None, model_level: int | None
-) -> list[Statement]:
-    """The level-6 rule overrode a model that places the family elsewhere: a human looks."""
-    if rules.level6 is not True or model_level is None or model_level == level:
-        return []
-    text = (
-        f"the level-6 rule sets level {level}, but the model places the family at level "
-        f"{model_level}"
-    )
-    return [Statement(Code.DOUBT_RULE_OVERRIDES_MODEL_LEVEL, text, {"level": model_level})]
-
-
-def _disagreements(p: float, rules: RulesOutcome, *, says_eligible: bool) -> list[Statement]:
-    """The income test or the level-6 rule against the model (`says_eligible`: P(eligible) at
-    or above recommendation.model_eligible_cut)."""
-    out = []
-    if rules.income_test is True and not says_eligible:
-        out.append(
-            Statement(
-                Code.DOUBT_UNDER_LINE_MODEL_DISAGREES,
-                f"income is under the poverty line but the model gives P(eligible) = {p:.2f}",
-                {"probability": p},
-            )
-        )
-    if rules.income_test is False and says_eligible:
-        out.append(
-            Statement(
-                Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,
-                f"income is at or above the poverty line but the model gives P(eligible) = {p:.2f}",
-                {"probability": p},
-            )
-        )
-    if rules.level6 is True and (rules.income_test is True or says_eligible):
-        out.append(
-            Statement(
-                Code.DOUBT_LEVEL6_IN_NEED,
-                "the level-6 rule fired on a family the income test or model finds in need",
-            )
-        )
-    return out
-
-
 def assess(
     record: FamilyRecord,
     scores: Sequence[PhotoScore],
@@ -273,6 +101,7 @@ def assess(
         rules=rules,
         level=level,
         model_level=model_level,
+        level_probs=level_probs,
         visual=visual,
         missing=record.missing,
         config=config.recommendation,
@@ -382,10 +211,16 @@ def input_hash(
     scores: Sequence[PhotoScore],
     flags: Sequence[PhotoFlags | None] | None,
 ) -> str:
-    """sha256 over the canonical inputs: same inputs, same hash (for the audit trail)."""
+    """sha256 over the canonical inputs: same inputs, same hash (for the audit trail).
+
+    No flags, a photo's flags given as None and the default `PhotoFlags()` all mean the same
+    (`aggregate` reads them so): each photo's flags are hashed written out, as the service
+    passes them, so the hashes of stored assessments stay what they were.
+    """
+    given = list(flags) if flags is not None else [None] * len(scores)
     payload = {
         "record": record.model_dump(mode="json"),
         "scores": [s.to_dict() for s in scores],
-        "flags": [asdict(f) if f else None for f in (flags or [])],
+        "flags": [asdict(f if f is not None else PhotoFlags()) for f in given],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -120,9 +120,19 @@ class RecommendationConfig(StrictModel):
     # Not eligible by declared income, yet the model's own level is this or below: review.
     # None: never (the income test alone decides such families).
     review_if_not_eligible_and_level_at_most: int | None = Field(default=None, ge=1)
+    # The same review when the model's probabilities of those levels (1 up to the one above)
+    # add up to at least this, whatever its most likely level. None: the most likely level alone.
+    review_if_not_eligible_and_need_probability_at_least: float | None = Field(
+        default=None, gt=0, le=1
+    )
     min_usable_photos: int = Field(ge=0)
     max_flagged_share: float = Field(ge=0, le=1)
     review_if_missing: list[str]
+    # More missing criteria than this: review. None: never on the count alone.
+    review_if_missing_more_than: int | None = Field(default=None, ge=0)
+    # Eligible by declared income, yet deposits plus large purchases on record come to this
+    # many years of the household's subsistence minimum: review at any level. None: never.
+    review_if_eligible_and_money_years_at_least: float | None = Field(default=None, gt=0)
     top_reasons: int = Field(ge=1)
 
     @model_validator(mode="after")
@@ -218,6 +228,12 @@ class WelfareConfig(StrictModel):
         unknown = sorted(set(self.recommendation.review_if_missing) - set(names))
         if unknown:
             raise ValueError(f"recommendation.review_if_missing names unknown criteria {unknown}")
+        most = self.recommendation.review_if_missing_more_than
+        if most is not None and most >= len(names):
+            raise ValueError(
+                f"recommendation.review_if_missing_more_than {most} can never be exceeded: the "
+                f"record has {len(names)} criteria; set it below {len(names)} or to null"
+            )
         self._check_counts()
         return self
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from shanyraq.errors import ShanyraqError
-from welfare.assess import recommend
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
+from welfare.doubts import recommend
 from welfare.fairness import fairness_table
 from welfare.fusion import FusionModel
 
@@ -42,6 +42,9 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
             rules=rules,
             level=levels[-1],
             model_level=model_level,
+            level_probs=dict(
+                zip(model.meta.levels, prediction.level_probs[i].tolist(), strict=True)
+            ),
             visual=data.visuals[i],
             missing=data.records[i].missing,
             config=config.recommendation,

@@ -54,14 +54,17 @@ DOUBTS = {
     "too many photos abstained, failed or reused": (Code.DOUBT_FLAGGED_PHOTOS,),
     "a photo reused from another family": (Code.DOUBT_REUSED_PHOTOS,),
     "P(eligible) near the boundary": (Code.DOUBT_NEAR_BOUNDARY,),
-    "possible hidden income": (Code.DOUBT_HIDDEN_INCOME,),
-    "above the line, but the model sees need": (Code.DOUBT_ABOVE_LINE_LEVEL_IN_NEED,),
+    "possible hidden income": (Code.DOUBT_HIDDEN_INCOME, Code.DOUBT_HIDDEN_INCOME_MONEY),
+    "above the line, but the model sees need": (
+        Code.DOUBT_ABOVE_LINE_LEVEL_IN_NEED,
+        Code.DOUBT_ABOVE_LINE_NEED_LIKELY,
+    ),
     "rules and model disagree": (
         Code.DOUBT_UNDER_LINE_MODEL_DISAGREES,
         Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES,
         Code.DOUBT_RULE_OVERRIDES_MODEL_LEVEL,
     ),
-    "a criterion missing": (Code.DOUBT_MISSING_CRITERION,),
+    "a criterion missing": (Code.DOUBT_MISSING_CRITERION, Code.DOUBT_MANY_MISSING_CRITERIA),
 }
 
 

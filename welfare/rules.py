@@ -1,5 +1,8 @@
 """Hard rules: the published level-6 criteria and the ASP income test, figures from config.
 
+Beside them, the money on record (deposits and large purchases) measured in years of the
+household's subsistence minimum: no rule, a figure the review doubts weigh (welfare.doubts).
+
 A rule whose input is missing is neither fired nor cleared: it is reported as not checkable,
 so the outcome never rests on a value nobody gave. A check that compares with a threshold
 (the poverty line, the subsistence minimum) carries the threshold's year and source
@@ -18,6 +21,9 @@ from welfare.statements import Code, Param, Statement
 
 LEVEL6 = "level6"
 INCOME_TEST = "asp_income_test"
+# Money a family holds or spent that declared income should account for.
+MONEY_CRITERIA = ("bank_deposits_kzt", "large_purchases_12m_kzt")
+MONTHS_PER_YEAR = 12
 
 # What a check says, by outcome: fired (True), not fired (False), not checkable (None).
 Verdicts = dict[bool | None, Code]
@@ -78,10 +84,22 @@ class RuleCheck:
 
 
 @dataclass(frozen=True)
+class MoneyOnRecord:
+    """Deposits plus large purchases (12 months) on record, and the years of the household's
+    subsistence minimum they come to. A missing one of the two adds nothing, so with a gap both
+    figures are what the record shows at least, never an estimate of the gap."""
+
+    amount_kzt: float
+    years: float
+
+
+@dataclass(frozen=True)
 class RulesOutcome:
     level6: bool | None
     income_test: bool | None  # True: per-capita income under the poverty line
     checks: tuple[RuleCheck, ...]
+    # None: neither deposits nor purchases on record, or the family size is missing.
+    money: MoneyOnRecord | None = None
 
     @property
     def fired(self) -> list[str]:
@@ -114,8 +132,23 @@ def evaluate_rules(
     )
     income = _income_test(record, thresholds, rules)
     return RulesOutcome(
-        level6=level6, income_test=income.fired, checks=(*criteria, summary, income)
+        level6=level6,
+        income_test=income.fired,
+        checks=(*criteria, summary, income),
+        money=money_on_record(record, thresholds),
     )
+
+
+def money_on_record(record: FamilyRecord, thresholds: Thresholds) -> MoneyOnRecord | None:
+    """Deposits plus large purchases on record, in years of the household's subsistence
+    minimum (12 x members x `thresholds.subsistence_minimum_kzt`)."""
+    members = record.number("members_total")
+    known = [v for v in (record.number(name) for name in MONEY_CRITERIA) if v is not None]
+    if not known or not members:
+        return None
+    amount = sum(known)
+    yearly_minimum = MONTHS_PER_YEAR * members * thresholds.subsistence_minimum_kzt
+    return MoneyOnRecord(amount_kzt=amount, years=amount / yearly_minimum)
 
 
 def _level6_criteria(

@@ -49,6 +49,9 @@ class Code(StrEnum):
     DOUBT_RULE_OVERRIDES_MODEL_LEVEL = "doubt.rule_overrides_model_level"
     DOUBT_ABOVE_LINE_NO_MODEL = "doubt.above_line_no_model"
     DOUBT_ABOVE_LINE_LEVEL_IN_NEED = "doubt.above_line_level_in_need"
+    DOUBT_ABOVE_LINE_NEED_LIKELY = "doubt.above_line_need_likely"
+    DOUBT_MANY_MISSING_CRITERIA = "doubt.many_missing_criteria"
+    DOUBT_HIDDEN_INCOME_MONEY = "doubt.hidden_income_money"
     # Hard rules (welfare.rules): each level-6 criterion met, not met or not checkable ...
     RULE_DWELLINGS_MET = "rule.dwellings.met"
     RULE_DWELLINGS_NOT_MET = "rule.dwellings.not_met"

@@ -1,32 +1,58 @@
-"""Reasons: per-feature contributions to an outcome, turned into plain words.
+"""Reasons: what each fact did to one family's outcome, measured, and put into plain words.
 
-LightGBM heads give exact per-feature contributions (`pred_contrib`, TreeSHAP) on the raw
-score. Heads without them (random forest) get baseline-substitution contributions: the change
-in the raw score when one feature is set to its training median (a one-at-a-time, SHAP-like
-approximation). Contributions are in calibrated log-odds units for ASP and in calibrated
-logit units of the predicted level (relative to the mean over levels) for the level.
+A reason's weight is a reset, not a model of the model. The outcome is the model's calibrated
+probability of what it told the commission: P(ASP eligible) for ASP reasons, P(the level given)
+for level reasons. A fact's contribution is that probability as recorded minus the same
+probability with that fact alone set to the typical value of the training families (their
+median, `FusionMeta.background`), everything else as recorded:
+
+    contribution = P(outcome | record) - P(outcome | record, this fact reset to the median)
+
+So it is in probability points, between -1 and 1. Positive: the fact as recorded makes the
+outcome more likely (points towards ASP eligibility, supports the level); negative: less likely
+(points away, argues against). Anyone can check a reason: resetting its fact moves the outcome
+by exactly the weight shown, in the direction shown. A fact whose reset changes nothing is no
+reason and is never shown (its direction would be a guess). The same measure serves every head
+(LightGBM, cumulative LightGBM, random forest); it costs one batch of predictions per outcome,
+one row per fact, and is deterministic.
+
+What a weight is not: a share of an additive split. Weights need not add up to the distance
+from a typical family, because the model combines facts. Why not the trees' own split
+(TreeSHAP): its sign need not agree with a reset (it averages over other families, not this
+one), and the cumulative level head answers "level > k" with one booster per k, so P(level)
+is a difference of booster outputs: their splits can only be carried through a linearised link
+that divides by each level's probability; taken against the mean over levels, a level the model
+all but ruled out blew the weights up (10^4 logits) and turned their signs. When several facts
+each hold the outcome on their own (a family far from the line on several counts), no single
+reset moves it: fewer than k reasons, or none, are shown, rather than guessed ones.
 
 One fact is one reason: a figure derived from a single card criterion (per-capita income in
-subsistence minimums) adds its contribution to that criterion's reason (features.REASON_SOURCE).
-A figure derived from several inputs is a reason of its own, in words that name them
-("Household income in subsistence minimums, from per-capita income and family size"). Crediting
-it to one input would name the wrong cause when another (family size) drives it; splitting it
-over its inputs would need a second, approximate attribution of a figure the model used whole,
-and a commission member could not check the split. Standing alone, it is exactly what the model
-used: resetting it moves the outcome by the weight its reason shows.
+subsistence minimums) is reset together with that criterion, in its reason
+(features.REASON_SOURCE). A figure derived from several inputs is a reason of its own, in words
+that name them ("Household income in subsistence minimums, from per-capita income and family
+size"), and its weight is what resetting that figure alone does: little, when the model reads
+the same information from another feature. Crediting it to one input would name the wrong
+cause when another (family size) drives it.
+
+A tally (assets, signs of hidden income) counts the inputs that are recorded; the model was
+trained on it so. When some are missing the figure is a lower bound, and its reason says so and
+names them ("at least 0 (not recorded: vehicles ...)", features.TALLY_INPUTS): missing is
+never shown as 0.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
-from welfare.features import REASON_SOURCE, FeatureSpace
-from welfare.fusion import FusionModel
+from welfare.features import REASON_SOURCE, TALLY_INPUTS, FeatureSpace
+from welfare.fusion import FusionModel, softmax
 from welfare.statements import Code, Param, Statement, figure, number
 
 Target = Literal["asp", "level"]
@@ -38,13 +64,15 @@ class Reason:
     kind: Literal["tabular", "visual"]
     target: Target
     value: float
+    # Probability points (-1..1): the outcome's probability as recorded minus with `features`
+    # reset to the training median (module docstring).
     contribution: float
     text: str
     # The same sentence for any language (welfare.statements).
     code: Code
     params: dict[str, Param]
-    # The model features whose contributions this reason adds up (`feature` and the figures
-    # derived from it alone, features.REASON_SOURCE).
+    # The model features this reason resets together (`feature` and the figures derived from
+    # it alone, features.REASON_SOURCE).
     features: tuple[str, ...] = ()
 
     @property
@@ -59,46 +87,49 @@ class Reason:
         return out
 
 
+def outcome_probability(
+    model: FusionModel, x: np.ndarray, *, target: Target, level_index: int = 0
+) -> np.ndarray:
+    """The calibrated probability an outcome rests on, per row of `x` (as `model.predict`)."""
+    if target == "asp":
+        return np.asarray(expit(model.asp_raw(x)))
+    return softmax(model.level_raw(x))[:, level_index]
+
+
 def contributions(
-    model: FusionModel, row: pd.DataFrame, *, target: Target, level_index: int = 0
+    model: FusionModel,
+    row: pd.DataFrame,
+    *,
+    target: Target,
+    level_index: int = 0,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, float]:
-    """Each feature's contribution to one family's outcome (row: a one-row frame)."""
+    """What resetting each feature (or each group's features together) to its training median
+    does to one family's outcome probability (row: a one-row frame); see the module docstring.
+
+    `groups` names sets of model features reset together; by default each feature alone.
+    """
     x = model.matrix(row)
-    head = model.asp_head if target == "asp" else model.level_head
-    native = head.contributions(x)
-    if native is not None:
-        values = _native(model, native, target=target, level_index=level_index)
-    else:
-        values = _substitution(model, x, target=target, level_index=level_index)
-    return dict(zip(model.features, (float(v) for v in values), strict=True))
+    if len(x) != 1:
+        raise ValueError(f"contributions explain one family at a time, not {len(x)}")
+    sets = groups if groups is not None else {f: (f,) for f in model.features}
+    column = {f: i for i, f in enumerate(model.features)}
+    batch = np.repeat(x, len(sets) + 1, axis=0)  # row 0 as recorded, then one reset per set
+    for i, members in enumerate(sets.values(), start=1):
+        for feature in members:
+            batch[i, column[feature]] = model.meta.background[feature]
+    p = outcome_probability(model, batch, target=target, level_index=level_index)
+    return {name: float(p[0] - p[i]) for i, name in enumerate(sets, start=1)}
 
 
-def _native(
-    model: FusionModel, native: np.ndarray, *, target: Target, level_index: int
-) -> np.ndarray:
-    if target == "asp":
-        return native[0, :-1] * model.meta.platt[0]
-    per_class = native[0, :, :-1]  # (K, F)
-    relative = per_class[level_index] - per_class.mean(axis=0)
-    return relative / model.meta.temperature
-
-
-def _substitution(
-    model: FusionModel, x: np.ndarray, *, target: Target, level_index: int
-) -> np.ndarray:
-    background = np.array([model.meta.background[f] for f in model.features])
-    batch = np.repeat(x, len(model.features), axis=0)
-    for i, value in enumerate(background):
-        batch[i, i] = value
-    full = _score(model, x, target=target, level_index=level_index)
-    return full - _score(model, batch, target=target, level_index=level_index)
-
-
-def _score(model: FusionModel, x: np.ndarray, *, target: Target, level_index: int) -> np.ndarray:
-    if target == "asp":
-        return model.asp_raw(x)
-    raw = model.level_raw(x)
-    return raw[:, level_index] - raw.mean(axis=1)
+def reason_groups(features: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Model features by the reason they belong to: a figure derived from one criterion alone
+    joins that criterion's reason (when the model has it); every other feature is its own."""
+    groups: dict[str, list[str]] = {}
+    for feature in features:
+        source = REASON_SOURCE.get(feature, feature)
+        groups.setdefault(source if source in features else feature, []).append(feature)
+    return {name: tuple(members) for name, members in groups.items()}
 
 
 def top_reasons(
@@ -112,18 +143,16 @@ def top_reasons(
     level: int | None = None,
     level_name: str = "",
 ) -> list[Reason]:
-    """The k criteria or photo figures that moved this outcome most, largest first, in words.
+    """The (at most) k facts whose reset moves this outcome most, largest first, in words.
 
-    A figure derived from one criterion alone counts towards that criterion, so one fact is one
-    reason (features.REASON_SOURCE); a figure with several inputs is its own reason.
+    A figure derived from one criterion alone is reset with that criterion, so one fact is one
+    reason (features.REASON_SOURCE); a figure with several inputs is its own reason. Facts
+    whose reset does not move the outcome are no reasons.
     """
-    contrib = contributions(model, row, target=target, level_index=level_index)
-    groups: dict[str, list[str]] = {}
-    for feature in contrib:
-        source = REASON_SOURCE.get(feature, feature)
-        groups.setdefault(source if source in contrib else feature, []).append(feature)
-    weights = {name: sum(contrib[f] for f in members) for name, members in groups.items()}
-    ranked = sorted(weights, key=lambda name: abs(weights[name]), reverse=True)[:k]
+    groups = reason_groups(model.features)
+    weights = contributions(model, row, target=target, level_index=level_index, groups=groups)
+    moving = [name for name in weights if weights[name] != 0.0]
+    ranked = sorted(moving, key=lambda name: abs(weights[name]), reverse=True)[:k]
     out = []
     for name in ranked:
         value, weight = float(row[name].iloc[0]), weights[name]
@@ -131,8 +160,12 @@ def top_reasons(
         if shown is not None and name in space.binary:
             shown = bool(value)  # a yes/no fact reads as yes or no, not as 1 or 0
         params: dict[str, Param] = {"feature": name, "value": shown}
+        unrecorded = _unrecorded(name, row) if shown is not None else []
+        if unrecorded:
+            params["criteria"] = unrecorded
         if target == "level":
             params["level"] = level
+        label = space.words.get(name, name)
         out.append(
             Reason(
                 feature=name,
@@ -140,24 +173,52 @@ def top_reasons(
                 target=target,
                 value=value,
                 contribution=weight,
-                text=_words(space.words.get(name, name), value, weight, target, level_name),
-                code=_CODES[target][weight > 0],
+                text=_words(
+                    label,
+                    value,
+                    weight,
+                    target,
+                    level_name,
+                    [space.words.get(c, c) for c in unrecorded],
+                ),
+                code=_CODES[target, weight > 0, bool(unrecorded)],
                 params=params,
-                features=tuple(groups[name]),
+                features=groups[name],
             )
         )
     return out
 
 
-# A reason's code by its target and the direction of its push (True: towards, supports).
+def _unrecorded(name: str, row: pd.DataFrame) -> list[str]:
+    """The inputs of a tally that the record lacks (the tally counts only the others)."""
+    return [c for c in TALLY_INPUTS.get(name, ()) if c in row and math.isnan(row[c].iloc[0])]
+
+
+# A reason's code by its target, the direction of its push (True: towards, supports) and
+# whether its figure is a tally with inputs missing (a lower bound).
 _CODES = {
-    "asp": {True: Code.REASON_ASP_TOWARDS, False: Code.REASON_ASP_AWAY},
-    "level": {True: Code.REASON_LEVEL_SUPPORTS, False: Code.REASON_LEVEL_AGAINST},
+    ("asp", True, False): Code.REASON_ASP_TOWARDS,
+    ("asp", False, False): Code.REASON_ASP_AWAY,
+    ("level", True, False): Code.REASON_LEVEL_SUPPORTS,
+    ("level", False, False): Code.REASON_LEVEL_AGAINST,
+    ("asp", True, True): Code.REASON_ASP_TOWARDS_PARTIAL,
+    ("asp", False, True): Code.REASON_ASP_AWAY_PARTIAL,
+    ("level", True, True): Code.REASON_LEVEL_SUPPORTS_PARTIAL,
+    ("level", False, True): Code.REASON_LEVEL_AGAINST_PARTIAL,
 }
 
 
-def _words(label: str, value: float, weight: float, target: Target, level_name: str) -> str:
+def _words(
+    label: str,
+    value: float,
+    weight: float,
+    target: Target,
+    level_name: str,
+    unrecorded: Sequence[str] = (),
+) -> str:
     shown = "missing" if math.isnan(value) else figure(value)
+    if unrecorded:
+        shown = f"at least {shown} (not recorded: {'; '.join(unrecorded)})"
     if target == "asp":
         towards = "towards" if weight > 0 else "away from"
         return f"{label}: {shown} — points {towards} ASP eligibility"

@@ -1,6 +1,8 @@
 """Family features for the fusion model: record criteria (tabular) and photo summaries (visual).
 
-Missing values stay NaN: the tree models route them, and nothing here invents a value.
+Missing values stay NaN: the tree models route them, and nothing here invents a value. The one
+exception is a tally (`TALLY_INPUTS`): it counts the inputs that are recorded, as the saved models
+were trained, so with some missing it is a lower bound; a reason citing it says so and names them.
 Region and head gender are never features; they are kept for fairness reports only.
 
 A derived figure joins the reason of the card criterion it restates only when it is computed
@@ -44,6 +46,17 @@ DERIVED_TABULAR = {
 # household ones, which use members_total) are not here: they stand as reasons of their own.
 REASON_SOURCE = {
     "income_subsistence_multiple": "per_capita_income_kzt",
+}
+# Tallies and the card criteria they count (each a count or a yes/no, never negative). A
+# missing input is left out of the count, so the tally is then a lower bound ("at least"); NaN
+# only when none is recorded.
+TALLY_INPUTS = {
+    "registered_assets": ("dwellings_owned", "vehicles_owned", "has_legal_entity"),
+    "hidden_income_signs": (
+        "informal_employment_signs",
+        "foreign_trips_12m",
+        "large_purchases_12m_kzt",
+    ),
 }
 # Photo evidence pooled over signs by what they point to (configs/taxonomy.yaml `points_to`).
 DERIVED_VISUAL = {
@@ -155,9 +168,15 @@ def family_features(
 
 
 def _known(*values: float) -> float:
-    """Sum of the known values (a tally); NaN only when none is known."""
+    """Sum of the known values (a tally); NaN only when none is known. With some unknown it is
+    a lower bound: the saved models were trained on it so, and reasons say which are missing."""
     known = [v for v in values if not math.isnan(v)]
     return float(sum(known)) if known else NAN
+
+
+def _present(value: float) -> float:
+    """1 if a recorded amount is above 0, 0 if not, NaN if it is not recorded."""
+    return NAN if math.isnan(value) else float(value > 0)
 
 
 def _derived_tabular(out: dict[str, float], minimum_kzt: float) -> dict[str, float]:
@@ -171,17 +190,11 @@ def _derived_tabular(out: dict[str, float], minimum_kzt: float) -> dict[str, flo
         "purchases_to_annual_income": out["large_purchases_12m_kzt"] / max(yearly_kzt, 1.0)
         if not math.isnan(yearly_kzt)
         else NAN,
-        "registered_assets": _known(
-            out["dwellings_owned"], out["vehicles_owned"], out["has_legal_entity"]
-        ),
+        "registered_assets": _known(*(out[c] for c in TALLY_INPUTS["registered_assets"])),
         "hidden_income_signs": _known(
             out["informal_employment_signs"],
-            float(out["foreign_trips_12m"] > 0)
-            if not math.isnan(out["foreign_trips_12m"])
-            else NAN,
-            float(out["large_purchases_12m_kzt"] > 0)
-            if not math.isnan(out["large_purchases_12m_kzt"])
-            else NAN,
+            _present(out["foreign_trips_12m"]),
+            _present(out["large_purchases_12m_kzt"]),
         ),
         "working_share": out["members_working"] / total,
     }

@@ -2,8 +2,8 @@
 
 Each registered model predicts the welfare level (1..K, multiclass) and P(ASP eligible)
 (binary). Probabilities are calibrated on a held-out split by monotone maps on the raw
-scores (a temperature for the level, Platt scaling for ASP), so per-feature contributions
-computed on raw scores keep their sign and order after calibration.
+scores (a temperature for the level, Platt scaling for ASP); reasons (welfare.explain) are
+measured on those calibrated probabilities.
 
 A model is saved as a folder (fusion.json and one file per head), read, checked and saved by
 welfare/model_folder.py. The version digests what decides the model's outputs: training data,

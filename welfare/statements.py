@@ -30,6 +30,12 @@ class Code(StrEnum):
     REASON_ASP_AWAY = "reason.asp_away"
     REASON_LEVEL_SUPPORTS = "reason.level_supports"
     REASON_LEVEL_AGAINST = "reason.level_against"
+    # The same, for a tally with inputs missing: its figure is a lower bound (`criteria`: the
+    # missing inputs), never shown as if complete.
+    REASON_ASP_TOWARDS_PARTIAL = "reason.asp_towards_partial"
+    REASON_ASP_AWAY_PARTIAL = "reason.asp_away_partial"
+    REASON_LEVEL_SUPPORTS_PARTIAL = "reason.level_supports_partial"
+    REASON_LEVEL_AGAINST_PARTIAL = "reason.level_against_partial"
     REASON_MISSING_CRITERIA = "reason.missing_criteria"
     # The level comes from the level-6 rule, not from the model (welfare.assess).
     REASON_LEVEL_FROM_RULE = "reason.level_from_rule"

@@ -202,7 +202,7 @@ class RuleCheckOut(StatementOut):
 
 
 class ReasonOut(StatementOut):
-    """A top reason: one feature's contribution to the ASP or level outcome."""
+    """A top reason: one fact and what resetting it does to the ASP or level outcome."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -210,7 +210,13 @@ class ReasonOut(StatementOut):
     kind: Literal["tabular", "visual"]
     target: Literal["asp", "level"]
     value: float | None
-    contribution: float
+    contribution: float = Field(
+        description="What this fact does to the outcome's calibrated probability, in "
+        "probability points (-1..1): P(outcome) as recorded minus P(outcome) with the fact "
+        "reset to the training families' median (welfare.explain). Positive: towards ASP "
+        "eligibility, or supports the level. Assessments made before 2026-12 stored raw "
+        "log-odds here, on another scale."
+    )
 
 
 class AssessmentResult(BaseModel):

@@ -6,16 +6,23 @@ these changes it is stale: reading the latest assessment recomputes it, and a de
 is refused (`serving.decisions`). One made with a fusion model while the service now has none
 is not recomputed on the rules alone (`held_back`): it is read as it is, marked stale, until
 the model is back or the site sets `allow_rules_only`.
+
+Every photo of the family goes into the assessment. One stored without a score (`UNSCORED`)
+goes in as present but unusable, never left out: its quality verdict and reuse flag still
+count, so too few usable photos, too many flagged ones and reused ones still send the family
+to review.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.db.models import Assessment, Family, Photo
 from serving.state import Services
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 from welfare.assess import assess, vision_versions
@@ -98,8 +105,9 @@ def latest_of(session: Session, family_ids: list[str]) -> dict[str, Assessment]:
 
 
 def photo_models(photos: list[Photo]) -> str:
-    """The photo models an assessment of these photos records (welfare.assess.vision_versions)."""
-    return vision_versions(p.score["model_version"] for p in photos if p.score)
+    """The photo models an assessment of these photos records (welfare.assess.vision_versions),
+    UNSCORED among them when a photo has no score."""
+    return vision_versions(p.score["model_version"] if p.score else UNSCORED for p in photos)
 
 
 def welfare_config_digest() -> str:
@@ -109,6 +117,12 @@ def welfare_config_digest() -> str:
 
 
 NO_FUSION = "none"  # the fusion model version an assessment made on the rules alone records
+# A photo stored without a score: uploaded while the service had no photo model (model_dir
+# empty), and not scored since by a promoted re-scoring (`rescore promote` keeps a photo's old
+# score, here none, when the new model could not score it: original missing, damaged or
+# undecodable). In an assessment it is an abstaining photo with this abstain reason, and
+# this stands for its photo model in `model_versions["vision"]`.
+UNSCORED = "unscored"
 
 
 def fusion_version(services: Services) -> str:
@@ -236,16 +250,20 @@ def latest_current(
 def compute(
     session: Session, services: Services, family: Family, *, actor: tuple[int, str]
 ) -> Assessment:
-    """Assess the family on its current record and scored photos; a new version, audited."""
+    """Assess the family on its current record and all its photos (`photo_score`: one without
+    a score as present but unusable); a new version, audited."""
     record = parse_family(family.record)
     photos = _inputs(session, family)
-    scored = [p for p in photos if p.score is not None]
-    scores = [PhotoScore.from_dict(p.score) for p in scored]  # type: ignore[arg-type]
-    flags = [_flags(services, p, family) for p in scored]
-    result = assess(record, scores, model=services.fusion_model, photo_flags=flags)
+    taxonomy = get_taxonomy()
+    scores = [photo_score(p, taxonomy) for p in photos]
+    flags = [_flags(services, p, family) for p in photos]
+    result = assess(
+        record, scores, model=services.fusion_model, photo_flags=flags, taxonomy=taxonomy
+    )
     rests_on = {**result.model_versions, WELFARE_CONFIG_KEY: welfare_config_digest()}
     payload = result.to_dict()
-    payload["unscored_photos"] = len(photos) - len(scored)
+    # Counted among the abstained photos (result.photos); how many of them had no score.
+    payload["unscored_photos"] = sum(not p.score for p in photos)
     version = (
         session.execute(
             select(func.max(Assessment.version)).where(Assessment.family_id == family.id)
@@ -270,6 +288,22 @@ def compute(
         },
     )  # fmt: skip
     return row
+
+
+def photo_score(photo: Photo, taxonomy: Taxonomy) -> PhotoScore:
+    """The photo's stored score; for a photo without one (UNSCORED), an abstaining score that
+    claims nothing: flat room and condition distributions, no signs, abstain reason UNSCORED.
+    welfare.aggregate counts it as a photo (abstained), never as a usable one, so it cannot
+    stand as evidence and it cannot go missing from the photo doubts."""
+    if photo.score:
+        return PhotoScore.from_dict(photo.score)
+    rooms, grades = taxonomy.room_names, taxonomy.condition_values
+    return PhotoScore(
+        photo_sha256=photo.sha256, model_version=UNSCORED,
+        room=dict.fromkeys(rooms, 1 / len(rooms)),
+        condition=dict.fromkeys(grades, 1 / len(grades)), signs={},
+        embedding=np.zeros(0, dtype=np.float32), abstain=True, abstain_reasons=(UNSCORED,),
+    )  # fmt: skip
 
 
 def _flags(services: Services, photo: Photo, family: Family) -> PhotoFlags:

@@ -74,8 +74,10 @@ def _reuse(services: Services, photo: Photo, user: CurrentUser) -> dict[str, Any
 
 
 def _usable(photo: Photo) -> bool:
-    quality = (photo.quality or {}).get("status")
-    return quality != "fail" and not (photo.score or {}).get("abstain", False)
+    """As the assessment counts it (serving.assessments.photo_score): scored without
+    abstaining, and not failed by the quality gate. A photo stored without a score is none."""
+    quality, score = (photo.quality or {}).get("status"), photo.score
+    return quality != "fail" and bool(score) and not (score or {}).get("abstain", False)
 
 
 def _flags(services: Services, photos: list[Photo], user: CurrentUser) -> Flags:

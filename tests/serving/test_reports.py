@@ -70,3 +70,19 @@ def test_the_drift_alert_threshold_is_the_configured_one(make_service, tmp_path)
     service = make_service(drift_alert_psi=0.125)
     drift = service.client.get("/reports/drift", headers=service.headers("admin")).json()
     assert drift["alert_psi"] == 0.125 and "PSI above 0.125" in drift["note"]
+
+
+def test_drift_counts_only_scored_photos(make_service):
+    """Photos stored without a score (no photo model) are no evidence of a shift: they are
+    neither counted nor read as an empty share of the distribution."""
+    from tests.serving.helpers import jpeg
+
+    service = make_service()
+    assert service.services.pipeline.engine is None
+    service.create_family("F1")
+    for seed in (1, 2, 3, 4):
+        answer = service.upload("F1", jpeg(seed))
+        assert answer.status_code == 201 and answer.json()["score_status"] == "model_unavailable"
+    drift = service.client.get("/reports/drift", headers=service.headers("admin")).json()
+    assert drift["photos"] == 0
+    assert drift["heads"]["room"]["psi"] is None and drift["heads"]["room"]["current"] == {}

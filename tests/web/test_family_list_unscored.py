@@ -1,5 +1,6 @@
 """The families list flags missing photos as the assessment counts them: a photo stored without
-a score (uploaded while the service had no photo model) is present, but not a usable one."""
+a score (uploaded while the service had no photo model) is present, but not a usable one; its
+family page says it is not used, and why."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def test_a_family_with_only_unscored_photos_is_flagged_as_missing_usable_ones(we
     latest = web.client.get("/families/F1/assessments/latest", headers=web.headers("commission"))
     doubts = {d["code"] for d in latest.json()["result"]["review_statements"]}
     assert "doubt.too_few_photos" in doubts
+
+
+def test_the_family_page_says_an_unscored_photo_is_not_used(web, browser_for):
+    web.create_family("F1")
+    assert web.upload("F1", home_photo(4)).status_code == 201
+    commission = browser_for("commission")
+    for language in ("en", "ru", "kk"):
+        page = commission.get(f"/ui/families/F1?lang={language}")
+        assert page.status_code == 200
+        assert translator(language)("photo.unscored_stored") in page.text

@@ -122,8 +122,13 @@ class MicroBatcher(Generic[T, R]):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
+                # Not asyncio.wait_for: on Python 3.11, when an item arrives in the same loop
+                # step as aclose's cancel, it returns the item and swallows the cancel, so the
+                # worker lives on and aclose waits for it forever. A timeout scope lets the
+                # cancel through (the item stays queued, and aclose answers it).
                 try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                    async with asyncio.timeout(remaining):
+                        batch.append(await queue.get())
                 except TimeoutError:
                     break
             live = [r for r in batch if not r.future.done()]  # a cancelled caller is skipped

@@ -12,6 +12,8 @@ nothing of families or HTTP.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -156,7 +158,9 @@ def session_options(runtime: RuntimeConfig) -> Any:
     return options
 
 
-def _open_session(folder: Path, runtime: RuntimeConfig) -> tuple[Any, ProviderPlan]:
+def _open_session(
+    folder: Path, runtime: RuntimeConfig, *, input_size: int, max_batch: int
+) -> tuple[Any, ProviderPlan]:
     import onnxruntime as ort
 
     ort.set_default_logger_severity(runtime.log_severity)
@@ -169,8 +173,21 @@ def _open_session(folder: Path, runtime: RuntimeConfig) -> tuple[Any, ProviderPl
     path = folder / ONNX_FILE
     if plan.name == "cuda" and runtime.fp16 and (folder / FP16_ONNX_FILE).exists():
         path = folder / FP16_ONNX_FILE
-    names = [name for name, _ in plan.providers]
-    options = [opts for _, opts in plan.providers]
+    providers = list(plan.providers)
+    if runtime.trt_cache_dir is not None and plan.name == "tensorrt":
+        # ONNX Runtime names a cached engine by the graph's file name and tensor names, not its
+        # weights: in one shared folder, another artifact's model.onnx of the same backbone would
+        # load this one's engine (its weights). One folder per model bytes and GPU, as vision.gpu
+        # does, with explicit batch profiles (else each new batch size rebuilds the engine).
+        from vision.trt_cache import DEFAULT_MAX_BATCH, tensorrt_options_for
+
+        providers[0] = (providers[0][0], tensorrt_options_for(
+            path, runtime.trt_cache_dir, input_name=INPUT_NAME, input_size=input_size,
+            device_id=runtime.device_id, fp16=runtime.fp16,
+            max_batch=max(DEFAULT_MAX_BATCH, max_batch),
+        ))  # fmt: skip
+    names = [name for name, _ in providers]
+    options = [opts for _, opts in providers]
     session = open_onnx(
         path, sess_options=session_options(runtime), providers=names, provider_options=options
     )
@@ -215,7 +232,10 @@ class Engine:
         taxonomy = taxonomy or get_taxonomy()
         artifact = read_artifact(folder)
         artifact.check_taxonomy(taxonomy)
-        session, plan = _open_session(folder, config.runtime)
+        session, plan = _open_session(
+            folder, config.runtime, input_size=artifact.preprocessing.size,
+            max_batch=config.max_photos_per_call,
+        )  # fmt: skip
         check_outputs(session, artifact)
         engine = cls(artifact, session, config=config, not_dwelling=taxonomy.not_dwelling)
         logger.info(
@@ -341,16 +361,18 @@ def scores_from_outputs(
     for i, sha256 in enumerate(sha256s):
         room_i = dict(zip(labels.room, map(float, room[i]), strict=True))
         condition_i = dict(zip(labels.condition, map(float, condition[i]), strict=True))
+        signs_i = dict(zip(labels.signs, map(float, signs[i]), strict=True))
         reasons = abstain_reasons(
-            room_i, condition_i, verdicts[i], abstain=abstain, not_dwelling=not_dwelling
-        )
+            room_i, condition_i, verdicts[i], abstain=abstain, not_dwelling=not_dwelling,
+            signs=signs_i,
+        )  # fmt: skip
         scores.append(
             PhotoScore(
                 photo_sha256=sha256,
                 model_version=artifact.model_version,
                 room=room_i,
                 condition=condition_i,
-                signs=dict(zip(labels.signs, map(float, signs[i]), strict=True)),
+                signs=signs_i,
                 embedding=outputs[names[3]][i].copy(),
                 abstain=bool(reasons),
                 abstain_reasons=reasons,
@@ -366,15 +388,22 @@ def abstain_reasons(
     *,
     abstain: AbstainConfig,
     not_dwelling: str,
+    signs: Mapping[str, float] | None = None,
 ) -> tuple[str, ...]:
-    """Why a photo's scores must not be used (empty when they may)."""
+    """Why a photo's scores must not be used (empty when they may).
+
+    A probability that is not a number (NaN or infinite: an fp16 overflow on the GPU, a broken
+    model) makes every threshold comparison false, so it counts as low confidence.
+    """
     reasons: list[str] = []
     if verdict is not None and verdict.status == "fail":
         reasons.append(ABSTAIN_QUALITY)
+    values = [*room.values(), *condition.values(), *(signs or {}).values()]
+    finite = all(math.isfinite(p) for p in values)
     top_room = max(room, key=lambda k: room[k])
-    if top_room == not_dwelling:
+    if finite and top_room == not_dwelling:
         reasons.append(ABSTAIN_NOT_DWELLING)
-    low_room = room[top_room] < abstain.min_room_probability
+    low_room = not finite or room[top_room] < abstain.min_room_probability
     low_condition = (
         top_room != not_dwelling and max(condition.values()) < abstain.min_condition_probability
     )

@@ -196,3 +196,29 @@ def test_a_worker_that_dies_answers_its_callers():
     outcomes = _run(main())
     assert all(isinstance(o, BatcherClosedError) for o in outcomes), outcomes
     assert "Stop" in str(outcomes[0])
+
+
+def test_close_as_an_item_arrives_while_a_batch_is_collected_does_not_hang():
+    # The worker holds item 1 and waits up to max_wait for more; item 2 arrives in the same
+    # loop step as aclose. Waiting with asyncio.wait_for (Python 3.11) took the item and
+    # swallowed aclose's cancel, so the worker lived on and aclose never returned.
+    async def main() -> tuple[bool, list[object]]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            lambda items: items, max_batch=8, max_wait_ms=60_000
+        )
+        first = asyncio.create_task(batcher.submit(1))
+        while batcher._queue is None or not batcher._queue.empty() or not batcher._taken:
+            await asyncio.sleep(0)
+        second = asyncio.create_task(batcher.submit(2))
+        closing = asyncio.create_task(batcher.aclose())
+        done, _ = await asyncio.wait([closing], timeout=BOUND_S)
+        if not done:
+            closing.cancel()
+            if batcher._worker is not None:
+                batcher._worker.cancel()  # let the test end
+        outcomes = await _outcomes([first, second]) if done else []
+        return bool(done), outcomes
+
+    closed, outcomes = _run(main())
+    assert closed, "aclose hung"
+    assert all(isinstance(o, BatcherClosedError) for o in outcomes), outcomes

@@ -14,11 +14,21 @@ import yaml
 
 from shanyraq.errors import ConfigError, ModelMismatchError
 from tests.vision.engine_fixtures import make_artifact, model_calls, room_scene
+from vision import engine as engine_module
+from vision import providers
 from vision.artifact import Temperatures
-from vision.engine import AbstainConfig, Engine, EngineConfig, abstain_reasons, load_engine_config
+from vision.engine import (
+    AbstainConfig,
+    Engine,
+    EngineConfig,
+    abstain_reasons,
+    load_engine_config,
+    scores_from_outputs,
+)
 from vision.heads import head_probs
 from vision.model import load_model
 from vision.preprocess import to_batch
+from vision.providers import ORT_NAMES
 from vision.quality import QualityVerdict
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY
 
@@ -128,6 +138,62 @@ def test_abstain_rule_on_condition_and_reason_order():
     assert got == (ABSTAIN_LOW_CONFIDENCE,)  # condition spread too thin
     sure = {1: 0.05, 2: 0.05, 3: 0.8, 4: 0.05, 5: 0.05}
     assert abstain_reasons(home, sure, None, abstain=rule, not_dwelling="not_dwelling") == ()
+
+
+def test_non_finite_outputs_abstain(engine, config):
+    # fp16 overflow on a GPU gives inf logits, and softmax turns them into NaN; every NaN
+    # comparison is False, so such a photo passed as a confident one.
+    artifact, labels = engine.artifact, engine.artifact.labels
+    room_out, condition_out, signs_out, embedding_out = artifact.onnx_outputs
+    n, k = 4, len(labels.condition) - (artifact.condition_formulation == "coral")
+    room = np.zeros((n, len(labels.room)), np.float32)
+    room[:, labels.room.index("kitchen")] = 8.0
+    room[0, 0] = np.inf  # overflow in the room head
+    condition = np.zeros((n, k), np.float32)
+    condition[1, 0] = np.nan  # in the condition head
+    signs = np.zeros((n, len(labels.signs)), np.float32)
+    signs[2, 0] = np.nan  # in a sign
+    outputs = {
+        room_out: room, condition_out: condition, signs_out: signs,
+        embedding_out: np.zeros((n, artifact.embedding_dim), np.float32),
+    }  # fmt: skip
+    scores = scores_from_outputs(
+        artifact, outputs, sha256s=_shas(n), verdicts=[None] * n,
+        abstain=config.abstain, not_dwelling="not_dwelling",
+    )  # fmt: skip
+    assert [s.abstain_reasons for s in scores[:3]] == [(ABSTAIN_LOW_CONFIDENCE,)] * 3
+    assert all(s.abstain for s in scores[:3])
+    assert not scores[3].abstain and scores[3].top_room == "kitchen"  # the finite row is used
+    room_nan = {"kitchen": float("nan"), "not_dwelling": float("nan")}
+    got = abstain_reasons(
+        room_nan, {1: 0.5, 2: 0.5}, None, abstain=config.abstain, not_dwelling="not_dwelling"
+    )
+    assert got == (ABSTAIN_LOW_CONFIDENCE,)
+
+
+def test_tensorrt_engine_cache_is_one_folder_per_model(tmp_path, taxonomy, config, monkeypatch):
+    # ONNX Runtime names a cached TensorRT engine by the graph's file name and tensor names, not
+    # its weights: two artifacts of one backbone (model.onnx both) in one trt_cache_dir would
+    # share an engine, the second scoring with the first's weights. The GPU is simulated (the
+    # probe passes); the session itself opens on the CPU, after its options are recorded.
+    monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
+    asked: list[dict[str, dict]] = []
+    open_real = engine_module.open_onnx
+
+    def on_cpu(path, *, sess_options, providers, provider_options=None):
+        asked.append(dict(zip(providers, provider_options or [], strict=True)))
+        return open_real(path, sess_options=sess_options, providers=[ORT_NAMES["cpu"]])
+
+    monkeypatch.setattr(engine_module, "open_onnx", on_cpu)
+    runtime = config.runtime.model_copy(update={"trt_cache_dir": tmp_path / "trt"})
+    with_cache = config.model_copy(update={"runtime": runtime})
+    for seed in (0, 1):
+        Engine.load(make_artifact(tmp_path / f"m{seed}", taxonomy, seed=seed), config=with_cache)
+    first, second = (options[ORT_NAMES["tensorrt"]] for options in asked)
+    assert first["trt_engine_cache_path"] != second["trt_engine_cache_path"]
+    for options in (first, second):
+        assert Path(options["trt_engine_cache_path"]).parent == tmp_path / "trt"
+        assert options["trt_profile_min_shapes"].startswith("pixels:1x3x")  # no per-size rebuild
 
 
 def test_the_callers_batch_is_one_model_call_up_to_the_cap(kitchen_folder, config, monkeypatch):

@@ -1,6 +1,7 @@
 """Pull annotations out of Label Studio into a manifest, with agreement and corrections.
 
-Each task with at least one submitted (not cancelled) annotation becomes one manifest row:
+Each task with at least one submitted (not cancelled) annotation becomes one manifest row
+(one vote per annotator: their latest annotation; a task `push` did not make is left out):
 labels merged across annotators, path rewritten relative to the output manifest, family,
 split and sha256 taken from the task data `push` wrote. Beside the manifest go a report
 (agreement per head, corrections of the model per head, annotator weights) and a CSV of the
@@ -16,6 +17,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +46,34 @@ def _as_dict(item: Any) -> dict[str, Any]:
     return item if isinstance(item, dict) else item.model_dump()
 
 
+def _submitted_at(annotation: dict[str, Any]) -> tuple[float, int]:
+    """When an annotation was last saved (POSIX time, 0 when not given), then its id: the
+    order of one annotator's annotations of a task."""
+    saved = annotation.get("updated_at") or annotation.get("created_at")
+    try:
+        stamp = datetime.fromisoformat(str(saved)).timestamp() if saved else 0.0
+    except ValueError:
+        stamp = 0.0
+    return (stamp, int(annotation.get("id") or 0))
+
+
 def parse_task(task: Any, taxonomy: Taxonomy) -> AnnotatedTask:
+    """The task's votes: one per annotator, their latest submitted (not cancelled) annotation
+    with a room. Label Studio lets one user submit several annotations of a task (another tab,
+    the API); counted apart, they would outvote the others and agree with themselves."""
     annotations = [_as_dict(a) for a in (task.annotations or [])]
-    votes = [
-        (str(a.get("completed_by")), labels_from_result(taxonomy, a.get("result") or []))
-        for a in annotations
-        if not a.get("was_cancelled")
-    ]
-    votes = [(who, labels) for who, labels in votes if labels.room is not None]
+    latest: dict[str, tuple[tuple[float, int], PhotoLabels]] = {}
+    for a in annotations:
+        if a.get("was_cancelled"):
+            continue
+        labels = labels_from_result(taxonomy, a.get("result") or [])
+        if labels.room is None:
+            continue
+        who, saved = str(a.get("completed_by")), _submitted_at(a)
+        if who not in latest or saved >= latest[who][0]:
+            latest[who] = (saved, labels)
+    by_id = sorted(latest.items(), key=lambda item: item[1][0][1])  # in annotation id order
+    votes = [(who, labels) for who, (_, labels) in by_id]
     predictions = [_as_dict(p) for p in (task.predictions or [])]
     prediction = labels_from_result(taxonomy, predictions[-1]["result"]) if predictions else None
     return AnnotatedTask(int(task.id), dict(task.data or {}), votes, prediction)
@@ -89,6 +111,7 @@ class PullReport:
     corrections: dict[HeadName, HeadCorrections]
     weights: dict[str, float]
     disagreements: list[dict[str, str]] = field(default_factory=list)
+    not_from_push: list[int] = field(default_factory=list)  # task ids left out: see build_report
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x: float) -> float | None:
@@ -107,6 +130,7 @@ class PullReport:
             "corrections": {h: c.to_dict() for h, c in self.corrections.items()},
             "annotator_weights": {a: round(w, 4) for a, w in sorted(self.weights.items())},
             "disagreements": len(self.disagreements),
+            "tasks_not_from_push": self.not_from_push,
         }
 
 
@@ -128,12 +152,20 @@ def _row(
 
 
 def _disagreement_rows(
-    task: AnnotatedTask, heads: Sequence[HeadName], unresolved: Sequence[HeadName]
+    task: AnnotatedTask,
+    heads: Sequence[HeadName],
+    unresolved: Sequence[HeadName],
+    taxonomy: Taxonomy,
 ) -> list[dict[str, str]]:
+    """One row per disputed head, with the answers that were voted on it: condition and
+    signs only those of annotators who saw a home (a not_dwelling answer has none, though it
+    is parsed with an empty set of signs, which would show as "none")."""
     rows = []
     for head in heads:
         answers = []
         for who, labels in task.votes:
+            if head != "room" and labels.room in (None, taxonomy.not_dwelling):
+                continue
             value = getattr(labels, head)
             shown = (
                 encode_signs(value) if head == "signs" else ("" if value is None else str(value))
@@ -160,12 +192,24 @@ def build_report(
     document_root: Path,
     out_dir: Path,
 ) -> PullReport:
+    # A task that `push` did not make (a storage sync, an upload in Label Studio) has no sha256
+    # or photo path to rebuild its manifest row from: it is left out, and named in the report.
+    foreign = [t.task_id for t in tasks if not (t.data.get("sha256") and t.data.get("photo"))]
+    if foreign:
+        logger.warning(
+            "%d annotated task(s) were not imported by `shanyraq annotate push` (no sha256 or "
+            "photo in their data) and are left out of the manifest: ids %s",
+            len(foreign),
+            ", ".join(map(str, foreign[:10])) + (" ..." if len(foreign) > 10 else ""),
+        )
+        left_out = set(foreign)
+        tasks = [t for t in tasks if t.task_id not in left_out]
     votes: list[Votes] = [t.votes for t in tasks]
     outcome = merge_all(votes, taxonomy, method=method)
     rows, disagreements = [], []
     for task, merged in zip(tasks, outcome.merged, strict=True):
         rows.append(_row(task, merged.labels, document_root=document_root, out_dir=out_dir))
-        disagreements += _disagreement_rows(task, merged.disagreed, merged.unresolved)
+        disagreements += _disagreement_rows(task, merged.disagreed, merged.unresolved, taxonomy)
     pairs = [(t.prediction, labels) for t in tasks if t.prediction for _, labels in t.votes]
     return PullReport(
         rows=rows,
@@ -173,6 +217,7 @@ def build_report(
         corrections=count_corrections(pairs, taxonomy=taxonomy),
         weights=outcome.weights,
         disagreements=disagreements,
+        not_from_push=foreign,
     )
 
 

@@ -7,7 +7,9 @@ uncertainty x distance to everything already labelled or picked) or k-means over
 uncertain candidates (one pick per cluster, the most uncertain of it), so a batch does not spend
 labels on one cluster. Near-duplicates (perceptual hashes within a radius, or embeddings closer
 than a cosine distance) are never picked together, nor next to a photo already labelled or
-already waiting in the Label Studio project (`annotation.manifest_selection`).
+already waiting in the Label Studio project (`annotation.manifest_selection`); they do not
+take places in the candidate pool either, so copies at the top of the ranking cannot leave a
+batch short of its budget.
 """
 
 from __future__ import annotations
@@ -167,6 +169,49 @@ def _k_means(
     return chosen
 
 
+def _candidate_pool(
+    uncertainty: np.ndarray,
+    space: np.ndarray,
+    hashes: np.ndarray | None,
+    params: SelectionParams,
+    *,
+    done: np.ndarray | None,
+    labelled_hashes: np.ndarray | None,
+) -> np.ndarray:
+    """Indices of the candidates for the diversity step: the `budget x pool_factor` most
+    uncertain photos that are near-duplicates neither of a labelled photo nor of a more
+    uncertain photo already in the pool. Taking the top of the ranking as it is would let a
+    burst of copies (of one another, or of labelled photos) fill the pool, and the batch would
+    come out short of the budget while other photos wait. The ranking is read a pool's length
+    at a time, so it costs no more than before when the top has no copies."""
+    size = max(params.budget * params.pool_factor, 1)
+    order = np.argsort(-uncertainty, kind="stable")
+    pool: list[int] = []
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        # Earlier chunks' pool members block their copies here as labelled photos do.
+        kept = np.array(pool, dtype=np.int64)
+        ref_emb = space[kept] if done is None else np.concatenate([done, space[kept]])
+        ref_hashes = None if hashes is None else hashes[kept]
+        if ref_hashes is not None and labelled_hashes is not None:
+            ref_hashes = np.concatenate([labelled_hashes, ref_hashes])
+        blocker = _Blocker(
+            space[chunk],
+            None if hashes is None else hashes[chunk],
+            params,
+            labelled_emb=ref_emb,
+            labelled_hashes=ref_hashes,
+        )
+        for j, i in enumerate(chunk):
+            if blocker.blocked[j]:
+                continue
+            pool.append(int(i))
+            if len(pool) == size:
+                return np.array(pool, dtype=np.int64)
+            blocker.pick(j)
+    return np.array(pool, dtype=np.int64)
+
+
 def select_batch(
     probs: HeadProbabilities,
     embeddings: np.ndarray,
@@ -186,20 +231,27 @@ def select_batch(
     has_labelled = labelled_embeddings is not None and len(labelled_embeddings) > 0
     both = np.concatenate([embeddings, labelled_embeddings]) if has_labelled else embeddings
     uncertainty = combined_uncertainty(probs, method=params.method, head_weights=params.weights())
-    pool = np.argsort(-uncertainty, kind="stable")[: max(params.budget * params.pool_factor, 1)]
-    emb = diversity_space(embeddings, both)[pool]
+    space = diversity_space(embeddings, both)
     done = (
         diversity_space(labelled_embeddings, both)
         if labelled_embeddings is not None and has_labelled
         else None
     )
     columns = _as_columns(hashes)
+    pool = _candidate_pool(
+        uncertainty, space, columns, params, done=done, labelled_hashes=_as_columns(labelled_hashes)
+    )
+    if len(pool) == 0:
+        return []
+    emb = space[pool]
+    # The pool holds no near-duplicate of a labelled photo nor two of one another; the blocker
+    # still guards each pick.
     blocker = _Blocker(
         emb,
         None if columns is None else columns[pool],
         params,
-        labelled_emb=done,
-        labelled_hashes=_as_columns(labelled_hashes),
+        labelled_emb=None,
+        labelled_hashes=None,
     )
     if params.diversity == "kmeans":
         chosen = _k_means(

@@ -178,3 +178,100 @@ def test_an_annotator_who_shares_few_photos_keeps_about_the_prior_weight(taxonom
     weights = reliability_weights(photos, taxonomy)
     prior = math.log(PRIOR_AGREEMENT / (1 - PRIOR_AGREEMENT))
     assert prior < weights["newcomer"] < prior + 0.5 < weights["a"]
+
+
+def _annotation(taxonomy, annotation_id: int, who: int, labels: L, updated_at: str) -> dict:
+    from annotation.label_config import result_from_labels
+
+    return {
+        "id": annotation_id,
+        "completed_by": who,
+        "result": result_from_labels(taxonomy, labels),
+        "was_cancelled": False,
+        "created_at": "2025-01-01T09:00:00Z",
+        "updated_at": updated_at,
+    }
+
+
+def test_an_annotator_who_submitted_twice_votes_once_with_the_latest_answer(taxonomy):
+    """Label Studio lets one user submit several annotations of a task (a second tab, the
+    API): they are one annotator, whose latest answer counts, not two votes that agree."""
+    from label_studio_sdk.types.lse_task import LseTask
+
+    from annotation.export import parse_task
+
+    kitchen, bedroom = L("kitchen", 3, frozenset()), L("bedroom", 3, frozenset())
+    twice = LseTask(
+        id=1,
+        data={},
+        annotations=[
+            _annotation(taxonomy, 2, 7, kitchen, "2025-01-01T10:00:00Z"),
+            _annotation(taxonomy, 1, 7, kitchen, "2025-01-01T09:00:00Z"),
+            _annotation(taxonomy, 3, 8, bedroom, "2025-01-01T09:30:00Z"),
+        ],
+    )
+    votes = parse_task(twice, taxonomy).votes
+    assert votes == [("7", kitchen), ("8", bedroom)]
+    merged = merge_votes(votes, taxonomy)
+    assert merged.labels.room is None and merged.unresolved == ("room",)  # 1 against 1
+    changed_mind = LseTask(
+        id=2,
+        data={},
+        annotations=[
+            _annotation(taxonomy, 4, 7, bedroom, "2025-01-02T10:00:00Z"),  # edited later
+            _annotation(taxonomy, 5, 7, kitchen, "2025-01-01T11:00:00Z"),
+            _annotation(taxonomy, 6, 8, bedroom, "2025-01-01T09:30:00Z"),
+        ],
+    )
+    votes = parse_task(changed_mind, taxonomy).votes
+    assert votes == [("7", bedroom), ("8", bedroom)]
+    assert agreement_by_head([votes], taxonomy)["room"].unanimous == 1
+
+
+def test_pull_leaves_out_tasks_that_push_did_not_make(taxonomy, tmp_path):
+    """A task imported another way (a storage sync in Label Studio, an upload) carries no
+    sha256 or photo path: it is left out of the manifest and counted, not written as a row
+    with no hash whose path is the document root."""
+    from annotation.export import AnnotatedTask, build_report, write_report
+    from shanyraq.manifest import read_manifest
+
+    sha = "ab" * 32
+    pushed = AnnotatedTask(
+        1,
+        {"photo": "bulk/a.jpg", "sha256": sha, "family_id": "f1", "split": "train"},
+        [("7", L("kitchen", 3, frozenset()))],
+    )
+    synced = AnnotatedTask(
+        2, {"image": "/data/local-files/?d=bulk/b.jpg"}, [("7", L("bedroom", 2, frozenset()))]
+    )
+    report = build_report(
+        [pushed, synced], taxonomy, method="majority", document_root=tmp_path, out_dir=tmp_path
+    )
+    assert [r.sha256 for r in report.rows] == [sha]
+    assert report.to_dict()["tasks_not_from_push"] == [2]
+    manifest, _, _ = write_report(report, tmp_path / "labels.csv")
+    assert [r.path for r in read_manifest(manifest).rows] == ["bulk/a.jpg"]
+
+
+def test_disagreements_list_no_signs_answer_for_a_not_dwelling_vote(taxonomy, tmp_path):
+    """The review file shows the answers each disputed head was voted on: a not_dwelling
+    annotator gave no signs answer, so it is not shown as "none" (no signs seen)."""
+    from annotation.export import AnnotatedTask, build_report
+
+    task = AnnotatedTask(
+        1,
+        {"photo": "bulk/a.jpg", "sha256": "ab" * 32},
+        [
+            ("a", NOT_DWELLING),
+            ("b", L("kitchen", 2, frozenset({"damp_mould"}))),
+            ("c", L("kitchen", 2, frozenset())),
+        ],
+    )
+    report = build_report(
+        [task], taxonomy, method="majority", document_root=tmp_path, out_dir=tmp_path
+    )
+    answers = {d["head"]: d["answers"] for d in report.disagreements}
+    assert answers == {
+        "room": "a=not_dwelling | b=kitchen | c=kitchen",
+        "signs": "b=damp_mould | c=none",
+    }

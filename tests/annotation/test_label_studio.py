@@ -126,19 +126,23 @@ def test_push_imports_every_photo_with_predictions(round_trip, taxonomy):
     assert all(t.data["image"].startswith("/data/local-files/?d=photos/rt/") for t in tasks)
 
 
-def test_push_again_skips_photos_already_there(round_trip, taxonomy, label_studio):
-    conn, info, rows, work = round_trip.conn, round_trip.info, round_trip.rows, round_trip.work
-    again = push_rows(
+def _push_without_scores(conn, project_id, rows, manifest_root, label_studio, taxonomy):
+    return push_rows(
         conn,
-        info.id,
+        project_id,
         rows,
-        manifest_root=work / "in",
+        manifest_root=manifest_root,
         document_root=label_studio.document_root,
         scores={},
         taxonomy=taxonomy,
         sign_threshold=PUSH.sign_threshold,
         batch_size=PUSH.batch_size,
     )
+
+
+def test_push_again_skips_photos_already_there(round_trip, taxonomy, label_studio):
+    conn, info, rows, work = round_trip.conn, round_trip.info, round_trip.rows, round_trip.work
+    again = _push_without_scores(conn, info.id, rows, work / "in", label_studio, taxonomy)
     assert (again.created, again.skipped_existing) == (0, 6)
 
 
@@ -272,3 +276,41 @@ def test_project_of_another_taxonomy_is_detected(round_trip, taxonomy, label_stu
     assert info.created
     project = conn.sdk.projects.get(info.id)
     assert 'value="leaking_roof"' in project.label_config
+
+
+def test_an_annotator_who_submits_twice_counts_once_with_the_latest(
+    label_studio, taxonomy, tmp_path
+):
+    """Label Studio takes a second annotation of one task from one user: pull counts that
+    user once, with the later answer."""
+    conn = connect(label_studio.url, label_studio.personal_token)
+    rows = make_manifest(label_studio.photos_dir, tmp_path / "in" / "m.csv", 1, prefix="twice")
+    info = init_project(
+        conn,
+        title="Twice",
+        taxonomy=taxonomy,
+        photos_dir=label_studio.photos_dir,
+        document_root=label_studio.document_root,
+    )
+    _push_without_scores(conn, info.id, rows, tmp_path / "in", label_studio, taxonomy)
+    (task,) = list(conn.sdk.tasks.list(project=info.id, page_size=10))
+    first, second = label_studio.annotator_ids[:2]
+    for who, room in ((first, "kitchen"), (second, "bedroom"), (first, "bedroom")):
+        conn.sdk.annotations.create(
+            task.id,
+            result=result_from_labels(taxonomy, L(room, 3, frozenset())),
+            completed_by=who,
+        )
+    out = tmp_path / "out" / "m.csv"
+    report = pull(
+        conn,
+        info.id,
+        taxonomy=taxonomy,
+        document_root=info.document_root,
+        out=out,
+        method="majority",
+    )
+    (row,) = read_manifest(out).rows
+    assert (row.room, row.extra["annotators"]) == ("bedroom", "2")
+    assert (report.agreement["room"].photos, report.agreement["room"].unanimous) == (1, 1)
+    assert report.disagreements == []

@@ -275,3 +275,25 @@ def test_push_takes_its_threshold_and_batch_size_from_the_caller():
     parameters = inspect.signature(push_rows).parameters
     for name in ("sign_threshold", "batch_size"):
         assert parameters[name].default is inspect.Parameter.empty, name
+
+
+@pytest.mark.parametrize("diversity", ["kcenter", "kmeans"])
+def test_the_budget_is_filled_when_the_most_uncertain_photos_are_copies(diversity):
+    """The pool for the diversity step skips near-duplicates: a burst of copies of one labelled
+    photo, or of one another, at the top of the ranking does not leave the batch short while
+    other photos wait."""
+    rng = np.random.default_rng(8)
+    n, budget = 100, 3
+    probs = uniform_probs(np.linspace(0.99, 0.1, n))
+    emb = rng.normal(size=(n, 8))
+    hashes = rng.integers(0, 2**63, size=n, dtype=np.uint64)
+    burst = np.uint64(12345)
+    hashes[: budget * 10] = burst  # as many copies as the pool holds photos
+    params = SelectionParams(
+        budget=budget, diversity=diversity, near_duplicate_hash_bits=4, head_weights=ROOM_ONLY
+    )
+    labelled = np.array([burst], dtype=np.uint64)
+    chosen = select_batch(probs, emb, params, hashes=hashes, labelled_hashes=labelled)
+    assert len(chosen) == budget and min(chosen) >= budget * 10
+    chosen = select_batch(probs, emb, params, hashes=hashes)  # nothing labelled: one copy only
+    assert len(chosen) == budget and sum(i < budget * 10 for i in chosen) == 1

@@ -51,8 +51,16 @@ def notes(*, calibration_fraction: float) -> list[str]:
         "- In the synthetic data ASP eligibility is the generator's: *declared* per-capita "
         "income under the poverty line. Hidden income therefore shows in the level, not in the "
         "ASP label; the recommendation sends a family that is eligible by declared income but "
-        "placed at a high level (configs/welfare.yaml `recommendation`) to review, never to "
-        "not_eligible.",
+        "placed at a high level, or holds deposits and large purchases worth many years of its "
+        "subsistence minimum, to review, never to not_eligible.",
+        "- The other way round, a family above the poverty line that the model places at level "
+        "1-2, or finds at level 1-2 with a probability at or above the configured cut, goes to "
+        "review, as does a record with more criteria missing than the training data has "
+        "examples of (configs/welfare.yaml `recommendation`: each threshold and how it was "
+        "measured on validation families).",
+        "- Reasons are measured, not modelled: a reason's weight is what resetting that fact "
+        "alone to the training families' median does to the calibrated probability of the "
+        "outcome (welfare/explain.py).",
         "- The level-6 rule (the published criteria, combined as configs/welfare.yaml "
         "`rules.level6.combine` says) overrides the model's level; every rule that fired is "
         "listed in each Assessment.",

@@ -274,17 +274,45 @@ def pull(
     method: Annotated[
         str | None, typer.Option("--method", help="majority or reliability (default: config).")
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing OUT and its .report.json and .disagreements.csv.",
+        ),
+    ] = False,
     config_path: ConfigOpt = None,
 ) -> None:
-    """Export annotations into a manifest; report agreement, corrections, disagreements."""
+    """Export annotations into a manifest; report agreement, corrections, disagreements.
+
+    The report and the disagreements go beside OUT (labels.csv: labels.report.json,
+    labels.disagreements.csv); an earlier pull there is replaced only with --overwrite.
+    """
     from annotation.export import pull as pull_annotations
+    from annotation.export import report_paths
     from annotation.project import open_project
+    from shanyraq.errors import InputFileError, OutputExistsError
+    from shanyraq.outputs import check_new_output_file
     from shanyraq.taxonomy import get_taxonomy
 
     config = _config(config_path)
     chosen = method or config.merge.method
     if chosen not in ("majority", "reliability"):
         raise typer.BadParameter("--method must be majority or reliability")
+    written = (out, *report_paths(out))
+    for path in written:  # before asking the server: a refusal costs nothing
+        if path.is_dir():
+            raise InputFileError(
+                f"{path} is a folder; --out names the manifest file to write: choose another"
+            )
+        try:
+            check_new_output_file(path, overwrite=overwrite)
+        except OutputExistsError:
+            names = ", ".join(p.name for p in written)
+            raise OutputExistsError(
+                f"{path} exists (--out {out} writes {names}); choose another --out, or pass "
+                "--overwrite to replace them"
+            ) from None
     conn = _connect(config)
     project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
     report = pull_annotations(

@@ -221,12 +221,19 @@ def build_report(
     )
 
 
+def report_paths(manifest_path: Path) -> tuple[Path, Path]:
+    """Where a pull into `manifest_path` puts its report and its disagreements."""
+    return (
+        manifest_path.with_suffix(".report.json"),
+        manifest_path.with_suffix(".disagreements.csv"),
+    )
+
+
 def write_report(report: PullReport, manifest_path: Path) -> tuple[Path, Path, Path]:
     """The manifest, `<name>.report.json` and `<name>.disagreements.csv`: all three are written
     under temporary names first and renamed into place only when every one is whole, so a
     failure leaves the old three (or none) and no temporary file."""
-    report_path = manifest_path.with_suffix(".report.json")
-    disagreements_path = manifest_path.with_suffix(".disagreements.csv")
+    report_path, disagreements_path = report_paths(manifest_path)
     with (
         atomic_file(report_path) as report_tmp,
         atomic_file(disagreements_path) as disagreements_tmp,

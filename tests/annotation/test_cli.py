@@ -126,7 +126,8 @@ def test_server_down_is_a_clear_error_and_loses_nothing(tmp_path, monkeypatch):
     )
     out = tmp_path / "labels.csv"
     out.write_text("earlier labels\n", encoding="utf-8")
-    result = runner.invoke(app, ["pull", "--out", str(out), "--config", str(config)])
+    args = ["pull", "--out", str(out), "--overwrite", "--config", str(config)]
+    result = runner.invoke(app, args)
     assert isinstance(result.exception, LabelStudioUnreachableError)
     assert "server is running" in result.exception.message
     assert out.read_text(encoding="utf-8") == "earlier labels\n"  # the last pull is kept

@@ -54,6 +54,31 @@ def test_select_refuses_an_existing_out_or_record_unless_overwrite(tmp_path, poo
     assert json.loads((tmp_path / "picked.csv.json").read_text())["picked"] == 2
 
 
+@pytest.mark.parametrize(
+    "existing", ["labels.csv", "labels.report.json", "labels.disagreements.csv"]
+)
+def test_pull_refuses_to_replace_an_earlier_pull_unless_overwrite(tmp_path, fake_server, existing):
+    """Refused before the server is asked; with --overwrite the pull goes ahead."""
+    out = tmp_path / "labels.csv"
+    (tmp_path / existing).write_text("precious\n", encoding="utf-8")
+    result = _run(fake_server, "pull", "--out", str(out))
+    assert error_code(result.exception) == "output_exists"
+    assert "--overwrite" in result.exception.message and existing in result.exception.message
+    assert (tmp_path / existing).read_text(encoding="utf-8") == "precious\n"
+    assert fake_server.requests == []
+
+    result = _run(fake_server, "pull", "--out", str(out), "--overwrite")
+    assert error_code(result.exception) != "output_exists"
+    assert fake_server.requests  # it went on to the server
+
+
+def test_pull_refuses_a_folder_as_out(tmp_path, fake_server):
+    (tmp_path / "labels.csv").mkdir()
+    result = _run(fake_server, "pull", "--out", str(tmp_path / "labels.csv"))
+    assert error_code(result.exception) == "input_file_invalid"
+    assert fake_server.requests == []
+
+
 def test_select_never_writes_its_picks_over_the_scores(pool):
     manifest, scores = pool
     before = scores.read_bytes()
@@ -259,7 +284,7 @@ def test_pull_stops_on_repeated_task_pages_and_keeps_the_earlier_pull(
     fake_server.routes["/api/tasks/"] = _tasks_page(5, _task(1))  # page 1 again and again
     out = tmp_path / "pulled.csv"
     out.write_text("an earlier pull\n", encoding="utf-8")
-    result = _run(fake_server, "pull", "--out", str(out))
+    result = _run(fake_server, "pull", "--out", str(out), "--overwrite")
     assert error_code(result.exception) == "label_studio_unexpected_answer"
     assert "reading annotations" in result.exception.message
     assert sum("/api/tasks/" in r for r in fake_server.requests) == 2

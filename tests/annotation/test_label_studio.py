@@ -73,19 +73,24 @@ class RoundTrip:
     work: Path
 
 
+def _init(conn, title, taxonomy, label_studio):
+    """`init_project` on the test server's photos and document root."""
+    return init_project(
+        conn,
+        title=title,
+        taxonomy=taxonomy,
+        photos_dir=label_studio.photos_dir,
+        document_root=label_studio.document_root,
+    )
+
+
 @pytest.fixture(scope="module")
 def round_trip(label_studio: LabelStudioServer, taxonomy: Taxonomy, tmp_path_factory):
     """init -> push with predictions -> annotators label through the API."""
     work = tmp_path_factory.mktemp("round-trip")
     rows = make_manifest(label_studio.photos_dir, work / "in" / "manifest.csv", 6, prefix="rt")
     conn = connect(label_studio.url, label_studio.personal_token)
-    info = init_project(
-        conn,
-        title="Round trip",
-        taxonomy=taxonomy,
-        photos_dir=label_studio.photos_dir,
-        document_root=label_studio.document_root,
-    )
+    info = _init(conn, "Round trip", taxonomy, label_studio)
     scores = {
         r.sha256: score_for(r.sha256, p, taxonomy) for r, p in zip(rows, PREDICTED, strict=False)
     }
@@ -148,13 +153,7 @@ def test_push_again_skips_photos_already_there(round_trip, taxonomy, label_studi
 
 def test_init_again_reuses_project_and_storage(round_trip, taxonomy, label_studio):
     conn, info = round_trip.conn, round_trip.info
-    again = init_project(
-        conn,
-        title="Round trip",
-        taxonomy=taxonomy,
-        photos_dir=label_studio.photos_dir,
-        document_root=label_studio.document_root,
-    )
+    again = _init(conn, "Round trip", taxonomy, label_studio)
     assert (again.id, again.created) == (info.id, False)
     storages = conn.sdk.import_storage.local.list(project=info.id)
     assert len(storages) == 1
@@ -172,17 +171,22 @@ def test_photos_are_served_in_place_and_nothing_else(round_trip, label_studio):
     assert httpx.get(database, headers=headers).status_code != 200
 
 
-def test_pull_gives_merged_rows_agreement_and_disagreements(round_trip, taxonomy, tmp_path):
-    conn, info, rows = round_trip.conn, round_trip.info, round_trip.rows
-    out = tmp_path / "labelled" / "manifest.csv"
-    report = pull(
+def _pull(conn, info, taxonomy, out, method):
+    """`pull` of the project `info` into `out`, merging by `method`."""
+    return pull(
         conn,
         info.id,
         taxonomy=taxonomy,
         document_root=info.document_root,
         out=out,
-        method="majority",
+        method=method,
     )
+
+
+def test_pull_gives_merged_rows_agreement_and_disagreements(round_trip, taxonomy, tmp_path):
+    conn, info, rows = round_trip.conn, round_trip.info, round_trip.rows
+    out = tmp_path / "labelled" / "manifest.csv"
+    report = _pull(conn, info, taxonomy, out, "majority")
     pulled = {r.sha256: r for r in read_manifest(out).rows}
     sha = [r.sha256 for r in rows]
     assert set(pulled) == set(sha[:5])  # photo 5 has no annotation
@@ -214,14 +218,7 @@ def test_pull_counts_corrections_of_the_model_per_head(
 ):
     conn, info = round_trip.conn, round_trip.info
     out = tmp_path / "m.csv"
-    report = pull(
-        conn,
-        info.id,
-        taxonomy=taxonomy,
-        document_root=info.document_root,
-        out=out,
-        method="reliability",
-    )
+    report = _pull(conn, info, taxonomy, out, "reliability")
     counts = {h: (c.compared, c.changed) for h, c in report.corrections.items()}
     # Photo 2's three not_dwelling answers are room corrections, with no condition or signs
     # answer to compare.
@@ -285,13 +282,7 @@ def test_an_annotator_who_submits_twice_counts_once_with_the_latest(
     user once, with the later answer."""
     conn = connect(label_studio.url, label_studio.personal_token)
     rows = make_manifest(label_studio.photos_dir, tmp_path / "in" / "m.csv", 1, prefix="twice")
-    info = init_project(
-        conn,
-        title="Twice",
-        taxonomy=taxonomy,
-        photos_dir=label_studio.photos_dir,
-        document_root=label_studio.document_root,
-    )
+    info = _init(conn, "Twice", taxonomy, label_studio)
     _push_without_scores(conn, info.id, rows, tmp_path / "in", label_studio, taxonomy)
     (task,) = list(conn.sdk.tasks.list(project=info.id, page_size=10))
     first, second = label_studio.annotator_ids[:2]
@@ -302,14 +293,7 @@ def test_an_annotator_who_submits_twice_counts_once_with_the_latest(
             completed_by=who,
         )
     out = tmp_path / "out" / "m.csv"
-    report = pull(
-        conn,
-        info.id,
-        taxonomy=taxonomy,
-        document_root=info.document_root,
-        out=out,
-        method="majority",
-    )
+    report = _pull(conn, info, taxonomy, out, "majority")
     (row,) = read_manifest(out).rows
     assert (row.room, row.extra["annotators"]) == ("bedroom", "2")
     assert (report.agreement["room"].photos, report.agreement["room"].unanimous) == (1, 1)

@@ -147,8 +147,7 @@ def drift(
     statement = statement.where(Photo.score.is_not(None)).order_by(Photo.id)
     if region is not None:
         statement = statement.where(Family.region == region)
-    # A photo stored without a score holds the JSON text "null" (Photo.score is not
-    # none_as_null), which passes the SQL filter: only a photo with a score is evidence.
+    # Only a photo with a score is evidence (an empty score would say nothing either).
     photos = [p for p in session.execute(statement).scalars() if p.score]
     source = "training_data"
     if reference is None:

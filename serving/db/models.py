@@ -105,8 +105,10 @@ class Photo(Base):
     room_hint: Mapped[str | None] = mapped_column(String(32), nullable=True)
     has_gps: Mapped[bool] = mapped_column(Boolean, default=False)
     taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False), nullable=True)
-    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    score: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # none_as_null: a photo without a score (or verdict) holds SQL NULL, not the JSON text
+    # "null", so `score IS NULL` finds it (migration 0007 converted the rows written before).
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    score: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     perceptual_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -69,6 +69,17 @@ def test_degradations_get_the_right_verdict(photos, degrade, status, reason):
         assert verdict.retake_hint == RETAKE_HINTS[verdict.reasons[0]]
 
 
+def test_a_blank_frame_says_only_what_it_can_and_its_size():
+    """Blur and exposure mean nothing on a blank frame; its resolution still does."""
+    big, tiny = np.full((768, 1024, 3), 130, np.uint8), np.full((150, 200, 3), 130, np.uint8)
+    assert assess_quality(big, config=CONFIG).reasons == (UNIFORM,)
+    verdict = assess_quality(tiny, config=CONFIG)
+    assert (verdict.status, verdict.reasons) == ("fail", (UNIFORM, LOW_RESOLUTION))
+    assert verdict.retake_hint == RETAKE_HINTS[UNIFORM]
+    dark = np.full((768, 1024, 3), 3, np.uint8)  # a lens cap: blank, not "too dark" besides
+    assert assess_quality(dark, config=CONFIG).reasons == (UNIFORM,)
+
+
 def test_blur_verdict_worsens_monotonically(photos):
     order = {"pass": 0, "warn": 1, "fail": 2}
     for photo in photos:

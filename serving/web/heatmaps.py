@@ -47,9 +47,17 @@ def available(services: Services) -> bool:
     )
 
 
+def version_folder(model_version: str | None) -> str:
+    """The cache folder of a model version: one plain name, never `.`, `..` or hidden (a
+    version is free text in model.json; `..` would put the cache beside the data folder's
+    other contents, and pruning would remove the current maps at every start)."""
+    name = _UNSAFE.sub("_", model_version or "none")
+    return "_" + name[1:] if name.startswith(".") else name
+
+
 def _cache_key(services: Services) -> tuple[str, str]:
     """The folders of the current cache below CACHE_DIR: the model version, the scale."""
-    return _UNSAFE.sub("_", services.pipeline.model_version or "none"), OVERLAY_SCALE
+    return version_folder(services.pipeline.model_version), OVERLAY_SCALE
 
 
 def cache_path(services: Services, *, sha256: str, sign: str) -> Path:

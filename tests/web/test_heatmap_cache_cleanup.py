@@ -104,3 +104,16 @@ def test_the_service_prunes_the_cache_when_it_starts(tmp_path):
     with TestClient(create_app(settings), base_url="http://127.0.0.1"):
         assert not old.exists()
     assert not (settings.data_dir / "heatmaps" / "v1").exists()
+
+
+def test_a_model_version_of_dots_keeps_its_cache_inside_the_cache_folder(tmp_path):
+    """A version is free text in model.json: `..` must not lead out of the cache, and its
+    overlays must survive the next start's pruning."""
+    for i, version in enumerate(("..", ".", ".hidden", "../../etc")):
+        data_dir = tmp_path / f"data{i}"
+        cache = (data_dir / "heatmaps").resolve()
+        services = _services(data_dir, model_version=version)
+        path = _overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+        assert path.resolve().is_relative_to(cache), (version, path)
+        assert not path.resolve().relative_to(cache).parts[0].startswith(".")
+        assert heatmaps.prune_cache(services) == 0 and path.exists()

@@ -103,6 +103,14 @@ def _psi(reference: dict[str, float], current: dict[str, float]) -> float:
     return total
 
 
+def _has_numbers(score: dict[str, Any] | None) -> bool:
+    """A score whose room and condition probabilities are all numbers."""
+    if not score:
+        return False
+    values = [*score.get("room", {}).values(), *score.get("condition", {}).values()]
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
 def _distribution(photos: list[Photo]) -> dict[str, dict[str, float]]:
     rooms: Counter[str] = Counter()
     grades: Counter[str] = Counter()
@@ -147,8 +155,10 @@ def drift(
     statement = statement.where(Photo.score.is_not(None)).order_by(Photo.id)
     if region is not None:
         statement = statement.where(Family.region == region)
-    # Only a photo with a score is evidence (an empty score would say nothing either).
-    photos = [p for p in session.execute(statement).scalars() if p.score]
+    # Only a photo with a score is evidence: not an empty one, nor one whose model gave no
+    # number (NaN or infinite, stored as null: vision.score.PhotoScore.to_dict), which has no
+    # top room or grade to count.
+    photos = [p for p in session.execute(statement).scalars() if _has_numbers(p.score)]
     source = "training_data"
     if reference is None:
         half = len(photos) // 2

@@ -54,13 +54,15 @@ def _table_line(record: dict[str, Any]) -> str:
     if "error" in record:
         return f"{record['photo']}: not scored: {record['error']}"
     score, quality = record["score"], record["quality"]
-    top_room = max(score["room"], key=score["room"].get)
-    condition = sum(int(g) * p for g, p in score["condition"].items())
-    signs = [name for name, p in score["signs"].items() if p >= SIGN_SHOWN]
+    rooms, grades = score["room"], score["condition"]
+    # null: the model gave no number (PhotoScore.to_dict); the line shows "-", not a guess.
+    top_room = max(rooms, key=rooms.get) if None not in rooms.values() else None
+    condition = sum(int(g) * p for g, p in grades.items()) if None not in grades.values() else None
+    signs = [name for name, p in score["signs"].items() if p is not None and p >= SIGN_SHOWN]
     parts = [
         f"{record['photo']}:",
-        f"room {top_room} ({score['room'][top_room]:.2f})",
-        f"condition {condition:.1f}",
+        f"room {top_room} ({rooms[top_room]:.2f})" if top_room is not None else "room -",
+        f"condition {condition:.1f}" if condition is not None else "condition -",
         f"signs {', '.join(signs) or '-'}",
         f"quality {quality['status']}"
         + (f" ({', '.join(quality['reasons'])})" * bool(quality["reasons"])),

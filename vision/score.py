@@ -7,6 +7,7 @@ so a consumer never depends on head order. A photo the model should not be trust
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,16 @@ ABSTAIN_NOT_DWELLING = "not_dwelling"
 ABSTAIN_LOW_CONFIDENCE = "low_confidence"
 ABSTAIN_QUALITY = "quality_fail"
 ABSTAIN_REASONS = (ABSTAIN_NOT_DWELLING, ABSTAIN_LOW_CONFIDENCE, ABSTAIN_QUALITY)
+
+
+def _as_json(p: float) -> float | None:
+    """A probability as JSON holds it: a number not finite (NaN, inf) is null, not `NaN`."""
+    return p if math.isfinite(p) else None
+
+
+def _from_json(p: float | None) -> float:
+    """A stored probability back as a float: null (the model gave no number) is NaN."""
+    return math.nan if p is None else float(p)
 
 
 def median_grade(condition: Mapping[int, float]) -> int:
@@ -45,6 +56,10 @@ class PhotoScore:
     condition: probability per grade 1..5 (sums to 1); meaningless when the photo is not a home.
     signs: independent probability per sign.
     embedding: pooled backbone features (for diversity, drift and near-duplicate checks).
+
+    A probability is NaN or infinite when the model gave no number (an fp16 overflow on the
+    GPU, a broken model); such a score abstains (`low_confidence`), and `to_dict` writes those
+    probabilities as None (JSON null).
     """
 
     photo_sha256: str
@@ -75,12 +90,19 @@ class PhotoScore:
         return median_grade(self.condition)
 
     def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
+        """The score as JSON-ready values (the API, the database, `shanyraq score --json`).
+
+        A probability that is not a finite number (NaN or inf: an fp16 overflow on the GPU, a
+        broken model) is written as None (JSON null): `NaN` is not JSON, strict encoders
+        (the API's responses, PostgreSQL's JSON column) refuse it. Such a score abstains
+        (`low_confidence`, vision.engine.abstain_reasons), so no consumer reads its numbers.
+        """
         out: dict[str, Any] = {
             "photo_sha256": self.photo_sha256,
             "model_version": self.model_version,
-            "room": dict(self.room),
-            "condition": {str(k): v for k, v in self.condition.items()},
-            "signs": dict(self.signs),
+            "room": {k: _as_json(v) for k, v in self.room.items()},
+            "condition": {str(k): _as_json(v) for k, v in self.condition.items()},
+            "signs": {k: _as_json(v) for k, v in self.signs.items()},
             "abstain": self.abstain,
             "abstain_reasons": list(self.abstain_reasons),
         }
@@ -90,12 +112,14 @@ class PhotoScore:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PhotoScore:
+        """The score `to_dict` wrote; a None (null) probability reads back as NaN, so the
+        score stays what the model said and still abstains wherever it is judged again."""
         return cls(
             photo_sha256=data["photo_sha256"],
             model_version=data["model_version"],
-            room={k: float(v) for k, v in data["room"].items()},
-            condition={int(k): float(v) for k, v in data["condition"].items()},
-            signs={k: float(v) for k, v in data["signs"].items()},
+            room={k: _from_json(v) for k, v in data["room"].items()},
+            condition={int(k): _from_json(v) for k, v in data["condition"].items()},
+            signs={k: _from_json(v) for k, v in data["signs"].items()},
             embedding=np.asarray(data.get("embedding", []), dtype=np.float32),
             abstain=bool(data.get("abstain", False)),
             abstain_reasons=tuple(data.get("abstain_reasons", ())),

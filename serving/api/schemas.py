@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -146,14 +147,60 @@ class ReuseOut(BaseModel):
     details: list[ReuseMatch] = Field(default_factory=list)
 
 
+_NO_NUMBER = (
+    "null: the model gave no number (NaN or infinite, e.g. an fp16 overflow on a GPU); the "
+    "photo then abstains (`low_confidence`) and none of its scores are used."
+)
+
+
 class ScoreOut(BaseModel):
+    """A photo's calibrated scores (vision.score.PhotoScore), keyed by the taxonomy's labels."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "photo_sha256": "9f2c" + "0" * 60,
+                    "model_version": "demo-shanyraq_mnv3_small-20250601-3fa2c9d1",
+                    "room": {"kitchen": 0.91, "bedroom": 0.06, "not_dwelling": 0.03},
+                    "condition": {"1": 0.02, "2": 0.61, "3": 0.3, "4": 0.06, "5": 0.01},
+                    "signs": {"damp_mould": 0.83, "broken_window": 0.04},
+                    "abstain": False,
+                    "abstain_reasons": [],
+                },
+                {
+                    "photo_sha256": "4b7e" + "0" * 60,
+                    "model_version": "demo-shanyraq_mnv3_small-20250601-3fa2c9d1",
+                    "room": {"kitchen": None, "bedroom": None, "not_dwelling": None},
+                    "condition": {"1": None, "2": None, "3": None, "4": None, "5": None},
+                    "signs": {"damp_mould": None, "broken_window": None},
+                    "abstain": True,
+                    "abstain_reasons": ["low_confidence"],
+                },
+            ]
+        }
+    )
+
     photo_sha256: str
     model_version: str
-    room: dict[str, float]
-    condition: dict[str, float]
-    signs: dict[str, float]
+    room: dict[str, float | None] = Field(
+        description=f"Probability per room class (they sum to 1). {_NO_NUMBER}"
+    )
+    condition: dict[str, float | None] = Field(
+        description=f"Probability per condition grade 1..5 (they sum to 1). {_NO_NUMBER}"
+    )
+    signs: dict[str, float | None] = Field(
+        description=f"Independent probability per sign. {_NO_NUMBER}"
+    )
     abstain: bool
     abstain_reasons: list[str]
+
+    @field_validator("room", "condition", "signs")
+    @classmethod
+    def _no_number_is_null(cls, probs: dict[str, float | None]) -> dict[str, float | None]:
+        # A score stored before PhotoScore.to_dict wrote null (SQLite kept the text NaN) reads
+        # back as NaN, which the service's JSON responses refuse.
+        return {k: p if p is None or math.isfinite(p) else None for k, p in probs.items()}
 
 
 class PhotoOut(BaseModel):

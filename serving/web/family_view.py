@@ -6,6 +6,7 @@ functions run (`scoped` for lists, `FamilyInScope` for one family).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -178,19 +179,36 @@ class PhotoView:
     room_hint: str | None
     created_at: datetime
     scored: bool
-    rooms: list[tuple[str, float]]  # most likely first
-    conditions: list[tuple[int, float]]  # by grade
-    signs: list[tuple[str, float]]  # most likely first
+    # Probabilities; None where the model gave no number (`shown_probability`), shown as a dash.
+    rooms: list[tuple[str, float | None]]  # most likely first, None last
+    conditions: list[tuple[int, float | None]]  # by grade
+    signs: list[tuple[str, float | None]]  # most likely first, None last
     abstain_reasons: list[str]
     quality: dict[str, Any]
     reuse: dict[str, Any]
 
 
+def shown_probability(stored: float | None) -> float | None:
+    """A stored probability as the page shows it; None where the model gave no number: null
+    (PhotoScore.to_dict), or NaN/inf in a score stored before to_dict wrote null (SQLite)."""
+    if stored is None or not math.isfinite(stored):
+        return None
+    return float(stored)
+
+
+def _most_likely_first(stored: dict[str, float | None]) -> list[tuple[str, float | None]]:
+    shown = [(name, shown_probability(p)) for name, p in stored.items()]
+    return sorted(shown, key=lambda kv: (kv[1] is None, -(kv[1] or 0.0)))
+
+
 def photo_view(services: Services, photo: Photo, user: CurrentUser, *, number: int) -> PhotoView:
     score = photo.score or {}
-    rooms = sorted(score.get("room", {}).items(), key=lambda kv: -kv[1])
-    signs = sorted(score.get("signs", {}).items(), key=lambda kv: -kv[1])
-    conditions = sorted((int(k), v) for k, v in score.get("condition", {}).items())
+    rooms = _most_likely_first(score.get("room", {}))
+    signs = _most_likely_first(score.get("signs", {}))
+    conditions = sorted(
+        ((int(k), shown_probability(v)) for k, v in score.get("condition", {}).items()),
+        key=lambda kv: kv[0],
+    )
     return PhotoView(
         id=photo.id,
         number=number,

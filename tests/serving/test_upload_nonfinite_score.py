@@ -52,10 +52,22 @@ def _photo_figure(page: str, photo_id: int) -> str:
     return page[start : page.index("</figure>", start)]
 
 
+def _family_page_figure(service: Any, photo_id: int) -> str:
+    """The photo's figure on family F1's page as a commission member sees it; the page has
+    no 'nan' anywhere."""
+    from fastapi.testclient import TestClient
+
+    commission = TestClient(service.app, base_url="http://127.0.0.1")
+    assert sign_in(commission, "commission", PASSWORD).status_code == 303
+    page = commission.get("/ui/families/F1")
+    assert page.status_code == 200, page.text
+    assert not NAN_WORD.search(page.text)
+    return _photo_figure(page.text, photo_id)
+
+
 def test_an_upload_scored_nan_is_filed_with_nulls_and_shown_with_dashes(
     make_service, model_dir, monkeypatch
 ):
-    from fastapi.testclient import TestClient
 
     service = make_service(model_dir=model_dir)
     _nan_scores(service, monkeypatch)
@@ -79,12 +91,7 @@ def test_an_upload_scored_nan_is_filed_with_nulls_and_shown_with_dashes(
     assert drift.status_code == 200, drift.text
     assert drift.json()["photos"] == 0  # no top room or grade to count: no evidence of a shift
 
-    commission = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(commission, "commission", PASSWORD).status_code == 303
-    page = commission.get("/ui/families/F1")
-    assert page.status_code == 200, page.text
-    assert not NAN_WORD.search(page.text)
-    figure = _photo_figure(page.text, body["photo_id"])
+    figure = _family_page_figure(service, body["photo_id"])
     shown = re.findall(r'<span class="num">([^<]*)</span>', figure)
     # The room table's three rows, every grade and every sign: a dash each, no bar drawn.
     expected = min(3, len(score["room"])) + len(score["condition"]) + len(score["signs"])
@@ -95,7 +102,6 @@ def test_an_upload_scored_nan_is_filed_with_nulls_and_shown_with_dashes(
 def test_a_nan_score_stored_before_nulls_reads_as_nulls_and_dashes(make_service, database_url):
     """SQLite kept the text NaN in scores stored before PhotoScore.to_dict wrote null; such a
     row still answers JSON and renders. PostgreSQL's JSON column never held one."""
-    from fastapi.testclient import TestClient
 
     from shanyraq.taxonomy import get_taxonomy
 
@@ -125,10 +131,5 @@ def test_a_nan_score_stored_before_nulls_reads_as_nulls_and_dashes(make_service,
     assert again.status_code == 200, again.text
     assert again.json()["duplicate"] is True and _all_null(again.json()["score"])
 
-    commission = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(commission, "commission", PASSWORD).status_code == 303
-    page = commission.get("/ui/families/F1")
-    assert page.status_code == 200, page.text
-    assert not NAN_WORD.search(page.text)
-    figure = _photo_figure(page.text, body["photo_id"])
+    figure = _family_page_figure(service, body["photo_id"])
     assert set(re.findall(r'<span class="num">([^<]*)</span>', figure)) == {"—"}

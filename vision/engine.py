@@ -174,18 +174,25 @@ def _open_session(
     if plan.name == "cuda" and runtime.fp16 and (folder / FP16_ONNX_FILE).exists():
         path = folder / FP16_ONNX_FILE
     providers = list(plan.providers)
-    if runtime.trt_cache_dir is not None and plan.name == "tensorrt":
-        # ONNX Runtime names a cached engine by the graph's file name and tensor names, not its
-        # weights: in one shared folder, another artifact's model.onnx of the same backbone would
-        # load this one's engine (its weights). One folder per model bytes and GPU, as vision.gpu
-        # does, with explicit batch profiles (else each new batch size rebuilds the engine).
-        from vision.trt_cache import DEFAULT_MAX_BATCH, tensorrt_options_for
+    if plan.name == "tensorrt":
+        from vision.trt_cache import DEFAULT_MAX_BATCH, profile_options, tensorrt_options_for
 
-        providers[0] = (providers[0][0], tensorrt_options_for(
-            path, runtime.trt_cache_dir, input_name=INPUT_NAME, input_size=input_size,
-            device_id=runtime.device_id, fp16=runtime.fp16,
-            max_batch=max(DEFAULT_MAX_BATCH, max_batch),
-        ))  # fmt: skip
+        largest = max(DEFAULT_MAX_BATCH, max_batch)
+        if runtime.trt_cache_dir is not None:
+            # ONNX Runtime names a cached engine by the graph's file name and tensor names, not
+            # its weights: in one shared folder, another artifact's model.onnx of the same
+            # backbone would load this one's engine (its weights). One folder per model bytes
+            # and GPU, as vision.gpu does, with explicit batch profiles.
+            options = tensorrt_options_for(
+                path, runtime.trt_cache_dir, input_name=INPUT_NAME, input_size=input_size,
+                device_id=runtime.device_id, fp16=runtime.fp16, max_batch=largest,
+            )  # fmt: skip
+        else:  # no cache: the engine is built at each start, but once, for every batch size
+            options = {
+                **providers[0][1],
+                **profile_options(input_name=INPUT_NAME, input_size=input_size, max_batch=largest),
+            }
+        providers[0] = (providers[0][0], options)
     names = [name for name, _ in providers]
     options = [opts for _, opts in providers]
     session = open_onnx(

@@ -121,12 +121,6 @@ def provider_options(
     workspace_bytes: int = 4 << 30,
 ) -> dict[str, Any]:
     """Options for ONNX Runtime's TensorrtExecutionProvider that build once and reuse `folder`."""
-    if not 1 <= opt_batch <= max_batch:
-        raise ValueError(f"need 1 <= opt_batch ({opt_batch}) <= max_batch ({max_batch})")
-
-    def shape(batch: int) -> str:
-        return f"{input_name}:{batch}x3x{input_size}x{input_size}"
-
     return {
         "device_id": device_id,
         "trt_fp16_enable": fp16,
@@ -135,7 +129,24 @@ def provider_options(
         "trt_timing_cache_enable": True,
         "trt_timing_cache_path": str(folder),
         "trt_max_workspace_size": workspace_bytes,
-        # Explicit shape profiles: without them a new batch size triggers a rebuild.
+        **profile_options(
+            input_name=input_name, input_size=input_size, max_batch=max_batch, opt_batch=opt_batch
+        ),
+    }
+
+
+def profile_options(
+    *, input_name: str, input_size: int, max_batch: int, opt_batch: int = DEFAULT_OPT_BATCH
+) -> dict[str, str]:
+    """Explicit shape profiles (batch 1 to `max_batch`): without them TensorRT builds its
+    engine for the first batch size it sees and rebuilds it (minutes) for each new one."""
+    if not 1 <= opt_batch <= max_batch:
+        raise ValueError(f"need 1 <= opt_batch ({opt_batch}) <= max_batch ({max_batch})")
+
+    def shape(batch: int) -> str:
+        return f"{input_name}:{batch}x3x{input_size}x{input_size}"
+
+    return {
         "trt_profile_min_shapes": shape(1),
         "trt_profile_opt_shapes": shape(opt_batch),
         "trt_profile_max_shapes": shape(max_batch),

@@ -171,11 +171,9 @@ def test_non_finite_outputs_abstain(engine, config):
     assert got == (ABSTAIN_LOW_CONFIDENCE,)
 
 
-def test_tensorrt_engine_cache_is_one_folder_per_model(tmp_path, taxonomy, config, monkeypatch):
-    # ONNX Runtime names a cached TensorRT engine by the graph's file name and tensor names, not
-    # its weights: two artifacts of one backbone (model.onnx both) in one trt_cache_dir would
-    # share an engine, the second scoring with the first's weights. The GPU is simulated (the
-    # probe passes); the session itself opens on the CPU, after its options are recorded.
+def _simulated_gpu(monkeypatch) -> list[dict[str, dict]]:
+    """The provider probe passes as on a GPU; sessions open on the CPU after their provider
+    options are recorded in the returned list (one {provider: options} per session)."""
     monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
     asked: list[dict[str, dict]] = []
     open_real = engine_module.open_onnx
@@ -185,6 +183,15 @@ def test_tensorrt_engine_cache_is_one_folder_per_model(tmp_path, taxonomy, confi
         return open_real(path, sess_options=sess_options, providers=[ORT_NAMES["cpu"]])
 
     monkeypatch.setattr(engine_module, "open_onnx", on_cpu)
+    return asked
+
+
+def test_tensorrt_engine_cache_is_one_folder_per_model(tmp_path, taxonomy, config, monkeypatch):
+    # ONNX Runtime names a cached TensorRT engine by the graph's file name and tensor names, not
+    # its weights: two artifacts of one backbone (model.onnx both) in one trt_cache_dir would
+    # share an engine, the second scoring with the first's weights. The GPU is simulated (the
+    # probe passes); the session itself opens on the CPU, after its options are recorded.
+    asked = _simulated_gpu(monkeypatch)
     runtime = config.runtime.model_copy(update={"trt_cache_dir": tmp_path / "trt"})
     with_cache = config.model_copy(update={"runtime": runtime})
     for seed in (0, 1):
@@ -194,6 +201,23 @@ def test_tensorrt_engine_cache_is_one_folder_per_model(tmp_path, taxonomy, confi
     for options in (first, second):
         assert Path(options["trt_engine_cache_path"]).parent == tmp_path / "trt"
         assert options["trt_profile_min_shapes"].startswith("pixels:1x3x")  # no per-size rebuild
+
+
+def test_tensorrt_without_a_cache_folder_still_gets_batch_profiles(
+    tmp_path, taxonomy, config, monkeypatch
+):
+    """Without trt_cache_dir the engine is built at every start, but once for every batch size
+    up to the largest call (not again for each new size). GPU simulated as above."""
+    asked = _simulated_gpu(monkeypatch)
+    runtime = config.runtime.model_copy(update={"trt_cache_dir": None, "fp16": True})
+    Engine.load(
+        make_artifact(tmp_path / "m", taxonomy, seed=0),
+        config=config.model_copy(update={"runtime": runtime}),
+    )
+    (options,) = (a[ORT_NAMES["tensorrt"]] for a in asked)
+    assert options["trt_profile_min_shapes"].startswith("pixels:1x3x")
+    assert options["trt_profile_max_shapes"].startswith("pixels:256x3x")
+    assert options["trt_fp16_enable"] is True and "trt_engine_cache_path" not in options
 
 
 def test_the_callers_batch_is_one_model_call_up_to_the_cap(kitchen_folder, config, monkeypatch):

@@ -183,16 +183,16 @@ def _open_session(
             # its weights: in one shared folder, another artifact's model.onnx of the same
             # backbone would load this one's engine (its weights). One folder per model bytes
             # and GPU, as vision.gpu does, with explicit batch profiles.
-            options = tensorrt_options_for(
+            trt_options = tensorrt_options_for(
                 path, runtime.trt_cache_dir, input_name=INPUT_NAME, input_size=input_size,
                 device_id=runtime.device_id, fp16=runtime.fp16, max_batch=largest,
             )  # fmt: skip
         else:  # no cache: the engine is built at each start, but once, for every batch size
-            options = {
+            trt_options = {
                 **providers[0][1],
                 **profile_options(input_name=INPUT_NAME, input_size=input_size, max_batch=largest),
             }
-        providers[0] = (providers[0][0], options)
+        providers[0] = (providers[0][0], trt_options)
     names = [name for name, _ in providers]
     options = [opts for _, opts in providers]
     session = open_onnx(

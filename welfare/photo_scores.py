@@ -3,7 +3,9 @@
 A score in a file was written by hand or by another tool, not by the engine, so nothing about it
 is taken on trust: a room or sign the taxonomy (configs/taxonomy.yaml) does not have, a head
 left out, a grade outside the taxonomy's, or a probability that is not a finite number in 0..1
-would otherwise count as a usable photo and become the fusion model's evidence. Every entry is
+would otherwise count as a usable photo and become the fusion model's evidence. A probability
+may be null (the model gave no number: `score --json` writes NaN so) only in a score that
+abstains, which is never evidence. Every entry is
 checked before any is used; a bad one is an InputFileError naming the entry (its position and
 photo id) and the field.
 """
@@ -81,9 +83,14 @@ def entry_problems(item: object, taxonomy: Taxonomy) -> list[str]:
         "condition": ([str(v) for v in taxonomy.condition_values], True),
         "signs": (taxonomy.sign_names, False),
     }
+    # null: the model gave no number (NaN/inf, PhotoScore.to_dict); only an abstaining score
+    # may say so, since then none of its numbers is read.
+    abstains = item.get("abstain") is True
     for head, (names, sums_to_one) in heads.items():
         if head in item:
-            problems += _head_problems(head, item[head], names, sums_to_one=sums_to_one)
+            problems += _head_problems(
+                head, item[head], names, sums_to_one=sums_to_one, null_allowed=abstains
+            )
     problems += _abstain_problems(item)
     problems += _flag_problems(item.get("flags"))
     embedding = item.get("embedding", [])
@@ -93,7 +100,7 @@ def entry_problems(item: object, taxonomy: Taxonomy) -> list[str]:
 
 
 def _head_problems(
-    head: str, value: object, names: Sequence[str], *, sums_to_one: bool
+    head: str, value: object, names: Sequence[str], *, sums_to_one: bool, null_allowed: bool
 ) -> list[str]:
     if not isinstance(value, dict):
         return [f"{head} is not an object of probabilities"]
@@ -106,12 +113,15 @@ def _head_problems(
             wrong.append(f"lacks {', '.join(missing)}")
         needs = f"needs one probability for each of {', '.join(names)}"
         problems.append(f"{head} {' and '.join(wrong)}: it {needs}" if wrong else f"{head} {needs}")
+    nulls = [k for k, v in value.items() if v is None]
     problems += [
-        f"{head}.{k} = {v!r} is not a probability (a finite number from 0 to 1)"
+        f"{head}.{k} = {v!r} is not a probability (a finite number from 0 to 1"
+        + ("; null only in a score with abstain true" if v is None else "")
+        + ")"
         for k, v in value.items()
-        if not (_is_number(v) and 0.0 <= v <= 1.0)
+        if not ((v is None and null_allowed) or (_is_number(v) and 0.0 <= v <= 1.0))
     ]
-    if sums_to_one and not problems:
+    if sums_to_one and not problems and not nulls:
         total = math.fsum(value.values())
         if abs(total - 1.0) > SUM_TOLERANCE:
             problems.append(f"{head} probabilities sum to {total:.3g}, not 1")

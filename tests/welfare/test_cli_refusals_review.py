@@ -63,6 +63,11 @@ JUNK = {
     "negative probability": (_set("room", "kitchen", -1), "room.kitchen = -1 is not a"),
     "grade outside the taxonomy": (_set("condition", "9", 0.0), "condition has 9"),
     "NaN probability": (_set("condition", "1", math.nan), "condition.1 = nan is not a"),
+    "null in a score that does not abstain": (
+        _set("room", "kitchen", None),
+        "room.kitchen = None is not a probability (a finite number from 0 to 1; null only in a "
+        "score with abstain true)",
+    ),
     "sign outside the taxonomy": (_set("signs", "gold_toilet", 0.5), "signs has gold_toilet"),
     "sign as text": (_set("signs", "damp_mould", "NaN"), "signs.damp_mould = 'NaN' is not a"),
     "sign missing": (lambda s: s["signs"].pop("damp_mould"), "signs lacks damp_mould"),
@@ -92,6 +97,21 @@ def test_assess_refuses_a_score_outside_the_taxonomy_naming_entry_and_field(
     assert f"{path}: 1 of 2 photo score(s) cannot be used, so nothing was assessed" in message
     assert f"entry 2 (photo {'cd' * 32}): " in message and words in message
     assert "entry 1" not in message
+
+
+def test_an_abstaining_score_with_no_numbers_is_read_as_an_abstained_photo(
+    tmp_path, welfare_config
+):
+    """As `score --json` writes a photo the model gave NaN for: nulls, abstain true. It is
+    read (the file is not refused) and counted as a photo that abstained, never as evidence."""
+    blank = good_score("cd" * 32)
+    for head in ("room", "condition", "signs"):
+        blank[head] = dict.fromkeys(blank[head])
+    blank.update(abstain=True, abstain_reasons=["low_confidence"])
+    result, _ = assess_with(tmp_path, [good_score(), blank], welfare_config)
+    assert result.exit_code == 0, result.output
+    photos = json.loads(result.output)["photos"]
+    assert (photos["total"], photos["usable"], photos["abstained"]) == (2, 1, 1)
 
 
 def test_the_review_s_junk_score_is_refused_not_counted_as_a_usable_photo(tmp_path, welfare_config):

@@ -25,7 +25,7 @@ from serving.state import Services
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
-from welfare.assess import assess, vision_versions
+from welfare.assess import LOGIC_VERSION, assess, vision_versions
 from welfare.criteria import get_welfare_config
 from welfare.schema import parse_family
 
@@ -33,6 +33,7 @@ from welfare.schema import parse_family
 # records their digest under this key of `model_versions`, beside the models it used.
 OUTCOME_CONFIG_PARTS = frozenset({"levels", "thresholds", "rules", "recommendation"})
 WELFARE_CONFIG_KEY = "welfare_config"
+LOGIC_KEY = "assessment_logic"  # welfare.assess.LOGIC_VERSION, recorded beside the digest
 # The stale reason of an assessment kept as it is (`held_back`): no fusion model to redo it.
 FUSION_MODEL_MISSING = "fusion_model_missing"
 # Why an assessment is stale (`stale_reason`): code -> what changed, in words.
@@ -45,6 +46,10 @@ STALE_REASONS = {
     "welfare_config": (
         "the welfare levels, thresholds, rules or recommendation bands in "
         "configs/welfare.yaml changed (or the assessment predates their recording)"
+    ),
+    "assessment_logic": (
+        "the way an assessment is worked out changed with a software update (how its reasons "
+        "are measured, what sends a family to review)"
     ),
     FUSION_MODEL_MISSING: (
         "the service has no fusion model now and this assessment was made with one, so it is "
@@ -116,6 +121,12 @@ def welfare_config_digest() -> str:
     return get_welfare_config().digest(OUTCOME_CONFIG_PARTS)[:16]
 
 
+def outcome_rests_on() -> dict[str, str]:
+    """What a new assessment records beside its models: the welfare config's digest and the
+    assessment logic's version (welfare.assess.LOGIC_VERSION)."""
+    return {WELFARE_CONFIG_KEY: welfare_config_digest(), LOGIC_KEY: LOGIC_VERSION}
+
+
 NO_FUSION = "none"  # the fusion model version an assessment made on the rules alone records
 # A photo stored without a score: uploaded while the service had no photo model (model_dir
 # empty), and not scored since by a promoted re-scoring (`rescore promote` keeps a photo's old
@@ -146,7 +157,8 @@ def stale_reason(
     `fusion` is the fusion model now loaded (`fusion_version`); None leaves it unchecked, for
     callers that have no services. An assessment made before the welfare config digest was
     recorded is stale once: it cannot show which rules it applied, and recomputing it makes a
-    version that records them.
+    version that records them; so is one made by another version of the assessment logic
+    (welfare.assess.LOGIC_VERSION: reasons measured another way, other doubts).
     """
     versions = assessment.model_versions
     if assessment.family_version != family.version:
@@ -159,6 +171,8 @@ def stale_reason(
         return "fusion_model"
     if versions.get(WELFARE_CONFIG_KEY) != welfare_config_digest():
         return "welfare_config"
+    if versions.get(LOGIC_KEY) != LOGIC_VERSION:
+        return "assessment_logic"
     return None
 
 
@@ -260,7 +274,7 @@ def compute(
     result = assess(
         record, scores, model=services.fusion_model, photo_flags=flags, taxonomy=taxonomy
     )
-    rests_on = {**result.model_versions, WELFARE_CONFIG_KEY: welfare_config_digest()}
+    rests_on = {**result.model_versions, **outcome_rests_on()}
     payload = result.to_dict()
     # Counted among the abstained photos (result.photos); how many of them had no score.
     payload["unscored_photos"] = sum(not p.score for p in photos)

@@ -23,16 +23,15 @@ from serving import audit
 from serving.assessments import (
     NO_FUSION,
     STALE_REASONS,
-    WELFARE_CONFIG_KEY,
     fusion_used,
     fusion_version,
     latest,
     latest_current,
     latest_of,
     lock_family,
+    outcome_rests_on,
     photo_models,
     stale_reason,
-    welfare_config_digest,
 )
 from serving.db.models import Assessment, Family, Photo, RescoredScore, User
 from serving.db.session import session_scope
@@ -324,7 +323,7 @@ def refresh(
     allow_rules_only = allow_rules_only or services.settings.allow_rules_only
     refuse_rules_only((s.fusion for s in stale), fusion=fusion, allow_rules_only=allow_rules_only)
     planned = count_reasons(stale)
-    rests_on = {"fusion": fusion, WELFARE_CONFIG_KEY: welfare_config_digest()}
+    rests_on = {"fusion": fusion, **outcome_rests_on()}
     started = _audit_run(services, actor, RUN_STARTED, region, {
         "model_versions": rests_on, "planned": len(stale), "stale": planned,
     })  # fmt: skip

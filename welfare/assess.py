@@ -31,6 +31,13 @@ from welfare.schema import FamilyRecord
 from welfare.statements import Code, Statement
 
 ADVISORY = "Advisory only: the district commission decides and its decision is recorded."
+# The way an assessment is worked out from its inputs, beside the models and configs/welfare.yaml
+# it records: raised when code changes what a stored assessment would say for the same inputs,
+# so that the service recomputes it (serving.assessments.stale_reason) instead of showing the
+# old one as current. 2: reasons are measured effects on the calibrated probability (in
+# probability points; before, contributions in logits), and three more doubts send a family to
+# review (welfare.doubts).
+LOGIC_VERSION = "2"
 
 
 @dataclass

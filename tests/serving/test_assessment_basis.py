@@ -132,6 +132,30 @@ def test_an_assessment_without_the_digest_is_stale_once(service):
     assert _latest(service)["assessment_id"] == again["assessment_id"]  # once, not every time
 
 
+def test_an_assessment_of_older_logic_is_recomputed_once(service):
+    """One stored before the reasons were measured on the probability (LOGIC_VERSION 2) shows
+    contributions in another unit: it is stale, recomputed on the next read, and a decision on
+    it is refused saying why."""
+    from serving.assessments import LOGIC_KEY
+    from serving.db.models import Assessment
+    from serving.db.session import session_scope
+    from welfare.assess import LOGIC_VERSION
+
+    service.create_family("F1")
+    first = _assess(service)
+    assert first["model_versions"][LOGIC_KEY] == LOGIC_VERSION
+    aid = first["assessment_id"]
+    with session_scope(service.services.sessions) as session:  # as stored by the older code
+        row = session.get_one(Assessment, aid)
+        row.model_versions = {k: v for k, v in row.model_versions.items() if k != LOGIC_KEY}
+    refused = _decide(service, aid)
+    assert refused.status_code == 409 and "software update" in refused.json()["message"]
+    again = _latest(service)
+    assert again["version"] == 2 and again["model_versions"][LOGIC_KEY] == LOGIC_VERSION
+    assert _latest(service)["assessment_id"] == again["assessment_id"]  # once, not every time
+    assert _decide(service, again["assessment_id"]).status_code == 201
+
+
 def test_decision_levels_come_from_the_welfare_config(service, edit_config):
     service.create_family("F1")
     aid = _assess(service)["assessment_id"]

@@ -38,6 +38,7 @@ from tests.serving.helpers import (
     serving_yaml,
     small_fusion_model,
 )
+from welfare.assess import LOGIC_VERSION
 
 # The scene's stale families and why each is stale; CUR is current and NEW never assessed.
 STALE = {
@@ -172,7 +173,8 @@ def test_each_stale_family_is_refreshed_once_and_current_ones_are_left_alone(sce
     )  # fmt: skip
     assert start.details["stale"] == report.found
     assert start.details["model_versions"] == {
-        "fusion": fusion_version(services), "welfare_config": welfare_config_digest()
+        "fusion": fusion_version(services), "welfare_config": welfare_config_digest(),
+        "assessment_logic": LOGIC_VERSION,
     }  # fmt: skip
     assert (run.target, run.details["region"]) == ("region:all", None)
     assert (run.details["started_seq"], run.details["outcome"]) == (start.seq, "completed")

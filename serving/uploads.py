@@ -14,6 +14,7 @@ then fails, and the retry finds the row).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -41,8 +42,12 @@ def request_fingerprint(*, family_id: str, room_hint: str | None, data: bytes) -
     return hashlib.sha256(f"{family_id}\n{room_hint or ''}\n{digest}".encode()).hexdigest()
 
 
-def replay(session: Session, *, user_id: int, key: str, fingerprint: str) -> IdempotencyKey | None:
-    """The stored answer to an earlier request with this key, or None if there was none."""
+def replay(
+    session: Session, *, user_id: int, key: str, fingerprint: str
+) -> tuple[int, dict[str, Any]] | None:
+    """The stored answer (status, body) to an earlier request with this key, or None if there
+    was none. A number stored as NaN or infinity (a score stored on SQLite before
+    PhotoScore.to_dict wrote null) comes back as None: JSON responses refuse NaN."""
     row = session.get(IdempotencyKey, (user_id, key))
     if row is None:
         return None
@@ -50,7 +55,18 @@ def replay(session: Session, *, user_id: int, key: str, fingerprint: str) -> Ide
         raise IdempotencyMismatchError(
             "this Idempotency-Key was used for a different request; use a new key per photo"
         )
-    return row
+    return row.status_code, _finite_or_none(row.response)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """`value` (parsed JSON) with every NaN or infinite number replaced by None; a copy."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -167,7 +183,7 @@ def record_request(
                             fingerprint=idempotency[1],
                         )  # fmt: skip
                         if earlier is not None:  # a concurrent retry with this key committed
-                            return earlier.status_code, earlier.response
+                            return earlier
                     filed = record_upload(
                         session, services.signing_key, family_id=family_id, actor=actor,
                         analysis=analysis, score=score, room_hint=room_hint,

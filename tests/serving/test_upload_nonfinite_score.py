@@ -133,3 +133,25 @@ def test_a_nan_score_stored_before_nulls_reads_as_nulls_and_dashes(make_service,
 
     figure = _family_page_figure(service, body["photo_id"])
     assert set(re.findall(r'<span class="num">([^<]*)</span>', figure)) == {"—"}
+
+
+def test_a_retry_answered_from_an_answer_stored_with_nan_is_json(make_service, database_url):
+    """An Idempotency-Key's stored answer holding NaN (SQLite, before to_dict wrote null) is
+    replayed with nulls, not as a 500."""
+    from serving.db.models import IdempotencyKey
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL refused NaN in JSON: no such answer can exist there")
+    service = make_service()
+    service.create_family("F1")
+    key = {"Idempotency-Key": "retry-nan"}
+    first = service.upload("F1", jpeg(5), headers=key)
+    assert first.status_code == 201, first.text
+    with service.services.sessions() as session:  # as the answer was stored then
+        row = session.execute(select(IdempotencyKey)).scalar_one()
+        row.response = {**row.response, "score": {"room": {"kitchen": float("nan")}}}
+        session.commit()
+    retry = service.upload("F1", jpeg(5), headers=key)
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["score"] == {"room": {"kitchen": None}}
+    assert retry.json()["photo_id"] == first.json()["photo_id"]

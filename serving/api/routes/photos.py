@@ -135,8 +135,7 @@ def _replay(
     services: Services, user: CurrentUser, key: str, fingerprint: str
 ) -> tuple[int, dict[str, Any]] | None:
     with session_scope(services.readers) as session:
-        row = replay(session, user_id=user.id, key=key, fingerprint=fingerprint)
-        return (row.status_code, row.response) if row is not None else None
+        return replay(session, user_id=user.id, key=key, fingerprint=fingerprint)
 
 
 @router.get(

@@ -14,7 +14,6 @@ then fails, and the retry finds the row).
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from serving.db.models import IdempotencyKey, Photo
 from serving.db.session import session_scope
 from serving.errors import IdempotencyMismatchError
 from serving.pipeline import Analysis
+from shanyraq.json_values import finite_or_none
 from vision.score import PhotoScore
 
 if TYPE_CHECKING:
@@ -55,18 +55,7 @@ def replay(
         raise IdempotencyMismatchError(
             "this Idempotency-Key was used for a different request; use a new key per photo"
         )
-    return row.status_code, _finite_or_none(row.response)
-
-
-def _finite_or_none(value: Any) -> Any:
-    """`value` (parsed JSON) with every NaN or infinite number replaced by None; a copy."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
+    return row.status_code, finite_or_none(row.response)
 
 
 @dataclass(frozen=True)

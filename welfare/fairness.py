@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shanyraq.json_values import finite_or_none
+
 CI_QUANTILES = [0.025, 0.975]
 
 
@@ -57,7 +59,7 @@ class GapFigure:
     min_families: int
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        return finite_or_none(asdict(self))  # NaN figures as null: valid JSON
 
 
 def fnr(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -213,14 +215,3 @@ def _group_figures(
             )
         )
     return figures
-
-
-def _clean(value: Any) -> Any:
-    """NaN to None so the figures are valid JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value

@@ -58,12 +58,25 @@ class HeadProbabilities:
         )
 
     def uncertainties(self, method: UncertaintyMethod) -> dict[HeadName, np.ndarray]:
+        """Each head's uncertainty per photo; 1 (no idea) where the model gave no number for
+        the head (NaN or infinite: vision.score.PhotoScore), never NaN, which would sort a
+        photo the model cannot read as the surest and break k-means' weights."""
         n = len(self.room)
-        return {
+        found: dict[HeadName, np.ndarray] = {
             "room": categorical_uncertainty(self.room, method) if n else np.zeros(0),
             "condition": categorical_uncertainty(self.condition, method) if n else np.zeros(0),
             "signs": binary_uncertainty(self.signs, method) if self.signs.size else np.zeros(n),
         }
+        probs: dict[HeadName, np.ndarray] = {
+            "room": self.room,
+            "condition": self.condition,
+            "signs": self.signs,
+        }
+        for head, values in found.items():
+            if values.size:
+                unread = ~np.isfinite(probs[head].reshape(n, -1)).all(axis=1)
+                found[head] = np.where(unread, 1.0, values)
+        return found
 
 
 def combined_uncertainty(

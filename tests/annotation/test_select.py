@@ -55,6 +55,27 @@ def test_most_uncertain_photos_come_first(taxonomy):
     assert chosen == [3, 1]
 
 
+@pytest.mark.parametrize("diversity", ["kcenter", "kmeans"])
+def test_a_photo_the_model_gave_no_number_for_counts_as_most_uncertain(taxonomy, diversity):
+    """NaN scores (an fp16 overflow, a broken model): the model cannot read the photo, so it
+    is as uncertain as can be, not the surest (NaN sorted last) nor a k-means error."""
+    rng = np.random.default_rng(2)
+    scores = [
+        make_score(taxonomy, i, confidence=c, embedding=rng.normal(size=8))
+        for i, c in enumerate([0.95, 0.9, 0.85, 0.8, 0.6, 0.9])
+    ]
+    unread, nan = scores[5], float("nan")
+    scores[5] = PhotoScore(
+        "5", "m", dict.fromkeys(unread.room, nan), dict.fromkeys(unread.condition, nan),
+        dict.fromkeys(unread.signs, nan), unread.embedding,
+    )  # fmt: skip
+    per_head = HeadProbabilities.from_scores(scores).uncertainties("margin")
+    for head, values in per_head.items():
+        assert values[5] == 1.0 and np.isfinite(values).all(), head
+    params = SelectionParams(budget=1, diversity=diversity)
+    assert select_photos(scores, params, method="margin", head_weights=WEIGHTS) == [5]
+
+
 def test_never_two_near_duplicates(taxonomy):
     rng = np.random.default_rng(1)
     base = rng.normal(size=(10, 16))

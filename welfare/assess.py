@@ -186,9 +186,11 @@ def _model_outcome(
     probs = {
         lv: float(p) for lv, p in zip(model.meta.levels, prediction.level_probs[0], strict=True)
     }
-    k = config.recommendation.top_reasons
+    k, least = config.recommendation.top_reasons, config.recommendation.min_reason_points
     name = config.levels[index].name.replace("_", " ")
-    reasons = top_reasons(model, row, space=space, target="asp", k=k) + top_reasons(
+    reasons = top_reasons(
+        model, row, space=space, target="asp", k=k, min_weight=least
+    ) + top_reasons(
         model,
         row,
         space=space,
@@ -197,6 +199,7 @@ def _model_outcome(
         level_index=index,
         level=level,
         level_name=f"{level} ({name})",
+        min_weight=least,
     )
     return level, probs, float(prediction.asp_probability[0]), reasons
 

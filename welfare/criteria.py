@@ -134,6 +134,10 @@ class RecommendationConfig(StrictModel):
     # many years of the household's subsistence minimum: review at any level. None: never.
     review_if_eligible_and_money_years_at_least: float | None = Field(default=None, gt=0)
     top_reasons: int = Field(ge=1)
+    # A fact whose reset moves the outcome's probability by less than this (0..1: 0.005 is half
+    # a probability point) is no reason: near 0 % or 100 % every reset moves it by a hair, and
+    # a list of such facts would only read as if they decided something.
+    min_reason_points: float = Field(ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check(self) -> RecommendationConfig:

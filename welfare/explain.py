@@ -11,8 +11,10 @@ median, `FusionMeta.background`), everything else as recorded:
 So it is in probability points, between -1 and 1. Positive: the fact as recorded makes the
 outcome more likely (points towards ASP eligibility, supports the level); negative: less likely
 (points away, argues against). Anyone can check a reason: resetting its fact moves the outcome
-by exactly the weight shown, in the direction shown. A fact whose reset changes nothing is no
-reason and is never shown (its direction would be a guess). The same measure serves every head
+by exactly the weight shown, in the direction shown. A fact whose reset changes nothing, or
+less than configs/welfare.yaml `recommendation.min_reason_points` (half a probability point), is
+no reason and is never shown (its direction would be a guess, and near 0 % or 100 % every reset
+moves the outcome by a hair). The same measure serves every head
 (LightGBM, cumulative LightGBM, random forest); it costs one batch of predictions per outcome,
 one row per fact, and is deterministic.
 
@@ -142,16 +144,17 @@ def top_reasons(
     level_index: int = 0,
     level: int | None = None,
     level_name: str = "",
+    min_weight: float = 0.0,
 ) -> list[Reason]:
     """The (at most) k facts whose reset moves this outcome most, largest first, in words.
 
     A figure derived from one criterion alone is reset with that criterion, so one fact is one
     reason (features.REASON_SOURCE); a figure with several inputs is its own reason. Facts
-    whose reset does not move the outcome are no reasons.
+    whose reset moves the outcome by `min_weight` (probability) or less are no reasons.
     """
     groups = reason_groups(model.features)
     weights = contributions(model, row, target=target, level_index=level_index, groups=groups)
-    moving = [name for name in weights if weights[name] != 0.0]
+    moving = [name for name in weights if abs(weights[name]) > min_weight]
     ranked = sorted(moving, key=lambda name: abs(weights[name]), reverse=True)[:k]
     out = []
     for name in ranked:

@@ -148,3 +148,51 @@ def test_reasons_carry_a_code_by_direction_and_their_feature_and_value(trained, 
     assert any(isinstance(r.params["value"], bool) for r in yes_no)
     assert {"has_legal_entity", "housing_tenure=owned", "rural"} <= space.binary
     assert reason.to_dict()["code"] == str(reason.code)
+
+
+def test_a_reset_that_moves_the_outcome_by_a_hair_is_no_reason(trained, family_data):
+    """Only facts whose reset moves the probability by more than min_weight are reasons: the
+    largest of them, in order; the rest (hairs, near 0 % or 100 %) are left out."""
+    model = trained["lgbm_fused"]
+    space, every = family_data.space, len(model.features)
+    rows = (_row(family_data, i) for i in range(700, 800))
+    row, shown = next(
+        (r, found)
+        for r in rows
+        if len(found := top_reasons(model, r, space=space, target="asp", k=every)) >= 4
+    )
+    cut = abs(shown[len(shown) // 2].contribution)  # between the moving facts' weights
+    kept = top_reasons(model, row, space=space, target="asp", k=every, min_weight=cut)
+    assert kept and len(kept) < len(shown)
+    assert all(abs(r.contribution) > cut for r in kept)
+    assert [r.feature for r in kept] == [r.feature for r in shown][: len(kept)]  # the largest
+
+
+def test_assess_leaves_out_reasons_under_the_configured_points(trained, welfare_config, taxonomy):
+    """configs/welfare.yaml recommendation.min_reason_points: no reason under it is shown,
+    and without it the same family shows reasons that move its outcome by less."""
+    from tests.welfare.conftest import family
+    from tests.welfare.test_assess import photo
+    from welfare.assess import assess
+    from welfare.schema import parse_family
+
+    least = welfare_config.recommendation.min_reason_points
+    assert least > 0
+    model = trained["lgbm_fused"]
+    scores = [photo(taxonomy, room, 2, sha=room) for room in ("kitchen", "bedroom", "bathroom")]
+    no_cut = welfare_config.model_copy(
+        update={"recommendation": welfare_config.recommendation.model_copy(
+            update={"min_reason_points": 0.0, "top_reasons": 50}
+        )}
+    )  # fmt: skip
+    with_cut = welfare_config.model_copy(
+        update={"recommendation": welfare_config.recommendation.model_copy(
+            update={"top_reasons": 50}
+        )}
+    )  # fmt: skip
+    record = parse_family(family(welfare_config), config=welfare_config)
+    every = assess(record, scores, model=model, config=no_cut, taxonomy=taxonomy).reason_details
+    kept = assess(record, scores, model=model, config=with_cut, taxonomy=taxonomy).reason_details
+    assert any(abs(r["contribution"]) <= least for r in every)  # hairs exist without the cut
+    assert kept and all(abs(r["contribution"]) > least for r in kept)
+    assert len(kept) == sum(abs(r["contribution"]) > least for r in every)

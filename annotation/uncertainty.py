@@ -67,14 +67,9 @@ class HeadProbabilities:
             "condition": categorical_uncertainty(self.condition, method) if n else np.zeros(0),
             "signs": binary_uncertainty(self.signs, method) if self.signs.size else np.zeros(n),
         }
-        probs: dict[HeadName, np.ndarray] = {
-            "room": self.room,
-            "condition": self.condition,
-            "signs": self.signs,
-        }
         for head, values in found.items():
             if values.size:
-                unread = ~np.isfinite(probs[head].reshape(n, -1)).all(axis=1)
+                unread = ~np.isfinite(getattr(self, head).reshape(n, -1)).all(axis=1)
                 found[head] = np.where(unread, 1.0, values)
         return found
 

@@ -135,13 +135,14 @@ def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
             found.append(("warn", reason))
 
     side, blur, mean = m["short_side_px"], m["blur_score"], m["mean_luminance"]
-    if m["luminance_contrast"] < c.uniform_fail:
+    blank = m["luminance_contrast"] < c.uniform_fail
+    if blank:
+        found.append(("fail", UNIFORM))
+    grade(LOW_RESOLUTION, side < c.min_short_side_fail_px, side < c.min_short_side_warn_px)
+    if blank:
         # Sharpness and exposure mean nothing on a blank frame; its size still does, and a
         # retake at the same too-low resolution would fail again.
-        found.append(("fail", UNIFORM))
-        grade(LOW_RESOLUTION, side < c.min_short_side_fail_px, side < c.min_short_side_warn_px)
         return found
-    grade(LOW_RESOLUTION, side < c.min_short_side_fail_px, side < c.min_short_side_warn_px)
     grade(BLURRED, blur < c.blur_fail, blur < c.blur_warn)
     grade(TOO_DARK, mean < c.dark_fail, mean < c.dark_warn)
     grade(TOO_BRIGHT, mean > c.bright_fail, mean > c.bright_warn)

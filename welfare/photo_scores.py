@@ -113,7 +113,6 @@ def _head_problems(
             wrong.append(f"lacks {', '.join(missing)}")
         needs = f"needs one probability for each of {', '.join(names)}"
         problems.append(f"{head} {' and '.join(wrong)}: it {needs}" if wrong else f"{head} {needs}")
-    nulls = [k for k, v in value.items() if v is None]
     problems += [
         f"{head}.{k} = {v!r} is not a probability (a finite number from 0 to 1"
         + ("; null only in a score with abstain true" if v is None else "")
@@ -121,7 +120,7 @@ def _head_problems(
         for k, v in value.items()
         if not ((v is None and null_allowed) or (_is_number(v) and 0.0 <= v <= 1.0))
     ]
-    if sums_to_one and not problems and not nulls:
+    if sums_to_one and not problems and None not in value.values():
         total = math.fsum(value.values())
         if abs(total - 1.0) > SUM_TOLERANCE:
             problems.append(f"{head} probabilities sum to {total:.3g}, not 1")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,6 +15,7 @@ from serving.users import (
     USERNAME_MIN_CHARS,
     USERNAME_PATTERN,
 )
+from shanyraq.json_values import finite_or_none
 
 _CRITERIA_EXAMPLE: dict[str, Any] = {
     "per_capita_income_kzt": 28000,
@@ -200,7 +200,7 @@ class ScoreOut(BaseModel):
     def _no_number_is_null(cls, probs: dict[str, float | None]) -> dict[str, float | None]:
         # A score stored before PhotoScore.to_dict wrote null (SQLite kept the text NaN) reads
         # back as NaN, which the service's JSON responses refuse.
-        return {k: p if p is None or math.isfinite(p) else None for k, p in probs.items()}
+        return finite_or_none(probs)
 
 
 class PhotoOut(BaseModel):

@@ -181,6 +181,12 @@ def push(
         f"pushed {report.created} task(s) ({report.with_predictions} with predictions), "
         f"skipped {report.skipped_existing} already in project {project_id}"
     )
+    if report.unanswered:
+        typer.echo(
+            f"{report.unanswered} photo(s) have no prediction: the model gave no numbers for "
+            "them (NaN); check the model with `shanyraq score PHOTO --model DIR`",
+            err=True,
+        )
 
 
 @app.command("select")
@@ -266,6 +272,13 @@ def select(
         f"selected {len(selection.picked)} of {len(selection.candidates)} unlabelled photo(s) "
         f"-> {out} (how: {record_path.name})"
     )
+    if selection.unplaced:
+        typer.echo(
+            f"{len(selection.unplaced)} unlabelled photo(s) left out: the model gave no numbers "
+            f"for their embedding (NaN), e.g. {selection.unplaced[0].path}; they are listed in "
+            f"{record_path.name} under 'unplaced'",
+            err=True,
+        )
 
 
 @app.command("pull")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,14 @@ def check_unlabelled(rows: Sequence[ManifestRow], *, manifest: Path) -> None:
 class ManifestSelection:
     picked: list[ManifestRow]
     candidates: list[ManifestRow]  # the rows selection chose from
+    # Unlabelled rows left out: the model gave no numbers for their embedding (NaN), so they
+    # have no place among the others; a person looks at them (`shanyraq score`).
+    unplaced: list[ManifestRow] = field(default_factory=list)
+
+
+def _placed(score: PhotoScore) -> bool:
+    """Whether the photo has a place in embedding space: every embedding value finite."""
+    return bool(np.isfinite(score.embedding).all())
 
 
 def select_from_manifest(
@@ -77,8 +85,23 @@ def select_from_manifest(
     is not sent again. Photos of the project outside this manifest block by hash alone.
     """
     in_project = in_project or {}
-    candidates = [r for r in rows if r.room is None and r.sha256 not in in_project]
+    unlabelled = [r for r in rows if r.room is None and r.sha256 not in in_project]
+    candidates = [r for r in unlabelled if _placed(scores[r.sha256])]
+    unplaced = [r for r in unlabelled if not _placed(scores[r.sha256])]
     references = [r for r in rows if r.room is not None or r.sha256 in in_project]
+    if unplaced:
+        logger.warning(
+            "%d unlabelled photo(s) left out: the model gave no numbers for their embedding, "
+            "e.g. %s",
+            len(unplaced),
+            unplaced[0].path,
+        )
+    if not candidates and unplaced:
+        raise NothingToSelectError(
+            f"no unlabelled photo can be selected: the model gave no numbers (NaN) for the "
+            f"embedding of each of the {len(unplaced)} left, e.g. {unplaced[0].path}; check the "
+            "model with `shanyraq score PHOTO --model DIR`"
+        )
     if not candidates:
         pushed = sum(r.room is None for r in rows)
         raise NothingToSelectError(
@@ -98,11 +121,13 @@ def select_from_manifest(
     chosen = select_photos(
         [scores[r.sha256] for r in candidates],
         params,
-        labelled=[scores[r.sha256] for r in references if r.sha256 in scores],
+        labelled=[
+            scores[r.sha256] for r in references if r.sha256 in scores and _placed(scores[r.sha256])
+        ],
         hashes=photo_hashes([r.resolve(root) for r in candidates]),
         labelled_hashes=photo_hashes(reference_files) if reference_files else None,
     )
-    return ManifestSelection([candidates[i] for i in chosen], candidates)
+    return ManifestSelection([candidates[i] for i in chosen], candidates, unplaced)
 
 
 def selection_record_path(out: Path) -> Path:
@@ -145,6 +170,8 @@ def selection_record(
         "in_project": in_project,
         "candidates": len(selection.candidates),
         "picked": len(selection.picked),
+        # Left out, the model gave no numbers for their embedding: a person looks at them.
+        "unplaced": [r.path for r in selection.unplaced],
     }
 
 

@@ -7,6 +7,11 @@ A scores file is checked line by line when read: each head must have the taxonom
 with probabilities from 0 to 1 (the heads are read in the taxonomy's order, so a score of
 another taxonomy would be read as the wrong labels), and selection also needs the embedding
 (`score --json` leaves it out; `annotate push --save-scores` keeps it).
+
+A probability or embedding value may be null (written for NaN: the model gave no number, e.g.
+an fp16 overflow) only in a score that abstains, as the engine's do: such a photo is pushed
+without a pre-annotation and left out of selection (`PhotoScore.finite`), never refused with
+the whole file.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def write_scores(path: Path, scores: Iterable[PhotoScore]) -> Path:
     """One JSON object per line, embeddings included; written atomically."""
     with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for score in scores:
-            handle.write(json.dumps(score.to_dict(with_embedding=True)) + "\n")
+            handle.write(json.dumps(score.to_dict(with_embedding=True), allow_nan=False) + "\n")
     return path
 
 
@@ -70,7 +75,7 @@ def read_scores(
             if taxonomy is not None:
                 score = fit_taxonomy(score, taxonomy)
             if need_embeddings:
-                check_embedding(score.embedding, width)
+                check_embedding(score.embedding, width, nan_allowed=score.abstain)
         except ValueError as exc:
             raise ScoresError(f"{path}, line {number}: {exc}; {SAVE_HINT}") from None
         width = width or score.embedding.size
@@ -78,14 +83,18 @@ def read_scores(
     return scores
 
 
-def check_embedding(embedding: np.ndarray, width: int | None) -> None:
-    """Raise ValueError unless `embedding` is there, finite, and `width` long (when given)."""
+def check_embedding(embedding: np.ndarray, width: int | None, *, nan_allowed: bool = False) -> None:
+    """Raise ValueError unless `embedding` is there, `width` long (when given) and finite
+    (`nan_allowed`: NaN, the model gave no number, may stand in it)."""
     if embedding.size == 0:
         raise ValueError(
             "the score has no embedding, which selection needs (`score --json` leaves it out)"
         )
-    if not np.isfinite(embedding).all():
-        raise ValueError("the embedding has a value that is not a finite number")
+    if not (np.isfinite(embedding) | (nan_allowed & np.isnan(embedding))).all():
+        raise ValueError(
+            "the embedding has a value that is not a finite number"
+            + ("" if nan_allowed else " (null only in a score that abstains)")
+        )
     if width is not None and embedding.size != width:
         raise ValueError(f"the embedding has {embedding.size} values, the lines before it {width}")
 
@@ -93,7 +102,8 @@ def check_embedding(embedding: np.ndarray, width: int | None) -> None:
 def fit_taxonomy(score: PhotoScore, taxonomy: Taxonomy) -> PhotoScore:
     """`score` with each head in the taxonomy's order. Raise ValueError saying why when a
     head's labels are not the taxonomy's, or a probability is not a number from 0 to 1 (room
-    and condition adding up to 1)."""
+    and condition adding up to 1). NaN (null in the file: the model gave no number) is taken
+    in a score that abstains; its head's sum is not checked."""
     heads: list[tuple[str, Mapping[Any, float], Sequence[Any], bool]] = [
         ("room", score.room, taxonomy.room_names, True),
         ("condition", score.condition, taxonomy.condition_values, True),
@@ -109,13 +119,19 @@ def fit_taxonomy(score: PhotoScore, taxonomy: Taxonomy) -> PhotoScore:
             )
         if missing:
             raise ValueError(f"its {head} head has no probability for {', '.join(missing)}")
-        bad = [str(k) for k, p in probs.items() if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
+        nans = [k for k, p in probs.items() if math.isnan(p)]
+        bad = [
+            k
+            for k, p in probs.items()
+            if not ((math.isnan(p) and score.abstain) or (math.isfinite(p) and 0.0 <= p <= 1.0))
+        ]
         if bad:
+            null = "; null only in a score that abstains" if set(bad) & set(nans) else ""
             raise ValueError(
                 f"its {head} head has probabilities that are not numbers from 0 to 1 "
-                f"({', '.join(bad)})"
+                f"({', '.join(map(str, bad))}{null})"
             )
-        if sums_to_one and abs(sum(probs.values()) - 1.0) > _SUM_TOLERANCE:
+        if sums_to_one and not nans and abs(sum(probs.values()) - 1.0) > _SUM_TOLERANCE:
             raise ValueError(f"its {head} probabilities add up to {sum(probs.values()):.4g}, not 1")
     return replace(
         score,

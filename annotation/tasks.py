@@ -3,7 +3,8 @@
 A task's data carries the photo's local-files URL plus what `pull` needs to rebuild its
 manifest row (sha256, path under the document root, family, split, source). Photos already in
 the project (same sha256) are skipped, so running `push` again after a failure sends only
-what is missing.
+what is missing. A photo the model gave no numbers for (NaN, `PhotoScore.finite`) is pushed
+without a prediction: there is no answer to correct, and NaN is not JSON.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class PushReport:
     with_predictions: int
     skipped_existing: int
     task_ids: tuple[int, ...] = ()
+    unanswered: int = 0  # scored, but the model gave no numbers: pushed without a prediction
 
 
 def document_path(photo: Path, document_root: Path) -> str:
@@ -106,7 +108,7 @@ def task_for_row(
             "source": row.source,
         }
     }
-    if score is not None:
+    if score is not None and score.finite:
         task["predictions"] = [
             prediction_from_score(score, taxonomy, sign_threshold=sign_threshold)
         ]
@@ -181,6 +183,7 @@ def push_rows(
         with_predictions=sum(1 for t in tasks if "predictions" in t),
         skipped_existing=len(rows) - len(todo),
         task_ids=tuple(task_ids),
+        unanswered=sum(1 for r in todo if r.sha256 in scores and not scores[r.sha256].finite),
     )
     logger.info("pushed %d tasks (%d skipped)", report.created, report.skipped_existing)
     return report

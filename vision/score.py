@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from shanyraq.json_values import finite_or_none
+
 # Stable codes of why a photo's scores are not to be used.
 ABSTAIN_NOT_DWELLING = "not_dwelling"
 ABSTAIN_LOW_CONFIDENCE = "low_confidence"
@@ -21,13 +23,8 @@ ABSTAIN_QUALITY = "quality_fail"
 ABSTAIN_REASONS = (ABSTAIN_NOT_DWELLING, ABSTAIN_LOW_CONFIDENCE, ABSTAIN_QUALITY)
 
 
-def _as_json(p: float) -> float | None:
-    """A probability as JSON holds it: a number not finite (NaN, inf) is null, not `NaN`."""
-    return p if math.isfinite(p) else None
-
-
 def _from_json(p: float | None) -> float:
-    """A stored probability back as a float: null (the model gave no number) is NaN."""
+    """A stored number back as a float: null (the model gave no number) is NaN."""
     return math.nan if p is None else float(p)
 
 
@@ -59,7 +56,7 @@ class PhotoScore:
 
     A probability is NaN or infinite when the model gave no number (an fp16 overflow on the
     GPU, a broken model); such a score abstains (`low_confidence`), and `to_dict` writes those
-    probabilities as None (JSON null).
+    probabilities (and embedding values) as None (JSON null).
     """
 
     photo_sha256: str
@@ -70,6 +67,13 @@ class PhotoScore:
     embedding: np.ndarray = field(repr=False, compare=False)
     abstain: bool = False
     abstain_reasons: tuple[str, ...] = ()
+
+    @property
+    def finite(self) -> bool:
+        """Whether the model gave a finite number for every probability and embedding value.
+        A score that is not cannot be a pre-annotation or a point in embedding space."""
+        probs = [*self.room.values(), *self.condition.values(), *self.signs.values()]
+        return all(math.isfinite(p) for p in probs) and bool(np.isfinite(self.embedding).all())
 
     @property
     def top_room(self) -> str:
@@ -100,19 +104,19 @@ class PhotoScore:
         out: dict[str, Any] = {
             "photo_sha256": self.photo_sha256,
             "model_version": self.model_version,
-            "room": {k: _as_json(v) for k, v in self.room.items()},
-            "condition": {str(k): _as_json(v) for k, v in self.condition.items()},
-            "signs": {k: _as_json(v) for k, v in self.signs.items()},
+            "room": finite_or_none(self.room),
+            "condition": finite_or_none({str(k): v for k, v in self.condition.items()}),
+            "signs": finite_or_none(self.signs),
             "abstain": self.abstain,
             "abstain_reasons": list(self.abstain_reasons),
         }
         if with_embedding:
-            out["embedding"] = [float(x) for x in self.embedding]
+            out["embedding"] = finite_or_none([float(x) for x in self.embedding])
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PhotoScore:
-        """The score `to_dict` wrote; a None (null) probability reads back as NaN, so the
+        """The score `to_dict` wrote; a None (null) number reads back as NaN, so the
         score stays what the model said and still abstains wherever it is judged again."""
         return cls(
             photo_sha256=data["photo_sha256"],
@@ -120,7 +124,9 @@ class PhotoScore:
             room={k: _from_json(v) for k, v in data["room"].items()},
             condition={int(k): _from_json(v) for k, v in data["condition"].items()},
             signs={k: _from_json(v) for k, v in data["signs"].items()},
-            embedding=np.asarray(data.get("embedding", []), dtype=np.float32),
+            embedding=np.asarray(
+                [_from_json(x) for x in data.get("embedding", [])], dtype=np.float32
+            ),
             abstain=bool(data.get("abstain", False)),
             abstain_reasons=tuple(data.get("abstain_reasons", ())),
         )

@@ -52,3 +52,19 @@ def score_for(
     signs = {s: 0.9 if labels.signs and s in labels.signs else 0.1 for s in taxonomy.sign_names}
     embedding = np.random.default_rng(seed).normal(size=8).astype(np.float32)
     return PhotoScore(sha256, "test-model-1", room, condition, signs, embedding)
+
+
+def unread_score(sha256: str, taxonomy: Taxonomy) -> PhotoScore:
+    """What the engine gives for a photo the model gave no numbers for (an fp16 overflow, a
+    broken model): every probability and embedding value NaN, abstaining."""
+    nan = float("nan")
+    return PhotoScore(
+        sha256,
+        "test-model-1",
+        {r: nan for r in taxonomy.room_names},
+        {g: nan for g in taxonomy.condition_values},
+        {s: nan for s in taxonomy.sign_names},
+        np.full(8, nan, dtype=np.float32),
+        abstain=True,
+        abstain_reasons=("low_confidence",),
+    )

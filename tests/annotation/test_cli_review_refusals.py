@@ -22,7 +22,10 @@ from typer.testing import CliRunner
 
 from annotation.cli import app
 from annotation.label_config import taxonomy_marker
+from shanyraq.manifest import read_manifest
 from tests.refusals import error_code
+
+from .helpers import unread_score
 
 # Four unlabelled photos (manifest.csv) and their scores with embeddings (scores.jsonl).
 from .test_cli_refusals import pool  # noqa: F401 (a fixture)
@@ -331,3 +334,58 @@ def test_pull_names_a_task_whose_annotations_it_cannot_read(tmp_path, fake_serve
     assert error_code(result.exception) == "label_studio_unexpected_answer"
     assert f"{fake_server.url} sent task 4" in result.exception.message
     assert not (tmp_path / "pulled.csv").exists()
+
+
+# --- scores the model gave no numbers for (NaN), as push --save-scores writes them ---
+
+
+def _with_unread_photo(pool, taxonomy, which=(0,)):
+    """The pool's scores with the photos at `which` unread (NaN, abstaining), written by
+    write_scores as push --save-scores does."""
+    from annotation.scoring import read_scores, write_scores
+
+    manifest, scores = pool
+    rows = read_manifest(manifest).rows
+    by_sha = read_scores(scores)
+    for i in which:
+        by_sha[rows[i].sha256] = unread_score(rows[i].sha256, taxonomy)
+    write_scores(scores, by_sha.values())
+    return rows
+
+
+def test_a_photo_the_model_gave_no_numbers_for_is_left_out_of_selection(tmp_path, pool, taxonomy):
+    manifest, scores = pool
+    rows = _with_unread_photo(pool, taxonomy)
+    text = scores.read_text(encoding="utf-8")
+    assert "NaN" not in text and "null" in text  # strict JSON: the model's no-number is null
+    out = tmp_path / "p.csv"
+    result = _select(manifest, out, scores, "--budget", "4")
+    assert result.exit_code == 0, result.output
+    picked = {r.sha256 for r in read_manifest(out).rows}
+    assert picked == {r.sha256 for r in rows[1:]}
+    record = json.loads((tmp_path / "p.csv.json").read_text())
+    assert record["unplaced"] == [rows[0].path] and record["candidates"] == 3
+    assert "1 unlabelled photo(s) left out: the model gave no numbers" in result.stderr
+
+
+def test_a_pool_of_photos_the_model_gave_no_numbers_for_is_refused(tmp_path, pool, taxonomy):
+    manifest, scores = pool
+    _with_unread_photo(pool, taxonomy, which=range(4))
+    result = _select(manifest, tmp_path / "p.csv", scores)
+    assert error_code(result.exception) == "nothing_to_select", repr(result.exception)
+    assert "embedding of each of the 4 left" in result.exception.message
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [lambda s: s["room"].update(kitchen=None), lambda s: s["embedding"].__setitem__(0, None)],
+    ids=["room", "embedding"],
+)
+def test_a_null_in_a_score_that_does_not_abstain_is_refused(tmp_path, pool, change):
+    manifest, scores = pool
+    _rewrite_first_line(scores, change)
+    result = _select(manifest, tmp_path / "p.csv", scores)
+    assert error_code(result.exception) == "annotation_scores_invalid"
+    message = result.exception.message
+    assert f"{scores}, line 1" in message and "null only in a score that abstains" in message

@@ -31,7 +31,7 @@ from shanyraq.manifest_check import check_manifest
 from shanyraq.taxonomy import Taxonomy
 
 from .conftest import LabelStudioServer, free_port
-from .helpers import make_manifest, score_for
+from .helpers import make_manifest, score_for, unread_score
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ PREDICTED = [
     L("kitchen", 3, frozenset()),
     L("living_room", 4, frozenset({"premium_appliances"})),
     L("bathroom", 3, frozenset()),
-]  # photo 5 has no prediction
+]  # photo 5 has no prediction: the model gave no numbers for it (NaN)
 ND = L("not_dwelling", None, frozenset())
 PUSH = load_annotation_config().push  # the shipped sign threshold and batch size
 # Per photo: (annotator index, labels, cancelled)
@@ -94,6 +94,8 @@ def round_trip(label_studio: LabelStudioServer, taxonomy: Taxonomy, tmp_path_fac
     scores = {
         r.sha256: score_for(r.sha256, p, taxonomy) for r, p in zip(rows, PREDICTED, strict=False)
     }
+    # The last photo: the model gave no numbers (NaN), so it goes without a prediction.
+    scores[rows[-1].sha256] = unread_score(rows[-1].sha256, taxonomy)
     report = push_rows(
         conn,
         info.id,
@@ -122,6 +124,7 @@ def round_trip(label_studio: LabelStudioServer, taxonomy: Taxonomy, tmp_path_fac
 def test_push_imports_every_photo_with_predictions(round_trip, taxonomy):
     conn, info, report = round_trip.conn, round_trip.info, round_trip.push
     assert (report.created, report.with_predictions, report.skipped_existing) == (6, 5, 0)
+    assert report.unanswered == 1
     tasks = list(conn.sdk.tasks.list(project=info.id, fields="all", page_size=100))
     assert len(tasks) == 6
     predictions = [p for t in tasks for p in (t.predictions or [])]

@@ -85,6 +85,25 @@ def test_a_non_finite_probability_is_null_in_json_and_nan_when_read_back(taxonom
     assert json.dumps(again.to_dict(), allow_nan=False) == text  # stable once stored
 
 
+def test_a_non_finite_embedding_value_is_null_with_the_embedding(taxonomy):
+    """As `annotate push --save-scores` writes it: strict JSON, NaN again when read back."""
+    score = _score(taxonomy, room=math.nan, condition=math.nan, sign=math.nan)
+    score = replace(score, embedding=np.array([0.5, np.nan, np.inf, 1.0], dtype=np.float32))
+    assert not score.finite
+    text = json.dumps(score.to_dict(with_embedding=True), allow_nan=False)
+    assert json.loads(text)["embedding"] == [0.5, None, None, 1.0]
+    again = PhotoScore.from_dict(json.loads(text))
+    assert again.embedding.dtype == np.float32 and again.embedding[[0, 3]].tolist() == [0.5, 1.0]
+    assert np.isnan(again.embedding[[1, 2]]).all()
+
+
+def test_finite_means_every_probability_and_embedding_value(taxonomy):
+    score = _score(taxonomy, room=0.5, condition=0.2, sign=0.7)
+    assert score.finite
+    assert not replace(score, embedding=np.array([np.nan], dtype=np.float32)).finite
+    assert not _score(taxonomy, room=0.5, condition=0.2, sign=math.inf).finite
+
+
 def test_a_finite_score_round_trips_unchanged(taxonomy):
     score = _score(taxonomy, room=0.5, condition=0.2, sign=0.7)
     data = score.to_dict()

@@ -70,7 +70,7 @@ def split(
     Every row needs a family_id: splitting by family is what keeps a home's photos out of
     both train and test.
     """
-    from shanyraq.errors import ManifestError
+    from shanyraq.errors import ManifestError, OutputExistsError
     from shanyraq.manifest import read_manifest, write_manifest
     from shanyraq.outputs import check_new_output_file
     from shanyraq.splits import split_rows
@@ -87,7 +87,13 @@ def split(
         raise typer.BadParameter(str(exc)) from None
     # Row paths stay valid: they are rewritten relative to the new manifest's folder.
     rows = [_rebase(r, data.root, out.resolve().parent) for r in rows]
-    write_manifest(out, rows)
+    try:  # checked before reading; without --overwrite a file made there meanwhile is kept
+        write_manifest(out, rows, replace=overwrite)
+    except FileExistsError:
+        raise OutputExistsError(
+            f"{out} appeared while the manifest was split and is kept; choose another --out, "
+            "or pass --overwrite to replace it"
+        ) from None
     photos = Counter(r.split for r in rows)
     families = Counter(split for _, split in {(r.family_id, r.split) for r in rows})
     for name in SPLITS:

@@ -150,12 +150,17 @@ def read_manifest(path: Path) -> Manifest:
     return Manifest(rows=rows, root=root)
 
 
-def write_manifest(path: Path, rows: Iterable[ManifestRow]) -> Path:
+def write_manifest(path: Path, rows: Iterable[ManifestRow], *, replace: bool = True) -> Path:
     """Write rows (with their extra columns) atomically: a reader never sees half a file, and
-    a failed write leaves the old file (or none) and no temporary file behind."""
+    a failed write leaves the old file (or none) and no temporary file behind. With
+    `replace=False` a file at `path` is never replaced, also one made while this was written
+    (FileExistsError; `shanyraq.atomic.atomic_file`)."""
     rows = list(rows)
     extra_columns = sorted({k for r in rows for k in r.extra})
-    with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+    with (
+        atomic_file(path, replace=replace) as tmp,
+        tmp.open("w", newline="", encoding="utf-8") as handle,
+    ):
         writer = csv.writer(handle)
         writer.writerow([*REQUIRED_COLUMNS, *extra_columns])
         for r in rows:

@@ -138,6 +138,27 @@ def test_split_under_a_file_names_that_file(tmp_path, monkeypatch, capsys):
     assert err.startswith(f"error [file_error]: {source}: is a file")
 
 
+def test_split_keeps_a_file_that_appears_at_out_while_it_splits(tmp_path, monkeypatch, capsys):
+    """--out is checked before the manifest is read; a file another process writes there in
+    the meantime is kept without --overwrite, not replaced."""
+    from shanyraq import splits
+
+    source = _manifest(tmp_path, _photo_lines(tmp_path))
+    out = tmp_path / "split.csv"
+    real_split = splits.split_rows
+
+    def someone_writes_out(*args, **kwargs):
+        out.write_text("precious\n", encoding="utf-8")
+        return real_split(*args, **kwargs)
+
+    monkeypatch.setattr(splits, "split_rows", someone_writes_out)
+    code, err = _run_main(monkeypatch, capsys, "data", "split", str(source), "--out", str(out))
+    assert code == 2 and err.startswith("error [output_exists]: ")
+    assert f"{out} appeared while the manifest was split and is kept" in err
+    assert out.read_text(encoding="utf-8") == "precious\n"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_a_failed_write_keeps_the_old_manifest_and_no_temporary_file(tmp_path):
     path = tmp_path / "m.csv"
     good = ManifestRow("a.jpg", "0" * 64, "F1", "train", "kitchen", 3, frozenset(), "test")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
@@ -60,6 +60,28 @@ class DecisionOutOfDateError(ConflictError):
         self.params: dict[str, Any] = {"why": why}
 
 
+class DecidedMeanwhileError(ConflictError):
+    """A decision sent after another decision on the family was recorded since the sender saw
+    the family (`DecisionRequest.seen_decision_id`): another member's, or the sender's own
+    first copy with other values. Nothing is recorded; sent again with the newer id, it is."""
+
+    code = "decided_meanwhile"
+    refusal = "decided_meanwhile"
+
+    def __init__(self, decision: Decision, who: str) -> None:
+        super().__init__(
+            f"another decision on this family (decision {decision.id}: {decision.kind}, level "
+            f"{decision.decided_level}, by {who}) was recorded after the one you saw; check it, "
+            f"then send yours again with seen_decision_id {decision.id} to add it"
+        )
+        self.params: dict[str, Any] = {
+            "kind": decision.kind,
+            "level": decision.decided_level,
+            "who": who,
+            "decision_id": decision.id,
+        }
+
+
 # Every reason a decision is refused for: its `refusal` code -> the form field at fault
 # (None: the whole form). The pages word each as `decision_error.<code>`.
 DECISION_REFUSALS: dict[str, str | None] = {
@@ -71,6 +93,7 @@ DECISION_REFUSALS: dict[str, str | None] = {
     "level_unchanged": "level",
     DecisionOutOfDateError.refusal: None,
     FUSION_MODEL_MISSING: None,
+    DecidedMeanwhileError.refusal: None,
 }
 
 
@@ -91,6 +114,16 @@ class DecisionRequest:
     level: int | None
     reason_code: str | None
     reason: str
+    # The family's latest decision when the sender saw it (0: none; None: not said, as from
+    # API clients before it existed): a decision recorded after it stops this one
+    # (`decided_since_seen`).
+    seen_decision_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    decision: Decision
+    repeated: bool  # the same decision sent again: the first one's, nothing new recorded
 
 
 def record_decision(
@@ -101,9 +134,18 @@ def record_decision(
     request: DecisionRequest,
     *,
     actor: tuple[int, str],
-) -> Decision:
-    """Validate and store a commission decision on the family's latest assessment."""
+) -> Recorded:
+    """Validate and store a commission decision on the family's latest assessment.
+
+    With `request.seen_decision_id`, a copy of the decision recorded since (a double click,
+    a resend) gives that decision back (`repeated`), and any other decision recorded since is
+    DecidedMeanwhileError: nobody's decision joins one they have not seen.
+    """
     lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
+    if request.seen_decision_id is not None:
+        earlier = decided_since_seen(session, family, assessment, request, decided_by=actor[0])
+        if earlier is not None:
+            return Recorded(earlier, repeated=True)
     why = why_stale(session, services, assessment, family)
     if why is not None:
         raise DecisionOutOfDateError(why)
@@ -126,7 +168,52 @@ def record_decision(
             "input_hash": assessment.input_hash,
         },
     )  # fmt: skip
-    return decision
+    return Recorded(decision, repeated=False)
+
+
+def decided_since_seen(
+    session: Session,
+    family: Family,
+    assessment: Assessment,
+    request: DecisionRequest,
+    *,
+    decided_by: int,
+) -> Decision | None:
+    """The family's newest decision after `request.seen_decision_id` when it is this very
+    decision sent again (same member, assessment, kind, level, reason code and words); None
+    when there is none; DecidedMeanwhileError for any other. Call under the family's lock
+    (`lock_family`), so a second copy waits for the first to commit."""
+    newer = session.execute(
+        select(Decision, User.username)
+        .join(User, User.id == Decision.decided_by)
+        .where(Decision.family_id == family.id, Decision.id > (request.seen_decision_id or 0))
+        .order_by(Decision.id.desc())
+        .limit(1)
+    ).first()
+    if newer is None:
+        return None
+    decision, who = newer
+    override = request.kind == "override"
+    same = (
+        decision.decided_by == decided_by
+        and decision.assessment_id == assessment.id
+        and decision.kind == request.kind
+        and decision.decided_level == (request.level if override else assessment.level)
+        and decision.reason_code == (request.reason_code if override else None)
+        and decision.reason == request.reason.strip()
+    )
+    if same:
+        return decision
+    raise DecidedMeanwhileError(decision, who)
+
+
+def latest_decision_id(session: Session, family_id: str) -> int:
+    """The id of the family's newest decision, 0 if none: what a form sends back as
+    `seen_decision_id`."""
+    found = session.execute(
+        select(func.coalesce(func.max(Decision.id), 0)).where(Decision.family_id == family_id)
+    ).scalar_one()
+    return int(found)
 
 
 def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: list[str]) -> int:

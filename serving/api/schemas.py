@@ -395,6 +395,14 @@ class DecisionIn(BaseModel):
     )
     reason_code: str | None = Field(None, max_length=64)
     reason: str = Field("", max_length=2000)
+    seen_decision_id: int | None = Field(
+        None,
+        ge=0,
+        le=2**31 - 1,
+        description="The family's latest decision_id when the member looked (0: none). Given, "
+        "the same decision sent again answers with the one recorded first, and a decision "
+        "recorded since is refused (409), so no decision joins one its sender has not seen.",
+    )
 
     @field_validator("level")
     @classmethod

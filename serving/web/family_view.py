@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from serving import assessments
 from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
-from serving.decisions import decisions_of
+from serving.decisions import decisions_of, latest_decision_id
 from serving.state import Services
 from serving.web import heatmaps
 from welfare.criteria import get_welfare_config
@@ -264,6 +264,9 @@ class FamilyPage:
     show_decisions: bool  # the viewer's role may read decisions (DECISION_READERS)
     decisions: list[tuple[Decision, str]]  # newest first, with who decided; [] if not shown
     decided: Decision | None  # the decision on this assessment, if any and shown
+    # The family's latest decision (0: none), shown or not: the decision form sends it back,
+    # so one sent after another decision was recorded is not recorded unseen.
+    last_decision_id: int
     heatmaps: bool
     eligible_min: float
     not_eligible_max: float
@@ -297,6 +300,7 @@ def family_page(
         show_decisions=show_decisions,
         decisions=decisions,
         decided=next((d for d, _ in decisions if d.assessment_id == row.id), None),
+        last_decision_id=latest_decision_id(session, family.id),
         heatmaps=heatmaps.available(services),
         eligible_min=recommendation.eligible_min_probability,
         not_eligible_max=recommendation.not_eligible_max_probability,

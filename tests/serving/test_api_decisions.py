@@ -89,3 +89,30 @@ def test_accept_takes_the_assessed_level(service):
     assert accepted.json()["decided_level"] == 3 and accepted.json()["kind"] == "accept"
     same_level = _decide(service, aid, {**OVERRIDE, "level": 3})
     assert same_level.status_code == 422
+
+
+def test_a_decision_sent_again_with_seen_decision_id_is_recorded_once(service):
+    service.create_family("F1")
+    aid = _assess(service)["assessment_id"]
+    body = {**OVERRIDE, "seen_decision_id": 0}
+    first, again = _decide(service, aid, body), _decide(service, aid, body)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()  # the decision recorded first, nothing new
+    decisions = service.client.get("/families/F1/decisions", headers=service.headers("admin"))
+    assert len(decisions.json()) == 1
+    report = service.client.get("/reports/overrides", headers=service.headers("admin")).json()
+    assert report["overrides"] == 1
+    # Without seen_decision_id (clients from before it) every post records, as it did.
+    assert _decide(service, aid, OVERRIDE).json()["decision_id"] != first.json()["decision_id"]
+
+
+def test_a_decision_recorded_since_the_sender_looked_is_refused_naming_it(service):
+    service.create_family("F1")
+    aid = _assess(service)["assessment_id"]
+    first = _decide(service, aid, {**OVERRIDE, "seen_decision_id": 0}).json()
+    other = {**OVERRIDE, "level": 3, "seen_decision_id": 0}  # looked before the first decision
+    refused = _decide(service, aid, other)
+    assert refused.status_code == 409 and refused.json()["code"] == "decided_meanwhile"
+    assert f"decision {first['decision_id']}: override, level 2" in refused.json()["message"]
+    seen = {**other, "seen_decision_id": first["decision_id"]}  # now seen: added knowingly
+    assert _decide(service, aid, seen).status_code == 201

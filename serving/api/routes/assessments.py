@@ -135,18 +135,24 @@ def decide(
     services: ServicesDep,
     session: SessionDep,
 ) -> DecisionOut:
-    """Record the commission's decision: accept the assessed level, or override with a reason."""
+    """Record the commission's decision: accept the assessed level, or override with a reason.
+
+    With `seen_decision_id`, the same decision sent again answers with the one recorded first
+    (nothing new is recorded), and a decision on the family recorded after the one seen is a
+    409 `decided_meanwhile` naming it."""
     family = session.get(Family, assessment.family_id)
     assert family is not None
     request = DecisionRequest(
-        kind=body.kind, level=body.level, reason_code=body.reason_code, reason=body.reason
-    )
-    row = record_decision(
+        kind=body.kind, level=body.level, reason_code=body.reason_code, reason=body.reason,
+        seen_decision_id=body.seen_decision_id,
+    )  # fmt: skip
+    recorded = record_decision(
         session, services, assessment, family, request, actor=(user.id, user.username)
     )
     session.commit()
-    services.metrics.overrides.labels(row.kind).inc()
-    return decision_out(row, user.username)
+    if not recorded.repeated:
+        services.metrics.overrides.labels(recorded.decision.kind).inc()
+    return decision_out(recorded.decision, user.username)
 
 
 @router.get(

@@ -17,9 +17,10 @@ from serving.api.deps import (
     policy,
 )
 from serving.api.routes.assessments import DECIDERS, READERS
-from serving.db.models import Assessment, Family
+from serving.db.models import Assessment, Decision, Family
 from serving.decisions import (
     DECISION_REFUSALS,
+    DecidedMeanwhileError,
     DecisionOutOfDateError,
     DecisionRefusedError,
     DecisionRequest,
@@ -99,7 +100,7 @@ def family_list(
     )
 
 
-Refusal = DecisionRefusedError | DecisionOutOfDateError
+Refusal = DecisionRefusedError | DecisionOutOfDateError | DecidedMeanwhileError
 
 
 def _refusal_text(t: Translator, refused: Refusal) -> str:
@@ -113,6 +114,8 @@ def _refusal_text(t: Translator, refused: Refusal) -> str:
             shown[name] = t.label("stale_reason", value)
         elif name == "level":
             shown[name] = t.label("level", value)
+        elif name == "kind":
+            shown[name] = t.label("decision_kind", value)
         elif name == "levels":
             shown[name] = ", ".join(map(str, value))
         else:
@@ -151,7 +154,7 @@ def _family_response(
         levels=_levels(),
         can_decide=user.role in DECIDERS,
         error=_refusal_text(translator(page_language(request)), refused) if refused else None,
-        error_field=DECISION_REFUSALS[refused.refusal] if refused else None,
+        error_field=DECISION_REFUSALS.get(refused.refusal) if refused else None,
         form=form or {},
         decided_id=decided_id,
         # The decision just recorded (the redirect's `decided`), named where the member lands.
@@ -184,8 +187,14 @@ def decide(
     level: Annotated[str, Form(max_length=2)] = "",
     reason_code: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
+    seen_decision_id: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
 ) -> Response:
-    """Record the commission's decision; a refused one shows the page again with the reason."""
+    """Record the commission's decision; a refused one shows the page again with the reason.
+
+    `seen_decision_id` is the family's latest decision when the form was shown (0: none): a
+    copy sent again lands on the first one's confirmation, and a form sent after another
+    decision was recorded records nothing (serving.decisions.decided_since_seen).
+    """
     assessment = session.get(Assessment, assessment_id)
     if assessment is None or assessment.family_id != family.id:
         raise NotFoundError(f"no assessment {assessment_id} for family {family.id!r}")
@@ -194,14 +203,15 @@ def decide(
         level=_level_number(level),
         reason_code=reason_code or None,
         reason=reason,
+        seen_decision_id=seen_decision_id,
     )
     try:
         if level and request_.level is None:
             raise level_not_chosen(_levels(), in_digits=True)
-        decision = record_decision(
+        recorded = record_decision(
             session, services, assessment, family, request_, actor=(user.id, user.username)
         )
-    except (DecisionRefusedError, DecisionOutOfDateError) as refused:
+    except (DecisionRefusedError, DecisionOutOfDateError, DecidedMeanwhileError) as refused:
         session.rollback()
         form = {"kind": kind, "level": level, "reason_code": reason_code, "reason": reason}
         return _family_response(
@@ -215,8 +225,13 @@ def decide(
             form=form,
         )
     session.commit()
-    services.metrics.overrides.labels(decision.kind).inc()
-    # Lands on the confirmation itself (focusable), at the top of the decision section.
+    if not recorded.repeated:
+        services.metrics.overrides.labels(recorded.decision.kind).inc()
+    return _to_recorded(family, recorded.decision)
+
+
+def _to_recorded(family: Family, decision: Decision) -> Response:
+    """Lands on the confirmation itself (focusable), at the top of the decision section."""
     return RedirectResponse(
         f"{PREFIX}/families/{family.id}?decided={decision.id}#{RECORDED_ANCHOR}", status_code=303
     )

@@ -65,7 +65,6 @@ class DecidedMeanwhileError(ConflictError):
     the family (`DecisionRequest.seen_decision_id`): another member's, or the sender's own
     first copy with other values. Nothing is recorded; sent again with the newer id, it is."""
 
-    code = "decided_meanwhile"
     refusal = "decided_meanwhile"
 
     def __init__(self, decision: Decision, who: str) -> None:

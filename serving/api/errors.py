@@ -17,7 +17,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.decisions import DECISION_REFUSALS, DecisionOutOfDateError, DecisionRefusedError
+from serving.decisions import (
+    DECISION_REFUSALS,
+    DecidedMeanwhileError,
+    DecisionOutOfDateError,
+    DecisionRefusedError,
+)
 from serving.errors import RateLimitedError, RoleRefusedError
 from shanyraq.errors import ShanyraqError
 
@@ -72,9 +77,8 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"}
     if exc.http_status >= 500:
         logger.error("%s: %s", exc.code, exc.message)
-    refusal = (
-        exc.refusal if isinstance(exc, DecisionRefusedError | DecisionOutOfDateError) else None
-    )
+    refused = DecisionRefusedError | DecisionOutOfDateError | DecidedMeanwhileError
+    refusal = exc.refusal if isinstance(exc, refused) else None
     roles = exc.roles if isinstance(exc, RoleRefusedError) else None
     return error_response(
         exc.http_status, exc.code, exc.message, headers=headers, refusal=refusal, roles=roles

@@ -101,7 +101,10 @@ class FamilyIn(BaseModel):
         },
     )
 
-    family_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # Not dots alone: /ui/families/.. would be another page in a browser (and ".", "..")
+    family_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )
     region: str = Field(max_length=64)
     settlement: str = Field(max_length=16)
     head_gender: str = Field(max_length=16)

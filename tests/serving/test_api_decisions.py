@@ -112,7 +112,7 @@ def test_a_decision_recorded_since_the_sender_looked_is_refused_naming_it(servic
     first = _decide(service, aid, {**OVERRIDE, "seen_decision_id": 0}).json()
     other = {**OVERRIDE, "level": 3, "seen_decision_id": 0}  # looked before the first decision
     refused = _decide(service, aid, other)
-    assert refused.status_code == 409 and refused.json()["code"] == "decided_meanwhile"
+    assert refused.status_code == 409 and refused.json()["refusal"] == "decided_meanwhile"
     assert f"decision {first['decision_id']}: override, level 2" in refused.json()["message"]
     seen = {**other, "seen_decision_id": first["decision_id"]}  # now seen: added knowingly
     assert _decide(service, aid, seen).status_code == 201

@@ -74,6 +74,15 @@ def test_every_decision_refusal_carries_its_sub_code(api):
     waits = _decide(api, int(latest.json()["assessment_id"]), OVERRIDE, level=3)
     assert waits.status_code == 409 and waits.json()["code"] == "conflict", waits.text
     seen[waits.json()["refusal"]] = waits.status_code
+    # A decision recorded after the one the sender saw (seen_decision_id 0: none).
+    api.create_family("F2")
+    made = api.client.post("/families/F2/assessments", headers=api.headers("inspector"))
+    second = int(made.json()["assessment_id"])
+    assert _decide(api, second, {**OVERRIDE, "seen_decision_id": 0}, level=3).status_code == 201
+    other = {**OVERRIDE, "level": 4, "seen_decision_id": 0}
+    meanwhile = _decide(api, second, other, level=3)
+    assert meanwhile.status_code == 409 and meanwhile.json()["code"] == "conflict", meanwhile.text
+    seen[meanwhile.json()["refusal"]] = meanwhile.status_code
     assert sorted(seen) == sorted(DECISION_REFUSALS)  # each one told apart, none missing
 
 
@@ -152,3 +161,20 @@ def test_the_error_schema_documents_both_fields_with_examples(api):
     for status in ("409", "422"):
         schema = decide[status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (status, schema)
+
+
+@pytest.mark.parametrize("family_id", [".", "..", "..."])
+def test_a_family_id_of_dots_alone_is_refused(api, family_id):
+    """A page address with it (/ui/families/..) would lead a browser to another page."""
+    from tests.serving.helpers import family_body
+
+    made = api.client.post(
+        "/families", json=family_body(family_id), headers=api.headers("inspector")
+    )
+    assert made.status_code == 422 and made.json()["code"] == "request_invalid", made.text
+    assert (
+        api.client.post(
+            "/families", json=family_body(f"F{family_id}1"), headers=api.headers("inspector")
+        ).status_code
+        == 201
+    )

@@ -139,7 +139,7 @@ def decide(
 
     With `seen_decision_id`, the same decision sent again answers with the one recorded first
     (nothing new is recorded), and a decision on the family recorded after the one seen is a
-    409 `decided_meanwhile` naming it."""
+    409 (`conflict`, refusal `decided_meanwhile`) naming it."""
     family = session.get(Family, assessment.family_id)
     assert family is not None
     request = DecisionRequest(

@@ -40,6 +40,9 @@ from vision.artifact import read_artifact
 logger = logging.getLogger(__name__)
 
 ACTION = "scores_promoted"
+# What model.json says that changes a photo's score (vision.engine reads it): the service's
+# copy of M must say the same as the M that is promoted.
+SCORING_FIELDS = ("preprocessing", "condition_formulation", "temperatures", "biases")
 
 
 class RescoreRunNotFoundError(ShanyraqError):
@@ -97,11 +100,23 @@ def _checked_model(model_dir: Path, serving_model_dir: Path | None) -> str:
             f"the service has no photo model (model_dir is empty), so new uploads would go "
             f"unscored beside photos scored by {model.model_version}; {fix}"
         )
-    serving = read_artifact(serving_model_dir).model_version
+    serving_model = read_artifact(serving_model_dir)
+    serving = serving_model.model_version
     if serving != model.model_version:
         raise ServingModelMismatchError(
             f"the service scores new uploads with {serving} (model_dir {serving_model_dir}), "
             f"not {model.model_version}: the photos would then mix two models; {fix}"
+        )
+    # The version digests the weights and calibration of training, not what model.json says
+    # about pixels: a copy re-exported or edited under the same version scores otherwise.
+    differs = [
+        name for name in SCORING_FIELDS if getattr(serving_model, name) != getattr(model, name)
+    ]
+    if differs:
+        raise ServingModelMismatchError(
+            f"the service's model_dir {serving_model_dir} holds {serving} with other "
+            f"{', '.join(differs)} in model.json than {model_dir}: new uploads would be scored "
+            f"otherwise than the re-scores under the same version; {fix}"
         )
     return model.model_version
 

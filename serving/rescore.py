@@ -20,6 +20,11 @@ damage to the store, not to the photo: it is recorded with its reason (`STORE_DA
 report counts and names those photos, and once they are restored from a backup the next call
 of the same run discards those outcomes and scores them (`_retry_restored`).
 
+A photo in scope with neither an outcome nor a score by the model from its upload (uploaded
+under the old model while the run scored, or after it finished) is what promotion refuses; a
+run does not finish while it sees one, and a finished run's next call scores them
+(`_reopen_for_uncovered`), so following promotion's refusal always ends it.
+
 The tables are the service's (serving/db/models.py, migration 0002); `ensure_tables` still
 creates them on a database that has not been migrated that far. `serving/promote.py` adopts a
 finished run's scores into the service.
@@ -36,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -200,6 +205,37 @@ def _retry_restored(
     return len(restored)
 
 
+def _first_uncovered(session: Session, model_version: str, since: datetime | None) -> int | None:
+    """The first photo in scope with neither an outcome under `model_version` nor a score by it
+    from its upload: what `rescore promote` refuses (rescore_scope_partial) until scored."""
+    return session.scalar(
+        select(func.min(Photo.id)).where(
+            *photo_scope(since),
+            _not_yet_scored(model_version),
+            or_(Photo.model_version.is_(None), Photo.model_version != model_version),
+        )
+    )
+
+
+def _reopen_for_uncovered(
+    session: Session, run: RescoreRun, since: datetime | None, provenance: RunProvenance
+) -> None:
+    """Walk again from the first uncovered photo when the run's cursor is past it.
+
+    Photos uploaded under the old model after a run finished, or committed behind its cursor,
+    would otherwise never be scored by it: a finished run answered "complete" and the refusal
+    of `rescore promote` stayed for ever. A finished run reopens only under its provenance.
+    """
+    first = _first_uncovered(session, run.model_version, since)
+    if first is None or (first > run.last_photo_id and run.status != "done"):
+        return
+    if run.status == "done":
+        check_resume(run, provenance)
+    run.last_photo_id = min(run.last_photo_id, first - 1)
+    run.status, run.finished_at = "running", None
+    session.flush()
+
+
 def stored_verdict(quality: dict[str, Any] | None) -> Any:
     """The upload's quality verdict (a failed one makes the new score abstain too)."""
     if not quality:
@@ -312,6 +348,7 @@ def rescore(
             on_restart=on_restart,
         )  # fmt: skip
         restored = _retry_restored(session, run, store, provenance)
+        _reopen_for_uncovered(session, run, since, provenance)
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         remaining = session.scalar(
             select(func.count(Photo.id)).where(
@@ -320,37 +357,71 @@ def rescore(
                 _not_yet_scored(run.model_version),
             )
         )
-    done_now, failures = 0, []
+    done_now = 0
+    failures: list[tuple[int, str]] = []
     if run.status != "done":
-        pages = _pages(
-            sessions, store, after_id=run.last_photo_id, since=since,
-            model_version=run.model_version, batch_size=batch_size,
-        )  # fmt: skip
         bar = tqdm(
             total=in_scope, initial=in_scope - (remaining or 0), unit="photo",
             desc=f"re-scoring under {scorer.model_version}", disable=not progress,
         )  # fmt: skip
         with bar:
-            # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
-            for page, prepared in prefetch(pages, lambda p: (p, scorer.prepare(p.items))):
-                scored = scorer.infer(prepared)
-                _commit_batch(sessions, run, page, scored)
-                n_page = len(scored) + len(page.missing)
-                done_now += n_page
-                failures += [(s.key, s.error) for s in scored if s.score is None][:20]
-                failures += list(page.missing.items())[:20]
-                bar.update(n_page)
-                if on_batch is not None:
-                    on_batch(done_now)
-        run = _finish(sessions, run.id)
-    report = _report(sessions, run, scorer, in_scope, done_now, resumed, started, failures[:20])
+            while run.status != "done":
+                walked = _walk(sessions, store, scorer, run, since, batch_size, bar, on_batch,
+                               done_before=done_now, failures=failures)  # fmt: skip
+                done_now += walked
+                run = _finish(sessions, run.id, since)
+                if not walked:  # nothing left it could score: never loop
+                    break
+    report = _report(sessions, run, scorer, since, done_now, resumed, started, failures[:20])
     return replace(report, restored=restored)
 
 
-def _finish(sessions: sessionmaker[Session], run_id: int) -> RescoreRun:
+def _walk(
+    sessions: sessionmaker[Session],
+    store: PhotoStore,
+    scorer: BytesScorer,
+    run: RescoreRun,
+    since: datetime | None,
+    batch_size: int,
+    bar: Any,
+    on_batch: Callable[[int], None] | None,
+    *,
+    done_before: int,
+    failures: list[tuple[int, str]],
+) -> int:
+    """One pass from the run's cursor to the last photo in scope; how many photos it wrote."""
+    pages = _pages(
+        sessions, store, after_id=run.last_photo_id, since=since,
+        model_version=run.model_version, batch_size=batch_size,
+    )  # fmt: skip
+    done = 0
+    # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
+    for page, prepared in prefetch(pages, lambda p: (p, scorer.prepare(p.items))):
+        scored = scorer.infer(prepared)
+        _commit_batch(sessions, run, page, scored)
+        n_page = len(scored) + len(page.missing)
+        done += n_page
+        if len(failures) < 20:
+            failures += [(s.key, s.error) for s in scored if s.score is None][:20]
+            failures += list(page.missing.items())[:20]
+        bar.total = max(bar.total, bar.n + n_page)  # photos uploaded meanwhile count too
+        bar.update(n_page)
+        if on_batch is not None:
+            on_batch(done_before + done)
+    return done
+
+
+def _finish(sessions: sessionmaker[Session], run_id: int, since: datetime | None) -> RescoreRun:
+    """The run marked done; or, when photos uploaded while it scored were missed (the next
+    page was read ahead, or they were committed behind the cursor), its cursor moved back
+    before the first of them, for another pass."""
     with session_scope(sessions) as session:
         run = session.get_one(RescoreRun, run_id)
-        run.status, run.finished_at = "done", _utcnow()
+        first = _first_uncovered(session, run.model_version, since)
+        if first is None:
+            run.status, run.finished_at = "done", _utcnow()
+        else:
+            run.last_photo_id = min(run.last_photo_id, first - 1)
     return run
 
 
@@ -358,7 +429,7 @@ def _report(
     sessions: sessionmaker[Session],
     run: RescoreRun,
     scorer: BytesScorer,
-    in_scope: int,
+    since: datetime | None,
     done_now: int,
     resumed: bool,
     started: float,
@@ -368,6 +439,8 @@ def _report(
         fresh = session.get_one(RescoreRun, run.id)
         scored, failed, complete = fresh.scored, fresh.failed, fresh.status == "done"
         provenance = RunProvenance.recorded(fresh)
+        # Counted now, not at the start: photos uploaded meanwhile were scored too.
+        in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         damaged = session.execute(
             select(RescoredScore.photo_id)
             .where(RescoredScore.run_id == run.id, RescoredScore.error.in_(STORE_DAMAGE))

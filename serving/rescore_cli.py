@@ -75,7 +75,8 @@ def rescore(
 ) -> None:
     """Re-score stored photos under a new model; `rescore promote` then adopts the scores.
 
-    Run it again after a crash or Ctrl-C and it resumes where it stopped. A resume must use
+    Run it again after a crash or Ctrl-C and it resumes where it stopped; run again after it
+    finished, it scores the photos uploaded since under the old model. A resume must use
     the scorer path, engine settings and code the run started with (or --restart). New
     scores are written under the new model version; the service keeps showing the old ones
     until `shanyraq rescore promote --model DIR` adopts them.

@@ -274,6 +274,16 @@ def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
         provenance.record(run)  # from here on, later sessions must match this one
         return
     differs = provenance.differences(run)
+    if differs and run.status == "done":
+        # Reopened for photos restored to the store or uploaded since (serving/rescore.py):
+        # --restart is refused for a finished run, so it must not be the way offered.
+        raise RescoreResumeError(
+            f"re-scoring run {run.id} under {run.model_version} is finished, and was started "
+            f"with another {'; '.join(differs)}. It has photos still to score (restored to the "
+            "photo store, or uploaded since it finished), and scoring them now would mix scores "
+            "of both in one run; a finished run cannot be started over, so run this command "
+            "again as the run was started"
+        )
     if differs:
         raise RescoreResumeError(
             f"re-scoring run {run.id} under {run.model_version} was started with another "

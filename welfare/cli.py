@@ -153,13 +153,20 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate saved models on held-out synthetic families; write JSON, plots and Markdown."""
+    from shanyraq.errors import ModelMismatchError
     from shanyraq.outputs import check_output_file, check_output_folder
     from welfare.criteria import get_welfare_config
+    from welfare.model_folder import META_FILE
     from welfare.report import write_report
     from welfare.simulate import NoiseModel
     from welfare.train import evaluate_saved
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if (models / META_FILE).is_file():
+        raise ModelMismatchError(
+            f"{models} is one fusion model's folder; give the folder that holds the models "
+            f"(here {models.absolute().parent}), the --out of `shanyraq welfare train`"
+        )
     check_output_folder(out)
     check_output_file(markdown, option="--markdown")
     config = get_welfare_config()
@@ -240,16 +247,12 @@ def assess_command(
     model: Annotated[Path | None, typer.Option(help="Fusion model folder.")] = None,
 ) -> None:
     """Assess one family and print the advisory Assessment as JSON."""
-    from shanyraq.errors import InputFileError, read_json_file
     from welfare.assess import assess
     from welfare.fusion import FusionModel
     from welfare.photo_scores import read_photo_scores
-    from welfare.schema import parse_family
+    from welfare.schema import read_family
 
-    data = read_json_file(record, "a family record (JSON object)")
-    if not isinstance(data, dict):
-        raise InputFileError(f"{record}: expected one family record, a JSON object")
-    family = parse_family(data)
+    family = read_family(record)
     photo_scores, flags = read_photo_scores(scores) if scores else ([], [])
     fusion = FusionModel.load(model) if model else None
     outcome = assess(family, photo_scores, model=fusion, photo_flags=flags)

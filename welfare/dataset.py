@@ -7,6 +7,7 @@ welfare.simulate (not rendered), as documented in docs/welfare-report.md.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from welfare.aggregate import FamilyVisual, aggregate
 from welfare.criteria import WelfareConfig, get_welfare_config
 from welfare.features import FeatureSpace, family_features, feature_space
 from welfare.rules import RulesOutcome, evaluate_rules
-from welfare.schema import FamilyRecord, record_from_row
+from welfare.schema import FamilyRecord, FamilyRecordError, record_from_row
 from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,21 @@ def build_family_data(
         visuals.append(visual)
         rules.append(evaluate_rules(record, rules=config.rules, thresholds=config.thresholds))
         rows.append(family_features(record, visual, space=space, config=config, taxonomy=taxonomy))
+    _check_unique([r.family_id for r in records])
     features = pd.DataFrame(rows, columns=space.names(with_visual=True))
     return FamilyData(table, records, visuals, rules, features, space)
+
+
+def _check_unique(family_ids: Sequence[str]) -> None:
+    """Refuse a table that gives a family_id to two rows: photos are matched by family_id,
+    so each row would be given the other's photos too, and a split could put one family on
+    both sides."""
+    twice = sorted(i for i, n in Counter(family_ids).items() if n > 1)
+    if twice:
+        shown = ", ".join(twice[:5]) + (f" and {len(twice) - 5} more" if len(twice) > 5 else "")
+        raise FamilyRecordError(
+            f"family_id {shown} is given to more than one row; give each family one row"
+        )
 
 
 def synthetic_family_data(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -24,11 +25,12 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from shanyraq.atomic import STAGING_MARK, not_replaceable, swap_entries
 from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
 from shanyraq.provenance import code_version
+from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 
 if TYPE_CHECKING:
@@ -166,10 +168,43 @@ def read_meta(folder: Path) -> FusionMeta:
             f"{path}: learner {learner!r} with level objective {objective!r} is not one this "
             f"version knows{_RETRAIN}"
         )
-    platt = data["platt"]
-    if not (isinstance(platt, list) and len(platt) == 2):
-        raise ModelMismatchError(f"{path}: 'platt' is not a pair of numbers{_RETRAIN}")
-    return FusionMeta(**{**data, "platt": tuple(platt)})
+    problems = _value_problems(data)
+    if problems:
+        raise ModelMismatchError(f"{path}: {'; '.join(problems)}{_RETRAIN}")
+    return FusionMeta(**{**data, "platt": tuple(data["platt"])})
+
+
+def _value_problems(data: Mapping[str, Any]) -> list[str]:
+    """What in fusion.json predicting cannot use: a value of another type, or a level
+    decoding this version does not know (it would be decoded another way without a word)."""
+    decodings = get_args(FusionRecipe.model_fields["level_decoding"].annotation)
+    platt, temperature = data["platt"], data["temperature"]
+    problems = []
+    if data["level_decoding"] not in decodings:
+        problems.append(
+            f"level decoding {data['level_decoding']!r} is not one this version knows "
+            f"({', '.join(decodings)})"
+        )
+    if not (_is_number(temperature) and temperature > 0):
+        problems.append("'temperature' is not a positive number")
+    if not (isinstance(platt, list) and len(platt) == 2 and all(map(_is_number, platt))):
+        problems.append("'platt' is not a pair of numbers")
+    levels, features = data["levels"], data["features"]
+    if not (isinstance(levels, list) and levels and all(_is_whole(v) for v in levels)):
+        problems.append("'levels' is not a list of whole numbers")
+    if not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
+        problems.append("'features' is not a list of names")
+    elif not (isinstance(data["background"], dict) and set(features) <= set(data["background"])):
+        problems.append("'background' does not hold a value for every feature")
+    return problems
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _not_a_model(folder: Path) -> ModelMismatchError:
@@ -200,12 +235,33 @@ def _load_head(kind: Any, path: Path) -> Head:
         raise ModelMismatchError(
             f"{path.parent}: {path.name} is missing, so the model folder is incomplete{_RETRAIN}"
         )
+    if kind is LightGBMHead and _cut_short(path):
+        # LightGBM aborts or crashes the whole process on such a text rather than raising.
+        raise ModelMismatchError(
+            f"{path}: cut short (it does not end as LightGBM ends a model; a copy or write "
+            f"stopped part-way){_RETRAIN}"
+        )
     try:
         return kind.load(path)
     except Exception as exc:  # LightGBM, joblib (pickle) or JSON: each raises its own kinds
         raise ModelMismatchError(
             f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){_RETRAIN}"
         ) from None
+
+
+def _cut_short(path: Path) -> bool:
+    """Whether a LightGBM model text lacks its ending: `model_to_string` begins every model
+    with a line `tree` and ends it with its trees, its parameters and a last line
+    `pandas_categorical:...`. Another text is left to LightGBM, which refuses it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # loading it says why it cannot be read
+    if not text.startswith("tree\n"):
+        return False
+    last = text.rstrip("\n").rpartition("\n")[2]
+    whole = "\nend of trees\n" in text and "\nend of parameters\n" in text
+    return not (whole and text.endswith("\n") and last.startswith("pandas_categorical:"))
 
 
 def check_destination(folder: Path) -> None:

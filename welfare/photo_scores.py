@@ -5,7 +5,8 @@ is taken on trust: a room or sign the taxonomy (configs/taxonomy.yaml) does not 
 left out, a grade outside the taxonomy's, or a probability that is not a finite number in 0..1
 would otherwise count as a usable photo and become the fusion model's evidence. A probability
 may be null (the model gave no number: `score --json` writes NaN so) only in a score that
-abstains, which is never evidence. Every entry is
+abstains, which is never evidence. A photo listed twice would weigh twice, and a key given
+twice in one entry would drop a value, so both are refused too. Every entry is
 checked before any is used; a bad one is an InputFileError naming the entry (its position and
 photo id) and the field.
 """
@@ -43,10 +44,11 @@ def read_photo_scores(
     if not isinstance(items, list):
         raise InputFileError(f"{path}: expected a JSON list of photo score objects")
     taxonomy = taxonomy or get_taxonomy()
+    first = _first_entries(items)
     bad = [
         f"{_entry(index, item)}: {'; '.join(problems)}."
         for index, item in enumerate(items, start=1)
-        if (problems := entry_problems(item, taxonomy))
+        if (problems := entry_problems(item, taxonomy) + _repeat_problems(index, item, first))
     ]
     if bad:
         more = f" And {len(bad) - SHOWN} more entries." if len(bad) > SHOWN else ""
@@ -59,6 +61,29 @@ def read_photo_scores(
     scores = [PhotoScore.from_dict(item) for item in items]
     flags = [PhotoFlags(**item["flags"]) if item.get("flags") else None for item in items]
     return scores, flags
+
+
+def _photo(item: object) -> str | None:
+    photo = item.get("photo_sha256") if isinstance(item, dict) else None
+    return photo.strip().lower() if isinstance(photo, str) and photo.strip() else None
+
+
+def _first_entries(items: Sequence[object]) -> dict[str, int]:
+    """Each photo's first entry (its position from 1)."""
+    first: dict[str, int] = {}
+    for index, item in enumerate(items, start=1):
+        if (photo := _photo(item)) is not None:
+            first.setdefault(photo, index)
+    return first
+
+
+def _repeat_problems(index: int, item: object, first: Mapping[str, int]) -> list[str]:
+    """A photo listed again: it would count as another photo of the home (the service keeps
+    one photo once per family), so its evidence would weigh twice."""
+    photo = _photo(item)
+    if photo is None or first[photo] == index:
+        return []
+    return [f"the same photo as entry {first[photo]}; list each photo once"]
 
 
 def _entry(index: int, item: object) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
-from shanyraq.errors import ShanyraqError
+from shanyraq.errors import InputFileError, ShanyraqError, read_json_file
 from welfare.criteria import Criterion, WelfareConfig, get_welfare_config
 
 CriterionValue = float | str | None
@@ -93,6 +94,14 @@ def parse_family(data: Mapping[str, Any], *, config: WelfareConfig | None = None
         raise FamilyRecordError(f"family {family}: " + "; ".join(messages)) from None
 
 
+def read_family(path: Path, *, config: WelfareConfig | None = None) -> FamilyRecord:
+    """The family record in the JSON file `path` (one object, FamilyRecord's fields)."""
+    data = read_json_file(path, "a family record (JSON object)")
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: expected one family record, a JSON object")
+    return parse_family(data, config=config)
+
+
 def record_from_row(row: Mapping[str, Any], *, config: WelfareConfig | None = None) -> FamilyRecord:
     """A FamilyRecord from one table row: empty cells/NaN become explicit missing values."""
     config = config or get_welfare_config()
@@ -103,14 +112,24 @@ def record_from_row(row: Mapping[str, Any], *, config: WelfareConfig | None = No
             "(leave a cell empty to mark a value missing)"
         )
     criteria = {c.name: _cell(row[c.name], c) for c in config.criteria}
-    data = {
-        "family_id": str(row.get("family_id", "")),
-        "region": str(row.get("region", "")),
-        "settlement": str(row.get("settlement", "")),
-        "head_gender": str(row.get("head_gender", "")),
-        "criteria": criteria,
-    }
-    return parse_family(data, config=config)
+    identity = ("family_id", "region", "settlement", "head_gender")
+    # An empty cell (NaN in a table) is refused, not read as the text 'nan' or 'None'.
+    texts = {name: _text(row.get(name)) for name in identity}
+    empty = [name for name, value in texts.items() if value is None]
+    if empty:
+        raise FamilyRecordError(
+            f"family {texts['family_id'] or '?'}: "
+            + "; ".join(f"{name} is empty; give it" for name in empty)
+        )
+    return parse_family({**texts, "criteria": criteria}, config=config)
+
+
+def _text(value: Any) -> str | None:
+    """A cell as text; None for an empty one (None, NaN, blank)."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    text = str(value)
+    return text if text.strip() else None
 
 
 def _cell(value: Any, criterion: Criterion) -> CriterionValue | bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class ShanyraqError(Exception):
     """Base of every error Shanyraq raises on purpose.
@@ -136,26 +134,6 @@ def read_text(path: object, error: type[ShanyraqError], hint: str = "") -> str:
         raise error(f"{file} is not UTF-8 text (line {line}: {exc.reason}){hint}") from None
 
 
-# The fields that say which family or photo a JSON object is, to name it in an error.
-_NAMING = {"family_id": "family", "photo_sha256": "photo"}
-
-
-class _KeyGivenTwice(ValueError):
-    pass
-
-
-def _pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object's pairs as a dict; a key given twice is refused (_KeyGivenTwice)."""
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            named = [f"{word} {v}" for k, v in pairs if (word := _NAMING.get(k)) and v]
-            where = f" of {named[0]}" if named else ""
-            raise _KeyGivenTwice(f"{key!r} is given twice in the object{where}")
-        seen.add(key)
-    return dict(pairs)
-
-
 def read_json_file(path: object, what: str) -> object:
     """The JSON in `path`, or an InputFileError that names the file and what it should hold.
 
@@ -163,15 +141,17 @@ def read_json_file(path: object, what: str) -> object:
     the other without a word (a family's income given as 20000, then as null)."""
     import json
 
+    from shanyraq.json_values import KeyGivenTwiceError, pairs_once
+
     text = read_text(path, InputFileError, f"; it should hold {what}")
     try:
-        return json.loads(text, object_pairs_hook=_pairs_once)
+        return json.loads(text, object_pairs_hook=pairs_once)
     except json.JSONDecodeError as exc:
         raise InputFileError(
             f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
             f"it should hold {what}"
         ) from None
-    except _KeyGivenTwice as exc:
+    except KeyGivenTwiceError as exc:
         raise InputFileError(
             f"{path}: {exc}; keep the one value meant (JSON would keep the last and drop the "
             "other without a word)"

@@ -1,10 +1,14 @@
-"""JSON holds no NaN or infinity: `finite_or_none` makes values safe to send as JSON."""
+"""JSON values: `finite_or_none` makes values safe to send as JSON (which holds no NaN or
+infinity); `pairs_once` reads an object whose keys are each given once."""
 
 from __future__ import annotations
 
 import math
 import numbers
 from typing import Any
+
+# The fields that say which family or photo a JSON object is, to name it in an error.
+_NAMING = {"family_id": "family", "photo_sha256": "photo"}
 
 
 def finite_or_none(value: Any) -> Any:
@@ -22,3 +26,21 @@ def finite_or_none(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite_or_none(v) for v in value]
     return value
+
+
+class KeyGivenTwiceError(ValueError):
+    """A JSON object gives one key twice (`pairs_once`)."""
+
+
+def pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict (json.loads' `object_pairs_hook`), refusing a key given
+    twice: json would keep the last value and drop the other without a word. The message
+    names the key, and the family or photo the object is about when it says."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            named = [f"{word} {v}" for k, v in pairs if (word := _NAMING.get(k)) and v]
+            where = f" of {named[0]}" if named else ""
+            raise KeyGivenTwiceError(f"{key!r} is given twice in the object{where}")
+        seen.add(key)
+    return dict(pairs)

@@ -88,13 +88,21 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
-        {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+        {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": _problem(e)}
         for e in exc.errors()
     ]
     message = "; ".join(f"{d['where']}: {d['problem']}" for d in details[:5])
     return error_response(
         422, "request_invalid", message or "invalid request", details=jsonable_encoder(details)
     )
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """A validation error's words; for a body that is not JSON, what the parser said (where,
+    or a key given twice: serving/api/strict_json.py), not just 'JSON decode error'."""
+    msg = str(error.get("msg", ""))
+    said = (error.get("ctx") or {}).get("error")
+    return f"{msg}: {said}" if error.get("type") == "json_invalid" and said else msg
 
 
 async def _http(_request: Request, exc: Exception) -> JSONResponse:

@@ -178,3 +178,31 @@ def test_a_family_id_of_dots_alone_is_refused(api, family_id):
         ).status_code
         == 201
     )
+
+
+def test_a_key_given_twice_in_a_json_body_is_refused_not_dropped(api):
+    """json.loads would keep the second value (income missing) and drop the first."""
+    import json
+
+    from serving.db.models import Family
+    from tests.serving.helpers import family_body
+
+    body = json.dumps(family_body("F7"))
+    twice = body.replace('"criteria": {', '"criteria": {"per_capita_income_kzt": 20000, ', 1)
+    assert twice != body and "per_capita_income_kzt" in body
+    headers = {**api.headers("inspector"), "content-type": "application/json"}
+    refused = api.client.post("/families", content=twice, headers=headers)
+    assert refused.status_code == 422 and refused.json()["code"] == "request_invalid"
+    assert "'per_capita_income_kzt' is given twice in the object" in refused.json()["message"]
+    with api.services.sessions() as session:
+        assert session.get(Family, "F7") is None  # nothing stored
+    assert api.client.post("/families", content=body, headers=headers).status_code == 201
+
+
+def test_a_body_that_is_not_json_says_what_the_parser_found(api):
+    headers = {**api.headers("inspector"), "content-type": "application/json"}
+    refused = api.client.post("/families", content=b'{"family_id": ', headers=headers)
+    assert (
+        refused.status_code == 422
+        and "JSON decode error: Expecting value" in (refused.json()["message"])
+    )

@@ -17,11 +17,12 @@ from serving.api.deps import (
 )
 from serving.api.errors import error_responses
 from serving.api.schemas import AssessmentOut, DecisionIn, DecisionOut
+from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import DecisionRequest, decisions_of, record_decision
 from serving.errors import NotFoundError
 
-router = APIRouter(tags=["assessments"])
+router = APIRouter(tags=["assessments"], route_class=StrictJSONRoute)
 
 READERS = ("inspector", "commission", "admin")
 DECIDERS = ("commission",)

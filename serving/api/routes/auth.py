@@ -25,6 +25,7 @@ from serving.api.deps import (
 )
 from serving.api.errors import error_responses
 from serving.api.schemas import PasswordChange, Token, UserOut
+from serving.api.strict_json import StrictJSONRoute
 from serving.core.security import create_token, verify_password
 from serving.db.models import User
 from serving.errors import BadCredentialsError, InvalidTokenError
@@ -39,7 +40,7 @@ from serving.users import (
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
 
 USERNAME_MAX_CHARS = User.__table__.c.username.type.length  # type: ignore[attr-defined]
 

@@ -17,11 +17,12 @@ from serving.api.deps import (
 )
 from serving.api.errors import ErrorBody, error_responses
 from serving.api.schemas import FamilyIn, FamilyOut, FamilyUpdate
+from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Family, utcnow
 from serving.errors import ConflictError, ForbiddenError
 from welfare.schema import parse_family
 
-router = APIRouter(prefix="/families", tags=["families"])
+router = APIRouter(prefix="/families", tags=["families"], route_class=StrictJSONRoute)
 
 READERS = ("inspector", "commission", "admin")
 WRITERS = ("inspector", "admin")

@@ -23,6 +23,7 @@ from serving.api.deps import (
 )
 from serving.api.errors import error_responses
 from serving.api.schemas import PhotoOut, UploadOut
+from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
@@ -34,7 +35,7 @@ from shanyraq.taxonomy import get_taxonomy
 if TYPE_CHECKING:
     import numpy as np
 
-router = APIRouter(tags=["photos"])
+router = APIRouter(tags=["photos"], route_class=StrictJSONRoute)
 
 UPLOADERS = ("inspector", "admin")
 VIEWERS = ("inspector", "commission", "admin")

@@ -9,8 +9,9 @@ from fastapi import APIRouter
 from serving import reports
 from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, policy
 from serving.api.errors import error_responses
+from serving.api.strict_json import StrictJSONRoute
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=StrictJSONRoute)
 
 AUDITORS = ("commission", "admin")
 

@@ -13,10 +13,11 @@ from serving import audit
 from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, policy
 from serving.api.errors import error_responses
 from serving.api.schemas import AuditVerifyOut, HealthOut
+from serving.api.strict_json import StrictJSONRoute
 from serving.db.session import session_scope
 from serving.errors import ForbiddenError
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=StrictJSONRoute)
 
 
 class MetricsClientError(ForbiddenError):

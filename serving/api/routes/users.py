@@ -16,10 +16,11 @@ from serving.api.deps import (
 )
 from serving.api.errors import error_responses
 from serving.api.schemas import UserCreate, UserOut
+from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import User
 from serving.users import check_grant, create_user, sign_out_everywhere
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 
 
 def _out(user: User) -> UserOut:

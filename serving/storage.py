@@ -2,7 +2,8 @@
 
 A write goes to a temp file in the same folder, is fsynced, renamed atomically into place and
 the folder is fsynced, so after a crash a photo is either whole under its name or absent;
-leftover temp files are removed at start-up. The same bytes stored twice are one file.
+leftover temp files are removed at start-up. The same bytes stored twice are one file; a copy
+damaged on disk is replaced when its bytes are stored again.
 Originals keep their metadata; browsers get a re-encoded copy without EXIF or GPS.
 """
 
@@ -83,6 +84,14 @@ def _durable_write(target: Path, data: bytes) -> None:
     _fsync_dir(target.parent)
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file at `path` is exactly `data`."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
 class PhotoStore:
     """Original photos under `root/originals/ab/abcdef...`; browser copies under `root/served`."""
 
@@ -113,11 +122,13 @@ class PhotoStore:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256)
         try:
-            if path.exists() and path.stat().st_size == len(data):
+            if _holds(path, data):
                 # Another request may have renamed it into place and not yet fsynced the
                 # folder; the caller commits a row on our answer, so make the name durable.
                 _fsync_dir(path.parent)
                 return StoredPhoto(sha256, path, len(data), created=False)
+            # Absent, or damaged on disk (cut short or bit rot of the same size): the row the
+            # caller commits must point at these very bytes, so the upload repairs the copy.
             _durable_write(path, data)
         except OSError as exc:
             raise StorageError(
@@ -155,7 +166,10 @@ class PhotoStore:
         # A fresh image from raw pixels carries no info dict, so nothing of the original leaks.
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
         data = buffer.getvalue()
-        _durable_write(path, data)
+        try:
+            _durable_write(path, data)
+        except OSError as exc:  # a full or read-only disk: the copy is in hand, serve it
+            logger.warning("browser copy of photo %s not cached: %s", sha256[:12], exc.strerror)
         return data
 
     def health(self) -> str:

@@ -3,11 +3,12 @@
 The format is decided from the bytes (never the name or a client header); only JPEG, PNG,
 WebP, HEIC and (where Pillow was built with it) AVIF are accepted. The pixel limit is enforced
 from the header, before any pixel is decoded, so a tiny pixel bomb fails fast; it is ours, not
-Pillow's (Pillow's own bomb limit is raised to it when it is set higher). Truncated, incomplete
-or corrupt data is an error, never half an image: also a PNG whose compressed rows stop early
-and a JPEG whose scan is cut short and closed with an end marker, which Pillow would fill in
-(black rows, grey blocks). EXIF orientation is applied; capture metadata is returned apart from
-the pixels.
+Pillow's (Pillow's own bomb limit is raised to it when it is set higher). A JPEG of more scans
+than encoders write (each is a pass over the whole image) is refused before decoding too.
+Truncated, incomplete or corrupt data is an error, never half an image: also a PNG whose
+compressed rows stop early and a JPEG whose scan is cut short and closed with an end marker,
+which Pillow would fill in (black rows, grey blocks). EXIF orientation is applied; capture
+metadata is returned apart from the pixels.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ _IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
 _TAG_DATETIME_ORIGINAL = 36867
 
 _PILLOW_RAN_OUT = "image file is truncated"  # Pillow's words when the data ends before the image
+# Encoders write about ten scans (libjpeg's progressive default), mozjpeg's searched ones a few
+# dozen. libjpeg passes over every block of the image for each scan, so a file of thousands of
+# empty scans keeps a worker busy for minutes; nvImageCodec refuses more than 256 for this.
+_MAX_JPEG_SCANS = 256
 
 
 @dataclass(frozen=True)
@@ -248,6 +253,20 @@ def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
         )
 
 
+def check_jpeg_scans(data: bytes) -> None:
+    """Refuse a JPEG of more scans than any encoder writes, before any is decoded.
+
+    Counted as start-of-scan markers: scan data never holds one (a 0xFF there is followed by
+    0x00 or a restart marker), so only metadata or an embedded preview could add to the count.
+    """
+    scans = data.count(b"\xff\xda")
+    if scans > _MAX_JPEG_SCANS:
+        raise CorruptImageError(
+            f"the JPEG has {scans} scans, where cameras write at most a few dozen; the file is "
+            "damaged or made to overload the decoder: take or export the photo again"
+        )
+
+
 def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
     """Decode photo bytes into upright RGB pixels and capture metadata.
 
@@ -257,6 +276,8 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     if not data:
         raise EmptyImageError("the file is empty; upload the photo again")
     fmt = sniff_format(data)
+    if fmt == "jpeg":
+        check_jpeg_scans(data)
     # A one-scan JPEG is decoded without the end marker that closes its scan (or up to the end
     # of the file, where that marker was left off), followed by the zero bits libjpeg would
     # invent there: a scan cut short then runs out of data, which Pillow reports, instead of
@@ -299,8 +320,10 @@ def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.nda
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         if scan_cut and _PILLOW_RAN_OUT in str(exc):
             raise incomplete(fmt, "partway") from None
+        # One line: a codec's words may hold line breaks (libheif ends its own with one).
+        detail = " ".join(str(exc).split())
         raise CorruptImageError(
-            f"the {fmt.upper()} data is truncated or damaged ({exc}); upload the photo again"
+            f"the {fmt.upper()} data is truncated or damaged ({detail}); upload the photo again"
         ) from None
     except MemoryError:
         raise

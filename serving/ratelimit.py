@@ -81,9 +81,14 @@ class RateLimiter:
         """How many keys are held now."""
         return len(self._events)
 
-    def hit(self, key: str) -> None:
-        """Record one event for `key`, or raise LimitRefusedError if over the limit."""
-        self._count(key, record=True)
+    def hit(self, key: str) -> float:
+        """Record one event for `key`, or raise LimitRefusedError if over the limit.
+
+        Returns the event's time, for `forget`: an attempt counted while it runs, and taken
+        back if it turns out not to count (so concurrent attempts cannot all pass a check
+        made before any of them was counted).
+        """
+        return self._count(key, record=True)
 
     def check(self, key: str) -> None:
         """Raise LimitRefusedError if `key` is at its limit; record nothing (see `record`)."""
@@ -94,13 +99,20 @@ class RateLimiter:
         with self._lock:
             self._events.setdefault(key, deque()).append(self._clock())
 
+    def forget(self, key: str, at: float) -> None:
+        """Take back the event `hit` counted for `key` at `at` (gone already: nothing to do)."""
+        with self._lock:
+            events = self._events.get(key)
+            if events is not None and at in events:
+                events.remove(at)
+
     def unreport(self, key: str) -> None:
         """Forget that `key`'s refusals were reported this window (its notice could not be
         recorded): the next refusal of `key` comes with a notice again."""
         with self._lock:
             self._refusals.pop(key, None)
 
-    def _count(self, key: str, *, record: bool) -> None:
+    def _count(self, key: str, *, record: bool) -> float:
         now = self._clock()
         with self._lock:
             self._hits_since_sweep += 1
@@ -119,6 +131,7 @@ class RateLimiter:
                 )
             if record:
                 events.append(now)
+            return now
 
     def _refused_locked(self, key: str, now: float) -> LimitReached | None:
         """Count a refusal; a notice if it is the key's first since a window ago or ever."""

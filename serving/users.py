@@ -35,7 +35,13 @@ from sqlalchemy.orm import Session
 
 from serving.core.security import hash_password, verify_password
 from serving.db.models import ROLES, RevokedToken, User, utcnow
-from serving.errors import ConflictError, ForbiddenError, NotFoundError, RecordInvalidError
+from serving.errors import (
+    BadCredentialsError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RecordInvalidError,
+)
 from welfare.criteria import get_welfare_config
 
 logger = logging.getLogger(__name__)
@@ -70,6 +76,11 @@ class CurrentPasswordError(ForbiddenError):
     """A password change whose current password did not verify (the caller's token did)."""
 
     code = "current_password_wrong"
+
+
+class SignedOutMeanwhileError(BadCredentialsError):
+    """A sign-in whose account was signed out everywhere (a password change or reset
+    included) after its password was checked: a token issued now would outlive that."""
 
 
 class RegionScopeError(ForbiddenError):
@@ -247,6 +258,19 @@ def wait_until_tokens_valid(
     session.commit()
     while (wait_s := first_valid_s - clock()) > 0:  # a loop: the wall clock may lag the sleep's
         sleep(wait_s)
+
+
+def check_not_signed_out_since(session: Session, user: User, seen: datetime | None) -> None:
+    """Before issuing a token to `user`, whose mark was `seen` when its password was checked:
+    SignedOutMeanwhileError if the account was signed out everywhere since (a password change
+    or reset included, e.g. during `wait_until_tokens_valid`), which that token would outlive.
+    """
+    session.refresh(user, ["tokens_valid_after"])
+    if user.tokens_valid_after != seen:
+        raise SignedOutMeanwhileError(
+            "this account was signed out everywhere while signing in (a password change, "
+            "for example); sign in again"
+        )
 
 
 def revoke_token(session: Session, *, token_id: str, user_id: int, expires_at: float) -> None:

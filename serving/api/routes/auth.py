@@ -32,7 +32,9 @@ from serving.errors import BadCredentialsError, InvalidTokenError
 from serving.ratelimit import LimitRefusedError, RateLimiter
 from serving.users import (
     CurrentPasswordError,
+    SignedOutMeanwhileError,
     change_password,
+    check_not_signed_out_since,
     revoke_token,
     sign_out_everywhere,
     wait_until_tokens_valid,
@@ -57,7 +59,9 @@ def login(
     Rate-limited per client address (every attempt) and per username (failed attempts only,
     so signing in often never locks an account out); the username's limit applies whether
     the account exists or not, so its 429 tells nothing about which accounts exist. Refusals
-    are audited once per limited address or username and window, not one by one.
+    are audited once per limited address or username and window, not one by one. An attempt
+    counts against the username while its password is checked, and is taken back if it was
+    right: concurrent guesses get no more checks than the limit.
     """
     client = request.client.host if request.client else "unknown"
     account = _account_key(form.username)
@@ -67,7 +71,7 @@ def login(
         by_client.hit(client)
     with _audit_limit(session, services, by_account, attempted=form.username, key=account,
                       target=f"account:{account}"):  # fmt: skip
-        by_account.check(account)
+        attempt = by_account.hit(account)
     user = (
         session.execute(select(User).where(User.username == form.username)).scalar_one_or_none()
         if _may_be_username(form.username)
@@ -75,14 +79,14 @@ def login(
     )
     ok = verify_password(form.password, user.password_hash if user else None)
     if user is None or not ok or not user.active:
-        services.login_account_limiter.record(account)
-        audit.append(
-            session, services.signing_key, actor=_printable(form.username, 64),
-            action="login_failed", details={"client": _printable(client, 128)},
-        )  # fmt: skip
-        session.commit()
+        _login_failed(session, services, form.username, client)
         raise BadCredentialsError("wrong username or password")
-    token = _fresh_token(session, services, user)
+    by_account.forget(account, attempt)
+    try:
+        token = _fresh_token(session, services, user)
+    except SignedOutMeanwhileError:
+        _login_failed(session, services, form.username, client, reason="signed_out_meanwhile")
+        raise
     audit.append(
         session,
         services.signing_key,
@@ -94,9 +98,26 @@ def login(
     return token
 
 
+def _login_failed(
+    session: SessionDep, services: ServicesDep, username: str, client: str, **details: str
+) -> None:
+    audit.append(
+        session, services.signing_key, actor=_printable(username, 64),
+        action="login_failed", details={"client": _printable(client, 128), **details},
+    )  # fmt: skip
+    session.commit()
+
+
 def _fresh_token(session: SessionDep, services: ServicesDep, user: User) -> Token:
-    """A new access token for `user`, valid past any sign-out everywhere of the account."""
+    """A new access token for `user`, valid past any sign-out everywhere of the account.
+
+    `user` as read when its password was checked: if the account was signed out everywhere
+    since (e.g. its password changed while the sign-in waited), no token is issued.
+    """
+    seen = user.tokens_valid_after
+    check_not_signed_out_since(session, user, seen)
     wait_until_tokens_valid(session, user)  # right after a sign-out everywhere (up to 1 s)
+    check_not_signed_out_since(session, user, seen)
     ttl_s = services.settings.token_ttl_minutes * 60
     token = create_token(
         user_id=user.id, username=user.username, role=user.role, region=user.region,
@@ -191,22 +212,26 @@ def change_own_password(
     """Change the caller's password (API and pages alike); a fresh token for the caller.
 
     A wrong current password counts against the sign-in limit of the account, the one
-    failed sign-ins count against, so changes add no guesses to what sign-in allows.
+    failed sign-ins count against, so changes add no guesses to what sign-in allows (the
+    attempt counts while it is checked, as a sign-in's does).
     """
     account = _account_key(user.username)
     limiter = services.login_account_limiter
     with _audit_limit(session, services, limiter, attempted=user.username, key=account,
                       target=f"account:{account}"):  # fmt: skip
-        limiter.check(account)
-    row = session.get(User, user.id)
-    if row is None:
-        raise InvalidTokenError("this account is disabled or gone; ask an administrator")
+        attempt = limiter.hit(account)
     try:
+        row = session.get(User, user.id)
+        if row is None:
+            raise InvalidTokenError("this account is disabled or gone; ask an administrator")
         change_password(session, row, current=body.current_password, new=body.new_password)
     except CurrentPasswordError:
-        limiter.record(account)
         audit_action(session, services, user, "password_change_failed")
         raise
+    except BaseException:
+        limiter.forget(account, attempt)  # the current password was right, or never checked
+        raise
+    limiter.forget(account, attempt)
     audit_action(session, services, user, "password_changed")
     return _fresh_token(session, services, row)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shanyraq.atomic import swap_entries
+from shanyraq.atomic import atomic_file, swap_entries
 from shanyraq.config import parse_config
 from shanyraq.errors import ModelMismatchError, read_json_file
 from shanyraq.manifest import ManifestRow, read_manifest
@@ -32,15 +32,23 @@ from training.model_card import write_model_card
 from training.recipe import TrainConfig, load_recipe
 from training.report import headline, write_report
 from training.resume import checkpoint_errors
-from training.run_folder import BEST, RUN_JSON
+from training.run_folder import BEST, CALIBRATION_JSON, RUN_JSON
 from training.train import TrainResult, train
-from vision.artifact import CARD_FILE, ModelArtifact, Preprocessing, Temperatures, write_artifact
+from vision.artifact import (
+    CARD_FILE,
+    META_FILE,
+    ModelArtifact,
+    Preprocessing,
+    Temperatures,
+    read_artifact,
+    write_artifact,
+)
 from vision.export import ExportRequest, check_destination, export_artifact, weights_digest
 from vision.model import ShanyraqNet, load_model
 
 logger = logging.getLogger(__name__)
 
-ARTIFACT_DIR, EVALUATION_DIR, CALIBRATION_JSON = "artifact", "evaluation", "calibration.json"
+ARTIFACT_DIR, EVALUATION_DIR = "artifact", "evaluation"
 STAGING_DIR = "build.partial"  # in the run folder; a build's outputs until they are complete
 PREVIOUS_DIR = "build.previous"  # in the run folder; the replaced outputs, during the swap
 PARITY_PHOTOS = 16
@@ -109,6 +117,11 @@ def fit_on_validation(
 def read_calibration(path: Path) -> Calibration:
     """A run's calibration file; runs from before offsets hold bare temperatures."""
     if not path.is_file():
+        logger.warning(
+            "%s not found: the model is exported uncalibrated (every temperature 1); a run "
+            "interrupted before its build has none: `shanyraq train RECIPE --resume` fits it",
+            path,
+        )
         return Calibration()
     data = read_json_file(path, "the run's calibration, written by `shanyraq train`")
     if isinstance(data, dict) and "temperatures" not in data:
@@ -122,7 +135,7 @@ def read_run(run_dir: Path) -> tuple[RunRecord, TrainConfig]:
     if not (run_dir / RUN_JSON).is_file() or not (run_dir / BEST).is_file():
         raise ModelMismatchError(
             f"{run_dir} is not a finished training run ({RUN_JSON} or {BEST} missing); "
-            "run `shanyraq train CONFIG` first"
+            "run `shanyraq train CONFIG` first (with --resume to finish an interrupted run)"
         )
     path = run_dir / RUN_JSON
     data = read_json_file(path, "the record of a training run, written by `shanyraq train`")
@@ -142,7 +155,9 @@ def export_run(
     out_dir: Path | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> tuple[Path, ModelArtifact]:
-    """Export a finished run (best.pt + its calibration) as an artifact folder."""
+    """Export a finished run (best.pt + its calibration) as an artifact folder. Into an
+    artifact of the same model (the run's own, as its build left it), the figures in its
+    model.json and its card are kept."""
     out = out_dir or run_dir / ARTIFACT_DIR
     check_destination(out)  # before the model is loaded and photos decoded (checked again last)
     info, config = read_run(run_dir)
@@ -150,13 +165,17 @@ def export_run(
     manifest = read_manifest(info.manifest)
     calibration = read_calibration(run_dir / CALIBRATION_JSON)
     parity_rows = (manifest.by_split("val") or manifest.rows)[:PARITY_PHOTOS]
+    version = model_version(config, model, calibration)
+    kept = same_model_at(out, version) if metrics is None else None
+    card = out / CARD_FILE
+    card_text = card.read_text(encoding="utf-8") if kept and card.is_file() else None
     request = ExportRequest(
         variant=config.model.variant,
         preprocessing=spec,
-        model_version=model_version(config, model, calibration),
+        model_version=kept.model_version if kept else version,
         temperatures=calibration.temperatures,
         biases=calibration.biases,
-        metrics=metrics,
+        metrics=kept.metrics if kept else metrics,
         training_data_sha256=info.training_data_sha256 or info.manifest_sha256,
         training_config=info.recipe,
         augmentation=info.augmentation,
@@ -168,7 +187,23 @@ def export_run(
         taxonomy=get_taxonomy(),
         parity_images=load_images(parity_rows, manifest.root, spec),
     )
+    if card_text is not None:
+        card.write_text(card_text, encoding="utf-8")
     return out, artifact
+
+
+def same_model_at(out: Path, version: str) -> ModelArtifact | None:
+    """The artifact at `out` when it holds the model about to be exported there (the same
+    weights and calibration: its version differs at most in the day), so that a re-export
+    keeps the figures and card its build measured instead of dropping them."""
+    if not (out / META_FILE).is_file():
+        return None
+    try:
+        previous = read_artifact(out)
+    except ModelMismatchError:
+        return None
+    old, new = previous.model_version.rsplit("-", 2), version.rsplit("-", 2)
+    return previous if len(old) == 3 and (old[0], old[2]) == (new[0], new[2]) else None
 
 
 def evaluation_rows(splits: DataSplits) -> tuple[list[ManifestRow], bool]:
@@ -207,7 +242,8 @@ def build_artifact(
     run_dir, splits = result.run_dir, result.splits
     model, spec = load_best(result.best_model)
     calibration = fit_on_validation(model, splits, spec=spec, config=config)
-    (run_dir / CALIBRATION_JSON).write_text(calibration.model_dump_json(indent=2))
+    with atomic_file(run_dir / CALIBRATION_JSON) as tmp:  # export reads it: whole or none
+        tmp.write_text(calibration.model_dump_json(indent=2))
     staging = run_dir / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)  # a failed build's, killed before it cleaned up
     previous = run_dir / PREVIOUS_DIR  # the run's previous artifact and report, once swapped

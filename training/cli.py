@@ -7,6 +7,7 @@ Heavy libraries (torch, timm, onnxruntime) are imported inside the commands so t
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -35,13 +36,12 @@ def train(
     """Train a recipe, calibrate, export the artifact, evaluate and write the report."""
     _setup_logging(verbose)
     from training.build import build_artifact
-    from training.report import headline
 
     result = build_artifact(config, resume=resume, with_robustness=robustness)
     typer.echo(f"model {result.artifact.model_version}")
     typer.echo(f"artifact: {result.artifact_dir}")
     typer.echo(f"report:   {result.evaluation_dir / 'report.md'}")
-    _echo_headline(headline(result.metrics))
+    _echo_headline(result.metrics)
 
 
 @app.command("evaluate")
@@ -70,7 +70,6 @@ def evaluate(
     """Measure an exported model (ONNX Runtime) on a manifest's photos."""
     _setup_logging(verbose)
     from training.evaluate import evaluate_artifact
-    from training.report import headline
 
     metrics, report = evaluate_artifact(
         model,
@@ -82,7 +81,7 @@ def evaluate(
         allow_overlap=allow_overlap,
     )
     typer.echo(f"report: {report}")
-    _echo_headline(headline(metrics))
+    _echo_headline(metrics)
     data = metrics["data"]
     if data.get("training_photos_known") is False:  # last, so it is not lost above the figures
         typer.secho(
@@ -110,8 +109,21 @@ def export(
     typer.echo(f"model {artifact.model_version} exported to {folder}")
 
 
-def _echo_headline(head: dict) -> None:
+def _echo_headline(metrics: dict) -> None:
+    """The headline figures; one a photo set cannot define says why instead of "nan"."""
+    from shanyraq.taxonomy import get_taxonomy
+    from training.evaluate import undefined_reasons
+    from training.report import headline
+
+    head = headline(metrics)
+    why = undefined_reasons(metrics, not_dwelling=get_taxonomy().not_dwelling)
     for key in ("room_macro_f1", "not_dwelling_recall", "condition_qwk", "signs_map"):
-        typer.echo(f"  {key:22s} {head[key]:.3f}")
+        typer.echo(f"  {key:22s} " + (f"n/a ({why[key]})" if key in why else f"{head[key]:.3f}"))
     after = head["ece_after"]
-    typer.echo("  ECE after calibration  " + ", ".join(f"{k} {v:.3f}" for k, v in after.items()))
+    typer.echo(
+        "  ECE after calibration  " + ", ".join(f"{k} {_figure(v)}" for k, v in after.items())
+    )
+
+
+def _figure(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"

@@ -124,7 +124,18 @@ def collect_logits(
 def head_metrics(
     logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
 ) -> dict[str, Any]:
-    """Every head's metrics (with calibrated probabilities) plus ECE before and after."""
+    """Every head's metrics (with calibrated probabilities) plus ECE before and after.
+
+    A figure the photos cannot define (QWK on one grade) is NaN without sklearn's warning on
+    stderr: `undefined_reasons` says why, where the figures are shown."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return _head_metrics(logits, artifact, not_dwelling=not_dwelling)
+
+
+def _head_metrics(
+    logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
+) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     ece: dict[str, dict[str, float]] = {}
     reliability: dict[str, dict[str, Any]] = {}
@@ -208,6 +219,38 @@ def style_drop(
             }
             for name in a
         }
+
+
+def undefined_reasons(metrics: dict[str, Any], *, not_dwelling: str) -> dict[str, str]:
+    """Why each headline figure of an evaluation that came out NaN is undefined on its photos
+    (a split of one class, no photo of a class), so a reader is told why, not shown "nan"."""
+    test = metrics["test"]
+    room, condition, signs = test["room"], test["condition"], test["signs"]
+    found = {
+        "room_macro_f1": (room["macro_f1"], "no evaluated photo has a room label"),
+        "not_dwelling_recall": (
+            room["not_dwelling_recall"],
+            f"no evaluated photo is labelled {not_dwelling}",
+        ),
+        "condition_qwk": (
+            condition.get("qwk", np.nan),
+            "the photos and the predictions show one grade only: agreement beyond chance is "
+            "undefined"
+            if condition.get("n")
+            else "no evaluated photo has a condition grade",
+        ),
+        "signs_map": (
+            signs["map"],
+            "no sign is both present and absent among the evaluated photos"
+            if signs.get("n")
+            else "no evaluated photo has its signs labelled",
+        ),
+    }
+    return {key: why for key, (value, why) in found.items() if np.isnan(_float(value))}
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def summary(metrics: dict[str, Any]) -> dict[str, float]:

@@ -2,15 +2,16 @@
 write put off until the run has trained an epoch.
 
 `last.pt` (full checkpoint dict for `resume=True`), `best.pt` (model.pt format, EMA weights
-when EMA is on), `metrics.csv` (one line per epoch) and `run.json` (what export and
+when EMA is on), `metrics.csv` (one line per epoch), `run.json` (what export and
 evaluation need next: the recipe, and beside it the augmentation pipeline's contents as
-loaded, since the recipe names it only).
+loaded, since the recipe names it only; written when training ends) and `calibration.json`
+(fitted on best.pt by the build, after training; removed whenever best.pt changes).
 
-A run makes the folder its own (creates it; empties the metrics log, or on resume drops the
-log's rows past the checkpoint) at its first write, once its first epoch has trained. A
-failure before that (a refusal, a training photo that cannot be read, an interruption)
-leaves an existing run as it was and creates no folder; one after it leaves the epochs
-trained so far, which `--resume` continues.
+A run makes the folder its own (creates it; empties the metrics log and removes the run.json
+of the run it replaces, or on resume drops the log's rows past the checkpoint) at its first
+write, once its first epoch has trained. A failure before that (a refusal, a training photo
+that cannot be read, an interruption) leaves an existing run as it was and creates no folder;
+one after it leaves the epochs trained so far, which `--resume` continues.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from vision.artifact import Preprocessing
 from vision.model import ShanyraqNet, save_model
 
 LAST, BEST, RUN_JSON, METRICS_CSV = "last.pt", "best.pt", "run.json", "metrics.csv"
+CALIBRATION_JSON = "calibration.json"
 
 
 def check_run_folder(path: Path, *, resume: bool) -> None:
@@ -72,6 +74,8 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         if self.resumed_after is None:
             self.log.path.unlink(missing_ok=True)
+            # Another run's record: beside this run's best.pt, export would take it for its own.
+            (self.path / RUN_JSON).unlink(missing_ok=True)
         else:
             self.log.truncate_after(self.resumed_after)
         self.claimed = True
@@ -82,6 +86,8 @@ class RunFolder:
 
     def save_best(self, model: ShanyraqNet, *, variant: str, preprocessing: Preprocessing) -> None:
         self.claim()
+        # Fitted on the previous best.pt: it does not describe this one (the build refits it).
+        (self.path / CALIBRATION_JSON).unlink(missing_ok=True)
         save_model(model, self.path / BEST, variant=variant, preprocessing=preprocessing)
 
     def append_metrics(self, row: dict[str, Any]) -> None:

@@ -72,23 +72,11 @@ def test_cli_evaluate_and_export(built, toy_manifest, tmp_path):
 
 def test_evaluate_against_hand_counts_with_a_fixed_predictor(toy_manifest, taxonomy):
     """A predictor that always says room 0, grade 3 and no signs: metrics follow the labels."""
-    from training.validation import provisional_artifact
-    from vision.artifact import Preprocessing
-    from vision.model import create_model
+    from tests.training.fixed_model import fixed_predictor
 
     manifest = read_manifest(toy_manifest)
     rows = manifest.rows
-    spec = Preprocessing(size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
-    artifact = provisional_artifact(
-        create_model("shanyraq_test", taxonomy=taxonomy, condition_formulation="softmax"),
-        spec, variant="shanyraq_test", taxonomy=taxonomy,
-    )  # fmt: skip
-    r, k, s = (taxonomy.head_size(h) for h in ("room", "condition", "signs"))
-
-    def predict(batch):
-        n = batch.shape[0]
-        room = np.tile(np.eye(r)[0] * 9, (n, 1))
-        return room, np.tile(np.eye(k)[2] * 9, (n, 1)), np.full((n, s), -9.0)
+    artifact, predict = fixed_predictor(taxonomy, sign_logit=-9.0)
 
     m = evaluate(predict, artifact, root=manifest.root, test_rows=rows, taxonomy=get_taxonomy(),
                  with_robustness=False)["test"]  # fmt: skip

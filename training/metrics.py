@@ -59,6 +59,27 @@ def ece_interval(
     return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
 
 
+def ece_floor(
+    confidence: np.ndarray, *, draws: int = 500, level: float = 0.95, seed: int = 0
+) -> dict[str, float]:
+    """The ECE a perfectly calibrated head would show with these confidences on this many
+    examples: each example is right with probability its confidence, drawn `draws` times.
+
+    ECE over a few hundred examples is biased upwards (each bin's accuracy is an estimate),
+    so a measured ECE near this floor cannot tell a calibrated head from a slightly
+    miscalibrated one; one above its `level` percentile can. {"mean", "high"}; {} if empty.
+    """
+    confidence = np.asarray(confidence, float)
+    if confidence.size == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    values = [
+        expected_calibration_error(confidence, rng.random(confidence.size) < confidence)
+        for _ in range(draws)
+    ]
+    return {"mean": float(np.mean(values)), "high": float(np.percentile(values, level * 100))}
+
+
 def difference_interval(
     score_a: Callable[[np.ndarray], float],
     n_a: int,

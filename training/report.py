@@ -41,6 +41,8 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "signs_map": test["signs"]["map"],
         "ece_before": {h: test["ece"][h]["before"] for h in HEADS},
         "ece_after": {h: test["ece"][h]["after"] for h in HEADS},
+        # What a perfectly calibrated head would show here (evaluations before it have none).
+        "ece_floor": {h: f for h in HEADS if (f := test.get("ece_floor", {}).get(h))},
     }
     held = metrics.get("held_out_style")
     if held:
@@ -62,9 +64,9 @@ def target_checks(
     """(what, target, reached, met) rows for the report and the model card."""
 
     def row(
-        name: str, goal: str, value: float, met: bool, ci: list[float] | None = None
+        name: str, goal: str, value: float, met: bool, ci: list[float] | None = None, note: str = ""
     ) -> tuple[str, str, str, bool]:
-        reached = f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        reached = f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + note
         return name, goal, reached, bool(met) and not math.isnan(value)
 
     nd_recall = head["not_dwelling_recall"]
@@ -78,9 +80,12 @@ def target_checks(
         row("not_dwelling recall", f">= {targets.not_dwelling_recall}", nd_recall,
             nd_recall >= targets.not_dwelling_recall),
     ]  # fmt: skip
+    floors = head.get("ece_floor", {})
     for name, value in head["ece_after"].items():
+        floor = floors.get(name)
+        note = f" (calibrated head: {floor['mean']:.3f}, 95 % {floor['high']:.3f})" if floor else ""
         rows.append(row(f"ECE {name} (calibrated)", f"<= {targets.ece_max}", value,
-                        value <= targets.ece_max))  # fmt: skip
+                        value <= targets.ece_max, note=note))  # fmt: skip
     intervals = head.get("held_out_style_drop_ci", {})
     for name, value in head.get("held_out_style", {}).items():
         drop = head[name] - value
@@ -88,6 +93,10 @@ def target_checks(
                         drop, drop <= targets.held_out_style_max_drop,
                         intervals.get(name)))  # fmt: skip
     return rows
+
+
+def _floor(floor: dict[str, float] | None) -> str:
+    return f"{floor['mean']:.4f} (95 % {floor['high']:.4f})" if floor else "-"
 
 
 def _plot_confusion(path: Path, matrix: list[list[int]], labels: list[str], title: str) -> None:
@@ -304,18 +313,21 @@ def _report_markdown(
         "",
         "## Calibration (ECE, 15 bins)",
         "",
-        "| head | before | after | after, 95 % CI | temperature | offsets |",
-        "| --- | ---: | ---: | --- | ---: | --- |",
+        "| head | before | after | after, 95 % CI | a calibrated head | temperature | offsets |",
+        "| --- | ---: | ---: | --- | --- | ---: | --- |",
         *(
             f"| {h} | {head['ece_before'][h]:.4f} | {head['ece_after'][h]:.4f} | "
             f"{_interval(test.get('ece_ci', {}).get(h))} | "
+            f"{_floor(head['ece_floor'].get(h))} | "
             f"{getattr(artifact.temperatures, h):.3f} | "
             f"{_offsets(getattr(artifact.biases, h, []))} |"
             for h in HEADS
         ),
         "",
-        "The interval is a bootstrap over the evaluated photos: with about a thousand photos an "
-        "ECE of a perfectly calibrated head is itself a few hundredths.",
+        "The interval is a bootstrap over the evaluated photos. 'A calibrated head' is the ECE a "
+        "perfectly calibrated head with the same confidences would show on this many photos "
+        "(mean and 95th percentile of 500 draws): ECE over a few hundred photos is biased "
+        "upwards, so a figure below that 95th percentile is within what sampling alone gives.",
         "",
         "![reliability](reliability.png) ![room confusion](confusion_room.png)",
         "",

@@ -86,6 +86,9 @@ def test_evaluate_against_hand_counts_with_a_fixed_predictor(toy_manifest, taxon
     assert m["condition"]["accuracy"] == pytest.approx(np.mean([g == 3 for g in graded]))
     assert m["condition"]["mae"] == pytest.approx(np.mean([abs(g - 3) for g in graded]))
     assert m["room"]["not_dwelling_recall"] == 0.0
+    # A predictor sure of every answer: a perfectly calibrated one would be right every time.
+    assert m["ece_floor"]["room"]["mean"] < 0.01 and m["ece_floor"]["room"]["high"] < 0.01
+    assert set(m["ece_floor"]) == {"room", "condition", "signs"}
 
 
 def test_every_recipe_parses():

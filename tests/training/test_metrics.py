@@ -93,6 +93,23 @@ def test_ece_interval_brackets_the_ece_and_narrows_with_more_examples():
     assert ece_interval(np.array([]), np.array([])) == []
 
 
+def test_ece_floor_is_what_a_calibrated_head_shows_and_shrinks_with_more_examples():
+    from training.metrics import ece_floor, expected_calibration_error
+
+    rng = np.random.default_rng(2)
+    confidence = rng.uniform(0.3, 0.7, 900)  # a weak head: where ECE's sampling bias is large
+    floor = ece_floor(confidence)
+    calibrated = [
+        expected_calibration_error(confidence, rng.random(900) < confidence) for _ in range(200)
+    ]
+    assert floor["mean"] == pytest.approx(np.mean(calibrated), rel=0.15)
+    assert floor["mean"] < floor["high"] < 0.08 and floor["mean"] > 0.015  # not zero at 900
+    off = expected_calibration_error(confidence, rng.random(900) < confidence - 0.1)
+    assert off > floor["high"]  # 10 points overconfident: beyond what noise explains
+    assert ece_floor(rng.uniform(0.3, 0.7, 30000), draws=50)["mean"] < floor["mean"] / 3
+    assert ece_floor(np.array([])) == {}
+
+
 def test_difference_interval_brackets_a_known_difference_and_narrows_with_more_examples():
     from training.metrics import difference_interval
 

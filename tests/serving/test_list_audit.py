@@ -107,3 +107,14 @@ def test_chain_verifies_after_list_reads(service):
 def test_account_list_is_audited(service):
     accounts, entry = _listed(service, "/users", "admin")
     assert entry.action == "users_listed" and entry.details == {"count": len(accounts)}
+
+
+def test_report_reads_and_the_audit_check_are_audited(service):
+    for report in ("overrides", "fairness", "drift"):
+        _, entry = _listed(service, f"/reports/{report}", "commission")
+        assert (entry.action, entry.target) == ("report_viewed", f"report:{report}")
+    checked, entry = _listed(service, "/audit/verify", "admin_national")
+    assert entry.action == "audit_verified" and entry.details["ok"] is checked["ok"] is True
+    assert entry.details["entries"] == checked["entries"]
+    with session_scope(service.services.sessions) as session:  # the chain still holds
+        assert audit.verify(session, service.services.signing_key).ok

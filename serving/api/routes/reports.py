@@ -1,4 +1,6 @@
-"""Reports for commissions and auditors: overrides, per-group figures, drift (region-scoped)."""
+"""Reports for commissions and auditors: overrides, per-group figures, drift (region-scoped).
+
+Every read is audited (`report_viewed`, naming the report), as the oversight page's is."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from serving import reports
-from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, policy
+from serving.api.deps import CurrentUserDep, ServicesDep, SessionDep, audit_action, policy
 from serving.api.errors import error_responses
 from serving.api.strict_json import StrictJSONRoute
 
@@ -20,18 +22,26 @@ AUDITORS = ("commission", "admin")
     "/overrides", response_model=dict[str, Any], responses=error_responses(401, 403),
     **policy(*AUDITORS),
 )  # fmt: skip
-def override_report(user: CurrentUserDep, session: SessionDep) -> dict[str, Any]:
+def override_report(
+    user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> dict[str, Any]:
     """Decisions and overrides per assessed level, region and reason."""
-    return reports.override_stats(session, user.region)
+    found = reports.override_stats(session, user.region)
+    _viewed(session, services, user, "overrides")
+    return found
 
 
 @router.get(
     "/fairness", response_model=dict[str, Any], responses=error_responses(401, 403),
     **policy(*AUDITORS),
 )  # fmt: skip
-def fairness_report(user: CurrentUserDep, session: SessionDep) -> dict[str, Any]:
+def fairness_report(
+    user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> dict[str, Any]:
     """Override rate and agreement with the system per region, settlement and head gender."""
-    return reports.fairness(session, user.region)
+    found = reports.fairness(session, user.region)
+    _viewed(session, services, user, "fairness")
+    return found
 
 
 @router.get(
@@ -44,6 +54,15 @@ def drift_report(
     """Shift of the photo score distributions against the training data (or earlier photos)."""
     engine = services.pipeline.engine
     reference = engine.artifact.metrics.get("score_reference") if engine is not None else None
-    return reports.drift(
+    found = reports.drift(
         session, user.region, reference=reference, alert_psi=services.settings.drift_alert_psi
     )
+    _viewed(session, services, user, "drift")
+    return found
+
+
+def _viewed(session: SessionDep, services: ServicesDep, user: CurrentUserDep, report: str) -> None:
+    audit_action(
+        session, services, user, "report_viewed", target=f"report:{report}",
+        details={"region": user.region},
+    )  # fmt: skip

@@ -132,12 +132,17 @@ def _national_admin() -> dict[str, Any]:
     "/audit/verify", response_model=AuditVerifyOut, responses=error_responses(401, 403),
     **_national_admin(),
 )  # fmt: skip
-def verify_audit(services: ServicesDep) -> AuditVerifyOut:
-    """Walk the audit chain; any edited or deleted entry is reported.
+def verify_audit(services: ServicesDep, user: CurrentUserDep) -> AuditVerifyOut:
+    """Walk the audit chain; any edited or deleted entry is reported. The check itself is
+    audited (`audit_verified`, with its result), after the walk.
 
     National admins only: the chain spans every region, so a regional admin gets 403
     `national_scope_required`.
     """
     with session_scope(services.sessions) as session:
         result = audit.verify(session, services.signing_key)
+        audit.append(
+            session, services.signing_key, actor=user.username, action="audit_verified",
+            details={"ok": result.ok, "entries": result.entries, "problems": len(result.problems)},
+        )  # fmt: skip
     return AuditVerifyOut(ok=result.ok, entries=result.entries, problems=result.problems)

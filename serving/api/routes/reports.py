@@ -27,8 +27,7 @@ def override_report(
 ) -> dict[str, Any]:
     """Decisions and overrides per assessed level, region and reason."""
     found = reports.override_stats(session, user.region)
-    _viewed(session, services, user, "overrides")
-    return found
+    return _viewed(session, services, user, "overrides", found)
 
 
 @router.get(
@@ -39,9 +38,7 @@ def fairness_report(
     user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Override rate and agreement with the system per region, settlement and head gender."""
-    found = reports.fairness(session, user.region)
-    _viewed(session, services, user, "fairness")
-    return found
+    return _viewed(session, services, user, "fairness", reports.fairness(session, user.region))
 
 
 @router.get(
@@ -57,12 +54,19 @@ def drift_report(
     found = reports.drift(
         session, user.region, reference=reference, alert_psi=services.settings.drift_alert_psi
     )
-    _viewed(session, services, user, "drift")
-    return found
+    return _viewed(session, services, user, "drift", found)
 
 
-def _viewed(session: SessionDep, services: ServicesDep, user: CurrentUserDep, report: str) -> None:
+def _viewed(
+    session: SessionDep,
+    services: ServicesDep,
+    user: CurrentUserDep,
+    report: str,
+    found: dict[str, Any],
+) -> dict[str, Any]:
+    """`found`, once its read is audited."""
     audit_action(
         session, services, user, "report_viewed", target=f"report:{report}",
         details={"region": user.region},
     )  # fmt: skip
+    return found

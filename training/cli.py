@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -51,7 +51,9 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for metrics.json, plots and report.md.")] = Path(
         "evaluation"
     ),
-    split: Annotated[str, typer.Option(help="Rows to measure: train, val, test or all.")] = "test",
+    split: Annotated[
+        Literal["train", "val", "test", "all"], typer.Option(help="Rows to measure.")
+    ] = "test",
     held_out_style: Annotated[
         list[int] | None,
         typer.Option(help="Style id(s) to report apart (repeatable; each must have photos)."),

@@ -66,8 +66,12 @@ def target_checks(
     def row(
         name: str, goal: str, value: float, met: bool, ci: list[float] | None = None, note: str = ""
     ) -> tuple[str, str, str, bool]:
+        if math.isnan(
+            value
+        ):  # e.g. QWK on photos of one grade (training.evaluate.undefined_reasons)
+            return name, goal, "n/a (undefined on these photos)", False
         reached = f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + note
-        return name, goal, reached, bool(met) and not math.isnan(value)
+        return name, goal, reached, bool(met)
 
     nd_recall = head["not_dwelling_recall"]
     rows = [

@@ -152,6 +152,11 @@ def _cell(value: Any, criterion: Criterion) -> CriterionValue | bool:
 
 def _context_problems(record: FamilyRecord, config: WelfareConfig) -> list[str]:
     problems = []
+    if not record.family_id.strip() or record.family_id != record.family_id.strip():
+        # " F1" and "F1" would be two families, "   " none: no id a person could tell apart.
+        problems.append(
+            f"family_id {record.family_id!r} is blank or has spaces around it; give the id alone"
+        )
     for field, allowed in (
         ("region", config.regions),
         ("settlement", config.settlements),

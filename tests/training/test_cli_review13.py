@@ -165,3 +165,25 @@ def test_the_cli_says_why_a_figure_is_undefined_instead_of_printing_nan(built, d
     assert "nan" not in result.output.lower() and "UndefinedMetricWarning" not in result.output
     [line] = [x for x in result.output.splitlines() if "not_dwelling_recall" in x]
     assert "n/a (" in line and "not_dwelling" in line.split("n/a")[1]
+
+
+def test_evaluate_refuses_a_split_that_is_not_one_before_reading_anything(tmp_path):
+    result = CliRunner().invoke(
+        app, ["evaluate", str(tmp_path / "no-model"), str(tmp_path / "no.csv"), "--split", "tset"]
+    )
+    assert result.exit_code == 2
+    assert "'tset'" in result.output and "is not one of" in result.output
+
+
+def test_a_target_the_photos_cannot_define_reads_n_a_not_nan():
+    from training.recipe import QualityTargets
+    from training.report import target_checks
+
+    head = {
+        "room_macro_f1": 1.0, "condition_qwk": float("nan"), "signs_map": float("nan"),
+        "not_dwelling_recall": float("nan"), "ece_after": {"room": 0.01},
+    }  # fmt: skip
+    checks = target_checks(head, QualityTargets())
+    rows = {name: (reached, met) for name, _, reached, met in checks}
+    assert rows["condition QWK"] == ("n/a (undefined on these photos)", False)
+    assert rows["room macro-F1"] == ("1.000", True)

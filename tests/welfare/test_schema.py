@@ -185,3 +185,10 @@ def test_a_boolean_flag_is_still_a_flag(config):
     assert record.criteria["has_legal_entity"] == 1.0
     row = _row(config, informal_employment_signs=True)
     assert record_from_row(row, config=config).criteria["informal_employment_signs"] == 1.0
+
+
+@pytest.mark.parametrize("family_id", ["   ", " f1", "f1 "])
+def test_a_blank_family_id_or_one_with_spaces_around_is_refused(config, family_id):
+    data = {**family(config), "family_id": family_id}
+    with pytest.raises(FamilyRecordError, match="blank or has spaces around it"):
+        parse_family(data, config=config)

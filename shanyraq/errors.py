@@ -56,6 +56,12 @@ class CorruptImageError(ImageError):
     code = "image_corrupt"
 
 
+class ImageShapeError(ImageError):
+    """An image far longer than it is wide: no photo of a room, and its resize would not fit."""
+
+    code = "image_shape"
+
+
 class ModelMismatchError(ShanyraqError):
     """A model artifact does not match this installation (taxonomy, format)."""
 

@@ -31,6 +31,7 @@ from PIL import Image, ImageFile, features
 from shanyraq.errors import (
     CorruptImageError,
     EmptyImageError,
+    ImageShapeError,
     ImageTooLargeError,
     UnsupportedImageFormatError,
 )
@@ -52,6 +53,8 @@ _TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
 _IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
 _TAG_DATETIME_ORIGINAL = 36867
 
+# Phones write 4:3 to 21:9 photos; panorama mode up to about 10:1.
+MAX_ASPECT = 20
 _PILLOW_RAN_OUT = "image file is truncated"  # Pillow's words when the data ends before the image
 # Encoders write about ten scans (libjpeg's progressive default), mozjpeg's searched ones a few
 # dozen. libjpeg passes over every block of the image for each scan, so a file of thousands of
@@ -243,13 +246,24 @@ def open_header(data: bytes, fmt: str, *, max_pixels: int | None = None) -> Imag
 
 
 def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
-    """Refuse an image over `max_pixels` (judged from the header, before decoding)."""
+    """Refuse an image over `max_pixels`, or longer than MAX_ASPECT times its width (judged
+    from the header, before decoding).
+
+    The aspect limit keeps resizing bounded: a model that scales the shorter side to its input
+    and crops (`shorter_side_crop`) would scale a 1 x 60,000 strip, within any pixel limit, to
+    224 x 13,440,000 pixels (9 GB) before cropping.
+    """
     if width <= 0 or height <= 0:
         raise CorruptImageError("the image has no pixels; take the photo again")
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f"the image is {width}x{height} ({width * height / 1e6:.1f} MP), over the limit of "
             f"{max_pixels / 1e6:.0f} MP; send a smaller photo"
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageShapeError(
+            f"the image is {width}x{height}, more than {MAX_ASPECT} times as long as it is wide: "
+            "not a photo of a room; take the photo again without panorama mode"
         )
 
 

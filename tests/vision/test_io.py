@@ -105,6 +105,24 @@ def test_over_our_limit_names_size(make_image):
         decode_image(make_image("PNG", size=(64, 48)), max_pixels=1000)
 
 
+@pytest.mark.parametrize(("width", "height"), [(1, 21), (2100, 100), (1, 60_000)])
+def test_a_strip_far_longer_than_wide_is_refused_before_decoding(make_image, width, height):
+    """A 1 x 60,000 strip is within the pixel limit, but `shorter_side_crop` would scale it to
+    224 x 13,440,000 pixels before cropping."""
+    from shanyraq.errors import ImageShapeError
+
+    with pytest.raises(ImageShapeError, match=f"{width}x{height}, more than 20 times") as caught:
+        decode_image(make_image("PNG", size=(width, height)), max_pixels=LIMIT)
+    assert caught.value.code == "image_shape" and caught.value.http_status == 422
+
+
+@pytest.mark.parametrize("size", [(1, 20), (2000, 100), (4000, 1000)])
+def test_a_panorama_within_the_aspect_limit_still_decodes(make_image, size):
+    assert (
+        decode_image(make_image("PNG", size=size), max_pixels=LIMIT).pixels.shape[:2] == size[::-1]
+    )
+
+
 @pytest.mark.parametrize(
     ("data", "said"),
     [

@@ -36,8 +36,9 @@ ADVISORY = "Advisory only: the district commission decides and its decision is r
 # so that the service recomputes it (serving.assessments.stale_reason) instead of showing the
 # old one as current. 2: reasons are measured effects on the calibrated probability (in
 # probability points; before, contributions in logits), and three more doubts send a family to
-# review (welfare.doubts).
-LOGIC_VERSION = "2"
+# review (welfare.doubts). 3: the model's doubts name the model's own level, not one the level-6
+# rule set; rule texts give figures to the tiyn; a yes/no reason's sentence says yes or no.
+LOGIC_VERSION = "3"
 
 
 @dataclass

@@ -38,6 +38,7 @@ def recommend(
     """
     doubts = _input_doubts(rules, visual, missing, config)
     doubts += _level_doubts(rules, level, model_level)
+    own = model_level if model_level is not None else level
     p = asp_probability
     band: Recommendation
     if p is None:
@@ -49,10 +50,11 @@ def recommend(
         )
         band = "eligible" if rules.income_test else "needs_review"
     else:
-        band, more = _model_doubts(p, rules, level, config)
+        # The model's doubts weigh the model's own level: where the level-6 rule set the
+        # level, "the model places the family at level 6" would name a level it never gave.
+        band, more = _model_doubts(p, rules, own, config)
         doubts += more
     doubts += _money_doubts(rules, config)
-    own = model_level if model_level is not None else level
     doubts += _need_doubts(rules, own, level_probs or {}, config)
     if p is None and rules.income_test is False:
         doubts.append(
@@ -69,7 +71,8 @@ def recommend(
 def _model_doubts(
     p: float, rules: RulesOutcome, level: int | None, config: RecommendationConfig
 ) -> tuple[Recommendation, list[Statement]]:
-    """The band of P(eligible), and where the model disagrees with the rules or itself."""
+    """The band of P(eligible), and where the model disagrees with the rules or itself
+    (`level`: the model's own level, not one the level-6 rule set)."""
     says_eligible = p >= config.model_eligible_cut
     doubts = _disagreements(p, rules, says_eligible=says_eligible)
     high = config.review_if_eligible_and_level_at_least

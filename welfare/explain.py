@@ -159,7 +159,7 @@ def top_reasons(
     out = []
     for name in ranked:
         value, weight = float(row[name].iloc[0]), weights[name]
-        shown: Param = number(value)
+        shown: float | bool | None = number(value)
         if shown is not None and name in space.binary:
             shown = bool(value)  # a yes/no fact reads as yes or no, not as 1 or 0
         params: dict[str, Param] = {"feature": name, "value": shown}
@@ -178,7 +178,7 @@ def top_reasons(
                 contribution=weight,
                 text=_words(
                     label,
-                    value,
+                    shown,
                     weight,
                     target,
                     level_name,
@@ -213,13 +213,19 @@ _CODES = {
 
 def _words(
     label: str,
-    value: float,
+    value: float | bool | None,
     weight: float,
     target: Target,
     level_name: str,
     unrecorded: Sequence[str] = (),
 ) -> str:
-    shown = "missing" if math.isnan(value) else figure(value)
+    """`value` as the reason's params give it: None (missing), a yes/no, or a figure."""
+    if value is None:
+        shown = "missing"
+    elif isinstance(value, bool):
+        shown = "yes" if value else "no"  # as the pages say it (serving.web.i18n)
+    else:
+        shown = figure(value)
     if unrecorded:
         shown = f"at least {shown} (not recorded: {'; '.join(unrecorded)})"
     if target == "asp":

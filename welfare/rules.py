@@ -17,7 +17,7 @@ from typing import Any
 
 from welfare.criteria import Level6Rule, RulesConfig, Thresholds
 from welfare.schema import FamilyRecord
-from welfare.statements import Code, Param, Statement
+from welfare.statements import Code, Param, Statement, figure
 
 LEVEL6 = "level6"
 INCOME_TEST = "asp_income_test"
@@ -193,7 +193,9 @@ def _level6_criteria(
     for name, floor, strict, words, params in specs:
         value = record.number(name)
         fired = None if value is None else (value > floor if strict else value >= floor)
-        text = f"{words}: {_yes_no(fired)}" + ("" if value is None else f" (value {value:,.0f})")
+        # Figures to the tiyn (statements.figure), as the pages show them: rounded to whole
+        # tenge, an income 0.4 KZT above the floor would read as the floor itself.
+        text = f"{words}: {_yes_no(fired)}" + ("" if value is None else f" (value {figure(value)})")
         code = _LEVEL6_CRITERION_CODES[name][fired]
         params = params if value is None else {**params, "value": value}
         checks.append(RuleCheck(f"{LEVEL6}.{name}", fired, text, rule.source, code, params))
@@ -203,7 +205,7 @@ def _level6_criteria(
 def _income_floor_text(rule: Level6Rule, thresholds: Thresholds) -> str:
     return (
         f"per-capita income above {rule.min_income_subsistence_minimums:g} subsistence minimums "
-        f"({thresholds.subsistence_minimum_kzt:,.0f} KZT, {thresholds.year})"
+        f"({figure(thresholds.subsistence_minimum_kzt)} KZT, {thresholds.year})"
     )
 
 
@@ -235,8 +237,8 @@ def _income_test(record: FamilyRecord, thresholds: Thresholds, rules: RulesConfi
     under = income < line
     relation = "under" if under else "at or above"
     text = (
-        f"declared per-capita income {income:,.0f} KZT is {relation} the poverty line "
-        f"{line:,.0f} KZT ({thresholds.year})"
+        f"declared per-capita income {figure(income)} KZT is {relation} the poverty line "
+        f"{figure(line)} KZT ({thresholds.year})"
     )
     params: dict[str, Param] = {
         "income_kzt": income,

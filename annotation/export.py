@@ -1,7 +1,8 @@
 """Pull annotations out of Label Studio into a manifest, with agreement and corrections.
 
 Each task with at least one submitted (not cancelled) annotation becomes one manifest row
-(one vote per annotator: their latest annotation; a task `push` did not make is left out):
+(one vote per annotator: their latest annotation; a task `push` did not make, or one whose
+answers have labels the taxonomy lacks, is left out and named in the report):
 labels merged across annotators, path rewritten relative to the output manifest, family,
 split and sha256 taken from the task data `push` wrote. Beside the manifest go a report
 (agreement per head, corrections of the model per head, annotator weights) and a CSV of the
@@ -24,7 +25,7 @@ from typing import Any
 from annotation.agreement import HeadAgreement, MergeMethod, Votes, agreement_by_head, merge_all
 from annotation.client import Connection, LabelStudioAnswerError
 from annotation.corrections import HeadCorrections, count_corrections
-from annotation.label_config import PhotoLabels, labels_from_result
+from annotation.label_config import PhotoLabels, labels_from_result, labels_off_taxonomy
 from shanyraq.atomic import atomic_file
 from shanyraq.manifest import ManifestRow, encode_signs, write_manifest
 from shanyraq.taxonomy import HeadName, Taxonomy
@@ -40,6 +41,7 @@ class AnnotatedTask:
     data: dict[str, Any]
     votes: list[tuple[str, PhotoLabels]]
     prediction: PhotoLabels | None = None
+    off_taxonomy: tuple[str, ...] = ()  # labels the taxonomy lacks in the answers that count
 
 
 def _as_dict(item: Any) -> dict[str, Any]:
@@ -57,30 +59,42 @@ def _submitted_at(annotation: dict[str, Any]) -> tuple[float, int]:
     return (stamp, int(annotation.get("id") or 0))
 
 
+def _annotator(annotation: dict[str, Any]) -> str:
+    """Who made an annotation: the user's id. Label Studio sets it to null when the user is
+    deleted; such annotations cannot be told apart by person, so each is an annotator of its
+    own, not all of them one whose latest answer would hide the others'."""
+    who = annotation.get("completed_by")
+    return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
+
+
 def parse_task(task: Any, taxonomy: Taxonomy) -> AnnotatedTask:
     """The task's votes: one per annotator, their latest submitted (not cancelled) annotation
     with a room. Label Studio lets one user submit several annotations of a task (another tab,
-    the API); counted apart, they would outvote the others and agree with themselves."""
+    the API); counted apart, they would outvote the others and agree with themselves. A latest
+    answer with labels the taxonomy lacks is named in `off_taxonomy` (see build_report)."""
     annotations = [_as_dict(a) for a in (task.annotations or [])]
-    latest: dict[str, tuple[tuple[float, int], PhotoLabels]] = {}
+    latest: dict[str, tuple[tuple[float, int], PhotoLabels, tuple[str, ...]]] = {}
     for a in annotations:
         if a.get("was_cancelled"):
             continue
-        labels = labels_from_result(taxonomy, a.get("result") or [])
-        if labels.room is None:
+        result = a.get("result") or []
+        labels, off = labels_from_result(taxonomy, result), labels_off_taxonomy(taxonomy, result)
+        if labels.room is None and not off:
             continue
-        who, saved = str(a.get("completed_by")), _submitted_at(a)
+        who, saved = _annotator(a), _submitted_at(a)
         if who not in latest or saved >= latest[who][0]:
-            latest[who] = (saved, labels)
+            latest[who] = (saved, labels, off)
     by_id = sorted(latest.items(), key=lambda item: item[1][0][1])  # in annotation id order
-    votes = [(who, labels) for who, (_, labels) in by_id]
+    votes = [(who, labels) for who, (_, labels, _) in by_id if labels.room is not None]
+    off_taxonomy = tuple(dict.fromkeys(label for _, (_, _, off) in by_id for label in off))
     predictions = [_as_dict(p) for p in (task.predictions or [])]
     prediction = labels_from_result(taxonomy, predictions[-1]["result"]) if predictions else None
-    return AnnotatedTask(int(task.id), dict(task.data or {}), votes, prediction)
+    return AnnotatedTask(int(task.id), dict(task.data or {}), votes, prediction, off_taxonomy)
 
 
 def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> list[AnnotatedTask]:
-    """Every task of the project that has at least one submitted annotation."""
+    """Every task of the project that has at least one submitted annotation (with a room, or
+    with labels the taxonomy lacks, which build_report names)."""
     with conn.errors("reading annotations"):
         tasks: list[Any] = list(
             conn.sdk.tasks.list(
@@ -88,7 +102,7 @@ def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> li
             )
         )
     parsed = [_parsed(t, taxonomy, conn) for t in tasks]
-    return [t for t in parsed if t.votes]
+    return [t for t in parsed if t.votes or t.off_taxonomy]
 
 
 def _parsed(task: Any, taxonomy: Taxonomy, conn: Connection) -> AnnotatedTask:
@@ -112,6 +126,7 @@ class PullReport:
     weights: dict[str, float]
     disagreements: list[dict[str, str]] = field(default_factory=list)
     not_from_push: list[int] = field(default_factory=list)  # task ids left out: see build_report
+    off_taxonomy: dict[int, list[str]] = field(default_factory=dict)  # left out, with the labels
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x: float) -> float | None:
@@ -131,6 +146,7 @@ class PullReport:
             "annotator_weights": {a: round(w, 4) for a, w in sorted(self.weights.items())},
             "disagreements": len(self.disagreements),
             "tasks_not_from_push": self.not_from_push,
+            "tasks_off_taxonomy": {str(t): labels for t, labels in self.off_taxonomy.items()},
         }
 
 
@@ -184,6 +200,42 @@ def _disagreement_rows(
     return rows
 
 
+def _ids(task_ids: Sequence[int]) -> str:
+    return ", ".join(map(str, task_ids[:10])) + (" ..." if len(task_ids) > 10 else "")
+
+
+def _set_aside(
+    tasks: Sequence[AnnotatedTask],
+) -> tuple[list[AnnotatedTask], list[int], dict[int, list[str]]]:
+    """(tasks to write, ids of tasks not from push, tasks with labels off the taxonomy).
+
+    A task that `push` did not make (a storage sync, an upload in Label Studio) has no sha256
+    or photo path to rebuild its manifest row from. An answer with a label the taxonomy lacks
+    (a choice added to the project's config in Label Studio) cannot be written, and without it
+    the other answers would label the photo alone. Both are left out, and named in the report.
+    """
+    foreign = [t.task_id for t in tasks if not (t.data.get("sha256") and t.data.get("photo"))]
+    if foreign:
+        logger.warning(
+            "%d annotated task(s) have no sha256 or photo in their data (not imported by "
+            "`shanyraq annotate push`, or edited since) and are left out of the manifest: ids %s",
+            len(foreign),
+            _ids(foreign),
+        )
+    off = {t.task_id: list(t.off_taxonomy) for t in tasks if t.off_taxonomy}
+    off = {task_id: labels for task_id, labels in off.items() if task_id not in foreign}
+    if off:
+        logger.warning(
+            "%d annotated task(s) have labels that configs/taxonomy.yaml lacks (%s) and are "
+            "left out of the manifest: ids %s; relabel them within the taxonomy",
+            len(off),
+            ", ".join(sorted({label for labels in off.values() for label in labels})),
+            _ids(list(off)),
+        )
+    left_out = set(foreign) | set(off)
+    return [t for t in tasks if t.task_id not in left_out], foreign, off
+
+
 def build_report(
     tasks: Sequence[AnnotatedTask],
     taxonomy: Taxonomy,
@@ -192,18 +244,7 @@ def build_report(
     document_root: Path,
     out_dir: Path,
 ) -> PullReport:
-    # A task that `push` did not make (a storage sync, an upload in Label Studio) has no sha256
-    # or photo path to rebuild its manifest row from: it is left out, and named in the report.
-    foreign = [t.task_id for t in tasks if not (t.data.get("sha256") and t.data.get("photo"))]
-    if foreign:
-        logger.warning(
-            "%d annotated task(s) were not imported by `shanyraq annotate push` (no sha256 or "
-            "photo in their data) and are left out of the manifest: ids %s",
-            len(foreign),
-            ", ".join(map(str, foreign[:10])) + (" ..." if len(foreign) > 10 else ""),
-        )
-        left_out = set(foreign)
-        tasks = [t for t in tasks if t.task_id not in left_out]
+    tasks, foreign, off_taxonomy = _set_aside(tasks)
     votes: list[Votes] = [t.votes for t in tasks]
     outcome = merge_all(votes, taxonomy, method=method)
     rows, disagreements = [], []
@@ -218,6 +259,7 @@ def build_report(
         weights=outcome.weights,
         disagreements=disagreements,
         not_from_push=foreign,
+        off_taxonomy=off_taxonomy,
     )
 
 

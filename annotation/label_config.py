@@ -113,9 +113,7 @@ def result_from_labels(
     return items
 
 
-def labels_from_result(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> PhotoLabels:
-    """Parse a submitted result. A labelled dwelling with no signs ticked has no signs
-    (an empty set); a not_dwelling photo has no condition and no signs whatever was ticked."""
+def _choices_by_head(result: list[dict[str, Any]]) -> dict[str, list[str]]:
     by_head: dict[str, list[str]] = {}
     for item in result or []:
         if item.get("type") == "choices" and item.get("from_name") in (
@@ -124,6 +122,29 @@ def labels_from_result(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> Phot
             "signs",
         ):
             by_head[item["from_name"]] = list(item.get("value", {}).get("choices", []))
+    return by_head
+
+
+def labels_off_taxonomy(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The choices of a result the taxonomy does not have, as 'head=choice': a choice added
+    to the project's config in Label Studio, or an imported annotation. `labels_from_result`
+    drops them, so the answer it gives is not the annotator's. The condition and signs of a
+    not_dwelling answer are not read, so they are not named."""
+    by_head = _choices_by_head(result)
+    known = {
+        "room": set(taxonomy.room_names),
+        "condition": {condition_choice(taxonomy, v) for v in taxonomy.condition_values},
+        "signs": set(taxonomy.sign_names),
+    }
+    heads = ["room"] if taxonomy.not_dwelling in by_head.get("room", []) else list(known)
+    return tuple(f"{h}={c}" for h in heads for c in by_head.get(h, []) if c not in known[h])
+
+
+def labels_from_result(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> PhotoLabels:
+    """Parse a submitted result. A labelled dwelling with no signs ticked has no signs
+    (an empty set); a not_dwelling photo has no condition and no signs whatever was ticked.
+    Choices the taxonomy does not have are dropped (`labels_off_taxonomy` names them)."""
+    by_head = _choices_by_head(result)
     rooms = [r for r in by_head.get("room", []) if r in taxonomy.room_names]
     room = rooms[0] if rooms else None
     if room is None:

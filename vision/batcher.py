@@ -151,7 +151,8 @@ class MicroBatcher(Generic[T, R]):
                 return
             logger.info("batch of %d failed (%s); retrying one by one", len(batch), exc)
             for request in batch:
-                await self._dispatch([request])
+                if not request.future.done():  # a caller that left costs no model call
+                    await self._dispatch([request])
             return
         for request, result in zip(batch, results, strict=True):
             _settle(request, result)

@@ -110,6 +110,10 @@ class _Scoring:
         self.target = self.config.decode_side_for(self.engine.artifact.preprocessing.size)
         self.max_pixels = get_settings().io.max_pixels
         self.index = HashIndex()
+        if explain_dir is not None:  # a missing or damaged model.pt, said before any photo
+            from vision.explain import heatmap_model
+
+            heatmap_model(model)
 
     def _decode(self, photo: Path) -> tuple[dict[str, Any], Any]:
         """The photo's record so far and its decoded image (None: not decodable)."""

@@ -408,9 +408,13 @@ def abstain_reasons(
     values = [*room.values(), *condition.values(), *(signs or {}).values()]
     finite = all(math.isfinite(p) for p in values)
     top_room = max(room, key=lambda k: room[k])
+    low_room = not finite or room[top_room] < abstain.min_room_probability
+    if not low_room and room.get(not_dwelling) == room[top_room]:
+        # A sure room tied with not_dwelling (0.5/0.5 at the shipped 0.5) is no sure home:
+        # the label order must not decide it.
+        top_room = not_dwelling
     if finite and top_room == not_dwelling:
         reasons.append(ABSTAIN_NOT_DWELLING)
-    low_room = not finite or room[top_room] < abstain.min_room_probability
     low_condition = (
         top_room != not_dwelling and max(condition.values()) < abstain.min_condition_probability
     )

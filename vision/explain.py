@@ -22,8 +22,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.taxonomy import HeadName, get_taxonomy
-from vision.artifact import Labels, Preprocessing, read_artifact
+from vision.artifact import TORCH_FILE, Labels, Preprocessing, read_artifact
 from vision.preprocess import to_input
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,32 @@ def _load(folder: Path, mtime_ns: int) -> tuple[Any, Preprocessing, Labels, str]
     from vision.model import load_model
 
     artifact = read_artifact(folder)
-    model, preprocessing = load_model(folder)
+    try:
+        model, preprocessing = load_model(folder)
+    except (ShanyraqError, OSError):  # named already, or a file the caller must fix
+        raise
+    except Exception as exc:  # torch's unpickler raises anything for a damaged file
+        raise ModelMismatchError(
+            f"{folder / TORCH_FILE} cannot be read as a model ({type(exc).__name__}); export "
+            "the model again (shanyraq export RUN) to make heat maps"
+        ) from None
     return model, preprocessing, artifact.labels, artifact.condition_formulation
+
+
+def heatmap_model(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
+    """The torch model of the artifact in `folder` that heat maps run on (loaded once per
+    model.pt); ModelMismatchError when model.pt is missing or unreadable, so a caller can
+    check before any work (`shanyraq score --explain`)."""
+    path = folder / TORCH_FILE
+    try:
+        mtime_ns = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise ModelMismatchError(
+            f"{path} not found: heat maps need the torch model next to model.onnx; export the "
+            "model again (shanyraq export RUN), or copy the whole artifact folder"
+        ) from None
+    with _GRAD_CAM_LOCK:  # one load per artifact, not one per concurrent first caller
+        return _load(folder, mtime_ns)
 
 
 def _head_logits(outputs: Any, head: str) -> Any:
@@ -122,10 +147,12 @@ def _to_photo(cam: np.ndarray, spec: Preprocessing, height: int, width: int) -> 
 
 def _label_index(labels: Labels, head: str, label: str | int) -> int:
     names: list[Any] = list(getattr(labels, head))
-    key = int(label) if head == "condition" else label
-    if key not in names:
+    # Compared as text, so grade 3 may be given as "3", while 3.5, True or "three" (which
+    # int() would make grade 3, grade 1 or an unrelated error) name no class.
+    texts = [str(name) for name in names]
+    if str(label) not in texts:
         raise ValueError(f"{label!r} is not a {head} label; known: {names}")
-    return names.index(key)
+    return texts.index(str(label))
 
 
 def heatmap(
@@ -145,10 +172,7 @@ def heatmap(
     if head not in _HEAD_INDEX:
         raise ValueError(f"head must be one of {sorted(_HEAD_INDEX)}, got {head!r}")
     if isinstance(source, Path):
-        with _GRAD_CAM_LOCK:  # one load per artifact, not one per concurrent first caller
-            model, spec, labels, formulation = _load(
-                source, (source / "model.pt").stat().st_mtime_ns
-            )
+        model, spec, labels, formulation = heatmap_model(source)
     else:
         if preprocessing is None:
             raise ValueError("give `preprocessing` with a model (or pass an artifact folder)")

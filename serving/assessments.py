@@ -15,6 +15,9 @@ to review.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -34,6 +37,10 @@ from welfare.schema import parse_family
 OUTCOME_CONFIG_PARTS = frozenset({"levels", "thresholds", "rules", "recommendation"})
 WELFARE_CONFIG_KEY = "welfare_config"
 LOGIC_KEY = "assessment_logic"  # welfare.assess.LOGIC_VERSION, recorded beside the digest
+# Which photo model scored each photo (`photo_scores_digest`). The set in "vision" misses a
+# promotion that moves one photo onto a model another photo of the family already had, while
+# a third keeps the old one (its original lost): the set stays, one photo's score changed.
+PHOTO_SCORES_KEY = "photo_scores"
 # The stale reason of an assessment kept as it is (`held_back`): no fusion model to redo it.
 FUSION_MODEL_MISSING = "fusion_model_missing"
 # Why an assessment is stale (`stale_reason`): code -> what changed, in words.
@@ -115,6 +122,15 @@ def photo_models(photos: list[Photo]) -> str:
     return vision_versions(p.score["model_version"] if p.score else UNSCORED for p in photos)
 
 
+def photo_scores_digest(photos: list[Photo]) -> str:
+    """Digest of which photo model (UNSCORED: none) scored each of these photos, by photo id
+    (first 16 hex of the sha256 of their canonical JSON). A photo's score changes only with
+    its model (`rescore promote` replaces scores of other models only), so this names the
+    scores an assessment read without hashing them."""
+    pairs = [[p.id, p.score["model_version"] if p.score else UNSCORED] for p in photos]
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
+
+
 def welfare_config_digest() -> str:
     """Digest of what configs/welfare.yaml says in OUTCOME_CONFIG_PARTS (first 16 hex of the
     sha256 of their canonical JSON): layout, comments and other sections do not count."""
@@ -153,7 +169,8 @@ def stale_reason(
     """Why the assessment does not rest on the family's current inputs (a STALE_REASONS code),
     or None when it does.
 
-    The scores matter: after `rescore promote` the same photos carry another model's scores.
+    The scores matter: after `rescore promote` the same photos carry another model's scores
+    (`rescored`: each photo's model, not only the family's set of them).
     `fusion` is the fusion model now loaded (`fusion_version`); None leaves it unchecked, for
     callers that have no services. An assessment made before the welfare config digest was
     recorded is stale once: it cannot show which rules it applied, and recomputing it makes a
@@ -165,7 +182,7 @@ def stale_reason(
         return "record"
     if assessment.photo_ids != [p.id for p in photos]:
         return "photos"
-    if versions.get("vision") != photo_models(photos):
+    if rescored(assessment, photos):
         return "photo_scores"
     if fusion is not None and versions.get("fusion") != fusion:
         return "fusion_model"
@@ -174,6 +191,17 @@ def stale_reason(
     if versions.get(LOGIC_KEY) != LOGIC_VERSION:
         return "assessment_logic"
     return None
+
+
+def rescored(assessment: Assessment, photos: list[Photo]) -> bool:
+    """Whether `photos` (the assessment's own, by id) carry other photo models' scores than it
+    read: another set of models, or another model for one photo (PHOTO_SCORES_KEY; one made
+    before that was recorded is judged on the set alone, as it was then)."""
+    versions = assessment.model_versions
+    if versions.get("vision") != photo_models(photos):
+        return True
+    recorded = versions.get(PHOTO_SCORES_KEY)
+    return recorded is not None and recorded != photo_scores_digest(photos)
 
 
 def used(
@@ -274,7 +302,10 @@ def compute(
     result = assess(
         record, scores, model=services.fusion_model, photo_flags=flags, taxonomy=taxonomy
     )
-    rests_on = {**result.model_versions, **outcome_rests_on()}
+    rests_on = {
+        **result.model_versions, PHOTO_SCORES_KEY: photo_scores_digest(photos),
+        **outcome_rests_on(),
+    }  # fmt: skip
     payload = result.to_dict()
     # Counted among the abstained photos (result.photos); how many of them had no score.
     payload["unscored_photos"] = sum(not p.score for p in photos)

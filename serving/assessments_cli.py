@@ -59,7 +59,9 @@ def refresh(
     Stale means it no longer rests on the family's record, its photos and their scores, the
     fusion model the service loads (from serving.yaml) or the decisive part of
     configs/welfare.yaml. One transaction per family; each new version is audited, and the
-    run when it starts and when it ends. Safe to run again: a second run finds none.
+    run when it starts and when it ends. Safe to run again: a second run finds none. A family
+    that cannot be recomputed (e.g. its record no longer validates) is named and the others
+    are refreshed; the command then exits 2 (refresh_families_failed).
 
     Run it with the service's own settings (--config, SHANYRAQ_SERVING__*): without its
     fusion model it is refused (fusion_model_missing) when assessments rest on one, since
@@ -94,6 +96,8 @@ def refresh(
             services.read_engine.dispose()
     for line in report_lines(report):
         typer.echo(line)
+    if report.failed:
+        raise reassessment.RefreshFamiliesFailedError.of(report)
 
 
 def _dry_run(
@@ -170,5 +174,9 @@ def report_lines(report: RefreshReport) -> list[str]:
         lines.append(
             f"  already current by their turn (recomputed meanwhile): {report.already_current}"
         )
+    failed = [f for f in report.families if f.error is not None]
+    if failed:
+        lines.append(f"  not recomputed, still stale: {len(failed)}")
+        lines += [f"    {f.family_id}: [{f.error}] {f.detail}" for f in failed]
     lines.append("audited as a run: assessments_refresh_started, then assessments_refreshed")
     return lines

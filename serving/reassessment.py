@@ -30,7 +30,7 @@ from serving.assessments import (
     latest_of,
     lock_family,
     outcome_rests_on,
-    photo_models,
+    rescored,
     stale_reason,
 )
 from serving.db.models import Assessment, Family, Photo, RescoredScore, User
@@ -63,6 +63,24 @@ class RefreshRegionUnknownError(ShanyraqError):
     code = "refresh_region_unknown"
 
 
+class RefreshFamiliesFailedError(ShanyraqError):
+    """Families a refresh could not recompute (their record no longer validates, ...); the
+    others were refreshed."""
+
+    code = "refresh_families_failed"
+
+    @classmethod
+    def of(cls, report: RefreshReport) -> RefreshFamiliesFailedError:
+        failed = report.failed
+        shown = ", ".join(f"{family} ({code})" for family, code in list(failed.items())[:10])
+        more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+        return cls(
+            f"{len(failed)} family(ies) could not be recomputed and keep their stale assessment: "
+            f"{shown}{more}. The others were refreshed. Fix what each one's error above says "
+            "(e.g. correct the family's record), then run `shanyraq assessments refresh` again"
+        )
+
+
 class FusionModelMissingError(ShanyraqError):
     """Recomputing would move assessments made with a fusion model onto the rules alone,
     because this command has no fusion model (usually: not the service's settings)."""
@@ -84,11 +102,14 @@ class StaleAssessment:
 @dataclass(frozen=True)
 class Refreshed:
     """One stale family's outcome: the version made for it, or None when it was already
-    current by its turn (a page view or another refresh recomputed it meanwhile)."""
+    current by its turn (a page view or another refresh recomputed it meanwhile) or could not
+    be recomputed: then `error` is the code of the domain error it raised, `detail` its text."""
 
     family_id: str
     reason: str
     version: int | None
+    error: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +129,12 @@ class RefreshReport:
 
     @property
     def already_current(self) -> int:
-        return sum(f.version is None for f in self.families)
+        return sum(f.version is None and f.error is None for f in self.families)
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Families that could not be recomputed: family id -> error code."""
+        return {f.family_id: f.error for f in self.families if f.error is not None}
 
 
 def count_reasons(items: Iterable[StaleAssessment | Refreshed]) -> dict[str, int]:
@@ -129,8 +155,10 @@ def stale_families(session: Session, model_version: str) -> list[str]:
     stale = []
     for start in range(0, len(families), 500):
         for row in latest_of(session, families[start : start + 500]).values():
-            photos = session.execute(select(Photo).where(Photo.id.in_(row.photo_ids))).scalars()
-            if row.model_versions.get("vision") != photo_models(list(photos)):
+            photos = session.execute(
+                select(Photo).where(Photo.id.in_(row.photo_ids)).order_by(Photo.id)
+            ).scalars()
+            if rescored(row, list(photos)):
                 stale.append(row.family_id)
     return sorted(stale)
 
@@ -309,9 +337,13 @@ def refresh(
     the fusion model and welfare rules it assesses with, the stale assessments planned per
     reason), then one transaction per family, each new version audited by
     `assessments.compute`, then `assessments_refreshed` (the start's seq, the outcome, counts
-    per reason). A run that fails records the outcome `failed` (or `interrupted`) with what
-    it did so far, if the database still takes it; a run killed outright leaves its start
-    entry without an end. `progress`: a progress bar; None shows it only on a terminal.
+    per reason). A family that raises a domain error (its record no longer validates, ...) is
+    left stale and named (`failed`, outcome `completed_with_failures`) and the run goes on:
+    otherwise every run would stop at the same family, and the ones after it would never be
+    refreshed. A run that fails otherwise records the outcome `failed` (or `interrupted`),
+    the family it was on and what it did so far, if the database still takes it; a run
+    killed outright leaves its start entry without an end. `progress`: a progress bar; None
+    shows it only on a terminal.
     Refused before anything is written when the services have no fusion model and stale
     assessments rest on one (`refuse_rules_only`), unless `allow_rules_only` (or the
     services' settings allow it).
@@ -328,37 +360,50 @@ def refresh(
         "model_versions": rests_on, "planned": len(stale), "stale": planned,
     })  # fmt: skip
     done: list[Refreshed] = []
+    item: StaleAssessment | None = None
     try:
         for item in tqdm(
             stale, desc="refreshing", unit="family",
             disable=None if progress is None else not progress,
         ):  # fmt: skip
-            version = recompute(
-                services, item.family_id, actor=actor, allow_rules_only=allow_rules_only
-            )
-            done.append(Refreshed(item.family_id, item.reason, version))
+            done.append(_refresh_one(services, item, actor, allow_rules_only=allow_rules_only))
     except BaseException as exc:
         report = RefreshReport(region=region, families=done)
         ended = {"outcome": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                 "error": getattr(exc, "code", None) or type(exc).__name__}  # fmt: skip
+                 "error": getattr(exc, "code", None) or type(exc).__name__,
+                 "family_id": item.family_id if item is not None else None}  # fmt: skip
         try:
             _audit_run(services, actor, RUN_ENDED, region, _end(report, started, planned, ended))
         except Exception:  # the database may be what failed: the run's own error is raised
             logger.exception("could not audit the end of refresh run %d", started)
         raise
     report = RefreshReport(region=region, families=done)
-    ended = {"outcome": "completed"}
+    ended = {"outcome": "completed_with_failures" if report.failed else "completed"}
     _audit_run(services, actor, RUN_ENDED, region, _end(report, started, planned, ended))
     return report
 
 
+def _refresh_one(
+    services: Services, item: StaleAssessment, actor: tuple[int, str], *, allow_rules_only: bool
+) -> Refreshed:
+    """`recompute` one stale family; a domain error it raises is its outcome, logged."""
+    try:
+        version = recompute(
+            services, item.family_id, actor=actor, allow_rules_only=allow_rules_only
+        )
+    except ShanyraqError as exc:
+        logger.warning("refresh: family %s not recomputed: [%s] %s", item.family_id, exc.code, exc)
+        return Refreshed(item.family_id, item.reason, None, error=exc.code, detail=exc.message)
+    return Refreshed(item.family_id, item.reason, version)
+
+
 def _end(
-    report: RefreshReport, started: int, planned: dict[str, int], ended: dict[str, str]
+    report: RefreshReport, started: int, planned: dict[str, int], ended: dict[str, str | None]
 ) -> dict[str, Any]:
     """The details of a run's end entry: its start entry, outcome and counts."""
     return {
         "started_seq": started, **ended, "stale": planned, "refreshed": report.refreshed,
-        "already_current": report.already_current,
+        "already_current": report.already_current, "failed": report.failed,
         "not_reached": sum(planned.values()) - len(report.families),
     }  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +118,25 @@ def edit_config(tmp_path: Path) -> Iterator[Any]:
     else:
         os.environ["SHANYRAQ_CONFIGS_DIR"] = before
     forget()
+
+
+@pytest.fixture
+def restart(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Service]]:
+    """Factory: the service of `make_service` started again on its data folder and database
+    with other settings (the users and their tokens stay)."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    started: list[Any] = []
+
+    def again(before: Service, **overrides: Any) -> Service:
+        app = create_app(make_settings(tmp_path, database_url, **overrides))
+        client = TestClient(app, base_url="http://127.0.0.1")
+        client.__enter__()
+        started.append(client)
+        return Service(client=client, app=app, tokens=before.tokens)
+
+    yield again
+    for client in started:
+        client.__exit__(None, None, None)

@@ -21,7 +21,6 @@ from tests.serving.helpers import (
     criteria,
     family_body,
     jpeg,
-    make_settings,
     small_fusion_model,
 )
 
@@ -60,28 +59,6 @@ def no_condition_abstain(edit_config: Any) -> Iterator[None]:
     get_engine_config.cache_clear()
     yield
     get_engine_config.cache_clear()
-
-
-@pytest.fixture
-def restart(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Service]]:
-    """Factory: the service of `make_service` started again on its data folder and database
-    with other settings (the users and their tokens stay)."""
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-
-    started: list[Any] = []
-
-    def again(before: Service, **overrides: Any) -> Service:
-        app = create_app(make_settings(tmp_path, database_url, **overrides))
-        client = TestClient(app, base_url="http://127.0.0.1")
-        client.__enter__()
-        started.append(client)
-        return Service(client=client, app=app, tokens=before.tokens)
-
-    yield again
-    for client in started:
-        client.__exit__(None, None, None)
 
 
 def _create(service: Service, *family_ids: str) -> None:

@@ -116,3 +116,21 @@ def test_a_decision_recorded_since_the_sender_looked_is_refused_naming_it(servic
     assert f"decision {first['decision_id']}: override, level 2" in refused.json()["message"]
     seen = {**other, "seen_decision_id": first["decision_id"]}  # now seen: added knowingly
     assert _decide(service, aid, seen).status_code == 201
+
+
+def test_an_update_that_changes_nothing_keeps_the_version_and_the_assessment(service):
+    from tests.serving.helpers import criteria
+
+    service.create_family("F1")
+    first = _assess(service)
+    same = {"settlement": "urban", "criteria": criteria()}  # what create_family stored
+    kept = service.client.put("/families/F1", json=same, headers=service.headers("inspector"))
+    assert kept.status_code == 200 and kept.json()["version"] == 1
+    latest = service.client.get(
+        "/families/F1/assessments/latest", headers=service.headers("commission")
+    )
+    assert latest.json()["assessment_id"] == first["assessment_id"]  # still current
+    assert _decide(service, first["assessment_id"], OVERRIDE).status_code == 201
+    changed = {"criteria": criteria(per_capita_income_kzt=31000.0)}
+    moved = service.client.put("/families/F1", json=changed, headers=service.headers("inspector"))
+    assert moved.json()["version"] == 2

@@ -142,12 +142,21 @@ def update_family(
     services: ServicesDep,
     session: SessionDep,
 ) -> FamilyOut:
-    """Change the record (region and id are fixed); the version goes up by one."""
+    """Change the record (region and id are fixed); the version goes up by one. An update
+    that leaves the record as it was (a form sent again) keeps the version, so the family's
+    assessment stays current; it is audited all the same."""
     data = dict(family.record)
     changes = body.model_dump(exclude_none=True)
     data.update(changes)
     record = parse_family(data)
-    family.record = record.model_dump(mode="json")
+    stored = record.model_dump(mode="json")
+    if stored == family.record:
+        audit_action(
+            session, services, user, "family_updated", target=f"family:{family.id}",
+            details={"version": family.version, "changed": [], "unchanged": True},
+        )  # fmt: skip
+        return family_out(family)
+    family.record = stored
     family.settlement, family.head_gender = record.settlement, record.head_gender
     family.version += 1
     family.updated_at = utcnow()

@@ -32,14 +32,66 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from shanyraq.errors import ShanyraqError
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from serving.core.config import ServingSettings
 
+
+class PortInUseError(ShanyraqError):
+    """The address `serve` or `demo` would listen on is taken by another program."""
+
+    code = "port_in_use"
+
+
+class ListenRefusedError(ShanyraqError):
+    """The address to listen on cannot be used here (not this machine's, or a privileged port)."""
+
+    code = "listen_refused"
+
+
 users_app = typer.Typer(help="Service accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The append-only audit trail.", no_args_is_help=True)
+
+
+def check_listen(host: str, port: int, *, option: str) -> None:
+    """Refuse, before anything is loaded or seeded, an address the server could not listen on:
+    PortInUseError when another program listens there, ListenRefusedError for another reason.
+
+    Binds as uvicorn's (asyncio's) server will (every address `host` resolves to, SO_REUSEADDR,
+    so a port left in TIME_WAIT passes) and lets go at once. `option`: where to choose another."""
+    import errno
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenRefusedError(
+            f"cannot listen on {host}:{port}: the host is not known here ({exc.strerror}); "
+            "give an address of this machine, e.g. 127.0.0.1"
+        ) from None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio's server: IPv6 apart from IPv4
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortInUseError(
+                        f"{host}:{port} is in use by another program (another `shanyraq serve` "
+                        f"or demo?): stop it, or choose another port with {option}"
+                    ) from None
+                raise ListenRefusedError(
+                    f"cannot listen on {host}:{port} ({exc.strerror}): choose an address of "
+                    f"this machine, or a port above 1023 with {option}"
+                ) from None
 
 
 def load_settings(config: Path | None) -> ServingSettings:
@@ -58,6 +110,8 @@ def open_database(
     A database to be made (`may_create`, no SQLite file or an empty one) is refused in a data
     folder that was used (`refuse_used_data_dir`); one another command made meanwhile is
     ConflictError (run it again), not a fault of the settings."""
+    from alembic.util import CommandError as AlembicCommandError
+
     from serving.db.session import DatabaseUnavailableError
     from serving.migrations import open_database as open_migrated
 
@@ -67,6 +121,9 @@ def open_database(
         refuse_used_data_dir(settings)
     try:
         return open_migrated(url, create=may_create, migrate=migrate, read_only=read_only)
+    except AlembicCommandError:
+        refuse_newer_schema(url)  # the reason Alembic cannot migrate a database of ours
+        raise
     except DatabaseUnavailableError:
         if new and _has_tables(url):
             from serving.errors import ConflictError
@@ -76,6 +133,28 @@ def open_database(
                 "the same time as this one, which changed nothing: run this command again"
             ) from None
         raise
+
+
+def refuse_newer_schema(url: str) -> None:
+    """DatabaseNotMigratedError when the database at `url` is at a migration this version does
+    not know (newer code wrote it): migrating it cannot work, and nothing was changed."""
+    from serving.db.session import open_engine
+    from serving.migrations import DatabaseNotMigratedError, schema_state
+
+    try:
+        engine = open_engine(url, create=False, read_only=True)
+    except ShanyraqError:
+        return
+    try:
+        state = schema_state(engine)
+    finally:
+        engine.dispose()
+    if state.current is not None and not state.known:
+        raise DatabaseNotMigratedError(
+            f"the database at {engine.url.render_as_string(hide_password=True)} "
+            f"{state.describe()}; this version ends at migration {state.head} and cannot take "
+            "it back: run the version that wrote it"
+        )
 
 
 def _sqlite_to_make(url: str) -> Path | None:
@@ -221,23 +300,24 @@ def serve(
     from serving.app import create_app
 
     settings = load_settings(config)
+    host = host or settings.host
+    port = port if port is not None else settings.port
     # Checked before the server starts: a clear error instead of a failed start-up, and no
     # new key beside an audit log signed with another one.
     check_database(settings, may_create=True, migrate=settings.auto_migrate)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port if port is not None else settings.port,
-        log_level="info",
-    )
+    check_listen(host, port, option="--port (or `port` in serving.yaml)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 def demo(
-    port: int = typer.Option(8000, help="Port on 127.0.0.1."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port on 127.0.0.1."),
     families: int = typer.Option(48, help="Synthetic families to generate (two regions kept)."),
     no_serve: bool = typer.Option(False, "--no-serve", help="Build and seed, then stop."),
 ) -> None:
-    """The embedded demo: build missing models, seed demo families and accounts, serve."""
+    """The embedded demo: build missing models, seed demo families and accounts, serve.
+
+    Run it again after an interruption, with the same --families: it finishes the seeding.
+    """
     import logging
 
     import uvicorn
@@ -259,8 +339,11 @@ def demo(
     for name in ("httpx", "httpx2", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(logging.WARNING)
     paths = DemoPaths()
-    ensure_models(paths)
+    # Refused before the models are built (minutes): a port taken, settings from the site's.
+    if not no_serve:
+        check_listen(DEMO_HOST, port, option="--port")
     settings, config = demo_settings(paths, port=port)
+    ensure_models(paths)
     uploaded = seed_demo(settings, n_families=families)
     typer.echo(f"demo data in {settings.data_dir} ({uploaded} photos uploaded now)")
     typer.echo(

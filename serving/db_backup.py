@@ -44,7 +44,7 @@ from serving.db.session import (
     writable,
 )
 from shanyraq.atomic import atomic_file
-from shanyraq.errors import OutputExistsError, ShanyraqError
+from shanyraq.errors import OutputExistsError, OutputPathError, ShanyraqError
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,10 @@ def backup_sqlite(
         raise DatabaseMissingError(f"no database at {source}; {FILE_HINT}")
     out = Path(out)
     refuse_service_path(out, {**database_files(source), **(kept or {})})
+    if out.is_dir():  # --overwrite replaces a file, never a folder
+        raise OutputPathError(
+            f"{out} is a folder; name the backup file to write, e.g. {out / source.name}"
+        )
     if os.path.lexists(out) and not overwrite:
         raise OutputExistsError(f"{out} exists; give another path, or --overwrite to replace it")
     with _source_connection(source) as connection:

@@ -2,12 +2,18 @@
 
 Everything goes through the public API (sign-in, family records, photo uploads), so the demo
 data is validated, scored, stored and audited exactly as field data would be.
+
+A run cut short (Ctrl-C, a crash) is finished by the next one with the same --families: the
+accounts and families it filed are kept, photos already filed answer 200, and the rest follow.
+The demo keeps its own data folder, database, key and models: SHANYRAQ_SERVING__ variables
+that would point it at a site's are refused (`refuse_site_environment`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +21,7 @@ from typing import Any
 
 from serving.core.config import ServingSettings
 from serving.data_dir import make_private_dir
+from shanyraq.errors import ConfigError, ShanyraqError
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +30,25 @@ DEMO_HOST = "127.0.0.1"
 DEMO_REGION_COUNT = 2  # the demo fills the first regions of configs/welfare.yaml `regions`
 DEMO_ROLES = ("inspector", "commission")
 SEED_MARKER = "demo-seeded"
+# Written once the accounts exist, before any family: what the run seeds, so that a run cut
+# short is finished with the same families, never mixed with another generation.
+SEEDING_MARKER = "demo-seeding"
 # The settings the demo runs with, written into its data folder for other commands' --config.
 DEMO_CONFIG = "serving.yaml"
 # Kept out of that copy of configs/serving.yaml: the demo's database gets its own signing key
 # and audit anchor in its data folder, never a site's.
 SITE_ONLY_KEYS = ("secret_key", "audit_anchor_file")
+# Settings whose SHANYRAQ_SERVING__ variable (they win over the demo's file) would take the
+# demo to a site's database, key or models: the demo's accounts have a published password.
+DEMO_PINNED_KEYS = (
+    "data_dir", "database_url", "secret_key", "audit_anchor_file", "model_dir", "fusion_dir",
+)  # fmt: skip
+
+
+class DemoSeedMismatchError(ShanyraqError):
+    """The demo's data folder holds a seeding that was cut short with other parameters."""
+
+    code = "demo_seed_mismatch"
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,9 @@ def _family_body(row: dict[str, Any], criteria: list[str]) -> dict[str, Any]:
 
 
 def _create_accounts(settings: ServingSettings) -> None:
+    from sqlalchemy import select
+
+    from serving.db.models import User
     from serving.db.session import make_engine, make_session_factory, session_scope
     from serving.migrations import upgrade
     from serving.users import create_user
@@ -77,7 +101,10 @@ def _create_accounts(settings: ServingSettings) -> None:
     upgrade(settings.resolved_database_url)
     sessions = make_session_factory(make_engine(settings.resolved_database_url))
     with session_scope(sessions) as session:
+        existing = set(session.scalars(select(User.username)))
         for account in demo_accounts():
+            if account.username in existing:  # made by a run that was cut short
+                continue
             create_user(
                 session,
                 username=account.username,
@@ -101,7 +128,17 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     if marker.exists():
         logger.info("demo data already in %s", settings.data_dir)
         return 0
+    plan = f"families={n_families} seed={seed}\n"
+    started = settings.data_dir / SEEDING_MARKER
+    if started.exists() and started.read_text() != plan:
+        raise DemoSeedMismatchError(
+            f"{settings.data_dir} holds a demo whose seeding was cut short "
+            f"({started.read_text().strip()}), not {plan.strip()}: run `shanyraq demo` with "
+            f"that --families to finish it, or remove {settings.data_dir} to start again"
+        )
     _create_accounts(settings)
+    make_private_dir(settings.data_dir)
+    started.write_text(plan)
     families = generate_families(n_families, seed=seed)
     table = families.table[families.table["region"].isin(demo_regions())]
     source = settings.data_dir / "demo-source"
@@ -124,7 +161,8 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
                 response = client.post(
                     "/families", json=_family_body(row, criteria), headers=headers
                 )
-                response.raise_for_status()
+                if not _filed_before(response):
+                    response.raise_for_status()
                 family_id = str(row["family_id"])
                 uploaded += _upload_photos(client, headers, photos_of[family_id], family_id)
                 # Assess once now, so the commission's list shows levels from the start.
@@ -132,7 +170,13 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
                     f"/families/{family_id}/assessments", headers=headers
                 ).raise_for_status()
     marker.write_text(f"families={len(table)} photos={uploaded} seed={seed}\n")
+    started.unlink()
     return uploaded
+
+
+def _filed_before(response: Any) -> bool:
+    """Whether a family's creation was refused because a run cut short filed it already."""
+    return bool(response.status_code == 409 and response.json().get("code") == "conflict")
 
 
 def _upload_photos(client: Any, headers: dict[str, str], photos: list[Path], family_id: str) -> int:
@@ -146,7 +190,7 @@ def _upload_photos(client: Any, headers: dict[str, str], photos: list[Path], fam
         if response.status_code >= 400:
             logger.warning("demo photo %s refused: %s", path, response.text)
             continue
-        count += 1
+        count += response.status_code == 201  # 200: filed by a run cut short
     return count
 
 
@@ -209,7 +253,6 @@ def write_demo_settings(paths: DemoPaths, *, port: int | None = None) -> Path:
 
     from shanyraq.atomic import atomic_file
     from shanyraq.config import default_configs_dir, read_yaml
-    from shanyraq.errors import ConfigError
 
     shipped = default_configs_dir() / "serving.yaml"
     data = read_yaml(shipped) if shipped.exists() else {}
@@ -234,9 +277,25 @@ def write_demo_settings(paths: DemoPaths, *, port: int | None = None) -> Path:
     return path
 
 
+def refuse_site_environment() -> None:
+    """ConfigError when a SHANYRAQ_SERVING__ variable sets one of DEMO_PINNED_KEYS: it would
+    win over the demo's settings and seed the demo's accounts, whose password is published,
+    into that database (or sign them with that key, or serve other models)."""
+    pinned = {f"SHANYRAQ_SERVING__{key}".upper() for key in DEMO_PINNED_KEYS}
+    found = sorted(name for name in os.environ if name.upper() in pinned)
+    if found:
+        raise ConfigError(
+            f"{', '.join(found)} set: the demo would use it instead of its own data folder, "
+            f"database, key and models, and add accounts with the password {DEMO_PASSWORD!r} "
+            f"there; run the demo without it (e.g. `env -u {found[0]} shanyraq demo`)"
+        )
+
+
 def demo_settings(paths: DemoPaths, *, port: int | None = None) -> tuple[ServingSettings, Path]:
-    """The demo's settings, read back from the file `write_demo_settings` wrote, and its path."""
+    """The demo's settings, read back from the file `write_demo_settings` wrote, and its path;
+    refused under variables that would replace them (`refuse_site_environment`)."""
     from serving.core.config import load_serving_settings
 
+    refuse_site_environment()
     path = write_demo_settings(paths, port=port)
     return load_serving_settings(path), path

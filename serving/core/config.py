@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import SettingsConfigDict, SettingsError
 
 from serving.data_dir import KEY_FILE, make_private_dir
 from shanyraq.config import (
@@ -213,6 +214,18 @@ def load_serving_settings(path: Path | None = None, **overrides: object) -> Serv
         raise ConfigError(
             format_validation_error(f"{path} (or SHANYRAQ_SERVING__* env)", exc)
         ) from None
+    except SettingsError as exc:  # a list or mapping variable that is not JSON
+        raise ConfigError(_env_error(exc)) from None
+
+
+def _env_error(exc: SettingsError) -> str:
+    """A SHANYRAQ_SERVING__ variable pydantic-settings could not parse, in one line naming it."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    name = f"SHANYRAQ_SERVING__{found[1].upper()}" if found else "a SHANYRAQ_SERVING__ variable"
+    return (
+        f"{name} is not valid JSON: a list or mapping setting in the environment is "
+        """written as JSON, e.g. '["127.0.0.1", "::1"]' or '{"login_per_minute": 10}'"""
+    )
 
 
 @lru_cache(maxsize=1)

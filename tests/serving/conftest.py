@@ -140,3 +140,13 @@ def restart(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Service
     yield again
     for client in started:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """`uvicorn.run` replaced: the calls `serve` or `demo` made, none of them serving."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    return calls

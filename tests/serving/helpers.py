@@ -165,3 +165,12 @@ def small_fusion_model(folder: Path, name: str = "lgbm_tabular", *, seed: int = 
     )
     train_models(folder, n=400, seed=seed, names=[name], config=config)
     return folder / name
+
+
+def free_port() -> int:
+    """A port nothing listens on now on 127.0.0.1 (for `serve`, which checks its port)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

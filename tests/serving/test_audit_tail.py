@@ -311,7 +311,11 @@ def test_the_command_that_migrates_past_0003_seals_the_head(tmp_path, database_u
     )
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)  # migrate, don't serve
     runner = CliRunner()
-    served = runner.invoke(build_app(), ["serve", "--config", str(config)])
+    from tests.serving.helpers import free_port
+
+    served = runner.invoke(
+        build_app(), ["serve", "--port", str(free_port()), "--config", str(config)]
+    )
     assert served.exit_code == 0, served.output
     assert not anchor.exists()  # nothing was appended: the seal alone
 

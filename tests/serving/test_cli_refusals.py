@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from serving.api.schemas import UserCreate
 from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
-from tests.serving.helpers import PASSWORD
+from tests.serving.helpers import PASSWORD, free_port
 from tests.serving.rescore_fixtures import cli_config, tiny_model
 
 KEY = "cli-refusals-key-0123456789abcdef-0123"
@@ -47,16 +47,6 @@ def _add(config: Path, name: str = "amina", *extra: str) -> Any:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_model(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """`uvicorn.run` replaced: the calls `serve` made, none of them serving."""
-    import uvicorn
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
-    return calls
 
 
 # --- audit verify writes nothing ------------------------------------------------------------
@@ -180,11 +170,13 @@ def test_inputs_are_checked_before_a_database_is_made(tmp_path):
 def test_serve_makes_the_key_on_a_fresh_install_only(tmp_path, served):
     config = _config(tmp_path)
     data = tmp_path / "data"
-    assert _run("serve", "--config", config).exit_code == 0
+    port = str(free_port())  # serve checks that its port is free before it starts
+    assert _run("serve", "--port", port, "--config", config).exit_code == 0
     assert len(served) == 1 and (data / "shanyraq.db").exists() and (data / "secret_key").exists()
     assert _add(config).exit_code == 0  # the first audit entry, signed with that key
     (data / "secret_key").unlink()
-    for args in (["serve"], ["users", "add", "bolat", "--role", "admin", "--password", PASSWORD],
+    for args in (["serve", "--port", port],
+                 ["users", "add", "bolat", "--role", "admin", "--password", PASSWORD],
                  ["users", "set-password", "amina", "--password", PASSWORD]):  # fmt: skip
         result = _run(*args, "--config", config)
         assert _code(result) == "signing_key_missing", args

@@ -40,16 +40,6 @@ def _add(config: Path, name: str = "amina", *, password: str = PASSWORD) -> Any:
                 "--config", config)  # fmt: skip
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """`uvicorn.run` replaced: the calls `serve` made, none of them serving."""
-    import uvicorn
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
-    return calls
-
-
 # --- a used data folder is not a fresh install ---------------------------------------------
 
 

@@ -81,6 +81,11 @@ class DecidedMeanwhileError(ConflictError):
         }
 
 
+# The errors that refuse a decision for one of DECISION_REFUSALS (each has `refusal` and
+# `params`): caught together by the pages, answered with the refusal by the API.
+DECISION_REFUSAL_ERRORS = (DecisionRefusedError, DecisionOutOfDateError, DecidedMeanwhileError)
+DecisionRefusal = DecisionRefusedError | DecisionOutOfDateError | DecidedMeanwhileError
+
 # Every reason a decision is refused for: its `refusal` code -> the form field at fault
 # (None: the whole form). The pages word each as `decision_error.<code>`.
 DECISION_REFUSALS: dict[str, str | None] = {

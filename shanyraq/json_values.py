@@ -11,6 +11,12 @@ from typing import Any
 _NAMING = {"family_id": "family", "photo_sha256": "photo"}
 
 
+def is_finite_number(value: object) -> bool:
+    """A finite JSON number: not true/false (a bool is an int in Python), not NaN or
+    infinity, not text."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def finite_or_none(value: Any) -> Any:
     """`value` (dicts, lists, numbers, text) with every NaN or infinite number replaced by
     None (JSON null); a copy, the original is left as it is. numpy's floats (float32 is no

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from shanyraq.atomic import STAGING_MARK, not_replaceable, swap_entries
 from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
+from shanyraq.json_values import is_finite_number
 from shanyraq.provenance import code_version
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
@@ -185,9 +185,9 @@ def _value_problems(data: Mapping[str, Any]) -> list[str]:
             f"level decoding {data['level_decoding']!r} is not one this version knows "
             f"({', '.join(decodings)})"
         )
-    if not (_is_number(temperature) and temperature > 0):
+    if not (is_finite_number(temperature) and temperature > 0):
         problems.append("'temperature' is not a positive number")
-    if not (isinstance(platt, list) and len(platt) == 2 and all(map(_is_number, platt))):
+    if not (isinstance(platt, list) and len(platt) == 2 and all(map(is_finite_number, platt))):
         problems.append("'platt' is not a pair of numbers")
     levels, features = data["levels"], data["features"]
     if not (isinstance(levels, list) and levels and all(_is_whole(v) for v in levels)):
@@ -197,10 +197,6 @@ def _value_problems(data: Mapping[str, Any]) -> list[str]:
     elif not (isinstance(data["background"], dict) and set(features) <= set(data["background"])):
         problems.append("'background' does not hold a value for every feature")
     return problems
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_whole(value: object) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from shanyraq.errors import InputFileError, read_json_file
+from shanyraq.json_values import is_finite_number
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.quality import Status
 from vision.score import ABSTAIN_REASONS, PhotoScore
@@ -119,7 +120,7 @@ def entry_problems(item: object, taxonomy: Taxonomy) -> list[str]:
     problems += _abstain_problems(item)
     problems += _flag_problems(item.get("flags"))
     embedding = item.get("embedding", [])
-    if not (isinstance(embedding, list) and all(_is_number(x) for x in embedding)):
+    if not (isinstance(embedding, list) and all(is_finite_number(x) for x in embedding)):
         problems.append("embedding is not a list of finite numbers")
     return problems
 
@@ -143,7 +144,7 @@ def _head_problems(
         + ("; null only in a score with abstain true" if v is None else "")
         + ")"
         for k, v in value.items()
-        if not ((v is None and null_allowed) or (_is_number(v) and 0.0 <= v <= 1.0))
+        if not ((v is None and null_allowed) or (is_finite_number(v) and 0.0 <= v <= 1.0))
     ]
     if sums_to_one and not problems and None not in value.values():
         total = math.fsum(value.values())
@@ -178,8 +179,3 @@ def _flag_problems(flags: object) -> list[str]:
     if not isinstance(flags.get("reused", False), bool):
         problems.append("flags.reused is not true or false")
     return problems
-
-
-def _is_number(value: object) -> bool:
-    """A finite JSON number (not true/false, not NaN or infinity, not text)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -17,12 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.decisions import (
-    DECISION_REFUSALS,
-    DecidedMeanwhileError,
-    DecisionOutOfDateError,
-    DecisionRefusedError,
-)
+from serving.decisions import DECISION_REFUSAL_ERRORS, DECISION_REFUSALS
 from serving.errors import RateLimitedError, RoleRefusedError
 from shanyraq.errors import ShanyraqError
 
@@ -77,8 +72,7 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"}
     if exc.http_status >= 500:
         logger.error("%s: %s", exc.code, exc.message)
-    refused = DecisionRefusedError | DecisionOutOfDateError | DecidedMeanwhileError
-    refusal = exc.refusal if isinstance(exc, refused) else None
+    refusal = exc.refusal if isinstance(exc, DECISION_REFUSAL_ERRORS) else None
     roles = exc.roles if isinstance(exc, RoleRefusedError) else None
     return error_response(
         exc.http_status, exc.code, exc.message, headers=headers, refusal=refusal, roles=roles

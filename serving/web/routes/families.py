@@ -19,10 +19,9 @@ from serving.api.deps import (
 from serving.api.routes.assessments import DECIDERS, READERS
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import (
+    DECISION_REFUSAL_ERRORS,
     DECISION_REFUSALS,
-    DecidedMeanwhileError,
-    DecisionOutOfDateError,
-    DecisionRefusedError,
+    DecisionRefusal,
     DecisionRequest,
     level_not_chosen,
     record_decision,
@@ -100,10 +99,7 @@ def family_list(
     )
 
 
-Refusal = DecisionRefusedError | DecisionOutOfDateError | DecidedMeanwhileError
-
-
-def _refusal_text(t: Translator, refused: Refusal) -> str:
+def _refusal_text(t: Translator, refused: DecisionRefusal) -> str:
     """Why a decision was refused, in the reader's words (`decision_error.<refusal>`): reason
     codes, stale causes and a level as their labels, the choice of levels as digits."""
     shown: dict[str, object] = {}
@@ -131,7 +127,7 @@ def _family_response(
     user: CurrentUser,
     *,
     status_code: int = 200,
-    refused: Refusal | None = None,
+    refused: DecisionRefusal | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
     view = family_page(session, services, family, user)
@@ -154,7 +150,7 @@ def _family_response(
         levels=_levels(),
         can_decide=user.role in DECIDERS,
         error=_refusal_text(translator(page_language(request)), refused) if refused else None,
-        error_field=DECISION_REFUSALS.get(refused.refusal) if refused else None,
+        error_field=DECISION_REFUSALS[refused.refusal] if refused else None,
         form=form or {},
         decided_id=decided_id,
         # The decision just recorded (the redirect's `decided`), named where the member lands.
@@ -211,7 +207,7 @@ def decide(
         recorded = record_decision(
             session, services, assessment, family, request_, actor=(user.id, user.username)
         )
-    except (DecisionRefusedError, DecisionOutOfDateError, DecidedMeanwhileError) as refused:
+    except DECISION_REFUSAL_ERRORS as refused:
         session.rollback()
         form = {"kind": kind, "level": level, "reason_code": reason_code, "reason": reason}
         return _family_response(

@@ -11,23 +11,28 @@ Every photo of the family goes into the assessment. One stored without a score (
 goes in as present but unusable, never left out: its quality verdict and reuse flag still
 count, so too few usable photos, too many flagged ones and reused ones still send the family
 to review.
+
+A photo is reused when the reuse index verifies another family's filed photo as the same, or
+when a reuse link says so (serving.uploads writes one when a later upload for another family
+is found to be the same photo). Each assessment records which of its photos it counted as
+reused (REUSED_KEY); a link to one it did not count makes it stale (`reuse`), so the family
+filed first goes back to review too, not only the one filed second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Set as AbstractSet
 
-import numpy as np
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.db.models import Assessment, Family, Photo
+from serving.photo_evidence import UNSCORED, photo_flags, photo_score, reuse_linked
 from serving.state import Services
-from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from vision.score import PhotoScore
-from welfare.aggregate import PhotoFlags
+from shanyraq.taxonomy import get_taxonomy
 from welfare.assess import LOGIC_VERSION, assess, vision_versions
 from welfare.criteria import get_welfare_config
 from welfare.schema import parse_family
@@ -41,6 +46,8 @@ LOGIC_KEY = "assessment_logic"  # welfare.assess.LOGIC_VERSION, recorded beside 
 # promotion that moves one photo onto a model another photo of the family already had, while
 # a third keeps the old one (its original lost): the set stays, one photo's score changed.
 PHOTO_SCORES_KEY = "photo_scores"
+# The ids of the photos the assessment counted as reused, comma-separated ("" for none).
+REUSED_KEY = "reused_photos"
 # The stale reason of an assessment kept as it is (`held_back`): no fusion model to redo it.
 FUSION_MODEL_MISSING = "fusion_model_missing"
 # Why an assessment is stale (`stale_reason`): code -> what changed, in words.
@@ -49,6 +56,7 @@ STALE_REASONS = {
     "record": "the family's record changed",
     "photos": "photos were added or removed",
     "photo_scores": "the photos now carry another photo model's scores",
+    "reuse": "a photo of the family was since found filed for another family",
     "fusion_model": "the service now uses another fusion model",
     "welfare_config": (
         "the welfare levels, thresholds, rules or recommendation bands in "
@@ -144,12 +152,6 @@ def outcome_rests_on() -> dict[str, str]:
 
 
 NO_FUSION = "none"  # the fusion model version an assessment made on the rules alone records
-# A photo stored without a score: uploaded while the service had no photo model (model_dir
-# empty), and not scored since by a promoted re-scoring (`rescore promote` keeps a photo's old
-# score, here none, when the new model could not score it: original missing, damaged or
-# undecodable). In an assessment it is an abstaining photo with this abstain reason, and
-# this stands for its photo model in `model_versions["vision"]`.
-UNSCORED = "unscored"
 
 
 def fusion_version(services: Services) -> str:
@@ -164,7 +166,12 @@ def fusion_used(assessment: Assessment) -> str:
 
 
 def stale_reason(
-    assessment: Assessment, family: Family, photos: list[Photo], *, fusion: str | None = None
+    assessment: Assessment,
+    family: Family,
+    photos: list[Photo],
+    *,
+    fusion: str | None = None,
+    reused: AbstractSet[int] | None = None,
 ) -> str | None:
     """Why the assessment does not rest on the family's current inputs (a STALE_REASONS code),
     or None when it does.
@@ -176,14 +183,19 @@ def stale_reason(
     recorded is stale once: it cannot show which rules it applied, and recomputing it makes a
     version that records them; so is one made by another version of the assessment logic
     (welfare.assess.LOGIC_VERSION: reasons measured another way, other doubts).
+    `reused`: the photos reuse links flag now (`reuse_linked`, of these photos or of more:
+    only these count); None leaves them unchecked.
     """
     versions = assessment.model_versions
     if assessment.family_version != family.version:
         return "record"
-    if assessment.photo_ids != [p.id for p in photos]:
+    ids = [p.id for p in photos]
+    if assessment.photo_ids != ids:
         return "photos"
     if rescored(assessment, photos):
         return "photo_scores"
+    if reused is not None and not (reused & set(ids)) <= counted_reused(assessment):
+        return "reuse"
     if fusion is not None and versions.get("fusion") != fusion:
         return "fusion_model"
     if versions.get(WELFARE_CONFIG_KEY) != welfare_config_digest():
@@ -204,19 +216,19 @@ def rescored(assessment: Assessment, photos: list[Photo]) -> bool:
     return recorded is not None and recorded != photo_scores_digest(photos)
 
 
-def used(
-    assessment: Assessment, family: Family, photos: list[Photo], *, fusion: str | None = None
-) -> bool:
-    """Whether the assessment rests on this record, these photos, the scores they carry now,
-    the current welfare rules and (when given) the fusion model now loaded."""
-    return stale_reason(assessment, family, photos, fusion=fusion) is None
+def counted_reused(assessment: Assessment) -> set[int]:
+    """The photo ids `assessment` counted as reused (REUSED_KEY; none when it predates it)."""
+    recorded = str(assessment.model_versions.get(REUSED_KEY, ""))
+    return {int(part) for part in recorded.split(",") if part}
 
 
 def is_current(
     session: Session, assessment: Assessment, family: Family, *, fusion: str | None = None
 ) -> bool:
     """True when the assessment rests on the family's current inputs (see `stale_reason`)."""
-    return used(assessment, family, _inputs(session, family), fusion=fusion)
+    photos = _inputs(session, family)
+    reused = reuse_linked(session, photos)
+    return stale_reason(assessment, family, photos, fusion=fusion, reused=reused) is None
 
 
 def held_back(
@@ -242,17 +254,24 @@ def why_stale(
     newest = latest(session, family.id)
     if newest is None or newest.id != assessment.id:
         return "newer_assessment"
-    return why_latest_stale(services, assessment, family, _inputs(session, family))
+    photos = _inputs(session, family)
+    return why_latest_stale(services, assessment, family, photos, reuse_linked(session, photos))
 
 
 def why_latest_stale(
-    services: Services, assessment: Assessment, family: Family, photos: list[Photo]
+    services: Services,
+    assessment: Assessment,
+    family: Family,
+    photos: list[Photo],
+    reused: AbstractSet[int],
 ) -> str | None:
     """`why_stale` of the family's latest assessment, on the family's `photos` as `compute`
-    reads them (a list page passes those it loaded for every row at once)."""
+    reads them and the ones of them reuse links flag (`reuse_linked`; a list page passes
+    those it loaded for every row at once)."""
     if held_back(assessment, services):
         return FUSION_MODEL_MISSING
-    return stale_reason(assessment, family, photos, fusion=fusion_version(services))
+    fusion = fusion_version(services)
+    return stale_reason(assessment, family, photos, fusion=fusion, reused=reused)
 
 
 def latest_current(
@@ -298,12 +317,14 @@ def compute(
     photos = _inputs(session, family)
     taxonomy = get_taxonomy()
     scores = [photo_score(p, taxonomy) for p in photos]
-    flags = [_flags(services, p, family) for p in photos]
+    linked = reuse_linked(session, photos)
+    flags = [photo_flags(services, p, family, linked=p.id in linked) for p in photos]
     result = assess(
         record, scores, model=services.fusion_model, photo_flags=flags, taxonomy=taxonomy
     )
     rests_on = {
         **result.model_versions, PHOTO_SCORES_KEY: photo_scores_digest(photos),
+        REUSED_KEY: ",".join(str(p.id) for p, f in zip(photos, flags, strict=True) if f.reused),
         **outcome_rests_on(),
     }  # fmt: skip
     payload = result.to_dict()
@@ -333,30 +354,3 @@ def compute(
         },
     )  # fmt: skip
     return row
-
-
-def photo_score(photo: Photo, taxonomy: Taxonomy) -> PhotoScore:
-    """The photo's stored score; for a photo without one (UNSCORED), an abstaining score that
-    claims nothing: flat room and condition distributions, no signs, abstain reason UNSCORED.
-    welfare.aggregate counts it as a photo (abstained), never as a usable one, so it cannot
-    stand as evidence and it cannot go missing from the photo doubts."""
-    if photo.score:
-        return PhotoScore.from_dict(photo.score)
-    rooms, grades = taxonomy.room_names, taxonomy.condition_values
-    return PhotoScore(
-        photo_sha256=photo.sha256, model_version=UNSCORED,
-        room=dict.fromkeys(rooms, 1 / len(rooms)),
-        condition=dict.fromkeys(grades, 1 / len(grades)), signs={},
-        embedding=np.zeros(0, dtype=np.float32), abstain=True, abstain_reasons=(UNSCORED,),
-    )  # fmt: skip
-
-
-def _flags(services: Services, photo: Photo, family: Family) -> PhotoFlags:
-    quality = (photo.quality or {}).get("status", "pass")
-    reused = False
-    if services.reuse is not None and photo.perceptual_hash:
-        found = services.reuse.matches(
-            photo.perceptual_hash, family_id=family.id, viewer_role="system", viewer_region=None
-        )
-        reused = bool(found["reused"])
-    return PhotoFlags(quality_status=quality, reused=reused)

@@ -31,6 +31,7 @@ from serving.assessments import (
     lock_family,
     outcome_rests_on,
     rescored,
+    reuse_linked,
     stale_reason,
 )
 from serving.db.models import Assessment, Family, Photo, RescoredScore, User
@@ -195,9 +196,10 @@ def stale_assessments(
         ).scalars():
             photos[photo.family_id].append(photo)
         newest = latest_of(session, ids)
+        reused = reuse_linked(session, (p for ps in photos.values() for p in ps))
         for family in families:
             row = newest[family.id]
-            why = stale_reason(row, family, photos[family.id], fusion=fusion)
+            why = stale_reason(row, family, photos[family.id], fusion=fusion, reused=reused)
             if why is not None:
                 found.append(StaleAssessment(family.id, row.version, why, fusion_used(row)))
         after = ids[-1]

@@ -56,6 +56,38 @@ class _Query:
     full: PhotoHash
 
 
+@dataclass(frozen=True)
+class ReuseMatch:
+    """Another family's photo verified as the same photo. Internal: never shown as it is."""
+
+    photo_id: int | None  # None: an upload still in flight
+    family_id: str
+    region: str
+    sha256: str | None
+    distance: int  # full perceptual hash, bits
+
+
+def shaped(
+    found: list[ReuseMatch], *, viewer_role: str, viewer_region: str | None
+) -> dict[str, Any]:
+    """What `viewer_role` may learn of `found`: how many, always; which photos and families
+    only for REUSE_DETAIL_ROLES, and of another region's family the count alone."""
+    details = []
+    if viewer_role in REUSE_DETAIL_ROLES:
+        for match in found:
+            if viewer_region is None or viewer_region == match.region:
+                details.append(
+                    {
+                        "photo_id": match.photo_id,  # None: in flight
+                        "family_id": match.family_id,
+                        "distance": match.distance,
+                    }
+                )
+            else:  # another region's family: the match is counted, not named
+                details.append({"photo_id": None, "family_id": None, "distance": match.distance})
+    return {"reused": bool(found), "matches": len(found), "details": details}
+
+
 class _Lru(OrderedDict[Any, Any]):
     """A dict that forgets its least recently used entries beyond `size`."""
 
@@ -179,13 +211,30 @@ class ReuseIndex:
         pixels: np.ndarray | None = None,
         in_flight: bool = False,
     ) -> dict[str, Any]:
-        """Verified photos of *other* families; ids only for roles allowed to see.
+        """Verified photos of *other* families (`verified`), as `viewer_role` may see them
+        (`shaped`): ids only for roles allowed to see."""
+        found = self.verified(
+            hex_hash, family_id=family_id, sha256=sha256, pixels=pixels, in_flight=in_flight
+        )
+        return shaped(found, viewer_role=viewer_role, viewer_region=viewer_region)
+
+    def verified(
+        self,
+        hex_hash: str,
+        *,
+        family_id: str,
+        sha256: str | None = None,
+        pixels: np.ndarray | None = None,
+        in_flight: bool = False,
+    ) -> list[ReuseMatch]:
+        """Photos of *other* families verified as the same photo, nearest first; for the
+        service's own use (`shaped` decides what a viewer learns of them).
 
         `sha256` (and the `pixels`, when at hand) name the photo asked about; without it the
         photo is found by its exact hex among the family's indexed photos. `in_flight`: also
-        other uploads not yet committed (the upload's own answer); an in-flight match shows
-        `photo_id: None` and, where allowed, its family. Without it only filed photos count,
-        so a stored assessment or a page never names a photo whose commit may still fail.
+        other uploads not yet committed (the upload's own answer); an in-flight match has
+        `photo_id` None. Without it only filed photos count, so a stored assessment or a page
+        never names a photo whose commit may still fail.
         """
         from vision.hashing import PhotoHashes, candidates
 
@@ -205,18 +254,17 @@ class ReuseIndex:
                 own = [self._photos[p] for p in self._by_hex.get(hex_hash, [])]
                 sha256 = next((p.sha256 for p in own if p.family_id == family_id), None)
         query = _Query(sha256, pixels, hashes.full)
-        found = [(pid, dist, owner) for pid, dist, owner in others if self._same(query, owner)]
-        details = []
-        if viewer_role in REUSE_DETAIL_ROLES:
-            for pid, dist, owner in found:
-                if viewer_region is None or viewer_region == owner.region:
-                    photo_id = int(pid) if pid is not None else None  # None: in flight
-                    details.append(
-                        {"photo_id": photo_id, "family_id": owner.family_id, "distance": dist}
-                    )
-                else:  # another region's family: the match is counted, not named
-                    details.append({"photo_id": None, "family_id": None, "distance": dist})
-        return {"reused": bool(found), "matches": len(found), "details": details}
+        return [
+            ReuseMatch(
+                photo_id=int(pid) if pid is not None else None,
+                family_id=owner.family_id,
+                region=owner.region,
+                sha256=owner.sha256,
+                distance=dist,
+            )
+            for pid, dist, owner in others
+            if self._same(query, owner)
+        ]
 
     def _in_flight_candidates(
         self, hashes: PhotoHashes, family_id: str

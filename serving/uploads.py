@@ -14,7 +14,7 @@ then fails, and the retry finds the row).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.assessments import lock_family
-from serving.db.models import IdempotencyKey, Photo
+from serving.db.models import IdempotencyKey, Photo, ReuseLink
 from serving.db.session import session_scope
 from serving.errors import IdempotencyMismatchError
 from serving.pipeline import Analysis
+from serving.reuse_index import ReuseMatch, shaped
 from shanyraq.json_values import finite_or_none
 from vision.score import PhotoScore
 
@@ -75,10 +76,13 @@ def record_upload(
     room_hint: str | None,
     size_bytes: int,
     hashes_hex: str | None = None,
+    reused_with: Sequence[ReuseMatch] = (),
 ) -> Filed:
     """Insert the photo row (or find the same bytes already filed) and audit it; flushed.
 
     `hashes_hex`: the reuse hashes to keep (full and crops); the full hash alone when None.
+    `reused_with`: other families' photos verified as this one; a new row links each of them
+    (ReuseLink), so their families' assessments made before it become stale.
     """
     decoded = analysis.decoded
     lock_family(session, family_id)  # a decision on this family waits until the photo commits
@@ -97,11 +101,20 @@ def record_upload(
     )  # fmt: skip
     session.add(photo)
     session.flush()  # IntegrityError here: a concurrent upload of the same bytes won the race
+    links = {(m.family_id, m.sha256): m.distance for m in reused_with if m.sha256 is not None}
+    for (other_family, other_sha256), distance in links.items():
+        session.add(
+            ReuseLink(
+                photo_id=photo.id, other_family_id=other_family, other_sha256=other_sha256,
+                distance=distance,
+            )
+        )  # fmt: skip
     audit.append(
         session, key, actor=actor[1], action="photo_uploaded", target=f"photo:{photo.id}",
         details={
             "family_id": family_id, "sha256": decoded.sha256,
             "model_version": photo.model_version, "quality": analysis.quality.status,
+            "reuse_links": len(links),
         },
     )  # fmt: skip
     return Filed(photo, created=True)
@@ -138,16 +151,18 @@ def record_request(
     room_hint: str | None,
     size_bytes: int,
     idempotency: tuple[str, str] | None,
-    reuse_for: Callable[[str | None], dict[str, Any]],
+    viewer: tuple[str, str | None],
     shape: Callable[[Photo], dict[str, Any]],
 ) -> tuple[int, dict[str, Any]]:
     """File the photo and answer (201 new, 200 already filed, or the key's stored answer).
 
-    The photo is registered in the reuse index as in flight before `reuse_for(hashes_hex)`
-    asks it, so a simultaneous upload of the same photo for another family whose check runs
-    later is flagged at once (ReuseIndex.in_flight). The check runs before the transaction
+    The photo is registered in the reuse index as in flight before its own check, so a
+    simultaneous upload of the same photo for another family whose check runs later is
+    flagged at once (ReuseIndex.in_flight). The check runs before the transaction
     (verification reads stored photos: never while holding the database); the photo becomes
     an indexed one only after the commit, and a failed commit leaves nothing behind in it.
+    The answer shows the matches as `viewer` (role, region) may see them; the row links all
+    of them (`record_upload`).
 
     A lost race (IntegrityError) is retried: each one means another request committed the
     same photo row or the same key row, and once both exist a retry can only find them, so
@@ -162,7 +177,13 @@ def record_request(
             pixels=analysis.decoded.pixels,
         )  # fmt: skip
     with flight as token:
-        reused = reuse_for(hashes_hex)
+        found: list[ReuseMatch] = []
+        if reuse is not None and hashes_hex is not None:
+            found = reuse.verified(
+                hashes_hex, family_id=family_id, sha256=analysis.decoded.sha256,
+                pixels=analysis.decoded.pixels, in_flight=True,
+            )  # fmt: skip
+        reused = shaped(found, viewer_role=viewer[0], viewer_region=viewer[1])
         for attempt in range(_ATTEMPTS):
             try:
                 with session_scope(services.sessions) as session:
@@ -176,7 +197,7 @@ def record_request(
                     filed = record_upload(
                         session, services.signing_key, family_id=family_id, actor=actor,
                         analysis=analysis, score=score, room_hint=room_hint,
-                        size_bytes=size_bytes, hashes_hex=hashes_hex,
+                        size_bytes=size_bytes, hashes_hex=hashes_hex, reused_with=found,
                     )  # fmt: skip
                     body = {**shape(filed.photo), "duplicate": not filed.created}
                     body["reuse"] = reused

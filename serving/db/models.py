@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -115,6 +116,30 @@ class Photo(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (UniqueConstraint("family_id", "sha256", name="uq_photos_family_sha256"),)
+
+
+class ReuseLink(Base):
+    """An upload found to be the same photo as another family's (serving.uploads).
+
+    Written in the upload's transaction, so an assessment of the *other* family made before
+    the upload learns it is out of date (serving.assessments: reason `reuse`). The other photo
+    is named by family and sha256, not by id: it may have been an upload still in flight,
+    whose row was committed after this one. A link counts only while that photo exists.
+    """
+
+    __tablename__ = "reuse_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), index=True)
+    other_family_id: Mapped[str] = mapped_column(String(64))
+    other_sha256: Mapped[str] = mapped_column(String(64))
+    distance: Mapped[int] = mapped_column(Integer)  # full perceptual hash, bits
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("photo_id", "other_family_id", "other_sha256", name="uq_reuse_links_pair"),
+        Index("ix_reuse_links_other", "other_family_id", "other_sha256"),
+    )
 
 
 class Assessment(Base):

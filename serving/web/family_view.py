@@ -136,6 +136,7 @@ def family_rows(
         select(Photo).where(Photo.family_id.in_(ids)).order_by(Photo.id)
     ).scalars():
         photos[photo.family_id].append(photo)
+    reused = assessments.reuse_linked(session, (p for ps in photos.values() for p in ps))
     latest = assessments.latest_of(session, ids)
     decided = {
         d.family_id: d
@@ -155,7 +156,9 @@ def family_rows(
                 status=a.asp if a else NOT_ASSESSED,
                 level=a.level if a else None,
                 asp_probability=a.result.get("asp_probability") if a else None,
-                stale_reason=assessments.why_latest_stale(services, a, family, photos[family.id])
+                stale_reason=assessments.why_latest_stale(
+                    services, a, family, photos[family.id], reused
+                )
                 if a
                 else None,
                 n_photos=len(photos[family.id]),

@@ -105,16 +105,16 @@ def test_upload_in_flight_is_flagged_by_a_later_check(service, room, monkeypatch
     service.create_family("F2")
     reuse = service.services.reuse
     checked, release = threading.Event(), threading.Event()
-    real_matches = reuse.matches
+    real_verified = reuse.verified
 
     def held_after_check(*args, **kwargs):  # upload A waits here: checked, not committed
-        found = real_matches(*args, **kwargs)
+        found = real_verified(*args, **kwargs)
         if kwargs["family_id"] == "F1" and not checked.is_set():
             checked.set()
             assert release.wait(timeout=60), "upload A was never released"
         return found
 
-    monkeypatch.setattr(reuse, "matches", held_after_check)
+    monkeypatch.setattr(reuse, "verified", held_after_check)
     answers = {}
     upload_a = threading.Thread(target=lambda: answers.update(a=service.upload("F1", _jpeg(room))))
     upload_a.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -32,9 +32,6 @@ from serving.uploads import record_request, replay, request_fingerprint
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.taxonomy import get_taxonomy
 
-if TYPE_CHECKING:
-    import numpy as np
-
 router = APIRouter(tags=["photos"], route_class=StrictJSONRoute)
 
 UPLOADERS = ("inspector", "admin")
@@ -53,24 +50,14 @@ def photo_out(photo: Photo) -> dict[str, Any]:
 
 
 def _reuse(
-    services: Services,
-    user: CurrentUser,
-    *,
-    hex_hash: str | None,
-    family_id: str,
-    sha256: str,
-    pixels: np.ndarray | None = None,
-    in_flight: bool = False,
+    services: Services, user: CurrentUser, *, hex_hash: str | None, family_id: str, sha256: str
 ) -> dict[str, Any]:
-    """Other families' photos verified as this one; `pixels`: the upload's, already decoded.
-
-    `in_flight` for the upload's own answer: uploads not yet committed count too.
-    """
+    """Other families' filed photos verified as this one, as the user may see them."""
     if services.reuse is None or hex_hash is None:
         return {"reused": False, "matches": 0, "details": []}
     return services.reuse.matches(
         hex_hash, family_id=family_id, viewer_role=user.role, viewer_region=user.region,
-        sha256=sha256, pixels=pixels, in_flight=in_flight,
+        sha256=sha256,
     )  # fmt: skip
 
 
@@ -122,10 +109,7 @@ async def upload_photo(
         record_request, services, actor=(user.id, user.username), family_id=family_id,
         region=region, analysis=analysis, score=score, room_hint=room_hint, size_bytes=len(data),
         idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
-        reuse_for=lambda hashes_hex: _reuse(
-            services, user, hex_hash=hashes_hex, family_id=family_id,
-            sha256=analysis.decoded.sha256, pixels=analysis.decoded.pixels, in_flight=True,
-        ),
+        viewer=(user.role, user.region),
         shape=photo_out,
     )  # fmt: skip
     services.metrics.photos.labels(analysis.quality.status).inc()

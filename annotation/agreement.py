@@ -6,7 +6,11 @@ a nominal alpha on each sign's yes/no. Merging is a majority vote, or a vote wei
 annotator's reliability: the log-odds of agreeing with the *other* annotators' weighted vote on
 the same photos, shrunk towards a prior and re-estimated a few times (a one-coin Dawid-Skene,
 leave-one-out). A tie is not guessed: the head stays unlabelled and the photo is listed for
-review.
+review. A room tie between rooms of a home (kitchen against bathroom) leaves only the room
+unlabelled: condition and signs are still merged from the annotators who saw a home, as they
+are when the room is decided. A tie on one sign leaves the whole signs head unlabelled: the
+manifest's signs cell is the full set of signs seen, with no "unknown" for one sign, so any
+set written would say the tied sign was seen, or was not.
 """
 
 from __future__ import annotations
@@ -171,19 +175,33 @@ def merge_votes(
         return winner
 
     room = decide("room", [(lab.room, wt) for lab, wt in weighted])
-    if room is None or room == taxonomy.not_dwelling:
-        labels = PhotoLabels(room=None, condition=None, signs=None)
-        if room is not None:
-            labels = PhotoLabels(room=str(room), condition=None, signs=frozenset())
+    # Condition and signs count only the annotators who saw a home.
+    home = [(lab, wt) for lab, wt in weighted if _saw_home(lab, taxonomy)]
+    if room == taxonomy.not_dwelling:
+        labels = PhotoLabels(room=str(room), condition=None, signs=frozenset())
         return Merged(labels, tuple(disagreed), tuple(unresolved))
-    # Condition and signs count only the annotators who also saw a home.
-    home = [(lab, wt) for lab, wt in weighted if lab.room not in (None, taxonomy.not_dwelling)]
+    if room is None and not _home_outweighs(home, weighted):
+        labels = PhotoLabels(room=None, condition=None, signs=None)
+        return Merged(labels, tuple(disagreed), tuple(unresolved))
     condition = decide("condition", [(lab.condition, wt) for lab, wt in home])
     signs = _merge_signs(home, taxonomy, disagreed, unresolved)
     merged = PhotoLabels(
-        room=str(room), condition=None if condition is None else int(str(condition)), signs=signs
+        room=None if room is None else str(room),
+        condition=None if condition is None else int(str(condition)),
+        signs=signs,
     )
     return Merged(merged, tuple(disagreed), tuple(unresolved))
+
+
+def _home_outweighs(
+    home: list[tuple[PhotoLabels, float]], weighted: list[tuple[PhotoLabels, float]]
+) -> bool:
+    """Whether a tied room still settles that the photo shows a home: those who saw one (in
+    whichever room) outweigh those who did not. Kitchen against bathroom leaves the room
+    unknown, not the condition both gave; kitchen against not_dwelling leaves both unknown."""
+    seen = sum(wt for _, wt in home)
+    total = sum(wt for lab, wt in weighted if lab.room is not None)
+    return seen > total - seen and not math.isclose(seen, total - seen)
 
 
 def _merge_signs(
@@ -226,7 +244,8 @@ def _agreements(labels: PhotoLabels, others: PhotoLabels, taxonomy: Taxonomy) ->
     only where both saw a home (as `merge_votes` counts them).
     """
     pairs: list[tuple[Hashable, Hashable]] = [(labels.room, others.room)]
-    if _saw_home(labels, taxonomy) and _saw_home(others, taxonomy):
+    # The others' room may be tied (None) with their condition and signs merged.
+    if _saw_home(labels, taxonomy) and others.room != taxonomy.not_dwelling:
         pairs += [(labels.condition, others.condition), (labels.signs, others.signs)]
     compared = [(a, b) for a, b in pairs if a is not None and b is not None]
     return sum(1 for a, b in compared if a == b), len(compared)

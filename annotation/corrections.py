@@ -5,13 +5,18 @@ training run most needs. Only annotations of tasks that carried a prediction are
 a head counts only where both the model and the annotator gave an answer: condition and signs
 only where both saw a home (a not_dwelling answer has none, though it is parsed with an empty
 set of signs).
+
+Each annotation is compared with the prediction it started from (`prediction_seen`), not with
+whichever prediction the task lists last: a task can hold several (a newer model pushed, an
+ML backend), and a change counted against one the annotator never saw is no correction.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from annotation.label_config import PhotoLabels
@@ -36,6 +41,59 @@ class HeadCorrections:
             "rate": self.rate,
             "changes": self.changes,
         }
+
+
+def saved_order(item: Mapping[str, Any], *stamps: str) -> tuple[float, int]:
+    """When a Label Studio object was saved (POSIX time of the first of `stamps` it has, 0
+    when none or unreadable), then its id: the order of annotations, or of predictions."""
+    saved = next((item.get(key) for key in stamps if item.get(key)), None)
+    try:
+        stamp = datetime.fromisoformat(str(saved)).timestamp() if saved else 0.0
+    except ValueError:
+        stamp = 0.0
+    try:
+        number = int(item.get("id") or 0)
+    except (TypeError, ValueError):
+        number = 0
+    return (stamp, number)
+
+
+def _newest(predictions: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The prediction made last (created_at, then id, then place in the list)."""
+    if not predictions:
+        return None
+    ranked = enumerate(predictions)
+    return max(ranked, key=lambda item: (saved_order(item[1], "created_at"), item[0]))[1]
+
+
+def latest_model_version(predictions: Sequence[Mapping[str, Any]]) -> str | None:
+    """The model version of the newest prediction: the one `annotate push` pushed last, and
+    set as the project's model version, which is what Label Studio shows annotators."""
+    newest = _newest([p for p in predictions if p.get("model_version")])
+    return None if newest is None else str(newest["model_version"])
+
+
+def prediction_seen(
+    annotation: Mapping[str, Any],
+    predictions: Sequence[Mapping[str, Any]],
+    *,
+    model_version: str | None,
+) -> Mapping[str, Any] | None:
+    """The prediction an annotation is compared with.
+
+    The one Label Studio records it started from (`parent_prediction`), when it names one;
+    None when that prediction is no longer among the task's (deleted since): another model's
+    answer would count changes the annotator never made. An annotation that names none (made
+    through the API, by a Label Studio that does not record it) is compared with the task's
+    newest prediction of `model_version` (the version pushed last, `latest_model_version`;
+    Label Studio shows annotators the project's version), or, when the task has none of that
+    version (it was pushed with an older model), with the task's newest prediction.
+    """
+    parent = annotation.get("parent_prediction")
+    if parent is not None:
+        return next((p for p in predictions if str(p.get("id")) == str(parent)), None)
+    pushed = [p for p in predictions if model_version and p.get("model_version") == model_version]
+    return _newest(pushed or predictions)
 
 
 def _answer(labels: PhotoLabels, head: HeadName, *, not_dwelling: str) -> str | None:

@@ -1,12 +1,13 @@
 """Pull annotations out of Label Studio into a manifest, with agreement and corrections.
 
-Each task with at least one submitted (not cancelled) annotation becomes one manifest row
-(one vote per annotator: their latest annotation; a task `push` did not make, or one whose
-answers have labels the taxonomy lacks, is left out and named in the report):
-labels merged across annotators, path rewritten relative to the output manifest, family,
-split and sha256 taken from the task data `push` wrote. Beside the manifest go a report
-(agreement per head, corrections of the model per head, annotator weights) and a CSV of the
-photos where annotators disagreed, for review.
+Each photo with at least one submitted (not cancelled) annotation becomes one manifest row
+(one vote per annotator: their latest annotation; the tasks of a photo pushed twice are
+merged, their votes pooled; a task `push` did not make, copies that disagree on the photo's
+sha256, family or split, and answers with labels the taxonomy lacks are left out and named
+in the report): labels merged across annotators, path rewritten relative to the output
+manifest, family, split and sha256 taken from the task data `push` wrote. Beside the
+manifest go a report (agreement per head, corrections of the model per head, annotator
+weights, duplicates merged) and a CSV of the photos where annotators disagreed, for review.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from annotation.agreement import HeadAgreement, MergeMethod, Votes, agreement_by_head, merge_all
-from annotation.client import Connection, LabelStudioAnswerError
-from annotation.corrections import HeadCorrections, count_corrections
-from annotation.label_config import PhotoLabels, labels_from_result, labels_off_taxonomy
+from annotation.answers import AnnotatedTask, fetch_annotated
+from annotation.answers import parse_task as parse_task  # re-exported: tests, callers
+from annotation.client import Connection
+from annotation.corrections import (
+    HeadCorrections,
+    count_corrections,
+)
+from annotation.label_config import PhotoLabels
 from shanyraq.atomic import atomic_file
 from shanyraq.manifest import ManifestRow, encode_signs, write_manifest
 from shanyraq.taxonomy import HeadName, Taxonomy
@@ -33,89 +38,6 @@ from shanyraq.taxonomy import HeadName, Taxonomy
 logger = logging.getLogger(__name__)
 
 SOURCE = "label-studio"
-
-
-@dataclass(frozen=True)
-class AnnotatedTask:
-    task_id: int
-    data: dict[str, Any]
-    votes: list[tuple[str, PhotoLabels]]
-    prediction: PhotoLabels | None = None
-    off_taxonomy: tuple[str, ...] = ()  # labels the taxonomy lacks in the answers that count
-
-
-def _as_dict(item: Any) -> dict[str, Any]:
-    return item if isinstance(item, dict) else item.model_dump()
-
-
-def _submitted_at(annotation: dict[str, Any]) -> tuple[float, int]:
-    """When an annotation was last saved (POSIX time, 0 when not given), then its id: the
-    order of one annotator's annotations of a task."""
-    saved = annotation.get("updated_at") or annotation.get("created_at")
-    try:
-        stamp = datetime.fromisoformat(str(saved)).timestamp() if saved else 0.0
-    except ValueError:
-        stamp = 0.0
-    return (stamp, int(annotation.get("id") or 0))
-
-
-def _annotator(annotation: dict[str, Any]) -> str:
-    """Who made an annotation: the user's id. Label Studio sets it to null when the user is
-    deleted; such annotations cannot be told apart by person, so each is an annotator of its
-    own, not all of them one whose latest answer would hide the others'."""
-    who = annotation.get("completed_by")
-    return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
-
-
-def parse_task(task: Any, taxonomy: Taxonomy) -> AnnotatedTask:
-    """The task's votes: one per annotator, their latest submitted (not cancelled) annotation
-    with a room. Label Studio lets one user submit several annotations of a task (another tab,
-    the API); counted apart, they would outvote the others and agree with themselves. A latest
-    answer with labels the taxonomy lacks is named in `off_taxonomy` (see build_report)."""
-    annotations = [_as_dict(a) for a in (task.annotations or [])]
-    latest: dict[str, tuple[tuple[float, int], PhotoLabels, tuple[str, ...]]] = {}
-    for a in annotations:
-        if a.get("was_cancelled"):
-            continue
-        result = a.get("result") or []
-        labels, off = labels_from_result(taxonomy, result), labels_off_taxonomy(taxonomy, result)
-        if labels.room is None and not off:
-            continue
-        who, saved = _annotator(a), _submitted_at(a)
-        if who not in latest or saved >= latest[who][0]:
-            latest[who] = (saved, labels, off)
-    by_id = sorted(latest.items(), key=lambda item: item[1][0][1])  # in annotation id order
-    votes = [(who, labels) for who, (_, labels, _) in by_id if labels.room is not None]
-    off_taxonomy = tuple(dict.fromkeys(label for _, (_, _, off) in by_id for label in off))
-    predictions = [_as_dict(p) for p in (task.predictions or [])]
-    prediction = labels_from_result(taxonomy, predictions[-1]["result"]) if predictions else None
-    return AnnotatedTask(int(task.id), dict(task.data or {}), votes, prediction, off_taxonomy)
-
-
-def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> list[AnnotatedTask]:
-    """Every task of the project that has at least one submitted annotation (with a room, or
-    with labels the taxonomy lacks, which build_report names)."""
-    with conn.errors("reading annotations"):
-        tasks: list[Any] = list(
-            conn.sdk.tasks.list(
-                project=project_id, fields="all", only_annotated=True, page_size=200
-            )
-        )
-    parsed = [_parsed(t, taxonomy, conn) for t in tasks]
-    return [t for t in parsed if t.votes or t.off_taxonomy]
-
-
-def _parsed(task: Any, taxonomy: Taxonomy, conn: Connection) -> AnnotatedTask:
-    """parse_task, or one error naming the task when its annotations are not in the shape
-    Label Studio gives them (another version, or not Label Studio)."""
-    try:
-        return parse_task(task, taxonomy)
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-        raise LabelStudioAnswerError(
-            f"Label Studio at {conn.url} sent task {getattr(task, 'id', '?')} in a shape "
-            f"Shanyraq cannot read ({type(exc).__name__}: {exc}); check that the server is "
-            "a Label Studio version label-studio-sdk works with (nothing was written)"
-        ) from None
 
 
 @dataclass
@@ -127,6 +49,8 @@ class PullReport:
     disagreements: list[dict[str, str]] = field(default_factory=list)
     not_from_push: list[int] = field(default_factory=list)  # task ids left out: see build_report
     off_taxonomy: dict[int, list[str]] = field(default_factory=dict)  # left out, with the labels
+    duplicates_merged: int = 0  # tasks of a photo merged into its first task
+    conflicting_copies: list[dict[str, list[Any]]] = field(default_factory=list)  # left out
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x: float) -> float | None:
@@ -147,6 +71,8 @@ class PullReport:
             "disagreements": len(self.disagreements),
             "tasks_not_from_push": self.not_from_push,
             "tasks_off_taxonomy": {str(t): labels for t, labels in self.off_taxonomy.items()},
+            "duplicate_tasks_merged": self.duplicates_merged,
+            "tasks_conflicting_copies": self.conflicting_copies,
         }
 
 
@@ -163,7 +89,7 @@ def _row(
         condition=labels.condition,
         signs=labels.signs,
         source=SOURCE,
-        extra={"annotators": str(len(task.votes)), "label_studio_task": str(task.task_id)},
+        extra={"annotators": str(len(task.votes)), "label_studio_task": _task_ids(task)},
     )
 
 
@@ -191,7 +117,7 @@ def _disagreement_rows(
             {
                 "sha256": str(task.data.get("sha256", "")),
                 "photo": str(task.data.get("photo", "")),
-                "task_id": str(task.task_id),
+                "task_id": _task_ids(task),
                 "head": head,
                 "answers": " | ".join(answers),
                 "resolved": "no" if head in unresolved else "yes",
@@ -200,19 +126,31 @@ def _disagreement_rows(
     return rows
 
 
+def _task_ids(task: AnnotatedTask) -> str:
+    return ";".join(map(str, task.task_ids))
+
+
 def _ids(task_ids: Sequence[int]) -> str:
     return ", ".join(map(str, task_ids[:10])) + (" ..." if len(task_ids) > 10 else "")
 
 
-def _set_aside(
-    tasks: Sequence[AnnotatedTask],
-) -> tuple[list[AnnotatedTask], list[int], dict[int, list[str]]]:
-    """(tasks to write, ids of tasks not from push, tasks with labels off the taxonomy).
+@dataclass(frozen=True)
+class _SetAside:
+    kept: list[AnnotatedTask]
+    not_from_push: list[int]
+    conflicting: list[dict[str, list[Any]]]
+    off_taxonomy: dict[int, list[str]]
+
+
+def _set_aside(tasks: Sequence[AnnotatedTask]) -> _SetAside:
+    """The tasks to write, and those left out, to be named in the report.
 
     A task that `push` did not make (a storage sync, an upload in Label Studio) has no sha256
-    or photo path to rebuild its manifest row from. An answer with a label the taxonomy lacks
-    (a choice added to the project's config in Label Studio) cannot be written, and without it
-    the other answers would label the photo alone. Both are left out, and named in the report.
+    or photo path to rebuild its manifest row from. Tasks of one photo that disagree on its
+    sha256 (the file at a path changed between pushes: which one did each annotator see?),
+    family or split cannot be one row without a guess. An answer with a label the taxonomy
+    lacks (a choice added to the project's config in Label Studio) cannot be written, and
+    without it the other answers would label the photo alone.
     """
     foreign = [t.task_id for t in tasks if not (t.data.get("sha256") and t.data.get("photo"))]
     if foreign:
@@ -222,7 +160,16 @@ def _set_aside(
             len(foreign),
             _ids(foreign),
         )
-    off = {t.task_id: list(t.off_taxonomy) for t in tasks if t.off_taxonomy}
+    conflicting = [t for t in tasks if t.conflicts and t.task_id not in foreign]
+    if conflicting:
+        logger.warning(
+            "%d photo(s) are in several tasks whose %s differ and are left out of the "
+            "manifest: tasks %s; delete the wrong task of each in Label Studio",
+            len(conflicting),
+            "/".join(sorted({f for t in conflicting for f in t.conflicts})),
+            _ids([i for t in conflicting for i in t.task_ids]),
+        )
+    off = {t.task_id: list(t.off_taxonomy) for t in tasks if t.off_taxonomy and not t.conflicts}
     off = {task_id: labels for task_id, labels in off.items() if task_id not in foreign}
     if off:
         logger.warning(
@@ -232,8 +179,13 @@ def _set_aside(
             ", ".join(sorted({label for labels in off.values() for label in labels})),
             _ids(list(off)),
         )
-    left_out = set(foreign) | set(off)
-    return [t for t in tasks if t.task_id not in left_out], foreign, off
+    left_out = set(foreign) | set(off) | {t.task_id for t in conflicting}
+    return _SetAside(
+        kept=[t for t in tasks if t.task_id not in left_out],
+        not_from_push=foreign,
+        conflicting=[{"tasks": t.task_ids, "differ": list(t.conflicts)} for t in conflicting],
+        off_taxonomy=off,
+    )
 
 
 def build_report(
@@ -244,22 +196,24 @@ def build_report(
     document_root: Path,
     out_dir: Path,
 ) -> PullReport:
-    tasks, foreign, off_taxonomy = _set_aside(tasks)
-    votes: list[Votes] = [t.votes for t in tasks]
+    aside = _set_aside(tasks)
+    votes: list[Votes] = [t.votes for t in aside.kept]
     outcome = merge_all(votes, taxonomy, method=method)
     rows, disagreements = [], []
-    for task, merged in zip(tasks, outcome.merged, strict=True):
+    for task, merged in zip(aside.kept, outcome.merged, strict=True):
         rows.append(_row(task, merged.labels, document_root=document_root, out_dir=out_dir))
         disagreements += _disagreement_rows(task, merged.disagreed, merged.unresolved, taxonomy)
-    pairs = [(t.prediction, labels) for t in tasks if t.prediction for _, labels in t.votes]
+    pairs = [pair for t in aside.kept for pair in t.correction_pairs()]
     return PullReport(
         rows=rows,
         agreement=agreement_by_head(votes, taxonomy),
         corrections=count_corrections(pairs, taxonomy=taxonomy),
         weights=outcome.weights,
         disagreements=disagreements,
-        not_from_push=foreign,
-        off_taxonomy=off_taxonomy,
+        not_from_push=aside.not_from_push,
+        off_taxonomy=aside.off_taxonomy,
+        duplicates_merged=sum(len(t.copies) for t in aside.kept),
+        conflicting_copies=aside.conflicting,
     )
 
 
@@ -310,5 +264,10 @@ def pull(
         out_dir=out.resolve().parent,
     )
     write_report(report, out)
-    logger.info("pulled %d annotated photos into %s", len(report.rows), out)
+    logger.info(
+        "pulled %d annotated photos into %s (%d duplicate task(s) merged)",
+        len(report.rows),
+        out,
+        report.duplicates_merged,
+    )
     return report

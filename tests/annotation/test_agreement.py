@@ -44,7 +44,8 @@ def test_majority_merge_and_ties(taxonomy):
     tie = merge_votes(
         [("a", L("kitchen", 2, frozenset())), ("b", L("bathroom", 2, frozenset()))], taxonomy
     )
-    assert tie.labels == L(None, None, None) and tie.unresolved == ("room",)
+    # Both saw a home in the same condition: only the room is unknown (helper-104's finding).
+    assert tie.labels == L(None, 2, frozenset()) and tie.unresolved == ("room",)
 
 
 def test_condition_and_signs_count_only_annotators_who_saw_a_home(taxonomy):

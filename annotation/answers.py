@@ -1,0 +1,205 @@
+"""Reading Label Studio's annotated tasks: one photo's votes, and the model answers they began from.
+
+One vote per annotator and photo: their latest submitted (not cancelled) annotation, over all
+the photo's tasks (a photo pushed twice is two tasks, `same_photo`). Each vote carries the
+prediction it started from (annotation.corrections.prediction_seen). annotation.export turns
+these into manifest rows and the pull report.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from annotation.client import Connection, LabelStudioAnswerError
+from annotation.corrections import latest_model_version, prediction_seen, saved_order
+from annotation.label_config import PhotoLabels, labels_from_result, labels_off_taxonomy
+from shanyraq.taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class AnnotatedTask:
+    """One photo's answers: `votes` one per annotator; `started_from` the model's answer each
+    vote began from, in vote order (None where there was none; empty when not known);
+    `copies` the ids of the photo's other tasks, merged into this one; `conflicts` the task
+    data (sha256, family_id, split) on which those tasks disagree (see _set_aside)."""
+
+    task_id: int
+    data: dict[str, Any]
+    votes: list[tuple[str, PhotoLabels]]
+    started_from: tuple[PhotoLabels | None, ...] = ()
+    off_taxonomy: tuple[str, ...] = ()  # labels the taxonomy lacks in the answers that count
+    copies: tuple[int, ...] = ()
+    conflicts: tuple[str, ...] = ()
+
+    @property
+    def task_ids(self) -> list[int]:
+        return sorted((self.task_id, *self.copies))
+
+    def correction_pairs(self) -> list[tuple[PhotoLabels, PhotoLabels]]:
+        """(model's answer, annotator's answer) for each vote that started from a prediction."""
+        starts = self.started_from or (None,) * len(self.votes)
+        return [
+            (seen, labels)
+            for seen, (_, labels) in zip(starts, self.votes, strict=True)
+            if seen is not None
+        ]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    annotator: str
+    saved: tuple[float, int]
+    labels: PhotoLabels
+    off_taxonomy: tuple[str, ...]
+    started_from: PhotoLabels | None
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    return item if isinstance(item, dict) else item.model_dump()
+
+
+def _annotator(annotation: dict[str, Any]) -> str:
+    """Who made an annotation: the user's id. Label Studio sets it to null when the user is
+    deleted; such annotations cannot be told apart by person, so each is an annotator of its
+    own, not all of them one whose latest answer would hide the others'."""
+    who = annotation.get("completed_by")
+    return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
+
+
+def _answers(task: Any, taxonomy: Taxonomy, model_version: str | None) -> list[_Answer]:
+    """The task's submitted (not cancelled) annotations with a room or with labels the
+    taxonomy lacks, each with the prediction it started from (`prediction_seen`)."""
+    predictions = [_as_dict(p) for p in (task.predictions or [])]
+    answers = []
+    for a in (_as_dict(a) for a in (task.annotations or [])):
+        if a.get("was_cancelled"):
+            continue
+        result = a.get("result") or []
+        labels, off = labels_from_result(taxonomy, result), labels_off_taxonomy(taxonomy, result)
+        if labels.room is None and not off:
+            continue
+        seen = prediction_seen(a, predictions, model_version=model_version)
+        answers.append(
+            _Answer(
+                _annotator(a),
+                saved_order(a, "updated_at", "created_at"),
+                labels,
+                off,
+                None if seen is None else labels_from_result(taxonomy, seen.get("result") or []),
+            )
+        )
+    return answers
+
+
+def _one_photo(
+    tasks: Sequence[Any], taxonomy: Taxonomy, model_version: str | None
+) -> AnnotatedTask:
+    """The votes on one photo, over all its tasks: one per annotator, their latest answer.
+    Label Studio lets one user submit several annotations of a task (another tab, the API),
+    and a photo pushed twice is two tasks; counted apart, one person's answers would outvote
+    the others and agree with themselves. A latest answer with labels the taxonomy lacks is
+    named in `off_taxonomy` (see build_report)."""
+    first = min(tasks, key=lambda t: int(t.id))
+    latest: dict[str, _Answer] = {}
+    for task in tasks:
+        for answer in _answers(task, taxonomy, model_version):
+            kept = latest.get(answer.annotator)
+            if kept is None or answer.saved >= kept.saved:
+                latest[answer.annotator] = answer
+    by_id = sorted(latest.values(), key=lambda a: a.saved[1])  # in annotation id order
+    voting = [a for a in by_id if a.labels.room is not None]
+    return AnnotatedTask(
+        task_id=int(first.id),
+        data=dict(first.data or {}),
+        votes=[(a.annotator, a.labels) for a in voting],
+        started_from=tuple(a.started_from for a in voting),
+        off_taxonomy=tuple(dict.fromkeys(label for a in by_id for label in a.off_taxonomy)),
+        copies=tuple(sorted(int(t.id) for t in tasks if t is not first)),
+        conflicts=_conflicts(tasks),
+    )
+
+
+def _data(task: Any) -> dict[str, Any]:
+    data = getattr(task, "data", None)
+    return data if isinstance(data, dict) else {}
+
+
+def _conflicts(tasks: Sequence[Any]) -> tuple[str, ...]:
+    """The task data that one photo's tasks disagree on."""
+    fields = ("sha256", "family_id", "split")
+    return tuple(f for f in fields if len({str(_data(t).get(f) or "") for t in tasks}) > 1)
+
+
+def same_photo(tasks: Sequence[Any]) -> list[list[Any]]:
+    """Tasks grouped by photo, in the order of each photo's first task: tasks `push` made that
+    share a sha256 (one photo, pushed twice by two pushes at once, or from two paths) or a
+    photo path (one file) are one photo. A task without both is a photo of its own."""
+    parent = list(range(len(tasks)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[tuple[str, str], int] = {}
+    for i, task in enumerate(tasks):
+        data = _data(task)
+        sha256, photo = str(data.get("sha256") or ""), str(data.get("photo") or "")
+        if not (sha256 and photo):
+            continue
+        for key in (("sha256", sha256), ("photo", posixpath.normpath(photo))):
+            a, b = root(i), root(first_with.setdefault(key, i))
+            parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[Any]] = {}
+    for i, task in enumerate(tasks):
+        groups.setdefault(root(i), []).append(task)
+    return list(groups.values())
+
+
+def parse_task(task: Any, taxonomy: Taxonomy, *, model_version: str | None = None) -> AnnotatedTask:
+    """One task's votes (`_one_photo`); without `model_version`, an annotation that names no
+    prediction is compared with the task's newest (`prediction_seen`)."""
+    if model_version is None:
+        model_version = latest_model_version([_as_dict(p) for p in (task.predictions or [])])
+    return _one_photo([task], taxonomy, model_version)
+
+
+def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> list[AnnotatedTask]:
+    """Every photo of the project with at least one submitted annotation (with a room, or
+    with labels the taxonomy lacks, which build_report names): a photo in several tasks is
+    one (`same_photo`), its annotators' votes pooled."""
+    with conn.errors("reading annotations"):
+        tasks: list[Any] = list(
+            conn.sdk.tasks.list(
+                project=project_id, fields="all", only_annotated=True, page_size=200
+            )
+        )
+    predictions: list[dict[str, Any]] = []
+    for task in tasks:
+        with _readable(conn, task):
+            predictions += [_as_dict(p) for p in (task.predictions or [])]
+    version = latest_model_version(predictions)
+    parsed = []
+    for photo in same_photo(tasks):
+        with _readable(conn, photo[0]):
+            parsed.append(_one_photo(photo, taxonomy, version))
+    return [t for t in parsed if t.votes or t.off_taxonomy]
+
+
+@contextmanager
+def _readable(conn: Connection, task: Any) -> Iterator[None]:
+    """One error naming the task when it is not in the shape Label Studio gives tasks
+    (another version, or not Label Studio)."""
+    try:
+        yield
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise LabelStudioAnswerError(
+            f"Label Studio at {conn.url} sent task {getattr(task, 'id', '?')} in a shape "
+            f"Shanyraq cannot read ({type(exc).__name__}: {exc}); check that the server is "
+            "a Label Studio version label-studio-sdk works with (nothing was written)"
+        ) from None

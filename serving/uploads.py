@@ -93,7 +93,7 @@ def record_upload(
         return Filed(existing, created=False)
     photo = Photo(
         family_id=family_id, sha256=decoded.sha256, format=decoded.format,
-        width=decoded.original_size[0], height=decoded.original_size[1], size_bytes=size_bytes,
+        width=decoded.display_size[0], height=decoded.display_size[1], size_bytes=size_bytes,
         room_hint=room_hint, has_gps=decoded.metadata.has_gps, taken_at=decoded.metadata.taken_at,
         quality=analysis.quality.to_dict(), score=score.to_dict() if score else None,
         perceptual_hash=hashes_hex or analysis.photo_hash.to_hex(),

@@ -61,17 +61,19 @@ _FILL_GREY_MODES = ("L", "RGB")
 class JpegHeader:
     orientation: int  # EXIF, 1..8; 1 where it is missing or malformed (as vision.io leaves it)
     mode: str  # Pillow's mode from the frame header: "L", "RGB" or "CMYK" (4 components)
+    # An embedded RGB profile other than sRGB: vision.io converts its colours, nvJPEG does not.
+    converts_colour: bool = False
 
 
 def jpeg_header(data: bytes, *, max_pixels: int) -> JpegHeader:
     """A stored JPEG's EXIF orientation and mode, after checking its pixel count from the header
     only."""
     # The one place image headers are judged, and orientation read, as on the CPU path.
-    from vision.io import check_pixel_limit, exif_orientation, open_header
+    from vision.io import check_pixel_limit, exif_orientation, needs_srgb_conversion, open_header
 
     image = open_header(data, "jpeg", max_pixels=max_pixels)
     check_pixel_limit(*image.size, max_pixels=max_pixels)
-    return JpegHeader(exif_orientation(image) or 1, image.mode)
+    return JpegHeader(exif_orientation(image) or 1, image.mode, needs_srgb_conversion(image))
 
 
 def ends_in_fill_grey(images: list[torch.Tensor]) -> list[bool]:
@@ -175,14 +177,15 @@ class TensorBytesScorer:
 
     def _on_device(self, data: bytes) -> int | None:
         """The EXIF orientation of a JPEG to decode on the device; None for a photo that
-        vision.io decodes (not a JPEG, or one whose fill is no grey). Raises where the header
-        is refused, as the CPU path refuses it."""
+        vision.io decodes (not a JPEG, one whose fill is no grey, or one whose colours it
+        converts to sRGB). Raises where the header is refused, as the CPU path refuses it."""
         from vision.io import sniff_format
 
         if sniff_format(data) != "jpeg":
             return None
         header = jpeg_header(data, max_pixels=self.max_pixels)
-        return header.orientation if header.mode in _FILL_GREY_MODES else None
+        on_device = header.mode in _FILL_GREY_MODES and not header.converts_colour
+        return header.orientation if on_device else None
 
     def _decode_jpegs(self, data: list[bytes]) -> list[Any]:
         """torchvision's decode of each JPEG on the device, in stored orientation; None where

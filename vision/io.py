@@ -1,14 +1,15 @@
 """The one way pixels enter Shanyraq, for uploads and datasets alike.
 
 The format is decided from the bytes (never the name or a client header); only JPEG, PNG,
-WebP, HEIC and (where Pillow was built with it) AVIF are accepted. The pixel limit is enforced
-from the header, before any pixel is decoded, so a tiny pixel bomb fails fast; it is ours, not
-Pillow's (Pillow's own bomb limit is raised to it when it is set higher). A JPEG of more scans
-than encoders write (each is a pass over the whole image) is refused before decoding too.
+WebP, HEIC and (where Pillow was built with it) AVIF are accepted. The header is checked
+before any pixel is decoded (`vision.io_checks`: pixel, aspect and JPEG scan limits).
 Truncated, incomplete or corrupt data is an error, never half an image: also a PNG whose
 compressed rows stop early and a JPEG whose scan is cut short and closed with an end marker,
-which Pillow would fill in (black rows, grey blocks). EXIF orientation is applied; capture
-metadata is returned apart from the pixels.
+which Pillow would fill in (black rows, grey blocks). EXIF orientation is applied and capture
+metadata returned apart from the pixels (`vision.io_exif`). Colours come out in sRGB, what the
+models were trained on: a photo with an embedded RGB ICC profile other than sRGB (Display P3,
+Adobe RGB, as phones and cameras write) is converted; a profile that cannot be used leaves the
+colours as stored, never costing the photo.
 """
 
 from __future__ import annotations
@@ -16,74 +17,56 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import math
-import numbers
 import threading
-import warnings
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, features
+from PIL import Image, ImageCms, ImageFile, features
 
-from shanyraq.errors import (
-    CorruptImageError,
-    EmptyImageError,
-    ImageShapeError,
-    ImageTooLargeError,
-    UnsupportedImageFormatError,
-)
+from shanyraq.errors import CorruptImageError, EmptyImageError, UnsupportedImageFormatError
 from vision.completeness import JPEG_ZERO_BITS, check_png_rows, incomplete, jpeg_scan_end
+from vision.io_checks import MAX_ASPECT, check_jpeg_scans, check_pixel_limit, open_header
+from vision.io_exif import SWAPS_SIDES, UPRIGHT, CaptureMetadata, exif_orientation, read_metadata
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "MAX_ASPECT",
+    "CaptureMetadata",
+    "DecodedImage",
+    "avif_supported",
+    "check_jpeg_scans",
+    "check_pixel_limit",
+    "decode_file",
+    "decode_image",
+    "exif_orientation",
+    "needs_srgb_conversion",
+    "open_header",
+    "sniff_format",
+]
 
 logger = logging.getLogger(__name__)
 
 ALLOWED_FORMATS = ("jpeg", "png", "webp", "heic", "avif")  # avif: where `avif_supported()`
-_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF", "avif": "AVIF"}
 # ISO-BMFF (ftyp) brands. `mif1`/`msf1` name only the HEIF container, which HEIC (HEVC) and
 # AVIF (AV1) photos share; the codec is told by the compatible brands that follow.
 _HEVC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _CONTAINER_BRANDS = {b"mif1", b"msf1"}
 _MAX_FTYP_BRANDS = 64
-
-# EXIF tags (TIFF/EXIF specification numbers).
-_TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
-_IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
-_TAG_DATETIME_ORIGINAL = 36867
-
-# Phones write 4:3 to 21:9 photos; panorama mode up to about 10:1.
-MAX_ASPECT = 20
 _PILLOW_RAN_OUT = "image file is truncated"  # Pillow's words when the data ends before the image
-# Encoders write about ten scans (libjpeg's progressive default), mozjpeg's searched ones a few
-# dozen. libjpeg passes over every block of the image for each scan, so a file of thousands of
-# empty scans keeps a worker busy for minutes; nvImageCodec refuses more than 256 for this.
-_MAX_JPEG_SCANS = 256
-
-
-@dataclass(frozen=True)
-class CaptureMetadata:
-    """What the camera recorded about the shot; kept apart from the pixels."""
-
-    taken_at: datetime | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    camera_make: str | None = None
-    camera_model: str | None = None
-    orientation: int = 1  # EXIF orientation before it was applied (1 = upright)
-    # False: the file had an orientation tag that is no orientation (NaN, 6.5, 0, text...);
-    # it was ignored (pixels left as stored, `orientation` 1), not guessed at.
-    orientation_readable: bool = True
-
-    @property
-    def has_gps(self) -> bool:
-        return self.latitude is not None and self.longitude is not None
 
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """RGB pixels (H, W, 3, uint8), upright, plus where they came from."""
+    """RGB pixels (H, W, 3, uint8), upright and in sRGB, plus where they came from.
+
+    Three sizes, each (width, height): `size` is the pixels' (smaller than the photo when it
+    was decoded for a small `target_size`); `original_size` the full-resolution photo as
+    stored in the file, before orientation; `display_size` the full-resolution photo as shown
+    upright (after orientation): the one to record or show as the photo's width and height.
+    """
 
     pixels: np.ndarray
     format: str  # one of ALLOWED_FORMATS
@@ -95,18 +78,12 @@ class DecodedImage:
     def size(self) -> tuple[int, int]:
         return self.pixels.shape[1], self.pixels.shape[0]
 
-
-_ORIENTATION_TAG = 0x0112  # EXIF Orientation
-# What each orientation needs to become upright (as PIL's ImageOps.exif_transpose does).
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) at full resolution, upright: `original_size` turned by the EXIF
+        orientation the pixels were turned by (a quarter turn swaps the sides)."""
+        width, height = self.original_size
+        return (height, width) if self.metadata.orientation in SWAPS_SIDES else (width, height)
 
 
 @cache
@@ -189,100 +166,8 @@ def _describe(data: bytes) -> str:
         return "of an unknown kind"
 
 
-def _register_heif() -> None:
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-
-
-_PILLOW_LIMIT_LOCK = threading.Lock()
-
-
-def _pillow_allows(max_pixels: int) -> None:
-    """Raise Pillow's bomb limit (one per process) to at least `max_pixels`, so that ours decides.
-
-    Only ever raised, and under a lock: no thread can see it below the limit it relies on, nor
-    an update get lost; restoring it after each call would race with the other threads' calls.
-    """
-    if Image.MAX_IMAGE_PIXELS is None or max_pixels <= Image.MAX_IMAGE_PIXELS:
-        return
-    with _PILLOW_LIMIT_LOCK:
-        if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
-            logger.info("Pillow's pixel limit raised to io.max_pixels (%d)", max_pixels)
-            Image.MAX_IMAGE_PIXELS = max_pixels
-
-
-def open_header(data: bytes, fmt: str, *, max_pixels: int | None = None) -> Image.Image:
-    """Open lazily (header only) as the sniffed format; damaged headers raise CorruptImageError.
-
-    With `max_pixels`, Pillow's own bomb check never refuses an image within it (the caller's
-    `check_pixel_limit` decides); without it, Pillow's limit stands.
-    """
-    if fmt == "heic":
-        _register_heif()
-    if max_pixels is not None:
-        _pillow_allows(max_pixels)
-    try:
-        # Lazy: reads the header only. Pillow's own bomb check is a second line of defence.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
-        raise ImageTooLargeError(
-            f"the image is over the limit of {limit / 1e6:.0f} MP, far larger than any phone "
-            "photo; send the photo as the camera took it"
-        ) from None
-    except MemoryError:
-        raise
-    except Exception as exc:  # a codec's parser may raise anything on hostile bytes
-        # Pillow's own words name Python objects ("<_io.BytesIO object at 0x...>"): logged, not
-        # shown to the inspector.
-        logger.info("unreadable %s header: %s: %s", fmt, type(exc).__name__, exc)
-        raise CorruptImageError(
-            f"the {fmt.upper()} header cannot be read; the file is damaged: take or export the "
-            "photo again"
-        ) from None
-
-
-def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
-    """Refuse an image over `max_pixels`, or longer than MAX_ASPECT times its width (judged
-    from the header, before decoding).
-
-    The aspect limit keeps resizing bounded: a model that scales the shorter side to its input
-    and crops (`shorter_side_crop`) would scale a 1 x 60,000 strip, within any pixel limit, to
-    224 x 13,440,000 pixels (9 GB) before cropping.
-    """
-    if width <= 0 or height <= 0:
-        raise CorruptImageError("the image has no pixels; take the photo again")
-    if width * height > max_pixels:
-        raise ImageTooLargeError(
-            f"the image is {width}x{height} ({width * height / 1e6:.1f} MP), over the limit of "
-            f"{max_pixels / 1e6:.0f} MP; send a smaller photo"
-        )
-    if max(width, height) > MAX_ASPECT * min(width, height):
-        raise ImageShapeError(
-            f"the image is {width}x{height}, more than {MAX_ASPECT} times as long as it is wide: "
-            "not a photo of a room; take the photo again without panorama mode"
-        )
-
-
-def check_jpeg_scans(data: bytes) -> None:
-    """Refuse a JPEG of more scans than any encoder writes, before any is decoded.
-
-    Counted as start-of-scan markers: scan data never holds one (a 0xFF there is followed by
-    0x00 or a restart marker), so only metadata or an embedded preview could add to the count.
-    """
-    scans = data.count(b"\xff\xda")
-    if scans > _MAX_JPEG_SCANS:
-        raise CorruptImageError(
-            f"the JPEG has {scans} scans, where cameras write at most a few dozen; the file is "
-            "damaged or made to overload the decoder: take or export the photo again"
-        )
-
-
 def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
-    """Decode photo bytes into upright RGB pixels and capture metadata.
+    """Decode photo bytes into upright sRGB pixels and capture metadata.
 
     `target_size` (shorter side in pixels) lets JPEG decode at 1/2, 1/4 or 1/8 scale when the
     caller only needs a small image; the result is never smaller than `target_size`.
@@ -307,7 +192,7 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     pixels = _load_rgb(image, fmt, scan_cut=scan_end is not None)
     if fmt == "png":
         check_png_rows(data)
-    metadata = _read_metadata(image)
+    metadata = read_metadata(image)
     return DecodedImage(
         pixels=pixels,
         format=fmt,
@@ -322,13 +207,13 @@ def decode_file(path: Path, *, max_pixels: int, target_size: int | None = None) 
 
 
 def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.ndarray:
-    """The upright RGB pixels; `scan_cut`: a JPEG handed over without its scan's end marker."""
+    """The upright sRGB pixels; `scan_cut`: a JPEG handed over without its scan's end marker."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept half an image
     try:
         image.load()
         # Only rotated photos are transposed (a copy of the whole photo), by the very value
         # the metadata reports.
-        method = _UPRIGHT.get(exif_orientation(image) or 1)
+        method = UPRIGHT.get(exif_orientation(image) or 1)
         upright = image.transpose(method) if method is not None else image
         rgb = _to_rgb(upright)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -346,31 +231,7 @@ def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.nda
         raise CorruptImageError(
             f"the {fmt.upper()} data is damaged ({type(exc).__name__}); upload the photo again"
         ) from None
-    return np.asarray(rgb, dtype=np.uint8).copy()
-
-
-def exif_orientation(image: Image.Image) -> int | None:
-    """The EXIF orientation, 1..8 (1 when there is none); None when it is there but malformed.
-
-    Any value that is not exactly one of 1..8 (NaN from a zero denominator, 6.5, 0, 9, text, a
-    list) is malformed: the caller leaves the pixels as stored. Never raises.
-    """
-    try:
-        value = image.getexif().get(_ORIENTATION_TAG)
-    except Exception:  # a broken EXIF block: nothing to go by
-        logger.debug("unreadable EXIF block; orientation unknown", exc_info=True)
-        return None
-    if value is None:
-        return 1
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
-        return None
-    if not math.isfinite(number) or not number.is_integer() or not 1 <= number <= 8:
-        return None
-    return int(number)
+    return np.asarray(_to_srgb(rgb, image.info.get("icc_profile")), dtype=np.uint8).copy()
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -389,63 +250,97 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _read_metadata(image: Image.Image) -> CaptureMetadata:
-    """Capture metadata; whatever cannot be read is left out (it must not cost the photo)."""
+# ICC profiles. A transform is built once per distinct profile (phones embed a handful), and
+# the verdict on a profile, a broken one's warning included, is given once while it is kept.
+_TRANSFORMS_KEPT = 64
+_transforms: dict[bytes, ImageCms.ImageCmsTransform | None] = {}  # sha256 of profile: transform
+_transforms_lock = threading.Lock()
+# A profile is taken for sRGB (whatever its name) when converting a grid of colours through it
+# moves none by more than this many levels: the rounding of two sRGB profiles' own tables.
+_SRGB_TOLERANCE = 2
+_PROBE_LEVELS = np.linspace(0, 255, 8).round().astype(np.uint8)
+
+
+def needs_srgb_conversion(image: Image.Image) -> bool:
+    """Whether `vision.io` converts this photo's colours (an embedded RGB profile, not sRGB);
+    for a decoder of its own (the GPU path) to hand such a photo to `decode_image`."""
+    icc = image.info.get("icc_profile")
+    return isinstance(icc, bytes) and bool(icc) and _srgb_transform(icc) is not None
+
+
+def _to_srgb(rgb: Image.Image, icc: object) -> Image.Image:
+    """`rgb` (mode RGB) in sRGB: converted from its embedded profile `icc` where that is an RGB
+    profile other than sRGB; as it is without one, or where the profile cannot be used."""
+    if not icc or not isinstance(icc, bytes):
+        return rgb
+    transform = _srgb_transform(icc)
+    if transform is None:
+        return rgb
     try:
-        exif = image.getexif()
-        if not exif:
-            return CaptureMetadata()
-        orientation = exif_orientation(image)
-        exif_ifd = _safe_ifd(exif, _IFD_EXIF)
-        gps_ifd = _safe_ifd(exif, _IFD_GPS)
-        return CaptureMetadata(
-            taken_at=_exif_time(exif_ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
-            latitude=_gps_degrees(gps_ifd.get(2), gps_ifd.get(1), negative="S", limit=90.0),
-            longitude=_gps_degrees(gps_ifd.get(4), gps_ifd.get(3), negative="W", limit=180.0),
-            camera_make=_clean_text(exif.get(_TAG_MAKE)),
-            camera_model=_clean_text(exif.get(_TAG_MODEL)),
-            orientation=orientation or 1,
-            orientation_readable=orientation is not None,
-        )
+        return transform.apply(rgb)
+    except MemoryError:
+        raise
+    except Exception:  # built and probed, so not expected: the colours must not cost the photo
+        logger.warning("converting a photo to sRGB failed; colours left as stored", exc_info=True)
+        return rgb
+
+
+def _srgb_transform(icc: bytes) -> ImageCms.ImageCmsTransform | None:
+    """The cached transform from the profile `icc` to sRGB; None where none is needed (sRGB)
+    or none can be made (a broken profile, or one of other pixels than RGB)."""
+    key = hashlib.sha256(icc).digest()
+    with _transforms_lock:  # held while building: each profile is judged, and logged, once
+        if key in _transforms:
+            return _transforms[key]
+        transform = _build_srgb_transform(icc, name=key.hex()[:12])
+        if len(_transforms) >= _TRANSFORMS_KEPT:
+            del _transforms[next(iter(_transforms))]  # the oldest
+        _transforms[key] = transform
+        return transform
+
+
+def _build_srgb_transform(icc: bytes, *, name: str) -> ImageCms.ImageCmsTransform | None:
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = profile.profile.xcolor_space.strip()
+        if space != "RGB":
+            logger.info(
+                "ICC profile %s is for %s pixels, not RGB; colours left as stored", name, space
+            )
+            return None
+        # Pillow's default intent, perceptual; a matrix profile (Display P3, Adobe RGB) has no
+        # perceptual table, and LittleCMS converts it colorimetrically.
+        transform = ImageCms.buildTransform(profile, _srgb_profile(), "RGB", "RGB")
+        probe = _probe()
+        moved = np.abs(np.asarray(transform.apply(probe), np.int16) - np.asarray(probe, np.int16))
+    except MemoryError:
+        raise
+    except Exception as exc:  # LittleCMS refuses a damaged profile in its own words
+        logger.warning(
+            "ICC profile %s cannot be used (%s: %s); colours left as stored",
+            name, type(exc).__name__, " ".join(str(exc).split()),
+        )  # fmt: skip
+        return None
+    if moved.max() <= _SRGB_TOLERANCE:
+        return None  # sRGB by another name: nothing to convert
+    logger.info("ICC profile %s (%s): photos converted to sRGB", name, _description(profile))
+    return transform
+
+
+@cache
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@cache
+def _probe() -> Image.Image:
+    """Every combination of 8 levels per channel, as a 512 x 1 RGB image."""
+    grid = np.stack(np.meshgrid(*[_PROBE_LEVELS] * 3, indexing="ij"), axis=-1)
+    return Image.fromarray(grid.reshape(1, -1, 3))
+
+
+def _description(profile: ImageCms.ImageCmsProfile) -> str:
+    try:
+        return " ".join(str(profile.profile.profile_description).split())[:80] or "no name"
     except Exception:
-        logger.debug("unreadable EXIF block ignored", exc_info=True)
-        return CaptureMetadata()
-
-
-def _safe_ifd(exif: Image.Exif, tag: int) -> dict[int, object]:
-    try:
-        return dict(exif.get_ifd(tag))
-    except Exception:
-        return {}
-
-
-def _clean_text(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).replace("\x00", "").strip()
-    return text or None
-
-
-def _exif_time(value: object) -> datetime | None:
-    text = _clean_text(value)
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-
-
-def _gps_degrees(dms: object, ref: object, *, negative: str, limit: float) -> float | None:
-    """Signed degrees from EXIF (degrees, minutes, seconds); None unless finite within `limit`."""
-    if not isinstance(dms, tuple | list) or len(dms) != 3:
-        return None
-    try:
-        degrees, minutes, seconds = (float(x) for x in dms)
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-        return None
-    value = degrees + minutes / 60.0 + seconds / 3600.0
-    if not math.isfinite(value) or not 0.0 <= value <= limit:  # e.g. NaN from a 0 denominator
-        return None
-    ref_text = _clean_text(ref) or ""
-    return -value if ref_text.upper().startswith(negative) else value
+        return "no name"

@@ -211,8 +211,12 @@ class PhotoOut(BaseModel):
     family_id: str
     sha256: str
     format: str
-    width: int
-    height: int
+    width: int = Field(
+        description="Full-resolution width as the photo is shown (after EXIF orientation)"
+    )
+    height: int = Field(
+        description="Full-resolution height as the photo is shown (after EXIF orientation)"
+    )
     room_hint: str | None
     has_gps: bool
     created_at: datetime

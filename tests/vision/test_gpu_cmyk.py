@@ -87,9 +87,29 @@ def test_a_whole_cmyk_jpeg_gives_the_cpu_paths_very_input(scorers, orientation):
     data = _jpeg(room_scene(4, height=128, width=128), "CMYK", orientation=orientation)
     assert jpeg_header(data, max_pixels=MAX_PIXELS).mode == "CMYK"
     _, tensor = scorers
+    prepared = _as_on_the_cpu_path(tensor, data)
+    assert tensor.infer(prepared)[0].score is not None
+
+
+def _as_on_the_cpu_path(tensor: TensorBytesScorer, data: bytes):
+    """The tensor path's input for `data`, checked to be the CPU path's very input."""
     prepared = tensor.prepare(_photos({"whole": data}))
     assert prepared.ok == [0] and not prepared.errors
     pixels = decode_image(data, max_pixels=MAX_PIXELS).pixels
     expected = to_input(pixels, tensor.artifact.preprocessing)
     np.testing.assert_array_equal(prepared.pixels[0].float().numpy(), expected)
-    assert tensor.infer(prepared)[0].score is not None
+    return prepared
+
+
+def test_a_jpeg_whose_colours_vision_io_converts_gives_the_cpu_paths_very_input(scorers):
+    # nvJPEG knows no ICC profiles: an Adobe RGB photo goes to vision.io, which converts it.
+    from tests.vision.test_io_review14 import ADOBE_COLORANTS, _rgb_profile
+
+    buffer = io.BytesIO()
+    profile = _rgb_profile(ADOBE_COLORANTS, 2.2, "Adobe RGB (test)")
+    Image.fromarray(room_scene(5, height=128, width=128)).save(
+        buffer, format="JPEG", quality=90, icc_profile=profile
+    )
+    data = buffer.getvalue()
+    assert jpeg_header(data, max_pixels=MAX_PIXELS).converts_colour
+    _as_on_the_cpu_path(scorers[1], data)

@@ -1,0 +1,120 @@
+"""May this file be decoded? The checks `vision.io` makes on the header, before any pixel.
+
+The header is opened lazily as the format sniffed from the bytes; the pixel limit, the aspect
+limit and (for JPEG) the scan count are judged from it, so a tiny pixel bomb or a file of
+thousands of empty scans fails fast. The pixel limit is ours, not Pillow's: Pillow's own bomb
+limit is raised to it when it is set higher. `vision.gpu` makes the same checks through these.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import warnings
+
+from PIL import Image
+
+from shanyraq.errors import CorruptImageError, ImageShapeError, ImageTooLargeError
+
+logger = logging.getLogger(__name__)
+
+_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF", "avif": "AVIF"}
+# Phones write 4:3 to 21:9 photos; panorama mode up to about 10:1.
+MAX_ASPECT = 20
+# Encoders write about ten scans (libjpeg's progressive default), mozjpeg's searched ones a few
+# dozen. libjpeg passes over every block of the image for each scan, so a file of thousands of
+# empty scans keeps a worker busy for minutes; nvImageCodec refuses more than 256 for this.
+_MAX_JPEG_SCANS = 256
+
+
+def _register_heif() -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _pillow_allows(max_pixels: int) -> None:
+    """Raise Pillow's bomb limit (one per process) to at least `max_pixels`, so that ours decides.
+
+    Only ever raised, and under a lock: no thread can see it below the limit it relies on, nor
+    an update get lost; restoring it after each call would race with the other threads' calls.
+    """
+    if Image.MAX_IMAGE_PIXELS is None or max_pixels <= Image.MAX_IMAGE_PIXELS:
+        return
+    with _PILLOW_LIMIT_LOCK:
+        if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+            logger.info("Pillow's pixel limit raised to io.max_pixels (%d)", max_pixels)
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def open_header(data: bytes, fmt: str, *, max_pixels: int | None = None) -> Image.Image:
+    """Open lazily (header only) as the sniffed format; damaged headers raise CorruptImageError.
+
+    With `max_pixels`, Pillow's own bomb check never refuses an image within it (the caller's
+    `check_pixel_limit` decides); without it, Pillow's limit stands.
+    """
+    if fmt == "heic":
+        _register_heif()
+    if max_pixels is not None:
+        _pillow_allows(max_pixels)
+    try:
+        # Lazy: reads the header only. Pillow's own bomb check is a second line of defence.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
+        raise ImageTooLargeError(
+            f"the image is over the limit of {limit / 1e6:.0f} MP, far larger than any phone "
+            "photo; send the photo as the camera took it"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a codec's parser may raise anything on hostile bytes
+        # Pillow's own words name Python objects ("<_io.BytesIO object at 0x...>"): logged, not
+        # shown to the inspector.
+        logger.info("unreadable %s header: %s: %s", fmt, type(exc).__name__, exc)
+        raise CorruptImageError(
+            f"the {fmt.upper()} header cannot be read; the file is damaged: take or export the "
+            "photo again"
+        ) from None
+
+
+def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
+    """Refuse an image over `max_pixels`, or longer than MAX_ASPECT times its width (judged
+    from the header, before decoding).
+
+    The aspect limit keeps resizing bounded: a model that scales the shorter side to its input
+    and crops (`shorter_side_crop`) would scale a 1 x 60,000 strip, within any pixel limit, to
+    224 x 13,440,000 pixels (9 GB) before cropping.
+    """
+    if width <= 0 or height <= 0:
+        raise CorruptImageError("the image has no pixels; take the photo again")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} ({width * height / 1e6:.1f} MP), over the limit of "
+            f"{max_pixels / 1e6:.0f} MP; send a smaller photo"
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageShapeError(
+            f"the image is {width}x{height}, more than {MAX_ASPECT} times as long as it is wide: "
+            "not a photo of a room; take the photo again without panorama mode"
+        )
+
+
+def check_jpeg_scans(data: bytes) -> None:
+    """Refuse a JPEG of more scans than any encoder writes, before any is decoded.
+
+    Counted as start-of-scan markers: scan data never holds one (a 0xFF there is followed by
+    0x00 or a restart marker), so only metadata or an embedded preview could add to the count.
+    """
+    scans = data.count(b"\xff\xda")
+    if scans > _MAX_JPEG_SCANS:
+        raise CorruptImageError(
+            f"the JPEG has {scans} scans, where cameras write at most a few dozen; the file is "
+            "damaged or made to overload the decoder: take or export the photo again"
+        )

@@ -184,6 +184,17 @@ def build_services(settings: ServingSettings) -> Services:
     return services
 
 
+def close_services(services: Services) -> None:
+    """Release what `build_services` opened, for a command that built them (not the app's
+    lifespan, which awaits the pipeline in its own loop)."""
+    import asyncio
+
+    asyncio.run(services.pipeline.aclose())
+    services.db_engine.dispose()
+    if services.read_engine is not None:
+        services.read_engine.dispose()
+
+
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 

@@ -67,10 +67,9 @@ def refresh(
     fusion model it is refused (fusion_model_missing) when assessments rest on one, since
     recomputing them would leave the rules alone; --allow-rules-only overrides that.
     """
-    import asyncio
 
     from serving import reassessment
-    from serving.app import build_services
+    from serving.app import build_services, close_services
     from serving.cli import check_database, load_settings
 
     settings = load_settings(config)
@@ -90,10 +89,7 @@ def refresh(
             allow_rules_only=allow_rules_only,
         )  # fmt: skip
     finally:
-        asyncio.run(services.pipeline.aclose())
-        services.db_engine.dispose()
-        if services.read_engine is not None:
-            services.read_engine.dispose()
+        close_services(services)
     for line in report_lines(report):
         typer.echo(line)
     if report.failed:

@@ -10,20 +10,22 @@ go to their own table under the new model version; the scores the service holds 
 A run also records what its scores depend on besides the model (`RunProvenance`: the scorer
 path, the engine settings that change scores, the code version). A resume under other ones is
 refused, so one run's scores never mix two scorers; `restart=True` starts the unfinished run
-over instead (`on_restart` records what it discarded). Promotion adopts every outcome under a
-model version, from all its runs, so a run is also refused while another run under the same
-version (another --since, or the Ray pipeline's) holds outcomes made under another provenance
-and is not yet promoted.
+over instead (`on_restart` records what it discarded), and a finished run no promotion adopted
+is discarded (serving/rescore_discard.py) for the next call to score anew. Promotion adopts
+every outcome under a model version, from all its runs, so a run is also refused while another
+run under the same version (another --since, or the Ray pipeline's) holds outcomes made under
+another provenance and is not yet promoted.
 
-An original the store cannot give, missing or no longer matching its content hash, is
-damage to the store, not to the photo: it is recorded with its reason (`STORE_DAMAGE`), the
-report counts and names those photos, and once they are restored from a backup the next call
-of the same run discards those outcomes and scores them (`_retry_restored`).
+An original the store cannot give, missing, unreadable or no longer matching its content
+hash, is damage to the store, not to the photo: it is recorded with its reason
+(`STORE_DAMAGE`), the report counts and names those photos, and once they are restored from a
+backup the next call of the same run discards those outcomes and scores them
+(serving/rescore_photos.py, which reads the photos a run walks).
 
 A photo in scope with neither an outcome nor a score by the model from its upload (uploaded
 under the old model while the run scored, or after it finished) is what promotion refuses; a
 run does not finish while it sees one, and a finished run's next call scores them
-(`_reopen_for_uncovered`), so following promotion's refusal always ends it.
+(`reopen_for_uncovered`), so following promotion's refusal always ends it.
 
 The tables are the service's (serving/db/models.py, migration 0002); `ensure_tables` still
 creates them on a database that has not been migrated that far. `serving/promote.py` adopts a
@@ -32,56 +34,59 @@ finished run's scores into the service.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import Base, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
-from serving.errors import NotFoundError
-from serving.rescore_runs import (
-    OnRestart,
-    RescoreBusyError,
-    RunProvenance,
-    check_resume,
-    open_run,
+from serving.rescore_photos import (
+    DAMAGED_FILE,
+    MISSING_FILE,
+    STORE_DAMAGE,
+    UNREADABLE_FILE,
+    Page,
+    PhotoStoreDamagedError,
+    first_uncovered,
+    not_yet_scored,
+    pages,
+    photo_scope,
+    read_original,
+    reopen_for_uncovered,
+    retry_restored,
+    store_damaged,
+    stored_verdict,
 )
+from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run
 from serving.storage import PhotoStore
-from shanyraq.errors import ShanyraqError
-from vision.bulk import BytesScorer, PhotoBytes, Scored, prefetch
+from vision.bulk import BytesScorer, Scored, prefetch
+
+# Names other modules import from here (serving.rescore_ray, tests) since before the split.
+__all__ = [
+    "DAMAGED_FILE",
+    "MISSING_FILE",
+    "STORE_DAMAGE",
+    "UNREADABLE_FILE",
+    "PhotoStoreDamagedError",
+    "RescoreReport",
+    "RescoreRun",
+    "RescoredScore",
+    "ensure_tables",
+    "photo_scope",
+    "read_original",
+    "rescore",
+    "scores_for",
+    "stored_verdict",
+]
 
 logger = logging.getLogger(__name__)
-
-MISSING_FILE = "the photo file is missing from the store"
-DAMAGED_FILE = "the stored file no longer matches its content hash (damaged in the store)"
-STORE_DAMAGE = (MISSING_FILE, DAMAGED_FILE)
-
-
-class PhotoStoreDamagedError(ShanyraqError):
-    """Originals a re-scoring needed are missing from the photo store or damaged in it."""
-
-    code = "photo_store_damaged"
-
-    @classmethod
-    def of(cls, report: RescoreReport, store_dir: Path) -> PhotoStoreDamagedError:
-        shown, n = report.store_damaged_ids, report.store_damaged
-        ids = ", ".join(map(str, shown)) + (f" and {n - len(shown)} more" if n > len(shown) else "")
-        return cls(
-            f"the photo store is damaged: {n} original(s) are missing from {store_dir}/originals "
-            f"or no longer match their content hash (photos {ids}). They have no score under "
-            f"{report.model_version} and keep their current one. Restore those files from a "
-            "backup of the photo store, then run this command again: it scores the restored "
-            "photos"
-        )
 
 
 def _utcnow() -> datetime:
@@ -119,137 +124,6 @@ class RescoreReport:
         return self.this_session / self.seconds if self.seconds > 0 else 0.0
 
 
-@dataclass(frozen=True)
-class _Page:
-    items: list[PhotoBytes]
-    missing: dict[int, str]  # photo id -> reason, for photos whose bytes cannot be read
-    last_id: int
-
-
-def photo_scope(since: datetime | None) -> list[Any]:
-    return [Photo.created_at >= since] if since is not None else []
-
-
-def _not_yet_scored(model_version: str) -> Any:
-    """Photos with no outcome under this model version (from this run or an earlier one)."""
-    done = select(RescoredScore.id).where(
-        RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
-    )
-    return ~done.exists()
-
-
-def _pages(
-    sessions: sessionmaker[Session],
-    store: PhotoStore,
-    *,
-    after_id: int,
-    since: datetime | None,
-    model_version: str,
-    batch_size: int,
-) -> Iterator[_Page]:
-    """The photos in scope after `after_id`, a bounded batch at a time, with their bytes."""
-    cursor = after_id
-    while True:
-        with sessions() as session:
-            rows = session.execute(
-                select(Photo.id, Photo.sha256, Photo.quality)
-                .where(Photo.id > cursor, *photo_scope(since), _not_yet_scored(model_version))
-                .order_by(Photo.id)
-                .limit(batch_size)
-            ).all()
-        if not rows:
-            return
-        items, missing = [], {}
-        for photo_id, sha256, quality in rows:
-            data = read_original(store, sha256)
-            if isinstance(data, str):
-                missing[photo_id] = data
-                continue
-            items.append(PhotoBytes(photo_id, sha256, data, stored_verdict(quality)))
-        cursor = rows[-1][0]
-        yield _Page(items, missing, cursor)
-
-
-def read_original(store: PhotoStore, sha256: str) -> bytes | str:
-    """The original's bytes, checked against its content hash; else why the store cannot
-    give them (one of STORE_DAMAGE)."""
-    try:
-        data = store.read(sha256)
-    except NotFoundError:
-        return MISSING_FILE
-    return data if hashlib.sha256(data).hexdigest() == sha256 else DAMAGED_FILE
-
-
-def _retry_restored(
-    session: Session, run: RescoreRun, store: PhotoStore, provenance: RunProvenance
-) -> int:
-    """Discard the run's STORE_DAMAGE outcomes whose original reads intact again (restored
-    from a backup), reopening the run before the first of them, so this call scores them;
-    how many. A finished run is reopened only under the provenance it recorded."""
-    rows = session.execute(
-        select(RescoredScore.id, RescoredScore.photo_id, Photo.sha256)
-        .join(Photo, Photo.id == RescoredScore.photo_id)
-        .where(RescoredScore.run_id == run.id, RescoredScore.error.in_(STORE_DAMAGE))
-    ).all()
-    restored = [(row_id, photo_id) for row_id, photo_id, sha256 in rows if store.verify(sha256)]
-    if not restored:
-        return 0
-    if run.status == "done":
-        check_resume(run, provenance)
-    session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, _ in restored])))
-    # Walking from before the first restored photo is cheap: photos with an outcome are skipped.
-    run.last_photo_id = min(run.last_photo_id, min(p for _, p in restored) - 1)
-    run.failed -= len(restored)
-    run.status, run.finished_at = "running", None
-    session.flush()
-    return len(restored)
-
-
-def _first_uncovered(session: Session, model_version: str, since: datetime | None) -> int | None:
-    """The first photo in scope with neither an outcome under `model_version` nor a score by it
-    from its upload: what `rescore promote` refuses (rescore_scope_partial) until scored."""
-    return session.scalar(
-        select(func.min(Photo.id)).where(
-            *photo_scope(since),
-            _not_yet_scored(model_version),
-            or_(Photo.model_version.is_(None), Photo.model_version != model_version),
-        )
-    )
-
-
-def _reopen_for_uncovered(
-    session: Session, run: RescoreRun, since: datetime | None, provenance: RunProvenance
-) -> None:
-    """Walk again from the first uncovered photo when the run's cursor is past it.
-
-    Photos uploaded under the old model after a run finished, or committed behind its cursor,
-    would otherwise never be scored by it: a finished run answered "complete" and the refusal
-    of `rescore promote` stayed for ever. A finished run reopens only under its provenance.
-    """
-    first = _first_uncovered(session, run.model_version, since)
-    if first is None or (first > run.last_photo_id and run.status != "done"):
-        return
-    if run.status == "done":
-        check_resume(run, provenance)
-    run.last_photo_id = min(run.last_photo_id, first - 1)
-    run.status, run.finished_at = "running", None
-    session.flush()
-
-
-def stored_verdict(quality: dict[str, Any] | None) -> Any:
-    """The upload's quality verdict (a failed one makes the new score abstain too)."""
-    if not quality:
-        return None
-    from vision.quality import QualityVerdict
-
-    return QualityVerdict(
-        status=quality["status"],
-        reasons=tuple(quality.get("reasons", ())),
-        retake_hint=quality.get("retake_hint", ""),
-        measurements=dict(quality.get("measurements", {})),
-    )
-
-
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[int]:
     """Insert rows; a (photo, model version) already recorded is left as it was.
 
@@ -271,7 +145,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 
 
 def _commit_batch(
-    sessions: sessionmaker[Session], run: RescoreRun, page: _Page, scored: list[Scored]
+    sessions: sessionmaker[Session], run: RescoreRun, page: Page, scored: list[Scored]
 ) -> tuple[int, int]:
     """Scores and the advanced cursor, in one transaction; (scored, failed) written."""
     outcomes = [(s.key, s.score.to_dict() if s.score else None, s.error or None) for s in scored]
@@ -331,8 +205,6 @@ def rescore(
     outcomes, else RescoreMixError; `restart` discards that run's outcomes and starts it over,
     calling `on_restart` in the discarding transaction before anything is scored.
     """
-    from tqdm import tqdm
-
     from serving.db.session import make_session_factory
 
     if batch_size < 1:
@@ -340,40 +212,90 @@ def rescore(
     ensure_tables(db_engine)
     sessions = make_session_factory(db_engine)
     started = time.perf_counter()
+    opened = _open(
+        sessions, store, scorer, since=since, provenance=provenance or RunProvenance.of(scorer),
+        restart=restart, on_restart=on_restart,
+    )  # fmt: skip
+    run, done_now = opened.run, 0
+    failures: list[tuple[int, str]] = []
+    if run.status != "done":
+        run, done_now, failures = _score_rest(
+            sessions, store, scorer, opened, since=since, batch_size=batch_size,
+            progress=progress, on_batch=on_batch,
+        )  # fmt: skip
+    report = _report(sessions, run, scorer, since, done_now, opened.resumed, started, failures)
+    return replace(report, restored=opened.restored)
+
+
+@dataclass(frozen=True)
+class _Opened:
+    run: RescoreRun
+    resumed: bool
+    restored: int  # photos restored to the store whose damage outcomes this call discarded
+    in_scope: int
+    remaining: int  # photos after the run's cursor with no outcome yet
+
+
+def _open(
+    sessions: sessionmaker[Session],
+    store: PhotoStore,
+    scorer: BytesScorer,
+    *,
+    since: datetime | None,
+    provenance: RunProvenance,
+    restart: bool,
+    on_restart: OnRestart | None,
+) -> _Opened:
+    """The run of (model version, `since`) made, checked, started over or reopened for photos
+    it has still to score, in one transaction; with what is left to walk."""
     since_key = since.isoformat() if since is not None else ""
-    provenance = provenance or RunProvenance.of(scorer)
     with session_scope(sessions) as session:
         run, resumed = open_run(
             session, scorer.model_version, since_key, provenance, restart=restart,
             on_restart=on_restart,
         )  # fmt: skip
-        restored = _retry_restored(session, run, store, provenance)
-        _reopen_for_uncovered(session, run, since, provenance)
+        restored = retry_restored(session, run, store, provenance)
+        reopen_for_uncovered(session, run, since, provenance)
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         remaining = session.scalar(
             select(func.count(Photo.id)).where(
                 Photo.id > run.last_photo_id,
                 *photo_scope(since),
-                _not_yet_scored(run.model_version),
+                not_yet_scored(run.model_version),
             )
         )
-    done_now = 0
+    return _Opened(run, resumed, restored, in_scope, remaining or 0)
+
+
+def _score_rest(
+    sessions: sessionmaker[Session],
+    store: PhotoStore,
+    scorer: BytesScorer,
+    opened: _Opened,
+    *,
+    since: datetime | None,
+    batch_size: int,
+    progress: bool,
+    on_batch: Callable[[int], None] | None,
+) -> tuple[RescoreRun, int, list[tuple[int, str]]]:
+    """Walk the run until it is done; (the run, photos written, the first few failures)."""
+    from tqdm import tqdm
+
+    run, done_now = opened.run, 0
     failures: list[tuple[int, str]] = []
-    if run.status != "done":
-        bar = tqdm(
-            total=in_scope, initial=in_scope - (remaining or 0), unit="photo",
-            desc=f"re-scoring under {scorer.model_version}", disable=not progress,
-        )  # fmt: skip
-        with bar:
-            while run.status != "done":
-                walked = _walk(sessions, store, scorer, run, since, batch_size, bar, on_batch,
-                               done_before=done_now, failures=failures)  # fmt: skip
-                done_now += walked
-                run = _finish(sessions, run.id, since)
-                if not walked:  # nothing left it could score: never loop
-                    break
-    report = _report(sessions, run, scorer, since, done_now, resumed, started, failures[:20])
-    return replace(report, restored=restored)
+    bar = tqdm(
+        total=opened.in_scope, initial=opened.in_scope - opened.remaining, unit="photo",
+        desc=f"re-scoring under {scorer.model_version}", disable=not progress,
+    )  # fmt: skip
+    with bar:
+        while run.status != "done":
+            walked = _walk(sessions, store, scorer, run, since, batch_size, bar, on_batch,
+                           done_before=done_now, failures=failures)  # fmt: skip
+            done_now += walked
+            run = _finish(sessions, run.id, since)
+            if not walked:  # nothing left it could score: never loop
+                break
+    return run, done_now, failures[:20]
 
 
 def _walk(
@@ -390,13 +312,13 @@ def _walk(
     failures: list[tuple[int, str]],
 ) -> int:
     """One pass from the run's cursor to the last photo in scope; how many photos it wrote."""
-    pages = _pages(
+    walked = pages(
         sessions, store, after_id=run.last_photo_id, since=since,
         model_version=run.model_version, batch_size=batch_size,
     )  # fmt: skip
     done = 0
     # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
-    for page, prepared in prefetch(pages, lambda p: (p, scorer.prepare(p.items))):
+    for page, prepared in prefetch(walked, lambda p: (p, scorer.prepare(p.items))):
         scored = scorer.infer(prepared)
         _commit_batch(sessions, run, page, scored)
         n_page = len(scored) + len(page.missing)
@@ -417,7 +339,7 @@ def _finish(sessions: sessionmaker[Session], run_id: int, since: datetime | None
     before the first of them, for another pass."""
     with session_scope(sessions) as session:
         run = session.get_one(RescoreRun, run_id)
-        first = _first_uncovered(session, run.model_version, since)
+        first = first_uncovered(session, run.model_version, since)
         if first is None:
             run.status, run.finished_at = "done", _utcnow()
         else:
@@ -443,7 +365,7 @@ def _report(
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         damaged = session.execute(
             select(RescoredScore.photo_id)
-            .where(RescoredScore.run_id == run.id, RescoredScore.error.in_(STORE_DAMAGE))
+            .where(RescoredScore.run_id == run.id, store_damaged())
             .order_by(RescoredScore.photo_id)
         ).scalars()
         damaged_ids = list(damaged)

@@ -1,5 +1,6 @@
-"""`shanyraq rescore`: score every stored photo under a new model, resumably; `rescore promote`
-adopts the finished re-scores in the service. Thin CLI layer."""
+"""`shanyraq rescore`: score every stored photo under a new model, resumably; `rescore discard`
+deletes a run no promotion adopted; `rescore promote` (serving/rescore_promote_cli.py) adopts
+the finished re-scores in the service. Thin CLI layer."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from serving.rescore_promote_cli import _promote_actor as _promote_actor  # tests import it here
+from serving.rescore_promote_cli import promote
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-    from sqlalchemy.orm import Session, sessionmaker
+    from sqlalchemy.orm import Session
 
     from serving.core.config import ServingSettings
-    from serving.promote import PromoteReport, PromotionPlan
     from serving.rescore import RescoreReport
     from serving.rescore_runs import Restart
     from vision.bulk import BytesScorer
 
 # No help= here: it would replace the callback's docstring (typer), hiding how to resume.
 app = typer.Typer(no_args_is_help=False)
+app.command("promote")(promote)
 
 
 class DeviceChoice(StrEnum):
@@ -69,7 +73,7 @@ def rescore(
         typer.Option(
             "--restart",
             help="Start an unfinished run over under the current scorer, engine settings and "
-            "code, discarding its scores so far.",
+            "code, discarding its scores so far (a finished one: `rescore discard`).",
         ),
     ] = False,
 ) -> None:
@@ -77,9 +81,10 @@ def rescore(
 
     Run it again after a crash or Ctrl-C and it resumes where it stopped; run again after it
     finished, it scores the photos uploaded since under the old model. A resume must use
-    the scorer path, engine settings and code the run started with (or --restart). New
-    scores are written under the new model version; the service keeps showing the old ones
-    until `shanyraq rescore promote --model DIR` adopts them.
+    the scorer path, engine settings and code the run started with (or --restart; a finished
+    run no promotion adopted: `rescore discard`, then run again). New scores are written
+    under the new model version; the service keeps showing the old ones until `shanyraq
+    rescore promote --model DIR` adopts them.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -189,220 +194,55 @@ def report_lines(report: RescoreReport) -> list[str]:
     return lines
 
 
-@app.command("promote")
-def promote(
+@app.command("discard")
+def discard(
     model: Annotated[
         Path,
         typer.Option(
-            "--model", exists=True, file_okay=False, help="Model artifact whose re-scores to adopt."
+            "--model", exists=True, file_okay=False, help="Model artifact whose run to discard."
         ),
     ],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print what would change; write nothing.")
-    ] = False,
-    reassess: Annotated[
-        bool,
-        typer.Option(
-            "--reassess", help="Then recompute the latest assessment of each affected family."
-        ),
-    ] = False,
-    as_user: Annotated[
-        str | None,
-        typer.Option(
-            "--as", help="Admin account recorded as the actor (required with --reassess)."
-        ),
+    since: Annotated[
+        str | None, typer.Option(help="The run's --since (YYYY-MM-DD), if it was given one.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Photos per transaction.")] = 500,
     config: Annotated[Path | None, typer.Option(help=_CONFIG_HELP)] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    allow_rules_only: Annotated[
-        bool,
-        typer.Option(
-            "--allow-rules-only",
-            help="With --reassess: recompute even when no fusion model is configured while "
-            "the assessments rest on one (they then get no level and need review).",
-        ),
-    ] = False,
 ) -> None:
-    """Adopt the re-scores under a model in the service: photos' scores and model version.
+    """Delete a re-scoring run that no promotion adopted, with its scores (audited).
 
-    Refused unless the re-scoring is finished and has tried every photo, the model fits
-    configs/taxonomy.yaml, and the service's model_dir is this model. A photo it could not
-    score (file missing or undecodable) keeps its old score and is listed. Safe to run again.
-    --reassess without the service's fusion model is refused (fusion_model_missing) before
-    anything is promoted, and so is its dry run, when the assessments to recompute rest on
-    one.
+    For a run that cannot go on under the current scorer path, engine settings or code: a
+    finished run is not started over with --restart. After this, `shanyraq rescore --model
+    DIR` makes a new run that scores every photo in scope under the current ones. A run whose
+    scores `rescore promote` adopted is kept (rescore_discard_refused).
     """
-    from serving import promote as promotion
-    from serving.cli import load_settings, open_database, open_with_key
-    from serving.db.session import make_session_factory
+    from serving import audit
+    from serving.cli import load_settings, open_with_key
+    from serving.db.session import make_session_factory, session_scope
+    from serving.rescore_discard import discard_run
+    from serving.rescore_lock import rescore_lock
+    from serving.rescore_runs import unfinished_runs
+    from vision.artifact import read_artifact
 
-    if reassess and as_user is None:
-        raise typer.BadParameter("--reassess records new assessments: give --as ADMIN_NAME")
     settings = load_settings(config)
-    allow_rules_only = allow_rules_only or settings.allow_rules_only
-    if dry_run:
-        # Writes nothing: no migration (a database behind this version is refused,
-        # database_not_migrated), a read-only engine, and sessions that refuse to flush.
-        _dry_run_promote(
-            open_database(settings, may_create=False, migrate=False), settings, model, as_user,
-            reassess=reassess, allow_rules_only=allow_rules_only,
-        )  # fmt: skip
-        return
+    when = _parse_since(since)
+    version = read_artifact(model).model_version
     db_engine, key = open_with_key(settings, may_create=False)
-    sessions = make_session_factory(db_engine)
     try:
-        actor = _promote_actor(sessions, as_user)
-        if reassess:
-            _refuse_rules_only(sessions, settings, model, allow_rules_only=allow_rules_only)
-        report = promotion.promote(
-            sessions, key, model_dir=model, serving_model_dir=settings.model_dir,
-            batch_size=batch_size, actor=actor[1] if actor else "cli",
-        )  # fmt: skip
+        runs = functools.partial(unfinished_runs, db_engine, version)
+        with (
+            rescore_lock(settings.data_dir, version, runs=runs),
+            session_scope(make_session_factory(db_engine)) as session,
+        ):
+            gone = discard_run(session, version, when.isoformat() if when else "")
+            audit.append(
+                session, key, actor="cli", action="rescore_discarded",
+                target=f"model:{version}", details=gone.details(),
+            )  # fmt: skip
     finally:
         db_engine.dispose()
-    for line in promote_lines(report):
-        typer.echo(line)
-    if reassess and actor is not None:
-        _reassess(
-            settings, report.plan.model_version, actor, progress=progress,
-            allow_rules_only=allow_rules_only,
-        )  # fmt: skip
-
-
-def _promote_actor(sessions: sessionmaker[Session], as_user: str | None) -> tuple[int, str] | None:
-    """The --as account, checked: reassessing covers every region, so a national admin
-    (refused in promote's own words: it has no --region)."""
-    from serving.reassessment import RefreshRegionForbiddenError, resolve_refresh_actor
-
-    if as_user is None:
-        return None
-    with sessions() as session:
-        try:
-            return resolve_refresh_actor(session, as_user, region=None)
-        except RefreshRegionForbiddenError:
-            raise RefreshRegionForbiddenError(
-                f"{as_user!r} is an admin of one region only, and `rescore promote --reassess` "
-                "reassesses every region: run it as a national admin (an admin without a "
-                "region), or promote without --reassess and let each regional admin run "
-                "`shanyraq assessments refresh --region REGION`"
-            ) from None
-
-
-def _refuse_rules_only(
-    sessions: sessionmaker[Session],
-    settings: ServingSettings,
-    model: Path,
-    *,
-    allow_rules_only: bool,
-    found: PromotionPlan | None = None,
-) -> None:
-    """Refuse --reassess (reassessment.refuse_rules_only) before the promotion writes anything,
-    when no fusion model is configured and the assessments it would recompute rest on one:
-    those of the families the promotion makes stale, and of those already on the model's
-    scores whose assessments are stale (`found`: the promotion's plan, if measured already)."""
-    from serving import promote as promotion
-    from serving import reassessment
-    from serving.assessments import NO_FUSION
-
-    fusion = reassessment.configured_fusion_version(settings)
-    if fusion != NO_FUSION or allow_rules_only:
-        return  # nothing to refuse: the promotion is not measured for it
-    if found is None:
-        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
-    with sessions() as session:
-        already = reassessment.stale_families(session, found.model_version)
-        families = sorted({*found.stale_families, *already})
-        used = reassessment.recorded_fusion(session, families)
-    reassessment.refuse_rules_only(used, fusion=fusion, allow_rules_only=allow_rules_only)
-
-
-def _dry_run_promote(
-    db_engine: Engine,
-    settings: ServingSettings,
-    model: Path,
-    as_user: str | None,
-    *,
-    reassess: bool,
-    allow_rules_only: bool,
-) -> None:
-    """What promoting `model` would change, printed; read through sessions that refuse to
-    flush. With `reassess`, refused as the run would be (`_refuse_rules_only`). Disposes of
-    `db_engine`."""
-    from serving import promote as promotion
-    from serving.db.session import make_read_session_factory
-
-    sessions = make_read_session_factory(db_engine)
-    try:
-        _promote_actor(sessions, as_user)
-        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
-        if reassess:
-            _refuse_rules_only(
-                sessions, settings, model, allow_rules_only=allow_rules_only, found=found
-            )
-    finally:
-        db_engine.dispose()
-    for line in plan_lines(found, dry_run=True):
-        typer.echo(line)
-
-
-def _reassess(
-    settings: ServingSettings,
-    model_version: str,
-    actor: tuple[int, str],
-    *,
-    progress: bool,
-    allow_rules_only: bool,
-) -> None:
-    import asyncio
-
-    from serving.app import build_services
-    from serving.reassessment import reassess
-
-    services = build_services(settings)
-    try:
-        made = reassess(
-            services, model_version=model_version, actor=actor, progress=progress,
-            allow_rules_only=allow_rules_only,
-        )  # fmt: skip
-    finally:
-        asyncio.run(services.pipeline.aclose())
-        services.db_engine.dispose()
-        if services.read_engine is not None:
-            services.read_engine.dispose()
-    typer.echo(f"reassessed {len(made)} family(ies) on the promoted scores")
-
-
-def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
-    """What a promotion changes, in plain words."""
-    from serving.score_shift import shift_lines
-
-    head = "would promote" if dry_run else "promoted"
-    lines = [
-        f"{head} model {plan.model_version} (re-scoring runs {', '.join(map(str, plan.run_ids))})",
-        f"  photos to update: {plan.to_update}; already on this model: {plan.already_on_model}; "
-        f"keeping their old score (no score under this model): {len(plan.kept_old)}",
-    ]
-    lines += [f"    photo {photo_id}: {why}" for photo_id, why in list(plan.kept_old.items())[:10]]
-    lines.append("score shift over the photos to update, current -> new:")
-    lines += shift_lines(plan.shift)
-    lines.append(
-        f"families whose latest assessment goes stale: {len(plan.stale_families)} "
-        f"({plan.stale_with_decision} with a commission decision on it)"
-        + ("; --reassess recomputes them" if plan.stale_families else "")
+    state = "finished" if gone.status == "done" else "unfinished"
+    typer.echo(
+        f"discarded re-scoring run {gone.run_id} under {version} ({state}): deleted "
+        f"{gone.discarded_scored} score(s) and {gone.discarded_failed} recorded failure(s); run "
+        f"`shanyraq rescore --model {model}{f' --since {since}' if since else ''}` to score "
+        "under the current scorer, engine settings and code"
     )
-    lines += [f"  {family_id}" for family_id in plan.stale_families[:20]]
-    if len(plan.stale_families) > 20:
-        lines.append(f"  ... and {len(plan.stale_families) - 20} more")
-    if dry_run:
-        lines.append("dry run: nothing was written")
-    return lines
-
-
-def promote_lines(report: PromoteReport) -> list[str]:
-    lines = plan_lines(report.plan, dry_run=False)
-    lines.append(
-        f"updated now: {report.updated} photo(s); scores sha256 {report.scores_sha256[:16]}; "
-        + ("audited" if report.audited else "already promoted and audited: nothing changed")
-    )
-    return lines

@@ -6,7 +6,9 @@ makes the run for (model version, --since); `check_resume` refuses to resume it 
 provenance and `check_unmixed` refuses any run while another run of the same model version
 holds unpromoted outcomes made under another one, since promotion adopts them all. A restart
 (`_start_over`) discards an unfinished run's outcomes and says what it discarded (`Restart`).
-Split from serving/rescore.py, which walks the photos and writes the scores.
+A finished run is not started over; one that no promotion adopted can be discarded instead
+(serving/rescore_discard.py), which the refusals name as the way to score again under the
+current provenance. Split from serving/rescore.py, which walks the photos and writes the scores.
 """
 
 from __future__ import annotations
@@ -229,6 +231,17 @@ def check_unmixed(
             raise RescoreMixError(_mix_message(other, held or 0, differs))
 
 
+def is_promoted(session: Session, run: RescoreRun) -> bool:
+    """Whether a `rescore promote` adopted the run's outcomes (its audit entry names the run)."""
+    return run.id in _promoted_runs(session, run.model_version)
+
+
+def discard_command(run: RescoreRun) -> str:
+    """The command that discards `run` (serving/rescore_discard.py), for refusals to name."""
+    since = f" --since {run.since_key[:10]}" if run.since_key else ""
+    return f"`shanyraq rescore discard --model DIR{since}`"
+
+
 def _promoted_runs(session: Session, model_version: str) -> set[int]:
     """Runs whose outcomes `rescore promote` adopted (its audit entries name them)."""
     from serving.db.models import AuditEntry
@@ -248,7 +261,12 @@ def _mix_message(other: RescoreRun, held: int, differs: list[str]) -> str:
     since = f" --since {since_key[:10]}" if since_key else ""
     state = "finished, not promoted" if other.status == "done" else "unfinished"
     owner = "the Ray pipeline's " if ray else ""
-    if other.status == "done":
+    if other.status == "done" and not ray:
+        how = (
+            "promote it first (`shanyraq rescore promote --model DIR`), then re-score; or, to "
+            f"re-score under the current ones, discard it with {discard_command(other)}"
+        )
+    elif other.status == "done":
         how = "promote it first (`shanyraq rescore promote --model DIR`), then re-score"
     elif ray:
         how = "finish it with the Ray pipeline under the settings it recorded, and promote it"
@@ -266,6 +284,28 @@ def _mix_message(other: RescoreRun, held: int, differs: list[str]) -> str:
     )
 
 
+def check_reopen(session: Session, run: RescoreRun, provenance: RunProvenance) -> None:
+    """`check_resume` for a finished run reopened for photos it has still to score (restored
+    to the store, uploaded since it finished). Under another provenance a finished run is not
+    started over: when no promotion adopted it, the refusal names discarding it instead, the
+    way to score under the current provenance (else the only one is the recorded provenance).
+    """
+    recorded = RunProvenance.recorded(run)
+    differs = provenance.differences(run)
+    if recorded is None or not differs or is_promoted(session, run):
+        check_resume(run, provenance)
+        return
+    raise RescoreResumeError(
+        f"re-scoring run {run.id} under {run.model_version} is finished, and was started with "
+        f"another {'; '.join(differs)}. It has photos still to score (restored to the photo "
+        "store, or uploaded since it finished), and scoring them now would mix scores of both "
+        "in one run. No promotion adopted its scores: to score under the current ones, discard "
+        f"it with {discard_command(run)} (its {run.scored + run.failed} outcome(s) are "
+        "deleted) and run this command again, which scores every photo anew; or run this "
+        "command again as the run was started"
+    )
+
+
 def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
     if run.scorer is None and run.engine_config is None and run.code_version is None:
         logger.warning(
@@ -275,7 +315,8 @@ def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
         return
     differs = provenance.differences(run)
     if differs and run.status == "done":
-        # Reopened for photos restored to the store or uploaded since (serving/rescore.py):
+        # Reopened for photos restored to the store or uploaded since (serving/rescore_photos.py
+        # names discarding an unpromoted run, `check_reopen`; the Ray pipeline comes here):
         # --restart is refused for a finished run, so it must not be the way offered.
         raise RescoreResumeError(
             f"re-scoring run {run.id} under {run.model_version} is finished, and was started "
@@ -296,21 +337,12 @@ def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
 def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) -> Restart:
     """Discard an unfinished run's outcomes and begin it again under `provenance`."""
     if run.status == "done":
-        raise RescoreRestartError(
-            f"re-scoring run {run.id} under {run.model_version} is finished (`rescore promote` "
-            "may have adopted its scores), so it cannot be started over; run it without --restart"
-        )
-    failed = RescoredScore.score.is_(None)
-    counts = dict(
-        session.execute(
-            select(failed, func.count()).where(RescoredScore.run_id == run.id).group_by(failed)
-        ).all()
-    )
+        raise RescoreRestartError(_finished_message(session, run))
+    scored, failed = outcome_counts(session, run)
     restarted = Restart(
         run_id=run.id, model_version=run.model_version, since_key=run.since_key,
-        last_photo_id=run.last_photo_id, discarded_scored=counts.get(False, 0),
-        discarded_failed=counts.get(True, 0), before=RunProvenance.recorded(run),
-        after=provenance,
+        last_photo_id=run.last_photo_id, discarded_scored=scored, discarded_failed=failed,
+        before=RunProvenance.recorded(run), after=provenance,
     )  # fmt: skip
     session.execute(delete(RescoredScore).where(RescoredScore.run_id == run.id))
     run.last_photo_id, run.scored, run.failed = 0, 0, 0
@@ -318,6 +350,33 @@ def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) ->
     provenance.record(run)
     session.flush()
     return restarted
+
+
+def outcome_counts(session: Session, run: RescoreRun) -> tuple[int, int]:
+    """The run's recorded outcomes: (with a score, with a reason instead)."""
+    failed = RescoredScore.score.is_(None)
+    counts = dict(
+        session.execute(
+            select(failed, func.count()).where(RescoredScore.run_id == run.id).group_by(failed)
+        ).all()
+    )
+    return counts.get(False, 0), counts.get(True, 0)
+
+
+def _finished_message(session: Session, run: RescoreRun) -> str:
+    """Why a finished run is not started over, and what to do instead."""
+    head = f"re-scoring run {run.id} under {run.model_version} is finished"
+    if is_promoted(session, run):
+        return (
+            f"{head} and `rescore promote` adopted its scores, so it cannot be started over; "
+            "run it without --restart"
+        )
+    return (
+        f"{head}, so it cannot be started over. To keep its scores, run it without --restart; "
+        "to score every photo again under the current scorer, engine settings and code (no "
+        f"promotion adopted its scores), discard it with {discard_command(run)}, then run it "
+        "without --restart"
+    )
 
 
 def unfinished_runs(db_engine: Engine, model_version: str) -> str:

@@ -92,7 +92,8 @@ def test_rescore_help_says_how_to_resume():
 
 def test_promote_help_says_unscored_photos_keep_their_old_score():
     text = " ".join(_help(["rescore", "promote"]).split())
-    assert "could not score (file missing or undecodable) keeps its old score" in text
+    said = "could not score (file missing, unreadable or damaged in the store, or undecodable)"
+    assert f"{said} keeps its old score" in text
     assert "covers every photo" not in text
 
 

@@ -1,0 +1,82 @@
+"""Discarding a re-scoring run that no promotion adopted, so the next one scores under the
+current scorer, engine settings and code.
+
+A run keeps one provenance (serving/rescore_runs.py), and a finished run is not started over
+(`--restart` is for unfinished ones). So after the code, configs/engine.yaml or the scorer path
+changed, a finished run that still has photos to score (restored to the store, uploaded since)
+could go on only as it was started, and another run under the model version was refused while
+it held its unpromoted outcomes: with the old code gone, nothing could be re-scored under the
+model version again. `discard_run` deletes such a run and its outcomes in one transaction (the
+caller audits what it deleted, in that transaction); the next `shanyraq rescore` makes a new
+run. A run whose outcomes a promotion adopted is kept: the service's scores come from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from serving.db.models import RescoredScore, RescoreRun
+from serving.rescore_runs import RunProvenance, is_promoted, outcome_counts
+from shanyraq.errors import ShanyraqError
+
+
+class RescoreDiscardError(ShanyraqError):
+    """The run to discard does not exist, or a promotion adopted its outcomes."""
+
+    code = "rescore_discard_refused"
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """What `discard_run` deleted, for the audit entry written in the same transaction."""
+
+    run_id: int
+    model_version: str
+    since_key: str
+    status: str  # "done" or "running": how far it had got
+    last_photo_id: int
+    discarded_scored: int  # outcomes deleted: with a score
+    discarded_failed: int  # and with a reason instead
+    provenance: RunProvenance | None  # what the run had recorded (None: from before 0006)
+
+    def details(self) -> dict[str, Any]:
+        """As the audit entry's details (JSON)."""
+        out = asdict(self)
+        out["provenance"] = asdict(self.provenance) if self.provenance else None
+        return out
+
+
+def discard_run(session: Session, model_version: str, since_key: str) -> Discarded:
+    """Delete the run of (model version, --since) and its outcomes, unless promoted."""
+    since = f" --since {since_key[:10]}" if since_key else ""
+    which = f"with{since}" if since_key else "without --since"
+    run = session.execute(
+        select(RescoreRun).where(
+            RescoreRun.model_version == model_version, RescoreRun.since_key == since_key
+        )
+    ).scalar_one_or_none()
+    if run is None:
+        raise RescoreDiscardError(
+            f"there is no re-scoring run under {model_version} {which}, so nothing was "
+            "discarded; check --model and --since (the run's own, if it was given one)"
+        )
+    if is_promoted(session, run):
+        raise RescoreDiscardError(
+            f"re-scoring run {run.id} under {model_version} was adopted by `rescore promote`: "
+            "the service's scores come from it, so it is kept; run `shanyraq rescore --model "
+            f"DIR{since}` as the run was started to score the photos it has still to score"
+        )
+    scored, failed = outcome_counts(session, run)
+    discarded = Discarded(
+        run_id=run.id, model_version=model_version, since_key=since_key, status=run.status,
+        last_photo_id=run.last_photo_id, discarded_scored=scored, discarded_failed=failed,
+        provenance=RunProvenance.recorded(run),
+    )  # fmt: skip
+    session.execute(delete(RescoredScore).where(RescoredScore.run_id == run.id))
+    session.delete(run)
+    session.flush()
+    return discarded

@@ -1,0 +1,206 @@
+"""The photos a re-scoring run walks: its scope, their originals from the store, and the store's
+damage.
+
+A run walks the photos in scope (`photo_scope`) that have no outcome under its model version
+(`not_yet_scored`), a bounded page at a time (`pages`), reading each original from the store
+(`read_original`). An original the store cannot give, missing, unreadable (a directory in its
+place, permission denied, a disk error) or no longer matching its content hash, is damage to
+the store, not to the photo: its reason (one of STORE_DAMAGE) is recorded as the photo's
+outcome, and once the file reads intact again the next call of the run scores it
+(`retry_restored`). Photos in scope the run has not covered reopen a finished run
+(`reopen_for_uncovered`). Split from serving/rescore.py, which scores the pages and writes
+the outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.errors import NotFoundError
+from serving.rescore_runs import RunProvenance, check_reopen
+from serving.storage import PhotoStore
+from shanyraq.errors import ShanyraqError
+from vision.bulk import PhotoBytes
+
+if TYPE_CHECKING:
+    from serving.rescore import RescoreReport
+
+logger = logging.getLogger(__name__)
+
+MISSING_FILE = "the photo file is missing from the store"
+DAMAGED_FILE = "the stored file no longer matches its content hash (damaged in the store)"
+# Followed by the system's words in brackets: "(Permission denied)", "(Is a directory)".
+UNREADABLE_FILE = "the photo file cannot be read from the store"
+STORE_DAMAGE = (MISSING_FILE, DAMAGED_FILE, UNREADABLE_FILE)  # how a recorded reason begins
+
+
+def store_damaged() -> ColumnElement[bool]:
+    """Outcomes recorded as damage to the store (a reason beginning with one of STORE_DAMAGE)."""
+    return or_(*(RescoredScore.error.startswith(why, autoescape=True) for why in STORE_DAMAGE))
+
+
+class PhotoStoreDamagedError(ShanyraqError):
+    """Originals a re-scoring needed are missing from the photo store, unreadable or damaged."""
+
+    code = "photo_store_damaged"
+
+    @classmethod
+    def of(cls, report: RescoreReport, store_dir: Path) -> PhotoStoreDamagedError:
+        shown, n = report.store_damaged_ids, report.store_damaged
+        ids = ", ".join(map(str, shown)) + (f" and {n - len(shown)} more" if n > len(shown) else "")
+        return cls(
+            f"the photo store is damaged: {n} original(s) are missing from {store_dir}/originals, "
+            "cannot be read there (a folder in the file's place, permissions, a disk error) or "
+            f"no longer match their content hash (photos {ids}). They have no score under "
+            f"{report.model_version} and keep their current one. Restore those files from a "
+            "backup of the photo store (or make them readable again), then run this command "
+            "again: it scores the restored photos"
+        )
+
+
+def read_original(store: PhotoStore, sha256: str) -> bytes | str:
+    """The original's bytes, checked against its content hash; else why the store cannot
+    give them (beginning with one of STORE_DAMAGE)."""
+    try:
+        data = store.read(sha256)
+    except NotFoundError:
+        return MISSING_FILE
+    except OSError as exc:  # held but unreadable: the run scores the others and names it
+        logger.warning("original %s cannot be read from the store: %s", sha256[:12], exc)
+        return f"{UNREADABLE_FILE} ({exc.strerror or type(exc).__name__})"
+    return data if hashlib.sha256(data).hexdigest() == sha256 else DAMAGED_FILE
+
+
+def stored_verdict(quality: dict[str, Any] | None) -> Any:
+    """The upload's quality verdict (a failed one makes the new score abstain too)."""
+    if not quality:
+        return None
+    from vision.quality import QualityVerdict
+
+    return QualityVerdict(
+        status=quality["status"],
+        reasons=tuple(quality.get("reasons", ())),
+        retake_hint=quality.get("retake_hint", ""),
+        measurements=dict(quality.get("measurements", {})),
+    )
+
+
+def photo_scope(since: datetime | None) -> list[Any]:
+    return [Photo.created_at >= since] if since is not None else []
+
+
+def not_yet_scored(model_version: str) -> Any:
+    """Photos with no outcome under this model version (from this run or an earlier one)."""
+    done = select(RescoredScore.id).where(
+        RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
+    )
+    return ~done.exists()
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[PhotoBytes]
+    missing: dict[int, str]  # photo id -> reason, for photos whose bytes cannot be read
+    last_id: int
+
+
+def pages(
+    sessions: sessionmaker[Session],
+    store: PhotoStore,
+    *,
+    after_id: int,
+    since: datetime | None,
+    model_version: str,
+    batch_size: int,
+) -> Iterator[Page]:
+    """The photos in scope after `after_id`, a bounded batch at a time, with their bytes."""
+    cursor = after_id
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(Photo.id, Photo.sha256, Photo.quality)
+                .where(Photo.id > cursor, *photo_scope(since), not_yet_scored(model_version))
+                .order_by(Photo.id)
+                .limit(batch_size)
+            ).all()
+        if not rows:
+            return
+        items, missing = [], {}
+        for photo_id, sha256, quality in rows:
+            data = read_original(store, sha256)
+            if isinstance(data, str):
+                missing[photo_id] = data
+                continue
+            items.append(PhotoBytes(photo_id, sha256, data, stored_verdict(quality)))
+        cursor = rows[-1][0]
+        yield Page(items, missing, cursor)
+
+
+def retry_restored(
+    session: Session, run: RescoreRun, store: PhotoStore, provenance: RunProvenance
+) -> int:
+    """Discard the run's store-damage outcomes whose original reads intact again (restored
+    from a backup, made readable), reopening the run before the first of them, so this call
+    scores them; how many. A finished run is reopened only under the provenance it recorded."""
+    rows = session.execute(
+        select(RescoredScore.id, RescoredScore.photo_id, Photo.sha256)
+        .join(Photo, Photo.id == RescoredScore.photo_id)
+        .where(RescoredScore.run_id == run.id, store_damaged())
+    ).all()
+    restored = [
+        (row_id, photo_id)
+        for row_id, photo_id, sha256 in rows
+        if isinstance(read_original(store, sha256), bytes)
+    ]
+    if not restored:
+        return 0
+    if run.status == "done":
+        check_reopen(session, run, provenance)
+    session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, _ in restored])))
+    # Walking from before the first restored photo is cheap: photos with an outcome are skipped.
+    run.last_photo_id = min(run.last_photo_id, min(p for _, p in restored) - 1)
+    run.failed -= len(restored)
+    run.status, run.finished_at = "running", None
+    session.flush()
+    return len(restored)
+
+
+def first_uncovered(session: Session, model_version: str, since: datetime | None) -> int | None:
+    """The first photo in scope with neither an outcome under `model_version` nor a score by it
+    from its upload: what `rescore promote` refuses (rescore_scope_partial) until scored."""
+    return session.scalar(
+        select(func.min(Photo.id)).where(
+            *photo_scope(since),
+            not_yet_scored(model_version),
+            or_(Photo.model_version.is_(None), Photo.model_version != model_version),
+        )
+    )
+
+
+def reopen_for_uncovered(
+    session: Session, run: RescoreRun, since: datetime | None, provenance: RunProvenance
+) -> None:
+    """Walk again from the first uncovered photo when the run's cursor is past it.
+
+    Photos uploaded under the old model after a run finished, or committed behind its cursor,
+    would otherwise never be scored by it: a finished run answered "complete" and the refusal
+    of `rescore promote` stayed for ever. A finished run reopens only under its provenance.
+    """
+    first = first_uncovered(session, run.model_version, since)
+    if first is None or (first > run.last_photo_id and run.status != "done"):
+        return
+    if run.status == "done":
+        check_reopen(session, run, provenance)
+    run.last_photo_id = min(run.last_photo_id, first - 1)
+    run.status, run.finished_at = "running", None
+    session.flush()

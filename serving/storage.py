@@ -5,17 +5,26 @@ the folder is fsynced, so after a crash a photo is either whole under its name o
 leftover temp files are removed at start-up. The same bytes stored twice are one file; a copy
 damaged on disk is replaced when its bytes are stored again.
 Originals keep their metadata; browsers get a re-encoded copy without EXIF or GPS.
+
+An upload stores its file before it commits its row, so a failed commit leaves a file no row
+names; `shanyraq store sweep` (serving.store_sweep) removes those. What this module does for
+it: `put` marks a file it finds already stored as stored now (its mtime) and writes it again
+when a sweep has moved it away; `set_aside`, `put_back` and `remove_set_aside` are the sweep's
+steps; originals a sweep left set aside (it was interrupted) are put back at start-up.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
 import os
 import re
+import secrets
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TEMP_PREFIX = ".incoming-"
+_SET_ASIDE_PREFIX = ".sweeping-"  # + sha256 + "." + a random tag: an original a sweep holds
+_SHARD = re.compile(r"^[0-9a-f]{2}$")
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,17 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
+def _touch(path: Path) -> bool:
+    """Mark the file at `path` as stored now (its mtime), so that a sweep which listed it as
+    old sees it claimed (serving.store_sweep). False when it is gone (a sweep moved it away)
+    or cannot be touched (another owner's file): the caller then writes it again."""
+    try:
+        os.utime(path)
+    except OSError as exc:
+        return exc.errno == errno.EROFS  # a read-only store: no sweep can move it either
+    return True
+
+
 class PhotoStore:
     """Original photos under `root/originals/ab/abcdef...`; browser copies under `root/served`."""
 
@@ -101,7 +123,8 @@ class PhotoStore:
         self.served = root / "served"
 
     def prepare(self) -> int:
-        """Create the folders and remove temp files a crash left behind; returns how many."""
+        """Create the folders, put back originals an interrupted sweep left set aside, and
+        remove temp files a crash left behind; returns how many temp files."""
         removed = 0
         for folder in (self.originals, self.served):
             _make_folders(folder)
@@ -110,6 +133,9 @@ class PhotoStore:
                 removed += 1
         if removed:
             logger.warning("removed %d partial file(s) left by an interrupted write", removed)
+        restored = self.restore_set_aside()
+        if restored:
+            logger.warning("put back %d photo(s) an interrupted store sweep left", restored)
         _fsync_dir(self.root)
         return removed
 
@@ -119,16 +145,25 @@ class PhotoStore:
         return (folder or self.originals) / sha256[:2] / sha256
 
     def put(self, data: bytes) -> StoredPhoto:
+        """Store `data` durably under its content hash; the caller commits a row on the answer.
+
+        A file already there is kept, and its mtime set to now: a sweep that listed it as old
+        and unreferenced compares the mtime again after setting it aside, so it puts back a
+        file stored meanwhile (serving.store_sweep). A file the sweep renamed away between
+        our check and that touch is gone: it is written again, so the row never points at a
+        name that holds nothing.
+        """
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256)
         try:
-            if _holds(path, data):
+            if _holds(path, data) and _touch(path):
                 # Another request may have renamed it into place and not yet fsynced the
                 # folder; the caller commits a row on our answer, so make the name durable.
                 _fsync_dir(path.parent)
                 return StoredPhoto(sha256, path, len(data), created=False)
-            # Absent, or damaged on disk (cut short or bit rot of the same size): the row the
-            # caller commits must point at these very bytes, so the upload repairs the copy.
+            # Absent, moved away by a sweep, or damaged on disk (cut short or bit rot of the
+            # same size): the row the caller commits must point at these very bytes, so the
+            # upload writes them (again).
             _durable_write(path, data)
         except OSError as exc:
             raise StorageError(
@@ -157,8 +192,10 @@ class PhotoStore:
     def served_jpeg(self, sha256: str, *, max_pixels: int, quality: int = 90) -> bytes:
         """A JPEG re-encoded from the upright pixels, with no EXIF, GPS or other metadata."""
         path = self.path_for(sha256, folder=self.served)
-        if path.exists():
+        try:
             return path.read_bytes()
+        except FileNotFoundError:
+            pass  # not made yet, or removed by a sweep since: made (again) below
         from vision.io import decode_image
 
         pixels = decode_image(self.read(sha256), max_pixels=max_pixels).pixels
@@ -171,6 +208,81 @@ class PhotoStore:
         except OSError as exc:  # a full or read-only disk: the copy is in hand, serve it
             logger.warning("browser copy of photo %s not cached: %s", sha256[:12], exc.strerror)
         return data
+
+    def shards(self) -> list[str]:
+        """The shard folders (`ab`) of the originals and the browser copies, sorted."""
+        names: set[str] = set()
+        for folder in (self.originals, self.served):
+            if folder.is_dir():
+                names.update(p.name for p in folder.iterdir() if _SHARD.match(p.name))
+        return sorted(names)
+
+    def listed(self, shard: str, *, folder: Path) -> Iterator[tuple[str, os.stat_result]]:
+        """(sha256, stat) of each plain file in `folder`/`shard` named by a content hash; temp
+        files, set-aside originals, links and anything else there are not listed."""
+        try:
+            entries = list(os.scandir(folder / shard))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if not (_SHA256.match(entry.name) and entry.name.startswith(shard)):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    yield entry.name, entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while listed
+
+    def set_aside(self, sha256: str) -> Path | None:
+        """Rename the original to a hidden name beside it, where `put` cannot find it (an
+        upload of the same bytes then writes them again); the new path, or None when there
+        is no original. The rename keeps the file's mtime, which the sweep compares."""
+        path = self.path_for(sha256)
+        moved = path.with_name(f"{_SET_ASIDE_PREFIX}{sha256}.{secrets.token_hex(4)}")
+        try:
+            os.rename(path, moved)
+        except FileNotFoundError:
+            return None
+        return moved
+
+    def put_back(self, moved: Path, sha256: str) -> None:
+        """Undo `set_aside`: the original under its name again, durably. If an upload wrote
+        the bytes again meanwhile, its copy stays (the same bytes) and `moved` is dropped; if
+        another process put it back first, nothing is left to do."""
+        path = self.path_for(sha256)
+        if path.exists():
+            moved.unlink(missing_ok=True)
+        else:
+            try:
+                os.replace(moved, path)
+            except FileNotFoundError:
+                return
+        _fsync_dir(path.parent)
+
+    def remove_set_aside(self, moved: Path | None, sha256: str) -> None:
+        """Delete the browser copy of `sha256`, then the original set aside at `moved`
+        (FileNotFoundError when another process put it back meanwhile: it stays). The copy
+        goes first: it can be made again, so a failure in between loses nothing."""
+        served = self.path_for(sha256, folder=self.served)
+        try:
+            served.unlink()
+            _fsync_dir(served.parent)
+        except FileNotFoundError:
+            pass
+        if moved is not None:
+            moved.unlink()
+            _fsync_dir(moved.parent)
+
+    def restore_set_aside(self) -> int:
+        """Put back every original a sweep left set aside (it stopped between its steps);
+        how many. A running sweep finds its file gone and deletes nothing."""
+        restored = 0
+        for moved in self.originals.glob(f"*/{_SET_ASIDE_PREFIX}*"):
+            sha256 = moved.name.removeprefix(_SET_ASIDE_PREFIX)[:64]
+            if _SHA256.match(sha256) and moved.parent.name == sha256[:2]:
+                self.put_back(moved, sha256)
+                restored += 1
+        return restored
 
     def health(self) -> str:
         probe = self.root / ".health"

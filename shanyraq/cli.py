@@ -40,6 +40,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("command", "demo", "serving.cli:demo"),
     ("group", "users", "serving.cli:users_app"),
     ("group", "audit", "serving.cli:audit_app"),
+    ("group", "store", "serving.store_sweep:app"),
     ("group", "db", "serving.db_cli:app"),
     ("group", "rescore", "serving.rescore_cli:app"),
     ("group", "assessments", "serving.assessments_cli:app"),

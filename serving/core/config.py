@@ -23,6 +23,10 @@ from shanyraq.config import (
 )
 from shanyraq.errors import ConfigError, read_text
 
+# The least grace `shanyraq store sweep` takes (serving.store_sweep): an upload stores its file
+# a moment before it commits its row, so a younger file with no row may be one being filed.
+STORE_SWEEP_MIN_GRACE_HOURS = 1.0
+
 
 class SigningKeyMissingError(ConfigError):
     """No token and audit key is configured or on disk, and this command may not make one."""
@@ -124,6 +128,14 @@ class ServingSettings(EnvOverYamlSettings):
         default_factory=lambda: float(_shipped("drift_alert_psi")),
         gt=0,
         description="PSI above which the drift report flags a head.",
+    )
+    # How old a photo file with no photo row must be before `shanyraq store sweep` may remove
+    # it. A site's serving.yaml without this key gets the shipped value.
+    store_sweep_grace_hours: float = Field(
+        default_factory=lambda: float(_shipped("store_sweep_grace_hours")),
+        ge=STORE_SWEEP_MIN_GRACE_HOURS,
+        allow_inf_nan=False,
+        description="Hours a photo file no photo row names is kept before a sweep removes it.",
     )
     # The time zone the pages show times in (stored times stay UTC). The same for a site's
     # serving.yaml without this key: the shipped value.

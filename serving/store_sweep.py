@@ -1,0 +1,346 @@
+"""Sweeping the photo store: files no photo row names, older than a grace period, removed.
+
+Why there are such files: an upload stores the original (serving/storage.py) before it commits
+its row (serving/uploads.py), so that a 201 means both are durable. A commit that fails (a
+crash, an error, a lost race) leaves the file with no row. Originals keep their metadata (GPS
+among it): kept without purpose, they are personal data that must go. `shanyraq store sweep`
+lists them (a dry run, by default) and with `--apply` removes each with its browser copy,
+auditing every removal (`store_orphan_removed`).
+
+Why it cannot remove the file of a photo whose row is committed, while the service runs and
+uploads the same bytes. The steps, for each original with no row and older than the grace:
+
+1. List it with its identity (inode, mtime) and ask the database: no photo row names it.
+2. Set it aside: rename it to a hidden name beside it (`PhotoStore.set_aside`).
+3. Check again, in a write transaction: the set-aside file's identity is the one listed, and
+   no photo row names the bytes. Either says otherwise: put it back (`PhotoStore.put_back`).
+4. Otherwise audit the removal in that transaction, delete the file and its browser copy,
+   then commit.
+
+An upload commits its row only after its `put` returned, and that `put` ran either
+- before the rename: it found the file and set its mtime to now (`PhotoStore.put`), or wrote
+  a new one; either way the set-aside file is not the one listed, and step 3 puts it back; or
+- after the rename: it found no file under the name and wrote the bytes again, a file the
+  sweep never touches (step 4 deletes only the set-aside name).
+A `put` before step 1 left a fresh mtime, so the file is no candidate unless the upload took
+longer than the grace between storing and committing: hence the grace's floor
+(STORE_SWEEP_MIN_GRACE_HOURS, against an upload's seconds), and step 3's database check for a
+row committed before it. Between steps 2 and 4 the name is empty for a moment: a read of a
+photo whose upload of the same bytes is just committing may miss it; the upload's own file is
+whole. A sweep stopped between steps 2 and 4 leaves the file set aside: the next sweep and the
+service's start put it back (`PhotoStore.restore_set_aside`), and then decide again.
+
+A browser copy (`served/`) is made only for a photo with a row; one of bytes no row names is
+removed with its original, or alone, once older than the grace, when it has none.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from shanyraq.errors import CommandUsageError
+
+if TYPE_CHECKING:
+    import os
+
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from serving.storage import PhotoStore
+
+logger = logging.getLogger(__name__)
+
+AUDIT_ACTION = "store_orphan_removed"
+_QUERY_CHUNK = 500  # sha256 values per IN (...): well under every database's parameter limit
+_NS_PER_HOUR = 3600 * 10**9
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A content hash in the store that no photo row names, past the grace period."""
+
+    sha256: str
+    size_bytes: int  # the original and its browser copy together
+    modified_ns: int  # the original's mtime, else the browser copy's
+    original: tuple[int, int] | None  # (inode, mtime in ns) as listed; None: a copy alone
+    served: bool  # a browser copy was there when listed
+
+    def age_hours(self, now_ns: int) -> float:
+        return (now_ns - self.modified_ns) / _NS_PER_HOUR
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    grace_hours: float
+    orphans: tuple[Orphan, ...]  # found, past the grace
+    removed: tuple[Orphan, ...] = ()  # with --apply: deleted and audited
+    kept: tuple[str, ...] = ()  # found in use (an upload) or gone when removed: not removed
+    restored: int = 0  # left set aside by an interrupted sweep, put back first
+    applied: bool = False
+
+    @property
+    def found_bytes(self) -> int:
+        return sum(orphan.size_bytes for orphan in self.orphans)
+
+    @property
+    def removed_bytes(self) -> int:
+        return sum(orphan.size_bytes for orphan in self.removed)
+
+
+def check_grace(hours: float) -> float:
+    """`hours` when it is a grace a sweep may take, else CommandUsageError saying why."""
+    from serving.core.config import STORE_SWEEP_MIN_GRACE_HOURS as least
+
+    if not math.isfinite(hours) or hours < least:
+        raise CommandUsageError(
+            f"--older-than must be a number of hours of at least {least:g}, not {hours:g}: an "
+            "upload stores its file a moment before its row, so a younger file may be a "
+            "photo being filed; give e.g. --older-than 24"
+        )
+    return hours
+
+
+def _referenced(session: Session, sha256s: list[str]) -> set[str]:
+    """Which of `sha256s` a photo row names."""
+    from sqlalchemy import select
+
+    from serving.db.models import Photo
+
+    named: set[str] = set()
+    for start in range(0, len(sha256s), _QUERY_CHUNK):
+        chunk = sha256s[start : start + _QUERY_CHUNK]
+        named.update(session.execute(select(Photo.sha256).where(Photo.sha256.in_(chunk))).scalars())
+    return named
+
+
+def _old_in_shard(store: PhotoStore, shard: str, cutoff_ns: int) -> Iterator[Orphan]:
+    """The hashes of one shard whose files are past `cutoff_ns` (rows not asked yet)."""
+    originals = dict(store.listed(shard, folder=store.originals))
+    served = dict(store.listed(shard, folder=store.served))
+    for sha256 in sorted(originals.keys() | served.keys()):
+        original, copy = originals.get(sha256), served.get(sha256)
+        decisive = original or served[sha256]  # a copy goes with its original, whatever its age
+        if decisive.st_mtime_ns >= cutoff_ns:
+            continue  # within the grace
+        yield Orphan(
+            sha256=sha256,
+            size_bytes=sum(s.st_size for s in (original, copy) if s is not None),
+            modified_ns=decisive.st_mtime_ns,
+            original=None if original is None else _identity(original),
+            served=copy is not None,
+        )
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 10**9, UTC).isoformat(timespec="seconds")
+
+
+def find_orphans(
+    store: PhotoStore,
+    sessions: sessionmaker[Session],
+    *,
+    grace_hours: float,
+    now_ns: int | None = None,
+) -> list[Orphan]:
+    """Step 1: the files older than `grace_hours` that no photo row names; writes nothing.
+    One shard (`ab/`) at a time, so a large store is never listed whole in memory."""
+    cutoff_ns = (time.time_ns() if now_ns is None else now_ns) - int(grace_hours * _NS_PER_HOUR)
+    found: list[Orphan] = []
+    for shard in store.shards():
+        old = list(_old_in_shard(store, shard, cutoff_ns))
+        if not old:
+            continue
+        with sessions() as session:
+            named = _referenced(session, [orphan.sha256 for orphan in old])
+        found += [orphan for orphan in old if orphan.sha256 not in named]
+    return found
+
+
+def remove_orphan(
+    store: PhotoStore, sessions: sessionmaker[Session], key: bytes, orphan: Orphan
+) -> bool:
+    """Steps 2 to 4 for one orphan (module docstring); True when it was removed and audited,
+    False when it is in use now (put back) or gone. `sessions`: write sessions."""
+    from serving import audit
+    from serving.db.session import session_scope
+
+    moved: Path | None = None
+    if orphan.original is not None:
+        moved = store.set_aside(orphan.sha256)
+        if moved is None:
+            return False  # gone since it was listed (another sweep)
+    removed = False
+    try:
+        with session_scope(sessions) as session:
+            if _still_orphan(session, orphan, moved):
+                audit.append(
+                    session, key, actor="cli", action=AUDIT_ACTION,
+                    target=f"photo_file:{orphan.sha256}",
+                    details={
+                        "sha256": orphan.sha256, "size_bytes": orphan.size_bytes,
+                        "modified": _utc(orphan.modified_ns),
+                        "original": orphan.original is not None, "browser_copy": orphan.served,
+                    },
+                )  # fmt: skip
+                # Deleted before the commit: a failed delete rolls the entry back. Only a
+                # commit failing after it leaves a removal unaudited; it is raised, not hidden.
+                store.remove_set_aside(moved, orphan.sha256)
+                removed = True
+    except FileNotFoundError:
+        return False  # put back by another process (the service starting) while we decided
+    finally:
+        if moved is not None and not removed:
+            store.put_back(moved, orphan.sha256)
+    return removed
+
+
+def _still_orphan(session: Session, orphan: Orphan, moved: Path | None) -> bool:
+    """Step 3: the set-aside file is the one listed, and no photo row names the bytes."""
+    if moved is not None:
+        try:
+            if _identity(moved.stat()) != orphan.original:
+                logger.info("photo %s was stored again during the sweep: kept", orphan.sha256)
+                return False
+        except FileNotFoundError:
+            return False
+    return not _referenced(session, [orphan.sha256])
+
+
+def sweep(
+    store: PhotoStore,
+    sessions: sessionmaker[Session],
+    *,
+    grace_hours: float,
+    key: bytes | None = None,
+) -> SweepReport:
+    """Find the orphans; with `key` (the audit key) remove them, each audited, after putting
+    back what an interrupted sweep left set aside. Without it, a dry run: nothing changes."""
+    check_grace(grace_hours)
+    restored = store.restore_set_aside() if key is not None else 0
+    orphans = find_orphans(store, sessions, grace_hours=grace_hours)
+    if key is None:
+        return SweepReport(grace_hours, tuple(orphans), restored=restored)
+    removed, kept = [], []
+    for orphan in orphans:
+        if remove_orphan(store, sessions, key, orphan):
+            removed.append(orphan)
+        else:
+            kept.append(orphan.sha256)
+    return SweepReport(
+        grace_hours, tuple(orphans), tuple(removed), tuple(kept), restored, applied=True
+    )
+
+
+def report_lines(report: SweepReport, *, now_ns: int | None = None) -> list[str]:
+    """One line per orphan, then the summary: how many and how many bytes."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    lines = []
+    if report.restored:
+        lines.append(f"put back {report.restored} photo file(s) an interrupted sweep left aside")
+    for orphan in report.orphans:
+        parts = " + ".join(
+            name for name, there in (("original", orphan.original), ("browser copy", orphan.served))
+            if there
+        )  # fmt: skip
+        lines.append(
+            f"  {orphan.sha256}  {orphan.size_bytes} bytes  "
+            f"{orphan.age_hours(now_ns):.0f} h old  ({parts})"
+        )
+    lines.append(
+        f"photo files no photo row names, older than {report.grace_hours:g} h: "
+        f"{len(report.orphans)} ({report.found_bytes} bytes)"
+    )
+    if not report.applied:
+        lines.append("dry run: nothing was removed; run with --apply to remove them")
+        return lines
+    lines.append(
+        f"removed {len(report.removed)} ({report.removed_bytes} bytes), each audited as "
+        f"{AUDIT_ACTION}"
+    )
+    if report.kept:
+        lines.append(
+            f"kept {len(report.kept)}: stored again by an upload, or moved by another process, "
+            "during the sweep"
+        )
+    return lines
+
+
+def sweep_command(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Remove them (each audited); default: list only.")
+    ] = False,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            metavar="HOURS",
+            help="Grace: leave files younger than this (default: store_sweep_grace_hours).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="serving.yaml to use (default: configs/).")
+    ] = None,
+) -> None:
+    """List photo files that no photo row names (uploads whose row never committed), older
+    than the grace; with --apply remove them and their browser copies, each audited.
+
+    Safe while the service runs: a file an upload stores again during the sweep is kept
+    (serving/store_sweep.py says why). Like the other commands it needs the service's
+    settings, refuses a missing database or signing key and a database behind this version
+    (`shanyraq db upgrade`), and makes nothing; the dry run only reads.
+    """
+    from serving.cli import (
+        anchored_sessions,
+        command_key,
+        load_settings,
+        open_database,
+        open_with_key,
+    )
+    from serving.db.session import make_read_session_factory
+    from serving.storage import PhotoStore
+
+    if older_than is not None:
+        check_grace(older_than)  # refused before anything is read
+    settings = load_settings(config)
+    grace_hours = settings.store_sweep_grace_hours if older_than is None else older_than
+    store = PhotoStore(settings.store_dir)
+    if apply:
+        engine, key = open_with_key(settings, may_create=False, migrate=False)
+        try:
+            report = sweep(
+                store, anchored_sessions(settings, engine), grace_hours=grace_hours, key=key
+            )
+        finally:
+            engine.dispose()
+    else:
+        engine = open_database(settings, may_create=False, migrate=False)
+        try:
+            command_key(settings, engine, may_create=False)  # --apply would refuse a missing key
+            report = sweep(store, make_read_session_factory(engine), grace_hours=grace_hours)
+        finally:
+            engine.dispose()
+    for line in report_lines(report):
+        typer.echo(line)
+
+
+app = typer.Typer(help="The photo store.", no_args_is_help=True)
+
+
+@app.callback()
+def _store() -> None:
+    """The photo store."""
+
+
+app.command("sweep")(sweep_command)

@@ -17,11 +17,14 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serving.core.config import ServingSettings
 from serving.data_dir import make_private_dir
-from shanyraq.errors import ConfigError, ShanyraqError
+from shanyraq.errors import ConfigError, ModelMismatchError, ShanyraqError
+
+if TYPE_CHECKING:
+    from training.build import BuildResult
 
 logger = logging.getLogger(__name__)
 
@@ -216,14 +219,7 @@ class DemoPaths:
 def ensure_models(paths: DemoPaths) -> None:
     """Build the demo photo model and fusion model when they are missing (never downloaded)."""
     if not (paths.model_dir / "model.json").exists():
-        from training.build import build_artifact
-
-        logger.info(
-            "building the demo photo model from %s (under 10 minutes on 2 idle cores, longer "
-            "on a busy machine)",
-            paths.recipe,
-        )
-        result = build_artifact(paths.recipe, with_robustness=False)
+        result = _build_photo_model(paths.recipe)
         if result.artifact_dir.resolve() != paths.model_dir.resolve():
             raise RuntimeError(f"{paths.recipe} wrote {result.artifact_dir}, not {paths.model_dir}")
     if not (paths.fusion_dir / "fusion.json").exists():
@@ -239,6 +235,31 @@ def ensure_models(paths: DemoPaths) -> None:
             names=[paths.fusion_model],
             config=config,
         )
+
+
+def _build_photo_model(recipe: Path) -> BuildResult:
+    """Build the demo photo model; a build cut short (Ctrl-C, a closed terminal) goes on from
+    its last epoch's checkpoint, which gives the model an uninterrupted build gives (training
+    is seeded per epoch). A checkpoint that cannot be resumed (damaged, another recipe's) is
+    said and the build starts afresh, replacing it."""
+    from training.build import build_artifact
+    from training.recipe import load_recipe
+    from training.resume import NothingToResumeError, ResumeMismatchError
+    from training.run_folder import LAST
+
+    checkpoint = load_recipe(recipe).output_dir / LAST
+    if checkpoint.is_file():
+        logger.info("going on with the demo photo model's build from %s", checkpoint)
+        try:
+            return build_artifact(recipe, resume=True, with_robustness=False)
+        except (NothingToResumeError, ResumeMismatchError, ModelMismatchError) as exc:
+            logger.warning("%s; building the demo photo model afresh", exc.message)
+    logger.info(
+        "building the demo photo model from %s (under 10 minutes on 2 idle cores, longer on a "
+        "busy machine)",
+        recipe,
+    )
+    return build_artifact(recipe, with_robustness=False)
 
 
 def write_demo_settings(paths: DemoPaths, *, port: int | None = None) -> Path:

@@ -110,8 +110,6 @@ def open_database(
     A database to be made (`may_create`, no SQLite file or an empty one) is refused in a data
     folder that was used (`refuse_used_data_dir`); one another command made meanwhile is
     ConflictError (run it again), not a fault of the settings."""
-    from alembic.util import CommandError as AlembicCommandError
-
     from serving.db.session import DatabaseUnavailableError
     from serving.migrations import open_database as open_migrated
 
@@ -121,9 +119,6 @@ def open_database(
         refuse_used_data_dir(settings)
     try:
         return open_migrated(url, create=may_create, migrate=migrate, read_only=read_only)
-    except AlembicCommandError:
-        refuse_newer_schema(url)  # the reason Alembic cannot migrate a database of ours
-        raise
     except DatabaseUnavailableError:
         if new and _has_tables(url):
             from serving.errors import ConflictError
@@ -133,28 +128,6 @@ def open_database(
                 "the same time as this one, which changed nothing: run this command again"
             ) from None
         raise
-
-
-def refuse_newer_schema(url: str) -> None:
-    """DatabaseNotMigratedError when the database at `url` is at a migration this version does
-    not know (newer code wrote it): migrating it cannot work, and nothing was changed."""
-    from serving.db.session import open_engine
-    from serving.migrations import DatabaseNotMigratedError, schema_state
-
-    try:
-        engine = open_engine(url, create=False, read_only=True)
-    except ShanyraqError:
-        return
-    try:
-        state = schema_state(engine)
-    finally:
-        engine.dispose()
-    if state.current is not None and not state.known:
-        raise DatabaseNotMigratedError(
-            f"the database at {engine.url.render_as_string(hide_password=True)} "
-            f"{state.describe()}; this version ends at migration {state.head} and cannot take "
-            "it back: run the version that wrote it"
-        )
 
 
 def _sqlite_to_make(url: str) -> Path | None:

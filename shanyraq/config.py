@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+from collections.abc import Collection, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,6 +19,22 @@ from shanyraq.errors import ConfigError, read_text
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _DEFAULT_CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+ENV_PREFIX = "SHANYRAQ_"
+# The variables under ENV_PREFIX that Shanyraq reads itself, apart from a settings class that
+# `check_env_names` is given: valid, though no field names them. A variable read anywhere
+# else under the prefix goes here too, or it is refused as a misspelt setting.
+OWN_ENV_NAMES = frozenset(
+    {
+        "SHANYRAQ_CONFIGS_DIR",  # default_configs_dir(), before any settings are read
+        "SHANYRAQ_DEBUG",  # shanyraq/cli.py: the traceback behind an error line
+        "SHANYRAQ_LABEL_STUDIO_URL",  # annotation/settings.py, LabelStudioEnv
+        "SHANYRAQ_LABEL_STUDIO_TOKEN",  # the same
+    }
+)
+# The service's variables (serving/core/config.py): checked when its settings load, which
+# know them; a command without the service leaves them, and their misspellings, to it.
+SERVING_ENV_PREFIX = "SHANYRAQ_SERVING"
 
 
 def default_configs_dir() -> Path:
@@ -109,9 +128,89 @@ class Settings(EnvOverYamlSettings):
     io: IOSettings = IOSettings()
 
 
+def settings_env_names(settings_cls: type[BaseSettings]) -> frozenset[str]:
+    """Every variable `settings_cls` reads, upper-case: one per field, and one per key of a
+    nested group (`PREFIX_GROUP__KEY`, the group itself taking JSON)."""
+    prefix = str(settings_cls.model_config.get("env_prefix") or "").upper()
+    delimiter = str(settings_cls.model_config.get("env_nested_delimiter") or "")
+    return frozenset(_field_env_names(settings_cls, prefix, delimiter))
+
+
+def _field_env_names(model: type[BaseModel], prefix: str, delimiter: str) -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        env_name = prefix + name.upper()
+        yield env_name
+        group = _nested_model(field.annotation)
+        if group is not None and delimiter:
+            yield from _field_env_names(group, env_name + delimiter.upper(), delimiter)
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings group a field holds (`IOSettings`, `RateLimits | None`), else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        groups = [_nested_model(arg) for arg in get_args(annotation)]
+        return next((group for group in groups if group is not None), None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def check_env_names(known: Collection[str], *, skip_prefix: str | None = None) -> None:
+    """ConfigError for the first SHANYRAQ_ variable that is neither in `known` nor one of
+    OWN_ENV_NAMES, naming the closest valid one. pydantic-settings reads only the names it
+    knows, so a misspelt one would leave its setting at the file's value without a word (the
+    service on the default SQLite file instead of PostgreSQL). Names under `skip_prefix`
+    are another settings class's to check. Case is ignored, as pydantic-settings ignores it."""
+    valid = {name.upper() for name in known} | OWN_ENV_NAMES
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in valid:
+            continue
+        if skip_prefix is not None and upper.startswith(skip_prefix):
+            continue
+        suggestion = closest_env_name(upper, valid)
+        hint = (
+            f"did you mean {suggestion}?"
+            if suggestion
+            else "unset it: only shanyraq.yaml (SHANYRAQ_<SECTION>__<KEY>), serving.yaml "
+            "(SHANYRAQ_SERVING__<KEY>) and Label Studio's URL and token are set this way "
+            "(README: Configuration)"
+        )
+        raise ConfigError(f"{name} is not a setting; {hint}")
+
+
+def closest_env_name(name: str, valid: Collection[str]) -> str | None:
+    """The valid name `name` most likely misspells: matched level by level (`__`, the nested
+    delimiter of both settings classes), each part among the names at its level, else the
+    whole name among all of them; None when none is close."""
+    parts = name.removeprefix(ENV_PREFIX).split("__")
+    valid_parts = [v.removeprefix(ENV_PREFIX).split("__") for v in valid]
+    chosen: list[str] = []
+    for part in parts:
+        level = {
+            v[len(chosen)]
+            for v in valid_parts
+            if v[: len(chosen)] == chosen and len(v) > len(chosen)
+        }
+        match = (
+            part if part in level else next(iter(difflib.get_close_matches(part, level, n=1)), None)
+        )
+        if match is None:
+            break
+        chosen.append(match)
+    suggestion = ENV_PREFIX + "__".join(chosen)
+    if len(chosen) == len(parts) and suggestion in valid:
+        return suggestion
+    # Without the prefix every name shares, which would make any two look alike.
+    stripped = {v.removeprefix(ENV_PREFIX): v for v in valid}
+    whole = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), stripped, n=1, cutoff=0.85)
+    return stripped[whole[0]] if whole else None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings, read once. Tests call `get_settings.cache_clear()` after changing env."""
+    check_env_names(settings_env_names(Settings), skip_prefix=SERVING_ENV_PREFIX)
     path = default_configs_dir() / "shanyraq.yaml"
     data = read_yaml(path) if path.exists() else {}
     if not isinstance(data, dict):

@@ -16,10 +16,13 @@ from pydantic_settings import SettingsConfigDict, SettingsError
 from serving.data_dir import KEY_FILE, make_private_dir
 from shanyraq.config import (
     EnvOverYamlSettings,
+    Settings,
     StrictModel,
+    check_env_names,
     default_configs_dir,
     format_validation_error,
     read_yaml,
+    settings_env_names,
 )
 from shanyraq.errors import ConfigError, read_text
 
@@ -209,8 +212,11 @@ def _shipped(key: str) -> Any:
 def load_serving_settings(path: Path | None = None, **overrides: object) -> ServingSettings:
     """Read serving.yaml (default: configs/serving.yaml); keyword overrides win over the file.
 
-    A `path` given that does not exist is a ConfigError; only the default may be absent.
+    A `path` given that does not exist is a ConfigError (only the default may be absent); so
+    is a SHANYRAQ_ variable that is no setting of the service's or of shanyraq.yaml's (the
+    service reads those too), naming the closest valid one.
     """
+    check_env_names(settings_env_names(ServingSettings) | settings_env_names(Settings))
     given = path is not None
     path = path or default_configs_dir() / "serving.yaml"
     data = read_yaml(path) if given or path.exists() else {}

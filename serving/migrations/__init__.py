@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import DBAPIError
 
@@ -44,8 +45,15 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head", *, seal_with: bytes | None = None) -> None:
     """Migrate to `revision`; with `seal_with` (the audit key), then seal an audit head that
-    carries no MAC (`seal_audit_head`), as every code path that migrates the service must."""
-    command.upgrade(alembic_config(url), revision)
+    carries no MAC (`seal_audit_head`), as every code path that migrates the service must.
+
+    A database at a migration this version does not know (newer code wrote it) is refused,
+    unchanged, with DatabaseNotMigratedError, not Alembic's "Can't locate revision"."""
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except CommandError:
+        refuse_newer_schema(url)  # the reason Alembic cannot migrate a database of ours
+        raise
     if seal_with is not None:
         engine = make_engine(url)
         try:
@@ -97,11 +105,40 @@ def schema_state(engine: Engine) -> SchemaState:
     return SchemaState(current=current, head=scripts.get_current_head() or "", known=known)
 
 
+def newer_schema_error(engine: Engine, state: SchemaState) -> DatabaseNotMigratedError:
+    """The refusal of a database at a migration this version does not know (`state.known`
+    False): no upgrade can help, only the code that wrote it."""
+    return DatabaseNotMigratedError(
+        f"the database at {engine.url.render_as_string(hide_password=True)} "
+        f"{state.describe()}; this version ends at migration {state.head} and cannot take "
+        "it back: run the version that wrote it"
+    )
+
+
+def refuse_newer_schema(url: str) -> None:
+    """`newer_schema_error` when the database at `url` is at a migration this version does not
+    know; nothing when it is not, or cannot be read (the caller's own error then stands)."""
+    try:
+        engine = open_engine(url, create=False, read_only=True)
+    except ShanyraqError:
+        return
+    try:
+        state = schema_state(engine)
+    except DBAPIError:
+        return
+    finally:
+        engine.dispose()
+    if state.current is not None and not state.known:
+        raise newer_schema_error(engine, state)
+
+
 def check_at_head(engine: Engine) -> None:
     """Refuse (DatabaseNotMigratedError) a database whose schema is not at the last migration."""
     state = schema_state(engine)
     if state.up_to_date:
         return
+    if state.current is not None and not state.known:
+        raise newer_schema_error(engine, state)
     shown = engine.url.render_as_string(hide_password=True)
     raise DatabaseNotMigratedError(
         f"the database at {shown} {state.describe()}; this version needs migration "

@@ -107,7 +107,7 @@ def rescore(
     db_engine, key = open_with_key(settings, may_create=False)
     try:
         runs = functools.partial(unfinished_runs, db_engine, scorer.model_version)
-        with rescore_lock(settings.data_dir, scorer.model_version, runs=runs):
+        with rescore_lock(settings.data_dir, scorer.model_version, runs=runs, command="rescore"):
             _rescore(settings, db_engine, key, scorer, since=since, when=when,
                      batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
     finally:
@@ -229,7 +229,7 @@ def discard(
     try:
         runs = functools.partial(unfinished_runs, db_engine, version)
         with (
-            rescore_lock(settings.data_dir, version, runs=runs),
+            rescore_lock(settings.data_dir, version, runs=runs, command="rescore discard"),
             session_scope(make_session_factory(db_engine)) as session,
         ):
             gone = discard_run(session, version, when.isoformat() if when else "")

@@ -1,9 +1,11 @@
-"""One `shanyraq rescore` per model version at a time: a lock file in the data folder.
+"""One re-scoring command per model version at a time: a lock file in the data folder.
 
-The lock is `flock` on `<data_dir>/.rescore-<digest of the model version>.lock`, held while
-the command scores; the kernel releases it when the process ends however it ends, so a crash
-leaves no stale lock. The file names its holder (process, host, start), which a second run's
-refusal (`rescore_busy`) repeats before it scores anything. The database keeps its own guard
+`shanyraq rescore`, `rescore discard` and `rescore promote` each hold it while they work, so a
+promotion never adopts part of a run that is being scored, reopened or deleted. The lock is
+`flock` on `<data_dir>/.rescore-<digest of the model version>.lock`; the kernel releases it
+when the process ends however it ends, so a crash leaves no stale lock. The file names its
+holder (process, host, start, and the command where it gave one), which a second command's
+refusal (`rescore_busy`) repeats before it does anything. The database keeps its own guard
 behind this one (the run's cursor is advanced compare-and-set, serving/rescore.py), for runs
 on other machines against one PostgreSQL database. Where the data folder cannot be written,
 only that guard is left, and a warning says so.
@@ -34,10 +36,15 @@ def lock_path(data_dir: Path, model_version: str) -> Path:
 
 @contextmanager
 def rescore_lock(
-    data_dir: Path, model_version: str, *, runs: Callable[[], str] | None = None
+    data_dir: Path,
+    model_version: str,
+    *,
+    runs: Callable[[], str] | None = None,
+    command: str | None = None,
 ) -> Iterator[None]:
-    """Hold the re-scoring lock of `model_version`, or RescoreBusyError naming its holder and
-    `runs()` (the model version's unfinished runs, in words) when another process holds it."""
+    """Hold the re-scoring lock of `model_version`, or RescoreBusyError naming its holder (with
+    its `command`, e.g. "rescore promote", where it gave one) and `runs()` (the model version's
+    unfinished runs, in words) when another process holds it."""
     path = lock_path(data_dir, model_version)
     try:
         fd = _acquire(path)
@@ -55,6 +62,8 @@ def rescore_lock(
             "pid": os.getpid(), "host": socket.gethostname(), "model_version": model_version,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }  # fmt: skip
+        if command:
+            holder["command"] = f"shanyraq {command}"
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(holder).encode())
         yield
@@ -84,11 +93,14 @@ def _busy(path: Path, model_version: str, runs: str) -> str:
     try:
         holder = json.loads(path.read_text())
         who = f"process {holder['pid']} on {holder['host']}, started {holder['started']}"
+        if holder.get("command"):
+            who = f"`{holder['command']}`: {who}"
     except (OSError, ValueError, KeyError, TypeError):  # it is writing its name right now
         who = "a process that is starting"
     return (
         f"another re-scoring under {model_version} is running ({who}"
         + (f"; {runs}" if runs else "")
-        + f"; lock {path}). Run one re-scoring per model version at a time: wait for it to "
-        "finish, or stop it and run this command again (it resumes where that one stopped)"
+        + f"; lock {path}). One re-scoring command (rescore, rescore discard, rescore promote) "
+        "runs per model version at a time: wait for that one to finish (or stop it: a "
+        "re-scoring stopped part-way resumes where it stopped), then run this command again"
     )

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,7 +60,8 @@ def promote(
     Refused unless the re-scoring is finished and has tried every photo, the model fits
     configs/taxonomy.yaml, and the service's model_dir is this model. A photo it could not
     score (file missing, unreadable or damaged in the store, or undecodable) keeps its old
-    score and is listed. Safe to run again.
+    score and is listed. Safe to run again. Refused (rescore_busy) while another re-scoring
+    command of this model runs (rescore, rescore discard, rescore promote).
     --reassess without the service's fusion model is refused (fusion_model_missing) before
     anything is promoted, and so is its dry run, when the assessments to recompute rest on
     one.
@@ -83,12 +86,15 @@ def promote(
     sessions = make_session_factory(db_engine)
     try:
         actor = _promote_actor(sessions, as_user)
-        if reassess:
-            _refuse_rules_only(sessions, settings, model, allow_rules_only=allow_rules_only)
-        report = promotion.promote(
-            sessions, key, model_dir=model, serving_model_dir=settings.model_dir,
-            batch_size=batch_size, actor=actor[1] if actor else "cli",
-        )  # fmt: skip
+        # The re-scoring lock: no run of this model is scored, reopened for late photos or
+        # discarded while its outcomes are adopted (rescore_busy, naming the holder).
+        with _rescore_lock(settings, db_engine, model):
+            if reassess:
+                _refuse_rules_only(sessions, settings, model, allow_rules_only=allow_rules_only)
+            report = promotion.promote(
+                sessions, key, model_dir=model, serving_model_dir=settings.model_dir,
+                batch_size=batch_size, actor=actor[1] if actor else "cli",
+            )  # fmt: skip
     finally:
         db_engine.dispose()
     for line in promote_lines(report):
@@ -98,6 +104,21 @@ def promote(
             settings, report.plan.model_version, actor, progress=progress,
             allow_rules_only=allow_rules_only,
         )  # fmt: skip
+
+
+def _rescore_lock(
+    settings: ServingSettings, db_engine: Engine, model: Path
+) -> AbstractContextManager[None]:
+    """The lock `shanyraq rescore` and `rescore discard` hold for `model`'s version."""
+    import functools
+
+    from serving.rescore_lock import rescore_lock
+    from serving.rescore_runs import unfinished_runs
+    from vision.artifact import read_artifact
+
+    version = read_artifact(model).model_version
+    runs = functools.partial(unfinished_runs, db_engine, version)
+    return rescore_lock(settings.data_dir, version, runs=runs, command="rescore promote")
 
 
 def _promote_actor(sessions: sessionmaker[Session], as_user: str | None) -> tuple[int, str] | None:

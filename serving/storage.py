@@ -31,7 +31,7 @@ from pathlib import Path
 from PIL import Image
 
 from serving.data_dir import PRIVATE_DIR_MODE
-from serving.errors import NotFoundError, StorageError
+from serving.errors import NotFoundError, PhotoUnreadableError, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,17 @@ def _touch(path: Path) -> bool:
     return True
 
 
+def unreadable_original(sha256: str, exc: OSError) -> PhotoUnreadableError:
+    """The error for an original that is there but cannot be read (`PhotoStore.read` raised
+    `exc`), naming its file inside the store (`originals/ab/abcd...`) and the system's words."""
+    why = exc.strerror or type(exc).__name__
+    return PhotoUnreadableError(
+        f"the photo file cannot be read from the store ({why}): originals/{sha256[:2]}/{sha256}; "
+        "an administrator should restore that file from a backup of the photo store (or make "
+        "it readable again)"
+    )
+
+
 class PhotoStore:
     """Original photos under `root/originals/ab/abcdef...`; browser copies under `root/served`."""
 
@@ -176,6 +187,9 @@ class PhotoStore:
         return self.path_for(sha256).exists()
 
     def read(self, sha256: str) -> bytes:
+        """The original's bytes; NotFoundError when it is missing. A file that is there but
+        cannot be read raises the OSError itself: `shanyraq rescore` records the system's
+        words as the photo's outcome; a request answers `unreadable_original` instead."""
         path = self.path_for(sha256)
         try:
             return path.read_bytes()
@@ -183,22 +197,33 @@ class PhotoStore:
             raise NotFoundError("the photo file is missing from the store") from None
 
     def verify(self, sha256: str) -> bool:
-        """True when the stored bytes still hash to their name."""
+        """True when the stored bytes still hash to their name; False when they do not, or
+        the file is missing or cannot be read (logged with its path and the system's words)."""
         try:
             return hashlib.sha256(self.read(sha256)).hexdigest() == sha256
         except NotFoundError:
             return False
+        except OSError as exc:
+            logger.warning("original %s cannot be read: %s", self.path_for(sha256), exc.strerror)
+            return False
 
     def served_jpeg(self, sha256: str, *, max_pixels: int, quality: int = 90) -> bytes:
-        """A JPEG re-encoded from the upright pixels, with no EXIF, GPS or other metadata."""
+        """A JPEG re-encoded from the upright pixels, with no EXIF, GPS or other metadata;
+        PhotoUnreadableError when the original is there but cannot be read."""
         path = self.path_for(sha256, folder=self.served)
         try:
             return path.read_bytes()
         except FileNotFoundError:
             pass  # not made yet, or removed by a sweep since: made (again) below
+        except OSError as exc:  # only a copy: made again from the original below
+            logger.warning("browser copy %s cannot be read (%s): made again", path, exc.strerror)
         from vision.io import decode_image
 
-        pixels = decode_image(self.read(sha256), max_pixels=max_pixels).pixels
+        try:
+            original = self.read(sha256)
+        except OSError as exc:
+            raise unreadable_original(sha256, exc) from None
+        pixels = decode_image(original, max_pixels=max_pixels).pixels
         buffer = io.BytesIO()
         # A fresh image from raw pixels carries no info dict, so nothing of the original leaks.
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)

@@ -25,6 +25,7 @@ import numpy as np
 from serving.data_dir import HEATMAP_CACHE_DIR, make_private_dir, make_private_file
 from serving.errors import NotFoundError, UnavailableError
 from serving.state import Services
+from serving.storage import unreadable_original
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE
@@ -142,27 +143,54 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
             "to deploy the full model artifact"
         )
     path = cache_path(services, sha256=sha256, sign=sign)
-    if path.is_file():
-        return path.read_bytes()
+    cached = _cached(path)
+    if cached is not None:
+        return cached
     from shanyraq.config import get_settings
     from vision.explain import heatmap, overlay_png
     from vision.io import decode_image
 
+    try:
+        original = services.store.read(sha256)
+    except OSError as exc:  # there but unreadable (missing: NotFoundError, no OSError)
+        raise unreadable_original(sha256, exc) from None
     folder = services.settings.model_dir
     assert folder is not None
     # Decoded as the upload was (never below the model's input size), so the evidence is
     # computed on the very pixels the photo was scored on; only the overlay is shrunk.
     rgb = decode_image(
-        services.store.read(sha256),
+        original,
         max_pixels=get_settings().io.max_pixels,
         target_size=services.pipeline.decode_side,
     ).pixels
     heat = heatmap(folder, rgb, head="signs", label=sign)
     png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
-    # Overlays of a family's home, private as the photos are: folders 0700, the file 0600.
-    make_private_dir(path.parent, private_below=services.settings.data_dir)
-    with atomic_file(path) as tmp:  # a temporary of its own: two requests may render one map
-        make_private_file(tmp)
-        tmp.write_bytes(png)
-    logger.info("heat map for %s/%s cached at %s", sha256[:12], sign, path)
+    _cache(services, path, png)
     return png
+
+
+def _cached(path: Path) -> bytes | None:
+    """The cached overlay at `path`; None when there is none or it cannot be read (a folder
+    in its place, a disk error: logged, and the overlay is drawn again)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        logger.warning("cached heat map %s cannot be read (%s): drawn again", path, exc.strerror)
+        return None
+
+
+def _cache(services: Services, path: Path, png: bytes) -> None:
+    """Keep `png` at `path`; a cache that cannot be written is logged, and the overlay in
+    hand is served all the same."""
+    try:
+        # Overlays of a family's home, private as the photos are: folders 0700, the file 0600.
+        make_private_dir(path.parent, private_below=services.settings.data_dir)
+        with atomic_file(path) as tmp:  # a temporary of its own: two requests may render one
+            make_private_file(tmp)
+            tmp.write_bytes(png)
+    except OSError as exc:
+        logger.warning("heat map not cached at %s: %s", path, exc.strerror or exc)
+        return
+    logger.info("heat map cached at %s", path)

@@ -92,7 +92,6 @@ async def upload_photo(
     """File one photo: 201 only once the file is durable and the row committed."""
     family_id, region = family.id, family.region
     session.commit()  # end the scope check's read: nothing may hold the database while scoring
-    services.upload_limiter.hit(f"user:{user.id}")
     _check_room_hint(room_hint)
     data = await file.read()
     if len(data) > get_io_settings().io.max_bytes:
@@ -102,6 +101,9 @@ async def upload_photo(
         earlier = await run_in_threadpool(_replay, services, user, idempotency_key, fingerprint)
         if earlier is not None:
             return JSONResponse(earlier[1], status_code=earlier[0])
+    # Counted only now: a retry with its Idempotency-Key (how a phone makes a retry safe) is
+    # answered above from what was stored, and must not use up the uploads it may still make.
+    services.upload_limiter.hit(f"user:{user.id}")
     analysis = await services.pipeline.analyse_async(data)  # bad bytes: 4xx here
     score = await services.pipeline.score(analysis)
     await run_in_threadpool(services.store.put, data)  # durable before the row exists

@@ -114,10 +114,11 @@ def _touch(path: Path) -> bool:
     return True
 
 
-def unreadable_original(sha256: str, exc: OSError) -> PhotoUnreadableError:
-    """The error for an original that is there but cannot be read (`PhotoStore.read` raised
-    `exc`), naming its file inside the store (`originals/ab/abcd...`) and the system's words."""
-    why = exc.strerror or type(exc).__name__
+def unreadable_original(sha256: str, exc: OSError | NotFoundError) -> PhotoUnreadableError:
+    """The error for an original a photo row names that is missing (NotFoundError) or there but
+    unreadable (`PhotoStore.read` raised `exc`): damage to the store either way, not a page
+    that does not exist. Names its file inside the store (`originals/ab/abcd...`) and why."""
+    why = "missing" if isinstance(exc, NotFoundError) else exc.strerror or type(exc).__name__
     return PhotoUnreadableError(
         f"the photo file cannot be read from the store ({why}): originals/{sha256[:2]}/{sha256}; "
         "an administrator should restore that file from a backup of the photo store (or make "
@@ -209,7 +210,7 @@ class PhotoStore:
 
     def served_jpeg(self, sha256: str, *, max_pixels: int, quality: int = 90) -> bytes:
         """A JPEG re-encoded from the upright pixels, with no EXIF, GPS or other metadata;
-        PhotoUnreadableError when the original is there but cannot be read."""
+        PhotoUnreadableError when the original is missing or cannot be read."""
         path = self.path_for(sha256, folder=self.served)
         try:
             return path.read_bytes()
@@ -221,7 +222,7 @@ class PhotoStore:
 
         try:
             original = self.read(sha256)
-        except OSError as exc:
+        except (OSError, NotFoundError) as exc:
             raise unreadable_original(sha256, exc) from None
         pixels = decode_image(original, max_pixels=max_pixels).pixels
         buffer = io.BytesIO()

@@ -152,7 +152,7 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
 
     try:
         original = services.store.read(sha256)
-    except OSError as exc:  # there but unreadable (missing: NotFoundError, no OSError)
+    except (OSError, NotFoundError) as exc:  # missing, or there but unreadable
         raise unreadable_original(sha256, exc) from None
     folder = services.settings.model_dir
     assert folder is not None

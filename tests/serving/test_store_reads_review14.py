@@ -83,13 +83,14 @@ def test_a_browser_copy_of_an_unreadable_original_is_a_store_damage_error(store,
     assert not store.path_for(sha256, folder=store.served).exists()
 
 
-def test_a_missing_original_is_still_not_found(store):
-    from serving.errors import NotFoundError
-
+def test_a_missing_original_of_a_filed_photo_is_store_damage_not_a_missing_page(store):
+    # Before: 404 not_found, which the page words as "nothing at this address in your region".
     stored = store.put(jpeg(2))
     stored.path.unlink()
-    with pytest.raises(NotFoundError, match="missing from the store"):
+    with pytest.raises(PhotoUnreadableError) as raised:
         store.served_jpeg(stored.sha256, max_pixels=10**8)
+    assert raised.value.code == "photo_store_damaged"
+    assert f"(missing): originals/{stored.sha256[:2]}/{stored.sha256}" in raised.value.message
 
 
 def test_an_unreadable_browser_copy_is_made_again_from_the_original(store, caplog):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,8 @@ from serving import assessments
 from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
 from serving.decisions import decisions_of, latest_decision_id
+from serving.photo_evidence import reuse_links_of, reuse_shown
+from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
 from welfare.criteria import get_welfare_config
@@ -32,7 +36,6 @@ MAX_ROWS = 500  # the most families one list shows; the filters apply before thi
 # assessments.py), which names them in its `policy(...)` rather than in a constant. Keep the
 # two equal: tests/web/test_family_page_roles.py compares the page with the API.
 DECISION_READERS = ("commission", "admin")
-_NO_REUSE: dict[str, Any] = {"reused": False, "matches": 0, "details": []}
 
 
 @dataclass(frozen=True)
@@ -62,16 +65,11 @@ class FamilyRow:
         return self.stale_reason is None
 
 
-def _reuse(services: Services, photo: Photo, user: CurrentUser) -> dict[str, Any]:
-    if services.reuse is None or photo.perceptual_hash is None:
-        return _NO_REUSE
-    # The index decides what the viewer may learn about other families (ids or a count).
-    return services.reuse.matches(
-        photo.perceptual_hash,
-        family_id=photo.family_id,
-        viewer_role=user.role,
-        viewer_region=user.region,
-    )
+def _reuse(
+    services: Services, photo: Photo, user: CurrentUser, linked: Sequence[ReuseMatch]
+) -> dict[str, Any]:
+    # What the assessment counts (index and links), as the viewer may see it (ids or a count).
+    return reuse_shown(services, photo, linked, viewer_role=user.role, viewer_region=user.region)
 
 
 def _usable(photo: Photo) -> bool:
@@ -81,10 +79,15 @@ def _usable(photo: Photo) -> bool:
     return quality != "fail" and bool(score) and not (score or {}).get("abstain", False)
 
 
-def _flags(services: Services, photos: list[Photo], user: CurrentUser) -> Flags:
+def _flags(
+    services: Services, photos: list[Photo], user: CurrentUser, linked: AbstractSet[int]
+) -> Flags:
+    """`linked`: the photos reuse links flag (of these or more); the index is asked only
+    when none of these is."""
     minimum = get_welfare_config().recommendation.min_usable_photos
     return Flags(
-        reused=any(_reuse(services, p, user)["reused"] for p in photos),
+        reused=any(p.id in linked for p in photos)
+        or any(_reuse(services, p, user, ())["reused"] for p in photos),
         missing_photos=sum(_usable(p) for p in photos) < minimum,
         quality_issues=sum((p.quality or {}).get("status") in ("warn", "fail") for p in photos),
     )
@@ -162,7 +165,7 @@ def family_rows(
                 if a
                 else None,
                 n_photos=len(photos[family.id]),
-                flags=_flags(services, photos[family.id], user),
+                flags=_flags(services, photos[family.id], user, reused),
                 decision=decision.kind
                 if decision and a and decision.assessment_id == a.id
                 else None,
@@ -204,7 +207,15 @@ def _most_likely_first(stored: dict[str, float | None]) -> list[tuple[str, float
     return sorted(shown, key=lambda kv: (kv[1] is None, -(kv[1] or 0.0)))
 
 
-def photo_view(services: Services, photo: Photo, user: CurrentUser, *, number: int) -> PhotoView:
+def photo_view(
+    services: Services,
+    photo: Photo,
+    user: CurrentUser,
+    *,
+    number: int,
+    linked: Sequence[ReuseMatch] = (),
+) -> PhotoView:
+    """`linked`: the other photos the photo's reuse links name (`reuse_links_of`)."""
     score = photo.score or {}
     rooms = _most_likely_first(score.get("room", {}))
     signs = _most_likely_first(score.get("signs", {}))
@@ -223,7 +234,7 @@ def photo_view(services: Services, photo: Photo, user: CurrentUser, *, number: i
         signs=signs,
         abstain_reasons=list(score.get("abstain_reasons", [])),
         quality=photo.quality or {"status": "unknown", "reasons": [], "retake_hint": ""},
-        reuse=_reuse(services, photo, user),
+        reuse=_reuse(services, photo, user, linked),
     )
 
 
@@ -283,9 +294,12 @@ def family_page(
     is kept as it is: assessments.held_back) and more."""
     row = assessments.latest_current(session, services, family, actor=(user.id, user.username))
     stale_reason = assessments.why_stale(session, services, row, family)
-    photos = session.execute(
-        select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
-    ).scalars()
+    photos = list(
+        session.execute(
+            select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
+        ).scalars()
+    )
+    links = reuse_links_of(session, photos)
     show_decisions = user.role in DECISION_READERS
     decisions = decisions_of(session, family.id) if show_decisions else []
     recommendation = get_welfare_config().recommendation
@@ -299,7 +313,10 @@ def family_page(
         review_reasons=statements(row.result, "review_statements", texts="review_reasons"),
         rules=rules_checked(row.result.get("rule_checks", [])),
         level_probs=sorted((int(k), float(v)) for k, v in probs.items()),
-        photos=[photo_view(services, p, user, number=i) for i, p in enumerate(photos, 1)],
+        photos=[
+            photo_view(services, p, user, number=i, linked=links.get(p.id, ()))
+            for i, p in enumerate(photos, 1)
+        ],
         show_decisions=show_decisions,
         decisions=decisions,
         decided=next((d for d, _ in decisions if d.assessment_id == row.id), None),

@@ -81,10 +81,14 @@ def test_the_family_that_filed_first_is_stale_and_recomputed_with_the_flag(filed
 
 
 def test_links_flag_the_photos_without_the_index(filed_twice, restart):
-    service, _, second_id, before = filed_twice
+    service, first_id, second_id, before = filed_twice
     again = restart(service)
     again.services.reuse = None  # no index at all: the links alone still say it
     assert _stale_reason(again, before["assessment_id"]) == "reuse"
+    shown = again.client.get(f"/photos/{first_id}", headers=again.headers("commission")).json()
+    assert shown["reuse"]["reused"] and [d["photo_id"] for d in shown["reuse"]["details"]] == [
+        second_id
+    ]  # the photo's answer says what the assessment counts
     assert _latest(again, "F1")["result"]["photos"]["reused"] == 1
     second_family = _assess(again, "F2")
     assert second_family["result"]["photos"]["reused"] == 1

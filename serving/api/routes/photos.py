@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from serving.api.deps import (
     CurrentUser,
@@ -27,6 +28,7 @@ from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
+from serving.photo_evidence import reuse_links_of, reuse_shown
 from serving.state import Services
 from serving.uploads import record_request, replay, request_fingerprint
 from shanyraq.config import get_settings as get_io_settings
@@ -47,18 +49,6 @@ def photo_out(photo: Photo) -> dict[str, Any]:
         score=score,
         score_status="scored" if score is not None else "model_unavailable",
     ).model_dump(mode="json")  # fmt: skip
-
-
-def _reuse(
-    services: Services, user: CurrentUser, *, hex_hash: str | None, family_id: str, sha256: str
-) -> dict[str, Any]:
-    """Other families' filed photos verified as this one, as the user may see them."""
-    if services.reuse is None or hex_hash is None:
-        return {"reused": False, "matches": 0, "details": []}
-    return services.reuse.matches(
-        hex_hash, family_id=family_id, viewer_role=user.role, viewer_region=user.region,
-        sha256=sha256,
-    )  # fmt: skip
 
 
 def _check_room_hint(room_hint: str | None) -> None:
@@ -157,14 +147,15 @@ def get_photo(
     return {
         **photo_out(photo),
         "duplicate": False,
-        "reuse": _reuse(
-            services,
-            user,
-            hex_hash=photo.perceptual_hash,
-            family_id=photo.family_id,
-            sha256=photo.sha256,
-        ),
+        "reuse": _reuse(services, session, user, photo),
     }
+
+
+def _reuse(services: Services, session: Session, user: CurrentUser, photo: Photo) -> dict[str, Any]:
+    """Other families' photos that are the same as this one, as the user may see them and as
+    the assessment counts them: the index's verdict and the reuse links."""
+    linked = reuse_links_of(session, [photo]).get(photo.id, ())
+    return reuse_shown(services, photo, linked, viewer_role=user.role, viewer_region=user.region)
 
 
 @router.get(

@@ -188,8 +188,15 @@ def close_services(services: Services) -> None:
     """Release what `build_services` opened, for a command that built them (not the app's
     lifespan, which awaits the pipeline in its own loop)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
-    asyncio.run(services.pipeline.aclose())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread: the usual case for a command
+        asyncio.run(services.pipeline.aclose())
+    else:  # called from inside a loop (a caller's own): asyncio.run needs a thread of its own
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, services.pipeline.aclose()).result()
     services.db_engine.dispose()
     if services.read_engine is not None:
         services.read_engine.dispose()

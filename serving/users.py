@@ -17,6 +17,13 @@ second as the mark cannot be told to be before or after it. Such tokens are refu
 (`issued_before_mark`), so none issued before the mark survives it. A sign-in waits for the
 next second instead of issuing one (`wait_until_tokens_valid`, at most a second, and only
 right after a mark), so signing in again at once still gives a working token.
+
+Concurrency: whole seconds are enough because the account's row is locked
+(`lock_account`; SELECT ... FOR UPDATE on PostgreSQL, the write lock SQLite's transactions
+hold already) by a sign-in from its last check of the account until its token is committed
+(`check_not_signed_out_since`) and by every sign-out everywhere before it takes its mark. So
+a mark is either committed before that check, which sees it and refuses the sign-in, or
+taken after the token was made, in its second or later, which refuses the token.
 """
 
 from __future__ import annotations
@@ -29,9 +36,9 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from serving.core.security import hash_password, verify_password
 from serving.db.models import ROLES, RevokedToken, User, utcnow
@@ -194,6 +201,7 @@ def change_password(session: Session, user: User, *, current: str, new: str) -> 
     Raises CurrentPasswordError, PasswordWeakError or PasswordUnchangedError, in that order
     of checks, so only a caller who knows the password learns anything about the new one.
     """
+    lock_account(session, user)  # checked against the password as committed, not as first read
     if not verify_password(current, user.password_hash):
         raise CurrentPasswordError("the current password is wrong; type it again")
     check_password(new)
@@ -209,11 +217,23 @@ def _set_password(user: User, password: str) -> None:
     sign_out_everywhere(user)
 
 
+def lock_account(session: Session, user: User) -> None:
+    """Lock `user`'s row until `session`'s transaction ends, and read its password and mark
+    anew: as last committed (a writer of the row in flight is waited for), or as this
+    transaction wrote them (its changes are flushed first, so the read keeps them)."""
+    session.flush()
+    session.refresh(user, ["password_hash", "tokens_valid_after"], with_for_update=True)
+
+
 def sign_out_everywhere(user: User, *, now: datetime | None = None) -> datetime:
     """Refuse every access token `user` holds: those issued before now or in this second.
 
-    The mark only moves forward, so a clock stepped back cannot revive signed-out tokens.
+    The mark is taken once the account's row is locked (see the module docstring). It only
+    moves forward, so a clock stepped back cannot revive signed-out tokens.
     """
+    session = object_session(user)
+    if session is not None and inspect(user).persistent:  # else: a user of no database
+        lock_account(session, user)
     mark = now or utcnow()
     if user.tokens_valid_after is None or user.tokens_valid_after < mark:
         user.tokens_valid_after = mark
@@ -260,13 +280,19 @@ def wait_until_tokens_valid(
         sleep(wait_s)
 
 
-def check_not_signed_out_since(session: Session, user: User, seen: datetime | None) -> None:
-    """Before issuing a token to `user`, whose mark was `seen` when its password was checked:
-    SignedOutMeanwhileError if the account was signed out everywhere since (a password change
-    or reset included, e.g. during `wait_until_tokens_valid`), which that token would outlive.
+def check_not_signed_out_since(
+    session: Session, user: User, seen: datetime | None, *, password_hash: str | None
+) -> None:
+    """Last before issuing a token to `user`, whose mark was `seen` and password `password_hash`
+    when its password was checked: SignedOutMeanwhileError if the account was signed out
+    everywhere since, or its password changed (even by a change whose clock was behind the
+    mark, which leaves the mark as it was), e.g. during `wait_until_tokens_valid`.
+
+    The account's row stays locked until the transaction ends: make the token after this
+    check (its `iat` then comes after the lock) and commit after making it.
     """
-    session.refresh(user, ["tokens_valid_after"])
-    if user.tokens_valid_after != seen:
+    lock_account(session, user)
+    if user.tokens_valid_after != seen or user.password_hash != password_hash:
         raise SignedOutMeanwhileError(
             "this account was signed out everywhere while signing in (a password change, "
             "for example); sign in again"

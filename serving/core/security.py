@@ -30,6 +30,15 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """True if `password_hash` was made with other argon2 parameters (or variant) than new
+    hashes are: an account from before they changed, to hash again at its next sign-in."""
+    try:
+        return _HASHER.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: int

@@ -26,7 +26,7 @@ from serving.api.deps import (
 from serving.api.errors import error_responses
 from serving.api.schemas import PasswordChange, Token, UserOut
 from serving.api.strict_json import StrictJSONRoute
-from serving.core.security import create_token, verify_password
+from serving.core.security import create_token, hash_password, needs_rehash, verify_password
 from serving.db.models import User
 from serving.errors import BadCredentialsError, InvalidTokenError
 from serving.ratelimit import LimitRefusedError, RateLimiter
@@ -62,6 +62,10 @@ def login(
     are audited once per limited address or username and window, not one by one. An attempt
     counts against the username while its password is checked, and is taken back if it was
     right: concurrent guesses get no more checks than the limit.
+
+    A password hash made with older argon2 parameters is replaced by one with the current
+    ones, in the sign-in's transaction (noted in its audit entry): the one moment the
+    password is at hand. A wrong or refused sign-in leaves it as it is.
     """
     client = request.client.host if request.client else "unknown"
     account = _account_key(form.username)
@@ -82,17 +86,19 @@ def login(
         _login_failed(session, services, form.username, client)
         raise BadCredentialsError("wrong username or password")
     by_account.forget(account, attempt)
+    # Hashed before the account's row is locked (_fresh_token), stored once it is.
+    rehashed = hash_password(form.password) if needs_rehash(user.password_hash) else None
     try:
         token = _fresh_token(session, services, user)
     except SignedOutMeanwhileError:
         _login_failed(session, services, form.username, client, reason="signed_out_meanwhile")
         raise
+    details: dict[str, object] = {"client": client}
+    if rehashed is not None:  # the hash checked above is still the account's (_fresh_token)
+        user.password_hash = rehashed
+        details["password_rehashed"] = True
     audit.append(
-        session,
-        services.signing_key,
-        actor=user.username,
-        action="login",
-        details={"client": client},
+        session, services.signing_key, actor=user.username, action="login", details=details
     )
     session.commit()
     return token
@@ -112,12 +118,13 @@ def _fresh_token(session: SessionDep, services: ServicesDep, user: User) -> Toke
     """A new access token for `user`, valid past any sign-out everywhere of the account.
 
     `user` as read when its password was checked: if the account was signed out everywhere
-    since (e.g. its password changed while the sign-in waited), no token is issued.
+    or its password changed since (e.g. while the sign-in waited), no token is issued. The
+    account's row stays locked from that last check until the caller commits, so no sign-out
+    can fall between the check and the token (serving.users).
     """
-    seen = user.tokens_valid_after
-    check_not_signed_out_since(session, user, seen)
+    seen, checked_hash = user.tokens_valid_after, user.password_hash
     wait_until_tokens_valid(session, user)  # right after a sign-out everywhere (up to 1 s)
-    check_not_signed_out_since(session, user, seen)
+    check_not_signed_out_since(session, user, seen, password_hash=checked_hash)
     ttl_s = services.settings.token_ttl_minutes * 60
     token = create_token(
         user_id=user.id, username=user.username, role=user.role, region=user.region,

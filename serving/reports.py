@@ -7,22 +7,47 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import Decision, Family, Photo
+from serving.score_shift import read_score
+from vision.score import ABSTAIN_NOT_DWELLING, PhotoScore
+
+if TYPE_CHECKING:
+    from vision.engine import Engine
 
 GROUPINGS = ("region", "settlement", "head_gender")
 _EPS = 1e-4
 
 
+def _what_was_sent(decision: Decision) -> tuple[Any, ...]:
+    return (
+        decision.decided_by, decision.assessment_id, decision.kind, decision.decided_level,
+        decision.reason_code, decision.reason,
+    )  # fmt: skip
+
+
 def _decisions(session: Session, region: str | None) -> list[tuple[Decision, Family]]:
-    statement = select(Decision, Family).join(Family, Family.id == Decision.family_id)
+    """The region's decisions, each counted once: a decision recorded right after the same
+    one on the family (same member, assessment, kind, level, reason code and words) is that
+    decision sent again, as a client without `seen_decision_id` records a retry
+    (`serving.decisions.decided_since_seen` gives such a copy back instead)."""
+    statement = (
+        select(Decision, Family).join(Family, Family.id == Decision.family_id).order_by(Decision.id)
+    )
     if region is not None:
         statement = statement.where(Decision.region == region)
-    return [(d, f) for d, f in session.execute(statement).all()]
+    rows: list[tuple[Decision, Family]] = []
+    previous: dict[str, tuple[Any, ...]] = {}
+    for decision, family in session.execute(statement).all():
+        sent = _what_was_sent(decision)
+        if previous.get(decision.family_id) != sent:
+            rows.append((decision, family))
+        previous[decision.family_id] = sent
+    return rows
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -94,8 +119,12 @@ def fairness(session: Session, region: str | None) -> dict[str, Any]:
     return out
 
 
-def _psi(reference: dict[str, float], current: dict[str, float]) -> float:
-    """Population stability index between two distributions over the same keys."""
+def _psi(reference: dict[str, float], current: dict[str, float]) -> float | None:
+    """Population stability index between two distributions over the same keys; None when
+    either side is empty (no photos to compare: an empty side is no evidence of a shift,
+    though every one of its bins would otherwise read as a near-zero share)."""
+    if not reference or not current:
+        return None
     total = 0.0
     for key in set(reference) | set(current):
         p, q = max(reference.get(key, 0.0), _EPS), max(current.get(key, 0.0), _EPS)
@@ -103,29 +132,34 @@ def _psi(reference: dict[str, float], current: dict[str, float]) -> float:
     return total
 
 
-def _has_numbers(score: dict[str, Any] | None) -> bool:
-    """A score whose room and condition probabilities are all numbers."""
-    if not score:
+def _has_numbers(score: PhotoScore) -> bool:
+    """A score whose room and condition probabilities are all numbers: a model that gave none
+    (NaN or infinite, stored as null: vision.score.PhotoScore.to_dict) named no top room or
+    grade, so the photo is no evidence of a shift."""
+    if not score.room or not score.condition:
         return False
-    values = [*score.get("room", {}).values(), *score.get("condition", {}).values()]
-    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+    return all(math.isfinite(v) for v in (*score.room.values(), *score.condition.values()))
 
 
-def _distribution(photos: list[Photo]) -> dict[str, dict[str, float]]:
+def _distribution(scores: list[PhotoScore]) -> dict[str, dict[str, Any]]:
+    """Per head, the shares of each value and the photos they are shares of.
+
+    Room: the top room of every photo. Condition: the median grade (`vision.score.median_grade`,
+    the grade the model reports) of every photo the model does not call a non-dwelling, which
+    has no condition.
+    """
     rooms: Counter[str] = Counter()
     grades: Counter[str] = Counter()
-    for photo in photos:
-        score = photo.score or {}
-        room, condition = score.get("room", {}), score.get("condition", {})
-        if room:
-            rooms[max(room, key=room.get)] += 1
-        if condition:
-            grades[max(condition, key=condition.get)] += 1
-    n = max(1, len(photos))
-    return {
-        "room": {k: v / n for k, v in rooms.items()},
-        "condition": {k: v / n for k, v in grades.items()},
-    }
+    for score in scores:
+        rooms[score.top_room] += 1
+        if ABSTAIN_NOT_DWELLING not in score.abstain_reasons:
+            grades[str(score.median_condition)] += 1
+
+    def shares(counts: Counter[str]) -> dict[str, Any]:
+        n = sum(counts.values())
+        return {"photos": n, "shares": {k: v / n for k, v in sorted(counts.items())}}
+
+    return {"room": shares(rooms), "condition": shares(grades)}
 
 
 # What drift is measured against: code (stable; pages word it as `drift_reference.<code>`)
@@ -136,44 +170,93 @@ DRIFT_REFERENCES = {
 }
 
 
+def _model_counts(session: Session, region: str | None) -> Counter[str]:
+    """Scored photos in the region per model version (Photo.model_version)."""
+    statement = (
+        select(Photo.model_version, func.count(Photo.id))
+        .join(Family, Family.id == Photo.family_id)
+        .where(Photo.score.is_not(None), Photo.model_version.is_not(None))
+        .group_by(Photo.model_version)
+    )
+    if region is not None:
+        statement = statement.where(Family.region == region)
+    return Counter({str(version): int(n) for version, n in session.execute(statement).all()})
+
+
+def _scores(session: Session, region: str | None, model_version: str) -> list[PhotoScore]:
+    """The scores with numbers (`_has_numbers`) `model_version` gave the region's photos, in
+    filing order."""
+    statement = (
+        select(Photo.score)
+        .join(Family, Family.id == Photo.family_id)
+        .where(Photo.score.is_not(None), Photo.model_version == model_version)
+        .order_by(Photo.id)
+    )
+    if region is not None:
+        statement = statement.where(Family.region == region)
+    found = (read_score(data) for data in session.execute(statement).scalars())
+    return [score for score in found if score is not None and _has_numbers(score)]
+
+
 def drift(
     session: Session,
     region: str | None,
     *,
+    model_version: str | None,
     reference: dict[str, dict[str, float]] | None,
     alert_psi: float,
 ) -> dict[str, Any]:
-    """PSI of the top-room and top-grade distributions of filed photos against a reference;
+    """PSI of the top-room and grade distributions of filed photos against a reference;
     a head above `alert_psi` (configs/serving.yaml `drift_alert_psi`) is a shift to look into.
 
-    The reference is the training data's distribution when the model artifact carries it
-    (metrics.score_reference); otherwise the earlier half of the photos filed, so a change
-    over time still shows. `reference` says which in words, `reference_code` as a code of
-    DRIFT_REFERENCES.
+    Only the scores of one photo model are compared: `model_version`, the model the service
+    scores with (None when it has none: then the model that scored most of the photos).
+    Scores of another model (photos filed before a model change, or left on the old model by
+    a promotion) would show the change of model as a shift; they are counted apart
+    (`photos_other_models`). `reference` is the training data's distribution, as the serving
+    model's artifact carries it (metrics.score_reference: per head, the share of each value
+    as `_distribution` counts them); without one, the earlier half of the model's photos,
+    so a change over time still shows. `reference` in the answer says which in words,
+    `reference_code` as a code of DRIFT_REFERENCES. A head's PSI is None when either side
+    has no photo to count.
     """
-    statement = select(Photo).join(Family, Family.id == Photo.family_id)
-    statement = statement.where(Photo.score.is_not(None)).order_by(Photo.id)
-    if region is not None:
-        statement = statement.where(Family.region == region)
-    # Only a photo with a score is evidence: not an empty one, nor one whose model gave no
-    # number (NaN or infinite, stored as null: vision.score.PhotoScore.to_dict), which has no
-    # top room or grade to count.
-    photos = [p for p in session.execute(statement).scalars() if _has_numbers(p.score)]
+    models = _model_counts(session, region)
+    if model_version is None and models:
+        model_version = max(sorted(models), key=lambda version: models[version])
+    scores = _scores(session, region, model_version) if model_version is not None else []
     source = "training_data"
     if reference is None:
-        half = len(photos) // 2
-        reference, photos = _distribution(photos[:half]), photos[half:]
-        source = "earlier_half"
-    current = _distribution(photos)
+        half = len(scores) // 2
+        reference = {h: b["shares"] for h, b in _distribution(scores[:half]).items()}
+        scores, source = scores[half:], "earlier_half"
+    current = _distribution(scores)
     heads = {}
     for head in ("room", "condition"):
-        psi = _psi(reference.get(head, {}), current[head]) if photos else None
-        heads[head] = {"psi": psi, "reference": reference.get(head, {}), "current": current[head]}
+        base, now = reference.get(head) or {}, current[head]
+        heads[head] = {
+            "psi": _psi(base, now["shares"]), "photos": now["photos"],
+            "reference": base, "current": now["shares"],
+        }  # fmt: skip
     return {
-        "photos": len(photos),
+        "photos": len(scores),
+        "model_version": model_version,
+        "photos_other_models": sum(n for v, n in models.items() if v != model_version),
         "reference": DRIFT_REFERENCES[source],
         "reference_code": source,
         "heads": heads,
         "alert_psi": alert_psi,
         "note": f"PSI above {alert_psi} is read as a shift worth investigating.",
     }
+
+
+def serving_drift(
+    session: Session, region: str | None, *, engine: Engine | None, alert_psi: float
+) -> dict[str, Any]:
+    """`drift` of the photos the serving model `engine` scored, against its training data
+    when its artifact carries the reference: what the API and the oversight page show."""
+    if engine is None:
+        return drift(session, region, model_version=None, reference=None, alert_psi=alert_psi)
+    return drift(
+        session, region, model_version=engine.model_version,
+        reference=engine.artifact.metrics.get("score_reference"), alert_psi=alert_psi,
+    )  # fmt: skip

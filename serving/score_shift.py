@@ -2,7 +2,9 @@
 
 Per head, over the same photos: the abstain rate, the mean condition grade (expected grade,
 over photos that do not abstain: a non-dwelling photo has no condition), how often each room
-is the top room and how many photos change top room, and each sign's mean probability.
+is the top room and how many photos change top room, and each sign's mean probability. A
+score without numbers (NaN or infinite, stored as null: vision.score.PhotoScore.to_dict)
+abstains and is counted as such, but has no top room and no sign to average.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ class HeadSummary:
     photos: int  # photos with a readable score
     abstain_rate: float | None
     mean_condition: float | None  # over photos that do not abstain
-    top_rooms: dict[str, int]
-    mean_signs: dict[str, float]
+    top_rooms: dict[str, int]  # over photos with numbers
+    mean_signs: dict[str, float]  # over photos with numbers
+    without_numbers: int = 0  # photos whose score holds NaN or infinite probabilities
 
 
 @dataclass(frozen=True)
@@ -49,28 +52,32 @@ class _Side:
     abstained: int = 0
     condition_sum: float = 0.0
     condition_n: int = 0
+    without_numbers: int = 0
     rooms: Counter[str] = field(default_factory=Counter)
     sign_sums: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, score: PhotoScore) -> None:
         self.photos += 1
+        self.abstained += int(score.abstain)
+        if not score.finite:  # its top room would be the first label, its sign means NaN
+            self.without_numbers += 1
+            return
         self.rooms[score.top_room] += 1
         for sign, p in score.signs.items():
             self.sign_sums[sign] += p
-        if score.abstain:
-            self.abstained += 1
-            return
-        self.condition_sum += score.expected_condition
-        self.condition_n += 1
+        if not score.abstain:
+            self.condition_sum += score.expected_condition
+            self.condition_n += 1
 
     def summary(self) -> HeadSummary:
-        n = self.photos
+        n, counted = self.photos, self.photos - self.without_numbers
         return HeadSummary(
             photos=n,
             abstain_rate=self.abstained / n if n else None,
             mean_condition=self.condition_sum / self.condition_n if self.condition_n else None,
             top_rooms=dict(sorted(self.rooms.items())),
-            mean_signs={sign: total / n for sign, total in sorted(self.sign_sums.items())},
+            mean_signs={sign: total / counted for sign, total in sorted(self.sign_sums.items())},
+            without_numbers=self.without_numbers,
         )
 
 
@@ -89,7 +96,9 @@ class ShiftTally:
             self._old_unreadable += 1
             return
         self._old.add(before)
-        if after is not None and before.top_room != after.top_room:
+        if after is None or not (before.finite and after.finite):
+            return
+        if before.top_room != after.top_room:
             self._room_changed += 1
 
     def result(self) -> ScoreShift:
@@ -115,6 +124,11 @@ def shift_lines(shift: ScoreShift) -> list[str]:
         f"{_number(new.mean_condition, 2)}",
         f"  top room changed on {shift.room_changed} photo(s)",
     ]  # fmt: skip
+    if old.without_numbers or new.without_numbers:
+        lines.append(
+            f"  scores without numbers (NaN; no top room or sign counted): "
+            f"{old.without_numbers} -> {new.without_numbers} photo(s)"
+        )
     for room in sorted(set(old.top_rooms) | set(new.top_rooms)):
         lines.append(
             f"    {room}: {old.top_rooms.get(room, 0)} -> {new.top_rooms.get(room, 0)} photo(s)"

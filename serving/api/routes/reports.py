@@ -48,12 +48,12 @@ def fairness_report(
 def drift_report(
     user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
-    """Shift of the photo score distributions against the training data (or earlier photos)."""
-    engine = services.pipeline.engine
-    reference = engine.artifact.metrics.get("score_reference") if engine is not None else None
-    found = reports.drift(
-        session, user.region, reference=reference, alert_psi=services.settings.drift_alert_psi
-    )
+    """Shift of the serving model's photo score distributions against its training data (or
+    its earlier photos)."""
+    found = reports.serving_drift(
+        session, user.region, engine=services.pipeline.engine,
+        alert_psi=services.settings.drift_alert_psi,
+    )  # fmt: skip
     return _viewed(session, services, user, "drift", found)
 
 

@@ -126,11 +126,10 @@ def oversight(
     t = translator(page_language(request))
     stats = reports.override_stats(session, user.region)
     fairness = reports.fairness(session, user.region)
-    engine = services.pipeline.engine
-    reference = engine.artifact.metrics.get("score_reference") if engine is not None else None
-    drift = reports.drift(
-        session, user.region, reference=reference, alert_psi=services.settings.drift_alert_psi
-    )
+    drift = reports.serving_drift(
+        session, user.region, engine=services.pipeline.engine,
+        alert_psi=services.settings.drift_alert_psi,
+    )  # fmt: skip
     record_view(session, services, user, page="oversight")
     session.commit()
     drift_rows = _drift_rows(t, drift)

@@ -1,0 +1,253 @@
+"""Reports (review): drift compares one photo model's scores at a time, reads no shift from an
+empty side, counts the median grade and none for non-dwelling photos, and the oversight page
+shows the API's figures; a decision sent again is counted once. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.serving.helpers import OTHER_REGION, PASSWORD, REGION
+
+# A grade distribution whose most probable grade (5) is not its median grade (2).
+TWO_PEAKS = {1: 0.3, 2: 0.25, 3: 0.0, 4: 0.0, 5: 0.45}
+SURE_GRADE_3 = {1: 0.05, 2: 0.05, 3: 0.8, 4: 0.05, 5: 0.05}
+OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
+            "reason": "employer letter shows wage arrears"}  # fmt: skip
+
+
+def _score(
+    model: str,
+    room: str,
+    *,
+    condition: dict[int, float] | None = None,
+    abstain_reasons: tuple[str, ...] = (),
+    nan: bool = False,
+) -> dict[str, Any]:
+    """A stored score (PhotoScore.to_dict) by `model` whose top room is `room`."""
+    from shanyraq.taxonomy import get_taxonomy
+    from vision.score import PhotoScore
+
+    taxonomy = get_taxonomy()
+    rooms = {name: 0.9 if name == room else 0.1 / 5 for name in taxonomy.room_names}
+    grades = dict(condition or SURE_GRADE_3)
+    if nan:
+        rooms = dict.fromkeys(rooms, float("nan"))
+        grades = dict.fromkeys(grades, float("nan"))
+    return PhotoScore(
+        photo_sha256="0" * 64, model_version=model, room=rooms, condition=grades,
+        signs=dict.fromkeys(taxonomy.sign_names, 0.1), embedding=np.zeros(0, dtype=np.float32),
+        abstain=bool(abstain_reasons) or nan, abstain_reasons=abstain_reasons,
+    ).to_dict()  # fmt: skip
+
+
+def _file(service: Any, family_id: str, scores: list[dict[str, Any]]) -> None:
+    """Photo rows of `family_id` holding `scores`, filed in this order."""
+    from sqlalchemy import select
+
+    from serving.db.models import Photo, User
+    from serving.db.session import session_scope
+
+    with session_scope(service.services.sessions) as session:
+        inspector = session.execute(select(User.id).where(User.username == "inspector"))
+        uploaded_by = inspector.scalar_one()
+        for n, score in enumerate(scores):
+            session.add(
+                Photo(
+                    family_id=family_id, sha256=f"{family_id}-{n}".ljust(64, "0"), format="jpeg",
+                    width=640, height=480, size_bytes=1000, uploaded_by=uploaded_by,
+                    score=score, model_version=score["model_version"],
+                )
+            )  # fmt: skip
+
+
+def _drift(service: Any, who: str = "admin_national") -> dict[str, Any]:
+    answer = service.client.get("/reports/drift", headers=service.headers(who))
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _psi_cells(service: Any) -> list[str]:
+    """The PSI column of the oversight page's drift table, as a national admin sees it."""
+    from fastapi.testclient import TestClient
+
+    from tests.web.helpers import sign_in
+
+    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    assert sign_in(browser, "admin_national", PASSWORD).status_code == 303
+    page = browser.get("/ui/oversight")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="cap-drift"')[1].split("</table>")[0]
+    return re.findall(r'<th scope="row">[^<]+</th><td>([^<]*)</td>', table)
+
+
+def test_drift_compares_the_scores_of_one_model_not_a_change_of_model(service):
+    """Without a photo model, the model that scored most photos is compared with itself:
+    two photos left on an older model (a promotion could not re-score them) would
+    otherwise fill the reference half and read the change of model as a shift."""
+    service.create_family("F1")
+    service.create_family("F2", region=OTHER_REGION)
+    _file(service, "F1", [_score("model-a", "kitchen")] * 2 + [_score("model-b", "bedroom")] * 6)
+    _file(service, "F2", [_score("model-c", "bathroom")] * 9)  # another region's photos
+
+    ours = service.client.get("/reports/drift", headers=service.headers("admin")).json()
+    assert ours["heads"]["room"]["psi"] == pytest.approx(0.0)
+    assert (
+        ours["heads"]["room"]["reference"] == ours["heads"]["room"]["current"] == {"bedroom": 1.0}
+    )
+    assert (ours["model_version"], ours["photos"], ours["photos_other_models"]) == (
+        "model-b", 3, 2,
+    )  # fmt: skip
+    national = _drift(service)  # model-c scored most photos across the regions
+    assert (national["model_version"], national["photos_other_models"]) == ("model-c", 8)
+
+
+def test_a_side_without_photos_reads_as_no_figure_not_a_shift(service):
+    """One scored photo: the earlier half is empty, so there is nothing to compare it with;
+    every bin of an empty side read as a near-zero share gave a PSI of about 9 (a 'shift')."""
+    service.create_family("F1")
+    _file(service, "F1", [_score("model-a", "kitchen")])
+    drift = _drift(service)
+    assert drift["photos"] == 1 and drift["heads"]["room"]["reference"] == {}
+    assert drift["heads"]["room"]["psi"] is None and drift["heads"]["condition"]["psi"] is None
+    assert _psi_cells(service) == ["—", "—"]
+
+
+def test_non_dwelling_photos_have_no_grade_in_the_condition_distribution(service):
+    """A photo the model calls a non-dwelling has no condition (vision.score.PhotoScore): its
+    grade probabilities are not counted, nor are a photo's that are not numbers (NaN)."""
+    from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING
+
+    service.create_family("F1")
+    not_home = _score(
+        "model-a", "not_dwelling", condition=dict(enumerate([0.8, 0.05, 0.05, 0.05, 0.05], 1)),
+        abstain_reasons=(ABSTAIN_NOT_DWELLING,),
+    )  # fmt: skip
+    unsure = _score("model-a", "kitchen", abstain_reasons=(ABSTAIN_LOW_CONFIDENCE,))
+    nan = _score("model-a", "kitchen", nan=True)
+    _file(service, "F1", [_score("model-a", "kitchen")] * 2 + [unsure, not_home, nan])
+
+    drift = _drift(service)
+    condition, room = drift["heads"]["condition"], drift["heads"]["room"]
+    assert condition["current"] == {"3": 1.0} and condition["photos"] == 1  # `unsure` only
+    assert condition["psi"] == pytest.approx(0.0)
+    assert room["current"] == {"kitchen": 0.5, "not_dwelling": 0.5} and room["photos"] == 2
+    assert room["psi"] > drift["alert_psi"]  # more photos of no home is a shift, of rooms
+
+
+def test_the_grade_counted_is_the_median_grade_the_model_reports(service):
+    service.create_family("F1")
+    _file(service, "F1", [_score("model-a", "kitchen", condition=TWO_PEAKS)] * 2)
+    condition = _drift(service)["heads"]["condition"]
+    assert condition["reference"] == condition["current"] == {"2": 1.0}
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.vision.engine_fixtures import make_artifact
+
+    return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
+
+
+def test_the_training_reference_is_compared_with_the_serving_models_scores(
+    make_service, trained_model, tmp_path
+):
+    """The reference in the serving model's artifact describes that model's scores: photos
+    still on an older model (filed before the model changed) are left out, and counted."""
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model)
+    meta = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    meta["metrics"]["score_reference"] = {"room": {"kitchen": 1.0}, "condition": {"3": 1.0}}
+    (model / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    service = make_service(model_dir=model)
+    serving = service.services.pipeline.engine.model_version
+    service.create_family("F1")
+    _file(service, "F1", [_score("older", "bedroom")] * 5 + [_score(serving, "kitchen")] * 2)
+
+    drift = _drift(service, "admin")
+    assert drift["reference_code"] == "training_data"
+    assert drift["heads"]["room"]["psi"] == pytest.approx(0.0)
+    assert drift["heads"]["condition"]["psi"] == pytest.approx(0.0)
+    assert drift["model_version"] == serving
+    assert (drift["photos"], drift["photos_other_models"]) == (2, 5)
+    assert _psi_cells(service) == ["0.00", "0.00"]
+
+
+def test_a_decision_sent_again_is_counted_once(service):
+    """An API client that does not send seen_decision_id records its retry of a decision as
+    a second one (tests/serving/test_api_decisions.py); the reports count the override once,
+    as record_decision would have with seen_decision_id. A member's other decision counts."""
+    service.create_family("F1")
+    made = service.client.post("/families/F1/assessments", headers=service.headers("commission"))
+    assert made.status_code == 201, made.text
+    address = f"/assessments/{made.json()['assessment_id']}/decisions"
+    for body in (OVERRIDE, OVERRIDE):
+        sent = service.client.post(address, json=body, headers=service.headers("commission"))
+        assert sent.status_code == 201, sent.text
+    decisions = service.client.get("/families/F1/decisions", headers=service.headers("admin"))
+    assert len(decisions.json()) == 2  # both recorded, as the family page lists them
+
+    def reports() -> tuple[dict[str, Any], dict[str, Any]]:
+        get = service.client.get
+        return (
+            get("/reports/overrides", headers=service.headers("admin")).json(),
+            get("/reports/fairness", headers=service.headers("admin")).json()["groupings"],
+        )
+
+    overrides, fairness = reports()
+    assert (overrides["decisions"], overrides["overrides"]) == (1, 1)
+    assert overrides["by_reason"] == {"income_evidence": 1}
+    assert fairness["head_gender"]["groups"]["female"]["decisions"] == 1
+
+    level = next(n for n in (1, 3, 4) if n != made.json()["level"])
+    other = {**OVERRIDE, "level": level, "reason": "the home has no heating at all"}
+    sent = service.client.post(address, json=other, headers=service.headers("commission"))
+    assert sent.status_code == 201, sent.text
+    overrides, fairness = reports()
+    assert (overrides["decisions"], overrides["overrides"]) == (2, 2)
+    assert fairness["head_gender"]["groups"]["female"]["decisions"] == 2
+
+
+def test_a_promotions_score_shift_counts_no_room_or_sign_from_a_score_without_numbers():
+    """A new score the model gave as NaN (stored as null) abstains; its top room would be the
+    first room label, and its signs made every sign's mean NaN ('nan' in the dry run)."""
+    from serving.score_shift import ShiftTally, shift_lines
+
+    tally = ShiftTally()
+    tally.add(_score("old", "bedroom"), _score("new", "bedroom", nan=True))
+    tally.add(_score("old", "bedroom"), _score("new", "bedroom"))
+    shift = tally.result()
+    assert shift.room_changed == 0
+    assert shift.new.top_rooms == {"bedroom": 1} and shift.new.abstain_rate == 0.5
+    assert shift.new.mean_signs == pytest.approx(dict.fromkeys(shift.old.mean_signs, 0.1))
+    assert shift.new.without_numbers == 1 and shift.old.without_numbers == 0
+    lines = "\n".join(shift_lines(shift))
+    assert "nan" not in lines and "scores without numbers" in lines
+
+
+def test_a_regional_members_reports_hold_nothing_of_another_region(service):
+    cases = (("F1", REGION, "commission"), ("F2", OTHER_REGION, "commission_other"))
+    for family, region, who in cases:
+        service.create_family(family, region=region)
+        made = service.client.post(f"/families/{family}/assessments", headers=service.headers(who))
+        address = f"/assessments/{made.json()['assessment_id']}/decisions"
+        sent = service.client.post(address, json=OVERRIDE, headers=service.headers(who))
+        assert sent.status_code == 201, sent.text
+    _file(service, "F2", [_score("model-c", "bathroom")] * 3)
+
+    get = service.client.get
+    overrides = get("/reports/overrides", headers=service.headers("commission")).json()
+    assert overrides["decisions"] == 1 and list(overrides["by_region"]) == [REGION]
+    fairness = get("/reports/fairness", headers=service.headers("commission")).json()
+    assert fairness["decisions"] == 1
+    for block in fairness["groupings"].values():
+        assert sum(group["decisions"] for group in block["groups"].values()) == 1
+    assert list(fairness["groupings"]["region"]["groups"]) == [REGION]
+    drift = get("/reports/drift", headers=service.headers("commission")).json()
+    assert (drift["photos"], drift["photos_other_models"], drift["model_version"]) == (0, 0, None)

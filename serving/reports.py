@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from serving.db.models import Decision, Family, Photo
 from serving.score_shift import read_score
-from vision.score import ABSTAIN_NOT_DWELLING, PhotoScore
+from vision.score import PhotoScore, score_shares
 
 if TYPE_CHECKING:
     from vision.engine import Engine
@@ -141,27 +141,6 @@ def _has_numbers(score: PhotoScore) -> bool:
     return all(math.isfinite(v) for v in (*score.room.values(), *score.condition.values()))
 
 
-def _distribution(scores: list[PhotoScore]) -> dict[str, dict[str, Any]]:
-    """Per head, the shares of each value and the photos they are shares of.
-
-    Room: the top room of every photo. Condition: the median grade (`vision.score.median_grade`,
-    the grade the model reports) of every photo the model does not call a non-dwelling, which
-    has no condition.
-    """
-    rooms: Counter[str] = Counter()
-    grades: Counter[str] = Counter()
-    for score in scores:
-        rooms[score.top_room] += 1
-        if ABSTAIN_NOT_DWELLING not in score.abstain_reasons:
-            grades[str(score.median_condition)] += 1
-
-    def shares(counts: Counter[str]) -> dict[str, Any]:
-        n = sum(counts.values())
-        return {"photos": n, "shares": {k: v / n for k, v in sorted(counts.items())}}
-
-    return {"room": shares(rooms), "condition": shares(grades)}
-
-
 # What drift is measured against: code (stable; pages word it as `drift_reference.<code>`)
 # -> what it is, in words.
 DRIFT_REFERENCES = {
@@ -227,9 +206,9 @@ def drift(
     source = "training_data"
     if reference is None:
         half = len(scores) // 2
-        reference = {h: b["shares"] for h, b in _distribution(scores[:half]).items()}
+        reference = {h: b["shares"] for h, b in score_shares(scores[:half]).items()}
         scores, source = scores[half:], "earlier_half"
-    current = _distribution(scores)
+    current = score_shares(scores)
     heads = {}
     for head in ("room", "condition"):
         base, now = reference.get(head) or {}, current[head]

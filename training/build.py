@@ -295,6 +295,7 @@ def _build_in(
         "evaluated_on_validation": on_validation,
         "held_out_styles": list(config.data.held_out_styles),
     }
+    metrics["score_reference"]["split"] = metrics["data"]["evaluated_split"]
     if config.data.synthetic is not None:  # generator data: how far a perfect reader gets
         from training.synth.ceiling import condition_ceiling
 

@@ -41,6 +41,7 @@ from training.metrics import (
     signs_metrics,
     top_label_calibration,
 )
+from training.score_reference import score_reference
 from vision.artifact import ModelArtifact, Preprocessing
 from vision.heads import head_probs
 from vision.io import decode_file
@@ -312,6 +313,10 @@ def evaluate(
         "test": head_metrics(logits, artifact, not_dwelling=taxonomy.not_dwelling),
         "n_test_photos": len(test_rows),
         "n_test_families": len({r.family_id for r in test_rows}),
+        # The drift report's reference: these photos' scores, counted as it counts the service's.
+        "score_reference": score_reference(
+            logits, artifact, not_dwelling=taxonomy.not_dwelling, split="test"
+        ),
     }
     if with_robustness:
         result["robustness"] = robustness(predictor, images, test_rows, artifact, taxonomy=taxonomy)

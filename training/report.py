@@ -44,6 +44,8 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
         # What a perfectly calibrated head would show here (evaluations before it have none).
         "ece_floor": {h: f for h in HEADS if (f := test.get("ece_floor", {}).get(h))},
     }
+    if "score_reference" in metrics:  # what the service's drift report compares with
+        out["score_reference"] = metrics["score_reference"]
     held = metrics.get("held_out_style")
     if held:
         out["held_out_style"] = {

@@ -8,7 +8,8 @@ so a consumer never depends on head order. A photo the model should not be trust
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,3 +131,30 @@ class PhotoScore:
             abstain=bool(data.get("abstain", False)),
             abstain_reasons=tuple(data.get("abstain_reasons", ())),
         )
+
+
+def score_shares(scores: Iterable[PhotoScore]) -> dict[str, dict[str, Any]]:
+    """Per head, the photos counted and the share of each value among them: room, the top room
+    of every photo; condition, the median grade (`median_grade`, the grade the model reports)
+    of every photo the model does not call a non-dwelling, which has no condition. A score
+    without numbers for room and condition (NaN: the model gave none) is no evidence: left out.
+
+    The one way a population of scores is summed up: the drift report compares the service's
+    photos with it (serving.reports), and a model artifact records its test photos' as the
+    reference to compare with (metrics.score_reference, training.evaluate).
+    """
+    rooms: Counter[str] = Counter()
+    grades: Counter[str] = Counter()
+    for score in scores:
+        values = (*score.room.values(), *score.condition.values())
+        if not score.room or not score.condition or not all(map(math.isfinite, values)):
+            continue
+        rooms[score.top_room] += 1
+        if ABSTAIN_NOT_DWELLING not in score.abstain_reasons:
+            grades[str(score.median_condition)] += 1
+
+    def shares(counts: Counter[str]) -> dict[str, Any]:
+        n = sum(counts.values())
+        return {"photos": n, "shares": {k: v / n for k, v in sorted(counts.items())}}
+
+    return {"room": shares(rooms), "condition": shares(grades)}

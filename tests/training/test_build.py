@@ -210,3 +210,26 @@ def test_a_rebuild_of_the_same_model_leaves_the_tracked_card_alone(
     renamed = second.artifact.model_copy(update={"model_version": "tiny-test-other"})
     write_model_card(card, renamed, second.metrics, recipe=recipe, keep_unchanged=True)
     assert "# Model card: tiny-test-other" in card.read_text()
+
+
+@pytest.mark.slow
+def test_model_json_carries_the_test_photos_scores_as_the_drift_reference(built, taxonomy):
+    """The service's drift report compares with it (serving.reports), counted its own way."""
+    from training.evaluate import load_images
+    from vision.engine import Engine
+    from vision.score import score_shares
+
+    reference = read_artifact(built.artifact_dir).metrics["score_reference"]
+    assert reference["split"] == "test"
+    assert reference["photos"]["room"] == built.metrics["n_test_photos"]
+    assert set(reference["room"]) <= set(taxonomy.room_names)
+    for head in ("room", "condition"):
+        assert sum(reference[head].values()) == pytest.approx(1.0)
+    # The engine scoring the test photos one by one gives the same shares: one way to count.
+    splits = built.train.splits
+    engine = Engine.load(built.artifact_dir)
+    images = load_images(splits.test, splits.root, engine.artifact.preprocessing)
+    scores = engine.score(images, sha256s=[""] * len(images))
+    engine_shares = score_shares(scores)
+    for head in ("room", "condition"):
+        assert engine_shares[head]["shares"] == pytest.approx(reference[head], abs=1e-9)

@@ -70,6 +70,22 @@ def _one_scores_option(model: Path | None, scores: Path | None) -> None:
         )
 
 
+def _one_model(by_sha: dict[str, PhotoScore], path: Path) -> dict[str, PhotoScore]:
+    """`by_sha` when one photo model made every score; a scores file of several is refused.
+
+    Label Studio shows annotators the predictions of the project's model version only: a push
+    of two models' scores would leave some photos without their pre-annotation."""
+    from annotation.scoring import SAVE_HINT, ScoresError
+
+    versions = sorted({score.model_version for score in by_sha.values()})
+    if len(versions) > 1:
+        raise ScoresError(
+            f"{path}: the scores come from {len(versions)} photo models ({', '.join(versions)}); "
+            f"push one model's scores at a time; {SAVE_HINT}"
+        )
+    return by_sha
+
+
 def _scores(
     manifest_path: Path, model: Path | None, scores: Path | None, *, need_embeddings: bool = False
 ) -> dict[str, PhotoScore]:
@@ -156,11 +172,14 @@ def push(
     _one_scores_option(model, scores)
     config = _config(config_path)
     data = read_manifest(manifest)
+    # A scores file is read, and checked, before anything is asked of the server.
+    by_sha = _one_model(_scores(manifest, None, scores), scores) if scores is not None else None
     # Connect (and find the project) before scoring: scoring every photo takes a while, and is
     # wasted if Label Studio is down.
     conn = _connect(config)
     project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
-    by_sha = _scores(manifest, model, scores)
+    if by_sha is None:
+        by_sha = _scores(manifest, model, None)
     if save_scores is not None and by_sha:
         write_scores(save_scores, by_sha.values())
     report = push_rows(
@@ -174,9 +193,8 @@ def push(
         sign_threshold=config.push.sign_threshold,
         batch_size=config.push.batch_size,
     )
-    versions = sorted({s.model_version for s in by_sha.values()})
-    if versions:
-        set_model_version(conn, project_id, versions[-1])
+    if by_sha:  # one model's (`_one_model`): the version Label Studio shows annotators
+        set_model_version(conn, project_id, next(iter(by_sha.values())).model_version)
     typer.echo(
         f"pushed {report.created} task(s) ({report.with_predictions} with predictions), "
         f"skipped {report.skipped_existing} already in project {project_id}"

@@ -2,8 +2,11 @@
 
 A photo is usable when the engine did not abstain, its quality check did not fail, it was not
 reused from another family and it shows a dwelling. Everything else is counted, not used as
-evidence. A family with no usable photo gets NaN visual features (the fusion model routes
-missing values) and the counts that send it to review.
+evidence. A score with a probability that is not a finite number (NaN or inf) counts as
+abstained, as the engine rules (vision.engine.abstain_reasons): one such score read as evidence
+would make the family's mean grade NaN, and its min and max would depend on the photos' order.
+A family with no usable photo gets NaN visual features (the fusion model routes missing values)
+and the counts that send it to review.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class FamilyVisual:
 
     n_photos: int
     n_usable: int
-    n_abstained: int
+    n_abstained: int  # the engine abstained, or a probability is not a finite number
     n_quality_failed: int
     n_reused: int
     room_coverage: float
@@ -84,11 +87,13 @@ def aggregate(
     abstained = failed = reused = 0
     for score, flag in zip(scores, aligned, strict=True):
         flag = flag or PhotoFlags()
-        abstained += score.abstain
+        abstains = score.abstain or not _finite(score)
+        abstained += abstains
         failed += flag.quality_status == "fail"
         reused += flag.reused
-        is_home = score.top_room != taxonomy.not_dwelling
-        if not score.abstain and flag.quality_status != "fail" and not flag.reused and is_home:
+        if abstains or flag.quality_status == "fail" or flag.reused:
+            continue
+        if score.top_room != taxonomy.not_dwelling:
             usable.append(score)
     rooms = {room: [s for s in usable if s.top_room == room] for room in taxonomy.dwelling_rooms}
     per_room = {room: _stats(group, taxonomy) for room, group in rooms.items()}
@@ -103,6 +108,13 @@ def aggregate(
         overall=_stats(usable, taxonomy),
         per_room=per_room,
     )
+
+
+def _finite(score: PhotoScore) -> bool:
+    """Whether the model gave a number for every probability (the embedding is no evidence)."""
+    probs = [*score.room.values(), *score.condition.values(), *score.signs.values()]
+    heads = bool(score.room) and bool(score.condition)
+    return heads and all(math.isfinite(p) for p in probs)
 
 
 def _stats(scores: Sequence[PhotoScore], taxonomy: Taxonomy) -> RoomStats:

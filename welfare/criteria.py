@@ -125,7 +125,9 @@ class RecommendationConfig(StrictModel):
     review_if_not_eligible_and_need_probability_at_least: float | None = Field(
         default=None, gt=0, le=1
     )
-    min_usable_photos: int = Field(ge=0)
+    # At least 1: with 0 a family with no photo at all would get no photo doubt, and could be
+    # not_eligible on its record alone while the photos that could show need are missing.
+    min_usable_photos: int = Field(ge=1)
     max_flagged_share: float = Field(ge=0, le=1)
     review_if_missing: list[str]
     # More missing criteria than this: review. None: never on the count alone.
@@ -202,6 +204,10 @@ class FusionRecipe(StrictModel):
                 raise ValueError(
                     f"{key} must be one of {list_models()}, not {getattr(self, key)!r}"
                 )
+        rooms = self.expected_rooms
+        twice = sorted({room for room in rooms if rooms.count(room) > 1})
+        if twice:  # coverage would count the room twice
+            raise ValueError(f"expected_rooms lists {', '.join(twice)} more than once")
         return self
 
 

@@ -70,22 +70,6 @@ def _one_scores_option(model: Path | None, scores: Path | None) -> None:
         )
 
 
-def _one_model(by_sha: dict[str, PhotoScore], path: Path) -> dict[str, PhotoScore]:
-    """`by_sha` when one photo model made every score; a scores file of several is refused.
-
-    Label Studio shows annotators the predictions of the project's model version only: a push
-    of two models' scores would leave some photos without their pre-annotation."""
-    from annotation.scoring import SAVE_HINT, ScoresError
-
-    versions = sorted({score.model_version for score in by_sha.values()})
-    if len(versions) > 1:
-        raise ScoresError(
-            f"{path}: the scores come from {len(versions)} photo models ({', '.join(versions)}); "
-            f"push one model's scores at a time; {SAVE_HINT}"
-        )
-    return by_sha
-
-
 def _scores(
     manifest_path: Path, model: Path | None, scores: Path | None, *, need_embeddings: bool = False
 ) -> dict[str, PhotoScore]:
@@ -164,7 +148,7 @@ def push(
 ) -> None:
     """Import photos as tasks with the model's pre-annotations; skips photos already there."""
     from annotation.project import open_project, set_model_version
-    from annotation.scoring import write_scores
+    from annotation.scoring import one_model, write_scores
     from annotation.tasks import push_rows
     from shanyraq.manifest import read_manifest
     from shanyraq.taxonomy import get_taxonomy
@@ -173,7 +157,7 @@ def push(
     config = _config(config_path)
     data = read_manifest(manifest)
     # A scores file is read, and checked, before anything is asked of the server.
-    by_sha = _one_model(_scores(manifest, None, scores), scores) if scores is not None else None
+    by_sha = one_model(_scores(manifest, None, scores), scores) if scores is not None else None
     # Connect (and find the project) before scoring: scoring every photo takes a while, and is
     # wasted if Label Studio is down.
     conn = _connect(config)
@@ -193,7 +177,7 @@ def push(
         sign_threshold=config.push.sign_threshold,
         batch_size=config.push.batch_size,
     )
-    if by_sha:  # one model's (`_one_model`): the version Label Studio shows annotators
+    if by_sha:  # one model's (`one_model`): the version Label Studio shows annotators
         set_model_version(conn, project_id, next(iter(by_sha.values())).model_version)
     typer.echo(
         f"pushed {report.created} task(s) ({report.with_predictions} with predictions), "
@@ -295,6 +279,13 @@ def select(
             f"{len(selection.unplaced)} unlabelled photo(s) left out: the model gave no numbers "
             f"for their embedding (NaN), e.g. {selection.unplaced[0].path}; they are listed in "
             f"{record_path.name} under 'unplaced'",
+            err=True,
+        )
+    if selection.near_duplicates:  # the budget had room: each is a copy of another photo
+        typer.echo(
+            f"{selection.near_duplicates} candidate(s) left out as near-duplicates of a pick, a "
+            f"labelled photo or one already in the project ({record_path.name}: "
+            "'near_duplicates')",
             err=True,
         )
 

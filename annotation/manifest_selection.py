@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from annotation.select import SelectionParams, select_photos
+from annotation.select import SelectionParams, select_photos, short_by
 from shanyraq.errors import ShanyraqError
 from shanyraq.manifest import ManifestRow
 from vision.score import PhotoScore
@@ -62,6 +62,9 @@ class ManifestSelection:
     # Unlabelled rows left out: the model gave no numbers for their embedding (NaN), so they
     # have no place among the others; a person looks at them (`shanyraq score`).
     unplaced: list[ManifestRow] = field(default_factory=list)
+    # Candidates left out although the budget had room: near-duplicates of a pick, of a labelled
+    # photo or of one in the project (`annotation.select.short_by`); 0 when the budget is filled.
+    near_duplicates: int = 0
 
 
 def _placed(score: PhotoScore) -> bool:
@@ -127,7 +130,8 @@ def select_from_manifest(
         hashes=photo_hashes([r.resolve(root) for r in candidates]),
         labelled_hashes=photo_hashes(reference_files) if reference_files else None,
     )
-    return ManifestSelection([candidates[i] for i in chosen], candidates, unplaced)
+    left_out = short_by(len(chosen), budget=params.budget, candidates=len(candidates))
+    return ManifestSelection([candidates[i] for i in chosen], candidates, unplaced, left_out)
 
 
 def selection_record_path(out: Path) -> Path:
@@ -172,6 +176,9 @@ def selection_record(
         "picked": len(selection.picked),
         # Left out, the model gave no numbers for their embedding: a person looks at them.
         "unplaced": [r.path for r in selection.unplaced],
+        # Left out although the budget had room: near-duplicates of a pick, of a labelled photo
+        # or of one already in the project.
+        "near_duplicates": selection.near_duplicates,
     }
 
 

@@ -170,3 +170,17 @@ def score_manifest(
             bar.update(len(chunk))
     logger.info("scored %d photos with %s", len(scores), engine.model_version)
     return scores
+
+
+def one_model(by_sha: dict[str, PhotoScore], path: Path) -> dict[str, PhotoScore]:
+    """`by_sha` when one photo model made every score; a scores file of several is refused
+    (`annotate push`). Label Studio shows annotators the predictions of the project's model
+    version only: a push of two models' scores would leave some photos without their
+    pre-annotation."""
+    versions = sorted({score.model_version for score in by_sha.values()})
+    if len(versions) > 1:
+        raise ScoresError(
+            f"{path}: the scores come from {len(versions)} photo models ({', '.join(versions)}); "
+            f"push one model's scores at a time; {SAVE_HINT}"
+        )
+    return by_sha

@@ -4,12 +4,13 @@ Score = combined per-head uncertainty (`annotation.uncertainty`: entropy or marg
 normalised to 0..1, weighted). Diversity, on the model's embeddings standardised over the photos
 at hand and L2-normalised: either uncertainty-weighted k-center greedy (each pick maximises
 uncertainty x distance to everything already labelled or picked) or k-means over the most
-uncertain candidates (one pick per cluster, the most uncertain of it), so a batch does not spend
-labels on one cluster. Near-duplicates (perceptual hashes within a radius, or embeddings closer
-than a cosine distance) are never picked together, nor next to a photo already labelled or
-already waiting in the Label Studio project (`annotation.manifest_selection`); they do not
-take places in the candidate pool either, so copies at the top of the ranking cannot leave a
-batch short of its budget.
+uncertain candidates (one pick per cluster, its most central or most uncertain photo), so a batch
+does not spend labels on one cluster. Near-duplicates (perceptual hashes within a radius, or the
+model's embeddings, as they are, closer than a cosine distance) are never picked together, nor
+next to a photo already labelled or already waiting in the Label Studio project
+(`annotation.manifest_selection`); they do not take places in the candidate pool either, so
+copies at the top of the ranking cannot leave a batch short of its budget. A batch is short
+only when every photo left is a near-duplicate of a pick or of a labelled one (`short_by`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,18 @@ def diversity_space(embeddings: np.ndarray, reference: np.ndarray | None = None)
     ref = e if reference is None else np.asarray(reference, dtype=np.float64)
     z = (e - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-6)
     return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), _EPS)
+
+
+def unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    """The model's embeddings L2-normalised, as they are: the space of the near-duplicate test.
+
+    Not `diversity_space`: standardising by the photos at hand stretches whatever differences
+    they have to unit scale, so a pool of copies of one photo (or one photo beside its labelled
+    copy) comes out spread across the sphere and no copy would be blocked. A zero embedding has
+    no direction and is a near-duplicate of nothing (its hashes still apply).
+    """
+    e = np.asarray(embeddings, dtype=np.float64)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), _EPS)
 
 
 def hash_distance(hashes: np.ndarray, one: np.ndarray) -> np.ndarray:
@@ -171,11 +184,11 @@ def _k_means(
 
 def _candidate_pool(
     uncertainty: np.ndarray,
-    space: np.ndarray,
+    near: np.ndarray,
     hashes: np.ndarray | None,
     params: SelectionParams,
     *,
-    done: np.ndarray | None,
+    near_done: np.ndarray | None,
     labelled_hashes: np.ndarray | None,
 ) -> np.ndarray:
     """Indices of the candidates for the diversity step: the `budget x pool_factor` most
@@ -183,7 +196,8 @@ def _candidate_pool(
     uncertain photo already in the pool. Taking the top of the ranking as it is would let a
     burst of copies (of one another, or of labelled photos) fill the pool, and the batch would
     come out short of the budget while other photos wait. The ranking is read a pool's length
-    at a time, so it costs no more than before when the top has no copies."""
+    at a time, so it costs no more than before when the top has no copies. `near` and
+    `near_done`: the candidates' and labelled photos' embeddings in `unit_rows` space."""
     size = max(params.budget * params.pool_factor, 1)
     order = np.argsort(-uncertainty, kind="stable")
     pool: list[int] = []
@@ -191,12 +205,12 @@ def _candidate_pool(
         chunk = order[start : start + size]
         # Earlier chunks' pool members block their copies here as labelled photos do.
         kept = np.array(pool, dtype=np.int64)
-        ref_emb = space[kept] if done is None else np.concatenate([done, space[kept]])
+        ref_emb = near[kept] if near_done is None else np.concatenate([near_done, near[kept]])
         ref_hashes = None if hashes is None else hashes[kept]
         if ref_hashes is not None and labelled_hashes is not None:
             ref_hashes = np.concatenate([labelled_hashes, ref_hashes])
         blocker = _Blocker(
-            space[chunk],
+            near[chunk],
             None if hashes is None else hashes[chunk],
             params,
             labelled_emb=ref_emb,
@@ -228,18 +242,24 @@ def select_batch(
     n = len(embeddings)
     if n == 0 or params.budget <= 0:
         return []
-    has_labelled = labelled_embeddings is not None and len(labelled_embeddings) > 0
-    both = np.concatenate([embeddings, labelled_embeddings]) if has_labelled else embeddings
-    uncertainty = combined_uncertainty(probs, method=params.method, head_weights=params.weights())
-    space = diversity_space(embeddings, both)
-    done = (
-        diversity_space(labelled_embeddings, both)
-        if labelled_embeddings is not None and has_labelled
+    labelled = (
+        labelled_embeddings
+        if labelled_embeddings is not None and len(labelled_embeddings) > 0
         else None
     )
+    both = embeddings if labelled is None else np.concatenate([embeddings, labelled])
+    uncertainty = combined_uncertainty(probs, method=params.method, head_weights=params.weights())
+    space = diversity_space(embeddings, both)
+    done = None if labelled is None else diversity_space(labelled, both)
     columns = _as_columns(hashes)
+    near = unit_rows(embeddings)
     pool = _candidate_pool(
-        uncertainty, space, columns, params, done=done, labelled_hashes=_as_columns(labelled_hashes)
+        uncertainty,
+        near,
+        columns,
+        params,
+        near_done=None if labelled is None else unit_rows(labelled),
+        labelled_hashes=_as_columns(labelled_hashes),
     )
     if len(pool) == 0:
         return []
@@ -247,7 +267,7 @@ def select_batch(
     # The pool holds no near-duplicate of a labelled photo nor two of one another; the blocker
     # still guards each pick.
     blocker = _Blocker(
-        emb,
+        near[pool],
         None if columns is None else columns[pool],
         params,
         labelled_emb=None,
@@ -278,13 +298,23 @@ def warm_start(
     configs/annotation.yaml `selection`) only the near-duplicate radii apply: there is no
     uncertainty yet, so every photo is a candidate and the pick is always the central one.
     """
+    if n <= 0 or len(embeddings) == 0:
+        return []
     if params is None:
         from annotation.settings import get_annotation_config
 
         params = get_annotation_config().selection.params(n)
     emb = diversity_space(embeddings)
-    blocker = _Blocker(emb, _as_columns(hashes), params, labelled_emb=None, labelled_hashes=None)
+    blocker = _Blocker(
+        unit_rows(embeddings), _as_columns(hashes), params, labelled_emb=None, labelled_hashes=None
+    )
     return _k_means(np.ones(len(emb)), emb, blocker, n, seed=seed, pick="central")
+
+
+def short_by(picked: int, *, budget: int, candidates: int) -> int:
+    """Candidates a batch left out although its budget had room: each is a near-duplicate of a
+    pick or of a labelled photo (selection stops short of its budget for no other reason)."""
+    return candidates - picked if picked < min(budget, candidates) else 0
 
 
 def select_photos(
@@ -315,4 +345,13 @@ def select_photos(
         labelled_hashes=labelled_hashes,
     )
     logger.info("selected %d of %d unlabelled photos", len(chosen), len(scores))
+    left_out = short_by(len(chosen), budget=params.budget, candidates=len(scores))
+    if left_out:
+        logger.warning(
+            "%d photo(s) picked of a budget of %d: the other %d candidate(s) are near-duplicates "
+            "of a pick or of a photo already labelled",
+            len(chosen),
+            params.budget,
+            left_out,
+        )
     return chosen

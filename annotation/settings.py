@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
@@ -39,12 +39,23 @@ def _default_head_weights() -> dict[HeadName, float]:
 
 class SelectionConfig(StrictModel):
     uncertainty: Literal["entropy", "margin"] = "margin"
-    head_weights: dict[HeadName, float] = Field(default_factory=_default_head_weights)
+    # Each at least 0, and one above: all 0 made every photo equally certain, and k-center then
+    # picked in file order; a negative weight rewarded certainty.
+    head_weights: dict[HeadName, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=_default_head_weights
+    )
     pool_factor: int = Field(10, ge=1)
     diversity: Literal["kcenter", "kmeans"] = "kmeans"
     pick: Literal["uncertain", "central"] = "central"
     near_duplicate_cosine_distance: float = Field(0.0, ge=0, lt=1)
     near_duplicate_hash_bits: int = Field(16, ge=0, le=128)
+
+    @field_validator("head_weights")
+    @classmethod
+    def _some_weight(cls, weights: dict[HeadName, float]) -> dict[HeadName, float]:
+        if not any(w > 0 for w in weights.values()):
+            raise ValueError("at least one head needs a weight above 0")
+        return weights
 
     def params(self, budget: int) -> SelectionParams:
         """The selection parameters these settings give, for `budget` photos."""

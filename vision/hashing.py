@@ -11,7 +11,10 @@ XOR and popcount over all of them at once: 16 bytes per hash, a few milliseconds
 
 A blank or flat frame (covered lens, white wall: the quality gate's `uniform`) has no hash
 worth the name: its low frequencies are all (nearly) zero, they tie at the median and its
-pHash keeps almost no set bits, while any photo with structure sets half of them. Such a
+pHash keeps almost no set bits, while any photo with structure sets half of them. Sensor noise
+and rounding leave such a frame's coefficients a fraction of a grey level apart, which would
+set half the bits at random: a coefficient within `PHASH_TIE_BAND` of the median counts as a
+tie (bit 0), as it would in a noiseless frame. Such a
 hash is not `informative`: it proposes no candidates and never decides reuse on its own, so
 two blank photos of different families are not called the same photo.
 """
@@ -36,6 +39,12 @@ MAX_CROPS = 3  # the database keeps 128 hex digits: the full hash and three crop
 # A pHash splits 64 coefficients at their median, so a photo with structure sets 32 bits; a
 # frame whose coefficients mostly tie (flat, blank, a 1-pixel strip) sets far fewer.
 MIN_INFORMATIVE_PHASH_BITS = 16
+# Low DCT coefficients (orthonormal, grey levels of the 32x32 copy) this close to the median
+# are ties. Blank frames of 240 px and more with sensor noise of std 2-5 reach 1.1 at the 90th
+# percentile, and keep at most 2 set bits with this band (32 without it); room photos have 3.8 %
+# of their coefficients within it (at most 6 of 64), bits that flipped with any re-encoding.
+PHASH_TIE_BAND = 2.0
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class HashingConfig(StrictModel):
@@ -75,6 +84,12 @@ class PhotoHash:
     phash: int
     dhash: int
 
+    def __post_init__(self) -> None:
+        for name in ("phash", "dhash"):
+            value = getattr(self, name)
+            if not 0 <= value < 1 << HASH_BITS:
+                raise ValueError(f"{name} must be an unsigned {HASH_BITS}-bit integer, got {value}")
+
     def distance(self, other: PhotoHash) -> int:
         return (self.phash ^ other.phash).bit_count() + (self.dhash ^ other.dhash).bit_count()
 
@@ -89,8 +104,9 @@ class PhotoHash:
 
     @classmethod
     def from_hex(cls, text: str) -> PhotoHash:
-        if len(text) != HEX_DIGITS:
-            raise ValueError(f"a photo hash is {HEX_DIGITS} hex digits, got {len(text)}")
+        if len(text) != HEX_DIGITS or not _HEX.issuperset(text):
+            # int(..., 16) alone would take "-", "_", "0x" and spaces.
+            raise ValueError(f"a photo hash is {HEX_DIGITS} hex digits, got {text!r}")
         return cls(phash=int(text[:16], 16), dhash=int(text[16:], 16))
 
 
@@ -140,7 +156,8 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 def phash(grey: np.ndarray) -> int:
     small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
     low = cv2.dct(small)[:8, :8]
-    return _bits_to_int(low > float(np.median(np.asarray(low, dtype=np.float32))))
+    median = float(np.median(np.asarray(low, dtype=np.float32)))
+    return _bits_to_int(low > median + PHASH_TIE_BAND)
 
 
 def dhash(grey: np.ndarray) -> int:

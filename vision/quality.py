@@ -1,9 +1,11 @@
 """The photo quality gate: blur, exposure, resolution and blank frames, with a retake hint.
 
 Measurements are taken on a grey copy scaled so its shorter side is `working_side_px`, so a
-blur score means the same for a 1 MP and a 12 MP photo. Thresholds live in
-configs/engine.yaml (`quality:`); they were chosen from curves measured on synthetic
-degradations (`python -m benchmarks.quality_curves`, docs/images/quality_curves.png).
+blur score means the same for a 1 MP and a 12 MP photo; a photo smaller than that (a
+forwarded copy, a JPEG decoded at reduced scale) is enlarged for the blur score alone, else
+the same blurred photo shrunk to 400x300 would measure five times sharper and pass.
+Thresholds live in configs/engine.yaml (`quality:`); they were chosen from curves measured on
+synthetic degradations (`python -m benchmarks.quality_curves`, docs/images/quality_curves.png).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from shanyraq.config import StrictModel
+from vision.io_checks import MAX_ASPECT
 
 Status = Literal["pass", "warn", "fail"]
 
@@ -72,6 +75,8 @@ class QualityConfig(StrictModel):
         for low, high in pairs:
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(f"{low} must not exceed {high}")
+        if self.dark_warn > self.bright_warn:  # else a photo could be too dark and too bright
+            raise ValueError("dark_warn must not exceed bright_warn")
         return self
 
 
@@ -104,10 +109,26 @@ def working_grey(rgb: np.ndarray, working_side_px: int) -> np.ndarray:
     return grey
 
 
+def sharpness_grey(grey: np.ndarray, working_side_px: int) -> np.ndarray:
+    """`grey` enlarged (bicubic) so its shorter side is `working_side_px`, where it is smaller.
+
+    The blur thresholds were measured at that side: a blurred edge shrunk to a third of it is a
+    third as wide, and the Laplacian would call it sharp. The longer side is capped at
+    MAX_ASPECT times the working side (vision.io refuses longer strips before they get here).
+    """
+    height, width = grey.shape
+    if min(height, width) >= working_side_px:
+        return grey
+    scale = working_side_px / min(height, width)
+    cap = MAX_ASPECT * working_side_px
+    size = (min(cap, round(width * scale)), min(cap, round(height * scale)))
+    return cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC)
+
+
 def measure(rgb: np.ndarray, *, working_side_px: int) -> dict[str, float]:
     """The raw measurements the gate decides on."""
     grey = working_grey(rgb, working_side_px)
-    laplacian = cv2.Laplacian(grey, cv2.CV_32F, ksize=3)
+    laplacian = cv2.Laplacian(sharpness_grey(grey, working_side_px), cv2.CV_32F, ksize=3)
     # OpenCV's one-pass statistics: the same figures as numpy's mean/std/var, at a tenth of
     # the time (this runs on every upload).
     histogram = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel().astype(np.float64)

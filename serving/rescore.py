@@ -7,8 +7,9 @@ twice into the record, nothing skipped. A unique (photo, model version) constrai
 same promise against a second process, and the cursor is advanced compare-and-set. New scores
 go to their own table under the new model version; the scores the service holds are untouched.
 
-A run also records what its scores depend on besides the model (`RunProvenance`: the scorer
-path, the engine settings that change scores, the code version). A resume under other ones is
+A run also records what its scores depend on besides the model version (`RunProvenance`: the
+scorer path, the engine settings that change scores, the code version, a digest of the model's
+files, so a copy edited under the same version counts as another). A resume under other ones is
 refused, so one run's scores never mix two scorers; `restart=True` starts the unfinished run
 over instead (`on_restart` records what it discarded), and a finished run no promotion adopted
 is discarded (serving/rescore_discard.py) for the next call to score anew. Promotion adopts
@@ -39,6 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
@@ -195,12 +197,14 @@ def rescore(
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
     provenance: RunProvenance | None = None,
+    model_dir: Path | None = None,
     restart: bool = False,
     on_restart: OnRestart | None = None,
 ) -> RescoreReport:
     """Score every photo in scope under `scorer`'s model version; resumes an unfinished run.
 
-    `provenance` (default: `RunProvenance.of(scorer)`) must match an unfinished run's, else
+    `provenance` (default: `RunProvenance.of(scorer, model_dir=model_dir)`, `model_dir` the
+    folder `scorer` was opened from, whose files it digests) must match an unfinished run's, else
     RescoreResumeError, and every other unpromoted run's under the version that holds
     outcomes, else RescoreMixError; `restart` discards that run's outcomes and starts it over,
     calling `on_restart` in the discarding transaction before anything is scored.
@@ -212,9 +216,10 @@ def rescore(
     ensure_tables(db_engine)
     sessions = make_session_factory(db_engine)
     started = time.perf_counter()
+    provenance = provenance or RunProvenance.of(scorer, model_dir=model_dir)
     opened = _open(
-        sessions, store, scorer, since=since, provenance=provenance or RunProvenance.of(scorer),
-        restart=restart, on_restart=on_restart,
+        sessions, store, scorer, since=since, provenance=provenance, restart=restart,
+        on_restart=on_restart,
     )  # fmt: skip
     run, done_now = opened.run, 0
     failures: list[tuple[int, str]] = []

@@ -108,7 +108,7 @@ def rescore(
     try:
         runs = functools.partial(unfinished_runs, db_engine, scorer.model_version)
         with rescore_lock(settings.data_dir, scorer.model_version, runs=runs, command="rescore"):
-            _rescore(settings, db_engine, key, scorer, since=since, when=when,
+            _rescore(settings, db_engine, key, scorer, model_dir=model, since=since, when=when,
                      batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
     finally:
         db_engine.dispose()
@@ -120,6 +120,7 @@ def _rescore(
     key: bytes,
     scorer: BytesScorer,
     *,
+    model_dir: Path,
     since: str | None,
     when: datetime | None,
     batch_size: int,
@@ -154,7 +155,7 @@ def _rescore(
 
     report = run_rescore(
         db_engine, PhotoStore(settings.store_dir), scorer, since=when, batch_size=batch_size,
-        progress=progress, restart=restart, on_restart=audit_restart,
+        progress=progress, restart=restart, on_restart=audit_restart, model_dir=model_dir,
     )  # fmt: skip
     with session_scope(make_session_factory(db_engine)) as session:
         audit.append(

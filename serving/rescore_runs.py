@@ -1,37 +1,41 @@
 """A re-scoring run's bookkeeping: what its scores depend on, and when a run may go on.
 
-`RunProvenance` is what a run's scores depend on besides the model: the scorer path, the
-engine settings that change scores (`engine_digest`) and the code version. `open_run` finds or
-makes the run for (model version, --since); `check_resume` refuses to resume it under another
-provenance and `check_unmixed` refuses any run while another run of the same model version
-holds unpromoted outcomes made under another one, since promotion adopts them all. A restart
-(`_start_over`) discards an unfinished run's outcomes and says what it discarded (`Restart`).
-A finished run is not started over; one that no promotion adopted can be discarded instead
-(serving/rescore_discard.py), which the refusals name as the way to score again under the
-current provenance. Split from serving/rescore.py, which walks the photos and writes the scores.
+`RunProvenance` (serving/rescore_provenance.py) is what a run's scores depend on besides the
+model version: the scorer path, the engine settings that change scores, the code version and
+the model's files (a copy edited under the same version scores otherwise). `open_run`
+finds or makes the run for (model version, --since); `check_resume` refuses to resume it under
+another provenance and `check_unmixed` refuses any run while another run of the same model
+version holds unpromoted outcomes made under another one, since promotion adopts them all. A
+restart (`_start_over`) discards an unfinished run's outcomes and says what it discarded
+(`Restart`). A finished run is not started over; one that no promotion adopted can be
+discarded instead (serving/rescore_discard.py), which the refusals name as the way to score
+again under the current provenance. Split from serving/rescore.py, which walks the photos and
+writes the scores.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import RescoredScore, RescoreRun
+from serving.rescore_provenance import (  # re-exported: callers and tests import them here
+    SCORE_SETTINGS as SCORE_SETTINGS,
+)
+from serving.rescore_provenance import RunProvenance as RunProvenance
+from serving.rescore_provenance import artifact_digest as artifact_digest
+from serving.rescore_provenance import engine_digest as engine_digest
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from vision.bulk import BytesScorer
-    from vision.engine import EngineConfig
 
 logger = logging.getLogger(__name__)
 
@@ -62,89 +66,6 @@ class RescoreMixError(ShanyraqError):
     """Another run under the model version holds unpromoted outcomes of another provenance."""
 
     code = "rescore_provenance_conflict"
-
-
-# The engine settings (configs/engine.yaml, vision.engine.EngineConfig) that change what a
-# re-score records: the abstention thresholds, and which ONNX Runtime provider runs the model
-# and in what precision (TensorRT fp16 and CUDA fp32 give other numbers than the CPU). Not
-# the rest: thread counts, spinning, log level, device id, I/O binding, the TensorRT cache
-# folder and max_photos_per_call change speed only; the quality gate and the hashes do not
-# run (a re-score keeps the upload's quality verdict). The decode size the scorer really
-# uses is digested beside these (`RunProvenance.for_path`).
-SCORE_SETTINGS: dict[str, Any] = {"abstain": True, "runtime": {"providers", "fp16"}}
-
-
-def engine_digest(*, decode_short_side: int | None, engine_config: EngineConfig | None) -> str:
-    """First 16 hex of the sha256 of the SCORE_SETTINGS of `engine_config` (default:
-    configs/engine.yaml) and the decode size, as canonical JSON."""
-    from vision.engine import get_engine_config
-
-    config = engine_config or get_engine_config()
-    settings = {
-        "engine": config.model_dump(mode="json", include=SCORE_SETTINGS),
-        "decode_short_side_px": decode_short_side,
-    }
-    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class RunProvenance:
-    """What a run's scores depend on besides the model version; one run keeps one."""
-
-    scorer: str  # the scorer's path (BytesScorer.name): cpu, gpu
-    engine_config: str  # digest of the SCORE_SETTINGS of configs/engine.yaml and decode size
-    code_version: str  # shanyraq.provenance.code_version
-
-    # In words, for the refusal: (what it is, how to resume under the recorded one).
-    WORDS: ClassVar[dict[str, tuple[str, str]]] = {
-        "scorer": ("scorer path", "--device {recorded}"),
-        "engine_config": ("engine settings digest", "configs/engine.yaml as it was then"),
-        "code_version": ("code version", "the code of that version"),
-    }
-
-    @classmethod
-    def of(cls, scorer: BytesScorer, engine_config: EngineConfig | None = None) -> RunProvenance:
-        """The provenance of scores from `scorer` under `engine_config` (default: configs/)."""
-        # The CPU scorer decodes JPEGs reduced to `decode_short_side` px; None: full size.
-        decode = getattr(scorer, "decode_short_side", None)
-        return cls.for_path(scorer.name, decode_short_side=decode, engine_config=engine_config)
-
-    @classmethod
-    def for_path(
-        cls,
-        scorer: str,
-        *,
-        decode_short_side: int | None,
-        engine_config: EngineConfig | None = None,
-    ) -> RunProvenance:
-        """The provenance of scores from the `scorer` path decoding at `decode_short_side` px
-        (None: full size) under `engine_config` (default: configs/)."""
-        from shanyraq.provenance import code_version
-
-        digest = engine_digest(decode_short_side=decode_short_side, engine_config=engine_config)
-        return cls(scorer=scorer, engine_config=digest, code_version=code_version())
-
-    @classmethod
-    def recorded(cls, run: RescoreRun) -> RunProvenance | None:
-        """The run's record; None for a run started before it was recorded (migration 0006)."""
-        if run.scorer and run.engine_config and run.code_version:
-            return cls(run.scorer, run.engine_config, run.code_version)
-        return None
-
-    def differences(self, run: RescoreRun, *, hints: bool = True) -> list[str]:
-        """What differs from the run's record, in words (with how to resume as it was)."""
-        out = []
-        for name, (what, how) in self.WORDS.items():
-            recorded, now = getattr(run, name), getattr(self, name)
-            if recorded != now:
-                hint = f" (to resume: {how.format(recorded=recorded)})" if hints else ""
-                out.append(f"{what} {recorded!r}, now {now!r}{hint}")
-        return out
-
-    def record(self, run: RescoreRun) -> None:
-        run.scorer, run.engine_config = self.scorer, self.engine_config
-        run.code_version = self.code_version
 
 
 @dataclass(frozen=True)
@@ -220,6 +141,8 @@ def check_unmixed(
         if RunProvenance.recorded(other) is None:
             logger.warning("re-scoring run %d predates recorded provenance; not compared", other.id)
             continue
+        if other.model_artifact is None:
+            logger.warning("re-scoring run %d predates its recorded model artifact", other.id)
         differs = provenance.differences(other, hints=False)
         if not differs:
             continue
@@ -332,6 +255,10 @@ def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
             f"was started, or start it over under the current ones with --restart (its "
             f"{run.scored + run.failed} outcome(s) so far are discarded)"
         )
+    if run.model_artifact is None and provenance.model_artifact is not None:
+        message = "re-scoring run %d predates its recorded model artifact; resuming it with %s"
+        logger.warning(message, run.id, provenance.model_artifact)
+        run.model_artifact = provenance.model_artifact  # later sessions must match this one
 
 
 def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) -> Restart:
@@ -373,9 +300,9 @@ def _finished_message(session: Session, run: RescoreRun) -> str:
         )
     return (
         f"{head}, so it cannot be started over. To keep its scores, run it without --restart; "
-        "to score every photo again under the current scorer, engine settings and code (no "
-        f"promotion adopted its scores), discard it with {discard_command(run)}, then run it "
-        "without --restart"
+        "to score every photo again under the current scorer, engine settings, code and model "
+        f"files (no promotion adopted its scores), discard it with {discard_command(run)}, then "
+        "run it without --restart"
     )
 
 

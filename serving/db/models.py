@@ -265,6 +265,9 @@ class RescoreRun(Base):
     scorer: Mapped[str | None] = mapped_column(String(32), nullable=True)
     engine_config: Mapped[str | None] = mapped_column(String(64), nullable=True)
     code_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # A digest of the model's files (model.onnx, model.json): a copy edited or re-exported under
+    # the same model_version scores otherwise. NULL on a run started before migration 0009.
+    model_artifact: Mapped[str | None] = mapped_column(String(64), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -68,7 +68,8 @@ def test_a_resume_under_another_scorer_settings_or_code_is_refused(tmp_path, sco
     stored, engine = _unfinished(url, tmp_path, scorer)
     started = RunProvenance.of(scorer)
     run = _run(engine)
-    assert (run.scorer, run.engine_config, run.code_version) == dataclasses.astuple(started)
+    recorded = (run.scorer, run.engine_config, run.code_version, run.model_artifact)
+    assert recorded == dataclasses.astuple(started)
     assert run.status == "running" and run.scored == 2
 
     with pytest.raises(RescoreResumeError) as refused:

@@ -1,0 +1,133 @@
+"""What a re-scoring run's scores depend on besides the model version (`RunProvenance`).
+
+The scorer path, the engine settings that change scores (`engine_digest`), the code version
+and the model's files (`artifact_digest`: a copy edited under the same version scores
+otherwise). serving.rescore_runs compares them when a run would go on. Split from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from serving.db.models import RescoreRun
+    from vision.bulk import BytesScorer
+    from vision.engine import EngineConfig
+
+logger = logging.getLogger(__name__)
+
+
+# The engine settings (configs/engine.yaml, vision.engine.EngineConfig) that change what a
+# re-score records: the abstention thresholds, and which ONNX Runtime provider runs the model
+# and in what precision (TensorRT fp16 and CUDA fp32 give other numbers than the CPU). Not
+# the rest: thread counts, spinning, log level, device id, I/O binding, the TensorRT cache
+# folder and max_photos_per_call change speed only; the quality gate and the hashes do not
+# run (a re-score keeps the upload's quality verdict). The decode size the scorer really
+# uses is digested beside these (`RunProvenance.for_path`).
+SCORE_SETTINGS: dict[str, Any] = {"abstain": True, "runtime": {"providers", "fp16"}}
+
+
+def engine_digest(*, decode_short_side: int | None, engine_config: EngineConfig | None) -> str:
+    """First 16 hex of the sha256 of the SCORE_SETTINGS of `engine_config` (default:
+    configs/engine.yaml) and the decode size, as canonical JSON."""
+    from vision.engine import get_engine_config
+
+    config = engine_config or get_engine_config()
+    settings = {
+        "engine": config.model_dump(mode="json", include=SCORE_SETTINGS),
+        "decode_short_side_px": decode_short_side,
+    }
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def artifact_digest(model_dir: Path) -> str:
+    """First 16 hex of the sha256 over the sha256 of the model's model.onnx and model.json
+    (vision.trt_cache.file_sha256, the digest of a graph's bytes that keys its TensorRT cache)."""
+    from vision.artifact import META_FILE, ONNX_FILE
+    from vision.trt_cache import file_sha256
+
+    files = {name: file_sha256(model_dir / name) for name in (ONNX_FILE, META_FILE)}
+    canonical = json.dumps(files, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunProvenance:
+    """What a run's scores depend on besides the model version; one run keeps one."""
+
+    scorer: str  # the scorer's path (BytesScorer.name): cpu, gpu
+    engine_config: str  # digest of the SCORE_SETTINGS of configs/engine.yaml and decode size
+    code_version: str  # shanyraq.provenance.code_version
+    # artifact_digest of the model folder; None: not known (no folder given, a run from
+    # before migration 0009), and then not compared.
+    model_artifact: str | None = None
+
+    # In words, for the refusal: (what it is, how to resume under the recorded one).
+    WORDS: ClassVar[dict[str, tuple[str, str]]] = {
+        "scorer": ("scorer path", "--device {recorded}"),
+        "engine_config": ("engine settings digest", "configs/engine.yaml as it was then"),
+        "code_version": ("code version", "the code of that version"),
+        "model_artifact": ("model artifact digest (model.onnx, model.json)", "the files then"),
+    }
+
+    @classmethod
+    def of(
+        cls,
+        scorer: BytesScorer,
+        engine_config: EngineConfig | None = None,
+        *,
+        model_dir: Path | None = None,
+    ) -> RunProvenance:
+        """The provenance of scores from `scorer` under `engine_config` (default: configs/),
+        with the model's files in `model_dir` (None: not known)."""
+        # The CPU scorer decodes JPEGs reduced to `decode_short_side` px; None: full size.
+        decode = getattr(scorer, "decode_short_side", None)
+        return cls.for_path(
+            scorer.name, decode_short_side=decode, engine_config=engine_config, model_dir=model_dir
+        )
+
+    @classmethod
+    def for_path(
+        cls,
+        scorer: str,
+        *,
+        decode_short_side: int | None,
+        engine_config: EngineConfig | None = None,
+        model_dir: Path | None = None,
+    ) -> RunProvenance:
+        """The provenance of scores from the `scorer` path decoding at `decode_short_side` px
+        (None: full size) under `engine_config` (default: configs/), with the model's files in
+        `model_dir` (None: not known)."""
+        from shanyraq.provenance import code_version
+
+        digest = engine_digest(decode_short_side=decode_short_side, engine_config=engine_config)
+        artifact = artifact_digest(model_dir) if model_dir is not None else None
+        return cls(scorer, digest, code_version(), artifact)
+
+    @classmethod
+    def recorded(cls, run: RescoreRun) -> RunProvenance | None:
+        """The run's record; None for a run started before it was recorded (migration 0006)."""
+        if run.scorer and run.engine_config and run.code_version:
+            return cls(run.scorer, run.engine_config, run.code_version, run.model_artifact)
+        return None
+
+    def differences(self, run: RescoreRun, *, hints: bool = True) -> list[str]:
+        """What differs from the run's record, in words (with how to resume as it was). What
+        the run did not record (the model artifact before migration 0009) is not compared."""
+        out = []
+        for name, (what, how) in self.WORDS.items():
+            recorded, now = getattr(run, name), getattr(self, name)
+            if recorded is not None and recorded != now:
+                hint = f" (to resume: {how.format(recorded=recorded)})" if hints else ""
+                out.append(f"{what} {recorded!r}, now {now!r}{hint}")
+        return out
+
+    def record(self, run: RescoreRun) -> None:
+        run.scorer, run.engine_config = self.scorer, self.engine_config
+        run.code_version, run.model_artifact = self.code_version, self.model_artifact

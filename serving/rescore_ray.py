@@ -258,18 +258,21 @@ def rescore_with_ray(
 def expected_provenance(
     model_dir: Path, *, prefer: str, num_gpus_per_actor: float, decode_short_side: int | None
 ) -> RunProvenance:
-    """The provenance the actors' scorers will have (each actor checks it, `ScoreBatch`).
+    """The provenance the actors' scorers will have (each actor checks its path and engine
+    settings, `ScoreBatch`), with the digest of the model's files they all load.
 
     "auto" is the GPU path where actors are given a GPU, else the CPU path; the CPU path
     decodes as vision.bulk.CpuBytesScorer does, never below the model's input size.
     """
     path = prefer if prefer != "auto" else ("gpu" if num_gpus_per_actor else "cpu")
     if path != "cpu" or decode_short_side is None:
-        return RunProvenance.for_path(path, decode_short_side=None)
+        return RunProvenance.for_path(path, decode_short_side=None, model_dir=model_dir)
     from vision.artifact import read_artifact
 
     size = read_artifact(model_dir).preprocessing.size
-    return RunProvenance.for_path("cpu", decode_short_side=max(decode_short_side, size))
+    return RunProvenance.for_path(
+        "cpu", decode_short_side=max(decode_short_side, size), model_dir=model_dir
+    )
 
 
 def _outcomes(sessions: Any, model_version: str, since: datetime | None) -> tuple[int, int]:

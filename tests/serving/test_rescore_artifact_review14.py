@@ -146,3 +146,13 @@ def test_migration_0009_over_an_existing_run_and_back(database_url):
     upgrade(database_url)
     assert "model_artifact" in {c["name"] for c in inspect(engine).get_columns("rescore_runs")}
     engine.dispose()
+
+
+def test_the_ray_pipeline_records_the_model_files_too(model_copy):
+    from serving.rescore_ray import expected_provenance
+
+    for prefer, decode in (("cpu", 512), ("gpu", None)):
+        expected = expected_provenance(
+            model_copy, prefer=prefer, num_gpus_per_actor=0, decode_short_side=decode
+        )
+        assert expected.model_artifact == artifact_digest(model_copy)

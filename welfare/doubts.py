@@ -48,6 +48,9 @@ def recommend(
                 "no fusion model: the recommendation rests on the income test alone",
             )
         )
+        # The commission is told why, with or without a model: the rule put a family that
+        # the income test finds in need at the top level.
+        doubts += _level6_in_need(rules, says_eligible=False)
         band = "eligible" if rules.income_test else "needs_review"
     else:
         # The model's doubts weigh the model's own level: where the level-6 rule set the
@@ -153,8 +156,9 @@ def _photo_doubts(visual: FamilyVisual, config: RecommendationConfig) -> list[St
         doubts.append(
             Statement(
                 Code.DOUBT_FLAGGED_PHOTOS,
-                f"{visual.n_flagged} of {visual.n_photos} photos abstained, failed quality or "
-                "reused",
+                # n_flagged is every photo that is not usable: not-a-dwelling photos count too.
+                f"{visual.n_flagged} of {visual.n_photos} photos not used: abstained, failed "
+                "quality, reused or not a photo of a home",
                 {"flagged": visual.n_flagged, "total": visual.n_photos},
             )
         )
@@ -202,14 +206,16 @@ def _disagreements(p: float, rules: RulesOutcome, *, says_eligible: bool) -> lis
                 {"probability": p},
             )
         )
-    if rules.level6 is True and (rules.income_test is True or says_eligible):
-        out.append(
-            Statement(
-                Code.DOUBT_LEVEL6_IN_NEED,
-                "the level-6 rule fired on a family the income test or model finds in need",
-            )
-        )
-    return out
+    return out + _level6_in_need(rules, says_eligible=says_eligible)
+
+
+def _level6_in_need(rules: RulesOutcome, *, says_eligible: bool) -> list[Statement]:
+    """The level-6 rule fired on a family the income test finds under the poverty line, or the
+    model finds likely eligible (`says_eligible`; False without a model)."""
+    if rules.level6 is not True or not (rules.income_test is True or says_eligible):
+        return []
+    text = "the level-6 rule fired on a family the income test or model finds in need"
+    return [Statement(Code.DOUBT_LEVEL6_IN_NEED, text)]
 
 
 def _money_doubts(rules: RulesOutcome, config: RecommendationConfig) -> list[Statement]:

@@ -132,6 +132,33 @@ def _psi(reference: dict[str, float], current: dict[str, float]) -> float | None
     return total
 
 
+# Why a head's PSI is not judged (code, stable; pages word it as `oversight.not_judged`).
+TOO_FEW_PHOTOS = "too_few_photos"
+
+
+def _head(
+    base: dict[str, float],
+    now: dict[str, Any],
+    *,
+    base_photos: int | None,
+    alert_psi: float,
+    min_photos: int,
+) -> dict[str, Any]:
+    """One head's PSI and its reading. A side with fewer than `min_photos` photos (the
+    current one; the reference too when it is counted here, `base_photos`) is too few to
+    judge: PSI of a handful of photos is mostly chance (configs/serving.yaml
+    `drift_min_photos`), so it is given but raises no shift (`shift` None)."""
+    psi = _psi(base, now["shares"])
+    counted = [now["photos"]] if base_photos is None else [now["photos"], base_photos]
+    judged = psi is not None and min(counted) >= min_photos
+    return {
+        "psi": psi, "photos": now["photos"], "reference_photos": base_photos,
+        "judged": judged, "reason_code": None if judged else TOO_FEW_PHOTOS,
+        "shift": psi > alert_psi if judged and psi is not None else None,
+        "reference": base, "current": now["shares"],
+    }  # fmt: skip
+
+
 def _has_numbers(score: PhotoScore) -> bool:
     """A score whose room and condition probabilities are all numbers: a model that gave none
     (NaN or infinite, stored as null: vision.score.PhotoScore.to_dict) named no top room or
@@ -184,9 +211,13 @@ def drift(
     model_version: str | None,
     reference: dict[str, dict[str, float]] | None,
     alert_psi: float,
+    min_photos: int,
 ) -> dict[str, Any]:
     """PSI of the top-room and grade distributions of filed photos against a reference;
-    a head above `alert_psi` (configs/serving.yaml `drift_alert_psi`) is a shift to look into.
+    a head above `alert_psi` (configs/serving.yaml `drift_alert_psi`) is a shift to look into
+    (`shift`), when it has `min_photos` or more photos (`drift_min_photos`) on its current
+    side and, with the earlier-half reference, on that side too; with fewer its PSI is given
+    but not judged (`judged` false, `reason_code` TOO_FEW_PHOTOS, `shift` None).
 
     Only the scores of one photo model are compared: `model_version`, the model the service
     scores with (None when it has none: then the model that scored most of the photos).
@@ -203,19 +234,24 @@ def drift(
     if model_version is None and models:
         model_version = max(sorted(models), key=lambda version: models[version])
     scores = _scores(session, region, model_version) if model_version is not None else []
-    source = "training_data"
+    source, base_photos = "training_data", dict.fromkeys(("room", "condition"))
     if reference is None:
         half = len(scores) // 2
-        reference = {h: b["shares"] for h, b in score_shares(scores[:half]).items()}
+        earlier = score_shares(scores[:half])
+        reference = {h: b["shares"] for h, b in earlier.items()}
+        base_photos = {h: b["photos"] for h, b in earlier.items()}
         scores, source = scores[half:], "earlier_half"
     current = score_shares(scores)
-    heads = {}
-    for head in ("room", "condition"):
-        base, now = reference.get(head) or {}, current[head]
-        heads[head] = {
-            "psi": _psi(base, now["shares"]), "photos": now["photos"],
-            "reference": base, "current": now["shares"],
-        }  # fmt: skip
+    heads = {
+        head: _head(
+            reference.get(head) or {},
+            current[head],
+            base_photos=base_photos[head],
+            alert_psi=alert_psi,
+            min_photos=min_photos,
+        )
+        for head in ("room", "condition")
+    }
     return {
         "photos": len(scores),
         "model_version": model_version,
@@ -224,18 +260,32 @@ def drift(
         "reference_code": source,
         "heads": heads,
         "alert_psi": alert_psi,
-        "note": f"PSI above {alert_psi} is read as a shift worth investigating.",
+        "min_photos": min_photos,
+        "note": (
+            f"PSI above {alert_psi} is read as a shift worth investigating; a head with fewer "
+            f"than {min_photos} photos on a side is too few photos to judge."
+        ),
     }
 
 
 def serving_drift(
-    session: Session, region: str | None, *, engine: Engine | None, alert_psi: float
+    session: Session,
+    region: str | None,
+    *,
+    engine: Engine | None,
+    alert_psi: float,
+    min_photos: int,
 ) -> dict[str, Any]:
     """`drift` of the photos the serving model `engine` scored, against its training data
-    when its artifact carries the reference: what the API and the oversight page show."""
+    when its artifact carries the reference: what the API and the oversight page show, with
+    the site's `drift_alert_psi` and `drift_min_photos`."""
     if engine is None:
-        return drift(session, region, model_version=None, reference=None, alert_psi=alert_psi)
+        return drift(
+            session, region, model_version=None, reference=None, alert_psi=alert_psi,
+            min_photos=min_photos,
+        )  # fmt: skip
     return drift(
         session, region, model_version=engine.model_version,
         reference=engine.artifact.metrics.get("score_reference"), alert_psi=alert_psi,
+        min_photos=min_photos,
     )  # fmt: skip

@@ -132,6 +132,12 @@ class ServingSettings(EnvOverYamlSettings):
         gt=0,
         description="PSI above which the drift report flags a head.",
     )
+    # The same for the fewest photos on a side of a head the drift report judges.
+    drift_min_photos: int = Field(
+        default_factory=lambda: int(_shipped("drift_min_photos")),
+        ge=1,
+        description="Photos a head needs on each side before the drift report judges its PSI.",
+    )
     # How old a photo file with no photo row must be before `shanyraq store sweep` may remove
     # it. A site's serving.yaml without this key gets the shipped value.
     store_sweep_grace_hours: float = Field(

@@ -59,8 +59,8 @@ def _file(service: Any, family_id: str, scores: list[dict[str, Any]]) -> None:
         for n, score in enumerate(scores):
             session.add(
                 Photo(
-                    family_id=family_id, sha256=f"{family_id}-{n}".ljust(64, "0"), format="jpeg",
-                    width=640, height=480, size_bytes=1000, uploaded_by=uploaded_by,
+                    family_id=family_id, sha256=f"{family_id}-{n:06d}".ljust(64, "0"),
+                    format="jpeg", width=640, height=480, size_bytes=1000, uploaded_by=uploaded_by,
                     score=score, model_version=score["model_version"],
                 )
             )  # fmt: skip
@@ -72,8 +72,8 @@ def _drift(service: Any, who: str = "admin_national") -> dict[str, Any]:
     return dict(answer.json())
 
 
-def _psi_cells(service: Any) -> list[str]:
-    """The PSI column of the oversight page's drift table, as a national admin sees it."""
+def drift_table(service: Any) -> str:
+    """The oversight page's drift table (HTML), as a national admin sees it."""
     from fastapi.testclient import TestClient
 
     from tests.web.helpers import sign_in
@@ -82,8 +82,12 @@ def _psi_cells(service: Any) -> list[str]:
     assert sign_in(browser, "admin_national", PASSWORD).status_code == 303
     page = browser.get("/ui/oversight")
     assert page.status_code == 200, page.text
-    table = page.text.split('id="cap-drift"')[1].split("</table>")[0]
-    return re.findall(r'<th scope="row">[^<]+</th><td>([^<]*)</td>', table)
+    return page.text.split('id="cap-drift"')[1].split("</table>")[0]
+
+
+def _psi_cells(service: Any) -> list[str]:
+    """The PSI column of the oversight page's drift table."""
+    return re.findall(r'<th scope="row">[^<]+</th><td>([^<]*)</td>', drift_table(service))
 
 
 def test_drift_compares_the_scores_of_one_model_not_a_change_of_model(service):

@@ -53,6 +53,7 @@ def drift_report(
     found = reports.serving_drift(
         session, user.region, engine=services.pipeline.engine,
         alert_psi=services.settings.drift_alert_psi,
+        min_photos=services.settings.drift_min_photos,
     )  # fmt: skip
     return _viewed(session, services, user, "drift", found)
 

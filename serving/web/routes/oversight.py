@@ -129,6 +129,7 @@ def oversight(
     drift = reports.serving_drift(
         session, user.region, engine=services.pipeline.engine,
         alert_psi=services.settings.drift_alert_psi,
+        min_photos=services.settings.drift_min_photos,
     )  # fmt: skip
     record_view(session, services, user, page="oversight")
     session.commit()
@@ -144,7 +145,6 @@ def oversight(
         fairness_plots=_fairness_plots(t, fairness),
         drift_rows=drift_rows,
         drift_plots=_drift_plots(t, drift, drift_rows),
-        psi_alert=drift["alert_psi"],
         psi_alert_shown=_threshold(t, drift["alert_psi"]),
     )
 

@@ -39,7 +39,7 @@ ADVISORY = "Advisory only: the district commission decides and its decision is r
 # review (welfare.doubts). 3: the model's doubts name the model's own level, not one the level-6
 # rule set; rule texts give figures to the tiyn; a yes/no reason's sentence says yes or no.
 # 4: the level-6 rule on a family under the line is a doubt without a model too; the flagged
-# photos doubt names not-a-home photos, which its count includes.
+# photos doubt and reason name not-a-home photos, which their count includes.
 LOGIC_VERSION = "4"
 
 

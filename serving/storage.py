@@ -32,6 +32,12 @@ from PIL import Image
 
 from serving.data_dir import PRIVATE_DIR_MODE
 from serving.errors import NotFoundError, PhotoUnreadableError, StorageError
+from shanyraq.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageError,
+    UnsupportedImageFormatError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +120,25 @@ def _touch(path: Path) -> bool:
     return True
 
 
-def unreadable_original(sha256: str, exc: OSError | NotFoundError) -> PhotoUnreadableError:
-    """The error for an original a photo row names that is missing (NotFoundError) or there but
-    unreadable (`PhotoStore.read` raised `exc`): damage to the store either way, not a page
-    that does not exist. Names its file inside the store (`originals/ab/abcd...`) and why."""
-    why = "missing" if isinstance(exc, NotFoundError) else exc.strerror or type(exc).__name__
+# What decoding a stored original raises when its bytes are no longer a photo (emptied, cut
+# short, overwritten): the store's damage, since the upload decoded them. A photo over today's
+# size limits (ImageTooLargeError, ImageShapeError) is a setting changed since, not damage.
+UNDECODABLE = (EmptyImageError, CorruptImageError, UnsupportedImageFormatError)
+
+
+def unreadable_original(
+    sha256: str, exc: OSError | NotFoundError | ImageError
+) -> PhotoUnreadableError:
+    """The error for an original a photo row names that is missing (NotFoundError), there but
+    unreadable (`PhotoStore.read` raised `exc`) or read but no longer a photo (one of
+    UNDECODABLE): damage to the store each way, not a page that does not exist nor a bad
+    upload. Names its file inside the store (`originals/ab/abcd...`) and why."""
+    if isinstance(exc, NotFoundError):
+        why = "missing"
+    elif isinstance(exc, ImageError):
+        why = "damaged: its bytes no longer decode as a photo"
+    else:
+        why = exc.strerror or type(exc).__name__
     return PhotoUnreadableError(
         f"the photo file cannot be read from the store ({why}): originals/{sha256[:2]}/{sha256}; "
         "an administrator should restore that file from a backup of the photo store (or make "
@@ -210,7 +230,8 @@ class PhotoStore:
 
     def served_jpeg(self, sha256: str, *, max_pixels: int, quality: int = 90) -> bytes:
         """A JPEG re-encoded from the upright pixels, with no EXIF, GPS or other metadata;
-        PhotoUnreadableError when the original is missing or cannot be read."""
+        PhotoUnreadableError when the original is missing, cannot be read or no longer
+        decodes."""
         path = self.path_for(sha256, folder=self.served)
         try:
             return path.read_bytes()
@@ -224,7 +245,10 @@ class PhotoStore:
             original = self.read(sha256)
         except (OSError, NotFoundError) as exc:
             raise unreadable_original(sha256, exc) from None
-        pixels = decode_image(original, max_pixels=max_pixels).pixels
+        try:
+            pixels = decode_image(original, max_pixels=max_pixels).pixels
+        except UNDECODABLE as exc:  # the upload decoded these bytes: the store damaged them
+            raise unreadable_original(sha256, exc) from None
         buffer = io.BytesIO()
         # A fresh image from raw pixels carries no info dict, so nothing of the original leaks.
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)

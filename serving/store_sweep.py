@@ -156,7 +156,10 @@ def find_orphans(
 ) -> list[Orphan]:
     """Step 1: the files older than `grace_hours` that no photo row names; writes nothing.
     One shard (`ab/`) at a time, so a large store is never listed whole in memory."""
-    cutoff_ns = (time.time_ns() if now_ns is None else now_ns) - int(grace_hours * _NS_PER_HOUR)
+    grace_ns = grace_hours * _NS_PER_HOUR
+    if not math.isfinite(grace_ns):  # more hours than nanoseconds count: no file is that old
+        return []
+    cutoff_ns = (time.time_ns() if now_ns is None else now_ns) - int(grace_ns)
     found: list[Orphan] = []
     for shard in store.shards():
         old = list(_old_in_shard(store, shard, cutoff_ns))

@@ -25,7 +25,7 @@ import numpy as np
 from serving.data_dir import HEATMAP_CACHE_DIR, make_private_dir, make_private_file
 from serving.errors import NotFoundError, UnavailableError
 from serving.state import Services
-from serving.storage import unreadable_original
+from serving.storage import UNDECODABLE, unreadable_original
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE
@@ -152,17 +152,17 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
 
     try:
         original = services.store.read(sha256)
-    except (OSError, NotFoundError) as exc:  # missing, or there but unreadable
+        # Decoded as the upload was (never below the model's input size), so the evidence is
+        # computed on the very pixels the photo was scored on; only the overlay is shrunk.
+        rgb = decode_image(
+            original,
+            max_pixels=get_settings().io.max_pixels,
+            target_size=services.pipeline.decode_side,
+        ).pixels
+    except (OSError, NotFoundError, *UNDECODABLE) as exc:  # missing, unreadable, rotten bytes
         raise unreadable_original(sha256, exc) from None
     folder = services.settings.model_dir
     assert folder is not None
-    # Decoded as the upload was (never below the model's input size), so the evidence is
-    # computed on the very pixels the photo was scored on; only the overlay is shrunk.
-    rgb = decode_image(
-        original,
-        max_pixels=get_settings().io.max_pixels,
-        target_size=services.pipeline.decode_side,
-    ).pixels
     heat = heatmap(folder, rgb, head="signs", label=sign)
     png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
     _cache(services, path, png)

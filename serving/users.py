@@ -281,18 +281,29 @@ def wait_until_tokens_valid(
 
 
 def check_not_signed_out_since(
-    session: Session, user: User, seen: datetime | None, *, password_hash: str | None
+    session: Session,
+    user: User,
+    seen: datetime | None,
+    *,
+    password_hash: str | None,
+    password: str | None = None,
 ) -> None:
     """Last before issuing a token to `user`, whose mark was `seen` and password `password_hash`
     when its password was checked: SignedOutMeanwhileError if the account was signed out
     everywhere since, or its password changed (even by a change whose clock was behind the
     mark, which leaves the mark as it was), e.g. during `wait_until_tokens_valid`.
 
+    With the `password` a sign-in checked, a hash that differs but still verifies it is no
+    change: another sign-in replaced a hash of older argon2 parameters meanwhile.
+
     The account's row stays locked until the transaction ends: make the token after this
     check (its `iat` then comes after the lock) and commit after making it.
     """
     lock_account(session, user)
-    if user.tokens_valid_after != seen or user.password_hash != password_hash:
+    changed = user.password_hash != password_hash and not (
+        password is not None and verify_password(password, user.password_hash)
+    )
+    if user.tokens_valid_after != seen or changed:
         raise SignedOutMeanwhileError(
             "this account was signed out everywhere while signing in (a password change, "
             "for example); sign in again"

@@ -32,6 +32,9 @@ OWN_ENV_NAMES = frozenset(
         "SHANYRAQ_LABEL_STUDIO_TOKEN",  # the same
     }
 )
+# Those of OWN_ENV_NAMES read with os.environ by their exact name (case-sensitive on POSIX);
+# the rest are read by pydantic-settings, which ignores case.
+EXACT_CASE_ENV_NAMES = frozenset({"SHANYRAQ_CONFIGS_DIR", "SHANYRAQ_DEBUG"})
 # The service's variables (serving/core/config.py): checked when its settings load, which
 # know them; a command without the service leaves them, and their misspellings, to it.
 SERVING_ENV_PREFIX = "SHANYRAQ_SERVING"
@@ -160,10 +163,15 @@ def check_env_names(known: Collection[str], *, skip_prefix: str | None = None) -
     OWN_ENV_NAMES, naming the closest valid one. pydantic-settings reads only the names it
     knows, so a misspelt one would leave its setting at the file's value without a word (the
     service on the default SQLite file instead of PostgreSQL). Names under `skip_prefix`
-    are another settings class's to check. Case is ignored, as pydantic-settings ignores it."""
+    are another settings class's to check. Case is ignored, as pydantic-settings ignores it,
+    except for EXACT_CASE_ENV_NAMES, which are read by their exact name."""
     valid = {name.upper() for name in known} | OWN_ENV_NAMES
     for name in sorted(os.environ):
         upper = name.upper()
+        if upper in EXACT_CASE_ENV_NAMES and name != upper:
+            raise ConfigError(
+                f"{name} is not read: this name is case-sensitive; did you mean {upper}?"
+            )
         if not upper.startswith(ENV_PREFIX) or upper in valid:
             continue
         if skip_prefix is not None and upper.startswith(skip_prefix):

@@ -89,12 +89,14 @@ def login(
     # Hashed before the account's row is locked (_fresh_token), stored once it is.
     rehashed = hash_password(form.password) if needs_rehash(user.password_hash) else None
     try:
-        token = _fresh_token(session, services, user)
+        token = _fresh_token(session, services, user, password=form.password)
     except SignedOutMeanwhileError:
         _login_failed(session, services, form.username, client, reason="signed_out_meanwhile")
         raise
     details: dict[str, object] = {"client": client}
-    if rehashed is not None:  # the hash checked above is still the account's (_fresh_token)
+    # The hash as locked still verifies the password (_fresh_token); unless a sign-in that
+    # raced this one has replaced it already, the rehash replaces it.
+    if rehashed is not None and needs_rehash(user.password_hash):
         user.password_hash = rehashed
         details["password_rehashed"] = True
     audit.append(
@@ -114,17 +116,20 @@ def _login_failed(
     session.commit()
 
 
-def _fresh_token(session: SessionDep, services: ServicesDep, user: User) -> Token:
+def _fresh_token(
+    session: SessionDep, services: ServicesDep, user: User, *, password: str | None = None
+) -> Token:
     """A new access token for `user`, valid past any sign-out everywhere of the account.
 
     `user` as read when its password was checked: if the account was signed out everywhere
-    or its password changed since (e.g. while the sign-in waited), no token is issued. The
+    or its password changed since (e.g. while the sign-in waited), no token is issued; a
+    sign-in gives the `password` it checked, so another's rehash of it is no change. The
     account's row stays locked from that last check until the caller commits, so no sign-out
     can fall between the check and the token (serving.users).
     """
     seen, checked_hash = user.tokens_valid_after, user.password_hash
     wait_until_tokens_valid(session, user)  # right after a sign-out everywhere (up to 1 s)
-    check_not_signed_out_since(session, user, seen, password_hash=checked_hash)
+    check_not_signed_out_since(session, user, seen, password_hash=checked_hash, password=password)
     ttl_s = services.settings.token_ttl_minutes * 60
     token = create_token(
         user_id=user.id, username=user.username, role=user.role, region=user.region,

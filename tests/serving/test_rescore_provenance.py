@@ -235,7 +235,7 @@ def test_the_ray_pipeline_records_provenance_and_is_refused_the_same(tmp_path, s
         )  # fmt: skip
     assert [r.since_key for r in _runs(engine)] == [""]
     same = expected_provenance(model, prefer="auto", num_gpus_per_actor=0, decode_short_side=1024)
-    assert same == RunProvenance.of(scorer)
+    assert same == RunProvenance.of(scorer, model_dir=model)  # the model's files recorded too
     # Each actor checks that its scorer is the one the run recorded.
     actor: dict[str, Any] = {
         "model_dir": str(model), "store_root": str(tmp_path / "photos"), "run_id": 1,

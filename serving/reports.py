@@ -159,15 +159,6 @@ def _head(
     }  # fmt: skip
 
 
-def _has_numbers(score: PhotoScore) -> bool:
-    """A score whose room and condition probabilities are all numbers: a model that gave none
-    (NaN or infinite, stored as null: vision.score.PhotoScore.to_dict) named no top room or
-    grade, so the photo is no evidence of a shift."""
-    if not score.room or not score.condition:
-        return False
-    return all(math.isfinite(v) for v in (*score.room.values(), *score.condition.values()))
-
-
 # What drift is measured against: code (stable; pages word it as `drift_reference.<code>`)
 # -> what it is, in words.
 DRIFT_REFERENCES = {
@@ -190,8 +181,8 @@ def _model_counts(session: Session, region: str | None) -> Counter[str]:
 
 
 def _scores(session: Session, region: str | None, model_version: str) -> list[PhotoScore]:
-    """The scores with numbers (`_has_numbers`) `model_version` gave the region's photos, in
-    filing order."""
+    """The scores with numbers (`PhotoScore.has_numbers`) `model_version` gave the region's
+    photos, in filing order."""
     statement = (
         select(Photo.score)
         .join(Family, Family.id == Photo.family_id)
@@ -201,7 +192,7 @@ def _scores(session: Session, region: str | None, model_version: str) -> list[Ph
     if region is not None:
         statement = statement.where(Family.region == region)
     found = (read_score(data) for data in session.execute(statement).scalars())
-    return [score for score in found if score is not None and _has_numbers(score)]
+    return [score for score in found if score is not None and score.has_numbers]
 
 
 def drift(

@@ -77,6 +77,14 @@ class PhotoScore:
         return all(math.isfinite(p) for p in probs) and bool(np.isfinite(self.embedding).all())
 
     @property
+    def has_numbers(self) -> bool:
+        """Whether room and condition probabilities are given and all finite numbers: a score
+        that names a top room and a grade. A model that gave none (NaN or infinite, stored as
+        null: `to_dict`) names neither, so such a score is no evidence."""
+        values = (*self.room.values(), *self.condition.values())
+        return bool(self.room) and bool(self.condition) and all(map(math.isfinite, values))
+
+    @property
     def top_room(self) -> str:
         return max(self.room, key=lambda k: self.room[k])
 
@@ -146,8 +154,7 @@ def score_shares(scores: Iterable[PhotoScore]) -> dict[str, dict[str, Any]]:
     rooms: Counter[str] = Counter()
     grades: Counter[str] = Counter()
     for score in scores:
-        values = (*score.room.values(), *score.condition.values())
-        if not score.room or not score.condition or not all(map(math.isfinite, values)):
+        if not score.has_numbers:
             continue
         rooms[score.top_room] += 1
         if ABSTAIN_NOT_DWELLING not in score.abstain_reasons:

@@ -111,10 +111,9 @@ def aggregate(
 
 
 def _finite(score: PhotoScore) -> bool:
-    """Whether the model gave a number for every probability (the embedding is no evidence)."""
-    probs = [*score.room.values(), *score.condition.values(), *score.signs.values()]
-    heads = bool(score.room) and bool(score.condition)
-    return heads and all(math.isfinite(p) for p in probs)
+    """Whether the model gave a number for every probability (the embedding is no evidence):
+    room and condition (`PhotoScore.has_numbers`), and every sign it gives."""
+    return score.has_numbers and all(math.isfinite(p) for p in score.signs.values())
 
 
 def _stats(scores: Sequence[PhotoScore], taxonomy: Taxonomy) -> RoomStats:

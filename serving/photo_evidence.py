@@ -144,8 +144,5 @@ def photo_flags(services: Services, photo: Photo, family: Family, *, linked: boo
     quality = (photo.quality or {}).get("status", "pass")
     reused = linked
     if not reused and services.reuse is not None and photo.perceptual_hash:
-        found = services.reuse.matches(
-            photo.perceptual_hash, family_id=family.id, viewer_role="system", viewer_region=None
-        )
-        reused = bool(found["reused"])
+        reused = bool(services.reuse.verified(photo.perceptual_hash, family_id=family.id))
     return PhotoFlags(quality_status=quality, reused=reused)

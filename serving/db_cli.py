@@ -101,7 +101,7 @@ def upgrade_database(settings: ServingSettings) -> UpgradeReport:
     from serving import audit
     from serving.cli import anchored_sessions, open_with_key
     from serving.db.session import DatabaseMissingError, session_scope
-    from serving.migrations import DatabaseNotMigratedError, schema_state
+    from serving.migrations import newer_schema_error, schema_state
     from shanyraq import __version__
 
     state = database_status(settings)
@@ -111,10 +111,7 @@ def upgrade_database(settings: ServingSettings) -> UpgradeReport:
             f"points at the service's database. {MAKES_NONE}"
         )
     if not state.known:
-        raise DatabaseNotMigratedError(
-            f"the database at {shown_url(settings)} {state.describe()}; this version ends at "
-            f"migration {state.head} and cannot take it back: run the version that wrote it"
-        )
+        raise newer_schema_error(shown_url(settings), state)
     settings.signing_key(create=False)  # refused now, before the database changes
     engine, key = open_with_key(settings, may_create=False, migrate=True)
     try:

@@ -105,13 +105,13 @@ def schema_state(engine: Engine) -> SchemaState:
     return SchemaState(current=current, head=scripts.get_current_head() or "", known=known)
 
 
-def newer_schema_error(engine: Engine, state: SchemaState) -> DatabaseNotMigratedError:
-    """The refusal of a database at a migration this version does not know (`state.known`
-    False): no upgrade can help, only the code that wrote it."""
+def newer_schema_error(shown_url: str, state: SchemaState) -> DatabaseNotMigratedError:
+    """The refusal of the database at `shown_url` (password hidden) at a migration this
+    version does not know (`state.known` False): no upgrade can help, only the code that
+    wrote it."""
     return DatabaseNotMigratedError(
-        f"the database at {engine.url.render_as_string(hide_password=True)} "
-        f"{state.describe()}; this version ends at migration {state.head} and cannot take "
-        "it back: run the version that wrote it"
+        f"the database at {shown_url} {state.describe()}; this version ends at migration "
+        f"{state.head} and cannot take it back: run the version that wrote it"
     )
 
 
@@ -129,7 +129,7 @@ def refuse_newer_schema(url: str) -> None:
     finally:
         engine.dispose()
     if state.current is not None and not state.known:
-        raise newer_schema_error(engine, state)
+        raise newer_schema_error(engine.url.render_as_string(hide_password=True), state)
 
 
 def check_at_head(engine: Engine) -> None:
@@ -137,9 +137,9 @@ def check_at_head(engine: Engine) -> None:
     state = schema_state(engine)
     if state.up_to_date:
         return
-    if state.current is not None and not state.known:
-        raise newer_schema_error(engine, state)
     shown = engine.url.render_as_string(hide_password=True)
+    if state.current is not None and not state.known:
+        raise newer_schema_error(shown, state)
     raise DatabaseNotMigratedError(
         f"the database at {shown} {state.describe()}; this version needs migration "
         f"{state.head}. Check that --config points at the service's database; to upgrade it, "

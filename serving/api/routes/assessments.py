@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from serving import assessments as service
+from serving.api.assessment_schemas import AssessmentOut, DecisionIn, DecisionOut
 from serving.api.deps import (
     AssessmentInScope,
     CurrentUserDep,
@@ -16,7 +17,6 @@ from serving.api.deps import (
     policy,
 )
 from serving.api.errors import error_responses
-from serving.api.schemas import AssessmentOut, DecisionIn, DecisionOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import DecisionRequest, decisions_of, record_decision

@@ -1,0 +1,212 @@
+"""Bodies of the assessment and decision routes: what `welfare` returned for a family, as
+stored, and a commission member's decision on it, with OpenAPI examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from serving.assessments import STALE_REASONS
+
+StatementParam = bool | int | float | str | list[str] | None
+
+
+class StatementOut(BaseModel):
+    """One sentence of an assessment as a stable code with its parameters, for any language,
+    beside its English text (welfare.statements). Parameters are numbers and names (features,
+    criteria, levels), never formatted strings."""
+
+    code: str | None = Field(
+        None,
+        description="Stable code; null on assessments stored before codes were recorded.",
+        examples=["doubt.too_few_photos"],
+    )
+    params: dict[str, StatementParam] = Field(
+        default_factory=dict, examples=[{"usable": 1, "required": 3}]
+    )
+    text: str = Field(examples=["1 usable photo(s); at least 3 needed"])
+
+
+class RuleCheckOut(StatementOut):
+    name: str = Field(examples=["asp_income_test"])
+    fired: bool | None = Field(description="null: not checkable (an input is missing).")
+    source: str = Field(description="The rule's legal or published source.")
+
+
+class ReasonOut(StatementOut):
+    """A top reason: one fact and what resetting it does to the ASP or level outcome."""
+
+    model_config = ConfigDict(extra="allow")
+
+    feature: str = Field(examples=["per_capita_income_kzt"])
+    kind: Literal["tabular", "visual"]
+    target: Literal["asp", "level"]
+    value: float | None
+    contribution: float = Field(
+        description="What this fact does to the outcome's calibrated probability, in "
+        "probability points (-1..1): P(outcome) as recorded minus P(outcome) with the fact "
+        "reset to the training families' median (welfare.explain). Positive: towards ASP "
+        "eligibility, or supports the level. Assessments made before 2026-12 stored raw "
+        "log-odds here, on another scale."
+    )
+
+
+class AssessmentResult(BaseModel):
+    """What `welfare` returned. Sentences come twice: in English (`review_reasons`, `reasons`,
+    `rule_checks[].text`) and as statements with codes (`review_statements`,
+    `reason_statements`, `rule_checks[].code`) for readers of other languages."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "asp": "needs_review",
+                    "review_reasons": ["1 usable photo(s); at least 3 needed"],
+                    "review_statements": [
+                        {
+                            "code": "doubt.too_few_photos",
+                            "params": {"usable": 1, "required": 3},
+                            "text": "1 usable photo(s); at least 3 needed",
+                        }
+                    ],
+                    "reasons": [
+                        "Declared monthly income of the family divided by its members: 28,000 "
+                        "— points towards ASP eligibility"
+                    ],
+                    "reason_statements": [
+                        {
+                            "code": "reason.asp_towards",
+                            "params": {"feature": "per_capita_income_kzt", "value": 28000},
+                            "text": "Declared monthly income of the family divided by its "
+                            "members: 28,000 — points towards ASP eligibility",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    review_reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    review_statements: list[StatementOut] | None = Field(
+        None, description="`review_reasons` as statements; null on older assessments."
+    )
+    reason_statements: list[StatementOut] | None = Field(
+        None, description="`reasons` as statements; null on older assessments."
+    )
+    rule_checks: list[RuleCheckOut] = Field(default_factory=list)
+    reason_details: list[ReasonOut] = Field(default_factory=list)
+    level_source: Literal["model", "rule", "none"] | None = Field(
+        None, description="What set the assessment's level: the fusion model or the level-6 rule."
+    )
+    model_uses_photos: bool | None = Field(
+        None,
+        description="Whether the fusion model reads photo scores at all. false: its level and "
+        "P(eligible) rest on the family record alone, and photos only raise review doubts. "
+        "null without a fusion model, and on older assessments.",
+    )
+    model_level: int | None = Field(
+        None,
+        description="The fusion model's own level; differs from `level` when the level-6 rule "
+        "set it (then `level_probs` are still the model's). null without a model, and on "
+        "older assessments.",
+    )
+
+
+class AssessmentOut(BaseModel):
+    assessment_id: int
+    family_id: str
+    version: int
+    level: int | None
+    asp: str
+    result: AssessmentResult
+    model_versions: dict[str, Any]
+    photo_ids: list[int]
+    family_version: int
+    input_hash: str
+    created_at: datetime
+    stale_reason: str | None = Field(
+        None,
+        description="Why this assessment is out of date, one of: "
+        f"{', '.join(STALE_REASONS)}; null when it is the family's latest and rests on its "
+        "current inputs (a decision on it is then accepted). GET .../assessments/latest "
+        "recomputes a stale one first, so there it is null or `fusion_model_missing`: made "
+        "with a fusion model the service no longer has, the assessment is kept as it was "
+        "(not recomputed on the rules alone) and decisions on it are refused until the model "
+        "is back.",
+        examples=["fusion_model_missing"],
+    )
+
+
+def _levels() -> list[int]:
+    from welfare.criteria import get_welfare_config
+
+    return get_welfare_config().level_values
+
+
+def _levels_in_schema(schema: dict[str, Any]) -> None:
+    """OpenAPI: the levels of configs/welfare.yaml (1, 2, ... in order), read when the schema
+    is built, not at import."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "integer":
+            branch["minimum"], branch["maximum"] = min(_levels()), max(_levels())
+
+
+class DecisionIn(BaseModel):
+    """A commission decision. `accept` takes the model's level; `override` names a level,
+    a reason code from configs/serving.yaml and a reason in words."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kind": "accept"},
+                {
+                    "kind": "override",
+                    "level": 2,
+                    "reason_code": "income_evidence",
+                    "reason": "Wage arrears confirmed by the employer's letter.",
+                },
+            ]
+        },
+    )
+
+    kind: Literal["accept", "override"]
+    level: int | None = Field(
+        None,
+        description="A welfare level of configs/welfare.yaml `levels`.",
+        json_schema_extra=_levels_in_schema,
+    )
+    reason_code: str | None = Field(None, max_length=64)
+    reason: str = Field("", max_length=2000)
+    seen_decision_id: int | None = Field(
+        None,
+        ge=0,
+        le=2**31 - 1,
+        description="The family's latest decision_id when the member looked (0: none). Given, "
+        "the same decision sent again answers with the one recorded first, and a decision "
+        "recorded since is refused (409), so no decision joins one its sender has not seen.",
+    )
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, level: int | None) -> int | None:
+        if level is not None and level not in _levels():
+            raise ValueError(f"level must be one of {', '.join(map(str, _levels()))}")
+        return level
+
+
+class DecisionOut(BaseModel):
+    decision_id: int
+    assessment_id: int
+    family_id: str
+    kind: Literal["accept", "override"]
+    model_level: int | None
+    decided_level: int
+    reason_code: str | None
+    reason: str
+    decided_by: str
+    created_at: datetime

@@ -50,65 +50,118 @@ def _decisions(session: Session, region: str | None) -> list[tuple[Decision, Fam
     return rows
 
 
+def _latest(rows: list[tuple[Decision, Family]]) -> list[tuple[Decision, Family]]:
+    """Each family's latest decision of `rows` (in decision order): the unit (UNIT) that the
+    override and fairness figures count."""
+    last: dict[str, tuple[Decision, Family]] = {}
+    for decision, family in rows:
+        last[decision.family_id] = (decision, family)
+    return list(last.values())
+
+
+# What the override and fairness figures count (stable code), and in words: a family decided
+# again after its assessment went out of date (new photos, a changed record, a photo found
+# reused) would otherwise weigh as many times as it was decided.
+UNIT = "family_latest_decision"
+UNIT_NOTE = (
+    "Each family counts once, by its latest decision: a family decided again after its "
+    "assessment went out of date weighs no more than one decided once. `decisions` counts "
+    "every decision recorded (one sent again, once)."
+)
+
+
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
 def override_stats(session: Session, region: str | None) -> dict[str, Any]:
-    """How often the commission overrides, per assessed level, region and reason."""
+    """How often the commission overrides, per assessed level, region and reason: families
+    whose latest decision overrides (UNIT), beside the count of every decision."""
     rows = _decisions(session, region)
-    overrides = [d for d, _ in rows if d.kind == "override"]
+    latest = [d for d, _ in _latest(rows)]
+    overrides = [d for d in latest if d.kind == "override"]
 
     def per(key: Any) -> dict[str, dict[str, Any]]:
-        totals: Counter[str] = Counter(str(key(d)) for d, _ in rows)
+        # Keyed by every decision, so a level only earlier decisions had stays listed.
+        decided: Counter[str] = Counter(str(key(d)) for d, _ in rows)
+        families: Counter[str] = Counter(str(key(d)) for d in latest)
         over: Counter[str] = Counter(str(key(d)) for d in overrides)
         return {
-            k: {"decisions": n, "overrides": over[k], "override_rate": _rate(over[k], n)}
-            for k, n in sorted(totals.items())
+            k: {
+                "families": families[k],
+                "overrides": over[k],
+                "override_rate": _rate(over[k], families[k]),
+                "decisions": n,
+            }
+            for k, n in sorted(decided.items())
         }
 
     return {
+        "unit": UNIT,
+        "note": UNIT_NOTE,
         "decisions": len(rows),
+        "families": len(latest),
         "overrides": len(overrides),
-        "override_rate": _rate(len(overrides), len(rows)),
+        "override_rate": _rate(len(overrides), len(latest)),
         "by_level": per(lambda d: d.model_level if d.model_level is not None else "none"),
         "by_region": per(lambda d: d.region),
         "by_reason": dict(sorted(Counter(str(d.reason_code) for d in overrides).items())),
     }
 
 
+# Why fairness groups by the family's record as it is now: no decision or assessment keeps
+# the record it was made on (Assessment holds its version and a hash), so a family whose
+# settlement or head changed counts in its new group.
+GROUPED_BY_NOTE = (
+    "Families are grouped by their record as it is now; the record a decision was made on is "
+    "not kept, so a family whose settlement or head of household changed counts in its new "
+    "group."
+)
+
+
+def _group_row(decisions: list[Decision], latest: list[Decision], minimum: int) -> dict[str, Any]:
+    """One group's figures over its families' latest decisions (`latest`, never empty)."""
+    overridden = sum(d.kind == "override" for d in latest)
+    agreed = sum(d.model_level == d.decided_level for d in latest)
+    return {
+        "decisions": len(decisions),
+        "families": len(latest),
+        "too_small": len(latest) < minimum,
+        "override_rate": _rate(overridden, len(latest)),
+        "agreement": _rate(agreed, len(latest)),
+        "mean_decided_level": sum(d.decided_level for d in latest) / len(latest),
+    }
+
+
 def fairness(session: Session, region: str | None) -> dict[str, Any]:
-    """Per group (region, settlement, head gender): override rate, agreement, decided level.
+    """Per group (region, settlement, head gender): override rate, agreement, decided level,
+    over each family's latest decision (UNIT); `decisions` counts them all.
 
     A large gap between groups in how often the commission corrects the system is a sign
-    that the system serves some groups worse; the gap is reported per grouping. A group whose
-    decisions concern fewer families than configs/welfare.yaml `fairness.min_families_per_group`
-    is shown, marked `too_small`, and left out of the gap, as `welfare evaluate` does.
+    that the system serves some groups worse; the gap is reported per grouping. A group of
+    fewer families than configs/welfare.yaml `fairness.min_families_per_group` is shown,
+    marked `too_small`, and left out of the gap, as `welfare evaluate` does. Groups are the
+    family's current ones (GROUPED_BY_NOTE).
     """
     from welfare.criteria import get_welfare_config
 
     minimum = get_welfare_config().fairness.min_families_per_group
     rows = _decisions(session, region)
+    latest = _latest(rows)
     out: dict[str, Any] = {
-        "decisions": len(rows), "min_families_per_group": minimum, "groupings": {},
+        "unit": UNIT, "note": f"{UNIT_NOTE} {GROUPED_BY_NOTE}", "decisions": len(rows),
+        "families": len(latest), "min_families_per_group": minimum, "groupings": {},
     }  # fmt: skip
     for grouping in GROUPINGS:
-        groups: dict[str, list[Decision]] = defaultdict(list)
+        every: dict[str, list[Decision]] = defaultdict(list)
+        last: dict[str, list[Decision]] = defaultdict(list)
         for decision, family in rows:
-            groups[str(getattr(family, grouping))].append(decision)
-        table = {}
-        for name, items in sorted(groups.items()):
-            overridden = sum(d.kind == "override" for d in items)
-            agreed = sum(d.model_level == d.decided_level for d in items)
-            families = len({d.family_id for d in items})
-            table[name] = {
-                "decisions": len(items),
-                "families": families,
-                "too_small": families < minimum,
-                "override_rate": _rate(overridden, len(items)),
-                "agreement": _rate(agreed, len(items)),
-                "mean_decided_level": sum(d.decided_level for d in items) / len(items),
-            }
+            every[str(getattr(family, grouping))].append(decision)
+        for decision, family in latest:
+            last[str(getattr(family, grouping))].append(decision)
+        table = {
+            name: _group_row(items, last[name], minimum) for name, items in sorted(every.items())
+        }
         rates = [
             g["override_rate"]
             for g in table.values()
@@ -243,20 +296,34 @@ def drift(
         )
         for head in ("room", "condition")
     }
+    other_models = sum(n for v, n in models.items() if v != model_version)
     return {
         "photos": len(scores),
         "model_version": model_version,
-        "photos_other_models": sum(n for v, n in models.items() if v != model_version),
+        # Both references are this model's: its artifact's, or its own earlier photos.
+        "reference_model_version": model_version,
+        "photos_other_models": other_models,
         "reference": DRIFT_REFERENCES[source],
         "reference_code": source,
         "heads": heads,
         "alert_psi": alert_psi,
         "min_photos": min_photos,
         "note": (
-            f"PSI above {alert_psi} is read as a shift worth investigating; a head with fewer "
-            f"than {min_photos} photos on a side is too few photos to judge."
+            f"{_compared(model_version, other_models)} PSI above {alert_psi} is read as a "
+            f"shift worth investigating; a head with fewer than {min_photos} photos on a side "
+            "is too few photos to judge."
         ),
     }
+
+
+def _compared(model_version: str | None, other_models: int) -> str:
+    """Which photo model's scores and reference the drift compares, and what it leaves out."""
+    if model_version is None:
+        return "No stored photo has a score from a photo model yet: no photo model to compare."
+    return (
+        f"Scores and reference of the photo model {model_version}; {other_models} stored "
+        "photos scored by another photo model are left out."
+    )
 
 
 def serving_drift(

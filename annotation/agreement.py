@@ -10,7 +10,8 @@ review. A room tie between rooms of a home (kitchen against bathroom) leaves onl
 unlabelled: condition and signs are still merged from the annotators who saw a home, as they
 are when the room is decided. A tie on one sign leaves the whole signs head unlabelled: the
 manifest's signs cell is the full set of signs seen, with no "unknown" for one sign, so any
-set written would say the tied sign was seen, or was not.
+set written would say the tied sign was seen, or was not; the pull report names the photo and
+the tied signs (`Merged.tied_signs`).
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class Merged:
     labels: PhotoLabels
     disagreed: tuple[HeadName, ...] = ()  # heads where annotators differed
     unresolved: tuple[HeadName, ...] = ()  # heads left unlabelled because of a tie
+    tied_signs: tuple[str, ...] = ()  # the signs whose tie left the signs head unlabelled
 
 
 def _vote(values: Sequence[tuple[Hashable, float]]) -> tuple[Hashable | None, bool]:
@@ -184,13 +186,13 @@ def merge_votes(
         labels = PhotoLabels(room=None, condition=None, signs=None)
         return Merged(labels, tuple(disagreed), tuple(unresolved))
     condition = decide("condition", [(lab.condition, wt) for lab, wt in home])
-    signs = _merge_signs(home, taxonomy, disagreed, unresolved)
+    signs, tied_signs = _merge_signs(home, taxonomy, disagreed, unresolved)
     merged = PhotoLabels(
         room=None if room is None else str(room),
         condition=None if condition is None else int(str(condition)),
         signs=signs,
     )
-    return Merged(merged, tuple(disagreed), tuple(unresolved))
+    return Merged(merged, tuple(disagreed), tuple(unresolved), tied_signs)
 
 
 def _home_outweighs(
@@ -209,24 +211,27 @@ def _merge_signs(
     taxonomy: Taxonomy,
     disagreed: list[HeadName],
     unresolved: list[HeadName],
-) -> frozenset[str] | None:
+) -> tuple[frozenset[str] | None, tuple[str, ...]]:
+    """The merged signs (None when one sign tied: see the module's docstring) and the signs
+    that tied, which the pull report names."""
     answered = [(lab.signs, wt) for lab, wt in home if lab.signs is not None]
     if not answered:
-        return None
+        return None, ()
     if len({s for s, _ in answered}) > 1:
         disagreed.append("signs")
     total = sum(wt for _, wt in answered)
     chosen: set[str] = set()
-    tie = False
+    tied: list[str] = []
     for sign in taxonomy.sign_names:
         share = sum(wt for s, wt in answered if sign in s) / total
-        tie |= math.isclose(share, 0.5)
-        if share > 0.5 and not math.isclose(share, 0.5):
+        if math.isclose(share, 0.5):
+            tied.append(sign)
+        elif share > 0.5:
             chosen.add(sign)
-    if tie:
+    if tied:
         unresolved.append("signs")
-        return None
-    return frozenset(chosen)
+        return None, tuple(tied)
+    return frozenset(chosen), ()
 
 
 # A new annotator is taken to agree with the others on 80 % of their answers, with the weight of

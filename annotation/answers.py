@@ -2,8 +2,9 @@
 
 One vote per annotator and photo: their latest submitted (not cancelled) annotation, over all
 the photo's tasks (a photo pushed twice is two tasks, `same_photo`). Each vote carries the
-prediction it started from (annotation.corrections.prediction_seen). annotation.export turns
-these into manifest rows and the pull report.
+prediction it started from (annotation.corrections.prediction_seen). A copy of a photo nobody
+answered is no part of its votes, yet it is named (`ProjectAnswers.several_tasks`): it waits in
+the annotators' queue. annotation.export turns these into manifest rows and the pull report.
 """
 
 from __future__ import annotations
@@ -102,11 +103,14 @@ def _one_photo(
     Label Studio lets one user submit several annotations of a task (another tab, the API),
     and a photo pushed twice is two tasks; counted apart, one person's answers would outvote
     the others and agree with themselves. A latest answer with labels the taxonomy lacks is
-    named in `off_taxonomy` (see build_report)."""
-    first = min(tasks, key=lambda t: int(t.id))
+    named in `off_taxonomy` (see build_report). A task nobody answered is not one of the
+    photo's copies and its data no conflict: no annotator saw it."""
+    per_task = [(task, _answers(task, taxonomy, model_version)) for task in tasks]
+    answered = [task for task, answers in per_task if answers] or list(tasks)
+    first = min(answered, key=lambda t: int(t.id))
     latest: dict[str, _Answer] = {}
-    for task in tasks:
-        for answer in _answers(task, taxonomy, model_version):
+    for _, answers in per_task:
+        for answer in answers:
             kept = latest.get(answer.annotator)
             if kept is None or answer.saved >= kept.saved:
                 latest[answer.annotator] = answer
@@ -118,8 +122,8 @@ def _one_photo(
         votes=[(a.annotator, a.labels) for a in voting],
         started_from=tuple(a.started_from for a in voting),
         off_taxonomy=tuple(dict.fromkeys(label for a in by_id for label in a.off_taxonomy)),
-        copies=tuple(sorted(int(t.id) for t in tasks if t is not first)),
-        conflicts=_conflicts(tasks),
+        copies=tuple(sorted(int(t.id) for t in answered if t is not first)),
+        conflicts=_conflicts(answered),
     )
 
 
@@ -169,26 +173,42 @@ def parse_task(task: Any, taxonomy: Taxonomy, *, model_version: str | None = Non
     return _one_photo([task], taxonomy, model_version)
 
 
-def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> list[AnnotatedTask]:
-    """Every photo of the project with at least one submitted annotation (with a room, or
-    with labels the taxonomy lacks, which build_report names): a photo in several tasks is
-    one (`same_photo`), its annotators' votes pooled."""
+@dataclass(frozen=True)
+class ProjectAnswers:
+    """What pull reads of a project: `annotated`, every photo with at least one submitted
+    annotation (with a room, or with labels the taxonomy lacks, which build_report names), a
+    photo in several tasks one (`same_photo`), its annotators' votes pooled; `several_tasks`,
+    the task ids of each photo in more than one task, annotated or not."""
+
+    annotated: list[AnnotatedTask]
+    several_tasks: list[tuple[int, ...]]
+
+
+def read_project(conn: Connection, project_id: int, taxonomy: Taxonomy) -> ProjectAnswers:
+    """Every task of the project, read once. Not `only_annotated`: some Label Studio versions
+    ignore it and others honour it, and a copy of a photo nobody labelled must be seen either
+    way, to be named (it is labelled again otherwise)."""
     with conn.errors("reading annotations"):
         tasks: list[Any] = list(
-            conn.sdk.tasks.list(
-                project=project_id, fields="all", only_annotated=True, page_size=200
-            )
+            conn.sdk.tasks.list(project=project_id, fields="all", page_size=200)
         )
     predictions: list[dict[str, Any]] = []
     for task in tasks:
         with _readable(conn, task):
             predictions += [_as_dict(p) for p in (task.predictions or [])]
     version = latest_model_version(predictions)
-    parsed = []
+    parsed, several = [], []
     for photo in same_photo(tasks):
         with _readable(conn, photo[0]):
             parsed.append(_one_photo(photo, taxonomy, version))
-    return [t for t in parsed if t.votes or t.off_taxonomy]
+            if len(photo) > 1:
+                several.append(tuple(sorted(int(t.id) for t in photo)))
+    return ProjectAnswers([t for t in parsed if t.votes or t.off_taxonomy], sorted(several))
+
+
+def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> list[AnnotatedTask]:
+    """The project's annotated photos (`read_project`)."""
+    return read_project(conn, project_id, taxonomy).annotated
 
 
 @contextmanager

@@ -176,6 +176,7 @@ def push(
         taxonomy=get_taxonomy(),
         sign_threshold=config.push.sign_threshold,
         batch_size=config.push.batch_size,
+        ranking=config.selection.params(budget=0),
     )
     if by_sha:  # one model's (`one_model`): the version Label Studio shows annotators
         set_model_version(conn, project_id, next(iter(by_sha.values())).model_version)

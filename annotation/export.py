@@ -7,7 +7,8 @@ sha256, family or split, and answers with labels the taxonomy lacks are left out
 in the report): labels merged across annotators, path rewritten relative to the output
 manifest, family, split and sha256 taken from the task data `push` wrote. Beside the
 manifest go a report (agreement per head, corrections of the model per head, annotator
-weights, duplicates merged) and a CSV of the photos where annotators disagreed, for review.
+weights, every photo in several tasks, annotated or not, and the photos whose labels a tie
+left empty) and a CSV of the photos where annotators disagreed, for review.
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annotation.agreement import HeadAgreement, MergeMethod, Votes, agreement_by_head, merge_all
-from annotation.answers import AnnotatedTask, fetch_annotated
+from annotation.agreement import (
+    HeadAgreement,
+    Merged,
+    MergeMethod,
+    Votes,
+    agreement_by_head,
+    merge_all,
+)
+from annotation.answers import AnnotatedTask, read_project
+from annotation.answers import fetch_annotated as fetch_annotated  # re-exported: tests, callers
 from annotation.answers import parse_task as parse_task  # re-exported: tests, callers
 from annotation.client import Connection
 from annotation.corrections import (
@@ -40,6 +49,27 @@ logger = logging.getLogger(__name__)
 SOURCE = "label-studio"
 
 
+@dataclass(frozen=True)
+class TieEmptied:
+    """A photo whose labels a tie left (partly) empty: the heads that tied, the signs that
+    tied, and the heads empty in its manifest row (`_tie_emptied`)."""
+
+    task_ids: list[int]
+    photo: str
+    tied: tuple[HeadName, ...]
+    tied_signs: tuple[str, ...]
+    empty: tuple[HeadName, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tasks": self.task_ids,
+            "photo": self.photo,
+            "tied": list(self.tied),
+            "tied_signs": list(self.tied_signs),
+            "empty": list(self.empty),
+        }
+
+
 @dataclass
 class PullReport:
     rows: list[ManifestRow]
@@ -51,6 +81,9 @@ class PullReport:
     off_taxonomy: dict[int, list[str]] = field(default_factory=dict)  # left out, with the labels
     duplicates_merged: int = 0  # tasks of a photo merged into its first task
     conflicting_copies: list[dict[str, list[Any]]] = field(default_factory=list)  # left out
+    # Every photo in several tasks: {"tasks": ids, "annotated": those with answers}.
+    duplicate_tasks: list[dict[str, list[int]]] = field(default_factory=list)
+    tie_emptied: list[TieEmptied] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x: float) -> float | None:
@@ -73,6 +106,8 @@ class PullReport:
             "tasks_off_taxonomy": {str(t): labels for t, labels in self.off_taxonomy.items()},
             "duplicate_tasks_merged": self.duplicates_merged,
             "tasks_conflicting_copies": self.conflicting_copies,
+            "duplicate_tasks": self.duplicate_tasks,
+            "labels_left_empty_by_a_tie": [t.to_dict() for t in self.tie_emptied],
         }
 
 
@@ -188,6 +223,56 @@ def _set_aside(tasks: Sequence[AnnotatedTask]) -> _SetAside:
     )
 
 
+def _duplicates(
+    tasks: Sequence[AnnotatedTask], several: Sequence[Sequence[int]]
+) -> list[dict[str, list[int]]]:
+    """Each photo in several tasks (`several`, from the project's full task list, plus any
+    copies merged here that it lacks), with those of its tasks that were annotated."""
+    groups = [tuple(sorted(g)) for g in several]
+    listed = {i for g in groups for i in g}
+    groups += [tuple(t.task_ids) for t in tasks if t.copies and not set(t.task_ids) <= listed]
+    annotated = {i for t in tasks for i in t.task_ids}
+    found = [{"tasks": list(g), "annotated": [i for i in g if i in annotated]} for g in groups]
+    found.sort(key=lambda d: d["tasks"])
+    if found:
+        logger.warning(
+            "%d photo(s) are in several tasks of the project (tasks %s): annotated copies are "
+            "merged into one row; delete the copies nobody annotated in Label Studio, or they "
+            "will be labelled again",
+            len(found),
+            "; ".join(_ids(d["tasks"]) for d in found[:10]) + (" ..." if len(found) > 10 else ""),
+        )
+    return found
+
+
+def _tie_emptied(kept: Sequence[AnnotatedTask], merged: Sequence[Merged]) -> list[TieEmptied]:
+    """The photos whose labels a tie left (partly) empty. A tie on one sign empties the photo's
+    signs (the manifest has no "unknown" for one sign: annotation.agreement), so the report
+    names the sign to settle."""
+    heads: tuple[HeadName, ...] = ("room", "condition", "signs")
+    found = [
+        TieEmptied(
+            task_ids=task.task_ids,
+            photo=str(task.data.get("photo", "")),
+            tied=m.unresolved,
+            tied_signs=m.tied_signs,
+            empty=tuple(h for h in heads if getattr(m.labels, h) is None),
+        )
+        for task, m in zip(kept, merged, strict=True)
+        if m.unresolved
+    ]
+    if found:
+        signs = sorted({s for t in found for s in t.tied_signs})
+        logger.warning(
+            "%d photo(s) have labels left empty by a tie between annotators%s (tasks %s); "
+            "have one more annotator label them and pull again",
+            len(found),
+            f" (a tie on {', '.join(signs)} empties the photo's signs)" if signs else "",
+            _ids([i for t in found for i in t.task_ids]),
+        )
+    return found
+
+
 def build_report(
     tasks: Sequence[AnnotatedTask],
     taxonomy: Taxonomy,
@@ -195,7 +280,10 @@ def build_report(
     method: MergeMethod,
     document_root: Path,
     out_dir: Path,
+    several_tasks: Sequence[Sequence[int]] = (),
 ) -> PullReport:
+    """`several_tasks`: the task ids of each photo in several tasks of the project, annotated
+    or not (`ProjectAnswers.several_tasks`); without it only the copies merged here are named."""
     aside = _set_aside(tasks)
     votes: list[Votes] = [t.votes for t in aside.kept]
     outcome = merge_all(votes, taxonomy, method=method)
@@ -214,6 +302,8 @@ def build_report(
         off_taxonomy=aside.off_taxonomy,
         duplicates_merged=sum(len(t.copies) for t in aside.kept),
         conflicting_copies=aside.conflicting,
+        duplicate_tasks=_duplicates(tasks, several_tasks),
+        tie_emptied=_tie_emptied(aside.kept, outcome.merged),
     )
 
 
@@ -255,13 +345,14 @@ def pull(
     method: MergeMethod,
 ) -> PullReport:
     """Fetch, merge, measure and write; nothing is written unless the fetch succeeded."""
-    tasks = fetch_annotated(conn, project_id, taxonomy)
+    project = read_project(conn, project_id, taxonomy)
     report = build_report(
-        tasks,
+        project.annotated,
         taxonomy,
         method=method,
         document_root=document_root.resolve(),
         out_dir=out.resolve().parent,
+        several_tasks=project.several_tasks,
     )
     write_report(report, out)
     logger.info(

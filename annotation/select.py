@@ -5,12 +5,14 @@ normalised to 0..1, weighted). Diversity, on the model's embeddings standardised
 at hand and L2-normalised: either uncertainty-weighted k-center greedy (each pick maximises
 uncertainty x distance to everything already labelled or picked) or k-means over the most
 uncertain candidates (one pick per cluster, its most central or most uncertain photo), so a batch
-does not spend labels on one cluster. Near-duplicates (perceptual hashes within a radius, or the
-model's embeddings, as they are, closer than a cosine distance) are never picked together, nor
-next to a photo already labelled or already waiting in the Label Studio project
-(`annotation.manifest_selection`); they do not take places in the candidate pool either, so
-copies at the top of the ranking cannot leave a batch short of its budget. A batch is short
-only when every photo left is a near-duplicate of a pick or of a labelled one (`short_by`).
+does not spend labels on one cluster. A batch comes out best first: k-center in its greedy order
+(each pick the best given those before it), k-means picks most uncertain first. Near-duplicates
+(perceptual hashes within a radius, or the model's embeddings, as they are, closer than a cosine
+distance) are never picked together, nor next to a photo already labelled or already waiting in
+the Label Studio project (`annotation.manifest_selection`); they do not take places in the
+candidate pool either, so copies at the top of the ranking cannot leave a batch short of its
+budget. A batch is short only when every photo left is a near-duplicate of a pick or of a
+labelled one (`short_by`).
 """
 
 from __future__ import annotations
@@ -154,7 +156,11 @@ def _k_means(
     seed: int,
     pick: Literal["uncertain", "central"],
 ) -> list[int]:
-    """One photo per k-means cluster (uncertainty-weighted): its most uncertain or most central."""
+    """One photo per k-means cluster (uncertainty-weighted): its most uncertain or most central,
+    the picks most uncertain first. Clusters come out in no order of value, and a user who
+    labels only the first picks of a batch (push keeps its order, Label Studio serves tasks in
+    it) should get its most valuable ones; a runner-up taken when its cluster's first choice
+    was blocked is ranked with the others."""
     from sklearn.cluster import KMeans
 
     k = min(budget, len(emb))
@@ -179,7 +185,7 @@ def _k_means(
                 blocker.pick(free[0])
         if len(chosen) == before:
             break
-    return chosen
+    return sorted(chosen, key=lambda i: -uncertainty[i])  # stable: warm_start keeps its order
 
 
 def _candidate_pool(

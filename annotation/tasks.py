@@ -19,15 +19,15 @@ from urllib.parse import quote
 from annotation.client import Connection
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
+from annotation.select import SelectionParams
 from annotation.uncertainty import combined_uncertainty
 from shanyraq.manifest import ManifestRow
-from shanyraq.taxonomy import HeadName, Taxonomy
+from shanyraq.taxonomy import Taxonomy
 from vision.score import PhotoScore, median_grade
 
 logger = logging.getLogger(__name__)
 
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
-_CONFIDENCE_WEIGHTS: dict[HeadName, float] = {"room": 1.0, "condition": 1.0, "signs": 1.0}
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,16 @@ def predicted_labels(
 
 
 def prediction_from_score(
-    score: PhotoScore, taxonomy: Taxonomy, *, sign_threshold: float
+    score: PhotoScore,
+    taxonomy: Taxonomy,
+    *,
+    sign_threshold: float,
+    ranking: SelectionParams | None = None,
 ) -> dict[str, Any]:
-    """A Label Studio prediction: the model's answer per head, its version and a confidence
-    (1 - combined uncertainty, so Label Studio's 'lowest score first' sampling agrees with
-    `select`)."""
+    """A Label Studio prediction: the model's answer per head, its version and a confidence:
+    1 - the combined uncertainty `select` ranks by (`ranking`'s method and head weights,
+    configs/annotation.yaml `selection`; default SelectionParams'), so Label Studio's
+    uncertainty sampling (lowest score first) serves photos in select's order."""
     labels = predicted_labels(score, taxonomy, sign_threshold=sign_threshold)
     per_head = {
         "room": score.room[labels.room] if labels.room else 0.0,
@@ -80,7 +85,10 @@ def prediction_from_score(
             default=1.0,
         ),
     }
-    uncertainty = combined_uncertainty([score], method="margin", head_weights=_CONFIDENCE_WEIGHTS)
+    ranking = ranking or SelectionParams(budget=0)
+    uncertainty = combined_uncertainty(
+        [score], method=ranking.method, head_weights=ranking.weights()
+    )
     return {
         "model_version": score.model_version,
         "score": round(float(1.0 - uncertainty[0]), 6),
@@ -96,6 +104,7 @@ def task_for_row(
     score: PhotoScore | None,
     taxonomy: Taxonomy,
     sign_threshold: float,
+    ranking: SelectionParams | None = None,
 ) -> dict[str, Any]:
     relative = document_path(row.resolve(manifest_root), document_root)
     task: dict[str, Any] = {
@@ -110,7 +119,7 @@ def task_for_row(
     }
     if score is not None and score.finite:
         task["predictions"] = [
-            prediction_from_score(score, taxonomy, sign_threshold=sign_threshold)
+            prediction_from_score(score, taxonomy, sign_threshold=sign_threshold, ranking=ranking)
         ]
     return task
 
@@ -143,11 +152,15 @@ def push_rows(
     taxonomy: Taxonomy,
     sign_threshold: float,
     batch_size: int,
+    ranking: SelectionParams | None = None,
 ) -> PushReport:
     """Import the rows not yet in the project, in batches; each batch is one API call, so a
-    failure part-way leaves whole batches in and the next run sends the rest.
+    failure part-way leaves whole batches in and the next run sends the rest. Tasks are made
+    in the rows' order (a selection's, best first), so Label Studio's sequential sampling
+    serves them in it.
 
-    `sign_threshold` and `batch_size` come from configs/annotation.yaml `push`.
+    `sign_threshold` and `batch_size` come from configs/annotation.yaml `push`, `ranking`
+    (the prediction scores' uncertainty: `prediction_from_score`) from its `selection`.
     """
     from tqdm import tqdm
 
@@ -167,6 +180,7 @@ def push_rows(
             score=scores.get(row.sha256),
             taxonomy=taxonomy,
             sign_threshold=sign_threshold,
+            ranking=ranking,
         )
         for row in todo
     ]

@@ -1,8 +1,9 @@
 """Promotion: the service adopts the re-scores of model M (photos.score, photos.model_version).
 
-Refused unless the re-scoring under M is finished and covers every photo, M fits the
-taxonomy in configs/, and the service itself scores new uploads with M (else the record would
-mix models from then on). What M has a score for replaces the photo's score, in bounded
+Refused unless the re-scoring under M is finished and covers every photo with the files of the
+folder promoted (the digest its runs recorded), M fits the taxonomy in configs/, and the
+service itself scores new uploads with M, its model.json and graphs alike (else the record
+would mix models from then on). What M has a score for replaces the photo's score, in bounded
 batches, one transaction each; a photo already on M is skipped, so a second promotion, or one
 re-run after a crash, changes nothing twice. One audit entry records who promoted what, with a
 hash of the adopted scores. A photo M could not score (file missing, undecodable) keeps its
@@ -32,10 +33,12 @@ from serving import audit
 from serving.assessments import latest_of
 from serving.db.models import AuditEntry, Decision, Family, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
+from serving.rescore_provenance import artifact_digest, scoring_files
+from serving.rescore_runs import discard_way, outcome_counts, promoted_runs
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
-from vision.artifact import read_artifact
+from vision.artifact import META_FILE, read_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,12 @@ class RescoreScopePartialError(ShanyraqError):
 
 class ServingModelMismatchError(ShanyraqError):
     code = "serving_model_mismatch"
+
+
+class RescoreModelFilesError(ShanyraqError):
+    """A run to adopt was scored with other model files than the folder promoted."""
+
+    code = "rescore_model_files_mismatch"
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,17 @@ def _checked_model(model_dir: Path, serving_model_dir: Path | None) -> str:
             f"{', '.join(differs)} in model.json than {model_dir}: new uploads would be scored "
             f"otherwise than the re-scores under the same version; {fix}"
         )
+    # Nor the exported graphs: one replaced or re-exported under the version scores otherwise.
+    ours, theirs = scoring_files(model_dir), scoring_files(serving_model_dir)
+    graphs = sorted(
+        n for n in ours.keys() | theirs.keys() if n != META_FILE and ours.get(n) != theirs.get(n)
+    )
+    if graphs:
+        raise ServingModelMismatchError(
+            f"the service's model_dir {serving_model_dir} holds {serving} with another "
+            f"{', '.join(graphs)} than {model_dir}: new uploads would be scored otherwise than "
+            f"the re-scores under the same version; {fix}"
+        )
     return model.model_version
 
 
@@ -138,7 +158,38 @@ def _checked_runs(session: Session, model_version: str, model_dir: Path) -> list
                 f"`shanyraq rescore --model {model_dir}{since}` again to finish it (or wait for "
                 "the one running), then promote"
             )
+    _check_model_files(session, runs, model_dir)
     return [run.id for run in runs]
+
+
+def _check_model_files(session: Session, runs: list[RescoreRun], model_dir: Path) -> None:
+    """Each run whose outcomes this promotion adopts was scored with the files of `model_dir`
+    (the digest it recorded, serving/rescore_provenance.py): a copy edited under the same
+    version scores otherwise. Not compared: a run from before migration 0009 (no digest), and
+    one an earlier promotion adopted with nothing left to adopt (the folder may differ since)."""
+    digest = artifact_digest(model_dir)
+    differ = [run for run in runs if run.model_artifact not in (None, digest)]
+    if not differ:
+        return
+    version = differ[0].model_version
+    adopted = promoted_runs(session, version)
+    pending = select(RescoredScore.run_id).join(Photo, Photo.id == RescoredScore.photo_id).where(
+        RescoredScore.model_version == version, RescoredScore.score.is_not(None),
+        _needs_update(version),
+    )  # fmt: skip
+    to_adopt = set(session.execute(pending.distinct()).scalars())
+    for run in differ:
+        if run.id in adopted and run.id not in to_adopt:
+            continue
+        outcomes = sum(outcome_counts(session, run))
+        other_way = f"; or, to adopt scores of {model_dir}, {discard_way(run, outcomes)}, re-score"
+        raise RescoreModelFilesError(
+            f"re-scoring run {run.id} under {version} was scored with model files "
+            f"{run.model_artifact!r}, but {model_dir} holds {digest!r} (model.onnx, model.json "
+            "or model_fp16.onnx edited or replaced under the same model version), so its scores "
+            "are not this folder's: promote the model folder the run scored with"
+            + ("" if run.id in adopted else f"{other_way} and promote again")
+        )
 
 
 def _check_coverage(session: Session, model_version: str, model_dir: Path) -> None:

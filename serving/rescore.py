@@ -66,7 +66,7 @@ from serving.rescore_photos import (
     store_damaged,
     stored_verdict,
 )
-from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run
+from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run, since_key_of
 from serving.storage import PhotoStore
 from vision.bulk import BytesScorer, Scored, prefetch
 
@@ -253,10 +253,9 @@ def _open(
 ) -> _Opened:
     """The run of (model version, `since`) made, checked, started over or reopened for photos
     it has still to score, in one transaction; with what is left to walk."""
-    since_key = since.isoformat() if since is not None else ""
     with session_scope(sessions) as session:
         run, resumed = open_run(
-            session, scorer.model_version, since_key, provenance, restart=restart,
+            session, scorer.model_version, since_key_of(since), provenance, restart=restart,
             on_restart=on_restart,
         )  # fmt: skip
         restored = retry_restored(session, run, store, provenance)

@@ -206,21 +206,28 @@ def discard(
     since: Annotated[
         str | None, typer.Option(help="The run's --since (YYYY-MM-DD), if it was given one.")
     ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray", help="The Ray pipeline's run (serving.rescore_ray), not one of `rescore`."
+        ),
+    ] = False,
     config: Annotated[Path | None, typer.Option(help=_CONFIG_HELP)] = None,
 ) -> None:
     """Delete a re-scoring run that no promotion adopted, with its scores (audited).
 
-    For a run that cannot go on under the current scorer path, engine settings or code: a
-    finished run is not started over with --restart. After this, `shanyraq rescore --model
-    DIR` makes a new run that scores every photo in scope under the current ones. A run whose
-    scores `rescore promote` adopted is kept (rescore_discard_refused).
+    For a run that cannot go on under the current scorer path, engine settings, code or model
+    files: a finished run is not started over with --restart, nor is the Ray pipeline's. After
+    this, `shanyraq rescore --model DIR` (or the Ray pipeline) makes a new run that scores
+    every photo in scope under the current ones. A run whose scores `rescore promote` adopted
+    is kept (rescore_discard_refused).
     """
     from serving import audit
     from serving.cli import load_settings, open_with_key
     from serving.db.session import make_session_factory, session_scope
     from serving.rescore_discard import discard_run
     from serving.rescore_lock import rescore_lock
-    from serving.rescore_runs import unfinished_runs
+    from serving.rescore_runs import since_key_of, unfinished_runs
     from vision.artifact import read_artifact
 
     settings = load_settings(config)
@@ -233,7 +240,7 @@ def discard(
             rescore_lock(settings.data_dir, version, runs=runs, command="rescore discard"),
             session_scope(make_session_factory(db_engine)) as session,
         ):
-            gone = discard_run(session, version, when.isoformat() if when else "")
+            gone = discard_run(session, version, since_key_of(when, ray=ray))
             audit.append(
                 session, key, actor="cli", action="rescore_discarded",
                 target=f"model:{version}", details=gone.details(),
@@ -241,9 +248,10 @@ def discard(
     finally:
         db_engine.dispose()
     state = "finished" if gone.status == "done" else "unfinished"
+    again = f"`shanyraq rescore --model {model}{f' --since {since}' if since else ''}`"
     typer.echo(
         f"discarded re-scoring run {gone.run_id} under {version} ({state}): deleted "
         f"{gone.discarded_scored} score(s) and {gone.discarded_failed} recorded failure(s); run "
-        f"`shanyraq rescore --model {model}{f' --since {since}' if since else ''}` to score "
-        "under the current scorer, engine settings and code"
+        f"{'the Ray pipeline' if ray else again} to score under the current scorer, engine "
+        "settings, code and model files"
     )

@@ -8,7 +8,8 @@ could go on only as it was started, and another run under the model version was 
 it held its unpromoted outcomes: with the old code gone, nothing could be re-scored under the
 model version again. `discard_run` deletes such a run and its outcomes in one transaction (the
 caller audits what it deleted, in that transaction); the next `shanyraq rescore` makes a new
-run. A run whose outcomes a promotion adopted is kept: the service's scores come from them.
+run. The Ray pipeline's runs (which have no --restart) are discarded alike, named by --ray. A
+run whose outcomes a promotion adopted is kept: the service's scores come from them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import RescoredScore, RescoreRun
-from serving.rescore_runs import RunProvenance, is_promoted, outcome_counts
+from serving.rescore_runs import RunProvenance, is_promoted, is_ray, outcome_counts, run_options
 from shanyraq.errors import ShanyraqError
 
 
@@ -51,9 +52,10 @@ class Discarded:
 
 
 def discard_run(session: Session, model_version: str, since_key: str) -> Discarded:
-    """Delete the run of (model version, --since) and its outcomes, unless promoted."""
-    since = f" --since {since_key[:10]}" if since_key else ""
-    which = f"with{since}" if since_key else "without --since"
+    """Delete the run of (model version, `since_key`: serving.rescore_runs.since_key_of, of
+    `rescore` or of the Ray pipeline) and its outcomes, unless promoted."""
+    options = run_options(since_key)
+    which = f"with{options}" if options else "without --since"
     run = session.execute(
         select(RescoreRun).where(
             RescoreRun.model_version == model_version, RescoreRun.since_key == since_key
@@ -65,10 +67,11 @@ def discard_run(session: Session, model_version: str, since_key: str) -> Discard
             "discarded; check --model and --since (the run's own, if it was given one)"
         )
     if is_promoted(session, run):
+        again = "the Ray pipeline" if is_ray(run) else f"`shanyraq rescore --model DIR{options}`"
         raise RescoreDiscardError(
             f"re-scoring run {run.id} under {model_version} was adopted by `rescore promote`: "
-            "the service's scores come from it, so it is kept; run `shanyraq rescore --model "
-            f"DIR{since}` as the run was started to score the photos it has still to score"
+            f"the service's scores come from it, so it is kept; run {again} as the run was "
+            "started to score the photos it has still to score"
         )
     scored, failed = outcome_counts(session, run)
     discarded = Discarded(

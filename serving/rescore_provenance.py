@@ -1,8 +1,9 @@
 """What a re-scoring run's scores depend on besides the model version (`RunProvenance`).
 
 The scorer path, the engine settings that change scores (`engine_digest`), the code version
-and the model's files (`artifact_digest`: a copy edited under the same version scores
-otherwise). serving.rescore_runs compares them when a run would go on. Split from it.
+and the model's files that the engine may load (`artifact_digest`: a copy edited under the
+same version scores otherwise). serving.rescore_runs compares them when a run would go on,
+serving.promote the recorded files with the folder it promotes. Split from rescore_runs.
 """
 
 from __future__ import annotations
@@ -46,14 +47,24 @@ def engine_digest(*, decode_short_side: int | None, engine_config: EngineConfig 
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def artifact_digest(model_dir: Path) -> str:
-    """First 16 hex of the sha256 over the sha256 of the model's model.onnx and model.json
-    (vision.trt_cache.file_sha256, the digest of a graph's bytes that keys its TensorRT cache)."""
-    from vision.artifact import META_FILE, ONNX_FILE
+def scoring_files(model_dir: Path) -> dict[str, str]:
+    """The sha256 (vision.trt_cache.file_sha256, which keys a graph's TensorRT cache) of each
+    file of the artifact that the engine may load to score: model.json and model.onnx always,
+    and model_fp16.onnx where there is one (vision.engine loads it on CUDA with fp16). Not
+    model.pt (heat maps only) nor the model card."""
+    from vision.artifact import FP16_ONNX_FILE, META_FILE, ONNX_FILE
     from vision.trt_cache import file_sha256
 
-    files = {name: file_sha256(model_dir / name) for name in (ONNX_FILE, META_FILE)}
-    canonical = json.dumps(files, sort_keys=True, separators=(",", ":"))
+    names = [ONNX_FILE, META_FILE]
+    if (model_dir / FP16_ONNX_FILE).exists():
+        names.append(FP16_ONNX_FILE)
+    return {name: file_sha256(model_dir / name) for name in names}
+
+
+def artifact_digest(model_dir: Path) -> str:
+    """First 16 hex of the sha256 over `scoring_files`, as canonical JSON. Without an fp16
+    graph it is the digest runs recorded before model_fp16.onnx was covered, so theirs match."""
+    canonical = json.dumps(scoring_files(model_dir), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -73,7 +84,11 @@ class RunProvenance:
         "scorer": ("scorer path", "--device {recorded}"),
         "engine_config": ("engine settings digest", "configs/engine.yaml as it was then"),
         "code_version": ("code version", "the code of that version"),
-        "model_artifact": ("model artifact digest (model.onnx, model.json)", "the files then"),
+        "model_artifact": (
+            "model artifact digest (model.onnx, model.json)",
+            "the model folder's files as they were: model.onnx, model.json, and "
+            "model_fp16.onnx where there was one",
+        ),
     }
 
     @classmethod

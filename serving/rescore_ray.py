@@ -5,8 +5,11 @@ map_batches (`ScoreBatch`, a callable class: one scorer per actor, GPU or CPU) -
 same `rescore_scores` table as `serving.rescore`, inserted with ON CONFLICT DO NOTHING).
 Resumable by construction: a re-run reads only photos with no outcome under the version yet,
 and the unique (photo, model version) key refuses a second outcome for any photo. A run records
-its provenance as `serving.rescore` does (`expected_provenance`, checked again by each actor),
-and is refused in the same cases. `ray` is an optional extra, imported only when this runs.
+its provenance as `serving.rescore` does (`expected_provenance`; each actor checks again its
+path, engine settings and model files), and is refused in the same cases and words
+(serving/rescore_runs.py); having no --restart, the way to score again under the current
+provenance is `shanyraq rescore discard --model DIR --ray`. With nothing to read, Ray is not
+started. `ray` is an optional extra, imported only when this runs.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import (
     RescoredScore,
@@ -32,13 +36,15 @@ from serving.rescore import (
     read_original,
     stored_verdict,
 )
+from serving.rescore_photos import not_yet_scored
 from serving.rescore_runs import (
     RescoreResumeError,
     RunProvenance,
-    check_resume,
-    check_unmixed,
+    artifact_digest,
+    check_reopen,
     engine_digest,
     open_run,
+    since_key_of,
 )
 from shanyraq.errors import ShanyraqError
 
@@ -137,6 +143,8 @@ class ScoreBatch:
         from serving.storage import PhotoStore
         from vision.bulk import open_scorer
 
+        if provenance is not None and provenance.model_artifact is not None:
+            _check_model_files(Path(model_dir), run_id, provenance.model_artifact)
         self.scorer = open_scorer(
             Path(model_dir), prefer=prefer, max_pixels=max_pixels,  # type: ignore[arg-type]
             decode_short_side=decode_short_side,
@@ -217,18 +225,22 @@ def rescore_with_ray(
     engine = make_engine(database_url)
     ensure_tables(engine)
     sessions = make_session_factory(engine)
-    since_key = "ray:" + (since.isoformat() if since is not None else "")
     provenance = expected_provenance(
         model_dir, prefer=prefer, num_gpus_per_actor=num_gpus_per_actor,
         decode_short_side=decode_short_side,
     )  # fmt: skip
     with session_scope(sessions) as session:
-        run, _ = open_run(session, model_version, since_key, provenance, restart=False)
-        if run.status == "done":  # a finished Ray run still scores the photos filed since
-            check_resume(run, provenance)
-            check_unmixed(session, model_version, provenance, run_id=run.id)
+        key = since_key_of(since, ray=True)
+        run, _ = open_run(session, model_version, key, provenance, restart=False)
+        to_read = session.scalar(
+            select(func.count(Photo.id)).where(*photo_scope(since), not_yet_scored(model_version))
+        )
+        if run.status == "done" and to_read:  # reopened for the photos filed since, as `rescore`
+            check_reopen(session, run, provenance)
         run_id = run.id
     before = _outcomes(sessions, model_version, since)
+    if not to_read:  # nothing to score: Ray is not started for nothing
+        return _finish(sessions, run_id, model_version, since, before)
     sql, params = read_query(db, model_version, since)
     factory = db.connection_factory()
     if not ray.is_initialized():
@@ -255,6 +267,19 @@ def rescore_with_ray(
     return _finish(sessions, run_id, model_version, since, before)
 
 
+def _check_model_files(model_dir: Path, run_id: int, recorded: str) -> None:
+    """An actor's model folder holds the files its run recorded: on a cluster each node reads
+    the folder from its own disk, and another copy there would mix two models in one run."""
+    found = artifact_digest(model_dir)
+    if found != recorded:
+        raise RescoreResumeError(
+            f"this Ray actor reads model files of digest {found!r} in {model_dir}, but "
+            f"re-scoring run {run_id} recorded {recorded!r}: its scores would mix two models "
+            "under one run; give every Ray node the same model folder as the one the pipeline "
+            "was started with, then run it again"
+        )
+
+
 def expected_provenance(
     model_dir: Path, *, prefer: str, num_gpus_per_actor: float, decode_short_side: int | None
 ) -> RunProvenance:
@@ -277,8 +302,6 @@ def expected_provenance(
 
 def _outcomes(sessions: Any, model_version: str, since: datetime | None) -> tuple[int, int]:
     """(scored, failed) outcomes under the version, for the photos in scope."""
-    from serving.db.models import Photo
-
     missing = RescoredScore.score.is_(None)
     with session_scope(sessions) as session:
         rows = session.execute(
@@ -298,8 +321,6 @@ def _finish(
     since: datetime | None,
     before: tuple[int, int],
 ) -> RayRescoreReport:
-    from serving.db.models import Photo
-
     scored, failed = _outcomes(sessions, model_version, since)
     with session_scope(sessions) as session:
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0

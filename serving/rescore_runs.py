@@ -7,9 +7,11 @@ finds or makes the run for (model version, --since); `check_resume` refuses to r
 another provenance and `check_unmixed` refuses any run while another run of the same model
 version holds unpromoted outcomes made under another one, since promotion adopts them all. A
 restart (`_start_over`) discards an unfinished run's outcomes and says what it discarded
-(`Restart`). A finished run is not started over; one that no promotion adopted can be
-discarded instead (serving/rescore_discard.py), which the refusals name as the way to score
-again under the current provenance. Split from serving/rescore.py, which walks the photos and
+(`Restart`). A finished run, or one a promotion adopted, is not started over; one that no
+promotion adopted can be discarded instead (serving/rescore_discard.py), which the refusals
+name as the way to score again under the current provenance. The refusals of `rescore` and of
+the Ray pipeline (serving/rescore_ray.py, whose runs' keys begin with RAY_KEY and which has no
+--restart) come from here alike. Split from serving/rescore.py, which walks the photos and
 writes the scores.
 """
 
@@ -42,6 +44,14 @@ logger = logging.getLogger(__name__)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+RAY_KEY = "ray:"  # how the Ray pipeline's runs' since_key begins (serving/rescore_ray.py)
+
+
+def since_key_of(since: datetime | None, *, ray: bool = False) -> str:
+    """The run key of a --since (None: every photo), for `shanyraq rescore` or the Ray pipeline."""
+    return (RAY_KEY if ray else "") + (since.isoformat() if since is not None else "")
 
 
 class RescoreResumeError(ShanyraqError):
@@ -122,7 +132,7 @@ def open_run(
             on_restart(session, restarted)
         return run, False
     if run.status != "done":
-        check_resume(run, provenance)
+        check_resume(session, run, provenance)
     return run, run.last_photo_id > 0 or run.status == "done"
 
 
@@ -149,23 +159,41 @@ def check_unmixed(
         held = session.scalar(select(func.count()).where(RescoredScore.run_id == other.id))
         if not held:
             continue
-        promoted = _promoted_runs(session, model_version) if promoted is None else promoted
+        promoted = promoted_runs(session, model_version) if promoted is None else promoted
         if other.id not in promoted:
             raise RescoreMixError(_mix_message(other, held or 0, differs))
 
 
 def is_promoted(session: Session, run: RescoreRun) -> bool:
     """Whether a `rescore promote` adopted the run's outcomes (its audit entry names the run)."""
-    return run.id in _promoted_runs(session, run.model_version)
+    return run.id in promoted_runs(session, run.model_version)
+
+
+def is_ray(run: RescoreRun) -> bool:
+    """Whether the Ray pipeline (serving/rescore_ray.py) made `run`."""
+    return run.since_key.startswith(RAY_KEY)
+
+
+def run_options(since_key: str) -> str:
+    """The options that name the run of `since_key` to `rescore` and `rescore discard`, as
+    " --ray --since DAY" ("" for the run of every photo of `rescore`)."""
+    since = since_key.removeprefix(RAY_KEY)
+    ray = " --ray" if since_key.startswith(RAY_KEY) else ""
+    return ray + (f" --since {since[:10]}" if since else "")
 
 
 def discard_command(run: RescoreRun) -> str:
     """The command that discards `run` (serving/rescore_discard.py), for refusals to name."""
-    since = f" --since {run.since_key[:10]}" if run.since_key else ""
-    return f"`shanyraq rescore discard --model DIR{since}`"
+    return f"`shanyraq rescore discard --model DIR{run_options(run.since_key)}`"
 
 
-def _promoted_runs(session: Session, model_version: str) -> set[int]:
+def discard_way(run: RescoreRun, outcomes: int) -> str:
+    """How a run no promotion adopted, holding `outcomes`, makes way for scores under the
+    current provenance (or the files of another model folder, serving/promote.py)."""
+    return f"discard it with {discard_command(run)} (its {outcomes} outcome(s) are deleted)"
+
+
+def promoted_runs(session: Session, model_version: str) -> set[int]:
     """Runs whose outcomes `rescore promote` adopted (its audit entries name them)."""
     from serving.db.models import AuditEntry
     from serving.promote import ACTION
@@ -178,58 +206,51 @@ def _promoted_runs(session: Session, model_version: str) -> set[int]:
     return {int(run_id) for details in entries for run_id in (details or {}).get("run_ids", [])}
 
 
+def _owner(run: RescoreRun) -> str:
+    return "the Ray pipeline's " if is_ray(run) else ""
+
+
 def _mix_message(other: RescoreRun, held: int, differs: list[str]) -> str:
-    ray = other.since_key.startswith("ray:")
-    since_key = other.since_key.removeprefix("ray:")
-    since = f" --since {since_key[:10]}" if since_key else ""
+    """The refusal while `other`, not promoted, holds `held` outcomes of another provenance."""
+    options = run_options(other.since_key)
+    since = options.removeprefix(" --ray").strip()
     state = "finished, not promoted" if other.status == "done" else "unfinished"
-    owner = "the Ray pipeline's " if ray else ""
-    if other.status == "done" and not ray:
+    if other.status == "done":
         how = (
             "promote it first (`shanyraq rescore promote --model DIR`), then re-score; or, to "
-            f"re-score under the current ones, discard it with {discard_command(other)}"
+            f"re-score under the current ones, {discard_way(other, held)}"
         )
-    elif other.status == "done":
-        how = "promote it first (`shanyraq rescore promote --model DIR`), then re-score"
-    elif ray:
-        how = "finish it with the Ray pipeline under the settings it recorded, and promote it"
+    elif is_ray(other):
+        how = (
+            "finish it with the Ray pipeline under the settings it recorded and promote it, or "
+            f"{discard_way(other, held)}"
+        )
     else:
         how = (
-            f"finish it as it was started (`shanyraq rescore --model DIR{since}` with the "
+            f"finish it as it was started (`shanyraq rescore --model DIR{options}` with the "
             f"settings it recorded) and promote it, or discard it with `shanyraq rescore "
-            f"--model DIR{since} --restart` under the current ones"
+            f"--model DIR{options} --restart` under the current ones"
         )
     return (
-        f"{owner}re-scoring run {other.id} under "
-        f"{other.model_version} ({since.strip() + ', ' if since else ''}{state}) holds {held} "
+        f"{_owner(other)}re-scoring run {other.id} under "
+        f"{other.model_version} ({since + ', ' if since else ''}{state}) holds {held} "
         f"outcome(s) made with another {'; '.join(differs)}. Promotion adopts every outcome "
         f"under the model version, from all its runs, so the two would mix. To go on: {how}"
     )
 
 
 def check_reopen(session: Session, run: RescoreRun, provenance: RunProvenance) -> None:
-    """`check_resume` for a finished run reopened for photos it has still to score (restored
-    to the store, uploaded since it finished). Under another provenance a finished run is not
-    started over: when no promotion adopted it, the refusal names discarding it instead, the
-    way to score under the current provenance (else the only one is the recorded provenance).
-    """
-    recorded = RunProvenance.recorded(run)
-    differs = provenance.differences(run)
-    if recorded is None or not differs or is_promoted(session, run):
-        check_resume(run, provenance)
-        return
-    raise RescoreResumeError(
-        f"re-scoring run {run.id} under {run.model_version} is finished, and was started with "
-        f"another {'; '.join(differs)}. It has photos still to score (restored to the photo "
-        "store, or uploaded since it finished), and scoring them now would mix scores of both "
-        "in one run. No promotion adopted its scores: to score under the current ones, discard "
-        f"it with {discard_command(run)} (its {run.scored + run.failed} outcome(s) are "
-        "deleted) and run this command again, which scores every photo anew; or run this "
-        "command again as the run was started"
-    )
+    """The checks before a finished run is reopened for photos it has still to score (restored
+    to the store, uploaded since it finished; the Ray pipeline's, which reads them all):
+    `check_resume`, and `check_unmixed`, since another run may have scored under another
+    provenance after a promotion adopted this one."""
+    check_resume(session, run, provenance)
+    check_unmixed(session, run.model_version, provenance, run_id=run.id)
 
 
-def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
+def check_resume(session: Session, run: RescoreRun, provenance: RunProvenance) -> None:
+    """Refuse (RescoreResumeError) to go on with `run` under another provenance than it
+    recorded, in the words of `_resume_refusal`: one for `rescore` and the Ray pipeline."""
     if run.scorer is None and run.engine_config is None and run.code_version is None:
         logger.warning(
             "re-scoring run %d predates recorded provenance; resuming it as %s", run.id, provenance
@@ -237,34 +258,49 @@ def check_resume(run: RescoreRun, provenance: RunProvenance) -> None:
         provenance.record(run)  # from here on, later sessions must match this one
         return
     differs = provenance.differences(run)
-    if differs and run.status == "done":
-        # Reopened for photos restored to the store or uploaded since (serving/rescore_photos.py
-        # names discarding an unpromoted run, `check_reopen`; the Ray pipeline comes here):
-        # --restart is refused for a finished run, so it must not be the way offered.
-        raise RescoreResumeError(
-            f"re-scoring run {run.id} under {run.model_version} is finished, and was started "
-            f"with another {'; '.join(differs)}. It has photos still to score (restored to the "
-            "photo store, or uploaded since it finished), and scoring them now would mix scores "
-            "of both in one run; a finished run cannot be started over, so run this command "
-            "again as the run was started"
-        )
     if differs:
-        raise RescoreResumeError(
-            f"re-scoring run {run.id} under {run.model_version} was started with another "
-            f"{'; '.join(differs)}. Resuming would mix scores of both in one run. Resume it as it "
-            f"was started, or start it over under the current ones with --restart (its "
-            f"{run.scored + run.failed} outcome(s) so far are discarded)"
-        )
+        raise RescoreResumeError(_resume_refusal(session, run, differs))
     if run.model_artifact is None and provenance.model_artifact is not None:
         message = "re-scoring run %d predates its recorded model artifact; resuming it with %s"
         logger.warning(message, run.id, provenance.model_artifact)
         run.model_artifact = provenance.model_artifact  # later sessions must match this one
 
 
+def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> str:
+    """Why `run` does not go on under the current provenance, and the ways that work: as it
+    was started; or under the current one, by --restart (an unfinished run of `rescore`) or
+    by `rescore discard` (a finished run, or the Ray pipeline's, which has no --restart); a
+    run a promotion adopted only as it was started."""
+    head = f"{_owner(run)}re-scoring run {run.id} under {run.model_version}"
+    another = f"another {'; '.join(differs)}"
+    if run.status == "done":
+        why = (
+            f"{head} is finished, and was started with {another}. It has photos still to score "
+            "(restored to the photo store, or uploaded since it finished), and scoring them now "
+            "would mix scores of both in one run"
+        )
+    else:
+        why = f"{head} was started with {another}. Resuming would mix scores of both in one run"
+    as_started = "run this command again as the run was started"
+    if is_promoted(session, run):
+        return f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
+    outcomes = sum(outcome_counts(session, run))
+    if run.status != "done" and not is_ray(run):
+        return (
+            f"{why}. Resume it as it was started, or start it over under the current ones with "
+            f"--restart (its {outcomes} outcome(s) so far are discarded)"
+        )
+    return (
+        f"{why}. No promotion adopted its scores: to score under the current ones, "
+        f"{discard_way(run, outcomes)} and run this command again, which scores every photo "
+        f"anew; or {as_started}"
+    )
+
+
 def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) -> Restart:
     """Discard an unfinished run's outcomes and begin it again under `provenance`."""
-    if run.status == "done":
-        raise RescoreRestartError(_finished_message(session, run))
+    if run.status == "done" or is_promoted(session, run):
+        raise RescoreRestartError(_restart_refusal(session, run))
     scored, failed = outcome_counts(session, run)
     restarted = Restart(
         run_id=run.id, model_version=run.model_version, since_key=run.since_key,
@@ -290,19 +326,20 @@ def outcome_counts(session: Session, run: RescoreRun) -> tuple[int, int]:
     return counts.get(False, 0), counts.get(True, 0)
 
 
-def _finished_message(session: Session, run: RescoreRun) -> str:
-    """Why a finished run is not started over, and what to do instead."""
-    head = f"re-scoring run {run.id} under {run.model_version} is finished"
+def _restart_refusal(session: Session, run: RescoreRun) -> str:
+    """Why a run is not started over (finished, or adopted by a promotion even if reopened
+    since: its outcomes are the service's scores), and what to do instead."""
+    head = f"re-scoring run {run.id} under {run.model_version}"
     if is_promoted(session, run):
         return (
-            f"{head} and `rescore promote` adopted its scores, so it cannot be started over; "
-            "run it without --restart"
+            f"{head}: `rescore promote` adopted its scores (the service's scores come from its "
+            "outcomes), so it cannot be started over; run it without --restart"
         )
     return (
-        f"{head}, so it cannot be started over. To keep its scores, run it without --restart; "
-        "to score every photo again under the current scorer, engine settings, code and model "
-        f"files (no promotion adopted its scores), discard it with {discard_command(run)}, then "
-        "run it without --restart"
+        f"{head} is finished, so it cannot be started over. To keep its scores, run it without "
+        "--restart; to score every photo again under the current scorer, engine settings, code "
+        f"and model files (no promotion adopted its scores), discard it with "
+        f"{discard_command(run)}, then run it without --restart"
     )
 
 

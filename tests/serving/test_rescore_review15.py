@@ -1,0 +1,423 @@
+"""Re-scoring, review 15: the Ray pipeline's refusals name the same ways out as `rescore`'s
+(`rescore discard --ray`, one source for the words); `rescore promote` refuses a model folder
+whose files are not those a run scored with; the model-files digest covers model_fp16.onnx
+where there is one, and leaves the digest of a folder without one as it was."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from serving import audit
+from serving.db.models import AuditEntry, RescoredScore, RescoreRun
+from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.promote import ServingModelMismatchError, plan, promote
+from serving.rescore import rescore
+from serving.rescore_ray import ScoreBatch, expected_provenance, rescore_with_ray
+from serving.rescore_runs import (
+    RescoreMixError,
+    RescoreRestartError,
+    RescoreResumeError,
+    RunProvenance,
+    artifact_digest,
+    open_run,
+    since_key_of,
+)
+from serving.storage import PhotoStore
+from shanyraq.cli import build_app
+from shanyraq.errors import ShanyraqError
+from tests.serving.rescore_fixtures import DAY0, CountingScorer, cli_config, populate, tiny_model
+from tests.serving.test_rescore_artifact_review14 import _recalibrate
+from tests.serving.test_rescore_review14 import _late_upload, _new_code
+from vision.bulk import open_scorer
+
+MAX_PIXELS = 50_000_000
+VERSION = "test-0"  # tiny_model(seed=0)
+KEY = b"test-secret-key-0123456789abcdef"
+RAY_DISCARD = "discard it with `shanyraq rescore discard --model DIR --ray`"
+PLAIN_DISCARD = "discard it with `shanyraq rescore discard --model DIR`"
+
+
+@pytest.fixture
+def model_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A copy of the tiny model the test may edit."""
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model(tmp_path_factory.mktemp("models")), copy)
+    return copy
+
+
+class Stop(Exception):
+    pass
+
+
+def _stored(tmp_path: Path, model: Path, n: int) -> tuple[str, Any, Any, Any]:
+    """A SQLite database of `n` stored photos, its engine and a CPU scorer of `model`."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    stored = populate(url, tmp_path / "photos", n)
+    scorer = open_scorer(model, prefer="cpu", max_pixels=MAX_PIXELS, decode_short_side=1024)
+    return url, stored, make_engine(url), scorer
+
+
+def _stop(_done: int) -> None:
+    raise Stop
+
+
+class _NoRay:
+    """Stands for the `ray` module where a refusal (or nothing to do) must come before Ray
+    starts: any use of it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"Ray was started (ray.{name}) where it should not have been")
+
+
+@pytest.fixture
+def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
+
+
+def _run(*args: str | Path) -> Any:
+    return CliRunner().invoke(build_app(), [str(arg) for arg in args])
+
+
+def _code(result: Any) -> str | None:
+    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
+
+
+def _service(tmp_path: Path, n: int, model: Path) -> tuple[Path, str, Path]:
+    """(serving.yaml, database URL, photo store root) of `cli_config`'s service of n photos."""
+    config = cli_config(tmp_path, n, model_dir=model)
+    data = tmp_path / "data"
+    return config, f"sqlite:///{data / 'shanyraq.db'}", data / "photos"
+
+
+def _ray_run(url: str, model: Path, photo_ids: list[int], *, done: bool = False) -> int:
+    """The run `rescore_with_ray` (prefer="cpu") leaves behind: opened as the pipeline opens it,
+    holding an outcome for each of `photo_ids`, finished when `done` (its actors not run)."""
+    provenance = expected_provenance(
+        model, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
+    )
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as session:
+        run, _ = open_run(session, VERSION, since_key_of(None, ray=True), provenance, restart=False)
+        session.add_all(
+            RescoredScore(photo_id=i, model_version=VERSION, run_id=run.id, score={"marker": i})
+            for i in photo_ids
+        )
+        if done:
+            run.status, run.scored = "done", len(photo_ids)
+        run_id = run.id
+    engine.dispose()
+    return run_id
+
+
+def _ray(url: str, store_root: Path, model: Path) -> Any:
+    return rescore_with_ray(
+        url, store_root, model, model_version=VERSION, prefer="cpu", max_pixels=MAX_PIXELS
+    )
+
+
+def _runs(url: str) -> list[tuple[int, str, str]]:
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        rows = session.execute(select(RescoreRun).order_by(RescoreRun.id)).scalars().all()
+        out = [(r.id, r.since_key, r.status) for r in rows]
+    engine.dispose()
+    return out
+
+
+# --- 1. the Ray pipeline's refusals name `rescore discard` ----------------------------------
+
+
+def test_a_ray_run_resumed_with_an_edited_model_names_discard_and_discard_takes_it(
+    tmp_path: Path, model_copy: Path, no_ray: None
+) -> None:
+    config, url, store_root = _service(tmp_path, 4, model_copy)
+    _ray_run(url, model_copy, [1, 2])  # stopped part-way
+    _recalibrate(model_copy)  # an edited copy under the same model version
+    with pytest.raises(RescoreResumeError) as refused:
+        _ray(url, store_root, model_copy)
+    message = refused.value.message
+    assert "model artifact digest" in message and "Resuming would mix" in message
+    # The pipeline has no --restart: discarding the run is its way to the current files.
+    assert "--restart" not in message
+    assert f"{RAY_DISCARD} (its 2 outcome(s) are deleted)" in message
+
+    missing = _run("rescore", "discard", "--model", model_copy, "--config", config)
+    assert _code(missing) == "rescore_discard_refused"  # the plain run: none
+    gone = _run("rescore", "discard", "--model", model_copy, "--ray", "--config", config)
+    assert gone.exit_code == 0, gone.output
+    assert "discarded re-scoring run 1 under test-0 (unfinished): deleted 2 score(s)" in (
+        gone.output
+    )
+    assert _runs(url) == []
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        entries = session.execute(select(AuditEntry)).scalars().all()
+        assert session.execute(select(RescoredScore)).first() is None
+    engine.dispose()
+    assert [(e.action, e.details["since_key"]) for e in entries] == [("rescore_discarded", "ray:")]
+
+
+@pytest.mark.parametrize("ray", [False, True], ids=["rescore", "ray"])
+def test_after_an_update_a_finished_run_of_either_path_is_refused_in_the_same_words(
+    tmp_path: Path, model_copy: Path, monkeypatch: pytest.MonkeyPatch, no_ray: None, ray: bool
+) -> None:
+    config, url, store_root = _service(tmp_path, 3, model_copy)
+    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    if ray:
+        _ray_run(url, model_copy, [1, 2, 3], done=True)
+    else:
+        scored = _run("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
+                      "--no-progress")  # fmt: skip
+        assert scored.exit_code == 0, scored.output
+    _new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
+    if ray:  # nothing to score: no refusal, and Ray is not started for nothing
+        report = _ray(url, store_root, model_copy)
+        assert report.complete and report.written_now == 0
+    _late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    if ray:
+        with pytest.raises(RescoreResumeError) as refused:
+            _ray(url, store_root, model_copy)
+        message = refused.value.message
+    else:
+        result = _run("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
+                      "--no-progress")  # fmt: skip
+        assert _code(result) == "rescore_resume_mismatch", result.output
+        message = result.exception.message
+    way = RAY_DISCARD if ray else PLAIN_DISCARD
+    assert "is finished, and was started with another code version '0.1.0+aaaaaaaaaaaa'" in message
+    assert (
+        f"No promotion adopted its scores: to score under the current ones, {way} (its 3 "
+        "outcome(s) are deleted) and run this command again, which scores every photo anew; or "
+        "run this command again as the run was started"
+    ) in message
+    assert "--restart" not in message
+
+
+def test_a_run_refused_for_a_ray_runs_outcomes_names_discarding_that_one(
+    tmp_path: Path, model_copy: Path, no_ray: None
+) -> None:
+    _, url, store_root = _service(tmp_path, 4, model_copy)
+    _ray_run(url, model_copy, [1, 2])  # the Ray pipeline's run, unfinished, on the CPU path
+    engine = make_engine(url)
+    store = PhotoStore(store_root)
+    scorer = open_scorer(model_copy, prefer="cpu", max_pixels=MAX_PIXELS, decode_short_side=1024)
+    gpu = CountingScorer(scorer, name="gpu")
+    with pytest.raises(RescoreMixError) as unfinished:
+        rescore(engine, store, gpu, progress=False, model_dir=model_copy)
+    said = unfinished.value.message
+    assert "the Ray pipeline's re-scoring run 1 under test-0 (unfinished) holds 2" in said
+    assert f"{RAY_DISCARD} (its 2 outcome(s) are deleted)" in said
+    with session_scope(make_session_factory(engine)) as session:
+        session.execute(select(RescoreRun)).scalar_one().status = "done"
+    with pytest.raises(RescoreMixError) as finished:
+        rescore(engine, store, gpu, progress=False, model_dir=model_copy)
+    assert "promote it first" in finished.value.message and RAY_DISCARD in finished.value.message
+    assert gpu.seen == []
+    engine.dispose()
+
+
+def test_each_ray_actor_checks_the_model_files_it_loads(tmp_path: Path, model_copy: Path) -> None:
+    """On a cluster each node reads the model folder from its own disk: an actor whose copy is
+    not the one the run recorded would mix two models' scores under one run."""
+    recorded = expected_provenance(
+        model_copy, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
+    )
+    actor: dict[str, Any] = {
+        "model_dir": str(model_copy), "store_root": str(tmp_path / "photos"), "run_id": 1,
+        "db_url": f"sqlite:///{tmp_path / 'db.sqlite'}", "prefer": "cpu",
+        "max_pixels": MAX_PIXELS, "decode_short_side": None, "provenance": recorded,
+    }  # fmt: skip
+    ScoreBatch(**actor)
+    _recalibrate(model_copy)
+    with pytest.raises(RescoreResumeError) as refused:
+        ScoreBatch(**actor)
+    message = refused.value.message
+    assert str(model_copy) in message and recorded.model_artifact in message  # type: ignore[operator]
+    assert artifact_digest(model_copy) in message and "same model folder" in message
+
+
+# --- 2. promotion compares the run's model files with the folder promoted -------------------
+
+
+def test_promote_refuses_a_folder_edited_since_the_run_scored_with_it(
+    tmp_path: Path, model_copy: Path
+) -> None:
+    config, url, _ = _service(tmp_path, 3, model_copy)
+    scored = _run("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
+                  "--no-progress")  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    recorded = artifact_digest(model_copy)
+    as_scored = (model_copy / "model.json").read_bytes()
+    _recalibrate(model_copy)  # the service's model_dir is this folder: model.json agrees
+
+    command = ("rescore", "promote", "--model", model_copy, "--config", config, "--no-progress")
+    for attempt in (_run(*command), _run(*command[:-1], "--dry-run")):
+        assert _code(attempt) == "rescore_model_files_mismatch", attempt.output
+        message = attempt.exception.message
+        assert f"re-scoring run 1 under test-0 was scored with model files {recorded!r}" in message
+        assert f"{model_copy} holds {artifact_digest(model_copy)!r}" in message
+        assert "promote the model folder the run scored with" in message
+        assert f"{PLAIN_DISCARD} (its 3 outcome(s) are deleted)" in message
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        assert session.execute(select(AuditEntry.action)).scalars().all() == ["photos_rescored"]
+    engine.dispose()
+
+    (model_copy / "model.json").write_bytes(as_scored)  # the files the run scored with
+    promoted = _run(*command)
+    assert promoted.exit_code == 0, promoted.output
+    assert "photos to update: 3" in promoted.output
+
+
+def test_promote_does_not_compare_what_an_earlier_promotion_adopted(
+    tmp_path: Path, model_copy: Path
+) -> None:
+    """A promoted run with nothing left to adopt is history: the folder may have changed since
+    (a --since run under the edited copy is allowed once the first is promoted), else no
+    promotion under the version could pass again. Nor is a run from before migration 0009."""
+    _, stored, engine, scorer = _stored(tmp_path, model_copy, 3)
+    sessions = make_session_factory(engine)
+    assert rescore(engine, stored.store, scorer, progress=False, model_dir=model_copy).complete
+    with session_scope(sessions) as session:  # as a run recorded before migration 0009
+        session.execute(select(RescoreRun)).scalar_one().model_artifact = None
+    unknown = artifact_digest(model_copy)
+    _recalibrate(model_copy)
+    assert plan(sessions, model_dir=model_copy, serving_model_dir=model_copy).to_update == 3
+    promote(sessions, KEY, model_dir=model_copy, serving_model_dir=model_copy, actor="cli")
+    with session_scope(sessions) as session:  # as recorded: the files before the edit
+        session.execute(select(RescoreRun)).scalar_one().model_artifact = unknown
+    again = plan(sessions, model_dir=model_copy, serving_model_dir=model_copy)
+    assert again.to_update == 0 and again.already_on_model == 3
+    engine.dispose()
+
+
+def test_promote_refuses_a_service_copy_with_another_graph_under_the_same_version(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, model_copy: Path
+) -> None:
+    _, stored, engine, scorer = _stored(tmp_path, model_copy, 2)
+    sessions = make_session_factory(engine)
+    assert rescore(engine, stored.store, scorer, progress=False, model_dir=model_copy).complete
+    served = tmp_path / "served-copy"
+    shutil.copytree(model_copy, served)
+    assert plan(sessions, model_dir=model_copy, serving_model_dir=served).to_update == 2
+    other = tiny_model(tmp_path_factory.mktemp("other"), seed=1)
+    shutil.copyfile(other / "model.onnx", served / "model.onnx")  # model.json left as it was
+    with pytest.raises(ServingModelMismatchError) as refused:
+        plan(sessions, model_dir=model_copy, serving_model_dir=served)
+    message = refused.value.message
+    assert f"{served} holds test-0 with another model.onnx than {model_copy}" in message
+    assert "set model_dir" in message
+    engine.dispose()
+
+
+# --- 3. the digest covers model_fp16.onnx, where there is one --------------------------------
+
+
+def _digest_before_review15(model: Path) -> str:
+    """artifact_digest as runs recorded it before model_fp16.onnx was covered (golden)."""
+    files = {
+        name: hashlib.sha256((model / name).read_bytes()).hexdigest()
+        for name in ("model.onnx", "model.json")
+    }
+    canonical = json.dumps(files, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def test_the_digest_covers_the_fp16_graph_and_is_unchanged_without_one(model_copy: Path) -> None:
+    without = artifact_digest(model_copy)
+    assert without == _digest_before_review15(model_copy)  # older runs still match
+    shutil.copyfile(model_copy / "model.onnx", model_copy / "model_fp16.onnx")
+    with_fp16 = artifact_digest(model_copy)
+    assert with_fp16 != without
+    with (model_copy / "model_fp16.onnx").open("ab") as graph:
+        graph.write(b"\0")  # another fp16 graph: the CUDA path would score otherwise
+    assert artifact_digest(model_copy) not in (without, with_fp16)
+    (model_copy / "model_fp16.onnx").unlink()
+    assert artifact_digest(model_copy) == without
+
+
+def test_a_resume_after_an_fp16_graph_was_added_is_refused(
+    tmp_path: Path, model_copy: Path
+) -> None:
+    _, stored, engine, scorer = _stored(tmp_path, model_copy, 4)
+
+    with pytest.raises(Stop):
+        rescore(engine, stored.store, scorer, batch_size=2, progress=False, on_batch=_stop,
+                model_dir=model_copy)  # fmt: skip
+    shutil.copyfile(model_copy / "model.onnx", model_copy / "model_fp16.onnx")
+    with pytest.raises(RescoreResumeError, match=r"model_fp16\.onnx"):
+        rescore(engine, stored.store, scorer, batch_size=2, progress=False, model_dir=model_copy)
+    engine.dispose()
+
+
+# --- whatever else: a promoted run keeps its outcomes; a reopened one does not mix ----------
+
+
+def _promoted(engine: Any, run_ids: list[int]) -> None:
+    """As `rescore promote` audits the runs it adopted."""
+    with session_scope(make_session_factory(engine)) as session:
+        audit.append(
+            session, KEY, actor="cli", action="scores_promoted", target=f"model:{VERSION}",
+            details={"run_ids": run_ids},
+        )  # fmt: skip
+
+
+def test_a_promoted_run_reopened_and_stopped_is_not_started_over(
+    tmp_path: Path, model_copy: Path
+) -> None:
+    """--restart deletes a run's outcomes: those a promotion adopted are the service's scores
+    and its audit entry's digest, whatever state the run is in now."""
+    url, stored, engine, scorer = _stored(tmp_path, model_copy, 3)
+    assert rescore(engine, stored.store, scorer, progress=False).complete
+    _promoted(engine, [1])
+    for day in (10, 11):
+        _late_upload(url, stored.store, day=day, seed=day)
+    with pytest.raises(Stop):  # reopened for the late photos, stopped after one
+        rescore(engine, stored.store, scorer, batch_size=1, progress=False, on_batch=_stop)
+    other = dataclasses.replace(RunProvenance.of(scorer), code_version="9.9.9+000000000000")
+    with pytest.raises(RescoreRestartError) as refused:
+        rescore(engine, stored.store, scorer, progress=False, provenance=other, restart=True)
+    assert "adopted its scores" in refused.value.message
+    with pytest.raises(RescoreResumeError) as resumed:
+        rescore(engine, stored.store, scorer, progress=False, provenance=other)
+    assert "as the run was started" in resumed.value.message
+    assert "--restart" not in resumed.value.message and "discard" not in resumed.value.message
+    with make_session_factory(engine)() as session:
+        assert len(session.execute(select(RescoredScore)).all()) == 4  # nothing deleted
+    report = rescore(engine, stored.store, scorer, progress=False)  # as it was started
+    assert report.complete and report.scored == 5
+    engine.dispose()
+
+
+def test_a_promoted_run_is_not_reopened_while_another_holds_other_scores(
+    tmp_path: Path, model_copy: Path
+) -> None:
+    """Run 1 promoted; run 2 (--since, other code) scored a late photo, not promoted. Reopening
+    run 1 for a later photo would put scores of both provenances under the version."""
+    url, stored, engine, scorer = _stored(tmp_path, model_copy, 3)
+    assert rescore(engine, stored.store, scorer, progress=False).complete
+    _promoted(engine, [1])
+    late = DAY0 + timedelta(days=10)
+    _late_upload(url, stored.store, day=10, seed=1)
+    other = dataclasses.replace(RunProvenance.of(scorer), code_version="9.9.9+000000000000")
+    report = rescore(engine, stored.store, scorer, since=late, progress=False, provenance=other)
+    assert report.complete and report.this_session == 1
+    _late_upload(url, stored.store, day=11, seed=2)
+    counting = CountingScorer(scorer)
+    with pytest.raises(RescoreMixError) as refused:
+        rescore(engine, stored.store, counting, progress=False)
+    assert "re-scoring run 2 under test-0 (--since 2026-01-11, finished, not promoted)" in (
+        refused.value.message
+    )
+    assert counting.seen == [] and [s for _, _, s in _runs(url)] == ["done", "done"]
+    engine.dispose()

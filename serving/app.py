@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving import audit
+from serving import audit_anchor
 from serving.api.body_limit import BodySizeLimit
 from serving.api.errors import install_error_handlers
 from serving.api.routes import assessments, auth, families, photos, reports, system, users
@@ -178,7 +178,7 @@ def build_services(settings: ServingSettings) -> Services:
         pipeline=pipeline, metrics=Metrics(), fusion_model=fusion, load_problems=problems,
     )  # fmt: skip
     # Audit appends through these sessions anchor the chain's head outside the database.
-    audit.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file)
+    audit_anchor.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file)
     services.reuse = _reuse_index(services)
     heatmaps.prune_cache(services)  # overlays of family photos that no current key serves
     return services

@@ -11,8 +11,9 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from serving.assessments_refresh import RefreshReport
     from serving.core.config import ServingSettings
-    from serving.reassessment import RefreshReport, StaleAssessment
+    from serving.reassessment import StaleAssessment
 
 app = typer.Typer(help="Assessments: bring stale ones up to date.", no_args_is_help=True)
 
@@ -68,7 +69,7 @@ def refresh(
     recomputing them would leave the rules alone; --allow-rules-only overrides that.
     """
 
-    from serving import reassessment
+    from serving import assessments_refresh
     from serving.app import build_services, close_services
     from serving.cli import check_database, load_settings
 
@@ -84,7 +85,7 @@ def refresh(
     try:
         with services.readers() as session:
             actor = refresh_actor(session, as_user, region=region)
-        report = reassessment.refresh(
+        report = assessments_refresh.refresh(
             services, actor=actor, region=region, progress=progress,
             allow_rules_only=allow_rules_only,
         )  # fmt: skip
@@ -93,7 +94,7 @@ def refresh(
     for line in report_lines(report):
         typer.echo(line)
     if report.failed:
-        raise reassessment.RefreshFamiliesFailedError.of(report)
+        raise assessments_refresh.RefreshFamiliesFailedError.of(report)
 
 
 def _dry_run(
@@ -150,7 +151,7 @@ def _reason_lines(counts: dict[str, int]) -> list[str]:
 
 def dry_run_lines(stale: list[StaleAssessment], region: str | None) -> list[str]:
     """What a refresh would recompute, per reason."""
-    from serving.reassessment import count_reasons
+    from serving.assessments_refresh import count_reasons
 
     lines = [f"stale assessments {_scope(region)}: {len(stale)}"]
     lines += _reason_lines(count_reasons(stale))

@@ -1,4 +1,6 @@
-"""CLI of the service: `shanyraq serve`, `shanyraq users add|set-password`, `shanyraq audit verify`.
+"""CLI of the service: `shanyraq serve`, `shanyraq demo`, and how every service command opens
+the database and the signing key (`users`: serving/users_cli.py, `audit`: serving/audit_cli.py,
+`db`, `rescore`, `assessments`, `store` in their own modules).
 
 Thin: parse, call a library function, print. Heavy imports happen inside the commands.
 
@@ -51,10 +53,6 @@ class ListenRefusedError(ShanyraqError):
     """The address to listen on cannot be used here (not this machine's, or a privileged port)."""
 
     code = "listen_refused"
-
-
-users_app = typer.Typer(help="Service accounts.", no_args_is_help=True)
-audit_app = typer.Typer(help="The append-only audit trail.", no_args_is_help=True)
 
 
 def check_listen(host: str, port: int, *, option: str) -> None:
@@ -230,39 +228,21 @@ def check_database(settings: ServingSettings, *, may_create: bool, migrate: bool
 
 def anchored_sessions(settings: ServingSettings, engine: Engine) -> sessionmaker[Session]:
     """Write sessions whose audit appends are anchored in the settings' anchor file."""
-    from serving import audit
+    from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory
 
     sessions = make_session_factory(engine)
-    audit.anchor_sessions(sessions, settings.resolved_audit_anchor_file)
+    anchor_sessions(sessions, settings.resolved_audit_anchor_file)
     return sessions
 
 
-@users_app.callback()
-def _users() -> None:
-    """Service accounts."""
-
-
-@audit_app.callback()
-def _audit() -> None:
-    """The append-only audit trail."""
-
-
-_CONFIG = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
-# A new password: asked twice, not echoed, unless given with --password.
-_PASSWORD = typer.Option(
-    ...,
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="At least 10 characters (serving.users.PASSWORD_MIN_CHARS).",
-)
+CONFIG_OPTION = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
 
 
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default from serving.yaml)."),
     port: int = typer.Option(None, min=0, max=65535, help="Port (default from serving.yaml)."),
-    config: Path | None = _CONFIG,
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Run the API (one process; models are loaded once at start-up).
 
@@ -330,89 +310,3 @@ def demo(
         return
     typer.echo(f"open http://{DEMO_HOST}:{port}/ui")
     uvicorn.run(create_app(settings), host=DEMO_HOST, port=port, log_level="info")
-
-
-@users_app.command("add")
-def add_user(
-    username: str = typer.Argument(..., help="Login name (lower case, digits, . _ -)."),
-    role: str = typer.Option(..., help="inspector, annotator, commission or admin."),
-    region: str | None = typer.Option(None, help="Region (required for all but admin)."),
-    password: str = _PASSWORD,
-    config: Path | None = _CONFIG,
-) -> None:
-    """Create an account. On a fresh install this makes the database and the signing key."""
-    from serving import audit
-    from serving.db.session import session_scope
-    from serving.users import check_new_user, create_user
-
-    settings = load_settings(config)
-    check_new_user(username=username, password=password, role=role, region=region)
-    engine, key = open_with_key(settings, may_create=True)
-    try:
-        with session_scope(anchored_sessions(settings, engine)) as session:
-            user = create_user(
-                session, username=username, password=password, role=role, region=region
-            )
-            audit.append(
-                session, key, actor="cli", action="user_created",
-                target=f"user:{username}", details={"role": role, "region": region},
-            )  # fmt: skip
-    finally:
-        engine.dispose()
-    typer.echo(f"created {user.role} {user.username} (region: {user.region or 'all'})")
-
-
-@users_app.command("set-password")
-def set_password(
-    username: str = typer.Argument(..., help="The account's login name."),
-    password: str = _PASSWORD,
-    config: Path | None = _CONFIG,
-) -> None:
-    """Reset an account's password; every session it has is signed out.
-
-    The account's current password is accepted too: an operator's reset then only signs
-    every session out (a user's own change on the pages refuses an unchanged password).
-    """
-    from serving import audit
-    from serving.db.session import session_scope
-    from serving.users import check_password, reset_password
-
-    settings = load_settings(config)
-    check_password(password)
-    engine, key = open_with_key(settings, may_create=False)
-    try:
-        with session_scope(anchored_sessions(settings, engine)) as session:
-            user = reset_password(session, username=username, password=password)
-            audit.append(
-                session, key, actor="cli", action="password_reset", target=f"user:{username}"
-            )
-    finally:
-        engine.dispose()
-    typer.echo(f"new password set for {user.username}; all its sessions are signed out")
-
-
-@audit_app.command("verify")
-def verify_audit(config: Path | None = _CONFIG) -> None:
-    """Check the whole chain; exit 1 and list problems if any entry was edited or deleted.
-
-    Read-only: a missing database, a database not at the last migration or a missing
-    signing key is refused; nothing is created.
-    """
-    from serving import audit
-    from serving.db.session import make_read_session_factory
-
-    settings = load_settings(config)
-    engine = open_database(settings, may_create=False, migrate=False)
-    try:
-        key = command_key(settings, engine, may_create=False)
-        with make_read_session_factory(engine)() as session:
-            result = audit.verify(session, key, anchor=settings.resolved_audit_anchor_file)
-    finally:
-        engine.dispose()
-    if result.ok:
-        typer.echo(f"audit log intact: {result.entries} entries")
-        return
-    typer.echo(f"audit log BROKEN ({len(result.problems)} problem(s)):", err=True)
-    for problem in result.problems:
-        typer.echo(f"  {problem}", err=True)
-    raise typer.Exit(1)

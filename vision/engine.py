@@ -1,10 +1,10 @@
 """The scoring engine: decoded photos in, one `PhotoScore` per photo out, via ONNX Runtime.
 
 `Engine.load` reads a model artifact, refuses one trained on another taxonomy, picks the best
-usable execution provider (vision.providers) and opens one session. `score` runs the photos
-its caller hands it (at most `max_photos_per_call` per model call) through the shared
-preprocessing (vision.preprocess) and head post-processing (vision.heads) and decides whether
-each photo's scores may be used (`abstain`). Grouping concurrent uploads into batches is the
+usable execution provider (vision.providers) and opens one session (vision.session). `score`
+runs the photos its caller hands it (at most `max_photos_per_call` per model call) through the
+shared preprocessing (vision.preprocess) and head post-processing (vision.heads) and decides
+whether each photo's scores may be used (`abstain`). Grouping concurrent uploads into batches is the
 service's job (serving.pipeline, configs/serving.yaml `batching`), not the engine's. Knows
 nothing of families or HTTP.
 """
@@ -24,18 +24,11 @@ from pydantic import Field, model_validator
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from vision.artifact import (
-    FP16_ONNX_FILE,
-    ONNX_FILE,
-    ModelArtifact,
-    check_outputs,
-    open_onnx,
-    read_artifact,
-)
+from vision.artifact import ModelArtifact, check_outputs, read_artifact
 from vision.hashing import HashingConfig
 from vision.heads import head_probs
 from vision.preprocess import to_batch, to_input
-from vision.providers import SHORT_NAMES, ProviderName, ProviderPlan, plan_providers
+from vision.providers import SHORT_NAMES, ProviderName
 from vision.quality import QualityConfig, QualityVerdict
 from vision.score import (
     ABSTAIN_LOW_CONFIDENCE,
@@ -43,10 +36,9 @@ from vision.score import (
     ABSTAIN_QUALITY,
     PhotoScore,
 )
+from vision.session import INPUT_NAME, open_session
 
 logger = logging.getLogger(__name__)
-
-INPUT_NAME = "pixels"
 
 
 class RuntimeConfig(StrictModel):
@@ -144,63 +136,6 @@ def get_engine_config() -> EngineConfig:
     return load_engine_config()
 
 
-def session_options(runtime: RuntimeConfig) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = runtime.intra_op_threads
-    options.inter_op_num_threads = runtime.inter_op_threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = runtime.log_severity
-    spinning = "1" if runtime.allow_spinning else "0"
-    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
-    return options
-
-
-def _open_session(
-    folder: Path, runtime: RuntimeConfig, *, input_size: int, max_batch: int
-) -> tuple[Any, ProviderPlan]:
-    import onnxruntime as ort
-
-    ort.set_default_logger_severity(runtime.log_severity)
-    plan = plan_providers(
-        runtime.providers,
-        device_id=runtime.device_id,
-        fp16=runtime.fp16,
-        trt_cache_dir=runtime.trt_cache_dir,
-    )
-    path = folder / ONNX_FILE
-    if plan.name == "cuda" and runtime.fp16 and (folder / FP16_ONNX_FILE).exists():
-        path = folder / FP16_ONNX_FILE
-    providers = list(plan.providers)
-    if plan.name == "tensorrt":
-        from vision.trt_cache import DEFAULT_MAX_BATCH, profile_options, tensorrt_options_for
-
-        largest = max(DEFAULT_MAX_BATCH, max_batch)
-        if runtime.trt_cache_dir is not None:
-            # ONNX Runtime names a cached engine by the graph's file name and tensor names, not
-            # its weights: in one shared folder, another artifact's model.onnx of the same
-            # backbone would load this one's engine (its weights). One folder per model bytes
-            # and GPU, as vision.gpu does, with explicit batch profiles.
-            trt_options = tensorrt_options_for(
-                path, runtime.trt_cache_dir, input_name=INPUT_NAME, input_size=input_size,
-                device_id=runtime.device_id, fp16=runtime.fp16, max_batch=largest,
-            )  # fmt: skip
-        else:  # no cache: the engine is built at each start, but once, for every batch size
-            trt_options = {
-                **providers[0][1],
-                **profile_options(input_name=INPUT_NAME, input_size=input_size, max_batch=largest),
-            }
-        providers[0] = (providers[0][0], trt_options)
-    names = [name for name, _ in providers]
-    options = [opts for _, opts in providers]
-    session = open_onnx(
-        path, sess_options=session_options(runtime), providers=names, provider_options=options
-    )
-    return session, plan
-
-
 class Engine:
     """One model, one ONNX Runtime session; thread-safe `score`."""
 
@@ -239,7 +174,7 @@ class Engine:
         taxonomy = taxonomy or get_taxonomy()
         artifact = read_artifact(folder)
         artifact.check_taxonomy(taxonomy)
-        session, plan = _open_session(
+        session, plan = open_session(
             folder, config.runtime, input_size=artifact.preprocessing.size,
             max_batch=config.max_photos_per_call,
         )  # fmt: skip

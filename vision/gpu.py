@@ -269,8 +269,8 @@ def _open_session(
     folder: Path, artifact: ModelArtifact, *, device: Device, config: EngineConfig
 ) -> Any:
     from vision.artifact import onnx_file, open_onnx
-    from vision.engine import session_options
     from vision.providers import ORT_NAMES, plan_providers
+    from vision.session import session_options
     from vision.trt_cache import tensorrt_options_for
 
     runtime = config.runtime

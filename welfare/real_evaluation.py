@@ -26,13 +26,13 @@ from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
 from welfare.evaluation import HIDDEN_INCOME, outcomes
 from welfare.fusion import FusionModel
+from welfare.paired_bootstrap import paired_bootstrap
+from welfare.real_families import HeldOut, held_out_families
 from welfare.real_reuse import reuse_description, reuse_flags
+from welfare.real_score_cache import ScoreCache
 from welfare.real_scores import (
-    HeldOut,
     RealPhoto,
-    ScoreCache,
     engine_photos,
-    held_out_families,
     photo_key,
     planned_pixels,
     readings,
@@ -46,12 +46,12 @@ from welfare.train import load_trained_together
 
 log = logging.getLogger(__name__)
 
-METRICS = ("accuracy", "qwk", "exclusion_error", "needs_review_rate")
-CI = (2.5, 97.5)
 # Kinds of review doubt (welfare.assess), by the statement codes each kind covers.
 DOUBTS = {
     "too few usable photos": (Code.DOUBT_TOO_FEW_PHOTOS,),
-    "too many photos abstained, failed or reused": (Code.DOUBT_FLAGGED_PHOTOS,),
+    "too many photos not used (abstained, failed quality, reused or not a home)": (
+        Code.DOUBT_FLAGGED_PHOTOS,
+    ),
     "a photo reused from another family": (Code.DOUBT_REUSED_PHOTOS,),
     "P(eligible) near the boundary": (Code.DOUBT_NEAR_BOUNDARY,),
     "possible hidden income": (Code.DOUBT_HIDDEN_INCOME, Code.DOUBT_HIDDEN_INCOME_MONEY),
@@ -66,84 +66,6 @@ DOUBTS = {
     ),
     "a criterion missing": (Code.DOUBT_MISSING_CRITERION, Code.DOUBT_MANY_MISSING_CRITERIA),
 }
-
-
-Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # level, pred, eligible, asp
-
-
-def figures(columns: Columns, levels: list[int]) -> dict[str, float | None]:
-    """Accuracy, QWK, exclusion error and needs_review rate (numpy: fast inside a bootstrap)."""
-    level, pred, eligible, asp = columns
-    n_eligible = int(eligible.sum())
-    return {
-        "accuracy": float(np.mean(level == pred)) if len(level) else None,
-        "qwk": quadratic_kappa(level, pred, levels),
-        "exclusion_error": float(np.mean(asp[eligible] == "not_eligible")) if n_eligible else None,
-        "needs_review_rate": float(np.mean(asp == "needs_review")) if len(asp) else None,
-    }
-
-
-def quadratic_kappa(y: np.ndarray, pred: np.ndarray, levels: list[int]) -> float | None:
-    """Cohen's kappa with quadratic weights (as sklearn's cohen_kappa_score)."""
-    k = len(levels)
-    pos = {v: i for i, v in enumerate(levels)}
-    observed = np.zeros((k, k))
-    np.add.at(observed, ([pos[int(v)] for v in y], [pos[int(v)] for v in pred]), 1)
-    expected = np.outer(observed.sum(1), observed.sum(0)) / max(observed.sum(), 1)
-    weights = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2
-    denominator = float((weights * expected).sum())
-    return 1.0 - float((weights * observed).sum()) / denominator if denominator else None
-
-
-def _columns(frame: pd.DataFrame) -> Columns:
-    return (
-        frame["level"].to_numpy(int),
-        frame["level_pred"].to_numpy(int),
-        frame["asp_eligible"].to_numpy(bool),
-        frame["asp"].to_numpy(str),
-    )
-
-
-def _interval(values: np.ndarray, value: float | None) -> dict[str, float | None]:
-    known = values[~np.isnan(values)]
-    low, high = np.percentile(known, CI) if len(known) else (None, None)
-    return {"value": value, "ci_low": _num(low), "ci_high": _num(high)}
-
-
-def paired_bootstrap(
-    frames: Mapping[str, pd.DataFrame],
-    *,
-    pairs: Sequence[tuple[str, str]],
-    levels: list[int],
-    n_boot: int,
-    seed: int,
-) -> dict[str, Any]:
-    """Each arm's figures with percentile intervals, and each pair's difference (a minus b)."""
-    columns = {key: _columns(frame) for key, frame in frames.items()}
-    n = len(next(iter(frames.values())))
-    point = {key: figures(cols, levels) for key, cols in columns.items()}
-    draws = {key: {m: np.full(n_boot, np.nan) for m in METRICS} for key in frames}
-    rng = np.random.default_rng(seed)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        for key, (level, pred, eligible, asp) in columns.items():
-            drawn = figures((level[idx], pred[idx], eligible[idx], asp[idx]), levels)
-            for metric, value in drawn.items():
-                draws[key][metric][b] = np.nan if value is None else value
-    arms = {key: {m: _interval(draws[key][m], point[key][m]) for m in METRICS} for key in frames}
-    differences = []
-    for first, second in pairs:
-        for m in METRICS:
-            pa, pb = point[first][m], point[second][m]
-            value = None if pa is None or pb is None else pa - pb
-            delta = draws[first][m] - draws[second][m]
-            differences.append({"a": first, "b": second, "metric": m, **_interval(delta, value)})
-    n_eligible = int(next(iter(columns.values()))[2].sum())
-    return {"n": n, "n_eligible": n_eligible, "arms": arms, "differences": differences}
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def assess_families(

@@ -1,24 +1,23 @@
 """Real photo scores for held-out synthetic families: each planned photo rendered and scored.
 
 `shanyraq welfare evaluate` rests on photo scores *simulated* from each photo's true labels
-(welfare.simulate). Here the same test families' planned photos are drawn by the generator
-(training.synth.photos.render_photo, with the per-photo seed `write_families` uses), encoded as
-JPEG, decoded by vision.io, judged by the quality gate, checked for reuse against every other
-family's photos and scored by the vision engine as the service does; the family's visual
-features then come from welfare.aggregate as always, and the saved fusion models are compared
-on both readings of the very same families.
+(welfare.simulate). Here the same test families' (welfare.real_families) planned photos are
+drawn by the generator (training.synth.photos.render_photo, with the per-photo seed
+`write_families` uses), encoded as JPEG, decoded by vision.io, judged by the quality gate,
+checked for reuse against every other family's photos and scored by the vision engine as the
+service does; the family's visual features then come from welfare.aggregate as always, and the
+saved fusion models are compared on both readings of the very same families.
 
 One departure from the service, on purpose: photos are rendered at `size` px (128, the demo
 model's training size) to keep CPU modest, so the gate's resolution check, which judges what
 the camera stored, is set to that size; blur, exposure, clipping and blank-frame checks run
-unchanged. Scores are cached per photo under runs/welfare_real/, keyed by the vision model,
-the family data, the render size and the gate's settings, so a rerun scores only new photos.
+unchanged. Scores are cached per photo under runs/welfare_real/ (welfare.real_score_cache),
+keyed by the vision model, the family data, the render size and the gate's settings, so a rerun
+scores only new photos.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,81 +26,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from vision.quality import QualityConfig, QualityVerdict
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 from welfare.criteria import WelfareConfig
-from welfare.dataset import FamilyData, build_family_data, split_indices
-from welfare.fusion import FamilyCountError
-from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
+from welfare.dataset import FamilyData, build_family_data
+from welfare.real_families import HeldOut
+from welfare.simulate import SimulatedPhoto
 
 if TYPE_CHECKING:
     from training.synth.config import SynthConfig
     from training.synth.families import PlannedPhoto
     from vision.engine import Engine
     from vision.io import DecodedImage
+    from welfare.real_score_cache import ScoreCache
 
 log = logging.getLogger(__name__)
 
-# 2: the hash column holds the reuse hashes (full and central crops), not the full hash alone.
-CACHE_VERSION = 2
 BATCH = 32  # photos rendered, then scored in one engine call (bounds memory)
-_SEP = "|"
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """Test families of the models' data: their rows, planned photos and simulated scores."""
-
-    table: pd.DataFrame
-    planned: list[tuple[int, PlannedPhoto]]  # (photo index in the whole generated set, photo)
-    simulated: dict[str, list[SimulatedPhoto]]
-    n: int
-    seed: int
-
-
-def held_out_families(
-    n_families: int, *, n: int, seed: int, config: WelfareConfig, synth: SynthConfig | None = None
-) -> HeldOut:
-    """The first `n_families` of the test split `welfare evaluate` uses for data (n, seed).
-
-    Simulated scores are drawn for every planned photo with the seed `synthetic_family_data`
-    uses, so the simulated reading is the very one the models were evaluated on.
-    """
-    _, test_idx = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
-    check_subset(n_families, available=len(test_idx), split="test", n=n, seed=seed)
-    return families_at(test_idx[:n_families], n=n, seed=seed, config=config, synth=synth)
-
-
-def check_subset(n_families: int, *, available: int, split: str, n: int, seed: int) -> None:
-    """Refuse asking for fewer than one family, or more than the `split` split holds."""
-    if not 1 <= n_families <= available:
-        raise FamilyCountError(
-            f"asked for {n_families} {split} families, but the data the models were trained on "
-            f"({n} families, seed {seed}) holds {available} in its {split} split; ask for 1 to "
-            f"{available}"
-        )
-
-
-def families_at(
-    index: np.ndarray, *, n: int, seed: int, config: WelfareConfig, synth: SynthConfig | None = None
-) -> HeldOut:
-    """Families `index` of the data (n, seed): rows, planned photos, simulated scores."""
-    from training.synth.families import generate_families
-
-    families = generate_families(n, seed=seed, config=synth, welfare=config)
-    chosen = families.table.iloc[np.asarray(index, dtype=int)].reset_index(drop=True)
-    ids = set(chosen["family_id"].astype(str))
-    simulated = simulate_photos(families.photos, seed=seed + 1, noise=NoiseModel())
-    return HeldOut(
-        table=chosen,
-        planned=[(i, p) for i, p in enumerate(families.photos) if p.family_id in ids],
-        simulated={fid: photos for fid, photos in simulated.items() if fid in ids},
-        n=n,
-        seed=seed,
-    )
 
 
 @dataclass(frozen=True)
@@ -137,76 +80,6 @@ def study_quality(engine: Engine, size: int) -> QualityConfig:
     return engine.config.quality.model_copy(
         update={"min_short_side_fail_px": size, "min_short_side_warn_px": size}
     )
-
-
-class ScoreCache:
-    """Per-photo scores in one .npz; the file name carries everything that changes them."""
-
-    def __init__(self, folder: Path, *, engine: Engine, held: HeldOut, size: int) -> None:
-        from training.synth.config import get_synth_config
-
-        fingerprint = {
-            "cache": CACHE_VERSION,
-            "model": engine.model_version,
-            "data": [held.n, held.seed],
-            "size": size,
-            "synth": get_synth_config().model_dump(mode="json"),
-            "quality": study_quality(engine, size).model_dump(mode="json"),
-            "abstain": engine.config.abstain.model_dump(mode="json"),
-            "crops": list(engine.config.hashing.crop_fractions),
-        }
-        digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
-        self.path = Path(folder) / f"scores-{digest[:16]}.npz"
-        self.labels = engine.artifact.labels
-
-    def load(self) -> dict[str, RealPhoto]:
-        if not self.path.exists():
-            return {}
-        with np.load(self.path, allow_pickle=False) as data:
-            columns = {k: data[k] for k in data.files}
-        lab = self.labels
-        out = {}
-        for i, key in enumerate(columns["key"].tolist()):
-            abstain = _split(str(columns["abstain"][i]))
-            score = PhotoScore(
-                photo_sha256=str(columns["sha256"][i]),
-                model_version=str(columns["model_version"][i]),
-                room=dict(zip(lab.room, map(float, columns["room"][i]), strict=True)),
-                condition=dict(
-                    zip(lab.condition, map(float, columns["condition"][i]), strict=True)
-                ),
-                signs=dict(zip(lab.signs, map(float, columns["signs"][i]), strict=True)),
-                embedding=np.zeros(0, dtype=np.float32),
-                abstain=bool(abstain),
-                abstain_reasons=abstain,
-            )
-            status, reasons = str(columns["quality"][i]), _split(str(columns["reasons"][i]))
-            out[key] = RealPhoto(key, score, status, reasons, str(columns["hash"][i]))
-        return out
-
-    def save(self, photos: dict[str, RealPhoto]) -> None:
-        rows = list(photos.values())
-        lab = self.labels
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            self.path,
-            key=np.array([r.key for r in rows]),
-            sha256=np.array([r.score.photo_sha256 for r in rows]),
-            model_version=np.array([r.score.model_version for r in rows]),
-            room=np.array([[r.score.room[k] for k in lab.room] for r in rows], np.float32),
-            condition=np.array(
-                [[r.score.condition[k] for k in lab.condition] for r in rows], np.float32
-            ),
-            signs=np.array([[r.score.signs[k] for k in lab.signs] for r in rows], np.float32),
-            abstain=np.array([_SEP.join(r.score.abstain_reasons) for r in rows]),
-            quality=np.array([r.quality_status for r in rows]),
-            reasons=np.array([_SEP.join(r.quality_reasons) for r in rows]),
-            hash=np.array([r.photo_hash for r in rows]),
-        )
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(t for t in text.split(_SEP) if t)
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,12 @@ from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices
 from welfare.fusion import FusionModel, check_trainable, model_version
+from welfare.real_families import HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
+from welfare.real_score_cache import ScoreCache
 from welfare.real_scores import (
-    HeldOut,
     RealPhoto,
-    ScoreCache,
-    check_subset,
     engine_photos,
-    families_at,
     planned_pixels,
     score_photos,
     study_engine,

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
-from serving import assessments, audit, reassessment
+from serving import assessments, assessments_refresh, audit, reassessment
 from serving.assessments import fusion_version, is_current, latest, welfare_config_digest
+from serving.assessments_refresh import refresh
 from serving.db.models import Assessment, AuditEntry, Family, User
 from serving.db.session import session_scope
 from serving.reassessment import (
@@ -24,7 +25,6 @@ from serving.reassessment import (
     RefreshRegionUnknownError,
     find_stale,
     recompute,
-    refresh,
     resolve_refresh_actor,
     stale_assessments,
 )
@@ -192,7 +192,7 @@ class Broke(Exception):
 
 def _failing_third(monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> None:
     """The run's third family fails with `error`, after two were refreshed."""
-    real, calls = reassessment.recompute, []
+    real, calls = assessments_refresh.recompute, []
 
     def recompute_or_fail(services: Any, family_id: str, **kwargs: Any) -> int | None:
         calls.append(family_id)
@@ -200,7 +200,7 @@ def _failing_third(monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) 
             raise error("the third family failed")
         return real(services, family_id, **kwargs)
 
-    monkeypatch.setattr(reassessment, "recompute", recompute_or_fail)
+    monkeypatch.setattr(assessments_refresh, "recompute", recompute_or_fail)
 
 
 def _runs(service: Service) -> list[tuple[AuditEntry, AuditEntry | None]]:
@@ -404,7 +404,7 @@ def test_refresh_and_a_page_view_at_once_make_one_new_version(scene, monkeypatch
             arrived.set()  # then waits on the lock (PostgreSQL) or the write connection (SQLite)
         return real_lock(session, family_id)
 
-    real_find = reassessment.find_stale
+    real_find = assessments_refresh.find_stale
 
     def found_then_arriving(*args: Any, **kwargs: Any) -> Any:
         found = real_find(*args, **kwargs)
@@ -415,7 +415,7 @@ def test_refresh_and_a_page_view_at_once_make_one_new_version(scene, monkeypatch
     monkeypatch.setattr(assessments, "compute", held_compute)
     monkeypatch.setattr(assessments, "lock_family", arriving_lock)
     monkeypatch.setattr(reassessment, "lock_family", arriving_lock)
-    monkeypatch.setattr(reassessment, "find_stale", found_then_arriving)
+    monkeypatch.setattr(assessments_refresh, "find_stale", found_then_arriving)
     results: dict[str, Any] = {}
 
     def page_view() -> None:

@@ -132,7 +132,8 @@ def _scene(service: Service, edit_config: Any) -> None:
 
 
 def test_a_family_that_fails_is_named_and_the_others_are_still_refreshed(service, edit_config):
-    from serving.reassessment import refresh, resolve_refresh_actor
+    from serving.assessments_refresh import refresh
+    from serving.reassessment import resolve_refresh_actor
 
     _scene(service, edit_config)
     with service.services.sessions() as session:
@@ -154,7 +155,7 @@ def test_a_family_that_fails_is_named_and_the_others_are_still_refreshed(service
 def test_the_command_names_the_family_that_failed_and_fails(
     service, edit_config, tmp_path, database_url
 ):
-    from serving.reassessment import RefreshFamiliesFailedError
+    from serving.assessments_refresh import RefreshFamiliesFailedError
     from shanyraq.cli import build_app
 
     _scene(service, edit_config)
@@ -173,21 +174,21 @@ def test_the_command_names_the_family_that_failed_and_fails(
 def test_a_run_stopped_by_an_unexpected_error_names_the_family_it_was_on(
     service, edit_config, monkeypatch
 ):
-    from serving import reassessment
+    from serving import assessments_refresh, reassessment
 
     _scene(service, edit_config)
-    real = reassessment.recompute
+    real = assessments_refresh.recompute
 
     def recompute_or_break(services: Any, family_id: str, **kwargs: Any) -> int | None:
         if family_id == "C1":
             raise RuntimeError("the database went away")
         return real(services, family_id, **kwargs)
 
-    monkeypatch.setattr(reassessment, "recompute", recompute_or_break)
+    monkeypatch.setattr(assessments_refresh, "recompute", recompute_or_break)
     with service.services.sessions() as session:
         actor = reassessment.resolve_refresh_actor(session, "admin_national", region=None)
     with pytest.raises(RuntimeError):
-        reassessment.refresh(service.services, actor=actor, progress=False)
+        assessments_refresh.refresh(service.services, actor=actor, progress=False)
     with service.services.sessions() as session:
         end = session.execute(
             select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)

@@ -6,9 +6,10 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from serving import audit
-from serving.cli import audit_app, users_app
+from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry
 from serving.db.session import session_scope
+from serving.users_cli import app as users_app
 from tests.serving.helpers import PASSWORD, jpeg
 from tests.serving.test_audit_tail import drop_audit_guards
 

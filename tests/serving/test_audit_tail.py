@@ -220,8 +220,9 @@ def _cut_tail_after(database_url: str, seq: int) -> None:
 def test_cli_verify_reports_a_cut_tail(tmp_path, database_url):
     from typer.testing import CliRunner
 
-    from serving.cli import audit_app, users_app
+    from serving.audit_cli import app as audit_app
     from serving.core.config import load_serving_settings
+    from serving.users_cli import app as users_app
     from tests.serving.helpers import PASSWORD
 
     config = tmp_path / "serving.yaml"
@@ -298,7 +299,7 @@ def test_the_command_that_migrates_past_0003_seals_the_head(tmp_path, database_u
     import uvicorn
     from typer.testing import CliRunner
 
-    from serving.cli import audit_app
+    from serving.audit_cli import app as audit_app
     from shanyraq.cli import build_app
 
     key = "seal-test-key-0123456789abcdef-0123456789"

@@ -243,11 +243,12 @@ def test_a_password_reset_checks_the_account_and_the_password(service):
 def test_cli_set_password_signs_out_and_is_audited(tmp_path, database_url):
     from typer.testing import CliRunner
 
-    from serving.cli import audit_app, users_app
+    from serving.audit_cli import app as audit_app
     from serving.core.config import load_serving_settings
     from serving.core.security import create_token, verify_password
     from serving.db.session import make_engine, make_session_factory
     from serving.users import issued_before_mark
+    from serving.users_cli import app as users_app
 
     config = tmp_path / "serving.yaml"
     config.write_text(

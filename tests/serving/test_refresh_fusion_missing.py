@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from serving import reassessment
+from serving.assessments_refresh import refresh
 from serving.db.models import Assessment, AuditEntry
 from serving.reassessment import (
     FusionModelMissingError,
     reassess,
-    refresh,
     refuse_rules_only,
     resolve_refresh_actor,
 )

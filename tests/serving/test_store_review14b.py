@@ -17,7 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from serving import store_sweep
-from serving.cli import audit_app
+from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry
 from serving.errors import PhotoUnreadableError
 from serving.storage import PhotoStore

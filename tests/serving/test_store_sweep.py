@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from serving import storage, store_sweep
-from serving.cli import audit_app
+from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry, Photo
 from serving.storage import PhotoStore
 from serving.store_sweep import app as store_app

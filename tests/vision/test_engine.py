@@ -14,8 +14,8 @@ import yaml
 
 from shanyraq.errors import ConfigError, ModelMismatchError
 from tests.vision.engine_fixtures import make_artifact, model_calls, room_scene
-from vision import engine as engine_module
 from vision import providers
+from vision import session as session_module
 from vision.artifact import Temperatures
 from vision.engine import (
     AbstainConfig,
@@ -176,13 +176,13 @@ def _simulated_gpu(monkeypatch) -> list[dict[str, dict]]:
     options are recorded in the returned list (one {provider: options} per session)."""
     monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
     asked: list[dict[str, dict]] = []
-    open_real = engine_module.open_onnx
+    open_real = session_module.open_onnx
 
     def on_cpu(path, *, sess_options, providers, provider_options=None):
         asked.append(dict(zip(providers, provider_options or [], strict=True)))
         return open_real(path, sess_options=sess_options, providers=[ORT_NAMES["cpu"]])
 
-    monkeypatch.setattr(engine_module, "open_onnx", on_cpu)
+    monkeypatch.setattr(session_module, "open_onnx", on_cpu)
     return asked
 
 

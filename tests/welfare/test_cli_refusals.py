@@ -130,7 +130,7 @@ def test_engine_studies_refuse_numbers_below_their_range(tmp_path, monkeypatch, 
 def test_held_out_families_are_refused_beyond_the_test_split(welfare_config, asked):
     """40 families hold 10 test families: -2 used to measure 8 of them, 11 all 10, 0 failed
     deep in scikit-learn."""
-    from welfare.real_scores import held_out_families
+    from welfare.real_families import held_out_families
 
     with pytest.raises(Exception) as refused:
         held_out_families(asked, n=40, seed=0, config=welfare_config)

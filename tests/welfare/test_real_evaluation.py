@@ -9,7 +9,8 @@ from training.synth.families import PlannedPhoto
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 from welfare.real_evaluation import photo_figures
-from welfare.real_scores import HeldOut, RealPhoto
+from welfare.real_families import HeldOut
+from welfare.real_scores import RealPhoto
 from welfare.simulate import SimulatedPhoto
 
 # Two peaks: grade 1 is the most probable, the median (what QWK and accuracy score) is grade 3.

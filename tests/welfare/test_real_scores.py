@@ -12,18 +12,14 @@ from typer.testing import CliRunner
 from shanyraq.taxonomy import get_taxonomy
 from welfare.cli import app
 from welfare.dataset import build_family_data, split_indices, synthetic_family_data
-from welfare.real_evaluation import (
-    assess_families,
-    measure_real_scores,
-    paired_bootstrap,
-    quadratic_kappa,
-)
+from welfare.paired_bootstrap import paired_bootstrap, quadratic_kappa
+from welfare.real_evaluation import assess_families, measure_real_scores
+from welfare.real_families import held_out_families
 from welfare.real_report import real_score_lines
 from welfare.real_reuse import reuse_flags
+from welfare.real_score_cache import ScoreCache
 from welfare.real_scores import (
-    ScoreCache,
     engine_photos,
-    held_out_families,
     planned_pixels,
     readings,
     score_photos,

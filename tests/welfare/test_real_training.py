@@ -14,9 +14,11 @@ from welfare.cli import app
 from welfare.dataset import split_indices
 from welfare.fusion import FusionModel, data_hash
 from welfare.real_evaluation import arm, measure_real_scores
+from welfare.real_families import held_out_families
 from welfare.real_report import real_score_lines
 from welfare.real_reuse import reuse_flags
-from welfare.real_scores import ScoreCache, held_out_families, planned_pixels, study_engine
+from welfare.real_score_cache import ScoreCache
+from welfare.real_scores import planned_pixels, study_engine
 from welfare.real_training import (
     ENGINE_MODEL,
     engine_family_data,

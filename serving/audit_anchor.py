@@ -1,0 +1,145 @@
+"""The audit anchor: each committed head of the audit chain appended to a file outside the
+database, and `verify`'s check of the log against that file (serving.audit says what it
+detects and what it cannot).
+
+Sessions of a factory passed to `anchor_sessions` carry the file's path in `Session.info`;
+`serving.audit.append` leaves the new head there, and it is written once the transaction
+commits. One line per head: "<seq> <hash>".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from serving.data_dir import make_private_dir
+from serving.db.models import AuditEntry
+
+logger = logging.getLogger(__name__)
+
+# Session.info keys: the anchor file of the session's database, and the head to anchor once
+# the session's transaction commits.
+ANCHOR_INFO_KEY = "audit_anchor_file"
+PENDING_INFO_KEY = "audit_anchor_pending"
+_ANCHOR_LINE = re.compile(rb"([1-9][0-9]*) ([0-9a-f]{64})\n")
+_SHOWN_MISMATCHES = 3
+
+
+def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
+    """Make the factory's sessions write each committed head to `path` and verify against it."""
+    make_private_dir(path.parent)
+    info = dict(factory.kw.get("info") or {})
+    info[ANCHOR_INFO_KEY] = path
+    factory.configure(info=info)
+    if not event.contains(factory, "after_commit", _anchor_committed_head):
+        event.listen(factory, "after_commit", _anchor_committed_head)
+        event.listen(factory, "after_soft_rollback", _forget_pending_head)
+
+
+def _anchor_committed_head(session: Session) -> None:
+    pending = session.info.pop(PENDING_INFO_KEY, None)
+    path = session.info.get(ANCHOR_INFO_KEY)
+    if pending is None or path is None:
+        return
+    seq, digest = pending
+    # The line is written after the commit, outside the lock that serialises appends.
+    # Written before the commit, a rolled-back append would leave an anchored seq the log
+    # never had, which verify would report as entries cut from the end. So lines can arrive
+    # out of seq order, and each one stands alone: verify checks every line against the
+    # entry at its seq. The write is one O_APPEND write() of one short line, which Linux
+    # does not interleave with another process's. There is no fsync: a crash can lose the
+    # last few lines, which only leaves those entries unanchored. The anchor is evidence
+    # of tampering, not a durable copy, and an fsync per append would cost more than the
+    # append.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{seq} {digest}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        logger.exception("could not anchor audit entry %d in %s", seq, path)
+
+
+def _forget_pending_head(session: Session, _previous_transaction: Any) -> None:
+    # A savepoint rolled back may have held the pending append. Forgetting the head only
+    # leaves those entries unanchored, and anchoring one the log lacks would be a false alarm.
+    session.info.pop(PENDING_INFO_KEY, None)
+
+
+def _anchor_lines(path: Path, size: int) -> Iterator[tuple[int, int, str]]:
+    """(line number, seq, hash) of each well-formed line in the file's first `size` bytes."""
+    unreadable = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            size -= len(raw)
+            if size < 0:
+                break  # written after verify started
+            found = _ANCHOR_LINE.fullmatch(raw)
+            if found is None:
+                # A crash mid-write can leave half a line, and the next line then follows it.
+                # Either way nothing can be read from it, so it is skipped and not reported.
+                unreadable += 1
+                continue
+            yield number, int(found.group(1)), found.group(2).decode()
+    if unreadable:
+        logger.warning("%s: skipped %d unreadable anchor line(s)", path, unreadable)
+
+
+def anchor_problems(
+    session: Session, path: Path, *, size: int, last_seq: int, batch: int
+) -> list[str]:
+    """What the anchor file's first `size` bytes show against the log: entries cut from its
+    end (past `last_seq`), and anchored entries whose hash the log no longer has."""
+    beyond = 0  # the highest anchored seq past the log's end
+    differing: list[str] = []
+    chunk: list[tuple[int, int, str]] = []
+
+    def check(lines: list[tuple[int, int, str]]) -> None:
+        wanted = {seq for _, seq, _ in lines}
+        logged = {
+            seq: digest
+            for seq, digest in session.execute(
+                select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.seq.in_(wanted))
+            )
+        }
+        for number, seq, digest in lines:
+            now = logged.get(seq)
+            if now != digest:
+                differing.append(
+                    f"anchor line {number}: entry {seq} had hash {digest[:12]}…, the log has "
+                    + (f"{now[:12]}…" if now else "no such entry")
+                )
+
+    for number, seq, digest in _anchor_lines(path, size):
+        if seq > last_seq:
+            beyond = max(beyond, seq)
+            continue
+        chunk.append((number, seq, digest))
+        if len(chunk) >= batch:
+            check(chunk)
+            chunk = []
+    if chunk:
+        check(chunk)
+    problems = []
+    if beyond:
+        problems.append(
+            f"the log ends at seq {last_seq} but the anchor saw seq {beyond}: entries were "
+            "removed from its end"
+        )
+    if differing:
+        more = len(differing) - _SHOWN_MISMATCHES
+        problems.append(
+            f"{len(differing)} anchored entr{'y' if len(differing) == 1 else 'ies'} differ "
+            "from the log (it was rewritten from there on, or restored from an older copy): "
+            + "; ".join(differing[:_SHOWN_MISMATCHES])
+            + (f"; and {more} more" if more > 0 else "")
+        )
+    return problems

@@ -1,0 +1,98 @@
+"""The real-score study's cache: each rendered photo's engine score, quality verdict and reuse
+hashes, kept in one .npz per setting so a rerun scores only new photos.
+
+The file name is a digest of everything that changes a cached photo: the cache format, the
+vision model, the family data (n, seed), the render size, the generator's and the quality
+gate's settings, the abstain thresholds and the reuse hash crops. Embeddings are not kept (the
+study needs none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vision.score import PhotoScore
+from welfare.real_scores import RealPhoto, study_quality
+
+if TYPE_CHECKING:
+    from vision.engine import Engine
+    from welfare.real_families import HeldOut
+
+# 2: the hash column holds the reuse hashes (full and central crops), not the full hash alone.
+CACHE_VERSION = 2
+_SEP = "|"
+
+
+class ScoreCache:
+    """Per-photo scores in one .npz; the file name carries everything that changes them."""
+
+    def __init__(self, folder: Path, *, engine: Engine, held: HeldOut, size: int) -> None:
+        from training.synth.config import get_synth_config
+
+        fingerprint = {
+            "cache": CACHE_VERSION,
+            "model": engine.model_version,
+            "data": [held.n, held.seed],
+            "size": size,
+            "synth": get_synth_config().model_dump(mode="json"),
+            "quality": study_quality(engine, size).model_dump(mode="json"),
+            "abstain": engine.config.abstain.model_dump(mode="json"),
+            "crops": list(engine.config.hashing.crop_fractions),
+        }
+        digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+        self.path = Path(folder) / f"scores-{digest[:16]}.npz"
+        self.labels = engine.artifact.labels
+
+    def load(self) -> dict[str, RealPhoto]:
+        if not self.path.exists():
+            return {}
+        with np.load(self.path, allow_pickle=False) as data:
+            columns = {k: data[k] for k in data.files}
+        lab = self.labels
+        out = {}
+        for i, key in enumerate(columns["key"].tolist()):
+            abstain = _split(str(columns["abstain"][i]))
+            score = PhotoScore(
+                photo_sha256=str(columns["sha256"][i]),
+                model_version=str(columns["model_version"][i]),
+                room=dict(zip(lab.room, map(float, columns["room"][i]), strict=True)),
+                condition=dict(
+                    zip(lab.condition, map(float, columns["condition"][i]), strict=True)
+                ),
+                signs=dict(zip(lab.signs, map(float, columns["signs"][i]), strict=True)),
+                embedding=np.zeros(0, dtype=np.float32),
+                abstain=bool(abstain),
+                abstain_reasons=abstain,
+            )
+            status, reasons = str(columns["quality"][i]), _split(str(columns["reasons"][i]))
+            out[key] = RealPhoto(key, score, status, reasons, str(columns["hash"][i]))
+        return out
+
+    def save(self, photos: dict[str, RealPhoto]) -> None:
+        rows = list(photos.values())
+        lab = self.labels
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            self.path,
+            key=np.array([r.key for r in rows]),
+            sha256=np.array([r.score.photo_sha256 for r in rows]),
+            model_version=np.array([r.score.model_version for r in rows]),
+            room=np.array([[r.score.room[k] for k in lab.room] for r in rows], np.float32),
+            condition=np.array(
+                [[r.score.condition[k] for k in lab.condition] for r in rows], np.float32
+            ),
+            signs=np.array([[r.score.signs[k] for k in lab.signs] for r in rows], np.float32),
+            abstain=np.array([_SEP.join(r.score.abstain_reasons) for r in rows]),
+            quality=np.array([r.quality_status for r in rows]),
+            reasons=np.array([_SEP.join(r.quality_reasons) for r in rows]),
+            hash=np.array([r.photo_hash for r in rows]),
+        )
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(t for t in text.split(_SEP) if t)

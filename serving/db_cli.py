@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from serving.cli import load_settings
+from serving.cli import CONFIG_OPTION, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -48,7 +48,6 @@ MAKES_NONE = (
 )
 
 app = typer.Typer(help="The service database: status, upgrade, backup.", no_args_is_help=True)
-_CONFIG = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
 
 
 @app.callback()
@@ -178,7 +177,7 @@ def restore_needs(settings: ServingSettings) -> list[str]:
 
 
 @app.command("status")
-def status(config: Path | None = _CONFIG) -> None:
+def status(config: Path | None = CONFIG_OPTION) -> None:
     """Print the database's migration and this version's; read-only.
 
     Exit 0: up to date; 3: behind (run `shanyraq db upgrade`); 4: this version cannot
@@ -200,7 +199,7 @@ def status(config: Path | None = _CONFIG) -> None:
 
 
 @app.command("upgrade")
-def upgrade(config: Path | None = _CONFIG) -> None:
+def upgrade(config: Path | None = CONFIG_OPTION) -> None:
     """Migrate the database to this version (whatever auto_migrate says); audited.
 
     Makes no database; stop the service first (it runs on the schema it started with).
@@ -220,7 +219,7 @@ def backup(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT.")
     ] = False,
-    config: Path | None = _CONFIG,
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Copy the SQLite database to OUT while the service runs; verified, audited.
 

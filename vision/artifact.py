@@ -22,6 +22,7 @@ from shanyraq.taxonomy import Taxonomy
 ARTIFACT_FORMAT = 1
 ONNX_FILE, TORCH_FILE, META_FILE = "model.onnx", "model.pt", "model.json"
 FP16_ONNX_FILE = "model_fp16.onnx"  # optional half-precision copy, used on GPU when asked
+INPUT_NAME = "pixels"  # the graphs' one input: N x 3 x S x S float32 (vision/export.py)
 CARD_FILE = "MODEL_CARD.md"  # written beside the model by a build (training.build)
 # Every name an artifact folder may hold (META_FILE + TEMP_SUFFIX: write_artifact's temporary
 # file, left only by a process killed mid-write).

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from vision.artifact import ModelArtifact, check_outputs, read_artifact
+from vision.artifact import INPUT_NAME, ModelArtifact, check_outputs, read_artifact
 from vision.hashing import HashingConfig
 from vision.heads import head_probs
 from vision.preprocess import to_batch, to_input
@@ -36,7 +36,7 @@ from vision.score import (
     ABSTAIN_QUALITY,
     PhotoScore,
 )
-from vision.session import INPUT_NAME, open_session
+from vision.session import open_session
 
 logger = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import (
     ARTIFACT_FILES,
+    INPUT_NAME,
     META_FILE,
     ONNX_FILE,
     TORCH_FILE,
@@ -53,7 +54,6 @@ from vision.preprocess import to_batch
 
 logger = logging.getLogger(__name__)
 
-INPUT_NAME = "pixels"
 OUTPUT_NAMES = ["room_logits", "condition_logits", "signs_logits", "embedding"]
 PARITY_TOLERANCE = 1e-4
 
@@ -118,7 +118,7 @@ def _export(wrapped: nn.Module, example: torch.Tensor, path: Path, batch: Any) -
         str(path),
         input_names=[INPUT_NAME],
         output_names=OUTPUT_NAMES,
-        dynamic_shapes={"pixels": {0: batch}},
+        dynamic_shapes={INPUT_NAME: {0: batch}},
         dynamo=True,
         external_data=False,
         verbose=False,

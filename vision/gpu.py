@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from shanyraq.errors import ImageError
+from vision.artifact import INPUT_NAME
 from vision.bulk import PhotoBytes, Scored, failure
 from vision.tensor_preprocess import normalize_tensor, orient_tensor, resize_tensor
 
@@ -249,12 +250,12 @@ class TensorBytesScorer:
         if pixels.shape[0] == 0:
             return {}
         if self.device == "cpu":
-            outs = self._session.run(names, {"pixels": pixels.numpy()})
+            outs = self._session.run(names, {INPUT_NAME: pixels.numpy()})
         else:
             prepared.ready.synchronize()  # the batch's decode/resize stream has finished
             binding = self._session.io_binding()
             binding.bind_input(
-                name="pixels", device_type="cuda", device_id=self.config.runtime.device_id,
+                name=INPUT_NAME, device_type="cuda", device_id=self.config.runtime.device_id,
                 element_type=np.float16 if self._half else np.float32,
                 shape=tuple(pixels.shape), buffer_ptr=pixels.data_ptr(),
             )  # fmt: skip

@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vision.artifact import FP16_ONNX_FILE, ONNX_FILE, open_onnx
+from vision.artifact import FP16_ONNX_FILE, INPUT_NAME, ONNX_FILE, open_onnx
 from vision.providers import ProviderPlan, plan_providers
 
 if TYPE_CHECKING:
     from vision.engine import RuntimeConfig
-
-INPUT_NAME = "pixels"
 
 
 def session_options(runtime: RuntimeConfig) -> Any:

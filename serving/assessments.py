@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.db.models import Assessment, Family, Photo
-from serving.photo_evidence import UNSCORED, photo_flags, photo_score, reuse_linked
+from serving.photo_evidence import UNSCORED, Inputs, photo_flags, photo_score, read_inputs
+from serving.photo_evidence import reuse_linked as reuse_linked  # re-exported
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
 from welfare.assess import LOGIC_VERSION, assess, vision_versions
@@ -87,14 +88,6 @@ def lock_family(session: Session, family_id: str) -> Family | None:
         .with_for_update()
         .execution_options(populate_existing=True)  # the row as of the lock, not a cached one
     ).scalar_one_or_none()
-
-
-def _inputs(session: Session, family: Family) -> list[Photo]:
-    return list(
-        session.execute(select(Photo).where(Photo.family_id == family.id).order_by(Photo.id))
-        .scalars()
-        .all()
-    )
 
 
 def latest(session: Session, family_id: str) -> Assessment | None:
@@ -223,12 +216,19 @@ def counted_reused(assessment: Assessment) -> set[int]:
 
 
 def is_current(
-    session: Session, assessment: Assessment, family: Family, *, fusion: str | None = None
+    session: Session,
+    assessment: Assessment,
+    family: Family,
+    *,
+    fusion: str | None = None,
+    inputs: Inputs | None = None,
 ) -> bool:
-    """True when the assessment rests on the family's current inputs (see `stale_reason`)."""
-    photos = _inputs(session, family)
-    reused = reuse_linked(session, photos)
-    return stale_reason(assessment, family, photos, fusion=fusion, reused=reused) is None
+    """True when the assessment rests on the family's current inputs (see `stale_reason`);
+    `inputs`: those the caller has read (`read_inputs`), else read here."""
+    if inputs is None:
+        inputs = read_inputs(session, family.id)
+    reused = inputs.reused
+    return stale_reason(assessment, family, inputs.photos, fusion=fusion, reused=reused) is None
 
 
 def held_back(
@@ -246,16 +246,23 @@ def held_back(
 
 
 def why_stale(
-    session: Session, services: Services, assessment: Assessment, family: Family
+    session: Session,
+    services: Services,
+    assessment: Assessment,
+    family: Family,
+    *,
+    inputs: Inputs | None = None,
 ) -> str | None:
     """Why `assessment` is out of date (a STALE_REASONS code), or None when it is the family's
     latest and rests on its current inputs: newer_assessment, FUSION_MODEL_MISSING when it is
-    `held_back`, else `stale_reason` against the fusion model the services have."""
+    `held_back`, else `stale_reason` against the fusion model the services have. `inputs`:
+    those the caller has read (`read_inputs`), else read here."""
     newest = latest(session, family.id)
     if newest is None or newest.id != assessment.id:
         return "newer_assessment"
-    photos = _inputs(session, family)
-    return why_latest_stale(services, assessment, family, photos, reuse_linked(session, photos))
+    if inputs is None:
+        inputs = read_inputs(session, family.id)
+    return why_latest_stale(services, assessment, family, inputs.photos, inputs.reused)
 
 
 def why_latest_stale(
@@ -284,40 +291,67 @@ def latest_current(
 ) -> Assessment:
     """The family's latest assessment; recomputed first (a new version) if it is stale,
     unless it is `held_back` (`allow_rules_only` as it takes it): then it is returned as it
-    is, and `why_stale` says FUSION_MODEL_MISSING.
+    is, and `why_stale` says FUSION_MODEL_MISSING (`latest_current_with_inputs`)."""
+    return latest_current_with_inputs(
+        session, services, family, actor=actor, allow_rules_only=allow_rules_only
+    )[0]
+
+
+def latest_current_with_inputs(
+    session: Session,
+    services: Services,
+    family: Family,
+    *,
+    actor: tuple[int, str],
+    allow_rules_only: bool = False,
+) -> tuple[Assessment, Inputs]:
+    """`latest_current`, with the inputs it was checked against (or computed from), so a page
+    reads the family's photos and reuse links once: twice only when it recomputes.
 
     `session` must be able to write. A stale one is recomputed under the family's lock and
-    checked again once the lock is held: readers of the same stale family then take turns,
-    and the later ones find the version the first one made instead of racing it to the same
-    version number (PostgreSQL; SQLite write transactions already run one at a time).
+    checked again once the lock is held, on inputs read again (a photo or a link may have
+    been committed meanwhile): readers of the same stale family then take turns, and the
+    later ones find the version the first one made instead of racing it to the same version
+    number (PostgreSQL; SQLite write transactions already run one at a time).
     """
     fusion = fusion_version(services)
 
-    def kept(row: Assessment) -> bool:
+    def kept(row: Assessment, inputs: Inputs) -> bool:
         return held_back(row, services, allow_rules_only=allow_rules_only) or is_current(
-            session, row, family, fusion=fusion
+            session, row, family, fusion=fusion, inputs=inputs
         )
 
     row = latest(session, family.id)
-    if row is not None and kept(row):
-        return row
+    if row is not None:
+        inputs = read_inputs(session, family.id)
+        if kept(row, inputs):
+            return row, inputs
     lock_family(session, family.id)  # refreshes `family`; held until the caller commits
     row = latest(session, family.id)
-    if row is None or not kept(row):
-        row = compute(session, services, family, actor=actor)
-    return row
+    inputs = read_inputs(session, family.id)
+    if row is None or not kept(row, inputs):
+        row = compute(session, services, family, actor=actor, inputs=inputs)
+    return row, inputs
 
 
 def compute(
-    session: Session, services: Services, family: Family, *, actor: tuple[int, str]
+    session: Session,
+    services: Services,
+    family: Family,
+    *,
+    actor: tuple[int, str],
+    inputs: Inputs | None = None,
 ) -> Assessment:
     """Assess the family on its current record and all its photos (`photo_score`: one without
-    a score as present but unusable); a new version, audited."""
+    a score as present but unusable); a new version, audited. `inputs`: the photos and links
+    read under the family's lock (`read_inputs`), else read here."""
     record = parse_family(family.record)
-    photos = _inputs(session, family)
+    if inputs is None:
+        inputs = read_inputs(session, family.id)
+    photos = inputs.photos
     taxonomy = get_taxonomy()
     scores = [photo_score(p, taxonomy) for p in photos]
-    linked = reuse_linked(session, photos)
+    linked = inputs.reused
     flags = [photo_flags(services, p, family, linked=p.id in linked) for p in photos]
     result = assess(
         record, scores, model=services.fusion_model, photo_flags=flags, taxonomy=taxonomy

@@ -4,12 +4,14 @@ A photo stored without a score (UNSCORED) is present but unusable (`photo_score`
 reused when a reuse link names it (`reuse_linked`: serving.uploads writes one when a later
 upload for another family is verified as the same photo) or when the reuse index verifies
 another family's filed photo as the same (`photo_flags`; photos filed before links were
-written have none). A page shows a photo's reuse the same way (`reuse_shown`).
+written have none). A page shows a photo's reuse the same way (`reuse_shown`), from the
+family's photos and links read once (`read_inputs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -92,6 +94,29 @@ def _links_touching(family_ids: list[str]) -> CompoundSelect:
         both.where(mine.family_id.in_(family_ids)),
         both.where(ReuseLink.other_family_id.in_(family_ids)),
     )
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A family's photos as an assessment reads them (oldest first), and the other photos
+    the reuse links naming them name (`reuse_links_of`): read once for a whole page view."""
+
+    photos: list[Photo]
+    links: dict[int, list[ReuseMatch]]
+
+    @property
+    def reused(self) -> set[int]:
+        """The ids of the photos reuse links flag (`reuse_linked`)."""
+        return set(self.links)
+
+
+def read_inputs(session: Session, family_id: str) -> Inputs:
+    photos = list(
+        session.execute(select(Photo).where(Photo.family_id == family_id).order_by(Photo.id))
+        .scalars()
+        .all()
+    )
+    return Inputs(photos=photos, links=reuse_links_of(session, photos))
 
 
 def reuse_linked(session: Session, photos: Iterable[Photo]) -> set[int]:

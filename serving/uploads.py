@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.assessments import lock_family
-from serving.db.models import IdempotencyKey, Photo, ReuseLink
+from serving.db.models import Family, IdempotencyKey, Photo, ReuseLink
 from serving.db.session import session_scope
 from serving.errors import IdempotencyMismatchError
+from serving.photo_evidence import reuse_links_of
 from serving.pipeline import Analysis
 from serving.reuse_index import ReuseMatch, shaped
 from shanyraq.json_values import finite_or_none
@@ -63,6 +64,41 @@ def replay(
 class Filed:
     photo: Photo
     created: bool  # False: this family already had these exact bytes
+    # Other families' photos that are the same photo, nearest first: those verified before
+    # the transaction, those of exactly these bytes (`_same_bytes`) and, for a photo filed
+    # before, those its reuse links name.
+    reused_with: tuple[ReuseMatch, ...] = ()
+
+
+def _same_bytes(session: Session, *, family_id: str, sha256: str) -> list[ReuseMatch]:
+    """Other families' filed photos of exactly these bytes: the same photo, whatever the
+    reuse index proposes (none for a flat frame's hash, at most `max_candidates`)."""
+    rows = session.execute(
+        select(Photo.id, Photo.family_id, Family.region)
+        .join(Family, Family.id == Photo.family_id)
+        .where(Photo.sha256 == sha256, Photo.family_id != family_id)
+        .order_by(Photo.id)
+    )
+    return [
+        ReuseMatch(photo_id=pid, family_id=family, region=region, sha256=sha256, distance=0)
+        for pid, family, region in rows
+    ]
+
+
+def _merged(*found: Sequence[ReuseMatch]) -> tuple[ReuseMatch, ...]:
+    """One match per other photo (family, sha256), nearest first; a filed photo's id wins
+    over an in-flight match of it (no id yet). One without a sha256 stays as it is."""
+    best: dict[tuple[str, str | int | None], ReuseMatch] = {}
+    for match in (m for matches in found for m in matches):
+        key = (match.family_id, match.sha256 or match.photo_id)
+        known = best.get(key)
+        if (
+            known is None
+            or match.distance < known.distance
+            or (known.photo_id is None and match.photo_id is not None)
+        ):
+            best[key] = match
+    return tuple(sorted(best.values(), key=lambda m: m.distance))
 
 
 def record_upload(
@@ -82,15 +118,18 @@ def record_upload(
 
     `hashes_hex`: the reuse hashes to keep (full and crops); the full hash alone when None.
     `reused_with`: other families' photos verified as this one; a new row links each of them
-    (ReuseLink), so their families' assessments made before it become stale.
+    and every other family's photo of the very same bytes (ReuseLink), so their families'
+    assessments made before it become stale.
     """
     decoded = analysis.decoded
     lock_family(session, family_id)  # a decision on this family waits until the photo commits
+    matches = _merged(reused_with, _same_bytes(session, family_id=family_id, sha256=decoded.sha256))
     existing = session.execute(
         select(Photo).where(Photo.family_id == family_id, Photo.sha256 == decoded.sha256)
     ).scalar_one_or_none()
-    if existing is not None:
-        return Filed(existing, created=False)
+    if existing is not None:  # also the photos its links name, as GET /photos/{id} shows them
+        linked = reuse_links_of(session, [existing]).get(existing.id, [])
+        return Filed(existing, created=False, reused_with=_merged(matches, linked))
     photo = Photo(
         family_id=family_id, sha256=decoded.sha256, format=decoded.format,
         width=decoded.display_size[0], height=decoded.display_size[1], size_bytes=size_bytes,
@@ -101,7 +140,7 @@ def record_upload(
     )  # fmt: skip
     session.add(photo)
     session.flush()  # IntegrityError here: a concurrent upload of the same bytes won the race
-    links = {(m.family_id, m.sha256): m.distance for m in reused_with if m.sha256 is not None}
+    links = {(m.family_id, m.sha256): m.distance for m in matches if m.sha256 is not None}
     for (other_family, other_sha256), distance in links.items():
         session.add(
             ReuseLink(
@@ -117,7 +156,7 @@ def record_upload(
             "reuse_links": len(links),
         },
     )  # fmt: skip
-    return Filed(photo, created=True)
+    return Filed(photo, created=True, reused_with=matches)
 
 
 def remember(
@@ -161,8 +200,8 @@ def record_request(
     flagged at once (ReuseIndex.in_flight). The check runs before the transaction
     (verification reads stored photos: never while holding the database); the photo becomes
     an indexed one only after the commit, and a failed commit leaves nothing behind in it.
-    The answer shows the matches as `viewer` (role, region) may see them; the row links all
-    of them (`record_upload`).
+    The answer shows the matches, and other families' photos of the same bytes, as `viewer`
+    (role, region) may see them; the row links all of them (`record_upload`).
 
     A lost race (IntegrityError) is retried: each one means another request committed the
     same photo row or the same key row, and once both exist a retry can only find them, so
@@ -183,7 +222,6 @@ def record_request(
                 hashes_hex, family_id=family_id, sha256=analysis.decoded.sha256,
                 pixels=analysis.decoded.pixels, in_flight=True,
             )  # fmt: skip
-        reused = shaped(found, viewer_role=viewer[0], viewer_region=viewer[1])
         for attempt in range(_ATTEMPTS):
             try:
                 with session_scope(services.sessions) as session:
@@ -200,7 +238,9 @@ def record_request(
                         size_bytes=size_bytes, hashes_hex=hashes_hex, reused_with=found,
                     )  # fmt: skip
                     body = {**shape(filed.photo), "duplicate": not filed.created}
-                    body["reuse"] = reused
+                    body["reuse"] = shaped(
+                        list(filed.reused_with), viewer_role=viewer[0], viewer_region=viewer[1]
+                    )
                     status = 201 if filed.created else 200
                     if idempotency is not None:
                         remember(

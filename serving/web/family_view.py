@@ -21,7 +21,7 @@ from serving import assessments
 from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
 from serving.decisions import decisions_of, latest_decision_id
-from serving.photo_evidence import reuse_links_of, reuse_shown
+from serving.photo_evidence import reuse_shown
 from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
@@ -215,7 +215,7 @@ def photo_view(
     number: int,
     linked: Sequence[ReuseMatch] = (),
 ) -> PhotoView:
-    """`linked`: the other photos the photo's reuse links name (`reuse_links_of`)."""
+    """`linked`: the other photos the photo's reuse links name (`photo_evidence.Inputs.links`)."""
     score = photo.score or {}
     rooms = _most_likely_first(score.get("room", {}))
     signs = _most_likely_first(score.get("signs", {}))
@@ -292,14 +292,13 @@ def family_page(
 ) -> FamilyPage:
     """The family's latest assessment (recomputed, audited, if its inputs changed, unless it
     is kept as it is: assessments.held_back) and more."""
-    row = assessments.latest_current(session, services, family, actor=(user.id, user.username))
-    stale_reason = assessments.why_stale(session, services, row, family)
-    photos = list(
-        session.execute(
-            select(Photo).where(Photo.family_id == family.id).order_by(Photo.id)
-        ).scalars()
+    # One read of the photos and their reuse links for the assessment, its staleness and
+    # every photo's reuse note (two when the assessment is recomputed: again under the lock).
+    row, inputs = assessments.latest_current_with_inputs(
+        session, services, family, actor=(user.id, user.username)
     )
-    links = reuse_links_of(session, photos)
+    stale_reason = assessments.why_stale(session, services, row, family, inputs=inputs)
+    photos, links = inputs.photos, inputs.links
     show_decisions = user.role in DECISION_READERS
     decisions = decisions_of(session, family.id) if show_decisions else []
     recommendation = get_welfare_config().recommendation

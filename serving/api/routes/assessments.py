@@ -66,12 +66,14 @@ def latest_assessment(
     """The latest assessment; recomputed first if what it rests on changed since (record,
     photos, their scores, the fusion model, the welfare rules), except one made with a fusion
     model while the service has none: that one is kept, `stale_reason` fusion_model_missing."""
-    row = service.latest_current(session, services, family, actor=(user.id, user.username))
+    row, inputs = service.latest_current_with_inputs(
+        session, services, family, actor=(user.id, user.username)
+    )
     audit_action(
         session, services, user, "assessment_viewed",
         target=f"assessment:{row.id}",
     )  # fmt: skip
-    return assessment_out(row, service.why_stale(session, services, row, family))
+    return assessment_out(row, service.why_stale(session, services, row, family, inputs=inputs))
 
 
 @router.get(

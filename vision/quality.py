@@ -4,8 +4,12 @@ Measurements are taken on a grey copy scaled so its shorter side is `working_sid
 blur score means the same for a 1 MP and a 12 MP photo; a photo smaller than that (a
 forwarded copy, a JPEG decoded at reduced scale) is enlarged for the blur score alone, else
 the same blurred photo shrunk to 400x300 would measure five times sharper and pass.
+A blank frame has no detail, no fine texture and no sharp edge once the smooth light falloff
+of a lamp or window is taken away: a plain wall lit from one side has a large luminance
+spread, and judged on that spread alone it passed.
 Thresholds live in configs/engine.yaml (`quality:`); they were chosen from curves measured on
-synthetic degradations (`python -m benchmarks.quality_curves`, docs/images/quality_curves.png).
+synthetic degradations (`python -m benchmarks.quality_curves`, docs/images/quality_curves.png)
+and, for blank frames, from the walls and rooms that configs/engine.yaml describes.
 """
 
 from __future__ import annotations
@@ -59,9 +63,15 @@ class QualityConfig(StrictModel):
     bright_warn: float = Field(ge=0, le=255)
     clipped_fail: float = Field(ge=0, le=1, description="Fraction at 0-4 or 251-255.")
     clipped_warn: float = Field(ge=0, le=1)
-    uniform_fail: float = Field(
-        ge=0, description="Luminance std / (mean + 10), below = blank frame."
+    # Blank frame: detail, texture and edge_share all under their bounds.
+    detail_fail: float = Field(
+        ge=0, description="Std once the smooth light falloff is removed, / (mean + 10)."
     )
+    texture_fail: float = Field(ge=0, description="Std of the finest detail, / (mean + 10).")
+    edge_contrast: float = Field(
+        gt=0, description="Luminance step per working pixel, / (mean + 10), = an edge."
+    )
+    edge_share_fail: float = Field(ge=0, le=1, description="Share of pixels on an edge.")
 
     @model_validator(mode="after")
     def _ordered(self) -> QualityConfig:
@@ -125,21 +135,92 @@ def sharpness_grey(grey: np.ndarray, working_side_px: int) -> np.ndarray:
     return cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC)
 
 
-def measure(rgb: np.ndarray, *, working_side_px: int) -> dict[str, float]:
-    """The raw measurements the gate decides on."""
+# Blank frames. `detail` looks at the frame at DETAIL_SIDE_PX on its shorter side, whatever
+# the photo's size: averaging down to it removes sensor noise, a slight blur removes what is
+# left, and subtracting a blur of DETAIL_FALLOFF_PX (5 % of the frame) removes the light
+# falloff of a lamp or window while a room's objects, even blurred, stay. `texture` is what
+# that averaging drops: detail finer than TEXTURE_SCALE_PX working pixels (a carpet, a weave;
+# sensor noise too, hence its own, higher bound). `edge_share` finds what both miss, a crack
+# or a socket on a plain wall. The figures behind the thresholds: configs/engine.yaml.
+DETAIL_SIDE_PX = 128
+DETAIL_SMOOTH_PX = 1.0
+DETAIL_FALLOFF_PX = 6.0
+TEXTURE_SCALE_PX = 2.0
+# An edge must also stand out of the frame's own noise: steeper than this many times the
+# median gradient (pure noise exceeds 4x its median gradient at ~1 pixel in 65,000).
+EDGE_NOISE_FACTOR = 4.0
+EDGE_SMOOTH_PX = 1.0  # quiets noise; a crack 2 px wide at 0.3 MP still stands out
+
+
+def detail(grey: np.ndarray, mean: float) -> float:
+    """Std of `grey` less its smooth light field, at DETAIL_SIDE_PX, / (`mean` + 10)."""
+    height, width = grey.shape
+    scale = DETAIL_SIDE_PX / min(height, width)
+    small: np.ndarray = grey.astype(np.float32)  # averaged in float: uint8 would round
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+    border = cv2.BORDER_REPLICATE
+    smooth = cv2.GaussianBlur(small, (0, 0), DETAIL_SMOOTH_PX, borderType=border)
+    light: np.ndarray = cv2.GaussianBlur(smooth, (0, 0), DETAIL_FALLOFF_PX, borderType=border)
+    residual: np.ndarray = smooth - light
+    margin = int(2 * DETAIL_FALLOFF_PX)  # where the falloff blur ran past the frame's edge
+    if min(residual.shape) > 4 * margin:
+        residual = residual[margin:-margin, margin:-margin]
+    _, (std,) = (v.ravel() for v in cv2.meanStdDev(residual))
+    return float(std / (mean + 10.0))
+
+
+def texture(grey: np.ndarray, mean: float) -> float:
+    """Std of `grey`'s detail finer than TEXTURE_SCALE_PX, / (`mean` + 10)."""
+    fine: np.ndarray = grey.astype(np.float32)
+    coarse: np.ndarray = cv2.GaussianBlur(
+        fine, (0, 0), TEXTURE_SCALE_PX, borderType=cv2.BORDER_REPLICATE
+    )
+    _, (std,) = (v.ravel() for v in cv2.meanStdDev(fine - coarse))
+    return float(std / (mean + 10.0))
+
+
+def edge_share(grey: np.ndarray, mean: float, edge_contrast: float) -> float:
+    """Share of `grey`'s pixels on an edge: a step of `edge_contrast` x (mean + 10) per pixel.
+
+    A light falloff changes luminance by a fraction of a percent per pixel, however strong it
+    is overall; a crack, a socket or a table edge by several percent.
+    """
+    border = cv2.BORDER_REPLICATE
+    smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), EDGE_SMOOTH_PX, borderType=border)
+    # Sobel's 3x3 sums to 8 times the slope: scaled, luminance levels per pixel.
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3, scale=0.125, borderType=border)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3, scale=0.125, borderType=border)
+    magnitude: np.ndarray = cv2.magnitude(gx, gy)
+    noise = float(np.median(magnitude[::3, ::3]))  # a sample: the median alone cost 7 ms
+    step = max(edge_contrast * (mean + 10.0), EDGE_NOISE_FACTOR * noise)
+    return float(cv2.countNonZero((magnitude > step).astype(np.uint8)) / magnitude.size)
+
+
+def measure(
+    rgb: np.ndarray, *, working_side_px: int, edge_contrast: float | None = None
+) -> dict[str, float]:
+    """The raw measurements the gate decides on (`edge_contrast`: the shipped one if None)."""
+    if edge_contrast is None:
+        from vision.engine import get_engine_config
+
+        edge_contrast = get_engine_config().quality.edge_contrast
     grey = working_grey(rgb, working_side_px)
     laplacian = cv2.Laplacian(sharpness_grey(grey, working_side_px), cv2.CV_32F, ksize=3)
     # OpenCV's one-pass statistics: the same figures as numpy's mean/std/var, at a tenth of
     # the time (this runs on every upload).
     histogram = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     total = histogram.sum()
-    (mean,), (std,) = (v.ravel() for v in cv2.meanStdDev(grey))
+    mean = float(cv2.meanStdDev(grey)[0].ravel()[0])
     _, (laplacian_std,) = (v.ravel() for v in cv2.meanStdDev(laplacian))
     return {
         "blur_score": float(laplacian_std**2),
-        "mean_luminance": float(mean),
-        # Relative, so a dim but real room is not mistaken for a blank frame.
-        "luminance_contrast": float(std / (mean + 10.0)),
+        "mean_luminance": mean,
+        # Relative to the mean, so a dim but real room is not mistaken for a blank frame.
+        "detail": detail(grey, mean),
+        "texture": texture(grey, mean),
+        "edge_share": edge_share(grey, mean, edge_contrast),
         "clipped_fraction": float((histogram[:5].sum() + histogram[251:].sum()) / total),
         "short_side_px": float(min(rgb.shape[:2])),
     }
@@ -156,7 +237,11 @@ def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
             found.append(("warn", reason))
 
     side, blur, mean = m["short_side_px"], m["blur_score"], m["mean_luminance"]
-    blank = m["luminance_contrast"] < c.uniform_fail
+    blank = (
+        m["detail"] < c.detail_fail
+        and m["texture"] < c.texture_fail
+        and m["edge_share"] < c.edge_share_fail
+    )
     if blank:
         found.append(("fail", UNIFORM))
     grade(LOW_RESOLUTION, side < c.min_short_side_fail_px, side < c.min_short_side_warn_px)
@@ -164,11 +249,14 @@ def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
         # Sharpness and exposure mean nothing on a blank frame; its size still does, and a
         # retake at the same too-low resolution would fail again.
         return found
-    grade(BLURRED, blur < c.blur_fail, blur < c.blur_warn)
     grade(TOO_DARK, mean < c.dark_fail, mean < c.dark_warn)
     grade(TOO_BRIGHT, mean > c.bright_fail, mean > c.bright_warn)
     clipped = m["clipped_fraction"]
     grade(CLIPPED, clipped > c.clipped_fail, clipped > c.clipped_warn)
+    # Light before blur: the blur score falls with the square of the exposure (a sharp room at
+    # a third of the light scores a ninth), and a phone in dim light shakes on a long exposure,
+    # so the retake hint of a dark, blurred photo is about the light.
+    grade(BLURRED, blur < c.blur_fail, blur < c.blur_warn)
     return found
 
 
@@ -187,9 +275,9 @@ def assess_quality(
         from vision.engine import get_engine_config
 
         config = get_engine_config().quality
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected RGB uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    m = measure(rgb, working_side_px=config.working_side_px)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or rgb.size == 0:
+        raise ValueError(f"expected RGB uint8 (H, W, 3), H, W > 0, got {rgb.dtype} {rgb.shape}")
+    m = measure(rgb, working_side_px=config.working_side_px, edge_contrast=config.edge_contrast)
     if original_size is not None:
         m["short_side_px"] = float(min(original_size))
     findings = _findings(m, config)

@@ -18,6 +18,7 @@ from serving import audit
 from serving.assessments import FUSION_MODEL_MISSING, STALE_REASONS, lock_family, why_stale
 from serving.db.models import Assessment, Decision, Family, User
 from serving.errors import ConflictError, DecisionInvalidError
+from serving.reports import GROUPINGS
 from serving.state import Services
 from welfare.criteria import get_welfare_config
 
@@ -139,7 +140,9 @@ def record_decision(
     *,
     actor: tuple[int, str],
 ) -> Recorded:
-    """Validate and store a commission decision on the family's latest assessment.
+    """Validate and store a commission decision on the family's latest assessment, with the
+    family's groups (serving.reports.GROUPINGS) as they are now: the fairness report counts it
+    in them, wherever the family moves or whoever heads it later.
 
     With `request.seen_decision_id`, a copy of the decision recorded since (a double click,
     a resend) gives that decision back (`repeated`), and any other decision recorded since is
@@ -160,6 +163,8 @@ def record_decision(
         reason_code=request.reason_code if request.kind == "override" else None,
         reason=request.reason.strip(), decided_by=actor[0],
     )  # fmt: skip
+    for grouping in GROUPINGS:  # the family's groups now, re-read under its lock
+        setattr(decision, grouping, getattr(family, grouping))
     session.add(decision)
     session.flush()
     audit.append(

@@ -109,18 +109,22 @@ def override_stats(session: Session, region: str | None) -> dict[str, Any]:
     }
 
 
-# Why fairness groups by the family's record as it is now: no decision or assessment keeps
-# the record it was made on (Assessment holds its version and a hash), so a family whose
-# settlement or head changed counts in its new group.
+# What fairness groups a decision by: the family's groups when it was decided, which a
+# decision records (Decision has a column per GROUPINGS entry). A decision recorded before
+# migration 0010 has none but its region; it is grouped by the family's record as it is now,
+# and counted (`grouped_by_current_record`).
 GROUPED_BY_NOTE = (
-    "Families are grouped by their record as it is now; the record a decision was made on is "
-    "not kept, so a family whose settlement or head of household changed counts in its new "
-    "group."
+    "Each decision is grouped by the family's record when it was made, so a family that "
+    "moved or whose head of household changed keeps its earlier decisions in its earlier "
+    "group and counts as a family in the group of its latest decision. Decisions recorded "
+    "before decisions kept the family's groups are grouped by the family's record as it is "
+    "now (`grouped_by_current_record` counts them)."
 )
 
 
 def _group_row(decisions: list[Decision], latest: list[Decision], minimum: int) -> dict[str, Any]:
-    """One group's figures over its families' latest decisions (`latest`, never empty)."""
+    """One group's figures over the latest decisions of its families (`latest`): none when
+    every family decided in the group was decided since in another one (moved, say)."""
     overridden = sum(d.kind == "override" for d in latest)
     agreed = sum(d.model_level == d.decided_level for d in latest)
     return {
@@ -129,7 +133,41 @@ def _group_row(decisions: list[Decision], latest: list[Decision], minimum: int) 
         "too_small": len(latest) < minimum,
         "override_rate": _rate(overridden, len(latest)),
         "agreement": _rate(agreed, len(latest)),
-        "mean_decided_level": sum(d.decided_level for d in latest) / len(latest),
+        "mean_decided_level": _rate(sum(d.decided_level for d in latest), len(latest)),
+    }
+
+
+def _recorded(decision: Decision, grouping: str) -> str | None:
+    """The decision's group under `grouping` as it recorded it; None when it recorded none."""
+    recorded = getattr(decision, grouping)
+    return None if recorded is None else str(recorded)
+
+
+def _grouping(
+    rows: list[tuple[Decision, Family]], latest_ids: set[int], grouping: str, minimum: int
+) -> dict[str, Any]:
+    """One grouping's table: each decision of `rows` in the group it recorded (the family's
+    current one when it recorded none), each family in the group of its latest decision."""
+    every: dict[str, list[Decision]] = defaultdict(list)
+    last: dict[str, list[Decision]] = defaultdict(list)
+    by_current_record = 0
+    for decision, family in rows:
+        group = _recorded(decision, grouping)
+        if group is None:
+            group, by_current_record = str(getattr(family, grouping)), by_current_record + 1
+        every[group].append(decision)
+        if decision.id in latest_ids:
+            last[group].append(decision)
+    table = {name: _group_row(items, last[name], minimum) for name, items in sorted(every.items())}
+    rates = [
+        g["override_rate"]
+        for g in table.values()
+        if g["override_rate"] is not None and not g["too_small"]
+    ]
+    return {
+        "groups": table,
+        "override_rate_gap": max(rates) - min(rates) if len(rates) > 1 else None,
+        "grouped_by_current_record": by_current_record,
     }
 
 
@@ -140,36 +178,24 @@ def fairness(session: Session, region: str | None) -> dict[str, Any]:
     A large gap between groups in how often the commission corrects the system is a sign
     that the system serves some groups worse; the gap is reported per grouping. A group of
     fewer families than configs/welfare.yaml `fairness.min_families_per_group` is shown,
-    marked `too_small`, and left out of the gap, as `welfare evaluate` does. Groups are the
-    family's current ones (GROUPED_BY_NOTE).
+    marked `too_small`, and left out of the gap, as `welfare evaluate` does. A decision counts
+    in the groups the family was in when it was made (GROUPED_BY_NOTE). One recorded before
+    decisions kept them (migration 0010) counts in the family's current groups;
+    `grouped_by_current_record` counts such decisions, per grouping and in all (a decision
+    with any of its groups taken from the current record).
     """
     from welfare.criteria import get_welfare_config
 
     minimum = get_welfare_config().fairness.min_families_per_group
     rows = _decisions(session, region)
-    latest = _latest(rows)
-    out: dict[str, Any] = {
+    latest_ids = {decision.id for decision, _ in _latest(rows)}
+    by_current_record = sum(any(_recorded(d, g) is None for g in GROUPINGS) for d, _ in rows)
+    return {
         "unit": UNIT, "note": f"{UNIT_NOTE} {GROUPED_BY_NOTE}", "decisions": len(rows),
-        "families": len(latest), "min_families_per_group": minimum, "groupings": {},
+        "families": len(latest_ids), "min_families_per_group": minimum,
+        "grouped_by_current_record": by_current_record,
+        "groupings": {g: _grouping(rows, latest_ids, g, minimum) for g in GROUPINGS},
     }  # fmt: skip
-    for grouping in GROUPINGS:
-        every: dict[str, list[Decision]] = defaultdict(list)
-        last: dict[str, list[Decision]] = defaultdict(list)
-        for decision, family in rows:
-            every[str(getattr(family, grouping))].append(decision)
-        for decision, family in latest:
-            last[str(getattr(family, grouping))].append(decision)
-        table = {
-            name: _group_row(items, last[name], minimum) for name, items in sorted(every.items())
-        }
-        rates = [
-            g["override_rate"]
-            for g in table.values()
-            if g["override_rate"] is not None and not g["too_small"]
-        ]
-        gap = max(rates) - min(rates) if len(rates) > 1 else None
-        out["groupings"][grouping] = {"groups": table, "override_rate_gap": gap}
-    return out
 
 
 def _psi(reference: dict[str, float], current: dict[str, float]) -> float | None:

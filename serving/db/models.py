@@ -177,6 +177,11 @@ class Decision(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The family's groups when it was decided (serving.reports.GROUPINGS; `region` above is
+    # one), which the fairness report counts it in. NULL on decisions recorded before
+    # migration 0010: those are grouped by the family's record as it is now.
+    settlement: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    head_gender: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
         CheckConstraint("kind IN ('accept', 'override')", name="ck_decisions_kind"),

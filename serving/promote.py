@@ -34,7 +34,7 @@ from serving.assessments import latest_of
 from serving.db.models import AuditEntry, Decision, Family, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.rescore_provenance import artifact_digest, scoring_files
-from serving.rescore_runs import discard_way, outcome_counts, promoted_runs
+from serving.rescore_runs import discard_way, is_ray, outcome_counts, promoted_runs, run_options
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
@@ -151,12 +151,16 @@ def _checked_runs(session: Session, model_version: str, model_dir: Path) -> list
         )
     for run in runs:
         if run.status != "done":
-            since = f" --since {run.since_key[:10]}" if run.since_key else ""
+            options = run_options(run.since_key)
+            again = (
+                "the Ray pipeline"
+                if is_ray(run)
+                else f"`shanyraq rescore --model {model_dir}{options}`"
+            )
             raise RescoreIncompleteError(
                 f"re-scoring run {run.id} under {model_version} is unfinished (up to photo "
                 f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); run "
-                f"`shanyraq rescore --model {model_dir}{since}` again to finish it (or wait for "
-                "the one running), then promote"
+                f"{again} again to finish it (or wait for the one running), then promote"
             )
     _check_model_files(session, runs, model_dir)
     return [run.id for run in runs]

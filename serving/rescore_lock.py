@@ -1,14 +1,15 @@
 """One re-scoring command per model version at a time: a lock file in the data folder.
 
-`shanyraq rescore`, `rescore discard` and `rescore promote` each hold it while they work, so a
-promotion never adopts part of a run that is being scored, reopened or deleted. The lock is
-`flock` on `<data_dir>/.rescore-<digest of the model version>.lock`; the kernel releases it
-when the process ends however it ends, so a crash leaves no stale lock. The file names its
-holder (process, host, start, and the command where it gave one), which a second command's
-refusal (`rescore_busy`) repeats before it does anything. The database keeps its own guard
-behind this one (the run's cursor is advanced compare-and-set, serving/rescore.py), for runs
-on other machines against one PostgreSQL database. Where the data folder cannot be written,
-only that guard is left, and a warning says so.
+`shanyraq rescore`, `rescore discard`, `rescore promote` and the Ray pipeline
+(serving/rescore_ray.py) each hold it while they work, so a promotion never adopts part of a run
+that is being scored, reopened or deleted. The lock is `flock` on `<data_dir>/.rescore-<digest
+of the model version>.lock`; the kernel releases it when the process ends however it ends, so a
+crash leaves no stale lock. The file names its holder (process, host, start, and the command or
+entry point where it gave one), which a second command's refusal (`rescore_busy`) repeats
+before it does anything. The database keeps its own guard behind this one (the run's cursor is
+advanced compare-and-set, serving/rescore.py), for runs on other machines against one
+PostgreSQL database. Where the data folder cannot be written, only that guard is left, and a
+warning says so.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ def rescore_lock(
     *,
     runs: Callable[[], str] | None = None,
     command: str | None = None,
+    entry_point: str | None = None,
 ) -> Iterator[None]:
     """Hold the re-scoring lock of `model_version`, or RescoreBusyError naming its holder (with
-    its `command`, e.g. "rescore promote", where it gave one) and `runs()` (the model version's
-    unfinished runs, in words) when another process holds it."""
+    its `command`, e.g. "rescore promote", or the Python `entry_point` of a holder that has no
+    command, where it gave one) and `runs()` (the model version's unfinished runs, in words)
+    when another process holds it."""
     path = lock_path(data_dir, model_version)
     try:
         fd = _acquire(path)
@@ -62,8 +65,8 @@ def rescore_lock(
             "pid": os.getpid(), "host": socket.gethostname(), "model_version": model_version,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }  # fmt: skip
-        if command:
-            holder["command"] = f"shanyraq {command}"
+        if command or entry_point:
+            holder["command"] = f"shanyraq {command}" if command else str(entry_point)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(holder).encode())
         yield
@@ -100,7 +103,8 @@ def _busy(path: Path, model_version: str, runs: str) -> str:
     return (
         f"another re-scoring under {model_version} is running ({who}"
         + (f"; {runs}" if runs else "")
-        + f"; lock {path}). One re-scoring command (rescore, rescore discard, rescore promote) "
-        "runs per model version at a time: wait for that one to finish (or stop it: a "
-        "re-scoring stopped part-way resumes where it stopped), then run this command again"
+        + f"; lock {path}). One re-scoring command (rescore, rescore discard, rescore promote, "
+        "the Ray pipeline) runs per model version at a time: wait for that one to finish (or "
+        "stop it: a re-scoring stopped part-way resumes where it stopped), then run this "
+        "command again"
     )

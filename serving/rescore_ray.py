@@ -10,10 +10,19 @@ path, engine settings and model files), and is refused in the same cases and wor
 (serving/rescore_runs.py); having no --restart, the way to score again under the current
 provenance is `shanyraq rescore discard --model DIR --ray`. With nothing to read, Ray is not
 started. `ray` is an optional extra, imported only when this runs.
+
+As `rescore` does, the pipeline holds the re-scoring lock of its model version for the whole
+run (serving/rescore_lock.py: `rescore promote` and `rescore discard` are refused meanwhile, and
+it is refused while one of them runs); it discards the outcomes of photos recorded as missing
+or damaged in the store once they read intact again, and scores them (`retry_restored`); and a
+finished run it reopens for those or for photos filed since is marked running while it scores
+(`reopen_for_uncovered`) and done when no photo in scope is left uncovered (`first_uncovered`),
+so no promotion adopts it part-way.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -36,16 +45,23 @@ from serving.rescore import (
     read_original,
     stored_verdict,
 )
-from serving.rescore_photos import not_yet_scored
+from serving.rescore_lock import rescore_lock
+from serving.rescore_photos import (
+    first_uncovered,
+    not_yet_scored,
+    reopen_for_uncovered,
+    retry_restored,
+)
 from serving.rescore_runs import (
     RescoreResumeError,
     RunProvenance,
     artifact_digest,
-    check_reopen,
     engine_digest,
     open_run,
     since_key_of,
+    unfinished_runs,
 )
+from serving.storage import PhotoStore
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +71,7 @@ RAY_MISSING = (
     "(or `pip install 'shanyraq[ray]'`), or re-score on one machine with `shanyraq rescore`"
 )
 WRITE_COLUMNS = ("photo_id", "model_version", "run_id", "score", "error", "created_at")
+ENTRY_POINT = "serving.rescore_ray.rescore_with_ray"  # the lock's holder: it has no command
 
 
 class RayMissingError(ShanyraqError):
@@ -140,7 +157,6 @@ class ScoreBatch:
         decode_short_side: int | None,
         provenance: RunProvenance | None = None,
     ) -> None:
-        from serving.storage import PhotoStore
         from vision.bulk import open_scorer
 
         if provenance is not None and provenance.model_artifact is not None:
@@ -199,10 +215,8 @@ class RayRescoreReport:
     scored: int  # outcomes with a score under this version (this run and earlier ones)
     failed: int  # outcomes with a reason instead
     written_now: int
-
-    @property
-    def complete(self) -> bool:
-        return self.scored + self.failed == self.in_scope
+    complete: bool  # the run is done: no photo in scope is left without an outcome or a score
+    restored: int = 0  # photos restored to the store whose damage outcomes this call discarded
 
 
 def rescore_with_ray(
@@ -218,29 +232,93 @@ def rescore_with_ray(
     max_pixels: int,
     decode_short_side: int | None = None,
     num_gpus_per_actor: float = 0.0,
+    data_dir: Path | None = None,
 ) -> RayRescoreReport:
-    """Run the pipeline on the Ray cluster `ray.init` connected to (a local one if none)."""
+    """Run the pipeline on the Ray cluster `ray.init` connected to (a local one if none).
+
+    Holds the re-scoring lock of `model_version` (serving/rescore_lock.py) for the whole run,
+    in `data_dir`, the service's data folder (default: the folder holding `store_root`, as the
+    service keeps its photo store in <data_dir>/photos); while another re-scoring command of
+    the version holds it, refused (RescoreBusyError) before anything is read or written.
+    """
     ray = _ray()
-    db = Database(database_url)
     engine = make_engine(database_url)
-    ensure_tables(engine)
-    sessions = make_session_factory(engine)
-    provenance = expected_provenance(
-        model_dir, prefer=prefer, num_gpus_per_actor=num_gpus_per_actor,
-        decode_short_side=decode_short_side,
-    )  # fmt: skip
+    try:
+        ensure_tables(engine)
+        sessions = make_session_factory(engine)
+        provenance = expected_provenance(
+            model_dir, prefer=prefer, num_gpus_per_actor=num_gpus_per_actor,
+            decode_short_side=decode_short_side,
+        )  # fmt: skip
+        runs = functools.partial(unfinished_runs, engine, model_version)
+        lock_dir = data_dir if data_dir is not None else store_root.parent
+        with rescore_lock(lock_dir, model_version, runs=runs, entry_point=ENTRY_POINT):
+            opened = _open(sessions, PhotoStore(store_root), model_version, since, provenance)
+            before = _outcomes(sessions, model_version, since)
+            if opened.to_read:  # else nothing to score: Ray is not started for nothing
+                actor = {
+                    "model_dir": str(model_dir), "store_root": str(store_root),
+                    "run_id": opened.run_id, "db_url": database_url, "prefer": prefer,
+                    "max_pixels": max_pixels, "decode_short_side": decode_short_side,
+                    "provenance": provenance,
+                }  # fmt: skip
+                _score(
+                    ray, Database(database_url), model_version, since, actor,
+                    batch_size=batch_size, concurrency=concurrency,
+                    num_gpus_per_actor=num_gpus_per_actor,
+                )  # fmt: skip
+            return _finish(sessions, opened, model_version, since, before)
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class _Opened:
+    run_id: int
+    restored: int  # photos restored to the store whose damage outcomes this call discarded
+    to_read: int  # photos in scope with no outcome yet, for the actors to score
+
+
+def _open(
+    sessions: Any,
+    store: PhotoStore,
+    model_version: str,
+    since: datetime | None,
+    provenance: RunProvenance,
+) -> _Opened:
+    """The pipeline's run of `since` made or checked, in one transaction, as `rescore` opens
+    its run: the damage outcomes of photos restored to the store discarded (`retry_restored`),
+    and a finished run reopened, marked running, for those and the photos filed since
+    (`reopen_for_uncovered`), both under the provenance it recorded. A run that stays finished
+    reads nothing: a photo scored by the model from its upload needs no outcome."""
     with session_scope(sessions) as session:
         key = since_key_of(since, ray=True)
         run, _ = open_run(session, model_version, key, provenance, restart=False)
-        to_read = session.scalar(
-            select(func.count(Photo.id)).where(*photo_scope(since), not_yet_scored(model_version))
-        )
-        if run.status == "done" and to_read:  # reopened for the photos filed since, as `rescore`
-            check_reopen(session, run, provenance)
-        run_id = run.id
-    before = _outcomes(sessions, model_version, since)
-    if not to_read:  # nothing to score: Ray is not started for nothing
-        return _finish(sessions, run_id, model_version, since, before)
+        restored = retry_restored(session, run, store, provenance)
+        reopen_for_uncovered(session, run, since, provenance)
+        to_read = 0
+        if run.status != "done":
+            to_read = session.scalar(
+                select(func.count(Photo.id)).where(
+                    *photo_scope(since), not_yet_scored(model_version)
+                )
+            ) or 0  # fmt: skip
+        return _Opened(run.id, restored, to_read)
+
+
+def _score(
+    ray: Any,
+    db: Database,
+    model_version: str,
+    since: datetime | None,
+    actor: dict[str, Any],
+    *,
+    batch_size: int,
+    concurrency: int,
+    num_gpus_per_actor: float,
+) -> None:
+    """Read the photos in scope not yet scored, score them on a pool of `ScoreBatch` actors
+    (constructed with `actor`), write their outcomes."""
     sql, params = read_query(db, model_version, since)
     factory = db.connection_factory()
     if not ray.is_initialized():
@@ -251,12 +329,8 @@ def rescore_with_ray(
         batch_size=batch_size,
         compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_gpus=num_gpus_per_actor or None,
-        fn_constructor_kwargs={
-            "model_dir": str(model_dir), "store_root": str(store_root), "run_id": run_id,
-            "db_url": database_url, "prefer": prefer, "max_pixels": max_pixels,
-            "decode_short_side": decode_short_side, "provenance": provenance,
-        },
-    )  # fmt: skip
+        fn_constructor_kwargs=actor,
+    )
     p = db.placeholder
     insert = (
         f"INSERT INTO rescore_scores ({', '.join(WRITE_COLUMNS)}) "
@@ -264,7 +338,6 @@ def rescore_with_ray(
         "ON CONFLICT (photo_id, model_version) DO NOTHING"
     )
     scored.write_sql(insert, factory)
-    return _finish(sessions, run_id, model_version, since, before)
 
 
 def _check_model_files(model_dir: Path, run_id: int, recorded: str) -> None:
@@ -316,20 +389,26 @@ def _outcomes(sessions: Any, model_version: str, since: datetime | None) -> tupl
 
 def _finish(
     sessions: Any,
-    run_id: int,
+    opened: _Opened,
     model_version: str,
     since: datetime | None,
     before: tuple[int, int],
 ) -> RayRescoreReport:
+    """The run's counts updated, and the run marked done once no photo in scope is left
+    without an outcome or a score by the model from its upload (`first_uncovered`, as
+    `rescore` finishes its run and as promotion checks): a photo filed under the old model
+    while the actors scored leaves it running, for the next call to score."""
     scored, failed = _outcomes(sessions, model_version, since)
     with session_scope(sessions) as session:
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
-        run = session.get_one(RescoreRun, run_id)
+        run = session.get_one(RescoreRun, opened.run_id)
         run.scored, run.failed = scored, failed
         run.updated_at = datetime.now(UTC)
-        if scored + failed >= in_scope:
+        if run.status != "done" and first_uncovered(session, model_version, since) is None:
             run.status, run.finished_at = "done", datetime.now(UTC)
+        complete = run.status == "done"
     return RayRescoreReport(
-        run_id=run_id, model_version=model_version, in_scope=in_scope, scored=scored,
-        failed=failed, written_now=scored + failed - sum(before),
+        run_id=opened.run_id, model_version=model_version, in_scope=in_scope, scored=scored,
+        failed=failed, written_now=scored + failed - sum(before), complete=complete,
+        restored=opened.restored,
     )  # fmt: skip

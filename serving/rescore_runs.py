@@ -352,6 +352,6 @@ def unfinished_runs(db_engine: Engine, model_version: str) -> str:
             )
         ).all()
     return ", ".join(
-        f"run {run_id}" + (f" (--since {since_key[:10]})" if since_key else "")
+        f"run {run_id}" + (f" ({run_options(since_key).strip()})" if since_key else "")
         for run_id, since_key in runs
     )

@@ -25,14 +25,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy.optimize import minimize, minimize_scalar
 
+from shanyraq.errors import ShanyraqError
 from vision.artifact import Biases, Temperatures
-from vision.heads import condition_probs, sigmoid, softmax
+from vision.heads import condition_probs, nonfinite_rows, sigmoid, softmax
 
 logger = logging.getLogger(__name__)
 
 IGNORE = -1
 _EPS = 1e-12
 _LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
+
+
+class CalibrationError(ShanyraqError):
+    """Validation logits a calibration cannot be fitted on."""
+
+    code = "calibration_nonfinite_logits"
+    http_status = 500
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,24 @@ def fit_signs(logits: np.ndarray, target: np.ndarray, known: np.ndarray) -> floa
     return _fit(nll)
 
 
+def check_finite(logits: HeadLogits) -> None:
+    """Refuse validation logits with NaN or infinity (CalibrationError): one such logit makes
+    every NLL NaN, and the search would return an arbitrary temperature for every photo."""
+    broken = nonfinite_rows(
+        {"room": logits.room, "condition": logits.condition, "signs": logits.signs}
+    )
+    named = [f"{head}: {n} of {len(logits.room)}" for head, n in broken.items()]
+    if named:
+        raise CalibrationError(
+            f"the model gives NaN or infinite logits on validation photos ({'; '.join(named)}), "
+            "so no calibration can be fitted: training diverged or the weights are damaged; "
+            "train again, e.g. with a lower learning rate (optim.lr)"
+        )
+
+
 def fit_temperatures(logits: HeadLogits, *, formulation: str) -> Temperatures:
+    """A temperature per head; CalibrationError on non-finite logits (`check_finite`)."""
+    check_finite(logits)
     temperatures = Temperatures(
         room=fit_room(logits.room, logits.room_target),
         condition=fit_condition(logits.condition, logits.condition_target, formulation=formulation),
@@ -211,7 +236,7 @@ def fit_calibration(
 ) -> Calibration:
     """Temperatures for every head; temperature and offsets jointly for `bias_heads`, where
     validation has `min_examples` labelled photos of a class (`class_names` name them in
-    warnings; default: their index)."""
+    warnings; default: their index). CalibrationError when a logit is NaN or infinite."""
     temperatures = fit_temperatures(logits, formulation=formulation)
     fitted: dict[str, tuple[float, list[float]]] = {}
     for head in bias_heads:

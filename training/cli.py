@@ -114,7 +114,7 @@ def export(
 def _echo_headline(metrics: dict) -> None:
     """The headline figures; one a photo set cannot define says why instead of "nan"."""
     from shanyraq.taxonomy import get_taxonomy
-    from training.evaluate import undefined_reasons
+    from training.metrics import undefined_reasons
     from training.report import headline
 
     head = headline(metrics)

@@ -129,7 +129,7 @@ def head_metrics(
     """Every head's metrics (with calibrated probabilities) plus ECE before and after.
 
     A figure the photos cannot define (QWK on one grade) is NaN without sklearn's warning on
-    stderr: `undefined_reasons` says why, where the figures are shown."""
+    stderr: `training.metrics.undefined_reasons` says why, where the figures are shown."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         return _head_metrics(logits, artifact, not_dwelling=not_dwelling)
@@ -154,13 +154,7 @@ def _head_metrics(
         for head, (confidence, correct) in pairs.items():
             ece.setdefault(head, {})[key] = expected_calibration_error(confidence, correct)
             reliability.setdefault(head, {})[key] = reliability_curve(confidence, correct)
-    metrics["room"] = room_metrics(
-        room_p, logits.room_target, labels=artifact.labels.room, not_dwelling=not_dwelling
-    )
-    metrics["condition"] = condition_metrics(cond_p, logits.condition_target)
-    metrics["signs"] = signs_metrics(
-        signs_p, logits.signs_target, logits.signs_known, labels=artifact.labels.signs
-    )
+    metrics.update(_calibrated_metrics(logits, artifact, not_dwelling=not_dwelling))
     metrics["ece"] = ece
     # `pairs` are the calibrated probabilities' now (the loop's last pass).
     metrics["ece_ci"] = {head: ece_interval(*pair) for head, pair in pairs.items()}
@@ -168,6 +162,34 @@ def _head_metrics(
     metrics["ece_floor"] = {head: ece_floor(pair[0]) for head, pair in pairs.items()}
     metrics["reliability"] = reliability
     return metrics
+
+
+def _calibrated_metrics(
+    logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
+) -> dict[str, Any]:
+    """room, condition and signs metrics of the calibrated probabilities."""
+    room_p, cond_p, signs_p = head_probs(
+        artifact, logits.room, logits.condition, logits.signs, calibrated=True
+    )
+    return {
+        "room": room_metrics(
+            room_p, logits.room_target, labels=artifact.labels.room, not_dwelling=not_dwelling
+        ),
+        "condition": condition_metrics(cond_p, logits.condition_target),
+        "signs": signs_metrics(
+            signs_p, logits.signs_target, logits.signs_known, labels=artifact.labels.signs
+        ),
+    }
+
+
+def summary_metrics(
+    logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
+) -> dict[str, float]:
+    """`summary` of `head_metrics` without the calibration figures and their bootstrap draws,
+    which a robustness curve does not show (they took nine tenths of its time)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return summary(_calibrated_metrics(logits, artifact, not_dwelling=not_dwelling))
 
 
 def _target_scores(
@@ -222,38 +244,6 @@ def style_drop(
         }
 
 
-def undefined_reasons(metrics: dict[str, Any], *, not_dwelling: str) -> dict[str, str]:
-    """Why each headline figure of an evaluation that came out NaN is undefined on its photos
-    (a split of one class, no photo of a class), so a reader is told why, not shown "nan"."""
-    test = metrics["test"]
-    room, condition, signs = test["room"], test["condition"], test["signs"]
-    found = {
-        "room_macro_f1": (room["macro_f1"], "no evaluated photo has a room label"),
-        "not_dwelling_recall": (
-            room["not_dwelling_recall"],
-            f"no evaluated photo is labelled {not_dwelling}",
-        ),
-        "condition_qwk": (
-            condition.get("qwk", np.nan),
-            "the photos and the predictions show one grade only: agreement beyond chance is "
-            "undefined"
-            if condition.get("n")
-            else "no evaluated photo has a condition grade",
-        ),
-        "signs_map": (
-            signs["map"],
-            "no sign is both present and absent among the evaluated photos"
-            if signs.get("n")
-            else "no evaluated photo has its signs labelled",
-        ),
-    }
-    return {key: why for key, (value, why) in found.items() if np.isnan(_float(value))}
-
-
-def _float(value: Any) -> float:
-    return float("nan") if value is None else float(value)
-
-
 def summary(metrics: dict[str, Any]) -> dict[str, float]:
     """The headline numbers of one evaluation (used for robustness curves)."""
     return {f"{head}.{key}": float(metrics[head].get(key, np.nan)) for head, key in SUMMARY_KEYS}
@@ -289,8 +279,9 @@ def robustness(
                 taxonomy=taxonomy,
                 corrupt=_bind(corruption, severity),
             )
-            metrics = head_metrics(logits, artifact, not_dwelling=taxonomy.not_dwelling)
-            out[name][str(severity)] = summary(metrics)
+            out[name][str(severity)] = summary_metrics(
+                logits, artifact, not_dwelling=taxonomy.not_dwelling
+            )
     return out
 
 

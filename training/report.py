@@ -21,7 +21,16 @@ HEADS = ("room", "condition", "signs")
 
 
 def _num(value: Any) -> float:
+    """A figure as a float; undefined (None, as JSON without NaN holds it) is NaN."""
     return float(value) if value is not None else float("nan")
+
+
+def _fmt(value: Any, digits: int = 3, *, why: str = "") -> str:
+    """A figure for the reader: "n/a" (and why, if given) where the photos leave it undefined."""
+    number = _num(value)
+    if math.isnan(number):
+        return f"n/a ({why})" if why else "n/a"
+    return f"{number:.{digits}f}"
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -31,16 +40,16 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "evaluated_on": metrics.get("data", {}).get("evaluated_split", "test"),
         "n_photos": metrics.get("n_test_photos"),
         "n_families": metrics.get("n_test_families"),
-        "room_macro_f1": test["room"]["macro_f1"],
-        "room_accuracy": test["room"]["accuracy"],
-        "not_dwelling_recall": test["room"]["not_dwelling_recall"],
-        "not_dwelling_precision": test["room"]["not_dwelling_precision"],
+        "room_macro_f1": _num(test["room"]["macro_f1"]),
+        "room_accuracy": _num(test["room"]["accuracy"]),
+        "not_dwelling_recall": _num(test["room"]["not_dwelling_recall"]),
+        "not_dwelling_precision": _num(test["room"]["not_dwelling_precision"]),
         "condition_qwk": _num(test["condition"].get("qwk")),
         "condition_accuracy": _num(test["condition"].get("accuracy")),
         "condition_mae": _num(test["condition"].get("mae")),
-        "signs_map": test["signs"]["map"],
-        "ece_before": {h: test["ece"][h]["before"] for h in HEADS},
-        "ece_after": {h: test["ece"][h]["after"] for h in HEADS},
+        "signs_map": _num(test["signs"]["map"]),
+        "ece_before": {h: _num(test["ece"][h]["before"]) for h in HEADS},
+        "ece_after": {h: _num(test["ece"][h]["after"]) for h in HEADS},
         # What a perfectly calibrated head would show here (evaluations before it have none).
         "ece_floor": {h: f for h in HEADS if (f := test.get("ece_floor", {}).get(h))},
     }
@@ -49,9 +58,9 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     held = metrics.get("held_out_style")
     if held:
         out["held_out_style"] = {
-            "room_macro_f1": held["room"]["macro_f1"],
+            "room_macro_f1": _num(held["room"]["macro_f1"]),
             "condition_qwk": _num(held["condition"].get("qwk")),
-            "signs_map": held["signs"]["map"],
+            "signs_map": _num(held["signs"]["map"]),
         }
         # Bootstrap intervals of the drop (evaluations before they existed have none).
         out["held_out_style_drop_ci"] = {
@@ -70,7 +79,7 @@ def target_checks(
     ) -> tuple[str, str, str, bool]:
         if math.isnan(
             value
-        ):  # e.g. QWK on photos of one grade (training.evaluate.undefined_reasons)
+        ):  # e.g. QWK on photos of one grade (training.metrics.undefined_reasons)
             return name, goal, "n/a (undefined on these photos)", False
         reached = f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + note
         return name, goal, reached, bool(met)
@@ -298,6 +307,7 @@ def _report_markdown(
 ) -> str:
     head = headline(metrics)
     test = metrics["test"]
+    condition = test["condition"]
     lines = [
         f"# Evaluation of {artifact.model_version}",
         "",
@@ -313,25 +323,32 @@ def _report_markdown(
         "",
         "| class | recall |",
         "| --- | ---: |",
-        *(f"| {k} | {v:.3f} |" for k, v in test["room"]["per_class_recall"].items()),
+        *(
+            f"| {k} | {_fmt(v, why='no photo of it')} |"
+            for k, v in test["room"]["per_class_recall"].items()
+        ),
         "",
-        f"not_dwelling precision {head['not_dwelling_precision']:.3f}.",
+        "not_dwelling precision "
+        f"{_fmt(head['not_dwelling_precision'], why='no photo was predicted not_dwelling')}.",
         "",
         "## Condition",
         "",
-        f"QWK {head['condition_qwk']:.3f}, accuracy {head['condition_accuracy']:.3f}, "
-        f"MAE {head['condition_mae']:.3f} grades. ![confusion](confusion_condition.png)",
+        f"QWK {_fmt(head['condition_qwk'])}, accuracy {_fmt(head['condition_accuracy'])}, "
+        f"MAE {_fmt(head['condition_mae'])} grades{_condition_note(condition)}",
         "",
         "## Signs (average precision)",
         "",
-        *(f"- {k}: {v:.3f}" for k, v in test["signs"]["ap"].items()),
+        *(
+            f"- {k}: {_fmt(v, why='needs a photo with it and one without')}"
+            for k, v in test["signs"]["ap"].items()
+        ),
         "",
         "## Calibration (ECE, 15 bins)",
         "",
         "| head | before | after | after, 95 % CI | a calibrated head | temperature | offsets |",
         "| --- | ---: | ---: | --- | --- | ---: | --- |",
         *(
-            f"| {h} | {head['ece_before'][h]:.4f} | {head['ece_after'][h]:.4f} | "
+            f"| {h} | {_fmt(head['ece_before'][h], 4)} | {_fmt(head['ece_after'][h], 4)} | "
             f"{_interval(test.get('ece_ci', {}).get(h))} | "
             f"{_floor(head['ece_floor'].get(h))} | "
             f"{getattr(artifact.temperatures, h):.3f} | "
@@ -350,6 +367,19 @@ def _report_markdown(
     if metrics.get("robustness"):
         lines += ["## Robustness", "", "![robustness](robustness.png)", ""]
     return "\n".join(lines)
+
+
+def _condition_note(condition: dict[str, Any]) -> str:
+    """The end of the condition line: why its figures are undefined, or its confusion plot
+    (drawn only where a photo has a grade)."""
+    if not condition.get("n"):
+        return " (no evaluated photo has a condition grade)."
+    one_grade = math.isnan(_num(condition.get("qwk")))
+    note = (
+        " (QWK undefined: the photos and the predictions show one grade only)" if one_grade else ""
+    )
+    plot = " ![confusion](confusion_condition.png)" if "confusion" in condition else ""
+    return f"{note}.{plot}"
 
 
 def _interval(ci: list[float] | None) -> str:

@@ -3,7 +3,8 @@
 The graph takes "pixels" (N x 3 x S x S, float32, dynamic batch) and returns room_logits,
 condition_logits, signs_logits and embedding, in that order. Before anything is written in
 place, ONNX Runtime (CPU) and torch must agree within `tolerance` on every head's calibrated
-probabilities for a batch of real photos; a failed export leaves any previous artifact intact.
+probabilities for a batch of real photos, and neither may give a NaN or infinite output; a failed
+export leaves any previous artifact intact.
 
 Where the artifact goes (`check_destination`): a path that does not exist yet, an empty
 folder, or a folder that is already a model artifact (a model.json `read_artifact` accepts, and
@@ -48,7 +49,7 @@ from vision.artifact import (
     read_artifact,
     write_artifact,
 )
-from vision.heads import head_probs
+from vision.heads import head_probs, nonfinite_rows
 from vision.model import ShanyraqNet, save_model
 from vision.preprocess import to_batch
 
@@ -63,6 +64,12 @@ class ExportParityError(ShanyraqError):
 
     code = "export_parity"
     http_status = 500
+
+
+class ExportNonFiniteError(ExportParityError):
+    """The model gives NaN or infinite outputs: there is nothing to compare, nor to serve."""
+
+    code = "export_nonfinite"
 
 
 class ExportDestinationError(ShanyraqError):
@@ -142,13 +149,18 @@ def check_parity(
     *,
     tolerance: float = PARITY_TOLERANCE,
 ) -> float:
-    """Largest probability difference between torch and ONNX Runtime; raises above tolerance."""
+    """Largest probability difference between torch and ONNX Runtime; raises above tolerance
+    (ExportParityError), or when either gives a NaN or infinite output (ExportNonFiniteError,
+    a kind of it)."""
     if not images:
         raise ExportParityError("no photos to check the export with; give at least one")
     batch = to_batch(images, artifact.preprocessing)
     with torch.no_grad():
         torch_out = [t.numpy() for t in _Exportable(model).eval()(torch.from_numpy(batch))]
     onnx_out = onnx_session(onnx_path).run(OUTPUT_NAMES, {INPUT_NAME: batch})
+    # |NaN - p| > tolerance is False: without this, a model gone NaN would pass as agreeing.
+    for runtime, outputs in (("torch", torch_out), ("ONNX Runtime", onnx_out)):
+        _check_finite(runtime, outputs, n_photos=len(images))
     worst = 0.0
     for calibrated in (False, True):
         ours = head_probs(artifact, *torch_out[:3], calibrated=calibrated)
@@ -164,6 +176,19 @@ def check_parity(
                 )
     logger.info("export parity: max probability gap %.2e on %d photos", worst, len(images))
     return worst
+
+
+def _check_finite(runtime: str, outputs: list[np.ndarray], *, n_photos: int) -> None:
+    """ExportNonFiniteError naming the outputs that are NaN or infinite for some photo."""
+    names = ("room", "condition", "signs", "embedding")
+    broken = nonfinite_rows(dict(zip(names, outputs, strict=True)))
+    named = [f"{name} on {n} of {n_photos} photos" for name, n in broken.items()]
+    if named:
+        raise ExportNonFiniteError(
+            f"{runtime} gives NaN or infinite outputs ({'; '.join(named)}); the export is "
+            "refused. The weights are damaged or training diverged: train again, e.g. with a "
+            "lower learning rate (optim.lr)"
+        )
 
 
 def weights_digest(model: nn.Module) -> str:

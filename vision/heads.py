@@ -7,7 +7,7 @@ temperature first, then the head's calibration biases (if any) are added.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -89,3 +89,13 @@ def head_probs(
         condition_probs(condition_logits, artifact.condition_formulation, t.condition, b.condition),
         sigmoid(signs_logits, t.signs),
     )
+
+
+def nonfinite_rows(outputs: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Per named output (photos x ...), how many photos have a NaN or infinite value in it:
+    those with none are left out (training.calibrate and vision.export refuse such outputs)."""
+    counts = {
+        name: int((~np.isfinite(out).reshape(len(out), -1).all(axis=1)).sum())
+        for name, out in outputs.items()
+    }
+    return {name: n for name, n in counts.items() if n}

@@ -25,7 +25,8 @@ from training.build import (
     read_run,
 )
 from training.cli import app
-from training.evaluate import evaluate, undefined_reasons
+from training.evaluate import evaluate
+from training.metrics import undefined_reasons
 from training.run_folder import BEST, LAST, RUN_JSON, RunFolder
 from training.train import train
 from vision.artifact import CARD_FILE, read_artifact

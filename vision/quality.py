@@ -199,9 +199,18 @@ def edge_share(grey: np.ndarray, mean: float, edge_contrast: float) -> float:
 
 
 def measure(
-    rgb: np.ndarray, *, working_side_px: int, edge_contrast: float | None = None
+    rgb: np.ndarray,
+    *,
+    working_side_px: int,
+    edge_contrast: float | None = None,
+    detail_fail: float | None = None,
 ) -> dict[str, float]:
-    """The raw measurements the gate decides on (`edge_contrast`: the shipped one if None)."""
+    """The raw measurements the gate decides on (`edge_contrast`: the shipped one if None).
+
+    With `detail_fail`, `texture` and `edge_share` are measured only when `detail` is under it
+    (they matter only then: a blank frame is under all three bounds) and left out otherwise:
+    on a photo with content they would add about 5 ms, twice the rest of the gate.
+    """
     if edge_contrast is None:
         from vision.engine import get_engine_config
 
@@ -214,16 +223,18 @@ def measure(
     total = histogram.sum()
     mean = float(cv2.meanStdDev(grey)[0].ravel()[0])
     _, (laplacian_std,) = (v.ravel() for v in cv2.meanStdDev(laplacian))
-    return {
+    found = {
         "blur_score": float(laplacian_std**2),
         "mean_luminance": mean,
         # Relative to the mean, so a dim but real room is not mistaken for a blank frame.
         "detail": detail(grey, mean),
-        "texture": texture(grey, mean),
-        "edge_share": edge_share(grey, mean, edge_contrast),
         "clipped_fraction": float((histogram[:5].sum() + histogram[251:].sum()) / total),
         "short_side_px": float(min(rgb.shape[:2])),
     }
+    if detail_fail is None or found["detail"] < detail_fail:
+        found["texture"] = texture(grey, mean)
+        found["edge_share"] = edge_share(grey, mean, edge_contrast)
+    return found
 
 
 def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
@@ -277,7 +288,10 @@ def assess_quality(
         config = get_engine_config().quality
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or rgb.size == 0:
         raise ValueError(f"expected RGB uint8 (H, W, 3), H, W > 0, got {rgb.dtype} {rgb.shape}")
-    m = measure(rgb, working_side_px=config.working_side_px, edge_contrast=config.edge_contrast)
+    m = measure(
+        rgb, working_side_px=config.working_side_px, edge_contrast=config.edge_contrast,
+        detail_fail=config.detail_fail,
+    )  # fmt: skip
     if original_size is not None:
         m["short_side_px"] = float(min(original_size))
     findings = _findings(m, config)

@@ -88,9 +88,27 @@ def test_rooms_still_pass_at_every_size(rooms, size):
         photo = cv2.resize(room, SIZES[size], interpolation=cv2.INTER_AREA)
         verdict = assess_quality(photo, config=QUALITY)
         assert verdict.status == "pass", verdict
-        m = verdict.measurements
+        assert verdict.measurements["detail"] > 1.5 * QUALITY.detail_fail, verdict
+        m = measure(photo, working_side_px=QUALITY.working_side_px)  # every measure
         assert m["detail"] > 1.5 * QUALITY.detail_fail, m
         assert m["edge_share"] > 5 * QUALITY.edge_share_fail, m
+
+
+def test_the_gate_measures_texture_and_edges_only_where_a_frame_may_be_blank(rooms):
+    """They decide only under the detail bound; a photo with content is spared their cost, and
+    its verdict is the one every measure gives."""
+    wall = _wall("radial", SIZES["1MP"], base=170, noise_sd=3)
+    for photo, blankish in [(rooms[0], False), (rooms[3], False), (wall, True)]:
+        verdict = assess_quality(photo, config=QUALITY)
+        assert ("texture" in verdict.measurements) is blankish, verdict
+        assert ("edge_share" in verdict.measurements) is blankish, verdict
+        every = measure(photo, working_side_px=QUALITY.working_side_px)
+        blank = (
+            every["detail"] < QUALITY.detail_fail
+            and every["texture"] < QUALITY.texture_fail
+            and every["edge_share"] < QUALITY.edge_share_fail
+        )
+        assert (UNIFORM in verdict.reasons) is blank is blankish, (verdict, every)
 
 
 def _crack_on_a_wall(width_px: int, depth: float) -> np.ndarray:
@@ -123,7 +141,8 @@ def test_one_small_sharp_thing_on_a_plain_wall_is_not_a_blank_frame(photo):
     """A crack is evidence (structural_damage); its edges count though its area is tiny."""
     verdict = assess_quality(photo(), config=QUALITY)
     assert UNIFORM not in verdict.reasons, verdict.measurements
-    assert verdict.measurements["edge_share"] >= QUALITY.edge_share_fail
+    m = verdict.measurements  # edges are measured where detail alone would not rule it out
+    assert m["detail"] >= QUALITY.detail_fail or m["edge_share"] >= QUALITY.edge_share_fail, m
 
 
 def test_blank_frame_measures_do_not_depend_on_the_photo_size(rooms):

@@ -36,6 +36,12 @@ size"), and its weight is what resetting that figure alone does: little, when th
 the same information from another feature. Crediting it to one input would name the wrong
 cause when another (family size) drives it.
 
+A family with no usable photo has one photo fact, "usable photos: 0": every figure computed from
+the usable photos (mean condition, signs, coverage) is then missing, and they are reset together
+with that count, to a family photographed as the typical one. Reset alone, a mean condition with
+no photo to have it would weigh a family that cannot exist, and its reason would name a photo
+figure the family does not have.
+
 A tally (assets, signs of hidden income) counts the inputs that are recorded; the model was
 trained on it so. When some are missing the figure is a lower bound, and its reason says so and
 names them ("at least 0 (not recorded: vehicles ...)", features.TALLY_INPUTS): missing is
@@ -53,7 +59,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from welfare.features import REASON_SOURCE, TALLY_INPUTS, FeatureSpace
+from welfare.features import (
+    PHOTO_COUNTS,
+    REASON_SOURCE,
+    TALLY_INPUTS,
+    VISUAL_PREFIX,
+    FeatureSpace,
+)
 from welfare.fusion import FusionModel, softmax
 from welfare.statements import Code, Param, Statement, figure, number
 
@@ -124,14 +136,41 @@ def contributions(
     return {name: float(p[0] - p[i]) for i, name in enumerate(sets, start=1)}
 
 
-def reason_groups(features: Sequence[str]) -> dict[str, tuple[str, ...]]:
+# The fact a family with no usable photo has, standing for every figure computed from the
+# usable photos: each of those is missing, and resetting one alone to the typical family's
+# (a mean condition, with no photo to have it) would weigh a family that cannot exist.
+_NO_PHOTO = "vis_usable_photos"
+
+
+def reason_groups(
+    features: Sequence[str], *, row: pd.DataFrame | None = None
+) -> dict[str, tuple[str, ...]]:
     """Model features by the reason they belong to: a figure derived from one criterion alone
-    joins that criterion's reason (when the model has it); every other feature is its own."""
+    joins that criterion's reason (when the model has it); every other feature is its own.
+
+    With `row` (the family's features) showing no usable photo, the figures computed from the
+    usable photos are one fact, "usable photos: 0", reset together (`_NO_PHOTO`).
+    """
+    photos = _photo_evidence(features, row)
     groups: dict[str, list[str]] = {}
     for feature in features:
         source = REASON_SOURCE.get(feature, feature)
+        if feature in photos:
+            source = _NO_PHOTO
         groups.setdefault(source if source in features else feature, []).append(feature)
     return {name: tuple(members) for name, members in groups.items()}
+
+
+def _photo_evidence(features: Sequence[str], row: pd.DataFrame | None) -> set[str]:
+    """The figures computed from the usable photos, when `row` shows none (else empty); with
+    no photo summary at all (the count itself missing), every photo figure."""
+    if row is None or _NO_PHOTO not in features:
+        return set()
+    usable = float(row[_NO_PHOTO].iloc[0])
+    if usable != 0 and not math.isnan(usable):
+        return set()
+    counts = PHOTO_COUNTS if usable == 0 else ()
+    return {f for f in features if f.startswith(VISUAL_PREFIX) and f not in counts}
 
 
 def top_reasons(
@@ -149,10 +188,11 @@ def top_reasons(
     """The (at most) k facts whose reset moves this outcome most, largest first, in words.
 
     A figure derived from one criterion alone is reset with that criterion, so one fact is one
-    reason (features.REASON_SOURCE); a figure with several inputs is its own reason. Facts
-    whose reset moves the outcome by `min_weight` (probability) or less are no reasons.
+    reason (features.REASON_SOURCE); a figure with several inputs is its own reason; with no
+    usable photo, the photo figures are one reason, "usable photos: 0" (`reason_groups`).
+    Facts whose reset moves the outcome by `min_weight` (probability) or less are no reasons.
     """
-    groups = reason_groups(model.features)
+    groups = reason_groups(model.features, row=row)
     weights = contributions(model, row, target=target, level_index=level_index, groups=groups)
     moving = [name for name in weights if abs(weights[name]) > min_weight]
     ranked = sorted(moving, key=lambda name: abs(weights[name]), reverse=True)[:k]

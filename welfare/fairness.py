@@ -14,6 +14,10 @@ families for level accuracy. A group with no eligible family has no fnr (None, n
 group whose figure rests on fewer than `min_families` is shown, marked too small, and left out
 of the largest gap, which compares only groups with a defined figure of enough families and is
 None when fewer than two remain.
+
+A figure resting on one family gets the whole range [0, 1] as its interval: every bootstrap
+sample holds that family or none of the group, so the bootstrap gives [value, value], a
+certainty one family cannot give.
 """
 
 from __future__ import annotations
@@ -203,15 +207,22 @@ def _group_figures(
     figures = []
     for g, value in frame.by_group.items():
         defined = not math.isnan(value)
+        interval = (float(low[g]), float(high[g])) if defined else (None, None)
+        if defined and int(denominators[g]) == 1:
+            interval = _WHOLE_RANGE
         figures.append(
             GroupFigure(
                 group=str(g),
                 n=int(counts[g]),
                 denominator=int(denominators[g]),
                 value=float(value) if defined else None,
-                ci_low=float(low[g]) if defined else None,
-                ci_high=float(high[g]) if defined else None,
+                ci_low=interval[0],
+                ci_high=interval[1],
                 too_small=int(denominators[g]) < min_families,
             )
         )
     return figures
+
+
+# Every figure here is a share of families: all one family can say about its spread.
+_WHOLE_RANGE = (0.0, 1.0)

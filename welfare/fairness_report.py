@@ -20,7 +20,8 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
         "families a figure rests on (eligible ones for FNR and exclusion); — where a group has "
         "none. A figure resting on fewer families than configs/welfare.yaml "
         "`fairness.min_families_per_group` is marked *too small* and left out of the largest "
-        "gap, which compares only the remaining groups.",
+        "gap, which compares only the remaining groups. A figure resting on one family has the "
+        "whole range 0–100 % as its interval: a bootstrap of one family never varies.",
         "",
         "| grouping | metric | groups (value [CI], n) | largest gap [CI] |",
         "| --- | --- | --- | --- |",

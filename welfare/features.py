@@ -58,6 +58,9 @@ TALLY_INPUTS = {
         "large_purchases_12m_kzt",
     ),
 }
+# Photo figures that are not computed from the usable photos: every other visual feature is,
+# so with no usable photo they are all missing together and are one fact (welfare.explain).
+PHOTO_COUNTS = ("vis_flagged_photos",)
 # Photo evidence pooled over signs by what they point to (configs/taxonomy.yaml `points_to`).
 DERIVED_VISUAL = {
     "vis_need_signs": "Photos: signs of need per photo (damp, damage, stove, ...)",

@@ -113,9 +113,15 @@ class FusionModel:
         return list(self.meta.features)
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's features of each family, in the order its heads were fitted on (by
+        name, never by position)."""
         missing = [f for f in self.meta.features if f not in frame.columns]
         if missing:
-            raise ModelMismatchError(f"model {self.meta.version} needs features {missing}")
+            raise ModelMismatchError(
+                f"model {self.meta.version} needs features {missing} the family data lacks: "
+                "it was trained with other configs (configs/welfare.yaml, configs/taxonomy.yaml); "
+                "retrain it with `shanyraq welfare train`"
+            )
         return frame[self.meta.features].to_numpy(dtype=np.float64)
 
     def level_raw(self, x: np.ndarray) -> np.ndarray:
@@ -140,8 +146,19 @@ class FusionModel:
     @classmethod
     def load(cls, folder: Path) -> FusionModel:
         """The model saved in `folder`; a folder that is not a whole fusion model (no or bad
-        fusion.json, a head file missing or unreadable) is a ModelMismatchError saying what."""
-        return cls(*read_model(folder))
+        fusion.json, a head file missing or unreadable, a head fitted on another number of
+        features than fusion.json lists) is a ModelMismatchError saying what."""
+        meta, level_head, asp_head = read_model(folder)
+        for part, head in (("level", level_head), ("asp", asp_head)):
+            fitted = head_feature_count(head)
+            if fitted != len(meta.features):
+                # Its columns would be read as other features, or the head would fail mid-way.
+                raise ModelMismatchError(
+                    f"{folder}: the {part} head file was fitted on {fitted} features, but "
+                    f"fusion.json lists {len(meta.features)}: it comes from another model; "
+                    "copy the model folder whole, or retrain it with `shanyraq welfare train`"
+                )
+        return cls(meta, level_head, asp_head)
 
 
 def softmax(raw: np.ndarray) -> np.ndarray:
@@ -329,6 +346,17 @@ def head_content(head: Head) -> bytes:
             digest.update(np.ascontiguousarray(state["values"]).tobytes())
         return digest.digest()
     raise TypeError(f"no content digest for a {type(head).__name__} head")
+
+
+def head_feature_count(head: Head) -> int:
+    """How many features a fitted head reads (each booster of a cumulative head alike)."""
+    if isinstance(head, LightGBMHead):
+        return int(head.booster.num_feature())
+    if isinstance(head, CumulativeLightGBMHead):
+        return int(head.boosters[0].num_feature())  # one file, one fit: every booster alike
+    if isinstance(head, ForestHead):
+        return int(head.forest.n_features_in_)
+    raise TypeError(f"no feature count for a {type(head).__name__} head")
 
 
 def _median(column: pd.Series) -> float:

@@ -60,6 +60,19 @@ class FamilyRecord(BaseModel):
             raise ValueError("; ".join(problems))
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _in_config_order(cls, data: Any, info: ValidationInfo) -> Any:
+        """The criteria in configs/welfare.yaml's order, whatever order the record gave them:
+        what lists them (`missing`, the reasons) reads the same for the same record."""
+        criteria = data.get("criteria") if isinstance(data, dict) else None
+        if not isinstance(criteria, dict):
+            return data
+        config: WelfareConfig = (info.context or {}).get("config") or get_welfare_config()
+        order = {c.name: i for i, c in enumerate(config.criteria)}
+        ranked = sorted(criteria, key=lambda name: order.get(name, len(order)))
+        return {**data, "criteria": {name: criteria[name] for name in ranked}}
+
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> FamilyRecord:
         context = info.context or {}
@@ -71,7 +84,7 @@ class FamilyRecord(BaseModel):
 
     @property
     def missing(self) -> list[str]:
-        """Criteria given as missing, in config order of the record."""
+        """Criteria given as missing, in the order of configs/welfare.yaml."""
         return [name for name, value in self.criteria.items() if value is None]
 
     def number(self, name: str) -> float | None:

@@ -81,7 +81,9 @@ def model_version(
     day = datetime.now(UTC).strftime("%Y%m%d")
     digest = weights_digest(model)
     if calibration is not None and calibration != Calibration():
-        digest = hashlib.sha256((digest + calibration.model_dump_json()).encode()).hexdigest()
+        # What the model computes: a note on how the fit ended is not part of it.
+        fitted = calibration.model_dump_json(exclude={"temperature_at_bound"})
+        digest = hashlib.sha256((digest + fitted).encode()).hexdigest()
     return f"{config.name}-{config.model.variant}-{day}-{digest[:8]}"
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -27,13 +27,16 @@ from scipy.optimize import minimize, minimize_scalar
 
 from shanyraq.errors import ShanyraqError
 from vision.artifact import Biases, Temperatures
-from vision.heads import condition_probs, nonfinite_rows, sigmoid, softmax
+from vision.heads import condition_probs, nonfinite_mask, nonfinite_rows, sigmoid, softmax
 
 logger = logging.getLogger(__name__)
 
 IGNORE = -1
 _EPS = 1e-12
 _LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
+# How near (in log temperature) a fitted temperature counts as at its bound: the bounded
+# search stops within about 1e-5 of it, never on it.
+_AT_BOUND_LOG = 1e-3
 
 
 class CalibrationError(ShanyraqError):
@@ -106,6 +109,23 @@ def fit_signs(logits: np.ndarray, target: np.ndarray, known: np.ndarray) -> floa
     return _fit(nll)
 
 
+def finite_only(logits: HeadLogits) -> tuple[HeadLogits, dict[str, int]]:
+    """`logits` with the photos whose scores in a head hold NaN or infinity unlabelled for
+    that head, so its figures leave them out as they leave out an unlabelled photo (argmax
+    would read one as the first class), and how many such photos each head has."""
+    broken = {
+        head: nonfinite_mask(getattr(logits, head)) for head in ("room", "condition", "signs")
+    }
+    kept = replace(  # their logits zeroed: left out, they need not make NaN warnings either
+        logits,
+        **{head: np.where(broken[head][:, None], 0.0, getattr(logits, head)) for head in broken},
+        room_target=np.where(broken["room"], IGNORE, logits.room_target),
+        condition_target=np.where(broken["condition"], IGNORE, logits.condition_target),
+        signs_known=logits.signs_known & ~broken["signs"],
+    )
+    return kept, {head: int(found.sum()) for head, found in broken.items()}
+
+
 def check_finite(logits: HeadLogits) -> None:
     """Refuse validation logits with NaN or infinity (CalibrationError): one such logit makes
     every NLL NaN, and the search would return an arbitrary temperature for every photo."""
@@ -133,13 +153,44 @@ def fit_temperatures(logits: HeadLogits, *, formulation: str) -> Temperatures:
     return temperatures
 
 
+def temperatures_at_bound(temperatures: Temperatures) -> dict[str, float]:
+    """The heads whose temperature is at a bound of the fit, with that bound (0.05 or 20)."""
+    found: dict[str, float] = {}
+    for head, t in temperatures.model_dump().items():
+        for bound in _LOG_T_BOUNDS:
+            if abs(np.log(t) - bound) < _AT_BOUND_LOG:
+                found[head] = round(float(np.exp(bound)), 6)
+    return found
+
+
+def warn_at_bound(temperatures: Temperatures) -> dict[str, float]:
+    """Warn about each temperature at its bound (`temperatures_at_bound`), which it returns."""
+    found = temperatures_at_bound(temperatures)
+    for head, bound in found.items():
+        low = bound < 1
+        logger.warning(
+            "calibration: the %s temperature is at its bound %g: the fit wanted it %s, so the "
+            "served %s probabilities stay %s-confident; check that head on the validation "
+            "photos (labels, a head that learned nothing) before trusting them",
+            head,
+            bound,
+            "lower" if low else "higher",
+            head,
+            "under" if low else "over",
+        )
+    return found
+
+
 class Calibration(BaseModel):
-    """What calibration fitted: a temperature per head and, where asked, offsets per output."""
+    """What calibration fitted: a temperature per head and, where asked, offsets per output;
+    `temperature_at_bound`, the heads whose temperature the fit left at a bound (a record of
+    the fit, not part of what the model computes)."""
 
     model_config = ConfigDict(extra="forbid")
 
     temperatures: Temperatures = Temperatures()
     biases: Biases = Biases()
+    temperature_at_bound: dict[str, float] = {}
 
 
 def fit_temperature_and_bias(
@@ -249,9 +300,11 @@ def fit_calibration(
         )  # fmt: skip
         if found is not None:
             fitted[head] = found
+    final = temperatures.model_copy(update={h: t for h, (t, _) in fitted.items()})
     calibration = Calibration(
-        temperatures=temperatures.model_copy(update={h: t for h, (t, _) in fitted.items()}),
+        temperatures=final,
         biases=Biases(**{h: b for h, (_, b) in fitted.items()}),
+        temperature_at_bound=warn_at_bound(final),
     )
     logger.info("calibration: %s", calibration.model_dump())
     return calibration

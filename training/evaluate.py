@@ -24,7 +24,7 @@ from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
 from shanyraq.outputs import check_output_folder
 from shanyraq.taxonomy import Taxonomy
-from training.calibrate import HeadLogits
+from training.calibrate import HeadLogits, finite_only, temperatures_at_bound
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
 from training.data import encode_targets, photo_file
 from training.dataset_splits import check_held_out_styles, check_rows, style_of
@@ -126,13 +126,24 @@ def collect_logits(
 def head_metrics(
     logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
 ) -> dict[str, Any]:
-    """Every head's metrics (with calibrated probabilities) plus ECE before and after.
+    """Every head's metrics (with calibrated probabilities) plus ECE before and after, and
+    `nonfinite`: per head, the photos left out because their scores are NaN or infinite.
 
     A figure the photos cannot define (QWK on one grade) is NaN without sklearn's warning on
     stderr: `training.metrics.undefined_reasons` says why, where the figures are shown."""
+    kept, nonfinite = finite_only(logits)
+    if any(nonfinite.values()):
+        logger.warning(
+            "the model gives NaN or infinite scores on some of the %d evaluated photos (%s): "
+            "they are left out of the figures and counted in metrics.json `nonfinite`",
+            len(logits.room),
+            ", ".join(f"{head} {n}" for head, n in nonfinite.items()),
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return _head_metrics(logits, artifact, not_dwelling=not_dwelling)
+        metrics = _head_metrics(kept, artifact, not_dwelling=not_dwelling)
+    metrics["nonfinite"] = nonfinite
+    return metrics
 
 
 def _head_metrics(
@@ -187,15 +198,17 @@ def summary_metrics(
 ) -> dict[str, float]:
     """`summary` of `head_metrics` without the calibration figures and their bootstrap draws,
     which a robustness curve does not show (they took nine tenths of its time)."""
+    kept, _ = finite_only(logits)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return summary(_calibrated_metrics(logits, artifact, not_dwelling=not_dwelling))
+        return summary(_calibrated_metrics(kept, artifact, not_dwelling=not_dwelling))
 
 
 def _target_scores(
     logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
 ) -> dict[str, Callable[[np.ndarray], float]]:
     """The held-out-style targets' metrics (calibrated, as `head_metrics`) on given indices."""
+    logits, _ = finite_only(logits)
     room_p, cond_p, signs_p = head_probs(
         artifact, logits.room, logits.condition, logits.signs, calibrated=True
     )
@@ -304,6 +317,8 @@ def evaluate(
         "test": head_metrics(logits, artifact, not_dwelling=taxonomy.not_dwelling),
         "n_test_photos": len(test_rows),
         "n_test_families": len({r.family_id for r in test_rows}),
+        # Temperatures the calibration fit left at its bound: the probabilities are off there.
+        "calibration": {"temperature_at_bound": temperatures_at_bound(artifact.temperatures)},
         # The drift report's reference: these photos' scores, counted as it counts the service's.
         "score_reference": score_reference(
             logits, artifact, not_dwelling=taxonomy.not_dwelling, split="test"

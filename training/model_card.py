@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from training.recipe import QualityTargets, TrainConfig
-from training.report import ceiling_lines, headline, overlap_lines, target_table, validation_lines
+from training.report import (
+    bound_lines,
+    ceiling_lines,
+    headline,
+    nonfinite_lines,
+    overlap_lines,
+    target_table,
+    validation_lines,
+)
 from vision.artifact import ModelArtifact
 
 logger = logging.getLogger(__name__)
@@ -70,6 +78,7 @@ def model_card(
         "## Data it was measured on",
         "",
         *overlap_lines(metrics),
+        *nonfinite_lines(metrics),
         f"- Manifest `{data.get('manifest', '?')}` (sha256 "
         f"`{data.get('manifest_sha256', '')[:16]}`), {head['evaluated_on']} split: "
         f"{head['n_photos']} photos of {head['n_families']} families never seen in training.",
@@ -93,6 +102,7 @@ def model_card(
         "- Calibration (temperatures and offsets) was fitted on the validation split of the "
         "same synthetic distribution; recalibrate on real data before relying on the "
         "probabilities.",
+        *(f"- {line}" for line in bound_lines(metrics) if line),
         "- A `not_dwelling` photo carries no condition or signs; the engine abstains on it.",
         "",
     ]

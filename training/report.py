@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from shanyraq.json_values import finite_or_none
 from training.recipe import QualityTargets
 from vision.artifact import ModelArtifact
 
@@ -81,7 +82,7 @@ def target_checks(
             value
         ):  # e.g. QWK on photos of one grade (training.metrics.undefined_reasons)
             return name, goal, "n/a (undefined on these photos)", False
-        reached = f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + note
+        reached = f"{value:.3f}" + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "") + note
         return name, goal, reached, bool(met)
 
     nd_recall = head["not_dwelling_recall"]
@@ -98,7 +99,7 @@ def target_checks(
     floors = head.get("ece_floor", {})
     for name, value in head["ece_after"].items():
         floor = floors.get(name)
-        note = f" (calibrated: {floor['mean']:.3f}, 95 % {floor['high']:.3f})" if floor else ""
+        note = f" (calibrated: {_fmt(floor['mean'])}, 95 % {_fmt(floor['high'])})" if floor else ""
         rows.append(row(f"ECE {name} (calibrated)", f"<= {targets.ece_max}", value,
                         value <= targets.ece_max, note=note))  # fmt: skip
     intervals = head.get("held_out_style_drop_ci", {})
@@ -111,7 +112,7 @@ def target_checks(
 
 
 def _floor(floor: dict[str, float] | None) -> str:
-    return f"{floor['mean']:.4f} (95 % {floor['high']:.4f})" if floor else "-"
+    return f"{_fmt(floor['mean'], 4)} (95 % {_fmt(floor['high'], 4)})" if floor else "-"
 
 
 def _plot_confusion(path: Path, matrix: list[list[int]], labels: list[str], title: str) -> None:
@@ -143,7 +144,8 @@ def _plot_reliability(path: Path, reliability: dict[str, dict[str, Any]]) -> Non
     for ax, (head, curves) in zip(np.atleast_1d(axes), reliability.items(), strict=True):
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
         for key, style in (("before", "o--"), ("after", "s-")):
-            ax.plot(curves[key]["confidence"], curves[key]["accuracy"], style, label=key)
+            points = [[_num(v) for v in curves[key][axis]] for axis in ("confidence", "accuracy")]
+            ax.plot(*points, style, label=key)
         ax.set(title=head, xlabel="confidence", ylabel="observed frequency", xlim=(0, 1))
         ax.legend()
     fig.tight_layout()
@@ -151,7 +153,7 @@ def _plot_reliability(path: Path, reliability: dict[str, dict[str, Any]]) -> Non
     plt.close(fig)
 
 
-def _plot_robustness(path: Path, robustness: dict[str, dict[str, dict[str, float]]]) -> None:
+def _plot_robustness(path: Path, robustness: dict[str, dict[str, dict[str, float | None]]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,11 +162,15 @@ def _plot_robustness(path: Path, robustness: dict[str, dict[str, dict[str, float
     keys = list(next(iter(next(iter(robustness.values())).values())))
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6))
     for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
+        lowest = 0.0
         for name, by_severity in robustness.items():
             severities = sorted(by_severity, key=int)
-            ax.plot([int(s) for s in severities], [by_severity[s][key] for s in severities],
-                    "o-", label=name)  # fmt: skip
-        ax.set(title=key, xlabel="severity", ylim=(0, 1.02))
+            values = [_num(by_severity[s][key]) for s in severities]
+            ax.plot([int(s) for s in severities], values, "o-", label=name)
+            lowest = min([lowest, *(v for v in values if not math.isnan(v))])
+        # From 0, or below it where a figure is (QWK is negative when worse than chance).
+        bottom = lowest - 0.05 if lowest < 0 else 0.0
+        ax.set(title=key, xlabel="severity", ylim=(bottom, 1.02))
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -178,9 +184,14 @@ def write_report(
     artifact: ModelArtifact,
     targets: QualityTargets | None = None,
 ) -> Path:
-    """metrics.json, plots and report.md in out_dir; returns the report's path."""
+    """metrics.json, plots and report.md in out_dir; returns the report's path.
+
+    metrics.json holds null for a figure the photos leave undefined (JSON has no NaN); the
+    plots and the report are drawn from the same values, so they read what the file says."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
+    metrics = finite_or_none(json.loads(json.dumps(metrics, default=_json_default)))
+    text = json.dumps(metrics, indent=2, allow_nan=False)
+    (out_dir / "metrics.json").write_text(text, encoding="utf-8")
     test = metrics["test"]
     _plot_confusion(out_dir / "confusion_room.png", test["room"]["confusion"],
                     artifact.labels.room, "room")  # fmt: skip
@@ -253,6 +264,34 @@ def validation_lines(metrics: dict[str, Any]) -> list[str]:
     ]
 
 
+def nonfinite_lines(metrics: dict[str, Any]) -> list[str]:
+    """A warning when photos were left out because the model's scores on them are NaN or
+    infinite (`training.calibrate.finite_only`); evaluations before it counted none."""
+    lines = []
+    for key, what in (("test", "evaluated"), ("held_out_style", "held-out-style")):
+        counts = (metrics.get(key) or {}).get("nonfinite") or {}
+        if any(counts.values()):
+            lines += [
+                f"> **WARNING: on some {what} photos the model gave NaN or infinite scores** "
+                f"(photos: {', '.join(f'{h} {n}' for h, n in counts.items())}). They are left "
+                "out of that head's figures and plots below, not counted as a prediction; the "
+                "model is broken on them (diverged training or damaged weights).",
+                "",
+            ]
+    return lines
+
+
+def bound_lines(metrics: dict[str, Any]) -> list[str]:
+    """Heads whose calibration temperature the fit left at its bound (0.05 or 20)."""
+    found = (metrics.get("calibration") or {}).get("temperature_at_bound") or {}
+    return [
+        f"The {head} temperature is at its bound {bound:g}: the fit wanted it "
+        f"{'lower' if bound < 1 else 'higher'}, so this head's probabilities stay "
+        f"{'under' if bound < 1 else 'over'}-confident after calibration."
+        for head, bound in found.items()
+    ] + ([""] if found else [])
+
+
 def target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
     lines = ["| metric | target | reached | met |", "| --- | --- | ---: | --- |"]
     for name, goal, value, met in target_checks(head, targets):
@@ -312,6 +351,7 @@ def _report_markdown(
         f"# Evaluation of {artifact.model_version}",
         "",
         *overlap_lines(metrics),
+        *nonfinite_lines(metrics),
         f"Measured on {head['n_photos']} photos of {head['n_families']} held-out families "
         f"({head['evaluated_on']} split) with the exported ONNX model.",
         "",
@@ -361,6 +401,7 @@ def _report_markdown(
         "(mean and 95th percentile of 500 draws): ECE over a few hundred photos is biased "
         "upwards, so a figure below that 95th percentile is within what sampling alone gives.",
         "",
+        *bound_lines(metrics),
         "![reliability](reliability.png) ![room confusion](confusion_room.png)",
         "",
     ]
@@ -383,7 +424,7 @@ def _condition_note(condition: dict[str, Any]) -> str:
 
 
 def _interval(ci: list[float] | None) -> str:
-    return "—" if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+    return "—" if not ci else f"[{_fmt(ci[0], 4)}, {_fmt(ci[1], 4)}]"
 
 
 def _offsets(values: list[float]) -> str:

@@ -94,8 +94,10 @@ def head_probs(
 def nonfinite_rows(outputs: Mapping[str, np.ndarray]) -> dict[str, int]:
     """Per named output (photos x ...), how many photos have a NaN or infinite value in it:
     those with none are left out (training.calibrate and vision.export refuse such outputs)."""
-    counts = {
-        name: int((~np.isfinite(out).reshape(len(out), -1).all(axis=1)).sum())
-        for name, out in outputs.items()
-    }
+    counts = {name: int(nonfinite_mask(out).sum()) for name, out in outputs.items()}
     return {name: n for name, n in counts.items() if n}
+
+
+def nonfinite_mask(output: np.ndarray) -> np.ndarray:
+    """Per photo (first axis) of `output`, whether any of its values is NaN or infinite."""
+    return ~np.isfinite(output).reshape(len(output), -1).all(axis=1)

@@ -214,6 +214,7 @@ def ceiling(
 ) -> None:
     """Measure the accuracy ceiling: simulated vs noise-free photo scores, by training size."""
     from shanyraq.atomic import atomic_file
+    from shanyraq.json_values import finite_or_none
     from shanyraq.outputs import check_output_file
     from shanyraq.provenance import code_version
     from welfare.ceiling import measure_ceiling
@@ -232,8 +233,9 @@ def ceiling(
         code_version=code_version(),
         welfare_config_sha256=config.digest(),
     )
-    with atomic_file(out / "ceiling.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    with atomic_file(out / "ceiling.json") as tmp:  # null for an undefined figure: no NaN
+        text = json.dumps(finite_or_none(result), indent=2, allow_nan=False)
+        tmp.write_text(text, encoding="utf-8")
     for row in result["rows"]:
         typer.echo(f"{row['reading']}, {row['n_train']} families: {row['accuracy']:.4f}")
 
@@ -299,6 +301,7 @@ def evaluate_real(
     import cv2
 
     from shanyraq.atomic import atomic_file
+    from shanyraq.json_values import finite_or_none
     from shanyraq.outputs import check_output_file
     from welfare.criteria import get_welfare_config
     from welfare.real_evaluation import arm, measure_real_scores
@@ -321,7 +324,9 @@ def evaluate_real(
     result.pop("_frames")
     result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2, allow_nan=False), encoding="utf-8")
+        tmp.write_text(
+            json.dumps(finite_or_none(result), indent=2, allow_nan=False), encoding="utf-8"
+        )
     arms = result["overall"]["arms"]
     for name in (result["tabular"], result["fused"], result["engine_trained"]):
         for reading in ("simulated", "engine") if name else ():

@@ -9,25 +9,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from welfare.report import share
+from welfare.report import is_undefined, share
 
 if TYPE_CHECKING:
     from welfare.criteria import Targets
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
+    return "n/a" if is_undefined(value) else f"{100 * value:.1f} %"  # type: ignore[operator]
+
+
+def _signed(value: float | None, scale: float, digits: int) -> str:
+    return "n/a" if is_undefined(value) else f"{scale * value:+.{digits}f}"  # type: ignore[operator]
 
 
 def _ci(figure: dict[str, Any] | None, *, points: bool = False, kappa: bool = False) -> str:
-    """value [low–high] as a percentage, a signed difference in points, or a kappa."""
-    if not figure or figure["value"] is None:
+    """value [low–high] as a percentage, a signed difference in points, or a kappa; an
+    undefined figure or bound (null, or NaN in an older file) is n/a."""
+    if not figure or is_undefined(figure["value"]):
         return "n/a"
     v, lo, hi = figure["value"], figure["ci_low"], figure["ci_high"]
-    if points and kappa:
-        return f"{v:+.3f} [{(lo or 0):+.3f}, {(hi or 0):+.3f}]"
     if points:
-        return f"{100 * v:+.1f} [{100 * (lo or 0):+.1f}, {100 * (hi or 0):+.1f}]"
+        scale, digits = (1.0, 3) if kappa else (100.0, 1)
+        bounds = f"{_signed(lo, scale, digits)}, {_signed(hi, scale, digits)}"
+        return f"{_signed(v, scale, digits)} [{bounds}]"
     if kappa:
         return f"{v:.3f} [{_fixed(lo, 3)}–{_fixed(hi, 3)}]"
     return f"{_pct(v)} [{_pct(lo)}–{_pct(hi)}]"
@@ -47,7 +52,7 @@ def _passed(counts: dict[str, int] | None) -> str:
 
 
 def _fixed(value: float | None, digits: int) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return "n/a" if is_undefined(value) else f"{value:.{digits}f}"
 
 
 def _difference(real: dict[str, Any], subset: str, a: str, b: str, metric: str) -> dict | None:
@@ -176,7 +181,7 @@ def _real_tables(real: dict[str, Any]) -> list[str]:
         name, reading = key.split(" | ")
         h = (hidden.get("arms") or {}).get(key, {}).get("accuracy")
         lines.append(
-            f"| {name} | {reading} | {_ci(f['accuracy'])} | {real['macro_f1'][key]:.3f} | "
+            f"| {name} | {reading} | {_ci(f['accuracy'])} | {_fixed(real['macro_f1'][key], 3)} | "
             f"{_ci(f['qwk'], kappa=True)} | {_ci(f['exclusion_error'])} | "
             f"{_ci(f['needs_review_rate'])} | {_ci(h)} |"
         )

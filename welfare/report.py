@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from shanyraq.atomic import atomic_file
 from shanyraq.errors import InputFileError, read_json_file
+from shanyraq.json_values import finite_or_none
 from welfare.fairness_report import fairness_lines
 from welfare.fusion import fitting_recipe
 
@@ -44,15 +45,18 @@ def write_report(
     Everything is written first under temporary names (the figures in a staging folder inside
     out_dir, the page beside itself); only then are the figures moved into place and the page
     renamed, last: the page's rename is the commit point. A failure while writing leaves the
-    old figures and page as they were (and no temporary file behind).
+    old figures and page as they were (and no temporary file behind). A figure the families
+    leave undefined is null in metrics.json (JSON has no NaN), and the page reads the same.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     public = {k: v for k, v in result.items() if not k.startswith("_")}
     public["context"] = context
     _merge_measurements(public, out_dir)
+    public = finite_or_none(public)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
-        (staging / "metrics.json").write_text(json.dumps(public, indent=2), encoding="utf-8")
+        text = json.dumps(public, indent=2, allow_nan=False)
+        (staging / "metrics.json").write_text(text, encoding="utf-8")
         staged = _plots(public, out_dir=staging, levels=levels, default=context["default_model"])
         links = {k: os.path.relpath(out_dir / v.name, markdown.parent) for k, v in staged.items()}
         page = render_markdown(public, context=context, plots=links, targets=targets)
@@ -179,9 +183,9 @@ def _plots(
         paths["confusion"] = _save(fig, out_dir / "confusion.png")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     names = list(models)
-    overall = [models[n]["overall"]["level"]["accuracy"] for n in names]
+    overall = [_nan(models[n]["overall"]["level"]["accuracy"]) for n in names]
     hidden = [
-        (models[n]["hidden_income"] or {"level": {"accuracy": 0}})["level"]["accuracy"]
+        _nan((models[n]["hidden_income"] or {"level": {"accuracy": 0}})["level"]["accuracy"])
         for n in names
     ]
     xs = range(len(names))
@@ -222,8 +226,22 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _nan(value: float | None) -> float:
+    """A figure to plot: undefined (null) is NaN, which draws no bar."""
+    return math.nan if value is None else value
+
+
+def is_undefined(value: float | None) -> bool:
+    """Undefined: null as metrics.json holds it, or NaN as an older file held it."""
+    return value is None or math.isnan(value)
+
+
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
+    return "n/a" if is_undefined(value) else f"{100 * value:.1f} %"  # type: ignore[operator]
+
+
+def _fixed(value: float | None, digits: int = 3) -> str:
+    return "n/a" if is_undefined(value) else f"{value:.{digits}f}"
 
 
 def share(value: float) -> str:
@@ -242,7 +260,7 @@ def _target_rows(result: dict[str, Any], context: dict[str, Any], targets: Targe
         (
             f"Level accuracy ≥ {share(targets.level_accuracy)}",
             _pct(acc),
-            acc >= targets.level_accuracy,
+            not is_undefined(acc) and acc >= targets.level_accuracy,
         ),
         (
             f"Fused beats tabular-only by ≥ {gain_target:g} points on hidden-income families",
@@ -252,13 +270,13 @@ def _target_rows(result: dict[str, Any], context: dict[str, Any], targets: Targe
         (
             f"Exclusion error ≤ {share(targets.exclusion_error)}",
             _pct(asp["exclusion_error"]),
-            asp["exclusion_error"] is not None
+            not is_undefined(asp["exclusion_error"])
             and asp["exclusion_error"] <= targets.exclusion_error,
         ),
         (
             f"needs_review ≤ {share(targets.needs_review_rate)}",
             _pct(asp["needs_review_rate"]),
-            asp["needs_review_rate"] is not None
+            not is_undefined(asp["needs_review_rate"])
             and asp["needs_review_rate"] <= targets.needs_review_rate,
         ),
     ]
@@ -272,7 +290,7 @@ def _hidden_gain(models: dict[str, Any]) -> float | None:
         if fused in models and tabular in models and models[fused]["hidden_income"]:
             a = models[fused]["hidden_income"]["level"]["accuracy"]
             b = models[tabular]["hidden_income"]["level"]["accuracy"]
-            return 100 * (a - b)
+            return None if is_undefined(a) or is_undefined(b) else 100 * (a - b)
     return None
 
 
@@ -309,7 +327,7 @@ def render_markdown(
         lv, asp = m["overall"]["level"], m["overall"]["asp"]
         hidden = m["hidden_income"]["level"]["accuracy"] if m["hidden_income"] else None
         lines.append(
-            f"| {name} | {_pct(lv['accuracy'])} | {lv['macro_f1']:.3f} | {lv['qwk']:.3f} | "
+            f"| {name} | {_pct(lv['accuracy'])} | {_fixed(lv['macro_f1'])} | {_fixed(lv['qwk'])} | "
             f"{_pct(asp['exclusion_error'])} | {_pct(asp['inclusion_error'])} | "
             f"{_pct(asp['needs_review_rate'])} | {_pct(hidden)} |"
         )

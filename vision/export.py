@@ -151,7 +151,8 @@ def check_parity(
 ) -> float:
     """Largest probability difference between torch and ONNX Runtime; raises above tolerance
     (ExportParityError), or when either gives a NaN or infinite output (ExportNonFiniteError,
-    a kind of it)."""
+    a kind of it). The embeddings, which annotation selection compares by cosine distance
+    (annotation/select.py), must agree within `tolerance` in cosine distance too."""
     if not images:
         raise ExportParityError("no photos to check the export with; give at least one")
     batch = to_batch(images, artifact.preprocessing)
@@ -174,8 +175,26 @@ def check_parity(
                     f"(> {tolerance:.0e}); the export is refused. Check for ops that export "
                     "differently (e.g. custom layers) or try another backbone."
                 )
+    _check_embeddings(torch_out[3], onnx_out[3], tolerance=tolerance)
     logger.info("export parity: max probability gap %.2e on %d photos", worst, len(images))
     return worst
+
+
+def _check_embeddings(ours: np.ndarray, theirs: np.ndarray, *, tolerance: float) -> None:
+    """ExportParityError when a photo's torch and ONNX Runtime embeddings point apart by more
+    than `tolerance` in cosine distance (two zero vectors agree)."""
+    a, b = ours.reshape(len(ours), -1).astype(np.float64), theirs.reshape(len(theirs), -1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosine = np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1.0), 1.0)
+    both_zero = (np.abs(a).max(axis=1) == 0) & (np.abs(b).max(axis=1) == 0)
+    gap = float(np.where(both_zero, 0.0, 1.0 - cosine).max())
+    if gap > tolerance:
+        raise ExportParityError(
+            f"ONNX Runtime and torch disagree on the embedding by a cosine distance of "
+            f"{gap:.2e} (> {tolerance:.0e}); the export is refused: annotation selection "
+            "would compare photos by other features than the model's. Check for ops that "
+            "export differently (e.g. custom layers) or try another backbone."
+        )
 
 
 def _check_finite(runtime: str, outputs: list[np.ndarray], *, n_photos: int) -> None:

@@ -10,6 +10,7 @@ from vision.export import (
     OUTPUT_NAMES,
     ExportParityError,
     ExportRequest,
+    check_parity,
     export_artifact,
     onnx_session,
 )
@@ -151,3 +152,30 @@ def test_model_json_keeps_the_augmentation_contents_and_old_ones_still_load(
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "model.json").write_text(json.dumps(old))
     assert read_artifact(tmp_path / "old").training_config.get("augmentation") is None
+
+
+def test_an_export_whose_embedding_differs_from_torchs_is_refused(exported, tmp_path):
+    """The probabilities may agree while the pooled features do not (an op exported otherwise
+    after the heads read them); selection compares photos by those features."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model, folder, artifact = exported
+    graph = onnx.load(str(folder / ONNX_FILE))
+    (producer,) = [n for n in graph.graph.node if "embedding" in n.output]
+    producer.output[list(producer.output).index("embedding")] = "embedding_raw"
+    for node in graph.graph.node:  # the heads go on reading the features as they were
+        for i, name in enumerate(node.input):
+            if name == "embedding":
+                node.input[i] = "embedding_raw"
+    shift = np.zeros((1, artifact.embedding_dim), np.float32)
+    shift[0, 0] = 50.0  # one feature moved far: the direction changes
+    graph.graph.initializer.append(numpy_helper.from_array(shift, "embedding_shift"))
+    graph.graph.node.append(
+        helper.make_node("Add", ["embedding_raw", "embedding_shift"], ["embedding"])
+    )
+    edited = tmp_path / "edited.onnx"
+    onnx.save(graph, str(edited))
+    with pytest.raises(ExportParityError, match="embedding by a cosine distance"):
+        check_parity(model, edited, artifact, _photos(3))
+    assert check_parity(model, folder / ONNX_FILE, artifact, _photos(3)) < 1e-4

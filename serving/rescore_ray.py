@@ -1,8 +1,8 @@
 """The re-scoring as a Ray Data pipeline, for when the photo store outgrows one machine.
 
 read (the photos not yet scored under the model version, from the service database) ->
-map_batches (`ScoreBatch`, a callable class: one scorer per actor, GPU or CPU) -> write (the
-same `rescore_scores` table as `serving.rescore`, inserted with ON CONFLICT DO NOTHING).
+map_batches (`ScoreBatch`, serving/rescore_ray_actor.py: one scorer per actor, GPU or CPU) ->
+write (the same `rescore_scores` table as `serving.rescore`, with ON CONFLICT DO NOTHING).
 Resumable by construction: a re-run reads only photos with no outcome under the version yet,
 and the unique (photo, model version) key refuses a second outcome for any photo. A run records
 its provenance as `serving.rescore` does (`expected_provenance`; each actor checks again its
@@ -23,17 +23,13 @@ so no promotion adopts it part-way.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
@@ -42,8 +38,6 @@ from serving.rescore import (
     RescoreRun,
     ensure_tables,
     photo_scope,
-    read_original,
-    stored_verdict,
 )
 from serving.rescore_lock import rescore_lock
 from serving.rescore_photos import (
@@ -52,11 +46,9 @@ from serving.rescore_photos import (
     reopen_for_uncovered,
     retry_restored,
 )
+from serving.rescore_ray_actor import Database, ScoreBatch
 from serving.rescore_runs import (
-    RescoreResumeError,
     RunProvenance,
-    artifact_digest,
-    engine_digest,
     open_run,
     since_key_of,
     unfinished_runs,
@@ -88,43 +80,6 @@ def _ray() -> Any:
     return ray
 
 
-@dataclass(frozen=True)
-class Database:
-    """How Ray's tasks reach the service database (plain DB-API connections, picklable)."""
-
-    url: str
-
-    @property
-    def dialect(self) -> str:
-        return make_url(self.url).get_backend_name()
-
-    def connection_factory(self) -> Callable[[], Any]:
-        parsed = make_url(self.url)
-        if self.dialect == "sqlite":
-            path = parsed.database or ""
-            return lambda: sqlite3.connect(path, timeout=60)
-        if self.dialect == "postgresql":
-            plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-            def connect() -> Any:
-                import psycopg
-
-                return psycopg.connect(plain)
-
-            return connect
-        raise ShanyraqError(f"re-scoring with Ray supports SQLite and PostgreSQL, not {parsed}")
-
-    @property
-    def placeholder(self) -> str:
-        return "?" if self.dialect == "sqlite" else "%s"
-
-    def timestamp(self, when: datetime) -> Any:
-        # SQLAlchemy keeps SQLite datetimes as text in this exact form; PostgreSQL takes objects.
-        if self.dialect == "sqlite":
-            return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return when
-
-
 def read_query(
     db: Database, model_version: str, since: datetime | None
 ) -> tuple[str, tuple[Any, ...]]:
@@ -140,71 +95,6 @@ def read_query(
         sql += f" AND p.created_at >= {p}"
         params += (db.timestamp(since),)
     return sql + " ORDER BY p.id", params
-
-
-class ScoreBatch:
-    """map_batches callable class: opens the scorer once per actor, scores batches of rows."""
-
-    def __init__(
-        self,
-        *,
-        model_dir: str,
-        store_root: str,
-        run_id: int,
-        db_url: str,
-        prefer: str,
-        max_pixels: int,
-        decode_short_side: int | None,
-        provenance: RunProvenance | None = None,
-    ) -> None:
-        from vision.bulk import open_scorer
-
-        if provenance is not None and provenance.model_artifact is not None:
-            _check_model_files(Path(model_dir), run_id, provenance.model_artifact)
-        self.scorer = open_scorer(
-            Path(model_dir), prefer=prefer, max_pixels=max_pixels,  # type: ignore[arg-type]
-            decode_short_side=decode_short_side,
-        )  # fmt: skip
-        decode = getattr(self.scorer, "decode_short_side", None)
-        found = (self.scorer.name, engine_digest(decode_short_side=decode, engine_config=None))
-        if provenance is not None and found != (provenance.scorer, provenance.engine_config):
-            raise RescoreResumeError(
-                f"this Ray actor scores on the {found[0]} path (engine settings {found[1]}), "
-                f"but re-scoring run {run_id} recorded the {provenance.scorer} path (engine "
-                f"settings {provenance.engine_config}); ask for the path by prefer='cpu' or "
-                "'gpu' (with num_gpus_per_actor), not 'auto'"
-            )
-        self.store = PhotoStore(Path(store_root))
-        self.run_id = run_id
-        self.db = Database(db_url)
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        from vision.bulk import PhotoBytes
-
-        items: list[PhotoBytes] = []
-        outcomes: dict[int, tuple[str | None, str | None]] = {}
-        for photo_id, sha256, quality in zip(
-            batch["photo_id"], batch["sha256"], batch["quality"], strict=True
-        ):
-            data = read_original(self.store, str(sha256))
-            if isinstance(data, str):  # missing or damaged in the store: the reason
-                outcomes[int(photo_id)] = (None, data)
-                continue
-            stored = json.loads(quality) if isinstance(quality, str) else quality
-            items.append(PhotoBytes(int(photo_id), str(sha256), data, stored_verdict(stored)))
-        for scored in self.scorer.infer(self.scorer.prepare(items)):
-            score = json.dumps(scored.score.to_dict()) if scored.score else None
-            outcomes[scored.key] = (score, scored.error or None)
-        now = self.db.timestamp(datetime.now(UTC))
-        ids = sorted(outcomes)
-        return {
-            "photo_id": ids,
-            "model_version": [self.scorer.model_version] * len(ids),
-            "run_id": [self.run_id] * len(ids),
-            "score": [outcomes[i][0] for i in ids],
-            "error": [outcomes[i][1] for i in ids],
-            "created_at": [now] * len(ids),
-        }
 
 
 @dataclass(frozen=True)
@@ -338,19 +228,6 @@ def _score(
         "ON CONFLICT (photo_id, model_version) DO NOTHING"
     )
     scored.write_sql(insert, factory)
-
-
-def _check_model_files(model_dir: Path, run_id: int, recorded: str) -> None:
-    """An actor's model folder holds the files its run recorded: on a cluster each node reads
-    the folder from its own disk, and another copy there would mix two models in one run."""
-    found = artifact_digest(model_dir)
-    if found != recorded:
-        raise RescoreResumeError(
-            f"this Ray actor reads model files of digest {found!r} in {model_dir}, but "
-            f"re-scoring run {run_id} recorded {recorded!r}: its scores would mix two models "
-            "under one run; give every Ray node the same model folder as the one the pipeline "
-            "was started with, then run it again"
-        )
 
 
 def expected_provenance(

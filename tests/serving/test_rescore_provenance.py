@@ -221,7 +221,8 @@ def test_a_resume_or_restart_is_refused_while_another_run_holds_other_scores(
 
 def test_the_ray_pipeline_records_provenance_and_is_refused_the_same(tmp_path, scorer):
     pytest.importorskip("ray", reason="ray is an optional extra: pip install 'ray[data]'")
-    from serving.rescore_ray import ScoreBatch, expected_provenance, rescore_with_ray
+    from serving.rescore_ray import expected_provenance, rescore_with_ray
+    from serving.rescore_ray_actor import ScoreBatch
 
     model = tiny_model(tmp_path)  # the scorer's (built once per process)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"

@@ -9,7 +9,8 @@ import pytest
 
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore, scores_for
-from serving.rescore_ray import Database, RayMissingError, _ray, read_query, rescore_with_ray
+from serving.rescore_ray import RayMissingError, _ray, read_query, rescore_with_ray
+from serving.rescore_ray_actor import Database
 from tests.serving.rescore_fixtures import DAY0, populate, tiny_model
 from vision.bulk import PhotoBytes, open_scorer
 

@@ -22,7 +22,8 @@ from serving.db.models import AuditEntry, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.promote import ServingModelMismatchError, plan, promote
 from serving.rescore import rescore
-from serving.rescore_ray import ScoreBatch, expected_provenance, rescore_with_ray
+from serving.rescore_ray import expected_provenance, rescore_with_ray
+from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import (
     RescoreMixError,
     RescoreRestartError,

@@ -1,0 +1,140 @@
+"""The Ray side of the re-scoring pipeline (serving/rescore_ray.py): what its tasks and actors run.
+
+`ScoreBatch` is the map_batches callable class: each actor opens one scorer (GPU or CPU),
+checks it against the provenance its run recorded (scorer path, engine settings, the digest
+of the model files on its node), and turns batches of photo rows into `rescore_scores` rows.
+`Database` is how the tasks reach the service database, by picklable DB-API connections. The
+module imports neither the pipeline nor Ray, so a worker unpickling an actor loads only this.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from serving.rescore import read_original, stored_verdict
+from serving.rescore_runs import RescoreResumeError, RunProvenance, artifact_digest, engine_digest
+from serving.storage import PhotoStore
+from shanyraq.errors import ShanyraqError
+
+
+@dataclass(frozen=True)
+class Database:
+    """How Ray's tasks reach the service database (plain DB-API connections, picklable)."""
+
+    url: str
+
+    @property
+    def dialect(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+    def connection_factory(self) -> Callable[[], Any]:
+        parsed = make_url(self.url)
+        if self.dialect == "sqlite":
+            path = parsed.database or ""
+            return lambda: sqlite3.connect(path, timeout=60)
+        if self.dialect == "postgresql":
+            plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+            def connect() -> Any:
+                import psycopg
+
+                return psycopg.connect(plain)
+
+            return connect
+        raise ShanyraqError(f"re-scoring with Ray supports SQLite and PostgreSQL, not {parsed}")
+
+    @property
+    def placeholder(self) -> str:
+        return "?" if self.dialect == "sqlite" else "%s"
+
+    def timestamp(self, when: datetime) -> Any:
+        # SQLAlchemy keeps SQLite datetimes as text in this exact form; PostgreSQL takes objects.
+        if self.dialect == "sqlite":
+            return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return when
+
+
+class ScoreBatch:
+    """map_batches callable class: opens the scorer once per actor, scores batches of rows."""
+
+    def __init__(
+        self,
+        *,
+        model_dir: str,
+        store_root: str,
+        run_id: int,
+        db_url: str,
+        prefer: str,
+        max_pixels: int,
+        decode_short_side: int | None,
+        provenance: RunProvenance | None = None,
+    ) -> None:
+        from vision.bulk import open_scorer
+
+        if provenance is not None and provenance.model_artifact is not None:
+            _check_model_files(Path(model_dir), run_id, provenance.model_artifact)
+        self.scorer = open_scorer(
+            Path(model_dir), prefer=prefer, max_pixels=max_pixels,  # type: ignore[arg-type]
+            decode_short_side=decode_short_side,
+        )  # fmt: skip
+        decode = getattr(self.scorer, "decode_short_side", None)
+        found = (self.scorer.name, engine_digest(decode_short_side=decode, engine_config=None))
+        if provenance is not None and found != (provenance.scorer, provenance.engine_config):
+            raise RescoreResumeError(
+                f"this Ray actor scores on the {found[0]} path (engine settings {found[1]}), "
+                f"but re-scoring run {run_id} recorded the {provenance.scorer} path (engine "
+                f"settings {provenance.engine_config}); ask for the path by prefer='cpu' or "
+                "'gpu' (with num_gpus_per_actor), not 'auto'"
+            )
+        self.store = PhotoStore(Path(store_root))
+        self.run_id = run_id
+        self.db = Database(db_url)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        from vision.bulk import PhotoBytes
+
+        items: list[PhotoBytes] = []
+        outcomes: dict[int, tuple[str | None, str | None]] = {}
+        for photo_id, sha256, quality in zip(
+            batch["photo_id"], batch["sha256"], batch["quality"], strict=True
+        ):
+            data = read_original(self.store, str(sha256))
+            if isinstance(data, str):  # missing or damaged in the store: the reason
+                outcomes[int(photo_id)] = (None, data)
+                continue
+            stored = json.loads(quality) if isinstance(quality, str) else quality
+            items.append(PhotoBytes(int(photo_id), str(sha256), data, stored_verdict(stored)))
+        for scored in self.scorer.infer(self.scorer.prepare(items)):
+            score = json.dumps(scored.score.to_dict()) if scored.score else None
+            outcomes[scored.key] = (score, scored.error or None)
+        now = self.db.timestamp(datetime.now(UTC))
+        ids = sorted(outcomes)
+        return {
+            "photo_id": ids,
+            "model_version": [self.scorer.model_version] * len(ids),
+            "run_id": [self.run_id] * len(ids),
+            "score": [outcomes[i][0] for i in ids],
+            "error": [outcomes[i][1] for i in ids],
+            "created_at": [now] * len(ids),
+        }
+
+
+def _check_model_files(model_dir: Path, run_id: int, recorded: str) -> None:
+    """An actor's model folder holds the files its run recorded: on a cluster each node reads
+    the folder from its own disk, and another copy there would mix two models in one run."""
+    found = artifact_digest(model_dir)
+    if found != recorded:
+        raise RescoreResumeError(
+            f"this Ray actor reads model files of digest {found!r} in {model_dir}, but "
+            f"re-scoring run {run_id} recorded {recorded!r}: its scores would mix two models "
+            "under one run; give every Ray node the same model folder as the one the pipeline "
+            "was started with, then run it again"
+        )

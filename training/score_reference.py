@@ -17,6 +17,7 @@ import numpy as np
 from training.calibrate import HeadLogits
 from vision.artifact import ModelArtifact
 from vision.engine import get_engine_config, scores_from_outputs
+from vision.heads import nonfinite_mask
 from vision.score import score_shares
 
 
@@ -24,11 +25,18 @@ def score_reference(
     logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str, split: str
 ) -> dict[str, Any]:
     """Per head (room, condition) the share of each value on these photos; `photos` how many
-    each head counted, `split` which photos they were (test, or validation without one)."""
-    n = len(logits.room)
+    each head counted, `split` which photos they were (test, or validation without one).
+
+    A photo with a NaN or infinite score in any head is left out (a -inf logit still gives
+    finite shares, +inf a RuntimeWarning and NaN), as training.calibrate.finite_only leaves it
+    out of the test figures; `nonfinite` counts such photos per head, as those figures do."""
+    heads = ("room", "condition", "signs")
+    broken = {head: nonfinite_mask(getattr(logits, head)) for head in heads}
+    kept = ~np.logical_or.reduce(list(broken.values()))
+    n = int(kept.sum())
     names = artifact.onnx_outputs
     outputs = {
-        names[0]: logits.room, names[1]: logits.condition, names[2]: logits.signs,
+        names[0]: logits.room[kept], names[1]: logits.condition[kept], names[2]: logits.signs[kept],
         names[3]: np.zeros((n, 0), dtype=np.float32),  # no embedding is needed to count
     }  # fmt: skip
     scores = scores_from_outputs(
@@ -40,5 +48,6 @@ def score_reference(
         "room": shares["room"]["shares"],
         "condition": shares["condition"]["shares"],
         "photos": {head: found["photos"] for head, found in shares.items()},
+        "nonfinite": {head: int(mask.sum()) for head, mask in broken.items()},
         "split": split,
     }

@@ -25,7 +25,7 @@ from welfare.criteria import WelfareConfig, get_welfare_config
 from welfare.doubts import Recommendation, recommend
 from welfare.explain import Reason, top_reasons
 from welfare.features import family_features, feature_space
-from welfare.fusion import FusionModel
+from welfare.fusion import FusionModel, check_levels
 from welfare.rules import INCOME_TEST, LEVEL6, RuleCheck, evaluate_rules
 from welfare.schema import FamilyRecord
 from welfare.statements import Code, Statement
@@ -183,6 +183,7 @@ def _model_outcome(
             f"fusion model {model.meta.version} uses features {unknown} this configuration "
             "does not define; retrain it with `shanyraq welfare train`"
         )
+    check_levels(model.meta, config.level_values, source=f"fusion model {model.meta.version}")
     values = family_features(record, visual, space=space, config=config, taxonomy=taxonomy)
     row = pd.DataFrame([values])
     prediction = model.predict(row)

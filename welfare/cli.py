@@ -193,11 +193,18 @@ def evaluate(
     for name, m in result["models"].items():
         lv, asp = m["overall"]["level"], m["overall"]["asp"]
         typer.echo(
-            f"{name}: accuracy {lv['accuracy']:.3f} macro-F1 {lv['macro_f1']:.3f} "
-            f"QWK {lv['qwk']:.3f} exclusion {asp['exclusion_error']} "
-            f"review {asp['needs_review_rate']:.3f}"
+            f"{name}: accuracy {_figure(lv['accuracy'])} macro-F1 {_figure(lv['macro_f1'])} "
+            f"QWK {_figure(lv['qwk'])} exclusion {_figure(asp['exclusion_error'])} "
+            f"review {_figure(asp['needs_review_rate'])}"
         )
     typer.echo(f"report: {page}")
+
+
+def _figure(value: float | None) -> str:
+    """A figure on the console as the report gives it: undefined (NaN, null) is n/a."""
+    from welfare.report import is_undefined
+
+    return "n/a" if is_undefined(value) else f"{value:.3f}"
 
 
 @app.command("ceiling")

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.special import expit
 
 from shanyraq.errors import ModelMismatchError, ShanyraqError
-from welfare.criteria import FusionRecipe
+from welfare.criteria import FusionRecipe, get_welfare_config
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 from welfare.model_folder import (
     FusionMeta,
@@ -144,11 +144,14 @@ class FusionModel:
         return folder
 
     @classmethod
-    def load(cls, folder: Path) -> FusionModel:
+    def load(cls, folder: Path, *, levels: Sequence[int] | None = None) -> FusionModel:
         """The model saved in `folder`; a folder that is not a whole fusion model (no or bad
         fusion.json, a head file missing or unreadable, a head fitted on another number of
-        features than fusion.json lists) is a ModelMismatchError saying what."""
+        features than fusion.json lists) or a model of other welfare levels than `levels`
+        (default: configs/welfare.yaml's) is a ModelMismatchError saying what."""
         meta, level_head, asp_head = read_model(folder)
+        check_levels(meta, get_welfare_config().level_values if levels is None else levels,
+                     source=str(folder))  # fmt: skip
         for part, head in (("level", level_head), ("asp", asp_head)):
             fitted = head_feature_count(head)
             if fitted != len(meta.features):
@@ -159,6 +162,15 @@ class FusionModel:
                     "copy the model folder whole, or retrain it with `shanyraq welfare train`"
                 )
         return cls(meta, level_head, asp_head)
+
+
+def check_levels(meta: FusionMeta, levels: Sequence[int], *, source: str) -> None:
+    """Refuse a model of other welfare levels: its outputs are read by their place in `levels`."""
+    if list(meta.levels) != list(levels):
+        raise ModelMismatchError(
+            f"{source}: the fusion model was trained on welfare levels {meta.levels}, but the "
+            f"welfare configuration has {list(levels)}; retrain it with `shanyraq welfare train`"
+        )
 
 
 def softmax(raw: np.ndarray) -> np.ndarray:

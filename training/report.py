@@ -1,8 +1,9 @@
 """Evaluation outputs: metrics.json, PNG plots and a Markdown report (the model card, which
 shares its sections, is training.model_card).
 
-Plots: confusion matrices (room, condition), reliability diagrams before and after
-calibration (per head), robustness curves (headline metrics against corruption severity).
+Plots (training.report_plots): confusion matrices (room, condition), reliability diagrams
+before and after calibration (per head), robustness curves (headline metrics against
+corruption severity).
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ import numpy as np
 
 from shanyraq.json_values import finite_or_none
 from training.recipe import QualityTargets
+from training.report_plots import number as _num
+from training.report_plots import plot_confusion, plot_reliability, plot_robustness
 from vision.artifact import ModelArtifact
 
 HEADS = ("room", "condition", "signs")
-
-
-def _num(value: Any) -> float:
-    """A figure as a float; undefined (None, as JSON without NaN holds it) is NaN."""
-    return float(value) if value is not None else float("nan")
 
 
 def _fmt(value: Any, digits: int = 3, *, why: str = "") -> str:
@@ -115,68 +113,6 @@ def _floor(floor: dict[str, float] | None) -> str:
     return f"{_fmt(floor['mean'], 4)} (95 % {_fmt(floor['high'], 4)})" if floor else "-"
 
 
-def _plot_confusion(path: Path, matrix: list[list[int]], labels: list[str], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    m = np.asarray(matrix, dtype=float)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.imshow(m / np.maximum(m.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    for (i, j), value in np.ndenumerate(m):
-        ax.text(j, i, f"{int(value)}", ha="center", va="center", fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _plot_reliability(path: Path, reliability: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(reliability), figsize=(4 * len(reliability), 4))
-    for ax, (head, curves) in zip(np.atleast_1d(axes), reliability.items(), strict=True):
-        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-        for key, style in (("before", "o--"), ("after", "s-")):
-            points = [[_num(v) for v in curves[key][axis]] for axis in ("confidence", "accuracy")]
-            ax.plot(*points, style, label=key)
-        ax.set(title=head, xlabel="confidence", ylabel="observed frequency", xlim=(0, 1))
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _plot_robustness(path: Path, robustness: dict[str, dict[str, dict[str, float | None]]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = list(next(iter(next(iter(robustness.values())).values())))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6))
-    for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
-        lowest = 0.0
-        for name, by_severity in robustness.items():
-            severities = sorted(by_severity, key=int)
-            values = [_num(by_severity[s][key]) for s in severities]
-            ax.plot([int(s) for s in severities], values, "o-", label=name)
-            lowest = min([lowest, *(v for v in values if not math.isnan(v))])
-        # From 0, or below it where a figure is (QWK is negative when worse than chance).
-        bottom = lowest - 0.05 if lowest < 0 else 0.0
-        ax.set(title=key, xlabel="severity", ylim=(bottom, 1.02))
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def write_report(
     out_dir: Path,
     metrics: dict[str, Any],
@@ -193,15 +129,15 @@ def write_report(
     text = json.dumps(metrics, indent=2, allow_nan=False)
     (out_dir / "metrics.json").write_text(text, encoding="utf-8")
     test = metrics["test"]
-    _plot_confusion(out_dir / "confusion_room.png", test["room"]["confusion"],
+    plot_confusion(out_dir / "confusion_room.png", test["room"]["confusion"],
                     artifact.labels.room, "room")  # fmt: skip
     if "confusion" in test["condition"]:
         grades = [str(g) for g in artifact.labels.condition]
-        _plot_confusion(out_dir / "confusion_condition.png", test["condition"]["confusion"],
+        plot_confusion(out_dir / "confusion_condition.png", test["condition"]["confusion"],
                         grades, "condition")  # fmt: skip
-    _plot_reliability(out_dir / "reliability.png", test["reliability"])
+    plot_reliability(out_dir / "reliability.png", test["reliability"])
     if metrics.get("robustness"):
-        _plot_robustness(out_dir / "robustness.png", metrics["robustness"])
+        plot_robustness(out_dir / "robustness.png", metrics["robustness"])
     path = out_dir / "report.md"
     path.write_text(_report_markdown(metrics, artifact, targets or QualityTargets()))
     return path

@@ -208,14 +208,14 @@ def test_robustness_axis_reaches_a_negative_figure(monkeypatch, tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from training import report
+    from training import report_plots
 
     figures: list[Any] = []
     monkeypatch.setattr(plt, "close", figures.append)
     Curves = dict[str, dict[str, dict[str, float | None]]]
     curves: Curves = {"blur": {"1": {"condition.qwk": 0.4, "signs.map": 0.9},
                                "3": {"condition.qwk": -0.3, "signs.map": None}}}  # fmt: skip
-    report._plot_robustness(tmp_path / "r.png", curves)
+    report_plots.plot_robustness(tmp_path / "r.png", curves)
     low_qwk, high_qwk = figures[0].axes[0].get_ylim()
     low_map, _ = figures[0].axes[1].get_ylim()
     assert low_qwk <= -0.3 and high_qwk >= 1.0

@@ -37,13 +37,21 @@ class DeviceChoice(StrEnum):
 
 
 def _parse_since(value: str | None) -> datetime | None:
+    """A --since: a day (midnight UTC), or a moment in ISO 8601, which the Ray pipeline's runs
+    may have been given (UTC when it names no offset)."""
     if value is None:
         return None
     try:
-        day = datetime.strptime(value, "%Y-%m-%d")
+        when = datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
-    return day.replace(tzinfo=UTC)
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not a date; write it as YYYY-MM-DD (or an ISO 8601 moment, "
+                "e.g. 2026-01-01T12:00:00+00:00)"
+            ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 _CONFIG_HELP = "serving.yaml to use (default: configs/)."
@@ -204,7 +212,11 @@ def discard(
         ),
     ],
     since: Annotated[
-        str | None, typer.Option(help="The run's --since (YYYY-MM-DD), if it was given one.")
+        str | None,
+        typer.Option(
+            help="The run's --since (YYYY-MM-DD, or the ISO 8601 moment a Ray run was given), "
+            "if it was given one."
+        ),
     ] = None,
     ray: Annotated[
         bool,

@@ -176,10 +176,13 @@ def is_ray(run: RescoreRun) -> bool:
 
 def run_options(since_key: str) -> str:
     """The options that name the run of `since_key` to `rescore` and `rescore discard`, as
-    " --ray --since DAY" ("" for the run of every photo of `rescore`)."""
+    " --ray --since DAY" ("" for the run of every photo of `rescore`); a Ray run given a moment
+    other than midnight UTC is named by that moment, which `rescore discard` also takes."""
     since = since_key.removeprefix(RAY_KEY)
     ray = " --ray" if since_key.startswith(RAY_KEY) else ""
-    return ray + (f" --since {since[:10]}" if since else "")
+    if since.endswith("T00:00:00+00:00"):
+        since = since[:10]
+    return ray + (f" --since {since}" if since else "")
 
 
 def discard_command(run: RescoreRun) -> str:

@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from serving.rescore_runs import (
     RescoreResumeError,
     RunProvenance,
     artifact_digest,
+    discard_command,
     open_run,
     since_key_of,
 )
@@ -422,3 +423,33 @@ def test_a_promoted_run_is_not_reopened_while_another_holds_other_scores(
     )
     assert counting.seen == [] and [s for _, _, s in _runs(url)] == ["done", "done"]
     engine.dispose()
+
+
+def test_a_ray_run_given_a_moment_is_named_by_it_and_discarded_with_it(
+    tmp_path: Path, model_copy: Path
+) -> None:
+    """The pipeline takes any datetime for `since`; a run of 12:00 was named `--since DAY`,
+    which names the run of midnight: no command could reach it."""
+    config, url, _ = _service(tmp_path, 2, model_copy)
+    moment = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as session:
+        provenance = expected_provenance(
+            model_copy, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
+        )
+        run, _ = open_run(session, VERSION, since_key_of(moment, ray=True), provenance,
+                          restart=False)  # fmt: skip
+        run.status = "done"
+        assert discard_command(run) == (
+            "`shanyraq rescore discard --model DIR --ray --since 2026-01-01T12:00:00+00:00`"
+        )
+    engine.dispose()
+    day = _run("rescore", "discard", "--model", model_copy, "--ray", "--since", "2026-01-01",
+               "--config", config)  # fmt: skip
+    assert _code(day) == "rescore_discard_refused"  # midnight's run: none
+    gone = _run("rescore", "discard", "--model", model_copy, "--ray", "--since",
+                "2026-01-01T12:00:00+00:00", "--config", config)  # fmt: skip
+    assert gone.exit_code == 0, gone.output
+    assert _runs(url) == []
+    bad = _run("rescore", "discard", "--model", model_copy, "--since", "noon", "--config", config)
+    assert bad.exit_code != 0 and "ISO 8601" in bad.output

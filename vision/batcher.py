@@ -8,7 +8,8 @@ an exception instance is raised to its own caller.
 
 `aclose` lets the batch already running finish (its callers get their results) and fails
 every other waiting caller - queued, or taken by the worker while it collected a batch - with
-`BatcherClosedError`. A worker that dies of anything else fails its callers the same way.
+`BatcherClosedError`, even when the closer itself is cancelled or times out. A worker that dies
+of anything else fails its callers the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+BATCH_SIZES_KEPT = 1000  # `batch_sizes` holds at least this many of the latest batches
 
 BatchFn = Callable[[list[T]], "list[R] | Awaitable[list[R]]"]
 
@@ -57,7 +60,8 @@ class MicroBatcher(Generic[T, R]):
         self._taken: list[_Request[T, R]] = []
         self._running: asyncio.Future[None] | None = None
         self._closed = False
-        self.batch_sizes: list[int] = []  # sizes of the batches run, for metrics and tests
+        # Sizes of the latest batches run (bounded), for metrics and tests.
+        self.batch_sizes: list[int] = []
 
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result (or its error)."""
@@ -75,22 +79,44 @@ class MicroBatcher(Generic[T, R]):
         """Stop the worker after the running batch; every other waiting caller gets
         BatcherClosedError."""
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.wait([self._worker])  # how it ended is not the closer's error
-            if not self._worker.cancelled():
-                self._worker.exception()  # a death was logged by the worker itself
-        if self._running is not None:  # shielded from the cancel: its callers get results
-            await asyncio.wait([self._running])
-        self._fail_waiting(BatcherClosedError("the batcher was closed"))
+        error = BatcherClosedError("the batcher was closed")
+        worker = self._worker
+        try:
+            # A task that is done is not awaited: its loop may be closed (the batcher served
+            # an earlier asyncio.run), and waiting on it would raise there.
+            if worker is not None and not worker.done():
+                worker.cancel()
+                await asyncio.wait([worker])  # how it ended is not the closer's error
+            if worker is not None and worker.done() and not worker.cancelled():
+                worker.exception()  # a death was logged by the worker itself
+        finally:
+            # Even when the closer is cancelled or gives up waiting, nothing will run what is
+            # queued now: its callers are answered here, not left waiting forever.
+            self._answer_after_close(error)
+        running = self._running
+        if running is not None and not running.done():  # shielded from the cancel
+            await asyncio.wait([running])  # its callers get their results
+
+    def _answer_after_close(self, error: BatcherClosedError) -> None:
+        """Fail what will never run; a batch still running answers its own callers, and any it
+        leaves unanswered (it died) get `error` when it ends."""
+        running = self._running
+        if running is None or running.done():
+            self._fail_waiting(error)
+            return
+        self._fail_queued(error)
+        running.add_done_callback(lambda _: self._fail_waiting(error))
+
+    def _fail_queued(self, error: BatcherClosedError) -> None:
+        while self._queue is not None and not self._queue.empty():
+            _settle(self._queue.get_nowait(), error)
 
     def _fail_waiting(self, error: BatcherClosedError) -> None:
         """Settle every request taken or queued and not answered yet with `error`."""
         waiting, self._taken = self._taken, []
-        while self._queue is not None and not self._queue.empty():
-            waiting.append(self._queue.get_nowait())
         for request in waiting:
             _settle(request, error)
+        self._fail_queued(error)
 
     async def __aenter__(self) -> MicroBatcher[T, R]:
         return self
@@ -143,6 +169,8 @@ class MicroBatcher(Generic[T, R]):
 
     async def _dispatch(self, batch: list[_Request[T, R]]) -> None:
         self.batch_sizes.append(len(batch))
+        if len(self.batch_sizes) > 2 * BATCH_SIZES_KEPT:  # a service runs for months
+            del self.batch_sizes[:-BATCH_SIZES_KEPT]
         try:
             results = await self._call([r.item for r in batch])
         except Exception as exc:
@@ -161,17 +189,30 @@ class MicroBatcher(Generic[T, R]):
         if inspect.iscoroutinefunction(self._fn):
             results = await self._fn(items)
         else:
-            results = await asyncio.to_thread(self._fn, items)
+            results = await asyncio.to_thread(_call_in_thread, self._fn, items)
+            if inspect.isawaitable(results):  # a plain callable that returns a coroutine
+                results = await results
         results = list(results)
         if len(results) != len(items):
             raise RuntimeError(f"batch function returned {len(results)} results for {len(items)}")
         return results
 
 
+def _call_in_thread(fn: BatchFn[T, R], items: list[T]) -> list[R] | Awaitable[list[R]]:
+    try:
+        return fn(items)
+    except StopIteration as exc:
+        # A Future refuses StopIteration: raised here, the thread's result would never reach
+        # the worker, which would wait for it (and aclose for the worker) forever.
+        raise RuntimeError(f"batch function raised StopIteration: {exc!r}") from exc
+
+
 def _settle(request: _Request[T, R], outcome: object) -> None:
     if request.future.done():
         return
-    if isinstance(outcome, BaseException):
+    if isinstance(outcome, StopIteration):  # a Future refuses it; raising it kills the worker
+        request.future.set_exception(RuntimeError(f"batch result was {outcome!r}"))
+    elif isinstance(outcome, BaseException):
         request.future.set_exception(outcome)
     else:
         request.future.set_result(outcome)  # type: ignore[arg-type]

@@ -184,12 +184,23 @@ class PhotoPipeline:
         return self._score_batch([self._score_item(a) for a in analyses])
 
     async def score(self, analysis: Analysis) -> PhotoScore | None:
-        """The photo's PhotoScore, or None when no model is loaded."""
+        """The photo's PhotoScore, or None when no model is loaded. While the service shuts
+        down (its batcher closed), UnavailableError: the photo is not stored, and sending it
+        again once the service is back is safe."""
         if self.engine is None:
             return None
         item = self._score_item(analysis)
         if self._batcher is not None:
-            return await self._batcher.submit(item)
+            from serving.errors import UnavailableError
+            from vision.batcher import BatcherClosedError
+
+            try:
+                return await self._batcher.submit(item)
+            except BatcherClosedError:
+                raise UnavailableError(
+                    "the service is shutting down and did not score the photo; nothing was "
+                    "stored: send it again in a minute"
+                ) from None
         import anyio.to_thread
 
         scores = await anyio.to_thread.run_sync(self._score_batch, [item])

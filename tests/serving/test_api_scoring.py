@@ -54,3 +54,21 @@ def test_mismatched_model_stops_start_up(tmp_path, database_url, model_dir):
     app = create_app(make_settings(tmp_path, database_url, model_dir=broken))
     with pytest.raises(ModelMismatchError), TestClient(app):
         pass
+
+
+def test_an_upload_that_meets_a_shut_down_batcher_is_a_503_and_stores_nothing(
+    make_service, model_dir
+):
+    """While the service shuts down, the batcher refuses new photos: the inspector is told to
+    send the photo again (503), not shown an unexplained server error, and nothing is filed."""
+    service = make_service(model_dir=model_dir)
+    service.create_family("F1")
+    batcher = service.services.pipeline._batcher
+    assert batcher is not None
+    batcher._closed = True  # as aclose leaves it, on the service's own event loop
+    answer = service.upload("F1", jpeg(2))
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "unavailable"
+    assert "send it again" in answer.json()["message"]
+    photos = service.client.get("/families/F1/photos", headers=service.headers("commission"))
+    assert photos.status_code == 200 and photos.json() == []

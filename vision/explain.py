@@ -185,6 +185,14 @@ def heatmap(
     batch = to_input(rgb, spec)[None]
     with _GRAD_CAM_LOCK:
         cam = _grad_cam(model, batch, head=head, index=index, formulation=formulation)
+    if not np.isfinite(cam).all():
+        # Drawn anyway it would read as "no evidence anywhere" (NaN fails the peak test) or
+        # carry NaN pixels into the overlay: evidence the model never gave.
+        raise ModelMismatchError(
+            f"the model gave no finite evidence for {head} {label!r} (NaN or infinite "
+            "activations): its model.pt is damaged or overflows; export the model again "
+            "(shanyraq export RUN)"
+        )
     heat = np.clip(_to_photo(cam, spec, *rgb.shape[:2]), 0.0, None)
     peak = float(heat.max())
     return (heat / peak).astype(np.float32) if peak > 0 else np.zeros_like(heat)

@@ -13,6 +13,7 @@ with a restart (a new model, a new release), and a start-up walk costs no reques
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -51,9 +52,16 @@ def available(services: Services) -> bool:
 def version_folder(model_version: str | None) -> str:
     """The cache folder of a model version: one plain name, never `.`, `..` or hidden (a
     version is free text in model.json; `..` would put the cache beside the data folder's
-    other contents, and pruning would remove the current maps at every start)."""
-    name = _UNSAFE.sub("_", model_version or "none")
-    return "_" + name[1:] if name.startswith(".") else name
+    other contents, and pruning would remove the current maps at every start). A version
+    that had to be changed to make the name carries a digest of itself: `kitchen v1` and
+    `kitchen_v1` are two models, and neither may be served the other's overlays."""
+    version = model_version or "none"
+    name = _UNSAFE.sub("_", version)
+    if name.startswith("."):
+        name = "_" + name[1:]
+    if name == version:
+        return name
+    return f"{name}-{hashlib.sha256(version.encode()).hexdigest()[:12]}"
 
 
 def _cache_key(services: Services) -> tuple[str, str]:

@@ -232,7 +232,11 @@ def run_jobs(jobs: list[RenderJob], *, workers: int, progress: bool) -> list[Ren
             results.append(render_job(job))
             bar.update()
     else:
-        with multiprocessing.get_context().Pool(workers) as pool:
+        # Not "fork": the caller may run threads (ONNX Runtime, a web server, a logging
+        # handler), and a child forked while one of them held a lock waits for it forever
+        # (the demo seeding inside a running test hung so). Forkserver children start from a
+        # process that has no threads.
+        with multiprocessing.get_context("forkserver").Pool(workers) as pool:
             for result in pool.imap(render_job, jobs, chunksize=16):
                 results.append(result)
                 bar.update()

@@ -46,6 +46,13 @@ class ConflictError(ShanyraqError):
     http_status = 409
 
 
+class HeatmapOtherModelError(ConflictError):
+    """A heat map asked for a photo that the loaded model did not score: its evidence would
+    explain another model's scores than the ones shown beside it."""
+
+    code = "heatmap_other_model"
+
+
 class IdempotencyMismatchError(ShanyraqError):
     code = "idempotency_key_reused"
     http_status = 422

@@ -185,6 +185,9 @@ class PhotoView:
     room_hint: str | None
     created_at: datetime
     scored: bool
+    model_version: str | None  # the photo model that scored it
+    # A heat map of the loaded model explains its scores (serving.web.heatmaps.explains).
+    evidence: bool
     # Probabilities; None where the model gave no number (`shown_probability`), shown as a dash.
     rooms: list[tuple[str, float | None]]  # most likely first, None last
     conditions: list[tuple[int, float | None]]  # by grade
@@ -229,6 +232,8 @@ def photo_view(
         room_hint=photo.room_hint,
         created_at=photo.created_at,
         scored=bool(score),
+        model_version=photo.model_version,
+        evidence=heatmaps.explains(services, photo),
         rooms=rooms[:3],
         conditions=[] if score.get("abstain") and not conditions else conditions,
         signs=signs,

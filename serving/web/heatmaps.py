@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 
 from serving.data_dir import HEATMAP_CACHE_DIR, make_private_dir, make_private_file
-from serving.errors import NotFoundError, UnavailableError
+from serving.db.models import Photo
+from serving.errors import HeatmapOtherModelError, NotFoundError, UnavailableError
 from serving.state import Services
 from serving.storage import UNDECODABLE, unreadable_original
 from shanyraq.atomic import atomic_file
@@ -46,6 +47,34 @@ def available(services: Services) -> bool:
         folder is not None
         and services.pipeline.engine is not None
         and (folder / "model.pt").is_file()
+    )
+
+
+def explains(services: Services, photo: Photo) -> bool:
+    """Whether a heat map of the loaded model explains `photo`'s scores: heat maps are
+    available and the loaded model scored the photo (not a model before a switch, nor none)."""
+    return (
+        available(services)
+        and bool(photo.score)
+        and photo.model_version is not None
+        and photo.model_version == services.pipeline.model_version
+    )
+
+
+def check_explains(services: Services, photo: Photo) -> None:
+    """HeatmapOtherModelError unless a heat map of the loaded model explains `photo` (where
+    heat maps are unavailable, `sign_overlay` says so: 503)."""
+    if not available(services) or explains(services, photo):
+        return
+    loaded = services.pipeline.model_version
+    if not photo.score:
+        why = "the photo has no score (it was stored while no model was loaded)"
+    else:
+        why = f"its scores come from the photo model {photo.model_version}, not the loaded {loaded}"
+    raise HeatmapOtherModelError(
+        f"no heat map for photo {photo.id}: {why}, so the evidence would explain other scores "
+        "than the ones shown; re-score the photos under the loaded model and promote the "
+        "scores (`shanyraq rescore`, `shanyraq rescore promote`)"
     )
 
 

@@ -72,3 +72,34 @@ def test_an_upload_that_meets_a_shut_down_batcher_is_a_503_and_stores_nothing(
     assert "send it again" in answer.json()["message"]
     photos = service.client.get("/families/F1/photos", headers=service.headers("commission"))
     assert photos.status_code == 200 and photos.json() == []
+
+
+def test_heat_maps_explain_only_the_scores_of_the_loaded_model(make_service, model_dir):
+    """After the service switched models and before the re-scores are promoted, a photo still
+    shows the old model's scores: the loaded model's evidence would explain other scores, so
+    the page offers no heat map for it and says why, and the overlay is refused."""
+    from fastapi.testclient import TestClient
+
+    from serving.db.models import Photo
+    from serving.db.session import session_scope
+    from tests.serving.helpers import PASSWORD
+    from tests.web.helpers import sign_in
+
+    service = make_service(model_dir=model_dir)
+    service.create_family("F1")
+    now = service.upload("F1", jpeg(1)).json()
+    before = service.upload("F1", jpeg(2)).json()
+    with session_scope(service.services.sessions) as session:
+        session.get_one(Photo, before["photo_id"]).model_version = "old-1"
+    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    assert sign_in(browser, "commission", PASSWORD).status_code == 303
+    page = browser.get("/ui/families/F1").text
+    assert f"/ui/photos/{now['photo_id']}/heatmap/" in page
+    assert f"/ui/photos/{before['photo_id']}/heatmap/" not in page
+    assert "from the photo model old-1, not the one loaded now" in page
+    sign = next(iter(now["score"]["signs"]))
+    shown = browser.get(f"/ui/photos/{now['photo_id']}/heatmap/{sign}")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+    refused = browser.get(f"/ui/photos/{before['photo_id']}/heatmap/{sign}")
+    assert refused.status_code == 409, refused.text
+    assert "old-1" in refused.text and "test-3" in refused.text

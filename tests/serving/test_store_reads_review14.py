@@ -188,6 +188,7 @@ def test_the_heat_map_of_an_unreadable_original_is_an_error_page(
     photo_id, sha256 = _filed(service, 7)
     _damage(service.services.store, sha256, how, monkeypatch)
     monkeypatch.setattr(heatmaps, "available", lambda services: True)  # as with model.pt
+    monkeypatch.setattr(heatmaps, "explains", lambda services, photo: True)  # scored by it
     sign = get_taxonomy().sign_names[0]
     browser = _browser(service, "commission")
     caplog.clear()

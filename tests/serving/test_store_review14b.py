@@ -209,6 +209,7 @@ def test_the_heat_map_of_a_missing_or_damaged_original_is_store_damage(
     else:
         _rot(store, sha256, how)
     monkeypatch.setattr(heatmaps, "available", lambda services: True)  # as with model.pt
+    monkeypatch.setattr(heatmaps, "explains", lambda services, photo: True)  # scored by it
     sign = get_taxonomy().sign_names[0]
     browser = _browser(service)
     with caplog.at_level(logging.INFO):

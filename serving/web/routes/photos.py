@@ -28,6 +28,7 @@ def photo_heatmap(
 ) -> Response:
     """Where the evidence for one sign lies on the photo (Grad-CAM overlay, cached)."""
     heatmaps.check_sign(sign)
+    heatmaps.check_explains(services, photo)
     sha256, photo_id = photo.sha256, photo.id
     audit.append(
         session,

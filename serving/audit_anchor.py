@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ ANCHOR_INFO_KEY = "audit_anchor_file"
 PENDING_INFO_KEY = "audit_anchor_pending"
 _ANCHOR_LINE = re.compile(rb"([1-9][0-9]*) ([0-9a-f]{64})\n")
 _SHOWN_MISMATCHES = 3
+# The factories whose sessions anchor their heads (`anchor_sessions`), held weakly.
+_LISTENING: weakref.WeakSet[sessionmaker[Session]] = weakref.WeakSet()
 
 
 def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
@@ -38,9 +41,12 @@ def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
     info = dict(factory.kw.get("info") or {})
     info[ANCHOR_INFO_KEY] = path
     factory.configure(info=info)
-    if not event.contains(factory, "after_commit", _anchor_committed_head):
+    # Not `event.contains(factory, ...)`: it answers for the object's id, and a factory made
+    # where a dropped one lived (a CLI process, tests) was taken for it and left unanchored.
+    if factory not in _LISTENING:
         event.listen(factory, "after_commit", _anchor_committed_head)
         event.listen(factory, "after_soft_rollback", _forget_pending_head)
+        _LISTENING.add(factory)
 
 
 def _anchor_committed_head(session: Session) -> None:

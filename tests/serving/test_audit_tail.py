@@ -358,3 +358,27 @@ def test_a_head_that_is_not_the_log_s_last_entry_under_the_key_is_not_sealed(dat
     with session_scope(sessions) as session:
         assert audit.verify(session, key).ok
     engine.dispose()
+
+
+def test_every_factory_of_a_process_anchors_its_heads(tmp_path, database_url):
+    """A session factory made where a dropped one lived (the address of a freed object
+    reused: a CLI process running one command after another, tests) was taken for the dropped
+    one, which had its listeners already, and its commits wrote no anchor line."""
+    from serving import audit
+    from serving.audit_anchor import anchor_sessions
+    from serving.db.session import make_engine, make_session_factory, session_scope
+    from serving.migrations import upgrade
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    anchor = tmp_path / "anchor.log"
+    for n in range(1, 6):
+        dropped = make_session_factory(engine)
+        anchor_sessions(dropped, anchor)
+        del dropped  # freed at once: the next factory is likely made at its address
+        factory = make_session_factory(engine)
+        anchor_sessions(factory, anchor)
+        with session_scope(factory) as session:
+            audit.append(session, b"k" * 32, actor="cli", action="user_created", target=f"u:{n}")
+        assert len(anchor.read_text().splitlines()) == n, n
+    engine.dispose()

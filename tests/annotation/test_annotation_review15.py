@@ -80,6 +80,18 @@ class _Conn:
         return nullcontext()
 
 
+def _pull(tasks: list[LseTask], taxonomy: Any, tmp_path: Path) -> Any:
+    """`pull` of the project holding `tasks`, merged by majority, into tmp_path/labels.csv."""
+    return pull(
+        _Conn(tasks),  # type: ignore[arg-type]
+        1,
+        taxonomy=taxonomy,
+        document_root=tmp_path,
+        out=tmp_path / "labels.csv",
+        method="majority",
+    )
+
+
 # --- 1. copies of one photo, annotated or not ---
 
 
@@ -117,14 +129,7 @@ def test_copies_that_were_both_annotated_are_reported_and_merged(taxonomy, tmp_p
         _task(5, [_annotation(taxonomy, 2, 8, KITCHEN)], sha256=SHA_A, photo="bulk/a-copy.jpg"),
         _task(6, [], sha256=SHA_A, photo="bulk/a.jpg"),
     ]
-    report = pull(
-        _Conn(tasks),  # type: ignore[arg-type]
-        1,
-        taxonomy=taxonomy,
-        document_root=tmp_path,
-        out=tmp_path / "labels.csv",
-        method="majority",
-    )
+    report = _pull(tasks, taxonomy, tmp_path)
     summary = report.to_dict()
     assert summary["duplicate_tasks"] == [{"tasks": [1, 5, 6], "annotated": [1, 5]}]
     assert summary["duplicate_tasks_merged"] == 1 and summary["photos"] == 1
@@ -154,14 +159,7 @@ def test_a_copy_nobody_annotated_gives_the_row_no_data_and_no_conflict(taxonomy,
         _task(3, [_annotation(taxonomy, 2, 7, KITCHEN)], sha256=SHA_B, photo="bulk/b.jpg"),
         _task(4, [], sha256=SHA_C, photo="bulk/b.jpg"),
     ]
-    report = pull(
-        _Conn(tasks),  # type: ignore[arg-type]
-        1,
-        taxonomy=taxonomy,
-        document_root=tmp_path,
-        out=tmp_path / "labels.csv",
-        method="majority",
-    )
+    report = _pull(tasks, taxonomy, tmp_path)
     rows = {r.sha256: r for r in report.rows}
     assert (rows[SHA_A].path, rows[SHA_A].extra["label_studio_task"]) == ("bulk/a-copy.jpg", "2")
     assert rows[SHA_B].extra["label_studio_task"] == "3"

@@ -63,7 +63,15 @@ def ordinal_softmax_loss(
 
 
 def _masked_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    return (values * weights).sum() / weights.sum().clamp_min(1.0)
+    """sum(w * v) / sum(w), as F.cross_entropy(weight=...) does; zero when every weight is.
+
+    The divisor is the weights' own sum, however small: class weights are mean 1, so a batch
+    of common-grade photos can weigh under 1 in total. An all-zero batch divides by 1, which
+    keeps the value and its gradient zero instead of 0/0.
+    """
+    total = weights.sum()
+    divisor = torch.where(total > 0, total, torch.ones_like(total))
+    return (values * weights).sum() / divisor
 
 
 class MultiHeadLoss(nn.Module):

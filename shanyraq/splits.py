@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from shanyraq.manifest import SPLITS, ManifestRow
+
+
+def _same_family(family_id: str) -> str:
+    """The family an id names: ids differing only in case or surrounding space are one home
+    typed two ways, and the manifest reader strips the spaces, so splitting them apart would
+    leak that home's photos across splits."""
+    return family_id.strip().casefold()
 
 
 def _family_key(rows: Sequence[ManifestRow], by: str) -> str:
@@ -25,14 +33,18 @@ def split_rows(
     by: str = "condition",
     seed: int = 0,
 ) -> list[ManifestRow]:
-    """Assign every row a split so that a family's photos share one split.
+    """Assign every row a split so that a family's photos share one split (ids differing
+    only in case or surrounding space count as one family).
 
     Families are grouped into strata by their most common `by` label (room or condition);
     each stratum is shuffled with `seed` and cut by `fractions` (train, val, test), so
     every split sees each label in about the same proportion.
     """
-    if len(fractions) != len(SPLITS) or any(f < 0 for f in fractions):
-        raise ValueError(f"fractions must be {len(SPLITS)} non-negative numbers")
+    if len(fractions) != len(SPLITS) or not all(math.isfinite(f) and f >= 0 for f in fractions):
+        raise ValueError(
+            f"fractions must be {len(SPLITS)} finite, non-negative numbers "
+            f"({', '.join(SPLITS)}); got {tuple(fractions)}"
+        )
     total = sum(fractions)
     if total <= 0:
         raise ValueError("fractions must not all be zero")
@@ -40,10 +52,12 @@ def split_rows(
         raise ValueError("stratify by 'room' or 'condition'")
     families: dict[str, list[ManifestRow]] = defaultdict(list)
     for row in rows:
-        families[row.family_id].append(row)
+        families[_same_family(row.family_id)].append(row)
     strata: dict[str, list[str]] = defaultdict(list)
-    for family_id in sorted(families):
-        strata[_family_key(families[family_id], by)].append(family_id)
+    # In order of each family's smallest id as written (not the row order, not the folded
+    # key), so ids without case or space variants split as they always have for a seed.
+    for family in sorted(families, key=lambda f: min(r.family_id for r in families[f])):
+        strata[_family_key(families[family], by)].append(family)
     rng = random.Random(seed)
     split_of: dict[str, str] = {}
     carry = [0.0] * len(SPLITS)  # rounding left over, carried across strata
@@ -56,7 +70,7 @@ def split_rows(
             for family_id in members[start : start + count]:
                 split_of[family_id] = split
             start += count
-    return [row.with_split(split_of[row.family_id]) for row in rows]
+    return [row.with_split(split_of[_same_family(row.family_id)]) for row in rows]
 
 
 def _largest_remainder(n: int, shares: Sequence[float], carry: list[float]) -> list[int]:

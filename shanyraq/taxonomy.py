@@ -36,7 +36,8 @@ class RoomHead(StrictModel):
 
 
 class Grade(StrictModel):
-    value: int = Field(ge=1)
+    # strict: YAML reads `yes` as True and "1" stays a string; neither is grade 1.
+    value: int = Field(ge=1, strict=True)
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str
 
@@ -82,7 +83,7 @@ def _require_unique(names: list[str], where: str) -> None:
 class Taxonomy(StrictModel):
     """Per photo: one room, one condition grade (not for not_dwelling), any signs."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)  # strict: `true`, "2" or 2.0 is not a version
     room: RoomHead
     condition: ConditionHead
     signs: SignsHead
@@ -116,6 +117,10 @@ class Taxonomy(StrictModel):
         return sizes[head]
 
     def grade(self, value: int) -> Grade:
+        """The grade of `value`; ValueError outside the scale (0 would index from the end)."""
+        if value not in self.condition_values:
+            values = ", ".join(map(str, self.condition_values))
+            raise ValueError(f"condition grade {value} is not one of {values}")
         return self.condition.grades[value - 1]
 
     def fingerprint(self) -> str:

@@ -65,6 +65,54 @@ def _broken(tmp_path: Path, mutate) -> Path:
             lambda d: d["room"]["classes"][0].update(name="Kitchen Room"),
             ["key 'room.classes[0].name'", "pattern"],
         ),
+        # YAML reads `yes`/`true` as a boolean: it must not pass for version 1.
+        (lambda d: d.update(version=True), ["key 'version'", "valid integer"]),
+        (lambda d: d.update(version="2"), ["key 'version'", "valid integer"]),
+        (lambda d: d.update(version=2.0), ["key 'version'", "valid integer"]),
+        (lambda d: d.update(version=None), ["key 'version'", "valid integer"]),
+        (
+            lambda d: d["condition"]["grades"][0].update(value=True),
+            ["key 'condition.grades[0].value'", "valid integer"],
+        ),
+        (
+            lambda d: d["condition"]["grades"][0].update(value="1"),
+            ["key 'condition.grades[0].value'", "valid integer"],
+        ),
+        (
+            lambda d: d["room"]["classes"].append(dict(d["room"]["classes"][1])),
+            ["key 'room'", "duplicate names in room.classes", "bathroom"],
+        ),
+        (
+            lambda d: d["condition"]["grades"][3].update(name="poor"),
+            ["key 'condition'", "duplicate names in condition.grades", "poor"],
+        ),
+        (
+            lambda d: d["condition"]["grades"].pop(2),
+            ["key 'condition'", "grade values must be 1, 2, ...", "[1, 2, 4, 5]"],
+        ),
+        (
+            lambda d: d["condition"]["grades"].reverse(),
+            ["key 'condition'", "grade values must be 1, 2, ..."],
+        ),
+        (lambda d: d["condition"].update(grades=[]), ["key 'condition.grades'", "at least 2"]),
+        (lambda d: d["signs"].update(classes=[]), ["key 'signs.classes'", "at least 1"]),
+        (lambda d: d["room"].update(classes=None), ["key 'room.classes'", "valid list"]),
+        (
+            lambda d: d["condition"]["grades"][0].update(colour="red"),
+            ["key 'condition.grades[0].colour'", "Extra inputs"],
+        ),
+        (
+            lambda d: d["signs"]["classes"][2].pop("points_to"),
+            ["key 'signs.classes[2].points_to'", "Field required"],
+        ),
+        (
+            lambda d: d["signs"]["classes"][0].update(points_to="NEED"),
+            ["key 'signs.classes[0].points_to'", "'need' or 'welfare'"],
+        ),
+        (
+            lambda d: d["signs"]["classes"][0].update(name="none"),
+            ["key 'signs'", "'none' is reserved"],
+        ),
     ],
 )
 def test_invalid_taxonomy_names_file_key_and_expectation(tmp_path, mutate, expected):

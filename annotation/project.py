@@ -3,12 +3,14 @@
 Photos stay where they are: Label Studio serves them from under its LOCAL_FILES_DOCUMENT_ROOT
 through a local-files storage connection, which `init_project` creates (never syncs: tasks are
 imported by `push`, with their pre-annotations). A project made with another taxonomy version
-is detected from the marker in its description and refused.
+is detected from the marker in its description and refused; a labelling config changed by hand
+in Label Studio is refused too, and `init_project` puts back the one made from the taxonomy.
 """
 
 from __future__ import annotations
 
 import logging
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,10 @@ class ProjectNotFoundError(ShanyraqError):
 class ProjectTaxonomyMismatchError(ShanyraqError):
     code = "annotation_taxonomy_mismatch"
     http_status = 409
+
+
+class ProjectConfigChangedError(ProjectTaxonomyMismatchError):
+    code = "annotation_config_changed"
 
 
 class PhotosOutsideRootError(ShanyraqError):
@@ -71,15 +77,48 @@ def check_taxonomy(project: Any, taxonomy: Taxonomy) -> int:
     return version
 
 
-def _check_photos_dir(photos_dir: Path, document_root: Path) -> None:
+def _canonical(config: str) -> str | None:
+    """The config with layout whitespace and attribute order ignored; None if not XML."""
+    try:
+        return ET.canonicalize(config, strip_text=True)
+    except ET.ParseError:
+        return None
+
+
+def _config_changed(project: Any, taxonomy: Taxonomy) -> bool:
+    """Whether the project's labelling config is no longer the one made from `taxonomy` (an
+    edit in Label Studio's settings): a choice added, dropped, renamed or re-ordered, a
+    control made optional or always shown. Re-spacing the XML is no change. Label Studio's
+    project list carries the config; an answer without one is not checked."""
+    stored = getattr(project, "label_config", None)
+    if stored is None:
+        return False
+    return _canonical(stored) != _canonical(build_label_config(taxonomy))
+
+
+def _check_photos_dir(photos_dir: Path, document_root: Path) -> tuple[Path, Path]:
+    """Both paths resolved (symlinks followed), once the photos folder is known to be a folder
+    strictly below the document root; a relative path is refused, not read from the cwd."""
+    for what, path in (("photos folder", photos_dir), ("document root", document_root)):
+        if not path.is_absolute():
+            raise PhotosOutsideRootError(
+                f"the {what} {path} is relative, and Label Studio would not find it from its "
+                "own folder; pass it as an absolute path"
+            )
+    photos_dir, document_root = photos_dir.resolve(), document_root.resolve()
     if document_root not in photos_dir.parents:
         raise PhotosOutsideRootError(
             f"{photos_dir} is not below the document root {document_root}; Label Studio serves "
             "only a sub-folder of its LOCAL_FILES_DOCUMENT_ROOT: move the photos there or "
             "change project.document_root / project.photos_folder"
         )
-    if not photos_dir.is_dir():
+    if not photos_dir.exists():
         raise PhotosOutsideRootError(f"{photos_dir} does not exist; create it or fix the config")
+    if not photos_dir.is_dir():
+        raise PhotosOutsideRootError(
+            f"{photos_dir} is not a folder; set project.photos_folder to the folder of the photos"
+        )
+    return photos_dir, document_root
 
 
 def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None:
@@ -100,8 +139,7 @@ def init_project(
     conn: Connection, *, title: str, taxonomy: Taxonomy, photos_dir: Path, document_root: Path
 ) -> ProjectInfo:
     """Create the project (or reuse one with the same taxonomy) and its local-files storage."""
-    photos_dir, document_root = photos_dir.resolve(), document_root.resolve()
-    _check_photos_dir(photos_dir, document_root)
+    photos_dir, document_root = _check_photos_dir(photos_dir, document_root)
     project: Any = find_project(conn, title)
     created = project is None
     if project is None:
@@ -117,6 +155,14 @@ def init_project(
         check_taxonomy(project, taxonomy)
     if project.id is None:
         raise LabelStudioError(f"Label Studio returned project '{title}' without an id")
+    if not created and _config_changed(project, taxonomy):
+        logger.warning(
+            "project '%s' (id %s): labelling config changed by hand; restoring it",
+            title,
+            project.id,
+        )
+        with conn.errors("restoring the project's labelling config"):
+            conn.sdk.projects.update(project.id, label_config=build_label_config(taxonomy))
     _ensure_storage(conn, project.id, photos_dir)
     return ProjectInfo(
         id=project.id,
@@ -136,6 +182,12 @@ def open_project(conn: Connection, *, title: str, taxonomy: Taxonomy) -> int:
             f"no Label Studio project titled '{title}'; run `shanyraq annotate init` first"
         )
     check_taxonomy(project, taxonomy)
+    if _config_changed(project, taxonomy):
+        raise ProjectConfigChangedError(
+            f"the labelling config of project '{title}' (id {project.id}) was changed in Label "
+            "Studio, so its answers may not be the taxonomy's; run `shanyraq annotate init` to "
+            "put back the config made from configs/taxonomy.yaml"
+        )
     return int(project.id)
 
 

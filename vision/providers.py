@@ -3,9 +3,11 @@
 `onnxruntime-gpu` lists the CUDA and TensorRT providers on every machine, GPU or not, and
 asking for one that cannot start prints a screen of errors before falling back. So each GPU
 provider is probed first, quietly, from the outside: NVIDIA device files, then the CUDA
-driver library answering `cuInit` with at least one device, then the provider's own
-libraries (cuDNN/cuBLAS for CUDA, nvinfer for TensorRT). Only a provider that passes is
-requested, and sessions log at error level or above only when a caller asks for it.
+driver library answering `cuInit` with at least one device, then the libraries the installed
+provider itself links against (read from its ELF header, so the CUDA and TensorRT major versions
+are the ones this onnxruntime build needs: CUDA 12 libraries do not satisfy a CUDA 13 build).
+Only a provider that passes is requested, and sessions log at error level or above only when a
+caller asks for it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import ctypes.util
 import glob
 import logging
 import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -39,8 +42,17 @@ ORT_LOG_FATAL = 4  # ONNX Runtime severities: 0 verbose, 1 info, 2 warning, 3 er
 
 # sonames tried in order; the first that loads is enough.
 _CUDA_DRIVER_LIBS = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
-_CUDA_EP_LIBS = (("libcublasLt.so.12", "libcublasLt.so.13"), ("libcudnn.so.9", "libcudnn.so.8"))
-_TENSORRT_LIBS = ("libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so")
+# The provider libraries onnxruntime-gpu ships in onnxruntime/capi/.
+_PROVIDER_FILES = {
+    "cuda": "libonnxruntime_providers_cuda.so",
+    "tensorrt": "libonnxruntime_providers_tensorrt.so",
+}
+# Loaded at run time rather than linked: cuDNN 9 (onnxruntime-gpu 1.19 and later).
+_RUNTIME_LIBS = {"cuda": ("libcudnn.so.9",), "tensorrt": ()}
+# Present on every Linux system; not worth a load attempt.
+_SYSTEM_LIBS = ("libc.so", "libm.so", "libdl.so", "librt.so", "libpthread.so", "libstdc++.so",
+                "libgcc_s.so", "ld-linux")  # fmt: skip
+_SHT_DYNAMIC, _DT_NEEDED = 6, 1
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,74 @@ def _preload_nvidia_wheels() -> None:
         logger.debug("onnxruntime.preload_dlls failed", exc_info=True)
 
 
+def elf_needed(path: Path) -> list[str] | None:
+    """The libraries a 64-bit little-endian ELF file links against (DT_NEEDED), in order;
+    None when `path` is missing or not such a file (the provider's needs are then unknown)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(64)
+            if header[:6] != b"\x7fELF\x02\x01":
+                return None
+            (section_offset,) = struct.unpack_from("<Q", header, 0x28)
+            entry_size, count = struct.unpack_from("<HH", header, 0x3A)
+            file.seek(section_offset)
+            table = file.read(entry_size * count)
+            sections = [
+                struct.unpack_from("<IIQQQQIIQQ", table, i * entry_size) for i in range(count)
+            ]
+            dynamic = next(section for section in sections if section[1] == _SHT_DYNAMIC)
+            strings = sections[dynamic[6]]
+            file.seek(strings[4])
+            names = file.read(strings[5])
+            file.seek(dynamic[4])
+            entries = file.read(dynamic[5])
+    except (OSError, StopIteration, IndexError, struct.error):
+        return None
+    needed = []
+    for tag, value in struct.iter_unpack("<qQ", entries[: len(entries) // 16 * 16]):
+        if tag == 0:
+            break
+        if tag == _DT_NEEDED:
+            try:
+                needed.append(names[value : names.index(b"\0", value)].decode())
+            except ValueError:  # a damaged string table: the needs are unknown
+                return None
+    return needed
+
+
+def provider_libraries(short: str) -> list[str] | None:
+    """Shared libraries the installed `short` provider needs beyond the base system; None when
+    the provider library cannot be read."""
+    import onnxruntime as ort
+
+    path = Path(ort.__file__).parent / "capi" / _PROVIDER_FILES[short]
+    needed = elf_needed(path)
+    if needed is None:
+        return None
+    linked = [name for name in needed if not name.startswith(_SYSTEM_LIBS)]
+    return linked + [name for name in _RUNTIME_LIBS[short] if name not in linked]
+
+
+def _missing_libraries(short: str) -> str:
+    """ "" when every library the `short` provider needs loads, else the reason it cannot run."""
+    import onnxruntime as ort
+
+    needed = provider_libraries(short)
+    if needed is None:
+        return f"cannot read the libraries {_PROVIDER_FILES[short]} needs"
+    missing = [name for name in needed if _load_any((name,)) is None]
+    if not missing:
+        return ""
+    from onnxruntime.capi import build_and_package_info
+
+    label = "CUDA" if short == "cuda" else "TensorRT"
+    built_for = getattr(build_and_package_info, "cuda_version", "?")
+    return (
+        f"{label} libraries not found: {', '.join(missing)} "
+        f"(onnxruntime {ort.__version__} is built for CUDA {built_for})"
+    )
+
+
 @lru_cache(maxsize=1)
 def probe() -> dict[str, str]:
     """Each provider's name mapped to "" when usable, else the reason it is not."""
@@ -117,14 +197,12 @@ def probe() -> dict[str, str]:
         else:
             reasons[short] = gpu_reason
     if not reasons["cuda"]:
-        missing = [libs[0] for libs in _CUDA_EP_LIBS if _load_any(libs) is None]
-        if missing:
-            reasons["cuda"] = f"CUDA libraries not found: {', '.join(missing)}"
+        reasons["cuda"] = _missing_libraries("cuda")
     if not reasons["tensorrt"]:
         if reasons["cuda"]:  # TensorRT runs on top of the CUDA provider's libraries
             reasons["tensorrt"] = reasons["cuda"]
-        elif _load_any(_TENSORRT_LIBS) is None:
-            reasons["tensorrt"] = "TensorRT library (libnvinfer) not found"
+        else:
+            reasons["tensorrt"] = _missing_libraries("tensorrt")
     return reasons
 
 
@@ -136,10 +214,17 @@ def plan_providers(
     trt_cache_dir: Path | None = None,
 ) -> ProviderPlan:
     """The usable providers from `preference` (best first); CPU is always the last resort."""
-    reasons = probe()
+    reasons = dict(probe())
+    devices = cuda_device_count()
+    if 0 < devices <= device_id:  # ORT would print errors for a missing device, then use CPU
+        for short in ("cuda", "tensorrt"):
+            reasons[short] = reasons[short] or (
+                f"device_id {device_id} asked for, but this machine has {devices} CUDA device(s) "
+                f"(0 to {devices - 1})"
+            )
     chosen: list[tuple[str, dict[str, Any]]] = []
     skipped: dict[str, str] = {}
-    for short in preference:
+    for short in dict.fromkeys(preference):  # a name listed twice is asked for once
         if reasons.get(short):
             skipped[short] = reasons[short]
             continue

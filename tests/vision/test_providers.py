@@ -8,15 +8,6 @@ from vision import providers
 from vision.providers import ORT_NAMES, plan_providers
 
 
-@pytest.fixture
-def fresh_probe():
-    providers.probe.cache_clear()
-    providers.cuda_device_count.cache_clear()
-    yield
-    providers.probe.cache_clear()
-    providers.cuda_device_count.cache_clear()
-
-
 def test_cpu_is_always_usable_and_last(fresh_probe):
     plan = plan_providers(["tensorrt", "cuda", "cpu"])
     assert plan.providers[-1][0] == ORT_NAMES["cpu"]

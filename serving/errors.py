@@ -53,6 +53,13 @@ class HeatmapOtherModelError(ConflictError):
     code = "heatmap_other_model"
 
 
+class HeatmapNotAHomeError(ConflictError):
+    """A sign heat map asked for a photo the model said is not a home: signs are not read on
+    such photos (not_dwelling photos train the room head only), so no evidence explains them."""
+
+    code = "heatmap_not_a_home"
+
+
 class IdempotencyMismatchError(ShanyraqError):
     code = "idempotency_key_reused"
     http_status = 422

@@ -4,7 +4,9 @@ Grad-CAM needs the network's last spatial feature map; instead of knowing each b
 internals, every submodule's 4-D output is watched during one forward pass and the last one
 still wider than 1x1 is taken. Its channels are weighted by the gradient of the chosen
 class's logit, summed, clipped at zero, mapped back onto the photo's own geometry (undoing
-the preprocessing's resize policy) and scaled to 0..1.
+the preprocessing's resize policy) and scaled to 0..1 by its peak. A map with no place that
+stands out (flat, or nothing above zero) is drawn as no evidence: scaled by its peak, a flat
+map would paint the whole photo as strong evidence where the model localised nothing.
 
 The hooks sit on the model itself, which is shared (cached per artifact, and the service asks
 for several maps at once from its thread pool): one Grad-CAM pass runs at a time, so no call
@@ -36,6 +38,11 @@ _HEAD_INDEX = {"room": 0, "condition": 1, "signs": 2}
 # cached overlays are kept apart per scale (serving.web.heatmaps.cache_path).
 OVERLAY_SCALE = "cividis"
 _COLOUR_MAPS = {"cividis": cv2.COLORMAP_CIVIDIS}
+# A map whose spread (peak minus floor) over the photo is under this share of its peak points
+# to no particular place: divided by its peak, every part of the photo would be drawn within
+# the top tenth of the scale, "strong evidence everywhere" where the model localised nothing.
+# Such a map is drawn as none (the photo untinted, as the pages' legend explains).
+FLAT_CONTRAST = 0.1
 _GRAD_CAM_LOCK = threading.Lock()  # hooks and eval() act on a shared model: one pass at a time
 
 
@@ -126,23 +133,35 @@ def _grad_cam(model: Any, batch: np.ndarray, *, head: str, index: int, formulati
     return cam.detach().numpy().astype(np.float32)
 
 
-def _to_photo(cam: np.ndarray, spec: Preprocessing, height: int, width: int) -> np.ndarray:
-    """Undo the resize policy: a map over the model input becomes one over the photo."""
+def _seen(square: np.ndarray, spec: Preprocessing, height: int, width: int) -> np.ndarray:
+    """The part of a map over the model input that shows the photo (not letterbox padding)."""
+    if spec.resize != "letterbox":  # squash: all of it; crop: the square is the photo's centre
+        return square
     size = spec.size
-    square = cv2.resize(cam, (size, size), interpolation=cv2.INTER_LINEAR)
-    if spec.resize == "squash":
-        return cv2.resize(square, (width, height), interpolation=cv2.INTER_LINEAR)
-    if spec.resize == "letterbox":
-        scale = size / max(height, width)
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        top, left = (size - new_h) // 2, (size - new_w) // 2
-        inner = np.ascontiguousarray(square[top : top + new_h, left : left + new_w])
-        return cv2.resize(inner, (width, height), interpolation=cv2.INTER_LINEAR)
-    side = min(height, width)  # shorter_side_crop: the centre square; the rest was unseen
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    return np.ascontiguousarray(square[top : top + new_h, left : left + new_w])
+
+
+def _to_photo(seen: np.ndarray, spec: Preprocessing, height: int, width: int) -> np.ndarray:
+    """Undo the resize policy: the seen part of the model input (`_seen`) becomes a map over
+    the photo."""
+    if spec.resize != "shorter_side_crop":
+        return cv2.resize(seen, (width, height), interpolation=cv2.INTER_LINEAR)
+    side = min(height, width)  # the centre square; the rest was unseen
     out = np.zeros((height, width), dtype=np.float32)
     top, left = (height - side) // 2, (width - side) // 2
-    out[top : top + side, left : left + side] = cv2.resize(square, (side, side))
+    out[top : top + side, left : left + side] = cv2.resize(seen, (side, side))
     return out
+
+
+def points_nowhere(seen: np.ndarray) -> bool:
+    """Whether a Grad-CAM map over the part of the photo the model saw has no place that
+    stands out (FLAT_CONTRAST), or no evidence at all. Measured before the unseen margins of a
+    cropped photo are added: their zeros are no contrast the model gave."""
+    peak, floor = float(seen.max()), float(seen.min())
+    return peak <= 0.0 or peak - floor < FLAT_CONTRAST * peak
 
 
 def _label_index(labels: Labels, head: str, label: str | int) -> int:
@@ -164,7 +183,8 @@ def heatmap(
     preprocessing: Preprocessing | None = None,
     condition_formulation: str = "coral",
 ) -> np.ndarray:
-    """(H, W) float32 map in 0..1 over `rgb`: where the evidence for `head`/`label` lies.
+    """(H, W) float32 map in 0..1 over `rgb`: where the evidence for `head`/`label` lies;
+    all zeros where the model points to no particular place (`points_nowhere`).
 
     `source` is an artifact folder (model.pt + model.json) or a torch model; a model needs
     its `preprocessing` and takes its labels from the taxonomy.
@@ -193,8 +213,16 @@ def heatmap(
             "activations): its model.pt is damaged or overflows; export the model again "
             "(shanyraq export RUN)"
         )
-    heat = np.clip(_to_photo(cam, spec, *rgb.shape[:2]), 0.0, None)
-    peak = float(heat.max())
+    height, width = rgb.shape[:2]
+    square = cv2.resize(cam, (spec.size, spec.size), interpolation=cv2.INTER_LINEAR)
+    seen = np.clip(_seen(square, spec, height, width), 0.0, None)
+    if points_nowhere(seen):
+        logger.info(
+            "the model points to no particular place for %s %r: no evidence drawn", head, label
+        )
+        return np.zeros((height, width), dtype=np.float32)
+    heat = np.clip(_to_photo(seen, spec, height, width), 0.0, None)
+    peak = float(heat.max())  # > 0 but where a photo smaller than the input lost the peak
     return (heat / peak).astype(np.float32) if peak > 0 else np.zeros_like(heat)
 
 

@@ -186,8 +186,10 @@ class PhotoView:
     created_at: datetime
     scored: bool
     model_version: str | None  # the photo model that scored it
-    # A heat map of the loaded model explains its scores (serving.web.heatmaps.explains).
+    # A sign heat map of the loaded model explains its scores (serving.web.heatmaps.explains),
+    # and the photo is one whose signs are read (not `not_a_home`).
     evidence: bool
+    not_a_home: bool  # the model said it is not a home: no sign heat maps, the page says why
     # Probabilities; None where the model gave no number (`shown_probability`), shown as a dash.
     rooms: list[tuple[str, float | None]]  # most likely first, None last
     conditions: list[tuple[int, float | None]]  # by grade
@@ -233,7 +235,8 @@ def photo_view(
         created_at=photo.created_at,
         scored=bool(score),
         model_version=photo.model_version,
-        evidence=heatmaps.explains(services, photo),
+        evidence=heatmaps.explains(services, photo) and not heatmaps.not_a_home(photo),
+        not_a_home=heatmaps.not_a_home(photo),
         rooms=rooms[:3],
         conditions=[] if score.get("abstain") and not conditions else conditions,
         signs=signs,

@@ -25,12 +25,18 @@ import numpy as np
 
 from serving.data_dir import HEATMAP_CACHE_DIR, make_private_dir, make_private_file
 from serving.db.models import Photo
-from serving.errors import HeatmapOtherModelError, NotFoundError, UnavailableError
+from serving.errors import (
+    HeatmapNotAHomeError,
+    HeatmapOtherModelError,
+    NotFoundError,
+    UnavailableError,
+)
 from serving.state import Services
 from serving.storage import UNDECODABLE, unreadable_original
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE
+from vision.score import ABSTAIN_NOT_DWELLING
 
 logger = logging.getLogger(__name__)
 
@@ -61,17 +67,36 @@ def explains(services: Services, photo: Photo) -> bool:
     )
 
 
+def not_a_home(photo: Photo) -> bool:
+    """Whether the model that scored `photo` said it is not a home (it abstained as
+    not_dwelling): its signs were never meant to be read (such photos train the room head
+    only), so no sign heat map explains anything on it."""
+    return ABSTAIN_NOT_DWELLING in ((photo.score or {}).get("abstain_reasons") or ())
+
+
 def check_explains(services: Services, photo: Photo) -> None:
-    """HeatmapOtherModelError unless a heat map of the loaded model explains `photo` (where
-    heat maps are unavailable, `sign_overlay` says so: 503)."""
-    if not available(services) or explains(services, photo):
+    """HeatmapNotAHomeError for a photo its scores say is not a home (`not_a_home`), else
+    HeatmapOtherModelError unless a heat map of the loaded model explains `photo` (where heat
+    maps are unavailable, `sign_overlay` says so: 503)."""
+    if not available(services):
         return
+    if not_a_home(photo):  # as the page has it: the scores shown say so, whichever model's
+        raise HeatmapNotAHomeError(
+            f"no sign heat map for photo {photo.id}: the photo model said it is not a home, so "
+            "its signs are not read; if it does show a home, ask the inspector for a clearer "
+            "photo of the room"
+        )
+    if not explains(services, photo):
+        raise _other_model(services, photo)
+
+
+def _other_model(services: Services, photo: Photo) -> HeatmapOtherModelError:
     loaded = services.pipeline.model_version
     if not photo.score:
         why = "the photo has no score (it was stored while no model was loaded)"
     else:
         why = f"its scores come from the photo model {photo.model_version}, not the loaded {loaded}"
-    raise HeatmapOtherModelError(
+    return HeatmapOtherModelError(
         f"no heat map for photo {photo.id}: {why}, so the evidence would explain other scores "
         "than the ones shown; re-score the photos under the loaded model and promote the "
         "scores (`shanyraq rescore`, `shanyraq rescore promote`)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import itertools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,20 @@ class Service:
             headers={**self.headers(who), **kw.pop("headers", {})},
             **kw,
         )
+
+
+@contextmanager
+def started(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Iterator[Service]:
+    """A started app (lifespan run) on `database_url` (SQLite in `tmp_path` by default) with
+    settings `overrides`, and one user per role in REGION and in OTHER_REGION."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    url = database_url or f"sqlite:///{tmp_path / 'web.db'}"
+    app = create_app(make_settings(tmp_path, url, **overrides))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Service(client=client, app=app, tokens=seed_users(app))
 
 
 def seed_users(app: Any) -> dict[str, str]:

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.serving.helpers import OTHER_REGION, ROLES, Service, jpeg, make_settings, seed_users
+from tests.serving.helpers import (
+    OTHER_REGION,
+    ROLES,
+    Service,
+    jpeg,
+    started,
+)
 
 OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
             "reason": "employer letter shows wage arrears"}  # fmt: skip
@@ -19,13 +25,8 @@ OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Service]:
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-
-    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'api.db'}"))
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield Service(client=client, app=app, tokens=seed_users(app))
+    with started(tmp_path, f"sqlite:///{tmp_path / 'api.db'}") as service:
+        yield service
 
 
 def _decide(api: Service, assessment_id: int, body: dict[str, Any], *, level: Any = None) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.serving.helpers import PASSWORD, Service, make_settings, seed_users
+from tests.serving.helpers import PASSWORD, Service, started
 from tests.web import live
 from tests.web.helpers import sign_in
 
@@ -30,13 +30,8 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[Service]:
     """A started app on SQLite with one user per role in two regions (no photo model)."""
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-
-    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}"))
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield Service(client=client, app=app, tokens=seed_users(app))
+    with started(tmp_path) as service:
+        yield service
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from serving.db.models import Assessment
 from serving.db.session import session_scope
 from serving.web import family_view
 from tests.serving.conftest import database_url, postgres_server  # noqa: F401 (both databases)
-from tests.serving.helpers import PASSWORD, Service, jpeg, make_settings, seed_users
+from tests.serving.helpers import PASSWORD, Service, jpeg, started
 from tests.web.helpers import csrf_from
 
 DECIDER = "zhanar.decider"  # a name the page shows nowhere unless it lists decisions
@@ -25,13 +25,8 @@ ROWS = re.compile(r'<th scope="row"><a href="/ui/families/([^"]+)"')
 @pytest.fixture
 def web(tmp_path: Path, database_url: str) -> Iterator[Service]:  # noqa: F811
     """The page tests' app (tests/web/conftest.py), on this test's database."""
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-
-    app = create_app(make_settings(tmp_path, database_url))
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield Service(client=client, app=app, tokens=seed_users(app))
+    with started(tmp_path, database_url) as service:
+        yield service
 
 
 def _override_by_decider(web: Service, browser_for) -> None:

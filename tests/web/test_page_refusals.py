@@ -27,7 +27,13 @@ from sqlalchemy import select
 from serving.db.models import Assessment, Decision
 from serving.db.session import session_scope
 from serving.web.i18n import LANGUAGES, load_catalogues, translator
-from tests.serving.helpers import OTHER_REGION, PASSWORD, Service, jpeg, make_settings, seed_users
+from tests.serving.helpers import (
+    OTHER_REGION,
+    PASSWORD,
+    Service,
+    jpeg,
+    started,
+)
 from tests.web.helpers import csrf_from, sign_in
 
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
@@ -332,14 +338,8 @@ def test_language_links_of_a_refused_decision_lead_to_the_family_page(web, brows
 @pytest.fixture
 def small_web(tmp_path: Path) -> Iterator[Service]:
     """The page tests' app with a body limit of 200 kB."""
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}", max_body_bytes=200_000)
-    app = create_app(settings)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield Service(client=client, app=app, tokens=seed_users(app))
+    with started(tmp_path, max_body_bytes=200_000) as service:
+        yield service
 
 
 def _inspector(web: Service) -> Any:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from serving.core.security import TokenClaims, decode_token
 from serving.db.models import AuditEntry, RevokedToken, User
 from serving.users import sign_out_everywhere
 from serving.web.session import session_csrf
-from tests.serving.helpers import PASSWORD, Service, make_settings, seed_users
+from tests.serving.helpers import PASSWORD, Service, started
 from tests.web.helpers import csrf_from, sign_in
 
 MINUTE, HOUR = 60, 3600
@@ -132,7 +130,7 @@ def test_a_session_in_the_first_half_of_its_token_is_not_renewed(web):
 
 
 def test_renewal_stops_at_the_configured_bound_from_sign_in(tmp_path: Path):
-    with _started(tmp_path, session_max_hours=2) as web:
+    with started(tmp_path, session_max_hours=2) as web:
         # Signed in 1 h 30 min ago: the session ends 30 min from now, however active.
         aged = _session_token(
             web, "commission", signed_in_ago_s=90 * MINUTE, issued_ago_s=40 * MINUTE
@@ -149,7 +147,7 @@ def test_renewal_stops_at_the_configured_bound_from_sign_in(tmp_path: Path):
 
 
 def test_the_sign_in_cookie_carries_the_configured_bound(tmp_path: Path):
-    with _started(tmp_path, session_max_hours=2) as web:
+    with started(tmp_path, session_max_hours=2) as web:
         client = TestClient(web.app, base_url="http://127.0.0.1")
         assert sign_in(client, "commission", PASSWORD).status_code == 303
         claims = _claims(web, client.cookies.get("shanyraq_session"))
@@ -262,16 +260,6 @@ def test_an_error_page_still_binds_its_forms_to_the_session(web, browser_for):
     answer = client.get("/ui/no-such-page")
     assert answer.status_code == 404
     assert csrf_from(answer.text) == session_csrf(_key(web), token_id)
-
-
-@contextmanager
-def _started(tmp_path: Path, **overrides: Any) -> Iterator[Service]:
-    """A started app with settings overrides."""
-    from serving.app import create_app
-
-    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}", **overrides))
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield Service(client=client, app=app, tokens=seed_users(app))
 
 
 # --- when a renewal is due (the clock given) --------------------------------------------------

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from serving.web.i18n import LANGUAGES, PARAM_LABELS, load_catalogues, translator
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving.helpers import Service, make_settings, seed_users
+from tests.serving.helpers import Service, started
 from welfare.criteria import Level6Rule, get_welfare_config
 from welfare.features import feature_space
 from welfare.statements import Code
@@ -150,14 +150,8 @@ def fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def web(tmp_path: Path, fusion_dir: Path) -> Iterator[Service]:
     """The page tests' app (conftest `web`, which `browser_for` signs in to), with the model."""
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}", fusion_dir=fusion_dir)
-    app = create_app(settings)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield Service(client=client, app=app, tokens=seed_users(app))
+    with started(tmp_path, fusion_dir=fusion_dir) as service:
+        yield service
 
 
 def _items(html: str, css_class: str) -> list[str]:

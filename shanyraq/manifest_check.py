@@ -16,6 +16,7 @@ from shanyraq.manifest import (
     read_records,
     sha256_file,
 )
+from shanyraq.splits import same_family
 from shanyraq.taxonomy import Taxonomy
 
 
@@ -69,17 +70,35 @@ def _row_problems(
 
 
 def _split_leaks(
-    rows: list[tuple[int, ManifestRow]], key: Callable[[ManifestRow], str], kind: str, what: str
+    rows: list[tuple[int, ManifestRow]],
+    value: Callable[[ManifestRow], str],
+    kind: str,
+    what: str,
+    *,
+    same: Callable[[str], str] = str,
 ) -> list[Problem]:
-    splits_of: dict[str, set[str]] = defaultdict(set)
+    """Each value (a family, a photo's hash) found in more than one split. Values that `same`
+    maps to one key are one value (shanyraq.splits keeps them in one split); the message
+    names them as written."""
+    splits_of: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for _, row in rows:
         if row.split in SPLITS:
-            splits_of[key(row)].add(row.split)
-    return [
-        Problem(kind, None, f"{what} {value} appears in splits {', '.join(sorted(splits))}")
-        for value, splits in sorted(splits_of.items())
-        if len(splits) > 1
-    ]
+            written = value(row)
+            splits_of[same(written)][written].add(row.split)
+    found: list[Problem] = []
+    for forms in sorted(splits_of.values(), key=min):
+        splits = set().union(*forms.values())
+        if len(splits) < 2:
+            continue
+        message = f"{what} {min(forms)} appears in splits {', '.join(sorted(splits))}"
+        if len(forms) > 1:
+            where = ", ".join(f"{w} in {', '.join(sorted(forms[w]))}" for w in sorted(forms))
+            message += (
+                f" (written {where}: ids differing only in case or surrounding space are "
+                f"one {what})"
+            )
+        found.append(Problem(kind, None, message))
+    return found
 
 
 def _duplicates(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
@@ -124,6 +143,10 @@ def check_manifest(path: Path, taxonomy: Taxonomy, *, verify_hashes: bool = True
         for kind, message in _row_problems(row, root, taxonomy, verify_hashes):
             problems.append(Problem(kind, line, message))
     problems += _duplicates(parsed)
-    problems += _split_leaks(parsed, lambda r: r.family_id, "family_split_leak", "family")
+    # Rows without a family are reported as missing_family, not as one family in two splits.
+    with_family = [(line, row) for line, row in parsed if row.family_id]
+    problems += _split_leaks(
+        with_family, lambda r: r.family_id, "family_split_leak", "family", same=same_family
+    )
     problems += _split_leaks(parsed, lambda r: r.sha256, "photo_split_leak", "photo sha256")
     return problems

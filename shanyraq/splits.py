@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from shanyraq.manifest import SPLITS, ManifestRow
 
 
-def _same_family(family_id: str) -> str:
+def same_family(family_id: str) -> str:
     """The family an id names: ids differing only in case or surrounding space are one home
     typed two ways, and the manifest reader strips the spaces, so splitting them apart would
     leak that home's photos across splits."""
@@ -52,7 +52,7 @@ def split_rows(
         raise ValueError("stratify by 'room' or 'condition'")
     families: dict[str, list[ManifestRow]] = defaultdict(list)
     for row in rows:
-        families[_same_family(row.family_id)].append(row)
+        families[same_family(row.family_id)].append(row)
     strata: dict[str, list[str]] = defaultdict(list)
     # In order of each family's smallest id as written (not the row order, not the folded
     # key), so ids without case or space variants split as they always have for a seed.
@@ -70,7 +70,7 @@ def split_rows(
             for family_id in members[start : start + count]:
                 split_of[family_id] = split
             start += count
-    return [row.with_split(split_of[_same_family(row.family_id)]) for row in rows]
+    return [row.with_split(split_of[same_family(row.family_id)]) for row in rows]
 
 
 def _largest_remainder(n: int, shares: Sequence[float], carry: list[float]) -> list[int]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, Manifest, ManifestRow, read_manifest, sha256_file
 from shanyraq.manifest_check import Problem, _row_problems
+from shanyraq.splits import same_family
 from shanyraq.taxonomy import get_taxonomy
 from training.recipe import DataSection
 
@@ -124,21 +125,32 @@ def check_held_out_styles(rows: Sequence[ManifestRow], held: Collection[int], pa
 
 def check_families_in_one_split(rows: Sequence[ManifestRow], path: Path) -> None:
     """Raise ManifestError when a family has photos in more than one split (a leak: the model
-    would be validated or tested on a home it trained on). Rows without a family are not checked.
+    would be validated or tested on a home it trained on). Ids differing only in case or
+    surrounding space are one family, as shanyraq.splits splits them; the error names them as
+    written. Rows without a family are not checked.
     """
-    splits: dict[str, set[str]] = defaultdict(set)
+    families: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in rows:
-        if row.family_id:
-            splits[row.family_id].add(row.split)
-    mixed = sorted(f for f, s in splits.items() if len(s) > 1)
+        if same_family(row.family_id):
+            families[same_family(row.family_id)][row.family_id].add(row.split)
+    mixed = sorted(
+        (forms for forms in families.values() if len(set().union(*forms.values())) > 1), key=min
+    )
     if mixed:
-        shown = "; ".join(f"{f} in {', '.join(sorted(splits[f]))}" for f in mixed[:MIXED_SHOWN])
+        shown = "; ".join(_family_splits(forms) for forms in mixed[:MIXED_SHOWN])
         more = f" and {len(mixed) - MIXED_SHOWN} more" if len(mixed) > MIXED_SHOWN else ""
         raise ManifestError(
             f"{path}: {len(mixed)} famil{'y has' if len(mixed) == 1 else 'ies have'} photos in "
             f"more than one split ({shown}{more}); splits are by family, so every photo of a "
             "family must be in the same split: fix the split column of those rows"
         )
+
+
+def _family_splits(forms: dict[str, set[str]]) -> str:
+    """`F1 in test, train`, or `F1 in train / f1 in test` for one family written two ways."""
+    return " / ".join(
+        f"{written} in {', '.join(sorted(forms[written]))}" for written in sorted(forms)
+    )
 
 
 def load_splits(data: DataSection) -> DataSplits:

@@ -234,12 +234,22 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         start = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        services: Services | None = getattr(request.app.state, "services", None)
-        if services is not None:
-            services.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-            services.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+        def measure(status: int) -> None:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            services: Services | None = getattr(request.app.state, "services", None)
+            if services is not None:
+                services.metrics.requests.labels(route, request.method, str(status)).inc()
+                services.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+        try:
+            response = await call_next(request)
+        except Exception:
+            # Unhandled: ServerErrorMiddleware, outside this one, answers it with the 500 (those
+            # are the requests an operator most needs to see). A cancellation is no answer.
+            measure(500)
+            raise
+        measure(response.status_code)
         return response
 
     # The outermost added middleware, so it reads bodies first; still inside PrivateApp's

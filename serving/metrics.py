@@ -53,9 +53,11 @@ class Metrics:
             ["quality"],
             registry=self.registry,
         )
-        self.overrides = Counter(
+        # Every recorded decision, accept and override alike; an override rate is the
+        # override series over the sum.
+        self.decisions = Counter(
             "shanyraq_decisions",
-            "Commission decisions by kind.",
+            "Commission decisions recorded, by kind (accept or override).",
             ["kind"],
             registry=self.registry,
         )

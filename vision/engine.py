@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
@@ -45,8 +45,9 @@ class RuntimeConfig(StrictModel):
     # No defaults here or below: configs/engine.yaml is the one source of these values, and a
     # key missing from it is an error that names the key, not a silent second value.
     providers: tuple[ProviderName, ...]
-    intra_op_threads: int = Field(ge=0, description="0 = one per core (ORT default).")
-    inter_op_threads: int = Field(ge=0)
+    # Strict: YAML's `true` or a quoted "2" would otherwise pass as 1 or 2 threads.
+    intra_op_threads: int = Field(ge=0, strict=True, description="0 = one per core (ORT default).")
+    inter_op_threads: int = Field(ge=0, strict=True)
     allow_spinning: bool = Field(description="Busy-wait between ops (CPU-hungry).")
     allow_spinning_alone: bool = Field(
         description="The same when scoring is the only work (bulk, CLI): Engine.load(alone=True).",
@@ -56,6 +57,19 @@ class RuntimeConfig(StrictModel):
     fp16: bool = Field(description="GPU only: TensorRT fp16, or model_fp16.onnx on CUDA.")
     io_binding: bool = Field(description="GPU only: inputs copied to the device once.")
     trt_cache_dir: Path | None = Field(description="TensorRT engine cache folder (null: none).")
+
+    @field_validator("providers")
+    @classmethod
+    def _no_gpu_after_cpu(cls, providers: tuple[ProviderName, ...]) -> tuple[ProviderName, ...]:
+        # Tried in order and cpu always works: a provider listed after it is never tried.
+        if "cpu" in providers:
+            late = [name for name in providers[providers.index("cpu") + 1 :] if name != "cpu"]
+            if late:
+                raise ValueError(
+                    f"{', '.join(late)} listed after cpu is never tried (cpu always works); "
+                    "list GPU providers before cpu, e.g. [tensorrt, cuda, cpu]"
+                )
+        return providers
 
 
 class AbstainConfig(StrictModel):

@@ -154,7 +154,7 @@ def decide(
     )
     session.commit()
     if not recorded.repeated:
-        services.metrics.overrides.labels(recorded.decision.kind).inc()
+        services.metrics.decisions.labels(recorded.decision.kind).inc()
     return decision_out(recorded.decision, user.username)
 
 

@@ -222,7 +222,7 @@ def decide(
         )
     session.commit()
     if not recorded.repeated:
-        services.metrics.overrides.labels(recorded.decision.kind).inc()
+        services.metrics.decisions.labels(recorded.decision.kind).inc()
     return _to_recorded(family, recorded.decision)
 
 

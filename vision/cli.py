@@ -21,6 +21,18 @@ def _group() -> None:
 
 SIGN_SHOWN = 0.5  # a sign is listed in the table (and explained) from this probability
 PROGRESS_FROM = 4  # photos: fewer are scored before a progress bar would be worth reading
+STEM_BYTES = 120  # of a photo's name in its heat maps' names, under 255 with what follows
+
+
+def _heatmap_prefix(photo: str, sha256: str) -> str:
+    """What every heat-map file of this photo is named from: its name, then its content hash.
+
+    The hash keeps a/room.jpg and b/room.jpg apart (the same bytes: the same maps). The name is
+    cut to STEM_BYTES, so a photo named near the file system's 255-byte limit (a long Cyrillic
+    name is two bytes a letter) still gets its maps.
+    """
+    stem = Path(photo).stem.encode()[:STEM_BYTES].decode(errors="ignore")
+    return f"{stem}-{sha256[:8]}-"
 
 
 def _heatmaps(model: Path, photo: Path, image: Any, score: Any, out_dir: Path) -> list[str]:
@@ -31,9 +43,9 @@ def _heatmaps(model: Path, photo: Path, image: Any, score: Any, out_dir: Path) -
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     rgb = image.pixels
+    prefix = _heatmap_prefix(str(photo), image.sha256)
     for head, label in targets:
-        # The content hash keeps a/room.jpg and b/room.jpg apart (the same bytes: the same maps).
-        path = out_dir / f"{photo.stem}-{image.sha256[:8]}-{head}-{label}.png"
+        path = out_dir / f"{prefix}{head}-{label}.png"
         path.write_bytes(overlay_png(rgb, heatmap(model, rgb, head=head, label=label)))
         written.append(str(path))
     return written
@@ -71,6 +83,9 @@ def _table_line(record: dict[str, Any]) -> str:
         parts.append(f"ABSTAIN ({', '.join(score['abstain_reasons'])})")
     if record["duplicate_of"]:
         parts.append(f"DUPLICATE of {', '.join(record['duplicate_of'])}")
+    if record.get("heatmaps"):  # last: the pattern may hold spaces
+        folder = Path(record["heatmaps"][0]).parent
+        parts.append(f"heat maps {folder / _heatmap_prefix(record['photo'], record['sha256'])}*")
     return "  ".join(parts)
 
 
@@ -101,11 +116,17 @@ class _Scoring:
 
     def __init__(self, model: Path, *, explain_dir: Path | None) -> None:
         from shanyraq.config import get_settings
+        from shanyraq.errors import ModelMismatchError
         from vision.engine import Engine, get_engine_config
         from vision.hashing import HashIndex
 
         self.config = get_engine_config()
-        self.engine = Engine.load(model, config=self.config, alone=True)
+        try:
+            self.engine = Engine.load(model, config=self.config, alone=True)
+        except ModelMismatchError as exc:  # "model test-0 was trained on ...": which folder?
+            if str(model) in exc.message:
+                raise
+            raise ModelMismatchError(f"--model {model}: {exc.message}") from None
         self.model, self.explain_dir = model, explain_dir
         self.target = self.config.decode_side_for(self.engine.artifact.preprocessing.size)
         self.max_pixels = get_settings().io.max_pixels
@@ -202,6 +223,10 @@ def score(
     A photo is called a duplicate of the photos before it in the list, judged on the
     perceptual hash alone, so each line is final when printed; a blank frame (the quality
     gate's `uniform`) or one whose hash has no structure is never called anyone's duplicate.
+
+    Exit status: 0 every photo scored; 1 some photo not scored (its line says why, the others
+    are scored); 2 nothing scored: the model or --explain-dir refused (one `error [code]:`
+    line); 130 Ctrl-C (the lines printed are complete).
     """
     from tqdm import tqdm
 

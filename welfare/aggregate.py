@@ -5,8 +5,9 @@ reused from another family and it shows a dwelling. Everything else is counted, 
 evidence. A score with a probability that is not a finite number (NaN or inf) counts as
 abstained, as the engine rules (vision.engine.abstain_reasons): one such score read as evidence
 would make the family's mean grade NaN, and its min and max would depend on the photos' order.
-A family with no usable photo gets NaN visual features (the fusion model routes missing values)
-and the counts that send it to review.
+A photo's room is its top room (`room_of`), ties broken as the engine breaks them, never by the
+order its score lists the rooms in. A family with no usable photo gets NaN visual features (the
+fusion model routes missing values) and the counts that send it to review.
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def aggregate(
     taxonomy = taxonomy or get_taxonomy()
     if flags is not None and len(flags) != len(scores):
         raise ValueError(f"{len(flags)} photo flags for {len(scores)} scores; align them")
+    if not expected_rooms:  # coverage is a share of them
+        raise ConfigError(
+            "configs/welfare.yaml: key 'fusion.expected_rooms' is empty; list the dwelling rooms "
+            f"a family's photos should cover ({', '.join(taxonomy.dwelling_rooms)})"
+        )
     unknown = sorted(set(expected_rooms) - set(taxonomy.dwelling_rooms))
     if unknown:
         # Room names are the taxonomy's: a stale welfare.yaml must not silently drop coverage.
@@ -83,7 +89,7 @@ def aggregate(
             f"rooms of the taxonomy ({', '.join(taxonomy.dwelling_rooms)})"
         )
     aligned = list(flags) if flags is not None else [None] * len(scores)
-    usable: list[PhotoScore] = []
+    usable: list[tuple[str, PhotoScore]] = []
     abstained = failed = reused = 0
     for score, flag in zip(scores, aligned, strict=True):
         flag = flag or PhotoFlags()
@@ -93,9 +99,9 @@ def aggregate(
         reused += flag.reused
         if abstains or flag.quality_status == "fail" or flag.reused:
             continue
-        if score.top_room != taxonomy.not_dwelling:
-            usable.append(score)
-    rooms = {room: [s for s in usable if s.top_room == room] for room in taxonomy.dwelling_rooms}
+        if (room := room_of(score, taxonomy)) != taxonomy.not_dwelling:
+            usable.append((room, score))
+    rooms = {room: [s for r, s in usable if r == room] for room in taxonomy.dwelling_rooms}
     per_room = {room: _stats(group, taxonomy) for room, group in rooms.items()}
     covered = [room for room in expected_rooms if per_room.get(room) and per_room[room].count]
     return FamilyVisual(
@@ -105,9 +111,22 @@ def aggregate(
         n_quality_failed=failed,
         n_reused=reused,
         room_coverage=len(covered) / len(expected_rooms),
-        overall=_stats(usable, taxonomy),
+        overall=_stats([s for _, s in usable], taxonomy),
         per_room=per_room,
     )
+
+
+def room_of(score: PhotoScore, taxonomy: Taxonomy) -> str:
+    """The photo's top room. On a tie, not_dwelling wins (a sure room tied with it is no sure
+    home, as vision.engine.abstain_reasons rules), else the first in the taxonomy's order: the
+    order a score lists its rooms in (a file's, a database's) never decides it. For a score
+    keyed in the taxonomy's order, as the engine and welfare.simulate write them, this is
+    `PhotoScore.top_room` but for a tie with not_dwelling."""
+    top = max(score.room.values())
+    tied = [room for room in taxonomy.room_names if score.room.get(room) == top]
+    if not tied:  # a room the taxonomy lacks is top: what the score itself says
+        return score.top_room
+    return taxonomy.not_dwelling if taxonomy.not_dwelling in tied else tied[0]
 
 
 def _finite(score: PhotoScore) -> bool:

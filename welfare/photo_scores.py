@@ -5,10 +5,10 @@ is taken on trust: a room or sign the taxonomy (configs/taxonomy.yaml) does not 
 left out, a grade outside the taxonomy's, or a probability that is not a finite number in 0..1
 would otherwise count as a usable photo and become the fusion model's evidence. A probability
 may be null (the model gave no number: `score --json` writes NaN so) only in a score that
-abstains, which is never evidence. A photo listed twice would weigh twice, and a key given
-twice in one entry would drop a value, so both are refused too. Every entry is
-checked before any is used; a bad one is an InputFileError naming the entry (its position and
-photo id) and the field.
+abstains, which is never evidence; a score that gives reasons to abstain must abstain. A photo
+listed twice would weigh twice, and a key given twice in one entry would drop a value, so both
+are refused too. Every entry is checked before any is used; a bad one is an InputFileError
+naming the entry (its position and photo id) and the field.
 """
 
 from __future__ import annotations
@@ -154,15 +154,24 @@ def _head_problems(
 
 
 def _abstain_problems(item: Mapping[str, Any]) -> Iterator[str]:
-    if not isinstance(item.get("abstain", False), bool):
+    abstain = item.get("abstain", False)
+    if not isinstance(abstain, bool):
         yield "abstain is not true or false"
     reasons = item.get("abstain_reasons", [])
     if not isinstance(reasons, list):
         yield "abstain_reasons is not a list"
-    else:
-        for reason in reasons:
-            if reason not in ABSTAIN_REASONS:
-                yield f"abstain_reasons has {reason!r}, not one of {', '.join(ABSTAIN_REASONS)}"
+        return
+    for reason in reasons:
+        if reason not in ABSTAIN_REASONS:
+            yield f"abstain_reasons has {reason!r}, not one of {', '.join(ABSTAIN_REASONS)}"
+    if abstain is False and reasons:
+        # The engine abstains whenever it has a reason to: read as evidence, a photo it called
+        # not a home or failed on quality would count as a usable photo.
+        named = ", ".join(map(str, reasons))
+        yield (
+            f"abstain is false but abstain_reasons names {named}; set abstain to true, or "
+            "clear abstain_reasons if the photo may be used"
+        )
 
 
 def _flag_problems(flags: object) -> list[str]:

@@ -59,20 +59,34 @@ def _upload_page(
     services: Services,
     *,
     selected: str,
+    room: str = "",
     results: list[UploadResult],
+    error: str | None = None,
 ) -> Response:
-    """The upload page; its form tells the script the body limit, so a photo over it is
-    reported at once instead of sent."""
+    """The upload page, audited as a view (it lists the region's families); shown again after
+    a post, it keeps the family and room chosen. Its form tells the script the body limit, so
+    a photo over it is reported at once instead of sent."""
+    record_view(session, services, user, page="upload")
+    session.commit()
     return render(
         request,
         "upload.html",
         user=user,
+        status_code=422 if error else 200,
         families=_families(session, user),
         selected=selected,
+        selected_room=room,
         rooms=get_taxonomy().room_names,
         max_bytes=services.settings.max_body_bytes,
         results=results,
+        error=error,  # a catalogue key: what is wrong with the form as a whole
     )
+
+
+def _chosen(files: list[UploadFile] | None) -> list[UploadFile]:
+    """The photos chosen: a browser sends a file field left empty as a part with no file
+    name and no bytes, which is no photo (an empty file with a name is one, and is refused)."""
+    return [f for f in files or [] if f.filename or f.size]
 
 
 @router.get("/upload", **policy(*api_photos.UPLOADERS))
@@ -83,8 +97,6 @@ def upload_page(
     session: SessionDep,
     family: str = "",
 ) -> Response:
-    record_view(session, services, user, page="upload")
-    session.commit()
     return _upload_page(request, user, session, services, selected=family, results=[])
 
 
@@ -95,13 +107,23 @@ async def upload(
     services: ServicesDep,
     session: SessionDep,
     family_id: Annotated[str, Form(min_length=1, max_length=64)],
-    files: Annotated[list[UploadFile], File()],
+    files: Annotated[list[UploadFile] | None, File()] = None,
     room_hint: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    """File each photo; answer with its quality verdict, retake hint, reuse flag and scores."""
+    """File each photo; answer with its quality verdict, retake hint, reuse flag and scores.
+
+    A form with no photo (none chosen, or under another field name) shows the page again
+    saying so, the family and room kept; the family's region is checked first.
+    """
     family = family_in_scope(family_id, user, session)
+    chosen = _chosen(files)
+    if not chosen:
+        return _upload_page(
+            request, user, session, services, selected=family_id, room=room_hint,
+            results=[], error="upload.no_photos",
+        )  # fmt: skip
     results = []
-    for upload_file in files:
+    for upload_file in chosen:
         name = (upload_file.filename or "photo")[:120]
         try:
             answer = await api_photos.upload_photo(
@@ -120,4 +142,6 @@ async def upload(
         fragment = render(request, "_upload_results.html", user=user, results=results)
         tell_session_clock(fragment, request)  # the page's session warning learns of a renewal
         return fragment
-    return _upload_page(request, user, session, services, selected=family_id, results=results)
+    return _upload_page(
+        request, user, session, services, selected=family_id, room=room_hint, results=results
+    )

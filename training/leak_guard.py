@@ -3,8 +3,10 @@ on, found from its training manifest, so figures measured on them are refused.
 
 The training manifest is looked for where the recipe names it (from the working folder, then
 from the project root, the folder of configs/), and where the run folder's run.json recorded
-it (absolute). When run.json gives the manifest's sha256, a file found is taken only if it
-hashes to it: another file of the same name is not the model's training manifest.
+it (absolute). A file found is taken only if it hashes to the manifest's sha256, as run.json
+gives it or, without run.json, as model.json's training data hash is for a recipe trained on
+its manifest: another file of the same name (a newer version of the dataset) is not the model's
+training manifest, and taken for it would hide the photos the model saw.
 """
 
 from __future__ import annotations
@@ -79,12 +81,29 @@ def _candidates(recorded: Path, run: RunManifest | None) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def expected_sha256(
+    artifact: ModelArtifact, data: DataSection, run: RunManifest | None
+) -> tuple[str | None, str]:
+    """The sha256 the training manifest must have, and where it is recorded: run.json's, else
+    model.json's training data hash when the model trained on the manifest (a stream's is the
+    hash of its settings); None when neither says."""
+    if run is not None:
+        return run.manifest_sha256, "run.json"
+    if data.stream is None and artifact.training_data_sha256:
+        return artifact.training_data_sha256, "model.json"
+    return None, ""
+
+
 def find_training_manifest(
-    recorded: Path, run: RunManifest | None
+    recorded: Path,
+    run: RunManifest | None,
+    *,
+    expected: str | None,
+    recorded_in: str,
 ) -> tuple[Path | None, str | None]:
-    """The training manifest's file, or None and why it was not found."""
+    """The training manifest's file, or None and why it was not found. `expected`: its sha256
+    (expected_sha256), recorded in `recorded_in`; None takes the first file found."""
     candidates = _candidates(recorded, run)
-    expected = run.manifest_sha256 if run is not None else None
     differing = []
     for path in candidates:
         if not path.is_file():
@@ -96,8 +115,8 @@ def find_training_manifest(
     if differing:
         return None, (
             f"training manifest {recorded} found at {', '.join(differing)}, but its sha256 "
-            f"is not the {str(expected)[:16]} the model was trained on (run.json): that file "
-            "changed since training"
+            f"is not the {str(expected)[:16]} the model was trained on ({recorded_in}): that "
+            "file changed since training, or is another file of the same name"
         )
     return None, (
         f"training manifest {recorded} not found (looked for "
@@ -125,7 +144,11 @@ def training_photos(artifact: ModelArtifact, *, model_dir: Path | None = None) -
             unknown_reason=f"the model's recipe has an unreadable data section "
             f"({exc.error_count()} error(s))"
         )
-    path, reason = find_training_manifest(data.manifest, run_manifest(artifact, model_dir))
+    run = run_manifest(artifact, model_dir)
+    expected, recorded_in = expected_sha256(artifact, data, run)
+    path, reason = find_training_manifest(
+        data.manifest, run, expected=expected, recorded_in=recorded_in
+    )
     if path is None:
         return TrainingPhotos(manifest=data.manifest, unknown_reason=reason)
     try:

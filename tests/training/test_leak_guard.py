@@ -73,7 +73,9 @@ def test_a_relative_manifest_is_found_from_the_project_root(
     artifact, toy_manifest, tmp_path, elsewhere, monkeypatch
 ):
     root = tmp_path / "project"
-    _copy_manifest(toy_manifest, root / "data" / "manifest.csv")
+    copied = _copy_manifest(toy_manifest, root / "data" / "manifest.csv")
+    # A model trained on a manifest records its sha256: only that file is taken for it.
+    artifact = artifact.model_copy(update={"training_data_sha256": sha256_file(copied)})
     monkeypatch.setattr(leak_guard, "default_configs_dir", lambda: root / "configs")
     seen = training_photos(artifact)
     assert seen.unknown_reason is None and seen.manifest == root / "data" / "manifest.csv"

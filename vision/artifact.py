@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -32,14 +32,20 @@ ARTIFACT_FILES = frozenset(
 _REEXPORT = "export the model again (shanyraq export RUN)"
 
 
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
 class Preprocessing(BaseModel):
     """How pixels become the model's input tensor (NCHW float32)."""
 
     model_config = ConfigDict(extra="forbid")
 
     size: int = Field(gt=0, description="Square input side in pixels.")
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    # Refused at load rather than turned into inputs of inf or NaN, which a model scores
+    # without complaint (vision.preprocess.scaling checks again, for specs built in code).
+    mean: tuple[_Finite, _Finite, _Finite]
+    std: tuple[_Positive, _Positive, _Positive]
     resize: Literal["squash", "shorter_side_crop", "letterbox"] = "squash"
     interpolation: Literal["bilinear", "bicubic", "area"] = "bilinear"
 

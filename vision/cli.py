@@ -130,6 +130,7 @@ class _Scoring:
         self.model, self.explain_dir = model, explain_dir
         self.target = self.config.decode_side_for(self.engine.artifact.preprocessing.size)
         self.max_pixels = get_settings().io.max_pixels
+        self.max_bytes = get_settings().io.max_bytes  # the upload limit: never read past it
         self.index = HashIndex()
         if explain_dir is not None:  # a missing or damaged model.pt, said before any photo
             from vision.explain import heatmap_model
@@ -143,7 +144,9 @@ class _Scoring:
         from vision.quality import UNIFORM, assess_quality
 
         try:
-            image = decode_file(photo, max_pixels=self.max_pixels, target_size=self.target)
+            image = decode_file(
+                photo, max_pixels=self.max_pixels, target_size=self.target, max_bytes=self.max_bytes
+            )
         except Exception as exc:  # one bad file must not cost the others
             why = getattr(exc, "message", None) or _os_reason(exc) or f"{type(exc).__name__}: {exc}"
             return {"photo": str(photo), "error": why}, None

@@ -14,9 +14,12 @@ colours as stored, never costing the photo.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
+import os
+import stat
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -25,7 +28,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, features
 
-from shanyraq.errors import CorruptImageError, EmptyImageError, UnsupportedImageFormatError
+from shanyraq.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageError,
+    ImageTooLargeError,
+    UnsupportedImageFormatError,
+)
 from vision.completeness import JPEG_ZERO_BITS, check_png_rows, incomplete, jpeg_scan_end
 from vision.io_checks import MAX_ASPECT, check_jpeg_scans, check_pixel_limit, open_header
 from vision.io_exif import SWAPS_SIDES, UPRIGHT, CaptureMetadata, exif_orientation, read_metadata
@@ -202,8 +211,45 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     )
 
 
-def decode_file(path: Path, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
-    return decode_image(path.read_bytes(), max_pixels=max_pixels, target_size=target_size)
+def decode_file(
+    path: Path, *, max_pixels: int, target_size: int | None = None, max_bytes: int | None = None
+) -> DecodedImage:
+    """`decode_image` of a photo file, read by `read_photo_file` (`max_bytes`: its limit)."""
+    data = read_photo_file(path, max_bytes=max_bytes)
+    return decode_image(data, max_pixels=max_pixels, target_size=target_size)
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    """A folder as the OSError the system gives for one; a FIFO, device or socket as an
+    ImageError that says what it is."""
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    kinds = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")]  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    raise ImageError(f"the path is {kind}, not a regular file; give the photo file itself")
+
+
+def read_photo_file(path: Path, *, max_bytes: int | None = None) -> bytes:
+    """A photo file's bytes. A FIFO or device is refused from its stat, never opened: reading
+    one blocks forever or never ends. Over `max_bytes` (the upload limit, `io.max_bytes`) the
+    file is refused having read no more than `max_bytes + 1` bytes. A missing, unreadable file
+    or a folder raises the OSError the system gives (FileNotFoundError, IsADirectoryError).
+    """
+    _refuse_unless_regular(path, path.stat().st_mode)
+    # O_NONBLOCK: should the path become a FIFO after the stat, opening it still returns.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with open(fd, "rb") as file:
+        _refuse_unless_regular(path, os.fstat(fd).st_mode)
+        data = file.read() if max_bytes is None else file.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageTooLargeError(
+            f"the file is over {max_bytes} bytes, the io.max_bytes limit; send a smaller photo "
+            "(the phone camera's normal setting) or raise io.max_bytes"
+        )
+    return data
 
 
 def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from shanyraq.errors import ModelMismatchError
 from vision.artifact import Preprocessing
 
 _INTERPOLATION = {
@@ -58,9 +59,21 @@ def resize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
 
 
 def scaling(spec: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, 1 / std) per channel on the 0..255 scale: input = (pixel - mean) * inv_std."""
-    mean = np.asarray(spec.mean, dtype=np.float32) * 255.0
-    inv_std = 1.0 / (np.asarray(spec.std, dtype=np.float32) * 255.0)
+    """(mean, 1 / std) per channel on the 0..255 scale: input = (pixel - mean) * inv_std.
+
+    The one place every path (training, CPU and GPU serving) takes these constants from, so a
+    spec whose std is zero, negative or not a number is refused here rather than turned into
+    an input of inf or NaN (which a model scores without complaint).
+    """
+    with np.errstate(divide="ignore", over="ignore"):
+        mean = np.asarray(spec.mean, dtype=np.float32) * 255.0
+        inv_std = 1.0 / (np.asarray(spec.std, dtype=np.float32) * 255.0)
+    if not (np.isfinite(mean).all() and np.isfinite(inv_std).all() and (inv_std > 0).all()):
+        raise ModelMismatchError(
+            f"the model's preprocessing has mean {list(spec.mean)} and std {list(spec.std)}; "
+            "each must be a finite number and each std above zero: export the model again "
+            "(shanyraq export RUN)"
+        )
     return mean, inv_std
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from vision.preprocess import scaling  # the very constants (and their checks) of every path
+
 if TYPE_CHECKING:
     import torch
 
@@ -149,8 +151,7 @@ def normalize_tensor(batch: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
     """(N, 3, S, S) uint8 -> float32 with the spec's mean and std (as vision.preprocess)."""
     import torch
 
-    mean = torch.tensor(spec.mean, dtype=torch.float32, device=batch.device) * 255.0
-    inv_std = 1.0 / (torch.tensor(spec.std, dtype=torch.float32, device=batch.device) * 255.0)
+    mean, inv_std = (torch.from_numpy(v).to(batch.device) for v in scaling(spec))
     return (batch.float() - mean.view(1, 3, 1, 1)) * inv_std.view(1, 3, 1, 1)
 
 

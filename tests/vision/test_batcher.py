@@ -6,11 +6,8 @@ import asyncio
 
 import pytest
 
+from tests.aio import run as _run
 from vision.batcher import BatcherClosedError, MicroBatcher
-
-
-def _run(coro):
-    return asyncio.run(coro)
 
 
 def test_each_caller_gets_its_own_result_under_concurrency():

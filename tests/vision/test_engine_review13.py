@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from shanyraq.cli import build_app
 from shanyraq.errors import ModelMismatchError
+from tests.aio import run
 from tests.refusals import error_code
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.batcher import MicroBatcher
@@ -91,7 +92,7 @@ def test_a_failed_batch_is_not_retried_for_a_caller_that_left():
             release.set()
             return await asyncio.wait_for(kept, 5)
 
-    assert asyncio.run(main()) == 10
+    assert run(main()) == 10
     assert calls == [[1, 2], [1]]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from serving.db.models import AuditEntry
 from serving.web.i18n import load_catalogues
+from tests.serving.helpers import started
 from tests.web import live
 from tests.web.live_module import live_server
 from tests.web.test_session_renewal import (
@@ -29,7 +30,6 @@ from tests.web.test_session_renewal import (
     _renewed,
     _session_cookies,
     _session_token,
-    _started,
 )
 
 EN = load_catalogues()["en"]
@@ -107,7 +107,7 @@ def test_an_ended_session_is_sent_to_sign_in(web):
 
 def test_the_warning_comes_when_stay_signed_in_can_renew(tmp_path: Path):
     """With short tokens the warning waits past half the token's life, when renewal is due."""
-    with _started(tmp_path, token_ttl_minutes=2) as web:
+    with started(tmp_path, token_ttl_minutes=2) as web:
         token = _session_token(web, "commission", signed_in_ago_s=0, issued_ago_s=0)
         _, warn_before, _ = _page_clock(_get(web, "/ui/", token).text)
         assert warn_before == MINUTE - 1

@@ -9,7 +9,6 @@ and the room chosen, and every page shown is audited.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from starlette.types import Message
 from serving.api.body_limit import BodySizeLimit
 from serving.db.models import AuditEntry, Photo
 from serving.web.i18n import load_catalogues
+from tests.aio import run
 from tests.serving.helpers import OTHER_REGION, Service, jpeg, started
 from tests.web.helpers import csrf_from
 
@@ -378,7 +378,7 @@ def _run(
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/x", "headers": headers}
-    asyncio.run(limit(scope, receive, send))
+    run(limit(scope, receive, send))
     return sent, len(read)
 
 

@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# Test processes (pytest-xdist): 2 for the 2 cores of CI, each with its own servers;
+# `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
@@ -30,7 +33,7 @@ test: $(STAMP) lint
 	PYTHON=$(PYTHON) scripts/labelstudio.sh
 	@# Exit 3: Chromium cannot be installed here; the browser tests then skip, saying why.
 	bash scripts/chromium.sh || [ $$? -eq 3 ]
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 # `make bench ONLY="bench_service bench_engine"` re-runs some and updates their rows only.
 bench: $(STAMP)

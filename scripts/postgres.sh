@@ -30,9 +30,11 @@ install_postgres() {
   fi
   command -v apt-get >/dev/null 2>&1 || { log "no apt-get here; install PostgreSQL by hand"; exit 3; }
   log "installing PostgreSQL from Debian (apt-get)"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || { log "apt-get update failed"; exit 3; }
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    postgresql >&2 || { log "apt-get install postgresql failed"; exit 3; }
+  # A held lock (another apt-get running) is waited for, not treated as a failure.
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+  $sudo "${apt[@]}" update -qq >&2 || { log "apt-get update failed"; exit 3; }
+  $sudo "${apt[@]}" install -y -qq --no-install-recommends postgresql >&2 \
+    || { log "apt-get install postgresql failed"; exit 3; }
 }
 
 free_port() {
@@ -51,7 +53,15 @@ if [[ "${1:-}" == "--stop" ]]; then
 fi
 
 dir="${1:?usage: postgres.sh DIR}"
-bindir=$(find_bindir) || { install_postgres; bindir=$(find_bindir) || { log "no initdb after install"; exit 3; }; }
+install_once() {  # parallel test workers may all get here: one installs, the others wait
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/shanyraq-postgres-install.lock"
+    flock 9
+  fi
+  find_bindir >/dev/null || install_postgres
+  exec 9>&-  # closed, or the server started below would inherit it and hold the lock
+}
+bindir=$(find_bindir) || { install_once; bindir=$(find_bindir) || { log "no initdb after install"; exit 3; }; }
 mkdir -p "$dir"
 if [[ $(id -u) -eq 0 ]]; then
   id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres

@@ -17,8 +17,13 @@ from typing import Any
 
 from annotation.client import Connection, LabelStudioAnswerError
 from annotation.corrections import latest_model_version, prediction_seen, saved_order
-from annotation.label_config import PhotoLabels, labels_from_result, labels_off_taxonomy
-from shanyraq.taxonomy import Taxonomy
+from annotation.label_config import (
+    IMAGE_TAG,
+    PhotoLabels,
+    labels_from_result,
+    labels_off_taxonomy,
+)
+from shanyraq.taxonomy import HEADS, Taxonomy
 
 
 @dataclass(frozen=True)
@@ -71,16 +76,45 @@ def _annotator(annotation: dict[str, Any]) -> str:
     return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
 
 
+def _one_item_per_head(
+    taxonomy: Taxonomy, result: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """A result with each head's choices in one item, and the one-choice heads answered with
+    several ('room=kitchen|bedroom'). A result made through the API, imported, or saved under
+    a config edited to `choice="multiple"` can hold two room items or two grades; reading the
+    first or the last would record a guess as the annotator's answer, and signs split over
+    two items would lose one. Such a head is left out of the result and named, as a label the
+    taxonomy lacks is; the condition of a not_dwelling answer is not read, so not named."""
+    choices: dict[str, list[str]] = {}
+    for item in result:
+        head = item.get("from_name")
+        if item.get("type") == "choices" and head in HEADS:
+            given = choices.setdefault(head, [])
+            given += [c for c in item.get("value", {}).get("choices", []) if c not in given]
+    home = choices.get("room") != [taxonomy.not_dwelling]
+    several = [
+        h for h in ("room", "condition") if len(choices.get(h, [])) > 1 and (h == "room" or home)
+    ]
+    merged = [
+        {"from_name": h, "to_name": IMAGE_TAG, "type": "choices", "value": {"choices": c}}
+        for h, c in choices.items()
+        if h not in several
+    ]
+    return merged, tuple(f"{h}={'|'.join(choices[h])}" for h in several)
+
+
 def _answers(task: Any, taxonomy: Taxonomy, model_version: str | None) -> list[_Answer]:
     """The task's submitted (not cancelled) annotations with a room or with labels the
-    taxonomy lacks, each with the prediction it started from (`prediction_seen`)."""
+    taxonomy lacks (or several answers to a one-answer head, `_one_item_per_head`), each with
+    the prediction it started from (`prediction_seen`)."""
     predictions = [_as_dict(p) for p in (task.predictions or [])]
     answers = []
     for a in (_as_dict(a) for a in (task.annotations or [])):
         if a.get("was_cancelled"):
             continue
-        result = a.get("result") or []
-        labels, off = labels_from_result(taxonomy, result), labels_off_taxonomy(taxonomy, result)
+        result, several = _one_item_per_head(taxonomy, a.get("result") or [])
+        labels = labels_from_result(taxonomy, result)
+        off = labels_off_taxonomy(taxonomy, result) + several
         if labels.room is None and not off:
             continue
         seen = prediction_seen(a, predictions, model_version=model_version)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from shanyraq.atomic import atomic_file
+from shanyraq.errors import ModelMismatchError
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
 from vision.score import PhotoScore
@@ -106,6 +107,40 @@ def _score_images(
     return engine.score(images, sha256s=[str(i) for i in range(len(images))])
 
 
+def _generation_key(n: int, *, seed: int, size: int, taxonomy: Taxonomy) -> str:
+    """A short fingerprint of what the photos are rendered from: the synth config and the
+    taxonomy beside n, seed and size. Kept in the cache's and the photos' folder names, so a
+    pool cached before configs/ changed is not read as this one's."""
+    import hashlib
+    import json
+
+    from training.synth.config import get_synth_config
+    from training.synth.output import generation
+
+    record = generation(
+        "photos", config=get_synth_config(), taxonomy=taxonomy, n=n, seed=seed, size=size
+    )
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _check_scored(pool: PhotoPool, *, model_version: str, cache: Path | None = None) -> None:
+    """Refuse a pool with a photo the model gave no numbers for (NaN: an fp16 overflow, a
+    broken export): its embedding has no place among the others, and NaN spread through the
+    experiment's standardised features would make every score it reports meaningless."""
+    arrays = (pool.features, pool.model_room, pool.model_condition, pool.model_signs)
+    unscored = np.flatnonzero(
+        ~np.all([np.isfinite(a.reshape(len(pool), -1)).all(axis=1) for a in arrays], axis=0)
+    )
+    if unscored.size == 0:
+        return
+    where = f" (cached in {cache}; delete it to score the pool again)" if cache else ""
+    raise ModelMismatchError(
+        f"model {model_version} gave no numbers (NaN) for {unscored.size} of {len(pool)} pool "
+        f"photos, e.g. photo {int(unscored[0])}{where}; the experiment needs every photo "
+        "scored: check the model with `shanyraq score`, or export it again"
+    )
+
+
 def build_pool(
     n: int,
     *,
@@ -117,23 +152,54 @@ def build_pool(
     duplicate_share: float = 0.0,
 ) -> PhotoPool:
     """Render `n` photos (plus edited copies), score and hash them; cached in `work_dir`."""
+    from vision.artifact import read_artifact
+
+    version = read_artifact(model_dir).model_version
+    key = _generation_key(n, seed=seed, size=size, taxonomy=taxonomy)
+    name = f"n{n}-s{seed}-{size}px"
+    cache = work_dir / f"pool-{version}-{name}-dup{duplicate_share:g}-{key}.npz"
+    if cache.exists():
+        pool = PhotoPool.load(cache)
+        _check_scored(pool, model_version=version, cache=cache)
+        return pool
+    pool = _render_and_score(
+        n,
+        seed=seed,
+        size=size,
+        photos_dir=work_dir / f"photos-{name}-{key}",
+        model_dir=model_dir,
+        taxonomy=taxonomy,
+        duplicate_share=duplicate_share,
+    )
+    _check_scored(pool, model_version=version)
+    copies = int((pool.duplicate_of >= 0).sum())
+    logger.info("pool of %d photos (%d edited copies) cached in %s", len(pool), copies, cache)
+    pool.save(cache)
+    return pool
+
+
+def _render_and_score(
+    n: int,
+    *,
+    seed: int,
+    size: int,
+    photos_dir: Path,
+    model_dir: Path,
+    taxonomy: Taxonomy,
+    duplicate_share: float,
+) -> PhotoPool:
     from shanyraq.config import get_settings
     from shanyraq.manifest import read_manifest
     from training.synth.config import get_synth_config
     from training.synth.photos import generate_photos
-    from vision.artifact import read_artifact
     from vision.hashing import perceptual_hash
     from vision.io import decode_file
 
-    version = read_artifact(model_dir).model_version
-    cache = work_dir / f"pool-{version}-n{n}-s{seed}-{size}px-dup{duplicate_share:g}.npz"
-    if cache.exists():
-        return PhotoPool.load(cache)
     synth = get_synth_config()
     one_worker = synth.photos.model_copy(update={"workers": 1})
     manifest_path = generate_photos(
         n,
-        work_dir / f"photos-n{n}-s{seed}-{size}px",
+        photos_dir,
         seed=seed,
         size=size,
         config=synth.model_copy(update={"photos": one_worker}),
@@ -149,7 +215,7 @@ def build_pool(
     scores = _score_images(images, model_dir, taxonomy)
     hashes = [perceptual_hash(image) for image in images]
     room, condition, signs, family = _label_arrays(rows, taxonomy)
-    pool = PhotoPool(
+    return PhotoPool(
         features=np.stack([s.embedding for s in scores]).astype(np.float32),
         room=room,
         condition=condition,
@@ -162,6 +228,3 @@ def build_pool(
         model_signs=np.array([list(s.signs.values()) for s in scores]),
         duplicate_of=np.concatenate([np.full(n, -1), sources]).astype(np.int64),
     )
-    logger.info("pool of %d photos (%d edited copies) cached in %s", len(pool), len(sources), cache)
-    pool.save(cache)
-    return pool

@@ -4,7 +4,9 @@ Per head, over the same photos: the abstain rate, the mean condition grade (expe
 over photos that do not abstain: a non-dwelling photo has no condition), how often each room
 is the top room and how many photos change top room, and each sign's mean probability. A
 score without numbers (NaN or infinite, stored as null: vision.score.PhotoScore.to_dict)
-abstains and is counted as such, but has no top room and no sign to average.
+abstains and is counted as such, but has no top room and no sign to average; so does one
+without a room or grade at all (an empty head: `PhotoScore.has_numbers`, as the drift report
+reads it), which names no top room either.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class HeadSummary:
     mean_condition: float | None  # over photos that do not abstain
     top_rooms: dict[str, int]  # over photos with numbers
     mean_signs: dict[str, float]  # over photos with numbers
-    without_numbers: int = 0  # photos whose score holds NaN or infinite probabilities
+    without_numbers: int = 0  # photos whose score holds NaN, infinite or no probabilities
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ def read_score(data: dict[str, Any] | None) -> PhotoScore | None:
         return None
 
 
+def _counted(score: PhotoScore) -> bool:
+    """Whether the score names a top room and a grade and gives every probability as a
+    number: one that does not adds no top room, sign or grade (`without_numbers`)."""
+    return score.has_numbers and score.finite
+
+
 @dataclass
 class _Side:
     photos: int = 0
@@ -59,7 +67,7 @@ class _Side:
     def add(self, score: PhotoScore) -> None:
         self.photos += 1
         self.abstained += int(score.abstain)
-        if not score.finite:  # its top room would be the first label, its sign means NaN
+        if not _counted(score):  # its top room: the first label, or none; its sign means NaN
             self.without_numbers += 1
             return
         self.rooms[score.top_room] += 1
@@ -96,7 +104,7 @@ class ShiftTally:
             self._old_unreadable += 1
             return
         self._old.add(before)
-        if after is None or not (before.finite and after.finite):
+        if after is None or not (_counted(before) and _counted(after)):
             return
         if before.top_room != after.top_room:
             self._room_changed += 1

@@ -1,14 +1,16 @@
 """Plots of the oversight page, drawn on the server as PNG data URIs (matplotlib, no pyplot).
 
 Each plot stands beside a table of the same figures on the page (templates/oversight.html),
-so nothing is only in pixels. A figure object per call (not pyplot's global state) keeps
-concurrent requests apart.
+so nothing is only in pixels: a long label is wrapped and, past what the plot has room for,
+shortened with an ellipsis (the table and the alt text keep it whole). A figure object per
+call (not pyplot's global state) keeps concurrent requests apart.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,19 @@ LINE_COLOUR = "#b3261e"
 # Pixels per inch of the PNG: twice the size the page shows it at (500 x 260), so its text
 # stays sharp when the reader zooms to 200 %.
 SAVE_DPI = 200
+# Tick labels: up to this many labels stand level, each wrapped to a share of the plot's
+# width (LEVEL_LINE_CHARS characters at 8 pt over at least 3 of them: a plot of fewer bars
+# keeps them narrow, bar_plot's xlim; LABEL_LINES lines at most);
+# more are slanted, one line of SLANTED_CHARS at most, so labels never run into each other
+# nor squeeze the bars away (region names run to 30 characters and more).
+LEVEL_LABELS = 4
+LEVEL_LINE_CHARS = 60
+LABEL_LINES = 3
+SLANTED_CHARS = 30
+ELLIPSIS = "…"
+# PNG text chunks matplotlib writes by default (its name and version): none, so the image is
+# the same bytes whatever the server runs and tells nothing about it.
+NO_METADATA = {"Software": None}
 
 
 @dataclass(frozen=True)
@@ -37,8 +52,52 @@ def _figure(width_in: float = 5.0, height_in: float = 2.6) -> tuple[Any, Any]:
 
 def _encode(figure: Any) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=SAVE_DPI)
+    figure.savefig(buffer, format="png", dpi=SAVE_DPI, metadata=NO_METADATA)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def tick_label(label: str, *, count: int) -> str:
+    """`label` as the plot shows it among `count` labels: wrapped to its share of the width
+    when they stand level, one shortened line when they are slanted."""
+    if count > LEVEL_LABELS:
+        return _shorten(" ".join(label.split()), SLANTED_CHARS)
+    width = LEVEL_LINE_CHARS // max(count, 3)
+    lines = textwrap.wrap(label, width=width, break_long_words=True) or [""]
+    if len(lines) > LABEL_LINES:
+        lines = [*lines[: LABEL_LINES - 1], _shorten(" ".join(lines[LABEL_LINES - 1 :]), width)]
+    return "\n".join(lines)
+
+
+def _label_axis(axes: Any, labels: Sequence[str]) -> None:
+    """Ticks under the bars with their labels (`tick_label`); slanted ones end at their tick."""
+    count = len(labels)
+    shown = [tick_label(label, count=count) for label in labels]
+    if count > LEVEL_LABELS:
+        axes.set_xticks(
+            range(count), shown, fontsize=8, rotation=40, ha="right", rotation_mode="anchor"
+        )
+    else:
+        axes.set_xticks(range(count), shown, fontsize=8)
+
+
+def _share_axis(axes: Any) -> None:
+    """A 0..1 share axis in whole percentages, as the table beside it shows them."""
+    from matplotlib.ticker import PercentFormatter
+
+    axes.set_ylim(0.0, 1.0)
+    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+
+
+def _no_data(figure: Any, axes: Any, *, title: str, no_data: str) -> str:
+    """A plot with nothing to draw: its title and `no_data` in words, not an empty axis."""
+    axes.set_axis_off()
+    axes.set_title(title, fontsize=10)
+    axes.text(0.5, 0.5, no_data, ha="center", va="center", fontsize=10, transform=axes.transAxes)
+    return _encode(figure)
 
 
 def bar_plot(
@@ -50,22 +109,32 @@ def bar_plot(
     alt: str,
     ylim: tuple[float, float] | None = (0.0, 1.0),
     threshold: float | None = None,
+    no_data: str = "—",
 ) -> Plot:
-    """One bar per label; a missing value draws no bar. `threshold` adds a dashed line."""
+    """One bar per label; a missing value draws no bar. `threshold` adds a dashed line.
+
+    With `ylim` (0, 1) the values are shares, shown in percent; with None they are counts,
+    on whole-number ticks. No label at all draws `no_data` (the reader's words for it)."""
+    from matplotlib.ticker import MaxNLocator
+
     figure, axes = _figure()
+    if not labels:
+        return Plot(_no_data(figure, axes, title=title, no_data=no_data), alt)
     heights = [0.0 if v is None else float(v) for v in values]
-    axes.bar(list(labels), heights, color=BAR_COLOUR, width=0.5)
+    axes.bar(range(len(labels)), heights, color=BAR_COLOUR, width=0.5)
+    _label_axis(axes, labels)
     axes.set_title(title, fontsize=10)
     axes.set_ylabel(ylabel, fontsize=9)
-    axes.tick_params(axis="x", labelrotation=30 if len(labels) > 4 else 0, labelsize=8)
-    if ylim is not None:
+    if ylim == (0.0, 1.0):
+        _share_axis(axes)
+    elif ylim is not None:
         axes.set_ylim(*ylim)
+    else:
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     if threshold is not None:
         axes.axhline(threshold, color=LINE_COLOUR, linestyle="--", linewidth=1)
     if len(labels) < 3:  # keep a lone bar from filling the whole plot
         axes.set_xlim(-1, len(labels))
-    if not labels:
-        axes.text(0.5, 0.5, "—", ha="center", va="center", transform=axes.transAxes)
     return Plot(_encode(figure), alt)
 
 
@@ -77,9 +146,13 @@ def paired_bar_plot(
     names: tuple[str, str],
     title: str,
     alt: str,
+    no_data: str = "—",
 ) -> Plot:
-    """Reference and current shares side by side per label (drift of a distribution)."""
+    """Reference and current shares side by side per label (drift of a distribution), in
+    percent. No label at all draws `no_data` (the reader's words for it)."""
     figure, axes = _figure()
+    if not labels:
+        return Plot(_no_data(figure, axes, title=title, no_data=no_data), alt)
     positions = range(len(labels))
     width = 0.4
     axes.bar(
@@ -91,10 +164,8 @@ def paired_bar_plot(
         hatch="//",
     )
     axes.bar([p + width / 2 for p in positions], current, width, label=names[1], color=BAR_COLOUR)
-    axes.set_xticks(
-        list(positions), list(labels), fontsize=8, rotation=30 if len(labels) > 4 else 0
-    )
-    axes.set_ylim(0, 1)
+    _label_axis(axes, labels)
+    _share_axis(axes)
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=8)
     return Plot(_encode(figure), alt)

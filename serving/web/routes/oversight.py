@@ -34,7 +34,14 @@ def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, ti
     alt = _alt(
         t, title, [f"{label}: {t.percent(v)}" for label, v in zip(labels, values, strict=True)]
     )
-    return bar_plot(labels, values, title=title, ylabel=t("oversight.override_rate"), alt=alt)
+    return bar_plot(
+        labels,
+        values,
+        title=title,
+        ylabel=t("oversight.override_rate"),
+        alt=alt,
+        no_data=t("oversight.no_data"),
+    )
 
 
 def _override_plots(t: Translator, stats: dict[str, Any]) -> dict[str, Plot]:
@@ -55,6 +62,7 @@ def _override_plots(t: Translator, stats: dict[str, Any]) -> dict[str, Plot]:
             ylabel=t("oversight.overrides"),
             ylim=None,
             alt=_alt(t, title, counts),
+            no_data=t("oversight.no_data"),
         ),
     }
 
@@ -108,6 +116,7 @@ def _drift_plots(
             names=(t("oversight.reference"), t("oversight.current")),
             title=title,
             alt=f"{_alt(t, title, shares)}; {psi}",
+            no_data=t("oversight.no_data"),
         )
     return plots
 

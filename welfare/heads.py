@@ -7,7 +7,9 @@ Random-forest heads are stored with joblib (pickle): load only artifacts you tra
 
 from __future__ import annotations
 
+import copy
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,6 +67,23 @@ def _load_booster(text: str) -> Any:
     import lightgbm as lgb
 
     return lgb.Booster(model_str=text)
+
+
+def _load_cumulative_boosters(texts: Any) -> list[Any]:
+    """The binary boosters of a cumulative head file, refused (ValueError saying what) when
+    there are none, when one is not a binary model text, or when they read different numbers
+    of features (one file is one fit, so they cannot)."""
+    if not isinstance(texts, list) or not texts:
+        raise ValueError("the file holds no boosters (a list of LightGBM model texts)")
+    if not all(isinstance(text, str) for text in texts):
+        raise ValueError("the file's boosters are not all LightGBM model texts")
+    boosters = [_load_booster(text) for text in texts]
+    if any(b.num_model_per_iteration() != 1 for b in boosters):
+        raise ValueError("a booster is not a binary model (each answers one yes/no question)")
+    counts = sorted({int(b.num_feature()) for b in boosters})
+    if len(counts) > 1:
+        raise ValueError(f"its boosters read different numbers of features ({counts})")
+    return boosters
 
 
 class LightGBMHead:
@@ -152,21 +171,36 @@ class CumulativeLightGBMHead:
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """(n, K, F+1): first-order contributions to each log class probability.
 
-        log p_k depends on the log-odds z_j of "above k-1" (+) and "above k" (-) through
-        d log p_k / d z_j = q_j (1 - q_j) / p_k; each booster's exact TreeSHAP split of z_j
-        is carried through that derivative.
+        Each booster's exact TreeSHAP split of its log-odds z_j is carried through
+        d log p_k / d z_j, the derivative of what `probabilities` computes: where a booster's
+        P(level > j) exceeds an earlier one's, the smaller is taken (that booster then moves
+        nothing) and the level between them is emptied to its floor, which no booster moves.
         """
         per_booster = np.stack(
             [np.asarray(b.predict(x, pred_contrib=True)) for b in self.boosters], axis=1
         )  # (n, K-1, F+1)
-        q, p = self.exceedance(x), self.probabilities(x)
-        slope = q * (1 - q)  # (n, K-1)
-        n, k = p.shape
-        jacobian = np.zeros((n, k, k - 1))
-        for j in range(k - 1):
-            jacobian[:, j + 1, j] = slope[:, j] / p[:, j + 1]
-            jacobian[:, j, j] = -slope[:, j] / p[:, j]
-        return np.einsum("nkj,njf->nkf", jacobian, per_booster)
+        return np.einsum("nkj,njf->nkf", self._log_probability_slopes(x), per_booster)
+
+    def _log_probability_slopes(self, x: np.ndarray) -> np.ndarray:
+        """(n, K, K-1): d log p_k / d z_j, z_j the log-odds booster j gives."""
+        q_own = np.stack([b.predict(x) for b in self.boosters], axis=1)  # (n, K-1)
+        n, steps = q_own.shape
+        rows = np.arange(n)
+        # d exceedance_j / d z_i: booster i's slope where exceedance_j is booster i's answer.
+        d_exceed = np.zeros((n, steps + 2, steps))  # padded: P(level > -1) = 1, > K-1 = 0
+        source: np.ndarray = np.zeros(n, dtype=int)
+        for j in range(steps):
+            source = np.where(q_own[:, j] <= q_own[rows, source], j, source)
+            chosen = q_own[rows, source]
+            d_exceed[rows, j + 1, source] = chosen * (1 - chosen)
+        ones, zeros = np.ones((n, 1)), np.zeros((n, 1))
+        q = self.exceedance(x)
+        steps_p = np.hstack([ones, q]) - np.hstack([q, zeros])  # (n, K) before the floor
+        kept = steps_p > _EPS
+        d_steps = (d_exceed[:, :-1] - d_exceed[:, 1:]) * kept[:, :, None]
+        floored = np.where(kept, steps_p, _EPS)
+        d_total = d_steps.sum(axis=1) / floored.sum(axis=1, keepdims=True)  # renormalising
+        return np.asarray(d_steps / floored[:, :, None] - d_total[:, None, :])
 
     def save(self, path: Path) -> None:
         boosters = [b.model_to_string() for b in self.boosters]
@@ -175,7 +209,9 @@ class CumulativeLightGBMHead:
     @classmethod
     def load(cls, path: Path) -> CumulativeLightGBMHead:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls([_load_booster(text) for text in data["boosters"]])
+        if not isinstance(data, dict) or "boosters" not in data:
+            raise ValueError("not a cumulative head file (a JSON object with 'boosters')")
+        return cls(_load_cumulative_boosters(data["boosters"]))
 
 
 class ForestHead:
@@ -207,9 +243,14 @@ class ForestHead:
         return cls(forest, n_classes)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
+        # One job sums the trees' votes in their own order; with threads the order (and so
+        # the last bits) changed from call to call, and a tie between two levels could be
+        # broken either way for the same family. The copy shares the fitted trees.
+        predictor = copy.copy(self.forest)
+        predictor.n_jobs = 1
         # Classes never seen in training get probability 0 in their own column.
         probs = np.zeros((len(x), self.n_classes))
-        probs[:, self.forest.classes_.astype(int)] = self.forest.predict_proba(x)
+        probs[:, self.forest.classes_.astype(int)] = predictor.predict_proba(x)
         return probs
 
     def raw(self, x: np.ndarray) -> np.ndarray:
@@ -228,7 +269,34 @@ class ForestHead:
 
     @classmethod
     def load(cls, path: Path) -> ForestHead:
+        """The forest saved at `path`, refused (ValueError saying what) when it was pickled by
+        another scikit-learn, which only warns and may then answer wrongly, or when the file
+        is not a forest with its number of levels."""
         import joblib
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.exceptions import InconsistentVersionWarning
 
-        data = joblib.load(path)
-        return cls(data["forest"], data["n_classes"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InconsistentVersionWarning)
+            data = joblib.load(path)
+        for warning in caught:
+            if isinstance(warning.message, InconsistentVersionWarning):
+                raise ValueError(
+                    f"saved by scikit-learn {warning.message.original_sklearn_version}, but "
+                    f"this is scikit-learn {warning.message.current_sklearn_version}, which may "
+                    "read its trees wrongly; install the scikit-learn that saved it to use it"
+                )
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        if not (isinstance(data, dict) and isinstance(data.get("forest"), RandomForestClassifier)):
+            raise ValueError("not a random forest head file (a forest and its number of levels)")
+        forest, n_classes = data["forest"], data.get("n_classes")
+        classes = np.asarray(getattr(forest, "classes_", []))
+        if not (
+            isinstance(n_classes, int) and classes.size and np.isin(classes, range(n_classes)).all()
+        ):
+            raise ValueError(
+                f"the forest's classes {classes.tolist()} are not among its {n_classes} levels"
+            )
+        return cls(forest, n_classes)

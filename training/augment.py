@@ -8,11 +8,12 @@ built. The registry is the folder: a pipeline's name is its file name.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
@@ -20,6 +21,7 @@ from shanyraq.errors import ConfigError
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 NO_AUGMENT = "none"
+_PROBE_SIDE = 32  # the side of the photo each transform is tried on when built
 
 
 class TransformSpec(StrictModel):
@@ -50,6 +52,8 @@ def load_pipeline_config(name: str) -> PipelineConfig:
     if not path.is_file():
         raise ConfigError(f"unknown augmentation pipeline '{name}'; known: {list_pipelines()}")
     config = load_config(path, PipelineConfig)
+    if not config.transforms:
+        raise ConfigError(f"{path}: 'transforms' is empty; list at least one, or use augment: none")
     if config.name != name:
         raise ConfigError(f"{path}: 'name' is '{config.name}', expected the file name '{name}'")
     return config
@@ -61,13 +65,82 @@ def _build(spec: TransformSpec, *, source: str) -> Any:
     cls = getattr(A, spec.name, None)
     if not isinstance(cls, type) or not issubclass(cls, A.BasicTransform | A.BaseCompose):
         raise ConfigError(f"{source}: '{spec.name}' is not an albumentations transform")
+    where = f"{source}: transform {spec.name}"
+    if issubclass(cls, A.BaseCompose):
+        return _build_compose(cls, spec, where=where, source=source)
+    if spec.transforms is not None:
+        raise ConfigError(f"{where}: takes no 'transforms'; only OneOf, SomeOf and the like do")
     try:
-        if spec.transforms is not None:
-            children = [_build(child, source=source) for child in spec.transforms]
-            return cls(children, **spec.params)
-        return cls(**spec.params, strict=True)
+        transform = cls(**spec.params, strict=True)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: transform {spec.name}: {exc}") from None
+        raise ConfigError(f"{where}: {_reason(exc)}") from None
+    except NotImplementedError:
+        raise ConfigError(f"{where}: is a base class; name a concrete transform") from None
+    _check_keeps_photo(cls, spec, where=where)
+    return transform
+
+
+def _build_compose(cls: type, spec: TransformSpec, *, where: str, source: str) -> Any:
+    """OneOf / SomeOf / Sequential: albumentations checks neither their `p` nor that they
+    hold something, so a typo there would silently switch a whole group off or on."""
+    if not spec.transforms:
+        raise ConfigError(f"{where}: needs a non-empty 'transforms' list to pick from")
+    p = spec.params.get("p", 0.5)
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+        raise ConfigError(f"{where}: parameter 'p' must be a number from 0 to 1 (got {p!r})")
+    children = [_build(child, source=source) for child in spec.transforms]
+    try:
+        return cls(children, **spec.params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {_reason(exc)}") from None
+
+
+def _check_keeps_photo(cls: type, spec: TransformSpec, *, where: str) -> None:
+    """Run the transform once, always applied, on a small photo: it must give back a uint8
+    RGB photo of the same size (a crop or a grey single channel would break the batch, and a
+    base class or a transform that needs masks or boxes fails only here, not mid-training)."""
+    probe = np.linspace(0, 255, _PROBE_SIDE * _PROBE_SIDE * 3).astype(np.uint8)
+    probe = probe.reshape(_PROBE_SIDE, _PROBE_SIDE, 3)
+    try:
+        always = cls(**{**spec.params, "p": 1.0}, strict=True)
+        always.set_random_seed(0)
+        out = np.asarray(always(image=probe)["image"])
+    except Exception as exc:  # whatever it is, the pipeline cannot run on a photo alone
+        raise ConfigError(
+            f"{where}: cannot run on a photo alone ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+    if out.shape != probe.shape or out.dtype != np.uint8:
+        raise ConfigError(
+            f"{where}: turns a {probe.shape} uint8 photo into {out.shape} {out.dtype}; use "
+            "transforms that keep the photo's size and 3 channels (e.g. Affine, not RandomCrop)"
+        )
+
+
+# albumentations' strict=True names the base class, not ours; Python names no transform.
+_UNKNOWN = re.compile(
+    r"Argument\(s\) '(?P<strict>[^']*)' are not valid|unexpected keyword argument '(?P<py>\w+)'"
+)
+
+
+def _reason(exc: BaseException) -> str:
+    """albumentations' complaint as one line: each bad parameter, what it wanted, what it got."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, ValidationError) else exc
+    if isinstance(cause, ValidationError):
+        problems = []
+        for problem in cause.errors():
+            key = str(problem["loc"][0]) if problem["loc"] else "(arguments)"
+            got = problem.get("input")
+            got_text = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            problems.append(f"parameter '{key}': {problem['msg']}{got_text}")
+        return "; ".join(problems)
+    if found := _UNKNOWN.search(str(exc)):
+        names = found["strict"] or found["py"]
+        return f"parameter(s) '{names}' are not valid here; check the spelling (albumentations 2.x)"
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
 
 
 class PhotoAugment:

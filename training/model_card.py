@@ -7,6 +7,7 @@ left alone when a rebuild changes only its build stamp (`write_model_card(keep_u
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from training.report import (
 from vision.artifact import ModelArtifact
 
 logger = logging.getLogger(__name__)
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # The card's build stamp: which code built it, and when. A rebuild of the same model with the
 # same figures differs from the last card only there.
@@ -56,7 +59,7 @@ def model_card(
     artifact: ModelArtifact, metrics: dict[str, Any], *, recipe: TrainConfig | None
 ) -> str:
     """docs/model-card.md style summary: what the model is, what it was measured on, limits."""
-    head = headline(metrics)
+    head = _finite_only(headline(metrics))
     targets = recipe.targets if recipe else QualityTargets()
     data = metrics.get("data", {})
     lines = [
@@ -79,14 +82,15 @@ def model_card(
         "",
         *overlap_lines(metrics),
         *nonfinite_lines(metrics),
-        f"- Manifest `{data.get('manifest', '?')}` (sha256 "
-        f"`{data.get('manifest_sha256', '')[:16]}`), {head['evaluated_on']} split: "
-        f"{head['n_photos']} photos of {head['n_families']} families never seen in training.",
+        f"- Manifest {_code(_shown_path(data.get('manifest')))} (sha256 "
+        f"{_code((data.get('manifest_sha256') or 'n/a')[:16])}), {head['evaluated_on']} split: "
+        f"{_count(head['n_photos'])} photos of {_count(head['n_families'])} families never seen "
+        "in training.",
         f"- Held-out visual styles: {data.get('held_out_styles') or 'none'} "
         f"({metrics.get('n_held_out_style_photos', 0)} photos of those styles from every "
         "split, never trained or validated on).",
-        f"- Recipe: `{recipe.name if recipe else '?'}`, training data sha256 "
-        f"`{artifact.training_data_sha256[:16]}`.",
+        f"- Recipe: {_code(recipe.name if recipe else '?')}, training data sha256 "
+        f"{_code(artifact.training_data_sha256[:16] or 'n/a')}.",
         *_stream_lines(recipe),
         "- The data is synthetic (rendered rooms). Figures on real inspectors' photos will be "
         "lower until the model is fine-tuned on labelled real photos.",
@@ -107,6 +111,47 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _finite_only(head: dict[str, Any]) -> dict[str, Any]:
+    """The headline with every infinite figure as NaN: the card writes it "n/a" and never
+    counts it as a target met (an infinite macro-F1 would otherwise read "inf ... yes")."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, float) and math.isinf(value):
+            return math.nan
+        return value
+
+    return {key: finite(value) for key, value in head.items()}
+
+
+def _count(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def _shown_path(value: Any) -> str:
+    """A path as the card may show it: relative to the project when it lies inside it, else
+    its last two parts. The card is shared; the folders of the machine that built it are not
+    part of what it says (the sha256 beside it identifies the file)."""
+    if not value:
+        return "?"
+    path = Path(str(value))
+    if not path.is_absolute():
+        return path.as_posix()
+    for root in (_PROJECT_ROOT, Path.cwd().resolve()):
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return Path(*path.parts[-2:]).as_posix()
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span, fenced with more backticks than any run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _stream_lines(recipe: TrainConfig | None) -> list[str]:

@@ -1,10 +1,16 @@
-"""JSON request bodies with each key once: a key given twice is a 422, not a dropped value.
+"""JSON request bodies read strictly: a key given twice, a body that is not UTF-8, nesting too
+deep to read or a number with too many digits is a 422 naming the problem, never a value
+dropped nor FastAPI's wordless 400.
 
 json.loads keeps the last value of a key given twice and drops the other without a word, so
 `{"criteria": {"per_capita_income_kzt": 20000, "per_capita_income_kzt": null}}` would store a
 family with its income missing. Every API router uses `StrictJSONRoute`, whose requests read
 their JSON with `shanyraq.json_values.pairs_once`; the refusal is FastAPI's own invalid-JSON
-answer (`request_invalid`), naming the key.
+answer (`request_invalid`), naming the key. Bytes that do not decode, nesting past Python's
+recursion limit and integers past its digit limit raise other errors, which FastAPI answers
+as 400 "There was an error parsing the body"; they are turned into the same invalid-JSON
+answer, saying what to send instead. NaN, Infinity and 1e400 (infinite) are read as numbers
+here and refused where a value must be finite (the family record's criteria).
 """
 
 from __future__ import annotations
@@ -19,17 +25,29 @@ from fastapi.routing import APIRoute
 from shanyraq.json_values import KeyGivenTwiceError, pairs_once
 
 
+def loads_strict(body: bytes) -> Any:
+    """`body` read as JSON with each key once; every way it cannot be read is a
+    JSONDecodeError (which FastAPI answers as invalid JSON, 422) whose message says why."""
+    try:
+        return json.loads(body, object_pairs_hook=pairs_once)
+    except json.JSONDecodeError:
+        raise
+    except KeyGivenTwiceError as exc:
+        why, at = f"{exc}; send each key once", 0
+    except UnicodeDecodeError as exc:
+        why = f"the body is not UTF-8 text ({exc.reason} at byte {exc.start}); send it as UTF-8"
+        at = exc.start
+    except RecursionError:
+        why, at = "the body nests arrays or objects too deeply to read; send a flatter body", 0
+    except ValueError:  # an integer past Python's digit limit (sys.get_int_max_str_digits)
+        why, at = "a number in the body has too many digits; send numbers of ordinary size", 0
+    raise json.JSONDecodeError(why, body.decode("utf-8", "replace"), at) from None
+
+
 class StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                self._json = json.loads(body, object_pairs_hook=pairs_once)
-            except KeyGivenTwiceError as exc:
-                # FastAPI answers a JSONDecodeError as invalid JSON (422), with this message.
-                raise json.JSONDecodeError(
-                    f"{exc}; send each key once", body.decode("utf-8", "replace"), 0
-                ) from None
+            self._json = loads_strict(await self.body())
         return self._json
 
 

@@ -7,7 +7,6 @@ left alone when a rebuild changes only its build stamp (`write_model_card(keep_u
 from __future__ import annotations
 
 import logging
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from training.recipe import QualityTargets, TrainConfig
 from training.report import (
     bound_lines,
     ceiling_lines,
+    finite_headline,
     headline,
     nonfinite_lines,
     overlap_lines,
@@ -59,7 +59,7 @@ def model_card(
     artifact: ModelArtifact, metrics: dict[str, Any], *, recipe: TrainConfig | None
 ) -> str:
     """docs/model-card.md style summary: what the model is, what it was measured on, limits."""
-    head = _finite_only(headline(metrics))
+    head = finite_headline(headline(metrics))
     targets = recipe.targets if recipe else QualityTargets()
     data = metrics.get("data", {})
     lines = [
@@ -111,20 +111,6 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
-
-
-def _finite_only(head: dict[str, Any]) -> dict[str, Any]:
-    """The headline with every infinite figure as NaN: the card writes it "n/a" and never
-    counts it as a target met (an infinite macro-F1 would otherwise read "inf ... yes")."""
-
-    def finite(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: finite(item) for key, item in value.items()}
-        if isinstance(value, float) and math.isinf(value):
-            return math.nan
-        return value
-
-    return {key: finite(value) for key, value in head.items()}
 
 
 def _count(value: Any) -> str:

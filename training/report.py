@@ -27,7 +27,7 @@ HEADS = ("room", "condition", "signs")
 def _fmt(value: Any, digits: int = 3, *, why: str = "") -> str:
     """A figure for the reader: "n/a" (and why, if given) where the photos leave it undefined."""
     number = _num(value)
-    if math.isnan(number):
+    if not math.isfinite(number):  # an infinite figure is no measurement either
         return f"n/a ({why})" if why else "n/a"
     return f"{number:.{digits}f}"
 
@@ -68,17 +68,35 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def finite_headline(head: dict[str, Any]) -> dict[str, Any]:
+    """The headline with every infinite figure as NaN (a copy): the report and the model card
+    write it "n/a" and never count it as a target met (an infinite macro-F1 would otherwise
+    read "inf ... yes")."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [finite(item) for item in value]
+        if isinstance(value, float) and math.isinf(value):
+            return math.nan
+        return value
+
+    return {key: finite(value) for key, value in head.items()}
+
+
 def target_checks(
     head: dict[str, Any], targets: QualityTargets
 ) -> list[tuple[str, str, str, bool]]:
-    """(what, target, reached, met) rows for the report and the model card."""
+    """(what, target, reached, met) rows for the report and the model card; a figure NaN or
+    infinite reads "n/a" and is not met."""
+    head = finite_headline(head)
 
     def row(
         name: str, goal: str, value: float, met: bool, ci: list[float] | None = None, note: str = ""
     ) -> tuple[str, str, str, bool]:
-        if math.isnan(
-            value
-        ):  # e.g. QWK on photos of one grade (training.metrics.undefined_reasons)
+        # e.g. QWK on photos of one grade (training.metrics.undefined_reasons)
+        if not math.isfinite(value):
             return name, goal, "n/a (undefined on these photos)", False
         reached = f"{value:.3f}" + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "") + note
         return name, goal, reached, bool(met)

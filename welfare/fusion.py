@@ -26,7 +26,13 @@ from scipy.special import expit
 
 from shanyraq.errors import ModelMismatchError, ShanyraqError
 from welfare.criteria import FusionRecipe, get_welfare_config
-from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
+from welfare.head_checks import check_heads
+from welfare.heads import (
+    CumulativeLightGBMHead,
+    ForestHead,
+    Head,
+    LightGBMHead,
+)
 from welfare.model_folder import (
     FusionMeta,
     Learner,
@@ -152,15 +158,7 @@ class FusionModel:
         meta, level_head, asp_head = read_model(folder)
         check_levels(meta, get_welfare_config().level_values if levels is None else levels,
                      source=str(folder))  # fmt: skip
-        for part, head in (("level", level_head), ("asp", asp_head)):
-            fitted = head_feature_count(head)
-            if fitted != len(meta.features):
-                # Its columns would be read as other features, or the head would fail mid-way.
-                raise ModelMismatchError(
-                    f"{folder}: the {part} head file was fitted on {fitted} features, but "
-                    f"fusion.json lists {len(meta.features)}: it comes from another model; "
-                    "copy the model folder whole, or retrain it with `shanyraq welfare train`"
-                )
+        check_heads(Path(folder), meta, {"level": level_head, "asp": asp_head})
         return cls(meta, level_head, asp_head)
 
 
@@ -358,17 +356,6 @@ def head_content(head: Head) -> bytes:
             digest.update(np.ascontiguousarray(state["values"]).tobytes())
         return digest.digest()
     raise TypeError(f"no content digest for a {type(head).__name__} head")
-
-
-def head_feature_count(head: Head) -> int:
-    """How many features a fitted head reads (each booster of a cumulative head alike)."""
-    if isinstance(head, LightGBMHead):
-        return int(head.booster.num_feature())
-    if isinstance(head, CumulativeLightGBMHead):
-        return int(head.boosters[0].num_feature())  # one file, one fit: every booster alike
-    if isinstance(head, ForestHead):
-        return int(head.forest.n_features_in_)
-    raise TypeError(f"no feature count for a {type(head).__name__} head")
 
 
 def _median(column: pd.Series) -> float:

@@ -300,3 +300,26 @@ class ForestHead:
                 f"the forest's classes {classes.tolist()} are not among its {n_classes} levels"
             )
         return cls(forest, n_classes)
+
+
+def head_feature_count(head: Head) -> int:
+    """How many features a fitted head reads (each booster of a cumulative head alike)."""
+    if isinstance(head, LightGBMHead):
+        return int(head.booster.num_feature())
+    if isinstance(head, CumulativeLightGBMHead):
+        return int(head.boosters[0].num_feature())  # one file, one fit: every booster alike
+    if isinstance(head, ForestHead):
+        return int(head.forest.n_features_in_)
+    raise TypeError(f"no feature count for a {type(head).__name__} head")
+
+
+def head_level_count(head: Head) -> int:
+    """How many levels (classes) a fitted head gives: a cumulative head one more than its
+    boosters (one per "above level k?"), a binary booster two."""
+    if isinstance(head, LightGBMHead):
+        return max(int(head.booster.num_model_per_iteration()), 2)
+    if isinstance(head, CumulativeLightGBMHead):
+        return len(head.boosters) + 1
+    if isinstance(head, ForestHead):
+        return int(head.n_classes)
+    raise TypeError(f"no level count for a {type(head).__name__} head")

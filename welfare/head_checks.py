@@ -1,0 +1,44 @@
+"""Load checks of a fusion model's head files: each must be a fit of this model (its feature
+and level counts those fusion.json lists), or its outputs would be read as other features or
+other levels without a word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shanyraq.errors import ModelMismatchError
+from welfare.heads import Head, head_feature_count, head_level_count
+from welfare.model_folder import FusionMeta, asp_head_class, level_head_class
+
+_OTHER_MODEL = (
+    "it comes from another model; copy the model folder whole, or retrain it with "
+    "`shanyraq welfare train`"
+)
+
+
+def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
+    """Refuse a head file of another model (ModelMismatchError naming it): one fitted on
+    another number of features than fusion.json lists (its columns would be read as other
+    features, or it would fail mid-way), or giving another number of levels (its outputs are
+    read by their place, so they would be read as other levels without a word)."""
+    wanted = {
+        "level": (len(meta.levels), f"fusion.json lists {len(meta.levels)} levels {meta.levels}"),
+        "asp": (2, "the ASP answer has 2 (not eligible, eligible)"),
+    }
+    files = {
+        "level": f"level{level_head_class(meta.learner, meta.level_objective).suffix}",
+        "asp": f"asp{asp_head_class(meta.learner).suffix}",
+    }
+    for part, head in heads.items():
+        fitted = head_feature_count(head)
+        if fitted != len(meta.features):
+            raise ModelMismatchError(
+                f"{folder / files[part]}: the {part} head file was fitted on {fitted} "
+                f"features, but fusion.json lists {len(meta.features)}: {_OTHER_MODEL}"
+            )
+        gives, (needed, listed) = head_level_count(head), wanted[part]
+        if gives != needed:
+            raise ModelMismatchError(
+                f"{folder / files[part]}: the {part} head gives {gives} levels, "
+                f"but {listed}: {_OTHER_MODEL}"
+            )

@@ -213,6 +213,19 @@ def _psi(reference: dict[str, float], current: dict[str, float]) -> float | None
 
 # Why a head's PSI is not judged (code, stable; pages word it as `oversight.not_judged`).
 TOO_FEW_PHOTOS = "too_few_photos"
+# Which side of a head has too few photos to judge (code, stable; pages word it as
+# `drift_too_few.<code>`): the photos scored here, the reference, or both.
+TOO_FEW_SIDES = ("current", "reference", "both")
+
+
+def _too_few_on(photos: int, reference_photos: int | None, *, min_photos: int) -> str | None:
+    """The side (TOO_FEW_SIDES) with fewer than `min_photos` photos, None when neither.
+    `reference_photos` None is a reference whose count is unknown (an artifact that does not
+    record it): it cannot be shown to reach the minimum, so it counts as too few."""
+    short = [photos < min_photos, reference_photos is None or reference_photos < min_photos]
+    if all(short):
+        return "both"
+    return "current" if short[0] else "reference" if short[1] else None
 
 
 def _head(
@@ -223,16 +236,18 @@ def _head(
     alert_psi: float,
     min_photos: int,
 ) -> dict[str, Any]:
-    """One head's PSI and its reading. A side with fewer than `min_photos` photos (the
-    current one; the reference too when it is counted here, `base_photos`) is too few to
-    judge: PSI of a handful of photos is mostly chance (configs/serving.yaml
-    `drift_min_photos`), so it is given but raises no shift (`shift` None)."""
+    """One head's PSI and its reading. A side with fewer than `min_photos` photos, the current
+    one or the reference (`base_photos`: the earlier half's, or the training data's as its
+    artifact records it), is too few to judge: PSI of a handful of photos is mostly chance
+    (configs/serving.yaml `drift_min_photos`), so it is given but raises no shift (`shift`
+    None); `too_few_on` says which side (TOO_FEW_SIDES)."""
     psi = _psi(base, now["shares"])
-    counted = [now["photos"]] if base_photos is None else [now["photos"], base_photos]
-    judged = psi is not None and min(counted) >= min_photos
+    too_few_on = _too_few_on(now["photos"], base_photos, min_photos=min_photos)
+    judged = psi is not None and too_few_on is None
     return {
         "psi": psi, "photos": now["photos"], "reference_photos": base_photos,
         "judged": judged, "reason_code": None if judged else TOO_FEW_PHOTOS,
+        "too_few_on": too_few_on,
         "shift": psi > alert_psi if judged and psi is not None else None,
         "reference": base, "current": now["shares"],
     }  # fmt: skip
@@ -279,15 +294,15 @@ def drift(
     region: str | None,
     *,
     model_version: str | None,
-    reference: dict[str, dict[str, float]] | None,
+    reference: dict[str, Any] | None,
     alert_psi: float,
     min_photos: int,
 ) -> dict[str, Any]:
     """PSI of the top-room and grade distributions of filed photos against a reference;
     a head above `alert_psi` (configs/serving.yaml `drift_alert_psi`) is a shift to look into
-    (`shift`), when it has `min_photos` or more photos (`drift_min_photos`) on its current
-    side and, with the earlier-half reference, on that side too; with fewer its PSI is given
-    but not judged (`judged` false, `reason_code` TOO_FEW_PHOTOS, `shift` None).
+    (`shift`), when it has `min_photos` or more photos (`drift_min_photos`) on both sides, the
+    current one and the reference; with fewer on a side its PSI is given but not judged
+    (`judged` false, `reason_code` TOO_FEW_PHOTOS, `too_few_on` the side, `shift` None).
 
     Only the scores of one photo model are compared: `model_version`, the model the service
     scores with (None when it has none: then the model that scored most of the photos).
@@ -295,16 +310,16 @@ def drift(
     a promotion) would show the change of model as a shift; they are counted apart
     (`photos_other_models`). `reference` is the training data's distribution, as the serving
     model's artifact carries it (metrics.score_reference: per head, the share of each value
-    as `_distribution` counts them); without one, the earlier half of the model's photos,
-    so a change over time still shows. `reference` in the answer says which in words,
-    `reference_code` as a code of DRIFT_REFERENCES. A head's PSI is None when either side
-    has no photo to count.
+    as `score_shares` counts them, and in `photos` how many test photos each head counted);
+    without one, the earlier half of the model's photos, so a change over time still shows.
+    `reference` in the answer says which in words, `reference_code` as a code of
+    DRIFT_REFERENCES. A head's PSI is None when either side has no photo to count.
     """
     models = _model_counts(session, region)
     if model_version is None and models:
         model_version = max(sorted(models), key=lambda version: models[version])
     scores = _scores(session, region, model_version) if model_version is not None else []
-    source, base_photos = "training_data", dict.fromkeys(("room", "condition"))
+    source, base_photos = "training_data", _reference_photos(reference)
     if reference is None:
         half = len(scores) // 2
         earlier = score_shares(scores[:half])
@@ -340,6 +355,15 @@ def drift(
             "is too few photos to judge."
         ),
     }
+
+
+def _reference_photos(reference: dict[str, Any] | None) -> dict[str, int | None]:
+    """Per head, how many photos the artifact's training reference counted (its `photos`);
+    None where it does not say."""
+    counts = (reference or {}).get("photos")
+    found = counts if isinstance(counts, dict) else {}
+    # type() is int: a count, not True (a bool is an int to isinstance).
+    return {h: n if type(n := found.get(h)) is int else None for h in ("room", "condition")}
 
 
 def _compared(model_version: str | None, other_models: int) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 BAR_COLOUR = "#1f4e79"
 REFERENCE_COLOUR = "#8a8a8a"
 LINE_COLOUR = "#b3261e"
+MISSING_COLOUR = "#595959"
 # Pixels per inch of the PNG: twice the size the page shows it at (500 x 260), so its text
 # stays sharp when the reader zooms to 200 %.
 SAVE_DPI = 200
@@ -100,6 +101,19 @@ def _no_data(figure: Any, axes: Any, *, title: str, no_data: str) -> str:
     return _encode(figure)
 
 
+def _bars(axes: Any, values: Sequence[float | None], *, missing: str) -> None:
+    """A bar per measured value; `missing` in words, small and upright from the axis, where a
+    value is None (a bar of height 0 would say 0 where nothing was measured)."""
+    measured = [(x, float(v)) for x, v in enumerate(values) if v is not None]
+    axes.bar([x for x, _ in measured], [v for _, v in measured], color=BAR_COLOUR, width=0.5)
+    for x, value in enumerate(values):
+        if value is None:
+            axes.text(
+                x, 0.02, missing, transform=axes.get_xaxis_transform(), rotation=90,
+                ha="center", va="bottom", fontsize=7, color=MISSING_COLOUR,
+            )  # fmt: skip
+
+
 def bar_plot(
     labels: Sequence[str],
     values: Sequence[float | None],
@@ -111,7 +125,9 @@ def bar_plot(
     threshold: float | None = None,
     no_data: str = "—",
 ) -> Plot:
-    """One bar per label; a missing value draws no bar. `threshold` adds a dashed line.
+    """One bar per label; a missing value (None: nothing measured, as a rate of no decisions)
+    draws no bar but `no_data` upright at its place, so it never reads as 0. `threshold` adds
+    a dashed line.
 
     With `ylim` (0, 1) the values are shares, shown in percent; with None they are counts,
     on whole-number ticks. No label at all draws `no_data` (the reader's words for it)."""
@@ -120,8 +136,7 @@ def bar_plot(
     figure, axes = _figure()
     if not labels:
         return Plot(_no_data(figure, axes, title=title, no_data=no_data), alt)
-    heights = [0.0 if v is None else float(v) for v in values]
-    axes.bar(range(len(labels)), heights, color=BAR_COLOUR, width=0.5)
+    _bars(axes, values, missing=no_data)
     _label_axis(axes, labels)
     axes.set_title(title, fontsize=10)
     axes.set_ylabel(ylabel, fontsize=9)

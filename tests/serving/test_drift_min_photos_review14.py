@@ -84,23 +84,27 @@ def test_the_page_and_the_api_read_the_configured_minimum(service):
     assert drift["min_photos"] == 5 and drift["heads"]["room"]["shift"] is True
 
 
-def test_a_training_reference_counts_only_the_current_side(service):
-    """Against the model's test photos (metrics.score_reference) only the photos scored here
-    are counted: the reference is a distribution, not this region's photos."""
+def test_a_training_reference_counts_both_sides(service):
+    """Against the model's test photos (metrics.score_reference) the photos scored here and
+    the test photos the artifact records (its `photos`) are both counted: a tiny test split
+    is as noisy a side as a handful of photos scored here (review 16)."""
     from serving import reports
 
     service.create_family("F1")
     _file(service, "F1", [_score("model-a", "bedroom")] * 4)
-    reference = {"room": {"kitchen": 1.0}, "condition": {"3": 1.0}}
+    reference = {
+        "room": {"kitchen": 1.0}, "condition": {"3": 1.0}, "photos": {"room": 6, "condition": 6}
+    }  # fmt: skip
     with service.services.sessions() as session:
 
-        def judged(min_photos: int) -> tuple[bool, bool | None]:
+        def judged(min_photos: int) -> tuple[int, bool, bool | None]:
             room = reports.drift(
                 session, None, model_version="model-a", reference=reference, alert_psi=0.25,
                 min_photos=min_photos,
             )["heads"]["room"]  # fmt: skip
-            assert room["reference_photos"] is None
-            return room["judged"], room["shift"]
+            return room["reference_photos"], room["judged"], room["shift"]
 
-        assert judged(5) == (False, None)
-        assert judged(4) == (True, True)
+        assert judged(5) == (6, False, None)  # the current side is short
+        assert judged(4) == (6, True, True)
+        reference["photos"] = {"room": 3, "condition": 3}
+        assert judged(4) == (3, False, None)  # the reference side is short

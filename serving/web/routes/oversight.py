@@ -29,11 +29,12 @@ def _alt(t: Translator, title: str, values: list[str]) -> str:
 
 
 def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, title: str) -> Plot:
+    """Override rate per group; a group without a rate (no decisions) reads "no data" in the
+    plot and its text alternative, never 0 %."""
     labels = [t.label(kind, k) for k in table]
     values = [row["override_rate"] for row in table.values()]
-    alt = _alt(
-        t, title, [f"{label}: {t.percent(v)}" for label, v in zip(labels, values, strict=True)]
-    )
+    shown = [t("oversight.no_data") if v is None else t.percent(v) for v in values]
+    alt = _alt(t, title, [f"{label}: {v}" for label, v in zip(labels, shown, strict=True)])
     return bar_plot(
         labels,
         values,

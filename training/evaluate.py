@@ -195,13 +195,18 @@ def _calibrated_metrics(
 
 def summary_metrics(
     logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """`summary` of `head_metrics` without the calibration figures and their bootstrap draws,
-    which a robustness curve does not show (they took nine tenths of its time)."""
-    kept, _ = finite_only(logits)
+    which a robustness curve does not show (they took nine tenths of its time), and its
+    `nonfinite` counts: a curve of the photos kept must say how many were dropped."""
+    kept, nonfinite = finite_only(logits)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return summary(_calibrated_metrics(kept, artifact, not_dwelling=not_dwelling))
+        figures: dict[str, Any] = summary(
+            _calibrated_metrics(kept, artifact, not_dwelling=not_dwelling)
+        )
+    figures["nonfinite"] = nonfinite
+    return figures
 
 
 def _target_scores(
@@ -278,9 +283,10 @@ def robustness(
     artifact: ModelArtifact,
     *,
     taxonomy: Taxonomy,
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Summary metrics under each corruption at each severity."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """`summary_metrics` under each corruption at each severity: the headline figures and,
+    under `nonfinite`, per head the photos left out because their scores are NaN or infinite."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, corruption in CORRUPTIONS.items():
         out[name] = {}
         for severity in SEVERITIES:

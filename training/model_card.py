@@ -13,13 +13,15 @@ from typing import Any
 
 from training.recipe import QualityTargets, TrainConfig
 from training.report import (
-    bound_lines,
     ceiling_lines,
     finite_headline,
     headline,
+    target_table,
+)
+from training.report_warnings import (
+    bound_lines,
     nonfinite_lines,
     overlap_lines,
-    target_table,
     validation_lines,
 )
 from vision.artifact import ModelArtifact

@@ -19,6 +19,13 @@ from shanyraq.json_values import finite_or_none
 from training.recipe import QualityTargets
 from training.report_plots import number as _num
 from training.report_plots import plot_confusion, plot_reliability, plot_robustness
+from training.report_warnings import (
+    bound_lines,
+    nonfinite_lines,
+    overlap_lines,
+    robustness_nonfinite_lines,
+    validation_lines,
+)
 from vision.artifact import ModelArtifact
 
 HEADS = ("room", "condition", "signs")
@@ -155,7 +162,7 @@ def write_report(
                         grades, "condition")  # fmt: skip
     plot_reliability(out_dir / "reliability.png", test["reliability"])
     if metrics.get("robustness"):
-        plot_robustness(out_dir / "robustness.png", metrics["robustness"])
+        plot_robustness(out_dir / "robustness.png", _curves(metrics["robustness"]))
     path = out_dir / "report.md"
     path.write_text(_report_markdown(metrics, artifact, targets or QualityTargets()))
     return path
@@ -167,83 +174,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def overlap_lines(metrics: dict[str, Any]) -> list[str]:
-    """A warning when evaluated photos are ones the model was trained or validated on.
-
-    Written by `training.leak_guard.check_overlap`; absent (builds) means nothing to say.
-    """
-    data = metrics.get("data", {})
-    n_photos = metrics.get("n_test_photos", 0) + metrics.get("n_held_out_style_photos", 0)
-    where = (
-        f"rows of splits {', '.join(data.get('training_splits_compared', []))} in "
-        f"`{data.get('training_manifest', '?')}`"
-    )
-    inflated = "The figures here are inflated: do not quote them as results on unseen photos."
-    lines: list[str] = []
-    if overlap := data.get("overlap_with_training"):
-        lines += [
-            f"> **WARNING: {overlap} of the {n_photos} evaluated photos are photos this model "
-            f"was trained or validated on** (same sha256 as {where}). {inflated}",
-            "",
-        ]
-    if family_overlap := data.get("family_overlap_with_training"):
-        lines += [
-            f"> **WARNING: {family_overlap} of the {n_photos} evaluated photos are other photos "
-            f"of {data.get('families_overlapping_training', '?')} families this model was "
-            f"trained or validated on** (same family_id as {where}). {inflated}",
-            "",
-        ]
-    if lines:
-        return lines
-    if data.get("training_photos_known") is False:
-        return [
-            "> Not checked against the model's training photos: "
-            f"{data.get('training_photos_unknown_reason', 'unknown')}. Make sure these photos "
-            "were never used to train or validate it.",
-            "",
-        ]
-    return []
-
-
-def validation_lines(metrics: dict[str, Any]) -> list[str]:
-    """A warning when a build had no test split and measured on its validation split."""
-    if not metrics.get("data", {}).get("evaluated_on_validation"):
-        return []
-    return [
-        "> **WARNING: these figures come from the validation split, not a test split.** The "
-        "validation split chose the best epoch and fitted the calibration, so the figures "
-        "below overstate how the model does on photos it never saw. Add a test split of "
-        "families kept out of training and validation, and measure again.",
-        "",
-    ]
-
-
-def nonfinite_lines(metrics: dict[str, Any]) -> list[str]:
-    """A warning when photos were left out because the model's scores on them are NaN or
-    infinite (`training.calibrate.finite_only`); evaluations before it counted none."""
-    lines = []
-    for key, what in (("test", "evaluated"), ("held_out_style", "held-out-style")):
-        counts = (metrics.get(key) or {}).get("nonfinite") or {}
-        if any(counts.values()):
-            lines += [
-                f"> **WARNING: on some {what} photos the model gave NaN or infinite scores** "
-                f"(photos: {', '.join(f'{h} {n}' for h, n in counts.items())}). They are left "
-                "out of that head's figures and plots below, not counted as a prediction; the "
-                "model is broken on them (diverged training or damaged weights).",
-                "",
-            ]
-    return lines
-
-
-def bound_lines(metrics: dict[str, Any]) -> list[str]:
-    """Heads whose calibration temperature the fit left at its bound (0.05 or 20)."""
-    found = (metrics.get("calibration") or {}).get("temperature_at_bound") or {}
-    return [
-        f"The {head} temperature is at its bound {bound:g}: the fit wanted it "
-        f"{'lower' if bound < 1 else 'higher'}, so this head's probabilities stay "
-        f"{'under' if bound < 1 else 'over'}-confident after calibration."
-        for head, bound in found.items()
-    ] + ([""] if found else [])
+def _curves(robustness: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The robustness figures to draw: each entry without its `nonfinite` counts."""
+    return {
+        name: {severity: {k: v for k, v in entry.items() if k != "nonfinite"}
+               for severity, entry in by_severity.items()}
+        for name, by_severity in robustness.items()
+    }  # fmt: skip
 
 
 def target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
@@ -360,7 +297,8 @@ def _report_markdown(
         "",
     ]
     if metrics.get("robustness"):
-        lines += ["## Robustness", "", "![robustness](robustness.png)", ""]
+        lines += ["## Robustness", "", *robustness_nonfinite_lines(metrics)]
+        lines += ["![robustness](robustness.png)", ""]
     return "\n".join(lines)
 
 

@@ -196,17 +196,13 @@ def _calibrated_metrics(
 def summary_metrics(
     logits: HeadLogits, artifact: ModelArtifact, *, not_dwelling: str
 ) -> dict[str, Any]:
-    """`summary` of `head_metrics` without the calibration figures and their bootstrap draws,
-    which a robustness curve does not show (they took nine tenths of its time), and its
-    `nonfinite` counts: a curve of the photos kept must say how many were dropped."""
+    """`summary` of `head_metrics` without the calibration figures and their bootstrap draws
+    (nine tenths of a curve's time), with its `nonfinite` counts: how many were dropped."""
     kept, nonfinite = finite_only(logits)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        figures: dict[str, Any] = summary(
-            _calibrated_metrics(kept, artifact, not_dwelling=not_dwelling)
-        )
-    figures["nonfinite"] = nonfinite
-    return figures
+        figures = summary(_calibrated_metrics(kept, artifact, not_dwelling=not_dwelling))
+    return {**figures, "nonfinite": nonfinite}
 
 
 def _target_scores(

@@ -189,7 +189,10 @@ class PhotoView:
     # A sign heat map of the loaded model explains its scores (serving.web.heatmaps.explains),
     # and the photo is one whose signs are read (not `not_a_home`).
     evidence: bool
-    not_a_home: bool  # the model said it is not a home: no sign heat maps, the page says why
+    # The model said it is not a home: its signs are not read (such photos train the room head
+    # only, and the family's aggregation leaves them out), so no sign heat maps nor
+    # probabilities (`signs` is empty); the page says why.
+    not_a_home: bool
     # Probabilities; None where the model gave no number (`shown_probability`), shown as a dash.
     rooms: list[tuple[str, float | None]]  # most likely first, None last
     conditions: list[tuple[int, float | None]]  # by grade
@@ -222,8 +225,9 @@ def photo_view(
 ) -> PhotoView:
     """`linked`: the other photos the photo's reuse links name (`photo_evidence.Inputs.links`)."""
     score = photo.score or {}
+    not_a_home = heatmaps.not_a_home(photo)
     rooms = _most_likely_first(score.get("room", {}))
-    signs = _most_likely_first(score.get("signs", {}))
+    signs = [] if not_a_home else _most_likely_first(score.get("signs", {}))
     conditions = sorted(
         ((int(k), shown_probability(v)) for k, v in score.get("condition", {}).items()),
         key=lambda kv: kv[0],
@@ -235,8 +239,8 @@ def photo_view(
         created_at=photo.created_at,
         scored=bool(score),
         model_version=photo.model_version,
-        evidence=heatmaps.explains(services, photo) and not heatmaps.not_a_home(photo),
-        not_a_home=heatmaps.not_a_home(photo),
+        evidence=heatmaps.explains(services, photo) and not not_a_home,
+        not_a_home=not_a_home,
         rooms=rooms[:3],
         conditions=[] if score.get("abstain") and not conditions else conditions,
         signs=signs,

@@ -27,7 +27,7 @@ from serving.db.session import (
     make_session_factory,
     session_scope,
 )
-from serving.metrics import Metrics
+from serving.metrics import Metrics, method_label
 from serving.pipeline import PhotoPipeline
 from serving.ratelimit import RateLimiter
 from serving.reuse_index import ReuseIndex
@@ -239,7 +239,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             route = getattr(request.scope.get("route"), "path", "unmatched")
             services: Services | None = getattr(request.app.state, "services", None)
             if services is not None:
-                services.metrics.requests.labels(route, request.method, str(status)).inc()
+                services.metrics.requests.labels(
+                    route, method_label(request.method), str(status)
+                ).inc()
                 services.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +69,19 @@ def _row_problems(
     return found
 
 
+def mixed_splits(
+    values: Iterable[tuple[str, str]], same: Callable[[str], str] = str
+) -> list[dict[str, set[str]]]:
+    """The values found in more than one split, from (value as written, split) pairs: each as
+    its written forms with the splits of each, forms that `same` maps to one key being one
+    value (shanyraq.splits keeps them in one split); ordered by their smallest form."""
+    groups: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for written, split in values:
+        groups[same(written)][written].add(split)
+    mixed = (forms for forms in groups.values() if len(set().union(*forms.values())) > 1)
+    return sorted(mixed, key=min)
+
+
 def _split_leaks(
     rows: list[tuple[int, ManifestRow]],
     value: Callable[[ManifestRow], str],
@@ -77,20 +90,12 @@ def _split_leaks(
     *,
     same: Callable[[str], str] = str,
 ) -> list[Problem]:
-    """Each value (a family, a photo's hash) found in more than one split. Values that `same`
-    maps to one key are one value (shanyraq.splits keeps them in one split); the message
-    names them as written."""
-    splits_of: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for _, row in rows:
-        if row.split in SPLITS:
-            written = value(row)
-            splits_of[same(written)][written].add(row.split)
+    """Each value (a family, a photo's hash) found in more than one split (`mixed_splits`);
+    the message names its forms as written."""
     found: list[Problem] = []
-    for forms in sorted(splits_of.values(), key=min):
-        splits = set().union(*forms.values())
-        if len(splits) < 2:
-            continue
-        message = f"{what} {min(forms)} appears in splits {', '.join(sorted(splits))}"
+    for forms in mixed_splits(((value(r), r.split) for _, r in rows if r.split in SPLITS), same):
+        splits = sorted(set().union(*forms.values()))
+        message = f"{what} {min(forms)} appears in splits {', '.join(splits)}"
         if len(forms) > 1:
             where = ", ".join(f"{w} in {', '.join(sorted(forms[w]))}" for w in sorted(forms))
             message += (

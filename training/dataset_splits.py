@@ -9,14 +9,13 @@ taxonomy, an unknown split or a missing photo is refused up front, not met mid-t
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, Manifest, ManifestRow, read_manifest, sha256_file
-from shanyraq.manifest_check import Problem, _row_problems
+from shanyraq.manifest_check import Problem, _row_problems, mixed_splits
 from shanyraq.splits import same_family
 from shanyraq.taxonomy import get_taxonomy
 from training.recipe import DataSection
@@ -129,13 +128,8 @@ def check_families_in_one_split(rows: Sequence[ManifestRow], path: Path) -> None
     surrounding space are one family, as shanyraq.splits splits them; the error names them as
     written. Rows without a family are not checked.
     """
-    families: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for row in rows:
-        if same_family(row.family_id):
-            families[same_family(row.family_id)][row.family_id].add(row.split)
-    mixed = sorted(
-        (forms for forms in families.values() if len(set().union(*forms.values())) > 1), key=min
-    )
+    named = ((row.family_id, row.split) for row in rows if same_family(row.family_id))
+    mixed = mixed_splits(named, same_family)
     if mixed:
         shown = "; ".join(_family_splits(forms) for forms in mixed[:MIXED_SHOWN])
         more = f" and {len(mixed) - MIXED_SHOWN} more" if len(mixed) > MIXED_SHOWN else ""

@@ -14,7 +14,6 @@ from typing import Any
 from training.recipe import QualityTargets, TrainConfig
 from training.report import (
     ceiling_lines,
-    finite_headline,
     headline,
     target_table,
 )
@@ -61,7 +60,7 @@ def model_card(
     artifact: ModelArtifact, metrics: dict[str, Any], *, recipe: TrainConfig | None
 ) -> str:
     """docs/model-card.md style summary: what the model is, what it was measured on, limits."""
-    head = finite_headline(headline(metrics))
+    head = headline(metrics)  # target_table writes infinite figures n/a (finite_headline)
     targets = recipe.targets if recipe else QualityTargets()
     data = metrics.get("data", {})
     lines = [

@@ -27,7 +27,7 @@ import numpy as np
 from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.taxonomy import HeadName, get_taxonomy
 from vision.artifact import TORCH_FILE, Labels, Preprocessing, read_artifact
-from vision.preprocess import to_input
+from vision.preprocess import letterbox_box, to_input
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +137,7 @@ def _seen(square: np.ndarray, spec: Preprocessing, height: int, width: int) -> n
     """The part of a map over the model input that shows the photo (not letterbox padding)."""
     if spec.resize != "letterbox":  # squash: all of it; crop: the square is the photo's centre
         return square
-    size = spec.size
-    scale = size / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    top, left = (size - new_h) // 2, (size - new_w) // 2
+    top, left, new_h, new_w = letterbox_box(height, width, spec.size)
     return np.ascontiguousarray(square[top : top + new_h, left : left + new_w])
 
 

@@ -49,13 +49,19 @@ def resize(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
         scaled = _scale(rgb, new_w, new_h, spec.interpolation)
         top, left = (new_h - size) // 2, (new_w - size) // 2
         return np.ascontiguousarray(scaled[top : top + size, left : left + size])
-    scale = size / max(height, width)  # letterbox: whole image, padded with grey
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    top, left, new_h, new_w = letterbox_box(height, width, size)  # padded with grey
     scaled = _scale(rgb, new_w, new_h, spec.interpolation)
     canvas = np.full((size, size, 3), 114, dtype=np.uint8)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
     canvas[top : top + new_h, left : left + new_w] = scaled
     return canvas
+
+
+def letterbox_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
+    """Where a letterboxed photo lies in the `size` square: (top, left, height, width), the
+    whole photo scaled to fit and centred. One source for every path that places or reads it."""
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    return (size - new_h) // 2, (size - new_w) // 2, new_h, new_w
 
 
 def scaling(spec: Preprocessing) -> tuple[np.ndarray, np.ndarray]:

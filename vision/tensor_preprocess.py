@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vision.preprocess import scaling  # the very constants (and their checks) of every path
+from vision.preprocess import letterbox_box, scaling  # one source of geometry and constants
 
 if TYPE_CHECKING:
     import torch
@@ -139,10 +139,8 @@ def resize_tensor(chw: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
         new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
         top, left = (new_h - size) // 2, (new_w - size) // 2
         return resample(new_h, new_w)[:, top : top + size, left : left + size]
-    scale = size / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    top, left, new_h, new_w = letterbox_box(height, width, size)
     canvas = torch.full((3, size, size), _LETTERBOX_GREY, dtype=torch.uint8, device=chw.device)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
     canvas[:, top : top + new_h, left : left + new_w] = resample(new_h, new_w)
     return canvas
 

@@ -175,8 +175,9 @@ def record_decision(
             "model_level": assessment.level, "decided_level": decided_level,
             "reason_code": decision.reason_code, "model_versions": assessment.model_versions,
             "input_hash": assessment.input_hash,
-            # The groups the fairness report counts it in, as recorded on the decision.
-            "settlement": decision.settlement, "head_gender": decision.head_gender,
+            # The groups the fairness and override reports count it in, as recorded on it.
+            "region": decision.region, "settlement": decision.settlement,
+            "head_gender": decision.head_gender,
         },
     )  # fmt: skip
     return Recorded(decision, repeated=False)

@@ -1,7 +1,7 @@
 """The audit entry of a decision names the groups the fairness report counts it in: the
-settlement and head-of-family gender recorded on the decision (migration 0010), so an auditor
-reading the log sees where each decision was counted; the log still verifies. On SQLite and
-PostgreSQL."""
+region, settlement and head-of-family gender recorded on the decision (migration 0010), so
+an auditor reading the log sees where each decision was counted; the log still verifies. On
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry, Decision
 from serving.db.session import session_scope
-from tests.serving.helpers import serving_yaml
+from tests.serving.helpers import REGION, serving_yaml
 from tests.serving.test_decision_groups import MOVED, _change_record
 from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE, _assess_and_decide
 
@@ -50,15 +50,15 @@ def test_the_decision_entry_names_the_groups_it_is_counted_in(service, tmp_path,
     entries = _decision_entries(service)
     decisions = _decisions(service)
     assert [t for t, _ in entries] == list(decisions)
-    groups = [(d["settlement"], d["head_gender"]) for _, d in entries]
-    assert groups == [("urban", "female"), ("rural", "male")]
+    groups = [(d["region"], d["settlement"], d["head_gender"]) for _, d in entries]
+    assert groups == [(REGION, "urban", "female"), (REGION, "rural", "male")]
     for target, details in entries:
         decision = decisions[target]
         # As stored on the decision, which is what the fairness report counts.
-        assert (details["settlement"], details["head_gender"]) == (
-            decision.settlement, decision.head_gender,
+        assert (details["region"], details["settlement"], details["head_gender"]) == (
+            decision.region, decision.settlement, decision.head_gender,
         )  # fmt: skip
-        assert set(details) == EARLIER_FIELDS | {"settlement", "head_gender"}
+        assert set(details) == EARLIER_FIELDS | {"region", "settlement", "head_gender"}
         assert details["family_id"] == decision.family_id == "F1"
         assert details["assessment_id"] == decision.assessment_id
         assert (details["kind"], details["decided_level"]) == (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,35 @@ from shanyraq.errors import ConfigError, read_text
 # The least grace `shanyraq store sweep` takes (serving.store_sweep): an upload stores its file
 # a moment before it commits its row, so a younger file with no row may be one being filed.
 STORE_SWEEP_MIN_GRACE_HOURS = 1.0
+
+# Kazakhstan has kept one zone, UTC+5, since 2024-03-01 (IANA tzdata 2024a). Older data still
+# puts Almaty and Qostanay at UTC+6, which would leave every time on the pages an hour off.
+KAZAKH_ZONES = frozenset(
+    {
+        "Asia/Almaty",
+        "Asia/Qostanay",
+        "Asia/Aqtobe",
+        "Asia/Aqtau",
+        "Asia/Atyrau",
+        "Asia/Oral",
+        "Asia/Qyzylorda",
+    }
+)
+KAZAKH_UTC_OFFSET = timedelta(hours=5)
+_KAZAKH_CHECK_MOMENT = datetime(2024, 6, 1, 12)
+
+
+def _check_kazakh_zone_data(name: str, zone: tzinfo) -> None:
+    """Refuse a Kazakh zone whose data predates tzdata 2024a (UTC+6 where it is now UTC+5)."""
+    if name not in KAZAKH_ZONES:
+        return
+    moment = _KAZAKH_CHECK_MOMENT.replace(tzinfo=zone)
+    if moment.utcoffset() != KAZAKH_UTC_OFFSET:
+        raise ValueError(
+            f"time zone data is older than 2024a: {name} is UTC{moment.isoformat()[19:]} on "
+            "2024-06-01, not UTC+05:00; update the system's tzdata package, or run "
+            "`pip install -U tzdata` and set PYTHONTZPATH= (empty) so Python reads it"
+        )
 
 
 class SigningKeyMissingError(ConfigError):
@@ -158,11 +188,12 @@ class ServingSettings(EnvOverYamlSettings):
     @classmethod
     def _known_zone(cls, name: str) -> str:
         try:
-            ZoneInfo(name)
+            zone = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
                 f"unknown time zone {name!r}: use an IANA name such as Asia/Almaty or UTC"
             ) from None
+        _check_kazakh_zone_data(name, zone)
         return name
 
     @property

@@ -9,6 +9,7 @@ the annotators' queue. annotation.export turns these into manifest rows and the 
 
 from __future__ import annotations
 
+import logging
 import posixpath
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,13 +18,10 @@ from typing import Any
 
 from annotation.client import Connection, LabelStudioAnswerError
 from annotation.corrections import latest_model_version, prediction_seen, saved_order
-from annotation.label_config import (
-    IMAGE_TAG,
-    PhotoLabels,
-    labels_from_result,
-    labels_off_taxonomy,
-)
-from shanyraq.taxonomy import HEADS, Taxonomy
+from annotation.label_config import PhotoLabels, read_result
+from shanyraq.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,56 +74,45 @@ def _annotator(annotation: dict[str, Any]) -> str:
     return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
 
 
-def _one_item_per_head(
-    taxonomy: Taxonomy, result: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
-    """A result with each head's choices in one item, and the one-choice heads answered with
-    several ('room=kitchen|bedroom'). A result made through the API, imported, or saved under
-    a config edited to `choice="multiple"` can hold two room items or two grades; reading the
-    first or the last would record a guess as the annotator's answer, and signs split over
-    two items would lose one. Such a head is left out of the result and named, as a label the
-    taxonomy lacks is; the condition of a not_dwelling answer is not read, so not named."""
-    choices: dict[str, list[str]] = {}
-    for item in result:
-        head = item.get("from_name")
-        if item.get("type") == "choices" and head in HEADS:
-            given = choices.setdefault(head, [])
-            given += [c for c in item.get("value", {}).get("choices", []) if c not in given]
-    home = choices.get("room") != [taxonomy.not_dwelling]
-    several = [
-        h for h in ("room", "condition") if len(choices.get(h, [])) > 1 and (h == "room" or home)
-    ]
-    merged = [
-        {"from_name": h, "to_name": IMAGE_TAG, "type": "choices", "value": {"choices": c}}
-        for h, c in choices.items()
-        if h not in several
-    ]
-    return merged, tuple(f"{h}={'|'.join(choices[h])}" for h in several)
-
-
 def _answers(task: Any, taxonomy: Taxonomy, model_version: str | None) -> list[_Answer]:
     """The task's submitted (not cancelled) annotations with a room or with labels the
-    taxonomy lacks (or several answers to a one-answer head, `_one_item_per_head`), each with
-    the prediction it started from (`prediction_seen`)."""
+    taxonomy lacks, each with the prediction it started from (`prediction_seen`), both read
+    by `read_result`. An annotation's one-answer head given several answers
+    ('room=kitchen|bedroom') is left out of its labels and named in `off_taxonomy`, as a label
+    the taxonomy lacks is: without a room it is no vote, and build_report names it. A
+    prediction's such head is left out of the answer it is compared with (no correction is
+    counted on it, nor, without a room, on its condition and signs) and logged as a warning
+    naming the task: it is the model's answer, not one an annotator can fix."""
     predictions = [_as_dict(p) for p in (task.predictions or [])]
-    answers = []
+    answers: list[_Answer] = []
+    model_several: dict[str, tuple[str, ...]] = {}  # prediction id -> heads it answers twice
     for a in (_as_dict(a) for a in (task.annotations or [])):
         if a.get("was_cancelled"):
             continue
-        result, several = _one_item_per_head(taxonomy, a.get("result") or [])
-        labels = labels_from_result(taxonomy, result)
-        off = labels_off_taxonomy(taxonomy, result) + several
-        if labels.room is None and not off:
+        reading = read_result(taxonomy, a.get("result") or [])
+        off = reading.off_taxonomy + reading.several
+        if reading.labels.room is None and not off:
             continue
         seen = prediction_seen(a, predictions, model_version=model_version)
+        started = None if seen is None else read_result(taxonomy, seen.get("result") or [])
+        if seen is not None and started is not None and started.several:
+            model_several[str(seen.get("id"))] = started.several
         answers.append(
             _Answer(
                 _annotator(a),
                 saved_order(a, "updated_at", "created_at"),
-                labels,
+                reading.labels,
                 off,
-                None if seen is None else labels_from_result(taxonomy, seen.get("result") or []),
+                None if started is None else started.labels,
             )
+        )
+    for prediction_id, several in model_several.items():
+        logger.warning(
+            "task %s: prediction %s gives several answers to one head (%s); that head is not "
+            "compared with the annotators' answers",
+            getattr(task, "id", "?"),
+            prediction_id,
+            ", ".join(several),
         )
     return answers
 

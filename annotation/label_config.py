@@ -113,45 +113,78 @@ def result_from_labels(
     return items
 
 
+_ONE_ANSWER_HEADS = ("room", "condition")
+
+
+@dataclass(frozen=True)
+class ResultReading:
+    """What a result says: `labels`; `off_taxonomy`, the choices the taxonomy lacks
+    ('signs=leaking_roof'), dropped from `labels`; `several`, the one-answer heads given more
+    than one answer ('room=kitchen|bedroom'), left out of `labels` (None)."""
+
+    labels: PhotoLabels
+    off_taxonomy: tuple[str, ...] = ()
+    several: tuple[str, ...] = ()
+
+
 def _choices_by_head(result: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each head's choices over all its items, in order, each once: a result made through
+    the API, imported, or saved under a config edited to `choice="multiple"` can split a
+    head over several items."""
     by_head: dict[str, list[str]] = {}
     for item in result or []:
-        if item.get("type") == "choices" and item.get("from_name") in (
-            "room",
-            "condition",
-            "signs",
-        ):
-            by_head[item["from_name"]] = list(item.get("value", {}).get("choices", []))
+        head = item.get("from_name")
+        if item.get("type") == "choices" and head in ("room", "condition", "signs"):
+            given = by_head.setdefault(head, [])
+            given += [c for c in item.get("value", {}).get("choices", []) if c not in given]
     return by_head
 
 
-def labels_off_taxonomy(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The choices of a result the taxonomy does not have, as 'head=choice': a choice added
-    to the project's config in Label Studio, or an imported annotation. `labels_from_result`
-    drops them, so the answer it gives is not the annotator's. The condition and signs of a
-    not_dwelling answer are not read, so they are not named."""
+def read_result(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> ResultReading:
+    """The one reading of a Label Studio result, an annotator's or a model's.
+
+    A one-answer head (room, condition) given several answers, in one item or over several,
+    is left out and named in `several`: reading the first or the last item would record a
+    guess as the answer. Signs split over several items are their union. A labelled dwelling
+    with no signs ticked has no signs (an empty set); a not_dwelling photo has no condition
+    and no signs whatever was ticked, and they are not read, so not named. Each caller says
+    what it does with `off_taxonomy` and `several`."""
     by_head = _choices_by_head(result)
+    home = by_head.get("room") != [taxonomy.not_dwelling]
+    several = [
+        h for h in _ONE_ANSWER_HEADS if len(by_head.get(h, [])) > 1 and (h == "room" or home)
+    ]
+    named = tuple(f"{h}={'|'.join(by_head.pop(h))}" for h in several)
     known = {
         "room": set(taxonomy.room_names),
         "condition": {condition_choice(taxonomy, v) for v in taxonomy.condition_values},
         "signs": set(taxonomy.sign_names),
     }
-    heads = ["room"] if taxonomy.not_dwelling in by_head.get("room", []) else list(known)
-    return tuple(f"{h}={c}" for h in heads for c in by_head.get(h, []) if c not in known[h])
+    heads = list(known) if home else ["room"]
+    off = tuple(f"{h}={c}" for h in heads for c in by_head.get(h, []) if c not in known[h])
+    return ResultReading(_labels(taxonomy, by_head), off, named)
 
 
-def labels_from_result(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> PhotoLabels:
-    """Parse a submitted result. A labelled dwelling with no signs ticked has no signs
-    (an empty set); a not_dwelling photo has no condition and no signs whatever was ticked.
-    Choices the taxonomy does not have are dropped (`labels_off_taxonomy` names them)."""
-    by_head = _choices_by_head(result)
+def _labels(taxonomy: Taxonomy, by_head: dict[str, list[str]]) -> PhotoLabels:
+    """Labels of one answer per one-answer head; choices the taxonomy lacks are dropped."""
     rooms = [r for r in by_head.get("room", []) if r in taxonomy.room_names]
-    room = rooms[0] if rooms else None
-    if room is None:
+    if not rooms:
         return PhotoLabels(room=None, condition=None, signs=None)
-    if room == taxonomy.not_dwelling:
-        return PhotoLabels(room=room, condition=None, signs=frozenset())
+    if rooms[0] == taxonomy.not_dwelling:
+        return PhotoLabels(room=rooms[0], condition=None, signs=frozenset())
     grade_of = {condition_choice(taxonomy, v): v for v in taxonomy.condition_values}
     grades = [grade_of[c] for c in by_head.get("condition", []) if c in grade_of]
     signs = frozenset(s for s in by_head.get("signs", []) if s in taxonomy.sign_names)
-    return PhotoLabels(room=room, condition=grades[0] if grades else None, signs=signs)
+    return PhotoLabels(room=rooms[0], condition=grades[0] if grades else None, signs=signs)
+
+
+def labels_off_taxonomy(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The choices of a result the taxonomy does not have, as 'head=choice' (`read_result`):
+    a choice added to the project's config in Label Studio, or an imported annotation."""
+    return read_result(taxonomy, result).off_taxonomy
+
+
+def labels_from_result(taxonomy: Taxonomy, result: list[dict[str, Any]]) -> PhotoLabels:
+    """The labels of a result (`read_result`): a head given several answers is None, and
+    choices the taxonomy lacks are dropped; `read_result` names both."""
+    return read_result(taxonomy, result).labels

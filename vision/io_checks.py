@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import warnings
 
@@ -26,6 +27,11 @@ MAX_ASPECT = 20
 # dozen. libjpeg passes over every block of the image for each scan, so a file of thousands of
 # empty scans keeps a worker busy for minutes; nvImageCodec refuses more than 256 for this.
 _MAX_JPEG_SCANS = 256
+# A marker as libjpeg finds one: 0xFF (the last of any fill 0xFFs), then a code that is not a
+# stuffed zero, a restart or TEM (those sit in scan data or have no length). Bytes before it are
+# skipped, as libjpeg skips them. (No `\xff+`: a leading literal keeps the search in C speed.)
+_JPEG_MARKER = re.compile(rb"\xff([^\x00\x01\xd0-\xd7\xff])")
+_JPEG_EOI, _JPEG_SOS = 0xD9, 0xDA
 
 
 def _register_heif() -> None:
@@ -109,12 +115,28 @@ def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
 def check_jpeg_scans(data: bytes) -> None:
     """Refuse a JPEG of more scans than any encoder writes, before any is decoded.
 
-    Counted as start-of-scan markers: scan data never holds one (a 0xFF there is followed by
-    0x00 or a restart marker), so only metadata or an embedded preview could add to the count.
+    Counted as libjpeg reads them: segments are skipped by their lengths (an EXIF thumbnail, a
+    maker note or ICC profile may hold FF DA bytes), scan data up to its next marker, and
+    counting stops at the end marker: what follows it (a motion photo's video, an MPO's
+    second picture) is never decoded, and holds FF DA pairs by chance.
     """
-    scans = data.count(b"\xff\xda")
-    if scans > _MAX_JPEG_SCANS:
+    if _jpeg_scans(data, stop_after=_MAX_JPEG_SCANS) > _MAX_JPEG_SCANS:
         raise CorruptImageError(
-            f"the JPEG has {scans} scans, where cameras write at most a few dozen; the file is "
-            "damaged or made to overload the decoder: take or export the photo again"
+            f"the JPEG has more than {_MAX_JPEG_SCANS} scans, where cameras write at most a few "
+            "dozen; the file is damaged or made to overload the decoder: take or export the "
+            "photo again"
         )
+
+
+def _jpeg_scans(data: bytes, *, stop_after: int) -> int:
+    """Start-of-scan markers before the first end marker; counting stops past `stop_after`."""
+    scans, pos = 0, 2
+    while scans <= stop_after and (found := _JPEG_MARKER.search(data, pos)) is not None:
+        code, pos = found.group(1)[0], found.end()
+        if code == _JPEG_EOI:
+            break
+        scans += code == _JPEG_SOS
+        # Every other marker has a length (its own two bytes included); an SOS's covers its
+        # header only, and the search skips the scan data that follows.
+        pos += max(int.from_bytes(data[pos : pos + 2], "big"), 2)
+    return scans

@@ -9,8 +9,8 @@ What is kept, and where:
   (setting `audit_anchor_file`, serving.audit_anchor), outside the database.
 
 What `verify` detects:
-- An edited entry, one deleted from the middle, re-ordered entries, and a chain rebuilt
-  without the key.
+- An edited entry, one deleted from the middle, re-ordered entries, one put before the
+  first (seq below 1), and a chain rebuilt without the key.
 - Entries deleted from the end while the head is left alone.
 - A head that was changed or made up without the key (its MAC does not match).
 - Entries cut from the end, with the head rolled back to the new last entry: when the anchor
@@ -214,18 +214,18 @@ class _Walk:
 def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> _Walk:
     walk = _Walk()
     prev_hash, expected_seq = GENESIS, 1
-    while True:
-        rows = (
-            session.execute(
-                select(AuditEntry).where(AuditEntry.seq > walk.last_seq).order_by(AuditEntry.seq)
-            )
-            .scalars()
-            .fetchmany(batch)
-        )
-        if not rows:
-            return walk
+    # The first batch has no lower bound, so entries put below seq 1 are walked too. LIMIT,
+    # not fetchmany: a client-side cursor (psycopg) receives the whole rest of the log.
+    first = select(AuditEntry).order_by(AuditEntry.seq).limit(batch)
+    rows = session.execute(first).scalars().all()
+    while rows:
         for entry in rows:
             walk.entries += 1
+            if entry.seq < 1:
+                walk.problems.append(
+                    f"entry {entry.seq}: inserted before the chain's first entry (seqs start at 1)"
+                )
+                continue
             if entry.seq != expected_seq:
                 walk.problems.append(
                     f"entries {expected_seq}..{entry.seq - 1} are missing (deleted)"
@@ -237,7 +237,10 @@ def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> 
             if entry.seq == head_seq:
                 walk.hash_at_head = entry.hash
             prev_hash, expected_seq, walk.last_seq = entry.hash, entry.seq + 1, entry.seq
+        after = rows[-1].seq
         session.expunge_all()
+        rows = session.execute(first.where(AuditEntry.seq > after)).scalars().all()
+    return walk
 
 
 def _link_holds(key: bytes, entry: AuditEntry) -> bool:

@@ -10,9 +10,11 @@ Noise model (each figure is a field of `NoiseModel`):
   room, or not_dwelling with share `room_to_not_dwelling`); top probability drawn in
   [`room_top_low`, `room_top_high`], the rest spread at random.
 - condition: the centre is the true grade, moved one grade up or down with probability
-  `condition_off_by_one`; the distribution is a discretised Gaussian around the centre plus
-  N(0, `condition_jitter`) with a width drawn in [`condition_width_low`, `condition_width_high`]
-  (calibration noise: some photos are sharper, some flatter than they should be).
+  `condition_off_by_one` (from grade 1 or 5 always inward, so the end grades are off as often
+  as the others, as the report's data note says); the distribution is a discretised Gaussian
+  around the centre plus N(0, `condition_jitter`) with a width drawn in
+  [`condition_width_low`, `condition_width_high`] (calibration noise: some photos are sharper,
+  some flatter than they should be).
 - signs: a present sign scores Beta(6, 2) but is missed (Beta(1, 6)) with probability
   `sign_miss`; an absent sign scores Beta(1, 12) but is falsely seen (Beta(4, 3)) with
   probability `sign_false_alarm`.
@@ -70,6 +72,30 @@ class NoiseModel:
     sign_miss: float = 0.15
     sign_false_alarm: float = 0.03
     low_confidence_rate: float = 0.04
+
+    def __post_init__(self) -> None:
+        """Refuse figures under which the noise model would not do what the module says
+        (and what the report's data note prints from these figures)."""
+        shares = (
+            "room_accuracy",
+            "room_to_not_dwelling",
+            "condition_off_by_one",
+            "sign_miss",
+            "sign_false_alarm",
+            "low_confidence_rate",
+        )
+        problems = [
+            f"{name} must be in [0, 1]" for name in shares if not 0 <= getattr(self, name) <= 1
+        ]
+        if not 0.5 < self.room_top_low <= self.room_top_high <= 1:
+            # At 0.5 or under, another room can outscore the top one: room_accuracy would lie.
+            problems.append("need 0.5 < room_top_low <= room_top_high <= 1")
+        if not 0 < self.condition_width_low <= self.condition_width_high:
+            problems.append("need 0 < condition_width_low <= condition_width_high")
+        if not self.condition_jitter >= 0:
+            problems.append("condition_jitter cannot be negative")
+        if problems:
+            raise ValueError(f"NoiseModel: {'; '.join(problems)}; give figures that fit")
 
 
 @dataclass(frozen=True)
@@ -158,7 +184,9 @@ def _condition_probs(
         return {int(g): 1.0 / len(grades) for g in grades}
     centre = float(true_grade)
     if rng.random() < noise.condition_off_by_one:
-        centre += rng.choice([-1.0, 1.0])
+        step = float(rng.choice([-1.0, 1.0]))
+        # A move off the scale turns inward: clipping it away made grades 1 and 5 off half as often.
+        centre += step if grades[0] <= centre + step <= grades[-1] else -step
     centre = float(np.clip(centre, grades[0], grades[-1])) + rng.normal(0, noise.condition_jitter)
     width = rng.uniform(noise.condition_width_low, noise.condition_width_high)
     logits = -((grades - centre) ** 2) / (2 * width**2)

@@ -1,7 +1,8 @@
 """Filing an uploaded photo: idempotent retries, the database row, the audit entry, reuse flags.
 
 The route decodes, scores and stores the bytes first; `record_upload` then writes the row and
-the audit entry in one transaction, so a 201 means both the file and the row are durable.
+the audit entry in one transaction, so a 201 means both the file and the row are durable. An
+upload the route refuses is audited too (`record_refusal`), in a transaction of its own.
 
 Retries with one Idempotency-Key may run at the same time (a client that timed out and tried
 again). The key is looked up again inside the filing transaction, and the key row is written
@@ -14,6 +15,7 @@ then fails, and the retry finds the row).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -31,12 +33,15 @@ from serving.errors import IdempotencyMismatchError
 from serving.photo_evidence import reuse_links_of
 from serving.pipeline import Analysis
 from serving.reuse_index import ReuseMatch, shaped
+from shanyraq.errors import ShanyraqError
 from shanyraq.json_values import finite_or_none
 from vision.score import PhotoScore
 
 if TYPE_CHECKING:
     from serving.reuse_index import InFlight
     from serving.state import Services
+
+logger = logging.getLogger(__name__)
 
 
 def request_fingerprint(*, family_id: str, room_hint: str | None, data: bytes) -> str:
@@ -58,6 +63,37 @@ def replay(
             "this Idempotency-Key was used for a different request; use a new key per photo"
         )
     return row.status_code, finite_or_none(row.response)
+
+
+def record_refusal(
+    services: Services,
+    *,
+    actor: str,
+    family_id: str,
+    error: ShanyraqError,
+    data: bytes | None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Audit an upload the route refused (`photo_refused`), committed on its own; whether it
+    was. What was received is named by its sha256 and size (`data`: None when the refusal
+    came before the bytes were read), never kept. A failed write is logged, not raised: the
+    caller's refusal is the answer, never a 500 in its place."""
+    recorded: dict[str, Any] = {
+        "family_id": family_id, "code": error.code, "status": error.http_status,
+    }  # fmt: skip
+    if data is not None:
+        recorded.update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    recorded.update(details or {})
+    try:
+        with session_scope(services.sessions) as session:
+            audit.append(
+                session, services.signing_key, actor=actor, action="photo_refused",
+                target=f"family:{family_id}", details=recorded,
+            )  # fmt: skip
+    except Exception:  # the refusal stands whatever the database says; the log keeps the note
+        logger.exception("photo_refused by %r not audited: %s", actor, recorded)
+        return False
+    return True
 
 
 @dataclass(frozen=True)

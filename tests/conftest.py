@@ -36,3 +36,16 @@ def image_bytes(
 @pytest.fixture
 def make_image():
     return image_bytes
+
+
+@pytest.fixture
+def max_bytes(monkeypatch):
+    """Sets io.max_bytes through its env override for one test; returns the setter."""
+    from shanyraq.config import get_settings
+
+    def set_limit(limit: int) -> None:
+        monkeypatch.setenv("SHANYRAQ_IO__MAX_BYTES", str(limit))
+        get_settings.cache_clear()
+
+    yield set_limit
+    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env

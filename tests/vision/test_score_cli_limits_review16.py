@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from shanyraq.config import get_settings
 from tests.vision.engine_fixtures import make_artifact
 from tests.vision.test_score_cli_review16 import _photo, _score, _strict
 
@@ -27,18 +26,6 @@ NOT_REGULAR = "not a regular file"
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, taxonomy) -> Path:
     return make_artifact(tmp_path_factory.mktemp("limits16") / "model", taxonomy, size=32)
-
-
-@pytest.fixture
-def max_bytes(monkeypatch):
-    """Sets io.max_bytes through its env override for one test; returns the setter."""
-
-    def set_limit(limit: int) -> None:
-        monkeypatch.setenv("SHANYRAQ_IO__MAX_BYTES", str(limit))
-        get_settings.cache_clear()
-
-    yield set_limit
-    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
 
 
 def _cap_memory() -> None:

@@ -29,9 +29,11 @@ from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
 from serving.photo_evidence import reuse_links_of, reuse_shown
+from serving.ratelimit import LimitRefusedError
 from serving.state import Services
-from serving.uploads import record_request, replay, request_fingerprint
+from serving.uploads import record_refusal, record_request, replay, request_fingerprint
 from shanyraq.config import get_settings as get_io_settings
+from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
 
 router = APIRouter(tags=["photos"], route_class=StrictJSONRoute)
@@ -79,11 +81,36 @@ async def upload_photo(
     room_hint: Annotated[str | None, Form(description="Room type, if the inspector knows")] = None,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
-    """File one photo: 201 only once the file is durable and the row committed."""
+    """File one photo: 201 only once the file is durable and the row committed.
+
+    A refusal from here on (4xx) is audited as `photo_refused`; the dependencies answer
+    those before it (sign-in 401, role 403, a family outside the region 404)."""
     family_id, region = family.id, family.region
     session.commit()  # end the scope check's read: nothing may hold the database while scoring
-    _check_room_hint(room_hint)
-    data = await file.read()
+    data: bytes | None = None
+    try:
+        _check_room_hint(room_hint)
+        data = await file.read()
+        return await _file_photo(
+            services, user, family_id=family_id, region=region, data=data, room_hint=room_hint,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+    except ShanyraqError as refused:
+        if 400 <= refused.http_status < 500:
+            await _audit_refusal(services, user, family_id=family_id, error=refused, data=data)
+        raise
+
+
+async def _file_photo(
+    services: Services,
+    user: CurrentUser,
+    *,
+    family_id: str,
+    region: str,
+    data: bytes,
+    room_hint: str | None,
+    idempotency_key: str | None,
+) -> JSONResponse:
     if len(data) > get_io_settings().io.max_bytes:
         raise BodyTooLargeError(f"the photo is over {get_io_settings().io.max_bytes} bytes")
     fingerprint = request_fingerprint(family_id=family_id, room_hint=room_hint, data=data)
@@ -106,6 +133,33 @@ async def upload_photo(
     )  # fmt: skip
     services.metrics.photos.labels(analysis.quality.status).inc()
     return JSONResponse(body, status_code=status)
+
+
+async def _audit_refusal(
+    services: Services,
+    user: CurrentUser,
+    *,
+    family_id: str,
+    error: ShanyraqError,
+    data: bytes | None,
+) -> None:
+    """Audit one refused upload. Rate-limit refusals only once a window per user, with the
+    count of the window before (as for sign-ins): a flood must not grow the log at its rate."""
+    reached = error.reached if isinstance(error, LimitRefusedError) else None
+    if isinstance(error, LimitRefusedError) and reached is None:
+        return
+    details = None
+    if reached is not None:
+        details = {
+            "limit": reached.limit, "window_s": reached.window_s,
+            "refused_in_previous_window": reached.refused_in_previous_window,
+        }  # fmt: skip
+    recorded = await run_in_threadpool(
+        record_refusal, services, actor=user.username, family_id=family_id, error=error,
+        data=data, details=details,
+    )  # fmt: skip
+    if not recorded and reached is not None:  # the next refusal brings a notice again
+        services.upload_limiter.unreport(reached.key)
 
 
 def _replay(

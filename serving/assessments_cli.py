@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from serving.assessments_refresh import RefreshReport
+    from serving.assessments_refresh import Refreshed, RefreshReport
     from serving.core.config import ServingSettings
     from serving.reassessment import StaleAssessment
 
@@ -173,7 +173,37 @@ def report_lines(report: RefreshReport) -> list[str]:
         )
     failed = [f for f in report.families if f.error is not None]
     if failed:
-        lines.append(f"  not recomputed, still stale: {len(failed)}")
-        lines += [f"    {f.family_id}: [{f.error}] {f.detail}" for f in failed]
+        lines.append(f"  not recomputed, still stale: {len(failed)}, per error:")
+        lines += _failure_lines(failed)
+        lines.append(
+            "  every one with its error code: the run's assessments_refreshed audit entry "
+            "(details.failed)"
+        )
     lines.append("audited as a run: assessments_refresh_started, then assessments_refreshed")
+    return lines
+
+
+# Family ids named per error in the summary; the rest are counted ("and N more").
+FAILED_SHOWN = 10
+
+
+def _failure_lines(failed: list[Refreshed]) -> list[str]:
+    """One line per error code, most frequent first: how many, its text (when all share it;
+    else the first family's, as an example) and the first FAILED_SHOWN family ids. A run
+    where every family fails the same way (e.g. a fusion model that does not match the
+    config) then reads as one line, not one per family."""
+    groups: dict[str, list[Refreshed]] = {}
+    for f in failed:
+        groups.setdefault(f.error or "", []).append(f)
+    lines = []
+    for code, group in sorted(groups.items(), key=lambda item: -len(item[1])):
+        details = {f.detail for f in group}
+        detail = (
+            group[0].detail
+            if len(details) == 1
+            else f"e.g. {group[0].family_id}: {group[0].detail}"
+        )
+        shown = ", ".join(f.family_id for f in group[:FAILED_SHOWN])
+        more = f" and {len(group) - FAILED_SHOWN} more" if len(group) > FAILED_SHOWN else ""
+        lines.append(f"    [{code}] {len(group)}: {detail} (families: {shown}{more})")
     return lines

@@ -144,13 +144,14 @@ def refresh(
         "model_versions": rests_on, "planned": len(stale), "stale": planned,
     })  # fmt: skip
     done: list[Refreshed] = []
+    warned: set[str] = set()  # error codes already logged as a warning in this run
     item: StaleAssessment | None = None
     try:
         for item in tqdm(
             stale, desc="refreshing", unit="family",
             disable=None if progress is None else not progress,
         ):  # fmt: skip
-            done.append(_refresh_one(services, item, actor, allow_rules_only=allow_rules_only))
+            done.append(_refresh_one(services, item, actor, allow_rules_only, warned))
     except BaseException as exc:
         report = RefreshReport(region=region, families=done)
         ended = {"outcome": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
@@ -168,15 +169,26 @@ def refresh(
 
 
 def _refresh_one(
-    services: Services, item: StaleAssessment, actor: tuple[int, str], *, allow_rules_only: bool
+    services: Services,
+    item: StaleAssessment,
+    actor: tuple[int, str],
+    allow_rules_only: bool,
+    warned: set[str],
 ) -> Refreshed:
-    """`recompute` one stale family; a domain error it raises is its outcome, logged."""
+    """`recompute` one stale family; a domain error it raises is its outcome, logged: as a
+    warning the first time its code comes in a run (`warned`), after that at debug level,
+    so a run where every family fails the same way does not print a line per family (the
+    summary groups them; the end audit entry names every one)."""
     try:
         version = recompute(
             services, item.family_id, actor=actor, allow_rules_only=allow_rules_only
         )
     except ShanyraqError as exc:
-        logger.warning("refresh: family %s not recomputed: [%s] %s", item.family_id, exc.code, exc)
+        level = logging.DEBUG if exc.code in warned else logging.WARNING
+        warned.add(exc.code)
+        logger.log(
+            level, "refresh: family %s not recomputed: [%s] %s", item.family_id, exc.code, exc
+        )
         return Refreshed(item.family_id, item.reason, None, error=exc.code, detail=exc.message)
     return Refreshed(item.family_id, item.reason, version)
 

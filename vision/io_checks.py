@@ -3,7 +3,8 @@
 The header is opened lazily as the format sniffed from the bytes; the pixel limit, the aspect
 limit and (for JPEG) the scan count are judged from it, so a tiny pixel bomb or a file of
 thousands of empty scans fails fast. The pixel limit is ours, not Pillow's: Pillow's own bomb
-limit is raised to it when it is set higher. `vision.gpu` makes the same checks through these.
+limit is raised to it when it is set higher, and is judged here, not by Pillow's warning (whose
+filters are process-wide). `vision.gpu` makes the same checks through these.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import io
 import logging
 import re
 import threading
-import warnings
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from shanyraq.errors import CorruptImageError, ImageShapeError, ImageTooLargeError
 
@@ -60,24 +60,18 @@ def _pillow_allows(max_pixels: int) -> None:
 def open_header(data: bytes, fmt: str, *, max_pixels: int | None = None) -> Image.Image:
     """Open lazily (header only) as the sniffed format; damaged headers raise CorruptImageError.
 
-    With `max_pixels`, Pillow's own bomb check never refuses an image within it (the caller's
-    `check_pixel_limit` decides); without it, Pillow's limit stands.
+    An image over Pillow's pixel limit raises ImageTooLargeError, judged here from the header
+    size: with `max_pixels` that limit is at least ours (the caller's `check_pixel_limit`
+    decides below it); without it, Pillow's limit stands.
     """
     if fmt == "heic":
         _register_heif()
     if max_pixels is not None:
         _pillow_allows(max_pixels)
     try:
-        # Lazy: reads the header only. Pillow's own bomb check is a second line of defence.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
-        raise ImageTooLargeError(
-            f"the image is over the limit of {limit / 1e6:.0f} MP, far larger than any phone "
-            "photo; send the photo as the camera took it"
-        ) from None
+        image = _open_unchecked(data, _PIL_FORMAT[fmt])
+    except Image.DecompressionBombError:  # WebP's parser checks its canvas as it reads
+        raise _too_large(max_pixels) from None
     except MemoryError:
         raise
     except Exception as exc:  # a codec's parser may raise anything on hostile bytes
@@ -88,6 +82,36 @@ def open_header(data: bytes, fmt: str, *, max_pixels: int | None = None) -> Imag
             f"the {fmt.upper()} header cannot be read; the file is damaged: take or export the "
             "photo again"
         ) from None
+    limit = Image.MAX_IMAGE_PIXELS
+    # Counted as Pillow counts: a zero side is one (check_pixel_limit refuses it afterwards).
+    if limit is not None and max(1, image.width) * max(1, image.height) > limit:
+        image.close()
+        raise _too_large(max_pixels)
+    return image
+
+
+def _open_unchecked(data: bytes, pil_format: str) -> ImageFile.ImageFile:
+    """What `Image.open(..., formats=[pil_format])` does, less its bomb check: the caller's.
+
+    Pillow's check only warns between its limit and twice it, and a warning becomes an error
+    through the process-wide warnings filters alone: `catch_warnings` in one thread loses
+    another thread's filter, or leaves its own behind for the whole process.
+    """
+    if pil_format not in Image.OPEN:
+        Image.init()  # as Image.open does for a format no plugin has registered yet
+    factory, accept = Image.OPEN[pil_format]
+    verdict = accept(data[:16]) if accept is not None else True
+    if isinstance(verdict, str) or not verdict:  # a string: Pillow's "known, not supported"
+        raise SyntaxError(verdict or f"not a {pil_format} file")
+    return factory(io.BytesIO(data), "")
+
+
+def _too_large(max_pixels: int | None) -> ImageTooLargeError:
+    limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
+    return ImageTooLargeError(
+        f"the image is over the limit of {limit / 1e6:.0f} MP, far larger than any phone "
+        "photo; send the photo as the camera took it"
+    )
 
 
 def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:

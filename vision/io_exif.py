@@ -91,11 +91,11 @@ def read_metadata(image: Image.Image) -> CaptureMetadata:
             return CaptureMetadata()
         orientation = exif_orientation(image)
         exif_ifd = _safe_ifd(exif, _IFD_EXIF)
-        gps_ifd = _safe_ifd(exif, _IFD_GPS)
+        latitude, longitude = _gps_position(_safe_ifd(exif, _IFD_GPS))
         return CaptureMetadata(
             taken_at=_exif_time(exif_ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
-            latitude=_gps_degrees(gps_ifd.get(2), gps_ifd.get(1), negative="S", limit=90.0),
-            longitude=_gps_degrees(gps_ifd.get(4), gps_ifd.get(3), negative="W", limit=180.0),
+            latitude=latitude,
+            longitude=longitude,
             camera_make=_clean_text(exif.get(_TAG_MAKE)),
             camera_model=_clean_text(exif.get(_TAG_MODEL)),
             orientation=orientation or 1,
@@ -130,6 +130,19 @@ def _exif_time(value: object) -> datetime | None:
         return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
     except ValueError:
         return None
+
+
+def _gps_position(gps_ifd: dict[int, object]) -> tuple[float | None, float | None]:
+    """Latitude and longitude from the GPS IFD; (None, None) for 0, 0.
+
+    Phones without a fix write zeros there ("Null Island", in the Gulf of Guinea): no photo of a
+    home in Kazakhstan is taken at it. One zero alone (the equator, Greenwich) stays.
+    """
+    latitude = _gps_degrees(gps_ifd.get(2), gps_ifd.get(1), negative="S", limit=90.0)
+    longitude = _gps_degrees(gps_ifd.get(4), gps_ifd.get(3), negative="W", limit=180.0)
+    if latitude == 0.0 and longitude == 0.0:
+        return None, None
+    return latitude, longitude
 
 
 def _gps_degrees(dms: object, ref: object, *, negative: str, limit: float) -> float | None:

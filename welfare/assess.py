@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -25,10 +26,12 @@ from welfare.criteria import WelfareConfig, get_welfare_config
 from welfare.doubts import Recommendation, recommend
 from welfare.explain import Reason, top_reasons
 from welfare.features import family_features, feature_space
-from welfare.fusion import FusionModel, check_levels
+from welfare.fusion import COVERAGE_FEATURE, FusionModel, check_levels
 from welfare.rules import INCOME_TEST, LEVEL6, RuleCheck, evaluate_rules
 from welfare.schema import FamilyRecord
 from welfare.statements import Code, Statement
+
+log = logging.getLogger(__name__)
 
 ADVISORY = "Advisory only: the district commission decides and its decision is recorded."
 # The way an assessment is worked out from its inputs, beside the models and configs/welfare.yaml
@@ -43,6 +46,9 @@ ADVISORY = "Advisory only: the district commission decides and its decision is r
 # 5: with no usable photo, the photo figures are one reason ("usable photos: 0"), not each a
 # reason of its own; missing criteria are listed in configs/welfare.yaml's order.
 LOGIC_VERSION = "5"
+# (fusion model version, configured rooms) whose room coverage has been logged about, so that a
+# service says it once rather than for every family.
+_COVERAGE_SAID: set[tuple[str, tuple[str, ...]]] = set()
 
 
 @dataclass
@@ -93,9 +99,8 @@ def assess(
     config = config or get_welfare_config()
     taxonomy = taxonomy or get_taxonomy()
     rules = evaluate_rules(record, rules=config.rules, thresholds=config.thresholds)
-    visual = aggregate(
-        scores, flags=photo_flags, expected_rooms=config.fusion.expected_rooms, taxonomy=taxonomy
-    )
+    rooms = coverage_rooms(model, config=config, taxonomy=taxonomy)
+    visual = aggregate(scores, flags=photo_flags, expected_rooms=rooms, taxonomy=taxonomy)
     level_probs: dict[int, float] = {}
     level: int | None = None
     asp_p: float | None = None
@@ -152,6 +157,51 @@ def assess(
         input_hash=input_hash(record, scores, photo_flags),
         model_uses_photos=model.meta.visual if model is not None else None,
     )
+
+
+def coverage_rooms(
+    model: FusionModel | None, *, config: WelfareConfig, taxonomy: Taxonomy
+) -> list[str]:
+    """The rooms photo coverage is a share of: those a fusion model reading it was trained
+    with (the feature's definition belongs to the model), else configs/welfare.yaml's."""
+    configured = list(config.fusion.expected_rooms)
+    if model is None or COVERAGE_FEATURE not in model.features:
+        return configured
+    rooms, version = model.coverage_rooms, model.meta.version
+    if rooms is None:
+        _say_once(
+            version,
+            configured,
+            "fusion model %s does not record the rooms its photo coverage was trained with "
+            "(saved before they were recorded), so assessments use configs/welfare.yaml's "
+            "fusion.expected_rooms (%s); retrain it with `shanyraq welfare train` to record them",
+            ", ".join(configured),
+        )
+        return configured
+    unknown = sorted(set(rooms) - set(taxonomy.dwelling_rooms))
+    if unknown:
+        raise ModelMismatchError(
+            f"fusion model {version} measures photo coverage over rooms {unknown} that are not "
+            f"dwelling rooms of configs/taxonomy.yaml; retrain it with `shanyraq welfare train`"
+        )
+    if set(rooms) != set(configured):
+        _say_once(
+            version,
+            configured,
+            "fusion model %s measures photo coverage over the rooms it was trained with (%s), "
+            "not configs/welfare.yaml's fusion.expected_rooms (%s); retraining it with "
+            "`shanyraq welfare train` applies the configuration",
+            ", ".join(rooms),
+            ", ".join(configured),
+        )
+    return rooms
+
+
+def _say_once(version: str, configured: list[str], message: str, *args: object) -> None:
+    said = (version, tuple(configured))
+    if said not in _COVERAGE_SAID:
+        _COVERAGE_SAID.add(said)
+        log.warning(message, version, *args)
 
 
 def _level_from_rule(check: RuleCheck) -> Statement:

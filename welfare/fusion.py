@@ -43,6 +43,8 @@ from welfare.model_folder import (
 )
 
 log = logging.getLogger(__name__)
+# The visual feature whose definition (the rooms it is a share of) the model records.
+COVERAGE_FEATURE = "vis_room_coverage"
 
 
 class FamilyCountError(ShanyraqError):
@@ -117,6 +119,17 @@ class FusionModel:
     @property
     def features(self) -> list[str]:
         return list(self.meta.features)
+
+    @property
+    def coverage_rooms(self) -> list[str] | None:
+        """The rooms the model's room coverage is a share of, as it was trained (its recipe's
+        expected_rooms); None when it does not read the feature, or its fusion.json has no
+        recipe (saved before recipes were recorded) or no usable list of rooms in it."""
+        if COVERAGE_FEATURE not in self.meta.features:
+            return None
+        rooms = (self.meta.recipe or {}).get("expected_rooms")
+        named = isinstance(rooms, list) and all(isinstance(r, str) for r in rooms)
+        return list(rooms) if named and rooms and len(set(rooms)) == len(rooms) else None
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's features of each family, in the order its heads were fitted on (by

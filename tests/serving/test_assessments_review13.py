@@ -167,7 +167,8 @@ def test_the_command_names_the_family_that_failed_and_fails(
     assert run.exit_code != 0 and run.exception.code == "refresh_families_failed"
     assert "BAD (family_record_invalid)" in run.exception.message
     assert "refreshed 3 of 4 stale assessment(s) in every region" in run.output
-    assert "BAD: [family_record_invalid] family BAD: members_total cannot be" in run.output
+    assert "[family_record_invalid] 1: family BAD: members_total cannot be" in run.output
+    assert "(families: BAD)" in run.output
     assert _versions(service) == {"A1": [1, 2], "BAD": [1], "C1": [1, 2], "D1": [1, 2]}
 
 

@@ -1,6 +1,6 @@
 """Fairness: per-group ASP false-negative and exclusion rates and level accuracy, with CIs.
 
-Built on fairlearn's MetricFrame (its own bootstrap gives the intervals). For each grouping
+Built on fairlearn's MetricFrame (its own bootstrap gives the groups' intervals). For each grouping
 (region, settlement, disability in family, head gender) it reports every group's value with a
 95 % interval and the largest gap between groups with its interval.
 
@@ -17,7 +17,13 @@ None when fewer than two remain.
 
 A figure resting on one family gets the whole range [0, 1] as its interval: every bootstrap
 sample holds that family or none of the group, so the bootstrap gives [value, value], a
-certainty one family cannot give.
+certainty one family cannot give. For the same reason a figure on which all of its families
+agree (0 or 1) gets the exact (Clopper-Pearson) interval instead of the bootstrap's.
+
+The largest gap is the highest group's value minus the lowest's; its interval is the bootstrap
+of that signed difference, both groups taken from the same resamples (paired), so it may cross
+0. (The bootstrap of max - min over groups, fairlearn's `difference_ci`, never goes below 0:
+it excluded 0 even for two groups with equal values.)
 """
 
 from __future__ import annotations
@@ -183,19 +189,46 @@ def _gap(
     )
     if len(compared) < 2:
         return figure
-    if left_out:  # the gap and its interval over the compared groups' families only
-        keep = np.isin(groups, [f.group for f in compared])
-        frame = _frame(fn, y_true[keep], y_pred[keep], groups[keep], **boot)
-    gap_low, gap_high = frame.difference_ci()
     ranked = sorted(compared, key=lambda f: f.value if f.value is not None else math.nan)
+    highest, lowest = ranked[-1], ranked[0]
+    assert highest.value is not None and lowest.value is not None  # compared: defined
+    gap_low, gap_high = _paired_gap_ci(
+        fn, arrays, groups, (highest.group, lowest.group), n_boot=n_boot, seed=seed
+    )
     return replace(
         figure,
-        largest_gap=float(frame.difference()),
-        gap_ci_low=float(gap_low),
-        gap_ci_high=float(gap_high),
-        highest=ranked[-1].group,
-        lowest=ranked[0].group,
+        largest_gap=highest.value - lowest.value,
+        gap_ci_low=gap_low,
+        gap_ci_high=gap_high,
+        highest=highest.group,
+        lowest=lowest.group,
     )
+
+
+def _paired_gap_ci(
+    fn: Any,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    groups: np.ndarray,
+    pair: tuple[str, str],
+    *,
+    n_boot: int,
+    seed: int,
+) -> tuple[float, float]:
+    """Interval of fn(high) - fn(low) over `n_boot` resamples of the two groups' families,
+    both values from the same resample (paired)."""
+    high, low = pair
+    keep = np.isin(groups, pair)
+    y_true, y_pred, kept = arrays[0][keep], arrays[1][keep], groups[keep]
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_boot)
+    for i in range(n_boot):
+        pick = rng.integers(0, len(kept), len(kept))
+        t, p, g = y_true[pick], y_pred[pick], kept[pick]
+        diffs[i] = fn(t[g == high], p[g == high]) - fn(t[g == low], p[g == low])
+    if np.isnan(diffs).all():  # no resample holds both groups' families
+        return math.nan, math.nan
+    ci_low, ci_high = np.nanquantile(diffs, CI_QUANTILES)
+    return float(ci_low), float(ci_high)
 
 
 def _group_figures(
@@ -210,6 +243,8 @@ def _group_figures(
         interval = (float(low[g]), float(high[g])) if defined else (None, None)
         if defined and int(denominators[g]) == 1:
             interval = _WHOLE_RANGE
+        elif defined and value in (0.0, 1.0):
+            interval = _exact_when_all_agree(float(value), int(denominators[g]))
         figures.append(
             GroupFigure(
                 group=str(g),
@@ -226,3 +261,10 @@ def _group_figures(
 
 # Every figure here is a share of families: all one family can say about its spread.
 _WHOLE_RANGE = (0.0, 1.0)
+
+
+def _exact_when_all_agree(value: float, n: int) -> tuple[float, float]:
+    """Clopper-Pearson interval of a share of 0 or 1 over `n` families (the bootstrap of
+    families that all agree never varies)."""
+    bound = CI_QUANTILES[0] ** (1 / n)  # the tail's probability that all n agree
+    return (0.0, 1.0 - bound) if value == 0.0 else (bound, 1.0)

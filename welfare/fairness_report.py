@@ -21,7 +21,10 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
         "none. A figure resting on fewer families than configs/welfare.yaml "
         "`fairness.min_families_per_group` is marked *too small* and left out of the largest "
         "gap, which compares only the remaining groups. A figure resting on one family has the "
-        "whole range 0–100 % as its interval: a bootstrap of one family never varies.",
+        "whole range 0–100 % as its interval, and one on which all of its families agree (0 % "
+        "or 100 %) the exact Clopper–Pearson interval: a bootstrap of them never varies. The "
+        "largest gap is the highest group minus the lowest; its interval is the bootstrap of "
+        "that difference, both groups from the same resamples, and may cross 0 (no clear gap).",
         "",
         "| grouping | metric | groups (value [CI], n) | largest gap [CI] |",
         "| --- | --- | --- | --- |",

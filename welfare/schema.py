@@ -39,26 +39,25 @@ class FamilyRecord(BaseModel):
     region: str
     settlement: str
     head_gender: str
-    criteria: dict[str, CriterionValue]
+    # bool only until `_check`: a boolean left after validation is refused (see below).
+    criteria: dict[str, CriterionValue | bool]
 
     @model_validator(mode="before")
     @classmethod
-    def _no_booleans_as_numbers(cls, data: Any, info: ValidationInfo) -> Any:
-        """true/false answers a yes/no flag only: pydantic would read `true` as the count 1."""
+    def _flags_from_booleans(cls, data: Any, info: ValidationInfo) -> Any:
+        """true/false answers a yes/no flag only: it becomes 1/0 there, and stays a boolean
+        anywhere else, for `_check` to refuse with the record's other problems (pydantic alone
+        would read `true` as the count 1)."""
         criteria = data.get("criteria") if isinstance(data, dict) else None
         if not isinstance(criteria, dict):
             return data
         config: WelfareConfig = (info.context or {}).get("config") or get_welfare_config()
-        known = {c.name: c for c in config.criteria}
-        problems = [
-            f"{name}: expected a number ({known[name].unit}), got {str(value).lower()}; "
-            "true/false is only for yes/no flags"
+        flags = {c.name for c in config.criteria if c.kind == "flag"}
+        read = {
+            name: float(value) if isinstance(value, bool) and name in flags else value
             for name, value in criteria.items()
-            if isinstance(value, bool) and name in known and known[name].kind != "flag"
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return data
+        }
+        return {**data, "criteria": read}
 
     @model_validator(mode="before")
     @classmethod
@@ -98,13 +97,34 @@ def parse_family(data: Mapping[str, Any], *, config: WelfareConfig | None = None
     try:
         return FamilyRecord.model_validate(dict(data), context={"config": config})
     except ValidationError as exc:
-        messages = []
+        messages: list[str] = []
         for problem in exc.errors():
-            where = ".".join(str(p) for p in problem["loc"])
-            text = str(problem["msg"]).removeprefix("Value error, ")
-            messages.append(f"{where}: {text}" if where else text)
+            text = _problem_text(problem["type"], problem["loc"], str(problem["msg"]), config)
+            if text not in messages:  # a criterion's value fails each type of its union
+                messages.append(text)
         family = data.get("family_id", "?")
         raise FamilyRecordError(f"family {family}: " + "; ".join(messages)) from None
+
+
+def _problem_text(kind: str, loc: tuple[int | str, ...], text: str, config: WelfareConfig) -> str:
+    """One of pydantic's problems said as what to give: its own words would offer a criterion
+    "a valid string" and leave an unknown or absent field without a next step."""
+    if not loc:  # our own checks: their text names the field already
+        return text.removeprefix("Value error, ")
+    where = ".".join(str(p) for p in loc)
+    fields = ", ".join(FamilyRecord.model_fields)
+    if kind == "extra_forbidden":
+        return f"unknown field {where!r}; a family record has {fields}"
+    if kind == "missing":
+        return f"{where} is absent; give it"
+    if loc[0] == "criteria" and len(loc) == 3:  # ("criteria", name, the union member tried)
+        name = str(loc[1])
+        if name not in config.criterion_names:
+            return f"unknown criterion {name!r}; the criteria are listed in configs/welfare.yaml"
+        c = config.criterion(name)
+        wanted = f"one of {c.categories}" if c.kind == "category" else f"a number ({c.unit})"
+        return f"criteria.{name}: expected {wanted}, or null to mark it missing"
+    return f"{where}: {text}"
 
 
 def read_family(path: Path, *, config: WelfareConfig | None = None) -> FamilyRecord:
@@ -181,32 +201,47 @@ def _context_problems(record: FamilyRecord, config: WelfareConfig) -> list[str]:
     return problems
 
 
-def _criteria_problems(values: dict[str, CriterionValue], config: WelfareConfig) -> list[str]:
+def _criteria_problems(
+    values: dict[str, CriterionValue | bool], config: WelfareConfig
+) -> list[str]:
     known = {c.name: c for c in config.criteria}
     problems = [
         f"unknown criterion {name!r}; the criteria are listed in configs/welfare.yaml"
         for name in values
         if name not in known
     ]
+    valid: dict[str, CriterionValue] = {}
     for name, criterion in known.items():
         if name not in values:
             problems.append(f"{name} is absent; give its value, or null to mark it missing")
             continue
         value = values[name]
-        if value is not None:
-            problems.extend(_value_problems(criterion, value))
-    if not problems:
-        problems.extend(_consistency_problems(values, config))
-    return problems
+        wrong = [] if value is None else _value_problems(criterion, value)
+        problems.extend(wrong)
+        if not wrong and not isinstance(value, bool):
+            valid[name] = value
+    # Weighed among the values that passed alone, so a contradiction is not held back until
+    # another value is fixed, and a value refused alone is not refused twice.
+    return problems + _consistency_problems(valid, config)
 
 
-def _value_problems(c: Criterion, value: float | str) -> list[str]:
+def _value_problems(c: Criterion, value: float | str | bool) -> list[str]:
+    if isinstance(value, bool):  # flags were read as 1/0 before; pydantic would count it 1
+        word = str(value).lower()
+        if c.kind == "category":
+            return [f"{c.name}: {word} is not one of {c.categories}"]
+        return [
+            f"{c.name}: expected a number ({c.unit}), got {word}; "
+            "true/false is only for yes/no flags"
+        ]
     if c.kind == "category":
         assert c.categories is not None
         if value not in c.categories:
             return [f"{c.name}: {value!r} is not one of {c.categories}"]
         return []
     if isinstance(value, str):
+        if c.kind == "flag":
+            return [f"{c.name}: a yes/no flag is true/false or 1/0; got {value!r}"]
         return [f"{c.name}: expected a number ({c.unit}), got {value!r}"]
     if math.isnan(value) or math.isinf(value):
         return [f"{c.name}: expected a finite number; use null to mark a value missing"]

@@ -109,7 +109,9 @@ class FamilyIn(BaseModel):
     region: str = Field(max_length=64)
     settlement: str = Field(max_length=16)
     head_gender: str = Field(max_length=16)
-    criteria: dict[str, float | str | None]
+    # bool kept as given: welfare.schema takes it for a yes/no flag and refuses it for a
+    # count (read as float here, `true` became the count 1 before it could).
+    criteria: dict[str, float | str | bool | None]
 
 
 class FamilyUpdate(BaseModel):
@@ -117,7 +119,7 @@ class FamilyUpdate(BaseModel):
 
     settlement: str | None = Field(None, max_length=16)
     head_gender: str | None = Field(None, max_length=16)
-    criteria: dict[str, float | str | None] | None = None
+    criteria: dict[str, float | str | bool | None] | None = None  # bool: as FamilyIn
 
 
 class FamilyOut(BaseModel):

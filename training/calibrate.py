@@ -200,11 +200,13 @@ def fit_temperature_and_bias(
     l2: float,
     free: np.ndarray | None = None,
     centred: bool = False,
+    head: str = "head",
 ) -> tuple[float, list[float]]:
     """Temperature t and offsets b minimising nll(t, b) + l2 * |b|^2 (L-BFGS-B, t bounded).
 
     Only the outputs marked in `free` (default: all) get an offset, the others 0; `centred`
     makes the free offsets sum to zero (a softmax, where a shared shift would move the others).
+    A search that stops short of a minimum is warned about, naming `head`: its result is kept.
     """
     free = np.ones(n_outputs, dtype=bool) if free is None else np.asarray(free, dtype=bool)
 
@@ -222,6 +224,14 @@ def fit_temperature_and_bias(
     n_free = int(free.sum())
     bounds = [_LOG_T_BOUNDS] + [(None, None)] * n_free
     result = minimize(objective, np.zeros(n_free + 1), method="L-BFGS-B", bounds=bounds)
+    if not result.success:
+        logger.warning(
+            "calibration: the %s fit of temperature and offsets did not converge (%s): its "
+            "calibration may be off; check that head's validation logits (huge or saturated "
+            "scores) and the ECE after calibration in the evaluation report",
+            head,
+            result.message,
+        )
     return float(np.exp(result.x[0])), [float(v) for v in offsets(result.x[1:])]
 
 
@@ -273,7 +283,7 @@ def _fit_head(
         )
     nll = _class_nll(_head_probs(head, formulation), z, y)
     centred = not coral and not free.all()  # with every class free, the ridge centres them
-    return fit_temperature_and_bias(nll, z.shape[1], l2=l2, free=free, centred=centred)
+    return fit_temperature_and_bias(nll, z.shape[1], l2=l2, free=free, centred=centred, head=head)
 
 
 def fit_calibration(

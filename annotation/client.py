@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 
-from annotation.paging import PageGuard, UnexpectedAnswer
+from annotation.paging import ListingIncomplete, PageGuard, UnexpectedAnswer
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -93,15 +93,19 @@ def _looks_like_html(body: object) -> bool:
 
 
 def _from_sdk(exc: BaseException) -> bool:
-    """Whether `exc` was raised inside the SDK or pydantic (reading an answer), not here."""
+    """Whether `exc` was raised reading an answer, not here: inside pydantic, or anywhere
+    below an SDK call (its token refresh decodes the answer with `json` directly)."""
     import label_studio_sdk
     import pydantic
 
-    where = tuple(os.path.dirname(m.__file__ or "") for m in (label_studio_sdk, pydantic))
+    sdk, models = (os.path.dirname(m.__file__ or "") for m in (label_studio_sdk, pydantic))
     tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(sdk) or (tb.tb_next is None and filename.startswith(models)):
+            return True
         tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(where)
+    return False
 
 
 def _unexpected(url: str, action: str, what: str) -> LabelStudioAnswerError:
@@ -120,6 +124,8 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
 
     try:
         yield
+    except ListingIncomplete as exc:  # a list that changed or ended early: Label Studio's own
+        raise LabelStudioError(f"Label Studio at {url}, while {action}: {exc}") from None
     except UnexpectedAnswer as exc:  # a page of a list (annotation.paging)
         raise _unexpected(url, action, str(exc)) from None
     except ParsingError as exc:
@@ -149,6 +155,11 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
                 "access token (or a legacy token, if the organisation allows them)"
             ) from None
         hint = f"; {_NOT_LABEL_STUDIO_HINT}" if status == 404 or _looks_like_html(exc.body) else ""
+        if status >= 500:  # the SDK has already retried it
+            hint += (
+                "; Label Studio failed on its side: run the command again once it is back "
+                "(nothing already written was lost)"
+            )
         raise LabelStudioError(
             f"Label Studio at {url} answered {status} while {action}: {_detail(exc.body)}{hint}"
         ) from None
@@ -182,7 +193,11 @@ def connect(url: str, token: str, *, timeout_s: float = 30.0) -> Connection:
             timeout=timeout_s, follow_redirects=True, event_hooks={"response": [PageGuard()]}
         )
         # An expired personal access token is refused here, before any request.
-        client = LabelStudio(base_url=url, api_key=token, timeout=timeout_s, httpx_client=http)
+        # The trailing slash keeps a path prefix (a reverse proxy's /ls/) in the SDK's token
+        # refresh, which joins its path with urljoin; every other request joins it either way.
+        client = LabelStudio(
+            base_url=url + "/", api_key=token, timeout=timeout_s, httpx_client=http
+        )
         user = client.users.whoami()
     kind = token_kind(token)
     logger.info("connected to %s as %s (%s)", url, user.email, kind)

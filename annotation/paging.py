@@ -8,7 +8,9 @@ four items) or fail deep inside the SDK. Every answer to a paged GET goes throug
 JSON object holding a list of items, each an object with a whole-number id (and the fields
 Shanyraq reads), and a whole-number total. Paging is bounded: a page that brings nothing
 new (a server that ignores the page number), or items beyond the total the server itself
-gives, stops it.
+gives, stops it. A list that shrinks between pages (a task deleted while it is read moves
+the next one onto a page already read), or ends (an empty page, a 404) before the total it
+gave, is ListingIncomplete: a short list is never taken for the whole.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class UnexpectedAnswer(Exception):
     """An answer the SDK cannot be trusted with; `api_errors` names the server and action."""
 
 
+class ListingIncomplete(UnexpectedAnswer):
+    """A list that changed while it was read, or ended early: some items may be missing."""
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -52,7 +58,9 @@ def page_items(body: object, path: str) -> tuple[list[dict[str, Any]], int]:
     items, total = body[keys[0]], body.get(_ITEMS_KEYS[keys[0]])
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise UnexpectedAnswer(f"no whole-number '{_ITEMS_KEYS[keys[0]]}' in {_quote(body)}")
-    wanted = {"id": int, **_FIELDS.get(path, {})}
+    # By suffix: behind a reverse proxy the path has a prefix (/ls/api/tasks/).
+    fields = next((f for suffix, f in _FIELDS.items() if path.endswith(suffix)), {})
+    wanted = {"id": int, **fields}
     for item in items:
         bad = (
             not isinstance(item, dict)
@@ -60,14 +68,15 @@ def page_items(body: object, path: str) -> tuple[list[dict[str, Any]], int]:
             or any(not isinstance(item.get(k), t) for k, t in wanted.items() if k != "id")
         )
         if bad:
-            fields = ", ".join(f"{k} ({t.__name__})" for k, t in wanted.items())
-            raise UnexpectedAnswer(f"an item without {fields}: {_quote(item)}")
+            named = ", ".join(f"{k} ({t.__name__})" for k, t in wanted.items())
+            raise UnexpectedAnswer(f"an item without {named}: {_quote(item)}")
     return items, total
 
 
 @dataclass
 class _Listing:
     seen: set[int] = field(default_factory=set)
+    total: int | None = None
 
 
 @dataclass
@@ -83,21 +92,35 @@ class PageGuard:
     def __call__(self, response: httpx.Response) -> None:
         request = response.request
         page_text = request.url.params.get("page")
-        if request.method != "GET" or page_text is None or not response.is_success:
+        if request.method != "GET" or page_text is None:
             return
         page = int(page_text) if page_text.isdigit() else 0
+        path = request.url.path
+        params = tuple(sorted((k, v) for k, v in request.url.params.multi_items() if k != "page"))
+        key = (path, params)
+        if not response.is_success:
+            # The SDK takes a 404 for the end of a list: it is, only once every item is read.
+            if response.status_code == 404 and page > 1 and key in self.listings:
+                self._check_complete(self.listings[key], path, page)
+            return
         response.read()
         try:
             body = response.json()
         except ValueError:
             raise UnexpectedAnswer(f"the answer is not JSON: {_quote(response.text)}") from None
-        path = request.url.path
         items, total = page_items(body, path)
-        params = tuple(sorted((k, v) for k, v in request.url.params.multi_items() if k != "page"))
-        key = (path, params)
         if page <= 1 or key not in self.listings:
             self.listings[key] = _Listing()
         listing = self.listings[key]
+        if listing.total is not None and total < listing.total:
+            raise ListingIncomplete(
+                f"{path} went from {listing.total} to {total} item(s) between pages, so the "
+                "list changed while it was read and items may have been skipped; run the command "
+                "again once nobody is deleting tasks"
+            )
+        listing.total = total
+        if not items and page > 1:
+            self._check_complete(listing, path, page)
         ids = {int(item["id"]) for item in items}
         if ids and ids <= listing.seen:
             raise UnexpectedAnswer(
@@ -110,4 +133,13 @@ class PageGuard:
                 f"{path} says it has {total} item(s) but page {page} brings the number read to "
                 f"{len(listing.seen)}, so paging was stopped (if the project changed while it "
                 "was read, run the command again)"
+            )
+
+    @staticmethod
+    def _check_complete(listing: _Listing, path: str, page: int) -> None:
+        if listing.total is not None and len(listing.seen) < listing.total:
+            raise ListingIncomplete(
+                f"{path} ended at page {page} after {len(listing.seen)} of the "
+                f"{listing.total} item(s) it says it has, so the list is incomplete (it changed "
+                "while it was read, or the server failed); run the command again"
             )

@@ -103,12 +103,22 @@ def test_assessment_says_the_rule_set_the_level_and_keeps_the_models(
     rich_record, trained, welfare_config, taxonomy
 ):
     model = trained["lgbm_fused"]
-    result = assess(
-        rich_record, [photo(taxonomy, grade=2)], model=model, config=welfare_config,
-        taxonomy=taxonomy,
-    )  # fmt: skip
+    # The case under test: the rule sets 6 where the model says less. Which photos make the
+    # model say less depends on what it learned, so the poorest-looking of a few is taken.
+    tried = (
+        assess(
+            rich_record,
+            [photo(taxonomy, room=room, grade=grade)],
+            model=model,
+            config=welfare_config,
+            taxonomy=taxonomy,
+        )
+        for grade in (1, 2, 3)
+        for room in ("kitchen", "bathroom", "bedroom")
+    )
+    result = next((r for r in tried if r.model_level is not None and r.model_level < 6), None)
+    assert result is not None, "the model places this rich family at 6 whatever its photos"
     assert (result.level, result.level_source) == (6, "rule")
-    assert result.model_level is not None and result.model_level < 6  # the case under test
     assert sum(result.level_probs.values()) == pytest.approx(1.0)  # still the model's
     codes = [s["code"] for s in result.reason_statements]
     assert codes[:2] == [Code.RULE_INCOME_AT_OR_ABOVE_LINE, Code.REASON_LEVEL_FROM_RULE]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, cohen_kappa_score, confusion_matrix, f1_score
 
 IGNORE = -1
@@ -112,17 +113,18 @@ def difference_interval(
 
 
 def reliability_curve(
-    confidence: np.ndarray, correct: np.ndarray, *, bins: int = ECE_BINS
+    confidence: ArrayLike, correct: ArrayLike, *, bins: int = ECE_BINS
 ) -> dict[str, list[float]]:
     """Per non-empty bin: mean confidence, accuracy and count (for reliability diagrams)."""
+    confidence_, correct_ = np.asarray(confidence, float), np.asarray(correct, float)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    which = np.clip(np.digitize(confidence_, edges[1:-1]), 0, bins - 1)
     out: dict[str, list[float]] = {"confidence": [], "accuracy": [], "count": []}
     for b in range(bins):
         in_bin = which == b
         if in_bin.any():
-            out["confidence"].append(float(confidence[in_bin].mean()))
-            out["accuracy"].append(float(np.asarray(correct, float)[in_bin].mean()))
+            out["confidence"].append(float(confidence_[in_bin].mean()))
+            out["accuracy"].append(float(correct_[in_bin].mean()))
             out["count"].append(float(in_bin.sum()))
     return out
 

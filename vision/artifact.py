@@ -3,8 +3,10 @@
 `model.json` is the contract every consumer (engine, evaluation, annotation) rebuilds
 preprocessing and labels from; none keeps its own copy. Loading refuses, with one
 ModelMismatchError that names the file and what is wrong, a model.json that cannot be read,
-is not JSON or not this schema, an artifact whose taxonomy or label lists differ from
-configs/, and a model.onnx that is missing or that ONNX Runtime cannot load.
+is too large to be one, is not JSON, gives a key twice or is not this schema (read strictly:
+a hand edit's "1" or true for 1, or a NaN or Infinity, is refused, not coerced), an artifact
+whose taxonomy or label lists differ from configs/, and a model.onnx that is missing or that
+ONNX Runtime cannot load.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from shanyraq.atomic import TEMP_SUFFIX, atomic_file
 from shanyraq.errors import ModelMismatchError, read_text
+from shanyraq.json_values import KeyGivenTwiceError, pairs_once
 from shanyraq.taxonomy import Taxonomy
 
 ARTIFACT_FORMAT = 1
@@ -30,6 +33,9 @@ ARTIFACT_FILES = frozenset(
     {META_FILE, ONNX_FILE, TORCH_FILE, FP16_ONNX_FILE, CARD_FILE, META_FILE + TEMP_SUFFIX}
 )
 _REEXPORT = "export the model again (shanyraq export RUN)"
+# A model.json is a few kB (metrics and the training config are its largest parts); a file far
+# past that is some other file, not read into memory to find out.
+MAX_META_BYTES = 16 * 1024 * 1024
 
 
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -55,9 +61,10 @@ class Temperatures(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    room: float = Field(1.0, gt=0)
-    condition: float = Field(1.0, gt=0)
-    signs: float = Field(1.0, gt=0)
+    # Finite: JSON has no infinity, so one would be written as null and fail only when read.
+    room: _Positive = 1.0
+    condition: _Positive = 1.0
+    signs: _Positive = 1.0
 
 
 class Biases(BaseModel):
@@ -69,8 +76,8 @@ class Biases(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    room: list[float] = []
-    condition: list[float] = []
+    room: list[_Finite] = []
+    condition: list[_Finite] = []
 
 
 class Labels(BaseModel):
@@ -97,7 +104,7 @@ class ModelArtifact(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     format: int = ARTIFACT_FORMAT
-    model_version: str  # e.g. "demo-mnv3-20261123-ab12cd34"
+    model_version: str = Field(min_length=1)  # e.g. "demo-mnv3-20261123-ab12cd34"
     backbone: str
     taxonomy_version: int
     taxonomy_fingerprint: str
@@ -118,6 +125,12 @@ class ModelArtifact(BaseModel):
     training_config: dict[str, Any] = {}
     code_version: str = ""
     created_at: str = ""
+
+    @model_validator(mode="after")
+    def _outputs_differ(self) -> ModelArtifact:
+        if len(set(self.onnx_outputs)) != len(self.onnx_outputs):
+            raise ValueError(f"onnx_outputs names one output twice: {self.onnx_outputs}")
+        return self
 
     @model_validator(mode="after")
     def _biases_fit_the_heads(self) -> ModelArtifact:
@@ -166,21 +179,31 @@ def read_artifact(folder: Path) -> ModelArtifact:
         )
     if not path.exists():
         raise ModelMismatchError(f"{folder} is not a model artifact: {META_FILE} missing")
+    size = path.stat().st_size if path.is_file() else 0
+    if size > MAX_META_BYTES:
+        raise ModelMismatchError(
+            f"{path} is {size} bytes, more than a model.json's {MAX_META_BYTES}; give the "
+            "folder the model was exported to, or export it again (shanyraq export RUN)"
+        )
     text = read_text(path, ModelMismatchError, f"; {_REEXPORT}")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=pairs_once)
     except json.JSONDecodeError as exc:
         raise ModelMismatchError(f"{path}: not valid JSON ({exc}); {_REEXPORT}") from None
+    except KeyGivenTwiceError as exc:
+        raise ModelMismatchError(f"{path}: {exc}; keep one of them or {_REEXPORT}") from None
     if not isinstance(data, dict):
         raise ModelMismatchError(
             f"{path}: holds a JSON {type(data).__name__}, not a model's metadata; {_REEXPORT}"
         )
-    if data.get("format") != ARTIFACT_FORMAT:
+    if data.get("format") != ARTIFACT_FORMAT or isinstance(data.get("format"), bool):
         raise ModelMismatchError(
             f"{path}: artifact format {data.get('format')!r}, this code reads {ARTIFACT_FORMAT}"
         )
     try:
-        return ModelArtifact.model_validate(data)
+        # Validated from the text, strictly: JSON mode takes an array for a tuple (mean, std)
+        # and a whole number for a float, and nothing else that is not its type.
+        return ModelArtifact.model_validate_json(text, strict=True)
     except ValidationError as exc:
         raise ModelMismatchError(
             f"{path} is not a valid model.json: {_problems(exc)}; {_REEXPORT}"

@@ -30,6 +30,10 @@ photo whose upload of the same bytes is just committing may miss it; the upload'
 whole. A sweep stopped between steps 2 and 4 leaves the file set aside: the next sweep and the
 service's start put it back (`PhotoStore.restore_set_aside`), and then decide again.
 
+A database that names no photo at all is refused before anything is removed: with a store of
+old files it is not the store's database (settings pointing at another), and every file would
+look like an orphan.
+
 A browser copy (`served/`) is made only for a photo with a row; one of bytes no row names is
 removed with its original, or alone, once older than the grace, when it has none.
 """
@@ -235,6 +239,8 @@ def sweep(
     orphans = find_orphans(store, sessions, grace_hours=grace_hours)
     if key is None:
         return SweepReport(grace_hours, tuple(orphans), restored=restored)
+    if orphans:
+        _refuse_a_database_naming_no_photo(sessions, len(orphans))
     removed, kept = [], []
     for orphan in orphans:
         if remove_orphan(store, sessions, key, orphan):
@@ -243,6 +249,24 @@ def sweep(
             kept.append(orphan.sha256)
     return SweepReport(
         grace_hours, tuple(orphans), tuple(removed), tuple(kept), restored, applied=True
+    )
+
+
+def _refuse_a_database_naming_no_photo(sessions: sessionmaker[Session], found: int) -> None:
+    """DatabaseMissingError when no photo row exists at all: a store with old files is then
+    not this database's (the settings point at another), and every file would be removed."""
+    from sqlalchemy import select
+
+    from serving.db.models import Photo
+    from serving.db.session import DatabaseMissingError
+
+    with sessions() as session:
+        if session.execute(select(Photo.id).limit(1)).first() is not None:
+            return
+    raise DatabaseMissingError(
+        f"the database names no photo, yet the store holds {found} photo file(s) older than "
+        "the grace: it is not this store's database, so nothing was removed; check "
+        "database_url and data_dir in serving.yaml"
     )
 
 
@@ -302,7 +326,8 @@ def sweep_command(
     Safe while the service runs: a file an upload stores again during the sweep is kept
     (serving/store_sweep.py says why). Like the other commands it needs the service's
     settings, refuses a missing database or signing key and a database behind this version
-    (`shanyraq db upgrade`), and makes nothing; the dry run only reads.
+    (`shanyraq db upgrade`), and makes nothing; the dry run only reads. --apply refuses a
+    database that names no photo at all: it is not this store's.
     """
     from serving.cli import (
         anchored_sessions,

@@ -5,18 +5,26 @@ manifest row (sha256, path under the document root, family, split, source). Phot
 the project (same sha256) are skipped, so running `push` again after a failure sends only
 what is missing. A photo the model gave no numbers for (NaN, `PhotoScore.finite`) is pushed
 without a prediction: there is no answer to correct, and NaN is not JSON.
+
+An import is never sent twice blindly. The SDK would retry its POST on a 5xx answer, and
+Label Studio may have stored the tasks before failing: each import is sent without the SDK's
+retries, and after an answer that leaves it unclear the project is listed again and only the
+photos that did not arrive are sent (`_import_batch`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, cast
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
-from annotation.client import Connection
+import httpx
+
+from annotation.client import Connection, LabelStudioError
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
 from annotation.select import SelectionParams
@@ -28,6 +36,12 @@ from vision.score import PhotoScore, median_grade
 logger = logging.getLogger(__name__)
 
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
+IMPORT_ATTEMPTS = 3  # per batch, as the SDK's own retries (one try and two more)
+IMPORT_RETRY_DELAY_S = 1.0  # before the second attempt; doubled before each next one
+# Answers after which Label Studio may still be saving the import (a gateway gave up waiting,
+# the answer timed out or was cut): sending it again could import it twice.
+_STILL_SAVING_STATUS = 504
+_STILL_SAVING_ERRORS = (httpx.ReadTimeout, httpx.ReadError)
 
 
 @dataclass(frozen=True)
@@ -124,21 +138,98 @@ def task_for_row(
     return task
 
 
-def project_photos(conn: Connection, project_id: int) -> dict[str, str]:
-    """sha256 -> path under the document root ('' if the task does not say) of every photo
-    already imported into the project."""
+def _project_tasks(conn: Connection, project_id: int) -> dict[str, tuple[int, str]]:
+    """sha256 -> (task id, path under the document root, '' if the task does not say)."""
     with conn.errors("listing the project's tasks"):
         tasks: list[Any] = list(conn.sdk.tasks.list(project=project_id, page_size=500))
     return {
-        str(t.data["sha256"]): str(t.data.get("photo") or "")
+        str(t.data["sha256"]): (int(t.id), str(t.data.get("photo") or ""))
         for t in tasks
         if t.data and t.data.get("sha256")
     }
 
 
+def project_photos(conn: Connection, project_id: int) -> dict[str, str]:
+    """sha256 -> path under the document root ('' if the task does not say) of every photo
+    already imported into the project."""
+    return {sha: photo for sha, (_, photo) in _project_tasks(conn, project_id).items()}
+
+
 def project_sha256s(conn: Connection, project_id: int) -> set[str]:
     """sha256 of every photo already imported into the project."""
     return set(project_photos(conn, project_id))
+
+
+def _after_failure(exc: Exception) -> Literal["resend", "still_saving", "final"]:
+    """What an import's failure leaves open: "resend" the photos that did not arrive (the
+    server answered an error, or never got the whole request), "still_saving" (Label Studio
+    may yet store them: only a later run can tell), or "final" (refused: say so)."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    if isinstance(exc, ApiError):
+        status = exc.status_code or 0
+        if status == _STILL_SAVING_STATUS:
+            return "still_saving"
+        return "resend" if status >= 500 or status in (408, 409, 429) else "final"
+    if isinstance(exc, _STILL_SAVING_ERRORS):
+        return "still_saving"
+    return "resend" if isinstance(exc, httpx.TransportError) else "final"
+
+
+def _reason(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    return f"answered {status}" if status else type(exc).__name__
+
+
+def _import_batch(conn: Connection, project_id: int, batch: list[dict[str, Any]]) -> list[int]:
+    """Import `batch` once, whatever the answers: the new tasks' ids.
+
+    Each try goes without the SDK's retries. After a failure that leaves it unclear whether
+    the tasks were stored, the project is listed again and only the photos not in it are
+    sent, at most IMPORT_ATTEMPTS times in all. When Label Studio may still be saving them,
+    nothing is sent again: the error says to run `push` later, which checks first.
+    """
+    from label_studio_sdk.core.api_error import ApiError
+
+    todo, ids = batch, list[int]()
+    with conn.errors("importing tasks"):  # Label Studio's own errors pass through it
+        for attempt in range(IMPORT_ATTEMPTS):
+            try:
+                response = conn.sdk.projects.import_tasks(
+                    project_id,
+                    request=cast(Any, todo),
+                    return_task_ids=True,
+                    request_options={"max_retries": 0},
+                )
+                return ids + list(getattr(response, "task_ids", None) or [])
+            except (ApiError, httpx.TransportError) as exc:
+                outcome = _after_failure(exc)
+                if outcome == "final":
+                    raise
+                arrived = _project_tasks(conn, project_id)
+                ids += [
+                    arrived[t["data"]["sha256"]][0] for t in todo if t["data"]["sha256"] in arrived
+                ]
+                todo = [t for t in todo if t["data"]["sha256"] not in arrived]
+                if not todo:
+                    return ids
+                if outcome == "still_saving":
+                    raise LabelStudioError(
+                        f"Label Studio at {conn.url} did not say whether it stored {len(todo)} "
+                        f"task(s) ({_reason(exc)}), and it may still be saving them; wait a "
+                        "minute, then run the command again (it sends only the photos not yet "
+                        "in the project)"
+                    ) from None
+                if attempt == IMPORT_ATTEMPTS - 1:
+                    raise
+                logger.warning(
+                    "importing %d task(s) failed (%s); sending the %d not in the project again",
+                    len(batch),
+                    _reason(exc),
+                    len(todo),
+                )
+                time.sleep(IMPORT_RETRY_DELAY_S * 2**attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def push_rows(
@@ -154,8 +245,9 @@ def push_rows(
     batch_size: int,
     ranking: SelectionParams | None = None,
 ) -> PushReport:
-    """Import the rows not yet in the project, in batches; each batch is one API call, so a
-    failure part-way leaves whole batches in and the next run sends the rest. Tasks are made
+    """Import the rows not yet in the project, in batches; each batch is one import, never
+    stored twice (`_import_batch`), so a failure part-way leaves whole batches in and the next
+    run sends the rest. Tasks are made
     in the rows' order (a selection's, best first), so Label Studio's sequential sampling
     serves them in it.
 
@@ -165,7 +257,7 @@ def push_rows(
     from tqdm import tqdm
 
     document_root = document_root.resolve()
-    present = project_sha256s(conn, project_id)
+    present = project_sha256s(conn, project_id)  # what a run cut short already sent
     todo, seen = [], set(present)
     for row in rows:
         if row.sha256 not in seen:
@@ -186,12 +278,7 @@ def push_rows(
     ]
     task_ids: list[int] = []
     for start in tqdm(range(0, len(tasks), batch_size), desc="pushing tasks", unit="batch"):
-        batch = tasks[start : start + batch_size]
-        with conn.errors("importing tasks"):
-            response = conn.sdk.projects.import_tasks(
-                project_id, request=cast(Any, batch), return_task_ids=True
-            )
-        task_ids += list(getattr(response, "task_ids", None) or [])
+        task_ids += _import_batch(conn, project_id, tasks[start : start + batch_size])
     report = PushReport(
         created=len(tasks),
         with_predictions=sum(1 for t in tasks if "predictions" in t),

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -112,21 +113,31 @@ def _handler(server: FakeLabelStudio) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+@contextmanager
+def running(
+    server: Any, http_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
+) -> Iterator[None]:
+    """`server` answering on 127.0.0.1 (its `url` set) in a thread until the block ends."""
+    http = http_class(("127.0.0.1", 0), _handler(server))
+    server.url = f"http://127.0.0.1:{http.server_address[1]}"
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
 @pytest.fixture
 def fake_ls(monkeypatch) -> Iterator[FakeLabelStudio]:
     monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)  # the SDK's backoff
     server = FakeLabelStudio(personal_token=_jwt("refresh", expires_in_s=3600))
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
-    server.url = f"http://127.0.0.1:{http.server_address[1]}"
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        if server.hang is not None:
-            server.hang.set()
-        http.shutdown()
-        http.server_close()
+    with running(server):
+        try:
+            yield server
+        finally:
+            if server.hang is not None:  # a request held open would keep shutdown waiting
+                server.hang.set()
 
 
 def _read(conn: Connection, page_size: int) -> list[int]:

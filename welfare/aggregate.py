@@ -13,7 +13,7 @@ fusion model routes missing values) and the counts that send it to review.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shanyraq.errors import ConfigError
@@ -103,14 +103,13 @@ def aggregate(
             usable.append((room, score))
     rooms = {room: [s for r, s in usable if r == room] for room in taxonomy.dwelling_rooms}
     per_room = {room: _stats(group, taxonomy) for room, group in rooms.items()}
-    covered = [room for room in expected_rooms if per_room.get(room) and per_room[room].count]
     return FamilyVisual(
         n_photos=len(scores),
         n_usable=len(usable),
         n_abstained=abstained,
         n_quality_failed=failed,
         n_reused=reused,
-        room_coverage=len(covered) / len(expected_rooms),
+        room_coverage=room_coverage(per_room, expected_rooms),
         overall=_stats([s for _, s in usable], taxonomy),
         per_room=per_room,
     )
@@ -154,3 +153,9 @@ def _stats(scores: Sequence[PhotoScore], taxonomy: Taxonomy) -> RoomStats:
         sign_mean=sign_mean,
         sign_max=sign_max,
     )
+
+
+def room_coverage(per_room: Mapping[str, RoomStats], rooms: Sequence[str]) -> float:
+    """The share of `rooms` with a usable photo (per_room: a family's stats by room)."""
+    covered = [room for room in rooms if (stats := per_room.get(room)) and stats.count]
+    return len(covered) / len(rooms)

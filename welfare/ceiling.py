@@ -52,7 +52,7 @@ def measure_ceiling(
     check_sizes(sizes, n=n, name=name, config=config)
     rows = []
     for reading, noise in READINGS.items():
-        data = synthetic_family_data(n, seed=seed, noise=noise)
+        data = synthetic_family_data(n, seed=seed, noise=noise, config=config)
         train_idx, test_idx = split_indices(
             len(data), test_fraction=config.fusion.test_fraction, seed=seed
         )

@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from welfare.aggregate import FamilyVisual, aggregate
+from welfare.aggregate import FamilyVisual, aggregate, room_coverage
 from welfare.criteria import WelfareConfig, get_welfare_config
 from welfare.features import FeatureSpace, family_features, feature_space
+from welfare.fusion import COVERAGE_FEATURE
 from welfare.rules import RulesOutcome, evaluate_rules
 from welfare.schema import FamilyRecord, FamilyRecordError, record_from_row
 from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
@@ -50,6 +51,17 @@ class FamilyData:
             features=self.features.iloc[idx].reset_index(drop=True),
             space=self.space,
         )
+
+    def over_rooms(self, rooms: Sequence[str]) -> FamilyData:
+        """The data with photo coverage a share of `rooms` (the visuals' room_coverage and the
+        vis_room_coverage feature), the rest as it is: what a fused model trained with other
+        rooms reads (welfare.assess.coverage_rooms). Coverage needs no photo again: every
+        visual keeps its per-room counts, over all dwelling rooms."""
+        visuals = [replace(v, room_coverage=room_coverage(v.per_room, rooms)) for v in self.visuals]
+        features = self.features.copy()
+        if COVERAGE_FEATURE in features.columns:
+            features[COVERAGE_FEATURE] = [v.room_coverage for v in visuals]
+        return FamilyData(self.table, self.records, visuals, self.rules, features, self.space)
 
 
 def build_family_data(
@@ -97,15 +109,21 @@ def _check_unique(family_ids: Sequence[str]) -> None:
 
 
 def synthetic_family_data(
-    n: int, *, seed: int, noise: NoiseModel | None = None, progress: bool = False
+    n: int,
+    *,
+    seed: int,
+    noise: NoiseModel | None = None,
+    config: WelfareConfig | None = None,
+    progress: bool = False,
 ) -> FamilyData:
-    """n synthetic families (training.synth.families) with simulated photo scores."""
+    """n synthetic families (training.synth.families) with simulated photo scores, their
+    records, rules and features read with `config` (default: configs/welfare.yaml)."""
     from training.synth.families import generate_families
 
     families = generate_families(n, seed=seed)
     photos = simulate_photos(families.photos, seed=seed + 1, noise=noise or NoiseModel())
     log.info("%d families, %d planned photos", len(families.table), len(families.photos))
-    return build_family_data(families.table, photos, progress=progress)
+    return build_family_data(families.table, photos, config=config, progress=progress)
 
 
 def split_sizes(n: int, *, test_fraction: float) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """Evaluation of fusion models on held-out families: level metrics, ASP errors, subsets, fairness.
 
 Outcomes are computed exactly as `assess` computes them (same rules, same level-6 override,
-same recommendation bands), but for all families at once.
+same recommendation bands, photo coverage over the rooms a fused model was trained with), but
+for all families at once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import numpy as np
 import pandas as pd
 
 from shanyraq.errors import ShanyraqError
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from welfare.assess import coverage_rooms
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
 from welfare.doubts import recommend
 from welfare.fairness import fairness_table
-from welfare.fusion import FusionModel
+from welfare.fusion import COVERAGE_FEATURE, FusionModel
 
 GROUPINGS = ("region", "settlement", "disability_in_family", "head_gender")
 HIDDEN_INCOME = "hidden_income"
@@ -29,8 +32,21 @@ class FairnessModelMissingError(ShanyraqError):
     code = "fairness_model_missing"
 
 
+def as_read_by(
+    model: FusionModel, data: FamilyData, *, config: WelfareConfig, taxonomy: Taxonomy | None = None
+) -> FamilyData:
+    """`data` as `model` reads them: a fused model's photo coverage over the rooms it was trained
+    with (welfare.assess.coverage_rooms, which says once when they are not `config`'s), not the
+    rooms the data were built with; a model that does not read coverage gets `data` as they are."""
+    if COVERAGE_FEATURE not in model.features:
+        return data
+    rooms = coverage_rooms(model, config=config, taxonomy=taxonomy or get_taxonomy())
+    return data.over_rooms(rooms)
+
+
 def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> pd.DataFrame:
     """One row per family: truth, predicted level, recommendation, and the fairness groups."""
+    data = as_read_by(model, data, config=config)
     prediction = model.predict(data.features)
     top = config.level_values[-1]
     levels, recs, review, codes = [], [], [], []

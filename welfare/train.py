@@ -23,7 +23,7 @@ from welfare.dataset import (
     split_sizes,
     synthetic_family_data,
 )
-from welfare.evaluation import check_fairness_model, evaluate_models
+from welfare.evaluation import as_read_by, check_fairness_model, evaluate_models
 from welfare.fusion import (
     FamilyCountError,
     FusionModel,
@@ -64,7 +64,7 @@ class DataSplit:
 def synthetic_split(
     n: int, *, seed: int, config: WelfareConfig, progress: bool = True
 ) -> DataSplit:
-    data = synthetic_family_data(n, seed=seed, progress=progress)
+    data = synthetic_family_data(n, seed=seed, config=config, progress=progress)
     train_idx, test_idx = split_indices(
         len(data), test_fraction=config.fusion.test_fraction, seed=seed
     )
@@ -243,7 +243,8 @@ def evaluate_saved(
     check_fairness_model(fairness_model, models)  # before the families are regenerated
     split = synthetic_split(n, seed=seed, config=config)
     for name, model in models.items():
-        if training_data_hash(split.train, model.features, config) != model.meta.training_data_hash:
+        train = as_read_by(model, split.train, config=config)  # coverage over its rooms
+        if training_data_hash(train, model.features, config) != model.meta.training_data_hash:
             raise ModelMismatchError(
                 f"{name}: regenerated training data does not match the model's hash; the "
                 "generator or configs changed since training; retrain"

@@ -167,10 +167,9 @@ def hand_made_synthetic(monkeypatch, welfare_config):
     from welfare.dataset import build_family_data
     from welfare.simulate import simulate_photos
 
-    def synthetic(n, *, seed, progress=False):
-        table, planned = make_families(n, seed=seed, config=welfare_config)
-        return build_family_data(
-            table, simulate_photos(planned, seed=seed + 1), config=welfare_config
-        )
+    def synthetic(n, *, seed, config=None, progress=False):
+        config = config or welfare_config
+        table, planned = make_families(n, seed=seed, config=config)
+        return build_family_data(table, simulate_photos(planned, seed=seed + 1), config=config)
 
     monkeypatch.setattr("welfare.train.synthetic_family_data", synthetic)

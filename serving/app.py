@@ -146,7 +146,10 @@ def _reuse_index(services: Services) -> ReuseIndex:
     return index
 
 
-def build_services(settings: ServingSettings) -> Services:
+def build_services(settings: ServingSettings, *, service_start: bool = False) -> Services:
+    """The service's parts. `service_start`: the service itself is starting, so no upload of
+    its own is in flight and every temp file in the store is a crash's; a command building
+    them while the service may run leaves young ones alone (PhotoStore.prepare)."""
     warn_if_open(settings.data_dir)  # before anything is made in it: what the operator left
     if settings.auto_migrate:
         from serving.migrations import upgrade
@@ -156,7 +159,7 @@ def build_services(settings: ServingSettings) -> Services:
     db_engine = make_engine(settings.resolved_database_url)
     read_engine = make_read_engine(db_engine)
     store = PhotoStore(settings.store_dir)
-    store.prepare()
+    store.prepare(any_age=service_start)
     engine, fusion, problems = _load_models(settings)
     import cv2
 
@@ -207,7 +210,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings)
+        services = build_services(settings, service_start=True)
         app.state.services = services
         logger.info("service ready (%s)", "; ".join(services.load_problems) or "all models loaded")
         try:

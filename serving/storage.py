@@ -19,11 +19,13 @@ import errno
 import hashlib
 import io
 import logging
+import math
 import os
 import re
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TEMP_PREFIX = ".incoming-"
+# A temp file younger than this may be a write in flight: besides the service's start, `prepare`
+# runs in commands that build the services (assessments refresh, rescore promote) while the
+# service may be filing uploads. A write takes seconds.
+TEMP_LEFTOVER_AGE_S = 15 * 60
 _SET_ASIDE_PREFIX = ".sweeping-"  # + sha256 + "." + a random tag: an original a sweep holds
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
 
@@ -154,13 +160,21 @@ class PhotoStore:
         self.originals = root / "originals"
         self.served = root / "served"
 
-    def prepare(self) -> int:
+    def prepare(self, *, any_age: bool = True) -> int:
         """Create the folders, put back originals an interrupted sweep left set aside, and
-        remove temp files a crash left behind; returns how many temp files."""
+        remove temp files a crash left behind; returns how many temp files. Without
+        `any_age` (a command while the service may run) only those older than
+        TEMP_LEFTOVER_AGE_S: a younger one may be the service's upload in flight."""
         removed = 0
+        oldest_kept = math.inf if any_age else time.time() - TEMP_LEFTOVER_AGE_S
         for folder in (self.originals, self.served):
             _make_folders(folder)
             for leftover in folder.rglob(f"{_TEMP_PREFIX}*"):
+                try:
+                    if leftover.stat().st_mtime > oldest_kept:
+                        continue
+                except FileNotFoundError:  # its write just finished (renamed) or failed
+                    continue
                 leftover.unlink(missing_ok=True)
                 removed += 1
         if removed:

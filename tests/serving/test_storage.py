@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 
 import pytest
 from PIL import Image
@@ -103,10 +104,27 @@ def test_failed_write_leaves_no_partial_file(store, monkeypatch):
 def test_prepare_removes_crash_leftovers(store):
     shard = store.originals / "ab"
     shard.mkdir()
-    (shard / ".incoming-xyz").write_bytes(b"half a photo")
+    leftover = shard / ".incoming-xyz"
+    leftover.write_bytes(b"half a photo")
     kept = store.put(jpeg(4))
-    assert store.prepare() == 1
-    assert not (shard / ".incoming-xyz").exists() and kept.path.exists()
+    assert store.prepare() == 1  # the service starting: its own writes died with it
+    assert not leftover.exists() and kept.path.exists()
+    leftover.write_bytes(b"half a photo")
+    old = time.time() - storage.TEMP_LEFTOVER_AGE_S - 60
+    os.utime(leftover, (old, old))
+    assert store.prepare(any_age=False) == 1  # a command: old enough to be a crash's
+    assert not leftover.exists()
+
+
+def test_prepare_keeps_a_temp_file_young_enough_to_be_a_write_in_flight(store):
+    """A command that builds the services (assessments refresh, rescore promote) runs prepare
+    while the service may be filing an upload: its temp file must survive."""
+    shard = store.originals / "cd"
+    shard.mkdir()
+    in_flight = shard / ".incoming-abc"
+    in_flight.write_bytes(b"being written")
+    assert store.prepare(any_age=False) == 0
+    assert in_flight.read_bytes() == b"being written"
 
 
 def test_verify_and_read(store):
@@ -130,3 +148,20 @@ def test_served_copy_has_no_exif_or_gps(store):
     image = Image.open(io.BytesIO(served))
     assert image.format == "JPEG" and not image.getexif() and "exif" not in image.info
     assert store.served_jpeg(stored.sha256, max_pixels=10**8) == served  # cached
+
+
+def test_a_command_building_the_services_leaves_an_upload_in_flight_alone(tmp_path):
+    """assessments refresh and rescore promote build the services while the service may be
+    filing an upload; only the service's own start clears every temp file."""
+    from serving.app import build_services
+    from tests.serving.helpers import make_settings
+
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    build_services(settings, service_start=True)  # makes the store's folders
+    in_flight = settings.store_dir / "originals" / "ef" / ".incoming-upload"
+    in_flight.parent.mkdir(parents=True, exist_ok=True)
+    in_flight.write_bytes(b"being written")
+    build_services(settings)  # a command
+    assert in_flight.exists()
+    build_services(settings, service_start=True)
+    assert not in_flight.exists()

@@ -24,8 +24,6 @@ from vision.artifact import (
     write_artifact,
 )
 
-DEMO = Path(__file__).resolve().parents[2] / "runs" / "demo" / "artifact"
-
 
 def _artifact(taxonomy, **overrides) -> ModelArtifact:
     fields = {
@@ -170,14 +168,6 @@ def test_a_file_too_large_to_be_a_model_json_is_refused_unread(taxonomy, tmp_pat
         read_artifact(tmp_path)
     monkeypatch.setattr(artifact_module, "MAX_META_BYTES", size)
     assert read_artifact(tmp_path).model_version == "review-17"
-
-
-@pytest.mark.skipif(not (DEMO / "model.json").exists(), reason="no demo model built")
-def test_the_demo_artifact_still_loads_and_round_trips(taxonomy, tmp_path):
-    artifact = read_artifact(DEMO)
-    artifact.check_taxonomy(taxonomy)
-    write_artifact(tmp_path, artifact)
-    assert read_artifact(tmp_path) == artifact
 
 
 # --- reliability_curve ------------------------------------------------------------------------

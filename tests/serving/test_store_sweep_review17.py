@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,19 +18,12 @@ from serving import store_sweep
 from serving.db.models import AuditEntry
 from serving.db.session import DatabaseMissingError
 from serving.store_sweep import app as store_app
-from tests.serving.helpers import Service, jpeg, serving_yaml
+from tests.serving import test_store_sweep
+from tests.serving.helpers import Service, jpeg
+from tests.serving.test_store_sweep import HOUR_NS, _age
 
-HOUR_NS = 3600 * 10**9
-
-
-@pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Path:
-    return serving_yaml(tmp_path / "serving.yaml", tmp_path, database_url, fusion_dir="")
-
-
-def _age(path: Path, hours: float) -> None:
-    then = time.time_ns() - int(hours * HOUR_NS)
-    os.utime(path, ns=(then, then))
+# test_store_sweep's serving.yaml on this module's database (SQLite and PostgreSQL).
+config = test_store_sweep.config
 
 
 def _removals(service: Service) -> list[AuditEntry]:

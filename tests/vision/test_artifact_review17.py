@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from shanyraq.errors import ModelMismatchError
+from tests.vision.test_artifact_refusals import _set
 from training.metrics import expected_calibration_error, reliability_curve
 from vision import artifact as artifact_module
 from vision.artifact import (
@@ -97,15 +98,6 @@ def test_nan_metrics_are_written_as_valid_json_and_read_back(taxonomy, tmp_path)
 
 
 # --- hand edits of the wrong type -------------------------------------------------------------
-
-
-def _set(*keys: str, value):
-    def edit(data):
-        for key in keys[:-1]:
-            data = data[key]
-        data[keys[-1]] = value
-
-    return edit
 
 
 @pytest.mark.parametrize(

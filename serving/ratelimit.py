@@ -28,6 +28,14 @@ class LimitReached:
     window_s: float
     refused_in_previous_window: int
 
+    def audit_details(self) -> dict[str, int | float]:
+        """The audit entry's details of this notice (the key is the entry's target)."""
+        return {
+            "limit": self.limit,
+            "window_s": self.window_s,
+            "refused_in_previous_window": self.refused_in_previous_window,
+        }
+
 
 class LimitRefusedError(RateLimitedError):
     """A refusal by a `RateLimiter`; `reached` is set on the first one of each window per key.

@@ -157,12 +157,7 @@ def _audit_limit(
         yield
     except LimitRefusedError as refused:
         if refused.reached is not None:
-            reached = refused.reached
-            details = {
-                "limit": reached.limit,
-                "window_s": reached.window_s,
-                "refused_in_previous_window": reached.refused_in_previous_window,
-            }
+            details = refused.reached.audit_details()
             try:
                 audit.append(
                     session, services.signing_key, actor=_printable(attempted, 64),

@@ -148,15 +148,9 @@ async def _audit_refusal(
     reached = error.reached if isinstance(error, LimitRefusedError) else None
     if isinstance(error, LimitRefusedError) and reached is None:
         return
-    details = None
-    if reached is not None:
-        details = {
-            "limit": reached.limit, "window_s": reached.window_s,
-            "refused_in_previous_window": reached.refused_in_previous_window,
-        }  # fmt: skip
     recorded = await run_in_threadpool(
         record_refusal, services, actor=user.username, family_id=family_id, error=error,
-        data=data, details=details,
+        data=data, details=None if reached is None else reached.audit_details(),
     )  # fmt: skip
     if not recorded and reached is not None:  # the next refusal brings a notice again
         services.upload_limiter.unreport(reached.key)

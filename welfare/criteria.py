@@ -42,6 +42,9 @@ class Criterion(StrictModel):
             raise ValueError(f"{self.name}: a {self.kind} criterion needs `min` and `max`")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"{self.name}: min {self.min} is above max {self.max}")
+        twice = sorted({x for x in self.categories or [] if (self.categories or []).count(x) > 1})
+        if twice:  # one feature column per category: two of one name
+            raise ValueError(f"{self.name}: categories {twice} are listed more than once")
         if self.within and self.kind != "count":
             raise ValueError(f"{self.name}: only a count can be `within` other counts")
         return self
@@ -245,6 +248,11 @@ class WelfareConfig(StrictModel):
                 f"record has {len(names)} criteria; set it below {len(names)} or to null"
             )
         self._check_counts()
+        from welfare.features import config_problems  # the features module imports this one
+
+        problems = config_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def _check_counts(self) -> None:

@@ -58,6 +58,22 @@ TALLY_INPUTS = {
         "large_purchases_12m_kzt",
     ),
 }
+# Criteria the derived figures read, with the kind each must have. configs/welfare.yaml is
+# checked against them when it loads (`config_problems`), not at the first family's KeyError.
+READ_CRITERIA = {
+    "per_capita_income_kzt": "money",
+    "members_total": "count",
+    "members_working": "count",
+    "bank_deposits_kzt": "money",
+    "dwellings_owned": "count",
+    "vehicles_owned": "count",
+    "has_legal_entity": "flag",
+    "informal_employment_signs": "flag",
+    "foreign_trips_12m": "count",
+    "large_purchases_12m_kzt": "money",
+}
+# Tabular features added beside the criteria (`feature_space`): no criterion may take their name.
+ADDED_TABULAR = ("rural", "dependants_per_worker", "missing_criteria", *DERIVED_TABULAR)
 # Photo figures that are not computed from the usable photos: every other visual feature is,
 # so with no usable photo they are all missing together and are one fact (welfare.explain).
 PHOTO_COUNTS = ("vis_flagged_photos",)
@@ -89,6 +105,41 @@ class FeatureSpace:
 
     def is_visual(self, name: str) -> bool:
         return name.startswith(VISUAL_PREFIX)
+
+
+def config_problems(config: WelfareConfig) -> list[str]:
+    """What in `config` the features cannot be built from (welfare.criteria refuses it at load):
+    a criterion they read absent or of another kind, a family size that may be 0 (per-member
+    figures divide by it), a criterion named like a feature added beside the criteria (two
+    columns of one name), and `rural` missing from settlements while settlement is a feature."""
+    kinds = {c.name: c.kind for c in config.criteria}
+    problems = []
+    for name, kind in READ_CRITERIA.items():
+        if name not in kinds:
+            problems.append(f"criterion {name} is absent; the fusion features read it, add it")
+        elif kinds[name] != kind:
+            problems.append(
+                f"criterion {name} must be a {kind} criterion, not a {kinds[name]}; "
+                "the fusion features read it so"
+            )
+    if kinds.get("members_total") == "count":
+        least = config.criterion("members_total").min
+        if least is None or least < 1:
+            problems.append(
+                "criterion members_total: min must be at least 1; per-member figures divide by it"
+            )
+    for name in kinds:
+        if name in ADDED_TABULAR or name.startswith(VISUAL_PREFIX):
+            problems.append(
+                f"criterion {name!r} takes the name of a fusion feature (or its prefix "
+                f"{VISUAL_PREFIX!r}); rename it"
+            )
+    if "settlement" in config.fusion.context_features and "rural" not in config.settlements:
+        problems.append(
+            f"settlements {config.settlements} lack 'rural', which the settlement feature "
+            "(fusion.context_features) reads; add it or drop settlement from context_features"
+        )
+    return problems
 
 
 def feature_space(config: WelfareConfig, taxonomy: Taxonomy) -> FeatureSpace:

@@ -116,7 +116,54 @@ class FamilySettings(StrictModel):
             raise ValueError("case_rates add up to more than 1")
         if len(self.income_multiples) != len(self.level_weights):
             raise ValueError("income_multiples needs one value per level in level_weights")
+        problems = self._range_problems() + self._weight_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def _range_problems(self) -> list[str]:
+        """Ranges the generator draws from: ordered, and within what each one means."""
+        problems = []
+        ranges: dict[str, Range] = {
+            "photos_per_family": self.photos_per_family,
+            "missing_photos_count": self.missing_photos_count,
+            "decent_rental_home_welfare": self.decent_rental_home_welfare,
+            "hidden_income_reported_poverty_multiple": self.hidden_income_reported_poverty_multiple,
+        }
+        for name, (low, high) in ranges.items():
+            if low > high:
+                problems.append(f"{name}: lower bound {low} is above upper bound {high}")
+        for name in ("photos_per_family", "missing_photos_count"):
+            if ranges[name][0] < 0:
+                problems.append(f"{name}: a photo count cannot be negative; use 0 or more")
+        low, high = self.decent_rental_home_welfare
+        if not 0 <= low <= high <= 1:
+            problems.append("decent_rental_home_welfare: home welfare is 0..1; give a range in it")
+        if self.hidden_income_reported_poverty_multiple[0] < 0:
+            problems.append("hidden_income_reported_poverty_multiple: an income cannot be negative")
+        levels = len(self.level_weights)
+        for case, (low, high) in self.case_levels.items():
+            if not 1 <= low <= high <= levels:
+                problems.append(
+                    f"case_levels.{case}: [{low}, {high}] is not a range of levels 1..{levels}; "
+                    "give [low, high] within them"
+                )
+        return problems
+
+    def _weight_problems(self) -> list[str]:
+        problems = []
+        for name, weights in (
+            ("level_weights", self.level_weights),
+            ("case_rates", list(self.case_rates.values())),
+            ("unusable_reasons", list(self.unusable_reasons.values())),
+        ):
+            if any(w < 0 for w in weights):
+                problems.append(f"{name}: a weight or rate cannot be negative; use 0 or more")
+        if sum(self.level_weights) <= 0:
+            problems.append("level_weights: give at least one level a positive weight")
+        if any(m <= 0 for m in self.income_multiples):
+            problems.append("income_multiples: each level's multiple must be above 0")
+        return problems
 
 
 class SynthConfig(StrictModel):

@@ -22,7 +22,7 @@ from shanyraq.splits import split_rows
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.synth.config import SynthConfig, get_synth_config
 from training.synth.output import check_output, generation, staged_output
-from training.synth.record import sample_criteria
+from training.synth.record import PROFILE_LEVELS, sample_criteria
 from training.synth.spec import PhotoSpec, sample_spec
 from welfare.criteria import WelfareConfig, get_welfare_config
 
@@ -178,7 +178,7 @@ def generate_families(
     welfare = welfare or get_welfare_config()
     taxonomy = get_taxonomy()
     fam = config.families
-    _check_welfare_labels(welfare)
+    _check_welfare_labels(welfare, config)
     records: list[dict[str, object]] = []
     photos: list[PlannedPhoto] = []
     for i in range(n):
@@ -211,8 +211,16 @@ def generate_families(
     return SyntheticFamilies(table=_table(records, welfare), photos=photos, seed=seed)
 
 
-def _check_welfare_labels(welfare: WelfareConfig) -> None:
-    """The contract's values (urban/rural, female/male) must be ones welfare.yaml accepts."""
+def _check_welfare_labels(welfare: WelfareConfig, config: SynthConfig) -> None:
+    """The contract's values (urban/rural, female/male, levels) must be welfare.yaml's own."""
+    levels = len(config.families.level_weights)
+    if not levels == len(welfare.level_values) == PROFILE_LEVELS:
+        raise ConfigError(
+            f"configs/synth.yaml: families.level_weights gives {levels} levels, "
+            f"configs/welfare.yaml has {len(welfare.level_values)} and the generator's profile "
+            f"{PROFILE_LEVELS}; "
+            "give one weight (and one income multiple) per welfare level"
+        )
     if not {"urban", "rural"} <= set(welfare.settlements) or not {"female", "male"} <= set(
         welfare.head_genders
     ):

@@ -15,6 +15,8 @@ import numpy as np
 from training.synth.config import FamilySettings
 from welfare.criteria import WelfareConfig
 
+# The profile below is written for the six Digital Family Card levels (configs/welfare.yaml).
+PROFILE_LEVELS = 6
 # Criteria never left empty: eligibility and per-capita figures need them.
 ALWAYS_PRESENT = ("per_capita_income_kzt", "members_total")
 _TENURE_POOR = {"rented": 0.3, "relatives": 0.3, "informal": 0.2, "social": 0.1, "owned": 0.1}

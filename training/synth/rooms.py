@@ -216,8 +216,22 @@ def _bathroom(
         fx.radiator(canvas, geo, 0.78, style.metal_colour)
 
 
+# Where crowded sleeping places lie, (u0, t0), back to front; those off the back wall
+# (t0 > 0) are mattresses. A bedroom fills its floor with beds and mattresses; a living
+# room has only low mattresses, in front of its TV stand, which stays in sight above them
+# and tells the room from a bedroom.
+_BEDROOM_SLOTS = ((0.02, 0.0), (0.36, 0.0), (0.7, 0.0), (0.05, 0.5), (0.5, 0.5))
+_LIVING_ROOM_SLOTS = ((0.02, 0.15), (0.36, 0.15), (0.7, 0.15), (0.05, 0.55), (0.5, 0.55))
+
+
 def _beds(
-    canvas: Canvas, geo: RoomGeometry, style: Style, rng: np.random.Generator, *, crowded: bool
+    canvas: Canvas,
+    geo: RoomGeometry,
+    style: Style,
+    rng: np.random.Generator,
+    *,
+    crowded: bool,
+    slots: tuple[tuple[float, float], ...] = _BEDROOM_SLOTS,
 ) -> None:
     if not crowded:
         count = int(rng.integers(1, 3))
@@ -228,7 +242,6 @@ def _beds(
         return
     # Several beds and mattresses filling the floor, drawn back to front.
     count = int(rng.integers(3, 6))
-    slots = [(0.02, 0.0), (0.36, 0.0), (0.7, 0.0), (0.05, 0.5), (0.5, 0.5)]
     for u0, t0 in slots[:count]:
         mattress = t0 > 0 or rng.random() < 0.3
         w = 0.28 if not mattress else 0.4
@@ -294,11 +307,11 @@ def _living_room(
     if "solid_fuel_stove" in signs:
         fx.solid_fuel_stove(canvas, geo, 0.78, rng, style=style)
     if "overcrowding" in signs:
-        _beds(canvas, geo, style, rng, crowded=True)
-    else:
-        fx.sofa(canvas, geo, 0.15, 0.6, 0.45, jitter(style.fabric_colour, rng))
-        if rng.random() < 0.5:
-            fx.table(canvas, geo, (0.3, 0.55, 0.72, 0.82), jitter(style.wood_colour, rng), 0.12)
+        _beds(canvas, geo, style, rng, crowded=True, slots=_LIVING_ROOM_SLOTS)
+        return
+    fx.sofa(canvas, geo, 0.15, 0.6, 0.45, jitter(style.fabric_colour, rng))
+    if rng.random() < 0.5:
+        fx.table(canvas, geo, (0.3, 0.55, 0.72, 0.82), jitter(style.wood_colour, rng), 0.12)
 
 
 _COMPOSERS = {

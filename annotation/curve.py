@@ -149,6 +149,7 @@ def _start(
         seed_labels,
         seed=int(rng.integers(2**31)),
         hashes=_hashes(train, np.arange(len(train))),
+        params=strategy.params,  # the measured selection's radii, not the default config's
     )
     return picked, random_start
 

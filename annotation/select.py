@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 DiversityMethod = Literal["kcenter", "kmeans"]
 _EPS = 1e-12  # the least norm an embedding is divided by
+# Distances computed at once (8 MiB of float64): candidates against labelled photos are taken a
+# block of rows at a time, so memory grows with their numbers, not with their product.
+_BLOCK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,16 @@ def unit_rows(embeddings: np.ndarray) -> np.ndarray:
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), _EPS)
 
 
+def nearest_cosine_distance(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Each of `rows`' smallest cosine distance to any of `others` (both unit rows, (N, D) and
+    (M, D) with M > 0), a block of rows at a time."""
+    out = np.empty(len(rows))
+    step = max(1, _BLOCK_ELEMENTS // len(others))
+    for start in range(0, len(rows), step):
+        out[start : start + step] = 1.0 - (rows[start : start + step] @ others.T).max(axis=1)
+    return out
+
+
 def hash_distance(hashes: np.ndarray, one: np.ndarray) -> np.ndarray:
     """Hamming distance of every row of (N, H) uint64 hashes to one row (H,), summed over H."""
     x = np.bitwise_xor(np.asarray(hashes, dtype=np.uint64), np.asarray(one, dtype=np.uint64))
@@ -113,7 +126,7 @@ class _Blocker:
         self.emb, self.hashes, self.params = emb, hashes, params
         self.blocked = np.zeros(len(emb), dtype=bool)
         if labelled_emb is not None and len(labelled_emb) and params.near_duplicate_cosine_distance:
-            nearest = (1.0 - emb @ labelled_emb.T).min(axis=1)
+            nearest = nearest_cosine_distance(emb, labelled_emb)
             self.blocked |= nearest < params.near_duplicate_cosine_distance
         if hashes is not None and labelled_hashes is not None:
             for h in labelled_hashes:
@@ -284,7 +297,7 @@ def select_batch(
             uncertainty[pool], emb, blocker, params.budget, seed=params.seed, pick=params.pick
         )
     else:
-        start = np.full(len(pool), 2.0) if done is None else (1.0 - emb @ done.T).min(axis=1)
+        start = np.full(len(pool), 2.0) if done is None else nearest_cosine_distance(emb, done)
         chosen = _k_center(uncertainty[pool], emb, blocker, params.budget, start)
     return [int(pool[i]) for i in chosen]
 

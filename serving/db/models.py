@@ -277,7 +277,12 @@ class RescoreRun(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    __table_args__ = (UniqueConstraint("model_version", "since_key", name="uq_rescore_runs_key"),)
+    # sqlite_autoincrement: `rescore discard` deletes a run; its id is never given again, so
+    # the audit log's run_id names one run (migration 0012).
+    __table_args__ = (
+        UniqueConstraint("model_version", "since_key", name="uq_rescore_runs_key"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class RescoredScore(Base):

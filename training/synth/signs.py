@@ -175,8 +175,11 @@ def draw_window(
 
 
 def _break_pane(canvas: Canvas, pane: np.ndarray, rng: np.random.Generator) -> None:
+    # The label rests on the break, not on the whole pane: where furniture drawn later hides
+    # the crack or shard, what is left of the pane is intact glass and must not pass as a
+    # visible broken window (the visibility check in photos.py counts these pixels).
+    before = canvas.image.copy()
     kind = int(rng.integers(4))
-    canvas.mark(WINDOW, canvas.poly_mask(pane))
     hit = face_point(pane, rng.uniform(0.25, 0.75), rng.uniform(0.25, 0.75))
     span = float(np.linalg.norm(pane[2] - pane[0]))
     if kind == 0:  # star crack radiating from the impact
@@ -186,23 +189,20 @@ def _break_pane(canvas: Canvas, pane: np.ndarray, rng: np.random.Generator) -> N
             canvas.line(hit, end, colour, 1.2)
         canvas.ellipse(hit, (span * 0.12, span * 0.1), colour, thickness=1)
     elif kind == 1:  # missing shard: the dark room behind shows through a jagged hole
-        canvas.poly(
-            _blob_polygon(rng, hit, span * 0.3), (float(rng.uniform(10, 60)),) * 3, sign=WINDOW
-        )
+        canvas.poly(_blob_polygon(rng, hit, span * 0.3), (float(rng.uniform(10, 60)),) * 3)
     elif kind == 2:  # plastic film: milky, wrinkled, taped at the edges
         milk = (float(rng.uniform(190, 235)),) * 3
-        canvas.poly(pane, shade(milk, 1.0), sign=WINDOW)
+        canvas.poly(pane, shade(milk, 1.0))
         for _ in range(int(rng.integers(3, 7))):
             a, b = rng.uniform(0, 1, 2)
             canvas.line(face_point(pane, a, 0), face_point(pane, b, 1), shade(milk, 0.8), 1.0)
         tape = (float(rng.uniform(150, 200)), float(rng.uniform(130, 170)), 90.0)
-        canvas.poly(sub_quad(pane, 0, 0, 1, 0.08), tape, sign=WINDOW)
+        canvas.poly(sub_quad(pane, 0, 0, 1, 0.08), tape)
     else:  # a board nailed over the glass
         wood = (float(rng.uniform(110, 170)), float(rng.uniform(80, 120)), 60.0)
         top = rng.uniform(0.0, 0.5)
-        canvas.poly(
-            sub_quad(pane, -0.05, top, 1.05, top + rng.uniform(0.3, 0.5)), wood, sign=WINDOW
-        )
+        canvas.poly(sub_quad(pane, -0.05, top, 1.05, top + rng.uniform(0.3, 0.5)), wood)
+    canvas.mark(WINDOW, np.any(canvas.image != before, axis=2))
 
 
 def apply_wear(

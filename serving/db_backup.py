@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 # Alembic's table of the revision a database is at (its default name, which env.py keeps).
 VERSION_TABLE = "alembic_version"
+# SQLite's errors of writing a file: in a backup, only the copy is written.
+_WRITE_ERRORS = frozenset({"SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC"})
 
 
 class BackupUnsupportedError(ShanyraqError):
@@ -89,9 +91,11 @@ def backup_sqlite(
         raise BackupUnsupportedError(
             f"the database at {parsed.render_as_string(hide_password=True)} is not a SQLite "
             "file; `shanyraq db backup` copies the embedded SQLite database only. Back up "
-            "PostgreSQL with its own tool, e.g. `pg_dump --format=custom --file OUT URL`, and "
-            "the photo store, the signing key and the audit anchor file beside it (README, "
-            "Database upgrades and backups)"
+            "PostgreSQL with its own tool, e.g. `pg_dump --format=custom --file OUT --dbname "
+            "postgresql://USER@HOST:PORT/NAME` with the password in PGPASSWORD or ~/.pgpass, "
+            "never in the URL (other users see a command line in `ps`), and the photo store, "
+            "the signing key and the audit anchor file beside it (README, Database upgrades "
+            "and backups)"
         )
     if not source.is_file() or source.stat().st_size == 0:
         raise DatabaseMissingError(f"no database at {source}; {FILE_HINT}")
@@ -104,7 +108,12 @@ def backup_sqlite(
     if os.path.lexists(out) and not overwrite:
         raise OutputExistsError(f"{out} exists; give another path, or --overwrite to replace it")
     with _source_connection(source) as connection:
-        make_private_dir(out.parent)  # a copy of personal data: a new folder 0700, the file 0600
+        try:  # a copy of personal data: a new folder 0700, the file 0600
+            make_private_dir(out.parent)
+        except FileExistsError as exc:  # a file where one of OUT's folders should be
+            raise OutputPathError(
+                f"{exc.filename} is a file, but {out} needs a folder there; give another path"
+            ) from None
         try:
             # Without overwrite the copy is published only if OUT is still free (checked in
             # the same step): the check above only spares a copy that would be refused.
@@ -183,6 +192,11 @@ def _copy(connection: sqlite3.Connection, tmp: Path, *, source: Path) -> None:
         connection.backup(copy, pages=-1)
         copy.execute("PRAGMA journal_mode=DELETE")
     except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorname in _WRITE_ERRORS:  # the source is only read: OUT's disk
+            raise OutputPathError(  # tmp is beside OUT
+                f"cannot write the backup in {tmp.parent}: {exc}; free space there or give a "
+                "path on another disk (nothing was written)"
+            ) from None
         raise DatabaseUnavailableError(
             f"cannot back up the database at {source}: {exc}; {FILE_HINT}"
         ) from None

@@ -135,7 +135,7 @@ def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
     from serving import audit
     from serving.cli import anchored_sessions, open_with_key
     from serving.db.session import session_scope, writable
-    from serving.migrations import DatabaseNotMigratedError
+    from serving.migrations import DatabaseNotMigratedError, known_revision
 
     if not writable(backup.source):
         return "the database is read-only here"
@@ -152,6 +152,11 @@ def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
         finally:
             engine.dispose()
     except DatabaseNotMigratedError:
+        if backup.revision is not None and not known_revision(backup.revision):
+            return (
+                f"the database is at migration {backup.revision}, newer than this version "
+                "(the version that wrote it records its backups)"
+            )
         return "the database is behind this version (`shanyraq db upgrade` records its upgrade)"
     except OperationalError as exc:  # SQLite: locked past its busy timeout, read-only, I/O
         return f"the database could not be written ({str(exc.orig).splitlines()[0]})"

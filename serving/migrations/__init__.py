@@ -96,12 +96,18 @@ class SchemaState:
         return f"is at migration {self.current}, which this version does not know (newer code?)"
 
 
+def known_revision(revision: str | None) -> bool:
+    """Whether `revision` is one of this code's migrations."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    return revision in {script.revision for script in scripts.walk_revisions()}
+
+
 def schema_state(engine: Engine) -> SchemaState:
     """Read only: the database's revision (no table is made) and this code's head."""
     scripts = ScriptDirectory.from_config(alembic_config(""))
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
-    known = current in {script.revision for script in scripts.walk_revisions()}
+    known = known_revision(current)
     return SchemaState(current=current, head=scripts.get_current_head() or "", known=known)
 
 

@@ -80,7 +80,7 @@ def draw_cracks(
 ) -> None:
     colour = (float(rng.uniform(15, 70)),) * 3
     width = float(rng.uniform(0.8, 1.8))
-    mask = np.zeros(canvas.image.shape[:2], np.uint8)
+    before = canvas.image.copy()  # the mask is what the cracks changed, not a wider line
     for _ in range(int(rng.integers(1, 4))):
         start = face_point(quad, rng.uniform(0.1, 0.9), rng.uniform(0.0, 0.6))
         path = _crack_path(rng, start, canvas.size * rng.uniform(0.1, 0.28))
@@ -88,9 +88,8 @@ def draw_cracks(
         for line in (path, branch):
             pts = np.round(line).astype(np.int32).reshape(-1, 1, 2)
             cv2.polylines(canvas.image, [pts], False, colour, canvas.lw(width), cv2.LINE_AA)
-            cv2.polylines(mask, [pts], False, 1, canvas.lw(width) + 2)
     if sign is not None:
-        canvas.mark(sign, mask.astype(bool))
+        canvas.mark(sign, np.any(canvas.image != before, axis=2))
 
 
 def _blob_polygon(rng: np.random.Generator, centre: np.ndarray, radius: float) -> np.ndarray:
@@ -119,7 +118,7 @@ def draw_hole(canvas: Canvas, quad: np.ndarray, rng: np.random.Generator) -> Non
             patch = np.clip(tex, 0, 255).astype(np.uint8)
             canvas.image[y0:y1, x0:x1][region[y0:y1, x0:x1]] = patch[region[y0:y1, x0:x1]]
             canvas.mark(DAMAGE, region)
-    draw_cracks(canvas, sub_quad(quad, 0.0, 0.0, 1.0, 1.0), rng, sign=None)
+    draw_cracks(canvas, sub_quad(quad, 0.0, 0.0, 1.0, 1.0), rng)
 
 
 def draw_damage(

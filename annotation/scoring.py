@@ -152,7 +152,8 @@ def score_manifest(
     from vision.io import decode_file
 
     engine = Engine.load(model_dir, alone=True)
-    size = engine.artifact.preprocessing.size
+    # As uploads decode (EngineConfig.decode_side_for): the pixels the model scores there.
+    side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
     max_pixels = get_settings().io.max_pixels
     scores: dict[str, PhotoScore] = {}
     rows = list(manifest)
@@ -161,7 +162,7 @@ def score_manifest(
             chunk = rows[start : start + batch_size]
             images = [
                 decode_file(
-                    row.resolve(manifest.root), max_pixels=max_pixels, target_size=size
+                    row.resolve(manifest.root), max_pixels=max_pixels, target_size=side
                 ).pixels
                 for row in chunk
             ]

@@ -103,9 +103,22 @@ def encode_targets(row: Labels, taxonomy: Taxonomy) -> Targets:
     return Targets(room=room, condition=condition, signs=signs, signs_known=known)
 
 
+def decode_side(spec: Preprocessing) -> int:
+    """The shorter side a photo is decoded at for a model of `spec`: the one uploads and
+    re-scoring decode at (configs/engine.yaml `decode_short_side_px`, never below the model's
+    input), so the model is trained and measured on the pixels it scores. A JPEG drafted for
+    the model's own size instead took another DCT scale (a 4032 x 3024 photo: 1/8, not 1/4)."""
+    from vision.engine import get_engine_config
+
+    return get_engine_config().decode_side_for(spec.size)
+
+
 def resized_from_bytes(data: bytes, spec: Preprocessing) -> np.ndarray:
-    """Decode (reduced-scale JPEG draft when possible) and resize to the model's input size."""
-    decoded = decode_image(data, max_pixels=get_settings().io.max_pixels, target_size=spec.size)
+    """Decode (reduced-scale JPEG draft when possible, at `decode_side`) and resize to the
+    model's input size."""
+    decoded = decode_image(
+        data, max_pixels=get_settings().io.max_pixels, target_size=decode_side(spec)
+    )
     return resize(decoded.pixels, spec)
 
 

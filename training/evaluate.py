@@ -26,7 +26,7 @@ from shanyraq.outputs import check_output_folder
 from shanyraq.taxonomy import Taxonomy
 from training.calibrate import HeadLogits, finite_only, temperatures_at_bound
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
-from training.data import encode_targets, photo_file
+from training.data import decode_side, encode_targets, photo_file
 from training.dataset_splits import check_held_out_styles, check_rows, style_of
 from training.leak_guard import check_overlap
 from training.metrics import (
@@ -85,13 +85,13 @@ def onnx_predictor(folder: Path) -> Predictor:
 
 
 def load_images(rows: Sequence[ManifestRow], root: Path, spec: Preprocessing) -> list[np.ndarray]:
-    """Decode each photo once (reduced-scale where the format allows)."""
-    limit = get_settings().io.max_pixels
+    """Decode each photo once (reduced-scale where the format allows, as uploads decode)."""
+    limit, side = get_settings().io.max_pixels, decode_side(spec)
     images = []
     for row in tqdm(rows, desc="decode", leave=False):
         path = row.resolve(root)
         with photo_file(path):
-            images.append(decode_file(path, max_pixels=limit, target_size=spec.size).pixels)
+            images.append(decode_file(path, max_pixels=limit, target_size=side).pixels)
     return images
 
 

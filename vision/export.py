@@ -3,8 +3,9 @@
 The graph takes "pixels" (N x 3 x S x S, float32, dynamic batch) and returns room_logits,
 condition_logits, signs_logits and embedding, in that order. Before anything is written in
 place, ONNX Runtime (CPU) and torch must agree within `tolerance` on every head's calibrated
-probabilities for a batch of real photos, and neither may give a NaN or infinite output; a failed
-export leaves any previous artifact intact.
+probabilities for a batch of real photos (ONNX Runtime scoring them as one batch and one at a
+time), and neither may give a NaN or infinite output; a failed export leaves any previous
+artifact intact.
 
 Where the artifact goes (`check_destination`): a path that does not exist yet, an empty
 folder, or a folder that is already a model artifact (a model.json `read_artifact` accepts, and
@@ -152,16 +153,63 @@ def check_parity(
     """Largest probability difference between torch and ONNX Runtime; raises above tolerance
     (ExportParityError), or when either gives a NaN or infinite output (ExportNonFiniteError,
     a kind of it). The embeddings, which annotation selection compares by cosine distance
-    (annotation/select.py), must agree within `tolerance` in cosine distance too."""
+    (annotation/select.py), must agree within `tolerance` in cosine distance too.
+
+    ONNX Runtime scores the photos as one batch and, when there are several, one photo at a
+    time as well: serving sends batches of any size, and a graph that has the tracing batch
+    baked in, or behaves otherwise at batch 1, agrees with torch on one size only."""
     if not images:
         raise ExportParityError("no photos to check the export with; give at least one")
     batch = to_batch(images, artifact.preprocessing)
     with torch.no_grad():
         torch_out = [t.numpy() for t in _Exportable(model).eval()(torch.from_numpy(batch))]
-    onnx_out = onnx_session(onnx_path).run(OUTPUT_NAMES, {INPUT_NAME: batch})
+    _check_finite("torch", torch_out, n_photos=len(images))
+    session = onnx_session(onnx_path)
+    runs = {f"a batch of {len(batch)}": [batch]}
+    if len(batch) > 1:
+        runs["one photo at a time"] = [batch[i : i + 1] for i in range(len(batch))]
+    worst = 0.0
+    for how, pieces in runs.items():
+        onnx_out = _run_onnx(session, pieces, how=how)
+        worst = max(worst, _compare(torch_out, onnx_out, artifact, tolerance=tolerance, how=how))
+    logger.info("export parity: max probability gap %.2e on %d photos", worst, len(images))
+    return worst
+
+
+def _run_onnx(session: Any, pieces: list[np.ndarray], *, how: str) -> list[np.ndarray]:
+    """ONNX Runtime's outputs for `pieces` (batches run in turn), joined along the batch."""
+    outputs = []
+    for piece in pieces:
+        try:
+            outputs.append(session.run(OUTPUT_NAMES, {INPUT_NAME: piece}))
+        except Exception as exc:  # onnxruntime's own errors share no base class but Exception
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportParityError(
+                f"ONNX Runtime cannot run the exported graph on {how} ({reason}); the export is "
+                "refused: its batch axis is not dynamic (e.g. a reshape to a fixed batch size "
+                "in the model); make the model reshape by its input's batch size"
+            ) from exc
+    return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
+
+
+def _compare(
+    torch_out: list[np.ndarray],
+    onnx_out: list[np.ndarray],
+    artifact: ModelArtifact,
+    *,
+    tolerance: float,
+    how: str,
+) -> float:
+    """Largest probability gap of one ONNX Runtime run against torch; raises as check_parity."""
+    for name, expected, got in zip(OUTPUT_NAMES, torch_out, onnx_out, strict=True):
+        if expected.shape != got.shape:  # else NumPy broadcasts one row against all the others
+            raise ExportParityError(
+                f"ONNX Runtime gives {name} of shape {got.shape} on {how}, torch "
+                f"{expected.shape}; the export is refused. Check for ops that export differently "
+                "(e.g. custom layers) or try another backbone."
+            )
     # |NaN - p| > tolerance is False: without this, a model gone NaN would pass as agreeing.
-    for runtime, outputs in (("torch", torch_out), ("ONNX Runtime", onnx_out)):
-        _check_finite(runtime, outputs, n_photos=len(images))
+    _check_finite("ONNX Runtime", onnx_out, n_photos=len(torch_out[0]))
     worst = 0.0
     for calibrated in (False, True):
         ours = head_probs(artifact, *torch_out[:3], calibrated=calibrated)
@@ -169,14 +217,13 @@ def check_parity(
         for name, a, b in zip(("room", "condition", "signs"), ours, theirs, strict=True):
             gap = float(np.abs(a - b).max())
             worst = max(worst, gap)
-            if gap > tolerance:
+            if not gap <= tolerance:  # a NaN tolerance passes nothing
                 raise ExportParityError(
                     f"ONNX Runtime and torch disagree on {name} probabilities by {gap:.2e} "
-                    f"(> {tolerance:.0e}); the export is refused. Check for ops that export "
-                    "differently (e.g. custom layers) or try another backbone."
+                    f"(> {tolerance:.0e}) on {how}; the export is refused. Check for ops that "
+                    "export differently (e.g. custom layers) or try another backbone."
                 )
     _check_embeddings(torch_out[3], onnx_out[3], tolerance=tolerance)
-    logger.info("export parity: max probability gap %.2e on %d photos", worst, len(images))
     return worst
 
 
@@ -185,10 +232,11 @@ def _check_embeddings(ours: np.ndarray, theirs: np.ndarray, *, tolerance: float)
     than `tolerance` in cosine distance (two zero vectors agree)."""
     a, b = ours.reshape(len(ours), -1).astype(np.float64), theirs.reshape(len(theirs), -1)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    cosine = np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1.0), 1.0)
     both_zero = (np.abs(a).max(axis=1) == 0) & (np.abs(b).max(axis=1) == 0)
+    # One zero vector and one not point nowhere alike: cosine 0, not the 1 of two zeros.
+    cosine = np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1.0), 0.0)
     gap = float(np.where(both_zero, 0.0, 1.0 - cosine).max())
-    if gap > tolerance:
+    if not gap <= tolerance:
         raise ExportParityError(
             f"ONNX Runtime and torch disagree on the embedding by a cosine distance of "
             f"{gap:.2e} (> {tolerance:.0e}); the export is refused: annotation selection "
@@ -268,7 +316,7 @@ def export_artifact(
     """
     out_dir = Path(os.path.abspath(out_dir))  # "." and ".." have no name to stage beside
     check_destination(out_dir)
-    model = model.cpu().eval()
+    model = model.cpu().float().eval()  # the graph's contract is float32 pixels in
     artifact = build_metadata(model, request, taxonomy=taxonomy)
     with atomic_folder(out_dir) as staging:  # replaces out_dir only when the block ends well
         export_onnx(model, staging / ONNX_FILE, size=request.preprocessing.size)

@@ -324,11 +324,11 @@ def _warn_if_constant(name: str, level_head: Head, asp_head: Head, x: np.ndarray
         )
 
 
-# Left out of the version: how the model was made (code, metrics) rather than what it is, and
-# the calibration, which follows from the heads, data, recipe and seed that are in it (a
-# forest sums its trees in thread order, so refitting one moves Platt's figures in the last
-# digits: with them in, the same recipe on the same data would not keep its version).
-_NOT_VERSIONED = ("version", "code_version", "metrics", "temperature", "platt")
+# Left out of the version: how the model was made (code, metrics) rather than what it is, the
+# head files' digests (their content is in it), and the calibration, which follows from the
+# heads, data, recipe and seed in it (a forest sums its trees in thread order, so refitting one
+# moves Platt's figures in the last digits: with them, one recipe on one data changes version).
+_NOT_VERSIONED = ("version", "code_version", "metrics", "temperature", "platt", "head_sha256")
 # Recipe keys that choose models rather than fit them: which to report and which to serve, and
 # the default number of families (the training-data hash covers the data itself).
 RECIPE_CHOOSING = ("default_model", "serving_model", "n_families")

@@ -1,12 +1,14 @@
 """Load checks of a fusion model's head files: each must be a fit of this model (its feature
-and level counts those fusion.json lists), or its outputs would be read as other features or
-other levels without a word."""
+and level counts those fusion.json lists, its bytes the ones fusion.json records), or its
+outputs would be read as other features or other levels, or under another model's version,
+without a word."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from shanyraq.errors import ModelMismatchError
+from shanyraq.manifest import sha256_file
 from welfare.heads import Head, head_feature_count, head_level_count
 from welfare.model_folder import FusionMeta, asp_head_class, level_head_class
 
@@ -41,4 +43,16 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
             raise ModelMismatchError(
                 f"{folder / files[part]}: the {part} head gives {gives} levels, "
                 f"but {listed}: {_OTHER_MODEL}"
+            )
+    digests = meta.head_sha256 or {}  # none: saved before digests were kept
+    if not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
+        raise ModelMismatchError(f"{folder / 'fusion.json'}: 'head_sha256' is not a map of "
+                                 "head file names to digests")  # fmt: skip
+    for name in files.values():
+        recorded = digests.get(name)
+        if recorded is not None and recorded != sha256_file(folder / name):
+            raise ModelMismatchError(
+                f"{folder / name}: not the file this model was saved with (its sha256 differs "
+                f"from the one fusion.json records; a fit of the same model on other data "
+                f"passes every count): {_OTHER_MODEL}"
             )

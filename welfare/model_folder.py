@@ -1,9 +1,9 @@
 """The fusion model folder: what it holds, reading it, and saving models into their folders.
 
 A folder holds fusion.json (`FusionMeta`: name, version, features, training-data hash, recipe,
-seed, calibration, metrics) and one file per head, of the kind its learner uses (the learners
-live in welfare/heads.py). Random-forest heads are stored with joblib (pickle): load only
-folders you trained or trust.
+seed, calibration, metrics, each head file's sha256, checked on load) and one file per head, of
+the kind its learner uses (the learners live in welfare/heads.py). Random-forest heads are
+stored with joblib (pickle): load only folders you trained or trust.
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none; a model replaces only a folder
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from shanyraq.atomic import STAGING_MARK, not_replaceable, swap_entries
 from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
 from shanyraq.json_values import is_finite_number
+from shanyraq.manifest import sha256_file
 from shanyraq.provenance import code_version
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
@@ -75,6 +76,7 @@ class FusionMeta:
     code_version: str = field(default_factory=code_version)
     format: int = ARTIFACT_FORMAT
     metrics: dict[str, Any] = field(default_factory=dict)
+    head_sha256: dict[str, str] | None = None  # each head file's, checked on load
 
 
 _LEVEL_HEADS: dict[tuple[Learner, str], Any] = {
@@ -261,12 +263,10 @@ def _cut_short(path: Path) -> bool:
 
 
 def check_destination(folder: Path) -> None:
-    """Refuse a `folder` a model may not be saved to (OutputExistsError naming it).
-
-    Allowed: a path that does not exist yet, an empty folder, or a fusion model's folder (a
-    fusion.json and no entry but model files, MODEL_FILES), since saving replaces the folder
-    whole. A file, a symbolic link or any other folder is refused before anything is written.
-    """
+    """Refuse a `folder` a model may not be saved to (OutputExistsError naming it): allowed are
+    a path that does not exist yet, an empty folder, or a fusion model's folder (a fusion.json
+    and no entry but model files, MODEL_FILES), since saving replaces the folder whole; a file,
+    a symbolic link or any other folder is refused before anything is written."""
     why = not_replaceable(folder, marker=META_FILE, allowed=MODEL_FILES)
     if why:
         raise OutputExistsError(
@@ -379,6 +379,7 @@ def _write(model: FusionModel, folder: Path) -> None:
     level, asp = _head_files(model.meta, folder)
     model.level_head.save(level[1])
     model.asp_head.save(asp[1])
+    model.meta.head_sha256 = {path.name: sha256_file(path) for path in (level[1], asp[1])}
     (folder / META_FILE).write_text(json.dumps(asdict(model.meta), indent=2), encoding="utf-8")
 
 

@@ -80,6 +80,7 @@ class HeadLearners:
             room=self.room.predict_proba(features),
             condition=self.condition.predict_proba(features),
             signs=np.stack([p.predict_proba(features)[:, 1] for p in self.signs], axis=1),
+            not_dwelling=self.taxonomy.room_names.index(self.taxonomy.not_dwelling),
         )
 
     def accuracy(self, pool: PhotoPool) -> dict[HeadName, float]:

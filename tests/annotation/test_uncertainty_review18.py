@@ -105,3 +105,18 @@ def test_pre_annotation_scores_discount_not_a_home_photos_as_selection_does(taxo
     ]
     assert served[1] < served[0]
     assert served == pytest.approx([1 - ranked[0], 1 - ranked[1]], abs=1e-6)
+
+
+def test_the_learning_curves_learner_weights_as_selection_does():
+    # The curve measures selection: its learner's probabilities must name the not-a-home
+    # column, or the curve would rank by another uncertainty than `annotate select`.
+    from annotation.curve import HeadLearners
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.annotation.test_curve import feature_pool
+
+    taxonomy = get_taxonomy()
+    pool = feature_pool(200, taxonomy, seed=4)
+    probs = HeadLearners(taxonomy).fit(pool, np.arange(60)).probabilities(pool.features)
+    away = taxonomy.room_names.index(taxonomy.not_dwelling)
+    assert probs.not_dwelling == away
+    np.testing.assert_allclose(probs.home_probability(), 1.0 - probs.room[:, away])

@@ -8,10 +8,12 @@ the same photos, shrunk towards a prior and re-estimated a few times (a one-coin
 leave-one-out). A tie is not guessed: the head stays unlabelled and the photo is listed for
 review. A room tie between rooms of a home (kitchen against bathroom) leaves only the room
 unlabelled: condition and signs are still merged from the annotators who saw a home, as they
-are when the room is decided. A tie on one sign leaves the whole signs head unlabelled: the
-manifest's signs cell is the full set of signs seen, with no "unknown" for one sign, so any
-set written would say the tied sign was seen, or was not; the pull report names the photo and
-the tied signs (`Merged.tied_signs`).
+are when the room is decided. not_dwelling wins only when it outweighs all who saw a home, in
+whichever room: a plurality over each room alone does not settle that the photo is no home.
+A tie on one sign leaves the whole signs head unlabelled: the manifest's signs cell is the
+full set of signs seen, with no "unknown" for one sign, so any set written would say the tied
+sign was seen, or was not; the pull report names the photo and the tied signs
+(`Merged.tied_signs`).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def krippendorff_alpha(
     pairable = [[v for v in unit if v is not None] for unit in units]
     pairable = [u for u in pairable if len(u) >= 2]
     values = list(order) if order is not None else sorted({v for u in pairable for v in u}, key=str)
-    if metric == "interval" and order is None:
+    if metric != "nominal" and order is None:  # numbers in their own order: 2 before 10
         values = sorted({v for u in pairable for v in u})  # type: ignore[type-var]
     index = {v: i for i, v in enumerate(values)}
     coincidence = np.zeros((len(values), len(values)))
@@ -179,10 +181,15 @@ def merge_votes(
     room = decide("room", [(lab.room, wt) for lab, wt in weighted])
     # Condition and signs count only the annotators who saw a home.
     home = [(lab, wt) for lab, wt in weighted if _saw_home(lab, taxonomy)]
+    seen, unseen = _home_weights(home, weighted)
+    if room == taxonomy.not_dwelling and not _outweighs(unseen, seen):
+        # The most votes of any one room, yet no more than all who saw a home in some room.
+        room = None
+        unresolved.append("room")
     if room == taxonomy.not_dwelling:
         labels = PhotoLabels(room=str(room), condition=None, signs=frozenset())
         return Merged(labels, tuple(disagreed), tuple(unresolved))
-    if room is None and not _home_outweighs(home, weighted):
+    if room is None and not _outweighs(seen, unseen):
         labels = PhotoLabels(room=None, condition=None, signs=None)
         return Merged(labels, tuple(disagreed), tuple(unresolved))
     condition = decide("condition", [(lab.condition, wt) for lab, wt in home])
@@ -195,15 +202,22 @@ def merge_votes(
     return Merged(merged, tuple(disagreed), tuple(unresolved), tied_signs)
 
 
-def _home_outweighs(
+def _home_weights(
     home: list[tuple[PhotoLabels, float]], weighted: list[tuple[PhotoLabels, float]]
-) -> bool:
-    """Whether a tied room still settles that the photo shows a home: those who saw one (in
-    whichever room) outweigh those who did not. Kitchen against bathroom leaves the room
-    unknown, not the condition both gave; kitchen against not_dwelling leaves both unknown."""
+) -> tuple[float, float]:
+    """(saw a home, did not): the weight of those who answered the room either way.
+
+    A tied room still settles that the photo shows a home when the first outweighs the
+    second: kitchen against bathroom leaves the room unknown, not the condition both gave;
+    kitchen against not_dwelling leaves both unknown. And not_dwelling wins only when the
+    second outweighs the first: kitchen, bathroom, not_dwelling, not_dwelling is a tie."""
     seen = sum(wt for _, wt in home)
     total = sum(wt for lab, wt in weighted if lab.room is not None)
-    return seen > total - seen and not math.isclose(seen, total - seen)
+    return seen, total - seen
+
+
+def _outweighs(a: float, b: float) -> bool:
+    return a > b and not math.isclose(a, b)
 
 
 def _merge_signs(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.atomic import atomic_file
+from shanyraq.display import decimals_keeping_side, side
 from shanyraq.errors import InputFileError, read_json_file
 from shanyraq.json_values import finite_or_none
 from welfare.fairness_report import fairness_lines
@@ -264,15 +265,14 @@ def _target_rows(result: dict[str, Any], context: dict[str, Any], targets: Targe
 
 def _target_row(label: str, value: float | None, target: float, *, at_least: bool,
                 points: bool = False) -> str:  # fmt: skip
-    """A share in % or a gain in points, with the fewest decimals that keep it on its side of the
-    target (4.96 beside ≥ 5 never reads 5.0); 9 places drop float noise (57 % - 52 % is 5)."""
+    """A share in % or a gain in points, never rounded onto or across its target (+4.96)."""
     if is_undefined(value):
         return f"| {label} | n/a | NOT reached |"
-    shown, goal = (round((1 if points else 100) * v, 9) for v in (value, target))  # type: ignore[operator]
-    meets = (lambda x: x >= goal) if at_least else (lambda x: x <= goal)
-    digits = next(d for d in range(1, 10) if meets(round(shown, d)) == meets(shown))
+    shown, goal = ((1 if points else 100) * v for v in (value, target))  # type: ignore[operator]
+    digits = decimals_keeping_side(shown, [goal], least=1, most=9)
+    met = side(shown, goal) in ((0, 1) if at_least else (-1, 0))
     text = f"{shown:+.{digits}f} points" if points else f"{shown:.{digits}f} %"
-    return f"| {label} | {text} | {'reached' if meets(shown) else 'NOT reached'} |"
+    return f"| {label} | {text} | {'reached' if met else 'NOT reached'} |"
 
 
 def _hidden_accuracy(model: dict[str, Any]) -> float | None:

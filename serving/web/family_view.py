@@ -25,6 +25,8 @@ from serving.photo_evidence import reuse_shown
 from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
+from shanyraq.display import decimals_keeping_side
+from vision.score import ABSTAIN_QUALITY
 from welfare.criteria import get_welfare_config
 from welfare.rules import INCOME_TEST
 
@@ -63,6 +65,21 @@ class FamilyRow:
     @property
     def current(self) -> bool:
         return self.stale_reason is None
+
+    @property
+    def asp_percent_digits(self) -> int:
+        return asp_percent_digits(self.asp_probability)
+
+
+def asp_percent_digits(p: float | None) -> int:
+    """The decimals P(eligible) is shown with as a percentage beside the recommendation's
+    thresholds: none, unless a whole percentage would move it onto or across one (69.6 %
+    shown as 70 % beside "from 70 %: eligible")."""
+    if p is None or not math.isfinite(p):
+        return 0
+    r = get_welfare_config().recommendation
+    thresholds = (r.not_eligible_max_probability, r.eligible_min_probability)
+    return decimals_keeping_side(100 * p, [100 * t for t in thresholds])
 
 
 def _reuse(
@@ -197,7 +214,9 @@ class PhotoView:
     rooms: list[tuple[str, float | None]]  # most likely first, None last
     conditions: list[tuple[int, float | None]]  # by grade
     signs: list[tuple[str, float | None]]  # most likely first, None last
-    abstain_reasons: list[str]
+    # Why the assessment leaves the photo's scores out (welfare.aggregate), as catalogue
+    # labels (kind, code): its abstain reasons, a failed quality check, a reuse.
+    left_out: list[tuple[str, str]]
     quality: dict[str, Any]
     reuse: dict[str, Any]
 
@@ -232,6 +251,13 @@ def photo_view(
         ((int(k), shown_probability(v)) for k, v in score.get("condition", {}).items()),
         key=lambda kv: kv[0],
     )
+    quality = photo.quality or {"status": "unknown", "reasons": [], "retake_hint": ""}
+    reuse = _reuse(services, photo, user, linked)
+    left_out = [("abstain", str(r)) for r in score.get("abstain_reasons", [])]
+    if quality.get("status") == "fail" and ("abstain", ABSTAIN_QUALITY) not in left_out:
+        left_out.append(("abstain", ABSTAIN_QUALITY))
+    if reuse["reused"]:
+        left_out.append(("flag", "reused"))
     return PhotoView(
         id=photo.id,
         number=number,
@@ -244,9 +270,9 @@ def photo_view(
         rooms=rooms[:3],
         conditions=[] if score.get("abstain") and not conditions else conditions,
         signs=signs,
-        abstain_reasons=list(score.get("abstain_reasons", [])),
-        quality=photo.quality or {"status": "unknown", "reasons": [], "retake_hint": ""},
-        reuse=_reuse(services, photo, user, linked),
+        left_out=left_out,
+        quality=quality,
+        reuse=reuse,
     )
 
 
@@ -297,6 +323,10 @@ class FamilyPage:
     eligible_min: float
     not_eligible_max: float
     override_reasons: list[str]
+
+    @property
+    def asp_percent_digits(self) -> int:
+        return asp_percent_digits(self.result.get("asp_probability"))
 
 
 def family_page(

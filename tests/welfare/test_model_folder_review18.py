@@ -29,7 +29,7 @@ def test_a_head_file_of_the_same_model_retrained_is_refused_on_load(
     assert other.features == trained[name].features  # every shape check passes
     folder = trained[name].save(tmp_path / "m")
     shutil.copyfile(other.save(tmp_path / "other") / head, folder / head)
-    with pytest.raises(ModelMismatchError, match=rf"{head}: not the file this model was saved with"):
+    with pytest.raises(ModelMismatchError, match=rf"{head}: not the file this model was saved"):
         FusionModel.load(folder)
 
 

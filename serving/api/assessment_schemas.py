@@ -175,8 +175,10 @@ class DecisionIn(BaseModel):
     )
 
     kind: Literal["accept", "override"]
+    # strict: JSON true is no level (lax validation read it as level 1, extreme need).
     level: int | None = Field(
         None,
+        strict=True,
         description="A welfare level of configs/welfare.yaml `levels`.",
         json_schema_extra=_levels_in_schema,
     )
@@ -184,6 +186,7 @@ class DecisionIn(BaseModel):
     reason: str = Field("", max_length=2000)
     seen_decision_id: int | None = Field(
         None,
+        strict=True,
         ge=0,
         le=2**31 - 1,
         description="The family's latest decision_id when the member looked (0: none). Given, "

@@ -1,0 +1,208 @@
+"""Decisions (review 18): only a commission member's accept or override is recorded, on the
+family's latest assessment while it is current; an override changes the level and names a
+configured reason, in the API and in the database; two decisions sent at once on what one
+member saw record one; the override figures count each family's latest decision by the
+assessed level, and no decisions read as no rate, never 0 %. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from serving.db.models import Assessment, AuditEntry, Decision, User
+from serving.db.session import session_scope
+from tests.serving.test_decision_groups import MOVED, _change_record
+from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE, _page, _report
+
+
+def _assess(service: Any, family_id: str = "F1", *, level: int | None = 3) -> int:
+    """A new assessment of the family, given `level` (no fusion model here: it has none)."""
+    made = service.client.post(
+        f"/families/{family_id}/assessments", headers=service.headers("commission")
+    )
+    assert made.status_code == 201, made.text
+    aid = int(made.json()["assessment_id"])
+    with session_scope(service.services.sessions) as session:
+        session.get_one(Assessment, aid).level = level
+    return aid
+
+
+def _decide(service: Any, aid: int, body: dict[str, Any]) -> Any:
+    return service.client.post(
+        f"/assessments/{aid}/decisions", json=body, headers=service.headers("commission")
+    )
+
+
+def _count_decisions(service: Any) -> int:
+    with session_scope(service.services.sessions) as session:
+        return len(session.execute(select(Decision.id)).all())
+
+
+def test_an_override_to_the_assessed_level_is_refused_and_counts_nowhere(service):
+    service.create_family("F1")
+    aid = _assess(service, level=2)
+    same = _decide(service, aid, OVERRIDE)  # OVERRIDE names level 2
+    assert same.status_code == 422, same.text
+    assert same.json()["refusal"] == "level_unchanged"
+    assert _count_decisions(service) == 0
+    report = _report(service, "overrides")
+    assert (report["decisions"], report["overrides"], report["by_level"]) == (0, 0, {})
+
+
+@pytest.mark.parametrize("kind", [OVERRIDE, ACCEPT], ids=["override", "accept"])
+def test_a_decision_on_an_earlier_version_is_refused_though_nothing_changed(service, kind):
+    service.create_family("F1")
+    first = _assess(service)
+    newer = _assess(service)  # a new version on the same inputs
+    assert newer != first
+    refused = _decide(service, first, kind)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["refusal"] == "out_of_date"
+    assert _count_decisions(service) == 0
+    assert _decide(service, newer, kind).status_code == 201
+
+
+def test_an_accept_after_the_record_changed_is_refused(service):
+    service.create_family("F1")
+    aid = _assess(service)
+    _change_record(service, "F1", MOVED)
+    refused = _decide(service, aid, ACCEPT)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["refusal"] == "out_of_date"
+    assert _count_decisions(service) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"reason_code": "gut_feeling"}, "reason_code_not_chosen"),
+        ({"reason_code": " income_evidence"}, "reason_code_not_chosen"),
+        ({"reason_code": None}, "reason_code_not_chosen"),
+        ({"reason": "   short    "}, "reason_too_short"),
+        ({"reason": " " * 40}, "reason_too_short"),
+    ],
+)
+def test_an_override_needs_a_configured_reason_code_and_words(service, change, refusal):
+    service.create_family("F1")
+    aid = _assess(service)
+    refused = _decide(service, aid, {**OVERRIDE, **change})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["refusal"] == refusal
+    assert _count_decisions(service) == 0
+
+
+def test_the_database_refuses_an_override_without_a_reason_code(service):
+    service.create_family("F1")
+    aid = _assess(service)
+    with session_scope(service.services.sessions) as session:
+        user_id = session.execute(select(User.id).where(User.username == "commission")).scalar()
+        assert user_id is not None
+        unreasoned = Decision(
+            assessment_id=aid, family_id="F1", region="x", kind="override", model_level=3,
+            decided_level=2, reason_code=None, reason="the words are here", decided_by=user_id,
+        )  # fmt: skip
+        session.add(unreasoned)
+        with pytest.raises(IntegrityError, match=r"(?i)ck_decisions_override_reason|check"):
+            session.flush()
+        session.rollback()
+    assert _count_decisions(service) == 0
+
+
+def test_an_accept_keeps_no_reason_code(service):
+    service.create_family("F1")
+    aid = _assess(service)
+    accepted = _decide(service, aid, {**ACCEPT, "reason_code": "income_evidence"})
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["reason_code"] is None
+    assert _report(service, "overrides")["by_reason"] == {}
+
+
+def test_two_decisions_sent_at_once_on_what_was_seen_record_one(service):
+    service.create_family("F1")
+    aid = _assess(service)
+    bodies = [{**OVERRIDE, "seen_decision_id": 0}, {**OVERRIDE, "level": 4, "seen_decision_id": 0}]
+    answers: list[Any] = [None, None]
+    barrier = threading.Barrier(2, timeout=60)
+
+    def send(i: int) -> None:
+        barrier.wait()
+        answers[i] = _decide(service, aid, bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201, 409], [answer.text for answer in answers]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert refused.json()["refusal"] == "decided_meanwhile"
+    assert _count_decisions(service) == 1
+    report = _report(service, "overrides")
+    assert (report["decisions"], report["families"], report["overrides"]) == (1, 1, 1)
+
+
+def test_overrides_are_counted_by_the_assessed_level_and_each_familys_latest(service):
+    for family in ("F1", "F2", "F3"):
+        service.create_family(family)
+    assert _decide(service, _assess(service, "F1", level=3), OVERRIDE).status_code == 201
+    assert _decide(service, _assess(service, "F2", level=None), OVERRIDE).status_code == 201
+    # F3: overridden from 5, then accepted on a newer version: it counts as an accept at 4.
+    assert _decide(service, _assess(service, "F3", level=5), OVERRIDE).status_code == 201
+    assert _decide(service, _assess(service, "F3", level=4), ACCEPT).status_code == 201
+
+    report = _report(service, "overrides")
+    assert (report["decisions"], report["families"], report["overrides"]) == (4, 3, 2)
+    assert report["override_rate"] == pytest.approx(2 / 3)
+    figures = {
+        k: (row["families"], row["overrides"], row["decisions"])
+        for k, row in report["by_level"].items()
+    }
+    assert figures == {"3": (1, 1, 1), "4": (1, 0, 1), "5": (0, 0, 1), "none": (1, 1, 1)}
+    assert report["by_level"]["5"]["override_rate"] is None  # no family decided at 5 now
+    assert report["by_reason"] == {"income_evidence": 2}
+
+
+def test_the_decision_entry_carries_the_assessments_model_versions_and_input_hash(service):
+    service.create_family("F1")
+    aid = _assess(service)
+    made = _decide(service, aid, OVERRIDE)
+    assert made.status_code == 201, made.text
+    with session_scope(service.services.sessions) as session:
+        assessment = session.get_one(Assessment, aid)
+        details = session.execute(
+            select(AuditEntry.details).where(
+                AuditEntry.action == "decision_recorded",
+                AuditEntry.target == f"decision:{made.json()['decision_id']}",
+            )
+        ).scalar_one()
+        assert details["model_versions"] == assessment.model_versions
+        assert details["input_hash"] == assessment.input_hash
+        assert (details["model_level"], details["decided_level"]) == (3, 2)
+
+
+def test_no_decisions_read_as_no_rate_never_zero_percent(service):
+    report = _report(service, "overrides")
+    assert (report["decisions"], report["families"], report["overrides"]) == (0, 0, 0)
+    assert report["override_rate"] is None
+    assert report["by_level"] == report["by_region"] == report["by_reason"] == {}
+    page = _page(service)
+    assert "rate —" in page and "0%" not in page
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"level": True}, {"level": "1"}, {"level": 1.0}, {"seen_decision_id": True}],
+    ids=["level-true", "level-text", "level-float", "seen-true"],
+)
+def test_a_level_or_decision_id_that_is_no_whole_number_is_refused(service, change):
+    # Lax validation read JSON true as 1: an override to level 1 (extreme need) was recorded.
+    service.create_family("F1")
+    aid = _assess(service, level=3)
+    refused = _decide(service, aid, {**OVERRIDE, **change})
+    assert refused.status_code == 422, refused.text
+    assert _count_decisions(service) == 0

@@ -21,12 +21,14 @@ from serving import assessments
 from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
 from serving.decisions import decisions_of, latest_decision_id
-from serving.photo_evidence import reuse_shown
+from serving.photo_evidence import photo_flags, photo_score, reuse_shown
 from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
 from shanyraq.display import decimals_keeping_side
+from shanyraq.taxonomy import get_taxonomy
 from vision.score import ABSTAIN_QUALITY
+from welfare.aggregate import aggregate
 from welfare.criteria import get_welfare_config
 from welfare.rules import INCOME_TEST
 
@@ -89,24 +91,26 @@ def _reuse(
     return reuse_shown(services, photo, linked, viewer_role=user.role, viewer_region=user.region)
 
 
-def _usable(photo: Photo) -> bool:
-    """As the assessment counts it (serving.assessments.photo_score): scored without
-    abstaining, and not failed by the quality gate. A photo stored without a score is none."""
-    quality, score = (photo.quality or {}).get("status"), photo.score
-    return quality != "fail" and bool(score) and not (score or {}).get("abstain", False)
-
-
 def _flags(
-    services: Services, photos: list[Photo], user: CurrentUser, linked: AbstractSet[int]
+    services: Services, family: Family, photos: list[Photo], linked: AbstractSet[int]
 ) -> Flags:
-    """`linked`: the photos reuse links flag (of these or more); the index is asked only
-    when none of these is."""
-    minimum = get_welfare_config().recommendation.min_usable_photos
+    """The list's flags, as the assessment reads the photos (`assessments.compute`): each
+    photo's reuse and quality (`photo_flags`: reuse links, `linked`, then the index), and the
+    usable ones counted by welfare.aggregate, the rule the assessment's too-few-photos doubt
+    reads (reused, abstained, non-finite, failed and not-a-dwelling photos are not usable)."""
+    taxonomy = get_taxonomy()
+    config = get_welfare_config()
+    flags = [photo_flags(services, p, family, linked=p.id in linked) for p in photos]
+    visual = aggregate(
+        [photo_score(p, taxonomy) for p in photos],
+        flags=flags,
+        expected_rooms=config.fusion.expected_rooms,
+        taxonomy=taxonomy,
+    )
     return Flags(
-        reused=any(p.id in linked for p in photos)
-        or any(_reuse(services, p, user, ())["reused"] for p in photos),
-        missing_photos=sum(_usable(p) for p in photos) < minimum,
-        quality_issues=sum((p.quality or {}).get("status") in ("warn", "fail") for p in photos),
+        reused=any(f.reused for f in flags),
+        missing_photos=visual.n_usable < config.recommendation.min_usable_photos,
+        quality_issues=sum(f.quality_status in ("warn", "fail") for f in flags),
     )
 
 
@@ -182,7 +186,7 @@ def family_rows(
                 if a
                 else None,
                 n_photos=len(photos[family.id]),
-                flags=_flags(services, photos[family.id], user, reused),
+                flags=_flags(services, family, photos[family.id], reused),
                 decision=decision.kind
                 if decision and a and decision.assessment_id == a.id
                 else None,

@@ -23,12 +23,23 @@ class BenchResult:
         return self.candidate_rate / self.baseline_rate if self.baseline_rate else float("nan")
 
 
-def rate(work: Callable[[], int], *, min_seconds: float = 1.0, repeats: int = 3) -> float:
-    """Items per second: the best of `repeats` runs of `work` (which returns items done)."""
-    best = 0.0
+def rates(work: Callable[[], int], *, min_seconds: float = 1.0, repeats: int = 3) -> list[float]:
+    """Items per second in each of `repeats` runs of `work` (which returns items done), each run
+    at least `min_seconds` long: their spread says how far a ratio of best rates can be trusted."""
+    out = []
     for _ in range(repeats):
         done, start = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - start) < min_seconds or done == 0:
             done += work()
-        best = max(best, done / elapsed)
-    return best
+        out.append(done / elapsed)
+    return out
+
+
+def rate(work: Callable[[], int], *, min_seconds: float = 1.0, repeats: int = 3) -> float:
+    """Items per second: the best of `repeats` runs of `work` (which returns items done)."""
+    return max(rates(work, min_seconds=min_seconds, repeats=repeats))
+
+
+def spread(values: list[float]) -> str:
+    """`values`' range, lowest first, as rates are printed (one decimal)."""
+    return f"{min(values):,.1f}-{max(values):,.1f}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import platform
 import sys
@@ -36,14 +37,22 @@ def _table(results: list[BenchResult]) -> list[str]:
     return lines
 
 
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+
+
 def main(argv: list[str]) -> None:
     only = set(argv)
     results: list[BenchResult] = []
+    rows_by_module: dict[str, list[str]] = {}
     for name in MODULES:
-        if only and name.rsplit(".", 1)[-1] not in only:
+        module = name.rsplit(".", 1)[-1]
+        if only and module not in only:
             continue
         print(f"running {name} ...", flush=True)
-        results.extend(importlib.import_module(name).run())
+        produced = importlib.import_module(name).run()
+        rows_by_module[module] = [r.name for r in produced]
+        results.extend(produced)
     lines = [
         "# Benchmarks",
         "",
@@ -51,8 +60,7 @@ def main(argv: list[str]) -> None:
         "baseline measured in the same run on the same machine.",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
-        f"{platform.python_version()}",
+        f"- machine: {_machine()}",
         "- GPU figures: not measured unless a section below says so.",
         "",
         *_table(results),
@@ -63,13 +71,25 @@ def main(argv: list[str]) -> None:
         lines += ["Notes:", "", *notes, ""]
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     if not only:
-        OUTPUT.write_text("\n".join(lines))
+        OUTPUT.write_text("\n".join([*lines, _rows_line(rows_by_module), ""]))
     elif OUTPUT.exists():  # a partial run replaces its own rows and notes, keeps the rest
-        OUTPUT.write_text(merge(OUTPUT.read_text(), results, sorted(only)))
+        merged = merge(OUTPUT.read_text(), results, sorted(only), rows_by_module=rows_by_module)
+        OUTPUT.write_text(merged)
     print("\n".join(lines))
 
 
 STAMP = "- updated in part ("
+# Which rows each module wrote (hidden in the page): a rerun removes its module's earlier rows.
+ROWS = "<!-- rows of each module: "
+
+
+def _rows_line(rows_by_module: dict[str, list[str]]) -> str:
+    return f"{ROWS}{json.dumps(rows_by_module, ensure_ascii=False)} -->"
+
+
+def _rows_of(existing: str) -> dict[str, list[str]]:
+    line = next((x for x in existing.splitlines() if x.startswith(ROWS)), None)
+    return {} if line is None else json.loads(line.removeprefix(ROWS).removesuffix(" -->"))
 
 
 def _older_stamp(line: str, modules: list[str]) -> list[str]:
@@ -79,30 +99,43 @@ def _older_stamp(line: str, modules: list[str]) -> list[str]:
     return [f"{STAMP}{', '.join(kept)}): {when}"] if kept else []
 
 
-def merge(existing: str, results: list[BenchResult], modules: list[str]) -> str:
-    """`existing` docs/benchmarks.md with the rows and notes of `results` replaced or added."""
+def merge(
+    existing: str,
+    results: list[BenchResult],
+    modules: list[str],
+    *,
+    rows_by_module: dict[str, list[str]] | None = None,
+) -> str:
+    """`existing` docs/benchmarks.md with the rows and notes of `results` replaced or added, and
+    the rows and notes the rerun `modules` wrote before and did not write now removed."""
     rows = dict(zip((r.name for r in results), _table(results)[2:], strict=True))
     notes = {r.name: f"- {r.name}: {r.notes}" for r in results if r.notes}
-    stamps = [f"- updated in part ({', '.join(modules)}): {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
+    known = _rows_of(existing)
+    redone = set(rows) | {name for m in modules for name in known.get(m, [])}
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, on {_machine()}"
+    stamps = [f"{STAMP}{', '.join(modules)}): {when}"]
     out: list[str] = []
     for line in existing.splitlines():
         name = line.split(" | ", 1)[0].removeprefix("| ") if line.startswith("| ") else None
-        note = next((n for n in notes if line.startswith(f"- {n}: ")), None)
+        note = next((n for n in redone if line.startswith(f"- {n}: ")), None)
         if line.startswith(STAMP):
             stamps += _older_stamp(line, modules)
+        elif line.startswith(ROWS):
             continue
-        if name in rows:
+        elif name in rows:
             out.append(rows.pop(name))
-        elif note is not None:
+        elif note in notes:
             out.append(notes.pop(note))
-        else:
-            out.append(line)
+        elif name not in redone and note is None:
+            out.append(line)  # another module's, or not a row or a note
     at = next((i + 1 for i, line in enumerate(out) if line.startswith("- date: ")), 0)
     out[at:at] = stamps
     table_end = max(i for i, line in enumerate(out) if line.startswith("| ")) + 1
     out[table_end:table_end] = list(rows.values())
     notes_at = len(out) - 1 if out and not out[-1] else len(out)
     out[notes_at:notes_at] = list(notes.values())
+    if rows_by_module is not None or known:
+        out.append(_rows_line({**known, **(rows_by_module or {})}))
     return "\n".join(out) + "\n"
 
 

@@ -96,6 +96,7 @@ DECISION_REFUSALS: dict[str, str | None] = {
     "reason_code_not_chosen": "reason_code",
     "reason_too_short": "reason",
     "level_unchanged": "level",
+    "seen_decision_unknown": None,
     DecisionOutOfDateError.refusal: None,
     FUSION_MODEL_MISSING: None,
     DecidedMeanwhileError.refusal: None,
@@ -149,6 +150,7 @@ def record_decision(
     DecidedMeanwhileError: nobody's decision joins one they have not seen.
     """
     lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
+    _check_seen(session, family, request.seen_decision_id)
     if request.seen_decision_id is not None:
         earlier = decided_since_seen(session, family, assessment, request, decided_by=actor[0])
         if earlier is not None:
@@ -181,6 +183,23 @@ def record_decision(
         },
     )  # fmt: skip
     return Recorded(decision, repeated=False)
+
+
+def _check_seen(session: Session, family: Family, seen: int | None) -> None:
+    """`seen` must be 0 (none seen) or one of the family's decisions: a larger id, or another
+    family's, would pass decisions recorded since the sender looked as seen."""
+    if not seen:
+        return
+    decision = session.get(Decision, seen)
+    if decision is None or decision.family_id != family.id:
+        latest = latest_decision_id(session, family.id)
+        raise DecisionRefusedError(
+            "seen_decision_unknown",
+            f"seen_decision_id {seen} is no decision of family {family.id}; send the family's "
+            f"latest decision_id when you looked ({latest} now, 0 if none), after checking the "
+            "decisions recorded since",
+            latest=latest,
+        )
 
 
 def decided_since_seen(

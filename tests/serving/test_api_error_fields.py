@@ -57,6 +57,7 @@ def test_every_decision_refusal_carries_its_sub_code(api):
         "reason_code_not_chosen": (3, {**OVERRIDE, "reason_code": "gut_feeling"}),
         "reason_too_short": (3, {**OVERRIDE, "reason": "no"}),
         "level_unchanged": (3, {**OVERRIDE, "level": 3}),
+        "seen_decision_unknown": (3, {**OVERRIDE, "seen_decision_id": 999}),
     }
     seen: dict[str, int] = {}
     for refusal, (level, body) in refused.items():

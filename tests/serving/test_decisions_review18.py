@@ -206,3 +206,22 @@ def test_a_level_or_decision_id_that_is_no_whole_number_is_refused(service, chan
     refused = _decide(service, aid, {**OVERRIDE, **change})
     assert refused.status_code == 422, refused.text
     assert _count_decisions(service) == 0
+
+
+def test_a_seen_decision_of_another_family_is_refused(service):
+    # Another family's (larger) id passed every decision recorded here since as seen.
+    for family in ("F1", "F2"):
+        service.create_family(family)
+    first = _assess(service, "F1", level=3)
+    assert _decide(service, first, {**OVERRIDE, "seen_decision_id": 0}).status_code == 201
+    other = _assess(service, "F2", level=3)
+    assert _decide(service, other, {**OVERRIDE, "seen_decision_id": 0}).status_code == 201
+    with session_scope(service.services.sessions) as session:
+        f2_decision = session.execute(
+            select(Decision.id).where(Decision.family_id == "F2")
+        ).scalar_one()
+    sent = {**OVERRIDE, "level": 4, "seen_decision_id": f2_decision}
+    refused = _decide(service, first, sent)  # F1's decision was not seen
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["refusal"] == "seen_decision_unknown"
+    assert _count_decisions(service) == 2

@@ -1,10 +1,11 @@
 """Photos to family: per-room and overall summaries of the usable photos' calibrated scores.
 
-A photo is usable when the engine did not abstain, its quality check did not fail, it was not
-reused from another family and it shows a dwelling. Everything else is counted, not used as
-evidence. A score with a probability that is not a finite number (NaN or inf) counts as
-abstained, as the engine rules (vision.engine.abstain_reasons): one such score read as evidence
-would make the family's mean grade NaN, and its min and max would depend on the photos' order.
+A photo is usable (`usable`, the one per-photo rule) when the engine did not abstain, its
+quality check did not fail, it was not reused from another family and it shows a dwelling.
+Everything else is counted, not used as evidence. A score with a probability that is not a
+finite number (NaN or inf) counts as abstained, as the engine rules (vision.engine.
+abstain_reasons): one such score read as evidence would make the family's mean grade NaN, and
+its min and max would depend on the photos' order.
 A photo's room is its top room (`room_of`), ties broken as the engine breaks them, never by the
 order its score lists the rooms in. A family with no usable photo gets NaN visual features (the
 fusion model routes missing values) and the counts that send it to review.
@@ -89,30 +90,54 @@ def aggregate(
             f"rooms of the taxonomy ({', '.join(taxonomy.dwelling_rooms)})"
         )
     aligned = list(flags) if flags is not None else [None] * len(scores)
-    usable: list[tuple[str, PhotoScore]] = []
-    abstained = failed = reused = 0
+    kept: list[tuple[str, PhotoScore]] = []
+    n_abstained = failed = reused = 0
     for score, flag in zip(scores, aligned, strict=True):
         flag = flag or PhotoFlags()
-        abstains = score.abstain or not _finite(score)
-        abstained += abstains
+        n_abstained += abstained(score)
         failed += flag.quality_status == "fail"
         reused += flag.reused
-        if abstains or flag.quality_status == "fail" or flag.reused:
-            continue
-        if (room := room_of(score, taxonomy)) != taxonomy.not_dwelling:
-            usable.append((room, score))
-    rooms = {room: [s for r, s in usable if r == room] for room in taxonomy.dwelling_rooms}
+        if usable(score, flag, taxonomy):
+            kept.append((room_of(score, taxonomy), score))
+    rooms = {room: [s for r, s in kept if r == room] for room in taxonomy.dwelling_rooms}
     per_room = {room: _stats(group, taxonomy) for room, group in rooms.items()}
     return FamilyVisual(
         n_photos=len(scores),
-        n_usable=len(usable),
-        n_abstained=abstained,
+        n_usable=len(kept),
+        n_abstained=n_abstained,
         n_quality_failed=failed,
         n_reused=reused,
         room_coverage=room_coverage(per_room, expected_rooms),
-        overall=_stats([s for _, s in usable], taxonomy),
+        overall=_stats([s for _, s in kept], taxonomy),
         per_room=per_room,
     )
+
+
+def usable(score: PhotoScore, flag: PhotoFlags | None, taxonomy: Taxonomy) -> bool:
+    """The per-photo rule: whether a photo's scores are evidence of its family's home. Not
+    when the score abstained (`abstained`), its quality check failed, it was reused from
+    another family, or it shows no dwelling (`not_a_dwelling`). The family page names the
+    same reasons beside the photo (serving.web.family_view.photo_view)."""
+    flag = flag or PhotoFlags()
+    return not (
+        abstained(score)
+        or flag.quality_status == "fail"
+        or flag.reused
+        or not_a_dwelling(score, taxonomy)
+    )
+
+
+def abstained(score: PhotoScore) -> bool:
+    """Whether the score abstained: the engine said so, or a probability is not a finite
+    number (the engine counts that as low confidence: vision.engine.abstain_reasons)."""
+    return score.abstain or not has_finite_probabilities(score)
+
+
+def not_a_dwelling(score: PhotoScore, taxonomy: Taxonomy) -> bool:
+    """Whether the photo shows no dwelling: its probabilities are numbers and its top room
+    (`room_of`, a tie with not_dwelling included) is not_dwelling, whether or not the score
+    abstained for it. Its signs are never read."""
+    return has_finite_probabilities(score) and room_of(score, taxonomy) == taxonomy.not_dwelling
 
 
 def room_of(score: PhotoScore, taxonomy: Taxonomy) -> str:
@@ -128,7 +153,7 @@ def room_of(score: PhotoScore, taxonomy: Taxonomy) -> str:
     return taxonomy.not_dwelling if taxonomy.not_dwelling in tied else tied[0]
 
 
-def _finite(score: PhotoScore) -> bool:
+def has_finite_probabilities(score: PhotoScore) -> bool:
     """Whether the model gave a number for every probability (the embedding is no evidence):
     room and condition (`PhotoScore.has_numbers`), and every sign it gives."""
     return score.has_numbers and all(math.isfinite(p) for p in score.signs.values())

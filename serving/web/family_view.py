@@ -27,8 +27,13 @@ from serving.state import Services
 from serving.web import heatmaps
 from shanyraq.display import decimals_keeping_side
 from shanyraq.taxonomy import get_taxonomy
-from vision.score import ABSTAIN_QUALITY
-from welfare.aggregate import aggregate
+from vision.score import (
+    ABSTAIN_LOW_CONFIDENCE,
+    ABSTAIN_NOT_DWELLING,
+    ABSTAIN_QUALITY,
+    PhotoScore,
+)
+from welfare.aggregate import aggregate, has_finite_probabilities
 from welfare.criteria import get_welfare_config
 from welfare.rules import INCOME_TEST
 
@@ -210,16 +215,18 @@ class PhotoView:
     # A sign heat map of the loaded model explains its scores (serving.web.heatmaps.explains),
     # and the photo is one whose signs are read (not `not_a_home`).
     evidence: bool
-    # The model said it is not a home: its signs are not read (such photos train the room head
-    # only, and the family's aggregation leaves them out), so no sign heat maps nor
-    # probabilities (`signs` is empty); the page says why.
+    # The model said it is not a home (heatmaps.not_a_home: abstained so, or its top room is
+    # not_dwelling): its signs are not read (such photos train the room head only, and the
+    # family's aggregation leaves them out), so no sign heat maps nor probabilities (`signs`
+    # is empty); the page says why.
     not_a_home: bool
     # Probabilities; None where the model gave no number (`shown_probability`), shown as a dash.
     rooms: list[tuple[str, float | None]]  # most likely first, None last
     conditions: list[tuple[int, float | None]]  # by grade
     signs: list[tuple[str, float | None]]  # most likely first, None last
     # Why the assessment leaves the photo's scores out (welfare.aggregate), as catalogue
-    # labels (kind, code): its abstain reasons, a failed quality check, a reuse.
+    # labels (kind, code): its abstain reasons, a failed quality check, no numbers, not a
+    # home, a reuse (`_left_out`); empty exactly when welfare.aggregate.usable holds.
     left_out: list[tuple[str, str]]
     quality: dict[str, Any]
     reuse: dict[str, Any]
@@ -236,6 +243,28 @@ def shown_probability(stored: float | None) -> float | None:
 def _most_likely_first(stored: dict[str, float | None]) -> list[tuple[str, float | None]]:
     shown = [(name, shown_probability(p)) for name, p in stored.items()]
     return sorted(shown, key=lambda kv: (kv[1] is None, -(kv[1] or 0.0)))
+
+
+def _left_out(
+    photo: Photo, *, quality: dict[str, Any], reused: bool, not_a_home: bool
+) -> list[tuple[str, str]]:
+    """Why the assessment leaves the photo's scores out (welfare.aggregate.usable), as labels:
+    the stored abstain reasons, then each reason the assessment finds that they do not name.
+    A probability that is not a number is low confidence (vision.engine.abstain_reasons)."""
+    stored = photo.score or {}
+    left_out = [("abstain", str(r)) for r in stored.get("abstain_reasons") or ()]
+    found: list[tuple[str, str]] = []
+    if quality.get("status") == "fail":
+        found.append(("abstain", ABSTAIN_QUALITY))
+    if stored:
+        score = PhotoScore.from_dict(stored)
+        if not has_finite_probabilities(score) or (score.abstain and not left_out):
+            found.append(("abstain", ABSTAIN_LOW_CONFIDENCE))
+    if not_a_home:  # heatmaps.not_a_home: welfare.aggregate.not_a_dwelling, or said so
+        found.append(("abstain", ABSTAIN_NOT_DWELLING))
+    if reused:
+        found.append(("flag", "reused"))
+    return left_out + [reason for reason in found if reason not in left_out]
 
 
 def photo_view(
@@ -257,11 +286,6 @@ def photo_view(
     )
     quality = photo.quality or {"status": "unknown", "reasons": [], "retake_hint": ""}
     reuse = _reuse(services, photo, user, linked)
-    left_out = [("abstain", str(r)) for r in score.get("abstain_reasons", [])]
-    if quality.get("status") == "fail" and ("abstain", ABSTAIN_QUALITY) not in left_out:
-        left_out.append(("abstain", ABSTAIN_QUALITY))
-    if reuse["reused"]:
-        left_out.append(("flag", "reused"))
     return PhotoView(
         id=photo.id,
         number=number,
@@ -274,7 +298,7 @@ def photo_view(
         rooms=rooms[:3],
         conditions=[] if score.get("abstain") and not conditions else conditions,
         signs=signs,
-        left_out=left_out,
+        left_out=_left_out(photo, quality=quality, reused=reuse["reused"], not_a_home=not_a_home),
         quality=quality,
         reuse=reuse,
     )

@@ -36,7 +36,8 @@ from serving.storage import UNDECODABLE, unreadable_original
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE
-from vision.score import ABSTAIN_NOT_DWELLING
+from vision.score import ABSTAIN_NOT_DWELLING, PhotoScore
+from welfare.aggregate import not_a_dwelling
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +69,15 @@ def explains(services: Services, photo: Photo) -> bool:
 
 
 def not_a_home(photo: Photo) -> bool:
-    """Whether the model that scored `photo` said it is not a home (it abstained as
-    not_dwelling): its signs were never meant to be read (such photos train the room head
-    only), so no sign heat map explains anything on it."""
-    return ABSTAIN_NOT_DWELLING in ((photo.score or {}).get("abstain_reasons") or ())
+    """Whether the model that scored `photo` said it is not a home: it abstained as
+    not_dwelling, or its top room is not_dwelling (or tied with it) as the assessment reads
+    it (welfare.aggregate.not_a_dwelling). Its signs were never meant to be read (such photos
+    train the room head only, and the assessment leaves them out), so no sign heat map
+    explains anything on it."""
+    score = photo.score or {}
+    if ABSTAIN_NOT_DWELLING in (score.get("abstain_reasons") or ()):
+        return True
+    return bool(score) and not_a_dwelling(PhotoScore.from_dict(score), get_taxonomy())
 
 
 def check_explains(services: Services, photo: Photo) -> None:

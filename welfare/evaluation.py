@@ -92,13 +92,18 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
 
 
 def level_metrics(y_true: np.ndarray, y_pred: np.ndarray, levels: list[int]) -> dict[str, Any]:
+    """Accuracy, macro-F1, QWK and the confusion matrix over `levels`. Macro-F1 averages the
+    levels the families have or were given: a level absent from both sides of a subset (the
+    hidden-income families) would count as an F1 of 0 and pull the mean down for nothing."""
     from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
 
+    seen = set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist())
+    present = [v for v in levels if v in seen] or levels
     return {
         "n": len(y_true),
         "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
         "macro_f1": float(
-            f1_score(y_true, y_pred, labels=levels, average="macro", zero_division=0)
+            f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
         ),
         "qwk": float(cohen_kappa_score(y_true, y_pred, labels=levels, weights="quadratic")),
         "confusion": confusion_matrix(y_true, y_pred, labels=levels).tolist(),

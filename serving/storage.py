@@ -314,13 +314,13 @@ class PhotoStore:
         the bytes again meanwhile, its copy stays (the same bytes) and `moved` is dropped; if
         another process put it back first, nothing is left to do."""
         path = self.path_for(sha256)
-        if path.exists():
-            moved.unlink(missing_ok=True)
-        else:
-            try:
-                os.replace(moved, path)
-            except FileNotFoundError:
-                return
+        try:  # a link, not a rename: it never replaces a copy an upload writes meanwhile
+            os.link(moved, path)
+        except FileExistsError:
+            pass  # the upload's copy (the same bytes, its own time) stays
+        except FileNotFoundError:
+            return  # another process put it back first
+        moved.unlink(missing_ok=True)
         _fsync_dir(path.parent)
 
     def remove_set_aside(self, moved: Path | None, sha256: str) -> None:

@@ -2,8 +2,11 @@
 
 Three controls named after the heads: `room` (single choice), `condition` (ordered single
 choice, each grade's description as its hint) and `signs` (multiple choice). Condition and
-signs are hidden for `not_dwelling` photos, which carry neither. The project description holds
-a marker with the taxonomy's version and fingerprint so an older project is detected.
+signs are hidden for `not_dwelling` photos, which carry neither. Room and condition are
+required, which Label Studio's UI checks only on a shown control (not on a not_dwelling
+photo's grade); signs stay optional, "no sign" being an empty answer. The project description
+holds a marker with the taxonomy's version and fingerprint so an older project is detected; a
+project made with an older config (condition optional) is found as a changed config.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def build_label_config(taxonomy: Taxonomy) -> str:
         "  </Choices>",
         f"  <View {hidden}>",
         f"  <Header value={quoteattr('Condition: ' + taxonomy.condition.description)}/>",
-        f'  <Choices name="condition" toName="{IMAGE_TAG}" choice="single-radio">',
+        f'  <Choices name="condition" toName="{IMAGE_TAG}" choice="single-radio" required="true">',
         *grades,
         "  </Choices>",
         f"  <Header value={quoteattr('Signs: ' + taxonomy.signs.description)}/>",

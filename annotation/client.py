@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -202,3 +202,34 @@ def connect(url: str, token: str, *, timeout_s: float = 30.0) -> Connection:
     kind = token_kind(token)
     logger.info("connected to %s as %s (%s)", url, user.email, kind)
     return Connection(sdk=client, url=url, user_email=str(user.email), token_kind=kind)
+
+
+# Answers after which Label Studio may still be saving what was sent (a gateway gave up
+# waiting, the answer timed out or was cut): sending it again could save it twice.
+_STILL_SAVING_STATUS = 504
+_STILL_SAVING_ERRORS = (httpx.ReadTimeout, httpx.ReadError)
+# The SDK's RequestOptions for a POST that must not be sent twice (imports, creates): the
+# caller decides what to send again, after looking at what arrived.
+NO_RETRIES: Any = {"max_retries": 0}
+
+
+def after_failure(exc: Exception) -> Literal["resend", "still_saving", "final"]:
+    """What a failed POST sent with NO_RETRIES leaves open: "resend" what did not arrive (the
+    server answered an error, or never got the whole request), "still_saving" (Label Studio may
+    yet save it: only a later run can tell), or "final" (refused: say so)."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    if isinstance(exc, ApiError):
+        status = exc.status_code or 0
+        if status == _STILL_SAVING_STATUS:
+            return "still_saving"
+        return "resend" if status >= 500 or status in (408, 409, 429) else "final"
+    if isinstance(exc, _STILL_SAVING_ERRORS):
+        return "still_saving"
+    return "resend" if isinstance(exc, httpx.TransportError) else "final"
+
+
+def failure_reason(exc: Exception) -> str:
+    """A failed request in a few words: the status it was answered with, or the error's kind."""
+    status = getattr(exc, "status_code", None)
+    return f"answered {status}" if status else type(exc).__name__

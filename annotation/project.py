@@ -5,22 +5,41 @@ through a local-files storage connection, which `init_project` creates (never sy
 imported by `push`, with their pre-annotations). A project made with another taxonomy version
 is detected from the marker in its description and refused; a labelling config changed by hand
 in Label Studio is refused too, and `init_project` puts back the one made from the taxonomy.
+
+Neither the project nor its storage is ever created twice. The SDK would retry a create's POST
+on a 5xx answer or a dropped connection, and Label Studio may have saved it before failing:
+two projects with one title, or two storages on one project. Each create is sent without the
+SDK's retries, and after an answer that leaves it unclear the project is looked up by title
+(the storage by path) before it is sent again (`_create_once`), as `push` does for imports.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotation.client import Connection, LabelStudioError
+import httpx
+
+from annotation.client import (
+    NO_RETRIES,
+    Connection,
+    LabelStudioError,
+    after_failure,
+    failure_reason,
+)
 from annotation.label_config import build_label_config, read_marker, taxonomy_marker
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
+
+CREATE_ATTEMPTS = 3  # per project or storage, as the SDK's own retries (one try and two more)
+CREATE_RETRY_DELAY_S = 1.0  # before the second attempt; doubled before each next one
 
 
 class ProjectNotFoundError(ShanyraqError):
@@ -121,18 +140,65 @@ def _check_photos_dir(photos_dir: Path, document_root: Path) -> tuple[Path, Path
     return photos_dir, document_root
 
 
-def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None:
-    with conn.errors("setting up local-files storage"):
+def _create_once(
+    conn: Connection, what: str, *, create: Callable[[], Any], find: Callable[[], Any | None]
+) -> Any:
+    """`create()` (sent without the SDK's retries) made exactly once, whatever the answers.
+
+    After a failure that leaves it unclear whether it was made, `find()` looks for it, and
+    only if it is not there is it sent again, at most CREATE_ATTEMPTS times in all. When Label
+    Studio may still be making it, nothing is sent again: the error says to run init later,
+    which looks first. A refusal (a 4xx) is an error at once.
+    """
+    from label_studio_sdk.core.api_error import ApiError
+
+    with conn.errors(f"creating {what}"):  # Label Studio's own errors pass through it
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return create()
+            except (ApiError, httpx.TransportError) as exc:
+                outcome, why = after_failure(exc), failure_reason(exc)
+                if outcome == "final":
+                    raise
+                found = find()
+                if found is not None:
+                    logger.info("creating %s failed (%s), but it was made", what, why)
+                    return found
+                if outcome == "still_saving":
+                    raise LabelStudioError(
+                        f"Label Studio at {conn.url} did not say whether it made {what} "
+                        f"({why}), and it may still be making it; wait a minute, then "
+                        "run the command again (it looks for it before making it)"
+                    ) from None
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                logger.warning("creating %s failed (%s); sending it again", what, why)
+                time.sleep(CREATE_RETRY_DELAY_S * 2**attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _find_storage(conn: Connection, project_id: int, photos_dir: Path) -> Any | None:
+    with conn.errors("listing the project's local-files storages"):
         existing = conn.sdk.import_storage.local.list(project=project_id)
-        if any(Path(s.path or "") == photos_dir for s in existing):
-            return
-        conn.sdk.import_storage.local.create(
+    return next((s for s in existing if Path(s.path or "") == photos_dir), None)
+
+
+def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None:
+    if _find_storage(conn, project_id, photos_dir) is not None:
+        return
+    _create_once(
+        conn,
+        f"the local-files storage for {photos_dir}",
+        create=lambda: conn.sdk.import_storage.local.create(
             project=project_id,
             path=str(photos_dir),
             title="shanyraq photos",
             description="Photos served in place; tasks are imported by shanyraq annotate push",
             use_blob_urls=True,
-        )
+            request_options=NO_RETRIES,
+        ),
+        find=lambda: _find_storage(conn, project_id, photos_dir),
+    )
 
 
 def init_project(
@@ -143,13 +209,18 @@ def init_project(
     project: Any = find_project(conn, title)
     created = project is None
     if project is None:
-        with conn.errors("creating the project"):
-            project = conn.sdk.projects.create(
+        project = _create_once(
+            conn,
+            f"project '{title}'",
+            create=lambda: conn.sdk.projects.create(
                 title=title,
                 label_config=build_label_config(taxonomy),
                 description=f"Shanyraq photo labelling. {taxonomy_marker(taxonomy)}",
                 show_collab_predictions=True,
-            )
+                request_options=NO_RETRIES,
+            ),
+            find=lambda: find_project(conn, title),
+        )
         logger.info("created project '%s' (id %s)", title, project.id)
     else:
         check_taxonomy(project, taxonomy)

@@ -19,12 +19,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, cast
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
 
-from annotation.client import Connection, LabelStudioError
+from annotation.client import (
+    NO_RETRIES,
+    Connection,
+    LabelStudioError,
+    after_failure,
+    failure_reason,
+)
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
 from annotation.select import SelectionParams
@@ -38,10 +44,6 @@ logger = logging.getLogger(__name__)
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
 IMPORT_ATTEMPTS = 3  # per batch, as the SDK's own retries (one try and two more)
 IMPORT_RETRY_DELAY_S = 1.0  # before the second attempt; doubled before each next one
-# Answers after which Label Studio may still be saving the import (a gateway gave up waiting,
-# the answer timed out or was cut): sending it again could import it twice.
-_STILL_SAVING_STATUS = 504
-_STILL_SAVING_ERRORS = (httpx.ReadTimeout, httpx.ReadError)
 
 
 @dataclass(frozen=True)
@@ -160,27 +162,6 @@ def project_sha256s(conn: Connection, project_id: int) -> set[str]:
     return set(project_photos(conn, project_id))
 
 
-def _after_failure(exc: Exception) -> Literal["resend", "still_saving", "final"]:
-    """What an import's failure leaves open: "resend" the photos that did not arrive (the
-    server answered an error, or never got the whole request), "still_saving" (Label Studio
-    may yet store them: only a later run can tell), or "final" (refused: say so)."""
-    from label_studio_sdk.core.api_error import ApiError
-
-    if isinstance(exc, ApiError):
-        status = exc.status_code or 0
-        if status == _STILL_SAVING_STATUS:
-            return "still_saving"
-        return "resend" if status >= 500 or status in (408, 409, 429) else "final"
-    if isinstance(exc, _STILL_SAVING_ERRORS):
-        return "still_saving"
-    return "resend" if isinstance(exc, httpx.TransportError) else "final"
-
-
-def _reason(exc: Exception) -> str:
-    status = getattr(exc, "status_code", None)
-    return f"answered {status}" if status else type(exc).__name__
-
-
 def _import_batch(conn: Connection, project_id: int, batch: list[dict[str, Any]]) -> list[int]:
     """Import `batch` once, whatever the answers: the new tasks' ids.
 
@@ -199,11 +180,11 @@ def _import_batch(conn: Connection, project_id: int, batch: list[dict[str, Any]]
                     project_id,
                     request=cast(Any, todo),
                     return_task_ids=True,
-                    request_options={"max_retries": 0},
+                    request_options=NO_RETRIES,
                 )
                 return ids + list(getattr(response, "task_ids", None) or [])
             except (ApiError, httpx.TransportError) as exc:
-                outcome = _after_failure(exc)
+                outcome = after_failure(exc)
                 if outcome == "final":
                     raise
                 arrived = _project_tasks(conn, project_id)
@@ -216,7 +197,7 @@ def _import_batch(conn: Connection, project_id: int, batch: list[dict[str, Any]]
                 if outcome == "still_saving":
                     raise LabelStudioError(
                         f"Label Studio at {conn.url} did not say whether it stored {len(todo)} "
-                        f"task(s) ({_reason(exc)}), and it may still be saving them; wait a "
+                        f"task(s) ({failure_reason(exc)}), and it may still be saving them; wait a "
                         "minute, then run the command again (it sends only the photos not yet "
                         "in the project)"
                     ) from None
@@ -225,7 +206,7 @@ def _import_batch(conn: Connection, project_id: int, batch: list[dict[str, Any]]
                 logger.warning(
                     "importing %d task(s) failed (%s); sending the %d not in the project again",
                     len(batch),
-                    _reason(exc),
+                    failure_reason(exc),
                     len(todo),
                 )
                 time.sleep(IMPORT_RETRY_DELAY_S * 2**attempt)

@@ -15,8 +15,9 @@ import pytest
 
 from annotation.client import Connection, connect
 from annotation.label_config import PhotoLabels, build_label_config, result_from_labels
-from annotation.project import ProjectConfigChangedError, init_project, open_project
+from annotation.project import ProjectConfigChangedError, open_project
 from shanyraq.taxonomy import Taxonomy
+from tests.annotation.test_label_studio import _init
 
 from .conftest import LabelStudioServer
 
@@ -64,16 +65,6 @@ def _older_config(taxonomy: Taxonomy) -> str:
 @pytest.fixture(scope="module")
 def conn(label_studio: LabelStudioServer) -> Connection:
     return connect(label_studio.url, label_studio.personal_token)
-
-
-def _init(conn: Connection, title: str, taxonomy: Taxonomy, label_studio: LabelStudioServer):
-    return init_project(
-        conn,
-        title=title,
-        taxonomy=taxonomy,
-        photos_dir=label_studio.photos_dir,
-        document_root=label_studio.document_root,
-    )
 
 
 @pytest.mark.integration

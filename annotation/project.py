@@ -255,9 +255,10 @@ def open_project(conn: Connection, *, title: str, taxonomy: Taxonomy) -> int:
     check_taxonomy(project, taxonomy)
     if _config_changed(project, taxonomy):
         raise ProjectConfigChangedError(
-            f"the labelling config of project '{title}' (id {project.id}) was changed in Label "
-            "Studio, so its answers may not be the taxonomy's; run `shanyraq annotate init` to "
-            "put back the config made from configs/taxonomy.yaml"
+            f"the labelling config of project '{title}' (id {project.id}) is not the one made "
+            "from configs/taxonomy.yaml (changed in Label Studio, or made by an older version), "
+            "so its answers may not be the taxonomy's; run `shanyraq annotate init` to put the "
+            "current one in place"
         )
     return int(project.id)
 

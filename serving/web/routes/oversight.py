@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +17,7 @@ from serving.web.i18n import Translator, translator
 from serving.web.plots import Plot, bar_plot, paired_bar_plot
 from serving.web.render import page_language, render
 from serving.web.session import PREFIX
+from shanyraq.display import decimals_keeping_side
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -80,7 +82,13 @@ def _fairness_plots(t: Translator, fairness: dict[str, Any]) -> dict[str, Plot]:
     }
 
 
-DriftRow = tuple[str, float, float]
+DriftRow = tuple[str, float | None, float | None]
+
+
+def _shares(side: dict[str, float], keys: list[str]) -> list[float | None]:
+    """Each key's share on one side; None for all when the side has no photos (no share of
+    nothing: shown as "no data", never 0 %)."""
+    return [side.get(k, 0.0) if side else None for k in keys]
 
 
 def _drift_rows(t: Translator, drift: dict[str, Any]) -> dict[str, list[DriftRow]]:
@@ -89,34 +97,51 @@ def _drift_rows(t: Translator, drift: dict[str, Any]) -> dict[str, list[DriftRow
     for head, block in drift["heads"].items():
         keys = sorted(set(block["reference"]) | set(block["current"]))
         kind = "room" if head == "room" else "condition"
-        rows[head] = [
-            (t.label(kind, k), block["reference"].get(k, 0.0), block["current"].get(k, 0.0))
-            for k in keys
-        ]
+        labels = [t.label(kind, k) for k in keys]
+        reference, current = _shares(block["reference"], keys), _shares(block["current"], keys)
+        rows[head] = list(zip(labels, reference, current, strict=True))
     return rows
 
 
-def _drift_plots(
-    t: Translator, drift: dict[str, Any], rows: dict[str, list[DriftRow]]
-) -> dict[str, Plot]:
-    plots = {}
+def _psi_shown(t: Translator, drift: dict[str, Any]) -> dict[str, str]:
+    """Each head's PSI, two decimals unless fewer would put it on or across the alert line
+    (0.2496 beside "above 0.25" is not shown as 0.25)."""
+    shown = {}
     for head, block in drift["heads"].items():
+        psi = block["psi"]
+        digits = 2 if psi is None else decimals_keeping_side(
+            psi, [drift["alert_psi"]], least=2, most=6
+        )  # fmt: skip
+        shown[head] = t.fixed(psi, digits)
+    return shown
+
+
+def _share_or_none(t: Translator, share: float | None) -> str:
+    return t("oversight.no_data") if share is None else t.percent(share)
+
+
+def _drift_plots(
+    t: Translator, drift: dict[str, Any], rows: dict[str, list[DriftRow]], psi: dict[str, str]
+) -> dict[str, Plot]:
+    """A side with no photos draws no bars (NaN) and its text alternative says "no data"."""
+    plots = {}
+    for head in drift["heads"]:
         labels = [label for label, _, _ in rows[head]]
         reference = [r for _, r, _ in rows[head]]
         current = [c for _, _, c in rows[head]]
         title = t("oversight.drift_of", head=t.label("head", head))
         shares = [
-            t("oversight.drift_share", label=label, reference=t.percent(r), current=t.percent(c))
+            t("oversight.drift_share", label=label, reference=_share_or_none(t, r),
+              current=_share_or_none(t, c))
             for label, r, c in zip(labels, reference, current, strict=True)
-        ]
-        psi = t("oversight.drift_psi", psi=t.fixed(block["psi"], 2))
+        ]  # fmt: skip
         plots[head] = paired_bar_plot(
             labels,
-            reference,
-            current,
+            [math.nan if r is None else r for r in reference],
+            [math.nan if c is None else c for c in current],
             names=(t("oversight.reference"), t("oversight.current")),
             title=title,
-            alt=f"{_alt(t, title, shares)}; {psi}",
+            alt=f"{_alt(t, title, shares)}; {t('oversight.drift_psi', psi=psi[head])}",
             no_data=t("oversight.no_data"),
         )
     return plots
@@ -143,7 +168,7 @@ def oversight(
     )  # fmt: skip
     record_view(session, services, user, page="oversight")
     session.commit()
-    drift_rows = _drift_rows(t, drift)
+    drift_rows, psi_shown = _drift_rows(t, drift), _psi_shown(t, drift)
     return render(
         request,
         "oversight.html",
@@ -154,7 +179,8 @@ def oversight(
         override_plots=_override_plots(t, stats),
         fairness_plots=_fairness_plots(t, fairness),
         drift_rows=drift_rows,
-        drift_plots=_drift_plots(t, drift, drift_rows),
+        drift_plots=_drift_plots(t, drift, drift_rows, psi_shown),
+        psi_shown=psi_shown,
         psi_alert_shown=_threshold(t, drift["alert_psi"]),
     )
 

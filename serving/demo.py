@@ -130,6 +130,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     marker = settings.data_dir / SEED_MARKER
     if marker.exists():
         logger.info("demo data already in %s", settings.data_dir)
+        _say_other_photo_models(settings)
         return 0
     plan = f"families={n_families} seed={seed}\n"
     started = settings.data_dir / SEEDING_MARKER
@@ -175,6 +176,38 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     marker.write_text(f"families={len(table)} photos={uploaded} seed={seed}\n")
     started.unlink()
     return uploaded
+
+
+def _say_other_photo_models(settings: ServingSettings) -> None:
+    """Warn when stored photos carry scores of a photo model other than the one the demo
+    loads (rebuilt since the seeding): they keep them, named as that model's on the pages,
+    until `rescore` and `rescore promote` adopt the loaded model's."""
+    from sqlalchemy import select
+
+    from serving.db.models import Photo
+    from serving.db.session import make_engine, make_session_factory, session_scope
+    from vision.artifact import read_artifact
+
+    model_dir = settings.model_dir
+    if model_dir is None or not (model_dir / "model.json").exists():
+        return
+    loaded = read_artifact(model_dir).model_version
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            stored = session.scalars(select(Photo.model_version).distinct())
+            others = sorted(v for v in stored if v is not None and v != loaded)
+    finally:
+        engine.dispose()
+    if others:
+        config = settings.data_dir / DEMO_CONFIG
+        logger.warning(
+            "the demo's photos were scored by the photo model %s, not %s loaded now: the pages "
+            "show them as that model's scores; to score them with %s, run `shanyraq rescore "
+            "--model %s --config %s`, then `shanyraq rescore promote --model %s --reassess "
+            "--as admin --config %s`",
+            ", ".join(others), loaded, loaded, model_dir, config, model_dir, config,
+        )  # fmt: skip
 
 
 def _filed_before(response: Any) -> bool:

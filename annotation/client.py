@@ -16,10 +16,11 @@ import html
 import logging
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 
@@ -233,3 +234,52 @@ def failure_reason(exc: Exception) -> str:
     """A failed request in a few words: the status it was answered with, or the error's kind."""
     status = getattr(exc, "status_code", None)
     return f"answered {status}" if status else type(exc).__name__
+
+
+_T = TypeVar("_T")
+
+
+def send_once(
+    conn: Connection,
+    doing: str,
+    *,
+    send: Callable[[], _T],
+    arrived: Callable[[], _T | None],
+    unsent: Callable[[], str],
+    attempts: int,
+    delay_s: float,
+) -> _T:
+    """`send()`, a POST sent with NO_RETRIES, done once whatever the answers: its result.
+
+    After a failure that leaves it unclear whether it arrived, `arrived()` looks: a result
+    (not None) means all of it did; else what is still `unsent()` (in words) is sent again,
+    at most `attempts` times in all, `delay_s` before the second try and doubled before each
+    next one (`send` sends only what has not arrived). When Label Studio may still be saving
+    it, nothing is sent again: the error says to run the command later, which looks first. A
+    refusal (a 4xx) is raised at once; Label Studio's own errors pass through `conn.errors`.
+    """
+    from label_studio_sdk.core.api_error import ApiError
+
+    with conn.errors(doing):
+        for attempt in range(attempts):
+            try:
+                return send()
+            except (ApiError, httpx.TransportError) as exc:
+                outcome, why = after_failure(exc), failure_reason(exc)
+                if outcome == "final":
+                    raise
+                done = arrived()
+                if done is not None:
+                    logger.info("%s failed (%s), but it arrived", doing, why)
+                    return done
+                if outcome == "still_saving":
+                    raise LabelStudioError(
+                        f"Label Studio at {conn.url} did not say whether it saved {unsent()} "
+                        f"({why}), and it may still be saving it; wait a minute, then run the "
+                        "command again (it looks at what arrived before it sends anything)"
+                    ) from None
+                if attempt == attempts - 1:
+                    raise
+                logger.warning("%s failed (%s); sending %s again", doing, why, unsent())
+                time.sleep(delay_s * 2**attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")

@@ -16,21 +16,17 @@ SDK's retries, and after an answer that leaves it unclear the project is looked 
 from __future__ import annotations
 
 import logging
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from annotation.client import (
     NO_RETRIES,
     Connection,
     LabelStudioError,
-    after_failure,
-    failure_reason,
+    send_once,
 )
 from annotation.label_config import build_label_config, read_marker, taxonomy_marker
 from shanyraq.errors import ShanyraqError
@@ -143,38 +139,12 @@ def _check_photos_dir(photos_dir: Path, document_root: Path) -> tuple[Path, Path
 def _create_once(
     conn: Connection, what: str, *, create: Callable[[], Any], find: Callable[[], Any | None]
 ) -> Any:
-    """`create()` (sent without the SDK's retries) made exactly once, whatever the answers.
-
-    After a failure that leaves it unclear whether it was made, `find()` looks for it, and
-    only if it is not there is it sent again, at most CREATE_ATTEMPTS times in all. When Label
-    Studio may still be making it, nothing is sent again: the error says to run init later,
-    which looks first. A refusal (a 4xx) is an error at once.
-    """
-    from label_studio_sdk.core.api_error import ApiError
-
-    with conn.errors(f"creating {what}"):  # Label Studio's own errors pass through it
-        for attempt in range(CREATE_ATTEMPTS):
-            try:
-                return create()
-            except (ApiError, httpx.TransportError) as exc:
-                outcome, why = after_failure(exc), failure_reason(exc)
-                if outcome == "final":
-                    raise
-                found = find()
-                if found is not None:
-                    logger.info("creating %s failed (%s), but it was made", what, why)
-                    return found
-                if outcome == "still_saving":
-                    raise LabelStudioError(
-                        f"Label Studio at {conn.url} did not say whether it made {what} "
-                        f"({why}), and it may still be making it; wait a minute, then "
-                        "run the command again (it looks for it before making it)"
-                    ) from None
-                if attempt == CREATE_ATTEMPTS - 1:
-                    raise
-                logger.warning("creating %s failed (%s); sending it again", what, why)
-                time.sleep(CREATE_RETRY_DELAY_S * 2**attempt)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    """`create()` made exactly once, whatever the answers (annotation.client.send_once):
+    after an unclear failure `find()` looks for it before it is sent again."""
+    return send_once(
+        conn, f"creating {what}", send=create, arrived=find, unsent=lambda: what,
+        attempts=CREATE_ATTEMPTS, delay_s=CREATE_RETRY_DELAY_S,
+    )  # fmt: skip
 
 
 def _find_storage(conn: Connection, project_id: int, photos_dir: Path) -> Any | None:

@@ -15,21 +15,16 @@ photos that did not arrive are sent (`_import_batch`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import quote
 
-import httpx
-
 from annotation.client import (
     NO_RETRIES,
     Connection,
-    LabelStudioError,
-    after_failure,
-    failure_reason,
+    send_once,
 )
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
@@ -163,54 +158,29 @@ def project_sha256s(conn: Connection, project_id: int) -> set[str]:
 
 
 def _import_batch(conn: Connection, project_id: int, batch: list[dict[str, Any]]) -> list[int]:
-    """Import `batch` once, whatever the answers: the new tasks' ids.
-
-    Each try goes without the SDK's retries. After a failure that leaves it unclear whether
-    the tasks were stored, the project is listed again and only the photos not in it are
-    sent, at most IMPORT_ATTEMPTS times in all. When Label Studio may still be saving them,
-    nothing is sent again: the error says to run `push` later, which checks first.
-    """
-    from label_studio_sdk.core.api_error import ApiError
-
+    """Import `batch` once, whatever the answers (annotation.client.send_once): the new tasks'
+    ids. After an unclear failure the project is listed again and only the photos not in it
+    are sent again; when Label Studio may still be saving them, `push` is to run later."""
     todo, ids = batch, list[int]()
-    with conn.errors("importing tasks"):  # Label Studio's own errors pass through it
-        for attempt in range(IMPORT_ATTEMPTS):
-            try:
-                response = conn.sdk.projects.import_tasks(
-                    project_id,
-                    request=cast(Any, todo),
-                    return_task_ids=True,
-                    request_options=NO_RETRIES,
-                )
-                return ids + list(getattr(response, "task_ids", None) or [])
-            except (ApiError, httpx.TransportError) as exc:
-                outcome = after_failure(exc)
-                if outcome == "final":
-                    raise
-                arrived = _project_tasks(conn, project_id)
-                ids += [
-                    arrived[t["data"]["sha256"]][0] for t in todo if t["data"]["sha256"] in arrived
-                ]
-                todo = [t for t in todo if t["data"]["sha256"] not in arrived]
-                if not todo:
-                    return ids
-                if outcome == "still_saving":
-                    raise LabelStudioError(
-                        f"Label Studio at {conn.url} did not say whether it stored {len(todo)} "
-                        f"task(s) ({failure_reason(exc)}), and it may still be saving them; wait a "
-                        "minute, then run the command again (it sends only the photos not yet "
-                        "in the project)"
-                    ) from None
-                if attempt == IMPORT_ATTEMPTS - 1:
-                    raise
-                logger.warning(
-                    "importing %d task(s) failed (%s); sending the %d not in the project again",
-                    len(batch),
-                    failure_reason(exc),
-                    len(todo),
-                )
-                time.sleep(IMPORT_RETRY_DELAY_S * 2**attempt)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def send() -> list[int]:
+        response = conn.sdk.projects.import_tasks(
+            project_id, request=cast(Any, todo), return_task_ids=True, request_options=NO_RETRIES
+        )
+        return ids + list(getattr(response, "task_ids", None) or [])
+
+    def arrived() -> list[int] | None:
+        nonlocal todo
+        there = _project_tasks(conn, project_id)
+        ids.extend(there[t["data"]["sha256"]][0] for t in todo if t["data"]["sha256"] in there)
+        todo = [t for t in todo if t["data"]["sha256"] not in there]
+        return None if todo else ids
+
+    return send_once(
+        conn, f"importing {len(batch)} task(s)", send=send, arrived=arrived,
+        unsent=lambda: f"the {len(todo)} task(s) not in the project",
+        attempts=IMPORT_ATTEMPTS, delay_s=IMPORT_RETRY_DELAY_S,
+    )  # fmt: skip
 
 
 def push_rows(

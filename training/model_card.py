@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from shanyraq.atomic import atomic_file
 from training.recipe import QualityTargets, TrainConfig
 from training.report import (
     ceiling_lines,
@@ -51,9 +52,19 @@ def write_model_card(
         if _BUILD_STAMP.sub("", old) == _BUILD_STAMP.sub("", text):
             logger.info("model card %s left as it is: same model and figures", path)
             return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with atomic_file(path) as tmp:  # a reader never meets half a card
+        tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def _exported_with(artifact: ModelArtifact) -> str:
+    """'; exported with torch …, opset …' (part of the build stamp), or '' when not recorded."""
+    tools = artifact.exported_with
+    if not tools:
+        return ""
+    named = ", ".join(f"{k} {tools[k]}" for k in ("torch", "onnx", "onnxruntime") if k in tools)
+    opset = f", ONNX opset {tools['onnx_opset']}" if "onnx_opset" in tools else ""
+    return f"; exported with {named}{opset}"
 
 
 def model_card(
@@ -75,7 +86,7 @@ def model_card(
         "(independent sigmoids); input "
         f"{artifact.preprocessing.size} px ({artifact.preprocessing.resize}).",
         f"- Taxonomy version {artifact.taxonomy_version}; code {artifact.code_version}; "
-        f"created {artifact.created_at}.",
+        f"created {artifact.created_at}{_exported_with(artifact)}.",
         "- Use: advisory scores for a district commission, which sees the photos and decides. "
         "Not for automatic decisions about a family.",
         "",

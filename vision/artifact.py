@@ -125,6 +125,9 @@ class ModelArtifact(BaseModel):
     training_config: dict[str, Any] = {}
     code_version: str = ""
     created_at: str = ""
+    # What wrote the graph: torch, onnx, onnxruntime versions and the opset (vision.export);
+    # empty in artifacts exported before it was recorded.
+    exported_with: dict[str, str | int] = {}
 
     @model_validator(mode="after")
     def _outputs_differ(self) -> ModelArtifact:

@@ -266,6 +266,23 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def exported_with(onnx_path: Path) -> dict[str, str | int]:
+    """model.json exported_with: the versions that wrote and checked the graph (torch, onnx,
+    the ONNX Runtime of the parity check) and the graph's opset, read from the file itself."""
+    import onnx
+    import onnxruntime as ort
+
+    graph = onnx.load(str(onnx_path), load_external_data=False)
+    opset = next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return {
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+        "onnx_opset": int(opset),
+        "onnx_ir_version": int(graph.ir_version),
+    }
+
+
 def _training_config(request: ExportRequest, *, timm_version: str) -> dict[str, Any]:
     """model.json training_config: the recipe, the timm version and, when the run recorded
     it, the augmentation pipeline's contents (older runs name it only, in the recipe)."""
@@ -321,6 +338,7 @@ def export_artifact(
     with atomic_folder(out_dir) as staging:  # replaces out_dir only when the block ends well
         export_onnx(model, staging / ONNX_FILE, size=request.preprocessing.size)
         check_parity(model, staging / ONNX_FILE, artifact, parity_images, tolerance=tolerance)
+        artifact = artifact.model_copy(update={"exported_with": exported_with(staging / ONNX_FILE)})
         save_model(
             model,
             staging / TORCH_FILE,

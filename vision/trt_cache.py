@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from shanyraq.atomic import atomic_file
+from vision.providers import _CUDA_DRIVER_LIBS, _load_any, provider_libraries
+
 logger = logging.getLogger(__name__)
 
 KEY_FILE = "key.json"
@@ -51,7 +54,14 @@ def file_sha256(path: Path) -> str:
 
 
 def gpu_name(device_id: int = 0) -> str:
-    """The CUDA device's product name (e.g. "NVIDIA H100 80GB HBM3"), or "none"."""
+    """The CUDA device's product name (e.g. "NVIDIA H100 80GB HBM3"), or "none".
+
+    Asked of the CUDA driver, which ONNX Runtime runs on; PyTorch only when no driver answers.
+    PyTorch may be absent or see no GPU (a CPU build, a CUDA newer than the driver) where ONNX
+    Runtime still uses one: "none" on every GPU would let one GPU's engines load on another."""
+    name = _driver_gpu_name(device_id)
+    if name:
+        return name
     try:
         import torch
 
@@ -62,6 +72,22 @@ def gpu_name(device_id: int = 0) -> str:
     return "none"
 
 
+def _driver_gpu_name(device_id: int) -> str:
+    """The name the CUDA driver gives device `device_id`; "" without a driver or device."""
+    driver = _load_any(_CUDA_DRIVER_LIBS)
+    if driver is None:
+        return ""
+    device, name = ctypes.c_int(0), ctypes.create_string_buffer(256)
+    try:
+        if driver.cuInit(0) != 0 or driver.cuDeviceGet(ctypes.byref(device), device_id) != 0:
+            return ""
+        if driver.cuDeviceGetName(name, len(name), device) != 0:
+            return ""
+    except (AttributeError, OSError):
+        return ""
+    return name.value.decode(errors="replace").strip()
+
+
 def tensorrt_version() -> str:
     """The TensorRT library version (from the `tensorrt` module or libnvinfer), or "none"."""
     try:
@@ -70,7 +96,10 @@ def tensorrt_version() -> str:
         return str(tensorrt.__version__)
     except ImportError:
         pass
-    for soname in ("libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so"):
+    # The libnvinfer the installed TensorRT provider links against first: a build for a new
+    # major (libnvinfer.so.11) would otherwise read "none", and a TensorRT upgrade keep the key.
+    linked = [name for name in provider_libraries("tensorrt") or () if "libnvinfer.so" in name]
+    for soname in dict.fromkeys([*linked, "libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so"]):
         try:
             library = ctypes.CDLL(soname)
         except OSError:
@@ -100,13 +129,30 @@ def cache_key(model_path: Path, *, device_id: int = 0) -> CacheKey:
 
 
 def cache_folder(root: Path, key: CacheKey) -> Path:
-    """root/<key folder>, created, with key.json written once."""
+    """root/<key folder>, created, with key.json saying what the key was made of."""
     folder = root / key.folder_name()
     folder.mkdir(parents=True, exist_ok=True)
-    key_path = folder / KEY_FILE
-    if not key_path.exists():
-        key_path.write_text(json.dumps(asdict(key), indent=2, sort_keys=True), encoding="utf-8")
+    _write_key(folder, key)
     return folder
+
+
+def _write_key(folder: Path, key: CacheKey) -> None:
+    """key.json, written whole (a temporary file renamed over it) unless it already says `key`.
+    It is for people: a full disk or a read-only prebuilt cache is a warning, never a reason
+    not to load the model (ONNX Runtime builds or loads its engines regardless)."""
+    key_path = folder / KEY_FILE
+    try:
+        if json.loads(key_path.read_text(encoding="utf-8")) == asdict(key):
+            return
+    except (OSError, ValueError):  # missing, or cut short by a crash or a full disk: rewrite
+        pass
+    try:
+        with atomic_file(key_path) as temporary:  # a concurrent reader sees a whole file
+            temporary.write_text(json.dumps(asdict(key), indent=2, sort_keys=True), "utf-8")
+    except OSError as error:
+        logger.warning(
+            "could not write %s (%s); the engine cache is used without it", key_path, error
+        )
 
 
 def provider_options(
@@ -163,8 +209,14 @@ def tensorrt_options_for(
     fp16: bool = True,
     max_batch: int = DEFAULT_MAX_BATCH,
 ) -> dict[str, Any]:
-    """The cache folder for this model on this GPU, and the provider options that use it."""
-    folder = cache_folder(root, cache_key(model_path, device_id=device_id))
+    """The cache folder for this model on this GPU and batch profile, and the provider options
+    that use it. One subfolder per profile: ONNX Runtime rebuilds (minutes) an engine cached
+    for another profile and writes it over the old one, so two callers with different largest
+    batches (vision.gpu, vision.session with max_photos_per_call above 256) sharing one folder
+    rebuilt each other's engine at every start."""
+    key_folder = cache_folder(root, cache_key(model_path, device_id=device_id))
+    folder = key_folder / f"batch-1-to-{max_batch}-{input_size}px"
+    folder.mkdir(exist_ok=True)
     logger.info("TensorRT engine cache: %s", folder)
     return provider_options(
         folder, input_name=input_name, input_size=input_size, device_id=device_id, fp16=fp16,

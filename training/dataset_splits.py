@@ -172,6 +172,10 @@ def load_splits(data: DataSection) -> DataSplits:
         # test split alone leaves a couple of hundred photos, too few to resolve the target.
         held_out_style=[r for r in manifest.rows if held and style_of(r) in held],
     )
-    if not splits.train or not splits.val:
-        raise ManifestError(f"{path}: needs photos in both the train and val splits")
+    # A stream renders the training photos: the manifest's train split is never read.
+    needed = ("val",) if data.stream is not None else ("train", "val")
+    for split in needed:
+        if not getattr(splits, split):
+            besides = f" besides those of the held-out styles {sorted(held)}" if held else ""
+            raise ManifestError(f"{path}: no photos in the {split} split{besides}; it needs some")
     return splits

@@ -2,9 +2,8 @@
 
 A predictor is any function from an input batch to the three heads' logits, so the same code
 measures the torch model during training and the exported ONNX graph afterwards. Photos go
-through `vision.io` and `vision.preprocess`, as in serving; corruptions are applied to the
-decoded photo, as a degraded upload would arrive.
-"""
+through `vision.io` and `vision.preprocess`, as in serving; corruptions apply to the decoded
+photo, as a degraded upload would arrive. Families count as shanyraq.splits holds them."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from shanyraq.config import get_settings
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
 from shanyraq.outputs import check_output_folder
+from shanyraq.splits import same_family
 from shanyraq.taxonomy import Taxonomy
 from training.calibrate import HeadLogits, finite_only, temperatures_at_bound
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
@@ -318,7 +318,7 @@ def evaluate(
         "model_version": artifact.model_version,
         "test": head_metrics(logits, artifact, not_dwelling=taxonomy.not_dwelling),
         "n_test_photos": len(test_rows),
-        "n_test_families": len({r.family_id for r in test_rows}),
+        "n_test_families": len({same_family(r.family_id) for r in test_rows}),
         # Temperatures the calibration fit left at its bound: the probabilities are off there.
         "calibration": {"temperature_at_bound": temperatures_at_bound(artifact.temperatures)},
         # The drift report's reference: these photos' scores, counted as it counts the service's.

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shanyraq.config import default_configs_dir
 from shanyraq.errors import ManifestError, ShanyraqError, read_json_file
 from shanyraq.manifest import ManifestRow, read_manifest, sha256_file
+from shanyraq.splits import same_family
 from training.dataset_splits import style_of
 from training.recipe import DataSection
 from training.run_folder import RUN_JSON
@@ -170,22 +171,28 @@ def _overlaps(
     seen: TrainingPhotos, rows: Sequence[ManifestRow], *, version: str
 ) -> list[tuple[list[ManifestRow], str]]:
     """Rows the model saw in training, each kind with what it is: the same photos (sha256),
-    then other photos of the families it saw (family_id)."""
+    then other photos of the families it saw (family_id; ids differing only in case or
+    surrounding space are one family, as shanyraq.splits splits them)."""
     where = f"splits {', '.join(seen.splits)} of {seen.manifest}"
+    seen_families = {same_family(f) for f in seen.family_ids}
     same_photo = [r for r in rows if r.sha256 in seen.sha256]
-    same_family = [
-        r for r in rows if r.sha256 not in seen.sha256 and r.family_id in seen.family_ids
+    other_photo = [
+        r for r in rows if r.sha256 not in seen.sha256 and same_family(r.family_id) in seen_families
     ]
-    families = sorted({r.family_id for r in same_family})
+    families = sorted({r.family_id for r in other_photo})
     shown = ", ".join(families[:FAMILIES_SHOWN]) + (
         f" and {len(families) - FAMILIES_SHOWN} more" if len(families) > FAMILIES_SHOWN else ""
     )
     return [
         (same_photo, f"photos model {version} was trained or validated on (same sha256 as "
                      f"rows in {where})"),
-        (same_family, f"other photos of {len(families)} families model {version} was trained "
-                      f"or validated on ({shown}: same family_id as rows in {where})"),
+        (other_photo, f"other photos of {_n_families(other_photo)} families model {version} "
+                      f"was trained or validated on ({shown}: same family_id as rows in {where})"),
     ]  # fmt: skip
+
+
+def _n_families(rows: Sequence[ManifestRow]) -> int:
+    return len({same_family(r.family_id) for r in rows})
 
 
 def check_overlap(
@@ -232,12 +239,12 @@ def check_overlap(
                 len(rows),
                 what,
             )
-    (same_photo, _), (same_family, _) = found
+    (same_photo, _), (other_photo, _) = found
     return {
         "training_photos_known": True,
         "training_manifest": str(seen.manifest),
         "training_splits_compared": list(seen.splits),
         "overlap_with_training": len(same_photo),
-        "family_overlap_with_training": len(same_family),
-        "families_overlapping_training": len({r.family_id for r in same_family}),
+        "family_overlap_with_training": len(other_photo),
+        "families_overlapping_training": _n_families(other_photo),
     }

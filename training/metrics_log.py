@@ -23,7 +23,9 @@ class MetricsLogError(ShanyraqError):
 
 
 class MetricsLog:
-    """Appends rows to a CSV file; the header is fixed by the first row ever written."""
+    """Appends rows to a CSV file. The header is the first row's columns; a later row with a
+    column the header lacks (a run resumed by a version that logs more) adds it at the end,
+    the file rewritten whole with that column empty in the earlier rows."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -35,6 +37,9 @@ class MetricsLog:
         else:
             with self.path.open(newline="", encoding="utf-8") as handle:
                 fields = next(csv.reader(handle))
+            if added := [k for k in row if k not in fields]:
+                fields += added
+                self._rewrite(self.read(), fields)
         with self.path.open("a", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
             if new:
@@ -79,8 +84,12 @@ class MetricsLog:
         if not rows:
             self.path.unlink(missing_ok=True)
             return
+        self._rewrite(rows, list(rows[0]))
+
+    def _rewrite(self, rows: list[dict[str, str]], fields: list[str]) -> None:
+        """Replace the file at once with `rows` under the header `fields` (missing cells empty)."""
         with atomic_file(self.path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(handle, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)
 

@@ -23,18 +23,23 @@ DATA_DIGEST = "d" * 64  # the training data digest the artifact and its run.json
 def artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
     """Metadata of a model trained on the toy manifest (nothing is trained: the leak guard
     reads only the recipe), its recipe naming the manifest data/manifest.csv, relative."""
+    recipe = tiny_recipe(Path("data/manifest.csv"), tmp_path / "run")
+    return trained_on(recipe, taxonomy, data_sha256=DATA_DIGEST)
+
+
+def trained_on(recipe, taxonomy, *, data_sha256: str):
+    """Metadata of a tiny model whose recipe is `recipe` (nothing is trained)."""
     from training.validation import provisional_artifact
     from vision.artifact import Preprocessing
     from vision.model import create_model
 
-    recipe = tiny_recipe(Path("data/manifest.csv"), tmp_path / "run")
     model = create_model("shanyraq_test", taxonomy=taxonomy, condition_formulation="softmax")
     spec = Preprocessing(size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
     metadata = provisional_artifact(model, spec, variant="shanyraq_test", taxonomy=taxonomy)
     return metadata.model_copy(
         update={
             "training_config": recipe.model_dump(mode="json"),
-            "training_data_sha256": DATA_DIGEST,
+            "training_data_sha256": data_sha256,
         }
     )
 

@@ -66,6 +66,8 @@ DOUBTS = {
     ),
     "a criterion missing": (Code.DOUBT_MISSING_CRITERION, Code.DOUBT_MANY_MISSING_CRITERIA),
 }
+# The doubts a family's photos raise, not its record or the model.
+PHOTO_DOUBTS = (Code.DOUBT_TOO_FEW_PHOTOS, Code.DOUBT_FLAGGED_PHOTOS, Code.DOUBT_REUSED_PHOTOS)
 
 
 def assess_families(
@@ -176,7 +178,7 @@ def measure_real_scores(
     engine_trained = None
     if engine_model is not None:
         trained = load_engine_trained(
-            engine_model, n=n, seed=seed, vision_model=engine.model_version
+            engine_model, n=n, seed=seed, vision_model=engine.model_version, size=size
         )
         engine_trained = trained.meta.name
         models = {**models, engine_trained: trained}
@@ -234,9 +236,9 @@ def measure_real_scores(
         },
     )
     if engine_trained is not None:
-        result["review_doubts_engine_trained"] = review_doubts(
-            result["_frames"][arm(engine_trained, "engine")]
-        )
+        frame = result["_frames"][arm(engine_trained, "engine")]
+        result["review_doubts_engine_trained"] = review_doubts(frame)
+        result["review_by_photos_engine_trained"] = review_by_photos(frame)
     return result
 
 
@@ -254,6 +256,16 @@ def review_doubts(frame: pd.DataFrame) -> dict[str, int]:
     return {
         kind: sum(any(code in family for code in kinds) for family in codes)
         for kind, kinds in DOUBTS.items()
+    }
+
+
+def review_by_photos(frame: pd.DataFrame) -> dict[str, int]:
+    """Families sent to review, and how many of them had a doubt their photos raised."""
+    sent = frame[frame["asp"] == "needs_review"]
+    photo = {code.value for code in PHOTO_DOUBTS}
+    return {
+        "families_to_review": len(sent),
+        "with_a_photo_doubt": sum(bool(photo & set(c)) for c in sent["review_codes"]),
     }
 
 

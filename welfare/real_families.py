@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Test families of the models' data: their rows, planned photos and simulated scores."""
+    """Families of the models' data (test families, or training families for
+    welfare.real_training): their rows, planned photos and simulated scores."""
 
     table: pd.DataFrame
     planned: list[tuple[int, PlannedPhoto]]  # (photo index in the whole generated set, photo)

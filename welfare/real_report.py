@@ -7,35 +7,53 @@ whether fusion may trust the photos, and what the system should do while it may 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from shanyraq.display import decimals_keeping_side, side
 from welfare.report import is_undefined, share
 
 if TYPE_CHECKING:
     from welfare.criteria import Targets
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if is_undefined(value) else f"{100 * value:.1f} %"  # type: ignore[operator]
+def _pct(value: float | None, beside: Sequence[float] = ()) -> str:
+    """A share in %, never rounded onto or across a share in `beside` (3.04 % beside 3 %)."""
+    return "n/a" if is_undefined(value) else _signed(value, 100.0, 1, beside, sign="") + " %"
 
 
-def _signed(value: float | None, scale: float, digits: int) -> str:
-    return "n/a" if is_undefined(value) else f"{scale * value:+.{digits}f}"  # type: ignore[operator]
+def _signed(
+    value: float | None, scale: float, digits: int, beside: Sequence[float] = (), *, sign: str = "+"
+) -> str:
+    """`scale * value` with at least `digits` decimals, on its own side of each of `beside`."""
+    if is_undefined(value):
+        return "n/a"
+    shown = scale * value  # type: ignore[operator]
+    digits = decimals_keeping_side(shown, [scale * t for t in beside], least=digits, most=9)
+    return f"{shown:{sign}.{digits}f}"
 
 
-def _ci(figure: dict[str, Any] | None, *, points: bool = False, kappa: bool = False) -> str:
-    """value [low–high] as a percentage, a signed difference in points, or a kappa; an
-    undefined figure or bound (null, or NaN in an older file) is n/a."""
+def _ci(
+    figure: dict[str, Any] | None,
+    *,
+    points: bool = False,
+    kappa: bool = False,
+    beside: Sequence[float] = (),
+) -> str:
+    """value [low–high] as a percentage, a signed difference in points (kept on its side of
+    zero), or a kappa; each never rounded across a figure in `beside` (in the figure's unit);
+    an undefined figure or bound (null, or NaN in an older file) is n/a."""
     if not figure or is_undefined(figure["value"]):
         return "n/a"
     v, lo, hi = figure["value"], figure["ci_low"], figure["ci_high"]
     if points:
         scale, digits = (1.0, 3) if kappa else (100.0, 1)
-        bounds = f"{_signed(lo, scale, digits)}, {_signed(hi, scale, digits)}"
-        return f"{_signed(v, scale, digits)} [{bounds}]"
+        b = (0.0, *beside)
+        bounds = f"{_signed(lo, scale, digits, b)}, {_signed(hi, scale, digits, b)}"
+        return f"{_signed(v, scale, digits, b)} [{bounds}]"
     if kappa:
         return f"{v:.3f} [{_fixed(lo, 3)}–{_fixed(hi, 3)}]"
-    return f"{_pct(v)} [{_pct(lo)}–{_pct(hi)}]"
+    return f"{_pct(v, beside)} [{_pct(lo, beside)}–{_pct(hi, beside)}]"
 
 
 def _arm(key: str) -> str:
@@ -87,18 +105,22 @@ def real_verdict(real: dict[str, Any], *, targets: Targets) -> list[str]:
     hidden = _difference(real, "hidden_income", fused, tabular, "accuracy")
     target = targets.hidden_income_gain_points
     if hidden is not None and hidden["value"] is not None:
-        reached = 100 * hidden["value"] >= target
+        reached, shown = _reached(hidden, target), _ci(hidden, points=True, beside=(target / 100,))
         lines.append(
             f"On the {real['n_hidden_income']} hidden-income families, fused minus tabular-only "
-            f"level accuracy with engine scores is {_ci(hidden, points=True)} points: the target "
+            f"level accuracy with engine scores is {shown} points: the target "
             f"of +{target:g} points is {'reached' if reached else 'NOT reached'} with them."
         )
     ex_real, ex_sim = (arms[k]["exclusion_error"]["value"] for k in (fused, simulated))
     ex_tab = arms[tabular]["exclusion_error"]["value"]
-    rises = None not in (ex_real, ex_sim, ex_tab) and ex_real > min(ex_sim, ex_tab)
+    known = None not in (ex_real, ex_sim, ex_tab)
+    rises = known and side(ex_real, min(ex_sim, ex_tab)) > 0
+    rise = "RISES" if rises else "does not rise" if known else "cannot be compared"
+    others = (ex_sim, ex_tab)
     lines.append(
-        f"Exclusion error {'RISES' if rises else 'does not rise'}: {_pct(ex_real)} with engine "
-        f"scores, {_pct(ex_sim)} with simulated scores, {_pct(ex_tab)} tabular-only "
+        f"Exclusion error {rise}: {_pct(ex_real, others if known else ())} with engine "
+        f"scores, {_pct(ex_sim, (ex_real,) if known else ())} with simulated scores, "
+        f"{_pct(ex_tab, (ex_real,) if known else ())} tabular-only "
         f"({_eligible_note(real['overall']['n_eligible'], ex_real)})."
     )
     review = (
@@ -106,7 +128,7 @@ def real_verdict(real: dict[str, Any], *, targets: Targets) -> list[str]:
         arms[simulated]["needs_review_rate"]["value"],
     )
     doubts = (real.get("review_doubts") or {}).get("engine", {})
-    top = sorted(doubts.items(), key=lambda kv: -kv[1])[:3]
+    top = sorted(((k, n) for k, n in doubts.items() if n), key=lambda kv: -kv[1])[:3]
     lines.append(
         f"needs_review: {_pct(review[0])} with engine scores, {_pct(review[1])} simulated"
         + (
@@ -133,10 +155,8 @@ def engine_trained_verdict(real: dict[str, Any], *, targets: Targets) -> list[st
     beats = low is not None and low > 0  # only an interval above zero counts as a win
     exclusion = arms[trained]["exclusion_error"]["value"]
     review = arms[trained]["needs_review_rate"]["value"]
-    ex_ok = exclusion is not None and exclusion <= targets.exclusion_error
-    review_ok = review is not None and review <= targets.needs_review_rate
     target = targets.hidden_income_gain_points
-    reached = hidden is not None and hidden["value"] is not None and 100 * hidden["value"] >= target
+    reached = _reached(hidden, target)
     subset = source.get("subset_seed")
     families = f"{source.get('train_families', 0):,} training-split families" + (
         f", a subset drawn with seed {subset}" if subset is not None else ", all of them"
@@ -149,23 +169,49 @@ def engine_trained_verdict(real: dict[str, Any], *, targets: Targets) -> list[st
         f"{_pct(arms[trained]['accuracy']['value'])} against "
         f"{_pct(arms[tabular]['accuracy']['value'])}, {_ci(gain, points=True)} points"
         + (" (the interval excludes zero)." if beats else " (the interval does not exclude zero)."),
-        f"On hidden-income families it differs from tabular-only by {_ci(hidden, points=True)} "
-        f"points: the +{target:g}-point target is {'reached' if reached else 'NOT reached'}. "
-        f"Exclusion error {_pct(exclusion)} "
+        "On hidden-income families it differs from tabular-only by "
+        f"{_ci(hidden, points=True, beside=(target / 100,))} points: the +{target:g}-point target "
+        f"is {'reached' if reached else 'NOT reached'}. "
+        f"Exclusion error {_pct(exclusion, (targets.exclusion_error,))} "
         f"({_eligible_note(real['overall']['n_eligible'], exclusion)}; "
-        f"{'within' if ex_ok else 'ABOVE'} the {share(targets.exclusion_error)} target); "
-        f"needs_review {_ci(arms[trained]['needs_review_rate'])}, "
-        f"{'within' if review_ok else 'ABOVE'} the {share(targets.needs_review_rate)} target "
+        f"{_against(exclusion, targets.exclusion_error)} target); needs_review "
+        f"{_ci(arms[trained]['needs_review_rate'], beside=(targets.needs_review_rate,))}, "
+        f"{_against(review, targets.needs_review_rate)} target "
         f"(tabular-only: {_pct(arms[tabular]['needs_review_rate']['value'])} with the "
-        "same photos; the photos' doubts in the table below, not the model, send most of these "
-        "families to review).",
+        f"same photos; {_review_cause(real.get('review_by_photos_engine_trained'))}).",
     ]
+
+
+def _reached(gain: dict[str, Any] | None, target_points: float) -> bool:
+    """A gain reaches its target when on or above it (float noise is no side, as displayed)."""
+    value = gain["value"] if gain else None
+    return not is_undefined(value) and side(100 * value, target_points) >= 0  # type: ignore[operator]
+
+
+def _against(value: float | None, target: float) -> str:
+    """Where a rate stands against its ceiling, as the figure beside it shows it."""
+    if is_undefined(value):
+        return f"not measured against the {share(target)}"
+    return f"{'within' if side(value, target) <= 0 else 'ABOVE'} the {share(target)}"  # type: ignore[arg-type]
+
+
+def _review_cause(counts: dict[str, int] | None) -> str:
+    """What sent families to review, as far as the recorded counts show it; no claim without."""
+    if not counts:
+        return "the doubts that sent these families to review are in the table below"
+    sent, photo = counts["families_to_review"], counts["with_a_photo_doubt"]
+    cause = f"{photo:,} of the {sent:,} families it sent to review had a doubt about their photos"
+    if 2 * photo > sent:
+        cause += "; the photos' doubts in the table below, not the model, send most of these"
+        cause += " families to review"
+    return cause
 
 
 def _eligible_note(n_eligible: int, exclusion: float | None) -> str:
     if exclusion == 0 and n_eligible:
-        # Rule of three: with no event in n trials, 3/n bounds the rate at 95 %.
-        bound = _pct(3 / n_eligible)
+        # With no event in n trials, the rate is below 1 - 0.05^(1/n) at 95 % (one-sided);
+        # the rule of three, 3/n, approximates it for large n but passes 100 % below n = 3.
+        bound = _pct(1 - 0.05 ** (1 / n_eligible))
         return f"{n_eligible:,} eligible families; none excluded: below {bound} at 95 %"
     return f"{n_eligible:,} eligible families"
 
@@ -275,8 +321,8 @@ REAL_PROPOSAL = [
     "errors; (2) this comparison becomes a release check: `serving_model` becomes a fused model "
     "only when it beats tabular-only on engine scores with an interval above zero and "
     "exclusion error does not rise; (3) measure the reuse radius and the low-confidence abstain "
-    "threshold (configs/engine.yaml) at the service's scale: above, false reuse matches and "
-    "abstentions, not the level, send most families to review."
+    "threshold (configs/engine.yaml) at the service's scale: false reuse matches and "
+    "abstentions send families to review (the doubt table above)."
 ]
 
 

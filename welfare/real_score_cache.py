@@ -2,9 +2,10 @@
 hashes, kept in one .npz per setting so a rerun scores only new photos.
 
 The file name is a digest of everything that changes a cached photo: the cache format, the
-vision model, the family data (n, seed), the render size, the generator's and the quality
-gate's settings, the abstain thresholds and the reuse hash crops. Embeddings are not kept (the
-study needs none).
+vision model, the family data (n, seed), the render size, the JPEG decode side where it
+shrinks the render, the generator's and the quality gate's settings, the abstain thresholds and
+the reuse hash crops. Embeddings are not kept (the study needs none). The file is replaced
+whole (shanyraq.atomic): a run stopped or failing while it saves keeps the scores saved before.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shanyraq.atomic import atomic_file
 from vision.score import PhotoScore
 from welfare.real_scores import RealPhoto, study_quality
 
@@ -44,6 +46,12 @@ class ScoreCache:
             "abstain": engine.config.abstain.model_dump(mode="json"),
             "crops": list(engine.config.hashing.crop_fractions),
         }
+        side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
+        if size >= 2 * side:
+            # JPEG decoding shrinks a render at least twice the decode side (1/2, 1/4, 1/8), so
+            # the side changes the pixels; a smaller render is decoded whole (key left out, so
+            # the caches of such renders keep their names).
+            fingerprint["decode_side"] = side
         digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
         self.path = Path(folder) / f"scores-{digest[:16]}.npz"
         self.labels = engine.artifact.labels
@@ -76,22 +84,23 @@ class ScoreCache:
     def save(self, photos: dict[str, RealPhoto]) -> None:
         rows = list(photos.values())
         lab = self.labels
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            self.path,
-            key=np.array([r.key for r in rows]),
-            sha256=np.array([r.score.photo_sha256 for r in rows]),
-            model_version=np.array([r.score.model_version for r in rows]),
-            room=np.array([[r.score.room[k] for k in lab.room] for r in rows], np.float32),
-            condition=np.array(
-                [[r.score.condition[k] for k in lab.condition] for r in rows], np.float32
-            ),
-            signs=np.array([[r.score.signs[k] for k in lab.signs] for r in rows], np.float32),
-            abstain=np.array([_SEP.join(r.score.abstain_reasons) for r in rows]),
-            quality=np.array([r.quality_status for r in rows]),
-            reasons=np.array([_SEP.join(r.quality_reasons) for r in rows]),
-            hash=np.array([r.photo_hash for r in rows]),
-        )
+        # numpy adds .npz to a path that lacks it, so it writes to the open temporary file.
+        with atomic_file(self.path) as tmp, tmp.open("wb") as handle:
+            np.savez_compressed(
+                handle,
+                key=np.array([r.key for r in rows]),
+                sha256=np.array([r.score.photo_sha256 for r in rows]),
+                model_version=np.array([r.score.model_version for r in rows]),
+                room=np.array([[r.score.room[k] for k in lab.room] for r in rows], np.float32),
+                condition=np.array(
+                    [[r.score.condition[k] for k in lab.condition] for r in rows], np.float32
+                ),
+                signs=np.array([[r.score.signs[k] for k in lab.signs] for r in rows], np.float32),
+                abstain=np.array([_SEP.join(r.score.abstain_reasons) for r in rows]),
+                quality=np.array([r.quality_status for r in rows]),
+                reasons=np.array([_SEP.join(r.quality_reasons) for r in rows]),
+                hash=np.array([r.photo_hash for r in rows]),
+            )
 
 
 def _split(text: str) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
-from welfare.dataset import FamilyData, build_family_data, split_indices
+from welfare.dataset import FamilyData, build_family_data, split_indices, split_sizes
 from welfare.fusion import FusionModel, check_trainable, model_version
 from welfare.real_families import HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
@@ -128,14 +128,17 @@ def train_on_engine_scores(
         progress=progress,
     )
     data = engine_family_data(held, photos, reused=reused, config=config)
+    # A subset only when fewer than the whole split were drawn (the report names its seed).
+    whole_split = split_sizes(n, test_fraction=config.fusion.test_fraction)[0]
     source = {
         "generator": "training.synth.families",
         "photos": f"vision engine {engine.model_version} on photos rendered at {size} px",
         "vision_model": engine.model_version,
+        "size": size,
         "n": n,
         "seed": seed,
         "train_families": len(held.table),
-        "subset_seed": subset_seed if n_families is not None else None,
+        "subset_seed": subset_seed if len(held.table) < whole_split else None,
         "reuse": reuse_description(engine.config.hashing, reuse_counts),
     }
     model = fit_engine_fused(data, config=config, seed=seed, source=source)
@@ -149,11 +152,16 @@ def train_on_engine_scores(
 
 
 def load_engine_trained(
-    folder: Path, *, n: int, seed: int, vision_model: str | None = None
+    folder: Path,
+    *,
+    n: int,
+    seed: int,
+    vision_model: str | None = None,
+    size: int | None = None,
 ) -> FusionModel:
     """The fused model trained on engine scores, checked to come from the same data (n, seed)
-    and, given `vision_model`, from that vision model's scores: it learned that model's
-    errors, so another vision model's scores would be read with the wrong habits."""
+    and, given `vision_model` and `size`, from that vision model's scores of photos rendered at
+    that size: it learned those errors, so other scores would be read with the wrong habits."""
     model = FusionModel.load(folder)
     source = model.meta.metrics.get("data", {})
     if (source.get("n"), source.get("seed")) != (n, seed):
@@ -168,6 +176,13 @@ def load_engine_trained(
             f"photos are scored by {vision_model} now; train it again with `shanyraq welfare "
             "train-engine`"
         )
+    rendered = trained_render_size(source)
+    if size is not None and rendered != size:
+        raise ModelMismatchError(
+            f"{folder}: trained on photos rendered at "
+            f"{f'{rendered} px' if rendered else 'an unknown size'}, but they are rendered now at "
+            f"{size} px; train it again with `shanyraq welfare train-engine --size {size}`"
+        )
     return model
 
 
@@ -178,3 +193,12 @@ def trained_vision_model(source: dict[str, Any]) -> str | None:
         return str(source["vision_model"])
     found = re.match(r"vision engine (\S+) on ", str(source.get("photos", "")))
     return found.group(1) if found else None
+
+
+def trained_render_size(source: dict[str, Any]) -> int | None:
+    """The render size of the photos an engine-trained model learned from (older artifacts
+    name it only in their `photos` sentence)."""
+    if source.get("size"):
+        return int(source["size"])
+    found = re.search(r" rendered at (\d+) px", str(source.get("photos", "")))
+    return int(found.group(1)) if found else None

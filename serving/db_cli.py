@@ -15,9 +15,10 @@ upgrade that changed the revision (`database_upgraded`: from, to, code version).
 `db backup OUT` copies the embedded SQLite database (serving/db_backup.py), never over or
 into the service's own files (serving.data_dir.service_paths), then records it
 (`database_backed_up`: path, size, revision) where it can. Not when the database is read-only
-here, or cannot be written now (a writer held its lock past the 30 s busy timeout): the copy
-is made and verified first, and a backup must work from a read-only mount, so the command
-still succeeds and says why it was not recorded. Not when the database is behind this
+here, or cannot be written now (a writer held its lock past the 30 s busy timeout), or the
+signing key is not at hand (it may be in the service's environment only): the copy is made
+and verified first, and a backup must work from a read-only mount, so the command still
+succeeds and says why it was not recorded. Not when the database is behind this
 version either (an older schema cannot take this version's entries; the upgrade that follows
 is recorded). The entry is written after the copy, so the copy's log ends just before it.
 It prints what else a restore needs.
@@ -134,6 +135,7 @@ def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
 
     from serving import audit
     from serving.cli import anchored_sessions, open_with_key
+    from serving.core.config import SigningKeyMissingError
     from serving.db.session import session_scope, writable
     from serving.migrations import DatabaseNotMigratedError, known_revision
 
@@ -160,6 +162,8 @@ def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
         return "the database is behind this version (`shanyraq db upgrade` records its upgrade)"
     except OperationalError as exc:  # SQLite: locked past its busy timeout, read-only, I/O
         return f"the database could not be written ({str(exc.orig).splitlines()[0]})"
+    except SigningKeyMissingError as exc:  # e.g. run without the service's environment
+        return f"no signing key here to sign the entry with ({exc.message})"
     return None
 
 

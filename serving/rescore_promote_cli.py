@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shanyraq.errors import ShanyraqError
+
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
@@ -19,6 +21,12 @@ if TYPE_CHECKING:
     from serving.promote import PromoteReport, PromotionPlan
 
 _CONFIG_HELP = "serving.yaml to use (default: configs/)."
+
+
+class ReassessStoppedError(ShanyraqError):
+    """`rescore promote --reassess`: the promotion is done, but reassessing stopped."""
+
+    code = "reassess_stopped"
 
 
 def promote(
@@ -64,11 +72,11 @@ def promote(
     command of this model runs (rescore, rescore discard, rescore promote).
     --reassess without the service's fusion model is refused (fusion_model_missing) before
     anything is promoted, and so is its dry run, when the assessments to recompute rest on
-    one.
+    one. A reassessment that stops after the promotion (a family that cannot be recomputed)
+    is reassess_stopped, naming `shanyraq assessments refresh` for the rest.
     """
     from serving import promote as promotion
-    from serving.cli import load_settings, open_database, open_with_key
-    from serving.db.session import make_session_factory
+    from serving.cli import anchored_sessions, load_settings, open_database, open_with_key
 
     if reassess and as_user is None:
         raise typer.BadParameter("--reassess records new assessments: give --as ADMIN_NAME")
@@ -83,9 +91,11 @@ def promote(
         )  # fmt: skip
         return
     db_engine, key = open_with_key(settings, may_create=False)
-    sessions = make_session_factory(db_engine)
+    # Anchored as every command's audit appends are: a promotion cut from the log's end
+    # with the head rolled back is then caught by `audit verify`.
+    sessions = anchored_sessions(settings, db_engine)
     try:
-        actor = _promote_actor(sessions, as_user)
+        actor = _promote_actor(sessions, as_user, reassess=reassess)
         # The re-scoring lock: no run of this model is scored, reopened for late photos or
         # discarded while its outcomes are adopted (rescore_busy, naming the holder).
         with _rescore_lock(settings, db_engine, model):
@@ -102,7 +112,7 @@ def promote(
     if reassess and actor is not None:
         _reassess(
             settings, report.plan.model_version, actor, progress=progress,
-            allow_rules_only=allow_rules_only,
+            allow_rules_only=allow_rules_only, config=config,
         )  # fmt: skip
 
 
@@ -121,22 +131,43 @@ def _rescore_lock(
     return rescore_lock(settings.data_dir, version, runs=runs, command="rescore promote")
 
 
-def _promote_actor(sessions: sessionmaker[Session], as_user: str | None) -> tuple[int, str] | None:
-    """The --as account, checked: reassessing covers every region, so a national admin
-    (refused in promote's own words: it has no --region)."""
-    from serving.reassessment import RefreshRegionForbiddenError, resolve_refresh_actor
+def _promote_actor(
+    sessions: sessionmaker[Session], as_user: str | None, *, reassess: bool = True
+) -> tuple[int, str] | None:
+    """The --as account, checked: a promotion changes the scores of every region, and
+    reassessing covers every region, so a national admin (refused in promote's own words: it
+    has no --region, and without --reassess it reassesses nothing)."""
+    from serving.reassessment import (
+        ReassessActorError,
+        RefreshRegionForbiddenError,
+        resolve_refresh_actor,
+    )
 
     if as_user is None:
         return None
     with sessions() as session:
         try:
             return resolve_refresh_actor(session, as_user, region=None)
+        except ReassessActorError:
+            if reassess:
+                raise
+            raise ReassessActorError(
+                f"{as_user!r} is not an active admin account; --as names the admin a "
+                "promotion is recorded as made by: give an active national admin's name, or "
+                "leave --as out (the promotion is then recorded as made by `cli`)"
+            ) from None
         except RefreshRegionForbiddenError:
+            if reassess:
+                raise RefreshRegionForbiddenError(
+                    f"{as_user!r} is an admin of one region only, and `rescore promote "
+                    "--reassess` reassesses every region: run it as a national admin (an "
+                    "admin without a region), or promote without --reassess and let each "
+                    "regional admin run `shanyraq assessments refresh --region REGION`"
+                ) from None
             raise RefreshRegionForbiddenError(
-                f"{as_user!r} is an admin of one region only, and `rescore promote --reassess` "
-                "reassesses every region: run it as a national admin (an admin without a "
-                "region), or promote without --reassess and let each regional admin run "
-                "`shanyraq assessments refresh --region REGION`"
+                f"{as_user!r} is an admin of one region only, and a promotion changes the "
+                "scores of photos in every region: give a national admin (an admin without a "
+                "region) with --as, or leave --as out (then recorded as made by `cli`)"
             ) from None
 
 
@@ -181,11 +212,13 @@ def _dry_run_promote(
     flush. With `reassess`, refused as the run would be (`_refuse_rules_only`). Disposes of
     `db_engine`."""
     from serving import promote as promotion
+    from serving.cli import command_key
     from serving.db.session import make_read_session_factory
 
     sessions = make_read_session_factory(db_engine)
     try:
-        _promote_actor(sessions, as_user)
+        command_key(settings, db_engine, may_create=False)  # the run refuses a missing key
+        _promote_actor(sessions, as_user, reassess=reassess)
         found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
         if reassess:
             _refuse_rules_only(
@@ -204,19 +237,32 @@ def _reassess(
     *,
     progress: bool,
     allow_rules_only: bool,
+    config: Path | None,
 ) -> None:
-
+    """Recompute the assessments the promotion made stale. It is done by then, so an error
+    here (a family that cannot be recomputed stops the run) says so, and names the command
+    that recomputes the rest and passes over a family it cannot recompute."""
     from serving.app import build_services, close_services
     from serving.reassessment import reassess
 
-    services = build_services(settings)
     try:
-        made = reassess(
-            services, model_version=model_version, actor=actor, progress=progress,
-            allow_rules_only=allow_rules_only,
-        )  # fmt: skip
-    finally:
-        close_services(services)
+        services = build_services(settings)
+        try:
+            made = reassess(
+                services, model_version=model_version, actor=actor, progress=progress,
+                allow_rules_only=allow_rules_only,
+            )  # fmt: skip
+        finally:
+            close_services(services)
+    except ShanyraqError as exc:
+        where = f" --config {config}" if config is not None else ""
+        raise ReassessStoppedError(
+            f"the promotion above is done and audited, but reassessing stopped: [{exc.code}] "
+            f"{exc.message}. Families recomputed before it keep their new assessment; run "
+            f"`shanyraq assessments refresh --as {actor[1]}{where}` to recompute the rest (it "
+            "recomputes every stale assessment, these included, and names any family it "
+            "cannot recompute and goes on with the others)"
+        ) from exc
     typer.echo(f"reassessed {len(made)} family(ies) on the promoted scores")
 
 

@@ -26,7 +26,7 @@ What it cannot detect:
   make it append-only (chattr +a) or ship its lines to another host.
 - Entries cut from the end after the last anchored seq, for example appends whose anchor
   line was never written (a crash between the commit and the write, or a process whose
-  sessions have no anchor, such as `rescore promote`).
+  sessions have no anchor: every command's and the service's have one).
 - A whole log wiped back to genesis when no anchor exists: the genesis head needs no MAC.
 - A head written before migration 0003 has no MAC, and a migration has no key. The first
   command that migrates the database with the key at hand (`serve`, `users`, `rescore`,

@@ -200,6 +200,7 @@ def rescore(
     model_dir: Path | None = None,
     restart: bool = False,
     on_restart: OnRestart | None = None,
+    audit_anchor_file: Path | None = None,
 ) -> RescoreReport:
     """Score every photo in scope under `scorer`'s model version; resumes an unfinished run.
 
@@ -207,14 +208,18 @@ def rescore(
     folder `scorer` was opened from, whose files it digests) must match an unfinished run's, else
     RescoreResumeError, and every other unpromoted run's under the version that holds
     outcomes, else RescoreMixError; `restart` discards that run's outcomes and starts it over,
-    calling `on_restart` in the discarding transaction before anything is scored.
+    calling `on_restart` in the discarding transaction before anything is scored (its audit
+    appends anchored in `audit_anchor_file`, as every command's are: serving.audit_anchor).
     """
+    from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory
 
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     ensure_tables(db_engine)
     sessions = make_session_factory(db_engine)
+    if audit_anchor_file is not None:
+        anchor_sessions(sessions, audit_anchor_file)
     started = time.perf_counter()
     provenance = provenance or RunProvenance.of(scorer, model_dir=model_dir)
     opened = _open(

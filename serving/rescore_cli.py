@@ -136,7 +136,8 @@ def _rescore(
     restart: bool,
 ) -> None:
     from serving import audit
-    from serving.db.session import make_session_factory, session_scope
+    from serving.cli import anchored_sessions
+    from serving.db.session import session_scope
     from serving.rescore import PhotoStoreDamagedError
     from serving.rescore import rescore as run_rescore
     from serving.storage import PhotoStore
@@ -164,8 +165,9 @@ def _rescore(
     report = run_rescore(
         db_engine, PhotoStore(settings.store_dir), scorer, since=when, batch_size=batch_size,
         progress=progress, restart=restart, on_restart=audit_restart, model_dir=model_dir,
+        audit_anchor_file=settings.resolved_audit_anchor_file,
     )  # fmt: skip
-    with session_scope(make_session_factory(db_engine)) as session:
+    with session_scope(anchored_sessions(settings, db_engine)) as session:
         audit.append(
             session, key, actor="cli", action="photos_rescored",
             target=f"model:{report.model_version}",
@@ -235,8 +237,8 @@ def discard(
     is kept (rescore_discard_refused).
     """
     from serving import audit
-    from serving.cli import load_settings, open_with_key
-    from serving.db.session import make_session_factory, session_scope
+    from serving.cli import anchored_sessions, load_settings, open_with_key
+    from serving.db.session import session_scope
     from serving.rescore_discard import discard_run
     from serving.rescore_lock import rescore_lock
     from serving.rescore_runs import since_key_of, unfinished_runs
@@ -250,7 +252,7 @@ def discard(
         runs = functools.partial(unfinished_runs, db_engine, version)
         with (
             rescore_lock(settings.data_dir, version, runs=runs, command="rescore discard"),
-            session_scope(make_session_factory(db_engine)) as session,
+            session_scope(anchored_sessions(settings, db_engine)) as session,
         ):
             gone = discard_run(session, version, since_key_of(when, ray=ray))
             audit.append(

@@ -99,6 +99,19 @@ def test_the_promotion_s_audit_entry_is_anchored_so_cutting_it_is_detected(tmp_p
     assert f"the anchor saw seq {promoted_seq}" in verified.output
 
 
+def test_rescore_and_discard_entries_are_anchored_too(tmp_path, model, scored):
+    # They were appended through plain sessions: cut from the log's end with the head rolled
+    # back, `audit verify` had no anchor line to tell.
+    anchor = tmp_path / "data" / "audit_anchor.log"
+    assert _actions(tmp_path)[-1] == "photos_rescored"  # the `scored` fixture's run
+    assert anchor.read_text().split()[-2] == str(len(_actions(tmp_path)))
+    done = _run(rescore_app, "discard", "--model", model, "--config", scored)
+    assert done.exit_code == 0, done.output
+    actions = _actions(tmp_path)
+    assert actions[-1] == "rescore_discarded"
+    assert anchor.read_text().split()[-2] == str(len(actions))
+
+
 def test_a_dry_run_refuses_a_missing_signing_key_as_the_run_does(tmp_path, model, scored):
     keyless = scored.with_name("keyless.yaml")
     keyless.write_text(

@@ -323,6 +323,9 @@ def test_a_restart_is_audited_before_scoring_starts(tmp_path, scorer, monkeypatc
     assert entry.details["run_id"] == 1 and entry.details["since_key"] == ""
     assert (entry.details["discarded_scored"], entry.details["discarded_failed"]) == (2, 0)
     assert entry.details["last_photo_id"] == 2
+    # Anchored outside the database in the discarding transaction, as every command's entry.
+    anchor = tmp_path / "data" / "audit_anchor.log"
+    assert anchor.read_text().split() == [str(entry.seq), entry.hash]
     assert entry.details["before"] == dataclasses.asdict(started)
     assert entry.details["after"]["engine_config"] != started.engine_config  # decodes at 512
     assert _outcomes_by_run(engine) == {}  # the discarded outcomes are gone with it

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.assessments import STALE_REASONS
+from welfare.doubts import Recommendation
 
 StatementParam = bool | int | float | str | list[str] | None
 
@@ -51,93 +52,10 @@ class ReasonOut(StatementOut):
         "eligibility, or supports the level. Assessments made before 2026-12 stored raw "
         "log-odds here, on another scale."
     )
-
-
-class AssessmentResult(BaseModel):
-    """What `welfare` returned. Sentences come twice: in English (`review_reasons`, `reasons`,
-    `rule_checks[].text`) and as statements with codes (`review_statements`,
-    `reason_statements`, `rule_checks[].code`) for readers of other languages."""
-
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "examples": [
-                {
-                    "asp": "needs_review",
-                    "review_reasons": ["1 usable photo(s); at least 3 needed"],
-                    "review_statements": [
-                        {
-                            "code": "doubt.too_few_photos",
-                            "params": {"usable": 1, "required": 3},
-                            "text": "1 usable photo(s); at least 3 needed",
-                        }
-                    ],
-                    "reasons": [
-                        "Declared monthly income of the family divided by its members: 28,000 "
-                        "— points towards ASP eligibility"
-                    ],
-                    "reason_statements": [
-                        {
-                            "code": "reason.asp_towards",
-                            "params": {"feature": "per_capita_income_kzt", "value": 28000},
-                            "text": "Declared monthly income of the family divided by its "
-                            "members: 28,000 — points towards ASP eligibility",
-                        }
-                    ],
-                }
-            ]
-        },
-    )
-
-    review_reasons: list[str] = Field(default_factory=list)
-    reasons: list[str] = Field(default_factory=list)
-    review_statements: list[StatementOut] | None = Field(
-        None, description="`review_reasons` as statements; null on older assessments."
-    )
-    reason_statements: list[StatementOut] | None = Field(
-        None, description="`reasons` as statements; null on older assessments."
-    )
-    rule_checks: list[RuleCheckOut] = Field(default_factory=list)
-    reason_details: list[ReasonOut] = Field(default_factory=list)
-    level_source: Literal["model", "rule", "none"] | None = Field(
-        None, description="What set the assessment's level: the fusion model or the level-6 rule."
-    )
-    model_uses_photos: bool | None = Field(
-        None,
-        description="Whether the fusion model reads photo scores at all. false: its level and "
-        "P(eligible) rest on the family record alone, and photos only raise review doubts. "
-        "null without a fusion model, and on older assessments.",
-    )
-    model_level: int | None = Field(
-        None,
-        description="The fusion model's own level; differs from `level` when the level-6 rule "
-        "set it (then `level_probs` are still the model's). null without a model, and on "
-        "older assessments.",
-    )
-
-
-class AssessmentOut(BaseModel):
-    assessment_id: int
-    family_id: str
-    version: int
-    level: int | None
-    asp: str
-    result: AssessmentResult
-    model_versions: dict[str, Any]
-    photo_ids: list[int]
-    family_version: int
-    input_hash: str
-    created_at: datetime
-    stale_reason: str | None = Field(
-        None,
-        description="Why this assessment is out of date, one of: "
-        f"{', '.join(STALE_REASONS)}; null when it is the family's latest and rests on its "
-        "current inputs (a decision on it is then accepted). GET .../assessments/latest "
-        "recomputes a stale one first, so there it is null or `fusion_model_missing`: made "
-        "with a fusion model the service no longer has, the assessment is kept as it was "
-        "(not recomputed on the rules alone) and decisions on it are refused until the model "
-        "is back.",
-        examples=["fusion_model_missing"],
+    features: list[str] = Field(
+        default_factory=list,
+        description="The model features reset together for `contribution`: `feature` and "
+        "the figures derived from it alone.",
     )
 
 
@@ -155,9 +73,144 @@ def _levels_in_schema(schema: dict[str, Any]) -> None:
             branch["minimum"], branch["maximum"] = min(_levels()), max(_levels())
 
 
+def _result_example(schema: dict[str, Any]) -> None:
+    """OpenAPI: what `welfare` returns for the family of FamilyIn's example with no photo and
+    no fusion model, worked out when the schema is built, so it says what the code and
+    configs/welfare.yaml say (FastAPI leaves its nulls out)."""
+    from serving.api.schemas import FAMILY_EXAMPLE
+    from welfare.assess import assess
+    from welfare.schema import parse_family
+
+    result = assess(parse_family(FAMILY_EXAMPLE), [], model=None).to_dict()
+    schema["examples"] = [{**result, "unscored_photos": 0}]
+
+
+class AssessmentResult(BaseModel):
+    """What `welfare` returned. Sentences come twice: in English (`review_reasons`, `reasons`,
+    `rule_checks[].text`) and as statements with codes (`review_statements`,
+    `reason_statements`, `rule_checks[].code`) for readers of other languages. An older
+    assessment may lack fields added since: they are null there."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_result_example)
+
+    review_reasons: list[str] = Field(
+        default_factory=list,
+        description="The doubts that send the case to review (`asp` needs_review).",
+    )
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="The top reasons; the ASP income test first, whatever its outcome.",
+    )
+    review_statements: list[StatementOut] | None = Field(
+        None, description="`review_reasons` as statements; null on older assessments."
+    )
+    reason_statements: list[StatementOut] | None = Field(
+        None, description="`reasons` as statements; null on older assessments."
+    )
+    rule_checks: list[RuleCheckOut] = Field(default_factory=list)
+    reason_details: list[ReasonOut] = Field(default_factory=list)
+    level_source: Literal["model", "rule", "none"] | None = Field(
+        None,
+        description="What set the assessment's level: the fusion model (`model`), the "
+        "level-6 rule (`rule`), or nothing (`none`: no fusion model and the rule did not "
+        "fire, so `level` is null). null on older assessments.",
+    )
+    model_uses_photos: bool | None = Field(
+        None,
+        description="Whether the fusion model reads photo scores at all. false: its level and "
+        "P(eligible) rest on the family record alone, and photos only raise review doubts. "
+        "null without a fusion model, and on older assessments.",
+    )
+    model_level: int | None = Field(
+        None,
+        description="The fusion model's own level; differs from `level` when the level-6 rule "
+        "set it (then `level_probs` are still the model's). null without a model, and on "
+        "older assessments.",
+        json_schema_extra=_levels_in_schema,
+    )
+    level_probs: dict[str, float] | None = Field(
+        None,
+        description="The fusion model's calibrated probability of each welfare level, keyed "
+        'by the level ("1", "2", ...); empty without a fusion model.',
+        examples=[{"1": 0.04, "2": 0.71, "3": 0.2, "4": 0.04, "5": 0.01, "6": 0.0}],
+    )
+    asp_probability: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The fusion model's calibrated P(eligible for ASP), which `asp` is banded "
+        "on (configs/welfare.yaml `recommendation`); null without a fusion model.",
+    )
+    rules_fired: list[str] | None = Field(
+        None, description="The `name` of each rule check that fired."
+    )
+    missing_criteria: list[str] | None = Field(
+        None,
+        description="Criteria the record gives as missing (null), in configs/welfare.yaml order.",
+    )
+    photos: dict[str, int] | None = Field(
+        None,
+        description="Photo counts: total, usable, abstained, quality_failed, reused, and "
+        "flagged (not usable for any reason, not a photo of a home included).",
+        examples=[{"total": 4, "usable": 3, "abstained": 1, "quality_failed": 0, "reused": 0,
+                   "flagged": 1}],
+    )  # fmt: skip
+    unscored_photos: int | None = Field(
+        None, description="How many of the abstained photos had no score (no photo model)."
+    )
+    advisory: str | None = Field(None, description="That the district commission decides.")
+    family_id: str | None = Field(None, description="As the assessment's own.")
+    level: int | None = Field(
+        None, description="As the assessment's own.", json_schema_extra=_levels_in_schema
+    )
+    asp: Recommendation | None = Field(None, description="As the assessment's own.")
+    model_versions: dict[str, Any] | None = Field(
+        None, description="The models welfare used (`fusion`, `vision`)."
+    )
+    input_hash: str | None = Field(None, description="As the assessment's own.")
+    extra: dict[str, Any] | None = None
+
+
+def _stale_reasons_in_schema(schema: dict[str, Any]) -> None:
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["enum"] = list(STALE_REASONS)
+
+
+class AssessmentOut(BaseModel):
+    assessment_id: int
+    family_id: str
+    version: int
+    level: int | None = Field(
+        description="The assessed welfare level (configs/welfare.yaml `levels`): the fusion "
+        "model's, or the level-6 rule's where it fired; null when neither gave one.",
+        json_schema_extra=_levels_in_schema,
+    )
+    asp: Recommendation = Field(description="The advisory ASP recommendation.")
+    result: AssessmentResult
+    model_versions: dict[str, Any]
+    photo_ids: list[int]
+    family_version: int
+    input_hash: str
+    created_at: datetime
+    stale_reason: str | None = Field(
+        None,
+        description="Why this assessment is out of date, one of: "
+        f"{', '.join(STALE_REASONS)}; null when it is the family's latest and rests on its "
+        "current inputs (a decision on it is then accepted). GET .../assessments/latest "
+        "recomputes a stale one first, so there it is null or `fusion_model_missing`: made "
+        "with a fusion model the service no longer has, the assessment is kept as it was "
+        "(not recomputed on the rules alone) and decisions on it are refused until the model "
+        "is back.",
+        examples=["fusion_model_missing"],
+        json_schema_extra=_stale_reasons_in_schema,
+    )
+
+
 class DecisionIn(BaseModel):
-    """A commission decision. `accept` takes the model's level; `override` names a level,
-    a reason code from configs/serving.yaml and a reason in words."""
+    """A commission decision. `accept` takes the assessed level (the assessment's `level`,
+    the fusion model's or the level-6 rule's); `override` names another level, a reason code
+    from configs/serving.yaml `override_reasons` and a reason in words."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -207,8 +260,15 @@ class DecisionOut(BaseModel):
     assessment_id: int
     family_id: str
     kind: Literal["accept", "override"]
-    model_level: int | None
-    decided_level: int
+    model_level: int | None = Field(
+        description="The assessed level the decision was made on (the assessment's `level`, "
+        "which the level-6 rule may have set: not the result's `model_level`); null: the "
+        "system gave none.",
+        json_schema_extra=_levels_in_schema,
+    )
+    decided_level: int = Field(
+        description="The level the commission decided.", json_schema_extra=_levels_in_schema
+    )
     reason_code: str | None
     reason: str
     decided_by: str

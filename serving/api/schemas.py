@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.db.models import Role
+from serving.reuse_index import REUSE_DETAIL_ROLES
 from serving.users import (
     PASSWORD_MIN_CHARS,
     USERNAME_MAX_CHARS,
@@ -18,12 +19,25 @@ from serving.users import (
 )
 from shanyraq.json_values import finite_or_none
 
-_CRITERIA_EXAMPLE: dict[str, Any] = {
-    "per_capita_income_kzt": 28000,
-    "dwellings_owned": 1,
-    "housing_tenure": "owned",
-    "bank_deposits_kzt": None,
-}
+# Every criterion of configs/welfare.yaml, in its order: a record lacking one is refused. None
+# is null (missing) though: FastAPI leaves nulls out of OpenAPI examples, so one would read as
+# a criterion left out.
+FAMILY_EXAMPLE: dict[str, Any] = {
+    "family_id": "F-000123",
+    "region": "shymkent",
+    "settlement": "urban",
+    "head_gender": "female",
+    "criteria": {
+        "per_capita_income_kzt": 28000, "dwellings_owned": 1, "dwelling_area_per_person_m2": 9.5,
+        "housing_tenure": "owned", "vehicles_owned": 0, "has_legal_entity": False,
+        "bank_deposits_kzt": 40000, "credit_burden_ratio": 0.15, "members_with_disability": 0,
+        "members_chronically_ill": 1, "head_education_level": 1, "children_out_of_school": 0,
+        "members_insured_share": 0.8, "members_total": 5, "members_working": 1,
+        "children_under_18": 3, "pensioners": 0, "unemployed_able_bodied": 1,
+        "members_in_training": 0, "registered_job_seekers": 1,
+        "informal_employment_signs": False, "foreign_trips_12m": 0, "large_purchases_12m_kzt": 0,
+    },
+}  # fmt: skip
 
 
 class Token(BaseModel):
@@ -89,17 +103,7 @@ class FamilyIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "family_id": "F-000123",
-                    "region": "shymkent",
-                    "settlement": "urban",
-                    "head_gender": "female",
-                    "criteria": _CRITERIA_EXAMPLE,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [FAMILY_EXAMPLE]},
     )
 
     # Not dots alone: /ui/families/.. would be another page in a browser (and ".", "..")
@@ -140,17 +144,32 @@ class QualityOut(BaseModel):
 
 
 class ReuseMatch(BaseModel):
-    photo_id: int | None = Field(None, description="Only for roles allowed to see other families.")
-    family_id: str | None = Field(None, description="Only for roles allowed to see it.")
-    distance: int
+    photo_id: int | None = Field(
+        None,
+        description="null: the other family is outside the viewer's region, or the photo is "
+        "still being filed.",
+    )
+    family_id: str | None = Field(
+        None, description="null: the other family is outside the viewer's region."
+    )
+    distance: int = Field(
+        description="Distance of the perceptual hashes in bits (0: identical hashes)."
+    )
+
+
+_DETAIL_ROLES = " and ".join(sorted(REUSE_DETAIL_ROLES))
 
 
 class ReuseOut(BaseModel):
     """Near-identical photos already filed for other families (a sign of reused photos)."""
 
     reused: bool
-    matches: int = Field(description="How many photos of other families match.")
-    details: list[ReuseMatch] = Field(default_factory=list)
+    matches: int = Field(description="How many photos of other families match (every role).")
+    details: list[ReuseMatch] = Field(
+        default_factory=list,
+        description=f"One entry per match, for the {_DETAIL_ROLES} roles only; empty for "
+        "the other roles, who get the count alone.",
+    )
 
 
 _NO_NUMBER = (
@@ -162,30 +181,40 @@ _NO_NUMBER = (
 class ScoreOut(BaseModel):
     """A photo's calibrated scores (vision.score.PhotoScore), keyed by the taxonomy's labels."""
 
+    # Numbers only: FastAPI leaves nulls out of OpenAPI examples, so a score with none (see
+    # below) would show as empty heads. The second abstains: not a photo of a home.
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "photo_sha256": "9f2c" + "0" * 60,
                     "model_version": "demo-shanyraq_mnv3_small-20250601-3fa2c9d1",
-                    "room": {"kitchen": 0.91, "bedroom": 0.06, "not_dwelling": 0.03},
+                    "room": {"kitchen": 0.88, "bathroom": 0.02, "bedroom": 0.04,
+                             "living_room": 0.03, "exterior": 0.01, "not_dwelling": 0.02},
                     "condition": {"1": 0.02, "2": 0.61, "3": 0.3, "4": 0.06, "5": 0.01},
-                    "signs": {"damp_mould": 0.83, "broken_window": 0.04},
+                    "signs": {"damp_mould": 0.83, "structural_damage": 0.07,
+                              "unfinished_surfaces": 0.12, "broken_window": 0.04,
+                              "overcrowding": 0.05, "solid_fuel_stove": 0.02,
+                              "premium_appliances": 0.01, "premium_finishes": 0.01},
                     "abstain": False,
                     "abstain_reasons": [],
                 },
                 {
                     "photo_sha256": "4b7e" + "0" * 60,
                     "model_version": "demo-shanyraq_mnv3_small-20250601-3fa2c9d1",
-                    "room": {"kitchen": None, "bedroom": None, "not_dwelling": None},
-                    "condition": {"1": None, "2": None, "3": None, "4": None, "5": None},
-                    "signs": {"damp_mould": None, "broken_window": None},
+                    "room": {"kitchen": 0.02, "bathroom": 0.01, "bedroom": 0.01,
+                             "living_room": 0.02, "exterior": 0.01, "not_dwelling": 0.93},
+                    "condition": {"1": 0.1, "2": 0.2, "3": 0.4, "4": 0.2, "5": 0.1},
+                    "signs": {"damp_mould": 0.03, "structural_damage": 0.02,
+                              "unfinished_surfaces": 0.05, "broken_window": 0.01,
+                              "overcrowding": 0.01, "solid_fuel_stove": 0.01,
+                              "premium_appliances": 0.02, "premium_finishes": 0.01},
                     "abstain": True,
-                    "abstain_reasons": ["low_confidence"],
+                    "abstain_reasons": ["not_dwelling"],
                 },
             ]
         }
-    )
+    )  # fmt: skip
 
     photo_sha256: str
     model_version: str

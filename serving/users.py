@@ -90,6 +90,12 @@ class SignedOutMeanwhileError(BadCredentialsError):
     included) after its password was checked: a token issued now would outlive that."""
 
 
+class OwnAccountError(ConflictError):
+    """An admin disabling its own account: nobody would be left to enable it again (409)."""
+
+    code = "own_account"
+
+
 class RegionScopeError(ForbiddenError):
     """A regional admin asked for an account outside its region (or a national one)."""
 
@@ -185,13 +191,37 @@ def reset_password(session: Session, *, username: str, password: str) -> User:
     An operator's reset (no current password asked) may set the password the account has
     already: it still signs every session out, e.g. after a device was lost. Only the user's
     own change refuses an unchanged password (`change_password`)."""
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        raise NotFoundError(f"no user {username!r}")
+    user = find_user(session, username)
     check_password(password)
     _set_password(user, password)
     session.flush()
     return user
+
+
+def find_user(session: Session, username: str) -> User:
+    """The account named `username` (NotFoundError naming it if there is none)."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFoundError(f"no user {username!r}")
+    return user
+
+
+def set_active(user: User, *, active: bool, by_user_id: int | None = None) -> bool:
+    """Enable or disable `user` (flushed with the caller's session, not committed); whether it
+    changed. A disabled account cannot sign in, and every token it holds is refused from now
+    on (the service checks `active` on each request; its sessions are signed out as well, so
+    enabling it again does not revive them). `by_user_id`: the admin doing it, who may not
+    disable itself (OwnAccountError): nobody might be left to enable it again."""
+    if not active and by_user_id is not None and user.id == by_user_id:
+        raise OwnAccountError(
+            "an admin cannot disable its own account; ask another admin, or run "
+            "`shanyraq users disable NAME` on the server"
+        )
+    if not active:
+        sign_out_everywhere(user)
+    changed = user.active != active
+    user.active = active
+    return changed
 
 
 def change_password(session: Session, user: User, *, current: str, new: str) -> None:

@@ -1,4 +1,4 @@
-"""CLI of service accounts: `shanyraq users add`, `shanyraq users set-password`.
+"""CLI of service accounts: `shanyraq users add`, `set-password`, `disable`, `enable`, `list`.
 
 Thin: parse, call serving.users, audit, print. Like every service command, each opens the
 database and key by the rules serving/cli.py states: `users add` may create them on a fresh
@@ -88,3 +88,66 @@ def set_password(
     finally:
         engine.dispose()
     typer.echo(f"new password set for {user.username}; all its sessions are signed out")
+
+
+def _set_active(username: str, *, active: bool, config: Path | None) -> None:
+    from serving import audit
+    from serving.db.session import session_scope
+    from serving.users import find_user, set_active
+
+    settings = load_settings(config)
+    engine, key = open_with_key(settings, may_create=False)
+    try:
+        with session_scope(anchored_sessions(settings, engine)) as session:
+            user = find_user(session, username)
+            changed = set_active(user, active=active)
+            audit.append(
+                session, key, actor="cli", action="user_enabled" if active else "user_disabled",
+                target=f"user:{username}", details={"changed": changed},
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+    state = "enabled" if active else "disabled; every session it had is signed out"
+    typer.echo(f"{username} {state}" + ("" if changed else " (it was already)"))
+
+
+@app.command("disable")
+def disable_user(
+    username: str = typer.Argument(..., help="The account's login name."),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Disable an account: it can no longer sign in and every session it has is signed out.
+    Its uploads, decisions and audit entries stay. `users enable` undoes it."""
+    _set_active(username, active=False, config=config)
+
+
+@app.command("enable")
+def enable_user(
+    username: str = typer.Argument(..., help="The account's login name."),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Enable a disabled account again (its earlier sessions stay signed out)."""
+    _set_active(username, active=True, config=config)
+
+
+@app.command("list")
+def list_users(config: Path | None = CONFIG_OPTION) -> None:
+    """Every account: name, role, region, and whether it is active. Reads only (not audited,
+    as `db status` and `audit verify` are not; the API's list is)."""
+    from sqlalchemy import select
+
+    from serving.cli import open_database
+    from serving.db.models import User
+    from serving.db.session import make_read_session_factory
+
+    settings = load_settings(config)
+    engine = open_database(settings, may_create=False, migrate=False)  # read-only
+    try:
+        with make_read_session_factory(engine)() as session:
+            users = list(session.scalars(select(User).order_by(User.username)))
+    finally:
+        engine.dispose()
+    for user in users:
+        state = "active" if user.active else "DISABLED"
+        typer.echo(f"{user.username}\t{user.role}\t{user.region or 'all regions'}\t{state}")
+    typer.echo(f"{len(users)} account(s)", err=True)

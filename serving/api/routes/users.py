@@ -1,4 +1,4 @@
-"""User accounts (admins only): create, list, sign out everywhere."""
+"""User accounts (admins only): create, list, sign out everywhere, disable and enable."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from serving.api.errors import error_responses
 from serving.api.schemas import UserCreate, UserOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import User
-from serving.users import check_grant, create_user, sign_out_everywhere
+from serving.users import check_grant, create_user, set_active, sign_out_everywhere
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 
@@ -83,3 +83,35 @@ def sign_out_user(
     sign_out_everywhere(account)
     audit_action(session, services, user, "user_logout_all", target=f"user:{account.username}")
     return Response(status_code=204)
+
+
+@router.post(
+    "/{user_id}/disable", response_model=UserOut,
+    responses=error_responses(401, 403, 404, 409, 422), **policy("admin"),
+)  # fmt: skip
+def disable_user(
+    account: UserInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> UserOut:
+    """Disable an account (someone who left, a role withdrawn): it can no longer sign in, and
+    every token it holds is refused from now on. Its uploads, decisions and audit entries stay
+    as they are. An admin cannot disable itself (409 `own_account`). A national admin may
+    disable any account; a regional admin only those of its region (404 for any other)."""
+    changed = set_active(account, active=False, by_user_id=user.id)
+    audit_action(session, services, user, "user_disabled", target=f"user:{account.username}",
+                 details={"changed": changed})  # fmt: skip
+    return _out(account)
+
+
+@router.post(
+    "/{user_id}/enable", response_model=UserOut,
+    responses=error_responses(401, 403, 404, 422), **policy("admin"),
+)  # fmt: skip
+def enable_user(
+    account: UserInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
+) -> UserOut:
+    """Enable a disabled account again: it may sign in anew (the sessions it had before it
+    was disabled stay signed out). Scoped as disabling is."""
+    changed = set_active(account, active=True)
+    audit_action(session, services, user, "user_enabled", target=f"user:{account.username}",
+                 details={"changed": changed})  # fmt: skip
+    return _out(account)

@@ -11,6 +11,7 @@ times them through its `on_stage` hook rather than repeating them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -80,8 +81,10 @@ class PhotoPipeline:
         batching: bool,
         max_batch: int,
         max_wait_ms: float,
+        score_timeout_s: float | None = None,
     ) -> None:
         self.max_pixels = max_pixels
+        self.score_timeout_s = score_timeout_s
         self.crop_fractions = crop_fractions
         self.engine = engine
         self.cpu_workers = cpu_workers or os.cpu_count() or 1
@@ -116,6 +119,7 @@ class PhotoPipeline:
             batching=batching is not None and batching.enabled,
             max_batch=batching.max_batch if batching is not None else 1,
             max_wait_ms=batching.max_wait_ms if batching is not None else 0.0,
+            score_timeout_s=batching.score_timeout_s if batching is not None else None,
         )
 
     @property
@@ -185,17 +189,39 @@ class PhotoPipeline:
 
     async def score(self, analysis: Analysis) -> PhotoScore | None:
         """The photo's PhotoScore, or None when no model is loaded. While the service shuts
-        down (its batcher closed), UnavailableError: the photo is not stored, and sending it
-        again once the service is back is safe."""
+        down (its batcher closed), or when the model has not answered within `score_timeout_s`
+        (a hung model call: the caller is let go, the call itself cannot be stopped),
+        UnavailableError: the photo is not stored, and sending it again later is safe."""
         if self.engine is None:
             return None
+        from serving.errors import UnavailableError
+
         item = self._score_item(analysis)
+        try:
+            async with asyncio.timeout(self.score_timeout_s):
+                return await self._score_one(item)
+        except TimeoutError:
+            logger.error(
+                "the photo model did not answer within %s s (model %s); the upload was "
+                "refused with 503 and nothing was stored",
+                self.score_timeout_s,
+                self.model_version,
+            )
+            raise UnavailableError(
+                f"the photo model did not answer within {self.score_timeout_s:g} s; nothing "
+                "was stored: send the photo again in a few minutes, and tell the administrator "
+                "if it happens again"
+            ) from None
+
+    async def _score_one(self, item: _ScoreItem) -> PhotoScore:
         if self._batcher is not None:
             from serving.errors import UnavailableError
             from vision.batcher import BatcherClosedError
 
             try:
-                return await self._batcher.submit(item)
+                # Shielded: a caller let go by the timeout leaves its request to the batch
+                # it is in, instead of cancelling what the other callers wait for.
+                return await asyncio.shield(self._batcher.submit(item))
             except BatcherClosedError:
                 raise UnavailableError(
                     "the service is shutting down and did not score the photo; nothing was "
@@ -203,7 +229,8 @@ class PhotoPipeline:
                 ) from None
         import anyio.to_thread
 
-        scores = await anyio.to_thread.run_sync(self._score_batch, [item])
+        # abandon_on_cancel: the timeout lets the caller go while the thread still runs.
+        scores = await anyio.to_thread.run_sync(self._score_batch, [item], abandon_on_cancel=True)
         return scores[0]
 
     async def aclose(self) -> None:

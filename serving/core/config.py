@@ -84,6 +84,9 @@ class Batching(StrictModel):
     enabled: bool = True
     max_batch: int = Field(16, gt=0)
     max_wait_ms: float = Field(10.0, ge=0)
+    # An upload whose photo the model has not scored by then is refused (503, nothing stored)
+    # instead of hanging: a hung model call cannot be stopped, but its callers are let go.
+    score_timeout_s: float = Field(30.0, gt=0)
 
 
 class ServingSettings(EnvOverYamlSettings):

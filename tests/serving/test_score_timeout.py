@@ -1,0 +1,51 @@
+"""A hung model call does not hang the uploads behind it: an upload the model has not scored
+within `batching.score_timeout_s` is refused with 503, nothing stored, and uploads work again
+once the model answers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.serving.helpers import jpeg
+from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["micro-batcher", "one call each"])
+def test_an_upload_the_model_does_not_score_in_time_is_refused_and_nothing_is_stored(
+    make_service,
+    model_dir,  # noqa: F811
+    monkeypatch,
+    batched,
+):
+    service = make_service(
+        model_dir=model_dir,
+        batching={"enabled": batched, "max_batch": 4, "max_wait_ms": 1, "score_timeout_s": 0.5},
+    )
+    service.create_family("F1")
+    engine = service.services.pipeline.engine
+    answer = engine.score_inputs
+    release = threading.Event()
+
+    def hung(*args, **kwargs):
+        release.wait(30)
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "score_inputs", hung)
+    try:
+        refused = service.upload("F1", jpeg(1))
+    finally:
+        release.set()  # the hung call ends; its result goes to nobody
+    assert refused.status_code == 503, refused.text
+    error = refused.json()
+    assert error["code"] == "unavailable" and "did not answer within 0.5 s" in error["message"]
+    listed = service.client.get("/families/F1/photos", headers=service.headers("inspector"))
+    assert listed.status_code == 200 and listed.json() == []
+    store = service.services.settings.store_dir
+    assert not [p for p in store.rglob("*") if p.is_file()]  # no photo file either
+
+    monkeypatch.setattr(engine, "score_inputs", answer)
+    again = service.upload("F1", jpeg(1))
+    assert again.status_code == 201, again.text
+    assert again.json()["score_status"] == "scored"

@@ -31,16 +31,18 @@ def check(
     A manifest with no rows is an error (exit 2): there is nothing in it to call clean.
     """
     from shanyraq.errors import ManifestError
-    from shanyraq.manifest import read_manifest
+    from shanyraq.manifest import read_records
     from shanyraq.manifest_check import check_manifest
     from shanyraq.taxonomy import get_taxonomy
 
-    if not read_manifest(manifest).rows:
+    problems = check_manifest(manifest, get_taxonomy(), verify_hashes=not no_hashes)
+    # Raw records, not parsed rows: a malformed row is one of the problems listed, not the end
+    # of the check.
+    if not problems and not read_records(manifest)[0]:
         raise ManifestError(
             f"{manifest} has no rows (a header only): there are no photos in it to check; give "
             "the manifest of the dataset"
         )
-    problems = check_manifest(manifest, get_taxonomy(), verify_hashes=not no_hashes)
     for problem in problems:
         typer.echo(str(problem))
     if problems:
@@ -73,7 +75,7 @@ def split(
     from shanyraq.errors import ManifestError, OutputExistsError
     from shanyraq.manifest import read_manifest, write_manifest
     from shanyraq.outputs import check_new_output_file
-    from shanyraq.splits import split_rows
+    from shanyraq.splits import same_family, split_rows
 
     parts = parse_fractions(fractions)
     check_new_output_file(out, overwrite=overwrite, inputs=[manifest])
@@ -95,7 +97,7 @@ def split(
             "or pass --overwrite to replace it"
         ) from None
     photos = Counter(r.split for r in rows)
-    families = Counter(split for _, split in {(r.family_id, r.split) for r in rows})
+    families = Counter(split for _, split in {(same_family(r.family_id), r.split) for r in rows})
     for name in SPLITS:
         typer.echo(f"{name:5s}: {photos[name]:6d} photos, {families[name]:5d} families")
 
@@ -142,5 +144,6 @@ def check_families(rows: Sequence[ManifestRow], manifest: Path) -> None:
 
 
 def _rebase(row: ManifestRow, old_root: Path, new_root: Path) -> ManifestRow:
-    absolute = (old_root / row.path).resolve()
-    return replace(row, path=os.path.relpath(absolute, new_root))
+    # Not resolved: a photo that is a link (a DVC cache, a store of hashed files) keeps the
+    # name the manifest gave it instead of becoming its target's.
+    return replace(row, path=os.path.relpath(old_root / row.path, new_root))

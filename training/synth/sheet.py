@@ -31,17 +31,41 @@ _SHORT = {  # sign names shortened so two fit under a thumbnail
 
 
 def _caption(row: ManifestRow, width_px: int) -> list[str]:
-    """Room and grade, then the signs packed into lines that fit under the thumbnail."""
+    """Room and grade, then the signs packed into the lines left under the thumbnail. Signs
+    that do not fit are counted on the last line ("+2"), and a line still too wide is cut
+    ("..") rather than run on under the next photo. "?" is a room not labelled, "signs?"
+    signs not labelled, and "-" labelled with no sign."""
     grade = "" if row.condition is None else f" c{row.condition}"
-    words = [_SHORT.get(s, s) for s in sorted(row.signs or ())] or ["-"]
-    lines = [f"{row.room}{grade}", ""]
+    if row.signs is None:
+        words = ["signs?"]
+    else:
+        words = [_SHORT.get(s, s) for s in sorted(row.signs)] or ["-"]
+    packed: list[list[str]] = [[]]
     for word in words:
-        candidate = f"{lines[-1]},{word}" if lines[-1] else word
-        if lines[-1] and _text_width(candidate) > width_px:
-            lines.append(word)
-        else:
-            lines[-1] = candidate
-    return lines[:_CAPTION_LINES]
+        if packed[-1] and _text_width(",".join([*packed[-1], word])) > width_px:
+            packed.append([])
+        packed[-1].append(word)
+    shown = packed[: _CAPTION_LINES - 1]
+    hidden = sum(len(line) for line in packed[_CAPTION_LINES - 1 :])
+    if hidden:
+        last = shown[-1]
+        while last and _text_width(",".join([*last, f"+{hidden}"])) > width_px:
+            last.pop()
+            hidden += 1
+        last.append(f"+{hidden}")
+    # A room name too wide is cut, not the grade after it.
+    room = _fit(row.room or "?", width_px - _text_width(grade)) if grade else row.room or "?"
+    lines = [f"{room}{grade}", *(",".join(line) for line in shown)]
+    return [_fit(line, width_px) for line in lines]
+
+
+def _fit(text: str, width_px: int) -> str:
+    """`text`, cut and marked ".." when it is wider than `width_px`."""
+    if _text_width(text) <= width_px:
+        return text
+    while len(text) > 1 and _text_width(f"{text}..") > width_px:
+        text = text[:-1]
+    return f"{text}.."
 
 
 def _text_width(text: str) -> int:

@@ -192,7 +192,7 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     # ending in grey blocks, which libjpeg only warns about.
     scan_end = jpeg_scan_end(data) if fmt == "jpeg" else None
     source = data if scan_end is None else data[:scan_end] + JPEG_ZERO_BITS
-    image = open_header(source, fmt, max_pixels=max_pixels)
+    image = open_header(source, fmt, max_pixels=max_pixels, scans_checked=True)
     original_size = image.size
     check_pixel_limit(*original_size, max_pixels=max_pixels)
     if fmt == "jpeg" and target_size:

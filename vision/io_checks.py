@@ -57,13 +57,20 @@ def _pillow_allows(max_pixels: int) -> None:
             Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def open_header(data: bytes, fmt: str, *, max_pixels: int | None = None) -> Image.Image:
+def open_header(
+    data: bytes, fmt: str, *, max_pixels: int | None = None, scans_checked: bool = False
+) -> Image.Image:
     """Open lazily (header only) as the sniffed format; damaged headers raise CorruptImageError.
 
     An image over Pillow's pixel limit raises ImageTooLargeError, judged here from the header
     size: with `max_pixels` that limit is at least ours (the caller's `check_pixel_limit`
-    decides below it); without it, Pillow's limit stands.
+    decides below it); without it, Pillow's limit stands. A JPEG of more scans than any
+    encoder writes is refused here too (`check_jpeg_scans`), so that no caller that opens its
+    header here (vision.gpu's decode on the device among them) hands a scan bomb to a decoder;
+    `scans_checked`: the caller counted them already (vision.io, before its own scan walk).
     """
+    if fmt == "jpeg" and not scans_checked:
+        check_jpeg_scans(data)
     if fmt == "heic":
         _register_heif()
     if max_pixels is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.constants import REF_PREFIX
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -121,6 +122,44 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    _document_invalid_requests(app)
+
+
+# What FastAPI documents a route with parameters or a body as answering 422 with
+# (`{detail: [...]}`); `_invalid_request` answers those with an ErrorBody instead.
+_FASTAPI_422_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _document_invalid_requests(app: FastAPI) -> None:
+    """Make the app's OpenAPI say what `_invalid_request` answers: each 422 FastAPI adds on
+    its own is an ErrorBody (`request_invalid`), and its `{detail: [...]}` schemas are gone."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _invalid_requests_as_answered(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _invalid_requests_as_answered(spec: dict[str, Any]) -> dict[str, Any]:
+    fastapi_422 = {"$ref": REF_PREFIX + _FASTAPI_422_SCHEMAS[0]}
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            said = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if said.get("schema") == fastapi_422:
+                responses["422"] = {
+                    "description": HTTPStatus(422).phrase,
+                    "content": {"application/json": {"schema": {"$ref": REF_PREFIX + "ErrorBody"}}},
+                }
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name in _FASTAPI_422_SCHEMAS:
+        schemas.pop(name, None)
+    if "ErrorBody" not in schemas:  # no route declared an error answer of its own
+        schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template=REF_PREFIX + "{model}")
+    return spec
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

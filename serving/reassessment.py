@@ -11,7 +11,7 @@ resumes with the families still stale, and a second one finds none.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from shanyraq.errors import ShanyraqError
 from welfare.criteria import get_welfare_config
 
 if TYPE_CHECKING:
+    from serving.assessments_refresh import Refreshed
     from serving.core.config import ServingSettings
     from serving.state import Services
 
@@ -230,13 +231,27 @@ def refuse_rules_only(used: Iterable[str], *, fusion: str, allow_rules_only: boo
     )
 
 
+def _latest_rows(session: Session, family_ids: list[str]) -> Iterator[Assessment]:
+    """The latest assessment of each of these families, read BATCH_FAMILIES at a time."""
+    for start in range(0, len(family_ids), BATCH_FAMILIES):
+        yield from latest_of(session, family_ids[start : start + BATCH_FAMILIES]).values()
+
+
 def recorded_fusion(session: Session, family_ids: list[str]) -> list[str]:
     """The fusion model version the latest assessment of each of these families recorded."""
-    used = []
-    for start in range(0, len(family_ids), BATCH_FAMILIES):
-        for row in latest_of(session, family_ids[start : start + BATCH_FAMILIES]).values():
-            used.append(fusion_used(row))
-    return used
+    return [fusion_used(row) for row in _latest_rows(session, family_ids)]
+
+
+class Reassessed(list[tuple[str, int]]):
+    """What `reassess` did: as a list, (family, version) for each new version it made;
+    `failed`: the families it could not recompute (each `Refreshed` with its `error` code and
+    `detail`), which keep their stale assessment."""
+
+    def __init__(
+        self, made: Iterable[tuple[str, int]] = (), failed: Iterable[Refreshed] = ()
+    ) -> None:
+        super().__init__(made)
+        self.failed: list[Refreshed] = list(failed)
 
 
 def reassess(
@@ -246,23 +261,41 @@ def reassess(
     actor: tuple[int, str],
     progress: bool = True,
     allow_rules_only: bool = False,
-) -> list[tuple[str, int]]:
-    """A new assessment version for each family `stale_families` names; (family, version).
+) -> Reassessed:
+    """A new assessment version for each family `stale_families` names: (family, version)
+    for each one made, and in `failed` the families that could not be recomputed.
 
     One transaction per family (`recompute`), each audited by `assessments.compute`; a family
-    recomputed meanwhile (by a page view) is left as it is. Refused, as `refresh` is, when
-    the services have no fusion model and those families' assessments rest on one.
+    recomputed meanwhile (by a page view) is left as it is. A family that raises a domain
+    error (its record no longer validates, ...) keeps its stale assessment, is logged and
+    named in `failed`, and the others are recomputed, as `refresh` does: otherwise every run
+    would stop at the same family. Refused, as `refresh` is, when the services have no fusion
+    model and those families' assessments rest on one.
     """
     from tqdm import tqdm
 
+    from serving.assessments_refresh import _refresh_one  # it imports this module
+
     with services.sessions() as session:
         families = stale_families(session, model_version)
-        used = recorded_fusion(session, families)
+        stale = sorted(
+            (
+                StaleAssessment(row.family_id, row.version, "photo_scores", fusion_used(row))
+                for row in _latest_rows(session, families)
+            ),
+            key=lambda s: s.family_id,
+        )
     allow_rules_only = allow_rules_only or services.settings.allow_rules_only
-    refuse_rules_only(used, fusion=fusion_version(services), allow_rules_only=allow_rules_only)
-    made = []
-    for family_id in tqdm(families, desc="reassessing", unit="family", disable=not progress):
-        version = recompute(services, family_id, actor=actor, allow_rules_only=allow_rules_only)
-        if version is not None:
-            made.append((family_id, version))
-    return made
+    refuse_rules_only(
+        (s.fusion for s in stale),
+        fusion=fusion_version(services),
+        allow_rules_only=allow_rules_only,
+    )
+    done = []
+    warned: set[str] = set()  # error codes already logged as a warning in this run
+    for item in tqdm(stale, desc="reassessing", unit="family", disable=not progress):
+        done.append(_refresh_one(services, item, actor, allow_rules_only, warned))
+    return Reassessed(
+        made=((d.family_id, d.version) for d in done if d.version is not None),
+        failed=(d for d in done if d.error is not None),
+    )

@@ -29,6 +29,16 @@ class ReassessStoppedError(ShanyraqError):
     code = "reassess_stopped"
 
 
+class ReassessIncompleteError(ShanyraqError):
+    """`rescore promote --reassess`: the promotion is done and the families that could be
+    recomputed were; some could not (each named with its error) and keep a stale assessment."""
+
+    code = "reassess_incomplete"
+
+
+_FAILED_SHOWN = 10
+
+
 def promote(
     model: Annotated[
         Path,
@@ -72,8 +82,10 @@ def promote(
     command of this model runs (rescore, rescore discard, rescore promote).
     --reassess without the service's fusion model is refused (fusion_model_missing) before
     anything is promoted, and so is its dry run, when the assessments to recompute rest on
-    one. A reassessment that stops after the promotion (a family that cannot be recomputed)
-    is reassess_stopped, naming `shanyraq assessments refresh` for the rest.
+    one. Families the reassessment cannot recompute (a record that no longer validates) are
+    passed over and named at the end (reassess_incomplete), the others recomputed; one that
+    stops after the promotion for another reason is reassess_stopped. Both name `shanyraq
+    assessments refresh` for what is left.
     """
     from serving import promote as promotion
     from serving.cli import anchored_sessions, load_settings, open_database, open_with_key
@@ -240,8 +252,9 @@ def _reassess(
     config: Path | None,
 ) -> None:
     """Recompute the assessments the promotion made stale. It is done by then, so an error
-    here (a family that cannot be recomputed stops the run) says so, and names the command
-    that recomputes the rest and passes over a family it cannot recompute."""
+    here says so and names the command that recomputes what is left: families that could not
+    be recomputed are named at the end (the others were), anything that stops the run says
+    it stopped."""
     from serving.app import build_services, close_services
     from serving.reassessment import reassess
 
@@ -264,6 +277,18 @@ def _reassess(
             "cannot recompute and goes on with the others)"
         ) from exc
     typer.echo(f"reassessed {len(made)} family(ies) on the promoted scores")
+    if made.failed:
+        where = f" --config {config}" if config is not None else ""
+        failed = made.failed
+        shown = "; ".join(f"{f.family_id} ([{f.error}] {f.detail})" for f in failed[:_FAILED_SHOWN])
+        more = f"; and {len(failed) - _FAILED_SHOWN} more" if len(failed) > _FAILED_SHOWN else ""
+        raise ReassessIncompleteError(
+            f"the promotion above is done and audited, but {len(failed)} family(ies) could "
+            f"not be recomputed and keep their stale assessment: {shown}{more}. The others "
+            "were reassessed. Fix what each error says (e.g. correct the family's record), "
+            f"then run `shanyraq assessments refresh --as {actor[1]}{where}`, which recomputes "
+            "them (and any other stale assessment)"
+        )
 
 
 def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:

@@ -182,14 +182,7 @@ def scene(tmp_path: Path, database_url: str, make_service: Any, models: tuple[Pa
 
     old, new = models
     before = make_service(model_dir=old)
-    for n, family in enumerate(("F1", "F2")):
-        before.create_family(family)
-        for k in range(2):
-            assert before.upload(family, jpeg(10 * n + k)).status_code == 201
-        response = before.client.post(
-            f"/families/{family}/assessments", headers=before.headers("commission")
-        )
-        assert response.status_code == 201, response.text
+    file_and_assess(before, ("F1", "F2"))
     services = before.services
     report = rescore(services.db_engine, services.store, _scorer(new), progress=False)
     assert report.complete and report.scored == 4
@@ -351,3 +344,15 @@ def test_migrations_make_the_rescore_tables_also_over_ensure_tables(tmp_path: Pa
         engine.dispose()
         assert diff == [], (name, diff)
         assert {"rescore_runs", "rescore_scores"} <= tables
+
+
+def file_and_assess(service, families: tuple[str, ...]) -> None:
+    """Each family filed with two photos and assessed (as a commission member)."""
+    for n, family in enumerate(families):
+        service.create_family(family)
+        for k in range(2):
+            assert service.upload(family, jpeg(10 * n + k)).status_code == 201
+        response = service.client.post(
+            f"/families/{family}/assessments", headers=service.headers("commission")
+        )
+        assert response.status_code == 201, response.text

@@ -4,8 +4,10 @@ Two readings of the same synthetic families are compared at growing training siz
 scores simulated as the engine errs (welfare.simulate), and noise-free scores (a perfect
 photo reader that reports each photo's true room, grade and signs). Whatever the perfect
 reader still gets wrong comes from the generator itself (photos are a noisy view of the
-home, income a noisy view of the level), so no model can close it. Test families are the
-recipe's test split; nothing here is tuned.
+home, income a noisy view of the level), so no model can close it. Test families are held
+out of the n generated as the recipe holds out its test split (its test fraction and seed);
+with another n than the recipe's they are not the families `welfare evaluate` scores (a
+family's record is the same for any n, the permutation is not). Nothing here is tuned.
 """
 
 from __future__ import annotations
@@ -68,7 +70,16 @@ def measure_ceiling(
             accuracy = float(np.mean(frame["level"] == frame["level_pred"]))
             log.info("%s, %d families: accuracy %.4f", reading, size, accuracy)
             rows.append({"reading": reading, "n_train": size, "accuracy": accuracy})
-    return {"model": name, "n_families": n, "seed": seed, "n_test": len(test_idx), "rows": rows}
+    return {
+        "model": name,
+        "n_families": n,
+        "seed": seed,
+        "n_test": len(test_idx),
+        "rows": rows,
+        # The configuration the figures were measured with (targets aside: they judge, not make,
+        # them), so a report can tell a ceiling measured under other rules or features.
+        "welfare_config_measured_sha256": config.measured_digest(),
+    }
 
 
 def check_sizes(sizes: Sequence[int], *, n: int, name: str, config: WelfareConfig) -> None:

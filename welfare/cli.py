@@ -191,20 +191,24 @@ def evaluate(
         targets=config.targets,
     )
     for name, m in result["models"].items():
-        lv, asp = m["overall"]["level"], m["overall"]["asp"]
+        lv, asp, t = m["overall"]["level"], m["overall"]["asp"], config.targets
         typer.echo(
-            f"{name}: accuracy {_figure(lv['accuracy'])} macro-F1 {_figure(lv['macro_f1'])} "
-            f"QWK {_figure(lv['qwk'])} exclusion {_figure(asp['exclusion_error'])} "
-            f"review {_figure(asp['needs_review_rate'])}"
+            f"{name}: accuracy {_figure(lv['accuracy'], t.level_accuracy)} "
+            f"macro-F1 {_figure(lv['macro_f1'])} QWK {_figure(lv['qwk'])} "
+            f"exclusion {_figure(asp['exclusion_error'], t.exclusion_error)} "
+            f"review {_figure(asp['needs_review_rate'], t.needs_review_rate)}"
         )
     typer.echo(f"report: {page}")
 
 
-def _figure(value: float | None) -> str:
-    """A figure on the console as the report gives it: undefined (NaN, null) is n/a."""
+def _figure(value: float | None, *targets: float) -> str:
+    """A figure as the report gives it: undefined is n/a, never rounded across its target."""
+    from shanyraq.display import decimals_keeping_side
     from welfare.report import is_undefined
 
-    return "n/a" if is_undefined(value) else f"{value:.3f}"
+    if value is None or is_undefined(value):
+        return "n/a"
+    return f"{value:.{decimals_keeping_side(value, targets, least=3, most=9)}f}"
 
 
 @app.command("ceiling")
@@ -330,18 +334,15 @@ def evaluate_real(
     )
     result.pop("_frames")
     result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    with atomic_file(path) as tmp:
-        tmp.write_text(
-            json.dumps(finite_or_none(result), indent=2, allow_nan=False), encoding="utf-8"
-        )
-    arms = result["overall"]["arms"]
+    with atomic_file(path) as tmp:  # null for an undefined figure: no NaN
+        tmp.write_text(json.dumps(finite_or_none(result), indent=2, allow_nan=False), "utf-8")
+    arms, t = result["overall"]["arms"], get_welfare_config().targets
     for name in (result["tabular"], result["fused"], result["engine_trained"]):
-        for reading in ("simulated", "engine") if name else ():
-            f = arms[arm(name, reading)]
+        for key in [arm(name, reading) for reading in ("simulated", "engine") if name]:
             typer.echo(
-                f"{arm(name, reading)}: accuracy {f['accuracy']['value']:.3f} "
-                f"exclusion {f['exclusion_error']['value']} "
-                f"review {f['needs_review_rate']['value']:.3f}"
+                f"{key}: accuracy {_figure(arms[key]['accuracy']['value'], t.level_accuracy)} "
+                f"exclusion {_figure(arms[key]['exclusion_error']['value'], t.exclusion_error)} "
+                f"review {_figure(arms[key]['needs_review_rate']['value'], t.needs_review_rate)}"
             )
     typer.echo(f"figures: {path}; `shanyraq welfare evaluate` puts them in the report")
 

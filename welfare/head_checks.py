@@ -48,8 +48,14 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
     if not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
         raise ModelMismatchError(f"{folder / 'fusion.json'}: 'head_sha256' is not a map of "
                                  "head file names to digests")  # fmt: skip
-    for name in files.values():
+    for part, name in files.items():
         recorded = digests.get(name)
+        if recorded is None and digests:  # a model saved with digests records every head's
+            raise ModelMismatchError(
+                f"{folder / 'fusion.json'}: 'head_sha256' records no digest of {name}, the "
+                f"{part} head file this model reads (it records {', '.join(sorted(digests))}), "
+                f"so the file cannot be checked: {_OTHER_MODEL}"
+            )
         if recorded is not None and recorded != sha256_file(folder / name):
             raise ModelMismatchError(
                 f"{folder / name}: not the file this model was saved with (its sha256 differs "

@@ -284,17 +284,20 @@ def _real_photo_lines(real: dict[str, Any]) -> list[str]:
     for planned, counts in gate.items():
         row = [str(counts.get(s, 0)) for s in ("pass", "warn", "fail")]
         lines.append(f"| {planned} | " + " | ".join(row) + " |")
-    reused = photos.get("reused_by_planned", {})
+    by = ", ".join(f"{k} {v}" for k, v in photos.get("reused_by_planned", {}).items())
+    matched = (
+        f"{photos['reused_flagged']} photos of distinct rendered homes matched another family's "
+        f"({by}); none was planned as reused, so every match is a false one."
+        if photos["reused_flagged"]
+        else "no photo matched another family's (none was planned as reused)."
+    )
     lines += [
         "",
         f"Reuse check (as the service does it, configs/engine.yaml `hashing`, over all "
-        f"{photos['n_photos']:,} photos): {photos['reused_flagged']} photos of distinct rendered "
-        "homes matched another family's ("
-        + ", ".join(f"{k} {v}" for k, v in reused.items())
-        + "); none was planned "
-        "as reused, so every match is a false one. Synthetic homes share a few styles and "
-        "layouts, so they collide more often than real homes would; but false matches grow with "
-        "the number of stored photos, which the service's index will face too.",
+        f"{photos['n_photos']:,} photos): {matched}"
+        + " Synthetic homes share a few styles and layouts, so they collide more often than "
+        "real homes would; but false matches grow with the number of stored photos, which the "
+        "service's index will face too.",
         "",
         f"Why `{real['fused']}` sent families to review (one family may have several doubts):",
         "",

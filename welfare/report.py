@@ -15,16 +15,14 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.atomic import atomic_file
 from shanyraq.display import decimals_keeping_side, side
-from shanyraq.errors import InputFileError, read_json_file
 from shanyraq.json_values import finite_or_none
 from welfare.fairness_report import fairness_lines
-from welfare.fusion import fitting_recipe
+from welfare.report_measurements import MEASUREMENTS, merge_measurements
 
 if TYPE_CHECKING:
     from welfare.criteria import Targets
@@ -52,7 +50,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     public = {k: v for k, v in result.items() if not k.startswith("_")}
     public["context"] = context
-    _merge_measurements(public, out_dir)
+    merge_measurements(public, out_dir)
     public = finite_or_none(public)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
@@ -69,94 +67,6 @@ def write_report(
         shutil.rmtree(staging, ignore_errors=True)
     log.info("report written to %s", markdown)
     return markdown
-
-
-def _ceiling_mismatch(ceiling: dict[str, Any], public: dict[str, Any]) -> str | None:
-    """Why the ceiling does not describe the evaluated default model, or None."""
-    context = public["context"]
-    if ceiling.get("model") != context["default_model"]:
-        return (
-            f"measured for {ceiling.get('model')}, not the default model {context['default_model']}"
-        )
-    if ceiling.get("seed") != context["seed"]:
-        return f"measured on data seed {ceiling.get('seed')}, the models on seed {context['seed']}"
-    theirs, ours = ceiling.get("recipe"), context.get("recipe")
-    if theirs and ours:  # both recorded (neither file predates recording it)
-        theirs, ours = fitting_recipe(theirs), fitting_recipe(ours)
-        differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-        if differ:
-            return f"measured with another fusion recipe (it differs in {', '.join(differ)})"
-    return None
-
-
-def _real_scores_mismatch(real: dict[str, Any], public: dict[str, Any]) -> str | None:
-    """Why real_scores.json does not describe the evaluated models and data, or None."""
-    context = public["context"]
-    data = real.get("data") or {}
-    if (data.get("n"), data.get("seed")) != (context["n_families"], context["seed"]):
-        return (
-            f"measured on data n = {data.get('n')}, seed {data.get('seed')}; the models were "
-            f"trained on n = {context['n_families']}, seed {context['seed']}"
-        )
-    measured = real.get("fusion_models") or {}
-    evaluated = {name: m["version"] for name, m in public["models"].items()}
-    common = sorted(set(measured) & set(evaluated))
-    if not common:
-        return "none of the fusion models it measured is evaluated here"
-    other = [
-        f"{n} {measured[n]} (evaluated: {evaluated[n]})"
-        for n in common
-        if measured[n] != evaluated[n]
-    ]
-    if other:
-        return f"measured other model versions: {'; '.join(other)}"
-    # The targets aside (they judge figures, not make them); a file written before the
-    # digest was recorded is not stale for lacking it.
-    key = "welfare_config_measured_sha256"
-    theirs, ours = real.get(key), context.get(key)
-    if theirs and ours and theirs != ours:
-        return (
-            f"measured with another configs/welfare.yaml (digest {theirs[:12]}, targets aside; "
-            f"evaluated with {ours[:12]})"
-        )
-    return None
-
-
-# Measurements other commands leave in the output folder: the command that writes each, and
-# why a file does not belong to the evaluation just made (None: it does).
-MismatchCheck = Callable[[dict[str, Any], dict[str, Any]], str | None]
-MEASUREMENTS: dict[str, tuple[str, MismatchCheck]] = {
-    "ceiling": ("welfare ceiling", _ceiling_mismatch),
-    "real_scores": ("welfare evaluate-real", _real_scores_mismatch),
-}
-
-
-def _read_measurement(path: Path, command: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The measurement in `path`, or None and why it cannot be read: a damaged file is left
-    out of the report (with its reason), not the cause of a failed report."""
-    try:
-        recorded = read_json_file(path, f"what `shanyraq {command}` writes")
-    except InputFileError as exc:
-        return None, f"unreadable ({exc.message})"
-    if not isinstance(recorded, dict):
-        return None, "unreadable (not a JSON object)"
-    return recorded, None
-
-
-def _merge_measurements(public: dict[str, Any], out_dir: Path) -> None:
-    """Add each measurement file of out_dir that belongs to this evaluation; note the others."""
-    for key, (command, mismatch) in MEASUREMENTS.items():
-        path = out_dir / f"{key}.json"
-        if not path.exists():
-            continue
-        recorded, why = _read_measurement(path, command)
-        if recorded is not None:
-            why = mismatch(recorded, public)
-        if why is None:
-            public[key] = recorded
-            continue
-        log.warning("%s left out of the report: %s; run `shanyraq %s` again", path, why, command)
-        public.setdefault("skipped", {})[key] = {"file": path.name, "why": why}
 
 
 def _plots(

@@ -154,3 +154,21 @@ def test_identical_arms_differ_by_exactly_zero_in_every_resample():
     kappa = result["arms"]["a"]["qwk"]["value"]
     assert kappa == pytest.approx(cohen_kappa_score(level, pred, weights="quadratic"))
     assert quadratic_kappa(level, pred, [1, 2, 3, 4, 5, 6]) == pytest.approx(kappa)
+
+
+def test_a_reuse_check_that_flagged_nothing_says_so_without_an_empty_list():
+    from welfare.real_report import _real_photo_lines
+
+    graded = {"accuracy": 0.5, "qwk": 0.4, "n": 10}
+    photos = {
+        "n_photos": 40, "room_accuracy": 0.9, "abstained": {"engine": {}, "simulated": {}},
+        "condition_on_usable_photos": {"engine": graded, "simulated": graded},
+        "gate_by_planned": {}, "reused_by_planned": {}, "reused_flagged": 0,
+    }  # fmt: skip
+    real = {"photos": photos, "condition_vs_level": {"engine": 0.3, "simulated": 0.4}, "size": 64,
+            "fused": "f"}  # fmt: skip
+    text = " ".join(_real_photo_lines(real))
+    assert "no photo matched another family's" in text and "()" not in text
+    flagged = {**photos, "reused_flagged": 3, "reused_by_planned": {"usable": 3}}
+    text = " ".join(_real_photo_lines({**real, "photos": flagged}))
+    assert "3 photos of distinct rendered homes matched another family's (usable 3)" in text

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from welfare import report
+from welfare import report, report_measurements
 from welfare.criteria import load_welfare_config
 from welfare.evaluation import evaluate_models
 from welfare.real_report import engine_trained_verdict
@@ -192,22 +192,30 @@ def test_stale_measurements_are_left_out_with_the_reason(
 )
 def test_real_scores_of_other_data_or_models_are_stale(evaluated, real, words):
     public = {**evaluated, "context": _context(evaluated)}
-    assert words in (report._real_scores_mismatch(real, public) or "")
+    assert words in (report_measurements._real_scores_mismatch(real, public) or "")
     versions = {name: m["version"] for name, m in evaluated["models"].items()}
     same = {"data": {"n": 900, "seed": 3}, "fusion_models": {**versions, "engine": "e-1"}}
-    assert report._real_scores_mismatch(same, public) is None
+    assert report_measurements._real_scores_mismatch(same, public) is None
 
 
 def test_ceiling_of_another_model_or_recipe_is_stale(evaluated, welfare_config):
     recipe = welfare_config.fusion.model_dump(mode="json")
     public = {**evaluated, "context": _context(evaluated, recipe=recipe)}
-    stale = report._ceiling_mismatch(_ceiling("rf_fused", 3), public)
+    stale = report_measurements._ceiling_mismatch(_ceiling("rf_fused", 3), public)
     assert "not the default model" in (stale or "")
     other = {**recipe, "calibration_fraction": 0.3, "serving_model": "lgbm_fused"}
-    why = report._ceiling_mismatch(_ceiling("lgbm_fused", 3, recipe=other), public)
+    why = report_measurements._ceiling_mismatch(_ceiling("lgbm_fused", 3, recipe=other), public)
     assert why == "measured with another fusion recipe (it differs in calibration_fraction)"
     renamed = {**recipe, "serving_model": "lgbm_fused", "n_families": 64000}
-    assert report._ceiling_mismatch(_ceiling("lgbm_fused", 3, recipe=renamed), public) is None
+    same = _ceiling("lgbm_fused", 3, recipe=renamed)
+    assert report_measurements._ceiling_mismatch(same, public) is None
+    # Measured under other rules or criteria (configs/welfare.yaml, targets aside): stale too.
+    digest = {"welfare_config_measured_sha256": "a" * 64}
+    measured = {**public, "context": {**public["context"], **digest}}
+    other_config = {**same, "welfare_config_measured_sha256": "b" * 64}
+    why = report_measurements._ceiling_mismatch(other_config, measured)
+    assert "another configs/welfare.yaml" in (why or "")
+    assert report_measurements._ceiling_mismatch({**same, **digest}, measured) is None
 
 
 def _real_scores_of(evaluated, **extra):
@@ -233,7 +241,7 @@ def test_real_scores_measured_with_another_welfare_config_are_left_out(
     assert f"_real_scores.json in the output folder was left out: {why}." in text
     public = {**evaluated, "context": context}
     same = _real_scores_of(evaluated, welfare_config_measured_sha256="a" * 64)
-    assert report._real_scores_mismatch(same, public) is None
+    assert report_measurements._real_scores_mismatch(same, public) is None
 
 
 def test_real_scores_recorded_before_the_config_digest_still_belong(evaluated):
@@ -242,7 +250,7 @@ def test_real_scores_recorded_before_the_config_digest_still_belong(evaluated):
         **evaluated,
         "context": _context(evaluated, welfare_config_measured_sha256="a" * 64),
     }
-    assert report._real_scores_mismatch(_real_scores_of(evaluated), public) is None
+    assert report_measurements._real_scores_mismatch(_real_scores_of(evaluated), public) is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,110 @@
+"""Measurements other commands leave in the report's output folder (ceiling.json from
+`welfare ceiling`, real_scores.json from `welfare evaluate-real`): each is merged into the
+evaluation only when it belongs to it (same default model, data, recipe, model versions and
+configs/welfare.yaml, targets aside); a stale or damaged one is left out, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shanyraq.errors import InputFileError, read_json_file
+from welfare.fusion import fitting_recipe
+
+log = logging.getLogger("welfare.report")  # the report's warnings, as before the split
+
+
+def _ceiling_mismatch(ceiling: dict[str, Any], public: dict[str, Any]) -> str | None:
+    """Why the ceiling does not describe the evaluated default model, or None."""
+    context = public["context"]
+    if ceiling.get("model") != context["default_model"]:
+        return (
+            f"measured for {ceiling.get('model')}, not the default model {context['default_model']}"
+        )
+    if ceiling.get("seed") != context["seed"]:
+        return f"measured on data seed {ceiling.get('seed')}, the models on seed {context['seed']}"
+    theirs, ours = ceiling.get("recipe"), context.get("recipe")
+    if theirs and ours:  # both recorded (neither file predates recording it)
+        theirs, ours = fitting_recipe(theirs), fitting_recipe(ours)
+        differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        if differ:
+            return f"measured with another fusion recipe (it differs in {', '.join(differ)})"
+    return _config_mismatch(ceiling, context)
+
+
+def _real_scores_mismatch(real: dict[str, Any], public: dict[str, Any]) -> str | None:
+    """Why real_scores.json does not describe the evaluated models and data, or None."""
+    context = public["context"]
+    data = real.get("data") or {}
+    if (data.get("n"), data.get("seed")) != (context["n_families"], context["seed"]):
+        return (
+            f"measured on data n = {data.get('n')}, seed {data.get('seed')}; the models were "
+            f"trained on n = {context['n_families']}, seed {context['seed']}"
+        )
+    measured = real.get("fusion_models") or {}
+    evaluated = {name: m["version"] for name, m in public["models"].items()}
+    common = sorted(set(measured) & set(evaluated))
+    if not common:
+        return "none of the fusion models it measured is evaluated here"
+    other = [
+        f"{n} {measured[n]} (evaluated: {evaluated[n]})"
+        for n in common
+        if measured[n] != evaluated[n]
+    ]
+    if other:
+        return f"measured other model versions: {'; '.join(other)}"
+    return _config_mismatch(real, context)
+
+
+def _config_mismatch(measured: dict[str, Any], context: dict[str, Any]) -> str | None:
+    """Why a measurement's configs/welfare.yaml is not the evaluated one, or None. The targets
+    aside (they judge figures, not make them); a file written before the digest was recorded
+    is not stale for lacking it."""
+    key = "welfare_config_measured_sha256"
+    theirs, ours = measured.get(key), context.get(key)
+    if theirs and ours and theirs != ours:
+        return (
+            f"measured with another configs/welfare.yaml (digest {theirs[:12]}, targets aside; "
+            f"evaluated with {ours[:12]})"
+        )
+    return None
+
+
+# Measurements other commands leave in the output folder: the command that writes each, and
+# why a file does not belong to the evaluation just made (None: it does).
+MismatchCheck = Callable[[dict[str, Any], dict[str, Any]], str | None]
+MEASUREMENTS: dict[str, tuple[str, MismatchCheck]] = {
+    "ceiling": ("welfare ceiling", _ceiling_mismatch),
+    "real_scores": ("welfare evaluate-real", _real_scores_mismatch),
+}
+
+
+def _read_measurement(path: Path, command: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The measurement in `path`, or None and why it cannot be read: a damaged file is left
+    out of the report (with its reason), not the cause of a failed report."""
+    try:
+        recorded = read_json_file(path, f"what `shanyraq {command}` writes")
+    except InputFileError as exc:
+        return None, f"unreadable ({exc.message})"
+    if not isinstance(recorded, dict):
+        return None, "unreadable (not a JSON object)"
+    return recorded, None
+
+
+def merge_measurements(public: dict[str, Any], out_dir: Path) -> None:
+    """Add each measurement file of out_dir that belongs to this evaluation; note the others."""
+    for key, (command, mismatch) in MEASUREMENTS.items():
+        path = out_dir / f"{key}.json"
+        if not path.exists():
+            continue
+        recorded, why = _read_measurement(path, command)
+        if recorded is not None:
+            why = mismatch(recorded, public)
+        if why is None:
+            public[key] = recorded
+            continue
+        log.warning("%s left out of the report: %s; run `shanyraq %s` again", path, why, command)
+        public.setdefault("skipped", {})[key] = {"file": path.name, "why": why}

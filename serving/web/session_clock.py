@@ -51,9 +51,12 @@ def session_clock(request: Request, *, now: float | None = None) -> SessionClock
     last_use = claims.expires_at - 1
     final = renewed_claims(claims, services.settings, now=last_use) is None
     # A renewal is due only past half the token's life: warn no earlier, or "Stay signed in"
-    # would renew nothing.
-    half_life_s = (claims.expires_at - claims.issued_at) / 2
-    warn_before_s = min(services.settings.session_warning_seconds, half_life_s - 1)
+    # would renew nothing. A final session offers no renewal: its end is told the full
+    # warning time before, however short its last token.
+    warn_before_s = services.settings.session_warning_seconds
+    if not final:
+        half_life_s = (claims.expires_at - claims.issued_at) / 2
+        warn_before_s = min(warn_before_s, half_life_s - 1)
     return SessionClock(
         ends_in_s=max(0, int(claims.expires_at - now)),
         warn_before_s=max(0, int(warn_before_s)),

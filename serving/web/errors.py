@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.body_limit import answer_refusals
 from serving.api.deps import CurrentUser, get_current_user
-from serving.errors import BodyTooLargeError, RoleRefusedError
+from serving.errors import BodyTooLargeError, RateLimitedError, RoleRefusedError
 from serving.web.i18n import translator
 from serving.web.render import UNSENT, form_page, page_language, render
 from serving.web.routes.auth import NEXT_MAX_CHARS, safe_next
@@ -100,7 +100,7 @@ def page_error(request: Request, exc: Exception) -> Response:
     roles_allowed = _roles_allowed(request, exc)
     if roles_allowed:
         message = ""  # the English message only says it again
-    return render(
+    page = render(
         request,
         "error.html",
         user=_viewer(request),
@@ -110,6 +110,9 @@ def page_error(request: Request, exc: Exception) -> Response:
         message=message,
         roles_allowed=roles_allowed,
     )
+    if isinstance(exc, RateLimitedError):  # as the API says it: when to try again
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+    return page
 
 
 def _wrap(original: Handler) -> Handler:

@@ -155,6 +155,12 @@ def test_wrong_current_passwords_meet_the_sign_in_limit_on_the_page(tmp_path):
         limited = _post(client, _form(), lang="ru")
         assert limited.status_code == 429
         assert "Слишком много неверных паролей" in limited.text
+        assert 0 < int(limited.headers["retry-after"]) <= 15 * 60  # when to try again
+        # The sign-in form meets the same limit, and says when too.
+        client.cookies.clear()
+        refused = sign_in(client, "commission", "another wrong guess")
+        assert refused.status_code == 429, refused.text
+        assert 0 < int(refused.headers["retry-after"]) <= 15 * 60
 
 
 @pytest.mark.parametrize(

@@ -171,10 +171,13 @@ def change_password(
         text = PASSWORD_REFUSALS[refused.code]
         if isinstance(refused, PasswordWeakError):  # which part of the rule: its own text
             text = f"password.{refused.reason}"
-        return _password_form(
+        page = _password_form(
             request, user, status_code=refused.http_status, error=text,
             error_fields=PASSWORD_FIELDS[refused.code],
         )  # fmt: skip
+        if isinstance(refused, RateLimitedError):
+            page.headers["Retry-After"] = str(refused.retry_after_s)
+        return page
     response = RedirectResponse(f"{PREFIX}/password?changed=1", status_code=303)
     # A new token (a new CSRF token), within the bound of this session's sign-in.
     set_session(response, request, token=token.access_token, continues=accepted_claims(request))

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from tests.serving.helpers import started
+from tests.serving.helpers import PASSWORD, started
 from tests.web.test_session_renewal import HOUR, _get, _session_cookies, _session_token
 from tests.web.test_session_warning import _page_clock
 
@@ -38,3 +38,27 @@ def test_a_session_that_can_be_extended_is_warned_no_earlier_than_a_renewal_is_d
         token = _session_token(web, "commission", signed_in_ago_s=0, issued_ago_s=0)
         clock = _get(web, "/ui/session", token).json()
         assert clock["final"] is False and clock["warn_before_s"] == 60 - 1
+
+
+# --- a sign-in over a session ends it ---------------------------------------------------------
+
+
+def test_a_sign_in_over_a_session_signs_the_old_one_out(web, browser_for):
+    from serving.web.session import SESSION_COOKIE
+    from tests.serving.test_logout_all import _entries, _me
+    from tests.web.helpers import sign_in
+
+    client = browser_for("commission")
+    old = client.cookies.get(SESSION_COOKIE)
+    assert _me(web, old).status_code == 200
+
+    wrong = sign_in(client, "inspector", "not the password")
+    assert wrong.status_code == 401
+    assert _me(web, old).status_code == 200  # a failed sign-in ends nothing
+
+    # The next user of a shared computer signs in over it: a copy of the old cookie is refused.
+    assert sign_in(client, "inspector", PASSWORD).status_code == 303
+    assert client.cookies.get(SESSION_COOKIE) != old
+    assert _me(web, old).json()["message"] == "this session was signed out; sign in again"
+    assert [e.actor for e in _entries(web, "logout")] == ["commission"]
+    assert _me(web, client.cookies.get(SESSION_COOKIE)).status_code == 200

@@ -16,6 +16,7 @@ from serving.api.deps import (
     ServicesDep,
     SessionDep,
     accepted_claims,
+    get_current_user,
     policy,
     public,
 )
@@ -31,7 +32,8 @@ from serving.users import (
 )
 from serving.web.deps import SIGN_IN_PAGE, SignInFormCurrent, form_policy, record_view
 from serving.web.render import render
-from serving.web.session import PREFIX, end_session, set_session
+from serving.web.session import PREFIX, SESSION_COOKIE, end_session, set_session
+from shanyraq.errors import ShanyraqError
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -108,10 +110,25 @@ def login(
         return _sign_in_form(
             request, status_code=401, next=next, error="login.wrong", username=username
         )
+    _end_replaced_session(request, services, session)
     claims = decode_token(token.access_token, key=services.signing_key)
     response = RedirectResponse(safe_next(next) or LANDING[claims.role], status_code=303)
     set_session(response, request, token=token.access_token)
     return response
+
+
+def _end_replaced_session(request: Request, services: ServicesDep, session: SessionDep) -> None:
+    """Sign out the session this browser's cookie held before a new sign-in replaced it (its
+    token revoked and audited as a sign-out), so that a copy of the old cookie (a shared
+    computer's next user, a leaked header) is refused, not valid until it expires."""
+    old = request.cookies.get(SESSION_COOKIE)
+    if not old:
+        return
+    try:
+        replaced = get_current_user(services, old)
+    except ShanyraqError:  # expired, signed out already, tampered: nothing to end
+        return
+    api_auth.sign_out(session, services, replaced)
 
 
 @router.post("/logout", **form_policy(*ROLES))

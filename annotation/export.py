@@ -96,6 +96,7 @@ class PullReport:
                     "krippendorff_alpha": clean(a.alpha),
                     "photos": a.photos,
                     "unanimous": a.unanimous,
+                    **({"why_no_alpha": _why_no_alpha(a)} if math.isnan(a.alpha) else {}),
                 }
                 for h, a in self.agreement.items()
             },
@@ -109,6 +110,16 @@ class PullReport:
             "duplicate_tasks": self.duplicate_tasks,
             "labels_left_empty_by_a_tie": [t.to_dict() for t in self.tie_emptied],
         }
+
+
+def _why_no_alpha(agreement: HeadAgreement) -> str:
+    """Why a head's alpha is null, in words for the pull report."""
+    if agreement.photos == 0:
+        return "no photo has answers from two annotators on this head"
+    return (
+        f"all {agreement.photos} photo(s) with two answers or more got the same answer on this "
+        "head, so agreement cannot be told from chance; label more varied photos twice"
+    )
 
 
 def _row(

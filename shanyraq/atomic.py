@@ -165,7 +165,9 @@ def atomic_folder(path: Path) -> Iterator[Path]:
 
     The staging folder lives in a private work folder `NAME.partial-XXXXXXXX` beside `path`
     (the same file system, so the swap is a rename); on any failure that work folder is
-    removed and `path` is left as it was. No other path is deleted.
+    removed and `path` is left as it was. No other path is deleted. As atomic_file flushes,
+    every file and folder written is flushed to disk before the swap and `path`'s folder
+    after it, so a crash then leaves the old folder or the whole new one, never empty files.
     """
     path = Path(os.path.abspath(path))  # "." and ".." have no name to stage beside
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,9 +176,21 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         staging = work / "new"
         staging.mkdir()
         yield staging
+        _sync_tree(staging)  # the new files on disk before their folder takes `path`'s place
         _swap_in(staging, path, old=work / "old")
+        _sync_folder(path.parent)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _sync_tree(folder: Path) -> None:
+    """Flush every regular file under `folder` (symbolic links not followed), then each folder."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            entry = Path(root, name)
+            if not entry.is_symlink() and entry.is_file():
+                _sync(entry)
+        _sync_folder(Path(root))
 
 
 def _swap_in(staging: Path, path: Path, *, old: Path) -> None:

@@ -8,6 +8,7 @@ with these helpers; a progressive JPEG cut the same way is still accepted (no so
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -23,7 +24,9 @@ _DEFLATE_PIECE = 1 << 16  # compressed bytes handed to the inflater at a time (a
 # extended sequential, Huffman coded); any other frame type has no such single scan.
 _SOF_ONE_SCAN = {0xC0, 0xC1}
 _SOF_OTHER = set(range(0xC2, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG and DAC are no frames
-_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length follows
+# The next marker with a length, as libjpeg finds it: bytes between segments that are no marker
+# (an encoder's padding, FF 00, fill bytes FF FF) are skipped, as are TEM and RST0-7.
+_SEGMENT_MARKER = re.compile(rb"\xff([^\x00\x01\xd0-\xd7\xff])")
 # What libjpeg invents where a scan hits a marker before its end (zero bits, with a warning
 # Pillow drops): more than it reads ahead (8 bytes), so a whole scan is never short of data;
 # a scan short by only what these bits can fill (the last block or so) still passes.
@@ -42,18 +45,18 @@ def jpeg_scan_end(data: bytes) -> int | None:
 
     A one-scan JPEG (baseline, as cameras write it) is whole once its scan is decoded; any
     other (progressive, one scan per component, arithmetic coded, odd markers before the scan)
-    gets None and is decoded as it is. Segments are followed by their lengths, as libjpeg
-    follows them. Within scan data 0xFF is only ever followed by 0x00 or a restart marker, so
-    the first FF D9 after the scan's start closes the scan, or comes after the marker that did
-    (which then stays, and is read as before). With no FF D9 after the scan the file's end
-    ends it: a whole scan whose EOI was left off then decodes, a short one still runs out.
+    gets None and is decoded as it is. Segments are followed by their lengths, and stray bytes
+    between them skipped, as libjpeg follows and skips them. Within scan data 0xFF is only ever
+    followed by 0x00 or a restart marker, so the first FF D9 after the scan's start closes the
+    scan, or comes after the marker that did (which then stays, and is read as before). With no
+    FF D9 after the scan the file's end ends it: a whole scan whose EOI was left off then
+    decodes, a short one still runs out.
     """
     components, pos = 0, 2
-    while pos + 4 < len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF or marker in _STANDALONE_MARKERS:  # a fill byte, or no length
-            pos += 1 if marker == 0xFF else 2
-            continue
+    while (found := _SEGMENT_MARKER.search(data, pos)) is not None:
+        pos, marker = found.start(), found.group(1)[0]
+        if pos + 4 >= len(data):
+            return None
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         if length < 2 or marker in _SOF_OTHER or marker in (0xD8, 0xD9):
             return None

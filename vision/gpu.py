@@ -2,8 +2,8 @@
 
 nvJPEG decodes a whole batch on the GPU (`torchvision.io.decode_jpeg(..., device="cuda")`);
 resize and normalisation run there with `vision.preprocess`'s semantics through
-`vision.tensor_preprocess` (the very pixels where the scale is a whole factor, within a grey
-level elsewhere); ONNX Runtime's TensorRT or CUDA provider reads the batch in place through IO
+`vision.tensor_preprocess` (the very pixels where it shrinks, within a grey level where it
+grows); ONNX Runtime's TensorRT or CUDA provider reads the batch in place through IO
 binding. `prepare` runs on its own CUDA stream, so `vision.bulk.score_batches` overlaps decoding
 batch k+1 with inferring batch k. `TensorBytesScorer(device="cpu")` runs the very same tensor
 code on the CPU: that is how its agreement with `vision.preprocess` and the CPU scorer is tested

@@ -2,17 +2,19 @@
 
 The GPU path (`vision.gpu`) resizes, normalises and orients with these; they take a tensor on
 the CPU as well, which is how their agreement with `vision.preprocess` is tested without a GPU.
-Resize keeps its semantics: exact area filter along an axis that shrinks, bilinear/bicubic
-along one that grows, rounded to 8 bits before normalising. A shrink by whole factors (2x, 3x,
-...) gives cv2's very pixels, rounded as its fast area code rounds (a 2 x 2 block's halves up,
-other blocks' to even); other scales agree within a grey level (cv2 computes them in its own
-fixed and floating point).
+Resize keeps its semantics: area filter along an axis that shrinks, the spec's filter along one
+that grows, rounded to 8 bits before normalising. A shrink gives cv2's very pixels at any scale:
+by whole factors (2x, 3x, ...) rounded as its fast area code rounds (a 2 x 2 block's halves up,
+other blocks' to even), at other scales from cv2's own weights and float32 sums, term by term.
+Growing agrees within a grey level (cv2 computes bilinear and bicubic in 11-bit fixed point).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from vision.preprocess import letterbox_box, scaling  # one source of geometry and constants
 
@@ -24,48 +26,69 @@ if TYPE_CHECKING:
 _LETTERBOX_GREY = 114  # as vision.preprocess pads
 
 
-def _area_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
-    """Exact area (box) resampling along `dim`: the mean of the input under each output cell.
+def _area_table(n_in: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.INTER_AREA's table for shrinking `n_in` samples to `out` (its computeResizeAreaTab,
+    to the bit): (K, out) source indices and float32 weights, row k holding each output cell's
+    k-th term in cv2's order; a cell of fewer terms gets weight 0 (adding 0.0 changes nothing).
+    """
+    scale = 1.0 / (out / n_in)  # cv2's scale: it can differ from n_in / out in its last bit
+    start = np.arange(out, dtype=np.float64) * scale
+    stop = start + scale
+    cell = np.minimum(scale, n_in - start)
+    last = np.minimum(np.floor(stop), n_in - 1)
+    first = np.minimum(np.ceil(start), last)
+    head, tail = first - start > 1e-3, stop - last > 1e-3  # cv2 drops slivers under 1e-3
+    whole = (last - first).astype(np.int64)
+    count = head + whole + tail
+    k = np.arange(int(count.max()))[:, None]
+    in_head, in_whole = k < head, k < head + whole
+    index = np.where(in_head, first - 1, np.where(in_whole, first + k - head, last))
+    part = np.minimum(np.minimum(stop - last, 1.0), cell)
+    weight = np.where(in_head, (first - start) / cell, np.where(in_whole, 1.0 / cell, part / cell))
+    used = k < count
+    return np.where(used, index, 0).astype(np.int64), np.where(used, weight, 0).astype(np.float32)
 
-    Integrates the piecewise-constant signal through a cumulative sum, so any scale costs
-    O(input) - what cv2.INTER_AREA computes when shrinking.
+
+def _area_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
+    """cv2.INTER_AREA's sums along `dim` where it shrinks by no whole factor: each term the
+    pixel times its float32 weight, added in cv2's order, so the float32 sums are cv2's own."""
+    import torch
+
+    n_in = x.shape[dim]
+    if out == n_in:
+        return x
+    index, weight = (torch.from_numpy(a).to(x.device) for a in _area_table(n_in, out))
+    shape = [1] * x.dim()
+    shape[dim] = out
+    total = x.index_select(dim, index[0]) * weight[0].view(shape)
+    for k in range(1, len(index)):
+        total = total + x.index_select(dim, index[k]) * weight[k].view(shape)
+    return total
+
+
+def _area_enlarge_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
+    """cv2.INTER_AREA along an axis that does not shrink on both: its pixel-overlap linear rule.
+
+    The table is cv2's arithmetic to the bit (numpy, on the CPU): its scale is 1 / (out / n_in),
+    not n_in / out, and the rule jumps a whole source pixel where `dx * scale` lands on a whole
+    number, so a scale one bit off took the next pixel there (a column or row of other pixels).
     """
     import torch
 
     n_in = x.shape[dim]
     if out == n_in:
         return x
-    scale = n_in / out
-    zero = torch.zeros_like(x.narrow(dim, 0, 1))
-    cumulative = torch.cat([zero, torch.cumsum(x, dim=dim)], dim=dim)
-    edges = torch.arange(out + 1, device=x.device, dtype=torch.float64) * scale
-    index = edges.floor().clamp(max=n_in - 1).long()
-    frac = (edges - index).to(x.dtype)
-    shape = [1] * x.dim()
-    shape[dim] = out + 1
-    low = cumulative.index_select(dim, index)
-    high = cumulative.index_select(dim, index + 1)
-    integral = low + frac.view(shape) * (high - low)
-    return (integral.narrow(dim, 1, out) - integral.narrow(dim, 0, out)) / scale
-
-
-def _area_enlarge_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
-    """cv2.INTER_AREA along an axis that does not shrink on both: its pixel-overlap linear rule."""
-    import torch
-
-    n_in = x.shape[dim]
-    if out == n_in:
-        return x
-    scale, inv_scale = n_in / out, out / n_in
-    dx = torch.arange(out, device=x.device, dtype=torch.float64)
-    sx = torch.floor(dx * scale)
-    fx = (dx + 1) - (sx + 1) * inv_scale
-    fx = torch.where(fx <= 0, torch.zeros_like(fx), fx - torch.floor(fx))
-    low = sx.long().clamp(max=n_in - 1)
+    inv_scale = out / n_in
+    scale = 1.0 / inv_scale
+    dx = np.arange(out, dtype=np.float64)
+    sx = np.floor(dx * scale)
+    fx = ((dx + 1) - (sx + 1) * inv_scale).astype(np.float32)  # cv2 keeps it in a float
+    fx = np.where(fx <= 0, np.float32(0), fx - np.floor(fx))
+    low = torch.from_numpy(np.minimum(sx, n_in - 1).astype(np.int64)).to(x.device)
     high = (low + 1).clamp(max=n_in - 1)
     shape = [1] * x.dim()
     shape[dim] = out
-    weight = fx.to(x.dtype).view(shape)
+    weight = torch.from_numpy(fx).to(device=x.device, dtype=x.dtype).view(shape)
     return x.index_select(dim, low) * (1 - weight) + x.index_select(dim, high) * weight
 
 
@@ -98,11 +121,16 @@ def _shrink(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     import torch
 
     in_h, in_w = x.shape[2], x.shape[3]
-    if in_h % height == 0 and in_w % width == 0:  # cv2 takes its fast path: match it exactly
+    if _whole_factor(in_h, height) and _whole_factor(in_w, width):  # cv2's fast area code
         return _area_whole_factors(x, in_h // height, in_w // width)
-    # Centred values keep the float32 cumulative sums small, hence exact enough.
-    y = _area_axis(_area_axis(x - 128.0, height, 2), width, 3) + 128.0
-    return torch.round(y).clamp_(0, 255)
+    # cv2 sums each source row across first, then those sums down; rounded halves to even.
+    return torch.round(_area_axis(_area_axis(x, width, 3), height, 2)).clamp_(0, 255)
+
+
+def _whole_factor(n_in: int, out: int) -> bool:
+    """Whether cv2 takes this shrink for a whole factor: its scale 1 / (out / n_in) must be
+    exactly one (n_in = 49 * out is not, so cv2 goes the general way)."""
+    return n_in % out == 0 and 1.0 / (out / n_in) == n_in // out
 
 
 def _resample(x: torch.Tensor, height: int, width: int, *, mode: str) -> torch.Tensor:

@@ -18,25 +18,85 @@ from typing import Any
 import numpy as np
 
 from annotation.select import SelectionParams, select_photos, short_by
-from shanyraq.errors import ShanyraqError
+from shanyraq.errors import ImageError, ManifestError, ShanyraqError
 from shanyraq.manifest import ManifestRow
 from vision.score import PhotoScore
 
 logger = logging.getLogger(__name__)
 
 
-def photo_hashes(paths: Sequence[Path]) -> np.ndarray:
-    """(N, 2) uint64 pHash and dHash of each photo file, for the near-duplicate checks."""
-    from shanyraq.config import get_settings
+def photo_hash(path: Path, *, max_pixels: int) -> tuple[int, int]:
+    """pHash and dHash of a photo file. One that cannot be read (missing, a folder, not a photo,
+    damaged) raises an ImageError naming the file and why, without the decoder's advice, which
+    is written for an inspector's upload."""
     from vision.hashing import perceptual_hash
     from vision.io import decode_file
 
-    limit = get_settings().io.max_pixels
-    out = np.zeros((len(paths), 2), dtype=np.uint64)
-    for i, path in enumerate(paths):
-        h = perceptual_hash(decode_file(path, max_pixels=limit, target_size=128).pixels)
-        out[i] = (h.phash, h.dhash)
+    try:
+        h = perceptual_hash(decode_file(path, max_pixels=max_pixels, target_size=128).pixels)
+    except ImageError as exc:
+        raise type(exc)(f"{path}: {exc.message.rsplit('; ', 1)[0]}") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    return h.phash, h.dhash
+
+
+def _max_pixels() -> int:
+    from shanyraq.config import get_settings
+
+    return get_settings().io.max_pixels
+
+
+def row_hashes(rows: Sequence[ManifestRow], root: Path) -> np.ndarray:
+    """(N, 2) uint64 pHash and dHash of each row's photo, for the near-duplicate checks. A
+    photo that cannot be read is an ImageError naming its row: selection refuses rather than
+    pick a photo that cannot be pushed, or let a labelled one's copies through unblocked."""
+    limit = _max_pixels()
+    out = np.zeros((len(rows), 2), dtype=np.uint64)
+    for i, row in enumerate(rows):
+        try:
+            out[i] = photo_hash(row.resolve(root), max_pixels=limit)
+        except ImageError as exc:
+            raise type(exc)(
+                f"the photo of manifest row {row.path!r} cannot be read for the near-duplicate "
+                f"check ({exc.message}); replace the file or remove its row, then select again"
+            ) from None
     return out
+
+
+def _check_files(rows: Sequence[ManifestRow], root: Path) -> None:
+    """Refuse rows whose photo file is not there, counted before any photo is hashed."""
+    missing = [r.path for r in rows if not r.resolve(root).is_file()]
+    if missing:
+        raise ManifestError(
+            f"{len(missing)} photo(s) of the manifest not found under {root}, e.g. row "
+            f"{missing[0]!r}; selection hashes every photo for the near-duplicate check: restore "
+            "them or remove their rows (`shanyraq data check MANIFEST` lists every problem), "
+            "then select again"
+        )
+
+
+def _project_hashes(paths: Sequence[Path | None]) -> list[tuple[int, int]]:
+    """Hashes of the project's photos outside the manifest that can be read here; the others
+    (no file known, missing, unreadable) are logged and block no near-duplicates."""
+    limit = _max_pixels()
+    hashes: list[tuple[int, int]] = []
+    unread: list[str] = []
+    for path in paths:
+        try:
+            if path is None:
+                raise ImageError("no file known")
+            hashes.append(photo_hash(path, max_pixels=limit))
+        except ImageError as exc:
+            unread.append(exc.message)
+    if unread:
+        logger.warning(
+            "%d photo(s) of the project have no readable file here to hash: their "
+            "near-duplicates are not blocked (e.g. %s)",
+            len(unread),
+            unread[0],
+        )
+    return hashes
 
 
 class NothingToSelectError(ShanyraqError):
@@ -111,24 +171,20 @@ def select_from_manifest(
             f"no unlabelled photo left to select: {len(rows) - pushed} of the {len(rows)} are "
             f"labelled and the other {pushed} are already in the Label Studio project"
         )
+    _check_files(candidates + references, root)
     in_manifest = {r.sha256 for r in rows}
-    outside = [p for sha, p in in_project.items() if sha not in in_manifest]
-    readable = [p for p in outside if p is not None and p.is_file()]
-    if len(readable) < len(outside):
-        logger.warning(
-            "%d photo(s) of the project have no file here to hash: their near-duplicates are "
-            "not blocked",
-            len(outside) - len(readable),
-        )
-    reference_files = [r.resolve(root) for r in references] + readable
+    outside = _project_hashes([p for sha, p in in_project.items() if sha not in in_manifest])
+    reference_hashes = np.concatenate(
+        [row_hashes(references, root), np.array(outside, dtype=np.uint64).reshape(-1, 2)]
+    )
     chosen = select_photos(
         [scores[r.sha256] for r in candidates],
         params,
         labelled=[
             scores[r.sha256] for r in references if r.sha256 in scores and _placed(scores[r.sha256])
         ],
-        hashes=photo_hashes([r.resolve(root) for r in candidates]),
-        labelled_hashes=photo_hashes(reference_files) if reference_files else None,
+        hashes=row_hashes(candidates, root),
+        labelled_hashes=reference_hashes if len(reference_hashes) else None,
     )
     left_out = short_by(len(chosen), budget=params.budget, candidates=len(candidates))
     return ManifestSelection([candidates[i] for i in chosen], candidates, unplaced, left_out)

@@ -245,6 +245,13 @@ def _candidate_pool(
     return np.array(pool, dtype=np.int64)
 
 
+def _check_rows(n: int, **given: np.ndarray | None) -> None:
+    wrong = {k: len(v) for k, v in given.items() if v is not None and len(v) != n}
+    if wrong:
+        counts = ", ".join(f"{k} {m}" for k, m in wrong.items())
+        raise ValueError(f"select_batch: {n} photos' embeddings, but {counts} rows")
+
+
 def select_batch(
     probs: HeadProbabilities,
     embeddings: np.ndarray,
@@ -257,8 +264,12 @@ def select_batch(
     """Indices of up to `budget` photos: uncertain, spread out, no two near-duplicates.
 
     `hashes` are uint64, (N,) or (N, H) (e.g. pHash and dHash): distances add up over columns.
+    Every per-photo input must have one row per photo (ValueError naming the counts): a
+    mismatch would pick among some photos only, or block near-duplicates of the wrong ones.
+    (`labelled_hashes` are of photos of their own: labelled ones, and any already pushed.)
     """
     n = len(embeddings)
+    _check_rows(n, room=probs.room, condition=probs.condition, signs=probs.signs, hashes=hashes)
     if n == 0 or params.budget <= 0:
         return []
     labelled = (

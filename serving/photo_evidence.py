@@ -140,7 +140,9 @@ def reuse_shown(
     stored pixels after a restart)."""
     found: list[ReuseMatch] = []
     if services.reuse is not None and photo.perceptual_hash is not None:
-        found = services.reuse.verified(photo.perceptual_hash, family_id=photo.family_id)
+        found = services.reuse.verified(
+            photo.perceptual_hash, family_id=photo.family_id, sha256=photo.sha256
+        )
     named = {m.photo_id for m in found}
     found += [m for m in linked if m.photo_id not in named]
     found.sort(key=lambda m: m.distance)
@@ -169,5 +171,8 @@ def photo_flags(services: Services, photo: Photo, family: Family, *, linked: boo
     quality = (photo.quality or {}).get("status", "pass")
     reused = linked
     if not reused and services.reuse is not None and photo.perceptual_hash:
-        reused = bool(services.reuse.verified(photo.perceptual_hash, family_id=family.id))
+        found = services.reuse.verified(
+            photo.perceptual_hash, family_id=family.id, sha256=photo.sha256
+        )
+        reused = bool(found)
     return PhotoFlags(quality_status=quality, reused=reused)

@@ -15,7 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.constants import REF_PREFIX
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.decisions import DECISION_REFUSAL_ERRORS, DECISION_REFUSALS
@@ -25,13 +25,36 @@ from shanyraq.errors import ShanyraqError
 logger = logging.getLogger(__name__)
 
 
+class ErrorDetail(BaseModel):
+    """One item of an error's `details`. For `request_invalid` (422) each names one refused
+    part of the request: `where` it is and what the `problem` is; other fields may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    where: str | None = Field(
+        None,
+        description="Where in the request: its parts joined by dots, the first one `body`, "
+        "`query`, `path`, `header` or `cookie`.",
+        examples=["query.limit"],
+    )
+    problem: str | None = Field(
+        None,
+        description="What is wrong there, in words.",
+        examples=["Input should be less than or equal to 200"],
+    )
+
+
 class ErrorBody(BaseModel):
     """Every error answer: a stable `code` to match on and a `message` for people; some
     refusals say more, each in a field of its own that other answers leave out."""
 
     code: str = Field(examples=["not_found"])
     message: str = Field(examples=["no family with that id in your region"])
-    details: list[dict[str, Any]] | None = None
+    details: list[ErrorDetail] | None = Field(
+        None,
+        description="On `request_invalid` (422): one item for each refused part of the "
+        "request, saying `where` it is and what the `problem` is there.",
+    )
     refusal: str | None = Field(
         None,
         description="Why a decision was refused (`decision_invalid` 422, `conflict` 409), "

@@ -3,6 +3,7 @@ password change, and who-am-I."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,23 +57,24 @@ def login(
 ) -> Token:
     """Exchange a username and password for a signed access token.
 
-    Rate-limited per client address (every attempt) and per username (failed attempts only,
-    so signing in often never locks an account out); the username's limit applies whether
-    the account exists or not, so its 429 tells nothing about which accounts exist. Refusals
-    are audited once per limited address or username and window, not one by one. An attempt
-    counts against the username while its password is checked, and is taken back if it was
-    right: concurrent guesses get no more checks than the limit.
+    Rate-limited per client address (every attempt; an IPv6 client by its /64, which one
+    holder can fill with addresses, an IPv4-mapped IPv6 one as its IPv4) and per username
+    (failed attempts only, so signing in often never locks an account out); the username's
+    limit applies whether the account exists or not, so its 429 tells nothing about which
+    accounts exist. Refusals are audited once per limited address or username and window,
+    not one by one. An attempt counts against the username while its password is checked,
+    and is taken back if it was right: concurrent guesses get no more checks than the limit.
 
     A password hash made with older argon2 parameters is replaced by one with the current
     ones, in the sign-in's transaction (noted in its audit entry): the one moment the
     password is at hand. A wrong or refused sign-in leaves it as it is.
     """
     client = request.client.host if request.client else "unknown"
-    account = _account_key(form.username)
+    address, account = _address_key(client), _account_key(form.username)
     by_client, by_account = services.login_limiter, services.login_account_limiter
-    with _audit_limit(session, services, by_client, attempted=form.username, key=client,
-                      target=f"client:{client}"):  # fmt: skip
-        by_client.hit(client)
+    with _audit_limit(session, services, by_client, attempted=form.username, key=address,
+                      target=f"client:{address}"):  # fmt: skip
+        by_client.hit(address)
     with _audit_limit(session, services, by_account, attempted=form.username, key=account,
                       target=f"account:{account}"):  # fmt: skip
         attempt = by_account.hit(account)
@@ -276,6 +278,21 @@ def _printable(text: str, limit: int) -> str:
     return "".join(
         c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
     )[:limit]
+
+
+def _address_key(host: str) -> str:
+    """The per-address limiter's key: an IPv4 address as it is; an IPv6 address by its /64
+    (one subscriber's, so rotating addresses in it gains nothing); an IPv4-mapped IPv6 one
+    as its IPv4. Anything else (no address known) as it is."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address), 64), strict=False))
+    return str(address)
 
 
 def _account_key(username: str) -> str:

@@ -5,6 +5,7 @@ the finished re-scores in the service. Thin CLI layer."""
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,6 +45,11 @@ def _parse_since(value: str | None) -> datetime | None:
     try:
         when = datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
+        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value):  # the right form, but no such day
+            raise typer.BadParameter(
+                f"there is no day {value!r} in the calendar (month 1-12, day within the "
+                "month); check the date"
+            ) from None
         try:
             when = datetime.fromisoformat(value)
         except ValueError:
@@ -95,6 +101,7 @@ def rescore(
     rescore promote --model DIR` adopts them.
     """
     if ctx.invoked_subcommand is not None:
+        _refuse_own_options(ctx, ctx.invoked_subcommand)
         return
     if model is None:
         raise typer.BadParameter("give the model to score with: --model DIR", param_hint="--model")
@@ -120,6 +127,27 @@ def rescore(
                      batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
     finally:
         db_engine.dispose()
+
+
+def _refuse_own_options(ctx: typer.Context, subcommand: str) -> None:
+    """Refuse `rescore`'s own options given before a subcommand: the subcommand never sees
+    them, so `rescore --since DAY discard --model DIR` discarded the run of every photo, and
+    `rescore --config FILE discard ...` worked on the default configs' database."""
+    from shanyraq.errors import CommandUsageError
+
+    given = [
+        "/".join([*param.opts, *param.secondary_opts])
+        for param in ctx.command.params
+        if param.name
+        and getattr(ctx.get_parameter_source(param.name), "name", None)
+        in ("COMMANDLINE", "ENVIRONMENT")
+    ]
+    if given:
+        raise CommandUsageError(
+            f"{', '.join(given)} given before `{subcommand}` would be ignored by it: options "
+            f"of `shanyraq rescore {subcommand}` go after its name (`shanyraq rescore "
+            f"{subcommand} --help` lists them); nothing was done"
+        )
 
 
 def _rescore(

@@ -71,7 +71,7 @@ def rescore_lock(
         os.write(fd, json.dumps(holder).encode())
         yield
     finally:
-        path.unlink(missing_ok=True)  # before the lock goes: a newcomer then makes a new file
+        _unlink_own(path, fd)  # before the lock goes: a newcomer then makes a new file
         os.close(fd)
 
 
@@ -90,6 +90,18 @@ def _acquire(path: Path) -> int | None:
         except FileNotFoundError:
             pass
         os.close(fd)  # its holder removed this file as it finished: lock the new one
+
+
+def _unlink_own(path: Path, fd: int) -> None:
+    """Remove `path` if it is still the file `fd` locks. Someone may have deleted it meanwhile
+    (taking it for a stale lock) and another command then made and locked a new one: removing
+    that one would let a third run beside it."""
+    try:
+        mine, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return
+    if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+        path.unlink(missing_ok=True)
 
 
 def _busy(path: Path, model_version: str, runs: str) -> str:

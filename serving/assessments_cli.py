@@ -94,7 +94,9 @@ def refresh(
     for line in report_lines(report):
         typer.echo(line)
     if report.failed:
-        raise assessments_refresh.RefreshFamiliesFailedError.of(report)
+        again = f" --as {as_user}" + (f" --region {region}" if region else "")
+        again += f" --config {config}" if config is not None else ""
+        raise assessments_refresh.RefreshFamiliesFailedError.of(report, again=again)
 
 
 def _dry_run(

@@ -37,14 +37,17 @@ class RefreshFamiliesFailedError(ShanyraqError):
     code = "refresh_families_failed"
 
     @classmethod
-    def of(cls, report: RefreshReport) -> RefreshFamiliesFailedError:
+    def of(cls, report: RefreshReport, *, again: str = "") -> RefreshFamiliesFailedError:
+        """`again`: the options to run the command again with (--as NAME, --region, --config),
+        so that the command the message names runs as written."""
         failed = report.failed
         shown = ", ".join(f"{family} ({code})" for family, code in list(failed.items())[:10])
         more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
         return cls(
             f"{len(failed)} family(ies) could not be recomputed and keep their stale assessment: "
             f"{shown}{more}. The others were refreshed. Fix what each one's error above says "
-            "(e.g. correct the family's record), then run `shanyraq assessments refresh` again"
+            f"(e.g. correct the family's record), then run `shanyraq assessments refresh{again}` "
+            "again"
         )
 
 

@@ -166,6 +166,9 @@ def test_the_command_names_the_family_that_failed_and_fails(
     assert isinstance(run.exception, RefreshFamiliesFailedError), run.output
     assert run.exit_code != 0 and run.exception.code == "refresh_families_failed"
     assert "BAD (family_record_invalid)" in run.exception.message
+    # The command it names runs as written: with the --as (and --config) this run had.
+    again = f"`shanyraq assessments refresh --as admin_national --config {config}` again"
+    assert again in run.exception.message
     assert "refreshed 3 of 4 stale assessment(s) in every region" in run.output
     assert "[family_record_invalid] 1: family BAD: members_total cannot be" in run.output
     assert "(families: BAD)" in run.output

@@ -50,8 +50,17 @@ RAY_KEY = "ray:"  # how the Ray pipeline's runs' since_key begins (serving/resco
 
 
 def since_key_of(since: datetime | None, *, ray: bool = False) -> str:
-    """The run key of a --since (None: every photo), for `shanyraq rescore` or the Ray pipeline."""
-    return (RAY_KEY if ray else "") + (since.isoformat() if since is not None else "")
+    """The run key of a --since (None: every photo), for `shanyraq rescore` or the Ray pipeline.
+
+    One moment is one key however it was written: in UTC, a time without a zone taken as UTC
+    (as the database stores times). `--since 2026-01-01T06:00+06:00` and `--since 2026-01-01`
+    are one run, and a Ray run given a time without a zone is the one `rescore discard --ray`
+    names. (Keys written before carried the offset as given: a run once keyed under a non-UTC
+    offset is not found by these keys.)"""
+    if since is None:
+        return RAY_KEY if ray else ""
+    moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    return (RAY_KEY if ray else "") + moment.isoformat()
 
 
 class RescoreResumeError(ShanyraqError):

@@ -102,3 +102,17 @@ def test_a_since_that_is_no_day_says_so(tmp_path: Path, model: Path) -> None:
                   "--config", config)  # fmt: skip
     assert result.exit_code == 2 and "error [usage_error]" in result.output, result.output
     assert "no day '2026-02-30'" in result.output and "write it as" not in result.output
+
+
+def test_one_moment_is_one_run_key_however_it_is_written():
+    # Before: +06:00 and UTC spellings of one moment were two runs, and a Ray run given a time
+    # without a zone had a key that `rescore discard --ray --since` (UTC) never named.
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from serving.rescore_runs import since_key_of
+
+    utc = datetime(2026, 1, 2, tzinfo=UTC)
+    almaty = datetime(2026, 1, 2, 6, tzinfo=timezone(timedelta(hours=6)))
+    assert since_key_of(almaty) == since_key_of(utc) == SINCE_KEY
+    assert since_key_of(datetime(2026, 1, 2), ray=True) == since_key_of(utc, ray=True)
+    assert since_key_of(None) == "" and since_key_of(utc) != since_key_of(utc, ray=True)

@@ -13,8 +13,15 @@ _NAMING = {"family_id": "family", "photo_sha256": "photo"}
 
 def is_finite_number(value: object) -> bool:
     """A finite JSON number: not true/false (a bool is an int in Python), not NaN or
-    infinity, not text."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    infinity, not text, and not a whole number too large to read as a float (JSON allows
+    any number of digits; math.isfinite raises OverflowError on such an int, and so would
+    every computation with it)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def finite_or_none(value: Any) -> Any:

@@ -16,7 +16,7 @@ class SyntheticData(StrictModel):
     """Generate the manifest with training.synth when it does not exist yet."""
 
     n_photos: int = Field(gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy's generators take no negative seed
     size: int = Field(128, gt=0, description="Side of the rendered photos, in pixels.")
 
 
@@ -27,7 +27,7 @@ class SyntheticStreamData(StrictModel):
     manifest. The seed must differ from the manifest's synthetic seed.
     """
 
-    seed: int
+    seed: int = Field(ge=0)
     photos_per_epoch: int = Field(gt=0)
     size: int = Field(128, gt=0, description="Side of the rendered photos, in pixels.")
     new_photos_each_epoch: bool = Field(
@@ -124,7 +124,7 @@ class QualityTargets(StrictModel):
 
 class TrainConfig(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     data: DataSection
     model: ModelSection
     optim: OptimSection

@@ -76,3 +76,23 @@ def test_stream_batches_are_the_same_on_any_number_of_workers_and_new_each_epoch
     alone = _batches(stream(), workers=0, epochs=2)
     assert torch.equal(alone, _batches(stream(), workers=2, epochs=2))
     assert len({photo.numpy().tobytes() for photo in alone}) == 16
+
+
+@pytest.mark.parametrize("where", ["seed", "data.stream.seed", "data.synthetic.seed"])
+def test_a_negative_seed_is_refused_when_the_recipe_is_read(where, tmp_path):
+    # Before: accepted, then numpy's "expected non-negative integer" once training began.
+    import yaml
+
+    from shanyraq.errors import ConfigError
+    from training.recipe import load_recipe
+
+    recipe = yaml.safe_load(open("configs/train/demo.yaml", encoding="utf-8"))
+    *parents, key = where.split(".")
+    node = recipe
+    for name in parents:
+        node = node[name]
+    node[key] = -1
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    with pytest.raises(ConfigError, match=where.split(".")[-1]):
+        load_recipe(path)

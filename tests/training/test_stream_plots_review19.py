@@ -8,6 +8,7 @@ probability ended `shanyraq assess` with a traceback instead of naming the bad e
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,7 +87,7 @@ def test_a_negative_seed_is_refused_when_the_recipe_is_read(where, tmp_path):
     from shanyraq.errors import ConfigError
     from training.recipe import load_recipe
 
-    recipe = yaml.safe_load(open("configs/train/demo.yaml", encoding="utf-8"))
+    recipe = yaml.safe_load(Path("configs/train/demo.yaml").read_text(encoding="utf-8"))
     *parents, key = where.split(".")
     node = recipe
     for name in parents:

@@ -206,11 +206,19 @@ def _swap_in(staging: Path, path: Path, *, old: Path) -> None:
         raise
 
 
-def swap_entries(staging: Path, target: Path, *, replaced: Collection[str], aside: Path) -> None:
+def swap_entries(
+    staging: Path, target: Path, *, replaced: Collection[str], aside: Path, sync: bool = False
+) -> None:
     """Put every entry of `staging` into `target`, after moving `target`'s entries named in
     `replaced` into the folder `aside`. If a move fails, every move is undone (the new entries
     back to `staging`, the old ones back to `target`) and the error is raised, so `target`
-    holds either all the new entries or all the old ones. The caller removes the folders."""
+    holds either all the new entries or all the old ones. The caller removes the folders.
+
+    `sync`: flush what `staging` holds before the moves and `target` after, as atomic_folder
+    does, so a crash leaves the old entries or whole new ones (for a few files, such as a
+    model; a synthetic data set's thousands of photos are left to the file system)."""
+    if sync:
+        _sync_tree(staging)
     moved_aside: list[str] = []
     moved_in: list[str] = []
     try:
@@ -227,3 +235,5 @@ def swap_entries(staging: Path, target: Path, *, replaced: Collection[str], asid
         for name in reversed(moved_aside):
             (aside / name).rename(target / name)
         raise
+    if sync:
+        _sync_folder(target)

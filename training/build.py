@@ -254,7 +254,9 @@ def build_artifact(
         artifact, metrics = _build_in(staging, run_dir, config, splits, with_robustness)
         previous.mkdir()
         # Both or neither: a failed move puts the previous artifact and report back together.
-        swap_entries(staging, run_dir, replaced=(ARTIFACT_DIR, EVALUATION_DIR), aside=previous)
+        swap_entries(
+            staging, run_dir, replaced=(ARTIFACT_DIR, EVALUATION_DIR), aside=previous, sync=True
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):  # empty once every move was undone; if one could

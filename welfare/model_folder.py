@@ -391,7 +391,7 @@ def _swap_in(groups: Sequence[_Staged]) -> None:
     done: list[_Staged] = []
     try:
         for group in groups:
-            swap_entries(group.new, group.parent, replaced=group.names, aside=group.old)
+            swap_entries(group.new, group.parent, replaced=group.names, aside=group.old, sync=True)
             done.append(group)
     except BaseException:
         for group in reversed(done):

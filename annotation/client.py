@@ -2,7 +2,10 @@
 
 label-studio-sdk 2.x tells the two token kinds apart by their form: a personal access token
 is a JWT refresh token, which the SDK exchanges for short-lived access tokens (refreshing them
-as they expire); anything else is sent as a legacy `Token` header. Both work here unchanged.
+as they expire by its own clock); anything else is sent as a legacy `Token` header. Both work
+here unchanged. An access token refused all the same (it expired on the way, or the server's
+clock runs ahead) is renewed and the request sent once more (`RenewRefusedAccess`), so a long
+push or pull does not stop with what reads as a wrong token.
 
 An answer that is not what Label Studio sends (another service at the URL, a proxy's page,
 another API version) is one error naming the server, never a traceback or endless paging
@@ -17,7 +20,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -170,6 +173,85 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
         raise _unexpected(url, action, f"the SDK could not read it ({exc})") from None
 
 
+class RenewRefusedAccess(httpx.Auth):
+    """httpx auth: a request whose access token Label Studio refuses (401) is sent once more
+    with a new one, got from the personal access token as the SDK gets them.
+
+    The SDK renews an access token only when its own clock says it has expired, so one that
+    expires on the way, or by a server clock ahead of ours, is refused: a long push or pull
+    would stop with a 401 that reads as a wrong token. A refused request was not carried out,
+    so sending it again is safe, a POST too. The new token stands in for the refused one on
+    later requests until the SDK renews its own. A renewal refused (the personal access token
+    revoked or expired) is raised as the SDK raises its own, and `api_errors` words it; one
+    that fails otherwise, the SDK's own included, is UnexpectedAnswer: the SDK takes any 404
+    during a listing for its end, so a renewal's 404 would cut the list short unseen.
+    Requests without a Bearer token (a legacy token) pass as they are.
+    """
+
+    requires_request_body = True  # it may be sent twice
+    requires_response_body = True  # read, so its connection is free for the renewal
+
+    def __init__(self, refresh_url: str, personal_token: str) -> None:
+        self._refresh_url = refresh_url
+        self._personal_token = personal_token
+        self._refused: set[str] = set()
+        self._current = ""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        auth = request.headers.get("Authorization", "")
+        if request.method == "POST" and request.url.path.endswith("/api/token/refresh/"):
+            _check_renewal((yield request))  # the SDK's own
+            return
+        if not auth.startswith("Bearer "):
+            yield request
+            return
+        sent = auth.removeprefix("Bearer ")
+        if sent in self._refused:
+            sent = self._current
+            request.headers["Authorization"] = f"Bearer {sent}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        renewal = yield httpx.Request(
+            "POST", self._refresh_url, json={"refresh": self._personal_token}
+        )
+        self._current = _access_from(renewal)
+        self._refused.add(sent)
+        logger.info("Label Studio refused an access token before it expired by our clock: renewed")
+        request.headers["Authorization"] = f"Bearer {self._current}"
+        yield request
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _check_renewal(renewal: httpx.Response) -> None:
+    """Raise UnexpectedAnswer for a renewal answered neither with a token nor with a refusal."""
+    if renewal.status_code not in (200, 401, 403):
+        raise UnexpectedAnswer(
+            f"renewing the access token was answered {renewal.status_code} "
+            f"({_detail(_body(renewal))})"
+        )
+
+
+def _access_from(renewal: httpx.Response) -> str:
+    """The new access token; a refusal raised as the SDK raises it (ApiError)."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    _check_renewal(renewal)
+    body = _body(renewal)
+    if renewal.status_code != 200:
+        raise ApiError(status_code=renewal.status_code, headers=dict(renewal.headers), body=body)
+    access = body.get("access") if isinstance(body, dict) else None
+    if not isinstance(access, str) or not access:
+        raise UnexpectedAnswer(f"renewing the access token gave no token: {_detail(body)}")
+    return access
+
+
 @dataclass(frozen=True)
 class Connection:
     """The SDK client and the URL it talks to (for error messages)."""
@@ -191,7 +273,10 @@ def connect(url: str, token: str, *, timeout_s: float = 30.0) -> Connection:
     with api_errors("connecting", url=url):
         # Every page of a list is checked as it arrives (annotation.paging).
         http = httpx.Client(
-            timeout=timeout_s, follow_redirects=True, event_hooks={"response": [PageGuard()]}
+            timeout=timeout_s,
+            follow_redirects=True,
+            event_hooks={"response": [PageGuard()]},
+            auth=RenewRefusedAccess(f"{url}/api/token/refresh/", token),
         )
         # An expired personal access token is refused here, before any request.
         # The trailing slash keeps a path prefix (a reverse proxy's /ls/) in the SDK's token

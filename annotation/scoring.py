@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from shanyraq.atomic import atomic_file
-from shanyraq.errors import ShanyraqError, read_text
-from shanyraq.manifest import Manifest
+from shanyraq.errors import ImageError, ShanyraqError, read_text
+from shanyraq.manifest import Manifest, ManifestRow
 from shanyraq.taxonomy import Taxonomy
 from vision.score import PhotoScore
 
@@ -39,6 +39,7 @@ SAVE_HINT = (
     "or give --model DIR instead"
 )
 _SUM_TOLERANCE = 1e-3  # calibrated probabilities of a head add up to 1, written as floats
+_ROWS_NAMED = 5  # unreadable photos named in the error; every one is logged
 
 
 class ScoresError(ShanyraqError):
@@ -144,33 +145,75 @@ def fit_taxonomy(score: PhotoScore, taxonomy: Taxonomy) -> PhotoScore:
 def score_manifest(
     manifest: Manifest, model_dir: Path, *, batch_size: int = 32
 ) -> dict[str, PhotoScore]:
-    """Score every photo of `manifest` with the model artifact in `model_dir`."""
+    """Score every photo of `manifest` with the model artifact in `model_dir`.
+
+    Photos that cannot be read are refused together, naming their rows (ImageError): files
+    that are not there before the model is loaded, damaged ones once every photo has been
+    tried, so that one run finds them all."""
     from tqdm import tqdm
 
     from shanyraq.config import get_settings
     from vision.engine import Engine
     from vision.io import decode_file
 
+    rows = list(manifest)
+    missing = [(r, "no photo file there") for r in rows if not r.resolve(manifest.root).is_file()]
+    _refuse_unreadable(missing, manifest.root)
     engine = Engine.load(model_dir, alone=True)
     # As uploads decode (EngineConfig.decode_side_for): the pixels the model scores there.
     side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
     max_pixels = get_settings().io.max_pixels
     scores: dict[str, PhotoScore] = {}
-    rows = list(manifest)
+    unreadable: list[tuple[ManifestRow, str]] = []
     with tqdm(total=len(rows), desc="scoring photos", unit="photo") as bar:
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            images = [
-                decode_file(
-                    row.resolve(manifest.root), max_pixels=max_pixels, target_size=side
-                ).pixels
-                for row in chunk
-            ]
-            for score in engine.score(images, sha256s=[r.sha256 for r in chunk]):
-                scores[score.photo_sha256] = score
-            bar.update(len(chunk))
+            batch = rows[start : start + batch_size]
+            read, images = [], []
+            for row in batch:
+                try:
+                    path = row.resolve(manifest.root)
+                    images.append(decode_file(path, max_pixels=max_pixels, target_size=side).pixels)
+                    read.append(row)
+                except (ImageError, OSError) as exc:  # named with the others at the end
+                    unreadable.append((row, _reason(exc)))
+            if read:
+                for score in engine.score(images, sha256s=[r.sha256 for r in read]):
+                    scores[score.photo_sha256] = score
+            bar.update(len(batch))
+    _refuse_unreadable(unreadable, manifest.root, scored=len(rows) - len(unreadable))
     logger.info("scored %d photos with %s", len(scores), engine.model_version)
     return scores
+
+
+def _reason(exc: ImageError | OSError) -> str:
+    """Why a photo cannot be read, without the decoder's advice (written for an inspector's
+    upload: "upload the photo again")."""
+    if isinstance(exc, ImageError):
+        return exc.message.rsplit("; ", 1)[0]
+    return f"cannot read it: {exc.strerror or exc}"
+
+
+def _refuse_unreadable(
+    unreadable: Sequence[tuple[ManifestRow, str]], root: Path, *, scored: int = 0
+) -> None:
+    """Raise an ImageError naming the first few unreadable rows, their files and why (the
+    others are logged), and what to do; nothing when there are none. `scored`: photos
+    scored before the refusal."""
+    if not unreadable:
+        return
+    for row, why in unreadable[_ROWS_NAMED:]:
+        logger.warning("cannot read the photo of manifest row %r either: %s", row.path, why)
+    named = "; ".join(
+        f"row {row.path!r} ({row.resolve(root)}: {why})" for row, why in unreadable[:_ROWS_NAMED]
+    )
+    more = len(unreadable) - _ROWS_NAMED
+    raise ImageError(
+        f"{len(unreadable)} photo(s) of the manifest cannot be read to score them"
+        + (f" (the other {scored} were scored, but no score is used)" if scored else "")
+        + f": {named}"
+        + (f"; and {more} more, logged above" if more > 0 else "")
+        + "; replace each file or remove its row from the manifest, then run the command again"
+    )
 
 
 def one_model(by_sha: dict[str, PhotoScore], path: Path) -> dict[str, PhotoScore]:

@@ -17,6 +17,7 @@ import threading
 from PIL import Image, ImageFile
 
 from shanyraq.errors import CorruptImageError, ImageShapeError, ImageTooLargeError
+from vision.io_avif import check_avif_coded_size
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def open_header(
     encoder writes is refused here too (`check_jpeg_scans`), so that no caller that opens its
     header here (vision.gpu's decode on the device among them) hands a scan bomb to a decoder;
     `scans_checked`: the caller counted them already (vision.io, before its own scan walk).
+    An AVIF's AV1 pictures are judged by the size their sequence headers give, which libavif
+    decodes whatever the header states (`vision.io_avif`).
     """
     if fmt == "jpeg" and not scans_checked:
         check_jpeg_scans(data)
@@ -75,6 +78,8 @@ def open_header(
         _register_heif()
     if max_pixels is not None:
         _pillow_allows(max_pixels)
+    if fmt == "avif":  # its header may state a smaller size than libavif decodes
+        check_avif_coded_size(data, max_pixels or Image.MAX_IMAGE_PIXELS)
     try:
         image = _open_unchecked(data, _PIL_FORMAT[fmt])
     except Image.DecompressionBombError:  # WebP's parser checks its canvas as it reads

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,7 @@ _LISTENING: weakref.WeakSet[sessionmaker[Session]] = weakref.WeakSet()
 def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
     """Make the factory's sessions write each committed head to `path` and verify against it."""
     make_private_dir(path.parent)
+    _warn_if_exposed(path)
     info = dict(factory.kw.get("info") or {})
     info[ANCHOR_INFO_KEY] = path
     factory.configure(info=info)
@@ -46,7 +48,34 @@ def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
     if factory not in _LISTENING:
         event.listen(factory, "after_commit", _anchor_committed_head)
         event.listen(factory, "after_soft_rollback", _forget_pending_head)
+        event.listen(factory, "after_transaction_end", _forget_uncommitted_head)
         _LISTENING.add(factory)
+
+
+def _warn_if_exposed(path: Path) -> None:
+    """Log a warning when the anchor cannot serve as evidence: not a regular file (a link to
+    /dev/null keeps nothing), or a file or folder that other users may write to (they could
+    rewrite it with the log). Like the data folder (serving.data_dir), it is left as it is."""
+    try:
+        mode = path.stat().st_mode  # through a link: where the lines land
+        folder = path.resolve().parent.stat().st_mode
+    except OSError:
+        return  # missing: created private on the first append
+    why = (
+        "is not a regular file, so the heads written to it are not kept"
+        if not stat.S_ISREG(mode)
+        else "may be written by other users"
+        if stat.S_IMODE(mode) & 0o022
+        else "is in a folder other users may write to"
+        if stat.S_IMODE(folder) & 0o022 and not folder & stat.S_ISVTX
+        else None
+    )
+    if why is not None:
+        logger.warning(
+            "audit anchor %s %s: it cannot show that the audit log was cut or rewritten; "
+            "make it a 0600 file in a 0700 folder (append-only: chattr +a)",
+            path, why,
+        )  # fmt: skip
 
 
 def _anchor_committed_head(session: Session) -> None:
@@ -63,21 +92,38 @@ def _anchor_committed_head(session: Session) -> None:
     # does not interleave with another process's. There is no fsync: a crash can lose the
     # last few lines, which only leaves those entries unanchored. The anchor is evidence
     # of tampering, not a durable copy, and an fsync per append would cost more than the
-    # append.
+    # append. A crash can also leave the file ending in half a line: the line is then put
+    # on a line of its own, or it would run on from that half and be unreadable. (Another
+    # writer's line seen half-written only adds a blank line after it.)
+    line = f"{seq} {digest}\n".encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, f"{seq} {digest}\n".encode())
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
+            written = os.write(fd, line)
         finally:
             os.close(fd)
     except OSError:
         logger.exception("could not anchor audit entry %d in %s", seq, path)
+        return
+    if written != len(line):
+        logger.error("audit entry %d: only part of its anchor line went to %s", seq, path)
 
 
 def _forget_pending_head(session: Session, _previous_transaction: Any) -> None:
     # A savepoint rolled back may have held the pending append. Forgetting the head only
     # leaves those entries unanchored, and anchoring one the log lacks would be a false alarm.
     session.info.pop(PENDING_INFO_KEY, None)
+
+
+def _forget_uncommitted_head(session: Session, transaction: Any) -> None:
+    # A head still pending when the outermost transaction ends was never committed (a commit
+    # takes it first): a session closed without commit or rollback kept it, and its next
+    # commit, with no append of its own, anchored a seq and hash the log never had.
+    if transaction.parent is None:
+        session.info.pop(PENDING_INFO_KEY, None)
 
 
 def _anchor_lines(path: Path, size: int) -> Iterator[tuple[int, int, str]]:
@@ -90,9 +136,9 @@ def _anchor_lines(path: Path, size: int) -> Iterator[tuple[int, int, str]]:
                 break  # written after verify started
             found = _ANCHOR_LINE.fullmatch(raw)
             if found is None:
-                # A crash mid-write can leave half a line, and the next line then follows it.
-                # Either way nothing can be read from it, so it is skipped and not reported.
-                unreadable += 1
+                # A crash mid-write can leave half a line (the next one starts on a line of
+                # its own). Nothing can be read from it, so it is skipped and not reported.
+                unreadable += raw != b"\n"  # a blank line: the newline ending half a line
                 continue
             yield number, int(found.group(1)), found.group(2).decode()
     if unreadable:
@@ -103,7 +149,9 @@ def anchor_problems(
     session: Session, path: Path, *, size: int, last_seq: int, batch: int
 ) -> list[str]:
     """What the anchor file's first `size` bytes show against the log: entries cut from its
-    end (past `last_seq`), and anchored entries whose hash the log no longer has."""
+    end (past `last_seq`), and anchored entries whose hash the log no longer has. An anchor
+    others may write to is no evidence: a warning is logged (`_warn_if_exposed`)."""
+    _warn_if_exposed(path)
     beyond = 0  # the highest anchored seq past the log's end
     differing: list[str] = []
     chunk: list[tuple[int, int, str]] = []

@@ -26,7 +26,7 @@ class HeadSummary:
     abstain_rate: float | None
     mean_condition: float | None  # over photos that do not abstain
     top_rooms: dict[str, int]  # over photos with numbers
-    mean_signs: dict[str, float]  # over photos with numbers
+    mean_signs: dict[str, float]  # over photos with numbers that give the sign
     without_numbers: int = 0  # photos whose score holds NaN, infinite or no probabilities
 
 
@@ -63,6 +63,8 @@ class _Side:
     without_numbers: int = 0
     rooms: Counter[str] = field(default_factory=Counter)
     sign_sums: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    # Photos giving each sign: current scores of older models may lack one a later one added.
+    sign_photos: Counter[str] = field(default_factory=Counter)
 
     def add(self, score: PhotoScore) -> None:
         self.photos += 1
@@ -73,18 +75,22 @@ class _Side:
         self.rooms[score.top_room] += 1
         for sign, p in score.signs.items():
             self.sign_sums[sign] += p
+            self.sign_photos[sign] += 1
         if not score.abstain:
             self.condition_sum += score.expected_condition
             self.condition_n += 1
 
     def summary(self) -> HeadSummary:
-        n, counted = self.photos, self.photos - self.without_numbers
+        n = self.photos
         return HeadSummary(
             photos=n,
             abstain_rate=self.abstained / n if n else None,
             mean_condition=self.condition_sum / self.condition_n if self.condition_n else None,
             top_rooms=dict(sorted(self.rooms.items())),
-            mean_signs={sign: total / counted for sign, total in sorted(self.sign_sums.items())},
+            mean_signs={
+                sign: total / self.sign_photos[sign]
+                for sign, total in sorted(self.sign_sums.items())
+            },
             without_numbers=self.without_numbers,
         )
 

@@ -153,10 +153,12 @@ def anchor_problems(
     others may write to is no evidence: a warning is logged (`_warn_if_exposed`)."""
     _warn_if_exposed(path)
     beyond = 0  # the highest anchored seq past the log's end
-    differing: list[str] = []
+    differing: list[str] = []  # the first _SHOWN_MISMATCHES, in words
+    n_differing = 0  # all of them: a rewritten log of millions of entries keeps no list
     chunk: list[tuple[int, int, str]] = []
 
     def check(lines: list[tuple[int, int, str]]) -> None:
+        nonlocal n_differing
         wanted = {seq for _, seq, _ in lines}
         logged = {
             seq: digest
@@ -166,7 +168,10 @@ def anchor_problems(
         }
         for number, seq, digest in lines:
             now = logged.get(seq)
-            if now != digest:
+            if now == digest:
+                continue
+            n_differing += 1
+            if len(differing) < _SHOWN_MISMATCHES:
                 differing.append(
                     f"anchor line {number}: entry {seq} had hash {digest[:12]}…, the log has "
                     + (f"{now[:12]}…" if now else "no such entry")
@@ -188,10 +193,10 @@ def anchor_problems(
             f"the log ends at seq {last_seq} but the anchor saw seq {beyond}: entries were "
             "removed from its end"
         )
-    if differing:
-        more = len(differing) - _SHOWN_MISMATCHES
+    if n_differing:
+        more = n_differing - _SHOWN_MISMATCHES
         problems.append(
-            f"{len(differing)} anchored entr{'y' if len(differing) == 1 else 'ies'} differ "
+            f"{n_differing} anchored entr{'y' if n_differing == 1 else 'ies'} differ "
             "from the log (it was rewritten from there on, or restored from an older copy): "
             + "; ".join(differing[:_SHOWN_MISMATCHES])
             + (f"; and {more} more" if more > 0 else "")

@@ -1,8 +1,10 @@
 """The Ray side of the re-scoring pipeline (serving/rescore_ray.py): what its tasks and actors run.
 
-`ScoreBatch` is the map_batches callable class: each actor opens one scorer (GPU or CPU),
-checks it against the provenance its run recorded (scorer path, engine settings, the digest
-of the model files on its node), and turns batches of photo rows into `rescore_scores` rows.
+`ScoreBatch` is the map_batches callable class: each actor opens one scorer (GPU, or CPU on
+ONNX Runtime's CPU provider alone, whatever GPU its node has), checks it against the provenance
+its run recorded (scorer path, engine settings, the digest of the model files on its node),
+and turns batches of photo rows into `rescore_scores` rows; a batch its scorer fails on as a
+whole stops the pipeline naming the run and the photos (`RescoreBatchError`).
 `Database` is how the tasks reach the service database, by picklable DB-API connections. The
 module imports neither the pipeline nor Ray, so a worker unpickling an actor loads only this.
 """
@@ -62,6 +64,22 @@ class Database:
         return when
 
 
+class RescoreBatchError(ShanyraqError):
+    """A Ray actor's scorer failed on a whole batch (a device out of memory, a runtime error)."""
+
+    code = "rescore_batch_failed"
+    http_status = 500
+
+    @classmethod
+    def of(cls, run_id: int, photo_ids: list[int], exc: Exception) -> RescoreBatchError:
+        ids = f"photos {photo_ids[0]} to {photo_ids[-1]}" if photo_ids else "no photo"
+        return cls(
+            f"re-scoring run {run_id} could not score a batch of {len(photo_ids)} ({ids}): "
+            f"{type(exc).__name__}: {exc}. The outcomes written before stay; run the pipeline "
+            "again to score the rest (with a smaller batch_size if a device ran out of memory)"
+        )
+
+
 class ScoreBatch:
     """map_batches callable class: opens the scorer once per actor, scores batches of rows."""
 
@@ -81,10 +99,14 @@ class ScoreBatch:
 
         if provenance is not None and provenance.model_artifact is not None:
             _check_model_files(Path(model_dir), run_id, provenance.model_artifact)
+        path = _path(prefer, provenance)
+        # The CPU path runs on ONNX Runtime's CPU provider alone (vision.bulk), though Ray
+        # leaves a GPU-less actor its node's GPUs visible.
         self.scorer = open_scorer(
-            Path(model_dir), prefer=prefer, max_pixels=max_pixels,  # type: ignore[arg-type]
+            Path(model_dir), prefer=path, max_pixels=max_pixels,  # type: ignore[arg-type]
             decode_short_side=decode_short_side,
         )  # fmt: skip
+        # Of configs/engine.yaml as it stands, as the pipeline digested it.
         decode = getattr(self.scorer, "decode_short_side", None)
         found = (self.scorer.name, engine_digest(decode_short_side=decode, engine_config=None))
         if provenance is not None and found != (provenance.scorer, provenance.engine_config):
@@ -112,7 +134,11 @@ class ScoreBatch:
                 continue
             stored = json.loads(quality) if isinstance(quality, str) else quality
             items.append(PhotoBytes(int(photo_id), str(sha256), data, stored_verdict(stored)))
-        for scored in self.scorer.infer(self.scorer.prepare(items)):
+        try:
+            scored_batch = self.scorer.infer(self.scorer.prepare(items))
+        except Exception as exc:  # the batch's, not one photo's (the scorers keep those apart)
+            raise RescoreBatchError.of(self.run_id, [item.key for item in items], exc) from exc
+        for scored in scored_batch:
             score = json.dumps(scored.score.to_dict()) if scored.score else None
             outcomes[scored.key] = (score, scored.error or None)
         now = self.db.timestamp(datetime.now(UTC))
@@ -125,6 +151,13 @@ class ScoreBatch:
             "error": [outcomes[i][1] for i in ids],
             "created_at": [now] * len(ids),
         }
+
+
+def _path(prefer: str, provenance: RunProvenance | None) -> str:
+    """The path an actor asks for: "auto" is the run's, where it recorded the CPU path (no GPU
+    per actor, `expected_provenance`), so an actor on a node with a GPU scores on the CPU too."""
+    recorded_cpu = provenance is not None and provenance.scorer == "cpu"
+    return "cpu" if prefer == "auto" and recorded_cpu else prefer
 
 
 def _check_model_files(model_dir: Path, run_id: int, recorded: str) -> None:

@@ -188,6 +188,14 @@ class CpuBytesScorer:
         ]
 
 
+def cpu_providers_only(config: EngineConfig) -> EngineConfig:
+    """`config` with ONNX Runtime on its CPU provider alone. The CPU path asked for must not
+    take a GPU the machine has (TensorRT or CUDA in fp16, other numbers than the CPU's): a Ray
+    actor given no GPU still sees its node's, and `rescore --device cpu` means the CPU."""
+    runtime = config.runtime.model_copy(update={"providers": ("cpu",)})
+    return config.model_copy(update={"runtime": runtime})
+
+
 def open_scorer(
     folder: Path,
     *,
@@ -196,11 +204,15 @@ def open_scorer(
     max_pixels: int,
     decode_short_side: int | None = None,
 ) -> BytesScorer:
-    """The GPU scorer when asked for or "auto" and usable; otherwise the CPU scorer."""
+    """The GPU scorer when asked for or "auto" and usable; otherwise the CPU scorer. Asked for
+    the CPU ("cpu"), its model runs on ONNX Runtime's CPU provider alone, whatever GPU the
+    machine has (`cpu_providers_only`)."""
     from vision.engine import Engine, get_engine_config
 
     config = config or get_engine_config()
-    if prefer != "cpu":
+    if prefer == "cpu":
+        config = cpu_providers_only(config)
+    else:
         from vision.gpu import gpu_usable
 
         usable, why = gpu_usable(config.runtime.device_id)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
@@ -54,7 +55,8 @@ from serving.rescore_runs import (
     unfinished_runs,
 )
 from serving.storage import PhotoStore
-from shanyraq.errors import ShanyraqError
+from shanyraq.errors import ModelMismatchError, ShanyraqError
+from vision.artifact import read_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,15 @@ def _ray() -> Any:
     except ImportError:
         raise RayMissingError(RAY_MISSING) from None
     return ray
+
+
+def _absolute(database_url: str, store_root: Path, model_dir: Path) -> tuple[str, Path, Path]:
+    """The three as absolute paths: a SQLite file's too (a server's URL is left as it is)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).absolute()))
+        database_url = url.render_as_string(hide_password=False)
+    return database_url, Path(store_root).absolute(), Path(model_dir).absolute()
 
 
 def read_query(
@@ -130,8 +141,19 @@ def rescore_with_ray(
     in `data_dir`, the service's data folder (default: the folder holding `store_root`, as the
     service keeps its photo store in <data_dir>/photos); while another re-scoring command of
     the version holds it, refused (RescoreBusyError) before anything is read or written.
+    Refused too (ModelMismatchError) when `model_dir` holds another model than
+    `model_version`: its rows would go under the model's own version, the run's never done.
+    Paths are made absolute here, where they were given: workers resolve a relative one in
+    their own working folder, which on a cluster is not the driver's.
     """
     ray = _ray()
+    database_url, store_root, model_dir = _absolute(database_url, store_root, model_dir)
+    found = read_artifact(model_dir).model_version
+    if found != model_version:
+        raise ModelMismatchError(
+            f"{model_dir} holds model {found}, not {model_version}: give the folder of "
+            f"{model_version}, or model_version={found!r}"
+        )
     engine = make_engine(database_url)
     try:
         ensure_tables(engine)

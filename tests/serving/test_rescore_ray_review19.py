@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,41 @@ def test_rescore_on_the_cpu_in_process_scores_on_the_cpu_provider(
     scorer = open_scorer(model, prefer="cpu", max_pixels=MAX_PIXELS)
     assert scorer.name == "cpu" and gpu_node == [[CPU]]
     assert scorer.engine.provider == "cpu"  # type: ignore[attr-defined]
+
+
+# --- the driver: the model it is given, and paths as workers elsewhere read them -------------
+
+
+def test_the_pipeline_refuses_a_model_folder_of_another_version(tmp_path: Path, model: Path):
+    # Before: rows went under the folder's model version, the run of the one asked for was
+    # never done, and the report said nothing was written.
+    from serving.rescore_ray import rescore_with_ray
+    from shanyraq.errors import ModelMismatchError
+    from tests.serving.rescore_fixtures import populate
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    populate(url, tmp_path / "photos", 2)
+    with pytest.raises(ModelMismatchError, match="holds model test-0, not other-1"):
+        rescore_with_ray(url, tmp_path / "photos", model, model_version="other-1",
+                         prefer="cpu", max_pixels=MAX_PIXELS)  # fmt: skip
+
+
+def test_the_workers_get_absolute_paths(tmp_path: Path, model: Path, monkeypatch) -> None:
+    # Workers resolve a relative path in their own working folder (on a cluster, not the
+    # driver's): a relative store would have recorded every photo as missing from it.
+    import serving.rescore_ray as pipeline
+    from tests.serving.rescore_fixtures import populate
+
+    populate(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "photos", 2)
+    given: dict[str, Any] = {}
+    monkeypatch.setattr(pipeline, "_score", lambda ray, db, v, s, actor, **kw: given.update(actor))
+    monkeypatch.chdir(tmp_path)
+    relative_model = Path(os.path.relpath(model, tmp_path))
+    pipeline.rescore_with_ray(
+        "sqlite:///db.sqlite", Path("photos"), relative_model, model_version="test-0",
+        prefer="cpu", max_pixels=MAX_PIXELS,
+    )  # fmt: skip
+    assert given["db_url"] == f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert given["store_root"] == str(tmp_path / "photos")
+    assert Path(given["model_dir"]).resolve() == model.resolve()
+    assert Path(given["model_dir"]).is_absolute()

@@ -119,8 +119,10 @@ def test_sign_in_replaces_a_planted_session_with_a_new_one(tmp_path: Path):
         claims, old = decode_token(fresh, key=key), decode_token(planted, key=key)
         assert claims.username == "commission" and claims.token_id != old.token_id
         assert csrf_from(victim.get("/ui/").text) != planted_csrf
-        # The planted token opens only the attacker's own account, not the victim's session.
-        assert attacker.get("/ui/families", follow_redirects=False).status_code == 403
+        # The planted token no longer opens anything: the victim's sign-in over it signed it
+        # out (serving.web.routes.auth: a sign-in ends the session it replaces).
+        refused = attacker.get("/ui/families", follow_redirects=False)
+        assert refused.status_code == 303 and "/ui/login" in refused.headers["location"]
 
 
 @pytest.mark.parametrize(

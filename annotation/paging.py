@@ -3,31 +3,41 @@
 The SDK pages a list (projects, tasks) until a page comes back empty or answers 404, and
 takes every answer on trust: an answer of another shape (a proxy's, another service's,
 another API version's) can make it page forever (`{"results": "nope"}` looks like a page of
-four items) or fail deep inside the SDK. Every answer to a paged GET goes through
+four items), fail deep inside the SDK, or read as no items at all (a tasks page holding
+`results`, which the SDK does not read there). Every answer to a paged GET goes through
 `PageGuard` first (an httpx response hook). It is refused (UnexpectedAnswer) unless it is a
-JSON object holding a list of items, each an object with a whole-number id (and the fields
-Shanyraq reads), and a whole-number total. Paging is bounded: a page that brings nothing
-new (a server that ignores the page number), or items beyond the total the server itself
-gives, stops it. A list that shrinks between pages (a task deleted while it is read moves
-the next one onto a page already read), or ends (an empty page, a 404) before the total it
-gave, is ListingIncomplete: a short list is never taken for the whole.
+JSON object holding the list of items the SDK reads for that path, each an object with a
+whole-number id (and the fields Shanyraq reads), and a whole-number total; tasks of a
+project other than the one asked for are refused too (a server ignoring the filter). Paging
+is bounded: a page that brings nothing new (a server that ignores the page number, or a
+redirect that drops it: the page the SDK asked for counts), or items beyond the total the
+server itself gives, stops it. An item read twice (on two pages, or twice on one) is
+ListingIncomplete, never handed on twice; so is a list that shrinks between pages (a task
+deleted while it is read moves the next one onto a page already read), or ends (an empty
+page, the first one too, or a 404) before the total it gave. What one pass cannot see: a
+task deleted and another added between two pages leave the total as it was, and the task
+moved onto the page already read is missed unseen.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-# The list in a page of each kind, its total, and what Shanyraq reads of each item.
+# The list and its total in a page of each kind (the ones the SDK reads for that path), and
+# what Shanyraq reads of each item; a path of no kind here may hold either list.
 _ITEMS_KEYS = {"results": "count", "tasks": "total"}
-_FIELDS: dict[str, dict[str, type]] = {
-    "/api/projects/": {"title": str},
-    "/api/tasks/": {"data": dict},
+_KINDS: dict[str, tuple[str, dict[str, type]]] = {
+    "/api/projects/": ("results", {"title": str}),
+    "/api/tasks/": ("tasks", {"data": dict}),
 }
+_ORIGIN = "shanyraq.paged_url"  # request extension: the URL the SDK asked for, kept on redirects
 _SHOWN = 80  # characters of an unexpected answer quoted in the message
+_IDS_SHOWN = 5  # ids named in a message
 
 
 class UnexpectedAnswer(Exception):
@@ -48,18 +58,26 @@ def _quote(body: object) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
+def _kind(path: str) -> tuple[list[str], dict[str, type]]:
+    """The list keys a page at `path` may hold, and the fields each item must have. By
+    suffix: behind a reverse proxy the path has a prefix (/ls/api/tasks/)."""
+    for suffix, (key, fields) in _KINDS.items():
+        if path.endswith(suffix):
+            return [key], fields
+    return list(_ITEMS_KEYS), {}
+
+
 def page_items(body: object, path: str) -> tuple[list[dict[str, Any]], int]:
     """The items of one page and the total the server gives, or UnexpectedAnswer."""
     if not isinstance(body, dict):
         raise UnexpectedAnswer(f"a page of a list should be a JSON object, not {_quote(body)}")
+    allowed, fields = _kind(path)
     keys = [k for k in _ITEMS_KEYS if isinstance(body.get(k), list)]
-    if len(keys) != 1:
-        raise UnexpectedAnswer(f"no list of items ({' or '.join(_ITEMS_KEYS)}) in {_quote(body)}")
+    if len(keys) != 1 or keys[0] not in allowed:
+        raise UnexpectedAnswer(f"no list of items ({' or '.join(allowed)}) in {_quote(body)}")
     items, total = body[keys[0]], body.get(_ITEMS_KEYS[keys[0]])
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise UnexpectedAnswer(f"no whole-number '{_ITEMS_KEYS[keys[0]]}' in {_quote(body)}")
-    # By suffix: behind a reverse proxy the path has a prefix (/ls/api/tasks/).
-    fields = next((f for suffix, f in _FIELDS.items() if path.endswith(suffix)), {})
     wanted = {"id": int, **fields}
     for item in items:
         bad = (
@@ -73,6 +91,18 @@ def page_items(body: object, path: str) -> tuple[list[dict[str, Any]], int]:
     return items, total
 
 
+def _check_project(items: list[dict[str, Any]], project: str | None, path: str) -> None:
+    """Refuse an item of another project than the one the list was asked for."""
+    if project is None or not project.isdecimal():
+        return
+    for item in items:
+        if _is_int(item.get("project")) and item["project"] != int(project):
+            raise UnexpectedAnswer(
+                f"{path} for project {project} listed task {item['id']} of project "
+                f"{item['project']} (the server ignored the project asked for)"
+            )
+
+
 @dataclass
 class _Listing:
     seen: set[int] = field(default_factory=set)
@@ -83,20 +113,24 @@ class _Listing:
 class PageGuard:
     """httpx response hook: checks each page of a paged GET (one with `page=`) as it comes.
 
-    A listing is one path with one set of parameters besides `page`; its page 1 starts it
-    again. Raises UnexpectedAnswer, which ends the SDK's paging.
+    A listing is one path with one set of parameters besides `page`, as the SDK asked for
+    them (a redirect's target may differ); its page 1 starts it again. Raises
+    UnexpectedAnswer, which ends the SDK's paging.
     """
 
     listings: dict[tuple[str, tuple[tuple[str, str], ...]], _Listing] = field(default_factory=dict)
 
     def __call__(self, response: httpx.Response) -> None:
         request = response.request
-        page_text = request.url.params.get("page")
+        # httpx copies a request's extensions onto the one it sends for a redirect, after
+        # this hook has seen the redirect: the URL the SDK asked for is the first one seen.
+        url: httpx.URL = request.extensions.setdefault(_ORIGIN, request.url)
+        page_text = url.params.get("page")
         if request.method != "GET" or page_text is None:
             return
-        page = int(page_text) if page_text.isdigit() else 0
-        path = request.url.path
-        params = tuple(sorted((k, v) for k, v in request.url.params.multi_items() if k != "page"))
+        page = int(page_text) if page_text.isdecimal() else 0
+        path = url.path
+        params = tuple(sorted((k, v) for k, v in url.params.multi_items() if k != "page"))
         key = (path, params)
         if not response.is_success:
             # The SDK takes a 404 for the end of a list: it is, only once every item is read.
@@ -109,6 +143,7 @@ class PageGuard:
         except ValueError:
             raise UnexpectedAnswer(f"the answer is not JSON: {_quote(response.text)}") from None
         items, total = page_items(body, path)
+        _check_project(items, url.params.get("project"), path)
         if page <= 1 or key not in self.listings:
             self.listings[key] = _Listing()
         listing = self.listings[key]
@@ -119,15 +154,23 @@ class PageGuard:
                 "again once nobody is deleting tasks"
             )
         listing.total = total
-        if not items and page > 1:
+        if not items:
             self._check_complete(listing, path, page)
-        ids = {int(item["id"]) for item in items}
-        if ids and ids <= listing.seen:
+        ids = [int(item["id"]) for item in items]
+        if ids and set(ids) <= listing.seen:
             raise UnexpectedAnswer(
                 f"page {page} of {path} brought only items of the pages before it (the server "
                 "does not page), so paging was stopped"
             )
-        listing.seen |= ids
+        again = sorted(i for i, n in Counter(ids).items() if n > 1 or i in listing.seen)
+        if again:
+            shown = ", ".join(map(str, again[:_IDS_SHOWN])) + (", ..." * (len(again) > _IDS_SHOWN))
+            raise ListingIncomplete(
+                f"page {page} of {path} brings item(s) {shown} again, so the list changed while "
+                "it was read (or the server repeats items) and items may have been skipped; run "
+                "the command again"
+            )
+        listing.seen.update(ids)
         if len(listing.seen) > total:
             raise UnexpectedAnswer(
                 f"{path} says it has {total} item(s) but page {page} brings the number read to "

@@ -142,6 +142,8 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
             "check that the server is running and SHANYRAQ_LABEL_STUDIO_URL is right, then "
             "run the command again (nothing was lost: it only sends what is not there yet)"
         ) from None
+    except (httpx.TooManyRedirects, httpx.DecodingError) as exc:  # no TransportError either
+        raise _unexpected(url, action, f"{type(exc).__name__}: {exc}") from None
     except httpx.InvalidURL as exc:  # a URL that reached us unchecked (settings check theirs)
         raise LabelStudioUnreachableError(
             f"cannot reach Label Studio at {url!r} while {action}: not a valid URL ({exc}); "

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from label_studio_sdk.core import http_client
 
@@ -165,3 +166,18 @@ def test_a_redirect_that_keeps_the_page_number_reads_every_task(fake_ls):
     fake_ls.on_tasks_page = moved
     assert _task_ids(fake_ls, page_size=4) == fake_ls.tasks
     assert sum("moved=1" in path for _, path, _ in fake_ls.requests) == 4  # pages 1-3, 404
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.TooManyRedirects("Exceeded maximum allowed redirects."),
+     httpx.DecodingError("Error -3 while decompressing data")],
+    ids=["redirect-loop", "bad-gzip"],
+)  # fmt: skip
+def test_a_redirect_loop_or_an_undecodable_body_is_one_clear_error(failure):
+    # Neither is an httpx.TransportError: before, either surfaced as a traceback.
+    from annotation.client import LabelStudioAnswerError, api_errors
+
+    refused = pytest.raises(LabelStudioAnswerError, match=type(failure).__name__)
+    with refused, api_errors("listing tasks", url="http://127.0.0.1:1"):
+        raise failure

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -25,6 +26,10 @@ _LINES_SHOWN = 10
 def check(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV to check.")],
     no_hashes: Annotated[bool, typer.Option("--no-hashes", help="Skip sha256 checks.")] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="A progress bar (default: on a terminal)."),
+    ] = None,
 ) -> None:
     """Report missing files, hash mismatches, unknown labels and split leaks (exit 1 if any).
 
@@ -35,7 +40,10 @@ def check(
     from shanyraq.manifest_check import check_manifest
     from shanyraq.taxonomy import get_taxonomy
 
-    problems = check_manifest(manifest, get_taxonomy(), verify_hashes=not no_hashes)
+    problems = check_manifest(
+        manifest, get_taxonomy(), verify_hashes=not no_hashes,
+        progress=sys.stderr.isatty() if progress is None else progress,
+    )  # fmt: skip
     # Raw records, not parsed rows: a malformed row is one of the problems listed, not the end
     # of the check.
     if not problems and not read_records(manifest)[0]:

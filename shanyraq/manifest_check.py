@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shanyraq.errors import ManifestError, read_text
 from shanyraq.manifest import (
     SPLITS,
     ManifestRow,
@@ -18,6 +22,8 @@ from shanyraq.manifest import (
 )
 from shanyraq.splits import same_family
 from shanyraq.taxonomy import Taxonomy
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # as `_parse_row` leaves it: lower case
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,29 @@ def _row_problems(
         found.append(("missing_family", "family_id is empty"))
     file_path = row.resolve(root)
     if not file_path.is_file():
-        found.append(("missing_file", f"{row.path} does not exist under {root}"))
-    elif verify_hashes and sha256_file(file_path) != row.sha256:
-        found.append(("hash_mismatch", f"{row.path}: sha256 differs from the manifest"))
+        found.append(("missing_file", _no_file(row.path, file_path, root)))
+    elif verify_hashes:
+        try:
+            differs = sha256_file(file_path) != row.sha256
+        except OSError as exc:  # one unreadable photo is one problem, not the end of the check
+            found.append(("unreadable_file", f"{row.path} cannot be read ({exc.strerror or exc})"))
+        else:
+            if differs:
+                found.append(("hash_mismatch", f"{row.path}: sha256 differs from the manifest"))
     return found
+
+
+def _no_file(written: str, file_path: Path, root: Path) -> str:
+    """Why there is no photo file at a row's path, in words."""
+    if not written:
+        return "the path is empty; give the photo's path, relative to the manifest's folder"
+    if file_path.is_dir():
+        return f"{written} is a folder under {root}, not a photo file"
+    if file_path.is_symlink() and not file_path.exists():
+        return f"{written} is a symbolic link that leads to no file"
+    if file_path.exists():
+        return f"{written} is not a regular file (a FIFO, device or socket)"
+    return f"{written} does not exist under {root}"
 
 
 def mixed_splits(
@@ -112,8 +137,8 @@ def _duplicates(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
     first_line: dict[tuple[str, str, str], int] = {}
     found: list[Problem] = []
     for line, row in rows:
-        path = os.path.normpath(row.path) if row.path else ""
-        for what, value in (("path", path), ("sha256", row.sha256)):
+        sha256 = row.sha256 if _SHA256.fullmatch(row.sha256) else ""  # no photo's: reported
+        for what, value in (("path", _normal(row.path)), ("sha256", sha256)):
             if not value:
                 continue
             earlier = first_line.setdefault((row.split, what, value), line)
@@ -130,28 +155,105 @@ def _duplicates(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
     return found
 
 
-def check_manifest(path: Path, taxonomy: Taxonomy, *, verify_hashes: bool = True) -> list[Problem]:
+def _normal(path: str) -> str:
+    """A row's path as one spelling ("./a.jpg" and "a.jpg" are one photo); "" for none."""
+    return os.path.normpath(path) if path else ""
+
+
+def _photo_leaks(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
+    """One photo in more than one split: by its sha256, and by its path where the rows give
+    that path different sha256s (the same sha256 is already one leak)."""
+    hashed = [(line, row) for line, row in rows if _SHA256.fullmatch(row.sha256)]
+    found = _split_leaks(hashed, lambda r: r.sha256, "photo_split_leak", "photo sha256")
+    sha256s: dict[str, set[str]] = defaultdict(set)
+    for _, row in rows:
+        sha256s[_normal(row.path)].add(row.sha256)
+    unpaired = [(line, r) for line, r in rows if r.path and len(sha256s[_normal(r.path)]) > 1]
+    return found + _split_leaks(unpaired, lambda r: _normal(r.path), "photo_split_leak", "photo")
+
+
+def _record_lines(path: Path) -> list[int]:
+    """The CSV line each record of `read_records` starts on: blank lines (which csv skips) and
+    cells holding line breaks count, as an editor shows them. A file csv cannot read (a quote
+    never closed, swallowing the rest into one huge cell) raises ManifestError with its line."""
+    text = read_text(path, ManifestError, "; a manifest is a UTF-8 CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts: list[int] = []
+    end = 0
+    try:
+        for cells in reader:
+            if cells:
+                starts.append(end + 1)
+            end = reader.line_num
+    except csv.Error as exc:
+        raise ManifestError(
+            f"{path}, line {end + 1}: not readable as CSV ({exc}); check that each cell "
+            "starting with a double quote has a closing one"
+        ) from None
+    return starts[1:]  # the first is the header's
+
+
+def check_manifest(
+    path: Path, taxonomy: Taxonomy, *, verify_hashes: bool = True, progress: bool = False
+) -> list[Problem]:
     """All problems of the manifest at `path`; an empty list means it is clean.
 
-    A manifest that cannot be read at all (missing file or columns) raises ManifestError.
+    A manifest that cannot be read at all (missing file or columns, not CSV) raises
+    ManifestError. `progress`: a progress bar on stderr, row by row (hashing thousands of
+    photos takes minutes).
     """
+    from tqdm import tqdm
+
+    lines = _record_lines(path)
     records, root = read_records(path)
+    if len(lines) != len(records):
+        raise ManifestError(f"{path} changed while it was being checked; check it again")
     problems: list[Problem] = []
     parsed: list[tuple[int, ManifestRow]] = []
-    for line, record in enumerate(records, start=2):
-        try:
-            row = _parse_row(record)
-        except RowFormatError as exc:
-            problems.append(Problem("malformed_row", line, str(exc)))
-            continue
-        parsed.append((line, row))
-        for kind, message in _row_problems(row, root, taxonomy, verify_hashes):
-            problems.append(Problem(kind, line, message))
+    bar = tqdm(
+        zip(lines, records, strict=True),
+        total=len(records),
+        desc="hashing photos" if verify_hashes else "checking rows",
+        unit="row",
+        disable=not progress,
+        leave=False,
+    )
+    with bar:
+        for line, record in bar:
+            try:
+                row = _parse_row(record)
+            except RowFormatError as exc:
+                problems.append(Problem("malformed_row", line, str(exc)))
+                continue
+            parsed.append((line, row))
+            problems += [
+                Problem(kind, line, message)
+                for kind, message in _checks(row, root, taxonomy, verify_hashes)
+            ]
     problems += _duplicates(parsed)
     # Rows without a family are reported as missing_family, not as one family in two splits.
     with_family = [(line, row) for line, row in parsed if row.family_id]
     problems += _split_leaks(
         with_family, lambda r: r.family_id, "family_split_leak", "family", same=same_family
     )
-    problems += _split_leaks(parsed, lambda r: r.sha256, "photo_split_leak", "photo sha256")
+    problems += _photo_leaks(parsed)
     return problems
+
+
+def _checks(
+    row: ManifestRow, root: Path, taxonomy: Taxonomy, verify_hashes: bool
+) -> list[tuple[str, str]]:
+    """`_row_problems`, and a sha256 that is no sha256 (the file is then not hashed: it cannot
+    match), which only `shanyraq data check` reports."""
+    found: list[tuple[str, str]] = []
+    sha256_valid = bool(_SHA256.fullmatch(row.sha256))
+    if not sha256_valid:
+        found.append(
+            (
+                "invalid_sha256",
+                f"sha256 {row.sha256!r} is not 64 hexadecimal digits; write the file's sha256 "
+                "(as `sha256sum` prints it)",
+            )
+        )
+    verify = verify_hashes and sha256_valid
+    return [*found, *_row_problems(row, root, taxonomy, verify)]

@@ -36,12 +36,16 @@ from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
 from welfare.assess import LOGIC_VERSION, assess, vision_versions
 from welfare.criteria import get_welfare_config
+from welfare.fusion import COVERAGE_FEATURE, FusionModel
 from welfare.schema import parse_family
 
-# The parts of configs/welfare.yaml that decide an assessment's outcome. Each assessment
-# records their digest under this key of `model_versions`, beside the models it used.
-OUTCOME_CONFIG_PARTS = frozenset({"levels", "thresholds", "rules", "recommendation"})
-WELFARE_CONFIG_KEY = "welfare_config"
+# The parts of configs/welfare.yaml that decide what an assessment says (a pydantic `include`:
+# of criteria what reasons and the missing list read, not ranges, units or sources). Adding one
+# makes every older assessment stale once, as adding criteria and expected_rooms did.
+OUTCOME_CONFIG_PARTS: dict[str, bool | dict[str, set[str]]] = {
+    "levels": True, "thresholds": True, "rules": True, "recommendation": True,
+    "criteria": {"__all__": {"name", "kind", "categories", "description"}}}  # fmt: skip
+WELFARE_CONFIG_KEY = "welfare_config"  # their digest, in each assessment's `model_versions`
 LOGIC_KEY = "assessment_logic"  # welfare.assess.LOGIC_VERSION, recorded beside the digest
 # Which photo model scored each photo (`photo_scores_digest`). The set in "vision" misses a
 # promotion that moves one photo onto a model another photo of the family already had, while
@@ -60,8 +64,8 @@ STALE_REASONS = {
     "reuse": "a photo of the family was since found filed for another family",
     "fusion_model": "the service now uses another fusion model",
     "welfare_config": (
-        "the welfare levels, thresholds, rules or recommendation bands in "
-        "configs/welfare.yaml changed (or the assessment predates their recording)"
+        "the welfare criteria, levels, thresholds, rules, recommendation bands or rooms to "
+        "photograph in configs/welfare.yaml changed (or the assessment predates their recording)"
     ),
     "assessment_logic": (
         "the way an assessment is worked out changed with a software update (how its reasons "
@@ -132,16 +136,21 @@ def photo_scores_digest(photos: list[Photo]) -> str:
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
 
 
-def welfare_config_digest() -> str:
-    """Digest of what configs/welfare.yaml says in OUTCOME_CONFIG_PARTS (first 16 hex of the
-    sha256 of their canonical JSON): layout, comments and other sections do not count."""
-    return get_welfare_config().digest(OUTCOME_CONFIG_PARTS)[:16]
+def welfare_config_digest(*, rooms: bool = False) -> str:
+    """Digest of configs/welfare.yaml's OUTCOME_CONFIG_PARTS, with `rooms` its expected_rooms as a
+    set (16 hex of the sha256 of canonical JSON: comments, layout, other parts do not count)."""
+    said = (config := get_welfare_config()).model_dump(mode="json", include=OUTCOME_CONFIG_PARTS)
+    said |= {"expected_rooms": sorted(config.fusion.expected_rooms)} if rooms else {}
+    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def outcome_rests_on() -> dict[str, str]:
-    """What a new assessment records beside its models: the welfare config's digest and the
-    assessment logic's version (welfare.assess.LOGIC_VERSION)."""
-    return {WELFARE_CONFIG_KEY: welfare_config_digest(), LOGIC_KEY: LOGIC_VERSION}
+def outcome_rests_on(model: FusionModel | None = None) -> dict[str, str]:
+    """What a new assessment made with `model` records beside its models: the welfare config's
+    digest, with the rooms where they are what its photo coverage is a share of (the model reads
+    it and records no rooms of its own: welfare.assess.coverage_rooms), and LOGIC_VERSION."""
+    rooms = model is not None and COVERAGE_FEATURE in model.features and not model.coverage_rooms
+    return {WELFARE_CONFIG_KEY: welfare_config_digest(rooms=rooms), LOGIC_KEY: LOGIC_VERSION}
 
 
 NO_FUSION = "none"  # the fusion model version an assessment made on the rules alone records
@@ -191,7 +200,8 @@ def stale_reason(
         return "reuse"
     if fusion is not None and versions.get("fusion") != fusion:
         return "fusion_model"
-    if versions.get(WELFARE_CONFIG_KEY) != welfare_config_digest():
+    said = versions.get(WELFARE_CONFIG_KEY)  # with the rooms where they decided its coverage
+    if said != welfare_config_digest() and said != welfare_config_digest(rooms=True):
         return "welfare_config"
     if versions.get(LOGIC_KEY) != LOGIC_VERSION:
         return "assessment_logic"
@@ -359,7 +369,7 @@ def compute(
     rests_on = {
         **result.model_versions, PHOTO_SCORES_KEY: photo_scores_digest(photos),
         REUSED_KEY: ",".join(str(p.id) for p, f in zip(photos, flags, strict=True) if f.reused),
-        **outcome_rests_on(),
+        **outcome_rests_on(services.fusion_model),
     }  # fmt: skip
     payload = result.to_dict()
     # Counted among the abstained photos (result.photos); how many of them had no score.

@@ -142,7 +142,7 @@ def refresh(
     allow_rules_only = allow_rules_only or services.settings.allow_rules_only
     refuse_rules_only((s.fusion for s in stale), fusion=fusion, allow_rules_only=allow_rules_only)
     planned = count_reasons(stale)
-    rests_on = {"fusion": fusion, **outcome_rests_on()}
+    rests_on = {"fusion": fusion, **outcome_rests_on(services.fusion_model)}
     started = _audit_run(services, actor, RUN_STARTED, region, {
         "model_versions": rests_on, "planned": len(stale), "stale": planned,
     })  # fmt: skip

@@ -135,7 +135,18 @@ def read_records(path: Path) -> tuple[list[dict[str, str]], Path]:
             f"{path}: missing column(s) {', '.join(missing)}; "
             f"a manifest needs {', '.join(REQUIRED_COLUMNS)}"
         )
-    return list(reader), path.resolve().parent
+    records: list[dict[str, str]] = []
+    ended = reader.line_num  # the line the last record read ends on
+    try:
+        for record in reader:
+            records.append(record)
+            ended = reader.line_num
+    except csv.Error as exc:  # a quote never closed swallows the rest of the file
+        raise ManifestError(
+            f"{path}, line {ended + 1}: not readable as CSV ({exc}); check that each cell "
+            "starting with a double quote has a closing one"
+        ) from None
+    return records, path.resolve().parent
 
 
 def read_manifest(path: Path) -> Manifest:

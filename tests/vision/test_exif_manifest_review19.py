@@ -69,6 +69,11 @@ def test_a_quote_never_closed_is_one_line_naming_where_it_opened(
     code, _, err = _run_main(monkeypatch, capsys, "data", "check", str(path))
     assert code == 2 and err.startswith("error [manifest_invalid]: ") and "line 4" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # Every reader of manifests (training, selection, split) says it the same way.
+    from shanyraq.manifest import read_manifest
+
+    with pytest.raises(ManifestError, match=r"line 4: not readable as CSV"):
+        read_manifest(path)
 
 
 def test_an_unreadable_photo_is_one_problem_and_the_check_goes_on(tmp_path, taxonomy, monkeypatch):

@@ -97,8 +97,11 @@ def _handler(server: FakeLabelStudio) -> type[BaseHTTPRequestHandler]:
             if server.hang is not None:
                 server.hang.wait(10)
             status, text = server.answer(self.command, self.path, auth, body)
-            data = text.encode()
+            redirect = 300 <= status < 400  # an answer (3xx, location) redirects there
+            data = b"" if redirect else text.encode()
             self.send_response(status)
+            if redirect:
+                self.send_header("Location", text)
             kind = "text/html" if text.lstrip().startswith("<") else "application/json"
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))

@@ -6,10 +6,7 @@ also redirect."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -17,52 +14,17 @@ from label_studio_sdk.core import http_client
 
 from annotation.client import LabelStudioAnswerError, LabelStudioError
 from annotation.paging import UnexpectedAnswer, page_items
-from tests.annotation.test_client_review17 import FakeLabelStudio, _task_ids
+from tests.annotation.test_client_review17 import FakeLabelStudio, _task_ids, running
 
-REDIRECT = 302  # an answer (REDIRECT, location) is sent as a redirect to location
+REDIRECT = 302  # an answer (REDIRECT, location) is sent as a redirect to location (running)
 Answer = tuple[int, str] | None
-
-
-def _handler(server: FakeLabelStudio) -> type[BaseHTTPRequestHandler]:
-    """Review 17's handler (GET only), recording each request before answering it."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            auth = self.headers.get("Authorization", "")
-            server.requests.append((self.command, self.path, auth))
-            status, text = server.answer(self.command, self.path, auth, b"")
-            data = b"" if status == REDIRECT else text.encode()
-            self.send_response(status)
-            if status == REDIRECT:
-                self.send_header("Location", text)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Handler
-
-
-@contextmanager
-def _serving(server: FakeLabelStudio) -> Iterator[None]:
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
-    server.url = f"http://127.0.0.1:{http.server_address[1]}"
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    try:
-        yield
-    finally:
-        http.shutdown()
-        http.server_close()
 
 
 @pytest.fixture
 def fake_ls(monkeypatch) -> Iterator[FakeLabelStudio]:
     monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)
     server = FakeLabelStudio()
-    with _serving(server):
+    with running(server):
         yield server
 
 

@@ -31,13 +31,14 @@ def photo_hash(path: Path, *, max_pixels: int) -> tuple[int, int]:
     is written for an inspector's upload."""
     from vision.hashing import perceptual_hash
     from vision.io import decode_file
+    from vision.io_checks import unreadable_reason
 
     try:
         h = perceptual_hash(decode_file(path, max_pixels=max_pixels, target_size=128).pixels)
     except ImageError as exc:
-        raise type(exc)(f"{path}: {exc.message.rsplit('; ', 1)[0]}") from None
+        raise type(exc)(f"{path}: {unreadable_reason(exc)}") from None
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+        raise ImageError(f"{path}: {unreadable_reason(exc)}") from None
     return h.phash, h.dhash
 
 

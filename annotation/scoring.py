@@ -155,6 +155,7 @@ def score_manifest(
     from shanyraq.config import get_settings
     from vision.engine import Engine
     from vision.io import decode_file
+    from vision.io_checks import unreadable_reason
 
     rows = list(manifest)
     missing = [(r, "no photo file there") for r in rows if not r.resolve(manifest.root).is_file()]
@@ -175,7 +176,7 @@ def score_manifest(
                     images.append(decode_file(path, max_pixels=max_pixels, target_size=side).pixels)
                     read.append(row)
                 except (ImageError, OSError) as exc:  # named with the others at the end
-                    unreadable.append((row, _reason(exc)))
+                    unreadable.append((row, unreadable_reason(exc)))
             if read:
                 for score in engine.score(images, sha256s=[r.sha256 for r in read]):
                     scores[score.photo_sha256] = score
@@ -183,14 +184,6 @@ def score_manifest(
     _refuse_unreadable(unreadable, manifest.root, scored=len(rows) - len(unreadable))
     logger.info("scored %d photos with %s", len(scores), engine.model_version)
     return scores
-
-
-def _reason(exc: ImageError | OSError) -> str:
-    """Why a photo cannot be read, without the decoder's advice (written for an inspector's
-    upload: "upload the photo again")."""
-    if isinstance(exc, ImageError):
-        return exc.message.rsplit("; ", 1)[0]
-    return f"cannot read it: {exc.strerror or exc}"
 
 
 def _refuse_unreadable(

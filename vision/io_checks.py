@@ -16,7 +16,7 @@ import threading
 
 from PIL import Image, ImageFile
 
-from shanyraq.errors import CorruptImageError, ImageShapeError, ImageTooLargeError
+from shanyraq.errors import CorruptImageError, ImageError, ImageShapeError, ImageTooLargeError
 from vision.io_avif import check_avif_coded_size
 
 logger = logging.getLogger(__name__)
@@ -176,3 +176,11 @@ def _jpeg_scans(data: bytes, *, stop_after: int) -> int:
         # header only, and the search skips the scan data that follows.
         pos += max(int.from_bytes(data[pos : pos + 2], "big"), 2)
     return scans
+
+
+def unreadable_reason(exc: ImageError | OSError) -> str:
+    """Why a photo file cannot be read, for an operator naming its row: the decoder's words
+    without their advice, which is written for an inspector's upload ("upload it again")."""
+    if isinstance(exc, ImageError):
+        return exc.message.rsplit("; ", 1)[0]
+    return f"cannot read it: {exc.strerror or exc}"

@@ -12,6 +12,7 @@ from shanyraq.errors import ImageError, InputFileError, ManifestError
 from shanyraq.manifest import Manifest, ManifestRow, read_manifest
 from shanyraq.outputs import check_new_output_file
 from vision.io import decode_file
+from vision.io_checks import unreadable_reason
 
 _CAPTION_LINES = 3
 _LINE_PX = 13
@@ -152,10 +153,9 @@ def _thumbnail_source(data: Manifest, row: ManifestRow, manifest: Path) -> np.nd
     try:
         return decode_file(path, max_pixels=_MAX_PIXELS).pixels
     except ImageError as exc:
-        reason = exc.message.rsplit("; ", 1)[0]
-        error: ImageError = exc
+        reason, error = unreadable_reason(exc), exc
     except OSError as exc:
-        reason = f"cannot read it: {exc.strerror or exc}"
+        reason = unreadable_reason(exc)
         error = ImageError(reason)
     line = next((n for n, other in enumerate(data.rows, start=2) if other is row), None)
     where = f"{manifest}, line {line}" if line is not None else str(manifest)

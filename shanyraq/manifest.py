@@ -142,11 +142,16 @@ def read_records(path: Path) -> tuple[list[dict[str, str]], Path]:
             records.append(record)
             ended = reader.line_num
     except csv.Error as exc:  # a quote never closed swallows the rest of the file
-        raise ManifestError(
-            f"{path}, line {ended + 1}: not readable as CSV ({exc}); check that each cell "
-            "starting with a double quote has a closing one"
-        ) from None
+        raise not_csv(path, ended + 1, exc) from None
     return records, path.resolve().parent
+
+
+def not_csv(path: Path, line: int, exc: csv.Error) -> ManifestError:
+    """The refusal of a manifest csv cannot read from `line` on (a quote never closed)."""
+    return ManifestError(
+        f"{path}, line {line}: not readable as CSV ({exc}); check that each cell starting "
+        "with a double quote has a closing one"
+    )
 
 
 def read_manifest(path: Path) -> Manifest:

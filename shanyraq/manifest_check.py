@@ -17,6 +17,7 @@ from shanyraq.manifest import (
     ManifestRow,
     RowFormatError,
     _parse_row,
+    not_csv,
     read_records,
     sha256_file,
 )
@@ -186,10 +187,7 @@ def _record_lines(path: Path) -> list[int]:
                 starts.append(end + 1)
             end = reader.line_num
     except csv.Error as exc:
-        raise ManifestError(
-            f"{path}, line {end + 1}: not readable as CSV ({exc}); check that each cell "
-            "starting with a double quote has a closing one"
-        ) from None
+        raise not_csv(path, end + 1, exc) from None
     return starts[1:]  # the first is the header's
 
 

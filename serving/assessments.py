@@ -139,10 +139,9 @@ def photo_scores_digest(photos: list[Photo]) -> str:
 def welfare_config_digest(*, rooms: bool = False) -> str:
     """Digest of configs/welfare.yaml's OUTCOME_CONFIG_PARTS, with `rooms` its expected_rooms as a
     set (16 hex of the sha256 of canonical JSON: comments, layout, other parts do not count)."""
-    said = (config := get_welfare_config()).model_dump(mode="json", include=OUTCOME_CONFIG_PARTS)
-    said |= {"expected_rooms": sorted(config.fusion.expected_rooms)} if rooms else {}
-    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    config = get_welfare_config()
+    also = {"expected_rooms": sorted(config.fusion.expected_rooms)} if rooms else None
+    return config.digest(OUTCOME_CONFIG_PARTS, also=also)[:16]
 
 
 def outcome_rests_on(model: FusionModel | None = None) -> dict[str, str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -280,10 +280,21 @@ class WelfareConfig(StrictModel):
     def level_values(self) -> list[int]:
         return [lv.value for lv in self.levels]
 
-    def digest(self, parts: Collection[str] | None = None) -> str:
-        """sha256 of the parsed configuration, or of its top-level `parts` only: what it says
+    def digest(
+        self,
+        parts: Collection[str] | Mapping[str, Any] | None = None,
+        *,
+        also: Mapping[str, Any] | None = None,
+    ) -> str:
+        """sha256 of the parsed configuration, or of its top-level `parts` only (names, or a
+        pydantic `include` naming fields within them), with `also` beside: what it says
         (canonical JSON, keys sorted), not its comments or layout."""
-        said = self.model_dump(mode="json", include=set(parts) if parts is not None else None)
+        include: Any = None
+        if isinstance(parts, Mapping):
+            include = dict(parts)
+        elif parts is not None:
+            include = set(parts)
+        said = {**self.model_dump(mode="json", include=include), **(also or {})}
         canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -49,3 +49,23 @@ def max_bytes(monkeypatch):
 
     yield set_limit
     get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
+
+
+@pytest.fixture
+def record_fsyncs(monkeypatch):
+    """Records every os.fsync from now on: record(moved) -> the list of (the flushed file or
+    folder, what moved() said then) it fills, each fsync still done."""
+    import os
+
+    def record(moved):
+        synced: list[tuple[str, bool]] = []
+        fsync = os.fsync
+
+        def recording(fd: int) -> None:
+            synced.append((os.readlink(f"/proc/self/fd/{fd}"), moved()))
+            fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", recording)
+        return synced
+
+    return record

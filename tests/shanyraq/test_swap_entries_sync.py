@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from shanyraq.atomic import swap_entries
@@ -12,7 +10,7 @@ from shanyraq.atomic import swap_entries
 
 @pytest.mark.parametrize("sync", [True, False])
 def test_swapped_entries_are_on_disk_before_they_move_in_and_the_target_after(
-    tmp_path, monkeypatch, sync
+    tmp_path, record_fsyncs, sync
 ):
     staging, target, aside = (tmp_path / name for name in ("staging", "target", "aside"))
     for folder in (staging, target, aside):
@@ -21,14 +19,7 @@ def test_swapped_entries_are_on_disk_before_they_move_in_and_the_target_after(
     (staging / "eval").mkdir()
     (staging / "eval" / "metrics.json").write_text("{}")
     (target / "model.txt").write_text("old weights")
-    synced: list[tuple[str, bool]] = []  # (what was flushed, whether the new files were in)
-    fsync = os.fsync
-
-    def recording(fd: int) -> None:
-        synced.append((os.readlink(f"/proc/self/fd/{fd}"), (target / "eval").exists()))
-        fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording)
+    synced = record_fsyncs(lambda: (target / "eval").exists())  # whether the new files were in
     swap_entries(staging, target, replaced=("model.txt",), aside=aside, sync=sync)
 
     assert (target / "model.txt").read_text() == "weights"

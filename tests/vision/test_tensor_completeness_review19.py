@@ -143,17 +143,10 @@ def test_a_cut_jpeg_with_stray_bytes_between_segments_is_refused(stray, fraction
 
 
 def test_a_new_folders_files_are_on_disk_before_it_is_swapped_in_and_its_parent_after(
-    tmp_path, monkeypatch
+    tmp_path, record_fsyncs
 ):
     target = tmp_path / "model"
-    synced: list[tuple[str, bool]] = []  # (what was flushed, whether the new folder was in)
-    fsync = os.fsync
-
-    def recording(fd: int) -> None:
-        synced.append((os.readlink(f"/proc/self/fd/{fd}"), (target / "sub").exists()))
-        fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording)
+    synced = record_fsyncs(lambda: (target / "sub").exists())  # whether the new folder was in
     with atomic_folder(target) as staging:
         (staging / "model.onnx").write_bytes(b"weights")
         (staging / "sub").mkdir()

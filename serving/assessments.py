@@ -34,9 +34,9 @@ from serving.photo_evidence import UNSCORED, Inputs, photo_flags, photo_score, r
 from serving.photo_evidence import reuse_linked as reuse_linked  # re-exported
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
-from welfare.assess import LOGIC_VERSION, assess, vision_versions
+from welfare.assess import LOGIC_VERSION, assess, coverage_rooms_configured, vision_versions
 from welfare.criteria import get_welfare_config
-from welfare.fusion import COVERAGE_FEATURE, FusionModel
+from welfare.fusion import FusionModel
 from welfare.schema import parse_family
 
 # The parts of configs/welfare.yaml that decide what an assessment says (a pydantic `include`:
@@ -148,7 +148,7 @@ def outcome_rests_on(model: FusionModel | None = None) -> dict[str, str]:
     """What a new assessment made with `model` records beside its models: the welfare config's
     digest, with the rooms where they are what its photo coverage is a share of (the model reads
     it and records no rooms of its own: welfare.assess.coverage_rooms), and LOGIC_VERSION."""
-    rooms = model is not None and COVERAGE_FEATURE in model.features and not model.coverage_rooms
+    rooms = coverage_rooms_configured(model)
     return {WELFARE_CONFIG_KEY: welfare_config_digest(rooms=rooms), LOGIC_KEY: LOGIC_VERSION}
 
 

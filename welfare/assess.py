@@ -159,6 +159,13 @@ def assess(
     )
 
 
+def coverage_rooms_configured(model: FusionModel | None) -> bool:
+    """Whether `model` reads photo coverage as a share of configs/welfare.yaml's expected_rooms:
+    it reads the feature and records no rooms of its own (`coverage_rooms` then uses the
+    config's), so editing them changes what it reads."""
+    return model is not None and COVERAGE_FEATURE in model.features and model.coverage_rooms is None
+
+
 def coverage_rooms(
     model: FusionModel | None, *, config: WelfareConfig, taxonomy: Taxonomy
 ) -> list[str]:
@@ -168,7 +175,7 @@ def coverage_rooms(
     if model is None or COVERAGE_FEATURE not in model.features:
         return configured
     rooms, version = model.coverage_rooms, model.meta.version
-    if rooms is None:
+    if rooms is None:  # coverage_rooms_configured
         _say_once(
             version,
             configured,

@@ -31,26 +31,19 @@ def check(
         typer.Option("--progress/--no-progress", help="A progress bar (default: on a terminal)."),
     ] = None,
 ) -> None:
-    """Report missing files, hash mismatches, unknown labels and split leaks (exit 1 if any).
+    """Report missing files, absolute paths, hash mismatches, unknown labels and split leaks
+    (exit 1 if any).
 
     A manifest with no rows is an error (exit 2): there is nothing in it to call clean.
     """
-    from shanyraq.errors import ManifestError
-    from shanyraq.manifest import read_records
     from shanyraq.manifest_check import check_manifest
     from shanyraq.taxonomy import get_taxonomy
 
+    # One read of the manifest; one without rows is refused there (ManifestError).
     problems = check_manifest(
         manifest, get_taxonomy(), verify_hashes=not no_hashes,
         progress=sys.stderr.isatty() if progress is None else progress,
     )  # fmt: skip
-    # Raw records, not parsed rows: a malformed row is one of the problems listed, not the end
-    # of the check.
-    if not problems and not read_records(manifest)[0]:
-        raise ManifestError(
-            f"{manifest} has no rows (a header only): there are no photos in it to check; give "
-            "the manifest of the dataset"
-        )
     for problem in problems:
         typer.echo(str(problem))
     if problems:
@@ -139,10 +132,14 @@ def check_families(rows: Sequence[ManifestRow], manifest: Path) -> None:
     """Refuse rows without a family_id: they would all be split as one family, and a home's
     photos could land in both train and test (the leak the family split guards against)."""
     from shanyraq.errors import ManifestError
+    from shanyraq.manifest_check import record_lines
 
-    lines = [n for n, row in enumerate(rows, start=2) if not row.family_id.strip()]
-    if not lines:
+    empty = [i for i, row in enumerate(rows) if not row.family_id.strip()]
+    if not empty:
         return
+    # As an editor shows them: blank lines and cells holding line breaks count.
+    line_of = record_lines(manifest, len(rows))
+    lines = [line_of[i] for i in empty]
     shown = ", ".join(map(str, lines[:_LINES_SHOWN]))
     more = f" and {len(lines) - _LINES_SHOWN} more" if len(lines) > _LINES_SHOWN else ""
     raise ManifestError(

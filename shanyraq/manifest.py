@@ -127,23 +127,55 @@ def read_records(path: Path) -> tuple[list[dict[str, str]], Path]:
 
     A UTF-8 byte-order mark (as spreadsheets write) is accepted.
     """
+    numbered, root = read_numbered_records(path)
+    return [record for _, record in numbered], root
+
+
+def read_numbered_records(path: Path) -> tuple[list[tuple[int, dict[str, str]]], Path]:
+    """A manifest's raw CSV records (`read_records`), each with the CSV line it starts on
+    (blank lines, which csv skips, and cells holding line breaks count, as an editor shows
+    them), and the folder row paths are relative to: all from one read of the file, so the
+    lines are those of the records even when the file is being rewritten. A file that cannot
+    be read, lacks columns or that csv cannot read (a quote never closed, swallowing the rest
+    into one huge cell) raises ManifestError, the last naming its line."""
     text = read_text(path, ManifestError, "; a manifest is a UTF-8 CSV file")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    numbered: list[tuple[int, dict[str, str]]] = []
+    end = 0
+    try:
+        for cells in reader:
+            start, end = end + 1, reader.line_num
+            if header is None:
+                header = _checked_header(path, cells)
+            elif cells:
+                numbered.append((start, _as_record(header, cells)))
+    except csv.Error as exc:
+        raise not_csv(path, end + 1, exc) from None
+    if header is None:
+        _checked_header(path, [])
+    return numbered, path.resolve().parent
+
+
+def _checked_header(path: Path, header: list[str]) -> list[str]:
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ManifestError(
             f"{path}: missing column(s) {', '.join(missing)}; "
             f"a manifest needs {', '.join(REQUIRED_COLUMNS)}"
         )
-    records: list[dict[str, str]] = []
-    ended = reader.line_num  # the line the last record read ends on
-    try:
-        for record in reader:
-            records.append(record)
-            ended = reader.line_num
-    except csv.Error as exc:  # a quote never closed swallows the rest of the file
-        raise not_csv(path, ended + 1, exc) from None
-    return records, path.resolve().parent
+    return header
+
+
+def _as_record(header: list[str], cells: list[str]) -> dict[str, str]:
+    """A row as csv.DictReader gives it, which `_parse_row` expects: cells past the header's
+    under the key None, and None for the columns past the row's cells."""
+    record: dict[Any, Any] = dict(zip(header, cells, strict=False))
+    if len(cells) > len(header):
+        record[None] = cells[len(header) :]
+    for key in header[len(cells) :]:
+        record[key] = None
+    return record
 
 
 def not_csv(path: Path, line: int, exc: csv.Error) -> ManifestError:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from collections import defaultdict
@@ -11,14 +9,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shanyraq.errors import ManifestError, read_text
+from shanyraq.errors import ManifestError
 from shanyraq.manifest import (
     SPLITS,
     ManifestRow,
     RowFormatError,
     _parse_row,
-    not_csv,
-    read_records,
+    read_numbered_records,
     sha256_file,
 )
 from shanyraq.splits import same_family
@@ -173,22 +170,17 @@ def _photo_leaks(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
     return found + _split_leaks(unpaired, lambda r: _normal(r.path), "photo_split_leak", "photo")
 
 
-def _record_lines(path: Path) -> list[int]:
-    """The CSV line each record of `read_records` starts on: blank lines (which csv skips) and
-    cells holding line breaks count, as an editor shows them. A file csv cannot read (a quote
-    never closed, swallowing the rest into one huge cell) raises ManifestError with its line."""
-    text = read_text(path, ManifestError, "; a manifest is a UTF-8 CSV file")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    starts: list[int] = []
-    end = 0
+def record_lines(path: Path, count: int) -> list[int]:
+    """The CSV line each of a manifest's `count` records starts on, for a message about rows
+    read before (`read_numbered_records`); the row numbers (line 2 on) where the file cannot
+    be read again or no longer holds `count` records."""
     try:
-        for cells in reader:
-            if cells:
-                starts.append(end + 1)
-            end = reader.line_num
-    except csv.Error as exc:
-        raise not_csv(path, end + 1, exc) from None
-    return starts[1:]  # the first is the header's
+        numbered, _ = read_numbered_records(path)
+    except ManifestError:
+        numbered = []
+    if len(numbered) != count:
+        return list(range(2, count + 2))
+    return [line for line, _ in numbered]
 
 
 def check_manifest(
@@ -196,21 +188,23 @@ def check_manifest(
 ) -> list[Problem]:
     """All problems of the manifest at `path`; an empty list means it is clean.
 
-    A manifest that cannot be read at all (missing file or columns, not CSV) raises
-    ManifestError. `progress`: a progress bar on stderr, row by row (hashing thousands of
-    photos takes minutes).
+    A manifest that cannot be read at all (missing file or columns, not CSV), or that has no
+    rows (there is nothing in it to call clean), raises ManifestError. `progress`: a progress
+    bar on stderr, row by row (hashing thousands of photos takes minutes).
     """
     from tqdm import tqdm
 
-    lines = _record_lines(path)
-    records, root = read_records(path)
-    if len(lines) != len(records):
-        raise ManifestError(f"{path} changed while it was being checked; check it again")
+    numbered, root = read_numbered_records(path)
+    if not numbered:
+        raise ManifestError(
+            f"{path} has no rows (a header only): there are no photos in it to check; give "
+            "the manifest of the dataset"
+        )
     problems: list[Problem] = []
     parsed: list[tuple[int, ManifestRow]] = []
     bar = tqdm(
-        zip(lines, records, strict=True),
-        total=len(records),
+        numbered,
+        total=len(numbered),
         desc="hashing photos" if verify_hashes else "checking rows",
         unit="row",
         disable=not progress,
@@ -241,9 +235,17 @@ def check_manifest(
 def _checks(
     row: ManifestRow, root: Path, taxonomy: Taxonomy, verify_hashes: bool
 ) -> list[tuple[str, str]]:
-    """`_row_problems`, and a sha256 that is no sha256 (the file is then not hashed: it cannot
-    match), which only `shanyraq data check` reports."""
+    """`_row_problems`, and what only `shanyraq data check` reports: a sha256 that is no
+    sha256 (the file is then not hashed: it cannot match) and an absolute path."""
     found: list[tuple[str, str]] = []
+    if os.path.isabs(row.path):  # the loaders take it as it is, ignoring the manifest's folder
+        found.append(
+            (
+                "absolute_path",
+                f"{row.path} is an absolute path; write it relative to the manifest's folder "
+                f"({root}), so that the dataset still reads when it is moved or copied",
+            )
+        )
     sha256_valid = bool(_SHA256.fullmatch(row.sha256))
     if not sha256_valid:
         found.append(

@@ -10,6 +10,7 @@ import numpy as np
 from shanyraq.atomic import atomic_file
 from shanyraq.errors import ImageError, InputFileError, ManifestError
 from shanyraq.manifest import Manifest, ManifestRow, read_manifest
+from shanyraq.manifest_check import record_lines
 from shanyraq.outputs import check_new_output_file
 from vision.io import decode_file
 from vision.io_checks import unreadable_reason
@@ -125,9 +126,8 @@ def contact_sheet(
     sheet = np.full((n_rows * cell_h, columns * thumb, 3), 255, np.uint8)
     for k, row in enumerate(chosen):
         y, x = (k // columns) * cell_h, (k % columns) * thumb
-        pixels = _thumbnail_source(data, row, manifest)
-        sheet[y : y + thumb, x : x + thumb] = cv2.resize(
-            pixels, (thumb, thumb), interpolation=cv2.INTER_AREA
+        sheet[y : y + thumb, x : x + thumb] = _letterbox(
+            _thumbnail_source(data, row, manifest), thumb
         )
         for line, text in enumerate(_caption(row, thumb - 6)):
             cv2.putText(
@@ -146,6 +146,20 @@ def contact_sheet(
     return out
 
 
+def _letterbox(pixels: np.ndarray, side: int) -> np.ndarray:
+    """`pixels` scaled to fit a `side` x `side` square and centred in it on the sheet's white:
+    the aspect ratio is kept, so a wide room is not squashed into a square one."""
+    height, width = pixels.shape[:2]
+    scale = side / max(height, width)
+    fit_h, fit_w = max(1, round(height * scale)), max(1, round(width * scale))
+    square = np.full((side, side, 3), 255, np.uint8)
+    top, left = (side - fit_h) // 2, (side - fit_w) // 2
+    square[top : top + fit_h, left : left + fit_w] = cv2.resize(
+        pixels, (fit_w, fit_h), interpolation=cv2.INTER_AREA
+    )
+    return square
+
+
 def _thumbnail_source(data: Manifest, row: ManifestRow, manifest: Path) -> np.ndarray:
     """The pixels of `row`'s photo, or an ImageError naming the photo and its manifest line
     (the decoder's own advice, written for an inspector's upload, is left out)."""
@@ -157,8 +171,11 @@ def _thumbnail_source(data: Manifest, row: ManifestRow, manifest: Path) -> np.nd
     except OSError as exc:
         reason = unreadable_reason(exc)
         error = ImageError(reason)
-    line = next((n for n, other in enumerate(data.rows, start=2) if other is row), None)
-    where = f"{manifest}, line {line}" if line is not None else str(manifest)
+    index = next((i for i, other in enumerate(data.rows) if other is row), None)
+    if index is None:
+        where = str(manifest)
+    else:  # as an editor shows it: blank lines and cells holding line breaks count
+        where = f"{manifest}, line {record_lines(manifest, len(data.rows))[index]}"
     raise type(error)(
         f"{where}: photo {path} cannot be read ({reason}); replace the file "
         f"or remove its row (`shanyraq data check {manifest}` checks every photo's hash)"

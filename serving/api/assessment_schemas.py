@@ -14,24 +14,50 @@ from welfare.doubts import Recommendation
 StatementParam = bool | int | float | str | list[str] | None
 
 
+def _example_result() -> dict[str, Any]:
+    """What `welfare` returns for the family of FamilyIn's example with no photo and no fusion
+    model, worked out when a schema is built, so examples say what the code and
+    configs/welfare.yaml say (its nulls kept by schemas.with_example_nulls)."""
+    from serving.api.schemas import FAMILY_EXAMPLE
+    from welfare.assess import assess
+    from welfare.schema import parse_family
+
+    result = assess(parse_family(FAMILY_EXAMPLE), [], model=None).to_dict()
+    return {**result, "unscored_photos": 0}
+
+
+def _result_example(schema: dict[str, Any]) -> None:
+    schema["examples"] = [_example_result()]
+
+
+def _statement_example(schema: dict[str, Any]) -> None:
+    schema["examples"] = [_example_result()["review_statements"][0]]
+
+
+def _rule_check_example(schema: dict[str, Any]) -> None:
+    schema["examples"] = [_example_result()["rule_checks"][0]]
+
+
 class StatementOut(BaseModel):
     """One sentence of an assessment as a stable code with its parameters, for any language,
     beside its English text (welfare.statements). Parameters are numbers and names (features,
     criteria, levels), never formatted strings."""
 
+    # Examples are the model's own (each subclass sets its own): a field's example would pass
+    # to RuleCheckOut and ReasonOut, showing a doubt's code and words as a rule's or a reason's.
+    model_config = ConfigDict(json_schema_extra=_statement_example)
+
     code: str | None = Field(
-        None,
-        description="Stable code; null on assessments stored before codes were recorded.",
-        examples=["doubt.too_few_photos"],
+        None, description="Stable code; null on assessments stored before codes were recorded."
     )
-    params: dict[str, StatementParam] = Field(
-        default_factory=dict, examples=[{"usable": 1, "required": 3}]
-    )
-    text: str = Field(examples=["1 usable photo(s); at least 3 needed"])
+    params: dict[str, StatementParam] = Field(default_factory=dict)
+    text: str
 
 
 class RuleCheckOut(StatementOut):
-    name: str = Field(examples=["asp_income_test"])
+    model_config = ConfigDict(json_schema_extra=_rule_check_example)
+
+    name: str
     fired: bool | None = Field(description="null: not checkable (an input is missing).")
     source: str = Field(description="The rule's legal or published source.")
 
@@ -39,9 +65,29 @@ class RuleCheckOut(StatementOut):
 class ReasonOut(StatementOut):
     """A top reason: one fact and what resetting it does to the ASP or level outcome."""
 
-    model_config = ConfigDict(extra="allow")
+    # Written out: a reason needs a fusion model, which no schema has at hand. Its text is
+    # welfare.explain's for this fact (the feature's words in welfare.features).
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "reason.asp_towards",
+                    "params": {"feature": "per_capita_income_kzt", "value": 28000.0},
+                    "text": "Declared monthly income of the family divided by its members: "
+                    "28,000 — points towards ASP eligibility",
+                    "feature": "per_capita_income_kzt",
+                    "kind": "tabular",
+                    "target": "asp",
+                    "value": 28000.0,
+                    "contribution": 0.31,
+                    "features": ["per_capita_income_kzt", "income_subsistence_multiple"],
+                }
+            ]
+        },
+    )
 
-    feature: str = Field(examples=["per_capita_income_kzt"])
+    feature: str
     kind: Literal["tabular", "visual"]
     target: Literal["asp", "level"]
     value: float | None
@@ -71,18 +117,6 @@ def _levels_in_schema(schema: dict[str, Any]) -> None:
     for branch in schema.get("anyOf", [schema]):
         if branch.get("type") == "integer":
             branch["minimum"], branch["maximum"] = min(_levels()), max(_levels())
-
-
-def _result_example(schema: dict[str, Any]) -> None:
-    """OpenAPI: what `welfare` returns for the family of FamilyIn's example with no photo and
-    no fusion model, worked out when the schema is built, so it says what the code and
-    configs/welfare.yaml say (FastAPI leaves its nulls out)."""
-    from serving.api.schemas import FAMILY_EXAMPLE
-    from welfare.assess import assess
-    from welfare.schema import parse_family
-
-    result = assess(parse_family(FAMILY_EXAMPLE), [], model=None).to_dict()
-    schema["examples"] = [{**result, "unscored_photos": 0}]
 
 
 class AssessmentResult(BaseModel):

@@ -155,12 +155,15 @@ _FASTAPI_422_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 def _document_invalid_requests(app: FastAPI) -> None:
     """Make the app's OpenAPI say what `_invalid_request` answers: each 422 FastAPI adds on
-    its own is an ErrorBody (`request_invalid`), and its `{detail: [...]}` schemas are gone."""
+    its own is an ErrorBody (`request_invalid`), and its `{detail: [...]}` schemas are gone;
+    and its examples what the API answers, nulls included (`with_example_nulls`)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
+        from serving.api.schemas import with_example_nulls
+
         if app.openapi_schema is None:
-            app.openapi_schema = _invalid_requests_as_answered(build())
+            app.openapi_schema = with_example_nulls(_invalid_requests_as_answered(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,10 +4,14 @@ Assessments and decisions have theirs in serving/api/assessment_schemas.py."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
+from fastapi.openapi.constants import REF_TEMPLATE
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import to_jsonable_python
 
 from serving.db.models import Role
 from serving.reuse_index import REUSE_DETAIL_ROLES
@@ -18,10 +22,11 @@ from serving.users import (
     USERNAME_PATTERN,
 )
 from shanyraq.json_values import finite_or_none
+from vision.score import ABSTAIN_REASONS
 
 # Every criterion of configs/welfare.yaml, in its order: a record lacking one is refused. None
-# is null (missing) though: FastAPI leaves nulls out of OpenAPI examples, so one would read as
-# a criterion left out.
+# is null (missing) though: FastAPI leaves nulls out of OpenAPI examples (unless the app's
+# OpenAPI goes through `with_example_nulls`), so one would read as a criterion left out.
 FAMILY_EXAMPLE: dict[str, Any] = {
     "family_id": "F-000123",
     "region": "shymkent",
@@ -178,6 +183,11 @@ _NO_NUMBER = (
 )
 
 
+def _abstain_reasons_in_schema(schema: dict[str, Any]) -> None:
+    """OpenAPI: the engine's codes (vision.score.ABSTAIN_REASONS), the only ones it stores."""
+    schema["items"]["enum"] = list(ABSTAIN_REASONS)
+
+
 class ScoreOut(BaseModel):
     """A photo's calibrated scores (vision.score.PhotoScore), keyed by the taxonomy's labels."""
 
@@ -228,7 +238,10 @@ class ScoreOut(BaseModel):
         description=f"Independent probability per sign. {_NO_NUMBER}"
     )
     abstain: bool
-    abstain_reasons: list[str]
+    abstain_reasons: list[str] = Field(
+        description="Why the photo's scores are not used (empty when they are).",
+        json_schema_extra=_abstain_reasons_in_schema,
+    )
 
     @field_validator("room", "condition", "signs")
     @classmethod
@@ -258,7 +271,21 @@ class PhotoOut(BaseModel):
 
 
 class UploadOut(PhotoOut):
-    duplicate: bool = Field(description="The same bytes were already filed for this family.")
+    duplicate: bool = Field(
+        description="true: the same bytes were already filed for this family, and this is "
+        "the photo filed then (answered with 200, nothing new filed)."
+    )
+    reuse: ReuseOut
+
+
+class PhotoViewOut(PhotoOut):
+    """One filed photo (GET /photos/{photo_id}), with its reuse flags as of now."""
+
+    duplicate: None = Field(
+        None,
+        description="Always null: whether the bytes were filed before is an upload's answer "
+        "(POST /families/{family_id}/photos), not a property of the photo.",
+    )
     reuse: ReuseOut
 
 
@@ -276,3 +303,42 @@ class AuditVerifyOut(BaseModel):
     ok: bool
     entries: int
     problems: list[str]
+
+
+def api_models() -> list[type[BaseModel]]:
+    """The body models of this module and of serving.api.assessment_schemas."""
+    from serving.api import assessment_schemas
+
+    return [
+        value
+        for module in (sys.modules[__name__], assessment_schemas)
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and value.__module__ == module.__name__
+    ]
+
+
+def with_example_nulls(
+    spec: dict[str, Any], models: Iterable[type[BaseModel]] | None = None
+) -> dict[str, Any]:
+    """`spec` (the app's OpenAPI) with the examples of `models` (default: `api_models()`) as
+    the models give them, nulls included; for the app's OpenAPI hook.
+
+    FastAPI encodes its OpenAPI with `exclude_none`, which also drops every null inside an
+    example: a field that is null in a real answer (an assessment's `level` without a fusion
+    model) went missing from the example. Each model's component gets its own and its
+    fields' examples back from the model's JSON schema."""
+    components = spec.get("components", {}).get("schemas", {})
+    for model in api_models() if models is None else models:
+        own = to_jsonable_python(model.model_json_schema(ref_template=REF_TEMPLATE))
+        for name in (model.__name__, f"{model.__name__}-Input", f"{model.__name__}-Output"):
+            component = components.get(name)
+            if component is None:
+                continue
+            if "examples" in own:
+                component["examples"] = own["examples"]
+            for field, field_schema in own.get("properties", {}).items():
+                if "examples" in field_schema and field in component.get("properties", {}):
+                    component["properties"][field]["examples"] = field_schema["examples"]
+    return spec

@@ -23,7 +23,7 @@ from serving.api.deps import (
     policy,
 )
 from serving.api.errors import error_responses
-from serving.api.schemas import PhotoOut, UploadOut
+from serving.api.schemas import PhotoOut, PhotoViewOut, UploadOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
@@ -181,7 +181,7 @@ def list_photos(
 
 
 @router.get(
-    "/photos/{photo_id}", response_model=UploadOut,
+    "/photos/{photo_id}", response_model=PhotoViewOut,
     responses=error_responses(401, 403, 404), **policy(*VIEWERS),
 )  # fmt: skip
 def get_photo(
@@ -194,7 +194,7 @@ def get_photo(
     )  # fmt: skip
     return {
         **photo_out(photo),
-        "duplicate": False,
+        "duplicate": None,  # an upload's answer (UploadOut), not the photo's
         "reuse": _reuse(services, session, user, photo),
     }
 

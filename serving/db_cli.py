@@ -10,7 +10,14 @@ or no Shanyraq tables. Every command refuses a database that does not exist
 it is the only command that migrates an existing database (serving/cli.py). It makes no
 database (`shanyraq users add` or `shanyraq serve` does), refuses before changing anything
 when the signing key is missing, seals an audit head left without a MAC, and records an
-upgrade that changed the revision (`database_upgraded`: from, to, code version).
+upgrade that changed the revision (`database_upgraded`: from, to, code version). It refuses
+(`database_in_use`, unless `--force`) a database behind this version that another process has
+open: a running service keeps the schema it started with, and migrating under it breaks it.
+On SQLite that is any process holding the database open (on Linux: the lock every connection
+of a WAL database holds on its -shm file while open, the one SQLite itself checks); on
+PostgreSQL, another session on the database named like the service's connections (starting
+"shanyraq", or no application_name as earlier versions'). Checked once before migrating: a
+service started meanwhile is not seen.
 
 `db backup OUT` copies the embedded SQLite database (serving/db_backup.py), never over or
 into the service's own files (serving.data_dir.service_paths), then records it
@@ -26,6 +33,9 @@ It prints what else a restore needs.
 
 from __future__ import annotations
 
+import os
+import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,6 +43,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from serving.cli import CONFIG_OPTION, load_settings
+from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -47,6 +58,28 @@ MAKES_NONE = (
     "The `db` commands make no database: on a fresh install `shanyraq users add` or "
     "`shanyraq serve` creates it"
 )
+
+# SQLite's unix VFS: every connection of a WAL database holds a read lock on this byte of the
+# -shm file while it is open (UNIX_SHM_DMS in os_unix.c: (22 + 8) * 4 + 8).
+SQLITE_SHM_DMS_BYTE = 128
+# Sessions of the service and commands on PostgreSQL: this version's are named "shanyraq"
+# (serving.db.session.APPLICATION_NAME); earlier ones, which a `db upgrade` usually finds
+# running, set no application_name.
+_OTHER_SESSIONS = """
+SELECT pid, usename, coalesce(application_name, ''), client_addr::text FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND backend_type = 'client backend'
+  AND (coalesce(application_name, '') = '' OR application_name LIKE 'shanyraq%')
+ORDER BY pid
+"""
+
+
+class DatabaseInUseError(ShanyraqError):
+    """`db upgrade` found another process on the database (the service, most likely)."""
+
+    code = "database_in_use"
+    http_status = 409
+
 
 app = typer.Typer(help="The service database: status, upgrade, backup.", no_args_is_help=True)
 
@@ -96,8 +129,99 @@ class UpgradeReport:
     audit_seq: int | None  # the `database_upgraded` entry; None: nothing changed
 
 
-def upgrade_database(settings: ServingSettings) -> UpgradeReport:
-    """Migrate the database to this version's head; see the module docstring."""
+def sqlite_holder(file: Path) -> int | None:
+    """Another process that has the WAL database `file` open: its process id (0 when it is not
+    visible from here, e.g. in another container), or None when none is seen.
+
+    Asks the kernel who holds the lock SQLite's connections keep on the -shm file, as SQLite
+    itself does (F_GETLK): nothing is locked or written. Linux only (the layout of `struct
+    flock`); elsewhere None. Call it while this process has no connection to `file` open:
+    closing the descriptor it opens drops every lock this process holds on the -shm file.
+    """
+    import fcntl
+
+    if sys.platform != "linux":
+        return None
+    try:
+        fd = os.open(file.with_name(file.name + "-shm"), os.O_RDONLY)
+    except OSError:  # no -shm: no connection has it open (the last one removes it)
+        return None
+    try:
+        asked = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, SQLITE_SHM_DMS_BYTE, 1, 0)
+        kind, _whence, _start, _len, pid = struct.unpack(
+            "hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, asked)
+        )
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if kind == fcntl.F_UNLCK else max(pid, 0)
+
+
+def _process(pid: int) -> str:
+    """Process `pid` in words, with its command where this machine shows it: the words before
+    its first option only (another command's options may hold a password)."""
+    if pid <= 0:
+        return "a process not visible from here"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"process {pid}"
+    words: list[str] = []
+    for arg in (arg.decode(errors="replace") for arg in argv if arg):
+        if arg.startswith("-") or len(words) == 4:
+            break
+        words.append(arg)
+    return f"process {pid} ({' '.join(words)})" if words else f"process {pid}"
+
+
+def _postgres_sessions(settings: ServingSettings) -> list[str]:
+    """Other sessions on the PostgreSQL database that may be the service's, in words."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from serving.db.session import unavailable
+
+    engine = _read_engine(settings)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(_OTHER_SESSIONS)).all()
+    except DBAPIError as exc:
+        raise unavailable(engine, exc, doing="read") from None
+    finally:
+        engine.dispose()
+    return [
+        f"session {pid} of {user} from {address or 'a local socket'}"
+        + (f" ({name})" if name else "")
+        for pid, user, name, address in rows
+    ]
+
+
+def refuse_in_use(settings: ServingSettings) -> None:
+    """DatabaseInUseError when another process has the database open (module docstring)."""
+    from serving.db.session import parse_url, sqlite_file
+
+    parsed = parse_url(settings.resolved_database_url)
+    file = sqlite_file(parsed)
+    if file is not None:
+        pid = sqlite_holder(file)
+        users = [] if pid is None else [_process(pid)]
+    elif parsed.get_backend_name() == "postgresql":
+        users = _postgres_sessions(settings)
+    else:
+        users = []
+    if users:
+        raise DatabaseInUseError(
+            f"the database at {shown_url(settings)} is in use: {'; '.join(users)}. A running "
+            "service keeps the schema it started with, and migrating under it breaks it: stop "
+            "the service (and any other shanyraq command on this database), then run "
+            "`shanyraq db upgrade` again; `--force` upgrades anyway"
+        )
+
+
+def upgrade_database(settings: ServingSettings, *, force: bool = False) -> UpgradeReport:
+    """Migrate the database to this version's head; see the module docstring. `force`: even
+    when another process has the database open."""
     from serving import audit
     from serving.cli import anchored_sessions, open_with_key
     from serving.db.session import DatabaseMissingError, session_scope
@@ -112,6 +236,8 @@ def upgrade_database(settings: ServingSettings) -> UpgradeReport:
         )
     if not state.known:
         raise newer_schema_error(shown_url(settings), state)
+    if not state.up_to_date and not force:
+        refuse_in_use(settings)  # before this process opens it (see sqlite_holder)
     settings.signing_key(create=False)  # refused now, before the database changes
     engine, key = open_with_key(settings, may_create=False, migrate=True)
     try:
@@ -208,13 +334,23 @@ def status(config: Path | None = CONFIG_OPTION) -> None:
 
 
 @app.command("upgrade")
-def upgrade(config: Path | None = CONFIG_OPTION) -> None:
+def upgrade(
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Upgrade even when another process (the service?) has the database open.",
+        ),
+    ] = False,
+    config: Path | None = CONFIG_OPTION,
+) -> None:
     """Migrate the database to this version (whatever auto_migrate says); audited.
 
-    Makes no database; stop the service first (it runs on the schema it started with).
+    Makes no database; stop the service first (it runs on the schema it started with): a
+    database another process has open is refused (database_in_use) unless --force.
     """
     settings = load_settings(config)
-    report = upgrade_database(settings)
+    report = upgrade_database(settings, force=force)
     if report.audit_seq is None:
         typer.echo(f"nothing to do: the database is at migration {report.after} already")
         return

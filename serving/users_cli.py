@@ -3,15 +3,21 @@
 Thin: parse, call serving.users, audit, print. Like every service command, each opens the
 database and key by the rules serving/cli.py states: `users add` may create them on a fresh
 install, `users set-password` refuses a database or key that does not exist.
+
+A new password is asked for (twice, not echoed), or read as one line from standard input with
+`--password-stdin` (scripts). `--password X` still works but puts the password where other
+users of the machine can read it (the process list, shell history): it warns on stderr.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
 from serving.cli import CONFIG_OPTION, anchored_sessions, load_settings, open_with_key
+from shanyraq.errors import CommandUsageError
 
 app = typer.Typer(help="Service accounts.", no_args_is_help=True)
 
@@ -21,14 +27,42 @@ def _users() -> None:
     """Service accounts."""
 
 
-# A new password: asked twice, not echoed, unless given with --password.
+# A new password: asked twice, not echoed, unless given with --password-stdin or --password.
 _PASSWORD = typer.Option(
-    ...,
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="At least 10 characters (serving.users.PASSWORD_MIN_CHARS).",
+    None,
+    "--password",
+    help="The new password (at least 10 characters). Avoid it: other users of this machine "
+    "can read it in the process list, and it stays in shell history. Without it or "
+    "--password-stdin the password is asked for twice, not echoed.",
 )
+_PASSWORD_STDIN = typer.Option(
+    False,
+    "--password-stdin",
+    help="Read the new password from standard input: its first line, without the line end "
+    "(for scripts: `printf '%s\\n' \"$PW\" | shanyraq users ... --password-stdin`).",
+)
+ARGV_WARNING = (
+    "warning: --password puts the password in the command line, where other users of this "
+    "machine can read it (process list) and shell history keeps it; use the prompt or "
+    "--password-stdin"
+)
+
+
+def new_password(given: str | None, *, from_stdin: bool) -> str:
+    """The new password: from standard input, from --password (with a warning), or asked."""
+    if from_stdin and given is not None:
+        raise CommandUsageError("give --password or --password-stdin, not both")
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise CommandUsageError(
+                "--password-stdin: standard input is empty; write the password on it as one line"
+            )
+        return line.removesuffix("\n").removesuffix("\r")
+    if given is not None:
+        typer.echo(ARGV_WARNING, err=True)
+        return given
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @app.command("add")
@@ -36,15 +70,19 @@ def add_user(
     username: str = typer.Argument(..., help="Login name (lower case, digits, . _ -)."),
     role: str = typer.Option(..., help="inspector, annotator, commission or admin."),
     region: str | None = typer.Option(None, help="Region (required for all but admin)."),
-    password: str = _PASSWORD,
+    password: str | None = _PASSWORD,
+    password_stdin: bool = _PASSWORD_STDIN,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Create an account. On a fresh install this makes the database and the signing key."""
+    """Create an account. On a fresh install this makes the database and the signing key.
+
+    The password is asked for (twice, not echoed) unless --password-stdin gives it."""
     from serving import audit
     from serving.db.session import session_scope
     from serving.users import check_new_user, create_user
 
     settings = load_settings(config)
+    password = new_password(password, from_stdin=password_stdin)
     check_new_user(username=username, password=password, role=role, region=region)
     engine, key = open_with_key(settings, may_create=True)
     try:
@@ -64,19 +102,22 @@ def add_user(
 @app.command("set-password")
 def set_password(
     username: str = typer.Argument(..., help="The account's login name."),
-    password: str = _PASSWORD,
+    password: str | None = _PASSWORD,
+    password_stdin: bool = _PASSWORD_STDIN,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Reset an account's password; every session it has is signed out.
 
-    The account's current password is accepted too: an operator's reset then only signs
-    every session out (a user's own change on the pages refuses an unchanged password).
+    The password is asked for (twice, not echoed) unless --password-stdin gives it. The
+    account's current password is accepted too: an operator's reset then only signs every
+    session out (a user's own change on the pages refuses an unchanged password).
     """
     from serving import audit
     from serving.db.session import session_scope
     from serving.users import check_password, reset_password
 
     settings = load_settings(config)
+    password = new_password(password, from_stdin=password_stdin)
     check_password(password)
     engine, key = open_with_key(settings, may_create=False)
     try:

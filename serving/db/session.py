@@ -139,6 +139,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# What this version's connections to PostgreSQL call themselves (application_name).
+APPLICATION_NAME = "shanyraq"
+
+
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """The engine for `url`; on SQLite, `read_only` gives the separate engine for reads.
 
@@ -163,7 +167,12 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         )  # fmt: skip
         _sqlite_setup(engine, read_only=read_only)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Named in pg_stat_activity (`db upgrade` looks for the service's sessions), unless the
+    # URL names its connections itself.
+    named = {} if "application_name" in parsed.query else {"application_name": APPLICATION_NAME}
+    return create_engine(
+        url, connect_args=named, pool_pre_ping=True, pool_size=10, max_overflow=20
+    )  # fmt: skip
 
 
 def parse_url(url: str) -> URL:

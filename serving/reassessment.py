@@ -10,14 +10,16 @@ resumes with the families still stale, and a second one finds none.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from serving import audit
 from serving.assessments import (
     NO_FUSION,
     fusion_used,
@@ -26,6 +28,7 @@ from serving.assessments import (
     latest_current,
     latest_of,
     lock_family,
+    outcome_rests_on,
     rescored,
     reuse_linked,
     stale_reason,
@@ -40,8 +43,13 @@ if TYPE_CHECKING:
     from serving.core.config import ServingSettings
     from serving.state import Services
 
+logger = logging.getLogger(__name__)
+
 # Families read per query when looking for stale assessments.
 BATCH_FAMILIES = 500
+# The audit action of a `reassess` run as a whole, recorded when it ends (each new version
+# has its own entry, `assessment_created`).
+REASSESS_ENDED = "assessments_reassessed"
 
 
 class ReassessActorError(ShanyraqError):
@@ -271,6 +279,11 @@ def reassess(
     named in `failed`, and the others are recomputed, as `refresh` does: otherwise every run
     would stop at the same family. Refused, as `refresh` is, when the services have no fusion
     model and those families' assessments rest on one.
+
+    Audited as a run when it ends (`assessments_reassessed`, actor and model: the models and
+    welfare rules it assesses with, the families planned, reassessed, already current, failed
+    and not reached, and its outcome), also when it stops with an error or Ctrl-C, if the
+    database still takes it.
     """
     from tqdm import tqdm
 
@@ -286,16 +299,57 @@ def reassess(
             key=lambda s: s.family_id,
         )
     allow_rules_only = allow_rules_only or services.settings.allow_rules_only
-    refuse_rules_only(
-        (s.fusion for s in stale),
-        fusion=fusion_version(services),
-        allow_rules_only=allow_rules_only,
-    )
-    done = []
+    fusion = fusion_version(services)
+    refuse_rules_only((s.fusion for s in stale), fusion=fusion, allow_rules_only=allow_rules_only)
+    done: list[Refreshed] = []
     warned: set[str] = set()  # error codes already logged as a warning in this run
-    for item in tqdm(stale, desc="reassessing", unit="family", disable=not progress):
-        done.append(_refresh_one(services, item, actor, allow_rules_only, warned))
-    return Reassessed(
+    rests_on = {"fusion": fusion, **outcome_rests_on(services.fusion_model)}
+    run = _ReassessRun(services, actor, model_version, rests_on, planned=len(stale))
+    item: StaleAssessment | None = None
+    try:
+        for item in tqdm(stale, desc="reassessing", unit="family", disable=not progress):
+            done.append(_refresh_one(services, item, actor, allow_rules_only, warned))
+    except BaseException as exc:
+        stopped = {"outcome": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                   "error": getattr(exc, "code", None) or type(exc).__name__,
+                   "family_id": item.family_id if item is not None else None}  # fmt: skip
+        try:
+            run.audit(done, stopped)
+        except Exception:  # the database may be what failed: the run's own error is raised
+            logger.exception("could not audit the end of the reassessment under %s", model_version)
+        raise
+    made = Reassessed(
         made=((d.family_id, d.version) for d in done if d.version is not None),
         failed=(d for d in done if d.error is not None),
     )
+    run.audit(done, {"outcome": "completed_with_failures" if made.failed else "completed"})
+    return made
+
+
+@dataclass(frozen=True)
+class _ReassessRun:
+    """What the audit entry of a `reassess` run records besides its outcome."""
+
+    services: Services
+    actor: tuple[int, str]
+    model_version: str
+    rests_on: dict[str, str]  # the models and welfare rules the new versions are made with
+    planned: int
+
+    def audit(self, done: list[Refreshed], ended: dict[str, str | None]) -> None:
+        """The run's entry, in its own transaction (anchored: the services' sessions are)."""
+        details: dict[str, Any] = {
+            "model_version": self.model_version,
+            "model_versions": self.rests_on,
+            **ended,
+            "planned": self.planned,
+            "reassessed": sum(d.version is not None for d in done),
+            "already_current": sum(d.version is None and d.error is None for d in done),
+            "failed": {d.family_id: d.error for d in done if d.error is not None},
+            "not_reached": self.planned - len(done),
+        }
+        with session_scope(self.services.sessions) as session:
+            audit.append(
+                session, self.services.signing_key, actor=self.actor[1], action=REASSESS_ENDED,
+                target=f"model:{self.model_version}", details=details,
+            )  # fmt: skip

@@ -1,6 +1,13 @@
 """`shanyraq rescore`: score every stored photo under a new model, resumably; `rescore discard`
 deletes a run no promotion adopted; `rescore promote` (serving/rescore_promote_cli.py) adopts
-the finished re-scores in the service. Thin CLI layer."""
+the finished re-scores in the service. Thin CLI layer.
+
+Exit status of `shanyraq rescore` (its --help says the same), so a script or cron job tells
+the outcomes apart: 0, the run finished; 3 (`rescore_unfinished`), it stopped with photos in
+scope still to score: run it again to resume; 2, an error, `photo_store_damaged` among them
+(the run finished but for originals the store could not give: restore them, run it again);
+130, interrupted (Ctrl-C): run it again to resume.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import typer
 
 from serving.rescore_promote_cli import _promote_actor as _promote_actor  # tests import it here
 from serving.rescore_promote_cli import promote
+from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -29,6 +37,31 @@ if TYPE_CHECKING:
 # No help= here: it would replace the callback's docstring (typer), hiding how to resume.
 app = typer.Typer(no_args_is_help=False)
 app.command("promote")(promote)
+
+
+class RescoreUnfinishedError(ShanyraqError):
+    """The run stopped with photos in scope it has still to score; running the command again
+    resumes it. Its own exit status, so a script tells it from a finished run (0) and from an
+    error (2, `photo_store_damaged` among them)."""
+
+    code = "rescore_unfinished"
+    exit_code = 3
+
+    @classmethod
+    def of(cls, report: RescoreReport, again: str) -> RescoreUnfinishedError:
+        """`again`: the command that resumes the run, as the user gave it."""
+        damaged = (
+            f"; {report.store_damaged} original(s) the store could not give are named once it "
+            "finishes (photo_store_damaged)"
+            if report.store_damaged
+            else ""
+        )
+        return cls(
+            f"re-scoring run {report.run_id} under {report.model_version} is not finished: of "
+            f"{report.in_scope} photo(s) in scope, {report.scored} have a new score and "
+            f"{report.failed} a recorded reason, the others are still to score (uploaded "
+            f"while it scored, say){damaged}. Run `{again}` again to resume it"
+        )
 
 
 class DeviceChoice(StrEnum):
@@ -99,6 +132,11 @@ def rescore(
     run no promotion adopted: `rescore discard`, then run again). New scores are written
     under the new model version; the service keeps showing the old ones until `shanyraq
     rescore promote --model DIR` adopts them.
+
+    Exit status: 0 when the run finished; 3 when it stopped unfinished (rescore_unfinished:
+    run it again to resume); 2 on an error, photo_store_damaged included (the run finished
+    but for originals the store could not give: restore them, then run it again); 130 on
+    Ctrl-C (run it again to resume).
     """
     if ctx.invoked_subcommand is not None:
         _refuse_own_options(ctx, ctx.invoked_subcommand)
@@ -124,9 +162,18 @@ def rescore(
         runs = functools.partial(unfinished_runs, db_engine, scorer.model_version)
         with rescore_lock(settings.data_dir, scorer.model_version, runs=runs, command="rescore"):
             _rescore(settings, db_engine, key, scorer, model_dir=model, since=since, when=when,
-                     batch_size=batch_size, progress=progress, restart=restart)  # fmt: skip
+                     batch_size=batch_size, progress=progress, restart=restart,
+                     again=_again(model, since, device, config))  # fmt: skip
     finally:
         db_engine.dispose()
+
+
+def _again(model: Path, since: str | None, device: DeviceChoice, config: Path | None) -> str:
+    """The command that resumes this run: its options, less --restart (that would discard it)."""
+    words = ["shanyraq rescore", f"--model {model}"]
+    words += [f"--since {since}"] if since else []
+    words += [f"--device {device.value}"] if device is not DeviceChoice.auto else []
+    return " ".join(words + ([f"--config {config}"] if config is not None else []))
 
 
 def _refuse_own_options(ctx: typer.Context, subcommand: str) -> None:
@@ -162,6 +209,7 @@ def _rescore(
     batch_size: int,
     progress: bool,
     restart: bool,
+    again: str,
 ) -> None:
     from serving import audit
     from serving.cli import anchored_sessions
@@ -206,6 +254,8 @@ def _rescore(
         )  # fmt: skip
     for line in report_lines(report):
         typer.echo(line)
+    if not report.complete:  # before store damage: running it again resumes it either way
+        raise RescoreUnfinishedError.of(report, again)
     if report.store_damaged:
         raise PhotoStoreDamagedError.of(report, settings.store_dir)
 

@@ -252,19 +252,24 @@ def open_onnx(
     provider_options: list[dict[str, Any]] | None = None,
 ) -> Any:
     """An ONNX Runtime session on an artifact's graph (model.onnx or its fp16 copy);
-    ModelMismatchError when the file is missing or ONNX Runtime cannot load it."""
+    ModelMismatchError when the file is missing or ONNX Runtime cannot load it. Created under
+    the build lock of the TensorRT engine cache folders the options name (one process builds
+    an engine, the others wait and load it: vision.trt_cache.engine_build_lock)."""
     import onnxruntime as ort
     from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    from vision.trt_cache import engine_build_lock
 
     onnx_file(path.parent, path.name)
     unreadable = tuple(getattr(ort_state, name) for name in _ORT_LOAD_ERRORS)
     try:
-        return ort.InferenceSession(
-            str(path),
-            sess_options=sess_options,
-            providers=providers,
-            provider_options=provider_options,
-        )
+        with engine_build_lock(provider_options or []):
+            return ort.InferenceSession(
+                str(path),
+                sess_options=sess_options,
+                providers=providers,
+                provider_options=provider_options,
+            )
     except unreadable as exc:
         why = str(exc).rsplit("failed:", 1)[-1].strip().rstrip(".")[:300]
         raise ModelMismatchError(f"ONNX Runtime cannot load {path}: {why}; {_REEXPORT}") from None

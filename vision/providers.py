@@ -41,7 +41,7 @@ _SHORT: dict[str, ProviderName] = {
 ORT_LOG_FATAL = 4  # ONNX Runtime severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
 
 # sonames tried in order; the first that loads is enough.
-_CUDA_DRIVER_LIBS = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
+CUDA_DRIVER_LIBS = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
 # The provider libraries onnxruntime-gpu ships in onnxruntime/capi/.
 _PROVIDER_FILES = {
     "cuda": "libonnxruntime_providers_cuda.so",
@@ -68,13 +68,18 @@ class ProviderPlan:
         return self.name != "cpu"
 
 
-def _load_any(names: tuple[str, ...]) -> ctypes.CDLL | None:
+def load_any(names: tuple[str, ...]) -> ctypes.CDLL | None:
+    """The first of the shared libraries `names` that loads, or None when none does."""
     for name in names:
         try:
             return ctypes.CDLL(name)
         except OSError:
             continue
     return None
+
+
+# The name this module's probes call through: tests replace it to fake a GPU machine's libraries.
+_load_any = load_any
 
 
 def _nvidia_device_files() -> bool:
@@ -86,7 +91,7 @@ def cuda_device_count() -> int:
     """CUDA devices the driver sees; 0 without device files, driver or devices. Never raises."""
     if os.name != "nt" and not _nvidia_device_files():
         return 0
-    driver = _load_any(_CUDA_DRIVER_LIBS)
+    driver = _load_any(CUDA_DRIVER_LIBS)
     if driver is None:
         return 0
     try:
@@ -242,9 +247,8 @@ def _options(short: str, device_id: int, fp16: bool, trt_cache_dir: Path | None)
         return {"device_id": device_id, "cudnn_conv_algo_search": "HEURISTIC"}
     if short == "tensorrt":
         options: dict[str, Any] = {"device_id": device_id, "trt_fp16_enable": fp16}
-        if trt_cache_dir is not None:
+        if trt_cache_dir is not None and _cache_folder_usable(trt_cache_dir):
             # Building a TensorRT engine takes minutes; the cache makes later starts fast.
-            trt_cache_dir.mkdir(parents=True, exist_ok=True)
             options.update(
                 trt_engine_cache_enable=True,
                 trt_engine_cache_path=str(trt_cache_dir),
@@ -253,3 +257,17 @@ def _options(short: str, device_id: int, fp16: bool, trt_cache_dir: Path | None)
             )
         return options
     return {}
+
+
+def _cache_folder_usable(folder: Path) -> bool:
+    """Create `folder`; False, with a warning, where it cannot be (a read-only or misnamed
+    path): the engine is then built at each start, never a reason not to load the model."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        logger.warning(
+            "cannot create the TensorRT engine cache folder %s (%s); the engine is built at "
+            "every start", folder, error.strerror or error,
+        )  # fmt: skip
+        return False
+    return True

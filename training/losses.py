@@ -4,7 +4,8 @@ room: cross-entropy with label smoothing and optional class weights. condition: 
 cross-entropy on "grade > k" for every threshold k) or softmax cross-entropy plus an ordinal
 term (the expected distance in grades between prediction and truth). signs: binary
 cross-entropy. A target of -1 (or a `not_dwelling` room) masks condition and signs, so those
-photos train the room head only; a head with no labelled example in a batch adds zero.
+photos train the room head only; a head with no labelled example in a batch (or only examples
+of classes its class weights give 0) adds zero.
 """
 
 from __future__ import annotations
@@ -62,16 +63,24 @@ def ordinal_softmax_loss(
     return ce + ordinal_weight * expected
 
 
-def _masked_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """sum(w * v) / sum(w), as F.cross_entropy(weight=...) does; zero when every weight is.
+def _over_weight(weighted_sum: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """weighted_sum / sum(weights), as F.cross_entropy(weight=...) divides; zero when every
+    weight is.
 
     The divisor is the weights' own sum, however small: class weights are mean 1, so a batch
-    of common-grade photos can weigh under 1 in total. An all-zero batch divides by 1, which
-    keeps the value and its gradient zero instead of 0/0.
+    of common-grade photos can weigh under 1 in total. An all-zero batch (nothing labelled, or
+    only classes the class weights give 0, such as a room a stream's first epoch never drew)
+    divides by 1 and is then zeroed (the room term's label smoothing weighs the other classes,
+    so its sum need not be 0), which keeps the value and its gradient zero instead of 0/0.
     """
     total = weights.sum()
-    divisor = torch.where(total > 0, total, torch.ones_like(total))
-    return (values * weights).sum() / divisor
+    some = total > 0
+    return weighted_sum / torch.where(some, total, torch.ones_like(total)) * some
+
+
+def _masked_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum(w * v) / sum(w); zero when every weight is (see `_over_weight`)."""
+    return _over_weight((values * weights).sum(), weights)
 
 
 class MultiHeadLoss(nn.Module):
@@ -94,17 +103,7 @@ class MultiHeadLoss(nn.Module):
     def forward(self, out: ModelOutput, targets: Targets) -> LossParts:
         s = self.settings
         room = torch.as_tensor(targets.room, device=out.room.device)
-        room_loss = (
-            F.cross_entropy(
-                out.room,
-                room,
-                weight=self.room_class_weights,
-                ignore_index=IGNORE,
-                label_smoothing=s.label_smoothing,
-            )
-            if (room != IGNORE).any()
-            else out.room.sum() * 0.0
-        )
+        room_loss = self._room(out.room, room)
         dwelling = room != s.not_dwelling_index
         condition_loss = self._condition(out.condition, targets, dwelling)
         known = torch.as_tensor(targets.signs_known, device=out.signs.device) & dwelling
@@ -116,6 +115,23 @@ class MultiHeadLoss(nn.Module):
             + s.signs_weight * signs_loss
         )
         return LossParts(total, room_loss.detach(), condition_loss.detach(), signs_loss.detach())
+
+    def _room(self, logits: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
+        """F.cross_entropy's weighted mean (its label smoothing weights each class too), but
+        zero rather than NaN when the labelled rooms' weights sum to zero."""
+        labelled = (room != IGNORE).float()
+        weights = labelled
+        if self.room_class_weights is not None:
+            weights = labelled * self.room_class_weights[room.clamp_min(0)]
+        summed = F.cross_entropy(
+            logits,
+            room,
+            weight=self.room_class_weights,
+            ignore_index=IGNORE,
+            label_smoothing=self.settings.label_smoothing,
+            reduction="sum",
+        )
+        return _over_weight(summed, weights)
 
     def _condition(
         self, logits: torch.Tensor, targets: Targets, dwelling: torch.Tensor

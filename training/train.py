@@ -191,7 +191,7 @@ def train_one_epoch(
         targets = type(targets)(*(t.to(loop.device) for t in targets))
         with torch.autocast(loop.device.type, dtype=torch.bfloat16, enabled=use_amp):
             parts = loop.loss_fn(loop.model(pixels), targets)
-        (parts.total / accumulation_steps).backward()
+        (parts.total / group_size(step, len(loader), accumulation_steps)).backward()
         if step % accumulation_steps == 0 or step == len(loader):
             _optimizer_step(loop, grad_clip_norm)
         n = pixels.shape[0]
@@ -204,6 +204,15 @@ def train_one_epoch(
     out.update(images=seen, images_per_second=seen / seconds)
     out["lr"] = float(loop.scheduler.get_last_lr()[0])
     return out
+
+
+def group_size(step: int, steps: int, accumulation_steps: int) -> int:
+    """How many micro-batches the optimizer step that micro-batch `step` (1-based, of `steps`
+    in the epoch) feeds sums: `accumulation_steps`, fewer in an epoch's last group when
+    `steps` is not a multiple. Each micro-batch's loss is divided by it, so the last step of
+    an epoch takes a mean gradient too, not one shrunk by the missing micro-batches."""
+    first_of_last = steps - (steps - 1) % accumulation_steps  # the last group's first step
+    return steps - first_of_last + 1 if step >= first_of_last else accumulation_steps
 
 
 def _optimizer_step(loop: Loop, grad_clip_norm: float | None) -> None:

@@ -270,6 +270,7 @@ def select(
             written=written,
         ),
         overwrite=overwrite,
+        root=data.root,  # the picks' paths, written relative to OUT's folder
     )
     typer.echo(
         f"selected {len(selection.picked)} of {len(selection.candidates)} unlabelled photo(s) "

@@ -245,6 +245,7 @@ def write_selection(
     record: Callable[[Path], Mapping[str, Any]],
     *,
     overwrite: bool = True,
+    root: Path | None = None,
 ) -> Path:
     """Write the picked manifest to `out` and `record(file the picks are in)` to OUT.json, as a
     pair: both are written under temporary names first, then the manifest is renamed into
@@ -252,10 +253,14 @@ def write_selection(
     manifest's sha256, so an older record left beside a newer manifest shows as a mismatch,
     and any failure before it leaves both files as they were. Returns the record's path.
     Without `overwrite` a manifest that appeared at `out` meanwhile is kept: FileExistsError,
-    and neither file is written."""
+    and neither file is written. `root`: the folder the picks' paths are relative to (the
+    pool manifest's); given, they are written relative to `out`'s folder
+    (shanyraq.manifest.rebased)."""
     from shanyraq.atomic import atomic_file
-    from shanyraq.manifest import write_manifest
+    from shanyraq.manifest import rebased, write_manifest
 
+    if root is not None:
+        picked = rebased(picked, root, out)
     record_path = selection_record_path(out)
     with (
         atomic_file(record_path) as record_tmp,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +72,7 @@ def split(
     both train and test.
     """
     from shanyraq.errors import ManifestError, OutputExistsError
-    from shanyraq.manifest import read_manifest, write_manifest
+    from shanyraq.manifest import read_manifest, rebased, write_manifest
     from shanyraq.outputs import check_new_output_file
     from shanyraq.splits import same_family, split_rows
 
@@ -89,7 +87,7 @@ def split(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     # Row paths stay valid: they are rewritten relative to the new manifest's folder.
-    rows = [_rebase(r, data.root, out.resolve().parent) for r in rows]
+    rows = rebased(rows, data.root, out)
     try:  # checked before reading; without --overwrite a file made there meanwhile is kept
         write_manifest(out, rows, replace=overwrite)
     except FileExistsError:
@@ -146,9 +144,3 @@ def check_families(rows: Sequence[ManifestRow], manifest: Path) -> None:
         f"{manifest}: {len(lines)} row(s) have no family_id (line {shown}{more}); the split is "
         "by family, so fill in each photo's family (the home it was taken in) and split again"
     )
-
-
-def _rebase(row: ManifestRow, old_root: Path, new_root: Path) -> ManifestRow:
-    # Not resolved: a photo that is a link (a DVC cache, a store of hashed files) keeps the
-    # name the manifest gave it instead of becoming its target's.
-    return replace(row, path=os.path.relpath(old_root / row.path, new_root))

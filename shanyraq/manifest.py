@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Iterator, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,23 @@ def read_manifest(path: Path) -> Manifest:
         except RowFormatError as exc:
             raise ManifestError(f"{path}, line {line}: {exc}") from None
     return Manifest(rows=rows, root=root)
+
+
+def rebased(rows: Sequence[ManifestRow], root: Path, out: Path) -> list[ManifestRow]:
+    """`rows`, whose paths are relative to `root` (their manifest's folder), with paths
+    relative to the folder of the manifest `out` instead: a manifest's paths are read relative
+    to its own folder, so rows written elsewhere as they are would name photos that are not
+    there. Absolute paths are kept; paths are not resolved, so a photo that is a link (a DVC
+    cache, a store of hashed files) keeps the name the manifest gave it."""
+    folder = out.resolve().parent
+    if folder == root.resolve():
+        return list(rows)
+    return [
+        r
+        if Path(r.path).is_absolute()
+        else replace(r, path=Path(os.path.relpath(root / r.path, folder)).as_posix())
+        for r in rows
+    ]
 
 
 def write_manifest(path: Path, rows: Iterable[ManifestRow], *, replace: bool = True) -> Path:

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shanyraq.errors import CommandUsageError
+from shanyraq.errors import CommandUsageError, FileAccessError
 
 if TYPE_CHECKING:
     import os
@@ -89,6 +89,7 @@ class SweepReport:
     kept: tuple[str, ...] = ()  # found in use (an upload) or gone when removed: not removed
     restored: int = 0  # left set aside by an interrupted sweep, put back first
     applied: bool = False
+    unreadable: tuple[str, ...] = ()  # what, and the system's words: each left as it is
 
     @property
     def found_bytes(self) -> int:
@@ -157,16 +158,23 @@ def find_orphans(
     *,
     grace_hours: float,
     now_ns: int | None = None,
+    unreadable: list[str] | None = None,
 ) -> list[Orphan]:
     """Step 1: the files older than `grace_hours` that no photo row names; writes nothing.
-    One shard (`ab/`) at a time, so a large store is never listed whole in memory."""
+    One shard (`ab/`) at a time, so a large store is never listed whole in memory; one that
+    cannot be (an OSError on it or a file in it) is skipped, and said in `unreadable`."""
     grace_ns = grace_hours * _NS_PER_HOUR
     if not math.isfinite(grace_ns):  # more hours than nanoseconds count: no file is that old
         return []
     cutoff_ns = (time.time_ns() if now_ns is None else now_ns) - int(grace_ns)
+    unreadable = [] if unreadable is None else unreadable
     found: list[Orphan] = []
     for shard in store.shards():
-        old = list(_old_in_shard(store, shard, cutoff_ns))
+        try:
+            old = list(_old_in_shard(store, shard, cutoff_ns))
+        except OSError as exc:  # of its originals or copies: none of them is removed
+            unreadable.append(f"shard {shard} not swept: {exc}")
+            continue
         if not old:
             continue
         with sessions() as session:
@@ -233,23 +241,34 @@ def sweep(
     key: bytes | None = None,
 ) -> SweepReport:
     """Find the orphans; with `key` (the audit key) remove them, each audited, after putting
-    back what an interrupted sweep left set aside. Without it, a dry run: nothing changes."""
+    back what an interrupted sweep left set aside. Without it, a dry run: nothing changes.
+    A file or folder that cannot be read, set aside or removed (permissions, a disk error) is
+    left as it is and reported, and the sweep goes on; a shard not listed whole is skipped."""
     check_grace(grace_hours)
-    restored = store.restore_set_aside() if key is not None else 0
-    orphans = find_orphans(store, sessions, grace_hours=grace_hours)
+    unreadable: list[str] = []
+    try:  # a file that cannot be put back stays set aside, where no sweep deletes it
+        restored = store.restore_set_aside() if key is not None else 0
+    except OSError as exc:
+        restored = 0
+        unreadable.append(f"files an interrupted sweep set aside, not all put back: {exc}")
+    orphans = find_orphans(store, sessions, grace_hours=grace_hours, unreadable=unreadable)
     if key is None:
-        return SweepReport(grace_hours, tuple(orphans), restored=restored)
+        return SweepReport(grace_hours, tuple(orphans), unreadable=tuple(unreadable))
     if orphans:
         _refuse_a_database_naming_no_photo(sessions, len(orphans))
     removed, kept = [], []
     for orphan in orphans:
-        if remove_orphan(store, sessions, key, orphan):
-            removed.append(orphan)
-        else:
-            kept.append(orphan.sha256)
+        try:
+            if remove_orphan(store, sessions, key, orphan):
+                removed.append(orphan)
+            else:
+                kept.append(orphan.sha256)
+        except OSError as exc:  # nothing removed, but perhaps its browser copy (storage.py)
+            unreadable.append(f"photo {orphan.sha256} not removed: {exc}")
     return SweepReport(
-        grace_hours, tuple(orphans), tuple(removed), tuple(kept), restored, applied=True
-    )
+        grace_hours, tuple(orphans), tuple(removed), tuple(kept), restored, applied=True,
+        unreadable=tuple(unreadable),
+    )  # fmt: skip
 
 
 def _refuse_a_database_naming_no_photo(sessions: sessionmaker[Session], found: int) -> None:
@@ -289,6 +308,7 @@ def report_lines(report: SweepReport, *, now_ns: int | None = None) -> list[str]
         f"photo files no photo row names, older than {report.grace_hours:g} h: "
         f"{len(report.orphans)} ({report.found_bytes} bytes)"
     )
+    lines += [f"  cannot be read or removed: {line}" for line in report.unreadable]
     if not report.applied:
         lines.append("dry run: nothing was removed; run with --apply to remove them")
         return lines
@@ -361,6 +381,11 @@ def sweep_command(
             engine.dispose()
     for line in report_lines(report):
         typer.echo(line)
+    if report.unreadable:
+        raise FileAccessError(
+            f"{len(report.unreadable)} photo store file(s) or folder(s) could not be read or "
+            "removed (listed above): make them readable (permissions, disk), then sweep again"
+        )
 
 
 app = typer.Typer(help="The photo store.", no_args_is_help=True)

@@ -38,19 +38,18 @@ def atomic_file(path: Path, *, replace: bool = True) -> Iterator[Path]:
     only if nothing has it by then (`_publish_new`), else FileExistsError, so a file made at
     `path` while this one was written is kept.
 
+    A symbolic link at `path` is followed, as writing the file would: the file it leads to
+    (made if it is missing) is the one replaced, the temporary file beside it, and the link
+    stays. A loop of links raises an OSError (ELOOP) naming `path`. atomic_folder does the same.
+
     On any failure the temporary file is removed and `path` is left as it was. A folder at
     `path`, or a file where one of its parent folders should be, raises an OSError naming
     that path before anything is written (the CLI prints it as one `file_error` line).
     """
-    path = Path(path)
+    path = _through_link(Path(path))
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:  # mkdir met a file where a folder should be
-        raise NotADirectoryError(
-            errno.ENOTDIR, "is a file, but the path needs a folder there", exc.filename
-        ) from None
+    _make_parent(path)
     tmp = _unused_name(path)
     try:
         yield tmp
@@ -66,6 +65,27 @@ def atomic_file(path: Path, *, replace: bool = True) -> Iterator[Path]:
         if isinstance(exc, OSError) and str(exc.filename) == str(tmp):
             exc.filename = str(path)  # name the file the user asked for, not our temporary
         raise
+
+
+def _through_link(path: Path) -> Path:
+    """The path a symbolic link at `path` leads to (through a chain of links), else `path`:
+    renaming onto the link would replace the link, and leave the file it names as it was."""
+    if not os.path.islink(path):
+        return path
+    target = Path(os.path.realpath(path))
+    if os.path.islink(target):  # realpath stops in a loop, at a link it cannot resolve
+        raise OSError(errno.ELOOP, "is a symbolic link that leads round in a loop", str(path))
+    return target
+
+
+def _make_parent(path: Path) -> None:
+    """Create `path`'s folder and those above it; NotADirectoryError naming a file in the way."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # mkdir met a file where a folder should be
+        raise NotADirectoryError(
+            errno.ENOTDIR, "is a file, but the path needs a folder there", exc.filename
+        ) from None
 
 
 def _unused_name(path: Path) -> Path:
@@ -168,9 +188,13 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     removed and `path` is left as it was. No other path is deleted. As atomic_file flushes,
     every file and folder written is flushed to disk before the swap and `path`'s folder
     after it, so a crash then leaves the old folder or the whole new one, never empty files.
+
+    A symbolic link at `path` is followed, as in atomic_file: the folder it leads to (made if
+    it is missing) is replaced, staged beside it, and the link stays (a caller that refuses
+    links checks `not_replaceable` first). A loop of links raises an OSError (ELOOP).
     """
-    path = Path(os.path.abspath(path))  # "." and ".." have no name to stage beside
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _through_link(Path(os.path.abspath(path)))  # "." and "..": no name to stage beside
+    _make_parent(path)
     work = Path(tempfile.mkdtemp(prefix=path.name + STAGING_MARK, dir=path.parent))
     try:
         staging = work / "new"

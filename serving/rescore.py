@@ -90,6 +90,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+DAMAGED_IDS_SHOWN = 20  # the store-damaged photos a report names (it counts them all)
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -372,17 +374,18 @@ def _report(
         provenance = RunProvenance.recorded(fresh)
         # Counted now, not at the start: photos uploaded meanwhile were scored too.
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
-        damaged = session.execute(
-            select(RescoredScore.photo_id)
-            .where(RescoredScore.run_id == run.id, store_damaged())
-            .order_by(RescoredScore.photo_id)
-        ).scalars()
-        damaged_ids = list(damaged)
+        # Counted in SQL, the first few ids read: a store that lost its disk damages them all.
+        damaged = (RescoredScore.run_id == run.id, store_damaged())
+        n_damaged = session.scalar(select(func.count()).where(*damaged)) or 0
+        first_damaged = list(session.scalars(
+            select(RescoredScore.photo_id).where(*damaged).order_by(RescoredScore.photo_id)
+            .limit(DAMAGED_IDS_SHOWN)
+        ))  # fmt: skip
     return RescoreReport(
         run_id=run.id, model_version=run.model_version, scorer=scorer.name, in_scope=in_scope,
         scored=scored, failed=failed, this_session=done_now, resumed=resumed, complete=complete,
         seconds=time.perf_counter() - started, failures=failures, provenance=provenance,
-        store_damaged=len(damaged_ids), store_damaged_ids=damaged_ids[:20],
+        store_damaged=n_damaged, store_damaged_ids=first_damaged,
     )  # fmt: skip
 
 

@@ -1,9 +1,10 @@
 """What a re-scoring run's scores depend on besides the model version (`RunProvenance`).
 
-The scorer path, the engine settings that change scores (`engine_digest`), the code version
-and the model's files that the engine may load (`artifact_digest`: a copy edited under the
-same version scores otherwise). serving.rescore_runs compares them when a run would go on,
-serving.promote the recorded files with the folder it promotes. Split from rescore_runs.
+The scorer path with the ONNX Runtime provider it really ran on (`scorer_record`), the engine
+settings that change scores (`engine_digest`), the code version and the model's files that the
+engine may load (`artifact_digest`: a copy edited under the same version scores otherwise).
+serving.rescore_runs compares them when a run would go on, serving.promote the recorded files
+with the folder it promotes. Split from rescore_runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from serving.db.models import RescoreRun
     from vision.bulk import BytesScorer
     from vision.engine import EngineConfig
@@ -47,6 +50,44 @@ def engine_digest(*, decode_short_side: int | None, engine_config: EngineConfig 
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def scorer_record(path: str, provider: str | None) -> str:
+    """What a run records as its scorer: the path and the ONNX Runtime provider that really ran
+    the model, as "gpu/tensorrt", "gpu/cuda" or "cpu/cuda" (TensorRT in fp16, CUDA and the CPU
+    give other numbers, and the configured providers are only tried in order); the CPU path on
+    the CPU provider is "cpu", as runs recorded it before. `provider` None: not known (a Ray
+    driver, before its actors open their scorers), the path alone."""
+    return path if provider is None or provider == path else f"{path}/{provider}"
+
+
+def scorer_path(record: str) -> str:
+    """The path of a `scorer_record` ("gpu" of "gpu/cuda"), as --device names it."""
+    return record.split("/", 1)[0]
+
+
+def provider_of(scorer: object) -> str | None:
+    """The ONNX Runtime provider `scorer`'s model runs on, by its short name (cpu, cuda,
+    tensorrt); None when the scorer does not say (a stand-in in tests)."""
+    from vision.providers import SHORT_NAMES
+
+    provider = getattr(scorer, "provider", None) or getattr(
+        getattr(scorer, "engine", None), "provider", None
+    )
+    return SHORT_NAMES.get(provider, provider) if isinstance(provider, str) else None
+
+
+def provider_known(record: str) -> bool:
+    """Whether a `scorer_record` names its provider: "cpu" does (the CPU path on the CPU
+    provider), "gpu" alone does not."""
+    return record == "cpu" or "/" in record
+
+
+def same_scorer(recorded: str, now: str) -> bool:
+    """Whether a run that recorded scorer `recorded` goes on as `now`: the same record; or the
+    same path where `now` does not know its provider yet (the Ray driver on the GPU path: its
+    actors check the provider they run on against the record, serving.rescore_ray_actor)."""
+    return recorded == now or (not provider_known(now) and scorer_path(recorded) == now)
+
+
 def scoring_files(model_dir: Path) -> dict[str, str]:
     """The sha256 (vision.trt_cache.file_sha256, which keys a graph's TensorRT cache) of each
     file of the artifact that the engine may load to score: model.json and model.onnx always,
@@ -72,7 +113,7 @@ def artifact_digest(model_dir: Path) -> str:
 class RunProvenance:
     """What a run's scores depend on besides the model version; one run keeps one."""
 
-    scorer: str  # the scorer's path (BytesScorer.name): cpu, gpu
+    scorer: str  # the scorer's path and provider (`scorer_record`): cpu, gpu/tensorrt, ...
     engine_config: str  # digest of the SCORE_SETTINGS of configs/engine.yaml and decode size
     code_version: str  # shanyraq.provenance.code_version
     # artifact_digest of the model folder; None: not known (no folder given, a run from
@@ -81,7 +122,7 @@ class RunProvenance:
 
     # In words, for the refusal: (what it is, how to resume under the recorded one).
     WORDS: ClassVar[dict[str, tuple[str, str]]] = {
-        "scorer": ("scorer path", "--device {recorded}"),
+        "scorer": ("scorer path", "--device {path}{provider}"),
         "engine_config": ("engine settings digest", "configs/engine.yaml as it was then"),
         "code_version": ("code version", "the code of that version"),
         "model_artifact": (
@@ -100,12 +141,14 @@ class RunProvenance:
         model_dir: Path | None = None,
     ) -> RunProvenance:
         """The provenance of scores from `scorer` under `engine_config` (default: configs/),
-        with the model's files in `model_dir` (None: not known)."""
+        with the model's files in `model_dir` (None: not known), and the ONNX Runtime provider
+        the scorer really runs on (`scorer_record`)."""
         # The CPU scorer decodes JPEGs reduced to `decode_short_side` px; None: full size.
         decode = getattr(scorer, "decode_short_side", None)
         return cls.for_path(
-            scorer.name, decode_short_side=decode, engine_config=engine_config, model_dir=model_dir
-        )
+            scorer_record(scorer.name, provider_of(scorer)), decode_short_side=decode,
+            engine_config=engine_config, model_dir=model_dir,
+        )  # fmt: skip
 
     @classmethod
     def for_path(
@@ -116,9 +159,9 @@ class RunProvenance:
         engine_config: EngineConfig | None = None,
         model_dir: Path | None = None,
     ) -> RunProvenance:
-        """The provenance of scores from the `scorer` path decoding at `decode_short_side` px
-        (None: full size) under `engine_config` (default: configs/), with the model's files in
-        `model_dir` (None: not known)."""
+        """The provenance of scores from the `scorer` path (a `scorer_record`) decoding at
+        `decode_short_side` px (None: full size) under `engine_config` (default: configs/),
+        with the model's files in `model_dir` (None: not known)."""
         from shanyraq.provenance import code_version
 
         digest = engine_digest(decode_short_side=decode_short_side, engine_config=engine_config)
@@ -134,15 +177,50 @@ class RunProvenance:
 
     def differences(self, run: RescoreRun, *, hints: bool = True) -> list[str]:
         """What differs from the run's record, in words (with how to resume as it was). What
-        the run did not record (the model artifact before migration 0009) is not compared."""
+        the run did not record (the model artifact before migration 0009) is not compared, nor
+        the provider where this one does not know it yet (`same_scorer`)."""
         out = []
         for name, (what, how) in self.WORDS.items():
             recorded, now = getattr(run, name), getattr(self, name)
-            if recorded is not None and recorded != now:
-                hint = f" (to resume: {how.format(recorded=recorded)})" if hints else ""
-                out.append(f"{what} {recorded!r}, now {now!r}{hint}")
+            if recorded is None or recorded == now:
+                continue
+            if name == "scorer" and same_scorer(recorded, now):
+                continue
+            path, _, provider = str(recorded).partition("/")
+            on = f" on ONNX Runtime's {provider} provider" if provider else ""
+            resume = how.format(recorded=recorded, path=path, provider=on)
+            hint = f" (to resume: {resume})" if hints else ""
+            out.append(f"{what} {recorded!r}, now {now!r}{hint}")
         return out
 
     def record(self, run: RescoreRun) -> None:
         run.scorer, run.engine_config = self.scorer, self.engine_config
         run.code_version, run.model_artifact = self.code_version, self.model_artifact
+
+
+def actors_scorer(session: Session, run: RescoreRun, provenance: RunProvenance) -> str:
+    """The scorer record the Ray pipeline's actors must match (serving/rescore_ray.py): the
+    run's once it names its provider; else the provider recorded by another run of the version
+    that holds outcomes on the same path and no promotion adopted (the driver, not knowing its
+    own, was compared on the path alone); else the path alone, which the first actor completes
+    with its provider (serving/rescore_ray_actor.py)."""
+    if provider_known(run.scorer or provenance.scorer):
+        return run.scorer or provenance.scorer
+    from sqlalchemy import func, select
+
+    from serving.db.models import RescoredScore, RescoreRun
+    from serving.rescore_runs import promoted_runs
+
+    path = provenance.scorer
+    others = session.execute(
+        select(RescoreRun.id, RescoreRun.scorer).where(
+            RescoreRun.model_version == run.model_version, RescoreRun.id != run.id,
+            RescoreRun.scorer.startswith(f"{path}/"),
+        )
+    ).all()  # fmt: skip
+    promoted = promoted_runs(session, run.model_version) if others else set()
+    for other_id, scorer in others:
+        held = select(func.count()).where(RescoredScore.run_id == other_id)
+        if other_id not in promoted and session.scalar(held):
+            return str(scorer)
+    return path

@@ -1,15 +1,20 @@
 """The re-scoring as a Ray Data pipeline, for when the photo store outgrows one machine.
 
-read (the photos not yet scored under the model version, from the service database) ->
+read (the photos not yet scored under the model version, from the service database, in pages
+of photo ids the driver plans by keyset, `read_pages`: no block holds more than a page) ->
 map_batches (`ScoreBatch`, serving/rescore_ray_actor.py: one scorer per actor, GPU or CPU) ->
 write (the same `rescore_scores` table as `serving.rescore`, with ON CONFLICT DO NOTHING).
+Only the actors hold CPUs (one each, and their GPUs): reading and writing, database work,
+reserve none, so neither waits for a CPU the pool holds (with one CPU it hung), and a pool the
+cluster cannot hold is refused before it starts (`RayResourcesError`), not waited for forever.
 Resumable by construction: a re-run reads only photos with no outcome under the version yet,
 and the unique (photo, model version) key refuses a second outcome for any photo. A run records
 its provenance as `serving.rescore` does (`expected_provenance`; each actor checks again its
-path, engine settings and model files), and is refused in the same cases and words
-(serving/rescore_runs.py); having no --restart, the way to score again under the current
-provenance is `shanyraq rescore discard --model DIR --ray`. With nothing to read, Ray is not
-started. `ray` is an optional extra, imported only when this runs.
+path, engine settings and model files, and the first actor of a GPU run records the ONNX
+Runtime provider it really runs on, which the others must share), and is refused in the same
+cases and words (serving/rescore_runs.py); having no --restart, the way to score again under
+the current provenance is `shanyraq rescore discard --model DIR --ray`. With nothing to read,
+Ray is not started. `ray` is an optional extra, imported only when this runs.
 
 As `rescore` does, the pipeline holds the re-scoring lock of its model version for the whole
 run (serving/rescore_lock.py: `rescore promote` and `rescore discard` are refused meanwhile, and
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +52,8 @@ from serving.rescore_photos import (
     reopen_for_uncovered,
     retry_restored,
 )
-from serving.rescore_ray_actor import Database, ScoreBatch
+from serving.rescore_provenance import actors_scorer
+from serving.rescore_ray_actor import Database, ScoreBatch, read_page
 from serving.rescore_runs import (
     RunProvenance,
     open_run,
@@ -66,10 +72,18 @@ RAY_MISSING = (
 )
 WRITE_COLUMNS = ("photo_id", "model_version", "run_id", "score", "error", "created_at")
 ENTRY_POINT = "serving.rescore_ray.rescore_with_ray"  # the lock's holder: it has no command
+ACTOR_CPUS = 1  # what each scoring actor holds (Ray Data's default for a GPU one too)
 
 
 class RayMissingError(ShanyraqError):
     code = "ray_missing"
+    http_status = 500
+
+
+class RayResourcesError(ShanyraqError):
+    """The Ray cluster cannot hold the pool of scoring actors asked for (Ray waits forever)."""
+
+    code = "ray_resources"
     http_status = 500
 
 
@@ -92,9 +106,10 @@ def _absolute(database_url: str, store_root: Path, model_dir: Path) -> tuple[str
 
 
 def read_query(
-    db: Database, model_version: str, since: datetime | None
+    db: Database, model_version: str, since: datetime | None, *, paged: bool = False
 ) -> tuple[str, tuple[Any, ...]]:
-    """SQL (with the dialect's placeholders) for the photos in scope not yet scored."""
+    """SQL (with the dialect's placeholders) for the photos in scope not yet scored; `paged`:
+    of one page, whose bounds (after, last] follow `params` (`read_page`)."""
     p = db.placeholder
     sql = (
         "SELECT p.id AS photo_id, p.sha256 AS sha256, p.quality AS quality FROM photos p "
@@ -105,7 +120,30 @@ def read_query(
     if since is not None:
         sql += f" AND p.created_at >= {p}"
         params += (db.timestamp(since),)
+    if paged:
+        sql += f" AND p.id > {p} AND p.id <= {p}"
     return sql + " ORDER BY p.id", params
+
+
+def read_pages(
+    session: Any, model_version: str, since: datetime | None, *, page_rows: int
+) -> list[tuple[int, int]]:
+    """Pages (after, last] of photo ids that cover the photos in scope not yet scored, each of
+    at most `page_rows` of them: the bounds walked by keyset on the driver, one id a page."""
+    unscored = (*photo_scope(since), not_yet_scored(model_version))
+    first = session.scalar(select(func.min(Photo.id)).where(*unscored))
+    pages: list[tuple[int, int]] = []
+    if first is None:
+        return pages
+    after = first - 1
+    while True:
+        ahead = select(Photo.id).where(*unscored, Photo.id > after).order_by(Photo.id)
+        last = session.scalar(ahead.offset(page_rows - 1).limit(1))
+        if last is None:  # the last page: up to the last photo to read
+            last = session.scalar(select(func.max(Photo.id)).where(*unscored, Photo.id > after))
+            return pages + ([(after, last)] if last is not None else [])
+        pages.append((after, last))
+        after = last
 
 
 @dataclass(frozen=True)
@@ -118,6 +156,9 @@ class RayRescoreReport:
     written_now: int
     complete: bool  # the run is done: no photo in scope is left without an outcome or a score
     restored: int = 0  # photos restored to the store whose damage outcomes this call discarded
+    # What the run records as its scorer: the path, and the ONNX Runtime provider its actors
+    # ran on once one of them recorded it ("gpu/cuda"; "cpu": the CPU path on the CPU).
+    scorer: str | None = None
 
 
 def rescore_with_ray(
@@ -134,6 +175,7 @@ def rescore_with_ray(
     decode_short_side: int | None = None,
     num_gpus_per_actor: float = 0.0,
     data_dir: Path | None = None,
+    read_page_rows: int = 10_000,
 ) -> RayRescoreReport:
     """Run the pipeline on the Ray cluster `ray.init` connected to (a local one if none).
 
@@ -144,8 +186,11 @@ def rescore_with_ray(
     Refused too (ModelMismatchError) when `model_dir` holds another model than
     `model_version`: its rows would go under the model's own version, the run's never done.
     Paths are made absolute here, where they were given: workers resolve a relative one in
-    their own working folder, which on a cluster is not the driver's.
+    their own working folder, which on a cluster is not the driver's. The photos are read
+    `read_page_rows` at a time (`read_pages`).
     """
+    if read_page_rows < 1:
+        raise ValueError("read_page_rows must be at least 1")
     ray = _ray()
     database_url, store_root, model_dir = _absolute(database_url, store_root, model_dir)
     found = read_artifact(model_dir).model_version
@@ -168,6 +213,10 @@ def rescore_with_ray(
             opened = _open(sessions, PhotoStore(store_root), model_version, since, provenance)
             before = _outcomes(sessions, model_version, since)
             if opened.to_read:  # else nothing to score: Ray is not started for nothing
+                with session_scope(sessions) as session:
+                    pages = read_pages(session, model_version, since, page_rows=read_page_rows)
+                # The provider its actors must run on, where the run (or another) recorded it.
+                provenance = replace(provenance, scorer=opened.scorer)
                 actor = {
                     "model_dir": str(model_dir), "store_root": str(store_root),
                     "run_id": opened.run_id, "db_url": database_url, "prefer": prefer,
@@ -175,7 +224,7 @@ def rescore_with_ray(
                     "provenance": provenance,
                 }  # fmt: skip
                 _score(
-                    ray, Database(database_url), model_version, since, actor,
+                    ray, Database(database_url), model_version, since, actor, pages=pages,
                     batch_size=batch_size, concurrency=concurrency,
                     num_gpus_per_actor=num_gpus_per_actor,
                 )  # fmt: skip
@@ -189,6 +238,7 @@ class _Opened:
     run_id: int
     restored: int  # photos restored to the store whose damage outcomes this call discarded
     to_read: int  # photos in scope with no outcome yet, for the actors to score
+    scorer: str  # the scorer record its actors must match (`actors_scorer`)
 
 
 def _open(
@@ -215,7 +265,7 @@ def _open(
                     *photo_scope(since), not_yet_scored(model_version)
                 )
             ) or 0  # fmt: skip
-        return _Opened(run.id, restored, to_read)
+        return _Opened(run.id, restored, to_read, actors_scorer(session, run, provenance))
 
 
 def _score(
@@ -225,23 +275,32 @@ def _score(
     since: datetime | None,
     actor: dict[str, Any],
     *,
+    pages: list[tuple[int, int]],
     batch_size: int,
     concurrency: int,
     num_gpus_per_actor: float,
 ) -> None:
-    """Read the photos in scope not yet scored, score them on a pool of `ScoreBatch` actors
-    (constructed with `actor`), write their outcomes."""
-    sql, params = read_query(db, model_version, since)
+    """Read the photos in scope not yet scored, a page at a time (`pages`), score them on a
+    pool of `ScoreBatch` actors (constructed with `actor`), write their outcomes."""
+    sql, params = read_query(db, model_version, since, paged=True)
     factory = db.connection_factory()
     if not ray.is_initialized():
         ray.init(include_dashboard=False)
-    dataset = ray.data.read_sql(sql, factory, sql_params=params)
-    scored = dataset.map_batches(
+    check_resources(ray.cluster_resources(), concurrency, num_gpus_per_actor)
+    bounds = [{"after": after, "last": last} for after, last in pages]
+    # Database work holds no CPU: with the actors holding them all, it still runs.
+    rows = ray.data.from_items(bounds).map_batches(
+        read_page, batch_size=1, num_cpus=0, concurrency=max(1, concurrency),
+        fn_kwargs={"db": db, "sql": sql, "params": params},
+    )  # fmt: skip
+    # A GPU actor holds ACTOR_CPUS too, Ray Data's default (both given, Ray Data warns).
+    held = {"num_gpus": num_gpus_per_actor} if num_gpus_per_actor else {"num_cpus": ACTOR_CPUS}
+    scored = rows.map_batches(
         ScoreBatch,
         batch_size=batch_size,
         compute=ray.data.ActorPoolStrategy(size=concurrency),
-        num_gpus=num_gpus_per_actor or None,
         fn_constructor_kwargs=actor,
+        **held,
     )
     p = db.placeholder
     insert = (
@@ -249,14 +308,32 @@ def _score(
         f"VALUES ({', '.join([p] * len(WRITE_COLUMNS))}) "
         "ON CONFLICT (photo_id, model_version) DO NOTHING"
     )
-    scored.write_sql(insert, factory)
+    scored.write_sql(insert, factory, ray_remote_args={"num_cpus": 0})
+
+
+def check_resources(cluster: dict[str, float], concurrency: int, num_gpus_per_actor: float) -> None:
+    """Refuse (RayResourcesError) a pool of `concurrency` actors the cluster (its
+    `ray.cluster_resources()`) cannot hold: Ray Data would wait for it forever."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    needs = {"CPU": concurrency * ACTOR_CPUS, "GPU": concurrency * num_gpus_per_actor}
+    short = {kind: n for kind, n in needs.items() if n > cluster.get(kind, 0)}
+    if short:
+        has = ", ".join(f"{cluster.get(kind, 0):g} {kind}" for kind in short)
+        need = ", ".join(f"{n:g} {kind}" for kind, n in short.items())
+        raise RayResourcesError(
+            f"the Ray cluster has {has}, but {concurrency} scoring actor(s) need {need} "
+            f"({ACTOR_CPUS} CPU and {num_gpus_per_actor:g} GPU each; reading and writing "
+            "need none): lower concurrency or num_gpus_per_actor, or give the cluster more"
+        )
 
 
 def expected_provenance(
     model_dir: Path, *, prefer: str, num_gpus_per_actor: float, decode_short_side: int | None
 ) -> RunProvenance:
     """The provenance the actors' scorers will have (each actor checks its path and engine
-    settings, `ScoreBatch`), with the digest of the model's files they all load.
+    settings, `ScoreBatch`), with the digest of the model's files they all load. The GPU
+    path's ONNX Runtime provider is not known here: the first actor records it in the run.
 
     "auto" is the GPU path where actors are given a GPU, else the CPU path; the CPU path
     decodes as vision.bulk.CpuBytesScorer does, never below the model's input size.
@@ -305,9 +382,9 @@ def _finish(
         run.updated_at = datetime.now(UTC)
         if run.status != "done" and first_uncovered(session, model_version, since) is None:
             run.status, run.finished_at = "done", datetime.now(UTC)
-        complete = run.status == "done"
+        complete, scorer = run.status == "done", run.scorer
     return RayRescoreReport(
         run_id=opened.run_id, model_version=model_version, in_scope=in_scope, scored=scored,
         failed=failed, written_now=scored + failed - sum(before), complete=complete,
-        restored=opened.restored,
+        restored=opened.restored, scorer=scorer,
     )  # fmt: skip

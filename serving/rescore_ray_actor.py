@@ -1,10 +1,13 @@
 """The Ray side of the re-scoring pipeline (serving/rescore_ray.py): what its tasks and actors run.
 
-`ScoreBatch` is the map_batches callable class: each actor opens one scorer (GPU, or CPU on
-ONNX Runtime's CPU provider alone, whatever GPU its node has), checks it against the provenance
-its run recorded (scorer path, engine settings, the digest of the model files on its node),
-and turns batches of photo rows into `rescore_scores` rows; a batch its scorer fails on as a
-whole stops the pipeline naming the run and the photos (`RescoreBatchError`).
+`read_page` is the reading tasks' map_batches function: the photo rows of one page of photo
+ids the driver planned, so no block holds more than a page. `ScoreBatch` is the map_batches
+callable class: each actor opens one scorer (GPU, or CPU on ONNX Runtime's CPU provider alone,
+whatever GPU its node has), checks it against the provenance its run recorded (scorer path and
+the ONNX Runtime provider it runs on, engine settings, the digest of the model files on its
+node; the first actor of a GPU run records its provider, `_record_scorer`), and turns batches
+of photo rows into `rescore_scores` rows; a batch its scorer fails on as a whole stops the
+pipeline naming the run and the photos (`RescoreBatchError`).
 `Database` is how the tasks reach the service database, by picklable DB-API connections. The
 module imports neither the pipeline nor Ray, so a worker unpickling an actor loads only this.
 """
@@ -22,6 +25,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from serving.rescore import read_original, stored_verdict
+from serving.rescore_provenance import provider_known, provider_of, scorer_path, scorer_record
 from serving.rescore_runs import RescoreResumeError, RunProvenance, artifact_digest, engine_digest
 from serving.storage import PhotoStore
 from shanyraq.errors import ShanyraqError
@@ -62,6 +66,32 @@ class Database:
         if self.dialect == "sqlite":
             return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         return when
+
+
+PAGE_SCHEMA = {"photo_id": "int64", "sha256": "string", "quality": "string"}
+
+
+def read_page(pages: dict[str, Any], *, db: Database, sql: str, params: tuple[Any, ...]) -> Any:
+    """map_batches function: the rows of `sql` (serving.rescore_ray.read_query, paged) for each
+    page of photo ids (after, last] in `pages`, as one Arrow table (quality as JSON text)."""
+    import pyarrow as pa
+
+    connection = db.connection_factory()()
+    try:
+        rows: list[Any] = []
+        for after, last in zip(pages["after"], pages["last"], strict=True):
+            cursor = connection.cursor()
+            cursor.execute(sql, (*params, int(after), int(last)))
+            rows += cursor.fetchall()
+    finally:
+        connection.close()
+    columns = {
+        "photo_id": [int(row[0]) for row in rows],
+        "sha256": [str(row[1]) for row in rows],
+        "quality": [row[2] if isinstance(row[2], str) else json.dumps(row[2]) for row in rows],
+    }
+    schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in PAGE_SCHEMA.items()])
+    return pa.table(columns, schema=schema)
 
 
 class RescoreBatchError(ShanyraqError):
@@ -109,16 +139,23 @@ class ScoreBatch:
         # Of configs/engine.yaml as it stands, as the pipeline digested it.
         decode = getattr(self.scorer, "decode_short_side", None)
         found = (self.scorer.name, engine_digest(decode_short_side=decode, engine_config=None))
-        if provenance is not None and found != (provenance.scorer, provenance.engine_config):
-            raise RescoreResumeError(
-                f"this Ray actor scores on the {found[0]} path (engine settings {found[1]}), "
-                f"but re-scoring run {run_id} recorded the {provenance.scorer} path (engine "
-                f"settings {provenance.engine_config}); ask for the path by prefer='cpu' or "
-                "'gpu' (with num_gpus_per_actor), not 'auto'"
-            )
+        self.db = Database(db_url)
+        if provenance is not None:
+            recorded = (scorer_path(provenance.scorer), provenance.engine_config)
+            if found != recorded:
+                raise RescoreResumeError(
+                    f"this Ray actor scores on the {found[0]} path (engine settings "
+                    f"{found[1]}), but re-scoring run {run_id} recorded the {recorded[0]} path "
+                    f"(engine settings {recorded[1]}); ask for the path by prefer='cpu' or "
+                    "'gpu' (with num_gpus_per_actor), not 'auto'"
+                )
+            actual = scorer_record(self.scorer.name, provider_of(self.scorer))
+            if provider_known(provenance.scorer) and actual != provenance.scorer:
+                raise _provider_refusal(run_id, actual, provenance.scorer)
+            if "/" in actual:  # the path alone does not say it: the run records it
+                _record_scorer(self.db, run_id, scorer_path(actual), actual)
         self.store = PhotoStore(Path(store_root))
         self.run_id = run_id
-        self.db = Database(db_url)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         from vision.bulk import PhotoBytes
@@ -158,6 +195,40 @@ def _path(prefer: str, provenance: RunProvenance | None) -> str:
     per actor, `expected_provenance`), so an actor on a node with a GPU scores on the CPU too."""
     recorded_cpu = provenance is not None and provenance.scorer == "cpu"
     return "cpu" if prefer == "auto" and recorded_cpu else prefer
+
+
+def _record_scorer(db: Database, run_id: int, path: str, actual: str) -> None:
+    """Record in the run the provider this actor's model runs on (`actual`, a scorer_record),
+    where it still records the `path` alone: the first actor of a run does; the others, and
+    later calls, must then run on the same one (compare-and-set, so two actors starting
+    together cannot both record theirs)."""
+    p = db.placeholder
+    connection = db.connection_factory()()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            f"UPDATE rescore_runs SET scorer = {p} WHERE id = {p} AND scorer = {p}",
+            (actual, run_id, path),
+        )
+        cursor.execute(f"SELECT scorer FROM rescore_runs WHERE id = {p}", (run_id,))
+        row = cursor.fetchone()
+        connection.commit()
+    finally:
+        connection.close()
+    recorded = row[0] if row else None
+    if recorded != actual:
+        raise _provider_refusal(run_id, actual, str(recorded))
+
+
+def _provider_refusal(run_id: int, actual: str, recorded: str) -> RescoreResumeError:
+    """This actor runs on another ONNX Runtime provider than its run recorded (TensorRT on one
+    node, CUDA on another: other numbers under one run)."""
+    return RescoreResumeError(
+        f"this Ray actor scores as {actual!r} (path/ONNX Runtime provider), but re-scoring run "
+        f"{run_id} recorded {recorded!r}: its scores would mix two providers under one run; "
+        "give every Ray node the providers the run recorded (configs/engine.yaml "
+        "runtime.providers, the TensorRT or CUDA libraries), then run it again"
+    )
 
 
 def _check_model_files(model_dir: Path, run_id: int, recorded: str) -> None:

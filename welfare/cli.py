@@ -7,12 +7,12 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from welfare.simulate import NoiseModel
+from welfare.report_notes import data_note as data_note  # tests import them here
+from welfare.report_notes import notes as notes
 
 app = typer.Typer(
     help="Welfare fusion: family record + photo scores -> advisory level and ASP recommendation.",
@@ -20,59 +20,16 @@ app = typer.Typer(
 )
 
 
-def data_note(noise: NoiseModel) -> str:
-    """What the report's data are: synthetic families, photo scores simulated with `noise`."""
-    from welfare.report import share
-
-    return (
-        "Families come from `training.synth.families.generate_families`. Their photos are **not "
-        "rendered or scored by the vision model**: each planned photo's PhotoScore is simulated "
-        f"from its true labels by `welfare/simulate.py` (room confusion "
-        f"{share(1 - noise.room_accuracy)}, condition off by one grade "
-        f"{share(noise.condition_off_by_one)} of the time with Gaussian spread and calibration "
-        f"noise, sign misses {share(noise.sign_miss)} and false alarms "
-        f"{share(noise.sign_false_alarm)}, {share(noise.low_confidence_rate)} low-confidence "
-        "abstentions; unusable photos fail quality or are flagged reused). The figures below "
-        "therefore say how fusion performs *if* the vision model errs as simulated; the section "
-        "'With photos scored by the vision model' re-measures them with real engine scores."
-    )
-
-
-def notes(*, calibration_fraction: float) -> list[str]:
-    """The report's notes and limits; `calibration_fraction` is the evaluated models' recipe's."""
-    from welfare.report import share
-
-    return [
-        "- Models are trained by `shanyraq welfare train` on the training split (recipe in "
-        "configs/welfare.yaml `fusion`: families, seed, hyper-parameters); "
-        f"{share(calibration_fraction)} of it calibrates the probabilities (a temperature for "
-        "the level, Platt scaling for ASP). `evaluate` regenerates the same families and "
-        "refuses a model whose training-data hash differs.",
-        "- In the synthetic data ASP eligibility is the generator's: *declared* per-capita "
-        "income under the poverty line. Hidden income therefore shows in the level, not in the "
-        "ASP label; the recommendation sends a family that is eligible by declared income but "
-        "placed at a high level, or holds deposits and large purchases worth many years of its "
-        "subsistence minimum, to review, never to not_eligible.",
-        "- The other way round, a family above the poverty line that the model places at level "
-        "1-2, or finds at level 1-2 with a probability at or above the configured cut, goes to "
-        "review, as does a record with more criteria missing than the training data has "
-        "examples of (configs/welfare.yaml `recommendation`: each threshold and how it was "
-        "measured on validation families).",
-        "- Reasons are measured, not modelled: a reason's weight is what resetting that fact "
-        "alone to the training families' median does to the calibrated probability of the "
-        "outcome (welfare/explain.py).",
-        "- The level-6 rule (the published criteria, combined as configs/welfare.yaml "
-        "`rules.level6.combine` says) overrides the model's level; every rule that fired is "
-        "listed in each Assessment.",
-        "- LightGBM models predict the level with the recipe's `level_objective` (cumulative: "
-        'one booster per question "is the family above level k?"), on the 23 criteria plus '
-        "derived figures (money in subsistence minimums, asset and hidden-income tallies, photo "
-        "evidence pooled by what signs point to); the recipe was chosen on validation families "
-        "(another seed), never on the test split.",
-        "- Region and head-of-family gender are never model features; they are used only here.",
-        "- Nothing here decides: each recommendation is advisory and every doubt gives "
-        "needs_review.",
-    ]
+NOpt = Annotated[int | None, typer.Option(min=1, help="Synthetic families (default: recipe).")]
+SeedOpt = Annotated[int | None, typer.Option(help="Data and model seed (default: recipe).")]
+KeepMeaninglessOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-meaningless",
+        help="Train on fewer families than a recipe may ask for, and save models that learned "
+        "nothing (both refused otherwise): only to try the pipeline.",
+    ),
+]
 
 
 @app.command("train")
@@ -80,10 +37,8 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder for the model artifacts.")] = Path(
         "artifacts/welfare"
     ),
-    n: Annotated[
-        int | None, typer.Option(min=1, help="Synthetic families (default: recipe).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Data and model seed (default: recipe).")] = None,
+    n: NOpt = None,
+    seed: SeedOpt = None,
     model: Annotated[
         list[str] | None,
         typer.Option("--model", help="Registered model (repeatable; default all)."),
@@ -94,14 +49,7 @@ def train(
             "--overwrite", help="Replace the models already in --out (refused otherwise)."
         ),
     ] = False,
-    keep_meaningless: Annotated[
-        bool,
-        typer.Option(
-            "--keep-meaningless",
-            help="Train on fewer families than a recipe may ask for, and save models that "
-            "learned nothing (both refused otherwise): only to try the pipeline.",
-        ),
-    ] = False,
+    keep_meaningless: KeepMeaninglessOpt = False,
 ) -> None:
     """Train fusion models on synthetic families (photo scores simulated) and save them.
 
@@ -364,10 +312,14 @@ def train_engine(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the model already in --out.")
     ] = False,
+    n: NOpt = None,
+    seed: SeedOpt = None,
+    keep_meaningless: KeepMeaninglessOpt = False,
 ) -> None:
     """Train lgbm_fused on the training split's photos rendered and scored by the vision model.
 
-    A model already in --out is replaced only with --overwrite (as `welfare train`).
+    The training split is that of `welfare train --n N --seed S` (default: the recipe's); a
+    model already in --out is replaced only with --overwrite (as `welfare train`).
     """
     import os
 
@@ -392,6 +344,9 @@ def train_engine(
         size=size,
         cache_dir=cache,
         config=get_welfare_config(),
+        n=n,
+        seed=seed,
+        keep_meaningless=keep_meaningless,
         progress=True,
     )
     typer.echo(

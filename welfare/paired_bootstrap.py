@@ -4,6 +4,10 @@ intervals that pair each family with itself.
 
 The figures are accuracy, quadratic-weighted kappa, exclusion error (eligible families
 recommended not_eligible) and the needs_review rate, in numpy so a bootstrap stays fast.
+
+Pairing holds only if row i of every arm is the same family: the arms are checked to list the
+same families (`family_id`, where the frames have it) in the same order, with the same truth
+(level, ASP eligibility), and refused otherwise rather than paired row by row.
 """
 
 from __future__ import annotations
@@ -60,6 +64,35 @@ def _interval(values: np.ndarray, value: float | None) -> dict[str, float | None
     return {"value": value, "ci_low": _num(low), "ci_high": _num(high)}
 
 
+def check_aligned(frames: Mapping[str, pd.DataFrame]) -> None:
+    """Refuse arms that are not the same families in the same order (ValueError naming them)."""
+    if not frames:
+        raise ValueError("no arms to compare")
+    (first, reference), *others = frames.items()
+    with_ids = [key for key, frame in frames.items() if "family_id" in frame.columns]
+    if with_ids and len(with_ids) != len(frames):
+        missing = sorted(set(frames) - set(with_ids))
+        raise ValueError(f"arms {missing} have no family_id column, other arms have one")
+    for key, frame in others:
+        if len(frame) != len(reference):
+            why = f"{len(frame)} families, {first!r} {len(reference)}"
+        elif with_ids and not np.array_equal(
+            frame["family_id"].astype(str).to_numpy(), reference["family_id"].astype(str).to_numpy()
+        ):
+            why = "other families or another order"
+        elif not all(
+            np.array_equal(frame[c].to_numpy(), reference[c].to_numpy())
+            for c in ("level", "asp_eligible")
+        ):
+            why = "other true levels or ASP eligibility: other families or another order"
+        else:
+            continue
+        raise ValueError(
+            f"arm {key!r} is not paired with {first!r}: {why}; every arm must hold the same "
+            "families in the same order"
+        )
+
+
 def paired_bootstrap(
     frames: Mapping[str, pd.DataFrame],
     *,
@@ -68,7 +101,10 @@ def paired_bootstrap(
     n_boot: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Each arm's figures with percentile intervals, and each pair's difference (a minus b)."""
+    """Each arm's figures with percentile intervals, and each pair's difference (a minus b).
+
+    The arms must hold the same families in the same order (`check_aligned`)."""
+    check_aligned(frames)
     columns = {key: _columns(frame) for key, frame in frames.items()}
     n = len(next(iter(frames.values())))
     point = {key: figures(cols, levels) for key, cols in columns.items()}

@@ -39,7 +39,7 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
-from welfare.real_training import load_engine_trained
+from welfare.real_training import check_test_fraction, load_engine_trained
 from welfare.simulate import SimulatedPhoto
 from welfare.statements import Code
 from welfare.train import load_trained_together
@@ -169,6 +169,7 @@ def measure_real_scores(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Score the test families' rendered photos and compare the models on both readings."""
+    check_test_fraction(config.fusion.test_fraction)
     models, (n, seed) = load_trained_together(models_dir)
     fused = config.fusion.default_model
     tabular = fused.replace("_fused", "_tabular")
@@ -178,12 +179,21 @@ def measure_real_scores(
     engine_trained = None
     if engine_model is not None:
         trained = load_engine_trained(
-            engine_model, n=n, seed=seed, vision_model=engine.model_version, size=size
+            engine_model,
+            n=n,
+            seed=seed,
+            vision_model=engine.model_version,
+            size=size,
+            test_fraction=config.fusion.test_fraction,
         )
         engine_trained = trained.meta.name
         models = {**models, engine_trained: trained}
     held = held_out_families(n_families, n=n, seed=seed, config=config)
-    cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None
+    cache = (
+        ScoreCache(cache_dir, engine=engine, held=held, size=size, model_dir=vision_dir)
+        if cache_dir
+        else None
+    )
     photos, counts = score_photos(held, engine=engine, size=size, cache=cache, progress=progress)
     pixels = planned_pixels(held, size=size, engine=engine)
     reused, reuse_counts = reuse_flags(

@@ -2,43 +2,84 @@
 hashes, kept in one .npz per setting so a rerun scores only new photos.
 
 The file name is a digest of everything that changes a cached photo: the cache format, the
-vision model, the family data (n, seed), the render size, the JPEG decode side where it
-shrinks the render, the generator's and the quality gate's settings, the abstain thresholds and
-the reuse hash crops. Embeddings are not kept (the study needs none). The file is replaced
-whole (shanyraq.atomic): a run stopped or failing while it saves keeps the scores saved before.
+vision model and what the engine scores it with (the execution provider the session runs on,
+fp16 where a GPU provider uses it, the graph file's bytes where the model folder is given, and
+model.json's preprocessing, calibration and labels), the family data (n, seed), the render size,
+the JPEG decode side where it shrinks the render, the generator's and the quality gate's
+settings, the abstain thresholds and the reuse hash crops; not what leaves the numbers as they
+are (thread counts, batching, logging). Embeddings are not kept (the study needs none).
+
+A save adds its photos to the file as it is on disk then, holding a lock on the cache folder
+(flock; no lock file is left), so runs sharing a cache (evaluate-real and train-engine on the
+same data) keep each other's scores; the file is replaced whole (shanyraq.atomic): a run
+stopped or failing while it saves keeps the scores saved before.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shanyraq.atomic import atomic_file
+from shanyraq.manifest import sha256_file
+from vision.artifact import FP16_ONNX_FILE, ONNX_FILE
 from vision.score import PhotoScore
 from welfare.real_scores import RealPhoto, study_quality
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: saves are not kept apart (each still replaces the file whole)
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from vision.engine import Engine
     from welfare.real_families import HeldOut
 
+log = logging.getLogger(__name__)
+
 # 2: the hash column holds the reuse hashes (full and central crops), not the full hash alone.
 CACHE_VERSION = 2
 _SEP = "|"
+# flock where the file system has no locks (some network mounts): the save goes on unlocked.
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
+# What in model.json turns the graph's outputs into scores, or pixels into its input.
+_SCORING_FIELDS = {
+    "preprocessing", "temperatures", "biases", "labels", "condition_formulation", "onnx_outputs",
+}  # fmt: skip
 
 
 class ScoreCache:
-    """Per-photo scores in one .npz; the file name carries everything that changes them."""
+    """Per-photo scores in one .npz; the file name carries everything that changes them.
 
-    def __init__(self, folder: Path, *, engine: Engine, held: HeldOut, size: int) -> None:
+    `model_dir`: the vision artifact's folder the engine was loaded from, so the bytes of the
+    graph it runs are in the name (a model exported again under the same version, or its fp16
+    copy replaced, then gets scores of its own); without it the version stands for them.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        engine: Engine,
+        held: HeldOut,
+        size: int,
+        model_dir: Path | None = None,
+    ) -> None:
         from training.synth.config import get_synth_config
 
         fingerprint = {
             "cache": CACHE_VERSION,
             "model": engine.model_version,
+            "scoring": scoring_identity(engine, model_dir),
             "data": [held.n, held.seed],
             "size": size,
             "synth": get_synth_config().model_dump(mode="json"),
@@ -82,6 +123,12 @@ class ScoreCache:
         return out
 
     def save(self, photos: dict[str, RealPhoto]) -> None:
+        """Add `photos` to the file: under the folder's lock, the file is read again and written
+        whole with them, so photos another run saved since this one loaded the file are kept."""
+        with _locked(self.path.parent):
+            self._write({**self.load(), **photos})
+
+    def _write(self, photos: dict[str, RealPhoto]) -> None:
         rows = list(photos.values())
         lab = self.labels
         # numpy adds .npz to a path that lacks it, so it writes to the open temporary file.
@@ -105,3 +152,55 @@ class ScoreCache:
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t for t in text.split(_SEP) if t)
+
+
+def scoring_identity(engine: Engine, model_dir: Path | None) -> dict[str, Any]:
+    """What the engine computes scores with besides the model version: the execution provider
+    (GPU kernels round otherwise than the CPU's), fp16 where a GPU provider uses it, model.json's
+    preprocessing, calibration and labels, and, given the folder, the digest of the graph file
+    the session opened (model_fp16.onnx on CUDA with fp16 where there is one, as
+    vision.session picks it). Thread counts, batching and logging change no score: left out."""
+    on_gpu = engine.provider != "cpu"
+    fp16 = bool(engine.config.runtime.fp16) and on_gpu
+    identity: dict[str, Any] = {
+        "provider": engine.provider,
+        "fp16": fp16,
+        "artifact": engine.artifact.model_dump(mode="json", include=_SCORING_FIELDS),
+    }
+    if model_dir is not None:
+        graph = Path(model_dir) / ONNX_FILE
+        if engine.provider == "cuda" and fp16 and (Path(model_dir) / FP16_ONNX_FILE).exists():
+            graph = Path(model_dir) / FP16_ONNX_FILE
+        identity["graph_sha256"] = sha256_file(graph)
+    return identity
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (made when missing), waiting for another save's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = _lock(folder) if fcntl is not None else None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _lock(folder: Path) -> int | None:
+    """A descriptor holding `folder`'s lock, or None where it cannot be had (saves then go on
+    unlocked, each still replacing the file whole)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except PermissionError:  # a folder this process may write in but not open (mode -wx)
+        log.info("%s cannot be opened to lock; saves into it are not kept apart", folder)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in _NO_LOCKS:
+            raise
+        log.info("%s cannot be locked (%s); saves into it are not kept apart", folder, exc)
+        return None
+    return fd

@@ -1,13 +1,20 @@
 """Fusion trained on engine scores: the training split's photos rendered, scored, then fitted.
 
 `shanyraq welfare train` fits on *simulated* photo scores (welfare.simulate). Here the training
-split's families (the split `welfare train` uses; a seeded subset when asked) have their planned
-photos rendered and scored exactly as welfare.real_scores does for the test families (same
-render size, quality gate, engine settings, one thread, the same cache), and the lgbm_fused
-recipe is fitted on the visual features those scores give. The model is saved as
-`lgbm_fused_engine`: the same learner and features as lgbm_fused, only the photo scores it
-learned from differ, so it is not a registry entry (`welfare train` would fit it on simulated
-scores) but a name on the artifact.
+split's families (the split `welfare train --n N --seed S` uses, the recipe's data by default; a
+seeded subset when asked) have their planned photos rendered and scored exactly as
+welfare.real_scores does for the test families (same render size, quality gate, engine
+settings, one thread, the same cache), and the lgbm_fused recipe is fitted on the visual
+features those scores give. The model is saved as `lgbm_fused_engine`: the same learner and
+features as lgbm_fused, only the photo scores it learned from differ, so it is not a registry
+entry (`welfare train` would fit it on simulated scores) but a name on the artifact.
+
+It is refused as `welfare train` refuses its models: data too few to split and fit, or fewer
+than a recipe may ask for, before any photo is scored, and a model that learned nothing, before
+it is saved (both allowed with `keep_meaningless`, to try the pipeline). It records the data
+(n, seed) and test fraction whose training split it learned from, and `load_engine_trained`
+refuses it beside models whose test split is another: their test families could be its
+training families.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from shanyraq.errors import ModelMismatchError
+from shanyraq.errors import ConfigError, ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices, split_sizes
 from welfare.fusion import FusionModel, check_trainable, model_version
@@ -35,7 +42,7 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
-from welfare.train import fit_on
+from welfare.train import check_family_count, check_learned_something, fit_on
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +51,21 @@ RECIPE = "lgbm_fused"  # the registered recipe it is fitted with
 CHUNK = 1000  # families scored between cache saves (a stopped run keeps what it scored)
 
 
+def check_test_fraction(test_fraction: float) -> None:
+    """Refuse a test fraction that leaves no test or no training split (0, 1, below, above):
+    configs/welfare.yaml is checked when read, a config made in code is not."""
+    if not 0 < test_fraction < 1:
+        raise ConfigError(
+            f"fusion.test_fraction is {test_fraction}: it is the share of families held out "
+            "for testing and must be above 0 and below 1 (e.g. 0.25); fix configs/welfare.yaml"
+        )
+
+
 def training_families(
     n_families: int | None, *, n: int, seed: int, subset_seed: int, config: WelfareConfig
 ) -> HeldOut:
     """The training split of data (n, seed), or a seeded subset of `n_families` of it."""
+    check_test_fraction(config.fusion.test_fraction)
     train_idx, _ = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
     if n_families is not None:
         check_subset(n_families, available=len(train_idx), split="training", n=n, seed=seed)
@@ -107,15 +125,29 @@ def train_on_engine_scores(
     size: int,
     cache_dir: Path | None,
     config: WelfareConfig,
+    n: int | None = None,
+    seed: int | None = None,
+    keep_meaningless: bool = False,
     progress: bool = False,
 ) -> tuple[FusionModel, dict[str, Any]]:
-    """Render and score the training families' photos, fit lgbm_fused_engine, save it."""
-    n, seed = config.fusion.n_families, config.fusion.seed
+    """Render and score the training families' photos, fit lgbm_fused_engine, save it.
+
+    The data are (n, seed) as `welfare train --n --seed` takes them (default: the recipe's);
+    too few families, or a model that learned nothing, are refused unless `keep_meaningless`.
+    """
+    n = config.fusion.n_families if n is None else n
+    seed = config.fusion.seed if seed is None else seed
+    check_test_fraction(config.fusion.test_fraction)
     if n_families is not None:
         check_trainable(RECIPE, n_families, config.fusion)
+    check_family_count(n, names=[RECIPE], config=config, keep_meaningless=keep_meaningless)
     held = training_families(n_families, n=n, seed=seed, subset_seed=subset_seed, config=config)
     engine = study_engine(vision_dir)
-    cache = ScoreCache(cache_dir, engine=engine, held=held, size=size) if cache_dir else None
+    cache = (
+        ScoreCache(cache_dir, engine=engine, held=held, size=size, model_dir=vision_dir)
+        if cache_dir
+        else None
+    )
 
     def score(part: HeldOut) -> tuple[dict[str, RealPhoto], dict[str, float]]:
         return score_photos(part, engine=engine, size=size, cache=cache, progress=progress)
@@ -137,11 +169,14 @@ def train_on_engine_scores(
         "size": size,
         "n": n,
         "seed": seed,
+        "test_fraction": config.fusion.test_fraction,
         "train_families": len(held.table),
         "subset_seed": subset_seed if len(held.table) < whole_split else None,
         "reuse": reuse_description(engine.config.hashing, reuse_counts),
     }
     model = fit_engine_fused(data, config=config, seed=seed, source=source)
+    if not keep_meaningless:
+        check_learned_something({ENGINE_MODEL: model}, data)
     model.save(out)
     log.info("%s: %d families -> %s", model.meta.version, len(data), out)
     return model, {
@@ -158,16 +193,28 @@ def load_engine_trained(
     seed: int,
     vision_model: str | None = None,
     size: int | None = None,
+    test_fraction: float | None = None,
 ) -> FusionModel:
     """The fused model trained on engine scores, checked to come from the same data (n, seed)
     and, given `vision_model` and `size`, from that vision model's scores of photos rendered at
-    that size: it learned those errors, so other scores would be read with the wrong habits."""
+    that size: it learned those errors, so other scores would be read with the wrong habits.
+
+    Given `test_fraction` (the split the test families are drawn from now), a model whose
+    training split was drawn with another is refused: some of its training families would be
+    among the test families. One saved before the fraction was recorded is taken as it is."""
     model = FusionModel.load(folder)
     source = model.meta.metrics.get("data", {})
     if (source.get("n"), source.get("seed")) != (n, seed):
         raise ModelMismatchError(
             f"{folder}: trained on data {source.get('n')}, {source.get('seed')}, the other models "
-            f"on {n}, {seed}; train it with `shanyraq welfare train-engine`"
+            f"on {n}, {seed}; train it with `shanyraq welfare train-engine --n {n} --seed {seed}`"
+        )
+    trained_fraction = source.get("test_fraction")
+    if test_fraction is not None and trained_fraction not in (None, test_fraction):
+        raise ModelMismatchError(
+            f"{folder}: trained on the training split left by test_fraction {trained_fraction}, "
+            f"but the test families are now drawn with {test_fraction}, so some of them are "
+            "families it was trained on; train it again with `shanyraq welfare train-engine`"
         )
     learned = trained_vision_model(source)
     if vision_model is not None and learned != vision_model:

@@ -97,6 +97,7 @@ def engine_trained(tmp_path_factory, config, vision_dir):
         size=SIZE,
         cache_dir=folder / "cache",
         config=config,
+        keep_meaningless=True,  # 48 families: a smoke run
     )
     return folder / ENGINE_MODEL, model
 

@@ -87,7 +87,9 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
 ):
     out = tmp_path / "engine" / ENGINE_MODEL
     kwargs = dict(vision_dir=vision_dir, size=SIZE, cache_dir=tmp_path / "cache", config=config)
-    model, counts = train_on_engine_scores(out, n_families=None, subset_seed=0, **kwargs)
+    # 48 families: too few to learn from (a smoke run of the pipeline, as --keep-meaningless).
+    trains = dict(n_families=None, subset_seed=0, keep_meaningless=True, **kwargs)
+    model, counts = train_on_engine_scores(out, **trains)
     assert model.meta.name == ENGINE_MODEL and model.meta.visual
     assert any(f.startswith("vis_") for f in model.features)
     assert model.meta.metrics["data"]["n"] == N and model.meta.metrics["data"]["seed"] == SEED
@@ -95,7 +97,10 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
     # The hash is over the engine-scored features: the model learned from the engine's reading.
     held = training_families(None, n=N, seed=SEED, subset_seed=0, config=config)
     engine = study_engine(vision_dir)
-    photos = ScoreCache(tmp_path / "cache", engine=engine, held=held, size=SIZE).load()
+    cache = ScoreCache(
+        tmp_path / "cache", engine=engine, held=held, size=SIZE, model_dir=vision_dir
+    )
+    photos = cache.load()
     reused, _ = reuse_flags(
         list(photos.values()),
         hashing=engine.config.hashing,
@@ -112,7 +117,7 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
     np.testing.assert_allclose(
         loaded.predict(data.features).level_probs, model.predict(data.features).level_probs
     )
-    _, again = train_on_engine_scores(out, n_families=None, subset_seed=0, **kwargs)
+    _, again = train_on_engine_scores(out, **trains)
     assert again["scored"] == 0  # every photo came from the cache
     # It learned this vision model's errors: another vision model's scores are refused.
     assert model.meta.metrics["data"]["vision_model"] == engine.model_version
@@ -158,7 +163,7 @@ def test_cli_train_engine_writes_the_model(tmp_path, config, vision_dir, monkeyp
     monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: config)
     out = tmp_path / ENGINE_MODEL
     args = ["train-engine", "--families", "12", "--out", str(out), "--vision", str(vision_dir)]
-    args += ["--size", str(SIZE), "--cache", str(tmp_path / "cache")]
+    args += ["--size", str(SIZE), "--cache", str(tmp_path / "cache"), "--keep-meaningless"]
     run = CliRunner().invoke(app, args)
     assert run.exit_code == 0, run.output
     assert json.loads((out / "fusion.json").read_text())["metrics"]["data"]["train_families"] == 12

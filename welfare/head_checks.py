@@ -44,19 +44,26 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
                 f"{folder / files[part]}: the {part} head gives {gives} levels, "
                 f"but {listed}: {_OTHER_MODEL}"
             )
-    digests = meta.head_sha256 or {}  # none: saved before digests were kept
+    digests = meta.head_sha256
+    if digests is None:  # saved before digests were kept: nothing to check the bytes against
+        return
+    # Only a missing map is a model of before: an empty one ([] or {} too) would skip every check.
     if not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
-        raise ModelMismatchError(f"{folder / 'fusion.json'}: 'head_sha256' is not a map of "
-                                 "head file names to digests")  # fmt: skip
+        raise ModelMismatchError(
+            f"{folder / 'fusion.json'}: 'head_sha256' is not a map of head file names to "
+            "digests, so the head files cannot be checked; copy the model folder whole from "
+            "where it was saved, or retrain it with `shanyraq welfare train`"
+        )
     for part, name in files.items():
         recorded = digests.get(name)
-        if recorded is None and digests:  # a model saved with digests records every head's
+        if recorded is None:  # a model saved with digests records every head's
             raise ModelMismatchError(
                 f"{folder / 'fusion.json'}: 'head_sha256' records no digest of {name}, the "
-                f"{part} head file this model reads (it records {', '.join(sorted(digests))}), "
-                f"so the file cannot be checked: {_OTHER_MODEL}"
+                f"{part} head file this model reads (it records "
+                f"{', '.join(sorted(digests)) or 'none'}), so the file cannot be checked: "
+                f"{_OTHER_MODEL}"
             )
-        if recorded is not None and recorded != sha256_file(folder / name):
+        if recorded != sha256_file(folder / name):
             raise ModelMismatchError(
                 f"{folder / name}: not the file this model was saved with (its sha256 differs "
                 f"from the one fusion.json records; a fit of the same model on other data "

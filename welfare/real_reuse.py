@@ -29,7 +29,8 @@ def reuse_flags(
     progress: bool = False,
 ) -> tuple[dict[str, bool], dict[str, int]]:
     """Per photo key: whether another family's photo is verified as the same photo; and counts
-    (photos with candidates, candidate pairs checked, pairs verified as the same photo)."""
+    (photos with candidates, candidate pairs, pairs verified as the same photo, photos
+    flagged). A pair is counted once, whichever of its photos found the other."""
     from tqdm import tqdm
 
     from vision.hashing import HashIndex, PhotoHashes, candidates, same_photo
@@ -69,7 +70,9 @@ def reuse_flags(
         )  # fmt: skip
         others = [k for k, _ in hits]
         with_candidates += bool(others)
-        flags[p.key] = any(same(p.key, k) for k in others)
+        # Every candidate, not up to the first match: the counts are then of every candidate
+        # pair (as the service verifies each), not of those an earlier match left unchecked.
+        flags[p.key] = any([same(p.key, k) for k in others])
     counts = {
         "photos_with_candidates": with_candidates,
         "candidate_pairs": len(verdicts),

@@ -6,9 +6,10 @@ service itself scores new uploads with M, its model.json and graphs alike (else 
 would mix models from then on). What M has a score for replaces the photo's score, in bounded
 batches, one transaction each; a photo already on M is skipped, so a second promotion, or one
 re-run after a crash, changes nothing twice. One audit entry records who promoted what, with a
-hash of the adopted scores. A photo M could not score (file missing, undecodable) keeps its
-score under the old model, and is reported. `serving/reassessment.py` then recomputes the
-assessments the promotion made stale.
+hash of the adopted scores; one stopped half-way (Ctrl-C, an error) is audited as STOPPED, with
+what it adopted, and a re-run adopts the rest. A photo M could not score (file missing,
+undecodable) keeps its score under the old model, and is reported. `serving/reassessment.py`
+then recomputes the assessments the promotion made stale.
 
 `--since` runs: what is promoted is every outcome recorded under M, from whichever runs. A
 partial-scope run alone is refused while any photo has neither an outcome under M nor a score
@@ -33,6 +34,7 @@ from serving import audit
 from serving.assessments import latest_of
 from serving.db.models import AuditEntry, Decision, Family, Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
+from serving.reassessment import stale_families
 from serving.rescore_provenance import artifact_digest, scoring_files
 from serving.rescore_runs import discard_way, is_ray, outcome_counts, promoted_runs, run_options
 from serving.score_shift import ScoreShift, ShiftTally
@@ -43,6 +45,7 @@ from vision.artifact import META_FILE, read_artifact
 logger = logging.getLogger(__name__)
 
 ACTION = "scores_promoted"
+STOPPED = "scores_promotion_stopped"  # a promotion that adopted some photos, then stopped
 # What model.json says that changes a photo's score (vision.engine reads it): the service's
 # copy of M must say the same as the M that is promoted.
 SCORING_FIELDS = ("preprocessing", "condition_formulation", "temperatures", "biases")
@@ -79,7 +82,7 @@ class PromotionPlan:
     to_update: int  # photos whose score would be replaced by M's
     already_on_model: int  # photos with an outcome under M that carry M's score already
     kept_old: dict[int, str]  # photo id -> why M has no score for it (it keeps its score)
-    stale_families: list[str]  # latest assessment uses a photo whose score would change
+    stale_families: list[str]  # latest assessment reads a score it would change or changed
     stale_with_decision: int  # of those, how many have a commission decision on it
     shift: ScoreShift
 
@@ -94,6 +97,13 @@ class PromoteReport:
 
 def _needs_update(model_version: str) -> Any:
     return or_(Photo.model_version.is_(None), Photo.model_version != model_version)
+
+
+def _on_model(session: Session, model_version: str, *where: Any) -> int:
+    """Photos on M with an outcome under M (`where`: of those outcomes)."""
+    query = select(func.count(Photo.id)).join(RescoredScore, RescoredScore.photo_id == Photo.id)
+    on_m = (RescoredScore.model_version == model_version, ~_needs_update(model_version))
+    return session.scalar(query.where(*on_m, *where)) or 0
 
 
 def _checked_model(model_dir: Path, serving_model_dir: Path | None) -> str:
@@ -151,12 +161,8 @@ def _checked_runs(session: Session, model_version: str, model_dir: Path) -> list
         )
     for run in runs:
         if run.status != "done":
-            options = run_options(run.since_key)
-            again = (
-                "the Ray pipeline"
-                if is_ray(run)
-                else f"`shanyraq rescore --model {model_dir}{options}`"
-            )
+            ours = f"`shanyraq rescore --model {model_dir}{run_options(run.since_key)}`"
+            again = "the Ray pipeline" if is_ray(run) else ours
             raise RescoreIncompleteError(
                 f"re-scoring run {run.id} under {model_version} is unfinished (up to photo "
                 f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); run "
@@ -201,10 +207,9 @@ def _check_coverage(session: Session, model_version: str, model_dir: Path) -> No
     outcome = select(RescoredScore.id).where(
         RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
     )
+    uncovered = (_needs_update(model_version), ~outcome.exists())
     count, first = session.execute(
-        select(func.count(Photo.id), func.min(Photo.created_at)).where(
-            _needs_update(model_version), ~outcome.exists()
-        )
+        select(func.count(Photo.id), func.min(Photo.created_at)).where(*uncovered)
     ).one()
     if count:
         day = first.date().isoformat() if isinstance(first, datetime) else str(first)[:10]
@@ -220,24 +225,18 @@ def _pending(model_version: str, *, after_id: int, limit: int) -> Any:
     return (
         select(Photo.id, Photo.family_id, Photo.score, RescoredScore.score)
         .join(RescoredScore, RescoredScore.photo_id == Photo.id)
-        .where(
-            RescoredScore.model_version == model_version,
-            RescoredScore.score.is_not(None),
-            _needs_update(model_version),
-            Photo.id > after_id,
-        )
+        .where(RescoredScore.model_version == model_version, RescoredScore.score.is_not(None))
+        .where(_needs_update(model_version), Photo.id > after_id)
         .order_by(Photo.id)
         .limit(limit)
     )
 
 
-def _pages(
-    sessions: sessionmaker[Session], model_version: str, batch_size: int
-) -> Iterator[list[Any]]:
+def _pages(sessions: sessionmaker[Session], model_version: str, size: int) -> Iterator[list[Any]]:
     cursor = 0
     while True:
         with sessions() as session:
-            rows = session.execute(_pending(model_version, after_id=cursor, limit=batch_size))
+            rows = session.execute(_pending(model_version, after_id=cursor, limit=size))
             page = list(rows.all())
         if not page:
             return
@@ -246,30 +245,27 @@ def _pages(
 
 
 def _stale_families(
-    session: Session, family_ids: set[str], photo_ids: set[int]
+    session: Session, model_version: str, family_ids: set[str], photo_ids: set[int]
 ) -> tuple[list[str], int]:
-    """Families whose latest assessment used one of `photo_ids`; and how many were decided on."""
-    families = sorted(family_ids)
+    """Families whose latest assessment used one of `photo_ids`, or is stale on M's scores
+    adopted already; and how many were decided on."""
+    adopted = set(stale_families(session, model_version))
+    families = sorted(family_ids | adopted)
     stale: list[str] = []
     decided = 0
     for start in range(0, len(families), 500):
         for row in latest_of(session, families[start : start + 500]).values():
-            if photo_ids.intersection(row.photo_ids):
+            if row.family_id in adopted or photo_ids.intersection(row.photo_ids):
                 stale.append(row.family_id)
-                decided += bool(
-                    session.scalar(select(func.count(Decision.id)).where(
-                        Decision.assessment_id == row.id))
-                )  # fmt: skip
+                on_it = select(func.count(Decision.id)).where(Decision.assessment_id == row.id)
+                decided += bool(session.scalar(on_it))
     return stale, decided
 
 
 def plan(
-    sessions: sessionmaker[Session],
-    *,
-    model_dir: Path,
-    serving_model_dir: Path | None,
+    sessions: sessionmaker[Session], *, model_dir: Path, serving_model_dir: Path | None,
     batch_size: int = 1000,
-) -> PromotionPlan:
+) -> PromotionPlan:  # fmt: skip
     """Check that M may be promoted (raising why not) and measure what it would change."""
     model_version = _checked_model(model_dir, serving_model_dir)
     with sessions() as session:
@@ -278,19 +274,12 @@ def plan(
         kept_rows = session.execute(
             select(RescoredScore.photo_id, RescoredScore.error)
             .join(Photo, Photo.id == RescoredScore.photo_id)
-            .where(
-                RescoredScore.model_version == model_version,
-                RescoredScore.score.is_(None),
-                _needs_update(model_version),
-            )
+            .where(RescoredScore.model_version == model_version, RescoredScore.score.is_(None))
+            .where(_needs_update(model_version))
             .order_by(RescoredScore.photo_id)
         )
         kept_old = {photo_id: error or "" for photo_id, error in kept_rows}
-        already = session.scalar(
-            select(func.count(Photo.id))
-            .join(RescoredScore, RescoredScore.photo_id == Photo.id)
-            .where(RescoredScore.model_version == model_version, ~_needs_update(model_version))
-        )
+        already = _on_model(session, model_version)
     tally, to_update, families = ShiftTally(), set(), set()
     for page in _pages(sessions, model_version, batch_size):
         for photo_id, family_id, old, new in page:
@@ -298,10 +287,10 @@ def plan(
             to_update.add(photo_id)
             families.add(family_id)
     with sessions() as session:
-        stale, decided = _stale_families(session, families, to_update)
+        stale, decided = _stale_families(session, model_version, families, to_update)
     return PromotionPlan(
         model_version=model_version, run_ids=run_ids, to_update=len(to_update),
-        already_on_model=already or 0, kept_old=kept_old,
+        already_on_model=already, kept_old=kept_old,
         stale_families=stale, stale_with_decision=decided, shift=tally.result(),
     )  # fmt: skip
 
@@ -359,31 +348,24 @@ def promote(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     found = plan(sessions, model_dir=model_dir, serving_model_dir=serving_model_dir)
-    version = found.model_version
-    updated = 0
-    for page in _pages(sessions, version, batch_size):
-        updated += _apply(sessions, page, version)
-        if on_batch is not None:
-            on_batch(updated)
+    version, updated = found.model_version, 0
+    try:
+        for page in _pages(sessions, version, batch_size):
+            updated += _apply(sessions, page, version)
+            if on_batch is not None:
+                on_batch(updated)
+    except BaseException as exc:  # photos changed: the trail says so, if the database takes it
+        if updated:
+            _audit_stopped(sessions, signing_key, found, actor, updated, exc)
+        raise
     with session_scope(sessions) as session:
         digest = scores_sha256(session, version)
-        on_model = session.scalar(
-            select(func.count(Photo.id))
-            .join(RescoredScore, RescoredScore.photo_id == Photo.id)
-            .where(
-                RescoredScore.model_version == version,
-                RescoredScore.score.is_not(None),
-                ~_needs_update(version),
-            )
-        )
-        before = session.execute(
-            select(AuditEntry.details)
-            .where(AuditEntry.action == ACTION, AuditEntry.target == f"model:{version}")
-            .order_by(AuditEntry.seq.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        # A re-run that changed nothing adds no entry, unless the earlier run died before its
-        # entry was written (then this one writes it).
+        on_model = _on_model(session, version, RescoredScore.score.is_not(None))
+        ours = (AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == f"model:{version}")
+        last = select(AuditEntry.details).where(*ours).order_by(AuditEntry.seq.desc()).limit(1)
+        before = session.execute(last).scalar_one_or_none()
+        # A re-run that changed nothing adds no entry, unless the earlier run died or stopped
+        # before its entry was written (then this one writes it).
         audited = updated > 0 or (before or {}).get("scores_sha256") != digest
         if audited:
             audit.append(
@@ -398,3 +380,20 @@ def promote(
             )  # fmt: skip
     logger.info("promoted %s: %d photo(s) updated", version, updated)
     return PromoteReport(plan=found, updated=updated, scores_sha256=digest, audited=audited)
+
+
+def _audit_stopped(
+    sessions: sessionmaker[Session], key: bytes, found: PromotionPlan, actor: str, updated: int,
+    exc: BaseException,
+) -> None:  # fmt: skip
+    """The entry of a promotion that stopped after adopting `updated` photos; logged instead
+    when the database is what failed (the promotion's own error is raised)."""
+    how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    details = {"run_ids": found.run_ids, "updated": updated, "outcome": how,
+               "error": getattr(exc, "code", None) or type(exc).__name__}  # fmt: skip
+    try:
+        with session_scope(sessions) as session:
+            audit.append(session, key, actor=actor, action=STOPPED,
+                         target=f"model:{found.model_version}", details=details)  # fmt: skip
+    except Exception:
+        logger.exception("could not audit the stopped promotion of %s", found.model_version)

@@ -78,8 +78,10 @@ def promote(
     Refused unless the re-scoring is finished and has tried every photo, the model fits
     configs/taxonomy.yaml, and the service's model_dir is this model. A photo it could not
     score (file missing, unreadable or damaged in the store, or undecodable) keeps its old
-    score and is listed. Safe to run again. Refused (rescore_busy) while another re-scoring
-    command of this model runs (rescore, rescore discard, rescore promote).
+    score and is listed. Safe to run again: one stopped half-way (Ctrl-C, an error) keeps the
+    scores it adopted, audited as scores_promotion_stopped, and running it again adopts the
+    rest and audits the promotion. Refused (rescore_busy) while another re-scoring command of
+    this model runs (rescore, rescore discard, rescore promote).
     --reassess without the service's fusion model is refused (fusion_model_missing) before
     anything is promoted, and so is its dry run, when the assessments to recompute rest on
     one. Families the reassessment cannot recompute (a record that no longer validates) are
@@ -302,10 +304,13 @@ def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
         f"keeping their old score (no score under this model): {len(plan.kept_old)}",
     ]
     lines += [f"    photo {photo_id}: {why}" for photo_id, why in list(plan.kept_old.items())[:10]]
+    if len(plan.kept_old) > 10:
+        lines.append(f"    ... and {len(plan.kept_old) - 10} more")
     lines.append("score shift over the photos to update, current -> new:")
     lines += shift_lines(plan.shift)
     lines.append(
-        f"families whose latest assessment goes stale: {len(plan.stale_families)} "
+        "families whose latest assessment goes stale (or is, on scores of this model adopted "
+        f"before): {len(plan.stale_families)} "
         f"({plan.stale_with_decision} with a commission decision on it)"
         + ("; --reassess recomputes them" if plan.stale_families else "")
     )

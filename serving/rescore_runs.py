@@ -206,13 +206,14 @@ def discard_way(run: RescoreRun, outcomes: int) -> str:
 
 
 def promoted_runs(session: Session, model_version: str) -> set[int]:
-    """Runs whose outcomes `rescore promote` adopted (its audit entries name them)."""
+    """Runs whose outcomes `rescore promote` adopted, all or some (a promotion that stopped
+    half-way: photos carry their scores): its audit entries name them."""
     from serving.db.models import AuditEntry
-    from serving.promote import ACTION
+    from serving.promote import ACTION, STOPPED
 
     entries = session.execute(
         select(AuditEntry.details).where(
-            AuditEntry.action == ACTION, AuditEntry.target == f"model:{model_version}"
+            AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == f"model:{model_version}"
         )
     ).scalars()
     return {int(run_id) for details in entries for run_id in (details or {}).get("run_ids", [])}

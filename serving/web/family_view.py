@@ -33,7 +33,7 @@ from vision.score import (
     ABSTAIN_QUALITY,
     PhotoScore,
 )
-from welfare.aggregate import aggregate, has_finite_probabilities
+from welfare.aggregate import aggregate, has_finite_probabilities, room_of
 from welfare.criteria import get_welfare_config
 from welfare.rules import INCOME_TEST
 
@@ -240,26 +240,27 @@ def shown_probability(stored: float | None) -> float | None:
     return float(stored)
 
 
-def _most_likely_first(stored: dict[str, float | None]) -> list[tuple[str, float | None]]:
+def _most_likely_first(
+    stored: dict[str, float], *, top: str | None = None
+) -> list[tuple[str, float | None]]:
+    """Most likely first, None last; on a tie, `top` first: the room the assessment reads
+    (room_of: not_dwelling wins a tie), so the card never names another room than it."""
     shown = [(name, shown_probability(p)) for name, p in stored.items()]
-    return sorted(shown, key=lambda kv: (kv[1] is None, -(kv[1] or 0.0)))
+    return sorted(shown, key=lambda kv: (kv[1] is None, -(kv[1] or 0.0), kv[0] != top))
 
 
 def _left_out(
-    photo: Photo, *, quality: dict[str, Any], reused: bool, not_a_home: bool
+    score: PhotoScore | None, *, quality: dict[str, Any], reused: bool, not_a_home: bool
 ) -> list[tuple[str, str]]:
     """Why the assessment leaves the photo's scores out (welfare.aggregate.usable), as labels:
     the stored abstain reasons, then each reason the assessment finds that they do not name.
     A probability that is not a number is low confidence (vision.engine.abstain_reasons)."""
-    stored = photo.score or {}
-    left_out = [("abstain", str(r)) for r in stored.get("abstain_reasons") or ()]
+    left_out = [("abstain", str(r)) for r in score.abstain_reasons] if score else []
     found: list[tuple[str, str]] = []
     if quality.get("status") == "fail":
         found.append(("abstain", ABSTAIN_QUALITY))
-    if stored:
-        score = PhotoScore.from_dict(stored)
-        if not has_finite_probabilities(score) or (score.abstain and not left_out):
-            found.append(("abstain", ABSTAIN_LOW_CONFIDENCE))
+    if score and (not has_finite_probabilities(score) or (score.abstain and not left_out)):
+        found.append(("abstain", ABSTAIN_LOW_CONFIDENCE))
     if not_a_home:  # heatmaps.not_a_home: welfare.aggregate.not_a_dwelling, or said so
         found.append(("abstain", ABSTAIN_NOT_DWELLING))
     if reused:
@@ -275,15 +276,12 @@ def photo_view(
     number: int,
     linked: Sequence[ReuseMatch] = (),
 ) -> PhotoView:
-    """`linked`: the other photos the photo's reuse links name (`photo_evidence.Inputs.links`)."""
-    score = photo.score or {}
-    not_a_home = heatmaps.not_a_home(photo)
-    rooms = _most_likely_first(score.get("room", {}))
-    signs = [] if not_a_home else _most_likely_first(score.get("signs", {}))
-    conditions = sorted(
-        ((int(k), shown_probability(v)) for k, v in score.get("condition", {}).items()),
-        key=lambda kv: kv[0],
-    )
+    """`linked`: the other photos the photo's reuse links name (`photo_evidence.Inputs.links`).
+    The stored score is read once: the tables, heat maps and reasons all show that reading."""
+    score = PhotoScore.from_dict(photo.score) if photo.score else None
+    not_a_home = score is not None and heatmaps.score_not_a_home(score)
+    top = room_of(score, get_taxonomy()) if score and score.room else None
+    grades = score.condition if score else {}
     quality = photo.quality or {"status": "unknown", "reasons": [], "retake_hint": ""}
     reuse = _reuse(services, photo, user, linked)
     return PhotoView(
@@ -291,14 +289,14 @@ def photo_view(
         number=number,
         room_hint=photo.room_hint,
         created_at=photo.created_at,
-        scored=bool(score),
+        scored=score is not None,
         model_version=photo.model_version,
         evidence=heatmaps.explains(services, photo) and not not_a_home,
         not_a_home=not_a_home,
-        rooms=rooms[:3],
-        conditions=[] if score.get("abstain") and not conditions else conditions,
-        signs=signs,
-        left_out=_left_out(photo, quality=quality, reused=reuse["reused"], not_a_home=not_a_home),
+        rooms=_most_likely_first(score.room, top=top)[:3] if score else [],
+        conditions=[(g, shown_probability(grades[g])) for g in sorted(grades)],
+        signs=_most_likely_first(score.signs) if score and not not_a_home else [],
+        left_out=_left_out(score, quality=quality, reused=reuse["reused"], not_a_home=not_a_home),
         quality=quality,
         reuse=reuse,
     )

@@ -74,10 +74,14 @@ def not_a_home(photo: Photo) -> bool:
     it (welfare.aggregate.not_a_dwelling). Its signs were never meant to be read (such photos
     train the room head only, and the assessment leaves them out), so no sign heat map
     explains anything on it."""
-    score = photo.score or {}
-    if ABSTAIN_NOT_DWELLING in (score.get("abstain_reasons") or ()):
-        return True
-    return bool(score) and not_a_dwelling(PhotoScore.from_dict(score), get_taxonomy())
+    if not photo.score:  # none stored (or an empty one): nothing said it
+        return False
+    return score_not_a_home(PhotoScore.from_dict(photo.score))
+
+
+def score_not_a_home(score: PhotoScore) -> bool:
+    """`not_a_home` on a score already read (the family page reads each once)."""
+    return ABSTAIN_NOT_DWELLING in score.abstain_reasons or not_a_dwelling(score, get_taxonomy())
 
 
 def check_explains(services: Services, photo: Photo) -> None:

@@ -25,6 +25,21 @@ _WHITE: Colour = (228, 228, 224)
 _DARK: Colour = (28, 28, 32)
 
 
+def _sign_line(
+    canvas: Canvas, a: np.ndarray, b: np.ndarray, colour: Colour, width: float, sign: str
+) -> None:
+    """A line that is part of a sign: the pixels it changed are the sign's, and no other's.
+
+    A polygon drawn around the line would mark pixels the line never reached (or miss
+    pixels of a line wider than it at large sizes), so the change itself is the mask.
+    """
+    before = canvas.image.copy()
+    canvas.line(a, b, colour, width)
+    drawn = np.any(canvas.image != before, axis=2)
+    canvas.occlude(drawn)
+    canvas.mark(sign, drawn)
+
+
 def cabinet(
     canvas: Canvas,
     geo: RoomGeometry,
@@ -203,7 +218,8 @@ def air_conditioner(canvas: Canvas, geo: RoomGeometry, u: float, rng: np.random.
             (150, 150, 155),
             1.5,
         )
-        canvas.ellipse(face_point(faces["front"], 0.9, 0.3), (1.2, 1.2), (60, 200, 90))
+        led = face_point(faces["front"], 0.9, 0.3)
+        canvas.ellipse(led, (1.2, 1.2), (60, 200, 90), sign=APPLIANCES)
 
 
 def bed(
@@ -287,8 +303,7 @@ def ceiling_lamp(
     for k in range(arms):
         angle = 2 * np.pi * k / arms
         tip = hub + scale * np.array([1.3 * np.cos(angle), 0.35 * np.sin(angle) + 0.2])
-        canvas.line(hub, tip, gold, 1.5)
-        canvas.mark(FINISHES, canvas.poly_mask(np.stack([hub - 1, tip - 1, tip + 1, hub + 1])))
+        _sign_line(canvas, hub, tip, gold, 1.5, FINISHES)
         canvas.ellipse(tip, (scale * 0.12, scale * 0.16), (250, 248, 225), sign=FINISHES)
         for drop_y in (0.3, 0.55):
             canvas.ellipse(
@@ -307,18 +322,13 @@ def moulding(canvas: Canvas, geo: RoomGeometry, rng: np.random.Generator) -> Non
     ):
         quad = geo.quad(corners)
         canvas.poly(quad, tone, sign=FINISHES)
-        canvas.line(quad[3], quad[2], shade(tone, 0.7), 1.0)
+        _sign_line(canvas, quad[3], quad[2], shade(tone, 0.7), 1.0, FINISHES)
     if rng.random() < 0.6:
         for a in (0.08, 0.55):
             panel = geo.quad([(a, 0, 0.6), (a + 0.37, 0, 0.6), (a + 0.37, 0, 0.35), (a, 0, 0.35)])
             frame = np.vstack([panel, panel[:1]])
             for p, q in itertools.pairwise(frame):
-                canvas.line(p, q, shade(tone, 0.85), 2.0)
-            canvas.mark(
-                FINISHES,
-                canvas.poly_mask(panel)
-                & ~canvas.poly_mask(sub_quad(panel, 0.04, 0.06, 0.96, 0.94)),
-            )
+                _sign_line(canvas, p, q, shade(tone, 0.85), 2.0, FINISHES)
 
 
 def stretched_ceiling(canvas: Canvas, ceiling: np.ndarray, rng: np.random.Generator) -> None:

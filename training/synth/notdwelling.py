@@ -51,7 +51,7 @@ def _package_photo(
 
 
 def _document(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A page, certificate or ID card on a table: text lines, a table grid, a stamp."""
+    """A page lying on a table: lines of words as dashes, and in half of them a round stamp."""
     table = rng.uniform(60, 180, 3)
     img = np.empty((size, size, 3), np.float32)
     img[:] = table

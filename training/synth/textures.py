@@ -43,10 +43,20 @@ def noise(rng: np.random.Generator, h: int, w: int, *, smooth: bool) -> np.ndarr
         base = noise(rng, min(h, _BANK_SIZE), min(w, _BANK_SIZE), smooth=smooth)
         return cv2.resize(base, (w, h), interpolation=cv2.INTER_LINEAR)
     k = int(rng.integers(len(fields)))
-    y = int(rng.integers(_BANK_SIZE - h + 1))
-    x = int(rng.integers(_BANK_SIZE - w + 1))
+    y = _offset(rng, _BANK_SIZE - h + 1)
+    x = _offset(rng, _BANK_SIZE - w + 1)
     window = fields[k, y : y + h, x : x + w]
     return window[::-1] if rng.random() < 0.5 else window
+
+
+def _offset(rng: np.random.Generator, choices: int) -> int:
+    """A window offset in 0..choices-1, always taking one draw from rng.
+
+    rng.integers(1) takes none, so a full-bank window (a 256 px photo's sensor grain or
+    ground, a 512 px photo's wall textures) would shift the stream, and everything drawn
+    after it would differ from the same seed's scene at other sizes.
+    """
+    return int(rng.integers(max(choices, 2))) % choices
 
 
 @lru_cache(maxsize=16)

@@ -96,14 +96,11 @@ def _edited_copy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _score_images(
     images: list[np.ndarray], model_dir: Path, taxonomy: Taxonomy
 ) -> list[PhotoScore]:
-    from vision.engine import Engine, get_engine_config
+    from vision.engine import Engine
 
-    config = get_engine_config()
-    # One thread, CPU only: the experiment must not crowd a shared machine.
-    runtime = config.runtime.model_copy(update={"intra_op_threads": 1, "providers": ("cpu",)})
-    engine = Engine.load(
-        model_dir, config=config.model_copy(update={"runtime": runtime}), taxonomy=taxonomy
-    )
+    # Providers and threads from configs/engine.yaml, as annotation pre-scoring takes them:
+    # scoring is the only work while the pool is built (`alone`).
+    engine = Engine.load(model_dir, taxonomy=taxonomy, alone=True)
     return engine.score(images, sha256s=[str(i) for i in range(len(images))])
 
 

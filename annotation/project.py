@@ -11,13 +11,23 @@ on a 5xx answer or a dropped connection, and Label Studio may have saved it befo
 two projects with one title, or two storages on one project. Each create is sent without the
 SDK's retries, and after an answer that leaves it unclear the project is looked up by title
 (the storage by path) before it is sent again (`_create_once`), as `push` does for imports.
+
+Two runs of `init` at once (or a run after a create that timed out but was saved all the same)
+may each find no project and create one. Runs on one machine take turns (`_local_lock`); for
+the rest, the projects with the title are listed again after a create: the oldest is kept, and
+this run's own, if newer and still empty, is deleted (`_settle`). Any other pair with one title
+is refused, naming both ids, here and by every later command: which one is meant cannot be told.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +41,11 @@ from annotation.client import (
 from annotation.label_config import build_label_config, read_marker, taxonomy_marker
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import Taxonomy
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no local lock; the listing after a create still settles it
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +71,11 @@ class PhotosOutsideRootError(ShanyraqError):
     code = "annotation_photos_outside_root"
 
 
+class DuplicateProjectsError(ShanyraqError):
+    code = "annotation_duplicate_projects"
+    http_status = 409
+
+
 @dataclass(frozen=True)
 class ProjectInfo:
     id: int
@@ -66,10 +86,36 @@ class ProjectInfo:
     created: bool = False
 
 
-def find_project(conn: Connection, title: str) -> Any | None:
+def _projects_titled(conn: Connection, title: str) -> list[Any]:
+    """Every project titled exactly `title`, oldest (lowest id) first."""
     with conn.errors("listing projects"):
         projects: list[Any] = list(conn.sdk.projects.list(title=title))
-    return next((p for p in projects if p.title == title), None)
+    return sorted(
+        (p for p in projects if p.title == title), key=lambda p: (p.id is None, p.id or 0)
+    )
+
+
+def _duplicates(conn: Connection, title: str, projects: list[Any]) -> DuplicateProjectsError:
+    def described(project: Any) -> str:
+        tasks = getattr(project, "task_number", None)
+        return f"id {project.id}" + ("" if tasks is None else f" ({tasks} tasks)")
+
+    return DuplicateProjectsError(
+        f"Label Studio at {conn.url} has {len(projects)} projects titled '{title}': "
+        f"{', '.join(described(p) for p in projects)}, and which one is meant cannot be told; "
+        "if `shanyraq annotate init` is running elsewhere, run again once it has finished (it "
+        "removes a second project it made); otherwise keep one and delete the others in Label "
+        "Studio (project settings, Danger Zone) once they hold nothing you need, or set another "
+        "project.title in configs/annotation.yaml"
+    )
+
+
+def find_project(conn: Connection, title: str) -> Any | None:
+    """The project titled `title`, or None; DuplicateProjectsError when there are several."""
+    projects = _projects_titled(conn, title)
+    if len(projects) > 1:
+        raise _duplicates(conn, title, projects)
+    return projects[0] if projects else None
 
 
 def check_taxonomy(project: Any, taxonomy: Taxonomy) -> int:
@@ -171,40 +217,124 @@ def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None
     )
 
 
+@contextmanager
+def _local_lock(url: str, title: str) -> Iterator[None]:
+    """Runs of `init` on this machine for one project take turns (flock on a file in the temp
+    folder). Where it cannot be had (no flock, a file system without locks) the run goes on:
+    `_settle` still finds a second project made at the same time."""
+    fd = None
+    if fcntl is not None:
+        digest = hashlib.sha256(f"{url}\0{title}".encode()).hexdigest()[:16]
+        path = os.path.join(tempfile.gettempdir(), f"shanyraq-annotate-init-{digest}.lock")
+        try:
+            try:  # read-only where another user's lock file is not writable: flock needs no more
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+            except PermissionError:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("waiting for another `annotate init` of project '%s' here", title)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as error:
+            if fd is not None:
+                os.close(fd)
+                fd = None
+            logger.info("cannot lock %s (%s); going on without it", path, error.strerror)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _is_empty(conn: Connection, project: Any) -> bool:
+    """No tasks and no local-files storage (an unknown task count is not empty)."""
+    if getattr(project, "task_number", None) != 0:
+        return False
+    with conn.errors("listing the project's local-files storages"):
+        return not list(conn.sdk.import_storage.local.list(project=project.id))
+
+
+def _settle(conn: Connection, title: str, *, mine: int | None) -> Any:
+    """The one project titled `title` once this run has created one (`mine`: the id its create
+    was answered with, None when the answer was lost). Another made at the same time, or by a
+    run whose create timed out but was saved, is a second: the oldest is kept, and this run's
+    own, if newer and still empty, deleted; any other pair is refused, naming both."""
+    projects = _projects_titled(conn, title)
+    own = next((p for p in projects if p.id == mine), None)
+    if own is not None and projects[0].id != mine and _is_empty(conn, own):
+        with conn.errors(f"deleting project {mine}, a second '{title}' made by this run"):
+            conn.sdk.projects.delete(own.id)
+        logger.warning(
+            "project '%s' was also made by another run (id %s): this run's (id %s) deleted",
+            title, projects[0].id, own.id,
+        )  # fmt: skip
+        projects.remove(own)
+    if len(projects) > 1:
+        raise _duplicates(conn, title, projects)
+    if not projects:
+        raise LabelStudioError(
+            f"Label Studio at {conn.url} created project '{title}' (id {mine}) but does not list "
+            "it (deleted since?); run `shanyraq annotate init` again"
+        )
+    return projects[0]
+
+
+def _create_project(conn: Connection, title: str, taxonomy: Taxonomy) -> tuple[Any, int | None]:
+    """The project created (or the one found after an unclear answer) and the id its create was
+    answered with: None when the answer was lost, and the project found may be another run's."""
+    answered: list[int | None] = []
+
+    def create() -> Any:
+        project = conn.sdk.projects.create(
+            title=title,
+            label_config=build_label_config(taxonomy),
+            description=f"Shanyraq photo labelling. {taxonomy_marker(taxonomy)}",
+            show_collab_predictions=True,
+            request_options=NO_RETRIES,
+        )
+        answered.append(project.id)
+        return project
+
+    def oldest() -> Any | None:
+        return next(iter(_projects_titled(conn, title)), None)
+
+    project = _create_once(conn, f"project '{title}'", create=create, find=oldest)
+    return project, answered[0] if answered else None
+
+
+def _check_existing(conn: Connection, project: Any, taxonomy: Taxonomy) -> None:
+    """Refuse a project of another taxonomy; put back a labelling config changed by hand."""
+    check_taxonomy(project, taxonomy)
+    if _config_changed(project, taxonomy):
+        logger.warning(
+            "project '%s' (id %s): labelling config changed by hand; restoring it",
+            project.title, project.id,
+        )  # fmt: skip
+        with conn.errors("restoring the project's labelling config"):
+            conn.sdk.projects.update(project.id, label_config=build_label_config(taxonomy))
+
+
 def init_project(
     conn: Connection, *, title: str, taxonomy: Taxonomy, photos_dir: Path, document_root: Path
 ) -> ProjectInfo:
     """Create the project (or reuse one with the same taxonomy) and its local-files storage."""
     photos_dir, document_root = _check_photos_dir(photos_dir, document_root)
-    project: Any = find_project(conn, title)
-    created = project is None
-    if project is None:
-        project = _create_once(
-            conn,
-            f"project '{title}'",
-            create=lambda: conn.sdk.projects.create(
-                title=title,
-                label_config=build_label_config(taxonomy),
-                description=f"Shanyraq photo labelling. {taxonomy_marker(taxonomy)}",
-                show_collab_predictions=True,
-                request_options=NO_RETRIES,
-            ),
-            find=lambda: find_project(conn, title),
-        )
-        logger.info("created project '%s' (id %s)", title, project.id)
-    else:
-        check_taxonomy(project, taxonomy)
-    if project.id is None:
-        raise LabelStudioError(f"Label Studio returned project '{title}' without an id")
-    if not created and _config_changed(project, taxonomy):
-        logger.warning(
-            "project '%s' (id %s): labelling config changed by hand; restoring it",
-            title,
-            project.id,
-        )
-        with conn.errors("restoring the project's labelling config"):
-            conn.sdk.projects.update(project.id, label_config=build_label_config(taxonomy))
-    _ensure_storage(conn, project.id, photos_dir)
+    with _local_lock(conn.url, title):
+        project: Any = find_project(conn, title)
+        made, mine = None, None
+        if project is None:
+            made, mine = _create_project(conn, title, taxonomy)
+            project = _settle(conn, title, mine=mine)
+        created = made is not None and project.id == made.id
+        if created:
+            logger.info("created project '%s' (id %s)", title, project.id)
+        if project.id is None:
+            raise LabelStudioError(f"Label Studio returned project '{title}' without an id")
+        if project.id != mine:  # not the one this run's create was answered with
+            _check_existing(conn, project, taxonomy)
+        _ensure_storage(conn, project.id, photos_dir)
     return ProjectInfo(
         id=project.id,
         title=title,

@@ -244,6 +244,15 @@ def _dry_run_promote(
         typer.echo(line)
 
 
+def _why(exc: BaseException) -> str:
+    """An error in one line: a project error's code and words, else its kind and first line
+    (a database error's statement and parameters left out)."""
+    if isinstance(exc, ShanyraqError):
+        return f"[{exc.code}] {exc.message}"
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0][:300] if first else 'no detail'}"
+
+
 def _reassess(
     settings: ServingSettings,
     model_version: str,
@@ -257,6 +266,8 @@ def _reassess(
     here says so and names the command that recomputes what is left: families that could not
     be recomputed are named at the end (the others were), anything that stops the run says
     it stopped."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from serving.app import build_services, close_services
     from serving.reassessment import reassess
 
@@ -269,11 +280,11 @@ def _reassess(
             )  # fmt: skip
         finally:
             close_services(services)
-    except ShanyraqError as exc:
+    except (ShanyraqError, SQLAlchemyError, OSError) as exc:  # a database or disk error too
         where = f" --config {config}" if config is not None else ""
         raise ReassessStoppedError(
-            f"the promotion above is done and audited, but reassessing stopped: [{exc.code}] "
-            f"{exc.message}. Families recomputed before it keep their new assessment; run "
+            f"the promotion above is done and audited, but reassessing stopped: {_why(exc)}. "
+            "Families recomputed before it keep their new assessment; run "
             f"`shanyraq assessments refresh --as {actor[1]}{where}` to recompute the rest (it "
             "recomputes every stale assessment, these included, and names any family it "
             "cannot recompute and goes on with the others)"

@@ -23,10 +23,16 @@ if TYPE_CHECKING:
 _CONFIG_HELP = "serving.yaml to use (default: configs/)."
 
 
+# The exit status of a promotion done whose reassessment is not (a refusal is 2: nothing was
+# promoted), so a script tells "run assessments refresh" from "fix and promote again".
+PROMOTED_NOT_REASSESSED = 3
+
+
 class ReassessStoppedError(ShanyraqError):
     """`rescore promote --reassess`: the promotion is done, but reassessing stopped."""
 
     code = "reassess_stopped"
+    exit_code = PROMOTED_NOT_REASSESSED
 
 
 class ReassessIncompleteError(ShanyraqError):
@@ -34,6 +40,7 @@ class ReassessIncompleteError(ShanyraqError):
     recomputed were; some could not (each named with its error) and keep a stale assessment."""
 
     code = "reassess_incomplete"
+    exit_code = PROMOTED_NOT_REASSESSED
 
 
 _FAILED_SHOWN = 10
@@ -87,7 +94,7 @@ def promote(
     one. Families the reassessment cannot recompute (a record that no longer validates) are
     passed over and named at the end (reassess_incomplete), the others recomputed; one that
     stops after the promotion for another reason is reassess_stopped. Both name `shanyraq
-    assessments refresh` for what is left.
+    assessments refresh` for what is left, and exit 3 (a refusal exits 2: nothing promoted).
     """
     from serving import promote as promotion
     from serving.cli import anchored_sessions, load_settings, open_database, open_with_key

@@ -13,10 +13,11 @@ from serving.rescore_cli import app as rescore_app
 from serving.rescore_promote_cli import ReassessStoppedError
 from tests.serving.rescore_fixtures import cli_config
 from tests.serving.test_promote import models as models
+from tests.shanyraq.test_cli_data_review19 import _run_main
 
 
 def test_a_database_error_while_reassessing_says_the_promotion_is_done(
-    tmp_path: Path, models: tuple[Path, Path], monkeypatch
+    tmp_path: Path, models: tuple[Path, Path], monkeypatch, capsys
 ) -> None:
     _, new = models
     config = cli_config(tmp_path, 4, model_dir=new)
@@ -29,9 +30,8 @@ def test_a_database_error_while_reassessing_says_the_promotion_is_done(
         raise OperationalError("UPDATE families SET ...", {"id": "F-1"}, cause)
 
     monkeypatch.setattr("serving.reassessment.reassess", lost)
-    done = runner.invoke(
-        rescore_app, ["promote", "--model", str(new), "--reassess", "--as", "admin", *common]
-    )
+    args = ["promote", "--model", str(new), "--reassess", "--as", "admin", *common]
+    done = runner.invoke(rescore_app, args)
     assert isinstance(done.exception, ReassessStoppedError), done.output
     message = str(done.exception)
     assert "promotion above is done and audited" in message
@@ -39,3 +39,6 @@ def test_a_database_error_while_reassessing_says_the_promotion_is_done(
     assert "UPDATE families" not in message and "F-1" not in message  # no statement or values
     assert f"assessments refresh --as admin --config {config}" in message
     assert "updated now: 4 photo(s)" in done.output
+    # Through the command's entry: exit 3, promoted but not reassessed (a refusal is 2).
+    status, _, err = _run_main(monkeypatch, capsys, "rescore", *args)
+    assert status == 3 and "[reassess_stopped]" in err

@@ -2,7 +2,7 @@
 
 One vote per annotator and photo: their latest submitted (not cancelled) annotation, over all
 the photo's tasks (a photo pushed twice is two tasks, `same_photo`). Each vote carries the
-prediction it started from (annotation.corrections.prediction_seen). A copy of a photo nobody
+prediction it started from, where that is known (`_started_from`). A copy of a photo nobody
 answered is no part of its votes, yet it is named (`ProjectAnswers.several_tasks`): it waits in
 the annotators' queue. annotation.export turns these into manifest rows and the pull report.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +74,21 @@ def _annotator(annotation: dict[str, Any]) -> str:
     return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
 
 
+def _started_from(
+    annotation: dict[str, Any], predictions: list[dict[str, Any]], model_version: str | None
+) -> Mapping[str, Any] | None:
+    """The prediction an annotation began from, where that is known (`prediction_seen`): the
+    one it names, or, when it names none, the task's newest of `model_version`. Label Studio
+    shows annotators only the predictions of the project's model version (those with none,
+    when it has none), so a task with none of it (pushed with an older model, or holding only
+    an ML backend's) showed none: its annotation began from no prediction, and a change
+    counted against one would be no correction."""
+    if annotation.get("parent_prediction") is not None:
+        return prediction_seen(annotation, predictions, model_version=model_version)
+    shown = [p for p in predictions if (p.get("model_version") or "") == (model_version or "")]
+    return prediction_seen(annotation, shown, model_version=model_version)
+
+
 def _answers(task: Any, taxonomy: Taxonomy, model_version: str | None) -> list[_Answer]:
     """The task's submitted (not cancelled) annotations with a room or with labels the
     taxonomy lacks, each with the prediction it started from (`prediction_seen`), both read
@@ -93,7 +108,7 @@ def _answers(task: Any, taxonomy: Taxonomy, model_version: str | None) -> list[_
         off = reading.off_taxonomy + reading.several
         if reading.labels.room is None and not off:
             continue
-        seen = prediction_seen(a, predictions, model_version=model_version)
+        seen = _started_from(a, predictions, model_version)
         started = None if seen is None else read_result(taxonomy, seen.get("result") or [])
         if seen is not None and started is not None and started.several:
             model_several[str(seen.get("id"))] = started.several
@@ -187,8 +202,9 @@ def same_photo(tasks: Sequence[Any]) -> list[list[Any]]:
 
 
 def parse_task(task: Any, taxonomy: Taxonomy, *, model_version: str | None = None) -> AnnotatedTask:
-    """One task's votes (`_one_photo`); without `model_version`, an annotation that names no
-    prediction is compared with the task's newest (`prediction_seen`)."""
+    """One task's votes (`_one_photo`). `model_version` is the project's (what Label Studio
+    showed annotators, `_started_from`); without it, the task's newest prediction's is taken
+    for it."""
     if model_version is None:
         model_version = latest_model_version([_as_dict(p) for p in (task.predictions or [])])
     return _one_photo([task], taxonomy, model_version)
@@ -205,42 +221,62 @@ class ProjectAnswers:
     several_tasks: list[tuple[int, ...]]
 
 
-def read_project(conn: Connection, project_id: int, taxonomy: Taxonomy) -> ProjectAnswers:
+def read_project(
+    conn: Connection, project_id: int, taxonomy: Taxonomy, *, model_version: str | None = None
+) -> ProjectAnswers:
     """Every task of the project, read once. Not `only_annotated`: some Label Studio versions
     ignore it and others honour it, and a copy of a photo nobody labelled must be seen either
-    way, to be named (it is labelled again otherwise)."""
+    way, to be named (it is labelled again otherwise). `model_version` is the project's
+    (`project_model_version`; "" when it has none); without it, the version of the project's
+    newest prediction is taken for it, which an ML backend or a manual import adding
+    predictions after the last push makes wrong."""
     with conn.errors("reading annotations"):
         tasks: list[Any] = list(
             conn.sdk.tasks.list(project=project_id, fields="all", page_size=200)
         )
-    predictions: list[dict[str, Any]] = []
-    for task in tasks:
-        with _readable(conn, task):
-            predictions += [_as_dict(p) for p in (task.predictions or [])]
-    version = latest_model_version(predictions)
+    version = model_version
+    if version is None:
+        predictions: list[dict[str, Any]] = []
+        for task in tasks:
+            with _readable(conn, task):
+                predictions += [_as_dict(p) for p in (task.predictions or [])]
+        version = latest_model_version(predictions)
     parsed, several = [], []
     for photo in same_photo(tasks):
-        with _readable(conn, photo[0]):
+        with _readable(conn, *photo):
             parsed.append(_one_photo(photo, taxonomy, version))
             if len(photo) > 1:
                 several.append(tuple(sorted(int(t.id) for t in photo)))
     return ProjectAnswers([t for t in parsed if t.votes or t.off_taxonomy], sorted(several))
 
 
-def fetch_annotated(conn: Connection, project_id: int, taxonomy: Taxonomy) -> list[AnnotatedTask]:
+def project_model_version(conn: Connection, project_id: int) -> str:
+    """The project's model version, "" when it has none: Label Studio shows annotators only
+    the predictions of it (those with none, when it has none). `annotate push` sets it
+    (project.set_model_version), as Label Studio does on the first import of predictions; an
+    ML backend or a manual import adding predictions later leaves it."""
+    with conn.errors("reading the project's model version"):
+        project = conn.sdk.projects.get(project_id)
+    return str(getattr(project, "model_version", None) or "")
+
+
+def fetch_annotated(
+    conn: Connection, project_id: int, taxonomy: Taxonomy, *, model_version: str | None = None
+) -> list[AnnotatedTask]:
     """The project's annotated photos (`read_project`)."""
-    return read_project(conn, project_id, taxonomy).annotated
+    return read_project(conn, project_id, taxonomy, model_version=model_version).annotated
 
 
 @contextmanager
-def _readable(conn: Connection, task: Any) -> Iterator[None]:
-    """One error naming the task when it is not in the shape Label Studio gives tasks
-    (another version, or not Label Studio)."""
+def _readable(conn: Connection, *tasks: Any) -> Iterator[None]:
+    """One error naming the tasks (one photo's) when one is not in the shape Label Studio
+    gives tasks (another version, or not Label Studio)."""
     try:
         yield
     except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        ids = ", ".join(str(getattr(task, "id", "?")) for task in tasks)
         raise LabelStudioAnswerError(
-            f"Label Studio at {conn.url} sent task {getattr(task, 'id', '?')} in a shape "
+            f"Label Studio at {conn.url} sent task{'s' if len(tasks) > 1 else ''} {ids} in a shape "
             f"Shanyraq cannot read ({type(exc).__name__}: {exc}); check that the server is "
             "a Label Studio version label-studio-sdk works with (nothing was written)"
         ) from None

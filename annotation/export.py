@@ -31,7 +31,7 @@ from annotation.agreement import (
     agreement_by_head,
     merge_all,
 )
-from annotation.answers import AnnotatedTask, read_project
+from annotation.answers import AnnotatedTask, project_model_version, read_project
 from annotation.answers import fetch_annotated as fetch_annotated  # re-exported: tests, callers
 from annotation.answers import parse_task as parse_task  # re-exported: tests, callers
 from annotation.client import Connection
@@ -355,8 +355,11 @@ def pull(
     out: Path,
     method: MergeMethod,
 ) -> PullReport:
-    """Fetch, merge, measure and write; nothing is written unless the fetch succeeded."""
-    project = read_project(conn, project_id, taxonomy)
+    """Fetch, merge, measure and write; nothing is written unless the fetch succeeded.
+    Corrections are counted against the predictions the project shows annotators: its model
+    version's (`project_model_version`), not whichever prediction came last."""
+    shown = project_model_version(conn, project_id)
+    project = read_project(conn, project_id, taxonomy, model_version=shown)
     report = build_report(
         project.annotated,
         taxonomy,

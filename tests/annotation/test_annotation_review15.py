@@ -74,7 +74,11 @@ class _Conn:
     url = "http://label-studio.test"
 
     def __init__(self, tasks: list[LseTask]) -> None:
-        self.sdk = SimpleNamespace(tasks=_Tasks(tasks))
+        # The project's model version: none set (annotation.answers.project_model_version).
+        project = SimpleNamespace(model_version=None)
+        self.sdk = SimpleNamespace(
+            tasks=_Tasks(tasks), projects=SimpleNamespace(get=lambda i: project)
+        )
 
     def errors(self, action: str) -> nullcontext[None]:
         return nullcontext()

@@ -278,6 +278,8 @@ def _with_project(server: FakeServer, taxonomy) -> None:
         json.dumps({"count": 1, "results": [_project(taxonomy)]}),
     )
     server.paged.add("/api/projects/")
+    # The project itself: no model version (annotation.answers.project_model_version).
+    server.routes["/api/projects/7/"] = (200, json.dumps(_project(taxonomy)))
 
 
 def test_pull_stops_on_repeated_task_pages_and_keeps_the_earlier_pull(

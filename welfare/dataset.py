@@ -117,10 +117,15 @@ def synthetic_family_data(
     progress: bool = False,
 ) -> FamilyData:
     """n synthetic families (training.synth.families) with simulated photo scores, their
-    records, rules and features read with `config` (default: configs/welfare.yaml)."""
+    records, rules and features read with `config` (default: configs/welfare.yaml).
+
+    The families are generated with `config` too (its regions and criteria), as
+    welfare.real_families generates the study's: generated with one config and read with
+    another, a region or criterion value the reading config lacks is refused, and the study's
+    families would not be the ones trained on."""
     from training.synth.families import generate_families
 
-    families = generate_families(n, seed=seed)
+    families = generate_families(n, seed=seed, welfare=config)
     photos = simulate_photos(families.photos, seed=seed + 1, noise=noise or NoiseModel())
     log.info("%d families, %d planned photos", len(families.table), len(families.photos))
     return build_family_data(families.table, photos, config=config, progress=progress)

@@ -70,7 +70,11 @@ def photo_key(photo: PlannedPhoto) -> str:
 
 
 def study_engine(folder: Path) -> Engine:
-    """The vision engine on one ONNX Runtime thread (the study must not crowd the machine)."""
+    """The vision engine as configs/engine.yaml sets it (providers, fp16, abstain, quality,
+    hashing: the shared get_engine_config, as Engine.load reads it) but on one ONNX Runtime
+    thread: the study must not crowd a machine others measure on (its CLI commands hold OpenCV
+    and OpenMP to one thread too), and its report gives the scoring time as on one thread.
+    Thread counts change no score (welfare.real_score_cache leaves them out of its key)."""
     from vision.engine import Engine, get_engine_config
 
     config = get_engine_config()

@@ -42,6 +42,7 @@ DAMAGED_FILE = "the stored file no longer matches its content hash (damaged in t
 # Followed by the system's words in brackets: "(Permission denied)", "(Is a directory)".
 UNREADABLE_FILE = "the photo file cannot be read from the store"
 STORE_DAMAGE = (MISSING_FILE, DAMAGED_FILE, UNREADABLE_FILE)  # how a recorded reason begins
+RESTORED_PAGE = 1000  # store-damage outcomes `retry_restored` reads (and discards) a query
 
 
 def store_damaged() -> ColumnElement[bool]:
@@ -151,28 +152,44 @@ def retry_restored(
 ) -> int:
     """Discard the run's store-damage outcomes whose original reads intact again (restored
     from a backup, made readable), reopening the run before the first of them, so this call
-    scores them; how many. A finished run is reopened only under the provenance it recorded."""
-    rows = session.execute(
+    scores them; how many. A finished run is reopened only under the provenance it recorded.
+
+    Every damaged file is checked, a page of RESTORED_PAGE outcomes at a time in photo order
+    (a store that lost a disk damages millions: neither they nor one DELETE naming all the
+    restored ones, past the database's limit on bound values, may be held at once)."""
+    damaged = (
         select(RescoredScore.id, RescoredScore.photo_id, Photo.sha256)
         .join(Photo, Photo.id == RescoredScore.photo_id)
         .where(RescoredScore.run_id == run.id, store_damaged())
-    ).all()
-    restored = [
-        (row_id, photo_id)
-        for row_id, photo_id, sha256 in rows
-        if isinstance(read_original(store, sha256), bytes)
-    ]
-    if not restored:
+        .order_by(RescoredScore.photo_id)
+    )
+    restored, after = 0, 0
+    first: int | None = None  # the lowest photo id restored
+    while rows := session.execute(
+        damaged.where(RescoredScore.photo_id > after).limit(RESTORED_PAGE)
+    ).all():
+        after = rows[-1][1]
+        intact = [
+            (row_id, photo_id)
+            for row_id, photo_id, sha256 in rows
+            if isinstance(read_original(store, sha256), bytes)
+        ]
+        if not intact:
+            continue
+        if first is None:  # before anything is discarded: a refusal leaves the run as it was
+            if run.status == "done":
+                check_reopen(session, run, provenance)
+            first = intact[0][1]  # the lowest: pages come in photo order
+        session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, _ in intact])))
+        restored += len(intact)
+    if first is None:
         return 0
-    if run.status == "done":
-        check_reopen(session, run, provenance)
-    session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, _ in restored])))
     # Walking from before the first restored photo is cheap: photos with an outcome are skipped.
-    run.last_photo_id = min(run.last_photo_id, min(p for _, p in restored) - 1)
-    run.failed -= len(restored)
+    run.last_photo_id = min(run.last_photo_id, first - 1)
+    run.failed -= restored
     run.status, run.finished_at = "running", None
     session.flush()
-    return len(restored)
+    return restored
 
 
 def first_uncovered(session: Session, model_version: str, since: datetime | None) -> int | None:

@@ -33,14 +33,23 @@ def _bank() -> tuple[np.ndarray, np.ndarray]:
         ]
     )
     fine = rng.standard_normal((4, _BANK_SIZE, _BANK_SIZE)).astype(np.float32)
+    smooth.setflags(write=False)  # shared by every later call in the process
+    fine.setflags(write=False)
     return smooth, fine
 
 
 def noise(rng: np.random.Generator, h: int, w: int, *, smooth: bool) -> np.ndarray:
-    """A (h, w) float32 noise window; smooth=True gives low-frequency blotches."""
+    """A (h, w) float32 noise window; smooth=True gives low-frequency blotches.
+
+    Up to the bank's size it is a read-only view of the shared bank: copy it to write to it.
+    """
+    if h < 0 or w < 0:
+        raise ValueError(f"noise: a window cannot have a negative size, got {h} x {w}")
     fields = _bank()[0 if smooth else 1]
     if h > _BANK_SIZE or w > _BANK_SIZE:  # large images: stretch a full window
         base = noise(rng, min(h, _BANK_SIZE), min(w, _BANK_SIZE), smooth=smooth)
+        if base.size == 0:  # OpenCV cannot resize an empty image
+            return np.zeros((h, w), np.float32)
         return cv2.resize(base, (w, h), interpolation=cv2.INTER_LINEAR)
     k = int(rng.integers(len(fields)))
     y = _offset(rng, _BANK_SIZE - h + 1)

@@ -23,12 +23,15 @@ def plot_confusion(path: Path, matrix: list[list[int]], labels: list[str], title
     import matplotlib.pyplot as plt
 
     m = np.asarray(matrix, dtype=float)
+    recall = m / np.maximum(m.sum(axis=1, keepdims=True), 1)  # each true class's row sums to 1
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.imshow(m / np.maximum(m.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    ax.imshow(recall, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     for (i, j), value in np.ndenumerate(m):
-        ax.text(j, i, f"{int(value)}", ha="center", va="center", fontsize=8)
+        # White on the dark cells: black on the darkest blue (a good model's diagonal) is unread.
+        colour = "white" if recall[i, j] > 0.5 else "black"
+        ax.text(j, i, f"{int(value)}", ha="center", va="center", fontsize=8, color=colour)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -61,6 +64,7 @@ def plot_robustness(path: Path, robustness: dict[str, dict[str, dict[str, float 
     import matplotlib.pyplot as plt
 
     keys = list(next(iter(next(iter(robustness.values())).values())))
+    levels = sorted({int(s) for by_severity in robustness.values() for s in by_severity})
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6))
     for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
         lowest = 0.0
@@ -72,6 +76,7 @@ def plot_robustness(path: Path, robustness: dict[str, dict[str, dict[str, float 
         # From 0, or below it where a figure is (QWK is negative when worse than chance).
         bottom = lowest - 0.05 if lowest < 0 else 0.0
         ax.set(title=key, xlabel="severity", ylim=(bottom, 1.02))
+        ax.set_xticks(levels)  # the measured severities only: no severity 1.5 on the axis
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -170,8 +170,12 @@ def ceiling(
     out: Annotated[Path, typer.Option(help="Where ceiling.json goes (read by `evaluate`).")] = Path(
         "docs/images/welfare"
     ),
+    seed: SeedOpt = None,
 ) -> None:
-    """Measure the accuracy ceiling: simulated vs noise-free photo scores, by training size."""
+    """Measure the accuracy ceiling: simulated vs noise-free photo scores, by training size.
+
+    On the data seed of the models `evaluate` reports (`welfare train --seed`; default: the
+    recipe's): a ceiling of another seed is left out of their report."""
     from shanyraq.atomic import atomic_file
     from shanyraq.json_values import finite_or_none
     from shanyraq.outputs import check_output_file
@@ -183,8 +187,9 @@ def ceiling(
     check_output_file(out / "ceiling.json")
     config = get_welfare_config()
     result = measure_ceiling(
-        n=n, seed=config.fusion.seed, sizes=sizes or [3000, 12000, 48000], config=config
-    )
+        n=n, seed=config.fusion.seed if seed is None else seed,
+        sizes=sizes or [3000, 12000, 48000], config=config,
+    )  # fmt: skip
     result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     # What `evaluate` checks it against before putting it in the report, and its provenance.
     result.update(

@@ -25,7 +25,10 @@ def _ceiling_mismatch(ceiling: dict[str, Any], public: dict[str, Any]) -> str | 
             f"measured for {ceiling.get('model')}, not the default model {context['default_model']}"
         )
     if ceiling.get("seed") != context["seed"]:
-        return f"measured on data seed {ceiling.get('seed')}, the models on seed {context['seed']}"
+        return (
+            f"measured on data seed {ceiling.get('seed')}, the models on seed {context['seed']} "
+            f"(measure it on theirs: --seed {context['seed']})"
+        )
     theirs, ours = ceiling.get("recipe"), context.get("recipe")
     if theirs and ours:  # both recorded (neither file predates recording it)
         theirs, ours = fitting_recipe(theirs), fitting_recipe(ours)

@@ -27,7 +27,7 @@ from welfare.dataset import FamilyData
 from welfare.evaluation import HIDDEN_INCOME, outcomes
 from welfare.fusion import FusionModel
 from welfare.paired_bootstrap import paired_bootstrap
-from welfare.real_families import HeldOut, held_out_families
+from welfare.real_families import HeldOut, check_trained_on, held_out_families
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_score_cache import ScoreCache
 from welfare.real_scores import (
@@ -168,7 +168,10 @@ def measure_real_scores(
     engine_model: Path | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Score the test families' rendered photos and compare the models on both readings."""
+    """Score the test families' rendered photos and compare the models on both readings.
+
+    Models not trained on the training split of their data (n, seed) as the configs give it
+    now are refused (`check_trained_on`) before any photo is rendered."""
     check_test_fraction(config.fusion.test_fraction)
     models, (n, seed) = load_trained_together(models_dir)
     fused = config.fusion.default_model
@@ -188,6 +191,9 @@ def measure_real_scores(
         )
         engine_trained = trained.meta.name
         models = {**models, engine_trained: trained}
+    # Refused as `welfare evaluate` refuses them: other families than those they were trained on.
+    simulated = {name: m for name, m in models.items() if name != engine_trained}
+    check_trained_on(simulated, folder=models_dir, n=n, seed=seed, config=config, progress=progress)
     held = held_out_families(n_families, n=n, seed=seed, config=config)
     cache = (
         ScoreCache(cache_dir, engine=engine, held=held, size=size, model_dir=vision_dir)

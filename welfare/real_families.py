@@ -5,24 +5,31 @@ The study (welfare.real_scores, welfare.real_evaluation) takes families of the v
 models (`held_out_families`), or any families by index (`families_at`, which
 welfare.real_training uses for training families). Their simulated photo scores are drawn
 with the seed `synthetic_family_data` uses, so the simulated reading is the one the models
-were evaluated on.
+were evaluated on; the families are planned with configs/synth.yaml (get_synth_config), as the
+training data are and the photos are rendered, never with another synth config.
+
+`check_trained_on` refuses models that were not trained on the training split those data give
+now (configs edited since training), as `welfare evaluate` does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import split_indices
-from welfare.fusion import FamilyCountError
+from welfare.fusion import FamilyCountError, FusionModel
 from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
+from welfare.train import not_trained_on, synthetic_split
 
 if TYPE_CHECKING:
-    from training.synth.config import SynthConfig
     from training.synth.families import PlannedPhoto
 
 
@@ -38,9 +45,7 @@ class HeldOut:
     seed: int
 
 
-def held_out_families(
-    n_families: int, *, n: int, seed: int, config: WelfareConfig, synth: SynthConfig | None = None
-) -> HeldOut:
+def held_out_families(n_families: int, *, n: int, seed: int, config: WelfareConfig) -> HeldOut:
     """The first `n_families` of the test split `welfare evaluate` uses for data (n, seed).
 
     Simulated scores are drawn for every planned photo with the seed `synthetic_family_data`
@@ -48,7 +53,7 @@ def held_out_families(
     """
     _, test_idx = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
     check_subset(n_families, available=len(test_idx), split="test", n=n, seed=seed)
-    return families_at(test_idx[:n_families], n=n, seed=seed, config=config, synth=synth)
+    return families_at(test_idx[:n_families], n=n, seed=seed, config=config)
 
 
 def check_subset(n_families: int, *, available: int, split: str, n: int, seed: int) -> None:
@@ -61,13 +66,12 @@ def check_subset(n_families: int, *, available: int, split: str, n: int, seed: i
         )
 
 
-def families_at(
-    index: np.ndarray, *, n: int, seed: int, config: WelfareConfig, synth: SynthConfig | None = None
-) -> HeldOut:
+def families_at(index: np.ndarray, *, n: int, seed: int, config: WelfareConfig) -> HeldOut:
     """Families `index` of the data (n, seed): rows, planned photos, simulated scores."""
     from training.synth.families import generate_families
 
-    families = generate_families(n, seed=seed, config=synth, welfare=config)
+    # configs/synth.yaml, as synthetic_family_data (the training data) and the renders use.
+    families = generate_families(n, seed=seed, welfare=config)
     chosen = families.table.iloc[np.asarray(index, dtype=int)].reset_index(drop=True)
     ids = set(chosen["family_id"].astype(str))
     simulated = simulate_photos(families.photos, seed=seed + 1, noise=NoiseModel())
@@ -78,3 +82,44 @@ def families_at(
         n=n,
         seed=seed,
     )
+
+
+def check_trained_on(
+    models: Mapping[str, FusionModel],
+    *,
+    folder: Path,
+    n: int,
+    seed: int,
+    config: WelfareConfig,
+    progress: bool = False,
+) -> None:
+    """Refuse models not trained on the training split of data (n, seed) as `config` and
+    configs/synth.yaml give it now (ModelMismatchError naming them, what differs and how to
+    retrain), with `welfare evaluate`'s check (their training-data hash): the test families
+    drawn now would not be the ones held out from them, and could be families they learned."""
+    fraction = config.fusion.test_fraction
+    retrain = (
+        f"train them again on it (`shanyraq welfare train --out {folder} --n {n} --seed {seed} "
+        "--overwrite`), or put back the configuration they were trained with"
+    )
+    split_by = {name: (m.meta.recipe or {}).get("test_fraction") for name, m in models.items()}
+    other = {name: f for name, f in split_by.items() if f not in (None, fraction)}
+    if other:  # named before the families are generated: the hash could not say what differs
+        trained = ", ".join(
+            f"{name} on the one test_fraction {f} left" for name, f in other.items()
+        )
+        raise ModelMismatchError(
+            f"{folder}: trained on another training split ({trained}), but fusion.test_fraction "
+            f"is {fraction} now, so some of the test families drawn now are families they were "
+            f"trained on; {retrain}"
+        )
+    train = synthetic_split(n, seed=seed, config=config, progress=progress).train
+    differ = not_trained_on(models, train, config)
+    if differ:
+        raise ModelMismatchError(
+            f"{folder}: {', '.join(differ)} {'was' if len(differ) == 1 else 'were'} not trained "
+            f"on the training split of data ({n} families, seed {seed}) as it is generated now "
+            "(the training-data hash differs): configs/welfare.yaml (criteria, "
+            "thresholds, levels), configs/synth.yaml or the family generator changed since "
+            f"training, so the test families drawn now are not the ones held out; {retrain}"
+        )

@@ -229,6 +229,19 @@ def load_trained_together(folder: Path) -> tuple[dict[str, FusionModel], tuple[i
     return models, sources.pop()
 
 
+def not_trained_on(
+    models: Mapping[str, FusionModel], train: FamilyData, config: WelfareConfig
+) -> list[str]:
+    """The names of `models` whose training-data hash is not that of `train` as each reads it
+    (coverage over its own rooms): trained on other data, or configs changed since."""
+    return [
+        name
+        for name, model in models.items()
+        if training_data_hash(as_read_by(model, train, config=config), model.features, config)
+        != model.meta.training_data_hash
+    ]
+
+
 def evaluate_saved(
     folder: Path,
     *,
@@ -242,13 +255,12 @@ def evaluate_saved(
     models, (n, seed) = load_trained_together(folder)
     check_fairness_model(fairness_model, models)  # before the families are regenerated
     split = synthetic_split(n, seed=seed, config=config)
-    for name, model in models.items():
-        train = as_read_by(model, split.train, config=config)  # coverage over its rooms
-        if training_data_hash(train, model.features, config) != model.meta.training_data_hash:
-            raise ModelMismatchError(
-                f"{name}: regenerated training data does not match the model's hash; the "
-                "generator or configs changed since training; retrain"
-            )
+    differ = not_trained_on(models, split.train, config)
+    if differ:
+        raise ModelMismatchError(
+            f"{', '.join(differ)}: regenerated training data does not match the model's hash; "
+            "the generator or configs changed since training; retrain"
+        )
     result = evaluate_models(
         models, split.test, config=config, n_boot=n_boot, seed=seed, fairness_model=fairness_model
     )

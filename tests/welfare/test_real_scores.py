@@ -42,13 +42,13 @@ def vision_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fusion_dir(tmp_path_factory, trained):
-    """The session's small fusion models, labelled as trained on data (N, SEED)."""
+def fusion_dir(tmp_path_factory, welfare_config):
+    """Small fusion models trained on data (N, SEED): evaluate-real checks they were."""
+    from welfare.train import train_models
+
     folder = tmp_path_factory.mktemp("fusion")
-    for name in ("lgbm_tabular", "lgbm_fused"):
-        model = trained[name]
-        model.meta.metrics["data"] = {"n": N, "seed": SEED}
-        model.save(folder / name)
+    names = ["lgbm_tabular", "lgbm_fused"]
+    train_models(folder, n=N, seed=SEED, names=names, config=welfare_config, keep_meaningless=True)
     return folder
 
 

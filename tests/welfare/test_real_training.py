@@ -29,6 +29,7 @@ from welfare.real_training import (
     trained_vision_model,
     training_families,
 )
+from welfare.train import train_models
 
 engine_fixtures = pytest.importorskip("tests.vision.engine_fixtures")
 
@@ -82,9 +83,7 @@ def test_scoring_in_chunks_covers_every_photo_once(config):
     assert len(photos) == counts["photos"] == len(held.planned)
 
 
-def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
-    tmp_path, config, vision_dir, trained
-):
+def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(tmp_path, config, vision_dir):
     out = tmp_path / "engine" / ENGINE_MODEL
     kwargs = dict(vision_dir=vision_dir, size=SIZE, cache_dir=tmp_path / "cache", config=config)
     # 48 families: too few to learn from (a smoke run of the pipeline, as --keep-meaningless).
@@ -126,12 +125,9 @@ def test_engine_trained_model_is_fitted_on_engine_scores_and_compared(
     with pytest.raises(ModelMismatchError, match="scored by other-model now"):
         load_engine_trained(out, n=N, seed=SEED, vision_model="other-model")
 
-    models = tmp_path / "models"
-    for name in ("lgbm_tabular", "lgbm_fused"):
-        trained[name].save(models / name)
-        saved = json.loads((models / name / "fusion.json").read_text())
-        saved["metrics"]["data"] = {"n": N, "seed": SEED}
-        (models / name / "fusion.json").write_text(json.dumps(saved))
+    models = tmp_path / "models"  # trained on (N, SEED): evaluate-real checks they were
+    names = ["lgbm_tabular", "lgbm_fused"]
+    train_models(models, n=N, seed=SEED, names=names, config=config, keep_meaningless=True)
     result = measure_real_scores(models, n_families=4, n_boot=20, engine_model=out, **kwargs)
     result.pop("_frames")
     assert result["engine_trained"] == ENGINE_MODEL

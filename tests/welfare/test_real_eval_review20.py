@@ -1,0 +1,102 @@
+"""Review 20: evaluate-real measures only models trained on the data it draws its test families
+from (as `welfare evaluate` checks them), and the study's families are planned with the one
+synth config the training data and the renders use."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from shanyraq.errors import ModelMismatchError
+from tests.refusals import must_not_run
+from training.synth.config import get_synth_config
+from welfare.real_evaluation import measure_real_scores
+from welfare.real_families import families_at, held_out_families
+from welfare.train import train_models
+
+from . import test_real_training
+from .test_real_config_review20 import other_poverty_line
+from .test_real_study_review20 import with_fraction
+
+N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
+config = test_real_training.config
+vision_dir = test_real_training.vision_dir
+MODELS = ["lgbm_tabular", "lgbm_fused"]
+
+
+@pytest.fixture(scope="module")
+def trained_on_data(tmp_path_factory, config):
+    """lgbm_tabular and lgbm_fused as `welfare train --n 48 --seed 5` saves them (too few
+    families to mean anything: the pipeline's smoke run)."""
+    folder = tmp_path_factory.mktemp("fusion")
+    train_models(folder, n=N, seed=SEED, names=MODELS, config=config, keep_meaningless=True)
+    return folder
+
+
+def measure(folder, vision_dir, config):
+    return measure_real_scores(
+        folder, vision_dir=vision_dir, n_families=2, size=SIZE, cache_dir=None, n_boot=10,
+        config=config,
+    )  # fmt: skip
+
+
+def test_models_trained_on_the_data_are_measured(trained_on_data, vision_dir, config):
+    result = measure(trained_on_data, vision_dir, config)
+    assert result["n_families"] == 2 and result["data"]["n"] == N
+
+
+def more_rural_families(config, monkeypatch):
+    """configs/synth.yaml edited: more rural families (other settlements and photos)."""
+    synth = get_synth_config()
+    rate = 1 - synth.families.rural_rate / 2
+    edited = synth.model_copy(
+        update={"families": synth.families.model_copy(update={"rural_rate": rate})}
+    )
+    monkeypatch.setattr("training.synth.families.get_synth_config", lambda: edited)
+    return config
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [lambda config, _: other_poverty_line(config), more_rural_families],
+    ids=["poverty-line", "synth-rural-rate"],
+)
+def test_models_trained_before_the_config_changed_are_refused(
+    trained_on_data, vision_dir, config, edit, monkeypatch
+):
+    """Another poverty line (other labels) or other synth settings: the families drawn now are
+    not the ones the models were trained on, so none is rendered and scored."""
+    edited = edit(config, monkeypatch)
+    monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
+    with pytest.raises(ModelMismatchError) as refused:
+        measure(trained_on_data, vision_dir, edited)
+    message = refused.value.message
+    assert message.startswith(f"{trained_on_data}: lgbm_fused, lgbm_tabular were not trained")
+    assert f"data ({N} families, seed {SEED}) as it is generated now" in message
+    retrain = f"shanyraq welfare train --out {trained_on_data} --n {N} --seed {SEED} --overwrite"
+    assert f"`{retrain}`" in message
+
+
+def test_models_trained_on_another_training_split_are_refused_naming_it(
+    trained_on_data, vision_dir, config, monkeypatch
+):
+    """With test_fraction edited, the test split would hold families the models learned."""
+    monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
+    fraction = config.fusion.test_fraction
+    with pytest.raises(ModelMismatchError) as refused:
+        measure(trained_on_data, vision_dir, with_fraction(config, 0.5))
+    message = refused.value.message
+    for name in MODELS:
+        assert f"{name} on the one test_fraction {fraction} left" in message
+    assert re.search(r"fusion\.test_fraction is 0\.5 now, so some of the test families", message)
+    assert f"--n {N} --seed {SEED} --overwrite" in message
+
+
+def test_the_study_families_take_no_other_synth_config(config):
+    """The training data and the renders use configs/synth.yaml: families planned with another
+    would not be the ones trained on, so no caller can ask for them."""
+    with pytest.raises(TypeError, match="synth"):
+        held_out_families(2, n=N, seed=SEED, config=config, synth=get_synth_config())
+    with pytest.raises(TypeError, match="synth"):
+        families_at([0], n=N, seed=SEED, config=config, synth=get_synth_config())

@@ -69,8 +69,11 @@ def _as_dict(item: Any) -> dict[str, Any]:
 def _annotator(annotation: dict[str, Any]) -> str:
     """Who made an annotation: the user's id. Label Studio sets it to null when the user is
     deleted; such annotations cannot be told apart by person, so each is an annotator of its
-    own, not all of them one whose latest answer would hide the others'."""
+    own, not all of them one whose latest answer would hide the others'. Some exports give the
+    user as an object: its id is the annotator."""
     who = annotation.get("completed_by")
+    if isinstance(who, Mapping):
+        who = who.get("id")
     return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
 
 

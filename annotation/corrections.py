@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from annotation.label_config import PhotoLabels
@@ -45,10 +45,15 @@ class HeadCorrections:
 
 def saved_order(item: Mapping[str, Any], *stamps: str) -> tuple[float, int]:
     """When a Label Studio object was saved (POSIX time of the first of `stamps` it has, 0
-    when none or unreadable), then its id: the order of annotations, or of predictions."""
+    when none or unreadable), then its id: the order of annotations, or of predictions.
+    A time stamp without a time zone is taken as UTC, the time Label Studio stores: read as
+    this machine's local time, it would sort against stamps with one ("...Z") by the offset."""
     saved = next((item.get(key) for key in stamps if item.get(key)), None)
     try:
-        stamp = datetime.fromisoformat(str(saved)).timestamp() if saved else 0.0
+        when = datetime.fromisoformat(str(saved)) if saved else None
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        stamp = when.timestamp() if when is not None else 0.0
     except ValueError:
         stamp = 0.0
     try:
@@ -85,15 +90,16 @@ def prediction_seen(
     None when that prediction is no longer among the task's (deleted since): another model's
     answer would count changes the annotator never made. An annotation that names none (made
     through the API, by a Label Studio that does not record it) is compared with the task's
-    newest prediction of `model_version` (the version pushed last, `latest_model_version`;
-    Label Studio shows annotators the project's version), or, when the task has none of that
-    version (it was pushed with an older model), with the task's newest prediction.
+    newest prediction of `model_version`, the project's (the version pushed last,
+    `latest_model_version`): Label Studio shows annotators only the predictions of it (those
+    with none, when it has none). None when the task has none of it (pushed with an older
+    model, or holding only an ML backend's): the annotator saw no prediction.
     """
     parent = annotation.get("parent_prediction")
     if parent is not None:
         return next((p for p in predictions if str(p.get("id")) == str(parent)), None)
-    pushed = [p for p in predictions if model_version and p.get("model_version") == model_version]
-    return _newest(pushed or predictions)
+    version = model_version or ""
+    return _newest([p for p in predictions if str(p.get("model_version") or "") == version])
 
 
 def _answer(labels: PhotoLabels, head: HeadName, *, not_dwelling: str) -> str | None:

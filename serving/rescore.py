@@ -19,9 +19,8 @@ another provenance and is not yet promoted.
 
 An original the store cannot give, missing, unreadable or no longer matching its content
 hash, is damage to the store, not to the photo: it is recorded with its reason
-(`STORE_DAMAGE`), the report counts and names those photos, and once they are restored from a
-backup the next call of the same run discards those outcomes and scores them
-(serving/rescore_photos.py, which reads the photos a run walks).
+(`STORE_DAMAGE`); every run whose scope holds those photos, whichever run recorded them,
+counts and names them, and once they are restored scores them (serving/rescore_photos.py).
 
 A photo in scope with neither an outcome nor a score by the model from its upload (uploaded
 under the old model while the run scored, or after it finished) is what promotion refuses; a
@@ -117,8 +116,8 @@ class RescoreReport:
     seconds: float
     failures: list[tuple[int, str]] = field(default_factory=list)  # first few of this call
     provenance: RunProvenance | None = None  # what the run's scores depend on (its record)
-    # Photos of the run whose original the store could not give (STORE_DAMAGE), all sessions:
-    # how many, and the first few ids; and how many restored ones this call scored again.
+    # Photos in scope whose original the store could not give (STORE_DAMAGE, by any run of
+    # the version): how many, the first few ids; and how many restored this call scores again.
     store_damaged: int = 0
     store_damaged_ids: list[int] = field(default_factory=list)
     restored: int = 0
@@ -258,14 +257,16 @@ def _open(
     restart: bool,
     on_restart: OnRestart | None,
 ) -> _Opened:
-    """The run of (model version, `since`) made, checked, started over or reopened for photos
-    it has still to score, in one transaction; with what is left to walk."""
+    """The run of (model version, `since`) made, checked or started over, its scope's restored
+    damage discarded (`retry_restored`) and the run reopened for photos still to score."""
     with session_scope(sessions) as session:
         run, resumed = open_run(
             session, scorer.model_version, since_key_of(since), provenance, restart=restart,
             on_restart=on_restart,
         )  # fmt: skip
-        restored = retry_restored(session, run, store, provenance)
+    restored = retry_restored(sessions, run, store, provenance, since)
+    with session_scope(sessions) as session:
+        run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
         reopen_for_uncovered(session, run, since, provenance)
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         remaining = session.scalar(
@@ -375,7 +376,9 @@ def _report(
         # Counted now, not at the start: photos uploaded meanwhile were scored too.
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         # Counted in SQL, the first few ids read: a store that lost its disk damages them all.
-        damaged = (RescoredScore.run_id == run.id, store_damaged())
+        # Those of its scope from any run of the version: this run re-checks them all.
+        damaged = (RescoredScore.photo_id == Photo.id, *photo_scope(since), store_damaged(),
+                   RescoredScore.model_version == run.model_version)  # fmt: skip
         n_damaged = session.scalar(select(func.count()).where(*damaged)) or 0
         first_damaged = list(session.scalars(
             select(RescoredScore.photo_id).where(*damaged).order_by(RescoredScore.photo_id)

@@ -6,26 +6,28 @@ A run walks the photos in scope (`photo_scope`) that have no outcome under its m
 (`read_original`). An original the store cannot give, missing, unreadable (a directory in its
 place, permission denied, a disk error) or no longer matching its content hash, is damage to
 the store, not to the photo: its reason (one of STORE_DAMAGE) is recorded as the photo's
-outcome, and once the file reads intact again the next call of the run scores it
-(`retry_restored`). Photos in scope the run has not covered reopen a finished run
-(`reopen_for_uncovered`). Split from serving/rescore.py, which scores the pages and writes
-the outcomes.
+outcome, and once the file reads intact again the next call of any run whose scope holds it
+scores it (`retry_restored`, which reads the files holding no transaction open). Photos in
+scope the run has not covered reopen a finished run (`reopen_for_uncovered`). Split from
+serving/rescore.py, which scores the pages and writes the outcomes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.db.session import session_scope
 from serving.errors import NotFoundError
 from serving.rescore_runs import RunProvenance, check_reopen
 from serving.storage import PhotoStore
@@ -148,48 +150,62 @@ def pages(
 
 
 def retry_restored(
-    session: Session, run: RescoreRun, store: PhotoStore, provenance: RunProvenance
+    sessions: sessionmaker[Session],
+    run: RescoreRun,
+    store: PhotoStore,
+    provenance: RunProvenance,
+    since: datetime | None,
 ) -> int:
-    """Discard the run's store-damage outcomes whose original reads intact again (restored
-    from a backup, made readable), reopening the run before the first of them, so this call
-    scores them; how many. A finished run is reopened only under the provenance it recorded.
-
-    Every damaged file is checked, a page of RESTORED_PAGE outcomes at a time in photo order
-    (a store that lost a disk damages millions: neither they nor one DELETE naming all the
-    restored ones, past the database's limit on bound values, may be held at once)."""
+    """Discard the store-damage outcomes in `run`'s scope under its version, whichever run
+    recorded them, whose original reads intact again (restored from a backup, made readable),
+    and reopen `run` before the first so that it scores them; how many. Each page of
+    RESTORED_PAGE outcomes is listed, its files read and hashed with no transaction open (the
+    write lock held meanwhile made uploads wait, then fail), and the intact ones discarded in a
+    short transaction re-checking them; a finished run reopens only under its provenance."""
     damaged = (
         select(RescoredScore.id, RescoredScore.photo_id, Photo.sha256)
         .join(Photo, Photo.id == RescoredScore.photo_id)
-        .where(RescoredScore.run_id == run.id, store_damaged())
-        .order_by(RescoredScore.photo_id)
+        .where(RescoredScore.model_version == run.model_version, *photo_scope(since))
+        .where(store_damaged())
+        .order_by(RescoredScore.photo_id)  # one outcome a photo under the version
     )
     restored, after = 0, 0
-    first: int | None = None  # the lowest photo id restored
-    while rows := session.execute(
-        damaged.where(RescoredScore.photo_id > after).limit(RESTORED_PAGE)
-    ).all():
+    while True:
+        with sessions() as session:
+            page = damaged.where(RescoredScore.photo_id > after).limit(RESTORED_PAGE)
+            rows = session.execute(page).all()
+        if not rows:
+            return restored
         after = rows[-1][1]
-        intact = [
-            (row_id, photo_id)
-            for row_id, photo_id, sha256 in rows
-            if isinstance(read_original(store, sha256), bytes)
-        ]
+        intact = {r: p for r, p, sha in rows if isinstance(read_original(store, sha), bytes)}
         if not intact:
             continue
-        if first is None:  # before anything is discarded: a refusal leaves the run as it was
-            if run.status == "done":
-                check_reopen(session, run, provenance)
-            first = intact[0][1]  # the lowest: pages come in photo order
-        session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, _ in intact])))
-        restored += len(intact)
-    if first is None:
+        with session_scope(sessions) as session:  # short: the files were read before it
+            restored += _discard_restored(session, run, intact, provenance)
+
+
+def _discard_restored(
+    session: Session, run: RescoreRun, intact: dict[int, int], provenance: RunProvenance
+) -> int:
+    """The outcomes `intact` (row id: photo id) still recorded as damage deleted, the failed
+    count of each run that recorded them lowered, and `run` reopened before the first."""
+    fresh = session.get_one(RescoreRun, run.id)  # as the write lock finds it
+    still = select(RescoredScore.id, RescoredScore.photo_id, RescoredScore.run_id).where(
+        RescoredScore.id.in_(list(intact)), RescoredScore.model_version == run.model_version,
+        store_damaged(),
+    )  # fmt: skip
+    gone = [(r, p, owner) for r, p, owner in session.execute(still) if intact[r] == p]
+    if not gone:
         return 0
-    # Walking from before the first restored photo is cheap: photos with an outcome are skipped.
-    run.last_photo_id = min(run.last_photo_id, first - 1)
-    run.failed -= restored
-    run.status, run.finished_at = "running", None
-    session.flush()
-    return restored
+    if fresh.status == "done":  # before anything goes: a refusal leaves the run as it was
+        check_reopen(session, fresh, provenance)
+    session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, *_ in gone])))
+    for owner, n in Counter(owner for *_, owner in gone).items():
+        lower = update(RescoreRun).values(failed=RescoreRun.failed - n)
+        session.execute(lower.where(RescoreRun.id == owner))
+    fresh.last_photo_id = min(fresh.last_photo_id, min(p for _, p, _ in gone) - 1)
+    fresh.status, fresh.finished_at = "running", None
+    return len(gone)
 
 
 def first_uncovered(session: Session, model_version: str, since: datetime | None) -> int | None:

@@ -18,11 +18,11 @@ Ray is not started. `ray` is an optional extra, imported only when this runs.
 
 As `rescore` does, the pipeline holds the re-scoring lock of its model version for the whole
 run (serving/rescore_lock.py: `rescore promote` and `rescore discard` are refused meanwhile, and
-it is refused while one of them runs); it discards the outcomes of photos recorded as missing
-or damaged in the store once they read intact again, and scores them (`retry_restored`); and a
-finished run it reopens for those or for photos filed since is marked running while it scores
-(`reopen_for_uncovered`) and done when no photo in scope is left uncovered (`first_uncovered`),
-so no promotion adopts it part-way.
+it is refused while one of them runs); it discards the outcomes of photos in its scope recorded
+(by any run of the version) as missing or damaged in the store once they read intact again, and
+scores them (`retry_restored`); a finished run it reopens for those or for photos filed since is
+marked running while it scores (`reopen_for_uncovered`) and done when no photo in scope is left
+uncovered (`first_uncovered`), so no promotion adopts it part-way.
 """
 
 from __future__ import annotations
@@ -44,13 +44,14 @@ from serving.rescore import (
     RescoreRun,
     ensure_tables,
     photo_scope,
+    retry_restored,
 )
 from serving.rescore_lock import rescore_lock
 from serving.rescore_photos import (
     first_uncovered,
     not_yet_scored,
     reopen_for_uncovered,
-    retry_restored,
+    store_damaged,
 )
 from serving.rescore_provenance import actors_scorer
 from serving.rescore_ray_actor import Database, ScoreBatch, read_page
@@ -156,6 +157,9 @@ class RayRescoreReport:
     written_now: int
     complete: bool  # the run is done: no photo in scope is left without an outcome or a score
     restored: int = 0  # photos restored to the store whose damage outcomes this call discarded
+    # Photos in scope recorded as damage to the store (STORE_DAMAGE, by any run of the version;
+    # among `failed`): once restored, any run whose scope holds them scores them.
+    store_damaged: int = 0
     # What the run records as its scorer: the path, and the ONNX Runtime provider its actors
     # ran on once one of them recorded it ("gpu/cuda"; "cpu": the CPU path on the CPU).
     scorer: str | None = None
@@ -248,15 +252,17 @@ def _open(
     since: datetime | None,
     provenance: RunProvenance,
 ) -> _Opened:
-    """The pipeline's run of `since` made or checked, in one transaction, as `rescore` opens
-    its run: the damage outcomes of photos restored to the store discarded (`retry_restored`),
-    and a finished run reopened, marked running, for those and the photos filed since
-    (`reopen_for_uncovered`), both under the provenance it recorded. A run that stays finished
-    reads nothing: a photo scored by the model from its upload needs no outcome."""
+    """The pipeline's run of `since` made or checked, as `rescore` opens its run: the damage
+    outcomes of its scope whose files are restored discarded (`retry_restored`, which reads
+    them in no transaction), and a finished run reopened, marked running, for those and the
+    photos filed since (`reopen_for_uncovered`), both under the provenance it recorded. A run
+    that stays finished reads nothing: a photo scored by the model from its upload needs none."""
     with session_scope(sessions) as session:
-        key = since_key_of(since, ray=True)
-        run, _ = open_run(session, model_version, key, provenance, restart=False)
-        restored = retry_restored(session, run, store, provenance)
+        run, _ = open_run(session, model_version, since_key_of(since, ray=True), provenance,
+                          restart=False)  # fmt: skip
+    restored = retry_restored(sessions, run, store, provenance, since)
+    with session_scope(sessions) as session:
+        run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
         reopen_for_uncovered(session, run, since, provenance)
         to_read = 0
         if run.status != "done":
@@ -377,6 +383,10 @@ def _finish(
     scored, failed = _outcomes(sessions, model_version, since)
     with session_scope(sessions) as session:
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
+        damaged = session.scalar(select(func.count()).where(
+            RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version,
+            *photo_scope(since), store_damaged(),
+        ))  # fmt: skip
         run = session.get_one(RescoreRun, opened.run_id)
         run.scored, run.failed = scored, failed
         run.updated_at = datetime.now(UTC)
@@ -386,5 +396,5 @@ def _finish(
     return RayRescoreReport(
         run_id=opened.run_id, model_version=model_version, in_scope=in_scope, scored=scored,
         failed=failed, written_now=scored + failed - sum(before), complete=complete,
-        restored=opened.restored, scorer=scorer,
+        restored=opened.restored, scorer=scorer, store_damaged=damaged or 0,
     )  # fmt: skip

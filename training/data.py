@@ -296,11 +296,18 @@ def label_counts(targets: Sequence[Targets], *, head: str, size: int) -> np.ndar
 
 
 def balanced_weights(counts: np.ndarray, *, power: float = 0.5) -> np.ndarray:
-    """Inverse-frequency class weights (softened by `power`), mean 1 over present classes."""
+    """Inverse-frequency class weights (softened by `power`), mean 1 over present classes.
+
+    A class the counted labels lack gets the rarest present class's weight (1 when none is
+    present), not 0: the labels counted may be a sample of what training meets (a stream's
+    first epoch stands for every epoch), and a class weighing 0 would never be learnt.
+    """
     present = counts > 0
-    weights = np.zeros_like(counts)
-    weights[present] = (counts[present].sum() / counts[present]) ** power
-    weights[present] /= weights[present].mean()
+    weights = np.ones_like(counts, dtype=np.float64)
+    if present.any():
+        weights[present] = (counts[present].sum() / counts[present]) ** power
+        weights[present] /= weights[present].mean()
+        weights[~present] = weights[present].max()
     return weights
 
 

@@ -69,9 +69,9 @@ def _over_weight(weighted_sum: torch.Tensor, weights: torch.Tensor) -> torch.Ten
 
     The divisor is the weights' own sum, however small: class weights are mean 1, so a batch
     of common-grade photos can weigh under 1 in total. An all-zero batch (nothing labelled, or
-    only classes the class weights give 0, such as a room a stream's first epoch never drew)
-    divides by 1 and is then zeroed (the room term's label smoothing weighs the other classes,
-    so its sum need not be 0), which keeps the value and its gradient zero instead of 0/0.
+    only classes the class weights give 0) divides by 1 and is then zeroed (the room term's
+    label smoothing weighs the other classes, so its sum need not be 0), which keeps the value
+    and its gradient zero instead of 0/0.
     """
     total = weights.sum()
     some = total > 0

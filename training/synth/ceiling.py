@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel
 from sklearn.metrics import cohen_kappa_score
 
+from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.synth.config import SynthConfig, get_synth_config
 from training.synth.spec import condition_from, sample_spec
@@ -42,12 +43,21 @@ def condition_ceiling(
     config: SynthConfig | None = None,
     taxonomy: Taxonomy | None = None,
 ) -> ConditionCeiling:
-    """Sample `n` photos' labels as the generator does and grade them as perfect readers would."""
+    """Sample `n` photos' labels as the generator does and grade them as perfect readers would.
+
+    Only dwelling photos have a grade: a config that draws none is refused (ConfigError).
+    """
     config = config or get_synth_config()
     taxonomy = taxonomy or get_taxonomy()
     rng = np.random.default_rng([seed, 0xCE11])
     rooms = sorted(r for r in config.photos.room_weights if r != taxonomy.not_dwelling)
     weights = np.array([config.photos.room_weights[r] for r in rooms], np.float64)
+    if not weights.sum() > 0:  # only not_dwelling photos are drawn: none has a grade
+        raise ConfigError(
+            "photos.room_weights: the condition ceiling grades dwelling photos, but every "
+            f"dwelling room ({', '.join(rooms) or 'none'}) has weight 0; give one a weight "
+            "above 0 in the synth config (configs/synth.yaml)"
+        )
     specs = [
         sample_spec(
             config, taxonomy, rng,

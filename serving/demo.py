@@ -101,20 +101,24 @@ def _create_accounts(settings: ServingSettings) -> None:
     from serving.migrations import upgrade
     from serving.users import create_user
 
-    upgrade(settings.resolved_database_url)
-    sessions = make_session_factory(make_engine(settings.resolved_database_url))
-    with session_scope(sessions) as session:
-        existing = set(session.scalars(select(User.username)))
-        for account in demo_accounts():
-            if account.username in existing:  # made by a run that was cut short
-                continue
-            create_user(
-                session,
-                username=account.username,
-                password=DEMO_PASSWORD,
-                role=account.role,
-                region=account.region,
-            )
+    # Sealed as every command that migrates seals it (serving.migrations.upgrade).
+    upgrade(settings.resolved_database_url, seal_with=settings.signing_key())
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            existing = set(session.scalars(select(User.username)))
+            for account in demo_accounts():
+                if account.username in existing:  # made by a run that was cut short
+                    continue
+                create_user(
+                    session,
+                    username=account.username,
+                    password=DEMO_PASSWORD,
+                    role=account.role,
+                    region=account.region,
+                )
+    finally:
+        engine.dispose()
 
 
 def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0) -> int:
@@ -146,7 +150,8 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     families = generate_families(n_families, seed=seed)
     table = families.table[families.table["region"].isin(demo_regions())]
     source = settings.data_dir / "demo-source"
-    write_families(families, source, seed=seed, render=True, size=512)
+    # Only the families uploaded: each photo as the whole generation renders it.
+    write_families(families, source, seed=seed, render=True, size=512, only=set(table["family_id"]))
     manifest = read_manifest(source / "manifest.csv")
     photos_of: dict[str, list[Path]] = defaultdict(list)
     for photo in manifest:

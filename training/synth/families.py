@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,8 +254,10 @@ def write_families(
     progress: bool = False,
     config: SynthConfig | None = None,
     overwrite: bool = False,
+    only: Collection[str] | None = None,
 ) -> Path:
-    """Write out_dir/families.csv (returned); with render, also photos/ and manifest.csv.
+    """Write out_dir/families.csv (returned); with render, also photos/ and manifest.csv, of
+    the families `only` names where given (each photo as the whole generation renders it).
 
     A non-empty out_dir is refused (OutputExistsError) unless it holds this same generation
     or `overwrite` is set. Everything is written through a staging folder and swapped in
@@ -273,6 +276,7 @@ def write_families(
         render=render,
         size=size if render else None,
         table_sha256=hashlib.sha256(table_csv.encode()).hexdigest(),
+        **({"rendered_families": sorted(only)} if render and only is not None else {}),
     )
     check_output(out_dir, record, overwrite=overwrite)
     with staged_output(out_dir, record) as staging:
@@ -280,8 +284,9 @@ def write_families(
         n_photos = 0
         if render:
             n_photos = _render_photos(
-                families, staging, seed=seed, size=size, config=config, progress=progress
-            )
+                families, staging, seed=seed, size=size, config=config, progress=progress,
+                only=only,
+            )  # fmt: skip
     logger.info("wrote %d families and %d photos to %s", len(families.table), n_photos, out_dir)
     return out_dir / "families.csv"
 
@@ -294,21 +299,25 @@ def _render_photos(
     size: int,
     config: SynthConfig,
     progress: bool,
+    only: Collection[str] | None = None,
 ) -> int:
-    """Render the planned photos into out_dir/photos and write out_dir/manifest.csv."""
+    """Render the planned photos (of the families `only` names, where given) into
+    out_dir/photos and write out_dir/manifest.csv. A photo's pixels follow from the seed and
+    its place among all the generation's photos, so a subset renders each as the whole does."""
     from training.synth.photos import RenderJob, run_jobs, worker_count
 
     (out_dir / "photos").mkdir()
-    names = [f"photos/{p.family_id}-{p.index:02d}.jpg" for p in families.photos]
+    planned = [(i, p) for i, p in enumerate(families.photos) if only is None or p.family_id in only]
+    names = [f"photos/{p.family_id}-{p.index:02d}.jpg" for _, p in planned]
     jobs = [
         RenderJob(i, seed, p, size, out_dir / name, config)
-        for i, (p, name) in enumerate(zip(families.photos, names, strict=True))
+        for (i, p), name in zip(planned, names, strict=True)
     ]
     results = run_jobs(jobs, workers=worker_count(config, len(jobs)), progress=progress)
     case_of = dict(zip(families.table["family_id"], families.table["case"], strict=True))
     rows = [
         _manifest_row(p, name, result.sha256, result.kind, case=case_of[p.family_id])
-        for p, name, result in zip(families.photos, names, results, strict=True)
+        for (_, p), name, result in zip(planned, names, results, strict=True)
         if result is not None  # a photo the generator could not draw (logged by run_jobs)
     ]
     rows = split_rows(rows, fractions=config.photos.split_fractions, by="condition", seed=seed)

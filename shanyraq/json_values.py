@@ -52,8 +52,17 @@ def pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            named = [f"{word} {v}" for k, v in pairs if (word := _NAMING.get(k)) and v]
+            named = [f"{word} {_shown(v)}" for k, v in pairs if (word := _NAMING.get(k)) and v]
             where = f" of {named[0]}" if named else ""
             raise KeyGivenTwiceError(f"{key!r} is given twice in the object{where}")
         seen.add(key)
     return dict(pairs)
+
+
+def _shown(value: object) -> str:
+    """An id as the error names it: as written when it is printable text, else its repr. A
+    lone surrogate ("\\ud800" in JSON) as written would make the message impossible to encode
+    as UTF-8 (the service's answer to it a 500), a newline would break it in two."""
+    if isinstance(value, str) and value.isprintable():
+        return value
+    return repr(value)

@@ -158,7 +158,7 @@ def _normal(path: str) -> str:
     return os.path.normpath(path) if path else ""
 
 
-def _photo_leaks(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
+def photo_leaks(rows: list[tuple[int, ManifestRow]]) -> list[Problem]:
     """One photo in more than one split: by its sha256, and by its path where the rows give
     that path different sha256s (the same sha256 is already one leak)."""
     hashed = [(line, row) for line, row in rows if _SHA256.fullmatch(row.sha256)]
@@ -228,7 +228,7 @@ def check_manifest(
     problems += _split_leaks(
         with_family, lambda r: r.family_id, "family_split_leak", "family", same=same_family
     )
-    problems += _photo_leaks(parsed)
+    problems += photo_leaks(parsed)
     return problems
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, Manifest, ManifestRow, read_manifest, sha256_file
-from shanyraq.manifest_check import Problem, _row_problems, mixed_splits
+from shanyraq.manifest_check import Problem, _row_problems, mixed_splits, photo_leaks
 from shanyraq.splits import same_family
 from shanyraq.taxonomy import get_taxonomy
 from training.recipe import DataSection
@@ -140,6 +140,21 @@ def check_families_in_one_split(rows: Sequence[ManifestRow], path: Path) -> None
         )
 
 
+def check_photos_in_one_split(rows: Sequence[ManifestRow], path: Path) -> None:
+    """Raise ManifestError when one photo is in more than one split (the same sha256, or the
+    same path given different sha256s), whatever families the rows name: the model would be
+    validated or tested on a photo it trained on. `shanyraq data check` finds the same."""
+    leaks = photo_leaks(list(enumerate(rows, start=2)))
+    if leaks:
+        shown = "; ".join(p.message for p in leaks[:MIXED_SHOWN])
+        more = f" and {len(leaks) - MIXED_SHOWN} more" if len(leaks) > MIXED_SHOWN else ""
+        raise ManifestError(
+            f"{path}: {len(leaks)} photo(s) in more than one split ({shown}{more}); the "
+            "model would be measured on photos it trained on or was tuned with: keep each "
+            "photo in one split, removing its rows in the others"
+        )
+
+
 def _family_splits(forms: dict[str, set[str]]) -> str:
     """`F1 in test, train`, or `F1 in train / f1 in test` for one family written two ways."""
     return " / ".join(
@@ -149,13 +164,15 @@ def _family_splits(forms: dict[str, set[str]]) -> str:
 
 def load_splits(data: DataSection) -> DataSplits:
     """The recipe's photos by split, every row checked first (`check_rows`): the train split's
-    files only when it is trained on (not with `data.stream`)."""
+    files only when it is trained on (not with `data.stream`). A family or a photo in more
+    than one split is refused."""
     path = ensure_manifest(data)
     manifest = read_manifest(path)
     held = set(data.held_out_styles)
     read = SPLITS if data.stream is None else tuple(s for s in SPLITS if s != "train")
     check_rows(manifest, path, splits=read, held_out_styles=held)
     check_families_in_one_split(manifest.rows, path)
+    check_photos_in_one_split(manifest.rows, path)
     check_held_out_styles(manifest.rows, held, path)
 
     def pick(split: str) -> list[ManifestRow]:

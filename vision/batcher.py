@@ -4,7 +4,8 @@ Requests are grouped until `max_batch` are waiting or the oldest has waited `max
 batches run one at a time (inference already uses every core), in arrival order. `fn` takes
 a list of items and returns one result per item, in order. When it raises, the batch is
 retried item by item so only the caller whose item fails sees the error; a result that is
-an exception instance is raised to its own caller.
+an exception instance is raised to its own caller. A caller that has left (its task was
+cancelled) before its request is taken takes no place in a batch.
 
 `aclose` lets the batch already running finish (its callers get their results) and fails
 every other waiting caller - queued, or taken by the worker while it collected a batch - with
@@ -139,11 +140,14 @@ class MicroBatcher(Generic[T, R]):
         queue = self._queue
         loop = asyncio.get_running_loop()
         while True:
-            self._taken = batch = [await queue.get()]
-            deadline = batch[0].enqueued_at + self.max_wait_s
+            first = await queue.get()
+            if first.future.done():  # its caller left: it takes no slot and sets no deadline
+                continue
+            self._taken = batch = [first]
+            deadline = first.enqueued_at + self.max_wait_s
             while len(batch) < self.max_batch:
                 if not queue.empty():
-                    batch.append(queue.get_nowait())
+                    _add_live(batch, queue.get_nowait())
                     continue
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -154,9 +158,10 @@ class MicroBatcher(Generic[T, R]):
                 # cancel through (the item stays queued, and aclose answers it).
                 try:
                     async with asyncio.timeout(remaining):
-                        batch.append(await queue.get())
+                        request = await queue.get()
                 except TimeoutError:
                     break
+                _add_live(batch, request)
             live = [r for r in batch if not r.future.done()]  # a cancelled caller is skipped
             if live:
                 self._running = asyncio.ensure_future(self._dispatch(live))
@@ -172,7 +177,16 @@ class MicroBatcher(Generic[T, R]):
         if len(self.batch_sizes) > 2 * BATCH_SIZES_KEPT:  # a service runs for months
             del self.batch_sizes[:-BATCH_SIZES_KEPT]
         try:
-            results = await self._call([r.item for r in batch])
+            try:
+                results = await self._call([r.item for r in batch])
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # the loop shuts down
+                # The batch function's own (a cancelled future inside it, or a thread's
+                # concurrent.futures.CancelledError). Let through, it made the batch look
+                # cancelled: the worker stopped as if closed, and its callers waited forever.
+                raise RuntimeError(f"batch function raised {exc!r}") from exc
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0], exc)
@@ -207,10 +221,18 @@ def _call_in_thread(fn: BatchFn[T, R], items: list[T]) -> list[R] | Awaitable[li
         raise RuntimeError(f"batch function raised StopIteration: {exc!r}") from exc
 
 
+def _add_live(batch: list[_Request[T, R]], request: _Request[T, R]) -> None:
+    """Add `request` unless its caller has left: a cancelled request takes no batch slot."""
+    if not request.future.done():
+        batch.append(request)
+
+
 def _settle(request: _Request[T, R], outcome: object) -> None:
     if request.future.done():
         return
-    if isinstance(outcome, StopIteration):  # a Future refuses it; raising it kills the worker
+    # A Future refuses StopIteration (raising it kills the worker); a CancelledError would
+    # read to its caller as its own cancellation, not as the batch function's error.
+    if isinstance(outcome, StopIteration | asyncio.CancelledError):
         request.future.set_exception(RuntimeError(f"batch result was {outcome!r}"))
     elif isinstance(outcome, BaseException):
         request.future.set_exception(outcome)

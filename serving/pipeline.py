@@ -219,9 +219,10 @@ class PhotoPipeline:
             from vision.batcher import BatcherClosedError
 
             try:
-                # Shielded: a caller let go by the timeout leaves its request to the batch
-                # it is in, instead of cancelling what the other callers wait for.
-                return await asyncio.shield(self._batcher.submit(item))
+                # Not shielded: a caller the timeout lets go cancels its own request only (the
+                # batcher settles the others'); queued, it takes no batch slot, so uploads
+                # refused while the model hung are not scored later for nobody.
+                return await self._batcher.submit(item)
             except BatcherClosedError:
                 raise UnavailableError(
                     "the service is shutting down and did not score the photo; nothing was "

@@ -49,3 +49,41 @@ def test_an_upload_the_model_does_not_score_in_time_is_refused_and_nothing_is_st
     again = service.upload("F1", jpeg(1))
     assert again.status_code == 201, again.text
     assert again.json()["score_status"] == "scored"
+
+
+def test_uploads_refused_while_the_model_hung_are_not_scored_for_nobody_after(
+    make_service,
+    model_dir,  # noqa: F811
+    monkeypatch,
+):
+    # The pipeline shielded each request from its caller's timeout: every upload refused with
+    # 503 while the model hung stayed queued (its model input in memory) and was scored once
+    # the model answered, for nobody, ahead of new uploads.
+    service = make_service(
+        model_dir=model_dir,
+        batching={"enabled": True, "max_batch": 4, "max_wait_ms": 1, "score_timeout_s": 0.5},
+    )
+    service.create_family("F1")
+    engine = service.services.pipeline.engine
+    answer = engine.score_inputs
+    release = threading.Event()
+    scored_after: list[int] = []
+
+    def hung(inputs, *args, **kwargs):
+        release.wait(30)
+        return answer(inputs, *args, **kwargs)
+
+    def recorded(inputs, *args, **kwargs):
+        scored_after.append(len(inputs))
+        return answer(inputs, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "score_inputs", hung)
+    try:
+        assert service.upload("F1", jpeg(1)).status_code == 503  # its batch hangs
+        assert service.upload("F1", jpeg(2)).status_code == 503  # queued behind it
+        monkeypatch.setattr(engine, "score_inputs", recorded)
+    finally:
+        release.set()
+    fresh = service.upload("F1", jpeg(3))
+    assert fresh.status_code == 201, fresh.text
+    assert scored_after == [1]  # the fresh upload alone: the refused one left with its caller

@@ -31,6 +31,13 @@ _SEGMENT_MARKER = re.compile(rb"\xff([^\x00\x01\xd0-\xd7\xff])")
 # Pillow drops): more than it reads ahead (8 bytes), so a whole scan is never short of data;
 # a scan short by only what these bits can fill (the last block or so) still passes.
 JPEG_ZERO_BITS = bytes(16)
+# A scan with no end marker that ends in more zero bytes than this (a filesystem block) was
+# cut and zero-filled (an interrupted copy into a file of the photo's size): libjpeg decodes
+# the zeros as blocks of noise, never an error. A whole scan ends so only where a flat area of
+# a million or so pixels, coded with optimized tables, ends it byte-aligned: such a picture
+# that also lost its end marker is refused (it cannot be told from a zero-filled one).
+_ZERO_FILL = 4096
+_PIECE = 1 << 16  # bytes looked at a time for that run
 
 
 def incomplete(fmt: str, where: str) -> CorruptImageError:
@@ -50,7 +57,8 @@ def jpeg_scan_end(data: bytes) -> int | None:
     followed by 0x00 or a restart marker, so the first FF D9 after the scan's start closes the
     scan, or comes after the marker that did (which then stays, and is read as before). With no
     FF D9 after the scan the file's end ends it: a whole scan whose EOI was left off then
-    decodes, a short one still runs out.
+    decodes, a short one still runs out; a scan that then ends in a run of zero bytes (a file
+    cut and zero-filled) ends where that run begins, and runs out there.
     """
     components, pos = 0, 2
     while (found := _SEGMENT_MARKER.search(data, pos)) is not None:
@@ -66,12 +74,27 @@ def jpeg_scan_end(data: bytes) -> int | None:
             if components == 0 or data[pos + 4] != components:
                 return None
             start, end = pos + 2 + length, data.find(b"\xff\xd9", pos + 2 + length)
-            end = len(data) if end < 0 else end
+            end = _zero_fill_start(data, start) if end < 0 else end
             while end > start and data[end - 1] == 0xFF:  # fill bytes go with the marker
                 end -= 1
             return end if end >= start else None
         pos += 2 + length
     return None
+
+
+def _zero_fill_start(data: bytes, start: int) -> int:
+    """The end of the file, or where a trailing run of over `_ZERO_FILL` zero bytes begins
+    (after `start`; one zero kept after an FF, whose stuffing byte it is)."""
+    end = len(data)
+    while end > start:
+        piece = data[max(start, end - _PIECE) : end]
+        kept = len(piece.rstrip(b"\x00"))
+        end -= len(piece) - kept
+        if kept:
+            break
+    if len(data) - end <= _ZERO_FILL:
+        return len(data)
+    return end + 1 if end > start and data[end - 1] == 0xFF else end
 
 
 def _png_data_size(width: int, height: int, depth: int, colour: int, interlace: int) -> int:

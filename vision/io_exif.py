@@ -21,6 +21,11 @@ _TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
 _IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
 _TAG_DATETIME_ORIGINAL = 36867
 _ORIENTATION_TAG = 0x0112  # EXIF Orientation
+# The largest EXIF block read. A JPEG's APP1 segment holds at most 64 KiB, and phones and
+# cameras write that same block into their HEIC, PNG and WebP files; a PNG eXIf or WebP EXIF
+# chunk has no such bound, and Pillow's parse of a crafted one of 65,535 entries (under 1 MB)
+# takes tens of seconds. A larger block is left unread, as one that cannot be read.
+MAX_EXIF_BYTES = 1 << 16
 # What each orientation needs to become upright (as PIL's ImageOps.exif_transpose does).
 UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -55,13 +60,17 @@ class CaptureMetadata:
 
 
 def exif_orientation(image: Image.Image) -> int | None:
-    """The EXIF orientation, 1..8 (1 when there is none); None when it is there but malformed.
+    """The EXIF orientation, 1..8 (1 when there is none); None when it is there but malformed,
+    or in an EXIF block over `MAX_EXIF_BYTES` (left unread).
 
     Any value that is not exactly one of 1..8 (NaN from a zero denominator, 6.5, 0, 9, text, a
     list) is malformed: the caller leaves the pixels as stored. Never raises.
     """
     try:
-        value = image.getexif().get(_ORIENTATION_TAG)
+        exif = _exif(image)
+        if exif is None:  # larger than any camera writes: left unread
+            return None
+        value = exif.get(_ORIENTATION_TAG)
     except Exception:  # a broken EXIF block: nothing to go by
         logger.debug("unreadable EXIF block; orientation unknown", exc_info=True)
         return None
@@ -86,7 +95,9 @@ def read_metadata(image: Image.Image) -> CaptureMetadata:
     """
     orientation: int | None = 1
     try:
-        exif = image.getexif()
+        exif = _exif(image)
+        if exif is None:
+            return CaptureMetadata(orientation_readable=False)
         if not exif:
             return CaptureMetadata()
         orientation = exif_orientation(image)
@@ -106,6 +117,22 @@ def read_metadata(image: Image.Image) -> CaptureMetadata:
         return CaptureMetadata(
             orientation=orientation or 1, orientation_readable=orientation is not None
         )
+
+
+def _exif(image: Image.Image) -> Image.Exif | None:
+    """`image.getexif()`; None, unparsed, where the EXIF block is over `MAX_EXIF_BYTES`."""
+    if image.format == "PNG" and "exif" not in image.info:
+        image.load()  # as Pillow's getexif does: an eXIf chunk after the pixels is read then
+    raw = image.info.get("exif")
+    if raw is None:  # PNG's other place for it: hex digits in a text chunk
+        raw = image.info.get("Raw profile type exif")
+        size = (len(raw) - raw.count("\n")) // 2 if isinstance(raw, str) else 0
+    else:
+        size = len(raw) if isinstance(raw, bytes | bytearray) else 0
+    if size > MAX_EXIF_BYTES:
+        logger.info("EXIF block of %d bytes, over %d: left unread", size, MAX_EXIF_BYTES)
+        return None
+    return image.getexif()
 
 
 def _safe_ifd(exif: Image.Exif, tag: int) -> dict[int, object]:

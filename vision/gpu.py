@@ -17,11 +17,14 @@ refuses whole and cut photos alike. Here the untouched bytes are decoded, and a 
 the decoder fails, or where a one-scan JPEG's last pixel has libjpeg's fill grey (what it gives
 every block after the data ran out, so a photo cut short ends in it). A CMYK (or YCCK) JPEG's
 fill is no grey, and nvJPEG's CMYK support is unverified: every one goes to vision.io, never to
-the device. Not caught: a cut inside the last MCU (at most 16 x 16 pixels wrong); some whole
-photos ending in that grey take the CPU decode for nothing. nvJPEG's behaviour on a cut stream
-is unverified (no GPU was at hand): if it fails, the photo goes to vision.io as above; if it
-fills with libjpeg's grey, the check catches it; if it fills with anything else, the half photo
-is scored, as before this check.
+the device. So does a one-scan JPEG whose scan `jpeg_scan_end` ends where a trailing run of zero
+bytes begins (a file cut and zero-filled to its size): nvJPEG decodes the zeros as noise, with
+no error and no fill grey, and vision.io refuses it (or decodes a whole scan that only lost its
+end marker to the zeros). Not caught: a cut inside the last MCU (at most 16 x 16 pixels
+wrong); some whole photos ending in that grey take the CPU decode for nothing. nvJPEG's
+behaviour on a cut stream is unverified (no GPU was at hand): if it fails, the photo goes to
+vision.io as above; if it fills with libjpeg's grey, the check catches it; if it fills with
+anything else, the half photo is scored, as before this check.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ def ends_in_fill_grey(images: list[torch.Tensor]) -> list[bool]:
     return ((luma - _FILL_LUMA).abs() <= _FILL_LUMA_TOLERANCE).tolist()
 
 
+def zero_filled(data: bytes, scan_end: int | None) -> bool:
+    """Does a one-scan JPEG's scan end (`jpeg_scan_end(data)`) where a trailing run of zero
+    bytes begins? Its other ends are the file's end and an FF (its end marker, or fill bytes)."""
+    return scan_end is not None and scan_end < len(data) and data[scan_end] == 0
+
+
 @dataclass
 class _Prepared:
     batch: list[PhotoBytes]
@@ -148,23 +157,25 @@ class TensorBytesScorer:
 
     def _decode(self, batch: list[PhotoBytes]) -> tuple[dict[int, Any], dict[int, Exception]]:
         """Upright (3, H, W) uint8 per photo; JPEGs batched on the device, other photos (CMYK
-        JPEGs among them) via vision.io."""
+        and zero-filled JPEGs among them) via vision.io."""
         from vision.completeness import jpeg_scan_end
 
         results: dict[int, Any] = {}  # a tensor, or the photo's error
         jpegs: list[tuple[int, int]] = []  # (index, orientation)
+        one_scan: list[bool] = []  # per entry of `jpegs`
         for i, item in enumerate(batch):
             try:
                 orientation = self._on_device(item.data)
             except Exception as exc:
                 results[i] = self._own_failure(item, exc)
                 continue
-            if orientation is None:
+            scan_end = None if orientation is None else jpeg_scan_end(item.data)
+            if orientation is None or zero_filled(item.data, scan_end):
                 results[i] = self._via_vision_io(item)
             else:
                 jpegs.append((i, orientation))
+                one_scan.append(scan_end is not None)
         decoded = self._decode_jpegs([batch[i].data for i, _ in jpegs])
-        one_scan = [jpeg_scan_end(batch[i].data) is not None for i, _ in jpegs]
         checked = [d for d, flag in zip(decoded, one_scan, strict=True) if d is not None and flag]
         filled = iter(ends_in_fill_grey(checked))
         for (i, orientation), image, flag in zip(jpegs, decoded, one_scan, strict=True):

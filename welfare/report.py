@@ -1,10 +1,11 @@
 """Evaluation report: figures as JSON, plots as PNG, a Markdown page (docs/welfare-report.md).
 
 ceiling.json (`welfare ceiling`) and real_scores.json (`welfare evaluate-real`) found in the
-output folder are merged in only when they belong to the evaluation just made (same default
-model, data and model versions; real_scores.json also the same configs/welfare.yaml); a stale one
-is left out, with a warning and a line saying why. The targets the figures are held against are
-configs/welfare.yaml `targets`, passed in by the caller.
+output folder are merged in only when they belong to the evaluation just made (ceiling.json:
+same default model, data seed and fusion recipe; real_scores.json: same data and model
+versions; both: same configs/welfare.yaml, targets aside); a stale or damaged one (unreadable,
+or with a field the report cannot read) is left out, with a warning and a line saying why. The
+targets the figures are held against are configs/welfare.yaml `targets`, passed in by the caller.
 """
 
 from __future__ import annotations
@@ -50,7 +51,13 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     public = {k: v for k, v in result.items() if not k.startswith("_")}
     public["context"] = context
-    merge_measurements(public, out_dir)
+    from welfare.real_report import real_score_lines
+
+    sections = {
+        "ceiling": ceiling_lines,
+        "real_scores": lambda real: real_score_lines(real, targets=targets),
+    }
+    merge_measurements(public, out_dir, sections)
     public = finite_or_none(public)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:

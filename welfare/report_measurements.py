@@ -2,6 +2,8 @@
 `welfare ceiling`, real_scores.json from `welfare evaluate-real`): each is merged into the
 evaluation only when it belongs to it (same default model, data, recipe, model versions and
 configs/welfare.yaml, targets aside); a stale or damaged one is left out, with the reason.
+Damaged: unreadable, or a field of the wrong type or missing, so that the report could not
+write its section from it (a file cut or edited by hand, or written by an older command).
 """
 
 from __future__ import annotations
@@ -12,14 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from shanyraq.errors import InputFileError, read_json_file
+from shanyraq.json_values import finite_or_none
 from welfare.fusion import fitting_recipe
 
 log = logging.getLogger("welfare.report")  # the report's warnings, as before the split
+Section = Callable[[dict[str, Any]], list[str]]  # a measurement's lines on the report's page
 
 
 def _ceiling_mismatch(ceiling: dict[str, Any], public: dict[str, Any]) -> str | None:
     """Why the ceiling does not describe the evaluated default model, or None."""
     context = public["context"]
+    wrong = _wrong_types(ceiling, recipe=dict, rows=list, welfare_config_measured_sha256=str)
+    if wrong:
+        return wrong
     if ceiling.get("model") != context["default_model"]:
         return (
             f"measured for {ceiling.get('model')}, not the default model {context['default_model']}"
@@ -41,6 +48,9 @@ def _ceiling_mismatch(ceiling: dict[str, Any], public: dict[str, Any]) -> str | 
 def _real_scores_mismatch(real: dict[str, Any], public: dict[str, Any]) -> str | None:
     """Why real_scores.json does not describe the evaluated models and data, or None."""
     context = public["context"]
+    wrong = _wrong_types(real, data=dict, fusion_models=dict, welfare_config_measured_sha256=str)
+    if wrong:
+        return wrong
     data = real.get("data") or {}
     if (data.get("n"), data.get("seed")) != (context["n_families"], context["seed"]):
         return (
@@ -76,6 +86,39 @@ def _config_mismatch(measured: dict[str, Any], context: dict[str, Any]) -> str |
     return None
 
 
+_JSON_KINDS: dict[type, str] = {dict: "a JSON object", list: "a list", str: "text"}
+
+
+def _wrong_types(measured: dict[str, Any], **kinds: type) -> str | None:
+    """Why a field the checks or the report read is of another type than `kinds` gives it, or
+    None; a field left out or null is judged by the check that reads it (older files lack some)."""
+    for key, kind in kinds.items():
+        value = measured.get(key)
+        if value is not None and not isinstance(value, kind):
+            return f"damaged (`{key}` is {_json_kind(value)}, not {_JSON_KINDS[kind]})"
+    return None
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):  # an int to Python
+        return "true/false"
+    return next((name for t, name in _JSON_KINDS.items() if isinstance(value, t)), "a number")
+
+
+def _unwritable(measured: dict[str, Any], section: Section | None) -> str | None:
+    """Why the report cannot write its section from a measurement that belongs, or None: a
+    field missing or of the wrong type deeper than the checks look (as written to the page:
+    NaN as null)."""
+    if section is None:
+        return None
+    try:
+        section(finite_or_none(measured))
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        return f"damaged (its report section cannot be written from it: {why})"
+    return None
+
+
 # Measurements other commands leave in the output folder: the command that writes each, and
 # why a file does not belong to the evaluation just made (None: it does).
 MismatchCheck = Callable[[dict[str, Any], dict[str, Any]], str | None]
@@ -97,15 +140,19 @@ def _read_measurement(path: Path, command: str) -> tuple[dict[str, Any] | None, 
     return recorded, None
 
 
-def merge_measurements(public: dict[str, Any], out_dir: Path) -> None:
-    """Add each measurement file of out_dir that belongs to this evaluation; note the others."""
+def merge_measurements(
+    public: dict[str, Any], out_dir: Path, sections: dict[str, Section] | None = None
+) -> None:
+    """Add each measurement file of out_dir that belongs to this evaluation; note the others.
+    `sections` write each measurement's part of the page: one they cannot write it from is
+    left out as damaged, not the cause of a failed report."""
     for key, (command, mismatch) in MEASUREMENTS.items():
         path = out_dir / f"{key}.json"
         if not path.exists():
             continue
         recorded, why = _read_measurement(path, command)
         if recorded is not None:
-            why = mismatch(recorded, public)
+            why = mismatch(recorded, public) or _unwritable(recorded, (sections or {}).get(key))
         if why is None:
             public[key] = recorded
             continue

@@ -264,7 +264,9 @@ def serve(
 
 def demo(
     port: int = typer.Option(8000, min=1, max=65535, help="Port on 127.0.0.1."),
-    families: int = typer.Option(48, help="Synthetic families to generate (two regions kept)."),
+    families: int = typer.Option(
+        48, help="Synthetic families generated; the two demo regions' are filed."
+    ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Build and seed, then stop."),
 ) -> None:
     """The embedded demo: build missing models, seed demo families and accounts, serve.
@@ -279,8 +281,10 @@ def demo(
     from serving.demo import (
         DEMO_HOST,
         DEMO_PASSWORD,
+        SEED_MARKER,
         DemoPaths,
         demo_accounts,
+        demo_families,
         demo_settings,
         ensure_models,
         seed_demo,
@@ -296,6 +300,8 @@ def demo(
     if not no_serve:
         check_listen(DEMO_HOST, port, option="--port")
     settings, config = demo_settings(paths, port=port)
+    if not (settings.data_dir / SEED_MARKER).exists():
+        demo_families(families)  # a --families that fills no demo region: refused before building
     ensure_models(paths)
     uploaded = seed_demo(settings, n_families=families)
     typer.echo(f"demo data in {settings.data_dir} ({uploaded} photos uploaded now)")

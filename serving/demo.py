@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from serving.core.config import ServingSettings
 from serving.data_dir import make_private_dir
-from shanyraq.errors import ConfigError, ModelMismatchError, ShanyraqError
+from shanyraq.errors import CommandUsageError, ConfigError, ModelMismatchError, ShanyraqError
 
 if TYPE_CHECKING:
     from training.build import BuildResult
+    from training.synth.families import SyntheticFamilies
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ class DemoSeedMismatchError(ShanyraqError):
     """The demo's data folder holds a seeding that was cut short with other parameters."""
 
     code = "demo_seed_mismatch"
+
+
+class DemoSignInError(ShanyraqError):
+    code = "demo_sign_in"  # a demo account could not sign in to file the demo's families
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,22 @@ def _family_body(row: dict[str, Any], criteria: list[str]) -> dict[str, Any]:
     }
 
 
+def demo_families(n_families: int, *, seed: int = 0) -> SyntheticFamilies:
+    """The generation seed_demo files, checked before anything is written: refused when no
+    family is in the demo's regions, a warning when one gets none (both name a --families)."""
+    from training.synth.families import generate_families
+
+    regions, families = demo_regions(), generate_families(max(n_families, 1), seed=seed)
+    if empty := [r for r in regions if n_families < 1 or r not in set(families.table["region"])]:
+        seen = list(generate_families(max(2 * n_families, 256), seed=seed).table["region"])
+        enough = max(seen.index(r) + 1 if r in seen else len(seen) for r in regions)
+        said = f"--families {n_families} puts no family in {', '.join(empty)}"
+        if len(empty) == len(regions):
+            raise CommandUsageError(f"{said}: nothing to seed; use --families {enough} or more")
+        logger.warning("%s: its accounts see none; --families %d fills every region", said, enough)
+    return families
+
+
 def _create_accounts(settings: ServingSettings) -> None:
     from sqlalchemy import select
 
@@ -128,7 +149,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
 
     from serving.app import create_app
     from shanyraq.manifest import read_manifest
-    from training.synth.families import generate_families, write_families
+    from training.synth.families import write_families
     from welfare.criteria import get_welfare_config
 
     marker = settings.data_dir / SEED_MARKER
@@ -144,10 +165,10 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
             f"({started.read_text().strip()}), not {plan.strip()}: run `shanyraq demo` with "
             f"that --families to finish it, or remove {settings.data_dir} to start again"
         )
+    families = demo_families(n_families, seed=seed)  # refused before anything is written
     _create_accounts(settings)
     make_private_dir(settings.data_dir)
     started.write_text(plan)
-    families = generate_families(n_families, seed=seed)
     table = families.table[families.table["region"].isin(demo_regions())]
     source = settings.data_dir / "demo-source"
     # Only the families uploaded: each photo as the whole generation renders it.
@@ -162,10 +183,17 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     with TestClient(create_app(seeding)) as client:
         for region in demo_regions():
             inspector = f"inspector.{region.split('_')[0]}"
-            token = client.post(
+            answer = client.post(
                 "/auth/token", data={"username": inspector, "password": DEMO_PASSWORD}
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            )
+            if answer.status_code != 200:  # a password or account changed, a limit met
+                raise DemoSignInError(
+                    f"demo account {inspector} cannot sign in: HTTP {answer.status_code} "
+                    f"{answer.text}; `shanyraq users set-password {inspector} --config "
+                    f"{settings.data_dir / DEMO_CONFIG}` ({DEMO_PASSWORD!r}) or `users enable` "
+                    f"brings it back, or remove {settings.data_dir} to start the demo again"
+                )
+            headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
             rows = table[table["region"] == region].to_dict("records")
             for row in tqdm(rows, desc=f"demo families, {region}", unit="family"):
                 response = client.post(
@@ -186,14 +214,12 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
 
 def _seeding_settings(settings: ServingSettings, *, n_uploads: int) -> ServingSettings:
     """The settings the seeding's app runs with: the service's (its photo model, engine and
-    batching, so photos are scored as the demo then serves them), with room for `n_uploads`
-    photo uploads a minute. One inspector files a region's photos in a minute or two; under
-    the per-user limit, field accounts' guard, those past it would be refused (429), skipped,
-    and the demo marked seeded without them."""
+    batching, so photos are scored as the demo then serves them), with room for the demo's
+    sign-ins and `n_uploads` photo uploads a minute: under field accounts' limits, uploads past
+    it would be refused (429), skipped, and the demo marked seeded without them."""
     limits = settings.rate_limits
-    if limits.upload_per_minute >= n_uploads:
-        return settings
-    raised = limits.model_copy(update={"upload_per_minute": n_uploads})
+    least = {"upload_per_minute": n_uploads, "login_per_minute": DEMO_REGION_COUNT}
+    raised = limits.model_copy(update={k: max(v, getattr(limits, k)) for k, v in least.items()})
     return settings.model_copy(update={"rate_limits": raised})
 
 

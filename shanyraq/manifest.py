@@ -188,10 +188,11 @@ def not_csv(path: Path, line: int, exc: csv.Error) -> ManifestError:
 
 
 def read_manifest(path: Path) -> Manifest:
-    """Parse a manifest; a malformed cell raises ManifestError naming the line."""
-    records, root = read_records(path)
+    """Parse a manifest; a malformed cell raises ManifestError naming the line the row starts
+    on, as an editor (and `shanyraq data check`) numbers it."""
+    numbered, root = read_numbered_records(path)
     rows = []
-    for line, record in enumerate(records, start=2):
+    for line, record in numbered:
         try:
             rows.append(_parse_row(record))
         except RowFormatError as exc:

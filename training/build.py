@@ -240,6 +240,7 @@ def build_artifact(
     """
     if isinstance(config, Path):
         config = load_recipe(config)
+    check_synthetic(config)
     result = train(config, resume=resume, stop_after_epoch=stop_after_epoch)
     run_dir, splits = result.run_dir, result.splits
     model, spec = load_best(result.best_model)
@@ -274,6 +275,19 @@ def build_artifact(
         # A tracked copy (docs/model-card.md): left alone when only the build stamp would change.
         write_model_card(config.model_card, artifact, metrics, recipe=config, keep_unchanged=True)
     return BuildResult(result, run_dir / ARTIFACT_DIR, artifact, run_dir / EVALUATION_DIR, metrics)
+
+
+def check_synthetic(config: TrainConfig) -> None:
+    """Refuse (ConfigError), before any photo is generated or any epoch trained, a recipe whose
+    build would be refused at its end: with synthetic data the build measures the condition
+    ceiling (`_build_in`), which refuses a synth config that draws no dwelling room."""
+    if config.data.synthetic is None:
+        return
+    from shanyraq.taxonomy import get_taxonomy
+    from training.synth.ceiling import graded_rooms
+    from training.synth.config import get_synth_config
+
+    graded_rooms(get_synth_config(), get_taxonomy())
 
 
 def _build_in(

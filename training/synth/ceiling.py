@@ -35,6 +35,20 @@ class ConditionCeiling(BaseModel):
         return max(reaching) if reaching else None
 
 
+def graded_rooms(config: SynthConfig, taxonomy: Taxonomy) -> tuple[list[str], np.ndarray]:
+    """The dwelling rooms `config` draws and their weights; refused (ConfigError) when it draws
+    none, for only dwelling photos have a grade."""
+    rooms = sorted(r for r in config.photos.room_weights if r != taxonomy.not_dwelling)
+    weights = np.array([config.photos.room_weights[r] for r in rooms], np.float64)
+    if not weights.sum() > 0:  # only not_dwelling photos are drawn: none has a grade
+        raise ConfigError(
+            "photos.room_weights: the condition ceiling grades dwelling photos, but every "
+            f"dwelling room ({', '.join(rooms) or 'none'}) has weight 0; give one a weight "
+            "above 0 in the synth config (configs/synth.yaml)"
+        )
+    return rooms, weights
+
+
 def condition_ceiling(
     *,
     n: int = 20_000,
@@ -50,14 +64,7 @@ def condition_ceiling(
     config = config or get_synth_config()
     taxonomy = taxonomy or get_taxonomy()
     rng = np.random.default_rng([seed, 0xCE11])
-    rooms = sorted(r for r in config.photos.room_weights if r != taxonomy.not_dwelling)
-    weights = np.array([config.photos.room_weights[r] for r in rooms], np.float64)
-    if not weights.sum() > 0:  # only not_dwelling photos are drawn: none has a grade
-        raise ConfigError(
-            "photos.room_weights: the condition ceiling grades dwelling photos, but every "
-            f"dwelling room ({', '.join(rooms) or 'none'}) has weight 0; give one a weight "
-            "above 0 in the synth config (configs/synth.yaml)"
-        )
+    rooms, weights = graded_rooms(config, taxonomy)
     specs = [
         sample_spec(
             config, taxonomy, rng,

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from shanyraq.config import get_settings
 from shanyraq.errors import ImageError, ShanyraqError
 from shanyraq.manifest import ManifestRow, read_manifest
+from shanyraq.manifest_check import record_lines
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Preprocessing
 from vision.io import decode_image
@@ -171,7 +172,8 @@ def manifest_line(manifest: Path | None, row: ManifestRow) -> str:
         rows = read_manifest(manifest).rows
     except (ShanyraqError, OSError):
         rows = []
-    line = next((n for n, other in enumerate(rows, start=2) if other == row), None)
+    lines = record_lines(manifest, len(rows)) if rows else []  # an editor's, not row numbers
+    line = next((n for n, other in zip(lines, rows, strict=True) if other == row), None)
     return f"{manifest}, line {line}" if line is not None else str(manifest)
 
 

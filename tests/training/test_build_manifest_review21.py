@@ -116,3 +116,18 @@ def test_a_short_row_after_a_multi_line_cell_is_named_by_its_line(tmp_path):
     path.write_text(good, encoding="utf-8", newline="")
     rows = read_manifest(path).rows
     assert [r.source for r in rows] == ["x\r\ny\r\nz", "toy"]
+
+
+def test_a_training_photo_error_names_the_editor_line_of_its_row(tmp_path, taxonomy):
+    # Before: training.data.manifest_line numbered rows (line 2 on), so a blank line above the
+    # row put its photo's error a line off.
+    from tests.training.conftest import write_toy_manifest
+    from training.data import manifest_line
+
+    manifest = write_toy_manifest(tmp_path / "data", taxonomy)
+    header, *rows = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([header, "", *rows]) + "\n")  # a blank line after the header
+    row = read_manifest(manifest).rows[3]
+    lines = manifest.read_text().splitlines()
+    [line] = [n for n, text in enumerate(lines, start=1) if text.startswith(f"{row.path},")]
+    assert manifest_line(manifest, row) == f"{manifest}, line {line}"

@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from welfare.fusion import COVERAGE_FEATURE
 from welfare.rules import RulesOutcome, evaluate_rules
 from welfare.schema import FamilyRecord, FamilyRecordError, record_from_row
 from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
+
+if TYPE_CHECKING:
+    from training.synth.families import SyntheticFamilies
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +127,20 @@ def synthetic_family_data(
     welfare.real_families generates the study's: generated with one config and read with
     another, a region or criterion value the reading config lacks is refused, and the study's
     families would not be the ones trained on."""
+    families, photos = simulated_families(n, seed=seed, noise=noise, config=config)
+    log.info("%d families, %d planned photos", len(families.table), len(families.photos))
+    return build_family_data(families.table, photos, config=config, progress=progress)
+
+
+def simulated_families(
+    n: int, *, seed: int, noise: NoiseModel | None = None, config: WelfareConfig | None = None
+) -> tuple[SyntheticFamilies, dict[str, list[SimulatedPhoto]]]:
+    """The families `synthetic_family_data` reads (generated with `config`) and their photos'
+    simulated scores, drawn with its seed."""
     from training.synth.families import generate_families
 
     families = generate_families(n, seed=seed, welfare=config)
-    photos = simulate_photos(families.photos, seed=seed + 1, noise=noise or NoiseModel())
-    log.info("%d families, %d planned photos", len(families.table), len(families.photos))
-    return build_family_data(families.table, photos, config=config, progress=progress)
+    return families, simulate_photos(families.photos, seed=seed + 1, noise=noise or NoiseModel())
 
 
 def split_sizes(n: int, *, test_fraction: float) -> tuple[int, int]:

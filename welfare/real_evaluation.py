@@ -193,8 +193,11 @@ def measure_real_scores(
         models = {**models, engine_trained: trained}
     # Refused as `welfare evaluate` refuses them: other families than those they were trained on.
     simulated = {name: m for name, m in models.items() if name != engine_trained}
-    check_trained_on(simulated, folder=models_dir, n=n, seed=seed, config=config, progress=progress)
-    held = held_out_families(n_families, n=n, seed=seed, config=config)
+    generated = check_trained_on(
+        simulated, folder=models_dir, n=n, seed=seed, config=config, progress=progress
+    )
+    # The test families from the data the check generated: generating them again took as long.
+    held = held_out_families(n_families, n=n, seed=seed, config=config, generated=generated)
     cache = (
         ScoreCache(cache_dir, engine=engine, held=held, size=size, model_dir=vision_dir)
         if cache_dir
@@ -240,7 +243,8 @@ def measure_real_scores(
         n_hidden_income=int((held.table["case"] == HIDDEN_INCOME).sum()),
         size=size,
         n_boot=n_boot,
-        cache={**counts, "path": str(cache.path) if cache else None},
+        # The provider every score was made with (cached ones too: it is in the cache's key).
+        cache={**counts, "path": str(cache.path) if cache else None, "provider": engine.provider},
         photos=photo_figures(held, photos, reused=reused),
         assessments={
             "n": len(assessed),

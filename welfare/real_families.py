@@ -9,7 +9,8 @@ were evaluated on; the families are planned with configs/synth.yaml (get_synth_c
 training data are and the photos are rendered, never with another synth config.
 
 `check_trained_on` refuses models that were not trained on the training split those data give
-now (configs edited since training), as `welfare evaluate` does.
+now (configs edited since training), as `welfare evaluate` does, and hands back the data it
+generated for it (`Generated`), so the test families are taken from them, not generated again.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import pandas as pd
 
 from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
-from welfare.dataset import split_indices
+from welfare.dataset import build_family_data, simulated_families, split_indices
 from welfare.fusion import FamilyCountError, FusionModel
-from welfare.simulate import NoiseModel, SimulatedPhoto, simulate_photos
-from welfare.train import not_trained_on, synthetic_split
+from welfare.simulate import SimulatedPhoto
+from welfare.train import not_trained_on, split_of
 
 if TYPE_CHECKING:
     from training.synth.families import PlannedPhoto
@@ -45,15 +46,42 @@ class HeldOut:
     seed: int
 
 
-def held_out_families(n_families: int, *, n: int, seed: int, config: WelfareConfig) -> HeldOut:
+@dataclass(frozen=True)
+class Generated:
+    """All families of data (n, seed) as `synthetic_family_data` makes them: rows, planned
+    photos and simulated scores, generated once and shared by the check and the study."""
+
+    table: pd.DataFrame
+    photos: list[PlannedPhoto]
+    simulated: dict[str, list[SimulatedPhoto]]
+    n: int
+    seed: int
+
+
+def generate(n: int, *, seed: int, config: WelfareConfig) -> Generated:
+    """The families of data (n, seed), with configs/synth.yaml as synthetic_family_data (the
+    training data) and the renders use, and their simulated scores drawn with its seed."""
+    families, simulated = simulated_families(n, seed=seed, config=config)
+    return Generated(families.table, families.photos, simulated, n=n, seed=seed)
+
+
+def held_out_families(
+    n_families: int,
+    *,
+    n: int,
+    seed: int,
+    config: WelfareConfig,
+    generated: Generated | None = None,
+) -> HeldOut:
     """The first `n_families` of the test split `welfare evaluate` uses for data (n, seed).
 
     Simulated scores are drawn for every planned photo with the seed `synthetic_family_data`
-    uses, so the simulated reading is the very one the models were evaluated on.
+    uses, so the simulated reading is the very one the models were evaluated on. `generated`:
+    those data already generated (by `check_trained_on`), else they are generated here.
     """
     _, test_idx = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
     check_subset(n_families, available=len(test_idx), split="test", n=n, seed=seed)
-    return families_at(test_idx[:n_families], n=n, seed=seed, config=config)
+    return families_at(test_idx[:n_families], n=n, seed=seed, config=config, generated=generated)
 
 
 def check_subset(n_families: int, *, available: int, split: str, n: int, seed: int) -> None:
@@ -66,19 +94,29 @@ def check_subset(n_families: int, *, available: int, split: str, n: int, seed: i
         )
 
 
-def families_at(index: np.ndarray, *, n: int, seed: int, config: WelfareConfig) -> HeldOut:
-    """Families `index` of the data (n, seed): rows, planned photos, simulated scores."""
-    from training.synth.families import generate_families
-
-    # configs/synth.yaml, as synthetic_family_data (the training data) and the renders use.
-    families = generate_families(n, seed=seed, welfare=config)
-    chosen = families.table.iloc[np.asarray(index, dtype=int)].reset_index(drop=True)
+def families_at(
+    index: np.ndarray,
+    *,
+    n: int,
+    seed: int,
+    config: WelfareConfig,
+    generated: Generated | None = None,
+) -> HeldOut:
+    """Families `index` of the data (n, seed): rows, planned photos, simulated scores; taken
+    from `generated` where given (it must be those data), else generated here."""
+    if generated is None:
+        generated = generate(n, seed=seed, config=config)
+    elif (generated.n, generated.seed) != (n, seed):
+        raise ValueError(
+            f"families generated for data ({generated.n} families, seed {generated.seed}) were "
+            f"passed for data ({n} families, seed {seed})"
+        )
+    chosen = generated.table.iloc[np.asarray(index, dtype=int)].reset_index(drop=True)
     ids = set(chosen["family_id"].astype(str))
-    simulated = simulate_photos(families.photos, seed=seed + 1, noise=NoiseModel())
     return HeldOut(
         table=chosen,
-        planned=[(i, p) for i, p in enumerate(families.photos) if p.family_id in ids],
-        simulated={fid: photos for fid, photos in simulated.items() if fid in ids},
+        planned=[(i, p) for i, p in enumerate(generated.photos) if p.family_id in ids],
+        simulated={fid: photos for fid, photos in generated.simulated.items() if fid in ids},
         n=n,
         seed=seed,
     )
@@ -92,11 +130,13 @@ def check_trained_on(
     seed: int,
     config: WelfareConfig,
     progress: bool = False,
-) -> None:
+) -> Generated:
     """Refuse models not trained on the training split of data (n, seed) as `config` and
     configs/synth.yaml give it now (ModelMismatchError naming them, what differs and how to
     retrain), with `welfare evaluate`'s check (their training-data hash): the test families
-    drawn now would not be the ones held out from them, and could be families they learned."""
+    drawn now would not be the ones held out from them, and could be families they learned.
+
+    Returns the data it generated, for `held_out_families` to take the test families from."""
     fraction = config.fusion.test_fraction
     retrain = (
         f"train them again on it (`shanyraq welfare train --out {folder} --n {n} --seed {seed} "
@@ -113,8 +153,10 @@ def check_trained_on(
             f"is {fraction} now, so some of the test families drawn now are families they were "
             f"trained on; {retrain}"
         )
-    train = synthetic_split(n, seed=seed, config=config, progress=progress).train
-    differ = not_trained_on(models, train, config)
+    generated = generate(n, seed=seed, config=config)
+    # The training split as synthetic_split gives it: every family read, then the split taken.
+    data = build_family_data(generated.table, generated.simulated, config=config, progress=progress)
+    differ = not_trained_on(models, split_of(data, n=n, seed=seed, config=config).train, config)
     if differ:
         raise ModelMismatchError(
             f"{folder}: {', '.join(differ)} {'was' if len(differ) == 1 else 'were'} not trained "
@@ -123,3 +165,4 @@ def check_trained_on(
             "thresholds, levels), configs/synth.yaml or the family generator changed since "
             f"training, so the test families drawn now are not the ones held out; {retrain}"
         )
+    return generated

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.display import decimals_keeping_side, side
+from welfare.real_scores import scoring_description
 from welfare.report import is_undefined, share
 
 if TYPE_CHECKING:
@@ -329,16 +330,6 @@ REAL_PROPOSAL = [
 ]
 
 
-def _rate(cache: dict[str, Any]) -> str:
-    seconds, scored = cache.get("scoring_seconds"), cache.get("scored", 0)
-    if not seconds or not scored:
-        return f"All {cache['photos']:,} photo scores came from the cache. "
-    return (
-        f"{scored:,} photos rendered and scored in {seconds:.0f} s on one thread "
-        f"({scored / seconds:.0f} a second; {cache['from_cache']:,} more from the cache). "
-    )
-
-
 def real_score_lines(real: dict[str, Any] | None, *, targets: Targets) -> list[str]:
     """The section on real photo scores, from real_scores.json (`welfare evaluate-real`)."""
     if not real:
@@ -360,7 +351,7 @@ def real_score_lines(real: dict[str, Any] | None, *, targets: Targets) -> list[s
         )
         + f"; reuse: {_reuse(real)}. {real['n_boot']} "
         "paired bootstrap resamples of families give the 95 % intervals. "
-        f"{_rate(real['cache'])}{real['assessments']['agree_with_batch']} of "
+        f"{scoring_description(real['cache'])}{real['assessments']['agree_with_batch']} of "
         f"{real['assessments']['n']} families "
         "assessed one by one through `welfare.assess` got the batch figures' level and "
         f"recommendation. {_provenance(real)}",

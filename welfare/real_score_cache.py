@@ -2,12 +2,13 @@
 hashes, kept in one .npz per setting so a rerun scores only new photos.
 
 The file name is a digest of everything that changes a cached photo: the cache format, the
-vision model and what the engine scores it with (the execution provider the session runs on,
-fp16 where a GPU provider uses it, the graph file's bytes where the model folder is given, and
-model.json's preprocessing, calibration and labels), the family data (n, seed), the render size,
-the JPEG decode side where it shrinks the render, the generator's and the quality gate's
-settings, the abstain thresholds and the reuse hash crops; not what leaves the numbers as they
-are (thread counts, batching, logging). Embeddings are not kept (the study needs none).
+vision model and what the engine scores it with (the ONNX Runtime version, the execution
+provider the session runs on, fp16 where a GPU provider uses it, the graph file's bytes where
+the model folder is given, and model.json's preprocessing, calibration and labels), the family
+data (n, seed), the render size, the JPEG decode side where it shrinks the render, the
+generator's and the quality gate's settings, the abstain thresholds and the reuse hash crops;
+not what leaves the numbers as they are (thread counts, batching, logging). Embeddings are not
+kept (the study needs none). So every score in a file was made on the provider now in use.
 
 A save adds its photos to the file as it is on disk then, holding a lock on the cache folder
 (flock; no lock file is left), so runs sharing a cache (evaluate-real and train-engine on the
@@ -155,14 +156,18 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def scoring_identity(engine: Engine, model_dir: Path | None) -> dict[str, Any]:
-    """What the engine computes scores with besides the model version: the execution provider
-    (GPU kernels round otherwise than the CPU's), fp16 where a GPU provider uses it, model.json's
+    """What the engine computes scores with besides the model version: the ONNX Runtime version
+    (its kernels and graph optimisations change between releases), the execution provider (GPU
+    kernels round otherwise than the CPU's), fp16 where a GPU provider uses it, model.json's
     preprocessing, calibration and labels, and, given the folder, the digest of the graph file
     the session opened (model_fp16.onnx on CUDA with fp16 where there is one, as
     vision.session picks it). Thread counts, batching and logging change no score: left out."""
+    import onnxruntime
+
     on_gpu = engine.provider != "cpu"
     fp16 = bool(engine.config.runtime.fp16) and on_gpu
     identity: dict[str, Any] = {
+        "onnxruntime": onnxruntime.__version__,
         "provider": engine.provider,
         "fp16": fp16,
         "artifact": engine.artifact.model_dump(mode="json", include=_SCORING_FIELDS),

@@ -26,10 +26,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vision.providers import ORT_NAMES
 from vision.quality import QualityConfig, QualityVerdict
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
@@ -73,13 +74,31 @@ def study_engine(folder: Path) -> Engine:
     """The vision engine as configs/engine.yaml sets it (providers, fp16, abstain, quality,
     hashing: the shared get_engine_config, as Engine.load reads it) but on one ONNX Runtime
     thread: the study must not crowd a machine others measure on (its CLI commands hold OpenCV
-    and OpenMP to one thread too), and its report gives the scoring time as on one thread.
+    and OpenMP to one thread too), and its report gives the scoring time as on one thread
+    where the CPU provider scores (`scoring_description`).
     Thread counts change no score (welfare.real_score_cache leaves them out of its key)."""
     from vision.engine import Engine, get_engine_config
 
     config = get_engine_config()
     runtime = config.runtime.model_copy(update={"intra_op_threads": 1, "inter_op_threads": 1})
     return Engine.load(folder, config=config.model_copy(update={"runtime": runtime}))
+
+
+def scoring_description(counts: Mapping[str, Any]) -> str:
+    """The report's sentence on `score_photos`' counts and the execution provider that scored
+    them (`provider`, as Engine.provider names it; in the cache's key, so cached scores were
+    made by it too): one thread only on the CPU provider (study_engine); older files name none."""
+    seconds, scored = counts.get("scoring_seconds"), counts.get("scored", 0)
+    by, provider = "by an execution provider the file does not record", counts.get("provider")
+    if provider:
+        on = "on one thread" if provider == "cpu" else "on the GPU"
+        by = f"by ONNX Runtime's {ORT_NAMES.get(provider, provider)} {on}"
+    if not seconds or not scored:
+        return f"All {counts['photos']:,} photo scores came from the cache, made {by}. "
+    return (
+        f"{scored:,} photos rendered and scored in {seconds:.0f} s, the scores made {by} "
+        f"({scored / seconds:.0f} a second; {counts['from_cache']:,} more from the cache). "
+    )
 
 
 def study_quality(engine: Engine, size: int) -> QualityConfig:

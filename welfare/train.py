@@ -65,6 +65,11 @@ def synthetic_split(
     n: int, *, seed: int, config: WelfareConfig, progress: bool = True
 ) -> DataSplit:
     data = synthetic_family_data(n, seed=seed, config=config, progress=progress)
+    return split_of(data, n=n, seed=seed, config=config)
+
+
+def split_of(data: FamilyData, *, n: int, seed: int, config: WelfareConfig) -> DataSplit:
+    """The training and test split of data (n, seed), `synthetic_split`'s, of `data` read."""
     train_idx, test_idx = split_indices(
         len(data), test_fraction=config.fusion.test_fraction, seed=seed
     )

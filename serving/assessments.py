@@ -1,11 +1,12 @@
 """Assessments: versioned welfare assessments, and when one is out of date.
 
 An assessment records exactly what it rests on: the record version, the photos, their photo
-models, the fusion model and a digest of the welfare rules (`model_versions`). When any of
-these changes it is stale: reading the latest assessment recomputes it, and a decision on it
-is refused (`serving.decisions`). One made with a fusion model while the service now has none
-is not recomputed on the rules alone (`held_back`): it is read as it is, marked stale, until
-the model is back or the site sets `allow_rules_only`.
+models, the fusion model, digests of the welfare rules and of the taxonomy's parts they read
+(`model_versions`, serving.outcome_basis). When any of these changes it is stale: reading the
+latest assessment recomputes it, and a decision on it is refused (`serving.decisions`). One
+made with a fusion model while the service now has none is not recomputed on the rules alone
+(`held_back`): it is read as it is, marked stale, until the model is back or the site sets
+`allow_rules_only`.
 
 Every photo of the family goes into the assessment. One stored without a score (`UNSCORED`)
 goes in as present but unusable, never left out: its quality verdict and reuse flag still
@@ -30,23 +31,21 @@ from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.db.models import Assessment, Family, Photo
+from serving.outcome_basis import (
+    LOGIC_KEY,
+    TAXONOMY_KEY,
+    WELFARE_CONFIG_KEY,
+    outcome_rests_on,
+    taxonomy_config_digest,
+    welfare_config_digest,
+)
 from serving.photo_evidence import UNSCORED, Inputs, photo_flags, photo_score, read_inputs
 from serving.photo_evidence import reuse_linked as reuse_linked  # re-exported
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
-from welfare.assess import LOGIC_VERSION, assess, coverage_rooms_configured, vision_versions
-from welfare.criteria import get_welfare_config
-from welfare.fusion import FusionModel
+from welfare.assess import LOGIC_VERSION, assess, vision_versions
 from welfare.schema import parse_family
 
-# The parts of configs/welfare.yaml that decide what an assessment says (a pydantic `include`:
-# of criteria what reasons and the missing list read, not ranges, units or sources). Adding one
-# makes every older assessment stale once, as adding criteria and expected_rooms did.
-OUTCOME_CONFIG_PARTS: dict[str, bool | dict[str, set[str]]] = {
-    "levels": True, "thresholds": True, "rules": True, "recommendation": True,
-    "criteria": {"__all__": {"name", "kind", "categories", "description"}}}  # fmt: skip
-WELFARE_CONFIG_KEY = "welfare_config"  # their digest, in each assessment's `model_versions`
-LOGIC_KEY = "assessment_logic"  # welfare.assess.LOGIC_VERSION, recorded beside the digest
 # Which photo model scored each photo (`photo_scores_digest`). The set in "vision" misses a
 # promotion that moves one photo onto a model another photo of the family already had, while
 # a third keeps the old one (its original lost): the set stays, one photo's score changed.
@@ -66,6 +65,10 @@ STALE_REASONS = {
     "welfare_config": (
         "the welfare criteria, levels, thresholds, rules, recommendation bands or rooms to "
         "photograph in configs/welfare.yaml changed (or the assessment predates their recording)"
+    ),
+    "taxonomy_config": (
+        "the rooms, condition grades, signs or what a sign points to (need or welfare) in "
+        "configs/taxonomy.yaml changed"
     ),
     "assessment_logic": (
         "the way an assessment is worked out changed with a software update (how its reasons "
@@ -136,22 +139,6 @@ def photo_scores_digest(photos: list[Photo]) -> str:
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
 
 
-def welfare_config_digest(*, rooms: bool = False) -> str:
-    """Digest of configs/welfare.yaml's OUTCOME_CONFIG_PARTS, with `rooms` its expected_rooms as a
-    set (16 hex of the sha256 of canonical JSON: comments, layout, other parts do not count)."""
-    config = get_welfare_config()
-    also = {"expected_rooms": sorted(config.fusion.expected_rooms)} if rooms else None
-    return config.digest(OUTCOME_CONFIG_PARTS, also=also)[:16]
-
-
-def outcome_rests_on(model: FusionModel | None = None) -> dict[str, str]:
-    """What a new assessment made with `model` records beside its models: the welfare config's
-    digest, with the rooms where they are what its photo coverage is a share of (the model reads
-    it and records no rooms of its own: welfare.assess.coverage_rooms), and LOGIC_VERSION."""
-    rooms = coverage_rooms_configured(model)
-    return {WELFARE_CONFIG_KEY: welfare_config_digest(rooms=rooms), LOGIC_KEY: LOGIC_VERSION}
-
-
 NO_FUSION = "none"  # the fusion model version an assessment made on the rules alone records
 
 
@@ -183,7 +170,8 @@ def stale_reason(
     callers that have no services. An assessment made before the welfare config digest was
     recorded is stale once: it cannot show which rules it applied, and recomputing it makes a
     version that records them; so is one made by another version of the assessment logic
-    (welfare.assess.LOGIC_VERSION: reasons measured another way, other doubts).
+    (welfare.assess.LOGIC_VERSION: reasons measured another way, other doubts). One made before
+    TAXONOMY_KEY was recorded is not judged on it (else every one would go stale on upgrading).
     `reused`: the photos reuse links flag now (`reuse_linked`, of these photos or of more:
     only these count); None leaves them unchecked.
     """
@@ -202,6 +190,9 @@ def stale_reason(
     said = versions.get(WELFARE_CONFIG_KEY)  # with the rooms where they decided its coverage
     if said != welfare_config_digest() and said != welfare_config_digest(rooms=True):
         return "welfare_config"
+    said = versions.get(TAXONOMY_KEY)
+    if said is not None and said != taxonomy_config_digest():
+        return "taxonomy_config"
     if versions.get(LOGIC_KEY) != LOGIC_VERSION:
         return "assessment_logic"
     return None

@@ -199,7 +199,10 @@ class AssessmentResult(BaseModel):
     )
     asp: Recommendation | None = Field(None, description="As the assessment's own.")
     model_versions: dict[str, Any] | None = Field(
-        None, description="The models welfare used (`fusion`, `vision`)."
+        None,
+        description="What the assessment rests on: the models welfare used (`fusion`, "
+        "`vision`, each photo's model) and digests of the configs' parts that decide its "
+        "outcome (`welfare_config`, `taxonomy_config`, `assessment_logic`).",
     )
     input_hash: str | None = Field(None, description="As the assessment's own.")
     extra: dict[str, Any] | None = None
@@ -222,7 +225,11 @@ class AssessmentOut(BaseModel):
     )
     asp: Recommendation = Field(description="The advisory ASP recommendation.")
     result: AssessmentResult
-    model_versions: dict[str, Any]
+    model_versions: dict[str, Any] = Field(
+        description="What it rests on: the models (`fusion`, `vision`, each photo's model) and "
+        "digests of the configs' parts that decide its outcome (`welfare_config`, "
+        "`taxonomy_config`, `assessment_logic`); a stale_reason names the one that differs."
+    )
     photo_ids: list[int]
     family_version: int
     input_hash: str

@@ -19,6 +19,7 @@ from serving.assessments import fusion_version, is_current, latest, welfare_conf
 from serving.assessments_refresh import refresh
 from serving.db.models import Assessment, AuditEntry, Family, User
 from serving.db.session import session_scope
+from serving.outcome_basis import taxonomy_config_digest
 from serving.reassessment import (
     ReassessActorError,
     RefreshRegionForbiddenError,
@@ -174,7 +175,7 @@ def test_each_stale_family_is_refreshed_once_and_current_ones_are_left_alone(sce
     assert start.details["stale"] == report.found
     assert start.details["model_versions"] == {
         "fusion": fusion_version(services), "welfare_config": welfare_config_digest(),
-        "assessment_logic": LOGIC_VERSION,
+        "taxonomy_config": taxonomy_config_digest(), "assessment_logic": LOGIC_VERSION,
     }  # fmt: skip
     assert (run.target, run.details["region"]) == ("region:all", None)
     assert (run.details["started_seq"], run.details["outcome"]) == (start.seq, "completed")

@@ -131,7 +131,7 @@ def test_invalid_targets_are_refused_at_load(tmp_path, change, message):
 
 def test_targets_are_the_issue_figures_and_decide_no_assessment(tmp_path):
     """The issue's targets; changing them leaves the digest assessments record alone."""
-    from serving.assessments import OUTCOME_CONFIG_PARTS
+    from serving.outcome_basis import OUTCOME_CONFIG_PARTS
 
     config = load_welfare_config()
     assert config.targets.model_dump() == {

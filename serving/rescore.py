@@ -62,7 +62,7 @@ from serving.rescore_photos import (
     read_original,
     reopen_for_uncovered,
     retry_restored,
-    store_damaged,
+    scope_outcomes,
     stored_verdict,
 )
 from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run, since_key_of
@@ -108,8 +108,8 @@ class RescoreReport:
     model_version: str
     scorer: str
     in_scope: int  # photos the run covers
-    scored: int  # photos with a new score (all sessions of the run)
-    failed: int  # photos with a recorded reason instead (all sessions of the run)
+    scored: int  # photos this run gave a new score (all its sessions; not other runs')
+    failed: int  # photos this run recorded a reason for instead (all its sessions)
     this_session: int  # photos written by this call
     resumed: bool
     complete: bool
@@ -117,10 +117,14 @@ class RescoreReport:
     failures: list[tuple[int, str]] = field(default_factory=list)  # first few of this call
     provenance: RunProvenance | None = None  # what the run's scores depend on (its record)
     # Photos in scope whose original the store could not give (STORE_DAMAGE, by any run of
-    # the version): how many, the first few ids; and how many restored this call scores again.
+    # the version, each re-checked by this call): how many, how many of them this run recorded
+    # (among `failed`), the first few ids; and how many restored this call scores again.
     store_damaged: int = 0
     store_damaged_ids: list[int] = field(default_factory=list)
     restored: int = 0
+    store_damaged_by_run: int = 0  # of store_damaged, recorded by this run (among failed)
+    by_other_runs: int = 0  # photos in scope with an outcome another run of the version recorded
+    still_to_score: int = 0  # photos in scope with neither an outcome nor a score from upload
 
     @property
     def photos_per_s(self) -> float:
@@ -375,20 +379,14 @@ def _report(
         provenance = RunProvenance.recorded(fresh)
         # Counted now, not at the start: photos uploaded meanwhile were scored too.
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
-        # Counted in SQL, the first few ids read: a store that lost its disk damages them all.
-        # Those of its scope from any run of the version: this run re-checks them all.
-        damaged = (RescoredScore.photo_id == Photo.id, *photo_scope(since), store_damaged(),
-                   RescoredScore.model_version == run.model_version)  # fmt: skip
-        n_damaged = session.scalar(select(func.count()).where(*damaged)) or 0
-        first_damaged = list(session.scalars(
-            select(RescoredScore.photo_id).where(*damaged).order_by(RescoredScore.photo_id)
-            .limit(DAMAGED_IDS_SHOWN)
-        ))  # fmt: skip
+        scope = scope_outcomes(session, fresh, since, ids_shown=DAMAGED_IDS_SHOWN)
     return RescoreReport(
         run_id=run.id, model_version=run.model_version, scorer=scorer.name, in_scope=in_scope,
         scored=scored, failed=failed, this_session=done_now, resumed=resumed, complete=complete,
         seconds=time.perf_counter() - started, failures=failures, provenance=provenance,
-        store_damaged=n_damaged, store_damaged_ids=first_damaged,
+        store_damaged=scope.store_damaged, store_damaged_ids=scope.store_damaged_ids,
+        store_damaged_by_run=scope.store_damaged_by_run, by_other_runs=scope.by_other_runs,
+        still_to_score=scope.still_to_score,
     )  # fmt: skip
 
 

@@ -56,12 +56,25 @@ class RescoreUnfinishedError(ShanyraqError):
             if report.store_damaged
             else ""
         )
+        others = (
+            f", {report.by_other_runs} an outcome from another run under {report.model_version}"
+            if report.by_other_runs
+            else ""
+        )
         return cls(
             f"re-scoring run {report.run_id} under {report.model_version} is not finished: of "
             f"{report.in_scope} photo(s) in scope, {report.scored} have a new score and "
-            f"{report.failed} a recorded reason, the others are still to score (uploaded "
-            f"while it scored, say){damaged}. Run `{again}` again to resume it"
+            f"{report.failed} a recorded reason from this run{others}; "
+            f"{_still_to_score(report)}{damaged}. Run `{again}` again to resume it"
         )
+
+
+def _still_to_score(report: RescoreReport) -> str:
+    if report.still_to_score:
+        return (
+            f"{report.still_to_score} photo(s) are still to score (uploaded while it scored, say)"
+        )
+    return "photos committed while it scored are still to score"
 
 
 class DeviceChoice(StrEnum):
@@ -250,6 +263,9 @@ def _rescore(
             details={"run_id": report.run_id, "since": since, "scored": report.scored,
                      "failed": report.failed, "complete": report.complete, "restart": restart,
                      "store_damaged": report.store_damaged, "restored": report.restored,
+                     "store_damaged_by_run": report.store_damaged_by_run,
+                     "by_other_runs": report.by_other_runs,
+                     "still_to_score": report.still_to_score,
                      "provenance": asdict(report.provenance) if report.provenance else None},
         )  # fmt: skip
     for line in report_lines(report):
@@ -265,10 +281,13 @@ def report_lines(report: RescoreReport) -> list[str]:
     state = "complete" if report.complete else "INCOMPLETE (run the command again to resume)"
     if report.complete and report.store_damaged:
         state = f"complete but for {report.store_damaged} photo(s) the store could not give"
+    if not report.complete and report.still_to_score:
+        state += f": {report.still_to_score} photo(s) in scope still to score"
     lines = [
         f"re-scoring run {report.run_id} under {report.model_version}: {state}",
         f"  photos in scope: {report.in_scope}; scored: {report.scored}; "
-        f"without a score (reason recorded): {report.failed}",
+        f"without a score (reason recorded): {report.failed} (by this run, all its sessions)",
+        *_scope_lines(report),
         f"  this session: {report.this_session} photo(s) in {report.seconds:.1f} s "
         f"({report.photos_per_s:.1f} photos/s) on the {report.scorer} path"
         + (", resumed from an earlier session" if report.resumed else "")
@@ -280,6 +299,22 @@ def report_lines(report: RescoreReport) -> list[str]:
             f"{report.provenance.engine_config}, code {report.provenance.code_version}"
         )
     lines += [f"  photo {photo_id}: {why}" for photo_id, why in report.failures[:10]]
+    return lines
+
+
+def _scope_lines(report: RescoreReport) -> list[str]:
+    """What the scope holds beside this run's own outcomes: other runs' outcomes, and the store
+    damage whichever run recorded it, told apart from what this run found."""
+    version, lines = report.model_version, []
+    if report.by_other_runs:
+        lines.append(f"  with an outcome from another run under {version}: {report.by_other_runs}")
+    if report.store_damaged:
+        earlier = report.store_damaged - report.store_damaged_by_run
+        lines.append(
+            f"  store damage in scope: {report.store_damaged} photo(s) the store could not give; "
+            f"{report.store_damaged_by_run} found by this run, {earlier} recorded by another "
+            f"run under {version}" + (" and checked again by this one" if earlier else "")
+        )
     return lines
 
 

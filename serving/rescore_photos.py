@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
@@ -61,10 +61,17 @@ class PhotoStoreDamagedError(ShanyraqError):
     def of(cls, report: RescoreReport, store_dir: Path) -> PhotoStoreDamagedError:
         shown, n = report.store_damaged_ids, report.store_damaged
         ids = ", ".join(map(str, shown)) + (f" and {n - len(shown)} more" if n > len(shown) else "")
+        earlier = n - report.store_damaged_by_run
+        found = (
+            f"; {earlier} of them recorded by another run under {report.model_version} and "
+            f"checked again by this one, {report.store_damaged_by_run} found by this run"
+            if earlier
+            else ""
+        )
         return cls(
             f"the photo store is damaged: {n} original(s) are missing from {store_dir}/originals, "
             "cannot be read there (a folder in the file's place, permissions, a disk error) or "
-            f"no longer match their content hash (photos {ids}). They have no score under "
+            f"no longer match their content hash (photos {ids}){found}. They have no score under "
             f"{report.model_version} and keep their current one. Restore those files from a "
             "backup of the photo store (or make them readable again), then run this command "
             "again: it scores the restored photos"
@@ -208,16 +215,58 @@ def _discard_restored(
     return len(gone)
 
 
+def _uncovered(model_version: str, since: datetime | None) -> list[Any]:
+    """Photos in scope with neither an outcome under `model_version` nor a score by it from
+    their upload: what `rescore promote` refuses (rescore_scope_partial) until scored."""
+    return [
+        *photo_scope(since),
+        not_yet_scored(model_version),
+        or_(Photo.model_version.is_(None), Photo.model_version != model_version),
+    ]
+
+
 def first_uncovered(session: Session, model_version: str, since: datetime | None) -> int | None:
-    """The first photo in scope with neither an outcome under `model_version` nor a score by it
-    from its upload: what `rescore promote` refuses (rescore_scope_partial) until scored."""
-    return session.scalar(
-        select(func.min(Photo.id)).where(
-            *photo_scope(since),
-            not_yet_scored(model_version),
-            or_(Photo.model_version.is_(None), Photo.model_version != model_version),
-        )
-    )
+    """The first photo in scope still to score (`_uncovered`)."""
+    return session.scalar(select(func.min(Photo.id)).where(*_uncovered(model_version, since)))
+
+
+@dataclass(frozen=True)
+class ScopeOutcomes:
+    """What a run's report counts over its whole scope, beside the run's own counts: outcomes
+    under its version that other runs recorded, the store damage (by any run: every run whose
+    scope holds it re-checks it) and how much of it this run recorded, photos still to score."""
+
+    by_other_runs: int  # outcomes in scope that another run of the version recorded
+    store_damaged: int  # store-damage outcomes in scope, whichever run recorded them
+    store_damaged_by_run: int  # of those, recorded by this run (in any of its sessions)
+    store_damaged_ids: list[int]  # the first few
+    still_to_score: int  # photos in scope with no outcome nor a score from their upload
+
+
+def scope_outcomes(
+    session: Session, run: RescoreRun, since: datetime | None, *, ids_shown: int
+) -> ScopeOutcomes:
+    """Counted in SQL, the first `ids_shown` damaged ids read: a store that lost its disk
+    damages them all."""
+    own, damaged = RescoredScore.run_id == run.id, store_damaged()
+    in_scope = (RescoredScore.photo_id == Photo.id, *photo_scope(since),
+                RescoredScore.model_version == run.model_version)  # fmt: skip
+    others, n_damaged, n_own = session.execute(
+        select(
+            func.count(case((~own, 1))),
+            func.count(case((damaged, 1))),
+            func.count(case((and_(damaged, own), 1))),
+        ).where(*in_scope)
+    ).one()
+    first_damaged = session.scalars(
+        select(RescoredScore.photo_id).where(*in_scope, damaged)
+        .order_by(RescoredScore.photo_id).limit(ids_shown)
+    )  # fmt: skip
+    still = select(func.count(Photo.id)).where(*_uncovered(run.model_version, since))
+    return ScopeOutcomes(
+        by_other_runs=others, store_damaged=n_damaged, store_damaged_by_run=n_own,
+        store_damaged_ids=list(first_damaged), still_to_score=session.scalar(still) or 0,
+    )  # fmt: skip
 
 
 def reopen_for_uncovered(

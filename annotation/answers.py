@@ -2,7 +2,7 @@
 
 One vote per annotator and photo: their latest submitted (not cancelled) annotation, over all
 the photo's tasks (a photo pushed twice is two tasks, `same_photo`). Each vote carries the
-prediction it started from, where that is known (`_started_from`). A copy of a photo nobody
+prediction it started from, where that is known (`prediction_seen`). A copy of a photo nobody
 answered is no part of its votes, yet it is named (`ProjectAnswers.several_tasks`): it waits in
 the annotators' queue. annotation.export turns these into manifest rows and the pull report.
 """
@@ -77,21 +77,6 @@ def _annotator(annotation: dict[str, Any]) -> str:
     return f"deleted user (annotation {annotation.get('id')})" if who is None else str(who)
 
 
-def _started_from(
-    annotation: dict[str, Any], predictions: list[dict[str, Any]], model_version: str | None
-) -> Mapping[str, Any] | None:
-    """The prediction an annotation began from, where that is known (`prediction_seen`): the
-    one it names, or, when it names none, the task's newest of `model_version`. Label Studio
-    shows annotators only the predictions of the project's model version (those with none,
-    when it has none), so a task with none of it (pushed with an older model, or holding only
-    an ML backend's) showed none: its annotation began from no prediction, and a change
-    counted against one would be no correction."""
-    if annotation.get("parent_prediction") is not None:
-        return prediction_seen(annotation, predictions, model_version=model_version)
-    shown = [p for p in predictions if (p.get("model_version") or "") == (model_version or "")]
-    return prediction_seen(annotation, shown, model_version=model_version)
-
-
 def _answers(task: Any, taxonomy: Taxonomy, model_version: str | None) -> list[_Answer]:
     """The task's submitted (not cancelled) annotations with a room or with labels the
     taxonomy lacks, each with the prediction it started from (`prediction_seen`), both read
@@ -111,7 +96,7 @@ def _answers(task: Any, taxonomy: Taxonomy, model_version: str | None) -> list[_
         off = reading.off_taxonomy + reading.several
         if reading.labels.room is None and not off:
             continue
-        seen = _started_from(a, predictions, model_version)
+        seen = prediction_seen(a, predictions, model_version=model_version)
         started = None if seen is None else read_result(taxonomy, seen.get("result") or [])
         if seen is not None and started is not None and started.several:
             model_several[str(seen.get("id"))] = started.several
@@ -206,7 +191,7 @@ def same_photo(tasks: Sequence[Any]) -> list[list[Any]]:
 
 def parse_task(task: Any, taxonomy: Taxonomy, *, model_version: str | None = None) -> AnnotatedTask:
     """One task's votes (`_one_photo`). `model_version` is the project's (what Label Studio
-    showed annotators, `_started_from`); without it, the task's newest prediction's is taken
+    showed annotators, `prediction_seen`); without it, the task's newest prediction's is taken
     for it."""
     if model_version is None:
         model_version = latest_model_version([_as_dict(p) for p in (task.predictions or [])])

@@ -4,8 +4,9 @@
 never share a family), optionally adds edited near-copies of some of them (re-encoded,
 cropped, relit: the bursts an inspector takes of one room), scores every photo with a model
 artifact through vision.engine and hashes it with vision.hashing. What the experiment needs
-(embedding, model probabilities, hashes, labels) is kept in one .npz per (seed, size, model),
-so a learning curve re-reads numbers instead of pixels.
+(embedding, model probabilities, hashes, labels) is kept in one .npz per (seed, size, model,
+and what the model is run with: execution provider, fp16), so a learning curve re-reads
+numbers instead of pixels.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +23,9 @@ from shanyraq.errors import ModelMismatchError
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
 from vision.score import PhotoScore
+
+if TYPE_CHECKING:
+    from vision.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +98,31 @@ def _edited_copy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(decoded[..., ::-1])
 
 
-def _score_images(
-    images: list[np.ndarray], model_dir: Path, taxonomy: Taxonomy
-) -> list[PhotoScore]:
+def _load_engine(model_dir: Path, taxonomy: Taxonomy) -> Engine:
+    """The engine the pool is scored with: providers and threads from configs/engine.yaml, as
+    annotation pre-scoring takes them; scoring is the only work while the pool is built
+    (`alone`)."""
     from vision.engine import Engine
 
-    # Providers and threads from configs/engine.yaml, as annotation pre-scoring takes them:
-    # scoring is the only work while the pool is built (`alone`).
-    engine = Engine.load(model_dir, taxonomy=taxonomy, alone=True)
+    return Engine.load(model_dir, taxonomy=taxonomy, alone=True)
+
+
+def _score_images(
+    images: list[np.ndarray], model_dir: Path, taxonomy: Taxonomy, engine: Engine | None = None
+) -> list[PhotoScore]:
+    """`images` scored by `engine` (`_load_engine`'s when None)."""
+    if engine is None:
+        engine = _load_engine(model_dir, taxonomy)
     return engine.score(images, sha256s=[str(i) for i in range(len(images))])
+
+
+def _scoring_key(engine: Engine, model_dir: Path) -> str:
+    """What the engine's numbers depend on besides the model version (vision.score_identity:
+    provider, fp16 on a GPU, model.json's scoring fields, the graph's bytes), in the cache's
+    name: a pool scored on a GPU in fp16 is not read as the CPU's, nor the other way."""
+    from vision.score_identity import scoring_digest
+
+    return scoring_digest(engine, model_dir)
 
 
 def _generation_key(n: int, *, seed: int, size: int, taxonomy: Taxonomy) -> str:
@@ -148,13 +169,14 @@ def build_pool(
     size: int = 128,
     duplicate_share: float = 0.0,
 ) -> PhotoPool:
-    """Render `n` photos (plus edited copies), score and hash them; cached in `work_dir`."""
-    from vision.artifact import read_artifact
-
-    version = read_artifact(model_dir).model_version
+    """Render `n` photos (plus edited copies), score and hash them; cached in `work_dir`,
+    under a name that carries what the scores depend on (`_scoring_key`)."""
+    engine = _load_engine(model_dir, taxonomy)
+    version = engine.model_version
     key = _generation_key(n, seed=seed, size=size, taxonomy=taxonomy)
     name = f"n{n}-s{seed}-{size}px"
-    cache = work_dir / f"pool-{version}-{name}-dup{duplicate_share:g}-{key}.npz"
+    scoring = _scoring_key(engine, model_dir)
+    cache = work_dir / f"pool-{version}-{name}-dup{duplicate_share:g}-{key}-{scoring}.npz"
     if cache.exists():
         pool = PhotoPool.load(cache)
         _check_scored(pool, model_version=version, cache=cache)
@@ -167,6 +189,7 @@ def build_pool(
         model_dir=model_dir,
         taxonomy=taxonomy,
         duplicate_share=duplicate_share,
+        engine=engine,
     )
     _check_scored(pool, model_version=version)
     copies = int((pool.duplicate_of >= 0).sum())
@@ -184,6 +207,7 @@ def _render_and_score(
     model_dir: Path,
     taxonomy: Taxonomy,
     duplicate_share: float,
+    engine: Engine,
 ) -> PhotoPool:
     from shanyraq.config import get_settings
     from shanyraq.manifest import read_manifest
@@ -209,7 +233,7 @@ def _render_and_score(
     sources = rng.choice(n, size=round(n * duplicate_share), replace=True)
     images += [_edited_copy(images[int(i)], rng) for i in sources]
     rows += [rows[int(i)] for i in sources]
-    scores = _score_images(images, model_dir, taxonomy)
+    scores = _score_images(images, model_dir, taxonomy, engine)
     hashes = [perceptual_hash(image) for image in images]
     room, condition, signs, family = _label_arrays(rows, taxonomy)
     return PhotoPool(

@@ -26,14 +26,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shanyraq.atomic import atomic_file
-from shanyraq.manifest import sha256_file
-from vision.artifact import FP16_ONNX_FILE, ONNX_FILE
 from vision.score import PhotoScore
+from vision.score_identity import scoring_identity
 from welfare.real_scores import RealPhoto, study_quality
 
 try:
@@ -52,10 +51,6 @@ CACHE_VERSION = 2
 _SEP = "|"
 # flock where the file system has no locks (some network mounts): the save goes on unlocked.
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
-# What in model.json turns the graph's outputs into scores, or pixels into its input.
-_SCORING_FIELDS = {
-    "preprocessing", "temperatures", "biases", "labels", "condition_formulation", "onnx_outputs",
-}  # fmt: skip
 
 
 class ScoreCache:
@@ -153,31 +148,6 @@ class ScoreCache:
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t for t in text.split(_SEP) if t)
-
-
-def scoring_identity(engine: Engine, model_dir: Path | None) -> dict[str, Any]:
-    """What the engine computes scores with besides the model version: the ONNX Runtime version
-    (its kernels and graph optimisations change between releases), the execution provider (GPU
-    kernels round otherwise than the CPU's), fp16 where a GPU provider uses it, model.json's
-    preprocessing, calibration and labels, and, given the folder, the digest of the graph file
-    the session opened (model_fp16.onnx on CUDA with fp16 where there is one, as
-    vision.session picks it). Thread counts, batching and logging change no score: left out."""
-    import onnxruntime
-
-    on_gpu = engine.provider != "cpu"
-    fp16 = bool(engine.config.runtime.fp16) and on_gpu
-    identity: dict[str, Any] = {
-        "onnxruntime": onnxruntime.__version__,
-        "provider": engine.provider,
-        "fp16": fp16,
-        "artifact": engine.artifact.model_dump(mode="json", include=_SCORING_FIELDS),
-    }
-    if model_dir is not None:
-        graph = Path(model_dir) / ONNX_FILE
-        if engine.provider == "cuda" and fp16 and (Path(model_dir) / FP16_ONNX_FILE).exists():
-            graph = Path(model_dir) / FP16_ONNX_FILE
-        identity["graph_sha256"] = sha256_file(graph)
-    return identity
 
 
 @contextmanager

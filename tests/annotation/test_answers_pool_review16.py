@@ -176,7 +176,7 @@ def _fake_scores(calls: list[int], *, unread: int | None = None):
     """A stand-in for the engine: scores that depend on the pixels (so two renders of one seed
     agree only if their pixels do); photo `unread` gets NaN, as the engine gives it."""
 
-    def score(images, model_dir, taxonomy):
+    def score(images, model_dir, taxonomy, engine=None):
         calls.append(len(images))
         return [
             unread_score(str(i), taxonomy)
@@ -190,11 +190,10 @@ def _fake_scores(calls: list[int], *, unread: int | None = None):
 
 @pytest.fixture
 def stand_in_model(monkeypatch):
-    import vision.artifact
-
     monkeypatch.setattr(
-        vision.artifact, "read_artifact", lambda folder: SimpleNamespace(model_version="m1")
+        pool_module, "_load_engine", lambda model_dir, taxonomy: SimpleNamespace(model_version="m1")
     )
+    monkeypatch.setattr(pool_module, "_scoring_key", lambda engine, model_dir: "cpu")
     calls: list[int] = []
     monkeypatch.setattr(pool_module, "_score_images", _fake_scores(calls))
     return calls

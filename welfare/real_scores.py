@@ -93,11 +93,14 @@ def scoring_description(counts: Mapping[str, Any]) -> str:
     if provider:
         on = "on one thread" if provider == "cpu" else "on the GPU"
         by = f"by ONNX Runtime's {ORT_NAMES.get(provider, provider)} {on}"
-    if not seconds or not scored:
+    if not scored:
         return f"All {counts['photos']:,} photo scores came from the cache, made {by}. "
+    # Recorded to 0.1 s: a few small photos take "0.0" (a rate cannot be given then).
+    took = f"{seconds:.0f} s" if seconds and seconds >= 1 else f"{seconds or 0:.1f} s"
+    rate = f"{scored / seconds:.0f} a second; " if seconds else ""
     return (
-        f"{scored:,} photos rendered and scored in {seconds:.0f} s, the scores made {by} "
-        f"({scored / seconds:.0f} a second; {counts['from_cache']:,} more from the cache). "
+        f"{scored:,} photos rendered and scored in {took}, the scores made {by} "
+        f"({rate}{counts['from_cache']:,} more from the cache). "
     )
 
 

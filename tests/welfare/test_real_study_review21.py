@@ -115,6 +115,16 @@ def test_the_report_names_the_provider_and_one_thread_only_on_the_cpu(measured, 
     assert "one thread" not in cached
 
 
+def test_scoring_under_a_tenth_of_a_second_is_not_called_all_from_the_cache():
+    # Before: scoring_seconds is recorded to 0.1 s, and a run that scored its photos in
+    # 0.04 s (a few small renders) was reported as every score coming from the cache.
+    from welfare.real_scores import scoring_description
+
+    counts = {"photos": 3, "scored": 3, "from_cache": 0, "scoring_seconds": 0.0, "provider": "cpu"}
+    line = scoring_description(counts)
+    assert line.startswith("3 photos rendered and scored in 0.0 s") and "cache, made" not in line
+
+
 def test_an_older_file_without_a_provider_claims_no_thread(measured, config):
     result, _ = measured
     cache = {k: v for k, v in result["cache"].items() if k != "provider"}

@@ -82,6 +82,7 @@ class PhotoPipeline:
         max_batch: int,
         max_wait_ms: float,
         score_timeout_s: float | None = None,
+        max_queued: int | None = None,
     ) -> None:
         self.max_pixels = max_pixels
         self.score_timeout_s = score_timeout_s
@@ -99,7 +100,10 @@ class PhotoPipeline:
             from vision.batcher import MicroBatcher
 
             self._batcher = MicroBatcher(
-                self._score_batch, max_batch=max_batch, max_wait_ms=max_wait_ms
+                self._score_batch,
+                max_batch=max_batch,
+                max_wait_ms=max_wait_ms,
+                max_queued=max_queued,
             )
 
     @classmethod
@@ -120,6 +124,7 @@ class PhotoPipeline:
             max_batch=batching.max_batch if batching is not None else 1,
             max_wait_ms=batching.max_wait_ms if batching is not None else 0.0,
             score_timeout_s=batching.score_timeout_s if batching is not None else None,
+            max_queued=batching.max_queued if batching is not None else None,
         )
 
     @property
@@ -189,9 +194,11 @@ class PhotoPipeline:
 
     async def score(self, analysis: Analysis) -> PhotoScore | None:
         """The photo's PhotoScore, or None when no model is loaded. While the service shuts
-        down (its batcher closed), or when the model has not answered within `score_timeout_s`
-        (a hung model call: the caller is let go, the call itself cannot be stopped),
-        UnavailableError: the photo is not stored, and sending it again later is safe."""
+        down (its batcher closed), when `max_queued` photos already wait for the model, when
+        the model has not answered within `score_timeout_s` (a hung model call: the caller is
+        let go, the call itself cannot be stopped), or once the batcher's worker has died
+        (named in the message), UnavailableError: the photo is not stored, and sending it again
+        later is safe."""
         if self.engine is None:
             return None
         from serving.errors import UnavailableError
@@ -216,13 +223,25 @@ class PhotoPipeline:
     async def _score_one(self, item: _ScoreItem) -> PhotoScore:
         if self._batcher is not None:
             from serving.errors import UnavailableError
-            from vision.batcher import BatcherClosedError
+            from vision.batcher import BatcherClosedError, BatcherFullError, BatcherStoppedError
 
             try:
                 # Not shielded: a caller the timeout lets go cancels its own request only (the
                 # batcher settles the others'); queued, it takes no batch slot, so uploads
                 # refused while the model hung are not scored later for nobody.
                 return await self._batcher.submit(item)
+            except BatcherFullError:
+                raise UnavailableError(
+                    f"the photo model is busy: {self._batcher.max_queued} photos are already "
+                    "waiting to be scored; nothing was stored: send the photo again in a minute"
+                ) from None
+            except BatcherStoppedError as stopped:
+                # Not "shutting down": scoring stopped for good, and only a restart brings it
+                # back (the worker's death, with its traceback, is in the log).
+                raise UnavailableError(
+                    f"photo scoring has stopped ({stopped.reason}); nothing was stored: tell "
+                    "the administrator, who must restart the service, then send the photo again"
+                ) from None
             except BatcherClosedError:
                 raise UnavailableError(
                     "the service is shutting down and did not score the photo; nothing was "

@@ -5,12 +5,17 @@ batches run one at a time (inference already uses every core), in arrival order.
 a list of items and returns one result per item, in order. When it raises, the batch is
 retried item by item so only the caller whose item fails sees the error; a result that is
 an exception instance is raised to its own caller. A caller that has left (its task was
-cancelled) before its request is taken takes no place in a batch.
+cancelled) before its request is taken takes no place in a batch. With `max_queued`, at most
+that many requests wait to be taken: one more is refused at once with `BatcherFullError`
+(those waiting keep their place), rather than waiting, memory held, behind a slow model.
 
 `aclose` lets the batch already running finish (its callers get their results) and fails
 every other waiting caller - queued, or taken by the worker while it collected a batch - with
 `BatcherClosedError`, even when the closer itself is cancelled or times out. A worker that dies
-of anything else fails its callers the same way.
+(the batch function raised a BaseException that is not an Exception - KeyboardInterrupt,
+SystemExit, ... - which would otherwise stop the whole event loop; or a fault of the worker's
+own) fails its callers, and refuses every later submission, with `BatcherStoppedError` naming
+what it died of: the batcher runs nothing more.
 """
 
 from __future__ import annotations
@@ -36,6 +41,27 @@ class BatcherClosedError(RuntimeError):
     """The batcher was closed before this request ran."""
 
 
+class BatcherStoppedError(BatcherClosedError):
+    """The batcher's worker died: it runs nothing more. `reason` names what it died of."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the batcher stopped: {reason}; it takes no more work")
+        self.reason = reason
+
+
+class BatcherFullError(RuntimeError):
+    """`max_queued` requests were waiting already: this one was refused, not queued."""
+
+
+class _BatchFunctionDied(Exception):
+    """The batch function raised `error`, a BaseException that is not an Exception: carried to
+    the worker, which stops, instead of out of the event loop (which it would stop)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
 @dataclass
 class _Request(Generic[T, R]):
     item: T
@@ -46,14 +72,24 @@ class _Request(Generic[T, R]):
 class MicroBatcher(Generic[T, R]):
     """Collects `submit`ted items into batches for `fn` (sync, run in a thread; or async)."""
 
-    def __init__(self, fn: BatchFn[T, R], *, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(
+        self,
+        fn: BatchFn[T, R],
+        *,
+        max_batch: int,
+        max_wait_ms: float,
+        max_queued: int | None = None,
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        if max_queued is not None and max_queued < 1:
+            raise ValueError(f"max_queued must be at least 1 (or None: no bound), got {max_queued}")
         self._fn = fn
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
+        self.max_queued = max_queued
         self._queue: asyncio.Queue[_Request[T, R]] | None = None
         self._worker: asyncio.Task[None] | None = None
         # What the worker has taken out of the queue and not yet settled (collected or running),
@@ -61,19 +97,31 @@ class MicroBatcher(Generic[T, R]):
         self._taken: list[_Request[T, R]] = []
         self._running: asyncio.Future[None] | None = None
         self._closed = False
+        self._stopped: BatcherStoppedError | None = None  # what the worker died of
         # Sizes of the latest batches run (bounded), for metrics and tests.
         self.batch_sizes: list[int] = []
 
     async def submit(self, item: T) -> R:
-        """Queue one item and wait for its result (or its error)."""
+        """Queue one item and wait for its result (or its error); BatcherFullError at once when
+        `max_queued` requests are waiting already."""
         if self._closed:
             raise BatcherClosedError("the batcher is closed; create a new one")
+        if self._stopped is not None:
+            raise BatcherStoppedError(self._stopped.reason)
         loop = asyncio.get_running_loop()
+        # A worker that is done without having died was cancelled with the event loop it served
+        # (an earlier asyncio.run): this loop gets its own.
         if self._queue is None or self._worker is None or self._worker.done():
-            self._queue = asyncio.Queue()
+            self._queue = asyncio.Queue(maxsize=self.max_queued or 0)
             self._worker = loop.create_task(self._run(), name="micro-batcher")
         future: asyncio.Future[R] = loop.create_future()
-        await self._queue.put(_Request(item, future, loop.time()))
+        try:
+            self._queue.put_nowait(_Request(item, future, loop.time()))
+        except asyncio.QueueFull:
+            raise BatcherFullError(
+                f"{self.max_queued} requests are already waiting for a batch; this one was "
+                "refused, not queued"
+            ) from None
         return await future
 
     async def aclose(self) -> None:
@@ -130,10 +178,18 @@ class MicroBatcher(Generic[T, R]):
             await self._serve()
         except asyncio.CancelledError:
             raise  # aclose: it answers what was taken
+        except _BatchFunctionDied as died:
+            # Contained: it came from the batch function, not from a signal to this process.
+            self._stop(f"the batch function raised {_describe(died.error)}", died.error)
         except BaseException as exc:
-            logger.error("micro-batcher worker stopped: %r", exc)
-            self._fail_waiting(BatcherClosedError(f"the batcher stopped ({type(exc).__name__})"))
+            self._stop(f"its worker failed with {_describe(exc)}", exc)
             raise
+
+    def _stop(self, reason: str, error: BaseException) -> None:
+        """The worker dies: its callers, and every later caller, get BatcherStoppedError."""
+        logger.error("micro-batcher worker stopped: %s", reason, exc_info=error)
+        self._stopped = BatcherStoppedError(reason)
+        self._fail_waiting(self._stopped)
 
     async def _serve(self) -> None:
         assert self._queue is not None
@@ -187,6 +243,12 @@ class MicroBatcher(Generic[T, R]):
                 # concurrent.futures.CancelledError). Let through, it made the batch look
                 # cancelled: the worker stopped as if closed, and its callers waited forever.
                 raise RuntimeError(f"batch function raised {exc!r}") from exc
+            except Exception:
+                raise
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit, ...: fatal, see _run
+                raise _BatchFunctionDied(exc) from exc
+        except _BatchFunctionDied:
+            raise  # no item-by-item retry: it would call a function that asked to stop again
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0], exc)
@@ -219,6 +281,12 @@ def _call_in_thread(fn: BatchFn[T, R], items: list[T]) -> list[R] | Awaitable[li
         # A Future refuses StopIteration: raised here, the thread's result would never reach
         # the worker, which would wait for it (and aclose for the worker) forever.
         raise RuntimeError(f"batch function raised StopIteration: {exc!r}") from exc
+
+
+def _describe(error: BaseException) -> str:
+    """`error`'s class and message, as an operator reads it: "SystemExit: 3"."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _add_live(batch: list[_Request[T, R]], request: _Request[T, R]) -> None:

@@ -87,6 +87,9 @@ class Batching(StrictModel):
     # An upload whose photo the model has not scored by then is refused (503, nothing stored)
     # instead of hanging: a hung model call cannot be stopped, but its callers are let go.
     score_timeout_s: float = Field(30.0, gt=0)
+    # Photos waiting for the model beyond the batch it runs; one more is refused at once (503,
+    # nothing stored) instead of waiting, its pixels in memory, towards score_timeout_s.
+    max_queued: int = Field(256, gt=0)
 
 
 class ServingSettings(EnvOverYamlSettings):

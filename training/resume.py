@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,14 +53,29 @@ def checkpoint_errors(path: Path, *, hint: str) -> Iterator[None]:
     ModelMismatchError that names the file, says why, and ends with `hint`."""
     try:
         yield
-    except (ShanyraqError, MemoryError):
+    # A GPU out of memory (not a MemoryError) says nothing of the file: called a damaged one,
+    # the hint would have the user discard the run.
+    except (ShanyraqError, MemoryError, torch.cuda.OutOfMemoryError):
         raise
     except Exception as exc:
-        lines = str(exc).strip().splitlines()
-        reason = f"{type(exc).__name__}: {lines[0][:REASON_CHARS]}" if lines else type(exc).__name__
         raise ModelMismatchError(
-            f"{path} is not a readable checkpoint ({reason}); {hint}"
+            f"{path} is not a readable checkpoint ({_reason(exc)}); {hint}"
         ) from None
+
+
+# Where a weights-only load's refusal says its cause, after a preamble on how to load the file
+# unsafely (with terminal escape codes) that would otherwise be all the reason shows.
+_UNPICKLER_CAUSE = "WeightsUnpickler error:"
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of the error, or its first sentence of cause after `_UNPICKLER_CAUSE`."""
+    text = str(exc)
+    if _UNPICKLER_CAUSE in text:
+        text = text.split(_UNPICKLER_CAUSE, 1)[1]
+        text = re.split(r"(?<=\.)\s", text.strip(), maxsplit=1)[0]
+    lines = text.strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:REASON_CHARS]}" if lines else type(exc).__name__
 
 
 RESUME_HINT = (

@@ -13,6 +13,8 @@ What `verify` detects:
   first (seq below 1), and a chain rebuilt without the key.
 - Entries deleted from the end while the head is left alone.
 - A head that was changed or made up without the key (its MAC does not match).
+- A head behind the log's last entry: an old head row put back (its MAC still matches), or
+  the genesis head, with the entries after it kept. The next append would collide with them.
 - Entries cut from the end, with the head rolled back to the new last entry: when the anchor
   saw a later seq. So it catches an old head row saved earlier and put back, and a new head
   MACed by someone who holds the key.
@@ -189,18 +191,35 @@ def verify(
     opened earlier.
     """
     anchor = anchor if anchor is not None else session.info.get(ANCHOR_INFO_KEY)
-    row = session.execute(
-        select(AuditHead.seq, AuditHead.hash, AuditHead.mac).where(AuditHead.id == 1)
-    ).one_or_none()
-    head = _Head(row.seq, row.hash, row.mac) if row is not None else None
+    # The anchor's length first: each line is written after its entry commits, so every
+    # line counted here is seen by the walk. Taken after the first read, it could count a
+    # line whose entry committed after a SQLite read snapshot began, and report it as cut.
     anchored_bytes = anchor.stat().st_size if anchor is not None and anchor.exists() else 0
+    head = _read_head(session)
     walk = _walk(session, key, batch=batch, head_seq=head.seq if head else None)
     problems = walk.problems + _head_problems(head, key, walk)
+    if head is not None and head.seq < walk.last_seq:
+        # An append moves the head in the commit that adds its entry, so a head read again
+        # now is at or past every entry walked, unless it was put back or changed.
+        now = _read_head(session)
+        if now is not None and now.seq < walk.last_seq:
+            problems.append(
+                f"the head records entry {now.seq} but the log goes on to entry "
+                f"{walk.last_seq}: an old head was put back or the head was changed (appends "
+                "would collide with the entries after it)"
+            )
     if anchor is not None and anchored_bytes:
         problems += anchor_problems(
             session, anchor, size=anchored_bytes, last_seq=walk.last_seq, batch=batch
         )
     return VerifyResult(ok=not problems, entries=walk.entries, problems=problems)
+
+
+def _read_head(session: Session) -> _Head | None:
+    row = session.execute(
+        select(AuditHead.seq, AuditHead.hash, AuditHead.mac).where(AuditHead.id == 1)
+    ).one_or_none()
+    return _Head(row.seq, row.hash, row.mac) if row is not None else None
 
 
 @dataclass

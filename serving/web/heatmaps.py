@@ -85,11 +85,12 @@ def score_not_a_home(score: PhotoScore) -> bool:
 
 
 def check_explains(services: Services, photo: Photo) -> None:
-    """HeatmapNotAHomeError for a photo its scores say is not a home (`not_a_home`), else
-    HeatmapOtherModelError unless a heat map of the loaded model explains `photo` (where heat
-    maps are unavailable, `sign_overlay` says so: 503)."""
+    """UnavailableError (503) where heat maps are unavailable (`available`); else
+    HeatmapNotAHomeError for a photo its scores say is not a home (`not_a_home`), else
+    HeatmapOtherModelError unless a heat map of the loaded model explains `photo`. Checked
+    before the view is audited: a refused heat map was seen by nobody."""
     if not available(services):
-        return
+        raise _unavailable()
     if not_a_home(photo):  # as the page has it: the scores shown say so, whichever model's
         raise HeatmapNotAHomeError(
             f"no sign heat map for photo {photo.id}: the photo model said it is not a home, so "
@@ -98,6 +99,13 @@ def check_explains(services: Services, photo: Photo) -> None:
         )
     if not explains(services, photo):
         raise _other_model(services, photo)
+
+
+def _unavailable() -> UnavailableError:
+    return UnavailableError(
+        "heat maps need the model's model.pt next to model.onnx; ask the administrator "
+        "to deploy the full model artifact"
+    )
 
 
 def _other_model(services: Services, photo: Photo) -> HeatmapOtherModelError:
@@ -167,9 +175,15 @@ def prune_cache(services: Services) -> int:
 
 def _prune(folder: Path, *, keep: tuple[str, ...]) -> int:
     """Remove every entry of `folder` but the real folder `keep[0]`, and within that one
-    every entry but `keep[1]`, and so on; the number of files removed."""
+    every entry but `keep[1]`, and so on; the number of files removed. A folder that cannot
+    be listed (another user's, 0700 as the cache's are) is logged and passed over."""
     removed = 0
-    for entry in sorted(folder.iterdir()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        logger.warning("could not look for old heat maps in %s: %s", folder, exc.strerror or exc)
+        return 0
+    for entry in entries:
         if entry.name == keep[0] and entry.is_dir() and not entry.is_symlink():
             removed += _prune(entry, keep=keep[1:]) if len(keep) > 1 else 0
         else:
@@ -210,10 +224,7 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     """PNG of the photo with the evidence for `sign` laid over it (computed once, then cached)."""
     check_sign(sign)
     if not available(services):
-        raise UnavailableError(
-            "heat maps need the model's model.pt next to model.onnx; ask the administrator "
-            "to deploy the full model artifact"
-        )
+        raise _unavailable()
     path = cache_path(services, sha256=sha256, sign=sign)
     cached = _cached(path)
     if cached is not None:

@@ -61,6 +61,7 @@ def _png() -> bytes:
 def test_photo_and_heat_map_are_not_stored_by_the_browser(web, browser_for, monkeypatch):
     # A heat map needs model.pt: only the Grad-CAM overlay is replaced, the route is real.
     monkeypatch.setattr(heatmaps, "sign_overlay", lambda services, *, sha256, sign: _png())
+    monkeypatch.setattr(heatmaps, "check_explains", lambda services, photo: None)
     photo_id = _photo(web)
     commission = browser_for("commission")
     answers = {

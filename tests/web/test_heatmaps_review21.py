@@ -1,0 +1,100 @@
+"""Heat-map cache, review 21: a cache folder the service cannot list (made by another user,
+0700 as every cache folder is, or a disk error) is logged at start-up, never raised: the
+service starts anyway, as prune_cache promises, and the other folders are still cleaned."""
+
+from __future__ import annotations
+
+import errno
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from serving.web import heatmaps
+from vision.explain import OVERLAY_SCALE
+
+SHA = "ab" * 32
+
+
+def _services(data_dir: Path, model_version: str) -> Any:
+    return SimpleNamespace(
+        settings=SimpleNamespace(model_dir=None, data_dir=data_dir),
+        pipeline=SimpleNamespace(engine=None, model_version=model_version),
+    )
+
+
+def _overlay(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG an overlay of a family's home")
+    return path
+
+
+def _unlistable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """`folder` cannot be listed, as a 0700 folder of another user cannot (the tests may run
+    as root, whom file modes do not stop, so the system's answer is given here)."""
+    iterdir = Path.iterdir
+
+    def listing(self: Path) -> Any:
+        if self == folder:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", listing)
+
+
+def test_a_current_folder_that_cannot_be_listed_is_logged_not_raised(tmp_path, monkeypatch, caplog):
+    data_dir = tmp_path / "data"
+    services = _services(data_dir, "v1")
+    cache = data_dir / "heatmaps"
+    current = _overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+    old = _overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    _unlistable(monkeypatch, cache / "v1")  # listed before v2: the walk goes on past it
+
+    with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
+        removed = heatmaps.prune_cache(services)  # before: PermissionError, start-up failed
+
+    assert removed == 1
+    assert not old.exists()  # the other model's overlays are removed all the same
+    assert current.exists()
+    assert str(cache / "v1") in caplog.text and "Permission denied" in caplog.text
+
+
+def test_a_cache_folder_that_cannot_be_listed_is_logged_not_raised(tmp_path, monkeypatch, caplog):
+    data_dir = tmp_path / "data"
+    old = _overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    _unlistable(monkeypatch, data_dir / "heatmaps")
+    with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
+        assert heatmaps.prune_cache(_services(data_dir, "v1")) == 0
+    assert old.exists()  # nothing could be seen, so nothing removed
+    assert "Permission denied" in caplog.text
+
+
+# --- a heat map that cannot be drawn is not audited as viewed ----------------------------------
+
+
+def test_a_heat_map_refused_as_unavailable_is_not_audited_as_viewed(web, browser_for):
+    """Without model.pt (here: no model at all) the page refuses every heat map with 503; the
+    audit trail must not record a view of evidence nobody was shown (as the other refusals,
+    other model and not a home, record none)."""
+    from sqlalchemy import select
+
+    from serving.db.models import AuditEntry
+    from tests.serving.helpers import jpeg
+
+    web.create_family("F1")
+    photo = web.upload("F1", jpeg(1)).json()
+    commission = browser_for("commission")
+    base = f"/ui/photos/{photo['photo_id']}"
+    refused = commission.get(f"{base}/heatmap/damp_mould")
+    assert refused.status_code == 503
+    assert commission.get(f"{base}/image").status_code == 200  # the positive control
+    with web.services.sessions() as session:
+        actions = session.execute(
+            select(AuditEntry.action).where(AuditEntry.target == f"photo:{photo['photo_id']}")
+        ).scalars()
+        assert "heatmap_viewed" not in list(actions)
+        assert session.execute(
+            select(AuditEntry.action).where(AuditEntry.action == "photo_image_viewed")
+        ).scalar_one()

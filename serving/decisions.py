@@ -163,7 +163,7 @@ def record_decision(
         assessment_id=assessment.id, family_id=family.id, region=family.region,
         kind=request.kind, model_level=assessment.level, decided_level=decided_level,
         reason_code=request.reason_code if request.kind == "override" else None,
-        reason=request.reason.strip(), decided_by=actor[0],
+        reason=_reason_words(request.reason), decided_by=actor[0],
     )  # fmt: skip
     for grouping in GROUPINGS:  # the family's groups now, re-read under its lock
         setattr(decision, grouping, getattr(family, grouping))
@@ -183,6 +183,12 @@ def record_decision(
         },
     )  # fmt: skip
     return Recorded(decision, repeated=False)
+
+
+def _reason_words(reason: str) -> str:
+    """The reason as a decision stores it and as its length is counted: without surrounding
+    space, and without NUL characters, which no words hold and PostgreSQL refuses in text."""
+    return reason.replace("\x00", "").strip()
 
 
 def _check_seen(session: Session, family: Family, seen: int | None) -> None:
@@ -231,7 +237,7 @@ def decided_since_seen(
         and decision.kind == request.kind
         and decision.decided_level == (request.level if override else assessment.level)
         and decision.reason_code == (request.reason_code if override else None)
-        and decision.reason == request.reason.strip()
+        and decision.reason == _reason_words(request.reason)
     )
     if same:
         return decision
@@ -271,7 +277,7 @@ def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: li
             f"an override needs a reason_code, one of: {', '.join(reasons)}",
             reasons=reasons,
         )
-    if len(request.reason.strip()) < REASON_MIN_CHARS:
+    if len(_reason_words(request.reason)) < REASON_MIN_CHARS:
         raise DecisionRefusedError(
             "reason_too_short",
             f"an override needs the reason in words (at least {REASON_MIN_CHARS} characters)",

@@ -158,7 +158,19 @@ def block_correlations(
 
 
 def verify(a: ReuseFeatures, b: ReuseFeatures, config: VerificationConfig) -> Verdict:
-    """Whether `a` and `b` show the same photo (either may be the cropped one)."""
+    """Whether `a` and `b` show the same photo (either may be the cropped one).
+
+    Checked both ways, and the same photo only if both agree: matching and RANSAC are not
+    symmetric, and on small working copies a pair of different homes can pass one way only
+    (the verdict then depended on which photo was asked about first). Copies pass both ways;
+    a pair that fails the first way costs no second check.
+    """
+    first = _verify_one_way(a, b, config)
+    return _verify_one_way(b, a, config) if first.same_photo else first
+
+
+def _verify_one_way(a: ReuseFeatures, b: ReuseFeatures, config: VerificationConfig) -> Verdict:
+    """`verify` with `a`'s keypoints matched against `b`'s."""
     # Map the more zoomed-in photo onto the other: its pixels then all fall inside the frame.
     transform, inliers = similarity(a, b, config)
     if transform is None or inliers < config.min_inliers:

@@ -5,6 +5,7 @@ data is validated, scored, stored and audited exactly as field data would be.
 
 A run cut short (Ctrl-C, a crash) is finished by the next one with the same --families: the
 accounts and families it filed are kept, photos already filed answer 200, and the rest follow.
+Configs changed in between are refused once it filed a family (serving.demo_seed.render_source).
 The demo keeps its own data folder, database, key and models: SHANYRAQ_SERVING__ variables
 that would point it at a site's are refused (`refuse_site_environment`).
 """
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from serving.core.config import ServingSettings
 from serving.data_dir import make_private_dir
+from serving.demo_seed import DemoSeedMismatchError
 from shanyraq.errors import CommandUsageError, ConfigError, ModelMismatchError, ShanyraqError
 
 if TYPE_CHECKING:
@@ -47,12 +49,6 @@ SITE_ONLY_KEYS = ("secret_key", "audit_anchor_file")
 DEMO_PINNED_KEYS = (
     "data_dir", "database_url", "secret_key", "audit_anchor_file", "model_dir", "fusion_dir",
 )  # fmt: skip
-
-
-class DemoSeedMismatchError(ShanyraqError):
-    """The demo's data folder holds a seeding that was cut short with other parameters."""
-
-    code = "demo_seed_mismatch"
 
 
 class DemoSignInError(ShanyraqError):
@@ -143,13 +139,14 @@ def _create_accounts(settings: ServingSettings) -> None:
 
 
 def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0) -> int:
-    """Create demo accounts and families with photos; returns photos uploaded (0 if seeded)."""
+    """Create demo accounts and families with photos; returns photos uploaded by this run (0
+    if seeded). The marker it ends with counts the demo's photos, a run cut short's with them."""
     from fastapi.testclient import TestClient
     from tqdm import tqdm
 
     from serving.app import create_app
+    from serving.demo_seed import render_source, stored_photos
     from shanyraq.manifest import read_manifest
-    from training.synth.families import write_families
     from welfare.criteria import get_welfare_config
 
     marker = settings.data_dir / SEED_MARKER
@@ -170,9 +167,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     make_private_dir(settings.data_dir)
     started.write_text(plan)
     table = families.table[families.table["region"].isin(demo_regions())]
-    source = settings.data_dir / "demo-source"
-    # Only the families uploaded: each photo as the whole generation renders it.
-    write_families(families, source, seed=seed, render=True, size=512, only=set(table["family_id"]))
+    source = render_source(settings, families, seed=seed, only=set(table["family_id"]))
     manifest = read_manifest(source / "manifest.csv")
     photos_of: dict[str, list[Path]] = defaultdict(list)
     for photo in manifest:
@@ -207,7 +202,8 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
                 client.post(
                     f"/families/{family_id}/assessments", headers=headers
                 ).raise_for_status()
-    marker.write_text(f"families={len(table)} photos={uploaded} seed={seed}\n")
+    photos = stored_photos(settings, demo_regions())
+    marker.write_text(f"families={len(table)} photos={photos} seed={seed}\n")
     started.unlink()
     return uploaded
 

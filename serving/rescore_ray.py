@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import (
-    RescoredScore,
+    DAMAGED_IDS_SHOWN,
     RescoreRun,
     ensure_tables,
     photo_scope,
@@ -51,13 +51,14 @@ from serving.rescore_photos import (
     first_uncovered,
     not_yet_scored,
     reopen_for_uncovered,
-    store_damaged,
+    scope_outcomes,
 )
 from serving.rescore_provenance import actors_scorer
 from serving.rescore_ray_actor import Database, ScoreBatch, read_page
 from serving.rescore_runs import (
     RunProvenance,
     open_run,
+    outcome_counts,
     since_key_of,
     unfinished_runs,
 )
@@ -149,17 +150,24 @@ def read_pages(
 
 @dataclass(frozen=True)
 class RayRescoreReport:
+    """Counted as `rescore`'s report (serving.rescore.RescoreReport) counts: `scored` and
+    `failed` are the run's own outcomes, its scope's apart (`scope_outcomes`)."""
+
     run_id: int
     model_version: str
     in_scope: int
-    scored: int  # outcomes with a score under this version (this run and earlier ones)
-    failed: int  # outcomes with a reason instead
+    scored: int  # photos this run gave a new score (all its calls; not other runs')
+    failed: int  # photos this run recorded a reason for instead (all its calls)
     written_now: int
     complete: bool  # the run is done: no photo in scope is left without an outcome or a score
     restored: int = 0  # photos restored to the store whose damage outcomes this call discarded
-    # Photos in scope recorded as damage to the store (STORE_DAMAGE, by any run of the version;
-    # among `failed`): once restored, any run whose scope holds them scores them.
+    # Photos in scope recorded as damage to the store (STORE_DAMAGE, by any run of the version,
+    # each re-checked by this call): once restored, any run whose scope holds them scores them.
     store_damaged: int = 0
+    store_damaged_ids: list[int] = field(default_factory=list)  # the first few
+    store_damaged_by_run: int = 0  # of store_damaged, recorded by this run (among failed)
+    by_other_runs: int = 0  # photos in scope with an outcome another run of the version recorded
+    still_to_score: int = 0  # photos in scope with neither an outcome nor a score from upload
     # What the run records as its scorer: the path, and the ONNX Runtime provider its actors
     # ran on once one of them recorded it ("gpu/cuda"; "cpu": the CPU path on the CPU).
     scorer: str | None = None
@@ -215,7 +223,7 @@ def rescore_with_ray(
         lock_dir = data_dir if data_dir is not None else store_root.parent
         with rescore_lock(lock_dir, model_version, runs=runs, entry_point=ENTRY_POINT):
             opened = _open(sessions, PhotoStore(store_root), model_version, since, provenance)
-            before = _outcomes(sessions, model_version, since)
+            before = _own_outcomes(sessions, opened.run_id)
             if opened.to_read:  # else nothing to score: Ray is not started for nothing
                 with session_scope(sessions) as session:
                     pages = read_pages(session, model_version, since, page_rows=read_page_rows)
@@ -355,18 +363,10 @@ def expected_provenance(
     )
 
 
-def _outcomes(sessions: Any, model_version: str, since: datetime | None) -> tuple[int, int]:
-    """(scored, failed) outcomes under the version, for the photos in scope."""
-    missing = RescoredScore.score.is_(None)
+def _own_outcomes(sessions: Any, run_id: int) -> tuple[int, int]:
+    """(scored, failed): the outcomes the run recorded, in all its calls."""
     with session_scope(sessions) as session:
-        rows = session.execute(
-            select(missing, func.count())
-            .join(Photo, Photo.id == RescoredScore.photo_id)
-            .where(RescoredScore.model_version == model_version, *photo_scope(since))
-            .group_by(missing)
-        ).all()
-    counts = {bool(missing): int(n) for missing, n in rows}
-    return counts.get(False, 0), counts.get(True, 0)
+        return outcome_counts(session, session.get_one(RescoreRun, run_id))
 
 
 def _finish(
@@ -376,25 +376,25 @@ def _finish(
     since: datetime | None,
     before: tuple[int, int],
 ) -> RayRescoreReport:
-    """The run's counts updated, and the run marked done once no photo in scope is left
-    without an outcome or a score by the model from its upload (`first_uncovered`, as
-    `rescore` finishes its run and as promotion checks): a photo filed under the old model
-    while the actors scored leaves it running, for the next call to score."""
-    scored, failed = _outcomes(sessions, model_version, since)
+    """The run's own counts recorded (as `rescore` records its run's), and the run marked done
+    once no photo in scope is left without an outcome or a score by the model from its upload
+    (`first_uncovered`, as `rescore` finishes its run and as promotion checks): a photo filed
+    under the old model while the actors scored leaves it running, for the next call to score."""
     with session_scope(sessions) as session:
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
-        damaged = session.scalar(select(func.count()).where(
-            RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version,
-            *photo_scope(since), store_damaged(),
-        ))  # fmt: skip
         run = session.get_one(RescoreRun, opened.run_id)
+        scored, failed = outcome_counts(session, run)
         run.scored, run.failed = scored, failed
         run.updated_at = datetime.now(UTC)
         if run.status != "done" and first_uncovered(session, model_version, since) is None:
             run.status, run.finished_at = "done", datetime.now(UTC)
         complete, scorer = run.status == "done", run.scorer
+        scope = scope_outcomes(session, run, since, ids_shown=DAMAGED_IDS_SHOWN)
     return RayRescoreReport(
         run_id=opened.run_id, model_version=model_version, in_scope=in_scope, scored=scored,
         failed=failed, written_now=scored + failed - sum(before), complete=complete,
-        restored=opened.restored, scorer=scorer, store_damaged=damaged or 0,
+        restored=opened.restored, scorer=scorer, store_damaged=scope.store_damaged,
+        store_damaged_ids=scope.store_damaged_ids,
+        store_damaged_by_run=scope.store_damaged_by_run, by_other_runs=scope.by_other_runs,
+        still_to_score=scope.still_to_score,
     )  # fmt: skip

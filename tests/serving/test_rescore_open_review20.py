@@ -216,7 +216,8 @@ def test_a_ray_since_run_names_and_then_scores_the_damage_another_run_recorded(
 
     since = _pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
     assert since.complete and since.written_now == 0
-    assert since.store_damaged == len(in_scope) and since.failed == len(in_scope)
+    assert since.store_damaged == len(in_scope) and since.store_damaged_by_run == 0
+    assert since.failed == 0 and since.by_other_runs == 4  # the damage is the other run's
 
     _restore(stored, lost, *lost)
     again = _pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)

@@ -191,7 +191,8 @@ def test_the_photos_are_read_in_pages_of_at_most_read_page_rows(
     report = _pipeline(monkeypatch, ray, url, tmp_path / "photos", model, batch_size=3,
                        prefer="cpu", read_page_rows=4)  # fmt: skip
     assert ray.stage("read_page").blocks == [4, 2]
-    assert report.complete and report.written_now == 6 and (report.scored, report.failed) == (8, 1)
+    assert report.complete and report.written_now == 6 and (report.scored, report.failed) == (5, 1)
+    assert report.by_other_runs == 3  # the earlier run's scores of photos 7..9
     outcomes = _outcomes(url)
     assert sorted(outcomes) == stored.ids and outcomes[stored.ids[5]] is not None
 

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from serving.db.models import Photo, RescoreRun
+from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
 from tests.serving import test_rescore_open_review20, test_rescore_store_damage
-from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate
+from tests.serving.rescore_fixtures import DAY0, populate
 from tests.serving.test_rescore_ray_review20 import MAX_PIXELS, FakeRay, _outcomes, _pipeline
+from tests.serving.test_rescore_report_review21 import _lose
 from tests.serving.test_rescore_review13 import _upload_on_old_model
 from vision.bulk import open_scorer
 
@@ -38,15 +39,6 @@ SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. of `p
 def scorer(model: Path) -> Any:
     """The CPU scorer the pipeline's actors open (its engine settings: the runs do not mix)."""
     return open_scorer(model, prefer="cpu", max_pixels=MAX_PIXELS)
-
-
-def _lose(stored: StoredPhotos, photo_id: int) -> None:
-    """The photo's original gone from the store."""
-    engine = make_engine(stored.url)
-    with make_session_factory(engine)() as session:
-        sha256 = session.get_one(Photo, photo_id).sha256
-    engine.dispose()
-    stored.store.path_for(sha256).unlink()
 
 
 def _recorded(url: str, run_id: int) -> tuple[int, int]:

@@ -90,10 +90,17 @@ class RateLimitedError(ShanyraqError):
 
 
 class UnavailableError(ShanyraqError):
-    """A part the route needs (model, fusion model, upstream module) is not loaded."""
+    """A part the route needs (model, fusion model, upstream module) is not loaded, or cannot
+    take the request now. `retry_after_s`, where the raiser can tell, is how many seconds to
+    wait before sending it again (the answer's Retry-After header, as for 429); None sends no
+    header."""
 
     code = "unavailable"
     http_status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class StorageError(ShanyraqError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 StageHook = Callable[[str, float], None]  # a stage's name and its seconds, told as it ends
+
+# Retry-After (seconds) of the 503s `score` refuses a photo with. A phone that retries at once
+# makes a busy model busier, and every retry is decoded and hashed again before it is refused.
+# Busy (`max_queued` photos wait): places open as each batch ends (< 1 s on a CPU), so a few
+# seconds, and never more than `score_timeout_s`, by when every photo waiting now has left the
+# queue (scored, or refused at its own timeout). A timeout: `score_timeout_s`, what the photo
+# waited. Shutting down: about what a supervised restart takes. Scoring stopped: it comes back
+# only when an administrator restarts the service, so a retry within minutes is refused for
+# sure; a long wait instead of none, since a client told nothing may retry at once.
+BUSY_RETRY_AFTER_S = 5
+SHUTDOWN_RETRY_AFTER_S = 30
+STOPPED_RETRY_AFTER_S = 600
 
 
 @contextmanager
@@ -198,7 +211,7 @@ class PhotoPipeline:
         the model has not answered within `score_timeout_s` (a hung model call: the caller is
         let go, the call itself cannot be stopped), or once the batcher's worker has died
         (named in the message), UnavailableError: the photo is not stored, and sending it again
-        later is safe."""
+        later is safe; its `retry_after_s` says when (BUSY_RETRY_AFTER_S and the others)."""
         if self.engine is None:
             return None
         from serving.errors import UnavailableError
@@ -217,8 +230,15 @@ class PhotoPipeline:
             raise UnavailableError(
                 f"the photo model did not answer within {self.score_timeout_s:g} s; nothing "
                 "was stored: send the photo again in a few minutes, and tell the administrator "
-                "if it happens again"
+                "if it happens again",
+                retry_after_s=self._timeout_retry_after_s(),
             ) from None
+
+    def _timeout_retry_after_s(self) -> int | None:
+        """`score_timeout_s` in whole seconds, rounded up (Retry-After counts whole ones)."""
+        if self.score_timeout_s is None:
+            return None
+        return max(1, math.ceil(self.score_timeout_s))
 
     async def _score_one(self, item: _ScoreItem) -> PhotoScore:
         if self._batcher is not None:
@@ -231,21 +251,25 @@ class PhotoPipeline:
                 # refused while the model hung are not scored later for nobody.
                 return await self._batcher.submit(item)
             except BatcherFullError:
+                timeout = self._timeout_retry_after_s()
                 raise UnavailableError(
                     f"the photo model is busy: {self._batcher.max_queued} photos are already "
-                    "waiting to be scored; nothing was stored: send the photo again in a minute"
+                    "waiting to be scored; nothing was stored: send it again in a few seconds",
+                    retry_after_s=min(BUSY_RETRY_AFTER_S, timeout or BUSY_RETRY_AFTER_S),
                 ) from None
             except BatcherStoppedError as stopped:
                 # Not "shutting down": scoring stopped for good, and only a restart brings it
                 # back (the worker's death, with its traceback, is in the log).
                 raise UnavailableError(
                     f"photo scoring has stopped ({stopped.reason}); nothing was stored: tell "
-                    "the administrator, who must restart the service, then send the photo again"
+                    "the administrator, who must restart the service, then send the photo again",
+                    retry_after_s=STOPPED_RETRY_AFTER_S,
                 ) from None
             except BatcherClosedError:
                 raise UnavailableError(
                     "the service is shutting down and did not score the photo; nothing was "
-                    "stored: send it again in a minute"
+                    "stored: send it again in a minute",
+                    retry_after_s=SHUTDOWN_RETRY_AFTER_S,
                 ) from None
         import anyio.to_thread
 

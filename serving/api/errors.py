@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.decisions import DECISION_REFUSAL_ERRORS, DECISION_REFUSALS
-from serving.errors import RateLimitedError, RoleRefusedError
+from serving.errors import RateLimitedError, RoleRefusedError, UnavailableError
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
@@ -90,8 +90,11 @@ def _status_code_name(status: int) -> str:
 async def _domain(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ShanyraqError)
     headers = None
-    if isinstance(exc, RateLimitedError):
-        headers = {"Retry-After": str(exc.retry_after_s)}
+    retry_after = (
+        exc.retry_after_s if isinstance(exc, RateLimitedError | UnavailableError) else None
+    )
+    if retry_after is not None:  # when to send it again (a busy model's 503, a 429)
+        headers = {"Retry-After": str(retry_after)}
     if exc.http_status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     if exc.http_status >= 500:
@@ -188,9 +191,22 @@ def _invalid_requests_as_answered(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+# The Retry-After header `_domain` sends, as the OpenAPI declares it: on every 429, and on a
+# 503 whose cause passes (a busy or restarting model: serving.pipeline), not on one that
+# waits for an administrator's deploy (a missing model artifact).
+_RETRY_AFTER: dict[int, dict[str, Any]] = {
+    429: {"description": "Seconds to wait before trying again.", "required": True},
+    503: {"description": "Seconds to wait before sending the request again, where the "
+          "cause passes by itself (a busy, hung or restarting photo model)."},
+}  # fmt: skip
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the error statuses a route can answer with."""
-    return {
-        status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
-        for status in statuses
-    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorBody, "description": HTTPStatus(status).phrase}
+        if status in _RETRY_AFTER:
+            header = {**_RETRY_AFTER[status], "schema": {"type": "integer", "minimum": 0}}
+            responses[status]["headers"] = {"Retry-After": header}
+    return responses

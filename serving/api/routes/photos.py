@@ -65,7 +65,7 @@ def _check_room_hint(room_hint: str | None) -> None:
     response_model=UploadOut,
     responses={
         200: {"model": UploadOut, "description": "Already filed (same bytes or same key)"},
-        **error_responses(401, 403, 404, 413, 415, 422, 429),
+        **error_responses(401, 403, 404, 413, 415, 422, 429, 503),
     },
     **policy(*UPLOADERS),
 )

@@ -1,0 +1,154 @@
+"""Review 21: the 503s of an upload whose photo the model cannot score now (busy, hung,
+shutting down, stopped) say when to send it again in a Retry-After header, as the 429s do,
+so that a phone does not retry at once into a busy model; the OpenAPI declares the header."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from serving.pipeline import BUSY_RETRY_AFTER_S, SHUTDOWN_RETRY_AFTER_S, STOPPED_RETRY_AFTER_S
+from tests.serving.helpers import jpeg
+from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
+from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
+from tests.serving.test_openapi_422_review19 import api as api  # a fixture
+from tests.serving.test_openapi_422_review19 import openapi as openapi  # /openapi.json
+from tests.vision.test_batcher import BOUND_S
+from vision.batcher import BatcherFullError, BatcherStoppedError
+
+
+def _refused(answer: Any, retry_after_s: int, says: str) -> None:
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "unavailable" and says in answer.json()["message"]
+    assert answer.headers.get("Retry-After") == str(retry_after_s), dict(answer.headers)
+
+
+def test_an_upload_at_a_full_queue_says_to_retry_in_a_few_seconds(
+    make_service,
+    model_dir,  # noqa: F811
+    monkeypatch,
+):
+    service = make_service(
+        model_dir=model_dir,
+        batching={"max_batch": 1, "max_wait_ms": 0, "max_queued": 1, "score_timeout_s": 30},
+    )
+    service.create_family("F1")
+    pipeline = service.services.pipeline
+    answer = pipeline.engine.score_inputs
+    started, release, queued = threading.Event(), threading.Event(), threading.Event()
+
+    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(BOUND_S)
+        return answer(*args, **kwargs)
+
+    def item_then_queued(analysis):  # type: ignore[no-untyped-def]
+        try:
+            return to_item(analysis)
+        finally:
+            queued.set()  # submitted in the same step of the event loop: queued before 3
+
+    monkeypatch.setattr(pipeline.engine, "score_inputs", hung)
+    to_item = pipeline._score_item
+    threads = [threading.Thread(target=service.upload, args=("F1", jpeg(s))) for s in (1, 2)]
+    try:
+        threads[0].start()
+        assert started.wait(BOUND_S)  # upload 1 is in the model
+        monkeypatch.setattr(pipeline, "_score_item", item_then_queued)
+        threads[1].start()
+        assert queued.wait(BOUND_S)  # upload 2 waits: the queue is full
+        refused = service.upload("F1", jpeg(3))
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(BOUND_S)
+    _refused(refused, BUSY_RETRY_AFTER_S, "1 photos are already waiting")
+    assert 0 < BUSY_RETRY_AFTER_S < 30  # shorter than a timeout's
+
+
+def test_a_busy_model_never_says_to_wait_longer_than_the_score_timeout(
+    make_service,
+    model_dir,  # noqa: F811
+    monkeypatch,
+):
+    # By score_timeout_s every photo waiting now has left the queue (scored or refused).
+    service = make_service(model_dir=model_dir, batching={"score_timeout_s": 1.5})
+    service.create_family("F1")
+    batcher = service.services.pipeline._batcher
+    assert batcher is not None
+
+    async def full(item: object) -> object:
+        raise BatcherFullError("the queue is full")
+
+    monkeypatch.setattr(batcher, "submit", full)
+    _refused(service.upload("F1", jpeg(1)), 2, "the photo model is busy")
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["micro-batcher", "one call each"])
+def test_an_upload_the_model_does_not_score_in_time_says_to_retry_after_the_timeout(
+    make_service,
+    model_dir,  # noqa: F811
+    monkeypatch,
+    batched,
+):
+    service = make_service(
+        model_dir=model_dir,
+        batching={"enabled": batched, "max_batch": 4, "max_wait_ms": 1, "score_timeout_s": 0.5},
+    )
+    service.create_family("F1")
+    engine = service.services.pipeline.engine
+    answer = engine.score_inputs
+    release = threading.Event()
+
+    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(BOUND_S)
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "score_inputs", hung)
+    try:
+        refused = service.upload("F1", jpeg(1))
+    finally:
+        release.set()
+    _refused(refused, 1, "did not answer within 0.5 s")  # whole seconds, rounded up
+
+
+def test_an_upload_while_the_service_shuts_down_says_to_retry_shortly(
+    make_service,
+    model_dir,  # noqa: F811
+):
+    service = make_service(model_dir=model_dir)
+    service.create_family("F1")
+    batcher = service.services.pipeline._batcher
+    assert batcher is not None
+    batcher._closed = True  # as aclose leaves it, on the service's own event loop
+    _refused(service.upload("F1", jpeg(1)), SHUTDOWN_RETRY_AFTER_S, "shutting down")
+
+
+def test_an_upload_after_scoring_stopped_says_to_wait_for_a_restart(
+    make_service,
+    model_dir,  # noqa: F811
+):
+    service = make_service(model_dir=model_dir)
+    service.create_family("F1")
+    batcher = service.services.pipeline._batcher
+    assert batcher is not None
+    # As the worker's death leaves it (tests/serving/test_batcher_queue_review21.py).
+    batcher._stopped = BatcherStoppedError("the batch function raised KeyboardInterrupt")
+    _refused(service.upload("F1", jpeg(1)), STOPPED_RETRY_AFTER_S, "photo scoring has stopped")
+    assert STOPPED_RETRY_AFTER_S > SHUTDOWN_RETRY_AFTER_S  # an administrator must act
+
+
+def test_the_openapi_declares_retry_after_on_429_and_503(openapi):
+    from serving.api.errors import error_responses
+
+    refused = openapi["paths"]["/auth/token"]["post"]["responses"]["429"]
+    assert refused["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 0}
+    assert refused["headers"]["Retry-After"]["required"] is True
+    # The upload, which a busy or hung model refuses, declares its 503 with the header.
+    upload = openapi["paths"]["/families/{family_id}/photos"]["post"]["responses"]["503"]
+    assert "Retry-After" in upload["headers"]
+    busy = error_responses(503)[503]["headers"]["Retry-After"]
+    assert busy["schema"] == {"type": "integer", "minimum": 0} and not busy.get("required")
+    assert "headers" not in error_responses(404)[404]

@@ -46,12 +46,13 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import LargeBinary, Text, cast, select
 from sqlalchemy.orm import Session
 
 from serving.audit_anchor import ANCHOR_INFO_KEY, PENDING_INFO_KEY, anchor_problems
@@ -99,13 +100,18 @@ def append(
     target: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add one entry in the caller's transaction; it commits (or not) with what it records."""
+    """Add one entry in the caller's transaction; it commits (or not) with what it records.
+
+    `details` must be JSON both databases keep alike: NaN and infinities are refused
+    (ValueError; PostgreSQL rejects them), and so is a dict whose keys cannot be sorted
+    (TypeError); each error names where in `details` it is.
+    """
+    # Round-trip through JSON so the hashed form is exactly what the database returns.
+    clean = json.loads(_storable(details or {}))
     # Locking the head row serialises appends (PostgreSQL); SQLite holds the write lock already.
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one()
-    # Round-trip through JSON so the hashed form is exactly what the database returns.
-    clean = json.loads(_canonical(details or {}))
     seq = head.seq + 1
     at = datetime.now(UTC).isoformat(timespec="microseconds")
     digest = link_hash(
@@ -137,6 +143,48 @@ def append(
     return entry
 
 
+def _storable(details: dict[str, Any]) -> bytes:
+    """`details` in the canonical form, refused with where and why if JSON cannot keep it."""
+    try:
+        return json.dumps(
+            details, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False
+        ).encode()
+    except (ValueError, TypeError):
+        found = _unstorable(details, "details")
+        if found is None:
+            raise
+        error, why = found
+        raise error(f"audit {why}") from None
+
+
+def _unstorable(value: Any, at: str) -> tuple[type[Exception], str] | None:
+    """The first place in `value` that the canonical JSON cannot hold, and why."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ValueError, (
+            f"{at} is {value!r}: JSON has no NaN or infinity (PostgreSQL refuses them); "
+            "record it as text or None"
+        )
+    if isinstance(value, dict):
+        try:
+            sorted(value)
+        except TypeError:
+            kinds = ", ".join(sorted({type(k).__name__ for k in value}))
+            return TypeError, (
+                f"{at} has keys of types that cannot be sorted ({kinds}): JSON keys are "
+                "text, sorted to be hashed; give them all as text"
+            )
+        inner = [(f"{at}[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        inner = [(f"{at}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for where, item in inner:
+        found = _unstorable(item, where)
+        if found is not None:
+            return found
+    return None
+
+
 def seal_head(session: Session, key: bytes) -> bool:
     """MAC a head that carries none (migration 0003 added the MAC without a key), in the
     caller's transaction; True when it sealed one.
@@ -152,7 +200,11 @@ def seal_head(session: Session, key: bytes) -> bool:
     last = session.execute(
         select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)
     ).scalar_one_or_none()
-    if last is None or (last.seq, last.hash) != (head.seq, head.hash) or not _link_holds(key, last):
+    if (
+        last is None
+        or (last.seq, last.hash) != (head.seq, head.hash)
+        or not _link_holds(key, last, last.details)
+    ):
         logger.warning(
             "the audit head (entry %d) carries no MAC and is not the log's last entry under "
             "this key; left unsealed: run `shanyraq audit verify`",
@@ -233,10 +285,16 @@ class _Walk:
 def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> _Walk:
     walk = _Walk()
     prev_hash, expected_seq = GENESIS, 1
+    # Columns, not entries: the caller's session is left as it was. The details are read as
+    # they are stored and parsed per entry (`_details`), so one that is not JSON is reported.
+    raw = cast(
+        AuditEntry.details, LargeBinary if session.get_bind().dialect.name == "sqlite" else Text
+    )
+    columns = [getattr(AuditEntry, name) for name in _LINK_COLUMNS]
     # The first batch has no lower bound, so entries put below seq 1 are walked too. LIMIT,
     # not fetchmany: a client-side cursor (psycopg) receives the whole rest of the log.
-    first = select(AuditEntry).order_by(AuditEntry.seq).limit(batch)
-    rows = session.execute(first).scalars().all()
+    first = select(*columns, raw.label("raw_details")).order_by(AuditEntry.seq).limit(batch)
+    rows = session.execute(first).all()
     while rows:
         for entry in rows:
             walk.entries += 1
@@ -251,19 +309,49 @@ def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> 
                 )
             if entry.prev_hash != prev_hash:
                 walk.problems.append(f"entry {entry.seq}: does not follow the entry before it")
-            if not _link_holds(key, entry):
+            details, unreadable = _details(entry.raw_details)
+            if unreadable is not None:
+                walk.problems.append(f"entry {entry.seq}: details cannot be read ({unreadable})")
+            elif not _link_holds(key, entry, details):
                 walk.problems.append(f"entry {entry.seq}: content was changed after it was written")
             if entry.seq == head_seq:
                 walk.hash_at_head = entry.hash
             prev_hash, expected_seq, walk.last_seq = entry.hash, entry.seq + 1, entry.seq
         after = rows[-1].seq
-        session.expunge_all()
-        rows = session.execute(first.where(AuditEntry.seq > after)).scalars().all()
+        rows = session.execute(first.where(AuditEntry.seq > after)).all()
     return walk
 
 
-def _link_holds(key: bytes, entry: AuditEntry) -> bool:
-    """The entry's hash is the one its own fields and previous hash give under `key`."""
+_LINK_COLUMNS = ("seq", "at", "actor", "action", "target", "prev_hash", "hash")
+
+
+def _details(raw: bytes | str | None) -> tuple[Any, str | None]:
+    """An entry's details from the stored text (bytes on SQLite, which keeps any value in
+    any column), or why they cannot be read."""
+    if raw is None:
+        return None, None  # SQL NULL: hashed as JSON null, as the entry reads it
+    try:
+        return json.loads(raw.decode() if isinstance(raw, bytes) else raw), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON: {exc}"
+
+
+class _Link(Protocol):
+    """An entry's columns but its details: an `AuditEntry`, or a row the walk selected."""
+
+    seq: int
+    at: str
+    actor: str | None
+    action: str
+    target: str | None
+    prev_hash: str
+    hash: str
+
+
+def _link_holds(key: bytes, entry: _Link, details: Any) -> bool:
+    """The entry's hash is the one its own fields, `details` and previous hash give."""
     recomputed = link_hash(
         key,
         prev_hash=entry.prev_hash,
@@ -272,7 +360,7 @@ def _link_holds(key: bytes, entry: AuditEntry) -> bool:
         actor=entry.actor,
         action=entry.action,
         target=entry.target,
-        details=entry.details,
+        details=details,
     )
     return hmac.compare_digest(recomputed, entry.hash)
 

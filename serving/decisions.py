@@ -8,6 +8,7 @@ stable code of DECISION_REFUSALS, so a page can word it in the reader's language
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,12 +178,23 @@ def record_decision(
             "model_level": assessment.level, "decided_level": decided_level,
             "reason_code": decision.reason_code, "model_versions": assessment.model_versions,
             "input_hash": assessment.input_hash,
+            # Pins the reason's words, which the decisions table alone does not: see reason_sha256.
+            "reason_sha256": reason_sha256(decision.reason),
             # The groups the fairness and override reports count it in, as recorded on it.
             "region": decision.region, "settlement": decision.settlement,
             "head_gender": decision.head_gender,
         },
     )  # fmt: skip
     return Recorded(decision, repeated=False)
+
+
+def reason_sha256(reason: str) -> str:
+    """The `reason_sha256` of a decision's audit entry: the SHA-256 (hex) of the reason as the
+    decision stores it, in UTF-8. The hash-chained entry pins the words without copying them
+    into a log nothing can erase; a decision whose `reason` no longer gives its entry's
+    `reason_sha256` was changed after it was recorded. Entries written before the field
+    existed have none."""
+    return hashlib.sha256(reason.encode("utf-8")).hexdigest()
 
 
 def _reason_words(reason: str) -> str:
@@ -216,32 +228,32 @@ def decided_since_seen(
     *,
     decided_by: int,
 ) -> Decision | None:
-    """The family's newest decision after `request.seen_decision_id` when it is this very
-    decision sent again (same member, assessment, kind, level, reason code and words); None
-    when there is none; DecidedMeanwhileError for any other. Call under the family's lock
+    """This very decision (same member, assessment, kind, level, reason code and words) when
+    it was recorded after `request.seen_decision_id`, even with others' decisions after it (a
+    resend whose first answer was lost); None when no decision was recorded since;
+    DecidedMeanwhileError naming the newest otherwise. Call under the family's lock
     (`lock_family`), so a second copy waits for the first to commit."""
-    newer = session.execute(
+    since = session.execute(
         select(Decision, User.username)
         .join(User, User.id == Decision.decided_by)
         .where(Decision.family_id == family.id, Decision.id > (request.seen_decision_id or 0))
         .order_by(Decision.id.desc())
-        .limit(1)
-    ).first()
-    if newer is None:
+    ).all()
+    if not since:
         return None
-    decision, who = newer
     override = request.kind == "override"
-    same = (
-        decision.decided_by == decided_by
-        and decision.assessment_id == assessment.id
-        and decision.kind == request.kind
-        and decision.decided_level == (request.level if override else assessment.level)
-        and decision.reason_code == (request.reason_code if override else None)
-        and decision.reason == _reason_words(request.reason)
-    )
-    if same:
-        return decision
-    raise DecidedMeanwhileError(decision, who)
+    for decision, _ in since:
+        if (
+            decision.decided_by == decided_by
+            and decision.assessment_id == assessment.id
+            and decision.kind == request.kind
+            and decision.decided_level == (request.level if override else assessment.level)
+            and decision.reason_code == (request.reason_code if override else None)
+            and decision.reason == _reason_words(request.reason)
+        ):
+            return decision
+    newest, who = since[0]
+    raise DecidedMeanwhileError(newest, who)
 
 
 def latest_decision_id(session: Session, family_id: str) -> int:

@@ -58,7 +58,9 @@ def test_the_decision_entry_names_the_groups_it_is_counted_in(service, tmp_path,
         assert (details["region"], details["settlement"], details["head_gender"]) == (
             decision.region, decision.settlement, decision.head_gender,
         )  # fmt: skip
-        assert set(details) == EARLIER_FIELDS | {"region", "settlement", "head_gender"}
+        # reason_sha256 pins the reason's words (tests/serving/test_decisions_audit_review21.py).
+        groups_and_reason = {"region", "settlement", "head_gender", "reason_sha256"}
+        assert set(details) == EARLIER_FIELDS | groups_and_reason
         assert details["family_id"] == decision.family_id == "F1"
         assert details["assessment_id"] == decision.assessment_id
         assert (details["kind"], details["decided_level"]) == (

@@ -27,15 +27,15 @@ def verify_audit(config: Path | None = CONFIG_OPTION) -> None:
     Read-only: a missing database, a database not at the last migration or a missing
     signing key is refused; nothing is created.
     """
-    from serving import audit
     from serving.db.session import make_read_session_factory
+    from serving.decision_check import verify_with_decisions
 
     settings = load_settings(config)
     engine = open_database(settings, may_create=False, migrate=False)
     try:
         key = command_key(settings, engine, may_create=False)
         with make_read_session_factory(engine)() as session:
-            result = audit.verify(session, key, anchor=settings.resolved_audit_anchor_file)
+            result = verify_with_decisions(session, key, anchor=settings.resolved_audit_anchor_file)
     finally:
         engine.dispose()
     if result.ok:

@@ -15,6 +15,7 @@ from serving.api.errors import error_responses
 from serving.api.schemas import AuditVerifyOut, HealthOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.session import session_scope
+from serving.decision_check import verify_with_decisions
 from serving.errors import ForbiddenError
 
 router = APIRouter(tags=["system"], route_class=StrictJSONRoute)
@@ -140,7 +141,7 @@ def verify_audit(services: ServicesDep, user: CurrentUserDep) -> AuditVerifyOut:
     `national_scope_required`.
     """
     with session_scope(services.sessions) as session:
-        result = audit.verify(session, services.signing_key)
+        result = verify_with_decisions(session, services.signing_key)
         audit.append(
             session, services.signing_key, actor=user.username, action="audit_verified",
             details={"ok": result.ok, "entries": result.entries, "problems": len(result.problems)},

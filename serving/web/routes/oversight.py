@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from serving import audit, reports
+from serving import reports
 from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, SessionDep, policy
 from serving.db.models import AuditEntry, User
+from serving.decision_check import verify_with_decisions
 from serving.web.deps import record_view
 from serving.web.i18n import Translator, translator
 from serving.web.plots import Plot, bar_plot, paired_bar_plot
@@ -227,7 +228,9 @@ def audit_log(
     rows = _audit_rows(session, user, action)
     actions = _known_actions(session, user, translator(page_language(request)))
     may_verify = user.region is None
-    checked = audit.verify(session, services.signing_key) if verify and may_verify else None
+    checked = (
+        verify_with_decisions(session, services.signing_key) if verify and may_verify else None
+    )
     record_view(session, services, user, page="audit", details={"action": action or None})
     session.commit()
     return render(

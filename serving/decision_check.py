@@ -1,0 +1,88 @@
+"""Decisions checked against their audit entries: the hash-chained log pins what each
+decision said (`decision_recorded`: kind, decided level, reason code, and the reason's words
+through `reason_sha256`), the decisions table alone does not. `shanyraq audit verify`, the API's
+/audit/verify and the audit page report a decision changed, deleted or added outside the
+service beside the chain's own problems (`verify_with_decisions`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serving import audit
+from serving.db.models import AuditEntry, Decision
+from serving.decisions import reason_sha256
+
+BATCH = 500  # audit entries read at a time
+_PINNED = ("kind", "decided_level", "reason_code")  # what the entry says as the decision does
+
+
+def decision_problems(session: Session) -> list[str]:
+    """How the decisions table differs from the `decision_recorded` entries: a decision whose
+    kind, level, reason code or words (entries written before `reason_sha256` existed: not
+    its words) are not the entry's, one deleted, one no entry records."""
+    problems: list[str] = []
+    audited: set[int] = set()
+    # The decisions first: each was committed with its entry, so the entries read next hold
+    # them all (one recorded meanwhile is not taken for one added outside the service).
+    decided = list(session.execute(select(Decision.id).order_by(Decision.id)).scalars())
+    after = 0
+    while True:
+        entries = session.execute(
+            select(AuditEntry.seq, AuditEntry.target, AuditEntry.details)
+            .where(AuditEntry.action == "decision_recorded", AuditEntry.seq > after)
+            .order_by(AuditEntry.seq)
+            .limit(BATCH)
+        ).all()
+        if not entries:
+            break
+        after = entries[-1].seq
+        ids = {_decision_id(e.target): e for e in entries}
+        found = {
+            d.id: d
+            for d in session.execute(
+                select(Decision).where(Decision.id.in_([i for i in ids if i is not None]))
+            ).scalars()
+        }
+        for decision_id, entry in ids.items():
+            if decision_id is None:
+                continue
+            audited.add(decision_id)
+            decision = found.get(decision_id)
+            if decision is None:
+                problems.append(f"decision {decision_id} (audit entry {entry.seq}) was deleted")
+            elif changed := _changed(decision, entry.details or {}):
+                problems.append(
+                    f"decision {decision_id}: its {', '.join(changed)} differ from audit entry "
+                    f"{entry.seq}: changed after it was recorded"
+                )
+    unaudited = [i for i in decided if i not in audited]
+    if unaudited:
+        shown = ", ".join(map(str, unaudited[:10])) + (" ..." if len(unaudited) > 10 else "")
+        problems.append(f"decisions no audit entry records (added outside the service): {shown}")
+    return problems
+
+
+def _decision_id(target: str | None) -> int | None:
+    kind, _, number = (target or "").partition(":")
+    return int(number) if kind == "decision" and number.isdigit() else None
+
+
+def _changed(decision: Decision, details: dict[str, Any]) -> list[str]:
+    changed = [name for name in _PINNED if details.get(name) != getattr(decision, name)]
+    said = details.get("reason_sha256")
+    if said is not None and said != reason_sha256(decision.reason):
+        changed.append("reason")
+    return changed
+
+
+def verify_with_decisions(
+    session: Session, key: bytes, *, anchor: Path | None = None
+) -> audit.VerifyResult:
+    """`audit.verify`, with `decision_problems` among its problems."""
+    result = audit.verify(session, key, anchor=anchor)
+    problems = [*result.problems, *decision_problems(session)]
+    return audit.VerifyResult(ok=not problems, entries=result.entries, problems=problems)

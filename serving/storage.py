@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -38,8 +39,12 @@ from shanyraq.errors import (
     CorruptImageError,
     EmptyImageError,
     ImageError,
+    ImageTooLargeError,
     UnsupportedImageFormatError,
 )
+
+if TYPE_CHECKING:
+    from vision.io import DecodedImage
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +157,35 @@ def unreadable_original(
     )
 
 
+# A stored original passed io.max_pixels when it was uploaded; the limit may have been lowered
+# since. A lowered limit refuses new uploads, never the evidence already filed: a stored
+# original is shown under the larger of today's limit and this one (four times the default),
+# still a bound on what one read may decode should the store's files be swapped for a bomb.
+STORED_MAX_PIXELS = 200_000_000
+
+
+def decode_stored(
+    sha256: str, data: bytes, *, max_pixels: int, target_size: int | None = None
+) -> DecodedImage:
+    """`data`, the stored original of `sha256`, decoded to be shown (`vision.io.decode_image`
+    under max(`max_pixels`, STORED_MAX_PIXELS)); `unreadable_original` when its bytes no
+    longer decode, and an ImageTooLargeError addressed to the administrator, not the viewer,
+    when it is over even that limit."""
+    from vision.io import decode_image
+
+    limit = max(max_pixels, STORED_MAX_PIXELS)
+    try:
+        return decode_image(data, max_pixels=limit, target_size=target_size)
+    except UNDECODABLE as exc:  # the upload decoded these bytes: the store damaged them
+        raise unreadable_original(sha256, exc) from None
+    except ImageTooLargeError:
+        raise ImageTooLargeError(
+            f"the stored photo originals/{sha256[:2]}/{sha256} is larger than the "
+            f"{limit / 1e6:.0f} MP stored photos are shown at; an administrator can raise "
+            "io.max_pixels to show it"
+        ) from None
+
+
 class PhotoStore:
     """Original photos under `root/originals/ab/abcdef...`; browser copies under `root/served`."""
 
@@ -245,7 +279,8 @@ class PhotoStore:
     def served_jpeg(self, sha256: str, *, max_pixels: int, quality: int = 90) -> bytes:
         """A JPEG re-encoded from the upright pixels, with no EXIF, GPS or other metadata;
         PhotoUnreadableError when the original is missing, cannot be read or no longer
-        decodes."""
+        decodes. `max_pixels`: today's upload limit; a photo filed under a higher one is
+        shown all the same (`decode_stored`)."""
         path = self.path_for(sha256, folder=self.served)
         try:
             return path.read_bytes()
@@ -253,16 +288,11 @@ class PhotoStore:
             pass  # not made yet, or removed by a sweep since: made (again) below
         except OSError as exc:  # only a copy: made again from the original below
             logger.warning("browser copy %s cannot be read (%s): made again", path, exc.strerror)
-        from vision.io import decode_image
-
         try:
             original = self.read(sha256)
         except (OSError, NotFoundError) as exc:
             raise unreadable_original(sha256, exc) from None
-        try:
-            pixels = decode_image(original, max_pixels=max_pixels).pixels
-        except UNDECODABLE as exc:  # the upload decoded these bytes: the store damaged them
-            raise unreadable_original(sha256, exc) from None
+        pixels = decode_stored(sha256, original, max_pixels=max_pixels).pixels
         buffer = io.BytesIO()
         # A fresh image from raw pixels carries no info dict, so nothing of the original leaks.
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)

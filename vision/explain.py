@@ -15,9 +15,10 @@ sees another's activations. Torch already spreads one pass over every core.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,28 @@ FLAT_CONTRAST = 0.1
 _GRAD_CAM_LOCK = threading.Lock()  # hooks and eval() act on a shared model: one pass at a time
 
 
-@lru_cache(maxsize=2)
-def _load(folder: Path, mtime_ns: int) -> tuple[Any, Preprocessing, Labels, str]:
+@dataclass
+class _Loaded:
+    """The model.pt heat maps of one artifact folder run on, and what it was on disk."""
+
+    mtime_ns: int  # the last mtime seen: an unchanged file is not read again
+    digest: str  # sha256 of the file that was loaded
+    parts: tuple[Any, Preprocessing, Labels, str]
+
+
+# One per artifact folder, for the life of the process. The engine scores with the model it
+# loaded at start, and heat maps are cached under its version (serving.web.heatmaps): a
+# model.pt copied over this one in place is another model, so it is not loaded until the
+# service restarts (and the engine with it); the same bytes written again change nothing.
+_LOADED: dict[Path, _Loaded] = {}
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _load(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
     from vision.model import load_model
 
     artifact = read_artifact(folder)
@@ -65,18 +86,33 @@ def _load(folder: Path, mtime_ns: int) -> tuple[Any, Preprocessing, Labels, str]
 
 def heatmap_model(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
     """The torch model of the artifact in `folder` that heat maps run on (loaded once per
-    model.pt); ModelMismatchError when model.pt is missing or unreadable, so a caller can
-    check before any work (`shanyraq score --explain`)."""
+    process: a model.pt replaced later is logged and left unloaded, see _LOADED);
+    ModelMismatchError when model.pt is missing or unreadable, so a caller can check before
+    any work (`shanyraq score --explain`)."""
     path = folder / TORCH_FILE
     try:
         mtime_ns = path.stat().st_mtime_ns
+        with _GRAD_CAM_LOCK:  # one load per artifact, not one per concurrent first caller
+            loaded = _LOADED.get(folder)
+            if loaded is not None and loaded.mtime_ns == mtime_ns:
+                return loaded.parts
+            digest = _digest(path)
+            if loaded is None:
+                _LOADED[folder] = _Loaded(mtime_ns, digest, _load(folder))
+                return _LOADED[folder].parts
+            loaded.mtime_ns = mtime_ns
+            if digest != loaded.digest:
+                logger.warning(
+                    "%s was replaced since heat maps were first drawn with it: they keep "
+                    "using the model loaded then, as the scores do; restart the service to "
+                    "score with and explain the new one", path,
+                )  # fmt: skip
+            return loaded.parts
     except FileNotFoundError:
         raise ModelMismatchError(
             f"{path} not found: heat maps need the torch model next to model.onnx; export the "
             "model again (shanyraq export RUN), or copy the whole artifact folder"
         ) from None
-    with _GRAD_CAM_LOCK:  # one load per artifact, not one per concurrent first caller
-        return _load(folder, mtime_ns)
 
 
 def _head_logits(outputs: Any, head: str) -> Any:

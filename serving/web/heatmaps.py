@@ -32,7 +32,7 @@ from serving.errors import (
     UnavailableError,
 )
 from serving.state import Services
-from serving.storage import UNDECODABLE, unreadable_original
+from serving.storage import decode_stored, unreadable_original
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE
@@ -231,19 +231,20 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
         return cached
     from shanyraq.config import get_settings
     from vision.explain import heatmap, overlay_png
-    from vision.io import decode_image
 
     try:
         original = services.store.read(sha256)
-        # Decoded as the upload was (never below the model's input size), so the evidence is
-        # computed on the very pixels the photo was scored on; only the overlay is shrunk.
-        rgb = decode_image(
-            original,
-            max_pixels=get_settings().io.max_pixels,
-            target_size=services.pipeline.decode_side,
-        ).pixels
-    except (OSError, NotFoundError, *UNDECODABLE) as exc:  # missing, unreadable, rotten bytes
+    except (OSError, NotFoundError) as exc:  # missing or unreadable
         raise unreadable_original(sha256, exc) from None
+    # Decoded as the upload was (never below the model's input size), so the evidence is
+    # computed on the very pixels the photo was scored on; only the overlay is shrunk. Under
+    # the limit stored photos are shown at, not today's upload limit (`decode_stored`).
+    rgb = decode_stored(
+        sha256,
+        original,
+        max_pixels=get_settings().io.max_pixels,
+        target_size=services.pipeline.decode_side,
+    ).pixels
     folder = services.settings.model_dir
     assert folder is not None
     heat = heatmap(folder, rgb, head="signs", label=sign)

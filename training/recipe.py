@@ -181,6 +181,11 @@ def load_recipe(path: Path) -> TrainConfig:
 # starts afresh.
 RESUMABLE_KEYS = ("loader", "device", "output_dir", "data.manifest", "calibration", "targets",
                   "model_card")  # fmt: skip
+# Files that may move on resume, though not appear or go. model.pretrained_file: its weights
+# only start epoch 0, and a resume replaces them with the checkpoint's, so where the file lies
+# now does not change what is trained (its contents are not compared: a checkpoint records no
+# hash of them). Whether the run started from pretrained weights does: run.json's recipe says so.
+MOVABLE_FILES = ("model.pretrained_file",)
 
 ABSENT = "(absent)"
 
@@ -211,4 +216,5 @@ def changes_on_resume(saved: dict[str, Any], config: TrainConfig) -> dict[str, t
         key: values
         for key, values in changes.items()
         if not any(key == k or key.startswith(f"{k}.") for k in RESUMABLE_KEYS)
+        and not (key in MOVABLE_FILES and None not in values)
     }

@@ -172,16 +172,24 @@ def check_same_run(
         )
     else:
         now = identity.at(state["epoch"])
+        unrecorded = [field for field in now if field not in saved]
+        if unrecorded:
+            logger.warning(
+                "%s was written by an older Shanyraq that did not record %s: not checked "
+                "against this run's; resuming unchecked",
+                path,
+                ", ".join(unrecorded),
+            )
         differences += [
-            f"{field} ({identity.source(field)}) {saved.get(field, ABSENT)} -> {now[field]}"
+            f"{field} ({identity.source(field)}) {saved[field]} -> {now[field]}"
             for field in now
-            if field != "code_version" and saved.get(field) != now[field]
+            if field != "code_version" and field in saved and saved[field] != now[field]
         ]
-        if saved.get("code_version") != now["code_version"]:
+        if "code_version" in saved and saved["code_version"] != now["code_version"]:
             logger.warning(
                 "%s was written by code %s; resuming with code %s",
                 path,
-                saved.get("code_version"),
+                saved["code_version"],
                 now["code_version"],
             )
     if differences:

@@ -12,12 +12,22 @@ of the run it replaces, or on resume drops the log's rows past the checkpoint) a
 write, once its first epoch has trained. A failure before that (a refusal, a training photo
 that cannot be read, an interruption) leaves an existing run as it was and creates no folder;
 one after it leaves the epochs trained so far, which `--resume` continues.
+
+One run at a time trains in a folder: two resumes of a run (or a resume and a fresh run) would
+write the same checkpoints and metrics log. A RunFolder holds a lock on the folder (flock on
+the folder itself, so it adds no file) from when the folder exists until it is closed (`with
+RunFolder(...)`: train() closes it however it ends); check_run_folder refuses at once a run
+whose folder another holds (RunFolderBusyError). The kernel drops the lock with the process,
+however it ends: a crash leaves no stale lock.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +35,7 @@ from typing import Any
 import torch
 
 from shanyraq.atomic import atomic_file
-from shanyraq.errors import ConfigError
+from shanyraq.errors import ConfigError, OutputExistsError
 from shanyraq.outputs import check_output_folder
 from training.augment import NO_AUGMENT, load_pipeline_config
 from training.data import ManifestDataset
@@ -37,16 +47,64 @@ from training.synth.stream import SyntheticStream
 from vision.artifact import Preprocessing
 from vision.model import ShanyraqNet, save_model
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no folder lock
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
 LAST, BEST, RUN_JSON, METRICS_CSV = "last.pt", "best.pt", "run.json", "metrics.csv"
 CALIBRATION_JSON = "calibration.json"
 
+# flock where the file system cannot lock a folder (some network mounts; NFS emulates flock
+# with write locks, which a folder opened for reading cannot take): the run goes on unlocked.
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.EBADF})
+
+
+class RunFolderBusyError(OutputExistsError):
+    """Another training run (a resume or a fresh run) is writing into the same run folder."""
+
+    code = "run_busy"
+
 
 def check_run_folder(path: Path, *, resume: bool) -> None:
-    """Refuse a run folder that cannot be made or written, and a resume with no checkpoint
-    (read, and checked, once the model is built)."""
+    """Refuse a run folder that cannot be made or written, one another run is training in,
+    and a resume with no checkpoint (read, and checked, once the model is built)."""
     check_output_folder(path, option="the recipe's output_dir", error=ConfigError)
+    if path.is_dir() and (fd := _flock(path, quiet=True)) is not None:
+        os.close(fd)  # free: the RunFolder takes the lock to keep
     if resume:
         require_checkpoint(path / LAST)
+
+
+def _busy(path: Path) -> RunFolderBusyError:
+    return RunFolderBusyError(
+        f"another training run is writing into {path} (a resume or a fresh run of the same "
+        "output_dir); wait for it to finish or stop it, then run this again (with --resume to "
+        "continue that run), or give the recipe another output_dir"
+    )
+
+
+def _flock(path: Path, *, quiet: bool = False) -> int | None:
+    """An open descriptor of the folder `path` holding its lock (None, with a warning unless
+    `quiet`, where the file system cannot lock it); RunFolderBusyError when another holds it."""
+    if fcntl is None:
+        return None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise _busy(path) from None
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in _NO_LOCKS:
+            raise
+        if not quiet:
+            logger.warning("%s cannot be locked (%s); two runs in it are not kept apart", path, exc)
+        return None
+    return fd
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -64,14 +122,40 @@ class RunFolder:
         self.log = MetricsLog(path / METRICS_CSV)
         self.resumed_after = resumed_after
         self.claimed = False
-        if resumed_after is not None:
-            self.log.read()
+        self.locked = False
+        self._fd: int | None = None  # the folder's, holding its lock
+        try:
+            if path.is_dir():  # else locked once claim() makes it
+                self._lock()
+            if resumed_after is not None:
+                self.log.read()
+        except BaseException:
+            self.release()
+            raise
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _lock(self) -> None:
+        """Hold the folder's lock (RunFolderBusyError when another run holds it)."""
+        if not self.locked:
+            self._fd, self.locked = _flock(self.path), True
+
+    def release(self) -> None:
+        """Free the folder's lock for another run (this one writes no more)."""
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self.locked = None, False
 
     def claim(self) -> None:
         """Make the folder this run's (once): create it, and start or continue the log."""
         if self.claimed:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock()
         if self.resumed_after is None:
             self.log.path.unlink(missing_ok=True)
             # Another run's record: beside this run's best.pt, export would take it for its own.

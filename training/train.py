@@ -325,16 +325,16 @@ def train(
     if resume:
         restore(loop, run_dir / LAST, config=config, identity=identity)
     # Nothing above wrote to the run folder; its first write, after an epoch, makes it this run's.
-    run = RunFolder(run_dir, resumed_after=loop.epoch if resume else None)
-    stopped_early = _stopped_before(loop, config)
-    while not stopped_early and loop.epoch < config.optim.epochs:
-        stopped_early = _run_epoch(loop, config, loader, val, run, taxonomy)
-        run.save_checkpoint(checkpoint_state(loop, config, identity=identity.at(loop.epoch)))
-        if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
-            break
-    record = run_record(config, splits, spec, train_set, augmentation,
-                        epochs_run=loop.epoch, best_score=loop.best_score)  # fmt: skip
-    run.write_record(record)
+    with RunFolder(run_dir, resumed_after=loop.epoch if resume else None) as run:  # its lock
+        stopped_early = _stopped_before(loop, config)
+        while not stopped_early and loop.epoch < config.optim.epochs:
+            stopped_early = _run_epoch(loop, config, loader, val, run, taxonomy)
+            run.save_checkpoint(checkpoint_state(loop, config, identity=identity.at(loop.epoch)))
+            if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
+                break
+        record = run_record(config, splits, spec, train_set, augmentation,
+                            epochs_run=loop.epoch, best_score=loop.best_score)  # fmt: skip
+        run.write_record(record)
     return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early, splits)
 
 

@@ -5,9 +5,12 @@ A perceptual hash only proposes candidates: different photos of look-alike homes
 a ratio test, must agree on one similarity transform (scale, rotation, shift: what a crop or a
 resize does) with at least `min_inliers` RANSAC inliers. Pixels: the first photo, warped onto
 the second, must correlate block by block (normalised cross-correlation, so brightness and
-contrast changes do not count) in at least `min_agreeing_blocks` of the textured blocks. Look-
-alike rooms of the synthetic generator pass the first step (same layout, same tile grid) but
-not the second; copies pass both (benchmarks/bench_hashing.py).
+contrast changes do not count) in at least `min_agreeing_blocks` of the textured blocks, and
+the agreeing blocks must span `min_agreeing_rows_and_columns` rows and as many columns of the
+grid: an overlay every photo of a camera carries (a date-stamp banner across a near-black
+night shot) is one row of identical blocks, not evidence of one photo. Look-alike rooms of the
+synthetic generator pass the first step (same layout, same tile grid) but not the second;
+copies pass both (benchmarks/bench_hashing.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shanyraq.config import StrictModel
 
@@ -44,6 +47,33 @@ class VerificationConfig(StrictModel):
     min_textured_blocks: int = Field(ge=1)
     min_block_correlation: float = Field(gt=-1, le=1)
     min_agreeing_blocks: float = Field(gt=0, le=1)
+    min_agreeing_rows_and_columns: int = Field(ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _check_possible(self) -> VerificationConfig:
+        # Each of these would make every pair fail (or every photo unverifiable): verification
+        # silently off, which a config must not be able to ask for.
+        if self.min_textured_blocks > self.block_grid**2:
+            raise ValueError(
+                f"min_textured_blocks ({self.min_textured_blocks}) is more than the "
+                f"block_grid ({self.block_grid}) has blocks ({self.block_grid**2})"
+            )
+        if self.min_agreeing_rows_and_columns > self.block_grid:
+            raise ValueError(
+                f"min_agreeing_rows_and_columns ({self.min_agreeing_rows_and_columns}) is more "
+                f"than block_grid ({self.block_grid}) has rows"
+            )
+        if self.min_inliers > self.orb_features:
+            raise ValueError(
+                f"min_inliers ({self.min_inliers}) is more than orb_features "
+                f"({self.orb_features}) keypoints can give"
+            )
+        if self.working_side_px <= 2 * self.orb_patch_px:
+            raise ValueError(
+                f"working_side_px ({self.working_side_px}) must be more than twice orb_patch_px "
+                f"({self.orb_patch_px}): ORB finds no keypoint in a smaller working copy"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -136,8 +166,13 @@ def block_correlations(
         return None
     target = b.grey.astype(np.float32)
     if config.blur_sigma_px > 0:
-        warped = np.asarray(cv2.GaussianBlur(warped, (0, 0), config.blur_sigma_px), np.float32)
-        target = np.asarray(cv2.GaussianBlur(target, (0, 0), config.blur_sigma_px), np.float32)
+        # Both blurred within the footprint only (normalised convolution): a plain blur after
+        # the warp mixed the zero fill around it into a band about 3 sigma wide, and at sigma 8
+        # crops no longer correlated with their originals.
+        weight = cv2.warpAffine(np.ones(a.grey.shape, np.float32), transform, (width, height))
+        norm = np.maximum(_blur(weight, config.blur_sigma_px), 1e-6)
+        warped = _blur(warped, config.blur_sigma_px) / norm  # warped is already weight-scaled
+        target = _blur(target * weight, config.blur_sigma_px) / norm
     ys, xs = np.nonzero(inside)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     n = config.block_grid
@@ -155,6 +190,10 @@ def block_correlations(
             x, y = x - x.mean(), y - y.mean()
             out[i * n + j] = float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
     return out
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    return np.asarray(cv2.GaussianBlur(image, (0, 0), sigma), np.float32)
 
 
 def verify(a: ReuseFeatures, b: ReuseFeatures, config: VerificationConfig) -> Verdict:
@@ -180,10 +219,16 @@ def _verify_one_way(a: ReuseFeatures, b: ReuseFeatures, config: VerificationConf
     blocks = block_correlations(a, b, transform, config)
     if blocks is None:
         return Verdict(False, inliers, 0.0, "too little overlap")
-    textured = blocks[~np.isnan(blocks)]
-    if len(textured) < config.min_textured_blocks:
+    textured = ~np.isnan(blocks)
+    if textured.sum() < config.min_textured_blocks:
         return Verdict(False, inliers, 0.0, "too little texture to compare")
-    agreeing = float(np.mean(textured >= config.min_block_correlation))
+    agree = textured & (np.nan_to_num(blocks, nan=-1.0) >= config.min_block_correlation)
+    agreeing = float(agree.sum() / textured.sum())
     if agreeing < config.min_agreeing_blocks:
         return Verdict(False, inliers, agreeing, "pixels differ after alignment")
+    grid = agree.reshape(config.block_grid, config.block_grid)
+    spread = min(int(grid.any(axis=1).sum()), int(grid.any(axis=0).sum()))
+    if spread < config.min_agreeing_rows_and_columns:
+        reason = "pixels agree only in a narrow band (a shared overlay such as a date stamp)"
+        return Verdict(False, inliers, agreeing, reason)
     return Verdict(True, inliers, agreeing, "same photo")

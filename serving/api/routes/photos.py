@@ -27,7 +27,7 @@ from serving.api.schemas import PhotoOut, PhotoViewOut, UploadOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
-from serving.errors import BodyTooLargeError, RecordInvalidError
+from serving.errors import BodyTooLargeError, RecordInvalidError, UnavailableError
 from serving.photo_evidence import reuse_links_of, reuse_shown
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
@@ -120,17 +120,27 @@ async def _file_photo(
             return JSONResponse(earlier[1], status_code=earlier[0])
     # Counted only now: a retry with its Idempotency-Key (how a phone makes a retry safe) is
     # answered above from what was stored, and must not use up the uploads it may still make.
-    services.upload_limiter.hit(f"user:{user.id}")
-    analysis = await services.pipeline.analyse_async(data)  # bad bytes: 4xx here
-    score = await services.pipeline.score(analysis)
-    await run_in_threadpool(services.store.put, data)  # durable before the row exists
-    status, body = await run_in_threadpool(
-        record_request, services, actor=(user.id, user.username), family_id=family_id,
-        region=region, analysis=analysis, score=score, room_hint=room_hint, size_bytes=len(data),
-        idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
-        viewer=(user.role, user.region),
-        shape=photo_out,
-    )  # fmt: skip
+    # Counted while it runs (concurrent uploads cannot all pass), and given back on a 503 (the
+    # model busy, hung, shutting down or stopped): nothing was stored and the answer says to
+    # send it again, so the retry must not count twice. A refusal for the photo itself (4xx:
+    # a bad file) still counts: it cost a decode, and a client sending junk must be limited.
+    counted = f"user:{user.id}"
+    at = services.upload_limiter.hit(counted)
+    try:
+        analysis = await services.pipeline.analyse_async(data)  # bad bytes: 4xx here
+        score = await services.pipeline.score(analysis)
+        await run_in_threadpool(services.store.put, data)  # durable before the row exists
+        status, body = await run_in_threadpool(
+            record_request, services, actor=(user.id, user.username), family_id=family_id,
+            region=region, analysis=analysis, score=score, room_hint=room_hint,
+            size_bytes=len(data),
+            idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
+            viewer=(user.role, user.region),
+            shape=photo_out,
+        )  # fmt: skip
+    except UnavailableError:
+        services.upload_limiter.forget(counted, at)
+        raise
     services.metrics.photos.labels(analysis.quality.status).inc()
     return JSONResponse(body, status_code=status)
 

@@ -77,7 +77,9 @@ class RateLimits(StrictModel):
         description="Failed login attempts per username within login_account_window_minutes.",
     )
     login_account_window_minutes: float = Field(15, gt=0)
-    upload_per_minute: int = Field(120, gt=0, description="Photo uploads per user (a 503 gives its place back).")
+    upload_per_minute: int = Field(
+        120, gt=0, description="Photo uploads per user (a 503 gives its place back)."
+    )
 
 
 class Batching(StrictModel):

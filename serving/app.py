@@ -32,7 +32,7 @@ from serving.pipeline import PhotoPipeline
 from serving.ratelimit import RateLimiter
 from serving.reuse_index import ReuseIndex
 from serving.state import Services
-from serving.storage import PhotoStore
+from serving.storage import PhotoStore, decode_stored
 from serving.web import heatmaps, mount_web
 from serving.web.render import STATIC_URL
 
@@ -122,16 +122,16 @@ def _reuse_index(services: Services) -> ReuseIndex:
     """Every filed photo's reuse hashes; candidates are verified on the stored pixels."""
     from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.engine import get_engine_config
-    from vision.io import decode_image
 
     config = get_engine_config().hashing
     max_pixels = get_shanyraq_settings().io.max_pixels
 
     def stored_pixels(sha256: str) -> np.ndarray:
-        # JPEGs decode at 1/2..1/8 scale: a few milliseconds, not a full decode.
+        # JPEGs decode at 1/2..1/8 scale: a few milliseconds, not a full decode. Under the
+        # limit stored photos are read at, not today's upload limit (`decode_stored`).
         data = services.store.read(sha256)
         side = config.verification.working_side_px
-        return decode_image(data, max_pixels=max_pixels, target_size=side).pixels
+        return decode_stored(sha256, data, max_pixels=max_pixels, target_size=side).pixels
 
     index = ReuseIndex(config=config, load_pixels=stored_pixels)
     with session_scope(services.sessions) as session:

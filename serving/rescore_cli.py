@@ -157,14 +157,18 @@ def rescore(
     if model is None:
         raise typer.BadParameter("give the model to score with: --model DIR", param_hint="--model")
     from serving.cli import load_settings, open_with_key
+    from serving.storage import stored_limit
     from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.bulk import open_scorer
     from vision.engine import get_engine_config
 
     settings = load_settings(config)
     when = _parse_since(since)
+    # Stored originals passed the upload limit in force when they were filed: read under the
+    # stored-photo limit (serving.storage.decode_stored), not recorded as too large.
     scorer = open_scorer(
-        model, prefer=device.value, max_pixels=get_shanyraq_settings().io.max_pixels,
+        model, prefer=device.value,
+        max_pixels=stored_limit(get_shanyraq_settings().io.max_pixels),
         decode_short_side=get_engine_config().decode_short_side_px,
     )  # fmt: skip
     from serving.rescore_lock import rescore_lock

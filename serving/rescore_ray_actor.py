@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from serving.rescore import read_original, stored_verdict
 from serving.rescore_provenance import provider_known, provider_of, scorer_path, scorer_record
 from serving.rescore_runs import RescoreResumeError, RunProvenance, artifact_digest, engine_digest
-from serving.storage import PhotoStore
+from serving.storage import PhotoStore, stored_limit
 from shanyraq.errors import ShanyraqError
 
 
@@ -131,9 +131,12 @@ class ScoreBatch:
             _check_model_files(Path(model_dir), run_id, provenance.model_artifact)
         path = _path(prefer, provenance)
         # The CPU path runs on ONNX Runtime's CPU provider alone (vision.bulk), though Ray
-        # leaves a GPU-less actor its node's GPUs visible.
+        # leaves a GPU-less actor its node's GPUs visible. `max_pixels` is today's upload
+        # limit: originals filed under a higher one are read under the stored-photo limit
+        # (serving.storage.decode_stored), never recorded as failed for being too large.
         self.scorer = open_scorer(
-            Path(model_dir), prefer=path, max_pixels=max_pixels,  # type: ignore[arg-type]
+            Path(model_dir), prefer=path,  # type: ignore[arg-type]
+            max_pixels=stored_limit(max_pixels),
             decode_short_side=decode_short_side,
         )  # fmt: skip
         # Of configs/engine.yaml as it stands, as the pipeline digested it.

@@ -164,6 +164,12 @@ def unreadable_original(
 STORED_MAX_PIXELS = 200_000_000
 
 
+def stored_limit(max_pixels: int) -> int:
+    """The pixel limit a stored original is read under, where today's upload limit is
+    `max_pixels`: the larger of it and STORED_MAX_PIXELS."""
+    return max(max_pixels, STORED_MAX_PIXELS)
+
+
 def decode_stored(
     sha256: str, data: bytes, *, max_pixels: int, target_size: int | None = None
 ) -> DecodedImage:
@@ -173,7 +179,7 @@ def decode_stored(
     when it is over even that limit."""
     from vision.io import decode_image
 
-    limit = max(max_pixels, STORED_MAX_PIXELS)
+    limit = stored_limit(max_pixels)
     try:
         return decode_image(data, max_pixels=limit, target_size=target_size)
     except UNDECODABLE as exc:  # the upload decoded these bytes: the store damaged them

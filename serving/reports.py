@@ -31,10 +31,11 @@ def _what_was_sent(decision: Decision) -> tuple[Any, ...]:
 
 
 def _decisions(session: Session, region: str | None) -> list[tuple[Decision, Family]]:
-    """The region's decisions, each counted once: a decision recorded right after the same
-    one on the family (same member, assessment, kind, level, reason code and words) is that
-    decision sent again, as a client without `seen_decision_id` records a retry
-    (`serving.decisions.decided_since_seen` gives such a copy back instead)."""
+    """The region's decisions, each counted once: a decision recorded right after the same one
+    on the family (same member, assessment, kind, level, reason code and words) is a resend by
+    a client without `seen_decision_id` (`decisions.decided_since_seen` returns such a copy).
+    Not past another decision: the same one after it may answer it on purpose (accepted again
+    after an override); only the `seen_decision_id` sent, never stored, tells those apart."""
     statement = (
         select(Decision, Family).join(Family, Family.id == Decision.family_id).order_by(Decision.id)
     )

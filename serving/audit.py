@@ -50,12 +50,13 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import LargeBinary, Text, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving.audit_anchor import ANCHOR_INFO_KEY, PENDING_INFO_KEY, anchor_problems
+from serving.audit_read import Link, StoredHead, entries_query, read_entry, read_head
 from serving.db.models import AuditEntry, AuditHead
 
 logger = logging.getLogger(__name__)
@@ -197,13 +198,15 @@ def seal_head(session: Session, key: bytes) -> bool:
     ).scalar_one_or_none()
     if head is None or head.mac is not None or (head.seq, head.hash) == (0, GENESIS):
         return False
-    last = session.execute(
-        select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)
-    ).scalar_one_or_none()
+    row = session.execute(
+        entries_query(session).order_by(AuditEntry.seq.desc()).limit(1)
+    ).one_or_none()
+    last = read_entry(row) if row is not None else None
     if (
         last is None
+        or last.link is None  # a column cannot be read: `verify` says which
         or (last.seq, last.hash) != (head.seq, head.hash)
-        or not _link_holds(key, last, last.details)
+        or not _link_holds(key, last.link, last.details)
     ):
         logger.warning(
             "the audit head (entry %d) carries no MAC and is not the log's last entry under "
@@ -223,13 +226,6 @@ class VerifyResult:
     problems: list[str]
 
 
-@dataclass(frozen=True)
-class _Head:
-    seq: int
-    hash: str
-    mac: str | None
-
-
 def verify(
     session: Session, key: bytes, *, batch: int = 1000, anchor: Path | None = None
 ) -> VerifyResult:
@@ -247,13 +243,13 @@ def verify(
     # line counted here is seen by the walk. Taken after the first read, it could count a
     # line whose entry committed after a SQLite read snapshot began, and report it as cut.
     anchored_bytes = anchor.stat().st_size if anchor is not None and anchor.exists() else 0
-    head = _read_head(session)
+    head, head_unreadable = read_head(session)
     walk = _walk(session, key, batch=batch, head_seq=head.seq if head else None)
-    problems = walk.problems + _head_problems(head, key, walk)
+    problems = walk.problems + (head_unreadable or _head_problems(head, key, walk))
     if head is not None and head.seq < walk.last_seq:
         # An append moves the head in the commit that adds its entry, so a head read again
         # now is at or past every entry walked, unless it was put back or changed.
-        now = _read_head(session)
+        now, _ = read_head(session)
         if now is not None and now.seq < walk.last_seq:
             problems.append(
                 f"the head records entry {now.seq} but the log goes on to entry "
@@ -267,37 +263,28 @@ def verify(
     return VerifyResult(ok=not problems, entries=walk.entries, problems=problems)
 
 
-def _read_head(session: Session) -> _Head | None:
-    row = session.execute(
-        select(AuditHead.seq, AuditHead.hash, AuditHead.mac).where(AuditHead.id == 1)
-    ).one_or_none()
-    return _Head(row.seq, row.hash, row.mac) if row is not None else None
-
-
 @dataclass
 class _Walk:
     entries: int = 0
     last_seq: int = 0
-    hash_at_head: str = GENESIS  # the hash of the entry at the head's seq
+    hash_at_head: str | None = GENESIS  # the entry's at the head's seq; None: unreadable
     problems: list[str] = field(default_factory=list)
 
 
 def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> _Walk:
     walk = _Walk()
-    prev_hash, expected_seq = GENESIS, 1
-    # Columns, not entries: the caller's session is left as it was. The details are read as
-    # they are stored and parsed per entry (`_details`), so one that is not JSON is reported.
-    raw = cast(
-        AuditEntry.details, LargeBinary if session.get_bind().dialect.name == "sqlite" else Text
-    )
-    columns = [getattr(AuditEntry, name) for name in _LINK_COLUMNS]
-    # The first batch has no lower bound, so entries put below seq 1 are walked too. LIMIT,
-    # not fetchmany: a client-side cursor (psycopg) receives the whole rest of the log.
-    first = select(*columns, raw.label("raw_details")).order_by(AuditEntry.seq).limit(batch)
+    prev_hash: str | None = GENESIS
+    expected_seq = 1
+    # Each column as stored, decoded per entry (`read_entry`): one that cannot be read is
+    # reported and the walk goes on. The first batch has no lower bound, so entries put below
+    # seq 1 are walked too. LIMIT, not fetchmany: a client-side cursor (psycopg) receives the
+    # whole rest of the log.
+    first = entries_query(session).order_by(AuditEntry.seq).limit(batch)
     rows = session.execute(first).all()
     while rows:
-        for entry in rows:
+        for row in rows:
             walk.entries += 1
+            entry = read_entry(row)
             if entry.seq < 1:
                 walk.problems.append(
                     f"entry {entry.seq}: inserted before the chain's first entry (seqs start at 1)"
@@ -307,12 +294,10 @@ def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> 
                 walk.problems.append(
                     f"entries {expected_seq}..{entry.seq - 1} are missing (deleted)"
                 )
-            if entry.prev_hash != prev_hash:
+            if entry.prev_hash is not None and entry.prev_hash != prev_hash:
                 walk.problems.append(f"entry {entry.seq}: does not follow the entry before it")
-            details, unreadable = _details(entry.raw_details)
-            if unreadable is not None:
-                walk.problems.append(f"entry {entry.seq}: details cannot be read ({unreadable})")
-            elif not _link_holds(key, entry, details):
+            walk.problems += [f"entry {entry.seq}: {why}" for why in entry.unreadable]
+            if entry.link is not None and not _link_holds(key, entry.link, entry.details):
                 walk.problems.append(f"entry {entry.seq}: content was changed after it was written")
             if entry.seq == head_seq:
                 walk.hash_at_head = entry.hash
@@ -322,35 +307,7 @@ def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> 
     return walk
 
 
-_LINK_COLUMNS = ("seq", "at", "actor", "action", "target", "prev_hash", "hash")
-
-
-def _details(raw: bytes | str | None) -> tuple[Any, str | None]:
-    """An entry's details from the stored text (bytes on SQLite, which keeps any value in
-    any column), or why they cannot be read."""
-    if raw is None:
-        return None, None  # SQL NULL: hashed as JSON null, as the entry reads it
-    try:
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw), None
-    except UnicodeDecodeError as exc:
-        return None, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-    except json.JSONDecodeError as exc:
-        return None, f"not JSON: {exc}"
-
-
-class _Link(Protocol):
-    """An entry's columns but its details: an `AuditEntry`, or a row the walk selected."""
-
-    seq: int
-    at: str
-    actor: str | None
-    action: str
-    target: str | None
-    prev_hash: str
-    hash: str
-
-
-def _link_holds(key: bytes, entry: _Link, details: Any) -> bool:
+def _link_holds(key: bytes, entry: Link, details: Any) -> bool:
     """The entry's hash is the one its own fields, `details` and previous hash give."""
     recomputed = link_hash(
         key,
@@ -362,10 +319,12 @@ def _link_holds(key: bytes, entry: _Link, details: Any) -> bool:
         target=entry.target,
         details=details,
     )
-    return hmac.compare_digest(recomputed, entry.hash)
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a hash edited
+    # behind the service may hold.
+    return hmac.compare_digest(recomputed.encode(), entry.hash.encode())
 
 
-def _head_problems(head: _Head | None, key: bytes, walk: _Walk) -> list[str]:
+def _head_problems(head: StoredHead | None, key: bytes, walk: _Walk) -> list[str]:
     if head is None:
         return ["the audit head row is missing"]
     problems = []
@@ -374,7 +333,7 @@ def _head_problems(head: _Head | None, key: bytes, walk: _Walk) -> list[str]:
             f"the log ends at entry {walk.last_seq} but the head records entry {head.seq}: "
             "entries at the end were deleted or the head was changed"
         )
-    elif head.hash != walk.hash_at_head:
+    elif walk.hash_at_head is not None and head.hash != walk.hash_at_head:
         # Compared with the entry at the head's own seq, not the last one: the head is read
         # before the walk, so entries appended meanwhile may follow it.
         problems.append(
@@ -388,7 +347,9 @@ def _head_problems(head: _Head | None, key: bytes, walk: _Walk) -> list[str]:
                 "key, or before migration 0003 with nothing appended since (the next "
                 "append, or the next command that migrates the database, seals it)"
             )
-    elif not hmac.compare_digest(head.mac, head_mac(key, seq=head.seq, hash=head.hash)):
+    elif not hmac.compare_digest(
+        head.mac.encode(), head_mac(key, seq=head.seq, hash=head.hash).encode()
+    ):
         problems.append(
             f"the head (entry {head.seq}) has a MAC that does not match it: the head was "
             "changed or made up without the key"

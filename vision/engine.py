@@ -25,6 +25,7 @@ from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.artifact import INPUT_NAME, ModelArtifact, check_outputs, read_artifact
+from vision.explain import expect_model_pt
 from vision.hashing import HashingConfig
 from vision.heads import head_probs
 from vision.preprocess import to_batch, to_input
@@ -193,6 +194,9 @@ class Engine:
             max_batch=config.max_photos_per_call,
         )  # fmt: skip
         check_outputs(session, artifact)
+        # Heat maps run on model.pt, read later and maybe never: they must explain the model
+        # loaded now, not one copied over it in the meantime (vision.explain).
+        expect_model_pt(folder)
         engine = cls(artifact, session, config=config, not_dwelling=taxonomy.not_dwelling)
         logger.info(
             "model %s loaded on %s (skipped: %s)", artifact.model_version, engine.provider,

@@ -61,11 +61,48 @@ class _Loaded:
 # model.pt copied over this one in place is another model, so it is not loaded until the
 # service restarts (and the engine with it); the same bytes written again change nothing.
 _LOADED: dict[Path, _Loaded] = {}
+# What each folder's model.pt was when an engine loaded the artifact (`expect_model_pt`): its
+# sha256, or None when there was none. Heat maps load only that file: one replaced before the
+# first heat map (none loaded yet to keep) is refused, as it would explain another model than
+# the one whose scores are shown. A folder no engine loaded (tests, tools) is not checked.
+_EXPECTED: dict[Path, str | None] = {}
+
+
+class ModelPtChangedError(ModelMismatchError):
+    """The model.pt on disk is not the one there when the engine loaded the artifact."""
 
 
 def _digest(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def expect_model_pt(folder: Path) -> str | None:
+    """Record the model.pt in `folder` as the one its heat maps must explain (Engine.load
+    calls this with the artifact it scores with); its sha256, None when there is none. One
+    that cannot be read is logged and leaves heat maps of `folder` unchecked."""
+    path = folder / TORCH_FILE
+    try:
+        digest: str | None = _digest(path)
+    except FileNotFoundError:
+        digest = None
+    except OSError as exc:
+        _EXPECTED.pop(folder, None)
+        logger.warning(
+            "%s cannot be read (%s): heat maps cannot be checked against the model loaded",
+            path, exc.strerror or exc,
+        )  # fmt: skip
+        return None
+    _EXPECTED[folder] = digest
+    return digest
+
+
+def _changed(path: Path) -> ModelPtChangedError:
+    return ModelPtChangedError(
+        f"{path} is not the model.pt that was there when the model was loaded (the artifact "
+        "on disk changed since start): its heat maps would explain another model than the one "
+        "scoring; restart the service (or the command) to score with and explain the new one"
+    )
 
 
 def _load(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
@@ -84,30 +121,41 @@ def _load(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
     return model, preprocessing, artifact.labels, artifact.condition_formulation
 
 
+_UNCHECKED = "unchecked"  # no engine loaded the folder: any model.pt is its own reference
+
+
 def heatmap_model(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
     """The torch model of the artifact in `folder` that heat maps run on (loaded once per
     process: a model.pt replaced later is logged and left unloaded, see _LOADED);
     ModelMismatchError when model.pt is missing or unreadable, so a caller can check before
-    any work (`shanyraq score --explain`)."""
+    any work (`shanyraq score --explain`), ModelPtChangedError when it is not the one the
+    engine found at load (`expect_model_pt`)."""
     path = folder / TORCH_FILE
+    expected = _EXPECTED.get(folder, _UNCHECKED)
     try:
         mtime_ns = path.stat().st_mtime_ns
         with _GRAD_CAM_LOCK:  # one load per artifact, not one per concurrent first caller
             loaded = _LOADED.get(folder)
-            if loaded is not None and loaded.mtime_ns == mtime_ns:
+            kept = loaded is not None and expected in (_UNCHECKED, loaded.digest)
+            if loaded is not None and kept and loaded.mtime_ns == mtime_ns:
                 return loaded.parts
             digest = _digest(path)
-            if loaded is None:
-                _LOADED[folder] = _Loaded(mtime_ns, digest, _load(folder))
-                return _LOADED[folder].parts
-            loaded.mtime_ns = mtime_ns
-            if digest != loaded.digest:
-                logger.warning(
-                    "%s was replaced since heat maps were first drawn with it: they keep "
-                    "using the model loaded then, as the scores do; restart the service to "
-                    "score with and explain the new one", path,
-                )  # fmt: skip
-            return loaded.parts
+            if loaded is not None and kept:
+                loaded.mtime_ns = mtime_ns
+                if digest != loaded.digest:
+                    logger.warning(
+                        "%s was replaced since heat maps were first drawn with it: they keep "
+                        "using the model loaded then, as the scores do; restart the service to "
+                        "score with and explain the new one", path,
+                    )  # fmt: skip
+                return loaded.parts
+            if expected not in (_UNCHECKED, digest):
+                raise _changed(path)
+            parts = _load(folder)
+            if expected != _UNCHECKED and _digest(path) != expected:  # replaced while loading
+                raise _changed(path)
+            _LOADED[folder] = _Loaded(mtime_ns, digest, parts)
+            return parts
     except FileNotFoundError:
         raise ModelMismatchError(
             f"{path} not found: heat maps need the torch model next to model.onnx; export the "

@@ -35,7 +35,7 @@ from serving.state import Services
 from serving.storage import decode_stored, unreadable_original
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
-from vision.explain import OVERLAY_SCALE
+from vision.explain import OVERLAY_SCALE, ModelPtChangedError
 from vision.score import ABSTAIN_NOT_DWELLING, PhotoScore
 from welfare.aggregate import not_a_dwelling
 
@@ -247,7 +247,15 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     ).pixels
     folder = services.settings.model_dir
     assert folder is not None
-    heat = heatmap(folder, rgb, head="signs", label=sign)
+    try:
+        heat = heatmap(folder, rgb, head="signs", label=sign)
+    except ModelPtChangedError as exc:  # copied over since start: it is not the scoring model
+        logger.warning("heat map refused: %s", exc.message)
+        raise UnavailableError(
+            "heat maps are unavailable: the model artifact on disk changed since the service "
+            "started, so a heat map would explain another model than the one whose scores are "
+            "shown; ask the administrator to restart the service"
+        ) from None
     png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
     _cache(services, path, png)
     return png

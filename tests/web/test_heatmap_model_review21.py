@@ -1,0 +1,132 @@
+"""Review 21: heat maps explain the very model.pt that was in the artifact when the engine
+loaded it; one copied over it before the first heat map (or added to an artifact that had
+none) is refused with a word to restart, never explained in the running model's place."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from shanyraq.errors import ModelMismatchError
+from shanyraq.taxonomy import get_taxonomy
+from tests.serving.helpers import PASSWORD, Service, jpeg, started
+from tests.vision.engine_fixtures import make_artifact, room_scene
+from tests.web.helpers import sign_in
+from vision.artifact import META_FILE, ONNX_FILE, TORCH_FILE
+from vision.engine import Engine
+from vision.explain import ModelPtChangedError, heatmap
+
+SIGNS = ("damp_mould", "broken_window")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two models that call every photo a kitchen (so its signs are read) and explain it apart."""
+    root = tmp_path_factory.mktemp("models")
+    taxonomy = get_taxonomy()
+    running, other = (
+        make_artifact(root / name, taxonomy, room_bias={"kitchen": 10.0}, seed=seed)
+        for name, seed in (("running", 0), ("other", 1))
+    )
+    photo = room_scene(3, height=48, width=64)
+    apart = heatmap(running, photo, head="signs", label=SIGNS[0])
+    assert not np.allclose(apart, heatmap(other, photo, head="signs", label=SIGNS[0]))
+    return running, other
+
+
+def _copy_over(source: Path, folder: Path) -> None:
+    """`source`'s model.pt copied over the one in `folder` in place, as a new export would be."""
+    target = folder / TORCH_FILE
+    before = target.stat().st_mtime_ns if target.exists() else 0
+    shutil.copyfile(source / TORCH_FILE, target)
+    later = max(before, target.stat().st_mtime_ns) + 2_000_000_000
+    os.utime(target, ns=(later, later))
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, models: tuple[Path, Path]) -> Path:
+    return Path(shutil.copytree(models[0], tmp_path / "model"))
+
+
+@pytest.fixture
+def service(tmp_path: Path, model_dir: Path) -> Iterator[Service]:
+    with started(tmp_path, model_dir=model_dir) as service:
+        yield service
+
+
+def _browser(service: Service) -> TestClient:
+    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    assert sign_in(browser, "commission", PASSWORD).status_code == 303
+    return browser
+
+
+def _uploaded(service: Service) -> int:
+    service.create_family("F1")
+    answer = service.upload("F1", jpeg(1, size=(640, 480)))
+    assert answer.status_code in (200, 201), answer.text
+    return int(answer.json()["photo_id"])
+
+
+def test_a_model_pt_replaced_before_the_first_heat_map_is_refused(
+    service, model_dir, models, caplog
+):
+    photo_id = _uploaded(service)
+    _copy_over(models[1], model_dir)  # after the start, before anyone asked for a heat map
+    with caplog.at_level(logging.WARNING):
+        got = _browser(service).get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
+    # Before: 200, the other model's evidence under the running model's scores.
+    assert got.status_code == 503, got.text[:300]
+    assert got.headers["content-type"].startswith("text/html")  # no overlay at all
+    # A page shows no 5xx message (serving.web.errors): the administrator reads it in the log.
+    refused = [r.getMessage() for r in caplog.records if r.name == "serving.web.errors"]
+    assert len(refused) == 1, caplog.text
+    assert "changed since the service started" in refused[0]
+    assert "restart the service" in refused[0]
+    assert str(model_dir) not in refused[0]  # the server's folders: in its own warning only
+    assert str(model_dir / TORCH_FILE) in caplog.text
+
+
+def test_the_running_model_once_loaded_keeps_explaining(service, model_dir, models):
+    photo_id = _uploaded(service)
+    browser = _browser(service)
+    first = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
+    assert first.status_code == 200, first.text[:300]
+    _copy_over(models[1], model_dir)
+    # The model loaded before the copy is the one scoring: a sign not drawn yet is drawn by it.
+    later = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[1]}")
+    assert later.status_code == 200, later.text[:300]
+    assert later.headers["content-type"] == "image/png"
+
+
+def test_the_engine_and_heat_maps_agree_until_a_restart(model_dir, models):
+    photo = room_scene(3, height=48, width=64)
+    Engine.load(model_dir)
+    _copy_over(models[1], model_dir)
+    with pytest.raises(ModelPtChangedError) as refused:  # as `shanyraq score --explain` sees it
+        heatmap(model_dir, photo, head="signs", label=SIGNS[0])
+    assert isinstance(refused.value, ModelMismatchError)
+    assert str(model_dir / TORCH_FILE) in refused.value.message
+    assert "restart" in refused.value.message
+    Engine.load(model_dir)  # a restart: the engine and heat maps both take the new model.pt
+    np.testing.assert_allclose(
+        heatmap(model_dir, photo, head="signs", label=SIGNS[0]),
+        heatmap(models[1], photo, head="signs", label=SIGNS[0]),
+    )
+
+
+def test_a_model_pt_added_to_an_onnx_only_artifact_since_start_is_refused(tmp_path, models):
+    folder = tmp_path / "onnx_only"
+    folder.mkdir()
+    for name in (META_FILE, ONNX_FILE):
+        shutil.copyfile(models[0] / name, folder / name)
+    Engine.load(folder)
+    _copy_over(models[1], folder)  # whose model.pt it is, nothing says
+    with pytest.raises(ModelPtChangedError):
+        heatmap(folder, room_scene(3, height=48, width=64), head="signs", label=SIGNS[0])

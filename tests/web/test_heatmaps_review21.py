@@ -98,3 +98,28 @@ def test_a_heat_map_refused_as_unavailable_is_not_audited_as_viewed(web, browser
         assert session.execute(
             select(AuditEntry.action).where(AuditEntry.action == "photo_image_viewed")
         ).scalar_one()
+
+
+def test_an_unreadable_original_is_viewed_by_neither_route(web, browser_for, monkeypatch):
+    """A photo whose original the store lost is refused by the image and heat-map routes;
+    neither records a view (both audited before reading the original, before)."""
+    from sqlalchemy import select
+
+    from serving.db.models import AuditEntry
+    from tests.serving.helpers import jpeg
+
+    monkeypatch.setattr(heatmaps, "check_explains", lambda services, photo: None)
+    web.create_family("F1")
+    photo = web.upload("F1", jpeg(1)).json()
+    web.services.store.path_for(photo["sha256"]).unlink()  # the original lost
+    commission = browser_for("commission")
+    base = f"/ui/photos/{photo['photo_id']}"
+    assert commission.get(f"{base}/heatmap/damp_mould").status_code >= 500
+    assert commission.get(f"{base}/image").status_code >= 500
+    with web.services.sessions() as session:
+        actions = list(
+            session.execute(
+                select(AuditEntry.action).where(AuditEntry.target == f"photo:{photo['photo_id']}")
+            ).scalars()
+        )
+    assert "heatmap_viewed" not in actions and "photo_image_viewed" not in actions

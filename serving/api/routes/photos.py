@@ -228,11 +228,12 @@ def _reuse(services: Services, session: Session, user: CurrentUser, photo: Photo
 def get_photo_image(
     photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> Response:
-    """The photo for browsers: re-encoded, upright, with no EXIF, GPS or camera metadata."""
+    """The photo for browsers: re-encoded, upright, with no EXIF, GPS or camera metadata.
+    Audited once it can be shown: a photo whose original cannot be read was seen by nobody."""
+    data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
     audit_action(
         session, services, user, "photo_image_viewed",
         target=f"photo:{photo.id}",
     )  # fmt: skip
-    data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
     # Not cacheable (serving.app.PrivateByDefault: no-store): a family's home stays off disks.
     return Response(data, media_type="image/jpeg")

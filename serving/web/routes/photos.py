@@ -30,6 +30,10 @@ def photo_heatmap(
     heatmaps.check_sign(sign)
     heatmaps.check_explains(services, photo)
     sha256, photo_id = photo.sha256, photo.id
+    session.commit()  # the database is not held while the heat map is computed
+    png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
+    # Audited once drawn: a heat map refused (an unreadable original, a model.pt replaced
+    # since start) was seen by nobody.
     audit.append(
         session,
         services.signing_key,
@@ -38,8 +42,7 @@ def photo_heatmap(
         target=f"photo:{photo_id}",
         details={"head": "signs", "label": sign},
     )
-    session.commit()  # the database is not held while the heat map is computed
-    png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
+    session.commit()
     # Not cacheable (serving.app.PrivateByDefault: no-store): after sign-out, a shared
     # computer's browser must not show it again. The server keeps the PNG; a refetch is cheap.
     return Response(png, media_type="image/png")

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from serving.audit_read import read_hashes
 from serving.data_dir import make_private_dir
-from serving.db.models import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 ANCHOR_INFO_KEY = "audit_anchor_file"
 PENDING_INFO_KEY = "audit_anchor_pending"
 _ANCHOR_LINE = re.compile(rb"([1-9][0-9]*) ([0-9a-f]{64})\n")
+_HEX = re.compile(r"[0-9a-f]+")
 _SHOWN_MISMATCHES = 3
 # The factories whose sessions anchor their heads (`anchor_sessions`), held weakly.
 _LISTENING: weakref.WeakSet[sessionmaker[Session]] = weakref.WeakSet()
@@ -145,6 +146,17 @@ def _anchor_lines(path: Path, size: int) -> Iterator[tuple[int, int, str]]:
         logger.warning("%s: skipped %d unreadable anchor line(s)", path, unreadable)
 
 
+def _log_side(exists: bool, now: str | None, why: str | None) -> str:
+    if not exists:
+        return " has no such entry"
+    if now is None:
+        return f"'s hash cannot be read ({why})"
+    if _HEX.fullmatch(now):
+        return f" has {now[:12]}…"
+    # Escaped: text edited behind the service may hold control characters for a terminal.
+    return f" has {now[:12]!a}" + ("…" if len(now) > 12 else "")
+
+
 def anchor_problems(
     session: Session, path: Path, *, size: int, last_seq: int, batch: int
 ) -> list[str]:
@@ -159,22 +171,17 @@ def anchor_problems(
 
     def check(lines: list[tuple[int, int, str]]) -> None:
         nonlocal n_differing
-        wanted = {seq for _, seq, _ in lines}
-        logged = {
-            seq: digest
-            for seq, digest in session.execute(
-                select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.seq.in_(wanted))
-            )
-        }
+        # As stored (serving.audit_read): a hash SQLite's driver cannot decode failed the query.
+        logged = read_hashes(session, {seq for _, seq, _ in lines})
         for number, seq, digest in lines:
-            now = logged.get(seq)
+            now, why = logged.get(seq, (None, None))
             if now == digest:
                 continue
             n_differing += 1
             if len(differing) < _SHOWN_MISMATCHES:
                 differing.append(
-                    f"anchor line {number}: entry {seq} had hash {digest[:12]}…, the log has "
-                    + (f"{now[:12]}…" if now else "no such entry")
+                    f"anchor line {number}: entry {seq} had hash {digest[:12]}…, the log"
+                    + _log_side(seq in logged, now, why)
                 )
 
     for number, seq, digest in _anchor_lines(path, size):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,16 @@ def read_entry(row: Row[Any]) -> StoredEntry:
     ):
         link = Link(row.seq, at, texts["actor"], action, texts["target"], prev_hash, own)
     return StoredEntry(row.seq, prev_hash, own, link, details, unreadable)
+
+
+def read_hashes(
+    session: Session, seqs: Collection[int]
+) -> dict[int, tuple[str | None, str | None]]:
+    """The log's hash at each of `seqs` it has an entry at, as stored: (hash, None), or
+    (None, why it cannot be read)."""
+    column = _as_stored(AuditEntry.hash, sqlite=_is_sqlite(session))
+    rows = session.execute(select(AuditEntry.seq, column).where(AuditEntry.seq.in_(seqs)))
+    return {seq: _text(raw, nullable=False) for seq, raw in rows}
 
 
 def read_head(session: Session) -> tuple[StoredHead | None, list[str]]:

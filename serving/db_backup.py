@@ -99,6 +99,8 @@ def backup_sqlite(
         )
     if not source.is_file() or source.stat().st_size == 0:
         raise DatabaseMissingError(f"no database at {source}; {FILE_HINT}")
+    # SQLite follows a link to the database: its -wal, -shm and -journal lie beside the file.
+    source = source.resolve()
     out = Path(out)
     refuse_service_path(out, {**database_files(source), **(kept or {})})
     if out.is_dir():  # --overwrite replaces a file, never a folder

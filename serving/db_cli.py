@@ -143,7 +143,9 @@ def sqlite_holder(file: Path) -> int | None:
     if sys.platform != "linux":
         return None
     try:
-        fd = os.open(file.with_name(file.name + "-shm"), os.O_RDONLY)
+        # SQLite follows a link to the database: its -shm lies beside the file linked to.
+        real = file.resolve()
+        fd = os.open(real.with_name(real.name + "-shm"), os.O_RDONLY)
     except OSError:  # no -shm: no connection has it open (the last one removes it)
         return None
     try:

@@ -79,13 +79,17 @@ def _sqlite_setup(engine: Engine, *, read_only: bool) -> None:
 
 
 def writable(path: Path) -> bool:
-    """Whether this process may write `path` and make files beside it (-wal, -shm)."""
-    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    """Whether this process may write `path` and make files beside it (-wal, -shm; beside
+    the file a link leads to, as SQLite puts them)."""
+    real = path.resolve()
+    return os.access(real, os.W_OK) and os.access(real.parent, os.W_OK)
 
 
 def wal_holds_commits(file: Path) -> bool:
-    """Whether the SQLite database `file` has a -wal beside it with commits in it."""
-    wal = file.with_name(file.name + "-wal")
+    """Whether the SQLite database `file` has a -wal beside it with commits in it (beside the
+    file a link leads to, as SQLite puts it)."""
+    real = file.resolve()
+    wal = real.with_name(real.name + "-wal")
     return wal.exists() and wal.stat().st_size > 0
 
 

@@ -54,17 +54,24 @@ from welfare.criteria import get_welfare_config
 logger = logging.getLogger(__name__)
 
 PASSWORD_MIN_CHARS = 10
+# The most the sign-in and password pages take (and the API's UserCreate and PasswordChange):
+# a longer one set by the CLI could never be typed into them.
+PASSWORD_MAX_CHARS = 256
 # The one username rule (`check_username`); the API's UserCreate reads the same constants.
 # The most is the users.username column's width, String(64).
 USERNAME_MIN_CHARS = 3
 USERNAME_MAX_CHARS = 64
 USERNAME_PATTERN = r"^[a-z0-9_.-]+$"
+# Names the audit trail gives other actors: "cli" records the operator's commands (users_cli,
+# db_cli, ...). An account of that name would pass for the operator there, and a regional
+# admin's audit page (which shows what its region's accounts did) would show every command's.
+RESERVED_USERNAMES = frozenset({"cli"})
 
 
 class PasswordWeakError(RecordInvalidError):
     """A new password that does not meet `check_password`'s rule; `reason` says which part
-    (`too_short`, `control_character`, `blank`), so the pages can say it in the reader's
-    language."""
+    (`too_short`, `too_long`, `control_character`, `blank`), so the pages can say it in the
+    reader's language (`too_long` comes only from the CLI: the pages refuse it earlier)."""
 
     code = "password_weak"
 
@@ -120,7 +127,8 @@ def check_grant(granter_region: str | None, *, region: str | None) -> None:
 
 
 def check_username(username: str) -> None:
-    """The one rule for a new account's login name: 3-64 of a-z 0-9 . _ -"""
+    """The one rule for a new account's login name: 3-64 of a-z 0-9 . _ -, not a reserved
+    one (`RESERVED_USERNAMES`)."""
     if not (
         USERNAME_MIN_CHARS <= len(username) <= USERNAME_MAX_CHARS
         and re.fullmatch(USERNAME_PATTERN, username)
@@ -129,6 +137,11 @@ def check_username(username: str) -> None:
             f"the username {username[:USERNAME_MAX_CHARS]!r} is not allowed: use "
             f"{USERNAME_MIN_CHARS}-{USERNAME_MAX_CHARS} characters of a-z 0-9 . _ - "
             "(lower case, no spaces)"
+        )
+    if username in RESERVED_USERNAMES:
+        raise RecordInvalidError(
+            f"the username {username!r} is reserved: the audit trail names the operator's "
+            "commands so; choose another"
         )
 
 
@@ -164,13 +177,20 @@ def create_user(
 
 
 def check_password(password: str) -> None:
-    """The one rule for a new password (accounts, resets and changes alike): long enough, not
-    only spaces, and no control characters (a tab or line break pasted with it, or a byte no
-    keyboard types), which cannot be typed into a sign-in form."""
+    """The one rule for a new password (accounts, resets and changes alike): long enough but
+    no longer than the sign-in form takes, not only spaces, and no control characters (a tab
+    or line break pasted with it, or a byte no keyboard types), which cannot be typed into a
+    sign-in form."""
     if len(password) < PASSWORD_MIN_CHARS:
         raise PasswordWeakError(
             f"the password is too short; use at least {PASSWORD_MIN_CHARS} characters",
             reason="too_short",
+        )
+    if len(password) > PASSWORD_MAX_CHARS:
+        raise PasswordWeakError(
+            f"the password is too long ({len(password)} characters): the sign-in page takes "
+            f"at most {PASSWORD_MAX_CHARS}; use a shorter one",
+            reason="too_long",
         )
     if any(unicodedata.category(char) == "Cc" for char in password):
         raise PasswordWeakError(

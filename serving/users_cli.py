@@ -31,7 +31,7 @@ def _users() -> None:
 _PASSWORD = typer.Option(
     None,
     "--password",
-    help="The new password (at least 10 characters). Avoid it: other users of this machine "
+    help="The new password (10 to 256 characters). Avoid it: other users of this machine "
     "can read it in the process list, and it stays in shell history. Without it or "
     "--password-stdin the password is asked for twice, not echoed.",
 )

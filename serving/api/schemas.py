@@ -16,6 +16,7 @@ from pydantic_core import to_jsonable_python
 from serving.db.models import Role
 from serving.reuse_index import REUSE_DETAIL_ROLES
 from serving.users import (
+    PASSWORD_MAX_CHARS,
     PASSWORD_MIN_CHARS,
     USERNAME_MAX_CHARS,
     USERNAME_MIN_CHARS,
@@ -56,7 +57,7 @@ class UserCreate(BaseModel):
     username: str = Field(
         min_length=USERNAME_MIN_CHARS, max_length=USERNAME_MAX_CHARS, pattern=USERNAME_PATTERN
     )
-    password: str = Field(min_length=PASSWORD_MIN_CHARS, max_length=256)
+    password: str = Field(min_length=PASSWORD_MIN_CHARS, max_length=PASSWORD_MAX_CHARS)
     role: Role
     region: str | None = Field(None, description="Required for every role but admin.")
 
@@ -78,9 +79,9 @@ class UserCreate(BaseModel):
 class PasswordChange(BaseModel):
     """The signed-in user's own password change: the current password, then the new one."""
 
-    current_password: str = Field(min_length=1, max_length=256)
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX_CHARS)
     new_password: str = Field(
-        max_length=256,
+        max_length=PASSWORD_MAX_CHARS,
         description="At least as long as the service's rule asks (answered with 422 "
         "`password_weak` otherwise) and not the current password (`password_unchanged`).",
     )

@@ -25,6 +25,7 @@ from serving.api.schemas import PasswordChange
 from serving.core.security import decode_token
 from serving.errors import BadCredentialsError, RateLimitedError
 from serving.users import (
+    PASSWORD_MAX_CHARS,
     PASSWORD_MIN_CHARS,
     CurrentPasswordError,
     PasswordUnchangedError,
@@ -72,8 +73,15 @@ NEXT_MAX_CHARS = 512
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only a path of these pages may be a redirect target (no open redirect elsewhere)."""
-    if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
+    """Only a path of these pages may be a redirect target (no open redirect elsewhere), and
+    only one the sign-in form's `next` field takes: a longer one would make it refuse (422)."""
+    if (
+        target
+        and len(target) <= NEXT_MAX_CHARS
+        and target.startswith(PREFIX + "/")
+        and "//" not in target
+        and "\\" not in target
+    ):
         return target
     return None
 
@@ -90,7 +98,7 @@ def login(
     session: SessionDep,
     form_current: SignInFormCurrent,
     username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX_CHARS)],
     next: Annotated[str, Form(max_length=NEXT_MAX_CHARS)] = "",
 ) -> Response:
     """Check the password through the API's sign-in (rate limit and audit included).
@@ -165,9 +173,9 @@ def change_password(
     user: CurrentUserDep,
     services: ServicesDep,
     session: SessionDep,
-    current_password: Annotated[str, Form(min_length=1, max_length=256)],
-    new_password: Annotated[str, Form(max_length=256)],
-    new_password_again: Annotated[str, Form(max_length=256)],
+    current_password: Annotated[str, Form(min_length=1, max_length=PASSWORD_MAX_CHARS)],
+    new_password: Annotated[str, Form(max_length=PASSWORD_MAX_CHARS)],
+    new_password_again: Annotated[str, Form(max_length=PASSWORD_MAX_CHARS)],
 ) -> Response:
     """Change the password through the API's route (checks, limit and audit included).
 
@@ -213,7 +221,7 @@ def _password_form(
     return render(
         request, "password.html", user=user, status_code=status_code, error=error,
         error_fields=error_fields, focus=(error_fields or (CURRENT_FIELD,))[0],
-        changed=changed, min_chars=PASSWORD_MIN_CHARS,
+        changed=changed, min_chars=PASSWORD_MIN_CHARS, max_chars=PASSWORD_MAX_CHARS,
     )  # fmt: skip
 
 
@@ -227,7 +235,7 @@ def _sign_in_form(
 ) -> Response:
     return render(
         request, "login.html", user=None, status_code=status_code, next=safe_next(next) or "",
-        error=error, username=username,
+        error=error, username=username, max_chars=PASSWORD_MAX_CHARS,
     )  # fmt: skip
 
 

@@ -60,7 +60,10 @@ def record_view(
     target: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Audit that `user` opened `page` (in the caller's transaction)."""
+    """Audit that `user` opened `page` (in the caller's transaction). `details` adds to the
+    entry, never in place of its page: one holding "page" is refused (ValueError)."""
+    if details and "page" in details:
+        raise ValueError(f"the details of a page view hold no 'page' key ({page!r} names it)")
     audit.append(
         session,
         services.signing_key,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.body_limit import answer_refusals
 from serving.api.deps import CurrentUser, get_current_user
-from serving.errors import BodyTooLargeError, RateLimitedError, RoleRefusedError
+from serving.errors import (
+    BodyTooLargeError,
+    RateLimitedError,
+    RoleRefusedError,
+    UnavailableError,
+)
 from serving.web.i18n import translator
 from serving.web.render import UNSENT, form_page, page_language, render
 from serving.web.routes.auth import NEXT_MAX_CHARS, safe_next
@@ -65,12 +70,30 @@ def _viewer(request: Request) -> CurrentUser | None:
         return None
 
 
+# The bytes of an address kept as they came: RFC 3986's reserved characters and the "%" of
+# escapes already there; any other byte is escaped. In the query "/" and the backslash are
+# escaped too ("%2F" reads the same to the page), or a filter typed with "//" would fail
+# `safe_next`, and the way back with it.
+_PATH_KEEPS = "/%:@!$&'()*+,;="
+_QUERY_KEEPS = "%:@!$&'()*+,;=?"
+
+
+def _this_address(request: Request) -> str:
+    """This request's address as it was sent: from the raw path, not the decoded one, where
+    an escaped "/", "%" or "?" (in an id, in search text) would lead elsewhere."""
+    raw = request.scope.get("raw_path")
+    path = request.url.path  # where the raw path is missing, or is not what the app routed
+    if isinstance(raw, bytes) and unquote(raw.decode("latin-1")) == request.scope["path"]:
+        path = quote_from_bytes(raw, safe=_PATH_KEEPS)
+    query = quote_from_bytes(request.scope.get("query_string", b""), safe=_QUERY_KEEPS)
+    return path + (f"?{query}" if query else "")
+
+
 def _back_after_sign_in(request: Request) -> str | None:
     """Where sign-in leads back to: this address for a page view (filters kept), the form's
     page marked `unsent` for a form post; None where that is no safe page address."""
     if request.method in ("GET", "HEAD"):
-        query = request.url.query
-        target: str | None = request.url.path + (f"?{query}" if query else "")
+        target: str | None = _this_address(request)
     else:
         page = form_page(request)
         target = f"{page}?{UNSENT}=1" if page else None
@@ -113,8 +136,13 @@ def page_error(request: Request, exc: Exception) -> Response:
         message=message,
         roles_allowed=roles_allowed,
     )
-    if isinstance(exc, RateLimitedError):  # as the API says it: when to try again
-        page.headers["Retry-After"] = str(exc.retry_after_s)
+    # As the API says it (serving.api.errors): when to try again, after a 429 or a busy
+    # model's 503; a 503 that waits for an administrator has no retry_after_s, and no header.
+    retry_after = (
+        exc.retry_after_s if isinstance(exc, RateLimitedError | UnavailableError) else None
+    )
+    if retry_after is not None:
+        page.headers["Retry-After"] = str(retry_after)
     return page
 
 

@@ -182,7 +182,9 @@ def test_the_page_and_its_refusals_speak_the_readers_language(browser_for, lang,
 
 def test_every_refusal_has_a_text_in_every_language():
     catalogues = load_catalogues()
-    weak = [f"password.{reason}" for reason in ("too_short", "too_long", "control_character", "blank")]
+    weak = [
+        f"password.{reason}" for reason in ("too_short", "too_long", "control_character", "blank")
+    ]
     keys = [*PASSWORD_REFUSALS.values(), PASSWORD_MISMATCH, *weak]
     for language in LANGUAGES:
         assert [k for k in keys if k not in catalogues[language]] == [], language

@@ -5,15 +5,13 @@ refused it). `seal_head` leaves such a last entry unsealed instead of failing.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import Engine, text, update
+from sqlalchemy import text, update
 
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
-from serving.db.session import make_engine, session_scope
-from serving.migrations import upgrade
+from serving.db.session import session_scope
+from tests.serving import test_audit_tamper_review21, test_audit_verify_review17
 from tests.serving.test_audit_tail import drop_audit_guards
 from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
@@ -22,21 +20,10 @@ UNREADABLE = "cannot be read (not UTF-8 text: invalid start byte at byte 0)"
 CHANGED = "content was changed after it was written"
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    made = make_engine(database_url)
-    yield made
-    made.dispose()
+engine = test_audit_verify_review17.engine  # the migrated database, on each backend
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'service.db'}"
-    upgrade(url)
-    made = make_engine(url)
-    yield made
-    made.dispose()
+sqlite_engine = test_audit_tamper_review21.sqlite_engine  # SQLite keeps any value anywhere
 
 
 def _tamper(sessions, *statements: str) -> None:

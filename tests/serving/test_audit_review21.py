@@ -3,7 +3,6 @@ appends go on, and a head put back behind the log's end is reported."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,10 @@ from serving.db.session import (
     session_scope,
 )
 from serving.migrations import upgrade
+from tests.serving import test_audit_verify_review17
 from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    made = make_engine(database_url)
-    yield made
-    made.dispose()
+engine = test_audit_verify_review17.engine  # the migrated database, on each backend
 
 
 def _verify_with_appends_after_the_head_is_read(

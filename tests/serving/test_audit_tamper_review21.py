@@ -12,16 +12,11 @@ from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import make_engine, session_scope
 from serving.migrations import upgrade
+from tests.serving import test_audit_verify_review17
 from tests.serving.test_audit_tail import drop_audit_guards
 from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    made = make_engine(database_url)
-    yield made
-    made.dispose()
+engine = test_audit_verify_review17.engine  # the migrated database, on each backend
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from serving.core.config import Batching, load_serving_settings
 from serving.errors import UnavailableError
-from serving.pipeline import PhotoPipeline
+from serving.pipeline import BUSY_RETRY_AFTER_S, PhotoPipeline
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
@@ -189,6 +189,8 @@ def test_an_upload_at_a_full_queue_is_a_503_and_stores_nothing(
         for thread in threads:
             thread.join(BOUND_S)
     assert refused.status_code == 503, refused.text
+    # When to send it again (serving.pipeline.BUSY_RETRY_AFTER_S), shorter than a timeout's.
+    assert refused.headers.get("Retry-After") == str(BUSY_RETRY_AFTER_S) and BUSY_RETRY_AFTER_S < 30
     error = refused.json()
     assert error["code"] == "unavailable" and "1 photos are already waiting" in error["message"]
     assert [answers[seed].status_code for seed in (1, 2)] == [201, 201]  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from serving.pipeline import BUSY_RETRY_AFTER_S, SHUTDOWN_RETRY_AFTER_S, STOPPED_RETRY_AFTER_S
+from serving.pipeline import SHUTDOWN_RETRY_AFTER_S, STOPPED_RETRY_AFTER_S
 from tests.serving.helpers import jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
@@ -23,49 +23,6 @@ def _refused(answer: Any, retry_after_s: int, says: str) -> None:
     assert answer.status_code == 503, answer.text
     assert answer.json()["code"] == "unavailable" and says in answer.json()["message"]
     assert answer.headers.get("Retry-After") == str(retry_after_s), dict(answer.headers)
-
-
-def test_an_upload_at_a_full_queue_says_to_retry_in_a_few_seconds(
-    make_service,
-    model_dir,  # noqa: F811
-    monkeypatch,
-):
-    service = make_service(
-        model_dir=model_dir,
-        batching={"max_batch": 1, "max_wait_ms": 0, "max_queued": 1, "score_timeout_s": 30},
-    )
-    service.create_family("F1")
-    pipeline = service.services.pipeline
-    answer = pipeline.engine.score_inputs
-    started, release, queued = threading.Event(), threading.Event(), threading.Event()
-
-    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
-        started.set()
-        release.wait(BOUND_S)
-        return answer(*args, **kwargs)
-
-    def item_then_queued(analysis):  # type: ignore[no-untyped-def]
-        try:
-            return to_item(analysis)
-        finally:
-            queued.set()  # submitted in the same step of the event loop: queued before 3
-
-    monkeypatch.setattr(pipeline.engine, "score_inputs", hung)
-    to_item = pipeline._score_item
-    threads = [threading.Thread(target=service.upload, args=("F1", jpeg(s))) for s in (1, 2)]
-    try:
-        threads[0].start()
-        assert started.wait(BOUND_S)  # upload 1 is in the model
-        monkeypatch.setattr(pipeline, "_score_item", item_then_queued)
-        threads[1].start()
-        assert queued.wait(BOUND_S)  # upload 2 waits: the queue is full
-        refused = service.upload("F1", jpeg(3))
-    finally:
-        release.set()
-        for thread in threads:
-            thread.join(BOUND_S)
-    _refused(refused, BUSY_RETRY_AFTER_S, "1 photos are already waiting")
-    assert 0 < BUSY_RETRY_AFTER_S < 30  # shorter than a timeout's
 
 
 def test_a_busy_model_never_says_to_wait_longer_than_the_score_timeout(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import audit
+from serving.audit_read import entries_query, read_entry
 from serving.db.models import AuditEntry, Decision
 from serving.decisions import reason_sha256
 
@@ -31,16 +32,19 @@ def decision_problems(session: Session) -> list[str]:
     decided = list(session.execute(select(Decision.id).order_by(Decision.id)).scalars())
     after = 0
     while True:
-        entries = session.execute(
-            select(AuditEntry.seq, AuditEntry.target, AuditEntry.details)
+        # Read as stored (serving.audit_read), as the chain's walk reads them: an entry it
+        # reports as unreadable is left to that report, not a crash here.
+        rows = session.execute(
+            entries_query(session)
             .where(AuditEntry.action == "decision_recorded", AuditEntry.seq > after)
             .order_by(AuditEntry.seq)
             .limit(BATCH)
         ).all()
-        if not entries:
+        if not rows:
             break
-        after = entries[-1].seq
-        ids = {_decision_id(e.target): e for e in entries}
+        after = rows[-1].seq
+        entries = [e for e in map(read_entry, rows) if e.link is not None]
+        ids = {_decision_id(e.link.target): e for e in entries if e.link is not None}
         found = {
             d.id: d
             for d in session.execute(
@@ -54,7 +58,9 @@ def decision_problems(session: Session) -> list[str]:
             decision = found.get(decision_id)
             if decision is None:
                 problems.append(f"decision {decision_id} (audit entry {entry.seq}) was deleted")
-            elif changed := _changed(decision, entry.details or {}):
+            elif changed := _changed(
+                decision, entry.details if isinstance(entry.details, dict) else {}
+            ):
                 problems.append(
                     f"decision {decision_id}: its {', '.join(changed)} differ from audit entry "
                     f"{entry.seq}: changed after it was recorded"

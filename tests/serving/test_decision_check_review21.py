@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, select, update
 
 from serving.db.models import Decision
@@ -59,3 +60,24 @@ def test_a_decision_deleted_or_added_behind_the_service_is_reported(service):
     problems = "\n".join(_verified(service)["problems"])
     assert f"decision {overridden} (audit entry" in problems and "was deleted" in problems
     assert f"no audit entry records (added outside the service): {accepted + 100}" in problems
+
+
+def test_a_decision_entry_whose_details_are_not_json_is_reported_not_a_crash(service):
+    # Before: the decisions check read details through the JSON column and crashed on a
+    # tampered SQLite row that the chain's own walk reports (serving.audit_read).
+    from sqlalchemy import text
+
+    from tests.serving.test_audit_tail import drop_audit_guards
+
+    if service.services.sessions.kw["bind"].dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's json column takes no text that is not JSON")
+    overridden, _ = _two_decisions(service)
+    with session_scope(service.services.sessions) as session:
+        drop_audit_guards(session)
+        session.execute(
+            text("UPDATE audit_log SET details = '{\"kind\": ' WHERE target = :t"),
+            {"t": f"decision:{overridden}"},
+        )
+    result = _verified(service)
+    assert result["ok"] is False
+    assert any("details cannot be read (not JSON" in p for p in result["problems"])

@@ -157,24 +157,21 @@ def unreadable_original(
     )
 
 
-# A stored original passed io.max_pixels when it was uploaded; the limit may have been lowered
-# since. A lowered limit refuses new uploads, never the evidence already filed: a stored
-# original is shown under the larger of today's limit and this one (four times the default),
-# still a bound on what one read may decode should the store's files be swapped for a bomb.
-STORED_MAX_PIXELS = 200_000_000
-
-
 def stored_limit(max_pixels: int) -> int:
     """The pixel limit a stored original is read under, where today's upload limit is
-    `max_pixels`: the larger of it and STORED_MAX_PIXELS."""
-    return max(max_pixels, STORED_MAX_PIXELS)
+    `max_pixels`: the larger of it and io.stored_max_pixels (configs/shanyraq.yaml). A stored
+    original passed io.max_pixels when it was filed, and the limit may have been lowered since:
+    a lowered limit refuses new uploads, never the evidence already filed."""
+    from shanyraq.config import get_settings
+
+    return max(max_pixels, get_settings().io.stored_max_pixels)
 
 
 def decode_stored(
     sha256: str, data: bytes, *, max_pixels: int, target_size: int | None = None
 ) -> DecodedImage:
     """`data`, the stored original of `sha256`, decoded to be shown (`vision.io.decode_image`
-    under max(`max_pixels`, STORED_MAX_PIXELS)); `unreadable_original` when its bytes no
+    under `stored_limit(max_pixels)`); `unreadable_original` when its bytes no
     longer decode, and an ImageTooLargeError addressed to the administrator, not the viewer,
     when it is over even that limit."""
     from vision.io import decode_image
@@ -188,7 +185,7 @@ def decode_stored(
         raise ImageTooLargeError(
             f"the stored photo originals/{sha256[:2]}/{sha256} is larger than the "
             f"{limit / 1e6:.0f} MP stored photos are shown at; an administrator can raise "
-            "io.max_pixels to show it"
+            "io.stored_max_pixels to show it"
         ) from None
 
 

@@ -133,6 +133,9 @@ def load_config(path: Path, model: type[ModelT]) -> ModelT:
 class IOSettings(StrictModel):
     max_pixels: int = Field(50_000_000, gt=0, description="Largest image, in pixels.")
     max_bytes: int = Field(30 * 1024 * 1024, gt=0, description="Largest upload, in bytes.")
+    stored_max_pixels: int = Field(
+        200_000_000, gt=0, description="Largest stored photo shown or re-scored, in pixels."
+    )
 
 
 class EnvOverYamlSettings(BaseSettings):

@@ -200,12 +200,15 @@ def test_a_settings_group_as_json_is_not_refused(tmp_path, monkeypatch):
 def test_every_shanyraq_variable_is_read_not_refused(fresh_settings, monkeypatch):
     monkeypatch.setenv("SHANYRAQ_IO__MAX_PIXELS", "1234")
     monkeypatch.setenv("SHANYRAQ_IO__MAX_BYTES", "5678")
+    monkeypatch.setenv("SHANYRAQ_IO__STORED_MAX_PIXELS", "9012")
     monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(default_configs_dir()))
     assert settings_env_names(Settings) == {
-        "SHANYRAQ_CONFIGS_DIR", "SHANYRAQ_IO", "SHANYRAQ_IO__MAX_PIXELS", "SHANYRAQ_IO__MAX_BYTES"
+        "SHANYRAQ_CONFIGS_DIR", "SHANYRAQ_IO", "SHANYRAQ_IO__MAX_PIXELS", "SHANYRAQ_IO__MAX_BYTES",
+        "SHANYRAQ_IO__STORED_MAX_PIXELS",
     }  # fmt: skip
     settings = fresh_settings()
     assert (settings.io.max_pixels, settings.io.max_bytes) == (1234, 5678)
+    assert settings.io.stored_max_pixels == 9012
 
 
 def test_the_projects_own_variables_are_not_refused(fresh_settings, tmp_path, monkeypatch):

@@ -84,13 +84,25 @@ def test_a_photo_filed_under_a_higher_limit_is_still_shown_with_its_heat_map(
 def test_a_stored_photo_over_even_the_stored_limit_is_named_for_the_administrator(
     tmp_path, monkeypatch
 ):
+    """io.stored_max_pixels (configs/shanyraq.yaml) bounds stored reads; the message names it."""
+    from shanyraq.config import get_settings
+
     store = storage.PhotoStore(tmp_path / "photos")
     store.prepare()
     sha256 = store.put(jpeg(3, size=(640, 480))).sha256
-    monkeypatch.setattr(storage, "STORED_MAX_PIXELS", 100_000)
-    with pytest.raises(ImageTooLargeError) as raised:
-        store.served_jpeg(sha256, max_pixels=100_000)
-    assert "administrator can raise io.max_pixels" in raised.value.message
+    store.served_jpeg(sha256, max_pixels=100_000)  # under the default stored limit: shown
+    monkeypatch.setenv("SHANYRAQ_IO__STORED_MAX_PIXELS", "100000")
+    get_settings.cache_clear()
+    try:
+        assert storage.stored_limit(50_000) == 100_000
+        assert storage.stored_limit(300_000) == 300_000  # today's limit, when larger
+        store.path_for(sha256, folder=store.served).unlink()  # made again under the new limit
+        with pytest.raises(ImageTooLargeError) as raised:
+            store.served_jpeg(sha256, max_pixels=100_000)
+    finally:
+        monkeypatch.delenv("SHANYRAQ_IO__STORED_MAX_PIXELS")
+        get_settings.cache_clear()
+    assert "administrator can raise io.stored_max_pixels" in raised.value.message
     assert "send a smaller photo" not in raised.value.message
     assert f"originals/{sha256[:2]}/{sha256}" in raised.value.message
 

@@ -58,6 +58,10 @@ class RuntimeConfig(StrictModel):
     fp16: bool = Field(description="GPU only: TensorRT fp16, or model_fp16.onnx on CUDA.")
     io_binding: bool = Field(description="GPU only: inputs copied to the device once.")
     trt_cache_dir: Path | None = Field(description="TensorRT engine cache folder (null: none).")
+    trt_cache_keep_unused_days: float | None = Field(
+        gt=0,
+        description="Days before unused engines of other models are removed (null: kept).",
+    )
 
     @field_validator("providers")
     @classmethod

@@ -296,7 +296,7 @@ def _open_session(
             providers[0] = (ORT_NAMES["tensorrt"], tensorrt_options_for(
                 model_path, runtime.trt_cache_dir, input_name="pixels",
                 input_size=artifact.preprocessing.size, device_id=runtime.device_id,
-                fp16=runtime.fp16,
+                fp16=runtime.fp16, keep_unused_days=runtime.trt_cache_keep_unused_days,
             ))  # fmt: skip
     return open_onnx(
         model_path, sess_options=session_options(runtime),

@@ -60,6 +60,7 @@ def open_session(
             trt_options = tensorrt_options_for(
                 path, runtime.trt_cache_dir, input_name=INPUT_NAME, input_size=input_size,
                 device_id=runtime.device_id, fp16=runtime.fp16, max_batch=largest,
+                keep_unused_days=runtime.trt_cache_keep_unused_days,
             )  # fmt: skip
         else:  # no cache: the engine is built at each start, but once, for every batch size
             trt_options = {

@@ -9,7 +9,8 @@ folder says what the key was made of, for whoever finds the folder later.
 Processes sharing the folder (service workers, a `rescore` run) take turns: each holds
 `engine_build_lock` while it creates its session, so the second loads the first's engine rather
 than build it again into the same files. Each use stamps its folders (their modified time), and
-folders of other models and profiles unused for `KEEP_UNUSED_DAYS` are removed.
+folders of other models and profiles unused for `trt_cache_keep_unused_days`
+(configs/engine.yaml; `KEEP_UNUSED_DAYS` for callers that name none) are removed.
 """
 
 from __future__ import annotations

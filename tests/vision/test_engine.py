@@ -203,6 +203,29 @@ def test_tensorrt_engine_cache_is_one_folder_per_model(tmp_path, taxonomy, confi
         assert options["trt_profile_min_shapes"].startswith("pixels:1x3x")  # no per-size rebuild
 
 
+@pytest.mark.parametrize("keep_days", [7.0, None])
+def test_the_engine_cache_keeps_unused_engines_as_long_as_configured(
+    tmp_path, taxonomy, config, monkeypatch, keep_days
+):
+    """runtime.trt_cache_keep_unused_days (configs/engine.yaml) is the age at which other
+    models' cached engines are pruned; null keeps them (it was a constant of 30 days)."""
+    from vision import trt_cache
+
+    _simulated_gpu(monkeypatch)
+    pruned: list[float] = []
+    monkeypatch.setattr(
+        trt_cache, "prune_cache", lambda root, in_use, *, unused_days: pruned.append(unused_days)
+    )
+    runtime = config.runtime.model_copy(
+        update={"trt_cache_dir": tmp_path / "trt", "trt_cache_keep_unused_days": keep_days}
+    )
+    Engine.load(
+        make_artifact(tmp_path / "m", taxonomy, seed=0),
+        config=config.model_copy(update={"runtime": runtime}),
+    )
+    assert pruned == ([] if keep_days is None else [keep_days])
+
+
 def test_tensorrt_without_a_cache_folder_still_gets_batch_profiles(
     tmp_path, taxonomy, config, monkeypatch
 ):

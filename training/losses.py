@@ -33,10 +33,19 @@ class LossSettings:
 
 
 class LossParts(NamedTuple):
+    """The loss and its head terms (detached). Each `*_divisor` is the sum of weights that
+    head's term is a mean over in this batch: its labelled examples, each weighed by its class
+    weight (without class weights, their number; 0 when the term is zeroed). An epoch's mean of
+    a head's term weighs each batch by it (training.train.train_one_epoch), not by the batch's
+    size: a head trains on only some of a batch's photos."""
+
     total: torch.Tensor
     room: torch.Tensor
     condition: torch.Tensor
     signs: torch.Tensor
+    room_divisor: torch.Tensor
+    condition_divisor: torch.Tensor
+    signs_divisor: torch.Tensor
 
 
 def coral_levels(grades: torch.Tensor, num_grades: int) -> torch.Tensor:
@@ -103,22 +112,30 @@ class MultiHeadLoss(nn.Module):
     def forward(self, out: ModelOutput, targets: Targets) -> LossParts:
         s = self.settings
         room = torch.as_tensor(targets.room, device=out.room.device)
-        room_loss = self._room(out.room, room)
+        room_loss, room_divisor = self._room(out.room, room)
         dwelling = room != s.not_dwelling_index
-        condition_loss = self._condition(out.condition, targets, dwelling)
-        known = torch.as_tensor(targets.signs_known, device=out.signs.device) & dwelling
+        condition_loss, condition_divisor = self._condition(out.condition, targets, dwelling)
+        known = (torch.as_tensor(targets.signs_known, device=out.signs.device) & dwelling).float()
         per_sign = F.binary_cross_entropy_with_logits(out.signs, targets.signs, reduction="none")
-        signs_loss = _masked_mean(per_sign.mean(1), known.float())
+        signs_loss = _masked_mean(per_sign.mean(1), known)
         total = (
             s.room_weight * room_loss
             + s.condition_weight * condition_loss
             + s.signs_weight * signs_loss
         )
-        return LossParts(total, room_loss.detach(), condition_loss.detach(), signs_loss.detach())
+        return LossParts(
+            total,
+            room_loss.detach(),
+            condition_loss.detach(),
+            signs_loss.detach(),
+            room_divisor,
+            condition_divisor,
+            known.sum(),
+        )
 
-    def _room(self, logits: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
+    def _room(self, logits: torch.Tensor, room: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """F.cross_entropy's weighted mean (its label smoothing weights each class too), but
-        zero rather than NaN when the labelled rooms' weights sum to zero."""
+        zero rather than NaN when the labelled rooms' weights sum to zero; and its divisor."""
         labelled = (room != IGNORE).float()
         weights = labelled
         if self.room_class_weights is not None:
@@ -131,11 +148,11 @@ class MultiHeadLoss(nn.Module):
             label_smoothing=self.settings.label_smoothing,
             reduction="sum",
         )
-        return _over_weight(summed, weights)
+        return _over_weight(summed, weights), weights.sum().detach()
 
     def _condition(
         self, logits: torch.Tensor, targets: Targets, dwelling: torch.Tensor
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.settings
         grades = torch.as_tensor(targets.condition, device=logits.device)
         labelled = (grades != IGNORE) & dwelling
@@ -149,4 +166,4 @@ class MultiHeadLoss(nn.Module):
         weights = labelled.float()
         if self.grade_weights is not None:
             weights = weights * self.grade_weights[safe]
-        return _masked_mean(per_example, weights)
+        return _masked_mean(per_example, weights), weights.sum().detach()

@@ -151,12 +151,16 @@ class Loop:
 def train_one_epoch(
     loop: Loop, loader: DataLoader, *, accumulation_steps: int, grad_clip_norm: float | None
 ) -> dict[str, float]:
+    """Train one epoch. `train_loss` is the optimised loss's mean over the epoch's photos; each
+    head's (`train_room`, ...) is its term's mean over the photos that head trained on, class
+    weights weighing them as in the loss (NaN when it trained on none)."""
     loop.model.train()
     spec = loader.dataset.spec  # type: ignore[attr-defined]
     on_gpu = loop.device.type == "cuda"
     # bfloat16 needs no loss scaling; GPUs without it train in float32 rather than risk fp16.
     use_amp = on_gpu and torch.cuda.is_bf16_supported()
     totals = {"loss": 0.0, "room": 0.0, "condition": 0.0, "signs": 0.0}
+    divisors = dict.fromkeys(totals, 0.0)  # what each total is a sum over
     seen, start = 0, time.perf_counter()
     loop.optimizer.zero_grad(set_to_none=True)
     bar = tqdm(batches(loader), total=len(loader), desc=f"epoch {loop.epoch + 1}", leave=False)
@@ -172,11 +176,16 @@ def train_one_epoch(
             _optimizer_step(loop, grad_clip_norm)
         n = pixels.shape[0]
         seen += n
-        for key, value in zip(totals, parts, strict=True):
-            totals[key] += float(value.detach()) * n
+        # A head's term is a mean over its own photos: a batch weighs by its term's divisor.
+        weights = (n, parts.room_divisor, parts.condition_divisor, parts.signs_divisor)
+        for key, value, weight in zip(totals, parts[:4], weights, strict=True):
+            totals[key] += float(value.detach()) * float(weight)
+            divisors[key] += float(weight)
         bar.set_postfix(loss=f"{totals['loss'] / seen:.3f}")
     seconds = time.perf_counter() - start
-    out = {f"train_{k}": v / max(seen, 1) for k, v in totals.items()}
+    out = {
+        f"train_{k}": v / divisors[k] if divisors[k] > 0 else math.nan for k, v in totals.items()
+    }
     out.update(images=seen, images_per_second=seen / seconds)
     out["lr"] = float(loop.scheduler.get_last_lr()[0])
     return out

@@ -145,6 +145,23 @@ def check_username(username: str) -> None:
         )
 
 
+def not_text(value: str) -> bool:
+    """Whether `value` holds bytes its source could not decode (a command line or standard input
+    in another encoding: Python keeps each such byte as a lone surrogate, which no database or
+    password hash takes)."""
+    return any("\ud800" <= char <= "\udfff" for char in value)
+
+
+def typed_username(name: str) -> str:
+    """The account name a sign-in's typed one stands for (the token route and the sign-in
+    page alike). Surrounding spaces are dropped: no username has one, and a phone keyboard's
+    autocomplete adds one after the name. Usernames are lower-case ASCII (`check_username`),
+    so an upper-case letter (a phone keyboard's capital first letter) is folded; any other
+    character is kept, so no non-ASCII name folds onto an account's. Never for passwords."""
+    name = name.strip()
+    return name.lower() if name.isascii() else name
+
+
 def check_new_user(*, username: str, password: str, role: str, region: str | None) -> None:
     """Every check of a new account that needs no database: name, role, region, password."""
     check_username(username)
@@ -198,6 +215,12 @@ def check_password(password: str) -> None:
             "invisible one); type it again without one",
             reason="control_character",
         )
+    if not_text(password):  # bytes read as escapes
+        raise PasswordWeakError(
+            "the password holds bytes that are not UTF-8 text (a terminal or file in another "
+            "encoding); give it as UTF-8",
+            reason="control_character",  # only from the CLI: the pages decode their forms
+        )
     if not password.strip():
         raise PasswordWeakError(
             "the password is only spaces; use letters, digits or other characters too",
@@ -220,6 +243,8 @@ def reset_password(session: Session, *, username: str, password: str) -> User:
 
 def find_user(session: Session, username: str) -> User:
     """The account named `username` (NotFoundError naming it if there is none)."""
+    if not_text(username):  # a command line's odd bytes
+        raise NotFoundError(f"no user {username!r}: the name is not UTF-8 text")
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
         raise NotFoundError(f"no user {username!r}")

@@ -48,16 +48,33 @@ ARGV_WARNING = (
 )
 
 
+def _stdin_not_text() -> CommandUsageError:
+    """Standard input that its encoding (the locale's, UTF-8 as a rule) cannot decode: Python
+    raises, or keeps each such byte as a lone surrogate, which no password hash takes."""
+    encoding = (getattr(sys.stdin, "encoding", None) or "UTF-8").upper()
+    return CommandUsageError(
+        f"--password-stdin: standard input is not {encoding} text; write the password on it "
+        f"as one line of {encoding} (nothing was changed)"
+    )
+
+
 def new_password(given: str | None, *, from_stdin: bool) -> str:
     """The new password: from standard input, from --password (with a warning), or asked."""
     if from_stdin and given is not None:
         raise CommandUsageError("give --password or --password-stdin, not both")
     if from_stdin:
-        line = sys.stdin.readline()
+        from serving.users import not_text
+
+        try:
+            line = sys.stdin.readline()
+        except UnicodeDecodeError:  # stdin decoded strictly
+            raise _stdin_not_text() from None
         if not line:
             raise CommandUsageError(
                 "--password-stdin: standard input is empty; write the password on it as one line"
             )
+        if not_text(line):  # bytes it could not decode
+            raise _stdin_not_text()
         return line.removesuffix("\n").removesuffix("\r")
     if given is not None:
         typer.echo(ARGV_WARNING, err=True)
@@ -110,7 +127,9 @@ def set_password(
 
     The password is asked for (twice, not echoed) unless --password-stdin gives it. The
     account's current password is accepted too: an operator's reset then only signs every
-    session out (a user's own change on the pages refuses an unchanged password).
+    session out (a user's own change on the pages refuses an unchanged password). A disabled
+    account gets the password too, and stays disabled (the output says so): after a leak,
+    reset it first and then `users enable` it, so it is never active with the old password.
     """
     from serving import audit
     from serving.db.session import session_scope
@@ -129,6 +148,11 @@ def set_password(
     finally:
         engine.dispose()
     typer.echo(f"new password set for {user.username}; all its sessions are signed out")
+    if not user.active:  # set all the same: reset first, then enable, is the safe order
+        typer.echo(
+            f"{user.username} is DISABLED: it cannot sign in, with this password or any "
+            f"other, until `shanyraq users enable {user.username}`"
+        )
 
 
 def _set_active(username: str, *, active: bool, config: Path | None) -> None:

@@ -50,8 +50,9 @@ def _api_login(web: Any, username: str, password: str = PASSWORD) -> Any:
 # --- 1. a capitalised username ------------------------------------------------------------
 
 
-def test_the_api_signs_in_a_capitalised_username_as_its_account(web):
-    answer = _api_login(web, "Inspector_Other")
+@pytest.mark.parametrize("typed", ["Inspector_Other", "Inspector_Other "])  # review 22: spaces
+def test_the_api_signs_in_a_capitalised_username_as_its_account(web, typed):
+    answer = _api_login(web, typed)
     assert answer.status_code == 200, answer.text
     me = web.client.get(
         "/auth/me", headers={"Authorization": f"Bearer {answer.json()['access_token']}"}
@@ -60,9 +61,14 @@ def test_the_api_signs_in_a_capitalised_username_as_its_account(web):
     assert _api_login(web, "INSPECTOR_OTHER", "not the password").status_code == 401
 
 
-def test_the_page_signs_in_a_capitalised_username(web):
+@pytest.mark.parametrize(
+    # Review 22: spaces around it too (a phone keyboard's autocomplete adds one after it).
+    "typed",
+    ["Commission", "commission ", " Commission", "commission\u00a0"],
+)
+def test_the_page_signs_in_a_capitalised_username(web, typed):
     client = _fresh(web)
-    answer = sign_in(client, "Commission", PASSWORD)
+    answer = sign_in(client, typed, PASSWORD)
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == web_auth.LANDING["commission"]
     with web.services.sessions() as session:

@@ -38,6 +38,7 @@ from serving.users import (
     check_not_signed_out_since,
     revoke_token,
     sign_out_everywhere,
+    typed_username,
     wait_until_tokens_valid,
 )
 
@@ -61,11 +62,11 @@ def login(
     holder can fill with addresses, an IPv4-mapped IPv6 one as its IPv4) and per username
     (failed attempts only, so signing in often never locks an account out); the username's
     limit applies whether the account exists or not, so its 429 tells nothing about which
-    accounts exist. The username is taken in any case ("Amina.k" signs in as "amina.k"), and
-    its spellings share one limit. Refusals are audited once per limited address or username
-    and window, not one by one. An attempt counts against the username while its password is
-    checked, and is taken back if it was right: concurrent guesses get no more checks than
-    the limit.
+    accounts exist. The username is taken in any case and with spaces around it ("Amina.k "
+    signs in as "amina.k": serving.users.typed_username), and its spellings share one limit.
+    Refusals are audited once per limited address or username and window, not one by one. An
+    attempt counts against the username while its password is checked, and is taken back if
+    it was right: concurrent guesses get no more checks than the limit.
 
     A password hash made with older argon2 parameters is replaced by one with the current
     ones, in the sign-in's transaction (noted in its audit entry): the one moment the
@@ -80,7 +81,7 @@ def login(
     with _audit_limit(session, services, by_account, attempted=form.username, key=account,
                       target=f"account:{account}"):  # fmt: skip
         attempt = by_account.hit(account)
-    username = _typed_username(form.username)
+    username = typed_username(form.username)
     user = (
         session.execute(select(User).where(User.username == username)).scalar_one_or_none()
         if _may_be_username(username)
@@ -266,13 +267,6 @@ def password_change(
     never the passwords themselves.
     """
     return change_own_password(session, services, user, body)
-
-
-def _typed_username(name: str) -> str:
-    """The account name a typed one stands for: usernames are lower-case ASCII (serving.users
-    check_username), so an upper-case letter (a phone keyboard's capital first letter) is
-    folded; any other character is kept, so no non-ASCII name folds onto an account's."""
-    return name.lower() if name.isascii() else name
 
 
 def _may_be_username(name: str) -> bool:

@@ -27,6 +27,7 @@ from serving.errors import BadCredentialsError, RateLimitedError
 from serving.users import (
     PASSWORD_MAX_CHARS,
     PASSWORD_MIN_CHARS,
+    USERNAME_MAX_CHARS,
     CurrentPasswordError,
     PasswordUnchangedError,
     PasswordWeakError,
@@ -97,7 +98,7 @@ def login(
     services: ServicesDep,
     session: SessionDep,
     form_current: SignInFormCurrent,
-    username: Annotated[str, Form(max_length=64)],
+    username: Annotated[str, Form(max_length=USERNAME_MAX_CHARS)],
     password: Annotated[str, Form(max_length=PASSWORD_MAX_CHARS)],
     next: Annotated[str, Form(max_length=NEXT_MAX_CHARS)] = "",
 ) -> Response:
@@ -236,6 +237,7 @@ def _sign_in_form(
     return render(
         request, "login.html", user=None, status_code=status_code, next=safe_next(next) or "",
         error=error, username=username, max_chars=PASSWORD_MAX_CHARS,
+        username_max_chars=USERNAME_MAX_CHARS,
     )  # fmt: skip
 
 

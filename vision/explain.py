@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +61,19 @@ class _Loaded:
 # loaded at start, and heat maps are cached under its version (serving.web.heatmaps): a
 # model.pt copied over this one in place is another model, so it is not loaded until the
 # service restarts (and the engine with it); the same bytes written again change nothing.
+# No eviction: a service explains only its settings' model_dir (another model is a restart,
+# which `rescore promote` requires), and `score --explain` one model, so it holds one model.
 _LOADED: dict[Path, _Loaded] = {}
 # What each folder's model.pt was when an engine loaded the artifact (`expect_model_pt`): its
 # sha256, or None when there was none. Heat maps load only that file: one replaced before the
 # first heat map (none loaded yet to keep) is refused, as it would explain another model than
 # the one whose scores are shown. A folder no engine loaded (tests, tools) is not checked.
 _EXPECTED: dict[Path, str | None] = {}
+_UNCHECKED = "unchecked"  # no engine loaded the folder: any model.pt is its own reference
+# What each folder's model.pt was last seen to be (`_identity`), and whether that file is the
+# one expected: pages ask before every view (`model_pt_changed`), so a file is hashed again
+# only when its stat changed (as _Loaded.mtime_ns spares heat maps a hash per call).
+_CHECKED: dict[Path, tuple[tuple[int, int, int], bool]] = {}
 
 
 class ModelPtChangedError(ModelMismatchError):
@@ -77,12 +85,20 @@ def _digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def _identity(path: Path) -> tuple[int, int, int]:
+    """What tells a file copied over `path` (or renamed onto it) from the one there before."""
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def expect_model_pt(folder: Path) -> str | None:
     """Record the model.pt in `folder` as the one its heat maps must explain (Engine.load
     calls this with the artifact it scores with); its sha256, None when there is none. One
     that cannot be read is logged and leaves heat maps of `folder` unchecked."""
     path = folder / TORCH_FILE
+    _CHECKED.pop(folder, None)
     try:
+        seen = _identity(path)  # before the hash: a file replaced in between is hashed again
         digest: str | None = _digest(path)
     except FileNotFoundError:
         digest = None
@@ -94,7 +110,30 @@ def expect_model_pt(folder: Path) -> str | None:
         )  # fmt: skip
         return None
     _EXPECTED[folder] = digest
+    if digest is not None:
+        _CHECKED[folder] = (seen, True)
     return digest
+
+
+def model_pt_changed(folder: Path) -> ModelPtChangedError | None:
+    """The ModelPtChangedError heat maps of `folder` would be refused with (`heatmap_model`),
+    else None: for pages, which must not offer heat maps that every request would refuse.
+    Asked on every view, so model.pt is hashed only when its stat changed since it was last
+    looked at. None also where heat maps fail otherwise (no model.pt: ModelMismatchError)."""
+    path = folder / TORCH_FILE
+    expected = _EXPECTED.get(folder, _UNCHECKED)
+    loaded = _LOADED.get(folder)
+    if expected == _UNCHECKED or (loaded is not None and loaded.digest == expected):
+        return None  # any file explains itself, or the model loaded is kept whatever is on disk
+    try:
+        seen = _identity(path)
+        checked = _CHECKED.get(folder)
+        if checked is None or checked[0] != seen:
+            checked = (seen, expected is not None and _digest(path) == expected)
+            _CHECKED[folder] = checked
+    except OSError:  # gone or unreadable: heatmap_model says so, as it always did
+        return None
+    return None if checked[1] else _changed(path)
 
 
 def _changed(path: Path) -> ModelPtChangedError:
@@ -119,9 +158,6 @@ def _load(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
             "the model again (shanyraq export RUN) to make heat maps"
         ) from None
     return model, preprocessing, artifact.labels, artifact.condition_formulation
-
-
-_UNCHECKED = "unchecked"  # no engine loaded the folder: any model.pt is its own reference
 
 
 def heatmap_model(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:

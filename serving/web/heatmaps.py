@@ -3,8 +3,9 @@
 A heat map is computed once per (model version, colour scale, photo, head, label) and kept
 under `<data_dir>/heatmaps/<model version>/<colour scale>/`; later views read the PNG, and a
 change of scale (the page's legend names it) never serves an overlay drawn in the old one.
-Without model.pt (an ONNX-only artifact) there are no heat maps, and the page says so instead
-of showing anything invented.
+Without model.pt (an ONNX-only artifact), or with one copied over the model.pt the service
+loaded (vision.explain.model_pt_changed), there are no heat maps, and the page says so instead
+of showing anything invented, or links that every request would refuse.
 
 The overlays are renders of families' photos, so those no key can serve any more are removed
 when the service starts (`prune_cache`): the model version and the colour scale change only
@@ -35,7 +36,7 @@ from serving.state import Services
 from serving.storage import decode_stored, unreadable_original
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
-from vision.explain import OVERLAY_SCALE, ModelPtChangedError
+from vision.explain import OVERLAY_SCALE, ModelPtChangedError, model_pt_changed
 from vision.score import ABSTAIN_NOT_DWELLING, PhotoScore
 from welfare.aggregate import not_a_dwelling
 
@@ -48,13 +49,28 @@ OVERLAY_SHORT_SIDE_PX = 480
 
 
 def available(services: Services) -> bool:
-    """True when the loaded model's folder has model.pt (Grad-CAM needs the torch model)."""
+    """True when the loaded model's folder has model.pt (Grad-CAM needs the torch model) and
+    heat maps would be drawn with it: not when a model.pt copied over the one the engine
+    loaded would have every heat map refused (vision.explain.model_pt_changed)."""
+    folder = _model_folder(services)
+    return folder is not None and model_pt_changed(folder) is None
+
+
+def _model_folder(services: Services) -> Path | None:
+    """The loaded model's folder, where it has model.pt; else None."""
     folder = services.settings.model_dir
-    return (
-        folder is not None
-        and services.pipeline.engine is not None
-        and (folder / "model.pt").is_file()
-    )
+    if folder is None or services.pipeline.engine is None or not (folder / "model.pt").is_file():
+        return None
+    return folder
+
+
+def _check_available(services: Services) -> None:
+    """UnavailableError, saying why, where heat maps are not `available`."""
+    if available(services):
+        return
+    folder = _model_folder(services)
+    changed = model_pt_changed(folder) if folder is not None else None
+    raise _unavailable() if changed is None else _changed_since_start(changed)
 
 
 def explains(services: Services, photo: Photo) -> bool:
@@ -89,8 +105,7 @@ def check_explains(services: Services, photo: Photo) -> None:
     HeatmapNotAHomeError for a photo its scores say is not a home (`not_a_home`), else
     HeatmapOtherModelError unless a heat map of the loaded model explains `photo`. Checked
     before the view is audited: a refused heat map was seen by nobody."""
-    if not available(services):
-        raise _unavailable()
+    _check_available(services)
     if not_a_home(photo):  # as the page has it: the scores shown say so, whichever model's
         raise HeatmapNotAHomeError(
             f"no sign heat map for photo {photo.id}: the photo model said it is not a home, so "
@@ -105,6 +120,15 @@ def _unavailable() -> UnavailableError:
     return UnavailableError(
         "heat maps need the model's model.pt next to model.onnx; ask the administrator "
         "to deploy the full model artifact"
+    )
+
+
+def _changed_since_start(exc: ModelPtChangedError) -> UnavailableError:
+    logger.warning("heat map refused: %s", exc.message)  # the server's folders: here only
+    return UnavailableError(
+        "heat maps are unavailable: the model artifact on disk changed since the service "
+        "started, so a heat map would explain another model than the one whose scores are "
+        "shown; ask the administrator to restart the service"
     )
 
 
@@ -155,14 +179,19 @@ def prune_cache(services: Services) -> int:
     target may hold anything). A failure is logged, never raised: the service starts anyway.
     """
     root = services.settings.data_dir / CACHE_DIR
-    if root.is_symlink():
+    try:
+        linked, folder = root.is_symlink(), root.is_dir()
+    except OSError as exc:  # a data folder that cannot be searched: the rest of start-up says so
+        logger.warning("could not look for old heat maps in %s: %s", root, exc.strerror or exc)
+        return 0
+    if linked:
         logger.warning(
             "heat-map cache %s is a symbolic link: not cleaned of old models' overlays; make "
             "it a folder, or remove what is not under %s yourself",
             root, "/".join(_cache_key(services)),
         )  # fmt: skip
         return 0
-    if not root.is_dir():
+    if not folder:
         return 0
     removed = _prune(root, keep=_cache_key(services))
     if removed:
@@ -176,7 +205,8 @@ def prune_cache(services: Services) -> int:
 def _prune(folder: Path, *, keep: tuple[str, ...]) -> int:
     """Remove every entry of `folder` but the real folder `keep[0]`, and within that one
     every entry but `keep[1]`, and so on; the number of files removed. A folder that cannot
-    be listed (another user's, 0700 as the cache's are) is logged and passed over."""
+    be listed (another user's, 0700 as the cache's are), or an entry that cannot be looked at
+    (in a folder that may be read but not searched), is logged and passed over."""
     removed = 0
     try:
         entries = sorted(folder.iterdir())
@@ -184,7 +214,12 @@ def _prune(folder: Path, *, keep: tuple[str, ...]) -> int:
         logger.warning("could not look for old heat maps in %s: %s", folder, exc.strerror or exc)
         return 0
     for entry in entries:
-        if entry.name == keep[0] and entry.is_dir() and not entry.is_symlink():
+        try:
+            kept = entry.name == keep[0] and entry.is_dir() and not entry.is_symlink()
+        except OSError as exc:
+            logger.warning("could not look at the heat maps %s: %s", entry, exc.strerror or exc)
+            continue
+        if kept:
             removed += _prune(entry, keep=keep[1:]) if len(keep) > 1 else 0
         else:
             removed += _remove(entry)
@@ -223,8 +258,7 @@ def check_sign(sign: str) -> None:
 def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     """PNG of the photo with the evidence for `sign` laid over it (computed once, then cached)."""
     check_sign(sign)
-    if not available(services):
-        raise _unavailable()
+    _check_available(services)
     path = cache_path(services, sha256=sha256, sign=sign)
     cached = _cached(path)
     if cached is not None:
@@ -250,12 +284,7 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     try:
         heat = heatmap(folder, rgb, head="signs", label=sign)
     except ModelPtChangedError as exc:  # copied over since start: it is not the scoring model
-        logger.warning("heat map refused: %s", exc.message)
-        raise UnavailableError(
-            "heat maps are unavailable: the model artifact on disk changed since the service "
-            "started, so a heat map would explain another model than the one whose scores are "
-            "shown; ask the administrator to restart the service"
-        ) from None
+        raise _changed_since_start(exc) from None
     png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
     _cache(services, path, png)
     return png

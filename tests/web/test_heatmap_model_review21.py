@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from serving.web import heatmaps
+from serving.web.i18n import translator
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import PASSWORD, Service, jpeg, started
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from tests.web.helpers import sign_in
+from vision import explain
 from vision.artifact import META_FILE, ONNX_FILE, TORCH_FILE
 from vision.engine import Engine
 from vision.explain import ModelPtChangedError, heatmap
@@ -71,6 +74,9 @@ def _uploaded(service: Service) -> int:
     service.create_family("F1")
     answer = service.upload("F1", jpeg(1, size=(640, 480)))
     assert answer.status_code in (200, 201), answer.text
+    assert (
+        answer.json()["score"] is not None
+    )  # scored by the loaded model: its heat maps explain it
     return int(answer.json()["photo_id"])
 
 
@@ -130,3 +136,90 @@ def test_a_model_pt_added_to_an_onnx_only_artifact_since_start_is_refused(tmp_pa
     _copy_over(models[1], folder)  # whose model.pt it is, nothing says
     with pytest.raises(ModelPtChangedError):
         heatmap(folder, room_scene(3, height=48, width=64), head="signs", label=SIGNS[0])
+
+
+# --- review 22: the family page offers no heat maps that every request would refuse -------
+
+
+def _offers(browser: TestClient, photo_id: int) -> bool:
+    """Whether the family page links heat maps of the photo; checked against its own words."""
+    page = browser.get("/ui/families/F1?lang=en")
+    assert page.status_code == 200, page.text[:300]
+    offered = f"/ui/photos/{photo_id}/heatmap/" in page.text
+    none = translator("en")("family.no_heatmaps") in page.text
+    assert offered != none, "links and the 'no heat maps' line at once, or neither"
+    return offered
+
+
+def _digests(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every model.pt vision.explain hashes from now on."""
+    hashed: list[Path] = []
+    digest = explain._digest
+
+    def counted(path: Path) -> str:
+        hashed.append(path)
+        return digest(path)
+
+    monkeypatch.setattr(explain, "_digest", counted)
+    return hashed
+
+
+# --- 1. the page offers no heat maps every request would refuse ----------------------------------
+
+
+def test_a_model_pt_replaced_before_the_first_heat_map_is_not_offered(service, model_dir, models):
+    browser = _browser(service)
+    photo_id = _uploaded(service)
+    assert _offers(browser, photo_id)  # the positive control: the model loaded explains it
+    _copy_over(models[1], model_dir)
+    # Before: every sign still had a heat-map button, and each answered 503.
+    assert not _offers(browser, photo_id)
+    assert browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}").status_code == 503
+    assert not heatmaps.available(service.services)
+
+
+def test_the_same_model_pt_written_again_is_hashed_once_and_still_offered(
+    service, model_dir, models, monkeypatch
+):
+    browser = _browser(service)
+    photo_id = _uploaded(service)
+    hashed = _digests(monkeypatch)
+    assert _offers(browser, photo_id) and _offers(browser, photo_id)
+    assert hashed == []  # an unchanged file: its stat says so, no page view hashes it
+    _copy_over(models[0], model_dir)  # the very bytes again: a new mtime, the same model
+    assert _offers(browser, photo_id) and _offers(browser, photo_id)
+    assert hashed == [model_dir / TORCH_FILE]  # once for the new stat, not once per view
+    shown = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+
+
+def test_the_model_once_loaded_keeps_its_heat_maps_offered(service, model_dir, models):
+    browser = _browser(service)
+    photo_id = _uploaded(service)
+    assert browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}").status_code == 200
+    _copy_over(models[1], model_dir)
+    # The torch model loaded before the copy is the one scoring, and it keeps explaining.
+    assert _offers(browser, photo_id)
+    later = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[1]}")
+    assert later.status_code == 200, later.text[:300]
+
+
+def test_a_folder_no_engine_loaded_is_not_checked(tmp_path, models):
+    folder = Path(shutil.copytree(models[0], tmp_path / "tool"))
+    _copy_over(models[1], folder)
+    assert explain.model_pt_changed(folder) is None  # as heatmap_model: any file is its own
+
+
+def test_a_model_pt_added_to_an_onnx_only_artifact_is_reported_without_a_hash(
+    tmp_path, models, monkeypatch
+):
+    from vision.engine import Engine
+
+    folder = Path(shutil.copytree(models[0], tmp_path / "onnx_only"))
+    (folder / TORCH_FILE).unlink()
+    Engine.load(folder)
+    shutil.copyfile(models[1] / TORCH_FILE, folder / TORCH_FILE)
+    hashed = _digests(monkeypatch)
+    changed = explain.model_pt_changed(folder)
+    assert changed is not None and str(folder / TORCH_FILE) in changed.message
+    assert hashed == []  # there was none: any file is another

@@ -123,3 +123,55 @@ def test_an_unreadable_original_is_viewed_by_neither_route(web, browser_for, mon
             ).scalars()
         )
     assert "heatmap_viewed" not in actions and "photo_image_viewed" not in actions
+
+
+# --- review 22: the prune goes on past entries it cannot look at -------------------------
+
+SIGN = "damp_mould"
+
+
+def _unsearchable(monkeypatch: pytest.MonkeyPatch, *paths: Path) -> None:
+    """`paths` cannot be stat'ed, as the entries of a folder that may be read but not searched
+    cannot (the tests may run as root, whom file modes do not stop: the system's answer is
+    given here)."""
+    stat, lstat = Path.stat, Path.lstat
+
+    def refuse(real: Any) -> Any:
+        def call(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self in paths:
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return real(self, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Path, "stat", refuse(stat))
+    monkeypatch.setattr(Path, "lstat", refuse(lstat))
+
+
+def test_a_current_folder_that_cannot_be_looked_at_is_logged_not_raised(
+    tmp_path, monkeypatch, caplog
+):
+    data_dir = tmp_path / "data"
+    services = _services(data_dir, "v1")
+    cache = data_dir / heatmaps.CACHE_DIR
+    current = _overlay(heatmaps.cache_path(services, sha256=SHA, sign=SIGN))
+    old = _overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
+    _unsearchable(monkeypatch, cache / "v1")  # listed before v2: the walk goes on past it
+    with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
+        removed = heatmaps.prune_cache(services)  # before: PermissionError, start-up failed
+    assert removed == 1 and not old.exists()
+    monkeypatch.undo()
+    assert current.exists()  # what could not be looked at is left as it is
+    assert str(cache / "v1") in caplog.text and "Permission denied" in caplog.text
+
+
+def test_a_cache_that_cannot_be_looked_at_is_logged_not_raised(tmp_path, monkeypatch, caplog):
+    data_dir = tmp_path / "data"
+    cache = data_dir / heatmaps.CACHE_DIR
+    old = _overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
+    _unsearchable(monkeypatch, cache)
+    with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
+        assert heatmaps.prune_cache(_services(data_dir, "v1")) == 0  # before: PermissionError
+    monkeypatch.undo()
+    assert old.exists()  # nothing could be seen, so nothing removed
+    assert str(cache) in caplog.text and "Permission denied" in caplog.text

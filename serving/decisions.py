@@ -123,7 +123,7 @@ class DecisionRequest:
     reason: str
     # The family's latest decision when the sender saw it (0: none; None: not said, as from
     # API clients before it existed): a decision recorded after it stops this one
-    # (`decided_since_seen`).
+    # (`decided_since_seen`). The decision keeps it (Decision.seen_decision_id).
     seen_decision_id: int | None = None
 
 
@@ -148,7 +148,10 @@ def record_decision(
 
     With `request.seen_decision_id`, a copy of the decision recorded since (a double click,
     a resend) gives that decision back (`repeated`), and any other decision recorded since is
-    DecidedMeanwhileError: nobody's decision joins one they have not seen.
+    DecidedMeanwhileError: nobody's decision joins one they have not seen. The decision keeps
+    the id (None: not sent), so the reports and an auditor can tell which decisions were
+    checked that way; every decision sent without one is recorded, and the reports count an
+    old client's resend once (serving.report_overrides).
     """
     lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
     _check_seen(session, family, request.seen_decision_id)
@@ -165,6 +168,7 @@ def record_decision(
         kind=request.kind, model_level=assessment.level, decided_level=decided_level,
         reason_code=request.reason_code if request.kind == "override" else None,
         reason=_reason_words(request.reason), decided_by=actor[0],
+        seen_decision_id=request.seen_decision_id,
     )  # fmt: skip
     for grouping in GROUPINGS:  # the family's groups now, re-read under its lock
         setattr(decision, grouping, getattr(family, grouping))

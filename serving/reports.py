@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import Decision, Family, Photo
+from serving.report_overrides import counted_decisions
 from serving.score_shift import read_score
 from vision.score import PhotoScore, score_shares
 
@@ -21,34 +22,6 @@ if TYPE_CHECKING:
 
 GROUPINGS = ("region", "settlement", "head_gender")
 _EPS = 1e-4
-
-
-def _what_was_sent(decision: Decision) -> tuple[Any, ...]:
-    return (
-        decision.decided_by, decision.assessment_id, decision.kind, decision.decided_level,
-        decision.reason_code, decision.reason,
-    )  # fmt: skip
-
-
-def _decisions(session: Session, region: str | None) -> list[tuple[Decision, Family]]:
-    """The region's decisions, each counted once: a decision recorded right after the same one
-    on the family (same member, assessment, kind, level, reason code and words) is a resend by
-    a client without `seen_decision_id` (`decisions.decided_since_seen` returns such a copy).
-    Not past another decision: the same one after it may answer it on purpose (accepted again
-    after an override); only the `seen_decision_id` sent, never stored, tells those apart."""
-    statement = (
-        select(Decision, Family).join(Family, Family.id == Decision.family_id).order_by(Decision.id)
-    )
-    if region is not None:
-        statement = statement.where(Decision.region == region)
-    rows: list[tuple[Decision, Family]] = []
-    previous: dict[str, tuple[Any, ...]] = {}
-    for decision, family in session.execute(statement).all():
-        sent = _what_was_sent(decision)
-        if previous.get(decision.family_id) != sent:
-            rows.append((decision, family))
-        previous[decision.family_id] = sent
-    return rows
 
 
 def _latest(rows: list[tuple[Decision, Family]]) -> list[tuple[Decision, Family]]:
@@ -78,7 +51,7 @@ def _rate(part: int, whole: int) -> float | None:
 def override_stats(session: Session, region: str | None) -> dict[str, Any]:
     """How often the commission overrides, per assessed level, region and reason: families
     whose latest decision overrides (UNIT), beside the count of every decision."""
-    rows = _decisions(session, region)
+    rows = counted_decisions(session, region)
     latest = [d for d, _ in _latest(rows)]
     overrides = [d for d in latest if d.kind == "override"]
 
@@ -188,7 +161,7 @@ def fairness(session: Session, region: str | None) -> dict[str, Any]:
     from welfare.criteria import get_welfare_config
 
     minimum = get_welfare_config().fairness.min_families_per_group
-    rows = _decisions(session, region)
+    rows = counted_decisions(session, region)
     latest_ids = {decision.id for decision, _ in _latest(rows)}
     by_current_record = sum(any(_recorded(d, g) is None for g in GROUPINGS) for d, _ in rows)
     return {

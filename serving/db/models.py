@@ -182,6 +182,10 @@ class Decision(Base):
     # migration 0010: those are grouped by the family's record as it is now.
     settlement: Mapped[str | None] = mapped_column(String(16), nullable=True)
     head_gender: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The family's latest decision its sender saw, as sent (`DecisionRequest.seen_decision_id`,
+    # 0: none), which serving.decisions checked it against. NULL: sent without one (an API
+    # client from before it), or recorded before migration 0013. No foreign key: 0 is none.
+    seen_decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         CheckConstraint("kind IN ('accept', 'override')", name="ck_decisions_kind"),

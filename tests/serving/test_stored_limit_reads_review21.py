@@ -1,7 +1,7 @@
 """Review 21: reads of stored originals other than the image and heat-map routes decode them
-under the stored-photo limit (io.stored_max_pixels, serving.storage.stored_limit), not today's upload limit. A
-photo filed under a higher io.max_pixels is re-scored by a Ray actor, and verified on its
-pixels by the reuse index built at start-up, after the limit is lowered."""
+under the stored-photo limit (io.stored_max_pixels, serving.storage.stored_limit), not
+today's upload limit. A photo filed under a higher io.max_pixels is re-scored by a Ray actor,
+and verified on its pixels by the reuse index built at start-up, after the limit is lowered."""
 
 from __future__ import annotations
 

@@ -269,7 +269,7 @@ def demo(
     ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Build and seed, then stop."),
 ) -> None:
-    """The embedded demo: build missing models, seed demo families and accounts, serve.
+    """The embedded demo: build missing or stale models, seed demo families and accounts, serve.
 
     Run it again after an interruption, with the same --families: it finishes the seeding.
     """

@@ -1,4 +1,4 @@
-"""The demo: build missing models, fill the embedded service with synthetic families, serve.
+"""The demo: build missing or stale models, seed the embedded service with families, serve.
 
 Everything goes through the public API (sign-in, family records, photo uploads), so the demo
 data is validated, scored, stored and audited exactly as field data would be.
@@ -110,11 +110,14 @@ def demo_families(n_families: int, *, seed: int = 0) -> SyntheticFamilies:
     return families
 
 
-def _create_accounts(settings: ServingSettings) -> None:
+def _create_accounts(settings: ServingSettings) -> list[str]:
+    """Make the demo's accounts that are missing (returned) and disable those of regions gone
+    from configs/welfare.yaml (serving.demo_seed.settle_region_accounts)."""
     from sqlalchemy import select
 
     from serving.db.models import User
     from serving.db.session import make_engine, make_session_factory, session_scope
+    from serving.demo_seed import settle_region_accounts
     from serving.migrations import upgrade
     from serving.users import create_user
 
@@ -124,9 +127,8 @@ def _create_accounts(settings: ServingSettings) -> None:
     try:
         with session_scope(make_session_factory(engine)) as session:
             existing = set(session.scalars(select(User.username)))
-            for account in demo_accounts():
-                if account.username in existing:  # made by a run that was cut short
-                    continue
+            missing = [a for a in demo_accounts() if a.username not in existing]
+            for account in missing:  # the rest made by an earlier run
                 create_user(
                     session,
                     username=account.username,
@@ -136,6 +138,8 @@ def _create_accounts(settings: ServingSettings) -> None:
                 )
     finally:
         engine.dispose()
+    settle_region_accounts(settings, roles=DEMO_ROLES)
+    return [account.username for account in missing]
 
 
 def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0) -> int:
@@ -152,6 +156,12 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     marker = settings.data_dir / SEED_MARKER
     if marker.exists():
         logger.info("demo data already in %s", settings.data_dir)
+        if made := _create_accounts(settings):  # the demo regions changed since it was seeded
+            logger.warning(
+                "made the demo accounts %s: their regions have no demo families (configs/"
+                "welfare.yaml regions changed since the seeding); remove %s to seed them",
+                ", ".join(made), settings.data_dir,
+            )  # fmt: skip
         _say_other_photo_models(settings)
         return 0
     plan = f"families={n_families} seed={seed}\n"
@@ -291,24 +301,15 @@ class DemoPaths:
 
 
 def ensure_models(paths: DemoPaths) -> None:
-    """Build the demo photo model and fusion model when they are missing (never downloaded)."""
+    """Build the demo photo model when it is missing, and the fusion model when it is missing
+    or was trained under other configs (serving.demo_models); never downloaded."""
+    from serving.demo_models import ensure_fusion_model
+
     if not (paths.model_dir / "model.json").exists():
         result = _build_photo_model(paths.recipe)
         if result.artifact_dir.resolve() != paths.model_dir.resolve():
             raise RuntimeError(f"{paths.recipe} wrote {result.artifact_dir}, not {paths.model_dir}")
-    if not (paths.fusion_dir / "fusion.json").exists():
-        from welfare.criteria import get_welfare_config
-        from welfare.train import train_models
-
-        config = get_welfare_config()
-        logger.info("training the fusion model %s on synthetic families", paths.fusion_model)
-        train_models(
-            paths.fusion_root,
-            n=config.fusion.n_families,
-            seed=config.fusion.seed,
-            names=[paths.fusion_model],
-            config=config,
-        )
+    ensure_fusion_model(paths)
 
 
 def _build_photo_model(recipe: Path) -> BuildResult:

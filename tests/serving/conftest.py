@@ -86,14 +86,15 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def edit_config(tmp_path: Path) -> Iterator[Any]:
     """Factory: edit(name, change) applies `change` to the YAML of configs/<name> in a copy of
-    configs/ that the rest of the test runs under (SHANYRAQ_CONFIGS_DIR); the cached welfare
-    config and taxonomy are read anew now and again after the test."""
+    configs/ that the rest of the test runs under (SHANYRAQ_CONFIGS_DIR); the cached welfare,
+    synth and taxonomy configs are read anew now and again after the test."""
     import os
 
     import yaml
 
     from shanyraq.taxonomy import get_taxonomy
     from tests.serving.helpers import ROOT
+    from training.synth.config import get_synth_config
     from welfare.criteria import get_welfare_config
 
     folder = tmp_path / "configs"
@@ -102,6 +103,7 @@ def edit_config(tmp_path: Path) -> Iterator[Any]:
     def forget() -> None:
         get_welfare_config.cache_clear()
         get_taxonomy.cache_clear()
+        get_synth_config.cache_clear()
 
     def edit(name: str, change: Any) -> None:
         if not folder.exists():

@@ -1,7 +1,8 @@
 """Review 21: an upload refused with 503 (the photo model busy, shutting down or stopped) stored
 nothing and tells the phone to send it again: it gives its slot of the per-user upload limit
 back, so following Retry-After cannot push the phone into 429s for photos never accepted. A
-refusal for the photo itself (4xx: a bad file) still counts: it cost a decode."""
+refusal for the photo itself (4xx: a bad file) still counts: it cost a decode. Review 22: so
+does a 500 (the store failed): the fault was not the client's either."""
 
 from __future__ import annotations
 
@@ -73,3 +74,25 @@ def test_uploads_refused_for_a_bad_file_still_count_beside_503s(
     ]
     assert [a.status_code for a in answers] == [503, status, 201, 429], [a.text for a in answers]
     assert answers[3].json()["code"] == "rate_limited"
+
+
+def test_an_upload_the_store_failed_gives_its_place_back(
+    make_service,
+    model_dir,  # noqa: F811
+    monkeypatch,
+):
+    from serving.errors import StorageError
+
+    service = _limited_service(make_service, model_dir, monkeypatch, cause="busy", refusals=0)
+    put, failures = service.services.store.put, [1]
+
+    def failing(data: bytes) -> object:
+        if failures[0] > 0:
+            failures[0] -= 1
+            raise StorageError("the disk is full")
+        return put(data)
+
+    monkeypatch.setattr(service.services.store, "put", failing)
+    answers = [service.upload("F1", jpeg(i)) for i in range(4)]
+    # Before: the failed upload counted, and its retry (the third) was refused 429.
+    assert [a.status_code for a in answers] == [500, 201, 201, 429], [a.text for a in answers]

@@ -27,7 +27,7 @@ from serving.api.schemas import PhotoOut, PhotoViewOut, UploadOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
-from serving.errors import BodyTooLargeError, RecordInvalidError, UnavailableError
+from serving.errors import BodyTooLargeError, RecordInvalidError
 from serving.photo_evidence import reuse_links_of, reuse_shown
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
@@ -121,9 +121,10 @@ async def _file_photo(
     # Counted only now: a retry with its Idempotency-Key (how a phone makes a retry safe) is
     # answered above from what was stored, and must not use up the uploads it may still make.
     # Counted while it runs (concurrent uploads cannot all pass), and given back on a 503 (the
-    # model busy, hung, shutting down or stopped): nothing was stored and the answer says to
-    # send it again, so the retry must not count twice. A refusal for the photo itself (4xx:
-    # a bad file) still counts: it cost a decode, and a client sending junk must be limited.
+    # model busy, hung, shutting down or stopped), a 500 (the store or database failed) or a
+    # request cancelled (the server stopping): the fault is not the client's, and its retry
+    # must not count twice. A refusal for the photo itself (4xx: a bad file) still counts: it
+    # cost a decode, and a client sending junk must be limited.
     counted = f"user:{user.id}"
     at = services.upload_limiter.hit(counted)
     try:
@@ -138,11 +139,17 @@ async def _file_photo(
             viewer=(user.role, user.region),
             shape=photo_out,
         )  # fmt: skip
-    except UnavailableError:
-        services.upload_limiter.forget(counted, at)
+    except BaseException as exc:
+        if not _clients_fault(exc):
+            services.upload_limiter.forget(counted, at)
         raise
     services.metrics.photos.labels(analysis.quality.status).inc()
     return JSONResponse(body, status_code=status)
+
+
+def _clients_fault(exc: BaseException) -> bool:
+    """Whether an upload that raised `exc` was refused for what the client sent (a 4xx)."""
+    return isinstance(exc, ShanyraqError) and 400 <= exc.http_status < 500
 
 
 async def _audit_refusal(

@@ -110,8 +110,13 @@ def append(
     # Round-trip through JSON so the hashed form is exactly what the database returns.
     clean = json.loads(_storable(details or {}))
     # Locking the head row serialises appends (PostgreSQL); SQLite holds the write lock already.
+    # populate_existing: a head object the session still holds (expire_on_commit is off) is
+    # overwritten with the row as locked, not kept with what an earlier read saw.
     head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        select(AuditHead)
+        .where(AuditHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one()
     seq = head.seq + 1
     at = datetime.now(UTC).isoformat(timespec="microseconds")

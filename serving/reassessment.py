@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from serving import audit
@@ -113,9 +113,11 @@ def stale_assessments(
     reason `stale_reason` knows, by family id; `fusion` as `stale_reason` takes it.
 
     Families are read `batch_size` at a time, with their photos and latest assessments, and
-    let go before the next batch. Families never assessed are not stale: they have nothing
-    to bring up to date.
+    let go before the next batch: only what this call loaded is expunged from `session`, so
+    the objects the caller holds stay in it. Families never assessed are not stale: they
+    have nothing to bring up to date.
     """
+    held = set(session.identity_map.keys())  # the caller's: never let go of here
     assessed = select(Assessment.id).where(Assessment.family_id == Family.id).exists()
     statement = select(Family).where(assessed).order_by(Family.id).limit(batch_size)
     if region is not None:
@@ -141,7 +143,9 @@ def stale_assessments(
             if why is not None:
                 found.append(StaleAssessment(family.id, row.version, why, fusion_used(row)))
         after = ids[-1]
-        session.expunge_all()
+        for loaded in list(session.identity_map.values()):
+            if inspect(loaded).identity_key not in held:
+                session.expunge(loaded)
 
 
 def find_stale(services: Services, *, region: str | None = None) -> list[StaleAssessment]:

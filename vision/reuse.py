@@ -188,7 +188,10 @@ def block_correlations(
             if x.std() < config.min_block_std or y.std() < config.min_block_std:
                 continue  # flat: a wall or a white-out says nothing about identity
             x, y = x - x.mean(), y - y.mean()
-            out[i * n + j] = float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+            spread = float(np.sqrt((x * x).sum() * (y * y).sum()))
+            if spread == 0:  # a constant block (min_block_std 0 lets one through): no texture
+                continue
+            out[i * n + j] = float((x * y).sum() / spread)
     return out
 
 

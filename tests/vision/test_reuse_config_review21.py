@@ -126,3 +126,23 @@ def test_different_rooms_stay_apart_at_the_widest_blur_allowed(rooms):
     for i, a in enumerate(found):
         for b in found[i + 1 :]:
             assert not verify(a, b, wide).same_photo
+
+
+def test_a_constant_block_is_flat_even_with_min_block_std_zero():
+    """Review 22: `min_block_std: 0` let a constant block through to a 0/0 correlation (NaN,
+    read as flat, but with numpy's RuntimeWarning per block); it is flat without one."""
+    from vision.reuse import block_correlations
+
+    config = CONFIG.model_copy(update={"min_block_std": 0.0, "blur_sigma_px": 0.0})
+    rng = np.random.default_rng(0)
+    grey = np.full((128, 128), 128, np.uint8)
+    grey[:, :64] = rng.integers(0, 256, (128, 64), dtype=np.uint8)  # left half textured
+    photo = features(grey, config)
+    identity = np.float32([[1, 0, 0], [0, 1, 0]])
+    with np.errstate(all="raise"):
+        blocks = block_correlations(photo, photo, identity, config)
+    assert blocks is not None
+    grid = blocks.reshape(config.block_grid, config.block_grid)
+    half = config.block_grid // 2
+    assert np.isnan(grid[:, half:]).all()  # constant: no texture to compare
+    assert np.allclose(grid[:, :half], 1.0)  # the same pixels: fully correlated

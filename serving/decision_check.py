@@ -1,6 +1,7 @@
 """Decisions checked against their audit entries: the hash-chained log pins what each
-decision said (`decision_recorded`: kind, decided level, reason code, and the reason's words
-through `reason_sha256`), the decisions table alone does not. `shanyraq audit verify`, the API's
+decision said (`decision_recorded`: kind, decided level, reason code, the reason's words
+through `reason_sha256`, and the `seen_decision_id` the reports tell an old client's resend
+by), the decisions table alone does not. `shanyraq audit verify`, the API's
 /audit/verify and the audit page report a decision changed, deleted or added outside the
 service beside the chain's own problems (`verify_with_decisions`)."""
 
@@ -19,12 +20,15 @@ from serving.decisions import reason_sha256
 
 BATCH = 500  # audit entries read at a time
 _PINNED = ("kind", "decided_level", "reason_code")  # what the entry says as the decision does
+# Pinned only by the entries written since the field was added (None in one: sent without it).
+_PINNED_SINCE_ADDED = ("seen_decision_id",)
 
 
 def decision_problems(session: Session) -> list[str]:
     """How the decisions table differs from the `decision_recorded` entries: a decision whose
-    kind, level, reason code or words (entries written before `reason_sha256` existed: not
-    its words) are not the entry's, one deleted, one no entry records."""
+    kind, level, reason code, words or seen_decision_id are not the entry's (entries written
+    before `reason_sha256` or `seen_decision_id` existed: not those), one deleted, one no
+    entry records."""
     problems: list[str] = []
     audited: set[int] = set()
     # The decisions first: each was committed with its entry, so the entries read next hold
@@ -79,6 +83,11 @@ def _decision_id(target: str | None) -> int | None:
 
 def _changed(decision: Decision, details: dict[str, Any]) -> list[str]:
     changed = [name for name in _PINNED if details.get(name) != getattr(decision, name)]
+    changed += [
+        name
+        for name in _PINNED_SINCE_ADDED
+        if name in details and details[name] != getattr(decision, name)
+    ]
     said = details.get("reason_sha256")
     if said is not None and said != reason_sha256(decision.reason):
         changed.append("reason")

@@ -184,6 +184,9 @@ def record_decision(
             "input_hash": assessment.input_hash,
             # Pins the reason's words, which the decisions table alone does not: see reason_sha256.
             "reason_sha256": reason_sha256(decision.reason),
+            # What the reports tell an old client's resend by (serving.report_overrides);
+            # None: sent without one. Entries written before the field existed have none.
+            "seen_decision_id": decision.seen_decision_id,
             # The groups the fairness and override reports count it in, as recorded on it.
             "region": decision.region, "settlement": decision.settlement,
             "head_gender": decision.head_gender,

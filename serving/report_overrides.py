@@ -23,10 +23,12 @@ def _what_was_sent(decision: Decision) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def counted_decisions(session: Session, region: str | None) -> list[tuple[Decision, Family]]:
-    """The region's decisions in the order recorded, each with its family, a copy of a
-    decision left out: one the same as its member's previous decision on the family (same
-    assessment, kind, level, reason code and words).
+def counted_decisions(
+    session: Session, region: str | None, *, family_id: str | None = None
+) -> list[tuple[Decision, Family]]:
+    """The region's (or one family's) decisions in the order recorded, each with its family,
+    a copy of a decision left out: one the same as its member's previous decision on the
+    family (same assessment, kind, level, reason code and words).
 
     Right after it, a copy is always left out: sent again, or made again in the same words, it
     changes nothing. With other members' decisions between, it is left out only when recorded
@@ -41,6 +43,8 @@ def counted_decisions(session: Session, region: str | None) -> list[tuple[Decisi
     )
     if region is not None:
         statement = statement.where(Decision.region == region)
+    if family_id is not None:
+        statement = statement.where(Decision.family_id == family_id)
     rows: list[tuple[Decision, Family]] = []
     previous: dict[str, tuple[Any, ...]] = {}  # family -> its previous decision
     members: dict[tuple[str, int], tuple[Any, ...]] = {}  # (family, member) -> theirs
@@ -53,3 +57,12 @@ def counted_decisions(session: Session, region: str | None) -> list[tuple[Decisi
             rows.append((decision, family))
         previous[decision.family_id] = members[member] = sent
     return rows
+
+
+def copies_of(session: Session, family_id: str) -> set[int]:
+    """The ids of the family's decisions that `counted_decisions` leaves out as copies: the
+    family page marks them, so the history does not read a resend as the family's newest
+    word."""
+    counted = {d.id for d, _ in counted_decisions(session, None, family_id=family_id)}
+    every = session.execute(select(Decision.id).where(Decision.family_id == family_id))
+    return set(every.scalars()) - counted

@@ -314,3 +314,11 @@ class DecisionOut(BaseModel):
     reason: str
     decided_by: str
     created_at: datetime
+    seen_decision_id: int | None = Field(
+        description="The family's latest decision_id its sender had seen (0: none), as sent "
+        "with the decision; null: sent without one (a client from before it) or recorded "
+        "before the service kept it. The override and fairness reports count a decision sent "
+        "without one that repeats its member's previous decision on the family once (a resend "
+        "whose first answer was lost), even with other members' decisions between.",
+        examples=[0, None],
+    )

@@ -22,6 +22,7 @@ from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
 from serving.decisions import decisions_of, latest_decision_id
 from serving.photo_evidence import photo_flags, photo_score, reuse_shown
+from serving.report_overrides import copies_of
 from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
@@ -341,7 +342,8 @@ class FamilyPage:
     photos: list[PhotoView]
     show_decisions: bool  # the viewer's role may read decisions (DECISION_READERS)
     decisions: list[tuple[Decision, str]]  # newest first, with who decided; [] if not shown
-    decided: Decision | None  # the decision on this assessment, if any and shown
+    copies: AbstractSet[int]  # of `decisions`, those the reports count once (report_overrides)
+    decided: Decision | None  # the newest decision on this assessment, not a copy, if shown
     # The family's latest decision (0: none), shown or not: the decision form sends it back,
     # so one sent after another decision was recorded is not recorded unseen.
     last_decision_id: int
@@ -369,6 +371,8 @@ def family_page(
     photos, links = inputs.photos, inputs.links
     show_decisions = user.role in DECISION_READERS
     decisions = decisions_of(session, family.id) if show_decisions else []
+    copies = copies_of(session, family.id) if show_decisions else set()
+    counted = [d for d, _ in decisions if d.id not in copies]
     recommendation = get_welfare_config().recommendation
     probs = row.result.get("level_probs", {})
     return FamilyPage(
@@ -386,7 +390,8 @@ def family_page(
         ],
         show_decisions=show_decisions,
         decisions=decisions,
-        decided=next((d for d, _ in decisions if d.assessment_id == row.id), None),
+        copies=copies,
+        decided=next((d for d in counted if d.assessment_id == row.id), None),
         last_decision_id=latest_decision_id(session, family.id),
         heatmaps=heatmaps.available(services),
         eligible_min=recommendation.eligible_min_probability,

@@ -58,9 +58,11 @@ def test_the_decision_entry_names_the_groups_it_is_counted_in(service, tmp_path,
         assert (details["region"], details["settlement"], details["head_gender"]) == (
             decision.region, decision.settlement, decision.head_gender,
         )  # fmt: skip
-        # reason_sha256 pins the reason's words (tests/serving/test_decisions_audit_review21.py).
-        groups_and_reason = {"region", "settlement", "head_gender", "reason_sha256"}
-        assert set(details) == EARLIER_FIELDS | groups_and_reason
+        # reason_sha256 pins the reason's words (tests/serving/test_decisions_audit_review21.py),
+        # seen_decision_id what the reports count by (tests/serving/test_decision_seen_review22.py).
+        later = {"region", "settlement", "head_gender", "reason_sha256", "seen_decision_id"}
+        assert set(details) == EARLIER_FIELDS | later
+        assert details["seen_decision_id"] is decision.seen_decision_id is None  # none sent
         assert details["family_id"] == decision.family_id == "F1"
         assert details["assessment_id"] == decision.assessment_id
         assert (details["kind"], details["decided_level"]) == (

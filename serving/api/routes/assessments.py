@@ -123,7 +123,7 @@ def decision_out(row: Decision, username: str) -> DecisionOut:
         decision_id=row.id, assessment_id=row.assessment_id, family_id=row.family_id,
         kind=row.kind, model_level=row.model_level, decided_level=row.decided_level,
         reason_code=row.reason_code, reason=row.reason, decided_by=username,
-        created_at=row.created_at,
+        created_at=row.created_at, seen_decision_id=row.seen_decision_id,
     )  # fmt: skip
 
 

@@ -39,7 +39,11 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
-from welfare.real_training import check_test_fraction, load_engine_trained
+from welfare.real_training import (
+    check_test_fraction,
+    check_trained_families,
+    load_engine_trained,
+)
 from welfare.simulate import SimulatedPhoto
 from welfare.statements import Code
 from welfare.train import load_trained_together
@@ -171,7 +175,8 @@ def measure_real_scores(
     """Score the test families' rendered photos and compare the models on both readings.
 
     Models not trained on the training split of their data (n, seed) as the configs give it
-    now are refused (`check_trained_on`) before any photo is rendered."""
+    now are refused (`check_trained_on`, and `check_trained_families` for `engine_model`)
+    before any photo is rendered."""
     check_test_fraction(config.fusion.test_fraction)
     models, (n, seed) = load_trained_together(models_dir)
     fused = config.fusion.default_model
@@ -195,6 +200,12 @@ def measure_real_scores(
     simulated = {name: m for name, m in models.items() if name != engine_trained}
     generated = check_trained_on(
         simulated, folder=models_dir, n=n, seed=seed, config=config, progress=progress
+    )
+    # The engine-trained model's training families against those generated now (its hash).
+    families_checked = (
+        check_trained_families(trained, folder=engine_model, generated=generated, config=config)
+        if engine_model is not None
+        else None
     )
     # The test families from the data the check generated: generating them again took as long.
     held = held_out_families(n_families, n=n, seed=seed, config=config, generated=generated)
@@ -237,6 +248,7 @@ def measure_real_scores(
         fused=fused,
         engine_trained=engine_trained,
         engine_training=models[engine_trained].meta.metrics["data"] if engine_trained else None,
+        engine_families_checked=families_checked,
         reuse=reuse_description(engine.config.hashing, reuse_counts),
         data={"n": n, "seed": seed, "test_fraction": config.fusion.test_fraction},
         n_families=len(held.table),

@@ -14,7 +14,10 @@ than a recipe may ask for, before any photo is scored, and a model that learned 
 it is saved (both allowed with `keep_meaningless`, to try the pipeline). It records the data
 (n, seed) and test fraction whose training split it learned from, and `load_engine_trained`
 refuses it beside models whose test split is another: their test families could be its
-training families.
+training families. It also records a hash of its training families' records and labels (no
+photo score in it: `families_hash`), which `check_trained_families` compares with those
+families as they are generated now, as `welfare evaluate` compares the other models'
+training-data hashes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from shanyraq.errors import ConfigError, ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices, split_sizes
 from welfare.fusion import FusionModel, check_trainable, model_version
-from welfare.real_families import HeldOut, check_subset, families_at
+from welfare.real_families import Generated, HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_score_cache import ScoreCache
 from welfare.real_scores import (
@@ -42,7 +45,12 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
-from welfare.train import check_family_count, check_learned_something, fit_on
+from welfare.train import (
+    check_family_count,
+    check_learned_something,
+    fit_on,
+    training_data_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +70,16 @@ def check_test_fraction(test_fraction: float) -> None:
 
 
 def training_families(
-    n_families: int | None, *, n: int, seed: int, subset_seed: int, config: WelfareConfig
+    n_families: int | None,
+    *,
+    n: int,
+    seed: int,
+    subset_seed: int,
+    config: WelfareConfig,
+    generated: Generated | None = None,
 ) -> HeldOut:
-    """The training split of data (n, seed), or a seeded subset of `n_families` of it."""
+    """The training split of data (n, seed), or a seeded subset of `n_families` of it; taken
+    from `generated` where given (those data generated already)."""
     check_test_fraction(config.fusion.test_fraction)
     train_idx, _ = split_indices(n, test_fraction=config.fusion.test_fraction, seed=seed)
     if n_families is not None:
@@ -72,7 +87,7 @@ def training_families(
     if n_families is not None and n_families < len(train_idx):
         rng = np.random.default_rng(subset_seed)
         train_idx = np.sort(rng.choice(train_idx, size=n_families, replace=False))
-    return families_at(train_idx, n=n, seed=seed, config=config)
+    return families_at(train_idx, n=n, seed=seed, config=config, generated=generated)
 
 
 def score_in_chunks(
@@ -173,6 +188,7 @@ def train_on_engine_scores(
         "train_families": len(held.table),
         "subset_seed": subset_seed if len(held.table) < whole_split else None,
         "reuse": reuse_description(engine.config.hashing, reuse_counts),
+        "families_hash": families_hash(data, config),
     }
     model = fit_engine_fused(data, config=config, seed=seed, source=source)
     if not keep_meaningless:
@@ -201,7 +217,9 @@ def load_engine_trained(
 
     Given `test_fraction` (the split the test families are drawn from now), a model whose
     training split was drawn with another is refused: some of its training families would be
-    among the test families. One saved before the fraction was recorded is taken as it is."""
+    among the test families. One saved before the fraction was recorded in its data is checked
+    by its recipe's (the same configs/welfare.yaml gave both); one recording neither is taken
+    as it is."""
     model = FusionModel.load(folder)
     source = model.meta.metrics.get("data", {})
     if (source.get("n"), source.get("seed")) != (n, seed):
@@ -209,7 +227,7 @@ def load_engine_trained(
             f"{folder}: trained on data {source.get('n')}, {source.get('seed')}, the other models "
             f"on {n}, {seed}; train it with `shanyraq welfare train-engine --n {n} --seed {seed}`"
         )
-    trained_fraction = source.get("test_fraction")
+    trained_fraction = source.get("test_fraction") or (model.meta.recipe or {}).get("test_fraction")
     if test_fraction is not None and trained_fraction not in (None, test_fraction):
         raise ModelMismatchError(
             f"{folder}: trained on the training split left by test_fraction {trained_fraction}, "
@@ -249,3 +267,45 @@ def trained_render_size(source: dict[str, Any]) -> int | None:
         return int(source["size"])
     found = re.search(r" rendered at (\d+) px", str(source.get("photos", "")))
     return int(found.group(1)) if found else None
+
+
+def families_hash(data: FamilyData, config: WelfareConfig) -> str | None:
+    """The training-data hash of families' records alone (tabular features and labels, no
+    photo score): what an engine-trained model records of its training families, so they can
+    be checked against the families generated now without their photos scored again."""
+    return training_data_hash(data, data.space.names(with_visual=False), config)
+
+
+def check_trained_families(
+    model: FusionModel, *, folder: Path, generated: Generated, config: WelfareConfig
+) -> bool:
+    """Refuse an engine-trained model whose training families, drawn now from `generated` (the
+    data (n, seed) as generated now) as train-engine drew them, are not those it learned from
+    (`families_hash` differs): configs changed since, so it learned other records and labels,
+    and the test families drawn now are not the ones held out from it. False (unchecked) for a
+    model saved before the hash was recorded; True when checked."""
+    source = model.meta.metrics.get("data", {})
+    recorded = source.get("families_hash")
+    if not recorded:
+        return False
+    subset = source.get("subset_seed")
+    held = training_families(
+        source.get("train_families") if subset is not None else None,
+        n=generated.n,
+        seed=generated.seed,
+        subset_seed=subset or 0,
+        config=config,
+        generated=generated,
+    )
+    if families_hash(build_family_data(held.table, held.simulated, config=config), config) != (
+        recorded
+    ):
+        raise ModelMismatchError(
+            f"{folder}: not trained on the training families of data ({generated.n} "
+            f"families, seed {generated.seed}) as they are generated now (the hash of their "
+            "records and labels differs): configs/welfare.yaml (criteria, thresholds, levels, "
+            "test_fraction), configs/synth.yaml or the family generator changed since it was "
+            f"trained; train it again with `shanyraq welfare train-engine --n {generated.n} "
+            f"--seed {generated.seed}`, or put back the configuration it was trained with"
+        )
+    return True

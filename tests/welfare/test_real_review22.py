@@ -1,0 +1,94 @@
+"""Review 22: the engine-trained model is checked to have learned the training families the
+test families are held out from now (their records' hash, the test fraction of its recipe)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from shanyraq.errors import ModelMismatchError
+from tests.refusals import must_not_run
+from welfare.real_evaluation import measure_real_scores
+from welfare.real_report import engine_trained_verdict
+from welfare.real_training import ENGINE_MODEL, load_engine_trained, train_on_engine_scores
+from welfare.train import train_models
+
+from . import test_real_eval_review19, test_real_training
+
+N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
+config = test_real_training.config
+vision_dir = test_real_training.vision_dir
+NAMES = ["lgbm_tabular", "lgbm_fused"]
+
+
+def with_subsistence(config, kzt):
+    thresholds = config.thresholds.model_copy(update={"subsistence_minimum_kzt": kzt})
+    return config.model_copy(update={"thresholds": thresholds})
+
+
+@pytest.fixture(scope="module")
+def engine_model(tmp_path_factory, vision_dir, config):
+    """lgbm_fused_engine on 6 training families of (N, SEED), and the folder it is in."""
+    folder = tmp_path_factory.mktemp("engine22")
+    model, _ = train_on_engine_scores(
+        folder / ENGINE_MODEL, vision_dir=vision_dir, n_families=6, subset_seed=3, size=SIZE,
+        cache_dir=folder / "cache", config=config, keep_meaningless=True,
+    )  # fmt: skip
+    return folder / ENGINE_MODEL, model
+
+
+def _evaluate(tmp_path, vision_dir, config, engine_model):
+    models = tmp_path / "models"  # the simulation-trained models, on `config`'s families
+    train_models(models, n=N, seed=SEED, names=NAMES, config=config, keep_meaningless=True)
+    return measure_real_scores(
+        models, vision_dir=vision_dir, n_families=2, size=SIZE, cache_dir=None, n_boot=10,
+        config=config, engine_model=engine_model,
+    )  # fmt: skip
+
+
+def test_an_engine_model_trained_on_families_generated_otherwise_is_refused(
+    tmp_path, engine_model, vision_dir, config, monkeypatch
+):
+    """The simulation-trained models are refused when configs changed since their training
+    (their training-data hash); the engine-trained one was compared all the same."""
+    folder, _ = engine_model
+    changed = with_subsistence(config, 2 * config.thresholds.subsistence_minimum_kzt)
+    monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
+    with pytest.raises(ModelMismatchError, match="hash of their records and labels differs"):
+        _evaluate(tmp_path, vision_dir, changed, folder)
+
+
+def test_an_engine_model_trained_on_the_families_now_is_checked_and_compared(
+    tmp_path, engine_model, vision_dir, config
+):
+    folder, model = engine_model
+    assert model.meta.metrics["data"]["families_hash"]
+    result = _evaluate(tmp_path, vision_dir, config, folder)
+    assert result["engine_trained"] == ENGINE_MODEL
+    assert result["engine_families_checked"] is True
+
+
+def test_an_older_model_without_its_test_fraction_in_its_data_is_checked_by_its_recipe(
+    tmp_path, engine_model
+):
+    """Saved before train-engine recorded the test fraction in its data: the fraction its
+    recipe records is the one its training split was drawn with."""
+    _, model = engine_model
+    older = copy.deepcopy(model)
+    del older.meta.metrics["data"]["test_fraction"]
+    older.save(tmp_path / ENGINE_MODEL)
+    fraction = model.meta.recipe["test_fraction"]
+    kept = load_engine_trained(tmp_path / ENGINE_MODEL, n=N, seed=SEED, test_fraction=fraction)
+    assert kept.meta.version == model.meta.version
+    with pytest.raises(ModelMismatchError, match=r"test_fraction .* some of them are families"):
+        load_engine_trained(tmp_path / ENGINE_MODEL, n=N, seed=SEED, test_fraction=0.5)
+
+
+def test_the_report_says_when_the_training_families_were_not_checked(welfare_config):
+    real = test_real_eval_review19._real()
+    targets = welfare_config.targets
+    unchecked = " ".join(engine_trained_verdict(real, targets=targets))
+    assert "training families were NOT checked" in unchecked
+    checked = {**real, "engine_families_checked": True}
+    assert "NOT checked" not in " ".join(engine_trained_verdict(checked, targets=targets))

@@ -13,11 +13,10 @@ when the signing key is missing, seals an audit head left without a MAC, and rec
 upgrade that changed the revision (`database_upgraded`: from, to, code version). It refuses
 (`database_in_use`, unless `--force`) a database behind this version that another process has
 open: a running service keeps the schema it started with, and migrating under it breaks it.
-On SQLite that is any process holding the database open (on Linux: the lock every connection
-of a WAL database holds on its -shm file while open, the one SQLite itself checks); on
-PostgreSQL, another session on the database named like the service's connections (starting
-"shanyraq", or no application_name as earlier versions'). Checked once before migrating: a
-service started meanwhile is not seen.
+On SQLite, any process holding it open (the lock every connection of a WAL database holds on
+its -shm file, asked for as SQLite does; off Linux that cannot be told: refused); on PostgreSQL,
+another session on it named like the service's ("shanyraq...", or none as earlier versions').
+Asked again once migrated (unless --force): one that opened it meanwhile is named, exit 5.
 
 `db backup OUT` copies the embedded SQLite database (serving/db_backup.py), never over or
 into the service's own files (serving.data_dir.service_paths), then records it
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
 
 EXIT_UPGRADE_NEEDED = 3
 EXIT_NOT_UPGRADABLE = 4
+EXIT_OPEN_AFTER_UPGRADE = 5
 MAKES_NONE = (
     "The `db` commands make no database: on a fresh install `shanyraq users add` or "
     "`shanyraq serve` creates it"
@@ -64,18 +64,23 @@ MAKES_NONE = (
 SQLITE_SHM_DMS_BYTE = 128
 # Sessions of the service and commands on PostgreSQL: this version's are named "shanyraq"
 # (serving.db.session.APPLICATION_NAME); earlier ones, which a `db upgrade` usually finds
-# running, set no application_name.
+# running, set no application_name. Another role's session shows no backend_type (unless this
+# role has pg_read_all_stats): counted, as background workers (no user) are not.
 _OTHER_SESSIONS = """
-SELECT pid, usename, coalesce(application_name, ''), client_addr::text FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()
-  AND backend_type = 'client backend'
+SELECT format('session %s of %s %s%s', pid, usename, CASE WHEN backend_type IS NULL
+    THEN '(its address hidden from this role)'
+    ELSE 'from ' || coalesce(host(client_addr), 'a local socket') END,
+  ' (' || nullif(application_name, '') || ')')
+FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND (backend_type = 'client backend' OR backend_type IS NULL AND usename IS NOT NULL)
   AND (coalesce(application_name, '') = '' OR application_name LIKE 'shanyraq%')
 ORDER BY pid
 """
 
 
 class DatabaseInUseError(ShanyraqError):
-    """`db upgrade` found another process on the database (the service, most likely)."""
+    """`db upgrade` found another process on the database (the service, most likely), or
+    cannot tell here whether one has it open."""
 
     code = "database_in_use"
     http_status = 409
@@ -127,6 +132,7 @@ class UpgradeReport:
     before: str
     after: str
     audit_seq: int | None  # the `database_upgraded` entry; None: nothing changed
+    open_now: tuple[str, ...] = ()  # who has the database open once migrated, in words
 
 
 def sqlite_holder(file: Path) -> int | None:
@@ -135,28 +141,33 @@ def sqlite_holder(file: Path) -> int | None:
 
     Asks the kernel who holds the lock SQLite's connections keep on the -shm file, as SQLite
     itself does (F_GETLK): nothing is locked or written. Linux only (the layout of `struct
-    flock`); elsewhere None. Call it while this process has no connection to `file` open:
-    closing the descriptor it opens drops every lock this process holds on the -shm file.
+    flock`): elsewhere, or where the kernel does not answer, DatabaseInUseError saying so.
+    Call it while this process has no connection to `file` open: closing the descriptor it
+    opens drops every lock this process holds on the -shm file.
     """
-    import fcntl
+    # SQLite follows a link to the database: its -shm lies beside the file linked to.
+    real = file.resolve()
+    shm = real.with_name(real.name + "-shm")
+    try:
+        fd = os.open(shm, os.O_RDONLY)
+        try:
+            if sys.platform != "linux":
+                raise OSError(f"this check runs on Linux only, not on {sys.platform}")
+            import fcntl
 
-    if sys.platform != "linux":
+            asked = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, SQLITE_SHM_DMS_BYTE, 1, 0)
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, asked)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:  # no -shm: no connection has it open (the last one removes it)
         return None
-    try:
-        # SQLite follows a link to the database: its -shm lies beside the file linked to.
-        real = file.resolve()
-        fd = os.open(real.with_name(real.name + "-shm"), os.O_RDONLY)
-    except OSError:  # no -shm: no connection has it open (the last one removes it)
-        return None
-    try:
-        asked = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, SQLITE_SHM_DMS_BYTE, 1, 0)
-        kind, _whence, _start, _len, pid = struct.unpack(
-            "hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, asked)
-        )
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    except OSError as exc:  # not Linux, no permission, a file system without locks, ...
+        raise DatabaseInUseError(
+            f"cannot tell whether another process has {real} open ({exc.strerror or exc}): stop "
+            f"the service and every other shanyraq command on it (`lsof {shm}` lists who has "
+            "it open; without that file none has), then run `shanyraq db upgrade --force`"
+        ) from None
+    kind, _whence, _start, _len, pid = struct.unpack("hhqqi", answer)
     return None if kind == fcntl.F_UNLCK else max(pid, 0)
 
 
@@ -187,38 +198,23 @@ def _postgres_sessions(settings: ServingSettings) -> list[str]:
     engine = _read_engine(settings)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(text(_OTHER_SESSIONS)).all()
+            return list(connection.execute(text(_OTHER_SESSIONS)).scalars())
     except DBAPIError as exc:
         raise unavailable(engine, exc, doing="read") from None
     finally:
         engine.dispose()
-    return [
-        f"session {pid} of {user} from {address or 'a local socket'}"
-        + (f" ({name})" if name else "")
-        for pid, user, name, address in rows
-    ]
 
 
-def refuse_in_use(settings: ServingSettings) -> None:
-    """DatabaseInUseError when another process has the database open (module docstring)."""
+def database_users(settings: ServingSettings) -> list[str]:
+    """Who else may be the service's on the database, in words; see the module docstring."""
     from serving.db.session import parse_url, sqlite_file
 
     parsed = parse_url(settings.resolved_database_url)
     file = sqlite_file(parsed)
     if file is not None:
         pid = sqlite_holder(file)
-        users = [] if pid is None else [_process(pid)]
-    elif parsed.get_backend_name() == "postgresql":
-        users = _postgres_sessions(settings)
-    else:
-        users = []
-    if users:
-        raise DatabaseInUseError(
-            f"the database at {shown_url(settings)} is in use: {'; '.join(users)}. A running "
-            "service keeps the schema it started with, and migrating under it breaks it: stop "
-            "the service (and any other shanyraq command on this database), then run "
-            "`shanyraq db upgrade` again; `--force` upgrades anyway"
-        )
+        return [] if pid is None else [_process(pid)]
+    return _postgres_sessions(settings) if parsed.get_backend_name() == "postgresql" else []
 
 
 def upgrade_database(settings: ServingSettings, *, force: bool = False) -> UpgradeReport:
@@ -238,8 +234,13 @@ def upgrade_database(settings: ServingSettings, *, force: bool = False) -> Upgra
         )
     if not state.known:
         raise newer_schema_error(shown_url(settings), state)
-    if not state.up_to_date and not force:
-        refuse_in_use(settings)  # before this process opens it (see sqlite_holder)
+    if not (state.up_to_date or force) and (users := database_users(settings)):
+        raise DatabaseInUseError(  # before this process opens it (see sqlite_holder)
+            f"the database at {shown_url(settings)} is in use: {'; '.join(users)}. A running "
+            "service keeps the schema it started with, and migrating under it breaks it: stop "
+            "the service (and any other shanyraq command on this database), then run "
+            "`shanyraq db upgrade` again; `--force` upgrades anyway"
+        )
     settings.signing_key(create=False)  # refused now, before the database changes
     engine, key = open_with_key(settings, may_create=False, migrate=True)
     try:
@@ -254,7 +255,11 @@ def upgrade_database(settings: ServingSettings, *, force: bool = False) -> Upgra
             )  # fmt: skip
     finally:
         engine.dispose()
-    return UpgradeReport(before=state.current, after=after, audit_seq=entry.seq)
+    try:  # asked again, once this process has it closed: who opened it meanwhile
+        open_now = () if force else tuple(database_users(settings))
+    except ShanyraqError:  # cannot tell here, or the server went away: the upgrade stands
+        open_now = ()
+    return UpgradeReport(state.current, after, audit_seq=entry.seq, open_now=open_now)
 
 
 def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
@@ -349,7 +354,8 @@ def upgrade(
     """Migrate the database to this version (whatever auto_migrate says); audited.
 
     Makes no database; stop the service first (it runs on the schema it started with): a
-    database another process has open is refused (database_in_use) unless --force.
+    database another process has open is refused (database_in_use) unless --force. Exit 5:
+    one has it open once upgraded (named on stderr): restart it, it may run on the old schema.
     """
     settings = load_settings(config)
     report = upgrade_database(settings, force=force)
@@ -358,6 +364,10 @@ def upgrade(
         return
     typer.echo(f"upgraded {shown_url(settings)} from migration {report.before} to {report.after}")
     typer.echo(f"audited: database_upgraded (entry {report.audit_seq})")
+    if report.open_now:  # opened after the check before migrating (module docstring)
+        typer.echo(f"warning: open now in {'; '.join(report.open_now)}: one that opened it before "
+                   "the upgrade ended runs on the old schema; restart it", err=True)  # fmt: skip
+        raise typer.Exit(EXIT_OPEN_AFTER_UPGRADE)
 
 
 @app.command("backup")

@@ -1,0 +1,191 @@
+"""Found by the review of `db upgrade`'s in-use check: where the SQLite check cannot be made (not
+Linux, a -shm file it cannot open, a kernel that does not answer) the upgrade is refused saying
+so, not run as if nobody had the database open; a process that opens the database after the
+check, while it is migrated, is named once it is done (exit 5); on PostgreSQL, the sessions of
+another role, whose kind and address this role cannot see, count too."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import serving.cli
+from serving.db_cli import EXIT_OPEN_AFTER_UPGRADE, DatabaseInUseError, sqlite_holder
+from tests.serving.test_cli_review20 import _behind, _code, _holding_open, _run, _sqlite_url
+from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
+
+
+def _database(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "shanyraq.db"
+
+
+def _assert_cannot_tell(refused: Any, url: str) -> None:
+    assert _code(refused) == "database_in_use", refused.output
+    message = str(refused.exception)
+    assert "cannot tell whether another process has" in message
+    assert "shanyraq.db-shm" in message and "--force" in message
+    assert _revision(url) == OLD_REVISION  # nothing changed
+
+
+# --- SQLite: where the check cannot be made, it says so -------------------------------------
+
+
+def test_off_linux_the_upgrade_is_refused_as_it_cannot_tell(tmp_path, monkeypatch):
+    # Before: sqlite_holder answered None ("nobody") off Linux, and the upgrade ran.
+    url = _sqlite_url(tmp_path)
+    config = _behind(tmp_path, url)
+    monkeypatch.setattr(sys, "platform", "darwin")
+
+    with _holding_open(_database(tmp_path)):  # the -shm file exists while it is open
+        refused = _run("db", "upgrade", "--config", config)
+
+    _assert_cannot_tell(refused, url)
+    assert "Linux only" in str(refused.exception)
+    # Without the -shm file no connection has it open, on any system: upgraded.
+    upgraded = _run("db", "upgrade", "--config", config)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert _revision(url) == _head()
+
+
+def test_a_kernel_that_does_not_answer_refuses_the_upgrade(tmp_path, monkeypatch):
+    # Before: an OSError from F_GETLK (e.g. a file system without locks) read as "nobody".
+    url = _sqlite_url(tmp_path)
+    config = _behind(tmp_path, url)
+
+    def no_locks(*_args: Any) -> bytes:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    with _holding_open(_database(tmp_path)):  # the -shm file exists while it is open
+        monkeypatch.setattr("fcntl.fcntl", no_locks)
+        refused = _run("db", "upgrade", "--config", config)
+        monkeypatch.undo()
+
+    _assert_cannot_tell(refused, url)
+    assert os.strerror(errno.ENOLCK) in str(refused.exception)
+
+
+def test_a_shm_file_it_cannot_open_is_not_read_as_nobody(tmp_path, monkeypatch):
+    # Before: any OSError opening the -shm file (no permission) read as "no -shm: nobody".
+    url = _sqlite_url(tmp_path)
+    _behind(tmp_path, url)
+    database = _database(tmp_path)
+    opened = os.open
+
+    def refuse_shm(path: Any, *args: Any) -> int:
+        if str(path).endswith("-shm"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return opened(path, *args)
+
+    with _holding_open(database):
+        monkeypatch.setattr(os, "open", refuse_shm)
+        with pytest.raises(DatabaseInUseError, match=r"cannot tell .*Permission denied"):
+            sqlite_holder(database)
+    monkeypatch.undo()
+    assert sqlite_holder(database) is None  # a missing -shm still means nobody has it open
+
+
+# --- a process that opens the database while it is migrated ---------------------------------
+
+
+def _opening_before_the_migration(monkeypatch: pytest.MonkeyPatch, opener: Any) -> list[Any]:
+    """Makes `opener()` run after the in-use check, just before the migration (as a service
+    started meanwhile); what it returned is appended to the list returned."""
+    opened: list[Any] = []
+    migrate = serving.cli.open_with_key
+
+    def open_with_key(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("migrate"):
+            opened.append(opener())
+        return migrate(*args, **kwargs)
+
+    monkeypatch.setattr(serving.cli, "open_with_key", open_with_key)
+    return opened
+
+
+def test_a_process_that_opened_the_sqlite_database_meanwhile_is_named(tmp_path, monkeypatch):
+    # Before: checked once before migrating, it went unnoticed and the command exited 0.
+    url = _sqlite_url(tmp_path)
+    config = _behind(tmp_path, url)
+    with ExitStack() as stack:
+        pids = _opening_before_the_migration(
+            monkeypatch, lambda: stack.enter_context(_holding_open(_database(tmp_path)))
+        )
+        upgraded = _run("db", "upgrade", "--config", config)
+
+        assert upgraded.exit_code == EXIT_OPEN_AFTER_UPGRADE, upgraded.output
+        assert len(pids) == 1 and f"process {pids[0]} (" in upgraded.stderr
+        assert "restart it" in upgraded.stderr
+        assert "audited: database_upgraded" in upgraded.stdout  # the upgrade itself stands
+    assert _revision(url) == _head()
+    again = _run("db", "upgrade", "--config", config)
+    assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_an_upgrade_nobody_interrupts_exits_0_and_warns_of_nothing(tmp_path):
+    url = _sqlite_url(tmp_path)
+    config = _behind(tmp_path, url)
+
+    upgraded = _run("db", "upgrade", "--config", config)
+
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "warning" not in upgraded.stderr
+    assert _revision(url) == _head()
+
+
+def test_a_postgresql_session_opened_meanwhile_is_named(tmp_path, monkeypatch, postgres_server):
+    import psycopg
+
+    from tests.serving.helpers import fresh_postgres_db
+
+    url = fresh_postgres_db(postgres_server)
+    config = _behind(tmp_path, url)
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    sessions = _opening_before_the_migration(monkeypatch, lambda: psycopg.connect(plain))
+    try:
+        upgraded = _run("db", "upgrade", "--config", config)
+        assert upgraded.exit_code == EXIT_OPEN_AFTER_UPGRADE, upgraded.output
+        assert f"session {sessions[0].info.backend_pid} of " in upgraded.stderr
+    finally:
+        for session in sessions:
+            session.close()
+    assert _revision(url) == _head()
+
+
+# --- PostgreSQL: another role's sessions --------------------------------------------------
+
+
+def test_a_service_running_as_another_role_is_seen(tmp_path, postgres_server):
+    # Before: pg_stat_activity shows another role's session with no backend_type to a role
+    # without pg_read_all_stats, and the filter on 'client backend' dropped it: an upgrade run
+    # as the owner of the database (not a superuser) did not see the service.
+    import psycopg
+
+    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://")
+    suffix = uuid.uuid4().hex[:8]
+    owner, service, name = f"owner_{suffix}", f"service_{suffix}", f"db_{suffix}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE ROLE "{owner}" LOGIN')
+        connection.execute(f'CREATE ROLE "{service}" LOGIN')
+        connection.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+    server = postgres_server.rsplit("/", 1)[0].replace("shanyraq@", "{}@")
+    url = server.format(owner) + f"/{name}"
+    config = _behind(tmp_path, url)
+    as_service = server.format(service).replace("postgresql+psycopg://", "postgresql://")
+
+    with psycopg.connect(f"{as_service}/{name}") as running:  # an earlier version: no name
+        refused = _run("db", "upgrade", "--config", config)
+        assert _code(refused) == "database_in_use", refused.output
+        message = str(refused.exception)
+        assert f"session {running.info.backend_pid} of {service} " in message
+        assert "hidden from this role" in message
+        assert _revision(url) == OLD_REVISION
+
+    upgraded = _run("db", "upgrade", "--config", config)
+    assert upgraded.exit_code == 0, upgraded.output

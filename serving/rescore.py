@@ -63,6 +63,7 @@ from serving.rescore_photos import (
     reopen_for_uncovered,
     retry_restored,
     scope_outcomes,
+    stored_outcomes,
     stored_verdict,
 )
 from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run, since_key_of
@@ -335,7 +336,7 @@ def _walk(
     done = 0
     # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
     for page, prepared in prefetch(walked, lambda p: (p, scorer.prepare(p.items))):
-        scored = scorer.infer(prepared)
+        scored = stored_outcomes(scorer, scorer.infer(prepared))  # as the store's photos
         _commit_batch(sessions, run, page, scored)
         n_page = len(scored) + len(page.missing)
         done += n_page

@@ -7,9 +7,10 @@ A run walks the photos in scope (`photo_scope`) that have no outcome under its m
 place, permission denied, a disk error) or no longer matching its content hash, is damage to
 the store, not to the photo: its reason (one of STORE_DAMAGE) is recorded as the photo's
 outcome, and once the file reads intact again the next call of any run whose scope holds it
-scores it (`retry_restored`, which reads the files holding no transaction open). Photos in
-scope the run has not covered reopen a finished run (`reopen_for_uncovered`). Split from
-serving/rescore.py, which scores the pages and writes the outcomes.
+scores it (`retry_restored`, which reads the files holding no transaction open). A photo over
+even the stored-photo limit is recorded in words for the administrator (`stored_outcomes`).
+Photos in scope the run has not covered reopen a finished run (`reopen_for_uncovered`). Split
+from serving/rescore.py, which scores the pages and writes the outcomes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,8 @@ from serving.db.session import session_scope
 from serving.errors import NotFoundError
 from serving.rescore_runs import RunProvenance, check_reopen
 from serving.storage import PhotoStore
-from shanyraq.errors import ShanyraqError
-from vision.bulk import PhotoBytes
+from shanyraq.errors import ImageTooLargeError, ShanyraqError
+from vision.bulk import BytesScorer, PhotoBytes, Scored
 
 if TYPE_CHECKING:
     from serving.rescore import RescoreReport
@@ -89,6 +90,21 @@ def read_original(store: PhotoStore, sha256: str) -> bytes | str:
         logger.warning("original %s cannot be read from the store: %s", sha256[:12], exc)
         return f"{UNREADABLE_FILE} ({exc.strerror or type(exc).__name__})"
     return data if hashlib.sha256(data).hexdigest() == sha256 else DAMAGED_FILE
+
+
+def stored_outcomes(scorer: BytesScorer, scored: list[Scored]) -> list[Scored]:
+    """`scored` as a re-scoring records it. A photo refused as too large (ImageTooLargeError)
+    is over even the stored-photo limit the scorer reads under (`serving.storage.stored_limit`):
+    vision's words for it advise an uploader to send a smaller photo, which for evidence already
+    filed is wrong; the administrator's remedy is named instead."""
+    limit = getattr(scorer, "max_pixels", None)  # what CpuBytesScorer, TensorBytesScorer read
+    over = f"the {limit / 1e6:g} MP limit" if limit else "the limit"
+    why = (
+        f"the stored original is over {over} stored photos are re-scored under; an "
+        "administrator can raise io.stored_max_pixels (configs/shanyraq.yaml), then discard "
+        "this run (`shanyraq rescore discard`) and re-score to score it"
+    )
+    return [replace(s, error=why) if s.code == ImageTooLargeError.code else s for s in scored]
 
 
 def stored_verdict(quality: dict[str, Any] | None) -> Any:

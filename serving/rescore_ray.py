@@ -62,7 +62,7 @@ from serving.rescore_runs import (
     since_key_of,
     unfinished_runs,
 )
-from serving.storage import PhotoStore
+from serving.storage import PhotoStore, stored_limit
 from shanyraq.errors import ModelMismatchError, ShanyraqError
 from vision.artifact import read_artifact
 
@@ -197,9 +197,9 @@ def rescore_with_ray(
     the version holds it, refused (RescoreBusyError) before anything is read or written.
     Refused too (ModelMismatchError) when `model_dir` holds another model than
     `model_version`: its rows would go under the model's own version, the run's never done.
-    Paths are made absolute here, where they were given: workers resolve a relative one in
-    their own working folder, which on a cluster is not the driver's. The photos are read
-    `read_page_rows` at a time (`read_pages`).
+    Paths are made absolute here, where given (a worker resolves one in its own folder), and
+    the limit originals are read under is computed here (`stored_limit(max_pixels)`, of today's
+    io.max_pixels) for all actors alike. Photos are read `read_page_rows` at a time (`read_pages`).
     """
     if read_page_rows < 1:
         raise ValueError("read_page_rows must be at least 1")
@@ -233,7 +233,7 @@ def rescore_with_ray(
                     "model_dir": str(model_dir), "store_root": str(store_root),
                     "run_id": opened.run_id, "db_url": database_url, "prefer": prefer,
                     "max_pixels": max_pixels, "decode_short_side": decode_short_side,
-                    "provenance": provenance,
+                    "provenance": provenance, "read_max_pixels": stored_limit(max_pixels),
                 }  # fmt: skip
                 _score(
                     ray, Database(database_url), model_version, since, actor, pages=pages,

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from serving.rescore import read_original, stored_verdict
+from serving.rescore_photos import stored_outcomes
 from serving.rescore_provenance import provider_known, provider_of, scorer_path, scorer_record
 from serving.rescore_runs import RescoreResumeError, RunProvenance, artifact_digest, engine_digest
 from serving.storage import PhotoStore, stored_limit
@@ -124,6 +125,7 @@ class ScoreBatch:
         max_pixels: int,
         decode_short_side: int | None,
         provenance: RunProvenance | None = None,
+        read_max_pixels: int | None = None,
     ) -> None:
         from vision.bulk import open_scorer
 
@@ -133,11 +135,13 @@ class ScoreBatch:
         # The CPU path runs on ONNX Runtime's CPU provider alone (vision.bulk), though Ray
         # leaves a GPU-less actor its node's GPUs visible. `max_pixels` is today's upload
         # limit: originals filed under a higher one are read under the stored-photo limit
-        # (serving.storage.decode_stored), never recorded as failed for being too large.
+        # (serving.storage.stored_limit), never recorded as failed for being too large. The
+        # driver computes it once (`read_max_pixels`), so every node reads under the same one.
+        if read_max_pixels is None:
+            read_max_pixels = stored_limit(max_pixels)  # this node's config
         self.scorer = open_scorer(
             Path(model_dir), prefer=path,  # type: ignore[arg-type]
-            max_pixels=stored_limit(max_pixels),
-            decode_short_side=decode_short_side,
+            max_pixels=read_max_pixels, decode_short_side=decode_short_side,
         )  # fmt: skip
         # Of configs/engine.yaml as it stands, as the pipeline digested it.
         decode = getattr(self.scorer, "decode_short_side", None)
@@ -178,7 +182,7 @@ class ScoreBatch:
             scored_batch = self.scorer.infer(self.scorer.prepare(items))
         except Exception as exc:  # the batch's, not one photo's (the scorers keep those apart)
             raise RescoreBatchError.of(self.run_id, [item.key for item in items], exc) from exc
-        for scored in scored_batch:
+        for scored in stored_outcomes(self.scorer, scored_batch):  # as the store's photos
             score = json.dumps(scored.score.to_dict()) if scored.score else None
             outcomes[scored.key] = (score, scored.error or None)
         now = self.db.timestamp(datetime.now(UTC))

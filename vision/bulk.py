@@ -51,6 +51,7 @@ class Scored:
     key: int
     score: PhotoScore | None
     error: str = ""
+    code: str = ""  # the error's stable code (ShanyraqError.code); "" for any other error
 
 
 # --- pipelining ----------------------------------------------------------------------------
@@ -125,8 +126,9 @@ def score_batches(
 
 
 def failure(item: PhotoBytes, exc: Exception) -> Scored:
-    message = exc.message if isinstance(exc, ShanyraqError) else f"{type(exc).__name__}: {exc}"
-    return Scored(item.key, None, message)
+    if isinstance(exc, ShanyraqError):
+        return Scored(item.key, None, exc.message, exc.code)
+    return Scored(item.key, None, f"{type(exc).__name__}: {exc}")
 
 
 class CpuBytesScorer:

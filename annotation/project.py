@@ -13,21 +13,21 @@ SDK's retries, and after an answer that leaves it unclear the project is looked 
 (the storage by path) before it is sent again (`_create_once`), as `push` does for imports.
 
 Two runs of `init` at once (or a run after a create that timed out but was saved all the same)
-may each find no project and create one. Runs on one machine take turns (`_local_lock`); for
-the rest, the projects with the title are listed again after a create: the oldest is kept, and
-this run's own, if newer and still empty, is deleted (`_settle`). Any other pair with one title
-is refused, naming both ids, here and by every later command: which one is meant cannot be told.
+may each find no project and create one. One user's runs on one machine take turns
+(`_local_lock`); for the rest, the projects with the title are listed again after a create:
+the oldest is kept, and this run's own, if newer and still empty, is deleted (`_settle`). Any
+other pair with one title is refused, naming both ids, here and by every later command. A run
+whose photos folder is not that of the project's storage (another checkout's or machine's
+document root) is refused, naming the storage's path, not given a second (`_ensure_storage`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,18 +39,15 @@ from annotation.client import (
     send_once,
 )
 from annotation.label_config import build_label_config, read_marker, taxonomy_marker
+from annotation.local_lock import local_lock
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import Taxonomy
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no local lock; the listing after a create still settles it
-    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
 CREATE_ATTEMPTS = 3  # per project or storage, as the SDK's own retries (one try and two more)
 CREATE_RETRY_DELAY_S = 1.0  # before the second attempt; doubled before each next one
+STORAGE_TITLE = "shanyraq photos"  # the local-files storage `init` makes
 
 
 class ProjectNotFoundError(ShanyraqError):
@@ -69,6 +66,11 @@ class ProjectConfigChangedError(ProjectTaxonomyMismatchError):
 
 class PhotosOutsideRootError(ShanyraqError):
     code = "annotation_photos_outside_root"
+
+
+class StorageElsewhereError(ShanyraqError):
+    code = "annotation_storage_elsewhere"
+    http_status = 409
 
 
 class DuplicateProjectsError(ShanyraqError):
@@ -193,22 +195,37 @@ def _create_once(
     )  # fmt: skip
 
 
-def _find_storage(conn: Connection, project_id: int, photos_dir: Path) -> Any | None:
+def _storages(conn: Connection, project_id: int) -> list[Any]:
     with conn.errors("listing the project's local-files storages"):
-        existing = conn.sdk.import_storage.local.list(project=project_id)
-    return next((s for s in existing if Path(s.path or "") == photos_dir), None)
+        return list(conn.sdk.import_storage.local.list(project=project_id))
+
+
+def _find_storage(conn: Connection, project_id: int, photos_dir: Path) -> Any | None:
+    return next((s for s in _storages(conn, project_id) if Path(s.path or "") == photos_dir), None)
 
 
 def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None:
-    if _find_storage(conn, project_id, photos_dir) is not None:
+    """A storage for `photos_dir`; the project's own (STORAGE_TITLE) at another path is refused,
+    not doubled: tasks' photos are served from under one document root, the server's."""
+    existing = _storages(conn, project_id)
+    if any(Path(s.path or "") == photos_dir for s in existing):
         return
+    for other in (s for s in existing if s.title == STORAGE_TITLE):
+        raise StorageElsewhereError(
+            f"project {project_id} already serves its photos from {other.path} (local-files "
+            f"storage '{STORAGE_TITLE}', id {other.id}), not from this run's {photos_dir}: "
+            "project.document_root in configs/annotation.yaml must be the server's "
+            "LOCAL_FILES_DOCUMENT_ROOT, with the photos in project.photos_folder below it; fix "
+            "them, or, if the photos have moved for good, change that storage's path in Label "
+            "Studio (project Settings > Cloud Storage) and run init again"
+        )
     _create_once(
         conn,
         f"the local-files storage for {photos_dir}",
         create=lambda: conn.sdk.import_storage.local.create(
             project=project_id,
             path=str(photos_dir),
-            title="shanyraq photos",
+            title=STORAGE_TITLE,
             description="Photos served in place; tasks are imported by shanyraq annotate push",
             use_blob_urls=True,
             request_options=NO_RETRIES,
@@ -217,35 +234,17 @@ def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None
     )
 
 
-@contextmanager
-def _local_lock(url: str, title: str) -> Iterator[None]:
-    """Runs of `init` on this machine for one project take turns (flock on a file in the temp
-    folder). Where it cannot be had (no flock, a file system without locks) the run goes on:
-    `_settle` still finds a second project made at the same time."""
-    fd = None
-    if fcntl is not None:
-        digest = hashlib.sha256(f"{url}\0{title}".encode()).hexdigest()[:16]
-        path = os.path.join(tempfile.gettempdir(), f"shanyraq-annotate-init-{digest}.lock")
-        try:
-            try:  # read-only where another user's lock file is not writable: flock needs no more
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-            except PermissionError:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                logger.info("waiting for another `annotate init` of project '%s' here", title)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError as error:
-            if fd is not None:
-                os.close(fd)
-                fd = None
-            logger.info("cannot lock %s (%s); going on without it", path, error.strerror)
-    try:
-        yield
-    finally:
-        if fd is not None:
-            os.close(fd)  # releases the lock
+def _local_lock(url: str, title: str) -> AbstractContextManager[bool]:
+    """One user's runs of `init` on this machine for one project take turns (a file lock,
+    `annotation.local_lock`). Where it cannot be had the run goes on: `_settle` still finds a
+    second project made at the same time."""
+    digest = hashlib.sha256(f"{url}\0{title}".encode()).hexdigest()[:16]
+    return local_lock(
+        f"annotate-init-{digest}.lock",
+        waiting=lambda: logger.info(
+            "waiting for another `annotate init` of project '%s' here", title
+        ),
+    )
 
 
 def _is_empty(conn: Connection, project: Any) -> bool:

@@ -149,13 +149,16 @@ def push(
     """Import photos as tasks with the model's pre-annotations; skips photos already there."""
     from annotation.project import open_project, set_model_version
     from annotation.scoring import one_model, write_scores
-    from annotation.tasks import push_rows
+    from annotation.tasks import check_in_photos_dir, push_rows
     from shanyraq.manifest import read_manifest
     from shanyraq.taxonomy import get_taxonomy
 
     _one_scores_option(model, scores)
     config = _config(config_path)
     data = read_manifest(manifest)
+    # Photos Label Studio would not serve are refused before any is scored (push_rows checks
+    # the new ones again, for callers other than this command).
+    check_in_photos_dir(data.rows, manifest_root=data.root, photos_dir=config.photos_dir())
     # A scores file is read, and checked, before anything is asked of the server.
     by_sha = one_model(_scores(manifest, None, scores), scores) if scores is not None else None
     # Connect (and find the project) before scoring: scoring every photo takes a while, and is
@@ -177,6 +180,7 @@ def push(
         sign_threshold=config.push.sign_threshold,
         batch_size=config.push.batch_size,
         ranking=config.selection.params(budget=0),
+        photos_dir=config.photos_dir(),
     )
     if by_sha:  # one model's (`one_model`): the version Label Studio shows annotators
         set_model_version(conn, project_id, next(iter(by_sha.values())).model_version)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -200,15 +201,28 @@ def _storages(conn: Connection, project_id: int) -> list[Any]:
         return list(conn.sdk.import_storage.local.list(project=project_id))
 
 
-def _find_storage(conn: Connection, project_id: int, photos_dir: Path) -> Any | None:
-    return next((s for s in _storages(conn, project_id) if Path(s.path or "") == photos_dir), None)
+def _storage_for(storages: list[Any], photos_dir: Path) -> Any | None:
+    """The storage at `photos_dir`: its path as sent, or one that resolves to it here."""
+    paths = ((s, Path(s.path or "")) for s in storages)
+    return next((s for s, p in paths if photos_dir in (p, p.is_absolute() and p.resolve())), None)
 
 
-def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None:
-    """A storage for `photos_dir`; the project's own (STORAGE_TITLE) at another path is refused,
-    not doubled: tasks' photos are served from under one document root, the server's."""
+def _said(body: object) -> str:
+    """A Label Studio refusal in its own words, in full, on one line: its validation errors."""
+    if isinstance(body, dict):
+        return _said(body.get("validation_errors") or list(body.values()))
+    words = map(_said, body) if isinstance(body, list) else f"{body}".split()
+    return " ".join(words)
+
+
+def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path, root: Path) -> None:
+    """A storage for `photos_dir` below the document root `root` (both resolved); the project's
+    own (STORAGE_TITLE) at another path is refused, not doubled. Refused by Label Studio as not
+    below its root, a symlink to `root`, the path is sent again spelled from that root."""
+    from label_studio_sdk.core.api_error import ApiError
+
     existing = _storages(conn, project_id)
-    if any(Path(s.path or "") == photos_dir for s in existing):
+    if _storage_for(existing, photos_dir) is not None:
         return
     for other in (s for s in existing if s.title == STORAGE_TITLE):
         raise StorageElsewhereError(
@@ -219,19 +233,37 @@ def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path) -> None
             "them, or, if the photos have moved for good, change that storage's path in Label "
             "Studio (project Settings > Cloud Storage) and run init again"
         )
+
+    def create(path: Path) -> Any:
+        try:
+            return conn.sdk.import_storage.local.create(
+                project=project_id, path=str(path), title=STORAGE_TITLE, use_blob_urls=True,
+                description="Photos served in place; tasks are imported by shanyraq annotate push",
+                request_options=NO_RETRIES,
+            )  # fmt: skip
+        except ApiError as exc:
+            if exc.status_code != 400:
+                raise
+            said = _said(exc.body)
+            found = re.search(r'LOCAL_FILES_DOCUMENT_ROOT="([^"]+)"', said)  # as it quotes it
+            server_root = Path(found.group(1)) if found else None
+            if path == photos_dir and server_root and server_root.resolve() == root != server_root:
+                logger.info("Label Studio's document root %s is a symlink to %s", server_root, root)
+                return create(server_root / photos_dir.relative_to(root))
+            hint = "" if server_root is None else (
+                f"; project.document_root ({root}, symlinks followed) must be the folder the "
+                f"server's LOCAL_FILES_DOCUMENT_ROOT {server_root} names (Label Studio compares "
+                "paths as written): set one to the other, and run init again"
+            )  # fmt: skip
+            raise LabelStudioError(
+                f"Label Studio at {conn.url} refused {path} as the path of the project's "
+                f"local-files storage (400): {said}{hint}"
+            ) from None
+
     _create_once(
-        conn,
-        f"the local-files storage for {photos_dir}",
-        create=lambda: conn.sdk.import_storage.local.create(
-            project=project_id,
-            path=str(photos_dir),
-            title=STORAGE_TITLE,
-            description="Photos served in place; tasks are imported by shanyraq annotate push",
-            use_blob_urls=True,
-            request_options=NO_RETRIES,
-        ),
-        find=lambda: _find_storage(conn, project_id, photos_dir),
-    )
+        conn, f"the local-files storage for {photos_dir}", create=lambda: create(photos_dir),
+        find=lambda: _storage_for(_storages(conn, project_id), photos_dir),
+    )  # fmt: skip
 
 
 def _local_lock(url: str, title: str) -> AbstractContextManager[bool]:
@@ -333,7 +365,7 @@ def init_project(
             raise LabelStudioError(f"Label Studio returned project '{title}' without an id")
         if project.id != mine:  # not the one this run's create was answered with
             _check_existing(conn, project, taxonomy)
-        _ensure_storage(conn, project.id, photos_dir)
+        _ensure_storage(conn, project.id, photos_dir, document_root)
     return ProjectInfo(
         id=project.id,
         title=title,

@@ -10,6 +10,10 @@ An import is never sent twice blindly. The SDK would retry its POST on a 5xx ans
 Label Studio may have stored the tasks before failing: each import is sent without the SDK's
 retries, and after an answer that leaves it unclear the project is listed again and only the
 photos that did not arrive are sent (`_import_batch`).
+
+Label Studio serves a photo only from below a local-files storage's path: the photos folder
+`init` made it for (project.photos_folder). A photo elsewhere, even below the document root,
+would be imported but never shown (404), so `push` refuses it before importing anything.
 """
 
 from __future__ import annotations
@@ -60,6 +64,29 @@ def document_path(photo: Path, document_root: Path) -> str:
             "serve photos from there; move the photos or change project.document_root"
         ) from None
     return PurePosixPath(*relative.parts).as_posix()
+
+
+class PhotosOutsideFolderError(PhotosOutsideRootError):
+    code = "annotation_photos_outside_folder"
+
+
+def check_in_photos_dir(
+    rows: Sequence[ManifestRow], *, manifest_root: Path, photos_dir: Path
+) -> None:
+    """Refuse rows whose photo is not below `photos_dir` (symlinks followed, as `init` made the
+    storage): Label Studio would not serve them to annotators."""
+    photos_dir = photos_dir.resolve()
+    outside = [r for r in rows if photos_dir not in r.resolve(manifest_root).resolve().parents]
+    if outside:
+        raise PhotosOutsideFolderError(
+            f"{len(outside)} photo(s) are not in the photos folder {photos_dir}, e.g. "
+            f"{outside[0].resolve(manifest_root)}: Label Studio serves annotators only the "
+            "photos below it (the local-files storage `shanyraq annotate init` made), so nothing "
+            "was imported; move the photos into it, or set project.photos_folder in "
+            "configs/annotation.yaml to a folder below the document root that holds them all, "
+            "change the path of the project's storage in Label Studio to it (project Settings > "
+            "Cloud Storage) and run `shanyraq annotate init` again"
+        )
 
 
 def photo_url(relative: str) -> str:
@@ -195,6 +222,7 @@ def push_rows(
     sign_threshold: float,
     batch_size: int,
     ranking: SelectionParams | None = None,
+    photos_dir: Path | None = None,
 ) -> PushReport:
     """Import the rows not yet in the project, in batches; each batch is one import, never
     stored twice (`_import_batch`), so a failure part-way leaves whole batches in and the next
@@ -204,6 +232,8 @@ def push_rows(
 
     `sign_threshold` and `batch_size` come from configs/annotation.yaml `push`, `ranking`
     (the prediction scores' uncertainty: `prediction_from_score`) from its `selection`.
+    With `photos_dir` (the storage's folder: `AnnotationConfig.photos_dir`), a photo not below
+    it is refused before anything is sent (`check_in_photos_dir`).
     """
     from tqdm import tqdm
 
@@ -227,6 +257,8 @@ def push_rows(
         )
         for row in todo
     ]
+    if photos_dir is not None:
+        check_in_photos_dir(todo, manifest_root=manifest_root, photos_dir=photos_dir)
     task_ids: list[int] = []
     for start in tqdm(range(0, len(tasks), batch_size), desc="pushing tasks", unit="batch"):
         task_ids += _import_batch(conn, project_id, tasks[start : start + batch_size])

@@ -2,8 +2,10 @@
 
 Variants are registered the timm way, as small functions that only set arguments; callers
 name what they want (`create_model("shanyraq_mnv3_small", taxonomy=...)`). Pretrained
-backbone weights come only from a local file (timm's `pretrained_cfg_overlay=dict(file=...)`);
-the backbone's own classifier is dropped, so a checkpoint with a 1000-class head loads.
+backbone weights come only from a local file, read here and handed to timm as
+`pretrained_cfg_overlay=dict(state_dict=...)` with every remote source cleared; the
+backbone's own classifier is dropped, so a checkpoint with a 1000-class head loads, but every
+other backbone weight must come from the file (timm alone would skip the ones it lacks).
 `model.pt` (see `save_model` / `load_model`) carries everything needed to rebuild the network
 and its preprocessing, for heat maps and fine-tuning.
 """
@@ -153,18 +155,92 @@ def _create_backbone(spec: VariantSpec, pretrained_file: Path | None) -> nn.Modu
     import timm
 
     kwargs: dict[str, Any] = dict(spec.backbone_kwargs)
-    if pretrained_file is not None:
-        if not pretrained_file.is_file():
-            raise ConfigError(
-                f"pretrained weights file {pretrained_file} not found; give a local file "
-                "(nothing is downloaded) or leave `pretrained_file` empty to train from scratch"
-            )
-        # timm drops the file's classifier because num_classes (0) differs from its cfg.
-        kwargs["pretrained_cfg_overlay"] = dict(file=str(pretrained_file))
-        logger.info("loading backbone weights from %s", pretrained_file)
-    return timm.create_model(
-        spec.backbone, pretrained=pretrained_file is not None, num_classes=0, **kwargs
+    if pretrained_file is None:
+        return timm.create_model(spec.backbone, pretrained=False, num_classes=0, **kwargs)
+    checkpoint = _read_pretrained(pretrained_file)
+    # The weights as read, with the file as fallback and no url or hub id: whatever timm
+    # resolves, it never downloads. An empty state_dict would fall through to the next source.
+    kwargs["pretrained_cfg_overlay"] = dict(
+        state_dict=checkpoint, file=str(pretrained_file), url=None, hf_hub_id=None
     )
+    logger.info("loading backbone weights from %s", pretrained_file)
+    try:  # timm drops the file's classifier because num_classes (0) differs from its cfg
+        backbone: Any = timm.create_model(spec.backbone, pretrained=True, num_classes=0, **kwargs)
+    except (RuntimeError, KeyError, ValueError) as exc:  # size mismatches, timm's key remaps
+        lines = str(exc).strip().splitlines()
+        more = f" ... ({len(lines) - 3} more lines)" if len(lines) > 3 else ""
+        reason = " ".join(line.strip() for line in lines[:3]) + more
+        raise ConfigError(
+            f"pretrained weights file {pretrained_file} does not fit backbone {spec.backbone}: "
+            f"{type(exc).__name__}: {reason}"
+        ) from None
+    backbone.pretrained_cfg.pop("state_dict", None)  # a copy of every weight, kept otherwise
+    _check_all_loaded(backbone, checkpoint, pretrained_file, spec.backbone)
+    return backbone
+
+
+def _read_pretrained(path: Path) -> dict[str, torch.Tensor]:
+    """The file's tensors, as timm reads a checkpoint: a plain state dict or one under
+    `state_dict`/`model` (or their EMA), `module.` prefixes dropped; ConfigError otherwise."""
+    from timm.models import load_state_dict
+
+    if not path.is_file():
+        raise ConfigError(
+            f"pretrained weights file {path} not found; give a local file "
+            "(nothing is downloaded) or leave `pretrained_file` empty to train from scratch"
+        )
+    try:
+        state = load_state_dict(str(path))
+    except Exception as exc:  # torch's unpickler and safetensors raise anything for bad bytes
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            f"pretrained weights file {path} cannot be read as a PyTorch or safetensors "
+            f"checkpoint ({type(exc).__name__}{': ' + first if first else ''}); give a state "
+            "dict saved with torch.save or safetensors, complete and not truncated"
+        ) from None
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        keys = ", ".join(repr(k) for k in list(state)[:5]) or "none"
+        raise ConfigError(
+            f"pretrained weights file {path} holds no weight tensors at its top level (keys: "
+            f"{keys}); give a state dict, plain or under `state_dict` or `model`"
+        )
+    return tensors
+
+
+def _check_all_loaded(
+    backbone: nn.Module, checkpoint: dict[str, torch.Tensor], path: Path, name: str
+) -> None:
+    """ConfigError unless every backbone parameter holds a tensor of the file.
+
+    timm loads non-strictly once it drops the classifier, so a checkpoint under other names
+    (another wrapper or prefix, a Shanyraq model.pt, another architecture) would load nothing
+    and train from scratch unannounced. A parameter counts as loaded when it equals the file's
+    tensor of its name, or any of its tensors of the same size (timm's filters rename and
+    reshape some architectures' original checkpoints).
+    """
+    by_size: dict[int, list[torch.Tensor]] = {}
+    for tensor in checkpoint.values():
+        by_size.setdefault(tensor.numel(), []).append(tensor)
+
+    def loaded(key: str, param: torch.Tensor) -> bool:
+        own = checkpoint.get(key)
+        candidates = [own] if own is not None and own.numel() == param.numel() else []
+        candidates += by_size.get(param.numel(), [])
+        return any(torch.equal(t.reshape(param.shape).to(param.dtype), param) for t in candidates)
+
+    with torch.no_grad():
+        params = list(backbone.named_parameters())
+        missing = [key for key, param in params if not loaded(key, param)]
+    if missing:
+        theirs = ", ".join(list(checkpoint)[:3])
+        raise ConfigError(
+            f"pretrained weights file {path} does not fit backbone {name}: at least "
+            f"{len(missing)} of {len(params)} weights are not in it (first: "
+            f"{', '.join(missing[:3])}; the file's keys begin {theirs}); give weights of "
+            f"{name}, a state dict plain or under "
+            "`state_dict` or `model` (a Shanyraq model.pt is not one)"
+        )
 
 
 def create_model(

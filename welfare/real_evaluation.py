@@ -29,7 +29,7 @@ from welfare.fusion import FusionModel
 from welfare.paired_bootstrap import paired_bootstrap
 from welfare.real_families import HeldOut, check_trained_on, held_out_families
 from welfare.real_reuse import reuse_description, reuse_flags
-from welfare.real_score_cache import ScoreCache
+from welfare.real_score_cache import ScoreCache, score_settings
 from welfare.real_scores import (
     RealPhoto,
     engine_photos,
@@ -40,6 +40,7 @@ from welfare.real_scores import (
     study_engine,
 )
 from welfare.real_training import (
+    check_scoring,
     check_test_fraction,
     check_trained_families,
     load_engine_trained,
@@ -175,8 +176,9 @@ def measure_real_scores(
     """Score the test families' rendered photos and compare the models on both readings.
 
     Models not trained on the training split of their data (n, seed) as the configs give it
-    now are refused (`check_trained_on`, and `check_trained_families` for `engine_model`)
-    before any photo is rendered."""
+    now are refused (`check_trained_on`; for `engine_model` `check_trained_families`, and
+    `check_scoring` for the settings its photo scores were made with) before any photo is
+    rendered."""
     check_test_fraction(config.fusion.test_fraction)
     models, (n, seed) = load_trained_together(models_dir)
     fused = config.fusion.default_model
@@ -184,7 +186,7 @@ def measure_real_scores(
     if fused not in models or tabular not in models:
         raise ModelMismatchError(f"{models_dir}: needs {fused} and {tabular}; train them first")
     engine = study_engine(vision_dir)
-    engine_trained = None
+    engine_trained, scoring_differences = None, None  # differences None: not checked
     if engine_model is not None:
         trained = load_engine_trained(
             engine_model,
@@ -196,6 +198,9 @@ def measure_real_scores(
         )
         engine_trained = trained.meta.name
         models = {**models, engine_trained: trained}
+        # The settings its scores were made with against those now: refused, or stated.
+        now = score_settings(engine, size=size, model_dir=vision_dir)
+        scoring_differences = check_scoring(trained, folder=engine_model, now=now)
     # Refused as `welfare evaluate` refuses them: other families than those they were trained on.
     simulated = {name: m for name, m in models.items() if name != engine_trained}
     generated = check_trained_on(
@@ -249,6 +254,7 @@ def measure_real_scores(
         engine_trained=engine_trained,
         engine_training=models[engine_trained].meta.metrics["data"] if engine_trained else None,
         engine_families_checked=families_checked,
+        engine_scoring_differences=scoring_differences,
         reuse=reuse_description(engine.config.hashing, reuse_counts),
         data={"n": n, "seed": seed, "test_fraction": config.fusion.test_fraction},
         n_families=len(held.table),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.display import decimals_keeping_side, side
+from welfare.real_report_checks import engine_checks
 from welfare.real_scores import scoring_description
 from welfare.report import is_undefined, share
 
@@ -180,15 +181,8 @@ def engine_trained_verdict(real: dict[str, Any], *, targets: Targets) -> list[st
         f"{_against(review, targets.needs_review_rate)} target "
         f"(tabular-only: {_pct(arms[tabular]['needs_review_rate']['value'])} with the "
         f"same photos; {_review_cause(real.get('review_by_photos_engine_trained'))}).",
-    ] + ([] if real.get("engine_families_checked") is True else [UNCHECKED_FAMILIES])
-
-
-UNCHECKED_FAMILIES = (
-    "Its training families were NOT checked against the families generated now (it records "
-    "no hash of them, or real_scores.json was measured before evaluate-real checked it), so it "
-    "may have learned another configuration's records and labels than the models beside it; "
-    "one trained again with `shanyraq welfare train-engine` is checked."
-)
+        *engine_checks(real),
+    ]
 
 
 def _reached(gain: dict[str, Any] | None, target_points: float) -> bool:

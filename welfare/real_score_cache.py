@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,32 @@ _SEP = "|"
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
 
 
+def score_settings(engine: Engine, *, size: int, model_dir: Path | None) -> dict[str, Any]:
+    """What a photo's score is made with, its family data aside: the vision model, what the
+    engine scores it with (vision.score_identity), the render size, the generator's settings,
+    the quality gate, the abstain thresholds, the reuse hash crops and the JPEG decode side
+    where it shrinks the render. The cache's key, and what an engine-trained model records of
+    the scores it learned from (welfare.real_training.check_scoring)."""
+    from training.synth.config import get_synth_config
+
+    settings = {
+        "model": engine.model_version,
+        "scoring": scoring_identity(engine, model_dir),
+        "size": size,
+        "synth": get_synth_config().model_dump(mode="json"),
+        "quality": study_quality(engine, size).model_dump(mode="json"),
+        "abstain": engine.config.abstain.model_dump(mode="json"),
+        "crops": list(engine.config.hashing.crop_fractions),
+    }
+    side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
+    if size >= 2 * side:
+        # JPEG decoding shrinks a render at least twice the decode side (1/2, 1/4, 1/8), so
+        # the side changes the pixels; a smaller render is decoded whole (key left out, so
+        # the caches of such renders keep their names).
+        settings["decode_side"] = side
+    return settings
+
+
 class ScoreCache:
     """Per-photo scores in one .npz; the file name carries everything that changes them.
 
@@ -70,25 +96,11 @@ class ScoreCache:
         size: int,
         model_dir: Path | None = None,
     ) -> None:
-        from training.synth.config import get_synth_config
-
         fingerprint = {
             "cache": CACHE_VERSION,
-            "model": engine.model_version,
-            "scoring": scoring_identity(engine, model_dir),
             "data": [held.n, held.seed],
-            "size": size,
-            "synth": get_synth_config().model_dump(mode="json"),
-            "quality": study_quality(engine, size).model_dump(mode="json"),
-            "abstain": engine.config.abstain.model_dump(mode="json"),
-            "crops": list(engine.config.hashing.crop_fractions),
+            **score_settings(engine, size=size, model_dir=model_dir),
         }
-        side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
-        if size >= 2 * side:
-            # JPEG decoding shrinks a render at least twice the decode side (1/2, 1/4, 1/8), so
-            # the side changes the pixels; a smaller render is decoded whole (key left out, so
-            # the caches of such renders keep their names).
-            fingerprint["decode_side"] = side
         digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
         self.path = Path(folder) / f"scores-{digest[:16]}.npz"
         self.labels = engine.artifact.labels

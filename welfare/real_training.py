@@ -17,11 +17,13 @@ refuses it beside models whose test split is another: their test families could 
 training families. It also records a hash of its training families' records and labels (no
 photo score in it: `families_hash`), which `check_trained_families` compares with those
 families as they are generated now, as `welfare evaluate` compares the other models'
-training-data hashes.
+training-data hashes, and the settings its photo scores were made with (`score_settings`, the
+score cache's key), which `check_scoring` compares with those scoring the photos now.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -37,7 +39,7 @@ from welfare.dataset import FamilyData, build_family_data, split_indices, split_
 from welfare.fusion import FusionModel, check_trainable, model_version
 from welfare.real_families import Generated, HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
-from welfare.real_score_cache import ScoreCache
+from welfare.real_score_cache import ScoreCache, score_settings
 from welfare.real_scores import (
     RealPhoto,
     engine_photos,
@@ -189,6 +191,7 @@ def train_on_engine_scores(
         "subset_seed": subset_seed if len(held.table) < whole_split else None,
         "reuse": reuse_description(engine.config.hashing, reuse_counts),
         "families_hash": families_hash(data, config),
+        "score_settings": score_settings(engine, size=size, model_dir=vision_dir),
     }
     model = fit_engine_fused(data, config=config, seed=seed, source=source)
     if not keep_meaningless:
@@ -309,3 +312,75 @@ def check_trained_families(
             f"--seed {generated.seed}`, or put back the configuration it was trained with"
         )
     return True
+
+
+# What in `score_settings` an engine-trained model is refused for, and what is only stated
+# (`check_scoring`). Refused: what changes what a score means: another vision model, graph (its
+# bytes) or model.json calibration and labels, other pixels (render size, generator, JPEG decode
+# side), other verdicts on the same pixels (quality gate, abstain thresholds, reuse hash crops):
+# the model learned the visual features those make and would read others with the wrong habits.
+# Stated: what computes the same scores with other rounding: the ONNX Runtime version (kernels,
+# graph optimisations), the execution provider, and fp16 (the same weights in half precision:
+# the fp16 copy's graph bytes then differ from model.onnx's): scores move in their last digits
+# (a photo on an abstain threshold may cross it). A setting added to the key later is refused.
+ROUNDING = {"onnxruntime": "ONNX Runtime", "provider": "execution provider", "fp16": "fp16"}
+MEANING = {
+    "model": "vision model", "graph_sha256": "graph file (its bytes)",
+    "artifact": "model.json's preprocessing, calibration or labels", "size": "render size",
+    "synth": "generator settings (configs/synth.yaml)", "decode_side": "JPEG decode side",
+    "quality": "quality gate", "abstain": "abstain thresholds", "crops": "reuse hash crops",
+}  # fmt: skip
+
+
+def check_scoring(model: FusionModel, *, folder: Path, now: dict[str, Any]) -> list[str] | None:
+    """Refuse an engine-trained model whose photo scores were made with settings that change
+    what a score means (see MEANING) other than `now` (`score_settings` of the scoring now);
+    the differences that only round otherwise, as sentences for the report (empty: none).
+    None (unchecked) for a model saved before its settings were recorded."""
+    recorded = model.meta.metrics.get("data", {}).get("score_settings")
+    if not recorded:
+        return None
+    changed = _changed(recorded, now)
+    stated = [_change(ROUNDING[k], *changed.pop(k)) for k in ROUNDING if k in changed]
+    then_copy, now_copy = (_fp16_copy(s.get("scoring", {})) for s in (recorded, now))
+    if "graph_sha256" in changed and then_copy != now_copy:
+        del changed["graph_sha256"]  # the same weights: their digest is the version, checked
+        stated.append(
+            f"graph {'model_fp16.onnx' if then_copy else 'model.onnx'} when trained, "
+            f"{'model_fp16.onnx' if now_copy else 'model.onnx'} now"
+        )
+    if changed:
+        differences = "; ".join(_change(MEANING.get(k, k), *v) for k, v in changed.items())
+        raise ModelMismatchError(
+            f"{folder}: trained on photo scores made with other settings than the photos are "
+            f"scored with now ({differences}), which change what a score means; train it again "
+            "with `shanyraq welfare train-engine` under the settings now, or put back those it "
+            "was trained with"
+        )
+    return stated
+
+
+def _fp16_copy(identity: dict[str, Any]) -> bool:
+    """Whether the session ran model_fp16.onnx where the artifact has one (vision.session)."""
+    return identity.get("provider") == "cuda" and bool(identity.get("fp16"))
+
+
+def _changed(then: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Each setting that differs, as (when trained, now); the scoring identity's by their names."""
+    pairs = {k: (then.get(k), now.get(k)) for k in (then.keys() | now.keys()) - {"scoring"}}
+    then_scoring, now_scoring = then.get("scoring", {}), now.get("scoring", {})
+    pairs |= {k: (then_scoring.get(k), now_scoring.get(k)) for k in then_scoring | now_scoring}
+    return {k: v for k, v in sorted(pairs.items()) if v[0] != v[1]}
+
+
+def _change(name: str, then: Any, now: Any) -> str:
+    """`name` and how it differs: the fields of a block that differ, or both values."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        fields = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
+        return f"{name} ({', '.join(_change(k, then.get(k), now.get(k)) for k in fields)})"
+    return f"{name} {_shown(then)} when trained, {_shown(now)} now"
+
+
+def _shown(value: Any) -> str:
+    text = "none" if value is None else value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 40 else text[:12] + "…"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from welfare.aggregate import FamilyVisual
 from welfare.criteria import WelfareConfig
@@ -181,6 +182,12 @@ def _visual_names(taxonomy: Taxonomy, words: dict[str, str]) -> list[str]:
         "vis_condition_max": "Photos: best room condition (1 emergency .. 5 premium)",
     }
     for room in taxonomy.dwelling_rooms:
+        if f"vis_condition_{room}" in names:  # a room named mean, min or max
+            raise ConfigError(
+                f"room '{room}' in configs/taxonomy.yaml would make the fusion feature "
+                f"vis_condition_{room}, which is the {room} condition over all rooms already; "
+                "rename the room"
+            )
         names[f"vis_condition_{room}"] = f"Photos: condition of the {room.replace('_', ' ')}"
     for sign in taxonomy.sign_names:
         plain = sign.replace("_", " ")

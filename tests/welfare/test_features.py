@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
+from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import get_taxonomy
 from tests.welfare.conftest import family
 from tests.welfare.test_aggregate import EXPECTED, score
@@ -96,3 +99,17 @@ def test_household_figures_depend_on_family_size_and_say_so():
         assert small[figure] != large[figure]
         assert figure not in REASON_SOURCE
         assert "family size" in space.words[figure]
+
+
+@pytest.mark.parametrize("room", ["mean", "min", "max"])
+def test_a_room_named_like_an_overall_condition_feature_is_refused(room):
+    """Review 22: a room named mean, min or max made vis_condition_<room>, which silently
+    replaced the overall condition feature of that name (a dict key written twice)."""
+    taxonomy = get_taxonomy()
+    classes = [*taxonomy.room.classes]
+    classes[0] = classes[0].model_copy(update={"name": room})
+    renamed = taxonomy.model_copy(
+        update={"room": taxonomy.room.model_copy(update={"classes": classes})}
+    )
+    with pytest.raises(ConfigError, match=rf"room '{room}' .*vis_condition_{room}"):
+        feature_space(get_welfare_config(), renamed)

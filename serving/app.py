@@ -259,5 +259,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     # The outermost added middleware, so it reads bodies first; still inside PrivateApp's
     # PrivateByDefault, so its 413 is private too.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        max_json_bytes=settings.max_json_body_bytes,
+    )
     return app

@@ -148,6 +148,7 @@ class ServingSettings(EnvOverYamlSettings):
         ),
     )
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    max_json_body_bytes: int = Field(1024 * 1024, gt=0)
     rate_limits: RateLimits = RateLimits()
     batching: Batching = Batching()
     # Who may read /metrics (no sign-in): addresses or networks of the peer the server sees.

@@ -394,7 +394,9 @@ def _run(
 def test_a_declared_length_over_the_limit_or_not_a_number_is_refused_unread(declared):
     inner = _Recorder()
     sent, reads = _run(
-        BodySizeLimit(inner, max_bytes=100), [(b"content-length", declared)], [b"x" * 10]
+        BodySizeLimit(inner, max_bytes=100, max_json_bytes=100),
+        [(b"content-length", declared)],
+        [b"x" * 10],
     )
     assert not inner.called and reads == 0
     assert sent[0]["status"] == 413 and b"body_too_large" in sent[1]["body"]
@@ -404,10 +406,14 @@ def test_a_declared_length_over_the_limit_or_not_a_number_is_refused_unread(decl
 def test_the_bytes_that_arrive_are_counted_whatever_is_declared(declared):
     inner = _Recorder()
     headers = [(b"content-length", declared)] if declared else []
-    sent, _ = _run(BodySizeLimit(inner, max_bytes=100), headers, [b"x" * 60, b"x" * 60])
+    sent, _ = _run(
+        BodySizeLimit(inner, max_bytes=100, max_json_bytes=100), headers, [b"x" * 60, b"x" * 60]
+    )
     assert [m["status"] for m in sent if "status" in m] == [413]
     assert b"stored" not in b"".join(m.get("body", b"") for m in sent)
     # At the limit exactly, the body passes.
     inner = _Recorder()
-    sent, _ = _run(BodySizeLimit(inner, max_bytes=100), headers, [b"x" * 50, b"x" * 50])
+    sent, _ = _run(
+        BodySizeLimit(inner, max_bytes=100, max_json_bytes=100), headers, [b"x" * 50, b"x" * 50]
+    )
     assert sent[0]["status"] == 200 and inner.body == b"x" * 100

@@ -232,6 +232,15 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         app.include_router(module.router)
     mount_web(app)  # web pages under /ui (serving/web); after the API's routes and handlers
 
+    # Refuses bodies over the limits before the app reads them; inside the metrics middleware
+    # (added after it), which so counts its 413s, and inside PrivateApp's PrivateByDefault, so
+    # its 413 is private too.
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        max_json_bytes=settings.max_json_body_bytes,
+    )
+
     @app.middleware("http")
     async def _measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -257,11 +266,4 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         measure(response.status_code)
         return response
 
-    # The outermost added middleware, so it reads bodies first; still inside PrivateApp's
-    # PrivateByDefault, so its 413 is private too.
-    app.add_middleware(
-        BodySizeLimit,
-        max_bytes=settings.max_body_bytes,
-        max_json_bytes=settings.max_json_body_bytes,
-    )
     return app

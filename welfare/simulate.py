@@ -22,11 +22,18 @@ Noise model (each figure is a field of `NoiseModel`):
   says so; a `not_a_home` photo passes quality and is left to the room head); a photo whose
   top room is not_dwelling abstains with `not_dwelling`; any other photo abstains with
   `low_confidence` with probability `low_confidence_rate`.
+
+The figures are the draws' odds, not what the scores show: on the 9,039 photos of 1,500
+generated families (seed 7, scores seed 8) the median grade is off 30 % of the time (29 % by
+one grade, 1 % by two: the jitter moves it too), a present sign scores under 0.5 20 % of the
+time and an absent one 0.5 or more 2 % (Beta(6, 2) and Beta(4, 3) straddle 0.5), and 3.8 % of
+the photos that pass quality and are not called not_dwelling abstain with low_confidence.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,6 +47,9 @@ from welfare.aggregate import PhotoFlags
 SIMULATED_VERSION = "simulated-engine-1"
 _REUSE_WORDS = ("reuse", "duplicate", "copy")
 _NOT_HOME = "not_a_home"  # passes the quality gate; the engine itself says not_dwelling
+# Narrower than this, the squared width underflows and every grade's probability is NaN; a
+# thousandth of a grade already puts all the mass on one grade.
+MIN_CONDITION_WIDTH = 1e-3
 
 
 class PlannedPhotoLike(Protocol):
@@ -90,10 +100,18 @@ class NoiseModel:
         if not 0.5 < self.room_top_low <= self.room_top_high <= 1:
             # At 0.5 or under, another room can outscore the top one: room_accuracy would lie.
             problems.append("need 0.5 < room_top_low <= room_top_high <= 1")
-        if not 0 < self.condition_width_low <= self.condition_width_high:
-            problems.append("need 0 < condition_width_low <= condition_width_high")
+        if not MIN_CONDITION_WIDTH <= self.condition_width_low <= self.condition_width_high:
+            problems.append(
+                f"need {MIN_CONDITION_WIDTH:g} <= condition_width_low <= condition_width_high"
+            )
         if not self.condition_jitter >= 0:
             problems.append("condition_jitter cannot be negative")
+        # Infinite figures make every condition probability NaN (or crash the draw).
+        problems += [
+            f"{name} must be a finite number"
+            for name in ("condition_jitter", "condition_width_high")
+            if not math.isfinite(getattr(self, name))
+        ]
         if problems:
             raise ValueError(f"NoiseModel: {'; '.join(problems)}; give figures that fit")
 

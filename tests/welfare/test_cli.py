@@ -141,7 +141,7 @@ def test_ceiling_records_the_recipe_evaluate_checks_it_against(
 
 def test_data_note_and_notes_give_the_simulation_and_recipe_figures():
     shipped = data_note(NoiseModel())
-    assert "room confusion 8 %" in shipped and "false alarms 3 %" in shipped
+    assert "room confusion 8 %" in shipped and "falsely seen 3 %" in shipped
     noise = NoiseModel(
         room_accuracy=0.9,
         condition_off_by_one=0.2,
@@ -153,7 +153,7 @@ def test_data_note_and_notes_give_the_simulation_and_recipe_figures():
     for words in (
         "room confusion 10 %",
         "off by one grade 20 % of the time",
-        "sign misses 10 % and false alarms 5 %",
+        "signs drawn as missed 10 % and as falsely seen 5 % of the time",
         "2 % low-confidence abstentions",
     ):
         assert words in note

@@ -66,6 +66,7 @@ from serving.rescore_photos import (
     stored_outcomes,
     stored_verdict,
 )
+from serving.rescore_reads import read_sessions, scores_for
 from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run, since_key_of
 from serving.storage import PhotoStore
 from vision.bulk import BytesScorer, Scored, prefetch
@@ -228,17 +229,19 @@ def rescore(
         anchor_sessions(sessions, audit_anchor_file)
     started = time.perf_counter()
     provenance = provenance or RunProvenance.of(scorer, model_dir=model_dir)
-    opened = _open(
-        sessions, store, scorer, since=since, provenance=provenance, restart=restart,
-        on_restart=on_restart,
-    )  # fmt: skip
-    run, done_now = opened.run, 0
-    failures: list[tuple[int, str]] = []
-    if run.status != "done":
-        run, done_now, failures = _score_rest(
-            sessions, store, scorer, opened, since=since, batch_size=batch_size,
-            progress=progress, on_batch=on_batch,
+    # The listings read on one read engine for the run (no write lock: serving.rescore_reads).
+    with read_sessions(sessions) as reads:
+        opened = _open(
+            sessions, reads, store, scorer, since=since, provenance=provenance, restart=restart,
+            on_restart=on_restart,
         )  # fmt: skip
+        run, done_now = opened.run, 0
+        failures: list[tuple[int, str]] = []
+        if run.status != "done":
+            run, done_now, failures = _score_rest(
+                sessions, reads, store, scorer, opened, since=since, batch_size=batch_size,
+                progress=progress, on_batch=on_batch,
+            )  # fmt: skip
     report = _report(sessions, run, scorer, since, done_now, opened.resumed, started, failures)
     return replace(report, restored=opened.restored)
 
@@ -254,6 +257,7 @@ class _Opened:
 
 def _open(
     sessions: sessionmaker[Session],
+    reads: sessionmaker[Session],
     store: PhotoStore,
     scorer: BytesScorer,
     *,
@@ -269,7 +273,7 @@ def _open(
             session, scorer.model_version, since_key_of(since), provenance, restart=restart,
             on_restart=on_restart,
         )  # fmt: skip
-    restored = retry_restored(sessions, run, store, provenance, since)
+    restored = retry_restored(sessions, run, store, provenance, since, reads)
     with session_scope(sessions) as session:
         run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
         reopen_for_uncovered(session, run, since, provenance)
@@ -286,6 +290,7 @@ def _open(
 
 def _score_rest(
     sessions: sessionmaker[Session],
+    reads: sessionmaker[Session],
     store: PhotoStore,
     scorer: BytesScorer,
     opened: _Opened,
@@ -306,8 +311,8 @@ def _score_rest(
     )  # fmt: skip
     with bar:
         while run.status != "done":
-            walked = _walk(sessions, store, scorer, run, since, batch_size, bar, on_batch,
-                           done_before=done_now, failures=failures)  # fmt: skip
+            walked = _walk(sessions, reads, store, scorer, run, since, batch_size, bar,
+                           on_batch, done_before=done_now, failures=failures)  # fmt: skip
             done_now += walked
             run = _finish(sessions, run.id, since)
             if not walked:  # nothing left it could score: never loop
@@ -317,6 +322,7 @@ def _score_rest(
 
 def _walk(
     sessions: sessionmaker[Session],
+    reads: sessionmaker[Session],
     store: PhotoStore,
     scorer: BytesScorer,
     run: RescoreRun,
@@ -328,9 +334,10 @@ def _walk(
     done_before: int,
     failures: list[tuple[int, str]],
 ) -> int:
-    """One pass from the run's cursor to the last photo in scope; how many photos it wrote."""
+    """One pass from the run's cursor to the last photo in scope; how many photos it wrote (the
+    pages listed in `reads`' sessions, each batch written in a transaction of `sessions`)."""
     walked = pages(
-        sessions, store, after_id=run.last_photo_id, since=since,
+        reads, store, after_id=run.last_photo_id, since=since,
         model_version=run.model_version, batch_size=batch_size,
     )  # fmt: skip
     done = 0
@@ -389,11 +396,3 @@ def _report(
         store_damaged_by_run=scope.store_damaged_by_run, by_other_runs=scope.by_other_runs,
         still_to_score=scope.still_to_score,
     )  # fmt: skip
-
-
-def scores_for(session: Session, model_version: str) -> dict[int, RescoredScore]:
-    """Every recorded outcome under `model_version`, by photo id."""
-    rows = session.execute(
-        select(RescoredScore).where(RescoredScore.model_version == model_version)
-    ).scalars()
-    return {row.photo_id: row for row in rows}

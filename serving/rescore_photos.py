@@ -9,8 +9,9 @@ the store, not to the photo: its reason (one of STORE_DAMAGE) is recorded as the
 outcome, and once the file reads intact again the next call of any run whose scope holds it
 scores it (`retry_restored`, which reads the files holding no transaction open). A photo over
 even the stored-photo limit is recorded in words for the administrator (`stored_outcomes`).
-Photos in scope the run has not covered reopen a finished run (`reopen_for_uncovered`). Split
-from serving/rescore.py, which scores the pages and writes the outcomes.
+Photos in scope the run has not covered reopen a finished run (`reopen_for_uncovered`). The
+listings read in deferred transactions, without SQLite's write lock (serving/rescore_reads.py).
+Split from serving/rescore.py, which scores the pages and writes the outcomes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.errors import NotFoundError
+from serving.rescore_reads import read_sessions
 from serving.rescore_runs import RunProvenance, check_reopen
 from serving.storage import PhotoStore
 from shanyraq.errors import ImageTooLargeError, ShanyraqError
@@ -141,7 +143,7 @@ class Page:
 
 
 def pages(
-    sessions: sessionmaker[Session],
+    reads: sessionmaker[Session],
     store: PhotoStore,
     *,
     after_id: int,
@@ -149,10 +151,11 @@ def pages(
     model_version: str,
     batch_size: int,
 ) -> Iterator[Page]:
-    """The photos in scope after `after_id`, a bounded batch at a time, with their bytes."""
+    """The photos in scope after `after_id`, a bounded batch at a time, with their bytes; each
+    batch listed in a session of `reads` (`read_sessions`: on SQLite, without the write lock)."""
     cursor = after_id
     while True:
-        with sessions() as session:
+        with reads() as session:
             rows = session.execute(
                 select(Photo.id, Photo.sha256, Photo.quality)
                 .where(Photo.id > cursor, *photo_scope(since), not_yet_scored(model_version))
@@ -178,13 +181,19 @@ def retry_restored(
     store: PhotoStore,
     provenance: RunProvenance,
     since: datetime | None,
+    reads: sessionmaker[Session] | None = None,
 ) -> int:
     """Discard the store-damage outcomes in `run`'s scope under its version, whichever run
     recorded them, whose original reads intact again (restored from a backup, made readable),
     and reopen `run` before the first so that it scores them; how many. Each page of
-    RESTORED_PAGE outcomes is listed, its files read and hashed with no transaction open (the
-    write lock held meanwhile made uploads wait, then fail), and the intact ones discarded in a
-    short transaction re-checking them; a finished run reopens only under its provenance."""
+    RESTORED_PAGE outcomes is listed in a session of `reads` (default: `read_sessions` of
+    `sessions`, for this call; on SQLite without the write lock), its files read and hashed with
+    no transaction open (the write lock held meanwhile made uploads wait, then fail), and the
+    intact ones discarded in a short transaction of `sessions` re-checking them; a finished run
+    reopens only under its provenance."""
+    if reads is None:
+        with read_sessions(sessions) as own:
+            return retry_restored(sessions, run, store, provenance, since, own)
     damaged = (
         select(RescoredScore.id, RescoredScore.photo_id, Photo.sha256)
         .join(Photo, Photo.id == RescoredScore.photo_id)
@@ -194,7 +203,7 @@ def retry_restored(
     )
     restored, after = 0, 0
     while True:
-        with sessions() as session:
+        with reads() as session:
             page = damaged.where(RescoredScore.photo_id > after).limit(RESTORED_PAGE)
             rows = session.execute(page).all()
         if not rows:

@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 
 import serving.rescore
 import serving.rescore_photos
+import serving.rescore_reads
 from serving.db.models import Photo, RescoredScore
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
@@ -99,6 +100,15 @@ def test_restored_originals_are_checked_and_discarded_a_bounded_page_at_a_time(
             retrying = False
 
     event.listen(engine, "before_cursor_execute", on_execute)
+    make_read_engine = serving.rescore_reads.make_read_engine
+
+    def read_engine(write: Any) -> Any:  # the pages are listed on a read engine
+        reads = make_read_engine(write)
+        if reads is not write:
+            event.listen(reads, "before_cursor_execute", on_execute)
+        return reads
+
+    monkeypatch.setattr(serving.rescore_reads, "make_read_engine", read_engine)
     monkeypatch.setattr(serving.rescore_photos, "read_original", reading)
     monkeypatch.setattr(serving.rescore, "retry_restored", watched)
     again = rescore(engine, stored.store, scorer, batch_size=PAGE, progress=False)

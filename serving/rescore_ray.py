@@ -1,7 +1,7 @@
 """The re-scoring as a Ray Data pipeline, for when the photo store outgrows one machine.
 
-read (the photos not yet scored under the model version, from the service database, in pages
-of photo ids the driver plans by keyset, `read_pages`: no block holds more than a page) ->
+read (the photos not yet scored, in pages of photo ids the driver plans by keyset in a read
+transaction, `read_pages`: no block holds more than a page, no write lock is held) ->
 map_batches (`ScoreBatch`, serving/rescore_ray_actor.py: one scorer per actor, GPU or CPU) ->
 write (the same `rescore_scores` table as `serving.rescore`, with ON CONFLICT DO NOTHING).
 Only the actors hold CPUs (one each, and their GPUs): reading and writing, database work,
@@ -39,22 +39,19 @@ from sqlalchemy.engine import make_url
 
 from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.rescore import (
-    DAMAGED_IDS_SHOWN,
-    RescoreRun,
-    ensure_tables,
-    photo_scope,
-    retry_restored,
-)
+from serving.rescore import DAMAGED_IDS_SHOWN, RescoreRun, ensure_tables
 from serving.rescore_lock import rescore_lock
 from serving.rescore_photos import (
     first_uncovered,
     not_yet_scored,
+    photo_scope,
     reopen_for_uncovered,
+    retry_restored,
     scope_outcomes,
 )
 from serving.rescore_provenance import actors_scorer
 from serving.rescore_ray_actor import Database, ScoreBatch, read_page
+from serving.rescore_reads import read_sessions
 from serving.rescore_runs import (
     RunProvenance,
     open_run,
@@ -225,7 +222,7 @@ def rescore_with_ray(
             opened = _open(sessions, PhotoStore(store_root), model_version, since, provenance)
             before = _own_outcomes(sessions, opened.run_id)
             if opened.to_read:  # else nothing to score: Ray is not started for nothing
-                with session_scope(sessions) as session:
+                with read_sessions(sessions) as reads, reads() as session:  # no write lock
                     pages = read_pages(session, model_version, since, page_rows=read_page_rows)
                 # The provider its actors must run on, where the run (or another) recorded it.
                 provenance = replace(provenance, scorer=opened.scorer)

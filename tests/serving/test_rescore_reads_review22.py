@@ -178,3 +178,33 @@ def test_where_reads_go_to_the_engine_itself_it_is_not_disposed(
         assert engine.pool is pool  # dispose() replaces the pool
     finally:
         engine.dispose()
+
+
+def test_the_ray_driver_plans_its_pages_without_the_write_lock(
+    tmp_path: Path, model: Path, read_engines: list[Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Ray driver's page plan (`read_pages`, one query a page) ran in a write transaction:
+    the write lock held for the whole listing, or the listing failing behind another writer."""
+    import serving.rescore_ray as rescore_ray
+
+    data = tmp_path / "data"
+    stored = populate(f"sqlite:///{data / 'shanyraq.db'}", data / "photos", 2)
+    monkeypatch.setattr(rescore_ray, "_score", lambda *a, **kw: None)  # no Ray: the plan only
+    real, planned = rescore_ray.read_pages, []
+
+    def behind_a_writer(session: Any, *args: Any, **kwargs: Any) -> list[tuple[int, int]]:
+        other = _other_writer(data / "shanyraq.db")
+        other.execute("BEGIN IMMEDIATE")  # the service filing an upload meanwhile
+        try:
+            planned.extend(real(session, *args, **kwargs))
+            return planned
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+    monkeypatch.setattr(rescore_ray, "read_pages", behind_a_writer)
+    rescore_ray.rescore_with_ray(
+        stored.url, data / "photos", model, model_version="test-0", prefer="cpu",
+        max_pixels=50_000_000, data_dir=data,
+    )  # fmt: skip
+    assert planned and read_engines

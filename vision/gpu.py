@@ -283,7 +283,8 @@ def _open_session(
     from vision.artifact import onnx_file, open_onnx
     from vision.providers import ORT_NAMES, plan_providers
     from vision.session import session_options
-    from vision.trt_cache import tensorrt_options_for
+    from vision.trt_cache import DEFAULT_MAX_BATCH as MAX_BATCH
+    from vision.trt_cache import profile_options, tensorrt_options_for
 
     runtime = config.runtime
     model_path = onnx_file(folder)
@@ -292,12 +293,18 @@ def _open_session(
     else:
         plan = plan_providers(runtime.providers, device_id=runtime.device_id, fp16=runtime.fp16)
         providers = list(plan.providers)
+        size = artifact.preprocessing.size
         if runtime.trt_cache_dir is not None and providers[0][0] == ORT_NAMES["tensorrt"]:
             providers[0] = (ORT_NAMES["tensorrt"], tensorrt_options_for(
-                model_path, runtime.trt_cache_dir, input_name="pixels",
-                input_size=artifact.preprocessing.size, device_id=runtime.device_id,
-                fp16=runtime.fp16, keep_unused_days=runtime.trt_cache_keep_unused_days,
+                model_path, runtime.trt_cache_dir, input_name="pixels", input_size=size,
+                device_id=runtime.device_id, fp16=runtime.fp16,
+                keep_unused_days=runtime.trt_cache_keep_unused_days,
             ))  # fmt: skip
+        elif providers[0][0] == ORT_NAMES["tensorrt"]:
+            # No cache: built at each start, but once for every batch size, as vision.session
+            # does (without profiles TensorRT rebuilt it, minutes, for each larger batch).
+            profiles = profile_options(input_name="pixels", input_size=size, max_batch=MAX_BATCH)
+            providers[0] = (ORT_NAMES["tensorrt"], {**providers[0][1], **profiles})
     return open_onnx(
         model_path, sess_options=session_options(runtime),
         providers=[name for name, _ in providers],

@@ -243,3 +243,38 @@ def test_gpu_resize_matches_cpu_resize():
     on_cpu = resize_tensor(_chw(rgb), spec)
     on_gpu = resize_tensor(_chw(rgb).cuda(), spec).cpu()
     assert (on_cpu.int() - on_gpu.int()).abs().max() <= PIXEL_TOLERANCE
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_the_gpu_paths_tensorrt_engine_serves_every_batch_size(
+    model, tmp_path, monkeypatch, cached
+):
+    """Review 22: without trt_cache_dir (shipped: null) the GPU path gave TensorRT no batch
+    profiles, so it built its engine for the first batch size and rebuilt it (minutes) for each
+    larger one; it now gets batches 1 to 256 either way, as vision.session's sessions do. The
+    GPU is simulated (the probe passes); the options are recorded, no session is opened."""
+    from vision import artifact as artifact_module
+    from vision import providers
+    from vision.artifact import read_artifact
+    from vision.engine import get_engine_config
+    from vision.gpu import _open_session
+    from vision.providers import ORT_NAMES
+
+    monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
+    asked: list[dict] = []
+    monkeypatch.setattr(
+        artifact_module, "open_onnx",
+        lambda path, *, sess_options, providers, provider_options: asked.append(
+            dict(zip(providers, provider_options, strict=True))
+        ),
+    )  # fmt: skip
+    config = get_engine_config()
+    runtime = config.runtime.model_copy(
+        update={"trt_cache_dir": tmp_path / "trt" if cached else None}
+    )
+    config = config.model_copy(update={"runtime": runtime})
+    _open_session(model, read_artifact(model), device="cuda", config=config)
+    (options,) = (a[ORT_NAMES["tensorrt"]] for a in asked)
+    assert options["trt_profile_min_shapes"].startswith("pixels:1x3x")
+    assert options["trt_profile_max_shapes"].startswith("pixels:256x3x")
+    assert ("trt_engine_cache_path" in options) == cached

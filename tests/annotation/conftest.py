@@ -41,6 +41,13 @@ class LabelStudioServer:
     log: Path
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """`annotate init`'s lock files (annotation.local_lock) under a temporary cache folder, not
+    the user's ~/.cache (they are removed after use, but a test cut short leaves one)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

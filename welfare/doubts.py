@@ -76,7 +76,10 @@ def _model_doubts(
 ) -> tuple[Recommendation, list[Statement]]:
     """The band of P(eligible), and where the model disagrees with the rules or itself
     (`level`: the model's own level, not one the level-6 rule set)."""
-    says_eligible = p >= config.model_eligible_cut
+    # The cut may equal the not_eligible band's top (the config allows it): a P(eligible) in
+    # that band never says eligible, else a family under the line would be not_eligible with
+    # no doubt for a person to weigh.
+    says_eligible = p >= config.model_eligible_cut and p > config.not_eligible_max_probability
     doubts = _disagreements(p, rules, says_eligible=says_eligible)
     high = config.review_if_eligible_and_level_at_least
     if level is not None and level >= high and rules.income_test:
@@ -188,7 +191,7 @@ def _level_doubts(
 
 def _disagreements(p: float, rules: RulesOutcome, *, says_eligible: bool) -> list[Statement]:
     """The income test or the level-6 rule against the model (`says_eligible`: P(eligible) at
-    or above recommendation.model_eligible_cut)."""
+    or above recommendation.model_eligible_cut and above the not_eligible band)."""
     out = []
     if rules.income_test is True and not says_eligible:
         out.append(

@@ -69,9 +69,17 @@ def is_page_path(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
+def _is_bearer(value: bytes) -> bool:
+    return value.split(b" ", 1)[0].lower() == b"bearer"
+
+
 class CookieAuth:
     """ASGI middleware: under /ui, the session cookie stands in for a missing bearer header,
-    and the answer renews the cookie when the session is due for it (`renewal`)."""
+    and the answer renews the cookie when the session is due for it (`renewal`).
+
+    Another kind of Authorization header (a proxy's HTTP Basic login in front of the site,
+    which the browser sends with every request) signs nobody in here: the cookie replaces it.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -79,10 +87,11 @@ class CookieAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_page_path(scope["path"]):
             headers = list(scope["headers"])
-            if not any(name == b"authorization" for name, _ in headers):
+            if not any(name == b"authorization" and _is_bearer(v) for name, v in headers):
                 raw = b"; ".join(value for name, value in headers if name == b"cookie")
                 token = cookie_parser(raw.decode("latin-1")).get(SESSION_COOKIE)
                 if token:
+                    headers = [(name, v) for name, v in headers if name != b"authorization"]
                     headers.append((b"authorization", b"Bearer " + token.encode("latin-1")))
                     # The state is made here, so the routes' request shares it with the send.
                     scope = {**scope, "headers": headers, "state": scope.get("state", {})}

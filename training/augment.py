@@ -18,10 +18,15 @@ from pydantic import Field, ValidationError
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# albumentations asks PyPI for a newer version when imported unless this variable reads "1" or
+# "true" (an empty or any other value still asks): nothing here reaches the network.
+if os.environ.get("NO_ALBUMENTATIONS_UPDATE", "").lower() not in {"1", "true"}:
+    os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 
 NO_AUGMENT = "none"
-_PROBE_SIDE = 32  # the side of the photo each transform is tried on when built
+# The photos each transform is tried on when built: two shapes, neither square, so that a
+# crop or resize to a fixed size cannot happen to give one of them back unchanged.
+_PROBE_SHAPES = ((32, 48, 3), (40, 24, 3))
 
 
 class TransformSpec(StrictModel):
@@ -99,21 +104,22 @@ def _check_keeps_photo(cls: type, spec: TransformSpec, *, where: str) -> None:
     """Run the transform once, always applied, on a small photo: it must give back a uint8
     RGB photo of the same size (a crop or a grey single channel would break the batch, and a
     base class or a transform that needs masks or boxes fails only here, not mid-training)."""
-    probe = np.linspace(0, 255, _PROBE_SIDE * _PROBE_SIDE * 3).astype(np.uint8)
-    probe = probe.reshape(_PROBE_SIDE, _PROBE_SIDE, 3)
-    try:
-        always = cls(**{**spec.params, "p": 1.0}, strict=True)
-        always.set_random_seed(0)
-        out = np.asarray(always(image=probe)["image"])
-    except Exception as exc:  # whatever it is, the pipeline cannot run on a photo alone
-        raise ConfigError(
-            f"{where}: cannot run on a photo alone ({type(exc).__name__}: {_first_line(exc)})"
-        ) from None
-    if out.shape != probe.shape or out.dtype != np.uint8:
-        raise ConfigError(
-            f"{where}: turns a {probe.shape} uint8 photo into {out.shape} {out.dtype}; use "
-            "transforms that keep the photo's size and 3 channels (e.g. Affine, not RandomCrop)"
-        )
+    for shape in _PROBE_SHAPES:
+        probe = np.linspace(0, 255, int(np.prod(shape))).astype(np.uint8).reshape(shape)
+        try:
+            always = cls(**{**spec.params, "p": 1.0}, strict=True)
+            always.set_random_seed(0)
+            out = np.asarray(always(image=probe)["image"])
+        except Exception as exc:  # whatever it is, the pipeline cannot run on a photo alone
+            raise ConfigError(
+                f"{where}: cannot run on a photo alone ({type(exc).__name__}: {_first_line(exc)})"
+            ) from None
+        if out.shape != probe.shape or out.dtype != np.uint8:
+            raise ConfigError(
+                f"{where}: turns a {probe.shape} uint8 photo into {out.shape} {out.dtype}; use "
+                "transforms that keep the photo's size and 3 channels (e.g. Affine, not "
+                "RandomCrop)"
+            )
 
 
 # albumentations' strict=True names the base class, not ours; Python names no transform.
@@ -159,15 +165,40 @@ class PhotoAugment:
 
         albumentations' own `set_random_seed` hands every transform the same seed, so
         transforms with the same probability would start their draws in step (a photo that
-        is blurred would also be noised); here each gets a seed spawned from `seed`.
+        is blurred would also be noised); here each gets a seed spawned from `seed`. The
+        same holds inside OneOf / SomeOf: a child seeded like its group would draw its first
+        parameter from the number the group drew to decide whether to apply (that number is
+        under `p`, so the child's range would shrink to its `p` share); children are seeded
+        apart from their group and from each other in the same way.
         """
         self.compose.set_random_seed(seed)
-        children = np.random.SeedSequence([seed, 0xA6]).generate_state(len(self.compose.transforms))
-        for transform, child in zip(self.compose.transforms, children, strict=True):
-            transform.set_random_seed(int(child))
+        _seed_apart(self.compose.transforms, seed)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        if not (
+            isinstance(rgb, np.ndarray)
+            and rgb.dtype == np.uint8
+            and rgb.ndim == 3
+            and rgb.shape[2] == 3
+            and min(rgb.shape[:2]) > 0
+        ):
+            got = f"{rgb.shape} {rgb.dtype}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
+            raise ValueError(
+                f"augmentation '{self.name}' takes a uint8 RGB photo of shape (H, W, 3), got {got}"
+            )
         return np.ascontiguousarray(self.compose(image=rgb)["image"])
+
+
+def _seed_apart(transforms: list[Any], seed: int) -> None:
+    """Seed each of `transforms` from its own stream spawned from `seed`, and the children of
+    a group (OneOf, SomeOf, Sequential) likewise from their group's seed."""
+    import albumentations as A
+
+    states = np.random.SeedSequence([seed, 0xA6]).generate_state(len(transforms))
+    for transform, state in zip(transforms, states, strict=True):
+        transform.set_random_seed(int(state))
+        if isinstance(transform, A.BaseCompose):
+            _seed_apart(list(transform.transforms), int(state))
 
 
 def build_pipeline(name: str, *, seed: int = 0) -> PhotoAugment | None:

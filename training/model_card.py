@@ -20,6 +20,8 @@ from training.report import (
 )
 from training.report_warnings import (
     bound_lines,
+    families_claim,
+    held_out_status,
     nonfinite_lines,
     overlap_lines,
     validation_lines,
@@ -33,6 +35,16 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The card's build stamp: which code built it, and when. A rebuild of the same model with the
 # same figures differs from the last card only there.
 _BUILD_STAMP = re.compile(r"; code [^;\n]*; created [^\n]*$", re.MULTILINE)
+
+# What the card may say of the held-out-style photos, by what the evaluation verified
+# (held_out_status): the leak guard compares them with the training photos as it does the rest.
+_STYLES_SEEN = {
+    "checked": "never trained or validated on",
+    "build": "never trained or validated on",
+    "validation": "never trained or validated on",
+    "overlap": "not all unseen: see the warning above",
+    "unchecked": "not checked against the model's training photos",
+}
 
 
 def write_model_card(
@@ -96,11 +108,11 @@ def model_card(
         *nonfinite_lines(metrics),
         f"- Manifest {_code(_shown_path(data.get('manifest')))} (sha256 "
         f"{_code((data.get('manifest_sha256') or 'n/a')[:16])}), {head['evaluated_on']} split: "
-        f"{_count(head['n_photos'])} photos of {_count(head['n_families'])} families never seen "
-        "in training.",
+        f"{_count(head['n_photos'])} photos of {_count(head['n_families'])} "
+        f"{families_claim(metrics)}.",
         f"- Held-out visual styles: {data.get('held_out_styles') or 'none'} "
         f"({metrics.get('n_held_out_style_photos', 0)} photos of those styles from every "
-        "split, never trained or validated on).",
+        f"split, {_STYLES_SEEN[held_out_status(metrics)]}).",
         f"- Recipe: {_code(recipe.name if recipe else '?')}, training data sha256 "
         f"{_code(artifact.training_data_sha256[:16] or 'n/a')}.",
         *_stream_lines(recipe),

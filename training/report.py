@@ -21,6 +21,7 @@ from training.report_plots import number as _num
 from training.report_plots import plot_confusion, plot_reliability, plot_robustness
 from training.report_warnings import (
     bound_lines,
+    families_claim,
     nonfinite_lines,
     overlap_lines,
     robustness_nonfinite_lines,
@@ -243,8 +244,8 @@ def _report_markdown(
         "",
         *overlap_lines(metrics),
         *nonfinite_lines(metrics),
-        f"Measured on {head['n_photos']} photos of {head['n_families']} held-out families "
-        f"({head['evaluated_on']} split) with the exported ONNX model.",
+        f"Measured on {head['n_photos']} photos of {head['n_families']} "
+        f"{families_claim(metrics)} ({head['evaluated_on']} split) with the exported ONNX model.",
         "",
         *validation_lines(metrics),
         *target_table(head, targets),

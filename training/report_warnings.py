@@ -1,6 +1,8 @@
 """The evaluation report's warnings, each a few Markdown lines or none: photos the model
 trained on among those evaluated, figures from validation, photos left out as non-finite (in
-the evaluation and in the robustness curves), calibration temperatures at their bound."""
+the evaluation and in the robustness curves), calibration temperatures at their bound; and
+what the report and the card may claim of the evaluated families (families_claim): held out
+only as far as the evaluation verified it."""
 
 from __future__ import annotations
 
@@ -36,13 +38,74 @@ def overlap_lines(metrics: dict[str, Any]) -> list[str]:
     if lines:
         return lines
     if data.get("training_photos_known") is False:
+        split = data.get("evaluated_split", "test")
+        # A train or val split (or all) of a manifest is most likely the model's own: its
+        # photos trained the model or chose its epoch and fitted its calibration.
+        own = (
+            f" These are the manifest's {split} photos: if it is the manifest the model was "
+            "trained on, the model trained or was validated on them and the figures are "
+            "inflated."
+            if split != "test"
+            else ""
+        )
         return [
-            "> Not checked against the model's training photos: "
-            f"{data.get('training_photos_unknown_reason', 'unknown')}. Make sure these photos "
-            "were never used to train or validate it.",
+            "> **WARNING: Not checked against the model's training photos** "
+            f"({data.get('training_photos_unknown_reason', 'unknown')}): whether the model "
+            f"trained or was validated on these photos or their families is unknown.{own} Do "
+            "not quote the figures as results on unseen photos until the check has run.",
             "",
         ]
     return []
+
+
+def held_out_status(metrics: dict[str, Any]) -> str:
+    """What the evaluation verified about its photos being unseen by the model:
+
+    "overlap": the leak guard found photos or families the model trained or validated on;
+    "checked": it compared them with the model's training photos and found none;
+    "build": a build's own test split (its families checked to be in one split only);
+    "validation": a build's validation split (kept out of training, but it chose the epoch
+    and fitted the calibration); "unchecked": nothing was (unknown training photos, or
+    metrics that say neither).
+    """
+    data = metrics.get("data", {})
+    if data.get("overlap_with_training") or data.get("family_overlap_with_training"):
+        return "overlap"
+    if data.get("training_photos_known") is True:
+        return "checked"
+    if data.get("training_photos_known") is None and "evaluated_on_validation" in data:
+        return "validation" if data["evaluated_on_validation"] else "build"
+    return "unchecked"
+
+
+def families_claim(metrics: dict[str, Any]) -> str:
+    """What "N photos of M families ..." may say of those families: held out only as far as
+    the evaluation verified it (held_out_status)."""
+    data = metrics.get("data", {})
+    status = held_out_status(metrics)
+    if status == "overlap":
+        same = data.get("overlap_with_training") or 0
+        other = data.get("family_overlap_with_training") or 0
+        families = data.get("families_overlapping_training") or 0
+        return (
+            f"families, NOT all held out: {same} evaluated photos are photos the model was "
+            f"trained or validated on and {other} are other photos of {families} families it "
+            "was trained or validated on, so the figures are inflated"
+        )
+    if status == "checked":
+        splits = ", ".join(data.get("training_splits_compared", []))
+        return f"families never seen in training (checked against its {splits} photos)"
+    if status == "build":
+        return "families never seen in training"
+    if status == "validation":
+        return (
+            "families kept out of training, but they chose the epoch and fitted the "
+            "calibration, so the figures are inflated"
+        )
+    return (
+        "families NOT checked against the model's training photos: whether it saw them in "
+        "training is unknown"
+    )
 
 
 def validation_lines(metrics: dict[str, Any]) -> list[str]:

@@ -190,12 +190,18 @@ def test_augmentation_sha256_follows_content_not_comments(configs):
 # 5. The model card.
 
 
-@pytest.fixture(scope="module")
-def measured(toy_manifest, taxonomy):
+def toy_evaluation(toy_manifest, taxonomy):
+    """(artifact, metrics) of a fixed predictor evaluated on the toy manifest's test split."""
     manifest = read_manifest(toy_manifest)
     artifact, predict = fixed_predictor(taxonomy, sign_logit=0.0)
     metrics = evaluate(predict, artifact, root=manifest.root, test_rows=manifest.by_split("test"),
                        taxonomy=taxonomy, with_robustness=False)  # fmt: skip
+    return artifact, metrics
+
+
+@pytest.fixture(scope="module")
+def measured(toy_manifest, taxonomy):
+    artifact, metrics = toy_evaluation(toy_manifest, taxonomy)
     metrics["data"] = {
         "manifest": str(toy_manifest.resolve()),  # as `shanyraq evaluate` with an absolute path
         "manifest_sha256": "ab" * 32,

@@ -145,6 +145,11 @@ class PhotoPipeline:
         return self.engine.model_version if self.engine is not None else None
 
     @property
+    def scoring_stopped(self) -> bool:
+        """Whether the photo model's batcher died: uploads are refused until a restart."""
+        return self._batcher is not None and self._batcher.stopped
+
+    @property
     def batch_sizes(self) -> list[int]:
         return self._batcher.batch_sizes if self._batcher is not None else []
 

@@ -101,6 +101,11 @@ class MicroBatcher(Generic[T, R]):
         # Sizes of the latest batches run (bounded), for metrics and tests.
         self.batch_sizes: list[int] = []
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the worker died: every submit is refused (BatcherStoppedError) from then on."""
+        return self._stopped is not None
+
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result (or its error); BatcherFullError at once when
         `max_queued` requests are waiting already."""

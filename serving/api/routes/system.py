@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from serving import audit
 from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, policy
@@ -33,30 +37,110 @@ class NationalScopeError(ForbiddenError):
     code = "national_scope_required"
 
 
-def _database_status(services: ServicesDep) -> str:
+# Each check of /health answers within this, or counts as failed: a hung database server or
+# NFS store must not hang the health check (Dockerfile.gpu's HEALTHCHECK allows 5 s in all;
+# the checks run side by side).
+HEALTH_CHECK_TIMEOUT_S = 2.0
+
+
+class _Probe:
+    """Runs one resource's check in a daemon thread, one at a time: callers arriving while
+    it runs share it, so a check that hangs holds one thread, not one per /health call (they
+    would use up the server's worker threads), and a hung one cannot block shutdown."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: Future[str] | None = None
+        self._started = 0.0
+
+    def start(self, run: Callable[[], str]) -> tuple[Future[str], float]:
+        """The check in progress (a new one unless one runs already), and when it began."""
+        with self._lock:
+            if self._running is None or self._running.done():
+                self._running = Future()
+                self._started = time.monotonic()
+                threading.Thread(
+                    target=_settle, args=(self._running, run), name="health-check", daemon=True
+                ).start()
+            return self._running, self._started
+
+
+def _settle(future: Future[str], run: Callable[[], str]) -> None:
     try:
-        with services.db_engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        future.set_result(run())
     except Exception as exc:
-        return f"error: {type(exc).__name__}"
+        future.set_result(f"error: {type(exc).__name__}")
+
+
+# One probe per checked resource (an engine, a store): several apps in one process (tests)
+# do not share one, and a resource that is gone takes its probe with it.
+_probes: weakref.WeakKeyDictionary[object, _Probe] = weakref.WeakKeyDictionary()
+_probes_lock = threading.Lock()
+
+
+def _check_all(checks: Sequence[tuple[object, Callable[[], str]]]) -> list[str]:
+    """Each (resource, check) run side by side; a check without an answer within
+    HEALTH_CHECK_TIMEOUT_S reads as an error."""
+    with _probes_lock:
+        probes = [_probes.setdefault(resource, _Probe()) for resource, _ in checks]
+    running = [probe.start(run) for probe, (_, run) in zip(probes, checks, strict=True)]
+    deadline = time.monotonic() + HEALTH_CHECK_TIMEOUT_S
+    outcomes = []
+    for future, started in running:
+        try:
+            outcomes.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            outcomes.append(
+                f"error: no answer within {HEALTH_CHECK_TIMEOUT_S:g} s (this check has been "
+                f"waiting {time.monotonic() - started:.0f} s)"
+            )
+    return outcomes
+
+
+def _database_status(engine: Engine) -> str:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
     return "ok"
 
 
-@router.get("/health", response_model=HealthOut, openapi_extra={"x-policy": {"public": True}})
-def health(services: ServicesDep) -> HealthOut:
-    """Model versions, the inference provider, database and photo store status."""
-    database = _database_status(services)
-    store = services.store.health()
-    engine = services.pipeline.engine
-    fusion = services.fusion_model
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "Cannot serve: see the fields"}},
+    openapi_extra={"x-policy": {"public": True}},
+)
+def health(services: ServicesDep, response: Response) -> HealthOut:
+    """Model versions, the inference provider, database and photo store status.
+
+    200 while the service can serve ("degraded" when a model is not configured: photos are
+    then stored unscored, assessments rest on the rules); 503 when it cannot - the database
+    or the store does not answer (each check is given HEALTH_CHECK_TIMEOUT_S) or photo
+    scoring has stopped - so a load balancer or container health check takes it out.
+    """
+    # Reads have their own engine on SQLite: the writers' single connection may be held by
+    # an upload for seconds, which says nothing about the database's health.
+    engine = services.read_engine or services.db_engine
+    database, store = _check_all(
+        [(engine, lambda: _database_status(engine)), (services.store, services.store.health)]
+    )
     problems = list(services.load_problems)
-    ok = database == "ok" and store == "ok"
+    stopped = services.pipeline.scoring_stopped
+    if stopped:
+        problems.append(
+            "photo scoring has stopped (the log says why): uploads are refused until the "
+            "service is restarted"
+        )
+    serving = database == "ok" and store == "ok" and not stopped
+    if not serving:
+        response.status_code = 503
+    model = services.pipeline.engine
+    fusion = services.fusion_model
     return HealthOut(
-        status="ok" if ok and not problems else "degraded",
+        status="ok" if serving and not problems else "degraded",
         database=database,
         store=store,
-        model_version=engine.model_version if engine is not None else None,
-        inference_provider=engine.provider if engine is not None else None,
+        model_version=model.model_version if model is not None else None,
+        inference_provider=model.provider if model is not None else None,
         fusion_model_version=getattr(getattr(fusion, "meta", None), "version", None),
         problems=problems,
     )

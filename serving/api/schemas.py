@@ -291,7 +291,9 @@ class PhotoViewOut(PhotoOut):
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok", "degraded"]
+    # ok; degraded: serving, with a problem named (e.g. no model configured, HTTP 200);
+    # unavailable: cannot serve (HTTP 503: the database, the store or photo scoring is down)
+    status: Literal["ok", "degraded", "unavailable"]
     database: str
     store: str
     model_version: str | None

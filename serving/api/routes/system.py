@@ -136,7 +136,7 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
     model = services.pipeline.engine
     fusion = services.fusion_model
     return HealthOut(
-        status="ok" if serving and not problems else "degraded",
+        status="unavailable" if not serving else "degraded" if problems else "ok",
         database=database,
         store=store,
         model_version=model.model_version if model is not None else None,

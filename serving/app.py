@@ -83,6 +83,9 @@ class PrivateByDefault:
         await self.app(scope, receive, send_private)
 
 
+STATIC_ROUTE = f"{STATIC_URL}/{{path}}"  # the metrics' route label of the static files
+
+
 class PrivateApp(FastAPI):
     """The service's FastAPI app: every answer passes `PrivateByDefault` last.
 
@@ -248,7 +251,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         start = time.perf_counter()
 
         def measure(status: int) -> None:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
+            route = getattr(request.scope.get("route"), "path", None) or (
+                STATIC_ROUTE if request.url.path.startswith(f"{STATIC_URL}/") else "unmatched"
+            )  # a mount (the pages' static files) sets no route
             services: Services | None = getattr(request.app.state, "services", None)
             if services is not None:
                 services.metrics.requests.labels(

@@ -177,5 +177,9 @@ def test_health_and_metrics(service):
     assert health["status"] == "degraded" and health["model_version"] is None
     assert any("model_dir" in p for p in health["problems"])
     service.client.get("/families", headers=service.headers("inspector"))
+    assert service.client.get("/ui/static/style.css").status_code == 200
     metrics = service.client.get("/metrics").text
     assert 'shanyraq_http_requests_total{method="GET",route="/families",status="200"}' in metrics
+    # Review 22: the static files under their mount's template, not "unmatched" (404s' label).
+    static = 'shanyraq_http_requests_total{method="GET",route="/ui/static/{path}",status="200"}'
+    assert static in metrics

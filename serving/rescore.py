@@ -242,7 +242,7 @@ def rescore(
                 sessions, reads, store, scorer, opened, since=since, batch_size=batch_size,
                 progress=progress, on_batch=on_batch,
             )  # fmt: skip
-    report = _report(sessions, run, scorer, since, done_now, opened.resumed, started, failures)
+        report = _report(reads, run, scorer, since, done_now, opened.resumed, started, failures)
     return replace(report, restored=opened.restored)
 
 
@@ -372,7 +372,7 @@ def _finish(sessions: sessionmaker[Session], run_id: int, since: datetime | None
 
 
 def _report(
-    sessions: sessionmaker[Session],
+    reads: sessionmaker[Session],
     run: RescoreRun,
     scorer: BytesScorer,
     since: datetime | None,
@@ -381,7 +381,7 @@ def _report(
     started: float,
     failures: list[tuple[int, str]],
 ) -> RescoreReport:
-    with session_scope(sessions) as session:
+    with reads() as session:  # one snapshot, no write lock (serving.rescore_reads)
         fresh = session.get_one(RescoreRun, run.id)
         scored, failed, complete = fresh.scored, fresh.failed, fresh.status == "done"
         provenance = RunProvenance.recorded(fresh)

@@ -208,3 +208,31 @@ def test_the_ray_driver_plans_its_pages_without_the_write_lock(
         max_pixels=50_000_000, data_dir=data,
     )  # fmt: skip
     assert planned and read_engines
+
+
+def test_the_runs_report_is_counted_without_the_write_lock(
+    tmp_path: Path, scorer: Any, monkeypatch: pytest.MonkeyPatch, read_engines: list[Engine]
+) -> None:
+    """The report's counts (every photo in scope, the outcomes) were read in a write
+    transaction at the run's end: behind another writer they failed, "database is locked",
+    after the run had scored everything. Now they are one read snapshot."""
+    db = tmp_path / "shanyraq.db"
+    stored = populate(f"sqlite:///{db}", tmp_path / "photos", 3)
+    engine = _short_wait(make_engine(stored.url))
+    other = _other_writer(db)
+    real_report = serving.rescore._report
+
+    def behind_a_writer(*args: Any, **kwargs: Any) -> Any:
+        other.execute("BEGIN IMMEDIATE")  # the service filing an upload meanwhile
+        try:
+            return real_report(*args, **kwargs)
+        finally:
+            other.execute("ROLLBACK")
+
+    monkeypatch.setattr(serving.rescore, "_report", behind_a_writer)
+    try:
+        report = rescore(engine, stored.store, scorer, batch_size=2, progress=False)
+    finally:
+        other.close()
+        engine.dispose()
+    assert report.complete and report.scored == 3 and report.in_scope == 3

@@ -32,7 +32,13 @@ from serving.users import (
     PasswordUnchangedError,
     PasswordWeakError,
 )
-from serving.web.deps import SIGN_IN_PAGE, SignInFormCurrent, form_policy, record_view
+from serving.web.deps import (
+    SIGN_IN_PAGE,
+    SIGN_IN_POST,
+    SignInFormCurrent,
+    form_policy,
+    record_view,
+)
 from serving.web.render import render
 from serving.web.session import PREFIX, SESSION_COOKIE, end_session, set_session
 from shanyraq.errors import ShanyraqError
@@ -92,7 +98,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
     return _sign_in_form(request, next=next)
 
 
-@router.post("/login", **public())
+@router.post("/login", dependencies=SIGN_IN_POST, **public())
 def login(
     request: Request,
     services: ServicesDep,
@@ -106,7 +112,9 @@ def login(
 
     A form whose CSRF token is out of date (another tab signed in or out since it was
     shown) or missing (sent from another site) signs nobody in and checks no password: the
-    form comes back with the current token, the user name kept, the password not.
+    form comes back with the current token, the user name kept, the password not. One the
+    browser says was sent from another site, a sibling subdomain included, which could have
+    planted the CSRF cookie ("login CSRF"), is refused before that (`same_origin_post`).
     """
     if not form_current:
         return _sign_in_form(

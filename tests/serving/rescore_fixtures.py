@@ -113,3 +113,21 @@ class CountingScorer:
 
     def infer(self, prepared: Any) -> Any:
         return self.inner.infer(prepared)
+
+
+def listen_on_reads(monkeypatch: Any, on_execute: Any) -> None:
+    """`on_execute` (a before_cursor_execute listener) on the read engines a re-scoring run
+    makes too (serving.rescore_reads: its listings and report read there on SQLite)."""
+    from sqlalchemy import event
+
+    import serving.rescore_reads
+
+    make_read_engine = serving.rescore_reads.make_read_engine
+
+    def read_engine(write: Any) -> Any:
+        reads = make_read_engine(write)
+        if reads is not write:
+            event.listen(reads, "before_cursor_execute", on_execute)
+        return reads
+
+    monkeypatch.setattr(serving.rescore_reads, "make_read_engine", read_engine)

@@ -21,7 +21,7 @@ from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
 from serving.rescore_runs import RescoreResumeError, RunProvenance
 from tests.serving import test_rescore_store_damage
-from tests.serving.rescore_fixtures import StoredPhotos, populate
+from tests.serving.rescore_fixtures import StoredPhotos, listen_on_reads, populate
 from vision.bulk import open_scorer
 
 model = test_rescore_store_damage.model  # the tiny model (version test-0)
@@ -100,15 +100,7 @@ def test_restored_originals_are_checked_and_discarded_a_bounded_page_at_a_time(
             retrying = False
 
     event.listen(engine, "before_cursor_execute", on_execute)
-    make_read_engine = serving.rescore_reads.make_read_engine
-
-    def read_engine(write: Any) -> Any:  # the pages are listed on a read engine
-        reads = make_read_engine(write)
-        if reads is not write:
-            event.listen(reads, "before_cursor_execute", on_execute)
-        return reads
-
-    monkeypatch.setattr(serving.rescore_reads, "make_read_engine", read_engine)
+    listen_on_reads(monkeypatch, on_execute)  # the pages are listed on a read engine
     monkeypatch.setattr(serving.rescore_photos, "read_original", reading)
     monkeypatch.setattr(serving.rescore, "retry_restored", watched)
     again = rescore(engine, stored.store, scorer, batch_size=PAGE, progress=False)

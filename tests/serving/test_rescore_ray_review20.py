@@ -41,7 +41,7 @@ from serving.rescore_ray import (
 from serving.rescore_runs import RescoreResumeError
 from tests.serving import test_rescore_store_damage
 from tests.serving.helpers import ROOT
-from tests.serving.rescore_fixtures import DAY0, CountingScorer, populate
+from tests.serving.rescore_fixtures import DAY0, CountingScorer, listen_on_reads, populate
 from tests.serving.test_rescore_review14 import _new_code
 from vision.bulk import open_scorer
 
@@ -357,7 +357,7 @@ def test_in_process_runs_record_the_provider_and_name_it_to_resume() -> None:
 
 
 def test_the_report_counts_store_damage_in_sql_and_reads_the_first_ids(
-    tmp_path: Path, model: Path
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: every damaged photo's id was read to count them (all of them, for a store that
     lost its disk)."""
@@ -366,6 +366,7 @@ def test_the_report_counts_store_damage_in_sql_and_reads_the_first_ids(
     engine = make_engine(url)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    listen_on_reads(monkeypatch, lambda *a: statements.append(a[2]))  # the report reads there
     scorer = open_scorer(model, prefer="cpu", max_pixels=MAX_PIXELS)
     report = rescore(engine, stored.store, scorer, batch_size=50, progress=False)
     engine.dispose()

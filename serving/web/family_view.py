@@ -22,7 +22,7 @@ from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
 from serving.decisions import decisions_of, latest_decision_id
 from serving.photo_evidence import photo_flags, photo_score, reuse_shown
-from serving.report_overrides import copies_of
+from serving.report_overrides import copies
 from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
@@ -371,8 +371,8 @@ def family_page(
     photos, links = inputs.photos, inputs.links
     show_decisions = user.role in DECISION_READERS
     decisions = decisions_of(session, family.id) if show_decisions else []
-    copies = copies_of(session, family.id) if show_decisions else set()
-    counted = [d for d, _ in decisions if d.id not in copies]
+    left_out = copies(d for d, _ in reversed(decisions))  # newest first: oldest first here
+    counted = [d for d, _ in decisions if d.id not in left_out]
     recommendation = get_welfare_config().recommendation
     probs = row.result.get("level_probs", {})
     return FamilyPage(
@@ -390,7 +390,7 @@ def family_page(
         ],
         show_decisions=show_decisions,
         decisions=decisions,
-        copies=copies,
+        copies=left_out,
         decided=next((d for d in counted if d.assessment_id == row.id), None),
         last_decision_id=latest_decision_id(session, family.id),
         heatmaps=heatmaps.available(services),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import numpy as np
@@ -62,3 +63,22 @@ def sign_in(client: Any, username: str, password: str) -> Any:
         data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
         follow_redirects=False,
     )
+
+
+class _Inputs(HTMLParser):
+    def __init__(self, by: str) -> None:
+        super().__init__()
+        self.by = by
+        self.fields: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get(self.by):
+            self.fields[str(found[self.by])] = found
+
+
+def inputs(page: str, *, by: str = "name") -> dict[str, dict[str, str | None]]:
+    """The attributes of each <input> of `page`, by its `by` attribute (name or id)."""
+    parser = _Inputs(by)
+    parser.feed(page)
+    return parser.fields

@@ -8,37 +8,23 @@ tests/web/test_titles_tables_times.py.
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
 from serving.users import PASSWORD_MIN_CHARS
 from tests.serving.helpers import PASSWORD, make_settings
-from tests.web.helpers import csrf_from, sign_in
+from tests.web.helpers import csrf_from, inputs, sign_in
 
 FIELDS = ("current-password", "new-password", "new-password-again")
 NEW = "a brand new pass phrase"
 
 
-class _Inputs(HTMLParser):
-    """The attributes of each password field, by id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "input" and found.get("id") in FIELDS:
-            self.fields[str(found["id"])] = found
-
-
 def _fields(page: str) -> dict[str, dict[str, str | None]]:
-    parser = _Inputs()
-    parser.feed(page)
-    assert set(parser.fields) == set(FIELDS)
-    return parser.fields
+    """The attributes of each password field, by id."""
+    fields = {key: found for key, found in inputs(page, by="id").items() if key in FIELDS}
+    assert set(fields) == set(FIELDS)
+    return fields
 
 
 def _form(new: str = NEW, *, current: str = PASSWORD, again: str | None = None) -> dict:

@@ -3,7 +3,6 @@ password limit is the one constant everywhere; a long return address never break
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -18,25 +17,7 @@ from serving.web.routes import auth as web_auth
 from serving.web.routes.auth import NEXT_MAX_CHARS
 from tests.serving.helpers import PASSWORD, started
 from tests.web.helpers import csrf_from, sign_in
-
-
-class _Inputs(HTMLParser):
-    """The attributes of each <input> of a page, by name."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "input" and found.get("name"):
-            self.fields[str(found["name"])] = found
-
-
-def _inputs(page: str) -> dict[str, dict[str, str | None]]:
-    parser = _Inputs()
-    parser.feed(page)
-    return parser.fields
+from tests.web.helpers import inputs as _inputs
 
 
 def _fresh(web: Any) -> Any:

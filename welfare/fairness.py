@@ -20,10 +20,20 @@ sample holds that family or none of the group, so the bootstrap gives [value, va
 certainty one family cannot give. For the same reason a figure on which all of its families
 agree (0 or 1) gets the exact (Clopper-Pearson) interval instead of the bootstrap's.
 
-The largest gap is the highest group's value minus the lowest's; its interval is the bootstrap
-of that signed difference, both groups taken from the same resamples (paired), so it may cross
-0. (The bootstrap of max - min over groups, fairlearn's `difference_ci`, never goes below 0:
-it excluded 0 even for two groups with equal values.)
+The largest gap is the highest group's value minus the lowest's. Its interval is Newcombe's
+hybrid score interval for a difference of two independent proportions (Newcombe 1998, method
+10), built from the two groups' Wilson intervals; it may cross 0. Every figure here is a share
+of a group's families and no family is in two groups, so the two shares are independent. It is
+used for every gap, not only where a bootstrap fails: a bootstrap of the difference never varies
+when neither group has an event (every exclusion figure: 0 - 0 in every resample read [0 %, 0 %]
+while each group's own interval reached several points), tends to be too narrow on small groups,
+and moves with the seed; Newcombe's interval keeps close to 95 % coverage at 0 events and small
+n, and is the same run to run. (The bootstrap of max - min over groups, fairlearn's
+`difference_ci`, never goes below 0: it excluded 0 even for two groups with equal values.)
+
+Families whose attribute is missing (the `unknown` group: welfare/evaluation.py names them so,
+and a missing value in a grouping column is read the same way) are shown but left out of the
+largest gap: they are no group of the attribute, and a gap against them says nothing about it.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -40,6 +51,10 @@ import pandas as pd
 from shanyraq.json_values import finite_or_none
 
 CI_QUANTILES = [0.025, 0.975]
+# The group of families whose attribute is missing: shown, never compared (module docstring).
+UNKNOWN_GROUP = "unknown"
+# How the largest gap's interval is made (GapFigure.gap_ci_method).
+GAP_CI_METHOD = "newcombe"
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class GroupFigure:
     ci_low: float | None
     ci_high: float | None
     too_small: bool  # rests on fewer than the minimum: left out of the largest gap
+    attribute_missing: bool  # the `unknown` group: left out of the largest gap
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,8 @@ class GapFigure:
     gap_ci_high: float | None
     highest: str | None  # the groups the gap lies between
     lowest: str | None
-    left_out: list[str]  # undefined or too small: not compared
+    gap_ci_method: str | None  # GAP_CI_METHOD where a gap is measured
+    left_out: list[str]  # undefined, too small or attribute missing: not compared
     min_families: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +129,8 @@ def fairness_table(
     }
     figures = []
     for grouping in groupings:
-        groups = outcomes[grouping].astype(str).to_numpy()
+        # A missing value is the unknown group (module docstring), not the text 'None'/'nan'.
+        groups = outcomes[grouping].astype(object).fillna(UNKNOWN_GROUP).astype(str).to_numpy()
         for metric, (y_true, y_pred, fn) in cases.items():
             rests_on = eligible if metric in _ON_ELIGIBLE else np.ones(len(groups), dtype=int)
             figures.append(
@@ -173,8 +191,7 @@ def _gap(
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         frame = _frame(fn, y_true, y_pred, groups, **boot)
         figures = _group_figures(frame, groups, rests_on, min_families=min_families)
-    compared = [f for f in figures if f.value is not None and not f.too_small]
-    left_out = [f.group for f in figures if f.value is None or f.too_small]
+    compared = [f for f in figures if _compared(f)]
     figure = GapFigure(
         grouping=grouping,
         metric=metric,
@@ -184,7 +201,8 @@ def _gap(
         gap_ci_high=None,
         highest=None,
         lowest=None,
-        left_out=left_out,
+        gap_ci_method=None,
+        left_out=[f.group for f in figures if not _compared(f)],
         min_families=min_families,
     )
     if len(compared) < 2:
@@ -192,8 +210,8 @@ def _gap(
     ranked = sorted(compared, key=lambda f: f.value if f.value is not None else math.nan)
     highest, lowest = ranked[-1], ranked[0]
     assert highest.value is not None and lowest.value is not None  # compared: defined
-    gap_low, gap_high = _paired_gap_ci(
-        fn, arrays, groups, (highest.group, lowest.group), n_boot=n_boot, seed=seed
+    gap_low, gap_high = newcombe_interval(
+        (_events(highest), highest.denominator), (_events(lowest), lowest.denominator)
     )
     return replace(
         figure,
@@ -202,33 +220,39 @@ def _gap(
         gap_ci_high=gap_high,
         highest=highest.group,
         lowest=lowest.group,
+        gap_ci_method=GAP_CI_METHOD,
     )
 
 
-def _paired_gap_ci(
-    fn: Any,
-    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
-    groups: np.ndarray,
-    pair: tuple[str, str],
-    *,
-    n_boot: int,
-    seed: int,
-) -> tuple[float, float]:
-    """Interval of fn(high) - fn(low) over `n_boot` resamples of the two groups' families,
-    both values from the same resample (paired)."""
-    high, low = pair
-    keep = np.isin(groups, pair)
-    y_true, y_pred, kept = arrays[0][keep], arrays[1][keep], groups[keep]
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n_boot)
-    for i in range(n_boot):
-        pick = rng.integers(0, len(kept), len(kept))
-        t, p, g = y_true[pick], y_pred[pick], kept[pick]
-        diffs[i] = fn(t[g == high], p[g == high]) - fn(t[g == low], p[g == low])
-    if np.isnan(diffs).all():  # no resample holds both groups' families
-        return math.nan, math.nan
-    ci_low, ci_high = np.nanquantile(diffs, CI_QUANTILES)
-    return float(ci_low), float(ci_high)
+def _compared(f: GroupFigure) -> bool:
+    return f.value is not None and not f.too_small and not f.attribute_missing
+
+
+def _events(f: GroupFigure) -> int:
+    """The families the share counts (the value is that count over the denominator)."""
+    assert f.value is not None
+    return round(f.value * f.denominator)
+
+
+_Z = NormalDist().inv_cdf(CI_QUANTILES[1])
+
+
+def wilson_interval(events: int, n: int) -> tuple[float, float]:
+    """Wilson score interval of the share events / n (95 %, no continuity correction)."""
+    centre = (events + _Z**2 / 2) / (n + _Z**2)
+    half = _Z * math.sqrt(events * (n - events) / n + _Z**2 / 4) / (n + _Z**2)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def newcombe_interval(high: tuple[int, int], low: tuple[int, int]) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (1998, method 10) of p_high - p_low, each given as
+    (events, n) of an independent group, from the two groups' Wilson intervals."""
+    p1, p2 = high[0] / high[1], low[0] / low[1]
+    (l1, u1), (l2, u2) = wilson_interval(*high), wilson_interval(*low)
+    diff = p1 - p2
+    lower = diff - math.hypot(p1 - l1, u2 - p2)
+    upper = diff + math.hypot(u1 - p1, p2 - l2)
+    return max(-1.0, lower), min(1.0, upper)
 
 
 def _group_figures(
@@ -254,6 +278,7 @@ def _group_figures(
                 ci_low=interval[0],
                 ci_high=interval[1],
                 too_small=int(denominators[g]) < min_families,
+                attribute_missing=str(g) == UNKNOWN_GROUP,
             )
         )
     return figures

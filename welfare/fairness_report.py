@@ -1,9 +1,12 @@
 """The fairness section of the welfare report (docs/welfare-report.md): FNR, exclusion and level
-accuracy per group with bootstrap intervals, and the largest gap between groups."""
+accuracy per group with bootstrap intervals, and the largest gap between groups with Newcombe's
+interval."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from welfare.fairness import UNKNOWN_GROUP
 
 
 def fairness_lines(result: dict[str, Any]) -> list[str]:
@@ -13,18 +16,22 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
     model = result["fairness"]["model"]
     served = ", the model the service uses" if model == result.get("serving_model") else ""
     lines = [
-        f"## Fairness (model `{model}`{served}, 95 % bootstrap intervals)",
+        f"## Fairness (model `{model}`{served}, 95 % intervals)",
         "",
         "FNR: eligible families not recommended `eligible` outright (sent to review or "
         "`not_eligible`). Exclusion: eligible families recommended `not_eligible`. n: the "
         "families a figure rests on (eligible ones for FNR and exclusion); — where a group has "
-        "none. A figure resting on fewer families than configs/welfare.yaml "
-        "`fairness.min_families_per_group` is marked *too small* and left out of the largest "
-        "gap, which compares only the remaining groups. A figure resting on one family has the "
-        "whole range 0–100 % as its interval, and one on which all of its families agree (0 % "
-        "or 100 %) the exact Clopper–Pearson interval: a bootstrap of them never varies. The "
-        "largest gap is the highest group minus the lowest; its interval is the bootstrap of "
-        "that difference, both groups from the same resamples, and may cross 0 (no clear gap).",
+        "none. A group's interval is the bootstrap of its families; a figure resting on one "
+        "family has the whole range 0–100 % instead, and one on which all of its families agree "
+        "(0 % or 100 %) the exact Clopper–Pearson interval: a bootstrap of them never varies. A "
+        "figure resting on fewer families than configs/welfare.yaml "
+        "`fairness.min_families_per_group` is marked *too small*, and the group of families "
+        f"whose attribute is missing (`{UNKNOWN_GROUP}`, e.g. no disability count) *attribute "
+        "missing*: both are shown but left out of the largest gap, which compares only the "
+        "remaining groups. The largest gap is the highest group minus the lowest; its interval "
+        "is Newcombe's hybrid score interval for the difference of two independent shares "
+        "(1998, method 10, from the two groups' Wilson intervals), not a bootstrap: it stays "
+        "honest where neither group has an event (0 % − 0 %), and may cross 0 (no clear gap).",
         "",
         "| grouping | metric | groups (value [CI], n) | largest gap [CI] |",
         "| --- | --- | --- | --- |",
@@ -44,6 +51,7 @@ def _group_cell(g: dict[str, Any]) -> str:
     if g["value"] is None:
         return f"{g['group']} — (n = {g['denominator']})"
     small = ", too small" if g["too_small"] else ""
+    small += ", attribute missing" if g.get("attribute_missing") else ""
     ci = f"[{_fair(g['ci_low'])}–{_fair(g['ci_high'])}]"
     return f"{g['group']} {_fair(g['value'])} {ci} (n = {g['denominator']}{small})"
 

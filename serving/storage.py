@@ -15,6 +15,7 @@ steps; originals a sweep left set aside (it was interrupted) are put back at sta
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -54,6 +55,7 @@ _TEMP_PREFIX = ".incoming-"
 # runs in commands that build the services (assessments refresh, rescore promote) while the
 # service may be filing uploads. A write takes seconds.
 TEMP_LEFTOVER_AGE_S = 15 * 60
+_PROBE_PREFIX = ".health-"  # + pid + "-" + a random tag, in the root: `health`'s probe
 _SET_ASIDE_PREFIX = ".sweeping-"  # + sha256 + "." + a random tag: an original a sweep holds
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
 
@@ -214,6 +216,10 @@ class PhotoStore:
                     continue
                 leftover.unlink(missing_ok=True)
                 removed += 1
+        for probe in self.root.glob(f"{_PROBE_PREFIX}*"):  # of a health check killed midway
+            with contextlib.suppress(FileNotFoundError):  # (a young one: a check under way)
+                if probe.stat().st_mtime < time.time() - TEMP_LEFTOVER_AGE_S:
+                    probe.unlink()
         if removed:
             logger.warning("removed %d partial file(s) left by an interrupted write", removed)
         restored = self.restore_set_aside()
@@ -382,10 +388,13 @@ class PhotoStore:
         return restored
 
     def health(self) -> str:
-        probe = self.root / ".health"
+        """Whether the store takes a new file: "ok", or "error: " and why. Each check makes a
+        probe of its own (a new name, O_EXCL): checks at once never remove each other's."""
         try:
-            probe.write_bytes(b"ok")
-            probe.unlink()
+            fd, probe = tempfile.mkstemp(prefix=f"{_PROBE_PREFIX}{os.getpid()}-", dir=self.root)
+            with os.fdopen(fd, "wb") as handle:
+                os.unlink(probe)  # first: a write that fails leaves no probe behind
+                handle.write(b"ok")
         except OSError as exc:
             return f"error: {exc.strerror}"
         return "ok"

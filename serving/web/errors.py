@@ -34,7 +34,14 @@ from serving.errors import (
 from serving.web.i18n import translator
 from serving.web.render import UNSENT, form_page, page_language, render
 from serving.web.routes.auth import NEXT_MAX_CHARS, safe_next
-from serving.web.session import PREFIX, SESSION_COOKIE, CookieAuth, clear_session, is_page_path
+from serving.web.session import (
+    PREFIX,
+    SESSION_COOKIE,
+    CookieAuth,
+    clear_session,
+    is_page_path,
+    request_cookies,
+)
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
@@ -57,7 +64,7 @@ def _status_and_message(exc: Exception) -> tuple[int, str, str]:
 
 def _viewer(request: Request) -> CurrentUser | None:
     """Who is signed in, if anyone, so an error page still shows their menu (best effort)."""
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request_cookies(request).get(SESSION_COOKIE)
     services = getattr(request.app.state, "services", None)
     if not token or services is None:
         return None

@@ -23,6 +23,7 @@ from serving.web.session import (
     is_page_path,
     remember_csrf,
     remember_language,
+    request_cookies,
 )
 from serving.web.session_clock import session_clock
 from serving.web.times import shown_time
@@ -73,7 +74,7 @@ def environment() -> jinja2.Environment:
 def page_language(request: Request) -> str:
     return negotiate(
         requested=request.query_params.get("lang"),
-        cookie=request.cookies.get(LANG_COOKIE),
+        cookie=request_cookies(request).get(LANG_COOKIE),
         accept_language=request.headers.get("accept-language"),
     )
 

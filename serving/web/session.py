@@ -29,16 +29,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 
 from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.api.deps import accepted_claims
+from serving.api.deps import accepted_claims, get_current_user
 from serving.core.config import ServingSettings
 from serving.core.security import (
     TokenClaims,
@@ -50,6 +53,8 @@ from serving.core.security import (
 from serving.errors import InvalidTokenError
 from serving.state import Services
 from shanyraq.errors import ShanyraqError
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "/ui"
 SESSION_COOKIE = "shanyraq_session"
@@ -73,6 +78,18 @@ def _is_bearer(value: bytes) -> bool:
     return value.split(b" ", 1)[0].lower() == b"bearer"
 
 
+def _cookies_in(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    raw = b"; ".join(value for name, value in headers if name == b"cookie")
+    return cookie_parser(raw.decode("latin-1"))
+
+
+def request_cookies(request: Request) -> dict[str, str]:
+    """The request's cookies, from every Cookie header (HTTP/2 may send each cookie in one of
+    its own; Starlette before 0.49 reads only the first): every reader of the pages' cookies
+    uses this, so all agree with `CookieAuth` on which session the request carries."""
+    return _cookies_in(request.scope["headers"])
+
+
 class CookieAuth:
     """ASGI middleware: under /ui, the session cookie stands in for a missing bearer header,
     and the answer renews the cookie when the session is due for it (`renewal`).
@@ -88,23 +105,24 @@ class CookieAuth:
         if scope["type"] == "http" and is_page_path(scope["path"]):
             headers = list(scope["headers"])
             if not any(name == b"authorization" and _is_bearer(v) for name, v in headers):
-                raw = b"; ".join(value for name, value in headers if name == b"cookie")
-                token = cookie_parser(raw.decode("latin-1")).get(SESSION_COOKIE)
+                token = _cookies_in(headers).get(SESSION_COOKIE)
                 if token:
                     headers = [(name, v) for name, v in headers if name != b"authorization"]
                     headers.append((b"authorization", b"Bearer " + token.encode("latin-1")))
                     # The state is made here, so the routes' request shares it with the send.
                     scope = {**scope, "headers": headers, "state": scope.get("state", {})}
-                    send = _renewing(scope, send)
+                    send = _renewing(scope, send, token)
         await self.app(scope, receive, send)
 
 
-def _renewing(scope: Scope, send: Send) -> Send:
+def _renewing(scope: Scope, send: Send, token: str) -> Send:
     """`send`, adding the session's next token to the answer's start when one is due.
 
     Only the claims the sign-in check accepted on this request are renewed (none: nothing
     is), so a token that is expired, revoked or signed out everywhere never is; nor is the
-    cookie of an answer that sets or clears it itself (sign-in, sign-out, a refusal).
+    cookie of an answer that sets or clears it itself (sign-in, sign-out, a refusal). The
+    session is checked again before: a sign-in or password change in another tab may have
+    ended it meanwhile, and the renewal would replace that answer's new cookie.
     """
 
     async def send_renewed(message: Message) -> None:
@@ -117,15 +135,29 @@ def _renewing(scope: Scope, send: Send) -> Send:
             )
             if claims is not None and not touched:
                 services = _services(request)
-                token = renewal(claims, services.settings, key=services.signing_key)
-                if token is not None:
+                renewed_token = renewal(claims, services.settings, key=services.signing_key)
+                if renewed_token is not None and await run_in_threadpool(
+                    _still_signed_in, services, token
+                ):
                     renewed = Response()
-                    _set_session_cookie(renewed, request, token)
+                    _set_session_cookie(renewed, request, renewed_token)
                     for value in renewed.headers.getlist("set-cookie"):
                         headers.append("set-cookie", value)
         await send(message)
 
     return send_renewed
+
+
+def _still_signed_in(services: Services, token: str) -> bool:
+    """Whether `token` still passes the sign-in check (False too when it cannot be made)."""
+    try:
+        get_current_user(services, token)
+    except ShanyraqError:
+        return False
+    except Exception:  # the database may be failing: the answer goes out, not renewed
+        logger.warning("a page session was not renewed: its check failed", exc_info=True)
+        return False
+    return True
 
 
 def _session_bound(claims: TokenClaims, settings: ServingSettings) -> float:
@@ -270,7 +302,7 @@ def csrf_token(request: Request) -> str:
         token_id = _session_token_id(request)
         if token_id is not None:
             return session_csrf(_services(request).signing_key, token_id)
-    existing = request.cookies.get(CSRF_COOKIE, "")
+    existing = request_cookies(request).get(CSRF_COOKIE, "")
     if _CSRF_SHAPE.match(existing):
         return existing
     fresh: str | None = getattr(request.state, "new_csrf", None)
@@ -292,7 +324,7 @@ def renew_csrf(response: Response, request: Request) -> None:
 
 
 def remember_language(response: Response, request: Request, language: str) -> None:
-    if request.cookies.get(LANG_COOKIE) != language:
+    if request_cookies(request).get(LANG_COOKIE) != language:
         _set_cookie(response, request, LANG_COOKIE, language, max_age=_YEAR_S)
 
 
@@ -313,7 +345,7 @@ def sign_in_csrf_matches(request: Request, sent: str) -> bool:
     False for a form sent from another site, and for one shown before a sign-in or sign-out
     (in another tab) renewed the cookie.
     """
-    cookie = request.cookies.get(CSRF_COOKIE, "")
+    cookie = request_cookies(request).get(CSRF_COOKIE, "")
     return bool(_CSRF_SHAPE.match(cookie)) and _same(cookie, sent)
 
 

@@ -16,7 +16,7 @@ from fastapi import Request, Response
 
 from serving.api.deps import accepted_claims
 from serving.state import Services
-from serving.web.session import SESSION_COOKIE, renewed_claims
+from serving.web.session import SESSION_COOKIE, renewed_claims, request_cookies
 
 # The clock of an answer a page's script fetched (JSON): a renewal it carried moves the warning.
 CLOCK_HEADER = "X-Session-Clock"
@@ -34,7 +34,9 @@ def _cookie_session(request: Request) -> bool:
     not on a bearer header sent with the request."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return (
-        scheme.lower() == "bearer" and bool(token) and token == request.cookies.get(SESSION_COOKIE)
+        scheme.lower() == "bearer"
+        and bool(token)
+        and token == request_cookies(request).get(SESSION_COOKIE)
     )
 
 

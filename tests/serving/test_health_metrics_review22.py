@@ -38,8 +38,10 @@ def release() -> Iterator[threading.Event]:
     event.set()
 
 
-def test_health_answers_503_when_the_store_cannot_be_written(service):
-    (service.services.store.root / ".health").mkdir()  # the probe file cannot be written
+def test_health_answers_503_when_the_store_cannot_be_written(service, tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "not a folder"  # no probe file can be made in it
+    not_a_folder.write_bytes(b"")
+    monkeypatch.setattr(service.services.store, "root", not_a_folder)
     answer = service.client.get("/health")
     assert answer.status_code == 503, answer.text
     body = answer.json()

@@ -40,7 +40,13 @@ from serving.web.deps import (
     record_view,
 )
 from serving.web.render import render
-from serving.web.session import PREFIX, SESSION_COOKIE, end_session, set_session
+from serving.web.session import (
+    PREFIX,
+    SESSION_COOKIE,
+    end_session,
+    request_cookies,
+    set_session,
+)
 from shanyraq.errors import ShanyraqError
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -138,7 +144,7 @@ def _end_replaced_session(request: Request, services: ServicesDep, session: Sess
     """Sign out the session this browser's cookie held before a new sign-in replaced it (its
     token revoked and audited as a sign-out), so that a copy of the old cookie (a shared
     computer's next user, a leaked header) is refused, not valid until it expires."""
-    old = request.cookies.get(SESSION_COOKIE)
+    old = request_cookies(request).get(SESSION_COOKIE)
     if not old:
         return
     try:

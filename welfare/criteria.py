@@ -117,7 +117,8 @@ class RecommendationConfig(StrictModel):
     eligible_min_probability: float = Field(gt=0, lt=1)
     not_eligible_max_probability: float = Field(gt=0, lt=1)
     # Where P(eligible) counts as "the model says eligible" when the model is weighed against
-    # the income test and the level-6 rule; between the two bands, inclusive.
+    # the income test and the level-6 rule: strictly above the not_eligible band (a P(eligible)
+    # in that band cannot also say eligible), up to the eligible band's floor inclusive.
     model_eligible_cut: float = Field(gt=0, lt=1)
     review_if_eligible_and_level_at_least: int = Field(ge=1)
     # Not eligible by declared income, yet the model's own level is this or below: review.
@@ -149,11 +150,12 @@ class RecommendationConfig(StrictModel):
         if self.not_eligible_max_probability >= self.eligible_min_probability:
             raise ValueError("not_eligible_max_probability must be below eligible_min_probability")
         low, high = self.not_eligible_max_probability, self.eligible_min_probability
-        if not low <= self.model_eligible_cut <= high:
+        if not low < self.model_eligible_cut <= high:
             raise ValueError(
                 f"model_eligible_cut {self.model_eligible_cut} must lie between "
-                f"not_eligible_max_probability {low} and eligible_min_probability {high} "
-                "(inclusive)"
+                f"not_eligible_max_probability {low} (exclusive: a P(eligible) in the "
+                f"not_eligible band cannot also say eligible) and eligible_min_probability "
+                f"{high} (inclusive)"
             )
         return self
 

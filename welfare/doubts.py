@@ -76,9 +76,9 @@ def _model_doubts(
 ) -> tuple[Recommendation, list[Statement]]:
     """The band of P(eligible), and where the model disagrees with the rules or itself
     (`level`: the model's own level, not one the level-6 rule set)."""
-    # The cut may equal the not_eligible band's top (the config allows it): a P(eligible) in
-    # that band never says eligible, else a family under the line would be not_eligible with
-    # no doubt for a person to weigh.
+    # configs/welfare.yaml refuses a cut on the not_eligible band's top; a config built in code
+    # is not checked so: a P(eligible) in that band never says eligible, else a family under
+    # the line would be not_eligible with no doubt for a person to weigh.
     says_eligible = p >= config.model_eligible_cut and p > config.not_eligible_max_probability
     doubts = _disagreements(p, rules, says_eligible=says_eligible)
     high = config.review_if_eligible_and_level_at_least

@@ -69,7 +69,7 @@ def test_person_count_relations_must_name_count_criteria(tmp_path, change, messa
 
 
 @pytest.mark.parametrize(
-    ("cut", "accepted"), [(0.1, True), (0.5, True), (0.7, True), (0.05, False), (0.8, False)]
+    ("cut", "accepted"), [(0.1, False), (0.5, True), (0.7, True), (0.05, False), (0.8, False)]
 )
 def test_model_eligible_cut_lies_between_the_bands(tmp_path, cut, accepted):
     data = yaml.safe_load(REAL.read_text())

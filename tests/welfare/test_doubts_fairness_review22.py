@@ -1,20 +1,19 @@
 """Review 22 of welfare/doubts.py: a family under the poverty line is never `not_eligible`,
-even where the configured cut for "the model says eligible" sits on the not_eligible band."""
+even where the cut for "the model says eligible" sits on the not_eligible band. configs/
+welfare.yaml refuses such a cut (test_criteria_cut.py); a config built in code skips that
+check, and the recommendation must still send the family to a person."""
 
 from __future__ import annotations
 
 from welfare.statements import Code
 
-from .test_assess import _with_recommendation, doubts_of
+from .test_assess import doubts_of
 
 
-def test_under_the_line_at_the_not_eligible_band_edge_goes_to_review(tmp_path, taxonomy):
-    # The config accepts a cut equal to the not_eligible band's top (between the bands,
-    # inclusive). P(eligible) right there is both "the model says eligible" and in the
-    # not_eligible band: the family under the line must still reach a person.
-    config = _with_recommendation(tmp_path, model_eligible_cut=0.10)
-    low = config.recommendation.not_eligible_max_probability
-    assert low == config.recommendation.model_eligible_cut
+def test_under_the_line_at_the_not_eligible_band_edge_goes_to_review(welfare_config, taxonomy):
+    low = welfare_config.recommendation.not_eligible_max_probability
+    recommendation = welfare_config.recommendation.model_copy(update={"model_eligible_cut": low})
+    config = welfare_config.model_copy(update={"recommendation": recommendation})  # unchecked
     outcome, doubts = doubts_of(config, taxonomy, low)
     assert outcome == "needs_review"
     assert [d.code for d in doubts] == [Code.DOUBT_UNDER_LINE_MODEL_DISAGREES]

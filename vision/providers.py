@@ -19,6 +19,7 @@ import logging
 import os
 import struct
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -217,8 +218,15 @@ def plan_providers(
     device_id: int = 0,
     fp16: bool = False,
     trt_cache_dir: Path | None = None,
+    model_path: Path | None = None,
 ) -> ProviderPlan:
-    """The usable providers from `preference` (best first); CPU is always the last resort."""
+    """The usable providers from `preference` (best first); CPU is always the last resort.
+
+    With `trt_cache_dir` and `model_path`, TensorRT caches its engine in that model's own
+    folder under `trt_cache_dir` (vision.trt_cache's key: model bytes, GPU, library versions).
+    ONNX Runtime names a cached engine by the graph's file name and tensor names, not its
+    weights, so one folder shared by two models would load one's engine for the other: without
+    `model_path` no engine cache is used (vision.session sets up its own per-model folder)."""
     reasons = dict(probe())
     devices = cuda_device_count()
     if 0 < devices <= device_id:  # ORT would print errors for a missing device, then use CPU
@@ -233,7 +241,10 @@ def plan_providers(
         if reasons.get(short):
             skipped[short] = reasons[short]
             continue
-        chosen.append((ORT_NAMES[short], _options(short, device_id, fp16, trt_cache_dir)))
+        cache = trt_cache_dir if short == "tensorrt" else None
+        if cache is not None:
+            cache = _model_cache_folder(cache, model_path, device_id)
+        chosen.append((ORT_NAMES[short], _options(short, device_id, fp16, cache)))
     if not any(name == ORT_NAMES["cpu"] for name, _ in chosen):
         chosen.append((ORT_NAMES["cpu"], {}))
     first = _SHORT[chosen[0][0]]
@@ -257,6 +268,29 @@ def _options(short: str, device_id: int, fp16: bool, trt_cache_dir: Path | None)
             )
         return options
     return {}
+
+
+def _model_cache_folder(root: Path, model_path: Path | None, device_id: int) -> Path | None:
+    """`model_path`'s own engine cache folder under `root`, created; None (no engine cache)
+    without a model to key it on, or where it cannot be made (with a warning)."""
+    if model_path is None:
+        logger.debug("no model_path for the TensorRT engine cache in %s: not used", root)
+        return None
+    if not _cache_folder_usable(root):
+        return None
+    from vision.trt_cache import cache_folder, cache_key  # it imports this module
+
+    try:
+        folder = cache_folder(root, cache_key(model_path, device_id=device_id))
+    except OSError as error:
+        logger.warning(
+            "cannot create the TensorRT engine cache folder for %s under %s (%s); the engine "
+            "is built at every start", model_path, root, error.strerror or error,
+        )  # fmt: skip
+        return None
+    with suppress(OSError):  # a read-only prebuilt cache: nothing to stamp
+        os.utime(folder)  # the stamp vision.trt_cache.prune_cache goes by
+    return folder
 
 
 def _cache_folder_usable(folder: Path) -> bool:

@@ -39,8 +39,14 @@ def test_no_device_files_means_no_gpu_without_touching_the_driver(fresh_probe, m
 def test_gpu_plan_when_probe_passes(fresh_probe, monkeypatch, tmp_path):
     # Simulates a GPU machine: both GPU providers usable, in preference order, with options.
     monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"a model's bytes")  # what its engine cache folder is keyed on
     plan = plan_providers(
-        ["tensorrt", "cuda", "cpu"], device_id=1, fp16=True, trt_cache_dir=tmp_path / "trt"
+        ["tensorrt", "cuda", "cpu"],
+        device_id=1,
+        fp16=True,
+        trt_cache_dir=tmp_path / "trt",
+        model_path=model,
     )
     names = [name for name, _ in plan.providers]
     assert plan.name == "tensorrt" and plan.on_gpu

@@ -254,7 +254,12 @@ def test_plan_with_a_cache_that_cannot_be_made_uses_tensorrt_without_it(
     monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
     (tmp_path / "file").write_text("not a folder")
     caplog.set_level(logging.WARNING, logger="vision.providers")
-    plan = plan_providers(["tensorrt", "cpu"], trt_cache_dir=tmp_path / "file" / "trt")
+    (tmp_path / "model.onnx").write_bytes(b"a model's bytes")
+    plan = plan_providers(
+        ["tensorrt", "cpu"],
+        trt_cache_dir=tmp_path / "file" / "trt",
+        model_path=tmp_path / "model.onnx",
+    )
     assert plan.providers[0] == (ORT_NAMES["tensorrt"], {"device_id": 0, "trt_fp16_enable": False})
     (warning,) = caplog.records
     assert "built at every start" in warning.getMessage()

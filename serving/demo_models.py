@@ -1,11 +1,12 @@
 """The demo's fusion model kept in step with the configs: trained when missing, trained again
 when it was trained under other configs than configs/welfare.yaml (and the synth config and
-taxonomy its families are generated with) say now.
+taxonomy its families are generated with) say now, or the code generating its families changed.
 
 What the model was trained under is read from its fusion.json: its welfare levels, fitting
 recipe, features and families' (n, seed) are compared with the configs' at once; its
 training-data hash with that of the families the configs generate now, which takes a while
-(about half a minute for the recipe's 20,000), so only when the configs differ from those
+(about half a minute for the recipe's 20,000), so only when the configs, or the source of the
+modules generating the families and their simulated scores (FAMILY_CODE), differ from those
 the model was last found current under (DEMO_FUSION_CHECKED, in the demo's data folder). A
 change that leaves the families' features and labels as they were (a region renamed or
 removed) trains the same model: it is not trained again.
@@ -14,6 +15,7 @@ removed) trains the same model: it is not trained again.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -39,15 +41,45 @@ class DemoFusionMixError(ShanyraqError):
     http_status = 409
 
 
+# The modules the demo fusion model's training families and their simulated photo scores come
+# from (welfare.dataset.simulated_families): a change to their code can change the families
+# as a config change can, so their source is part of configs_digest.
+FAMILY_CODE = (
+    "training.synth.families",  # generate_families: each family's case, level and photos
+    "training.synth.record",  # sample_criteria: each family's criteria
+    "training.synth.spec",  # sample_spec: each planned photo's labels
+    "welfare.simulate",  # simulate_photos: the photos' scores
+    "welfare.dataset",  # simulated_families: the seeds and noise the scores are drawn with
+)
+
+
+def code_digests(modules: tuple[str, ...] = FAMILY_CODE) -> dict[str, str]:
+    """sha256 of each module's source file (its bytes), by module name."""
+    digests = {}
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"cannot find the source of {name}")
+        digests[name] = hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
+    return digests
+
+
 def configs_digest(config: WelfareConfig) -> str:
     """sha256 of what the synthetic families a fusion model is trained on follow from: the
-    welfare config, the synth config and the taxonomy (as the generator records them)."""
+    welfare config, the synth config and the taxonomy (as the generator records them), the
+    engine's abstain settings (simulated scores abstain by them) and the code of FAMILY_CODE."""
     from shanyraq.taxonomy import get_taxonomy
     from training.synth.config import get_synth_config
     from training.synth.output import generation
+    from vision.engine import get_engine_config
 
     record = generation("families", config=get_synth_config(), taxonomy=get_taxonomy())
-    said = {"welfare": config.digest(), **record}
+    said = {
+        "welfare": config.digest(),
+        **record,
+        "abstain": get_engine_config().abstain.model_dump(mode="json"),
+        "code": code_digests(),
+    }
     return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()
 
 
@@ -141,8 +173,8 @@ def _other_training_data(model: Any, config: WelfareConfig, *, n: int, seed: int
     if not not_trained_on({model.meta.name: model}, split.train, config):
         return None
     return (
-        "the families it was trained on differ from those the configs generate now (regions, "
-        "criteria, thresholds or rules changed)"
+        "the families it was trained on differ from those the configs and code generate now "
+        "(regions, criteria, thresholds, rules or the family generator changed)"
     )
 
 

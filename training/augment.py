@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 from shanyraq.errors import ConfigError
@@ -24,6 +24,14 @@ if os.environ.get("NO_ALBUMENTATIONS_UPDATE", "").lower() not in {"1", "true"}:
     os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 
 NO_AUGMENT = "none"
+# How PhotoAugment.set_seed (and training.data, seeding each drawn example) turn a seed into
+# draws. Raise it with any code change that makes the same pipeline file and seed give other
+# pixels: the pipeline's recorded sha256 (training.run_folder.augmentation_record) then
+# changes, and a resume refuses a checkpoint trained under the old scheme instead of silently
+# going on with other augmentations. The first scheme is left out of what a pipeline records:
+# records (and checkpoints) from before this constant existed match it, and still resume.
+SEEDING_SCHEME = 1
+_FIRST_SEEDING_SCHEME = 1
 # The photos each transform is tried on when built: two shapes, neither square, so that a
 # crop or resize to a fixed size cannot happen to give one of them back unchanged.
 _PROBE_SHAPES = ((32, 48, 3), (40, 24, 3))
@@ -41,6 +49,15 @@ class PipelineConfig(StrictModel):
     name: str
     description: str = ""
     transforms: list[TransformSpec]
+
+    @model_serializer(mode="wrap")
+    def _with_seeding_scheme(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """The file's contents as recorded, with the code's SEEDING_SCHEME beside them after
+        the first: what a recorded pipeline's sha256 covers (never set from the YAML)."""
+        data = handler(self)
+        if SEEDING_SCHEME != _FIRST_SEEDING_SCHEME and isinstance(data, dict):
+            data["seeding_scheme"] = SEEDING_SCHEME
+        return data
 
 
 def pipelines_dir() -> Path:
@@ -85,15 +102,36 @@ def _build(spec: TransformSpec, *, source: str) -> Any:
     return transform
 
 
+def _check_some_of(spec: TransformSpec, *, n_children: int, where: str) -> None:
+    """SomeOf's `n` is how many of its children it applies: albumentations cuts an `n` above
+    their count to it with a warning (without `replace`), and applies none for 0, so a typo
+    would change the pipeline without an error."""
+    n = spec.params.get("n", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(
+            f"{where}: parameter 'n' must be a whole number of at least 1 (got {n!r})"
+        )
+    if n > n_children and not spec.params.get("replace", False):
+        raise ConfigError(
+            f"{where}: parameter 'n' is {n}, but it holds {n_children} transform(s); set 'n' "
+            f"to at most {n_children}, add transforms, or set 'replace: true' to draw with "
+            "repeats"
+        )
+
+
 def _build_compose(cls: type, spec: TransformSpec, *, where: str, source: str) -> Any:
     """OneOf / SomeOf / Sequential: albumentations checks neither their `p` nor that they
     hold something, so a typo there would silently switch a whole group off or on."""
+    import albumentations as A
+
     if not spec.transforms:
         raise ConfigError(f"{where}: needs a non-empty 'transforms' list to pick from")
     p = spec.params.get("p", 0.5)
     if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
         raise ConfigError(f"{where}: parameter 'p' must be a number from 0 to 1 (got {p!r})")
     children = [_build(child, source=source) for child in spec.transforms]
+    if issubclass(cls, A.SomeOf):
+        _check_some_of(spec, n_children=len(children), where=where)
     try:
         return cls(children, **spec.params)
     except (TypeError, ValueError) as exc:

@@ -145,7 +145,8 @@ class RunIdentity:
         name = self.augmentation["name"]
         pipeline = "no pipeline" if name == NO_AUGMENT else f"{pipelines_dir() / name}.yaml"
         return {
-            "augmentation_sha256": f"augmentation '{name}', {pipeline}",
+            "augmentation_sha256": f"augmentation '{name}', {pipeline}, or the code's seeding "
+            "scheme (training.augment.SEEDING_SCHEME)",
             "training_data_sha256": "training stream's settings and generator config"
             if isinstance(self.train_set, SyntheticStream)
             else f"training manifest, {self.splits.manifest}",

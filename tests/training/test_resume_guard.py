@@ -77,7 +77,8 @@ def test_an_edited_augmentation_file_is_refused(toy_manifest, tiny_recipe, run, 
     edited = augmentation_record("phone")["sha256"]
     assert edited != saved
     message = _refusal(tiny_recipe(toy_manifest, run))
-    assert f"augmentation_sha256 (augmentation 'phone', {pipeline}) {saved} -> {edited}" in message
+    scheme = "or the code's seeding scheme (training.augment.SEEDING_SCHEME)"
+    assert f"(augmentation 'phone', {pipeline}, {scheme}) {saved} -> {edited}" in message
     assert _recipe_keys(message) == []  # the recipe still names "phone"
 
 

@@ -19,7 +19,7 @@ from welfare.assess import coverage_rooms
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
 from welfare.doubts import recommend
-from welfare.fairness import fairness_table
+from welfare.fairness import UNKNOWN_GROUP, fairness_table
 from welfare.fusion import COVERAGE_FEATURE, FusionModel
 
 GROUPINGS = ("region", "settlement", "disability_in_family", "head_gender")
@@ -85,7 +85,7 @@ def outcomes(model: FusionModel, data: FamilyData, *, config: WelfareConfig) -> 
             "settlement": table["settlement"].astype(str),
             "head_gender": table["head_gender"].astype(str),
             "disability_in_family": np.where(
-                disability.isna(), "unknown", np.where(disability > 0, "yes", "no")
+                disability.isna(), UNKNOWN_GROUP, np.where(disability > 0, "yes", "no")
             ),
         }
     )

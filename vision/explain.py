@@ -52,7 +52,7 @@ _GRAD_CAM_LOCK = threading.Lock()  # hooks and eval() act on a shared model: one
 class _Loaded:
     """The model.pt heat maps of one artifact folder run on, and what it was on disk."""
 
-    mtime_ns: int  # the last mtime seen: an unchanged file is not read again
+    seen: tuple[int, int, int]  # the file's `_identity` last seen: one unchanged is not read
     digest: str  # sha256 of the file that was loaded
     parts: tuple[Any, Preprocessing, Labels, str]
 
@@ -71,8 +71,8 @@ _LOADED: dict[Path, _Loaded] = {}
 _EXPECTED: dict[Path, str | None] = {}
 _UNCHECKED = "unchecked"  # no engine loaded the folder: any model.pt is its own reference
 # What each folder's model.pt was last seen to be (`_identity`), and whether that file is the
-# one expected: pages ask before every view (`model_pt_changed`), so a file is hashed again
-# only when its stat changed (as _Loaded.mtime_ns spares heat maps a hash per call).
+# one expected (`_is_expected`): pages ask before every view (`model_pt_changed`), and heat
+# maps before each one is drawn, so a file is hashed again only when its stat changed.
 _CHECKED: dict[Path, tuple[tuple[int, int, int], bool]] = {}
 
 
@@ -126,14 +126,23 @@ def model_pt_changed(folder: Path) -> ModelPtChangedError | None:
     if expected == _UNCHECKED or (loaded is not None and loaded.digest == expected):
         return None  # any file explains itself, or the model loaded is kept whatever is on disk
     try:
-        seen = _identity(path)
-        checked = _CHECKED.get(folder)
-        if checked is None or checked[0] != seen:
-            checked = (seen, expected is not None and _digest(path) == expected)
-            _CHECKED[folder] = checked
+        matches = _is_expected(folder, expected)
     except OSError:  # gone or unreadable: heatmap_model says so, as it always did
         return None
-    return None if checked[1] else _changed(path)
+    return None if matches else _changed(path)
+
+
+def _is_expected(folder: Path, expected: str | None) -> bool:
+    """Whether `folder`'s model.pt is the `expected` one (None: there was none), hashed only
+    when its `_identity` changed since it was last looked at (_CHECKED): a replaced file is a
+    new inode, size or mtime, so it is hashed again, while one unchanged is hashed once."""
+    path = folder / TORCH_FILE
+    seen = _identity(path)  # before the hash: a file replaced in between is hashed again
+    checked = _CHECKED.get(folder)
+    if checked is None or checked[0] != seen:
+        checked = (seen, expected is not None and _digest(path) == expected)
+        _CHECKED[folder] = checked
+    return checked[1]
 
 
 def _changed(path: Path) -> ModelPtChangedError:
@@ -169,28 +178,27 @@ def heatmap_model(folder: Path) -> tuple[Any, Preprocessing, Labels, str]:
     path = folder / TORCH_FILE
     expected = _EXPECTED.get(folder, _UNCHECKED)
     try:
-        mtime_ns = path.stat().st_mtime_ns
+        seen = _identity(path)
         with _GRAD_CAM_LOCK:  # one load per artifact, not one per concurrent first caller
             loaded = _LOADED.get(folder)
-            kept = loaded is not None and expected in (_UNCHECKED, loaded.digest)
-            if loaded is not None and kept and loaded.mtime_ns == mtime_ns:
+            if loaded is not None and expected in (_UNCHECKED, loaded.digest):  # kept
+                if loaded.seen != seen:
+                    loaded.seen = seen
+                    if _digest(path) != loaded.digest:
+                        logger.warning(
+                            "%s was replaced since heat maps were first drawn with it: they "
+                            "keep using the model loaded then, as the scores do; restart the "
+                            "service to score with and explain the new one", path,
+                        )  # fmt: skip
                 return loaded.parts
-            digest = _digest(path)
-            if loaded is not None and kept:
-                loaded.mtime_ns = mtime_ns
-                if digest != loaded.digest:
-                    logger.warning(
-                        "%s was replaced since heat maps were first drawn with it: they keep "
-                        "using the model loaded then, as the scores do; restart the service to "
-                        "score with and explain the new one", path,
-                    )  # fmt: skip
-                return loaded.parts
-            if expected not in (_UNCHECKED, digest):
+            # Refused as often as asked (a direct URL, `score --explain`): hashed once per file.
+            if expected != _UNCHECKED and not _is_expected(folder, expected):
                 raise _changed(path)
+            digest = expected if expected not in (_UNCHECKED, None) else _digest(path)
             parts = _load(folder)
-            if expected != _UNCHECKED and _digest(path) != expected:  # replaced while loading
-                raise _changed(path)
-            _LOADED[folder] = _Loaded(mtime_ns, digest, parts)
+            if expected != _UNCHECKED and not _is_expected(folder, expected):  # replaced while
+                raise _changed(path)  # loading: a new stat is hashed again, the same one is not
+            _LOADED[folder] = _Loaded(seen, digest, parts)
             return parts
     except FileNotFoundError:
         raise ModelMismatchError(

@@ -32,8 +32,9 @@ from serving.errors import (
     NotFoundError,
     UnavailableError,
 )
+from serving.originals import checked_original
 from serving.state import Services
-from serving.storage import decode_stored, unreadable_original
+from serving.storage import decode_stored
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE, ModelPtChangedError, model_pt_changed
@@ -266,10 +267,8 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     from shanyraq.config import get_settings
     from vision.explain import heatmap, overlay_png
 
-    try:
-        original = services.store.read(sha256)
-    except (OSError, NotFoundError) as exc:  # missing or unreadable
-        raise unreadable_original(sha256, exc) from None
+    # Missing, unreadable, or not the uploaded bytes any more: no evidence drawn on them.
+    original = checked_original(services.store, sha256)
     # Decoded as the upload was (never below the model's input size), so the evidence is
     # computed on the very pixels the photo was scored on; only the overlay is shrunk. Under
     # the limit stored photos are shown at, not today's upload limit (`decode_stored`).

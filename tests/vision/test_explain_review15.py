@@ -4,6 +4,7 @@ stands as the photo is shown and carries none of its metadata."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +24,6 @@ from vision.explain import heatmap
 from vision.model import ModelOutput
 
 SPEC = Preprocessing(size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
-SHA = "ab" * 32
 
 
 class OneChannelNet(nn.Module):
@@ -97,20 +97,21 @@ def test_two_model_versions_never_share_a_cached_overlay(tmp_path, make_image, m
 
     monkeypatch.setattr("vision.explain.heatmap", fake_heatmap)
     photo = make_image("JPEG", size=(96, 64))
+    sha = hashlib.sha256(photo).hexdigest()  # a stored original's name is its hash
     sign = "damp_mould"
     overlays = {}
     for version, evidence in (("kitchen v1", 0.0), ("kitchen_v1", 1.0), ("kitchen/v1", 0.5)):
         drawn_by.append(evidence)
         services = _services(tmp_path, photo, model_dir=model_dir, version=version)
-        overlays[version] = heatmaps.sign_overlay(services, sha256=SHA, sign=sign)
-        folder = heatmaps.cache_path(services, sha256=SHA, sign=sign).parents[2]
+        overlays[version] = heatmaps.sign_overlay(services, sha256=sha, sign=sign)
+        folder = heatmaps.cache_path(services, sha256=sha, sign=sign).parents[2]
         assert folder.parent == tmp_path / "data" / heatmaps.CACHE_DIR
         assert not folder.name.startswith(".") and "/" not in folder.name
     assert len(set(overlays.values())) == 3, "a version was served another version's overlay"
     # Each keeps its own: the same version asked again reads its cached overlay.
     drawn_by.append(0.25)
     again = _services(tmp_path, photo, model_dir=model_dir, version="kitchen v1")
-    assert heatmaps.sign_overlay(again, sha256=SHA, sign=sign) == overlays["kitchen v1"]
+    assert heatmaps.sign_overlay(again, sha256=sha, sign=sign) == overlays["kitchen v1"]
 
 
 def test_a_plain_version_keeps_its_plain_cache_folder():
@@ -135,7 +136,8 @@ def test_a_rotated_photos_overlay_stands_as_shown_without_its_metadata(
     folder = make_artifact(tmp_path / "m", taxonomy, size=32)
     photo = _rotated_jpeg_with_gps(orientation)
     services = _services(tmp_path, photo, model_dir=folder, version="test-0")
-    png = heatmaps.sign_overlay(services, sha256=SHA, sign=taxonomy.sign_names[0])
+    sha = hashlib.sha256(photo).hexdigest()
+    png = heatmaps.sign_overlay(services, sha256=sha, sign=taxonomy.sign_names[0])
     overlay = Image.open(io.BytesIO(png))
     assert overlay.size == size  # upright, as the browser copy is (vision.io)
     assert overlay.info == {} and not overlay.getexif()

@@ -3,6 +3,7 @@ change of scale never serves an overlay cached in the old one."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,8 +48,9 @@ def test_an_overlay_cached_in_the_earlier_scale_is_not_served(tmp_path, make_ima
         "vision.explain.heatmap",
         lambda folder, rgb, *, head, label: np.ones(rgb.shape[:2], dtype=np.float32),
     )
-    services = _services(tmp_path, make_image("JPEG", size=(320, 240)))
-    sign, sha256 = get_taxonomy().sign_names[0], "cd" * 32
+    photo = make_image("JPEG", size=(320, 240))
+    services = _services(tmp_path, photo)
+    sign, sha256 = get_taxonomy().sign_names[0], hashlib.sha256(photo).hexdigest()
     # Where the overlays of this model version were cached before the scale was in the key.
     earlier = services.settings.data_dir / "heatmaps" / "v1" / sha256[:2] / f"{sha256}-{sign}.png"
     earlier.parent.mkdir(parents=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +41,7 @@ def test_evidence_is_computed_at_the_upload_decode_size_not_512(tmp_path, make_i
 
     monkeypatch.setattr("vision.explain.heatmap", fake_heatmap)
     services: Any = _services(tmp_path, photo, decode_side=640)
-    sign, sha256 = get_taxonomy().sign_names[0], "ab" * 32
+    sign, sha256 = get_taxonomy().sign_names[0], hashlib.sha256(photo).hexdigest()
     png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
     assert seen == [(1024, 1365, 3)]
     overlay = Image.open(io.BytesIO(png))

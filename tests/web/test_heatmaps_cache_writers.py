@@ -3,6 +3,7 @@ keeps one whole PNG and no temporary file (its writer is shanyraq.atomic.atomic_
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,7 +36,7 @@ def test_two_requests_rendering_one_map_at_once_leave_one_whole_cached_png(
         )
 
     monkeypatch.setattr("vision.explain.heatmap", fake_heatmap)
-    sign, sha256 = get_taxonomy().sign_names[0], "cd" * 32
+    sign, sha256 = get_taxonomy().sign_names[0], hashlib.sha256(photo).hexdigest()
     answers: list[bytes] = []
 
     def request() -> None:
@@ -63,10 +64,11 @@ def test_cached_overlays_are_private_as_the_photos_are(tmp_path: Path, make_imag
     (model_dir / "model.pt").write_bytes(b"")
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o755)
+    photo = make_image("JPEG", size=(320, 240))
     services: Any = SimpleNamespace(
         settings=SimpleNamespace(model_dir=model_dir, data_dir=data_dir),
         pipeline=SimpleNamespace(engine=object(), model_version="v1", decode_side=320),
-        store=SimpleNamespace(read=lambda sha256: make_image("JPEG", size=(320, 240))),
+        store=SimpleNamespace(read=lambda sha256: photo),
     )
     monkeypatch.setattr(
         "vision.explain.heatmap",
@@ -74,7 +76,7 @@ def test_cached_overlays_are_private_as_the_photos_are(tmp_path: Path, make_imag
     )
     old_umask = os.umask(0o022)
     try:
-        sign, sha256 = get_taxonomy().sign_names[0], "ab" * 32
+        sign, sha256 = get_taxonomy().sign_names[0], hashlib.sha256(photo).hexdigest()
         heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
     finally:
         os.umask(old_umask)

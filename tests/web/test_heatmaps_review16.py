@@ -4,6 +4,7 @@ offers no sign heat maps, and its overlay is refused with a code of its own."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,7 +92,9 @@ def test_a_flat_maps_overlay_leaves_the_photo_untinted(tmp_path, make_image, mon
             pipeline=SimpleNamespace(engine=object(), model_version=version, decode_side=32),
             store=SimpleNamespace(read=lambda sha256: photo),
         )
-        return heatmaps.sign_overlay(services, sha256="ab" * 32, sign="damp_mould")
+        return heatmaps.sign_overlay(
+            services, sha256=hashlib.sha256(photo).hexdigest(), sign="damp_mould"
+        )
 
     flat = overlay(np.full((GRID, GRID), 2.0, dtype=np.float32), "flat")
     none = overlay(np.zeros((GRID, GRID), dtype=np.float32), "none")

@@ -28,6 +28,7 @@ from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
+from serving.originals import checked_original
 from serving.photo_evidence import reuse_links_of, reuse_shown
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
@@ -236,7 +237,10 @@ def get_photo_image(
     photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> Response:
     """The photo for browsers: re-encoded, upright, with no EXIF, GPS or camera metadata.
-    Audited once it can be shown: a photo whose original cannot be read was seen by nobody."""
+    Audited once it can be shown: a photo whose original cannot be read was seen by nobody.
+    The original is checked on every view, not only when its browser copy is made: a copy
+    made from it is the photo only while the original still is (`checked_original`)."""
+    checked_original(services.store, photo.sha256)
     data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
     audit_action(
         session, services, user, "photo_image_viewed",

@@ -149,6 +149,7 @@ def push(
     """Import photos as tasks with the model's pre-annotations; skips photos already there."""
     from annotation.project import open_project, set_model_version
     from annotation.scoring import one_model, write_scores
+    from annotation.storage import check_served
     from annotation.tasks import check_in_photos_dir, push_rows
     from shanyraq.manifest import read_manifest
     from shanyraq.taxonomy import get_taxonomy
@@ -165,6 +166,7 @@ def push(
     # wasted if Label Studio is down.
     conn = _connect(config)
     project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
+    check_served(conn, project_id, config.photos_dir())  # the folder init made the storage for?
     if by_sha is None:
         by_sha = _scores(manifest, model, None)
     if save_scores is not None and by_sha:

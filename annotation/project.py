@@ -18,7 +18,8 @@ may each find no project and create one. One user's runs on one machine take tur
 the oldest is kept, and this run's own, if newer and still empty, is deleted (`_settle`). Any
 other pair with one title is refused, naming both ids, here and by every later command. A run
 whose photos folder is not that of the project's storage (another checkout's or machine's
-document root) is refused, naming the storage's path, not given a second (`_ensure_storage`).
+document root) is refused, naming the storage's path, not given a second (`_ensure_storage`);
+a storage two runs made at once is settled by the rule in `annotation.storage`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from annotation.client import (
 )
 from annotation.label_config import build_label_config, read_marker, taxonomy_marker
 from annotation.local_lock import local_lock
+from annotation.storage import STORAGE_TITLE as STORAGE_TITLE
+from annotation.storage import StorageElsewhereError as StorageElsewhereError
+from annotation.storage import elsewhere, keep_oldest, list_storages, said, storages_at
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import Taxonomy
 
@@ -48,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 CREATE_ATTEMPTS = 3  # per project or storage, as the SDK's own retries (one try and two more)
 CREATE_RETRY_DELAY_S = 1.0  # before the second attempt; doubled before each next one
-STORAGE_TITLE = "shanyraq photos"  # the local-files storage `init` makes
 
 
 class ProjectNotFoundError(ShanyraqError):
@@ -67,11 +70,6 @@ class ProjectConfigChangedError(ProjectTaxonomyMismatchError):
 
 class PhotosOutsideRootError(ShanyraqError):
     code = "annotation_photos_outside_root"
-
-
-class StorageElsewhereError(ShanyraqError):
-    code = "annotation_storage_elsewhere"
-    http_status = 409
 
 
 class DuplicateProjectsError(ShanyraqError):
@@ -196,43 +194,19 @@ def _create_once(
     )  # fmt: skip
 
 
-def _storages(conn: Connection, project_id: int) -> list[Any]:
-    with conn.errors("listing the project's local-files storages"):
-        return list(conn.sdk.import_storage.local.list(project=project_id))
-
-
-def _storage_for(storages: list[Any], photos_dir: Path) -> Any | None:
-    """The storage at `photos_dir`: its path as sent, or one that resolves to it here."""
-    paths = ((s, Path(s.path or "")) for s in storages)
-    return next((s for s, p in paths if photos_dir in (p, p.is_absolute() and p.resolve())), None)
-
-
-def _said(body: object) -> str:
-    """A Label Studio refusal in its own words, in full, on one line: its validation errors."""
-    if isinstance(body, dict):
-        return _said(body.get("validation_errors") or list(body.values()))
-    words = map(_said, body) if isinstance(body, list) else f"{body}".split()
-    return " ".join(words)
-
-
 def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path, root: Path) -> None:
     """A storage for `photos_dir` below the document root `root` (both resolved); the project's
-    own (STORAGE_TITLE) at another path is refused, not doubled. Refused by Label Studio as not
-    below its root, a symlink to `root`, the path is sent again spelled from that root."""
+    own (STORAGE_TITLE) at another path is refused, not doubled, also when another run made it
+    at the same time (`keep_oldest`). Refused by Label Studio as not below its root, a symlink
+    to `root`, the path is sent again spelled from that root."""
     from label_studio_sdk.core.api_error import ApiError
 
-    existing = _storages(conn, project_id)
-    if _storage_for(existing, photos_dir) is not None:
+    existing = list_storages(conn, project_id)
+    if storages_at(existing, photos_dir):
         return
     for other in (s for s in existing if s.title == STORAGE_TITLE):
-        raise StorageElsewhereError(
-            f"project {project_id} already serves its photos from {other.path} (local-files "
-            f"storage '{STORAGE_TITLE}', id {other.id}), not from this run's {photos_dir}: "
-            "project.document_root in configs/annotation.yaml must be the server's "
-            "LOCAL_FILES_DOCUMENT_ROOT, with the photos in project.photos_folder below it; fix "
-            "them, or, if the photos have moved for good, change that storage's path in Label "
-            "Studio (project Settings > Cloud Storage) and run init again"
-        )
+        raise elsewhere(project_id, other, photos_dir)
+    answered: list[int | None] = []  # the id this run's create was answered with
 
     def create(path: Path) -> Any:
         try:
@@ -244,8 +218,8 @@ def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path, root: P
         except ApiError as exc:
             if exc.status_code != 400:
                 raise
-            said = _said(exc.body)
-            found = re.search(r'LOCAL_FILES_DOCUMENT_ROOT="([^"]+)"', said)  # as it quotes it
+            words = said(exc.body)
+            found = re.search(r'LOCAL_FILES_DOCUMENT_ROOT="([^"]+)"', words)  # as it quotes it
             server_root = Path(found.group(1)) if found else None
             if path == photos_dir and server_root and server_root.resolve() == root != server_root:
                 logger.info("Label Studio's document root %s is a symlink to %s", server_root, root)
@@ -257,13 +231,19 @@ def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path, root: P
             )  # fmt: skip
             raise LabelStudioError(
                 f"Label Studio at {conn.url} refused {path} as the path of the project's "
-                f"local-files storage (400): {said}{hint}"
+                f"local-files storage (400): {words}{hint}"
             ) from None
 
+    def create_mine() -> Any:
+        storage = create(photos_dir)
+        answered.append(storage.id)
+        return storage
+
     _create_once(
-        conn, f"the local-files storage for {photos_dir}", create=lambda: create(photos_dir),
-        find=lambda: _storage_for(_storages(conn, project_id), photos_dir),
+        conn, f"the local-files storage for {photos_dir}", create=create_mine,
+        find=lambda: next(iter(storages_at(list_storages(conn, project_id), photos_dir)), None),
     )  # fmt: skip
+    keep_oldest(conn, project_id, photos_dir, mine=answered[0] if answered else None)
 
 
 def _local_lock(url: str, title: str) -> AbstractContextManager[bool]:
@@ -281,10 +261,7 @@ def _local_lock(url: str, title: str) -> AbstractContextManager[bool]:
 
 def _is_empty(conn: Connection, project: Any) -> bool:
     """No tasks and no local-files storage (an unknown task count is not empty)."""
-    if getattr(project, "task_number", None) != 0:
-        return False
-    with conn.errors("listing the project's local-files storages"):
-        return not list(conn.sdk.import_storage.local.list(project=project.id))
+    return getattr(project, "task_number", None) == 0 and not list_storages(conn, project.id)
 
 
 def _settle(conn: Connection, title: str, *, mine: int | None) -> Any:

@@ -13,7 +13,9 @@ photos that did not arrive are sent (`_import_batch`).
 
 Label Studio serves a photo only from below a local-files storage's path: the photos folder
 `init` made it for (project.photos_folder). A photo elsewhere, even below the document root,
-would be imported but never shown (404), so `push` refuses it before importing anything.
+would be imported but never shown (404), so `push` refuses it before importing anything, and
+refuses a photos folder that the project does not list as a storage (the config changed since
+`init`: `annotation.storage.check_served`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from annotation.client import (
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
 from annotation.select import SelectionParams
+from annotation.storage import check_served
 from annotation.uncertainty import combined_uncertainty
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
@@ -232,12 +235,16 @@ def push_rows(
 
     `sign_threshold` and `batch_size` come from configs/annotation.yaml `push`, `ranking`
     (the prediction scores' uncertainty: `prediction_from_score`) from its `selection`.
-    With `photos_dir` (the storage's folder: `AnnotationConfig.photos_dir`), a photo not below
-    it is refused before anything is sent (`check_in_photos_dir`).
+    With `photos_dir` (the storage's folder: `AnnotationConfig.photos_dir`), a photos folder
+    that is not the path of one of the project's storages (`check_served`), or a photo not
+    below it (`check_in_photos_dir`), is refused before anything is sent. Without it the caller
+    is to have checked both: `annotate push`, the only caller, passes it.
     """
     from tqdm import tqdm
 
     document_root = document_root.resolve()
+    if photos_dir is not None:
+        check_served(conn, project_id, photos_dir)
     present = project_sha256s(conn, project_id)  # what a run cut short already sent
     todo, seen = [], set(present)
     for row in rows:

@@ -16,7 +16,10 @@ open: a running service keeps the schema it started with, and migrating under it
 On SQLite, any process holding it open (the lock every connection of a WAL database holds on
 its -shm file, asked for as SQLite does; off Linux that cannot be told: refused); on PostgreSQL,
 another session on it named like the service's ("shanyraq...", or none as earlier versions').
-Asked again once migrated (unless --force): one that opened it meanwhile is named, exit 5.
+The check, the migration, the seal and the entry run in one transaction on one connection
+holding a lock every version's start-up check honours (serving/db_upgrade.py): a service that
+starts meanwhile waits for the commit, or is refused (`database_being_upgraded`), and never
+reads a half-migrated schema.
 
 `db backup OUT` copies the embedded SQLite database (serving/db_backup.py), never over or
 into the service's own files (serving.data_dir.service_paths), then records it
@@ -32,59 +35,24 @@ It prints what else a restore needs.
 
 from __future__ import annotations
 
-import os
-import struct
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from serving.cli import CONFIG_OPTION, load_settings
-from shanyraq.errors import ShanyraqError
+
+# Re-exported: callers and tests import them from here.
+from serving.db_upgrade import DatabaseInUseError as DatabaseInUseError
+from serving.db_upgrade import database_status, shown_url, upgrade_database
+from serving.db_upgrade import sqlite_holder as sqlite_holder
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from serving.core.config import ServingSettings
     from serving.db_backup import Backup
-    from serving.migrations import SchemaState
 
 EXIT_UPGRADE_NEEDED = 3
 EXIT_NOT_UPGRADABLE = 4
-EXIT_OPEN_AFTER_UPGRADE = 5
-MAKES_NONE = (
-    "The `db` commands make no database: on a fresh install `shanyraq users add` or "
-    "`shanyraq serve` creates it"
-)
-
-# SQLite's unix VFS: every connection of a WAL database holds a read lock on this byte of the
-# -shm file while it is open (UNIX_SHM_DMS in os_unix.c: (22 + 8) * 4 + 8).
-SQLITE_SHM_DMS_BYTE = 128
-# Sessions of the service and commands on PostgreSQL: this version's are named "shanyraq"
-# (serving.db.session.APPLICATION_NAME); earlier ones, which a `db upgrade` usually finds
-# running, set no application_name. Another role's session shows no backend_type (unless this
-# role has pg_read_all_stats): counted, as background workers (no user) are not.
-_OTHER_SESSIONS = """
-SELECT format('session %s of %s %s%s', pid, usename, CASE WHEN backend_type IS NULL
-    THEN '(its address hidden from this role)'
-    ELSE 'from ' || coalesce(host(client_addr), 'a local socket') END,
-  ' (' || nullif(application_name, '') || ')')
-FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-  AND (backend_type = 'client backend' OR backend_type IS NULL AND usename IS NOT NULL)
-  AND (coalesce(application_name, '') = '' OR application_name LIKE 'shanyraq%')
-ORDER BY pid
-"""
-
-
-class DatabaseInUseError(ShanyraqError):
-    """`db upgrade` found another process on the database (the service, most likely), or
-    cannot tell here whether one has it open."""
-
-    code = "database_in_use"
-    http_status = 409
-
 
 app = typer.Typer(help="The service database: status, upgrade, backup.", no_args_is_help=True)
 
@@ -92,174 +60,6 @@ app = typer.Typer(help="The service database: status, upgrade, backup.", no_args
 @app.callback()
 def _db() -> None:
     """The service database: status, upgrade, backup."""
-
-
-def shown_url(settings: ServingSettings) -> str:
-    """The database URL as it may be printed: its password hidden."""
-    from serving.db.session import parse_url
-
-    return parse_url(settings.resolved_database_url).render_as_string(hide_password=True)
-
-
-def _read_engine(settings: ServingSettings) -> Engine:
-    """A read-only engine on an existing database (as `audit verify` reads)."""
-    from serving.db.session import open_engine
-
-    return open_engine(settings.resolved_database_url, create=False, read_only=True)
-
-
-def database_status(settings: ServingSettings) -> SchemaState:
-    """Where the database stands against this version's migrations; reads only."""
-    from sqlalchemy.exc import DBAPIError
-
-    from serving.db.session import DatabaseMissingError, unavailable
-    from serving.migrations import schema_state
-
-    try:
-        engine = _read_engine(settings)
-    except DatabaseMissingError as exc:
-        raise DatabaseMissingError(f"{exc.message}. {MAKES_NONE}") from None
-    try:
-        return schema_state(engine)
-    except DBAPIError as exc:
-        raise unavailable(engine, exc, doing="read") from None
-    finally:
-        engine.dispose()
-
-
-@dataclass(frozen=True)
-class UpgradeReport:
-    before: str
-    after: str
-    audit_seq: int | None  # the `database_upgraded` entry; None: nothing changed
-    open_now: tuple[str, ...] = ()  # who has the database open once migrated, in words
-
-
-def sqlite_holder(file: Path) -> int | None:
-    """Another process that has the WAL database `file` open: its process id (0 when it is not
-    visible from here, e.g. in another container), or None when none is seen.
-
-    Asks the kernel who holds the lock SQLite's connections keep on the -shm file, as SQLite
-    itself does (F_GETLK): nothing is locked or written. Linux only (the layout of `struct
-    flock`): elsewhere, or where the kernel does not answer, DatabaseInUseError saying so.
-    Call it while this process has no connection to `file` open: closing the descriptor it
-    opens drops every lock this process holds on the -shm file.
-    """
-    # SQLite follows a link to the database: its -shm lies beside the file linked to.
-    real = file.resolve()
-    shm = real.with_name(real.name + "-shm")
-    try:
-        fd = os.open(shm, os.O_RDONLY)
-        try:
-            if sys.platform != "linux":
-                raise OSError(f"this check runs on Linux only, not on {sys.platform}")
-            import fcntl
-
-            asked = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, SQLITE_SHM_DMS_BYTE, 1, 0)
-            answer = fcntl.fcntl(fd, fcntl.F_GETLK, asked)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:  # no -shm: no connection has it open (the last one removes it)
-        return None
-    except OSError as exc:  # not Linux, no permission, a file system without locks, ...
-        raise DatabaseInUseError(
-            f"cannot tell whether another process has {real} open ({exc.strerror or exc}): stop "
-            f"the service and every other shanyraq command on it (`lsof {shm}` lists who has "
-            "it open; without that file none has), then run `shanyraq db upgrade --force`"
-        ) from None
-    kind, _whence, _start, _len, pid = struct.unpack("hhqqi", answer)
-    return None if kind == fcntl.F_UNLCK else max(pid, 0)
-
-
-def _process(pid: int) -> str:
-    """Process `pid` in words, with its command where this machine shows it: the words before
-    its first option only (another command's options may hold a password)."""
-    if pid <= 0:
-        return "a process not visible from here"
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return f"process {pid}"
-    words: list[str] = []
-    for arg in (arg.decode(errors="replace") for arg in argv if arg):
-        if arg.startswith("-") or len(words) == 4:
-            break
-        words.append(arg)
-    return f"process {pid} ({' '.join(words)})" if words else f"process {pid}"
-
-
-def _postgres_sessions(settings: ServingSettings) -> list[str]:
-    """Other sessions on the PostgreSQL database that may be the service's, in words."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    from serving.db.session import unavailable
-
-    engine = _read_engine(settings)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(_OTHER_SESSIONS)).scalars())
-    except DBAPIError as exc:
-        raise unavailable(engine, exc, doing="read") from None
-    finally:
-        engine.dispose()
-
-
-def database_users(settings: ServingSettings) -> list[str]:
-    """Who else may be the service's on the database, in words; see the module docstring."""
-    from serving.db.session import parse_url, sqlite_file
-
-    parsed = parse_url(settings.resolved_database_url)
-    file = sqlite_file(parsed)
-    if file is not None:
-        pid = sqlite_holder(file)
-        return [] if pid is None else [_process(pid)]
-    return _postgres_sessions(settings) if parsed.get_backend_name() == "postgresql" else []
-
-
-def upgrade_database(settings: ServingSettings, *, force: bool = False) -> UpgradeReport:
-    """Migrate the database to this version's head; see the module docstring. `force`: even
-    when another process has the database open."""
-    from serving import audit
-    from serving.cli import anchored_sessions, open_with_key
-    from serving.db.session import DatabaseMissingError, session_scope
-    from serving.migrations import newer_schema_error, schema_state
-    from shanyraq import __version__
-
-    state = database_status(settings)
-    if state.current is None:
-        raise DatabaseMissingError(
-            f"the database at {shown_url(settings)} {state.describe()}; check that --config "
-            f"points at the service's database. {MAKES_NONE}"
-        )
-    if not state.known:
-        raise newer_schema_error(shown_url(settings), state)
-    if not (state.up_to_date or force) and (users := database_users(settings)):
-        raise DatabaseInUseError(  # before this process opens it (see sqlite_holder)
-            f"the database at {shown_url(settings)} is in use: {'; '.join(users)}. A running "
-            "service keeps the schema it started with, and migrating under it breaks it: stop "
-            "the service (and any other shanyraq command on this database), then run "
-            "`shanyraq db upgrade` again; `--force` upgrades anyway"
-        )
-    settings.signing_key(create=False)  # refused now, before the database changes
-    engine, key = open_with_key(settings, may_create=False, migrate=True)
-    try:
-        after = schema_state(engine).current or ""
-        if after == state.current:
-            return UpgradeReport(before=state.current, after=after, audit_seq=None)
-        with session_scope(anchored_sessions(settings, engine)) as session:
-            entry = audit.append(
-                session, key, actor="cli", action="database_upgraded", target="database",
-                details={"from_revision": state.current, "to_revision": after,
-                         "code_version": __version__},
-            )  # fmt: skip
-    finally:
-        engine.dispose()
-    try:  # asked again, once this process has it closed: who opened it meanwhile
-        open_now = () if force else tuple(database_users(settings))
-    except ShanyraqError:  # cannot tell here, or the server went away: the upgrade stands
-        open_now = ()
-    return UpgradeReport(state.current, after, audit_seq=entry.seq, open_now=open_now)
 
 
 def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
@@ -354,8 +154,8 @@ def upgrade(
     """Migrate the database to this version (whatever auto_migrate says); audited.
 
     Makes no database; stop the service first (it runs on the schema it started with): a
-    database another process has open is refused (database_in_use) unless --force. Exit 5:
-    one has it open once upgraded (named on stderr): restart it, it may run on the old schema.
+    database another process has open is refused (database_in_use) unless --force. While it
+    migrates, a service that starts waits for it (or is refused: database_being_upgraded).
     """
     settings = load_settings(config)
     report = upgrade_database(settings, force=force)
@@ -364,10 +164,6 @@ def upgrade(
         return
     typer.echo(f"upgraded {shown_url(settings)} from migration {report.before} to {report.after}")
     typer.echo(f"audited: database_upgraded (entry {report.audit_seq})")
-    if report.open_now:  # opened after the check before migrating (module docstring)
-        typer.echo(f"warning: open now in {'; '.join(report.open_now)}: one that opened it before "
-                   "the upgrade ended runs on the old schema; restart it", err=True)  # fmt: skip
-        raise typer.Exit(EXIT_OPEN_AFTER_UPGRADE)
 
 
 @app.command("backup")

@@ -1,9 +1,16 @@
 """Alembic migrations of the service database: `upgrade(url)` applies them, `schema_state`
 says where a database stands, and `open_database` opens it for a command, migrated or
-refused unless already up to date."""
+refused unless already up to date.
+
+A migration holds a lock that every version's start-up check waits for: on PostgreSQL
+`lock_version_table` (env.py takes it; `shanyraq db upgrade` takes it on its own connection,
+serving/db_upgrade.py); on SQLite `db upgrade`'s connection in exclusive locking mode. A
+SQLite database still locked past the busy timeout is refused with DatabaseBeingUpgradedError.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,13 +19,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from serving.db.session import (
+    DatabaseUnavailableError,
     make_engine,
     make_session_factory,
     open_engine,
+    parse_url,
     session_scope,
     unavailable,
 )
@@ -26,6 +35,11 @@ from shanyraq.errors import ShanyraqError
 
 HERE = Path(__file__).resolve().parent
 UPGRADE_HINT = "run `shanyraq db upgrade` (back the database up first: `shanyraq db backup OUT`)"
+# Alembic's own definition of its table, made before it is locked (`lock_version_table`).
+_VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
 
 
 class DatabaseNotMigratedError(ShanyraqError):
@@ -33,6 +47,59 @@ class DatabaseNotMigratedError(ShanyraqError):
 
     code = "database_not_migrated"
     http_status = 500
+
+
+class DatabaseBeingUpgradedError(ShanyraqError):
+    """The database stayed locked past the busy timeout: `db upgrade` is migrating it."""
+
+    code = "database_being_upgraded"
+    http_status = 503
+
+
+def database_locked(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from, is SQLite's "database is locked". Reads
+    of a WAL database wait only for a connection in exclusive locking mode (`shanyraq db
+    upgrade`); a write also waits for another writer (hence "or another command" below)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        code = getattr(orig, "sqlite_errorcode", None) if isinstance(orig, sqlite3.Error) else None
+        if code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def being_upgraded(url: str) -> DatabaseBeingUpgradedError:
+    shown = parse_url(url).render_as_string(hide_password=True)
+    return DatabaseBeingUpgradedError(
+        f"the database at {shown} is locked by another process: it is being upgraded (or "
+        "another command holds it); try again when `shanyraq db upgrade` has finished"
+    )
+
+
+def open_unless_upgrading(url: str, *, create: bool, read_only: bool) -> Engine:
+    """serving.db.session.open_engine; a database locked past the busy timeout is refused as
+    being upgraded, not as unavailable."""
+    try:
+        return open_engine(url, create=create, read_only=read_only)
+    except DatabaseUnavailableError as exc:
+        if database_locked(exc):
+            raise being_upgraded(url) from None
+        raise
+
+
+def lock_version_table(connection: Connection) -> None:
+    """PostgreSQL: lock alembic_version (made first if missing) until the transaction ends.
+    Every version's start-up check reads that table (Alembic's upgrade or `check_at_head`), so
+    a service starting meanwhile waits and then sees the schema committed, never a half one."""
+    if connection.dialect.name != "postgresql":
+        return
+    # Made only where missing: CREATE ... IF NOT EXISTS asks for CREATE on the schema anyway.
+    if connection.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        connection.execute(text(_VERSION_TABLE))
+    connection.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
 
 
 def alembic_config(url: str) -> Config:
@@ -51,15 +118,27 @@ def upgrade(url: str, revision: str = "head", *, seal_with: bytes | None = None)
     unchanged, with DatabaseNotMigratedError, not Alembic's "Can't locate revision"."""
     try:
         command.upgrade(alembic_config(url), revision)
+        if seal_with is not None:
+            engine = make_engine(url)
+            try:
+                seal_audit_head(engine, seal_with)
+            finally:
+                engine.dispose()
     except CommandError:
         refuse_newer_schema(url)  # the reason Alembic cannot migrate a database of ours
         raise
-    if seal_with is not None:
-        engine = make_engine(url)
-        try:
-            seal_audit_head(engine, seal_with)
-        finally:
-            engine.dispose()
+    except DBAPIError as exc:
+        if database_locked(exc):  # `db upgrade` holds it (env.py's connection waited)
+            raise being_upgraded(url) from None
+        raise
+
+
+def migrate_on(connection: Connection, revision: str = "head") -> None:
+    """Migrate to `revision` on `connection`, in its transaction (env.py runs on it): the
+    caller holds the lock and commits (serving/db_upgrade.py)."""
+    config = alembic_config("")
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
 
 
 def seal_audit_head(engine: Engine, key: bytes) -> bool:
@@ -102,11 +181,15 @@ def known_revision(revision: str | None) -> bool:
     return revision in {script.revision for script in scripts.walk_revisions()}
 
 
-def schema_state(engine: Engine) -> SchemaState:
-    """Read only: the database's revision (no table is made) and this code's head."""
+def schema_state(bind: Engine | Connection) -> SchemaState:
+    """Read only: the database's revision (no table is made) and this code's head; on a
+    Connection, in its transaction."""
     scripts = ScriptDirectory.from_config(alembic_config(""))
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    if isinstance(bind, Connection):
+        current = MigrationContext.configure(bind).get_current_revision()
+    else:
+        with bind.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
     known = known_revision(current)
     return SchemaState(current=current, head=scripts.get_current_head() or "", known=known)
 
@@ -172,7 +255,7 @@ def open_database(
     not set), for commands that write nothing.
     """
     read_only = not migrate if read_only is None else read_only
-    engine = open_engine(url, create=create, read_only=read_only)
+    engine = open_unless_upgrading(url, create=create, read_only=read_only)
     try:
         if migrate or (create and not read_only and _has_no_tables(engine)):
             upgrade(url)
@@ -180,6 +263,8 @@ def open_database(
             check_at_head(engine)
     except DBAPIError as exc:
         engine.dispose()
+        if database_locked(exc):
+            raise being_upgraded(url) from None
         raise unavailable(engine, exc, doing="migrate" if migrate else "read") from None
     except BaseException:
         engine.dispose()

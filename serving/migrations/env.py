@@ -1,27 +1,49 @@
-"""Alembic environment: runs migrations online against the configured URL."""
+"""Alembic environment: runs migrations online, on the caller's connection when it passes one
+(`config.attributes["connection"]`: `shanyraq db upgrade`, in its transaction and under its
+lock), else on a connection of its own to the configured URL."""
 
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from serving.db.models import Base
 from serving.db.session import make_engine
+from serving.migrations import lock_version_table
 
 config = context.config
 target_metadata = Base.metadata
 
 
+def run_on(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    # In a transaction begun by the caller, Alembic begins and commits none of its own.
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
+    given = config.attributes.get("connection")
+    if given is not None:
+        run_on(given)
+        return
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name != "postgresql":
+                run_on(connection)
+                return
+            # One transaction holding alembic_version's lock: a service starting meanwhile
+            # waits for the commit instead of reading a half-migrated schema.
+            with connection.begin():
+                lock_version_table(connection)
+                run_on(connection)
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

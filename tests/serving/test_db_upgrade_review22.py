@@ -1,8 +1,8 @@
 """Found by the review of `db upgrade`'s in-use check: where the SQLite check cannot be made (not
 Linux, a -shm file it cannot open, a kernel that does not answer) the upgrade is refused saying
-so, not run as if nobody had the database open; a process that opens the database after the
-check, while it is migrated, is named once it is done (exit 5); on PostgreSQL, the sessions of
-another role, whose kind and address this role cannot see, count too."""
+so, not run as if nobody had the database open; on PostgreSQL, the sessions of another role,
+whose kind and address this role cannot see, count too. (A process that opens the database
+while it is migrated: test_db_upgrade_lock.py.)"""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ import errno
 import os
 import sys
 import uuid
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import serving.cli
-from serving.db_cli import EXIT_OPEN_AFTER_UPGRADE, DatabaseInUseError, sqlite_holder
+from serving.db_cli import DatabaseInUseError, sqlite_holder
 from tests.serving.test_cli_review20 import _behind, _code, _holding_open, _run, _sqlite_url
 from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
 
@@ -94,40 +92,6 @@ def test_a_shm_file_it_cannot_open_is_not_read_as_nobody(tmp_path, monkeypatch):
 # --- a process that opens the database while it is migrated ---------------------------------
 
 
-def _opening_before_the_migration(monkeypatch: pytest.MonkeyPatch, opener: Any) -> list[Any]:
-    """Makes `opener()` run after the in-use check, just before the migration (as a service
-    started meanwhile); what it returned is appended to the list returned."""
-    opened: list[Any] = []
-    migrate = serving.cli.open_with_key
-
-    def open_with_key(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("migrate"):
-            opened.append(opener())
-        return migrate(*args, **kwargs)
-
-    monkeypatch.setattr(serving.cli, "open_with_key", open_with_key)
-    return opened
-
-
-def test_a_process_that_opened_the_sqlite_database_meanwhile_is_named(tmp_path, monkeypatch):
-    # Before: checked once before migrating, it went unnoticed and the command exited 0.
-    url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
-    with ExitStack() as stack:
-        pids = _opening_before_the_migration(
-            monkeypatch, lambda: stack.enter_context(_holding_open(_database(tmp_path)))
-        )
-        upgraded = _run("db", "upgrade", "--config", config)
-
-        assert upgraded.exit_code == EXIT_OPEN_AFTER_UPGRADE, upgraded.output
-        assert len(pids) == 1 and f"process {pids[0]} (" in upgraded.stderr
-        assert "restart it" in upgraded.stderr
-        assert "audited: database_upgraded" in upgraded.stdout  # the upgrade itself stands
-    assert _revision(url) == _head()
-    again = _run("db", "upgrade", "--config", config)
-    assert again.exit_code == 0 and "nothing to do" in again.output
-
-
 def test_an_upgrade_nobody_interrupts_exits_0_and_warns_of_nothing(tmp_path):
     url = _sqlite_url(tmp_path)
     config = _behind(tmp_path, url)
@@ -136,25 +100,6 @@ def test_an_upgrade_nobody_interrupts_exits_0_and_warns_of_nothing(tmp_path):
 
     assert upgraded.exit_code == 0, upgraded.output
     assert "warning" not in upgraded.stderr
-    assert _revision(url) == _head()
-
-
-def test_a_postgresql_session_opened_meanwhile_is_named(tmp_path, monkeypatch, postgres_server):
-    import psycopg
-
-    from tests.serving.helpers import fresh_postgres_db
-
-    url = fresh_postgres_db(postgres_server)
-    config = _behind(tmp_path, url)
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    sessions = _opening_before_the_migration(monkeypatch, lambda: psycopg.connect(plain))
-    try:
-        upgraded = _run("db", "upgrade", "--config", config)
-        assert upgraded.exit_code == EXIT_OPEN_AFTER_UPGRADE, upgraded.output
-        assert f"session {sessions[0].info.backend_pid} of " in upgraded.stderr
-    finally:
-        for session in sessions:
-            session.close()
     assert _revision(url) == _head()
 
 

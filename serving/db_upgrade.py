@@ -1,0 +1,284 @@
+"""`shanyraq db upgrade` (serving/db_cli.py): where the database stands, who else has it open,
+and the upgrade itself, checked, migrated, sealed and recorded on ONE connection in ONE
+transaction that holds a lock every version of the service honours.
+
+- SQLite: the connection is in exclusive locking mode from its first read, so it holds the
+  database file's EXCLUSIVE lock until it is closed. Every connection of a WAL database holds
+  a SHARED lock while it is open, so having the lock shows that no other process has the
+  database open; one that opens it meanwhile waits (its busy timeout) and then reads the
+  committed schema, or fails with `database_being_upgraded` (serving.migrations). The holder
+  is looked for first (`sqlite_holder`), to be named at once rather than after the busy
+  timeout, and again when the lock could not be had.
+- PostgreSQL: the transaction first locks alembic_version (serving.migrations
+  .lock_version_table), which every version's start-up check reads, then looks for other
+  sessions named like the service's (`_OTHER_SESSIONS`): one that connected before the lock,
+  or one waiting on it, is refused; one connecting later waits for the commit.
+
+`force` skips the search for other processes or sessions and, on SQLite, the exclusive lock
+(another process holding the file open keeps SQLite from granting it): the migration is still
+one write transaction, so others see the old schema or the new one, never half of each.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shanyraq.errors import ShanyraqError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from serving.core.config import ServingSettings
+    from serving.migrations import SchemaState
+
+MAKES_NONE = (
+    "The `db` commands make no database: on a fresh install `shanyraq users add` or "
+    "`shanyraq serve` creates it"
+)
+# SQLite's unix VFS: every connection of a WAL database holds a read lock on this byte of the
+# -shm file while it is open (UNIX_SHM_DMS in os_unix.c: (22 + 8) * 4 + 8).
+SQLITE_SHM_DMS_BYTE = 128
+# Sessions of the service and commands on PostgreSQL: this version's are named "shanyraq"
+# (serving.db.session.APPLICATION_NAME); earlier ones, which a `db upgrade` usually finds
+# running, set no application_name. Another role's session shows no backend_type (unless this
+# role has pg_read_all_stats): counted, as background workers (no user) are not.
+_OTHER_SESSIONS = """
+SELECT format('session %s of %s %s%s', pid, usename, CASE WHEN backend_type IS NULL
+    THEN '(its address hidden from this role)'
+    ELSE 'from ' || coalesce(host(client_addr), 'a local socket') END,
+  ' (' || nullif(application_name, '') || ')')
+FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND (backend_type = 'client backend' OR backend_type IS NULL AND usename IS NOT NULL)
+  AND (coalesce(application_name, '') = '' OR application_name LIKE 'shanyraq%')
+ORDER BY pid
+"""
+
+
+class DatabaseInUseError(ShanyraqError):
+    """`db upgrade` found another process on the database (the service, most likely), or
+    cannot tell here whether one has it open."""
+
+    code = "database_in_use"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class UpgradeReport:
+    before: str
+    after: str
+    audit_seq: int | None  # the `database_upgraded` entry; None: nothing changed
+
+
+def shown_url(settings: ServingSettings) -> str:
+    """The database URL as it may be printed: its password hidden."""
+    from serving.db.session import parse_url
+
+    return parse_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def _read_engine(settings: ServingSettings) -> Engine:
+    """A read-only engine on an existing database (as `audit verify` reads)."""
+    from serving.migrations import open_unless_upgrading
+
+    return open_unless_upgrading(settings.resolved_database_url, create=False, read_only=True)
+
+
+def database_status(settings: ServingSettings) -> SchemaState:
+    """Where the database stands against this version's migrations; reads only."""
+    from sqlalchemy.exc import DBAPIError
+
+    from serving.db.session import DatabaseMissingError, unavailable
+    from serving.migrations import being_upgraded, database_locked, schema_state
+
+    try:
+        engine = _read_engine(settings)
+    except DatabaseMissingError as exc:
+        raise DatabaseMissingError(f"{exc.message}. {MAKES_NONE}") from None
+    try:
+        return schema_state(engine)
+    except DBAPIError as exc:
+        if database_locked(exc):
+            raise being_upgraded(settings.resolved_database_url) from None
+        raise unavailable(engine, exc, doing="read") from None
+    finally:
+        engine.dispose()
+
+
+def sqlite_holder(file: Path) -> int | None:
+    """Another process that has the WAL database `file` open: its process id (0 when it is not
+    visible from here, e.g. in another container), or None when none is seen.
+
+    Asks the kernel who holds the lock SQLite's connections keep on the -shm file, as SQLite
+    itself does (F_GETLK): nothing is locked or written. Linux only (the layout of `struct
+    flock`): elsewhere, or where the kernel does not answer, DatabaseInUseError saying so.
+    Call it while this process has no connection to `file` open: closing the descriptor it
+    opens drops every lock this process holds on the -shm file.
+    """
+    # SQLite follows a link to the database: its -shm lies beside the file linked to.
+    real = file.resolve()
+    shm = real.with_name(real.name + "-shm")
+    try:
+        fd = os.open(shm, os.O_RDONLY)
+        try:
+            if sys.platform != "linux":
+                raise OSError(f"this check runs on Linux only, not on {sys.platform}")
+            import fcntl
+
+            asked = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, SQLITE_SHM_DMS_BYTE, 1, 0)
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, asked)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:  # no -shm: no connection has it open (the last one removes it)
+        return None
+    except OSError as exc:  # not Linux, no permission, a file system without locks, ...
+        raise DatabaseInUseError(
+            f"cannot tell whether another process has {real} open ({exc.strerror or exc}): stop "
+            f"the service and every other shanyraq command on it (`lsof {shm}` lists who has "
+            "it open; without that file none has), then run `shanyraq db upgrade --force`"
+        ) from None
+    kind, _whence, _start, _len, pid = struct.unpack("hhqqi", answer)
+    return None if kind == fcntl.F_UNLCK else max(pid, 0)
+
+
+def _process(pid: int) -> str:
+    """Process `pid` in words, with its command where this machine shows it: the words before
+    its first option only (another command's options may hold a password)."""
+    if pid <= 0:
+        return "a process not visible from here"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"process {pid}"
+    words: list[str] = []
+    for arg in (arg.decode(errors="replace") for arg in argv if arg):
+        if arg.startswith("-") or len(words) == 4:
+            break
+        words.append(arg)
+    return f"process {pid} ({' '.join(words)})" if words else f"process {pid}"
+
+
+def _sqlite_users(file: Path) -> list[str]:
+    """Who else has the SQLite database `file` open, in words (`sqlite_holder`: call it while
+    this process has none of its connections open)."""
+    pid = sqlite_holder(file)
+    return [] if pid is None else [_process(pid)]
+
+
+def _refuse_in_use(settings: ServingSettings, users: list[str]) -> None:
+    if not users:
+        return
+    raise DatabaseInUseError(
+        f"the database at {shown_url(settings)} is in use: {'; '.join(users)}. A running "
+        "service keeps the schema it started with, and migrating under it breaks it: stop "
+        "the service (and any other shanyraq command on this database), then run "
+        "`shanyraq db upgrade` again; `--force` upgrades anyway"
+    )
+
+
+def _refuse_unupgradable(settings: ServingSettings, state: SchemaState) -> None:
+    from serving.db.session import DatabaseMissingError
+    from serving.migrations import newer_schema_error
+
+    if state.current is None:
+        raise DatabaseMissingError(
+            f"the database at {shown_url(settings)} {state.describe()}; check that --config "
+            f"points at the service's database. {MAKES_NONE}"
+        )
+    if not state.known:
+        raise newer_schema_error(shown_url(settings), state)
+
+
+def _exclusive(dbapi_connection: Any, _record: Any) -> None:
+    # Before the connection's first read (the engine's own listener sets WAL): SQLite then
+    # takes the file's EXCLUSIVE lock at that read and keeps it, without the -shm file.
+    dbapi_connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+
+
+def upgrade_database(settings: ServingSettings, *, force: bool = False) -> UpgradeReport:
+    """Migrate the database to this version's head; see the module docstring. `force`: even
+    when another process has the database open (no search for it, no SQLite lock)."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import DBAPIError
+
+    from serving.db.session import make_engine, parse_url, sqlite_file, unavailable
+    from serving.migrations import database_locked
+
+    state = database_status(settings)
+    _refuse_unupgradable(settings, state)
+    url = settings.resolved_database_url
+    file = sqlite_file(parse_url(url))
+    if file is not None and not (state.up_to_date or force):  # before this process opens it
+        _refuse_in_use(settings, _sqlite_users(file))
+    key = settings.signing_key(create=False)  # refused now, before the database changes
+    if state.up_to_date:
+        return _seal_only(settings, state.current or "")
+    engine = make_engine(url)
+    if file is not None and not force:
+        event.listen(engine, "connect", _exclusive, insert=True)
+    try:
+        return _upgrade_locked(settings, engine, key, force=force)
+    except DBAPIError as exc:
+        if file is None or not database_locked(exc):
+            raise unavailable(engine, exc, doing="migrate") from None
+    finally:
+        engine.dispose()
+    # SQLite did not grant the lock within its busy timeout: a process opened the database
+    # after it was looked for. Looked for again now that this process has it closed.
+    if file is not None:
+        _refuse_in_use(settings, _sqlite_users(file))
+    raise DatabaseInUseError(
+        f"the database at {shown_url(settings)} was held by another process, gone now or not "
+        "visible from here: stop the service (and any other shanyraq command on this "
+        "database), then run `shanyraq db upgrade` again"
+    )
+
+
+def _seal_only(settings: ServingSettings, revision: str) -> UpgradeReport:
+    """Nothing to migrate: the audit head is sealed all the same, as every migrating command
+    seals it (serving.cli.open_with_key)."""
+    from serving.cli import open_with_key
+
+    engine, _ = open_with_key(settings, may_create=False, migrate=False)
+    engine.dispose()
+    return UpgradeReport(before=revision, after=revision, audit_seq=None)
+
+
+def _upgrade_locked(
+    settings: ServingSettings, engine: Engine, key: bytes, *, force: bool
+) -> UpgradeReport:
+    """The check, the migration, the seal and the `database_upgraded` entry in one
+    transaction on one connection, under the lock (module docstring)."""
+    from sqlalchemy import text
+
+    from serving import audit
+    from serving.audit_anchor import anchor_sessions
+    from serving.db.session import make_session_factory, session_scope
+    from serving.migrations import lock_version_table, migrate_on, schema_state
+    from shanyraq import __version__
+
+    sessions = make_session_factory(engine)
+    anchor_sessions(sessions, settings.resolved_audit_anchor_file)  # written once committed
+    with session_scope(sessions) as session:
+        connection = session.connection()  # begun: SQLite takes its lock here
+        lock_version_table(connection)  # PostgreSQL
+        if connection.dialect.name == "postgresql" and not force:
+            _refuse_in_use(settings, list(connection.execute(text(_OTHER_SESSIONS)).scalars()))
+        before = schema_state(connection)  # as it is under the lock, not as it was read first
+        _refuse_unupgradable(settings, before)
+        if not before.up_to_date:
+            migrate_on(connection)
+        audit.seal_head(session, key)
+        after = schema_state(connection).current or ""
+        if before.up_to_date:  # another upgrade ran meanwhile
+            return UpgradeReport(before=after, after=after, audit_seq=None)
+        entry = audit.append(
+            session, key, actor="cli", action="database_upgraded", target="database",
+            details={"from_revision": before.current, "to_revision": after,
+                     "code_version": __version__},
+        )  # fmt: skip
+    return UpgradeReport(before=before.current or "", after=after, audit_seq=entry.seq)

@@ -180,6 +180,21 @@ def _refuse_in_use(settings: ServingSettings, users: list[str]) -> None:
     )
 
 
+def _refuse_held_write(settings: ServingSettings, file: Path | None) -> None:
+    """`--force` on SQLite kept waiting past the busy timeout: another process writes to the
+    database (or another `db upgrade` holds it); --force cannot help, so it is not offered."""
+    try:
+        users = _sqlite_users(file) if file is not None else []
+    except DatabaseInUseError:  # cannot tell here who
+        users = []
+    who = "; ".join(users) or "a process not visible from here, or another `shanyraq db upgrade`"
+    raise DatabaseInUseError(
+        f"the database at {shown_url(settings)} stayed locked by another process's write past "
+        f"SQLite's busy timeout ({who}); nothing changed: let it finish or stop it, then run "
+        "`shanyraq db upgrade --force` again"
+    )
+
+
 def _refuse_unupgradable(settings: ServingSettings, state: SchemaState) -> None:
     from serving.db.session import DatabaseMissingError
     from serving.migrations import newer_schema_error
@@ -227,6 +242,8 @@ def upgrade_database(settings: ServingSettings, *, force: bool = False) -> Upgra
             raise unavailable(engine, exc, doing="migrate") from None
     finally:
         engine.dispose()
+    if force:  # no lock was asked for: another process's write held it past the busy timeout
+        _refuse_held_write(settings, file)
     # SQLite did not grant the lock within its busy timeout: a process opened the database
     # after it was looked for. Looked for again now that this process has it closed.
     if file is not None:

@@ -5,6 +5,8 @@ lock), else on a connection of its own to the configured URL."""
 from __future__ import annotations
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from serving.db.models import Base
@@ -37,10 +39,17 @@ def run_migrations_online() -> None:
             if connection.dialect.name != "postgresql":
                 run_on(connection)
                 return
-            # One transaction holding alembic_version's lock: a service starting meanwhile
-            # waits for the commit instead of reading a half-migrated schema.
+            # Read in a transaction of its own, ended before the lock is asked for (a lock
+            # asked for by two transactions that had both read the table would deadlock).
             with connection.begin():
-                lock_version_table(connection)
+                current = MigrationContext.configure(connection).get_current_revision()
+            # One transaction holding alembic_version's lock: a service starting meanwhile
+            # waits for the commit instead of reading a half-migrated schema. Taken only with
+            # something to migrate: at the head it would wait for any reader of the table
+            # (pg_dump holds one until the dump ends), and every later reader behind it.
+            with connection.begin():
+                if current != ScriptDirectory.from_config(config).get_current_head():
+                    lock_version_table(connection)
                 run_on(connection)
     finally:
         engine.dispose()

@@ -24,7 +24,8 @@ def data_note(noise: NoiseModel) -> str:
         "low-confidence abstentions: the odds of the draws; how often the scores then show a "
         "wrong grade or sign is measured in welfare/simulate.py's docstring; blurred, dark or "
         "overexposed photos fail quality, not-a-home photos pass it and are left to the room "
-        "head). The figures below "
+        "head and the engine's abstain rule; each family draws from its own random stream). "
+        "The figures below "
         "therefore say how fusion performs *if* the vision model errs as simulated; the section "
         "'With photos scored by the vision model' re-measures them with real engine scores."
     )

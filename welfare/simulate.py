@@ -19,15 +19,23 @@ Noise model (each figure is a field of `NoiseModel`):
   `sign_miss`; an absent sign scores Beta(1, 12) but is falsely seen (Beta(4, 3)) with
   probability `sign_false_alarm`.
 - abstention: a photo planned as unusable fails quality (or is flagged reused when its reason
-  says so; a `not_a_home` photo passes quality and is left to the room head); a photo whose
-  top room is not_dwelling abstains with `not_dwelling`; any other photo abstains with
-  `low_confidence` with probability `low_confidence_rate`.
+  says so; a `not_a_home` photo passes quality and is left to the room head). Any other photo
+  abstains as the engine rules (vision.engine.abstain_reasons with configs/engine.yaml
+  `abstain`): `not_dwelling` when its top room is not_dwelling, `low_confidence` when a top
+  probability is under the config's minimum (a not-a-home photo misread as a dwelling room has
+  a flat condition distribution, so it abstains so); a photo the rule lets through abstains
+  with `low_confidence` with probability `low_confidence_rate`.
+- streams: each family draws from its own random stream, derived from the run's seed and a
+  SHA-256 of its id, so a family's scores depend only on the seed, its id and its photos (not
+  on which families are simulated with it, or in what order).
 
 The figures are the draws' odds, not what the scores show: on the 9,039 photos of 1,500
 generated families (seed 7, scores seed 8) the median grade is off 30 % of the time (29 % by
-one grade, 1 % by two: the jitter moves it too), a present sign scores under 0.5 20 % of the
-time and an absent one 0.5 or more 2 % (Beta(6, 2) and Beta(4, 3) straddle 0.5), and 3.8 % of
-the photos that pass quality and are not called not_dwelling abstain with low_confidence.
+one grade, 0.8 % by two: the jitter moves it too), a present sign scores under 0.5 20 % of the
+time and an absent one 0.5 or more 2 % (Beta(6, 2) and Beta(4, 3) straddle 0.5), and 4.4 % of
+the photos that pass quality and are not called not_dwelling abstain with low_confidence
+(4.3 % drawn; the rest are 12 of the 101 not-a-home photos, misread as a room, whose flat
+grade the engine's rule refuses).
 """
 
 from __future__ import annotations
@@ -36,15 +44,18 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY, PhotoScore
+from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_QUALITY, PhotoScore
 from welfare.aggregate import PhotoFlags
 
-SIMULATED_VERSION = "simulated-engine-1"
+if TYPE_CHECKING:
+    from vision.engine import AbstainConfig
+
+SIMULATED_VERSION = "simulated-engine-2"
 _REUSE_WORDS = ("reuse", "duplicate", "copy")
 _NOT_HOME = "not_a_home"  # passes the quality gate; the engine itself says not_dwelling
 # Narrower than this, the squared width underflows and every grade's probability is NaN; a
@@ -130,9 +141,15 @@ def simulate_photo(
     rng: np.random.Generator,
     noise: NoiseModel = NoiseModel(),
     taxonomy: Taxonomy | None = None,
+    abstain: AbstainConfig | None = None,
 ) -> SimulatedPhoto:
-    """One planned photo's simulated engine output and quality/reuse flags."""
+    """One planned photo's simulated engine output and quality/reuse flags; `abstain`: the
+    engine's abstain thresholds (default: configs/engine.yaml's)."""
+    # Imported here: vision.engine pulls in OpenCV, which simulating scores otherwise never needs.
+    from vision.engine import abstain_reasons, get_engine_config
+
     taxonomy = taxonomy or get_taxonomy()
+    abstain = abstain if abstain is not None else get_engine_config().abstain
     room = _room_probs(photo.room, rng, noise, taxonomy)
     condition = _condition_probs(photo.condition, rng, noise, taxonomy)
     present = set(photo.signs)
@@ -140,13 +157,15 @@ def simulate_photo(
     reason = (photo.unusable_reason or "").lower()
     reused = not photo.usable and any(word in reason for word in _REUSE_WORDS)
     failed = not photo.usable and not reused and reason != _NOT_HOME
-    abstain_reasons: tuple[str, ...] = ()
     if failed:
-        abstain_reasons = (ABSTAIN_QUALITY,)
-    elif max(room, key=lambda k: room[k]) == taxonomy.not_dwelling:
-        abstain_reasons = (ABSTAIN_NOT_DWELLING,)
-    elif rng.random() < noise.low_confidence_rate:
-        abstain_reasons = (ABSTAIN_LOW_CONFIDENCE,)
+        reasons: tuple[str, ...] = (ABSTAIN_QUALITY,)
+    else:
+        # The engine's own rule: not_dwelling, or a top room or grade it is not sure of.
+        reasons = abstain_reasons(
+            room, condition, None, abstain=abstain, not_dwelling=taxonomy.not_dwelling, signs=signs
+        )
+        if not reasons and rng.random() < noise.low_confidence_rate:
+            reasons = (ABSTAIN_LOW_CONFIDENCE,)
     sha = hashlib.sha256(f"{photo.family_id}:{index}".encode()).hexdigest()
     score = PhotoScore(
         photo_sha256=sha,
@@ -155,8 +174,8 @@ def simulate_photo(
         condition=condition,
         signs=signs,
         embedding=np.zeros(0, dtype=np.float32),
-        abstain=bool(abstain_reasons),
-        abstain_reasons=abstain_reasons,
+        abstain=bool(reasons),
+        abstain_reasons=reasons,
     )
     flags = PhotoFlags(quality_status="fail" if failed else "pass", reused=reused)
     return SimulatedPhoto(photo.family_id, score, flags)
@@ -165,16 +184,31 @@ def simulate_photo(
 def simulate_photos(
     photos: Sequence[PlannedPhotoLike], *, seed: int, noise: NoiseModel = NoiseModel()
 ) -> dict[str, list[SimulatedPhoto]]:
-    """Every planned photo simulated, grouped by family id (order kept)."""
-    rng = np.random.default_rng(seed)
+    """Every planned photo simulated, grouped by family id (order kept). Each family draws
+    from its own stream (`family_rng`): its scores do not depend on the other families."""
+    from vision.engine import get_engine_config
+
     taxonomy = get_taxonomy()
-    out: dict[str, list[SimulatedPhoto]] = {}
+    abstain = get_engine_config().abstain
+    planned: dict[str, list[PlannedPhotoLike]] = {}
     for photo in photos:
-        family = out.setdefault(str(photo.family_id), [])
-        family.append(
-            simulate_photo(photo, index=len(family), rng=rng, noise=noise, taxonomy=taxonomy)
-        )
+        planned.setdefault(str(photo.family_id), []).append(photo)
+    out: dict[str, list[SimulatedPhoto]] = {}
+    for family_id, family in planned.items():
+        rng = family_rng(seed, family_id)
+        out[family_id] = [
+            simulate_photo(photo, index=i, rng=rng, noise=noise, taxonomy=taxonomy, abstain=abstain)
+            for i, photo in enumerate(family)
+        ]
     return out
+
+
+def family_rng(seed: int, family_id: str) -> np.random.Generator:
+    """The random stream of one family in a run seeded `seed`: the seed's entropy with the
+    family id's SHA-256 (stable across processes, unlike hash()) as its spawn key."""
+    digest = hashlib.sha256(str(family_id).encode()).digest()
+    key = tuple(int.from_bytes(digest[i : i + 4], "big") for i in range(0, 16, 4))
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
 def _room_probs(

@@ -268,7 +268,7 @@ def _group_figures(
         if defined and int(denominators[g]) == 1:
             interval = _WHOLE_RANGE
         elif defined and value in (0.0, 1.0):
-            interval = _exact_when_all_agree(float(value), int(denominators[g]))
+            interval = exact_when_all_agree(float(value), int(denominators[g]))
         figures.append(
             GroupFigure(
                 group=str(g),
@@ -288,7 +288,7 @@ def _group_figures(
 _WHOLE_RANGE = (0.0, 1.0)
 
 
-def _exact_when_all_agree(value: float, n: int) -> tuple[float, float]:
+def exact_when_all_agree(value: float, n: int) -> tuple[float, float]:
     """Clopper-Pearson interval of a share of 0 or 1 over `n` families (the bootstrap of
     families that all agree never varies)."""
     bound = CI_QUANTILES[0] ** (1 / n)  # the tail's probability that all n agree

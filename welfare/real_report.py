@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.display import decimals_keeping_side, side
+from welfare.paired_bootstrap import ci_mark, methods_note
 from welfare.real_report_checks import engine_checks
 from welfare.real_scores import scoring_description
 from welfare.report import is_undefined, share
@@ -44,18 +45,19 @@ def _ci(
 ) -> str:
     """value [low–high] as a percentage, a signed difference in points (kept on its side of
     zero), or a kappa; each never rounded across a figure in `beside` (in the figure's unit);
-    an undefined figure or bound (null, or NaN in an older file) is n/a."""
+    an undefined figure or bound (null, or NaN in an older file) is n/a. An interval not made
+    by the bootstrap carries its mark (paired_bootstrap.METHOD_NOTES)."""
     if not figure or is_undefined(figure["value"]):
         return "n/a"
-    v, lo, hi = figure["value"], figure["ci_low"], figure["ci_high"]
+    v, lo, hi, mark = figure["value"], figure["ci_low"], figure["ci_high"], ci_mark(figure)
     if points:
         scale, digits = (1.0, 3) if kappa else (100.0, 1)
         b = (0.0, *beside)
         bounds = f"{_signed(lo, scale, digits, b)}, {_signed(hi, scale, digits, b)}"
-        return f"{_signed(v, scale, digits, b)} [{bounds}]"
+        return f"{_signed(v, scale, digits, b)} [{bounds}]{mark}"
     if kappa:
-        return f"{v:.3f} [{_fixed(lo, 3)}–{_fixed(hi, 3)}]"
-    return f"{_pct(v, beside)} [{_pct(lo, beside)}–{_pct(hi, beside)}]"
+        return f"{v:.3f} [{_fixed(lo, 3)}–{_fixed(hi, 3)}]{mark}"
+    return f"{_pct(v, beside)} [{_pct(lo, beside)}–{_pct(hi, beside)}]{mark}"
 
 
 def _arm(key: str) -> str:
@@ -351,8 +353,8 @@ def real_score_lines(real: dict[str, Any] | None, *, targets: Targets) -> list[s
             if real.get("engine_trained")
             else ""
         )
-        + f"; reuse: {_reuse(real)}. {real['n_boot']} "
-        "paired bootstrap resamples of families give the 95 % intervals. "
+        + f"; reuse: {_reuse(real)}. {real['n_boot']} paired bootstrap resamples of families "
+        f"give the 95 % intervals{methods_note(real['overall'], real.get('hidden_income'))}. "
         f"{scoring_description(real['cache'])}{real['assessments']['agree_with_batch']} of "
         f"{real['assessments']['n']} families "
         "assessed one by one through `welfare.assess` got the batch figures' level and "

@@ -150,9 +150,12 @@ def test_paired_bootstrap_differences():
     )
     assert out["arms"]["a"]["accuracy"]["value"] == 1.0
     same = [d for d in out["differences"] if (d["a"], d["b"]) == ("a", "c")]
-    assert all(
-        d["value"] == d["ci_low"] == d["ci_high"] == 0 for d in same if d["value"] is not None
-    )
+    for d in same:  # no family differs: the bootstrap gives 0 in every resample
+        assert d["value"] == 0
+        if d["metric"] == "qwk":  # the same predictions: the same kappa in every resample
+            assert d["ci_low"] == d["ci_high"] == 0
+        else:  # a share: Newcombe's paired interval, not [0, 0] (review 23)
+            assert d["ci_low"] < 0 < d["ci_high"] and d["ci_method"] == "newcombe-paired"
     drop = next(d for d in out["differences"] if d["b"] == "a" and d["metric"] == "accuracy")
     assert drop["ci_low"] <= drop["value"] <= drop["ci_high"] < 0
 

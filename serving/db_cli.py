@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from serving.cli import CONFIG_OPTION, load_settings
+from serving.db_upgrade import LOCK_WAIT_S, database_status, shown_url, upgrade_database
 
 # Re-exported: callers and tests import them from here.
 from serving.db_upgrade import DatabaseInUseError as DatabaseInUseError
-from serving.db_upgrade import database_status, shown_url, upgrade_database
 from serving.db_upgrade import sqlite_holder as sqlite_holder
 
 if TYPE_CHECKING:
@@ -149,6 +149,16 @@ def upgrade(
             help="Upgrade even when another process (the service?) has the database open.",
         ),
     ] = False,
+    lock_wait: Annotated[
+        float,
+        typer.Option(
+            "--lock-wait",
+            min=1.0,
+            metavar="SECONDS",
+            help="PostgreSQL: how long to wait for a session that holds the database's "
+            "alembic_version table (a pg_dump, an open transaction) before refusing.",
+        ),
+    ] = LOCK_WAIT_S,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Migrate the database to this version (whatever auto_migrate says); audited.
@@ -156,9 +166,16 @@ def upgrade(
     Makes no database; stop the service first (it runs on the schema it started with): a
     database another process has open is refused (database_in_use) unless --force. While it
     migrates, a service that starts waits for it (or is refused: database_being_upgraded).
+    One transaction: a migration that fails (migration_failed), or Ctrl-C before it prints
+    `upgraded`, leaves the database as it was; run it again once the cause is put right.
     """
     settings = load_settings(config)
-    report = upgrade_database(settings, force=force)
+    report = upgrade_database(
+        settings,
+        force=force,
+        lock_wait_s=lock_wait,
+        on_wait=lambda words: typer.echo(words, err=True),
+    )
     if report.audit_seq is None:
         typer.echo(f"nothing to do: the database is at migration {report.after} already")
         return

@@ -12,7 +12,13 @@ transaction that holds a lock every version of the service honours.
 - PostgreSQL: the transaction first locks alembic_version (serving.migrations
   .lock_version_table), which every version's start-up check reads, then looks for other
   sessions named like the service's (`_OTHER_SESSIONS`): one that connected before the lock,
-  or one waiting on it, is refused; one connecting later waits for the commit.
+  or one waiting on it, is refused; one connecting later waits for the commit. A session that
+  holds the table (pg_dump until its dump ends, any open transaction that read it) holds the
+  lock off: past LOCK_NOTICE_S the upgrade says who (`on_wait`) and waits on, up to
+  `lock_wait_s` in all, then refuses (DatabaseInUseError), nothing changed.
+
+A migration that fails, with a Python error or the database's, is MigrationFailedError
+naming it; the transaction rolls back whole, so nothing changed (on both databases).
 
 `force` skips the search for other processes or sessions and, on SQLite, the exclusive lock
 (another process holding the file open keeps SQLite from granting it): the migration is still
@@ -24,6 +30,8 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from serving.core.config import ServingSettings
-    from serving.migrations import SchemaState
+    from serving.migrations import MigrationFailedError, SchemaState
 
 MAKES_NONE = (
     "The `db` commands make no database: on a fresh install `shanyraq users add` or "
@@ -57,6 +65,10 @@ FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_p
   AND (coalesce(application_name, '') = '' OR application_name LIKE 'shanyraq%')
 ORDER BY pid
 """
+# PostgreSQL: how long alembic_version's lock is waited for before saying who holds it off,
+# and in all by default (`shanyraq db upgrade --lock-wait`).
+LOCK_NOTICE_S = 2.0
+LOCK_WAIT_S = 600.0
 
 
 class DatabaseInUseError(ShanyraqError):
@@ -214,9 +226,17 @@ def _exclusive(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA locking_mode=EXCLUSIVE")
 
 
-def upgrade_database(settings: ServingSettings, *, force: bool = False) -> UpgradeReport:
+def upgrade_database(
+    settings: ServingSettings,
+    *,
+    force: bool = False,
+    lock_wait_s: float = LOCK_WAIT_S,
+    on_wait: Callable[[str], None] | None = None,
+) -> UpgradeReport:
     """Migrate the database to this version's head; see the module docstring. `force`: even
-    when another process has the database open (no search for it, no SQLite lock)."""
+    when another process has the database open (no search for it, no SQLite lock).
+    PostgreSQL: `lock_wait_s`, how long to wait for the lock in all; `on_wait` is told, once,
+    who holds it off when it is not had within LOCK_NOTICE_S."""
     from sqlalchemy import event
     from sqlalchemy.exc import DBAPIError
 
@@ -236,7 +256,7 @@ def upgrade_database(settings: ServingSettings, *, force: bool = False) -> Upgra
     if file is not None and not force:
         event.listen(engine, "connect", _exclusive, insert=True)
     try:
-        return _upgrade_locked(settings, engine, key, force=force)
+        return _upgrade_locked(settings, engine, key, force=force, wait=(lock_wait_s, on_wait))
     except DBAPIError as exc:
         if file is None or not database_locked(exc):
             raise unavailable(engine, exc, doing="migrate") from None
@@ -266,7 +286,12 @@ def _seal_only(settings: ServingSettings, revision: str) -> UpgradeReport:
 
 
 def _upgrade_locked(
-    settings: ServingSettings, engine: Engine, key: bytes, *, force: bool
+    settings: ServingSettings,
+    engine: Engine,
+    key: bytes,
+    *,
+    force: bool,
+    wait: tuple[float, Callable[[str], None] | None],
 ) -> UpgradeReport:
     """The check, the migration, the seal and the `database_upgraded` entry in one
     transaction on one connection, under the lock (module docstring)."""
@@ -275,20 +300,23 @@ def _upgrade_locked(
     from serving import audit
     from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory, session_scope
-    from serving.migrations import lock_version_table, migrate_on, schema_state
+    from serving.migrations import MigrationFailedError, migrate_on, schema_state
     from shanyraq import __version__
 
     sessions = make_session_factory(engine)
     anchor_sessions(sessions, settings.resolved_audit_anchor_file)  # written once committed
     with session_scope(sessions) as session:
         connection = session.connection()  # begun: SQLite takes its lock here
-        lock_version_table(connection)  # PostgreSQL
+        _lock_version_table(settings, connection, *wait)  # PostgreSQL
         if connection.dialect.name == "postgresql" and not force:
             _refuse_in_use(settings, list(connection.execute(text(_OTHER_SESSIONS)).scalars()))
         before = schema_state(connection)  # as it is under the lock, not as it was read first
         _refuse_unupgradable(settings, before)
         if not before.up_to_date:
-            migrate_on(connection)
+            try:
+                migrate_on(connection)
+            except MigrationFailedError as exc:  # rolled back whole as it propagates
+                raise _failed(settings, before.current or "", exc) from exc.__cause__
         audit.seal_head(session, key)
         after = schema_state(connection).current or ""
         if before.up_to_date:  # another upgrade ran meanwhile
@@ -299,3 +327,66 @@ def _upgrade_locked(
                      "code_version": __version__},
         )  # fmt: skip
     return UpgradeReport(before=before.current or "", after=after, audit_seq=entry.seq)
+
+
+def _failed(settings: ServingSettings, revision: str, exc: MigrationFailedError) -> ShanyraqError:
+    """`exc` (serving.migrations.migrate_on) with where it leaves the database and what to do."""
+    from sqlalchemy.exc import DBAPIError
+
+    from shanyraq.cli import DEBUG_ENV
+
+    todo = (
+        "the database holds something this migration does not expect (the database's words "
+        "say what): put it right, then run `shanyraq db upgrade` again"
+        if isinstance(exc.__cause__, DBAPIError)
+        else f"a fault in this version's migration: report it with what `{DEBUG_ENV}=1 "
+        "shanyraq db upgrade` prints"
+    )
+    return type(exc)(
+        f"cannot upgrade the database at {shown_url(settings)}: {exc.message}; nothing "
+        "changed: the upgrade is one transaction, rolled back, and the database is still at "
+        f"migration {revision}. Most likely {todo}"
+    )
+
+
+def _lock_version_table(
+    settings: ServingSettings,
+    connection: Connection,
+    wait_s: float,
+    on_wait: Callable[[str], None] | None,
+) -> None:
+    """serving.migrations.lock_version_table, waited for LOCK_NOTICE_S, then, once `on_wait`
+    is told who holds it off, up to `wait_s` in all; past that DatabaseInUseError (the
+    caller's transaction then rolls back: nothing changed). Ctrl-C meanwhile changes nothing."""
+    from sqlalchemy import text
+
+    from serving.migrations import lock_version_table
+
+    if connection.dialect.name != "postgresql":
+        return
+    kept = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar()
+    ends = time.monotonic() + wait_s
+    locked = lock_version_table(connection, within_s=min(LOCK_NOTICE_S, wait_s))
+    if not locked and ends > time.monotonic():
+        if on_wait is not None:
+            on_wait(
+                f"waiting for {_lockers(connection)} to finish: `shanyraq db upgrade` must "
+                "lock the alembic_version table, held or queued for as shown (a pg_dump holds "
+                f"every table until its dump ends); up to {wait_s:g} s in all (--lock-wait). "
+                "Ctrl-C leaves the database unchanged"
+            )
+        locked = lock_version_table(connection, within_s=ends - time.monotonic())
+    if not locked:
+        raise DatabaseInUseError(
+            f"the database at {shown_url(settings)} stayed locked past {wait_s:g} s by "
+            f"{_lockers(connection)}: `shanyraq db upgrade` locks its alembic_version table; "
+            "nothing changed: let that finish (a pg_dump ends with its dump) or end it, then "
+            "run `shanyraq db upgrade` again (--lock-wait SECONDS waits longer)"
+        )
+    connection.execute(text("SELECT set_config('lock_timeout', :kept, true)"), {"kept": kept})
+
+
+def _lockers(connection: Connection) -> str:
+    from serving.migrations import version_table_lockers
+
+    return "; ".join(version_table_lockers(connection)) or "another session (gone now)"

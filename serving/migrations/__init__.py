@@ -41,11 +41,37 @@ _VERSION_TABLE = (
     "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
 )
 
+# Who holds or waits for a lock on alembic_version, in words: no query text (it may hold
+# anything), the role, address and name it connected with (pg_dump names itself).
+_LOCKERS = """
+SELECT CASE WHEN l.pid IS NULL THEN 'a prepared transaction'
+  ELSE format('session %s of %s%s', l.pid, coalesce(a.usename, 'a role not shown'),
+    CASE WHEN a.backend_type IS NULL THEN ' (its address hidden from this role)'
+    ELSE ' from ' || coalesce(host(a.client_addr), 'a local socket') END) END
+  || ' (' || concat_ws(', ', nullif(a.application_name, ''),
+    CASE WHEN bool_or(l.granted) THEN 'holding it' ELSE 'queued for it' END,
+    'in a transaction for ' || round(extract(epoch FROM now() - a.xact_start)) || ' s') || ')'
+FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.relation = 'alembic_version'::regclass
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.pid IS DISTINCT FROM pg_backend_pid()
+GROUP BY l.pid, a.usename, a.backend_type, a.client_addr, a.application_name, a.xact_start
+ORDER BY bool_or(l.granted) DESC, l.pid
+"""
+
 
 class DatabaseNotMigratedError(ShanyraqError):
     """The database's schema is not the one this code's migrations end at."""
 
     code = "database_not_migrated"
+    http_status = 500
+
+
+class MigrationFailedError(ShanyraqError):
+    """A migration raised an error: a fault in it (a Python error), or a database holding
+    what it did not expect (the database's error). `migrate_on` names the migration."""
+
+    code = "migration_failed"
     http_status = 500
 
 
@@ -90,16 +116,40 @@ def open_unless_upgrading(url: str, *, create: bool, read_only: bool) -> Engine:
         raise
 
 
-def lock_version_table(connection: Connection) -> None:
+def lock_version_table(connection: Connection, *, within_s: float | None = None) -> bool:
     """PostgreSQL: lock alembic_version (made first if missing) until the transaction ends.
     Every version's start-up check reads that table (Alembic's upgrade or `check_at_head`), so
-    a service starting meanwhile waits and then sees the schema committed, never a half one."""
+    a service starting meanwhile waits and then sees the schema committed, never a half one.
+
+    `within_s`: waited for that long at most (lock_timeout, left set for the transaction), in
+    a savepoint so that a timeout leaves the transaction usable; whether the lock was had."""
     if connection.dialect.name != "postgresql":
-        return
-    # Made only where missing: CREATE ... IF NOT EXISTS asks for CREATE on the schema anyway.
-    if connection.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
-        connection.execute(text(_VERSION_TABLE))
-    connection.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+        return True
+    if within_s is not None:  # at least 1 ms: 0 would wait for ever
+        timeout = f"{max(1, round(within_s * 1000))}ms"
+        connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": timeout})
+    savepoint = connection.begin_nested() if within_s is not None else None
+    try:
+        # Made only where missing: CREATE ... IF NOT EXISTS asks for CREATE on the schema.
+        if connection.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+            connection.execute(text(_VERSION_TABLE))
+        connection.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+    except DBAPIError as exc:
+        if savepoint is None:
+            raise
+        savepoint.rollback()
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            return False
+        raise
+    if savepoint is not None:
+        savepoint.commit()
+    return True
+
+
+def version_table_lockers(connection: Connection) -> list[str]:
+    """PostgreSQL: the other sessions holding or waiting for a lock on alembic_version, in
+    words (`_LOCKERS`)."""
+    return list(connection.execute(text(_LOCKERS)).scalars())
 
 
 def alembic_config(url: str) -> Config:
@@ -135,10 +185,53 @@ def upgrade(url: str, revision: str = "head", *, seal_with: bytes | None = None)
 
 def migrate_on(connection: Connection, revision: str = "head") -> None:
     """Migrate to `revision` on `connection`, in its transaction (env.py runs on it): the
-    caller holds the lock and commits (serving/db_upgrade.py)."""
+    caller holds the lock and commits (serving/db_upgrade.py).
+
+    A migration that fails is raised as MigrationFailedError naming it, in the error's own
+    words (the error as its cause), a Python error or the database's; raised as they are: a
+    ShanyraqError, SQLite's lock and a lost connection (a DBAPIError)."""
     config = alembic_config("")
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    applied: list[str] = []
+    config.attributes["on_version_apply"] = lambda **_: applied.append("")  # env.py
+    start = MigrationContext.configure(connection).get_current_revision()
+    try:
+        command.upgrade(config, revision)
+    except ShanyraqError:
+        raise
+    except DBAPIError as exc:
+        if database_locked(exc) or _connection_lost(exc):
+            raise
+        failed = f"{_step(start, revision, len(applied))} failed on the database: "
+        raise MigrationFailedError(failed + _server_words(exc)) from exc
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        failed = f"{_step(start, revision, len(applied))} failed: {type(exc).__name__}"
+        raise MigrationFailedError(f"{failed}: {reason}" if reason else failed) from exc
+
+
+def _step(start: str | None, target: str, done: int) -> str:
+    """The migration run after the first `done` ones from `start`, in words."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    path = list(reversed(list(scripts.iterate_revisions(target, start or "base"))))
+    if done >= len(path):
+        return "the migration"
+    doc = (path[done].doc or "").strip().splitlines()
+    return f"migration {path[done].revision}" + (f" ({doc[0].rstrip('.')})" if doc else "")
+
+
+def _connection_lost(exc: DBAPIError) -> bool:
+    """The server or the connection went away (SQLSTATE class 08; 57P..: shut down, the
+    database dropped, the session ended)."""
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or state.startswith(("08", "57P"))
+
+
+def _server_words(exc: DBAPIError) -> str:
+    """The database's own message, on one line, with its SQLSTATE where it gives one."""
+    lines = [line.strip() for line in str(exc.orig or exc).splitlines() if line.strip()]
+    state = getattr(exc.orig, "sqlstate", None)
+    return "; ".join(lines or [type(exc).__name__]) + (f" (SQLSTATE {state})" if state else "")
 
 
 def seal_audit_head(engine: Engine, key: bytes) -> bool:

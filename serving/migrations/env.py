@@ -22,6 +22,8 @@ def run_on(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # serving.migrations.migrate_on counts the migrations applied, to name one that fails.
+        on_version_apply=config.attributes.get("on_version_apply"),
     )
     # In a transaction begun by the caller, Alembic begins and commits none of its own.
     with context.begin_transaction():

@@ -21,7 +21,7 @@ from sqlalchemy import inspect
 from serving.cli import check_database, load_settings
 from serving.db.session import make_engine
 from serving.db_cli import DatabaseInUseError, upgrade_database
-from serving.migrations import open_database
+from serving.migrations import MigrationFailedError, open_database
 from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.test_cli_review20 import _behind, _sqlite_url
@@ -67,8 +67,9 @@ def _upgrade_rolled_back_whole(
 
     with monkeypatch.context() as patch:
         _failing_last_migration(patch)
-        with pytest.raises(_Injected):
+        with pytest.raises(MigrationFailedError) as failed:
             upgrade_database(settings, force=force)
+        assert isinstance(failed.value.__cause__, _Injected)
 
     assert _revision(url) == OLD_REVISION
     assert "seen_decision_id" not in _columns(url, "decisions")  # 0013's column: rolled back

@@ -1,6 +1,6 @@
 """Alembic environment: runs migrations online, on the caller's connection when it passes one
 (`config.attributes["connection"]`: `shanyraq db upgrade`, in its transaction and under its
-lock), else on a connection of its own to the configured URL."""
+lock), else on a connection of its own to the configured URL, all in one transaction."""
 
 from __future__ import annotations
 
@@ -39,7 +39,13 @@ def run_migrations_online() -> None:
     try:
         with engine.connect() as connection:
             if connection.dialect.name != "postgresql":
-                run_on(connection)
+                # SQLite: every migration in one transaction (the engine begins it IMMEDIATE),
+                # as `shanyraq db upgrade` runs them. Left to Alembic, which takes SQLite's
+                # DDL as not transactional, each migration committed on its own: a start that
+                # failed or was killed midway left the database at a migration between the
+                # old and the new, which the old version then refused to open.
+                with connection.begin():
+                    run_on(connection)
                 return
             # Read in a transaction of its own, ended before the lock is asked for (a lock
             # asked for by two transactions that had both read the table would deadlock).

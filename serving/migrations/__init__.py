@@ -24,7 +24,6 @@ from sqlalchemy.exc import DBAPIError
 
 from serving.db.session import (
     DatabaseUnavailableError,
-    make_engine,
     make_session_factory,
     open_engine,
     parse_url,
@@ -161,19 +160,25 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head", *, seal_with: bytes | None = None) -> None:
-    """Migrate to `revision`; with `seal_with` (the audit key), then seal an audit head that
-    carries no MAC (`seal_audit_head`), as every code path that migrates the service must.
+    """Migrate to `revision` on a connection of env.py's own; with `seal_with` (the audit key),
+    seal an audit head that carries no MAC (serving.audit.seal_head) in the migration's own
+    transaction, as every code path that migrates the service must.
 
-    A database at a migration this version does not know (newer code wrote it) is refused,
-    unchanged, with DatabaseNotMigratedError, not Alembic's "Can't locate revision"."""
+    A migration that fails is MigrationFailedError naming it (`migrate_on`), the transaction
+    rolled back. A database at a migration this version does not know (newer code wrote it)
+    is refused, unchanged, with DatabaseNotMigratedError, not Alembic's "Can't locate
+    revision"."""
+    config = alembic_config(url)
+    config.attributes["seal_with"] = seal_with  # env.py
     try:
-        command.upgrade(alembic_config(url), revision)
-        if seal_with is not None:
-            engine = make_engine(url)
-            try:
-                seal_audit_head(engine, seal_with)
-            finally:
-                engine.dispose()
+        _upgrade_naming_failure(config, revision)
+    except MigrationFailedError as exc:
+        shown = parse_url(url).render_as_string(hide_password=True)
+        raise MigrationFailedError(
+            f"cannot migrate the database at {shown}: {exc.message}; nothing changed: the "
+            "migration is one transaction, rolled back. Put the cause right, then start again "
+            "or run `shanyraq db upgrade`"
+        ) from exc.__cause__
     except CommandError:
         refuse_newer_schema(url)  # the reason Alembic cannot migrate a database of ours
         raise
@@ -185,28 +190,36 @@ def upgrade(url: str, revision: str = "head", *, seal_with: bytes | None = None)
 
 def migrate_on(connection: Connection, revision: str = "head") -> None:
     """Migrate to `revision` on `connection`, in its transaction (env.py runs on it): the
-    caller holds the lock and commits (serving/db_upgrade.py).
-
-    A migration that fails is raised as MigrationFailedError naming it, in the error's own
-    words (the error as its cause), a Python error or the database's; raised as they are: a
-    ShanyraqError, SQLite's lock and a lost connection (a DBAPIError)."""
+    caller holds the lock and commits (serving/db_upgrade.py). A migration that fails is
+    MigrationFailedError naming it (`_upgrade_naming_failure`)."""
     config = alembic_config("")
     config.attributes["connection"] = connection
+    _upgrade_naming_failure(config, revision)
+
+
+def _upgrade_naming_failure(config: Config, revision: str) -> None:
+    """command.upgrade. A migration that fails is raised as MigrationFailedError naming it, in
+    the error's own words (the error as its cause), a Python error or the database's; raised
+    as they are: an error before the migrations begin (env.py sets "start" as they do), a
+    ShanyraqError, Alembic's CommandError, SQLite's lock and a lost connection (a
+    DBAPIError)."""
     applied: list[str] = []
     config.attributes["on_version_apply"] = lambda **_: applied.append("")  # env.py
-    start = MigrationContext.configure(connection).get_current_revision()
     try:
         command.upgrade(config, revision)
-    except ShanyraqError:
+    except (ShanyraqError, CommandError):
         raise
     except DBAPIError as exc:
-        if database_locked(exc) or _connection_lost(exc):
+        if "start" not in config.attributes or database_locked(exc) or _connection_lost(exc):
             raise
-        failed = f"{_step(start, revision, len(applied))} failed on the database: "
-        raise MigrationFailedError(failed + _server_words(exc)) from exc
+        step = _step(config.attributes["start"], revision, len(applied))
+        raise MigrationFailedError(f"{step} failed on the database: {_server_words(exc)}") from exc
     except Exception as exc:
+        if "start" not in config.attributes:
+            raise
         reason = (str(exc).strip().splitlines() or [""])[0]
-        failed = f"{_step(start, revision, len(applied))} failed: {type(exc).__name__}"
+        step = _step(config.attributes["start"], revision, len(applied))
+        failed = f"{step} failed: {type(exc).__name__}"
         raise MigrationFailedError(f"{failed}: {reason}" if reason else failed) from exc
 
 

@@ -27,7 +27,23 @@ def run_on(connection: Connection) -> None:
     )
     # In a transaction begun by the caller, Alembic begins and commits none of its own.
     with context.begin_transaction():
+        # Where the migrations begin: serving.migrations names the one that fails from it.
+        config.attributes["start"] = context.get_context().get_current_revision()
         context.run_migrations()
+        key = config.attributes.get("seal_with")
+        if key is not None:  # serving.migrations.upgrade: sealed in the migration's transaction
+            seal(connection, key)
+
+
+def seal(connection: Connection, key: bytes) -> None:
+    """serving.audit.seal_head on `connection`, in its transaction (the session commits none)."""
+    from sqlalchemy.orm import Session
+
+    from serving import audit
+
+    with Session(bind=connection) as session:  # joins it: ends none of the caller's
+        audit.seal_head(session, key)
+        session.flush()
 
 
 def run_migrations_online() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.migrations import open_database
+from serving.migrations import MigrationFailedError, open_database
 from tests.serving.test_cli_review20 import _behind, _sqlite_url
 from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
 from tests.serving.test_db_upgrade_lock_review23 import (
@@ -64,8 +64,9 @@ def test_a_start_up_migration_failing_in_the_last_migration_leaves_the_old_schem
 
     with monkeypatch.context() as patch:
         _failing_last_migration(patch)
-        with pytest.raises(_Injected):
+        with pytest.raises(MigrationFailedError) as failed:
             open_database(url, create=False, migrate=True)
+        assert isinstance(failed.value.__cause__, _Injected)
 
     _assert_old_schema(tmp_path, url)
     _next_start_migrates(url)
@@ -77,7 +78,7 @@ _HELD_START = textwrap.dedent(
     """
     import sys
     from alembic.runtime.migration import HeadMaintainer
-    from serving.migrations import open_database
+    from serving.migrations import MigrationFailedError, open_database
 
     real = HeadMaintainer.update_to_step
 

@@ -95,8 +95,9 @@ def test_postgresql_a_failed_first_migration_leaves_no_alembic_version(
 ):
     url = fresh_postgres_db(postgres_server)
     _failing_last_migration(monkeypatch)
-    with pytest.raises(_Injected):
+    with pytest.raises(MigrationFailedError) as failed:
         open_database(url, create=True, migrate=True)
+    assert isinstance(failed.value.__cause__, _Injected)
     engine = make_engine(url)
     try:
         assert inspect(engine).get_table_names() == []  # alembic_version included

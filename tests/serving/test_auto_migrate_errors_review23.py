@@ -1,0 +1,133 @@
+"""Review of the start-up migration (serving.migrations.upgrade through env.py's own
+connection: `open_database(url, migrate=True)`, `serve` with auto_migrate, create_app): a
+migration that fails is `migration_failed` naming it, as `db upgrade` reports it, not the raw
+error; and the audit head is sealed in the migration's own transaction, not in one after it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from serving import audit
+from serving.cli import load_settings
+from serving.db.session import make_engine
+from serving.migrations import MigrationFailedError, open_database, upgrade
+from tests.serving.helpers import fresh_postgres_db
+from tests.serving.test_auto_migrate_review23 import _assert_old_schema, _next_start_migrates
+from tests.serving.test_cli_review20 import _behind, _sqlite_url
+from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
+from tests.serving.test_db_upgrade_lock_review23 import _failing_last_migration, _Injected
+
+
+def test_a_failing_start_up_migration_is_migration_failed_naming_it(tmp_path, monkeypatch):
+    # Before: the migration's own RuntimeError came out raw (a traceback for the operator).
+    url = _sqlite_url(tmp_path)
+    _behind(tmp_path, url)
+
+    with monkeypatch.context() as patch:
+        _failing_last_migration(patch)
+        with pytest.raises(MigrationFailedError) as failed:
+            open_database(url, create=False, migrate=True)
+
+    error = failed.value
+    assert error.code == "migration_failed"
+    assert isinstance(error.__cause__, _Injected)
+    assert f"migration {_head()} " in error.message, error.message
+    assert "failed: _Injected: the last migration failed" in error.message, error.message
+    assert "nothing changed" in error.message and str(tmp_path) in error.message
+    assert "\n" not in error.message
+    _assert_old_schema(tmp_path, url)
+    _next_start_migrates(url)
+
+
+def test_a_failing_migration_is_named_by_upgrade_with_its_key_too(tmp_path, monkeypatch):
+    # `serve` and create_app call upgrade(url, seal_with=key).
+    url = _sqlite_url(tmp_path)
+    key = load_settings(_behind(tmp_path, url)).signing_key(create=False)
+
+    with monkeypatch.context() as patch:
+        _failing_last_migration(patch)
+        with pytest.raises(MigrationFailedError) as failed:
+            upgrade(url, seal_with=key)
+
+    assert isinstance(failed.value.__cause__, _Injected)
+    assert f"migration {_head()} " in failed.value.message
+    assert _revision(url) == OLD_REVISION
+
+
+def _unseal(tmp_path: Path) -> None:
+    """The audit head as migration 0003 left it: no MAC."""
+    connection = sqlite3.connect(tmp_path / "data" / "shanyraq.db")
+    try:
+        with connection:
+            connection.execute("UPDATE audit_head SET mac = NULL WHERE id = 1")
+    finally:
+        connection.close()
+
+
+def _head_mac(tmp_path: Path) -> bytes | None:
+    connection = sqlite3.connect(tmp_path / "data" / "shanyraq.db")
+    try:
+        row = connection.execute("SELECT mac FROM audit_head WHERE id = 1").fetchone()
+        return row[0] if row is not None else None
+    finally:
+        connection.close()
+
+
+def _crash(*_args: object) -> bool:
+    raise KeyboardInterrupt  # the process stopped while sealing
+
+
+def test_the_seal_is_in_the_migrations_transaction(tmp_path, monkeypatch):
+    # Before: the migration committed, then the seal ran in a transaction of its own; a crash
+    # in between left the head unsealed on a migrated database (no later start seals it).
+    url = _sqlite_url(tmp_path)
+    key = load_settings(_behind(tmp_path, url)).signing_key(create=False)
+    _unseal(tmp_path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(audit, "seal_head", _crash)
+        with pytest.raises(KeyboardInterrupt):
+            upgrade(url, seal_with=key)
+
+    assert _revision(url) == OLD_REVISION  # rolled back with the seal: the next start migrates
+    assert _head_mac(tmp_path) is None
+
+    upgrade(url, seal_with=key)
+    assert _revision(url) == _head()
+    assert _head_mac(tmp_path) is not None  # sealed, and committed with the migration
+
+
+def test_postgresql_a_failing_start_up_migration_is_named_and_the_seal_rolls_back_with_it(
+    tmp_path, monkeypatch, postgres_server
+):
+    url = fresh_postgres_db(postgres_server)
+    key = load_settings(_behind(tmp_path, url)).signing_key(create=False)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE audit_head SET mac = NULL WHERE id = 1"))
+
+        with monkeypatch.context() as patch:
+            _failing_last_migration(patch)
+            with pytest.raises(MigrationFailedError) as failed:
+                upgrade(url, seal_with=key)
+        assert isinstance(failed.value.__cause__, _Injected)
+        assert f"migration {_head()} " in failed.value.message
+
+        with monkeypatch.context() as patch:
+            patch.setattr(audit, "seal_head", _crash)
+            with pytest.raises(KeyboardInterrupt):
+                upgrade(url, seal_with=key)
+        assert _revision(url) == OLD_REVISION
+
+        upgrade(url, seal_with=key)
+        assert _revision(url) == _head()
+        with engine.connect() as connection:
+            mac = connection.execute(text("SELECT mac FROM audit_head WHERE id = 1")).scalar()
+        assert mac is not None
+    finally:
+        engine.dispose()

@@ -66,8 +66,14 @@ def test_a_start_up_migration_failing_in_the_last_migration_leaves_the_old_schem
         _failing_last_migration(patch)
         with pytest.raises(MigrationFailedError) as failed:
             open_database(url, create=False, migrate=True)
-        assert isinstance(failed.value.__cause__, _Injected)
 
+    # Named as `db upgrade` names it, on one line (before: the raw RuntimeError, a traceback).
+    error = failed.value
+    assert error.code == "migration_failed" and isinstance(error.__cause__, _Injected)
+    assert f"migration {_head()} " in error.message, error.message
+    assert "failed: _Injected: the last migration failed" in error.message, error.message
+    assert "nothing changed" in error.message and str(tmp_path) in error.message
+    assert "\n" not in error.message
     _assert_old_schema(tmp_path, url)
     _next_start_migrates(url)
 

@@ -55,14 +55,18 @@ Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # level, pred, 
 
 
 def figures(columns: Columns, levels: list[int]) -> dict[str, float | None]:
-    """Accuracy, QWK, exclusion error and needs_review rate (numpy: fast inside a bootstrap)."""
-    level, pred, eligible, asp = columns
-    n_eligible = int(eligible.sum())
+    """Accuracy, QWK, exclusion error and needs_review rate (numpy: fast inside a bootstrap);
+    each share over the families it rests on (`_shares`)."""
+    level, pred, _, _ = columns
+    shares = {
+        name: float(np.mean(event[rests_on])) if rests_on.any() else None
+        for name, (event, rests_on) in _shares(columns).items()
+    }
     return {
-        "accuracy": float(np.mean(level == pred)) if len(level) else None,
+        "accuracy": shares["accuracy"],
         "qwk": quadratic_kappa(level, pred, levels),
-        "exclusion_error": float(np.mean(asp[eligible] == "not_eligible")) if n_eligible else None,
-        "needs_review_rate": float(np.mean(asp == "needs_review")) if len(asp) else None,
+        "exclusion_error": shares["exclusion_error"],
+        "needs_review_rate": shares["needs_review_rate"],
     }
 
 

@@ -38,12 +38,8 @@ def open_session(
     import onnxruntime as ort
 
     ort.set_default_logger_severity(runtime.log_severity)
-    plan = plan_providers(
-        runtime.providers,
-        device_id=runtime.device_id,
-        fp16=runtime.fp16,
-        trt_cache_dir=runtime.trt_cache_dir,
-    )
+    # No trt_cache_dir: the engine cache is set up below, per model and batch profile.
+    plan = plan_providers(runtime.providers, device_id=runtime.device_id, fp16=runtime.fp16)
     path = folder / ONNX_FILE
     if plan.name == "cuda" and runtime.fp16 and (folder / FP16_ONNX_FILE).exists():
         path = folder / FP16_ONNX_FILE

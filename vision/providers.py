@@ -19,7 +19,6 @@ import logging
 import os
 import struct
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -213,20 +212,14 @@ def probe() -> dict[str, str]:
 
 
 def plan_providers(
-    preference: Sequence[ProviderName],
-    *,
-    device_id: int = 0,
-    fp16: bool = False,
-    trt_cache_dir: Path | None = None,
-    model_path: Path | None = None,
+    preference: Sequence[ProviderName], *, device_id: int = 0, fp16: bool = False
 ) -> ProviderPlan:
     """The usable providers from `preference` (best first); CPU is always the last resort.
 
-    With `trt_cache_dir` and `model_path`, TensorRT caches its engine in that model's own
-    folder under `trt_cache_dir` (vision.trt_cache's key: model bytes, GPU, library versions).
-    ONNX Runtime names a cached engine by the graph's file name and tensor names, not its
-    weights, so one folder shared by two models would load one's engine for the other: without
-    `model_path` no engine cache is used (vision.session sets up its own per-model folder)."""
+    TensorRT gets no engine cache here: ONNX Runtime names a cached engine by the graph's file
+    name and tensor names, not its weights, so a cache must be keyed on the model, which
+    vision.trt_cache.tensorrt_options_for does (with the batch profiles the engine is built
+    for); vision.session and vision.gpu replace these TensorRT options with its."""
     reasons = dict(probe())
     devices = cuda_device_count()
     if 0 < devices <= device_id:  # ORT would print errors for a missing device, then use CPU
@@ -241,10 +234,7 @@ def plan_providers(
         if reasons.get(short):
             skipped[short] = reasons[short]
             continue
-        cache = trt_cache_dir if short == "tensorrt" else None
-        if cache is not None:
-            cache = _model_cache_folder(cache, model_path, device_id)
-        chosen.append((ORT_NAMES[short], _options(short, device_id, fp16, cache)))
+        chosen.append((ORT_NAMES[short], _options(short, device_id, fp16)))
     if not any(name == ORT_NAMES["cpu"] for name, _ in chosen):
         chosen.append((ORT_NAMES["cpu"], {}))
     first = _SHORT[chosen[0][0]]
@@ -253,55 +243,9 @@ def plan_providers(
     return ProviderPlan(name=first, providers=chosen, skipped=skipped)
 
 
-def _options(short: str, device_id: int, fp16: bool, trt_cache_dir: Path | None) -> dict[str, Any]:
+def _options(short: str, device_id: int, fp16: bool) -> dict[str, Any]:
     if short == "cuda":
         return {"device_id": device_id, "cudnn_conv_algo_search": "HEURISTIC"}
     if short == "tensorrt":
-        options: dict[str, Any] = {"device_id": device_id, "trt_fp16_enable": fp16}
-        if trt_cache_dir is not None and _cache_folder_usable(trt_cache_dir):
-            # Building a TensorRT engine takes minutes; the cache makes later starts fast.
-            options.update(
-                trt_engine_cache_enable=True,
-                trt_engine_cache_path=str(trt_cache_dir),
-                trt_timing_cache_enable=True,
-                trt_timing_cache_path=str(trt_cache_dir),
-            )
-        return options
+        return {"device_id": device_id, "trt_fp16_enable": fp16}
     return {}
-
-
-def _model_cache_folder(root: Path, model_path: Path | None, device_id: int) -> Path | None:
-    """`model_path`'s own engine cache folder under `root`, created; None (no engine cache)
-    without a model to key it on, or where it cannot be made (with a warning)."""
-    if model_path is None:
-        logger.debug("no model_path for the TensorRT engine cache in %s: not used", root)
-        return None
-    if not _cache_folder_usable(root):
-        return None
-    from vision.trt_cache import cache_folder, cache_key  # it imports this module
-
-    try:
-        folder = cache_folder(root, cache_key(model_path, device_id=device_id))
-    except OSError as error:
-        logger.warning(
-            "cannot create the TensorRT engine cache folder for %s under %s (%s); the engine "
-            "is built at every start", model_path, root, error.strerror or error,
-        )  # fmt: skip
-        return None
-    with suppress(OSError):  # a read-only prebuilt cache: nothing to stamp
-        os.utime(folder)  # the stamp vision.trt_cache.prune_cache goes by
-    return folder
-
-
-def _cache_folder_usable(folder: Path) -> bool:
-    """Create `folder`; False, with a warning, where it cannot be (a read-only or misnamed
-    path): the engine is then built at each start, never a reason not to load the model."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        logger.warning(
-            "cannot create the TensorRT engine cache folder %s (%s); the engine is built at "
-            "every start", folder, error.strerror or error,
-        )  # fmt: skip
-        return False
-    return True

@@ -1,12 +1,8 @@
-"""plan_providers on its own never shares one TensorRT engine cache folder between models
-(ONNX Runtime names a cached engine by graph file and tensor names, not weights), and
-vision.session's provider options are what they were. The GPU is simulated (probe passes)."""
+"""plan_providers sets up no TensorRT engine cache (ONNX Runtime names a cached engine by graph
+file and tensor names, not weights, so only vision.trt_cache's per-model folders may hold one),
+and vision.session's provider options are vision.trt_cache's. The GPU is simulated."""
 
 from __future__ import annotations
-
-import json
-import logging
-from pathlib import Path
 
 import pytest
 
@@ -25,60 +21,9 @@ def gpu(fresh_probe, monkeypatch):
     monkeypatch.setattr(trt_cache, "tensorrt_version", lambda: "10.3.0")
 
 
-def _model(folder: Path, content: bytes) -> Path:
-    """A model.onnx as every artifact names it; the bytes alone tell two models apart."""
-    folder.mkdir(parents=True)
-    path = folder / "model.onnx"
-    path.write_bytes(content)
-    return path
-
-
-def _cache_path(plan) -> Path:
-    name, options = plan.providers[0]
-    assert name == ORT_NAMES["tensorrt"] and options["trt_engine_cache_enable"] is True
-    assert options["trt_timing_cache_path"] == options["trt_engine_cache_path"]
-    return Path(options["trt_engine_cache_path"])
-
-
-def test_two_models_in_one_cache_dir_get_their_own_folders(gpu, tmp_path):
-    root = tmp_path / "trt"
-    first = _model(tmp_path / "a", b"weights of model a")
-    second = _model(tmp_path / "b", b"weights of model b")
-    plan = ["tensorrt", "cuda", "cpu"]
-    one = _cache_path(plan_providers(plan, trt_cache_dir=root, model_path=first))
-    other = _cache_path(plan_providers(plan, trt_cache_dir=root, model_path=second))
-    assert one != other
-    assert one.parent == root and other.parent == root
-    assert one.name == trt_cache.cache_key(first).folder_name()
-    assert json.loads((one / trt_cache.KEY_FILE).read_text())["model_sha256"] == (
-        trt_cache.file_sha256(first)
-    )
-    # The same model (and GPU) finds its folder again.
-    assert _cache_path(plan_providers(plan, trt_cache_dir=root, model_path=first)) == one
-
-
-def test_the_folder_follows_the_device(gpu, tmp_path, monkeypatch):
-    monkeypatch.setattr(trt_cache, "gpu_name", lambda device_id=0: f"GPU {device_id}")
-    model = _model(tmp_path / "a", b"weights")
-    root = tmp_path / "trt"
-    plans = [plan_providers(["tensorrt"], device_id=d, trt_cache_dir=root, model_path=model)
-             for d in (0, 1)]  # fmt: skip
-    assert _cache_path(plans[0]) != _cache_path(plans[1])
-
-
-def test_a_cache_dir_without_a_model_to_key_on_is_not_shared(gpu, tmp_path):
-    plan = plan_providers(["tensorrt", "cpu"], fp16=True, trt_cache_dir=tmp_path / "trt")
+def test_plan_providers_gives_tensorrt_no_engine_cache(gpu):
+    plan = plan_providers(["tensorrt", "cuda", "cpu"], fp16=True)
     assert plan.providers[0] == (ORT_NAMES["tensorrt"], {"device_id": 0, "trt_fp16_enable": True})
-    assert not (tmp_path / "trt").exists()
-
-
-def test_an_unreadable_model_builds_without_a_cache_and_says_so(gpu, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="vision.providers")
-    missing = tmp_path / "gone" / "model.onnx"
-    plan = plan_providers(["tensorrt", "cpu"], trt_cache_dir=tmp_path / "trt", model_path=missing)
-    assert "trt_engine_cache_path" not in plan.providers[0][1]
-    (warning,) = caplog.records
-    assert str(missing) in warning.getMessage() and "built at every start" in warning.getMessage()
 
 
 def test_vision_session_options_are_unchanged(gpu, tmp_path, taxonomy, monkeypatch):

@@ -21,7 +21,7 @@ import pytest
 
 from tests.vision.test_trt_cache_review19 import _refuse_writes_under
 from vision import providers, trt_cache
-from vision.providers import ORT_NAMES, plan_providers
+from vision.providers import ORT_NAMES
 from vision.trt_cache import LOCK_FILE, engine_build_lock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -246,23 +246,6 @@ def test_a_cache_that_cannot_be_made_builds_without_it(tmp_path, fake_gpu, caplo
     assert options["trt_fp16_enable"] is False
     (warning,) = caplog.records
     assert str(root) in warning.getMessage() and "built at every start" in warning.getMessage()
-
-
-def test_plan_with_a_cache_that_cannot_be_made_uses_tensorrt_without_it(
-    fresh_probe, monkeypatch, tmp_path, caplog
-):
-    monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
-    (tmp_path / "file").write_text("not a folder")
-    caplog.set_level(logging.WARNING, logger="vision.providers")
-    (tmp_path / "model.onnx").write_bytes(b"a model's bytes")
-    plan = plan_providers(
-        ["tensorrt", "cpu"],
-        trt_cache_dir=tmp_path / "file" / "trt",
-        model_path=tmp_path / "model.onnx",
-    )
-    assert plan.providers[0] == (ORT_NAMES["tensorrt"], {"device_id": 0, "trt_fp16_enable": False})
-    (warning,) = caplog.records
-    assert "built at every start" in warning.getMessage()
 
 
 def test_trt_cache_uses_only_public_names_of_providers():

@@ -122,7 +122,9 @@ def _renewing(scope: Scope, send: Send, token: str) -> Send:
     is), so a token that is expired, revoked or signed out everywhere never is; nor is the
     cookie of an answer that sets or clears it itself (sign-in, sign-out, a refusal). The
     session is checked again before: a sign-in or password change in another tab may have
-    ended it meanwhile, and the renewal would replace that answer's new cookie.
+    ended it meanwhile, and the renewal would replace that answer's new cookie. An answer
+    whose due renewal is not made says so, with the session's real clock
+    (`session_clock.tell_skipped_renewal`): what the route told counted on the renewal.
     """
 
     async def send_renewed(message: Message) -> None:
@@ -136,27 +138,32 @@ def _renewing(scope: Scope, send: Send, token: str) -> Send:
             if claims is not None and not touched:
                 services = _services(request)
                 renewed_token = renewal(claims, services.settings, key=services.signing_key)
-                if renewed_token is not None and await run_in_threadpool(
-                    _still_signed_in, services, token
-                ):
-                    renewed = Response()
-                    _set_session_cookie(renewed, request, renewed_token)
-                    for value in renewed.headers.getlist("set-cookie"):
-                        headers.append("set-cookie", value)
+                if renewed_token is not None:
+                    signed_in = await run_in_threadpool(_signed_in, services, token)
+                    if signed_in:
+                        renewed = Response()
+                        _set_session_cookie(renewed, request, renewed_token)
+                        for value in renewed.headers.getlist("set-cookie"):
+                            headers.append("set-cookie", value)
+                    else:
+                        # Imported here: session_clock builds on this module.
+                        from serving.web.session_clock import tell_skipped_renewal
+
+                        tell_skipped_renewal(headers, request, ended=signed_in is False)
         await send(message)
 
     return send_renewed
 
 
-def _still_signed_in(services: Services, token: str) -> bool:
-    """Whether `token` still passes the sign-in check (False too when it cannot be made)."""
+def _signed_in(services: Services, token: str) -> bool | None:
+    """Whether `token` still passes the sign-in check; None when it cannot be made."""
     try:
         get_current_user(services, token)
     except ShanyraqError:
         return False
     except Exception:  # the database may be failing: the answer goes out, not renewed
         logger.warning("a page session was not renewed: its check failed", exc_info=True)
-        return False
+        return None
     return True
 
 

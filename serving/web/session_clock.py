@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from fastapi import Request, Response
+from starlette.datastructures import MutableHeaders
 
 from serving.api.deps import accepted_claims
 from serving.state import Services
@@ -20,6 +21,10 @@ from serving.web.session import SESSION_COOKIE, renewed_claims, request_cookies
 
 # The clock of an answer a page's script fetched (JSON): a renewal it carried moves the warning.
 CLOCK_HEADER = "X-Session-Clock"
+# On an answer whose due renewal was not made (`tell_skipped_renewal`): its body's clock and
+# its route's `CLOCK_HEADER` counted on the renewal; the `CLOCK_HEADER` it goes out with is true.
+SKIPPED_HEADER = "X-Session-Renewal"
+SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -40,14 +45,19 @@ def _cookie_session(request: Request) -> bool:
     )
 
 
-def session_clock(request: Request, *, now: float | None = None) -> SessionClock | None:
-    """This answer's session clock; None where no session was accepted (sign-in page)."""
+def session_clock(
+    request: Request, *, now: float | None = None, renewing: bool = True
+) -> SessionClock | None:
+    """This answer's session clock; None where no session was accepted (sign-in page).
+
+    `renewing`: the answer carries its renewal when one is due (False: it does not).
+    """
     claims = accepted_claims(request)
     if claims is None:
         return None
     services: Services = request.app.state.services
     now = time.time() if now is None else now
-    if _cookie_session(request):
+    if renewing and _cookie_session(request):
         claims = renewed_claims(claims, services.settings, now=now) or claims
     # Final: even a use just before its end would get the session no later token.
     last_use = claims.expires_at - 1
@@ -71,3 +81,18 @@ def tell_session_clock(response: Response, request: Request) -> None:
     clock = session_clock(request)
     if clock is not None:
         response.headers[CLOCK_HEADER] = json.dumps(asdict(clock))
+
+
+def tell_skipped_renewal(headers: MutableHeaders, request: Request, *, ended: bool) -> None:
+    """Mark an answer whose due renewal `session.CookieAuth` did not make, with the real clock
+    in its `CLOCK_HEADER`: none left where the session has `ended` meanwhile (signed out,
+    replaced by a sign-in, a password change), else (it could not be checked) the current
+    token's. The page then never shows more time than the server granted."""
+    clock = (
+        SessionClock(ends_in_s=0, warn_before_s=0, final=True)
+        if ended
+        else session_clock(request, renewing=False)
+    )
+    headers[SKIPPED_HEADER] = SKIPPED
+    if clock is not None:
+        headers[CLOCK_HEADER] = json.dumps(asdict(clock))

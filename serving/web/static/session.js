@@ -16,6 +16,10 @@ function tellSessionClock(response) {
   if (clock) { announceSessionClock(clock); }
 }
 
+function headerClock(response) {  // the server's clock an answer's header carries, or null
+  try { return JSON.parse(response.headers.get("X-Session-Clock")); } catch (error) { return null; }
+}
+
 function announceSessionClock(clock) {  // clock: the server's JSON, as text
   document.dispatchEvent(new CustomEvent("shanyraq:session-clock", { detail: clock }));
 }
@@ -114,7 +118,22 @@ function setupSessionWarning() {
       }
       return;
     }
-    learn(await response.json(), Date.now());
+    if (response.headers.get("X-Session-Renewal") === "skipped") {
+      // Not renewed after all (the session ended while this was asked, or could not be
+      // checked): the body's clock counted on the renewal, the header's is the real one.
+      var real = headerClock(response);
+      if (real && Number.isFinite(real.ends_in_s)) { learn(real, Date.now()); }
+      check();  // ended: it says so
+      if (shown !== "ended") { text.textContent = dialog.dataset.failed; }
+      return;
+    }
+    var answer = null;
+    try { answer = await response.json(); } catch (error) { /* not the clock */ }
+    if (!answer || !Number.isFinite(answer.ends_in_s)) {
+      text.textContent = dialog.dataset.failed;
+      return;
+    }
+    learn(answer, Date.now());
     renewed();
     status.textContent = status.dataset.renewed.replace("{time}", clockTime(session.ends));
   });

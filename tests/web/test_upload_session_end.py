@@ -6,6 +6,7 @@ form token, which the page asks `GET /ui/session` for (its token is bound to its
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -273,3 +274,33 @@ def test_a_new_sign_in_during_a_run_sends_the_rest_with_its_token(browser, serve
     assert page.evaluate(CHOSEN) == []
     assert _photos_filed(server) == before + 3
     context.close()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_session_that_ended_while_its_renewal_was_asked_sends_no_photo(browser, server):
+    """The page's `GET /ui/session` answer says its due renewal was not made because the
+    session ended meanwhile (`X-Session-Renewal: skipped`, a clock of 0 s; see
+    serving.web.session_clock.tell_skipped_renewal): the run sends nothing and keeps the photos
+    chosen, as for a session found ended, instead of trusting the body's renewed clock."""
+    before = _photos_filed(server)
+    page, _, _ = _upload_page(browser, server)
+    posts: list[str] = []
+    page.route(
+        "**/ui/upload", lambda route: (posts.append(route.request.method), route.continue_())
+    )
+
+    def ended_meanwhile(route: Any) -> None:
+        answer = route.fetch()  # the real answer: 200, this session's form token and clock
+        assert answer.status == 200
+        ended = json.dumps({"ends_in_s": 0, "warn_before_s": 0, "final": True})
+        headers = {**answer.headers, "x-session-renewal": "skipped", "x-session-clock": ended}
+        route.fulfill(response=answer, headers=headers)
+
+    page.route("**/ui/session", ended_meanwhile)
+    _choose(page, ("a.jpg", "b.jpg"), seed=120 + before)
+    _press_upload(page)
+    page.wait_for_function(ENDED.format(text=EN["upload.signed_out"]), timeout=60_000)
+    assert posts == [] and page.evaluate(CHOSEN) == ["a.jpg", "b.jpg"]
+    assert _photos_filed(server) == before
+    page.context.close()

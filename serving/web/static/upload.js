@@ -60,10 +60,18 @@ async function currentSession(form) {
   try { answer = response.ok ? await response.json() : null; } catch (error) { return "ok"; }
   if (!answer || !answer.csrf_token) { return "ok"; }
   if (answer.user !== form.dataset.user) { return "other"; }
+  if (response.headers.get("X-Session-Renewal") === "skipped") {
+    // Not renewed after all (the session ended while this was asked, or could not be
+    // checked): the body's clock counted on the renewal, the header's is the real one.
+    tellSessionClock(response);
+    var real = headerClock(response);
+    if (real && real.ends_in_s <= 0) { return "ended"; }
+  } else {
+    announceSessionClock(JSON.stringify(answer));  // the session warning learns its new end
+  }
   document.querySelectorAll("form input[name=csrf_token]").forEach(function (field) {
     field.value = answer.csrf_token;
   });
-  announceSessionClock(JSON.stringify(answer));  // the session warning learns its new end
   return "ok";
 }
 

@@ -27,13 +27,17 @@ def scoring_identity(engine: Engine, model_dir: Path | None) -> dict[str, Any]:
     kernels round otherwise than the CPU's), fp16 where a GPU provider uses it, model.json's
     preprocessing, calibration and labels, and, given the folder, the digest of the graph file
     the session opened (model_fp16.onnx on CUDA with fp16 where there is one, as
-    vision.session picks it). Thread counts, batching and logging change no score: left out."""
+    vision.session picks it), and OpenCV's version (vision.preprocess resizes every photo to the
+    model's input with it; its resampling code changes between releases). Thread counts,
+    batching and logging change no score: left out."""
+    import cv2
     import onnxruntime
 
     on_gpu = engine.provider != "cpu"
     fp16 = bool(engine.config.runtime.fp16) and on_gpu
     identity: dict[str, Any] = {
         "onnxruntime": onnxruntime.__version__,
+        "opencv": cv2.__version__,
         "provider": engine.provider,
         "fp16": fp16,
         "artifact": engine.artifact.model_dump(mode="json", include=SCORING_FIELDS),

@@ -2,13 +2,17 @@
 hashes, kept in one .npz per setting so a rerun scores only new photos.
 
 The file name is a digest of everything that changes a cached photo: the cache format, the
-vision model and what the engine scores it with (the ONNX Runtime version, the execution
-provider the session runs on, fp16 where a GPU provider uses it, the graph file's bytes where
-the model folder is given, and model.json's preprocessing, calibration and labels), the family
-data (n, seed), the render size, the JPEG decode side where it shrinks the render, the
-generator's and the quality gate's settings, the abstain thresholds and the reuse hash crops;
-not what leaves the numbers as they are (thread counts, batching, logging). Embeddings are not
-kept (the study needs none). So every score in a file was made on the provider now in use.
+vision model and what the engine scores it with (the ONNX Runtime and OpenCV versions, the
+execution provider the session runs on, fp16 where a GPU provider uses it, the graph file's
+bytes where the model folder is given, and model.json's preprocessing, calibration and labels),
+the family data (n, seed), the render size, the JPEG decode side where it shrinks the render,
+the versions of the libraries that decode the JPEG (Pillow and its libjpeg), the generator's and
+the quality gate's settings, the abstain thresholds and the reuse hash crops; not what leaves
+the numbers as they are (thread counts, batching, logging), nor the reuse check's radii and
+verification (the reuse flags are raised from the cached hashes on every run, never cached).
+A file made before a setting joined the key has another name: it is not read, the photos are
+scored again. Embeddings are not kept (the study needs none). So every score in a file was
+made on the provider now in use.
 
 A save adds its photos to the file as it is on disk then, holding a lock on the cache folder
 (flock; no lock file is left), so runs sharing a cache (evaluate-real and train-engine on the
@@ -53,12 +57,21 @@ _SEP = "|"
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
 
 
+# What of configs/engine.yaml `hashing` decides a study photo's reuse flag (vision.hashing
+# `candidates`, `same_photo`) besides the crops; the cache sizes decide none.
+REUSE_FIELDS = {"reuse_radius", "candidate_radius", "max_candidates", "verification"}
+# Settings that change no cached column (the reuse flags are raised anew on every run).
+NOT_CACHED = ("reuse",)
+
+
 def score_settings(engine: Engine, *, size: int, model_dir: Path | None) -> dict[str, Any]:
-    """What a photo's score is made with, its family data aside: the vision model, what the
-    engine scores it with (vision.score_identity), the render size, the generator's settings,
-    the quality gate, the abstain thresholds, the reuse hash crops and the JPEG decode side
-    where it shrinks the render. The cache's key, and what an engine-trained model records of
-    the scores it learned from (welfare.real_training.check_scoring)."""
+    """What a photo's score and reuse flag are made with, its family data aside: the vision
+    model, what the engine scores it with (vision.score_identity), the render size, the
+    generator's settings, the versions of the libraries decoding the JPEG (`decoder_versions`),
+    the quality gate, the abstain thresholds, the reuse hash crops and check (`REUSE_FIELDS`)
+    and the JPEG decode side where it shrinks the render. The cache's key (but `NOT_CACHED`),
+    and what an engine-trained model records of the scores it learned from
+    (welfare.real_training.check_scoring)."""
     from training.synth.config import get_synth_config
 
     settings = {
@@ -66,9 +79,11 @@ def score_settings(engine: Engine, *, size: int, model_dir: Path | None) -> dict
         "scoring": scoring_identity(engine, model_dir),
         "size": size,
         "synth": get_synth_config().model_dump(mode="json"),
+        "decoders": decoder_versions(),
         "quality": study_quality(engine, size).model_dump(mode="json"),
         "abstain": engine.config.abstain.model_dump(mode="json"),
         "crops": list(engine.config.hashing.crop_fractions),
+        "reuse": engine.config.hashing.model_dump(mode="json", include=REUSE_FIELDS),
     }
     side = engine.config.decode_side_for(engine.artifact.preprocessing.size)
     if size >= 2 * side:
@@ -77,6 +92,16 @@ def score_settings(engine: Engine, *, size: int, model_dir: Path | None) -> dict
         # the caches of such renders keep their names).
         settings["decode_side"] = side
     return settings
+
+
+def decoder_versions() -> dict[str, str | None]:
+    """The libraries that turn the study's JPEG renders into the pixels scored, gated and hashed
+    (vision.io.decode_image): Pillow and the libjpeg it was built with (a system Pillow may link
+    another than its wheel's). pillow-heif decodes only HEIC, which the study never makes."""
+    import PIL
+    from PIL import features
+
+    return {"pillow": PIL.__version__, "libjpeg": features.version("jpg")}
 
 
 class ScoreCache:
@@ -96,10 +121,11 @@ class ScoreCache:
         size: int,
         model_dir: Path | None = None,
     ) -> None:
+        settings = score_settings(engine, size=size, model_dir=model_dir)
         fingerprint = {
             "cache": CACHE_VERSION,
             "data": [held.n, held.seed],
-            **score_settings(engine, size=size, model_dir=model_dir),
+            **{k: v for k, v in settings.items() if k not in NOT_CACHED},
         }
         digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
         self.path = Path(folder) / f"scores-{digest[:16]}.npz"

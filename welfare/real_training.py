@@ -17,8 +17,9 @@ refuses it beside models whose test split is another: their test families could 
 training families. It also records a hash of its training families' records and labels (no
 photo score in it: `families_hash`), which `check_trained_families` compares with those
 families as they are generated now, as `welfare evaluate` compares the other models'
-training-data hashes, and the settings its photo scores were made with (`score_settings`, the
-score cache's key), which `check_scoring` compares with those scoring the photos now.
+training-data hashes, and the settings its photo scores and reuse flags were made with
+(`score_settings`, the score cache's key but the reuse check), which `check_scoring` compares
+with those scoring the photos now.
 """
 
 from __future__ import annotations
@@ -317,18 +318,24 @@ def check_trained_families(
 # What in `score_settings` an engine-trained model is refused for, and what is only stated
 # (`check_scoring`). Refused: what changes what a score means: another vision model, graph (its
 # bytes) or model.json calibration and labels, other pixels (render size, generator, JPEG decode
-# side), other verdicts on the same pixels (quality gate, abstain thresholds, reuse hash crops):
-# the model learned the visual features those make and would read others with the wrong habits.
-# Stated: what computes the same scores with other rounding: the ONNX Runtime version (kernels,
-# graph optimisations), the execution provider, and fp16 (the same weights in half precision:
-# the fp16 copy's graph bytes then differ from model.onnx's): scores move in their last digits
-# (a photo on an abstain threshold may cross it). A setting added to the key later is refused.
-ROUNDING = {"onnxruntime": "ONNX Runtime", "provider": "execution provider", "fp16": "fp16"}
+# side), other verdicts on the same pixels (quality gate, abstain thresholds, reuse hash crops
+# and check): the model learned the visual features those make and would read others with the
+# wrong habits. Stated: what computes the same scores with other rounding: the ONNX Runtime
+# version (kernels, graph optimisations), the execution provider, fp16 (the same weights in half
+# precision: the fp16 copy's graph bytes then differ from model.onnx's), and the OpenCV, Pillow
+# and libjpeg versions (the same image decoded and resized with other rounding): scores move in
+# their last digits (a photo on an abstain threshold may cross it). A setting added to the key
+# later is refused: a model recording none of it was trained under settings unknown.
+ROUNDING = {
+    "onnxruntime": "ONNX Runtime", "provider": "execution provider", "fp16": "fp16",
+    "opencv": "OpenCV", "decoders": "JPEG decoding libraries",
+}  # fmt: skip
 MEANING = {
     "model": "vision model", "graph_sha256": "graph file (its bytes)",
     "artifact": "model.json's preprocessing, calibration or labels", "size": "render size",
     "synth": "generator settings (configs/synth.yaml)", "decode_side": "JPEG decode side",
     "quality": "quality gate", "abstain": "abstain thresholds", "crops": "reuse hash crops",
+    "reuse": "reuse check (configs/engine.yaml hashing)",
 }  # fmt: skip
 
 
@@ -341,7 +348,9 @@ def check_scoring(model: FusionModel, *, folder: Path, now: dict[str, Any]) -> l
     if not recorded:
         return None
     changed = _changed(recorded, now)
-    stated = [_change(ROUNDING[k], *changed.pop(k)) for k in ROUNDING if k in changed]
+    # Stated where recorded: a model recording none (saved before it joined the key) is refused.
+    rounding = [k for k in ROUNDING if k in changed and changed[k][0] is not None]
+    stated = [_change(ROUNDING[k], *changed.pop(k)) for k in rounding]
     then_copy, now_copy = (_fp16_copy(s.get("scoring", {})) for s in (recorded, now))
     if "graph_sha256" in changed and then_copy != now_copy:
         del changed["graph_sha256"]  # the same weights: their digest is the version, checked
@@ -350,7 +359,9 @@ def check_scoring(model: FusionModel, *, folder: Path, now: dict[str, Any]) -> l
             f"{'model_fp16.onnx' if now_copy else 'model.onnx'} now"
         )
     if changed:
-        differences = "; ".join(_change(MEANING.get(k, k), *v) for k, v in changed.items())
+        differences = "; ".join(
+            _change(MEANING.get(k) or ROUNDING.get(k, k), *v) for k, v in changed.items()
+        )
         raise ModelMismatchError(
             f"{folder}: trained on photo scores made with other settings than the photos are "
             f"scored with now ({differences}), which change what a score means; train it again "

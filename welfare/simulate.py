@@ -19,12 +19,14 @@ Noise model (each figure is a field of `NoiseModel`):
   `sign_miss`; an absent sign scores Beta(1, 12) but is falsely seen (Beta(4, 3)) with
   probability `sign_false_alarm`.
 - abstention: a photo planned as unusable fails quality (or is flagged reused when its reason
-  says so; a `not_a_home` photo passes quality and is left to the room head). Any other photo
+  says so; a `not_a_home` photo passes quality and is left to the room head). Every photo
   abstains as the engine rules (vision.engine.abstain_reasons with configs/engine.yaml
-  `abstain`): `not_dwelling` when its top room is not_dwelling, `low_confidence` when a top
-  probability is under the config's minimum (a not-a-home photo misread as a dwelling room has
-  a flat condition distribution, so it abstains so); a photo the rule lets through abstains
-  with `low_confidence` with probability `low_confidence_rate`.
+  `abstain`): `quality_fail` when it failed quality, `not_dwelling` when its top room is
+  not_dwelling, `low_confidence` when a top probability is under the config's minimum (a
+  not-a-home photo misread as a dwelling room has a flat condition distribution, so it
+  abstains so); a failed photo gets the latter two after `quality_fail` where they apply, as
+  the engine lists them. A photo the rule lets through abstains with `low_confidence` with
+  probability `low_confidence_rate`.
 - streams: each family draws from its own random stream, derived from the run's seed and a
   SHA-256 of its id, so a family's scores depend only on the seed, its id and its photos (not
   on which families are simulated with it, or in what order).
@@ -49,7 +51,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_QUALITY, PhotoScore
+from vision.score import ABSTAIN_LOW_CONFIDENCE, PhotoScore
 from welfare.aggregate import PhotoFlags
 
 if TYPE_CHECKING:
@@ -147,6 +149,7 @@ def simulate_photo(
     engine's abstain thresholds (default: configs/engine.yaml's)."""
     # Imported here: vision.engine pulls in OpenCV, which simulating scores otherwise never needs.
     from vision.engine import abstain_reasons, get_engine_config
+    from vision.quality import QualityVerdict
 
     taxonomy = taxonomy or get_taxonomy()
     abstain = abstain if abstain is not None else get_engine_config().abstain
@@ -157,15 +160,15 @@ def simulate_photo(
     reason = (photo.unusable_reason or "").lower()
     reused = not photo.usable and any(word in reason for word in _REUSE_WORDS)
     failed = not photo.usable and not reused and reason != _NOT_HOME
-    if failed:
-        reasons: tuple[str, ...] = (ABSTAIN_QUALITY,)
-    else:
-        # The engine's own rule: not_dwelling, or a top room or grade it is not sure of.
-        reasons = abstain_reasons(
-            room, condition, None, abstain=abstain, not_dwelling=taxonomy.not_dwelling, signs=signs
-        )
-        if not reasons and rng.random() < noise.low_confidence_rate:
-            reasons = (ABSTAIN_LOW_CONFIDENCE,)
+    # The engine's own rule: quality_fail for a failed photo, then not_dwelling, or a top room
+    # or grade it is not sure of, as it lists them beside quality_fail for a real photo.
+    verdict = QualityVerdict("fail") if failed else None
+    reasons = abstain_reasons(
+        room, condition, verdict, abstain=abstain, not_dwelling=taxonomy.not_dwelling, signs=signs
+    )
+    # Only a photo the rule lets through draws (a failed one never did: streams unchanged).
+    if not reasons and rng.random() < noise.low_confidence_rate:
+        reasons = (ABSTAIN_LOW_CONFIDENCE,)
     sha = hashlib.sha256(f"{photo.family_id}:{index}".encode()).hexdigest()
     score = PhotoScore(
         photo_sha256=sha,

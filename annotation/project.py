@@ -19,7 +19,8 @@ the oldest is kept, and this run's own, if newer and still empty, is deleted (`_
 other pair with one title is refused, naming both ids, here and by every later command. A run
 whose photos folder is not that of the project's storage (another checkout's or machine's
 document root) is refused, naming the storage's path, not given a second (`_ensure_storage`);
-a storage two runs made at once is settled by the rule in `annotation.storage`.
+a storage two runs made at once, or a second one left by a create whose answer was lost, is
+settled by the rule in `annotation.storage` (by this run of `init` or the next one).
 """
 
 from __future__ import annotations
@@ -44,7 +45,14 @@ from annotation.label_config import build_label_config, read_marker, taxonomy_ma
 from annotation.local_lock import local_lock
 from annotation.storage import STORAGE_TITLE as STORAGE_TITLE
 from annotation.storage import StorageElsewhereError as StorageElsewhereError
-from annotation.storage import elsewhere, keep_oldest, list_storages, said, storages_at
+from annotation.storage import (
+    drop_duplicates,
+    elsewhere,
+    keep_oldest,
+    list_storages,
+    said,
+    storages_at,
+)
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import Taxonomy
 
@@ -197,12 +205,14 @@ def _create_once(
 def _ensure_storage(conn: Connection, project_id: int, photos_dir: Path, root: Path) -> None:
     """A storage for `photos_dir` below the document root `root` (both resolved); the project's
     own (STORAGE_TITLE) at another path is refused, not doubled, also when another run made it
-    at the same time (`keep_oldest`). Refused by Label Studio as not below its root, a symlink
-    to `root`, the path is sent again spelled from that root."""
+    at the same time (`keep_oldest`); of several at `photos_dir`, the oldest is kept and the
+    other STORAGE_TITLE ones deleted (`drop_duplicates`). Refused by Label Studio as not below
+    its root, a symlink to `root`, the path is sent again spelled from that root."""
     from label_studio_sdk.core.api_error import ApiError
 
     existing = list_storages(conn, project_id)
-    if storages_at(existing, photos_dir):
+    if here := storages_at(existing, photos_dir):
+        drop_duplicates(conn, project_id, photos_dir, here)  # a lost answer's second, if any
         return
     for other in (s for s in existing if s.title == STORAGE_TITLE):
         raise elsewhere(project_id, other, photos_dir)

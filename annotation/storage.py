@@ -13,11 +13,19 @@ elsewhere, deletes its own (`keep_oldest`). Every run applies the same rule to t
 server gave, so the oldest stays and the rest go, whatever the timing, provided a storage
 given a lower id is listed once a later create has been answered: so with SQLite, whose
 writes take turns. On PostgreSQL two creates in the same instant may, rarely, both stay.
+A create whose answer was lost and that was sent again may leave two at the path, and which
+is this run's cannot be told: every run of `init` keeps the oldest storage at its photos
+folder and deletes the other STORAGE_TITLE ones there, saying so (`drop_duplicates`); a
+storage at another folder, or one made by hand under another title, is left alone.
+
+`push` imports a photo only if it is below the path of one of the project's storages
+(`check_photos_served`), whoever calls it: a task whose photo no storage serves is never made.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,40 +77,91 @@ def elsewhere(project_id: int, other: Any, photos_dir: Path) -> StorageElsewhere
     )
 
 
+def _delete(conn: Connection, storage_id: int, doing: str) -> bool:
+    """Delete storage `storage_id`; False if it was gone already (another run deleted it)."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    with conn.errors(doing):
+        try:
+            conn.sdk.import_storage.local.delete(storage_id)
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+            return False
+    return True
+
+
+def drop_duplicates(conn: Connection, project_id: int, photos_dir: Path, here: list[Any]) -> None:
+    """Of the storages `here` (all at `photos_dir`), keep the oldest (lowest id) and delete
+    the other STORAGE_TITLE ones: made by `init` runs at the same time, or by a create whose
+    answer was lost and that was sent again. Each deletion is logged; none when there is one."""
+    here = sorted((s for s in here if s.id is not None), key=lambda s: int(s.id))
+    for storage in here[1:]:
+        if storage.title != STORAGE_TITLE:
+            continue  # made by hand, with its own settings: not init's to delete
+        if _delete(conn, storage.id, f"deleting local-files storage {storage.id}, a second one"):
+            logger.warning(
+                "project %s: a second local-files storage for %s (id %s), also made by another "
+                "run at the same time or by a create sent again after its answer was lost, "
+                "deleted; the oldest (id %s) kept", project_id, photos_dir, storage.id, here[0].id,
+            )  # fmt: skip
+
+
 def keep_oldest(conn: Connection, project_id: int, photos_dir: Path, *, mine: int | None) -> None:
     """After this run created storage `mine` (None: its answer was lost, and which one is this
-    run's cannot be told), delete it if an older one is at `photos_dir` (made by another run at
-    the same time), or raise `elsewhere` once it is deleted if an older STORAGE_TITLE storage is
-    at another path (another machine's run, with another photos folder)."""
-    if mine is None:
-        return
+    run's cannot be told) the storages are listed again. If an older STORAGE_TITLE storage is at
+    another path (another machine's run, with another photos folder), `mine` is deleted and
+    `elsewhere` raised; else the oldest at `photos_dir` is kept and the others deleted
+    (`drop_duplicates`): `mine` when another run made one at the same time."""
     listed = list_storages(conn, project_id)
-    here = {id(s) for s in storages_at(listed, photos_dir)}
-    older = [
-        s
-        for s in listed
-        if s.id is not None and s.id < mine and (id(s) in here or s.title == STORAGE_TITLE)
-    ]
-    if not older:
+    here = storages_at(listed, photos_dir)
+    if mine is not None:
+        at_path = {id(s) for s in here}
+        older = [
+            s
+            for s in listed
+            if s.id is not None and s.id < mine and (id(s) in at_path or s.title == STORAGE_TITLE)
+        ]
+        first = min(older, key=lambda s: int(s.id), default=None)
+        if first is not None and id(first) not in at_path:
+            _delete(conn, mine, f"deleting local-files storage {mine}, made by this run")
+            raise elsewhere(project_id, first, photos_dir)
+    drop_duplicates(conn, project_id, photos_dir, here)
+
+
+def served_folders(storages: list[Any]) -> list[Path]:
+    """The folders (resolved) the storages serve photos from."""
+    paths = (Path(s.path or "") for s in storages)
+    return [p.resolve() for p in paths if p.is_absolute()]
+
+
+def check_photos_served(project_id: int, storages: list[Any], photos: Sequence[Path]) -> None:
+    """Refuse photos (resolved) that are below the path of none of the project's local-files
+    `storages`, before anything is imported: Label Studio would not show them (404)."""
+    folders = served_folders(storages)
+    unserved = [p for p in photos if not any(f in p.parents for f in folders)]
+    if not unserved:
         return
-    with conn.errors(f"deleting local-files storage {mine}, a second one made by this run"):
-        conn.sdk.import_storage.local.delete(mine)
-    kept = min(older, key=lambda s: int(s.id))
-    if id(kept) not in here:
-        raise elsewhere(project_id, kept, photos_dir)
-    logger.warning(
-        "project %s: the storage for %s was also made by another run (id %s): this run's "
-        "(id %s) deleted", project_id, photos_dir, kept.id, mine,
-    )  # fmt: skip
+    served = ", ".join(f"{s.path} (storage '{s.title}', id {s.id})" for s in storages)
+    where = f"serves photos only from {served}" if storages else "has no local-files storage"
+    raise PhotosFolderNotServedError(
+        f"project {project_id} {where}, so Label Studio would not show annotators "
+        f"{len(unserved)} of the photos to push, e.g. {unserved[0]}, and nothing was "
+        "imported; move them into project.photos_folder (configs/annotation.yaml) and run "
+        "`shanyraq annotate init`, which makes the storage for that folder, then push again"
+    )
 
 
-def check_served(conn: Connection, project_id: int, photos_dir: Path) -> None:
+def check_served(
+    conn: Connection, project_id: int, photos_dir: Path, *, listed: list[Any] | None = None
+) -> None:
     """Refuse a photos folder that is not the path of one of the project's local-files
     storages (symlinks followed), before anything is imported: Label Studio would import the
     tasks of its photos and never show them. A photos folder changed in the config since
-    `annotate init` made the storage is the usual cause."""
+    `annotate init` made the storage is the usual cause. `listed`: the storages, if listed
+    already."""
     photos_dir = photos_dir.resolve()
-    listed = list_storages(conn, project_id)
+    listed = list_storages(conn, project_id) if listed is None else listed
     if storages_at(listed, photos_dir):
         return
     if not listed:

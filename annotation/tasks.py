@@ -13,9 +13,10 @@ photos that did not arrive are sent (`_import_batch`).
 
 Label Studio serves a photo only from below a local-files storage's path: the photos folder
 `init` made it for (project.photos_folder). A photo elsewhere, even below the document root,
-would be imported but never shown (404), so `push` refuses it before importing anything, and
-refuses a photos folder that the project does not list as a storage (the config changed since
-`init`: `annotation.storage.check_served`).
+would be imported but never shown (404), so `push_rows` refuses a photo below none of the
+project's storages before importing anything, whoever calls it
+(`annotation.storage.check_photos_served`); given the photos folder, it also refuses one that
+the project does not list as a storage (the config changed since `init`: `check_served`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from annotation.client import (
 from annotation.label_config import PhotoLabels, result_from_labels
 from annotation.project import PhotosOutsideRootError
 from annotation.select import SelectionParams
-from annotation.storage import check_served
+from annotation.storage import check_photos_served, check_served, list_storages
 from annotation.uncertainty import combined_uncertainty
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
@@ -235,16 +236,18 @@ def push_rows(
 
     `sign_threshold` and `batch_size` come from configs/annotation.yaml `push`, `ranking`
     (the prediction scores' uncertainty: `prediction_from_score`) from its `selection`.
-    With `photos_dir` (the storage's folder: `AnnotationConfig.photos_dir`), a photos folder
-    that is not the path of one of the project's storages (`check_served`), or a photo not
-    below it (`check_in_photos_dir`), is refused before anything is sent. Without it the caller
-    is to have checked both: `annotate push`, the only caller, passes it.
+    A photo to import that is below the path of none of the project's local-files storages
+    is refused before anything is sent (`check_photos_served`): Label Studio would not show
+    it. `photos_dir` (project.photos_folder: `AnnotationConfig.photos_dir`), if given, is
+    checked first, for messages that name it: refused if it is not the path of one of the
+    project's storages (`check_served`), or if a photo is not below it (`check_in_photos_dir`).
     """
     from tqdm import tqdm
 
     document_root = document_root.resolve()
+    storages = list_storages(conn, project_id)
     if photos_dir is not None:
-        check_served(conn, project_id, photos_dir)
+        check_served(conn, project_id, photos_dir, listed=storages)
     present = project_sha256s(conn, project_id)  # what a run cut short already sent
     todo, seen = [], set(present)
     for row in rows:
@@ -266,6 +269,7 @@ def push_rows(
     ]
     if photos_dir is not None:
         check_in_photos_dir(todo, manifest_root=manifest_root, photos_dir=photos_dir)
+    check_photos_served(project_id, storages, [r.resolve(manifest_root).resolve() for r in todo])
     task_ids: list[int] = []
     for start in tqdm(range(0, len(tasks), batch_size), desc="pushing tasks", unit="batch"):
         task_ids += _import_batch(conn, project_id, tasks[start : start + batch_size])

@@ -42,6 +42,7 @@ class FakeImporting(FakeLabelStudio):
     import_failures: list[tuple[int, bool]] = field(default_factory=list)
     imports: int = 0
     import_hang: threading.Event | None = None  # set: the next import waits for it, stored
+    served: list[str] = field(default_factory=list)  # the paths of the project's storages
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, method: str, target: str, auth: str, body: bytes) -> tuple[int, str]:
@@ -52,6 +53,10 @@ class FakeImporting(FakeLabelStudio):
             return self._import(json.loads(body))
         if method == "GET" and path == "/api/tasks/":
             return self._list(parse_qs(urlsplit(target).query))
+        if method == "GET" and path == "/api/storages/localfiles/":  # push_rows checks them
+            storages = [{"id": i + 1, "project": PROJECT, "path": p, "title": "shanyraq photos"}
+                        for i, p in enumerate(self.served)]  # fmt: skip
+            return 200, json.dumps(storages)
         return super().answer(method, target, auth, body)
 
     def _import(self, sent: list[dict[str, Any]]) -> tuple[int, str]:
@@ -108,10 +113,11 @@ class Photos:
 
 
 @pytest.fixture
-def photos(tmp_path) -> Photos:
+def photos(tmp_path, fake: FakeImporting) -> Photos:
     document_root = tmp_path / "root"
     manifest = tmp_path / "in" / "manifest.csv"
     rows = make_manifest(document_root / "photos", manifest, 5, prefix="retry")
+    fake.served.append(str(document_root / "photos"))  # the storage `init` would have made
     return Photos(rows, manifest.parent, document_root)
 
 

@@ -15,13 +15,13 @@ removed) trains the same model: it is not trained again.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.errors import ModelMismatchError, ShanyraqError
+from shanyraq.source_digests import code_digests
 
 if TYPE_CHECKING:
     from serving.demo import DemoPaths
@@ -53,17 +53,6 @@ FAMILY_CODE = (
 )
 
 
-def code_digests(modules: tuple[str, ...] = FAMILY_CODE) -> dict[str, str]:
-    """sha256 of each module's source file (its bytes), by module name."""
-    digests = {}
-    for name in modules:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise RuntimeError(f"cannot find the source of {name}")
-        digests[name] = hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
-    return digests
-
-
 def configs_digest(config: WelfareConfig) -> str:
     """sha256 of what the synthetic families a fusion model is trained on follow from: the
     welfare config, the synth config and the taxonomy (as the generator records them), the
@@ -78,7 +67,7 @@ def configs_digest(config: WelfareConfig) -> str:
         "welfare": config.digest(),
         **record,
         "abstain": get_engine_config().abstain.model_dump(mode="json"),
-        "code": code_digests(),
+        "code": code_digests(FAMILY_CODE),
     }
     return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()
 

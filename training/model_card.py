@@ -171,6 +171,7 @@ def _stream_lines(recipe: TrainConfig | None) -> list[str]:
     return [
         f"- Trained on photos rendered on the fly, never stored: {stream.photos_per_epoch} "
         f"fresh {stream.size} px photos per epoch (stream seed {stream.seed}), none of the "
-        "held-out styles; the training-data hash covers the stream settings and the generator "
-        "config. Validation and test photos come from the manifest above, made with another seed."
+        "held-out styles; the training-data hash covers the stream settings, the generator "
+        "config and the generator's code. Validation and test photos come from the manifest "
+        "above, made with another seed."
     ]

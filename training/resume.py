@@ -113,7 +113,8 @@ def training_data_sha256(
     splits: DataSplits, train_set: ManifestDataset | SyntheticStream, *, epochs: int
 ) -> str:
     """The training-data hash run.json and model.json record: the manifest's sha256, or for a
-    stream the hash of its settings and generator config after `epochs` epochs."""
+    stream the hash of its settings, generator config and generator code after `epochs`
+    epochs (training.synth.stream.stream_sha256)."""
     if isinstance(train_set, SyntheticStream):
         return stream_sha256(train_set.description(epochs=epochs), train_set.config)
     return splits.manifest_sha256
@@ -147,7 +148,8 @@ class RunIdentity:
         return {
             "augmentation_sha256": f"augmentation '{name}', {pipeline}, or the code's seeding "
             "scheme (training.augment.SEEDING_SCHEME)",
-            "training_data_sha256": "training stream's settings and generator config"
+            "training_data_sha256": "training stream's settings, generator config, or the "
+            "generator's code (the modules of training.synth.stream.GENERATOR_CODE)"
             if isinstance(self.train_set, SyntheticStream)
             else f"training manifest, {self.splits.manifest}",
             "manifest_sha256": f"validation manifest, {self.splits.manifest}",

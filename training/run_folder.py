@@ -18,11 +18,14 @@ write the same checkpoints and metrics log. A RunFolder holds a lock on the fold
 the folder itself, so it adds no file) from when the folder exists until it is closed (`with
 RunFolder(...)`: train() closes it however it ends); check_run_folder refuses at once a run
 whose folder another holds (RunFolderBusyError). The kernel drops the lock with the process,
-however it ends: a crash leaves no stale lock.
+however it ends: a crash leaves no stale lock. A forked child (a DataLoader worker) closes its
+copy of the folder's descriptor at once, so the lock is not kept after release() by a worker
+that outlives it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -62,6 +65,25 @@ CALIBRATION_JSON = "calibration.json"
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.EBADF})
 
 
+# The descriptors holding a folder's lock in this process. flock's lock belongs to the open
+# file, which a forked child shares: a DataLoader worker still alive after release() (a crashed
+# run's, kept by its traceback) would keep the folder locked until it exits, and the next run
+# in it would be refused as busy. The child closes its copies, which leaves the lock with this
+# process (closing is not unlocking: flock(LOCK_UN) on a copy would free it for everyone).
+_HELD_FDS: set[int] = set()
+
+
+def _close_inherited() -> None:
+    for fd in _HELD_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_FDS.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_close_inherited)
+
+
 class RunFolderBusyError(OutputExistsError):
     """Another training run (a resume or a fresh run) is writing into the same run folder."""
 
@@ -73,7 +95,7 @@ def check_run_folder(path: Path, *, resume: bool) -> None:
     and a resume with no checkpoint (read, and checked, once the model is built)."""
     check_output_folder(path, option="the recipe's output_dir", error=ConfigError)
     if path.is_dir() and (fd := _flock(path, quiet=True)) is not None:
-        os.close(fd)  # free: the RunFolder takes the lock to keep
+        _unlock(fd)  # free: the RunFolder takes the lock to keep
     if resume:
         require_checkpoint(path / LAST)
 
@@ -104,7 +126,16 @@ def _flock(path: Path, *, quiet: bool = False) -> int | None:
         if not quiet:
             logger.warning("%s cannot be locked (%s); two runs in it are not kept apart", path, exc)
         return None
+    _HELD_FDS.add(fd)
     return fd
+
+
+def _unlock(fd: int) -> None:
+    """Close the descriptor `_flock` gave, freeing the folder's lock (in a forked child, where
+    it is closed already, nothing: the number may since name another file)."""
+    if fd in _HELD_FDS:
+        _HELD_FDS.discard(fd)
+        os.close(fd)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -147,7 +178,7 @@ class RunFolder:
     def release(self) -> None:
         """Free the folder's lock for another run (this one writes no more)."""
         if self._fd is not None:
-            os.close(self._fd)
+            _unlock(self._fd)
         self._fd, self.locked = None, False
 
     def claim(self) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from shanyraq.source_digests import code_digests
 from shanyraq.taxonomy import Taxonomy
 from training.data import Augment, Example, augmented, encode_targets, resized_from_bytes
 from training.synth.config import SynthConfig, get_synth_config
@@ -43,6 +44,25 @@ from vision.artifact import Preprocessing
 _HOME_KEY, _SPEC_KEY = 0xF1A7, 0x5BEC
 _PHOTO_KEY = 0x5EED
 MAX_DRAWS = 8
+
+# The modules that sample a stream's labels and draw its photos: a change to their code
+# changes the photos as a config change does, so their source is part of the training-data
+# hash. Not config.py (what it parses is hashed as values) nor output.py (it writes photo sets
+# to disk; a stream writes none).
+GENERATOR_CODE = (
+    "training.synth.stream",  # each example's home, style, room, redraws and JPEG quality
+    "training.synth.spec",  # sample_spec: each photo's labels
+    "training.synth.photos",  # render_photo, encode_jpeg, photo_rng, room_choices
+    "training.synth.camera",  # exposure, noise and the unusable photos' degradation
+    "training.synth.exterior",  # the scenes render_photo draws, and what they draw with
+    "training.synth.notdwelling",
+    "training.synth.rooms",
+    "training.synth.furniture",
+    "training.synth.scene",
+    "training.synth.signs",
+    "training.synth.styles",
+    "training.synth.textures",
+)
 
 
 class SyntheticStream(Dataset[Example]):
@@ -72,6 +92,9 @@ class SyntheticStream(Dataset[Example]):
         if not self.styles:
             raise ValueError("every synthetic style is held out: nothing left to train on")
         self.rooms, self.room_p = room_choices(self.config)
+        # Read once, when the stream is made (its modules loaded): the code its photos are
+        # drawn with, which a later edit of the files during the run does not change.
+        self.generator_code = code_digests(GENERATOR_CODE)
         # The first epoch's labels stand for the stream's label mix (class weights).
         self.targets = [encode_targets(self.labels(i), taxonomy) for i in range(self.n)]
 
@@ -137,6 +160,7 @@ class SyntheticStream(Dataset[Example]):
             "size": self.size,
             "styles": self.styles,
             "new_photos_each_epoch": self.new_photos_each_epoch,
+            "generator_code": self.generator_code,
         }
 
 
@@ -144,8 +168,8 @@ def stream_sha256(description: dict[str, object], config: SynthConfig) -> str:
     """The identity of a stream's training data: its settings plus the generator's config.
 
     A stream stores no photos, so the artifact's training-data hash covers what makes them:
-    the stream settings and every value of the synth config; the artifact records the
-    generator's code version beside it.
+    the stream settings with the sha256 of the generator's source files (its description's
+    "generator_code", GENERATOR_CODE) and every value of the synth config.
     """
     payload = {"stream": description, "synth": config.model_dump(mode="json")}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

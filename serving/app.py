@@ -32,7 +32,8 @@ from serving.pipeline import PhotoPipeline
 from serving.ratelimit import RateLimiter
 from serving.reuse_index import ReuseIndex
 from serving.state import Services
-from serving.storage import PhotoStore, decode_stored
+from serving.storage import PhotoStore
+from serving.stored_decode import decode_stored
 from serving.web import heatmaps, mount_web
 from serving.web.render import STATIC_URL
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from serving.errors import NotFoundError, PhotoUnreadableError
-from serving.storage import PhotoStore, unreadable_original
+from serving.stored_decode import unreadable_original
+
+if TYPE_CHECKING:  # the store reads its originals through here (PhotoStore.served_jpeg)
+    from serving.storage import PhotoStore
 
 
 def checked_original(store: PhotoStore, sha256: str) -> bytes:

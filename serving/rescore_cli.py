@@ -157,7 +157,7 @@ def rescore(
     if model is None:
         raise typer.BadParameter("give the model to score with: --model DIR", param_hint="--model")
     from serving.cli import load_settings, open_with_key
-    from serving.storage import stored_limit
+    from serving.stored_decode import stored_limit
     from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.bulk import open_scorer
     from vision.engine import get_engine_config

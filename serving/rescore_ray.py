@@ -59,7 +59,8 @@ from serving.rescore_runs import (
     since_key_of,
     unfinished_runs,
 )
-from serving.storage import PhotoStore, stored_limit
+from serving.storage import PhotoStore
+from serving.stored_decode import stored_limit
 from shanyraq.errors import ModelMismatchError, ShanyraqError
 from vision.artifact import read_artifact
 

@@ -28,7 +28,8 @@ from serving.rescore import read_original, stored_verdict
 from serving.rescore_photos import stored_outcomes
 from serving.rescore_provenance import provider_known, provider_of, scorer_path, scorer_record
 from serving.rescore_runs import RescoreResumeError, RunProvenance, artifact_digest, engine_digest
-from serving.storage import PhotoStore, stored_limit
+from serving.storage import PhotoStore
+from serving.stored_decode import stored_limit
 from shanyraq.errors import ShanyraqError
 
 

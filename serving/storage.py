@@ -4,7 +4,8 @@ A write goes to a temp file in the same folder, is fsynced, renamed atomically i
 the folder is fsynced, so after a crash a photo is either whole under its name or absent;
 leftover temp files are removed at start-up. The same bytes stored twice are one file; a copy
 damaged on disk is replaced when its bytes are stored again.
-Originals keep their metadata; browsers get a re-encoded copy without EXIF or GPS.
+Originals keep their metadata; browsers get a re-encoded copy without EXIF or GPS, saved
+under `served/` led by a digest that is checked whenever the copy is read.
 
 An upload stores its file before it commits its row, so a failed commit leaves a file no row
 names; `shanyraq store sweep` (serving.store_sweep) removes those. What this module does for
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import hmac
 import io
 import logging
 import math
@@ -30,22 +32,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from serving.data_dir import PRIVATE_DIR_MODE
-from serving.errors import NotFoundError, PhotoUnreadableError, StorageError
-from shanyraq.errors import (
-    CorruptImageError,
-    EmptyImageError,
-    ImageError,
-    ImageTooLargeError,
-    UnsupportedImageFormatError,
-)
-
-if TYPE_CHECKING:
-    from vision.io import DecodedImage
+from serving.errors import NotFoundError, StorageError
+from serving.originals import checked_original
+from serving.stored_decode import decode_stored
+from serving.stored_decode import stored_limit as stored_limit  # re-exported: read here before
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +52,7 @@ TEMP_LEFTOVER_AGE_S = 15 * 60
 _PROBE_PREFIX = ".health-"  # + pid + "-" + a random tag, in the root: `health`'s probe
 _SET_ASIDE_PREFIX = ".sweeping-"  # + sha256 + "." + a random tag: an original a sweep holds
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
+_COPY_DIGEST_BYTES = 32  # a sha256: what a saved browser copy starts with (_copy_digest)
 
 
 @dataclass(frozen=True)
@@ -74,6 +69,35 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _copy_digest(sha256: str, copy: bytes) -> bytes:
+    """What a saved browser copy starts with: a digest of the copy and of its original's
+    name, so that bytes damaged on disk, or another photo's copy put in its place, are caught
+    when read (`_saved_copy`)."""
+    return hashlib.sha256(sha256.encode() + copy).digest()
+
+
+def _saved_copy(path: Path, sha256: str) -> bytes | None:
+    """The browser copy of `sha256` saved at `path`, checked against the digest it was saved
+    with; None when there is none, or it cannot be read or does not hold what was saved
+    (logged): it is made again from the original."""
+    try:
+        saved = path.read_bytes()
+    except FileNotFoundError:
+        return None  # not made yet, or removed by a sweep since
+    except OSError as exc:
+        logger.warning("browser copy %s cannot be read (%s): made again", path, exc.strerror)
+        return None
+    digest, copy = saved[:_COPY_DIGEST_BYTES], saved[_COPY_DIGEST_BYTES:]
+    if copy and hmac.compare_digest(digest, _copy_digest(sha256, copy)):
+        return copy
+    logger.warning(
+        "browser copy %s does not hold what was saved (damaged or replaced on disk, or saved "
+        "before copies were checked): made again",
+        path,
+    )
+    return None
 
 
 # Held while folders are made and their parents fsynced, so a writer that finds a new shard
@@ -131,64 +155,6 @@ def _touch(path: Path) -> bool:
     except OSError as exc:
         return exc.errno == errno.EROFS  # a read-only store: no sweep can move it either
     return True
-
-
-# What decoding a stored original raises when its bytes are no longer a photo (emptied, cut
-# short, overwritten): the store's damage, since the upload decoded them. A photo over today's
-# size limits (ImageTooLargeError, ImageShapeError) is a setting changed since, not damage.
-UNDECODABLE = (EmptyImageError, CorruptImageError, UnsupportedImageFormatError)
-
-
-def unreadable_original(
-    sha256: str, exc: OSError | NotFoundError | ImageError
-) -> PhotoUnreadableError:
-    """The error for an original a photo row names that is missing (NotFoundError), there but
-    unreadable (`PhotoStore.read` raised `exc`) or read but no longer a photo (one of
-    UNDECODABLE): damage to the store each way, not a page that does not exist nor a bad
-    upload. Names its file inside the store (`originals/ab/abcd...`) and why."""
-    if isinstance(exc, NotFoundError):
-        why = "missing"
-    elif isinstance(exc, ImageError):
-        why = "damaged: its bytes no longer decode as a photo"
-    else:
-        why = exc.strerror or type(exc).__name__
-    return PhotoUnreadableError(
-        f"the photo file cannot be read from the store ({why}): originals/{sha256[:2]}/{sha256}; "
-        "an administrator should restore that file from a backup of the photo store (or make "
-        "it readable again)"
-    )
-
-
-def stored_limit(max_pixels: int) -> int:
-    """The pixel limit a stored original is read under, where today's upload limit is
-    `max_pixels`: the larger of it and io.stored_max_pixels (configs/shanyraq.yaml). A stored
-    original passed io.max_pixels when it was filed, and the limit may have been lowered since:
-    a lowered limit refuses new uploads, never the evidence already filed."""
-    from shanyraq.config import get_settings
-
-    return max(max_pixels, get_settings().io.stored_max_pixels)
-
-
-def decode_stored(
-    sha256: str, data: bytes, *, max_pixels: int, target_size: int | None = None
-) -> DecodedImage:
-    """`data`, the stored original of `sha256`, decoded to be shown (`vision.io.decode_image`
-    under `stored_limit(max_pixels)`); `unreadable_original` when its bytes no
-    longer decode, and an ImageTooLargeError addressed to the administrator, not the viewer,
-    when it is over even that limit."""
-    from vision.io import decode_image
-
-    limit = stored_limit(max_pixels)
-    try:
-        return decode_image(data, max_pixels=limit, target_size=target_size)
-    except UNDECODABLE as exc:  # the upload decoded these bytes: the store damaged them
-        raise unreadable_original(sha256, exc) from None
-    except ImageTooLargeError:
-        raise ImageTooLargeError(
-            f"the stored photo originals/{sha256[:2]}/{sha256} is larger than the "
-            f"{limit / 1e6:.0f} MP stored photos are shown at; an administrator can raise "
-            "io.stored_max_pixels to show it"
-        ) from None
 
 
 class PhotoStore:
@@ -287,27 +253,24 @@ class PhotoStore:
 
     def served_jpeg(self, sha256: str, *, max_pixels: int, quality: int = 90) -> bytes:
         """A JPEG re-encoded from the upright pixels, with no EXIF, GPS or other metadata;
-        PhotoUnreadableError when the original is missing, cannot be read or no longer
-        decodes. `max_pixels`: today's upload limit; a photo filed under a higher one is
-        shown all the same (`decode_stored`)."""
+        PhotoUnreadableError when the original is missing, cannot be read, no longer matches
+        its content hash or no longer decodes. The original is read and checked on every
+        call, cached copy or not: a copy made from it is the photo only while the original
+        still is, and that one read is also what a new copy is made from. `max_pixels`:
+        today's upload limit; a photo filed under a higher one is shown all the same
+        (`decode_stored`)."""
         path = self.path_for(sha256, folder=self.served)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            pass  # not made yet, or removed by a sweep since: made (again) below
-        except OSError as exc:  # only a copy: made again from the original below
-            logger.warning("browser copy %s cannot be read (%s): made again", path, exc.strerror)
-        try:
-            original = self.read(sha256)
-        except (OSError, NotFoundError) as exc:
-            raise unreadable_original(sha256, exc) from None
+        original = checked_original(self, sha256)
+        cached = _saved_copy(path, sha256)
+        if cached is not None:
+            return cached
         pixels = decode_stored(sha256, original, max_pixels=max_pixels).pixels
         buffer = io.BytesIO()
         # A fresh image from raw pixels carries no info dict, so nothing of the original leaks.
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
         data = buffer.getvalue()
         try:
-            _durable_write(path, data)
+            _durable_write(path, _copy_digest(sha256, data) + data)
         except OSError as exc:  # a full or read-only disk: the copy is in hand, serve it
             logger.warning("browser copy of photo %s not cached: %s", sha256[:12], exc.strerror)
         return data

@@ -1,8 +1,9 @@
 """Heat-map evidence for the family page: Grad-CAM overlays from model.pt, cached on disk.
 
 A heat map is computed once per (model version, colour scale, photo, head, label) and kept
-under `<data_dir>/heatmaps/<model version>/<colour scale>/`; later views read the PNG, and a
-change of scale (the page's legend names it) never serves an overlay drawn in the old one.
+under `<data_dir>/heatmaps/<model version>/<colour scale>/`; later views read the PNG, checked
+against the digest it was kept with, and a change of scale (the page's legend names it) never
+serves an overlay drawn in the old one.
 Without model.pt (an ONNX-only artifact), or with one copied over the model.pt the service
 loaded (vision.explain.model_pt_changed), there are no heat maps, and the page says so instead
 of showing anything invented, or links that every request would refuse.
@@ -19,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import zlib
 from pathlib import Path
 
 import cv2
@@ -34,7 +36,7 @@ from serving.errors import (
 )
 from serving.originals import checked_original
 from serving.state import Services
-from serving.storage import decode_stored
+from serving.stored_decode import decode_stored
 from shanyraq.atomic import atomic_file
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE, ModelPtChangedError, model_pt_changed
@@ -47,6 +49,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 CACHE_DIR = HEATMAP_CACHE_DIR  # below the data folder
 # Overlays are shown at card size; a larger PNG would only cost a phone its data plan.
 OVERLAY_SHORT_SIDE_PX = 480
+# A cached overlay ends with a tEXt chunk holding this keyword and a sha256 in hex, then the
+# PNG's IEND chunk (`_with_digest`).
+_DIGEST_KEYWORD = b"shanyraq-digest\0"
+_DIGEST_CHUNK_BYTES = 4 + 4 + len(_DIGEST_KEYWORD) + 64 + 4  # length, type, text, CRC
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def available(services: Services) -> bool:
@@ -261,7 +268,8 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     check_sign(sign)
     _check_available(services)
     path = cache_path(services, sha256=sha256, sign=sign)
-    cached = _cached(path)
+    where = path.relative_to(services.settings.data_dir).as_posix()  # what its digest names
+    cached = _cached(path, where)
     if cached is not None:
         return cached
     from shanyraq.config import get_settings
@@ -284,21 +292,44 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
         heat = heatmap(folder, rgb, head="signs", label=sign)
     except ModelPtChangedError as exc:  # copied over since start: it is not the scoring model
         raise _changed_since_start(exc) from None
-    png = overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat)
+    png = _with_digest(overlay_png(_shrink(rgb, OVERLAY_SHORT_SIDE_PX), heat), where)
     _cache(services, path, png)
     return png
 
 
-def _cached(path: Path) -> bytes | None:
-    """The cached overlay at `path`; None when there is none or it cannot be read (a folder
-    in its place, a disk error: logged, and the overlay is drawn again)."""
+def _with_digest(png: bytes, where: str) -> bytes:
+    """`png` with a text chunk before its end (still a PNG any browser shows) that records a
+    digest of it and of `where` it is cached: an overlay damaged on disk, or another one put
+    in its place, is caught when read (`_cached`)."""
+    if not png.endswith(_PNG_END):
+        raise ValueError("the heat-map overlay is not a whole PNG")
+    text = _DIGEST_KEYWORD + hashlib.sha256(where.encode() + png).hexdigest().encode()
+    kind_text = b"tEXt" + text
+    chunk = len(text).to_bytes(4, "big") + kind_text + zlib.crc32(kind_text).to_bytes(4, "big")
+    return png[: -len(_PNG_END)] + chunk + _PNG_END
+
+
+def _cached(path: Path, where: str) -> bytes | None:
+    """The cached overlay at `path`, checked against the digest it was cached with; None when
+    there is none, or it cannot be read (a folder in its place, a disk error) or does not hold
+    what was cached (damaged, replaced, or cached before overlays were checked): logged, and
+    the overlay is drawn again from the checked original."""
     try:
-        return path.read_bytes()
+        saved = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         logger.warning("cached heat map %s cannot be read (%s): drawn again", path, exc.strerror)
         return None
+    drawn = saved[: -(_DIGEST_CHUNK_BYTES + len(_PNG_END))] + _PNG_END
+    if len(saved) > _DIGEST_CHUNK_BYTES + len(_PNG_END) and _with_digest(drawn, where) == saved:
+        return saved
+    logger.warning(
+        "cached heat map %s does not hold what was cached (damaged or replaced on disk, or "
+        "cached before overlays were checked): drawn again",
+        path,
+    )
+    return None
 
 
 def _cache(services: Services, path: Path, png: bytes) -> None:

@@ -28,7 +28,6 @@ from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
-from serving.originals import checked_original
 from serving.photo_evidence import reuse_links_of, reuse_shown
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
@@ -66,7 +65,7 @@ def _check_room_hint(room_hint: str | None) -> None:
     response_model=UploadOut,
     responses={
         200: {"model": UploadOut, "description": "Already filed (same bytes or same key)"},
-        **error_responses(401, 403, 404, 413, 415, 422, 429, 503),
+        **error_responses(401, 403, 404, 413, 415, 422, 429, 500, 503),  # 500: the store failed
     },
     **policy(*UPLOADERS),
 )
@@ -229,7 +228,9 @@ def _reuse(services: Services, session: Session, user: CurrentUser, photo: Photo
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "JPEG without EXIF or GPS"},
-        **error_responses(401, 403, 404),
+        # 413 image_too_large: the stored photo is over io.stored_max_pixels; 500
+        # photo_store_damaged: its original is missing, unreadable or not the uploaded bytes.
+        **error_responses(401, 403, 404, 413, 500),
     },
     **policy(*VIEWERS),
 )
@@ -239,8 +240,7 @@ def get_photo_image(
     """The photo for browsers: re-encoded, upright, with no EXIF, GPS or camera metadata.
     Audited once it can be shown: a photo whose original cannot be read was seen by nobody.
     The original is checked on every view, not only when its browser copy is made: a copy
-    made from it is the photo only while the original still is (`checked_original`)."""
-    checked_original(services.store, photo.sha256)
+    made from it is the photo only while the original still is (`PhotoStore.served_jpeg`)."""
     data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
     audit_action(
         session, services, user, "photo_image_viewed",

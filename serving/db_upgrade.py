@@ -15,10 +15,11 @@ transaction that holds a lock every version of the service honours.
   or one waiting on it, is refused; one connecting later waits for the commit. A session that
   holds the table (pg_dump until its dump ends, any open transaction that read it) holds the
   lock off: past LOCK_NOTICE_S the upgrade says who (`on_wait`) and waits on, up to
-  `lock_wait_s` in all, then refuses (DatabaseInUseError), nothing changed.
+  `lock_wait_s` in all, then refuses, nothing changed (`hold_version_table`; start-up too).
 
 A migration that fails, with a Python error or the database's, is MigrationFailedError
-naming it; the transaction rolls back whole, so nothing changed (on both databases).
+naming it (serving.migrations.migration_failed, as a start-up migration says it); the
+transaction rolls back whole, so nothing changed (on both databases).
 
 `force` skips the search for other processes or sessions and, on SQLite, the exclusive lock
 (another process holding the file open keeps SQLite from granting it): the migration is still
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from serving.core.config import ServingSettings
-    from serving.migrations import MigrationFailedError, SchemaState
+    from serving.migrations import SchemaState
 
 MAKES_NONE = (
     "The `db` commands make no database: on a fresh install `shanyraq users add` or "
@@ -66,9 +67,14 @@ FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_p
 ORDER BY pid
 """
 # PostgreSQL: how long alembic_version's lock is waited for before saying who holds it off,
-# and in all by default (`shanyraq db upgrade --lock-wait`).
+# and in all by default (`shanyraq db upgrade --lock-wait`, a migrating start-up).
 LOCK_NOTICE_S = 2.0
 LOCK_WAIT_S = 600.0
+# The session's lock_timeout as set and in seconds (0: none).
+_LOCK_TIMEOUT = (
+    "SELECT current_setting(name), setting::float / 1000 FROM pg_settings "
+    "WHERE name = 'lock_timeout'"
+)
 
 
 class DatabaseInUseError(ShanyraqError):
@@ -93,29 +99,20 @@ def shown_url(settings: ServingSettings) -> str:
     return parse_url(settings.resolved_database_url).render_as_string(hide_password=True)
 
 
-def _read_engine(settings: ServingSettings) -> Engine:
-    """A read-only engine on an existing database (as `audit verify` reads)."""
-    from serving.migrations import open_unless_upgrading
-
-    return open_unless_upgrading(settings.resolved_database_url, create=False, read_only=True)
-
-
 def database_status(settings: ServingSettings) -> SchemaState:
     """Where the database stands against this version's migrations; reads only."""
     from sqlalchemy.exc import DBAPIError
 
-    from serving.db.session import DatabaseMissingError, unavailable
-    from serving.migrations import being_upgraded, database_locked, schema_state
+    from serving.db.session import DatabaseMissingError, open_engine, unavailable
+    from serving.migrations import schema_state
 
-    try:
-        engine = _read_engine(settings)
+    try:  # read-only, as `audit verify` reads
+        engine = open_engine(settings.resolved_database_url, create=False, read_only=True)
     except DatabaseMissingError as exc:
         raise DatabaseMissingError(f"{exc.message}. {MAKES_NONE}") from None
     try:
         return schema_state(engine)
     except DBAPIError as exc:
-        if database_locked(exc):
-            raise being_upgraded(settings.resolved_database_url) from None
         raise unavailable(engine, exc, doing="read") from None
     finally:
         engine.dispose()
@@ -240,8 +237,7 @@ def upgrade_database(
     from sqlalchemy import event
     from sqlalchemy.exc import DBAPIError
 
-    from serving.db.session import make_engine, parse_url, sqlite_file, unavailable
-    from serving.migrations import database_locked
+    from serving.db.session import database_locked, make_engine, parse_url, sqlite_file, unavailable
 
     state = database_status(settings)
     _refuse_unupgradable(settings, state)
@@ -300,14 +296,17 @@ def _upgrade_locked(
     from serving import audit
     from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory, session_scope
-    from serving.migrations import MigrationFailedError, migrate_on, schema_state
+    from serving.migrations import MigrationFailedError, migrate_on, migration_failed, schema_state
     from shanyraq import __version__
 
     sessions = make_session_factory(engine)
     anchor_sessions(sessions, settings.resolved_audit_anchor_file)  # written once committed
     with session_scope(sessions) as session:
         connection = session.connection()  # begun: SQLite takes its lock here
-        _lock_version_table(settings, connection, *wait)  # PostgreSQL
+        hold_version_table(
+            connection, wait_s=wait[0], on_wait=wait[1], who="`shanyraq db upgrade`",
+            again="run `shanyraq db upgrade` again (--lock-wait SECONDS waits longer)",
+        )  # fmt: skip
         if connection.dialect.name == "postgresql" and not force:
             _refuse_in_use(settings, list(connection.execute(text(_OTHER_SESSIONS)).scalars()))
         before = schema_state(connection)  # as it is under the lock, not as it was read first
@@ -316,7 +315,10 @@ def _upgrade_locked(
             try:
                 migrate_on(connection)
             except MigrationFailedError as exc:  # rolled back whole as it propagates
-                raise _failed(settings, before.current or "", exc) from exc.__cause__
+                again = "run `shanyraq db upgrade` again"
+                raise migration_failed(
+                    shown_url(settings), exc, before=before.current, again=again
+                ) from exc.__cause__
         audit.seal_head(session, key)
         after = schema_state(connection).current or ""
         if before.up_to_date:  # another upgrade ran meanwhile
@@ -329,61 +331,65 @@ def _upgrade_locked(
     return UpgradeReport(before=before.current or "", after=after, audit_seq=entry.seq)
 
 
-def _failed(settings: ServingSettings, revision: str, exc: MigrationFailedError) -> ShanyraqError:
-    """`exc` (serving.migrations.migrate_on) with where it leaves the database and what to do."""
-    from sqlalchemy.exc import DBAPIError
-
-    from shanyraq.cli import DEBUG_ENV
-
-    todo = (
-        "the database holds something this migration does not expect (the database's words "
-        "say what): put it right, then run `shanyraq db upgrade` again"
-        if isinstance(exc.__cause__, DBAPIError)
-        else f"a fault in this version's migration: report it with what `{DEBUG_ENV}=1 "
-        "shanyraq db upgrade` prints"
-    )
-    return type(exc)(
-        f"cannot upgrade the database at {shown_url(settings)}: {exc.message}; nothing "
-        "changed: the upgrade is one transaction, rolled back, and the database is still at "
-        f"migration {revision}. Most likely {todo}"
-    )
-
-
-def _lock_version_table(
-    settings: ServingSettings,
+def hold_version_table(
     connection: Connection,
+    *,
     wait_s: float,
     on_wait: Callable[[str], None] | None,
+    who: str,
+    again: str,
+    within_lock_timeout: bool = False,
 ) -> None:
-    """serving.migrations.lock_version_table, waited for LOCK_NOTICE_S, then, once `on_wait`
-    is told who holds it off, up to `wait_s` in all; past that DatabaseInUseError (the
-    caller's transaction then rolls back: nothing changed). Ctrl-C meanwhile changes nothing."""
+    """PostgreSQL: serving.migrations.lock_version_table, waited for LOCK_NOTICE_S, then, once
+    `on_wait` is told who holds it off, up to `wait_s` in all (or, `within_lock_timeout`, the
+    session's shorter lock_timeout); past that, or cut short by statement_timeout,
+    DatabaseInUseError naming the holder (the caller's transaction rolls back: nothing
+    changed), `who` (what locks) and `again` (how to run it again) in its words."""
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
     from serving.migrations import lock_version_table
 
     if connection.dialect.name != "postgresql":
         return
-    kept = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar()
+    kept, kept_s = connection.execute(text(_LOCK_TIMEOUT)).one()
+    cut = None  # the server's setting that ends the wait, in words
+    if within_lock_timeout and kept_s and kept_s < wait_s:
+        wait_s, cut = kept_s, f"lock_timeout ({kept})"
     ends = time.monotonic() + wait_s
-    locked = lock_version_table(connection, within_s=min(LOCK_NOTICE_S, wait_s))
-    if not locked and ends > time.monotonic():
-        if on_wait is not None:
-            on_wait(
-                f"waiting for {_lockers(connection)} to finish: `shanyraq db upgrade` must "
-                "lock the alembic_version table, held or queued for as shown (a pg_dump holds "
-                f"every table until its dump ends); up to {wait_s:g} s in all (--lock-wait). "
-                "Ctrl-C leaves the database unchanged"
-            )
-        locked = lock_version_table(connection, within_s=ends - time.monotonic())
-    if not locked:
+    try:
+        locked = lock_version_table(connection, within_s=min(LOCK_NOTICE_S, wait_s))
+        if not locked and ends > time.monotonic():
+            if on_wait is not None:
+                on_wait(
+                    f"waiting for {_lockers(connection)} to finish: {who} must lock the "
+                    "alembic_version table, held or queued for as shown (a pg_dump holds every "
+                    f"table until its dump ends); up to {wait_s:g} s in all. Ctrl-C leaves the "
+                    "database unchanged"
+                )
+            locked = lock_version_table(connection, within_s=ends - time.monotonic())
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "57014":  # not query_canceled
+            raise
+        limit = connection.execute(text("SELECT current_setting('statement_timeout')")).scalar()
+        locked, cut = False, f"statement_timeout ({limit})"
+    if locked:
+        connection.execute(text("SELECT set_config('lock_timeout', :kept, true)"), {"kept": kept})
+        return
+    shown = connection.engine.url.render_as_string(hide_password=True)
+    held = f"held by {_lockers(connection)}"
+    if cut is None:
         raise DatabaseInUseError(
-            f"the database at {shown_url(settings)} stayed locked past {wait_s:g} s by "
-            f"{_lockers(connection)}: `shanyraq db upgrade` locks its alembic_version table; "
-            "nothing changed: let that finish (a pg_dump ends with its dump) or end it, then "
-            "run `shanyraq db upgrade` again (--lock-wait SECONDS waits longer)"
+            f"the database at {shown} stayed locked past {wait_s:g} s, {held}: {who} locks its "
+            "alembic_version table; nothing changed: let that finish (a pg_dump ends with its "
+            f"dump) or end it, then {again}"
         )
-    connection.execute(text("SELECT set_config('lock_timeout', :kept, true)"), {"kept": kept})
+    raise DatabaseInUseError(
+        f"the database at {shown} stayed locked, {held}, until the server's {cut} ended the "
+        f"wait: {who} locks its alembic_version table; nothing changed: raise {cut.split()[0]} "
+        f"for this role (ALTER ROLE ... SET), or wait until that has finished (off-peak), then "
+        f"{again}"
+    )
 
 
 def _lockers(connection: Connection) -> str:

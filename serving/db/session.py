@@ -48,6 +48,13 @@ class DatabaseMissingError(ShanyraqError):
     http_status = 500
 
 
+class DatabaseBeingUpgradedError(ShanyraqError):
+    """The database stayed locked past the busy timeout: `db upgrade` is migrating it."""
+
+    code = "database_being_upgraded"
+    http_status = 503
+
+
 class ReadOnlySessionError(RuntimeError):
     """A read-only session was asked to write (a programming error, never user input)."""
 
@@ -203,7 +210,8 @@ def open_engine(url: str, *, create: bool, read_only: bool = False) -> Engine:
 
     `create` False refuses a SQLite file that does not exist before anything is made (the
     first connection would make an empty one, and its folder). A database server that is
-    down, a wrong password, a missing driver or a malformed URL: DatabaseUnavailableError.
+    down, a wrong password, a missing driver or a malformed URL: DatabaseUnavailableError;
+    a SQLite database locked past its busy timeout: DatabaseBeingUpgradedError (`unavailable`).
     """
     parsed = parse_url(url)
     file = sqlite_file(parsed)
@@ -231,25 +239,79 @@ def open_engine(url: str, *, create: bool, read_only: bool = False) -> Engine:
     return engine
 
 
-def unavailable(engine: Engine, exc: DBAPIError, *, doing: str) -> DatabaseUnavailableError:
-    """The clear error for a driver's failure on `engine`: its first line, no traceback."""
-    shown = engine.url.render_as_string(hide_password=True)
+def unavailable(where: Engine | URL, exc: DBAPIError, *, doing: str) -> ShanyraqError:
+    """The clear error for a driver's failure on the database at `where`: its first line, no
+    traceback, and what to do. A SQLite database locked past the busy timeout is
+    DatabaseBeingUpgradedError (`database_locked`); on PostgreSQL a refused privilege or a
+    statement the server cut short says so (`_server_refusal`)."""
+    url = where if isinstance(where, URL) else where.url
+    shown = url.render_as_string(hide_password=True)
+    if database_locked(exc):
+        return DatabaseBeingUpgradedError(
+            f"the database at {shown} is locked by another process: it is being upgraded (or "
+            "another command holds it); try again when `shanyraq db upgrade` has finished"
+        )
     reason = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
-    file = sqlite_file(engine.url)
+    file = sqlite_file(url)
     if doing != "read" and file is not None and file.is_file() and not writable(file):
         return DatabaseUnavailableError(
             f"cannot {doing} the database at {shown}: {reason}; this process cannot write "
             f"{file} or its folder (a read-only file system, or their permissions), and this "
             "command writes to it: run it where the database can be written"
         )
-    where = (
+    refusal = _server_refusal(exc, url.username or "this role")
+    where_hint = (
         "that the file is the service's SQLite database"
-        if sqlite_file(engine.url) is not None
+        if file is not None
         else "that the database server is running"
     )
     return DatabaseUnavailableError(
-        f"cannot {doing} the database at {shown}: {reason}; {URL_HINT}, and {where}"
+        f"cannot {doing} the database at {shown}: {reason}; "
+        + (refusal or f"{URL_HINT}, and {where_hint}")
     )
+
+
+def _server_refusal(exc: DBAPIError, role: str) -> str | None:
+    """What to do about a PostgreSQL error that is not about reaching the server: a privilege
+    the role lacks (42501), a statement the server cut short (57014, 55P03); else None."""
+    state = getattr(exc.orig, "sqlstate", None)
+    statement = " ".join((exc.statement or "").split())
+    made = statement.startswith(("LOCK TABLE alembic_version", "CREATE TABLE alembic_version"))
+    if state == "42501" and made:  # serving.migrations.lock_version_table
+        return (
+            f"the role {role} may not lock or make the alembic_version table, which a migration "
+            "must (the migrations also change tables only their owner may): run `shanyraq db "
+            "upgrade` with database_url naming the role that owns the Shanyraq tables (or "
+            f"`GRANT UPDATE ON alembic_version TO {role}` if {role} is to migrate), then start "
+            "again: at the last migration a start takes no lock"
+        )
+    if state == "42501":
+        return (
+            f"the role {role} lacks a privilege this needs (the server's words say which): "
+            f"grant it to {role}, or {URL_HINT} to name a role that has it"
+        )
+    if state in ("57014", "55P03"):
+        return (
+            "the server cut the statement short (its statement_timeout or lock_timeout, or an "
+            "administrator, as its words say): raise that setting for this role (ALTER ROLE "
+            "... SET), or run this when nothing else holds the tables (off-peak)"
+        )
+    return None
+
+
+def database_locked(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from, is SQLite's "database is locked". Reads
+    of a WAL database wait only for a connection in exclusive locking mode (`shanyraq db
+    upgrade`); a write also waits for another writer (hence "or another command" above)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        code = getattr(orig, "sqlite_errorcode", None) if isinstance(orig, sqlite3.Error) else None
+        if code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def make_read_engine(engine: Engine) -> Engine:

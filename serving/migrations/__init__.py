@@ -3,14 +3,14 @@ says where a database stands, and `open_database` opens it for a command, migrat
 refused unless already up to date.
 
 A migration holds a lock that every version's start-up check waits for: on PostgreSQL
-`lock_version_table` (env.py takes it; `shanyraq db upgrade` takes it on its own connection,
-serving/db_upgrade.py); on SQLite `db upgrade`'s connection in exclusive locking mode. A
-SQLite database still locked past the busy timeout is refused with DatabaseBeingUpgradedError.
+`lock_version_table` (env.py and `shanyraq db upgrade` take it through serving.db_upgrade
+.hold_version_table, which waits a bounded time and says whom for); on SQLite `db upgrade`'s
+connection in exclusive locking mode. A SQLite database still locked past the busy timeout is
+refused with DatabaseBeingUpgradedError (serving.db.session.unavailable).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,27 +22,25 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from serving.db.session import (
-    DatabaseUnavailableError,
-    make_session_factory,
-    open_engine,
-    parse_url,
-    session_scope,
-    unavailable,
-)
+from serving.db.session import database_locked, open_engine, parse_url, unavailable
 from shanyraq.errors import ShanyraqError
 
 HERE = Path(__file__).resolve().parent
 UPGRADE_HINT = "run `shanyraq db upgrade` (back the database up first: `shanyraq db backup OUT`)"
+# Two first migrations of a new database take this advisory lock (b"SHANYRAQ") before one
+# makes alembic_version: the second waits for the first's commit instead of failing on its own
+# CREATE TABLE (`lock_version_table`).
+_FIRST_MIGRATION_KEY = int.from_bytes(b"SHANYRAQ", "big")
 # Alembic's own definition of its table, made before it is locked (`lock_version_table`).
 _VERSION_TABLE = (
     "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
     "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
 )
 
-# Who holds or waits for a lock on alembic_version, in words: no query text (it may hold
-# anything), the role, address and name it connected with (pg_dump names itself).
-_LOCKERS = """
+# Who holds or waits for a lock on alembic_version (or, before it exists, the first
+# migration's), in words: no query text (it may hold anything), the role, address and name it
+# connected with (pg_dump names itself).
+_LOCKERS = f"""
 SELECT CASE WHEN l.pid IS NULL THEN 'a prepared transaction'
   ELSE format('session %s of %s%s', l.pid, coalesce(a.usename, 'a role not shown'),
     CASE WHEN a.backend_type IS NULL THEN ' (its address hidden from this role)'
@@ -51,7 +49,9 @@ SELECT CASE WHEN l.pid IS NULL THEN 'a prepared transaction'
     CASE WHEN bool_or(l.granted) THEN 'holding it' ELSE 'queued for it' END,
     'in a transaction for ' || round(extract(epoch FROM now() - a.xact_start)) || ' s') || ')'
 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'relation' AND l.relation = 'alembic_version'::regclass
+WHERE (l.locktype = 'relation' AND l.relation = to_regclass('alembic_version')
+    OR l.locktype = 'advisory' AND l.objsubid = 1
+    AND (l.classid::bigint << 32 | l.objid::bigint) = {_FIRST_MIGRATION_KEY})
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.pid IS DISTINCT FROM pg_backend_pid()
 GROUP BY l.pid, a.usename, a.backend_type, a.client_addr, a.application_name, a.xact_start
@@ -74,54 +74,14 @@ class MigrationFailedError(ShanyraqError):
     http_status = 500
 
 
-class DatabaseBeingUpgradedError(ShanyraqError):
-    """The database stayed locked past the busy timeout: `db upgrade` is migrating it."""
-
-    code = "database_being_upgraded"
-    http_status = 503
-
-
-def database_locked(exc: BaseException | None) -> bool:
-    """Whether `exc`, or an error it was raised from, is SQLite's "database is locked". Reads
-    of a WAL database wait only for a connection in exclusive locking mode (`shanyraq db
-    upgrade`); a write also waits for another writer (hence "or another command" below)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        orig = exc.orig if isinstance(exc, DBAPIError) else exc
-        code = getattr(orig, "sqlite_errorcode", None) if isinstance(orig, sqlite3.Error) else None
-        if code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def being_upgraded(url: str) -> DatabaseBeingUpgradedError:
-    shown = parse_url(url).render_as_string(hide_password=True)
-    return DatabaseBeingUpgradedError(
-        f"the database at {shown} is locked by another process: it is being upgraded (or "
-        "another command holds it); try again when `shanyraq db upgrade` has finished"
-    )
-
-
-def open_unless_upgrading(url: str, *, create: bool, read_only: bool) -> Engine:
-    """serving.db.session.open_engine; a database locked past the busy timeout is refused as
-    being upgraded, not as unavailable."""
-    try:
-        return open_engine(url, create=create, read_only=read_only)
-    except DatabaseUnavailableError as exc:
-        if database_locked(exc):
-            raise being_upgraded(url) from None
-        raise
-
-
 def lock_version_table(connection: Connection, *, within_s: float | None = None) -> bool:
     """PostgreSQL: lock alembic_version (made first if missing) until the transaction ends.
     Every version's start-up check reads that table (Alembic's upgrade or `check_at_head`), so
     a service starting meanwhile waits and then sees the schema committed, never a half one.
 
     `within_s`: waited for that long at most (lock_timeout, left set for the transaction), in
-    a savepoint so that a timeout leaves the transaction usable; whether the lock was had."""
+    a savepoint so that a timeout leaves the transaction usable; whether the lock was had. Any
+    other error is raised as it is (serving.db.session.unavailable words it)."""
     if connection.dialect.name != "postgresql":
         return True
     if within_s is not None:  # at least 1 ms: 0 would wait for ever
@@ -130,8 +90,13 @@ def lock_version_table(connection: Connection, *, within_s: float | None = None)
     savepoint = connection.begin_nested() if within_s is not None else None
     try:
         # Made only where missing: CREATE ... IF NOT EXISTS asks for CREATE on the schema.
-        if connection.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
-            connection.execute(text(_VERSION_TABLE))
+        if not _has_version_table(connection):
+            # Another first migration may be making it: wait for its commit, then look again.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_MIGRATION_KEY}
+            )
+            if not _has_version_table(connection):
+                connection.execute(text(_VERSION_TABLE))
         connection.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
     except DBAPIError as exc:
         if savepoint is None:
@@ -143,6 +108,13 @@ def lock_version_table(connection: Connection, *, within_s: float | None = None)
     if savepoint is not None:
         savepoint.commit()
     return True
+
+
+def _has_version_table(connection: Connection) -> bool:
+    # pg_class read as committed now: to_regclass may answer from this session's cache of a
+    # name it found missing before (a table another session made meanwhile goes unseen).
+    found = "SELECT count(*) FROM pg_class WHERE relname = 'alembic_version'"
+    return bool(connection.execute(text(found + " AND pg_table_is_visible(oid)")).scalar())
 
 
 def version_table_lockers(connection: Connection) -> list[str]:
@@ -159,33 +131,68 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head", *, seal_with: bytes | None = None) -> None:
+def upgrade(
+    url: str,
+    revision: str = "head",
+    *,
+    seal_with: bytes | None = None,
+    lock_wait_s: float | None = None,
+) -> None:
     """Migrate to `revision` on a connection of env.py's own; with `seal_with` (the audit key),
     seal an audit head that carries no MAC (serving.audit.seal_head) in the migration's own
-    transaction, as every code path that migrates the service must.
+    transaction, as every code path that migrates the service must. On PostgreSQL the lock on
+    alembic_version is waited for up to `lock_wait_s` (serving.db_upgrade.hold_version_table).
 
-    A migration that fails is MigrationFailedError naming it (`migrate_on`), the transaction
-    rolled back. A database at a migration this version does not know (newer code wrote it)
-    is refused, unchanged, with DatabaseNotMigratedError, not Alembic's "Can't locate
-    revision"."""
+    A migration that fails is MigrationFailedError naming it (`migration_failed`), the
+    transaction rolled back. A database at a migration this version does not know (newer code
+    wrote it) is refused, unchanged, with DatabaseNotMigratedError, not Alembic's "Can't
+    locate revision". Another error of the database is serving.db.session.unavailable's."""
     config = alembic_config(url)
     config.attributes["seal_with"] = seal_with  # env.py
+    config.attributes["lock_wait_s"] = lock_wait_s  # env.py
     try:
         _upgrade_naming_failure(config, revision)
     except MigrationFailedError as exc:
         shown = parse_url(url).render_as_string(hide_password=True)
-        raise MigrationFailedError(
-            f"cannot migrate the database at {shown}: {exc.message}; nothing changed: the "
-            "migration is one transaction, rolled back. Put the cause right, then start again "
-            "or run `shanyraq db upgrade`"
-        ) from exc.__cause__
+        before, again = config.attributes["start"], "start again or run `shanyraq db upgrade`"
+        raise migration_failed(shown, exc, before=before, again=again) from exc.__cause__
     except CommandError:
         refuse_newer_schema(url)  # the reason Alembic cannot migrate a database of ours
         raise
-    except DBAPIError as exc:
-        if database_locked(exc):  # `db upgrade` holds it (env.py's connection waited)
-            raise being_upgraded(url) from None
-        raise
+    except DBAPIError as exc:  # before the migrations began, or the connection was lost
+        raise unavailable(parse_url(url), exc, doing="migrate") from None
+
+
+def migration_failed(
+    shown: str, exc: MigrationFailedError, *, before: str | None, again: str
+) -> MigrationFailedError:
+    """`exc` (`_upgrade_naming_failure`) as every command that migrates says it: where it
+    leaves the database at `shown`, whose migration was `before` (None: no tables yet), and
+    what most likely caused it, with what to do; `again` says how to run the command again."""
+    from shanyraq.cli import DEBUG_ENV
+
+    cause = exc.__cause__
+    if getattr(getattr(cause, "orig", None), "sqlstate", None) in ("57014", "55P03"):
+        likely = (
+            "the server cut a statement short (its statement_timeout or lock_timeout, as its "
+            "words say, while another session held a table): raise that setting for this role "
+            f"(ALTER ROLE ... SET), or migrate when nothing else holds the tables, then {again}"
+        )
+    elif isinstance(cause, DBAPIError):
+        likely = (
+            "the database holds something this migration does not expect (the database's "
+            f"words say what): put it right, then {again}"
+        )
+    else:
+        likely = (
+            "a fault in this version's migration: report it with what the same command prints "
+            f"with {DEBUG_ENV}=1"
+        )
+    at = f"at migration {before}" if before else "without Shanyraq tables"
+    return MigrationFailedError(
+        f"cannot migrate the database at {shown}: {exc.message}; nothing changed: the migration "
+        f"is one transaction, rolled back, and the database is still {at}. Most likely {likely}"
+    )
 
 
 def migrate_on(connection: Connection, revision: str = "head") -> None:
@@ -247,13 +254,24 @@ def _server_words(exc: DBAPIError) -> str:
     return "; ".join(lines or [type(exc).__name__]) + (f" (SQLSTATE {state})" if state else "")
 
 
-def seal_audit_head(engine: Engine, key: bytes) -> bool:
-    """serving.audit.seal_head in a transaction of its own: a head that migration 0003 left
-    without a MAC gets one, so a tail cut after the upgrade is detected."""
+def seal_on(connection: Connection, key: bytes) -> bool:
+    """serving.audit.seal_head on `connection`, in its transaction (the session commits none):
+    a head that migration 0003 left without a MAC gets one, so a tail cut after the upgrade is
+    detected. env.py seals in the migration's transaction; `seal_audit_head` in one of its own."""
+    from sqlalchemy.orm import Session
+
     from serving import audit
 
-    with session_scope(make_session_factory(engine)) as session:
-        return audit.seal_head(session, key)
+    with Session(bind=connection) as session:  # joins it: ends none of the caller's
+        sealed = audit.seal_head(session, key)
+        session.flush()
+    return sealed
+
+
+def seal_audit_head(engine: Engine, key: bytes) -> bool:
+    """`seal_on` in a transaction of its own."""
+    with engine.begin() as connection:
+        return seal_on(connection, key)
 
 
 @dataclass(frozen=True)
@@ -349,28 +367,31 @@ def _has_no_tables(engine: Engine) -> bool:
 
 
 def open_database(
-    url: str, *, create: bool, migrate: bool, read_only: bool | None = None
+    url: str,
+    *,
+    create: bool,
+    migrate: bool,
+    read_only: bool | None = None,
+    lock_wait_s: float | None = None,
 ) -> Engine:
     """An engine on the service's database at the last migration, or one clear error.
 
     `create`: a SQLite file that does not exist may be made (else `database_missing`), and a
     database with no tables at all gets this version's schema even without `migrate`: making
-    a database is not upgrading one. `migrate`: bring the schema up to date; without it a
-    schema not at the last migration is refused (`database_not_migrated`). `read_only`
-    (default: not `migrate`): a read-only engine (SQLite transactions begin deferred, WAL is
-    not set), for commands that write nothing.
+    a database is not upgrading one. `migrate`: bring the schema up to date (`upgrade`, its
+    `lock_wait_s`); without it a schema not at the last migration is refused
+    (`database_not_migrated`). `read_only` (default: not `migrate`): a read-only engine
+    (SQLite transactions begin deferred, WAL is not set), for commands that write nothing.
     """
     read_only = not migrate if read_only is None else read_only
-    engine = open_unless_upgrading(url, create=create, read_only=read_only)
+    engine = open_engine(url, create=create, read_only=read_only)
     try:
         if migrate or (create and not read_only and _has_no_tables(engine)):
-            upgrade(url)
+            upgrade(url, lock_wait_s=lock_wait_s)
         else:
             check_at_head(engine)
     except DBAPIError as exc:
         engine.dispose()
-        if database_locked(exc):
-            raise being_upgraded(url) from None
         raise unavailable(engine, exc, doing="migrate" if migrate else "read") from None
     except BaseException:
         engine.dispose()

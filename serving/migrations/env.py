@@ -4,6 +4,8 @@ lock), else on a connection of its own to the configured URL, all in one transac
 
 from __future__ import annotations
 
+import logging
+
 from alembic import context
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -11,8 +13,10 @@ from sqlalchemy import Connection
 
 from serving.db.models import Base
 from serving.db.session import make_engine
-from serving.migrations import lock_version_table
+from serving.db_upgrade import LOCK_WAIT_S, hold_version_table
+from serving.migrations import seal_on
 
+logger = logging.getLogger("serving.migrations")
 config = context.config
 target_metadata = Base.metadata
 
@@ -32,18 +36,7 @@ def run_on(connection: Connection) -> None:
         context.run_migrations()
         key = config.attributes.get("seal_with")
         if key is not None:  # serving.migrations.upgrade: sealed in the migration's transaction
-            seal(connection, key)
-
-
-def seal(connection: Connection, key: bytes) -> None:
-    """serving.audit.seal_head on `connection`, in its transaction (the session commits none)."""
-    from sqlalchemy.orm import Session
-
-    from serving import audit
-
-    with Session(bind=connection) as session:  # joins it: ends none of the caller's
-        audit.seal_head(session, key)
-        session.flush()
+            seal_on(connection, key)
 
 
 def run_migrations_online() -> None:
@@ -71,9 +64,18 @@ def run_migrations_online() -> None:
             # waits for the commit instead of reading a half-migrated schema. Taken only with
             # something to migrate: at the head it would wait for any reader of the table
             # (pg_dump holds one until the dump ends), and every later reader behind it.
+            # Waited for a bounded time, whom for logged: a start never hangs unexplained.
             with connection.begin():
                 if current != ScriptDirectory.from_config(config).get_current_head():
-                    lock_version_table(connection)
+                    wait_s = config.attributes.get("lock_wait_s")
+                    hold_version_table(
+                        connection,
+                        wait_s=LOCK_WAIT_S if wait_s is None else wait_s,
+                        on_wait=logger.warning,
+                        who="migrating it as this command starts (auto_migrate)",
+                        again="start again, or run `shanyraq db upgrade` (its --lock-wait)",
+                        within_lock_timeout=True,  # the role's own limit on lock waits holds
+                    )
                 run_on(connection)
     finally:
         engine.dispose()

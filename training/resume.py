@@ -155,6 +155,16 @@ class RunIdentity:
             "manifest_sha256": f"validation manifest, {self.splits.manifest}",
         }[field]
 
+    def restore(self, field: str) -> str:
+        """What to put back where a field differs, for the refusal's advice."""
+        return {
+            "augmentation_sha256": "the augmentation file and seeding scheme",
+            "training_data_sha256": "the stream's settings, generator config and generator code"
+            if isinstance(self.train_set, SyntheticStream)
+            else "the training manifest",
+            "manifest_sha256": "the validation manifest",
+        }[field]
+
 
 def check_same_run(
     state: dict[str, Any], path: Path, *, config: TrainConfig, identity: RunIdentity
@@ -165,6 +175,7 @@ def check_same_run(
     checkpoint from older code did not record is resumed unchecked, with a warning.
     """
     differences = _recipe_differences(state.get("config"), config, path)
+    restore = ["the recipe"] if differences else []
     saved = state.get("identity")
     if saved is None:
         logger.warning(
@@ -183,11 +194,12 @@ def check_same_run(
                 path,
                 ", ".join(unrecorded),
             )
+        differing = [f for f in now if f != "code_version" and f in saved and saved[f] != now[f]]
         differences += [
             f"{field} ({identity.source(field)}) {saved[field]} -> {now[field]}"
-            for field in now
-            if field != "code_version" and field in saved and saved[field] != now[field]
+            for field in differing
         ]
+        restore += [identity.restore(field) for field in differing]
         if "code_version" in saved and saved["code_version"] != now["code_version"]:
             logger.warning(
                 "%s was written by code %s; resuming with code %s",
@@ -200,8 +212,15 @@ def check_same_run(
             f"{path} is a checkpoint of another run: " + "; ".join(differences) + ". To train "
             "what is configured now, run without --resume (it starts afresh and replaces this "
             "run's files) or give the recipe another output_dir; to continue this run, restore "
-            "the recipe, augmentation file and data it was trained with"
+            f"{_listed(restore)} it was trained with"
         )
+
+
+def _listed(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b, and c' (each item may hold an 'and' of its own)."""
+    if len(items) < 3:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
 
 
 def _recipe_differences(saved: dict[str, Any] | None, config: TrainConfig, path: Path) -> list[str]:

@@ -14,9 +14,9 @@ the camera stored, is set to that size, and so is the side blur is measured at: 
 enlarges a photo smaller than its working side for the blur score (a shrunk copy of a blurred
 photo would pass), which would judge every 128 px render of a sharp room blurred (7,659 of
 30,907 photos were, against 317 at the render's own scale). Exposure, clipping and
-blank-frame checks run unchanged. Scores are cached per photo under runs/welfare_real/
-(welfare.real_score_cache), keyed by the vision model, the family data, the render size and
-the gate's settings, so a rerun scores only new photos.
+blank-frame checks run unchanged. Scores are cached per photo under runs/welfare_real/ in a
+file named by everything that changes a cached photo (welfare.real_score_cache's docstring
+lists it), so a rerun scores only new photos.
 """
 
 from __future__ import annotations

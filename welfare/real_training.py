@@ -337,6 +337,7 @@ MEANING = {
     "quality": "quality gate", "abstain": "abstain thresholds", "crops": "reuse hash crops",
     "reuse": "reuse check (configs/engine.yaml hashing)",
 }  # fmt: skip
+_UNRECORDED, _WHOLE = "not recorded", "none (decoded whole)"  # shown as a setting's value
 
 
 def check_scoring(model: FusionModel, *, folder: Path, now: dict[str, Any]) -> list[str] | None:
@@ -349,7 +350,7 @@ def check_scoring(model: FusionModel, *, folder: Path, now: dict[str, Any]) -> l
         return None
     changed = _changed(recorded, now)
     # Stated where recorded: a model recording none (saved before it joined the key) is refused.
-    rounding = [k for k in ROUNDING if k in changed and changed[k][0] is not None]
+    rounding = [k for k in ROUNDING if k in changed and changed[k][0] != _UNRECORDED]
     stated = [_change(ROUNDING[k], *changed.pop(k)) for k in rounding]
     then_copy, now_copy = (_fp16_copy(s.get("scoring", {})) for s in (recorded, now))
     if "graph_sha256" in changed and then_copy != now_copy:
@@ -377,18 +378,20 @@ def _fp16_copy(identity: dict[str, Any]) -> bool:
 
 
 def _changed(then: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Each setting that differs, as (when trained, now); the scoring identity's by their names."""
-    pairs = {k: (then.get(k), now.get(k)) for k in (then.keys() | now.keys()) - {"scoring"}}
-    then_scoring, now_scoring = then.get("scoring", {}), now.get("scoring", {})
-    pairs |= {k: (then_scoring.get(k), now_scoring.get(k)) for k in then_scoring | now_scoring}
-    return {k: v for k, v in sorted(pairs.items()) if v[0] != v[1]}
+    """Each setting that differs, as (when trained, now); the scoring identity's by their names.
+    One a record lacks is `_UNRECORDED` (saved before the setting joined the record), but
+    decode_side, which `score_settings` leaves out where the render is decoded whole."""
+    then, now = ({"decode_side": _WHOLE} | s | s.get("scoring", {}) for s in (then, now))
+    pairs = {k: (then.get(k, _UNRECORDED), now.get(k, _UNRECORDED)) for k in then | now}
+    return {k: v for k, v in sorted(pairs.items()) if v[0] != v[1] and k != "scoring"}
 
 
 def _change(name: str, then: Any, now: Any) -> str:
     """`name` and how it differs: the fields of a block that differ, or both values."""
     if isinstance(then, dict) and isinstance(now, dict):
-        fields = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
-        return f"{name} ({', '.join(_change(k, then.get(k), now.get(k)) for k in fields)})"
+        pairs = {k: (then.get(k, _UNRECORDED), now.get(k, _UNRECORDED)) for k in then | now}
+        fields = sorted(k for k, (old, new) in pairs.items() if old != new)
+        return f"{name} ({', '.join(_change(k, *pairs[k]) for k in fields)})"
     return f"{name} {_shown(then)} when trained, {_shown(now)} now"
 
 

@@ -80,6 +80,8 @@ def test_a_resume_after_the_renderer_changed_is_refused(toy_manifest, tiny_recip
         "generator's code (the modules of training.synth.stream.GENERATOR_CODE))" in message
     )
     assert _recipe_keys(message) == []  # the recipe is the same: only the code changed
+    advice = "the stream's settings, generator config and generator code it was trained with"
+    assert message.endswith(f"restore {advice}")
     assert (tmp_path / "run" / LAST).read_bytes() == last
     assert (tmp_path / "run" / METRICS_CSV).read_text() == metrics
 

@@ -80,6 +80,7 @@ def test_an_edited_augmentation_file_is_refused(toy_manifest, tiny_recipe, run, 
     scheme = "or the code's seeding scheme (training.augment.SEEDING_SCHEME)"
     assert f"(augmentation 'phone', {pipeline}, {scheme}) {saved} -> {edited}" in message
     assert _recipe_keys(message) == []  # the recipe still names "phone"
+    assert message.endswith("restore the augmentation file and seeding scheme it was trained with")
 
 
 def test_another_manifest_is_refused(toy_manifest, tiny_recipe, run, tmp_path, taxonomy):
@@ -89,6 +90,7 @@ def test_another_manifest_is_refused(toy_manifest, tiny_recipe, run, tmp_path, t
     assert old != new
     assert f"training_data_sha256 (training manifest, {other}) {old} -> {new}" in message
     assert _recipe_keys(message) == []  # data.manifest is a path: its contents count
+    assert message.endswith("restore the training manifest it was trained with")
 
 
 def test_raised_epochs_are_refused(toy_manifest, tiny_recipe, run):
@@ -155,4 +157,6 @@ def test_the_cli_prints_the_refusal_as_one_line(toy_manifest, tiny_recipe, run, 
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("error")]
     assert len(lines) == 1 and lines[0].startswith("error [resume_mismatch]: ")
-    assert "recipe optim.lr 0.003 -> 0.01" in lines[0] and lines[0].endswith("trained with")
+    assert "recipe optim.lr 0.003 -> 0.01" in lines[0] and lines[0].endswith(
+        "restore the recipe it was trained with"
+    )

@@ -60,7 +60,7 @@ def test_scores_made_with_other_abstain_thresholds_are_refused_before_any_photo(
 @pytest.mark.parametrize(
     ("change", "refused"),
     [
-        ({"decode_side": 32}, "JPEG decode side none when trained, 32 now"),
+        ({"decode_side": 32}, r"JPEG decode side none \(decoded whole\) when trained, 32 now"),
         ({"quality": {"blur_fail": -1.0}}, r"quality gate \(blur_fail"),
         ({"scoring": {"graph_sha256": "0" * 64}}, r"graph file \(its bytes\)"),
         ({"scoring": {"artifact": {"temperatures": {"room": 2.0}}}}, "model.json's"),

@@ -1,6 +1,7 @@
 """p478: a simulated photo that fails quality carries every reason the engine would give it; the
 scoring settings an engine-trained model and the score cache record include OpenCV's, Pillow's
-and libjpeg's versions and the reuse check."""
+and libjpeg's versions and the reuse check. p482: a setting a model's record lacks is said to be
+not recorded, not shown as "none"."""
 
 from __future__ import annotations
 
@@ -178,5 +179,43 @@ def test_a_model_recording_no_such_setting_was_trained_under_settings_unknown(
     now = score_settings(engine, size=SIZE, model_dir=vision_dir)
     older = copy.deepcopy(now)
     del (older["scoring"] if missing == "opencv" else older)[missing]
-    with pytest.raises(ModelMismatchError, match="none when trained"):
+    with pytest.raises(ModelMismatchError, match="not recorded when trained"):
         check_scoring(_model(older), folder=tmp_path, now=now)  # type: ignore[arg-type]
+
+
+# --- 3. p482: a setting the record lacks reads "not recorded", not "none" ---
+
+
+def _refusal(trained, now, tmp_path) -> str:
+    with pytest.raises(ModelMismatchError) as caught:
+        check_scoring(_model(trained), folder=tmp_path, now=now)  # type: ignore[arg-type]
+    return caught.value.message
+
+
+def test_a_setting_missing_from_a_block_of_the_record_is_not_recorded(engine, vision_dir, tmp_path):
+    """Before: "quality gate (blur_fail none when trained, ...)", as if the gate had no
+    blur_fail setting when the record merely predates it."""
+    now = score_settings(engine, size=SIZE, model_dir=vision_dir)
+    older = copy.deepcopy(now)
+    del older["quality"]["blur_fail"]
+    message = _refusal(older, now, tmp_path)
+    assert (
+        f"quality gate (blur_fail not recorded when trained, {now['quality']['blur_fail']} now)"
+        in message
+    )
+    assert "none when trained" not in message
+
+
+def test_a_missing_decode_side_still_means_the_render_was_decoded_whole(
+    engine, vision_dir, tmp_path
+):
+    """score_settings leaves decode_side out where the render is decoded whole: that is a
+    setting, not a record that predates it."""
+    whole = score_settings(engine, size=SIZE, model_dir=vision_dir)
+    assert "decode_side" not in whole  # SIZE is decoded whole
+    shrunk = {**whole, "decode_side": 32}
+    message = _refusal(whole, shrunk, tmp_path)
+    assert "JPEG decode side none (decoded whole) when trained, 32 now" in message
+    message = _refusal(shrunk, whole, tmp_path)
+    assert "JPEG decode side 32 when trained, none (decoded whole) now" in message
+    assert "not recorded" not in message

@@ -193,9 +193,12 @@ class PhotoAugment:
     def __init__(self, config: PipelineConfig, *, seed: int = 0) -> None:
         import albumentations as A
 
-        source = str(pipelines_dir() / f"{config.name}.yaml")
+        self._config, self._source = config, str(pipelines_dir() / f"{config.name}.yaml")
         self.name = config.name
-        self.compose = A.Compose([_build(t, source=source) for t in config.transforms], strict=True)
+        self.compose = A.Compose(
+            [_build(t, source=self._source) for t in config.transforms], strict=True
+        )
+        self._tracking: Any = None  # the same pipeline carrying points too (with_points)
         self.set_seed(seed)
 
     def set_seed(self, seed: int) -> None:
@@ -209,10 +212,36 @@ class PhotoAugment:
         under `p`, so the child's range would shrink to its `p` share); children are seeded
         apart from their group and from each other in the same way.
         """
-        self.compose.set_random_seed(seed)
-        _seed_apart(self.compose.transforms, seed)
+        self._seed = seed
+        _seed_compose(self.compose, seed)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.compose(image=self._checked(rgb))["image"])
+
+    def with_points(self, rgb: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`self(rgb)` under the seed set last, and where that same draw moves `points`:
+        (N, 2) x, y in pixel-index coordinates (pixel i's centre at i); a point moved out of
+        the frame is kept, with coordinates outside it.
+
+        A second Compose of the same transforms with keypoints enabled, seeded like the first:
+        its photo is bit-identical to `self(rgb)`'s (tests/training/test_stream_sign_frame.py),
+        so tracking changes no draw (SEEDING_SCHEME stands), and `__call__` is left as it was.
+        """
+        import albumentations as A
+
+        if self._tracking is None:
+            self._tracking = A.Compose(
+                [_build(t, source=self._source) for t in self._config.transforms],
+                keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+                strict=True,
+            )
+        _seed_compose(self._tracking, self._seed)
+        points = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        out = self._tracking(image=self._checked(rgb), keypoints=points)
+        moved = np.asarray(out["keypoints"], dtype=np.float64).reshape(len(points), -1)[:, :2]
+        return np.ascontiguousarray(out["image"]), moved
+
+    def _checked(self, rgb: np.ndarray) -> np.ndarray:
         if not (
             isinstance(rgb, np.ndarray)
             and rgb.dtype == np.uint8
@@ -224,7 +253,13 @@ class PhotoAugment:
             raise ValueError(
                 f"augmentation '{self.name}' takes a uint8 RGB photo of shape (H, W, 3), got {got}"
             )
-        return np.ascontiguousarray(self.compose(image=rgb)["image"])
+        return rgb
+
+
+def _seed_compose(compose: Any, seed: int) -> None:
+    """Seed a whole pipeline (see PhotoAugment.set_seed)."""
+    compose.set_random_seed(seed)
+    _seed_apart(compose.transforms, seed)
 
 
 def _seed_apart(transforms: list[Any], seed: int) -> None:

@@ -64,6 +64,7 @@ class Augment(Protocol):
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray: ...
     def set_seed(self, seed: int) -> None: ...
+    def with_points(self, rgb: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class Targets(NamedTuple):
@@ -147,6 +148,19 @@ def augmented(rgb: np.ndarray, augment: Augment | None, seed: int, index: int) -
         augment.set_seed(example_seed(seed, index))
         rgb = augment(rgb)
     return np.ascontiguousarray(rgb)
+
+
+def augmented_with_points(
+    rgb: np.ndarray, points: np.ndarray, augment: Augment | None, seed: int, index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`augmented`, the same photo, and where its draw moves `points` ((N, 2) x, y in pixel-index
+    coordinates of `rgb`; points moved out of the frame are kept, outside it). A manifest's
+    photos have no sign locations to carry: only the synthetic stream uses this."""
+    if augment is None:
+        return np.ascontiguousarray(rgb), points
+    augment.set_seed(example_seed(seed, index))
+    moved_rgb, moved = augment.with_points(rgb, points)
+    return np.ascontiguousarray(moved_rgb), moved
 
 
 class PhotoFailure(NamedTuple):
@@ -233,6 +247,8 @@ class ManifestDataset(Dataset[Example]):
     def __getitem__(self, index: int) -> Example:
         """Photo `index % len(self)`, augmented with a seed drawn from `index` (EpochSampler)."""
         photo = index % len(self.rows)
+        # A sign that the draw moves out of frame stays labelled here: a manifest row has no
+        # sign locations to carry through it (the synthetic stream unlabels such signs).
         rgb = augmented(self.image(photo), self.augment, self.seed, index)
         return Example(torch.from_numpy(rgb), self.targets[photo])
 

@@ -37,8 +37,15 @@ from training.synth.styles import Style, make_style
 logger = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS = 6
-_MIN_SIGN_PIXELS_AT_256 = 24
+MIN_SIGN_PIXELS_AT_256 = 24  # a sign must show this many pixels in a 256 px photo
 _EXTERIOR = "exterior"
+
+
+def min_sign_pixels(size: int) -> float:
+    """The pixels a sign must show in a `size` px photo for its label to stand: drawn
+    (`_draw_scene` redraws a scene until each does) and, in a training stream, after
+    augmentation (training.synth.stream)."""
+    return MIN_SIGN_PIXELS_AT_256 * (size / 256) ** 2
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def _draw_scene(
 ) -> Canvas:
     style = _style(spec.style % config.photos.n_styles)
     distract = bool(rng.random() < config.distractors.rate)
-    min_pixels = _MIN_SIGN_PIXELS_AT_256 * (size / 256) ** 2
+    min_pixels = min_sign_pixels(size)
     for _ in range(_MAX_ATTEMPTS):
         canvas = Canvas.blank(size)
         if spec.room == _EXTERIOR:

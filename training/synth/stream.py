@@ -11,7 +11,8 @@ from the stream's seed and the index alone, as `generate_photos` renders photo `
 set: the same run gives the same photos on any number of workers, and a resumed run the
 same as an uninterrupted one. Photos pass through JPEG and the serving decoder like stored
 photos. Homes of `photos_per_home` consecutive indices share a style and a welfare level;
-the recipe's held-out styles are never drawn. Validation and test photos still come from the
+the recipe's held-out styles are never drawn. A sign that an example's augmentation moves
+out of frame is not labelled in that example. Validation and test photos still come from the
 recipe's manifest, made with another seed. With `new_photos_each_epoch` off, every epoch
 renders the same photos again (augmented anew), like a stored set; that measured no better
 than the stored set it imitates.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -28,12 +30,21 @@ from torch.utils.data import Dataset
 
 from shanyraq.source_digests import code_digests
 from shanyraq.taxonomy import Taxonomy
-from training.data import Augment, Example, augmented, encode_targets, resized_from_bytes
+from training.data import (
+    Augment,
+    Example,
+    augmented,
+    augmented_with_points,
+    encode_targets,
+    resized_from_bytes,
+)
 from training.synth.config import SynthConfig, get_synth_config
 from training.synth.photos import (
+    MIN_SIGN_PIXELS_AT_256,
     RenderedPhoto,
     RenderError,
     encode_jpeg,
+    min_sign_pixels,
     photo_rng,
     render_photo,
     room_choices,
@@ -147,8 +158,40 @@ class SyntheticStream(Dataset[Example]):
         labels, photo, rng = self.render(index if self.new_photos_each_epoch else index % self.n)
         low, high = self.config.photos.jpeg_quality
         data = encode_jpeg(photo.image, int(rng.integers(low, high + 1)))
-        rgb = augmented(resized_from_bytes(data, self.spec), self.augment, self.run_seed, index)
+        rgb, labels = self._augmented(resized_from_bytes(data, self.spec), labels, photo, index)
         return Example(torch.from_numpy(rgb), encode_targets(labels, self.taxonomy))
+
+    def _augmented(
+        self, rgb: np.ndarray, labels: PhotoSpec, photo: RenderedPhoto, index: int
+    ) -> tuple[np.ndarray, PhotoSpec]:
+        """Example `index`'s augmentation of `rgb`, and its labels less every sign the draw
+        moved out of frame: fewer of its drawn pixels left in frame than the generator asks a
+        sign to show (photos._draw_scene). Labelled still, such a sign taught the signs head
+        noise: the `phone` pipeline's zoom, shift and perspective kept under a quarter of the
+        pixels of 4 % of sign labels in frame, and none of 1.5 % (2,000 stream photos, 128 px). Each
+        sign pixel's centre is carried through the same draw; the photo is the one `augmented`
+        gives."""
+        if self.augment is None or not labels.signs:
+            return augmented(rgb, self.augment, self.run_seed, index), labels
+        names = sorted(labels.signs)
+        where = [np.nonzero(photo.sign_masks[name]) for name in names]
+        # Photo pixel centres in model-size pixel-index coordinates (pixel i's centre at i).
+        scale = np.array(rgb.shape[1::-1]) / np.array(photo.image.shape[1::-1])
+        points = np.concatenate([np.stack([xs, ys], 1) for ys, xs in where]) + 0.5
+        rgb, moved = augmented_with_points(
+            rgb, points * scale - 0.5, self.augment, self.run_seed, index
+        )
+        height, width = rgb.shape[:2]
+        inside = (moved >= -0.5).all(1) & (moved[:, 0] < width - 0.5) & (moved[:, 1] < height - 0.5)
+        per_sign = np.split(inside, np.cumsum([len(ys) for ys, _ in where])[:-1])
+        kept = {n for n, i in zip(names, per_sign, strict=True) if i.sum() >= self.min_pixels}
+        return rgb, labels if len(kept) == len(names) else replace(labels, signs=frozenset(kept))
+
+    @property
+    def min_pixels(self) -> float:
+        """The generator's visibility rule at this stream's size: a sign must show this many
+        pixels, drawn (photos._draw_scene) and, for its label to stand, after augmentation."""
+        return min_sign_pixels(self.size)
 
     def description(self, *, epochs: int) -> dict[str, object]:
         """What made this stream's photos, for run.json and the training-data hash."""
@@ -161,6 +204,9 @@ class SyntheticStream(Dataset[Example]):
             "styles": self.styles,
             "new_photos_each_epoch": self.new_photos_each_epoch,
             "generator_code": self.generator_code,
+            # A sign label is dropped when augmentation leaves fewer of its drawn pixels in
+            # frame than this (per 256 px of photo side, squared: `min_pixels`).
+            "signs_out_of_frame_unlabelled_below_px_at_256": MIN_SIGN_PIXELS_AT_256,
         }
 
 

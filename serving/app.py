@@ -159,7 +159,11 @@ def build_services(settings: ServingSettings, *, service_start: bool = False) ->
         from serving.migrations import upgrade
 
         # Sealed as `serve` seals it (serving/cli.py), for code that calls create_app directly.
-        upgrade(settings.resolved_database_url, seal_with=settings.signing_key())
+        upgrade(
+            settings.resolved_database_url,
+            seal_with=settings.signing_key(),
+            lock_wait_s=settings.migration_lock_wait_s,
+        )
     db_engine = make_engine(settings.resolved_database_url)
     read_engine = make_read_engine(db_engine)
     store = PhotoStore(settings.store_dir)

@@ -104,6 +104,7 @@ def open_database(
 ) -> Engine:
     """The service's database for a command; see the module docstring for who may create it
     and migrate it. `read_only` defaults to not `migrate` (serving.migrations.open_database).
+    A migration on PostgreSQL waits for alembic_version up to `migration_lock_wait_s`.
 
     A database to be made (`may_create`, no SQLite file or an empty one) is refused in a data
     folder that was used (`refuse_used_data_dir`); one another command made meanwhile is
@@ -116,7 +117,13 @@ def open_database(
     if new:
         refuse_used_data_dir(settings)
     try:
-        return open_migrated(url, create=may_create, migrate=migrate, read_only=read_only)
+        return open_migrated(
+            url,
+            create=may_create,
+            migrate=migrate,
+            read_only=read_only,
+            lock_wait_s=settings.migration_lock_wait_s,  # PostgreSQL, as it migrates
+        )
     except DatabaseUnavailableError:
         if new and _has_tables(url):
             from serving.errors import ConflictError

@@ -6,9 +6,9 @@ transaction that holds a lock every version of the service honours.
   database file's EXCLUSIVE lock until it is closed. Every connection of a WAL database holds
   a SHARED lock while it is open, so having the lock shows that no other process has the
   database open; one that opens it meanwhile waits (its busy timeout) and then reads the
-  committed schema, or fails with `database_being_upgraded` (serving.migrations). The holder
-  is looked for first (`sqlite_holder`), to be named at once rather than after the busy
-  timeout, and again when the lock could not be had.
+  committed schema, or fails with `database_being_upgraded` (serving.migrations). The holders
+  are looked for first (serving.sqlite_holders, every one named), to be named at once rather
+  than after the busy timeout, and again when the lock could not be had.
 - PostgreSQL: the transaction first locks alembic_version (serving.migrations
   .lock_version_table), which every version's start-up check reads, then looks for other
   sessions named like the service's (`_OTHER_SESSIONS`): one that connected before the lock,
@@ -28,15 +28,14 @@ one write transaction, so others see the old schema or the new one, never half o
 
 from __future__ import annotations
 
-import os
-import struct
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from serving.sqlite_holders import sqlite_holder as sqlite_holder  # `db_cli`'s and tests'
+from serving.sqlite_holders import sqlite_users
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -49,9 +48,6 @@ MAKES_NONE = (
     "The `db` commands make no database: on a fresh install `shanyraq users add` or "
     "`shanyraq serve` creates it"
 )
-# SQLite's unix VFS: every connection of a WAL database holds a read lock on this byte of the
-# -shm file while it is open (UNIX_SHM_DMS in os_unix.c: (22 + 8) * 4 + 8).
-SQLITE_SHM_DMS_BYTE = 128
 # Sessions of the service and commands on PostgreSQL: this version's are named "shanyraq"
 # (serving.db.session.APPLICATION_NAME); earlier ones, which a `db upgrade` usually finds
 # running, set no application_name. Another role's session shows no backend_type (unless this
@@ -118,66 +114,6 @@ def database_status(settings: ServingSettings) -> SchemaState:
         engine.dispose()
 
 
-def sqlite_holder(file: Path) -> int | None:
-    """Another process that has the WAL database `file` open: its process id (0 when it is not
-    visible from here, e.g. in another container), or None when none is seen.
-
-    Asks the kernel who holds the lock SQLite's connections keep on the -shm file, as SQLite
-    itself does (F_GETLK): nothing is locked or written. Linux only (the layout of `struct
-    flock`): elsewhere, or where the kernel does not answer, DatabaseInUseError saying so.
-    Call it while this process has no connection to `file` open: closing the descriptor it
-    opens drops every lock this process holds on the -shm file.
-    """
-    # SQLite follows a link to the database: its -shm lies beside the file linked to.
-    real = file.resolve()
-    shm = real.with_name(real.name + "-shm")
-    try:
-        fd = os.open(shm, os.O_RDONLY)
-        try:
-            if sys.platform != "linux":
-                raise OSError(f"this check runs on Linux only, not on {sys.platform}")
-            import fcntl
-
-            asked = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, SQLITE_SHM_DMS_BYTE, 1, 0)
-            answer = fcntl.fcntl(fd, fcntl.F_GETLK, asked)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:  # no -shm: no connection has it open (the last one removes it)
-        return None
-    except OSError as exc:  # not Linux, no permission, a file system without locks, ...
-        raise DatabaseInUseError(
-            f"cannot tell whether another process has {real} open ({exc.strerror or exc}): stop "
-            f"the service and every other shanyraq command on it (`lsof {shm}` lists who has "
-            "it open; without that file none has), then run `shanyraq db upgrade --force`"
-        ) from None
-    kind, _whence, _start, _len, pid = struct.unpack("hhqqi", answer)
-    return None if kind == fcntl.F_UNLCK else max(pid, 0)
-
-
-def _process(pid: int) -> str:
-    """Process `pid` in words, with its command where this machine shows it: the words before
-    its first option only (another command's options may hold a password)."""
-    if pid <= 0:
-        return "a process not visible from here"
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return f"process {pid}"
-    words: list[str] = []
-    for arg in (arg.decode(errors="replace") for arg in argv if arg):
-        if arg.startswith("-") or len(words) == 4:
-            break
-        words.append(arg)
-    return f"process {pid} ({' '.join(words)})" if words else f"process {pid}"
-
-
-def _sqlite_users(file: Path) -> list[str]:
-    """Who else has the SQLite database `file` open, in words (`sqlite_holder`: call it while
-    this process has none of its connections open)."""
-    pid = sqlite_holder(file)
-    return [] if pid is None else [_process(pid)]
-
-
 def _refuse_in_use(settings: ServingSettings, users: list[str]) -> None:
     if not users:
         return
@@ -193,7 +129,7 @@ def _refuse_held_write(settings: ServingSettings, file: Path | None) -> None:
     """`--force` on SQLite kept waiting past the busy timeout: another process writes to the
     database (or another `db upgrade` holds it); --force cannot help, so it is not offered."""
     try:
-        users = _sqlite_users(file) if file is not None else []
+        users = sqlite_users(file) if file is not None else []
     except DatabaseInUseError:  # cannot tell here who
         users = []
     who = "; ".join(users) or "a process not visible from here, or another `shanyraq db upgrade`"
@@ -244,7 +180,7 @@ def upgrade_database(
     url = settings.resolved_database_url
     file = sqlite_file(parse_url(url))
     if file is not None and not (state.up_to_date or force):  # before this process opens it
-        _refuse_in_use(settings, _sqlite_users(file))
+        _refuse_in_use(settings, sqlite_users(file))
     key = settings.signing_key(create=False)  # refused now, before the database changes
     if state.up_to_date:
         return _seal_only(settings, state.current or "")
@@ -263,7 +199,7 @@ def upgrade_database(
     # SQLite did not grant the lock within its busy timeout: a process opened the database
     # after it was looked for. Looked for again now that this process has it closed.
     if file is not None:
-        _refuse_in_use(settings, _sqlite_users(file))
+        _refuse_in_use(settings, sqlite_users(file))
     raise DatabaseInUseError(
         f"the database at {shown_url(settings)} was held by another process, gone now or not "
         "visible from here: stop the service (and any other shanyraq command on this "

@@ -31,6 +31,9 @@ from shanyraq.errors import ConfigError, read_text
 # a moment before it commits its row, so a younger file with no row may be one being filed.
 STORE_SWEEP_MIN_GRACE_HOURS = 1.0
 
+# The longest migration_lock_wait_s: a day (PostgreSQL's lock_timeout stops at about 24 days).
+MIGRATION_LOCK_WAIT_MAX_S = 86400.0
+
 # Kazakhstan has kept one zone, UTC+5, since 2024-03-01 (IANA tzdata 2024a). Older data still
 # puts Almaty and Qostanay at UTC+6, which would leave every time on the pages an hour off.
 KAZAKH_ZONES = frozenset(
@@ -109,6 +112,16 @@ class ServingSettings(EnvOverYamlSettings):
     data_dir: Path = Path("var/serving")
     database_url: str = ""
     auto_migrate: bool = True
+    # PostgreSQL: how long a start that migrates (auto_migrate) waits for another session
+    # holding alembic_version (a pg_dump) before it refuses, or the role's shorter lock_timeout.
+    # Without this key: serving.db_upgrade.LOCK_WAIT_S, as `db upgrade --lock-wait`.
+    migration_lock_wait_s: float = Field(
+        default_factory=lambda: _lock_wait_default(),
+        gt=0,
+        le=MIGRATION_LOCK_WAIT_MAX_S,
+        allow_inf_nan=False,
+        description="Seconds a migrating start waits for alembic_version on PostgreSQL.",
+    )
     model_dir: Path | None = None
     fusion_dir: Path | None = None
     # Whether assessments made with a fusion model may be recomputed on the rules alone while
@@ -253,6 +266,12 @@ def _shipped(key: str) -> Any:
     """The shipped configs/serving.yaml's value of `key`: the default of a setting a site's
     serving.yaml leaves out (one source of truth)."""
     return read_yaml(default_configs_dir() / "serving.yaml")[key]
+
+
+def _lock_wait_default() -> float:
+    from serving.db_upgrade import LOCK_WAIT_S
+
+    return LOCK_WAIT_S
 
 
 def load_serving_settings(path: Path | None = None, **overrides: object) -> ServingSettings:

@@ -73,7 +73,8 @@ def run_migrations_online() -> None:
                         wait_s=LOCK_WAIT_S if wait_s is None else wait_s,
                         on_wait=logger.warning,
                         who="migrating it as this command starts (auto_migrate)",
-                        again="start again, or run `shanyraq db upgrade` (its --lock-wait)",
+                        again="start again (serving.yaml migration_lock_wait_s: how long a start "
+                        "waits), or run `shanyraq db upgrade` (its --lock-wait)",
                         within_lock_timeout=True,  # the role's own limit on lock waits holds
                     )
                 run_on(connection)

@@ -264,9 +264,14 @@ def check_sign(sign: str) -> None:
 
 
 def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
-    """PNG of the photo with the evidence for `sign` laid over it (computed once, then cached)."""
+    """PNG of the photo with the evidence for `sign` laid over it (computed once, then cached).
+    The original is checked on every call, cached overlay or not, as the photo's image route
+    checks it (`PhotoStore.served_jpeg`): an overlay shows the photo's pixels, so it is the
+    photo's evidence only while the original still is the uploaded photo."""
     check_sign(sign)
     _check_available(services)
+    # Missing, unreadable, or not the uploaded bytes any more: no evidence shown on them.
+    original = checked_original(services.store, sha256)
     path = cache_path(services, sha256=sha256, sign=sign)
     where = path.relative_to(services.settings.data_dir).as_posix()  # what its digest names
     cached = _cached(path, where)
@@ -275,8 +280,6 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     from shanyraq.config import get_settings
     from vision.explain import heatmap, overlay_png
 
-    # Missing, unreadable, or not the uploaded bytes any more: no evidence drawn on them.
-    original = checked_original(services.store, sha256)
     # Decoded as the upload was (never below the model's input size), so the evidence is
     # computed on the very pixels the photo was scored on; only the overlay is shrunk. Under
     # the limit stored photos are shown at, not today's upload limit (`decode_stored`).

@@ -218,6 +218,16 @@ def test_a_damaged_overlay_is_not_drawn_again_over_a_replaced_original(tmp_path,
     assert refused.value.code == CODE and drawn.labels == [sign]
 
 
+def test_a_cached_overlay_is_not_served_once_its_original_is_replaced(tmp_path, drawn):
+    photo = jpeg(14)
+    services, sign = _services(tmp_path, photo), get_taxonomy().sign_names[0]
+    _overlay(services, _sha(photo), sign)  # cached, whole
+    services.store.original = jpeg(15)  # the original replaced on disk
+    with pytest.raises(PhotoUnreadableError) as refused:  # before: the cached overlay, 200
+        _overlay(services, _sha(photo), sign)
+    assert refused.value.code == CODE and drawn.labels == [sign]
+
+
 # --- 3. the OpenAPI names what the routes answer ------------------------------------------
 
 

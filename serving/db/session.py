@@ -276,11 +276,19 @@ def _server_refusal(exc: DBAPIError, role: str) -> str | None:
     the role lacks (42501), a statement the server cut short (57014, 55P03); else None."""
     state = getattr(exc.orig, "sqlstate", None)
     statement = " ".join((exc.statement or "").split())
-    made = statement.startswith(("LOCK TABLE alembic_version", "CREATE TABLE alembic_version"))
-    if state == "42501" and made:  # serving.migrations.lock_version_table
+    if state == "42501" and statement.startswith("CREATE TABLE alembic_version"):
+        # A first start on an empty database: there are no tables, nor an owner of them, yet.
         return (
-            f"the role {role} may not lock or make the alembic_version table, which a migration "
-            "must (the migrations also change tables only their owner may): run `shanyraq db "
+            f"the role {role} may not create tables in this database's schema, which the first "
+            "start does (PostgreSQL 15 and later grant no one CREATE on schema public): make "
+            f"{role} the database's owner (ALTER DATABASE ... OWNER TO {role}) or `GRANT CREATE "
+            f"ON SCHEMA public TO {role}`, then start again"
+        )
+    if state == "42501" and statement.startswith("LOCK TABLE alembic_version"):
+        # serving.migrations.lock_version_table, on a database that has its tables
+        return (
+            f"the role {role} may not lock the alembic_version table, which a migration must "
+            "(the migrations also change tables only their owner may): run `shanyraq db "
             "upgrade` with database_url naming the role that owns the Shanyraq tables (or "
             f"`GRANT UPDATE ON alembic_version TO {role}` if {role} is to migrate), then start "
             "again: at the last migration a start takes no lock"

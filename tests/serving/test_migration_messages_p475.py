@@ -150,10 +150,33 @@ def test_a_role_that_may_not_lock_alembic_version_is_told_to_upgrade_as_the_owne
     message = started.value.message
     assert message == upgraded.value.message  # a start and `db upgrade` say the same
     assert "permission denied for table alembic_version" in message, message
-    assert "may not lock or make the alembic_version table" in message, message
+    assert "may not lock the alembic_version table" in message, message
     assert "`shanyraq db upgrade` with database_url naming the role that owns" in message
     assert "server is running" not in message, message
     assert _revision(owner_url) == OLD_REVISION
+
+
+def test_a_first_start_by_a_role_that_may_not_create_tables_is_told_what_to_grant(
+    postgres_server,
+):
+    # Before: told to run `db upgrade` as the tables' owner (there are none yet, and `db
+    # upgrade` makes no database) or to grant UPDATE on a table that does not exist.
+    suffix = uuid.uuid4().hex[:8]
+    role, name = f"svc_{suffix}", f"db_{suffix}"
+    with psycopg.connect(_plain(postgres_server), autocommit=True) as connection:
+        connection.execute(f'CREATE ROLE "{role}" LOGIN')
+        connection.execute(f'CREATE DATABASE "{name}"')  # the admin's: no CREATE for the role
+        major = int(connection.execute("SHOW server_version_num").fetchone()[0]) // 10000
+    if major < 15:
+        pytest.skip("before PostgreSQL 15 every role may create tables in schema public")
+    url = postgres_server.rsplit("/", 1)[0].replace("shanyraq@", f"{role}@") + f"/{name}"
+    with pytest.raises(ShanyraqError) as refused:
+        open_database(url, create=True, migrate=True)
+    message = refused.value.message
+    assert "permission denied for schema public" in message, message
+    assert f"the role {role} may not create tables" in message, message
+    assert f"GRANT CREATE ON SCHEMA public TO {role}" in message, message
+    assert "db upgrade" not in message and "GRANT UPDATE" not in message, message
 
 
 def test_a_role_that_may_not_read_alembic_version_is_told_so(roles):

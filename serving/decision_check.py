@@ -1,7 +1,8 @@
 """Decisions checked against their audit entries: the hash-chained log pins what each
-decision said (`decision_recorded`: kind, decided level, reason code, the reason's words
-through `reason_sha256`, and the `seen_decision_id` the reports tell an old client's resend
-by), the decisions table alone does not. `shanyraq audit verify`, the API's
+decision said and on what (`decision_recorded`: family, assessment, assessed level, kind,
+decided level, reason code, the reason's words through `reason_sha256`, who decided, the
+groups the reports count it in, and the `seen_decision_id` the reports tell an old client's
+resend by), the decisions table alone does not. `shanyraq audit verify`, the API's
 /audit/verify and the audit page report a decision changed, deleted or added outside the
 service beside the chain's own problems (`verify_with_decisions`)."""
 
@@ -15,20 +16,22 @@ from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.audit_read import entries_query, read_entry
-from serving.db.models import AuditEntry, Decision
+from serving.db.models import AuditEntry, Decision, User
 from serving.decisions import reason_sha256
 
 BATCH = 500  # audit entries read at a time
-_PINNED = ("kind", "decided_level", "reason_code")  # what the entry says as the decision does
+# What the entry says as the decision does: a decision moved onto another family or
+# assessment, or given another assessed level, is as changed as one with another level.
+_PINNED = ("family_id", "assessment_id", "model_level", "kind", "decided_level", "reason_code")
 # Pinned only by the entries written since the field was added (None in one: sent without it).
-_PINNED_SINCE_ADDED = ("seen_decision_id",)
+_PINNED_SINCE_ADDED = ("seen_decision_id", "region", "settlement", "head_gender")
 
 
 def decision_problems(session: Session) -> list[str]:
     """How the decisions table differs from the `decision_recorded` entries: a decision whose
-    kind, level, reason code, words or seen_decision_id are not the entry's (entries written
-    before `reason_sha256` or `seen_decision_id` existed: not those), one deleted, one no
-    entry records."""
+    family, assessment, levels, kind, reason code, words, member (the entry's actor), groups
+    or seen_decision_id are not the entry's (entries written before `reason_sha256`, the
+    groups or `seen_decision_id` existed: not those), one deleted, one no entry records."""
     problems: list[str] = []
     audited: set[int] = set()
     # The decisions first: each was committed with its entry, so the entries read next hold
@@ -50,20 +53,23 @@ def decision_problems(session: Session) -> list[str]:
         entries = [e for e in map(read_entry, rows) if e.link is not None]
         ids = {_decision_id(e.link.target): e for e in entries if e.link is not None}
         found = {
-            d.id: d
-            for d in session.execute(
-                select(Decision).where(Decision.id.in_([i for i in ids if i is not None]))
-            ).scalars()
+            d.id: (d, username)
+            for d, username in session.execute(
+                select(Decision, User.username)
+                .outerjoin(User, User.id == Decision.decided_by)
+                .where(Decision.id.in_([i for i in ids if i is not None]))
+            ).all()
         }
         for decision_id, entry in ids.items():
             if decision_id is None:
                 continue
             audited.add(decision_id)
-            decision = found.get(decision_id)
-            if decision is None:
+            if decision_id not in found:
                 problems.append(f"decision {decision_id} (audit entry {entry.seq}) was deleted")
             elif changed := _changed(
-                decision, entry.details if isinstance(entry.details, dict) else {}
+                *found[decision_id],
+                entry.details if isinstance(entry.details, dict) else {},
+                actor=entry.link.actor if entry.link is not None else None,
             ):
                 problems.append(
                     f"decision {decision_id}: its {', '.join(changed)} differ from audit entry "
@@ -81,8 +87,14 @@ def _decision_id(target: str | None) -> int | None:
     return int(number) if kind == "decision" and number.isdigit() else None
 
 
-def _changed(decision: Decision, details: dict[str, Any]) -> list[str]:
+def _changed(
+    decision: Decision, username: str | None, details: dict[str, Any], *, actor: str | None
+) -> list[str]:
+    """What of `decision` (made by `username`) differs from its entry's `details`, whose
+    member is the entry's `actor`."""
     changed = [name for name in _PINNED if details.get(name) != getattr(decision, name)]
+    if username != actor:  # usernames never change: another member was put in
+        changed.append("decided_by")
     changed += [
         name
         for name in _PINNED_SINCE_ADDED

@@ -20,6 +20,7 @@ What `verify` detects:
   MACed by someone who holds the key.
 - A chain rewritten from some seq on, with the key, or the database restored from an older
   copy that later appends went on from: the anchor's hash at that seq differs.
+- Another key than the one that wrote the log (or a log all rewritten): said once, not per entry.
 
 What it cannot detect:
 - Someone with the key, database access and write access to the anchor file can rewrite
@@ -258,7 +259,11 @@ def verify(
     anchored_bytes = anchor.stat().st_size if anchor is not None and anchor.exists() else 0
     head, head_unreadable = read_head(session)
     walk = _walk(session, key, batch=batch, head_seq=head.seq if head else None)
-    problems = walk.problems + (head_unreadable or _head_problems(head, key, walk))
+    other_key = bool(walk.changed) and not walk.held and not _mac_holds(head, key)
+    problems = [p for p in walk.problems if not (other_key and p in walk.changed)]
+    problems += head_unreadable or _head_problems(head, key, walk, other_key=other_key)
+    if other_key:
+        problems.insert(0, _other_key_problem(len(walk.changed), head))
     if head is not None and head.seq < walk.last_seq:
         # An append moves the head in the commit that adds its entry, so a head read again
         # now is at or past every entry walked, unless it was put back or changed.
@@ -282,6 +287,8 @@ class _Walk:
     last_seq: int = 0
     hash_at_head: str | None = GENESIS  # the entry's at the head's seq; None: unreadable
     problems: list[str] = field(default_factory=list)
+    held: int = 0  # entries whose link holds under the key
+    changed: set[str] = field(default_factory=set)  # the problems of those whose link does not
 
 
 def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> _Walk:
@@ -310,8 +317,12 @@ def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> 
             if entry.prev_hash is not None and entry.prev_hash != prev_hash:
                 walk.problems.append(f"entry {entry.seq}: does not follow the entry before it")
             walk.problems += [f"entry {entry.seq}: {why}" for why in entry.unreadable]
-            if entry.link is not None and not _link_holds(key, entry.link, entry.details):
-                walk.problems.append(f"entry {entry.seq}: content was changed after it was written")
+            if entry.link is not None and _link_holds(key, entry.link, entry.details):
+                walk.held += 1
+            elif entry.link is not None:  # said per entry unless it is another key (`verify`)
+                changed = f"entry {entry.seq}: content was changed after it was written"
+                walk.problems.append(changed)
+                walk.changed.add(changed)
             if entry.seq == head_seq:
                 walk.hash_at_head = entry.hash
             prev_hash, expected_seq, walk.last_seq = entry.hash, entry.seq + 1, entry.seq
@@ -337,7 +348,28 @@ def _link_holds(key: bytes, entry: Link, details: Any) -> bool:
     return hmac.compare_digest(recomputed.encode(), entry.hash.encode())
 
 
-def _head_problems(head: StoredHead | None, key: bytes, walk: _Walk) -> list[str]:
+def _mac_holds(head: StoredHead | None, key: bytes) -> bool:
+    if head is None or head.mac is None:
+        return False
+    expected = head_mac(key, seq=head.seq, hash=head.hash)
+    return hmac.compare_digest(head.mac.encode(), expected.encode())  # bytes: see _link_holds
+
+
+def _other_key_problem(checked: int, head: StoredHead | None) -> str:
+    mac = " nor the head's MAC" if head is not None and head.mac is not None else ""
+    return (
+        f"not one of {checked} entr{'y' if checked == 1 else 'ies'}{mac} holds under this "
+        "signing key: it is not the key that wrote the log, or the whole log was rewritten "
+        "without it. Verify with the service's key (secret_key in serving.yaml or "
+        "SHANYRAQ_SERVING__SECRET_KEY, else the data folder's secret_key file); if that was "
+        "the key given, the log was rewritten"
+    )
+
+
+def _head_problems(
+    head: StoredHead | None, key: bytes, walk: _Walk, *, other_key: bool
+) -> list[str]:
+    """The head's problems; `other_key`: a MAC that does not hold is said as that already."""
     if head is None:
         return ["the audit head row is missing"]
     problems = []
@@ -360,9 +392,7 @@ def _head_problems(head: StoredHead | None, key: bytes, walk: _Walk) -> list[str
                 "key, or before migration 0003 with nothing appended since (the next "
                 "append, or the next command that migrates the database, seals it)"
             )
-    elif not hmac.compare_digest(
-        head.mac.encode(), head_mac(key, seq=head.seq, hash=head.hash).encode()
-    ):
+    elif not other_key and not _mac_holds(head, key):
         problems.append(
             f"the head (entry {head.seq}) has a MAC that does not match it: the head was "
             "changed or made up without the key"

@@ -266,9 +266,20 @@ def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
     grade(CLIPPED, clipped > c.clipped_fail, clipped > c.clipped_warn)
     # Light before blur: the blur score falls with the square of the exposure (a sharp room at
     # a third of the light scores a ninth), and a phone in dim light shakes on a long exposure,
-    # so the retake hint of a dark, blurred photo is about the light.
+    # so the retake hint of a dark, blurred photo is about the light (`_hint_reason`: also
+    # where the blur fails and the light only warns).
     grade(BLURRED, blur < c.blur_fail, blur < c.blur_warn)
     return found
+
+
+def _hint_reason(reasons: tuple[str, ...]) -> str:
+    """The reason the retake hint is about: the first (most severe) one, except that a blurred
+    photo that is also too dark is told about the light, whichever of the two is graded worse
+    (`_findings`): a sharp room in dim light fails on blur while only warned dark, and a retake
+    held still in the same dim light fails again."""
+    if reasons[0] == BLURRED and TOO_DARK in reasons:
+        return TOO_DARK
+    return reasons[0]
 
 
 def assess_quality(
@@ -299,5 +310,5 @@ def assess_quality(
     warns = [reason for severity, reason in findings if severity == "warn"]
     reasons = tuple(fails + warns)
     status: Status = "fail" if fails else "warn" if warns else "pass"
-    hint = RETAKE_HINTS[reasons[0]] if reasons else ""
+    hint = RETAKE_HINTS[_hint_reason(reasons)] if reasons else ""
     return QualityVerdict(status=status, reasons=reasons, retake_hint=hint, measurements=m)

@@ -117,7 +117,9 @@ class ReuseIndex:
     are cached by content (sha256), so a family page re-reads nothing and a photo id that a
     failed transaction gave back cannot inherit them. Where pixels cannot be had or cannot
     verify (no loader, a missing file, a photo too small for keypoints), a candidate counts
-    when its full hash is within `reuse_radius` - never a blank frame's (vision.hashing).
+    when its full hash is within `reuse_radius` - never a blank frame's (vision.hashing). A
+    hash that is not informative (a thin crack on a plain wall, as a blank frame) still proposes
+    candidates, unless it is flat in all its low frequencies: pixels decide them, never its hash.
 
     Uploads register *in flight* (`in_flight`) before their own check, so two simultaneous
     uploads of one photo for different families see each other: the one whose check runs
@@ -242,7 +244,7 @@ class ReuseIndex:
         with self._lock:
             hits = candidates(
                 self._index, hashes, family_of=lambda pid: self._photos[pid].family_id,
-                family_id=family_id, config=self.config,
+                family_id=family_id, config=self.config, on_pixels=True,
             )  # fmt: skip
             others: list[tuple[str | None, int, _Indexed]] = [
                 (pid, d, self._photos[pid]) for pid, d in hits

@@ -15,8 +15,11 @@ pHash keeps almost no set bits, while any photo with structure sets half of them
 and rounding leave such a frame's coefficients a fraction of a grey level apart, which would
 set half the bits at random: a coefficient within `PHASH_TIE_BAND` of the median counts as a
 tie (bit 0), as it would in a noiseless frame. Such a
-hash is not `informative`: it proposes no candidates and never decides reuse on its own, so
-two blank photos of different families are not called the same photo.
+hash is not `informative`: it never decides reuse on its own, so two blank photos of different
+families are not called the same photo. It still proposes candidates where every one is
+verified on pixels (the service), unless the frame is flat in all its low frequencies: a
+close-up of a cracked plain wall, evidence the quality gate passes, keeps as few set bits as a
+blank frame, and only its pixels tell a copy of it apart.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ MIN_INFORMATIVE_PHASH_BITS = 16
 # percentile, and keep at most 2 set bits with this band (32 without it); room photos have 3.8 %
 # of their coefficients within it (at most 6 of 64), bits that flipped with any re-encoding.
 PHASH_TIE_BAND = 2.0
+# Where every candidate is verified on pixels (`candidates(on_pixels=True)`), a hash proposes
+# candidates unless no bit past the DC coefficient's is set: a frame flat in all its low
+# frequencies (a flat or evenly lit one). A thin crack on a plain wall sets 5-10 bits.
+MIN_CANDIDATE_PHASH_BITS = 2
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -336,11 +343,17 @@ def candidates(
     family_of: Callable[[str], str],
     family_id: str,
     config: HashingConfig,
+    on_pixels: bool = False,
 ) -> list[tuple[str, int]]:
     """Other families' stored photos worth verifying as `hashes`' photo: within
     `candidate_radius`, nearest first, at most `max_candidates` (the service and the welfare
-    study ask the same). No candidates for a blank frame's hash (not `informative`)."""
-    if not hashes.full.informative:
+    study ask the same). No candidates for a blank frame's hash (not `informative`), unless
+    `on_pixels`: the caller verifies every candidate on pixels (the service), which tells a
+    blank wall from a cracked one, whose hash is no more informative (a thin crack barely
+    moves the low frequencies); then only a hash under MIN_CANDIDATE_PHASH_BITS proposes
+    none. `same_photo` still never lets a hash that is not informative decide alone."""
+    bits = hashes.full.phash.bit_count()
+    if not hashes.full.informative and not (on_pixels and bits >= MIN_CANDIDATE_PHASH_BITS):
         return []
     hits = index.nearest(hashes, radius=config.candidate_radius)
     return [(k, d) for k, d in hits if family_of(k) != family_id][: config.max_candidates]

@@ -63,7 +63,7 @@ def recommend(
         doubts.append(
             Statement(
                 Code.DOUBT_ABOVE_LINE_NO_MODEL,
-                "declared income is above the poverty line; no model to weigh it",
+                "declared income is at or above the poverty line; no model to weigh it",
             )
         )
     if doubts:

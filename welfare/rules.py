@@ -183,7 +183,7 @@ def _level6_criteria(
             "per_capita_income_kzt",
             income_floor,
             True,
-            _income_floor_text(rule, thresholds),
+            _income_floor_text(rule, thresholds, income_floor),
             income_params,
         ),
     ]
@@ -202,10 +202,13 @@ def _level6_criteria(
     return checks
 
 
-def _income_floor_text(rule: Level6Rule, thresholds: Thresholds) -> str:
+def _income_floor_text(rule: Level6Rule, thresholds: Thresholds, floor: float) -> str:
+    """The criterion with its floor itself (`floor`: the multiple times the minimum), so that
+    one subsistence minimum is not read as the floor."""
+    multiple = f"{rule.min_income_subsistence_minimums:g}"
     return (
-        f"per-capita income above {rule.min_income_subsistence_minimums:g} subsistence minimums "
-        f"({figure(thresholds.subsistence_minimum_kzt)} KZT, {thresholds.year})"
+        f"per-capita income above {multiple} subsistence minimums ({figure(floor)} KZT: "
+        f"{multiple} x {figure(thresholds.subsistence_minimum_kzt)}, {thresholds.year})"
     )
 
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from serving.cli import CONFIG_OPTION, load_settings
+from serving.core.config import MIGRATION_LOCK_WAIT_MAX_S
 from serving.db_upgrade import LOCK_WAIT_S, database_status, shown_url, upgrade_database
 
 # Re-exported: callers and tests import them from here.
@@ -154,9 +155,11 @@ def upgrade(
         typer.Option(
             "--lock-wait",
             min=1.0,
+            max=MIGRATION_LOCK_WAIT_MAX_S,  # as the start-up's migration_lock_wait_s
             metavar="SECONDS",
             help="PostgreSQL: how long to wait for a session that holds the database's "
-            "alembic_version table (a pg_dump, an open transaction) before refusing.",
+            "alembic_version table (a pg_dump, an open transaction) before refusing; at most "
+            "a day.",
         ),
     ] = LOCK_WAIT_S,
     config: Path | None = CONFIG_OPTION,

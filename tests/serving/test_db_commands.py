@@ -192,6 +192,14 @@ def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
     assert (tmp_path / "anchor.log").read_text() == anchored
 
 
+def test_upgrade_refuses_a_lock_wait_past_a_day_before_opening_anything(tmp_path):
+    # Before: accepted, and on PostgreSQL the server's own "outside the valid range" error.
+    result = _run("db", "upgrade", "--config", _config(tmp_path, ""), "--lock-wait", "10000000")
+    assert result.exit_code == 2 and "--lock-wait" in result.output, result.output
+    assert "86400" in result.output, result.output
+    assert not (tmp_path / "data").exists()
+
+
 def test_upgrade_makes_no_database(tmp_path):
     missing = tmp_path / "data" / "shanyraq.db"
     result = _run("db", "upgrade", "--config", _config(tmp_path, ""))

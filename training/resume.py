@@ -158,7 +158,7 @@ class RunIdentity:
     def restore(self, field: str) -> str:
         """What to put back where a field differs, for the refusal's advice."""
         return {
-            "augmentation_sha256": "the augmentation file and seeding scheme",
+            "augmentation_sha256": "the augmentation file with its seeding scheme",
             "training_data_sha256": "the stream's settings, generator config and generator code"
             if isinstance(self.train_set, SyntheticStream)
             else "the training manifest",

@@ -43,8 +43,6 @@ What it cannot detect:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import math
@@ -56,41 +54,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving.audit_anchor import ANCHOR_INFO_KEY, PENDING_INFO_KEY, anchor_problems
-from serving.audit_read import Link, StoredHead, entries_query, read_entry, read_head
+from serving.audit_anchor import (
+    ANCHOR_INFO_KEY,
+    PENDING_INFO_KEY,
+    anchor_note,
+    anchor_problems,
+    unchecked_anchor,
+)
+from serving.audit_chain import GENESIS, Walk, head_mac, link_hash, link_holds, mac_holds, walk
+from serving.audit_read import StoredHead, entries_query, read_entry, read_head
 from serving.db.models import AuditEntry, AuditHead
 
 logger = logging.getLogger(__name__)
-
-GENESIS = "0" * 64
-
-
-def _canonical(entry: dict[str, Any]) -> bytes:
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def link_hash(
-    key: bytes,
-    *,
-    prev_hash: str,
-    seq: int,
-    at: str,
-    actor: str | None,
-    action: str,
-    target: str | None,
-    details: dict[str, Any],
-) -> str:
-    body = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target}
-    body["details"] = details
-    message = prev_hash.encode() + b"\n" + _canonical(body)
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def head_mac(key: bytes, *, seq: int, hash: str) -> str:
-    """The head row's MAC. Its message starts with a label, and a link's with a hex hash, so
-    a MAC can never be taken for a link hash or the other way round."""
-    message = f"audit-head\n{seq}\n{hash}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def append(
@@ -219,7 +194,7 @@ def seal_head(session: Session, key: bytes) -> bool:
         last is None
         or last.link is None  # a column cannot be read: `verify` says which
         or (last.seq, last.hash) != (head.seq, head.hash)
-        or not _link_holds(key, last.link, last.details)
+        or not link_holds(key, last.link, last.details)
     ):
         logger.warning(
             "the audit head (entry %d) carries no MAC and is not the log's last entry under "
@@ -238,6 +213,8 @@ class VerifyResult:
     ok: bool
     entries: int
     problems: list[str]
+    # What the check could not do, which is no problem: the anchor file missing or empty.
+    notes: list[str] = field(default_factory=list)
 
 
 def verify(
@@ -251,108 +228,41 @@ def verify(
     tampering. That needs a session that sees every commit made before verify starts: a
     write session, or any session on PostgreSQL's default READ COMMITTED, not a snapshot
     opened earlier.
+
+    A missing or empty anchor file is no problem (a restore moves it aside: README), but the
+    checks only it makes are skipped, which the result's `notes` say (`anchor_note`).
     """
     anchor = anchor if anchor is not None else session.info.get(ANCHOR_INFO_KEY)
+    unchecked = unchecked_anchor(anchor)  # first: a file made while this runs covers nothing
     # The anchor's length first: each line is written after its entry commits, so every
     # line counted here is seen by the walk. Taken after the first read, it could count a
     # line whose entry committed after a SQLite read snapshot began, and report it as cut.
     anchored_bytes = anchor.stat().st_size if anchor is not None and anchor.exists() else 0
     head, head_unreadable = read_head(session)
-    walk = _walk(session, key, batch=batch, head_seq=head.seq if head else None)
-    other_key = bool(walk.changed) and not walk.held and not _mac_holds(head, key)
-    problems = [p for p in walk.problems if not (other_key and p in walk.changed)]
-    problems += head_unreadable or _head_problems(head, key, walk, other_key=other_key)
+    walked = walk(session, key, batch=batch, head_seq=head.seq if head else None)
+    other_key = bool(walked.changed) and not walked.held and not mac_holds(head, key)
+    problems = [p for p in walked.problems if not (other_key and p in walked.changed)]
+    problems += head_unreadable or _head_problems(head, key, walked, other_key=other_key)
     if other_key:
-        problems.insert(0, _other_key_problem(len(walk.changed), head))
-    if head is not None and head.seq < walk.last_seq:
+        problems.insert(0, _other_key_problem(len(walked.changed), head))
+    if head is not None and head.seq < walked.last_seq:
         # An append moves the head in the commit that adds its entry, so a head read again
         # now is at or past every entry walked, unless it was put back or changed.
         now, _ = read_head(session)
-        if now is not None and now.seq < walk.last_seq:
+        if now is not None and now.seq < walked.last_seq:
             problems.append(
                 f"the head records entry {now.seq} but the log goes on to entry "
-                f"{walk.last_seq}: an old head was put back or the head was changed (appends "
+                f"{walked.last_seq}: an old head was put back or the head was changed (appends "
                 "would collide with the entries after it)"
             )
     if anchor is not None and anchored_bytes:
         problems += anchor_problems(
-            session, anchor, size=anchored_bytes, last_seq=walk.last_seq, batch=batch
+            session, anchor, size=anchored_bytes, last_seq=walked.last_seq, batch=batch
         )
-    return VerifyResult(ok=not problems, entries=walk.entries, problems=problems)
-
-
-@dataclass
-class _Walk:
-    entries: int = 0
-    last_seq: int = 0
-    hash_at_head: str | None = GENESIS  # the entry's at the head's seq; None: unreadable
-    problems: list[str] = field(default_factory=list)
-    held: int = 0  # entries whose link holds under the key
-    changed: set[str] = field(default_factory=set)  # the problems of those whose link does not
-
-
-def _walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> _Walk:
-    walk = _Walk()
-    prev_hash: str | None = GENESIS
-    expected_seq = 1
-    # Each column as stored, decoded per entry (`read_entry`): one that cannot be read is
-    # reported and the walk goes on. The first batch has no lower bound, so entries put below
-    # seq 1 are walked too. LIMIT, not fetchmany: a client-side cursor (psycopg) receives the
-    # whole rest of the log.
-    first = entries_query(session).order_by(AuditEntry.seq).limit(batch)
-    rows = session.execute(first).all()
-    while rows:
-        for row in rows:
-            walk.entries += 1
-            entry = read_entry(row)
-            if entry.seq < 1:
-                walk.problems.append(
-                    f"entry {entry.seq}: inserted before the chain's first entry (seqs start at 1)"
-                )
-                continue
-            if entry.seq != expected_seq:
-                walk.problems.append(
-                    f"entries {expected_seq}..{entry.seq - 1} are missing (deleted)"
-                )
-            if entry.prev_hash is not None and entry.prev_hash != prev_hash:
-                walk.problems.append(f"entry {entry.seq}: does not follow the entry before it")
-            walk.problems += [f"entry {entry.seq}: {why}" for why in entry.unreadable]
-            if entry.link is not None and _link_holds(key, entry.link, entry.details):
-                walk.held += 1
-            elif entry.link is not None:  # said per entry unless it is another key (`verify`)
-                changed = f"entry {entry.seq}: content was changed after it was written"
-                walk.problems.append(changed)
-                walk.changed.add(changed)
-            if entry.seq == head_seq:
-                walk.hash_at_head = entry.hash
-            prev_hash, expected_seq, walk.last_seq = entry.hash, entry.seq + 1, entry.seq
-        after = rows[-1].seq
-        rows = session.execute(first.where(AuditEntry.seq > after)).all()
-    return walk
-
-
-def _link_holds(key: bytes, entry: Link, details: Any) -> bool:
-    """The entry's hash is the one its own fields, `details` and previous hash give."""
-    recomputed = link_hash(
-        key,
-        prev_hash=entry.prev_hash,
-        seq=entry.seq,
-        at=entry.at,
-        actor=entry.actor,
-        action=entry.action,
-        target=entry.target,
-        details=details,
+    note = anchor_note(unchecked, entries=walked.entries)
+    return VerifyResult(
+        ok=not problems, entries=walked.entries, problems=problems, notes=[note] if note else []
     )
-    # As bytes: compare_digest refuses str with non-ASCII characters, which a hash edited
-    # behind the service may hold.
-    return hmac.compare_digest(recomputed.encode(), entry.hash.encode())
-
-
-def _mac_holds(head: StoredHead | None, key: bytes) -> bool:
-    if head is None or head.mac is None:
-        return False
-    expected = head_mac(key, seq=head.seq, hash=head.hash)
-    return hmac.compare_digest(head.mac.encode(), expected.encode())  # bytes: see _link_holds
 
 
 def _other_key_problem(checked: int, head: StoredHead | None) -> str:
@@ -367,18 +277,18 @@ def _other_key_problem(checked: int, head: StoredHead | None) -> str:
 
 
 def _head_problems(
-    head: StoredHead | None, key: bytes, walk: _Walk, *, other_key: bool
+    head: StoredHead | None, key: bytes, walked: Walk, *, other_key: bool
 ) -> list[str]:
     """The head's problems; `other_key`: a MAC that does not hold is said as that already."""
     if head is None:
         return ["the audit head row is missing"]
     problems = []
-    if head.seq > walk.last_seq:
+    if head.seq > walked.last_seq:
         problems.append(
-            f"the log ends at entry {walk.last_seq} but the head records entry {head.seq}: "
+            f"the log ends at entry {walked.last_seq} but the head records entry {head.seq}: "
             "entries at the end were deleted or the head was changed"
         )
-    elif walk.hash_at_head is not None and head.hash != walk.hash_at_head:
+    elif walked.hash_at_head is not None and head.hash != walked.hash_at_head:
         # Compared with the entry at the head's own seq, not the last one: the head is read
         # before the walk, so entries appended meanwhile may follow it.
         problems.append(
@@ -392,7 +302,7 @@ def _head_problems(
                 "key, or before migration 0003 with nothing appended since (the next "
                 "append, or the next command that migrates the database, seals it)"
             )
-    elif not other_key and not _mac_holds(head, key):
+    elif not other_key and not mac_holds(head, key):
         problems.append(
             f"the head (entry {head.seq}) has a MAC that does not match it: the head was "
             "changed or made up without the key"

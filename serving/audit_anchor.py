@@ -167,10 +167,12 @@ def anchor_problems(
     beyond = 0  # the highest anchored seq past the log's end
     differing: list[str] = []  # the first _SHOWN_MISMATCHES, in words
     n_differing = 0  # all of them: a rewritten log of millions of entries keeps no list
+    n_checked = 0  # the lines within the log's seqs
     chunk: list[tuple[int, int, str]] = []
 
     def check(lines: list[tuple[int, int, str]]) -> None:
-        nonlocal n_differing
+        nonlocal n_differing, n_checked
+        n_checked += len(lines)
         # As stored (serving.audit_read): a hash SQLite's driver cannot decode failed the query.
         logged = read_hashes(session, {seq for _, seq, _ in lines})
         for number, seq, digest in lines:
@@ -202,10 +204,48 @@ def anchor_problems(
         )
     if n_differing:
         more = n_differing - _SHOWN_MISMATCHES
+        # Not one line matching is also what an anchor file of another database shows.
+        why = (
+            "none matches: the anchor file may be another database's (each database needs "
+            "its own audit_anchor_file), or the log was rewritten or replaced"
+            if n_differing == n_checked
+            else "it was rewritten from there on, or restored from an older copy"
+        )
         problems.append(
             f"{n_differing} anchored entr{'y' if n_differing == 1 else 'ies'} differ "
-            "from the log (it was rewritten from there on, or restored from an older copy): "
+            f"from the log ({why}): "
             + "; ".join(differing[:_SHOWN_MISMATCHES])
             + (f"; and {more} more" if more > 0 else "")
         )
     return problems
+
+
+def unchecked_anchor(path: Path | None) -> str | None:
+    """Why `serving.audit.verify` will make none of the checks only the anchor file at `path`
+    makes ("missing" or "empty"), which its result does not say; None when it will make
+    them, or no file is set. Read before verify starts: a file first written while it runs
+    is still said to be missing (its lines cover nothing before the check)."""
+    if path is None:
+        return None
+    try:
+        size = path.stat().st_size
+    except (FileNotFoundError, NotADirectoryError):  # as verify's `exists()` takes them
+        return "missing"
+    return None if size else "empty"
+
+
+def anchor_note(why: str | None, *, entries: int) -> str | None:
+    """What to tell whoever reads a verify of `entries` entries whose anchor checks did not
+    run (`why`: `unchecked_anchor`'s); None when they ran or the log has nothing to check.
+    It is no problem: after a restore the README has the anchor moved aside."""
+    if why is None or entries == 0:
+        return None
+    return (
+        f"the audit anchor file is {why}, so the log was not checked against it: "
+        "entries cut from its end with the head rolled back, or a chain rewritten with the "
+        "key, would not show. Right after a database restore this is expected (README, "
+        "'Database upgrades and backups': the old anchor is moved aside and kept, as the "
+        "record of what the restore lost); a new one starts with the next append and covers "
+        "the entries from then on. Otherwise find out what removed it, back it up with the "
+        "database and keep it append-only (chattr +a)"
+    )

@@ -112,4 +112,6 @@ def verify_with_decisions(
     """`audit.verify`, with `decision_problems` among its problems."""
     result = audit.verify(session, key, anchor=anchor)
     problems = [*result.problems, *decision_problems(session)]
-    return audit.VerifyResult(ok=not problems, entries=result.entries, problems=problems)
+    return audit.VerifyResult(
+        ok=not problems, entries=result.entries, problems=problems, notes=result.notes
+    )

@@ -306,6 +306,12 @@ class AuditVerifyOut(BaseModel):
     ok: bool
     entries: int
     problems: list[str]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the check could not do, which is no problem (so `ok` stays true): "
+        "e.g. the audit anchor file missing or empty, as right after a restore, so the "
+        "checks only it makes did not run.",
+    )
 
 
 def api_models() -> list[type[BaseModel]]:

@@ -219,7 +219,8 @@ def _national_admin() -> dict[str, Any]:
 )  # fmt: skip
 def verify_audit(services: ServicesDep, user: CurrentUserDep) -> AuditVerifyOut:
     """Walk the audit chain; any edited or deleted entry is reported. The check itself is
-    audited (`audit_verified`, with its result), after the walk.
+    audited (`audit_verified`, with its result), after the walk. `notes` says what the check
+    could not do without that being a problem: the anchor file missing, as after a restore.
 
     National admins only: the chain spans every region, so a regional admin gets 403
     `national_scope_required`.
@@ -230,4 +231,6 @@ def verify_audit(services: ServicesDep, user: CurrentUserDep) -> AuditVerifyOut:
             session, services.signing_key, actor=user.username, action="audit_verified",
             details={"ok": result.ok, "entries": result.entries, "problems": len(result.problems)},
         )  # fmt: skip
-    return AuditVerifyOut(ok=result.ok, entries=result.entries, problems=result.problems)
+    return AuditVerifyOut(
+        ok=result.ok, entries=result.entries, problems=result.problems, notes=result.notes
+    )

@@ -222,7 +222,8 @@ def audit_log(
     The action is chosen from the ones the log holds (`action`, with translated labels) or
     typed as a code (`code`, which wins). Verifying is for national admins only, as
     `/audit/verify` is: the chain spans every region. A regional admin's page offers no
-    verification and ignores `verify`.
+    verification and ignores `verify`. A verification without the anchor file's checks (the
+    file missing or empty, as after a restore) says so beside its result.
     """
     action = code.strip() or action
     rows = _audit_rows(session, user, action)
@@ -231,9 +232,11 @@ def audit_log(
     checked = (
         verify_with_decisions(session, services.signing_key) if verify and may_verify else None
     )
+    anchor_unchecked = checked is not None and bool(checked.notes)  # the only note there is
     record_view(session, services, user, page="audit", details={"action": action or None})
     session.commit()
     return render(
         request, "audit.html", user=user, rows=rows, action=action, actions=actions,
         known=action in dict(actions), checked=checked, may_verify=may_verify,
+        anchor_unchecked=anchor_unchecked,
     )  # fmt: skip

@@ -6,7 +6,9 @@ forwarded copy, a JPEG decoded at reduced scale) is enlarged for the blur score 
 the same blurred photo shrunk to 400x300 would measure five times sharper and pass.
 A blank frame has no detail, no fine texture and no sharp edge once the smooth light falloff
 of a lamp or window is taken away: a plain wall lit from one side has a large luminance
-spread, and judged on that spread alone it passed.
+spread, and judged on that spread alone it passed. A hazy or glaring photo of a room is as
+faint as a blank frame and fails as one, but is told about the light: measured against its
+distance to white instead of black, its edges stand out, where a bright wall's do not.
 Thresholds live in configs/engine.yaml (`quality:`); they were chosen from curves measured on
 synthetic degradations (`python -m benchmarks.quality_curves`, docs/images/quality_curves.png)
 and, for blank frames, from the walls and rooms that configs/engine.yaml describes.
@@ -72,6 +74,9 @@ class QualityConfig(StrictModel):
         gt=0, description="Luminance step per working pixel, / (mean + 10), = an edge."
     )
     edge_share_fail: float = Field(ge=0, le=1, description="Share of pixels on an edge.")
+    # Washed out, not blank: under the three bounds, brighter than bright_warn, and this many
+    # pixels on an edge measured against the distance to white (255 - mean + 10).
+    washed_out_edge_share: float = Field(ge=0, le=1, description="Share, `edge_share_to_white`.")
 
     @model_validator(mode="after")
     def _ordered(self) -> QualityConfig:
@@ -181,11 +186,15 @@ def texture(grey: np.ndarray, mean: float) -> float:
     return float(std / (mean + 10.0))
 
 
-def edge_share(grey: np.ndarray, mean: float, edge_contrast: float) -> float:
+def edge_share(
+    grey: np.ndarray, mean: float, edge_contrast: float, *, noise_unclipped: bool = False
+) -> float:
     """Share of `grey`'s pixels on an edge: a step of `edge_contrast` x (mean + 10) per pixel.
 
     A light falloff changes luminance by a fraction of a percent per pixel, however strong it
-    is overall; a crack, a socket or a table edge by several percent.
+    is overall; a crack, a socket or a table edge by several percent. `noise_unclipped`: the
+    noise is measured only where `grey` is not clipped (as `clipped_fraction` counts), else on
+    a frame mostly clipped white it is nil and the rest's noise counts as edges.
     """
     border = cv2.BORDER_REPLICATE
     smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), EDGE_SMOOTH_PX, borderType=border)
@@ -193,7 +202,11 @@ def edge_share(grey: np.ndarray, mean: float, edge_contrast: float) -> float:
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3, scale=0.125, borderType=border)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3, scale=0.125, borderType=border)
     magnitude: np.ndarray = cv2.magnitude(gx, gy)
-    noise = float(np.median(magnitude[::3, ::3]))  # a sample: the median alone cost 7 ms
+    sample = magnitude[::3, ::3]  # a sample: the median alone cost 7 ms
+    if noise_unclipped:
+        sampled = grey[::3, ::3]
+        sample = sample[(sampled > 4) & (sampled < 251)]
+    noise = float(np.median(sample)) if sample.size else 0.0
     step = max(edge_contrast * (mean + 10.0), EDGE_NOISE_FACTOR * noise)
     return float(cv2.countNonZero((magnitude > step).astype(np.uint8)) / magnitude.size)
 
@@ -209,7 +222,10 @@ def measure(
 
     With `detail_fail`, `texture` and `edge_share` are measured only when `detail` is under it
     (they matter only then: a blank frame is under all three bounds) and left out otherwise:
-    on a photo with content they would add about 5 ms, twice the rest of the gate.
+    on a photo with content they would add about 5 ms, twice the rest of the gate. So is
+    `edge_share_to_white`, the edge share relative to the frame's distance to white
+    (255 - mean + 10) instead of black: haze or glare compresses a room towards white, and
+    against white its edges still stand out, where a bright wall's noise and falloff do not.
     """
     if edge_contrast is None:
         from vision.engine import get_engine_config
@@ -234,6 +250,9 @@ def measure(
     if detail_fail is None or found["detail"] < detail_fail:
         found["texture"] = texture(grey, mean)
         found["edge_share"] = edge_share(grey, mean, edge_contrast)
+        found["edge_share_to_white"] = edge_share(
+            grey, 255.0 - mean, edge_contrast, noise_unclipped=True
+        )
     return found
 
 
@@ -254,11 +273,15 @@ def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
         and m["edge_share"] < c.edge_share_fail
     )
     if blank:
-        found.append(("fail", UNIFORM))
+        # A hazy or glaring photo of a room is as faint as a blank frame and fails as one (it is
+        # no more use), but its retake is about the light: pointed at the same room away from
+        # the window, the camera sees it. A wall or a covered lens stays `uniform` at any light.
+        washed_out = mean > c.bright_warn and m["edge_share_to_white"] >= c.washed_out_edge_share
+        found.append(("fail", TOO_BRIGHT if washed_out else UNIFORM))
     grade(LOW_RESOLUTION, side < c.min_short_side_fail_px, side < c.min_short_side_warn_px)
     if blank:
-        # Sharpness and exposure mean nothing on a blank frame; its size still does, and a
-        # retake at the same too-low resolution would fail again.
+        # Sharpness and exposure mean nothing on a blank or washed-out frame; its size still
+        # does, and a retake at the same too-low resolution would fail again.
         return found
     grade(TOO_DARK, mean < c.dark_fail, mean < c.dark_warn)
     grade(TOO_BRIGHT, mean > c.bright_fail, mean > c.bright_warn)

@@ -80,7 +80,8 @@ def test_an_edited_augmentation_file_is_refused(toy_manifest, tiny_recipe, run, 
     scheme = "or the code's seeding scheme (training.augment.SEEDING_SCHEME)"
     assert f"(augmentation 'phone', {pipeline}, {scheme}) {saved} -> {edited}" in message
     assert _recipe_keys(message) == []  # the recipe still names "phone"
-    assert message.endswith("restore the augmentation file with its seeding scheme it was trained with")
+    advice = "restore the augmentation file with its seeding scheme it was trained with"
+    assert message.endswith(advice)
 
 
 def test_another_manifest_is_refused(toy_manifest, tiny_recipe, run, tmp_path, taxonomy):

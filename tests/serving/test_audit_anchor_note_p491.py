@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, select
 from typer.testing import CliRunner
 
 from serving import audit
 from serving.audit_anchor import anchor_note, unchecked_anchor
+from serving.db.models import AuditEntry
 from serving.db.session import make_engine, session_scope
 from serving.migrations import upgrade
 from tests.serving.helpers import PASSWORD, Service, started
@@ -54,6 +55,12 @@ def test_the_api_notes_a_missing_anchor_and_passes(service):
     assert anchor.exists()
     again = _api_verify(service)
     assert again["ok"] and again["notes"] == []
+    # Each check's own audit entry records whether the anchor's checks ran.
+    with session_scope(service.services.sessions) as session:
+        checks = session.execute(
+            select(AuditEntry).where(AuditEntry.action == "audit_verified").order_by(AuditEntry.seq)
+        ).scalars()
+        assert [entry.details["anchor_checked"] for entry in checks] == [True, False, True]
 
 
 def test_the_api_notes_an_empty_anchor(service):

@@ -219,8 +219,9 @@ def _national_admin() -> dict[str, Any]:
 )  # fmt: skip
 def verify_audit(services: ServicesDep, user: CurrentUserDep) -> AuditVerifyOut:
     """Walk the audit chain; any edited or deleted entry is reported. The check itself is
-    audited (`audit_verified`, with its result), after the walk. `notes` says what the check
-    could not do without that being a problem: the anchor file missing, as after a restore.
+    audited (`audit_verified`, with its result and whether the anchor file's checks ran),
+    after the walk. `notes` says what the check could not do without that being a problem:
+    the anchor file missing, as after a restore.
 
     National admins only: the chain spans every region, so a regional admin gets 403
     `national_scope_required`.
@@ -229,7 +230,10 @@ def verify_audit(services: ServicesDep, user: CurrentUserDep) -> AuditVerifyOut:
         result = verify_with_decisions(session, services.signing_key)
         audit.append(
             session, services.signing_key, actor=user.username, action="audit_verified",
-            details={"ok": result.ok, "entries": result.entries, "problems": len(result.problems)},
+            details={
+                "ok": result.ok, "entries": result.entries, "problems": len(result.problems),
+                "anchor_checked": not result.notes,  # the only note: the anchor's checks skipped
+            },
         )  # fmt: skip
     return AuditVerifyOut(
         ok=result.ok, entries=result.entries, problems=result.problems, notes=result.notes

@@ -57,7 +57,7 @@ class QualityConfig(StrictModel):
     working_side_px: int = Field(gt=32)
     min_short_side_fail_px: int = Field(gt=0)
     min_short_side_warn_px: int = Field(gt=0)
-    blur_fail: float = Field(ge=0, description="Variance of the Laplacian, below = fail.")
+    blur_fail: float = Field(ge=0, description="`blur_score` (Laplacian), below = fail.")
     blur_warn: float = Field(ge=0)
     dark_fail: float = Field(ge=0, le=255, description="Mean luminance, below = fail.")
     dark_warn: float = Field(ge=0, le=255)
@@ -138,6 +138,47 @@ def sharpness_grey(grey: np.ndarray, working_side_px: int) -> np.ndarray:
     cap = MAX_ASPECT * working_side_px
     size = (min(cap, round(width * scale)), min(cap, round(height * scale)))
     return cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC)
+
+
+# Blur. The variance of the Laplacian grows with the square of the exposure and with the
+# sensor's noise: a sharp room at a third of the light scored a ninth, under blur_fail, and
+# a blurred one in the grain of a dim photo scored as sharp. The score is the variance above
+# the frame's noise floor, scaled to a frame of mean BLUR_REFERENCE_MEAN. The floor is the
+# median Laplacian variance of its flat BLUR_BLOCK_PX blocks: those with no detail between
+# 1 and 4 px (a band-pass's std under FLAT_BAND_STD levels), where what the Laplacian sees is
+# noise and the 8-bit steps of a dim gradient; a frame with fewer than FLAT_BLOCKS_MIN_SHARE of
+# them flat (a close-up of a carpet) has no floor. A pattern of single pixels is noise to it.
+BLUR_BLOCK_PX = 32
+BLUR_REFERENCE_MEAN = 120.0
+FLAT_BAND_STD = 1.0
+FLAT_BLOCKS_MIN_SHARE = 0.05
+
+
+def _blocks(image: np.ndarray) -> np.ndarray:
+    """`image` cut into whole blocks: (rows, BLUR_BLOCK_PX, columns, BLUR_BLOCK_PX)."""
+    rows, columns = (side // BLUR_BLOCK_PX for side in image.shape)
+    cut = image[: rows * BLUR_BLOCK_PX, : columns * BLUR_BLOCK_PX]
+    return cut.reshape(rows, BLUR_BLOCK_PX, columns, BLUR_BLOCK_PX)
+
+
+def blur_score(grey: np.ndarray, mean: float) -> float:
+    """Variance of `grey`'s Laplacian above its noise floor, at the exposure of a mean of
+    BLUR_REFERENCE_MEAN (`mean`: the frame's mean luminance, + 10 as for `detail`)."""
+    fine: np.ndarray = grey.astype(np.float32)
+    laplacian = cv2.Laplacian(fine, cv2.CV_32F, ksize=3)
+    _, (std,) = (v.ravel() for v in cv2.meanStdDev(laplacian))
+    floor = 0.0
+    if min(grey.shape) >= BLUR_BLOCK_PX:
+        border = cv2.BORDER_REPLICATE
+        band = cv2.GaussianBlur(fine, (0, 0), 1.0, borderType=border) - cv2.GaussianBlur(
+            fine, (0, 0), 4.0, borderType=border
+        )
+        flat = _blocks(band).std(axis=(1, 3)) < FLAT_BAND_STD
+        if flat.mean() >= FLAT_BLOCKS_MIN_SHARE:
+            variances = _blocks(laplacian).var(axis=(1, 3), dtype=np.float64)
+            floor = float(np.median(variances[flat]))
+    above = max(float(std) ** 2 - floor, 0.0)
+    return above * ((BLUR_REFERENCE_MEAN + 10.0) / (mean + 10.0)) ** 2
 
 
 # Blank frames. `detail` looks at the frame at DETAIL_SIDE_PX on its shorter side, whatever
@@ -232,15 +273,13 @@ def measure(
 
         edge_contrast = get_engine_config().quality.edge_contrast
     grey = working_grey(rgb, working_side_px)
-    laplacian = cv2.Laplacian(sharpness_grey(grey, working_side_px), cv2.CV_32F, ksize=3)
     # OpenCV's one-pass statistics: the same figures as numpy's mean/std/var, at a tenth of
     # the time (this runs on every upload).
     histogram = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     total = histogram.sum()
     mean = float(cv2.meanStdDev(grey)[0].ravel()[0])
-    _, (laplacian_std,) = (v.ravel() for v in cv2.meanStdDev(laplacian))
     found = {
-        "blur_score": float(laplacian_std**2),
+        "blur_score": blur_score(sharpness_grey(grey, working_side_px), mean),
         "mean_luminance": mean,
         # Relative to the mean, so a dim but real room is not mistaken for a blank frame.
         "detail": detail(grey, mean),
@@ -287,10 +326,9 @@ def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
     grade(TOO_BRIGHT, mean > c.bright_fail, mean > c.bright_warn)
     clipped = m["clipped_fraction"]
     grade(CLIPPED, clipped > c.clipped_fail, clipped > c.clipped_warn)
-    # Light before blur: the blur score falls with the square of the exposure (a sharp room at
-    # a third of the light scores a ninth), and a phone in dim light shakes on a long exposure,
-    # so the retake hint of a dark, blurred photo is about the light (`_hint_reason`: also
-    # where the blur fails and the light only warns).
+    # Light before blur: a phone in dim light shakes on a long exposure, so the retake hint of
+    # a dark, blurred photo is about the light (`_hint_reason`: also where the blur fails and
+    # the light only warns). The blur score itself is scaled for the exposure (`blur_score`).
     grade(BLURRED, blur < c.blur_fail, blur < c.blur_warn)
     return found
 
@@ -298,8 +336,7 @@ def _findings(m: dict[str, float], c: QualityConfig) -> list[tuple[str, str]]:
 def _hint_reason(reasons: tuple[str, ...]) -> str:
     """The reason the retake hint is about: the first (most severe) one, except that a blurred
     photo that is also too dark is told about the light, whichever of the two is graded worse
-    (`_findings`): a sharp room in dim light fails on blur while only warned dark, and a retake
-    held still in the same dim light fails again."""
+    (`_findings`): a retake held still in the same dim light is blurred again."""
     if reasons[0] == BLURRED and TOO_DARK in reasons:
         return TOO_DARK
     return reasons[0]

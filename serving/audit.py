@@ -12,7 +12,9 @@ What `verify` detects:
 - An edited entry, one deleted from the middle, re-ordered entries, one put before the
   first (seq below 1), and a chain rebuilt without the key.
 - Entries deleted from the end while the head is left alone.
-- A head that was changed or made up without the key (its MAC does not match).
+- A head that was changed or made up without the key (its MAC does not match), also after
+  later appends: an append that finds such a head records it first, in an
+  `audit_head_mismatch` entry that keeps what the head was, then seals the new head.
 - A head behind the log's last entry: an old head row put back (its MAC still matches), or
   the genesis head, with the entries after it kept. The next append would collide with them.
 - Entries cut from the end, with the head rolled back to the new last entry: when the anchor
@@ -36,7 +38,8 @@ What it cannot detect:
   `assessments refresh`: serving/cli.py) seals it (`seal_head`), as the next append would.
   Until then `verify` reports it, because it cannot be told apart from a head made without
   the key; and entries cut from the end before then, with the head rolled back, are not
-  detected (unless the anchor saw them).
+  detected (unless the anchor saw them). The same goes for a head whose MAC was removed
+  later: the next append seals it as it finds it.
 - Triggers stop mistakes and casual edits only: anyone allowed to drop a trigger can
   remove them.
 """
@@ -61,7 +64,16 @@ from serving.audit_anchor import (
     anchor_problems,
     unchecked_anchor,
 )
-from serving.audit_chain import GENESIS, Walk, head_mac, link_hash, link_holds, mac_holds, walk
+from serving.audit_chain import (
+    GENESIS,
+    HEAD_MISMATCH,
+    Walk,
+    head_mac,
+    link_hash,
+    link_holds,
+    mac_holds,
+    walk,
+)
 from serving.audit_read import StoredHead, entries_query, read_entry, read_head
 from serving.db.models import AuditEntry, AuditHead
 
@@ -82,6 +94,9 @@ def append(
     `details` must be JSON both databases keep alike: NaN and infinities are refused
     (ValueError; PostgreSQL rejects them), and so is a dict whose keys cannot be sorted
     (TypeError); each error names where in `details` it is.
+
+    A head whose MAC does not hold under `key` is not sealed over unseen: an
+    `audit_head_mismatch` entry keeping what it was goes first, and `verify` reports it.
     """
     # Round-trip through JSON so the hashed form is exactly what the database returns.
     clean = json.loads(_storable(details or {}))
@@ -94,6 +109,35 @@ def append(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
+    if head.mac is not None and not mac_holds(StoredHead(head.seq, head.hash, head.mac), key):
+        # Sealing over it would hide it from `verify`: the chain records it first, sealed.
+        logger.error(
+            "the audit head (entry %d) has a MAC that does not match it: the head was changed "
+            "or made up without the key, or the log was written with another key; recorded "
+            "in the audit log before this entry: run `shanyraq audit verify`",
+            head.seq,
+        )
+        found = {"head_seq": head.seq, "head_hash": head.hash[:128], "head_mac": head.mac[:128]}
+        found = json.loads(_storable(found))  # as the database returns it, as `clean`
+        _link(session, key, head, actor=None, action=HEAD_MISMATCH, target=None, details=found)
+    entry = _link(session, key, head, actor=actor, action=action, target=target, details=clean)
+    session.flush()
+    if session.info.get(ANCHOR_INFO_KEY) is not None:
+        session.info[PENDING_INFO_KEY] = (entry.seq, entry.hash)
+    return entry
+
+
+def _link(
+    session: Session,
+    key: bytes,
+    head: AuditHead,
+    *,
+    actor: str | None,
+    action: str,
+    target: str | None,
+    details: dict[str, Any],
+) -> AuditEntry:
+    """Add the entry after `head` (locked) and move the head to it, sealed."""
     seq = head.seq + 1
     at = datetime.now(UTC).isoformat(timespec="microseconds")
     digest = link_hash(
@@ -104,7 +148,7 @@ def append(
         actor=actor,
         action=action,
         target=target,
-        details=clean,
+        details=details,
     )
     entry = AuditEntry(
         seq=seq,
@@ -112,16 +156,13 @@ def append(
         actor=actor,
         action=action,
         target=target,
-        details=clean,
+        details=details,
         prev_hash=head.hash,
         hash=digest,
     )
     session.add(entry)
     head.seq, head.hash = seq, digest
     head.mac = head_mac(key, seq=seq, hash=digest)
-    session.flush()
-    if session.info.get(ANCHOR_INFO_KEY) is not None:
-        session.info[PENDING_INFO_KEY] = (seq, digest)
     return entry
 
 

@@ -15,6 +15,9 @@ from serving.audit_read import Link, StoredHead, entries_query, read_entry
 from serving.db.models import AuditEntry
 
 GENESIS = "0" * 64
+# The entry an append writes before its own when the head's MAC does not hold (serving.audit):
+# what the head was, for `verify` to report as long as the log is kept.
+HEAD_MISMATCH = "audit_head_mismatch"
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -113,9 +116,22 @@ def walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> W
                 changed = f"entry {entry.seq}: content was changed after it was written"
                 walked.problems.append(changed)
                 walked.changed.add(changed)
+            if entry.link is not None and entry.link.action == HEAD_MISMATCH:
+                walked.problems.append(_mismatch_problem(entry.seq, entry.details))
             if entry.seq == head_seq:
                 walked.hash_at_head = entry.hash
             prev_hash, expected_seq, walked.last_seq = entry.hash, entry.seq + 1, entry.seq
         after = rows[-1].seq
         rows = session.execute(first.where(AuditEntry.seq > after)).all()
     return walked
+
+
+def _mismatch_problem(seq: int, details: Any) -> str:
+    found = details.get("head_seq") if isinstance(details, dict) else None
+    head = f"entry {found}" if isinstance(found, int) else "an entry this one does not say"
+    return (
+        f"entry {seq}: the append that wrote it found the head (at {head}) with a MAC that did "
+        "not match it: the head had been changed or made up without the key (entries after it "
+        "may have been cut, or the head moved), or the log before it was written with another "
+        "key. The log went on from that head; this entry's details keep what it was"
+    )

@@ -15,7 +15,8 @@ transaction that holds a lock every version of the service honours.
   or one waiting on it, is refused; one connecting later waits for the commit. A session that
   holds the table (pg_dump until its dump ends, any open transaction that read it) holds the
   lock off: past LOCK_NOTICE_S the upgrade says who (`on_wait`) and waits on, up to
-  `lock_wait_s` in all, then refuses, nothing changed (`hold_version_table`; start-up too).
+  `lock_wait_s` in all, then refuses, nothing changed (serving.migrations.version_lock
+  .hold_version_table; start-up too).
 
 A migration that fails, with a Python error or the database's, is MigrationFailedError
 naming it (serving.migrations.migration_failed, as a start-up migration says it); the
@@ -28,7 +29,6 @@ one write transaction, so others see the old schema or the new one, never half o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ from serving.sqlite_holders import sqlite_users
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Engine
 
     from serving.core.config import ServingSettings
     from serving.migrations import SchemaState
@@ -62,15 +62,10 @@ FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_p
   AND (coalesce(application_name, '') = '' OR application_name LIKE 'shanyraq%')
 ORDER BY pid
 """
-# PostgreSQL: how long alembic_version's lock is waited for before saying who holds it off,
-# and in all by default (`shanyraq db upgrade --lock-wait`, a migrating start-up).
-LOCK_NOTICE_S = 2.0
+# PostgreSQL: how long alembic_version's lock is waited for in all by default (`shanyraq db
+# upgrade --lock-wait`, a migrating start-up), saying who holds it off after
+# serving.migrations.version_lock.LOCK_NOTICE_S.
 LOCK_WAIT_S = 600.0
-# The session's lock_timeout as set and in seconds (0: none).
-_LOCK_TIMEOUT = (
-    "SELECT current_setting(name), setting::float / 1000 FROM pg_settings "
-    "WHERE name = 'lock_timeout'"
-)
 
 
 class DatabaseInUseError(ShanyraqError):
@@ -169,7 +164,7 @@ def upgrade_database(
     """Migrate the database to this version's head; see the module docstring. `force`: even
     when another process has the database open (no search for it, no SQLite lock).
     PostgreSQL: `lock_wait_s`, how long to wait for the lock in all; `on_wait` is told, once,
-    who holds it off when it is not had within LOCK_NOTICE_S."""
+    who holds it off when it is not had within version_lock.LOCK_NOTICE_S."""
     from sqlalchemy import event
     from sqlalchemy.exc import DBAPIError
 
@@ -233,6 +228,7 @@ def _upgrade_locked(
     from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory, session_scope
     from serving.migrations import MigrationFailedError, migrate_on, migration_failed, schema_state
+    from serving.migrations.version_lock import hold_version_table
     from shanyraq import __version__
 
     sessions = make_session_factory(engine)
@@ -265,70 +261,3 @@ def _upgrade_locked(
                      "code_version": __version__},
         )  # fmt: skip
     return UpgradeReport(before=before.current or "", after=after, audit_seq=entry.seq)
-
-
-def hold_version_table(
-    connection: Connection,
-    *,
-    wait_s: float,
-    on_wait: Callable[[str], None] | None,
-    who: str,
-    again: str,
-    within_lock_timeout: bool = False,
-) -> None:
-    """PostgreSQL: serving.migrations.lock_version_table, waited for LOCK_NOTICE_S, then, once
-    `on_wait` is told who holds it off, up to `wait_s` in all (or, `within_lock_timeout`, the
-    session's shorter lock_timeout); past that, or cut short by statement_timeout,
-    DatabaseInUseError naming the holder (the caller's transaction rolls back: nothing
-    changed), `who` (what locks) and `again` (how to run it again) in its words."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    from serving.migrations import lock_version_table
-
-    if connection.dialect.name != "postgresql":
-        return
-    kept, kept_s = connection.execute(text(_LOCK_TIMEOUT)).one()
-    cut = None  # the server's setting that ends the wait, in words
-    if within_lock_timeout and kept_s and kept_s < wait_s:
-        wait_s, cut = kept_s, f"lock_timeout ({kept})"
-    ends = time.monotonic() + wait_s
-    try:
-        locked = lock_version_table(connection, within_s=min(LOCK_NOTICE_S, wait_s))
-        if not locked and ends > time.monotonic():
-            if on_wait is not None:
-                on_wait(
-                    f"waiting for {_lockers(connection)} to finish: {who} must lock the "
-                    "alembic_version table, held or queued for as shown (a pg_dump holds every "
-                    f"table until its dump ends); up to {wait_s:g} s in all. Ctrl-C leaves the "
-                    "database unchanged"
-                )
-            locked = lock_version_table(connection, within_s=ends - time.monotonic())
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "57014":  # not query_canceled
-            raise
-        limit = connection.execute(text("SELECT current_setting('statement_timeout')")).scalar()
-        locked, cut = False, f"statement_timeout ({limit})"
-    if locked:
-        connection.execute(text("SELECT set_config('lock_timeout', :kept, true)"), {"kept": kept})
-        return
-    shown = connection.engine.url.render_as_string(hide_password=True)
-    held = f"held by {_lockers(connection)}"
-    if cut is None:
-        raise DatabaseInUseError(
-            f"the database at {shown} stayed locked past {wait_s:g} s, {held}: {who} locks its "
-            "alembic_version table; nothing changed: let that finish (a pg_dump ends with its "
-            f"dump) or end it, then {again}"
-        )
-    raise DatabaseInUseError(
-        f"the database at {shown} stayed locked, {held}, until the server's {cut} ended the "
-        f"wait: {who} locks its alembic_version table; nothing changed: raise {cut.split()[0]} "
-        f"for this role (ALTER ROLE ... SET), or wait until that has finished (off-peak), then "
-        f"{again}"
-    )
-
-
-def _lockers(connection: Connection) -> str:
-    from serving.migrations import version_table_lockers
-
-    return "; ".join(version_table_lockers(connection)) or "another session (gone now)"

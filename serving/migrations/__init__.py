@@ -3,7 +3,7 @@ says where a database stands, and `open_database` opens it for a command, migrat
 refused unless already up to date.
 
 A migration holds a lock that every version's start-up check waits for: on PostgreSQL
-`lock_version_table` (env.py and `shanyraq db upgrade` take it through serving.db_upgrade
+`lock_version_table` (env.py and `shanyraq db upgrade` take it through .version_lock
 .hold_version_table, which waits a bounded time and says whom for); on SQLite `db upgrade`'s
 connection in exclusive locking mode. A SQLite database still locked past the busy timeout is
 refused with DatabaseBeingUpgradedError (serving.db.session.unavailable).
@@ -141,7 +141,7 @@ def upgrade(
     """Migrate to `revision` on a connection of env.py's own; with `seal_with` (the audit key),
     seal an audit head that carries no MAC (serving.audit.seal_head) in the migration's own
     transaction, as every code path that migrates the service must. On PostgreSQL the lock on
-    alembic_version is waited for up to `lock_wait_s` (serving.db_upgrade.hold_version_table).
+    alembic_version is waited for up to `lock_wait_s` (.version_lock.hold_version_table).
 
     A migration that fails is MigrationFailedError naming it (`migration_failed`), the
     transaction rolled back. A database at a migration this version does not know (newer code
@@ -169,21 +169,17 @@ def migration_failed(
     """`exc` (`_upgrade_naming_failure`) as every command that migrates says it: where it
     leaves the database at `shown`, whose migration was `before` (None: no tables yet), and
     what most likely caused it, with what to do; `again` says how to run the command again."""
+    from serving.migrations.version_lock import cut_short
     from shanyraq.cli import DEBUG_ENV
 
     cause = exc.__cause__
-    if getattr(getattr(cause, "orig", None), "sqlstate", None) in ("57014", "55P03"):
-        likely = (
-            "the server cut a statement short (its statement_timeout or lock_timeout, as its "
-            "words say, while another session held a table): raise that setting for this role "
-            f"(ALTER ROLE ... SET), or migrate when nothing else holds the tables, then {again}"
-        )
-    elif isinstance(cause, DBAPIError):
+    likely = cut_short(cause, again=again)  # a timeout of the server's, or pg_cancel_backend
+    if likely is None and isinstance(cause, DBAPIError):
         likely = (
             "the database holds something this migration does not expect (the database's "
             f"words say what): put it right, then {again}"
         )
-    else:
+    elif likely is None:
         likely = (
             "a fault in this version's migration: report it with what the same command prints "
             f"with {DEBUG_ENV}=1"

@@ -13,8 +13,9 @@ from sqlalchemy import Connection
 
 from serving.db.models import Base
 from serving.db.session import make_engine
-from serving.db_upgrade import LOCK_WAIT_S, hold_version_table
+from serving.db_upgrade import LOCK_WAIT_S
 from serving.migrations import seal_on
+from serving.migrations.version_lock import hold_version_table
 
 logger = logging.getLogger("serving.migrations")
 config = context.config

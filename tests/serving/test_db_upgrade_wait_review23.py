@@ -21,10 +21,10 @@ import pytest
 from alembic.operations import Operations
 from sqlalchemy import text
 
-from serving import db_upgrade
 from serving.cli import load_settings
 from serving.db.session import make_engine
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
+from serving.migrations import version_lock
 from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.test_cli_review20 import _behind, _code, _run, _sqlite_url
@@ -101,7 +101,7 @@ def test_postgresql_upgrade_says_who_it_waits_for_then_upgrades(tmp_path, postgr
 def test_postgresql_upgrade_refuses_past_its_wait_with_nothing_changed(
     tmp_path, monkeypatch, postgres_server
 ):
-    monkeypatch.setattr(db_upgrade, "LOCK_NOTICE_S", 0.5)  # said after 0.5 s, refused at 1.5
+    monkeypatch.setattr(version_lock, "LOCK_NOTICE_S", 0.5)  # said after 0.5 s, refused at 1.5
     url = fresh_postgres_db(postgres_server)
     settings = load_settings(_behind(tmp_path, url))
     before = [entry.seq for entry in _entries(url)]

@@ -27,7 +27,7 @@ from serving import db_upgrade
 from serving.cli import check_database, load_settings
 from serving.db.session import make_engine, unavailable
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
-from serving.migrations import MigrationFailedError, open_database, upgrade
+from serving.migrations import MigrationFailedError, open_database, upgrade, version_lock
 from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import fresh_postgres_db, make_settings
 from tests.serving.test_cli_review20 import _behind, _sqlite_url
@@ -262,7 +262,7 @@ def test_a_lock_timeout_cutting_a_migration_short_says_so(behind_pg):
 def test_a_migrating_start_says_whom_it_waits_for_and_stops_waiting(behind_pg, monkeypatch, caplog):
     # Before: it waited for the reader, silently, for as long as the reader held its lock.
     url, config = behind_pg
-    monkeypatch.setattr(db_upgrade, "LOCK_NOTICE_S", 0.3)
+    monkeypatch.setattr(version_lock, "LOCK_NOTICE_S", 0.3)
     monkeypatch.setattr(db_upgrade, "LOCK_WAIT_S", 1.0)
     settings = load_settings(config)
     with _reader(url) as reader, caplog.at_level(logging.WARNING, "serving.migrations"):

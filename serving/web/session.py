@@ -124,10 +124,14 @@ def _renewing(scope: Scope, send: Send, token: str) -> Send:
     session is checked again before: a sign-in or password change in another tab may have
     ended it meanwhile, and the renewal would replace that answer's new cookie. An answer
     whose due renewal is not made says so, with the session's real clock
-    (`session_clock.tell_skipped_renewal`): what the route told counted on the renewal.
+    (`session_clock.tell_skipped_renewal`): what the route told counted on the renewal; a
+    page's body, rendered with the renewed clock, is corrected to the real one.
     """
 
+    out = send  # the skipped renewal of a page's answer corrects its body (tell_skipped_renewal)
+
     async def send_renewed(message: Message) -> None:
+        nonlocal out
         if message["type"] == "http.response.start":
             request = Request(scope)
             claims = accepted_claims(request)
@@ -149,8 +153,8 @@ def _renewing(scope: Scope, send: Send, token: str) -> Send:
                         # Imported here: session_clock builds on this module.
                         from serving.web.session_clock import tell_skipped_renewal
 
-                        tell_skipped_renewal(headers, request, ended=signed_in is False)
-        await send(message)
+                        out = tell_skipped_renewal(headers, request, send, ended=signed_in is False)
+        await out(message)
 
     return send_renewed
 

@@ -102,10 +102,12 @@ def backup_sqlite(
     # SQLite follows a link to the database: its -wal, -shm and -journal lie beside the file.
     source = source.resolve()
     out = Path(out)
-    refuse_service_path(out, {**database_files(source), **(kept or {})})
+    service = {**database_files(source), **(kept or {})}
+    refuse_service_path(out, service)
     if out.is_dir():  # --overwrite replaces a file, never a folder
         raise OutputPathError(
-            f"{out} is a folder; name the backup file to write, e.g. {out / source.name}"
+            f"{out} is a folder; name the backup file to write, e.g. "
+            f"{_file_in(out, source, service)}"
         )
     if os.path.lexists(out) and not overwrite:
         raise OutputExistsError(f"{out} exists; give another path, or --overwrite to replace it")
@@ -129,6 +131,17 @@ def backup_sqlite(
                 "the backup was not kept: give another path, or --overwrite to replace it"
             ) from None
     return Backup(path=out, source=source, size_bytes=out.stat().st_size, revision=revision)
+
+
+def _file_in(folder: Path, source: Path, service: Mapping[Path, str]) -> Path:
+    """A backup file to name in `folder`: the database's name, unless that is one of the
+    service's files (`folder` is the database's own), then a name beside it."""
+    named = folder / source.name
+    try:
+        refuse_service_path(named, service)
+    except OutputExistsError:
+        return folder / f"{source.stem}-backup{source.suffix}"
+    return named
 
 
 def database_files(source: Path) -> dict[Path, str]:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import delete, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
@@ -386,14 +387,13 @@ def check_not_signed_out_since(
 
 
 def revoke_token(session: Session, *, token_id: str, user_id: int, expires_at: float) -> None:
-    """Sign one access token out before it expires: it is refused from then on.
-
-    Rows of tokens that have expired since are dropped here, so the table holds only tokens
-    that would still be accepted otherwise.
-    """
+    """Sign one access token out before it expires: it is refused from then on. Signed out
+    twice at once (two tabs), the second finds its row written and leaves it. Rows of tokens
+    that have expired since are dropped, so the table holds only tokens still accepted else."""
     session.execute(delete(RevokedToken).where(RevokedToken.expires_at < time.time()))
-    if session.get(RevokedToken, token_id) is None:
-        session.add(RevokedToken(jti=token_id, user_id=user_id, expires_at=expires_at))
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}[session.get_bind().dialect.name]
+    row = {"jti": token_id, "user_id": user_id, "expires_at": expires_at}
+    session.execute(dialect.insert(RevokedToken).values(row).on_conflict_do_nothing())
 
 
 def is_revoked(session: Session, token_id: str) -> bool:

@@ -190,3 +190,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def waiting_on_a_lock(service: Any) -> bool:
+    """Whether a connection to this test's PostgreSQL database waits for a lock (a row's)."""
+    from sqlalchemy import text
+
+    from serving.db.session import session_scope
+
+    with session_scope(service.services.sessions) as session:
+        return bool(
+            session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )

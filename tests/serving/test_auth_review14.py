@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 import pytest
 from argon2 import PasswordHasher, Type
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import audit, users
@@ -28,7 +28,7 @@ from serving.api.routes import auth
 from serving.core import security
 from serving.db.models import AuditEntry, User
 from serving.db.session import session_scope
-from tests.serving.helpers import PASSWORD
+from tests.serving.helpers import PASSWORD, waiting_on_a_lock
 
 NEW_PASSWORD = "a brand new pass phrase"
 DEADLINE_S = 30.0  # how long a hook waits for the other side before the test fails
@@ -66,19 +66,6 @@ class _FakeClock:
 
     def utcnow(self) -> datetime:
         return datetime.fromtimestamp(self.now, tz=UTC)
-
-
-def _waiting_on_a_lock(service: Any) -> bool:
-    """Whether a connection to this test's database waits for a lock (a row's, here)."""
-    with session_scope(service.services.sessions) as session:
-        return bool(
-            session.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 def _until(condition: Callable[[], bool], what: str) -> None:
@@ -131,7 +118,7 @@ class _Racer(threading.Thread):
                 self.flushed.set()
                 if self.hold:
                     _until(
-                        lambda: self.released.is_set() or _waiting_on_a_lock(self.service),
+                        lambda: self.released.is_set() or waiting_on_a_lock(self.service),
                         "the sign-in finished or waited on the account's row",
                     )
         except BaseException as error:  # reported by finish()
@@ -139,7 +126,7 @@ class _Racer(threading.Thread):
             self.flushed.set()
 
     def finished_or_blocked(self) -> bool:
-        return not self.is_alive() or _waiting_on_a_lock(self.service)
+        return not self.is_alive() or waiting_on_a_lock(self.service)
 
     def finish(self) -> None:
         self.released.set()

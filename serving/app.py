@@ -143,6 +143,7 @@ def _reuse_index(services: Services) -> ReuseIndex:
             select(Photo.id, Photo.perceptual_hash, Photo.family_id, Family.region, Photo.sha256)
             .join(Family, Family.id == Photo.family_id)
             .where(Photo.perceptual_hash.is_not(None))
+            .order_by(Photo.id)  # upload order: ties on distance are cut as before a restart
         ).all()
     for photo_id, hex_hash, family_id, region, sha256 in rows:
         if hex_hash is not None:

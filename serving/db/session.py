@@ -271,9 +271,14 @@ def unavailable(where: Engine | URL, exc: DBAPIError, *, doing: str) -> Shanyraq
     )
 
 
+# A 57014 in words not known here (version_lock.UNTOLD) may also be a pg_cancel_backend.
+_BY_SOMEONE = "an administrator or another session (pg_cancel_backend)"
+
+
 def _server_refusal(exc: DBAPIError, role: str) -> str | None:
     """What to do about a PostgreSQL error that is not about reaching the server: a privilege
-    the role lacks (42501), a statement the server cut short (57014, 55P03); else None."""
+    the role lacks (42501), a statement the server cut short (57014, 55P03: which setting, or
+    a pg_cancel_backend, as serving.migrations.version_lock.cut_by tells); else None."""
     state = getattr(exc.orig, "sqlstate", None)
     statement = " ".join((exc.statement or "").split())
     if state == "42501" and statement.startswith("CREATE TABLE alembic_version"):
@@ -299,10 +304,17 @@ def _server_refusal(exc: DBAPIError, role: str) -> str | None:
             f"grant it to {role}, or {URL_HINT} to name a role that has it"
         )
     if state in ("57014", "55P03"):
+        # Not at import: serving.migrations loads alembic (and imports this module).
+        from serving.migrations.version_lock import CANCEL, CANCELLED, UNTOLD, cut_by
+
+        cut = cut_by(exc) or UNTOLD  # 55P03: lock_timeout; 57014: as the server's words say
+        if cut == CANCEL:
+            return f"the statement was {CANCELLED}, not by a timeout: ask why, then run this again"
+        said = f"its {cut}," if cut != UNTOLD else f"its statement_timeout, or {_BY_SOMEONE},"
         return (
-            "the server cut the statement short (its statement_timeout or lock_timeout, or an "
-            "administrator, as its words say): raise that setting for this role (ALTER ROLE "
-            "... SET), or run this when nothing else holds the tables (off-peak)"
+            f"the server cut the statement short ({said} as its words say): raise "
+            f"{cut.split()[0]} for this role (ALTER ROLE ... SET), or run this when nothing "
+            "else holds the tables (off-peak)"
         )
     return None
 

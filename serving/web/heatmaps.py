@@ -1,20 +1,23 @@
 """Heat-map evidence for the family page: Grad-CAM overlays from model.pt, cached on disk.
 
-A heat map is computed once per (model version, colour scale, photo, head, label) and kept
-under `<data_dir>/heatmaps/<model version>/<colour scale>/`; later views read the PNG, checked
-against the digest it was kept with, and a change of scale (the page's legend names it) never
-serves an overlay drawn in the old one.
+A heat map is computed once per (model version, colour scale, drawing code, photo, head,
+label) and kept under `<data_dir>/heatmaps/<model version>/<colour scale>-<digest of
+vision/explain.py>/`; later views read the PNG, checked against the digest it was kept with,
+and a change of scale (the page's legend names it) or of the drawing never serves an overlay
+drawn the old way.
 Without model.pt (an ONNX-only artifact), or with one copied over the model.pt the service
 loaded (vision.explain.model_pt_changed), there are no heat maps, and the page says so instead
 of showing anything invented, or links that every request would refuse.
 
 The overlays are renders of families' photos, so those no key can serve any more are removed
-when the service starts (`prune_cache`): the model version and the colour scale change only
-with a restart (a new model, a new release), and a start-up walk costs no request anything.
+when the service starts (`prune_cache`): the model version, the colour scale and the drawing
+code change only with a restart (a new model, a new release), and a start-up walk costs no
+request anything.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -38,6 +41,7 @@ from serving.originals import checked_original
 from serving.state import Services
 from serving.stored_decode import decode_stored
 from shanyraq.atomic import atomic_file
+from shanyraq.source_digests import code_digests
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import OVERLAY_SCALE, ModelPtChangedError, model_pt_changed
 from vision.score import ABSTAIN_NOT_DWELLING, PhotoScore
@@ -169,8 +173,15 @@ def version_folder(model_version: str | None) -> str:
 
 
 def _cache_key(services: Services) -> tuple[str, str]:
-    """The folders of the current cache below CACHE_DIR: the model version, the scale."""
-    return version_folder(services.pipeline.model_version), OVERLAY_SCALE
+    """The folders of the current cache below CACHE_DIR: the model version, and the scale
+    with the drawing code's digest (an overlay is drawn by vision.explain: a change to its
+    normalisation or blend draws new ones, not the old ones served under the same model)."""
+    return version_folder(services.pipeline.model_version), f"{OVERLAY_SCALE}-{_drawing()}"
+
+
+@functools.cache
+def _drawing() -> str:
+    return code_digests(("vision.explain",))["vision.explain"][:12]
 
 
 def cache_path(services: Services, *, sha256: str, sign: str) -> Path:

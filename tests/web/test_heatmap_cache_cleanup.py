@@ -117,3 +117,16 @@ def test_a_model_version_of_dots_keeps_its_cache_inside_the_cache_folder(tmp_pat
         assert path.resolve().is_relative_to(cache), (version, path)
         assert not path.resolve().relative_to(cache).parts[0].startswith(".")
         assert heatmaps.prune_cache(services) == 0 and path.exists()
+
+
+def test_overlays_drawn_by_other_drawing_code_are_not_served_and_are_removed(tmp_path):
+    # Before, the key was the model version and the scale alone: a release that changed how
+    # vision.explain normalises or blends a map served the overlays drawn the old way.
+    data_dir = tmp_path / "data"
+    services = _services(data_dir)
+    current = heatmaps.cache_path(services, sha256=SHA, sign="roof_leak")
+    assert current.parent.parent.name.startswith(f"{OVERLAY_SCALE}-")
+    older = _overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    assert older != current
+    assert heatmaps.prune_cache(services) == 1
+    assert not older.exists()

@@ -4,7 +4,8 @@ write put off until the run has trained an epoch.
 `last.pt` (full checkpoint dict for `resume=True`), `best.pt` (model.pt format, EMA weights
 when EMA is on), `metrics.csv` (one line per epoch), `run.json` (what export and
 evaluation need next: the recipe, and beside it the augmentation pipeline's contents as
-loaded, since the recipe names it only; written when training ends) and `calibration.json`
+loaded, since the recipe names it only; for a synthetic stream, how many sign labels its
+augmentation dropped, summed from the log; written when training ends) and `calibration.json`
 (fitted on best.pt by the build, after training; removed whenever best.pt changes).
 
 A run makes the folder its own (creates it; empties the metrics log and removes the run.json
@@ -47,6 +48,7 @@ from training.metrics_log import MetricsLog
 from training.recipe import TrainConfig
 from training.resume import require_checkpoint, training_data_sha256
 from training.synth.stream import SyntheticStream
+from training.train_parts import DRAWN_COLUMN, DROPPED_COLUMN
 from vision.artifact import Preprocessing
 from vision.model import ShanyraqNet, save_model
 
@@ -237,8 +239,9 @@ def run_record(
     *,
     epochs_run: int,
     best_score: float,
+    log_rows: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """What run.json holds after `epochs_run` epochs."""
+    """What run.json holds after `epochs_run` epochs; `log_rows` is the run's metrics log."""
     n_photos = {k: len(v) for k, v in asdict(splits).items() if isinstance(v, list)}
     info: dict[str, Any] = {
         "recipe": config.model_dump(mode="json"),
@@ -255,4 +258,25 @@ def run_record(
         # Photos rendered for training, never stored (the same ones each epoch, or new ones).
         n_photos["train"] = train_set.n * (epochs_run if train_set.new_photos_each_epoch else 1)
         info["train_stream"] = train_set.description(epochs=epochs_run)
+        info["train_stream_sign_labels"] = sign_label_record(log_rows or [], epochs_run)
     return info
+
+
+def sign_label_record(rows: list[dict[str, str]], epochs_run: int) -> dict[str, Any]:
+    """A stream's sign labels over the logged epochs up to `epochs_run`, per sign: `drawn`
+    for its examples and `dropped` (not trained on) because augmentation moved the sign out of
+    frame; `examples` seen in those epochs. A row without the counts (logged by an older
+    version before a resume) is left out: `epochs_counted` says how many epochs they cover."""
+    drawn: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+    epochs = examples = 0
+    for row in rows:
+        counts = {k: v for k, v in row.items() if k.startswith((DRAWN_COLUMN, DROPPED_COLUMN))}
+        if int(row["epoch"]) > epochs_run or not counts or "" in counts.values():
+            continue
+        epochs, examples = epochs + 1, examples + int(row["images"])
+        for key, value in counts.items():
+            into = dropped if key.startswith(DROPPED_COLUMN) else drawn
+            name = key.removeprefix(DROPPED_COLUMN).removeprefix(DRAWN_COLUMN)
+            into[name] = into.get(name, 0) + int(value)
+    return {"epochs_counted": epochs, "examples": examples, "drawn": drawn, "dropped": dropped}

@@ -54,7 +54,7 @@ from training.run_folder import (
     check_run_folder,
     run_record,
 )
-from training.train_parts import build_optimizer, build_scheduler
+from training.train_parts import SignLabelCount, build_optimizer, build_scheduler
 from training.validation import Validation, validation_score
 from vision.artifact import Preprocessing
 from vision.model import ShanyraqNet, create_model, get_variant, model_preprocessing
@@ -153,7 +153,8 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """Train one epoch. `train_loss` is the optimised loss's mean over the epoch's photos; each
     head's (`train_room`, ...) is its term's mean over the photos that head trained on, class
-    weights weighing them as in the loss (NaN when it trained on none)."""
+    weights weighing them as in the loss (NaN when it trained on none). A stream's epoch adds
+    its sign labels drawn and dropped by augmentation, per sign (train_parts.SignLabelCount)."""
     loop.model.train()
     spec = loader.dataset.spec  # type: ignore[attr-defined]
     on_gpu = loop.device.type == "cuda"
@@ -164,11 +165,13 @@ def train_one_epoch(
     seen, start = 0, time.perf_counter()
     loop.optimizer.zero_grad(set_to_none=True)
     bar = tqdm(batches(loader), total=len(loader), desc=f"epoch {loop.epoch + 1}", leave=False)
-    for step, (pixels, targets) in enumerate(bar, start=1):
-        pixels = model_input(pixels.to(loop.device, non_blocking=True), spec)
+    sign_labels = SignLabelCount()
+    for step, batch in enumerate(bar, start=1):
+        sign_labels.add(batch)
+        pixels = model_input(batch.pixels.to(loop.device, non_blocking=True), spec)
         if on_gpu:
             pixels = pixels.contiguous(memory_format=torch.channels_last)
-        targets = type(targets)(*(t.to(loop.device) for t in targets))
+        targets = type(batch.targets)(*(t.to(loop.device) for t in batch.targets))
         with torch.autocast(loop.device.type, dtype=torch.bfloat16, enabled=use_amp):
             parts = loop.loss_fn(loop.model(pixels), targets)
         (parts.total / group_size(step, len(loader), accumulation_steps)).backward()
@@ -188,6 +191,7 @@ def train_one_epoch(
     }
     out.update(images=seen, images_per_second=seen / seconds)
     out["lr"] = float(loop.scheduler.get_last_lr()[0])
+    out.update(sign_labels.columns())  # a stream's sign labels drawn and dropped, per sign
     return out
 
 
@@ -317,8 +321,8 @@ def train(
             run.save_checkpoint(checkpoint_state(loop, config, identity=identity.at(loop.epoch)))
             if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
                 break
-        record = run_record(config, splits, spec, train_set, augmentation,
-                            epochs_run=loop.epoch, best_score=loop.best_score)  # fmt: skip
+        record = run_record(config, splits, spec, train_set, augmentation, epochs_run=loop.epoch,
+                            best_score=loop.best_score, log_rows=run.log.read())  # fmt: skip
         run.write_record(record)
     return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early, splits)
 

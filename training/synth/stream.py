@@ -12,10 +12,11 @@ set: the same run gives the same photos on any number of workers, and a resumed 
 same as an uninterrupted one. Photos pass through JPEG and the serving decoder like stored
 photos. Homes of `photos_per_home` consecutive indices share a style and a welfare level;
 the recipe's held-out styles are never drawn. A sign that an example's augmentation moves
-out of frame is not labelled in that example. Validation and test photos still come from the
-recipe's manifest, made with another seed. With `new_photos_each_epoch` off, every epoch
-renders the same photos again (augmented anew), like a stored set; that measured no better
-than the stored set it imitates.
+out of frame is not labelled in that example; each example says which labels it lost
+(`StreamExample.signs_dropped`), so the run can count them (training.train_parts). Validation
+and test photos still come from the recipe's manifest, made with another seed. With
+`new_photos_each_epoch` off, every epoch renders the same photos again (augmented anew), like
+a stored set; that measured no better than the stored set it imitates.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,7 +34,7 @@ from shanyraq.source_digests import code_digests
 from shanyraq.taxonomy import Taxonomy
 from training.data import (
     Augment,
-    Example,
+    Targets,
     augmented,
     augmented_with_points,
     encode_targets,
@@ -76,7 +78,17 @@ GENERATOR_CODE = (
 )
 
 
-class SyntheticStream(Dataset[Example]):
+class StreamExample(NamedTuple):
+    """An `Example` of the stream, with the sign labels its augmentation took away."""
+
+    pixels: torch.Tensor  # uint8 (H, W, 3) at model size, as Example's
+    targets: Targets  # the labels trained on: less every sign in `signs_dropped`
+    # (S,) bool, taxonomy sign order: drawn, but moved out of frame (and so not labelled).
+    # Carried with the batch: a loader worker's counts would not reach the training process.
+    signs_dropped: torch.Tensor
+
+
+class SyntheticStream(Dataset[StreamExample]):
     """`photos_per_epoch` synthetic photos per epoch, new ones each epoch or the same ones."""
 
     def __init__(
@@ -152,14 +164,17 @@ class SyntheticStream(Dataset[Example]):
                 continue
         raise RenderError(f"stream example {index}: no drawable sample in {MAX_DRAWS} draws")
 
-    def __getitem__(self, index: int) -> Example:
+    def __getitem__(self, index: int) -> StreamExample:
         """Drawn example `index` (EpochSampler's `epoch * n + i`): photo `index`, or photo `i`
         again when every epoch shows the same photos; augmented by `index` either way."""
         labels, photo, rng = self.render(index if self.new_photos_each_epoch else index % self.n)
         low, high = self.config.photos.jpeg_quality
         data = encode_jpeg(photo.image, int(rng.integers(low, high + 1)))
-        rgb, labels = self._augmented(resized_from_bytes(data, self.spec), labels, photo, index)
-        return Example(torch.from_numpy(rgb), encode_targets(labels, self.taxonomy))
+        rgb, kept = self._augmented(resized_from_bytes(data, self.spec), labels, photo, index)
+        dropped = torch.zeros(len(self.taxonomy.sign_names), dtype=torch.bool)
+        for name in (labels.signs or frozenset()) - (kept.signs or frozenset()):
+            dropped[self.taxonomy.sign_names.index(name)] = True
+        return StreamExample(torch.from_numpy(rgb), encode_targets(kept, self.taxonomy), dropped)
 
     def _augmented(
         self, rgb: np.ndarray, labels: PhotoSpec, photo: RenderedPhoto, index: int

@@ -28,7 +28,7 @@ def expected_calibration_error(
     confidence: np.ndarray, correct: np.ndarray, *, bins: int = ECE_BINS
 ) -> float:
     """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
-    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    confidence, correct = np.ravel(confidence).astype(float), np.ravel(correct).astype(float)
     if confidence.size == 0:
         return float("nan")
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -49,12 +49,15 @@ def ece_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> list[float]:
-    """Bootstrap interval of the ECE over examples: how much of it the sample size explains."""
+    """Bootstrap interval of the ECE over photos: how much of it the sample size explains.
+
+    One value per photo, or (photos, values) as `signs_calibration` gives: a photo's values
+    are drawn together, since they move together (one blurred photo, every sign off)."""
     confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
     if confidence.size == 0:
         return []
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, confidence.size, size=(resamples, confidence.size))
+    draws = rng.integers(0, len(confidence), size=(resamples, len(confidence)))
     values = [expected_calibration_error(confidence[i], correct[i]) for i in draws]
     tail = (1.0 - level) / 2 * 100
     return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
@@ -70,7 +73,7 @@ def ece_floor(
     so a measured ECE near this floor cannot tell a calibrated head from a slightly
     miscalibrated one; one above its `level` percentile can. {"mean", "high"}; {} if empty.
     """
-    confidence = np.asarray(confidence, float)
+    confidence = np.ravel(confidence).astype(float)
     if confidence.size == 0:
         return {}
     rng = np.random.default_rng(seed)
@@ -116,7 +119,7 @@ def reliability_curve(
     confidence: ArrayLike, correct: ArrayLike, *, bins: int = ECE_BINS
 ) -> dict[str, list[float]]:
     """Per non-empty bin: mean confidence, accuracy and count (for reliability diagrams)."""
-    confidence_, correct_ = np.asarray(confidence, float), np.asarray(correct, float)
+    confidence_, correct_ = np.ravel(confidence).astype(float), np.ravel(correct).astype(float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence_, edges[1:-1]), 0, bins - 1)
     out: dict[str, list[float]] = {"confidence": [], "accuracy": [], "count": []}
@@ -205,8 +208,9 @@ def signs_metrics(probs: np.ndarray, target: np.ndarray, known: np.ndarray, *, l
 def signs_calibration(
     probs: np.ndarray, target: np.ndarray, known: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every (photo, sign) probability against whether the sign is there."""
-    return probs[known].ravel(), target[known].ravel() > 0.5
+    """Every (photo, sign) probability against whether the sign is there, one row a photo
+    (the ECE functions take every value; `ece_interval` resamples whole photos)."""
+    return probs[known], target[known] > 0.5
 
 
 def undefined_reasons(metrics: dict[str, Any], *, not_dwelling: str) -> dict[str, str]:

@@ -15,6 +15,10 @@ What `verify` detects:
 - A head that was changed or made up without the key (its MAC does not match), also after
   later appends: an append that finds such a head records it first, in an
   `audit_head_mismatch` entry that keeps what the head was, then seals the new head.
+- A head whose MAC was removed (one past genesis with no MAC), also after later appends: an
+  append that finds one records it first, in an `audit_head_unsealed` entry. Every command
+  that migrates seals a head from before migration 0003 before it appends (`seal_head`), so
+  only a removed MAC, or a head `seal_head` left unsealed (itself reported), gets there.
 - A head behind the log's last entry: an old head row put back (its MAC still matches), or
   the genesis head, with the entries after it kept. The next append would collide with them.
 - Entries cut from the end, with the head rolled back to the new last entry: when the anchor
@@ -35,11 +39,10 @@ What it cannot detect:
 - A whole log wiped back to genesis when no anchor exists: the genesis head needs no MAC.
 - A head written before migration 0003 has no MAC, and a migration has no key. The first
   command that migrates the database with the key at hand (`serve`, `users`, `rescore`,
-  `assessments refresh`: serving/cli.py) seals it (`seal_head`), as the next append would.
-  Until then `verify` reports it, because it cannot be told apart from a head made without
-  the key; and entries cut from the end before then, with the head rolled back, are not
-  detected (unless the anchor saw them). The same goes for a head whose MAC was removed
-  later: the next append seals it as it finds it.
+  `assessments refresh`: serving/cli.py) seals it (`seal_head`) before it appends; an append
+  that finds it unsealed records it (above). Until then `verify` reports it, because it
+  cannot be told apart from a head made without the key; and entries cut from the end
+  before then, with the head rolled back, are not detected (unless the anchor saw them).
 - Triggers stop mistakes and casual edits only: anyone allowed to drop a trigger can
   remove them.
 """
@@ -67,6 +70,7 @@ from serving.audit_anchor import (
 from serving.audit_chain import (
     GENESIS,
     HEAD_MISMATCH,
+    HEAD_UNSEALED,
     Walk,
     head_mac,
     link_hash,
@@ -95,8 +99,9 @@ def append(
     (ValueError; PostgreSQL rejects them), and so is a dict whose keys cannot be sorted
     (TypeError); each error names where in `details` it is.
 
-    A head whose MAC does not hold under `key` is not sealed over unseen: an
-    `audit_head_mismatch` entry keeping what it was goes first, and `verify` reports it.
+    A head whose MAC does not hold under `key`, or a head past genesis with no MAC, is not
+    sealed over unseen: an `audit_head_mismatch` or `audit_head_unsealed` entry keeping what
+    it was goes first, and `verify` reports it.
     """
     # Round-trip through JSON so the hashed form is exactly what the database returns.
     clean = json.loads(_storable(details or {}))
@@ -109,22 +114,41 @@ def append(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
-    if head.mac is not None and not mac_holds(StoredHead(head.seq, head.hash, head.mac), key):
-        # Sealing over it would hide it from `verify`: the chain records it first, sealed.
-        logger.error(
-            "the audit head (entry %d) has a MAC that does not match it: the head was changed "
-            "or made up without the key, or the log was written with another key; recorded "
-            "in the audit log before this entry: run `shanyraq audit verify`",
-            head.seq,
-        )
-        found = {"head_seq": head.seq, "head_hash": head.hash[:128], "head_mac": head.mac[:128]}
-        found = json.loads(_storable(found))  # as the database returns it, as `clean`
-        _link(session, key, head, actor=None, action=HEAD_MISMATCH, target=None, details=found)
+    # Sealing over either would hide it from `verify`: the chain records it first, sealed.
+    # Every migrating command seals a head from before migration 0003 before it appends.
+    if head.mac is None and (head.seq, head.hash) != (0, GENESIS):
+        _record_head(session, key, head, HEAD_UNSEALED, _UNSEALED)
+    elif head.mac is not None and not mac_holds(StoredHead(head.seq, head.hash, head.mac), key):
+        _record_head(session, key, head, HEAD_MISMATCH, _MISMATCH)
     entry = _link(session, key, head, actor=actor, action=action, target=target, details=clean)
     session.flush()
     if session.info.get(ANCHOR_INFO_KEY) is not None:
         session.info[PENDING_INFO_KEY] = (entry.seq, entry.hash)
     return entry
+
+
+_UNSEALED = (
+    "carries no MAC: its MAC was removed (entries after it may have been cut), or it was "
+    "written before migration 0003 and not sealed since"
+)
+_MISMATCH = (
+    "has a MAC that does not match it: the head was changed or made up without the key, or "
+    "the log was written with another key"
+)
+
+
+def _record_head(session: Session, key: bytes, head: AuditHead, action: str, why: str) -> None:
+    """Log and record, in an `action` entry after `head` (locked), what the head was."""
+    logger.error(
+        "the audit head (entry %d) %s; recorded in the audit log before this entry: run "
+        "`shanyraq audit verify`",
+        head.seq,
+        why,
+    )
+    mac = head.mac[:128] if head.mac is not None else None
+    found = {"head_seq": head.seq, "head_hash": head.hash[:128], "head_mac": mac}
+    found = json.loads(_storable(found))  # as the database returns it, as `clean`
+    _link(session, key, head, actor=None, action=action, target=None, details=found)
 
 
 def _link(

@@ -18,6 +18,8 @@ GENESIS = "0" * 64
 # The entry an append writes before its own when the head's MAC does not hold (serving.audit):
 # what the head was, for `verify` to report as long as the log is kept.
 HEAD_MISMATCH = "audit_head_mismatch"
+# The same for a head past genesis that carries no MAC (its MAC removed, or never sealed).
+HEAD_UNSEALED = "audit_head_unsealed"
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -118,6 +120,8 @@ def walk(session: Session, key: bytes, *, batch: int, head_seq: int | None) -> W
                 walked.changed.add(changed)
             if entry.link is not None and entry.link.action == HEAD_MISMATCH:
                 walked.problems.append(_mismatch_problem(entry.seq, entry.details))
+            elif entry.link is not None and entry.link.action == HEAD_UNSEALED:
+                walked.problems.append(_unsealed_problem(entry.seq, entry.details))
             if entry.seq == head_seq:
                 walked.hash_at_head = entry.hash
             prev_hash, expected_seq, walked.last_seq = entry.hash, entry.seq + 1, entry.seq
@@ -134,4 +138,15 @@ def _mismatch_problem(seq: int, details: Any) -> str:
         "not match it: the head had been changed or made up without the key (entries after it "
         "may have been cut, or the head moved), or the log before it was written with another "
         "key. The log went on from that head; this entry's details keep what it was"
+    )
+
+
+def _unsealed_problem(seq: int, details: Any) -> str:
+    found = details.get("head_seq") if isinstance(details, dict) else None
+    head = f"entry {found}" if isinstance(found, int) else f"an entry entry {seq} does not name"
+    return (
+        f"the head ({head}) carried no MAC when entry {seq} was appended: it was written "
+        "before migration 0003 and not sealed since, or its MAC was removed (entries after it "
+        f"may have been cut). The log went on from that head; entry {seq}'s details keep what "
+        "it was"
     )

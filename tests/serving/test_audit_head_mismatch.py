@@ -122,17 +122,6 @@ def test_appends_under_another_key_say_so_instead_of_sealing_over_it(engine):
     assert _mismatches(problems)[0].startswith("entry 3: ")
 
 
-def test_a_head_without_a_mac_is_still_sealed_with_no_entry_of_its_own(engine):
-    # By design (test_audit_tail): a head from before migration 0003 carries no MAC.
-    sessions = _sessions(engine)
-    _append(sessions, 2)
-    with session_scope(sessions) as session:
-        _head(session).mac = None
-    _append(sessions, 1)
-    assert _problems(sessions) == []
-    assert _actions(sessions) == ["viewed"] * 3
-
-
 def test_seal_head_leaves_a_head_whose_mac_does_not_match(engine):
     sessions = _sessions(engine)
     _append(sessions, 2)

@@ -1,38 +1,29 @@
 """Sweeping the photo store: files no photo row names, older than a grace period, removed.
 
 Why there are such files: an upload stores the original (serving/storage.py) before it commits
-its row (serving/uploads.py), so that a 201 means both are durable. A commit that fails (a
-crash, an error, a lost race) leaves the file with no row. Originals keep their metadata (GPS
-among it): kept without purpose, they are personal data that must go. `shanyraq store sweep`
-lists them (a dry run, by default) and with `--apply` removes each with its browser copy,
-auditing every removal (`store_orphan_removed`).
+its row (serving/uploads.py), so that a 201 means both are durable; a commit that fails (a
+crash, an error, a lost race) leaves a file no row names, metadata and GPS included: personal
+data kept without purpose, which must go. `shanyraq store sweep` lists them (a dry run, by
+default); `--apply` removes each with its browser copy, auditing it (`store_orphan_removed`).
 
 Why it cannot remove the file of a photo whose row is committed, while the service runs and
-uploads the same bytes. The steps, for each original with no row and older than the grace:
-
-1. List it with its identity (inode, mtime) and ask the database: no photo row names it.
-2. Set it aside: rename it to a hidden name beside it (`PhotoStore.set_aside`).
-3. Check again, in a write transaction: the set-aside file's identity is the one listed, and
-   no photo row names the bytes. Either says otherwise: put it back (`PhotoStore.put_back`).
-4. Otherwise audit the removal in that transaction, delete the file and its browser copy,
-   then commit.
-
-An upload commits its row only after its `put` returned, and that `put` ran either
-- before the rename: it found the file and set its mtime to now (`PhotoStore.put`), or wrote
-  a new one; either way the set-aside file is not the one listed, and step 3 puts it back; or
-- after the rename: it found no file under the name and wrote the bytes again, a file the
-  sweep never touches (step 4 deletes only the set-aside name).
-A `put` before step 1 left a fresh mtime, so the file is no candidate unless the upload took
-longer than the grace between storing and committing: hence the grace's floor
-(STORE_SWEEP_MIN_GRACE_HOURS, against an upload's seconds), and step 3's database check for a
-row committed before it. Between steps 2 and 4 the name is empty for a moment: a read of a
-photo whose upload of the same bytes is just committing may miss it; the upload's own file is
-whole. A sweep stopped between steps 2 and 4 leaves the file set aside: the next sweep and the
-service's start put it back (`PhotoStore.restore_set_aside`), and then decide again.
-
-A database that names no photo at all is refused before anything is removed: with a store of
-old files it is not the store's database (settings pointing at another), and every file would
-look like an orphan.
+uploads the same bytes. For each original with no row and older than the grace, it
+1. lists it with its identity (inode, mtime) and asks the database: no photo row names it;
+2. sets it aside: renames it to a hidden name beside it (`PhotoStore.set_aside`);
+3. checks again, in a write transaction: the set-aside file's identity is the one listed, and
+   no photo row names the bytes; either says otherwise: it puts it back (`PhotoStore.put_back`);
+4. otherwise audits the removal there, deletes the file and its browser copy, and commits.
+An upload commits its row only after its `put` returned, which ran either before the rename (it
+found the file and set its mtime to now, or wrote a new one: the set-aside file is not the one
+listed, and step 3 puts it back), or after it (it found no file under the name and wrote the
+bytes again, a file the sweep never touches: step 4 deletes only the set-aside name). A `put`
+before step 1 left a fresh mtime, so the file is no candidate unless the upload took longer than
+the grace between storing and committing: hence the grace's floor (STORE_SWEEP_MIN_GRACE_HOURS,
+against an upload's seconds), and step 3's database check for a row committed before it. Between
+steps 2 and 4 the name is empty for a moment: a read of a photo whose upload of the same bytes
+is just committing may miss it; the upload's own file is whole. A sweep stopped between steps 2
+and 4 leaves the file set aside: the next sweep and the service's start put it back
+(`PhotoStore.restore_set_aside`) and decide again; a dry run counts it, judged as if put back.
 
 A browser copy (`served/`) is made only for a photo with a row; one of bytes no row names is
 removed with its original, or alone, once older than the grace, when it has none.
@@ -40,6 +31,7 @@ removed with its original, or alone, once older than the grace, when it has none
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -87,17 +79,9 @@ class SweepReport:
     orphans: tuple[Orphan, ...]  # found, past the grace
     removed: tuple[Orphan, ...] = ()  # with --apply: deleted and audited
     kept: tuple[str, ...] = ()  # found in use (an upload) or gone when removed: not removed
-    restored: int = 0  # left set aside by an interrupted sweep, put back first
+    restored: int = 0  # left set aside by an interrupted sweep: put back first; a dry run counts
     applied: bool = False
     unreadable: tuple[str, ...] = ()  # what, and the system's words: each left as it is
-
-    @property
-    def found_bytes(self) -> int:
-        return sum(orphan.size_bytes for orphan in self.orphans)
-
-    @property
-    def removed_bytes(self) -> int:
-        return sum(orphan.size_bytes for orphan in self.removed)
 
 
 def check_grace(hours: float) -> float:
@@ -126,9 +110,20 @@ def _referenced(session: Session, sha256s: list[str]) -> set[str]:
     return named
 
 
-def _old_in_shard(store: PhotoStore, shard: str, cutoff_ns: int) -> Iterator[Orphan]:
+def _old_in_shard(
+    store: PhotoStore, shard: str, cutoff_ns: int, set_aside: list[str] | None
+) -> Iterator[Orphan]:
     """The hashes of one shard whose files are past `cutoff_ns` (rows not asked yet)."""
+    from serving.storage import _SET_ASIDE_PREFIX, _SHA256  # named as `restore_set_aside` reads
+
     originals = dict(store.listed(shard, folder=store.originals))
+    if set_aside is not None:  # a dry run: the store as --apply finds it, set-aside put back
+        for moved in (store.originals / shard).glob(f"{_SET_ASIDE_PREFIX}*"):
+            sha256 = moved.name.removeprefix(_SET_ASIDE_PREFIX)[:64]
+            if _SHA256.match(sha256) and sha256.startswith(shard):
+                with contextlib.suppress(FileNotFoundError):  # put back meanwhile
+                    originals.setdefault(sha256, moved.stat(follow_symlinks=False))
+                    set_aside.append(sha256)
     served = dict(store.listed(shard, folder=store.served))
     for sha256 in sorted(originals.keys() | served.keys()):
         original, copy = originals.get(sha256), served.get(sha256)
@@ -159,6 +154,7 @@ def find_orphans(
     grace_hours: float,
     now_ns: int | None = None,
     unreadable: list[str] | None = None,
+    set_aside: list[str] | None = None,
 ) -> list[Orphan]:
     """Step 1: the files older than `grace_hours` that no photo row names; writes nothing.
     One shard (`ab/`) at a time, so a large store is never listed whole in memory; one that
@@ -171,7 +167,7 @@ def find_orphans(
     found: list[Orphan] = []
     for shard in store.shards():
         try:
-            old = list(_old_in_shard(store, shard, cutoff_ns))
+            old = list(_old_in_shard(store, shard, cutoff_ns, set_aside))
         except OSError as exc:  # of its originals or copies: none of them is removed
             unreadable.append(f"shard {shard} not swept: {exc}")
             continue
@@ -251,9 +247,13 @@ def sweep(
     except OSError as exc:
         restored = 0
         unreadable.append(f"files an interrupted sweep set aside, not all put back: {exc}")
-    orphans = find_orphans(store, sessions, grace_hours=grace_hours, unreadable=unreadable)
+    left: list[str] = []  # a dry run puts nothing back: it counts them
+    orphans = find_orphans(
+        store, sessions, grace_hours=grace_hours, unreadable=unreadable,
+        set_aside=left if key is None else None,
+    )  # fmt: skip
     if key is None:
-        return SweepReport(grace_hours, tuple(orphans), unreadable=tuple(unreadable))
+        return SweepReport(grace_hours, tuple(orphans), (), (), len(left), False, tuple(unreadable))
     if orphans:
         _refuse_a_database_naming_no_photo(sessions, len(orphans))
     removed, kept = [], []
@@ -294,7 +294,8 @@ def report_lines(report: SweepReport, *, now_ns: int | None = None) -> list[str]
     now_ns = time.time_ns() if now_ns is None else now_ns
     lines = []
     if report.restored:
-        lines.append(f"put back {report.restored} photo file(s) an interrupted sweep left aside")
+        done = "put back" if report.applied else "--apply will first put back"  # listed below
+        lines.append(f"{done} {report.restored} photo file(s) an interrupted sweep left aside")
     for orphan in report.orphans:
         parts = " + ".join(
             name for name, there in (("original", orphan.original), ("browser copy", orphan.served))
@@ -306,15 +307,15 @@ def report_lines(report: SweepReport, *, now_ns: int | None = None) -> list[str]
         )
     lines.append(
         f"photo files no photo row names, older than {report.grace_hours:g} h: "
-        f"{len(report.orphans)} ({report.found_bytes} bytes)"
+        f"{len(report.orphans)} ({sum(o.size_bytes for o in report.orphans)} bytes)"
     )
     lines += [f"  cannot be read or removed: {line}" for line in report.unreadable]
     if not report.applied:
         lines.append("dry run: nothing was removed; run with --apply to remove them")
         return lines
     lines.append(
-        f"removed {len(report.removed)} ({report.removed_bytes} bytes), each audited as "
-        f"{AUDIT_ACTION}"
+        f"removed {len(report.removed)} ({sum(o.size_bytes for o in report.removed)} bytes), "
+        f"each audited as {AUDIT_ACTION}"
     )
     if report.kept:
         lines.append(

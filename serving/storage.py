@@ -339,15 +339,27 @@ class PhotoStore:
             moved.unlink()
             _fsync_dir(moved.parent)
 
+    def set_aside_files(self, shard: str | None = None) -> Iterator[tuple[str, Path]]:
+        """(sha256, path) of each original set aside (`set_aside`) and neither removed nor
+        put back yet, in every shard or in `shard` (`ab`) only; names that do not carry a
+        content hash of their shard are not listed. Read one shard folder at a time, as it
+        goes: an OSError listing one is raised there, after the earlier shards' files."""
+        if shard is None:
+            found = self.originals.glob(f"*/{_SET_ASIDE_PREFIX}*")
+        else:
+            found = (self.originals / shard).glob(f"{_SET_ASIDE_PREFIX}*")
+        for moved in found:
+            sha256 = moved.name.removeprefix(_SET_ASIDE_PREFIX)[:64]
+            if _SHA256.match(sha256) and moved.parent.name == sha256[:2]:
+                yield sha256, moved
+
     def restore_set_aside(self) -> int:
         """Put back every original a sweep left set aside (it stopped between its steps);
         how many. A running sweep finds its file gone and deletes nothing."""
         restored = 0
-        for moved in self.originals.glob(f"*/{_SET_ASIDE_PREFIX}*"):
-            sha256 = moved.name.removeprefix(_SET_ASIDE_PREFIX)[:64]
-            if _SHA256.match(sha256) and moved.parent.name == sha256[:2]:
-                self.put_back(moved, sha256)
-                restored += 1
+        for sha256, moved in self.set_aside_files():
+            self.put_back(moved, sha256)
+            restored += 1
         return restored
 
     def health(self) -> str:

@@ -3,8 +3,9 @@
 Why there are such files: an upload stores the original (serving/storage.py) before it commits
 its row (serving/uploads.py), so that a 201 means both are durable; a commit that fails (a
 crash, an error, a lost race) leaves a file no row names, metadata and GPS included: personal
-data kept without purpose, which must go. `shanyraq store sweep` lists them (a dry run, by
-default); `--apply` removes each with its browser copy, auditing it (`store_orphan_removed`).
+data kept without purpose, which must go. `shanyraq store sweep` (serving/store_sweep_cli.py)
+lists them (a dry run, by default); `--apply` removes each with its browser copy, auditing it
+(`store_orphan_removed`).
 
 Why it cannot remove the file of a photo whose row is committed, while the service runs and
 uploads the same bytes. For each original with no row and older than the grace, it
@@ -39,11 +40,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from shanyraq.errors import CommandUsageError, FileAccessError
+from shanyraq.errors import CommandUsageError
 
 if TYPE_CHECKING:
     import os
@@ -114,16 +113,12 @@ def _old_in_shard(
     store: PhotoStore, shard: str, cutoff_ns: int, set_aside: list[str] | None
 ) -> Iterator[Orphan]:
     """The hashes of one shard whose files are past `cutoff_ns` (rows not asked yet)."""
-    from serving.storage import _SET_ASIDE_PREFIX, _SHA256  # named as `restore_set_aside` reads
-
     originals = dict(store.listed(shard, folder=store.originals))
     if set_aside is not None:  # a dry run: the store as --apply finds it, set-aside put back
-        for moved in (store.originals / shard).glob(f"{_SET_ASIDE_PREFIX}*"):
-            sha256 = moved.name.removeprefix(_SET_ASIDE_PREFIX)[:64]
-            if _SHA256.match(sha256) and sha256.startswith(shard):
-                with contextlib.suppress(FileNotFoundError):  # put back meanwhile
-                    originals.setdefault(sha256, moved.stat(follow_symlinks=False))
-                    set_aside.append(sha256)
+        for sha256, moved in store.set_aside_files(shard):  # as `restore_set_aside` reads
+            with contextlib.suppress(FileNotFoundError):  # put back meanwhile
+                originals.setdefault(sha256, moved.stat(follow_symlinks=False))
+                set_aside.append(sha256)
     served = dict(store.listed(shard, folder=store.served))
     for sha256 in sorted(originals.keys() | served.keys()):
         original, copy = originals.get(sha256), served.get(sha256)
@@ -287,114 +282,3 @@ def _refuse_a_database_naming_no_photo(sessions: sessionmaker[Session], found: i
         "the grace: it is not this store's database, so nothing was removed; check "
         "database_url and data_dir in serving.yaml"
     )
-
-
-def report_lines(report: SweepReport, *, now_ns: int | None = None) -> list[str]:
-    """One line per orphan, then the summary: how many and how many bytes."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    lines = []
-    if report.restored:
-        done = "put back" if report.applied else "--apply will first put back"  # listed below
-        lines.append(f"{done} {report.restored} photo file(s) an interrupted sweep left aside")
-    for orphan in report.orphans:
-        parts = " + ".join(
-            name for name, there in (("original", orphan.original), ("browser copy", orphan.served))
-            if there
-        )  # fmt: skip
-        lines.append(
-            f"  {orphan.sha256}  {orphan.size_bytes} bytes  "
-            f"{orphan.age_hours(now_ns):.0f} h old  ({parts})"
-        )
-    lines.append(
-        f"photo files no photo row names, older than {report.grace_hours:g} h: "
-        f"{len(report.orphans)} ({sum(o.size_bytes for o in report.orphans)} bytes)"
-    )
-    lines += [f"  cannot be read or removed: {line}" for line in report.unreadable]
-    if not report.applied:
-        lines.append("dry run: nothing was removed; run with --apply to remove them")
-        return lines
-    lines.append(
-        f"removed {len(report.removed)} ({sum(o.size_bytes for o in report.removed)} bytes), "
-        f"each audited as {AUDIT_ACTION}"
-    )
-    if report.kept:
-        lines.append(
-            f"kept {len(report.kept)}: stored again by an upload, or moved by another process, "
-            "during the sweep"
-        )
-    return lines
-
-
-def sweep_command(
-    apply: Annotated[
-        bool, typer.Option("--apply", help="Remove them (each audited); default: list only.")
-    ] = False,
-    older_than: Annotated[
-        float | None,
-        typer.Option(
-            "--older-than",
-            metavar="HOURS",
-            help="Grace: leave files younger than this (default: store_sweep_grace_hours).",
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="serving.yaml to use (default: configs/).")
-    ] = None,
-) -> None:
-    """List photo files that no photo row names (uploads whose row never committed), older
-    than the grace; with --apply remove them and their browser copies, each audited.
-
-    Safe while the service runs: a file an upload stores again during the sweep is kept
-    (serving/store_sweep.py says why). Like the other commands it needs the service's
-    settings, refuses a missing database or signing key and a database behind this version
-    (`shanyraq db upgrade`), and makes nothing; the dry run only reads. --apply refuses a
-    database that names no photo at all: it is not this store's.
-    """
-    from serving.cli import (
-        anchored_sessions,
-        command_key,
-        load_settings,
-        open_database,
-        open_with_key,
-    )
-    from serving.db.session import make_read_session_factory
-    from serving.storage import PhotoStore
-
-    if older_than is not None:
-        check_grace(older_than)  # refused before anything is read
-    settings = load_settings(config)
-    grace_hours = settings.store_sweep_grace_hours if older_than is None else older_than
-    store = PhotoStore(settings.store_dir)
-    if apply:
-        engine, key = open_with_key(settings, may_create=False, migrate=False)
-        try:
-            report = sweep(
-                store, anchored_sessions(settings, engine), grace_hours=grace_hours, key=key
-            )
-        finally:
-            engine.dispose()
-    else:
-        engine = open_database(settings, may_create=False, migrate=False)
-        try:
-            command_key(settings, engine, may_create=False)  # --apply would refuse a missing key
-            report = sweep(store, make_read_session_factory(engine), grace_hours=grace_hours)
-        finally:
-            engine.dispose()
-    for line in report_lines(report):
-        typer.echo(line)
-    if report.unreadable:
-        raise FileAccessError(
-            f"{len(report.unreadable)} photo store file(s) or folder(s) could not be read or "
-            "removed (listed above): make them readable (permissions, disk), then sweep again"
-        )
-
-
-app = typer.Typer(help="The photo store.", no_args_is_help=True)
-
-
-@app.callback()
-def _store() -> None:
-    """The photo store."""
-
-
-app.command("sweep")(sweep_command)

@@ -40,7 +40,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("command", "demo", "serving.cli:demo"),
     ("group", "users", "serving.users_cli:app"),
     ("group", "audit", "serving.audit_cli:app"),
-    ("group", "store", "serving.store_sweep:app"),
+    ("group", "store", "serving.store_sweep_cli:app"),
     ("group", "db", "serving.db_cli:app"),
     ("group", "rescore", "serving.rescore_cli:app"),
     ("group", "assessments", "serving.assessments_cli:app"),

@@ -21,7 +21,7 @@ from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry
 from serving.errors import PhotoUnreadableError
 from serving.storage import PhotoStore
-from serving.store_sweep import app as store_app
+from serving.store_sweep_cli import app as store_app
 from serving.web import heatmaps
 from serving.web.i18n import load_catalogues
 from shanyraq.taxonomy import get_taxonomy

@@ -15,7 +15,7 @@ from serving import storage, store_sweep
 from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry, Photo
 from serving.storage import PhotoStore
-from serving.store_sweep import app as store_app
+from serving.store_sweep_cli import app as store_app
 from shanyraq.errors import CommandUsageError, ConfigError
 from tests.serving.helpers import jpeg, make_settings, serving_yaml
 

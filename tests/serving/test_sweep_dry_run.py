@@ -7,7 +7,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from serving import store_sweep
-from serving.store_sweep import app as store_app
+from serving.store_sweep_cli import app as store_app
 from tests.serving import test_store_sweep
 from tests.serving.helpers import Service, jpeg
 from tests.serving.test_store_sweep import _age

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from serving import store_sweep
 from serving.db.models import AuditEntry
 from serving.storage import PhotoStore
-from serving.store_sweep import app as store_app
+from serving.store_sweep_cli import app as store_app
 from shanyraq.atomic import atomic_file, atomic_folder
 from shanyraq.errors import FileAccessError
 from tests.serving.conftest import _cheap_password_hashing  # noqa: F401 (autouse)

@@ -116,13 +116,20 @@ def connect_read_only(file: Path) -> sqlite3.Connection:
 
     `mode=ro` first. Where this process cannot write `file` or its folder, a WAL database
     cannot be opened that way without its -shm file (SQLite must make it); there it is opened
-    `immutable=1`, which is exact because nothing can write the file from here, unless a
-    -wal holds commits that only a connection with a -shm reads (then it is refused).
+    `immutable=1`, which bypasses SQLite's locks and assumes no process writes the file: so
+    it is refused where one may (`_refuse_live_writer`), or where a -wal holds commits that
+    only a connection with a -shm reads. A process that starts writing after this check (the
+    service started meanwhile) is not seen: read a stopped service's database, or a copy.
     """
     uri = file.resolve().as_uri()
     try:
         return connect_sqlite(f"{uri}?mode=ro")
     except sqlite3.OperationalError as exc:
+        if database_locked(exc):  # held past the busy timeout, as `unavailable` tells
+            raise DatabaseBeingUpgradedError(
+                f"the database at {file} is locked by another process: it is being upgraded (or "
+                "another command holds it); try again when `shanyraq db upgrade` has finished"
+            ) from None
         if writable(file):
             raise DatabaseUnavailableError(
                 f"cannot read the database at {file}: {exc}; {FILE_HINT}"
@@ -134,6 +141,7 @@ def connect_read_only(file: Path) -> sqlite3.Connection:
                 "commits SQLite can read only with a -shm file it would have to make; copy the "
                 "data folder somewhere writable and run the command on the copy"
             ) from None
+        _refuse_live_writer(file)
     except sqlite3.DatabaseError as exc:  # not a database: no other way opens it either
         raise DatabaseUnavailableError(
             f"cannot read the database at {file}: {exc}; {FILE_HINT}"
@@ -144,6 +152,22 @@ def connect_read_only(file: Path) -> sqlite3.Connection:
         raise DatabaseUnavailableError(
             f"cannot read the database at {file} (read-only here): {exc}; {FILE_HINT}"
         ) from None
+
+
+def _refuse_live_writer(file: Path) -> None:
+    """DatabaseUnavailableError when a -shm lies beside `file` (as SQLite puts it): a process
+    (the service, run as another user) may have the database open and be writing it, and
+    `mode=ro` could not use that -shm (this process may not read it), so a read past SQLite's
+    locks could see a write half made. The last connection to close removes its -shm."""
+    real = file.resolve()
+    if os.path.lexists(real.with_name(real.name + "-shm")):
+        raise DatabaseUnavailableError(
+            f"cannot read the database at {file} here: this process cannot write it or its "
+            f"folder, nor use {file.name}-shm beside it, so another process (the service, run "
+            "as another user) may be writing it, and reading it past its locks could see a "
+            "write half made; run the command as the user the service runs as, or on a copy "
+            "of the data folder made while the service is stopped"
+        )
 
 
 def is_sqlite(url: str) -> bool:

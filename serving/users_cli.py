@@ -7,17 +7,24 @@ install, `users set-password` refuses a database or key that does not exist.
 A new password is asked for (twice, not echoed), or read as one line from standard input with
 `--password-stdin` (scripts). `--password X` still works but puts the password where other
 users of the machine can read it (the process list, shell history): it warns on stderr.
+It is asked for only after everything else was checked (name, role, region, whether the
+account exists), so a refusal never comes after typing it twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from serving.cli import CONFIG_OPTION, anchored_sessions, load_settings, open_with_key
-from shanyraq.errors import CommandUsageError
+from shanyraq.errors import CommandUsageError, ShanyraqError
+
+if TYPE_CHECKING:
+    from serving.core.config import ServingSettings
 
 app = typer.Typer(help="Service accounts.", no_args_is_help=True)
 
@@ -82,6 +89,32 @@ def new_password(given: str | None, *, from_stdin: bool) -> str:
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
+def _account_exists(settings: ServingSettings, username: str) -> bool:
+    """Whether the database holds an account `username` already, read without making or
+    migrating anything. False where there is no database yet (a fresh install) or it cannot
+    be read as it is: the command's own opening of it then says why, and create_user checks
+    the name again."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import DBAPIError
+
+    from serving.cli import open_database
+    from serving.db.models import User
+    from serving.db.session import make_read_session_factory
+
+    try:
+        engine = open_database(settings, may_create=False, migrate=False)  # read-only
+    except ShanyraqError:
+        return False
+    try:
+        with make_read_session_factory(engine)() as session:
+            taken = session.execute(select(User.id).where(User.username == username)).first()
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+    return taken is not None
+
+
 @app.command("add")
 def add_user(
     username: str = typer.Argument(..., help="Login name (lower case, digits, . _ -)."),
@@ -96,11 +129,19 @@ def add_user(
     The password is asked for (twice, not echoed) unless --password-stdin gives it."""
     from serving import audit
     from serving.db.session import session_scope
-    from serving.users import check_new_user, create_user
+    from serving.errors import ConflictError
+    from serving.users import PasswordWeakError, check_new_user, check_password, create_user
 
     settings = load_settings(config)
+    # Everything but the password first, so the operator learns of a wrong name, role or
+    # region, or a taken name, before typing the password twice. check_new_user checks the
+    # password last: an empty one stands in for it here.
+    with contextlib.suppress(PasswordWeakError):
+        check_new_user(username=username, password="", role=role, region=region)
+    if _account_exists(settings, username):
+        raise ConflictError(f"the user {username!r} exists already")
     password = new_password(password, from_stdin=password_stdin)
-    check_new_user(username=username, password=password, role=role, region=region)
+    check_password(password)  # before open_with_key may make a database and key
     engine, key = open_with_key(settings, may_create=True)
     try:
         with session_scope(anchored_sessions(settings, engine)) as session:
@@ -132,14 +173,18 @@ def set_password(
     reset it first and then `users enable` it, so it is never active with the old password.
     """
     from serving import audit
-    from serving.db.session import session_scope
-    from serving.users import check_password, reset_password
+    from serving.db.session import make_read_session_factory, session_scope
+    from serving.users import check_password, find_user, reset_password
 
     settings = load_settings(config)
-    password = new_password(password, from_stdin=password_stdin)
-    check_password(password)
+    # The database, the key and the account first, so the operator learns of a wrong name
+    # (or a missing database) before typing the password twice.
     engine, key = open_with_key(settings, may_create=False)
     try:
+        with make_read_session_factory(engine)() as session:
+            find_user(session, username)
+        password = new_password(password, from_stdin=password_stdin)
+        check_password(password)
         with session_scope(anchored_sessions(settings, engine)) as session:
             user = reset_password(session, username=username, password=password)
             audit.append(

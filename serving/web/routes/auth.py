@@ -110,11 +110,15 @@ def login(
     services: ServicesDep,
     session: SessionDep,
     form_current: SignInFormCurrent,
-    username: Annotated[str, Form(max_length=USERNAME_MAX_CHARS)],
+    username: Annotated[str, Form()],  # its length is checked as typed_username leaves it
     password: Annotated[str, Form(max_length=PASSWORD_MAX_CHARS)],
     next: Annotated[str, Form(max_length=NEXT_MAX_CHARS)] = "",
 ) -> Response:
     """Check the password through the API's sign-in (rate limit and audit included).
+
+    The username is taken as that route takes it: spaces around it dropped before its length
+    is checked, so a 64-character name an autocomplete ended with a space signs in, and one
+    too long for any account is the ordinary wrong-name-or-password answer, not a 422.
 
     A form whose CSRF token is out of date (another tab signed in or out since it was
     shown) or missing (sent from another site) signs nobody in and checks no password: the

@@ -15,6 +15,8 @@ function setupHeatmaps() {
         other.setAttribute("aria-pressed", "false");
       });
       if (wasOn) {
+        // A map still loading must not answer for the photo: its load would say the map shown.
+        img.onload = img.onerror = null;
         img.src = img.dataset.original;
         img.alt = img.dataset.originalAlt || img.alt;
         status.textContent = "";
@@ -25,14 +27,15 @@ function setupHeatmaps() {
       status.textContent = status.dataset.loading;
       img.onload = function () {
         status.textContent = button.dataset.shown || button.dataset.alt;  // short: the alt explains
-        img.onload = null;
+        img.onload = img.onerror = null;
         revealImage(img, button);  // again: the status text above the button has grown
       };
       img.onerror = function () {
         status.textContent = status.dataset.failed;
         button.setAttribute("aria-pressed", "false");
-        img.onerror = null;
+        img.onload = img.onerror = null;  // the photo put back is no map shown
         img.src = img.dataset.original;
+        img.alt = img.dataset.originalAlt || img.alt;
       };
       img.alt = button.dataset.alt;
       img.src = button.dataset.heatmap;

@@ -14,6 +14,7 @@ from typing import Any
 from shanyraq.atomic import atomic_file
 from training.recipe import QualityTargets, TrainConfig
 from training.report import (
+    ECE_CONVENTION,
     ceiling_lines,
     headline,
     target_table,
@@ -122,7 +123,9 @@ def model_card(
         "## Metrics against targets",
         "",
         *validation_lines(metrics),
-        *target_table(head, targets),
+        *target_table(head, targets, metrics),
+        "",
+        ECE_CONVENTION,
         "",
         *ceiling_lines(metrics, targets),
         "## Limits",

@@ -184,10 +184,49 @@ def _curves(robustness: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def target_table(head: dict[str, Any], targets: QualityTargets) -> list[str]:
+# How the calibration figures are measured: the report's calibration section and the card.
+ECE_CONVENTION = (
+    "ECE is top-label for room and condition: the most probable class's (grade's) probability "
+    "against whether that class (grade) is right; for signs, every sign's probability against "
+    "whether the sign is there. Condition accuracy, MAE and QWK are on the median grade, which "
+    "can differ from the most probable one, so the accuracy in the condition reliability "
+    "diagram is not the reported condition accuracy."
+)
+
+
+def room_classes_absent(room: dict[str, Any]) -> list[str]:
+    """The room classes no evaluated photo is labelled with (recall undefined): macro-F1
+    leaves them out."""
+    recalls = room.get("per_class_recall", {})
+    return [name for name, recall in recalls.items() if math.isnan(_num(recall))]
+
+
+def room_f1_note(metrics: dict[str, Any]) -> str:
+    """How room macro-F1 is averaged, naming the classes it leaves out on these photos."""
+    absent = []
+    for key, what in (("test", "evaluated"), ("held_out_style", "held-out-style")):
+        room = (metrics.get(key) or {}).get("room") or {}
+        names = room_classes_absent(room)
+        # None present: macro-F1 reads n/a with its reason, no class list needed.
+        if names and len(names) < len(room.get("per_class_recall", {})):
+            absent.append(f"{', '.join(names)} (in no {what} photo)")
+    left_out = f"; left out here: {'; '.join(absent)}" if absent else ""
+    return (
+        "Room macro-F1 averages F1 over the room classes among the photos' true labels only (a "
+        "class predicted but never a true label counts only through the recall of the classes "
+        f"it was mistaken for){left_out}."
+    )
+
+
+def target_table(
+    head: dict[str, Any], targets: QualityTargets, metrics: dict[str, Any] | None = None
+) -> list[str]:
+    """The targets table and its notes; with `metrics`, how room macro-F1 is averaged there."""
     lines = ["| metric | target | reached | met |", "| --- | --- | ---: | --- |"]
     for name, goal, value, met in target_checks(head, targets):
         lines.append(f"| {name} | {goal} | {value} | {'yes' if met else 'no'} |")
+    if metrics is not None:
+        lines += ["", room_f1_note(metrics)]
     if head.get("held_out_style_drop_ci"):
         lines += [
             "",
@@ -248,7 +287,7 @@ def _report_markdown(
         f"{families_claim(metrics)} ({head['evaluated_on']} split) with the exported ONNX model.",
         "",
         *validation_lines(metrics),
-        *target_table(head, targets),
+        *target_table(head, targets, metrics),
         "",
         *ceiling_lines(metrics, targets),
         "## Room",
@@ -291,7 +330,8 @@ def _report_markdown(
         "The interval is a bootstrap over the evaluated photos. 'A calibrated head' is the ECE a "
         "perfectly calibrated head with the same confidences would show on this many photos "
         "(mean and 95th percentile of 500 draws): ECE over a few hundred photos is biased "
-        "upwards, so a figure below that 95th percentile is within what sampling alone gives.",
+        "upwards, so a figure below that 95th percentile is within what sampling alone gives. "
+        + ECE_CONVENTION,
         "",
         *bound_lines(metrics),
         "![reliability](reliability.png) ![room confusion](confusion_room.png)",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from vision.score import PhotoScore
+from vision.score import ABSTAIN_QUALITY, PhotoScore
 
 NAN = float("nan")
 
@@ -51,7 +51,7 @@ class FamilyVisual:
     n_photos: int
     n_usable: int
     n_abstained: int  # the engine abstained, or a probability is not a finite number
-    n_quality_failed: int
+    n_quality_failed: int  # its quality flag says fail, or the engine abstained for quality
     n_reused: int
     room_coverage: float
     overall: RoomStats
@@ -95,7 +95,9 @@ def aggregate(
     for score, flag in zip(scores, aligned, strict=True):
         flag = flag or PhotoFlags()
         n_abstained += abstained(score)
-        failed += flag.quality_status == "fail"
+        # A scores file (`score --json`'s 'score' objects) carries no quality verdict: the
+        # engine's quality_fail reason is the one sign of a failed photo there.
+        failed += flag.quality_status == "fail" or ABSTAIN_QUALITY in score.abstain_reasons
         reused += flag.reused
         if usable(score, flag, taxonomy):
             kept.append((room_of(score, taxonomy), score))

@@ -96,7 +96,7 @@ def _entry(index: int, item: object) -> str:
 def entry_problems(item: object, taxonomy: Taxonomy) -> list[str]:
     """What is wrong with one entry of a scores file, each naming its field; [] when nothing."""
     if not isinstance(item, dict):
-        return [f"not a JSON object but {type(item).__name__}"]
+        return [f"not a JSON object but {_json_kind(item)}"]
     problems = [f"{key} is missing" for key in REQUIRED if key not in item]
     unknown = sorted(set(item) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
@@ -123,6 +123,20 @@ def entry_problems(item: object, taxonomy: Taxonomy) -> list[str]:
     if not (isinstance(embedding, list) and all(is_finite_number(x) for x in embedding)):
         problems.append("embedding is not a list of finite numbers")
     return problems
+
+
+def _json_kind(value: object) -> str:
+    """What JSON calls a value's kind: null (as `jq '[.[].score]'` writes for a photo `score`
+    could not decode), not Python's NoneType."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "a list" if isinstance(value, list) else type(value).__name__
 
 
 def _head_problems(

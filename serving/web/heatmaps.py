@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ import numpy as np
 from serving.data_dir import HEATMAP_CACHE_DIR, make_private_dir, make_private_file
 from serving.db.models import Photo
 from serving.errors import (
+    ConflictError,
     HeatmapNotAHomeError,
     HeatmapOtherModelError,
     NotFoundError,
@@ -126,6 +128,29 @@ def check_explains(services: Services, photo: Photo) -> None:
         )
     if not explains(services, photo):
         raise _other_model(services, photo)
+
+
+class HeatmapNoNumberError(ConflictError):
+    """A sign heat map asked for a sign the photo's score gives no number for: the page shows
+    a dash there and offers no map, since a map beside it would explain nothing shown."""
+
+    code = "heatmap_no_number"
+
+
+def check_sign_scored(photo: Photo, sign: str) -> None:
+    """HeatmapNoNumberError where `photo`'s stored score has no number for `sign`: null, NaN
+    or inf (a score stored before nulls were written), shown as a dash on the page
+    (family_view.shown_probability), or none at all. A photo with no score is refused by
+    `check_explains`."""
+    if not photo.score:
+        return
+    stored = (photo.score.get("signs") or {}).get(sign)
+    if isinstance(stored, int | float) and math.isfinite(stored):
+        return
+    raise HeatmapNoNumberError(
+        f"no heat map for sign {sign!r} of photo {photo.id}: the model gave no number for it "
+        "(the page shows a dash), so a heat map would explain no score shown"
+    )
 
 
 def _unavailable() -> UnavailableError:

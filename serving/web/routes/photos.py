@@ -29,6 +29,7 @@ def photo_heatmap(
     """Where the evidence for one sign lies on the photo (Grad-CAM overlay, cached)."""
     heatmaps.check_sign(sign)
     heatmaps.check_explains(services, photo)
+    heatmaps.check_sign_scored(photo, sign)  # no map beside a dash, as the page offers none
     sha256, photo_id = photo.sha256, photo.id
     session.commit()  # the database is not held while the heat map is computed
     png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)

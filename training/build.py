@@ -27,7 +27,8 @@ from shanyraq.manifest import ManifestRow, read_manifest
 from shanyraq.taxonomy import get_taxonomy
 from training.calibrate import Calibration, fit_calibration
 from training.dataset_splits import DataSplits
-from training.evaluate import collect_logits, evaluate, load_images, onnx_predictor
+from training.evaluate import evaluate
+from training.logits import collect_logits, load_images, onnx_predictor
 from training.model_card import write_model_card
 from training.recipe import TrainConfig, load_recipe
 from training.report import headline, write_report
@@ -91,7 +92,7 @@ def fit_on_validation(
     model: ShanyraqNet, splits: DataSplits, *, spec: Any, config: TrainConfig
 ) -> Calibration:
     """Temperatures per head (and offsets where the recipe asks) from the validation logits."""
-    from training.evaluate import torch_predictor
+    from training.logits import torch_predictor
 
     taxonomy = get_taxonomy()
     images = load_images(splits.val, splits.root, spec)

@@ -1,9 +1,8 @@
 """Evaluation of a model on manifest rows: head metrics, calibration, robustness, held-out style.
 
-A predictor is any function from an input batch to the three heads' logits, so the same code
-measures the torch model during training and the exported ONNX graph afterwards. Photos go
-through `vision.io` and `vision.preprocess`, as in serving; corruptions apply to the decoded
-photo, as a degraded upload would arrive. Families count as shanyraq.splits holds them."""
+The logits measured come from training.logits, so the same code measures the torch model
+during training and the exported ONNX graph afterwards; corruptions apply to the decoded photo,
+as a degraded upload would arrive. Families count as shanyraq.splits holds them."""
 
 from __future__ import annotations
 
@@ -14,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.exceptions import UndefinedMetricWarning
-from tqdm import tqdm
 
-from shanyraq.config import get_settings
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
 from shanyraq.outputs import check_output_folder
@@ -26,9 +22,9 @@ from shanyraq.splits import same_family
 from shanyraq.taxonomy import Taxonomy
 from training.calibrate import HeadLogits, finite_only, temperatures_at_bound
 from training.corruptions import CORRUPTIONS, SEVERITIES, Corruption
-from training.data import decode_side, encode_targets, photo_file
 from training.dataset_splits import check_held_out_styles, check_rows, style_of
 from training.leak_guard import check_overlap
+from training.logits import Predictor, collect_logits, load_images, onnx_predictor
 from training.metrics import (
     condition_metrics,
     difference_interval,
@@ -42,85 +38,17 @@ from training.metrics import (
     top_label_calibration,
 )
 from training.score_reference import score_reference
-from vision.artifact import ModelArtifact, Preprocessing
+from vision.artifact import ModelArtifact
 from vision.heads import head_probs
-from vision.io import decode_file
-from vision.model import ShanyraqNet
-from vision.preprocess import to_batch
 
 logger = logging.getLogger(__name__)
 
-Logits = tuple[np.ndarray, np.ndarray, np.ndarray]
-Predictor = Callable[[np.ndarray], Logits]
 SUMMARY_KEYS = (
     ("room", "macro_f1"),
     ("room", "not_dwelling_recall"),
     ("condition", "qwk"),
     ("signs", "map"),
 )
-
-
-def torch_predictor(model: ShanyraqNet) -> Predictor:
-    model = model.eval()
-    device = next(model.parameters()).device
-
-    def predict(batch: np.ndarray) -> Logits:
-        with torch.no_grad():
-            out = model(torch.from_numpy(batch).to(device))
-        return out.room.cpu().numpy(), out.condition.cpu().numpy(), out.signs.cpu().numpy()
-
-    return predict
-
-
-def onnx_predictor(folder: Path) -> Predictor:
-    from vision.export import INPUT_NAME, OUTPUT_NAMES, onnx_session
-
-    session = onnx_session(folder / "model.onnx")
-
-    def predict(batch: np.ndarray) -> Logits:
-        room, condition, signs = session.run(OUTPUT_NAMES[:3], {INPUT_NAME: batch})
-        return room, condition, signs
-
-    return predict
-
-
-def load_images(rows: Sequence[ManifestRow], root: Path, spec: Preprocessing) -> list[np.ndarray]:
-    """Decode each photo once (reduced-scale where the format allows, as uploads decode)."""
-    limit, side = get_settings().io.max_pixels, decode_side(spec)
-    images = []
-    for row in tqdm(rows, desc="decode", leave=False):
-        path = row.resolve(root)
-        with photo_file(path):
-            images.append(decode_file(path, max_pixels=limit, target_size=side).pixels)
-    return images
-
-
-def collect_logits(
-    predictor: Predictor,
-    images: Sequence[np.ndarray],
-    rows: Sequence[ManifestRow],
-    *,
-    spec: Preprocessing,
-    taxonomy: Taxonomy,
-    corrupt: Callable[[np.ndarray, int], np.ndarray] | None = None,
-    batch_size: int = 64,
-) -> HeadLogits:
-    outs: list[Logits] = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        if corrupt is not None:
-            chunk = [corrupt(image, start + i) for i, image in enumerate(chunk)]
-        outs.append(predictor(to_batch(list(chunk), spec)))
-    targets = [encode_targets(r, taxonomy) for r in rows]
-    return HeadLogits(
-        room=np.concatenate([o[0] for o in outs]),
-        condition=np.concatenate([o[1] for o in outs]),
-        signs=np.concatenate([o[2] for o in outs]),
-        room_target=np.array([int(t.room) for t in targets]),
-        condition_target=np.array([int(t.condition) for t in targets]),
-        signs_target=np.stack([t.signs.numpy() for t in targets]),
-        signs_known=np.array([bool(t.signs_known) for t in targets]),
-    )
 
 
 def head_metrics(

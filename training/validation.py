@@ -13,7 +13,8 @@ import numpy as np
 
 from shanyraq.manifest import ManifestRow
 from shanyraq.taxonomy import Taxonomy
-from training.evaluate import collect_logits, head_metrics, load_images, torch_predictor
+from training.evaluate import head_metrics
+from training.logits import collect_logits, load_images, torch_predictor
 from vision.artifact import ModelArtifact, Preprocessing
 from vision.export import ExportRequest, build_metadata
 from vision.model import ShanyraqNet

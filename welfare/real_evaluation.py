@@ -39,8 +39,8 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
+from welfare.real_scoring_check import check_scoring
 from welfare.real_training import (
-    check_scoring,
     check_test_fraction,
     check_trained_families,
     load_engine_trained,

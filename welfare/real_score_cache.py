@@ -71,7 +71,7 @@ def score_settings(engine: Engine, *, size: int, model_dir: Path | None) -> dict
     the quality gate, the abstain thresholds, the reuse hash crops and check (`REUSE_FIELDS`)
     and the JPEG decode side where it shrinks the render. The cache's key (but `NOT_CACHED`),
     and what an engine-trained model records of the scores it learned from
-    (welfare.real_training.check_scoring)."""
+    (welfare.real_scoring_check.check_scoring)."""
     from training.synth.config import get_synth_config
 
     settings = {

@@ -132,7 +132,7 @@ def test_a_phone_size_jpeg_reaches_the_model_as_training_reads_it(engine, tmp_pa
     # decode_side_for (512 px and up): a photo over twice the model's side took another DCT
     # scale (224 px model, 4032 x 3024 photo: mean 0.33, max 16 levels apart).
     from shanyraq.manifest import ManifestRow
-    from training.evaluate import load_images
+    from training.logits import load_images
 
     data = jpeg(8, size=(1600, 1200))
     spec = engine.artifact.preprocessing

@@ -215,7 +215,7 @@ def test_a_rebuild_of_the_same_model_leaves_the_tracked_card_alone(
 @pytest.mark.slow
 def test_model_json_carries_the_test_photos_scores_as_the_drift_reference(built, taxonomy):
     """The service's drift report compares with it (serving.reports), counted its own way."""
-    from training.evaluate import load_images
+    from training.logits import load_images
     from vision.engine import Engine
     from vision.score import score_shares
 

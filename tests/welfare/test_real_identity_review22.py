@@ -16,7 +16,7 @@ from welfare.real_report import engine_trained_verdict, real_score_lines
 from welfare.real_report_checks import UNCHECKED_SCORING
 from welfare.real_score_cache import score_settings
 from welfare.real_scores import study_engine
-from welfare.real_training import check_scoring
+from welfare.real_scoring_check import check_scoring
 
 from . import test_real_eval_review19, test_real_review22, test_real_training
 

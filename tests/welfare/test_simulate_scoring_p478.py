@@ -26,7 +26,7 @@ from welfare.aggregate import aggregate
 from welfare.real_evaluation import photo_figures
 from welfare.real_score_cache import ScoreCache, score_settings
 from welfare.real_scores import RealPhoto, photo_key, study_engine
-from welfare.real_training import check_scoring
+from welfare.real_scoring_check import check_scoring
 from welfare.simulate import NoiseModel, simulate_photo, simulate_photos
 
 from . import test_real_training

@@ -248,9 +248,11 @@ def _model_counts(session: Session, region: str | None) -> Counter[str]:
     return Counter({str(version): int(n) for version, n in session.execute(statement).all()})
 
 
-def _scores(session: Session, region: str | None, model_version: str) -> list[PhotoScore]:
+def _scores(
+    session: Session, region: str | None, model_version: str
+) -> tuple[list[PhotoScore], int]:
     """The scores with numbers (`PhotoScore.has_numbers`) `model_version` gave the region's
-    photos, in filing order."""
+    photos, in filing order; and how many of its stored scores have none (or are unreadable)."""
     statement = (
         select(Photo.score)
         .join(Family, Family.id == Photo.family_id)
@@ -259,8 +261,9 @@ def _scores(session: Session, region: str | None, model_version: str) -> list[Ph
     )
     if region is not None:
         statement = statement.where(Family.region == region)
-    found = (read_score(data) for data in session.execute(statement).scalars())
-    return [score for score in found if score is not None and score.has_numbers]
+    found = [read_score(data) for data in session.execute(statement).scalars()]
+    kept = [score for score in found if score is not None and score.has_numbers]
+    return kept, len(found) - len(kept)
 
 
 def drift(
@@ -282,17 +285,22 @@ def drift(
     scores with (None when it has none: then the model that scored most of the photos).
     Scores of another model (photos filed before a model change, or left on the old model by
     a promotion) would show the change of model as a shift; they are counted apart
-    (`photos_other_models`). `reference` is the training data's distribution, as the serving
-    model's artifact carries it (metrics.score_reference: per head, the share of each value
-    as `score_shares` counts them, and in `photos` how many test photos each head counted);
-    without one, the earlier half of the model's photos, so a change over time still shows.
+    (`photos_other_models`). The model's own scores without numbers (NaN: a broken model, an
+    fp16 overflow) name no room or grade and are counted apart too (`photos_without_numbers`):
+    a model that gives none on many photos must not read as calm figures over the rest.
+    `reference` is the training data's distribution, as the serving model's artifact carries
+    it (metrics.score_reference: per head, the share of each value as `score_shares` counts
+    them, and in `photos` how many test photos each head counted); without one, the earlier
+    half of the model's photos, so a change over time still shows.
     `reference` in the answer says which in words, `reference_code` as a code of
     DRIFT_REFERENCES. A head's PSI is None when either side has no photo to count.
     """
     models = _model_counts(session, region)
     if model_version is None and models:
         model_version = max(sorted(models), key=lambda version: models[version])
-    scores = _scores(session, region, model_version) if model_version is not None else []
+    scores, without_numbers = (
+        _scores(session, region, model_version) if model_version is not None else ([], 0)
+    )
     source, base_photos = "training_data", _reference_photos(reference)
     if reference is None:
         half = len(scores) // 2
@@ -318,15 +326,16 @@ def drift(
         # Both references are this model's: its artifact's, or its own earlier photos.
         "reference_model_version": model_version,
         "photos_other_models": other_models,
+        "photos_without_numbers": without_numbers,
         "reference": DRIFT_REFERENCES[source],
         "reference_code": source,
         "heads": heads,
         "alert_psi": alert_psi,
         "min_photos": min_photos,
         "note": (
-            f"{_compared(model_version, other_models)} PSI above {alert_psi} is read as a "
-            f"shift worth investigating; a head with fewer than {min_photos} photos on a side "
-            "is too few photos to judge."
+            f"{_compared(model_version, other_models, without_numbers)} PSI above {alert_psi} "
+            f"is read as a shift worth investigating; a head with fewer than {min_photos} "
+            "photos on a side is too few photos to judge."
         ),
     }
 
@@ -340,13 +349,14 @@ def _reference_photos(reference: dict[str, Any] | None) -> dict[str, int | None]
     return {h: n if type(n := found.get(h)) is int else None for h in ("room", "condition")}
 
 
-def _compared(model_version: str | None, other_models: int) -> str:
+def _compared(model_version: str | None, other_models: int, without_numbers: int) -> str:
     """Which photo model's scores and reference the drift compares, and what it leaves out."""
     if model_version is None:
         return "No stored photo has a score from a photo model yet: no photo model to compare."
     return (
         f"Scores and reference of the photo model {model_version}; {other_models} stored "
-        "photos scored by another photo model are left out."
+        f"photos scored by another photo model are left out, and {without_numbers} of its own "
+        "whose score has no numbers (NaN: the model gave none) or cannot be read."
     )
 
 

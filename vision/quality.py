@@ -148,40 +148,47 @@ def sharpness_grey(grey: np.ndarray, working_side_px: int) -> np.ndarray:
 # 1 and 4 px (a band-pass's std under FLAT_BAND_STD levels), where what the Laplacian sees is
 # noise and the 8-bit steps of a dim gradient; a frame with fewer than FLAT_BLOCKS_MIN_SHARE of
 # them flat (a close-up of a carpet) has no floor. A pattern of single pixels is noise to it.
+# The exposure is the mean of the lit blocks (at least LIT_SHARE of the 90th percentile
+# block's mean): a shadow over half the room hides detail, and scaled by the whole frame's
+# mean it made a blurred photo read sharper the more of it was dark.
 BLUR_BLOCK_PX = 32
 BLUR_REFERENCE_MEAN = 120.0
 FLAT_BAND_STD = 1.0
 FLAT_BLOCKS_MIN_SHARE = 0.05
+LIT_SHARE = 0.2
 
 
-def _block_variances(image: np.ndarray) -> np.ndarray:
-    """Variance of each whole BLUR_BLOCK_PX block of `image` (float32), (rows, columns).
-
-    Area resizing by a whole factor is the blocks' exact mean, at a third of numpy's time."""
+def _block_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each whole BLUR_BLOCK_PX block of `image` (float32), each
+    (rows, columns). Area resizing by a whole factor is the blocks' exact mean, at a third of
+    numpy's time."""
     rows, columns = (side // BLUR_BLOCK_PX for side in image.shape)
     cut = image[: rows * BLUR_BLOCK_PX, : columns * BLUR_BLOCK_PX]
-    mean = cv2.resize(cut, (columns, rows), interpolation=cv2.INTER_AREA)
+    mean = cv2.resize(cut, (columns, rows), interpolation=cv2.INTER_AREA).astype(np.float64)
     square = cv2.resize(cut * cut, (columns, rows), interpolation=cv2.INTER_AREA)
-    return np.maximum(square.astype(np.float64) - mean.astype(np.float64) ** 2, 0.0)
+    return mean, np.maximum(square.astype(np.float64) - mean**2, 0.0)
 
 
 def blur_score(grey: np.ndarray, mean: float) -> float:
     """Variance of `grey`'s Laplacian above its noise floor, at the exposure of a mean of
-    BLUR_REFERENCE_MEAN (`mean`: the frame's mean luminance, + 10 as for `detail`)."""
+    BLUR_REFERENCE_MEAN: the mean of its lit blocks (`mean`, the frame's, where it has no whole
+    block), + 10 as for `detail`."""
     fine: np.ndarray = grey.astype(np.float32)
     laplacian = cv2.Laplacian(fine, cv2.CV_32F, ksize=3)
     _, (std,) = (v.ravel() for v in cv2.meanStdDev(laplacian))
-    floor = 0.0
+    floor, exposure = 0.0, mean
     if min(grey.shape) >= BLUR_BLOCK_PX:
+        levels, _ = _block_stats(fine)
+        exposure = float(levels[levels >= LIT_SHARE * np.percentile(levels, 90)].mean())
         border = cv2.BORDER_REPLICATE
         band = cv2.GaussianBlur(fine, (0, 0), 1.0, borderType=border) - cv2.GaussianBlur(
             fine, (0, 0), 4.0, borderType=border
         )
-        flat = _block_variances(band) < FLAT_BAND_STD**2
+        flat = _block_stats(band)[1] < FLAT_BAND_STD**2
         if flat.mean() >= FLAT_BLOCKS_MIN_SHARE:
-            floor = float(np.median(_block_variances(laplacian)[flat]))
+            floor = float(np.median(_block_stats(laplacian)[1][flat]))
     above = max(float(std) ** 2 - floor, 0.0)
-    return above * ((BLUR_REFERENCE_MEAN + 10.0) / (mean + 10.0)) ** 2
+    return above * ((BLUR_REFERENCE_MEAN + 10.0) / (exposure + 10.0)) ** 2
 
 
 # Blank frames. `detail` looks at the frame at DETAIL_SIDE_PX on its shorter side, whatever

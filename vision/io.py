@@ -14,6 +14,7 @@ colours as stored, never costing the photo.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import hashlib
 import io
@@ -158,7 +159,8 @@ def _heif_kind(data: bytes) -> str | None:
 
 def _describe(data: bytes) -> str:
     head = data[:512].lstrip().lower()
-    known = [
+    known = [  # first: zeros, where a copy stopped before writing any of the photo
+        (data.count(0) == len(data), "nothing but zero bytes (its copy was cut off)"),
         (data.startswith((b"GIF87a", b"GIF89a")), "a GIF image"),
         (data.startswith((b"II*\x00", b"MM\x00*")), "a TIFF image"),
         (data.startswith(b"BM"), "a BMP image"),
@@ -168,11 +170,12 @@ def _describe(data: bytes) -> str:
     for matched, name in known:
         if matched:
             return name
-    try:
-        data[:512].decode("utf-8")
-        return "text"
+    try:  # not final: a character cut in two by the 512 bytes looked at is still text
+        text = codecs.getincrementaldecoder("utf-8")().decode(data[:512])
     except UnicodeDecodeError:
         return "of an unknown kind"
+    controls = any(char < " " and char not in "\t\n\r\f\v\x1b" for char in text)
+    return "of an unknown kind" if controls else "text"  # zero bytes: binary data
 
 
 def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:

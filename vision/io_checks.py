@@ -98,7 +98,7 @@ def open_header(
     # Counted as Pillow counts: a zero side is one (check_pixel_limit refuses it afterwards).
     if limit is not None and max(1, image.width) * max(1, image.height) > limit:
         image.close()
-        raise _too_large(max_pixels)
+        raise _too_large(max_pixels, image.size)
     return image
 
 
@@ -118,11 +118,14 @@ def _open_unchecked(data: bytes, pil_format: str) -> ImageFile.ImageFile:
     return factory(io.BytesIO(data), "")
 
 
-def _too_large(max_pixels: int | None) -> ImageTooLargeError:
+def _too_large(max_pixels: int | None, size: tuple[int, int] = (0, 0)) -> ImageTooLargeError:
+    """As `check_pixel_limit` words it (a phone's 108 or 200 MP mode gets here, on Pillow's
+    limit): the size where the header gave one."""
     limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
+    width, height = size
+    stated = f" {width}x{height} ({width * height / 1e6:.1f} MP)," if width and height else ""
     return ImageTooLargeError(
-        f"the image is over the limit of {limit / 1e6:.0f} MP, far larger than any phone "
-        "photo; send the photo as the camera took it"
+        f"the image is{stated} over the limit of {limit / 1e6:.0f} MP; send a smaller photo"
     )
 
 

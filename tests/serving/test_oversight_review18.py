@@ -37,7 +37,8 @@ def _drift(room: dict[str, Any], *, alert_psi: float, photos: int = 50) -> dict[
                               alert_psi=alert_psi, min_photos=5)  # fmt: skip
     return {
         "photos": photos, "model_version": "m1", "reference_model_version": "m1",
-        "photos_other_models": 0, "reference": reports.DRIFT_REFERENCES["training_data"],
+        "photos_other_models": 0, "photos_without_numbers": 0,
+        "reference": reports.DRIFT_REFERENCES["training_data"],
         "reference_code": "training_data", "heads": {"room": room, "condition": condition},
         "alert_psi": alert_psi, "min_photos": 5, "note": "",
     }  # fmt: skip

@@ -6,10 +6,10 @@ service itself scores new uploads with M, its model.json and graphs alike (else 
 would mix models from then on). What M has a score for replaces the photo's score, in bounded
 batches, one transaction each; a photo already on M is skipped, so a second promotion, or one
 re-run after a crash, changes nothing twice. One audit entry records who promoted what, with a
-hash of the adopted scores; one stopped half-way (Ctrl-C, an error) is audited as STOPPED, with
-what it adopted, and a re-run adopts the rest. A photo M could not score (file missing,
-undecodable) keeps its score under the old model, and is reported. `serving/reassessment.py`
-then recomputes the assessments the promotion made stale.
+hash of the adopted scores; one stopped half-way (Ctrl-C, an error, photos uploaded meanwhile
+that a service not restarted onto M scored) is audited as STOPPED, with what it adopted, and a
+re-run adopts the rest. A photo M could not score (file missing, undecodable) keeps its score
+under the old model, and is reported. `serving/reassessment.py` recomputes what it made stale.
 
 `--since` runs: what is promoted is every outcome recorded under M, from whichever runs. A
 partial-scope run alone is refused while any photo has neither an outcome under M nor a score
@@ -202,8 +202,10 @@ def _check_model_files(session: Session, runs: list[RescoreRun], model_dir: Path
         )
 
 
-def _check_coverage(session: Session, model_version: str, model_dir: Path) -> None:
-    """Every photo has an outcome under M or was scored by M at upload."""
+def _check_coverage(
+    session: Session, model_version: str, model_dir: Path, *, late: bool = False
+) -> None:
+    """Every photo has an outcome under M or was scored by M at upload (`late`: at the end)."""
     outcome = select(RescoredScore.id).where(
         RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
     )
@@ -213,10 +215,15 @@ def _check_coverage(session: Session, model_version: str, model_dir: Path) -> No
     ).one()
     if count:
         day = first.date().isoformat() if isinstance(first, datetime) else str(first)[:10]
+        why = (
+            f"uploaded while this promotion ran, so it stops unfinished ({STOPPED}): the service "
+            "scored them with another model (or none); restart it on its model_dir, then "
+            if late
+            else "the runs under it did not cover them (a --since run, or uploads after the run); "
+        )
         raise RescoreScopePartialError(
             f"{count} photo(s), uploaded from {day} on, have no score under {model_version}: "
-            "the runs under it did not cover them (a --since run, or uploads after the run); "
-            f"run `shanyraq rescore --model {model_dir} --since {day}`, then promote"
+            f"{why}run `shanyraq rescore --model {model_dir} --since {day}`, then promote again"
         )
 
 
@@ -305,8 +312,7 @@ def scores_sha256(session: Session, model_version: str, *, batch: int = 1000) ->
         .execution_options(yield_per=batch)
     )
     for row in rows:
-        digest.update(json.dumps(list(row), sort_keys=True, separators=(",", ":")).encode())
-        digest.update(b"\n")
+        digest.update(json.dumps(list(row), sort_keys=True, separators=(",", ":")).encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -335,15 +341,10 @@ def _apply(sessions: sessionmaker[Session], page: list[Any], model_version: str)
 
 
 def promote(
-    sessions: sessionmaker[Session],
-    signing_key: bytes,
-    *,
-    model_dir: Path,
-    serving_model_dir: Path | None,
-    actor: str,
-    batch_size: int = 500,
+    sessions: sessionmaker[Session], signing_key: bytes, *, model_dir: Path,
+    serving_model_dir: Path | None, actor: str, batch_size: int = 500,
     on_batch: Callable[[int], None] | None = None,
-) -> PromoteReport:
+) -> PromoteReport:  # fmt: skip
     """Adopt M's scores (refusing with the reason when it may not), then audit it once."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -354,30 +355,30 @@ def promote(
             updated += _apply(sessions, page, version)
             if on_batch is not None:
                 on_batch(updated)
+        with session_scope(sessions) as session:  # on SQLite, under the write lock from here
+            _check_coverage(session, version, model_dir, late=True)  # uploads while this ran
+            digest, target = scores_sha256(session, version), f"model:{version}"
+            on_model = _on_model(session, version, RescoredScore.score.is_not(None))
+            ours = (AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == target)
+            last = select(AuditEntry.details).where(*ours).order_by(AuditEntry.seq.desc())
+            before = session.execute(last.limit(1)).scalar_one_or_none()
+            # A re-run that changed nothing adds no entry, unless the earlier run died or
+            # stopped before its entry was written (then this one writes it).
+            audited = updated > 0 or (before or {}).get("scores_sha256") != digest
+            if audited:
+                audit.append(
+                    session, signing_key, actor=actor, action=ACTION, target=target,
+                    details={
+                        "run_ids": found.run_ids, "model_version": version, "updated": updated,
+                        "photos_on_model": on_model, "already_on_model": found.already_on_model,
+                        "kept_old_score": len(found.kept_old), "scores_sha256": digest,
+                        "stale_families": len(found.stale_families),
+                    },
+                )  # fmt: skip
     except BaseException as exc:  # photos changed: the trail says so, if the database takes it
         if updated:
             _audit_stopped(sessions, signing_key, found, actor, updated, exc)
         raise
-    with session_scope(sessions) as session:
-        digest = scores_sha256(session, version)
-        on_model = _on_model(session, version, RescoredScore.score.is_not(None))
-        ours = (AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == f"model:{version}")
-        last = select(AuditEntry.details).where(*ours).order_by(AuditEntry.seq.desc()).limit(1)
-        before = session.execute(last).scalar_one_or_none()
-        # A re-run that changed nothing adds no entry, unless the earlier run died or stopped
-        # before its entry was written (then this one writes it).
-        audited = updated > 0 or (before or {}).get("scores_sha256") != digest
-        if audited:
-            audit.append(
-                session, signing_key, actor=actor, action=ACTION, target=f"model:{version}",
-                details={
-                    "run_ids": found.run_ids, "model_version": version,
-                    "updated": updated, "photos_on_model": on_model,
-                    "already_on_model": found.already_on_model,
-                    "kept_old_score": len(found.kept_old),
-                    "stale_families": len(found.stale_families), "scores_sha256": digest,
-                },
-            )  # fmt: skip
     logger.info("promoted %s: %d photo(s) updated", version, updated)
     return PromoteReport(plan=found, updated=updated, scores_sha256=digest, audited=audited)
 

@@ -296,7 +296,8 @@ def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> st
         why = f"{head} was started with {another}. Resuming would mix scores of both in one run"
     as_started = "run this command again as the run was started"
     if is_promoted(session, run):
-        return f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
+        kept = f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
+        return kept + (_new_run_way(session, run) if run.status == "done" else "")
     outcomes = sum(outcome_counts(session, run))
     if run.status != "done" and not is_ray(run):
         return (
@@ -307,6 +308,30 @@ def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> st
         f"{why}. No promotion adopted its scores: to score under the current ones, "
         f"{discard_way(run, outcomes)} and run this command again, which scores every photo "
         f"anew; or {as_started}"
+    )
+
+
+def _new_run_way(session: Session, run: RescoreRun) -> str:
+    """How a finished, promoted run's photos still to score are scored under the current
+    provenance: by a new run (another --since), which scores only photos no run has scored."""
+    from datetime import date, timedelta
+
+    from serving.db.models import Photo
+    from serving.rescore_photos import _uncovered  # the one definition of "still to score"
+
+    since = run.since_key.removeprefix(RAY_KEY)
+    scope = _uncovered(run.model_version, datetime.fromisoformat(since) if since else None)
+    first = session.scalar(select(func.min(Photo.created_at)).where(*scope))
+    day = "DAY (the upload day of the first photo still to score)"
+    if first is not None:
+        found = date.fromisoformat(str(first)[:10])
+        if since_key_of(datetime(found.year, found.month, found.day)) == run.since_key:
+            found -= timedelta(days=1)  # that day is this run's own --since: the day before
+        day = found.isoformat()
+    return (
+        "; or, to score them under the current ones, start a new run, which scores only the "
+        f"photos no run has scored: `shanyraq rescore --model DIR --since {day}`, then "
+        "`shanyraq rescore promote --model DIR`"
     )
 
 

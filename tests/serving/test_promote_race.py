@@ -1,0 +1,156 @@
+"""`rescore promote`: photos a service not restarted onto the promoted model uploads
+while a promotion runs carry the old model's scores; the promotion checked coverage only at
+its start and reported success. It now checks again in its final entry's transaction and stops
+unfinished (audited as scores_promotion_stopped) naming the --since to re-score from. And a
+promoted run refused after a code upgrade names the way that works: a new --since run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from serving import audit
+from serving.db.models import AuditEntry, Photo
+from serving.db.session import make_engine, make_session_factory
+from serving.promote import RescoreScopePartialError, promote
+from serving.rescore import rescore
+from serving.rescore_runs import RescoreResumeError
+from tests.serving.helpers import jpeg
+from tests.serving.rescore_fixtures import DAY0, populate, tiny_model
+from tests.serving.test_promote import file_and_assess
+from tests.serving.test_rescore_review14 import _late_upload, _new_code
+from vision.artifact import read_artifact
+from vision.bulk import open_scorer
+
+PROMOTED, STOPPED = "scores_promoted", "scores_promotion_stopped"  # audit actions
+KEY = b"test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(old, new): the photo model at upload, and the one to promote."""
+    root = tmp_path_factory.mktemp("models")
+    return tiny_model(root, seed=1), tiny_model(root, seed=0)
+
+
+def _scorer(model: Path) -> Any:
+    return open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
+
+
+def _entries(sessions: Any) -> list[tuple[str, dict[str, Any]]]:
+    with sessions() as session:
+        rows = session.execute(
+            select(AuditEntry.action, AuditEntry.details)
+            .where(AuditEntry.action.in_((PROMOTED, STOPPED)))
+            .order_by(AuditEntry.seq)
+        )
+        return [(action, details) for action, details in rows]
+
+
+def _versions(sessions: Any) -> dict[int, str | None]:
+    with sessions() as session:
+        return {pid: v for pid, v in session.execute(select(Photo.id, Photo.model_version))}
+
+
+def test_a_photo_uploaded_under_the_old_model_while_promoting_stops_the_promotion(
+    make_service: Any, models: tuple[Path, Path]
+) -> None:
+    old, new = models
+    version = read_artifact(new).model_version
+    service = make_service(model_dir=old)  # serving.yaml names the new model; not restarted
+    file_and_assess(service, ("F1", "F2"))  # photos 1-4, scored by the old model
+    services = service.services
+    assert rescore(services.db_engine, services.store, _scorer(new), progress=False).complete
+    uploads: list[int] = []
+
+    def upload_meanwhile(_done: int) -> None:  # after the start's coverage check passed
+        if not uploads:
+            response = service.upload("F1", jpeg(99))
+            assert response.status_code == 201, response.text
+            uploads.append(response.status_code)
+
+    with pytest.raises(RescoreScopePartialError) as refused:
+        promote(
+            services.sessions, services.signing_key, model_dir=new, serving_model_dir=new,
+            actor="cli", batch_size=3, on_batch=upload_meanwhile,
+        )  # fmt: skip
+    on_old = {pid: v for pid, v in _versions(services.sessions).items() if v != version}
+    assert list(on_old.values()) == [read_artifact(old).model_version]  # the late upload only
+    [late] = on_old
+    with services.sessions() as session:
+        day = str(session.get(Photo, late).created_at)[:10]
+    message = refused.value.message
+    assert message.startswith(f"1 photo(s), uploaded from {day} on, have no score under {version}")
+    assert f"while this promotion ran, so it stops unfinished ({STOPPED})" in message
+    assert "restart it on its model_dir" in message
+    assert f"`shanyraq rescore --model {new} --since {day}`, then promote again" in message
+    [(action, details)] = _entries(services.sessions)  # no success recorded
+    assert action == STOPPED and details["updated"] == 4
+    assert details["error"] == "rescore_scope_partial"
+
+    # Following the message: re-score from that day, promote again; now it succeeds.
+    since = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    report = rescore(services.db_engine, services.store, _scorer(new), since=since, progress=False)
+    assert report.complete and report.scored == 1
+    again = promote(
+        services.sessions, services.signing_key, model_dir=new, serving_model_dir=new, actor="cli"
+    )
+    assert again.updated == 1 and again.audited
+    assert set(_versions(services.sessions).values()) == {version}
+    assert [action for action, _ in _entries(services.sessions)] == [STOPPED, PROMOTED]
+    with services.sessions() as session:
+        assert audit.verify(session, services.signing_key).ok
+
+
+@pytest.mark.parametrize("own_since", [None, 10], ids=["every-photo-run", "since-run"])
+def test_a_promoted_run_refused_after_an_upgrade_names_a_new_since_run_that_works(
+    tmp_path: Path,
+    database_url: str,
+    models: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    own_since: int | None,
+) -> None:
+    _, new = models
+    version = read_artifact(new).model_version
+    photos = populate(database_url, tmp_path / "photos", 3)
+    engine = make_engine(database_url)
+    sessions, scorer = make_session_factory(engine), _scorer(new)
+
+    def _promote() -> int:
+        report = promote(sessions, KEY, model_dir=new, serving_model_dir=new, actor="t")
+        return report.updated
+
+    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    assert rescore(engine, photos.store, scorer, progress=False).complete
+    assert _promote() == 3
+    since = None
+    if own_since is not None:  # a promoted --since run whose own day is the late photo's
+        since = DAY0 + timedelta(days=own_since)
+        _late_upload(database_url, photos.store, day=own_since, seed=1)
+        assert rescore(engine, photos.store, scorer, since=since, progress=False).complete
+        assert _promote() == 1
+    _late_upload(database_url, photos.store, day=10, seed=2)  # 2026-01-11
+    _new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
+    with pytest.raises(RescoreResumeError) as refused:
+        rescore(engine, photos.store, scorer, since=since, progress=False)
+    message = refused.value.message
+    named = "2026-01-11" if own_since is None else "2026-01-10"  # not the run's own --since
+    assert (
+        "so it is kept: run this command again as the run was started; or, to score them under "
+        "the current ones, start a new run, which scores only the photos no run has scored: "
+        f"`shanyraq rescore --model DIR --since {named}`, then `shanyraq rescore promote "
+        "--model DIR`"
+    ) in message
+    assert "discard" not in message and "--restart" not in message
+
+    # Following it, under the new code: the new run scores the late photo alone; promoted.
+    when = datetime.fromisoformat(named).replace(tzinfo=UTC)
+    report = rescore(engine, photos.store, scorer, since=when, progress=False)
+    assert report.complete and report.scored == 1
+    assert _promote() == 1
+    assert set(_versions(sessions).values()) == {version}
+    engine.dispose()

@@ -87,14 +87,16 @@ def promote(
     score (file missing, unreadable or damaged in the store, or undecodable) keeps its old
     score and is listed. Safe to run again: one stopped half-way (Ctrl-C, an error) keeps the
     scores it adopted, audited as scores_promotion_stopped, and running it again adopts the
-    rest and audits the promotion. Refused (rescore_busy) while another re-scoring command of
-    this model runs (rescore, rescore discard, rescore promote).
+    rest and audits the promotion; photos uploaded meanwhile by a service not yet restarted
+    onto this model stop it so (rescore_scope_partial, exit 2). Refused (rescore_busy) while
+    another re-scoring command of this model runs (rescore, rescore discard, rescore promote).
     --reassess without the service's fusion model is refused (fusion_model_missing) before
     anything is promoted, and so is its dry run, when the assessments to recompute rest on
     one. Families the reassessment cannot recompute (a record that no longer validates) are
     passed over and named at the end (reassess_incomplete), the others recomputed; one that
     stops after the promotion for another reason is reassess_stopped. Both name `shanyraq
-    assessments refresh` for what is left, and exit 3 (a refusal exits 2: nothing promoted).
+    assessments refresh` for what is left, and exit 3 (a refusal exits 2: nothing promoted,
+    unless it stopped part-way).
     """
     from serving import promote as promotion
     from serving.cli import anchored_sessions, load_settings, open_database, open_with_key

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, policy
@@ -21,6 +22,7 @@ from serving.api.strict_json import StrictJSONRoute
 from serving.db.session import session_scope
 from serving.decision_check import verify_with_decisions
 from serving.errors import ForbiddenError
+from serving.state import Services
 
 router = APIRouter(tags=["system"], route_class=StrictJSONRoute)
 
@@ -213,6 +215,21 @@ def _national_admin() -> dict[str, Any]:
     return declared
 
 
+def record_check(
+    session: Session, services: Services, user: CurrentUser, result: audit.VerifyResult
+) -> None:
+    """Append the `audit_verified` entry of a check of the whole chain that `user` made (this
+    route's or the audit page's), in the caller's transaction: its result, and whether the
+    anchor file's checks ran."""
+    audit.append(
+        session, services.signing_key, actor=user.username, action="audit_verified",
+        details={
+            "ok": result.ok, "entries": result.entries, "problems": len(result.problems),
+            "anchor_checked": not result.notes,  # the only note: the anchor's checks skipped
+        },
+    )  # fmt: skip
+
+
 @router.get(
     "/audit/verify", response_model=AuditVerifyOut, responses=error_responses(401, 403),
     **_national_admin(),
@@ -228,13 +245,7 @@ def verify_audit(services: ServicesDep, user: CurrentUserDep) -> AuditVerifyOut:
     """
     with session_scope(services.sessions) as session:
         result = verify_with_decisions(session, services.signing_key)
-        audit.append(
-            session, services.signing_key, actor=user.username, action="audit_verified",
-            details={
-                "ok": result.ok, "entries": result.entries, "problems": len(result.problems),
-                "anchor_checked": not result.notes,  # the only note: the anchor's checks skipped
-            },
-        )  # fmt: skip
+        record_check(session, services, user, result)
     return AuditVerifyOut(
         ok=result.ok, entries=result.entries, problems=result.problems, notes=result.notes
     )

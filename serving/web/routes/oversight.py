@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from serving import reports
 from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, SessionDep, policy
+from serving.api.routes.system import record_check
 from serving.db.models import AuditEntry, User
 from serving.decision_check import verify_with_decisions
 from serving.web.deps import record_view
@@ -221,9 +222,10 @@ def audit_log(
 
     The action is chosen from the ones the log holds (`action`, with translated labels) or
     typed as a code (`code`, which wins). Verifying is for national admins only, as
-    `/audit/verify` is: the chain spans every region. A regional admin's page offers no
-    verification and ignores `verify`. A verification without the anchor file's checks (the
-    file missing or empty, as after a restore) says so beside its result.
+    `/audit/verify` is: the chain spans every region, and the check is audited as that
+    route's is (`audit_verified`). A regional admin's page offers no verification and ignores
+    `verify`. A verification without the anchor file's checks (the file missing or empty, as
+    after a restore) says so beside its result.
     """
     action = code.strip() or action
     rows = _audit_rows(session, user, action)
@@ -233,6 +235,8 @@ def audit_log(
         verify_with_decisions(session, services.signing_key) if verify and may_verify else None
     )
     anchor_unchecked = checked is not None and bool(checked.notes)  # the only note there is
+    if checked is not None:  # audited as the API's check is
+        record_check(session, services, user, checked)
     record_view(session, services, user, page="audit", details={"action": action or None})
     session.commit()
     return render(

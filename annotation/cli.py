@@ -186,10 +186,7 @@ def push(
     )
     if by_sha:  # one model's (`one_model`): the version Label Studio shows annotators
         set_model_version(conn, project_id, next(iter(by_sha.values())).model_version)
-    typer.echo(
-        f"pushed {report.created} task(s) ({report.with_predictions} with predictions), "
-        f"skipped {report.skipped_existing} already in project {project_id}"
-    )
+    typer.echo(report.summary(project_id))
     if report.unanswered:
         typer.echo(
             f"{report.unanswered} photo(s) have no prediction: the model gave no numbers for "

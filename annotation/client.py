@@ -19,11 +19,10 @@ import html
 import logging
 import os
 import re
-import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -48,6 +47,12 @@ class LabelStudioError(ShanyraqError):
 class LabelStudioUnreachableError(LabelStudioError):
     code = "label_studio_unreachable"
     http_status = 503
+
+
+class LabelStudioTimeoutError(LabelStudioUnreachableError):
+    """The server took the request but did not answer it within server.timeout_s."""
+
+    code = "label_studio_timeout"
 
 
 class LabelStudioAuthError(LabelStudioError):
@@ -112,6 +117,22 @@ def _from_sdk(exc: BaseException) -> bool:
     return False
 
 
+# A request Label Studio took (connected) but did not answer in time: it is up, but slow.
+SLOW_ANSWER = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
+_WAIT_KEY = {httpx.ReadTimeout: "read", httpx.WriteTimeout: "write", httpx.PoolTimeout: "pool"}
+
+
+def waited(exc: httpx.TimeoutException) -> str:
+    """How long a request that timed out waited, in words ("30 s"): its timeout, as httpx
+    sent it (server.timeout_s)."""
+    try:
+        limits = exc.request.extensions.get("timeout") or {}
+    except RuntimeError:  # an error raised without its request
+        limits = {}
+    limit = limits.get(_WAIT_KEY.get(type(exc), "read"))
+    return f"{limit:g} s" if isinstance(limit, int | float) else "the time allowed"
+
+
 def _unexpected(url: str, action: str, what: str) -> LabelStudioAnswerError:
     return LabelStudioAnswerError(
         f"Label Studio at {url} gave an answer Shanyraq cannot read while {action}: {what}; "
@@ -134,8 +155,16 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
         raise _unexpected(url, action, str(exc)) from None
     except ParsingError as exc:
         raise _unexpected(url, action, f"its shape is not the one expected ({exc})") from None
-    # TransportError: refused or dropped connections, timeouts, read/write and protocol errors,
-    # a proxy failing, a URL scheme httpx cannot speak: all "cannot reach", never a traceback.
+    except SLOW_ANSWER as exc:  # reached, so "is it running?" would mislead
+        raise LabelStudioTimeoutError(
+            f"Label Studio at {url} did not answer within {waited(exc)} while {action} "
+            f"({type(exc).__name__}): the server is up but slow, or the request is large; run "
+            "the command again, and if it times out again raise server.timeout_s in "
+            "configs/annotation.yaml (nothing was lost: it only sends what is not there yet)"
+        ) from None
+    # TransportError: refused or dropped connections, connect timeouts, read/write and protocol
+    # errors, a proxy failing, a URL scheme httpx cannot speak: all "cannot reach", never a
+    # traceback.
     except httpx.TransportError as exc:
         raise LabelStudioUnreachableError(
             f"cannot reach Label Studio at {url} while {action} ({type(exc).__name__}); "
@@ -292,81 +321,6 @@ def connect(url: str, token: str, *, timeout_s: float = 30.0) -> Connection:
     return Connection(sdk=client, url=url, user_email=str(user.email), token_kind=kind)
 
 
-# Answers after which Label Studio may still be saving what was sent (a gateway gave up
-# waiting, the answer timed out or was cut): sending it again could save it twice.
-_STILL_SAVING_STATUS = 504
-_STILL_SAVING_ERRORS = (httpx.ReadTimeout, httpx.ReadError)
 # The SDK's RequestOptions for a POST that must not be sent twice (imports, creates): the
-# caller decides what to send again, after looking at what arrived.
+# caller decides what to send again, after looking at what arrived (annotation.resend).
 NO_RETRIES: Any = {"max_retries": 0}
-
-
-def after_failure(exc: Exception) -> Literal["resend", "still_saving", "final"]:
-    """What a failed POST sent with NO_RETRIES leaves open: "resend" what did not arrive (the
-    server answered an error, or never got the whole request), "still_saving" (Label Studio may
-    yet save it: only a later run can tell), or "final" (refused: say so)."""
-    from label_studio_sdk.core.api_error import ApiError
-
-    if isinstance(exc, ApiError):
-        status = exc.status_code or 0
-        if status == _STILL_SAVING_STATUS:
-            return "still_saving"
-        return "resend" if status >= 500 or status in (408, 409, 429) else "final"
-    if isinstance(exc, _STILL_SAVING_ERRORS):
-        return "still_saving"
-    return "resend" if isinstance(exc, httpx.TransportError) else "final"
-
-
-def failure_reason(exc: Exception) -> str:
-    """A failed request in a few words: the status it was answered with, or the error's kind."""
-    status = getattr(exc, "status_code", None)
-    return f"answered {status}" if status else type(exc).__name__
-
-
-_T = TypeVar("_T")
-
-
-def send_once(
-    conn: Connection,
-    doing: str,
-    *,
-    send: Callable[[], _T],
-    arrived: Callable[[], _T | None],
-    unsent: Callable[[], str],
-    attempts: int,
-    delay_s: float,
-) -> _T:
-    """`send()`, a POST sent with NO_RETRIES, done once whatever the answers: its result.
-
-    After a failure that leaves it unclear whether it arrived, `arrived()` looks: a result
-    (not None) means all of it did; else what is still `unsent()` (in words) is sent again,
-    at most `attempts` times in all, `delay_s` before the second try and doubled before each
-    next one (`send` sends only what has not arrived). When Label Studio may still be saving
-    it, nothing is sent again: the error says to run the command later, which looks first. A
-    refusal (a 4xx) is raised at once; Label Studio's own errors pass through `conn.errors`.
-    """
-    from label_studio_sdk.core.api_error import ApiError
-
-    with conn.errors(doing):
-        for attempt in range(attempts):
-            try:
-                return send()
-            except (ApiError, httpx.TransportError) as exc:
-                outcome, why = after_failure(exc), failure_reason(exc)
-                if outcome == "final":
-                    raise
-                done = arrived()
-                if done is not None:
-                    logger.info("%s failed (%s), but it arrived", doing, why)
-                    return done
-                if outcome == "still_saving":
-                    raise LabelStudioError(
-                        f"Label Studio at {conn.url} did not say whether it saved {unsent()} "
-                        f"({why}), and it may still be saving it; wait a minute, then run the "
-                        "command again (it looks at what arrived before it sends anything)"
-                    ) from None
-                if attempt == attempts - 1:
-                    raise
-                logger.warning("%s failed (%s); sending %s again", doing, why, unsent())
-                time.sleep(delay_s * 2**attempt)
-    raise AssertionError("unreachable: the last attempt returns or raises")

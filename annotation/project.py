@@ -35,14 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotation.client import (
-    NO_RETRIES,
-    Connection,
-    LabelStudioError,
-    send_once,
-)
+from annotation.client import NO_RETRIES, Connection, LabelStudioError
 from annotation.label_config import build_label_config, read_marker, taxonomy_marker
 from annotation.local_lock import local_lock
+from annotation.resend import send_once
 from annotation.storage import STORAGE_TITLE as STORAGE_TITLE
 from annotation.storage import StorageElsewhereError as StorageElsewhereError
 from annotation.storage import (
@@ -194,7 +190,7 @@ def _check_photos_dir(photos_dir: Path, document_root: Path) -> tuple[Path, Path
 def _create_once(
     conn: Connection, what: str, *, create: Callable[[], Any], find: Callable[[], Any | None]
 ) -> Any:
-    """`create()` made exactly once, whatever the answers (annotation.client.send_once):
+    """`create()` made exactly once, whatever the answers (annotation.resend.send_once):
     after an unclear failure `find()` looks for it before it is sent again."""
     return send_once(
         conn, f"creating {what}", send=create, arrived=find, unsent=lambda: what,

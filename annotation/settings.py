@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shanyraq.config import StrictModel, default_configs_dir, load_config
+from shanyraq.config import StrictModel, default_configs_dir, parse_config, read_yaml
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import HeadName
 
@@ -97,11 +97,34 @@ class LabelStudioEnv(BaseSettings):
     token: SecretStr | None = None
 
 
+_SECRET_KEYS = ("token", "api_key", "apikey")  # parts of a key name that says it holds one
+
+
+def _refuse_secrets(data: Any, source: Path, where: str = "") -> None:
+    """Refuse a key that holds a token (`server.token`, a pasted `api_key`), without showing
+    its value: the refusal of an unknown key would quote it in full, to the terminal and any
+    log of it."""
+    if not isinstance(data, dict | list):
+        return
+    for key, value in data.items() if isinstance(data, dict) else enumerate(data):
+        named = f"{where}.{key}" if where else str(key)
+        if any(word in str(key).lower() for word in _SECRET_KEYS):
+            raise ConfigError(
+                f"{source}: key '{named}' holds a Label Studio token (its value is not shown "
+                "here), and a token is never read from a file: remove it from the file, and set "
+                "SHANYRAQ_LABEL_STUDIO_TOKEN in the environment instead"
+            )
+        _refuse_secrets(value, source, named)
+
+
 def load_annotation_config(path: Path | None = None) -> AnnotationConfig:
     """configs/annotation.yaml (or `path`), with SHANYRAQ_LABEL_STUDIO_URL applied; the URL
-    must be an http(s) URL with a host (a ConfigError naming where it came from, if not)."""
+    must be an http(s) URL with a host (a ConfigError naming where it came from, if not). A
+    token in the file is refused without being shown (`_refuse_secrets`)."""
     source = path or default_configs_dir() / "annotation.yaml"
-    config = load_config(source, AnnotationConfig)
+    data = read_yaml(source)
+    _refuse_secrets(data, source)
+    config = parse_config(data, AnnotationConfig, source=str(source))
     env = LabelStudioEnv()
     if env.url:
         config = config.model_copy(

@@ -11,6 +11,11 @@ Label Studio may have stored the tasks before failing: each import is sent witho
 retries, and after an answer that leaves it unclear the project is listed again and only the
 photos that did not arrive are sent (`_import_batch`).
 
+A photo already in the project is not imported again, but its task is given the push's
+prediction when it has none of that model version (pushed before with another model, or with
+none): Label Studio shows annotators only the predictions of the project's model version, which
+`annotate push` sets to its model's (`annotation.prediction_sync`).
+
 Label Studio serves a photo only from below a local-files storage's path: the photos folder
 `init` made it for (project.photos_folder). A photo elsewhere, even below the document root,
 would be imported but never shown (404), so `push_rows` refuses a photo below none of the
@@ -28,13 +33,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import quote
 
-from annotation.client import (
-    NO_RETRIES,
-    Connection,
-    send_once,
-)
+from annotation.client import NO_RETRIES, Connection
 from annotation.label_config import PhotoLabels, result_from_labels
+from annotation.prediction_sync import (
+    add_predictions,
+    missing_predictions,
+    other_models_only,
+    prediction_versions,
+)
 from annotation.project import PhotosOutsideRootError
+from annotation.resend import send_once
 from annotation.select import SelectionParams
 from annotation.storage import check_photos_served, check_served, list_storages
 from annotation.uncertainty import combined_uncertainty
@@ -56,6 +64,28 @@ class PushReport:
     skipped_existing: int
     task_ids: tuple[int, ...] = ()
     unanswered: int = 0  # scored, but the model gave no numbers: pushed without a prediction
+    predictions_added: int = 0  # to tasks already there, which had none of the push's model
+    other_models_only: tuple[int, ...] = ()  # tasks not pushed now, with other models' only
+
+    def summary(self, project_id: int) -> str:
+        """What `annotate push` says it did."""
+        said = (
+            f"pushed {self.created} task(s) ({self.with_predictions} with predictions), "
+            f"skipped {self.skipped_existing} already in project {project_id}"
+        )
+        if self.predictions_added:
+            said += f"; added this model's prediction to {self.predictions_added} of their task(s)"
+        if self.other_models_only:
+            said += (
+                f"; {len(self.other_models_only)} other task(s) have only other models' "
+                "predictions, so Label Studio shows them without a pre-annotation now: push "
+                "their manifest again with this model (tasks " + _ids(self.other_models_only) + ")"
+            )
+        return said
+
+
+def _ids(task_ids: Sequence[int]) -> str:
+    return ", ".join(map(str, task_ids[:10])) + (" ..." if len(task_ids) > 10 else "")
 
 
 def document_path(photo: Path, document_root: Path) -> str:
@@ -189,7 +219,7 @@ def project_sha256s(conn: Connection, project_id: int) -> set[str]:
 
 
 def _import_batch(conn: Connection, project_id: int, batch: list[dict[str, Any]]) -> list[int]:
-    """Import `batch` once, whatever the answers (annotation.client.send_once): the new tasks'
+    """Import `batch` once, whatever the answers (annotation.resend.send_once): the new tasks'
     ids. After an unclear failure the project is listed again and only the photos not in it
     are sent again; when Label Studio may still be saving them, `push` is to run later."""
     todo, ids = batch, list[int]()
@@ -232,7 +262,9 @@ def push_rows(
     stored twice (`_import_batch`), so a failure part-way leaves whole batches in and the next
     run sends the rest. Tasks are made
     in the rows' order (a selection's, best first), so Label Studio's sequential sampling
-    serves them in it.
+    serves them in it. Each task of a row already in the project that has no prediction of the
+    row's score's model version is given one, once (`annotation.prediction_sync`); the tasks of
+    other photos that have only other models' predictions are named (`other_models_only`).
 
     `sign_threshold` and `batch_size` come from configs/annotation.yaml `push`, `ranking`
     (the prediction scores' uncertainty: `prediction_from_score`) from its `selection`.
@@ -248,8 +280,8 @@ def push_rows(
     storages = list_storages(conn, project_id)
     if photos_dir is not None:
         check_served(conn, project_id, photos_dir, listed=storages)
-    present = project_sha256s(conn, project_id)  # what a run cut short already sent
-    todo, seen = [], set(present)
+    listed = prediction_versions(conn, project_id)  # what a run cut short already sent
+    todo, seen = [], set(listed)
     for row in rows:
         if row.sha256 not in seen:
             seen.add(row.sha256)
@@ -270,15 +302,28 @@ def push_rows(
     if photos_dir is not None:
         check_in_photos_dir(todo, manifest_root=manifest_root, photos_dir=photos_dir)
     check_photos_served(project_id, storages, [r.resolve(manifest_root).resolve() for r in todo])
+
+    def predicted(score: PhotoScore) -> dict[str, Any]:
+        return prediction_from_score(
+            score, taxonomy, sign_threshold=sign_threshold, ranking=ranking
+        )
+
+    # Photos already there, pushed with another model or none, get this push's prediction.
+    missing = missing_predictions(rows, listed, scores, predicted)
     task_ids: list[int] = []
     for start in tqdm(range(0, len(tasks), batch_size), desc="pushing tasks", unit="batch"):
         task_ids += _import_batch(conn, project_id, tasks[start : start + batch_size])
+    for start in range(0, len(missing), batch_size):
+        add_predictions(conn, project_id, missing[start : start + batch_size])
+    others = other_models_only(listed, rows, scores)
     report = PushReport(
         created=len(tasks),
         with_predictions=sum(1 for t in tasks if "predictions" in t),
         skipped_existing=len(rows) - len(todo),
         task_ids=tuple(task_ids),
         unanswered=sum(1 for r in todo if r.sha256 in scores and not scores[r.sha256].finite),
+        predictions_added=len(missing),
+        other_models_only=others,
     )
     logger.info("pushed %d tasks (%d skipped)", report.created, report.skipped_existing)
     return report

@@ -1,8 +1,10 @@
 """Filing an uploaded photo: idempotent retries, the database row, the audit entry, reuse flags.
 
 The route decodes, scores and stores the bytes first; `record_upload` then writes the row and
-the audit entry in one transaction, so a 201 means both the file and the row are durable. An
-upload the route refuses is audited too (`record_refusal`), in a transaction of its own.
+the audit entry in one transaction, so a 201 means both the file and the row are durable. Bytes
+the family already had are audited too (`photo_upload_duplicate`, the 200), and so is an upload
+the route refuses (`record_refusal`), in a transaction of its own. A retry answered from its
+Idempotency-Key is the first request's answer, not an upload: it writes nothing.
 
 Retries with one Idempotency-Key may run at the same time (a client that timed out and tried
 again). The key is looked up again inside the filing transaction, and the key row is written
@@ -152,6 +154,9 @@ def record_upload(
 ) -> Filed:
     """Insert the photo row (or find the same bytes already filed) and audit it; flushed.
 
+    A new row is audited as `photo_uploaded`; bytes the family already had as
+    `photo_upload_duplicate` on the row found (who sent them again), nothing else written.
+
     `hashes_hex`: the reuse hashes to keep (full and crops); the full hash alone when None.
     `reused_with`: other families' photos verified as this one; a new row links each of them
     and every other family's photo of the very same bytes (ReuseLink), so their families'
@@ -165,7 +170,18 @@ def record_upload(
     ).scalar_one_or_none()
     if existing is not None:  # also the photos its links name, as GET /photos/{id} shows them
         linked = reuse_links_of(session, [existing]).get(existing.id, [])
-        return Filed(existing, created=False, reused_with=_merged(matches, linked))
+        filed = Filed(existing, created=False, reused_with=_merged(matches, linked))
+        # An upload all the same: its answer is the filed photo's record, and who sent a
+        # family's photo again (another inspector, another day) is the audit trail's to keep.
+        audit.append(
+            session, key, actor=actor[1], action="photo_upload_duplicate",
+            target=f"photo:{existing.id}",
+            details={
+                "family_id": family_id, "sha256": decoded.sha256,
+                "reuse_matches": len(filed.reused_with),
+            },
+        )  # fmt: skip
+        return filed
     photo = Photo(
         family_id=family_id, sha256=decoded.sha256, format=decoded.format,
         width=decoded.display_size[0], height=decoded.display_size[1], size_bytes=size_bytes,

@@ -1,6 +1,6 @@
 """Resuming a training run: what identifies a run in its checkpoint, the refusal of a
-checkpoint of another run (another recipe, augmentation file or training data), and reading a
-checkpoint that may be damaged.
+checkpoint of another run (another recipe, augmentation file, training data or taxonomy), and
+reading a checkpoint that may be damaged.
 
 Which recipe keys may change on resume is decided in training/recipe.py (RESUMABLE_KEYS).
 """
@@ -18,7 +18,9 @@ from typing import Any
 
 import torch
 
+from shanyraq.config import default_configs_dir
 from shanyraq.errors import ModelMismatchError, ShanyraqError
+from shanyraq.taxonomy import Taxonomy
 from training.augment import NO_AUGMENT, pipelines_dir
 from training.data import ManifestDataset
 from training.dataset_splits import DataSplits
@@ -29,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 class ResumeMismatchError(ShanyraqError):
-    """A resume found a checkpoint of another run: another recipe, augmentation or data."""
+    """A resume found a checkpoint of another run: another recipe, augmentation, data or
+    taxonomy."""
 
     code = "resume_mismatch"
 
@@ -120,15 +123,23 @@ def training_data_sha256(
     return splits.manifest_sha256
 
 
+def taxonomy_record(taxonomy: Taxonomy) -> dict[str, Any]:
+    """The taxonomy a run trains on, as last.pt and run.json record it: which label each
+    output of the heads was trained on follows from it."""
+    return {"version": taxonomy.version, "fingerprint": taxonomy.fingerprint()}
+
+
 @dataclass(frozen=True)
 class RunIdentity:
-    """What makes a checkpoint this run's, beside its recipe: saved in last.pt, compared on
-    resume (the code version only warns: a fix between save and resume is a normal event)."""
+    """What makes a checkpoint this run's, beside its recipe and its taxonomy (`taxonomy`,
+    saved beside the identity as the recipe is): saved in last.pt, compared on resume (the
+    code version only warns: a fix between save and resume is a normal event)."""
 
     splits: DataSplits
     train_set: ManifestDataset | SyntheticStream
     augmentation: dict[str, Any]
     code_version: str
+    taxonomy: dict[str, Any]  # taxonomy_record
 
     def at(self, epoch: int) -> dict[str, str]:
         """The identity as a checkpoint after `epoch` epochs records it."""
@@ -176,6 +187,9 @@ def check_same_run(
     """
     differences = _recipe_differences(state.get("config"), config, path)
     restore = ["the recipe"] if differences else []
+    if taxonomy := _taxonomy_difference(state.get("taxonomy"), identity.taxonomy, path):
+        differences.append(taxonomy)
+        restore.append("the taxonomy")
     saved = state.get("identity")
     if saved is None:
         logger.warning(
@@ -214,6 +228,26 @@ def check_same_run(
             "run's files) or give the recipe another output_dir; to continue this run, restore "
             f"{_listed(restore)} it was trained with"
         )
+
+
+def _taxonomy_difference(
+    saved: dict[str, Any] | None, now: dict[str, Any], path: Path
+) -> str | None:
+    """The refusal's words for another taxonomy than the checkpoint's (None: the same). With
+    the heads' sizes unchanged (labels re-ordered or renamed), the weights load, and the
+    outputs would go on training on other labels than the epochs before."""
+    if saved is None:
+        logger.warning(
+            "%s was written by an older Shanyraq that did not record the taxonomy: not "
+            "checked against this run's; resuming unchecked",
+            path,
+        )
+        return None
+    saved = saved if isinstance(saved, dict) else {}  # a damaged record differs
+    if saved.get("fingerprint") == now["fingerprint"]:
+        return None
+    shown = [f"version {t.get('version')} ({str(t.get('fingerprint'))[:12]})" for t in (saved, now)]
+    return f"taxonomy ({default_configs_dir() / 'taxonomy.yaml'}) {shown[0]} -> {shown[1]}"
 
 
 def _listed(items: list[str]) -> str:

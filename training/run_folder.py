@@ -8,11 +8,11 @@ loaded, since the recipe names it only; for a synthetic stream, how many sign la
 augmentation dropped, summed from the log; written when training ends) and `calibration.json`
 (fitted on best.pt by the build, after training; removed whenever best.pt changes).
 
-A run makes the folder its own (creates it; empties the metrics log and removes the run.json
-of the run it replaces, or on resume drops the log's rows past the checkpoint) at its first
-write, once its first epoch has trained. A failure before that (a refusal, a training photo
-that cannot be read, an interruption) leaves an existing run as it was and creates no folder;
-one after it leaves the epochs trained so far, which `--resume` continues.
+A run makes the folder its own (creates it; removes the metrics log, checkpoints, calibration
+and run.json of the run it replaces, or on resume drops the log's rows past the checkpoint) at
+its first write, once its first epoch has trained. A failure before that (a refusal, a training
+photo that cannot be read, an interruption) leaves an existing run as it was and creates no
+folder; one after it leaves the epochs checkpointed so far, which `--resume` continues.
 
 One run at a time trains in a folder: two resumes of a run (or a resume and a fresh run) would
 write the same checkpoints and metrics log. A RunFolder holds a lock on the folder (flock on
@@ -42,11 +42,9 @@ from shanyraq.atomic import atomic_file
 from shanyraq.errors import ConfigError, OutputExistsError
 from shanyraq.outputs import check_output_folder
 from training.augment import NO_AUGMENT, load_pipeline_config
-from training.data import ManifestDataset
-from training.dataset_splits import DataSplits
 from training.metrics_log import MetricsLog
 from training.recipe import TrainConfig
-from training.resume import require_checkpoint, training_data_sha256
+from training.resume import RunIdentity, require_checkpoint, training_data_sha256
 from training.synth.stream import SyntheticStream
 from training.train_parts import DRAWN_COLUMN, DROPPED_COLUMN
 from vision.artifact import Preprocessing
@@ -190,9 +188,12 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
         if self.resumed_after is None:
-            self.log.path.unlink(missing_ok=True)
-            # Another run's record: beside this run's best.pt, export would take it for its own.
-            (self.path / RUN_JSON).unlink(missing_ok=True)
+            # The replaced run's files. Its last.pt, left until this run writes its own (after
+            # best.pt, the epoch's largest write), would be resumed after a failure between
+            # them: the old run continued beside this run's best.pt. Its record, beside this
+            # run's best.pt, export would take for this run's.
+            for name in (LAST, BEST, CALIBRATION_JSON, RUN_JSON, METRICS_CSV):
+                (self.path / name).unlink(missing_ok=True)
         else:
             self.log.truncate_after(self.resumed_after)
         self.claimed = True
@@ -232,20 +233,23 @@ def augmentation_record(name: str) -> dict[str, Any]:
 
 def run_record(
     config: TrainConfig,
-    splits: DataSplits,
+    identity: RunIdentity,
     spec: Preprocessing,
-    train_set: ManifestDataset | SyntheticStream,
-    augmentation: dict[str, Any],
     *,
     epochs_run: int,
     best_score: float,
     log_rows: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """What run.json holds after `epochs_run` epochs; `log_rows` is the run's metrics log."""
+    """What run.json holds after `epochs_run` epochs; `log_rows` is the run's metrics log.
+
+    Beside the recipe and the data it trained on, the code and taxonomy it trained with (a
+    resumed run: the code of its last epochs): a later export stamps model.json with its own
+    code version and configs' taxonomy."""
+    splits, train_set = identity.splits, identity.train_set
     n_photos = {k: len(v) for k, v in asdict(splits).items() if isinstance(v, list)}
     info: dict[str, Any] = {
         "recipe": config.model_dump(mode="json"),
-        "augmentation": augmentation,
+        "augmentation": identity.augmentation,
         "manifest": str(splits.manifest.resolve()),
         "manifest_sha256": splits.manifest_sha256,
         "training_data_sha256": training_data_sha256(splits, train_set, epochs=epochs_run),
@@ -253,6 +257,8 @@ def run_record(
         "epochs_run": epochs_run,
         "best_val_score": best_score,
         "n_photos": n_photos,
+        "code_version": identity.code_version,
+        "taxonomy": identity.taxonomy,
     }
     if isinstance(train_set, SyntheticStream):
         # Photos rendered for training, never stored (the same ones each epoch, or new ones).

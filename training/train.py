@@ -3,7 +3,7 @@
 `train(config)` writes a run folder (training.run_folder: last.pt, best.pt, metrics.csv,
 run.json). Every random process is seeded from `config.seed` and the epoch, so a resumed run
 matches an uninterrupted one; `last.pt` records what identifies the run (recipe,
-augmentation, training data), and a resume refuses a checkpoint of another run.
+augmentation, training data, taxonomy), and a resume refuses a checkpoint of another run.
 
 Everything that can be checked is checked before the run folder is touched: the device, the
 folder itself, the manifest's rows and photo files (training.dataset_splits.check_rows), the
@@ -45,6 +45,7 @@ from training.resume import (
     check_same_run,
     checkpoint_errors,
     read_checkpoint,
+    taxonomy_record,
 )
 from training.run_folder import (
     BEST,
@@ -216,9 +217,7 @@ def _optimizer_step(loop: Loop, grad_clip_norm: float | None) -> None:
         loop.ema.update(loop.model, step=loop.scheduler.last_epoch)  # type: ignore[operator]
 
 
-def checkpoint_state(
-    loop: Loop, config: TrainConfig, *, identity: dict[str, str]
-) -> dict[str, Any]:
+def checkpoint_state(loop: Loop, config: TrainConfig, *, identity: RunIdentity) -> dict[str, Any]:
     return {
         "model": loop.model.state_dict(),
         "model_ema": loop.ema.state_dict() if loop.ema is not None else None,
@@ -228,7 +227,8 @@ def checkpoint_state(
         "best_score": loop.best_score,
         "bad_epochs": loop.bad_epochs,
         "config": config.model_dump(mode="json"),
-        "identity": identity,
+        "identity": identity.at(loop.epoch),
+        "taxonomy": identity.taxonomy,
     }
 
 
@@ -305,7 +305,9 @@ def train(
     model, spec = build_model(config, taxonomy)
     augmentation = augmentation_record(config.augment)  # as the pipeline is built, next line
     train_set = build_train_set(config, splits, spec, taxonomy)
-    identity = RunIdentity(splits, train_set, augmentation, code_version())
+    identity = RunIdentity(
+        splits, train_set, augmentation, code_version(), taxonomy_record(taxonomy)
+    )
     loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)
     loop = build_loop(config, model, build_loss(config, train_set.targets, taxonomy), steps)
@@ -318,10 +320,10 @@ def train(
         stopped_early = _stopped_before(loop, config)
         while not stopped_early and loop.epoch < config.optim.epochs:
             stopped_early = _run_epoch(loop, config, loader, val, run, taxonomy)
-            run.save_checkpoint(checkpoint_state(loop, config, identity=identity.at(loop.epoch)))
+            run.save_checkpoint(checkpoint_state(loop, config, identity=identity))
             if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
                 break
-        record = run_record(config, splits, spec, train_set, augmentation, epochs_run=loop.epoch,
+        record = run_record(config, identity, spec, epochs_run=loop.epoch,
                             best_score=loop.best_score, log_rows=run.log.read())  # fmt: skip
         run.write_record(record)
     return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early, splits)

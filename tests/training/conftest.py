@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,21 @@ def make_tiny_recipe(
 def tiny_recipe():
     """make_tiny_recipe(manifest, out_dir, loader=None, **optim_overrides) -> TrainConfig."""
     return make_tiny_recipe
+
+
+@pytest.fixture(scope="module")
+def one_epoch(toy_manifest, tiny_recipe, tmp_path_factory) -> Path:
+    """A tiny run stopped after its first of two epochs, once per test module (each test that
+    resumes it takes a copy: `run`)."""
+    from training.train import train
+
+    out = tmp_path_factory.mktemp("one-epoch") / "run"
+    train(tiny_recipe(toy_manifest, out), stop_after_epoch=1)
+    return out
+
+
+@pytest.fixture
+def run(one_epoch, tmp_path) -> Path:
+    """A copy of `one_epoch` elsewhere: output_dir differs from the saved recipe's, which a
+    resume allows."""
+    return Path(shutil.copytree(one_epoch, tmp_path / "run"))

@@ -20,20 +20,6 @@ from training.train import train
 from .conftest import write_toy_manifest
 
 
-@pytest.fixture(scope="module")
-def one_epoch(toy_manifest, tiny_recipe, tmp_path_factory) -> Path:
-    """A tiny run interrupted after its first of two epochs (each test resumes a copy)."""
-    out = tmp_path_factory.mktemp("resume-guard") / "run"
-    train(tiny_recipe(toy_manifest, out), stop_after_epoch=1)
-    return out
-
-
-@pytest.fixture
-def run(one_epoch, tmp_path) -> Path:
-    # A copy elsewhere: output_dir differs from the saved recipe's, which a resume allows.
-    return Path(shutil.copytree(one_epoch, tmp_path / "run"))
-
-
 def _refusal(config) -> str:
     last = (config.output_dir / LAST).read_bytes()
     metrics = (config.output_dir / METRICS_CSV).read_text()

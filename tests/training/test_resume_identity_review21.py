@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,19 +20,6 @@ from training.run_folder import LAST, METRICS_CSV, RunFolder, RunFolderBusyError
 from training.train import train
 
 from .conftest import write_toy_manifest
-
-
-@pytest.fixture(scope="module")
-def one_epoch(toy_manifest, tiny_recipe, tmp_path_factory) -> Path:
-    """A tiny run stopped after its first of two epochs (each test resumes a copy)."""
-    out = tmp_path_factory.mktemp("resume-identity") / "run"
-    train(tiny_recipe(toy_manifest, out), stop_after_epoch=1)
-    return out
-
-
-@pytest.fixture
-def run(one_epoch, tmp_path) -> Path:
-    return Path(shutil.copytree(one_epoch, tmp_path / "run"))
 
 
 def _edit_identity(run: Path, **fields: str | None) -> None:

@@ -9,18 +9,16 @@ which Pillow would fill in (black rows, grey blocks). EXIF orientation is applie
 metadata returned apart from the pixels (`vision.io_exif`). Colours come out in sRGB, what the
 models were trained on: a photo with an embedded RGB ICC profile other than sRGB (Display P3,
 Adobe RGB, as phones and cameras write) is converted; a profile that cannot be used leaves the
-colours as stored, never costing the photo.
+colours as stored, never costing the photo. Transparent areas come out white, whatever made them
+so: an alpha channel, a palette's alpha or a PNG colour key (tRNS).
 """
 
 from __future__ import annotations
 
 import codecs
-import errno
 import hashlib
 import io
 import logging
-import os
-import stat
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -32,12 +30,16 @@ from PIL import Image, ImageCms, ImageFile, features
 from shanyraq.errors import (
     CorruptImageError,
     EmptyImageError,
-    ImageError,
-    ImageTooLargeError,
     UnsupportedImageFormatError,
 )
 from vision.completeness import JPEG_ZERO_BITS, check_png_rows, incomplete, jpeg_scan_end
-from vision.io_checks import MAX_ASPECT, check_jpeg_scans, check_pixel_limit, open_header
+from vision.io_checks import (
+    MAX_ASPECT,
+    check_jpeg_scans,
+    check_pixel_limit,
+    open_header,
+    read_photo_file,
+)
 from vision.io_exif import SWAPS_SIDES, UPRIGHT, CaptureMetadata, exif_orientation, read_metadata
 
 __all__ = [
@@ -200,8 +202,10 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     check_pixel_limit(*original_size, max_pixels=max_pixels)
     if fmt == "jpeg" and target_size:
         image.draft("RGB", (target_size, target_size))
+    # Bits per sample, from IHDR (a PNG whose first chunk it is not, check_png_rows refuses).
+    png_depth = data[24] if fmt == "png" and data[12:16] == b"IHDR" else None
     # Pixels first: reading EXIF may trigger a load, whose errors must not be swallowed.
-    pixels = _load_rgb(image, fmt, scan_cut=scan_end is not None)
+    pixels = _load_rgb(image, fmt, scan_cut=scan_end is not None, png_depth=png_depth)
     if fmt == "png":
         check_png_rows(data)
     metadata = read_metadata(image)
@@ -222,41 +226,11 @@ def decode_file(
     return decode_image(data, max_pixels=max_pixels, target_size=target_size)
 
 
-def _refuse_unless_regular(path: Path, mode: int) -> None:
-    """A folder as the OSError the system gives for one; a FIFO, device or socket as an
-    ImageError that says what it is."""
-    if stat.S_ISREG(mode):
-        return
-    if stat.S_ISDIR(mode):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    kinds = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
-             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")]  # fmt: skip
-    kind = next((name for test, name in kinds if test(mode)), "a special file")
-    raise ImageError(f"the path is {kind}, not a regular file; give the photo file itself")
-
-
-def read_photo_file(path: Path, *, max_bytes: int | None = None) -> bytes:
-    """A photo file's bytes. A FIFO or device is refused from its stat, never opened: reading
-    one blocks forever or never ends. Over `max_bytes` (the upload limit, `io.max_bytes`) the
-    file is refused having read no more than `max_bytes + 1` bytes. A missing, unreadable file
-    or a folder raises the OSError the system gives (FileNotFoundError, IsADirectoryError).
-    """
-    _refuse_unless_regular(path, path.stat().st_mode)
-    # O_NONBLOCK: should the path become a FIFO after the stat, opening it still returns.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    with open(fd, "rb") as file:
-        _refuse_unless_regular(path, os.fstat(fd).st_mode)
-        data = file.read() if max_bytes is None else file.read(max_bytes + 1)
-    if max_bytes is not None and len(data) > max_bytes:
-        raise ImageTooLargeError(
-            f"the file is over {max_bytes} bytes, the io.max_bytes limit; send a smaller photo "
-            "(the phone camera's normal setting) or raise io.max_bytes"
-        )
-    return data
-
-
-def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.ndarray:
-    """The upright sRGB pixels; `scan_cut`: a JPEG handed over without its scan's end marker."""
+def _load_rgb(
+    image: Image.Image, fmt: str, *, scan_cut: bool = False, png_depth: int | None = None
+) -> np.ndarray:
+    """The upright sRGB pixels; `scan_cut`: a JPEG handed over without its scan's end marker;
+    `png_depth`: a PNG's bits per sample, for its colour key (`_colour_keyed`)."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept half an image
     try:
         image.load()
@@ -264,7 +238,7 @@ def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.nda
         # the metadata reports.
         method = UPRIGHT.get(exif_orientation(image) or 1)
         upright = image.transpose(method) if method is not None else image
-        rgb = _to_rgb(upright)
+        rgb = _to_rgb(upright, png_depth=png_depth)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         if scan_cut and _PILLOW_RAN_OUT in str(exc):
             raise incomplete(fmt, "partway") from None
@@ -283,14 +257,45 @@ def _load_rgb(image: Image.Image, fmt: str, *, scan_cut: bool = False) -> np.nda
     return np.asarray(_to_srgb(rgb, image.info.get("icc_profile")), dtype=np.uint8).copy()
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
-        return image
+def _to_rgb(image: Image.Image, *, png_depth: int | None = None) -> Image.Image:
+    """RGB with transparent areas white, as a viewer would show them on paper, whatever made
+    them so: an alpha channel, a palette's alpha, or a PNG colour key (a tRNS chunk naming the
+    one grey level or colour of a grey or RGB photo that is transparent)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Transparent areas become white, as a viewer would show them on paper.
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
+    rgb = _opaque_rgb(image)
+    keyed = _colour_keyed(image, png_depth) if png_depth else None
+    if keyed is None or not keyed.any():
+        return rgb
+    pixels = np.array(rgb)
+    pixels[keyed] = 255
+    return Image.fromarray(pixels)
+
+
+def _colour_keyed(image: Image.Image, depth: int) -> np.ndarray | None:
+    """Where a PNG colour key makes the photo transparent (True); None where it has none.
+
+    Pillow gives the key as the file stores it, and the samples scaled to 8 bits: a 2- or 4-bit
+    grey key is scaled here as the samples were (1-bit: only a black key shows); 16-bit RGB
+    samples keep their high bytes alone, so the key is matched on those (a colour differing
+    from it only below them, the same colour in the decoded photo, is white too). 16-bit grey
+    is matched on all 16 bits.
+    """
+    key = image.info.get("transparency")
+    if image.mode == "RGB" and isinstance(key, tuple) and len(key) == 3:
+        return np.all(np.asarray(image) == np.asarray(key) >> (depth - 8), axis=-1)
+    if isinstance(key, int) and image.mode in ("1", "L", "I;16", "I;16B", "I;16L", "I"):
+        if image.mode == "L" and depth < 8:
+            key = key * 255 // (2**depth - 1)
+        return np.asarray(image.convert("L") if image.mode == "1" else image) == key
+    return None
+
+
+def _opaque_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit grey: scaled by the format's range, as Pillow does for 16-bit RGB, so a dark
         # photo stays dark for the exposure checks. Mode "I" (32-bit) is clipped to that range.

@@ -1,18 +1,25 @@
-"""May this file be decoded? The checks `vision.io` makes on the header, before any pixel.
+"""May this file be decoded? The checks `vision.io` makes on the file and its header, before
+any pixel.
 
-The header is opened lazily as the format sniffed from the bytes; the pixel limit, the aspect
-limit and (for JPEG) the scan count are judged from it, so a tiny pixel bomb or a file of
-thousands of empty scans fails fast. The pixel limit is ours, not Pillow's: Pillow's own bomb
-limit is raised to it when it is set higher, and is judged here, not by Pillow's warning (whose
-filters are process-wide). `vision.gpu` makes the same checks through these.
+A photo file is read only when it is a regular file, and no further than the upload limit
+(`read_photo_file`). The header is opened lazily as the format sniffed from the bytes; the
+pixel limit, the aspect limit and (for JPEG) the scan count are judged from it, so a tiny pixel
+bomb or a file of thousands of empty scans fails fast. The pixel limit is ours, not Pillow's:
+Pillow's own bomb limit is raised to it when it is set higher, and is judged here, not by
+Pillow's warning (whose filters are process-wide). `vision.gpu` makes the same checks through
+these.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
+import os
 import re
+import stat
 import threading
+from pathlib import Path
 
 from PIL import Image, ImageFile
 
@@ -179,6 +186,39 @@ def _jpeg_scans(data: bytes, *, stop_after: int) -> int:
         # header only, and the search skips the scan data that follows.
         pos += max(int.from_bytes(data[pos : pos + 2], "big"), 2)
     return scans
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    """A folder as the OSError the system gives for one; a FIFO, device or socket as an
+    ImageError that says what it is."""
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    kinds = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")]  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    raise ImageError(f"the path is {kind}, not a regular file; give the photo file itself")
+
+
+def read_photo_file(path: Path, *, max_bytes: int | None = None) -> bytes:
+    """A photo file's bytes. A FIFO or device is refused from its stat, never opened: reading
+    one blocks forever or never ends. Over `max_bytes` (the upload limit, `io.max_bytes`) the
+    file is refused having read no more than `max_bytes + 1` bytes. A missing, unreadable file
+    or a folder raises the OSError the system gives (FileNotFoundError, IsADirectoryError).
+    """
+    _refuse_unless_regular(path, path.stat().st_mode)
+    # O_NONBLOCK: should the path become a FIFO after the stat, opening it still returns.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with open(fd, "rb") as file:
+        _refuse_unless_regular(path, os.fstat(fd).st_mode)
+        data = file.read() if max_bytes is None else file.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageTooLargeError(
+            f"the file is over {max_bytes} bytes, the io.max_bytes limit; send a smaller photo "
+            "(the phone camera's normal setting) or raise io.max_bytes"
+        )
+    return data
 
 
 def unreadable_reason(exc: ImageError | OSError) -> str:

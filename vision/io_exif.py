@@ -21,6 +21,9 @@ _TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
 _IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
 _TAG_DATETIME_ORIGINAL = 36867
 _ORIENTATION_TAG = 0x0112  # EXIF Orientation
+# The longest EXIF text kept: makes, models and dates are a few dozen characters; a longer value
+# (a crafted block may hold 64 KiB of one) is no name.
+_MAX_TEXT_CHARS = 128
 # The largest EXIF block read. A JPEG's APP1 segment holds at most 64 KiB, and phones and
 # cameras write that same block into their HEIC, PNG and WebP files; a PNG eXIf or WebP EXIF
 # chunk has no such bound, and Pillow's parse of a crafted one of 65,535 entries (under 1 MB)
@@ -104,7 +107,8 @@ def read_metadata(image: Image.Image) -> CaptureMetadata:
         exif_ifd = _safe_ifd(exif, _IFD_EXIF)
         latitude, longitude = _gps_position(_safe_ifd(exif, _IFD_GPS))
         return CaptureMetadata(
-            taken_at=_exif_time(exif_ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
+            taken_at=_exif_time(exif_ifd.get(_TAG_DATETIME_ORIGINAL))
+            or _exif_time(exif.get(_TAG_DATETIME)),
             latitude=latitude,
             longitude=longitude,
             camera_make=_clean_text(exif.get(_TAG_MAKE)),
@@ -143,10 +147,25 @@ def _safe_ifd(exif: Image.Exif, tag: int) -> dict[int, object]:
 
 
 def _clean_text(value: object) -> str | None:
-    if value is None:
+    """An EXIF text value (make, model, date, GPS reference) as text; None where it is none.
+
+    Pillow gives a tag written as ASCII as str, and the same tag written as bytes (type BYTE or
+    UNDEFINED, as some writers do) as bytes, read here as UTF-8, never shown in Python's b'...'
+    notation. Text ends at its first NUL (the rest is padding); a value that is no text (a
+    number, a list, bytes that are not UTF-8), holds control characters or is longer than any
+    camera writes is left out, as unreadable.
+    """
+    if isinstance(value, bytes):
+        try:
+            value = value.split(b"\x00", 1)[0].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(value, str):
         return None
-    text = str(value).replace("\x00", "").strip()
-    return text or None
+    text = value.split("\x00", 1)[0].strip()
+    if not text or len(text) > _MAX_TEXT_CHARS or not text.isprintable():
+        return None
+    return text
 
 
 def _exif_time(value: object) -> datetime | None:

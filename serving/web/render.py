@@ -62,6 +62,8 @@ def environment() -> jinja2.Environment:
     # Numbers in the reader's form: the page's translator `t` is in every page's context.
     env.filters["pct"] = jinja2.pass_context(lambda ctx, p: ctx["t"].percent(p))
     env.filters["fixed2"] = jinja2.pass_context(lambda ctx, x: ctx["t"].fixed(x, 2))
+    # A count that can run past three digits (families, decisions, audit entries), grouped.
+    env.filters["num"] = jinja2.pass_context(lambda ctx, n: ctx["t"].number(n))
     # A stored (UTC) time in the site's zone, in the reader's words: `{{ d.created_at|when }}`.
     env.filters["when"] = jinja2.pass_context(
         lambda ctx, value, seconds=False: shown_time(

@@ -60,5 +60,5 @@ def test_a_rebuilt_model_never_passes_the_seeded_scores_off_as_its_own(tmp_path,
 
         assert sign_in(client, commission.username, DEMO_PASSWORD).status_code == 303
         page = client.get(f"/ui/families/{family_id}").text
-        assert "vision: test-3" in page
+        assert "photo model: test-3" in page
         assert "from the photo model test-3, not the one loaded now" in page

@@ -24,9 +24,37 @@ function announceSessionClock(clock) {  // clock: the server's JSON, as text
   document.dispatchEvent(new CustomEvent("shanyraq:session-clock", { detail: clock }));
 }
 
-function clockTime(ms) {
-  return new Date(ms).toLocaleTimeString(document.documentElement.lang || undefined,
-    { hour: "2-digit", minute: "2-digit" });
+/* A time of day as the pages write one (serving/web/times.py): in the site's zone (`zone`,
+   its IANA name), on a 24-hour clock, with the zone's UTC offset ("17:00 (UTC+5)": `pattern`,
+   the catalogue's time.clock), whatever zone and clock this device is set to. A browser that
+   does not know the site's zone gives this device's, its offset stated all the same. */
+function clockTime(ms, zone, pattern) {
+  var moment = new Date(ms);
+  var lang = document.documentElement.lang || undefined;
+  var options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  var shown;
+  try {
+    shown = moment.toLocaleTimeString(lang, Object.assign({ timeZone: zone || undefined }, options));
+  } catch (error) {  // RangeError: a zone this browser does not know
+    zone = undefined;
+    shown = moment.toLocaleTimeString(lang, options);
+  }
+  return pattern.replace("{time}", shown).replace("{zone}", utcOffset(moment, zone));
+}
+
+/* "UTC", "UTC+5", "UTC-3:30" (times.utc_offset): the zone's wall clock at `moment` less UTC. */
+function utcOffset(moment, zone) {
+  var wall = {};
+  new Intl.DateTimeFormat("en-US", {
+    timeZone: zone || undefined, hourCycle: "h23", year: "numeric", month: "numeric",
+    day: "numeric", hour: "numeric", minute: "numeric"
+  }).formatToParts(moment).forEach(function (part) { wall[part.type] = Number(part.value); });
+  var local = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute);
+  var minutes = Math.round((local - Math.floor(moment.getTime() / 60000) * 60000) / 60000);
+  if (!minutes) { return "UTC"; }
+  var rest = Math.abs(minutes) % 60;
+  return "UTC" + (minutes > 0 ? "+" : "-") + Math.floor(Math.abs(minutes) / 60) +
+    (rest ? ":" + String(rest).padStart(2, "0") : "");
 }
 
 function setupSessionWarning() {
@@ -41,6 +69,7 @@ function setupSessionWarning() {
   var session = { ends: 0, warnBefore: 0, final: false };
   var shown = "";  // what the dialog says: "", "warning", "closed" (the warning) or "ended"
   var timer = null;
+  function timeOfDay(ms) { return clockTime(ms, dialog.dataset.timeZone, dialog.dataset.clock); }
 
   function learn(clock, at) {  // clock: the server's {ends_in_s, warn_before_s, final}
     session = {
@@ -69,7 +98,7 @@ function setupSessionWarning() {
       signIn.textContent = keep ? dialog.dataset.signInNewTab : dialog.dataset.signInText;
     } else {
       text.textContent = (session.final ? dialog.dataset.finalText : dialog.dataset.warning)
-        .replace("{time}", clockTime(session.ends));
+        .replace("{time}", timeOfDay(session.ends));
     }
     stay.hidden = ended || session.final;
     signIn.hidden = !ended;
@@ -135,7 +164,7 @@ function setupSessionWarning() {
     }
     learn(answer, Date.now());
     renewed();
-    status.textContent = status.dataset.renewed.replace("{time}", clockTime(session.ends));
+    status.textContent = status.dataset.renewed.replace("{time}", timeOfDay(session.ends));
   });
   window.addEventListener("storage", function (event) {
     if (event.key !== SESSION_END_KEY || !event.newValue) { return; }

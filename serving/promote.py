@@ -3,13 +3,14 @@
 Refused unless the re-scoring under M is finished and covers every photo with the files of the
 folder promoted (the digest its runs recorded), M fits the taxonomy in configs/, and the
 service itself scores new uploads with M, its model.json and graphs alike (else the record
-would mix models from then on). What M has a score for replaces the photo's score, in bounded
-batches, one transaction each; a photo already on M is skipped, so a second promotion, or one
-re-run after a crash, changes nothing twice. One audit entry records who promoted what, with a
-hash of the adopted scores; one stopped half-way (Ctrl-C, an error, photos uploaded meanwhile
-that a service not restarted onto M scored) is audited as STOPPED, with what it adopted, and a
-re-run adopts the rest. A photo M could not score (file missing, undecodable) keeps its score
-under the old model, and is reported. `serving/reassessment.py` recomputes what it made stale.
+would mix models from then on: serving/rescore_service_model.py). What M has a score for
+replaces the photo's score, in bounded batches, one transaction each; a photo already on M is
+skipped, so a second promotion, or one re-run after a crash, changes nothing twice. One audit
+entry records who promoted what, with a hash of the adopted scores; one stopped half-way
+(Ctrl-C, an error, photos uploaded meanwhile that a service not restarted onto M scored) is
+audited as STOPPED, with what it adopted, and a re-run adopts the rest. A photo M could not
+score (file missing, undecodable) keeps its score under the old model, and is reported.
+`serving/reassessment.py` recomputes what it made stale.
 
 `--since` runs: what is promoted is every outcome recorded under M, from whichever runs. A
 partial-scope run alone is refused while any photo has neither an outcome under M nor a score
@@ -32,23 +33,30 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
 from serving.assessments import latest_of
-from serving.db.models import AuditEntry, Decision, Family, Photo, RescoredScore, RescoreRun
+from serving.db.models import (
+    AuditEntry,
+    AuditHead,
+    Decision,
+    Family,
+    Photo,
+    RescoredScore,
+    RescoreRun,
+)
 from serving.db.session import session_scope
 from serving.reassessment import stale_families
-from serving.rescore_provenance import artifact_digest, scoring_files
+from serving.rescore_provenance import artifact_digest
 from serving.rescore_runs import discard_way, is_ray, outcome_counts, promoted_runs, run_options
+from serving.rescore_service_model import (  # re-exported: callers and tests import it here
+    ServingModelMismatchError as ServingModelMismatchError,
+)
+from serving.rescore_service_model import checked_model
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
-from shanyraq.taxonomy import get_taxonomy
-from vision.artifact import META_FILE, read_artifact
 
 logger = logging.getLogger(__name__)
 
 ACTION = "scores_promoted"
 STOPPED = "scores_promotion_stopped"  # a promotion that adopted some photos, then stopped
-# What model.json says that changes a photo's score (vision.engine reads it): the service's
-# copy of M must say the same as the M that is promoted.
-SCORING_FIELDS = ("preprocessing", "condition_formulation", "temperatures", "biases")
 
 
 class RescoreRunNotFoundError(ShanyraqError):
@@ -61,10 +69,6 @@ class RescoreIncompleteError(ShanyraqError):
 
 class RescoreScopePartialError(ShanyraqError):
     code = "rescore_scope_partial"
-
-
-class ServingModelMismatchError(ShanyraqError):
-    code = "serving_model_mismatch"
 
 
 class RescoreModelFilesError(ShanyraqError):
@@ -104,51 +108,6 @@ def _on_model(session: Session, model_version: str, *where: Any) -> int:
     query = select(func.count(Photo.id)).join(RescoredScore, RescoredScore.photo_id == Photo.id)
     on_m = (RescoredScore.model_version == model_version, ~_needs_update(model_version))
     return session.scalar(query.where(*on_m, *where)) or 0
-
-
-def _checked_model(model_dir: Path, serving_model_dir: Path | None) -> str:
-    """M's version, once M fits configs/ and the service scores new uploads with M."""
-    model = read_artifact(model_dir)
-    model.check_taxonomy(get_taxonomy())  # ModelMismatchError, code model_mismatch
-    fix = (
-        f"set model_dir in serving.yaml (or SHANYRAQ_SERVING__MODEL_DIR) to {model_dir}, "
-        "restart the service, then promote"
-    )
-    if serving_model_dir is None:
-        raise ServingModelMismatchError(
-            f"the service has no photo model (model_dir is empty), so new uploads would go "
-            f"unscored beside photos scored by {model.model_version}; {fix}"
-        )
-    serving_model = read_artifact(serving_model_dir)
-    serving = serving_model.model_version
-    if serving != model.model_version:
-        raise ServingModelMismatchError(
-            f"the service scores new uploads with {serving} (model_dir {serving_model_dir}), "
-            f"not {model.model_version}: the photos would then mix two models; {fix}"
-        )
-    # The version digests the weights and calibration of training, not what model.json says
-    # about pixels: a copy re-exported or edited under the same version scores otherwise.
-    differs = [
-        name for name in SCORING_FIELDS if getattr(serving_model, name) != getattr(model, name)
-    ]
-    if differs:
-        raise ServingModelMismatchError(
-            f"the service's model_dir {serving_model_dir} holds {serving} with other "
-            f"{', '.join(differs)} in model.json than {model_dir}: new uploads would be scored "
-            f"otherwise than the re-scores under the same version; {fix}"
-        )
-    # Nor the exported graphs: one replaced or re-exported under the version scores otherwise.
-    ours, theirs = scoring_files(model_dir), scoring_files(serving_model_dir)
-    graphs = sorted(
-        n for n in ours.keys() | theirs.keys() if n != META_FILE and ours.get(n) != theirs.get(n)
-    )
-    if graphs:
-        raise ServingModelMismatchError(
-            f"the service's model_dir {serving_model_dir} holds {serving} with another "
-            f"{', '.join(graphs)} than {model_dir}: new uploads would be scored otherwise than "
-            f"the re-scores under the same version; {fix}"
-        )
-    return model.model_version
 
 
 def _checked_runs(session: Session, model_version: str, model_dir: Path) -> list[int]:
@@ -274,7 +233,7 @@ def plan(
     batch_size: int = 1000,
 ) -> PromotionPlan:  # fmt: skip
     """Check that M may be promoted (raising why not) and measure what it would change."""
-    model_version = _checked_model(model_dir, serving_model_dir)
+    model_version = checked_model(model_dir, serving_model_dir)
     with sessions() as session:
         run_ids = _checked_runs(session, model_version, model_dir)
         _check_coverage(session, model_version, model_dir)
@@ -356,9 +315,10 @@ def promote(
             if on_batch is not None:
                 on_batch(updated)
         with session_scope(sessions) as session:  # on SQLite, under the write lock from here
-            _check_coverage(session, version, model_dir, late=True)  # uploads while this ran
             digest, target = scores_sha256(session, version), f"model:{version}"
             on_model = _on_model(session, version, RescoredScore.score.is_not(None))
+            _hold_audit_head(session)  # from here to the commit, no upload is filed
+            _check_coverage(session, version, model_dir, late=True)  # uploads while this ran
             ours = (AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == target)
             last = select(AuditEntry.details).where(*ours).order_by(AuditEntry.seq.desc())
             before = session.execute(last.limit(1)).scalar_one_or_none()
@@ -381,6 +341,16 @@ def promote(
         raise
     logger.info("promoted %s: %d photo(s) updated", version, updated)
     return PromoteReport(plan=found, updated=updated, scores_sha256=digest, audited=audited)
+
+
+def _hold_audit_head(session: Session) -> None:
+    """Lock the audit chain's head, as every upload does to audit itself (serving.audit), till
+    the commit. On PostgreSQL each statement reads what is committed when it runs: an upload
+    committing between the coverage check and the entry would be filed before the entry,
+    without M's score, under a promotion that reported success. Held before the check, an
+    upload either committed before it (the check sees it) or is filed after the entry; and a
+    promotion beside this one reads this one's entry, not the entry before it."""
+    session.execute(select(AuditHead.id).where(AuditHead.id == 1).with_for_update()).one()
 
 
 def _audit_stopped(

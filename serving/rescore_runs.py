@@ -9,7 +9,8 @@ version holds unpromoted outcomes made under another one, since promotion adopts
 restart (`_start_over`) discards an unfinished run's outcomes and says what it discarded
 (`Restart`). A finished run, or one a promotion adopted, is not started over; one that no
 promotion adopted can be discarded instead (serving/rescore_discard.py), which the refusals
-name as the way to score again under the current provenance. The refusals of `rescore` and of
+name as the way to score again under the current provenance; one a promotion adopted is left
+by a new run (serving/rescore_reopened.py). The refusals of `rescore` and of
 the Ray pipeline (serving/rescore_ray.py, whose runs' keys begin with RAY_KEY and which has no
 --restart) come from here alike. Split from serving/rescore.py, which walks the photos and
 writes the scores.
@@ -123,8 +124,12 @@ def open_run(
 
     Refused (RescoreMixError) when it would write while another run under the model version
     holds unpromoted outcomes of another provenance. `on_restart` is called in this session,
-    so what a restart discards is recorded in the transaction that discards it.
+    so what a restart discards is recorded in the transaction that discards it. A promoted run
+    left unfinished under another provenance with nothing left to score is marked finished
+    (serving/rescore_reopened.py).
     """
+    from serving.rescore_reopened import close_covered
+
     key = (RescoreRun.model_version == model_version, RescoreRun.since_key == since_key)
     run = session.execute(select(RescoreRun).where(*key)).scalar_one_or_none()
     if run is None or restart or run.status != "done":
@@ -140,7 +145,7 @@ def open_run(
         if on_restart is not None:
             on_restart(session, restarted)
         return run, False
-    if run.status != "done":
+    if run.status != "done" and not close_covered(session, run, provenance):
         check_resume(session, run, provenance)
     return run, run.last_photo_id > 0 or run.status == "done"
 
@@ -283,7 +288,9 @@ def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> st
     """Why `run` does not go on under the current provenance, and the ways that work: as it
     was started; or under the current one, by --restart (an unfinished run of `rescore`) or
     by `rescore discard` (a finished run, or the Ray pipeline's, which has no --restart); a
-    run a promotion adopted only as it was started."""
+    run a promotion adopted as it was started, or by a new run (serving/rescore_reopened.py)."""
+    from serving.rescore_reopened import new_run_way
+
     head = f"{_owner(run)}re-scoring run {run.id} under {run.model_version}"
     another = f"another {'; '.join(differs)}"
     if run.status == "done":
@@ -297,7 +304,7 @@ def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> st
     as_started = "run this command again as the run was started"
     if is_promoted(session, run):
         kept = f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
-        return kept + (_new_run_way(session, run) if run.status == "done" else "")
+        return kept + new_run_way(session, run)
     outcomes = sum(outcome_counts(session, run))
     if run.status != "done" and not is_ray(run):
         return (
@@ -308,30 +315,6 @@ def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> st
         f"{why}. No promotion adopted its scores: to score under the current ones, "
         f"{discard_way(run, outcomes)} and run this command again, which scores every photo "
         f"anew; or {as_started}"
-    )
-
-
-def _new_run_way(session: Session, run: RescoreRun) -> str:
-    """How a finished, promoted run's photos still to score are scored under the current
-    provenance: by a new run (another --since), which scores only photos no run has scored."""
-    from datetime import date, timedelta
-
-    from serving.db.models import Photo
-    from serving.rescore_photos import _uncovered  # the one definition of "still to score"
-
-    since = run.since_key.removeprefix(RAY_KEY)
-    scope = _uncovered(run.model_version, datetime.fromisoformat(since) if since else None)
-    first = session.scalar(select(func.min(Photo.created_at)).where(*scope))
-    day = "DAY (the upload day of the first photo still to score)"
-    if first is not None:
-        found = date.fromisoformat(str(first)[:10])
-        if since_key_of(datetime(found.year, found.month, found.day)) == run.since_key:
-            found -= timedelta(days=1)  # that day is this run's own --since: the day before
-        day = found.isoformat()
-    return (
-        "; or, to score them under the current ones, start a new run, which scores only the "
-        f"photos no run has scored: `shanyraq rescore --model DIR --since {day}`, then "
-        "`shanyraq rescore promote --model DIR`"
     )
 
 

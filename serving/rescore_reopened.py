@@ -1,0 +1,79 @@
+"""A promoted re-scoring run with photos still to score, once the provenance it recorded is gone.
+
+A run that `rescore promote` adopted keeps its outcomes (the service's scores come from them),
+so it is neither started over nor discarded, and it goes on only under the scorer path, engine
+settings, code and model files it recorded (serving/rescore_runs.py). After those changed (an
+update of the code, say), the photos it has still to score (uploaded since, restored to the
+store) are scored by a new run with another --since, which scores only photos no run has
+scored (`new_run_way` names it). A run reopened for them and stopped part-way (killed, power
+lost) is unfinished, and promotion refuses an unfinished run: its own command, under the new
+provenance, marks it finished once nothing in its scope is left to score, scoring nothing
+(`close_covered`), so no edit of the database is ever the only way out.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from serving.db.models import Photo, RescoreRun
+from serving.rescore_photos import _uncovered, first_uncovered  # the one "still to score"
+from serving.rescore_runs import RAY_KEY, RunProvenance, is_promoted, since_key_of
+
+logger = logging.getLogger(__name__)
+
+
+def _since(run: RescoreRun) -> datetime | None:
+    since = run.since_key.removeprefix(RAY_KEY)
+    return datetime.fromisoformat(since) if since else None
+
+
+def close_covered(session: Session, run: RescoreRun, provenance: RunProvenance) -> bool:
+    """Mark `run` finished when it is unfinished, adopted by a promotion, recorded another
+    provenance than `provenance` (so it cannot go on) and has no photo in its scope left to
+    score (another run scored them, or it was stopped after its last batch); whether it did.
+    Nothing is scored, and the run keeps the provenance it recorded."""
+    if run.status == "done" or RunProvenance.recorded(run) is None:
+        return False
+    if not provenance.differences(run, hints=False) or not is_promoted(session, run):
+        return False
+    if first_uncovered(session, run.model_version, _since(run)) is not None:
+        return False
+    run.status, run.finished_at = "done", datetime.now(UTC)
+    session.flush()
+    logger.warning(
+        "re-scoring run %d under %s was left unfinished under the provenance it recorded, and "
+        "nothing in its scope is left to score: marked finished, scoring nothing",
+        run.id, run.model_version,
+    )  # fmt: skip
+    return True
+
+
+def new_run_way(session: Session, run: RescoreRun) -> str:
+    """How a promoted run's photos still to score are scored under the current provenance: by
+    a new run (another --since), which scores only the photos no run has scored; an unfinished
+    run is then marked finished by its own command (`close_covered`) before the promotion."""
+    first = session.scalar(
+        select(func.min(Photo.created_at)).where(*_uncovered(run.model_version, _since(run)))
+    )
+    day = "DAY (the upload day of the first photo still to score)"
+    if first is not None:
+        found = date.fromisoformat(str(first)[:10])
+        if since_key_of(datetime(found.year, found.month, found.day)) == run.since_key:
+            found -= timedelta(days=1)  # that day is this run's own --since: the day before
+        day = found.isoformat()
+    them, close = "them", ""
+    if run.status != "done":  # reopened, then stopped: the refusal named no photos yet
+        them = "the photos it has still to score"
+        close = (
+            f"run this command again (with nothing left in its scope to score, it marks run "
+            f"{run.id} finished, scoring nothing), then "
+        )
+    return (
+        f"; or, to score {them} under the current ones, start a new run, which scores only the "
+        f"photos no run has scored: `shanyraq rescore --model DIR --since {day}`, then "
+        f"{close}`shanyraq rescore promote --model DIR`"
+    )

@@ -6,6 +6,10 @@ the family already had are audited too (`photo_upload_duplicate`, the 200), and 
 the route refuses (`record_refusal`), in a transaction of its own. A retry answered from its
 Idempotency-Key is the first request's answer, not an upload: it writes nothing.
 
+Bytes the family already had are found by sha256 before any decoding or scoring
+(`record_resend`): a phone resending after a lost answer is told the photo is filed, even while
+the model is busy or stopped; bytes filed meanwhile, by `record_upload` under the family lock.
+
 Retries with one Idempotency-Key may run at the same time (a client that timed out and tried
 again). The key is looked up again inside the filing transaction, and the key row is written
 in that same transaction, so whichever request commits first answers for all: the others
@@ -46,9 +50,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def request_fingerprint(*, family_id: str, room_hint: str | None, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    return hashlib.sha256(f"{family_id}\n{room_hint or ''}\n{digest}".encode()).hexdigest()
+def request_fingerprint(*, family_id: str, room_hint: str | None, sha256: str) -> str:
+    """What an Idempotency-Key's request was: the family, the room hint and the bytes' sha256."""
+    return hashlib.sha256(f"{family_id}\n{room_hint or ''}\n{sha256}".encode()).hexdigest()
 
 
 def replay(
@@ -139,6 +143,38 @@ def _merged(*found: Sequence[ReuseMatch]) -> tuple[ReuseMatch, ...]:
     return tuple(sorted(best.values(), key=lambda m: m.distance))
 
 
+def filed_photo(session: Session, *, family_id: str, sha256: str) -> Photo | None:
+    """The family's photo of exactly these bytes, if it has one."""
+    return session.execute(
+        select(Photo).where(Photo.family_id == family_id, Photo.sha256 == sha256)
+    ).scalar_one_or_none()
+
+
+def _filed_again(
+    session: Session,
+    key: bytes,
+    existing: Photo,
+    *,
+    actor: tuple[int, str],
+    matches: Sequence[ReuseMatch],
+) -> Filed:
+    """Bytes the family already had: the filed photo, with the photos its links name as
+    GET /photos/{id} shows them, audited as `photo_upload_duplicate`; nothing else written.
+    An upload all the same: who sent a family's photo again (another inspector, another
+    day) is the audit trail's to keep."""
+    linked = reuse_links_of(session, [existing]).get(existing.id, [])
+    filed = Filed(existing, created=False, reused_with=_merged(matches, linked))
+    audit.append(
+        session, key, actor=actor[1], action="photo_upload_duplicate",
+        target=f"photo:{existing.id}",
+        details={
+            "family_id": existing.family_id, "sha256": existing.sha256,
+            "reuse_matches": len(filed.reused_with),
+        },
+    )  # fmt: skip
+    return filed
+
+
 def record_upload(
     session: Session,
     key: bytes,
@@ -165,23 +201,9 @@ def record_upload(
     decoded = analysis.decoded
     lock_family(session, family_id)  # a decision on this family waits until the photo commits
     matches = _merged(reused_with, _same_bytes(session, family_id=family_id, sha256=decoded.sha256))
-    existing = session.execute(
-        select(Photo).where(Photo.family_id == family_id, Photo.sha256 == decoded.sha256)
-    ).scalar_one_or_none()
-    if existing is not None:  # also the photos its links name, as GET /photos/{id} shows them
-        linked = reuse_links_of(session, [existing]).get(existing.id, [])
-        filed = Filed(existing, created=False, reused_with=_merged(matches, linked))
-        # An upload all the same: its answer is the filed photo's record, and who sent a
-        # family's photo again (another inspector, another day) is the audit trail's to keep.
-        audit.append(
-            session, key, actor=actor[1], action="photo_upload_duplicate",
-            target=f"photo:{existing.id}",
-            details={
-                "family_id": family_id, "sha256": decoded.sha256,
-                "reuse_matches": len(filed.reused_with),
-            },
-        )  # fmt: skip
-        return filed
+    existing = filed_photo(session, family_id=family_id, sha256=decoded.sha256)
+    if existing is not None:
+        return _filed_again(session, key, existing, actor=actor, matches=matches)
     photo = Photo(
         family_id=family_id, sha256=decoded.sha256, format=decoded.format,
         width=decoded.display_size[0], height=decoded.display_size[1], size_bytes=size_bytes,
@@ -230,6 +252,95 @@ def remember(
 
 _ATTEMPTS = 3  # at most two lost races (the photo row, then the key row), then an answer
 
+Answer = tuple[int, dict[str, Any]]  # status, body
+
+
+def _answer(
+    services: Services,
+    file: Callable[[Session], Filed | None],
+    *,
+    actor: tuple[int, str],
+    idempotency: tuple[str, str] | None,
+    viewer: tuple[str, str | None],
+    shape: Callable[[Photo], dict[str, Any]],
+) -> tuple[Answer, Filed | None] | None:
+    """File in one transaction (`file`) and answer: 201 new, 200 already filed, or the key's
+    stored answer (and no Filed: this request filed nothing); None when `file` found nothing.
+    A lost race (IntegrityError: another request committed the same photo row or key row) is
+    retried; once both exist a retry can only find them, so three attempts end in an answer."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            with session_scope(services.sessions) as session:
+                if idempotency is not None:
+                    earlier = replay(
+                        session, user_id=actor[0], key=idempotency[0], fingerprint=idempotency[1]
+                    )
+                    if earlier is not None:  # a concurrent retry with this key committed
+                        return earlier, None
+                filed = file(session)
+                if filed is None:
+                    return None
+                body = {**shape(filed.photo), "duplicate": not filed.created}
+                body["reuse"] = shaped(
+                    list(filed.reused_with), viewer_role=viewer[0], viewer_region=viewer[1]
+                )
+                status = 201 if filed.created else 200
+                if idempotency is not None:
+                    remember(
+                        session, user_id=actor[0], key=idempotency[0],
+                        fingerprint=idempotency[1], status_code=status, response=body,
+                    )  # fmt: skip
+            return (status, body), filed
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def record_resend(
+    services: Services,
+    data: bytes,
+    *,
+    sha256: str,
+    actor: tuple[int, str],
+    family_id: str,
+    idempotency: tuple[str, str] | None,
+    viewer: tuple[str, str | None],
+    shape: Callable[[Photo], dict[str, Any]],
+) -> Answer | None:
+    """The answer to bytes (`data`, of `sha256`) the family already has, without decoding or
+    scoring them: 200, the filed photo's record, audited as `record_upload` audits it. None
+    when the family has no photo of these bytes: the route analyses and files them.
+
+    The bytes are stored again first, as an upload of them always did: an original lost or
+    damaged in the store is whole again. Reuse shows as for GET /photos/{id}: the index's
+    verdict on the filed photo's hashes (checked before the transaction: verification reads
+    stored photos), uploads in flight included as in an upload's own answer, and its links."""
+    with session_scope(services.readers) as session:
+        known = filed_photo(session, family_id=family_id, sha256=sha256)
+        hashes_hex = known.perceptual_hash if known is not None else None
+    if known is None:
+        return None
+    services.store.put(data)
+    found: list[ReuseMatch] = []
+    if services.reuse is not None and hashes_hex is not None:
+        found = services.reuse.verified(
+            hashes_hex, family_id=family_id, sha256=sha256, in_flight=True
+        )
+
+    def file(session: Session) -> Filed | None:
+        lock_family(session, family_id)  # as record_upload: one filing of the family at a time
+        existing = filed_photo(session, family_id=family_id, sha256=sha256)
+        if existing is None:  # photos are not deleted; were it gone, the upload files it anew
+            return None
+        matches = _merged(found, _same_bytes(session, family_id=family_id, sha256=sha256))
+        return _filed_again(session, services.signing_key, existing, actor=actor, matches=matches)
+
+    answered = _answer(
+        services, file, actor=actor, idempotency=idempotency, viewer=viewer, shape=shape
+    )
+    return answered[0] if answered is not None else None
+
 
 def record_request(
     services: Services,
@@ -244,7 +355,7 @@ def record_request(
     idempotency: tuple[str, str] | None,
     viewer: tuple[str, str | None],
     shape: Callable[[Photo], dict[str, Any]],
-) -> tuple[int, dict[str, Any]]:
+) -> Answer:
     """File the photo and answer (201 new, 200 already filed, or the key's stored answer).
 
     The photo is registered in the reuse index as in flight before its own check, so a
@@ -253,11 +364,8 @@ def record_request(
     (verification reads stored photos: never while holding the database); the photo becomes
     an indexed one only after the commit, and a failed commit leaves nothing behind in it.
     The answer shows the matches, and other families' photos of the same bytes, as `viewer`
-    (role, region) may see them; the row links all of them (`record_upload`).
-
-    A lost race (IntegrityError) is retried: each one means another request committed the
-    same photo row or the same key row, and once both exist a retry can only find them, so
-    three attempts always end in an answer.
+    (role, region) may see them; the row links all of them (`record_upload`). Lost races
+    are retried (`_answer`).
     """
     reuse = services.reuse
     hashes_hex = analysis.photo_hashes.to_hex() if reuse is not None else None
@@ -274,35 +382,19 @@ def record_request(
                 hashes_hex, family_id=family_id, sha256=analysis.decoded.sha256,
                 pixels=analysis.decoded.pixels, in_flight=True,
             )  # fmt: skip
-        for attempt in range(_ATTEMPTS):
-            try:
-                with session_scope(services.sessions) as session:
-                    if idempotency is not None:
-                        earlier = replay(
-                            session, user_id=actor[0], key=idempotency[0],
-                            fingerprint=idempotency[1],
-                        )  # fmt: skip
-                        if earlier is not None:  # a concurrent retry with this key committed
-                            return earlier
-                    filed = record_upload(
-                        session, services.signing_key, family_id=family_id, actor=actor,
-                        analysis=analysis, score=score, room_hint=room_hint,
-                        size_bytes=size_bytes, hashes_hex=hashes_hex, reused_with=found,
-                    )  # fmt: skip
-                    body = {**shape(filed.photo), "duplicate": not filed.created}
-                    body["reuse"] = shaped(
-                        list(filed.reused_with), viewer_role=viewer[0], viewer_region=viewer[1]
-                    )
-                    status = 201 if filed.created else 200
-                    if idempotency is not None:
-                        remember(
-                            session, user_id=actor[0], key=idempotency[0],
-                            fingerprint=idempotency[1], status_code=status, response=body,
-                        )  # fmt: skip
-                if reuse is not None and token is not None and filed.created:
-                    reuse.commit(token, body["photo_id"])
-                return status, body
-            except IntegrityError:
-                if attempt == _ATTEMPTS - 1:
-                    raise
-    raise AssertionError("unreachable")
+
+        def file(session: Session) -> Filed:
+            return record_upload(
+                session, services.signing_key, family_id=family_id, actor=actor,
+                analysis=analysis, score=score, room_hint=room_hint, size_bytes=size_bytes,
+                hashes_hex=hashes_hex, reused_with=found,
+            )  # fmt: skip
+
+        answered = _answer(
+            services, file, actor=actor, idempotency=idempotency, viewer=viewer, shape=shape
+        )
+        assert answered is not None  # record_upload always files or finds the photo
+        answer, filed = answered
+        if reuse is not None and token is not None and filed is not None and filed.created:
+            reuse.commit(token, answer[1]["photo_id"])
+        return answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
@@ -31,7 +32,13 @@ from serving.errors import BodyTooLargeError, RecordInvalidError
 from serving.photo_evidence import reuse_links_of, reuse_shown
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
-from serving.uploads import record_refusal, record_request, replay, request_fingerprint
+from serving.uploads import (
+    record_refusal,
+    record_request,
+    record_resend,
+    replay,
+    request_fingerprint,
+)
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
@@ -90,15 +97,31 @@ async def upload_photo(
     data: bytes | None = None
     try:
         _check_room_hint(room_hint)
+        _check_size(file.size)  # known from the form's parsing, where given: before reading it
         data = await file.read()
+        _check_size(len(data))
         return await _file_photo(
             services, user, family_id=family_id, region=region, data=data, room_hint=room_hint,
             idempotency_key=idempotency_key,
         )  # fmt: skip
     except ShanyraqError as refused:
         if 400 <= refused.http_status < 500:
-            await _audit_refusal(services, user, family_id=family_id, error=refused, data=data)
+            unread = isinstance(refused, BodyTooLargeError) and data is None
+            await _audit_refusal(
+                services, user, family_id=family_id, error=refused, data=data,
+                size_bytes=file.size if unread else None,
+            )  # fmt: skip
         raise
+
+
+def _check_size(size_bytes: int | None) -> None:
+    """Refuse a photo over io.max_bytes (413), saying what to send instead."""
+    max_bytes = get_io_settings().io.max_bytes
+    if size_bytes is not None and size_bytes > max_bytes:
+        raise BodyTooLargeError(
+            f"the photo is {size_bytes} bytes, over the {max_bytes} bytes one photo may be; "
+            "send a smaller photo: one taken at the camera's normal size, or a reduced copy"
+        )
 
 
 async def _file_photo(
@@ -111,13 +134,13 @@ async def _file_photo(
     room_hint: str | None,
     idempotency_key: str | None,
 ) -> JSONResponse:
-    if len(data) > get_io_settings().io.max_bytes:
-        raise BodyTooLargeError(f"the photo is over {get_io_settings().io.max_bytes} bytes")
-    fingerprint = request_fingerprint(family_id=family_id, room_hint=room_hint, data=data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    fingerprint = request_fingerprint(family_id=family_id, room_hint=room_hint, sha256=sha256)
     if idempotency_key:
         earlier = await run_in_threadpool(_replay, services, user, idempotency_key, fingerprint)
         if earlier is not None:
             return JSONResponse(earlier[1], status_code=earlier[0])
+    idempotency = (idempotency_key, fingerprint) if idempotency_key else None
     # Counted only now: a retry with its Idempotency-Key (how a phone makes a retry safe) is
     # answered above from what was stored, and must not use up the uploads it may still make.
     # Counted while it runs (concurrent uploads cannot all pass), and given back on a 503 (the
@@ -128,15 +151,23 @@ async def _file_photo(
     counted = f"user:{user.id}"
     at = services.upload_limiter.hit(counted)
     try:
+        # A photo the family already has (a phone sending it again after a lost answer) is
+        # answered as filed before it is decoded or scored: it needs no model, busy or stopped.
+        resent = await run_in_threadpool(
+            record_resend, services, data, sha256=sha256, actor=(user.id, user.username),
+            family_id=family_id, idempotency=idempotency, viewer=(user.role, user.region),
+            shape=photo_out,
+        )  # fmt: skip
+        if resent is not None:
+            services.metrics.photos.labels(_quality_status(resent[1])).inc()
+            return JSONResponse(resent[1], status_code=resent[0])
         analysis = await services.pipeline.analyse_async(data)  # bad bytes: 4xx here
         score = await services.pipeline.score(analysis)
         await run_in_threadpool(services.store.put, data)  # durable before the row exists
         status, body = await run_in_threadpool(
             record_request, services, actor=(user.id, user.username), family_id=family_id,
             region=region, analysis=analysis, score=score, room_hint=room_hint,
-            size_bytes=len(data),
-            idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
-            viewer=(user.role, user.region),
+            size_bytes=len(data), idempotency=idempotency, viewer=(user.role, user.region),
             shape=photo_out,
         )  # fmt: skip
     except BaseException as exc:
@@ -145,6 +176,12 @@ async def _file_photo(
         raise
     services.metrics.photos.labels(analysis.quality.status).inc()
     return JSONResponse(body, status_code=status)
+
+
+def _quality_status(body: dict[str, Any]) -> str:
+    """The quality status in an upload's answer (the photos metric's label)."""
+    quality = body.get("quality") or {}
+    return str(quality.get("status", "unknown"))
 
 
 def _clients_fault(exc: BaseException) -> bool:
@@ -159,15 +196,20 @@ async def _audit_refusal(
     family_id: str,
     error: ShanyraqError,
     data: bytes | None,
+    size_bytes: int | None,
 ) -> None:
     """Audit one refused upload. Rate-limit refusals only once a window per user, with the
-    count of the window before (as for sign-ins): a flood must not grow the log at its rate."""
+    count of the window before (as for sign-ins): a flood must not grow the log at its rate.
+    `size_bytes`: the size of a photo refused for it before it was read (then `data` is None)."""
     reached = error.reached if isinstance(error, LimitRefusedError) else None
     if isinstance(error, LimitRefusedError) and reached is None:
         return
+    details = {} if reached is None else reached.audit_details()
+    if size_bytes is not None:
+        details["size_bytes"] = size_bytes
     recorded = await run_in_threadpool(
         record_refusal, services, actor=user.username, family_id=family_id, error=error,
-        data=data, details=None if reached is None else reached.audit_details(),
+        data=data, details=details or None,
     )  # fmt: skip
     if not recorded and reached is not None:  # the next refusal brings a notice again
         services.upload_limiter.unreport(reached.key)

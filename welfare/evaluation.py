@@ -177,7 +177,13 @@ def evaluate_models(
             seed=seed,
             min_families=config.fairness.min_families_per_group,
         )
-        result["fairness"] = {"model": chosen, "figures": [f.to_dict() for f in figures]}
+        result["fairness"] = {
+            "model": chosen,
+            # How the groups' intervals were drawn: the report says so, and a rerun can match.
+            "n_boot": n_boot,
+            "seed": seed,
+            "figures": [f.to_dict() for f in figures],
+        }
     result["_frames"] = frames
     return result
 

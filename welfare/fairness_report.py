@@ -14,6 +14,7 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
     if "fairness" not in result:
         return []
     model = result["fairness"]["model"]
+    drawn = _drawn(result["fairness"])
     served = ", the model the service uses" if model == result.get("serving_model") else ""
     lines = [
         f"## Fairness (model `{model}`{served}, 95 % intervals)",
@@ -21,10 +22,10 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
         "FNR: eligible families not recommended `eligible` outright (sent to review or "
         "`not_eligible`). Exclusion: eligible families recommended `not_eligible`. n: the "
         "families a figure rests on (eligible ones for FNR and exclusion); — where a group has "
-        "none. A group's interval is the bootstrap of its families; a figure resting on one "
-        "family has the whole range 0–100 % instead, and one on which all of its families agree "
-        "(0 % or 100 %) the exact Clopper–Pearson interval: a bootstrap of them never varies. A "
-        "figure resting on fewer families than configs/welfare.yaml "
+        f"none. A group's interval is the bootstrap of its families{drawn}; a figure resting on "
+        "one family has the whole range 0–100 % instead, and one on which all of its families "
+        "agree (0 % or 100 %) the exact Clopper–Pearson interval: a bootstrap of them never "
+        "varies. A figure resting on fewer families than configs/welfare.yaml "
         "`fairness.min_families_per_group` is marked *too small*, and the group of families "
         f"whose attribute is missing (`{UNKNOWN_GROUP}`, e.g. no disability count) *attribute "
         "missing*: both are shown but left out of the largest gap, which compares only the "
@@ -40,6 +41,14 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
         groups = ", ".join(_group_cell(g) for g in f["groups"])
         lines.append(f"| {f['grouping']} | {f['metric']} | {groups} | {_gap_cell(f)} |")
     return lines
+
+
+def _drawn(fairness: dict[str, Any]) -> str:
+    """How the groups' intervals were drawn, where the figures record it ('' where not)."""
+    n_boot, seed = fairness.get("n_boot"), fairness.get("seed")
+    if n_boot is None or seed is None:
+        return ""
+    return f" ({n_boot} resamples of all the families evaluated, seed {seed})"
 
 
 def _fair(value: float | None) -> str:

@@ -106,7 +106,8 @@ def ensure_fusion_model(paths: DemoPaths) -> None:
 def stale_because(folder: Path, meta: FusionMeta, config: WelfareConfig) -> str | None:
     """Why the model in `folder` (its fusion.json `meta`) is not the one `config` trains now,
     or None when it is (or cannot be loaded: the service says why)."""
-    from welfare.fusion import FusionModel, fitting_recipe
+    from welfare.fusion import FusionModel
+    from welfare.fusion_version import fitting_recipe
 
     if list(meta.levels) != list(config.level_values):
         return f"its welfare levels are {meta.levels}, configs/welfare.yaml's {config.level_values}"

@@ -333,7 +333,8 @@ def train_engine(
 
     from shanyraq.outputs import check_output_folder
     from welfare.criteria import get_welfare_config
-    from welfare.model_folder import check_destination, check_replacing
+    from welfare.model_folder import check_destination
+    from welfare.model_replacing import check_replacing
     from welfare.real_training import train_on_engine_scores
 
     cv2.setNumThreads(1)

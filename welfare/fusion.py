@@ -13,26 +13,21 @@ recipe, seed and the fitted heads themselves.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from shanyraq.errors import ModelMismatchError, ShanyraqError
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from welfare.criteria import FusionRecipe, get_welfare_config
-from welfare.head_checks import check_heads
-from welfare.heads import (
-    CumulativeLightGBMHead,
-    ForestHead,
-    Head,
-    LightGBMHead,
-)
+from welfare.fusion_version import model_version
+from welfare.head_checks import check_heads, check_taxonomy
+from welfare.heads import Head
 from welfare.model_folder import (
     FusionMeta,
     Learner,
@@ -163,14 +158,18 @@ class FusionModel:
         return folder
 
     @classmethod
-    def load(cls, folder: Path, *, levels: Sequence[int] | None = None) -> FusionModel:
+    def load(
+        cls, folder: Path, *, levels: Sequence[int] | None = None, taxonomy: Taxonomy | None = None
+    ) -> FusionModel:
         """The model saved in `folder`; a folder that is not a whole fusion model (no or bad
         fusion.json, a head file missing or unreadable, a head fitted on another number of
-        features than fusion.json lists) or a model of other welfare levels than `levels`
-        (default: configs/welfare.yaml's) is a ModelMismatchError saying what."""
+        features than fusion.json lists), a model of other welfare levels than `levels`
+        (default: configs/welfare.yaml's) or one reading photo features trained under another
+        taxonomy than `taxonomy` (default: configs/taxonomy.yaml) is a ModelMismatchError."""
         meta, level_head, asp_head = read_model(folder)
         check_levels(meta, get_welfare_config().level_values if levels is None else levels,
                      source=str(folder))  # fmt: skip
+        check_taxonomy(meta, taxonomy or get_taxonomy(), source=str(folder))
         check_heads(Path(folder), meta, {"level": level_head, "asp": asp_head})
         return cls(meta, level_head, asp_head)
 
@@ -249,8 +248,11 @@ def train_fusion(
     level_values: list[int],
     recipe: FusionRecipe,
     seed: int,
+    taxonomy: Taxonomy | None = None,
 ) -> FusionModel:
-    """Fit both heads on a training part and calibrate them on a held-out part of `frame`."""
+    """Fit both heads on a training part and calibrate them on a held-out part of `frame`; a
+    model reading photo features records `taxonomy` (default: configs/taxonomy.yaml's, which
+    welfare.dataset builds them with)."""
     spec = create_spec(name)
     features = [f for f in feature_names if spec.visual or not f.startswith("vis_")]
     x = frame[features].to_numpy(dtype=np.float64)
@@ -290,6 +292,7 @@ def train_fusion(
         level_objective=objective,
         recipe=recipe.model_dump(mode="json"),
         seed=seed,
+        taxonomy_sha256=(taxonomy or get_taxonomy()).fingerprint() if spec.visual else None,
     )
     meta.version = model_version(meta, level_head, asp_head)
     return FusionModel(meta, level_head, asp_head)
@@ -322,53 +325,6 @@ def _warn_if_constant(name: str, level_head: Head, asp_head: Head, x: np.ndarray
             len(x),
             " and ".join(constant) + (" heads give" if len(constant) > 1 else " head gives"),
         )
-
-
-# Left out of the version: how the model was made (code, metrics) rather than what it is, the
-# head files' digests (their content is in it), and the calibration, which follows from the
-# heads, data, recipe and seed in it (a forest sums its trees in thread order, so refitting one
-# moves Platt's figures in the last digits: with them, one recipe on one data changes version).
-_NOT_VERSIONED = ("version", "code_version", "metrics", "temperature", "platt", "head_sha256")
-# Recipe keys that choose models rather than fit them: which to report and which to serve, and
-# the default number of families (the training-data hash covers the data itself).
-RECIPE_CHOOSING = ("default_model", "serving_model", "n_families")
-
-
-def fitting_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The part of a recipe (FusionRecipe.model_dump) that decides what a fit gives."""
-    return {k: v for k, v in recipe.items() if k not in RECIPE_CHOOSING}
-
-
-def model_version(meta: FusionMeta, level_head: Head, asp_head: Head) -> str:
-    """`<name>-<digest>` of the training data, recipe, seed, decoding and both fitted heads:
-    two models that can predict differently never share a version."""
-    described = {k: v for k, v in asdict(meta).items() if k not in _NOT_VERSIONED}
-    if described["recipe"] is not None:
-        described["recipe"] = fitting_recipe(described["recipe"])
-    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
-    for head in (level_head, asp_head):
-        digest.update(head_content(head))
-    return f"{meta.name}-{digest.hexdigest()[:12]}"
-
-
-def head_content(head: Head) -> bytes:
-    """A fitted head as bytes that change whenever its outputs can: LightGBM's model text,
-    or a forest's tree arrays field by field (the node records hold padding bytes that are
-    never set, so the pickle itself may differ between two identical forests)."""
-    if isinstance(head, LightGBMHead):
-        return head.booster.model_to_string().encode()
-    if isinstance(head, CumulativeLightGBMHead):
-        return b"\0".join(b.model_to_string().encode() for b in head.boosters)
-    if isinstance(head, ForestHead):
-        digest = hashlib.sha256(f"{head.n_classes}:{head.forest.classes_.tolist()}".encode())
-        for tree in head.forest.estimators_:
-            state = tree.tree_.__getstate__()
-            nodes = state["nodes"]
-            for column in nodes.dtype.names:
-                digest.update(np.ascontiguousarray(nodes[column]).tobytes())
-            digest.update(np.ascontiguousarray(state["values"]).tobytes())
-        return digest.digest()
-    raise TypeError(f"no content digest for a {type(head).__name__} head")
 
 
 def _median(column: pd.Series) -> float:

@@ -1,7 +1,8 @@
 """Load checks of a fusion model's head files: each must be a fit of this model (its feature
 and level counts those fusion.json lists, its bytes the ones fusion.json records), or its
 outputs would be read as other features or other levels, or under another model's version,
-without a word."""
+without a word. And of the taxonomy its photo features were read under (`check_taxonomy`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.manifest import sha256_file
+from shanyraq.taxonomy import Taxonomy
 from welfare.heads import Head, head_feature_count, head_level_count
 from welfare.model_folder import FusionMeta, asp_head_class, level_head_class
 
@@ -16,6 +18,22 @@ _OTHER_MODEL = (
     "it comes from another model; copy the model folder whole, or retrain it with "
     "`shanyraq welfare train`"
 )
+
+
+def check_taxonomy(meta: FusionMeta, taxonomy: Taxonomy, *, source: str) -> None:
+    """Refuse a model whose photo features were read under another taxonomy than `taxonomy`
+    (ModelMismatchError): under the same names they would be other features (signs pooled by
+    what each points to, grades, the rooms and signs a photo may show), read without a word.
+    A tabular model reads none, and one saved before it was recorded has nothing to check."""
+    recorded = meta.taxonomy_sha256
+    if recorded is None or recorded == taxonomy.fingerprint():
+        return
+    raise ModelMismatchError(
+        f"{source}: fusion model {meta.version} reads photo features under the taxonomy it was "
+        f"trained with ({str(recorded)[:12]}), but configs/taxonomy.yaml is now version "
+        f"{taxonomy.version} ({taxonomy.fingerprint()[:12]}), so its photo features would mean "
+        "other things; retrain it with `shanyraq welfare train`, or serve a tabular model"
+    )
 
 
 def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:

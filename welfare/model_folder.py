@@ -10,7 +10,8 @@ its own, and the staged folders are swapped in all or none; a model replaces onl
 that is new, empty or a fusion model's (`check_destination`), so a failure leaves the old
 models as they were. `welfare train` replaces a fusion model's folder only when asked
 (`check_replacing`). `check_trained_alike` refuses to save models beside ones in the same
-folder that were trained on other data, a mix `welfare evaluate` would refuse.
+folder that were trained on other data, a mix `welfare evaluate` would refuse (both in
+welfare/model_replacing.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -77,6 +78,10 @@ class FusionMeta:
     format: int = ARTIFACT_FORMAT
     metrics: dict[str, Any] = field(default_factory=dict)
     head_sha256: dict[str, str] | None = None  # each head file's, checked on load
+    # The fingerprint of the taxonomy a model reading photo features was trained under (they
+    # are named and pooled by its labels), checked on load; None for a tabular model or one
+    # saved before it was recorded.
+    taxonomy_sha256: str | None = None
 
 
 _LEVEL_HEADS: dict[tuple[Learner, str], Any] = {
@@ -273,53 +278,6 @@ def check_destination(folder: Path) -> None:
             f"{folder} exists and is not a fusion model folder ({why}); saving a model "
             "replaces its folder whole, so it does not write there: choose another folder "
             "(--out), or move it away if it should be replaced"
-        )
-
-
-def check_replacing(folders: Sequence[Path], *, overwrite: bool) -> None:
-    """Refuse to replace the fusion models in `folders` unless `overwrite` (OutputExistsError
-    naming each with its version), before anything is generated, trained or written: the
-    model a service assesses families with may be one of them, and a replaced model is gone
-    (it can only be trained again)."""
-    held = [folder for folder in folders if (Path(folder) / META_FILE).is_file()]
-    if overwrite or not held:
-        return
-    described = ", ".join(f"{folder} ({_version_of(folder)})" for folder in held)
-    raise OutputExistsError(
-        f"{described} already hold{'s' if len(held) == 1 else ''} a fusion model, which this "
-        "training would replace (a service whose fusion_dir is one of them would assess every "
-        "family again with the new model); pass --overwrite to replace "
-        f"{'it' if len(held) == 1 else 'them'}, or train into another folder (--out)"
-    )
-
-
-def _version_of(folder: Path) -> str:
-    """The version fusion.json in `folder` records, or why it cannot be read."""
-    try:
-        return read_meta(Path(folder)).version
-    except ModelMismatchError:
-        return "its fusion.json cannot be read"
-
-
-def check_trained_alike(
-    out: Path, *, replacing: Collection[str], training_hash: Callable[[list[str]], str | None]
-) -> None:
-    """Refuse to save models as out/<name> for each name in `replacing` when `out` holds other
-    fusion models trained on other data (TrainingDataMismatchError naming them), before
-    anything is trained or written.
-
-    `training_hash(features)` is the training-data hash (FusionMeta.training_data_hash) the
-    new models' data give on `features`, or None when they lack one of them; another model was
-    trained on the same data when it recorded that hash for its own features.
-    """
-    others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
-    differ = [n for n, m in others.items() if training_hash(m.features) != m.training_data_hash]
-    if differ:
-        raise TrainingDataMismatchError(
-            f"{out} also holds {', '.join(differ)}, trained on other data than "
-            f"{', '.join(sorted(replacing))} would be now, and `welfare evaluate` refuses models "
-            "trained on different data: train them together (name every model with --model, "
-            "or leave --model out to train all), or train into a new folder (--out)"
         )
 
 

@@ -36,7 +36,8 @@ import numpy as np
 from shanyraq.errors import ConfigError, ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices, split_sizes
-from welfare.fusion import FusionModel, check_trainable, model_version
+from welfare.fusion import FusionModel, check_trainable
+from welfare.fusion_version import model_version
 from welfare.real_families import Generated, HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_score_cache import ScoreCache, score_settings

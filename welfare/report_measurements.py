@@ -15,7 +15,7 @@ from typing import Any
 
 from shanyraq.errors import InputFileError, read_json_file
 from shanyraq.json_values import finite_or_none
-from welfare.fusion import fitting_recipe
+from welfare.fusion_version import fitting_recipe
 
 log = logging.getLogger("welfare.report")  # the report's warnings, as before the split
 Section = Callable[[dict[str, Any]], list[str]]  # a measurement's lines on the report's page

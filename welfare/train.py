@@ -33,13 +33,8 @@ from welfare.fusion import (
     min_training_families,
     train_fusion,
 )
-from welfare.model_folder import (
-    check_destination,
-    check_replacing,
-    check_trained_alike,
-    model_folders,
-    save_models,
-)
+from welfare.model_folder import check_destination, model_folders, save_models
+from welfare.model_replacing import check_replacing, check_trained_alike
 
 log = logging.getLogger(__name__)
 # How `welfare train` is told to save models it judges meaningless (the option's name).

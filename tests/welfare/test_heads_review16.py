@@ -66,7 +66,7 @@ def test_a_head_refuses_rows_of_another_width(kind, welfare_config):
 
 @pytest.mark.parametrize("kind", HEADS)
 def test_the_same_seed_fits_the_same_head(kind, welfare_config):
-    from welfare.fusion import head_content
+    from welfare.fusion_version import head_content
 
     x, y = _ordinal(400, seed=5)
     a = kind.fit(x, y, n_classes=6, recipe=welfare_config.fusion, seed=7)

@@ -1,0 +1,59 @@
+"""Refusals before `welfare train` (and `train-engine`) save models into a folder: replacing a
+fusion model only when asked (`check_replacing`), and never beside models in the same folder
+trained on other data (`check_trained_alike`), a mix `welfare evaluate` would refuse. Split
+from welfare/model_folder.py, which saves the models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+
+from shanyraq.errors import ModelMismatchError, OutputExistsError
+from welfare.model_folder import META_FILE, TrainingDataMismatchError, model_folders, read_meta
+
+
+def check_replacing(folders: Sequence[Path], *, overwrite: bool) -> None:
+    """Refuse to replace the fusion models in `folders` unless `overwrite` (OutputExistsError
+    naming each with its version), before anything is generated, trained or written: the
+    model a service assesses families with may be one of them, and a replaced model is gone
+    (it can only be trained again)."""
+    held = [folder for folder in folders if (Path(folder) / META_FILE).is_file()]
+    if overwrite or not held:
+        return
+    described = ", ".join(f"{folder} ({_version_of(folder)})" for folder in held)
+    raise OutputExistsError(
+        f"{described} already hold{'s' if len(held) == 1 else ''} a fusion model, which this "
+        "training would replace (a service whose fusion_dir is one of them would assess every "
+        "family again with the new model); pass --overwrite to replace "
+        f"{'it' if len(held) == 1 else 'them'}, or train into another folder (--out)"
+    )
+
+
+def _version_of(folder: Path) -> str:
+    """The version fusion.json in `folder` records, or why it cannot be read."""
+    try:
+        return read_meta(Path(folder)).version
+    except ModelMismatchError:
+        return "its fusion.json cannot be read"
+
+
+def check_trained_alike(
+    out: Path, *, replacing: Collection[str], training_hash: Callable[[list[str]], str | None]
+) -> None:
+    """Refuse to save models as out/<name> for each name in `replacing` when `out` holds other
+    fusion models trained on other data (TrainingDataMismatchError naming them), before
+    anything is trained or written.
+
+    `training_hash(features)` is the training-data hash (FusionMeta.training_data_hash) the
+    new models' data give on `features`, or None when they lack one of them; another model was
+    trained on the same data when it recorded that hash for its own features.
+    """
+    others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
+    differ = [n for n, m in others.items() if training_hash(m.features) != m.training_data_hash]
+    if differ:
+        raise TrainingDataMismatchError(
+            f"{out} also holds {', '.join(differ)}, trained on other data than "
+            f"{', '.join(sorted(replacing))} would be now, and `welfare evaluate` refuses models "
+            "trained on different data: train them together (name every model with --model, "
+            "or leave --model out to train all), or train into a new folder (--out)"
+        )

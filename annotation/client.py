@@ -10,7 +10,9 @@ push or pull does not stop with what reads as a wrong token.
 An answer that is not what Label Studio sends (another service at the URL, a proxy's page,
 another API version) is one error naming the server, never a traceback or endless paging
 (annotation.paging guards every page of a list). An error page is quoted short: its title or
-first words, not the whole HTML.
+first words, not the whole HTML. A 401 is the token's; a 403, an account without access; a 404
+for a project, the project gone. A URL is shown, logged and sent without a user name or
+password (`without_userinfo`): the token signs in (annotation.settings refuses them).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import re
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -73,6 +76,19 @@ _NOT_LABEL_STUDIO_HINT = (
     "check that SHANYRAQ_LABEL_STUDIO_URL (or server.url in annotation.yaml) is the address of "
     "the Label Studio server itself, not of a proxy or another service"
 )
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def without_userinfo(url: str) -> str:
+    """`url` as it may be shown or logged: without a user name or password before its host.
+    Everything after the scheme up to the last '@' goes, so a password holding an unescaped '@',
+    '/' or '#' is not shown in part either."""
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    at = url.rfind("@", start)
+    return url if at < 0 else url[:start] + url[at + 1 :]
 
 
 def token_kind(token: str) -> TokenKind:
@@ -133,6 +149,45 @@ def waited(exc: httpx.TimeoutException) -> str:
     return f"{limit:g} s" if isinstance(limit, int | float) else "the time allowed"
 
 
+# The URL of the last request answered 404 (`_note_404`, a response hook): was it for a project?
+_LAST_404: ContextVar[httpx.URL | None] = ContextVar("shanyraq_label_studio_404", default=None)
+_PROJECT_PATH = re.compile(r"/api/projects/(\d+)(/|$)")
+
+
+def _note_404(response: httpx.Response) -> None:  # an httpx response hook
+    if response.status_code == 404:
+        _LAST_404.set(response.request.url)
+
+
+def _project_asked(url: httpx.URL | None) -> str | None:
+    """The id of the project a request was for: in its path, or its `project` parameter."""
+    if url is None:
+        return None
+    found = _PROJECT_PATH.search(url.path)
+    project = found.group(1) if found else url.params.get("project", "")
+    return project if project.isdecimal() else None
+
+
+_NOT_AUTHENTICATED = re.compile(r"credential|token|authenticat", re.IGNORECASE)
+
+
+def _refused(url: str, action: str, status: int, body: object) -> LabelStudioAuthError:
+    """A 401 (or a 403 saying it was not signed in) is the token's; a 403, the account's."""
+    detail = _detail(body)
+    if status == 401 or _NOT_AUTHENTICATED.search(detail):
+        return LabelStudioAuthError(
+            f"Label Studio at {url} refused the token while {action} ({status}: {detail}); set "
+            "SHANYRAQ_LABEL_STUDIO_TOKEN to a valid personal access token (or a legacy token, "
+            "if the organisation allows them)"
+        )
+    return LabelStudioAuthError(
+        f"Label Studio at {url} refused {action} (403: {detail}): the token was accepted, but "
+        "its account has no permission for this (no access to the project, or not a member of "
+        "the organisation it belongs to); ask a Label Studio administrator to give the account "
+        "access, or set SHANYRAQ_LABEL_STUDIO_TOKEN to the token of an account that has it"
+    )
+
+
 def _unexpected(url: str, action: str, what: str) -> LabelStudioAnswerError:
     return LabelStudioAnswerError(
         f"Label Studio at {url} gave an answer Shanyraq cannot read while {action}: {what}; "
@@ -147,6 +202,8 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
     from label_studio_sdk.core.api_error import ApiError
     from label_studio_sdk.core.parse_error import ParsingError
 
+    url = without_userinfo(url)
+    _LAST_404.set(None)
     try:
         yield
     except ListingIncomplete as exc:  # a list that changed or ended early: Label Studio's own
@@ -184,10 +241,14 @@ def api_errors(action: str, *, url: str) -> Iterator[None]:
         if 200 <= status < 300:  # the SDK's word for a success that is not JSON
             raise _unexpected(url, action, f"not JSON ({_detail(exc.body)})") from None
         if status in (401, 403) and not _looks_like_html(exc.body):
-            raise LabelStudioAuthError(
-                f"Label Studio at {url} refused the token while {action} ({status}: "
-                f"{_detail(exc.body)}); set SHANYRAQ_LABEL_STUDIO_TOKEN to a valid personal "
-                "access token (or a legacy token, if the organisation allows them)"
+            raise _refused(url, action, status, exc.body) from None
+        project = _project_asked(_LAST_404.get()) if status == 404 else None
+        if project is not None and isinstance(exc.body, dict):  # Label Studio's own answer
+            raise LabelStudioError(
+                f"Label Studio at {url} has no project {project} (404 while {action}: "
+                f"{_detail(exc.body)}): it was deleted, perhaps while this command ran; if it "
+                "is gone, `shanyraq annotate init` makes the project again, then run the "
+                "command again"
             ) from None
         hint = f"; {_NOT_LABEL_STUDIO_HINT}" if status == 404 or _looks_like_html(exc.body) else ""
         if status >= 500:  # the SDK has already retried it
@@ -300,13 +361,13 @@ def connect(url: str, token: str, *, timeout_s: float = 30.0) -> Connection:
     """A connection that has proved the server is up and the token valid (asks who we are)."""
     from label_studio_sdk import LabelStudio
 
-    url = url.rstrip("/")
+    url = _userinfo_dropped(url).rstrip("/")
     with api_errors("connecting", url=url):
         # Every page of a list is checked as it arrives (annotation.paging).
         http = httpx.Client(
             timeout=timeout_s,
             follow_redirects=True,
-            event_hooks={"response": [PageGuard()]},
+            event_hooks={"response": [_note_404, PageGuard()]},
             auth=RenewRefusedAccess(f"{url}/api/token/refresh/", token),
         )
         # An expired personal access token is refused here, before any request.
@@ -316,9 +377,21 @@ def connect(url: str, token: str, *, timeout_s: float = 30.0) -> Connection:
             base_url=url + "/", api_key=token, timeout=timeout_s, httpx_client=http
         )
         user = client.users.whoami()
-    kind = token_kind(token)
-    logger.info("connected to %s as %s (%s)", url, user.email, kind)
-    return Connection(sdk=client, url=url, user_email=str(user.email), token_kind=kind)
+    kind, shown = token_kind(token), without_userinfo(url)
+    logger.info("connected to %s as %s (%s)", shown, user.email, kind)
+    return Connection(sdk=client, url=shown, user_email=str(user.email), token_kind=kind)
+
+
+def _userinfo_dropped(url: str) -> str:
+    """`url` without a user name or password, as httpx reads it (else as it is shown): never
+    sent (the token signs in), and kept out of httpx's own log of each request."""
+    if without_userinfo(url) == url:
+        return url
+    logger.warning("the Label Studio URL holds a user name or password: not sent, not shown")
+    try:
+        return str(httpx.URL(url).copy_with(userinfo=b""))
+    except (httpx.InvalidURL, UnicodeError):
+        return without_userinfo(url)
 
 
 # The SDK's RequestOptions for a POST that must not be sent twice (imports, creates): the

@@ -138,9 +138,21 @@ def load_annotation_config(path: Path | None = None) -> AnnotationConfig:
 
 
 def check_server_url(url: str, *, source: str) -> None:
-    """Refuse a Label Studio URL httpx cannot use, before anything connects."""
+    """Refuse a Label Studio URL httpx cannot use, before anything connects. A user name or
+    password in it is refused without being shown: the token alone signs in (the client never
+    sends them, and each request would log them), so they could only leak."""
     import httpx
 
+    from annotation.client import without_userinfo
+
+    shown = without_userinfo(url)
+    if shown != url:
+        raise ConfigError(
+            f"{source}: the URL holds a user name or password before its host (not shown here: "
+            f"{shown!r}), and Label Studio is signed in to with SHANYRAQ_LABEL_STUDIO_TOKEN "
+            "alone: remove them from the URL and change that password, since it has been "
+            "written down in plain text"
+        )
     try:
         parsed = httpx.URL(url)
         if parsed.port is not None and not 0 < parsed.port < 65536:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from serving.errors import NotFoundError, PhotoUnreadableError
+from serving.errors import ConflictError, NotFoundError, PhotoUnreadableError
 from shanyraq.errors import (
     CorruptImageError,
     EmptyImageError,
     ImageError,
+    ImageShapeError,
     ImageTooLargeError,
     UnsupportedImageFormatError,
 )
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 # short, overwritten): the store's damage, since the upload decoded them. A photo over today's
 # size limits (ImageTooLargeError, ImageShapeError) is a setting changed since, not damage.
 UNDECODABLE = (EmptyImageError, CorruptImageError, UnsupportedImageFormatError)
+# The longest side libjpeg encodes: the image routes send a stored photo as a JPEG copy.
+SHOWN_MAX_SIDE_PX = 65_500
 
 
 def unreadable_original(
@@ -56,14 +59,20 @@ def decode_stored(
     sha256: str, data: bytes, *, max_pixels: int, target_size: int | None = None
 ) -> DecodedImage:
     """`data`, the stored original of `sha256`, decoded to be shown (`vision.io.decode_image`
-    under `stored_limit(max_pixels)`); `unreadable_original` when its bytes no
-    longer decode, and an ImageTooLargeError addressed to the administrator, not the viewer,
-    when it is over even that limit."""
+    under `stored_limit(max_pixels)`); `unreadable_original` when its bytes no longer decode,
+    and an error addressed to the administrator, not the viewer, when it is over even that
+    limit, or longer than a JPEG copy can be (SHOWN_MAX_SIDE_PX).
+
+    The aspect limit of uploads is not applied (`vision.io_checks.aspect_unlimited`): a strip
+    filed before it is evidence on file, and its pixels are bounded by the pixel limit all the
+    same; a caller that scales them to a model's input judges the shape itself."""
     from vision.io import decode_image
+    from vision.io_checks import aspect_unlimited
 
     limit = stored_limit(max_pixels)
     try:
-        return decode_image(data, max_pixels=limit, target_size=target_size)
+        with aspect_unlimited():
+            decoded = decode_image(data, max_pixels=limit, target_size=target_size)
     except UNDECODABLE as exc:  # the upload decoded these bytes: the store damaged them
         raise unreadable_original(sha256, exc) from None
     except ImageTooLargeError:
@@ -72,3 +81,33 @@ def decode_stored(
             f"{limit / 1e6:.0f} MP stored photos are shown at; an administrator can raise "
             "io.stored_max_pixels to show it"
         ) from None
+    width, height = decoded.size
+    if max(width, height) > SHOWN_MAX_SIDE_PX:  # filed before the aspect limit refused it
+        raise ImageShapeError(
+            f"the stored photo originals/{sha256[:2]}/{sha256} is {width}x{height}, longer "
+            f"than the {SHOWN_MAX_SIDE_PX} pixels a JPEG copy can hold, so it cannot be shown "
+            "here; an administrator can open that file from the photo store"
+        )
+    return decoded
+
+
+class HeatmapShapeError(ConflictError):
+    """A heat map asked for a photo longer than MAX_ASPECT times its width (a strip filed
+    before uploads refused such shapes): the photo is shown, but scaling it to the model's input
+    would need unbounded memory (`vision.io_checks.check_pixel_limit`)."""
+
+    code = "heatmap_shape"
+
+
+def check_explainable(decoded: DecodedImage) -> None:
+    """HeatmapShapeError where the stored photo `decoded` is a shape the photo model does not
+    take, as uploads do not (vision.io_checks.MAX_ASPECT)."""
+    from vision.io_checks import MAX_ASPECT
+
+    width, height = decoded.display_size
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise HeatmapShapeError(
+            f"no heat map for this photo: it is {width}x{height}, more than {MAX_ASPECT} times "
+            "as long as it is wide, a shape the photo model does not take; the photo itself "
+            "can still be opened"
+        )

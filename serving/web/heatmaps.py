@@ -41,7 +41,7 @@ from serving.errors import (
 )
 from serving.originals import checked_original
 from serving.state import Services
-from serving.stored_decode import decode_stored
+from serving.stored_decode import check_explainable, decode_stored
 from shanyraq.atomic import atomic_file
 from shanyraq.source_digests import code_digests
 from shanyraq.taxonomy import get_taxonomy
@@ -319,12 +319,14 @@ def sign_overlay(services: Services, *, sha256: str, sign: str) -> bytes:
     # Decoded as the upload was (never below the model's input size), so the evidence is
     # computed on the very pixels the photo was scored on; only the overlay is shrunk. Under
     # the limit stored photos are shown at, not today's upload limit (`decode_stored`).
-    rgb = decode_stored(
+    decoded = decode_stored(
         sha256,
         original,
         max_pixels=get_settings().io.max_pixels,
         target_size=services.pipeline.decode_side,
-    ).pixels
+    )
+    check_explainable(decoded)  # a strip filed before the aspect limit: shown, not explained
+    rgb = decoded.pixels
     folder = services.settings.model_dir
     assert folder is not None
     try:

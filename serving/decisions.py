@@ -25,6 +25,9 @@ from welfare.criteria import get_welfare_config
 
 # The least an override's reason in words must hold, in characters.
 REASON_MIN_CHARS = 10
+# The most a reason may hold, in characters, a line break counted as one (as the form's
+# textarea counts it, whatever line breaks the browser sends).
+REASON_MAX_CHARS = 2000
 
 
 class DecisionRefusedError(DecisionInvalidError):
@@ -96,6 +99,7 @@ DECISION_REFUSALS: dict[str, str | None] = {
     "level_not_chosen": "level",
     "reason_code_not_chosen": "reason_code",
     "reason_too_short": "reason",
+    "reason_too_long": "reason",
     "level_unchanged": "level",
     "seen_decision_unknown": None,
     DecisionOutOfDateError.refusal: None,
@@ -153,6 +157,7 @@ def record_decision(
     checked that way; every decision sent without one is recorded, and the reports count an
     old client's resend once (serving.report_overrides).
     """
+    _check_reason_length(request.reason)  # before the lock: a refusal that needs no data
     lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
     _check_seen(session, family, request.seen_decision_id)
     if request.seen_decision_id is not None:
@@ -206,8 +211,22 @@ def reason_sha256(reason: str) -> str:
 
 def _reason_words(reason: str) -> str:
     """The reason as a decision stores it and as its length is counted: without surrounding
-    space, and without NUL characters, which no words hold and PostgreSQL refuses in text."""
-    return reason.replace("\x00", "").strip()
+    space, without NUL characters, which no words hold and PostgreSQL refuses in text, and
+    with every line break as LF. A browser sends a textarea's line breaks as CRLF but counts
+    each as one character toward its maxlength; an API client may send CR alone."""
+    words = reason.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    return words.strip()
+
+
+def _check_reason_length(reason: str) -> None:
+    """A reason over REASON_MAX_CHARS, counted as the decision would store it, is refused."""
+    if len(_reason_words(reason)) > REASON_MAX_CHARS:
+        raise DecisionRefusedError(
+            "reason_too_long",
+            f"the reason in words may hold at most {REASON_MAX_CHARS} characters "
+            "(a line break counts as one); shorten it",
+            n=REASON_MAX_CHARS,
+        )
 
 
 def _check_seen(session: Session, family: Family, seen: int | None) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.assessments import STALE_REASONS
+from serving.decisions import REASON_MAX_CHARS
 from welfare.doubts import Recommendation
 
 StatementParam = bool | int | float | str | list[str] | None
@@ -277,7 +278,13 @@ class DecisionIn(BaseModel):
         json_schema_extra=_levels_in_schema,
     )
     reason_code: str | None = Field(None, max_length=64)
-    reason: str = Field("", max_length=2000)
+    # No max_length: serving.decisions counts the reason as the decision stores it (line
+    # breaks as LF), as for the page's form; the JSON body limit bounds what is parsed.
+    reason: str = Field(
+        "",
+        description=f"The reason in words: at most {REASON_MAX_CHARS} characters, a line break "
+        "(CRLF, CR or LF) counted as one; longer is refused (422, refusal `reason_too_long`).",
+    )
     seen_decision_id: int | None = Field(
         None,
         strict=True,

@@ -182,7 +182,10 @@ def decide(
     kind: Annotated[Literal["accept", "override"], Form()],
     level: Annotated[str, Form(max_length=2)] = "",
     reason_code: Annotated[str, Form(max_length=64)] = "",
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    # No limit here: a browser sends each line break as CRLF, two characters, where the
+    # textarea's maxlength counted one; serving.decisions counts the reason as it stores it
+    # and refuses one too long with the form shown again (refusal reason_too_long).
+    reason: Annotated[str, Form()] = "",
     seen_decision_id: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
 ) -> Response:
     """Record the commission's decision; a refused one shows the page again with the reason.

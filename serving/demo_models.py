@@ -2,14 +2,15 @@
 when it was trained under other configs than configs/welfare.yaml (and the synth config and
 taxonomy its families are generated with) say now, or the code generating its families changed.
 
-What the model was trained under is read from its fusion.json: its welfare levels, fitting
-recipe, features and families' (n, seed) are compared with the configs' at once; its
-training-data hash with that of the families the configs generate now, which takes a while
-(about half a minute for the recipe's 20,000), so only when the configs, or the source of the
-modules generating the families and their simulated scores (FAMILY_CODE), differ from those
-the model was last found current under (DEMO_FUSION_CHECKED, in the demo's data folder). A
-change that leaves the families' features and labels as they were (a region renamed or
-removed) trains the same model: it is not trained again.
+What the model was trained under is read from its fusion.json: its welfare levels, taxonomy
+(of a model reading photo features), fitting recipe, features and families' (n, seed) are
+compared with the configs' at once; its training-data hash with that of the families the
+configs generate now, which takes a while (about half a minute for the recipe's 20,000), so
+only when the configs, or the source of the modules generating the families and their
+simulated scores (FAMILY_CODE), differ from those the model was last found current under
+(DEMO_FUSION_CHECKED, in the demo's data folder). A change that leaves the families' features
+and labels as they were (a region renamed or removed) trains the same model: it is not trained
+again.
 """
 
 from __future__ import annotations
@@ -104,13 +105,15 @@ def ensure_fusion_model(paths: DemoPaths) -> None:
 
 
 def stale_because(folder: Path, meta: FusionMeta, config: WelfareConfig) -> str | None:
-    """Why the model in `folder` (its fusion.json `meta`) is not the one `config` trains now,
-    or None when it is (or cannot be loaded: the service says why)."""
+    """Why the model in `folder` (its fusion.json `meta`) is not the one `config` (and the
+    taxonomy) trains now, or None when it is (or cannot be loaded: the service says why)."""
     from welfare.fusion import FusionModel
     from welfare.fusion_version import fitting_recipe
 
     if list(meta.levels) != list(config.level_values):
         return f"its welfare levels are {meta.levels}, configs/welfare.yaml's {config.level_values}"
+    if why := _other_taxonomy(meta):
+        return why
     if meta.recipe is not None:
         ours = fitting_recipe(config.fusion.model_dump(mode="json"))
         theirs = fitting_recipe(meta.recipe)
@@ -138,6 +141,23 @@ def stale_because(folder: Path, meta: FusionMeta, config: WelfareConfig) -> str 
     except ModelMismatchError:
         return None
     return _other_training_data(model, config, n=n, seed=seed)
+
+
+def _other_taxonomy(meta: FusionMeta) -> str | None:
+    """Why a model reading photo features does not fit configs/taxonomy.yaml (None: it does, or
+    it reads none or was saved before the taxonomy was recorded): loading it would be refused
+    (welfare.head_checks.check_taxonomy), and with every feature name kept nothing else says
+    so."""
+    from shanyraq.taxonomy import get_taxonomy
+
+    taxonomy = get_taxonomy()
+    if meta.taxonomy_sha256 is None or meta.taxonomy_sha256 == taxonomy.fingerprint():
+        return None
+    return (
+        f"its photo features were read under another taxonomy ({str(meta.taxonomy_sha256)[:12]}) "
+        f"than configs/taxonomy.yaml's, version {taxonomy.version} "
+        f"({taxonomy.fingerprint()[:12]})"
+    )
 
 
 def _expected_features(name: str, config: WelfareConfig) -> list[str]:

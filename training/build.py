@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from shanyraq.atomic import atomic_file, swap_entries
-from shanyraq.config import parse_config
+from shanyraq.config import default_configs_dir, parse_config
 from shanyraq.errors import ModelMismatchError, read_json_file
 from shanyraq.manifest import ManifestRow, read_manifest
-from shanyraq.taxonomy import get_taxonomy
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.calibrate import Calibration, fit_calibration
 from training.dataset_splits import DataSplits
 from training.evaluate import evaluate
@@ -64,6 +64,10 @@ class RunRecord(BaseModel):
     manifest_sha256: str
     training_data_sha256: str | None = None  # runs from before it record the manifest's only
     augmentation: dict[str, Any] | None = None  # runs from before it name the pipeline only
+    # The code and taxonomy it trained with (training.resume.taxonomy_record); None in runs
+    # from before they were recorded.
+    code_version: str | None = None
+    taxonomy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,10 +164,18 @@ def export_run(
 ) -> tuple[Path, ModelArtifact]:
     """Export a finished run (best.pt + its calibration) as an artifact folder. Into an
     artifact of the same model (the run's own, as its build left it), the figures in its
-    model.json and its card are kept."""
+    model.json and its card are kept.
+
+    A run trained with another taxonomy than configs/ holds now is refused
+    (ModelMismatchError): its outputs would be labelled by the current taxonomy's labels and
+    the artifact accepted with them. model.json records the code that trained the model
+    (run.json's) as its code version, and the code that exported it in `exported_with`.
+    """
     out = out_dir or run_dir / ARTIFACT_DIR
     check_destination(out)  # before the model is loaded and photos decoded (checked again last)
     info, config = read_run(run_dir)
+    taxonomy = get_taxonomy()
+    check_run_taxonomy(info, taxonomy, source=run_dir / RUN_JSON)
     model, spec = load_best(run_dir / BEST)
     manifest = read_manifest(info.manifest)
     calibration = read_calibration(run_dir / CALIBRATION_JSON)
@@ -187,12 +199,59 @@ def export_run(
         model,
         out,
         request=request,
-        taxonomy=get_taxonomy(),
+        taxonomy=taxonomy,
         parity_images=load_images(parity_rows, manifest.root, spec),
     )
+    artifact = with_training_code(artifact, info.code_version, source=run_dir / RUN_JSON)
+    write_artifact(out, artifact)
     if card_text is not None:
         card.write_text(card_text, encoding="utf-8")
     return out, artifact
+
+
+def check_run_taxonomy(info: RunRecord, taxonomy: Taxonomy, *, source: Path) -> None:
+    """Refuse (ModelMismatchError) a run trained with another taxonomy than `taxonomy`: with
+    labels re-ordered or re-pointed and the heads' sizes unchanged, its artifact would load and
+    read each output as another label. A run from before the taxonomy was recorded is exported
+    unchecked, with a warning."""
+    if info.taxonomy is None:
+        logger.warning(
+            "%s does not record the taxonomy the run trained with (written by an older "
+            "Shanyraq): exported unchecked under configs/taxonomy.yaml's version %s; if the "
+            "taxonomy changed since the run trained, its labels are wrong: train it again",
+            source,
+            taxonomy.version,
+        )
+        return
+    if info.taxonomy.get("fingerprint") == taxonomy.fingerprint():
+        return
+    trained = info.taxonomy.get("version"), str(info.taxonomy.get("fingerprint"))[:12]
+    raise ModelMismatchError(
+        f"{source}: the run trained with taxonomy version {trained[0]} ({trained[1]}), but "
+        f"{default_configs_dir() / 'taxonomy.yaml'} is now version {taxonomy.version} "
+        f"({taxonomy.fingerprint()[:12]}), so its outputs would be read as other labels; "
+        "restore the taxonomy it was trained with to export it, or train the recipe again "
+        "(`shanyraq train RECIPE`)"
+    )
+
+
+def with_training_code(
+    artifact: ModelArtifact, trained_with: str | None, *, source: Path
+) -> ModelArtifact:
+    """The artifact with the code that trained it as its code version, and the code that
+    exported it beside the graph's tools; a run that did not record its code (older runs) keeps
+    the exporting code's, as before, with a warning."""
+    exporting = artifact.code_version
+    if trained_with is None:
+        logger.warning(
+            "%s does not record the code the run trained with (written by an older Shanyraq): "
+            "model.json records the exporting code's version, %s",
+            source,
+            exporting,
+        )
+        return artifact
+    tools = {**artifact.exported_with, "shanyraq": exporting}
+    return artifact.model_copy(update={"code_version": trained_with, "exported_with": tools})
 
 
 def same_model_at(out: Path, version: str) -> ModelArtifact | None:

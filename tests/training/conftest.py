@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,25 @@ def run(one_epoch, tmp_path) -> Path:
     """A copy of `one_epoch` elsewhere: output_dir differs from the saved recipe's, which a
     resume allows."""
     return Path(shutil.copytree(one_epoch, tmp_path / "run"))
+
+
+@pytest.fixture
+def reordered_signs(tmp_path, monkeypatch) -> Iterator[Path]:
+    """configs/ with the taxonomy's first two signs swapped (and its version bumped, as the
+    file asks): the same labels and head sizes, each sign output meaning another sign."""
+    import yaml
+
+    from shanyraq.config import default_configs_dir
+    from shanyraq.taxonomy import get_taxonomy
+
+    configs = Path(shutil.copytree(default_configs_dir(), tmp_path / "configs"))
+    path = configs / "taxonomy.yaml"
+    data = yaml.safe_load(path.read_text())
+    signs = data["signs"]["classes"]
+    signs[0], signs[1] = signs[1], signs[0]
+    data["version"] += 1
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(configs))
+    get_taxonomy.cache_clear()
+    yield path
+    get_taxonomy.cache_clear()  # monkeypatch (torn down after this) restores the env

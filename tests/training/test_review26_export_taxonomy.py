@@ -5,14 +5,11 @@ record is exported with a warning, and model.json names the code that trained th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from shanyraq import __version__
-from shanyraq.config import default_configs_dir
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
 from training.build import export_run
@@ -20,23 +17,6 @@ from training.run_folder import RUN_JSON
 from vision.artifact import read_artifact
 
 TRAINED_WITH = "0.0.1+0123456789ab"  # another code than the one exporting
-
-
-@pytest.fixture
-def reordered_signs(tmp_path, monkeypatch) -> Path:
-    """configs/ with the taxonomy's first two signs swapped (and its version bumped): the same
-    labels and head sizes, each sign output meaning another sign."""
-    configs = Path(shutil.copytree(default_configs_dir(), tmp_path / "configs"))
-    path = configs / "taxonomy.yaml"
-    data = yaml.safe_load(path.read_text())
-    signs = data["signs"]["classes"]
-    signs[0], signs[1] = signs[1], signs[0]
-    data["version"] += 1
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(configs))
-    get_taxonomy.cache_clear()
-    yield path
-    get_taxonomy.cache_clear()  # monkeypatch (torn down after this) restores the env
 
 
 def _edit_run_json(run: Path, **changes: object) -> None:

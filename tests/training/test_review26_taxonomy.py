@@ -4,36 +4,15 @@ code) the run trained with, and a resume after configs/taxonomy.yaml changed is 
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from shanyraq import __version__
-from shanyraq.config import default_configs_dir
 from shanyraq.taxonomy import get_taxonomy
 from training.resume import ResumeMismatchError
 from training.run_folder import LAST, METRICS_CSV, RUN_JSON
 from training.train import train
-
-
-@pytest.fixture
-def reordered_signs(tmp_path, monkeypatch) -> Path:
-    """configs/ with the taxonomy's first two signs swapped (and its version bumped, as the
-    file asks): the same labels and head sizes, each sign output meaning another sign."""
-    configs = Path(shutil.copytree(default_configs_dir(), tmp_path / "configs"))
-    path = configs / "taxonomy.yaml"
-    data = yaml.safe_load(path.read_text())
-    signs = data["signs"]["classes"]
-    signs[0], signs[1] = signs[1], signs[0]
-    data["version"] += 1
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(configs))
-    get_taxonomy.cache_clear()
-    yield path
-    get_taxonomy.cache_clear()  # monkeypatch (torn down after this) restores the env
 
 
 def test_run_json_records_the_code_and_taxonomy_it_trained_with(one_epoch, taxonomy):

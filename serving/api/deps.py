@@ -193,7 +193,8 @@ def assessment_in_scope(
 
 def user_in_scope(user_id: RowId, user: CurrentUserDep, session: SessionDep) -> User:
     """An account the calling admin may manage: any for a national admin, only its region's
-    for a regional one (national accounts included); 404 otherwise, as for families."""
+    for a regional one (national accounts, which have no region, excluded); 404 otherwise,
+    as for families."""
     account = session.get(User, user_id)
     if account is None or (user.region is not None and account.region != user.region):
         raise NotFoundError(f"no user {user_id} in your region")

@@ -67,11 +67,13 @@ def discard_run(session: Session, model_version: str, since_key: str) -> Discard
             "discarded; check --model and --since (the run's own, if it was given one)"
         )
     if is_promoted(session, run):
+        from serving.rescore_reopened import new_run_way
+
         again = "the Ray pipeline" if is_ray(run) else f"`shanyraq rescore --model DIR{options}`"
         raise RescoreDiscardError(
             f"re-scoring run {run.id} under {model_version} was adopted by `rescore promote`: "
             f"the service's scores come from it, so it is kept; run {again} as the run was "
-            "started to score the photos it has still to score"
+            "started to score the photos it has still to score" + new_run_way(session, run)
         )
     scored, failed = outcome_counts(session, run)
     discarded = Discarded(

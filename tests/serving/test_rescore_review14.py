@@ -241,6 +241,8 @@ def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     _new_code(monkeypatch, "0.1.0+cccccccccccc")
     kept = _run("rescore", "discard", *common)
     assert _code(kept) == "rescore_discard_refused" and "it is kept" in str(kept.exception)
+    # ... and names the way under the current code: a new run (another --since), then promote.
+    assert "start a new run" in str(kept.exception) and "--since" in str(kept.exception)
     refused = _run(*rescore_cmd, "--restart")
     assert _code(refused) == "rescore_restart_refused"
     assert "adopted its scores" in str(refused.exception)

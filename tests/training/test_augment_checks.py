@@ -13,7 +13,7 @@ from training.augment import build_pipeline
 from training.run_folder import augmentation_record
 
 from .test_augment_review22 import configs  # noqa: F401 (fixture)
-from .test_resume_guard import _refusal, _saved_identity, one_epoch, run  # noqa: F401
+from .test_resume_guard import _refusal, _saved_identity
 
 _SOME_OF = (
     "name: t\ntransforms:\n  - name: SomeOf\n    params: {{n: {n}, p: 1{extra}}}\n"
@@ -74,7 +74,7 @@ def test_another_seeding_scheme_changes_the_recorded_sha256(monkeypatch):
 def test_a_resume_under_another_seeding_scheme_is_refused(
     toy_manifest,
     tiny_recipe,
-    run,  # noqa: F811
+    run,
     monkeypatch,
 ):
     saved = _saved_identity(run)["augmentation_sha256"]

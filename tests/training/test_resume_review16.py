@@ -25,8 +25,6 @@ from .test_leak_guard import TRAINED, _copy_manifest, _leaked_rows
 from .test_leak_guard import artifact as artifact
 from .test_leak_guard import elsewhere as elsewhere
 from .test_resume_guard import _recipe_keys, _refusal
-from .test_resume_guard import one_epoch as one_epoch
-from .test_resume_guard import run as run
 from .test_train import _log
 from .test_train_refusals import snapshot
 

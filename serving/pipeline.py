@@ -2,7 +2,8 @@
 
 Pixels enter only through `vision.io`; CPU work (decode, quality, hash and the model's
 resize/normalise) runs in the request's worker thread, in parallel across uploads; only the
-model call goes through one `MicroBatcher`, so concurrent uploads share it. With no model
+model call goes through one `MicroBatcher`, so concurrent uploads share it (with batching off,
+each upload's model call runs on a bounded pool of the pipeline's own threads). With no model
 loaded, scoring says so (`score=None` with a reason): no score is ever invented.
 
 `analyse` is the one definition of an upload's per-photo stages; benchmarks/bench_engine.py
@@ -19,10 +20,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serving.model_calls import ModelCalls
 from vision.io import DecodedImage, decode_image
 
 if TYPE_CHECKING:
@@ -41,10 +44,11 @@ StageHook = Callable[[str, float], None]  # a stage's name and its seconds, told
 # makes a busy model busier, and every retry is decoded and hashed again before it is refused.
 # Busy (`max_queued` photos wait): places open as each batch ends (< 1 s on a CPU), so a few
 # seconds, and never more than `score_timeout_s`, by when every photo waiting now has left the
-# queue (scored, or refused at its own timeout). A timeout: `score_timeout_s`, what the photo
-# waited. Shutting down: about what a supervised restart takes. Scoring stopped: it comes back
-# only when an administrator restarts the service, so a retry within minutes is refused for
-# sure; a long wait instead of none, since a client told nothing may retry at once.
+# queue (scored, or refused at its own timeout). A timeout, or a model not answering (its calls
+# run on past their uploads' timeouts): `score_timeout_s`, what the photo waited. Shutting
+# down: about what a supervised restart takes. Scoring stopped: it comes back only when an
+# administrator restarts the service, so a retry within minutes is refused for sure; a long
+# wait instead of none, since a client told nothing may retry at once.
 BUSY_RETRY_AFTER_S = 5
 SHUTDOWN_RETRY_AFTER_S = 30
 STOPPED_RETRY_AFTER_S = 600
@@ -109,6 +113,7 @@ class PhotoPipeline:
         if engine is not None:
             self.decode_side = max(decode_short_side_px, engine.artifact.preprocessing.size)
         self._batcher: MicroBatcher[_ScoreItem, PhotoScore] | None = None
+        self._calls: ModelCalls | None = None
         if engine is not None and batching:
             from vision.batcher import MicroBatcher
 
@@ -118,6 +123,8 @@ class PhotoPipeline:
                 max_wait_ms=max_wait_ms,
                 max_queued=max_queued,
             )
+        elif engine is not None:  # as many calls at once as photos in one batch
+            self._calls = ModelCalls(workers=max_batch, max_waiting=max_queued)
 
     @classmethod
     def from_config(cls, engine: Engine | None, batching: Batching | None) -> PhotoPipeline:
@@ -214,17 +221,24 @@ class PhotoPipeline:
         """The photo's PhotoScore, or None when no model is loaded. While the service shuts
         down (its batcher closed), when `max_queued` photos already wait for the model, when
         the model has not answered within `score_timeout_s` (a hung model call: the caller is
-        let go, the call itself cannot be stopped), or once the batcher's worker has died
-        (named in the message), UnavailableError: the photo is not stored, and sending it again
-        later is safe; its `retry_after_s` says when (BUSY_RETRY_AFTER_S and the others)."""
+        let go, the call itself cannot be stopped), with batching off when every model thread
+        still runs a call past its upload's timeout (at once, not after another timeout), or
+        once the batcher's worker has died (named in the message), UnavailableError: the photo
+        is not stored, and sending it again later is safe; its `retry_after_s` says when
+        (BUSY_RETRY_AFTER_S and the others)."""
         if self.engine is None:
             return None
         from serving.errors import UnavailableError
 
         item = self._score_item(analysis)
+        deadline = None
+        if self.score_timeout_s is not None:
+            deadline = asyncio.get_running_loop().time() + self.score_timeout_s
         try:
-            async with asyncio.timeout(self.score_timeout_s):
-                return await self._score_one(item)
+            async with asyncio.timeout_at(deadline):
+                if self._batcher is not None:
+                    return await self._score_batched(self._batcher, item)
+                return await self._score_unbatched(item, deadline)
         except TimeoutError:
             logger.error(
                 "the photo model did not answer within %s s (model %s); the upload was "
@@ -245,46 +259,88 @@ class PhotoPipeline:
             return None
         return max(1, math.ceil(self.score_timeout_s))
 
-    async def _score_one(self, item: _ScoreItem) -> PhotoScore:
-        if self._batcher is not None:
-            from serving.errors import UnavailableError
-            from vision.batcher import BatcherClosedError, BatcherFullError, BatcherStoppedError
+    def _busy(self, waiting: int | None) -> Exception:
+        from serving.errors import UnavailableError
 
-            try:
-                # Not shielded: a caller the timeout lets go cancels its own request only (the
-                # batcher settles the others'); queued, it takes no batch slot, so uploads
-                # refused while the model hung are not scored later for nobody.
-                return await self._batcher.submit(item)
-            except BatcherFullError:
-                timeout = self._timeout_retry_after_s()
-                raise UnavailableError(
-                    f"the photo model is busy: {self._batcher.max_queued} photos are already "
-                    "waiting to be scored; nothing was stored: send it again in a few seconds",
-                    retry_after_s=min(BUSY_RETRY_AFTER_S, timeout or BUSY_RETRY_AFTER_S),
-                ) from None
-            except BatcherStoppedError as stopped:
-                # Not "shutting down": scoring stopped for good, and only a restart brings it
-                # back (the worker's death, with its traceback, is in the log).
-                raise UnavailableError(
-                    f"photo scoring has stopped ({stopped.reason}); nothing was stored: tell "
-                    "the administrator, who must restart the service, then send the photo again",
-                    retry_after_s=STOPPED_RETRY_AFTER_S,
-                ) from None
-            except BatcherClosedError:
-                raise UnavailableError(
-                    "the service is shutting down and did not score the photo; nothing was "
-                    "stored: send it again in a minute",
-                    retry_after_s=SHUTDOWN_RETRY_AFTER_S,
-                ) from None
-        import anyio.to_thread
+        timeout = self._timeout_retry_after_s()
+        return UnavailableError(
+            f"the photo model is busy: {waiting} photos are already waiting to be scored; "
+            "nothing was stored: send it again in a few seconds",
+            retry_after_s=min(BUSY_RETRY_AFTER_S, timeout or BUSY_RETRY_AFTER_S),
+        )
 
-        # abandon_on_cancel: the timeout lets the caller go while the thread still runs.
-        scores = await anyio.to_thread.run_sync(self._score_batch, [item], abandon_on_cancel=True)
+    async def _score_batched(
+        self, batcher: MicroBatcher[_ScoreItem, PhotoScore], item: _ScoreItem
+    ) -> PhotoScore:
+        from serving.errors import UnavailableError
+        from vision.batcher import BatcherClosedError, BatcherFullError, BatcherStoppedError
+
+        try:
+            # Not shielded: a caller the timeout lets go cancels its own request only (the
+            # batcher settles the others'); queued, it takes no batch slot, so uploads
+            # refused while the model hung are not scored later for nobody.
+            return await batcher.submit(item)
+        except BatcherFullError:
+            raise self._busy(batcher.max_queued) from None
+        except BatcherStoppedError as stopped:
+            # Not "shutting down": scoring stopped for good, and only a restart brings it
+            # back (the worker's death, with its traceback, is in the log).
+            raise UnavailableError(
+                f"photo scoring has stopped ({stopped.reason}); nothing was stored: tell "
+                "the administrator, who must restart the service, then send the photo again",
+                retry_after_s=STOPPED_RETRY_AFTER_S,
+            ) from None
+        except BatcherClosedError:
+            raise _shutting_down() from None
+
+    async def _score_unbatched(self, item: _ScoreItem, deadline: float | None) -> PhotoScore:
+        """One model call of its own, refused at once (no thread taken) when every model thread
+        runs a call its upload already gave up on, or when `max_queued` calls already wait."""
+        from serving.errors import UnavailableError
+
+        calls = self._calls
+        assert calls is not None
+        if calls.closed:
+            raise _shutting_down()
+        waiting, late = calls.counts(asyncio.get_running_loop().time())
+        if late >= calls.workers:
+            logger.error(
+                "the photo model is not answering: all %d of its calls have run past their "
+                "uploads' %s s (model %s); uploads are refused until one returns",
+                late,
+                self.score_timeout_s,
+                self.model_version,
+            )
+            raise UnavailableError(
+                f"the photo model is not answering: its {late} calls have run for more than "
+                f"{self.score_timeout_s:g} s and not returned; nothing was stored: send the "
+                "photo again in a few minutes, and tell the administrator if it happens again",
+                retry_after_s=self._timeout_retry_after_s(),
+            )
+        if calls.max_waiting is not None and waiting >= calls.max_waiting:
+            raise self._busy(waiting)
+        scores = await calls.run(partial(self._score_batch, [item]), deadline=deadline)
         return scores[0]
 
     async def aclose(self) -> None:
         if self._batcher is not None:
             await self._batcher.aclose()
+        if self._calls is not None and (running := self._calls.close()):
+            logger.warning(
+                "%d photo model calls still run (a hung model cannot be stopped); the process "
+                "ends only when they return",
+                running,
+            )
+
+
+def _shutting_down() -> Exception:
+    from serving.errors import UnavailableError
+
+    return UnavailableError(
+        "the service is shutting down and did not score the photo; nothing was stored: send "
+        "it again in a minute",
+        retry_after_s=SHUTDOWN_RETRY_AFTER_S,
+    )
 
 
 def score_to_json(score: PhotoScore | None) -> dict[str, Any] | None:

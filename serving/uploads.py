@@ -15,7 +15,8 @@ again). The key is looked up again inside the filing transaction, and the key ro
 in that same transaction, so whichever request commits first answers for all: the others
 return its stored answer, or 422 when their bytes differ. The database orders them (SQLite:
 one writer at a time; PostgreSQL: the second insert of a key waits for the first to commit,
-then fails, and the retry finds the row).
+then fails, and the retry finds the row). serving.idempotency keeps the key rows, for
+`idempotency_key_retention_hours`; an older key is a new request's.
 """
 
 from __future__ import annotations
@@ -33,14 +34,13 @@ from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.assessments import lock_family
-from serving.db.models import Family, IdempotencyKey, Photo, ReuseLink
+from serving.db.models import Family, Photo, ReuseLink
 from serving.db.session import session_scope
-from serving.errors import IdempotencyMismatchError
+from serving.idempotency import Answer, remember, replay, retention
 from serving.photo_evidence import reuse_links_of
 from serving.pipeline import Analysis
 from serving.reuse_index import ReuseMatch, shaped
 from shanyraq.errors import ShanyraqError
-from shanyraq.json_values import finite_or_none
 from vision.score import PhotoScore
 
 if TYPE_CHECKING:
@@ -48,27 +48,6 @@ if TYPE_CHECKING:
     from serving.state import Services
 
 logger = logging.getLogger(__name__)
-
-
-def request_fingerprint(*, family_id: str, room_hint: str | None, sha256: str) -> str:
-    """What an Idempotency-Key's request was: the family, the room hint and the bytes' sha256."""
-    return hashlib.sha256(f"{family_id}\n{room_hint or ''}\n{sha256}".encode()).hexdigest()
-
-
-def replay(
-    session: Session, *, user_id: int, key: str, fingerprint: str
-) -> tuple[int, dict[str, Any]] | None:
-    """The stored answer (status, body) to an earlier request with this key, or None if there
-    was none. A number stored as NaN or infinity (a score stored on SQLite before
-    PhotoScore.to_dict wrote null) comes back as None: JSON responses refuse NaN."""
-    row = session.get(IdempotencyKey, (user_id, key))
-    if row is None:
-        return None
-    if row.request_sha256 != fingerprint:
-        raise IdempotencyMismatchError(
-            "this Idempotency-Key was used for a different request; use a new key per photo"
-        )
-    return row.status_code, finite_or_none(row.response)
 
 
 def record_refusal(
@@ -233,26 +212,7 @@ def record_upload(
     return Filed(photo, created=True, reused_with=matches)
 
 
-def remember(
-    session: Session,
-    *,
-    user_id: int,
-    key: str,
-    fingerprint: str,
-    status_code: int,
-    response: dict[str, Any],
-) -> None:
-    session.add(
-        IdempotencyKey(
-            user_id=user_id, key=key, request_sha256=fingerprint, status_code=status_code,
-            response=response,
-        )
-    )  # fmt: skip
-
-
 _ATTEMPTS = 3  # at most two lost races (the photo row, then the key row), then an answer
-
-Answer = tuple[int, dict[str, Any]]  # status, body
 
 
 def _answer(
@@ -268,13 +228,15 @@ def _answer(
     stored answer (and no Filed: this request filed nothing); None when `file` found nothing.
     A lost race (IntegrityError: another request committed the same photo row or key row) is
     retried; once both exist a retry can only find them, so three attempts end in an answer."""
+    kept_for = retention(services.settings)
     for attempt in range(_ATTEMPTS):
         try:
             with session_scope(services.sessions) as session:
                 if idempotency is not None:
                     earlier = replay(
-                        session, user_id=actor[0], key=idempotency[0], fingerprint=idempotency[1]
-                    )
+                        session, user_id=actor[0], key=idempotency[0], fingerprint=idempotency[1],
+                        kept_for=kept_for,
+                    )  # fmt: skip
                     if earlier is not None:  # a concurrent retry with this key committed
                         return earlier, None
                 filed = file(session)
@@ -288,7 +250,7 @@ def _answer(
                 if idempotency is not None:
                     remember(
                         session, user_id=actor[0], key=idempotency[0],
-                        fingerprint=idempotency[1], status_code=status, response=body,
+                        fingerprint=idempotency[1], answer=(status, body), kept_for=kept_for,
                     )  # fmt: skip
             return (status, body), filed
         except IntegrityError:

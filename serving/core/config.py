@@ -198,6 +198,14 @@ class ServingSettings(EnvOverYamlSettings):
         allow_inf_nan=False,
         description="Hours a photo file no photo row names is kept before a sweep removes it.",
     )
+    # How long an upload's Idempotency-Key replays its first answer (serving.idempotency); an
+    # older key is unused. A site's serving.yaml without this key gets the shipped value.
+    idempotency_key_retention_hours: float = Field(
+        default_factory=lambda: float(_shipped("idempotency_key_retention_hours")),
+        ge=1,
+        allow_inf_nan=False,
+        description="Hours an upload's Idempotency-Key is kept and its first answer replayed.",
+    )
     # The time zone the pages show times in (stored times stay UTC). The same for a site's
     # serving.yaml without this key: the shipped value.
     display_timezone: str = Field(

@@ -29,16 +29,11 @@ from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
+from serving.idempotency import replay, request_fingerprint, retention
 from serving.photo_evidence import reuse_links_of, reuse_shown
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
-from serving.uploads import (
-    record_refusal,
-    record_request,
-    record_resend,
-    replay,
-    request_fingerprint,
-)
+from serving.uploads import record_refusal, record_request, record_resend
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
@@ -219,7 +214,10 @@ def _replay(
     services: Services, user: CurrentUser, key: str, fingerprint: str
 ) -> tuple[int, dict[str, Any]] | None:
     with session_scope(services.readers) as session:
-        return replay(session, user_id=user.id, key=key, fingerprint=fingerprint)
+        return replay(
+            session, user_id=user.id, key=key, fingerprint=fingerprint,
+            kept_for=retention(services.settings),
+        )  # fmt: skip
 
 
 @router.get(

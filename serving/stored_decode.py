@@ -63,16 +63,14 @@ def decode_stored(
     and an error addressed to the administrator, not the viewer, when it is over even that
     limit, or longer than a JPEG copy can be (SHOWN_MAX_SIDE_PX).
 
-    The aspect limit of uploads is not applied (`vision.io_checks.aspect_unlimited`): a strip
-    filed before it is evidence on file, and its pixels are bounded by the pixel limit all the
-    same; a caller that scales them to a model's input judges the shape itself."""
+    The aspect limit of uploads is not applied (`max_aspect=None`): a strip filed before it is
+    evidence on file, and its pixels are bounded by the pixel limit all the same; a caller that
+    scales them to a model's input judges the shape itself (`check_explainable`)."""
     from vision.io import decode_image
-    from vision.io_checks import aspect_unlimited
 
     limit = stored_limit(max_pixels)
     try:
-        with aspect_unlimited():
-            decoded = decode_image(data, max_pixels=limit, target_size=target_size)
+        decoded = decode_image(data, max_pixels=limit, target_size=target_size, max_aspect=None)
     except UNDECODABLE as exc:  # the upload decoded these bytes: the store damaged them
         raise unreadable_original(sha256, exc) from None
     except ImageTooLargeError:

@@ -9,23 +9,21 @@ which Pillow would fill in (black rows, grey blocks). EXIF orientation is applie
 metadata returned apart from the pixels (`vision.io_exif`). Colours come out in sRGB, what the
 models were trained on: a photo with an embedded RGB ICC profile other than sRGB (Display P3,
 Adobe RGB, as phones and cameras write) is converted; a profile that cannot be used leaves the
-colours as stored, never costing the photo. Transparent areas come out white, whatever made them
-so: an alpha channel, a palette's alpha or a PNG colour key (tRNS).
+colours as stored, never costing the photo (`vision.io_icc`). Transparent areas come out white,
+whatever made them so: an alpha channel, a palette's alpha or a PNG colour key (tRNS).
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
-import io
 import logging
-import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, features
+from PIL import Image, ImageFile, features
 
 from shanyraq.errors import (
     CorruptImageError,
@@ -41,6 +39,7 @@ from vision.io_checks import (
     read_photo_file,
 )
 from vision.io_exif import SWAPS_SIDES, UPRIGHT, CaptureMetadata, exif_orientation, read_metadata
+from vision.io_icc import needs_srgb_conversion, to_srgb
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -180,11 +179,19 @@ def _describe(data: bytes) -> str:
     return "of an unknown kind" if controls else "text"  # zero bytes: binary data
 
 
-def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int,
+    target_size: int | None = None,
+    max_aspect: int | None = MAX_ASPECT,
+) -> DecodedImage:
     """Decode photo bytes into upright sRGB pixels and capture metadata.
 
     `target_size` (shorter side in pixels) lets JPEG decode at 1/2, 1/4 or 1/8 scale when the
     caller only needs a small image; the result is never smaller than `target_size`.
+    `max_aspect`: how many times as long as wide a photo may be (`check_pixel_limit`); None
+    only for a stored original read to be shown, never for an upload or a model's input.
     """
     if not data:
         raise EmptyImageError("the file is empty; upload the photo again")
@@ -199,7 +206,7 @@ def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None
     source = data if scan_end is None else data[:scan_end] + JPEG_ZERO_BITS
     image = open_header(source, fmt, max_pixels=max_pixels, scans_checked=True)
     original_size = image.size
-    check_pixel_limit(*original_size, max_pixels=max_pixels)
+    check_pixel_limit(*original_size, max_pixels=max_pixels, max_aspect=max_aspect)
     if fmt == "jpeg" and target_size:
         image.draft("RGB", (target_size, target_size))
     # Bits per sample, from IHDR (a PNG whose first chunk it is not, check_png_rows refuses).
@@ -254,7 +261,7 @@ def _load_rgb(
         raise CorruptImageError(
             f"the {fmt.upper()} data is damaged ({type(exc).__name__}); upload the photo again"
         ) from None
-    return np.asarray(_to_srgb(rgb, image.info.get("icc_profile")), dtype=np.uint8).copy()
+    return np.asarray(to_srgb(rgb, image.info.get("icc_profile")), dtype=np.uint8).copy()
 
 
 def _to_rgb(image: Image.Image, *, png_depth: int | None = None) -> Image.Image:
@@ -302,99 +309,3 @@ def _opaque_rgb(image: Image.Image) -> Image.Image:
         array = np.clip(np.asarray(image, dtype=np.float64), 0.0, 65535.0)
         return Image.fromarray(np.round(array / 257.0).astype(np.uint8)).convert("RGB")
     return image.convert("RGB")
-
-
-# ICC profiles. A transform is built once per distinct profile (phones embed a handful), and
-# the verdict on a profile, a broken one's warning included, is given once while it is kept.
-_TRANSFORMS_KEPT = 64
-_transforms: dict[bytes, ImageCms.ImageCmsTransform | None] = {}  # sha256 of profile: transform
-_transforms_lock = threading.Lock()
-# A profile is taken for sRGB (whatever its name) when converting a grid of colours through it
-# moves none by more than this many levels: the rounding of two sRGB profiles' own tables.
-_SRGB_TOLERANCE = 2
-_PROBE_LEVELS = np.linspace(0, 255, 8).round().astype(np.uint8)
-
-
-def needs_srgb_conversion(image: Image.Image) -> bool:
-    """Whether `vision.io` converts this photo's colours (an embedded RGB profile, not sRGB);
-    for a decoder of its own (the GPU path) to hand such a photo to `decode_image`."""
-    icc = image.info.get("icc_profile")
-    return isinstance(icc, bytes) and bool(icc) and _srgb_transform(icc) is not None
-
-
-def _to_srgb(rgb: Image.Image, icc: object) -> Image.Image:
-    """`rgb` (mode RGB) in sRGB: converted from its embedded profile `icc` where that is an RGB
-    profile other than sRGB; as it is without one, or where the profile cannot be used."""
-    if not icc or not isinstance(icc, bytes):
-        return rgb
-    transform = _srgb_transform(icc)
-    if transform is None:
-        return rgb
-    try:
-        return transform.apply(rgb)
-    except MemoryError:
-        raise
-    except Exception:  # built and probed, so not expected: the colours must not cost the photo
-        logger.warning("converting a photo to sRGB failed; colours left as stored", exc_info=True)
-        return rgb
-
-
-def _srgb_transform(icc: bytes) -> ImageCms.ImageCmsTransform | None:
-    """The cached transform from the profile `icc` to sRGB; None where none is needed (sRGB)
-    or none can be made (a broken profile, or one of other pixels than RGB)."""
-    key = hashlib.sha256(icc).digest()
-    with _transforms_lock:  # held while building: each profile is judged, and logged, once
-        if key in _transforms:
-            return _transforms[key]
-        transform = _build_srgb_transform(icc, name=key.hex()[:12])
-        if len(_transforms) >= _TRANSFORMS_KEPT:
-            del _transforms[next(iter(_transforms))]  # the oldest
-        _transforms[key] = transform
-        return transform
-
-
-def _build_srgb_transform(icc: bytes, *, name: str) -> ImageCms.ImageCmsTransform | None:
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        space = profile.profile.xcolor_space.strip()
-        if space != "RGB":
-            logger.info(
-                "ICC profile %s is for %s pixels, not RGB; colours left as stored", name, space
-            )
-            return None
-        # Pillow's default intent, perceptual; a matrix profile (Display P3, Adobe RGB) has no
-        # perceptual table, and LittleCMS converts it colorimetrically.
-        transform = ImageCms.buildTransform(profile, _srgb_profile(), "RGB", "RGB")
-        probe = _probe()
-        moved = np.abs(np.asarray(transform.apply(probe), np.int16) - np.asarray(probe, np.int16))
-    except MemoryError:
-        raise
-    except Exception as exc:  # LittleCMS refuses a damaged profile in its own words
-        logger.warning(
-            "ICC profile %s cannot be used (%s: %s); colours left as stored",
-            name, type(exc).__name__, " ".join(str(exc).split()),
-        )  # fmt: skip
-        return None
-    if moved.max() <= _SRGB_TOLERANCE:
-        return None  # sRGB by another name: nothing to convert
-    logger.info("ICC profile %s (%s): photos converted to sRGB", name, _description(profile))
-    return transform
-
-
-@cache
-def _srgb_profile() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-@cache
-def _probe() -> Image.Image:
-    """Every combination of 8 levels per channel, as a 512 x 1 RGB image."""
-    grid = np.stack(np.meshgrid(*[_PROBE_LEVELS] * 3, indexing="ij"), axis=-1)
-    return Image.fromarray(grid.reshape(1, -1, 3))
-
-
-def _description(profile: ImageCms.ImageCmsProfile) -> str:
-    try:
-        return " ".join(str(profile.profile.profile_description).split())[:80] or "no name"
-    except Exception:
-        return "no name"

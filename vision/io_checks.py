@@ -19,9 +19,6 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 
 from PIL import Image, ImageFile
@@ -34,9 +31,6 @@ logger = logging.getLogger(__name__)
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "heic": "HEIF", "avif": "AVIF"}
 # Phones write 4:3 to 21:9 photos; panorama mode up to about 10:1.
 MAX_ASPECT = 20
-# The aspect limit `check_pixel_limit` applies in this thread or task: MAX_ASPECT, or None within
-# `aspect_unlimited` (a stored original read to be shown, filed before the limit existed).
-_ASPECT_LIMIT: ContextVar[int | None] = ContextVar("aspect_limit", default=MAX_ASPECT)
 # Encoders write about ten scans (libjpeg's progressive default), mozjpeg's searched ones a few
 # dozen. libjpeg passes over every block of the image for each scan, so a file of thousands of
 # empty scans keeps a worker busy for minutes; nvImageCodec refuses more than 256 for this.
@@ -142,26 +136,18 @@ def _too_large(max_pixels: int | None, size: tuple[int, int] = (0, 0)) -> ImageT
     )
 
 
-@contextmanager
-def aspect_unlimited() -> Iterator[None]:
-    """Within it (this thread or task only), `check_pixel_limit` leaves the aspect limit out:
-    for a stored original decoded to be shown, which may have been filed before the limit
-    existed. Its pixels stay bounded by the pixel limit; whoever scales them to a model's input
-    judges the shape itself (serving.stored_decode.check_explainable)."""
-    token = _ASPECT_LIMIT.set(None)
-    try:
-        yield
-    finally:
-        _ASPECT_LIMIT.reset(token)
-
-
-def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
-    """Refuse an image over `max_pixels`, or longer than MAX_ASPECT times its width (judged
-    from the header, before decoding; not within `aspect_unlimited`).
+def check_pixel_limit(
+    width: int, height: int, max_pixels: int, *, max_aspect: int | None = MAX_ASPECT
+) -> None:
+    """Refuse an image over `max_pixels`, or longer than `max_aspect` times its width (judged
+    from the header, before decoding).
 
     The aspect limit keeps resizing bounded: a model that scales the shorter side to its input
     and crops (`shorter_side_crop`) would scale a 1 x 60,000 strip, within any pixel limit, to
-    224 x 13,440,000 pixels (9 GB) before cropping.
+    224 x 13,440,000 pixels (9 GB) before cropping. `max_aspect=None` leaves it out, for a
+    stored original decoded to be shown, which may have been filed before the limit existed:
+    its pixels stay bounded by the pixel limit, and whoever scales them to a model's input
+    judges the shape itself (serving.stored_decode.check_explainable).
     """
     if width <= 0 or height <= 0:
         raise CorruptImageError("the image has no pixels; take the photo again")
@@ -170,7 +156,6 @@ def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
             f"the image is {width}x{height} ({width * height / 1e6:.1f} MP), over the limit of "
             f"{max_pixels / 1e6:.0f} MP; send a smaller photo"
         )
-    max_aspect = _ASPECT_LIMIT.get()
     if max_aspect is not None and max(width, height) > max_aspect * min(width, height):
         raise ImageShapeError(
             f"the image is {width}x{height}, more than {max_aspect} times as long as it is wide: "

@@ -13,6 +13,7 @@ from PIL import Image, ImageCms
 
 import vision.io
 import vision.io_exif
+import vision.io_icc
 from vision.io import decode_image, needs_srgb_conversion
 
 LIMIT = 50_000_000
@@ -172,7 +173,7 @@ def test_a_photo_without_a_profile_builds_no_transform(monkeypatch):
     def refuse(icc: bytes) -> None:
         raise AssertionError("no profile: nothing to look up")
 
-    monkeypatch.setattr(vision.io, "_srgb_transform", refuse)
+    monkeypatch.setattr(vision.io_icc, "_srgb_transform", refuse)
     decoded = decode_image(_encoded(_pixels(), "JPEG"), max_pixels=LIMIT)
     assert decoded.size == (64, 48)
 
@@ -201,9 +202,9 @@ def test_a_broken_profile_costs_nothing_and_is_logged_once(fmt, caplog):
 
 
 def test_profiles_kept_are_bounded():
-    for _ in range(vision.io._TRANSFORMS_KEPT + 5):
-        vision.io._srgb_transform(b"not a profile " + uuid.uuid4().bytes)
-    assert len(vision.io._transforms) <= vision.io._TRANSFORMS_KEPT
+    for _ in range(vision.io_icc._TRANSFORMS_KEPT + 5):
+        vision.io_icc._srgb_transform(b"not a profile " + uuid.uuid4().bytes)
+    assert len(vision.io_icc._transforms) <= vision.io_icc._TRANSFORMS_KEPT
 
 
 def test_orientation_and_profile_together():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,12 @@ ELLIPSIS = "…"
 # PNG text chunks matplotlib writes by default (its name and version): none, so the image is
 # the same bytes whatever the server runs and tells nothing about it.
 NO_METADATA = {"Software": None}
+
+
+# A value on the y axis in the reader's form: a share as the page writes a percentage ("45 %"
+# in Russian), a count grouped as the page groups it ("1 234"); the page's Translator gives
+# both (percent, number). Without one, English: "45%", counts as matplotlib writes them.
+Shown = Callable[[float], str]
 
 
 @dataclass(frozen=True)
@@ -85,12 +91,22 @@ def _label_axis(axes: Any, labels: Sequence[str]) -> None:
         axes.set_xticks(range(count), shown, fontsize=8)
 
 
-def _share_axis(axes: Any) -> None:
+def _share_axis(axes: Any, shown: Shown | None) -> None:
     """A 0..1 share axis in whole percentages, as the table beside it shows them."""
     from matplotlib.ticker import PercentFormatter
 
     axes.set_ylim(0.0, 1.0)
-    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    if shown is None:
+        axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    _ticks_shown(axes, shown)
+
+
+def _ticks_shown(axes: Any, shown: Shown | None) -> None:
+    """The y axis's tick labels in the reader's form (`Shown`), where one is given."""
+    from matplotlib.ticker import FuncFormatter
+
+    if shown is not None:
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: shown(value)))
 
 
 def _no_data(figure: Any, axes: Any, *, title: str, no_data: str) -> str:
@@ -124,13 +140,15 @@ def bar_plot(
     ylim: tuple[float, float] | None = (0.0, 1.0),
     threshold: float | None = None,
     no_data: str = "—",
+    shown: Shown | None = None,
 ) -> Plot:
     """One bar per label; a missing value (None: nothing measured, as a rate of no decisions)
     draws no bar but `no_data` upright at its place, so it never reads as 0. `threshold` adds
     a dashed line.
 
     With `ylim` (0, 1) the values are shares, shown in percent; with None they are counts,
-    on whole-number ticks. No label at all draws `no_data` (the reader's words for it)."""
+    on whole-number ticks; `shown` writes either as the page does. No label at all draws
+    `no_data` (the reader's words for it)."""
     from matplotlib.ticker import MaxNLocator
 
     figure, axes = _figure()
@@ -141,11 +159,13 @@ def bar_plot(
     axes.set_title(title, fontsize=10)
     axes.set_ylabel(ylabel, fontsize=9)
     if ylim == (0.0, 1.0):
-        _share_axis(axes)
-    elif ylim is not None:
-        axes.set_ylim(*ylim)
+        _share_axis(axes, shown)
     else:
-        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if ylim is not None:
+            axes.set_ylim(*ylim)
+        else:
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _ticks_shown(axes, shown)
     if threshold is not None:
         axes.axhline(threshold, color=LINE_COLOUR, linestyle="--", linewidth=1)
     if len(labels) < 3:  # keep a lone bar from filling the whole plot
@@ -162,9 +182,11 @@ def paired_bar_plot(
     title: str,
     alt: str,
     no_data: str = "—",
+    shown: Shown | None = None,
 ) -> Plot:
     """Reference and current shares side by side per label (drift of a distribution), in
-    percent. No label at all draws `no_data` (the reader's words for it)."""
+    percent (written by `shown`, as the page writes them). No label at all draws `no_data`
+    (the reader's words for it)."""
     figure, axes = _figure()
     if not labels:
         return Plot(_no_data(figure, axes, title=title, no_data=no_data), alt)
@@ -180,7 +202,7 @@ def paired_bar_plot(
     )
     axes.bar([p + width / 2 for p in positions], current, width, label=names[1], color=BAR_COLOUR)
     _label_axis(axes, labels)
-    _share_axis(axes)
+    _share_axis(axes, shown)
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=8)
     return Plot(_encode(figure), alt)

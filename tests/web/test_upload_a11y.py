@@ -125,7 +125,7 @@ def test_a_photo_over_the_size_limit_gets_a_card_and_the_page_keeps_one_main(upl
     assert len(posts) == 1
     assert page.locator("main").count() == 1 and page.locator("h1").count() == 1
     cards = _cards(page)
-    too_large = [EN["upload_error.body_too_large"]]
+    too_large = [EN["upload_error.body_too_large"].format(mb="0.4")]
     assert [(c["name"], c["alerts"]) for c in cards] == [
         ("big.jpg", too_large),
         ("huge.jpg", too_large),

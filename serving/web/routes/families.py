@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+import serving.decisions
 from serving.api.deps import (
     CurrentUser,
     CurrentUserDep,
@@ -148,6 +149,8 @@ def _family_response(
         status_code=status_code,
         view=view,
         levels=_levels(),
+        # The textarea's maxlength: the limit the service checks (read per page, one source).
+        reason_max_chars=serving.decisions.REASON_MAX_CHARS,
         can_decide=user.role in DECIDERS,
         error=_refusal_text(translator(page_language(request)), refused) if refused else None,
         error_field=DECISION_REFUSALS[refused.refusal] if refused else None,

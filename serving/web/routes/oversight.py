@@ -46,6 +46,7 @@ def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, ti
         ylabel=t("oversight.override_rate"),
         alt=alt,
         no_data=t("oversight.no_data"),
+        shown=t.percent,
     )
 
 
@@ -54,7 +55,7 @@ def _override_plots(t: Translator, stats: dict[str, Any]) -> dict[str, Plot]:
     by_reason = stats["by_reason"]
     reason_labels = [t.label("reason_code", k) for k in by_reason]
     title = t("oversight.by_reason")
-    counts = [f"{k}: {v}" for k, v in zip(reason_labels, by_reason.values(), strict=True)]
+    counts = [f"{k}: {t.number(v)}" for k, v in zip(reason_labels, by_reason.values(), strict=True)]
     return {
         "level": _rate_plot(
             t, stats["by_level"], kind="level_short", title=t("oversight.by_level")
@@ -68,6 +69,7 @@ def _override_plots(t: Translator, stats: dict[str, Any]) -> dict[str, Plot]:
             ylim=None,
             alt=_alt(t, title, counts),
             no_data=t("oversight.no_data"),
+            shown=t.number,
         ),
     }
 
@@ -145,6 +147,7 @@ def _drift_plots(
             title=title,
             alt=f"{_alt(t, title, shares)}; {t('oversight.drift_psi', psi=psi[head])}",
             no_data=t("oversight.no_data"),
+            shown=t.percent,
         )
     return plots
 

@@ -31,12 +31,34 @@ from serving.web.deps import form_policy, record_view
 from serving.web.render import render
 from serving.web.session import PREFIX
 from serving.web.session_clock import tell_session_clock
+from shanyraq.config import get_settings as get_io_settings
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 FRAGMENT_HEADER = "x-requested-with"  # the page's script asks for the results fragment only
+
+
+@dataclass(frozen=True)
+class PhotoLimits:
+    """What one photo may be, as the refusals name it: megabytes and megapixels rounded down
+    to a tenth (never above the real limit), and the size the page's script refuses from."""
+
+    max_mb: float
+    max_mp: float
+    refused_from_bytes: int
+
+
+def _photo_limits(services: Services) -> PhotoLimits:
+    """A photo is refused over io.max_bytes (the route) or, with its form around it, over the
+    request's max_body_bytes: the smaller limit is the one an inspector meets."""
+    photo_bytes, body_bytes = get_io_settings().io.max_bytes, services.settings.max_body_bytes
+    return PhotoLimits(
+        max_mb=min(photo_bytes, body_bytes) // 100_000 / 10,
+        max_mp=services.pipeline.max_pixels // 100_000 / 10,
+        refused_from_bytes=min(photo_bytes + 1, body_bytes),
+    )
 
 
 @dataclass(frozen=True)
@@ -64,8 +86,8 @@ def _upload_page(
     error: str | None = None,
 ) -> Response:
     """The upload page, audited as a view (it lists the region's families); shown again after
-    a post, it keeps the family and room chosen. Its form tells the script the body limit, so
-    a photo over it is reported at once instead of sent."""
+    a post, it keeps the family and room chosen. Its form tells the script the size a photo is
+    refused from, so a photo over the limit is reported at once instead of sent."""
     record_view(session, services, user, page="upload")
     session.commit()
     return render(
@@ -77,7 +99,7 @@ def _upload_page(
         selected=selected,
         selected_room=room,
         rooms=get_taxonomy().room_names,
-        max_bytes=services.settings.max_body_bytes,
+        limits=_photo_limits(services),
         results=results,
         error=error,  # a catalogue key: what is wrong with the form as a whole
     )
@@ -139,7 +161,10 @@ async def upload(
         except ShanyraqError as exc:  # this photo is refused; the others still go through
             results.append(UploadResult(name, None, exc.code, exc.message))
     if request.headers.get(FRAGMENT_HEADER) == "fetch":
-        fragment = render(request, "_upload_results.html", user=user, results=results)
+        fragment = render(
+            request, "_upload_results.html", user=user, results=results,
+            limits=_photo_limits(services),
+        )  # fmt: skip
         tell_session_clock(fragment, request)  # the page's session warning learns of a renewal
         return fragment
     return _upload_page(

@@ -27,6 +27,12 @@ under the old model while the run scored, or after it finished) is what promotio
 run does not finish while it sees one, and a finished run's next call scores them
 (`reopen_for_uncovered`), so following promotion's refusal always ends it.
 
+Any other photo recorded without a score (an error of the moment, out of memory or a device
+error; a photo over the stored-photo limit raised since) keeps it, before a promotion and after
+one alike, until a call with `retry_failed` (`shanyraq rescore --retry-failed`) discards those
+outcomes in its scope and scores the photos again (`retry_failed`; an undecodable photo is
+recorded again). The report (serving/rescore_report.py) tells the run's totals from this call's.
+
 The tables are the service's (serving/db/models.py, migration 0002); `ensure_tables` still
 creates them on a database that has not been migrated that far. `serving/promote.py` adopts a
 finished run's scores into the service.
@@ -37,7 +43,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,12 +67,14 @@ from serving.rescore_photos import (
     photo_scope,
     read_original,
     reopen_for_uncovered,
+    retry_failed,
     retry_restored,
-    scope_outcomes,
     stored_outcomes,
     stored_verdict,
 )
 from serving.rescore_reads import read_sessions, scores_for
+from serving.rescore_report import DAMAGED_IDS_SHOWN, CallTally, RescoreReport
+from serving.rescore_report import report_of as _report  # tests patch it here
 from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run, since_key_of
 from serving.storage import PhotoStore
 from vision.bulk import BytesScorer, Scored, prefetch
@@ -74,6 +82,7 @@ from vision.bulk import BytesScorer, Scored, prefetch
 # Names other modules import from here (serving.rescore_ray, tests) since before the split.
 __all__ = [
     "DAMAGED_FILE",
+    "DAMAGED_IDS_SHOWN",
     "MISSING_FILE",
     "STORE_DAMAGE",
     "UNREADABLE_FILE",
@@ -91,8 +100,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DAMAGED_IDS_SHOWN = 20  # the store-damaged photos a report names (it counts them all)
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -102,35 +109,6 @@ def ensure_tables(engine: Engine) -> None:
     """Create the re-scoring tables where missing (databases migrated before revision 0002)."""
     tables = [RescoreRun.__table__, RescoredScore.__table__]
     Base.metadata.create_all(engine, tables=tables, checkfirst=True)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class RescoreReport:
-    run_id: int
-    model_version: str
-    scorer: str
-    in_scope: int  # photos the run covers
-    scored: int  # photos this run gave a new score (all its sessions; not other runs')
-    failed: int  # photos this run recorded a reason for instead (all its sessions)
-    this_session: int  # photos written by this call
-    resumed: bool
-    complete: bool
-    seconds: float
-    failures: list[tuple[int, str]] = field(default_factory=list)  # first few of this call
-    provenance: RunProvenance | None = None  # what the run's scores depend on (its record)
-    # Photos in scope whose original the store could not give (STORE_DAMAGE, by any run of
-    # the version, each re-checked by this call): how many, how many of them this run recorded
-    # (among `failed`), the first few ids; and how many restored this call scores again.
-    store_damaged: int = 0
-    store_damaged_ids: list[int] = field(default_factory=list)
-    restored: int = 0
-    store_damaged_by_run: int = 0  # of store_damaged, recorded by this run (among failed)
-    by_other_runs: int = 0  # photos in scope with an outcome another run of the version recorded
-    still_to_score: int = 0  # photos in scope with neither an outcome nor a score from upload
-
-    @property
-    def photos_per_s(self) -> float:
-        return self.this_session / self.seconds if self.seconds > 0 else 0.0
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[int]:
@@ -208,6 +186,7 @@ def rescore(
     restart: bool = False,
     on_restart: OnRestart | None = None,
     audit_anchor_file: Path | None = None,
+    retry_failed: bool = False,
 ) -> RescoreReport:
     """Score every photo in scope under `scorer`'s model version; resumes an unfinished run.
 
@@ -217,6 +196,8 @@ def rescore(
     outcomes, else RescoreMixError; `restart` discards that run's outcomes and starts it over,
     calling `on_restart` in the discarding transaction before anything is scored (its audit
     appends anchored in `audit_anchor_file`, as every command's are: serving.audit_anchor).
+    `retry_failed` scores again the photos in scope recorded without a score (`retry_failed`
+    of serving.rescore_photos), reopening a finished run, promoted or not, for them.
     """
     from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory
@@ -233,17 +214,19 @@ def rescore(
     with read_sessions(sessions) as reads:
         opened = _open(
             sessions, reads, store, scorer, since=since, provenance=provenance, restart=restart,
-            on_restart=on_restart,
+            on_restart=on_restart, retry=retry_failed,
         )  # fmt: skip
-        run, done_now = opened.run, 0
-        failures: list[tuple[int, str]] = []
+        run, tally = opened.run, CallTally()
         if run.status != "done":
-            run, done_now, failures = _score_rest(
-                sessions, reads, store, scorer, opened, since=since, batch_size=batch_size,
-                progress=progress, on_batch=on_batch,
+            run = _score_rest(
+                sessions, reads, store, scorer, opened, tally, since=since,
+                batch_size=batch_size, progress=progress, on_batch=on_batch,
             )  # fmt: skip
-        report = _report(reads, run, scorer, since, done_now, opened.resumed, started, failures)
-    return replace(report, restored=opened.restored)
+        report = _report(
+            reads, run, scorer.name, since, tally, resumed=opened.resumed,
+            was_finished=opened.was_finished, started=started,
+        )  # fmt: skip
+    return replace(report, restored=opened.restored, retried=opened.retried)
 
 
 @dataclass(frozen=True)
@@ -253,6 +236,8 @@ class _Opened:
     restored: int  # photos restored to the store whose damage outcomes this call discarded
     in_scope: int
     remaining: int  # photos after the run's cursor with no outcome yet
+    was_finished: bool  # the run had finished before this call
+    retried: int  # outcomes without a score this call discarded to score again
 
 
 def _open(
@@ -265,17 +250,26 @@ def _open(
     provenance: RunProvenance,
     restart: bool,
     on_restart: OnRestart | None,
+    retry: bool,
 ) -> _Opened:
     """The run of (model version, `since`) made, checked or started over, its scope's restored
-    damage discarded (`retry_restored`) and the run reopened for photos still to score."""
+    damage discarded (`retry_restored`), with `retry` its other outcomes without a score too
+    (`retry_failed`), and the run reopened for photos still to score."""
+    key = since_key_of(since)
     with session_scope(sessions) as session:
+        before = session.scalar(
+            select(RescoreRun.status).where(
+                RescoreRun.model_version == scorer.model_version, RescoreRun.since_key == key
+            )
+        )
         run, resumed = open_run(
-            session, scorer.model_version, since_key_of(since), provenance, restart=restart,
+            session, scorer.model_version, key, provenance, restart=restart,
             on_restart=on_restart,
         )  # fmt: skip
     restored = retry_restored(sessions, run, store, provenance, since, reads)
     with session_scope(sessions) as session:
         run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
+        retried = retry_failed(session, run, since, provenance) if retry else 0
         reopen_for_uncovered(session, run, since, provenance)
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         remaining = session.scalar(
@@ -285,7 +279,7 @@ def _open(
                 not_yet_scored(run.model_version),
             )
         )
-    return _Opened(run, resumed, restored, in_scope, remaining or 0)
+    return _Opened(run, resumed, restored, in_scope, remaining or 0, before == "done", retried)
 
 
 def _score_rest(
@@ -294,30 +288,29 @@ def _score_rest(
     store: PhotoStore,
     scorer: BytesScorer,
     opened: _Opened,
+    tally: CallTally,
     *,
     since: datetime | None,
     batch_size: int,
     progress: bool,
     on_batch: Callable[[int], None] | None,
-) -> tuple[RescoreRun, int, list[tuple[int, str]]]:
-    """Walk the run until it is done; (the run, photos written, the first few failures)."""
+) -> RescoreRun:
+    """Walk the run until it is done, counting what this call wrote in `tally`; the run."""
     from tqdm import tqdm
 
-    run, done_now = opened.run, 0
-    failures: list[tuple[int, str]] = []
+    run = opened.run
     bar = tqdm(
         total=opened.in_scope, initial=opened.in_scope - opened.remaining, unit="photo",
         desc=f"re-scoring under {scorer.model_version}", disable=not progress,
     )  # fmt: skip
     with bar:
         while run.status != "done":
-            walked = _walk(sessions, reads, store, scorer, run, since, batch_size, bar,
-                           on_batch, done_before=done_now, failures=failures)  # fmt: skip
-            done_now += walked
+            before = tally.walked
+            _walk(sessions, reads, store, scorer, run, since, batch_size, bar, on_batch, tally)
             run = _finish(sessions, run.id, since)
-            if not walked:  # nothing left it could score: never loop
+            if tally.walked == before:  # nothing left it could score: never loop
                 break
-    return run, done_now, failures[:20]
+    return run
 
 
 def _walk(
@@ -330,31 +323,28 @@ def _walk(
     batch_size: int,
     bar: Any,
     on_batch: Callable[[int], None] | None,
-    *,
-    done_before: int,
-    failures: list[tuple[int, str]],
-) -> int:
-    """One pass from the run's cursor to the last photo in scope; how many photos it wrote (the
-    pages listed in `reads`' sessions, each batch written in a transaction of `sessions`)."""
+    tally: CallTally,
+) -> None:
+    """One pass from the run's cursor to the last photo in scope, what it wrote counted in
+    `tally` (the pages listed in `reads`' sessions, each batch written in a transaction of
+    `sessions`)."""
     walked = pages(
         reads, store, after_id=run.last_photo_id, since=since,
         model_version=run.model_version, batch_size=batch_size,
     )  # fmt: skip
-    done = 0
     # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
     for page, prepared in prefetch(walked, lambda p: (p, scorer.prepare(p.items))):
         scored = stored_outcomes(scorer, scorer.infer(prepared))  # as the store's photos
-        _commit_batch(sessions, run, page, scored)
+        n_ok, n_failed = _commit_batch(sessions, run, page, scored)
         n_page = len(scored) + len(page.missing)
-        done += n_page
-        if len(failures) < 20:
-            failures += [(s.key, s.error) for s in scored if s.score is None][:20]
-            failures += list(page.missing.items())[:20]
+        tally.add(walked=n_page, scored=n_ok, failed=n_failed)
+        if len(tally.failures) < 20:
+            tally.failures += [(s.key, s.error) for s in scored if s.score is None][:20]
+            tally.failures += list(page.missing.items())[:20]
         bar.total = max(bar.total, bar.n + n_page)  # photos uploaded meanwhile count too
         bar.update(n_page)
         if on_batch is not None:
-            on_batch(done_before + done)
-    return done
+            on_batch(tally.walked)
 
 
 def _finish(sessions: sessionmaker[Session], run_id: int, since: datetime | None) -> RescoreRun:
@@ -369,30 +359,3 @@ def _finish(sessions: sessionmaker[Session], run_id: int, since: datetime | None
         else:
             run.last_photo_id = min(run.last_photo_id, first - 1)
     return run
-
-
-def _report(
-    reads: sessionmaker[Session],
-    run: RescoreRun,
-    scorer: BytesScorer,
-    since: datetime | None,
-    done_now: int,
-    resumed: bool,
-    started: float,
-    failures: list[tuple[int, str]],
-) -> RescoreReport:
-    with reads() as session:  # one snapshot, no write lock (serving.rescore_reads)
-        fresh = session.get_one(RescoreRun, run.id)
-        scored, failed, complete = fresh.scored, fresh.failed, fresh.status == "done"
-        provenance = RunProvenance.recorded(fresh)
-        # Counted now, not at the start: photos uploaded meanwhile were scored too.
-        in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
-        scope = scope_outcomes(session, fresh, since, ids_shown=DAMAGED_IDS_SHOWN)
-    return RescoreReport(
-        run_id=run.id, model_version=run.model_version, scorer=scorer.name, in_scope=in_scope,
-        scored=scored, failed=failed, this_session=done_now, resumed=resumed, complete=complete,
-        seconds=time.perf_counter() - started, failures=failures, provenance=provenance,
-        store_damaged=scope.store_damaged, store_damaged_ids=scope.store_damaged_ids,
-        store_damaged_by_run=scope.store_damaged_by_run, by_other_runs=scope.by_other_runs,
-        still_to_score=scope.still_to_score,
-    )  # fmt: skip

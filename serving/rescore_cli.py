@@ -23,6 +23,7 @@ import typer
 
 from serving.rescore_promote_cli import _promote_actor as _promote_actor  # tests import it here
 from serving.rescore_promote_cli import promote
+from serving.rescore_report import report_lines as report_lines  # tests import it here
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -136,6 +137,14 @@ def rescore(
             "code, discarding its scores so far (a finished one: `rescore discard`).",
         ),
     ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Score again the photos in scope recorded without a score (an error of the "
+            "moment, a photo over the stored-photo limit raised since), also after a promotion.",
+        ),
+    ] = False,
 ) -> None:
     """Re-score stored photos under a new model; `rescore promote` then adopts the scores.
 
@@ -144,7 +153,9 @@ def rescore(
     the scorer path, engine settings and code the run started with (or --restart; a finished
     run no promotion adopted: `rescore discard`, then run again). New scores are written
     under the new model version; the service keeps showing the old ones until `shanyraq
-    rescore promote --model DIR` adopts them.
+    rescore promote --model DIR` adopts them. A photo recorded without a score keeps it until
+    --retry-failed scores it again (an undecodable photo fails again; a restored original is
+    scored again without it).
 
     Exit status: 0 when the run finished; 3 when it stopped unfinished (rescore_unfinished:
     run it again to resume); 2 on an error, photo_store_damaged included (the run finished
@@ -180,6 +191,7 @@ def rescore(
         with rescore_lock(settings.data_dir, scorer.model_version, runs=runs, command="rescore"):
             _rescore(settings, db_engine, key, scorer, model_dir=model, since=since, when=when,
                      batch_size=batch_size, progress=progress, restart=restart,
+                     retry_failed=retry_failed,
                      again=_again(model, since, device, config))  # fmt: skip
     finally:
         db_engine.dispose()
@@ -226,6 +238,7 @@ def _rescore(
     batch_size: int,
     progress: bool,
     restart: bool,
+    retry_failed: bool,
     again: str,
 ) -> None:
     from serving import audit
@@ -258,7 +271,7 @@ def _rescore(
     report = run_rescore(
         db_engine, PhotoStore(settings.store_dir), scorer, since=when, batch_size=batch_size,
         progress=progress, restart=restart, on_restart=audit_restart, model_dir=model_dir,
-        audit_anchor_file=settings.resolved_audit_anchor_file,
+        audit_anchor_file=settings.resolved_audit_anchor_file, retry_failed=retry_failed,
     )  # fmt: skip
     with session_scope(anchored_sessions(settings, db_engine)) as session:
         audit.append(
@@ -270,6 +283,9 @@ def _rescore(
                      "store_damaged_by_run": report.store_damaged_by_run,
                      "by_other_runs": report.by_other_runs,
                      "still_to_score": report.still_to_score,
+                     # What this call wrote: "scored" and "failed" are the run's totals.
+                     "scored_now": report.scored_now, "failed_now": report.failed_now,
+                     "reopened": report.reopened, "retried_failed": report.retried,
                      "provenance": asdict(report.provenance) if report.provenance else None},
         )  # fmt: skip
     for line in report_lines(report):
@@ -278,48 +294,6 @@ def _rescore(
         raise RescoreUnfinishedError.of(report, again)
     if report.store_damaged:
         raise PhotoStoreDamagedError.of(report, settings.store_dir)
-
-
-def report_lines(report: RescoreReport) -> list[str]:
-    """The final report, in plain words."""
-    state = "complete" if report.complete else "INCOMPLETE (run the command again to resume)"
-    if report.complete and report.store_damaged:
-        state = f"complete but for {report.store_damaged} photo(s) the store could not give"
-    if not report.complete and report.still_to_score:
-        state += f": {report.still_to_score} photo(s) in scope still to score"
-    lines = [
-        f"re-scoring run {report.run_id} under {report.model_version}: {state}",
-        f"  photos in scope: {report.in_scope}; scored: {report.scored}; "
-        f"without a score (reason recorded): {report.failed} (by this run, all its sessions)",
-        *_scope_lines(report),
-        f"  this session: {report.this_session} photo(s) in {report.seconds:.1f} s "
-        f"({report.photos_per_s:.1f} photos/s) on the {report.scorer} path"
-        + (", resumed from an earlier session" if report.resumed else "")
-        + (f", {report.restored} restored photo(s) scored again" if report.restored else ""),
-    ]
-    if report.provenance is not None:
-        lines.append(
-            f"  run recorded: {report.provenance.scorer} path, engine settings "
-            f"{report.provenance.engine_config}, code {report.provenance.code_version}"
-        )
-    lines += [f"  photo {photo_id}: {why}" for photo_id, why in report.failures[:10]]
-    return lines
-
-
-def _scope_lines(report: RescoreReport) -> list[str]:
-    """What the scope holds beside this run's own outcomes: other runs' outcomes, and the store
-    damage whichever run recorded it, told apart from what this run found."""
-    version, lines = report.model_version, []
-    if report.by_other_runs:
-        lines.append(f"  with an outcome from another run under {version}: {report.by_other_runs}")
-    if report.store_damaged:
-        earlier = report.store_damaged - report.store_damaged_by_run
-        lines.append(
-            f"  store damage in scope: {report.store_damaged} photo(s) the store could not give; "
-            f"{report.store_damaged_by_run} found by this run, {earlier} recorded by another "
-            f"run under {version}" + (" and checked again by this one" if earlier else "")
-        )
-    return lines
 
 
 @app.command("discard")

@@ -9,7 +9,9 @@ the store, not to the photo: its reason (one of STORE_DAMAGE) is recorded as the
 outcome, and once the file reads intact again the next call of any run whose scope holds it
 scores it (`retry_restored`, which reads the files holding no transaction open). A photo over
 even the stored-photo limit is recorded in words for the administrator (`stored_outcomes`).
-Photos in scope the run has not covered reopen a finished run (`reopen_for_uncovered`). The
+Photos in scope the run has not covered reopen a finished run (`reopen_for_uncovered`); so do
+the outcomes without a score in its scope, discarded to be scored again (`retry_failed`, on
+request: an undecodable photo fails again, an error of the moment need not). The
 listings read in deferred transactions, without SQLite's write lock (serving/rescore_reads.py).
 Split from serving/rescore.py, which scores the pages and writes the outcomes.
 """
@@ -103,8 +105,9 @@ def stored_outcomes(scorer: BytesScorer, scored: list[Scored]) -> list[Scored]:
     over = f"the {limit / 1e6:g} MP limit" if limit else "the limit"
     why = (
         f"the stored original is over {over} stored photos are re-scored under; an "
-        "administrator can raise io.stored_max_pixels (configs/shanyraq.yaml), then discard "
-        "this run (`shanyraq rescore discard`) and re-score to score it"
+        "administrator can raise io.stored_max_pixels (configs/shanyraq.yaml), then score it "
+        "with `shanyraq rescore --model DIR --retry-failed` (before and after a promotion; a "
+        "run no promotion adopted can also be deleted, `shanyraq rescore discard`, and re-scored)"
     )
     return [replace(s, error=why) if s.code == ImageTooLargeError.code else s for s in scored]
 
@@ -238,6 +241,40 @@ def _discard_restored(
     fresh.last_photo_id = min(fresh.last_photo_id, min(p for _, p, _ in gone) - 1)
     fresh.status, fresh.finished_at = "running", None
     return len(gone)
+
+
+def retry_failed(
+    session: Session, run: RescoreRun, since: datetime | None, provenance: RunProvenance
+) -> int:
+    """Discard the outcomes without a score in `run`'s scope under its version, whichever run
+    recorded them, lower the failed count of each run that did, and reopen `run` before the
+    first, so that it scores them again; how many. Not every failure is final: an error of the
+    moment (out of memory, a device error) or a photo over the stored-photo limit raised since
+    scores now; an undecodable photo, or an original still missing, is recorded again. In the
+    caller's transaction. A finished run reopens only under its provenance (`check_reopen`),
+    checked after the discard, so that a refusal naming a new run names the day of the first
+    photo to score again (the discard is rolled back with the refusal)."""
+    in_scope = [RescoredScore.model_version == run.model_version, RescoredScore.score.is_(None)]
+    if since is not None:
+        in_scope.append(RescoredScore.photo_id.in_(select(Photo.id).where(*photo_scope(since))))
+    owners = session.execute(
+        select(RescoredScore.run_id, func.count(), func.min(RescoredScore.photo_id))
+        .where(*in_scope)
+        .group_by(RescoredScore.run_id)
+    ).all()
+    if not owners:
+        return 0
+    gone = delete(RescoredScore).where(*in_scope)
+    session.execute(gone.execution_options(synchronize_session=False))
+    for owner, n, _ in owners:
+        lower = update(RescoreRun).values(failed=RescoreRun.failed - n)
+        session.execute(lower.where(RescoreRun.id == owner))
+    if run.status == "done":
+        check_reopen(session, run, provenance, retry_failed=True)
+    run.last_photo_id = min(run.last_photo_id, min(first for *_, first in owners) - 1)
+    run.status, run.finished_at = "running", None
+    session.flush()
+    return sum(n for _, n, _ in owners)
 
 
 def _uncovered(model_version: str, since: datetime | None) -> list[Any]:

@@ -326,6 +326,7 @@ def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
     lines += [f"    photo {photo_id}: {why}" for photo_id, why in list(plan.kept_old.items())[:10]]
     if len(plan.kept_old) > 10:
         lines.append(f"    ... and {len(plan.kept_old) - 10} more")
+    lines += _kept_old_ways(plan.kept_old)
     lines.append("score shift over the photos to update, current -> new:")
     lines += shift_lines(plan.shift)
     lines.append(
@@ -340,6 +341,24 @@ def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
     if dry_run:
         lines.append("dry run: nothing was written")
     return lines
+
+
+def _kept_old_ways(kept_old: dict[int, str]) -> list[str]:
+    """How the photos keeping their old score get this model's: neither a promotion nor a plain
+    `rescore` tries them again, unless the store's damage is repaired."""
+    from serving.rescore_photos import STORE_DAMAGE
+
+    if not kept_old:
+        return []
+    damaged = sum(why.startswith(STORE_DAMAGE) for why in kept_old.values())
+    return [
+        f"    they stay on the score they have until re-scored: {damaged} the photo store could "
+        "not give (restore the originals from a backup, then `shanyraq rescore --model DIR` "
+        f"scores them), {len(kept_old) - damaged} for another reason (`shanyraq rescore "
+        "--model DIR --retry-failed` tries them again: an error of the moment or a photo over "
+        "the stored-photo limit raised since scores, an undecodable photo fails again); then "
+        "promote again"
+    ]
 
 
 def promote_lines(report: PromoteReport) -> list[str]:

@@ -52,10 +52,12 @@ def close_covered(session: Session, run: RescoreRun, provenance: RunProvenance) 
     return True
 
 
-def new_run_way(session: Session, run: RescoreRun) -> str:
+def new_run_way(session: Session, run: RescoreRun, *, retry_failed: bool = False) -> str:
     """How a promoted run's photos still to score are scored under the current provenance: by
-    a new run (another --since), which scores only the photos no run has scored; an unfinished
-    run is then marked finished by its own command (`close_covered`) before the promotion."""
+    a new run (another --since; `retry_failed`: with --retry-failed, as the command refused),
+    which scores only the photos no run has scored (and those recorded without a score); an
+    unfinished run is then marked finished by its own command (`close_covered`) before the
+    promotion."""
     first = session.scalar(
         select(func.min(Photo.created_at)).where(*_uncovered(run.model_version, _since(run)))
     )
@@ -66,6 +68,8 @@ def new_run_way(session: Session, run: RescoreRun) -> str:
             found -= timedelta(days=1)  # that day is this run's own --since: the day before
         day = found.isoformat()
     them, close = "them", ""
+    retried = ", and those recorded without a score" if retry_failed else ""
+    option = " --retry-failed" if retry_failed else ""
     if run.status != "done":  # reopened, then stopped: the refusal named no photos yet
         them = "the photos it has still to score"
         close = (
@@ -74,6 +78,6 @@ def new_run_way(session: Session, run: RescoreRun) -> str:
         )
     return (
         f"; or, to score {them} under the current ones, start a new run, which scores only the "
-        f"photos no run has scored: `shanyraq rescore --model DIR --since {day}`, then "
-        f"{close}`shanyraq rescore promote --model DIR`"
+        f"photos no run has scored{retried}: `shanyraq rescore --model DIR --since {day}"
+        f"{option}`, then {close}`shanyraq rescore promote --model DIR`"
     )

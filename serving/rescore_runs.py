@@ -257,16 +257,21 @@ def _mix_message(other: RescoreRun, held: int, differs: list[str]) -> str:
     )
 
 
-def check_reopen(session: Session, run: RescoreRun, provenance: RunProvenance) -> None:
+def check_reopen(
+    session: Session, run: RescoreRun, provenance: RunProvenance, *, retry_failed: bool = False
+) -> None:
     """The checks before a finished run is reopened for photos it has still to score (restored
-    to the store, uploaded since it finished; the Ray pipeline's, which reads them all):
-    `check_resume`, and `check_unmixed`, since another run may have scored under another
-    provenance after a promotion adopted this one."""
-    check_resume(session, run, provenance)
+    to the store, uploaded since it finished, recorded without a score and retried; the Ray
+    pipeline's, which reads them all): `check_resume`, and `check_unmixed`, since another run
+    may have scored under another provenance after a promotion adopted this one. `retry_failed`:
+    reopened by `rescore --retry-failed`, which a refusal's new run needs too."""
+    check_resume(session, run, provenance, retry_failed=retry_failed)
     check_unmixed(session, run.model_version, provenance, run_id=run.id)
 
 
-def check_resume(session: Session, run: RescoreRun, provenance: RunProvenance) -> None:
+def check_resume(
+    session: Session, run: RescoreRun, provenance: RunProvenance, *, retry_failed: bool = False
+) -> None:
     """Refuse (RescoreResumeError) to go on with `run` under another provenance than it
     recorded, in the words of `_resume_refusal`: one for `rescore` and the Ray pipeline."""
     if run.scorer is None and run.engine_config is None and run.code_version is None:
@@ -277,14 +282,16 @@ def check_resume(session: Session, run: RescoreRun, provenance: RunProvenance) -
         return
     differs = provenance.differences(run)
     if differs:
-        raise RescoreResumeError(_resume_refusal(session, run, differs))
+        raise RescoreResumeError(_resume_refusal(session, run, differs, retry_failed))
     if run.model_artifact is None and provenance.model_artifact is not None:
         message = "re-scoring run %d predates its recorded model artifact; resuming it with %s"
         logger.warning(message, run.id, provenance.model_artifact)
         run.model_artifact = provenance.model_artifact  # later sessions must match this one
 
 
-def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> str:
+def _resume_refusal(
+    session: Session, run: RescoreRun, differs: list[str], retry_failed: bool
+) -> str:
     """Why `run` does not go on under the current provenance, and the ways that work: as it
     was started; or under the current one, by --restart (an unfinished run of `rescore`) or
     by `rescore discard` (a finished run, or the Ray pipeline's, which has no --restart); a
@@ -294,17 +301,19 @@ def _resume_refusal(session: Session, run: RescoreRun, differs: list[str]) -> st
     head = f"{_owner(run)}re-scoring run {run.id} under {run.model_version}"
     another = f"another {'; '.join(differs)}"
     if run.status == "done":
+        which = "restored to the photo store, or uploaded since it finished"
+        if retry_failed:
+            which = f"recorded without a score, which --retry-failed scores again; {which}"
         why = (
             f"{head} is finished, and was started with {another}. It has photos still to score "
-            "(restored to the photo store, or uploaded since it finished), and scoring them now "
-            "would mix scores of both in one run"
+            f"({which}), and scoring them now would mix scores of both in one run"
         )
     else:
         why = f"{head} was started with {another}. Resuming would mix scores of both in one run"
     as_started = "run this command again as the run was started"
     if is_promoted(session, run):
         kept = f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
-        return kept + new_run_way(session, run)
+        return kept + new_run_way(session, run, retry_failed=retry_failed)
     outcomes = sum(outcome_counts(session, run))
     if run.status != "done" and not is_ray(run):
         return (

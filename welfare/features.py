@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
@@ -22,6 +23,11 @@ from welfare.schema import FamilyRecord
 
 NAN = float("nan")
 VISUAL_PREFIX = "vis_"
+# The version of how this module (with welfare.aggregate's photo summary) computes features: bump
+# it by hand with any change that gives a record's features other names, order or values under
+# the same configs. A fusion model records it (`feature_basis`) and is refused under another;
+# tests/welfare/test_review27_feature_basis.py fails on such a change made without a bump.
+FEATURES_VERSION = 1
 
 # Figures a social worker derives from the card: money relative to the subsistence minimum
 # (configs/welfare.yaml `thresholds`), asset and hidden-income tallies, the working share.
@@ -141,6 +147,22 @@ def config_problems(config: WelfareConfig) -> list[str]:
             "(fusion.context_features) reads; add it or drop settlement from context_features"
         )
     return problems
+
+
+def feature_basis(config: WelfareConfig) -> dict[str, Any]:
+    """What decides a record's feature values beside the features' names: FEATURES_VERSION, the
+    subsistence minimum the money figures are counted in, and the criteria with each category
+    criterion's categories (another criterion changes `missing_criteria`; a family of another
+    category reads as none of the model's). Words, units, sources, ranges, the order of criteria
+    or categories and every other threshold decide no feature value, so none is in it."""
+    return {
+        "code": FEATURES_VERSION,
+        "subsistence_minimum_kzt": config.thresholds.subsistence_minimum_kzt,
+        "criteria": {
+            c.name: sorted(c.categories or []) if c.kind == "category" else None
+            for c in config.criteria
+        },
+    }
 
 
 def feature_space(config: WelfareConfig, taxonomy: Taxonomy) -> FeatureSpace:

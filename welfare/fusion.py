@@ -24,8 +24,9 @@ from scipy.special import expit
 
 from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
-from welfare.criteria import FusionRecipe, get_welfare_config
-from welfare.fusion_version import model_version
+from welfare.criteria import FusionRecipe, WelfareConfig, get_welfare_config
+from welfare.features import feature_basis
+from welfare.fusion_version import check_feature_basis, model_version
 from welfare.head_checks import check_heads, check_taxonomy
 from welfare.heads import Head
 from welfare.model_folder import (
@@ -159,17 +160,25 @@ class FusionModel:
 
     @classmethod
     def load(
-        cls, folder: Path, *, levels: Sequence[int] | None = None, taxonomy: Taxonomy | None = None
+        cls,
+        folder: Path,
+        *,
+        levels: Sequence[int] | None = None,
+        taxonomy: Taxonomy | None = None,
+        config: WelfareConfig | None = None,
     ) -> FusionModel:
         """The model saved in `folder`; a folder that is not a whole fusion model (no or bad
         fusion.json, a head file missing or unreadable, a head fitted on another number of
         features than fusion.json lists), a model of other welfare levels than `levels`
-        (default: configs/welfare.yaml's) or one reading photo features trained under another
-        taxonomy than `taxonomy` (default: configs/taxonomy.yaml) is a ModelMismatchError."""
+        (default: `config`'s), one whose features were computed under another feature basis
+        than `config` gives (welfare.fusion_version.check_feature_basis; `config` defaults to
+        configs/welfare.yaml) or one reading photo features trained under another taxonomy than
+        `taxonomy` (default: configs/taxonomy.yaml) is a ModelMismatchError."""
         meta, level_head, asp_head = read_model(folder)
-        check_levels(meta, get_welfare_config().level_values if levels is None else levels,
-                     source=str(folder))  # fmt: skip
+        config = config or get_welfare_config()
+        check_levels(meta, config.level_values if levels is None else levels, source=str(folder))
         check_taxonomy(meta, taxonomy or get_taxonomy(), source=str(folder))
+        check_feature_basis(meta, config, source=str(folder))
         check_heads(Path(folder), meta, {"level": level_head, "asp": asp_head})
         return cls(meta, level_head, asp_head)
 
@@ -249,10 +258,12 @@ def train_fusion(
     recipe: FusionRecipe,
     seed: int,
     taxonomy: Taxonomy | None = None,
+    config: WelfareConfig | None = None,
 ) -> FusionModel:
     """Fit both heads on a training part and calibrate them on a held-out part of `frame`; a
     model reading photo features records `taxonomy` (default: configs/taxonomy.yaml's, which
-    welfare.dataset builds them with)."""
+    welfare.dataset builds them with), and every model the feature basis of `config`, the
+    welfare configuration `frame` was built with (default: configs/welfare.yaml)."""
     spec = create_spec(name)
     features = [f for f in feature_names if spec.visual or not f.startswith("vis_")]
     x = frame[features].to_numpy(dtype=np.float64)
@@ -293,6 +304,7 @@ def train_fusion(
         recipe=recipe.model_dump(mode="json"),
         seed=seed,
         taxonomy_sha256=(taxonomy or get_taxonomy()).fingerprint() if spec.visual else None,
+        feature_basis=feature_basis(config or get_welfare_config()),
     )
     meta.version = model_version(meta, level_head, asp_head)
     return FusionModel(meta, level_head, asp_head)

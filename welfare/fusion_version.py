@@ -1,26 +1,39 @@
 """A fusion model's version: `<name>-<digest>` of what decides its predictions (training data,
 the fitting part of the recipe, seed, decoding and both fitted heads' content), so two models
-that can predict differently never share one. Split from welfare/fusion.py."""
+that can predict differently never share one. And the feature basis it was trained under
+(`check_feature_basis`): what gives its features their values beside their names. Split from
+welfare/fusion.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
+from shanyraq.errors import ModelMismatchError
+from shanyraq.json_values import is_finite_number
+from welfare.criteria import WelfareConfig
+from welfare.features import feature_basis
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 from welfare.model_folder import FusionMeta
 
+log = logging.getLogger(__name__)
+
 # Left out of the version: how the model was made (code, metrics) rather than what it is, the
-# head files' digests (their content is in it), the taxonomy (the data hash covers the photo
-# features read under it), and the calibration, which follows from the heads, data, recipe and
-# seed in it (a forest sums its trees in thread order, so refitting one moves Platt's figures
-# in the last digits: with them, one recipe on one data changes version).
+# head files' digests (their content is in it), the taxonomy and the feature basis (the data
+# hash covers the features computed under them), and the calibration, which follows from the
+# heads, data, recipe and seed in it (a forest sums its trees in thread order, so refitting one
+# moves Platt's figures in the last digits: with them, one recipe on one data changes version).
 _NOT_VERSIONED = frozenset(
-    ("version", "code_version", "metrics", "temperature", "platt", "head_sha256", "taxonomy_sha256")
+    (
+        *("version", "code_version", "metrics", "temperature", "platt", "head_sha256"),
+        *("taxonomy_sha256", "feature_basis"),
+    )
 )
 # Recipe keys that choose models rather than fit them: which to report and which to serve, and
 # the default number of families (the training-data hash covers the data itself).
@@ -62,3 +75,99 @@ def head_content(head: Head) -> bytes:
             digest.update(np.ascontiguousarray(state["values"]).tobytes())
         return digest.digest()
     raise TypeError(f"no content digest for a {type(head).__name__} head")
+
+
+def check_feature_basis(meta: FusionMeta, config: WelfareConfig, *, source: str) -> None:
+    """Refuse a model whose features were computed otherwise than `config` and this code compute
+    them (ModelMismatchError saying what changed, `feature_basis_change`). One saved before the
+    basis was recorded loads with a warning: nothing tells whether it still holds."""
+    if meta.feature_basis is None:
+        log.warning(
+            "%s: fusion model %s does not record what its features were computed under (saved "
+            "before it was recorded), so a change of the subsistence minimum, the criteria or "
+            "the feature code since it was trained goes unnoticed; retrain it with `shanyraq "
+            "welfare train` to record it",
+            source,
+            meta.version,
+        )
+        return
+    why = feature_basis_change(meta, config)
+    if why:
+        raise ModelMismatchError(
+            f"{source}: fusion model {meta.version} was trained on {why}, so it would read a "
+            "family's features with other values under the same names; retrain it with "
+            "`shanyraq welfare train`"
+        )
+
+
+def feature_basis_change(meta: FusionMeta, config: WelfareConfig) -> str | None:
+    """Why the model of `meta` was trained on features computed otherwise than `config` and this
+    code compute them (under the same names it would read other values: money in another
+    subsistence minimum, a category it never saw as none of its own, another count of missing
+    criteria), or None when they are computed alike or it records no basis."""
+    if meta.feature_basis is None:
+        return None
+    changes = basis_changes(meta.feature_basis, feature_basis(config))
+    return f"features computed otherwise than now ({'; '.join(changes)})" if changes else None
+
+
+def basis_changes(recorded: object, now: Mapping[str, Any]) -> list[str]:
+    """What differs between a recorded feature basis (fusion.json, so any JSON value) and `now`
+    (`welfare.features.feature_basis`), in words; empty when they agree."""
+    if isinstance(recorded, Mapping) and recorded.get("code") != now["code"]:
+        # Another version of the code may record its basis in another form: this says it all.
+        return [
+            f"the feature code (welfare/features.py FEATURES_VERSION) was version "
+            f"{recorded.get('code')}, now {now['code']}"
+        ]
+    if not _readable(recorded, now):
+        return ["fusion.json's feature_basis is not one this version reads"]
+    changes = []
+    minimum = "subsistence_minimum_kzt"
+    if recorded[minimum] != now[minimum]:
+        changes.append(
+            f"configs/welfare.yaml thresholds.{minimum} was {recorded[minimum]:g}, now "
+            f"{now[minimum]:g}: the figures counted in subsistence minimums would be rescaled"
+        )
+    return changes + _criteria_changes(recorded["criteria"], now["criteria"])
+
+
+def _readable(recorded: object, now: Mapping[str, Any]) -> TypeGuard[Mapping[str, Any]]:
+    """Whether a recorded feature basis has the form of `now`'s (`feature_basis`)."""
+    if not (isinstance(recorded, Mapping) and set(recorded) == set(now)):
+        return False
+    criteria = recorded["criteria"]
+    return (
+        is_finite_number(recorded["subsistence_minimum_kzt"])
+        and isinstance(criteria, Mapping)
+        and all(
+            v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v))
+            for v in criteria.values()
+        )
+    )
+
+
+def _criteria_changes(
+    recorded: Mapping[str, list[str] | None], now: Mapping[str, list[str] | None]
+) -> list[str]:
+    """Criteria added or gone (`missing_criteria` counts them) and category criteria whose
+    categories changed (a family of a new one reads as none of the model's)."""
+    changes = []
+    added, gone = sorted(set(now) - set(recorded)), sorted(set(recorded) - set(now))
+    if added:
+        changes.append(f"configs/welfare.yaml adds criteria {', '.join(added)}")
+    if gone:
+        changes.append(f"configs/welfare.yaml no longer has criteria {', '.join(gone)}")
+    for name in sorted(set(now) & set(recorded)):
+        was, categories = recorded[name], now[name]
+        if (was is None) != (categories is None):
+            kind = "no longer a category criterion" if categories is None else "now a category one"
+            changes.append(f"criterion {name} is {kind}")
+        elif was is not None and categories is not None and set(was) != set(categories):
+            new = [c for c in categories if c not in was]
+            lost = [c for c in was if c not in categories]
+            said = ([f"{', '.join(new)} added"] if new else []) + (
+                [f"{', '.join(lost)} gone"] if lost else []
+            )
+            changes.append(f"criterion {name}'s categories changed: {'; '.join(said)}")
+    return changes

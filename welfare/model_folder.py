@@ -1,9 +1,10 @@
 """The fusion model folder: what it holds, reading it, and saving models into their folders.
 
 A folder holds fusion.json (`FusionMeta`: name, version, features, training-data hash, recipe,
-seed, calibration, metrics, each head file's sha256, checked on load) and one file per head, of
-the kind its learner uses (the learners live in welfare/heads.py). Random-forest heads are
-stored with joblib (pickle): load only folders you trained or trust.
+seed, calibration, metrics, each head file's sha256 and what its features were computed under,
+both checked on load) and one file per head, of the kind its learner uses (the learners live in
+welfare/heads.py). Random-forest heads are stored with joblib (pickle): load only folders you
+trained or trust.
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none; a model replaces only a folder
@@ -82,6 +83,10 @@ class FusionMeta:
     # are named and pooled by its labels), checked on load; None for a tabular model or one
     # saved before it was recorded.
     taxonomy_sha256: str | None = None
+    # What else decided its features' values (welfare.features.feature_basis: the feature code's
+    # version, the subsistence minimum, the criteria and their categories), checked on load; None
+    # for one saved before it was recorded.
+    feature_basis: dict[str, Any] | None = None
 
 
 _LEVEL_HEADS: dict[tuple[Learner, str], Any] = {

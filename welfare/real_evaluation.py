@@ -180,7 +180,7 @@ def measure_real_scores(
     `check_scoring` for the settings its photo scores were made with) before any photo is
     rendered."""
     check_test_fraction(config.fusion.test_fraction)
-    models, (n, seed) = load_trained_together(models_dir)
+    models, (n, seed) = load_trained_together(models_dir, config)
     fused = config.fusion.default_model
     tabular = fused.replace("_fused", "_tabular")
     if fused not in models or tabular not in models:
@@ -195,6 +195,7 @@ def measure_real_scores(
             vision_model=engine.model_version,
             size=size,
             test_fraction=config.fusion.test_fraction,
+            config=config,
         )
         engine_trained = trained.meta.name
         models = {**models, engine_trained: trained}

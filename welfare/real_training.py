@@ -214,6 +214,7 @@ def load_engine_trained(
     vision_model: str | None = None,
     size: int | None = None,
     test_fraction: float | None = None,
+    config: WelfareConfig | None = None,
 ) -> FusionModel:
     """The fused model trained on engine scores, checked to come from the same data (n, seed)
     and, given `vision_model` and `size`, from that vision model's scores of photos rendered at
@@ -224,7 +225,7 @@ def load_engine_trained(
     among the test families. One saved before the fraction was recorded in its data is checked
     by its recipe's (the same configs/welfare.yaml gave both); one recording neither is taken
     as it is."""
-    model = FusionModel.load(folder)
+    model = FusionModel.load(folder, config=config)  # config: the one its data come from
     source = model.meta.metrics.get("data", {})
     if (source.get("n"), source.get("seed")) != (n, seed):
         raise ModelMismatchError(

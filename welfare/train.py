@@ -95,6 +95,7 @@ def fit_on(
         level_values=config.level_values,
         recipe=config.fusion,
         seed=seed,
+        config=config,  # the basis its features were computed on (not configs/ by default)
     )
     model.meta.metrics["data"] = source
     return model
@@ -202,11 +203,12 @@ def train_models(
     return models
 
 
-def load_models(folder: Path) -> dict[str, FusionModel]:
+def load_models(folder: Path, config: WelfareConfig | None = None) -> dict[str, FusionModel]:
+    """The models under `folder`, each checked against `config` (default configs/welfare.yaml)."""
     paths = model_folders(folder)
     if not paths:
         raise ModelMismatchError(f"{folder}: no fusion models; run `shanyraq welfare train` first")
-    return {p.name: FusionModel.load(p) for p in paths}
+    return {p.name: FusionModel.load(p, config=config) for p in paths}
 
 
 def training_source(model: FusionModel) -> tuple[int, int]:
@@ -220,9 +222,11 @@ def training_source(model: FusionModel) -> tuple[int, int]:
     return data["n"], data["seed"]
 
 
-def load_trained_together(folder: Path) -> tuple[dict[str, FusionModel], tuple[int, int]]:
+def load_trained_together(
+    folder: Path, config: WelfareConfig | None = None
+) -> tuple[dict[str, FusionModel], tuple[int, int]]:
     """The models under `folder` and the (n, seed) of the data they were all trained on."""
-    models = load_models(folder)
+    models = load_models(folder, config)
     sources = {training_source(m) for m in models.values()}
     if len(sources) != 1:
         raise ModelMismatchError(f"{folder}: models were trained on different data {sources}")
@@ -252,7 +256,7 @@ def evaluate_saved(
     """Evaluate every model under `folder` on the test split of the data they were trained on;
     fairness for `fairness_model` (default: configs/welfare.yaml `fusion.serving_model`)."""
     config = config or get_welfare_config()
-    models, (n, seed) = load_trained_together(folder)
+    models, (n, seed) = load_trained_together(folder, config)
     check_fairness_model(fairness_model, models)  # before the families are regenerated
     split = synthetic_split(n, seed=seed, config=config)
     differ = not_trained_on(models, split.train, config)

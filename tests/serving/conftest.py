@@ -152,3 +152,25 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
     return calls
+
+
+def small_fusion_recipe(data: dict[str, Any]) -> None:
+    """A fusion recipe that trains in seconds (400 families, 40 trees): for edit_config."""
+    data["fusion"]["n_families"] = 400
+    data["fusion"]["lightgbm"]["n_estimators"] = 40
+
+
+@pytest.fixture
+def demo_paths(tmp_path: Path, edit_config: Any) -> Any:
+    """The demo's folders under tmp_path, serving lgbm_tabular trained by a small recipe; a
+    photo model is present (an empty model.json), so only the fusion model is in play."""
+    from serving.demo import DemoPaths
+
+    edit_config("welfare.yaml", small_fusion_recipe)
+    model_dir = tmp_path / "photo-model"
+    model_dir.mkdir()
+    (model_dir / "model.json").write_text("{}")
+    return DemoPaths(
+        model_dir=model_dir, fusion_root=tmp_path / "fusion", fusion_model="lgbm_tabular",
+        data_dir=tmp_path / "demo",
+    )  # fmt: skip

@@ -16,7 +16,7 @@ import training.synth.spec
 import welfare.dataset
 import welfare.simulate
 from serving.demo_models import FAMILY_CODE, configs_digest
-from tests.serving.test_demo_review22 import demo_paths, work  # noqa: F401 (fixtures)
+from tests.serving.test_demo_review22 import work  # noqa: F401 (a fixture)
 from welfare.criteria import get_welfare_config
 
 SOURCES = [
@@ -75,7 +75,7 @@ def test_the_abstain_settings_simulated_scores_follow_are_in_the_digest(monkeypa
 
 
 def test_a_code_change_has_the_demo_fusion_model_checked_again(
-    demo_paths: Any,  # noqa: F811
+    demo_paths: Any,
     work: dict[str, int],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

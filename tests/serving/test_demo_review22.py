@@ -29,24 +29,6 @@ N_FAMILIES, SEED = 6, 7
 # --- the fusion model after configs/welfare.yaml changed -------------------------------------
 
 
-def _small_recipe(data: dict[str, Any]) -> None:
-    """A fusion recipe that trains in seconds (400 families, 40 trees)."""
-    data["fusion"]["n_families"] = 400
-    data["fusion"]["lightgbm"]["n_estimators"] = 40
-
-
-@pytest.fixture
-def demo_paths(tmp_path: Path, edit_config: Any) -> DemoPaths:
-    edit_config("welfare.yaml", _small_recipe)
-    model_dir = tmp_path / "photo-model"
-    model_dir.mkdir()
-    (model_dir / "model.json").write_text("{}")  # present: only the fusion model is in play
-    return DemoPaths(
-        model_dir=model_dir, fusion_root=tmp_path / "fusion", fusion_model="lgbm_tabular",
-        data_dir=tmp_path / "demo",
-    )  # fmt: skip
-
-
 @pytest.fixture
 def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often fusion models were trained and their families generated (both still done)."""

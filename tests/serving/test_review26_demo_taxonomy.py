@@ -4,7 +4,7 @@ refuse with the retrain message."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,12 +21,6 @@ from welfare.model_folder import read_meta
 MOVED_SIGN = "solid_fuel_stove"
 
 
-def _small_recipe(data: dict[str, Any]) -> None:
-    """A fusion recipe that trains in seconds (400 families, 40 trees)."""
-    data["fusion"]["n_families"] = 400
-    data["fusion"]["lightgbm"]["n_estimators"] = 40
-
-
 def _stove_points_to_welfare(data: dict[str, Any]) -> None:
     """Version 2 of the taxonomy: the solid-fuel stove points to welfare, every name kept (so
     the fused model's features are all still there, with another meaning)."""
@@ -37,15 +31,8 @@ def _stove_points_to_welfare(data: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def fused_demo(tmp_path: Path, edit_config: Any) -> DemoPaths:
-    edit_config("welfare.yaml", _small_recipe)
-    model_dir = tmp_path / "photo-model"
-    model_dir.mkdir()
-    (model_dir / "model.json").write_text("{}")  # present: only the fusion model is in play
-    return DemoPaths(
-        model_dir=model_dir, fusion_root=tmp_path / "fusion", fusion_model="lgbm_fused",
-        data_dir=tmp_path / "demo",
-    )  # fmt: skip
+def fused_demo(demo_paths: DemoPaths) -> DemoPaths:
+    return replace(demo_paths, fusion_model="lgbm_fused")
 
 
 def test_a_fused_demo_model_of_another_taxonomy_is_trained_again(fused_demo, edit_config, caplog):

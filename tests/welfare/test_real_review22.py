@@ -50,10 +50,26 @@ def _evaluate(tmp_path, vision_dir, config, engine_model):
 def test_an_engine_model_trained_on_families_generated_otherwise_is_refused(
     tmp_path, engine_model, vision_dir, config, monkeypatch
 ):
-    """The simulation-trained models are refused when configs changed since their training
-    (their training-data hash); the engine-trained one was compared all the same."""
+    """The models are refused when configs changed since their training: a changed
+    subsistence minimum by the features it was trained on (their feature basis, checked on
+    load, before their training-data hash); the engine-trained one was compared all the same."""
     folder, _ = engine_model
     changed = with_subsistence(config, 2 * config.thresholds.subsistence_minimum_kzt)
+    monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
+    with pytest.raises(ModelMismatchError, match="subsistence_minimum_kzt was"):
+        _evaluate(tmp_path, vision_dir, changed, folder)
+
+
+def test_an_engine_model_trained_on_families_labelled_otherwise_is_refused_by_their_hash(
+    tmp_path, engine_model, vision_dir, config, monkeypatch
+):
+    """A change the features do not see (the poverty line decides the ASP labels only) is
+    caught by the training families' hash."""
+    folder, _ = engine_model
+    thresholds = config.thresholds.model_copy(
+        update={"poverty_line_kzt": 2 * config.thresholds.poverty_line_kzt}
+    )
+    changed = config.model_copy(update={"thresholds": thresholds})
     monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
     with pytest.raises(ModelMismatchError, match="hash of their records and labels differs"):
         _evaluate(tmp_path, vision_dir, changed, folder)

@@ -275,7 +275,7 @@ def test_an_engine_model_trained_beside_another_test_split_is_refused(
     models = {fused: model, fused.replace("_fused", "_tabular"): model}
     monkeypatch.setattr(
         "welfare.real_evaluation.load_trained_together",
-        lambda _: (models, (OTHER_N, OTHER_SEED)),
+        lambda *_: (models, (OTHER_N, OTHER_SEED)),
     )
     monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
     with pytest.raises(ModelMismatchError, match="test_fraction"):

@@ -39,7 +39,14 @@ from serving.outcome_basis import (
     taxonomy_config_digest,
     welfare_config_digest,
 )
-from serving.photo_evidence import UNSCORED, Inputs, photo_flags, photo_score, read_inputs
+from serving.photo_evidence import (
+    REPEATED_KEY,
+    UNSCORED,
+    Inputs,
+    family_flags,
+    photo_score,
+    read_inputs,
+)
 from serving.photo_evidence import reuse_linked as reuse_linked  # re-exported
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
@@ -351,14 +358,14 @@ def compute(
     photos = inputs.photos
     taxonomy = get_taxonomy()
     scores = [photo_score(p, taxonomy) for p in photos]
-    linked = inputs.reused
-    flags = [photo_flags(services, p, family, linked=p.id in linked) for p in photos]
+    flags = family_flags(services, family, photos, scores, linked=inputs.reused, taxonomy=taxonomy)
     result = assess(
         record, scores, model=services.fusion_model, photo_flags=flags, taxonomy=taxonomy
     )
     rests_on = {
         **result.model_versions, PHOTO_SCORES_KEY: photo_scores_digest(photos),
         REUSED_KEY: ",".join(str(p.id) for p, f in zip(photos, flags, strict=True) if f.reused),
+        REPEATED_KEY: ",".join(str(p.id) for p, f in zip(photos, flags, strict=True) if f.repeated),
         **outcome_rests_on(services.fusion_model),
     }  # fmt: skip
     payload = result.to_dict()

@@ -5,25 +5,28 @@ reused when a reuse link names it (`reuse_linked`: serving.uploads writes one wh
 upload for another family is verified as the same photo) or when the reuse index verifies
 another family's filed photo as the same (`photo_flags`; photos filed before links were
 written have none). A page shows a photo's reuse the same way (`reuse_shown`), from the
-family's photos and links read once (`read_inputs`).
+family's photos and links read once (`read_inputs`). A photo that repeats an earlier photo of
+its own family already counted (sent again re-encoded, resized, as a screenshot) is flagged
+`repeated` (`family_flags`), so its evidence counts once; it is no reuse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from sqlalchemy import CompoundSelect, and_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
-from serving.db.models import Family, Photo, ReuseLink
+from serving.db.models import Assessment, Family, Photo, ReuseLink
 from serving.reuse_index import ReuseMatch, shaped
 from serving.state import Services
 from shanyraq.taxonomy import Taxonomy
-from vision.score import PhotoScore
-from welfare.aggregate import PhotoFlags
+from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY, PhotoScore
+from welfare.aggregate import PhotoFlags, has_finite_probabilities, usable
 
 # A photo stored without a score: uploaded while the service had no photo model (model_dir
 # empty), and not scored since by a promoted re-scoring (`rescore promote` keeps a photo's old
@@ -31,6 +34,10 @@ from welfare.aggregate import PhotoFlags
 # undecodable). In an assessment it is an abstaining photo with this abstain reason, and
 # this stands for its photo model in `model_versions["vision"]`.
 UNSCORED = "unscored"
+# In what an assessment rests on (its model_versions, beside serving.assessments.REUSED_KEY):
+# the ids of the photos it counted as repeats of an earlier photo of the family (`family_flags`),
+# comma-separated ("" for none); absent from those made before repeats were told apart.
+REPEATED_KEY = "repeated_photos"
 
 
 # Families per links query: two IN lists of this many ids at most, whatever their photos
@@ -176,3 +183,69 @@ def photo_flags(services: Services, photo: Photo, family: Family, *, linked: boo
         )
         reused = bool(found)
     return PhotoFlags(quality_status=quality, reused=reused)
+
+
+def family_flags(
+    services: Services,
+    family: Family,
+    photos: Sequence[Photo],
+    scores: Sequence[PhotoScore],
+    *,
+    linked: AbstractSet[int],
+    taxonomy: Taxonomy,
+) -> list[PhotoFlags]:
+    """Each of the family's photos' flags (`photo_flags`; `photos` oldest first, `scores`
+    aligned, `linked`: the ids reuse links flag), a photo `repeated` when the reuse index
+    verifies it as an earlier photo of the family that counts (ReuseIndex.same_in_family).
+
+    Only a photo that would be usable is a repeat, and only of one that counts (usable, or
+    itself a repeat of one that does): a retake after a failed photo is used, and of one
+    photo sent three times the first counts. Without a reuse index nothing is a repeat."""
+    counted: set[int] = set()
+    found = []
+    for photo, score in zip(photos, scores, strict=True):
+        flags = photo_flags(services, photo, family, linked=photo.id in linked)
+        if usable(score, flags, taxonomy):
+            if counted and services.reuse is not None and photo.perceptual_hash:
+                same = services.reuse.same_in_family(
+                    photo.perceptual_hash, family_id=family.id, sha256=photo.sha256,
+                    among=counted,
+                )  # fmt: skip
+                flags = replace(flags, repeated=bool(same))
+            counted.add(photo.id)
+        found.append(flags)
+    return found
+
+
+def counted_repeated(assessment: Assessment) -> set[int]:
+    """The photo ids `assessment` counted as repeats (REPEATED_KEY; none when it predates it)."""
+    recorded = str(assessment.model_versions.get(REPEATED_KEY, ""))
+    return {int(part) for part in recorded.split(",") if part}
+
+
+def left_out_reasons(
+    score: PhotoScore | None,
+    *,
+    quality: dict[str, Any],
+    reused: bool,
+    repeated: bool,
+    not_a_home: bool,
+) -> list[tuple[str, str]]:
+    """Why the assessment leaves the photo's scores out (welfare.aggregate.usable), as the
+    page's catalogue labels (kind, code): the stored abstain reasons, then each reason the
+    assessment finds that they do not name. A probability that is not a number is low
+    confidence (vision.engine.abstain_reasons). `not_a_home`: serving.web.heatmaps.not_a_home;
+    `repeated`: the assessment counted the photo as a repeat (`family_flags`)."""
+    left_out = [("abstain", str(r)) for r in score.abstain_reasons] if score else []
+    found: list[tuple[str, str]] = []
+    if quality.get("status") == "fail":
+        found.append(("abstain", ABSTAIN_QUALITY))
+    if score and (not has_finite_probabilities(score) or (score.abstain and not left_out)):
+        found.append(("abstain", ABSTAIN_LOW_CONFIDENCE))
+    if not_a_home:  # heatmaps.not_a_home: welfare.aggregate.not_a_dwelling, or said so
+        found.append(("abstain", ABSTAIN_NOT_DWELLING))
+    if reused:
+        found.append(("flag", "reused"))
+    if repeated:
+        found.append(("flag", "repeated"))
+    return left_out + [reason for reason in found if reason not in left_out]

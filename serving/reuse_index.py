@@ -3,7 +3,8 @@
 The same photo filed for two families is a fraud signal for the commission. Candidates come
 from perceptual hashes (vision.hashing); each is verified on pixels (vision.reuse) against
 the stored photo. In process memory: one service process holds one index, rebuilt from the
-database at start (serving.app).
+database at start (serving.app). The same photo sent twice for one family is no fraud signal,
+but its evidence must count once: `same_in_family` finds it the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -267,6 +269,34 @@ class ReuseIndex:
             for pid, dist, owner in others
             if self._same(query, owner)
         ]
+
+    def same_in_family(
+        self, hex_hash: str, *, family_id: str, sha256: str | None, among: AbstractSet[int]
+    ) -> list[int]:
+        """Of the family's filed photos `among` (ids), those verified as the same photo as
+        this one (its `hex_hash`, its stored file `sha256`), nearest first: the candidate
+        search and the verification of `verified`, with its thresholds, inside one family.
+
+        Not reuse: a family's photo sent again (re-encoded, resized, a screenshot) is no fraud
+        signal, only evidence already in (welfare.aggregate counts it once).
+        """
+        from vision.hashing import PhotoHashes, candidates
+
+        hashes = PhotoHashes.from_hex(hex_hash)
+
+        def asked(pid: str) -> bool:
+            return int(pid) in among and self._photos[pid].family_id == family_id
+
+        with self._lock:
+            # `candidates` keeps the photos whose group differs from the one it is given: here
+            # the photos asked about, so its radius, cut and blank-frame rule hold as they are.
+            hits = candidates(
+                self._index, hashes, family_of=lambda pid: "asked" if asked(pid) else "",
+                family_id="", config=self.config, on_pixels=True,
+            )  # fmt: skip
+            owners = [(int(pid), self._photos[pid]) for pid, _ in hits]
+        query = _Query(sha256, None, hashes.full)
+        return [pid for pid, owner in owners if self._same(query, owner)]
 
     def _in_flight_candidates(
         self, hashes: PhotoHashes, family_id: str

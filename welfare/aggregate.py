@@ -1,8 +1,10 @@
 """Photos to family: per-room and overall summaries of the usable photos' calibrated scores.
 
 A photo is usable (`usable`, the one per-photo rule) when the engine did not abstain, its
-quality check did not fail, it was not reused from another family and it shows a dwelling.
-Everything else is counted, not used as evidence. A score with a probability that is not a
+quality check did not fail, it was not reused from another family, it is no repeat of a photo
+of its own family already counted (the same photo sent again re-encoded, resized or as a
+screenshot: its evidence would weigh twice) and it shows a dwelling. Everything else is
+counted, not used as evidence. A score with a probability that is not a
 finite number (NaN or inf) counts as abstained, as the engine rules (vision.engine.
 abstain_reasons): one such score read as evidence would make the family's mean grade NaN, and
 its min and max would depend on the photos' order.
@@ -26,10 +28,17 @@ NAN = float("nan")
 
 @dataclass(frozen=True)
 class PhotoFlags:
-    """What the quality gate and the reuse check said about one photo."""
+    """What the quality gate and the reuse check said about one photo.
+
+    `repeated`: the same photo as an earlier photo of the same family that is counted (the
+    service verifies it as the cross-family reuse check does); no fraud signal, only evidence
+    that is already in. welfare.assess hashes it only when true, so the input hashes of
+    assessments without a repeat stay what they were.
+    """
 
     quality_status: str = "pass"  # "pass" | "warn" | "fail" (vision.quality)
     reused: bool = False
+    repeated: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class FamilyVisual:
     room_coverage: float
     overall: RoomStats
     per_room: dict[str, RoomStats] = field(default_factory=dict)
+    n_repeated: int = 0  # a photo of the family already counted, sent again
 
     @property
     def n_flagged(self) -> int:
@@ -91,7 +101,7 @@ def aggregate(
         )
     aligned = list(flags) if flags is not None else [None] * len(scores)
     kept: list[tuple[str, PhotoScore]] = []
-    n_abstained = failed = reused = 0
+    n_abstained = failed = reused = repeated = 0
     for score, flag in zip(scores, aligned, strict=True):
         flag = flag or PhotoFlags()
         n_abstained += abstained(score)
@@ -99,6 +109,7 @@ def aggregate(
         # engine's quality_fail reason is the one sign of a failed photo there.
         failed += flag.quality_status == "fail" or ABSTAIN_QUALITY in score.abstain_reasons
         reused += flag.reused
+        repeated += flag.repeated
         if usable(score, flag, taxonomy):
             kept.append((room_of(score, taxonomy), score))
     rooms = {room: [s for r, s in kept if r == room] for room in taxonomy.dwelling_rooms}
@@ -112,19 +123,22 @@ def aggregate(
         room_coverage=room_coverage(per_room, expected_rooms),
         overall=_stats([s for _, s in kept], taxonomy),
         per_room=per_room,
+        n_repeated=repeated,
     )
 
 
 def usable(score: PhotoScore, flag: PhotoFlags | None, taxonomy: Taxonomy) -> bool:
     """The per-photo rule: whether a photo's scores are evidence of its family's home. Not
     when the score abstained (`abstained`), its quality check failed, it was reused from
-    another family, or it shows no dwelling (`not_a_dwelling`). The family page names the
-    same reasons beside the photo (serving.web.family_view.photo_view)."""
+    another family, it repeats a photo of the family already counted, or it shows no dwelling
+    (`not_a_dwelling`). The family page names the same reasons beside the photo
+    (serving.photo_evidence.left_out_reasons)."""
     flag = flag or PhotoFlags()
     return not (
         abstained(score)
         or flag.quality_status == "fail"
         or flag.reused
+        or flag.repeated
         or not_a_dwelling(score, taxonomy)
     )
 

@@ -151,6 +151,7 @@ def assess(
             "abstained": visual.n_abstained,
             "quality_failed": visual.n_quality_failed,
             "reused": visual.n_reused,
+            "repeated": visual.n_repeated,  # the family's own photo sent again: counted once
             "flagged": visual.n_flagged,  # not usable for any reason, not a dwelling included
         },
         model_versions=_versions(model, scores),
@@ -288,12 +289,21 @@ def input_hash(
 
     No flags, a photo's flags given as None and the default `PhotoFlags()` all mean the same
     (`aggregate` reads them so): each photo's flags are hashed written out, as the service
-    passes them, so the hashes of stored assessments stay what they were.
+    passes them, so the hashes of stored assessments stay what they were (`_hashed`).
     """
     given = list(flags) if flags is not None else [None] * len(scores)
     payload = {
         "record": record.model_dump(mode="json"),
         "scores": [s.to_dict() for s in scores],
-        "flags": [asdict(f if f is not None else PhotoFlags()) for f in given],
+        "flags": [_hashed(f if f is not None else PhotoFlags()) for f in given],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _hashed(flags: PhotoFlags) -> dict[str, Any]:
+    """A photo's flags as `input_hash` writes them: `repeated` only when true, so a photo
+    without it hashes as before the flag existed (and stored hashes stay reproducible)."""
+    written = asdict(flags)
+    if not flags.repeated:
+        del written["repeated"]
+    return written

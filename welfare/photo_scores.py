@@ -199,6 +199,7 @@ def _flag_problems(flags: object) -> list[str]:
     if status not in QUALITY_STATUSES:
         allowed = ", ".join(QUALITY_STATUSES)
         problems.append(f"flags.quality_status is {status!r}, not one of {allowed}")
-    if not isinstance(flags.get("reused", False), bool):
-        problems.append("flags.reused is not true or false")
+    for name in ("reused", "repeated"):
+        if not isinstance(flags.get(name, False), bool):
+            problems.append(f"flags.{name} is not true or false")
     return problems

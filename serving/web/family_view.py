@@ -21,20 +21,21 @@ from serving import assessments
 from serving.api.deps import CurrentUser, scoped
 from serving.db.models import Assessment, Decision, Family, Photo
 from serving.decisions import decisions_of, latest_decision_id
-from serving.photo_evidence import photo_flags, photo_score, reuse_shown
+from serving.photo_evidence import (
+    counted_repeated,
+    family_flags,
+    left_out_reasons,
+    photo_score,
+    reuse_shown,
+)
 from serving.report_overrides import copies
 from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
 from shanyraq.display import decimals_keeping_side
 from shanyraq.taxonomy import get_taxonomy
-from vision.score import (
-    ABSTAIN_LOW_CONFIDENCE,
-    ABSTAIN_NOT_DWELLING,
-    ABSTAIN_QUALITY,
-    PhotoScore,
-)
-from welfare.aggregate import aggregate, has_finite_probabilities, room_of
+from vision.score import PhotoScore
+from welfare.aggregate import aggregate, room_of
 from welfare.criteria import get_welfare_config
 from welfare.rules import INCOME_TEST
 
@@ -101,14 +102,16 @@ def _flags(
     services: Services, family: Family, photos: list[Photo], linked: AbstractSet[int]
 ) -> Flags:
     """The list's flags, as the assessment reads the photos (`assessments.compute`): each
-    photo's reuse and quality (`photo_flags`: reuse links, `linked`, then the index), and the
-    usable ones counted by welfare.aggregate, the rule the assessment's too-few-photos doubt
-    reads (reused, abstained, non-finite, failed and not-a-dwelling photos are not usable)."""
+    photo's reuse, repeat and quality (`family_flags`: reuse links, `linked`, then the index),
+    and the usable ones counted by welfare.aggregate, the rule the assessment's too-few-photos
+    doubt reads (reused, repeated, abstained, non-finite, failed and not-a-dwelling photos are
+    not usable)."""
     taxonomy = get_taxonomy()
     config = get_welfare_config()
-    flags = [photo_flags(services, p, family, linked=p.id in linked) for p in photos]
+    scores = [photo_score(p, taxonomy) for p in photos]
+    flags = family_flags(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
     visual = aggregate(
-        [photo_score(p, taxonomy) for p in photos],
+        scores,
         flags=flags,
         expected_rooms=config.fusion.expected_rooms,
         taxonomy=taxonomy,
@@ -227,7 +230,8 @@ class PhotoView:
     signs: list[tuple[str, float | None]]  # most likely first, None last
     # Why the assessment leaves the photo's scores out (welfare.aggregate), as catalogue
     # labels (kind, code): its abstain reasons, a failed quality check, no numbers, not a
-    # home, a reuse (`_left_out`); empty exactly when welfare.aggregate.usable holds.
+    # home, a reuse, a repeat (photo_evidence.left_out_reasons); empty exactly when
+    # welfare.aggregate.usable holds.
     left_out: list[tuple[str, str]]
     quality: dict[str, Any]
     reuse: dict[str, Any]
@@ -250,25 +254,6 @@ def _most_likely_first(
     return sorted(shown, key=lambda kv: (kv[1] is None, -(kv[1] or 0.0), kv[0] != top))
 
 
-def _left_out(
-    score: PhotoScore | None, *, quality: dict[str, Any], reused: bool, not_a_home: bool
-) -> list[tuple[str, str]]:
-    """Why the assessment leaves the photo's scores out (welfare.aggregate.usable), as labels:
-    the stored abstain reasons, then each reason the assessment finds that they do not name.
-    A probability that is not a number is low confidence (vision.engine.abstain_reasons)."""
-    left_out = [("abstain", str(r)) for r in score.abstain_reasons] if score else []
-    found: list[tuple[str, str]] = []
-    if quality.get("status") == "fail":
-        found.append(("abstain", ABSTAIN_QUALITY))
-    if score and (not has_finite_probabilities(score) or (score.abstain and not left_out)):
-        found.append(("abstain", ABSTAIN_LOW_CONFIDENCE))
-    if not_a_home:  # heatmaps.not_a_home: welfare.aggregate.not_a_dwelling, or said so
-        found.append(("abstain", ABSTAIN_NOT_DWELLING))
-    if reused:
-        found.append(("flag", "reused"))
-    return left_out + [reason for reason in found if reason not in left_out]
-
-
 def photo_view(
     services: Services,
     photo: Photo,
@@ -276,8 +261,10 @@ def photo_view(
     *,
     number: int,
     linked: Sequence[ReuseMatch] = (),
+    repeated: bool = False,
 ) -> PhotoView:
-    """`linked`: the other photos the photo's reuse links name (`photo_evidence.Inputs.links`).
+    """`linked`: the other photos the photo's reuse links name (`photo_evidence.Inputs.links`);
+    `repeated`: the assessment shown counted it as a repeat (photo_evidence.counted_repeated).
     The stored score is read once: the tables, heat maps and reasons all show that reading."""
     score = PhotoScore.from_dict(photo.score) if photo.score else None
     not_a_home = score is not None and heatmaps.score_not_a_home(score)
@@ -285,6 +272,9 @@ def photo_view(
     grades = score.condition if score else {}
     quality = photo.quality or {"status": "unknown", "reasons": [], "retake_hint": ""}
     reuse = _reuse(services, photo, user, linked)
+    left_out = left_out_reasons(
+        score, quality=quality, reused=reuse["reused"], repeated=repeated, not_a_home=not_a_home
+    )
     return PhotoView(
         id=photo.id,
         number=number,
@@ -297,7 +287,7 @@ def photo_view(
         rooms=_most_likely_first(score.room, top=top)[:3] if score else [],
         conditions=[(g, shown_probability(grades[g])) for g in sorted(grades)],
         signs=_most_likely_first(score.signs) if score and not not_a_home else [],
-        left_out=_left_out(score, quality=quality, reused=reuse["reused"], not_a_home=not_a_home),
+        left_out=left_out,
         quality=quality,
         reuse=reuse,
     )
@@ -375,6 +365,7 @@ def family_page(
     counted = [d for d, _ in decisions if d.id not in left_out]
     recommendation = get_welfare_config().recommendation
     probs = row.result.get("level_probs", {})
+    repeated = counted_repeated(row)
     return FamilyPage(
         family=family,
         assessment=row,
@@ -385,7 +376,9 @@ def family_page(
         rules=rules_checked(row.result.get("rule_checks", [])),
         level_probs=sorted((int(k), float(v)) for k, v in probs.items()),
         photos=[
-            photo_view(services, p, user, number=i, linked=links.get(p.id, ()))
+            photo_view(
+                services, p, user, number=i, linked=links.get(p.id, ()), repeated=p.id in repeated
+            )
             for i, p in enumerate(photos, 1)
         ],
         show_decisions=show_decisions,

@@ -124,6 +124,14 @@ class Service:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def assess(self, family_id: str) -> dict[str, Any]:
+        """A new assessment of the family, made by a commission member (201 asserted)."""
+        response = self.client.post(
+            f"/families/{family_id}/assessments", headers=self.headers("commission")
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
     def upload(self, family_id: str, photo: bytes, *, who: str = "inspector", **kw: Any) -> Any:
         return self.client.post(
             f"/families/{family_id}/photos",

@@ -68,6 +68,8 @@ class RunRecord(BaseModel):
     # from before they were recorded.
     code_version: str | None = None
     taxonomy: dict[str, Any] | None = None
+    epochs_run: int | None = None
+    finished: bool | None = None  # None in runs from before it was recorded
 
 
 @dataclass(frozen=True)
@@ -168,14 +170,16 @@ def export_run(
 
     A run trained with another taxonomy than configs/ holds now is refused
     (ModelMismatchError): its outputs would be labelled by the current taxonomy's labels and
-    the artifact accepted with them. model.json records the code that trained the model
-    (run.json's) as its code version, and the code that exported it in `exported_with`.
+    the artifact accepted with them; so is a run stopped before its last epoch
+    (`check_finished`). model.json records the code that trained the model (run.json's) as its
+    code version, and the code that exported it in `exported_with`.
     """
     out = out_dir or run_dir / ARTIFACT_DIR
     check_destination(out)  # before the model is loaded and photos decoded (checked again last)
     info, config = read_run(run_dir)
     taxonomy = get_taxonomy()
     check_run_taxonomy(info, taxonomy, source=run_dir / RUN_JSON)
+    check_finished(info, config, run_dir=run_dir)
     model, spec = load_best(run_dir / BEST)
     manifest = read_manifest(info.manifest)
     calibration = read_calibration(run_dir / CALIBRATION_JSON)
@@ -183,7 +187,12 @@ def export_run(
     version = model_version(config, model, calibration)
     kept = same_model_at(out, version) if metrics is None else None
     card = out / CARD_FILE
-    card_text = card.read_text(encoding="utf-8") if kept and card.is_file() else None
+    if info.code_version is None:
+        logger.warning(
+            "%s does not record the code the run trained with (written by an older Shanyraq): "
+            "model.json records the exporting code's version",
+            run_dir / RUN_JSON,
+        )
     request = ExportRequest(
         variant=config.model.variant,
         preprocessing=spec,
@@ -194,19 +203,35 @@ def export_run(
         training_data_sha256=info.training_data_sha256 or info.manifest_sha256,
         training_config=info.recipe,
         augmentation=info.augmentation,
+        trained_with=info.code_version,
     )
-    artifact = export_artifact(
+    artifact = export_artifact(  # one write of each file: model.json with all its fields
         model,
         out,
         request=request,
         taxonomy=taxonomy,
         parity_images=load_images(parity_rows, manifest.root, spec),
+        card=card.read_text(encoding="utf-8") if kept and card.is_file() else None,
     )
-    artifact = with_training_code(artifact, info.code_version, source=run_dir / RUN_JSON)
-    write_artifact(out, artifact)
-    if card_text is not None:
-        card.write_text(card_text, encoding="utf-8")
     return out, artifact
+
+
+def check_finished(info: RunRecord, config: TrainConfig, *, run_dir: Path) -> None:
+    """Refuse (ModelMismatchError) a run stopped before its last epoch (`stop_after_epoch`,
+    which stands for an interruption): its best.pt is the best of the epochs so far, not the
+    recipe's model. A run from before run.json recorded it counts as stopped when it ran fewer
+    epochs than its recipe and could not stop early; else it is taken as finished."""
+    epochs, planned = info.epochs_run, config.optim.epochs
+    finished = info.finished
+    if finished is None:
+        finished = epochs is None or epochs >= planned or config.optim.early_stopping is not None
+    if finished:
+        return
+    raise ModelMismatchError(
+        f"{run_dir} is a training run stopped after epoch {epochs} of {planned}, not a finished "
+        f"one: its {BEST} is the best of those epochs only; run `shanyraq train CONFIG "
+        "--resume` to finish it, then export it"
+    )
 
 
 def check_run_taxonomy(info: RunRecord, taxonomy: Taxonomy, *, source: Path) -> None:
@@ -233,25 +258,6 @@ def check_run_taxonomy(info: RunRecord, taxonomy: Taxonomy, *, source: Path) -> 
         "restore the taxonomy it was trained with to export it, or train the recipe again "
         "(`shanyraq train RECIPE`)"
     )
-
-
-def with_training_code(
-    artifact: ModelArtifact, trained_with: str | None, *, source: Path
-) -> ModelArtifact:
-    """The artifact with the code that trained it as its code version, and the code that
-    exported it beside the graph's tools; a run that did not record its code (older runs) keeps
-    the exporting code's, as before, with a warning."""
-    exporting = artifact.code_version
-    if trained_with is None:
-        logger.warning(
-            "%s does not record the code the run trained with (written by an older Shanyraq): "
-            "model.json records the exporting code's version, %s",
-            source,
-            exporting,
-        )
-        return artifact
-    tools = {**artifact.exported_with, "shanyraq": exporting}
-    return artifact.model_copy(update={"code_version": trained_with, "exported_with": tools})
 
 
 def same_model_at(out: Path, version: str) -> ModelArtifact | None:
@@ -296,13 +302,15 @@ def build_artifact(
 
     The artifact and the evaluation report replace the run's previous ones only once both
     are complete (model.json with its metrics, the model card): a failure after training
-    leaves the previous ones as they were and no new one that looks complete.
+    leaves the previous ones as they were and no new one that looks complete. A run stopped
+    by `stop_after_epoch` (an interruption's stand-in) is refused once trained (`check_finished`).
     """
     if isinstance(config, Path):
         config = load_recipe(config)
     check_synthetic(config)
     result = train(config, resume=resume, stop_after_epoch=stop_after_epoch)
     run_dir, splits = result.run_dir, result.splits
+    check_finished(read_run(run_dir)[0], config, run_dir=run_dir)  # a stopped run: no artifact
     model, spec = load_best(result.best_model)
     calibration = fit_on_validation(model, splits, spec=spec, config=config)
     with atomic_file(run_dir / CALIBRATION_JSON) as tmp:  # export reads it: whole or none

@@ -5,7 +5,8 @@ write put off until the run has trained an epoch.
 when EMA is on), `metrics.csv` (one line per epoch), `run.json` (what export and
 evaluation need next: the recipe, and beside it the augmentation pipeline's contents as
 loaded, since the recipe names it only; for a synthetic stream, how many sign labels its
-augmentation dropped, summed from the log; written when training ends) and `calibration.json`
+augmentation dropped, summed from the log; written when training ends, `finished` false when
+it was stopped before its last epoch, which export and the build refuse) and `calibration.json`
 (fitted on best.pt by the build, after training; removed whenever best.pt changes).
 
 A run makes the folder its own (creates it; removes the metrics log, checkpoints, calibration
@@ -189,8 +190,9 @@ class RunFolder:
         self._lock()
         if self.resumed_after is None:
             # The replaced run's files. Its last.pt, left until this run writes its own (after
-            # best.pt, the epoch's largest write), would be resumed after a failure between
-            # them: the old run continued beside this run's best.pt. Its record, beside this
+            # the epoch's log row), would be resumed after a failure between them: the old run
+            # continued beside this run's log. Its best.pt, left until this run writes its own
+            # (after last.pt), would be taken for this run's best. Its record, beside this
             # run's best.pt, export would take for this run's.
             for name in (LAST, BEST, CALIBRATION_JSON, RUN_JSON, METRICS_CSV):
                 (self.path / name).unlink(missing_ok=True)
@@ -238,9 +240,11 @@ def run_record(
     *,
     epochs_run: int,
     best_score: float,
+    finished: bool,
     log_rows: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """What run.json holds after `epochs_run` epochs; `log_rows` is the run's metrics log.
+    """What run.json holds after `epochs_run` epochs; `log_rows` is the run's metrics log;
+    `finished`: trained to its last epoch or stopped early, not stopped to be resumed.
 
     Beside the recipe and the data it trained on, the code and taxonomy it trained with (a
     resumed run: the code of its last epochs): a later export stamps model.json with its own
@@ -255,6 +259,7 @@ def run_record(
         "training_data_sha256": training_data_sha256(splits, train_set, epochs=epochs_run),
         "preprocessing": spec.model_dump(mode="json"),
         "epochs_run": epochs_run,
+        "finished": finished,
         "best_val_score": best_score,
         "n_photos": n_photos,
         "code_version": identity.code_version,

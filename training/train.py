@@ -4,18 +4,20 @@
 run.json). Every random process is seeded from `config.seed` and the epoch, so a resumed run
 matches an uninterrupted one; `last.pt` records what identifies the run (recipe,
 augmentation, training data, taxonomy), and a resume refuses a checkpoint of another run.
+Each epoch writes its log row, last.pt, then best.pt when it improved (training.checkpoint);
+run.json says whether the run finished, or was stopped (`stop_after_epoch`) to be resumed.
 
 Everything that can be checked is checked before the run folder is touched: the device, the
 folder itself, the manifest's rows and photo files (training.dataset_splits.check_rows), the
 checkpoint to resume and its metrics log; the validation photos (and cached training photos)
 are decoded. A refusal leaves an existing run as it was and creates no run folder. The folder
-is first written once the first epoch has trained: a training photo that cannot be read, met
-in that epoch when photos are not cached, leaves it as a refusal does.
+is first written once the first epoch has trained (or, on resume, where an interruption left
+best.pt behind last.pt): a training photo that cannot be read, met in that epoch when photos
+are not cached, leaves it as a refusal does.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random
@@ -23,7 +25,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,19 +35,19 @@ from tqdm import tqdm
 from shanyraq.errors import ConfigError
 from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from training.checkpoint import (
+    Loop,
+    bring_best_up_to_date,
+    checkpoint_state,
+    restore,
+    save_best,
+)
 from training.data import Targets, balanced_weights, epoch_seed, label_counts, model_input
 from training.dataset_splits import DataSplits, load_splits
 from training.loader import batches, build_loader, build_train_set
 from training.losses import LossSettings, MultiHeadLoss
 from training.recipe import TrainConfig
-from training.resume import (
-    RESUME_HINT,
-    RunIdentity,
-    check_same_run,
-    checkpoint_errors,
-    read_checkpoint,
-    taxonomy_record,
-)
+from training.resume import RunIdentity, taxonomy_record
 from training.run_folder import (
     BEST,
     LAST,
@@ -71,6 +72,9 @@ class TrainResult:
     epochs_run: int
     stopped_early: bool
     splits: DataSplits  # the photos it trained and validated on, as checked before training
+    # Trained to its last epoch or stopped early; False after `stop_after_epoch` (an
+    # interruption), which export and the build refuse (run.json says so).
+    finished: bool
 
 
 def seed_everything(seed: int) -> None:
@@ -128,25 +132,6 @@ def build_loss(
         room_class_weights=torch.tensor(balanced_weights(rooms), dtype=torch.float32),
         grade_weights=torch.tensor(balanced_weights(grades), dtype=torch.float32),
     )
-
-
-@dataclass
-class Loop:
-    """The mutable state of one training run (everything a checkpoint holds)."""
-
-    model: ShanyraqNet
-    ema: nn.Module | None
-    optimizer: torch.optim.AdamW
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    loss_fn: MultiHeadLoss
-    device: torch.device
-    epoch: int = 0
-    best_score: float = -math.inf
-    bad_epochs: int = 0
-
-    @property
-    def eval_model(self) -> ShanyraqNet:
-        return self.ema.module if self.ema is not None else self.model  # type: ignore[return-value]
 
 
 def train_one_epoch(
@@ -217,36 +202,6 @@ def _optimizer_step(loop: Loop, grad_clip_norm: float | None) -> None:
         loop.ema.update(loop.model, step=loop.scheduler.last_epoch)  # type: ignore[operator]
 
 
-def checkpoint_state(loop: Loop, config: TrainConfig, *, identity: RunIdentity) -> dict[str, Any]:
-    return {
-        "model": loop.model.state_dict(),
-        "model_ema": loop.ema.state_dict() if loop.ema is not None else None,
-        "optimizer": loop.optimizer.state_dict(),
-        "lr_scheduler": loop.scheduler.state_dict(),
-        "epoch": loop.epoch,
-        "best_score": loop.best_score,
-        "bad_epochs": loop.bad_epochs,
-        "config": config.model_dump(mode="json"),
-        "identity": identity.at(loop.epoch),
-        "taxonomy": identity.taxonomy,
-    }
-
-
-def restore(loop: Loop, path: Path, *, config: TrainConfig, identity: RunIdentity) -> None:
-    """Continue from last.pt; a missing, damaged or foreign checkpoint is refused first."""
-    state = read_checkpoint(path, map_location=loop.device)
-    check_same_run(state, path, config=config, identity=identity)
-    with checkpoint_errors(path, hint=RESUME_HINT):
-        loop.model.load_state_dict(state["model"])
-        if loop.ema is not None and state["model_ema"] is not None:
-            loop.ema.load_state_dict(state["model_ema"])
-        loop.optimizer.load_state_dict(state["optimizer"])
-        loop.scheduler.load_state_dict(state["lr_scheduler"])
-    loop.epoch, loop.best_score = state["epoch"], state["best_score"]
-    loop.bad_epochs = state["bad_epochs"]
-    logger.info("resumed from %s after epoch %d", path, loop.epoch)
-
-
 def build_loop(
     config: TrainConfig, model: ShanyraqNet, loss_fn: MultiHeadLoss, steps_per_epoch: int
 ) -> Loop:
@@ -279,14 +234,6 @@ def build_loop(
     return Loop(model, ema, optimizer, scheduler, loss_fn.to(device), device)
 
 
-def _update_best(loop: Loop, score: float, min_delta: float) -> bool:
-    if score > loop.best_score + min_delta or loop.best_score == -math.inf:
-        loop.best_score, loop.bad_epochs = score, 0
-        return True
-    loop.bad_epochs += 1
-    return False
-
-
 def train(
     config: TrainConfig, *, resume: bool = False, stop_after_epoch: int | None = None
 ) -> TrainResult:
@@ -315,24 +262,38 @@ def train(
     val = Validation.of(splits.val, splits.root, model, spec, variant=variant, taxonomy=taxonomy)
     if resume:
         restore(loop, run_dir / LAST, config=config, identity=identity)
-    # Nothing above wrote to the run folder; its first write, after an epoch, makes it this run's.
+    # Nothing above wrote to the run folder; its first write, after an epoch, makes it this run's
+    # (or, on resume, best.pt left behind last.pt by an interruption: bring_best_up_to_date).
     with RunFolder(run_dir, resumed_after=loop.epoch if resume else None) as run:  # its lock
+        if resume:
+            bring_best_up_to_date(loop, run, variant=variant, preprocessing=spec)
         stopped_early = _stopped_before(loop, config)
         while not stopped_early and loop.epoch < config.optim.epochs:
-            stopped_early = _run_epoch(loop, config, loader, val, run, taxonomy)
+            improved = _run_epoch(loop, config, loader, val, run, taxonomy)  # logs its row
+            # last.pt, recording the best epoch, before best.pt: training.checkpoint says why.
             run.save_checkpoint(checkpoint_state(loop, config, identity=identity))
+            if improved:
+                save_best(loop, run, variant=variant, preprocessing=spec)
+            stopped_early = _patience_spent(loop, config)
             if stopped_early or (stop_after_epoch is not None and loop.epoch >= stop_after_epoch):
                 break
-        record = run_record(config, identity, spec, epochs_run=loop.epoch,
+        finished = stopped_early or loop.epoch >= config.optim.epochs
+        record = run_record(config, identity, spec, epochs_run=loop.epoch, finished=finished,
                             best_score=loop.best_score, log_rows=run.log.read())  # fmt: skip
         run.write_record(record)
-    return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early, splits)
+    return TrainResult(run_dir, run_dir / BEST, loop.best_score, loop.epoch, stopped_early, splits,
+                       finished)  # fmt: skip
+
+
+def _patience_spent(loop: Loop, config: TrainConfig) -> bool:
+    """Whether early stopping has fired: as many epochs without improvement as its patience."""
+    patience = config.optim.early_stopping
+    return patience is not None and loop.bad_epochs >= patience.patience
 
 
 def _stopped_before(loop: Loop, config: TrainConfig) -> bool:
     """Whether a resumed run had already stopped early (then it trains no further)."""
-    patience = config.optim.early_stopping
-    if patience is None or loop.bad_epochs < patience.patience:
+    if not _patience_spent(loop, config):
         return False
     logger.info(
         "the run stopped early after epoch %d (%d epochs without improvement); nothing to train",
@@ -350,7 +311,8 @@ def _run_epoch(
     run: RunFolder,
     taxonomy: Taxonomy,
 ) -> bool:
-    """One epoch: seed, train, validate, log. True when early stopping fires."""
+    """One epoch: seed, train, validate, log its row. True when it is the new best (the caller
+    writes last.pt, then best.pt)."""
     torch.manual_seed(epoch_seed(config.seed, loop.epoch))  # dropout, anything global
     loader.sampler.set_epoch(loop.epoch)  # type: ignore[attr-defined]
     start = time.perf_counter()
@@ -365,15 +327,10 @@ def _run_epoch(
         loop.eval_model, taxonomy=taxonomy, batch_size=config.loader.eval_batch_size
     )
     score = validation_score(metrics)
-    improved = _update_best(
-        loop, score, config.optim.early_stopping.min_delta if config.optim.early_stopping else 0
+    improved = loop.update_best(
+        score,
+        min_delta=config.optim.early_stopping.min_delta if config.optim.early_stopping else 0,
     )
-    if improved:
-        run.save_best(
-            copy.deepcopy(loop.eval_model).cpu(),
-            variant=config.model.variant,
-            preprocessing=val.artifact.preprocessing,
-        )
     run.append_metrics(
         {
             "epoch": loop.epoch,
@@ -392,5 +349,4 @@ def _run_epoch(
         score,
         " (best)" if improved else "",
     )
-    patience = config.optim.early_stopping
-    return patience is not None and loop.bad_epochs >= patience.patience
+    return improved

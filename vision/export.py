@@ -37,6 +37,7 @@ from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import (
     ARTIFACT_FILES,
+    CARD_FILE,
     INPUT_NAME,
     META_FILE,
     ONNX_FILE,
@@ -94,6 +95,9 @@ class ExportRequest:
     # run.json "augmentation" (training.run_folder.augmentation_record): the pipeline's contents
     # and sha256, kept in model.json's training_config beside the recipe that names it.
     augmentation: dict[str, Any] | None = None
+    # The code that trained the model (run.json's), model.json's code_version; the exporting
+    # code's then goes into exported_with. None: the exporting code's is the code_version.
+    trained_with: str | None = None
 
 
 class _Exportable(nn.Module):
@@ -312,7 +316,7 @@ def build_metadata(
         metrics=request.metrics or {},
         training_data_sha256=request.training_data_sha256,
         training_config=_training_config(request, timm_version=timm.__version__),
-        code_version=code_version(),
+        code_version=request.trained_with or code_version(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
@@ -325,8 +329,12 @@ def export_artifact(
     taxonomy: Taxonomy,
     parity_images: list[np.ndarray],
     tolerance: float = PARITY_TOLERANCE,
+    card: str | None = None,
 ) -> ModelArtifact:
-    """Write out_dir/{model.onnx, model.pt, model.json}; replaces out_dir only on success.
+    """Write out_dir/{model.onnx, model.pt, model.json} (and MODEL_CARD.md, the text `card`,
+    when given: a re-export of the model a build described); replaces out_dir only on success,
+    each file written once and whole, so no crash leaves a model.json that loads but lacks
+    what the export was to put in it.
 
     ExportDestinationError, before anything is written, when out_dir may not take an artifact
     (see `check_destination`).
@@ -338,13 +346,18 @@ def export_artifact(
     with atomic_folder(out_dir) as staging:  # replaces out_dir only when the block ends well
         export_onnx(model, staging / ONNX_FILE, size=request.preprocessing.size)
         check_parity(model, staging / ONNX_FILE, artifact, parity_images, tolerance=tolerance)
-        artifact = artifact.model_copy(update={"exported_with": exported_with(staging / ONNX_FILE)})
+        tools = exported_with(staging / ONNX_FILE)
+        if request.trained_with is not None:  # the code_version is the training code's
+            tools["shanyraq"] = code_version()
+        artifact = artifact.model_copy(update={"exported_with": tools})
         save_model(
             model,
             staging / TORCH_FILE,
             variant=request.variant,
             preprocessing=request.preprocessing,
         )
+        if card is not None:
+            (staging / CARD_FILE).write_text(card, encoding="utf-8")
         write_artifact(staging, artifact)
         check_destination(out_dir)  # again: the export took a while, and the path may have changed
     logger.info("model artifact %s written to %s", artifact.model_version, out_dir)

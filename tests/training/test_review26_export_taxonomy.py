@@ -14,6 +14,7 @@ from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
 from training.build import export_run
 from training.run_folder import RUN_JSON
+from training.train import train
 from vision.artifact import read_artifact
 
 TRAINED_WITH = "0.0.1+0123456789ab"  # another code than the one exporting
@@ -27,6 +28,13 @@ def _edit_run_json(run: Path, **changes: object) -> None:
         else:
             info[key] = value
     (run / RUN_JSON).write_text(json.dumps(info))
+
+
+@pytest.fixture
+def finished_run(run, toy_manifest, tiny_recipe) -> Path:
+    """`run` trained to its last epoch: export refuses a run stopped before it."""
+    train(tiny_recipe(toy_manifest, run), resume=True)
+    return run
 
 
 def test_a_run_trained_with_another_taxonomy_is_not_exported(
@@ -49,7 +57,8 @@ def test_a_run_trained_with_another_taxonomy_is_not_exported(
     assert not out.exists()
 
 
-def test_model_json_names_the_code_that_trained_the_model(run, tmp_path):
+def test_model_json_names_the_code_that_trained_the_model(finished_run, tmp_path):
+    run = finished_run
     # Before, model.json's code version was the exporting code's, whatever trained the model.
     _edit_run_json(run, code_version=TRAINED_WITH)
     _, artifact = export_run(run, out_dir=tmp_path / "out")
@@ -62,8 +71,9 @@ def test_model_json_names_the_code_that_trained_the_model(run, tmp_path):
 
 
 def test_an_older_run_without_its_taxonomy_and_code_is_exported_with_warnings(
-    run, tmp_path, caplog, taxonomy
+    finished_run, tmp_path, caplog, taxonomy
 ):
+    run = finished_run
     _edit_run_json(run, code_version=None, taxonomy=None)
     with caplog.at_level("WARNING", logger="training.build"):
         export_run(run, out_dir=tmp_path / "out")

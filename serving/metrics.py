@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # The methods counted by name; anything else a client sends is counted as "other".
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -43,6 +43,13 @@ class Metrics:
             "shanyraq_decisions",
             "Commission decisions recorded, by kind (accept or override).",
             ["kind"],
+            registry=self.registry,
+        )
+        # Set by the /metrics route as it is scraped (the pipeline's count at that moment).
+        self.model_calls_late = Gauge(
+            "shanyraq_photo_model_calls_past_deadline",
+            "Photo model calls running past the score_timeout_s of every upload they score "
+            "(above 0: the model is not answering; uploads are refused once all its calls are).",
             registry=self.registry,
         )
 

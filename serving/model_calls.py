@@ -34,11 +34,13 @@ class ModelCalls:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="photo-model")
         self._changed = threading.Condition()
         self._waiting = 0
-        # The running calls, by thread: their upload's deadline (loop time), None for none.
+        # The running calls, by thread: their upload's deadline (time.monotonic(), so that
+        # /health can ask from its own thread), None for none.
         self._deadlines: dict[int, float | None] = {}
 
     def counts(self, now: float) -> tuple[int, int]:
-        """Calls waiting for a thread, and calls running past their upload's deadline (`now`)."""
+        """Calls waiting for a thread, and calls running past their upload's deadline at `now`
+        (time.monotonic()). Safe to ask from any thread."""
         with self._changed:
             late = sum(d is not None and now >= d for d in self._deadlines.values())
             return self._waiting, late

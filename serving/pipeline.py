@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,9 @@ class _ScoreItem:
     model_input: np.ndarray
     sha256: str
     quality: QualityVerdict | None
+    # When its upload gives up (time.monotonic(): /health asks from its own thread), None for
+    # never; a call past every deadline in it is late.
+    deadline: float | None = None
 
 
 class PhotoPipeline:
@@ -122,6 +125,7 @@ class PhotoPipeline:
                 max_batch=max_batch,
                 max_wait_ms=max_wait_ms,
                 max_queued=max_queued,
+                deadline_of=lambda item: item.deadline,
             )
         elif engine is not None:  # as many calls at once as photos in one batch
             self._calls = ModelCalls(workers=max_batch, max_waiting=max_queued)
@@ -155,6 +159,18 @@ class PhotoPipeline:
     def scoring_stopped(self) -> bool:
         """Whether the photo model's batcher died: uploads are refused until a restart."""
         return self._batcher is not None and self._batcher.stopped
+
+    def model_calls_late(self) -> tuple[int, int]:
+        """Model calls running now past the timeout of every upload they score, and how many run
+        at once: batched, the batch running (0 or 1, of 1); unbatched, the calls on the model's
+        threads (of `max_batch`); (0, 0) without a model. Once all are late, uploads are refused
+        at once ("not answering"). Safe to ask from any thread (/health, /metrics)."""
+        now = time.monotonic()
+        if self._batcher is not None:
+            return self._batcher.late_calls(now), 1
+        if self._calls is not None:
+            return self._calls.counts(now)[1], self._calls.workers
+        return 0, 0
 
     @property
     def batch_sizes(self) -> list[int]:
@@ -222,7 +238,8 @@ class PhotoPipeline:
         down (its batcher closed), when `max_queued` photos already wait for the model, when
         the model has not answered within `score_timeout_s` (a hung model call: the caller is
         let go, the call itself cannot be stopped), with batching off when every model thread
-        still runs a call past its upload's timeout (at once, not after another timeout), or
+        still runs a call past its upload's timeout, with batching on when the batch running
+        is past the timeout of every upload in it (both at once, not after another timeout), or
         once the batcher's worker has died (named in the message), UnavailableError: the photo
         is not stored, and sending it again later is safe; its `retry_after_s` says when
         (BUSY_RETRY_AFTER_S and the others)."""
@@ -231,14 +248,13 @@ class PhotoPipeline:
         from serving.errors import UnavailableError
 
         item = self._score_item(analysis)
-        deadline = None
-        if self.score_timeout_s is not None:
-            deadline = asyncio.get_running_loop().time() + self.score_timeout_s
+        if self.score_timeout_s is not None:  # to know a call is late (the timeout is the loop's)
+            item = replace(item, deadline=time.monotonic() + self.score_timeout_s)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(self.score_timeout_s):
                 if self._batcher is not None:
                     return await self._score_batched(self._batcher, item)
-                return await self._score_unbatched(item, deadline)
+                return await self._score_unbatched(item)
         except TimeoutError:
             logger.error(
                 "the photo model did not answer within %s s (model %s); the upload was "
@@ -269,12 +285,35 @@ class PhotoPipeline:
             retry_after_s=min(BUSY_RETRY_AFTER_S, timeout or BUSY_RETRY_AFTER_S),
         )
 
+    def _not_answering(self, late: int) -> Exception:
+        """The refusal while all the model's `late` calls run past their uploads' timeouts."""
+        from serving.errors import UnavailableError
+
+        logger.error(
+            "the photo model is not answering: %d of its calls (all it runs at once) have run "
+            "past their uploads' %s s (model %s); uploads are refused until one returns",
+            late,
+            self.score_timeout_s,
+            self.model_version,
+        )
+        calls = "its call has" if late == 1 else f"its {late} calls have"
+        return UnavailableError(
+            f"the photo model is not answering: {calls} run for more than "
+            f"{self.score_timeout_s:g} s and not returned; nothing was stored: send the "
+            "photo again in a few minutes, and tell the administrator if it happens again",
+            retry_after_s=self._timeout_retry_after_s(),
+        )
+
     async def _score_batched(
         self, batcher: MicroBatcher[_ScoreItem, PhotoScore], item: _ScoreItem
     ) -> PhotoScore:
+        """Submitted to the batcher; refused at once while the batch it runs is past the timeout
+        of every upload in it (queued, it would only wait out its own behind it)."""
         from serving.errors import UnavailableError
         from vision.batcher import BatcherClosedError, BatcherFullError, BatcherStoppedError
 
+        if not batcher.closed and batcher.late_calls(time.monotonic()):
+            raise self._not_answering(1)
         try:
             # Not shielded: a caller the timeout lets go cancels its own request only (the
             # batcher settles the others'); queued, it takes no batch slot, so uploads
@@ -293,33 +332,19 @@ class PhotoPipeline:
         except BatcherClosedError:
             raise _shutting_down() from None
 
-    async def _score_unbatched(self, item: _ScoreItem, deadline: float | None) -> PhotoScore:
+    async def _score_unbatched(self, item: _ScoreItem) -> PhotoScore:
         """One model call of its own, refused at once (no thread taken) when every model thread
         runs a call its upload already gave up on, or when `max_queued` calls already wait."""
-        from serving.errors import UnavailableError
-
         calls = self._calls
         assert calls is not None
         if calls.closed:
             raise _shutting_down()
-        waiting, late = calls.counts(asyncio.get_running_loop().time())
+        waiting, late = calls.counts(time.monotonic())
         if late >= calls.workers:
-            logger.error(
-                "the photo model is not answering: all %d of its calls have run past their "
-                "uploads' %s s (model %s); uploads are refused until one returns",
-                late,
-                self.score_timeout_s,
-                self.model_version,
-            )
-            raise UnavailableError(
-                f"the photo model is not answering: its {late} calls have run for more than "
-                f"{self.score_timeout_s:g} s and not returned; nothing was stored: send the "
-                "photo again in a few minutes, and tell the administrator if it happens again",
-                retry_after_s=self._timeout_retry_after_s(),
-            )
+            raise self._not_answering(late)
         if calls.max_waiting is not None and waiting >= calls.max_waiting:
             raise self._busy(waiting)
-        scores = await calls.run(partial(self._score_batch, [item]), deadline=deadline)
+        scores = await calls.run(partial(self._score_batch, [item]), deadline=item.deadline)
         return scores[0]
 
     async def aclose(self) -> None:

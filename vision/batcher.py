@@ -16,6 +16,11 @@ every other waiting caller - queued, or taken by the worker while it collected a
 SystemExit, ... - which would otherwise stop the whole event loop; or a fault of the worker's
 own) fails its callers, and refuses every later submission, with `BatcherStoppedError` naming
 what it died of: the batcher runs nothing more.
+
+With `deadline_of` (an item's deadline, when its caller gives up, in a clock of the caller's:
+the batcher only compares them), `late_calls(now)` says whether the call running now is past
+every deadline in its batch (a hung model: a caller may refuse new work at once rather than
+queue it behind); it is safe to ask from any thread, as is `wait_until_idle`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -79,6 +85,7 @@ class MicroBatcher(Generic[T, R]):
         max_batch: int,
         max_wait_ms: float,
         max_queued: int | None = None,
+        deadline_of: Callable[[T], float | None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -90,6 +97,7 @@ class MicroBatcher(Generic[T, R]):
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_queued = max_queued
+        self._deadline_of = deadline_of
         self._queue: asyncio.Queue[_Request[T, R]] | None = None
         self._worker: asyncio.Task[None] | None = None
         # What the worker has taken out of the queue and not yet settled (collected or running),
@@ -98,6 +106,10 @@ class MicroBatcher(Generic[T, R]):
         self._running: asyncio.Future[None] | None = None
         self._closed = False
         self._stopped: BatcherStoppedError | None = None  # what the worker died of
+        # The deadlines of the items in the batch function's call running now (read by
+        # other threads: health, metrics), and a condition told when that call ends.
+        self._calling: tuple[float | None, ...] = ()
+        self._call_ended = threading.Condition()
         # Sizes of the latest batches run (bounded), for metrics and tests.
         self.batch_sizes: list[int] = []
 
@@ -105,6 +117,23 @@ class MicroBatcher(Generic[T, R]):
     def stopped(self) -> bool:
         """Whether the worker died: every submit is refused (BatcherStoppedError) from then on."""
         return self._stopped is not None
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose` was called: every submit is refused (BatcherClosedError)."""
+        return self._closed
+
+    def late_calls(self, now: float) -> int:
+        """1 while the call running now is past the deadline of every item in its batch at `now`
+        (in the callers' clock; an item without a deadline is never past it), else 0."""
+        with self._call_ended:
+            deadlines = self._calling
+        return int(bool(deadlines) and all(d is not None and now >= d for d in deadlines))
+
+    def wait_until_idle(self, timeout_s: float) -> bool:
+        """Block until no call runs (a hung one has returned); False after `timeout_s`."""
+        with self._call_ended:
+            return self._call_ended.wait_for(lambda: not self._calling, timeout_s)
 
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result (or its error); BatcherFullError at once when
@@ -267,12 +296,20 @@ class MicroBatcher(Generic[T, R]):
             _settle(request, result)
 
     async def _call(self, items: list[T]) -> list[R]:
-        if inspect.iscoroutinefunction(self._fn):
-            results = await self._fn(items)
-        else:
-            results = await asyncio.to_thread(_call_in_thread, self._fn, items)
-            if inspect.isawaitable(results):  # a plain callable that returns a coroutine
-                results = await results
+        deadline_of = self._deadline_of
+        with self._call_ended:
+            self._calling = tuple(deadline_of(i) if deadline_of else None for i in items)
+        try:
+            if inspect.iscoroutinefunction(self._fn):
+                results = await self._fn(items)
+            else:
+                results = await asyncio.to_thread(_call_in_thread, self._fn, items)
+                if inspect.isawaitable(results):  # a plain callable that returns a coroutine
+                    results = await results
+        finally:
+            with self._call_ended:
+                self._calling = ()
+                self._call_ended.notify_all()
         results = list(results)
         if len(results) != len(items):
             raise RuntimeError(f"batch function returned {len(results)} results for {len(items)}")

@@ -115,7 +115,9 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
     """Model versions, the inference provider, database and photo store status.
 
     200 while the service can serve ("degraded" when a model is not configured: photos are
-    then stored unscored, assessments rest on the rules); 503 when it cannot - the database
+    then stored unscored, assessments rest on the rules; or when the photo model is not
+    answering, its calls running past their uploads' timeout: reads and decisions still work,
+    and the call may yet return); 503 when it cannot - the database
     or the store does not answer (each check is given HEALTH_CHECK_TIMEOUT_S) or photo
     scoring has stopped - so a load balancer or container health check takes it out.
     """
@@ -132,6 +134,9 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
             "photo scoring has stopped (the log says why): uploads are refused until the "
             "service is restarted"
         )
+    late, at_once = services.pipeline.model_calls_late()
+    if late:
+        problems.append(_not_answering(late, at_once, services.pipeline.score_timeout_s or 0.0))
     serving = database == "ok" and store == "ok" and not stopped
     if not serving:
         response.status_code = 503
@@ -145,6 +150,26 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
         inference_provider=model.provider if model is not None else None,
         fusion_model_version=getattr(getattr(fusion, "meta", None), "version", None),
         problems=problems,
+    )
+
+
+def _not_answering(late: int, at_once: int, timeout_s: float) -> str:
+    """The problem /health names while `late` of the model's `at_once` calls run past their
+    uploads' timeout (`timeout_s`)."""
+    if late < at_once:
+        calls = f"{late} of the {at_once} calls it runs at once have run past their uploads'"
+        refused = f"once all {at_once} have"
+    elif late == 1:
+        calls, refused = "its call has run past its uploads'", "until it returns"
+    else:
+        calls, refused = (
+            f"all {late} of its calls have run past their uploads'",
+            "until one returns",
+        )
+    return (
+        f"the photo model is not answering: {calls} timeout ({timeout_s:g} s, score_timeout_s) "
+        f"and not returned; uploads are refused {refused} (a call that never returns ends "
+        "only with a restart; the log says more)"
     )
 
 
@@ -189,12 +214,14 @@ def _allowed_scraper(request: Request, services: ServicesDep) -> None:
     openapi_extra={"x-policy": {"public": True, "clients": "metrics_allowed_clients"}},
 )
 def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics (request counts and latency, uploads, decisions).
+    """Prometheus metrics (request counts and latency, uploads, decisions, photo model calls
+    running past their uploads' timeout).
 
     Served without sign-in, but only to the client addresses in `metrics_allowed_clients`
     (serving.yaml; loopback by default); any other address gets 403
     `metrics_client_not_allowed`.
     """
+    services.metrics.model_calls_late.set(services.pipeline.model_calls_late()[0])
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

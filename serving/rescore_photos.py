@@ -193,7 +193,9 @@ def retry_restored(
     `sessions`, for this call; on SQLite without the write lock), its files read and hashed with
     no transaction open (the write lock held meanwhile made uploads wait, then fail), and the
     intact ones discarded in a short transaction of `sessions` re-checking them; a finished run
-    reopens only under its provenance."""
+    reopens only under its provenance (`check_reopen`), checked after the discard, so that a
+    refusal naming a new run names the day of the first photo to score again (the discard is
+    rolled back with the refusal, which deletes and changes nothing)."""
     if reads is None:
         with read_sessions(sessions) as own:
             return retry_restored(sessions, run, store, provenance, since, own)
@@ -232,12 +234,12 @@ def _discard_restored(
     gone = [(r, p, owner) for r, p, owner in session.execute(still) if intact[r] == p]
     if not gone:
         return 0
-    if fresh.status == "done":  # before anything goes: a refusal leaves the run as it was
-        check_reopen(session, fresh, provenance)
     session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, *_ in gone])))
     for owner, n in Counter(owner for *_, owner in gone).items():
         lower = update(RescoreRun).values(failed=RescoreRun.failed - n)
         session.execute(lower.where(RescoreRun.id == owner))
+    if fresh.status == "done":  # after the discard: a refusal names the restored photos' day
+        check_reopen(session, fresh, provenance)  # (and its rollback restores the outcomes)
     fresh.last_photo_id = min(fresh.last_photo_id, min(p for _, p, _ in gone) - 1)
     fresh.status, fresh.finished_at = "running", None
     return len(gone)

@@ -19,8 +19,13 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from serving.db.models import Photo, RescoreRun
-from serving.rescore_photos import _uncovered, first_uncovered  # the one "still to score"
+from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.rescore_photos import (  # the one "still to score", and the store's damage
+    _uncovered,
+    first_uncovered,
+    photo_scope,
+    store_damaged,
+)
 from serving.rescore_runs import RAY_KEY, RunProvenance, is_promoted, since_key_of
 
 logger = logging.getLogger(__name__)
@@ -52,21 +57,38 @@ def close_covered(session: Session, run: RescoreRun, provenance: RunProvenance) 
     return True
 
 
+def _first_to_score(session: Session, run: RescoreRun) -> datetime | None:
+    """When the first photo in `run`'s scope a new run would score was uploaded: of those still
+    to score (`_uncovered`), else of those recorded as damage to the store, scored once
+    restored; None when there is neither."""
+    since = _since(run)
+    first = session.scalar(
+        select(func.min(Photo.created_at)).where(*_uncovered(run.model_version, since))
+    )
+    if first is not None:
+        return first
+    damaged = select(func.min(Photo.created_at)).join(
+        RescoredScore, RescoredScore.photo_id == Photo.id
+    )
+    return session.scalar(
+        damaged.where(
+            RescoredScore.model_version == run.model_version, store_damaged(), *photo_scope(since)
+        )
+    )
+
+
 def new_run_way(session: Session, run: RescoreRun, *, retry_failed: bool = False) -> str:
     """How a promoted run's photos still to score are scored under the current provenance: by
-    a new run (another --since; `retry_failed`: with --retry-failed, as the command refused),
-    which scores only the photos no run has scored (and those recorded without a score); an
-    unfinished run is then marked finished by its own command (`close_covered`) before the
-    promotion."""
-    first = session.scalar(
-        select(func.min(Photo.created_at)).where(*_uncovered(run.model_version, _since(run)))
-    )
-    day = "DAY (the upload day of the first photo still to score)"
-    if first is not None:
-        found = date.fromisoformat(str(first)[:10])
-        if since_key_of(datetime(found.year, found.month, found.day)) == run.since_key:
-            found -= timedelta(days=1)  # that day is this run's own --since: the day before
-        day = found.isoformat()
+    a new run (another --since, from the upload day of the first of them, `_first_to_score`;
+    `retry_failed`: with --retry-failed, as the command refused), which scores only the photos
+    no run has scored (and those recorded without a score); an unfinished run is then marked
+    finished by its own command (`close_covered`) before the promotion. With none of them (a
+    refusal of `rescore discard`), it says so, and names a new run from today (UTC) for photos
+    uploaded later under the old model."""
+    first = _first_to_score(session, run)
+    found = datetime.now(UTC).date() if first is None else date.fromisoformat(str(first)[:10])
+    if since_key_of(datetime(found.year, found.month, found.day)) == run.since_key:
+        found -= timedelta(days=1)  # that day is this run's own --since: the day before
     them, close = "them", ""
     retried = ", and those recorded without a score" if retry_failed else ""
     option = " --retry-failed" if retry_failed else ""
@@ -76,8 +98,14 @@ def new_run_way(session: Session, run: RescoreRun, *, retry_failed: bool = False
             f"run this command again (with nothing left in its scope to score, it marks run "
             f"{run.id} finished, scoring nothing), then "
         )
+    lead = f"; or, to score {them} under the current ones, start a new run"
+    if first is None:
+        lead = (
+            "; no photo in its scope is left to score now. To score one uploaded later under "
+            "the old model under the current ones, start a new run"
+        )
     return (
-        f"; or, to score {them} under the current ones, start a new run, which scores only the "
-        f"photos no run has scored{retried}: `shanyraq rescore --model DIR --since {day}"
-        f"{option}`, then {close}`shanyraq rescore promote --model DIR`"
+        f"{lead}, which scores only the photos no run has scored{retried}: `shanyraq rescore "
+        f"--model DIR --since {found.isoformat()}{option}`, then {close}`shanyraq rescore "
+        "promote --model DIR`"
     )

@@ -159,9 +159,11 @@ def _photo_doubts(visual: FamilyVisual, config: RecommendationConfig) -> list[St
         doubts.append(
             Statement(
                 Code.DOUBT_FLAGGED_PHOTOS,
-                # n_flagged is every photo that is not usable: not-a-dwelling photos count too.
+                # n_flagged is every photo that is not usable: not-a-dwelling photos and repeats
+                # of the family's own photos count too.
                 f"{visual.n_flagged} of {visual.n_photos} photos not used: abstained, failed "
-                "quality, reused or not a photo of a home",
+                "quality, reused from another family, a repeat of an earlier photo of the "
+                "family, or not a photo of a home",
                 {"flagged": visual.n_flagged, "total": visual.n_photos},
             )
         )

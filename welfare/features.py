@@ -197,7 +197,10 @@ def feature_space(config: WelfareConfig, taxonomy: Taxonomy) -> FeatureSpace:
 def _visual_names(taxonomy: Taxonomy, words: dict[str, str]) -> list[str]:
     names = {
         "vis_usable_photos": "Usable photos of the home",
-        "vis_flagged_photos": "Photos not used (abstained, failed quality, reused or not a home)",
+        "vis_flagged_photos": (
+            "Photos not used (abstained, failed quality, reused from another family, repeated "
+            "or not a home)"
+        ),
         "vis_room_coverage": "Share of expected rooms photographed",
         "vis_condition_mean": "Photos: mean condition of the home (1 emergency .. 5 premium)",
         "vis_condition_min": "Photos: worst room condition (1 emergency .. 5 premium)",

@@ -89,7 +89,7 @@ def test_a_reason_over_the_limit_comes_back_in_the_form_with_a_message(page, ser
     with page.expect_navigation() as sent:
         page.click("#decision-form button[type=submit]")
     assert sent.value.status == 422
-    message = CATALOGUES["en"]["decision_error.reason_too_long"].format(n=REASON_MAX_CHARS)
+    message = CATALOGUES["en"]["decision_error.reason_too_long"].format(n=f"{REASON_MAX_CHARS:,}")
     assert message in page.inner_text("#decision-error")
     assert page.input_value("#reason") == reason  # the member's words, kept
     assert page.is_checked("#kind-override")

@@ -75,7 +75,8 @@ def test_a_form_reason_over_the_limit_comes_back_with_the_words_and_the_refusal(
     )
     assert refused.status_code == 422
     assert 'id="decision-form"' in refused.text
-    assert EN["decision_error.reason_too_long"].format(n=REASON_MAX_CHARS) in refused.text
+    # The page writes the limit as it writes numbers: grouped ("2,000").
+    assert EN["decision_error.reason_too_long"].format(n=f"{REASON_MAX_CHARS:,}") in refused.text
     assert LINE.replace("'", "&#39;") in refused.text  # the member's words, in the textarea
     assert _recorded(web) == []
 

@@ -89,7 +89,8 @@ def test_flagged_photos_doubt_names_not_a_home_photos_it_counts(welfare_config, 
     flagged = next(d for d in doubts if d.code == Code.DOUBT_FLAGGED_PHOTOS)
     assert flagged.params == {"flagged": 2, "total": 3}
     assert flagged.text == (
-        "2 of 3 photos not used: abstained, failed quality, reused or not a photo of a home"
+        "2 of 3 photos not used: abstained, failed quality, reused from another family, a "
+        "repeat of an earlier photo of the family, or not a photo of a home"
     )
     # The page reads the catalogue's words, in every language: each names not-a-home photos.
     said = {

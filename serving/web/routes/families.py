@@ -102,7 +102,8 @@ def family_list(
 
 def _refusal_text(t: Translator, refused: DecisionRefusal) -> str:
     """Why a decision was refused, in the reader's words (`decision_error.<refusal>`): reason
-    codes, stale causes and a level as their labels, the choice of levels as digits."""
+    codes, stale causes and a level as their labels, the choice of levels as digits, a count
+    (`n`: a reason's length limit) grouped as the pages write numbers."""
     shown: dict[str, object] = {}
     for name, value in refused.params.items():
         if name == "reasons":
@@ -115,6 +116,8 @@ def _refusal_text(t: Translator, refused: DecisionRefusal) -> str:
             shown[name] = t.label("decision_kind", value)
         elif name == "levels":
             shown[name] = ", ".join(map(str, value))
+        elif name == "n":
+            shown[name] = t.number(value)
         else:
             shown[name] = value
     return t(f"decision_error.{refused.refusal}", **shown)
@@ -149,8 +152,10 @@ def _family_response(
         status_code=status_code,
         view=view,
         levels=_levels(),
-        # The textarea's maxlength: the limit the service checks (read per page, one source).
+        # The textarea's maxlength and the help's minimum: the limits the service checks (read
+        # per page, one source).
         reason_max_chars=serving.decisions.REASON_MAX_CHARS,
+        reason_min_chars=serving.decisions.REASON_MIN_CHARS,
         can_decide=user.role in DECIDERS,
         error=_refusal_text(translator(page_language(request)), refused) if refused else None,
         error_field=DECISION_REFUSALS[refused.refusal] if refused else None,

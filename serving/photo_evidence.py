@@ -7,7 +7,8 @@ another family's filed photo as the same (`photo_flags`; photos filed before lin
 written have none). A page shows a photo's reuse the same way (`reuse_shown`), from the
 family's photos and links read once (`read_inputs`). A photo that repeats an earlier photo of
 its own family already counted (sent again re-encoded, resized, as a screenshot) is flagged
-`repeated` (`family_flags`), so its evidence counts once; it is no reuse.
+`repeated` (`family_flags`), so its evidence counts once; it is no reuse. An upload's answer
+names the photos it repeats (`repeats_of`), found the same way.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from sqlalchemy import CompoundSelect, and_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from serving.db.models import Assessment, Family, Photo, ReuseLink
+from serving.db.session import session_scope
 from serving.reuse_index import ReuseMatch, shaped
 from serving.state import Services
-from shanyraq.taxonomy import Taxonomy
+from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY, PhotoScore
 from welfare.aggregate import PhotoFlags, has_finite_probabilities, usable
 
@@ -206,15 +208,102 @@ def family_flags(
     for photo, score in zip(photos, scores, strict=True):
         flags = photo_flags(services, photo, family, linked=photo.id in linked)
         if usable(score, flags, taxonomy):
-            if counted and services.reuse is not None and photo.perceptual_hash:
-                same = services.reuse.same_in_family(
-                    photo.perceptual_hash, family_id=family.id, sha256=photo.sha256,
-                    among=counted,
-                )  # fmt: skip
-                flags = replace(flags, repeated=bool(same))
+            same = _same_as_counted(
+                services, family.id, photo.perceptual_hash, photo.sha256, counted=counted
+            )
+            flags = replace(flags, repeated=bool(same))
             counted.add(photo.id)
         found.append(flags)
     return found
+
+
+def _same_as_counted(
+    services: Services,
+    family_id: str,
+    hex_hash: str | None,
+    sha256: str,
+    *,
+    counted: AbstractSet[int],
+    pixels: np.ndarray | None = None,
+) -> list[int]:
+    """Of the family's photos that count (`counted`, ids), those the reuse index verifies as
+    the same photo as this one (ReuseIndex.same_in_family); none without an index or a hash."""
+    if not counted or services.reuse is None or not hex_hash:
+        return []
+    return services.reuse.same_in_family(
+        hex_hash, family_id=family_id, sha256=sha256, among=counted, pixels=pixels
+    )
+
+
+@dataclass(frozen=True, order=True)
+class Repeat:
+    """A filed photo of the family that a photo repeats (`repeats_of`), as an upload's answer
+    names it: the photo that counts, where the repeat's evidence is already in."""
+
+    photo_id: int
+    number: int  # its place among the family's photos, oldest first, from 1 ("Photo n")
+
+
+def repeats_of(
+    services: Services,
+    family_id: str,
+    *,
+    hex_hash: str | None,
+    sha256: str,
+    score: PhotoScore | None,
+    flags: PhotoFlags,
+    pixels: np.ndarray | None = None,
+    before: int | None = None,
+) -> tuple[Repeat, ...]:
+    """The family's photos that count which this photo repeats, oldest first: what
+    `family_flags` finds for it read after them (the family's filed photos; `before`: only
+    those filed before this photo id). Empty when the photo would not count itself (its
+    `score`, None when unscored, and its `flags`), as `family_flags` flags no such photo.
+
+    The photo is named by its hashes (`hex_hash`), its stored file (`sha256`) and, for an
+    upload being filed, its `pixels`, as the upload's reuse check names it. The photos are
+    read in a session of their own, and verified after it (verification reads stored photos:
+    never while holding the database, as serving.uploads checks reuse)."""
+    taxonomy = get_taxonomy()
+    if services.reuse is None or score is None or not usable(score, flags, taxonomy):
+        return ()
+    with session_scope(services.readers) as session:
+        family, inputs = session.get(Family, family_id), read_inputs(session, family_id)
+    if family is None:
+        return ()
+    photos = [p for p in inputs.photos if before is None or p.id < before]
+    scores = [photo_score(p, taxonomy) for p in photos]
+    earlier = family_flags(
+        services, family, photos, scores, linked=inputs.reused, taxonomy=taxonomy
+    )
+    counted = {  # a repeat counts for the photos after it, as in family_flags
+        photo.id: number
+        for number, (photo, score_of, flags_of) in enumerate(
+            zip(photos, scores, earlier, strict=True), 1
+        )
+        if flags_of.repeated or usable(score_of, flags_of, taxonomy)
+    }
+    same = _same_as_counted(
+        services, family_id, hex_hash, sha256, counted=counted.keys(), pixels=pixels
+    )
+    return tuple(sorted(Repeat(photo_id, counted[photo_id]) for photo_id in same))
+
+
+def filed_repeats(services: Services, photo: Photo) -> tuple[Repeat, ...]:
+    """`repeats_of` for a filed photo: its own flags (`photo_flags`), read after the photos of
+    its family filed before it."""
+    if services.reuse is None:
+        return ()
+    with session_scope(services.readers) as session:
+        family = session.get(Family, photo.family_id)
+        linked = photo.id in reuse_linked(session, [photo])
+    if family is None:
+        return ()
+    flags = photo_flags(services, photo, family, linked=linked)
+    return repeats_of(
+        services, photo.family_id, hex_hash=photo.perceptual_hash, sha256=photo.sha256,
+        score=photo_score(photo, get_taxonomy()), flags=flags, before=photo.id,
+    )  # fmt: skip
 
 
 def counted_repeated(assessment: Assessment) -> set[int]:

@@ -271,11 +271,18 @@ class ReuseIndex:
         ]
 
     def same_in_family(
-        self, hex_hash: str, *, family_id: str, sha256: str | None, among: AbstractSet[int]
+        self,
+        hex_hash: str,
+        *,
+        family_id: str,
+        sha256: str | None,
+        among: AbstractSet[int],
+        pixels: np.ndarray | None = None,
     ) -> list[int]:
         """Of the family's filed photos `among` (ids), those verified as the same photo as
-        this one (its `hex_hash`, its stored file `sha256`), nearest first: the candidate
-        search and the verification of `verified`, with its thresholds, inside one family.
+        this one (its `hex_hash`, its stored file `sha256`, and its `pixels` when at hand: an
+        upload's, as `verified` takes them), nearest first: the candidate search and the
+        verification of `verified`, with its thresholds, inside one family.
 
         Not reuse: a family's photo sent again (re-encoded, resized, a screenshot) is no fraud
         signal, only evidence already in (welfare.aggregate counts it once).
@@ -295,7 +302,7 @@ class ReuseIndex:
                 family_id="", config=self.config, on_pixels=True,
             )  # fmt: skip
             owners = [(int(pid), self._photos[pid]) for pid, _ in hits]
-        query = _Query(sha256, None, hashes.full)
+        query = _Query(sha256, pixels, hashes.full)
         return [pid for pid, owner in owners if self._same(query, owner)]
 
     def _in_flight_candidates(

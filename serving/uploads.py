@@ -25,7 +25,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -37,11 +37,12 @@ from serving.assessments import lock_family
 from serving.db.models import Family, Photo, ReuseLink
 from serving.db.session import session_scope
 from serving.idempotency import Answer, remember, replay, retention
-from serving.photo_evidence import reuse_links_of
+from serving.photo_evidence import Repeat, filed_repeats, repeats_of, reuse_links_of
 from serving.pipeline import Analysis
 from serving.reuse_index import ReuseMatch, shaped
 from shanyraq.errors import ShanyraqError
 from vision.score import PhotoScore
+from welfare.aggregate import PhotoFlags
 
 if TYPE_CHECKING:
     from serving.reuse_index import InFlight
@@ -89,6 +90,9 @@ class Filed:
     # the transaction, those of exactly these bytes (`_same_bytes`) and, for a photo filed
     # before, those its reuse links name.
     reused_with: tuple[ReuseMatch, ...] = ()
+    # The family's photos that count which this one repeats (photo_evidence.repeats_of): it
+    # is filed, and its evidence counts once, there. Told, never refused.
+    repeats: tuple[Repeat, ...] = ()
 
 
 def _same_bytes(session: Session, *, family_id: str, sha256: str) -> list[ReuseMatch]:
@@ -136,19 +140,23 @@ def _filed_again(
     *,
     actor: tuple[int, str],
     matches: Sequence[ReuseMatch],
+    repeats: Sequence[Repeat] = (),
 ) -> Filed:
     """Bytes the family already had: the filed photo, with the photos its links name as
-    GET /photos/{id} shows them, audited as `photo_upload_duplicate`; nothing else written.
-    An upload all the same: who sent a family's photo again (another inspector, another
-    day) is the audit trail's to keep."""
+    GET /photos/{id} shows them and those of the family it `repeats`, audited as
+    `photo_upload_duplicate`; nothing else written. An upload all the same: who sent a
+    family's photo again (another inspector, another day) is the audit trail's to keep."""
     linked = reuse_links_of(session, [existing]).get(existing.id, [])
-    filed = Filed(existing, created=False, reused_with=_merged(matches, linked))
+    filed = Filed(
+        existing, created=False, reused_with=_merged(matches, linked), repeats=tuple(repeats)
+    )
     audit.append(
         session, key, actor=actor[1], action="photo_upload_duplicate",
         target=f"photo:{existing.id}",
         details={
             "family_id": existing.family_id, "sha256": existing.sha256,
             "reuse_matches": len(filed.reused_with),
+            "repeat_of": [r.photo_id for r in filed.repeats],
         },
     )  # fmt: skip
     return filed
@@ -166,6 +174,7 @@ def record_upload(
     size_bytes: int,
     hashes_hex: str | None = None,
     reused_with: Sequence[ReuseMatch] = (),
+    repeats: Sequence[Repeat] = (),
 ) -> Filed:
     """Insert the photo row (or find the same bytes already filed) and audit it; flushed.
 
@@ -175,14 +184,17 @@ def record_upload(
     `hashes_hex`: the reuse hashes to keep (full and crops); the full hash alone when None.
     `reused_with`: other families' photos verified as this one; a new row links each of them
     and every other family's photo of the very same bytes (ReuseLink), so their families'
-    assessments made before it become stale.
+    assessments made before it become stale. `repeats`: the family's photos that count which
+    it repeats (`repeats_of`, found before the transaction); none once it is reused.
     """
     decoded = analysis.decoded
     lock_family(session, family_id)  # a decision on this family waits until the photo commits
     matches = _merged(reused_with, _same_bytes(session, family_id=family_id, sha256=decoded.sha256))
     existing = filed_photo(session, family_id=family_id, sha256=decoded.sha256)
-    if existing is not None:
-        return _filed_again(session, key, existing, actor=actor, matches=matches)
+    if existing is not None:  # filed meanwhile: what it repeats of the photos before it
+        earlier = [r for r in repeats if r.photo_id < existing.id]
+        return _filed_again(session, key, existing, actor=actor, matches=matches, repeats=earlier)
+    repeats = () if matches else tuple(repeats)  # another family's photo counts nowhere
     photo = Photo(
         family_id=family_id, sha256=decoded.sha256, format=decoded.format,
         width=decoded.display_size[0], height=decoded.display_size[1], size_bytes=size_bytes,
@@ -206,10 +218,10 @@ def record_upload(
         details={
             "family_id": family_id, "sha256": decoded.sha256,
             "model_version": photo.model_version, "quality": analysis.quality.status,
-            "reuse_links": len(links),
+            "reuse_links": len(links), "repeat_of": [r.photo_id for r in repeats],
         },
     )  # fmt: skip
-    return Filed(photo, created=True, reused_with=matches)
+    return Filed(photo, created=True, reused_with=matches, repeats=tuple(repeats))
 
 
 _ATTEMPTS = 3  # at most two lost races (the photo row, then the key row), then an answer
@@ -246,6 +258,7 @@ def _answer(
                 body["reuse"] = shaped(
                     list(filed.reused_with), viewer_role=viewer[0], viewer_region=viewer[1]
                 )
+                body["repeat_of"] = [asdict(repeat) for repeat in filed.repeats]
                 status = 201 if filed.created else 200
                 if idempotency is not None:
                     remember(
@@ -277,7 +290,8 @@ def record_resend(
     The bytes are stored again first, as an upload of them always did: an original lost or
     damaged in the store is whole again. Reuse shows as for GET /photos/{id}: the index's
     verdict on the filed photo's hashes (checked before the transaction: verification reads
-    stored photos), uploads in flight included as in an upload's own answer, and its links."""
+    stored photos), uploads in flight included as in an upload's own answer, and its links;
+    the photos filed before it that it repeats, as the assessment reads them (`filed_repeats`)."""
     with session_scope(services.readers) as session:
         known = filed_photo(session, family_id=family_id, sha256=sha256)
         hashes_hex = known.perceptual_hash if known is not None else None
@@ -289,6 +303,7 @@ def record_resend(
         found = services.reuse.verified(
             hashes_hex, family_id=family_id, sha256=sha256, in_flight=True
         )
+    repeats = filed_repeats(services, known)
 
     def file(session: Session) -> Filed | None:
         lock_family(session, family_id)  # as record_upload: one filing of the family at a time
@@ -296,7 +311,10 @@ def record_resend(
         if existing is None:  # photos are not deleted; were it gone, the upload files it anew
             return None
         matches = _merged(found, _same_bytes(session, family_id=family_id, sha256=sha256))
-        return _filed_again(session, services.signing_key, existing, actor=actor, matches=matches)
+        return _filed_again(
+            session, services.signing_key, existing, actor=actor, matches=matches,
+            repeats=repeats,
+        )  # fmt: skip
 
     answered = _answer(
         services, file, actor=actor, idempotency=idempotency, viewer=viewer, shape=shape
@@ -326,8 +344,9 @@ def record_request(
     (verification reads stored photos: never while holding the database); the photo becomes
     an indexed one only after the commit, and a failed commit leaves nothing behind in it.
     The answer shows the matches, and other families' photos of the same bytes, as `viewer`
-    (role, region) may see them; the row links all of them (`record_upload`). Lost races
-    are retried (`_answer`).
+    (role, region) may see them; the row links all of them (`record_upload`). It names the
+    family's photos the upload repeats (`repeats_of`, on its pixels), filed all the same: the
+    inspector may have meant it. Lost races are retried (`_answer`).
     """
     reuse = services.reuse
     hashes_hex = analysis.photo_hashes.to_hex() if reuse is not None else None
@@ -344,12 +363,17 @@ def record_request(
                 hashes_hex, family_id=family_id, sha256=analysis.decoded.sha256,
                 pixels=analysis.decoded.pixels, in_flight=True,
             )  # fmt: skip
+        flags = PhotoFlags(quality_status=analysis.quality.status, reused=bool(found))
+        repeats = repeats_of(
+            services, family_id, hex_hash=hashes_hex, sha256=analysis.decoded.sha256,
+            score=score, flags=flags, pixels=analysis.decoded.pixels,
+        )  # fmt: skip
 
         def file(session: Session) -> Filed:
             return record_upload(
                 session, services.signing_key, family_id=family_id, actor=actor,
                 analysis=analysis, score=score, room_hint=room_hint, size_bytes=size_bytes,
-                hashes_hex=hashes_hex, reused_with=found,
+                hashes_hex=hashes_hex, reused_with=found, repeats=repeats,
             )  # fmt: skip
 
         answered = _answer(

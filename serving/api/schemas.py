@@ -271,12 +271,31 @@ class PhotoOut(BaseModel):
     score_status: Literal["scored", "model_unavailable"]
 
 
+class RepeatOf(BaseModel):
+    """A photo already filed for the same family that the uploaded photo is the same as."""
+
+    photo_id: int = Field(description="The filed photo (GET /photos/{photo_id}).")
+    number: int = Field(
+        description="Its place among the family's photos, oldest first, from 1: the number "
+        "the family page shows it under ('Photo 1')."
+    )
+
+
 class UploadOut(PhotoOut):
     duplicate: bool = Field(
         description="true: the same bytes were already filed for this family, and this is "
         "the photo filed then (answered with 200, nothing new filed)."
     )
     reuse: ReuseOut
+    repeat_of: list[RepeatOf] = Field(
+        default_factory=list,
+        description="The family's photos that count (already filed) which this photo is the "
+        "same as, oldest first: sent again re-encoded, resized or as a screenshot, verified on "
+        "pixels as the reuse check is. Its evidence counts once, there: the family's "
+        "assessment leaves this photo out as `repeated`. The photo is filed all the same (it "
+        "is no reuse and nothing is refused); empty when it counts on its own. As found at "
+        "upload: the assessment decides again when it is computed.",
+    )
 
 
 class PhotoViewOut(PhotoOut):

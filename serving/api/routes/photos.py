@@ -85,6 +85,9 @@ async def upload_photo(
 ) -> JSONResponse:
     """File one photo: 201 only once the file is durable and the row committed.
 
+    A photo the family already filed, sent again with other bytes (re-encoded, resized, a
+    screenshot), is filed all the same; `repeat_of` names the filed photo, where it counts.
+
     A refusal from here on (4xx) is audited as `photo_refused`; the dependencies answer
     those before it (sign-in 401, role 403, a family outside the region 404)."""
     family_id, region = family.id, family.region

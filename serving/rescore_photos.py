@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -235,14 +235,32 @@ def _discard_restored(
     if not gone:
         return 0
     session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, *_ in gone])))
-    for owner, n in Counter(owner for *_, owner in gone).items():
+    lowered = Counter(owner for *_, owner in gone)
+    _reopen_before(session, fresh, provenance, lowered, first=min(p for _, p, _ in gone))
+    return len(gone)
+
+
+def _reopen_before(
+    session: Session,
+    run: RescoreRun,
+    provenance: RunProvenance,
+    lowered: Mapping[int, int],
+    *,
+    first: int,
+    retry_failed: bool = False,
+) -> None:
+    """After outcomes were discarded (`lowered`: how many, by the run that recorded them):
+    lower each such run's failed count and reopen `run` before photo `first`. A finished run
+    reopens only under its provenance (`check_reopen`), checked after the discard so that a
+    refusal naming a new run names the day of the first photo to score again (its rollback
+    restores the outcomes)."""
+    for owner, n in lowered.items():
         lower = update(RescoreRun).values(failed=RescoreRun.failed - n)
         session.execute(lower.where(RescoreRun.id == owner))
-    if fresh.status == "done":  # after the discard: a refusal names the restored photos' day
-        check_reopen(session, fresh, provenance)  # (and its rollback restores the outcomes)
-    fresh.last_photo_id = min(fresh.last_photo_id, min(p for _, p, _ in gone) - 1)
-    fresh.status, fresh.finished_at = "running", None
-    return len(gone)
+    if run.status == "done":
+        check_reopen(session, run, provenance, retry_failed=retry_failed)
+    run.last_photo_id = min(run.last_photo_id, first - 1)
+    run.status, run.finished_at = "running", None
 
 
 def retry_failed(
@@ -268,13 +286,9 @@ def retry_failed(
         return 0
     gone = delete(RescoredScore).where(*in_scope)
     session.execute(gone.execution_options(synchronize_session=False))
-    for owner, n, _ in owners:
-        lower = update(RescoreRun).values(failed=RescoreRun.failed - n)
-        session.execute(lower.where(RescoreRun.id == owner))
-    if run.status == "done":
-        check_reopen(session, run, provenance, retry_failed=True)
-    run.last_photo_id = min(run.last_photo_id, min(first for *_, first in owners) - 1)
-    run.status, run.finished_at = "running", None
+    lowered = {owner: n for owner, n, _ in owners}
+    first = min(first for *_, first in owners)
+    _reopen_before(session, run, provenance, lowered, first=first, retry_failed=True)
     session.flush()
     return sum(n for _, n, _ in owners)
 

@@ -12,6 +12,12 @@ FastAPI tests it).
 The refusal is the API's JSON error. A part of the service that answers in its own form (the
 web pages: an HTML page in the reader's language) registers its answer on the app with
 `answer_refusals`; this middleware runs before the app, so it looks it up on `scope["app"]`.
+
+A refusal of a signed-in sender (a valid bearer token, or what the registered `reader` finds,
+e.g. the pages' session cookie) is audited as `request_too_large`: the path, the limit, the
+declared length and what was read. One without a valid sign-in is not: like the refusals of a
+missing token or a form from another site, anyone could fill the log with them; the metrics
+count them (status 413).
 """
 
 from __future__ import annotations
@@ -19,24 +25,118 @@ from __future__ import annotations
 import contextlib
 import email.message
 import json
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# app.state attribute: [(matches(path), answer(max_bytes) -> ASGI app)], first match answers.
+from serving import audit
+from serving.api.deps import CurrentUser, get_current_user
+from serving.db.session import session_scope
+from serving.state import Services
+from shanyraq.errors import ShanyraqError
+
+logger = logging.getLogger(__name__)
+
+# app.state attribute: [(matches(path), answer(max_bytes) -> ASGI app, reader)], first match
+# answers.
 _ANSWERS = "body_refusal_answers"
 
 RefusalAnswer = Callable[[int], ASGIApp]
+# Who sent a request, if signed in (None otherwise); never raises for a bad sign-in.
+Reader = Callable[[Request], CurrentUser | None]
+
+PATH_MAX_CHARS = 256  # of the path an audited refusal keeps
 
 
 def answer_refusals(
-    app: Starlette, *, matches: Callable[[str], bool], answer: RefusalAnswer
+    app: Starlette,
+    *,
+    matches: Callable[[str], bool],
+    answer: RefusalAnswer,
+    reader: Reader | None = None,
 ) -> None:
-    """Refuse bodies over the limit on the paths `matches` accepts with `answer(max_bytes)`."""
+    """Refuse bodies over the limit on the paths `matches` accepts with `answer(max_bytes)`;
+    `reader` finds their signed-in sender for the audit (default: the bearer token's)."""
     answers = getattr(app.state, _ANSWERS, [])
-    setattr(app.state, _ANSWERS, [*answers, (matches, answer)])
+    setattr(app.state, _ANSWERS, [*answers, (matches, answer, reader or bearer_reader)])
+
+
+def bearer_reader(request: Request) -> CurrentUser | None:
+    """The account of the request's valid bearer token; None without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return get_current_user(request.app.state.services, token.strip())
+    except ShanyraqError:  # expired, revoked, forged: nobody signed in
+        return None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a refused request was: the limit it passed, the Content-Length it declared (None:
+    none, or not a number: `declared_text`) and the bytes read before it was refused."""
+
+    limit_bytes: int
+    json_body: bool
+    declared_bytes: int | None
+    declared_text: str | None
+    received_bytes: int
+
+    def audit_details(self, scope: Scope) -> dict[str, Any]:
+        details: dict[str, Any] = {
+            "method": _printable(scope.get("method", ""), 16),
+            "path": _printable(scope["path"], PATH_MAX_CHARS),
+            "limit_bytes": self.limit_bytes,
+            "json_body": self.json_body,
+            "declared_bytes": self.declared_bytes,
+            "received_bytes": self.received_bytes,
+        }
+        if self.declared_text is not None:
+            details["declared_text"] = _printable(self.declared_text, 32)
+        return details
+
+
+def _printable(text: str, limit: int) -> str:
+    """`text` with each unprintable character written as its escape, cut to `limit`, as the
+    sign-in's audit keeps an attempted name (serving.api.routes.auth)."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )[:limit]
+
+
+def _services(scope: Scope) -> Services | None:
+    """The app's services; None before its lifespan has made them (or outside an app)."""
+    services: Services | None = getattr(getattr(scope.get("app"), "state", None), "services", None)
+    return services
+
+
+def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> bool:
+    """Audit `refusal` (`request_too_large`, committed on its own) if `reader` finds its
+    sender signed in; whether it was. A failed write is logged, not raised: the 413 stands."""
+    services = _services(request.scope)
+    if services is None:
+        return False
+    details = refusal.audit_details(request.scope)
+    try:
+        actor = reader(request)
+        if actor is None:
+            return False
+        with session_scope(services.sessions) as session:
+            audit.append(
+                session, services.signing_key, actor=actor.username,
+                action="request_too_large", details=details,
+            )  # fmt: skip
+    except Exception:  # the refusal stands whatever the database says; the log keeps the note
+        logger.exception("request_too_large not audited: %s", details)
+        return False
+    return True
 
 
 class _TooLarge(Exception):
@@ -81,17 +181,39 @@ class BodySizeLimit:
             )
         return json.dumps({"code": "body_too_large", "message": why}).encode()
 
-    def _answer(self, scope: Scope) -> ASGIApp | None:
-        """The answer registered for this path (see `answer_refusals`), if any."""
+    def _registered(self, scope: Scope) -> tuple[RefusalAnswer | None, Reader]:
+        """The answer and reader registered for this path (see `answer_refusals`), if any."""
         state = getattr(scope.get("app"), "state", None)
-        for matches, answer in getattr(state, _ANSWERS, []):
+        for matches, answer, reader in getattr(state, _ANSWERS, []):
             if matches(scope["path"]):
-                return answer(self._limit(scope))
-        return None
+                return answer, reader
+        return None, bearer_reader
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answer = self._answer(scope)
-        if answer is not None:
+    def _refusal(self, scope: Scope, received_bytes: int) -> Refusal:
+        declared = dict(scope["headers"]).get(b"content-length")
+        declared_bytes: int | None = None
+        declared_text: str | None = None
+        if declared is not None and declared.isdigit():
+            declared_bytes = int(declared)
+        elif declared is not None:
+            declared_text = declared.decode("latin-1")
+        return Refusal(
+            limit_bytes=self._limit(scope),
+            json_body=_is_json(scope),
+            declared_bytes=declared_bytes,
+            declared_text=declared_text,
+            received_bytes=received_bytes,
+        )
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, *, received_bytes: int = 0
+    ) -> None:
+        answer_for, reader = self._registered(scope)
+        refusal = self._refusal(scope, received_bytes)
+        if _services(scope) is not None:  # audited before the answer, as the routes' refusals
+            await run_in_threadpool(record_refusal, Request(scope), refusal, reader)
+        if answer_for is not None:
+            answer = answer_for(refusal.limit_bytes)
 
             async def closing(message: Message) -> None:
                 if message["type"] == "http.response.start":  # the body was not read
@@ -146,4 +268,4 @@ class BodySizeLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, limited_receive, guarded_send)
         if state["exceeded"] and not state["started"]:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, received_bytes=state["received"])

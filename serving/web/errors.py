@@ -4,7 +4,8 @@ The same domain errors (`not_found` from a region scope, `forbidden` from a poli
 raised for pages and for the API; only the answer's form differs. An unsigned-in reader is
 sent to the sign-in page and brought back afterwards: to the same address after a page view,
 to the form's page (marked `unsent`) after a form post, which was not recorded. A body over
-the size limit gets the HTML page too (`serving.api.body_limit` answers before the app).
+the size limit gets the HTML page too (`serving.api.body_limit` answers before the app), which
+names the limit in megabytes; its refusal is audited with the session cookie's reader.
 
 The error's English message is a detail for English readers only; others read the title and
 help of its status, or the text of its code where the catalogues have one (`error_reason.*`).
@@ -117,8 +118,8 @@ def _roles_allowed(request: Request, exc: Exception) -> str:
     return t("error.roles_allowed", roles=", ".join(t.label("role", r) for r in exc.roles))
 
 
-def page_error(request: Request, exc: Exception) -> Response:
-    """The HTML answer to an error on a page."""
+def page_error(request: Request, exc: Exception, *, limit: str = "") -> Response:
+    """The HTML answer to an error on a page; `limit`: the limit it passed, in words."""
     status, code, message = _status_and_message(exc)
     if status == 401:
         back = _back_after_sign_in(request)
@@ -142,6 +143,7 @@ def page_error(request: Request, exc: Exception) -> Response:
         code=code,
         message=message,
         roles_allowed=roles_allowed,
+        limit=limit,
     )
     # As the API says it (serving.api.errors): when to try again, after a 429 or a busy
     # model's 503; a 503 that waits for an administrator has no retry_after_s, and no header.
@@ -163,6 +165,12 @@ def _wrap(original: Handler) -> Handler:
     return handler
 
 
+def megabytes(n_bytes: int) -> float:
+    """`n_bytes` in megabytes (10^6 bytes) rounded down to a tenth, never above the real
+    limit: as the upload page names a photo's (serving.web.routes.upload)."""
+    return n_bytes // 100_000 / 10
+
+
 def _too_large_page(max_bytes: int) -> ASGIApp:
     """The 413 page for a page's form post over the body limit (e.g. many photos at once)."""
     refused = BodyTooLargeError(
@@ -170,7 +178,10 @@ def _too_large_page(max_bytes: int) -> ASGIApp:
     )
 
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-        response = page_error(Request(scope, receive), refused)
+        request = Request(scope, receive)
+        t = translator(page_language(request))
+        limit = t("error.body_limit", mb=t.number(megabytes(max_bytes)))
+        response = page_error(request, refused, limit=limit)
         await response(scope, receive, send)
 
     # Through CookieAuth, as the app's requests go: the page is the signed-in reader's own.
@@ -184,4 +195,4 @@ def install_page_errors(app: FastAPI) -> None:
         if original is None:
             raise RuntimeError(f"install the API's error handlers before the pages' ({kind})")
         app.add_exception_handler(kind, _wrap(original))
-    answer_refusals(app, matches=is_page_path, answer=_too_large_page)
+    answer_refusals(app, matches=is_page_path, answer=_too_large_page, reader=_viewer)

@@ -20,9 +20,12 @@ As `rescore` does, the pipeline holds the re-scoring lock of its model version f
 run (serving/rescore_lock.py: `rescore promote` and `rescore discard` are refused meanwhile, and
 it is refused while one of them runs); it discards the outcomes of photos in its scope recorded
 (by any run of the version) as missing or damaged in the store once they read intact again, and
-scores them (`retry_restored`); a finished run it reopens for those or for photos filed since is
-marked running while it scores (`reopen_for_uncovered`) and done when no photo in scope is left
-uncovered (`first_uncovered`), so no promotion adopts it part-way.
+scores them (`retry_restored`); with `retry_failed` it discards the other outcomes without a
+score in its scope too (an error of the moment, a photo over the stored-photo limit raised
+since) and scores them again, as `rescore --retry-failed` does (`retry_failed`); a finished run
+it reopens for those or for photos filed since is marked running while it scores
+(`reopen_for_uncovered`) and done when no photo in scope is left uncovered (`first_uncovered`),
+so no promotion adopts it part-way. The run is opened in serving/rescore_ray_open.py.
 """
 
 from __future__ import annotations
@@ -41,24 +44,11 @@ from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import DAMAGED_IDS_SHOWN, RescoreRun, ensure_tables
 from serving.rescore_lock import rescore_lock
-from serving.rescore_photos import (
-    first_uncovered,
-    not_yet_scored,
-    photo_scope,
-    reopen_for_uncovered,
-    retry_restored,
-    scope_outcomes,
-)
-from serving.rescore_provenance import actors_scorer
+from serving.rescore_photos import first_uncovered, not_yet_scored, photo_scope, scope_outcomes
 from serving.rescore_ray_actor import Database, ScoreBatch, read_page
+from serving.rescore_ray_open import OpenedRun, open_pipeline_run
 from serving.rescore_reads import read_sessions
-from serving.rescore_runs import (
-    RunProvenance,
-    open_run,
-    outcome_counts,
-    since_key_of,
-    unfinished_runs,
-)
+from serving.rescore_runs import RunProvenance, outcome_counts, unfinished_runs
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ModelMismatchError, ShanyraqError
@@ -159,6 +149,7 @@ class RayRescoreReport:
     written_now: int
     complete: bool  # the run is done: no photo in scope is left without an outcome or a score
     restored: int = 0  # photos restored to the store whose damage outcomes this call discarded
+    retried: int = 0  # outcomes without a score this call discarded to score again
     # Photos in scope recorded as damage to the store (STORE_DAMAGE, by any run of the version,
     # each re-checked by this call): once restored, any run whose scope holds them scores them.
     store_damaged: int = 0
@@ -186,6 +177,7 @@ def rescore_with_ray(
     num_gpus_per_actor: float = 0.0,
     data_dir: Path | None = None,
     read_page_rows: int = 10_000,
+    retry_failed: bool = False,
 ) -> RayRescoreReport:
     """Run the pipeline on the Ray cluster `ray.init` connected to (a local one if none).
 
@@ -198,6 +190,10 @@ def rescore_with_ray(
     Paths are made absolute here, where given (a worker resolves one in its own folder), and
     the limit originals are read under is computed here (`stored_limit(max_pixels)`, of today's
     io.max_pixels) for all actors alike. Photos are read `read_page_rows` at a time (`read_pages`).
+    `retry_failed` scores again the photos in scope recorded without a score, whichever run
+    recorded them (`retry_failed` of serving.rescore_photos, as `rescore(..., retry_failed=True)`;
+    an undecodable photo fails again), reopening a finished run, promoted or not, for them; a
+    run recorded under another provenance is refused (RescoreResumeError) and keeps them.
     """
     if read_page_rows < 1:
         raise ValueError("read_page_rows must be at least 1")
@@ -220,7 +216,10 @@ def rescore_with_ray(
         runs = functools.partial(unfinished_runs, engine, model_version)
         lock_dir = data_dir if data_dir is not None else store_root.parent
         with rescore_lock(lock_dir, model_version, runs=runs, entry_point=ENTRY_POINT):
-            opened = _open(sessions, PhotoStore(store_root), model_version, since, provenance)
+            opened = open_pipeline_run(
+                sessions, PhotoStore(store_root), model_version, since, provenance,
+                retry=retry_failed,
+            )  # fmt: skip
             before = _own_outcomes(sessions, opened.run_id)
             if opened.to_read:  # else nothing to score: Ray is not started for nothing
                 with read_sessions(sessions) as reads, reads() as session:  # no write lock
@@ -241,43 +240,6 @@ def rescore_with_ray(
             return _finish(sessions, opened, model_version, since, before)
     finally:
         engine.dispose()
-
-
-@dataclass(frozen=True)
-class _Opened:
-    run_id: int
-    restored: int  # photos restored to the store whose damage outcomes this call discarded
-    to_read: int  # photos in scope with no outcome yet, for the actors to score
-    scorer: str  # the scorer record its actors must match (`actors_scorer`)
-
-
-def _open(
-    sessions: Any,
-    store: PhotoStore,
-    model_version: str,
-    since: datetime | None,
-    provenance: RunProvenance,
-) -> _Opened:
-    """The pipeline's run of `since` made or checked, as `rescore` opens its run: the damage
-    outcomes of its scope whose files are restored discarded (`retry_restored`, which reads
-    them in no transaction), and a finished run reopened, marked running, for those and the
-    photos filed since (`reopen_for_uncovered`), both under the provenance it recorded. A run
-    that stays finished reads nothing: a photo scored by the model from its upload needs none."""
-    with session_scope(sessions) as session:
-        run, _ = open_run(session, model_version, since_key_of(since, ray=True), provenance,
-                          restart=False)  # fmt: skip
-    restored = retry_restored(sessions, run, store, provenance, since)
-    with session_scope(sessions) as session:
-        run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
-        reopen_for_uncovered(session, run, since, provenance)
-        to_read = 0
-        if run.status != "done":
-            to_read = session.scalar(
-                select(func.count(Photo.id)).where(
-                    *photo_scope(since), not_yet_scored(model_version)
-                )
-            ) or 0  # fmt: skip
-        return _Opened(run.id, restored, to_read, actors_scorer(session, run, provenance))
 
 
 def _score(
@@ -369,7 +331,7 @@ def _own_outcomes(sessions: Any, run_id: int) -> tuple[int, int]:
 
 def _finish(
     sessions: Any,
-    opened: _Opened,
+    opened: OpenedRun,
     model_version: str,
     since: datetime | None,
     before: tuple[int, int],
@@ -391,8 +353,8 @@ def _finish(
     return RayRescoreReport(
         run_id=opened.run_id, model_version=model_version, in_scope=in_scope, scored=scored,
         failed=failed, written_now=scored + failed - sum(before), complete=complete,
-        restored=opened.restored, scorer=scorer, store_damaged=scope.store_damaged,
-        store_damaged_ids=scope.store_damaged_ids,
+        restored=opened.restored, retried=opened.retried, scorer=scorer,
+        store_damaged=scope.store_damaged, store_damaged_ids=scope.store_damaged_ids,
         store_damaged_by_run=scope.store_damaged_by_run, by_other_runs=scope.by_other_runs,
         still_to_score=scope.still_to_score,
     )  # fmt: skip

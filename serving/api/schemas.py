@@ -307,6 +307,14 @@ class PhotoViewOut(PhotoOut):
         "(POST /families/{family_id}/photos), not a property of the photo.",
     )
     reuse: ReuseOut
+    repeat_of: list[RepeatOf] = Field(
+        default_factory=list,
+        description="The family's photos filed before this one that count and that it is the "
+        "same as, oldest first, as an upload's answer names them (UploadOut.repeat_of): its "
+        "evidence counts once, there, and the family's assessment leaves it out as "
+        "`repeated`. Empty when it counts on its own. As found now: the assessment decides "
+        "again when it is computed.",
+    )
 
 
 class HealthOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
@@ -30,7 +31,7 @@ from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
 from serving.idempotency import replay, request_fingerprint, retention
-from serving.photo_evidence import reuse_links_of, reuse_shown
+from serving.photo_evidence import filed_repeats, reuse_links_of, reuse_shown
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
 from serving.uploads import record_refusal, record_request, record_resend
@@ -247,7 +248,8 @@ def list_photos(
 def get_photo(
     photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
-    """One photo's scores, quality verdict and reuse flags (the view is audited)."""
+    """One photo's scores, quality verdict, reuse flags and the family's earlier photos it
+    repeats, as an upload's answer names them (the view is audited)."""
     audit_action(
         session, services, user, "photo_viewed",
         target=f"photo:{photo.id}",
@@ -256,6 +258,7 @@ def get_photo(
         **photo_out(photo),
         "duplicate": None,  # an upload's answer (UploadOut), not the photo's
         "reuse": _reuse(services, session, user, photo),
+        "repeat_of": [asdict(repeat) for repeat in filed_repeats(services, photo)],
     }
 
 

@@ -23,6 +23,15 @@ function resultCard(name, message) {
   return card;
 }
 
+/* What a card counts as in the run's summary: its outcome, except that a filed photo which
+   repeats one its family already filed (the card's notice of it, class "repeat", from the
+   answer's repeat_of) is a repeat, not one more usable photo: its evidence counts once, under
+   the earlier photo. */
+function summaryBucket(card) {
+  var outcome = card.dataset.outcome;
+  return outcome === "usable" && card.querySelector(".repeat") ? "repeat" : outcome;
+}
+
 /* The cards of one photo's answer: the server's verdicts, never the rest of its page. */
 async function answerCards(response, name, form) {
   if (response.status === 413) { return [resultCard(name, form.dataset.tooLarge)]; }
@@ -104,14 +113,15 @@ function setupUpload() {
     var kept = [];  // not sent: the session had ended, or is another account's
     var retried = -1;  // the photo sent again with a new session's token, at most once
     var last = null;  // this run's latest card: the next goes after it
-    var count = { usable: 0, retake: 0, refused: 0 };
+    var count = { usable: 0, retake: 0, repeat: 0, refused: 0 };
     function add(cards) {
       var none = document.getElementById("upload-none");
       if (none) { none.remove(); }
       cards.forEach(function (card) {
         if (last) { last.after(card); } else { results.prepend(card); }
         last = card;
-        count[card.dataset.outcome] = (count[card.dataset.outcome] || 0) + 1;
+        var bucket = summaryBucket(card);
+        count[bucket] = (count[bucket] || 0) + 1;
       });
     }
     var session = await currentSession(form);
@@ -158,7 +168,10 @@ function setupUpload() {
     var sent = files.length - kept.length;
     var summary = sent ? form.dataset.summary.replace("{total}", sent)
       .replace("{usable}", count.usable).replace("{retake}", count.retake)
-      .replace("{failed}", sent - count.usable - count.retake) : "";
+      .replace("{failed}", sent - count.usable - count.retake - count.repeat) : "";
+    if (count.repeat) {
+      summary += " " + form.dataset.summaryRepeats.replace("{repeats}", count.repeat);
+    }
     var next = kept.length ? form.dataset[session === "other" ? "otherUser" : "signedOut"]
       : unsent.length ? form.dataset.retry : "";
     keepChosen(input, unsent.concat(kept));

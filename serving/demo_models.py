@@ -207,7 +207,8 @@ def _train(paths: DemoPaths, config: WelfareConfig, *, overwrite: bool) -> None:
         others = [p.name for p in model_folders(paths.fusion_root) if p.name != paths.fusion_model]
         raise DemoFusionMixError(
             f"{paths.fusion_root} also holds {', '.join(others)}, trained on other families than "
-            f"the configs generate now, so {paths.fusion_model} is not trained again beside "
+            "the configs generate now, or on features computed otherwise than now, so "
+            f"{paths.fusion_model} is not trained again beside "
             "them (`welfare evaluate` refuses such a mix): train them "
             f"all under the current configs (`shanyraq welfare train --overwrite --out "
             f"{paths.fusion_root}`) or move them out of it, then start the demo again"

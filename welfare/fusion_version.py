@@ -1,7 +1,8 @@
 """A fusion model's version: `<name>-<digest>` of what decides its predictions (training data,
 the fitting part of the recipe, seed, decoding and both fitted heads' content), so two models
 that can predict differently never share one. And the feature basis it was trained under
-(`check_feature_basis`): what gives its features their values beside their names. Split from
+(`check_feature_basis`): what gives its features their values beside their names, checked on
+load and before models are saved beside others (`check_basis_alike`). Split from
 welfare/fusion.py."""
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -20,7 +22,14 @@ from shanyraq.json_values import is_finite_number
 from welfare.criteria import WelfareConfig
 from welfare.features import feature_basis
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
-from welfare.model_folder import FusionMeta
+from welfare.model_folder import (
+    TRAIN,
+    FusionMeta,
+    TrainingDataMismatchError,
+    model_folders,
+    read_meta,
+    retrain_command,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +88,18 @@ def head_content(head: Head) -> bytes:
 
 def check_feature_basis(meta: FusionMeta, config: WelfareConfig, *, source: str) -> None:
     """Refuse a model whose features were computed otherwise than `config` and this code compute
-    them (ModelMismatchError saying what changed, `feature_basis_change`). One saved before the
-    basis was recorded loads with a warning: nothing tells whether it still holds."""
+    them (ModelMismatchError saying what changed, `feature_basis_change`, and the command that
+    builds the model again, `retrain_command`). One saved before the basis was recorded loads
+    with a warning: nothing tells whether it still holds."""
     if meta.feature_basis is None:
         log.warning(
             "%s: fusion model %s does not record what its features were computed under (saved "
             "before it was recorded), so a change of the subsistence minimum, the criteria or "
-            "the feature code since it was trained goes unnoticed; retrain it with `shanyraq "
-            "welfare train` to record it",
+            "the feature code since it was trained goes unnoticed; retrain it with `%s` to "
+            "record it",
             source,
             meta.version,
+            retrain_command(meta.metrics),
         )
         return
     why = feature_basis_change(meta, config)
@@ -96,8 +107,44 @@ def check_feature_basis(meta: FusionMeta, config: WelfareConfig, *, source: str)
         raise ModelMismatchError(
             f"{source}: fusion model {meta.version} was trained on {why}, so it would read a "
             "family's features with other values under the same names; retrain it with "
-            "`shanyraq welfare train`"
+            f"`{retrain_command(meta.metrics)}`"
         )
+
+
+def check_basis_alike(
+    out: Path, *, replacing: Collection[str], config: WelfareConfig, n: int, seed: int
+) -> None:
+    """Refuse to save models as out/<name> for each name in `replacing` when `out` holds other
+    models `welfare train` built whose features were computed otherwise than `config` and this
+    code compute them (TrainingDataMismatchError naming them, what changed, and the command that
+    trains them again with the new ones on data (n, seed)), before anything is generated or
+    trained: `welfare evaluate` would refuse them on load, and their training-data hash need not
+    tell (a FEATURES_VERSION bump that leaves the training families' values as they were). A
+    model of `welfare train-engine` there is left to `check_trained_alike`: it was trained on
+    other data, whatever its basis."""
+    now = feature_basis(config)
+    others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
+    changed = {
+        name: why
+        for name, meta in others.items()
+        if meta.feature_basis is not None
+        and retrain_command(meta.metrics) == TRAIN
+        and (why := basis_changes(meta.feature_basis, now))
+    }
+    if not changed:
+        return
+    alike: dict[str, list[str]] = {}  # models changed alike are named together
+    for name, why in changed.items():
+        alike.setdefault("; ".join(why), []).append(name)
+    said = "; ".join(f"{', '.join(names)}: {why}" for why, names in alike.items())
+    models = " ".join(f"--model {name}" for name in [*sorted(replacing), *changed])
+    raise TrainingDataMismatchError(
+        f"{out} also holds {', '.join(changed)}, trained on features computed otherwise than "
+        f"{', '.join(sorted(replacing))} would be now ({said}), and `welfare evaluate` refuses "
+        f"such a model: train them again together (`{TRAIN} --out {out} --n {n} --seed {seed} "
+        f"{models} --overwrite`), or leave --model out to train all, or train into a new folder "
+        "(--out)"
+    )
 
 
 def feature_basis_change(meta: FusionMeta, config: WelfareConfig) -> str | None:

@@ -4,7 +4,7 @@ A folder holds fusion.json (`FusionMeta`: name, version, features, training-data
 seed, calibration, metrics, each head file's sha256 and what its features were computed under,
 both checked on load) and one file per head, of the kind its learner uses (the learners live in
 welfare/heads.py). Random-forest heads are stored with joblib (pickle): load only folders you
-trained or trust.
+trained or trust. A refusal names the command that builds the model again (`retrain_command`).
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none; a model replaces only a folder
@@ -12,7 +12,8 @@ that is new, empty or a fusion model's (`check_destination`), so a failure leave
 models as they were. `welfare train` replaces a fusion model's folder only when asked
 (`check_replacing`). `check_trained_alike` refuses to save models beside ones in the same
 folder that were trained on other data, a mix `welfare evaluate` would refuse (both in
-welfare/model_replacing.py).
+welfare/model_replacing.py), and `check_basis_alike` beside ones whose features were computed
+otherwise than now (welfare/fusion_version.py).
 """
 
 from __future__ import annotations
@@ -114,7 +115,33 @@ def _head_files(meta: FusionMeta, folder: Path) -> list[tuple[Any, Path]]:
     return [(level, folder / f"level{level.suffix}"), (asp, folder / f"asp{asp.suffix}")]
 
 
-_RETRAIN = "; train the model again with `shanyraq welfare train`"
+# The commands that build a fusion model (welfare/cli.py): `welfare train` fits the registered
+# models on simulated photo scores, `welfare train-engine` lgbm_fused on the vision engine's.
+TRAIN = "shanyraq welfare train"
+TRAIN_ENGINE = "shanyraq welfare train-engine"
+# When fusion.json cannot be read, nothing tells which of them built the model.
+_RETRAIN = (
+    f"; train the model again with `{TRAIN}`, or `{TRAIN_ENGINE}` if it was trained on the "
+    "vision engine's photo scores"
+)
+
+
+def retrain_command(metrics: object) -> str:
+    """The command that builds again the model whose fusion.json records `metrics`: `welfare
+    train-engine` for one whose training data (metrics `data`, as `welfare.real_training` records
+    them) name the vision model that scored its photos, or, saved before it was named apart, say
+    its photos were scored by a vision engine; `welfare train` otherwise."""
+    data = metrics.get("data") if isinstance(metrics, Mapping) else None
+    if not isinstance(data, Mapping):
+        return TRAIN
+    engine = data.get("vision_model") or str(data.get("photos", "")).startswith("vision engine ")
+    return TRAIN_ENGINE if engine else TRAIN
+
+
+def _again(metrics: object) -> str:
+    return f"; train the model again with `{retrain_command(metrics)}`"
+
+
 # Every name a fusion model's folder may hold: its metadata and a head file of any kind.
 MODEL_FILES = frozenset(
     {META_FILE}
@@ -136,7 +163,8 @@ def read_model(folder: Path) -> tuple[FusionMeta, Head, Head]:
     fusion model (no or bad fusion.json, a head file missing or unreadable) is a
     ModelMismatchError saying what."""
     meta = read_meta(Path(folder))
-    level, asp = (_load_head(kind, path) for kind, path in _head_files(meta, Path(folder)))
+    again = _again(meta.metrics)
+    level, asp = (_load_head(kind, path, again) for kind, path in _head_files(meta, Path(folder)))
     return meta, level, asp
 
 
@@ -154,6 +182,7 @@ def read_meta(folder: Path) -> FusionMeta:
         ) from None
     if not isinstance(data, dict):
         raise ModelMismatchError(f"{path}: not a fusion model's metadata (a JSON object){_RETRAIN}")
+    again = _again(data.get("metrics"))
     if data.get("format") != ARTIFACT_FORMAT:
         raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
     known = {f.name: f for f in fields(FusionMeta)}
@@ -166,9 +195,7 @@ def read_meta(folder: Path) -> FusionMeta:
     if missing or unknown:
         what = [f"key(s) {', '.join(missing)} missing"] if missing else []
         what += [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
-        raise ModelMismatchError(
-            f"{path}: not a fusion model's metadata: {'; '.join(what)}{_RETRAIN}"
-        )
+        raise ModelMismatchError(f"{path}: not a fusion model's metadata: {'; '.join(what)}{again}")
     learner, objective = data["learner"], data.get("level_objective", "multiclass")
     try:
         level_head_class(learner, objective)  # KeyError: no head for this pair
@@ -178,11 +205,11 @@ def read_meta(folder: Path) -> FusionMeta:
     if not recognised:
         raise ModelMismatchError(
             f"{path}: learner {learner!r} with level objective {objective!r} is not one this "
-            f"version knows{_RETRAIN}"
+            f"version knows{again}"
         )
     problems = _value_problems(data)
     if problems:
-        raise ModelMismatchError(f"{path}: {'; '.join(problems)}{_RETRAIN}")
+        raise ModelMismatchError(f"{path}: {'; '.join(problems)}{again}")
     return FusionMeta(**{**data, "platt": tuple(data["platt"])})
 
 
@@ -238,22 +265,22 @@ def _not_a_model(folder: Path) -> ModelMismatchError:
     )
 
 
-def _load_head(kind: Any, path: Path) -> Head:
+def _load_head(kind: Any, path: Path, again: str = _RETRAIN) -> Head:
     if not path.is_file():
         raise ModelMismatchError(
-            f"{path.parent}: {path.name} is missing, so the model folder is incomplete{_RETRAIN}"
+            f"{path.parent}: {path.name} is missing, so the model folder is incomplete{again}"
         )
     if kind is LightGBMHead and _cut_short(path):
         # LightGBM aborts or crashes the whole process on such a text rather than raising.
         raise ModelMismatchError(
             f"{path}: cut short (it does not end as LightGBM ends a model; a copy or write "
-            f"stopped part-way){_RETRAIN}"
+            f"stopped part-way){again}"
         )
     try:
         return kind.load(path)
     except Exception as exc:  # LightGBM, joblib (pickle) or JSON: each raises its own kinds
         raise ModelMismatchError(
-            f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){_RETRAIN}"
+            f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){again}"
         ) from None
 
 

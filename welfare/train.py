@@ -33,6 +33,7 @@ from welfare.fusion import (
     min_training_families,
     train_fusion,
 )
+from welfare.fusion_version import check_basis_alike
 from welfare.model_folder import check_destination, model_folders, save_models
 from welfare.model_replacing import check_replacing, check_trained_alike
 
@@ -169,8 +170,10 @@ def train_models(
     """Train each named model on the training split and save it under out/<name>/.
 
     Every out/<name> is checked before any family is generated (one that holds a model is
-    replaced only with `overwrite`), other models in `out` are checked to have been trained on
-    the same data before any model is trained (`check_trained_alike`), and the models are
+    replaced only with `overwrite`), other models in `out` are checked to have had their
+    features computed as they are now (`check_basis_alike`) before the families are generated,
+    and to have been trained on the same data before any model is trained
+    (`check_trained_alike`), and the models are
     saved together once all are trained (`save_models`): a failure while training or writing
     leaves the old models as they were, rather than some of them replaced by models trained
     on other data. Models the run judges meaningless (fewer than MIN_RECIPE_FAMILIES families,
@@ -182,6 +185,7 @@ def train_models(
         check_destination(out / name)
     check_replacing([out / name for name in names], overwrite=overwrite)
     check_family_count(n, names=names, config=config, keep_meaningless=keep_meaningless)
+    check_basis_alike(out, replacing=names, config=config, n=n, seed=seed)
     split = synthetic_split(n, seed=seed, config=config)
     check_trained_alike(
         out,

@@ -6,11 +6,13 @@ service itself scores new uploads with M, its model.json and graphs alike (else 
 would mix models from then on: serving/rescore_service_model.py). What M has a score for
 replaces the photo's score, in bounded batches, one transaction each; a photo already on M is
 skipped, so a second promotion, or one re-run after a crash, changes nothing twice. One audit
-entry records who promoted what, with a hash of the adopted scores; one stopped half-way
-(Ctrl-C, an error, photos uploaded meanwhile that a service not restarted onto M scored) is
-audited as STOPPED, with what it adopted, and a re-run adopts the rest. A photo M could not
-score (file missing, undecodable) keeps its score under the old model, and is reported.
-`serving/reassessment.py` recomputes what it made stale.
+entry records who promoted what, with a hash of the adopted scores, the runs whose outcomes it
+adopted (`run_ids`) and those it checked (`runs_checked`: serving/rescore_adopted.py reads
+both); one stopped half-way (Ctrl-C, an error, photos uploaded meanwhile that a service not
+restarted onto M scored) is audited as STOPPED, with what it adopted, and a re-run adopts the
+rest (till then, no run under other settings is scored: serving/rescore_runs.py). A photo M
+could not score (file missing, undecodable) keeps its score under the old model, and is
+reported. `serving/reassessment.py` recomputes what it made stale.
 
 `--since` runs: what is promoted is every outcome recorded under M, from whichever runs. A
 partial-scope run alone is refused while any photo has neither an outcome under M nor a score
@@ -28,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
@@ -44,8 +46,10 @@ from serving.db.models import (
 )
 from serving.db.session import session_scope
 from serving.reassessment import stale_families
+from serving.rescore_adopted import adopted_runs, runs_to_adopt
+from serving.rescore_adopted import needs_update as _needs_update
 from serving.rescore_provenance import artifact_digest
-from serving.rescore_runs import discard_way, is_ray, outcome_counts, promoted_runs, run_options
+from serving.rescore_runs import discard_way, is_ray, outcome_counts, run_options
 from serving.rescore_service_model import (  # re-exported: callers and tests import it here
     ServingModelMismatchError as ServingModelMismatchError,
 )
@@ -95,12 +99,9 @@ class PromotionPlan:
 class PromoteReport:
     plan: PromotionPlan
     updated: int  # photos updated by this call
+    adopted_runs: list[int]  # the runs whose outcomes those photos took (plan.run_ids: checked)
     scores_sha256: str
     audited: bool  # False: an identical promotion was audited before and nothing changed
-
-
-def _needs_update(model_version: str) -> Any:
-    return or_(Photo.model_version.is_(None), Photo.model_version != model_version)
 
 
 def _on_model(session: Session, model_version: str, *where: Any) -> int:
@@ -141,12 +142,9 @@ def _check_model_files(session: Session, runs: list[RescoreRun], model_dir: Path
     if not differ:
         return
     version = differ[0].model_version
-    adopted = promoted_runs(session, version)
-    pending = select(RescoredScore.run_id).join(Photo, Photo.id == RescoredScore.photo_id).where(
-        RescoredScore.model_version == version, RescoredScore.score.is_not(None),
-        _needs_update(version),
-    )  # fmt: skip
-    to_adopt = set(session.execute(pending.distinct()).scalars())
+    # Adopted: by any promotion, one stopped half-way too (its photos carry the run's scores,
+    # so nothing the folder holds now changes them), or checked by a finished one.
+    adopted, to_adopt = adopted_runs(session, version), runs_to_adopt(session, version)
     for run in differ:
         if run.id in adopted and run.id not in to_adopt:
             continue
@@ -187,9 +185,9 @@ def _check_coverage(
 
 
 def _pending(model_version: str, *, after_id: int, limit: int) -> Any:
-    """(photo id, family id, current score, M's score) of photos still to update, by id."""
+    """(photo id, family id, current score, M's score, its run) of photos still to update."""
     return (
-        select(Photo.id, Photo.family_id, Photo.score, RescoredScore.score)
+        select(Photo.id, Photo.family_id, Photo.score, RescoredScore.score, RescoredScore.run_id)
         .join(RescoredScore, RescoredScore.photo_id == Photo.id)
         .where(RescoredScore.model_version == model_version, RescoredScore.score.is_not(None))
         .where(_needs_update(model_version), Photo.id > after_id)
@@ -248,7 +246,7 @@ def plan(
         already = _on_model(session, model_version)
     tally, to_update, families = ShiftTally(), set(), set()
     for page in _pages(sessions, model_version, batch_size):
-        for photo_id, family_id, old, new in page:
+        for photo_id, family_id, old, new, _ in page:
             tally.add(old, new)
             to_update.add(photo_id)
             families.add(family_id)
@@ -284,11 +282,11 @@ def _apply(sessions: sessionmaker[Session], page: list[Any], model_version: str)
     """
     updated = 0
     with session_scope(sessions) as session:
-        families = sorted({family_id for _, family_id, _, _ in page})
+        families = sorted({family_id for _, family_id, *_ in page})
         session.execute(
             select(Family.id).where(Family.id.in_(families)).order_by(Family.id).with_for_update()
         ).all()
-        for photo_id, _, _, score in page:
+        for photo_id, _, _, score, *_ in page:
             result = session.execute(
                 update(Photo)
                 .where(Photo.id == photo_id, _needs_update(model_version))
@@ -308,10 +306,14 @@ def promote(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     found = plan(sessions, model_dir=model_dir, serving_model_dir=serving_model_dir)
-    version, updated = found.model_version, 0
+    version, updated, adopted = found.model_version, 0, set[int]()
     try:
         for page in _pages(sessions, version, batch_size):
-            updated += _apply(sessions, page, version)
+            done = _apply(sessions, page, version)
+            updated += done
+            # The runs the page's photos took their scores from (one another process adopted
+            # in part meanwhile counts whole: the re-scoring lock keeps a second promotion out).
+            adopted.update(run_id for *_, run_id in page if done)
             if on_batch is not None:
                 on_batch(updated)
         with session_scope(sessions) as session:  # on SQLite, under the write lock from here
@@ -329,7 +331,8 @@ def promote(
                 audit.append(
                     session, signing_key, actor=actor, action=ACTION, target=target,
                     details={
-                        "run_ids": found.run_ids, "model_version": version, "updated": updated,
+                        "run_ids": sorted(adopted), "runs_checked": found.run_ids,
+                        "model_version": version, "updated": updated,
                         "photos_on_model": on_model, "already_on_model": found.already_on_model,
                         "kept_old_score": len(found.kept_old), "scores_sha256": digest,
                         "stale_families": len(found.stale_families),
@@ -337,10 +340,13 @@ def promote(
                 )  # fmt: skip
     except BaseException as exc:  # photos changed: the trail says so, if the database takes it
         if updated:
-            _audit_stopped(sessions, signing_key, found, actor, updated, exc)
+            _audit_stopped(sessions, signing_key, found, actor, exc, updated, sorted(adopted))
         raise
     logger.info("promoted %s: %d photo(s) updated", version, updated)
-    return PromoteReport(plan=found, updated=updated, scores_sha256=digest, audited=audited)
+    return PromoteReport(
+        plan=found, updated=updated, adopted_runs=sorted(adopted), scores_sha256=digest,
+        audited=audited,
+    )  # fmt: skip
 
 
 def _hold_audit_head(session: Session) -> None:
@@ -354,14 +360,15 @@ def _hold_audit_head(session: Session) -> None:
 
 
 def _audit_stopped(
-    sessions: sessionmaker[Session], key: bytes, found: PromotionPlan, actor: str, updated: int,
-    exc: BaseException,
+    sessions: sessionmaker[Session], key: bytes, found: PromotionPlan, actor: str,
+    exc: BaseException, updated: int, adopted: list[int],
 ) -> None:  # fmt: skip
-    """The entry of a promotion that stopped after adopting `updated` photos; logged instead
-    when the database is what failed (the promotion's own error is raised)."""
+    """The entry of a promotion that stopped after adopting `updated` photos from the runs
+    `adopted`; logged instead when the database is what failed (its own error is raised)."""
     how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    details = {"run_ids": found.run_ids, "updated": updated, "outcome": how,
-               "error": getattr(exc, "code", None) or type(exc).__name__}  # fmt: skip
+    error = getattr(exc, "code", None) or type(exc).__name__
+    details = {"run_ids": adopted, "runs_checked": found.run_ids, "updated": updated,
+               "outcome": how, "error": error}  # fmt: skip
     try:
         with session_scope(sessions) as session:
             audit.append(session, key, actor=actor, action=STOPPED,

@@ -362,9 +362,14 @@ def _kept_old_ways(kept_old: dict[int, str]) -> list[str]:
 
 
 def promote_lines(report: PromoteReport) -> list[str]:
+    """What a promotion changed: the plan's lines, then the photos updated and the runs they
+    took their scores from (the plan names every run it checked), as the audit entry records."""
     lines = plan_lines(report.plan, dry_run=False)
+    runs = ", ".join(map(str, report.adopted_runs))
     lines.append(
-        f"updated now: {report.updated} photo(s); scores sha256 {report.scores_sha256[:16]}; "
+        f"updated now: {report.updated} photo(s)"
+        + (f" with the scores of re-scoring runs {runs}" if runs else "")
+        + f"; scores sha256 {report.scores_sha256[:16]}; "
         + ("audited" if report.audited else "already promoted and audited: nothing changed")
     )
     return lines

@@ -5,7 +5,8 @@ model version: the scorer path, the engine settings that change scores, the code
 the model's files (a copy edited under the same version scores otherwise). `open_run`
 finds or makes the run for (model version, --since); `check_resume` refuses to resume it under
 another provenance and `check_unmixed` refuses any run while another run of the same model
-version holds unpromoted outcomes made under another one, since promotion adopts them all. A
+version holds unpromoted outcomes made under another one, since promotion adopts them all (a
+run a promotion stopped half-way has still outcomes to adopt: serving/rescore_adopted.py). A
 restart (`_start_over`) discards an unfinished run's outcomes and says what it discarded
 (`Restart`). A finished run, or one a promotion adopted, is not started over; one that no
 promotion adopted can be discarded instead (serving/rescore_discard.py), which the refusals
@@ -28,6 +29,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import RescoredScore, RescoreRun
+from serving.rescore_adopted import adopted_runs
+from serving.rescore_adopted import promoted_runs as promoted_runs  # re-exported, as below
 from serving.rescore_provenance import (  # re-exported: callers and tests import them here
     SCORE_SETTINGS as SCORE_SETTINGS,
 )
@@ -160,7 +163,7 @@ def check_unmixed(
         .where(RescoreRun.model_version == model_version, RescoreRun.id != (run_id or 0))
         .order_by(RescoreRun.id)
     ).scalars()
-    promoted: set[int] | None = None
+    promoted: set[int] | None = None  # other settings may score beside these
     for other in others:
         if RunProvenance.recorded(other) is None:
             logger.warning("re-scoring run %d predates recorded provenance; not compared", other.id)
@@ -175,12 +178,14 @@ def check_unmixed(
             continue
         promoted = promoted_runs(session, model_version) if promoted is None else promoted
         if other.id not in promoted:
-            raise RescoreMixError(_mix_message(other, held or 0, differs))
+            half = other.id in adopted_runs(session, model_version)  # by a stopped promotion
+            raise RescoreMixError(_mix_message(other, held or 0, differs, half=half))
 
 
 def is_promoted(session: Session, run: RescoreRun) -> bool:
-    """Whether a `rescore promote` adopted the run's outcomes (its audit entry names the run)."""
-    return run.id in promoted_runs(session, run.model_version)
+    """Whether a `rescore promote` adopted the run's outcomes, all or some, or checked the run
+    (its audit entries name it: serving/rescore_adopted.py `adopted_runs`)."""
+    return run.id in adopted_runs(session, run.model_version)
 
 
 def is_ray(run: RescoreRun) -> bool:
@@ -210,44 +215,43 @@ def discard_way(run: RescoreRun, outcomes: int) -> str:
     return f"discard it with {discard_command(run)} (its {outcomes} outcome(s) are deleted)"
 
 
-def promoted_runs(session: Session, model_version: str) -> set[int]:
-    """Runs whose outcomes `rescore promote` adopted, all or some (a promotion that stopped
-    half-way: photos carry their scores): its audit entries name them."""
-    from serving.db.models import AuditEntry
-    from serving.promote import ACTION, STOPPED
-
-    entries = session.execute(
-        select(AuditEntry.details).where(
-            AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == f"model:{model_version}"
-        )
-    ).scalars()
-    return {int(run_id) for details in entries for run_id in (details or {}).get("run_ids", [])}
-
-
 def _owner(run: RescoreRun) -> str:
     return "the Ray pipeline's " if is_ray(run) else ""
 
 
-def _mix_message(other: RescoreRun, held: int, differs: list[str]) -> str:
-    """The refusal while `other`, not promoted, holds `held` outcomes of another provenance."""
+def _mix_message(other: RescoreRun, held: int, differs: list[str], *, half: bool) -> str:
+    """The refusal while `other`, not promoted, holds `held` outcomes of another provenance;
+    `half`: a promotion that stopped half-way adopted some of them, and the rest wait for it."""
     options = run_options(other.since_key)
     since = options.removeprefix(" --ray").strip()
-    state = "finished, not promoted" if other.status == "done" else "unfinished"
-    if other.status == "done":
+    done = other.status == "done"
+    state = "finished" if done else "unfinished"
+    finish = (
+        "finish it with the Ray pipeline under the settings it recorded"
+        if is_ray(other)
+        else f"finish it as it was started (`shanyraq rescore --model DIR{options}` with the "
+        "settings it recorded)"
+    )
+    if half:
+        state += ", promoted in part: a promotion stopped half-way"
+        first = "finish the promotion first" if done else f"{finish}, then finish the promotion"
+        how = (
+            f"{first}: run `shanyraq rescore promote --model DIR` again, which adopts the rest of "
+            "its outcomes; then re-score (the run is kept: some of its outcomes are the "
+            "service's scores already)"
+        )
+    elif done:
+        state += ", not promoted"
         how = (
             "promote it first (`shanyraq rescore promote --model DIR`), then re-score; or, to "
             f"re-score under the current ones, {discard_way(other, held)}"
         )
     elif is_ray(other):
-        how = (
-            "finish it with the Ray pipeline under the settings it recorded and promote it, or "
-            f"{discard_way(other, held)}"
-        )
+        how = f"{finish} and promote it, or {discard_way(other, held)}"
     else:
         how = (
-            f"finish it as it was started (`shanyraq rescore --model DIR{options}` with the "
-            f"settings it recorded) and promote it, or discard it with `shanyraq rescore "
-            f"--model DIR{options} --restart` under the current ones"
+            f"{finish} and promote it, or discard it with `shanyraq rescore --model DIR"
+            f"{options} --restart` under the current ones"
         )
     return (
         f"{_owner(other)}re-scoring run {other.id} under "

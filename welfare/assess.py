@@ -27,6 +27,7 @@ from welfare.doubts import Recommendation, recommend
 from welfare.explain import Reason, top_reasons
 from welfare.features import family_features, feature_space
 from welfare.fusion import COVERAGE_FEATURE, FusionModel, check_levels
+from welfare.model_folder import retrain_command
 from welfare.rules import INCOME_TEST, LEVEL6, RuleCheck, evaluate_rules
 from welfare.schema import FamilyRecord
 from welfare.statements import Code, Statement
@@ -176,31 +177,34 @@ def coverage_rooms(
     if model is None or COVERAGE_FEATURE not in model.features:
         return configured
     rooms, version = model.coverage_rooms, model.meta.version
+    again = retrain_command(model.meta.metrics)
     if rooms is None:  # coverage_rooms_configured
         _say_once(
             version,
             configured,
             "fusion model %s does not record the rooms its photo coverage was trained with "
             "(saved before they were recorded), so assessments use configs/welfare.yaml's "
-            "fusion.expected_rooms (%s); retrain it with `shanyraq welfare train` to record them",
+            "fusion.expected_rooms (%s); retrain it with `%s` to record them",
             ", ".join(configured),
+            again,
         )
         return configured
     unknown = sorted(set(rooms) - set(taxonomy.dwelling_rooms))
     if unknown:
         raise ModelMismatchError(
             f"fusion model {version} measures photo coverage over rooms {unknown} that are not "
-            f"dwelling rooms of configs/taxonomy.yaml; retrain it with `shanyraq welfare train`"
+            f"dwelling rooms of configs/taxonomy.yaml; retrain it with `{again}`"
         )
     if set(rooms) != set(configured):
         _say_once(
             version,
             configured,
             "fusion model %s measures photo coverage over the rooms it was trained with (%s), "
-            "not configs/welfare.yaml's fusion.expected_rooms (%s); retraining it with "
-            "`shanyraq welfare train` applies the configuration",
+            "not configs/welfare.yaml's fusion.expected_rooms (%s); retraining it with `%s` "
+            "applies the configuration",
             ", ".join(rooms),
             ", ".join(configured),
+            again,
         )
     return rooms
 
@@ -239,7 +243,7 @@ def _model_outcome(
     if unknown:
         raise ModelMismatchError(
             f"fusion model {model.meta.version} uses features {unknown} this configuration "
-            "does not define; retrain it with `shanyraq welfare train`"
+            f"does not define; retrain it with `{retrain_command(model.meta.metrics)}`"
         )
     check_levels(model.meta, config.level_values, source=f"fusion model {model.meta.version}")
     values = family_features(record, visual, space=space, config=config, taxonomy=taxonomy)

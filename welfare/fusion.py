@@ -35,6 +35,7 @@ from welfare.model_folder import (
     asp_head_class,
     level_head_class,
     read_model,
+    retrain_command,
     save_models,
 )
 
@@ -135,7 +136,7 @@ class FusionModel:
             raise ModelMismatchError(
                 f"model {self.meta.version} needs features {missing} the family data lacks: "
                 "it was trained with other configs (configs/welfare.yaml, configs/taxonomy.yaml); "
-                "retrain it with `shanyraq welfare train`"
+                f"retrain it with `{retrain_command(self.meta.metrics)}`"
             )
         return frame[self.meta.features].to_numpy(dtype=np.float64)
 
@@ -188,7 +189,8 @@ def check_levels(meta: FusionMeta, levels: Sequence[int], *, source: str) -> Non
     if list(meta.levels) != list(levels):
         raise ModelMismatchError(
             f"{source}: the fusion model was trained on welfare levels {meta.levels}, but the "
-            f"welfare configuration has {list(levels)}; retrain it with `shanyraq welfare train`"
+            f"welfare configuration has {list(levels)}; retrain it with "
+            f"`{retrain_command(meta.metrics)}`"
         )
 
 

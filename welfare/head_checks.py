@@ -12,12 +12,16 @@ from shanyraq.errors import ModelMismatchError
 from shanyraq.manifest import sha256_file
 from shanyraq.taxonomy import Taxonomy
 from welfare.heads import Head, head_feature_count, head_level_count
-from welfare.model_folder import FusionMeta, asp_head_class, level_head_class
+from welfare.model_folder import FusionMeta, asp_head_class, level_head_class, retrain_command
 
-_OTHER_MODEL = (
-    "it comes from another model; copy the model folder whole, or retrain it with "
-    "`shanyraq welfare train`"
-)
+
+def _other_model(meta: FusionMeta) -> str:
+    """What to do about a head file of another model: the command is the one that built this
+    model (`retrain_command`)."""
+    return (
+        "it comes from another model; copy the model folder whole, or retrain it with "
+        f"`{retrain_command(meta.metrics)}`"
+    )
 
 
 def check_taxonomy(meta: FusionMeta, taxonomy: Taxonomy, *, source: str) -> None:
@@ -32,7 +36,8 @@ def check_taxonomy(meta: FusionMeta, taxonomy: Taxonomy, *, source: str) -> None
         f"{source}: fusion model {meta.version} reads photo features under the taxonomy it was "
         f"trained with ({str(recorded)[:12]}), but configs/taxonomy.yaml is now version "
         f"{taxonomy.version} ({taxonomy.fingerprint()[:12]}), so its photo features would mean "
-        "other things; retrain it with `shanyraq welfare train`, or serve a tabular model"
+        f"other things; retrain it with `{retrain_command(meta.metrics)}`, or serve a tabular "
+        "model"
     )
 
 
@@ -54,13 +59,13 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
         if fitted != len(meta.features):
             raise ModelMismatchError(
                 f"{folder / files[part]}: the {part} head file was fitted on {fitted} "
-                f"features, but fusion.json lists {len(meta.features)}: {_OTHER_MODEL}"
+                f"features, but fusion.json lists {len(meta.features)}: {_other_model(meta)}"
             )
         gives, (needed, listed) = head_level_count(head), wanted[part]
         if gives != needed:
             raise ModelMismatchError(
                 f"{folder / files[part]}: the {part} head gives {gives} levels, "
-                f"but {listed}: {_OTHER_MODEL}"
+                f"but {listed}: {_other_model(meta)}"
             )
     digests = meta.head_sha256
     if digests is None:  # saved before digests were kept: nothing to check the bytes against
@@ -70,7 +75,7 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
         raise ModelMismatchError(
             f"{folder / 'fusion.json'}: 'head_sha256' is not a map of head file names to "
             "digests, so the head files cannot be checked; copy the model folder whole from "
-            "where it was saved, or retrain it with `shanyraq welfare train`"
+            f"where it was saved, or retrain it with `{retrain_command(meta.metrics)}`"
         )
     for part, name in files.items():
         recorded = digests.get(name)
@@ -79,11 +84,11 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
                 f"{folder / 'fusion.json'}: 'head_sha256' records no digest of {name}, the "
                 f"{part} head file this model reads (it records "
                 f"{', '.join(sorted(digests)) or 'none'}), so the file cannot be checked: "
-                f"{_OTHER_MODEL}"
+                f"{_other_model(meta)}"
             )
         if recorded != sha256_file(folder / name):
             raise ModelMismatchError(
                 f"{folder / name}: not the file this model was saved with (its sha256 differs "
                 f"from the one fusion.json records; a fit of the same model on other data "
-                f"passes every count): {_OTHER_MODEL}"
+                f"passes every count): {_other_model(meta)}"
             )

@@ -9,7 +9,15 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from shanyraq.errors import ModelMismatchError, OutputExistsError
-from welfare.model_folder import META_FILE, TrainingDataMismatchError, model_folders, read_meta
+from welfare.model_folder import (
+    META_FILE,
+    TRAIN,
+    TRAIN_ENGINE,
+    TrainingDataMismatchError,
+    model_folders,
+    read_meta,
+    retrain_command,
+)
 
 
 def check_replacing(folders: Sequence[Path], *, overwrite: bool) -> None:
@@ -46,14 +54,40 @@ def check_trained_alike(
 
     `training_hash(features)` is the training-data hash (FusionMeta.training_data_hash) the
     new models' data give on `features`, or None when they lack one of them; another model was
-    trained on the same data when it recorded that hash for its own features.
+    trained on the same data when it recorded that hash for its own features. The refusal
+    says what to do about each model, by the command that built it (`retrain_command`).
     """
     others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
     differ = [n for n, m in others.items() if training_hash(m.features) != m.training_data_hash]
     if differ:
+        engine = [n for n in differ if retrain_command(others[n].metrics) == TRAIN_ENGINE]
         raise TrainingDataMismatchError(
             f"{out} also holds {', '.join(differ)}, trained on other data than "
             f"{', '.join(sorted(replacing))} would be now, and `welfare evaluate` refuses models "
-            "trained on different data: train them together (name every model with --model, "
-            "or leave --model out to train all), or train into a new folder (--out)"
+            f"trained on different data: {_advice(differ, engine, replacing)}"
         )
+
+
+def _advice(differ: Sequence[str], engine: Sequence[str], replacing: Collection[str]) -> str:
+    """What to do about the models `differ` trained on other data, `engine` those of them
+    `welfare train-engine` built: `welfare train` can train the others together with the models
+    `replacing`, never those (it trains the registered models on simulated photo scores)."""
+    simulated = [n for n in differ if n not in engine]
+    advice = []
+    if simulated and engine:
+        advice.append(
+            f"train {', '.join(simulated)} together with {', '.join(sorted(replacing))} (name "
+            "every model with --model, or leave --model out to train all)"
+        )
+    elif simulated:
+        advice.append(
+            "train them together (name every model with --model, or leave --model out to train all)"
+        )
+    if engine:
+        was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "them", "their")
+        advice.append(
+            f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}` (lgbm_fused on the vision "
+            f"engine's photo scores), which `{TRAIN}` does not train: keep {it} in a folder of "
+            f"{its} own (move {it}, or train {it} again there with `{TRAIN_ENGINE} --out FOLDER`)"
+        )
+    return "; ".join(advice) + ", or train into a new folder (--out)"

@@ -263,9 +263,13 @@ def repeats_of(
     The photo is named by its hashes (`hex_hash`), its stored file (`sha256`) and, for an
     upload being filed, its `pixels`, as the upload's reuse check names it. The photos are
     read in a session of their own, and verified after it (verification reads stored photos:
-    never while holding the database, as serving.uploads checks reuse)."""
+    never while holding the database, as serving.uploads checks reuse). Where no photo of the
+    family is even a candidate in the reuse index (`has_family_candidate`), nothing is read:
+    the search that follows would find none."""
     taxonomy = get_taxonomy()
     if services.reuse is None or score is None or not usable(score, flags, taxonomy):
+        return ()
+    if not _may_repeat(services, family_id, hex_hash, before=before):
         return ()
     with session_scope(services.readers) as session:
         family, inputs = session.get(Family, family_id), read_inputs(session, family_id)
@@ -289,10 +293,20 @@ def repeats_of(
     return tuple(sorted(Repeat(photo_id, counted[photo_id]) for photo_id in same))
 
 
+def _may_repeat(
+    services: Services, family_id: str, hex_hash: str | None, *, before: int | None
+) -> bool:
+    """Whether the reuse index holds a candidate for this photo among the family's photos
+    (of an id under `before`, when given): without an index, a hash or a candidate, no repeat."""
+    if services.reuse is None or not hex_hash:
+        return False
+    return services.reuse.has_family_candidate(hex_hash, family_id=family_id, before=before)
+
+
 def filed_repeats(services: Services, photo: Photo) -> tuple[Repeat, ...]:
     """`repeats_of` for a filed photo: its own flags (`photo_flags`), read after the photos of
-    its family filed before it."""
-    if services.reuse is None:
+    its family filed before it; nothing read where none of them is a candidate."""
+    if not _may_repeat(services, photo.family_id, photo.perceptual_hash, before=photo.id):
         return ()
     with session_scope(services.readers) as session:
         family = session.get(Family, photo.family_id)

@@ -287,12 +287,32 @@ class ReuseIndex:
         Not reuse: a family's photo sent again (re-encoded, resized, a screenshot) is no fraud
         signal, only evidence already in (welfare.aggregate counts it once).
         """
-        from vision.hashing import PhotoHashes, candidates
+        from vision.hashing import PhotoHashes
 
         hashes = PhotoHashes.from_hex(hex_hash)
+        owners = self._candidates_among(
+            hashes, lambda pid: int(pid) in among and self._photos[pid].family_id == family_id
+        )
+        query = _Query(sha256, pixels, hashes.full)
+        return [pid for pid, owner in owners if self._same(query, owner)]
+
+    def has_family_candidate(self, hex_hash: str, *, family_id: str, before: int | None) -> bool:
+        """Whether any indexed photo of the family (of an id under `before`, when given) is a
+        candidate for this one (`same_in_family`'s search), from the hash index alone: nothing
+        read, nothing verified. Where none is, `same_in_family` finds none among them."""
+        from vision.hashing import PhotoHashes
 
         def asked(pid: str) -> bool:
-            return int(pid) in among and self._photos[pid].family_id == family_id
+            filed_before = before is None or int(pid) < before
+            return filed_before and self._photos[pid].family_id == family_id
+
+        return bool(self._candidates_among(PhotoHashes.from_hex(hex_hash), asked))
+
+    def _candidates_among(
+        self, hashes: PhotoHashes, asked: Callable[[str], bool]
+    ) -> list[tuple[int, _Indexed]]:
+        """The indexed photos `asked` (id) that are candidates for `hashes`, nearest first."""
+        from vision.hashing import candidates
 
         with self._lock:
             # `candidates` keeps the photos whose group differs from the one it is given: here
@@ -301,9 +321,7 @@ class ReuseIndex:
                 self._index, hashes, family_of=lambda pid: "asked" if asked(pid) else "",
                 family_id="", config=self.config, on_pixels=True,
             )  # fmt: skip
-            owners = [(int(pid), self._photos[pid]) for pid, _ in hits]
-        query = _Query(sha256, pixels, hashes.full)
-        return [pid for pid, owner in owners if self._same(query, owner)]
+            return [(int(pid), self._photos[pid]) for pid, _ in hits]
 
     def _in_flight_candidates(
         self, hashes: PhotoHashes, family_id: str

@@ -1,14 +1,17 @@
-"""Helpers of the service tests: settings, users of every role in two regions, families, photos."""
+"""Helpers of the service tests: settings, users of every role in two regions, families, photos,
+and a photo model that hangs."""
 
 from __future__ import annotations
 
 import io
 import itertools
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -124,11 +127,10 @@ class Service:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def assess(self, family_id: str) -> dict[str, Any]:
-        """A new assessment of the family, made by a commission member (201 asserted)."""
-        response = self.client.post(
-            f"/families/{family_id}/assessments", headers=self.headers("commission")
-        )
+    def assess(self, family_id: str, *, who: str = "commission") -> dict[str, Any]:
+        """A new assessment of the family, made by `who` (a commission member unless named;
+        201 asserted)."""
+        response = self.client.post(f"/families/{family_id}/assessments", headers=self.headers(who))
         assert response.status_code == 201, response.text
         return dict(response.json())
 
@@ -215,3 +217,66 @@ def waiting_on_a_lock(service: Any) -> bool:
                 )
             ).scalar_one()
         )
+
+
+HUNG_CALL_BOUND_S = 20.0  # the longest a hung model call waits if its test never releases it
+
+
+class HungCall:
+    """A model call that hangs until `release` is set, then answers with `answer`: `started`
+    is set when a call begins, and `calls` counts the calls begun."""
+
+    def __init__(self, answer: Callable[..., Any]) -> None:
+        self.answer = answer
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self.calls += 1
+        self.started.set()
+        self.release.wait(HUNG_CALL_BOUND_S)
+        return self.answer(*args, **kwargs)
+
+
+@contextmanager
+def hung_model(service: Service, monkeypatch: Any) -> Iterator[HungCall]:
+    """The service's photo model hangs in the block: each call waits until the block ends,
+    then answers as the real model. The real call is not put back (a later call passes
+    through at once; `monkeypatch` puts it back when the test ends)."""
+    engine = service.services.pipeline.engine
+    hung = HungCall(engine.score_inputs)
+    monkeypatch.setattr(engine, "score_inputs", hung)
+    try:
+        yield hung
+    finally:
+        hung.release.set()
+
+
+class HungEngine:
+    """A stand-in for the photo engine (no ONNX, no GPU) whose calls hang until `release` is
+    set, then score every photo: `batches` holds the size of each call begun, and `called` is
+    set once `signal_after` calls have begun."""
+
+    artifact = SimpleNamespace(preprocessing=SimpleNamespace(size=32))
+    model_version = "hung-test"
+
+    def __init__(self, *, signal_after: int = 1) -> None:
+        self.release = threading.Event()
+        self.called = threading.Event()
+        self.batches: list[int] = []
+        self._signal_after = signal_after
+        self._lock = threading.Lock()
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        return np.zeros((3, 32, 32), np.float32)
+
+    def score_inputs(self, inputs: np.ndarray, *, sha256s: list[str], quality: Any = None) -> Any:
+        with self._lock:
+            self.batches.append(len(sha256s))
+            if len(self.batches) == self._signal_after:
+                self.called.set()
+        self.release.wait(HUNG_CALL_BOUND_S)
+        return [SimpleNamespace(photo_sha256=sha) for sha in sha256s]

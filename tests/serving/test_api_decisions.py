@@ -5,12 +5,6 @@ from __future__ import annotations
 from tests.serving.helpers import REGION, jpeg
 
 
-def _assess(service, family="F1", who="inspector"):
-    response = service.client.post(f"/families/{family}/assessments", headers=service.headers(who))
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 def _decide(service, assessment_id, body, who="commission"):
     return service.client.post(
         f"/assessments/{assessment_id}/decisions", json=body, headers=service.headers(who)
@@ -23,7 +17,7 @@ OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
 
 def test_assessment_records_inputs_and_versions(service):
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     assert first["version"] == 1 and first["photo_ids"] == [] and first["family_version"] == 1
     assert first["asp"] in ("eligible", "not_eligible", "needs_review")
     assert "model_versions" in first and len(first["input_hash"]) == 64
@@ -42,7 +36,7 @@ def test_assessment_records_inputs_and_versions(service):
 
 def test_override_rules_and_counts(service):
     service.create_family("F1")
-    assessment = _assess(service)
+    assessment = service.assess("F1", who="inspector")
     aid = assessment["assessment_id"]
     for bad, problem in (
         ({"kind": "override", "level": 2}, "reason_code"),
@@ -70,7 +64,7 @@ def test_override_rules_and_counts(service):
 
 def test_decision_on_stale_assessment_refused(service):
     service.create_family("F1")
-    old = _assess(service)
+    old = service.assess("F1", who="inspector")
     service.upload("F1", jpeg(12))
     response = _decide(service, old["assessment_id"], OVERRIDE)
     assert response.status_code == 409 and response.json()["code"] == "conflict"
@@ -81,7 +75,7 @@ def test_accept_takes_the_assessed_level(service):
     from serving.db.session import session_scope
 
     service.create_family("F1")
-    aid = _assess(service)["assessment_id"]
+    aid = service.assess("F1", who="inspector")["assessment_id"]
     with session_scope(service.services.sessions) as session:  # a model that gave a level
         session.get(Assessment, aid).level = 3
     accepted = _decide(service, aid, {"kind": "accept"})
@@ -93,7 +87,7 @@ def test_accept_takes_the_assessed_level(service):
 
 def test_a_decision_sent_again_with_seen_decision_id_is_recorded_once(service):
     service.create_family("F1")
-    aid = _assess(service)["assessment_id"]
+    aid = service.assess("F1", who="inspector")["assessment_id"]
     body = {**OVERRIDE, "seen_decision_id": 0}
     first, again = _decide(service, aid, body), _decide(service, aid, body)
     assert first.status_code == again.status_code == 201, again.text
@@ -108,7 +102,7 @@ def test_a_decision_sent_again_with_seen_decision_id_is_recorded_once(service):
 
 def test_a_decision_recorded_since_the_sender_looked_is_refused_naming_it(service):
     service.create_family("F1")
-    aid = _assess(service)["assessment_id"]
+    aid = service.assess("F1", who="inspector")["assessment_id"]
     first = _decide(service, aid, {**OVERRIDE, "seen_decision_id": 0}).json()
     other = {**OVERRIDE, "level": 3, "seen_decision_id": 0}  # looked before the first decision
     refused = _decide(service, aid, other)
@@ -122,7 +116,7 @@ def test_an_update_that_changes_nothing_keeps_the_version_and_the_assessment(ser
     from tests.serving.helpers import criteria
 
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     same = {"settlement": "urban", "criteria": criteria()}  # what create_family stored
     kept = service.client.put("/families/F1", json=same, headers=service.headers("inspector"))
     assert kept.status_code == 200 and kept.json()["version"] == 1

@@ -18,14 +18,6 @@ def fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_fusion_model(tmp_path_factory.mktemp("fusion"))
 
 
-def _assess(service, family="F1"):
-    response = service.client.post(
-        f"/families/{family}/assessments", headers=service.headers("inspector")
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 def _latest(service, family="F1"):
     response = service.client.get(
         f"/families/{family}/assessments/latest", headers=service.headers("commission")
@@ -42,7 +34,7 @@ def _decide(service, assessment_id, body=OVERRIDE):
 
 def test_unchanged_inputs_keep_the_assessment_current(service):
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     assert first["model_versions"][WELFARE_CONFIG_KEY] == welfare_config_digest()
     assert first["model_versions"]["fusion"] == "none"
     assert _latest(service)["assessment_id"] == first["assessment_id"]
@@ -62,7 +54,7 @@ def test_swapping_the_fusion_model_makes_the_assessment_stale(
     service = make_service(fusion_dir=fusion_dir)
     loaded = service.services.fusion_model.meta.version
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     assert first["model_versions"]["fusion"] == loaded
     # As after a restart with another fusion_dir.
     service.services.fusion_model = FusionModel.load(other_fusion_dir)
@@ -86,7 +78,7 @@ def test_losing_the_fusion_model_keeps_the_assessment_and_refuses_decisions(
 ):
     service = make_service(fusion_dir=fusion_dir)
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     service.services.fusion_model = None  # as after a restart that lost fusion_dir
 
     other_level = {**OVERRIDE, "level": 1 if first["level"] != 1 else 2}
@@ -101,7 +93,7 @@ def test_losing_the_fusion_model_keeps_the_assessment_and_refuses_decisions(
 
 def test_changing_a_welfare_threshold_makes_the_assessment_stale(service, edit_config):
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
 
     def raise_poverty_line(data):
         data["thresholds"]["poverty_line_kzt"] += 1000
@@ -122,7 +114,7 @@ def test_an_assessment_without_the_digest_is_stale_once(service):
     from serving.db.session import session_scope
 
     service.create_family("F1")
-    aid = _assess(service)["assessment_id"]
+    aid = service.assess("F1", who="inspector")["assessment_id"]
     with session_scope(service.services.sessions) as session:  # as stored before the digest
         row = session.get_one(Assessment, aid)
         row.model_versions = {"fusion": "none", "vision": row.model_versions["vision"]}
@@ -142,7 +134,7 @@ def test_an_assessment_of_older_logic_is_recomputed_once(service):
     from welfare.assess import LOGIC_VERSION
 
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     assert first["model_versions"][LOGIC_KEY] == LOGIC_VERSION
     aid = first["assessment_id"]
     with session_scope(service.services.sessions) as session:  # as stored by the older code
@@ -158,7 +150,7 @@ def test_an_assessment_of_older_logic_is_recomputed_once(service):
 
 def test_decision_levels_come_from_the_welfare_config(service, edit_config):
     service.create_family("F1")
-    aid = _assess(service)["assessment_id"]
+    aid = service.assess("F1", who="inspector")["assessment_id"]
     schema = service.client.get("/openapi.json").json()["components"]["schemas"]["DecisionIn"]
     integer = next(b for b in schema["properties"]["level"]["anyOf"] if b["type"] == "integer")
     assert (integer["minimum"], integer["maximum"]) == (1, 6)

@@ -36,12 +36,6 @@ def tabular_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_fusion_model(tmp_path_factory.mktemp("tabular"))
 
 
-def _assess(service: Service) -> dict[str, Any]:
-    made = service.client.post("/families/F1/assessments", headers=service.headers("inspector"))
-    assert made.status_code == 201, made.text
-    return dict(made.json())
-
-
 def _stale_reason(service: Service, assessment_id: int) -> str | None:
     """Why the assessment is out of date, read without recomputing it."""
     read = service.client.get(
@@ -77,7 +71,7 @@ def test_a_flipped_points_to_makes_the_assessment_stale_but_comments_and_words_d
 ) -> None:
     service = make_service(fusion_dir=tabular_dir)
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     before = first["model_versions"][TAXONOMY_KEY]
     assert before == taxonomy_config_digest()
 
@@ -109,7 +103,7 @@ def test_an_assessment_from_before_the_taxonomy_digest_is_not_judged_on_it(
 ) -> None:
     service = make_service(fusion_dir=tabular_dir)
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     with session_scope(service.services.sessions) as session:
         row = session.get_one(Assessment, first["assessment_id"])
         row.model_versions = {k: v for k, v in row.model_versions.items() if k != TAXONOMY_KEY}

@@ -79,14 +79,6 @@ def _upload(service: Service, family_id: str, photo: bytes, scored: bool) -> dic
     return dict(body)
 
 
-def _assess(service: Service, family_id: str) -> dict[str, Any]:
-    response = service.client.post(
-        f"/families/{family_id}/assessments", headers=service.headers("commission")
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
 def _doubts(assessment: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["code"]: d["params"] for d in assessment["result"]["review_statements"]}
 
@@ -112,9 +104,9 @@ def test_unscored_photos_count_against_the_usable_share(make_service, restart, m
     _upload(service, "F0", jpeg(3), scored=True)
     _upload(service, "F1", jpeg(4), scored=True)
 
-    alone = _assess(service, "F0")  # the same record with its one scored photo: no doubt
+    alone = service.assess("F0")  # the same record with its one scored photo: no doubt
     assert alone["asp"] == "eligible", alone["result"]["review_statements"]
-    made = _assess(service, "F1")
+    made = service.assess("F1")
     assert made["asp"] == "needs_review"
     assert _doubts(made)["doubt.flagged_photos"] == {"flagged": 2, "total": 3}
     result = made["result"]
@@ -139,7 +131,7 @@ def test_a_reused_unscored_photo_keeps_its_reuse_flag(make_service, restart, mod
     service = with_model()
     _upload(service, "F2", jpeg(8), scored=True)
 
-    made = _assess(service, "F2")
+    made = service.assess("F2")
     assert made["asp"] == "needs_review"
     assert _doubts(made)["doubt.reused_photos"] == {"reused": 1}
     result = made["result"]
@@ -155,7 +147,7 @@ def test_only_unscored_photos_are_too_few_usable_ones_and_reused_is_said(make_se
     _upload(service, "F1", jpeg(9), scored=False)
     _upload(service, "F2", jpeg(9), scored=False)
     _upload(service, "F2", jpeg(10), scored=False)
-    made = _assess(service, "F2")
+    made = service.assess("F2")
     doubts = _doubts(made)
     assert doubts["doubt.reused_photos"] == {"reused": 1}
     assert doubts["doubt.flagged_photos"] == {"flagged": 2, "total": 2}
@@ -190,7 +182,7 @@ def test_a_photo_the_promoted_rescoring_could_not_score_stays_in(
     )  # fmt: skip
     assert set(promoted.plan.kept_old.values()) == {MISSING_FILE}
 
-    made = _assess(with_model(), "F1")
+    made = with_model().assess("F1")
     assert made["asp"] == "needs_review"
     assert _doubts(made)["doubt.flagged_photos"] == {"flagged": 2, "total": 3}
     assert len(made["photo_ids"]) == 3 and made["result"]["unscored_photos"] == 2
@@ -205,7 +197,7 @@ def test_an_assessment_that_left_unscored_photos_out_is_stale_once(service):
 
     _create(service, "F1")
     _upload(service, "F1", jpeg(40), scored=False)
-    first = _assess(service, "F1")
+    first = service.assess("F1")
     with session_scope(service.services.sessions) as session:  # as the old code recorded it
         row = session.get_one(Assessment, first["assessment_id"])
         row.model_versions = {**row.model_versions, "vision": "none"}

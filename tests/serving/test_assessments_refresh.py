@@ -67,11 +67,6 @@ def _raise_poverty_line(data: dict[str, Any]) -> None:
     data["thresholds"]["poverty_line_kzt"] += 1000
 
 
-def _assess(service: Service, family_id: str, *, who: str = "inspector") -> None:
-    made = service.client.post(f"/families/{family_id}/assessments", headers=service.headers(who))
-    assert made.status_code == 201, made.text
-
-
 def _edit_record(service: Service, family_id: str, *, who: str = "inspector") -> None:
     body = {"criteria": criteria(per_capita_income_kzt=31000.0)}
     edited = service.client.put(f"/families/{family_id}", json=body, headers=service.headers(who))
@@ -85,18 +80,18 @@ def scene(make_service: Any, fusion_dir: Path, new_fusion_dir: Path, edit_config
 
     service = make_service(fusion_dir=fusion_dir)
     service.create_family("FUS")
-    _assess(service, "FUS")
+    service.assess("FUS", who="inspector")
     # As after a restart with a new fusion model (a site deploying one).
     service.services.fusion_model = FusionModel.load(new_fusion_dir)
     assert fusion_version(service.services) != FusionModel.load(fusion_dir).meta.version
     service.create_family("CFG")
-    _assess(service, "CFG")
+    service.assess("CFG", who="inspector")
     edit_config("welfare.yaml", _raise_poverty_line)
     for family_id in ("CUR", "PHO", "REC"):
         service.create_family(family_id)
-        _assess(service, family_id)
+        service.assess(family_id, who="inspector")
     service.create_family("OTH", region=OTHER_REGION)
-    _assess(service, "OTH", who="admin_national")
+    service.assess("OTH", who="admin_national")
     service.create_family("NEW")
     _edit_record(service, "REC")
     _edit_record(service, "OTH", who="admin_national")

@@ -31,12 +31,6 @@ def photo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_artifact(tmp_path_factory.mktemp("photo"), get_taxonomy(), seed=5)
 
 
-def _assess(service: Service, family_id: str, *, who: str = "inspector") -> dict[str, Any]:
-    made = service.client.post(f"/families/{family_id}/assessments", headers=service.headers(who))
-    assert made.status_code == 201, made.text
-    return dict(made.json())
-
-
 def _latest(service: Service, family_id: str) -> dict[str, Any]:
     read = service.client.get(
         f"/families/{family_id}/assessments/latest", headers=service.headers("commission")
@@ -67,7 +61,7 @@ def test_a_promotion_that_keeps_the_familys_photo_models_still_makes_it_stale(
     assert all(p["score_status"] == "model_unavailable" for p in unscored)
     service = restart(bare, model_dir=photo_model)
     assert service.upload("F1", jpeg(62)).json()["score_status"] == "scored"
-    first = _assess(service, "F1")
+    first = service.assess("F1", who="inspector")
     assert first["result"]["unscored_photos"] == 2
     services = service.services
     services.store.path_for(unscored[1]["sha256"]).unlink()  # the store lost this original
@@ -100,7 +94,7 @@ def test_an_assessment_without_per_photo_models_is_judged_on_its_photo_model_set
     from serving.assessments import PHOTO_SCORES_KEY
 
     service.create_family("F1")
-    made = _assess(service, "F1")
+    made = service.assess("F1", who="inspector")
     assert PHOTO_SCORES_KEY in made["model_versions"]
     with session_scope(service.services.sessions) as session:
         row = session.get_one(Assessment, made["assessment_id"])
@@ -117,7 +111,7 @@ def _scene(service: Service, edit_config: Any) -> None:
     longer validates (as after an update that narrows a criterion's range)."""
     for family_id in ("A1", "BAD", "C1", "D1"):
         service.create_family(family_id)
-        _assess(service, family_id)
+        service.assess(family_id, who="inspector")
     edit_config(
         "welfare.yaml",
         lambda d: d["thresholds"].update(

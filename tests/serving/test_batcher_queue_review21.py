@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import threading
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from serving.core.config import Batching, load_serving_settings
 from serving.errors import UnavailableError
 from serving.pipeline import BUSY_RETRY_AFTER_S, PhotoPipeline
 from shanyraq.errors import ConfigError
-from tests.serving.helpers import jpeg
+from tests.serving.helpers import HungEngine, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.vision.test_batcher import BOUND_S, _outcomes, _run
 from vision.batcher import BatcherFullError, BatcherStoppedError, MicroBatcher
@@ -100,41 +101,36 @@ def _fake_engine(score_inputs) -> SimpleNamespace:  # type: ignore[no-untyped-de
     )
 
 
-def _pipeline(engine: SimpleNamespace, **batching: object) -> PhotoPipeline:
+def _pipeline(engine: Any, **batching: object) -> PhotoPipeline:
     settings = Batching(max_batch=1, max_wait_ms=0, score_timeout_s=BOUND_S, **batching)
     return PhotoPipeline.from_config(engine, settings)  # type: ignore[arg-type]
 
 
 def test_the_pipeline_refuses_a_photo_at_a_full_queue_as_busy():
-    started, release = threading.Event(), threading.Event()
-
-    def hung(inputs, *, sha256s, quality):  # type: ignore[no-untyped-def]
-        started.set()
-        release.wait(BOUND_S)
-        return list(sha256s)
-
-    pipeline = _pipeline(_fake_engine(hung), max_queued=2)
+    engine = HungEngine()
+    pipeline = _pipeline(engine, max_queued=2)
     analyses = [pipeline.analyse(jpeg(i, size=(64, 48))) for i in range(4)]
 
-    async def main() -> tuple[list[object], object]:
+    async def main() -> tuple[list[Any], object]:
         try:
             first = asyncio.create_task(pipeline.score(analyses[0]))
-            assert await asyncio.to_thread(started.wait, BOUND_S)
+            assert await asyncio.to_thread(engine.called.wait, BOUND_S)
             queued = [asyncio.create_task(pipeline.score(a)) for a in analyses[1:3]]
             extra = asyncio.create_task(pipeline.score(analyses[3]))
             done, _ = await asyncio.wait([extra], timeout=BOUND_S)
             refused = extra.exception() if done else "still waiting"
-            release.set()
+            engine.release.set()
             return await _outcomes([first, *queued]), refused
         finally:
-            release.set()
+            engine.release.set()
             await asyncio.wait_for(pipeline.aclose(), BOUND_S)
 
     scored, refused = _run(main())
     assert isinstance(refused, UnavailableError), refused
     assert "busy: 2 photos are already waiting" in refused.message
     assert "nothing was stored" in refused.message
-    assert scored == [a.decoded.sha256 for a in analyses[:3]]  # each its own, none lost
+    # Each its own, none lost.
+    assert [s.photo_sha256 for s in scored] == [a.decoded.sha256 for a in analyses[:3]]
 
 
 @pytest.fixture
@@ -154,15 +150,14 @@ def test_an_upload_at_a_full_queue_is_a_503_and_stores_nothing(
     )
     service.create_family("F1")
     pipeline = service.services.pipeline
-    answer = pipeline.engine.score_inputs
-    started, release, queued = threading.Event(), threading.Event(), threading.Event()
+    to_item, queued = pipeline._score_item, threading.Event()
 
-    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
-        started.set()
-        release.wait(BOUND_S)
-        return answer(*args, **kwargs)
+    def item_then_queued(analysis):  # type: ignore[no-untyped-def]
+        try:
+            return to_item(analysis)
+        finally:
+            queued.set()  # submitted in the same step of the event loop: queued before 3
 
-    monkeypatch.setattr(pipeline.engine, "score_inputs", hung)
     answers: dict[int, object] = {}
 
     def upload(seed: int) -> None:
@@ -170,22 +165,14 @@ def test_an_upload_at_a_full_queue_is_a_503_and_stores_nothing(
 
     threads = [threading.Thread(target=upload, args=(seed,)) for seed in (1, 2)]
     try:
-        threads[0].start()
-        assert started.wait(BOUND_S)  # upload 1 is in the model
-        to_item = pipeline._score_item
-
-        def item_then_queued(analysis):  # type: ignore[no-untyped-def]
-            try:
-                return to_item(analysis)
-            finally:
-                queued.set()  # submitted in the same step of the event loop: queued before 3
-
-        monkeypatch.setattr(pipeline, "_score_item", item_then_queued)
-        threads[1].start()
-        assert queued.wait(BOUND_S)
-        refused = service.upload("F1", jpeg(3))
+        with hung_model(service, monkeypatch) as model:
+            threads[0].start()
+            assert model.started.wait(BOUND_S)  # upload 1 is in the model
+            monkeypatch.setattr(pipeline, "_score_item", item_then_queued)
+            threads[1].start()
+            assert queued.wait(BOUND_S)
+            refused = service.upload("F1", jpeg(3))
     finally:
-        release.set()
         for thread in threads:
             thread.join(BOUND_S)
     assert refused.status_code == 503, refused.text

@@ -54,14 +54,6 @@ def fused_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"records_rooms": records, "no_rooms": no_rooms}
 
 
-def _assess(service: Service, family: str = "F1") -> dict[str, Any]:
-    response = service.client.post(
-        f"/families/{family}/assessments", headers=service.headers("inspector")
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
 def _stale_reason(service: Service, assessment_id: int) -> str | None:
     """Why the assessment is out of date, read without recomputing it."""
     response = service.client.get(
@@ -128,7 +120,7 @@ def test_reworded_criteria_make_the_assessment_stale_and_its_reasons_follow(
 ) -> None:
     service = make_service(fusion_dir=tabular_dir)
     service.create_family("F1")
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     said = first["result"]["reasons"]
     assert first["result"]["reason_details"] and not any("Reworded" in r for r in said)
 
@@ -149,7 +141,7 @@ def test_reordered_criteria_make_the_assessment_stale_and_its_missing_list_follo
     service: Service, edit_config: Any
 ) -> None:
     service.create_family("F1")  # most criteria missing: listed in configs/welfare.yaml's order
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     assert len(first["result"]["missing_criteria"]) > 2
 
     edit_config("welfare.yaml", lambda data: data["criteria"].reverse())
@@ -184,7 +176,7 @@ def test_parts_that_change_nothing_said_keep_the_assessment_current(
     service = make_service(fusion_dir=tabular_dir)
     service.create_family("F1")
     _file_kitchen_photos(service, "F1", 2)
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
 
     edit_config("welfare.yaml", change)
 
@@ -215,7 +207,7 @@ def test_expected_rooms_count_where_they_measured_photo_coverage(
     service = make_service(fusion_dir=fused_dirs[model])
     service.create_family("F1")
     _file_kitchen_photos(service, "F1", 2)
-    first = _assess(service)
+    first = service.assess("F1", who="inspector")
     assert WELFARE_CONFIG_KEY in first["model_versions"]
 
     edit_config("welfare.yaml", lambda d: d["fusion"].update(

@@ -352,7 +352,4 @@ def file_and_assess(service, families: tuple[str, ...]) -> None:
         service.create_family(family)
         for k in range(2):
             assert service.upload(family, jpeg(10 * n + k)).status_code == 201
-        response = service.client.post(
-            f"/families/{family}/assessments", headers=service.headers("commission")
-        )
-        assert response.status_code == 201, response.text
+        service.assess(family)

@@ -18,7 +18,6 @@ from serving.reassessment import FusionModelMissingError, find_stale
 from tests.serving.helpers import OTHER_REGION, REGION, Service, jpeg, small_fusion_model
 from tests.serving.test_assessments_refresh import (
     _actor,
-    _assess,
     _audit,
     _edit_record,
     _raise_poverty_line,
@@ -45,11 +44,11 @@ def test_a_region_refresh_without_a_fusion_model_is_judged_on_that_region_only(
     of every region, is refused and writes nothing."""
     service = make_service(fusion_dir=fusion_dir)
     service.create_family("OTH", region=OTHER_REGION)
-    _assess(service, "OTH", who="admin_national")
+    service.assess("OTH", who="admin_national")
     service.services.fusion_model = None  # the site took its fusion model away
     service.services.settings.allow_rules_only = True  # ... so R1 is assessed on the rules
     service.create_family("R1")
-    _assess(service, "R1")
+    service.assess("R1", who="inspector")
     service.services.settings.allow_rules_only = False
     _edit_record(service, "R1")
     _edit_record(service, "OTH", who="admin_national")
@@ -75,7 +74,7 @@ def test_two_refresh_runs_at_once_make_one_new_version_per_family(
     families = ("A1", "A2", "A3")
     for family_id in families:
         service.create_family(family_id)
-        _assess(service, family_id)
+        service.assess(family_id, who="inspector")
     edit_config("welfare.yaml", _raise_poverty_line)
     both_found = threading.Barrier(2, timeout=60)
     real_find = assessments_refresh.find_stale
@@ -114,7 +113,7 @@ def test_two_refresh_runs_at_once_make_one_new_version_per_family(
 
 def test_a_record_sent_again_unchanged_makes_nothing_to_refresh(service: Service) -> None:
     service.create_family("F1")
-    _assess(service, "F1")
+    service.assess("F1", who="inspector")
     _edit_record(service, "F1")
     actor = _actor(service, "admin_national")
     assert refresh(service.services, actor=actor, progress=False).refreshed == {"record": 1}

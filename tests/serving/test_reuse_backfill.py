@@ -37,14 +37,6 @@ def _links(sessions: Any) -> list[tuple[int, str, str, int]]:
         return [(r.photo_id, r.other_family_id, r.other_sha256, r.distance) for r in rows]
 
 
-def _assess(service: Any, family: str) -> dict[str, Any]:
-    response = service.client.post(
-        f"/families/{family}/assessments", headers=service.headers("inspector")
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
 def _get(service: Any, address: str) -> dict[str, Any]:
     response = service.client.get(address, headers=service.headers("commission"))
     assert response.status_code == 200, response.text
@@ -69,7 +61,7 @@ def test_the_same_bytes_filed_before_are_linked_and_both_families_go_back_to_rev
     second_id = second.json()["photo_id"]
     with session_scope(service.services.sessions) as session:  # as filed before the link
         session.execute(delete(ReuseLink))
-    before = {family: _assess(service, family) for family in ("F1", "F2")}
+    before = {family: service.assess(family, who="inspector") for family in ("F1", "F2")}
     for made in before.values():
         assert made["result"]["photos"]["reused"] == 0
         assert _get(service, f"/assessments/{made['assessment_id']}")["stale_reason"] is None

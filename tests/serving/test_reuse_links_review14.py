@@ -26,14 +26,6 @@ def _links(service) -> list[tuple[int, str]]:
         return [(r.photo_id, r.other_family_id) for r in rows]
 
 
-def _assess(service, family: str) -> dict:
-    response = service.client.post(
-        f"/families/{family}/assessments", headers=service.headers("inspector")
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 def _latest(service, family: str, who: str = "commission") -> dict:
     response = service.client.get(
         f"/families/{family}/assessments/latest", headers=service.headers(who)
@@ -96,7 +88,7 @@ def test_a_photo_counted_by_the_index_alone_is_not_recomputed_per_read(filed_twi
     with session_scope(service.services.sessions) as session:
         for link in session.execute(select(ReuseLink)).scalars():
             session.delete(link)
-    made = _assess(service, "F1")
+    made = service.assess("F1", who="inspector")
     assert made["result"]["photos"]["reused"] == 1
     assert made["model_versions"][REUSED_KEY] == str(first_id)
     assert _latest(service, "F1")["version"] == made["version"]
@@ -150,7 +142,7 @@ def test_a_link_to_another_region_is_counted_not_named(service, restart):
     service.create_family("F1")
     service.create_family("F2", region=OTHER_REGION)
     assert service.upload("F1", jpeg(31, size=(800, 600))).status_code == 201
-    before = _assess(service, "F1")
+    before = service.assess("F1", who="inspector")
     photo = jpeg(31, size=(800, 600), subsampling=0)
     assert service.upload("F2", photo, who="inspector_other").json()["reuse"]["reused"]
     # The stale reason and the refusal say a family elsewhere filed it, and name none.

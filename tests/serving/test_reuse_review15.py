@@ -30,14 +30,6 @@ def _flat() -> bytes:
     return buffer.getvalue()
 
 
-def _assess(service: Any, family: str) -> dict[str, Any]:
-    response = service.client.post(
-        f"/families/{family}/assessments", headers=service.headers("inspector")
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
 def _links(service: Any) -> list[tuple[int, str]]:
     with session_scope(service.services.sessions) as session:
         rows = session.execute(select(ReuseLink).order_by(ReuseLink.id)).scalars()
@@ -92,7 +84,7 @@ def test_a_family_page_reads_the_reuse_links_once(service, n_photos):
     service.create_family("F2")
     filed = [service.upload("F1", jpeg(200 + i)).json()["photo_id"] for i in range(n_photos)]
     assert service.upload("F2", jpeg(200, subsampling=0)).json()["reuse"]["reused"]
-    _assess(service, "F1")
+    service.assess("F1", who="inspector")
     client = TestClient(service.app, base_url="http://127.0.0.1")  # shares the started app
     assert sign_in(client, "commission", PASSWORD).status_code == 303
 
@@ -133,7 +125,7 @@ def test_the_same_bytes_for_another_family_are_linked_as_a_near_duplicate(servic
     first = service.upload("F1", photo)
     assert first.status_code == 201, first.text
     first_id = first.json()["photo_id"]
-    before = _assess(service, "F1")
+    before = service.assess("F1", who="inspector")
     assert before["result"]["photos"]["reused"] == 0
 
     second = service.upload("F2", photo)
@@ -147,8 +139,8 @@ def test_the_same_bytes_for_another_family_are_linked_as_a_near_duplicate(servic
         f"/assessments/{before['assessment_id']}", headers=service.headers("commission")
     )
     assert stale.json()["stale_reason"] == "reuse"
-    assert _assess(service, "F1")["result"]["photos"]["reused"] == 1
-    assert _assess(service, "F2")["result"]["photos"]["reused"] == 1
+    assert service.assess("F1", who="inspector")["result"]["photos"]["reused"] == 1
+    assert service.assess("F2", who="inspector")["result"]["photos"]["reused"] == 1
 
     # The API and the page show it alike, naming the other photo to the commission.
     for mine, other, family, other_family in (

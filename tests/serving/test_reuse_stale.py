@@ -21,14 +21,6 @@ from tests.serving.helpers import jpeg
 ACCEPT = {"kind": "accept"}
 
 
-def _assess(service, family: str) -> dict:
-    response = service.client.post(
-        f"/families/{family}/assessments", headers=service.headers("inspector")
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 def _latest(service, family: str) -> dict:
     response = service.client.get(
         f"/families/{family}/assessments/latest", headers=service.headers("commission")
@@ -53,7 +45,7 @@ def filed_twice(service):
     photo = jpeg(31, size=(800, 600))
     first = service.upload("F1", photo)
     assert first.status_code == 201, first.text
-    before = _assess(service, "F1")
+    before = service.assess("F1", who="inspector")
     assert before["result"]["photos"]["reused"] == 0
     second = service.upload("F2", jpeg(31, size=(800, 600), subsampling=0))
     assert second.status_code == 201 and second.json()["reuse"]["reused"], second.text
@@ -90,7 +82,7 @@ def test_links_flag_the_photos_without_the_index(filed_twice, restart):
         second_id
     ]  # the photo's answer says what the assessment counts
     assert _latest(again, "F1")["result"]["photos"]["reused"] == 1
-    second_family = _assess(again, "F2")
+    second_family = again.assess("F2", who="inspector")
     assert second_family["result"]["photos"]["reused"] == 1
     assert second_family["model_versions"][REUSED_KEY] == str(second_id)
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
 
 from serving.errors import UnavailableError
 from serving.pipeline import Analysis, PhotoPipeline
-from tests.serving.helpers import jpeg
+from tests.serving.helpers import HungEngine, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
 from tests.vision.test_batcher import BOUND_S, _outcomes
@@ -26,28 +24,7 @@ from vision.batcher import MicroBatcher
 GAUGE = "shanyraq_photo_model_calls_past_deadline"
 
 
-class _HungEngine:
-    """A stand-in for a model whose calls hang until `release` is set (no GPU, no ONNX)."""
-
-    artifact = SimpleNamespace(preprocessing=SimpleNamespace(size=32))
-    model_version = "hung-test"
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.called = threading.Event()  # set when a model call starts
-        self.batches: list[int] = []  # the size of each model call started
-
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
-        return np.zeros((3, 32, 32), np.float32)
-
-    def score_inputs(self, inputs: np.ndarray, *, sha256s: list[str], quality: Any = None) -> Any:
-        self.batches.append(len(sha256s))
-        self.called.set()
-        self.release.wait(4 * BOUND_S)
-        return [SimpleNamespace(photo_sha256=sha) for sha in sha256s]
-
-
-def _batched(engine: _HungEngine, *, max_batch: int, timeout_s: float) -> PhotoPipeline:
+def _batched(engine: HungEngine, *, max_batch: int, timeout_s: float) -> PhotoPipeline:
     return PhotoPipeline(
         max_pixels=10_000_000, decode_short_side_px=64, cpu_workers=2, engine=engine,  # type: ignore[arg-type]
         batching=True, max_batch=max_batch, max_wait_ms=50.0, score_timeout_s=timeout_s,
@@ -117,7 +94,7 @@ def test_a_batch_is_late_only_once_every_request_in_it_is_past_its_deadline():
 def test_uploads_after_a_batch_hangs_past_its_uploads_timeouts_are_refused_at_once():
     # They were queued behind the hung batch, each waited out score_timeout_s and was told only
     # that the model "did not answer"; nothing said the model was known not to be answering.
-    engine = _HungEngine()
+    engine = HungEngine()
     pipeline = _batched(engine, max_batch=2, timeout_s=0.2)
     analyses = [pipeline.analyse(jpeg(i)) for i in range(4)]
 
@@ -159,7 +136,7 @@ def test_uploads_after_a_batch_hangs_past_its_uploads_timeouts_are_refused_at_on
 
 
 def test_unbatched_calls_past_their_deadline_are_counted_before_all_threads_hang():
-    engine = _HungEngine()
+    engine = HungEngine()
     pipeline = PhotoPipeline(
         max_pixels=10_000_000, decode_short_side_px=64, cpu_workers=2, engine=engine,  # type: ignore[arg-type]
         batching=False, max_batch=2, max_wait_ms=0.0, score_timeout_s=0.2, max_queued=4,
@@ -205,25 +182,12 @@ def test_health_and_metrics_name_a_model_not_answering_and_uploads_are_refused_a
     )
     service.create_family("F1")
     pipeline = service.services.pipeline
-    engine = pipeline.engine
-    answer = engine.score_inputs
-    release = threading.Event()
-    calls: list[int] = []
-
-    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        release.wait(4 * BOUND_S)
-        return answer(*args, **kwargs)
-
     assert _gauge(service) == f"{GAUGE} 0.0"
-    monkeypatch.setattr(engine, "score_inputs", hung)
-    try:
+    with hung_model(service, monkeypatch) as model:
         first = service.upload("F1", jpeg(1))
         health = _not_answering(service)
         gauge = _gauge(service)
         second = service.upload("F1", jpeg(2))
-    finally:
-        release.set()
     assert first.status_code == 503 and "did not answer within 0.5 s" in first.json()["message"]
     status, overall, problems = health
     assert status == 200 and overall == "degraded"  # reads and decisions still work
@@ -235,13 +199,13 @@ def test_health_and_metrics_name_a_model_not_answering_and_uploads_are_refused_a
     assert second.json()["code"] == "unavailable"
     assert "the photo model is not answering: its call has run" in second.json()["message"]
     assert second.headers.get("Retry-After") == "1"
-    assert len(calls) == 1  # the second upload started no model call and was not queued
+    assert model.calls == 1  # the second upload started no model call and was not queued
 
     calls_of = pipeline._batcher if batched else pipeline._calls
     assert calls_of.wait_until_idle(BOUND_S)  # the hung call has returned
     assert _not_answering(service)[2] == []
     assert _gauge(service) == f"{GAUGE} 0.0"
-    monkeypatch.setattr(engine, "score_inputs", answer)
+    monkeypatch.setattr(pipeline.engine, "score_inputs", model.answer)
     again = service.upload("F1", jpeg(2))
     assert again.status_code == 201, again.text
     assert again.json()["score_status"] == "scored"

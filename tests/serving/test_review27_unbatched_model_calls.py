@@ -8,47 +8,19 @@ limiter are not taken; and once the model returns, uploads are scored again."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from types import SimpleNamespace
 from typing import Any
 
 import anyio.to_thread
-import numpy as np
 
 from serving.errors import UnavailableError
 from serving.pipeline import BUSY_RETRY_AFTER_S, SHUTDOWN_RETRY_AFTER_S, Analysis, PhotoPipeline
-from tests.serving.helpers import jpeg
+from tests.serving.helpers import HungEngine, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
 from tests.vision.test_batcher import BOUND_S, _outcomes
 
 
-class _HungEngine:
-    """A stand-in for a model whose calls hang until `release` is set (no GPU, no ONNX)."""
-
-    artifact = SimpleNamespace(preprocessing=SimpleNamespace(size=32))
-    model_version = "hung-test"
-
-    def __init__(self, calls_before_signal: int) -> None:
-        self.release = threading.Event()
-        self.entered = 0  # model calls started
-        self.called = threading.Event()  # set once `calls_before_signal` calls have started
-        self._signal_at = calls_before_signal
-        self._lock = threading.Lock()
-
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
-        return np.zeros((3, 32, 32), np.float32)
-
-    def score_inputs(self, inputs: np.ndarray, *, sha256s: list[str], quality: Any = None) -> Any:
-        with self._lock:
-            self.entered += 1
-            if self.entered == self._signal_at:
-                self.called.set()
-        self.release.wait(4 * BOUND_S)
-        return [SimpleNamespace(photo_sha256=sha) for sha in sha256s]
-
-
-def _pipeline(engine: _HungEngine, *, max_batch: int, max_queued: int, timeout_s: float):  # type: ignore[no-untyped-def]
+def _pipeline(engine: HungEngine, *, max_batch: int, max_queued: int, timeout_s: float):  # type: ignore[no-untyped-def]
     return PhotoPipeline(
         max_pixels=10_000_000, decode_short_side_px=64, cpu_workers=2, engine=engine,  # type: ignore[arg-type]
         batching=False, max_batch=max_batch, max_wait_ms=0.0, score_timeout_s=timeout_s,
@@ -71,7 +43,7 @@ def test_a_hung_model_holds_max_batch_threads_then_uploads_are_refused_at_once()
     # Each upload while the model hung started another thread (anyio's: a call its timeout let
     # go gave its token back and ran on), waited out score_timeout_s and was told only that
     # the model "did not answer"; the stuck threads grew with every upload.
-    engine = _HungEngine(calls_before_signal=2)
+    engine = HungEngine(signal_after=2)
     pipeline = _pipeline(engine, max_batch=2, max_queued=4, timeout_s=0.2)
     analysis = pipeline.analyse(jpeg(1))
 
@@ -95,17 +67,17 @@ def test_a_hung_model_holds_max_batch_threads_then_uploads_are_refused_at_once()
             str(error)
         )
         assert "nothing was stored" in str(error) and error.retry_after_s == 1
-    assert engine.entered == 2  # no upload after the first two reached the model
+    assert len(engine.batches) == 2  # no upload after the first two reached the model
 
     # The hung calls return: the threads are free, and the next upload is scored.
     assert pipeline._calls is not None and pipeline._calls.wait_until_idle(BOUND_S)
     scored = asyncio.run(pipeline.score(analysis))
     assert scored is not None and scored.photo_sha256 == analysis.decoded.sha256
-    assert engine.entered == 3
+    assert len(engine.batches) == 3
 
 
 def test_calls_beyond_max_queued_are_refused_as_busy_and_shared_threads_stay_free():
-    engine = _HungEngine(calls_before_signal=2)
+    engine = HungEngine(signal_after=2)
     pipeline = _pipeline(engine, max_batch=2, max_queued=1, timeout_s=4 * BOUND_S)
     analyses = [pipeline.analyse(jpeg(i)) for i in range(5)]
 
@@ -124,7 +96,7 @@ def test_calls_beyond_max_queued_are_refused_as_busy_and_shared_threads_stay_fre
                 anyio.to_thread.current_default_thread_limiter().borrowed_tokens
             )
             seen["analysed"] = await asyncio.wait_for(pipeline.analyse_async(jpeg(9)), BOUND_S)
-            seen["entered_while_hung"] = engine.entered
+            seen["entered_while_hung"] = len(engine.batches)
         finally:
             engine.release.set()
         seen["scored"] = await _outcomes([*running, waiting])
@@ -159,31 +131,18 @@ def test_an_upload_while_every_model_thread_hangs_is_a_503_at_once_naming_the_ca
     )
     service.create_family("F1")
     pipeline = service.services.pipeline
-    engine = pipeline.engine
-    answer = engine.score_inputs
-    release = threading.Event()
-    calls: list[int] = []
-
-    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        release.wait(4 * BOUND_S)
-        return answer(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "score_inputs", hung)
-    try:
+    with hung_model(service, monkeypatch) as model:
         first = service.upload("F1", jpeg(1))
         second = service.upload("F1", jpeg(2))
-    finally:
-        release.set()
     assert first.status_code == 503 and "did not answer within 0.5 s" in first.json()["message"]
     assert second.status_code == 503, second.text
     assert second.json()["code"] == "unavailable"
     assert "the photo model is not answering" in second.json()["message"]
     assert second.headers.get("Retry-After") == "1"
-    assert len(calls) == 1  # the second upload started no model call
+    assert model.calls == 1  # the second upload started no model call
 
     assert pipeline._calls.wait_until_idle(BOUND_S)  # the hung call has returned
-    monkeypatch.setattr(engine, "score_inputs", answer)
+    monkeypatch.setattr(pipeline.engine, "score_inputs", model.answer)
     again = service.upload("F1", jpeg(2))
     assert again.status_code == 201, again.text
     assert again.json()["score_status"] == "scored"

@@ -4,11 +4,9 @@ once the model answers."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from tests.serving.helpers import jpeg
+from tests.serving.helpers import hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 
 
@@ -24,19 +22,9 @@ def test_an_upload_the_model_does_not_score_in_time_is_refused_and_nothing_is_st
         batching={"enabled": batched, "max_batch": 4, "max_wait_ms": 1, "score_timeout_s": 0.5},
     )
     service.create_family("F1")
-    engine = service.services.pipeline.engine
-    answer = engine.score_inputs
-    release = threading.Event()
-
-    def hung(*args, **kwargs):
-        release.wait(30)
-        return answer(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "score_inputs", hung)
-    try:
+    with hung_model(service, monkeypatch) as model:
         refused = service.upload("F1", jpeg(1))
-    finally:
-        release.set()  # the hung call ends; its result goes to nobody
+    # The hung call has ended; its result goes to nobody.
     assert refused.status_code == 503, refused.text
     error = refused.json()
     assert error["code"] == "unavailable" and "did not answer within 0.5 s" in error["message"]
@@ -45,7 +33,7 @@ def test_an_upload_the_model_does_not_score_in_time_is_refused_and_nothing_is_st
     store = service.services.settings.store_dir
     assert not [p for p in store.rglob("*") if p.is_file()]  # no photo file either
 
-    monkeypatch.setattr(engine, "score_inputs", answer)
+    monkeypatch.setattr(service.services.pipeline.engine, "score_inputs", model.answer)
     again = service.upload("F1", jpeg(1))
     assert again.status_code == 201, again.text
     assert again.json()["score_status"] == "scored"
@@ -66,24 +54,16 @@ def test_uploads_refused_while_the_model_hung_are_not_scored_for_nobody_after(
     service.create_family("F1")
     engine = service.services.pipeline.engine
     answer = engine.score_inputs
-    release = threading.Event()
     scored_after: list[int] = []
-
-    def hung(inputs, *args, **kwargs):
-        release.wait(30)
-        return answer(inputs, *args, **kwargs)
 
     def recorded(inputs, *args, **kwargs):
         scored_after.append(len(inputs))
         return answer(inputs, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "score_inputs", hung)
-    try:
+    with hung_model(service, monkeypatch):
         assert service.upload("F1", jpeg(1)).status_code == 503  # its batch hangs
         assert service.upload("F1", jpeg(2)).status_code == 503  # queued behind it
         monkeypatch.setattr(engine, "score_inputs", recorded)
-    finally:
-        release.set()
     fresh = service.upload("F1", jpeg(3))
     assert fresh.status_code == 201, fresh.text
     assert scored_after == [1]  # the fresh upload alone: the refused one left with its caller

@@ -4,18 +4,16 @@ so that a phone does not retry at once into a busy model; the OpenAPI declares t
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
 from serving.pipeline import SHUTDOWN_RETRY_AFTER_S, STOPPED_RETRY_AFTER_S
-from tests.serving.helpers import jpeg
+from tests.serving.helpers import hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
 from tests.serving.test_openapi_422_review19 import api as api  # a fixture
 from tests.serving.test_openapi_422_review19 import openapi as openapi  # /openapi.json
-from tests.vision.test_batcher import BOUND_S
 from vision.batcher import BatcherFullError, BatcherStoppedError
 
 
@@ -55,19 +53,8 @@ def test_an_upload_the_model_does_not_score_in_time_says_to_retry_after_the_time
         batching={"enabled": batched, "max_batch": 4, "max_wait_ms": 1, "score_timeout_s": 0.5},
     )
     service.create_family("F1")
-    engine = service.services.pipeline.engine
-    answer = engine.score_inputs
-    release = threading.Event()
-
-    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
-        release.wait(BOUND_S)
-        return answer(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "score_inputs", hung)
-    try:
+    with hung_model(service, monkeypatch):
         refused = service.upload("F1", jpeg(1))
-    finally:
-        release.set()
     _refused(refused, 1, "did not answer within 0.5 s")  # whole seconds, rounded up
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from serving.db.models import AuditEntry, IdempotencyKey, Photo
 from serving.db.session import session_scope
-from tests.serving.helpers import Service, jpeg
+from tests.serving.helpers import Service, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.vision.test_batcher import BOUND_S
 
@@ -109,25 +109,14 @@ def test_a_photo_sent_again_while_the_model_is_busy_is_answered_as_filed_at_once
     assert first.status_code == 201, first.text
 
     pipeline = service.services.pipeline
-    answer = pipeline.engine.score_inputs
-    started, release, queued = threading.Event(), threading.Event(), threading.Event()
-
-    def hung(*args: Any, **kwargs: Any) -> Any:
-        started.set()
-        release.wait(BOUND_S)
-        return answer(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline.engine, "score_inputs", hung)
-    to_item = pipeline._score_item
+    to_item, queued = pipeline._score_item, threading.Event()
 
     def item_then_queued(analysis: Any) -> Any:
         try:
             return to_item(analysis)
         finally:
-            if started.is_set():
-                queued.set()  # submitted in the same step of the event loop
+            queued.set()  # submitted in the same step of the event loop
 
-    monkeypatch.setattr(pipeline, "_score_item", item_then_queued)
     answers: dict[int, Any] = {}
 
     def upload(seed: int) -> None:
@@ -135,16 +124,17 @@ def test_a_photo_sent_again_while_the_model_is_busy_is_answered_as_filed_at_once
 
     threads = [threading.Thread(target=upload, args=(seed,)) for seed in (32, 33)]
     try:
-        threads[0].start()
-        assert started.wait(BOUND_S)  # in the model
-        threads[1].start()
-        assert queued.wait(BOUND_S)  # waiting for it: the queue is full
-        busy = service.upload("F1", jpeg(34))
-        assert busy.status_code == 503 and "busy" in busy.json()["message"], busy.text
-        again = service.upload("F1", photo)
-        assert not release.is_set()  # answered while the model still had not
+        with hung_model(service, monkeypatch) as model:
+            threads[0].start()
+            assert model.started.wait(BOUND_S)  # in the model
+            monkeypatch.setattr(pipeline, "_score_item", item_then_queued)
+            threads[1].start()
+            assert queued.wait(BOUND_S)  # waiting for it: the queue is full
+            busy = service.upload("F1", jpeg(34))
+            assert busy.status_code == 503 and "busy" in busy.json()["message"], busy.text
+            again = service.upload("F1", photo)
+            assert not model.release.is_set()  # answered while the model still had not
     finally:
-        release.set()
         for thread in threads:
             thread.join(BOUND_S)
     _filed_as_before(service, first, again)

@@ -172,6 +172,11 @@ class PhotoPipeline:
             return self._calls.counts(now)[1], self._calls.workers
         return 0, 0
 
+    def model_calls_late_for_s(self) -> float:
+        """How long the call furthest past its uploads' timeout has been past it; 0.0: none."""
+        calls = self._batcher or self._calls
+        return calls.late_for_s(time.monotonic()) if calls is not None else 0.0
+
     @property
     def batch_sizes(self) -> list[int]:
         return self._batcher.batch_sizes if self._batcher is not None else []
@@ -348,14 +353,22 @@ class PhotoPipeline:
         return scores[0]
 
     async def aclose(self) -> None:
+        """Take no more photos; wait for the model calls, at most `score_timeout_s` and not for
+        one already past its uploads' timeout: such a call (a hung model cannot be stopped) is
+        abandoned, logged, on a daemon thread that does not keep the process from exiting."""
         if self._batcher is not None:
-            await self._batcher.aclose()
-        if self._calls is not None and (running := self._calls.close()):
-            logger.warning(
-                "%d photo model calls still run (a hung model cannot be stopped); the process "
-                "ends only when they return",
-                running,
-            )
+            late = self._batcher.late_calls(time.monotonic())
+            await self._batcher.aclose(wait_s=0.0 if late else self.score_timeout_s)
+        if self._calls is not None:
+            self._calls.close()
+            wait = partial(self._calls.wait_until_settled, self.score_timeout_s)
+            if running := await asyncio.to_thread(wait):
+                logger.warning(
+                    "%d photo model call(s) abandoned at shutdown, past their uploads' timeout "
+                    "and not returned (a hung model cannot be stopped); the process exits "
+                    "without them",
+                    running,
+                )
 
 
 def _shutting_down() -> Exception:

@@ -11,25 +11,31 @@ that many requests wait to be taken: one more is refused at once with `BatcherFu
 
 `aclose` lets the batch already running finish (its callers get their results) and fails
 every other waiting caller - queued, or taken by the worker while it collected a batch - with
-`BatcherClosedError`, even when the closer itself is cancelled or times out. A worker that dies
-(the batch function raised a BaseException that is not an Exception - KeyboardInterrupt,
-SystemExit, ... - which would otherwise stop the whole event loop; or a fault of the worker's
-own) fails its callers, and refuses every later submission, with `BatcherStoppedError` naming
-what it died of: the batcher runs nothing more.
+`BatcherClosedError`, even when the closer itself is cancelled or times out; with `wait_s` it
+waits that long at most, then abandons (and logs) a call still running, a hung model, whose
+callers get BatcherClosedError. A sync `fn` runs on a daemon thread, not the loop's executor
+(joined at exit): a call that never returns cannot keep the process from exiting. A worker
+that dies (the batch function raised a BaseException that is not an Exception -
+KeyboardInterrupt, SystemExit, ... - which would otherwise stop the whole event loop; or a fault
+of the worker's own) fails its callers, and refuses every later submission, with
+`BatcherStoppedError` naming what it died of: the batcher runs nothing more.
 
 With `deadline_of` (an item's deadline, when its caller gives up, in a clock of the caller's:
 the batcher only compares them), `late_calls(now)` says whether the call running now is past
 every deadline in its batch (a hung model: a caller may refuse new work at once rather than
-queue it behind); it is safe to ask from any thread, as is `wait_until_idle`.
+queue it behind), `late_for_s(now)` for how long; safe to ask from any thread, as is
+`wait_until_idle`. A call runs until the model returns, even past the loop that awaited it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -130,6 +136,14 @@ class MicroBatcher(Generic[T, R]):
             deadlines = self._calling
         return int(bool(deadlines) and all(d is not None and now >= d for d in deadlines))
 
+    def late_for_s(self, now: float) -> float:
+        """Seconds the call running has been past every deadline in its batch at `now`, or 0."""
+        with self._call_ended:
+            deadlines = self._calling
+        if not deadlines or any(d is None or now < d for d in deadlines):
+            return 0.0
+        return now - max(d for d in deadlines if d is not None)
+
     def wait_until_idle(self, timeout_s: float) -> bool:
         """Block until no call runs (a hung one has returned); False after `timeout_s`."""
         with self._call_ended:
@@ -158,9 +172,9 @@ class MicroBatcher(Generic[T, R]):
             ) from None
         return await future
 
-    async def aclose(self) -> None:
-        """Stop the worker after the running batch; every other waiting caller gets
-        BatcherClosedError."""
+    async def aclose(self, *, wait_s: float | None = None) -> None:
+        """Stop the worker after the running batch (waiting for it `wait_s` at most, None: no
+        bound); every other waiting caller gets BatcherClosedError."""
         self._closed = True
         error = BatcherClosedError("the batcher was closed")
         worker = self._worker
@@ -178,7 +192,14 @@ class MicroBatcher(Generic[T, R]):
             self._answer_after_close(error)
         running = self._running
         if running is not None and not running.done():  # shielded from the cancel
-            await asyncio.wait([running])  # its callers get their results
+            done, _ = await asyncio.wait([running], timeout=wait_s)  # its callers get results
+            if not done:
+                logger.warning(
+                    "micro-batcher closed, its model call still running (waited %g s): the call "
+                    "is abandoned (it cannot be stopped; its daemon thread lets the process exit)",
+                    wait_s,
+                )
+                self._fail_waiting(error)
 
     def _answer_after_close(self, error: BatcherClosedError) -> None:
         """Fail what will never run; a batch still running answers its own callers, and any it
@@ -297,32 +318,61 @@ class MicroBatcher(Generic[T, R]):
 
     async def _call(self, items: list[T]) -> list[R]:
         deadline_of = self._deadline_of
+        calling = tuple(deadline_of(i) if deadline_of else None for i in items)
         with self._call_ended:
-            self._calling = tuple(deadline_of(i) if deadline_of else None for i in items)
+            self._calling = calling
+        future: Future[list[R] | Awaitable[list[R]]] | None = None
         try:
             if inspect.iscoroutinefunction(self._fn):
                 results = await self._fn(items)
             else:
-                results = await asyncio.to_thread(_call_in_thread, self._fn, items)
+                future = _in_daemon_thread(self._fn, items, lambda: self._end_call(calling))
+                results = await asyncio.wrap_future(future)
                 if inspect.isawaitable(results):  # a plain callable that returns a coroutine
+                    with self._call_ended:
+                        self._calling = calling  # its thread's part ended, not the call
                     results = await results
         finally:
-            with self._call_ended:
-                self._calling = ()
-                self._call_ended.notify_all()
+            # Cut off while its thread runs (the event loop shuts down), the call still runs:
+            # the thread says when it ends.
+            if future is None or future.done():
+                self._end_call(calling)
         results = list(results)
         if len(results) != len(items):
             raise RuntimeError(f"batch function returned {len(results)} results for {len(items)}")
         return results
 
+    def _end_call(self, calling: tuple[float | None, ...]) -> None:
+        """The call with these deadlines has ended (a later call's are left alone)."""
+        with self._call_ended:
+            if self._calling is calling:
+                self._calling = ()
+                self._call_ended.notify_all()
 
-def _call_in_thread(fn: BatchFn[T, R], items: list[T]) -> list[R] | Awaitable[list[R]]:
-    try:
-        return fn(items)
-    except StopIteration as exc:
-        # A Future refuses StopIteration: raised here, the thread's result would never reach
-        # the worker, which would wait for it (and aclose for the worker) forever.
-        raise RuntimeError(f"batch function raised StopIteration: {exc!r}") from exc
+
+def _in_daemon_thread(
+    fn: BatchFn[T, R], items: list[T], ended: Callable[[], None]
+) -> Future[list[R] | Awaitable[list[R]]]:
+    """`fn(items)` on a daemon thread of its own, in the caller's context; `ended()` as it
+    returns, before its outcome is set in the future returned."""
+    future: Future[list[R] | Awaitable[list[R]]] = Future()
+    future.set_running_or_notify_cancel()  # a cancel cannot make it look done
+
+    def run() -> None:
+        try:
+            result = fn(items)
+        except BaseException as exc:
+            ended()
+            if isinstance(exc, StopIteration):  # a Future refuses it: the worker would hang
+                exc = RuntimeError(f"batch function raised StopIteration: {exc!r}")
+            future.set_exception(exc)
+        else:
+            ended()
+            future.set_result(result)
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), name="batch-call", daemon=True).start()
+    return future
 
 
 def _describe(error: BaseException) -> str:

@@ -136,7 +136,9 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
         )
     late, at_once = services.pipeline.model_calls_late()
     if late:
-        problems.append(_not_answering(late, at_once, services.pipeline.score_timeout_s or 0.0))
+        timeout_s = services.pipeline.score_timeout_s or 0.0
+        late_for_s = services.pipeline.model_calls_late_for_s()
+        problems.append(_not_answering(late, at_once, timeout_s, late_for_s))
     serving = database == "ok" and store == "ok" and not stopped
     if not serving:
         response.status_code = 503
@@ -153,23 +155,24 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
     )
 
 
-def _not_answering(late: int, at_once: int, timeout_s: float) -> str:
+def _not_answering(late: int, at_once: int, timeout_s: float, late_for_s: float) -> str:
     """The problem /health names while `late` of the model's `at_once` calls run past their
-    uploads' timeout (`timeout_s`)."""
+    uploads' timeout (`timeout_s`), the one furthest past it for `late_for_s`."""
+    oldest = "past it" if late == 1 else "the oldest past it"
     if late < at_once:
-        calls = f"{late} of the {at_once} calls it runs at once have run past their uploads'"
-        refused = f"once all {at_once} have"
+        calls = "1 model call has" if late == 1 else f"{late} model calls have"
+        whose = "its upload's" if late == 1 else "their uploads'"
+        refused = f"the model runs {at_once} calls at once: uploads are refused once all are late"
     elif late == 1:
-        calls, refused = "its call has run past its uploads'", "until it returns"
+        calls, whose = "its call has", "its uploads'"
+        refused = "uploads are refused until it returns"
     else:
-        calls, refused = (
-            f"all {late} of its calls have run past their uploads'",
-            "until one returns",
-        )
+        calls, whose = f"all {late} of its calls have", "their uploads'"
+        refused = "uploads are refused until one returns"
     return (
-        f"the photo model is not answering: {calls} timeout ({timeout_s:g} s, score_timeout_s) "
-        f"and not returned; uploads are refused {refused} (a call that never returns ends "
-        "only with a restart; the log says more)"
+        f"the photo model is not answering: {calls} run past {whose} timeout ({timeout_s:g} s, "
+        f"score_timeout_s) and not returned ({oldest} for {late_for_s:.0f} s); {refused} (a "
+        "call that never returns ends only with a restart; the log says more)"
     )
 
 

@@ -18,6 +18,9 @@ when a reuse link says so (serving.uploads writes one when a later upload for an
 is found to be the same photo). Each assessment records which of its photos it counted as
 reused (REUSED_KEY); a link to one it did not count makes it stale (`reuse`), so the family
 filed first goes back to review too, not only the one filed second.
+
+A photo that repeats an earlier photo of the family counts once; an assessment that counted
+other repeats than the family's photos hold now is stale (`repeats`, serving.assessment_repeats).
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ import hashlib
 import json
 from collections.abc import Set as AbstractSet
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
+from serving.assessment_repeats import Repeats, repeats_asked
 from serving.db.models import Assessment, Family, Photo
+from serving.latest_assessments import latest as latest  # re-exported
+from serving.latest_assessments import latest_of as latest_of  # re-exported
+from serving.latest_assessments import latest_statement as latest_statement  # re-exported
+from serving.latest_assessments import lock_family as lock_family  # re-exported
 from serving.outcome_basis import (
     LOGIC_KEY,
     TAXONOMY_KEY,
@@ -43,6 +51,7 @@ from serving.photo_evidence import (
     REPEATED_KEY,
     UNSCORED,
     Inputs,
+    counted_repeated,
     family_flags,
     photo_score,
     read_inputs,
@@ -68,6 +77,11 @@ STALE_REASONS = {
     "photos": "photos were added or removed",
     "photo_scores": "the photos now carry another photo model's scores",
     "reuse": "a photo of the family was since found filed for another family",
+    "repeats": (
+        "the photos that repeat an earlier photo of the family (sent again re-encoded, resized "
+        "or as a screenshot; counted once) changed, or the assessment predates counting them "
+        "once and the family has one"
+    ),
     "fusion_model": "the service now uses another fusion model",
     "welfare_config": (
         "the welfare criteria, levels, thresholds, rules, recommendation bands or rooms to "
@@ -86,49 +100,6 @@ STALE_REASONS = {
         "kept as it was rather than recomputed on the rules alone"
     ),
 }
-
-
-def lock_family(session: Session, family_id: str) -> Family | None:
-    """Lock the family's row until the transaction ends, and return it re-read.
-
-    Filing a photo and recording a decision both take this lock first, so a decision's
-    staleness check cannot miss a photo committed alongside it. PostgreSQL needs it (under
-    READ COMMITTED each statement sees what was committed when it started); on SQLite,
-    FOR UPDATE renders as nothing: write transactions begin IMMEDIATE, one at a time.
-    """
-    return session.execute(
-        select(Family)
-        .where(Family.id == family_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)  # the row as of the lock, not a cached one
-    ).scalar_one_or_none()
-
-
-def latest(session: Session, family_id: str) -> Assessment | None:
-    return session.execute(
-        select(Assessment)
-        .where(Assessment.family_id == family_id)
-        .order_by(Assessment.version.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
-def latest_statement(family_ids: list[str] | None = None) -> Select[Assessment]:
-    """SELECT the latest assessment of each family (of `family_ids`, when given); also usable
-    as a subquery (the family list filters on it)."""
-    newest = select(Assessment.family_id, func.max(Assessment.version).label("version"))
-    if family_ids is not None:
-        newest = newest.where(Assessment.family_id.in_(family_ids))
-    latest = newest.group_by(Assessment.family_id).subquery()
-    return select(Assessment).join(
-        latest,
-        (Assessment.family_id == latest.c.family_id) & (Assessment.version == latest.c.version),
-    )
-
-
-def latest_of(session: Session, family_ids: list[str]) -> dict[str, Assessment]:
-    """The latest assessment of each of these families (that has one), by family id."""
-    return {a.family_id: a for a in session.execute(latest_statement(family_ids)).scalars()}
 
 
 def photo_models(photos: list[Photo]) -> str:
@@ -167,6 +138,7 @@ def stale_reason(
     *,
     fusion: str | None = None,
     reused: AbstractSet[int] | None = None,
+    repeated: Repeats | None = None,
 ) -> str | None:
     """Why the assessment does not rest on the family's current inputs (a STALE_REASONS code),
     or None when it does.
@@ -180,7 +152,9 @@ def stale_reason(
     (welfare.assess.LOGIC_VERSION: reasons measured another way, other doubts). One made before
     TAXONOMY_KEY was recorded is not judged on it (else every one would go stale on upgrading).
     `reused`: the photos reuse links flag now (`reuse_linked`, of these photos or of more:
-    only these count); None leaves them unchecked.
+    only these count); None leaves them unchecked. `repeated`: asked last, when all else is
+    current, for the photos repeated now (`repeated_now`), which must be those the assessment
+    counted (REPEATED_KEY; one made before it was recorded counted none); None: unchecked.
     """
     versions = assessment.model_versions
     if assessment.family_version != family.version:
@@ -202,6 +176,9 @@ def stale_reason(
         return "taxonomy_config"
     if versions.get(LOGIC_KEY) != LOGIC_VERSION:
         return "assessment_logic"
+    now = repeated() if repeated is not None else None
+    if now is not None and set(now) != counted_repeated(assessment):
+        return "repeats"
     return None
 
 
@@ -229,13 +206,23 @@ def is_current(
     *,
     fusion: str | None = None,
     inputs: Inputs | None = None,
+    services: Services | None = None,
+    recorded_repeats: bool = False,
 ) -> bool:
     """True when the assessment rests on the family's current inputs (see `stale_reason`);
-    `inputs`: those the caller has read (`read_inputs`), else read here."""
+    `inputs`: those the caller has read (`read_inputs`), else read here; `services`: their
+    reuse index tells the photos' repeats (`repeats_asked`, `recorded_repeats` as its
+    `recorded_too`); None leaves them unchecked."""
     if inputs is None:
         inputs = read_inputs(session, family.id)
-    reused = inputs.reused
-    return stale_reason(assessment, family, inputs.photos, fusion=fusion, reused=reused) is None
+    photos, reused = inputs.photos, inputs.reused
+    repeated = None
+    if services is not None:
+        repeated = repeats_asked(
+            services, assessment, family, photos, reused, recorded_too=recorded_repeats
+        )
+    why = stale_reason(assessment, family, photos, fusion=fusion, reused=reused, repeated=repeated)
+    return why is None
 
 
 def held_back(
@@ -262,8 +249,9 @@ def why_stale(
 ) -> str | None:
     """Why `assessment` is out of date (a STALE_REASONS code), or None when it is the family's
     latest and rests on its current inputs: newer_assessment, FUSION_MODEL_MISSING when it is
-    `held_back`, else `stale_reason` against the fusion model the services have. `inputs`:
-    those the caller has read (`read_inputs`), else read here."""
+    `held_back`, else `stale_reason` against the fusion model the services have and the
+    photos' repeats (`repeats_asked`). `inputs`: those the caller has read (`read_inputs`),
+    else read here."""
     newest = latest(session, family.id)
     if newest is None or newest.id != assessment.id:
         return "newer_assessment"
@@ -285,7 +273,8 @@ def why_latest_stale(
     if held_back(assessment, services):
         return FUSION_MODEL_MISSING
     fusion = fusion_version(services)
-    return stale_reason(assessment, family, photos, fusion=fusion, reused=reused)
+    repeated = repeats_asked(services, assessment, family, photos, reused)
+    return stale_reason(assessment, family, photos, fusion=fusion, reused=reused, repeated=repeated)
 
 
 def latest_current(
@@ -295,13 +284,17 @@ def latest_current(
     *,
     actor: tuple[int, str],
     allow_rules_only: bool = False,
+    recorded_repeats: bool = False,
 ) -> Assessment:
     """The family's latest assessment; recomputed first (a new version) if it is stale,
     unless it is `held_back` (`allow_rules_only` as it takes it): then it is returned as it
-    is, and `why_stale` says FUSION_MODEL_MISSING (`latest_current_with_inputs`)."""
+    is, and `why_stale` says FUSION_MODEL_MISSING (`latest_current_with_inputs`).
+    `recorded_repeats`: the repeats of one that records them are verified too (a refresh;
+    `repeats_asked`)."""
     return latest_current_with_inputs(
-        session, services, family, actor=actor, allow_rules_only=allow_rules_only
-    )[0]
+        session, services, family, actor=actor, allow_rules_only=allow_rules_only,
+        recorded_repeats=recorded_repeats,
+    )[0]  # fmt: skip
 
 
 def latest_current_with_inputs(
@@ -311,6 +304,7 @@ def latest_current_with_inputs(
     *,
     actor: tuple[int, str],
     allow_rules_only: bool = False,
+    recorded_repeats: bool = False,
 ) -> tuple[Assessment, Inputs]:
     """`latest_current`, with the inputs it was checked against (or computed from), so a page
     reads the family's photos and reuse links once: twice only when it recomputes.
@@ -325,8 +319,9 @@ def latest_current_with_inputs(
 
     def kept(row: Assessment, inputs: Inputs) -> bool:
         return held_back(row, services, allow_rules_only=allow_rules_only) or is_current(
-            session, row, family, fusion=fusion, inputs=inputs
-        )
+            session, row, family, fusion=fusion, inputs=inputs, services=services,
+            recorded_repeats=recorded_repeats,
+        )  # fmt: skip
 
     row = latest(session, family.id)
     if row is not None:

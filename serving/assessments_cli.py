@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
     from serving.assessments_refresh import Refreshed, RefreshReport
     from serving.core.config import ServingSettings
     from serving.reassessment import StaleAssessment
+    from serving.state import Services
 
 app = typer.Typer(help="Assessments: bring stale ones up to date.", no_args_is_help=True)
 
@@ -105,18 +107,22 @@ def _dry_run(
     """The stale assessments a refresh by `as_user` would recompute, found without writing:
     no migration (a database behind this version is refused, database_not_migrated), no
     service built (it would make folders), read-only sessions on a read-only engine. What
-    the refresh would refuse (fusion_model_missing included) is refused here too."""
+    the refresh would refuse (fusion_model_missing included) is refused here too. The
+    photos' repeats are asked of the reuse index the refresh's services build (`_readers`)."""
     from serving import reassessment
     from serving.cli import command_key, open_database
     from serving.db.session import make_read_session_factory
 
     engine = open_database(settings, may_create=False, migrate=False)
     try:
-        command_key(settings, engine, may_create=False)  # the run would refuse a missing key
+        key = command_key(settings, engine, may_create=False)  # the run would refuse none
         with make_read_session_factory(engine)() as session:
             refresh_actor(session, as_user, region=region)
             fusion = reassessment.configured_fusion_version(settings)
-            stale = reassessment.stale_assessments(session, fusion=fusion, region=region)
+            services = _readers(settings, engine, key)
+            stale = reassessment.stale_assessments(
+                session, fusion=fusion, region=region, services=services
+            )
     finally:
         engine.dispose()
     reassessment.refuse_rules_only(
@@ -124,6 +130,31 @@ def _dry_run(
         allow_rules_only=allow_rules_only or settings.allow_rules_only,
     )  # fmt: skip
     return stale
+
+
+def _readers(settings: ServingSettings, engine: Engine, key: bytes) -> Services:
+    """Services that only read (`engine`: a read-only one), holding the reuse index
+    build_services makes (serving.app), over the stored photos: no folder is made, no model
+    loaded, no worker started. stale_assessments asks the photos' repeats of it, as the
+    refresh does of its own services."""
+    from serving.app import _reuse_index
+    from serving.db.session import make_read_session_factory
+    from serving.metrics import Metrics
+    from serving.pipeline import PhotoPipeline
+    from serving.ratelimit import RateLimiter
+    from serving.state import Services
+    from serving.storage import PhotoStore
+
+    sessions = make_read_session_factory(engine)
+    unused = RateLimiter(limit=1, what="nothing: a dry run serves no request")
+    services = Services(
+        settings=settings, db_engine=engine, sessions=sessions, read_engine=engine,
+        read_sessions=sessions, store=PhotoStore(settings.store_dir), signing_key=key,
+        login_limiter=unused, login_account_limiter=unused, upload_limiter=unused,
+        pipeline=PhotoPipeline.from_config(None, None), metrics=Metrics(),
+    )  # fmt: skip
+    services.reuse = _reuse_index(services)
+    return services
 
 
 def refresh_actor(session: Session, as_user: str, *, region: str | None) -> tuple[int, str]:

@@ -20,6 +20,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from serving import audit
+from serving.assessment_repeats import repeats_asked
 from serving.assessments import (
     NO_FUSION,
     fusion_used,
@@ -108,9 +109,13 @@ def stale_assessments(
     fusion: str | None,
     region: str | None = None,
     batch_size: int = BATCH_FAMILIES,
+    services: Services | None = None,
 ) -> list[StaleAssessment]:
     """Assessed families (of `region`, when given) whose latest assessment is stale for any
-    reason `stale_reason` knows, by family id; `fusion` as `stale_reason` takes it.
+    reason `stale_reason` knows, by family id; `fusion` as `stale_reason` takes it. With
+    `services`, the photos' repeats too (`repeats_asked`, recorded ones included), told by
+    their reuse index for each family otherwise current; without them (a dry run builds
+    none) they are not checked.
 
     Families are read `batch_size` at a time, with their photos and latest assessments, and
     let go before the next batch: only what this call loaded is expunged from `session`, so
@@ -138,8 +143,11 @@ def stale_assessments(
         newest = latest_of(session, ids)
         reused = reuse_linked(session, (p for ps in photos.values() for p in ps))
         for family in families:
-            row = newest[family.id]
-            why = stale_reason(row, family, photos[family.id], fusion=fusion, reused=reused)
+            row, mine = newest[family.id], photos[family.id]
+            repeated = None
+            if services is not None:  # as recompute asks them
+                repeated = repeats_asked(services, row, family, mine, reused, recorded_too=True)
+            why = stale_reason(row, family, mine, fusion=fusion, reused=reused, repeated=repeated)
             if why is not None:
                 found.append(StaleAssessment(family.id, row.version, why, fusion_used(row)))
         after = ids[-1]
@@ -149,9 +157,11 @@ def stale_assessments(
 
 
 def find_stale(services: Services, *, region: str | None = None) -> list[StaleAssessment]:
-    """`stale_assessments` against the fusion model the service has loaded, in a read session."""
+    """`stale_assessments` against the fusion model the service has loaded and the photos'
+    repeats its reuse index tells, in a read session."""
     with services.readers() as session:
-        return stale_assessments(session, fusion=fusion_version(services), region=region)
+        fusion = fusion_version(services)
+        return stale_assessments(session, fusion=fusion, region=region, services=services)
 
 
 def recompute(
@@ -172,8 +182,9 @@ def recompute(
             return None
         before = latest(session, family_id)
         row = latest_current(
-            session, services, family, actor=actor, allow_rules_only=allow_rules_only
-        )
+            session, services, family, actor=actor, allow_rules_only=allow_rules_only,
+            recorded_repeats=True,  # as stale_assessments asks them
+        )  # fmt: skip
         return row.version if before is None or row.id != before.id else None
 
 

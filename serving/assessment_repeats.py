@@ -1,0 +1,75 @@
+"""Assessment repeats: whether an assessment counted the family's repeated photos as they are now.
+
+A photo that repeats an earlier photo of the family (sent again re-encoded, resized or as a
+screenshot) counts once (photo_evidence.family_flags), and each assessment records which of
+its photos it counted as repeats (REPEATED_KEY). Other repeats now, or one made before they
+were recorded while the family holds a repeat, make it stale (serving.assessments.stale_reason,
+reason `repeats`): else the copy would keep counting as a photo of its own until the family's
+photos or record changed.
+
+Telling the repeats now verifies photos against the reuse index (`repeated_now`), so it is
+asked last and only where needed (`repeats_asked`): reads ask it of an assessment made before
+repeats were recorded (one that records them counted them from the photos, scores and links
+checked before it), a refresh (serving.reassessment) of every one, as its dry run does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
+from functools import partial
+
+from serving.db.models import Assessment, Family, Photo
+from serving.photo_evidence import REPEATED_KEY, family_flags, photo_score
+from serving.state import Services
+from shanyraq.taxonomy import get_taxonomy
+
+# How `stale_reason` asks for the photos' repeats, only once all else is current: it verifies
+# them against the reuse index (`repeated_now`; None where it cannot tell).
+Repeats = Callable[[], AbstractSet[int] | None]
+
+
+def repeated_now(
+    services: Services, family: Family, photos: list[Photo], *, linked: AbstractSet[int]
+) -> set[int] | None:
+    """The ids of the family's `photos` (as `compute` reads them) that `family_flags` flags
+    repeated now, as a new assessment would count them (`linked`: the ids reuse links flag);
+    None without a reuse index, which alone tells repeats apart. Only where two photos are
+    near enough to be verified (`_near_pair`) are they verified against the index, as
+    `compute` does (every score read, the index searched for each photo; verdicts cached)."""
+    if services.reuse is None:
+        return None
+    if not _near_pair(photos, radius=services.reuse.config.candidate_radius):
+        return set()  # no photo has another of the family among its candidates
+    taxonomy = get_taxonomy()
+    scores = [photo_score(p, taxonomy) for p in photos]
+    flags = family_flags(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
+    return {p.id for p, f in zip(photos, flags, strict=True) if f.repeated}
+
+
+def _near_pair(photos: list[Photo], *, radius: int) -> bool:
+    """Whether two of `photos` have hashes within `radius` (PhotoHashes.distance, by which the
+    reuse index finds the candidates it verifies): without such a pair none repeats another,
+    told from the family's own hashes (under a millisecond for 8 photos), not the index."""
+    from vision.hashing import PhotoHashes
+
+    hashes = [PhotoHashes.from_hex(p.perceptual_hash) for p in photos if p.perceptual_hash]
+    return any(a.distance(b) <= radius for i, a in enumerate(hashes) for b in hashes[i + 1 :])
+
+
+def repeats_asked(
+    services: Services,
+    assessment: Assessment,
+    family: Family,
+    photos: list[Photo],
+    reused: AbstractSet[int],
+    *,
+    recorded_too: bool = False,
+) -> Repeats | None:
+    """`repeated` for `stale_reason` (`repeated_now` of `photos`; `reused`: the ids reuse links
+    flag) where the assessment was made before REPEATED_KEY was recorded, or `recorded_too`
+    (a refresh); None for one that records them: it counted them from the photos, scores and
+    links checked before, and reads of it need not search the index again."""
+    if not recorded_too and REPEATED_KEY in assessment.model_versions:
+        return None
+    return partial(repeated_now, services, family, photos, linked=reused)

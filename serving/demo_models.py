@@ -108,7 +108,7 @@ def stale_because(folder: Path, meta: FusionMeta, config: WelfareConfig) -> str 
     """Why the model in `folder` (its fusion.json `meta`) is not the one `config` (and the
     taxonomy) trains now, or None when it is (or cannot be loaded: the service says why)."""
     from welfare.fusion import FusionModel
-    from welfare.fusion_version import feature_basis_change, fitting_recipe
+    from welfare.fusion_version import feature_basis_change, fitting_recipe, label_basis_change
 
     if list(meta.levels) != list(config.level_values):
         return f"its welfare levels are {meta.levels}, configs/welfare.yaml's {config.level_values}"
@@ -127,7 +127,9 @@ def stale_because(folder: Path, meta: FusionMeta, config: WelfareConfig) -> str 
         said = [f"{len(new)} added ({', '.join(new[:3])})"] if new else []
         said += [f"{len(gone)} gone ({', '.join(gone[:3])})"] if gone else []
         return f"its features differ from the configs' ({'; '.join(said) or 'another order'})"
-    if why := feature_basis_change(meta, config):  # loading it would be refused alike
+    # Loading it would be refused alike: trained on features computed otherwise, or on ASP
+    # labels drawn under another poverty line.
+    if why := feature_basis_change(meta, config) or label_basis_change(meta, config):
         return why
     data = meta.metrics.get("data")
     if not isinstance(data, dict) or not all(isinstance(data.get(k), int) for k in ("n", "seed")):

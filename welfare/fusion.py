@@ -26,7 +26,12 @@ from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from welfare.criteria import FusionRecipe, WelfareConfig, get_welfare_config
 from welfare.features import feature_basis
-from welfare.fusion_version import check_feature_basis, model_version
+from welfare.fusion_version import (
+    check_feature_basis,
+    check_label_basis,
+    label_basis,
+    model_version,
+)
 from welfare.head_checks import check_heads, check_taxonomy
 from welfare.heads import Head
 from welfare.model_folder import (
@@ -173,13 +178,15 @@ class FusionModel:
         features than fusion.json lists), a model of other welfare levels than `levels`
         (default: `config`'s), one whose features were computed under another feature basis
         than `config` gives (welfare.fusion_version.check_feature_basis; `config` defaults to
-        configs/welfare.yaml) or one reading photo features trained under another taxonomy than
-        `taxonomy` (default: configs/taxonomy.yaml) is a ModelMismatchError."""
+        configs/welfare.yaml), one whose ASP labels were drawn under another poverty line than
+        `config`'s (check_label_basis) or one reading photo features trained under another
+        taxonomy than `taxonomy` (default: configs/taxonomy.yaml) is a ModelMismatchError."""
         meta, level_head, asp_head = read_model(folder)
         config = config or get_welfare_config()
         check_levels(meta, config.level_values if levels is None else levels, source=str(folder))
         check_taxonomy(meta, taxonomy or get_taxonomy(), source=str(folder))
         check_feature_basis(meta, config, source=str(folder))
+        check_label_basis(meta, config, source=str(folder))
         check_heads(Path(folder), meta, {"level": level_head, "asp": asp_head})
         return cls(meta, level_head, asp_head)
 
@@ -264,8 +271,9 @@ def train_fusion(
 ) -> FusionModel:
     """Fit both heads on a training part and calibrate them on a held-out part of `frame`; a
     model reading photo features records `taxonomy` (default: configs/taxonomy.yaml's, which
-    welfare.dataset builds them with), and every model the feature basis of `config`, the
-    welfare configuration `frame` was built with (default: configs/welfare.yaml)."""
+    welfare.dataset builds them with), and every model the feature basis and the poverty line
+    (label_basis) of `config`, the welfare configuration `frame` was built and `asp_eligible`
+    drawn with (default: configs/welfare.yaml)."""
     spec = create_spec(name)
     features = [f for f in feature_names if spec.visual or not f.startswith("vis_")]
     x = frame[features].to_numpy(dtype=np.float64)
@@ -288,6 +296,7 @@ def train_fusion(
     temperature = fit_temperature(level_head.raw(x[cal]), y_level[cal])
     platt = fit_platt(asp_head.raw(x[cal]), y_asp[cal])
     train_hash = data_hash(frame[features], y_level, y_asp)
+    config = config or get_welfare_config()
     meta = FusionMeta(
         name=name,
         learner=spec.learner,
@@ -306,7 +315,8 @@ def train_fusion(
         recipe=recipe.model_dump(mode="json"),
         seed=seed,
         taxonomy_sha256=(taxonomy or get_taxonomy()).fingerprint() if spec.visual else None,
-        feature_basis=feature_basis(config or get_welfare_config()),
+        feature_basis=feature_basis(config),
+        label_basis=label_basis(config),
     )
     meta.version = model_version(meta, level_head, asp_head)
     return FusionModel(meta, level_head, asp_head)

@@ -2,8 +2,9 @@
 the fitting part of the recipe, seed, decoding and both fitted heads' content), so two models
 that can predict differently never share one. And the feature basis it was trained under
 (`check_feature_basis`): what gives its features their values beside their names, checked on
-load and before models are saved beside others (`check_basis_alike`). Split from
-welfare/fusion.py."""
+load and before models are saved beside others (`check_basis_alike`). And the poverty line its
+ASP labels were drawn under (`check_label_basis`): what its P(eligible) answers for, checked on
+load. Split from welfare/fusion.py."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from welfare.model_folder import (
     read_meta,
     retrain_command,
 )
+from welfare.statements import figure
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,15 @@ log = logging.getLogger(__name__)
 # hash covers the features computed under them), and the calibration, which follows from the
 # heads, data, recipe and seed in it (a forest sums its trees in thread order, so refitting one
 # moves Platt's figures in the last digits: with them, one recipe on one data changes version).
+# Nor the label basis: the data hash holds the ASP labels the line drew, so labels drawn under
+# another line that differ give another version, and the same labels fit the same heads.
 _NOT_VERSIONED = frozenset(
     (
         *("version", "code_version", "metrics", "temperature", "platt", "head_sha256"),
-        *("taxonomy_sha256", "feature_basis"),
+        *("taxonomy_sha256", "feature_basis", "label_basis"),
     )
 )
+LINE, LINE_SOURCE = "poverty_line_kzt", "poverty_line_source"
 # Recipe keys that choose models rather than fit them: which to report and which to serve, and
 # the default number of families (the training-data hash covers the data itself).
 RECIPE_CHOOSING = ("default_model", "serving_model", "n_families")
@@ -218,3 +223,65 @@ def _criteria_changes(
             )
             changes.append(f"criterion {name}'s categories changed: {'; '.join(said)}")
     return changes
+
+
+def label_basis(config: WelfareConfig) -> dict[str, Any]:
+    """What a model's ASP labels are drawn under in `config`: per-capita income under the poverty
+    line (training.synth.families), recorded with the line's source. The line decides no feature
+    value, only what P(ASP eligible) means: a model answers for the line it was trained under."""
+    return {
+        LINE: config.thresholds.poverty_line_kzt,
+        LINE_SOURCE: config.thresholds.poverty_line_source,
+    }
+
+
+def check_label_basis(meta: FusionMeta, config: WelfareConfig, *, source: str) -> None:
+    """Refuse a model whose ASP labels were drawn under another poverty line than `config`'s
+    (ModelMismatchError naming both lines and the command that builds the model again,
+    `retrain_command`): its P(eligible) is the chance of income under the old line, which the
+    service would show as under today's. One saved before the line was recorded loads with a
+    warning: nothing tells which line it answers for."""
+    if meta.label_basis is None:
+        log.warning(
+            "%s: fusion model %s does not record the poverty line its ASP labels were drawn under "
+            "(saved before it was recorded), so its P(eligible) may answer for another line than "
+            "configs/welfare.yaml thresholds.poverty_line_kzt, %s KZT now; retrain it with `%s` "
+            "to record it",
+            source,
+            meta.version,
+            figure(config.thresholds.poverty_line_kzt),
+            retrain_command(meta.metrics),
+        )
+        return
+    why = label_basis_change(meta, config)
+    if why:
+        raise ModelMismatchError(
+            f"{source}: fusion model {meta.version} cannot give P(ASP eligible) under today's "
+            f"poverty line: {why}; retrain it with `{retrain_command(meta.metrics)}`"
+        )
+
+
+def label_basis_change(meta: FusionMeta, config: WelfareConfig) -> str | None:
+    """Why the model of `meta` answers for another poverty line than `config`'s, naming both
+    (the sources too where they differ), or None when the line is the same (a source in other
+    words draws the same labels) or it records none."""
+    recorded, now = meta.label_basis, label_basis(config)
+    if recorded is None:
+        return None
+    if not (
+        isinstance(recorded, Mapping)
+        and is_finite_number(recorded.get(LINE))
+        and isinstance(recorded.get(LINE_SOURCE), str)
+    ):
+        return "fusion.json's label_basis is not one this version reads"
+    if recorded[LINE] == now[LINE]:
+        return None
+    was, is_now = f"{figure(recorded[LINE])} KZT", f"{figure(now[LINE])} KZT now"
+    if recorded[LINE_SOURCE].strip() != now[LINE_SOURCE].strip():
+        was += f" (source: {recorded[LINE_SOURCE].strip()})"
+        is_now += f", source: {now[LINE_SOURCE].strip()}"
+    return (
+        f"its ASP labels were drawn under the poverty line {was} (configs/welfare.yaml "
+        f"thresholds.{LINE} is {is_now}), so its P(eligible) is the chance of per-capita income "
+        f"under {figure(recorded[LINE])} KZT"
+    )

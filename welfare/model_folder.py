@@ -1,10 +1,11 @@
 """The fusion model folder: what it holds, reading it, and saving models into their folders.
 
 A folder holds fusion.json (`FusionMeta`: name, version, features, training-data hash, recipe,
-seed, calibration, metrics, each head file's sha256 and what its features were computed under,
-both checked on load) and one file per head, of the kind its learner uses (the learners live in
-welfare/heads.py). Random-forest heads are stored with joblib (pickle): load only folders you
-trained or trust. A refusal names the command that builds the model again (`retrain_command`).
+seed, calibration, metrics, each head file's sha256, what its features were computed under and
+the poverty line its ASP labels were drawn under, each checked on load) and one file per head,
+of the kind its learner uses (the learners live in welfare/heads.py). Random-forest heads are
+stored with joblib (pickle): load only folders you trained or trust. A refusal names the
+command that builds the model again (`retrain_command`).
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none; a model replaces only a folder
@@ -88,6 +89,10 @@ class FusionMeta:
     # version, the subsistence minimum, the criteria and their categories), checked on load; None
     # for one saved before it was recorded.
     feature_basis: dict[str, Any] | None = None
+    # What its ASP labels were drawn under (welfare.fusion_version.label_basis: the poverty line
+    # and its source), checked on load: its P(eligible) answers for that line. None for one
+    # saved before it was recorded.
+    label_basis: dict[str, Any] | None = None
 
 
 _LEVEL_HEADS: dict[tuple[Learner, str], Any] = {

@@ -7,7 +7,9 @@ welfare.real_scores does for the test families (same render size, quality gate, 
 settings, one thread, the same cache), and the lgbm_fused recipe is fitted on the visual
 features those scores give. The model is saved as `lgbm_fused_engine`: the same learner and
 features as lgbm_fused, only the photo scores it learned from differ, so it is not a registry
-entry (`welfare train` would fit it on simulated scores) but a name on the artifact.
+entry (`welfare train` would fit it on simulated scores) but a name on the artifact. Its records
+and ASP labels are the synthetic families' (labels drawn under the poverty line), so it records
+that line as every fusion model does (`label_basis`) and is refused on load under another.
 
 It is refused as `welfare train` refuses its models: data too few to split and fit, or fewer
 than a recipe may ask for, before any photo is scored, and a model that learned nothing, before

@@ -43,7 +43,7 @@ from welfare.assess import LOGIC_VERSION
 
 # The scene's stale families and why each is stale; CUR is current and NEW never assessed.
 STALE = {
-    "CFG": "welfare_config",  # assessed before the poverty line changed
+    "CFG": "welfare_config",  # assessed before a level-6 rule changed
     "FUS": "fusion_model",  # assessed with the fusion model the service used before
     "OTH": "record",  # OTHER_REGION; record edited after its assessment
     "PHO": "photos",  # a photo uploaded after its assessment
@@ -63,8 +63,11 @@ def new_fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_fusion_model(tmp_path_factory.mktemp("new_fusion"), seed=1)
 
 
-def _raise_poverty_line(data: dict[str, Any]) -> None:
-    data["thresholds"]["poverty_line_kzt"] += 1000
+def _raise_level6_min_vehicles(data: dict[str, Any]) -> None:
+    """A decisive edit (a rule's threshold: `rules` decide what an assessment says) that neither
+    the fusion model's feature basis nor its label basis (the poverty line) records, so the
+    model trained before it still loads."""
+    data["rules"]["level6"]["min_vehicles"] += 1
 
 
 def _edit_record(service: Service, family_id: str, *, who: str = "inspector") -> None:
@@ -86,7 +89,7 @@ def scene(make_service: Any, fusion_dir: Path, new_fusion_dir: Path, edit_config
     assert fusion_version(service.services) != FusionModel.load(fusion_dir).meta.version
     service.create_family("CFG")
     service.assess("CFG", who="inspector")
-    edit_config("welfare.yaml", _raise_poverty_line)
+    edit_config("welfare.yaml", _raise_level6_min_vehicles)
     for family_id in ("CUR", "PHO", "REC"):
         service.create_family(family_id)
         service.assess(family_id, who="inspector")
@@ -278,7 +281,7 @@ def test_only_the_decisive_welfare_config_makes_assessments_stale(scene, edit_co
 
     edit_config("welfare.yaml", other_fairness_group)
     assert find_stale(services) == []
-    edit_config("welfare.yaml", _raise_poverty_line)
+    edit_config("welfare.yaml", _raise_level6_min_vehicles)
     assert [(s.family_id, s.reason) for s in find_stale(services)] == [
         (family_id, "welfare_config") for family_id in ASSESSED
     ]

@@ -99,7 +99,11 @@ def _more_families(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("change", "said"),
     [
-        (_poverty_line, "the families it was trained on differ"),
+        (
+            _poverty_line,
+            "its ASP labels were drawn under the poverty line 32,360 KZT (configs/welfare.yaml "
+            "thresholds.poverty_line_kzt is 37,360 KZT now)",
+        ),
         (_no_settlement_feature, "the fusion recipe's context_features changed"),
         (_another_tenure, "its features differ from the configs' (1 added (housing_tenure=dorm"),
         (_more_trees, "the fusion recipe's lightgbm changed"),

@@ -20,7 +20,7 @@ from tests.serving.test_assessments_refresh import (
     _actor,
     _audit,
     _edit_record,
-    _raise_poverty_line,
+    _raise_level6_min_vehicles,
     _versions,
 )
 
@@ -75,7 +75,7 @@ def test_two_refresh_runs_at_once_make_one_new_version_per_family(
     for family_id in families:
         service.create_family(family_id)
         service.assess(family_id, who="inspector")
-    edit_config("welfare.yaml", _raise_poverty_line)
+    edit_config("welfare.yaml", _raise_level6_min_vehicles)
     both_found = threading.Barrier(2, timeout=60)
     real_find = assessments_refresh.find_stale
 

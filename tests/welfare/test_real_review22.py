@@ -15,6 +15,7 @@ from welfare.real_training import ENGINE_MODEL, load_engine_trained, train_on_en
 from welfare.train import train_models
 
 from . import test_real_eval_review19, test_real_training
+from .test_real_eval_review20 import more_rural_families
 
 N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
 config = test_real_training.config
@@ -60,16 +61,33 @@ def test_an_engine_model_trained_on_families_generated_otherwise_is_refused(
         _evaluate(tmp_path, vision_dir, changed, folder)
 
 
-def test_an_engine_model_trained_on_families_labelled_otherwise_is_refused_by_their_hash(
+def test_an_engine_model_trained_on_families_labelled_otherwise_is_refused_on_load(
     tmp_path, engine_model, vision_dir, config, monkeypatch
 ):
     """A change the features do not see (the poverty line decides the ASP labels only) is
-    caught by the training families' hash."""
+    caught on load by the line its labels were drawn under, before the families' hash."""
     folder, _ = engine_model
     thresholds = config.thresholds.model_copy(
         update={"poverty_line_kzt": 2 * config.thresholds.poverty_line_kzt}
     )
     changed = config.model_copy(update={"thresholds": thresholds})
+    monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
+    with pytest.raises(ModelMismatchError) as refused:
+        _evaluate(tmp_path, vision_dir, changed, folder)
+    message = refused.value.message
+    assert message.startswith(f"{folder}: fusion model "), message
+    assert "cannot give P(ASP eligible) under today's poverty line" in message, message
+    assert message.endswith("; retrain it with `shanyraq welfare train-engine`"), message
+
+
+def test_an_engine_model_trained_on_families_drawn_otherwise_is_refused_by_their_hash(
+    tmp_path, engine_model, vision_dir, config, monkeypatch
+):
+    """A change that neither the feature basis nor the label basis records (configs/synth.yaml:
+    more rural families, so other records and labels) is caught by the training families'
+    hash; the simulation-trained models are trained on the families drawn now."""
+    folder, _ = engine_model
+    changed = more_rural_families(config, monkeypatch)
     monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
     with pytest.raises(ModelMismatchError, match="hash of their records and labels differs"):
         _evaluate(tmp_path, vision_dir, changed, folder)

@@ -1,0 +1,187 @@
+"""A fusion model is refused under another poverty line than its ASP labels were drawn under.
+
+The synthetic ASP labels are per-capita income under configs/welfare.yaml
+`thresholds.poverty_line_kzt`. The line shapes no feature, only what P(ASP eligible) means: a
+model trained under one line answers for that line. Before, when the line was set anew, such a
+model loaded and assessed without a word, its P(eligible under the old line) shown as today's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shanyraq.errors import ModelMismatchError
+from welfare.criteria import WelfareConfig, get_welfare_config
+from welfare.fusion import FusionModel
+
+ROOT = Path(__file__).resolve().parents[2]
+Edit = Callable[[dict[str, Any]], object]
+
+
+@pytest.fixture
+def edit_welfare(trained, tmp_path, monkeypatch) -> Iterator[Callable[[Edit], WelfareConfig]]:
+    """Factory: configs/ copied with welfare.yaml edited by a change, which FusionModel.load
+    (and the service) then reads. The models are trained first, under the shipped configs."""
+    folder = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", folder)
+
+    def edit(change: Edit) -> WelfareConfig:
+        path = folder / "welfare.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(folder))
+        get_welfare_config.cache_clear()
+        return get_welfare_config()
+
+    yield edit
+    get_welfare_config.cache_clear()  # monkeypatch restores the variable after this
+
+
+def _line(data: dict[str, Any], kzt: float) -> None:
+    data["thresholds"]["poverty_line_kzt"] = kzt
+
+
+def _with_line(config: WelfareConfig, kzt: float) -> WelfareConfig:
+    thresholds = config.thresholds.model_copy(update={"poverty_line_kzt": kzt})
+    return config.model_copy(update={"thresholds": thresholds})
+
+
+def _rewrite(folder: Path, change: Callable[[dict[str, Any]], object]) -> None:
+    path = folder / "fusion.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["lgbm_tabular", "rf_fused"])
+def test_a_model_trained_under_one_poverty_line_is_refused_under_another(
+    trained, welfare_config, tmp_path, edit_welfare, name
+):
+    model = trained[name]
+    assert welfare_config.thresholds.poverty_line_kzt == 32360  # the shipped line
+    folder = model.save(tmp_path / name)
+    edit_welfare(lambda d: _line(d, 37360))
+    with pytest.raises(ModelMismatchError) as refused:
+        FusionModel.load(folder)
+    text = str(refused.value)
+    assert text.startswith(f"{folder}: fusion model {model.meta.version} "), text
+    assert "poverty line 32,360 KZT" in text and "37,360 KZT now" in text, text
+    assert "thresholds.poverty_line_kzt" in text, text
+    assert text.endswith("; retrain it with `shanyraq welfare train`"), text
+
+
+def test_a_new_line_with_a_new_source_names_both_sources(trained, welfare_config, tmp_path):
+    model = trained["lgbm_tabular"]
+    folder = model.save(tmp_path / "m")
+    thresholds = welfare_config.thresholds.model_copy(
+        update={"poverty_line_kzt": 35000, "poverty_line_source": "Decree of 2026."}
+    )
+    now = welfare_config.model_copy(update={"thresholds": thresholds})
+    with pytest.raises(ModelMismatchError) as refused:
+        FusionModel.load(folder, config=now)
+    was = welfare_config.thresholds.poverty_line_source.strip()
+    assert (
+        f"drawn under the poverty line 32,360 KZT (source: {was}) (configs/welfare.yaml "
+        "thresholds.poverty_line_kzt is 35,000 KZT now, source: Decree of 2026.)"
+    ) in str(refused.value)
+
+
+def test_an_engine_trained_model_is_refused_naming_train_engine(
+    family_data, welfare_config, tmp_path
+):
+    # Its records and ASP labels are the synthetic families' (training.synth.families), drawn
+    # under the line as `welfare train`'s are; only its photo scores are the engine's.
+    from welfare.real_training import fit_engine_fused
+
+    source = {"n": 1, "seed": 1, "vision_model": "vision-test"}
+    data = family_data.subset(range(300))
+    model = fit_engine_fused(data, config=welfare_config, seed=0, source=source)
+    folder = model.save(tmp_path / "engine")
+    assert FusionModel.load(folder, config=welfare_config).meta.version == model.meta.version
+    with pytest.raises(ModelMismatchError) as refused:
+        FusionModel.load(folder, config=_with_line(welfare_config, 40000))
+    text = str(refused.value)
+    assert "poverty line 32,360 KZT" in text and "40,000 KZT now" in text, text
+    assert text.endswith("; retrain it with `shanyraq welfare train-engine`"), text
+
+
+def test_a_model_saved_before_the_line_was_recorded_loads_with_a_warning(trained, tmp_path, caplog):
+    model = trained["lgbm_tabular"]
+    folder = model.save(tmp_path / "m")
+    _rewrite(folder, lambda d: d.pop("label_basis", None))
+    with caplog.at_level(logging.WARNING, logger="welfare.fusion_version"):
+        loaded = FusionModel.load(folder)
+    assert loaded.meta.version == model.meta.version
+    said = [r.getMessage() for r in caplog.records if "poverty line" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert said[0].startswith(f"{folder}: fusion model {model.meta.version} does not record")
+    assert "32,360 KZT" in said[0], said[0]
+    assert "retrain it with `shanyraq welfare train` to record it" in said[0], said[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: None,
+        lambda d: d["thresholds"].update(poverty_line_source="Another decree, same line."),
+        lambda d: d["thresholds"].update(subsistence_minimum_source="Another law."),
+    ],
+    ids=["unchanged", "line-source", "other-source"],
+)
+def test_a_model_under_the_same_line_loads_without_a_word(
+    trained, tmp_path, edit_welfare, caplog, change
+):
+    model = trained["lgbm_tabular"]
+    folder = model.save(tmp_path / "m")
+    edit_welfare(change)
+    with caplog.at_level(logging.WARNING, logger="welfare"):
+        assert FusionModel.load(folder).meta.version == model.meta.version
+    assert "poverty line" not in caplog.text
+
+
+def test_the_line_is_recorded_without_changing_the_version(trained, welfare_config):
+    # The training-data hash holds the ASP labels the line drew: a model whose labels differ
+    # has another version already, and the same labels fit the same heads.
+    from welfare.fusion_version import label_basis, model_version
+
+    model = trained["rf_tabular"]
+    assert model.meta.label_basis == label_basis(welfare_config)
+    assert model.meta.label_basis == {
+        "poverty_line_kzt": 32360,
+        "poverty_line_source": welfare_config.thresholds.poverty_line_source,
+    }
+    unrecorded = replace(model.meta, label_basis=None)
+    assert model_version(unrecorded, model.level_head, model.asp_head) == model.meta.version
+
+
+@pytest.mark.parametrize("recorded", [32360, {"poverty_line_kzt": "32360"}, {}])
+def test_a_label_basis_in_another_form_is_refused(trained, tmp_path, recorded):
+    model = trained["lgbm_tabular"]
+    folder = model.save(tmp_path / "m")
+    _rewrite(folder, lambda d: d.update(label_basis=recorded))
+    with pytest.raises(ModelMismatchError, match="label_basis is not one this version reads"):
+        FusionModel.load(folder)
+
+
+def test_the_demo_trains_its_model_again_under_a_new_line(trained, welfare_config, tmp_path):
+    # serving.demo_models asks this before loading the model (which is refused now): without
+    # it the demo kept the model, and the service refused it at start-up.
+    from serving.demo_models import stale_because
+
+    model = trained["lgbm_tabular"]
+    folder = model.save(tmp_path / "m")
+    assert stale_because(folder, model.meta, _with_line(welfare_config, 37360)) == (
+        "its ASP labels were drawn under the poverty line 32,360 KZT (configs/welfare.yaml "
+        "thresholds.poverty_line_kzt is 37,360 KZT now), so its P(eligible) is the chance of "
+        "per-capita income under 32,360 KZT"
+    )

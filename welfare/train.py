@@ -2,7 +2,8 @@
 
 Both regenerate the same families from (n, seed), split them the same way, and the evaluation
 checks each model's training-data hash against the regenerated training split, so a model is
-never evaluated on families it was trained on.
+never evaluated on families it was trained on. A model `welfare train-engine` built (trained on
+the vision engine's photo scores, which are not regenerated here) is refused for what it is.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from welfare.fusion import (
     train_fusion,
 )
 from welfare.fusion_version import check_basis_alike
-from welfare.model_folder import check_destination, model_folders, save_models
+from welfare.model_folder import (
+    TRAIN,
+    TRAIN_ENGINE,
+    check_destination,
+    model_folders,
+    read_meta,
+    retrain_command,
+    save_models,
+)
 from welfare.model_replacing import check_replacing, check_trained_alike
 
 log = logging.getLogger(__name__)
@@ -211,7 +220,7 @@ def load_models(folder: Path, config: WelfareConfig | None = None) -> dict[str, 
     """The models under `folder`, each checked against `config` (default configs/welfare.yaml)."""
     paths = model_folders(folder)
     if not paths:
-        raise ModelMismatchError(f"{folder}: no fusion models; run `shanyraq welfare train` first")
+        raise ModelMismatchError(f"{folder}: no fusion models; run `{TRAIN}` first")
     return {p.name: FusionModel.load(p, config=config) for p in paths}
 
 
@@ -221,7 +230,7 @@ def training_source(model: FusionModel) -> tuple[int, int]:
     if not isinstance(data, dict) or "n" not in data or "seed" not in data:
         raise ModelMismatchError(
             f"{model.meta.name} ({model.meta.version}) does not say which synthetic families it "
-            "was trained on; train it with `shanyraq welfare train`"
+            f"was trained on; train it with `{retrain_command(model.meta.metrics)}`"
         )
     return data["n"], data["seed"]
 
@@ -250,6 +259,30 @@ def not_trained_on(
     ]
 
 
+def check_simulated_only(folder: Path) -> None:
+    """Refuse `folder` when it holds models `welfare train-engine` built (ModelMismatchError
+    naming them and the command that evaluates them), before any model is loaded or family
+    generated: they were trained on the vision engine's photo scores, which `evaluate_saved`
+    does not regenerate (it simulates them), so no regenerated data can match their hash."""
+    engine = [
+        p.name
+        for p in model_folders(folder)
+        if retrain_command(read_meta(p).metrics) == TRAIN_ENGINE
+    ]
+    if not engine:
+        return
+    was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "their")
+    raise ModelMismatchError(
+        f"{folder}: {', '.join(engine)} {was} built by `{TRAIN_ENGINE}` on the vision engine's "
+        "photo scores, which `welfare evaluate` does not regenerate (it simulates every photo "
+        f"score), so {its} training data never match here: move {it} into a folder of its own "
+        f"and evaluate {it} there with `shanyraq welfare evaluate-real --model {folder} "
+        "--engine-model ITS_FOLDER`, which scores held-out families' photos with the vision "
+        "model it was trained on (--vision, and --size as then) and compares it with the models "
+        f"`{TRAIN}` built on the same data in --model"
+    )
+
+
 def evaluate_saved(
     folder: Path,
     *,
@@ -258,16 +291,21 @@ def evaluate_saved(
     fairness_model: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate every model under `folder` on the test split of the data they were trained on;
-    fairness for `fairness_model` (default: configs/welfare.yaml `fusion.serving_model`)."""
+    fairness for `fairness_model` (default: configs/welfare.yaml `fusion.serving_model`). Models
+    of `welfare train-engine` are refused first (`check_simulated_only`)."""
     config = config or get_welfare_config()
+    check_simulated_only(folder)
     models, (n, seed) = load_trained_together(folder, config)
     check_fairness_model(fairness_model, models)  # before the families are regenerated
     split = synthetic_split(n, seed=seed, config=config)
     differ = not_trained_on(models, split.train, config)
     if differ:
+        names = " ".join(f"--model {name}" for name in differ)
         raise ModelMismatchError(
             f"{', '.join(differ)}: regenerated training data does not match the model's hash; "
-            "the generator or configs changed since training; retrain"
+            "the generator or configs changed since training: train again on the data generated "
+            f"now (`{TRAIN} --out {folder} --n {n} --seed {seed} {names} --overwrite`), or put "
+            "back the configuration they were trained with"
         )
     result = evaluate_models(
         models, split.test, config=config, n_boot=n_boot, seed=seed, fairness_model=fairness_model

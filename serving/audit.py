@@ -137,6 +137,15 @@ _MISMATCH = (
 )
 
 
+def printable(text: str, limit: int) -> str:
+    """`text` for an audit entry's details: each unprintable character written as its escape (a
+    NUL as \\x00), cut to `limit` characters, so a value a request sent (an attempted name, a
+    path) can neither break the write nor hide in the log."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )[:limit]
+
+
 def _record_head(session: Session, key: bytes, head: AuditHead, action: str, why: str) -> None:
     """Log and record, in an `action` entry after `head` (locked), what the head was."""
     logger.error(

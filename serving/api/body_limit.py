@@ -91,24 +91,16 @@ class Refusal:
 
     def audit_details(self, scope: Scope) -> dict[str, Any]:
         details: dict[str, Any] = {
-            "method": _printable(scope.get("method", ""), 16),
-            "path": _printable(scope["path"], PATH_MAX_CHARS),
+            "method": audit.printable(scope.get("method", ""), 16),
+            "path": audit.printable(scope["path"], PATH_MAX_CHARS),
             "limit_bytes": self.limit_bytes,
             "json_body": self.json_body,
             "declared_bytes": self.declared_bytes,
             "received_bytes": self.received_bytes,
         }
         if self.declared_text is not None:
-            details["declared_text"] = _printable(self.declared_text, 32)
+            details["declared_text"] = audit.printable(self.declared_text, 32)
         return details
-
-
-def _printable(text: str, limit: int) -> str:
-    """`text` with each unprintable character written as its escape, cut to `limit`, as the
-    sign-in's audit keeps an attempted name (serving.api.routes.auth)."""
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )[:limit]
 
 
 def _services(scope: Scope) -> Services | None:

@@ -116,8 +116,8 @@ def _login_failed(
     session: SessionDep, services: ServicesDep, username: str, client: str, **details: str
 ) -> None:
     audit.append(
-        session, services.signing_key, actor=_printable(username, 64),
-        action="login_failed", details={"client": _printable(client, 128), **details},
+        session, services.signing_key, actor=audit.printable(username, 64),
+        action="login_failed", details={"client": audit.printable(client, 128), **details},
     )  # fmt: skip
     session.commit()
 
@@ -166,8 +166,9 @@ def _audit_limit(
             details = refused.reached.audit_details()
             try:
                 audit.append(
-                    session, services.signing_key, actor=_printable(attempted, 64),
-                    action="login_rate_limited", target=_printable(target, 128), details=details,
+                    session, services.signing_key, actor=audit.printable(attempted, 64),
+                    action="login_rate_limited", target=audit.printable(target, 128),
+                    details=details,
                 )  # fmt: skip
                 session.commit()
             except SQLAlchemyError:
@@ -273,15 +274,6 @@ def _may_be_username(name: str) -> bool:
     """Whether an account could have this name: no control or other unprintable characters
     (PostgreSQL refuses a NUL in text), and no longer than the column holds."""
     return len(name) <= USERNAME_MAX_CHARS and name.isprintable()
-
-
-def _printable(text: str, limit: int) -> str:
-    """`text` for the audit log: each unprintable character written as its escape (a NUL as
-    \\x00), cut to `limit` characters, so an attempted name can neither break the write
-    nor hide in the log."""
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )[:limit]
 
 
 def _address_key(host: str) -> str:

@@ -20,7 +20,7 @@ from tests.serving.test_upload_review26_resend_model import _stop_scoring
 from tests.web.helpers import csrf_from, sign_in
 
 EN = load_catalogues()["en"]
-OUTCOME = re.compile(r'<article class="result[^"]*" data-outcome="([a-z]+)">')
+OUTCOME = re.compile(r'<article class="result[^"]*" data-outcome="([a-z]+)"[^>]*>')
 
 
 def _send(browser: Any, token: str, photo: bytes) -> Any:

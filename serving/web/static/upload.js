@@ -23,13 +23,14 @@ function resultCard(name, message) {
   return card;
 }
 
-/* What a card counts as in the run's summary: its outcome, except that a filed photo which
-   repeats one its family already filed (the card's notice of it, class "repeat", from the
-   answer's repeat_of) is a repeat, not one more usable photo: its evidence counts once, under
-   the earlier photo. */
+/* What a card counts as in the run's summary: its outcome, except that a usable photo its
+   family already had (the card's data-repeat: the same bytes answered as already filed, often
+   a resend after a lost answer, or a copy of a filed photo, the answer's repeat_of) is a
+   repeat, not one more usable photo: its evidence counts once, under the earlier photo. One to
+   retake stays to retake: a photo whose first answer was lost is told its verdict only now. */
 function summaryBucket(card) {
   var outcome = card.dataset.outcome;
-  return outcome === "usable" && card.querySelector(".repeat") ? "repeat" : outcome;
+  return outcome === "usable" && card.dataset.repeat ? "repeat" : outcome;
 }
 
 /* The cards of one photo's answer: the server's verdicts, never the rest of its page. */

@@ -17,7 +17,8 @@ A refusal of a signed-in sender (a valid bearer token, or what the registered `r
 e.g. the pages' session cookie) is audited as `request_too_large`: the path, the limit, the
 declared length and what was read. One without a valid sign-in is not: like the refusals of a
 missing token or a form from another site, anyone could fill the log with them; the metrics
-count them (status 413).
+count them (status 413). The sender is looked up once: a registered answer is given the one
+the audit found (the pages show the signed-in reader's menu with it).
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
 
-# app.state attribute: [(matches(path), answer(max_bytes) -> ASGI app, reader)], first match
-# answers.
+# app.state attribute: [(matches(path), answer(max_bytes, sender) -> ASGI app, reader)], first
+# match answers.
 _ANSWERS = "body_refusal_answers"
 
-RefusalAnswer = Callable[[int], ASGIApp]
+# The answer to a refusal, given the limit passed and the signed-in sender (None: nobody).
+RefusalAnswer = Callable[[int, CurrentUser | None], ASGIApp]
 # Who sent a request, if signed in (None otherwise); never raises for a bad sign-in.
 Reader = Callable[[Request], CurrentUser | None]
 
@@ -61,8 +63,9 @@ def answer_refusals(
     answer: RefusalAnswer,
     reader: Reader | None = None,
 ) -> None:
-    """Refuse bodies over the limit on the paths `matches` accepts with `answer(max_bytes)`;
-    `reader` finds their signed-in sender for the audit (default: the bearer token's)."""
+    """Refuse bodies over the limit on the paths `matches` accepts with `answer(max_bytes,
+    sender)`; `reader` finds their signed-in sender, for the audit and the answer (default:
+    the bearer token's)."""
     answers = getattr(app.state, _ANSWERS, [])
     setattr(app.state, _ANSWERS, [*answers, (matches, answer, reader or bearer_reader)])
 
@@ -109,17 +112,19 @@ def _services(scope: Scope) -> Services | None:
     return services
 
 
-def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> bool:
+def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> CurrentUser | None:
     """Audit `refusal` (`request_too_large`, committed on its own) if `reader` finds its
-    sender signed in; whether it was. A failed write is logged, not raised: the 413 stands."""
+    sender signed in; the sender found (None: nobody, or the look-up failed). A failed write
+    is logged, not raised: the 413 stands."""
     services = _services(request.scope)
     if services is None:
-        return False
+        return None
     details = refusal.audit_details(request.scope)
+    actor = None
     try:
         actor = reader(request)
         if actor is None:
-            return False
+            return None
         with session_scope(services.sessions) as session:
             audit.append(
                 session, services.signing_key, actor=actor.username,
@@ -127,8 +132,7 @@ def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> bool:
             )  # fmt: skip
     except Exception:  # the refusal stands whatever the database says; the log keeps the note
         logger.exception("request_too_large not audited: %s", details)
-        return False
-    return True
+    return actor
 
 
 class _TooLarge(Exception):
@@ -202,10 +206,11 @@ class BodySizeLimit:
     ) -> None:
         answer_for, reader = self._registered(scope)
         refusal = self._refusal(scope, received_bytes)
+        sender = None
         if _services(scope) is not None:  # audited before the answer, as the routes' refusals
-            await run_in_threadpool(record_refusal, Request(scope), refusal, reader)
+            sender = await run_in_threadpool(record_refusal, Request(scope), refusal, reader)
         if answer_for is not None:
-            answer = answer_for(refusal.limit_bytes)
+            answer = answer_for(refusal.limit_bytes, sender)
 
             async def closing(message: Message) -> None:
                 if message["type"] == "http.response.start":  # the body was not read

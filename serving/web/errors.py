@@ -5,7 +5,8 @@ raised for pages and for the API; only the answer's form differs. An unsigned-in
 sent to the sign-in page and brought back afterwards: to the same address after a page view,
 to the form's page (marked `unsent`) after a form post, which was not recorded. A body over
 the size limit gets the HTML page too (`serving.api.body_limit` answers before the app), which
-names the limit in megabytes; its refusal is audited with the session cookie's reader.
+names the limit in megabytes (`serving.web.units`, as the upload page does); its refusal is
+audited with the session cookie's reader, the one the page's menu shows (looked up once).
 
 The error's English message is a detail for English readers only; others read the title and
 help of its status, or the text of its code where the catalogues have one (`error_reason.*`).
@@ -43,11 +44,13 @@ from serving.web.session import (
     is_page_path,
     request_cookies,
 )
+from serving.web.units import megabytes
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
+Viewer = Callable[[Request], CurrentUser | None]
 
 
 def _status_and_message(exc: Exception) -> tuple[int, str, str]:
@@ -118,8 +121,11 @@ def _roles_allowed(request: Request, exc: Exception) -> str:
     return t("error.roles_allowed", roles=", ".join(t.label("role", r) for r in exc.roles))
 
 
-def page_error(request: Request, exc: Exception, *, limit: str = "") -> Response:
-    """The HTML answer to an error on a page; `limit`: the limit it passed, in words."""
+def page_error(
+    request: Request, exc: Exception, *, limit: str = "", viewer: Viewer = _viewer
+) -> Response:
+    """The HTML answer to an error on a page; `limit`: the limit it passed, in words;
+    `viewer`: who is signed in, for the page's menu (by default looked up from the cookie)."""
     status, code, message = _status_and_message(exc)
     if status == 401:
         back = _back_after_sign_in(request)
@@ -137,7 +143,7 @@ def page_error(request: Request, exc: Exception, *, limit: str = "") -> Response
     page = render(
         request,
         "error.html",
-        user=_viewer(request),
+        user=viewer(request),
         status_code=status,
         status=status,
         code=code,
@@ -165,14 +171,9 @@ def _wrap(original: Handler) -> Handler:
     return handler
 
 
-def megabytes(n_bytes: int) -> float:
-    """`n_bytes` in megabytes (10^6 bytes) rounded down to a tenth, never above the real
-    limit: as the upload page names a photo's (serving.web.routes.upload)."""
-    return n_bytes // 100_000 / 10
-
-
-def _too_large_page(max_bytes: int) -> ASGIApp:
-    """The 413 page for a page's form post over the body limit (e.g. many photos at once)."""
+def _too_large_page(max_bytes: int, sender: CurrentUser | None) -> ASGIApp:
+    """The 413 page for a page's form post over the body limit (e.g. many photos at once);
+    `sender`: who the refusal's audit found signed in (`_viewer`), whose menu it shows."""
     refused = BodyTooLargeError(
         f"the request is larger than {max_bytes} bytes; send fewer photos at a time"
     )
@@ -181,7 +182,7 @@ def _too_large_page(max_bytes: int) -> ASGIApp:
         request = Request(scope, receive)
         t = translator(page_language(request))
         limit = t("error.body_limit", mb=t.number(megabytes(max_bytes)))
-        response = page_error(request, refused, limit=limit)
+        response = page_error(request, refused, limit=limit, viewer=lambda _: sender)
         await response(scope, receive, send)
 
     # Through CookieAuth, as the app's requests go: the page is the signed-in reader's own.

@@ -31,6 +31,7 @@ from serving.web.deps import form_policy, record_view
 from serving.web.render import render
 from serving.web.session import PREFIX
 from serving.web.session_clock import tell_session_clock
+from serving.web.units import megabytes, megapixels
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
@@ -43,7 +44,8 @@ FRAGMENT_HEADER = "x-requested-with"  # the page's script asks for the results f
 @dataclass(frozen=True)
 class PhotoLimits:
     """What one photo may be, as the refusals name it: megabytes and megapixels rounded down
-    to a tenth (never above the real limit), and the size the page's script refuses from."""
+    (serving.web.units: never above the real limit), and the size the page's script refuses
+    from."""
 
     max_mb: float
     max_mp: float
@@ -55,8 +57,8 @@ def _photo_limits(services: Services) -> PhotoLimits:
     request's max_body_bytes: the smaller limit is the one an inspector meets."""
     photo_bytes, body_bytes = get_io_settings().io.max_bytes, services.settings.max_body_bytes
     return PhotoLimits(
-        max_mb=min(photo_bytes, body_bytes) // 100_000 / 10,
-        max_mp=services.pipeline.max_pixels // 100_000 / 10,
+        max_mb=megabytes(min(photo_bytes, body_bytes)),
+        max_mp=megapixels(services.pipeline.max_pixels),
         refused_from_bytes=min(photo_bytes + 1, body_bytes),
     )
 

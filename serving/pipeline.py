@@ -103,9 +103,11 @@ class PhotoPipeline:
         max_wait_ms: float,
         score_timeout_s: float | None = None,
         max_queued: int | None = None,
+        shutdown_wait_s: float | None = None,
     ) -> None:
         self.max_pixels = max_pixels
         self.score_timeout_s = score_timeout_s
+        self.shutdown_wait_s = shutdown_wait_s
         self.crop_fractions = crop_fractions
         self.engine = engine
         self.cpu_workers = cpu_workers or os.cpu_count() or 1
@@ -149,6 +151,7 @@ class PhotoPipeline:
             max_wait_ms=batching.max_wait_ms if batching is not None else 0.0,
             score_timeout_s=batching.score_timeout_s if batching is not None else None,
             max_queued=batching.max_queued if batching is not None else None,
+            shutdown_wait_s=batching.shutdown_wait_s if batching is not None else None,
         )
 
     @property
@@ -353,22 +356,34 @@ class PhotoPipeline:
         return scores[0]
 
     async def aclose(self) -> None:
-        """Take no more photos; wait for the model calls, at most `score_timeout_s` and not for
-        one already past its uploads' timeout: such a call (a hung model cannot be stopped) is
-        abandoned, logged, on a daemon thread that does not keep the process from exiting."""
+        """Take no more photos; wait for the model calls running, at most `shutdown_wait_s` and
+        never past `score_timeout_s` (None: no bound), and not for one already past its uploads'
+        timeout (waiting gains nothing by then): a call still running after that (a hung model
+        cannot be stopped) is abandoned, logged, on a daemon thread that does not keep the
+        process from exiting."""
+        bounds = [b for b in (self.shutdown_wait_s, self.score_timeout_s) if b is not None]
+        wait_s = min(bounds, default=None)
+        start = time.monotonic()
         if self._batcher is not None:
-            late = self._batcher.late_calls(time.monotonic())
-            await self._batcher.aclose(wait_s=0.0 if late else self.score_timeout_s)
-        if self._calls is not None:
+            late = self._batcher.late_calls(start)
+            await self._batcher.aclose(wait_s=0.0 if late else wait_s)
+            running = 0 if self._batcher.wait_until_idle(0.0) else 1
+        elif self._calls is not None:
             self._calls.close()
-            wait = partial(self._calls.wait_until_settled, self.score_timeout_s)
-            if running := await asyncio.to_thread(wait):
-                logger.warning(
-                    "%d photo model call(s) abandoned at shutdown, past their uploads' timeout "
-                    "and not returned (a hung model cannot be stopped); the process exits "
-                    "without them",
-                    running,
-                )
+            running = await asyncio.to_thread(self._calls.wait_until_settled, wait_s)
+        else:
+            return
+        if running:
+            logger.warning(
+                "shutdown abandoned %d photo model call(s) still running after %.1f s, %d of them "
+                "past their uploads' timeout (a call is waited for at most %s: "
+                "batching.shutdown_wait_s, never past score_timeout_s); a hung model cannot be "
+                "stopped, and the process exits without them",
+                running,
+                time.monotonic() - start,
+                self.model_calls_late()[0],
+                "no bound" if wait_s is None else f"{wait_s:g} s",
+            )
 
 
 def _shutting_down() -> Exception:

@@ -92,6 +92,10 @@ class Batching(StrictModel):
     # An upload whose photo the model has not scored by then is refused (503, nothing stored)
     # instead of hanging: a hung model call cannot be stopped, but its callers are let go.
     score_timeout_s: float = Field(30.0, gt=0)
+    # Shutdown waits this long at most for the model calls running (batching on or off), never
+    # past score_timeout_s and not for a call already past it; one still running then is
+    # abandoned (a hung call cannot be stopped), so the process ends within a stop's grace.
+    shutdown_wait_s: float = Field(10.0, ge=0, allow_inf_nan=False)
     # Photos waiting for the model beyond the batch it runs; one more is refused at once (503,
     # nothing stored) instead of waiting, its pixels in memory, towards score_timeout_s.
     max_queued: int = Field(256, gt=0)

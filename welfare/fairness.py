@@ -18,7 +18,11 @@ None when fewer than two remain.
 A figure resting on one family gets the whole range [0, 1] as its interval: every bootstrap
 sample holds that family or none of the group, so the bootstrap gives [value, value], a
 certainty one family cannot give. For the same reason a figure on which all of its families
-agree (0 or 1) gets the exact (Clopper-Pearson) interval instead of the bootstrap's.
+agree (0 or 1) gets the exact (Clopper-Pearson) interval instead of the bootstrap's. A figure
+the bootstrap gives no interval (the group was drawn in no resample, or its figure was undefined
+in every resample that drew it: likely for a tiny group or few resamples) gets Wilson's score
+interval of its share, the interval the largest gap's is built from; the group is never dropped.
+Each figure's `ci_method` names how its interval was made.
 
 The largest gap is the highest group's value minus the lowest's. Its interval is Newcombe's
 hybrid score interval for a difference of two independent proportions (Newcombe 1998, method
@@ -55,6 +59,9 @@ CI_QUANTILES = [0.025, 0.975]
 UNKNOWN_GROUP = "unknown"
 # How the largest gap's interval is made (GapFigure.gap_ci_method).
 GAP_CI_METHOD = "newcombe"
+# How a group's interval is made (GroupFigure.ci_method; module docstring).
+BOOTSTRAP, WILSON = "bootstrap", "wilson"
+WHOLE_RANGE, CLOPPER_PEARSON = "whole-range", "clopper-pearson"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class GroupFigure:
     ci_high: float | None
     too_small: bool  # rests on fewer than the minimum: left out of the largest gap
     attribute_missing: bool  # the `unknown` group: left out of the largest gap
+    ci_method: str | None  # how the interval was made (BOOTSTRAP ...); None: undefined
 
 
 @dataclass(frozen=True)
@@ -264,11 +272,12 @@ def _group_figures(
     figures = []
     for g, value in frame.by_group.items():
         defined = not math.isnan(value)
-        interval = (float(low[g]), float(high[g])) if defined else (None, None)
-        if defined and int(denominators[g]) == 1:
-            interval = _WHOLE_RANGE
-        elif defined and value in (0.0, 1.0):
-            interval = exact_when_all_agree(float(value), int(denominators[g]))
+        # A group no resample drew is missing from the bootstrap's intervals (module docstring).
+        bootstrap = (float(low.get(g, math.nan)), float(high.get(g, math.nan)))
+        interval: tuple[float | None, float | None] = (None, None)
+        method = None
+        if defined:
+            interval, method = group_interval(float(value), int(denominators[g]), bootstrap)
         figures.append(
             GroupFigure(
                 group=str(g),
@@ -279,9 +288,24 @@ def _group_figures(
                 ci_high=interval[1],
                 too_small=int(denominators[g]) < min_families,
                 attribute_missing=str(g) == UNKNOWN_GROUP,
+                ci_method=method,
             )
         )
     return figures
+
+
+def group_interval(
+    value: float, denominator: int, bootstrap: tuple[float, float]
+) -> tuple[tuple[float, float], str]:
+    """A defined figure's interval and how it was made: the whole range on one family, the
+    exact interval where all agree, else the `bootstrap` one, or Wilson's where it has none."""
+    if denominator == 1:
+        return _WHOLE_RANGE, WHOLE_RANGE
+    if value in (0.0, 1.0):
+        return exact_when_all_agree(value, denominator), CLOPPER_PEARSON
+    if all(math.isfinite(bound) for bound in bootstrap):
+        return bootstrap, BOOTSTRAP
+    return wilson_interval(round(value * denominator), denominator), WILSON
 
 
 # Every figure here is a share of families: all one family can say about its spread.

@@ -48,7 +48,7 @@ from serving.rescore_photos import first_uncovered, not_yet_scored, photo_scope,
 from serving.rescore_ray_actor import Database, ScoreBatch, read_page
 from serving.rescore_ray_open import OpenedRun, open_pipeline_run
 from serving.rescore_reads import read_sessions
-from serving.rescore_runs import RunProvenance, outcome_counts, unfinished_runs
+from serving.rescore_runs import RunProvenance, outcome_counts, since_key_of, unfinished_runs
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ModelMismatchError, ShanyraqError
@@ -231,6 +231,7 @@ def rescore_with_ray(
                     "run_id": opened.run_id, "db_url": database_url, "prefer": prefer,
                     "max_pixels": max_pixels, "decode_short_side": decode_short_side,
                     "provenance": provenance, "read_max_pixels": stored_limit(max_pixels),
+                    "since_key": since_key_of(since, ray=True),
                 }  # fmt: skip
                 _score(
                     ray, Database(database_url), model_version, since, actor, pages=pages,

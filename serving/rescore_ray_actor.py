@@ -6,8 +6,9 @@ callable class: each actor opens one scorer (GPU, or CPU on ONNX Runtime's CPU p
 whatever GPU its node has), checks it against the provenance its run recorded (scorer path and
 the ONNX Runtime provider it runs on, engine settings, the digest of the model files on its
 node; the first actor of a GPU run records its provider, `_record_scorer`), and turns batches
-of photo rows into `rescore_scores` rows; a batch its scorer fails on as a whole stops the
-pipeline naming the run and the photos (`RescoreBatchError`).
+of photo rows into `rescore_scores` rows, a photo over the stored-photo limit recorded with
+the pipeline's way to score it again (serving/rescore_words.py); a batch its scorer fails on as
+a whole stops the pipeline naming the run and the photos (`RescoreBatchError`).
 `Database` is how the tasks reach the service database, by picklable DB-API connections. The
 module imports neither the pipeline nor Ray, so a worker unpickling an actor loads only this.
 """
@@ -17,20 +18,31 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
 from serving.rescore import read_original, stored_verdict
 from serving.rescore_photos import stored_outcomes
 from serving.rescore_provenance import provider_known, provider_of, scorer_path, scorer_record
-from serving.rescore_runs import RescoreResumeError, RunProvenance, artifact_digest, engine_digest
+from serving.rescore_runs import (
+    RAY_KEY,
+    RescoreResumeError,
+    RunProvenance,
+    artifact_digest,
+    engine_digest,
+    run_options,
+)
+from serving.rescore_words import ray_oversize_reason
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
-from shanyraq.errors import ShanyraqError
+from shanyraq.errors import ImageTooLargeError, ShanyraqError
+
+if TYPE_CHECKING:
+    from vision.bulk import Scored
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,7 @@ class ScoreBatch:
         decode_short_side: int | None,
         provenance: RunProvenance | None = None,
         read_max_pixels: int | None = None,
+        since_key: str = RAY_KEY,
     ) -> None:
         from vision.bulk import open_scorer
 
@@ -164,6 +177,7 @@ class ScoreBatch:
                 _record_scorer(self.db, run_id, scorer_path(actual), actual)
         self.store = PhotoStore(Path(store_root))
         self.run_id = run_id
+        self.since_key = since_key  # the run's, which the reason of a photo too large names
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         from vision.bulk import PhotoBytes
@@ -183,7 +197,7 @@ class ScoreBatch:
             scored_batch = self.scorer.infer(self.scorer.prepare(items))
         except Exception as exc:  # the batch's, not one photo's (the scorers keep those apart)
             raise RescoreBatchError.of(self.run_id, [item.key for item in items], exc) from exc
-        for scored in stored_outcomes(self.scorer, scored_batch):  # as the store's photos
+        for scored in self._outcomes(scored_batch):
             score = json.dumps(scored.score.to_dict()) if scored.score else None
             outcomes[scored.key] = (score, scored.error or None)
         now = self.db.timestamp(datetime.now(UTC))
@@ -196,6 +210,16 @@ class ScoreBatch:
             "error": [outcomes[i][1] for i in ids],
             "created_at": [now] * len(ids),
         }
+
+    def _outcomes(self, scored: list[Scored]) -> list[Scored]:
+        """`scored` as a re-scoring records the store's photos (`stored_outcomes`), one over
+        the stored-photo limit naming the pipeline's way to score it again, not `rescore`'s."""
+        limit = getattr(self.scorer, "max_pixels", None)  # what the scorer reads under
+        discard = f"`shanyraq rescore discard --model DIR{run_options(self.since_key)}`"
+        why = ray_oversize_reason(limit, discard=discard)
+        too_large = ImageTooLargeError.code
+        outcomes = stored_outcomes(self.scorer, scored)
+        return [replace(s, error=why) if s.code == too_large else s for s in outcomes]
 
 
 def _path(prefer: str, provenance: RunProvenance | None) -> str:

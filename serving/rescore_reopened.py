@@ -5,10 +5,12 @@ so it is neither started over nor discarded, and it goes on only under the score
 settings, code and model files it recorded (serving/rescore_runs.py). After those changed (an
 update of the code, say), the photos it has still to score (uploaded since, restored to the
 store) are scored by a new run with another --since, which scores only photos no run has
-scored (`new_run_way` names it). A run reopened for them and stopped part-way (killed, power
-lost) is unfinished, and promotion refuses an unfinished run: its own command, under the new
-provenance, marks it finished once nothing in its scope is left to score, scoring nothing
-(`close_covered`), so no edit of the database is ever the only way out.
+scored (`new_run_way` names it: the command, or the Ray pipeline's call for a run of it). A
+run reopened for them and stopped part-way (killed, power lost) is unfinished, and promotion
+refuses an unfinished run: its own command, under the new provenance, marks it finished once
+nothing in its scope is left to score, scoring nothing (`close_covered`), so no edit of the
+database is ever the only way out. A run a promotion stopped half-way adopted in part waits
+for that promotion to be finished first (`kept_way`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.rescore_adopted import promoted_runs
 from serving.rescore_photos import (  # the one "still to score", and the store's damage
     _uncovered,
     first_uncovered,
     photo_scope,
     store_damaged,
 )
-from serving.rescore_runs import RAY_KEY, RunProvenance, is_promoted, since_key_of
+from serving.rescore_runs import RAY_KEY, RunProvenance, is_promoted, is_ray, since_key_of
+from serving.rescore_words import PROMOTE, half_promoted_way, new_run_command, ray_call
 
 logger = logging.getLogger(__name__)
 
@@ -77,35 +81,63 @@ def _first_to_score(session: Session, run: RescoreRun) -> datetime | None:
     )
 
 
-def new_run_way(session: Session, run: RescoreRun, *, retry_failed: bool = False) -> str:
+def kept_way(
+    session: Session, run: RescoreRun, why: str, *, as_started: str, retry_failed: bool = False
+) -> str:
+    """The refusal (`why`, then the ways on) of a run a promotion adopted, under another
+    provenance than it recorded: it is kept, and goes on as it was started (`as_started`) or
+    leaves its photos still to score to a new run (`new_run_way`). A run a promotion stopped
+    half-way adopted in part waits for the promotion to be finished first, since no run under
+    other settings scores beside the outcomes it has still to adopt (serving/rescore_runs.py
+    `check_unmixed`, whose refusal says the same: serving/rescore_words.py)."""
+    if run.id in promoted_runs(session, run.model_version):
+        kept = f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
+        return kept + new_run_way(session, run, retry_failed=retry_failed)
+    done = run.status == "done"
+    half = half_promoted_way(done=done, as_started=as_started, model_version=run.model_version)
+    # An unfinished run is finished as it was started first: then nothing is left to score.
+    then = new_run_way(session, run, retry_failed=retry_failed, then=True) if done else ""
+    return f"{why}. {half}{then}"
+
+
+def new_run_way(
+    session: Session, run: RescoreRun, *, retry_failed: bool = False, then: bool = False
+) -> str:
     """How a promoted run's photos still to score are scored under the current provenance: by
     a new run (another --since, from the upload day of the first of them, `_first_to_score`;
-    `retry_failed`: with --retry-failed, as the command refused), which scores only the photos
-    no run has scored (and those recorded without a score); an unfinished run is then marked
-    finished by its own command (`close_covered`) before the promotion. With none of them (a
-    refusal of `rescore discard`), it says so, and names a new run from today (UTC) for photos
-    uploaded later under the old model."""
+    `retry_failed`: asked to score again those recorded without a score, as the call refused),
+    which scores only the photos no run has scored (and those recorded without a score); an
+    unfinished run is then marked finished by its own command (`close_covered`) before the
+    promotion. With none of them (a refusal of `rescore discard`), it says so, and names a new
+    run from today (UTC) for photos uploaded later under the old model. A Ray run's are named
+    as the pipeline's call (serving/rescore_words.py), a `rescore` run's as the command; `then`:
+    the way after another step the caller names (no "or")."""
+    ray = is_ray(run)
     first = _first_to_score(session, run)
     found = datetime.now(UTC).date() if first is None else date.fromisoformat(str(first)[:10])
-    if since_key_of(datetime(found.year, found.month, found.day)) == run.since_key:
+    if since_key_of(datetime(found.year, found.month, found.day), ray=ray) == run.since_key:
         found -= timedelta(days=1)  # that day is this run's own --since: the day before
     them, close = "them", ""
     retried = ", and those recorded without a score" if retry_failed else ""
-    option = " --retry-failed" if retry_failed else ""
     if run.status != "done":  # reopened, then stopped: the refusal named no photos yet
         them = "the photos it has still to score"
-        close = (
-            f"run this command again (with nothing left in its scope to score, it marks run "
-            f"{run.id} finished, scoring nothing), then "
+        again = (
+            f"call {ray_call(run.since_key.removeprefix(RAY_KEY))}" if ray else "run this command"
         )
-    lead = f"; or, to score {them} under the current ones, start a new run"
+        close = (
+            f"{again} again (with nothing left in its scope to score, it marks run {run.id} "
+            "finished, scoring nothing), then "
+        )
+    lead = f"; {'then' if then else 'or'}, to score {them} under the current ones, start a new run"
     if first is None:
         lead = (
             "; no photo in its scope is left to score now. To score one uploaded later under "
-            "the old model under the current ones, start a new run"
+            "the old model under the current ones, "
+            + ("once the promotion is finished, " if then else "")
+            + "start a new run"
         )
+    command = new_run_command(found, ray=ray, retry_failed=retry_failed)
     return (
-        f"{lead}, which scores only the photos no run has scored{retried}: `shanyraq rescore "
-        f"--model DIR --since {found.isoformat()}{option}`, then {close}`shanyraq rescore "
-        "promote --model DIR`"
+        f"{lead}, which scores only the photos no run has scored{retried}: {command}, then "
+        f"{close}{PROMOTE}"
     )

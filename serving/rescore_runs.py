@@ -13,8 +13,9 @@ promotion adopted can be discarded instead (serving/rescore_discard.py), which t
 name as the way to score again under the current provenance; one a promotion adopted is left
 by a new run (serving/rescore_reopened.py). The refusals of `rescore` and of
 the Ray pipeline (serving/rescore_ray.py, whose runs' keys begin with RAY_KEY and which has no
---restart) come from here alike. Split from serving/rescore.py, which walks the photos and
-writes the scores.
+--restart) come from here alike, each naming the way its caller re-scores (the options of the
+command, the arguments of the pipeline's call: serving/rescore_words.py). Split from
+serving/rescore.py, which walks the photos and writes the scores.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from serving.rescore_provenance import (  # re-exported: callers and tests impor
 from serving.rescore_provenance import RunProvenance as RunProvenance
 from serving.rescore_provenance import artifact_digest as artifact_digest
 from serving.rescore_provenance import engine_digest as engine_digest
+from serving.rescore_words import finish_promotion, retry_option
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -234,11 +236,9 @@ def _mix_message(other: RescoreRun, held: int, differs: list[str], *, half: bool
     )
     if half:
         state += ", promoted in part: a promotion stopped half-way"
-        first = "finish the promotion first" if done else f"{finish}, then finish the promotion"
         how = (
-            f"{first}: run `shanyraq rescore promote --model DIR` again, which adopts the rest of "
-            "its outcomes; then re-score (the run is kept: some of its outcomes are the "
-            "service's scores already)"
+            f"{finish_promotion(done=done, finish=finish)}; then re-score (the run is kept: some "
+            "of its outcomes are the service's scores already)"
         )
     elif done:
         state += ", not promoted"
@@ -268,7 +268,8 @@ def check_reopen(
     to the store, uploaded since it finished, recorded without a score and retried; the Ray
     pipeline's, which reads them all): `check_resume`, and `check_unmixed`, since another run
     may have scored under another provenance after a promotion adopted this one. `retry_failed`:
-    reopened by `rescore --retry-failed`, which a refusal's new run needs too."""
+    reopened by `rescore --retry-failed` (the pipeline's retry_failed=True), which a refusal's
+    new run needs too."""
     check_resume(session, run, provenance, retry_failed=retry_failed)
     check_unmixed(session, run.model_version, provenance, run_id=run.id)
 
@@ -299,15 +300,18 @@ def _resume_refusal(
     """Why `run` does not go on under the current provenance, and the ways that work: as it
     was started; or under the current one, by --restart (an unfinished run of `rescore`) or
     by `rescore discard` (a finished run, or the Ray pipeline's, which has no --restart); a
-    run a promotion adopted as it was started, or by a new run (serving/rescore_reopened.py)."""
-    from serving.rescore_reopened import new_run_way
+    run a promotion adopted as it was started, or by a new run, after the promotion where one
+    stopped half-way (serving/rescore_reopened.py `kept_way`). Named as the caller re-scores:
+    the Ray pipeline's by its call's arguments (serving/rescore_words.py)."""
+    from serving.rescore_reopened import kept_way
 
     head = f"{_owner(run)}re-scoring run {run.id} under {run.model_version}"
     another = f"another {'; '.join(differs)}"
     if run.status == "done":
         which = "restored to the photo store, or uploaded since it finished"
         if retry_failed:
-            which = f"recorded without a score, which --retry-failed scores again; {which}"
+            retry = retry_option(ray=is_ray(run))
+            which = f"recorded without a score, which {retry} scores again; {which}"
         why = (
             f"{head} is finished, and was started with {another}. It has photos still to score "
             f"({which}), and scoring them now would mix scores of both in one run"
@@ -316,8 +320,7 @@ def _resume_refusal(
         why = f"{head} was started with {another}. Resuming would mix scores of both in one run"
     as_started = "run this command again as the run was started"
     if is_promoted(session, run):
-        kept = f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
-        return kept + new_run_way(session, run, retry_failed=retry_failed)
+        return kept_way(session, run, why, as_started=as_started, retry_failed=retry_failed)
     outcomes = sum(outcome_counts(session, run))
     if run.status != "done" and not is_ray(run):
         return (

@@ -1,0 +1,96 @@
+"""How re-scoring's messages name the way the caller re-scores: `shanyraq rescore` by its options,
+the Ray pipeline (serving/rescore_ray.py) by its call and arguments, since no command starts it.
+
+A refusal tells the operator what to run next, so it names it as the caller runs it: "which
+--retry-failed scores again" to `shanyraq rescore --retry-failed`, "which retry_failed=True
+scores again" to `rescore_with_ray(..., retry_failed=True)` (`retry_option`); a new run as the
+command or the call (`new_run_command`, `ray_call`), and the reason a Ray actor records for a
+photo over the stored-photo limit (`ray_oversize_reason`; `rescore`'s is serving/rescore_photos.py
+`stored_outcomes`). A run a promotion stopped half-way adopted in part is named one way by
+every refusal: the promotion is finished first (`finish_promotion`, `half_promoted_way`). Words
+only: the callers (serving/rescore_runs.py, serving/rescore_reopened.py,
+serving/rescore_ray_actor.py) read the runs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+PROMOTE = "`shanyraq rescore promote --model DIR`"
+RAY_CALL = "rescore_with_ray"  # serving.rescore_ray's entry point
+
+
+def retry_option(*, ray: bool) -> str:
+    """What asks a call to score again the photos recorded without a score."""
+    return "retry_failed=True" if ray else "--retry-failed"
+
+
+def since_argument(moment: str) -> str:
+    """`rescore_with_ray`'s `since` for a moment as a run key holds it (UTC, ISO 8601): a day
+    at midnight UTC as `datetime(Y, M, D, tzinfo=UTC)`, any other moment as written."""
+    if moment.endswith("T00:00:00+00:00"):
+        day = date.fromisoformat(moment[:10])
+        return f"since=datetime({day.year}, {day.month}, {day.day}, tzinfo=UTC)"
+    return f"since=datetime.fromisoformat({moment!r})"
+
+
+def ray_call(moment: str, *, retry_failed: bool = False) -> str:
+    """The pipeline's call for the run of `moment` ("": every photo), as
+    `rescore_with_ray(..., since=..., retry_failed=True)`; "..." is the call's other arguments."""
+    given = [since_argument(moment)] if moment else []
+    if retry_failed:
+        given.append("retry_failed=True")
+    return f"`{RAY_CALL}(...{''.join(f', {argument}' for argument in given)})`"
+
+
+def new_run_command(day: date, *, ray: bool, retry_failed: bool) -> str:
+    """The run from `day` (UTC) that scores the photos no run has scored: `shanyraq rescore
+    --since DAY`; for the Ray pipeline its call, with the command as the way on one machine."""
+    option = " --retry-failed" if retry_failed else ""
+    command = f"`shanyraq rescore --model DIR --since {day.isoformat()}{option}`"
+    if not ray:
+        return command
+    call = ray_call(f"{day.isoformat()}T00:00:00+00:00", retry_failed=retry_failed)
+    return (
+        f"{call} (serving.rescore_ray, with the call's other arguments; on one machine, {command})"
+    )
+
+
+def ray_oversize_reason(max_pixels: int | None, *, discard: str) -> str:
+    """What a Ray actor records for a stored original over the stored-photo limit it reads
+    under (`max_pixels`): the administrator's remedy, then the pipeline's way to score it again
+    (`discard`: the command that discards the actor's run)."""
+    over = f"the {max_pixels / 1e6:g} MP limit" if max_pixels else "the limit"
+    return (
+        f"the stored original is over {over} stored photos are re-scored under; an "
+        "administrator can raise io.stored_max_pixels (configs/shanyraq.yaml), then score it "
+        f"with {ray_call('', retry_failed=True)} (serving.rescore_ray; before and after a "
+        f"promotion; a run no promotion adopted can also be deleted, {discard}, and re-scored)"
+    )
+
+
+def finish_promotion(*, done: bool, finish: str) -> str:
+    """How a run a promotion stopped half-way adopted in part lets other settings score: a
+    finished run by finishing the promotion first; an unfinished one (which a promotion
+    refuses) by `finish`, the way to finish it, then the promotion."""
+    first = "finish the promotion first" if done else f"{finish}, then finish the promotion"
+    return f"{first}: run {PROMOTE} again, which adopts the rest of its outcomes"
+
+
+def half_promoted_way(*, done: bool, as_started: str, model_version: str) -> str:
+    """The refusal's way on, for a run a promotion stopped half-way adopted in part, under
+    other settings than it recorded (`as_started`: how to go on as it was started). A finished
+    run's promotion is refused while a photo uploaded since it finished has no outcome; only
+    the run as started may score it then, the others being refused beside its outcomes."""
+    kept = (
+        "A promotion stopped half-way adopted some of its scores, so it is kept, and no run "
+        "scores under the current ones beside the outcomes it has still to adopt (the next "
+        "promotion would adopt both kinds together)"
+    )
+    if not done:
+        return f"{kept}: {finish_promotion(done=False, finish=f'finish it ({as_started})')}"
+    return (
+        f"{kept}: {finish_promotion(done=True, finish='')} (it is refused while a photo "
+        f"uploaded since the run finished has no score under {model_version}: then first "
+        f"{as_started}, which scores it)"
+    )

@@ -37,6 +37,7 @@ import typer
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,6 +91,23 @@ def check_listen(host: str, port: int, *, option: str) -> None:
                     f"cannot listen on {host}:{port} ({exc.strerror}): choose an address of "
                     f"this machine, or a port above 1023 with {option}"
                 ) from None
+
+
+def run_server(app: FastAPI, *, host: str, port: int, shutdown_requests_s: int) -> None:
+    """Serve `app` with uvicorn until a stop (SIGTERM, Ctrl-C), for `serve` and `demo`.
+
+    A stop waits at most `shutdown_requests_s` (serving.yaml) for the requests in flight, then
+    cancels them (uvicorn logs "timeout graceful shutdown exceeded"; a client not yet answered
+    gets a 500 or a closed connection), so an upload on a hung model or a client that never
+    ends its body cannot hold the stop past its grace period. A cancelled upload leaves no
+    partial file and no row without its file: the file is written to a temporary name and
+    renamed once durable, and the row commits after that (serving.storage, serving.uploads).
+    Then the app shuts down (the pipeline waits `batching.shutdown_wait_s` at most)."""
+    import uvicorn
+
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=shutdown_requests_s
+    )
 
 
 def load_settings(config: Path | None) -> ServingSettings:
@@ -255,8 +273,6 @@ def serve(
 
     On a fresh install it creates the database and the signing key (module docstring).
     """
-    import uvicorn
-
     from serving.app import create_app
 
     settings = load_settings(config)
@@ -266,7 +282,9 @@ def serve(
     # new key beside an audit log signed with another one.
     check_database(settings, may_create=True, migrate=settings.auto_migrate)
     check_listen(host, port, option="--port (or `port` in serving.yaml)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    run_server(
+        create_app(settings), host=host, port=port, shutdown_requests_s=settings.shutdown_requests_s
+    )
 
 
 def demo(
@@ -281,8 +299,6 @@ def demo(
     Run it again after an interruption, with the same --families: it finishes the seeding.
     """
     import logging
-
-    import uvicorn
 
     from serving.app import create_app
     from serving.demo import (
@@ -322,4 +338,9 @@ def demo(
     if no_serve:
         return
     typer.echo(f"open http://{DEMO_HOST}:{port}/ui")
-    uvicorn.run(create_app(settings), host=DEMO_HOST, port=port, log_level="info")
+    run_server(
+        create_app(settings),
+        host=DEMO_HOST,
+        port=port,
+        shutdown_requests_s=settings.shutdown_requests_s,
+    )

@@ -168,6 +168,15 @@ class ServingSettings(EnvOverYamlSettings):
     max_json_body_bytes: int = Field(1024 * 1024, gt=0)
     rate_limits: RateLimits = RateLimits()
     batching: Batching = Batching()
+    # On a stop (SIGTERM), the longest the server waits for the requests in flight (an upload
+    # on a hung model, a phone sending its photo slowly) before it cancels them; then the app
+    # shuts down (batching.shutdown_wait_s). Whole seconds, as uvicorn takes them. A site's
+    # serving.yaml without this key gets the shipped value.
+    shutdown_requests_s: int = Field(
+        default_factory=lambda: int(_shipped("shutdown_requests_s")),
+        gt=0,
+        description="Seconds a stop waits for the requests in flight before it cancels them.",
+    )
     # Who may read /metrics (no sign-in): addresses or networks of the peer the server sees.
     # A site's serving.yaml without this key gets loopback only.
     metrics_allowed_clients: list[IPvAnyNetwork | Literal["testclient"]] = Field(

@@ -4,7 +4,8 @@ that can predict differently never share one. And the feature basis it was train
 (`check_feature_basis`): what gives its features their values beside their names, checked on
 load and before models are saved beside others (`check_basis_alike`). And the poverty line its
 ASP labels were drawn under (`check_label_basis`): what its P(eligible) answers for, checked on
-load. Split from welfare/fusion.py."""
+load (a folder's models all in one refusal, `check_label_bases`) and before models are saved
+beside others (`check_basis_alike`). Split from welfare/fusion.py."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from welfare.features import feature_basis
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 from welfare.model_folder import (
     TRAIN,
+    TRAIN_ENGINE,
     FusionMeta,
     TrainingDataMismatchError,
     model_folders,
@@ -121,30 +123,40 @@ def check_basis_alike(
 ) -> None:
     """Refuse to save models as out/<name> for each name in `replacing` when `out` holds other
     models `welfare train` built whose features were computed otherwise than `config` and this
-    code compute them (TrainingDataMismatchError naming them, what changed, and the command that
+    code compute them, or whose ASP labels were drawn under another poverty line than
+    `config`'s (TrainingDataMismatchError naming them, what changed, and the command that
     trains them again with the new ones on data (n, seed)), before anything is generated or
     trained: `welfare evaluate` would refuse them on load, and their training-data hash need not
-    tell (a FEATURES_VERSION bump that leaves the training families' values as they were). A
-    model of `welfare train-engine` there is left to `check_trained_alike`: it was trained on
-    other data, whatever its basis."""
+    tell (a FEATURES_VERSION bump that leaves the training families' values as they were, a
+    line moved past no training family's income). A model of `welfare train-engine` there is
+    left to `check_trained_alike`: it was trained on other data, whatever its basis."""
     now = feature_basis(config)
     others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
-    changed = {
-        name: why
-        for name, meta in others.items()
-        if meta.feature_basis is not None
-        and retrain_command(meta.metrics) == TRAIN
-        and (why := basis_changes(meta.feature_basis, now))
-    }
+    changed: dict[str, tuple[list[str], str | None]] = {}  # name: (feature changes, line's)
+    for name, meta in others.items():
+        if retrain_command(meta.metrics) != TRAIN:
+            continue
+        features = [] if meta.feature_basis is None else basis_changes(meta.feature_basis, now)
+        line = label_basis_change(meta, config)
+        if features or line:
+            changed[name] = (features, line)
     if not changed:
         return
     alike: dict[str, list[str]] = {}  # models changed alike are named together
-    for name, why in changed.items():
-        alike.setdefault("; ".join(why), []).append(name)
+    for name, (features, line) in changed.items():
+        alike.setdefault("; ".join([*features, *([line] if line else [])]), []).append(name)
     said = "; ".join(f"{', '.join(names)}: {why}" for why, names in alike.items())
+    what = " or ".join(
+        kind
+        for kind, found in (
+            ("features computed otherwise", any(f for f, _ in changed.values())),
+            ("ASP labels drawn under another poverty line", any(ln for _, ln in changed.values())),
+        )
+        if found
+    )
     models = " ".join(f"--model {name}" for name in [*sorted(replacing), *changed])
     raise TrainingDataMismatchError(
-        f"{out} also holds {', '.join(changed)}, trained on features computed otherwise than "
+        f"{out} also holds {', '.join(changed)}, trained on {what} than "
         f"{', '.join(sorted(replacing))} would be now ({said}), and `welfare evaluate` refuses "
         f"such a model: train them again together (`{TRAIN} --out {out} --n {n} --seed {seed} "
         f"{models} --overwrite`), or leave --model out to train all, or train into a new folder "
@@ -259,6 +271,50 @@ def check_label_basis(meta: FusionMeta, config: WelfareConfig, *, source: str) -
             f"{source}: fusion model {meta.version} cannot give P(ASP eligible) under today's "
             f"poverty line: {why}; retrain it with `{retrain_command(meta.metrics)}`"
         )
+
+
+def check_label_bases(
+    folder: Path, metas: Mapping[str, FusionMeta], config: WelfareConfig, *, n: int, seed: int
+) -> None:
+    """Refuse the fusion models of `folder` (`metas`, by their folder's name) whose ASP labels
+    were drawn under another poverty line than `config`'s, all in one ModelMismatchError: what
+    each answers for (`label_basis_change`) and the commands that train them again under today's
+    line on data (n, seed), the data of the folder's other models: `welfare train` with its
+    options for those it built, `welfare train-engine` into a folder of their own for those it
+    built. A model loaded on its own is checked by `check_label_basis`."""
+    refused = {
+        name: why for name, meta in metas.items() if (why := label_basis_change(meta, config))
+    }
+    if not refused:
+        return
+    alike: dict[str, list[str]] = {}  # models answering for the same line are named together
+    for name, why in refused.items():
+        alike.setdefault(why, []).append(name)
+    said = (
+        next(iter(alike))
+        if len(alike) == 1
+        else "; ".join(f"{', '.join(names)}: {why}" for why, names in alike.items())
+    )
+    engine = [name for name in refused if retrain_command(metas[name].metrics) == TRAIN_ENGINE]
+    simulated = [name for name in refused if name not in engine]
+    advice = []
+    if simulated:
+        models = " ".join(f"--model {name}" for name in simulated)
+        advice.append(
+            f"train {', '.join(simulated)} again under today's line (`{TRAIN} --out {folder} "
+            f"--n {n} --seed {seed} {models} --overwrite`, or leave --model out to train all)"
+        )
+    if engine:
+        was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
+        advice.append(
+            f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}`: train {it} again under "
+            f"today's line into a folder of {its} own (`{TRAIN_ENGINE} --out FOLDER --n {n} "
+            f"--seed {seed}`), which `welfare evaluate-real` takes as --engine-model"
+        )
+    raise ModelMismatchError(
+        f"{folder}: {', '.join(refused)} cannot give P(ASP eligible) under today's poverty line "
+        f"({said}); {'; '.join(advice)}"
+    )
 
 
 def label_basis_change(meta: FusionMeta, config: WelfareConfig) -> str | None:

@@ -11,6 +11,8 @@ training data are and the photos are rendered, never with another synth config.
 `check_trained_on` refuses models that were not trained on the training split those data give
 now (configs edited since training), as `welfare evaluate` does, and hands back the data it
 generated for it (`Generated`), so the test families are taken from them, not generated again.
+A model `welfare train-engine` built, in the --model folder rather than passed as
+--engine-model, it refuses first for what it is (`check_not_engine`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import build_family_data, simulated_families, split_indices
 from welfare.fusion import FamilyCountError, FusionModel
+from welfare.model_folder import TRAIN, TRAIN_ENGINE, retrain_command
 from welfare.simulate import SimulatedPhoto
 from welfare.train import not_trained_on, split_of
 
@@ -136,7 +139,9 @@ def check_trained_on(
     retrain), with `welfare evaluate`'s check (their training-data hash): the test families
     drawn now would not be the ones held out from them, and could be families they learned.
 
+    A model `welfare train-engine` built is refused first, for what it is (`check_not_engine`).
     Returns the data it generated, for `held_out_families` to take the test families from."""
+    check_not_engine(models, folder=folder)
     fraction = config.fusion.test_fraction
     retrain = (
         f"train them again on it (`shanyraq welfare train --out {folder} --n {n} --seed {seed} "
@@ -166,3 +171,24 @@ def check_trained_on(
             f"training, so the test families drawn now are not the ones held out; {retrain}"
         )
     return generated
+
+
+def check_not_engine(models: Mapping[str, FusionModel], *, folder: Path) -> None:
+    """Refuse `models` of the --model `folder` that `welfare train-engine` built
+    (ModelMismatchError naming them and the command that compares them), before any family is
+    generated: checked here as `welfare train`'s models are, on simulated photo scores, their
+    training data never match (they learned the vision engine's), and training again cannot help.
+    The one passed as --engine-model is not among `models` (welfare.real_evaluation)."""
+    engine = [name for name, m in models.items() if retrain_command(m.meta.metrics) == TRAIN_ENGINE]
+    if not engine:
+        return
+    was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
+    raise ModelMismatchError(
+        f"{folder}: {', '.join(engine)} {was} built by `{TRAIN_ENGINE}` on the vision engine's "
+        f"photo scores, and in --model {it} would be checked as the models `{TRAIN}` builds are, "
+        f"on simulated photo scores, which {its} training data never match: move {it} into a "
+        f"folder of {its} own and compare {it} from there, as --engine-model (`shanyraq welfare "
+        f"evaluate-real --model {folder} --engine-model ITS_FOLDER`), which scores the held-out "
+        f"families' photos with the vision model {it} {was} trained on (--vision, and --size as "
+        "then)"
+    )

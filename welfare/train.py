@@ -9,6 +9,7 @@ the vision engine's photo scores, which are not regenerated here) is refused for
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
@@ -34,10 +35,11 @@ from welfare.fusion import (
     min_training_families,
     train_fusion,
 )
-from welfare.fusion_version import check_basis_alike
+from welfare.fusion_version import check_basis_alike, check_label_bases
 from welfare.model_folder import (
     TRAIN,
     TRAIN_ENGINE,
+    FusionMeta,
     check_destination,
     model_folders,
     read_meta,
@@ -180,10 +182,10 @@ def train_models(
 
     Every out/<name> is checked before any family is generated (one that holds a model is
     replaced only with `overwrite`), other models in `out` are checked to have had their
-    features computed as they are now (`check_basis_alike`) before the families are generated,
-    and to have been trained on the same data before any model is trained
-    (`check_trained_alike`), and the models are
-    saved together once all are trained (`save_models`): a failure while training or writing
+    features computed as they are now and their ASP labels drawn under today's poverty line
+    (`check_basis_alike`) before the families are generated, and to have been trained on the
+    same data before any model is trained (`check_trained_alike`), and the models are saved
+    together once all are trained (`save_models`): a failure while training or writing
     leaves the old models as they were, rather than some of them replaced by models trained
     on other data. Models the run judges meaningless (fewer than MIN_RECIPE_FAMILIES families,
     or a head that learned nothing) are refused, none saved, unless `keep_meaningless`.
@@ -217,33 +219,101 @@ def train_models(
 
 
 def load_models(folder: Path, config: WelfareConfig | None = None) -> dict[str, FusionModel]:
-    """The models under `folder`, each checked against `config` (default configs/welfare.yaml)."""
+    """The models under `folder`, each checked against `config` (default configs/welfare.yaml);
+    those trained under another poverty line are refused all together first (`check_label_bases`,
+    naming the command that trains them again on the data of the folder's models)."""
     paths = model_folders(folder)
     if not paths:
         raise ModelMismatchError(f"{folder}: no fusion models; run `{TRAIN}` first")
+    config = config or get_welfare_config()
+    metas = {p.name: read_meta(p) for p in paths}
+    n, seed = most_trained_on(metas, config)
+    check_label_bases(folder, metas, config, n=n, seed=seed)
     return {p.name: FusionModel.load(p, config=config) for p in paths}
+
+
+def recorded_data(metrics: object) -> tuple[int, int] | None:
+    """The (n, seed) of the synthetic data a model's metrics record (`welfare train` and
+    `welfare train-engine` record them), or None."""
+    data = metrics.get("data") if isinstance(metrics, Mapping) else None
+    if not isinstance(data, Mapping) or "n" not in data or "seed" not in data:
+        return None
+    return data["n"], data["seed"]
+
+
+def most_trained_on(metas: Mapping[str, FusionMeta], config: WelfareConfig) -> tuple[int, int]:
+    """The data (n, seed) most of the models `welfare train` built in `metas` record (of a tie,
+    the first model's by name), else most of the others, else the recipe's: the data to train
+    the rest on again, so that all are trained together."""
+    built = [name for name, meta in metas.items() if retrain_command(meta.metrics) == TRAIN]
+    for names in (built, list(metas)):
+        counts = Counter(
+            data for name in names if (data := recorded_data(metas[name].metrics)) is not None
+        )
+        if counts:
+            return max(counts, key=lambda data: counts[data])
+    return config.fusion.n_families, config.fusion.seed
 
 
 def training_source(model: FusionModel) -> tuple[int, int]:
     """The (n, seed) of the synthetic data a model was trained on (`welfare train` records it)."""
-    data = model.meta.metrics.get("data")
-    if not isinstance(data, dict) or "n" not in data or "seed" not in data:
+    data = recorded_data(model.meta.metrics)
+    if data is None:
         raise ModelMismatchError(
             f"{model.meta.name} ({model.meta.version}) does not say which synthetic families it "
             f"was trained on; train it with `{retrain_command(model.meta.metrics)}`"
         )
-    return data["n"], data["seed"]
+    return data
 
 
 def load_trained_together(
     folder: Path, config: WelfareConfig | None = None
 ) -> tuple[dict[str, FusionModel], tuple[int, int]]:
-    """The models under `folder` and the (n, seed) of the data they were all trained on."""
+    """The models under `folder` and the (n, seed) of the data they were all trained on; models
+    trained on different data are refused, naming which on which and what to do (`_mixed_data`)."""
     models = load_models(folder, config)
-    sources = {training_source(m) for m in models.values()}
-    if len(sources) != 1:
-        raise ModelMismatchError(f"{folder}: models were trained on different data {sources}")
-    return models, sources.pop()
+    sources = {name: training_source(m) for name, m in models.items()}
+    if len(set(sources.values())) != 1:
+        raise ModelMismatchError(_mixed_data(folder, models, config or get_welfare_config()))
+    return models, next(iter(sources.values()))
+
+
+def _mixed_data(folder: Path, models: Mapping[str, FusionModel], config: WelfareConfig) -> str:
+    """Why `models`, trained on different data, are refused, and what to do: train those
+    `welfare train` built again on the data most of them were trained on (`most_trained_on`),
+    and keep those `welfare train-engine` built in a folder of their own, on the same data."""
+    sources = {name: training_source(m) for name, m in models.items()}
+    metas = {name: m.meta for name, m in models.items()}
+    by_data: dict[tuple[int, int], list[str]] = {}
+    for name, data in sources.items():
+        by_data.setdefault(data, []).append(name)
+    said = "; ".join(
+        f"{', '.join(names)} on data ({n} families, seed {seed})"
+        for (n, seed), names in by_data.items()
+    )
+    n, seed = most_trained_on(metas, config)
+    engine = [name for name, meta in metas.items() if retrain_command(meta.metrics) == TRAIN_ENGINE]
+    again = [name for name, data in sources.items() if data != (n, seed) and name not in engine]
+    advice = []
+    if again:
+        named = " ".join(f"--model {name}" for name in again)
+        advice.append(
+            f"train {', '.join(again)} again on data ({n} families, seed {seed}), as the others "
+            f"(`{TRAIN} --out {folder} --n {n} --seed {seed} {named} --overwrite`, or leave "
+            "--model out to train all)"
+        )
+    if engine:
+        was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
+        advice.append(
+            f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}`, which `{TRAIN}` does not "
+            f"train: keep {it} in a folder of {its} own, trained on data ({n} families, seed "
+            f"{seed}) as `{TRAIN_ENGINE} --out FOLDER --n {n} --seed {seed}` trains {it}, and "
+            "give that folder to `welfare evaluate-real` as --engine-model"
+        )
+    return (
+        f"{folder}: its models were trained on different data ({said}), and they are compared "
+        f"on the test families of one: {'; '.join(advice)}"
+    )
 
 
 def not_trained_on(

@@ -257,8 +257,8 @@ def hung_model(service: Service, monkeypatch: Any) -> Iterator[HungCall]:
 
 class HungEngine:
     """A stand-in for the photo engine (no ONNX, no GPU) whose calls hang until `release` is
-    set, then score every photo: `batches` holds the size of each call begun, and `called` is
-    set once `signal_after` calls have begun."""
+    set, then score every photo: `batches` holds the size of each call begun, `called` is set
+    once `signal_after` calls have begun, and `returned` once a call has returned."""
 
     artifact = SimpleNamespace(preprocessing=SimpleNamespace(size=32))
     model_version = "hung-test"
@@ -266,6 +266,7 @@ class HungEngine:
     def __init__(self, *, signal_after: int = 1) -> None:
         self.release = threading.Event()
         self.called = threading.Event()
+        self.returned = threading.Event()
         self.batches: list[int] = []
         self._signal_after = signal_after
         self._lock = threading.Lock()
@@ -279,4 +280,5 @@ class HungEngine:
             if len(self.batches) == self._signal_after:
                 self.called.set()
         self.release.wait(HUNG_CALL_BOUND_S)
+        self.returned.set()
         return [SimpleNamespace(photo_sha256=sha) for sha in sha256s]

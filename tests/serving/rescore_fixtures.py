@@ -1,21 +1,29 @@
-"""Helpers of the re-scoring tests: a service database with stored photos, and a tiny model."""
+"""Helpers of the re-scoring and promotion tests: a service database with stored photos, a tiny
+model (and the two a promotion goes between), its scorer, the pixel limits an administrator
+sets, and a promotion with its audit entries."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from serving.db.models import Family, Photo, User
+import pytest
+from sqlalchemy import select
+
+from serving.db.models import AuditEntry, Family, Photo, User
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.migrations import upgrade
+from serving.promote import PromoteReport, promote
 from serving.storage import PhotoStore
 from tests.serving.helpers import jpeg
 
 OLD_VERSION = "old-model"
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
+PROMOTED, STOPPED = "scores_promoted", "scores_promotion_stopped"  # a promotion's audit actions
 
 
 @dataclass
@@ -94,6 +102,84 @@ def tiny_model(root: Path, *, seed: int = 0) -> Path:
 
         _MODELS[seed] = make_artifact(root / f"model-{seed}", get_taxonomy(), seed=seed)
     return _MODELS[seed]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(old, new): the photo model the photos were scored with at upload, and the one to
+    promote."""
+    root = tmp_path_factory.mktemp("models")
+    return tiny_model(root, seed=1), tiny_model(root, seed=0)
+
+
+def cpu_scorer(model: Path, *, max_pixels: int = 50_000_000) -> Any:
+    """The model's scorer on the CPU, decoding photos to a short side of 1024 px."""
+    from vision.bulk import open_scorer
+
+    return open_scorer(model, prefer="cpu", max_pixels=max_pixels, decode_short_side=1024)
+
+
+@pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    """Sets io.max_pixels and io.stored_max_pixels as an administrator does (env overrides);
+    the Ray driver derives the limit every actor reads under from them."""
+    from shanyraq.config import get_settings
+
+    def set_limits(max_pixels: int) -> None:
+        for name in ("MAX_PIXELS", "STORED_MAX_PIXELS"):
+            monkeypatch.setenv(f"SHANYRAQ_IO__{name}", str(max_pixels))
+        get_settings.cache_clear()
+
+    yield set_limits
+    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
+
+
+def file_and_assess(service: Any, families: tuple[str, ...]) -> None:
+    """Each family filed with two photos and assessed (as a commission member)."""
+    for n, family in enumerate(families):
+        service.create_family(family)
+        for k in range(2):
+            assert service.upload(family, jpeg(10 * n + k)).status_code == 201
+        service.assess(family)
+
+
+def filed_and_rescored(make_service: Any, models: tuple[Path, Path]) -> Any:
+    """A service on the old model of `models` with F1 and F2 (two photos each, ids 1-4) filed
+    and assessed, all re-scored under the new one by run 1, not promoted yet (the service is
+    not restarted onto it)."""
+    from serving.rescore import rescore
+
+    old, new = models
+    service = make_service(model_dir=old)
+    file_and_assess(service, ("F1", "F2"))
+    services = service.services
+    assert rescore(services.db_engine, services.store, cpu_scorer(new), progress=False).complete
+    return service
+
+
+def promote_by_cli(services: Any, model: Path, **options: Any) -> PromoteReport:
+    """`model` promoted on the service's database as the command line does (actor "cli"), the
+    service's serving.yaml naming it; `options` go to serving.promote.promote."""
+    return promote(
+        services.sessions, services.signing_key, model_dir=model, serving_model_dir=model,
+        actor="cli", **options,
+    )  # fmt: skip
+
+
+def promotion_entries(sessions: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The promotions' audit entries (PROMOTED or STOPPED) as (action, details), oldest first."""
+    with sessions() as session:
+        rows = session.execute(
+            select(AuditEntry.action, AuditEntry.details)
+            .where(AuditEntry.action.in_((PROMOTED, STOPPED)))
+            .order_by(AuditEntry.seq)
+        )
+        return [(action, details) for action, details in rows]
+
+
+def stop_after_first_batch(done: int) -> None:
+    """An `on_batch` of promote: Ctrl-C once the first batch is committed."""
+    raise KeyboardInterrupt
 
 
 class CountingScorer:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from serving.db.models import Assessment, AuditEntry, Family
 from serving.db.session import session_scope
 from tests.serving.helpers import Service, jpeg, serving_yaml
-from tests.serving.test_assessments_refresh import _versions
+from tests.serving.refresh_scene import assessment_versions
 
 OVERRIDE = {
     "kind": "override", "level": 2, "reason_code": "income_evidence",
@@ -133,7 +133,7 @@ def test_a_family_that_fails_is_named_and_the_others_are_still_refreshed(service
     with service.services.sessions() as session:
         actor = resolve_refresh_actor(session, "admin_national", region=None)
     report = refresh(service.services, actor=actor, progress=False)
-    assert _versions(service) == {"A1": [1, 2], "BAD": [1], "C1": [1, 2], "D1": [1, 2]}
+    assert assessment_versions(service) == {"A1": [1, 2], "BAD": [1], "C1": [1, 2], "D1": [1, 2]}
     assert report.failed == {"BAD": "family_record_invalid"}
     assert report.refreshed == {"welfare_config": 3} and report.already_current == 0
     with service.services.sessions() as session:
@@ -166,7 +166,7 @@ def test_the_command_names_the_family_that_failed_and_fails(
     assert "refreshed 3 of 4 stale assessment(s) in every region" in run.output
     assert "[family_record_invalid] 1: family BAD: members_total cannot be" in run.output
     assert "(families: BAD)" in run.output
-    assert _versions(service) == {"A1": [1, 2], "BAD": [1], "C1": [1, 2], "D1": [1, 2]}
+    assert assessment_versions(service) == {"A1": [1, 2], "BAD": [1], "C1": [1, 2], "D1": [1, 2]}
 
 
 def test_a_run_stopped_by_an_unexpected_error_names_the_family_it_was_on(

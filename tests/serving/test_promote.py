@@ -44,23 +44,16 @@ from serving.rescore import ensure_tables, rescore, scores_for
 from serving.rescore_cli import _promote_actor
 from serving.rescore_cli import app as rescore_app
 from shanyraq.errors import ModelMismatchError
+from tests.serving import rescore_fixtures
 from tests.serving.helpers import Service, jpeg, make_settings
-from tests.serving.rescore_fixtures import DAY0, cli_config, populate, tiny_model
+from tests.serving.rescore_fixtures import DAY0, cli_config, cpu_scorer, file_and_assess, populate
 from vision.artifact import read_artifact
-from vision.bulk import open_scorer
 
 KEY = b"test-secret-key-0123456789abcdef"
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(old, new): the model the photos were scored with at upload, and the one to promote."""
-    root = tmp_path_factory.mktemp("models")
-    return tiny_model(root, seed=1), tiny_model(root, seed=0)
-
-
-def _scorer(model: Path) -> Any:
-    return open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
+# A fixture: (old, new), the photo model at upload and the one to promote.
+models = rescore_fixtures.models
 
 
 def _version(model: Path) -> str:
@@ -108,7 +101,7 @@ def test_refuses_an_unfinished_run(stored: Any, models: tuple[Path, Path]) -> No
         raise Interrupted
 
     with pytest.raises(Interrupted):
-        rescore(engine, photos.store, _scorer(new), batch_size=2, progress=False, on_batch=stop)
+        rescore(engine, photos.store, cpu_scorer(new), batch_size=2, progress=False, on_batch=stop)
     with pytest.raises(RescoreIncompleteError, match="again to finish it") as caught:
         promote(make_session_factory(engine), KEY, model_dir=new, serving_model_dir=new, actor="t")
     assert caught.value.code == "rescore_incomplete"
@@ -120,13 +113,13 @@ def test_partial_scope_is_refused_until_every_photo_has_a_score(
     engine, photos = stored
     _, new = models
     sessions = make_session_factory(engine)
-    rescore(engine, photos.store, _scorer(new), since=DAY0 + timedelta(days=3), progress=False)
+    rescore(engine, photos.store, cpu_scorer(new), since=DAY0 + timedelta(days=3), progress=False)
     with pytest.raises(RescoreScopePartialError, match="--since 2026-01-01") as caught:
         plan(sessions, model_dir=new, serving_model_dir=new)
     assert caught.value.code == "rescore_scope_partial"
     assert "3 photo(s)" in caught.value.message
     # Following the message: re-score from the date it names; the two runs cover every photo.
-    rescore(engine, photos.store, _scorer(new), since=DAY0, progress=False)
+    rescore(engine, photos.store, cpu_scorer(new), since=DAY0, progress=False)
     found = plan(sessions, model_dir=new, serving_model_dir=new)
     assert found.to_update == 5 and len(found.run_ids) == 2
 
@@ -136,7 +129,7 @@ def test_refuses_when_the_service_scores_with_another_model(
 ) -> None:
     engine, photos = stored
     old, new = models
-    rescore(engine, photos.store, _scorer(new), progress=False)
+    rescore(engine, photos.store, cpu_scorer(new), progress=False)
     sessions = make_session_factory(engine)
     for serving_model in (old, None):
         with pytest.raises(ServingModelMismatchError, match="set model_dir") as caught:
@@ -184,7 +177,7 @@ def scene(tmp_path: Path, database_url: str, make_service: Any, models: tuple[Pa
     before = make_service(model_dir=old)
     file_and_assess(before, ("F1", "F2"))
     services = before.services
-    report = rescore(services.db_engine, services.store, _scorer(new), progress=False)
+    report = rescore(services.db_engine, services.store, cpu_scorer(new), progress=False)
     assert report.complete and report.scored == 4
     client = TestClient(
         create_app(make_settings(tmp_path, database_url, model_dir=new)),
@@ -344,12 +337,3 @@ def test_migrations_make_the_rescore_tables_also_over_ensure_tables(tmp_path: Pa
         engine.dispose()
         assert diff == [], (name, diff)
         assert {"rescore_runs", "rescore_scores"} <= tables
-
-
-def file_and_assess(service, families: tuple[str, ...]) -> None:
-    """Each family filed with two photos and assessed (as a commission member)."""
-    for n, family in enumerate(families):
-        service.create_family(family)
-        for k in range(2):
-            assert service.upload(family, jpeg(10 * n + k)).status_code == 201
-        service.assess(family)

@@ -14,41 +14,30 @@ import pytest
 from sqlalchemy import select
 
 from serving import audit
-from serving.db.models import AuditEntry, Photo
+from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory
 from serving.promote import RescoreScopePartialError, promote
 from serving.rescore import rescore
 from serving.rescore_runs import RescoreResumeError
+from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
-from tests.serving.rescore_fixtures import DAY0, populate, tiny_model
-from tests.serving.test_promote import file_and_assess
+from tests.serving.rescore_fixtures import (
+    DAY0,
+    PROMOTED,
+    STOPPED,
+    cpu_scorer,
+    file_and_assess,
+    populate,
+    promotion_entries,
+)
 from tests.serving.test_rescore_review14 import _late_upload, _new_code
 from vision.artifact import read_artifact
-from vision.bulk import open_scorer
 
-PROMOTED, STOPPED = "scores_promoted", "scores_promotion_stopped"  # audit actions
 KEY = b"test-secret-key-0123456789abcdef"
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(old, new): the photo model at upload, and the one to promote."""
-    root = tmp_path_factory.mktemp("models")
-    return tiny_model(root, seed=1), tiny_model(root, seed=0)
-
-
-def _scorer(model: Path) -> Any:
-    return open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
-
-
-def _entries(sessions: Any) -> list[tuple[str, dict[str, Any]]]:
-    with sessions() as session:
-        rows = session.execute(
-            select(AuditEntry.action, AuditEntry.details)
-            .where(AuditEntry.action.in_((PROMOTED, STOPPED)))
-            .order_by(AuditEntry.seq)
-        )
-        return [(action, details) for action, details in rows]
+# A fixture: (old, new), the photo model at upload and the one to promote.
+models = rescore_fixtures.models
 
 
 def _versions(sessions: Any) -> dict[int, str | None]:
@@ -64,7 +53,7 @@ def test_a_photo_uploaded_under_the_old_model_while_promoting_stops_the_promotio
     service = make_service(model_dir=old)  # serving.yaml names the new model; not restarted
     file_and_assess(service, ("F1", "F2"))  # photos 1-4, scored by the old model
     services = service.services
-    assert rescore(services.db_engine, services.store, _scorer(new), progress=False).complete
+    assert rescore(services.db_engine, services.store, cpu_scorer(new), progress=False).complete
     uploads: list[int] = []
 
     def upload_meanwhile(_done: int) -> None:  # after the start's coverage check passed
@@ -88,20 +77,22 @@ def test_a_photo_uploaded_under_the_old_model_while_promoting_stops_the_promotio
     assert f"while this promotion ran, so it stops unfinished ({STOPPED})" in message
     assert "restart it on its model_dir" in message
     assert f"`shanyraq rescore --model {new} --since {day}`, then promote again" in message
-    [(action, details)] = _entries(services.sessions)  # no success recorded
+    [(action, details)] = promotion_entries(services.sessions)  # no success recorded
     assert action == STOPPED and details["updated"] == 4
     assert details["error"] == "rescore_scope_partial"
 
     # Following the message: re-score from that day, promote again; now it succeeds.
     since = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    report = rescore(services.db_engine, services.store, _scorer(new), since=since, progress=False)
+    report = rescore(
+        services.db_engine, services.store, cpu_scorer(new), since=since, progress=False
+    )
     assert report.complete and report.scored == 1
     again = promote(
         services.sessions, services.signing_key, model_dir=new, serving_model_dir=new, actor="cli"
     )
     assert again.updated == 1 and again.audited
     assert set(_versions(services.sessions).values()) == {version}
-    assert [action for action, _ in _entries(services.sessions)] == [STOPPED, PROMOTED]
+    assert [action for action, _ in promotion_entries(services.sessions)] == [STOPPED, PROMOTED]
     with services.sessions() as session:
         assert audit.verify(session, services.signing_key).ok
 
@@ -118,7 +109,7 @@ def test_a_promoted_run_refused_after_an_upgrade_names_a_new_since_run_that_work
     version = read_artifact(new).model_version
     photos = populate(database_url, tmp_path / "photos", 3)
     engine = make_engine(database_url)
-    sessions, scorer = make_session_factory(engine), _scorer(new)
+    sessions, scorer = make_session_factory(engine), cpu_scorer(new)
 
     def _promote() -> int:
         report = promote(sessions, KEY, model_dir=new, serving_model_dir=new, actor="t")

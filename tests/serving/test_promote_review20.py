@@ -14,57 +14,33 @@ from sqlalchemy import select
 
 from serving import audit
 from serving import promote as promotion
-from serving.db.models import AuditEntry, Photo
-from serving.promote import PromotionPlan, plan, promote
+from serving.db.models import Photo
+from serving.promote import PromotionPlan, plan
 from serving.reassessment import reassess, resolve_actor
-from serving.rescore import rescore
 from serving.rescore_discard import RescoreDiscardError, discard_run
 from serving.rescore_promote_cli import plan_lines
 from serving.rescore_runs import since_key_of
 from serving.score_shift import ShiftTally
-from tests.serving.rescore_fixtures import tiny_model
-from tests.serving.test_promote import file_and_assess
+from tests.serving import rescore_fixtures
+from tests.serving.rescore_fixtures import (
+    PROMOTED,
+    STOPPED,
+    filed_and_rescored,
+    promote_by_cli,
+    promotion_entries,
+    stop_after_first_batch,
+)
 from vision.artifact import read_artifact
-from vision.bulk import open_scorer
 
-PROMOTED, STOPPED = "scores_promoted", "scores_promotion_stopped"  # audit actions
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(old, new): the photo model at upload, and the one to promote."""
-    root = tmp_path_factory.mktemp("models")
-    return tiny_model(root, seed=1), tiny_model(root, seed=0)
+# A fixture: (old, new), the photo model at upload and the one to promote.
+models = rescore_fixtures.models
 
 
 @pytest.fixture
 def rescored(make_service: Any, models: tuple[Path, Path]) -> Any:
     """F1 and F2 (two photos each, ids 1-4) assessed under the old model, all re-scored under
     the new one, not promoted yet: the service's Services."""
-    old, new = models
-    service = make_service(model_dir=old)
-    file_and_assess(service, ("F1", "F2"))
-    services = service.services
-    scorer = open_scorer(new, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
-    assert rescore(services.db_engine, services.store, scorer, progress=False).complete
-    return services
-
-
-def _promote(services: Any, new: Path, **options: Any) -> promotion.PromoteReport:
-    return promote(
-        services.sessions, services.signing_key, model_dir=new, serving_model_dir=new,
-        actor="cli", **options,
-    )  # fmt: skip
-
-
-def _entries(services: Any) -> list[tuple[str, dict[str, Any]]]:
-    with services.sessions() as session:
-        rows = session.execute(
-            select(AuditEntry.action, AuditEntry.details)
-            .where(AuditEntry.action.in_((PROMOTED, STOPPED)))
-            .order_by(AuditEntry.seq)
-        )
-        return [(action, details) for action, details in rows]
+    return filed_and_rescored(make_service, models).services
 
 
 def _on(services: Any, version: str) -> int:
@@ -73,19 +49,15 @@ def _on(services: Any, version: str) -> int:
         return sum(v == version for v in versions)
 
 
-def _stop_after_first_batch(done: int) -> None:
-    raise KeyboardInterrupt  # Ctrl-C once the first batch is committed
-
-
 def test_a_promotion_stopped_half_way_is_audited_with_what_it_adopted(
     rescored: Any, models: tuple[Path, Path]
 ) -> None:
     _, new = models
     version = read_artifact(new).model_version
     with pytest.raises(KeyboardInterrupt):
-        _promote(rescored, new, batch_size=3, on_batch=_stop_after_first_batch)
+        promote_by_cli(rescored, new, batch_size=3, on_batch=stop_after_first_batch)
     assert _on(rescored, version) == 3  # the first batch stays adopted
-    [(action, details)] = _entries(rescored)
+    [(action, details)] = promotion_entries(rescored.sessions)
     assert action == STOPPED
     assert details["updated"] == 3 and details["run_ids"] == [1]
     assert (details["outcome"], details["error"]) == ("interrupted", "KeyboardInterrupt")
@@ -94,9 +66,9 @@ def test_a_promotion_stopped_half_way_is_audited_with_what_it_adopted(
     with rescored.sessions() as session, pytest.raises(RescoreDiscardError, match="adopted"):
         discard_run(session, version, since_key_of(None))
 
-    resumed = _promote(rescored, new, batch_size=3)  # a re-run adopts the rest and audits it
+    resumed = promote_by_cli(rescored, new, batch_size=3)  # a re-run adopts the rest and audits it
     assert resumed.updated == 1 and resumed.audited and _on(rescored, version) == 4
-    assert [action for action, _ in _entries(rescored)] == [STOPPED, PROMOTED]
+    assert [action for action, _ in promotion_entries(rescored.sessions)] == [STOPPED, PROMOTED]
     with rescored.sessions() as session:
         assert audit.verify(session, rescored.signing_key).ok
 
@@ -106,12 +78,12 @@ def test_a_promotion_stopped_after_its_last_batch_is_still_audited_when_run_agai
 ) -> None:
     _, new = models
     with pytest.raises(KeyboardInterrupt):
-        _promote(rescored, new, batch_size=4, on_batch=_stop_after_first_batch)
-    assert [(a, d["updated"]) for a, d in _entries(rescored)] == [(STOPPED, 4)]
-    again = _promote(rescored, new)  # nothing left to adopt: the promotion's entry is written
+        promote_by_cli(rescored, new, batch_size=4, on_batch=stop_after_first_batch)
+    assert [(a, d["updated"]) for a, d in promotion_entries(rescored.sessions)] == [(STOPPED, 4)]
+    again = promote_by_cli(rescored, new)  # nothing left to adopt: the promotion's entry is written
     assert again.updated == 0 and again.audited
-    assert _entries(rescored)[-1][0] == PROMOTED
-    assert not _promote(rescored, new).audited  # and only once
+    assert promotion_entries(rescored.sessions)[-1][0] == PROMOTED
+    assert not promote_by_cli(rescored, new).audited  # and only once
 
 
 def test_a_promotion_that_adopted_nothing_before_it_failed_writes_no_entry(
@@ -124,8 +96,8 @@ def test_a_promotion_that_adopted_nothing_before_it_failed_writes_no_entry(
 
     monkeypatch.setattr(promotion, "_apply", broken)
     with pytest.raises(RuntimeError):
-        _promote(rescored, new)
-    assert _entries(rescored) == []
+        promote_by_cli(rescored, new)
+    assert promotion_entries(rescored.sessions) == []
 
 
 def test_a_resumed_promotion_names_every_family_it_made_stale(
@@ -134,11 +106,11 @@ def test_a_resumed_promotion_names_every_family_it_made_stale(
     _, new = models
     version = read_artifact(new).model_version
     with pytest.raises(KeyboardInterrupt):  # photos 1-3 adopted: F1's two and one of F2's
-        _promote(rescored, new, batch_size=3, on_batch=_stop_after_first_batch)
-    resumed = _promote(rescored, new, batch_size=3)
+        promote_by_cli(rescored, new, batch_size=3, on_batch=stop_after_first_batch)
+    resumed = promote_by_cli(rescored, new, batch_size=3)
     assert resumed.updated == 1
     assert resumed.plan.stale_families == ["F1", "F2"]  # F1 too, though none of its photos
-    assert _entries(rescored)[-1][1]["stale_families"] == 2  # was left to update
+    assert promotion_entries(rescored.sessions)[-1][1]["stale_families"] == 2  # was left to update
     lines = "\n".join(plan_lines(resumed.plan, dry_run=False))
     assert "goes stale (or is, on scores of this model adopted before): 2" in lines
 

@@ -20,7 +20,7 @@ from serving.reassessment import reassess, resolve_actor
 from serving.rescore import rescore
 from tests.serving import test_promote_fusion_guard
 from tests.serving.helpers import Service
-from tests.serving.test_promote import file_and_assess
+from tests.serving.rescore_fixtures import file_and_assess
 from vision.artifact import read_artifact
 from vision.bulk import open_scorer
 

@@ -16,12 +16,12 @@ from serving import assessments_refresh
 from serving.assessments_refresh import refresh
 from serving.reassessment import FusionModelMissingError, find_stale
 from tests.serving.helpers import OTHER_REGION, REGION, Service, jpeg, small_fusion_model
-from tests.serving.test_assessments_refresh import (
-    _actor,
-    _audit,
-    _edit_record,
-    _raise_level6_min_vehicles,
-    _versions,
+from tests.serving.refresh_scene import (
+    assessment_versions,
+    audit_entries,
+    edit_record,
+    raise_level6_min_vehicles,
+    refresh_actor,
 )
 
 
@@ -50,19 +50,19 @@ def test_a_region_refresh_without_a_fusion_model_is_judged_on_that_region_only(
     service.create_family("R1")
     service.assess("R1", who="inspector")
     service.services.settings.allow_rules_only = False
-    _edit_record(service, "R1")
-    _edit_record(service, "OTH", who="admin_national")
-    actor = _actor(service, "admin_national")
+    edit_record(service, "R1")
+    edit_record(service, "OTH", who="admin_national")
+    actor = refresh_actor(service, "admin_national")
 
     for region in (OTHER_REGION, None):
-        entries = len(_audit(service))
+        entries = len(audit_entries(service))
         with pytest.raises(FusionModelMissingError):
             refresh(service.services, actor=actor, region=region, progress=False)
-        assert len(_audit(service)) == entries  # refused before its start entry
+        assert len(audit_entries(service)) == entries  # refused before its start entry
 
     report = refresh(service.services, actor=actor, region=REGION, progress=False)
     assert [(r.family_id, r.reason, r.version) for r in report.families] == [("R1", "record", 2)]
-    assert _versions(service) == {"OTH": [1], "R1": [1, 2]}
+    assert assessment_versions(service) == {"OTH": [1], "R1": [1, 2]}
     assert [s.family_id for s in find_stale(service.services)] == ["OTH"]
 
 
@@ -75,7 +75,7 @@ def test_two_refresh_runs_at_once_make_one_new_version_per_family(
     for family_id in families:
         service.create_family(family_id)
         service.assess(family_id, who="inspector")
-    edit_config("welfare.yaml", _raise_level6_min_vehicles)
+    edit_config("welfare.yaml", raise_level6_min_vehicles)
     both_found = threading.Barrier(2, timeout=60)
     real_find = assessments_refresh.find_stale
 
@@ -85,7 +85,7 @@ def test_two_refresh_runs_at_once_make_one_new_version_per_family(
         return found
 
     monkeypatch.setattr(assessments_refresh, "find_stale", find_then_wait)
-    actor = _actor(service, "admin_national")
+    actor = refresh_actor(service, "admin_national")
     reports: list[Any] = []
     errors: list[BaseException] = []
 
@@ -101,26 +101,26 @@ def test_two_refresh_runs_at_once_make_one_new_version_per_family(
     for thread in threads:
         thread.join(timeout=120)
     assert not errors and not any(t.is_alive() for t in threads), errors
-    assert _versions(service) == {f: [1, 2] for f in families}
+    assert assessment_versions(service) == {f: [1, 2] for f in families}
     assert sum(sum(r.refreshed.values()) for r in reports) == len(families)
     assert sum(r.already_current for r in reports) == len(families)
     assert all(not r.failed for r in reports)
-    created = [e for e in _audit(service) if e.action == "assessment_created"]
+    created = [e for e in audit_entries(service) if e.action == "assessment_created"]
     assert sum(e.details["version"] == 2 for e in created) == len(families)
-    ends = [e for e in _audit(service) if e.action == "assessments_refreshed"]
+    ends = [e for e in audit_entries(service) if e.action == "assessments_refreshed"]
     assert sorted(e.details["outcome"] for e in ends) == ["completed", "completed"]
 
 
 def test_a_record_sent_again_unchanged_makes_nothing_to_refresh(service: Service) -> None:
     service.create_family("F1")
     service.assess("F1", who="inspector")
-    _edit_record(service, "F1")
-    actor = _actor(service, "admin_national")
+    edit_record(service, "F1")
+    actor = refresh_actor(service, "admin_national")
     assert refresh(service.services, actor=actor, progress=False).refreshed == {"record": 1}
-    _edit_record(service, "F1")  # the same form sent again: the record is as it was
+    edit_record(service, "F1")  # the same form sent again: the record is as it was
     assert find_stale(service.services) == []
     again = refresh(service.services, actor=actor, progress=False)
-    assert again.families == [] and _versions(service) == {"F1": [1, 2]}
+    assert again.families == [] and assessment_versions(service) == {"F1": [1, 2]}
 
 
 def test_a_family_without_a_usable_photo_is_refreshed_once_after_a_photo_is_added(
@@ -133,7 +133,7 @@ def test_a_family_without_a_usable_photo_is_refreshed_once_after_a_photo_is_adde
     first = service.client.post("/families/F1/assessments", headers=service.headers("inspector"))
     assert first.status_code == 201 and first.json()["result"]["photos"]["usable"] == 0
     assert service.upload("F1", jpeg(72)).status_code == 201
-    actor = _actor(service, "admin_national")
+    actor = refresh_actor(service, "admin_national")
     report = refresh(service.services, actor=actor, progress=False)
     assert [(r.family_id, r.reason, r.version) for r in report.families] == [("F1", "photos", 2)]
     read = service.client.get(
@@ -145,4 +145,4 @@ def test_a_family_without_a_usable_photo_is_refreshed_once_after_a_photo_is_adde
     assert body["result"]["photos"] == {**body["result"]["photos"], "total": 2, "usable": 0}
     assert body["result"]["unscored_photos"] == 2
     assert refresh(service.services, actor=actor, progress=False).families == []
-    assert _versions(service) == {"F1": [1, 2]}
+    assert assessment_versions(service) == {"F1": [1, 2]}

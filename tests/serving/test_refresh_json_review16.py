@@ -17,7 +17,7 @@ from serving.assessments_refresh import refresh
 from serving.db.models import Assessment, AuditEntry, Photo
 from serving.reassessment import find_stale, resolve_refresh_actor
 from tests.serving.helpers import Service, criteria, family_body, jpeg, started
-from tests.serving.test_assessments_refresh import _versions
+from tests.serving.refresh_scene import assessment_versions
 
 BODY = json.dumps(family_body("J1"))
 INCOME = '"per_capita_income_kzt": 25000.0'
@@ -158,7 +158,7 @@ def test_a_refresh_during_uploads_leaves_each_family_current_or_stale_for_the_ne
         assert [(f.family_id, f.version) for f in again.families] == [("A", 3)]
         assert find_stale(services) == []
         assert refresh(services, actor=actor, progress=False).families == []
-        assert _versions(service) == {"A": [1, 2, 3], "B": [1, 2], "C": [1, 2]}
+        assert assessment_versions(service) == {"A": [1, 2, 3], "B": [1, 2], "C": [1, 2]}
         created = [e for e in _entries(service)[seen:] if e.action == "assessment_created"]
         assert len(created) == 4  # one per new version, none for the run that found nothing
         with services.sessions() as session:

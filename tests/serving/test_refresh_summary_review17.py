@@ -13,10 +13,10 @@ from serving import assessments_refresh
 from serving.assessments_cli import FAILED_SHOWN, report_lines
 from serving.assessments_refresh import Refreshed, RefreshReport
 from shanyraq.errors import ConfigError
-from tests.serving import test_assessments_refresh as refresh_scene
+from tests.serving import refresh_scene
 from welfare.schema import FamilyRecordError
 
-# The scene of test_assessments_refresh: five stale families (CFG, FUS, OTH, PHO, REC).
+# The scene of the refresh tests: five stale families (CFG, FUS, OTH, PHO, REC).
 scene = refresh_scene.scene
 fusion_dir = refresh_scene.fusion_dir
 new_fusion_dir = refresh_scene.new_fusion_dir
@@ -64,9 +64,9 @@ def test_cli_groups_failures_exits_2_and_the_audit_keeps_each_family(
         raise ConfigError(MISMATCH)
 
     monkeypatch.setattr(assessments_refresh, "recompute", fail)
-    config = refresh_scene._cli_config(tmp_path, database_url, new_fusion_dir)
+    config = refresh_scene.cli_config(tmp_path, database_url, new_fusion_dir)
     with caplog.at_level(logging.DEBUG, logger=assessments_refresh.__name__):
-        done = refresh_scene._cli(config, "assessments", "refresh", "--as", "admin_national")
+        done = refresh_scene.run_cli(config, "assessments", "refresh", "--as", "admin_national")
     # One warning per error code, the other families of a code at debug level.
     logged = [(r.levelno, r.getMessage().split(": [", 1)[0]) for r in caplog.records]
     warned = sorted(m for level, m in logged if level == logging.WARNING)
@@ -77,7 +77,7 @@ def test_cli_groups_failures_exits_2_and_the_audit_keeps_each_family(
     assert "not recomputed, still stale: 5, per error:" in done.output
     assert f"    [config_invalid] 4: {MISMATCH} (families: CFG, FUS, OTH, PHO)" in done.output
     assert "    [family_record_invalid] 1: REC's record no longer validates" in done.output
-    end = refresh_scene._audit(scene)[-1]
+    end = refresh_scene.audit_entries(scene)[-1]
     assert end.action == "assessments_refreshed"
     assert end.details["failed"] == {
         "CFG": "config_invalid", "FUS": "config_invalid", "OTH": "config_invalid",

@@ -25,18 +25,13 @@ from sqlalchemy import event, select
 from serving.db.models import AuditEntry, Photo
 from serving.promote import RescoreScopePartialError, promote
 from serving.rescore import rescore
+from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg, waiting_on_a_lock
-from tests.serving.rescore_fixtures import tiny_model
-from tests.serving.test_promote import file_and_assess
+from tests.serving.rescore_fixtures import cpu_scorer, file_and_assess
 from vision.artifact import read_artifact
-from vision.bulk import open_scorer
 
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(old, new): the photo model at upload, and the one to promote."""
-    root = tmp_path_factory.mktemp("models")
-    return tiny_model(root, seed=1), tiny_model(root, seed=0)
+# A fixture: (old, new), the photo model at upload and the one to promote.
+models = rescore_fixtures.models
 
 
 def _is_coverage_check(statement: str) -> bool:
@@ -54,8 +49,7 @@ def test_an_upload_between_the_final_coverage_check_and_the_entry_is_filed_after
         pytest.skip("SQLite: the final transaction holds the write lock from its BEGIN IMMEDIATE")
     version = read_artifact(new).model_version
     file_and_assess(service, ("F1", "F2"))  # photos 1-4, scored by the old model
-    scorer = open_scorer(new, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
-    assert rescore(services.db_engine, services.store, scorer, progress=False).complete
+    assert rescore(services.db_engine, services.store, cpu_scorer(new), progress=False).complete
 
     promoting = threading.get_ident()
     armed: list[bool] = []  # set once every batch is adopted: the next check is the final one
@@ -125,8 +119,7 @@ def test_a_promotion_beside_another_that_adopted_everything_writes_no_second_ent
     if services.db_engine.dialect.name != "postgresql":
         pytest.skip("SQLite: the final transaction holds the write lock from its BEGIN IMMEDIATE")
     file_and_assess(service, ("F1", "F2"))
-    scorer = open_scorer(new, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
-    assert rescore(services.db_engine, services.store, scorer, progress=False).complete
+    assert rescore(services.db_engine, services.store, cpu_scorer(new), progress=False).complete
 
     def _promote(actor: str) -> Any:
         return promote(

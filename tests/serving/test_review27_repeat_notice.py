@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,42 +19,18 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from benchmarks.quality_curves import scenes
 from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
 from serving.web.i18n import translator
+from tests.serving import repeat_photos
 from tests.serving.helpers import PASSWORD, Service
-from tests.serving.test_review27_repeat_upload import COPIES, _decoded, _encoded
+from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.test_reuse import _look_alike
 from tests.web.helpers import csrf_from, sign_in
 
-
-@pytest.fixture(scope="module")
-def room() -> bytes:
-    return _encoded(scenes(1, seed=21, width=1024)[0])
-
-
-@pytest.fixture(scope="module")
-def photo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny photo model, its room head saying kitchen whatever the pixels: usable photos."""
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    root = tmp_path_factory.mktemp("models")
-    return make_artifact(root / "photo", get_taxonomy(), seed=5, room_bias={"kitchen": 8.0})
-
-
-@pytest.fixture
-def scored(make_service: Any, photo_model: Path, edit_config: Any) -> Iterator[Service]:
-    """The service with the photo model, the condition-confidence abstain off (the tiny
-    model's condition head is flat), so its photos are used."""
-    from vision.engine import get_engine_config
-
-    edit_config("engine.yaml", lambda d: d["abstain"].update(min_condition_probability=0.0))
-    get_engine_config.cache_clear()
-    yield make_service(model_dir=photo_model)
-    get_engine_config.cache_clear()
+# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
+photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 def _upload(service: Service, family_id: str, data: bytes, status: int = 201) -> dict[str, Any]:
@@ -76,7 +50,7 @@ def _audited(service: Service, action: str) -> dict[str, dict[str, Any]]:
 def test_an_upload_repeating_a_filed_photo_is_told_filed_and_audited(scored, room, copy):
     scored.create_family("F1")
     first = _upload(scored, "F1", room)
-    other = _upload(scored, "F1", _encoded(_look_alike(6)))  # another photo of the home
+    other = _upload(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
     again = _upload(scored, "F1", COPIES[copy](room))  # filed: 201, a photo of its own
     assert first["repeat_of"] == [] and other["repeat_of"] == []
     assert again["repeat_of"] == [{"photo_id": first["photo_id"], "number": 1}]
@@ -93,8 +67,8 @@ def test_the_answer_names_the_photo_that_counts_by_its_number(scored, room):
     """A failed photo of the view counts for nothing: the retake is the one that counts
     (photo 2), and a later copy repeats it, not the failed one."""
     scored.create_family("F1")
-    dark = (_decoded(room) * 0.08).astype(np.uint8)
-    failed = _upload(scored, "F1", _encoded(dark))
+    dark = (decoded(room) * 0.08).astype(np.uint8)
+    failed = _upload(scored, "F1", encoded(dark))
     assert failed["quality"]["status"] == "fail" and failed["repeat_of"] == []
     retake = _upload(scored, "F1", room)
     assert retake["repeat_of"] == []  # as the assessment: a retake after a failed photo is used

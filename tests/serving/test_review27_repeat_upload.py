@@ -10,81 +10,30 @@ the assessment leaves it out as evidence, counted among the photos not used, and
 from __future__ import annotations
 
 import html
-import io
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlalchemy import select
 
-from benchmarks.quality_curves import scenes
 from serving.api.deps import CurrentUser
 from serving.db.models import ReuseLink, User
 from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
 from serving.web.family_view import family_rows
 from serving.web.i18n import translator
+from tests.serving import repeat_photos
 from tests.serving.helpers import PASSWORD, Service
+from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.test_reuse import _look_alike
 from tests.web.helpers import sign_in
 
-
-def _encoded(pixels: np.ndarray, *, quality: int = 90, kind: str = "JPEG") -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(
-        buffer, format=kind, **({"quality": quality} if kind == "JPEG" else {})
-    )
-    return buffer.getvalue()
-
-
-def _decoded(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def _half(pixels: np.ndarray) -> np.ndarray:
-    height, width = pixels.shape[:2]
-    return np.asarray(Image.fromarray(pixels).resize((width // 2, height // 2), Image.LANCZOS))
-
-
-# The photo as first sent (JPEG, quality 90) -> the copy sent later: other bytes, one photo.
-COPIES: dict[str, Callable[[bytes], bytes]] = {
-    "re-encoded": lambda sent: _encoded(_decoded(sent), quality=60),
-    "resized": lambda sent: _encoded(_half(_decoded(sent)), quality=80),
-    "screenshot": lambda sent: _encoded(_decoded(sent), kind="PNG"),
-}
-
-
-@pytest.fixture(scope="module")
-def room() -> bytes:
-    return _encoded(scenes(1, seed=21, width=1024)[0])
-
-
-@pytest.fixture(scope="module")
-def photo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny photo model, its room head saying kitchen whatever the pixels: the photos it
-    scores are usable ones."""
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    root = tmp_path_factory.mktemp("models")
-    return make_artifact(root / "photo", get_taxonomy(), seed=5, room_bias={"kitchen": 8.0})
-
-
-@pytest.fixture
-def scored(make_service: Any, photo_model: Path, edit_config: Any) -> Iterator[Service]:
-    """The service with the photo model, the condition-confidence abstain off (configs/
-    engine.yaml allows 0: the tiny model's condition head is flat), so its photos are used."""
-    from vision.engine import get_engine_config
-
-    edit_config("engine.yaml", lambda d: d["abstain"].update(min_condition_probability=0.0))
-    get_engine_config.cache_clear()
-    yield make_service(model_dir=photo_model)
-    get_engine_config.cache_clear()
+# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
+photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
+# The page tests of repeats (tests/web) import COPIES and _encoded from here.
+_encoded = encoded
 
 
 def _filed(service: Service, family_id: str, data: bytes) -> dict[str, Any]:
@@ -103,7 +52,7 @@ def _doubt_codes(made: dict[str, Any]) -> set[str]:
 def test_a_familys_photo_sent_again_as_a_copy_counts_once(scored, room, copy):
     scored.create_family("F1")
     first = _filed(scored, "F1", room)
-    other = _filed(scored, "F1", _encoded(_look_alike(6)))  # another photo of the home
+    other = _filed(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
     again = _filed(scored, "F1", COPIES[copy](room))
     assert again["reuse"]["reused"] is False  # no fraud signal
 
@@ -144,8 +93,8 @@ def test_a_retake_after_a_failed_photo_is_used(scored, room):
     """Only a photo that counts has repeats: the same view sent again after its first photo
     failed the quality check (here too dark) is the family's one usable photo of it."""
     scored.create_family("F1")
-    dark = (_decoded(room) * 0.08).astype(np.uint8)
-    failed = scored.upload("F1", _encoded(dark))
+    dark = (decoded(room) * 0.08).astype(np.uint8)
+    failed = scored.upload("F1", encoded(dark))
     assert failed.status_code == 201 and failed.json()["quality"]["status"] == "fail"
     retake = _filed(scored, "F1", COPIES["re-encoded"](room))
     made = scored.assess("F1")

@@ -9,7 +9,7 @@ their old score get the new model's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,11 @@ from serving.promote import promote
 from serving.rescore import rescore
 from serving.rescore_runs import RescoreResumeError
 from shanyraq.cli import build_app
+from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
-from tests.serving.rescore_fixtures import populate, tiny_model
+from tests.serving.rescore_fixtures import cpu_scorer, populate, tiny_model
 from tests.serving.test_rescore_review14 import _new_code
 from vision.artifact import read_artifact
-from vision.bulk import open_scorer
 
 KEY = b"test-secret-key-0123456789abcdef"
 OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
@@ -36,14 +36,13 @@ LOW = 10_000  # a limit the fixtures' 96 x 72 photos are under and BIG's 200 x 1
 BIG = 1  # the index of the photo stored larger
 SINCE_BIG = datetime(2026, 1, 2, tzinfo=UTC)  # its upload day (populate: DAY0 + index days)
 
+# A fixture: sets io.max_pixels and io.stored_max_pixels (env overrides).
+limits = rescore_fixtures.limits
+
 
 def _stored(tmp_path: Path, database_url: str) -> Any:
     """3 photos on the old model, the second one's original 200 x 150 px."""
     return populate(database_url, tmp_path / "photos", 3, bad={BIG: jpeg(7, size=(200, 150))})
-
-
-def _scorer(model: Path, max_pixels: int) -> Any:
-    return open_scorer(model, prefer="cpu", max_pixels=max_pixels, decode_short_side=1024)
 
 
 def _failed_counts(engine: Any) -> dict[int, int]:
@@ -81,14 +80,14 @@ def test_a_failure_is_scored_again_after_the_promotion_that_left_it_on_the_old_m
     def _promote() -> Any:
         return promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t")
 
-    first = rescore(engine, photos.store, _scorer(model, LOW), progress=False)
+    first = rescore(engine, photos.store, cpu_scorer(model, max_pixels=LOW), progress=False)
     assert first.complete and (first.scored, first.failed) == (2, 1)
     promoted = _promote()
     assert promoted.updated == 2 and list(promoted.plan.kept_old) == [big]
     assert "io.stored_max_pixels" in promoted.plan.kept_old[big]
     assert "--retry-failed" in promoted.plan.kept_old[big]  # before: only `rescore discard`
 
-    raised = _scorer(model, 50_000_000)  # the administrator raised the limit
+    raised = cpu_scorer(model, max_pixels=50_000_000)  # the administrator raised the limit
     plain = rescore(engine, photos.store, raised, progress=False)
     assert plain.complete and plain.this_session == 0  # a plain call leaves the outcome
     retried = rescore(engine, photos.store, raised, progress=False, retry_failed=True)
@@ -113,10 +112,10 @@ def test_after_an_update_the_refusal_names_the_new_run_that_retries_and_it_does(
     big = photos.ids[BIG]
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
-    first = rescore(engine, photos.store, _scorer(model, LOW), progress=False)
+    first = rescore(engine, photos.store, cpu_scorer(model, max_pixels=LOW), progress=False)
     promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t")
     _new_code(monkeypatch, NEW_CODE)
-    raised = _scorer(model, 50_000_000)
+    raised = cpu_scorer(model, max_pixels=50_000_000)
 
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, photos.store, raised, progress=False, retry_failed=True)
@@ -150,20 +149,6 @@ def _config(tmp_path: Path, model: Path) -> tuple[Path, str]:
         "secret_key: test-secret-key-0123456789abcdef-0123\n"
     )
     return config, url
-
-
-@pytest.fixture
-def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
-    """Sets io.max_pixels and io.stored_max_pixels as an administrator does (env overrides)."""
-    from shanyraq.config import get_settings
-
-    def set_limits(max_pixels: int) -> None:
-        for name in ("MAX_PIXELS", "STORED_MAX_PIXELS"):
-            monkeypatch.setenv(f"SHANYRAQ_IO__{name}", str(max_pixels))
-        get_settings.cache_clear()
-
-    yield set_limits
-    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
 
 
 def _run(*args: str | Path) -> Any:

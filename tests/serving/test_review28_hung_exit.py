@@ -14,16 +14,13 @@ import subprocess
 import sys
 import threading
 import time
-from types import SimpleNamespace
-from typing import Any
 
-import numpy as np
 import pytest
 
 from serving.api.routes.system import _not_answering
 from serving.model_calls import ModelCalls
 from serving.pipeline import PhotoPipeline
-from tests.serving.helpers import ROOT, jpeg
+from tests.serving.helpers import ROOT, HungEngine, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
 from tests.vision.test_batcher import BOUND_S, _outcomes
@@ -90,32 +87,11 @@ def test_a_process_whose_model_call_hangs_exits_after_closing_and_logs_it(batchi
     assert re.search(r"WARNING:.*abandoned", stderr), stderr
 
 
-class _SlowEngine:
-    """A model whose calls wait for `release` (no GPU, no ONNX)."""
-
-    artifact = SimpleNamespace(preprocessing=SimpleNamespace(size=8))
-    model_version = "slow"
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.called = threading.Event()
-        self.returned = threading.Event()
-
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
-        return np.zeros((3, 8, 8), np.float32)
-
-    def score_inputs(self, inputs: np.ndarray, *, sha256s: list[str], quality: Any = None) -> Any:
-        self.called.set()
-        self.release.wait(4 * BOUND_S)
-        self.returned.set()
-        return [SimpleNamespace(photo_sha256=sha) for sha in sha256s]
-
-
 @pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
 def test_closing_waits_for_a_call_running_within_its_timeout_and_its_upload_is_scored(
     batching, caplog
 ):
-    engine = _SlowEngine()
+    engine = HungEngine()
     pipeline = PhotoPipeline(
         max_pixels=10_000_000, decode_short_side_px=64, engine=engine,  # type: ignore[arg-type]
         batching=batching, max_batch=2, max_wait_ms=0.0, score_timeout_s=4 * BOUND_S,
@@ -257,20 +233,9 @@ def test_health_names_one_late_call_of_two_plainly(
         batching={"enabled": False, "max_batch": 2, "max_wait_ms": 1, "score_timeout_s": 0.5},
     )
     service.create_family("F1")
-    engine = service.services.pipeline.engine
-    answer = engine.score_inputs
-    release = threading.Event()
-
-    def hung(*args, **kwargs):  # type: ignore[no-untyped-def]
-        release.wait(4 * BOUND_S)
-        return answer(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "score_inputs", hung)
-    try:
+    with hung_model(service, monkeypatch):
         refused = service.upload("F1", jpeg(1))
         body = service.client.get("/health").json()
-    finally:
-        release.set()
     assert refused.status_code == 503, refused.text
     (problem,) = [p for p in body["problems"] if "not answering" in p]
     assert re.search(

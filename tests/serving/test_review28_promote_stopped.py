@@ -16,61 +16,38 @@ import pytest
 from sqlalchemy import select
 
 from serving import audit
-from serving.db.models import AuditEntry, Photo, RescoreRun
-from serving.promote import RescoreScopePartialError, promote, scores_sha256
+from serving.db.models import Photo, RescoreRun
+from serving.promote import RescoreScopePartialError, scores_sha256
 from serving.rescore import rescore
 from serving.rescore_discard import RescoreDiscardError, discard_run
 from serving.rescore_promote_cli import promote_lines
 from serving.rescore_runs import RunProvenance, since_key_of
 from shanyraq.errors import ShanyraqError
+from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
-from tests.serving.rescore_fixtures import tiny_model
-from tests.serving.test_promote import file_and_assess
+from tests.serving.rescore_fixtures import (
+    PROMOTED,
+    STOPPED,
+    cpu_scorer,
+    filed_and_rescored,
+    promote_by_cli,
+    promotion_entries,
+    stop_after_first_batch,
+)
 from vision.artifact import read_artifact
-from vision.bulk import open_scorer
 
-PROMOTED, STOPPED = "scores_promoted", "scores_promotion_stopped"  # audit actions
 MIXED = "rescore_provenance_conflict"  # serving.rescore_runs.RescoreMixError's code
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(old, new): the photo model at upload, and the one to promote."""
-    root = tmp_path_factory.mktemp("models")
-    return tiny_model(root, seed=1), tiny_model(root, seed=0)
-
-
-def _scorer(model: Path) -> Any:
-    return open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
+# A fixture: (old, new), the photo model at upload and the one to promote.
+models = rescore_fixtures.models
 
 
 @pytest.fixture
 def filed(make_service: Any, models: tuple[Path, Path]) -> Any:
     """F1 and F2 (two photos each, ids 1-4) assessed under the old model, all re-scored under
     the new one by run 1, not promoted yet: the service (not restarted onto the new model)."""
-    old, new = models
-    service = make_service(model_dir=old)
-    file_and_assess(service, ("F1", "F2"))
-    services = service.services
-    assert rescore(services.db_engine, services.store, _scorer(new), progress=False).complete
-    return service
-
-
-def _promote(services: Any, new: Path, **options: Any) -> Any:
-    return promote(
-        services.sessions, services.signing_key, model_dir=new, serving_model_dir=new,
-        actor="cli", **options,
-    )  # fmt: skip
-
-
-def _entries(services: Any) -> list[tuple[str, dict[str, Any]]]:
-    with services.sessions() as session:
-        rows = session.execute(
-            select(AuditEntry.action, AuditEntry.details)
-            .where(AuditEntry.action.in_((PROMOTED, STOPPED)))
-            .order_by(AuditEntry.seq)
-        )
-        return [(action, details) for action, details in rows]
+    return filed_and_rescored(make_service, models)
 
 
 def _run_ids(services: Any) -> list[int]:
@@ -78,13 +55,9 @@ def _run_ids(services: Any) -> list[int]:
         return list(session.execute(select(RescoreRun.id).order_by(RescoreRun.id)).scalars())
 
 
-def _stop_after_first_batch(done: int) -> None:
-    raise KeyboardInterrupt  # Ctrl-C once the first batch is committed
-
-
 def _other_settings(new: Path) -> RunProvenance:
     """Run 1's provenance with other engine settings (configs/engine.yaml edited since)."""
-    return dataclasses.replace(RunProvenance.of(_scorer(new)), engine_config="f" * 16)
+    return dataclasses.replace(RunProvenance.of(cpu_scorer(new)), engine_config="f" * 16)
 
 
 def test_a_run_under_other_settings_waits_until_a_stopped_promotion_is_finished(
@@ -94,14 +67,14 @@ def test_a_run_under_other_settings_waits_until_a_stopped_promotion_is_finished(
     services = filed.services
     version = read_artifact(new).model_version
     with pytest.raises(KeyboardInterrupt):  # photos 1-3 adopted, photo 4 left to adopt
-        _promote(services, new, batch_size=3, on_batch=_stop_after_first_batch)
-    assert [(a, d["updated"]) for a, d in _entries(services)] == [(STOPPED, 3)]
+        promote_by_cli(services, new, batch_size=3, on_batch=stop_after_first_batch)
+    assert [(a, d["updated"]) for a, d in promotion_entries(services.sessions)] == [(STOPPED, 3)]
 
     # A run under other settings would be adopted with run 1's photo 4 by the next promotion.
     since = datetime.now(UTC)
     options: dict[str, Any] = {"since": since, "progress": False}
     with pytest.raises(ShanyraqError) as refused:
-        rescore(services.db_engine, services.store, _scorer(new),
+        rescore(services.db_engine, services.store, cpu_scorer(new),
                 provenance=_other_settings(new), **options)  # fmt: skip
     assert refused.value.code == MIXED
     message = refused.value.message
@@ -113,8 +86,8 @@ def test_a_run_under_other_settings_waits_until_a_stopped_promotion_is_finished(
         discard_run(session, version, since_key_of(None))
 
     # Following the message: the promotion finishes; the run under other settings goes on.
-    assert _promote(services, new).updated == 1
-    report = rescore(services.db_engine, services.store, _scorer(new),
+    assert promote_by_cli(services, new).updated == 1
+    report = rescore(services.db_engine, services.store, cpu_scorer(new),
                      provenance=_other_settings(new), **options)  # fmt: skip
     assert report.complete and _run_ids(services) == [1, 2]
 
@@ -125,19 +98,19 @@ def test_each_promotion_entry_names_the_runs_it_adopted_outcomes_of(
     _, new = models
     services = filed.services
     version = read_artifact(new).model_version
-    first = _promote(services, new)
+    first = promote_by_cli(services, new)
 
     # Two photos uploaded after it (the service not restarted onto the model), run 2 for them.
     since = datetime.now(UTC)
     for seed in (91, 92):
         assert filed.upload("F1", jpeg(seed)).status_code == 201
-    assert rescore(services.db_engine, services.store, _scorer(new), since=since,
+    assert rescore(services.db_engine, services.store, cpu_scorer(new), since=since,
                    progress=False).scored == 2  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
-        _promote(services, new, batch_size=1, on_batch=_stop_after_first_batch)
-    again = _promote(services, new)
+        promote_by_cli(services, new, batch_size=1, on_batch=stop_after_first_batch)
+    again = promote_by_cli(services, new)
 
-    entries = _entries(services)
+    entries = promotion_entries(services.sessions)
     assert [(a, d["updated"]) for a, d in entries] == [(PROMOTED, 4), (STOPPED, 1), (PROMOTED, 1)]
     assert [d["run_ids"] for _, d in entries] == [[1], [2], [2]]  # run 1 adopted nothing after
     assert [d["runs_checked"] for _, d in entries] == [[1], [1, 2], [1, 2]]
@@ -172,16 +145,21 @@ def test_a_stopped_promotion_with_nothing_left_to_adopt_lets_a_run_under_new_set
 
     since = datetime.now(UTC)
     with pytest.raises(RescoreScopePartialError):
-        _promote(services, new, batch_size=3, on_batch=upload_meanwhile)
-    assert [(a, d["updated"], d["run_ids"]) for a, d in _entries(services)] == [(STOPPED, 4, [1])]
+        promote_by_cli(services, new, batch_size=3, on_batch=upload_meanwhile)
+    assert [(a, d["updated"], d["run_ids"]) for a, d in promotion_entries(services.sessions)] == [
+        (STOPPED, 4, [1])
+    ]
     with services.sessions() as session:  # the late upload only is left on the old model
         assert (
             len(session.execute(select(Photo.id).where(Photo.model_version != version)).all()) == 1
         )
 
-    report = rescore(services.db_engine, services.store, _scorer(new), since=since,
+    report = rescore(services.db_engine, services.store, cpu_scorer(new), since=since,
                      provenance=_other_settings(new), progress=False)  # fmt: skip
     assert report.complete and report.scored == 1
-    done = _promote(services, new)
-    assert [(a, d["run_ids"]) for a, d in _entries(services)] == [(STOPPED, [1]), (PROMOTED, [2])]
+    done = promote_by_cli(services, new)
+    assert [(a, d["run_ids"]) for a, d in promotion_entries(services.sessions)] == [
+        (STOPPED, [1]),
+        (PROMOTED, [2]),
+    ]
     assert done.updated == 1 and done.adopted_runs == [2]

@@ -7,7 +7,7 @@ the photos again, as `rescore` does, and a refusal rolls the discard back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from serving.db.models import RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
+from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import populate
 from tests.serving.test_rescore_ray_review15 import local_ray, model  # noqa: F401 (fixtures)
@@ -30,20 +31,8 @@ RAISED = 50_000_000
 BIG = 1  # the index of the photo stored larger
 OUT_OF_MEMORY = "CUDA out of memory (a device error of the moment)"
 
-
-@pytest.fixture
-def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
-    """Sets io.max_pixels and io.stored_max_pixels as an administrator does (env overrides);
-    the driver derives the limit every actor reads under from them."""
-    from shanyraq.config import get_settings
-
-    def set_limits(max_pixels: int) -> None:
-        for name in ("MAX_PIXELS", "STORED_MAX_PIXELS"):
-            monkeypatch.setenv(f"SHANYRAQ_IO__{name}", str(max_pixels))
-        get_settings.cache_clear()
-
-    yield set_limits
-    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
+# A fixture: sets io.max_pixels and io.stored_max_pixels (env overrides).
+limits = rescore_fixtures.limits
 
 
 def _outcomes(url: str) -> dict[int, tuple[int, bool]]:

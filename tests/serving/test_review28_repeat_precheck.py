@@ -10,46 +10,23 @@ from its hashes alone (ReuseIndex.has_family_candidate: the candidate search of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
-from benchmarks.quality_curves import scenes
 from serving import photo_evidence
 from serving.reuse_index import ReuseIndex
+from tests.serving import repeat_photos
 from tests.serving.helpers import REGION, Service
-from tests.serving.test_review27_repeat_upload import COPIES, _decoded, _encoded
+from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.test_reuse import _look_alike
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
 
-
-@pytest.fixture(scope="module")
-def room() -> bytes:
-    return _encoded(scenes(1, seed=21, width=1024)[0])
-
-
-@pytest.fixture(scope="module")
-def photo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny photo model, its room head saying kitchen whatever the pixels: usable photos."""
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    root = tmp_path_factory.mktemp("models")
-    return make_artifact(root / "photo", get_taxonomy(), seed=5, room_bias={"kitchen": 8.0})
-
-
-@pytest.fixture
-def scored(make_service: Any, photo_model: Path, edit_config: Any) -> Iterator[Service]:
-    """The service with the photo model, the condition-confidence abstain off (the tiny
-    model's condition head is flat), so its photos are used."""
-    edit_config("engine.yaml", lambda d: d["abstain"].update(min_condition_probability=0.0))
-    get_engine_config.cache_clear()
-    yield make_service(model_dir=photo_model)
-    get_engine_config.cache_clear()
+# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
+photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 class Counted:
@@ -106,15 +83,15 @@ def test_an_upload_that_repeats_nothing_reads_neither_the_family_nor_a_stored_ph
     again = restart(scored, model_dir=photo_model)
     store_reads = _store_reads(again, monkeypatch)
     family_reads.calls = 0
-    other = _upload(again, "F1", _encoded(_look_alike(6)))
+    other = _upload(again, "F1", encoded(_look_alike(6)))
     assert other["repeat_of"] == [] and other["reuse"]["reused"] is False
     assert (family_reads.calls, store_reads.calls) == (0, 0)
     # Its bytes sent again (200, already filed): nothing of the family read either.
-    resent = _upload(again, "F1", _encoded(_look_alike(6)), status=200)
+    resent = _upload(again, "F1", encoded(_look_alike(6)), status=200)
     assert resent["duplicate"] is True and resent["repeat_of"] == []
     assert (family_reads.calls, link_reads.calls, store_reads.calls) == (0, 0, 0)
     # A copy of that photo still reads the family, and is told what it repeats.
-    copy = _upload(again, "F1", COPIES["re-encoded"](_encoded(_look_alike(6))))
+    copy = _upload(again, "F1", COPIES["re-encoded"](encoded(_look_alike(6))))
     assert copy["repeat_of"] == [{"photo_id": other["photo_id"], "number": 3}]
     assert family_reads.calls == 1 and store_reads.calls > 0
 
@@ -123,7 +100,7 @@ def test_an_upload_that_repeats_nothing_reads_neither_the_family_nor_a_stored_ph
 def test_a_copy_of_a_filed_photo_is_still_told_a_repeat(scored, room, copy, family_reads):
     scored.create_family("F1")
     first = _upload(scored, "F1", room)
-    _upload(scored, "F1", _encoded(_look_alike(6)))  # another photo of the home
+    _upload(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
     again = _upload(scored, "F1", COPIES[copy](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert again["repeat_of"] == told
@@ -143,8 +120,8 @@ def _hex(pixels: np.ndarray) -> str:
 
 
 def test_the_index_finds_a_candidate_only_among_the_familys_earlier_photos(room):
-    pixels = _decoded(room)
-    copy = _decoded(COPIES["resized"](room))
+    pixels = decoded(room)
+    copy = decoded(COPIES["resized"](room))
     index = ReuseIndex(config=CONFIG, load_pixels={"a" * 64: pixels}.__getitem__)
     index.add(1, _hex(pixels), family_id="F1", region=REGION, sha256="a" * 64)
     index.add(2, _hex(_look_alike(6)), family_id="F1", region=REGION, sha256="b" * 64)

@@ -11,8 +11,6 @@ were recorded, a refresh of every one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,39 +25,13 @@ from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
 from serving.reassessment import find_stale, resolve_refresh_actor
 from serving.web.family_view import family_rows
+from tests.serving import repeat_photos
 from tests.serving.helpers import Service
-from tests.serving.test_review27_repeat_upload import COPIES, _encoded
+from tests.serving.repeat_photos import COPIES, encoded
 from tests.vision.test_reuse import _look_alike
 
-
-@pytest.fixture(scope="module")
-def room() -> bytes:
-    from benchmarks.quality_curves import scenes
-
-    return _encoded(scenes(1, seed=21, width=1024)[0])
-
-
-@pytest.fixture(scope="module")
-def photo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny photo model, its room head saying kitchen whatever the pixels: its photos are
-    usable ones, so a copy of one is a repeat."""
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    root = tmp_path_factory.mktemp("models")
-    return make_artifact(root / "photo", get_taxonomy(), seed=5, room_bias={"kitchen": 8.0})
-
-
-@pytest.fixture
-def scored(make_service: Any, photo_model: Path, edit_config: Any) -> Iterator[Service]:
-    """The service with the photo model, the condition-confidence abstain off (the tiny
-    model's condition head is flat), so its photos are used."""
-    from vision.engine import get_engine_config
-
-    edit_config("engine.yaml", lambda d: d["abstain"].update(min_condition_probability=0.0))
-    get_engine_config.cache_clear()
-    yield make_service(model_dir=photo_model)
-    get_engine_config.cache_clear()
+# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
+photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 def _filed(service: Service, family_id: str, data: bytes) -> int:
@@ -75,7 +47,7 @@ def with_repeat(scored: Service, room: bytes) -> tuple[Service, int, dict[str, A
     counted once (its id recorded under REPEATED_KEY)."""
     scored.create_family("F1")
     _filed(scored, "F1", room)
-    _filed(scored, "F1", _encoded(_look_alike(6)))
+    _filed(scored, "F1", encoded(_look_alike(6)))
     copy = _filed(scored, "F1", COPIES["re-encoded"](room))
     made = scored.assess("F1")
     assert made["model_versions"][REPEATED_KEY] == str(copy)
@@ -175,7 +147,7 @@ def test_one_made_before_repeats_were_recorded_is_current_where_the_family_has_n
     """No key counted none: a family without a repeat is not made stale by the upgrade."""
     scored.create_family("F2")
     _filed(scored, "F2", room)
-    _filed(scored, "F2", _encoded(_look_alike(6)))
+    _filed(scored, "F2", encoded(_look_alike(6)))
     made = scored.assess("F2")
     _record_repeats(scored, made["assessment_id"], None)
     assert _stale_reason(scored, made["assessment_id"]) is None

@@ -1,4 +1,5 @@
-"""Helpers of the page tests: photos that look like homes, blurred ones, and signing in by form."""
+"""Helpers of the page tests: photos that look like homes, blurred ones, signing in by form,
+and a signed-in client reading the pages in a language."""
 
 from __future__ import annotations
 
@@ -63,6 +64,19 @@ def sign_in(client: Any, username: str, password: str) -> Any:
         data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
         follow_redirects=False,
     )
+
+
+def page_client(service: Any, username: str, language: str = "en") -> Any:
+    """A client of the service's app signed in as `username` through the page's form (the
+    test users' password), reading the pages in `language`."""
+    from fastapi.testclient import TestClient
+
+    from tests.serving.helpers import PASSWORD
+
+    client = TestClient(service.app, base_url="http://127.0.0.1")
+    assert sign_in(client, username, PASSWORD).status_code == 303
+    client.cookies.set("shanyraq_lang", language, path="/ui")
+    return client
 
 
 class _Inputs(HTMLParser):

@@ -34,7 +34,7 @@ from tests.serving.helpers import (
     jpeg,
     started,
 )
-from tests.web.helpers import csrf_from, sign_in
+from tests.web.helpers import csrf_from, page_client
 
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 LANGUAGE_LINK = re.compile(r'<li><a href="([^"]*)" lang="(\w+)" hreflang')
@@ -342,18 +342,9 @@ def small_web(tmp_path: Path) -> Iterator[Service]:
         yield service
 
 
-def _inspector(web: Service) -> Any:
-    from fastapi.testclient import TestClient
-
-    client = TestClient(web.app, base_url="http://127.0.0.1")
-    assert sign_in(client, "inspector", PASSWORD).status_code == 303
-    client.cookies.set("shanyraq_lang", "ru", path="/ui")
-    return client
-
-
 def test_a_page_upload_over_the_body_limit_gets_the_page_in_the_readers_language(small_web):
     small_web.create_family("F1")
-    inspector = _inspector(small_web)
+    inspector = page_client(small_web, "inspector", "ru")
     page = inspector.get("/ui/upload").text
     photos = [("files", (f"p{i}.jpg", jpeg(i, size=(1600, 1200)), "image/jpeg")) for i in range(3)]
     answer = inspector.post(
@@ -378,7 +369,7 @@ def test_a_page_upload_over_the_body_limit_gets_the_page_in_the_readers_language
 
 def test_a_streamed_page_upload_over_the_limit_gets_the_page_and_the_api_keeps_json(small_web):
     small_web.create_family("F1")
-    inspector = _inspector(small_web)
+    inspector = page_client(small_web, "inspector", "ru")
 
     def chunks():  # no Content-Length: counted as it streams
         for _ in range(3):

@@ -13,21 +13,12 @@ from typing import Any
 import pytest
 
 from serving.web.i18n import load_catalogues, translator
-from tests.serving.helpers import PASSWORD, Service, jpeg, started
+from tests.serving.helpers import Service, jpeg, started
 from tests.serving.test_decisions_review18 import _assess
-from tests.web.helpers import csrf_from, sign_in
+from tests.web.helpers import csrf_from, page_client
 
 RU = load_catalogues()["ru"]
 ERROR_CARD = re.compile(r'<p class="error" role="alert">(.*?)</p>', re.S)
-
-
-def _russian_client(web: Service, username: str) -> Any:
-    from fastapi.testclient import TestClient
-
-    client = TestClient(web.app, base_url="http://127.0.0.1")
-    assert sign_in(client, username, PASSWORD).status_code == 303
-    client.cookies.set("shanyraq_lang", "ru", path="/ui")
-    return client
 
 
 def _send(client: Any, photo: bytes) -> Any:
@@ -52,7 +43,7 @@ def _attribute(page: str, name: str) -> str:
 def test_a_photo_over_the_byte_limit_is_told_the_limit_in_mb_and_what_to_do(web, max_bytes):
     web.create_family("F1")
     max_bytes(250_000)  # the body limit (32 MiB) lets it in; the route refuses it
-    inspector = _russian_client(web, "inspector")
+    inspector = page_client(web, "inspector", "ru")
     photo = jpeg(1, size=(1600, 1200))
     assert len(photo) > 250_000
     answer = _send(inspector, photo)
@@ -83,7 +74,7 @@ def few_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serv
 
 def test_a_photo_over_the_pixel_limit_is_told_the_limit_in_megapixels(few_pixels):
     few_pixels.create_family("F1")
-    answer = _send(_russian_client(few_pixels, "inspector"), jpeg(2, size=(640, 480)))
+    answer = _send(page_client(few_pixels, "inspector", "ru"), jpeg(2, size=(640, 480)))
     assert answer.status_code == 200
     told = RU["upload_error.image_too_large"].format(mp="0,3")
     assert [html.unescape(c.strip()) for c in ERROR_CARD.findall(answer.text)] == [told]

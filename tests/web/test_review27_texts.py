@@ -9,14 +9,13 @@ import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from serving.web.i18n import LANGUAGES, load_catalogues, translator
-from tests.serving.helpers import PASSWORD, Service, jpeg, started
+from tests.serving.helpers import Service, jpeg, started
 from tests.serving.test_decisions_review18 import _assess
-from tests.web.helpers import csrf_from, sign_in
+from tests.web.helpers import csrf_from, page_client
 from tests.welfare.test_assess import inputs
 from welfare.aggregate import PhotoFlags
 from welfare.criteria import get_welfare_config
@@ -28,15 +27,6 @@ CATALOGUES = load_catalogues()
 # Each language's word for a photo of the family sent again, and for another family's photo.
 REPEAT = {"en": "repeat", "ru": "повтор", "kk": "қайтала"}
 OTHER_FAMILY = {"en": "another family", "ru": "другой семьи", "kk": "басқа отбасы"}
-
-
-def _client(service: Service, username: str, language: str) -> Any:
-    from fastapi.testclient import TestClient
-
-    client = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(client, username, PASSWORD).status_code == 303
-    client.cookies.set("shanyraq_lang", language, path="/ui")
-    return client
 
 
 def _found(pattern: str, page: str) -> str:
@@ -152,7 +142,7 @@ def test_one_photo_over_the_body_limit_is_told_what_to_do_with_it(small_body, la
     fewer photos" does not help it; the page gives the step the upload refusal of a photo
     too large gives."""
     small_body.create_family("F1")
-    inspector = _client(small_body, "inspector", language)
+    inspector = page_client(small_body, "inspector", language)
     photo = jpeg(1, size=(1600, 1200))
     assert len(photo) > 200_000
     answer = inspector.post(

@@ -3,18 +3,26 @@
 Not the project's synthetic generator: a tiny stand-in whose causal story is plain (level
 drives income, property and home condition; hidden-income families under-report income but
 their homes still look like their true level), so tests can check what the models learn.
+Models trained on them, and configs/ copied with welfare.yaml edited (`edit_welfare`).
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from welfare.criteria import WelfareConfig, get_welfare_config
 
+ROOT = Path(__file__).resolve().parents[2]
+Edit = Callable[[dict[str, Any]], object]  # a change to a config's YAML, made in place
 INCOME_MULTIPLES = [0.3, 0.55, 0.85, 1.4, 2.4, 5.5]
 
 
@@ -173,3 +181,24 @@ def hand_made_synthetic(monkeypatch, welfare_config):
         return build_family_data(table, simulate_photos(planned, seed=seed + 1), config=config)
 
     monkeypatch.setattr("welfare.train.synthetic_family_data", synthetic)
+
+
+@pytest.fixture
+def edit_welfare(trained, tmp_path, monkeypatch) -> Iterator[Callable[[Edit], WelfareConfig]]:
+    """Factory: edit(change) applies `change` to welfare.yaml in a copy of configs/, which
+    FusionModel.load (and the service) then reads, and returns the config read anew. The
+    models are trained first, under the shipped configs."""
+    folder = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", folder)
+
+    def edit(change: Edit) -> WelfareConfig:
+        path = folder / "welfare.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(folder))
+        get_welfare_config.cache_clear()
+        return get_welfare_config()
+
+    yield edit
+    get_welfare_config.cache_clear()  # monkeypatch restores the variable after this

@@ -14,8 +14,7 @@ import hashlib
 import json
 import logging
 import math
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,27 +42,6 @@ from welfare.schema import parse_family
 from .conftest import family
 
 ROOT = Path(__file__).resolve().parents[2]
-Edit = Callable[[dict[str, Any]], object]
-
-
-@pytest.fixture
-def edit_welfare(trained, tmp_path, monkeypatch) -> Iterator[Callable[[Edit], WelfareConfig]]:
-    """Factory: configs/ with welfare.yaml edited by a change, which FusionModel.load (and the
-    service) then reads. The models are trained first, under the shipped configs."""
-    folder = tmp_path / "configs"
-    shutil.copytree(ROOT / "configs", folder)
-
-    def edit(change: Edit) -> WelfareConfig:
-        path = folder / "welfare.yaml"
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        change(data)
-        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(folder))
-        get_welfare_config.cache_clear()
-        return get_welfare_config()
-
-    yield edit
-    get_welfare_config.cache_clear()  # monkeypatch restores the variable after this
 
 
 def _criterion(data: dict[str, Any], name: str) -> dict[str, Any]:

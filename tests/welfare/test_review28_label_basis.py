@@ -10,41 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from shanyraq.errors import ModelMismatchError
-from welfare.criteria import WelfareConfig, get_welfare_config
+from welfare.criteria import WelfareConfig
 from welfare.fusion import FusionModel
-
-ROOT = Path(__file__).resolve().parents[2]
-Edit = Callable[[dict[str, Any]], object]
-
-
-@pytest.fixture
-def edit_welfare(trained, tmp_path, monkeypatch) -> Iterator[Callable[[Edit], WelfareConfig]]:
-    """Factory: configs/ copied with welfare.yaml edited by a change, which FusionModel.load
-    (and the service) then reads. The models are trained first, under the shipped configs."""
-    folder = tmp_path / "configs"
-    shutil.copytree(ROOT / "configs", folder)
-
-    def edit(change: Edit) -> WelfareConfig:
-        path = folder / "welfare.yaml"
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        change(data)
-        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(folder))
-        get_welfare_config.cache_clear()
-        return get_welfare_config()
-
-    yield edit
-    get_welfare_config.cache_clear()  # monkeypatch restores the variable after this
 
 
 def _line(data: dict[str, Any], kzt: float) -> None:

@@ -8,7 +8,8 @@ written have none). A page shows a photo's reuse the same way (`reuse_shown`), f
 family's photos and links read once (`read_inputs`). A photo that repeats an earlier photo of
 its own family already counted (sent again re-encoded, resized, as a screenshot) is flagged
 `repeated` (`family_flags`), so its evidence counts once; it is no reuse. An upload's answer
-names the photos it repeats (`repeats_of`), found the same way.
+names the photos it repeats (`repeats_of`), found the same way, as do a filed photo's view
+(`filed_repeats`) and the family's photo list (`listed_repeats`).
 """
 
 from __future__ import annotations
@@ -203,17 +204,33 @@ def family_flags(
     Only a photo that would be usable is a repeat, and only of one that counts (usable, or
     itself a repeat of one that does): a retake after a failed photo is used, and of one
     photo sent three times the first counts. Without a reuse index nothing is a repeat."""
+    found = _flagged(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
+    return [flags for flags, _ in found]
+
+
+def _flagged(
+    services: Services,
+    family: Family,
+    photos: Sequence[Photo],
+    scores: Sequence[PhotoScore],
+    *,
+    linked: AbstractSet[int],
+    taxonomy: Taxonomy,
+) -> list[tuple[PhotoFlags, list[int]]]:
+    """`family_flags`, each with the ids of the earlier photos counted there that the reuse
+    index verifies as the same photo (`_same_as_counted`): empty for a photo no repeat."""
     counted: set[int] = set()
-    found = []
+    found: list[tuple[PhotoFlags, list[int]]] = []
     for photo, score in zip(photos, scores, strict=True):
         flags = photo_flags(services, photo, family, linked=photo.id in linked)
+        same: list[int] = []
         if usable(score, flags, taxonomy):
             same = _same_as_counted(
                 services, family.id, photo.perceptual_hash, photo.sha256, counted=counted
             )
             flags = replace(flags, repeated=bool(same))
             counted.add(photo.id)
-        found.append(flags)
+        found.append((flags, same))
     return found
 
 
@@ -238,10 +255,24 @@ def _same_as_counted(
 @dataclass(frozen=True, order=True)
 class Repeat:
     """A filed photo of the family that a photo repeats (`repeats_of`), as an upload's answer
-    names it: the photo that counts, where the repeat's evidence is already in."""
+    names it: the photo that counts, where the repeat's evidence is already in; a repeat of it
+    only where the photo is verified as that repeat alone (`_named`)."""
 
     photo_id: int
     number: int  # its place among the family's photos, oldest first, from 1 ("Photo n")
+
+
+def _named(
+    same: Sequence[int], photos: Sequence[Photo], flags: Sequence[PhotoFlags]
+) -> tuple[Repeat, ...]:
+    """The Repeats naming `same` (ids among `photos`, oldest first, flagged `flags`), oldest
+    first: those that count, not their repeats too. A photo verified as repeats alone (not as
+    the photo that counts: its stored file unreadable, the full hashes too far apart) names
+    them, which name it: a photo the assessment leaves out as repeated always names one."""
+    numbers = {photo.id: number for number, photo in enumerate(photos, 1)}
+    repeated = {p.id for p, f in zip(photos, flags, strict=True) if f.repeated}
+    counting = [photo_id for photo_id in same if photo_id not in repeated]
+    return tuple(sorted(Repeat(photo_id, numbers[photo_id]) for photo_id in counting or same))
 
 
 def repeats_of(
@@ -255,7 +286,7 @@ def repeats_of(
     pixels: np.ndarray | None = None,
     before: int | None = None,
 ) -> tuple[Repeat, ...]:
-    """The family's photos that count which this photo repeats, oldest first: what
+    """The family's photos that count which this photo repeats, oldest first (`_named`): what
     `family_flags` finds for it read after them (the family's filed photos; `before`: only
     those filed before this photo id). Empty when the photo would not count itself (its
     `score`, None when unscored, and its `flags`), as `family_flags` flags no such photo.
@@ -281,16 +312,12 @@ def repeats_of(
         services, family, photos, scores, linked=inputs.reused, taxonomy=taxonomy
     )
     counted = {  # a repeat counts for the photos after it, as in family_flags
-        photo.id: number
-        for number, (photo, score_of, flags_of) in enumerate(
-            zip(photos, scores, earlier, strict=True), 1
-        )
+        photo.id
+        for photo, score_of, flags_of in zip(photos, scores, earlier, strict=True)
         if flags_of.repeated or usable(score_of, flags_of, taxonomy)
     }
-    same = _same_as_counted(
-        services, family_id, hex_hash, sha256, counted=counted.keys(), pixels=pixels
-    )
-    return tuple(sorted(Repeat(photo_id, counted[photo_id]) for photo_id in same))
+    same = _same_as_counted(services, family_id, hex_hash, sha256, counted=counted, pixels=pixels)
+    return _named(same, photos, earlier)
 
 
 def _may_repeat(
@@ -318,6 +345,24 @@ def filed_repeats(services: Services, photo: Photo) -> tuple[Repeat, ...]:
         services, photo.family_id, hex_hash=photo.perceptual_hash, sha256=photo.sha256,
         score=photo_score(photo, get_taxonomy()), flags=flags, before=photo.id,
     )  # fmt: skip
+
+
+def listed_repeats(
+    services: Services, family: Family, photos: Sequence[Photo]
+) -> dict[int, tuple[Repeat, ...]]:
+    """`filed_repeats` of each of the family's `photos` (all of them, oldest first, as the
+    caller read them), by id, for those that repeat one: the family flagged once
+    (`family_flags`; its links read in a session of their own, verified after it), and only
+    where one photo has a candidate among those filed before it; else nothing is read."""
+    if not any(_may_repeat(services, family.id, p.perceptual_hash, before=p.id) for p in photos):
+        return {}
+    taxonomy = get_taxonomy()
+    with session_scope(services.readers) as session:
+        linked = reuse_linked(session, photos)
+    scores = [photo_score(p, taxonomy) for p in photos]
+    found = _flagged(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
+    flags = [flags_of for flags_of, _ in found]
+    return {p.id: _named(s, photos, flags) for p, (_, s) in zip(photos, found, strict=True) if s}
 
 
 def counted_repeated(assessment: Assessment) -> set[int]:

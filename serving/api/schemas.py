@@ -252,6 +252,19 @@ class ScoreOut(BaseModel):
         return finite_or_none(probs)
 
 
+class RepeatOf(BaseModel):
+    """A photo already filed for the same family that a photo is the same as: one that counts,
+    where the evidence is already in, not a repeat of it as well. A repeat is named only where
+    the photo is verified as it alone (the photo that counts is unreadable); its own
+    `repeat_of` names the photo that counts."""
+
+    photo_id: int = Field(description="The filed photo (GET /photos/{photo_id}).")
+    number: int = Field(
+        description="Its place among the family's photos, oldest first, from 1: the number "
+        "the family page shows it under ('Photo 1')."
+    )
+
+
 class PhotoOut(BaseModel):
     photo_id: int
     family_id: str
@@ -269,15 +282,13 @@ class PhotoOut(BaseModel):
     quality: QualityOut | None
     score: ScoreOut | None
     score_status: Literal["scored", "model_unavailable"]
-
-
-class RepeatOf(BaseModel):
-    """A photo already filed for the same family that the uploaded photo is the same as."""
-
-    photo_id: int = Field(description="The filed photo (GET /photos/{photo_id}).")
-    number: int = Field(
-        description="Its place among the family's photos, oldest first, from 1: the number "
-        "the family page shows it under ('Photo 1')."
+    repeat_of: list[RepeatOf] = Field(
+        default_factory=list,
+        description="The family's photos filed before this one that count and that it is the "
+        "same as, oldest first, as GET /photos/{photo_id} names them (PhotoViewOut.repeat_of): "
+        "its evidence counts once, there, and the family's assessment leaves it out as "
+        "`repeated`. Empty when it counts on its own. As found now: the assessment decides "
+        "again when it is computed.",
     )
 
 

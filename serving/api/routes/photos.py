@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -31,7 +32,13 @@ from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.errors import BodyTooLargeError, RecordInvalidError
 from serving.idempotency import replay, request_fingerprint, retention
-from serving.photo_evidence import filed_repeats, reuse_links_of, reuse_shown
+from serving.photo_evidence import (
+    Repeat,
+    filed_repeats,
+    listed_repeats,
+    reuse_links_of,
+    reuse_shown,
+)
 from serving.ratelimit import LimitRefusedError
 from serving.state import Services
 from serving.uploads import record_refusal, record_request, record_resend
@@ -45,7 +52,8 @@ UPLOADERS = ("inspector", "admin")
 VIEWERS = ("inspector", "commission", "admin")
 
 
-def photo_out(photo: Photo) -> dict[str, Any]:
+def photo_out(photo: Photo, *, repeats: Sequence[Repeat] = ()) -> dict[str, Any]:
+    """The photo's record; `repeats`: the family's photos it repeats (`filed_repeats`)."""
     score = photo.score
     return PhotoOut(
         photo_id=photo.id, family_id=photo.family_id, sha256=photo.sha256, format=photo.format,
@@ -53,6 +61,7 @@ def photo_out(photo: Photo) -> dict[str, Any]:
         created_at=photo.created_at, quality=photo.quality,
         score=score,
         score_status="scored" if score is not None else "model_unavailable",
+        repeat_of=[asdict(repeat) for repeat in repeats],
     ).model_dump(mode="json")  # fmt: skip
 
 
@@ -231,14 +240,17 @@ def _replay(
 def list_photos(
     family: FamilyInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> list[dict[str, Any]]:
-    """The family's photos, oldest first (the read is audited)."""
+    """The family's photos, oldest first, each naming the family's earlier photos it repeats
+    as GET /photos/{id} does (the read is audited). The repeats are found once the audit entry
+    is committed: verifying reads stored photos, never while holding the database."""
     rows = session.execute(select(Photo).where(Photo.family_id == family.id).order_by(Photo.id))
-    photos = [photo_out(p) for p in rows.scalars()]
+    photos = list(rows.scalars())
     audit_action(
         session, services, user, "photos_listed", target=f"family:{family.id}",
         details={"count": len(photos)},
     )  # fmt: skip
-    return photos
+    repeats = listed_repeats(services, family, photos)
+    return [photo_out(p, repeats=repeats.get(p.id, ())) for p in photos]
 
 
 @router.get(
@@ -255,10 +267,9 @@ def get_photo(
         target=f"photo:{photo.id}",
     )  # fmt: skip
     return {
-        **photo_out(photo),
+        **photo_out(photo, repeats=filed_repeats(services, photo)),
         "duplicate": None,  # an upload's answer (UploadOut), not the photo's
         "reuse": _reuse(services, session, user, photo),
-        "repeat_of": [asdict(repeat) for repeat in filed_repeats(services, photo)],
     }
 
 

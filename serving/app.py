@@ -122,8 +122,10 @@ def _load_models(settings: ServingSettings) -> tuple[object | None, object | Non
     return engine, fusion, problems
 
 
-def _reuse_index(services: Services) -> ReuseIndex:
-    """Every filed photo's reuse hashes; candidates are verified on the stored pixels."""
+def build_reuse_index(services: Services) -> ReuseIndex:
+    """The reuse index of every filed photo's hashes, from the database in upload order;
+    candidates are verified on the stored pixels. `build_services` makes the service's own,
+    and a command that only reads makes one the same way (assessments_cli)."""
     from shanyraq.config import get_settings as get_shanyraq_settings
     from vision.engine import get_engine_config
 
@@ -191,7 +193,7 @@ def build_services(settings: ServingSettings, *, service_start: bool = False) ->
     )  # fmt: skip
     # Audit appends through these sessions anchor the chain's head outside the database.
     audit_anchor.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file)
-    services.reuse = _reuse_index(services)
+    services.reuse = build_reuse_index(services)
     heatmaps.prune_cache(services)  # overlays of family photos that no current key serves
     return services
 

@@ -15,7 +15,7 @@ checked before it), a refresh (serving.reassessment) of every one, as its dry ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from functools import partial
 
@@ -23,6 +23,7 @@ from serving.db.models import Assessment, Family, Photo
 from serving.photo_evidence import REPEATED_KEY, family_flags, photo_score
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
+from welfare.aggregate import PhotoFlags
 
 # How `stale_reason` asks for the photos' repeats, only once all else is current: it verifies
 # them against the reuse index (`repeated_now`; None where it cannot tell).
@@ -30,20 +31,28 @@ Repeats = Callable[[], AbstractSet[int] | None]
 
 
 def repeated_now(
-    services: Services, family: Family, photos: list[Photo], *, linked: AbstractSet[int]
+    services: Services,
+    family: Family,
+    photos: list[Photo],
+    *,
+    linked: AbstractSet[int],
+    flags: Sequence[PhotoFlags] | None = None,
 ) -> set[int] | None:
     """The ids of the family's `photos` (as `compute` reads them) that `family_flags` flags
     repeated now, as a new assessment would count them (`linked`: the ids reuse links flag);
     None without a reuse index, which alone tells repeats apart. Only where two photos are
     near enough to be verified (`_near_pair`) are they verified against the index, as
-    `compute` does (every score read, the index searched for each photo; verdicts cached)."""
+    `compute` does (every score read, the index searched for each photo; verdicts cached).
+    `flags`: those `family_flags` gave the caller for these `photos` and `linked` (a list page
+    flags each row's photos), not computed again."""
     if services.reuse is None:
         return None
     if not _near_pair(photos, radius=services.reuse.config.candidate_radius):
         return set()  # no photo has another of the family among its candidates
-    taxonomy = get_taxonomy()
-    scores = [photo_score(p, taxonomy) for p in photos]
-    flags = family_flags(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
+    if flags is None:
+        taxonomy = get_taxonomy()
+        scores = [photo_score(p, taxonomy) for p in photos]
+        flags = family_flags(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
     return {p.id for p, f in zip(photos, flags, strict=True) if f.repeated}
 
 
@@ -65,11 +74,13 @@ def repeats_asked(
     reused: AbstractSet[int],
     *,
     recorded_too: bool = False,
+    flags: Sequence[PhotoFlags] | None = None,
 ) -> Repeats | None:
     """`repeated` for `stale_reason` (`repeated_now` of `photos`; `reused`: the ids reuse links
     flag) where the assessment was made before REPEATED_KEY was recorded, or `recorded_too`
     (a refresh); None for one that records them: it counted them from the photos, scores and
-    links checked before, and reads of it need not search the index again."""
+    links checked before, and reads of it need not search the index again. `flags`: the
+    photos' `family_flags` where the caller has them (`repeated_now`)."""
     if not recorded_too and REPEATED_KEY in assessment.model_versions:
         return None
-    return partial(repeated_now, services, family, photos, linked=reused)
+    return partial(repeated_now, services, family, photos, linked=reused, flags=flags)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
 from sqlalchemy import func, select
@@ -59,6 +60,7 @@ from serving.photo_evidence import (
 from serving.photo_evidence import reuse_linked as reuse_linked  # re-exported
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
+from welfare.aggregate import PhotoFlags
 from welfare.assess import LOGIC_VERSION, assess, vision_versions
 from welfare.schema import parse_family
 
@@ -266,14 +268,16 @@ def why_latest_stale(
     family: Family,
     photos: list[Photo],
     reused: AbstractSet[int],
+    *,
+    flags: Sequence[PhotoFlags] | None = None,
 ) -> str | None:
     """`why_stale` of the family's latest assessment, on the family's `photos` as `compute`
     reads them and the ones of them reuse links flag (`reuse_linked`; a list page passes
-    those it loaded for every row at once)."""
+    those it loaded for every row at once, and the photos' `family_flags` it has: `flags`)."""
     if held_back(assessment, services):
         return FUSION_MODEL_MISSING
     fusion = fusion_version(services)
-    repeated = repeats_asked(services, assessment, family, photos, reused)
+    repeated = repeats_asked(services, assessment, family, photos, reused, flags=flags)
     return stale_reason(assessment, family, photos, fusion=fusion, reused=reused, repeated=repeated)
 
 

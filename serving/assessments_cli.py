@@ -134,10 +134,10 @@ def _dry_run(
 
 def _readers(settings: ServingSettings, engine: Engine, key: bytes) -> Services:
     """Services that only read (`engine`: a read-only one), holding the reuse index
-    build_services makes (serving.app), over the stored photos: no folder is made, no model
-    loaded, no worker started. stale_assessments asks the photos' repeats of it, as the
-    refresh does of its own services."""
-    from serving.app import _reuse_index
+    build_services makes (serving.app.build_reuse_index), over the stored photos: no folder
+    is made, no model loaded, no worker started. stale_assessments asks the photos' repeats
+    of it, as the refresh does of its own services."""
+    from serving.app import build_reuse_index
     from serving.db.session import make_read_session_factory
     from serving.metrics import Metrics
     from serving.pipeline import PhotoPipeline
@@ -153,7 +153,7 @@ def _readers(settings: ServingSettings, engine: Engine, key: bytes) -> Services:
         login_limiter=unused, login_account_limiter=unused, upload_limiter=unused,
         pipeline=PhotoPipeline.from_config(None, None), metrics=Metrics(),
     )  # fmt: skip
-    services.reuse = _reuse_index(services)
+    services.reuse = build_reuse_index(services)
     return services
 
 

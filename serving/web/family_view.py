@@ -35,7 +35,7 @@ from serving.web import heatmaps
 from shanyraq.display import decimals_keeping_side
 from shanyraq.taxonomy import get_taxonomy
 from vision.score import PhotoScore
-from welfare.aggregate import aggregate, room_of
+from welfare.aggregate import PhotoFlags, aggregate, room_of
 from welfare.criteria import get_welfare_config
 from welfare.rules import INCOME_TEST
 
@@ -100,12 +100,12 @@ def _reuse(
 
 def _flags(
     services: Services, family: Family, photos: list[Photo], linked: AbstractSet[int]
-) -> Flags:
+) -> tuple[Flags, list[PhotoFlags]]:
     """The list's flags, as the assessment reads the photos (`assessments.compute`): each
     photo's reuse, repeat and quality (`family_flags`: reuse links, `linked`, then the index),
     and the usable ones counted by welfare.aggregate, the rule the assessment's too-few-photos
     doubt reads (reused, repeated, abstained, non-finite, failed and not-a-dwelling photos are
-    not usable)."""
+    not usable); with each photo's flags, for the row's stale check."""
     taxonomy = get_taxonomy()
     config = get_welfare_config()
     scores = [photo_score(p, taxonomy) for p in photos]
@@ -116,11 +116,12 @@ def _flags(
         expected_rooms=config.fusion.expected_rooms,
         taxonomy=taxonomy,
     )
-    return Flags(
+    shown = Flags(
         reused=any(f.reused for f in flags),
         missing_photos=visual.n_usable < config.recommendation.min_usable_photos,
         quality_issues=sum(f.quality_status in ("warn", "fail") for f in flags),
     )
+    return shown, flags
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def family_rows(
     for family in (families[i] for i in ids):  # the database's order
         a = latest.get(family.id)
         decision = decided.get(family.id)
+        flags, photo_flags = _flags(services, family, photos[family.id], reused)
         rows.append(
             FamilyRow(
                 family_id=family.id,
@@ -190,12 +192,12 @@ def family_rows(
                 level=a.level if a else None,
                 asp_probability=a.result.get("asp_probability") if a else None,
                 stale_reason=assessments.why_latest_stale(
-                    services, a, family, photos[family.id], reused
+                    services, a, family, photos[family.id], reused, flags=photo_flags
                 )
                 if a
                 else None,
                 n_photos=len(photos[family.id]),
-                flags=_flags(services, family, photos[family.id], reused),
+                flags=flags,
                 decision=decision.kind
                 if decision and a and decision.assessment_id == a.id
                 else None,

@@ -59,12 +59,12 @@ def test_look_alike_home_is_not_flagged(service):
 
 
 def test_index_rebuilt_at_start_keeps_crop_hashes(service, room):
-    from serving.app import _reuse_index
+    from serving.app import build_reuse_index
 
     service.create_family("F1")
     service.create_family("F2")
     service.upload("F1", _jpeg(room))
-    service.services.reuse = _reuse_index(service.services)  # as at start-up: from the rows
+    service.services.reuse = build_reuse_index(service.services)  # as at start-up: from the rows
     assert len(service.services.reuse) == 1
     second = service.upload("F2", _jpeg(EDITS["crop-8%"](room)))
     assert second.json()["reuse"]["reused"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from serving.app import _reuse_index
+from serving.app import build_reuse_index
 from serving.db.models import Family, Photo
 from serving.db.session import session_scope
 from tests.serving.helpers import jpeg
@@ -24,5 +24,5 @@ def test_the_index_is_rebuilt_in_photo_id_order(service):
     with session_scope(service.services.sessions) as session:
         session.execute(update(Photo).where(Photo.id == ids[0]).values(room_hint="kitchen"))
         session.execute(update(Family).where(Family.id == "F1").values(version=Family.version + 1))
-    index = _reuse_index(service.services)
+    index = build_reuse_index(service.services)
     assert [int(key) for key in index._photos] == sorted(ids)

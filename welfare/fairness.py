@@ -18,11 +18,21 @@ None when fewer than two remain.
 A figure resting on one family gets the whole range [0, 1] as its interval: every bootstrap
 sample holds that family or none of the group, so the bootstrap gives [value, value], a
 certainty one family cannot give. For the same reason a figure on which all of its families
-agree (0 or 1) gets the exact (Clopper-Pearson) interval instead of the bootstrap's. A figure
-the bootstrap gives no interval (the group was drawn in no resample, or its figure was undefined
-in every resample that drew it: likely for a tiny group or few resamples) gets Wilson's score
-interval of its share, the interval the largest gap's is built from; the group is never dropped.
-Each figure's `ci_method` names how its interval was made.
+agree (0 or 1) gets the exact (Clopper-Pearson) interval instead of the bootstrap's.
+
+Any other figure keeps its bootstrap interval only where it can be trusted. fairlearn takes a
+group's quantiles over the resamples that drew it with its figure defined, however few: with few
+resamples a tiny group's interval may rest on one or two draws and miss its own value (a level
+accuracy of 83.3 % read [100 %, 100 %]). So the group must have been drawn, with its figure
+defined, in at least MIN_DRAWN_SHARE of the resamples (the interval's own 95 %: the resamples
+that could not measure it are then no more than its two tails together), and the interval must
+hold the value and have a width (a share between 0 and 1 of two or more families varies from
+resample to resample). fairlearn does not say how many resamples drew a group: `drawn_shares`
+counts them on the rows its resamples draw (`resampled_rows`). A figure whose bootstrap fails
+this, or that the bootstrap gives no interval at all (its group drawn in no resample, or its
+figure undefined in every resample that drew it), gets Wilson's score interval of its share,
+the interval the largest gap's is built from; the group is never dropped. Each figure's
+`ci_method` names how its interval was made.
 
 The largest gap is the highest group's value minus the lowest's. Its interval is Newcombe's
 hybrid score interval for a difference of two independent proportions (Newcombe 1998, method
@@ -62,6 +72,9 @@ GAP_CI_METHOD = "newcombe"
 # How a group's interval is made (GroupFigure.ci_method; module docstring).
 BOOTSTRAP, WILSON = "bootstrap", "wilson"
 WHOLE_RANGE, CLOPPER_PEARSON = "whole-range", "clopper-pearson"
+# The least share of the resamples that must draw a group with its figure defined for its
+# bootstrap interval to stand: the coverage of CI_QUANTILES (module docstring).
+MIN_DRAWN_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ def fairness_table(
         ),
     }
     figures = []
+    rows = resampled_rows(len(outcomes), n_boot=n_boot, seed=seed)  # every MetricFrame's draws
     for grouping in groupings:
         # A missing value is the unknown group (module docstring), not the text 'None'/'nan'.
         groups = outcomes[grouping].astype(object).fillna(UNKNOWN_GROUP).astype(str).to_numpy()
@@ -151,9 +165,34 @@ def fairness_table(
                     n_boot=n_boot,
                     seed=seed,
                     min_families=min_families,
+                    drawn=drawn_shares(rows, groups, rests_on),
                 )
             )
     return figures
+
+
+def resampled_rows(n_rows: int, *, n_boot: int, seed: int) -> np.ndarray:
+    """The rows (n_boot x n_rows) that MetricFrame's `n_boot` resamples of `n_rows` rows draw
+    with `random_state=seed`, drawn as fairlearn draws them (its generate_bootstrap_samples):
+    one seed per resample from numpy's default_rng(seed), each resample a pandas sample of all
+    the rows with replacement."""
+    seeds = np.random.default_rng(seed).integers(
+        low=0, high=np.iinfo(np.uint32).max, size=n_boot, dtype=np.uint32
+    )
+    rows = pd.Series(np.arange(n_rows))
+    draws = [rows.sample(frac=1, replace=True, random_state=s, ignore_index=True) for s in seeds]
+    return np.stack([draw.to_numpy() for draw in draws])
+
+
+def drawn_shares(rows: np.ndarray, groups: np.ndarray, rests_on: np.ndarray) -> pd.Series:
+    """Per group, the share of the resamples (`rows`, from `resampled_rows`) that drew at least
+    one of its families the figure rests on: those in which its figure is defined."""
+    names, codes = np.unique(groups, return_inverse=True)
+    resample = np.repeat(np.arange(len(rows)), rows.shape[1])
+    drawn = np.zeros((len(rows), len(names)), dtype=bool)
+    counted = np.asarray(rests_on)[rows].ravel() > 0
+    drawn[resample[counted], codes[rows].ravel()[counted]] = True
+    return pd.Series(drawn.mean(axis=0), index=names)
 
 
 _ON_ELIGIBLE = frozenset({"fnr", "exclusion"})
@@ -192,13 +231,16 @@ def _gap(
     n_boot: int,
     seed: int,
     min_families: int,
+    drawn: pd.Series,
 ) -> GapFigure:
+    """One grouping's figures for one metric; `drawn`: each group's share of the resamples
+    that measure its figure (`drawn_shares`)."""
     y_true, y_pred, rests_on = arrays
     boot: dict[str, Any] = {"grouping": grouping, "n_boot": n_boot, "seed": seed}
     with warnings.catch_warnings():  # a group with no eligible family has no interval
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         frame = _frame(fn, y_true, y_pred, groups, **boot)
-        figures = _group_figures(frame, groups, rests_on, min_families=min_families)
+        figures = _group_figures(frame, groups, rests_on, drawn, min_families=min_families)
     compared = [f for f in figures if _compared(f)]
     figure = GapFigure(
         grouping=grouping,
@@ -264,7 +306,7 @@ def newcombe_interval(high: tuple[int, int], low: tuple[int, int]) -> tuple[floa
 
 
 def _group_figures(
-    frame: Any, groups: np.ndarray, rests_on: np.ndarray, *, min_families: int
+    frame: Any, groups: np.ndarray, rests_on: np.ndarray, drawn: pd.Series, *, min_families: int
 ) -> list[GroupFigure]:
     low, high = frame.by_group_ci
     counts = pd.Series(groups).value_counts()
@@ -277,7 +319,10 @@ def _group_figures(
         interval: tuple[float | None, float | None] = (None, None)
         method = None
         if defined:
-            interval, method = group_interval(float(value), int(denominators[g]), bootstrap)
+            share = float(drawn.get(str(g), 0.0))
+            interval, method = group_interval(
+                float(value), int(denominators[g]), bootstrap, drawn_share=share
+            )
         figures.append(
             GroupFigure(
                 group=str(g),
@@ -295,17 +340,32 @@ def _group_figures(
 
 
 def group_interval(
-    value: float, denominator: int, bootstrap: tuple[float, float]
+    value: float, denominator: int, bootstrap: tuple[float, float], *, drawn_share: float
 ) -> tuple[tuple[float, float], str]:
     """A defined figure's interval and how it was made: the whole range on one family, the
-    exact interval where all agree, else the `bootstrap` one, or Wilson's where it has none."""
+    exact interval where all agree, else the `bootstrap` one where it can be trusted (drawn in
+    `drawn_share` of the resamples; `trusted_bootstrap`), or Wilson's."""
     if denominator == 1:
         return _WHOLE_RANGE, WHOLE_RANGE
     if value in (0.0, 1.0):
         return exact_when_all_agree(value, denominator), CLOPPER_PEARSON
-    if all(math.isfinite(bound) for bound in bootstrap):
+    if trusted_bootstrap(value, bootstrap, drawn_share=drawn_share):
         return bootstrap, BOOTSTRAP
     return wilson_interval(round(value * denominator), denominator), WILSON
+
+
+def trusted_bootstrap(value: float, bootstrap: tuple[float, float], *, drawn_share: float) -> bool:
+    """Whether the bootstrap interval may stand for a share strictly between 0 and 1 (module
+    docstring): drawn in enough resamples, holding the value, with a width."""
+    low, high = bootstrap
+    if not (math.isfinite(low) and math.isfinite(high)):  # no interval: no resample measured it
+        return False
+    # A quantile of draws equal to the value may differ from it in the last bits.
+    holds = low - _ROUNDING <= value <= high + _ROUNDING
+    return drawn_share >= MIN_DRAWN_SHARE and holds and high - low > _ROUNDING
+
+
+_ROUNDING = 1e-9
 
 
 # Every figure here is a share of families: all one family can say about its spread.

@@ -1,12 +1,12 @@
 """The fairness section of the welfare report (docs/welfare-report.md): FNR, exclusion and level
-accuracy per group with bootstrap intervals, and the largest gap between groups with Newcombe's
-interval."""
+accuracy per group with bootstrap intervals (Wilson's where the bootstrap cannot be trusted), and
+the largest gap between groups with Newcombe's interval."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from welfare.fairness import UNKNOWN_GROUP, WILSON
+from welfare.fairness import MIN_DRAWN_SHARE, UNKNOWN_GROUP, WILSON
 
 
 def fairness_lines(result: dict[str, Any]) -> list[str]:
@@ -25,9 +25,12 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
         f"none. A group's interval is the bootstrap of its families{drawn}; a figure resting on "
         "one family has the whole range 0–100 % instead, and one on which all of its families "
         "agree (0 % or 100 %) the exact Clopper–Pearson interval: a bootstrap of them never "
-        "varies. A figure the bootstrap gives no interval (its group drawn in no resample, or "
-        "its figure undefined in every resample that drew it) has Wilson's score interval, "
-        "marked *Wilson*. A figure resting on fewer families than configs/welfare.yaml "
+        "varies. Any other figure keeps its bootstrap interval only where it can be trusted: a "
+        "figure whose group was drawn, with its figure defined, in fewer than "
+        f"{100 * MIN_DRAWN_SHARE:.0f} % of the bootstrap samples (or in none), or whose "
+        "bootstrap gives an interval that misses the value or has no width (likely for a tiny "
+        "group or few bootstrap samples), has Wilson's score interval instead, marked *Wilson*. "
+        "A figure resting on fewer families than configs/welfare.yaml "
         "`fairness.min_families_per_group` is marked *too small*, and the group of families "
         f"whose attribute is missing (`{UNKNOWN_GROUP}`, e.g. no disability count) *attribute "
         "missing*: both are shown but left out of the largest gap, which compares only the "
@@ -63,7 +66,7 @@ def _group_cell(g: dict[str, Any]) -> str:
         return f"{g['group']} — (n = {g['denominator']})"
     small = ", too small" if g["too_small"] else ""
     small += ", attribute missing" if g.get("attribute_missing") else ""
-    wilson = ", Wilson" if g.get("ci_method") == WILSON else ""  # the bootstrap gave none
+    wilson = ", Wilson" if g.get("ci_method") == WILSON else ""  # no bootstrap to trust
     ci = f"[{_fair(g['ci_low'])}–{_fair(g['ci_high'])}{wilson}]"
     return f"{g['group']} {_fair(g['value'])} {ci} (n = {g['denominator']}{small})"
 

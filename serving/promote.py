@@ -16,7 +16,8 @@ reported. `serving/reassessment.py` recomputes what it made stale.
 
 `--since` runs: what is promoted is every outcome recorded under M, from whichever runs. A
 partial-scope run alone is refused while any photo has neither an outcome under M nor a score
-by M from its upload; the refusal names the date to re-score from.
+by M from its upload; the refusal names the date to re-score from, or the run a promotion
+stopped half-way has outcomes of still to adopt, as it was started (`_run_as_started`).
 """
 
 from __future__ import annotations
@@ -46,14 +47,16 @@ from serving.db.models import (
 )
 from serving.db.session import session_scope
 from serving.reassessment import stale_families
-from serving.rescore_adopted import adopted_runs, runs_to_adopt
+from serving.rescore_adopted import adopted_runs, promoted_runs, runs_to_adopt
 from serving.rescore_adopted import needs_update as _needs_update
+from serving.rescore_photos import photo_scope
 from serving.rescore_provenance import artifact_digest
-from serving.rescore_runs import discard_way, is_ray, outcome_counts, run_options
+from serving.rescore_runs import RAY_KEY, discard_way, is_ray, outcome_counts, run_options
 from serving.rescore_service_model import (  # re-exported: callers and tests import it here
     ServingModelMismatchError as ServingModelMismatchError,
 )
 from serving.rescore_service_model import checked_model
+from serving.rescore_words import half_promoted_scope, run_again
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
 
@@ -178,10 +181,29 @@ def _check_coverage(
             if late
             else "the runs under it did not cover them (a --since run, or uploads after the run); "
         )
+        way = None if late else _run_as_started(session, model_version, model_dir, uncovered)
+        way = way or f"run `shanyraq rescore --model {model_dir} --since {day}`"
         raise RescoreScopePartialError(
             f"{count} photo(s), uploaded from {day} on, have no score under {model_version}: "
-            f"{why}run `shanyraq rescore --model {model_dir} --since {day}`, then promote again"
+            f"{why}{way}, then promote again"
         )
+
+
+def _run_as_started(session: Session, version: str, model_dir: Path, uncovered: Any) -> str | None:
+    """The run a promotion stopped half-way adopted in part, as it was started, where its scope
+    holds the photos `uncovered`: a new --since run under other settings would be refused
+    beside the outcomes it has still to adopt (serving/rescore_runs.py `check_unmixed`)."""
+    half = adopted_runs(session, version) - promoted_runs(session, version)
+    count = select(func.count(Photo.id)).where(*uncovered)
+    runs = select(RescoreRun).where(RescoreRun.id.in_(half)).order_by(RescoreRun.id)
+    for run in session.execute(runs).scalars():
+        moment = run.since_key.removeprefix(RAY_KEY)
+        since = datetime.fromisoformat(moment) if moment else None
+        if session.scalar(count.where(*photo_scope(since))) == session.scalar(count):
+            again = run_again(moment, ray=is_ray(run), options=run_options(run.since_key),
+                              model=str(model_dir))  # fmt: skip
+            return half_promoted_scope(run.id, again=again)
+    return None
 
 
 def _pending(model_version: str, *, after_id: int, limit: int) -> Any:

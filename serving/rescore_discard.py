@@ -9,7 +9,9 @@ it held its unpromoted outcomes: with the old code gone, nothing could be re-sco
 model version again. `discard_run` deletes such a run and its outcomes in one transaction (the
 caller audits what it deleted, in that transaction); the next `shanyraq rescore` makes a new
 run. The Ray pipeline's runs (which have no --restart) are discarded alike, named by --ray. A
-run whose outcomes a promotion adopted is kept: the service's scores come from them.
+run whose outcomes a promotion adopted is kept: the service's scores come from them. Its
+refusal names the run's own command (or the pipeline's call) as the way on, and, where a
+promotion stopped half-way has some of them still to adopt, that promotion first (`_kept`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import RescoredScore, RescoreRun
-from serving.rescore_runs import RunProvenance, is_promoted, is_ray, outcome_counts, run_options
+from serving.rescore_adopted import promoted_runs
+from serving.rescore_runs import (
+    RAY_KEY,
+    RunProvenance,
+    is_promoted,
+    is_ray,
+    outcome_counts,
+    run_options,
+)
+from serving.rescore_words import run_again
 from shanyraq.errors import ShanyraqError
 
 
@@ -67,14 +78,7 @@ def discard_run(session: Session, model_version: str, since_key: str) -> Discard
             "discarded; check --model and --since (the run's own, if it was given one)"
         )
     if is_promoted(session, run):
-        from serving.rescore_reopened import new_run_way
-
-        again = "the Ray pipeline" if is_ray(run) else f"`shanyraq rescore --model DIR{options}`"
-        raise RescoreDiscardError(
-            f"re-scoring run {run.id} under {model_version} was adopted by `rescore promote`: "
-            f"the service's scores come from it, so it is kept; run {again} as the run was "
-            "started to score the photos it has still to score" + new_run_way(session, run)
-        )
+        raise RescoreDiscardError(_kept(session, run))
     scored, failed = outcome_counts(session, run)
     discarded = Discarded(
         run_id=run.id, model_version=model_version, since_key=since_key, status=run.status,
@@ -85,3 +89,26 @@ def discard_run(session: Session, model_version: str, since_key: str) -> Discard
     session.delete(run)
     session.flush()
     return discarded
+
+
+def _kept(session: Session, run: RescoreRun) -> str:
+    """Why a promoted run is kept, and the ways on, each naming the run's own command (or the
+    pipeline's call), not this one: as it was started, or a new run for the photos it has
+    still to score; where a promotion stopped half-way has outcomes of it still to adopt, that
+    promotion first, since no new run is let beside them (serving/rescore_reopened.py)."""
+    from serving.rescore_reopened import kept_way, new_run_way
+
+    again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
+                      options=run_options(run.since_key))  # fmt: skip
+    as_started = f"{again} as the run was started"
+    head = f"re-scoring run {run.id} under {run.model_version}"
+    if run.id not in promoted_runs(session, run.model_version):  # a promotion stopped half-way
+        why = f"{head} is not discarded: some of the service's scores come from it"
+        return kept_way(session, run, why, as_started=as_started)
+    # `new_run_way` names the run's own command as "this command", as `rescore` refuses; here
+    # this command is the discard, which never marks a run finished.
+    way = new_run_way(session, run).replace("run this command again", f"{again} again")
+    return (
+        f"{head} was adopted by `rescore promote`: the service's scores come from it, so it is "
+        f"kept; {as_started} to score the photos it has still to score{way}"
+    )

@@ -35,6 +35,7 @@ from serving.db.session import session_scope
 from serving.errors import NotFoundError
 from serving.rescore_reads import read_sessions
 from serving.rescore_runs import RunProvenance, check_reopen
+from serving.rescore_words import oversize_reason
 from serving.storage import PhotoStore
 from shanyraq.errors import ImageTooLargeError, ShanyraqError
 from vision.bulk import BytesScorer, PhotoBytes, Scored
@@ -96,19 +97,17 @@ def read_original(store: PhotoStore, sha256: str) -> bytes | str:
     return data if hashlib.sha256(data).hexdigest() == sha256 else DAMAGED_FILE
 
 
-def stored_outcomes(scorer: BytesScorer, scored: list[Scored]) -> list[Scored]:
+def stored_outcomes(
+    scorer: BytesScorer, scored: list[Scored], *, ray_discard: str | None = None
+) -> list[Scored]:
     """`scored` as a re-scoring records it. A photo refused as too large (ImageTooLargeError)
     is over even the stored-photo limit the scorer reads under (`serving.storage.stored_limit`):
     vision's words for it advise an uploader to send a smaller photo, which for evidence already
-    filed is wrong; the administrator's remedy is named instead."""
+    filed is wrong; the administrator's remedy is named instead, with `rescore`'s way to score
+    it again, or for a Ray actor the pipeline's (`ray_discard`: the command that discards its
+    run; serving/rescore_words.py `oversize_reason`)."""
     limit = getattr(scorer, "max_pixels", None)  # what CpuBytesScorer, TensorBytesScorer read
-    over = f"the {limit / 1e6:g} MP limit" if limit else "the limit"
-    why = (
-        f"the stored original is over {over} stored photos are re-scored under; an "
-        "administrator can raise io.stored_max_pixels (configs/shanyraq.yaml), then score it "
-        "with `shanyraq rescore --model DIR --retry-failed` (before and after a promotion; a "
-        "run no promotion adopted can also be deleted, `shanyraq rescore discard`, and re-scored)"
-    )
+    why = oversize_reason(limit, ray_discard=ray_discard)
     return [replace(s, error=why) if s.code == ImageTooLargeError.code else s for s in scored]
 
 

@@ -190,6 +190,8 @@ def rescore_with_ray(
     Paths are made absolute here, where given (a worker resolves one in its own folder), and
     the limit originals are read under is computed here (`stored_limit(max_pixels)`, of today's
     io.max_pixels) for all actors alike. Photos are read `read_page_rows` at a time (`read_pages`).
+    `since` without a zone is UTC, as `shanyraq rescore --since DAY` takes a day (midnight UTC):
+    the run's key, its scope and the actors' query all read it so, whatever the host's zone.
     `retry_failed` scores again the photos in scope recorded without a score, whichever run
     recorded them (`retry_failed` of serving.rescore_photos, as `rescore(..., retry_failed=True)`;
     an undecodable photo fails again), reopening a finished run, promoted or not, for them; a

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,10 +36,9 @@ from serving.rescore_runs import (
     engine_digest,
     run_options,
 )
-from serving.rescore_words import ray_oversize_reason
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
-from shanyraq.errors import ImageTooLargeError, ShanyraqError
+from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
     from vision.bulk import Scored
@@ -76,10 +75,14 @@ class Database:
         return "?" if self.dialect == "sqlite" else "%s"
 
     def timestamp(self, when: datetime) -> Any:
+        """`when` as a query parameter: a time without a zone is UTC, as the service's columns
+        (serving.db.models.UTCDateTime), a run's key and `shanyraq rescore --since` take it, not
+        the host's local time nor, on PostgreSQL, the database session's time zone."""
+        moment = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
         # SQLAlchemy keeps SQLite datetimes as text in this exact form; PostgreSQL takes objects.
         if self.dialect == "sqlite":
-            return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return when
+            return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment
 
 
 PAGE_SCHEMA = {"photo_id": "int64", "sha256": "string", "quality": "string"}
@@ -214,12 +217,8 @@ class ScoreBatch:
     def _outcomes(self, scored: list[Scored]) -> list[Scored]:
         """`scored` as a re-scoring records the store's photos (`stored_outcomes`), one over
         the stored-photo limit naming the pipeline's way to score it again, not `rescore`'s."""
-        limit = getattr(self.scorer, "max_pixels", None)  # what the scorer reads under
         discard = f"`shanyraq rescore discard --model DIR{run_options(self.since_key)}`"
-        why = ray_oversize_reason(limit, discard=discard)
-        too_large = ImageTooLargeError.code
-        outcomes = stored_outcomes(self.scorer, scored)
-        return [replace(s, error=why) if s.code == too_large else s for s in outcomes]
+        return stored_outcomes(self.scorer, scored, ray_discard=discard)
 
 
 def _path(prefer: str, provenance: RunProvenance | None) -> str:

@@ -4,12 +4,13 @@ the Ray pipeline (serving/rescore_ray.py) by its call and arguments, since no co
 A refusal tells the operator what to run next, so it names it as the caller runs it: "which
 --retry-failed scores again" to `shanyraq rescore --retry-failed`, "which retry_failed=True
 scores again" to `rescore_with_ray(..., retry_failed=True)` (`retry_option`); a new run as the
-command or the call (`new_run_command`, `ray_call`), and the reason a Ray actor records for a
-photo over the stored-photo limit (`ray_oversize_reason`; `rescore`'s is serving/rescore_photos.py
-`stored_outcomes`). A run a promotion stopped half-way adopted in part is named one way by
-every refusal: the promotion is finished first (`finish_promotion`, `half_promoted_way`). Words
-only: the callers (serving/rescore_runs.py, serving/rescore_reopened.py,
-serving/rescore_ray_actor.py) read the runs.
+command or the call (`new_run_command`, `ray_call`), a run's own way on (`run_again`), and the
+reason recorded for a photo over the stored-photo limit, in `rescore`'s words or a Ray actor's
+(`oversize_reason`, which serving/rescore_photos.py `stored_outcomes` records). A run a
+promotion stopped half-way adopted in part is named one way by every refusal: the promotion is
+finished first (`finish_promotion`, `half_promoted_way`), and what it needs scored first by the
+run as it was started (`half_promoted_scope`). Words only: the callers (serving/rescore_runs.py,
+serving/rescore_reopened.py, serving/rescore_discard.py, serving/promote.py) read the runs.
 """
 
 from __future__ import annotations
@@ -56,16 +57,27 @@ def new_run_command(day: date, *, ray: bool, retry_failed: bool) -> str:
     )
 
 
-def ray_oversize_reason(max_pixels: int | None, *, discard: str) -> str:
-    """What a Ray actor records for a stored original over the stored-photo limit it reads
-    under (`max_pixels`): the administrator's remedy, then the pipeline's way to score it again
-    (`discard`: the command that discards the actor's run)."""
+def run_again(moment: str, *, ray: bool, options: str, model: str = "DIR") -> str:
+    """A run's own way on, as a refusal names it: the pipeline's call with the run's `since`
+    (`moment`, its key without the pipeline's prefix), or `shanyraq rescore` with `options`."""
+    return f"call {ray_call(moment)}" if ray else f"run `shanyraq rescore --model {model}{options}`"
+
+
+def oversize_reason(max_pixels: int | None, *, ray_discard: str | None = None) -> str:
+    """What a re-scoring records for a stored original over the stored-photo limit it reads
+    under (`max_pixels`): the administrator's remedy, then the way to score it again:
+    `shanyraq rescore --retry-failed`, or for a Ray actor (`ray_discard`: the command that
+    discards the actor's run) the pipeline's call."""
     over = f"the {max_pixels / 1e6:g} MP limit" if max_pixels else "the limit"
+    retry, discard = "`shanyraq rescore --model DIR --retry-failed` (", "`shanyraq rescore discard`"
+    if ray_discard is not None:
+        retry = f"{ray_call('', retry_failed=True)} (serving.rescore_ray; "
+        discard = ray_discard
     return (
         f"the stored original is over {over} stored photos are re-scored under; an "
-        "administrator can raise io.stored_max_pixels (configs/shanyraq.yaml), then score it "
-        f"with {ray_call('', retry_failed=True)} (serving.rescore_ray; before and after a "
-        f"promotion; a run no promotion adopted can also be deleted, {discard}, and re-scored)"
+        f"administrator can raise io.stored_max_pixels (configs/shanyraq.yaml), then score it "
+        f"with {retry}before and after a promotion; a run no promotion adopted can also be "
+        f"deleted, {discard}, and re-scored)"
     )
 
 
@@ -93,4 +105,16 @@ def half_promoted_way(*, done: bool, as_started: str, model_version: str) -> str
         f"{kept}: {finish_promotion(done=True, finish='')} (it is refused while a photo "
         f"uploaded since the run finished has no score under {model_version}: then first "
         f"{as_started}, which scores it)"
+    )
+
+
+def half_promoted_scope(run_id: int, *, again: str) -> str:
+    """`rescore promote`'s way for photos no run covered while a promotion stopped half-way
+    has outcomes of run `run_id` still to adopt: a new run under other settings is refused
+    beside them (`half_promoted_way`), so the run as it was started (`again`: `run_again`)
+    scores them."""
+    return (
+        f"a promotion stopped half-way adopted some of run {run_id}'s scores, and no run scores "
+        "under other settings beside the outcomes it has still to adopt, so "
+        f"{again} as run {run_id} was started (with the settings it recorded), which scores them"
     )

@@ -205,15 +205,17 @@ def _train(paths: DemoPaths, config: WelfareConfig, *, overwrite: bool) -> None:
             config=config,
             overwrite=overwrite,
         )
-    except TrainingDataMismatchError:
+    except TrainingDataMismatchError as refused:
+        # The refusal's own reason (other families, features computed otherwise, ASP labels
+        # drawn under another poverty line), without its advice: `shanyraq demo` has no --model.
         others = [p.name for p in model_folders(paths.fusion_root) if p.name != paths.fusion_model]
+        why = refused.reason or "trained on other families than the configs generate now"
         raise DemoFusionMixError(
-            f"{paths.fusion_root} also holds {', '.join(others)}, trained on other families than "
-            "the configs generate now, or on features computed otherwise than now, so "
-            f"{paths.fusion_model} is not trained again beside "
-            "them (`welfare evaluate` refuses such a mix): train them "
-            f"all under the current configs (`shanyraq welfare train --overwrite --out "
-            f"{paths.fusion_root}`) or move them out of it, then start the demo again"
+            f"{paths.fusion_root} also holds {', '.join(others)}, {why}, so "
+            f"{paths.fusion_model} is not trained again beside them (`welfare evaluate` refuses "
+            "such a mix): train them all under the current configs (`shanyraq welfare train "
+            f"--overwrite --out {paths.fusion_root}`) or move them out of it, then start the demo "
+            "again"
         ) from None
     version = models[paths.fusion_model].meta.version
     _write_checked(paths, {"version": version, "configs_sha256": configs_digest(config)})

@@ -33,6 +33,7 @@ from welfare.model_folder import (
     read_meta,
     retrain_command,
 )
+from welfare.retrain_words import renamed, train_again, train_engine_again
 from welfare.statements import figure
 
 log = logging.getLogger(__name__)
@@ -119,13 +120,20 @@ def check_feature_basis(meta: FusionMeta, config: WelfareConfig, *, source: str)
 
 
 def check_basis_alike(
-    out: Path, *, replacing: Collection[str], config: WelfareConfig, n: int, seed: int
+    out: Path,
+    *,
+    replacing: Collection[str],
+    config: WelfareConfig,
+    n: int,
+    seed: int,
+    keep_meaningless: bool = False,
 ) -> None:
     """Refuse to save models as out/<name> for each name in `replacing` when `out` holds other
     models `welfare train` built whose features were computed otherwise than `config` and this
     code compute them, or whose ASP labels were drawn under another poverty line than
-    `config`'s (TrainingDataMismatchError naming them, what changed, and the command that
-    trains them again with the new ones on data (n, seed)), before anything is generated or
+    `config`'s (TrainingDataMismatchError naming them, what changed, its `reason`, and the
+    command that trains them again with the new ones on data (n, seed), with --keep-meaningless
+    where they or this run need it, `retrain_words.train_again`), before anything is generated or
     trained: `welfare evaluate` would refuse them on load, and their training-data hash need not
     tell (a FEATURES_VERSION bump that leaves the training families' values as they were, a
     line moved past no training family's income). A model of `welfare train-engine` there is
@@ -154,13 +162,16 @@ def check_basis_alike(
         )
         if found
     )
-    models = " ".join(f"--model {name}" for name in [*sorted(replacing), *changed])
+    metas = {name: others[name] for name in changed}
+    command = train_again(
+        out, metas, n=n, seed=seed, first=sorted(replacing), keep_meaningless=keep_meaningless
+    )
     raise TrainingDataMismatchError(
         f"{out} also holds {', '.join(changed)}, trained on {what} than "
         f"{', '.join(sorted(replacing))} would be now ({said}), and `welfare evaluate` refuses "
-        f"such a model: train them again together (`{TRAIN} --out {out} --n {n} --seed {seed} "
-        f"{models} --overwrite`), or leave --model out to train all, or train into a new folder "
-        "(--out)"
+        f"such a model: train them again together ({command}{renamed(out, metas)}), or leave "
+        "--model out to train all, or train into a new folder (--out)",
+        reason=f"trained on {what} than now ({said})",
     )
 
 
@@ -280,8 +291,9 @@ def check_label_bases(
     were drawn under another poverty line than `config`'s, all in one ModelMismatchError: what
     each answers for (`label_basis_change`) and the commands that train them again under today's
     line on data (n, seed), the data of the folder's other models: `welfare train` with its
-    options for those it built, `welfare train-engine` into a folder of their own for those it
-    built. A model loaded on its own is checked by `check_label_basis`."""
+    options for those it built (welfare.retrain_words: each by the model it records, with
+    --keep-meaningless where needed), `welfare train-engine` into a folder of their own for those
+    it built. A model loaded on its own is checked by `check_label_basis`."""
     refused = {
         name: why for name, meta in metas.items() if (why := label_basis_change(meta, config))
     }
@@ -296,20 +308,21 @@ def check_label_bases(
         else "; ".join(f"{', '.join(names)}: {why}" for why, names in alike.items())
     )
     engine = [name for name in refused if retrain_command(metas[name].metrics) == TRAIN_ENGINE]
-    simulated = [name for name in refused if name not in engine]
+    simulated = {name: metas[name] for name in refused if name not in engine}
     advice = []
     if simulated:
-        models = " ".join(f"--model {name}" for name in simulated)
         advice.append(
-            f"train {', '.join(simulated)} again under today's line (`{TRAIN} --out {folder} "
-            f"--n {n} --seed {seed} {models} --overwrite`, or leave --model out to train all)"
+            f"train {', '.join(simulated)} again under today's line "
+            f"({train_again(folder, simulated, n=n, seed=seed)}, or leave --model out to train "
+            f"all{renamed(folder, simulated)})"
         )
     if engine:
         was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
+        command = train_engine_again(n, seed, (metas[name] for name in engine))
         advice.append(
             f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}`: train {it} again under "
-            f"today's line into a folder of {its} own (`{TRAIN_ENGINE} --out FOLDER --n {n} "
-            f"--seed {seed}`), which `welfare evaluate-real` takes as --engine-model"
+            f"today's line into a folder of {its} own ({command}), which `welfare evaluate-real` "
+            "takes as --engine-model"
         )
     raise ModelMismatchError(
         f"{folder}: {', '.join(refused)} cannot give P(ASP eligible) under today's poverty line "

@@ -5,7 +5,7 @@ seed, calibration, metrics, each head file's sha256, what its features were comp
 the poverty line its ASP labels were drawn under, each checked on load) and one file per head,
 of the kind its learner uses (the learners live in welfare/heads.py). Random-forest heads are
 stored with joblib (pickle): load only folders you trained or trust. A refusal names the
-command that builds the model again (`retrain_command`).
+command that builds the model again (`retrain_command`; with options, welfare/retrain_words.py).
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none; a model replaces only a folder
@@ -14,7 +14,8 @@ models as they were. `welfare train` replaces a fusion model's folder only when 
 (`check_replacing`). `check_trained_alike` refuses to save models beside ones in the same
 folder that were trained on other data, a mix `welfare evaluate` would refuse (both in
 welfare/model_replacing.py), and `check_basis_alike` beside ones whose features were computed
-otherwise than now (welfare/fusion_version.py).
+otherwise than now or whose ASP labels were drawn under another poverty line than today's
+(welfare/fusion_version.py).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class TrainingDataMismatchError(ShanyraqError):
 
     code = "training_data_mixed"
     http_status = 409
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason  # what differs, without what to do (None: only the message says)
 
 
 @dataclass

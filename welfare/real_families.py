@@ -17,7 +17,7 @@ A model `welfare train-engine` built, in the --model folder rather than passed a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from welfare.criteria import WelfareConfig
 from welfare.dataset import build_family_data, simulated_families, split_indices
 from welfare.fusion import FamilyCountError, FusionModel
 from welfare.model_folder import TRAIN, TRAIN_ENGINE, retrain_command
+from welfare.retrain_words import keep_option, renamed
 from welfare.simulate import SimulatedPhoto
 from welfare.train import not_trained_on, split_of
 
@@ -139,14 +140,22 @@ def check_trained_on(
     retrain), with `welfare evaluate`'s check (their training-data hash): the test families
     drawn now would not be the ones held out from them, and could be families they learned.
 
-    A model `welfare train-engine` built is refused first, for what it is (`check_not_engine`).
-    Returns the data it generated, for `held_out_families` to take the test families from."""
+    The command named trains every registered model (with --keep-meaningless where needed, and
+    those in renamed folders moved out first: welfare.retrain_words). A model `welfare
+    train-engine` built is refused first, for what it is (`check_not_engine`). Returns the data
+    it generated, for `held_out_families` to take the test families from."""
     check_not_engine(models, folder=folder)
     fraction = config.fusion.test_fraction
-    retrain = (
-        f"train them again on it (`shanyraq welfare train --out {folder} --n {n} --seed {seed} "
-        "--overwrite`), or put back the configuration they were trained with"
-    )
+
+    def retrain(refused: Collection[str]) -> str:
+        """The command that trains the models `refused` again on data (n, seed), as it runs."""
+        metas = {name: models[name].meta for name in refused}
+        return (
+            f"train them again on it (`{TRAIN} --out {folder} --n {n} --seed {seed} --overwrite"
+            f"{keep_option(n, metas.values())}`{renamed(folder, metas)}), or put back the "
+            "configuration they were trained with"
+        )
+
     split_by = {name: (m.meta.recipe or {}).get("test_fraction") for name, m in models.items()}
     other = {name: f for name, f in split_by.items() if f not in (None, fraction)}
     if other:  # named before the families are generated: the hash could not say what differs
@@ -156,7 +165,7 @@ def check_trained_on(
         raise ModelMismatchError(
             f"{folder}: trained on another training split ({trained}), but fusion.test_fraction "
             f"is {fraction} now, so some of the test families drawn now are families they were "
-            f"trained on; {retrain}"
+            f"trained on; {retrain(other)}"
         )
     generated = generate(n, seed=seed, config=config)
     # The training split as synthetic_split gives it: every family read, then the split taken.
@@ -168,7 +177,7 @@ def check_trained_on(
             f"on the training split of data ({n} families, seed {seed}) as it is generated now "
             "(the training-data hash differs): configs/welfare.yaml (criteria, "
             "thresholds, levels), configs/synth.yaml or the family generator changed since "
-            f"training, so the test families drawn now are not the ones held out; {retrain}"
+            f"training, so the test families drawn now are not the ones held out; {retrain(differ)}"
         )
     return generated
 

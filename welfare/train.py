@@ -47,10 +47,15 @@ from welfare.model_folder import (
     save_models,
 )
 from welfare.model_replacing import check_replacing, check_trained_alike
+from welfare.retrain_words import (
+    KEEP_MEANINGLESS,
+    MEANINGLESS,
+    mixed_data,
+    renamed,
+    train_again,
+)
 
 log = logging.getLogger(__name__)
-# How `welfare train` is told to save models it judges meaningless (the option's name).
-KEEP_MEANINGLESS = "--keep-meaningless"
 
 
 class MeaninglessModelError(ShanyraqError):
@@ -148,14 +153,20 @@ def check_family_count(
     )
 
 
-def check_learned_something(models: Mapping[str, FusionModel], data: FamilyData) -> None:
-    """Refuse models with a head that gives every family of `data` (their training families)
-    the same answer (MeaninglessModelError naming them), before any is saved."""
-    empty = {
+def learned_nothing(models: Mapping[str, FusionModel], data: FamilyData) -> dict[str, list[str]]:
+    """The models with a head that gives every family of `data` (their training families) the
+    same answer, each with those heads."""
+    return {
         name: heads
         for name, model in models.items()
         if (heads := constant_heads(model.level_head, model.asp_head, model.matrix(data.features)))
     }
+
+
+def check_learned_something(models: Mapping[str, FusionModel], data: FamilyData) -> None:
+    """Refuse models with a head that gives every family of `data` (their training families)
+    the same answer (MeaninglessModelError naming them), before any is saved."""
+    empty = learned_nothing(models, data)
     if empty:
         which = ", ".join(
             f"{name} ({' and '.join(heads)} head{'s' if len(heads) > 1 else ''})"
@@ -188,7 +199,9 @@ def train_models(
     together once all are trained (`save_models`): a failure while training or writing
     leaves the old models as they were, rather than some of them replaced by models trained
     on other data. Models the run judges meaningless (fewer than MIN_RECIPE_FAMILIES families,
-    or a head that learned nothing) are refused, none saved, unless `keep_meaningless`.
+    or a head that learned nothing) are refused, none saved, unless `keep_meaningless`; each
+    model's metrics `data` record whether it was saved only for that (MEANINGLESS), so a command
+    that trains it again carries the option (welfare.retrain_words).
     """
     config = config or get_welfare_config()
     names = list(names or list_models())
@@ -196,7 +209,9 @@ def train_models(
         check_destination(out / name)
     check_replacing([out / name for name in names], overwrite=overwrite)
     check_family_count(n, names=names, config=config, keep_meaningless=keep_meaningless)
-    check_basis_alike(out, replacing=names, config=config, n=n, seed=seed)
+    check_basis_alike(
+        out, replacing=names, config=config, n=n, seed=seed, keep_meaningless=keep_meaningless
+    )
     split = synthetic_split(n, seed=seed, config=config)
     check_trained_alike(
         out,
@@ -214,6 +229,10 @@ def train_models(
     }
     if not keep_meaningless:
         check_learned_something(models, split.train)
+    empty = learned_nothing(models, split.train) if keep_meaningless else {}
+    for name, model in models.items():  # saved only because keep_meaningless let it be?
+        kept = n < MIN_RECIPE_FAMILIES or name in empty
+        model.meta.metrics["data"] = {**source, MEANINGLESS: kept}
     save_models({out / name: model for name, model in models.items()})
     return models
 
@@ -270,50 +289,17 @@ def load_trained_together(
     folder: Path, config: WelfareConfig | None = None
 ) -> tuple[dict[str, FusionModel], tuple[int, int]]:
     """The models under `folder` and the (n, seed) of the data they were all trained on; models
-    trained on different data are refused, naming which on which and what to do (`_mixed_data`)."""
+    trained on different data are refused, naming which on which and what to do: train those
+    `welfare train` built again on the data most of them were trained on (`most_trained_on`),
+    and keep those `welfare train-engine` built in a folder of their own
+    (`retrain_words.mixed_data`)."""
     models = load_models(folder, config)
     sources = {name: training_source(m) for name, m in models.items()}
     if len(set(sources.values())) != 1:
-        raise ModelMismatchError(_mixed_data(folder, models, config or get_welfare_config()))
+        metas = {name: m.meta for name, m in models.items()}
+        most = most_trained_on(metas, config or get_welfare_config())
+        raise ModelMismatchError(mixed_data(folder, metas, sources, most))
     return models, next(iter(sources.values()))
-
-
-def _mixed_data(folder: Path, models: Mapping[str, FusionModel], config: WelfareConfig) -> str:
-    """Why `models`, trained on different data, are refused, and what to do: train those
-    `welfare train` built again on the data most of them were trained on (`most_trained_on`),
-    and keep those `welfare train-engine` built in a folder of their own, on the same data."""
-    sources = {name: training_source(m) for name, m in models.items()}
-    metas = {name: m.meta for name, m in models.items()}
-    by_data: dict[tuple[int, int], list[str]] = {}
-    for name, data in sources.items():
-        by_data.setdefault(data, []).append(name)
-    said = "; ".join(
-        f"{', '.join(names)} on data ({n} families, seed {seed})"
-        for (n, seed), names in by_data.items()
-    )
-    n, seed = most_trained_on(metas, config)
-    engine = [name for name, meta in metas.items() if retrain_command(meta.metrics) == TRAIN_ENGINE]
-    again = [name for name, data in sources.items() if data != (n, seed) and name not in engine]
-    advice = []
-    if again:
-        named = " ".join(f"--model {name}" for name in again)
-        advice.append(
-            f"train {', '.join(again)} again on data ({n} families, seed {seed}), as the others "
-            f"(`{TRAIN} --out {folder} --n {n} --seed {seed} {named} --overwrite`, or leave "
-            "--model out to train all)"
-        )
-    if engine:
-        was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
-        advice.append(
-            f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}`, which `{TRAIN}` does not "
-            f"train: keep {it} in a folder of {its} own, trained on data ({n} families, seed "
-            f"{seed}) as `{TRAIN_ENGINE} --out FOLDER --n {n} --seed {seed}` trains {it}, and "
-            "give that folder to `welfare evaluate-real` as --engine-model"
-        )
-    return (
-        f"{folder}: its models were trained on different data ({said}), and they are compared "
-        f"on the test families of one: {'; '.join(advice)}"
-    )
 
 
 def not_trained_on(
@@ -370,11 +356,11 @@ def evaluate_saved(
     split = synthetic_split(n, seed=seed, config=config)
     differ = not_trained_on(models, split.train, config)
     if differ:
-        names = " ".join(f"--model {name}" for name in differ)
+        metas = {name: models[name].meta for name in differ}
         raise ModelMismatchError(
             f"{', '.join(differ)}: regenerated training data does not match the model's hash; "
             "the generator or configs changed since training: train again on the data generated "
-            f"now (`{TRAIN} --out {folder} --n {n} --seed {seed} {names} --overwrite`), or put "
+            f"now ({train_again(folder, metas, n=n, seed=seed)}{renamed(folder, metas)}), or put "
             "back the configuration they were trained with"
         )
     result = evaluate_models(

@@ -69,7 +69,10 @@ def test_models_trained_before_the_synth_config_changed_are_refused(
     message = refused.value.message
     assert message.startswith(f"{trained_on_data}: lgbm_fused, lgbm_tabular were not trained")
     assert f"data ({N} families, seed {SEED}) as it is generated now" in message
-    retrain = f"shanyraq welfare train --out {trained_on_data} --n {N} --seed {SEED} --overwrite"
+    retrain = (
+        f"shanyraq welfare train --out {trained_on_data} --n {N} --seed {SEED} "
+        "--overwrite --keep-meaningless"
+    )
     assert f"`{retrain}`" in message
 
 
@@ -90,7 +93,7 @@ def test_models_trained_under_another_poverty_line_are_refused_on_load(
     assert "poverty line 32,360 KZT" in message and "48,540 KZT now" in message, message
     retrain = (
         f"shanyraq welfare train --out {trained_on_data} --n {N} --seed {SEED} "
-        "--model lgbm_fused --model lgbm_tabular --overwrite"
+        "--model lgbm_fused --model lgbm_tabular --overwrite --keep-meaningless"
     )
     assert f"`{retrain}`" in message, message
 

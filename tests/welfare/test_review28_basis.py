@@ -156,7 +156,7 @@ def test_training_one_model_beside_models_of_an_older_feature_code_is_refused(
     ), text
     assert (
         f"`shanyraq welfare train --out {out} --n 40 --seed 0 --model lgbm_tabular "
-        "--model rf_tabular --overwrite`" in text
+        "--model rf_tabular --overwrite --keep-meaningless`" in text
     ), text
     assert "leave --model out to train all" in text
     assert snapshot(tmp_path) == before  # nothing generated, trained or written

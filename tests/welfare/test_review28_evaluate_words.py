@@ -170,7 +170,7 @@ def test_a_changed_hash_names_the_command_that_trains_it_again(pair, tmp_path, c
     assert "lgbm_fused: regenerated training data does not match the model's hash" in text, text
     assert (
         f"(`shanyraq welfare train --out {out} --n {n} --seed {seed} --model lgbm_fused "
-        "--overwrite`)" in text
+        "--overwrite --keep-meaningless`)" in text
     ), text
     assert named(text) == ["train"], text
     # The command named trains a set `welfare evaluate` takes (too few families: allowed here).

@@ -122,7 +122,7 @@ def test_models_on_different_data_are_named_with_their_data_and_the_command(pair
     assert "{(" not in text, text
     assert (
         f"`shanyraq welfare train --out {out} --n {N} --seed {SEED} --model rf_tabular "
-        "--overwrite`" in text
+        "--overwrite --keep-meaningless`" in text
     ), text
     assert named(text) == ["train"], text
     # The command named trains them together (too few families: allowed here).
@@ -161,7 +161,7 @@ def test_a_folder_under_another_line_names_every_model_and_the_full_command(pair
     assert "poverty line 32,360 KZT" in text and "48,540 KZT now" in text, text
     assert (
         f"`shanyraq welfare train --out {out} --n {N} --seed {SEED} --model lgbm_fused "
-        "--model lgbm_tabular --overwrite`" in text
+        "--model lgbm_tabular --overwrite --keep-meaningless`" in text
     ), text
     assert named(text) == ["train"], text
     trained_as_named(text, moved)  # the command named, under the new line
@@ -177,7 +177,7 @@ def test_only_the_models_of_another_line_are_named(pair, tmp_path, config):
     assert "lgbm_fused" not in text, text
     assert (
         f"`shanyraq welfare train --out {out} --n {N} --seed {SEED} --model lgbm_tabular "
-        "--overwrite`" in text
+        "--overwrite --keep-meaningless`" in text
     ), text
 
 
@@ -188,7 +188,7 @@ def test_a_train_engine_model_of_another_line_is_sent_to_train_engine(
     shutil.copytree(engine_model, out / ENGINE_MODEL)
     text = refused(load_models, out, other_poverty_line(config))
     assert text.startswith(f"{out}: lgbm_fused, {ENGINE_MODEL}, lgbm_tabular cannot give"), text
-    assert "--model lgbm_fused --model lgbm_tabular --overwrite`" in text, text
+    assert "--model lgbm_fused --model lgbm_tabular --overwrite --keep-meaningless`" in text, text
     assert f"--model {ENGINE_MODEL}" not in text, text
     assert f"{ENGINE_MODEL} was built by `shanyraq welfare train-engine`" in text, text
     assert named(text) == ["train", "train-engine", "train-engine"], text
@@ -234,7 +234,7 @@ def test_training_beside_a_model_of_another_line_is_refused_before_generating(
     assert "32,361 KZT now" in text, text
     assert (
         f"`shanyraq welfare train --out {out} --n 40 --seed 0 --model rf_fused --model "
-        "lgbm_fused --overwrite`" in text
+        "lgbm_fused --overwrite --keep-meaningless`" in text
     ), text
     assert snapshot(tmp_path) == before  # nothing generated, trained or written
     # The command named trains a set `welfare evaluate` takes under the new line.

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from PIL import Image
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _no_browser_loop_outside_browser_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Hide the browser's event loop from tests that do not drive the browser.
+
+    The session's Playwright instance (tests/web/conftest.py `browser`) keeps its event loop
+    marked running on the main thread for the rest of the session: its sync API suspends the
+    loop's run inside a greenlet. A later test of the same process that runs a loop of its own
+    (asyncio.run) was refused with "cannot be called from a running event loop", depending on
+    the order tests were dealt to the process. Such a test runs with no loop marked running;
+    the browser's is marked again after it, for the browser tests to come."""
+    browser_loop = asyncio.events._get_running_loop()
+    if browser_loop is None or "browser" in request.fixturenames:
+        yield
+        return
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(browser_loop)
 
 
 @pytest.fixture(scope="session")

@@ -93,8 +93,13 @@ def check_listen(host: str, port: int, *, option: str) -> None:
                 ) from None
 
 
-def run_server(app: FastAPI, *, host: str, port: int, shutdown_requests_s: int) -> None:
+def run_server(
+    app: FastAPI, *, host: str, port: int, shutdown_requests_s: int, log_level: str
+) -> None:
     """Serve `app` with uvicorn until a stop (SIGTERM, Ctrl-C), for `serve` and `demo`.
+
+    uvicorn takes no logging configuration of its own (`log_config=None`): its lines, requests
+    included, go at `log_level` through the handler serving.logs.configure_logging set up.
 
     A stop waits at most `shutdown_requests_s` (serving.yaml) for the requests in flight, then
     cancels them (uvicorn logs "timeout graceful shutdown exceeded"; a client not yet answered
@@ -106,7 +111,12 @@ def run_server(app: FastAPI, *, host: str, port: int, shutdown_requests_s: int) 
     import uvicorn
 
     uvicorn.run(
-        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=shutdown_requests_s
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=log_level,
+        timeout_graceful_shutdown=shutdown_requests_s,
     )
 
 
@@ -274,8 +284,10 @@ def serve(
     On a fresh install it creates the database and the signing key (module docstring).
     """
     from serving.app import create_app
+    from serving.logs import configure_logging
 
     settings = load_settings(config)
+    configure_logging(settings.log_level)  # before the database is opened: its lines too
     host = host or settings.host
     port = port if port is not None else settings.port
     # Checked before the server starts: a clear error instead of a failed start-up, and no
@@ -283,7 +295,11 @@ def serve(
     check_database(settings, may_create=True, migrate=settings.auto_migrate)
     check_listen(host, port, option="--port (or `port` in serving.yaml)")
     run_server(
-        create_app(settings), host=host, port=port, shutdown_requests_s=settings.shutdown_requests_s
+        create_app(settings),
+        host=host,
+        port=port,
+        shutdown_requests_s=settings.shutdown_requests_s,
+        log_level=settings.log_level,
     )
 
 
@@ -298,8 +314,6 @@ def demo(
 
     Run it again after an interruption, with the same --families: it finishes the seeding.
     """
-    import logging
-
     from serving.app import create_app
     from serving.demo import (
         DEMO_HOST,
@@ -312,17 +326,14 @@ def demo(
         ensure_models,
         seed_demo,
     )
+    from serving.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    # One line per demo upload (httpx, or httpx2 under newer Starlette test clients) and one per
-    # alembic plugin loaded are noise here.
-    for name in ("httpx", "httpx2", "alembic.runtime.plugins"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     paths = DemoPaths()
     # Refused before the models are built (minutes): a port taken, settings from the site's.
     if not no_serve:
         check_listen(DEMO_HOST, port, option="--port")
     settings, config = demo_settings(paths, port=port)
+    configure_logging(settings.log_level)  # before the models are built: their progress too
     if not (settings.data_dir / SEED_MARKER).exists():
         demo_families(families)  # a --families that fills no demo region: refused before building
     ensure_models(paths)
@@ -343,4 +354,5 @@ def demo(
         host=DEMO_HOST,
         port=port,
         shutdown_requests_s=settings.shutdown_requests_s,
+        log_level=settings.log_level,
     )

@@ -64,6 +64,10 @@ def _check_kazakh_zone_data(name: str, zone: tzinfo) -> None:
         )
 
 
+# The level names serving.yaml's log_level takes, as logging and uvicorn name them.
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
 class SigningKeyMissingError(ConfigError):
     """No token and audit key is configured or on disk, and this command may not make one."""
 
@@ -177,6 +181,14 @@ class ServingSettings(EnvOverYamlSettings):
         gt=0,
         description="Seconds a stop waits for the requests in flight before it cancels them.",
     )
+    # The least severe records `serve` and `demo` log, the app's and uvicorn's (serving.logs).
+    # No "trace": uvicorn's own level below debug (every ASGI message of every request) is no
+    # level of Python's logging. A site's serving.yaml without this key gets the shipped value.
+    log_level: LogLevel = Field(
+        default_factory=lambda: _shipped("log_level"),
+        validate_default=True,
+        description="Least severe level logged: critical, error, warning, info or debug.",
+    )
     # Who may read /metrics (no sign-in): addresses or networks of the peer the server sees.
     # A site's serving.yaml without this key gets loopback only.
     metrics_allowed_clients: list[IPvAnyNetwork | Literal["testclient"]] = Field(
@@ -226,6 +238,11 @@ class ServingSettings(EnvOverYamlSettings):
         validate_default=True,
         description="IANA time zone of the times on the pages, e.g. Asia/Almaty or UTC.",
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value  # INFO, as logging writes it
 
     @field_validator("display_timezone")
     @classmethod

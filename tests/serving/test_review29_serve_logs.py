@@ -1,0 +1,127 @@
+"""Review 29: `shanyraq serve` set up no logging for the app: its INFO lines ("service ready")
+never appeared and its warnings came out bare, through Python's last resort, beside uvicorn's
+own lines. Now one handler writes every line, the app's and uvicorn's, once, with its UTC time,
+level and logger name, at serving.yaml's `log_level`."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from serving.core.config import load_serving_settings
+from shanyraq.errors import ConfigError
+from tests.serving.helpers import ROOT
+from tests.serving.test_review29_serve_grace import EXIT_BOUND_S, START_BOUND_S, _free_port
+
+# time (UTC, ISO 8601), level, logger name, message
+LINE = re.compile(r"^(?P<time>\S+) (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<message>.*)$")
+
+
+def _serve_until_it_answers(tmp_path: Path, **settings: Any) -> tuple[str, str]:
+    """Run `shanyraq serve` on a fresh data folder left open to other users (a warning at
+    start), ask /health once, stop it; its stdout and stderr."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)
+    config = tmp_path / "serving.yaml"
+    settings = {"data_dir": str(data_dir), "shutdown_requests_s": 1, **settings}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHANYRAQ_")}
+    command = ["serve", "--config", str(config), "--port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shanyraq.cli", *command],
+        cwd=ROOT, env={**env, "NO_ALBUMENTATIONS_UPDATE": "1"}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + START_BOUND_S
+        while True:  # poll until it answers (bounded)
+            assert process.poll() is None, f"serve stopped at start:\n{process.communicate()}"
+            assert time.monotonic() < deadline, f"serve did not answer in {START_BOUND_S:g} s"
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        return process.communicate(timeout=EXIT_BOUND_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _lines(stderr: str, *, name: str, message: str) -> list[re.Match[str]]:
+    """The log lines of logger `name` whose message starts with `message`."""
+    found = (LINE.match(line) for line in stderr.splitlines())
+    return [m for m in found if m and m["name"] == name and m["message"].startswith(message)]
+
+
+def _utc_time(line: re.Match[str]) -> datetime:
+    moment = datetime.fromisoformat(line["time"])
+    assert moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0, line[0]
+    return moment
+
+
+@pytest.mark.slow  # `serve` starts in a process of its own
+def test_serve_logs_the_apps_lines_and_uvicorns_once_each_with_time_level_and_name(tmp_path):
+    stdout, stderr = _serve_until_it_answers(tmp_path)
+    ready = _lines(stderr, name="serving.app", message="service ready (")
+    assert [line["level"] for line in ready] == ["INFO"], stderr  # before: not at all
+    started = _lines(stderr, name="uvicorn.error", message="Started server process")
+    assert [line["level"] for line in started] == ["INFO"], stderr
+    asked = _lines(stderr, name="uvicorn.access", message="127.0.0.1:")
+    assert len(asked) == 1 and '"GET /health HTTP/1.1" 200' in asked[0]["message"], stderr
+    opened = _lines(stderr, name="serving.data_dir", message="data folder ")
+    assert [line["level"] for line in opened] == ["WARNING"], stderr  # before: a bare line
+    assert _utc_time(started[0]) <= _utc_time(ready[0]) <= _utc_time(asked[0])
+    # Written once, in this format: not again in uvicorn's own ("INFO:     ...") nor on stdout.
+    assert not re.search(r"^(INFO|WARNING|ERROR):", stderr, re.MULTILINE), stderr
+    assert stderr.count("Started server process") == stderr.count("service ready (") == 1
+    assert stdout == ""
+
+
+@pytest.mark.slow
+def test_serve_at_log_level_warning_leaves_out_the_info_lines_and_keeps_warnings(tmp_path):
+    _, stderr = _serve_until_it_answers(tmp_path, log_level="warning")
+    assert "service ready" not in stderr and "Started server process" not in stderr, stderr
+    assert "GET /health" not in stderr, stderr
+    opened = _lines(stderr, name="serving.data_dir", message="data folder ")
+    assert [line["level"] for line in opened] == ["WARNING"], stderr
+
+
+def _config(tmp_path: Path, **settings: Any) -> Path:
+    path = tmp_path / "serving.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": str(tmp_path), **settings}), encoding="utf-8")
+    return path
+
+
+def test_the_shipped_log_level_is_info_and_a_site_config_without_it_gets_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("SHANYRAQ_SERVING__LOG_LEVEL", raising=False)
+    shipped = yaml.safe_load((ROOT / "configs" / "serving.yaml").read_text())
+    assert shipped["log_level"] == "info"
+    assert load_serving_settings(_config(tmp_path)).log_level == "info"
+
+
+def test_the_log_level_is_read_from_the_environment_in_any_case(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHANYRAQ_SERVING__LOG_LEVEL", "WARNING")
+    assert load_serving_settings(_config(tmp_path, log_level="debug")).log_level == "warning"
+
+
+@pytest.mark.parametrize("value", ["verbose", "trace", "", 20])
+def test_a_log_level_that_is_no_level_name_is_refused_naming_the_key(tmp_path, value):
+    # trace: uvicorn's own level below debug, no level of Python's logging.
+    with pytest.raises(ConfigError, match=r"key 'log_level': Input should be 'critical', 'error'"):
+        load_serving_settings(_config(tmp_path, log_level=value))

@@ -11,7 +11,6 @@ from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from serving.api.deps import (
     CurrentUser,
@@ -261,7 +260,9 @@ def get_photo(
     photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
     """One photo's scores, quality verdict, reuse flags and the family's earlier photos it
-    repeats, as an upload's answer names them (the view is audited)."""
+    repeats, as an upload's answer names them (the view is audited). Its reuse and repeats
+    are found once the audit entry is committed, each read in a read-only session of its own
+    and verified after it: verifying reads stored photos, never while holding the database."""
     audit_action(
         session, services, user, "photo_viewed",
         target=f"photo:{photo.id}",
@@ -269,14 +270,16 @@ def get_photo(
     return {
         **photo_out(photo, repeats=filed_repeats(services, photo)),
         "duplicate": None,  # an upload's answer (UploadOut), not the photo's
-        "reuse": _reuse(services, session, user, photo),
+        "reuse": _reuse(services, user, photo),
     }
 
 
-def _reuse(services: Services, session: Session, user: CurrentUser, photo: Photo) -> dict[str, Any]:
+def _reuse(services: Services, user: CurrentUser, photo: Photo) -> dict[str, Any]:
     """Other families' photos that are the same as this one, as the user may see them and as
-    the assessment counts them: the index's verdict and the reuse links."""
-    linked = reuse_links_of(session, [photo]).get(photo.id, ())
+    the assessment counts them: the index's verdict and the reuse links, read in a read-only
+    session (on SQLite a write session's transaction holds the write lock) and verified after."""
+    with session_scope(services.readers) as reading:
+        linked = reuse_links_of(reading, [photo]).get(photo.id, ())
     return reuse_shown(services, photo, linked, viewer_role=user.role, viewer_region=user.region)
 
 
@@ -298,6 +301,7 @@ def get_photo_image(
     Audited once it can be shown: a photo whose original cannot be read was seen by nobody.
     The original is checked on every view, not only when its browser copy is made: a copy
     made from it is the photo only while the original still is (`PhotoStore.served_jpeg`)."""
+    session.commit()  # end the scope check's read: the database is not held while it is read
     data = services.store.served_jpeg(photo.sha256, max_pixels=get_io_settings().io.max_pixels)
     audit_action(
         session, services, user, "photo_image_viewed",

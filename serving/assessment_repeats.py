@@ -10,7 +10,8 @@ photos or record changed.
 Telling the repeats now verifies photos against the reuse index (`repeated_now`), so it is
 asked last and only where needed (`repeats_asked`): reads ask it of an assessment made before
 repeats were recorded (one that records them counted them from the photos, scores and links
-checked before it), a refresh (serving.reassessment) of every one, as its dry run does.
+checked before it), a refresh (serving.reassessment) of every one, as its dry run does. One
+request flags the photos once (`FlagsMemo`), however many of its steps need them.
 """
 
 from __future__ import annotations
@@ -30,13 +31,45 @@ from welfare.aggregate import PhotoFlags
 Repeats = Callable[[], AbstractSet[int] | None]
 
 
+class FlagsMemo:
+    """The `family_flags` of a family's photos, computed once for one request: a read checks
+    the family's latest assessment for repeats (`repeats_asked`), may check it again under the
+    family's lock and recompute it (serving.assessments.compute), then says why it is stale;
+    each step needs the flags, and flagging verifies photos against the reuse index.
+
+    They are computed again only where the family's photos (ids, files, hashes, scores,
+    quality verdicts) or the ids reuse links flag differ from those they were computed on: a
+    photo filed or a link written meanwhile. Only the index changes otherwise (another
+    family's upload), at any moment, as it may between any two steps of a request."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[object, list[PhotoFlags]] | None = None
+
+    def __call__(
+        self, services: Services, family: Family, photos: list[Photo], *, linked: AbstractSet[int]
+    ) -> list[PhotoFlags]:
+        """`family_flags` of `photos` (oldest first, as `compute` reads them; `linked`: the
+        ids reuse links flag), each photo's score read as `compute` reads it."""
+        read = (
+            family.id,
+            [(p.id, p.sha256, p.perceptual_hash, p.score, p.quality) for p in photos],
+            set(linked),
+        )
+        if self._kept is None or self._kept[0] != read:
+            taxonomy = get_taxonomy()
+            scores = [photo_score(p, taxonomy) for p in photos]
+            found = family_flags(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
+            self._kept = (read, found)
+        return self._kept[1]
+
+
 def repeated_now(
     services: Services,
     family: Family,
     photos: list[Photo],
     *,
     linked: AbstractSet[int],
-    flags: Sequence[PhotoFlags] | None = None,
+    flags: Sequence[PhotoFlags] | FlagsMemo | None = None,
 ) -> set[int] | None:
     """The ids of the family's `photos` (as `compute` reads them) that `family_flags` flags
     repeated now, as a new assessment would count them (`linked`: the ids reuse links flag);
@@ -44,15 +77,13 @@ def repeated_now(
     near enough to be verified (`_near_pair`) are they verified against the index, as
     `compute` does (every score read, the index searched for each photo; verdicts cached).
     `flags`: those `family_flags` gave the caller for these `photos` and `linked` (a list page
-    flags each row's photos), not computed again."""
+    flags each row's photos), not computed again, or the request's `FlagsMemo`."""
     if services.reuse is None:
         return None
     if not _near_pair(photos, radius=services.reuse.config.candidate_radius):
         return set()  # no photo has another of the family among its candidates
-    if flags is None:
-        taxonomy = get_taxonomy()
-        scores = [photo_score(p, taxonomy) for p in photos]
-        flags = family_flags(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
+    if flags is None or isinstance(flags, FlagsMemo):
+        flags = (flags or FlagsMemo())(services, family, photos, linked=linked)
     return {p.id for p, f in zip(photos, flags, strict=True) if f.repeated}
 
 
@@ -74,13 +105,14 @@ def repeats_asked(
     reused: AbstractSet[int],
     *,
     recorded_too: bool = False,
-    flags: Sequence[PhotoFlags] | None = None,
+    flags: Sequence[PhotoFlags] | FlagsMemo | None = None,
 ) -> Repeats | None:
     """`repeated` for `stale_reason` (`repeated_now` of `photos`; `reused`: the ids reuse links
     flag) where the assessment was made before REPEATED_KEY was recorded, or `recorded_too`
     (a refresh); None for one that records them: it counted them from the photos, scores and
     links checked before, and reads of it need not search the index again. `flags`: the
-    photos' `family_flags` where the caller has them (`repeated_now`)."""
+    photos' `family_flags` where the caller has them, or the request's `FlagsMemo`
+    (`repeated_now`)."""
     if not recorded_too and REPEATED_KEY in assessment.model_versions:
         return None
     return partial(repeated_now, services, family, photos, linked=reused, flags=flags)

@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.assessment_repeats import Repeats, repeats_asked
+from serving.assessment_repeats import FlagsMemo, Repeats, repeats_asked
 from serving.db.models import Assessment, Family, Photo
 from serving.latest_assessments import latest as latest  # re-exported
 from serving.latest_assessments import latest_of as latest_of  # re-exported
@@ -53,7 +53,6 @@ from serving.photo_evidence import (
     UNSCORED,
     Inputs,
     counted_repeated,
-    family_flags,
     photo_score,
     read_inputs,
 )
@@ -210,19 +209,21 @@ def is_current(
     inputs: Inputs | None = None,
     services: Services | None = None,
     recorded_repeats: bool = False,
+    flags: FlagsMemo | None = None,
 ) -> bool:
     """True when the assessment rests on the family's current inputs (see `stale_reason`);
     `inputs`: those the caller has read (`read_inputs`), else read here; `services`: their
     reuse index tells the photos' repeats (`repeats_asked`, `recorded_repeats` as its
-    `recorded_too`); None leaves them unchecked."""
+    `recorded_too`, `flags` as its own); None leaves them unchecked."""
     if inputs is None:
         inputs = read_inputs(session, family.id)
     photos, reused = inputs.photos, inputs.reused
     repeated = None
     if services is not None:
         repeated = repeats_asked(
-            services, assessment, family, photos, reused, recorded_too=recorded_repeats
-        )
+            services, assessment, family, photos, reused, recorded_too=recorded_repeats,
+            flags=flags,
+        )  # fmt: skip
     why = stale_reason(assessment, family, photos, fusion=fusion, reused=reused, repeated=repeated)
     return why is None
 
@@ -248,18 +249,19 @@ def why_stale(
     family: Family,
     *,
     inputs: Inputs | None = None,
+    flags: FlagsMemo | None = None,
 ) -> str | None:
     """Why `assessment` is out of date (a STALE_REASONS code), or None when it is the family's
     latest and rests on its current inputs: newer_assessment, FUSION_MODEL_MISSING when it is
     `held_back`, else `stale_reason` against the fusion model the services have and the
     photos' repeats (`repeats_asked`). `inputs`: those the caller has read (`read_inputs`),
-    else read here."""
+    else read here; `flags`: the request's, where it flagged them (`latest_current_with_inputs`)."""
     newest = latest(session, family.id)
     if newest is None or newest.id != assessment.id:
         return "newer_assessment"
     if inputs is None:
         inputs = read_inputs(session, family.id)
-    return why_latest_stale(services, assessment, family, inputs.photos, inputs.reused)
+    return why_latest_stale(services, assessment, family, inputs.photos, inputs.reused, flags=flags)
 
 
 def why_latest_stale(
@@ -269,7 +271,7 @@ def why_latest_stale(
     photos: list[Photo],
     reused: AbstractSet[int],
     *,
-    flags: Sequence[PhotoFlags] | None = None,
+    flags: Sequence[PhotoFlags] | FlagsMemo | None = None,
 ) -> str | None:
     """`why_stale` of the family's latest assessment, on the family's `photos` as `compute`
     reads them and the ones of them reuse links flag (`reuse_linked`; a list page passes
@@ -297,7 +299,7 @@ def latest_current(
     `repeats_asked`)."""
     return latest_current_with_inputs(
         session, services, family, actor=actor, allow_rules_only=allow_rules_only,
-        recorded_repeats=recorded_repeats,
+        recorded_repeats=recorded_repeats, flags=FlagsMemo(),
     )[0]  # fmt: skip
 
 
@@ -309,9 +311,10 @@ def latest_current_with_inputs(
     actor: tuple[int, str],
     allow_rules_only: bool = False,
     recorded_repeats: bool = False,
+    flags: FlagsMemo,
 ) -> tuple[Assessment, Inputs]:
     """`latest_current`, with the inputs it was checked against (or computed from), so a page
-    reads the family's photos and reuse links once: twice only when it recomputes.
+    reads the family's photos and reuse links once (twice if it recomputes) and flags them once.
 
     `session` must be able to write. A stale one is recomputed under the family's lock and
     checked again once the lock is held, on inputs read again (a photo or a link may have
@@ -324,7 +327,7 @@ def latest_current_with_inputs(
     def kept(row: Assessment, inputs: Inputs) -> bool:
         return held_back(row, services, allow_rules_only=allow_rules_only) or is_current(
             session, row, family, fusion=fusion, inputs=inputs, services=services,
-            recorded_repeats=recorded_repeats,
+            recorded_repeats=recorded_repeats, flags=flags,
         )  # fmt: skip
 
     row = latest(session, family.id)
@@ -336,7 +339,7 @@ def latest_current_with_inputs(
     row = latest(session, family.id)
     inputs = read_inputs(session, family.id)
     if row is None or not kept(row, inputs):
-        row = compute(session, services, family, actor=actor, inputs=inputs)
+        row = compute(session, services, family, actor=actor, inputs=inputs, flags=flags)
     return row, inputs
 
 
@@ -347,24 +350,25 @@ def compute(
     *,
     actor: tuple[int, str],
     inputs: Inputs | None = None,
+    flags: FlagsMemo | None = None,
 ) -> Assessment:
     """Assess the family on its current record and all its photos (`photo_score`: one without
     a score as present but unusable); a new version, audited. `inputs`: the photos and links
-    read under the family's lock (`read_inputs`), else read here."""
+    read under the family's lock (`read_inputs`), else read here; `flags`: the request's."""
     record = parse_family(family.record)
     if inputs is None:
         inputs = read_inputs(session, family.id)
     photos = inputs.photos
     taxonomy = get_taxonomy()
     scores = [photo_score(p, taxonomy) for p in photos]
-    flags = family_flags(services, family, photos, scores, linked=inputs.reused, taxonomy=taxonomy)
+    found = (flags or FlagsMemo())(services, family, photos, linked=inputs.reused)
     result = assess(
-        record, scores, model=services.fusion_model, photo_flags=flags, taxonomy=taxonomy
+        record, scores, model=services.fusion_model, photo_flags=found, taxonomy=taxonomy
     )
     rests_on = {
         **result.model_versions, PHOTO_SCORES_KEY: photo_scores_digest(photos),
-        REUSED_KEY: ",".join(str(p.id) for p, f in zip(photos, flags, strict=True) if f.reused),
-        REPEATED_KEY: ",".join(str(p.id) for p, f in zip(photos, flags, strict=True) if f.repeated),
+        REUSED_KEY: ",".join(str(p.id) for p, f in zip(photos, found, strict=True) if f.reused),
+        REPEATED_KEY: ",".join(str(p.id) for p, f in zip(photos, found, strict=True) if f.repeated),
         **outcome_rests_on(services.fusion_model),
     }  # fmt: skip
     payload = result.to_dict()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from serving import assessments
 from serving.api.deps import CurrentUser, scoped
+from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family, Photo
 from serving.decisions import decisions_of, latest_decision_id
 from serving.photo_evidence import (
@@ -355,11 +356,13 @@ def family_page(
     """The family's latest assessment (recomputed, audited, if its inputs changed, unless it
     is kept as it is: assessments.held_back) and more."""
     # One read of the photos and their reuse links for the assessment, its staleness and
-    # every photo's reuse note (two when the assessment is recomputed: again under the lock).
+    # every photo's reuse note (two when the assessment is recomputed: again under the lock);
+    # the photos flagged once for the assessment and its staleness.
+    flags = FlagsMemo()
     row, inputs = assessments.latest_current_with_inputs(
-        session, services, family, actor=(user.id, user.username)
+        session, services, family, actor=(user.id, user.username), flags=flags
     )
-    stale_reason = assessments.why_stale(session, services, row, family, inputs=inputs)
+    stale_reason = assessments.why_stale(session, services, row, family, inputs=inputs, flags=flags)
     photos, links = inputs.photos, inputs.links
     show_decisions = user.role in DECISION_READERS
     decisions = decisions_of(session, family.id) if show_decisions else []

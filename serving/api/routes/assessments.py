@@ -18,6 +18,7 @@ from serving.api.deps import (
 )
 from serving.api.errors import error_responses
 from serving.api.strict_json import StrictJSONRoute
+from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import DecisionRequest, decisions_of, record_decision
 from serving.errors import NotFoundError
@@ -66,14 +67,16 @@ def latest_assessment(
     """The latest assessment; recomputed first if what it rests on changed since (record,
     photos, their scores, the fusion model, the welfare rules), except one made with a fusion
     model while the service has none: that one is kept, `stale_reason` fusion_model_missing."""
+    flags = FlagsMemo()  # the photos flagged once for the check and the stale reason
     row, inputs = service.latest_current_with_inputs(
-        session, services, family, actor=(user.id, user.username)
+        session, services, family, actor=(user.id, user.username), flags=flags
     )
     audit_action(
         session, services, user, "assessment_viewed",
         target=f"assessment:{row.id}",
     )  # fmt: skip
-    return assessment_out(row, service.why_stale(session, services, row, family, inputs=inputs))
+    why = service.why_stale(session, services, row, family, inputs=inputs, flags=flags)
+    return assessment_out(row, why)
 
 
 @router.get(

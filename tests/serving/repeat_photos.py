@@ -1,5 +1,6 @@
 """Helpers of the tests of a family's photo sent again: copies of a photo with other bytes, a
-photo of a room, and the service with a photo model that finds every photo usable (fixtures)."""
+photo of a room, the service with a photo model that finds every photo usable (fixtures), and
+a photo's view."""
 
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ COPIES: dict[str, Callable[[bytes], bytes]] = {
     "resized": lambda sent: encoded(_half(decoded(sent)), quality=80),
     "screenshot": lambda sent: encoded(decoded(sent), kind="PNG"),
 }
+
+
+def photo_view(service: Service, photo_id: int, who: str = "commission") -> dict[str, Any]:
+    """GET /photos/{photo_id} as the test user of role `who` (it answers 200)."""
+    answer = service.client.get(f"/photos/{photo_id}", headers=service.headers(who))
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
 
 
 @pytest.fixture(scope="module")

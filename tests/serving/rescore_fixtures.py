@@ -178,7 +178,7 @@ def promotion_entries(sessions: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def stop_after_first_batch(done: int) -> None:
-    """An `on_batch` of promote: Ctrl-C once the first batch is committed."""
+    """An `on_batch` of promote or rescore: Ctrl-C once the first batch is committed."""
     raise KeyboardInterrupt
 
 

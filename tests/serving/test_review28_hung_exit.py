@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import threading
 import time
 
@@ -20,7 +18,8 @@ import pytest
 from serving.api.routes.system import _not_answering
 from serving.model_calls import ModelCalls
 from serving.pipeline import PhotoPipeline
-from tests.serving.helpers import ROOT, HungEngine, hung_model, jpeg
+from tests.serving.helpers import HungEngine, hung_model, jpeg
+from tests.serving.subprocess_runs import run_script
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
 from tests.vision.test_batcher import BOUND_S, _outcomes
@@ -68,23 +67,11 @@ EXIT_BOUND_S = 60.0  # it exits in about a second; before, it never did
 
 @pytest.mark.parametrize("batching", ["on", "off"], ids=["micro-batcher", "one call each"])
 def test_a_process_whose_model_call_hangs_exits_after_closing_and_logs_it(batching):
-    process = subprocess.Popen(
-        [sys.executable, "-c", _HUNG_SERVICE, batching],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=EXIT_BOUND_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        pytest.fail(f"the process did not exit within {EXIT_BOUND_S:g} s:\n{stdout}{stderr}")
-    assert process.returncode == 0, stderr
-    assert "refused: the photo model did not answer within 0.2 s" in stdout
-    assert "closed" in stdout
-    assert re.search(r"WARNING:.*abandoned", stderr), stderr
+    ran = run_script(_HUNG_SERVICE, batching, bound_s=EXIT_BOUND_S)
+    assert ran.returncode == 0, ran.stderr
+    assert "refused: the photo model did not answer within 0.2 s" in ran.stdout
+    assert "closed" in ran.stdout
+    assert re.search(r"WARNING:.*abandoned", ran.stderr), ran.stderr
 
 
 @pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])

@@ -9,24 +9,15 @@ number), found as the assessment finds it (photo_evidence.filed_repeats).
 
 from __future__ import annotations
 
-from typing import Any
-
 from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
 from tests.serving import test_review27_repeat_notice as notice
-from tests.serving.helpers import Service
-from tests.serving.repeat_photos import COPIES, encoded
+from tests.serving.repeat_photos import COPIES, encoded, photo_view
 from tests.vision.test_reuse import _look_alike
 
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 _upload = notice._upload
-
-
-def _viewed(service: Service, photo_id: int, who: str = "commission") -> dict[str, Any]:
-    answer = service.client.get(f"/photos/{photo_id}", headers=service.headers(who))
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
 
 
 def test_a_viewed_photo_names_the_filed_photo_it_repeats(scored, room):
@@ -37,9 +28,9 @@ def test_a_viewed_photo_names_the_filed_photo_it_repeats(scored, room):
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert again["repeat_of"] == told
     for who in ("commission", "inspector", "admin"):
-        assert _viewed(scored, again["photo_id"], who)["repeat_of"] == told
-    assert _viewed(scored, first["photo_id"])["repeat_of"] == []
-    assert _viewed(scored, other["photo_id"])["repeat_of"] == []
+        assert photo_view(scored, again["photo_id"], who)["repeat_of"] == told
+    assert photo_view(scored, first["photo_id"])["repeat_of"] == []
+    assert photo_view(scored, other["photo_id"])["repeat_of"] == []
     # The very photo the assessment leaves out as a repeat.
     assert scored.assess("F1")["model_versions"][REPEATED_KEY] == str(again["photo_id"])
 
@@ -57,11 +48,11 @@ def test_each_viewed_photo_tells_what_its_upload_answer_told(scored, room):
     ]
     assert answers[2]["repeat_of"] == [{"photo_id": answers[0]["photo_id"], "number": 1}]
     for answer in answers:
-        assert _viewed(scored, answer["photo_id"])["repeat_of"] == answer["repeat_of"]
+        assert photo_view(scored, answer["photo_id"])["repeat_of"] == answer["repeat_of"]
     copied = _upload(scored, "F2", COPIES["resized"](room))
     assert copied["reuse"]["reused"] is True and copied["repeat_of"] == []
     for answer in [*answers, copied]:
-        viewed = _viewed(scored, answer["photo_id"])
+        viewed = photo_view(scored, answer["photo_id"])
         assert viewed["reuse"]["reused"] is True and viewed["repeat_of"] == []
     assert scored.assess("F1")["model_versions"][REPEATED_KEY] == ""
 
@@ -78,7 +69,7 @@ def test_the_views_repeat_field_is_documented_as_the_uploads_and_conforms(scored
     scored.create_family("F1")
     _upload(scored, "F1", room)
     again = _upload(scored, "F1", COPIES["re-encoded"](room))
-    viewed = _viewed(scored, again["photo_id"])
+    viewed = photo_view(scored, again["photo_id"])
     assert viewed["repeat_of"]
     documented = spec["paths"]["/photos/{photo_id}"]["get"]["responses"]["200"]["content"]
     root = {**documented["application/json"]["schema"], "components": spec["components"]}

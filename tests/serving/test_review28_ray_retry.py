@@ -61,6 +61,24 @@ def _run_state(url: str, run_id: int) -> tuple[str, int]:
         engine.dispose()
 
 
+def failed_ray_run(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, Path, int]:
+    """A service of 3 photos whose Ray run, finished under OLD_CODE, scored photos 1 and 3 and
+    recorded photo 2 without a score (OUT_OF_MEMORY): (database URL, photo store root, run id).
+    The code stays OLD_CODE."""
+    _new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = _service(tmp_path, 3, model_dir)
+    run_id = _ray_run(url, model_dir, [1, 3], done=True)
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as session:
+        session.add(RescoredScore(photo_id=2, model_version=VERSION, run_id=run_id,
+                                  error=OUT_OF_MEMORY))  # fmt: skip
+        session.get_one(RescoreRun, run_id).failed = 1
+    engine.dispose()
+    return url, store_root, run_id
+
+
 @pytest.mark.slow
 def test_a_failure_is_scored_again_with_retry_failed_and_not_without(
     tmp_path: Path,
@@ -109,15 +127,7 @@ def test_a_refused_retry_rolls_its_discard_back_and_starts_no_ray(
     """A finished run recorded under other code reopens for its failures only under that code:
     the refusal says why and deletes nothing; without retry_failed the same call has nothing
     to score and is not refused."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model)
-    run_id = _ray_run(url, model, [1, 3], done=True)
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        session.add(RescoredScore(photo_id=2, model_version=VERSION, run_id=run_id,
-                                  error=OUT_OF_MEMORY))  # fmt: skip
-        session.get_one(RescoreRun, run_id).failed = 1
-    engine.dispose()
+    url, store_root, run_id = failed_ray_run(tmp_path, model, monkeypatch)
     _new_code(monkeypatch, NEW_CODE)
     monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
 

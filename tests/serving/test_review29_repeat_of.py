@@ -23,7 +23,7 @@ from tests.serving import repeat_photos
 from tests.serving import test_review27_repeat_notice as notice
 from tests.serving import test_review28_repeat_precheck as precheck
 from tests.serving.helpers import Service
-from tests.serving.repeat_photos import COPIES, decoded, encoded
+from tests.serving.repeat_photos import COPIES, decoded, encoded, photo_view
 from tests.vision.test_reuse import _look_alike
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
@@ -33,12 +33,6 @@ from vision.hashing import reuse_hashes
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 family_reads, link_reads = precheck.family_reads, precheck.link_reads
 _upload, _audited = notice._upload, notice._audited
-
-
-def _viewed(service: Service, photo_id: int, who: str = "commission") -> dict[str, Any]:
-    answer = service.client.get(f"/photos/{photo_id}", headers=service.headers(who))
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
 
 
 def _listed(service: Service, family_id: str, who: str = "commission") -> list[dict[str, Any]]:
@@ -66,7 +60,7 @@ def test_the_list_names_what_each_photo_view_names(scored, room):
         listed = _listed(scored, "F1", who)
         assert {p["photo_id"]: p["repeat_of"] for p in listed} == expected
         for photo in listed:
-            assert photo["repeat_of"] == _viewed(scored, photo["photo_id"], who)["repeat_of"]
+            assert photo["repeat_of"] == photo_view(scored, photo["photo_id"], who)["repeat_of"]
 
 
 def test_the_lists_repeat_field_is_documented_and_the_list_conforms(scored, room):
@@ -114,7 +108,7 @@ def test_a_repeat_of_a_repeat_names_only_the_photo_that_counts(scored, room):
     third = _upload(scored, "F1", COPIES["screenshot"](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert second["repeat_of"] == third["repeat_of"] == told
-    assert _viewed(scored, third["photo_id"])["repeat_of"] == told
+    assert photo_view(scored, third["photo_id"])["repeat_of"] == told
     assert [p["repeat_of"] for p in _listed(scored, "F1")] == [[], told, told]
     resent = _upload(scored, "F1", COPIES["screenshot"](room), status=200)
     assert resent["duplicate"] is True and resent["repeat_of"] == told
@@ -144,8 +138,8 @@ def test_a_photo_verified_only_as_a_repeat_names_that_repeat(scored, room, resta
     scored.services.store.path_for(first["sha256"]).unlink()
     again = restart(scored, model_dir=photo_model)  # no verdict or pixels cached
     told_second = [{"photo_id": second["photo_id"], "number": 2}]
-    assert _viewed(again, second["photo_id"])["repeat_of"] == told_first
-    assert _viewed(again, third["photo_id"])["repeat_of"] == told_second
+    assert photo_view(again, second["photo_id"])["repeat_of"] == told_first
+    assert photo_view(again, third["photo_id"])["repeat_of"] == told_second
     assert [p["repeat_of"] for p in _listed(again, "F1")] == [[], told_first, told_second]
     repeated = f"{second['photo_id']},{third['photo_id']}"
     assert again.assess("F1")["model_versions"][REPEATED_KEY] == repeated

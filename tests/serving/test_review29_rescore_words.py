@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,32 +20,45 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.db.models import Photo, RescoredScore
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.promote import promote
 from serving.rescore import MISSING_FILE, rescore
 from serving.rescore_ray import expected_provenance, rescore_with_ray
 from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, open_run, since_key_of
+from tests.serving import rescore_fixtures
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_ray_review19 as ray_actors
 from tests.serving import test_rescore_review15 as review15
 from tests.serving.helpers import jpeg
-from tests.serving.rescore_fixtures import populate, tiny_model
+from tests.serving.rescore_fixtures import (
+    cpu_scorer,
+    populate,
+    stop_after_first_batch,
+    tiny_model,
+)
 from tests.serving.test_rescore_review14 import _late_upload, _new_code
-from tests.serving.test_rescore_review15 import VERSION, _promoted, _ray_run, _service
+from tests.serving.test_rescore_review15 import VERSION, _promoted, _service
 from tests.serving.test_review27_rescore_day import LOST, LOST_DAY, _state
+from tests.serving.test_review28_ray_retry import (
+    BIG,
+    LOW,
+    NEW_CODE,
+    OLD_CODE,
+    OUT_OF_MEMORY,
+    RAISED,
+    failed_ray_run,
+)
 from vision.artifact import read_artifact
-from vision.bulk import open_scorer
 
-# Fixtures: the tiny model (version test-0), a local Ray, and Ray refused where it must not start.
+# Fixtures: the tiny model (version test-0), a local Ray, Ray refused where it must not start,
+# and io.max_pixels and io.stored_max_pixels set as an administrator does.
 model, local_ray, no_ray = ray15.model, ray15.local_ray, review15.no_ray
+limits = rescore_fixtures.limits
+# The names test_review29_rescore_loops reads here.
+_scorer, _stop_after_first_batch = cpu_scorer, stop_after_first_batch
 KEY = b"test-secret-key-0123456789abcdef"
-OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
-LOW = 10_000  # a limit the fixtures' 96 x 72 photos are under and BIG's 200 x 150 over
-RAISED = 50_000_000
-BIG = 1  # the index of the photo stored larger (uploaded 2026-01-02)
-OUT_OF_MEMORY = "CUDA out of memory (a device error of the moment)"
 PROMOTE = "`shanyraq rescore promote --model DIR`"
 
 
@@ -68,14 +81,8 @@ def test_a_refused_ray_retry_names_the_pipeline_argument_and_a_new_ray_run(
     """A promoted Ray run under other code, asked to retry its failure: the refusal names
     retry_failed=True, not the CLI's option, and a new run of the pipeline from the failed
     photo's upload day (the CLI's run on one machine as the other way), and deletes nothing."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model)
-    run_id = _ray_run(url, model, [1, 3], done=True)
+    url, store_root, run_id = failed_ray_run(tmp_path, model, monkeypatch)
     engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        session.add(RescoredScore(photo_id=2, model_version=VERSION, run_id=run_id,
-                                  error=OUT_OF_MEMORY))  # fmt: skip
-        session.get_one(RescoreRun, run_id).failed = 1
     _promoted(engine, [run_id])
     _new_code(monkeypatch, NEW_CODE)
 
@@ -190,20 +197,6 @@ def test_a_ray_actor_names_the_pipeline_retry_for_a_photo_over_the_stored_limit(
         assert "`shanyraq rescore discard --model DIR --ray --since 2026-01-02`" in why, why
 
 
-@pytest.fixture
-def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
-    """Sets io.max_pixels and io.stored_max_pixels as an administrator does (env overrides)."""
-    from shanyraq.config import get_settings
-
-    def set_limits(max_pixels: int) -> None:
-        for name in ("MAX_PIXELS", "STORED_MAX_PIXELS"):
-            monkeypatch.setenv(f"SHANYRAQ_IO__{name}", str(max_pixels))
-        get_settings.cache_clear()
-
-    yield set_limits
-    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
-
-
 def _versions(url: str) -> set[str | None]:
     engine = make_engine(url)
     try:
@@ -262,14 +255,6 @@ def test_following_the_pipeline_words_scores_the_failure_on_a_real_ray(
 # --- 2. a promotion stopped half-way: finish it first ----------------------------------------
 
 
-def _scorer(model: Path) -> Any:
-    return open_scorer(model, prefer="cpu", max_pixels=RAISED, decode_short_side=1024)
-
-
-def _stop_after_first_batch(_done: int) -> None:
-    raise KeyboardInterrupt  # Ctrl-C once the first batch is committed
-
-
 def _half_promoted(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Any, Any, Path, bytes]:
@@ -284,12 +269,12 @@ def _half_promoted(
         path = stored.store.path_for(session.get_one(Photo, stored.ids[LOST]).sha256)
     kept = path.read_bytes()
     path.unlink()
-    first = rescore(engine, stored.store, _scorer(model), progress=False)
+    first = rescore(engine, stored.store, cpu_scorer(model), progress=False)
     assert (first.scored, first.failed, first.store_damaged) == (2, 1, 1)
     sessions = make_session_factory(engine)
     with pytest.raises(KeyboardInterrupt):
         promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t",
-                batch_size=1, on_batch=_stop_after_first_batch)  # fmt: skip
+                batch_size=1, on_batch=stop_after_first_batch)  # fmt: skip
     return engine, stored, model, kept
 
 
@@ -309,7 +294,7 @@ def test_a_half_promoted_run_resumed_under_new_code_says_to_finish_the_promotion
     before = _state(engine)
 
     with pytest.raises(RescoreResumeError) as refused:
-        rescore(engine, stored.store, _scorer(model), progress=False)
+        rescore(engine, stored.store, cpu_scorer(model), progress=False)
     message = refused.value.message
     assert "A promotion stopped half-way adopted some of its scores, so it is kept" in message
     assert f"finish the promotion first: run {PROMOTE} again, which adopts the rest" in message
@@ -323,11 +308,11 @@ def test_a_half_promoted_run_resumed_under_new_code_says_to_finish_the_promotion
 
     # The detour the words led to before: the new run is refused until the promotion finishes.
     with pytest.raises(RescoreMixError, match="finish the promotion first"):
-        rescore(engine, stored.store, _scorer(model), since=LOST_DAY, progress=False)
+        rescore(engine, stored.store, cpu_scorer(model), since=LOST_DAY, progress=False)
 
     # Following the words: the promotion finishes, then the new run scores the restored photo.
     assert _promote(engine, model) == 1
-    since = rescore(engine, stored.store, _scorer(model), since=LOST_DAY, progress=False)
+    since = rescore(engine, stored.store, cpu_scorer(model), since=LOST_DAY, progress=False)
     assert since.complete and since.restored == 1 and since.scored_now == 1
     assert _promote(engine, model) == 1
     with make_session_factory(engine)() as session:
@@ -349,7 +334,7 @@ def test_a_half_promoted_run_with_a_late_upload_is_finished_as_started_before_th
     _new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
-        rescore(engine, stored.store, _scorer(model), progress=False)
+        rescore(engine, stored.store, cpu_scorer(model), progress=False)
     message = refused.value.message
     assert f"finish the promotion first: run {PROMOTE} again" in message
     assert (
@@ -359,7 +344,7 @@ def test_a_half_promoted_run_with_a_late_upload_is_finished_as_started_before_th
     ) in message
 
     _new_code(monkeypatch, OLD_CODE)  # as the run was started
-    report = rescore(engine, stored.store, _scorer(model), progress=False)
+    report = rescore(engine, stored.store, cpu_scorer(model), progress=False)
     assert report.complete and report.scored_now == 2  # the restored photo and the late one
     assert _promote(engine, model) == 3
     engine.dispose()
@@ -374,16 +359,13 @@ def test_an_unfinished_half_promoted_run_is_finished_as_started_then_promoted(
     engine, stored, model, _ = _half_promoted(tmp_path, database_url, monkeypatch)
     for day in (10, 11):
         _late_upload(database_url, stored.store, day=day, seed=day)
-
-    def stop(_done: int) -> None:
-        raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        rescore(engine, stored.store, _scorer(model), batch_size=1, progress=False, on_batch=stop)
+        rescore(engine, stored.store, cpu_scorer(model), batch_size=1, progress=False,
+                on_batch=stop_after_first_batch)  # fmt: skip
     _new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
-        rescore(engine, stored.store, _scorer(model), progress=False)
+        rescore(engine, stored.store, cpu_scorer(model), progress=False)
     message = refused.value.message
     assert (
         "finish it (run this command again as the run was started), then finish the "
@@ -391,6 +373,6 @@ def test_an_unfinished_half_promoted_run_is_finished_as_started_then_promoted(
     ) in message
     assert "start a new run" not in message
     with pytest.raises(RescoreMixError) as mixed:
-        rescore(engine, stored.store, _scorer(model), since=LOST_DAY, progress=False)
+        rescore(engine, stored.store, cpu_scorer(model), since=LOST_DAY, progress=False)
     assert "then finish the promotion" in mixed.value.message
     engine.dispose()

@@ -6,60 +6,22 @@ most, then cancel those requests, and the service shuts down and exits."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from serving.core.config import load_serving_settings
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import ROOT
+from tests.serving.helpers import free_port as _free_port  # noqa: F401 (serve_logs reads it)
+from tests.serving.subprocess_runs import START_BOUND_S, ended, start_serve
 
-START_BOUND_S = 60.0
 # It exits about a second after the signal; before, it waited for the request, which never ends
 # while the client keeps its connection open.
 EXIT_BOUND_S = 60.0
 KUBERNETES_DEFAULT_GRACE_S = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
-    """`shanyraq serve` on a fresh data folder, its stop waiting 1 s for requests; once it
-    answers."""
-    config = tmp_path / "serving.yaml"
-    settings = {"data_dir": str(tmp_path / "data"), "shutdown_requests_s": 1}
-    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHANYRAQ_")}
-    command = ["serve", "--config", str(config), "--port", str(port)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shanyraq.cli", *command],
-        cwd=ROOT, env={**env, "NO_ALBUMENTATIONS_UPDATE": "1"}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + START_BOUND_S
-    while time.monotonic() < deadline:  # poll until it answers (bounded)
-        if process.poll() is not None:
-            pytest.fail(f"serve stopped at start:\n{process.communicate()[1][-3000:]}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return process, port
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"serve did not answer within {START_BOUND_S:g} s:\n{process.communicate()[1]}")
 
 
 def _request_in_flight(port: int) -> socket.socket:
@@ -82,16 +44,11 @@ def _request_in_flight(port: int) -> socket.socket:
 
 @pytest.mark.slow  # `serve` starts in a process of its own
 def test_serve_cancels_a_request_that_never_ends_after_shutdown_requests_s_and_exits(tmp_path):
-    process, port = _start_serve(tmp_path)
+    process, port = start_serve(tmp_path, shutdown_requests_s=1)  # its stop waits 1 s
     client = _request_in_flight(port)
     try:
         process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = process.communicate(timeout=EXIT_BOUND_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stderr = process.communicate()[1]
-            pytest.fail(f"serve did not exit within {EXIT_BOUND_S:g} s of SIGTERM:\n{stderr}")
+        _, stderr = ended(process, bound_s=EXIT_BOUND_S, what="serve, sent SIGTERM,")
     finally:
         client.close()
     # uvicorn ends a stop by raising the signal again once it has shut down.

@@ -7,8 +7,6 @@ so, and the process exits."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -16,6 +14,7 @@ import yaml
 from serving.core.config import Batching, load_serving_settings
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import ROOT
+from tests.serving.subprocess_runs import run_script
 
 # Started as a process of its own: the pipeline serving.yaml's `batching` makes, whose model
 # hangs; one upload's call is running, far from its timeout, when the pipeline closes.
@@ -52,20 +51,9 @@ EXIT_BOUND_S = 60.0  # it exits in about a second; before, it waited for the mod
 
 @pytest.mark.parametrize("batching", ["on", "off"], ids=["micro-batcher", "one call each"])
 def test_shutdown_abandons_a_hung_call_within_its_timeout_after_the_shutdown_wait(batching):
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SHUTDOWN_WHILE_HUNG, batching, "0.5"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=EXIT_BOUND_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        pytest.fail(f"the process did not exit within {EXIT_BOUND_S:g} s:\n{stdout}{stderr}")
-    assert process.returncode == 0, stderr
+    ran = run_script(_SHUTDOWN_WHILE_HUNG, batching, "0.5", bound_s=EXIT_BOUND_S)
+    stdout, stderr = ran.stdout, ran.stderr
+    assert ran.returncode == 0, stderr
     assert "called: True" in stdout
     assert "closed" in stdout
     # The call was abandoned, not waited out: it was within its upload's 600 s timeout.

@@ -1,8 +1,10 @@
-"""Helpers of the page tests: photos that look like homes, blurred ones, signing in by form,
-and a signed-in client reading the pages in a language."""
+"""Helpers of the page tests: photos that look like homes, blurred ones, signing in by form, a
+signed-in client reading the pages in a language, and what a page says: a text it holds, its
+visible words, its language links and its decision form."""
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import re
@@ -15,6 +17,8 @@ from PIL import Image
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+LANGUAGE_LINK = re.compile(r'<li><a href="([^"]*)" lang="(\w+)" hreflang')
+LATIN_WORD = re.compile(r"[A-Za-z]{3,}")  # an English word or an internal code
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
@@ -77,6 +81,39 @@ def page_client(service: Any, username: str, language: str = "en") -> Any:
     assert sign_in(client, username, PASSWORD).status_code == 303
     client.cookies.set("shanyraq_lang", language, path="/ui")
     return client
+
+
+def found_text(pattern: str, page: str) -> str:
+    """The text `pattern`'s first group matches in `page` (across lines), unescaped and
+    stripped; the test fails naming the pattern if the page has none."""
+    found = re.search(pattern, page, re.S)
+    assert found, f"the page has no {pattern!r}"
+    return html.unescape(found.group(1)).strip()
+
+
+def main_words(page: str) -> str:
+    """The visible words of the page's main part (tags and attributes left out)."""
+    main = page.split('<main id="main" tabindex="-1">')[1].split("</main>")[0]
+    return html.unescape(re.sub(r"<[^>]*>", " ", main))
+
+
+def language_links(page: str) -> dict[str, str]:
+    """Where the page's language links lead, by language."""
+    return {code: html.unescape(href) for href, code in LANGUAGE_LINK.findall(page)}
+
+
+def assessment_id(page: str) -> str:
+    """The assessment a family page's decision form decides on."""
+    return page.split('name="assessment_id" value="')[1].split('"')[0]
+
+
+def decision_form(page: str, **fields: str) -> dict[str, str]:
+    """The fields of a family page's decision form as sent: an override with nothing chosen,
+    but for `fields`."""
+    return {
+        "csrf_token": csrf_from(page), "assessment_id": assessment_id(page), "kind": "override",
+        "level": "", "reason_code": "", "reason": "", **fields,
+    }  # fmt: skip
 
 
 class _Inputs(HTMLParser):

@@ -1,5 +1,5 @@
 """What a page says when it refuses or cannot do something: in the reader's language, on the
-right page, with the field at fault marked (review findings F4, F5, F6, F9 and F11).
+right page, with the field at fault marked (review findings F4, F5 and F6).
 
 - F4: a form sent after the session ended leads, after signing in again, back to the form's
   page saying that nothing was recorded; a page view keeps its filters.
@@ -8,17 +8,15 @@ right page, with the field at fault marked (review findings F4, F5, F6, F9 and F
   Russian and Kazakh readers.
 - F6: the language links lead to the page being read, with its filters, never to a form's
   post-only address.
-- F9: a page's form over the body limit gets the HTML 413 page in the reader's language.
-- F11: the oversight plots' text alternatives start with the plot's title and give the
-  figures as the page shows them.
+
+A page's form over the body limit (F9) is in test_page_body_limit.py, the oversight plots'
+text alternatives (F11) in test_oversight_plot_texts.py.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,37 +25,21 @@ from sqlalchemy import select
 from serving.db.models import Assessment, Decision
 from serving.db.session import session_scope
 from serving.web.i18n import LANGUAGES, load_catalogues, translator
-from tests.serving.helpers import (
-    OTHER_REGION,
-    PASSWORD,
-    Service,
-    jpeg,
-    started,
+from tests.serving.helpers import OTHER_REGION, PASSWORD, Service, jpeg
+from tests.web.helpers import (
+    LATIN_WORD,
+    assessment_id,
+    csrf_from,
+    decision_form,
+    found_text,
+    language_links,
+    main_words,
 )
-from tests.web.helpers import csrf_from, page_client
-
-LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
-LANGUAGE_LINK = re.compile(r'<li><a href="([^"]*)" lang="(\w+)" hreflang')
-
-
-def _assessment_id(page: str) -> str:
-    return page.split('name="assessment_id" value="')[1].split('"')[0]
 
 
 def _error_text(page: str) -> str:
-    found = re.search(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', page, re.S)
-    assert found, "the page shows no refusal"
-    return html.unescape(found.group(1)).strip()
-
-
-def _main(page: str) -> str:
-    """The visible words of the page's main part (tags and attributes left out)."""
-    main = page.split('<main id="main" tabindex="-1">')[1].split("</main>")[0]
-    return html.unescape(re.sub(r"<[^>]*>", " ", main))
-
-
-def _language_links(page: str) -> dict[str, str]:
-    return {code: html.unescape(href) for href, code in LANGUAGE_LINK.findall(page)}
+    """The refusal the decision form shows."""
+    return found_text(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', page)
 
 
 def _expire_session(web: Service, client: Any, username: str) -> None:
@@ -84,13 +66,6 @@ def _decisions(web: Service) -> list[Decision]:
         return list(session.execute(select(Decision)).scalars())
 
 
-def _decision_form(page: str, **fields: str) -> dict[str, str]:
-    return {
-        "csrf_token": csrf_from(page), "assessment_id": _assessment_id(page), "kind": "override",
-        "level": "", "reason_code": "", "reason": "", **fields,
-    }  # fmt: skip
-
-
 # --- F4: the session ended while a form was being filled in -----------------------------
 
 
@@ -99,7 +74,7 @@ def test_a_decision_sent_after_the_session_ended_leads_back_to_its_family_page(w
     commission = browser_for("commission")
     page = commission.get("/ui/families/F1").text
     _expire_session(web, commission, "commission")
-    form = _decision_form(
+    form = decision_form(
         page, level="2", reason_code="income_evidence", reason="Employer letter shows arrears."
     )
     sent = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
@@ -120,7 +95,7 @@ def test_a_decision_sent_after_the_session_ended_leads_back_to_its_family_page(w
     assert notice and notice.group(1) == load_catalogues()["ru"]["form.unsent"]
     assert _decisions(web) == []
     # Its language links lead to the family page, without the one-off notice.
-    assert _language_links(back.text)["kk"] == "/ui/families/F1?lang=kk"
+    assert language_links(back.text)["kk"] == "/ui/families/F1?lang=kk"
 
 
 def test_a_page_view_after_the_session_ended_keeps_its_filters(web, browser_for):
@@ -194,8 +169,8 @@ def test_a_refused_decision_says_why_in_the_readers_words_and_marks_the_field(
     web.create_family("F1")
     commission = browser_for("commission")
     page = commission.get(f"/ui/families/F1?lang={lang}").text
-    _set_level(web, _assessment_id(page), assessed)
-    refused = commission.post("/ui/families/F1/decisions", data=_decision_form(page, **fields))
+    _set_level(web, assessment_id(page), assessed)
+    refused = commission.post("/ui/families/F1/decisions", data=decision_form(page, **fields))
     assert refused.status_code == 422
     said = _error_text(refused.text)
     t = translator(lang)
@@ -226,11 +201,11 @@ def test_a_decision_on_an_assessment_gone_stale_says_why_in_the_readers_language
     web.create_family("F1")
     commission = browser_for("commission")
     page = commission.get(f"/ui/families/F1?lang={lang}").text
-    first = int(_assessment_id(page))
+    first = int(assessment_id(page))
     with session_scope(web.services.sessions) as session:  # made by a fusion model it lacks
         row = session.get(Assessment, first)
         row.model_versions = {**row.model_versions, "fusion": "lgbm_tabular-000000000000"}
-    form = _decision_form(
+    form = decision_form(
         page, level="2", reason_code="income_evidence", reason="Employer letter shows arrears."
     )
     refused = commission.post("/ui/families/F1/decisions", data=form)
@@ -268,7 +243,7 @@ def test_error_pages_hold_no_english_service_message_for_russian_and_kazakh_read
         forbidden = commission.get(f"/ui/oversight?lang={lang}")
         assert (missing.status_code, forbidden.status_code) == (404, 403)
         for answer in (missing, forbidden):
-            assert not LATIN_WORD.search(_main(answer.text)), _main(answer.text)
+            assert not LATIN_WORD.search(main_words(answer.text)), main_words(answer.text)
     english = commission.get("/ui/families/F9?lang=en")
     assert "no family &#39;F9&#39; in your region" in english.text  # English readers keep it
 
@@ -277,14 +252,14 @@ def test_a_form_out_of_date_is_explained_not_blamed_on_the_role(web, browser_for
     web.create_family("F1")
     commission = browser_for("commission")
     page = commission.get("/ui/families/F1?lang=ru").text
-    form = _decision_form(page, csrf_token="0" * 64, kind="accept")
+    form = decision_form(page, csrf_token="0" * 64, kind="accept")
     refused = commission.post("/ui/families/F1/decisions", data=form)
     assert refused.status_code == 403
     ru = load_catalogues()["ru"]
     assert ru["error_reason.csrf_failed"] in refused.text
     assert ru["error_help.403"] not in refused.text  # the role is not what is wrong
     # F6: this page answers a post; its language links lead to the form's page.
-    assert _language_links(refused.text)["en"] == "/ui/families/F1?lang=en"
+    assert language_links(refused.text)["en"] == "/ui/families/F1?lang=en"
 
 
 def test_an_upload_refusal_without_its_own_text_is_still_in_the_readers_words(
@@ -314,7 +289,7 @@ def test_an_upload_refusal_without_its_own_text_is_still_in_the_readers_words(
 def test_language_links_keep_the_filters_and_replace_the_language(web, browser_for):
     commission = browser_for("commission")
     page = commission.get("/ui/families?status=needs_review&level=2&lang=kk")
-    links = _language_links(page.text)
+    links = language_links(page.text)
     assert links == {
         code: f"/ui/families?status=needs_review&level=2&lang={code}" for code in LANGUAGES
     }
@@ -325,118 +300,8 @@ def test_language_links_of_a_refused_decision_lead_to_the_family_page(web, brows
     web.create_family("F1")
     commission = browser_for("commission")
     page = commission.get("/ui/families/F1").text
-    refused = commission.post("/ui/families/F1/decisions", data=_decision_form(page))
+    refused = commission.post("/ui/families/F1/decisions", data=decision_form(page))
     assert refused.status_code == 422
-    links = _language_links(refused.text)
+    links = language_links(refused.text)
     assert links == {code: f"/ui/families/F1?lang={code}" for code in LANGUAGES}
     assert "Семья F1" in commission.get(links["ru"]).text
-
-
-# --- F9: a page's form over the body limit -----------------------------------------------
-
-
-@pytest.fixture
-def small_web(tmp_path: Path) -> Iterator[Service]:
-    """The page tests' app with a body limit of 200 kB."""
-    with started(tmp_path, max_body_bytes=200_000) as service:
-        yield service
-
-
-def test_a_page_upload_over_the_body_limit_gets_the_page_in_the_readers_language(small_web):
-    small_web.create_family("F1")
-    inspector = page_client(small_web, "inspector", "ru")
-    page = inspector.get("/ui/upload").text
-    photos = [("files", (f"p{i}.jpg", jpeg(i, size=(1600, 1200)), "image/jpeg")) for i in range(3)]
-    answer = inspector.post(
-        "/ui/upload", data={"family_id": "F1", "csrf_token": csrf_from(page)}, files=photos
-    )
-    assert answer.status_code == 413
-    assert answer.headers["content-type"].startswith("text/html")
-    assert "script-src 'self'" in answer.headers["content-security-policy"]
-    ru = load_catalogues()["ru"]
-    assert '<html lang="ru">' in answer.text
-    assert f"<h1>{ru['error_title.413']}</h1>" in answer.text
-    assert ru["error_reason.body_too_large"] in answer.text
-    assert not LATIN_WORD.search(_main(answer.text)), _main(answer.text)
-    assert _language_links(answer.text)["kk"] == "/ui/upload?lang=kk"
-    # The reader's own page: their menu, and a sign-out form that works.
-    assert "inspector" in answer.text
-    out = inspector.post(
-        "/ui/logout", data={"csrf_token": csrf_from(answer.text)}, follow_redirects=False
-    )
-    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
-
-
-def test_a_streamed_page_upload_over_the_limit_gets_the_page_and_the_api_keeps_json(small_web):
-    small_web.create_family("F1")
-    inspector = page_client(small_web, "inspector", "ru")
-
-    def chunks():  # no Content-Length: counted as it streams
-        for _ in range(3):
-            yield b"x" * 100_000
-
-    streamed = inspector.post(
-        "/ui/upload", content=chunks(),
-        headers={"Content-Type": "multipart/form-data; boundary=b"},
-    )  # fmt: skip
-    assert streamed.status_code == 413 and streamed.headers["content-type"].startswith("text/html")
-    assert '<html lang="ru">' in streamed.text
-    api = small_web.client.post(
-        "/families/F1/photos",
-        headers=small_web.headers("inspector"),
-        files={"file": ("p.jpg", b"\xff\xd8\xff" + b"\x00" * 300_000)},
-    )
-    assert api.status_code == 413 and api.json()["code"] == "body_too_large"
-
-
-# --- F11: the oversight plots' text alternatives ------------------------------------------
-
-
-def _alts(page: str) -> list[str]:
-    return [
-        html.unescape(a) for a in re.findall(r'<img src="data:image/png[^"]*" alt="([^"]*)"', page)
-    ]
-
-
-def _titles(t: Any) -> list[str]:
-    titles = [t("oversight.by_level"), t("oversight.by_region"), t("oversight.by_reason")]
-    titles += [
-        t("oversight.fairness_by", grouping=t.label("grouping", g))
-        for g in ("region", "settlement", "head_gender")
-    ]
-    return titles + [
-        t("oversight.drift_of", head=t.label("head", h)) for h in ("room", "condition")
-    ]
-
-
-def test_oversight_plots_without_data_say_so_after_their_title(web, browser_for):
-    page = browser_for("admin").get("/ui/oversight?lang=kk").text
-    t = translator("kk")
-    alts = _alts(page)
-    assert len(alts) == 8
-    for alt, title in zip(alts, _titles(t), strict=True):
-        assert alt.startswith(f"{title}: "), (alt, title)
-    assert sum(t("oversight.no_data") in alt for alt in alts) >= 3  # decisions, drift
-
-
-def test_oversight_plots_give_their_figures_as_the_page_shows_them(web, browser_for):
-    web.create_family("F1")
-    commission = browser_for("commission")
-    page = commission.get("/ui/families/F1").text
-    form = _decision_form(
-        page, level="2", reason_code="income_evidence", reason="Employer letter shows arrears."
-    )
-    assert (
-        commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False).status_code
-        == 303
-    )
-    web.services.settings.drift_alert_psi = 0.125
-    page = browser_for("admin").get("/ui/oversight?lang=ru").text
-    t = translator("ru")
-    alts = _alts(page)
-    assert alts[0].startswith(t("oversight.by_level") + ": ")
-    assert t.percent(1.0) in alts[0] and "1.0" not in alts[0]  # "100 %", as in the table
-    assert alts[2] == f"{t('oversight.by_reason')}: {t.label('reason_code', 'income_evidence')}: 1"
-    intro = re.search(r'<h2 id="h-drift">.*?<p class="note">(.*?)</p>', page, re.S).group(1)
-    assert t.label("drift_reference", "earlier_half") in html.unescape(intro)
-    assert "0,125" in intro and "earlier half" not in intro

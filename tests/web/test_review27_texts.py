@@ -5,8 +5,6 @@ numbers; the page for a form post over the body limit tells one photo what to do
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from serving.web.i18n import LANGUAGES, load_catalogues, translator
 from tests.serving.helpers import Service, jpeg, started
 from tests.serving.test_decisions_review18 import _assess
-from tests.web.helpers import csrf_from, page_client
+from tests.web.helpers import csrf_from, found_text, page_client
 from tests.welfare.test_assess import inputs
 from welfare.aggregate import PhotoFlags
 from welfare.criteria import get_welfare_config
@@ -27,12 +25,6 @@ CATALOGUES = load_catalogues()
 # Each language's word for a photo of the family sent again, and for another family's photo.
 REPEAT = {"en": "repeat", "ru": "повтор", "kk": "қайтала"}
 OTHER_FAMILY = {"en": "another family", "ru": "другой семьи", "kk": "басқа отбасы"}
-
-
-def _found(pattern: str, page: str) -> str:
-    found = re.search(pattern, page, re.S)
-    assert found, f"the page has no {pattern!r}"
-    return html.unescape(found.group(1)).strip()
 
 
 # --- photos not used: repeats are among them ----------------------------------------------------
@@ -92,7 +84,7 @@ def test_the_reason_help_says_the_minimum_the_service_checks(
     aid = _assess(web, level=3)
     commission = browser_for("commission")
     page = commission.get(f"/ui/families/F1?lang={language}").text
-    help_text = _found(r'<p class="sub" id="reason-help">(.*?)</p>', page)
+    help_text = found_text(r'<p class="sub" id="reason-help">(.*?)</p>', page)
     t = translator(language)
     assert help_text == t("decision.reason_help", n=grouped)
     assert grouped in help_text and "10 " not in help_text
@@ -102,7 +94,7 @@ def test_the_reason_help_says_the_minimum_the_service_checks(
     }  # fmt: skip
     refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
     assert refused.status_code == 422
-    said = _found(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', refused.text)
+    said = found_text(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', refused.text)
     assert t("decision_error.reason_too_short", n=grouped) in said
 
 
@@ -121,7 +113,7 @@ def test_a_reason_over_the_limit_is_told_the_limit_grouped(web, browser_for, lan
     }  # fmt: skip
     refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
     assert refused.status_code == 422
-    said = _found(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', refused.text)
+    said = found_text(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', refused.text)
     assert translator(language)("decision_error.reason_too_long", n=grouped) in said
     assert "2000" not in said
 
@@ -151,7 +143,7 @@ def test_one_photo_over_the_body_limit_is_told_what_to_do_with_it(small_body, la
         files=[("files", ("big.jpg", photo, "image/jpeg"))],
     )
     assert answer.status_code == 413 and answer.headers["content-type"].startswith("text/html")
-    said = _found(r"</h1>\s*<p>(.*?)</p>", answer.text)
+    said = found_text(r"</h1>\s*<p>(.*?)</p>", answer.text)
     assert said == CATALOGUES[language]["error_reason.body_too_large"]
     # The upload refusal's next step for a photo too large: "Take it again ... smaller copy."
     step = CATALOGUES[language]["upload_error.body_too_large"].split(". ", 1)[1].rstrip(".")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from sqlalchemy import select
 from serving.core.config import load_serving_settings
 from serving.db.models import AuditEntry
 from serving.web.i18n import load_catalogues
-from tests.serving.helpers import PASSWORD, Service, family_body, started
-from tests.web.helpers import csrf_from, sign_in
+from tests.serving.helpers import Service, family_body, started
+from tests.web.helpers import csrf_from, found_text, page_client
 
 CATALOGUES = load_catalogues()
 LIMIT = 1_234_567  # max_body_bytes of these tests: 1.2 MB, rounded down as limits are shown
@@ -30,21 +29,6 @@ MULTIPART = {"Content-Type": "multipart/form-data; boundary=b"}
 def limited(tmp_path: Path) -> Iterator[Service]:
     with started(tmp_path, max_body_bytes=LIMIT) as service:
         yield service
-
-
-def _page_client(service: Service, username: str, language: str = "en") -> Any:
-    from fastapi.testclient import TestClient
-
-    client = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(client, username, PASSWORD).status_code == 303
-    client.cookies.set("shanyraq_lang", language, path="/ui")
-    return client
-
-
-def _found(pattern: str, page: str) -> str:
-    found = re.search(pattern, page, re.S)
-    assert found, f"the page has no {pattern!r}"
-    return html.unescape(found.group(1)).strip()
 
 
 def _refused(service: Service) -> list[AuditEntry]:
@@ -66,22 +50,22 @@ def _page_post_over(client: Any, limit: int) -> Any:
 
 @pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_the_413_page_names_the_limit_in_megabytes(limited, language):
-    answer = _page_post_over(_page_client(limited, "inspector", language), LIMIT)
+    answer = _page_post_over(page_client(limited, "inspector", language), LIMIT)
     assert answer.status_code == 413 and answer.headers["content-type"].startswith("text/html")
-    said = _found(r'<p id="error-limit">(.*?)</p>', answer.text)
+    said = found_text(r'<p id="error-limit">(.*?)</p>', answer.text)
     assert said == CATALOGUES[language]["error.body_limit"].format(mb=SHOWN[language])
     assert f"{SHOWN[language]}\u00a0" in said
     # The reason stays the page's first paragraph, as it was.
-    reason = _found(r"</h1>\s*<p>(.*?)</p>", answer.text)
+    reason = found_text(r"</h1>\s*<p>(.*?)</p>", answer.text)
     assert reason == CATALOGUES[language]["error_reason.body_too_large"]
 
 
 def test_the_413_page_names_the_limit_the_shipped_config_sets(web):
     shipped = load_serving_settings().max_body_bytes  # configs/serving.yaml
     assert web.services.settings.max_body_bytes == shipped
-    answer = _page_post_over(_page_client(web, "inspector"), shipped)
+    answer = _page_post_over(page_client(web, "inspector"), shipped)
     assert answer.status_code == 413
-    said = _found(r'<p id="error-limit">(.*?)</p>', answer.text)
+    said = found_text(r'<p id="error-limit">(.*?)</p>', answer.text)
     assert said == CATALOGUES["en"]["error.body_limit"].format(mb=f"{shipped // 100_000 / 10:g}")
 
 
@@ -89,7 +73,7 @@ def test_the_413_page_names_the_limit_the_shipped_config_sets(web):
 
 
 def test_a_page_post_over_the_limit_is_audited_with_its_sender(limited):
-    answer = _page_post_over(_page_client(limited, "inspector"), LIMIT)
+    answer = _page_post_over(page_client(limited, "inspector"), LIMIT)
     assert answer.status_code == 413
     [entry] = _refused(limited)
     assert (entry.actor, entry.target) == ("inspector", None)
@@ -161,8 +145,8 @@ def test_a_refusal_without_a_valid_sign_in_is_not_audited(limited):
 
 
 def test_the_audit_page_names_the_refusal_in_the_readers_language(limited):
-    assert _page_post_over(_page_client(limited, "inspector"), LIMIT).status_code == 413
-    admin = _page_client(limited, "admin", "ru")  # the inspector's region's admin
+    assert _page_post_over(page_client(limited, "inspector"), LIMIT).status_code == 413
+    admin = page_client(limited, "admin", "ru")  # the inspector's region's admin
     page = admin.get("/ui/audit?code=request_too_large").text
     assert html.escape(CATALOGUES["ru"]["audit_action.request_too_large"]) in page
     assert "/ui/upload" in page and "inspector" in page

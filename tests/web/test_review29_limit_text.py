@@ -13,12 +13,11 @@ from sqlalchemy import event
 
 from serving.web.units import megabytes, megapixels
 from tests.serving.helpers import Service, started
+from tests.web.helpers import found_text, page_client
 from tests.web.test_review28_too_large import (
     CATALOGUES,
     LIMIT,
     MULTIPART,
-    _found,
-    _page_client,
     _page_post_over,
     _refused,
     limited,  # noqa: F401 (a fixture)
@@ -76,17 +75,17 @@ def test_megapixels_round_as_megabytes():
 
 @pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_the_413_page_names_a_limit_under_0_1_mb(small, language):
-    answer = _page_post_over(_page_client(small, "inspector", language), SMALL_LIMIT)
+    answer = _page_post_over(page_client(small, "inspector", language), SMALL_LIMIT)
     assert answer.status_code == 413
-    said = _found(r'<p id="error-limit">(.*?)</p>', answer.text)
+    said = found_text(r'<p id="error-limit">(.*?)</p>', answer.text)
     assert said == CATALOGUES[language]["error.body_limit"].format(mb=SMALL_SHOWN[language])
 
 
 @pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_the_upload_page_names_the_same_small_limit(small, language):
-    page = _page_client(small, "inspector", language).get("/ui/upload")
+    page = page_client(small, "inspector", language).get("/ui/upload")
     assert page.status_code == 200
-    said = _found(r'data-too-large="(.*?)"', page.text)
+    said = found_text(r'data-too-large="(.*?)"', page.text)
     text = CATALOGUES[language]["upload_error.body_too_large"]
     assert said == text.format(mb=SMALL_SHOWN[language])
 
@@ -118,7 +117,7 @@ def _post_over(client: Any, limit: int) -> Any:
 
 
 def test_a_signed_in_page_post_over_the_limit_checks_its_session_once(limited):  # noqa: F811
-    client = _page_client(limited, "inspector")
+    client = page_client(limited, "inspector")
     answer, checks = _sign_in_checks(limited, lambda: client.get("/ui/upload"))
     assert answer.status_code == 200 and checks == 1  # what is counted: a page's one check
     answer, checks = _sign_in_checks(limited, lambda: _post_over(client, LIMIT))

@@ -1,0 +1,75 @@
+"""Helpers of the tests that start a process of their own: a Python script run to its end, and
+`shanyraq serve` started on a free port; every wait bounded, and a process that overstays killed
+and its output shown."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.serving.helpers import ROOT, free_port
+
+START_BOUND_S = 60.0  # how long `serve` may take to answer /health
+
+
+def ended(process: subprocess.Popen[str], *, bound_s: float, what: str) -> tuple[str, str]:
+    """The stdout and stderr of `process` once it has exited; if it has not within `bound_s`,
+    it is killed and the test fails with both."""
+    try:
+        return process.communicate(timeout=bound_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{what} did not exit within {bound_s:g} s:\n{stdout}{stderr}")
+
+
+def run_script(script: str, *args: str, bound_s: float) -> subprocess.CompletedProcess[str]:
+    """`script` run by this Python with `args`, in a process of its own from the repository
+    root, once it has exited (within `bound_s`, or the test fails)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stdout, stderr = ended(process, bound_s=bound_s, what="the process")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def start_serve(tmp_path: Path, **settings: Any) -> tuple[subprocess.Popen[str], int]:
+    """`shanyraq serve` on a free port, its serving.yaml in `tmp_path` holding `settings`
+    (data_dir: a fresh folder unless given) and no SHANYRAQ_ setting of the environment, once
+    it answers /health: (the process, its port). The test fails if it stops at start or has not
+    answered within START_BOUND_S."""
+    config = tmp_path / "serving.yaml"
+    config.write_text(
+        yaml.safe_dump({"data_dir": str(tmp_path / "data"), **settings}), encoding="utf-8"
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHANYRAQ_")}
+    command = ["serve", "--config", str(config), "--port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shanyraq.cli", *command],
+        cwd=ROOT, env={**env, "NO_ALBUMENTATIONS_UPDATE": "1"}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + START_BOUND_S
+    while time.monotonic() < deadline:  # poll until it answers (bounded)
+        if process.poll() is not None:
+            pytest.fail(f"serve stopped at start:\n{process.communicate()[1][-3000:]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return process, port
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"serve did not answer within {START_BOUND_S:g} s:\n{process.communicate()[1]}")

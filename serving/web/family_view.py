@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from serving import assessments
 from serving.api.deps import CurrentUser, scoped
+from serving.api.routes.assessments import checked_latest
 from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family, Photo
-from serving.decisions import decisions_of, latest_decision_id
 from serving.photo_evidence import (
     counted_repeated,
     family_flags,
@@ -33,6 +33,7 @@ from serving.report_overrides import copies
 from serving.reuse_index import ReuseMatch
 from serving.state import Services
 from serving.web import heatmaps
+from serving.web.family_reads import decisions_read
 from shanyraq.display import decimals_keeping_side
 from shanyraq.taxonomy import get_taxonomy
 from vision.score import PhotoScore
@@ -157,7 +158,8 @@ def family_rows(
     """The families the user may see, needs_review first, filtered by status and level.
 
     Filtering and ordering happen in the database, before the MAX_ROWS cut, so a family that
-    matches is never dropped for sitting past the first MAX_ROWS of the region.
+    matches is never dropped for sitting past the first MAX_ROWS of the region. `session`'s
+    transaction (it must hold no writes) ends before the rows' photos are verified.
     """
     matching = _matching(user, status=status, level=level)
     counted = select(func.count()).select_from(matching.order_by(None).subquery())
@@ -179,6 +181,7 @@ def family_rows(
             select(Decision).where(Decision.family_id.in_(ids)).order_by(Decision.id)
         ).scalars()
     }
+    session.commit()  # all is read: the photos are verified holding no transaction
     rows = []
     for family in (families[i] for i in ids):  # the database's order
         a = latest.get(family.id)
@@ -357,15 +360,14 @@ def family_page(
     is kept as it is: assessments.held_back) and more."""
     # One read of the photos and their reuse links for the assessment, its staleness and
     # every photo's reuse note (two when the assessment is recomputed: again under the lock);
-    # the photos flagged once for the assessment and its staleness.
-    flags = FlagsMemo()
-    row, inputs = assessments.latest_current_with_inputs(
-        session, services, family, actor=(user.id, user.username), flags=flags
+    # the photos flagged once, and every photo verified holding no transaction
+    # (`checked_latest`; the cards once the decisions are read in a session of their own).
+    row, inputs, stale_reason = checked_latest(
+        session, services, family, actor=(user.id, user.username), flags=FlagsMemo()
     )
-    stale_reason = assessments.why_stale(session, services, row, family, inputs=inputs, flags=flags)
     photos, links = inputs.photos, inputs.links
     show_decisions = user.role in DECISION_READERS
-    decisions = decisions_of(session, family.id) if show_decisions else []
+    decisions, last_decision_id = decisions_read(services, family.id, shown=show_decisions)
     left_out = copies(d for d, _ in reversed(decisions))  # newest first: oldest first here
     counted = [d for d, _ in decisions if d.id not in left_out]
     recommendation = get_welfare_config().recommendation
@@ -390,7 +392,7 @@ def family_page(
         decisions=decisions,
         copies=left_out,
         decided=next((d for d in counted if d.assessment_id == row.id), None),
-        last_decision_id=latest_decision_id(session, family.id),
+        last_decision_id=last_decision_id,
         heatmaps=heatmaps.available(services),
         eligible_min=recommendation.eligible_min_probability,
         not_eligible_max=recommendation.not_eligible_max_probability,

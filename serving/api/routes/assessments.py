@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from serving import assessments as service
 from serving.api.assessment_schemas import AssessmentOut, DecisionIn, DecisionOut
@@ -22,6 +23,8 @@ from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import DecisionRequest, decisions_of, record_decision
 from serving.errors import NotFoundError
+from serving.photo_evidence import Inputs, read_inputs
+from serving.state import Services
 
 router = APIRouter(tags=["assessments"], route_class=StrictJSONRoute)
 
@@ -36,6 +39,44 @@ def assessment_out(row: Assessment, stale_reason: str | None = None) -> Assessme
         photo_ids=row.photo_ids, family_version=row.family_version, input_hash=row.input_hash,
         created_at=row.created_at, stale_reason=stale_reason,
     )  # fmt: skip
+
+
+def checked_latest(
+    session: Session, services: Services, family: Family, *, actor: tuple[int, str],
+    flags: FlagsMemo,
+) -> tuple[Assessment, Inputs, str | None]:  # fmt: skip
+    """The family's latest assessment as `service.latest_current_with_inputs` gives it, the
+    inputs it rests on and why it is stale (`service.why_latest_stale`), the photos verified
+    only once the transaction that read them has ended: verifying reads stored photos, and on
+    SQLite a write session's transaction holds the write lock. `session` must hold no writes
+    (it is committed). A stale one is checked again under the family's lock, on inputs read
+    again (one may have been committed meanwhile), and recomputed there in a transaction of
+    its own, on the photos' flags found before it (`flags`: verified again only if the photos
+    or links changed meanwhile)."""
+    fusion = service.fusion_version(services)
+
+    def kept(row: Assessment | None, inputs: Inputs) -> bool:
+        return row is not None and (
+            service.held_back(row, services)
+            or service.is_current(  # `inputs` given: `session` is not read
+                session, row, family, fusion=fusion, inputs=inputs, services=services,
+                flags=flags,
+            )
+        )  # fmt: skip
+
+    row, inputs = service.latest(session, family.id), read_inputs(session, family.id)
+    session.commit()  # `family` was loaded in it (`family.id` reloads it after a rollback)
+    if row is None or not kept(row, inputs):
+        flags(services, family, inputs.photos, linked=inputs.reused)  # before the lock
+        service.lock_family(session, family.id)  # refreshes `family`
+        row, inputs = service.latest(session, family.id), read_inputs(session, family.id)
+        if row is None or not kept(row, inputs):
+            row = service.compute(
+                session, services, family, actor=actor, inputs=inputs, flags=flags
+            )
+        session.commit()
+    why = service.why_latest_stale(services, row, family, inputs.photos, inputs.reused, flags=flags)
+    return row, inputs, why
 
 
 @router.post(
@@ -68,14 +109,13 @@ def latest_assessment(
     photos, their scores, the fusion model, the welfare rules), except one made with a fusion
     model while the service has none: that one is kept, `stale_reason` fusion_model_missing."""
     flags = FlagsMemo()  # the photos flagged once for the check and the stale reason
-    row, inputs = service.latest_current_with_inputs(
+    row, _, why = checked_latest(
         session, services, family, actor=(user.id, user.username), flags=flags
     )
     audit_action(
         session, services, user, "assessment_viewed",
         target=f"assessment:{row.id}",
     )  # fmt: skip
-    why = service.why_stale(session, services, row, family, inputs=inputs, flags=flags)
     return assessment_out(row, why)
 
 

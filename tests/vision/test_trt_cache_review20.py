@@ -59,11 +59,11 @@ class _WaitSeen(logging.Handler):
 @pytest.fixture
 def waiting(caplog):
     """Set when a caller logs that it waits for another's build."""
-    caplog.set_level(logging.INFO, logger="vision.trt_cache")
+    caplog.set_level(logging.INFO, logger="vision.trt_folders")
     handler = _WaitSeen()
-    logging.getLogger("vision.trt_cache").addHandler(handler)
+    logging.getLogger("vision.trt_folders").addHandler(handler)
     yield handler.seen
-    logging.getLogger("vision.trt_cache").removeHandler(handler)
+    logging.getLogger("vision.trt_folders").removeHandler(handler)
 
 
 def _build_in_thread(folder: Path, inside: Callable[[], None]) -> threading.Thread:
@@ -125,7 +125,7 @@ def test_a_waiter_locks_the_folder_anew_when_it_was_removed_meanwhile(tmp_path, 
 
 
 def test_no_tensorrt_cache_locks_nothing_and_logs_nothing(tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger="vision.trt_cache")
+    caplog.set_level(logging.DEBUG, logger="vision.trt_folders")
     with engine_build_lock([{"device_id": 0, "trt_fp16_enable": True}, {}]):
         pass
     assert list(tmp_path.iterdir()) == [] and not caplog.records
@@ -139,7 +139,7 @@ def test_a_read_only_cache_is_locked_without_writing_or_skipped_quietly(
     fresh.mkdir()
     (prebuilt / LOCK_FILE).touch()
     _refuse_writes_under(monkeypatch, tmp_path)
-    caplog.set_level(logging.INFO, logger="vision.trt_cache")
+    caplog.set_level(logging.INFO, logger="vision.trt_folders")
     with engine_build_lock(_cache_options(prebuilt)):  # read-only is enough for flock
         assert _locked_by_someone(prebuilt / LOCK_FILE)
     ran = []
@@ -194,7 +194,7 @@ def test_folders_unused_for_long_are_removed_and_nothing_else(tmp_path, fake_gpu
     link = root / "aaaaaaaaaaaa-nvidia-h100-aaaaaaaaaaaaaaaa"
     link.symlink_to(outside, target_is_directory=True)
     os.utime(link, (OLD, OLD), follow_symlinks=False)
-    caplog.set_level(logging.INFO, logger="vision.trt_cache")
+    caplog.set_level(logging.INFO, logger="vision.trt_folders")
 
     assert _options_for(_model(tmp_path, "current"), root) == in_use
 

@@ -4,18 +4,20 @@ With batching off (configs/serving.yaml `batching.enabled`), each upload's model
 (serving.pipeline): at most `workers` at once, `max_waiting` more waiting. A hung model cannot
 take a new thread for every upload, nor the worker threads the routes' database and store work
 needs, nor hold the process's exit: the threads are daemon threads, and shutting down waits
-for the calls only until their uploads' deadlines (`wait_until_settled`).
+for the calls only until they are late (`wait_until_settled`: vision.late_calls, the rule the
+micro-batcher's calls follow too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
+
+from vision.late_calls import RunningCalls
 
 _R = TypeVar("_R")
 
@@ -43,24 +45,21 @@ class ModelCalls:
         self._threads = 0  # started and not ended
         self._idle = 0  # of them, waiting for a call
         self._waiting = 0  # calls queued whose upload has not left
-        # The running calls, by thread: their upload's deadline (time.monotonic(), so that
-        # /health can ask from its own thread), None for none.
-        self._deadlines: dict[int, float | None] = {}
+        # The running calls, by thread, with their upload's deadline (time.monotonic(), so
+        # that /health can ask from its own thread; None for none), under `_changed`.
+        self._running = RunningCalls(self._changed)
 
     def counts(self, now: float) -> tuple[int, int]:
         """Calls waiting for a thread (not those about to start on a free one), and calls running
         past their upload's deadline at `now` (time.monotonic()). Safe to ask from any thread."""
         with self._changed:
-            late = sum(d is not None and now >= d for d in self._deadlines.values())
-            free = self.workers - len(self._deadlines)
-            return max(0, self._waiting - free), late
+            free = self.workers - len(self._running)
+            return max(0, self._waiting - free), self._running.late(now)
 
     def late_for_s(self, now: float) -> float:
         """How long, at `now`, the call furthest past its upload's deadline has been past it;
         0.0 when none is. Safe to ask from any thread."""
-        with self._changed:
-            late = [now - d for d in self._deadlines.values() if d is not None and now >= d]
-        return max(late, default=0.0)
+        return self._running.late_for_s(now)
 
     async def run(self, fn: Callable[[], _R], *, deadline: float | None) -> _R:
         future: Future[_R] = Future()
@@ -96,13 +95,11 @@ class ModelCalls:
         thread = threading.get_ident()
         with self._changed:
             self._waiting -= 1
-            self._deadlines[thread] = deadline
+            self._running.start(thread, (deadline,))
         try:
             return fn()
         finally:  # before its caller hears: the counts are right when it resumes
-            with self._changed:
-                del self._deadlines[thread]
-                self._changed.notify_all()
+            self._running.end(thread)
 
     def _dropped(self, future: Future[Any]) -> None:
         if future.cancelled():  # its upload left while it waited: it never ran
@@ -112,35 +109,25 @@ class ModelCalls:
 
     def wait_until_idle(self, timeout_s: float) -> bool:
         """Block until no call runs (a hung one has returned); False after `timeout_s`."""
-        with self._changed:
-            return self._changed.wait_for(lambda: not self._deadlines, timeout_s)
+        return self._running.wait_until_idle(timeout_s)
 
     def close(self) -> int:
         """Take no more calls; those waiting still run. How many run now."""
         with self._changed:
             self.closed = True
             self._changed.notify_all()  # idle threads end
-            return len(self._deadlines)
+            return len(self._running)
 
     def wait_until_settled(self, timeout_s: float | None) -> int:
-        """Block until every call has ended or is past its upload's deadline (a hung model: it
-        cannot be stopped, and waiting longer gains nothing), at most `timeout_s` (None: no
-        bound). How many still run then; their daemon threads do not hold the process's exit.
-        """
-        end = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._changed:
-            while self._waiting or self._deadlines:
-                now = time.monotonic()
-                due = [d for d in self._deadlines.values() if d is None or d > now]
-                if not due and (not self._waiting or len(self._deadlines) >= self.workers):
-                    break  # every call running is past its deadline; none waiting can run
-                waits = [d - now for d in due if d is not None]
-                if end is not None:
-                    if now >= end:
-                        break
-                    waits.append(end - now)
-                self._changed.wait(min(waits) if waits else None)
-            return len(self._deadlines)
+        """Block until every call has ended or is late (past its upload's deadline: a hung
+        model cannot be stopped, and waiting longer gains nothing) and none waiting can still
+        start (every thread runs a late call), at most `timeout_s` (None: no bound). How many
+        still run then; their daemon threads do not hold the process's exit."""
+
+        def startable() -> bool:  # asked holding `_changed`
+            return self._waiting > 0 and len(self._running) < self.workers
+
+        return self._running.wait_until_settled(timeout_s, pending=startable)
 
 
 def _run_one(future: Future[Any], call: Callable[[], Any]) -> None:

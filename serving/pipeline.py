@@ -357,17 +357,15 @@ class PhotoPipeline:
 
     async def aclose(self) -> None:
         """Take no more photos; wait for the model calls running, at most `shutdown_wait_s` and
-        never past `score_timeout_s` (None: no bound), and not for one already past its uploads'
-        timeout (waiting gains nothing by then): a call still running after that (a hung model
-        cannot be stopped) is abandoned, logged, on a daemon thread that does not keep the
-        process from exiting."""
+        never past `score_timeout_s` (None: no bound), and not once one is past its uploads'
+        timeout (vision.late_calls; waiting gains nothing by then), batching on or off: a call
+        still running after that (a hung model cannot be stopped) is abandoned, logged once, on
+        a daemon thread that does not keep the process from exiting."""
         bounds = [b for b in (self.shutdown_wait_s, self.score_timeout_s) if b is not None]
         wait_s = min(bounds, default=None)
         start = time.monotonic()
         if self._batcher is not None:
-            late = self._batcher.late_calls(start)
-            await self._batcher.aclose(wait_s=0.0 if late else wait_s)
-            running = 0 if self._batcher.wait_until_idle(0.0) else 1
+            running = await self._batcher.aclose(wait_s=wait_s, clock=time.monotonic)
         elif self._calls is not None:
             self._calls.close()
             running = await asyncio.to_thread(self._calls.wait_until_settled, wait_s)

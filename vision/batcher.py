@@ -12,8 +12,9 @@ that many requests wait to be taken: one more is refused at once with `BatcherFu
 `aclose` lets the batch already running finish (its callers get their results) and fails
 every other waiting caller - queued, or taken by the worker while it collected a batch - with
 `BatcherClosedError`, even when the closer itself is cancelled or times out; with `wait_s` it
-waits that long at most, then abandons (and logs) a call still running, a hung model, whose
-callers get BatcherClosedError. A sync `fn` runs on a daemon thread, not the loop's executor
+waits that long at most (and, given the deadlines' clock, not once the call is late), then
+abandons a call still running, a hung model, whose callers get BatcherClosedError, and says
+how many calls it left running. A sync `fn` runs on a daemon thread, not the loop's executor
 (joined at exit): a call that never returns cannot keep the process from exiting. A worker
 that dies (the batch function raised a BaseException that is not an Exception -
 KeyboardInterrupt, SystemExit, ... - which would otherwise stop the whole event loop; or a fault
@@ -22,9 +23,9 @@ of the worker's own) fails its callers, and refuses every later submission, with
 
 With `deadline_of` (an item's deadline, when its caller gives up, in a clock of the caller's:
 the batcher only compares them), `late_calls(now)` says whether the call running now is past
-every deadline in its batch (a hung model: a caller may refuse new work at once rather than
-queue it behind), `late_for_s(now)` for how long; safe to ask from any thread, as is
-`wait_until_idle`. A call runs until the model returns, even past the loop that awaited it.
+every deadline in its batch (vision.late_calls; a hung model: a caller may refuse new work
+at once rather than queue it behind), `late_for_s(now)` for how long; safe to ask from any
+thread, as is `wait_until_idle`. A call runs until the model returns, even past its loop.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from vision.late_calls import Clock, RunningCalls
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +115,9 @@ class MicroBatcher(Generic[T, R]):
         self._running: asyncio.Future[None] | None = None
         self._closed = False
         self._stopped: BatcherStoppedError | None = None  # what the worker died of
-        # The deadlines of the items in the batch function's call running now (read by
-        # other threads: health, metrics), and a condition told when that call ends.
-        self._calling: tuple[float | None, ...] = ()
-        self._call_ended = threading.Condition()
+        # The batch function's call running now, with its items' deadlines (read by other
+        # threads: health, metrics); it counts until the function returns.
+        self._calls = RunningCalls()
         # Sizes of the latest batches run (bounded), for metrics and tests.
         self.batch_sizes: list[int] = []
 
@@ -130,24 +132,17 @@ class MicroBatcher(Generic[T, R]):
         return self._closed
 
     def late_calls(self, now: float) -> int:
-        """1 while the call running now is past the deadline of every item in its batch at `now`
-        (in the callers' clock; an item without a deadline is never past it), else 0."""
-        with self._call_ended:
-            deadlines = self._calling
-        return int(bool(deadlines) and all(d is not None and now >= d for d in deadlines))
+        """Calls running past the deadline of every item in their batch at `now` (the callers'
+        clock; an item without one is never past it): 0 or 1, one batch runs at a time."""
+        return self._calls.late(now)
 
     def late_for_s(self, now: float) -> float:
         """Seconds the call running has been past every deadline in its batch at `now`, or 0."""
-        with self._call_ended:
-            deadlines = self._calling
-        if not deadlines or any(d is None or now < d for d in deadlines):
-            return 0.0
-        return now - max(d for d in deadlines if d is not None)
+        return self._calls.late_for_s(now)
 
     def wait_until_idle(self, timeout_s: float) -> bool:
         """Block until no call runs (a hung one has returned); False after `timeout_s`."""
-        with self._call_ended:
-            return self._call_ended.wait_for(lambda: not self._calling, timeout_s)
+        return self._calls.wait_until_idle(timeout_s)
 
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result (or its error); BatcherFullError at once when
@@ -172,9 +167,11 @@ class MicroBatcher(Generic[T, R]):
             ) from None
         return await future
 
-    async def aclose(self, *, wait_s: float | None = None) -> None:
-        """Stop the worker after the running batch (waiting for it `wait_s` at most, None: no
-        bound); every other waiting caller gets BatcherClosedError."""
+    async def aclose(self, *, wait_s: float | None = None, clock: Clock | None = None) -> int:
+        """Stop the worker after the running batch, waiting for it `wait_s` at most (None: no
+        bound) and, with `clock` (the deadlines' clock), not once its call is late; every other
+        waiting caller gets BatcherClosedError, and so do the callers of a call abandoned. How
+        many model calls still run then (abandoned: a hung model cannot be stopped)."""
         self._closed = True
         error = BatcherClosedError("the batcher was closed")
         worker = self._worker
@@ -191,15 +188,26 @@ class MicroBatcher(Generic[T, R]):
             # queued now: its callers are answered here, not left waiting forever.
             self._answer_after_close(error)
         running = self._running
-        if running is not None and not running.done():  # shielded from the cancel
-            done, _ = await asyncio.wait([running], timeout=wait_s)  # its callers get results
-            if not done:
-                logger.warning(
-                    "micro-batcher closed, its model call still running (waited %g s): the call "
-                    "is abandoned (it cannot be stopped; its daemon thread lets the process exit)",
-                    wait_s,
-                )
-                self._fail_waiting(error)
+        # Shielded from the cancel; its callers get their results if it ends in time.
+        if running is not None and not await self._ended(running, wait_s, clock):
+            self._fail_waiting(error)
+        return len(self._calls)
+
+    async def _ended(
+        self, running: asyncio.Future[None], wait_s: float | None, clock: Clock | None
+    ) -> bool:
+        """Whether the running batch ended within `wait_s` and before its call was late."""
+        if clock is None:
+            await asyncio.wait([running], timeout=wait_s)
+            return running.done()
+        end = None if wait_s is None else clock() + wait_s
+        while not running.done():
+            now = clock()
+            if self._calls.all_late(now) or (end is not None and now >= end):
+                return False
+            # Until it turns late (a retry item by item is late no later) or the end.
+            await asyncio.wait([running], timeout=self._calls.check_in_s(now, end=end))
+        return True
 
     def _answer_after_close(self, error: BatcherClosedError) -> None:
         """Fail what will never run; a batch still running answers its own callers, and any it
@@ -318,36 +326,27 @@ class MicroBatcher(Generic[T, R]):
 
     async def _call(self, items: list[T]) -> list[R]:
         deadline_of = self._deadline_of
-        calling = tuple(deadline_of(i) if deadline_of else None for i in items)
-        with self._call_ended:
-            self._calling = calling
+        calling, key = [deadline_of(i) if deadline_of else None for i in items], object()
+        self._calls.start(key, calling)
         future: Future[list[R] | Awaitable[list[R]]] | None = None
         try:
             if inspect.iscoroutinefunction(self._fn):
                 results = await self._fn(items)
             else:
-                future = _in_daemon_thread(self._fn, items, lambda: self._end_call(calling))
+                future = _in_daemon_thread(self._fn, items, lambda: self._calls.end(key))
                 results = await asyncio.wrap_future(future)
                 if inspect.isawaitable(results):  # a plain callable that returns a coroutine
-                    with self._call_ended:
-                        self._calling = calling  # its thread's part ended, not the call
+                    self._calls.start(key, calling)  # its thread's part ended, not the call
                     results = await results
         finally:
             # Cut off while its thread runs (the event loop shuts down), the call still runs:
             # the thread says when it ends.
             if future is None or future.done():
-                self._end_call(calling)
+                self._calls.end(key)
         results = list(results)
         if len(results) != len(items):
             raise RuntimeError(f"batch function returned {len(results)} results for {len(items)}")
         return results
-
-    def _end_call(self, calling: tuple[float | None, ...]) -> None:
-        """The call with these deadlines has ended (a later call's are left alone)."""
-        with self._call_ended:
-            if self._calling is calling:
-                self._calling = ()
-                self._call_ended.notify_all()
 
 
 def _in_daemon_thread(

@@ -133,7 +133,7 @@ def main() -> None:
         "--families", type=int, default=72, help="Families generated; ~1/5 are in demo regions."
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     for name in ("httpx", "httpx2", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -37,7 +37,6 @@ import typer
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,15 +92,15 @@ def check_listen(host: str, port: int, *, option: str) -> None:
                 ) from None
 
 
-def run_server(
-    app: FastAPI, *, host: str, port: int, shutdown_requests_s: int, log_level: str
-) -> None:
-    """Serve `app` with uvicorn until a stop (SIGTERM, Ctrl-C), for `serve` and `demo`.
+def run_server(settings: ServingSettings, *, host: str, port: int) -> None:
+    """Serve the app of `settings` (serving.app.create_app) with uvicorn on `host`:`port` until
+    a stop (SIGTERM, Ctrl-C), for `serve` and `demo`.
 
     uvicorn takes no logging configuration of its own (`log_config=None`): its lines, requests
-    included, go at `log_level` through the handler serving.logs.configure_logging set up.
+    included, go through the handler serving.logs.configure_logging set up, at the settings'
+    `log_level`.
 
-    A stop waits at most `shutdown_requests_s` (serving.yaml) for the requests in flight, then
+    A stop waits at most the settings' `shutdown_requests_s` for the requests in flight, then
     cancels them (uvicorn logs "timeout graceful shutdown exceeded"; a client not yet answered
     gets a 500 or a closed connection), so an upload on a hung model or a client that never
     ends its body cannot hold the stop past its grace period. A cancelled upload leaves no
@@ -110,13 +109,15 @@ def run_server(
     Then the app shuts down (the pipeline waits `batching.shutdown_wait_s` at most)."""
     import uvicorn
 
+    from serving.app import create_app
+
     uvicorn.run(
-        app,
+        create_app(settings),
         host=host,
         port=port,
         log_config=None,
-        log_level=log_level,
-        timeout_graceful_shutdown=shutdown_requests_s,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.shutdown_requests_s,
     )
 
 
@@ -283,7 +284,6 @@ def serve(
 
     On a fresh install it creates the database and the signing key (module docstring).
     """
-    from serving.app import create_app
     from serving.logs import configure_logging
 
     settings = load_settings(config)
@@ -294,13 +294,7 @@ def serve(
     # new key beside an audit log signed with another one.
     check_database(settings, may_create=True, migrate=settings.auto_migrate)
     check_listen(host, port, option="--port (or `port` in serving.yaml)")
-    run_server(
-        create_app(settings),
-        host=host,
-        port=port,
-        shutdown_requests_s=settings.shutdown_requests_s,
-        log_level=settings.log_level,
-    )
+    run_server(settings, host=host, port=port)
 
 
 def demo(
@@ -314,7 +308,6 @@ def demo(
 
     Run it again after an interruption, with the same --families: it finishes the seeding.
     """
-    from serving.app import create_app
     from serving.demo import (
         DEMO_HOST,
         DEMO_PASSWORD,
@@ -349,10 +342,4 @@ def demo(
     if no_serve:
         return
     typer.echo(f"open http://{DEMO_HOST}:{port}/ui")
-    run_server(
-        create_app(settings),
-        host=DEMO_HOST,
-        port=port,
-        shutdown_requests_s=settings.shutdown_requests_s,
-        log_level=settings.log_level,
-    )
+    run_server(settings, host=DEMO_HOST, port=port)

@@ -60,7 +60,7 @@ def train(
     from welfare.fusion import list_models
     from welfare.train import train_models
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     config = get_welfare_config()
     unknown = sorted(set(model or []) - set(list_models()))
     if unknown:
@@ -109,7 +109,7 @@ def evaluate(
     from welfare.simulate import NoiseModel
     from welfare.train import evaluate_saved
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if (models / META_FILE).is_file():
         raise ModelMismatchError(
             f"{models} is one fusion model's folder; give the folder that holds the models "
@@ -183,7 +183,7 @@ def ceiling(
     from welfare.ceiling import measure_ceiling
     from welfare.criteria import get_welfare_config
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     check_output_file(out / "ceiling.json")
     config = get_welfare_config()
     result = measure_ceiling(
@@ -271,7 +271,7 @@ def evaluate_real(
     from welfare.real_evaluation import arm, measure_real_scores
 
     cv2.setNumThreads(1)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     path = out / "real_scores.json"
     check_output_file(path)
     result = measure_real_scores(
@@ -338,7 +338,7 @@ def train_engine(
     from welfare.real_training import train_on_engine_scores
 
     cv2.setNumThreads(1)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     check_output_folder(out)
     check_destination(out)  # the model replaces the folder whole: refused before any scoring
     check_replacing([out], overwrite=overwrite)  # a model there (maybe measured): if asked

@@ -45,15 +45,21 @@ def run_script(script: str, *args: str, bound_s: float) -> subprocess.CompletedP
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def start_serve(tmp_path: Path, **settings: Any) -> tuple[subprocess.Popen[str], int]:
+def start_serve(
+    tmp_path: Path, *, data_mode: int | None = None, **settings: Any
+) -> tuple[subprocess.Popen[str], int]:
     """`shanyraq serve` on a free port, its serving.yaml in `tmp_path` holding `settings`
     (data_dir: a fresh folder unless given) and no SHANYRAQ_ setting of the environment, once
-    it answers /health: (the process, its port). The test fails if it stops at start or has not
-    answered within START_BOUND_S."""
+    it answers /health with 200: (the process, its port). `data_mode`: the fresh data folder is
+    made beforehand with these permissions (else `serve` makes it). The test fails if it stops
+    at start, answers otherwise, or has not answered within START_BOUND_S. The request answered
+    is the only one in its log: the ones before it found nothing listening."""
+    data_dir = tmp_path / "data"
+    if data_mode is not None:
+        data_dir.mkdir()
+        data_dir.chmod(data_mode)  # not mkdir's mode, which the umask narrows
     config = tmp_path / "serving.yaml"
-    config.write_text(
-        yaml.safe_dump({"data_dir": str(tmp_path / "data"), **settings}), encoding="utf-8"
-    )
+    config.write_text(yaml.safe_dump({"data_dir": str(data_dir), **settings}), encoding="utf-8")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHANYRAQ_")}
     command = ["serve", "--config", str(config), "--port", str(port)]
@@ -67,9 +73,16 @@ def start_serve(tmp_path: Path, **settings: Any) -> tuple[subprocess.Popen[str],
         if process.poll() is not None:
             pytest.fail(f"serve stopped at start:\n{process.communicate()[1][-3000:]}")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return process, port
-        except httpx.TransportError:
+            answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+        except httpx.TransportError:  # not listening yet: no request reached it
             time.sleep(0.1)
+            continue
+        if answer.status_code != 200:
+            process.kill()
+            stderr = process.communicate()[1][-3000:]
+            pytest.fail(
+                f"serve answered /health with {answer.status_code}: {answer.text}\n{stderr}"
+            )
+        return process, port
     process.kill()
     pytest.fail(f"serve did not answer within {START_BOUND_S:g} s:\n{process.communicate()[1]}")

@@ -5,24 +5,20 @@ level and logger name, at serving.yaml's `log_level`."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from serving.core.config import load_serving_settings
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import ROOT
-from tests.serving.test_review29_serve_grace import EXIT_BOUND_S, START_BOUND_S, _free_port
+from tests.serving.subprocess_runs import ended, start_serve
+from tests.serving.test_review29_serve_grace import EXIT_BOUND_S
 
 # time (UTC, ISO 8601), level, logger name, message
 LINE = re.compile(r"^(?P<time>\S+) (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<message>.*)$")
@@ -30,37 +26,10 @@ LINE = re.compile(r"^(?P<time>\S+) (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<messa
 
 def _serve_until_it_answers(tmp_path: Path, **settings: Any) -> tuple[str, str]:
     """Run `shanyraq serve` on a fresh data folder left open to other users (a warning at
-    start), ask /health once, stop it; its stdout and stderr."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    data_dir.chmod(0o755)
-    config = tmp_path / "serving.yaml"
-    settings = {"data_dir": str(data_dir), "shutdown_requests_s": 1, **settings}
-    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHANYRAQ_")}
-    command = ["serve", "--config", str(config), "--port", str(port)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shanyraq.cli", *command],
-        cwd=ROOT, env={**env, "NO_ALBUMENTATIONS_UPDATE": "1"}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_BOUND_S
-        while True:  # poll until it answers (bounded)
-            assert process.poll() is None, f"serve stopped at start:\n{process.communicate()}"
-            assert time.monotonic() < deadline, f"serve did not answer in {START_BOUND_S:g} s"
-            try:
-                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        return process.communicate(timeout=EXIT_BOUND_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    start), until it answers /health (once, with 200), then stop it; its stdout and stderr."""
+    process, _ = start_serve(tmp_path, data_mode=0o755, shutdown_requests_s=1, **settings)
+    process.send_signal(signal.SIGTERM)
+    return ended(process, bound_s=EXIT_BOUND_S, what="serve, sent SIGTERM,")
 
 
 def _lines(stderr: str, *, name: str, message: str) -> list[re.Match[str]]:

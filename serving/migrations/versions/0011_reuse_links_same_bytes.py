@@ -35,7 +35,9 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-logger = logging.getLogger(__name__)
+# Not __name__: Alembic loads this file as a module of its own name ("0011_..._py"), outside
+# the service's loggers.
+logger = logging.getLogger("serving.migrations")
 
 _photos = sa.table(
     "photos",

@@ -17,7 +17,10 @@ reported. `serving/reassessment.py` recomputes what it made stale.
 `--since` runs: what is promoted is every outcome recorded under M, from whichever runs. A
 partial-scope run alone is refused while any photo has neither an outcome under M nor a score
 by M from its upload; the refusal names the date to re-score from, or the run a promotion
-stopped half-way has outcomes of still to adopt, as it was started (`_run_as_started`).
+stopped half-way has outcomes of still to adopt, as it was started (serving/rescore_coverage.py).
+Where the settings that run recorded are gone, `adopt_rest` (`rescore promote --adopt-rest`)
+adopts the rest of what the stopped promotion left, that run unfinished or not, and stops
+(STOPPED) for the photos with no score, which a run under the current settings then scores.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +49,18 @@ from serving.db.models import (
 )
 from serving.db.session import session_scope
 from serving.reassessment import stale_families
-from serving.rescore_adopted import adopted_runs, promoted_runs, runs_to_adopt
+from serving.rescore_adopted import adopted_runs, runs_to_adopt
 from serving.rescore_adopted import needs_update as _needs_update
-from serving.rescore_photos import photo_scope
+from serving.rescore_coverage import (  # re-exported: callers and tests import it here
+    RescoreScopePartialError as RescoreScopePartialError,
+)
+from serving.rescore_coverage import check_coverage, half_promoted
 from serving.rescore_provenance import artifact_digest
-from serving.rescore_runs import RAY_KEY, discard_way, is_ray, outcome_counts, run_options
+from serving.rescore_runs import discard_way, is_ray, outcome_counts, run_options
 from serving.rescore_service_model import (  # re-exported: callers and tests import it here
     ServingModelMismatchError as ServingModelMismatchError,
 )
 from serving.rescore_service_model import checked_model
-from serving.rescore_words import half_promoted_scope, run_again
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
 
@@ -72,10 +76,6 @@ class RescoreRunNotFoundError(ShanyraqError):
 
 class RescoreIncompleteError(ShanyraqError):
     code = "rescore_incomplete"
-
-
-class RescoreScopePartialError(ShanyraqError):
-    code = "rescore_scope_partial"
 
 
 class RescoreModelFilesError(ShanyraqError):
@@ -114,7 +114,10 @@ def _on_model(session: Session, model_version: str, *where: Any) -> int:
     return session.scalar(query.where(*on_m, *where)) or 0
 
 
-def _checked_runs(session: Session, model_version: str, model_dir: Path) -> list[int]:
+def _checked_runs(
+    session: Session, model_version: str, model_dir: Path, *, adopt_rest: bool = False
+) -> list[int]:
+    rest = half_promoted(session, model_version) if adopt_rest else set()
     query = select(RescoreRun).where(RescoreRun.model_version == model_version)
     runs = list(session.execute(query.order_by(RescoreRun.id)).scalars())
     if not runs:
@@ -123,7 +126,7 @@ def _checked_runs(session: Session, model_version: str, model_dir: Path) -> list
             f"{model_dir}` first, then promote"
         )
     for run in runs:
-        if run.status != "done":
+        if run.status != "done" and run.id not in rest:
             ours = f"`shanyraq rescore --model {model_dir}{run_options(run.since_key)}`"
             again = "the Ray pipeline" if is_ray(run) else ours
             raise RescoreIncompleteError(
@@ -160,50 +163,6 @@ def _check_model_files(session: Session, runs: list[RescoreRun], model_dir: Path
             "are not this folder's: promote the model folder the run scored with"
             + ("" if run.id in adopted else f"{other_way} and promote again")
         )
-
-
-def _check_coverage(
-    session: Session, model_version: str, model_dir: Path, *, late: bool = False
-) -> None:
-    """Every photo has an outcome under M or was scored by M at upload (`late`: at the end)."""
-    outcome = select(RescoredScore.id).where(
-        RescoredScore.photo_id == Photo.id, RescoredScore.model_version == model_version
-    )
-    uncovered = (_needs_update(model_version), ~outcome.exists())
-    count, first = session.execute(
-        select(func.count(Photo.id), func.min(Photo.created_at)).where(*uncovered)
-    ).one()
-    if count:
-        day = first.date().isoformat() if isinstance(first, datetime) else str(first)[:10]
-        why = (
-            f"uploaded while this promotion ran, so it stops unfinished ({STOPPED}): the service "
-            "scored them with another model (or none); restart it on its model_dir, then "
-            if late
-            else "the runs under it did not cover them (a --since run, or uploads after the run); "
-        )
-        way = None if late else _run_as_started(session, model_version, model_dir, uncovered)
-        way = way or f"run `shanyraq rescore --model {model_dir} --since {day}`"
-        raise RescoreScopePartialError(
-            f"{count} photo(s), uploaded from {day} on, have no score under {model_version}: "
-            f"{why}{way}, then promote again"
-        )
-
-
-def _run_as_started(session: Session, version: str, model_dir: Path, uncovered: Any) -> str | None:
-    """The run a promotion stopped half-way adopted in part, as it was started, where its scope
-    holds the photos `uncovered`: a new --since run under other settings would be refused
-    beside the outcomes it has still to adopt (serving/rescore_runs.py `check_unmixed`)."""
-    half = adopted_runs(session, version) - promoted_runs(session, version)
-    count = select(func.count(Photo.id)).where(*uncovered)
-    runs = select(RescoreRun).where(RescoreRun.id.in_(half)).order_by(RescoreRun.id)
-    for run in session.execute(runs).scalars():
-        moment = run.since_key.removeprefix(RAY_KEY)
-        since = datetime.fromisoformat(moment) if moment else None
-        if session.scalar(count.where(*photo_scope(since))) == session.scalar(count):
-            again = run_again(moment, ray=is_ray(run), options=run_options(run.since_key),
-                              model=str(model_dir))  # fmt: skip
-            return half_promoted_scope(run.id, again=again)
-    return None
 
 
 def _pending(model_version: str, *, after_id: int, limit: int) -> Any:
@@ -250,13 +209,14 @@ def _stale_families(
 
 def plan(
     sessions: sessionmaker[Session], *, model_dir: Path, serving_model_dir: Path | None,
-    batch_size: int = 1000,
+    batch_size: int = 1000, adopt_rest: bool = False,
 ) -> PromotionPlan:  # fmt: skip
-    """Check that M may be promoted (raising why not) and measure what it would change."""
+    """Check that M may be promoted (raising why not) and measure what it would change;
+    `adopt_rest`: the rest a stopped promotion left (serving/rescore_coverage.py)."""
     model_version = checked_model(model_dir, serving_model_dir)
     with sessions() as session:
-        run_ids = _checked_runs(session, model_version, model_dir)
-        _check_coverage(session, model_version, model_dir)
+        run_ids = _checked_runs(session, model_version, model_dir, adopt_rest=adopt_rest)
+        check_coverage(session, model_version, model_dir, adopt_rest=adopt_rest)
         kept_rows = session.execute(
             select(RescoredScore.photo_id, RescoredScore.error)
             .join(Photo, Photo.id == RescoredScore.photo_id)
@@ -322,12 +282,14 @@ def _apply(sessions: sessionmaker[Session], page: list[Any], model_version: str)
 def promote(
     sessions: sessionmaker[Session], signing_key: bytes, *, model_dir: Path,
     serving_model_dir: Path | None, actor: str, batch_size: int = 500,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None, adopt_rest: bool = False,
 ) -> PromoteReport:  # fmt: skip
-    """Adopt M's scores (refusing with the reason when it may not), then audit it once."""
+    """Adopt M's scores (refusing with the reason when it may not), then audit it once;
+    `adopt_rest`: the rest a stopped promotion left, then stopped for photos with no score."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    found = plan(sessions, model_dir=model_dir, serving_model_dir=serving_model_dir)
+    found = plan(sessions, model_dir=model_dir, serving_model_dir=serving_model_dir,
+                 adopt_rest=adopt_rest)  # fmt: skip
     version, updated, adopted = found.model_version, 0, set[int]()
     try:
         for page in _pages(sessions, version, batch_size):
@@ -342,7 +304,8 @@ def promote(
             digest, target = scores_sha256(session, version), f"model:{version}"
             on_model = _on_model(session, version, RescoredScore.score.is_not(None))
             _hold_audit_head(session)  # from here to the commit, no upload is filed
-            _check_coverage(session, version, model_dir, late=True)  # uploads while this ran
+            # Uploads while this ran, or left by `adopt_rest`: stopped, audited as such.
+            check_coverage(session, version, model_dir, late=True, adopt_rest=adopt_rest)
             ours = (AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == target)
             last = select(AuditEntry.details).where(*ours).order_by(AuditEntry.seq.desc())
             before = session.execute(last.limit(1)).scalar_one_or_none()

@@ -104,10 +104,9 @@ def _kept(session: Session, run: RescoreRun) -> str:
     head = f"re-scoring run {run.id} under {run.model_version}"
     if run.id not in promoted_runs(session, run.model_version):  # a promotion stopped half-way
         why = f"{head} is not discarded: some of the service's scores come from it"
-        return kept_way(session, run, why, as_started=as_started)
-    # `new_run_way` names the run's own command as "this command", as `rescore` refuses; here
-    # this command is the discard, which never marks a run finished.
-    way = new_run_way(session, run).replace("run this command again", f"{again} again")
+        return kept_way(session, run, why, as_started=as_started, again=again)
+    # The run's own command, not "this command" (the discard, which never marks a run finished).
+    way = new_run_way(session, run, again=again)
     return (
         f"{head} was adopted by `rescore promote`: the service's scores come from it, so it is "
         f"kept; {as_started} to score the photos it has still to score{way}"

@@ -79,6 +79,15 @@ def promote(
             "the assessments rest on one (they then get no level and need review).",
         ),
     ] = False,
+    adopt_rest: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-rest",
+            help="Adopt the rest of what a promotion stopped half-way left, though photos "
+            "uploaded since have no score (for when the settings its run recorded are gone); "
+            "it stops for those, which a new run then scores.",
+        ),
+    ] = False,
 ) -> None:
     """Adopt the re-scores under a model in the service: photos' scores and model version.
 
@@ -110,7 +119,7 @@ def promote(
         # database_not_migrated), a read-only engine, and sessions that refuse to flush.
         _dry_run_promote(
             open_database(settings, may_create=False, migrate=False), settings, model, as_user,
-            reassess=reassess, allow_rules_only=allow_rules_only,
+            reassess=reassess, allow_rules_only=allow_rules_only, adopt_rest=adopt_rest,
         )  # fmt: skip
         return
     db_engine, key = open_with_key(settings, may_create=False)
@@ -123,10 +132,11 @@ def promote(
         # discarded while its outcomes are adopted (rescore_busy, naming the holder).
         with _rescore_lock(settings, db_engine, model):
             if reassess:
-                _refuse_rules_only(sessions, settings, model, allow_rules_only=allow_rules_only)
+                _refuse_rules_only(sessions, settings, model, allow_rules_only=allow_rules_only,
+                                   adopt_rest=adopt_rest)  # fmt: skip
             report = promotion.promote(
                 sessions, key, model_dir=model, serving_model_dir=settings.model_dir,
-                batch_size=batch_size, actor=actor[1] if actor else "cli",
+                batch_size=batch_size, actor=actor[1] if actor else "cli", adopt_rest=adopt_rest,
             )  # fmt: skip
     finally:
         db_engine.dispose()
@@ -201,6 +211,7 @@ def _refuse_rules_only(
     *,
     allow_rules_only: bool,
     found: PromotionPlan | None = None,
+    adopt_rest: bool = False,
 ) -> None:
     """Refuse --reassess (reassessment.refuse_rules_only) before the promotion writes anything,
     when no fusion model is configured and the assessments it would recompute rest on one:
@@ -214,7 +225,8 @@ def _refuse_rules_only(
     if fusion != NO_FUSION or allow_rules_only:
         return  # nothing to refuse: the promotion is not measured for it
     if found is None:
-        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
+        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
+                               adopt_rest=adopt_rest)  # fmt: skip
     with sessions() as session:
         already = reassessment.stale_families(session, found.model_version)
         families = sorted({*found.stale_families, *already})
@@ -230,6 +242,7 @@ def _dry_run_promote(
     *,
     reassess: bool,
     allow_rules_only: bool,
+    adopt_rest: bool = False,
 ) -> None:
     """What promoting `model` would change, printed; read through sessions that refuse to
     flush. With `reassess`, refused as the run would be (`_refuse_rules_only`). Disposes of
@@ -242,7 +255,8 @@ def _dry_run_promote(
     try:
         command_key(settings, db_engine, may_create=False)  # the run refuses a missing key
         _promote_actor(sessions, as_user, reassess=reassess)
-        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir)
+        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
+                               adopt_rest=adopt_rest)  # fmt: skip
         if reassess:
             _refuse_rules_only(
                 sessions, settings, model, allow_rules_only=allow_rules_only, found=found

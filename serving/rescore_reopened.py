@@ -30,13 +30,18 @@ from serving.rescore_photos import (  # the one "still to score", and the store'
     store_damaged,
 )
 from serving.rescore_runs import RAY_KEY, RunProvenance, is_promoted, is_ray, since_key_of
-from serving.rescore_words import PROMOTE, half_promoted_way, new_run_command, ray_call
+from serving.rescore_words import PROMOTE, half_promoted_way, new_run_command, this_call
 
 logger = logging.getLogger(__name__)
 
 
+def _key_since(run: RescoreRun) -> str:
+    """The moment of the run's key ("": every photo), as the Ray pipeline's call names it."""
+    return run.since_key.removeprefix(RAY_KEY)
+
+
 def _since(run: RescoreRun) -> datetime | None:
-    since = run.since_key.removeprefix(RAY_KEY)
+    since = _key_since(run)
     return datetime.fromisoformat(since) if since else None
 
 
@@ -82,26 +87,45 @@ def _first_to_score(session: Session, run: RescoreRun) -> datetime | None:
 
 
 def kept_way(
-    session: Session, run: RescoreRun, why: str, *, as_started: str, retry_failed: bool = False
+    session: Session,
+    run: RescoreRun,
+    why: str,
+    *,
+    as_started: str | None = None,
+    again: str | None = None,
+    retry_failed: bool = False,
 ) -> str:
     """The refusal (`why`, then the ways on) of a run a promotion adopted, under another
-    provenance than it recorded: it is kept, and goes on as it was started (`as_started`) or
-    leaves its photos still to score to a new run (`new_run_way`). A run a promotion stopped
-    half-way adopted in part waits for the promotion to be finished first, since no run under
-    other settings scores beside the outcomes it has still to adopt (serving/rescore_runs.py
-    `check_unmixed`, whose refusal says the same: serving/rescore_words.py)."""
+    provenance than it recorded: it is kept, and goes on as it was started (`as_started`;
+    default: the refused call again, `shanyraq rescore`'s command or the Ray pipeline's call,
+    `this_call`: no command starts the pipeline, and `shanyraq rescore` is another run) or
+    leaves its photos still to score to a new run (`new_run_way`, naming the run's own way on
+    as `again`). A run a promotion stopped half-way adopted in part waits for the promotion to
+    be finished first, since no run under other settings scores beside the outcomes it has
+    still to adopt (serving/rescore_runs.py `check_unmixed`, whose refusal says the same:
+    serving/rescore_words.py)."""
+    if as_started is None:
+        own = this_call(_key_since(run), ray=is_ray(run), retry_failed=retry_failed)
+        as_started = f"{own} again as the run was started"
     if run.id in promoted_runs(session, run.model_version):
         kept = f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
-        return kept + new_run_way(session, run, retry_failed=retry_failed)
+        return kept + new_run_way(session, run, again=again, retry_failed=retry_failed)
     done = run.status == "done"
     half = half_promoted_way(done=done, as_started=as_started, model_version=run.model_version)
     # An unfinished run is finished as it was started first: then nothing is left to score.
-    then = new_run_way(session, run, retry_failed=retry_failed, then=True) if done else ""
+    then = (
+        new_run_way(session, run, again=again, retry_failed=retry_failed, then=True) if done else ""
+    )
     return f"{why}. {half}{then}"
 
 
 def new_run_way(
-    session: Session, run: RescoreRun, *, retry_failed: bool = False, then: bool = False
+    session: Session,
+    run: RescoreRun,
+    *,
+    again: str | None = None,
+    retry_failed: bool = False,
+    then: bool = False,
 ) -> str:
     """How a promoted run's photos still to score are scored under the current provenance: by
     a new run (another --since, from the upload day of the first of them, `_first_to_score`;
@@ -110,7 +134,9 @@ def new_run_way(
     unfinished run is then marked finished by its own command (`close_covered`) before the
     promotion. With none of them (a refusal of `rescore discard`), it says so, and names a new
     run from today (UTC) for photos uploaded later under the old model. A Ray run's are named
-    as the pipeline's call (serving/rescore_words.py), a `rescore` run's as the command; `then`:
+    as the pipeline's call (serving/rescore_words.py), a `rescore` run's as the command; `again`:
+    the run's own way on, which marks an unfinished run finished (default: the refused call
+    itself, `this_call`; a refusal by another command names the run's, `run_again`); `then`:
     the way after another step the caller names (no "or")."""
     ray = is_ray(run)
     first = _first_to_score(session, run)
@@ -121,9 +147,7 @@ def new_run_way(
     retried = ", and those recorded without a score" if retry_failed else ""
     if run.status != "done":  # reopened, then stopped: the refusal named no photos yet
         them = "the photos it has still to score"
-        again = (
-            f"call {ray_call(run.since_key.removeprefix(RAY_KEY))}" if ray else "run this command"
-        )
+        again = again or this_call(_key_since(run), ray=ray)
         close = (
             f"{again} again (with nothing left in its scope to score, it marks run {run.id} "
             "finished, scoring nothing), then "

@@ -5,8 +5,8 @@ model version: the scorer path, the engine settings that change scores, the code
 the model's files (a copy edited under the same version scores otherwise). `open_run`
 finds or makes the run for (model version, --since); `check_resume` refuses to resume it under
 another provenance and `check_unmixed` refuses any run while another run of the same model
-version holds unpromoted outcomes made under another one, since promotion adopts them all (a
-run a promotion stopped half-way has still outcomes to adopt: serving/rescore_adopted.py). A
+version holds unpromoted outcomes made under another one (unless finished with no score to
+adopt), since promotion adopts them all (a stopped one leaves some: rescore_adopted.py). A
 restart (`_start_over`) discards an unfinished run's outcomes and says what it discarded
 (`Restart`). A finished run, or one a promotion adopted, is not started over; one that no
 promotion adopted can be discarded instead (serving/rescore_discard.py), which the refusals
@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import RescoredScore, RescoreRun
-from serving.rescore_adopted import adopted_runs
+from serving.rescore_adopted import adopted_runs, runs_to_adopt
 from serving.rescore_adopted import promoted_runs as promoted_runs  # re-exported, as below
 from serving.rescore_provenance import (  # re-exported: callers and tests import them here
     SCORE_SETTINGS as SCORE_SETTINGS,
@@ -159,13 +159,15 @@ def check_unmixed(
     session: Session, model_version: str, provenance: RunProvenance, *, run_id: int | None
 ) -> None:
     """Refuse when a run under `model_version` other than `run_id` holds outcomes made under
-    another provenance and was not promoted: promotion would adopt both kinds together."""
+    another provenance and was not promoted: promotion would adopt both kinds together (not a
+    finished run with no score to adopt, failures only say: a promotion adopts none)."""
     others = session.execute(
         select(RescoreRun)
         .where(RescoreRun.model_version == model_version, RescoreRun.id != (run_id or 0))
         .order_by(RescoreRun.id)
     ).scalars()
     promoted: set[int] | None = None  # other settings may score beside these
+    to_adopt: set[int] = set()  # runs holding scores a promotion has still to adopt
     for other in others:
         if RunProvenance.recorded(other) is None:
             logger.warning("re-scoring run %d predates recorded provenance; not compared", other.id)
@@ -178,10 +180,13 @@ def check_unmixed(
         held = session.scalar(select(func.count()).where(RescoredScore.run_id == other.id))
         if not held:
             continue
-        promoted = promoted_runs(session, model_version) if promoted is None else promoted
-        if other.id not in promoted:
-            half = other.id in adopted_runs(session, model_version)  # by a stopped promotion
-            raise RescoreMixError(_mix_message(other, held or 0, differs, half=half))
+        if promoted is None:  # read once, for the first run that differs
+            promoted = promoted_runs(session, model_version)
+            to_adopt = runs_to_adopt(session, model_version)
+        if other.id in promoted or (other.status == "done" and other.id not in to_adopt):
+            continue
+        half = other.id in adopted_runs(session, model_version)  # by a stopped promotion
+        raise RescoreMixError(_mix_message(other, held or 0, differs, half=half))
 
 
 def is_promoted(session: Session, run: RescoreRun) -> bool:
@@ -318,9 +323,9 @@ def _resume_refusal(
         )
     else:
         why = f"{head} was started with {another}. Resuming would mix scores of both in one run"
+    if is_promoted(session, run):  # as started: the refused call again, as its caller makes it
+        return kept_way(session, run, why, retry_failed=retry_failed)
     as_started = "run this command again as the run was started"
-    if is_promoted(session, run):
-        return kept_way(session, run, why, as_started=as_started, retry_failed=retry_failed)
     outcomes = sum(outcome_counts(session, run))
     if run.status != "done" and not is_ray(run):
         return (

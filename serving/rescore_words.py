@@ -4,7 +4,8 @@ the Ray pipeline (serving/rescore_ray.py) by its call and arguments, since no co
 A refusal tells the operator what to run next, so it names it as the caller runs it: "which
 --retry-failed scores again" to `shanyraq rescore --retry-failed`, "which retry_failed=True
 scores again" to `rescore_with_ray(..., retry_failed=True)` (`retry_option`); a new run as the
-command or the call (`new_run_command`, `ray_call`), a run's own way on (`run_again`), and the
+command or the call (`new_run_command`, `ray_call`); the refused call, to be made again
+(`this_call`), or a run's own way on where another command refused it (`run_again`); and the
 reason recorded for a photo over the stored-photo limit, in `rescore`'s words or a Ray actor's
 (`oversize_reason`, which serving/rescore_photos.py `stored_outcomes` records). A run a
 promotion stopped half-way adopted in part is named one way by every refusal: the promotion is
@@ -19,6 +20,7 @@ from datetime import date
 
 PROMOTE = "`shanyraq rescore promote --model DIR`"
 RAY_CALL = "rescore_with_ray"  # serving.rescore_ray's entry point
+ADOPT_REST = "--adopt-rest"  # `rescore promote`'s, after a stopped promotion (`adopt_rest_way`)
 
 
 def retry_option(*, ray: bool) -> str:
@@ -55,6 +57,14 @@ def new_run_command(day: date, *, ray: bool, retry_failed: bool) -> str:
     return (
         f"{call} (serving.rescore_ray, with the call's other arguments; on one machine, {command})"
     )
+
+
+def this_call(moment: str, *, ray: bool, retry_failed: bool = False) -> str:
+    """The refused call itself, to be made again, as a refusal names it: "run this command" to
+    `shanyraq rescore` (the options as given), the pipeline's call with the run's `since`
+    (`moment`) and retry_failed=True where it was given to the Ray pipeline, which no command
+    starts."""
+    return f"call {ray_call(moment, retry_failed=retry_failed)}" if ray else "run this command"
 
 
 def run_again(moment: str, *, ray: bool, options: str, model: str = "DIR") -> str:
@@ -104,7 +114,21 @@ def half_promoted_way(*, done: bool, as_started: str, model_version: str) -> str
     return (
         f"{kept}: {finish_promotion(done=True, finish='')} (it is refused while a photo "
         f"uploaded since the run finished has no score under {model_version}: then first "
-        f"{as_started}, which scores it)"
+        f"{as_started}, which scores it{adopt_rest_way()})"
+    )
+
+
+def adopt_rest_way(run_id: int | None = None, *, model: str = "DIR") -> str:
+    """The way on where the settings recorded by a run a promotion stopped half-way adopted in
+    part (`run_id`; None: the run refused) are gone, so it cannot score the photos uploaded
+    since as it was started: the promotion with ADOPT_REST (serving/rescore_coverage.py)
+    adopts the rest of its outcomes without them, and leaves them to a new run."""
+    run = f"run {run_id}" if run_id else "the run"
+    return (
+        f"; or, where the settings {run} recorded are gone (the code updated since, say), "
+        f"`shanyraq rescore promote --model {model} {ADOPT_REST}` adopts the rest of {run}'s "
+        "outcomes, stops short of the photos with no score, and a new run under the current "
+        "settings then scores them"
     )
 
 

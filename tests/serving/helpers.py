@@ -1,5 +1,5 @@
 """Helpers of the service tests: settings, users of every role in two regions, families, photos,
-and a photo model that hangs."""
+what a service has filed and audited, and a photo model that hangs."""
 
 from __future__ import annotations
 
@@ -176,6 +176,41 @@ def seed_users(app: Any) -> dict[str, str]:
                 key=services.signing_key, ttl_s=600,
             )  # fmt: skip
     return tokens
+
+
+def photo_rows(service: Service) -> int:
+    """How many photos the service's database holds."""
+    from sqlalchemy import func, select
+
+    from serving.db.models import Photo
+
+    with service.services.sessions() as session:
+        return int(session.execute(select(func.count()).select_from(Photo)).scalar_one())
+
+
+def stored_files(service: Service) -> list[Path]:
+    """The photo files in the service's store."""
+    return [p for p in service.services.store.originals.rglob("*") if p.is_file()]
+
+
+def audit_entries(service: Service, action: str) -> list[Any]:
+    """The service's audit entries of `action` (serving.db.models.AuditEntry), oldest first."""
+    from sqlalchemy import select
+
+    from serving.db.models import AuditEntry
+
+    with service.services.sessions() as session:
+        statement = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+        return list(session.execute(statement).scalars())
+
+
+def nothing_filed(service: Service) -> bool:
+    """Whether the service has filed no photo: no row, no stored file, no upload audited."""
+    return (
+        photo_rows(service) == 0
+        and stored_files(service) == []
+        and not audit_entries(service, "photo_uploaded")
+    )
 
 
 def small_fusion_model(folder: Path, name: str = "lgbm_tabular", *, seed: int = 0) -> Path:

@@ -1,6 +1,6 @@
 """Helpers of the re-scoring and promotion tests: a service database with stored photos, a tiny
 model (and the two a promotion goes between), its scorer, the pixel limits an administrator
-sets, and a promotion with its audit entries."""
+sets, and a promotion or a re-scoring run with its audit entries."""
 
 from __future__ import annotations
 
@@ -134,6 +134,20 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
     get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
 
 
+@pytest.fixture
+def lower_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    """Sets io.max_pixels (only) through its env override, as an administrator lowering it
+    would; io.stored_max_pixels, which reads of stored photos go by, stays as configured."""
+    from shanyraq.config import get_settings
+
+    def set_limit(limit: int) -> None:
+        monkeypatch.setenv("SHANYRAQ_IO__MAX_PIXELS", str(limit))
+        get_settings.cache_clear()
+
+    yield set_limit
+    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
+
+
 def file_and_assess(service: Any, families: tuple[str, ...]) -> None:
     """Each family filed with two photos and assessed (as a commission member)."""
     for n, family in enumerate(families):
@@ -175,6 +189,22 @@ def promotion_entries(sessions: Any) -> list[tuple[str, dict[str, Any]]]:
             .order_by(AuditEntry.seq)
         )
         return [(action, details) for action, details in rows]
+
+
+def rescored_entries(url: str) -> list[dict[str, Any]]:
+    """The details of the re-scoring runs' audit entries (`photos_rescored`) in the database at
+    `url`, oldest first."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(
+                select(AuditEntry.details)
+                .where(AuditEntry.action == "photos_rescored")
+                .order_by(AuditEntry.seq)
+            ).scalars()
+            return list(rows)
+    finally:
+        engine.dispose()
 
 
 def stop_after_first_batch(done: int) -> None:

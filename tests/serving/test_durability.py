@@ -1,57 +1,31 @@
-"""Crash safety: SIGKILL a real uvicorn process during uploads, restart, and check that every
-acknowledged photo is intact and no partial file is left (bounded rounds and requests)."""
+"""Crash safety: SIGKILL a real `shanyraq serve` process during uploads, restart, and check that
+every acknowledged photo is intact and no partial file is left (bounded rounds and requests)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.serving.helpers import PASSWORD, ROOT, family_body, jpeg
+from tests.serving.helpers import PASSWORD, family_body, jpeg
+from tests.serving.subprocess_runs import start_serve
 
 ROUNDS, UPLOADS_PER_ROUND, KILL_AFTER_ACKS = 2, 24, 5
-LAUNCH = (
-    "import sys, uvicorn; from pathlib import Path; from serving.app import create_app; "
-    "from serving.core.config import load_serving_settings; "
-    "uvicorn.run(create_app(load_serving_settings(Path(sys.argv[1]))), host='127.0.0.1', "
-    "port=int(sys.argv[2]), log_level='warning')"
-)
+SECRET_KEY = "k" + "x" * 31
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start(config: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, str(config), str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # poll until it answers (bounded)
-        if process.poll() is not None:
-            raise AssertionError(f"server died at start: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not start within 60 s")
+def _start(tmp_path: Path, database_url: str) -> tuple[subprocess.Popen[str], str]:
+    """`shanyraq serve` on the test's database and data folder (warnings only in its log, which
+    nobody reads while it runs), once it answers: (the process, its address)."""
+    process, port = start_serve(
+        tmp_path, database_url=database_url, secret_key=SECRET_KEY, log_level="warning"
+    )
+    return process, f"http://127.0.0.1:{port}"
 
 
 def _token(url: str) -> dict[str, str]:
@@ -89,32 +63,26 @@ def _upload_until_killed(url, headers, photos, process) -> list[dict]:
 
 @pytest.mark.slow
 def test_sigkill_during_uploads_loses_no_acknowledged_photo(tmp_path, database_url):
-    from serving.core.config import load_serving_settings
     from serving.db.session import make_engine, make_session_factory, session_scope
     from serving.migrations import upgrade
     from serving.users import create_user
 
-    config = tmp_path / "serving.yaml"
-    data_dir = tmp_path / "data"
-    config.write_text(
-        f"data_dir: {data_dir}\ndatabase_url: '{database_url}'\nsecret_key: k" + "x" * 31
-    )
-    settings = load_serving_settings(config)
-    upgrade(settings.resolved_database_url)
-    engine = make_engine(settings.resolved_database_url)
+    data_dir = tmp_path / "data"  # start_serve's
+    upgrade(database_url)
+    engine = make_engine(database_url)
     with session_scope(make_session_factory(engine)) as session:
         create_user(
             session, username="inspector", password=PASSWORD, role="inspector", region="shymkent"
         )
     engine.dispose()
-    process, url = _start(config)
+    process, url = _start(tmp_path, database_url)
     headers = _token(url)
     assert httpx.post(f"{url}/families", json=family_body("F1"), headers=headers).status_code == 201
     acknowledged: list[dict] = []
     for round_no in range(ROUNDS):
         photos = [jpeg(1000 * round_no + i, size=(800, 600)) for i in range(UPLOADS_PER_ROUND)]
         acknowledged += _upload_until_killed(url, headers, photos, process)
-        process, url = _start(config)  # restart after the crash
+        process, url = _start(tmp_path, database_url)  # restart after the crash
         headers = _token(url)
         for photo in acknowledged:
             got = httpx.get(f"{url}/photos/{photo['photo_id']}", headers=headers)

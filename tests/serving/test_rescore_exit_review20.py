@@ -15,10 +15,10 @@ from sqlalchemy import select
 from serving import audit
 from serving.assessments import LOGIC_KEY, WELFARE_CONFIG_KEY
 from serving.db.models import AuditEntry
-from serving.db.session import make_engine, make_session_factory
 from serving.reassessment import reassess, resolve_actor
 from tests.serving import test_reassess_goes_on_review19, test_rescore_store_damage
 from tests.serving.helpers import Service
+from tests.serving.rescore_fixtures import rescored_entries
 from tests.shanyraq.test_cli_usage_review import _help, _run_main
 from welfare.fusion import FusionModel
 
@@ -31,21 +31,6 @@ def _rescore_main(monkeypatch: Any, capsys: Any, model: Path, config: Path) -> t
     """`shanyraq rescore` through the entry point a script runs: exit status, stdout, stderr."""
     return _run_main(monkeypatch, capsys, "rescore", "--model", str(model), "--device", "cpu",
                      "--no-progress", "--config", str(config))  # fmt: skip
-
-
-def _rescored_entries(config: Path) -> list[dict[str, Any]]:
-    url = f"sqlite:///{config.parent / 'data' / 'shanyraq.db'}"
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            rows = session.execute(
-                select(AuditEntry.details)
-                .where(AuditEntry.action == "photos_rescored")
-                .order_by(AuditEntry.seq)
-            ).scalars()
-            return list(rows)
-    finally:
-        engine.dispose()
 
 
 def _stays_uncovered(monkeypatch: pytest.MonkeyPatch, photo_id: int) -> None:
@@ -89,12 +74,12 @@ def test_an_unfinished_run_exits_3_apart_from_store_damage_and_a_finished_run(
     assert f"Run `shanyraq rescore --model {model} --device cpu --config {config}` again" in err
     assert "--restart" not in err  # the command named resumes; it must not discard the run
     assert "1 original(s) the store could not give" in err  # said now, named once it finishes
-    assert _rescored_entries(config)[-1]["complete"] is False
+    assert rescored_entries(stored.url)[-1]["complete"] is False
 
     # Resumed: it finishes, but for the original the store could not give (exit 2, as before).
     code, out, err = _rescore_main(monkeypatch, capsys, model, config)
     assert code == 2 and err.startswith("error [photo_store_damaged]: "), (out, err)
-    assert _rescored_entries(config)[-1]["complete"] is True
+    assert rescored_entries(stored.url)[-1]["complete"] is True
 
     original.write_bytes(kept)  # restored from a backup: finished, exit 0
     code, out, err = _rescore_main(monkeypatch, capsys, model, config)

@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 import serving.rescore
-from serving.db.models import AuditEntry, Photo
+from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
 from serving.rescore_cli import RescoreUnfinishedError, report_lines
 from tests.serving import test_rescore_open_review20, test_rescore_store_damage
-from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate
+from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate, rescored_entries
 from tests.serving.test_rescore_review13 import _upload_on_old_model
 from tests.serving.test_rescore_store_damage import _code, _rescore, _service
 
@@ -100,15 +99,7 @@ def test_the_since_command_prints_and_audits_both_counts(tmp_path: Path, model: 
     assert f"(photos {earlier}, {late}); 1 of them recorded by another run under test-0" in message
     assert "checked again by this one, 1 found by this run" in message
 
-    engine = make_engine(stored.url)
-    with make_session_factory(engine)() as session:
-        entries = session.execute(
-            select(AuditEntry.details)
-            .where(AuditEntry.action == "photos_rescored")
-            .order_by(AuditEntry.seq)
-        ).scalars()
-        details = list(entries)[-1]
-    engine.dispose()
+    details = rescored_entries(stored.url)[-1]
     assert (details["failed"], details["store_damaged"]) == (1, 2)  # as before
     assert (details["store_damaged_by_run"], details["by_other_runs"]) == (1, 4)
 

@@ -32,8 +32,6 @@ from tests.web.helpers import sign_in
 
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-# The page tests of repeats (tests/web) import COPIES and _encoded from here.
-_encoded = encoded
 
 
 def _filed(service: Service, family_id: str, data: bytes) -> dict[str, Any]:

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 from typer.testing import CliRunner
 
-from serving.db.models import AuditEntry
-from serving.db.session import make_engine, make_session_factory
+from serving.db.session import make_engine
 from serving.rescore import rescore
 from serving.rescore_cli import report_lines
 from serving.storage import PhotoStore
 from shanyraq.cli import build_app
-from tests.serving.rescore_fixtures import cli_config, populate, tiny_model
+from tests.serving.rescore_fixtures import cli_config, populate, rescored_entries, tiny_model
 from tests.serving.test_rescore_review14 import _late_upload, _new_code
 from vision.bulk import open_scorer
 
@@ -83,19 +80,6 @@ def test_an_unfinished_run_taken_up_again_still_reads_as_resumed(
     assert ", resumed from an earlier session" in lines
 
 
-def _entries(url: str) -> list[dict[str, Any]]:
-    engine = make_engine(url)
-    with make_session_factory(engine)() as session:
-        rows = session.execute(
-            select(AuditEntry.details)
-            .where(AuditEntry.action == "photos_rescored")
-            .order_by(AuditEntry.seq)
-        ).scalars()
-        entries = list(rows)
-    engine.dispose()
-    return entries
-
-
 def test_the_audit_entry_of_a_reopened_since_run_records_this_calls_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,7 +96,7 @@ def test_the_audit_entry_of_a_reopened_since_run_records_this_calls_counts(
     assert again.exit_code == 0, again.output
     assert "this session: 1 photo(s), 1 scored and 0 without a score" in again.output
 
-    first, second = _entries(url)
+    first, second = rescored_entries(url)
     assert (first["scored"], first["scored_now"], first["reopened"]) == (3, 3, False)
     assert (second["scored"], second["scored_now"], second["reopened"]) == (4, 1, True)
     assert second["failed_now"] == 0 and second["retried_failed"] == 0

@@ -35,7 +35,12 @@ from serving.rescore_ray import read_query
 from serving.rescore_ray_actor import Database, read_page
 from serving.rescore_runs import RescoreMixError, since_key_of
 from tests.serving import test_review29_rescore_words as words
-from tests.serving.rescore_fixtures import populate, tiny_model
+from tests.serving.rescore_fixtures import (
+    cpu_scorer,
+    populate,
+    stop_after_first_batch,
+    tiny_model,
+)
 from tests.serving.test_rescore_review14 import _late_upload, _new_code
 
 model, local_ray = words.model, words.local_ray  # the tiny model (version test-0), a local Ray
@@ -169,11 +174,11 @@ def test_promote_names_the_half_promoted_run_as_started_for_a_late_upload(
 
     # The way named before: a new --since run, refused until the promotion is finished.
     with pytest.raises(RescoreMixError, match="finish the promotion first"):
-        rescore(engine, stored.store, words._scorer(model_dir),
+        rescore(engine, stored.store, cpu_scorer(model_dir),
                 since=datetime(2026, 1, 11, tzinfo=UTC), progress=False)  # fmt: skip
 
     _new_code(monkeypatch, OLD_CODE)  # the settings run 1 recorded
-    report = rescore(engine, stored.store, words._scorer(model_dir), progress=False)
+    report = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert report.complete and report.scored_now == 2  # the late photo and the restored one
     assert words._promote(engine, model_dir) == 3
     assert words._versions(database_url) == {VERSION}
@@ -200,13 +205,13 @@ def test_discard_of_a_promoted_run_stopped_part_way_names_its_own_command(
     stored = populate(database_url, tmp_path / "photos", 3)
     model_dir = tiny_model(tmp_path / "models")
     engine = make_engine(database_url)
-    assert rescore(engine, stored.store, words._scorer(model_dir), progress=False).complete
+    assert rescore(engine, stored.store, cpu_scorer(model_dir), progress=False).complete
     assert words._promote(engine, model_dir) == 3
     for day in (10, 11):
         _late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):
-        rescore(engine, stored.store, words._scorer(model_dir), batch_size=1, progress=False,
-                on_batch=words._stop_after_first_batch)  # fmt: skip
+        rescore(engine, stored.store, cpu_scorer(model_dir), batch_size=1, progress=False,
+                on_batch=stop_after_first_batch)  # fmt: skip
     _new_code(monkeypatch, NEW_CODE)
 
     message = _refusal(engine)
@@ -221,9 +226,9 @@ def test_discard_of_a_promoted_run_stopped_part_way_names_its_own_command(
     day = re.search(r"`shanyraq rescore --model DIR --since (\d{4}-\d{2}-\d{2})`", message)
     assert day is not None, message
     since = datetime.fromisoformat(day[1]).replace(tzinfo=UTC)
-    assert rescore(engine, stored.store, words._scorer(model_dir), since=since,
+    assert rescore(engine, stored.store, cpu_scorer(model_dir), since=since,
                    progress=False).scored_now == 1  # fmt: skip
-    closed = rescore(engine, stored.store, words._scorer(model_dir), progress=False)
+    closed = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert closed.complete and closed.scored_now == 0
     assert words._promote(engine, model_dir) == 2
     assert words._versions(database_url) == {VERSION}
@@ -243,12 +248,12 @@ def test_discard_of_a_half_promoted_run_says_to_finish_the_promotion_first(
     assert f"finish the promotion first: run {PROMOTE} again, which adopts the rest" in message
     assert message.index("finish the promotion first") < message.index("start a new run")
     with pytest.raises(RescoreMixError, match="finish the promotion first"):
-        rescore(engine, stored.store, words._scorer(model_dir), since=words.LOST_DAY,
+        rescore(engine, stored.store, cpu_scorer(model_dir), since=words.LOST_DAY,
                 progress=False)  # fmt: skip
 
     assert words._promote(engine, model_dir) == 1  # photo 3
     stored.store.put(kept)
-    since = rescore(engine, stored.store, words._scorer(model_dir), since=words.LOST_DAY,
+    since = rescore(engine, stored.store, cpu_scorer(model_dir), since=words.LOST_DAY,
                     progress=False)  # fmt: skip
     assert since.complete and since.scored_now == 1
     assert words._promote(engine, model_dir) == 1
@@ -266,8 +271,8 @@ def test_discard_of_an_unfinished_half_promoted_run_says_to_finish_it_as_started
     for day in (10, 11):
         _late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):
-        rescore(engine, stored.store, words._scorer(model_dir), batch_size=1, progress=False,
-                on_batch=words._stop_after_first_batch)  # fmt: skip
+        rescore(engine, stored.store, cpu_scorer(model_dir), batch_size=1, progress=False,
+                on_batch=stop_after_first_batch)  # fmt: skip
     _new_code(monkeypatch, NEW_CODE)
 
     message = _refusal(engine)
@@ -278,7 +283,7 @@ def test_discard_of_an_unfinished_half_promoted_run_says_to_finish_it_as_started
     assert "start a new run" not in message
 
     _new_code(monkeypatch, OLD_CODE)
-    report = rescore(engine, stored.store, words._scorer(model_dir), progress=False)
+    report = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert report.complete and report.scored_now == 1
     assert words._promote(engine, model_dir) == 3  # photo 3 and the two late ones
     engine.dispose()

@@ -56,8 +56,6 @@ from vision.artifact import read_artifact
 # and io.max_pixels and io.stored_max_pixels set as an administrator does.
 model, local_ray, no_ray = ray15.model, ray15.local_ray, review15.no_ray
 limits = rescore_fixtures.limits
-# The names test_review29_rescore_loops reads here.
-_scorer, _stop_after_first_batch = cpu_scorer, stop_after_first_batch
 KEY = b"test-secret-key-0123456789abcdef"
 PROMOTE = "`shanyraq rescore promote --model DIR`"
 

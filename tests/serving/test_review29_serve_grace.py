@@ -15,7 +15,6 @@ import yaml
 from serving.core.config import load_serving_settings
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import ROOT
-from tests.serving.helpers import free_port as _free_port  # noqa: F401 (serve_logs reads it)
 from tests.serving.subprocess_runs import START_BOUND_S, ended, start_serve
 
 # It exits about a second after the signal; before, it waited for the request, which never ends

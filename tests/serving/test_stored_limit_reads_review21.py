@@ -6,7 +6,6 @@ and verified on its pixels by the reuse index built at start-up, after the limit
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +17,14 @@ from benchmarks.quality_curves import scenes
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.rescore_ray_actor import ScoreBatch
+from tests.serving import rescore_fixtures, test_rescore_store_damage
 from tests.serving import test_rescore_ray_review19 as ray_actors
-from tests.serving import test_rescore_store_damage
 
 model = test_rescore_store_damage.model  # the tiny model (version test-0)
+# io.max_pixels lowered as an administrator does (a fixture)
+lower_pixel_limit = rescore_fixtures.lower_pixel_limit
 
 LOWERED = 5_000  # below the 96 x 72 photos the re-scoring fixtures file
-
-
-@pytest.fixture
-def lower_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
-    """Sets io.max_pixels through its env override, as an administrator lowering it would."""
-    from shanyraq.config import get_settings
-
-    def set_limit(limit: int) -> None:
-        monkeypatch.setenv("SHANYRAQ_IO__MAX_PIXELS", str(limit))
-        get_settings.cache_clear()
-
-    yield set_limit
-    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
 
 
 def test_a_ray_actor_scores_a_photo_filed_under_a_higher_limit(tmp_path: Path, model: Path):

@@ -1,6 +1,7 @@
-"""Helpers of the page tests: photos that look like homes, blurred ones, signing in by form, a
-signed-in client reading the pages in a language, and what a page says: a text it holds, its
-visible words, its language links and its decision form."""
+"""Helpers of the page tests: photos that look like homes, blurred ones, a form's multipart body
+as a browser writes it, signing in by form, a signed-in client reading the pages in a language,
+and what a page says: a text it holds, its visible words, its language links and its decision
+form."""
 
 from __future__ import annotations
 
@@ -60,6 +61,28 @@ def csrf_from(html: str) -> str:
     return found.group(1)
 
 
+BOUNDARY = "b0undary"  # multipart_body's, unless given
+MULTIPART_HEADERS = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def multipart_body(
+    fields: dict[str, str], files: list[tuple[str, str, bytes]], boundary: str = BOUNDARY
+) -> bytes:
+    """A multipart body as a browser writes it (a file part keeps `filename=""`): `files` as
+    (field, file name, bytes)."""
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    for field, filename, data in files:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'
+        )
+        parts.append(head.encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
 def sign_in(client: Any, username: str, password: str) -> Any:
     """Sign in through the page's form; the client keeps the session cookie."""
     page = client.get("/ui/login")
@@ -92,9 +115,10 @@ def found_text(pattern: str, page: str) -> str:
 
 
 def main_words(page: str) -> str:
-    """The visible words of the page's main part (tags and attributes left out)."""
+    """The visible words of the page's main part (tags and attributes left out), one space
+    between each two."""
     main = page.split('<main id="main" tabindex="-1">')[1].split("</main>")[0]
-    return html.unescape(re.sub(r"<[^>]*>", " ", main))
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", main)).split())
 
 
 def language_links(page: str) -> dict[str, str]:

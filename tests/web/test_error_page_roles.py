@@ -3,26 +3,19 @@ language, and says nothing else: not whether the family exists, nor its region."
 
 from __future__ import annotations
 
-import html
 import re
 
 from serving.api.routes.assessments import DECIDERS, READERS
 from serving.web.i18n import LANGUAGES, translator
 from tests.serving.helpers import OTHER_REGION
-from tests.web.helpers import csrf_from
-
-
-def _main(page: str) -> str:
-    """The visible words of the page's main part (tags and attributes left out)."""
-    main = page.split('<main id="main" tabindex="-1">')[1].split("</main>")[0]
-    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", main)).split())
+from tests.web.helpers import csrf_from, main_words
 
 
 def _roles_named(page: str, language: str) -> list[str] | None:
     """The roles the page names as allowed, as their labels in `language` (None: no such line)."""
     t = translator(language)
     before, after = t("error.roles_allowed").split("{roles}")
-    found = re.search(re.escape(before) + r"(.*?)" + re.escape(after), _main(page))
+    found = re.search(re.escape(before) + r"(.*?)" + re.escape(after), main_words(page))
     return found.group(1).split(", ") if found else None
 
 
@@ -62,10 +55,10 @@ def test_the_refusal_says_nothing_of_the_family_asked_for(web, browser_for):
             for family_id in ("F1", "F2", "F404")  # this region's, another region's, none
         ]
         assert [p.status_code for p in pages] == [403, 403, 403]
-        shown = {_main(p.text) for p in pages}
+        shown = {main_words(p.text) for p in pages}
         assert len(shown) == 1, shown  # the same words, whether or where the family exists
         other_region = translator(language).label("region", OTHER_REGION)
-        assert not any(other_region in p.text or "F1" in _main(p.text) for p in pages)
+        assert not any(other_region in p.text or "F1" in main_words(p.text) for p in pages)
 
 
 def test_a_refusal_for_another_reason_names_no_roles(web, browser_for):

@@ -19,7 +19,7 @@ import yaml
 from benchmarks.quality_curves import scenes
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import ROOT, family_body
-from tests.serving.test_review27_repeat_upload import COPIES, _encoded
+from tests.serving.repeat_photos import COPIES, encoded
 from tests.web import live
 from tests.web.live_module import live_server, signed_in_page
 
@@ -78,7 +78,7 @@ def test_repeats_are_counted_apart_from_usable_photos(browser, server, language)
     try:
         page = signed_in_page(context, server, "inspector")
         page.select_option("#family-id", FAMILIES[language])
-        room = _encoded(scenes(1, seed=SCENES[language], width=1024)[0])
+        room = encoded(scenes(1, seed=SCENES[language], width=1024)[0])
         page.set_input_files(
             "#files",
             files=[
@@ -115,7 +115,7 @@ def test_a_run_without_repeats_keeps_the_summary_as_it_was(browser, server):
     try:
         page = signed_in_page(context, server, "inspector")
         page.select_option("#family-id", FAMILIES["none repeated"])
-        other = _encoded(scenes(1, seed=SCENES["none repeated"], width=1024)[0])
+        other = encoded(scenes(1, seed=SCENES["none repeated"], width=1024)[0])
         page.set_input_files("#files", files=[_photo("bedroom.jpg", other)])
         page.focus("#upload-form button[type=submit]")
         page.keyboard.press("Enter")

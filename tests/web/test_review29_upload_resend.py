@@ -19,7 +19,7 @@ import pytest
 from benchmarks.quality_curves import scenes
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, family_body
-from tests.serving.test_review27_repeat_upload import COPIES, _encoded
+from tests.serving.repeat_photos import COPIES, encoded
 from tests.web import test_review28_upload_repeats_browser as review28
 from tests.web.helpers import blurred_photo, csrf_from, sign_in
 from tests.web.live_module import signed_in_page
@@ -41,7 +41,7 @@ def _family(server: Any, family_id: str, seed: int) -> bytes:
     """Make the family; its room's photo (a room of its own: another family's is reuse)."""
     created = server.api("inspector").post("/families", json=family_body(family_id))
     assert created.status_code == 201, created.text
-    return _encoded(scenes(1, seed=seed, width=1024)[0])
+    return encoded(scenes(1, seed=seed, width=1024)[0])
 
 
 def _cards_attributes(text: str) -> list[dict[str, str]]:

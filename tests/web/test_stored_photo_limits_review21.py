@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from serving import storage
 from serving.errors import PhotoUnreadableError
 from shanyraq.errors import ImageTooLargeError
 from shanyraq.taxonomy import get_taxonomy
+from tests.serving import rescore_fixtures
 from tests.serving.helpers import PASSWORD, Service, jpeg, started
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from tests.web.helpers import sign_in
@@ -25,19 +26,8 @@ from vision.artifact import TORCH_FILE
 from vision.explain import heatmap
 
 SIGN = "damp_mould"
-
-
-@pytest.fixture
-def lower_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
-    """Sets io.max_pixels through its env override, as an administrator lowering it would."""
-    from shanyraq.config import get_settings
-
-    def set_limit(limit: int) -> None:
-        monkeypatch.setenv("SHANYRAQ_IO__MAX_PIXELS", str(limit))
-        get_settings.cache_clear()
-
-    yield set_limit
-    get_settings.cache_clear()  # monkeypatch (torn down after this) restores the env
+# io.max_pixels lowered as an administrator does (a fixture)
+lower_pixel_limit = rescore_fixtures.lower_pixel_limit
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from welfare.criteria import WelfareConfig
 from welfare.features import feature_basis
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 from welfare.model_folder import (
-    TRAIN,
     TRAIN_ENGINE,
     FusionMeta,
     TrainingDataMismatchError,
@@ -33,7 +32,13 @@ from welfare.model_folder import (
     read_meta,
     retrain_command,
 )
-from welfare.retrain_words import renamed, train_again, train_engine_again
+from welfare.retrain_words import (
+    engine_built,
+    engine_models,
+    renamed,
+    train_again,
+    train_engine_again,
+)
 from welfare.statements import figure
 
 log = logging.getLogger(__name__)
@@ -141,8 +146,9 @@ def check_basis_alike(
     now = feature_basis(config)
     others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
     changed: dict[str, tuple[list[str], str | None]] = {}  # name: (feature changes, line's)
+    engine = engine_built(others)
     for name, meta in others.items():
-        if retrain_command(meta.metrics) != TRAIN:
+        if name in engine:
             continue
         features = [] if meta.feature_basis is None else basis_changes(meta.feature_basis, now)
         line = label_basis_change(meta, config)
@@ -292,8 +298,9 @@ def check_label_bases(
     each answers for (`label_basis_change`) and the commands that train them again under today's
     line on data (n, seed), the data of the folder's other models: `welfare train` with its
     options for those it built (welfare.retrain_words: each by the model it records, with
-    --keep-meaningless where needed), `welfare train-engine` into a folder of their own for those
-    it built. A model loaded on its own is checked by `check_label_basis`."""
+    --keep-meaningless where needed), `welfare train-engine` for those it built, each moved to a
+    folder of its own and trained again there with the options it records (`engine_models`).
+    A model loaded on its own is checked by `check_label_basis`."""
     refused = {
         name: why for name, meta in metas.items() if (why := label_basis_change(meta, config))
     }
@@ -307,7 +314,11 @@ def check_label_bases(
         if len(alike) == 1
         else "; ".join(f"{', '.join(names)}: {why}" for why, names in alike.items())
     )
-    engine = [name for name in refused if retrain_command(metas[name].metrics) == TRAIN_ENGINE]
+    engine = engine_models(
+        folder,
+        {name: metas[name] for name in refused},
+        lambda own, meta: train_engine_again(own, meta, n=n, seed=seed),
+    )
     simulated = {name: metas[name] for name in refused if name not in engine}
     advice = []
     if simulated:
@@ -317,12 +328,10 @@ def check_label_bases(
             f"all{renamed(folder, simulated)})"
         )
     if engine:
-        was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
-        command = train_engine_again(n, seed, (metas[name] for name in engine))
         advice.append(
-            f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}`: train {it} again under "
-            f"today's line into a folder of {its} own ({command}), which `welfare evaluate-real` "
-            "takes as --engine-model"
+            f"{engine.names} {engine.was} built by `{TRAIN_ENGINE}`: train {engine.it} again "
+            f"under today's line in a folder of its own ({engine.moves}), which `welfare "
+            "evaluate-real` takes as --engine-model"
         )
     raise ModelMismatchError(
         f"{folder}: {', '.join(refused)} cannot give P(ASP eligible) under today's poverty line "

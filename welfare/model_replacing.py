@@ -16,8 +16,8 @@ from welfare.model_folder import (
     TrainingDataMismatchError,
     model_folders,
     read_meta,
-    retrain_command,
 )
+from welfare.retrain_words import EngineModels, engine_models, train_engine_again
 
 
 def check_replacing(folders: Sequence[Path], *, overwrite: bool) -> None:
@@ -46,7 +46,11 @@ def _version_of(folder: Path) -> str:
 
 
 def check_trained_alike(
-    out: Path, *, replacing: Collection[str], training_hash: Callable[[list[str]], str | None]
+    out: Path,
+    *,
+    replacing: Collection[str],
+    training_hash: Callable[[list[str]], str | None],
+    data: tuple[int, int] | None = None,
 ) -> None:
     """Refuse to save models as out/<name> for each name in `replacing` when `out` holds other
     fusion models trained on other data (TrainingDataMismatchError naming them), before
@@ -55,12 +59,19 @@ def check_trained_alike(
     `training_hash(features)` is the training-data hash (FusionMeta.training_data_hash) the
     new models' data give on `features`, or None when they lack one of them; another model was
     trained on the same data when it recorded that hash for its own features. The refusal
-    says what to do about each model, by the command that built it (`retrain_command`).
+    says what to do about each model, by the command that built it (`retrain_command`): one
+    `welfare train-engine` built is sent to a folder of its own, to be trained again there on
+    the new models' `data` (n, seed; None: its own) with the options it records.
     """
     others = {p.name: read_meta(p) for p in model_folders(out) if p.name not in replacing}
     differ = [n for n, m in others.items() if training_hash(m.features) != m.training_data_hash]
     if differ:
-        engine = [n for n in differ if retrain_command(others[n].metrics) == TRAIN_ENGINE]
+        n, seed = data or (None, None)
+        engine = engine_models(
+            out,
+            {name: others[name] for name in differ},
+            lambda own, meta: train_engine_again(own, meta, n=n, seed=seed),
+        )
         raise TrainingDataMismatchError(
             f"{out} also holds {', '.join(differ)}, trained on other data than "
             f"{', '.join(sorted(replacing))} would be now, and `welfare evaluate` refuses models "
@@ -68,10 +79,11 @@ def check_trained_alike(
         )
 
 
-def _advice(differ: Sequence[str], engine: Sequence[str], replacing: Collection[str]) -> str:
+def _advice(differ: Sequence[str], engine: EngineModels, replacing: Collection[str]) -> str:
     """What to do about the models `differ` trained on other data, `engine` those of them
-    `welfare train-engine` built: `welfare train` can train the others together with the models
-    `replacing`, never those (it trains the registered models on simulated photo scores)."""
+    `welfare train-engine` built (where each goes, and its command there): `welfare train` can
+    train the others together with the models `replacing`, never those (it trains the
+    registered models on simulated photo scores)."""
     simulated = [n for n in differ if n not in engine]
     advice = []
     if simulated and engine:
@@ -84,10 +96,10 @@ def _advice(differ: Sequence[str], engine: Sequence[str], replacing: Collection[
             "train them together (name every model with --model, or leave --model out to train all)"
         )
     if engine:
-        was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "them", "their")
         advice.append(
-            f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}` (lgbm_fused on the vision "
-            f"engine's photo scores), which `{TRAIN}` does not train: keep {it} in a folder of "
-            f"{its} own (move {it}, or train {it} again there with `{TRAIN_ENGINE} --out FOLDER`)"
+            f"{engine.names} {engine.was} built by `{TRAIN_ENGINE}` (lgbm_fused on the vision "
+            f"engine's photo scores), which `{TRAIN}` does not train: keep {engine.it} in a folder "
+            f"of its own, trained again there on the same data as {', '.join(sorted(replacing))} "
+            f"to be compared with them ({engine.moves})"
         )
     return "; ".join(advice) + ", or train into a new folder (--out)"

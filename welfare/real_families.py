@@ -29,8 +29,13 @@ from shanyraq.errors import ModelMismatchError
 from welfare.criteria import WelfareConfig
 from welfare.dataset import build_family_data, simulated_families, split_indices
 from welfare.fusion import FamilyCountError, FusionModel
-from welfare.model_folder import TRAIN, TRAIN_ENGINE, retrain_command
-from welfare.retrain_words import keep_option, renamed
+from welfare.model_folder import TRAIN, TRAIN_ENGINE
+from welfare.retrain_words import (
+    engine_models,
+    evaluate_real_again,
+    keep_option,
+    renamed,
+)
 from welfare.simulate import SimulatedPhoto
 from welfare.train import not_trained_on, split_of
 
@@ -184,20 +189,20 @@ def check_trained_on(
 
 def check_not_engine(models: Mapping[str, FusionModel], *, folder: Path) -> None:
     """Refuse `models` of the --model `folder` that `welfare train-engine` built
-    (ModelMismatchError naming them and the command that compares them), before any family is
-    generated: checked here as `welfare train`'s models are, on simulated photo scores, their
-    training data never match (they learned the vision engine's), and training again cannot help.
-    The one passed as --engine-model is not among `models` (welfare.real_evaluation)."""
-    engine = [name for name, m in models.items() if retrain_command(m.meta.metrics) == TRAIN_ENGINE]
-    if not engine:
+    (ModelMismatchError naming them, where to move each and the command that compares it from
+    there), before any family is generated: checked here as `welfare train`'s models are, on
+    simulated photo scores, their training data never match (they learned the vision engine's),
+    and training again cannot help. The one passed as --engine-model is not among `models`
+    (welfare.real_evaluation)."""
+    metas = {name: m.meta for name, m in models.items()}
+    t = engine_models(folder, metas, lambda own, meta: evaluate_real_again(folder, own, meta))
+    if not t:
         return
-    was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
     raise ModelMismatchError(
-        f"{folder}: {', '.join(engine)} {was} built by `{TRAIN_ENGINE}` on the vision engine's "
-        f"photo scores, and in --model {it} would be checked as the models `{TRAIN}` builds are, "
-        f"on simulated photo scores, which {its} training data never match: move {it} into a "
-        f"folder of {its} own and compare {it} from there, as --engine-model (`shanyraq welfare "
-        f"evaluate-real --model {folder} --engine-model ITS_FOLDER`), which scores the held-out "
-        f"families' photos with the vision model {it} {was} trained on (--vision, and --size as "
-        "then)"
+        f"{folder}: {t.names} {t.was} built by `{TRAIN_ENGINE}` on the vision engine's photo "
+        f"scores, and in --model {t.it} would be checked as the models `{TRAIN}` builds are, on "
+        f"simulated photo scores, which {t.their} training data never match: move {t.it} into a "
+        f"folder of its own and compare {t.it} from there, as --engine-model ({t.moves}), which "
+        "scores the held-out families' photos with the vision model and at the render size it "
+        "was trained with"
     )

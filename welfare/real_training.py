@@ -13,7 +13,10 @@ that line as every fusion model does (`label_basis`) and is refused on load unde
 
 It is refused as `welfare train` refuses its models: data too few to split and fit, or fewer
 than a recipe may ask for, before any photo is scored, and a model that learned nothing, before
-it is saved (both allowed with `keep_meaningless`, to try the pipeline). It records the data
+it is saved (both allowed with `keep_meaningless`, to try the pipeline, and recorded as `welfare
+train` records it: metrics data `meaningless`). It records the options it was trained with
+(render size, the vision model's folder as given, the subset of training families), so that a
+refusal names the command that trains it again as it runs (welfare.retrain_words), and the data
 (n, seed) and test fraction whose training split it learned from, and `load_engine_trained`
 refuses it beside models whose test split is another: their test families could be its
 training families. It also records a hash of its training families' records and labels (no
@@ -27,7 +30,6 @@ training-data hashes, and the settings its photo scores and reuse flags were mad
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from shanyraq.errors import ConfigError, ModelMismatchError
-from welfare.criteria import WelfareConfig
+from welfare.criteria import MIN_RECIPE_FAMILIES, WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices, split_sizes
 from welfare.fusion import FusionModel, check_trainable
 from welfare.fusion_version import model_version
@@ -50,10 +52,18 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
+from welfare.retrain_words import (
+    MEANINGLESS,
+    VISION_DIR,
+    train_engine_again,
+    trained_render_size,
+    trained_vision_model,
+)
 from welfare.train import (
     check_family_count,
     check_learned_something,
     fit_on,
+    learned_nothing,
     training_data_hash,
 )
 
@@ -186,6 +196,7 @@ def train_on_engine_scores(
         "generator": "training.synth.families",
         "photos": f"vision engine {engine.model_version} on photos rendered at {size} px",
         "vision_model": engine.model_version,
+        VISION_DIR: str(vision_dir),
         "size": size,
         "n": n,
         "seed": seed,
@@ -199,6 +210,9 @@ def train_on_engine_scores(
     model = fit_engine_fused(data, config=config, seed=seed, source=source)
     if not keep_meaningless:
         check_learned_something({ENGINE_MODEL: model}, data)
+    # Saved only because keep_meaningless let it be? A command training it again carries it.
+    empty = learned_nothing({ENGINE_MODEL: model}, data) if keep_meaningless else {}
+    model.meta.metrics["data"] = {**source, MEANINGLESS: n < MIN_RECIPE_FAMILIES or bool(empty)}
     model.save(out)
     log.info("%s: %d families -> %s", model.meta.version, len(data), out)
     return model, {
@@ -232,48 +246,32 @@ def load_engine_trained(
     if (source.get("n"), source.get("seed")) != (n, seed):
         raise ModelMismatchError(
             f"{folder}: trained on data {source.get('n')}, {source.get('seed')}, the other models "
-            f"on {n}, {seed}; train it with `shanyraq welfare train-engine --n {n} --seed {seed}`"
+            f"on {n}, {seed}; train it again on theirs with "
+            f"{train_engine_again(folder, model.meta, n=n, seed=seed)}"
         )
     trained_fraction = source.get("test_fraction") or (model.meta.recipe or {}).get("test_fraction")
     if test_fraction is not None and trained_fraction not in (None, test_fraction):
         raise ModelMismatchError(
             f"{folder}: trained on the training split left by test_fraction {trained_fraction}, "
             f"but the test families are now drawn with {test_fraction}, so some of them are "
-            "families it was trained on; train it again with `shanyraq welfare train-engine`"
+            "families it was trained on; train it again with "
+            f"{train_engine_again(folder, model.meta)}"
         )
     learned = trained_vision_model(source)
     if vision_model is not None and learned != vision_model:
         raise ModelMismatchError(
             f"{folder}: trained on the scores of vision model {learned or 'unknown'}, but the "
-            f"photos are scored by {vision_model} now; train it again with `shanyraq welfare "
-            "train-engine`"
+            f"photos are scored by {vision_model} now; train it again with "
+            f"{train_engine_again(folder, model.meta, vision_model=vision_model)}"
         )
     rendered = trained_render_size(source)
     if size is not None and rendered != size:
         raise ModelMismatchError(
             f"{folder}: trained on photos rendered at "
             f"{f'{rendered} px' if rendered else 'an unknown size'}, but they are rendered now at "
-            f"{size} px; train it again with `shanyraq welfare train-engine --size {size}`"
+            f"{size} px; train it again with {train_engine_again(folder, model.meta, size=size)}"
         )
     return model
-
-
-def trained_vision_model(source: dict[str, Any]) -> str | None:
-    """The vision model whose scores an engine-trained model learned from (older artifacts
-    name it only in their `photos` sentence)."""
-    if source.get("vision_model"):
-        return str(source["vision_model"])
-    found = re.match(r"vision engine (\S+) on ", str(source.get("photos", "")))
-    return found.group(1) if found else None
-
-
-def trained_render_size(source: dict[str, Any]) -> int | None:
-    """The render size of the photos an engine-trained model learned from (older artifacts
-    name it only in their `photos` sentence)."""
-    if source.get("size"):
-        return int(source["size"])
-    found = re.search(r" rendered at (\d+) px", str(source.get("photos", "")))
-    return int(found.group(1)) if found else None
 
 
 def families_hash(data: FamilyData, config: WelfareConfig) -> str | None:
@@ -312,7 +310,7 @@ def check_trained_families(
             f"families, seed {generated.seed}) as they are generated now (the hash of their "
             "records and labels differs): configs/welfare.yaml (criteria, thresholds, levels, "
             "test_fraction), configs/synth.yaml or the family generator changed since it was "
-            f"trained; train it again with `shanyraq welfare train-engine --n {generated.n} "
-            f"--seed {generated.seed}`, or put back the configuration it was trained with"
+            f"trained; train it again with {train_engine_again(folder, model.meta)}, or put back "
+            "the configuration it was trained with"
         )
     return True

@@ -9,21 +9,39 @@ which keeps it as it is and trains the model it holds anew under its own name.
 `--keep-meaningless` is carried (`keep_option`) when the data are fewer families than a recipe may
 ask for (`welfare train` and `train-engine` refuse them without it), or when a model named was
 saved only because it was given, as its metrics' `data` record (`MEANINGLESS`, which `welfare
-train` records; a model saved before it was recorded, or by `train-engine`, by its data's count).
+train` and `train-engine` record; a model saved before it was recorded, by its data's count).
+
+A model `welfare train-engine` built (`engine_built`) is never trained by `welfare train` and never
+compared from a folder of `welfare train`'s models: a refusal sends each to a folder of its own
+(`own_folder`, under the folder's engine/, which no folder of models reads) and names the command
+to run there (`to_own_folders`): `train-engine` with every option the model records (data, vision
+model's folder, render size, subset of training families: `train_engine_again`), or
+`evaluate-real` with the vision model and render size it was trained with (`evaluate_real_again`).
+Refusals word one such model or several alike (`EngineModels`, from `engine_models`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
+from typing import Any
 
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.model_folder import TRAIN, TRAIN_ENGINE, FusionMeta, retrain_command
 
+EVALUATE_REAL = "shanyraq welfare evaluate-real"
 # How `welfare train` and `train-engine` are told to keep models they judge meaningless.
 KEEP_MEANINGLESS = "--keep-meaningless"
 # The key of metrics["data"] saying the model was saved only because KEEP_MEANINGLESS was given.
 MEANINGLESS = "meaningless"
+# The key of an engine model's metrics["data"] naming the vision model's folder (train-engine's
+# --vision, as given) whose scores it learned from.
+VISION_DIR = "vision_dir"
+# The folder, in a folder of models, where a refusal sends each engine model to a folder of its own.
+OWN = "engine"
 
 
 def kept_meaningless(metrics: object) -> bool:
@@ -79,10 +97,152 @@ def renamed(out: Path, metas: Mapping[str, FusionMeta]) -> str:
     )
 
 
-def train_engine_again(n: int, seed: int, metas: Iterable[FusionMeta] = ()) -> str:
-    """The `welfare train-engine` command, in backticks, that trains an engine model of `metas`
-    again on data (n, seed) into a folder of its own."""
-    return f"`{TRAIN_ENGINE} --out FOLDER --n {n} --seed {seed}{keep_option(n, metas)}`"
+def engine_built(metas: Mapping[str, FusionMeta]) -> list[str]:
+    """The models of `metas` (by their folder's name) that `welfare train-engine` built, in order:
+    those whose training data name the vision model that scored their photos (`retrain_command`)."""
+    return [name for name, meta in metas.items() if retrain_command(meta.metrics) == TRAIN_ENGINE]
+
+
+@dataclass(frozen=True)
+class EngineModels:
+    """Models of a folder that `welfare train-engine` built, as a refusal tells of them: "X was
+    built ... move it ... its training data" for one, "X, Y were built ... move each ... their
+    training data" for several ("each ... a folder of its own" either way); and `moves`, where
+    each goes and the command to run on it there (`to_own_folders`). False when there is none."""
+
+    models: tuple[str, ...]
+    moves: str
+
+    def __bool__(self) -> bool:
+        return bool(self.models)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.models
+
+    @property
+    def names(self) -> str:
+        return ", ".join(self.models)
+
+    @property
+    def was(self) -> str:
+        return "was" if len(self.models) == 1 else "were"
+
+    @property
+    def it(self) -> str:
+        return "it" if len(self.models) == 1 else "each"
+
+    @property
+    def their(self) -> str:
+        return "its" if len(self.models) == 1 else "their"
+
+
+def engine_models(
+    folder: Path, metas: Mapping[str, FusionMeta], command: Callable[[Path, FusionMeta], str]
+) -> EngineModels:
+    """The models of `metas` (by their folder's name in `folder`) that `welfare train-engine`
+    built (`engine_built`), each sent to a folder of its own with `command(own, meta)` to run
+    there."""
+    engine = engine_built(metas)
+    moves = to_own_folders(folder, {name: metas[name] for name in engine}, command)
+    return EngineModels(tuple(engine), moves)
+
+
+def own_folder(folder: Path, name: str) -> Path:
+    """A folder of its own for the engine model in folder/name: folder/engine/<name> (beside the
+    models, as train-engine's default --out is beside `welfare train`'s), or <name>-2, -3, ...
+    where that is taken. `model_folders(folder)` never reads it."""
+    for k in count(1):
+        own = Path(folder) / OWN / (name if k == 1 else f"{name}-{k}")
+        if not own.exists():
+            return own
+    raise AssertionError("unreachable")
+
+
+def to_own_folders(
+    folder: Path, metas: Mapping[str, FusionMeta], command: Callable[[Path, FusionMeta], str]
+) -> str:
+    """For each engine model of `metas` (by its folder's name in `folder`), where to move it and
+    the command (`command(own, meta)`) to run on it there: "move X to OWN, then `...`"."""
+    said = []
+    for name, meta in metas.items():
+        own = own_folder(folder, name)
+        said.append(f"move {name} to {own}, then {command(own, meta)}")
+    return "; ".join(said)
+
+
+def _recorded(meta: FusionMeta) -> Mapping[str, Any]:
+    data = meta.metrics.get("data")
+    return data if isinstance(data, Mapping) else {}
+
+
+def _scored_as(
+    data: Mapping[str, Any], *, size: int | None, vision_model: str | None
+) -> tuple[str, str]:
+    """The options --vision and --size for scoring photos as the engine model of `data` was
+    trained on (at `size` and by `vision_model` where given: those scoring them now), and what
+    to add where the vision model's folder is not known: it is recorded only for the vision model
+    the model learned from (`VISION_DIR`), and not by a model saved before it was."""
+    learned = trained_vision_model(data)
+    size = size or trained_render_size(data)
+    options = f" --size {size}" if size else ""
+    folder = data.get(VISION_DIR)
+    if folder and vision_model in (None, learned):
+        return f" --vision {folder}{options}", ""
+    wanted = vision_model or learned
+    return options, f", with --vision the folder of vision model {wanted or 'it learned from'}"
+
+
+def train_engine_again(
+    out: Path,
+    meta: FusionMeta,
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+    size: int | None = None,
+    vision_model: str | None = None,
+    overwrite: bool = True,
+) -> str:
+    """The `welfare train-engine` command, in backticks, that trains the engine model of `meta`
+    again into `out` with every option it records, as it runs: on data (n, seed), at render
+    `size` and from the scores of `vision_model` where given, else as it was trained; on the same
+    subset of training families; with --overwrite (`out` holds a model) and --keep-meaningless
+    where needed. What the model does not record (the vision model's folder) is said after."""
+    data = _recorded(meta)
+    n = data.get("n") if n is None else n
+    seed = data.get("seed") if seed is None else seed
+    scored, note = _scored_as(data, size=size, vision_model=vision_model)
+    command = f"{TRAIN_ENGINE}{f' --n {n}' if n else ''}"
+    command += "" if seed is None else f" --seed {seed}"
+    command += f" --out {out}{scored}"
+    if data.get("subset_seed") is not None and data.get("train_families"):
+        command += f" --families {data['train_families']} --subset-seed {data['subset_seed']}"
+    command += " --overwrite" if overwrite else ""
+    return f"`{command}{keep_option(n or MIN_RECIPE_FAMILIES, [meta])}`{note}"
+
+
+def evaluate_real_again(models: Path, own: Path, meta: FusionMeta) -> str:
+    """The `welfare evaluate-real` command, in backticks, that compares the engine model of
+    `meta`, in `own`, with the models of `models`, scoring photos as it was trained on."""
+    scored, note = _scored_as(_recorded(meta), size=None, vision_model=None)
+    return f"`{EVALUATE_REAL} --model {models} --engine-model {own}{scored}`{note}"
+
+
+def trained_vision_model(source: Mapping[str, Any]) -> str | None:
+    """The vision model whose scores an engine-trained model learned from (older artifacts
+    name it only in their `photos` sentence)."""
+    if source.get("vision_model"):
+        return str(source["vision_model"])
+    found = re.match(r"vision engine (\S+) on ", str(source.get("photos", "")))
+    return found.group(1) if found else None
+
+
+def trained_render_size(source: Mapping[str, Any]) -> int | None:
+    """The render size of the photos an engine-trained model learned from (older artifacts
+    name it only in their `photos` sentence)."""
+    if source.get("size"):
+        return int(source["size"])
+    found = re.search(r" rendered at (\d+) px", str(source.get("photos", "")))
+    return int(found.group(1)) if found else None
 
 
 def mixed_data(
@@ -102,7 +262,9 @@ def mixed_data(
         for (n, seed), names in by_data.items()
     )
     n, seed = most
-    engine = [name for name, meta in metas.items() if retrain_command(meta.metrics) == TRAIN_ENGINE]
+    engine = engine_models(
+        folder, metas, lambda own, meta: train_engine_again(own, meta, n=n, seed=seed)
+    )
     again = {
         name: metas[name] for name, data in sources.items() if data != most and name not in engine
     }
@@ -114,13 +276,11 @@ def mixed_data(
             f"all{renamed(folder, again)})"
         )
     if engine:
-        was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "its")
-        command = train_engine_again(n, seed, (metas[name] for name in engine))
         advice.append(
-            f"{', '.join(engine)} {was} built by `{TRAIN_ENGINE}`, which `{TRAIN}` does not "
-            f"train: keep {it} in a folder of {its} own, trained on data ({n} families, seed "
-            f"{seed}) as {command} trains {it}, and give that folder to `welfare evaluate-real` "
-            "as --engine-model"
+            f"{engine.names} {engine.was} built by `{TRAIN_ENGINE}`, which `{TRAIN}` does not "
+            f"train: keep {engine.it} in a folder of its own, trained on data ({n} families, seed "
+            f"{seed}) ({engine.moves}), and give that folder to `welfare evaluate-real` as "
+            "--engine-model"
         )
     return (
         f"{folder}: its models were trained on different data ({said}), and they are compared "

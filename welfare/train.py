@@ -50,6 +50,9 @@ from welfare.model_replacing import check_replacing, check_trained_alike
 from welfare.retrain_words import (
     KEEP_MEANINGLESS,
     MEANINGLESS,
+    engine_built,
+    engine_models,
+    evaluate_real_again,
     mixed_data,
     renamed,
     train_again,
@@ -217,6 +220,7 @@ def train_models(
         out,
         replacing=names,
         training_hash=lambda features: training_data_hash(split.train, features, config),
+        data=(n, seed),
     )
     source = {
         "generator": "training.synth.families",
@@ -264,7 +268,8 @@ def most_trained_on(metas: Mapping[str, FusionMeta], config: WelfareConfig) -> t
     """The data (n, seed) most of the models `welfare train` built in `metas` record (of a tie,
     the first model's by name), else most of the others, else the recipe's: the data to train
     the rest on again, so that all are trained together."""
-    built = [name for name, meta in metas.items() if retrain_command(meta.metrics) == TRAIN]
+    engine = engine_built(metas)
+    built = [name for name in metas if name not in engine]
     for names in (built, list(metas)):
         counts = Counter(
             data for name in names if (data := recorded_data(metas[name].metrics)) is not None
@@ -291,8 +296,8 @@ def load_trained_together(
     """The models under `folder` and the (n, seed) of the data they were all trained on; models
     trained on different data are refused, naming which on which and what to do: train those
     `welfare train` built again on the data most of them were trained on (`most_trained_on`),
-    and keep those `welfare train-engine` built in a folder of their own
-    (`retrain_words.mixed_data`)."""
+    and move those `welfare train-engine` built each to a folder of its own, trained again there
+    on that data (`retrain_words.mixed_data`)."""
     models = load_models(folder, config)
     sources = {name: training_source(m) for name, m in models.items()}
     if len(set(sources.values())) != 1:
@@ -317,24 +322,20 @@ def not_trained_on(
 
 def check_simulated_only(folder: Path) -> None:
     """Refuse `folder` when it holds models `welfare train-engine` built (ModelMismatchError
-    naming them and the command that evaluates them), before any model is loaded or family
-    generated: they were trained on the vision engine's photo scores, which `evaluate_saved`
-    does not regenerate (it simulates them), so no regenerated data can match their hash."""
-    engine = [
-        p.name
-        for p in model_folders(folder)
-        if retrain_command(read_meta(p).metrics) == TRAIN_ENGINE
-    ]
-    if not engine:
+    naming them, where to move each and the command that evaluates it there), before any model
+    is loaded or family generated: they were trained on the vision engine's photo scores, which
+    `evaluate_saved` does not regenerate (it simulates them), so no regenerated data can match
+    their hash."""
+    metas = {p.name: read_meta(p) for p in model_folders(folder)}
+    t = engine_models(folder, metas, lambda own, meta: evaluate_real_again(folder, own, meta))
+    if not t:
         return
-    was, it, its = ("was", "it", "its") if len(engine) == 1 else ("were", "each", "their")
     raise ModelMismatchError(
-        f"{folder}: {', '.join(engine)} {was} built by `{TRAIN_ENGINE}` on the vision engine's "
-        "photo scores, which `welfare evaluate` does not regenerate (it simulates every photo "
-        f"score), so {its} training data never match here: move {it} into a folder of its own "
-        f"and evaluate {it} there with `shanyraq welfare evaluate-real --model {folder} "
-        "--engine-model ITS_FOLDER`, which scores held-out families' photos with the vision "
-        "model it was trained on (--vision, and --size as then) and compares it with the models "
+        f"{folder}: {t.names} {t.was} built by `{TRAIN_ENGINE}` on the vision engine's photo "
+        "scores, which `welfare evaluate` does not regenerate (it simulates every photo score), "
+        f"so {t.their} training data never match here: move {t.it} into a folder of its own and "
+        f"evaluate {t.it} there ({t.moves}), which scores held-out families' photos with the "
+        "vision model and at the render size it was trained with, and compares it with the models "
         f"`{TRAIN}` built on the same data in --model"
     )
 

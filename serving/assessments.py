@@ -3,10 +3,10 @@
 An assessment records exactly what it rests on: the record version, the photos, their photo
 models, the fusion model, digests of the welfare rules and of the taxonomy's parts they read
 (`model_versions`, serving.outcome_basis). When any of these changes it is stale: reading the
-latest assessment recomputes it, and a decision on it is refused (`serving.decisions`). One
-made with a fusion model while the service now has none is not recomputed on the rules alone
-(`held_back`): it is read as it is, marked stale, until the model is back or the site sets
-`allow_rules_only`.
+latest assessment recomputes it (serving.latest_current), and a decision on it is refused
+(`serving.decisions`). One made with a fusion model while the service now has none is not
+recomputed on the rules alone (`held_back`): it is read as it is, marked stale, until the
+model is back or the site sets `allow_rules_only`.
 
 Every photo of the family goes into the assessment. One stored without a score (`UNSCORED`)
 goes in as present but unusable, never left out: its quality verdict and reuse flag still
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
 from sqlalchemy import func, select
@@ -59,7 +58,6 @@ from serving.photo_evidence import (
 from serving.photo_evidence import reuse_linked as reuse_linked  # re-exported
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
-from welfare.aggregate import PhotoFlags
 from welfare.assess import LOGIC_VERSION, assess, vision_versions
 from welfare.schema import parse_family
 
@@ -240,107 +238,6 @@ def held_back(
         and not (allow_rules_only or services.settings.allow_rules_only)
         and fusion_used(assessment) != NO_FUSION
     )
-
-
-def why_stale(
-    session: Session,
-    services: Services,
-    assessment: Assessment,
-    family: Family,
-    *,
-    inputs: Inputs | None = None,
-    flags: FlagsMemo | None = None,
-) -> str | None:
-    """Why `assessment` is out of date (a STALE_REASONS code), or None when it is the family's
-    latest and rests on its current inputs: newer_assessment, FUSION_MODEL_MISSING when it is
-    `held_back`, else `stale_reason` against the fusion model the services have and the
-    photos' repeats (`repeats_asked`). `inputs`: those the caller has read (`read_inputs`),
-    else read here; `flags`: the request's, where it flagged them (`latest_current_with_inputs`)."""
-    newest = latest(session, family.id)
-    if newest is None or newest.id != assessment.id:
-        return "newer_assessment"
-    if inputs is None:
-        inputs = read_inputs(session, family.id)
-    return why_latest_stale(services, assessment, family, inputs.photos, inputs.reused, flags=flags)
-
-
-def why_latest_stale(
-    services: Services,
-    assessment: Assessment,
-    family: Family,
-    photos: list[Photo],
-    reused: AbstractSet[int],
-    *,
-    flags: Sequence[PhotoFlags] | FlagsMemo | None = None,
-) -> str | None:
-    """`why_stale` of the family's latest assessment, on the family's `photos` as `compute`
-    reads them and the ones of them reuse links flag (`reuse_linked`; a list page passes
-    those it loaded for every row at once, and the photos' `family_flags` it has: `flags`)."""
-    if held_back(assessment, services):
-        return FUSION_MODEL_MISSING
-    fusion = fusion_version(services)
-    repeated = repeats_asked(services, assessment, family, photos, reused, flags=flags)
-    return stale_reason(assessment, family, photos, fusion=fusion, reused=reused, repeated=repeated)
-
-
-def latest_current(
-    session: Session,
-    services: Services,
-    family: Family,
-    *,
-    actor: tuple[int, str],
-    allow_rules_only: bool = False,
-    recorded_repeats: bool = False,
-) -> Assessment:
-    """The family's latest assessment; recomputed first (a new version) if it is stale,
-    unless it is `held_back` (`allow_rules_only` as it takes it): then it is returned as it
-    is, and `why_stale` says FUSION_MODEL_MISSING (`latest_current_with_inputs`).
-    `recorded_repeats`: the repeats of one that records them are verified too (a refresh;
-    `repeats_asked`)."""
-    return latest_current_with_inputs(
-        session, services, family, actor=actor, allow_rules_only=allow_rules_only,
-        recorded_repeats=recorded_repeats, flags=FlagsMemo(),
-    )[0]  # fmt: skip
-
-
-def latest_current_with_inputs(
-    session: Session,
-    services: Services,
-    family: Family,
-    *,
-    actor: tuple[int, str],
-    allow_rules_only: bool = False,
-    recorded_repeats: bool = False,
-    flags: FlagsMemo,
-) -> tuple[Assessment, Inputs]:
-    """`latest_current`, with the inputs it was checked against (or computed from), so a page
-    reads the family's photos and reuse links once (twice if it recomputes) and flags them once.
-
-    `session` must be able to write. A stale one is recomputed under the family's lock and
-    checked again once the lock is held, on inputs read again (a photo or a link may have
-    been committed meanwhile): readers of the same stale family then take turns, and the
-    later ones find the version the first one made instead of racing it to the same version
-    number (PostgreSQL; SQLite write transactions already run one at a time).
-    """
-    fusion = fusion_version(services)
-
-    def kept(row: Assessment, inputs: Inputs) -> bool:
-        return held_back(row, services, allow_rules_only=allow_rules_only) or is_current(
-            session, row, family, fusion=fusion, inputs=inputs, services=services,
-            recorded_repeats=recorded_repeats, flags=flags,
-        )  # fmt: skip
-
-    row = latest(session, family.id)
-    if row is not None:
-        inputs = read_inputs(session, family.id)
-        if kept(row, inputs):
-            return row, inputs
-    lock_family(session, family.id)  # refreshes `family`; held until the caller commits
-    row = latest(session, family.id)
-    inputs = read_inputs(session, family.id)
-    if row is None or not kept(row, inputs):
-        row = compute(session, services, family, actor=actor, inputs=inputs, flags=flags)
-    return row, inputs
 
 
 def compute(

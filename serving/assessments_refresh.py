@@ -184,8 +184,9 @@ def _refresh_one(
     summary groups them; the end audit entry names every one)."""
     try:
         version = recompute(
-            services, item.family_id, actor=actor, allow_rules_only=allow_rules_only
-        )
+            services, item.family_id, actor=actor, allow_rules_only=allow_rules_only,
+            flags=item.flags,  # as finding it flagged its photos: not verified again
+        )  # fmt: skip
     except ShanyraqError as exc:
         level = logging.DEBUG if exc.code in warned else logging.WARNING
         warned.add(exc.code)

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.assessments import FUSION_MODEL_MISSING, STALE_REASONS, lock_family, why_stale
+from serving.assessments import FUSION_MODEL_MISSING, STALE_REASONS, lock_family
 from serving.db.models import Assessment, Decision, Family, User
 from serving.errors import ConflictError, DecisionInvalidError
+from serving.latest_current import why_stale
 from serving.reports import GROUPINGS
 from serving.state import Services
 from welfare.criteria import get_welfare_config

@@ -13,22 +13,19 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.assessment_repeats import repeats_asked
+from serving.assessment_repeats import FlagsMemo, repeats_asked
 from serving.assessments import (
     NO_FUSION,
     fusion_used,
     fusion_version,
-    latest,
-    latest_current,
     latest_of,
-    lock_family,
     outcome_rests_on,
     rescored,
     reuse_linked,
@@ -36,6 +33,7 @@ from serving.assessments import (
 )
 from serving.db.models import Assessment, Family, Photo, RescoredScore, User
 from serving.db.session import session_scope
+from serving.latest_current import checked_latest
 from shanyraq.errors import ShanyraqError
 from welfare.criteria import get_welfare_config
 
@@ -75,12 +73,15 @@ class FusionModelMissingError(ShanyraqError):
 @dataclass(frozen=True)
 class StaleAssessment:
     """A family whose latest assessment (`version`) is stale, and why (a STALE_REASONS code);
-    `fusion`: the fusion model version that assessment recorded ("none": rules only)."""
+    `fusion`: the fusion model version that assessment recorded ("none": rules only);
+    `flags`: its photos' flags as finding it flagged them (where it asked their repeats), for
+    `recompute` to use rather than verify the photos again."""
 
     family_id: str
     version: int
     reason: str
     fusion: str = NO_FUSION
+    flags: FlagsMemo | None = field(default=None, compare=False, repr=False)
 
 
 def stale_families(session: Session, model_version: str) -> list[str]:
@@ -119,8 +120,9 @@ def stale_assessments(
 
     Families are read `batch_size` at a time, with their photos and latest assessments, and
     let go before the next batch: only what this call loaded is expunged from `session`, so
-    the objects the caller holds stay in it. Families never assessed are not stale: they
-    have nothing to bring up to date.
+    the objects the caller holds stay in it. Each batch's transaction ends (`session` is
+    committed: it must hold no writes) before its photos are verified, which reads stored
+    photos. Families never assessed are not stale: they have nothing to bring up to date.
     """
     held = set(session.identity_map.keys())  # the caller's: never let go of here
     assessed = select(Assessment.id).where(Assessment.family_id == Family.id).exists()
@@ -142,14 +144,20 @@ def stale_assessments(
             photos[photo.family_id].append(photo)
         newest = latest_of(session, ids)
         reused = reuse_linked(session, (p for ps in photos.values() for p in ps))
+        session.commit()  # all is read: the photos are verified holding no transaction
         for family in families:
             row, mine = newest[family.id], photos[family.id]
-            repeated = None
+            linked = reused & {p.id for p in mine}  # as recompute reads them (`read_inputs`)
+            flags, repeated = FlagsMemo(), None
             if services is not None:  # as recompute asks them
-                repeated = repeats_asked(services, row, family, mine, reused, recorded_too=True)
-            why = stale_reason(row, family, mine, fusion=fusion, reused=reused, repeated=repeated)
+                repeated = repeats_asked(
+                    services, row, family, mine, linked, recorded_too=True, flags=flags
+                )
+            why = stale_reason(row, family, mine, fusion=fusion, reused=linked, repeated=repeated)
             if why is not None:
-                found.append(StaleAssessment(family.id, row.version, why, fusion_used(row)))
+                found.append(
+                    StaleAssessment(family.id, row.version, why, fusion_used(row), flags=flags)
+                )
         after = ids[-1]
         for loaded in list(session.identity_map.values()):
             if inspect(loaded).identity_key not in held:
@@ -165,27 +173,33 @@ def find_stale(services: Services, *, region: str | None = None) -> list[StaleAs
 
 
 def recompute(
-    services: Services, family_id: str, *, actor: tuple[int, str], allow_rules_only: bool = False
+    services: Services,
+    family_id: str,
+    *,
+    actor: tuple[int, str],
+    allow_rules_only: bool = False,
+    flags: FlagsMemo | None = None,
 ) -> int | None:
-    """Bring one family's latest assessment up to date in its own transaction: the version
-    made, or None when it was current already, or is kept as it is (`held_back`, which
-    `allow_rules_only` lifts), or the family is gone.
+    """Bring one family's latest assessment up to date: the version made, or None when it was
+    current already, or is kept as it is (`held_back`, which `allow_rules_only` lifts), or
+    the family is gone.
 
-    Goes through `latest_current`, so a refresh and a page view, or two refreshes, of the
-    same stale family make one new version between them. The family's lock is taken first
-    (latest_current takes it again, within the same transaction), so the version read here
-    is still the latest when latest_current answers: a new row is then this call's own.
+    Through `checked_latest`, as pages read it: the photos verified holding no transaction, a
+    stale one recomputed under the family's lock in a transaction of its own, checked again
+    there; so a refresh and a page view, or two refreshes, of the same stale family make one
+    new version between them, and a new version answered here is this call's own. `flags`:
+    the photos' flags `stale_assessments` found (`StaleAssessment.flags`), verified again only
+    where the family's photos or links changed since.
     """
     with session_scope(services.sessions) as session:
-        family = lock_family(session, family_id)
+        family = session.get(Family, family_id)
         if family is None:
             return None
-        before = latest(session, family_id)
-        row = latest_current(
-            session, services, family, actor=actor, allow_rules_only=allow_rules_only,
-            recorded_repeats=True,  # as stale_assessments asks them
+        checked = checked_latest(
+            session, services, family, actor=actor, flags=flags or FlagsMemo(),
+            allow_rules_only=allow_rules_only, recorded_repeats=True,  # as stale_assessments
         )  # fmt: skip
-        return row.version if before is None or row.id != before.id else None
+        return checked.assessment.version if checked.made else None
 
 
 def resolve_actor(session: Session, username: str) -> tuple[int, str]:

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from serving import assessments
 from serving.api.deps import CurrentUser, scoped
-from serving.api.routes.assessments import checked_latest
 from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family, Photo
+from serving.latest_current import checked_latest, why_latest_stale
 from serving.photo_evidence import (
     counted_repeated,
     family_flags,
@@ -195,7 +195,7 @@ def family_rows(
                 status=a.asp if a else NOT_ASSESSED,
                 level=a.level if a else None,
                 asp_probability=a.result.get("asp_probability") if a else None,
-                stale_reason=assessments.why_latest_stale(
+                stale_reason=why_latest_stale(
                     services, a, family, photos[family.id], reused, flags=photo_flags
                 )
                 if a
@@ -325,7 +325,7 @@ def rules_checked(
 class FamilyPage:
     family: Family
     assessment: Assessment
-    # Why the assessment shown is out of date (assessments.why_stale); None: current. Shown
+    # Why the assessment shown is out of date (latest_current.why_stale); None: current. Shown
     # stale only when it is kept as it is (fusion_model_missing: no fusion model to redo it).
     stale_reason: str | None
     result: dict[str, Any]
@@ -362,10 +362,10 @@ def family_page(
     # every photo's reuse note (two when the assessment is recomputed: again under the lock);
     # the photos flagged once, and every photo verified holding no transaction
     # (`checked_latest`; the cards once the decisions are read in a session of their own).
-    row, inputs, stale_reason = checked_latest(
+    checked = checked_latest(
         session, services, family, actor=(user.id, user.username), flags=FlagsMemo()
     )
-    photos, links = inputs.photos, inputs.links
+    row, photos, links = checked.assessment, checked.inputs.photos, checked.inputs.links
     show_decisions = user.role in DECISION_READERS
     decisions, last_decision_id = decisions_read(services, family.id, shown=show_decisions)
     left_out = copies(d for d, _ in reversed(decisions))  # newest first: oldest first here
@@ -376,7 +376,7 @@ def family_page(
     return FamilyPage(
         family=family,
         assessment=row,
-        stale_reason=stale_reason,
+        stale_reason=checked.stale_reason,
         result=row.result,
         reasons=statements(row.result, "reason_statements", texts="reasons"),
         review_reasons=statements(row.result, "review_statements", texts="review_reasons"),

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from serving import assessments, assessments_refresh, audit, reassessment
+from serving import assessments, assessments_refresh, audit, latest_current
+from serving.assessment_repeats import FlagsMemo
 from serving.assessments import fusion_version, welfare_config_digest
 from serving.assessments_refresh import refresh
 from serving.db.models import Assessment, AuditEntry, Family, User
@@ -263,8 +264,7 @@ def test_refresh_and_a_page_view_at_once_make_one_new_version(scene, monkeypatch
         return found
 
     monkeypatch.setattr(assessments, "compute", held_compute)
-    monkeypatch.setattr(assessments, "lock_family", arriving_lock)
-    monkeypatch.setattr(reassessment, "lock_family", arriving_lock)
+    monkeypatch.setattr(latest_current, "lock_family", arriving_lock)
     monkeypatch.setattr(assessments_refresh, "find_stale", found_then_arriving)
     results: dict[str, Any] = {}
 
@@ -273,8 +273,10 @@ def test_refresh_and_a_page_view_at_once_make_one_new_version(scene, monkeypatch
             arrived.set()  # on SQLite it queues for the write connection before any lock
         with session_scope(services.sessions) as session:
             family = session.get_one(Family, "REC")
-            row = assessments.latest_current(session, services, family, actor=actor)
-            results["page_view"] = row.version
+            checked = latest_current.checked_latest(
+                session, services, family, actor=actor, flags=FlagsMemo()
+            )
+            results["page_view"] = checked.assessment.version
 
     def run_refresh() -> None:
         results["refresh"] = refresh(services, actor=actor, region=REGION, progress=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from serving import assessments as service
 from serving.api.assessment_schemas import AssessmentOut, DecisionIn, DecisionOut
@@ -23,8 +22,7 @@ from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import DecisionRequest, decisions_of, record_decision
 from serving.errors import NotFoundError
-from serving.photo_evidence import Inputs, read_inputs
-from serving.state import Services
+from serving.latest_current import checked_latest, checked_why_stale
 
 router = APIRouter(tags=["assessments"], route_class=StrictJSONRoute)
 
@@ -39,44 +37,6 @@ def assessment_out(row: Assessment, stale_reason: str | None = None) -> Assessme
         photo_ids=row.photo_ids, family_version=row.family_version, input_hash=row.input_hash,
         created_at=row.created_at, stale_reason=stale_reason,
     )  # fmt: skip
-
-
-def checked_latest(
-    session: Session, services: Services, family: Family, *, actor: tuple[int, str],
-    flags: FlagsMemo,
-) -> tuple[Assessment, Inputs, str | None]:  # fmt: skip
-    """The family's latest assessment as `service.latest_current_with_inputs` gives it, the
-    inputs it rests on and why it is stale (`service.why_latest_stale`), the photos verified
-    only once the transaction that read them has ended: verifying reads stored photos, and on
-    SQLite a write session's transaction holds the write lock. `session` must hold no writes
-    (it is committed). A stale one is checked again under the family's lock, on inputs read
-    again (one may have been committed meanwhile), and recomputed there in a transaction of
-    its own, on the photos' flags found before it (`flags`: verified again only if the photos
-    or links changed meanwhile)."""
-    fusion = service.fusion_version(services)
-
-    def kept(row: Assessment | None, inputs: Inputs) -> bool:
-        return row is not None and (
-            service.held_back(row, services)
-            or service.is_current(  # `inputs` given: `session` is not read
-                session, row, family, fusion=fusion, inputs=inputs, services=services,
-                flags=flags,
-            )
-        )  # fmt: skip
-
-    row, inputs = service.latest(session, family.id), read_inputs(session, family.id)
-    session.commit()  # `family` was loaded in it (`family.id` reloads it after a rollback)
-    if row is None or not kept(row, inputs):
-        flags(services, family, inputs.photos, linked=inputs.reused)  # before the lock
-        service.lock_family(session, family.id)  # refreshes `family`
-        row, inputs = service.latest(session, family.id), read_inputs(session, family.id)
-        if row is None or not kept(row, inputs):
-            row = service.compute(
-                session, services, family, actor=actor, inputs=inputs, flags=flags
-            )
-        session.commit()
-    why = service.why_latest_stale(services, row, family, inputs.photos, inputs.reused, flags=flags)
-    return row, inputs, why
 
 
 @router.post(
@@ -108,15 +68,16 @@ def latest_assessment(
     """The latest assessment; recomputed first if what it rests on changed since (record,
     photos, their scores, the fusion model, the welfare rules), except one made with a fusion
     model while the service has none: that one is kept, `stale_reason` fusion_model_missing."""
-    flags = FlagsMemo()  # the photos flagged once for the check and the stale reason
-    row, _, why = checked_latest(
-        session, services, family, actor=(user.id, user.username), flags=flags
+    # The photos flagged once for the check and the stale reason, holding no transaction.
+    checked = checked_latest(
+        session, services, family, actor=(user.id, user.username), flags=FlagsMemo()
     )
+    row = checked.assessment
     audit_action(
         session, services, user, "assessment_viewed",
         target=f"assessment:{row.id}",
     )  # fmt: skip
-    return assessment_out(row, why)
+    return assessment_out(row, checked.stale_reason)
 
 
 @router.get(
@@ -132,11 +93,10 @@ def list_assessments(
         .where(Assessment.family_id == family.id)
         .order_by(Assessment.version.desc())
     ).scalars().all()  # fmt: skip
+    # The newest one's photos verified once the reads are committed (`checked_why_stale`).
+    newest = checked_why_stale(session, services, rows[0], family) if rows else None
     versions = [  # every version but the newest is out of date: a newer one exists
-        assessment_out(
-            r, service.why_stale(session, services, r, family) if i == 0 else "newer_assessment"
-        )
-        for i, r in enumerate(rows)
+        assessment_out(r, newest if i == 0 else "newer_assessment") for i, r in enumerate(rows)
     ]
     audit_action(
         session, services, user, "assessments_listed", target=f"family:{family.id}",
@@ -153,12 +113,13 @@ def get_assessment(
     assessment: AssessmentInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> AssessmentOut:
     """One assessment version (the view is audited)."""
+    family = session.get_one(Family, assessment.family_id)  # loaded by the scope check
     audit_action(
         session, services, user, "assessment_viewed",
         target=f"assessment:{assessment.id}",
     )  # fmt: skip
-    family = session.get_one(Family, assessment.family_id)
-    return assessment_out(assessment, service.why_stale(session, services, assessment, family))
+    # Its photos verified once the reads are committed (`checked_why_stale`).
+    return assessment_out(assessment, checked_why_stale(session, services, assessment, family))
 
 
 def decision_out(row: Decision, username: str) -> DecisionOut:

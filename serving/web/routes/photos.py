@@ -27,11 +27,13 @@ def photo_heatmap(
     sign: str, photo: PhotoInScope, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> Response:
     """Where the evidence for one sign lies on the photo (Grad-CAM overlay, cached)."""
+    # The database is not held while model.pt is checked (hashed where its stat changed) or
+    # the heat map computed: the photo's columns stay loaded once the scope check's read ends.
+    sha256, photo_id = photo.sha256, photo.id
+    session.commit()
     heatmaps.check_sign(sign)
     heatmaps.check_explains(services, photo)
     heatmaps.check_sign_scored(photo, sign)  # no map beside a dash, as the page offers none
-    sha256, photo_id = photo.sha256, photo.id
-    session.commit()  # the database is not held while the heat map is computed
     png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
     # Audited once drawn: a heat map refused (an unreadable original, a model.pt replaced
     # since start) was seen by nobody.

@@ -1,0 +1,158 @@
+"""Reading one assessment version, the list of versions, and `assessments refresh` verify
+stored photos holding no transaction.
+
+GET /assessments/{id} and GET /families/{id}/assessments said why the assessment is stale
+(`why_stale`) in a transaction of the request's write session: for an assessment made before
+repeats were recorded, whose family has two near photos, that verifies the photos against the
+reuse index (reading, decoding, comparing stored photos) while SQLite's write lock is held
+(BEGIN IMMEDIATE, serving.db.session), or a PostgreSQL connection sits in a transaction.
+`assessments refresh` checked each stale family again, and flagged its photos to recompute
+it, under the family's lock in its write transaction. Each now verifies once its reads are
+committed; only the new version is written under the lock, on the flags found before it.
+
+Every call of the reuse index's `verified` checks, as it begins, that another writer can take
+SQLite's write lock or that no connection of the service sits in a transaction on PostgreSQL
+(test_review29_page_lock); the reads must still answer as before and be audited once each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from serving.db.models import AuditEntry
+from serving.db.session import session_scope
+from serving.photo_evidence import REPEATED_KEY
+from tests.serving import repeat_photos
+from tests.serving.helpers import Service, started
+from tests.serving.test_review28_stale_repeats import (
+    _latest_version,
+    _record_repeats,
+    _refresh,
+    with_repeat,
+)
+from tests.serving.test_review29_page_lock import _assert_verified_unheld, _held, _Watched
+from tests.serving.test_review29_page_repeats import look_alikes
+from tests.web.test_heatmap_model_review21 import (
+    SIGNS,
+    _browser,
+    _copy_over,
+    _uploaded,
+    model_dir,
+    models,
+)
+from vision import explain
+
+# Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
+# F1 with two look-alike photos assessed before repeats were recorded (current), and F1 with
+# a copy of its room assessed counting it once (test_review28_stale_repeats).
+photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
+look_alikes, with_repeat = look_alikes, with_repeat
+# Two models that call every photo a kitchen, and a copy of the first (test_heatmap_model_review21).
+models, model_dir = models, model_dir
+
+
+def _watched(service: Service, database_url: str, monkeypatch: pytest.MonkeyPatch) -> _Watched:
+    reuse = service.services.reuse
+    assert reuse is not None
+    watch = _Watched(service, database_url, reuse.verified)
+    monkeypatch.setattr(reuse, "verified", watch)
+    return watch
+
+
+def _audited(service: Service, action: str, target: str) -> list[dict[str, Any]]:
+    with session_scope(service.services.readers) as session:
+        return [
+            dict(entry.details or {})
+            for entry in session.execute(
+                select(AuditEntry).where(AuditEntry.action == action, AuditEntry.target == target)
+            ).scalars()
+        ]
+
+
+def test_one_version_is_read_holding_no_transaction(
+    look_alikes: tuple[Service, dict[str, Any]],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, made = look_alikes
+    watch = _watched(service, database_url, monkeypatch)
+    target = f"assessment:{made['assessment_id']}"
+    read = service.client.get(target.replace("assessment:", "/assessments/"),
+                              headers=service.headers("commission"))  # fmt: skip
+    assert read.status_code == 200, read.text
+    assert read.json()["stale_reason"] is None
+    assert read.json()["version"] == made["version"]
+    _assert_verified_unheld(watch, service)
+    assert len(_audited(service, "assessment_viewed", target)) == 1
+
+
+def test_the_versions_are_listed_holding_no_transaction(
+    look_alikes: tuple[Service, dict[str, Any]],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, made = look_alikes
+    newer = service.assess("F1")  # the first is out of date now; the newest, current, is
+    _record_repeats(service, newer["assessment_id"], None)  # checked for repeats on reading
+    watch = _watched(service, database_url, monkeypatch)
+    listed = service.client.get("/families/F1/assessments", headers=service.headers("commission"))
+    assert listed.status_code == 200, listed.text
+    assert [(v["version"], v["stale_reason"]) for v in listed.json()] == [
+        (made["version"] + 1, None),
+        (made["version"], "newer_assessment"),
+    ]
+    _assert_verified_unheld(watch, service)
+    assert _audited(service, "assessments_listed", "family:F1") == [{"count": 2}]
+
+
+def test_a_refresh_verifies_photos_holding_no_transaction(
+    with_repeat: tuple[Service, int, dict[str, Any]],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, copy, made = with_repeat
+    _record_repeats(service, made["assessment_id"], None)  # stale: it counted the copy twice
+    watch = _watched(service, database_url, monkeypatch)
+    report = _refresh(service)
+    assert report.refreshed == {"repeats": 1} and not report.failed
+    _assert_verified_unheld(watch, service)
+    now = _latest_version(service, "F1")
+    assert now.version == made["version"] + 1  # recomputed once, counting the copy once
+    assert now.model_versions[REPEATED_KEY] == str(copy)
+    assert len(_audited(service, "assessment_created", f"assessment:{now.id}")) == 1
+
+
+@pytest.fixture
+def explaining(tmp_path: Path, database_url: str, model_dir: Path) -> Iterator[Service]:
+    """The service scoring with, and explaining by, the model in `model_dir`."""
+    with started(tmp_path, database_url, model_dir=model_dir) as service:
+        yield service
+
+
+def test_a_heat_map_hashes_model_pt_holding_no_transaction(
+    explaining: Service,
+    database_url: str,
+    model_dir: Path,
+    models: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """model.pt copied over since start, before the first heat map: the heat map's check hashes
+    it (vision.explain.model_pt_changed) and refuses the heat map."""
+    photo_id = _uploaded(explaining)
+    _copy_over(models[1], model_dir)
+    held: list[str | None] = []
+    digest = explain._digest
+
+    def watched(path: Path) -> str:
+        held.append(_held(explaining, database_url))
+        return digest(path)
+
+    monkeypatch.setattr(explain, "_digest", watched)
+    refused = _browser(explaining).get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
+    assert refused.status_code == 503, refused.text[:300]
+    assert held == [None], f"model.pt was hashed while the database was held: {held}"

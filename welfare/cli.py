@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from welfare.fairness_intervals import least_bootstrap_draws
 from welfare.report_notes import data_note as data_note  # tests import them here
 from welfare.report_notes import notes as notes
 
@@ -80,6 +81,24 @@ def train(
         typer.echo(f"{name}: {fitted.meta.version} -> {out / name}")
 
 
+def _n_boot_below_minimum(ctx: typer.Context, n_boot: int) -> int:
+    """`evaluate --n-boot`: say at once when it is too few for any bootstrap interval."""
+    if ctx.resilient_parsing:  # shell completion: nothing runs
+        return n_boot
+    from welfare.criteria import get_welfare_config
+
+    least = get_welfare_config().fairness.intervals.min_bootstrap_draws
+    if n_boot < least:
+        typer.echo(
+            f"note: --n-boot {n_boot} is fewer than the {least} resamples a bootstrap interval "
+            "needs (configs/welfare.yaml fairness.intervals.min_bootstrap_draws): none is drawn, "
+            "every fairness interval is Wilson's, the whole range or the exact one; give "
+            f"--n-boot {least} or more for bootstrap intervals",
+            err=True,
+        )
+    return n_boot
+
+
 @app.command("evaluate")
 def evaluate(
     models: Annotated[Path, typer.Argument(help="Folder written by `welfare train`.")] = Path(
@@ -91,7 +110,17 @@ def evaluate(
     markdown: Annotated[Path, typer.Option(help="Markdown report.")] = Path(
         "docs/welfare-report.md"
     ),
-    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for fairness CIs.")] = 200,
+    n_boot: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            callback=_n_boot_below_minimum,
+            help="Bootstrap resamples for the fairness intervals, at least 1. Fewer than "
+            "configs/welfare.yaml fairness.intervals.min_bootstrap_draws (never under "
+            f"{least_bootstrap_draws()}) draw none: every group's interval is then Wilson's (or "
+            "the whole range or the exact one); a note says so at once, and the report too.",
+        ),
+    ] = 200,
     fairness_model: Annotated[
         str | None,
         typer.Option(

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shanyraq.config import StrictModel, default_configs_dir, load_config
 
@@ -58,10 +58,49 @@ class DisjointCounts(StrictModel):
     why: str
 
 
+class FairnessIntervals(StrictModel):
+    """When a group's bootstrap interval stands in the fairness report (welfare/fairness.py);
+    elsewhere it gets Wilson's score interval."""
+
+    # The least share of the resamples that must draw the group with its figure defined.
+    min_drawn_share: float = Field(gt=0, le=1)
+    # Fewer resamples (`welfare evaluate --n-boot`): no bootstrap interval at all.
+    min_bootstrap_draws: int = Field(ge=1)
+
+    @field_validator("min_drawn_share")
+    @classmethod
+    def _share_covers(cls, share: float) -> float:
+        from welfare.fairness_intervals import CI_QUANTILES  # the fairness module reads this one
+
+        coverage = round(CI_QUANTILES[1] - CI_QUANTILES[0], 12)
+        if share < coverage:
+            raise ValueError(
+                f"{share} is below the intervals' coverage {coverage:.0%}: the resamples that "
+                f"cannot measure a group could then outnumber the interval's two tails; set it "
+                f"from {coverage} to 1"
+            )
+        return share
+
+    @field_validator("min_bootstrap_draws")
+    @classmethod
+    def _enough_draws(cls, draws: int) -> int:
+        from welfare.fairness_intervals import CI_QUANTILES, least_bootstrap_draws
+
+        least, coverage = least_bootstrap_draws(), 100 * (CI_QUANTILES[1] - CI_QUANTILES[0])
+        if draws < least:
+            raise ValueError(
+                f"{draws} resamples cannot make a {coverage:.0f} % percentile interval: even "
+                f"their lowest and highest draw span less than {coverage:.0f} % of the bootstrap; "
+                f"set it to {least} or more"
+            )
+        return draws
+
+
 class FairnessConfig(StrictModel):
     # A group's figure that rests on fewer families (eligible ones for fnr and exclusion) is
     # shown but marked too small, and left out of the largest gap.
     min_families_per_group: int = Field(ge=1)
+    intervals: FairnessIntervals
 
 
 class Targets(StrictModel):
@@ -303,8 +342,13 @@ class WelfareConfig(StrictModel):
     def measured_digest(self) -> str:
         """`digest` of every part a measurement depends on: all but `targets`, which only judge
         the figures, so a report can tell whether a saved measurement (real_scores.json) used
-        the configuration it is merged with, and a changed target does not make it stale."""
-        return self.digest([name for name in type(self).model_fields if name != "targets"])
+        the configuration it is merged with, and a changed target does not make it stale; nor
+        `fairness.intervals`, which shape only the fairness section `welfare evaluate` draws
+        itself, never a saved measurement."""
+        parts: dict[str, Any] = {name: True for name in type(self).model_fields}
+        del parts["targets"]
+        parts["fairness"] = set(FairnessConfig.model_fields) - {"intervals"}
+        return self.digest(parts)
 
 
 def load_welfare_config(path: Path | None = None) -> WelfareConfig:

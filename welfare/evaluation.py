@@ -176,6 +176,7 @@ def evaluate_models(
             n_boot=n_boot,
             seed=seed,
             min_families=config.fairness.min_families_per_group,
+            intervals=config.fairness.intervals,  # `config`'s, never the global configuration's
         )
         result["fairness"] = {
             "model": chosen,

@@ -20,19 +20,25 @@ sample holds that family or none of the group, so the bootstrap gives [value, va
 certainty one family cannot give. For the same reason a figure on which all of its families
 agree (0 or 1) gets the exact (Clopper-Pearson) interval instead of the bootstrap's.
 
-Any other figure keeps its bootstrap interval only where it can be trusted. fairlearn takes a
-group's quantiles over the resamples that drew it with its figure defined, however few: with few
-resamples a tiny group's interval may rest on one or two draws and miss its own value (a level
-accuracy of 83.3 % read [100 %, 100 %]). So the group must have been drawn, with its figure
-defined, in at least MIN_DRAWN_SHARE of the resamples (the interval's own 95 %: the resamples
-that could not measure it are then no more than its two tails together), and the interval must
+Any other figure keeps its bootstrap interval only where it can be trusted. First, there must
+be enough resamples: with B of them even the lowest and highest draw span on average only
+(B - 1) / (B + 1) of the bootstrap's distribution, under 95 % below 39 (`least_bootstrap_draws`),
+so a percentile interval of fewer means nothing; below configs/welfare.yaml
+`fairness.intervals.min_bootstrap_draws` (at least that) no bootstrap is drawn and every such
+figure gets Wilson's interval. fairlearn takes a group's quantiles over the resamples that drew
+it with its figure defined, however few: with few resamples a tiny group's interval may rest on
+one or two draws and miss its own value (a level accuracy of 83.3 % read [100 %, 100 %]). So
+the group must have been drawn, with its figure defined, in at least `min_drawn_share` of the
+resamples (`fairness.intervals`; at least the interval's own 95 %: the resamples that could
+not measure it are then no more than its two tails together), and the interval must
 hold the value and have a width (a share between 0 and 1 of two or more families varies from
 resample to resample). fairlearn does not say how many resamples drew a group: `drawn_shares`
 counts them on the rows its resamples draw (`resampled_rows`). A figure whose bootstrap fails
 this, or that the bootstrap gives no interval at all (its group drawn in no resample, or its
 figure undefined in every resample that drew it), gets Wilson's score interval of its share,
 the interval the largest gap's is built from; the group is never dropped. Each figure's
-`ci_method` names how its interval was made.
+`ci_method` names how its interval was made. The intervals themselves are made in
+welfare.fairness_intervals.
 
 The largest gap is the highest group's value minus the lowest's. Its interval is Newcombe's
 hybrid score interval for a difference of two independent proportions (Newcombe 1998, method
@@ -56,25 +62,32 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from shanyraq.json_values import finite_or_none
+from welfare.fairness_intervals import BOOTSTRAP as BOOTSTRAP  # `X as X`: imported from here
+from welfare.fairness_intervals import (
+    CI_QUANTILES,
+    configured_intervals,
+    group_interval,
+    newcombe_interval,
+)
+from welfare.fairness_intervals import CLOPPER_PEARSON as CLOPPER_PEARSON
+from welfare.fairness_intervals import WHOLE_RANGE as WHOLE_RANGE
+from welfare.fairness_intervals import WILSON as WILSON
+from welfare.fairness_intervals import least_bootstrap_draws as least_bootstrap_draws
+from welfare.fairness_intervals import wilson_interval as wilson_interval
 
-CI_QUANTILES = [0.025, 0.975]
+if TYPE_CHECKING:
+    from welfare.criteria import FairnessIntervals
+
 # The group of families whose attribute is missing: shown, never compared (module docstring).
 UNKNOWN_GROUP = "unknown"
 # How the largest gap's interval is made (GapFigure.gap_ci_method).
 GAP_CI_METHOD = "newcombe"
-# How a group's interval is made (GroupFigure.ci_method; module docstring).
-BOOTSTRAP, WILSON = "bootstrap", "wilson"
-WHOLE_RANGE, CLOPPER_PEARSON = "whole-range", "clopper-pearson"
-# The least share of the resamples that must draw a group with its figure defined for its
-# bootstrap interval to stand: the coverage of CI_QUANTILES (module docstring).
-MIN_DRAWN_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,9 @@ class GapFigure:
     gap_ci_method: str | None  # GAP_CI_METHOD where a gap is measured
     left_out: list[str]  # undefined, too small or attribute missing: not compared
     min_families: int
+    # How the groups' intervals were made: the resamples (n_boot, seed) and the settings used
+    # (configs/welfare.yaml `fairness.intervals`); none drawn below min_bootstrap_draws.
+    intervals: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return finite_or_none(asdict(self))  # NaN figures as null: valid JSON
@@ -129,13 +145,19 @@ def fairness_table(
     n_boot: int,
     seed: int,
     min_families: int,
+    intervals: FairnessIntervals | None = None,
 ) -> list[GapFigure]:
     """Gap figures for every grouping and metric.
 
     outcomes columns: asp_eligible (bool), asp (recommendation string), level, level_pred,
     and one column per grouping. `min_families`: the fewest families a group's figure may rest
-    on and still be compared (configs/welfare.yaml `fairness.min_families_per_group`).
+    on and still be compared (configs/welfare.yaml `fairness.min_families_per_group`);
+    `intervals`: when a bootstrap interval stands (default: configs/welfare.yaml's).
     """
+    settings = intervals or configured_intervals()
+    # Fewer resamples than the minimum: none drawn, no bootstrap interval (module docstring).
+    drawn_boot = n_boot if n_boot >= settings.min_bootstrap_draws else None
+    recorded = {"n_boot": n_boot, "seed": seed, **settings.model_dump(mode="json")}
     eligible = outcomes["asp_eligible"].astype(int).to_numpy()
     offered = (outcomes["asp"] == "eligible").astype(int).to_numpy()
     not_excluded = (outcomes["asp"] != "not_eligible").astype(int).to_numpy()
@@ -149,7 +171,7 @@ def fairness_table(
         ),
     }
     figures = []
-    rows = resampled_rows(len(outcomes), n_boot=n_boot, seed=seed)  # every MetricFrame's draws
+    rows = resampled_rows(len(outcomes), n_boot=drawn_boot, seed=seed) if drawn_boot else None
     for grouping in groupings:
         # A missing value is the unknown group (module docstring), not the text 'None'/'nan'.
         groups = outcomes[grouping].astype(object).fillna(UNKNOWN_GROUP).astype(str).to_numpy()
@@ -162,10 +184,11 @@ def fairness_table(
                     fn,
                     (y_true, y_pred, rests_on),
                     groups,
-                    n_boot=n_boot,
+                    n_boot=drawn_boot,
                     seed=seed,
                     min_families=min_families,
-                    drawn=drawn_shares(rows, groups, rests_on),
+                    drawn=_NONE_DRAWN if rows is None else drawn_shares(rows, groups, rests_on),
+                    intervals=recorded,
                 )
             )
     return figures
@@ -196,6 +219,7 @@ def drawn_shares(rows: np.ndarray, groups: np.ndarray, rests_on: np.ndarray) -> 
 
 
 _ON_ELIGIBLE = frozenset({"fnr", "exclusion"})
+_NONE_DRAWN = pd.Series(dtype=float)  # no resample drew any group: no bootstrap
 
 
 def _frame(
@@ -205,9 +229,10 @@ def _frame(
     groups: np.ndarray,
     *,
     grouping: str,
-    n_boot: int,
+    n_boot: int | None,
     seed: int,
 ) -> Any:
+    """fairlearn's MetricFrame of `fn` by group, with `n_boot` resamples (None: none)."""
     from fairlearn.metrics import MetricFrame
 
     return MetricFrame(
@@ -216,7 +241,7 @@ def _frame(
         y_pred=y_pred,
         sensitive_features=pd.Series(groups, name=grouping),
         n_boot=n_boot,
-        ci_quantiles=CI_QUANTILES,
+        ci_quantiles=CI_QUANTILES if n_boot else None,
         random_state=seed,
     )
 
@@ -228,19 +253,21 @@ def _gap(
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
     groups: np.ndarray,
     *,
-    n_boot: int,
+    n_boot: int | None,
     seed: int,
     min_families: int,
     drawn: pd.Series,
+    intervals: dict[str, Any],
 ) -> GapFigure:
     """One grouping's figures for one metric; `drawn`: each group's share of the resamples
-    that measure its figure (`drawn_shares`)."""
+    that measure its figure (`drawn_shares`); `intervals`: GapFigure.intervals."""
     y_true, y_pred, rests_on = arrays
     boot: dict[str, Any] = {"grouping": grouping, "n_boot": n_boot, "seed": seed}
+    least = {"min_families": min_families, "min_drawn_share": intervals["min_drawn_share"]}
     with warnings.catch_warnings():  # a group with no eligible family has no interval
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         frame = _frame(fn, y_true, y_pred, groups, **boot)
-        figures = _group_figures(frame, groups, rests_on, drawn, min_families=min_families)
+        figures = _group_figures(frame, groups, rests_on, drawn, **least)
     compared = [f for f in figures if _compared(f)]
     figure = GapFigure(
         grouping=grouping,
@@ -254,6 +281,7 @@ def _gap(
         gap_ci_method=None,
         left_out=[f.group for f in figures if not _compared(f)],
         min_families=min_families,
+        intervals=intervals,
     )
     if len(compared) < 2:
         return figure
@@ -284,31 +312,16 @@ def _events(f: GroupFigure) -> int:
     return round(f.value * f.denominator)
 
 
-_Z = NormalDist().inv_cdf(CI_QUANTILES[1])
-
-
-def wilson_interval(events: int, n: int) -> tuple[float, float]:
-    """Wilson score interval of the share events / n (95 %, no continuity correction)."""
-    centre = (events + _Z**2 / 2) / (n + _Z**2)
-    half = _Z * math.sqrt(events * (n - events) / n + _Z**2 / 4) / (n + _Z**2)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def newcombe_interval(high: tuple[int, int], low: tuple[int, int]) -> tuple[float, float]:
-    """Newcombe's hybrid score interval (1998, method 10) of p_high - p_low, each given as
-    (events, n) of an independent group, from the two groups' Wilson intervals."""
-    p1, p2 = high[0] / high[1], low[0] / low[1]
-    (l1, u1), (l2, u2) = wilson_interval(*high), wilson_interval(*low)
-    diff = p1 - p2
-    lower = diff - math.hypot(p1 - l1, u2 - p2)
-    upper = diff + math.hypot(u1 - p1, p2 - l2)
-    return max(-1.0, lower), min(1.0, upper)
-
-
 def _group_figures(
-    frame: Any, groups: np.ndarray, rests_on: np.ndarray, drawn: pd.Series, *, min_families: int
+    frame: Any,
+    groups: np.ndarray,
+    rests_on: np.ndarray,
+    drawn: pd.Series,
+    *,
+    min_families: int,
+    min_drawn_share: float,
 ) -> list[GroupFigure]:
-    low, high = frame.by_group_ci
+    low, high = frame.by_group_ci if frame.n_boot else (_NONE_DRAWN, _NONE_DRAWN)
     counts = pd.Series(groups).value_counts()
     denominators = pd.Series(rests_on).groupby(groups).sum()
     figures = []
@@ -321,7 +334,11 @@ def _group_figures(
         if defined:
             share = float(drawn.get(str(g), 0.0))
             interval, method = group_interval(
-                float(value), int(denominators[g]), bootstrap, drawn_share=share
+                float(value),
+                int(denominators[g]),
+                bootstrap,
+                drawn_share=share,
+                min_drawn_share=min_drawn_share,
             )
         figures.append(
             GroupFigure(
@@ -337,43 +354,3 @@ def _group_figures(
             )
         )
     return figures
-
-
-def group_interval(
-    value: float, denominator: int, bootstrap: tuple[float, float], *, drawn_share: float
-) -> tuple[tuple[float, float], str]:
-    """A defined figure's interval and how it was made: the whole range on one family, the
-    exact interval where all agree, else the `bootstrap` one where it can be trusted (drawn in
-    `drawn_share` of the resamples; `trusted_bootstrap`), or Wilson's."""
-    if denominator == 1:
-        return _WHOLE_RANGE, WHOLE_RANGE
-    if value in (0.0, 1.0):
-        return exact_when_all_agree(value, denominator), CLOPPER_PEARSON
-    if trusted_bootstrap(value, bootstrap, drawn_share=drawn_share):
-        return bootstrap, BOOTSTRAP
-    return wilson_interval(round(value * denominator), denominator), WILSON
-
-
-def trusted_bootstrap(value: float, bootstrap: tuple[float, float], *, drawn_share: float) -> bool:
-    """Whether the bootstrap interval may stand for a share strictly between 0 and 1 (module
-    docstring): drawn in enough resamples, holding the value, with a width."""
-    low, high = bootstrap
-    if not (math.isfinite(low) and math.isfinite(high)):  # no interval: no resample measured it
-        return False
-    # A quantile of draws equal to the value may differ from it in the last bits.
-    holds = low - _ROUNDING <= value <= high + _ROUNDING
-    return drawn_share >= MIN_DRAWN_SHARE and holds and high - low > _ROUNDING
-
-
-_ROUNDING = 1e-9
-
-
-# Every figure here is a share of families: all one family can say about its spread.
-_WHOLE_RANGE = (0.0, 1.0)
-
-
-def exact_when_all_agree(value: float, n: int) -> tuple[float, float]:
-    """Clopper-Pearson interval of a share of 0 or 1 over `n` families (the bootstrap of
-    families that all agree never varies)."""
-    bound = CI_QUANTILES[0] ** (1 / n)  # the tail's probability that all n agree
-    return (0.0, 1.0 - bound) if value == 0.0 else (bound, 1.0)

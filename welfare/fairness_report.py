@@ -1,12 +1,12 @@
 """The fairness section of the welfare report (docs/welfare-report.md): FNR, exclusion and level
-accuracy per group with bootstrap intervals (Wilson's where the bootstrap cannot be trusted), and
-the largest gap between groups with Newcombe's interval."""
+accuracy per group with bootstrap intervals (Wilson's where the bootstrap cannot be trusted, or
+was drawn from too few resamples), and the largest gap between groups with Newcombe's interval."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from welfare.fairness import MIN_DRAWN_SHARE, UNKNOWN_GROUP, WILSON
+from welfare.fairness import UNKNOWN_GROUP, WILSON, configured_intervals, least_bootstrap_draws
 
 
 def fairness_lines(result: dict[str, Any]) -> list[str]:
@@ -15,6 +15,8 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
         return []
     model = result["fairness"]["model"]
     drawn = _drawn(result["fairness"])
+    settings = _settings(result["fairness"])
+    share = (settings or configured_intervals().model_dump())["min_drawn_share"]
     served = ", the model the service uses" if model == result.get("serving_model") else ""
     lines = [
         f"## Fairness (model `{model}`{served}, 95 % intervals)",
@@ -27,10 +29,11 @@ def fairness_lines(result: dict[str, Any]) -> list[str]:
         "agree (0 % or 100 %) the exact Clopper–Pearson interval: a bootstrap of them never "
         "varies. Any other figure keeps its bootstrap interval only where it can be trusted: a "
         "figure whose group was drawn, with its figure defined, in fewer than "
-        f"{100 * MIN_DRAWN_SHARE:.0f} % of the bootstrap samples (or in none), or whose "
-        "bootstrap gives an interval that misses the value or has no width (likely for a tiny "
-        "group or few bootstrap samples), has Wilson's score interval instead, marked *Wilson*. "
-        "A figure resting on fewer families than configs/welfare.yaml "
+        f"{100 * share:.0f} % of the bootstrap samples (or in none; "
+        "configs/welfare.yaml `fairness.intervals.min_drawn_share`), or whose bootstrap gives "
+        "an interval that misses the value or has no width (likely for a tiny group or few "
+        "bootstrap samples), has Wilson's score interval instead, marked *Wilson*. "
+        f"{_too_few(settings)}A figure resting on fewer families than configs/welfare.yaml "
         "`fairness.min_families_per_group` is marked *too small*, and the group of families "
         f"whose attribute is missing (`{UNKNOWN_GROUP}`, e.g. no disability count) *attribute "
         "missing*: both are shown but left out of the largest gap, which compares only the "
@@ -54,6 +57,30 @@ def _drawn(fairness: dict[str, Any]) -> str:
     if n_boot is None or seed is None:
         return ""
     return f" ({n_boot} resamples of all the families evaluated, seed {seed})"
+
+
+def _settings(fairness: dict[str, Any]) -> dict[str, Any] | None:
+    """The interval settings the figures record (GapFigure.intervals); None for figures of
+    before they were recorded."""
+    recorded = [f["intervals"] for f in fairness["figures"] if f.get("intervals")]
+    return recorded[0] if recorded else None
+
+
+def _too_few(settings: dict[str, Any] | None) -> str:
+    """What the page says of the bootstrap's own minimum, and, where the figures' bootstrap
+    samples fall short of it, that no interval below is a bootstrap one."""
+    if settings is None:  # figures of before the minimum
+        return ""
+    least, n_boot = settings["min_bootstrap_draws"], settings["n_boot"]
+    key = "configs/welfare.yaml `fairness.intervals.min_bootstrap_draws`"
+    if n_boot >= least:
+        return f"A bootstrap is drawn only from {least} bootstrap samples up ({key}). "
+    return (
+        f"**{n_boot} bootstrap samples are fewer than the {least} a bootstrap interval needs "
+        f"({key}; with fewer than {least_bootstrap_draws()} even their lowest and highest draw "
+        "span less than 95 % of the bootstrap), so none was drawn: every interval below is "
+        "Wilson's, the whole range or the exact one, none a bootstrap interval.** "
+    )
 
 
 def _fair(value: float | None) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from welfare.fairness import exact_when_all_agree, wilson_interval
+from welfare.fairness_intervals import exact_when_all_agree, wilson_interval
 
 METRICS = ("accuracy", "qwk", "exclusion_error", "needs_review_rate")
 CI = (2.5, 97.5)

@@ -88,7 +88,10 @@ def test_a_group_drawn_in_no_resample_is_reported_with_wilson_interval():
     assert (tiny.ci_low, tiny.ci_high) == pytest.approx(wilson_interval(1, 2))
     assert tiny.ci_method == WILSON
     assert "tiny" not in result["fnr"].left_out  # compared like any other group
-    assert [g.group for g in result["fnr"].groups if g.ci_method == WILSON] == ["tiny"]
+    # Two resamples are too few for any bootstrap interval: every share between 0 and 1 of two
+    # or more families is Wilson's (configs/welfare.yaml fairness.intervals.min_bootstrap_draws).
+    shares = [g for g in result["fnr"].groups if 0 < g.value < 1 and g.denominator > 1]
+    assert "tiny" in [g.group for g in shares] and {g.ci_method for g in shares} == {WILSON}
     for figure in result.values():
         assert [g.group for g in figure.groups] == ["north", "south", "tiny"]
 

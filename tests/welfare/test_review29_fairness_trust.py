@@ -22,10 +22,10 @@ from welfare.evaluation import evaluate_models
 from welfare.fairness import (
     BOOTSTRAP,
     CLOPPER_PEARSON,
-    MIN_DRAWN_SHARE,
     WILSON,
     _frame,
     accuracy,
+    configured_intervals,
     drawn_shares,
     fairness_table,
     fnr,
@@ -92,7 +92,8 @@ def test_a_group_measured_in_too_few_resamples_gives_way_to_wilson():
     eligible = outcomes["asp_eligible"].astype(int).to_numpy()
     share = drawn_shares(rows, outcomes["region"].to_numpy(), eligible)
     # The case at hand: an interval that holds the value, from 9 of the 10 resamples.
-    assert raw["low"] < 0.5 < raw["high"] and share["tiny"] == 0.9 < MIN_DRAWN_SHARE
+    least = configured_intervals().min_drawn_share
+    assert raw["low"] < 0.5 < raw["high"] and share["tiny"] == 0.9 < least
     assert share["north"] == share["south"] == 1.0
     figure = fairness_table(
         outcomes, groupings=["region"], n_boot=n_boot, seed=seed, min_families=1
@@ -216,8 +217,10 @@ def test_groups_of_the_shipped_sizes_keep_their_bootstrap_intervals():
 def test_every_interval_of_a_small_evaluation_holds_its_value(trained, family_data, welfare_config):
     models = {"lgbm_tabular": trained["lgbm_tabular"]}
     test = family_data.subset(range(700, 748))
-    seed = 9  # two resamples: many groups' bootstrap intervals miss their values
-    result = evaluate_models(models, test, config=welfare_config, n_boot=2, seed=seed)
+    seed = 9  # few resamples: tiny groups' bootstrap intervals fail the rule
+    # The fewest resamples a bootstrap is drawn from (fewer: none, every interval Wilson's).
+    n_boot = welfare_config.fairness.intervals.min_bootstrap_draws
+    result = evaluate_models(models, test, config=welfare_config, n_boot=n_boot, seed=seed)
     methods = set()
     for figure in result["fairness"]["figures"]:
         for g in figure["groups"]:

@@ -114,3 +114,17 @@ def test_the_training_commands_mark_their_warnings_and_their_progress_lines():
     done = run_script(script, bound_s=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == ["INFO: epoch 1", "WARNING: leak"]
+
+
+def test_each_migration_runs_under_a_one_line_title():
+    """Alembic writes "Running upgrade A -> B, <the revision's doc>", the doc being the first
+    paragraph of its docstring: 0006's and 0009's ran over two or three lines, so one log
+    record took several lines of the service's log."""
+    from alembic.script import ScriptDirectory
+
+    from serving.migrations import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    docs = {rev.revision: rev.doc for rev in scripts.walk_revisions()}
+    assert len(docs) >= 14
+    assert {name: doc for name, doc in docs.items() if "\n" in doc or not doc.strip()} == {}

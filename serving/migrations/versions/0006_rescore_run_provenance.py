@@ -1,6 +1,7 @@
-"""Re-scoring runs record what their scores depend on besides the model: the scorer path, a
-digest of the engine settings and the code version (serving/rescore_runs.py refuses a resume that
-differs).
+"""Re-scoring runs record what their scores depend on besides the model.
+
+They record the scorer path, a digest of the engine settings and the code version
+(serving/rescore_runs.py refuses a resume that differs).
 
 NULL on runs started before this revision; their next session records its own.
 

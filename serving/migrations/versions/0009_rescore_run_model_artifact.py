@@ -1,6 +1,7 @@
-"""Re-scoring runs record a digest of the model's files (model.onnx, model.json) beside their
-other provenance: a copy of the model edited or re-exported under the same model_version
-scores otherwise, and serving/rescore_runs.py refuses to resume a run under it.
+"""Re-scoring runs record a digest of the model's files (model.onnx, model.json).
+
+It stands beside their other provenance: a copy of the model edited or re-exported under the
+same model_version scores otherwise, and serving/rescore_runs.py refuses to resume a run under it.
 
 NULL on runs started before this revision; they are resumed as before (with a warning), and
 their next session records its own.

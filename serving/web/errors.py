@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.body_limit import answer_refusals
-from serving.api.deps import CurrentUser, get_current_user
+from serving.api.deps import CurrentUser, accepted_claims, get_current_user
 from serving.errors import (
     BodyTooLargeError,
     RateLimitedError,
@@ -67,7 +67,19 @@ def _status_and_message(exc: Exception) -> tuple[int, str, str]:
 
 
 def _viewer(request: Request) -> CurrentUser | None:
-    """Who is signed in, if anyone, so an error page still shows their menu (best effort)."""
+    """Who is signed in, if anyone, so an error page still shows their menu (best effort).
+
+    Where the route's sign-in check accepted the session before the error (a family out of
+    region, a role refused), its reader, not looked up again: the claims it accepted name the
+    account as it checked it (an account's role and region never change: serving.users).
+    Elsewhere (no such page, a check that failed) the session cookie's, looked up here.
+    """
+    claims = accepted_claims(request)
+    if claims is not None:
+        return CurrentUser(
+            id=claims.user_id, username=claims.username, role=claims.role, region=claims.region,
+            token_id=claims.token_id, token_expires_at=claims.session_expires_at,
+        )  # fmt: skip
     token = request_cookies(request).get(SESSION_COOKIE)
     services = getattr(request.app.state, "services", None)
     if not token or services is None:

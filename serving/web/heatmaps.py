@@ -140,7 +140,7 @@ class HeatmapNoNumberError(ConflictError):
 def check_sign_scored(photo: Photo, sign: str) -> None:
     """HeatmapNoNumberError where `photo`'s stored score has no number for `sign`: null, NaN
     or inf (a score stored before nulls were written), shown as a dash on the page
-    (family_view.shown_probability), or none at all. A photo with no score is refused by
+    (photo_cards.shown_probability), or none at all. A photo with no score is refused by
     `check_explains`."""
     if not photo.score:
         return

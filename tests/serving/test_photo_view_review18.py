@@ -16,8 +16,8 @@ from serving.db.models import Family, Photo
 from serving.db.session import session_scope
 from serving.photo_evidence import photo_flags, photo_score, reuse_links_of
 from serving.web import heatmaps
-from serving.web.family_view import photo_view
 from serving.web.i18n import translator
+from serving.web.photo_cards import photo_view
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving import test_family_flags_review18 as flags_review
 from tests.serving.helpers import PASSWORD

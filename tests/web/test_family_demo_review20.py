@@ -17,8 +17,8 @@ from serving.db.models import Family, Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.photo_evidence import photo_score
 from serving.web import heatmaps
-from serving.web.family_view import photo_view
 from serving.web.i18n import translator
+from serving.web.photo_cards import photo_view
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import PASSWORD, Service, jpeg, make_settings, started
 from tests.serving.test_family_flags_review18 import PASS, _score, _user

@@ -100,19 +100,30 @@ def run_server(settings: ServingSettings, *, host: str, port: int) -> None:
     included, go through the handler serving.logs.configure_logging set up, at the settings'
     `log_level`.
 
-    A stop waits at most the settings' `shutdown_requests_s` for the requests in flight, then
-    cancels them (uvicorn logs "timeout graceful shutdown exceeded"; a client not yet answered
-    gets a 500 or a closed connection), so an upload on a hung model or a client that never
-    ends its body cannot hold the stop past its grace period. A cancelled upload leaves no
-    partial file and no row without its file: the file is written to a temporary name and
-    renamed once durable, and the row commits after that (serving.storage, serving.uploads).
-    Then the app shuts down (the pipeline waits `batching.shutdown_wait_s` at most)."""
+    A stop waits at most the settings' `shutdown_requests_s` for the requests in flight. An
+    upload still waiting on the photo model a little before that (serving.shutdown_stop) is
+    answered 503 "shutting down" with a Retry-After, and one reaching it after that at once;
+    then uvicorn cancels the requests still running (it logs "timeout graceful shutdown
+    exceeded"; a client still sending its photo gets a 500 or a closed connection), so neither
+    a hung model nor a client that never ends its body holds the stop past its grace period.
+    A cancelled upload leaves no partial file and no row without its file: the file is written
+    to a temporary name and renamed once durable, and the row commits after that
+    (serving.storage, serving.uploads). Then the app shuts down (the pipeline waits
+    `batching.shutdown_wait_s` at most)."""
     import uvicorn
 
     from serving.app import create_app
+    from serving.shutdown_stop import StopSignals
+
+    app = create_app(settings)
+
+    def stop_begins(deadline: float) -> None:
+        services = getattr(app.state, "services", None)  # None: the app has not started
+        if services is not None:
+            services.pipeline.stop.begin(deadline)
 
     uvicorn.run(
-        create_app(settings),
+        StopSignals(app, grace_s=settings.shutdown_requests_s, on_stop=stop_begins),
         host=host,
         port=port,
         log_config=None,

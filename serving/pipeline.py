@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serving.model_calls import ModelCalls
+from serving.shutdown_stop import StopDeadline
 from vision.io import DecodedImage, decode_image
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ class PhotoPipeline:
         self.decode_side = decode_short_side_px
         if engine is not None:
             self.decode_side = max(decode_short_side_px, engine.artifact.preprocessing.size)
+        self.stop = StopDeadline(refusal=_shutting_down)  # the server's stop lets uploads go
         self._batcher: MicroBatcher[_ScoreItem, PhotoScore] | None = None
         self._calls: ModelCalls | None = None
         if engine is not None and batching:
@@ -242,15 +244,15 @@ class PhotoPipeline:
         return self._score_batch([self._score_item(a) for a in analyses])
 
     async def score(self, analysis: Analysis) -> PhotoScore | None:
-        """The photo's PhotoScore, or None when no model is loaded. While the service shuts
-        down (its batcher closed), when `max_queued` photos already wait for the model, when
-        the model has not answered within `score_timeout_s` (a hung model call: the caller is
-        let go, the call itself cannot be stopped), with batching off when every model thread
-        still runs a call past its upload's timeout, with batching on when the batch running
-        is past the timeout of every upload in it (both at once, not after another timeout), or
-        once the batcher's worker has died (named in the message), UnavailableError: the photo
-        is not stored, and sending it again later is safe; its `retry_after_s` says when
-        (BUSY_RETRY_AFTER_S and the others)."""
+        """The photo's PhotoScore, or None when no model is loaded. Once the server's stop
+        reaches `stop`'s deadline (serving.shutdown_stop) or the batcher is closed, when
+        `max_queued` photos already wait for the model, when the model has not answered within
+        `score_timeout_s` (a hung call: the caller is let go, the call itself runs on), with
+        batching off when every model thread still runs a call past its upload's timeout, with
+        batching on when the batch running is past the timeout of every upload in it (both at
+        once, not after another timeout), or once the batcher's worker has died (named in the
+        message), UnavailableError: the photo is not stored, and sending it again later is
+        safe; its `retry_after_s` says when (BUSY_RETRY_AFTER_S and the others)."""
         if self.engine is None:
             return None
         from serving.errors import UnavailableError
@@ -259,7 +261,7 @@ class PhotoPipeline:
         if self.score_timeout_s is not None:  # to know a call is late (the timeout is the loop's)
             item = replace(item, deadline=time.monotonic() + self.score_timeout_s)
         try:
-            async with asyncio.timeout(self.score_timeout_s):
+            async with self.stop.bounded(self.score_timeout_s):
                 if self._batcher is not None:
                     return await self._score_batched(self._batcher, item)
                 return await self._score_unbatched(item)

@@ -1,0 +1,240 @@
+"""Review 30: stopped (SIGTERM) with an upload waiting on a hung photo model, `shanyraq serve`
+answered it with uvicorn's bare 500 ("Internal Server Error", text/plain, no Retry-After) when
+`shutdown_requests_s` ran out, and logged a CancelledError traceback: uvicorn tells the app
+nothing before it cancels the requests. Now the server tells the pipeline as its stop begins,
+and an upload still waiting on the model a little before the cancel is answered with the
+service's own "shutting down" 503 and its Retry-After; nothing is stored. An upload whose model
+answers within the grace is still filed (201)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from serving.core.config import Batching
+from serving.errors import UnavailableError
+from serving.pipeline import SHUTDOWN_RETRY_AFTER_S, PhotoPipeline
+from shanyraq.taxonomy import get_taxonomy
+from tests.serving.helpers import HungEngine, family_body, jpeg, started
+from tests.serving.subprocess_runs import START_BOUND_S, ended, start_serve
+from tests.vision.engine_fixtures import make_artifact
+
+BOUND_S = 60.0  # every wait below; each ends within seconds
+HELD_BOUND_S = 120  # how long the held model call waits for its release (the process exits first)
+
+# `serve`'s sitecustomize.py (Python imports it at start from PYTHONPATH; start_serve keeps the
+# environment): its photo model's calls are held until `release` exists in the folder, and
+# say so by making `called` there.
+_HELD_MODEL = """
+import pathlib, time
+from vision.engine import Engine
+
+_folder = pathlib.Path({folder!r})
+_score_inputs = Engine.score_inputs
+
+def _held(self, *args, **kwargs):
+    (_folder / "called").touch()
+    for _ in range({bound} * 10):  # bounded; a daemon thread does not hold the exit
+        if (_folder / "release").exists():
+            break
+        time.sleep(0.1)
+    return _score_inputs(self, *args, **kwargs)
+
+Engine.score_inputs = _held
+"""
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
+
+
+def _serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Path, **settings: Any
+) -> tuple[Any, int, str]:
+    """`serve` on a family and users made beforehand, its `model` held (`_HELD_MODEL`): (the
+    process, its port, the inspector's token)."""
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    with started(tmp_path, url) as service:  # no model needed to file the family
+        answer = service.client.post(
+            "/families", json=family_body("F1"), headers=service.headers("inspector")
+        )
+        assert answer.status_code == 201, answer.text
+        token = service.tokens["inspector"]
+    site = tmp_path / "site"
+    site.mkdir()
+    held = _HELD_MODEL.format(folder=str(tmp_path), bound=HELD_BOUND_S)
+    (site / "sitecustomize.py").write_text(held, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    process, port = start_serve(
+        tmp_path, database_url=url, secret_key="test-secret-key-0123456789abcdef",
+        model_dir=str(model), fusion_dir=None, **settings,
+    )  # fmt: skip
+    return process, port, token
+
+
+def _upload(port: int, token: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """A photo upload in a thread of its own; its answer (or error) lands in the dict."""
+    outcome: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            outcome["answer"] = httpx.post(
+                f"http://127.0.0.1:{port}/families/F1/photos",
+                files={"file": ("p.jpg", jpeg(1), "image/jpeg")},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=BOUND_S,
+            )
+        except httpx.HTTPError as exc:
+            outcome["answer"] = exc
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + BOUND_S
+    while not condition():  # poll (bounded)
+        assert time.monotonic() < deadline, f"{what} within {BOUND_S:g} s"
+        time.sleep(0.05)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=START_BOUND_S).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
+def _photos_stored(tmp_path: Path) -> tuple[int, list[Path]]:
+    """The photo rows in the database and the files in the photo store."""
+    with sqlite3.connect(tmp_path / "web.db") as db:
+        (rows,) = db.execute("SELECT count(*) FROM photos").fetchone()
+    store = tmp_path / "data" / "photos"
+    return rows, [p for p in store.rglob("*") if p.is_file()] if store.exists() else []
+
+
+@pytest.mark.slow  # `serve` runs in a process of its own
+@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
+def test_an_upload_waiting_on_a_hung_model_at_a_stop_gets_the_services_503(
+    tmp_path, monkeypatch, model_dir, batching
+):
+    process, port, token = _serving(
+        tmp_path, monkeypatch, model_dir, shutdown_requests_s=2,
+        batching={"enabled": batching, "score_timeout_s": 60, "shutdown_wait_s": 1},
+    )  # fmt: skip
+    thread, outcome = _upload(port, token)
+    _until((tmp_path / "called").exists, "the model was called")
+    process.send_signal(signal.SIGTERM)
+    thread.join(BOUND_S)
+    _, stderr = ended(process, bound_s=BOUND_S, what="serve, sent SIGTERM,")
+    answer = outcome.get("answer")
+    assert isinstance(answer, httpx.Response), (answer, stderr)
+    # Was: 500, text/plain "Internal Server Error", no Retry-After, once uvicorn cancelled it.
+    assert answer.status_code == 503, (answer.text, stderr)
+    assert answer.headers["retry-after"] == str(SHUTDOWN_RETRY_AFTER_S)
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["code"] == "unavailable"
+    assert "shutting down" in body["message"] and "nothing was stored" in body["message"]
+    assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr
+    assert "timeout graceful shutdown exceeded" not in stderr, stderr  # answered before
+    assert "the stop let go 1 upload(s) still waiting on the photo model" in stderr, stderr
+    assert process.returncode == -signal.SIGTERM, stderr
+    assert _photos_stored(tmp_path) == (0, [])
+
+
+@pytest.mark.slow  # `serve` runs in a process of its own
+@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
+def test_an_upload_whose_model_answers_within_the_grace_is_filed(
+    tmp_path, monkeypatch, model_dir, batching
+):
+    process, port, token = _serving(
+        tmp_path, monkeypatch, model_dir, shutdown_requests_s=30,
+        batching={"enabled": batching, "score_timeout_s": 60, "shutdown_wait_s": 1},
+    )  # fmt: skip
+    thread, outcome = _upload(port, token)
+    _until((tmp_path / "called").exists, "the model was called")
+    process.send_signal(signal.SIGTERM)
+    # The stop has begun once the server takes no more connections; then the model answers.
+    _until(lambda: not _listening(port), "serve stopped listening")
+    (tmp_path / "release").touch()
+    thread.join(BOUND_S)
+    _, stderr = ended(process, bound_s=BOUND_S, what="serve, sent SIGTERM,")
+    answer = outcome.get("answer")
+    assert isinstance(answer, httpx.Response), (answer, stderr)
+    assert answer.status_code == 201, (answer.text, stderr)
+    assert "Traceback" not in stderr and "the stop let go" not in stderr, stderr
+    rows, files = _photos_stored(tmp_path)
+    assert rows == 1 and len(files) == 1, (rows, files)
+
+
+def _pipeline(engine: HungEngine, *, batching: bool, score_timeout_s: float) -> PhotoPipeline:
+    settings = Batching(
+        enabled=batching, max_batch=2, max_wait_ms=0.0, score_timeout_s=score_timeout_s,
+        shutdown_wait_s=0.0, max_queued=4,
+    )  # fmt: skip
+    return PhotoPipeline.from_config(engine, settings)  # type: ignore[arg-type]
+
+
+_PHOTO: Any = SimpleNamespace(
+    model_input=np.zeros((3, 32, 32), np.float32), quality=None,
+    decoded=SimpleNamespace(sha256="0" * 64),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
+def test_after_the_stops_deadline_an_upload_is_refused_at_once_without_a_model_call(batching):
+    engine = HungEngine()
+    engine.release.set()  # a model that answers at once
+    pipeline = _pipeline(engine, batching=batching, score_timeout_s=60)
+
+    async def main() -> BaseException | None:
+        pipeline.stop.begin(asyncio.get_running_loop().time())  # its deadline has come
+        try:
+            await pipeline.score(_PHOTO)
+        except UnavailableError as refused:
+            return refused
+        finally:
+            await pipeline.aclose()
+        return None
+
+    refused = asyncio.run(main())
+    assert isinstance(refused, UnavailableError), refused
+    assert "shutting down" in refused.message
+    assert refused.retry_after_s == SHUTDOWN_RETRY_AFTER_S
+    assert engine.batches == []
+
+
+@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
+def test_an_upload_whose_own_timeout_comes_before_the_stops_deadline_is_refused_for_it(batching):
+    engine = HungEngine()  # never answers within the test (HUNG_CALL_BOUND_S)
+    pipeline = _pipeline(engine, batching=batching, score_timeout_s=0.5)
+
+    async def main() -> BaseException | None:
+        pipeline.stop.begin(asyncio.get_running_loop().time() + BOUND_S)
+        try:
+            await pipeline.score(_PHOTO)
+        except UnavailableError as refused:
+            return refused
+        finally:
+            await pipeline.aclose()
+        return None
+
+    refused = asyncio.run(main())
+    engine.release.set()
+    assert isinstance(refused, UnavailableError), refused
+    assert "did not answer within 0.5 s" in refused.message

@@ -96,6 +96,9 @@ class PromotionPlan:
     stale_families: list[str]  # latest assessment reads a score it would change or changed
     stale_with_decision: int  # of those, how many have a commission decision on it
     shift: ScoreShift
+    # With adopt_rest: photos with no score under M it stops for, and the first one's upload day.
+    stops_for: int = 0
+    stops_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,9 @@ def plan(
     model_version = checked_model(model_dir, serving_model_dir)
     with sessions() as session:
         run_ids = _checked_runs(session, model_version, model_dir, adopt_rest=adopt_rest)
-        check_coverage(session, model_version, model_dir, adopt_rest=adopt_rest)
+        stops_for, stops_from = check_coverage(
+            session, model_version, model_dir, adopt_rest=adopt_rest
+        )
         kept_rows = session.execute(
             select(RescoredScore.photo_id, RescoredScore.error)
             .join(Photo, Photo.id == RescoredScore.photo_id)
@@ -238,6 +243,7 @@ def plan(
         model_version=model_version, run_ids=run_ids, to_update=len(to_update),
         already_on_model=already, kept_old=kept_old,
         stale_families=stale, stale_with_decision=decided, shift=tally.result(),
+        stops_for=stops_for, stops_from=stops_from,
     )  # fmt: skip
 
 

@@ -49,10 +49,12 @@ def check_coverage(
     *,
     late: bool = False,
     adopt_rest: bool = False,
-) -> None:
+) -> tuple[int, str]:
     """Every photo has an outcome under M or was scored by M at upload (`late`: at the end of
     a promotion). `adopt_rest`: not checked before a promotion while a stopped one has
-    outcomes still to adopt; at its end, the refusal says what it adopted and names a new run."""
+    outcomes still to adopt, but measured: (how many photos it then stops for, the upload day
+    of the first of them), which its plan says; at its end, the refusal says what it adopted
+    and names a new run. (0, "") where every photo is covered."""
     from serving.promote import STOPPED
 
     outcome = select(RescoredScore.id).where(
@@ -62,9 +64,11 @@ def check_coverage(
     count, first = session.execute(
         select(func.count(Photo.id), func.min(Photo.created_at)).where(*uncovered)
     ).one()
-    if not count or (adopt_rest and not late and half_promoted(session, model_version)):
-        return
+    if not count:
+        return 0, ""
     day = first.date().isoformat() if isinstance(first, datetime) else str(first)[:10]
+    if adopt_rest and not late and half_promoted(session, model_version):
+        return count, day
     why = "the runs under it did not cover them (a --since run, or uploads after the run); "
     if late:
         why = (

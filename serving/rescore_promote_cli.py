@@ -97,7 +97,10 @@ def promote(
     score and is listed. Safe to run again: one stopped half-way (Ctrl-C, an error) keeps the
     scores it adopted, audited as scores_promotion_stopped, and running it again adopts the
     rest and audits the promotion; photos uploaded meanwhile by a service not yet restarted
-    onto this model stop it so (rescore_scope_partial, exit 2). Refused (rescore_busy) while
+    onto this model stop it so (rescore_scope_partial, exit 2). After one stopped half-way,
+    where the settings its run recorded are gone (the code updated, say), --adopt-rest adopts
+    the rest and stops so for the photos uploaded since, which a run under the current settings
+    then scores before the next promotion. Refused (rescore_busy) while
     another re-scoring command of this model runs (rescore, rescore discard, rescore promote).
     --reassess without the service's fusion model is refused (fusion_model_missing) before
     anything is promoted, and so is its dry run, when the assessments to recompute rest on
@@ -329,6 +332,8 @@ def _reassess(
 
 def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
     """What a promotion changes, in plain words."""
+    from serving.promote import STOPPED
+    from serving.rescore_words import adopt_rest_stops
     from serving.score_shift import shift_lines
 
     head = "would promote" if dry_run else "promoted"
@@ -352,6 +357,11 @@ def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
     lines += [f"  {family_id}" for family_id in plan.stale_families[:20]]
     if len(plan.stale_families) > 20:
         lines.append(f"  ... and {len(plan.stale_families) - 20} more")
+    if dry_run and plan.stops_for:  # --adopt-rest, with photos uploaded since the run
+        day, version = plan.stops_from, plan.model_version
+        lines.append(
+            adopt_rest_stops(plan.stops_for, day=day, model_version=version, stopped=STOPPED)
+        )
     if dry_run:
         lines.append("dry run: nothing was written")
     return lines

@@ -14,8 +14,8 @@ name as the way to score again under the current provenance; one a promotion ado
 by a new run (serving/rescore_reopened.py). The refusals of `rescore` and of
 the Ray pipeline (serving/rescore_ray.py, whose runs' keys begin with RAY_KEY and which has no
 --restart) come from here alike, each naming the way its caller re-scores (the options of the
-command, the arguments of the pipeline's call: serving/rescore_words.py). Split from
-serving/rescore.py, which walks the photos and writes the scores.
+command, the arguments of the pipeline's call), in the words of serving/rescore_refusals.py.
+Split from serving/rescore.py, which walks the photos and writes the scores.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from serving.rescore_provenance import (  # re-exported: callers and tests impor
 from serving.rescore_provenance import RunProvenance as RunProvenance
 from serving.rescore_provenance import artifact_digest as artifact_digest
 from serving.rescore_provenance import engine_digest as engine_digest
-from serving.rescore_words import finish_promotion, retry_option
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -161,6 +160,8 @@ def check_unmixed(
     """Refuse when a run under `model_version` other than `run_id` holds outcomes made under
     another provenance and was not promoted: promotion would adopt both kinds together (not a
     finished run with no score to adopt, failures only say: a promotion adopts none)."""
+    from serving.rescore_refusals import mix_message
+
     others = session.execute(
         select(RescoreRun)
         .where(RescoreRun.model_version == model_version, RescoreRun.id != (run_id or 0))
@@ -186,7 +187,7 @@ def check_unmixed(
         if other.id in promoted or (other.status == "done" and other.id not in to_adopt):
             continue
         half = other.id in adopted_runs(session, model_version)  # by a stopped promotion
-        raise RescoreMixError(_mix_message(other, held or 0, differs, half=half))
+        raise RescoreMixError(mix_message(other, held or 0, differs, half=half))
 
 
 def is_promoted(session: Session, run: RescoreRun) -> bool:
@@ -222,50 +223,6 @@ def discard_way(run: RescoreRun, outcomes: int) -> str:
     return f"discard it with {discard_command(run)} (its {outcomes} outcome(s) are deleted)"
 
 
-def _owner(run: RescoreRun) -> str:
-    return "the Ray pipeline's " if is_ray(run) else ""
-
-
-def _mix_message(other: RescoreRun, held: int, differs: list[str], *, half: bool) -> str:
-    """The refusal while `other`, not promoted, holds `held` outcomes of another provenance;
-    `half`: a promotion that stopped half-way adopted some of them, and the rest wait for it."""
-    options = run_options(other.since_key)
-    since = options.removeprefix(" --ray").strip()
-    done = other.status == "done"
-    state = "finished" if done else "unfinished"
-    finish = (
-        "finish it with the Ray pipeline under the settings it recorded"
-        if is_ray(other)
-        else f"finish it as it was started (`shanyraq rescore --model DIR{options}` with the "
-        "settings it recorded)"
-    )
-    if half:
-        state += ", promoted in part: a promotion stopped half-way"
-        how = (
-            f"{finish_promotion(done=done, finish=finish)}; then re-score (the run is kept: some "
-            "of its outcomes are the service's scores already)"
-        )
-    elif done:
-        state += ", not promoted"
-        how = (
-            "promote it first (`shanyraq rescore promote --model DIR`), then re-score; or, to "
-            f"re-score under the current ones, {discard_way(other, held)}"
-        )
-    elif is_ray(other):
-        how = f"{finish} and promote it, or {discard_way(other, held)}"
-    else:
-        how = (
-            f"{finish} and promote it, or discard it with `shanyraq rescore --model DIR"
-            f"{options} --restart` under the current ones"
-        )
-    return (
-        f"{_owner(other)}re-scoring run {other.id} under "
-        f"{other.model_version} ({since + ', ' if since else ''}{state}) holds {held} "
-        f"outcome(s) made with another {'; '.join(differs)}. Promotion adopts every outcome "
-        f"under the model version, from all its runs, so the two would mix. To go on: {how}"
-    )
-
-
 def check_reopen(
     session: Session, run: RescoreRun, provenance: RunProvenance, *, retry_failed: bool = False
 ) -> None:
@@ -283,7 +240,10 @@ def check_resume(
     session: Session, run: RescoreRun, provenance: RunProvenance, *, retry_failed: bool = False
 ) -> None:
     """Refuse (RescoreResumeError) to go on with `run` under another provenance than it
-    recorded, in the words of `_resume_refusal`: one for `rescore` and the Ray pipeline."""
+    recorded, in the words of serving/rescore_refusals.py `resume_refusal`: one for `rescore`
+    and the Ray pipeline."""
+    from serving.rescore_refusals import resume_refusal
+
     if run.scorer is None and run.engine_config is None and run.code_version is None:
         logger.warning(
             "re-scoring run %d predates recorded provenance; resuming it as %s", run.id, provenance
@@ -292,57 +252,19 @@ def check_resume(
         return
     differs = provenance.differences(run)
     if differs:
-        raise RescoreResumeError(_resume_refusal(session, run, differs, retry_failed))
+        raise RescoreResumeError(resume_refusal(session, run, differs, retry_failed))
     if run.model_artifact is None and provenance.model_artifact is not None:
         message = "re-scoring run %d predates its recorded model artifact; resuming it with %s"
         logger.warning(message, run.id, provenance.model_artifact)
         run.model_artifact = provenance.model_artifact  # later sessions must match this one
 
 
-def _resume_refusal(
-    session: Session, run: RescoreRun, differs: list[str], retry_failed: bool
-) -> str:
-    """Why `run` does not go on under the current provenance, and the ways that work: as it
-    was started; or under the current one, by --restart (an unfinished run of `rescore`) or
-    by `rescore discard` (a finished run, or the Ray pipeline's, which has no --restart); a
-    run a promotion adopted as it was started, or by a new run, after the promotion where one
-    stopped half-way (serving/rescore_reopened.py `kept_way`). Named as the caller re-scores:
-    the Ray pipeline's by its call's arguments (serving/rescore_words.py)."""
-    from serving.rescore_reopened import kept_way
-
-    head = f"{_owner(run)}re-scoring run {run.id} under {run.model_version}"
-    another = f"another {'; '.join(differs)}"
-    if run.status == "done":
-        which = "restored to the photo store, or uploaded since it finished"
-        if retry_failed:
-            retry = retry_option(ray=is_ray(run))
-            which = f"recorded without a score, which {retry} scores again; {which}"
-        why = (
-            f"{head} is finished, and was started with {another}. It has photos still to score "
-            f"({which}), and scoring them now would mix scores of both in one run"
-        )
-    else:
-        why = f"{head} was started with {another}. Resuming would mix scores of both in one run"
-    if is_promoted(session, run):  # as started: the refused call again, as its caller makes it
-        return kept_way(session, run, why, retry_failed=retry_failed)
-    as_started = "run this command again as the run was started"
-    outcomes = sum(outcome_counts(session, run))
-    if run.status != "done" and not is_ray(run):
-        return (
-            f"{why}. Resume it as it was started, or start it over under the current ones with "
-            f"--restart (its {outcomes} outcome(s) so far are discarded)"
-        )
-    return (
-        f"{why}. No promotion adopted its scores: to score under the current ones, "
-        f"{discard_way(run, outcomes)} and run this command again, which scores every photo "
-        f"anew; or {as_started}"
-    )
-
-
 def _start_over(session: Session, run: RescoreRun, provenance: RunProvenance) -> Restart:
     """Discard an unfinished run's outcomes and begin it again under `provenance`."""
+    from serving.rescore_refusals import restart_refusal
+
     if run.status == "done" or is_promoted(session, run):
-        raise RescoreRestartError(_restart_refusal(session, run))
+        raise RescoreRestartError(restart_refusal(session, run))
     scored, failed = outcome_counts(session, run)
     restarted = Restart(
         run_id=run.id, model_version=run.model_version, since_key=run.since_key,
@@ -366,23 +288,6 @@ def outcome_counts(session: Session, run: RescoreRun) -> tuple[int, int]:
         ).all()
     )
     return counts.get(False, 0), counts.get(True, 0)
-
-
-def _restart_refusal(session: Session, run: RescoreRun) -> str:
-    """Why a run is not started over (finished, or adopted by a promotion even if reopened
-    since: its outcomes are the service's scores), and what to do instead."""
-    head = f"re-scoring run {run.id} under {run.model_version}"
-    if is_promoted(session, run):
-        return (
-            f"{head}: `rescore promote` adopted its scores (the service's scores come from its "
-            "outcomes), so it cannot be started over; run it without --restart"
-        )
-    return (
-        f"{head} is finished, so it cannot be started over. To keep its scores, run it without "
-        "--restart; to score every photo again under the current scorer, engine settings, code "
-        f"and model files (no promotion adopted its scores), discard it with "
-        f"{discard_command(run)}, then run it without --restart"
-    )
 
 
 def unfinished_runs(db_engine: Engine, model_version: str) -> str:

@@ -10,8 +10,10 @@ reason recorded for a photo over the stored-photo limit, in `rescore`'s words or
 (`oversize_reason`, which serving/rescore_photos.py `stored_outcomes` records). A run a
 promotion stopped half-way adopted in part is named one way by every refusal: the promotion is
 finished first (`finish_promotion`, `half_promoted_way`), and what it needs scored first by the
-run as it was started (`half_promoted_scope`). Words only: the callers (serving/rescore_runs.py,
-serving/rescore_reopened.py, serving/rescore_discard.py, serving/promote.py) read the runs.
+run as it was started (`half_promoted_scope`); where its settings are gone, the promotion with
+ADOPT_REST (`adopt_rest_way`, and what it stops for: `adopt_rest_stops`). Words only: the callers
+(serving/rescore_refusals.py, serving/rescore_reopened.py, serving/rescore_discard.py,
+serving/rescore_coverage.py, serving/rescore_promote_cli.py) read the runs.
 """
 
 from __future__ import annotations
@@ -129,6 +131,18 @@ def adopt_rest_way(run_id: int | None = None, *, model: str = "DIR") -> str:
         f"`shanyraq rescore promote --model {model} {ADOPT_REST}` adopts the rest of {run}'s "
         "outcomes, stops short of the photos with no score, and a new run under the current "
         "settings then scores them"
+    )
+
+
+def adopt_rest_stops(count: int, *, day: str, model_version: str, stopped: str) -> str:
+    """What a promotion with ADOPT_REST does, in its dry run, for the `count` photos with no
+    score under `model_version` (uploaded from `day` on): it stops unfinished (audited as
+    `stopped`) for them, and a run under the current settings then scores them."""
+    return (
+        f"with {ADOPT_REST} it stops unfinished ({stopped}) for {count} photo(s) with no score "
+        f"under {model_version}, uploaded from {day} on (they keep their current score): then "
+        f"`shanyraq rescore --model DIR --since {day}` scores them under the current settings, "
+        "and promote again"
     )
 
 

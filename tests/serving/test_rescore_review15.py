@@ -196,11 +196,12 @@ def test_after_an_update_a_finished_run_of_either_path_is_refused_in_the_same_wo
         assert _code(result) == "rescore_resume_mismatch", result.output
         message = result.exception.message
     way = RAY_DISCARD if ray else PLAIN_DISCARD
+    again = "call `rescore_with_ray(...)`" if ray else "run this command"  # no command starts Ray
     assert "is finished, and was started with another code version '0.1.0+aaaaaaaaaaaa'" in message
     assert (
         f"No promotion adopted its scores: to score under the current ones, {way} (its 3 "
-        "outcome(s) are deleted) and run this command again, which scores every photo anew; or "
-        "run this command again as the run was started"
+        f"outcome(s) are deleted) and {again} again, which scores every photo anew; or "
+        f"{again} again as the run was started"
     ) in message
     assert "--restart" not in message
 

@@ -193,14 +193,17 @@ def stored_files(service: Service) -> list[Path]:
     return [p for p in service.services.store.originals.rglob("*") if p.is_file()]
 
 
-def audit_entries(service: Service, action: str) -> list[Any]:
-    """The service's audit entries of `action` (serving.db.models.AuditEntry), oldest first."""
+def audit_entries(service: Service, action: str | None = None) -> list[Any]:
+    """The service's audit entries (serving.db.models.AuditEntry) of `action`, or all of them
+    when none is named; oldest first."""
     from sqlalchemy import select
 
     from serving.db.models import AuditEntry
 
+    statement = select(AuditEntry).order_by(AuditEntry.seq)
+    if action is not None:
+        statement = statement.where(AuditEntry.action == action)
     with service.services.sessions() as session:
-        statement = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
         return list(session.execute(statement).scalars())
 
 

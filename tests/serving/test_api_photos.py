@@ -8,19 +8,8 @@ import zlib
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
 
-from serving.db.models import Photo
-from tests.serving.helpers import jpeg
-
-
-def _photo_rows(service) -> int:
-    with service.services.sessions() as session:
-        return session.execute(select(func.count()).select_from(Photo)).scalar_one()
-
-
-def _stored_files(service) -> list:
-    return [p for p in service.services.store.originals.rglob("*") if p.is_file()]
+from tests.serving.helpers import jpeg, photo_rows, stored_files
 
 
 def test_upload_answers_quality_reuse_and_id_at_once(service):
@@ -44,7 +33,7 @@ def test_same_bytes_make_one_photo(service):
     again = service.upload("F1", jpeg(2))
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["duplicate"] and again.json()["photo_id"] == first.json()["photo_id"]
-    assert _photo_rows(service) == 1 and len(_stored_files(service)) == 1
+    assert photo_rows(service) == 1 and len(stored_files(service)) == 1
 
 
 def test_idempotency_key_replays_and_refuses_reuse_for_other_bytes(service):
@@ -56,7 +45,7 @@ def test_idempotency_key_replays_and_refuses_reuse_for_other_bytes(service):
     assert retry.json() == first.json()
     other = service.upload("F1", jpeg(4), headers=key)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
-    assert _photo_rows(service) == 1
+    assert photo_rows(service) == 1
 
 
 def _png_bomb() -> bytes:
@@ -96,7 +85,7 @@ def test_bad_file_corpus_refused_and_nothing_stored(service, name):
     response = service.upload("F1", data)
     assert response.status_code == status, response.text
     assert response.json()["code"] == code and response.json()["message"]
-    assert _photo_rows(service) == 0 and _stored_files(service) == []
+    assert photo_rows(service) == 0 and stored_files(service) == []
 
 
 def test_body_over_limit_is_413_before_decoding(make_service, monkeypatch):
@@ -121,7 +110,7 @@ def test_body_over_limit_is_413_before_decoding(make_service, monkeypatch):
         headers={**service.headers("inspector"), "Content-Type": "multipart/form-data; boundary=b"},
     )  # fmt: skip
     assert streamed.status_code == 413
-    assert _photo_rows(service) == 0
+    assert photo_rows(service) == 0
 
 
 def test_rate_limits_on_login_and_upload(make_service):

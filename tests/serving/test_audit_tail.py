@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving.helpers import jpeg
+from tests.serving.helpers import audit_entries, jpeg
 
 
 def drop_audit_guards(db: Session | Connection) -> None:
@@ -50,11 +50,6 @@ def _head(session: Session) -> AuditHead:
     return session.execute(select(AuditHead)).scalar_one()
 
 
-def _entries(service) -> list[AuditEntry]:
-    with session_scope(service.services.sessions) as session:
-        return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
-
-
 def _cut_tail(service, n: int, *, key: bytes | None = None) -> int:
     """Delete the last `n` entries and roll the head back to the new last one; MACed with
     `key` when the attacker has it, else the head keeps its old MAC. Returns the new end."""
@@ -81,7 +76,7 @@ def test_appends_seal_the_head_and_anchor_it_outside_the_database(service):
         seq, digest = head.seq, head.hash
     lines = _anchor(service).read_text().splitlines()
     assert lines[-1] == f"{seq} {digest}"
-    entries = {e.seq: e.hash for e in _entries(service)}
+    entries = {e.seq: e.hash for e in audit_entries(service)}
     assert all(entries[int(s)] == h for s, h in (line.split() for line in lines))
     result = _verify(service)
     assert result.ok and result.entries == seq, result.problems
@@ -110,7 +105,7 @@ def test_the_database_refuses_update_and_delete_of_audit_entries(service):
 def test_cut_tail_with_the_head_rolled_back_is_detected(service):
     # The reviewer's attack: no key needed before the head carried a MAC.
     _fill(service)
-    last = _entries(service)[-1].seq
+    last = audit_entries(service)[-1].seq
     end = _cut_tail(service, 2)
     result = _verify(service)
     assert not result.ok and result.entries == end
@@ -123,7 +118,7 @@ def test_cut_tail_with_the_head_rolled_back_is_detected(service):
 
 def test_head_rolled_back_with_the_key_is_caught_by_the_anchor_alone(service):
     _fill(service)
-    last = _entries(service)[-1].seq
+    last = audit_entries(service)[-1].seq
     end = _cut_tail(service, 3, key=service.services.signing_key)
     problems = _verify(service).problems
     assert problems == [
@@ -142,7 +137,7 @@ def test_a_saved_head_row_put_back_is_caught_by_the_anchor(service):
         saved = (head.seq, head.hash, head.mac)
     for _ in range(3):
         assert service.client.get("/families/F1", headers=service.headers("commission")).is_success
-    last = _entries(service)[-1].seq
+    last = audit_entries(service)[-1].seq
     with session_scope(service.services.sessions) as session:
         drop_audit_guards(session)
         session.execute(delete(AuditEntry).where(AuditEntry.seq > saved[0]))

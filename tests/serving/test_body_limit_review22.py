@@ -21,10 +21,10 @@ from serving.api import strict_json
 from serving.api.body_limit import BodySizeLimit
 from serving.core.config import load_serving_settings
 from serving.db.models import AuditEntry, Family, Photo
+from tests.serving.body_limit_helpers import Recorder, run_limit
 from tests.serving.helpers import family_body, jpeg, make_settings
 from tests.web import live as live_server
 from tests.web.live import LiveServer
-from tests.web.test_upload_review16 import _Recorder, _run
 
 MAX_BODY = 4 * 1024 * 1024  # over the JSON limit, so the two differ
 MAX_JSON_BODY_BYTES = load_serving_settings().max_json_body_bytes  # configs/serving.yaml
@@ -193,12 +193,12 @@ def test_a_json_body_at_its_limit_is_read(live, parsed):
     ],
 )
 def test_only_a_json_body_has_the_json_limit(content_type, refused):
-    inner = _Recorder()
+    inner = Recorder()
     headers = [(b"content-length", b"300")]
     if content_type:
         headers.append((b"content-type", content_type.encode()))
     limit = BodySizeLimit(inner, max_bytes=1000, max_json_bytes=200)
-    sent, reads = _run(limit, headers, [b"x" * 300])
+    sent, reads = run_limit(limit, headers, [b"x" * 300])
     assert inner.called is not refused
     assert sent[0]["status"] == (413 if refused else 200)
     if refused:

@@ -5,7 +5,6 @@ open, unless `--force`."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import PASSWORD, fresh_postgres_db
 from tests.serving.test_db_commands import OLD_REVISION, _config, _head, _revision
+from tests.serving.user_helpers import password_hash
 
 OTHER_PASSWORD = "another long passphrase"
 
@@ -41,18 +41,6 @@ def _sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
 
 
-def _password_hash(tmp_path: Path, username: str) -> str | None:
-    database = tmp_path / "data" / "shanyraq.db"
-    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = connection.execute(
-            "SELECT password_hash FROM users WHERE username = ?", (username,)
-        ).fetchone()
-    finally:
-        connection.close()
-    return None if row is None else row[0]
-
-
 # --- users: a password off the command line -------------------------------------------------
 
 
@@ -67,7 +55,7 @@ def test_users_add_reads_the_password_from_stdin(tmp_path, line_end):
 
     assert added.exit_code == 0, added.output
     assert ARGV_WARNING not in added.output and "Password" not in added.output  # no prompt
-    stored = _password_hash(tmp_path, "amina")
+    stored = password_hash(tmp_path, "amina")
     assert verify_password(password, stored) and not verify_password(PASSWORD, stored)
 
 
@@ -76,13 +64,13 @@ def test_set_password_reads_the_password_from_stdin(tmp_path):
     added = _run("users", "add", "amina", "--role", "admin", "--config", config,
                  stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip  # the prompt, as before
     assert added.exit_code == 0, added.output
-    assert verify_password(PASSWORD, _password_hash(tmp_path, "amina"))
+    assert verify_password(PASSWORD, password_hash(tmp_path, "amina"))
 
     reset = _run("users", "set-password", "amina", "--password-stdin", "--config", config,
                  stdin=f"{OTHER_PASSWORD}\n")  # fmt: skip
 
     assert reset.exit_code == 0, reset.output
-    assert verify_password(OTHER_PASSWORD, _password_hash(tmp_path, "amina"))
+    assert verify_password(OTHER_PASSWORD, password_hash(tmp_path, "amina"))
 
 
 @pytest.mark.parametrize("args", [["add", "amina", "--role", "admin"], ["set-password", "amina"]])
@@ -98,7 +86,7 @@ def test_a_password_on_the_command_line_still_works_with_a_warning_on_stderr(tmp
     assert result.exit_code == 0, result.output
     assert ARGV_WARNING in result.stderr and ARGV_WARNING not in result.stdout
     assert "other users of this machine" in ARGV_WARNING
-    assert verify_password(PASSWORD, _password_hash(tmp_path, "amina"))
+    assert verify_password(PASSWORD, password_hash(tmp_path, "amina"))
 
 
 def test_password_stdin_refusals_change_nothing(tmp_path):

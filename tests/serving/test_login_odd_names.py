@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from serving import audit
-from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from serving.ratelimit import RateLimiter
+from tests.serving.helpers import audit_entries
 from tests.web.helpers import sign_in
 
 ODD_NAMES = {
@@ -37,12 +36,6 @@ def _login(service, username: str, address: str = "10.7.0.1"):
     return client.post("/auth/token", data={"username": username, "password": "wrong guess"})
 
 
-def _entries(service, action: str) -> list[AuditEntry]:
-    with session_scope(service.services.sessions) as session:
-        statement = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
-        return list(session.execute(statement).scalars())
-
-
 def _verify(service) -> None:
     with session_scope(service.services.sessions) as session:
         result = audit.verify(session, service.services.signing_key)
@@ -54,7 +47,7 @@ def test_a_name_no_account_can_have_is_a_401_counted_and_audited_escaped(service
         answer = _login(service, name)
         assert answer.status_code == 401, (name, answer.text)
         assert answer.json()["message"] == "wrong username or password"
-        assert _entries(service, "login_failed")[-1].actor == logged
+        assert audit_entries(service, "login_failed")[-1].actor == logged
     page = sign_in(service.client, "a\x00b", "wrong guess")  # the sign-in page, likewise
     assert page.status_code == 401 and "Wrong user name or password" in page.text
     # Failures count against the name's limit, as for any unknown name.
@@ -75,7 +68,7 @@ def test_a_refused_window_opened_by_a_nul_name_is_audited(make_service, monkeypa
         _login(service, "ghost").status_code for _ in range(5)
     ]
     assert statuses == [429] * 6
-    entries = _entries(service, "login_rate_limited")
+    entries = audit_entries(service, "login_rate_limited")
     assert [(e.actor, e.target) for e in entries] == [("a\\x00b", "client:10.7.0.1")]
     _verify(service)
 

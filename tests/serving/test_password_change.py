@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
 
 from serving import audit
-from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from serving.users import PASSWORD_MIN_CHARS
-from tests.serving.helpers import PASSWORD, ROLES
+from tests.serving.helpers import PASSWORD, ROLES, audit_entries
 
 NEW_PASSWORD = "a brand new pass phrase"
 SIGNED_OUT = "every session of this account was signed out; sign in again"
@@ -43,13 +41,8 @@ def _me(service, token: str):
     return service.client.get("/auth/me", headers=_bearer(token))
 
 
-def _entries(service) -> list[AuditEntry]:
-    with session_scope(service.services.sessions) as session:
-        return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
-
-
 def _actions(service, action: str) -> list[tuple[str | None, str | None, dict]]:
-    return [(e.actor, e.target, e.details) for e in _entries(service) if e.action == action]
+    return [(e.actor, e.target, e.details) for e in audit_entries(service, action)]
 
 
 def test_the_change_gives_a_fresh_token_and_ends_every_other_session(service):
@@ -151,7 +144,8 @@ def test_the_change_is_audited_without_either_password(service):
     assert [(a, t) for a, t, _ in _actions(service, "password_changed")] == [("inspector", None)]
     assert len(_actions(service, "password_change_failed")) == 1
     written = json.dumps(
-        [(e.actor, e.action, e.target, e.details) for e in _entries(service)], ensure_ascii=False
+        [(e.actor, e.action, e.target, e.details) for e in audit_entries(service)],
+        ensure_ascii=False,
     )
     for secret in (PASSWORD, NEW_PASSWORD, "a guessed password", "other pass 123"):
         assert secret not in written

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from serving import assessments_refresh, audit
 from serving.assessments_refresh import refresh
-from serving.db.models import Assessment, AuditEntry, Photo
+from serving.db.models import Assessment, Photo
 from serving.reassessment import find_stale, resolve_refresh_actor
-from tests.serving.helpers import Service, criteria, family_body, jpeg, started
+from tests.serving.helpers import Service, audit_entries, criteria, family_body, jpeg, started
 from tests.serving.refresh_scene import assessment_versions
 
 BODY = json.dumps(family_body("J1"))
@@ -140,7 +140,7 @@ def test_a_refresh_during_uploads_leaves_each_family_current_or_stale_for_the_ne
         services = service.services
         with services.sessions() as session:
             actor = resolve_refresh_actor(session, "admin_national", region=None)
-        seen = len(_entries(service))
+        seen = len(audit_entries(service))
         report = refresh(services, actor=actor, progress=False)
         assert [(f.family_id, f.version) for f in report.families] == [
             ("A", 2), ("B", 2), ("C", 2)
@@ -159,12 +159,7 @@ def test_a_refresh_during_uploads_leaves_each_family_current_or_stale_for_the_ne
         assert find_stale(services) == []
         assert refresh(services, actor=actor, progress=False).families == []
         assert assessment_versions(service) == {"A": [1, 2, 3], "B": [1, 2], "C": [1, 2]}
-        created = [e for e in _entries(service)[seen:] if e.action == "assessment_created"]
+        created = [e for e in audit_entries(service)[seen:] if e.action == "assessment_created"]
         assert len(created) == 4  # one per new version, none for the run that found nothing
         with services.sessions() as session:
             assert audit.verify(session, services.signing_key).ok
-
-
-def _entries(service: Service) -> list[AuditEntry]:
-    with service.services.sessions() as session:
-        return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())

@@ -7,20 +7,12 @@ import hashlib
 import logging
 
 import pytest
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from serving.audit_cli import app as audit_app
-from serving.db.models import AuditEntry
 from serving.db.session import session_scope
-from tests.serving.helpers import jpeg, serving_yaml, started
+from tests.serving.helpers import audit_entries, jpeg, serving_yaml, started
 from tests.serving.test_api_photos import BAD_FILES
-
-
-def _entries(service, action: str = "photo_refused") -> list[AuditEntry]:
-    with session_scope(service.services.sessions) as session:
-        rows = session.execute(select(AuditEntry).where(AuditEntry.action == action))
-        return list(rows.scalars())
 
 
 def _verified_by_cli(tmp_path) -> None:
@@ -38,7 +30,7 @@ def test_bad_bytes_leave_a_refusal_entry_with_their_digest(tmp_path, name):
         service.create_family("F1")
         response = service.upload("F1", data)
         assert (response.status_code, response.json()["code"]) == (status, code)
-        [entry] = _entries(service)
+        [entry] = audit_entries(service, "photo_refused")
         assert (entry.actor, entry.target) == ("inspector", "family:F1")
         assert entry.details == {
             "family_id": "F1", "code": code, "status": status,
@@ -56,11 +48,11 @@ def test_refusals_before_the_bytes_are_read_and_by_idempotency_key(tmp_path):
         assert service.upload("F1", jpeg(2), headers=key).status_code == 201
         other = service.upload("F1", jpeg(3), headers=key)
         assert other.json()["code"] == "idempotency_key_reused"
-        first, second = _entries(service)
+        first, second = audit_entries(service, "photo_refused")
         assert first.details == {"family_id": "F1", "code": "record_invalid", "status": 422}
         assert second.details["code"] == "idempotency_key_reused"
         assert second.details["sha256"] == hashlib.sha256(jpeg(3)).hexdigest()
-        assert len(_entries(service, "photo_uploaded")) == 1
+        assert len(audit_entries(service, "photo_uploaded")) == 1
 
 
 def test_photo_over_the_size_limit_inside_the_route_is_audited(tmp_path, max_bytes):
@@ -70,7 +62,7 @@ def test_photo_over_the_size_limit_inside_the_route_is_audited(tmp_path, max_byt
         service.create_family("F1")
         response = service.upload("F1", data)
         assert (response.status_code, response.json()["code"]) == (413, "body_too_large")
-        [entry] = _entries(service)
+        [entry] = audit_entries(service, "photo_refused")
         assert entry.details["size_bytes"] == len(data) > 5000
 
 
@@ -79,7 +71,8 @@ def test_rate_limited_uploads_audited_once_a_window(tmp_path):
         service.create_family("F1")
         codes = [service.upload("F1", jpeg(i)).status_code for i in range(4)]
         assert codes == [201, 429, 429, 429]
-        [entry] = _entries(service)  # a flood of refusals must not grow the log at its rate
+        # a flood of refusals must not grow the log at its rate
+        [entry] = audit_entries(service, "photo_refused")
         assert entry.details["code"] == "rate_limited" and entry.details["limit"] == 1
 
 
@@ -94,7 +87,7 @@ def test_requests_refused_before_the_route_write_no_refusal(tmp_path):
             service.upload("F9", jpeg(1)),
         ]
         assert [a.status_code for a in answers] == [401, 403, 404, 404]
-        assert _entries(service) == []
+        assert audit_entries(service, "photo_refused") == []
 
 
 def test_a_failed_audit_write_keeps_the_users_error_and_is_logged(tmp_path, monkeypatch, caplog):
@@ -115,7 +108,7 @@ def test_a_failed_audit_write_keeps_the_users_error_and_is_logged(tmp_path, monk
         assert (response.status_code, response.json()["code"]) == (415, "image_unsupported_format")
         assert "photo_refused" in caplog.text and "F1" in caplog.text
         monkeypatch.setattr(audit, "append", real_append)
-        assert _entries(service) == []
+        assert audit_entries(service, "photo_refused") == []
         assert service.upload("F1", jpeg(5)).status_code == 201  # the chain goes on
     _verified_by_cli(tmp_path)
 
@@ -126,7 +119,9 @@ def test_refusal_entries_keep_the_chain_intact_on_each_database(service):
     service.create_family("F1")
     assert service.upload("F1", b"%PDF-1.4\n").status_code == 415
     assert service.upload("F1", jpeg(6)).status_code == 201
-    assert [e.details["code"] for e in _entries(service)] == ["image_unsupported_format"]
+    assert [e.details["code"] for e in audit_entries(service, "photo_refused")] == [
+        "image_unsupported_format"
+    ]
     with session_scope(service.services.sessions) as session:
         result = audit.verify(session, service.services.signing_key)
     assert result.ok, result.problems

@@ -8,20 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
-
 from serving import audit
-from serving.db.models import AuditEntry
 from serving.db.session import session_scope
-from tests.serving.helpers import jpeg
-
-
-def _entries(service, action: str) -> list[AuditEntry]:
-    with session_scope(service.services.sessions) as session:
-        rows = session.execute(
-            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
-        )
-        return list(rows.scalars())
+from tests.serving.helpers import audit_entries, jpeg
 
 
 def test_a_photo_sent_again_for_its_family_is_audited_with_who_sent_it(service):
@@ -33,12 +22,12 @@ def test_a_photo_sent_again_for_its_family_is_audited_with_who_sent_it(service):
     assert again.status_code == 200 and again.json()["duplicate"] is True, again.text
     assert again.json()["photo_id"] == first.json()["photo_id"]
 
-    (entry,) = _entries(service, "photo_upload_duplicate")
+    (entry,) = audit_entries(service, "photo_upload_duplicate")
     assert entry.actor == "admin"
     assert entry.target == f"photo:{first.json()['photo_id']}"
     assert entry.details["family_id"] == "F1"
     assert entry.details["sha256"] == hashlib.sha256(photo).hexdigest()
-    assert len(_entries(service, "photo_uploaded")) == 1  # one photo filed, once
+    assert len(audit_entries(service, "photo_uploaded")) == 1  # one photo filed, once
     with session_scope(service.services.sessions) as session:
         assert audit.verify(session, service.services.signing_key).ok
 
@@ -51,8 +40,8 @@ def test_a_retry_answered_from_its_idempotency_key_is_not_a_new_upload(service):
     assert first.status_code == 201, first.text
     retried = service.upload("F1", photo, headers=key)
     assert retried.status_code == 201 and retried.json() == first.json()
-    assert _entries(service, "photo_upload_duplicate") == []
+    assert audit_entries(service, "photo_upload_duplicate") == []
     # Sent again under a new key, it is an upload of a photo already filed.
     again = service.upload("F1", photo, headers={"Idempotency-Key": "photo-8b"})
     assert again.status_code == 200 and again.json()["duplicate"] is True, again.text
-    assert [e.actor for e in _entries(service, "photo_upload_duplicate")] == ["inspector"]
+    assert [e.actor for e in audit_entries(service, "photo_upload_duplicate")] == ["inspector"]

@@ -4,24 +4,20 @@ operator never types it twice only to be told the name was wrong."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from serving.core.security import verify_password
 from tests.serving.helpers import PASSWORD, REGION
-from tests.serving.test_users_review21 import _code, _password_hash, _run, _sqlite_config
+from tests.serving.user_helpers import (
+    add_amina,
+    error_code,
+    password_hash,
+    run_cli,
+    sqlite_config,
+)
 
 OTHER_PASSWORD = "another pass phrase"
 TWICE = f"{OTHER_PASSWORD}\n{OTHER_PASSWORD}\n"  # the prompt's answer and its confirmation
-
-
-def _add_amina(tmp_path: Path) -> Path:
-    config = _sqlite_config(tmp_path)
-    added = _run("users", "add", "amina", "--role", "admin", "--password-stdin",
-                 "--config", config, stdin=f"{PASSWORD}\n")  # fmt: skip
-    assert added.exit_code == 0, added.output
-    return config
 
 
 def _not_asked(result: object) -> bool:
@@ -29,14 +25,14 @@ def _not_asked(result: object) -> bool:
 
 
 def test_add_refuses_a_taken_name_before_asking_for_the_password(tmp_path):
-    config = _add_amina(tmp_path)
+    config = add_amina(tmp_path)
 
-    refused = _run("users", "add", "amina", "--role", "admin", "--config", config, stdin=TWICE)
+    refused = run_cli("users", "add", "amina", "--role", "admin", "--config", config, stdin=TWICE)
 
-    assert _code(refused) == "conflict", refused.output
+    assert error_code(refused) == "conflict", refused.output
     assert "the user 'amina' exists already" in str(refused.exception)
     assert _not_asked(refused), refused.output
-    assert verify_password(PASSWORD, _password_hash(tmp_path, "amina"))  # untouched
+    assert verify_password(PASSWORD, password_hash(tmp_path, "amina"))  # untouched
 
 
 @pytest.mark.parametrize(
@@ -48,66 +44,66 @@ def test_add_refuses_a_taken_name_before_asking_for_the_password(tmp_path):
     ],
 )
 def test_add_refuses_a_wrong_role_or_region_before_asking_for_the_password(tmp_path, extra, said):
-    config = _sqlite_config(tmp_path)
+    config = sqlite_config(tmp_path)
 
-    refused = _run("users", "add", "bolat", *extra, "--config", config, stdin=TWICE)
+    refused = run_cli("users", "add", "bolat", *extra, "--config", config, stdin=TWICE)
 
-    assert _code(refused) == "record_invalid", refused.output
+    assert error_code(refused) == "record_invalid", refused.output
     assert said in str(refused.exception)
     assert _not_asked(refused), refused.output
     assert not (tmp_path / "data").exists()  # nothing made
 
 
 def test_add_refuses_a_bad_name_before_asking_for_the_password(tmp_path):
-    refused = _run("users", "add", "Bad Name!", "--role", "admin",
-                   "--config", _sqlite_config(tmp_path), stdin=TWICE)  # fmt: skip
+    refused = run_cli("users", "add", "Bad Name!", "--role", "admin",
+                      "--config", sqlite_config(tmp_path), stdin=TWICE)  # fmt: skip
 
-    assert _code(refused) == "record_invalid", refused.output
+    assert error_code(refused) == "record_invalid", refused.output
     assert _not_asked(refused), refused.output
 
 
 def test_add_still_asks_for_the_password_once_all_else_is_right(tmp_path):
-    config = _add_amina(tmp_path)  # a database exists: the name is looked up in it
+    config = add_amina(tmp_path)  # a database exists: the name is looked up in it
 
-    added = _run("users", "add", "bolat", "--role", "inspector", "--region", REGION,
-                 "--config", config, stdin=TWICE)  # fmt: skip
+    added = run_cli("users", "add", "bolat", "--role", "inspector", "--region", REGION,
+                    "--config", config, stdin=TWICE)  # fmt: skip
 
     assert added.exit_code == 0, added.output
     assert "Password" in added.output
-    assert verify_password(OTHER_PASSWORD, _password_hash(tmp_path, "bolat"))
+    assert verify_password(OTHER_PASSWORD, password_hash(tmp_path, "bolat"))
 
 
 def test_add_on_a_fresh_install_asks_and_makes_the_database(tmp_path):
-    added = _run("users", "add", "amina", "--role", "admin",
-                 "--config", _sqlite_config(tmp_path), stdin=TWICE)  # fmt: skip
+    added = run_cli("users", "add", "amina", "--role", "admin",
+                    "--config", sqlite_config(tmp_path), stdin=TWICE)  # fmt: skip
 
     assert added.exit_code == 0, added.output
-    assert verify_password(OTHER_PASSWORD, _password_hash(tmp_path, "amina"))
+    assert verify_password(OTHER_PASSWORD, password_hash(tmp_path, "amina"))
 
 
 def test_set_password_refuses_an_unknown_account_before_asking(tmp_path):
-    config = _add_amina(tmp_path)
+    config = add_amina(tmp_path)
 
-    refused = _run("users", "set-password", "nobody", "--config", config, stdin=TWICE)
+    refused = run_cli("users", "set-password", "nobody", "--config", config, stdin=TWICE)
 
-    assert _code(refused) == "not_found", refused.output
+    assert error_code(refused) == "not_found", refused.output
     assert "no user 'nobody'" in str(refused.exception)
     assert _not_asked(refused), refused.output
 
 
 def test_set_password_refuses_a_missing_database_before_asking(tmp_path):
-    refused = _run("users", "set-password", "amina",
-                   "--config", _sqlite_config(tmp_path), stdin=TWICE)  # fmt: skip
+    refused = run_cli("users", "set-password", "amina",
+                      "--config", sqlite_config(tmp_path), stdin=TWICE)  # fmt: skip
 
-    assert _code(refused) == "database_missing", refused.output
+    assert error_code(refused) == "database_missing", refused.output
     assert _not_asked(refused), refused.output
 
 
 def test_set_password_still_asks_for_a_known_account(tmp_path):
-    config = _add_amina(tmp_path)
+    config = add_amina(tmp_path)
 
-    reset = _run("users", "set-password", "amina", "--config", config, stdin=TWICE)
+    reset = run_cli("users", "set-password", "amina", "--config", config, stdin=TWICE)
 
     assert reset.exit_code == 0, reset.output
     assert "Password" in reset.output
-    assert verify_password(OTHER_PASSWORD, _password_hash(tmp_path, "amina"))
+    assert verify_password(OTHER_PASSWORD, password_hash(tmp_path, "amina"))

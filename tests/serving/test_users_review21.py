@@ -4,12 +4,7 @@ longer than the sign-in page takes, as the API does already."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-from typing import Any
-
 import pytest
-from typer.testing import CliRunner
 
 from serving.core.security import verify_password
 from serving.errors import RecordInvalidError
@@ -19,35 +14,8 @@ from serving.users import (
     check_password,
     check_username,
 )
-from shanyraq.cli import build_app
-from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import PASSWORD, REGION
-from tests.serving.test_db_commands import _config
-
-
-def _run(*args: str | Path, stdin: str | None = None) -> Any:
-    return CliRunner().invoke(build_app(), [str(arg) for arg in args], input=stdin)
-
-
-def _code(result: Any) -> str | None:
-    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
-
-
-def _sqlite_config(tmp_path: Path) -> Path:
-    return _config(tmp_path, f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}")
-
-
-def _password_hash(tmp_path: Path, username: str) -> str | None:
-    database = tmp_path / "data" / "shanyraq.db"
-    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = connection.execute(
-            "SELECT password_hash FROM users WHERE username = ?", (username,)
-        ).fetchone()
-    finally:
-        connection.close()
-    return None if row is None else row[0]
-
+from tests.serving.user_helpers import error_code, password_hash, run_cli, sqlite_config
 
 # --- "cli" is the operator's name in the audit trail ---------------------------------------
 
@@ -72,12 +40,12 @@ def test_a_regional_admin_cannot_make_an_account_that_passes_for_the_operator(se
 
 
 def test_users_add_refuses_the_operators_audit_name(tmp_path):
-    config = _sqlite_config(tmp_path)
+    config = sqlite_config(tmp_path)
 
-    refused = _run("users", "add", "cli", "--role", "admin", "--password-stdin",
-                   "--config", config, stdin=f"{PASSWORD}\n")  # fmt: skip
+    refused = run_cli("users", "add", "cli", "--role", "admin", "--password-stdin",
+                      "--config", config, stdin=f"{PASSWORD}\n")  # fmt: skip
 
-    assert _code(refused) == "record_invalid", refused.output
+    assert error_code(refused) == "record_invalid", refused.output
     assert not (tmp_path / "data").exists()  # refused before anything was made
 
 
@@ -93,23 +61,23 @@ def test_the_password_rule_has_the_sign_in_pages_most():
 
 @pytest.mark.parametrize("command", ["add", "set-password"])
 def test_the_cli_refuses_a_password_longer_than_the_sign_in_page_takes(tmp_path, command):
-    config = _sqlite_config(tmp_path)
+    config = sqlite_config(tmp_path)
     if command == "set-password":
-        first = _run("users", "add", "amina", "--role", "admin", "--password-stdin",
-                     "--config", config, stdin=f"{PASSWORD}\n")  # fmt: skip
+        first = run_cli("users", "add", "amina", "--role", "admin", "--password-stdin",
+                        "--config", config, stdin=f"{PASSWORD}\n")  # fmt: skip
         assert first.exit_code == 0, first.output
     args = ["add", "amina", "--role", "admin"] if command == "add" else ["set-password", "amina"]
     too_long = "p" * (PASSWORD_MAX_CHARS + 1)
 
-    refused = _run("users", *args, "--password-stdin", "--config", config,
-                   stdin=f"{too_long}\n")  # fmt: skip
+    refused = run_cli("users", *args, "--password-stdin", "--config", config,
+                      stdin=f"{too_long}\n")  # fmt: skip
 
-    assert _code(refused) == "password_weak", refused.output
+    assert error_code(refused) == "password_weak", refused.output
     assert f"at most {PASSWORD_MAX_CHARS}" in str(refused.exception)
     if command == "add":
         assert not (tmp_path / "data").exists()
     else:  # the password it had still signs in
-        assert verify_password(PASSWORD, _password_hash(tmp_path, "amina"))
+        assert verify_password(PASSWORD, password_hash(tmp_path, "amina"))
 
 
 def test_the_api_and_the_cli_agree_on_the_longest_password(service):

@@ -7,26 +7,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 from serving.web import heatmaps
+from tests.web.heatmap_helpers import SHA, cache_services, overlay
 from vision.explain import OVERLAY_SCALE
-
-SHA = "ab" * 32
-
-
-def _services(data_dir: Path, model_version: str | None = "v2") -> Any:
-    return SimpleNamespace(
-        settings=SimpleNamespace(model_dir=None, data_dir=data_dir),
-        pipeline=SimpleNamespace(engine=None, model_version=model_version),
-    )
-
-
-def _overlay(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG an overlay of a family's home")
-    return path
 
 
 def _files(folder: Path) -> list[str]:
@@ -35,15 +19,15 @@ def _files(folder: Path) -> list[str]:
 
 def test_overlays_of_other_models_and_scales_are_removed_the_current_ones_kept(tmp_path, caplog):
     data_dir = tmp_path / "data"
-    services = _services(data_dir)
+    services = cache_services(data_dir)
     cache = data_dir / "heatmaps"
-    current = _overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
-    _overlay(cache / "v2" / "ab" / f"{SHA}-roof_leak.png")  # v2 in JET: before the scale key
-    _overlay(cache / "v2" / "jet" / "ab" / f"{SHA}-roof_leak.png")
-    _overlay(cache / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")  # an older model
-    _overlay(cache / "v1" / "ab" / f"{SHA}-mould.png")
-    _overlay(cache / "stray.png")
-    beside = _overlay(data_dir / "photos" / "ab" / SHA)  # not the cache's: never touched
+    current = overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+    overlay(cache / "v2" / "ab" / f"{SHA}-roof_leak.png")  # v2 in JET: before the scale key
+    overlay(cache / "v2" / "jet" / "ab" / f"{SHA}-roof_leak.png")
+    overlay(cache / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")  # an older model
+    overlay(cache / "v1" / "ab" / f"{SHA}-mould.png")
+    overlay(cache / "stray.png")
+    beside = overlay(data_dir / "photos" / "ab" / SHA)  # not the cache's: never touched
 
     with caplog.at_level(logging.INFO, logger=heatmaps.__name__):
         removed = heatmaps.prune_cache(services)
@@ -58,14 +42,14 @@ def test_overlays_of_other_models_and_scales_are_removed_the_current_ones_kept(t
 
 def test_a_service_without_a_model_keeps_no_overlays(tmp_path):
     data_dir = tmp_path / "data"
-    _overlay(data_dir / "heatmaps" / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
-    assert heatmaps.prune_cache(_services(data_dir, model_version=None)) == 1
+    overlay(data_dir / "heatmaps" / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    assert heatmaps.prune_cache(cache_services(data_dir, model_version=None)) == 1
     assert _files(data_dir / "heatmaps") == []
 
 
 def test_links_are_removed_never_followed(tmp_path):
     data_dir, outside = tmp_path / "data", tmp_path / "outside"
-    kept = _overlay(outside / "ab" / "keep.png")
+    kept = overlay(outside / "ab" / "keep.png")
     cache = data_dir / "heatmaps"
     cache.mkdir(parents=True)
     (cache / "v1").symlink_to(outside, target_is_directory=True)  # a whole old model: a link
@@ -73,7 +57,7 @@ def test_links_are_removed_never_followed(tmp_path):
     (cache / "v2" / "jet").symlink_to(outside, target_is_directory=True)
     (cache / "v2" / "link.png").symlink_to(kept)
 
-    heatmaps.prune_cache(_services(data_dir))
+    heatmaps.prune_cache(cache_services(data_dir))
 
     assert sorted(p.name for p in cache.iterdir()) == ["v2"]
     assert list((cache / "v2").iterdir()) == []
@@ -82,11 +66,11 @@ def test_links_are_removed_never_followed(tmp_path):
 
 def test_a_cache_folder_that_is_a_link_is_left_alone(tmp_path, caplog):
     data_dir, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
-    old = _overlay(elsewhere / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    old = overlay(elsewhere / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
     data_dir.mkdir()
     (data_dir / "heatmaps").symlink_to(elsewhere, target_is_directory=True)
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        assert heatmaps.prune_cache(_services(data_dir)) == 0
+        assert heatmaps.prune_cache(cache_services(data_dir)) == 0
     assert old.exists()
     assert "symbolic link" in caplog.text
 
@@ -100,7 +84,7 @@ def test_the_service_prunes_the_cache_when_it_starts(tmp_path):
     from tests.serving.helpers import make_settings
 
     settings = make_settings(tmp_path / "second", f"sqlite:///{tmp_path / 'second.db'}")
-    old = _overlay(settings.data_dir / "heatmaps" / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-x.png")
+    old = overlay(settings.data_dir / "heatmaps" / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-x.png")
     with TestClient(create_app(settings), base_url="http://127.0.0.1"):
         assert not old.exists()
     assert not (settings.data_dir / "heatmaps" / "v1").exists()
@@ -112,8 +96,8 @@ def test_a_model_version_of_dots_keeps_its_cache_inside_the_cache_folder(tmp_pat
     for i, version in enumerate(("..", ".", ".hidden", "../../etc")):
         data_dir = tmp_path / f"data{i}"
         cache = (data_dir / "heatmaps").resolve()
-        services = _services(data_dir, model_version=version)
-        path = _overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+        services = cache_services(data_dir, model_version=version)
+        path = overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
         assert path.resolve().is_relative_to(cache), (version, path)
         assert not path.resolve().relative_to(cache).parts[0].startswith(".")
         assert heatmaps.prune_cache(services) == 0 and path.exists()
@@ -123,10 +107,10 @@ def test_overlays_drawn_by_other_drawing_code_are_not_served_and_are_removed(tmp
     # Before, the key was the model version and the scale alone: a release that changed how
     # vision.explain normalises or blends a map served the overlays drawn the old way.
     data_dir = tmp_path / "data"
-    services = _services(data_dir)
+    services = cache_services(data_dir)
     current = heatmaps.cache_path(services, sha256=SHA, sign="roof_leak")
     assert current.parent.parent.name.startswith(f"{OVERLAY_SCALE}-")
-    older = _overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    older = overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
     assert older != current
     assert heatmaps.prune_cache(services) == 1
     assert not older.exists()

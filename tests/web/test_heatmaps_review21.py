@@ -7,28 +7,13 @@ from __future__ import annotations
 import errno
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from serving.web import heatmaps
+from tests.web.heatmap_helpers import SHA, cache_services, overlay
 from vision.explain import OVERLAY_SCALE
-
-SHA = "ab" * 32
-
-
-def _services(data_dir: Path, model_version: str) -> Any:
-    return SimpleNamespace(
-        settings=SimpleNamespace(model_dir=None, data_dir=data_dir),
-        pipeline=SimpleNamespace(engine=None, model_version=model_version),
-    )
-
-
-def _overlay(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG an overlay of a family's home")
-    return path
 
 
 def _unlistable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
@@ -46,10 +31,10 @@ def _unlistable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
 
 def test_a_current_folder_that_cannot_be_listed_is_logged_not_raised(tmp_path, monkeypatch, caplog):
     data_dir = tmp_path / "data"
-    services = _services(data_dir, "v1")
+    services = cache_services(data_dir, "v1")
     cache = data_dir / "heatmaps"
-    current = _overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
-    old = _overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    current = overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+    old = overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
     _unlistable(monkeypatch, cache / "v1")  # listed before v2: the walk goes on past it
 
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
@@ -63,10 +48,10 @@ def test_a_current_folder_that_cannot_be_listed_is_logged_not_raised(tmp_path, m
 
 def test_a_cache_folder_that_cannot_be_listed_is_logged_not_raised(tmp_path, monkeypatch, caplog):
     data_dir = tmp_path / "data"
-    old = _overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
+    old = overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
     _unlistable(monkeypatch, data_dir / "heatmaps")
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        assert heatmaps.prune_cache(_services(data_dir, "v1")) == 0
+        assert heatmaps.prune_cache(cache_services(data_dir, "v1")) == 0
     assert old.exists()  # nothing could be seen, so nothing removed
     assert "Permission denied" in caplog.text
 
@@ -152,10 +137,10 @@ def test_a_current_folder_that_cannot_be_looked_at_is_logged_not_raised(
     tmp_path, monkeypatch, caplog
 ):
     data_dir = tmp_path / "data"
-    services = _services(data_dir, "v1")
+    services = cache_services(data_dir, "v1")
     cache = data_dir / heatmaps.CACHE_DIR
-    current = _overlay(heatmaps.cache_path(services, sha256=SHA, sign=SIGN))
-    old = _overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
+    current = overlay(heatmaps.cache_path(services, sha256=SHA, sign=SIGN))
+    old = overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
     _unsearchable(monkeypatch, cache / "v1")  # listed before v2: the walk goes on past it
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
         removed = heatmaps.prune_cache(services)  # before: PermissionError, start-up failed
@@ -168,10 +153,10 @@ def test_a_current_folder_that_cannot_be_looked_at_is_logged_not_raised(
 def test_a_cache_that_cannot_be_looked_at_is_logged_not_raised(tmp_path, monkeypatch, caplog):
     data_dir = tmp_path / "data"
     cache = data_dir / heatmaps.CACHE_DIR
-    old = _overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
+    old = overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
     _unsearchable(monkeypatch, cache)
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        assert heatmaps.prune_cache(_services(data_dir, "v1")) == 0  # before: PermissionError
+        assert heatmaps.prune_cache(cache_services(data_dir, "v1")) == 0  # before: PermissionError
     monkeypatch.undo()
     assert old.exists()  # nothing could be seen, so nothing removed
     assert str(cache) in caplog.text and "Permission denied" in caplog.text

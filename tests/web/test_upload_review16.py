@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.types import Message
 
 from serving.api.body_limit import BodySizeLimit
 from serving.web.i18n import load_catalogues
-from tests.aio import run
+from tests.serving.body_limit_helpers import Recorder, run_limit
 from tests.serving.helpers import PASSWORD, Service, jpeg, nothing_filed, started
 from tests.web.helpers import MULTIPART_HEADERS, csrf_from, multipart_body, sign_in
 
@@ -83,53 +82,12 @@ def test_a_streamed_form_whose_first_photo_arrived_whole_files_nothing(small_web
     assert nothing_filed(small_web)
 
 
-class _Recorder:
-    """An inner ASGI app that reads the whole body and answers 200: what it saw is kept."""
-
-    def __init__(self) -> None:
-        self.called = False
-        self.body = b""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.called = True
-        while True:
-            message = await receive()
-            self.body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"stored"})
-
-
-def _run(
-    limit: BodySizeLimit, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
-) -> tuple[list[Message], int]:
-    """Run `limit` on one request of `chunks`: the messages it sent, and how often it read."""
-    pending: list[Message] = [
-        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-        for i, c in enumerate(chunks)
-    ]
-    read: list[int] = []
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        read.append(1)
-        return pending.pop(0) if pending else {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/x", "headers": headers}
-    run(limit(scope, receive, send))
-    return sent, len(read)
-
-
 @pytest.mark.parametrize(
     "declared", [b"101", b"99999999999999999999", b"-1", b"1e2", b"+50", b" 50"]
 )
 def test_a_declared_length_over_the_limit_or_not_a_number_is_refused_unread(declared):
-    inner = _Recorder()
-    sent, reads = _run(
+    inner = Recorder()
+    sent, reads = run_limit(
         BodySizeLimit(inner, max_bytes=100, max_json_bytes=100),
         [(b"content-length", declared)],
         [b"x" * 10],
@@ -140,16 +98,16 @@ def test_a_declared_length_over_the_limit_or_not_a_number_is_refused_unread(decl
 
 @pytest.mark.parametrize("declared", [None, b"10", b"100"], ids=["chunked", "lying", "limit"])
 def test_the_bytes_that_arrive_are_counted_whatever_is_declared(declared):
-    inner = _Recorder()
+    inner = Recorder()
     headers = [(b"content-length", declared)] if declared else []
-    sent, _ = _run(
+    sent, _ = run_limit(
         BodySizeLimit(inner, max_bytes=100, max_json_bytes=100), headers, [b"x" * 60, b"x" * 60]
     )
     assert [m["status"] for m in sent if "status" in m] == [413]
     assert b"stored" not in b"".join(m.get("body", b"") for m in sent)
     # At the limit exactly, the body passes.
-    inner = _Recorder()
-    sent, _ = _run(
+    inner = Recorder()
+    sent, _ = run_limit(
         BodySizeLimit(inner, max_bytes=100, max_json_bytes=100), headers, [b"x" * 50, b"x" * 50]
     )
     assert sent[0]["status"] == 200 and inner.body == b"x" * 100

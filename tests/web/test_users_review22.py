@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,44 +16,36 @@ from serving.users_cli import new_password
 from serving.web.routes import auth as web_auth
 from shanyraq.errors import CommandUsageError
 from tests.serving.helpers import PASSWORD
-from tests.serving.test_users_review21 import _password_hash, _run, _sqlite_config
+from tests.serving.user_helpers import add_amina, password_hash, run_cli, sqlite_config
 from tests.web.helpers import sign_in
 from tests.web.test_sign_in_review21 import _api_login, _fresh, _inputs
 
 NEW_PASSWORD = "a brand new pass phrase"
 
 
-def _add_amina(tmp_path: Path) -> Path:
-    config = _sqlite_config(tmp_path)
-    added = _run("users", "add", "amina", "--role", "admin", "--password-stdin",
-                 "--config", config, stdin=f"{PASSWORD}\n")  # fmt: skip
-    assert added.exit_code == 0, added.output
-    return config
-
-
 # --- 1. set-password on a disabled account ------------------------------------------------
 
 
 def test_set_password_on_a_disabled_account_says_it_stays_disabled(tmp_path):
-    config = _add_amina(tmp_path)
-    assert _run("users", "disable", "amina", "--config", config).exit_code == 0
+    config = add_amina(tmp_path)
+    assert run_cli("users", "disable", "amina", "--config", config).exit_code == 0
 
-    reset = _run("users", "set-password", "amina", "--password-stdin", "--config", config,
-                 stdin=f"{NEW_PASSWORD}\n")  # fmt: skip
+    reset = run_cli("users", "set-password", "amina", "--password-stdin", "--config", config,
+                    stdin=f"{NEW_PASSWORD}\n")  # fmt: skip
 
     assert reset.exit_code == 0, reset.output
     assert "amina is DISABLED" in reset.output
     assert "`shanyraq users enable amina`" in reset.output
-    assert verify_password(NEW_PASSWORD, _password_hash(tmp_path, "amina"))  # set all the same
-    listed = _run("users", "list", "--config", config)
+    assert verify_password(NEW_PASSWORD, password_hash(tmp_path, "amina"))  # set all the same
+    listed = run_cli("users", "list", "--config", config)
     assert "amina\tadmin\tall regions\tDISABLED" in listed.output  # and still disabled
 
 
 def test_set_password_on_an_active_account_says_nothing_of_disabling(tmp_path):
-    config = _add_amina(tmp_path)
+    config = add_amina(tmp_path)
 
-    reset = _run("users", "set-password", "amina", "--password-stdin", "--config", config,
-                 stdin=f"{NEW_PASSWORD}\n")  # fmt: skip
+    reset = run_cli("users", "set-password", "amina", "--password-stdin", "--config", config,
+                    stdin=f"{NEW_PASSWORD}\n")  # fmt: skip
 
     assert reset.exit_code == 0, reset.output
     assert "DISABLED" not in reset.output and "enable" not in reset.output
@@ -65,13 +56,13 @@ def test_set_password_on_an_active_account_says_nothing_of_disabling(tmp_path):
 
 @pytest.mark.parametrize("command", ["add", "set-password"])
 def test_password_stdin_that_is_not_utf8_is_one_clear_line_and_changes_nothing(tmp_path, command):
-    config = _sqlite_config(tmp_path)
+    config = sqlite_config(tmp_path)
     if command == "set-password":
-        config = _add_amina(tmp_path)
+        config = add_amina(tmp_path)
     args = ["add", "amina", "--role", "admin"] if command == "add" else ["set-password", "amina"]
 
-    refused = _run("users", *args, "--password-stdin", "--config", config,
-                   stdin=b"caf\xe9 horse battery\n")  # fmt: skip
+    refused = run_cli("users", *args, "--password-stdin", "--config", config,
+                      stdin=b"caf\xe9 horse battery\n")  # fmt: skip
 
     assert refused.exit_code == 2, refused.output
     assert "error [usage_error]: --password-stdin: standard input is not UTF-8 text" in (
@@ -81,7 +72,7 @@ def test_password_stdin_that_is_not_utf8_is_one_clear_line_and_changes_nothing(t
     if command == "add":
         assert not (tmp_path / "data").exists()
     else:
-        assert verify_password(PASSWORD, _password_hash(tmp_path, "amina"))
+        assert verify_password(PASSWORD, password_hash(tmp_path, "amina"))
 
 
 def test_password_stdin_read_with_escaped_bytes_is_refused_too(monkeypatch):
@@ -106,16 +97,16 @@ def test_a_password_given_otherwise_with_escaped_bytes_is_refused():
 def test_a_username_argument_that_is_not_utf8_is_no_account_not_a_traceback(tmp_path, command):
     """A command line's undecodable bytes reach the command as lone surrogates, which the
     database driver could not encode (UnicodeEncodeError)."""
-    config = _add_amina(tmp_path)
+    config = add_amina(tmp_path)
     name = b"amin\xe9".decode("utf-8", "surrogateescape")
     stdin = f"{NEW_PASSWORD}\n" if command == "set-password" else None
     extra = ["--password-stdin"] if command == "set-password" else []
 
-    refused = _run("users", command, name, *extra, "--config", config, stdin=stdin)
+    refused = run_cli("users", command, name, *extra, "--config", config, stdin=stdin)
 
     assert isinstance(refused.exception, users.NotFoundError), refused.exception
     assert "not UTF-8" in str(refused.exception)
-    assert verify_password(PASSWORD, _password_hash(tmp_path, "amina"))
+    assert verify_password(PASSWORD, password_hash(tmp_path, "amina"))
 
 
 # --- 3. spaces around the username --------------------------------------------------------

@@ -56,11 +56,12 @@ from serving.rescore_coverage import (  # re-exported: callers and tests import 
 )
 from serving.rescore_coverage import check_coverage, half_promoted
 from serving.rescore_provenance import artifact_digest
-from serving.rescore_runs import discard_way, is_ray, outcome_counts, run_options
+from serving.rescore_runs import RAY_KEY, discard_way, is_ray, outcome_counts, run_options
 from serving.rescore_service_model import (  # re-exported: callers and tests import it here
     ServingModelMismatchError as ServingModelMismatchError,
 )
 from serving.rescore_service_model import checked_model
+from serving.rescore_words import run_again
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
 
@@ -130,11 +131,12 @@ def _checked_runs(
         )
     for run in runs:
         if run.status != "done" and run.id not in rest:
-            ours = f"`shanyraq rescore --model {model_dir}{run_options(run.since_key)}`"
-            again = "the Ray pipeline" if is_ray(run) else ours
+            # Its own way on: `shanyraq rescore` as it was started, or the pipeline's call.
+            again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
+                              options=run_options(run.since_key), model=str(model_dir))  # fmt: skip
             raise RescoreIncompleteError(
                 f"re-scoring run {run.id} under {model_version} is unfinished (up to photo "
-                f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); run "
+                f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); "
                 f"{again} again to finish it (or wait for the one running), then promote"
             )
     _check_model_files(session, runs, model_dir)

@@ -165,6 +165,8 @@ def test_a_finished_run_reopened_for_a_late_upload_is_running_while_it_scores(
         plan(make_session_factory(engine), model_dir=model, serving_model_dir=model)
     engine.dispose()
     assert refused.value.code == "rescore_incomplete"
+    # Its way on is the pipeline's call, which no command makes (it said "the Ray pipeline").
+    assert "call `rescore_with_ray(...)` again to finish it" in refused.value.message
     with rescore_lock(tmp_path / "data", VERSION):  # and it let the lock go
         pass
 

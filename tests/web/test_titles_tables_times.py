@@ -278,6 +278,9 @@ def test_after_a_password_mismatch_focus_is_on_the_new_password_and_the_title_sa
     page.fill("#new-password-again", "a brand new pass phrase!")
     with page.expect_navigation():
         page.press("#new-password-again", "Enter")
+    # The answer's page, not the form still shown (seen once: the old page's field, with no
+    # aria-describedby, was read before the answer replaced it).
+    page.locator("#password-error").wait_for()
     state = page.evaluate(
         """() => {
         const el = document.activeElement;

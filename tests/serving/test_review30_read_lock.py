@@ -22,10 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from serving.db.models import AuditEntry
-from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service, started
@@ -35,7 +32,12 @@ from tests.serving.test_review28_stale_repeats import (
     _refresh,
     with_repeat,
 )
-from tests.serving.test_review29_page_lock import _assert_verified_unheld, _held, _Watched
+from tests.serving.test_review29_page_lock import (
+    _assert_verified_unheld,
+    _audited,
+    _held,
+    _Watched,
+)
 from tests.serving.test_review29_page_repeats import look_alikes
 from tests.web.test_heatmap_model_review21 import (
     SIGNS,
@@ -62,16 +64,6 @@ def _watched(service: Service, database_url: str, monkeypatch: pytest.MonkeyPatc
     watch = _Watched(service, database_url, reuse.verified)
     monkeypatch.setattr(reuse, "verified", watch)
     return watch
-
-
-def _audited(service: Service, action: str, target: str) -> list[dict[str, Any]]:
-    with session_scope(service.services.readers) as session:
-        return [
-            dict(entry.details or {})
-            for entry in session.execute(
-                select(AuditEntry).where(AuditEntry.action == action, AuditEntry.target == target)
-            ).scalars()
-        ]
 
 
 def test_one_version_is_read_holding_no_transaction(

@@ -56,7 +56,8 @@ FAMILY_CODE = (
 
 def configs_digest(config: WelfareConfig) -> str:
     """sha256 of what the synthetic families a fusion model is trained on follow from: the
-    welfare config, the synth config and the taxonomy (as the generator records them), the
+    welfare config (its measured digest: the targets and `fairness.intervals` shape no
+    training), the synth config and the taxonomy (as the generator records them), the
     engine's abstain settings (simulated scores abstain by them) and the code of FAMILY_CODE."""
     from shanyraq.taxonomy import get_taxonomy
     from training.synth.config import get_synth_config
@@ -65,7 +66,7 @@ def configs_digest(config: WelfareConfig) -> str:
 
     record = generation("families", config=get_synth_config(), taxonomy=get_taxonomy())
     said = {
-        "welfare": config.digest(),
+        "welfare": config.measured_digest(),
         **record,
         "abstain": get_engine_config().abstain.model_dump(mode="json"),
         "code": code_digests(FAMILY_CODE),

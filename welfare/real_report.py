@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shanyraq.display import decimals_keeping_side, side
 from welfare.paired_bootstrap import ci_mark, methods_note
+from welfare.real_provenance import provenance
 from welfare.real_report_checks import engine_checks
 from welfare.real_scores import scoring_description
 from welfare.report import is_undefined, share
@@ -334,8 +335,11 @@ REAL_PROPOSAL = [
 ]
 
 
-def real_score_lines(real: dict[str, Any] | None, *, targets: Targets) -> list[str]:
-    """The section on real photo scores, from real_scores.json (`welfare evaluate-real`)."""
+def real_score_lines(
+    real: dict[str, Any] | None, *, targets: Targets, context: dict[str, Any] | None = None
+) -> list[str]:
+    """The section on real photo scores, from real_scores.json (`welfare evaluate-real`);
+    `context`: the evaluation's (report.write_report), whose configuration it is compared with."""
     if not real:
         return []
     lines = [
@@ -358,7 +362,7 @@ def real_score_lines(real: dict[str, Any] | None, *, targets: Targets) -> list[s
         f"{scoring_description(real['cache'])}{real['assessments']['agree_with_batch']} of "
         f"{real['assessments']['n']} families "
         "assessed one by one through `welfare.assess` got the batch figures' level and "
-        f"recommendation. {_provenance(real)}",
+        f"recommendation. {provenance(real, context)}",
         "",
         *real_verdict(real, targets=targets),
         "",
@@ -371,21 +375,6 @@ def real_score_lines(real: dict[str, Any] | None, *, targets: Targets) -> list[s
         "",
     ]
     return lines
-
-
-def _provenance(real: dict[str, Any]) -> str:
-    """Which code and configs/welfare.yaml measured the file; older files recorded neither."""
-    digest = real.get("welfare_config_sha256")
-    if not digest:
-        return (
-            "real_scores.json records no configs/welfare.yaml digest or code version (written "
-            "before they were recorded), so whether the configuration evaluated above measured it "
-            "is unknown; `shanyraq welfare evaluate-real` records both."
-        )
-    return (
-        f"Measured by code `{real.get('code_version', 'unrecorded')}` with configs/welfare.yaml "
-        f"`{digest[:12]}`, the configuration evaluated above."
-    )
 
 
 def _reuse(record: dict[str, Any]) -> str:

@@ -55,7 +55,7 @@ def write_report(
 
     sections = {
         "ceiling": ceiling_lines,
-        "real_scores": lambda real: real_score_lines(real, targets=targets),
+        "real_scores": lambda real: real_score_lines(real, targets=targets, context=context),
     }
     merge_measurements(public, out_dir, sections)
     public = finite_or_none(public)
@@ -255,7 +255,7 @@ def render_markdown(
     lines += ceiling_lines(result.get("ceiling"))
     from welfare.real_report import real_score_lines
 
-    lines += real_score_lines(result.get("real_scores"), targets=targets)
+    lines += real_score_lines(result.get("real_scores"), targets=targets, context=context)
     lines += _skipped_lines(result.get("skipped") or {})
     lines += fairness_lines(result)
     lines += ["", "## Notes and limits", "", *context.get("notes", []), ""]

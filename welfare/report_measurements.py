@@ -72,13 +72,26 @@ def _real_scores_mismatch(real: dict[str, Any], public: dict[str, Any]) -> str |
     return _config_mismatch(real, context)
 
 
+# The digest of configs/welfare.yaml a measurement and an evaluation record, targets and
+# `fairness.intervals` aside (WelfareConfig.measured_digest).
+MEASURED_DIGEST = "welfare_config_measured_sha256"
+
+
+def same_welfare_config(measured: dict[str, Any], context: dict[str, Any]) -> bool | None:
+    """Whether a measurement was made with the configs/welfare.yaml evaluated (`context`), by
+    their measured digests: None when either records none (written before it was recorded)."""
+    theirs, ours = measured.get(MEASURED_DIGEST), context.get(MEASURED_DIGEST)
+    if not (theirs and ours):
+        return None
+    return bool(theirs == ours)
+
+
 def _config_mismatch(measured: dict[str, Any], context: dict[str, Any]) -> str | None:
     """Why a measurement's configs/welfare.yaml is not the evaluated one, or None. The targets
     aside (they judge figures, not make them); a file written before the digest was recorded
     is not stale for lacking it."""
-    key = "welfare_config_measured_sha256"
-    theirs, ours = measured.get(key), context.get(key)
-    if theirs and ours and theirs != ours:
+    if same_welfare_config(measured, context) is False:
+        theirs, ours = measured[MEASURED_DIGEST], context[MEASURED_DIGEST]
         return (
             f"measured with another configs/welfare.yaml (digest {theirs[:12]}, targets aside; "
             f"evaluated with {ours[:12]})"

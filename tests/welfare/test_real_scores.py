@@ -209,13 +209,15 @@ def test_measure_and_cli_write_the_report_section(
     assert "lgbm_fused` is" in text and "tabular-only `lgbm_tabular`" in text
     assert (
         "Measured by code `0.1.0+abc123def456` with configs/welfare.yaml "
-        f"`{welfare_config.digest()[:12]}`" in text
+        f"`{welfare_config.measured_digest()[:12]}` (its digest with the targets and "
+        "`fairness.intervals` aside)" in text
     )
-    # A file written before they were recorded still renders, and says it records neither.
-    old = {k: v for k, v in written.items() if k not in ("code_version", "welfare_config_sha256")}
+    # A file written before they were recorded still renders, and says it records none.
+    recorded = ("code_version", "welfare_config_sha256", "welfare_config_measured_sha256")
+    old = {k: v for k, v in written.items() if k not in recorded}
     text = "\n".join(real_score_lines(old, targets=welfare_config.targets))
     assert "## With photos scored by the vision model" in text and "Measured by code" not in text
-    assert "real_scores.json records no configs/welfare.yaml digest or code version" in text
+    assert "real_scores.json records no configs/welfare.yaml digest" in text
 
 
 def test_review_doubts_count_families_per_kind_by_code():

@@ -33,6 +33,7 @@ from welfare.model_folder import (
     retrain_command,
 )
 from welfare.retrain_words import (
+    build_again,
     engine_built,
     engine_models,
     renamed,
@@ -266,27 +267,27 @@ def label_basis(config: WelfareConfig) -> dict[str, Any]:
 
 def check_label_basis(meta: FusionMeta, config: WelfareConfig, *, source: str) -> None:
     """Refuse a model whose ASP labels were drawn under another poverty line than `config`'s
-    (ModelMismatchError naming both lines and the command that builds the model again,
-    `retrain_command`): its P(eligible) is the chance of income under the old line, which the
-    service would show as under today's. One saved before the line was recorded loads with a
-    warning: nothing tells which line it answers for."""
+    (ModelMismatchError naming both lines and the command that builds the model again in its
+    folder `source`, `retrain_words.build_again`): its P(eligible) is the chance of income under
+    the old line, which the service would show as under today's. One saved before the line was
+    recorded loads with a warning: nothing tells which line it answers for."""
     if meta.label_basis is None:
         log.warning(
             "%s: fusion model %s does not record the poverty line its ASP labels were drawn under "
             "(saved before it was recorded), so its P(eligible) may answer for another line than "
-            "configs/welfare.yaml thresholds.poverty_line_kzt, %s KZT now; retrain it with `%s` "
+            "configs/welfare.yaml thresholds.poverty_line_kzt, %s KZT now; retrain it with %s "
             "to record it",
             source,
             meta.version,
             figure(config.thresholds.poverty_line_kzt),
-            retrain_command(meta.metrics),
+            build_again(Path(source), meta),
         )
         return
     why = label_basis_change(meta, config)
     if why:
         raise ModelMismatchError(
             f"{source}: fusion model {meta.version} cannot give P(ASP eligible) under today's "
-            f"poverty line: {why}; retrain it with `{retrain_command(meta.metrics)}`"
+            f"poverty line: {why}; retrain it with {build_again(Path(source), meta)}"
         )
 
 

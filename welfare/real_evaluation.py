@@ -201,7 +201,9 @@ def measure_real_scores(
         models = {**models, engine_trained: trained}
         # The settings its scores were made with against those now: refused, or stated.
         now = score_settings(engine, size=size, model_dir=vision_dir)
-        scoring_differences = check_scoring(trained, folder=engine_model, now=now)
+        scoring_differences = check_scoring(
+            trained, folder=engine_model, now=now, vision_dir=vision_dir
+        )
     # Refused as `welfare evaluate` refuses them: other families than those they were trained on.
     simulated = {name: m for name, m in models.items() if name != engine_trained}
     generated = check_trained_on(

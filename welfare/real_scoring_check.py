@@ -14,6 +14,7 @@ from typing import Any
 
 from shanyraq.errors import ModelMismatchError
 from welfare.fusion import FusionModel
+from welfare.retrain_words import train_engine_again
 
 # What in `score_settings` an engine-trained model is refused for, and what is only stated
 # (`check_scoring`). Refused: what changes what a score means: another vision model, graph (its
@@ -40,10 +41,15 @@ MEANING = {
 _UNRECORDED, _WHOLE = "not recorded", "none (decoded whole)"  # shown as a setting's value
 
 
-def check_scoring(model: FusionModel, *, folder: Path, now: dict[str, Any]) -> list[str] | None:
+def check_scoring(
+    model: FusionModel, *, folder: Path, now: dict[str, Any], vision_dir: Path | None = None
+) -> list[str] | None:
     """Refuse an engine-trained model whose photo scores were made with settings that change
-    what a score means (see MEANING) other than `now` (`score_settings` of the scoring now);
-    the differences that only round otherwise, as sentences for the report (empty: none).
+    what a score means (see MEANING) other than `now` (`score_settings` of the scoring now, by
+    the vision model in `vision_dir`), naming the command that trains it again in `folder` under
+    the settings now (the render size of `now`), with every option it records
+    (`train_engine_again`); the differences that only round otherwise, as sentences for the
+    report (empty: none).
     None (unchecked) for a model saved before its settings were recorded."""
     recorded = model.meta.metrics.get("data", {}).get("score_settings")
     if not recorded:
@@ -63,11 +69,12 @@ def check_scoring(model: FusionModel, *, folder: Path, now: dict[str, Any]) -> l
         differences = "; ".join(
             _change(MEANING.get(k) or ROUNDING.get(k, k), *v) for k, v in changed.items()
         )
+        size = now.get("size") if isinstance(now.get("size"), int) else None
+        command = train_engine_again(folder, model.meta, size=size, vision_dir=vision_dir)
         raise ModelMismatchError(
             f"{folder}: trained on photo scores made with other settings than the photos are "
             f"scored with now ({differences}), which change what a score means; train it again "
-            "with `shanyraq welfare train-engine` under the settings now, or put back those it "
-            "was trained with"
+            f"under the settings now with {command}, or put back those it was trained with"
         )
     return stated
 

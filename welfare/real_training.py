@@ -15,16 +15,16 @@ It is refused as `welfare train` refuses its models: data too few to split and f
 than a recipe may ask for, before any photo is scored, and a model that learned nothing, before
 it is saved (both allowed with `keep_meaningless`, to try the pipeline, and recorded as `welfare
 train` records it: metrics data `meaningless`). It records the options it was trained with
-(render size, the vision model's folder as given, the subset of training families), so that a
-refusal names the command that trains it again as it runs (welfare.retrain_words), and the data
-(n, seed) and test fraction whose training split it learned from, and `load_engine_trained`
-refuses it beside models whose test split is another: their test families could be its
-training families. It also records a hash of its training families' records and labels (no
-photo score in it: `families_hash`), which `check_trained_families` compares with those
-families as they are generated now, as `welfare evaluate` compares the other models'
-training-data hashes, and the settings its photo scores and reuse flags were made with
-(`score_settings`, the score cache's key but the reuse check), which `check_scoring`
-(welfare.real_scoring_check) compares with those scoring the photos now.
+(render size, the vision model's folder made absolute, so that it holds from any working folder,
+the subset of training families), so that a refusal names the command that trains it again as it
+runs (welfare.retrain_words), and the data (n, seed) and test fraction whose training split it
+learned from, and `load_engine_trained` refuses it beside models whose test split is another:
+their test families could be its training families. It also records a hash of its training
+families' records and labels (no photo score in it: `families_hash`), which
+`check_trained_families` compares with those families as they are generated now, as `welfare
+evaluate` compares the other models' training-data hashes, and the settings its photo scores and
+reuse flags were made with (`score_settings`, the score cache's key but the reuse check), which
+`check_scoring` (welfare.real_scoring_check) compares with those scoring the photos now.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def train_on_engine_scores(
         "generator": "training.synth.families",
         "photos": f"vision engine {engine.model_version} on photos rendered at {size} px",
         "vision_model": engine.model_version,
-        VISION_DIR: str(vision_dir),
+        VISION_DIR: str(Path(vision_dir).resolve()),
         "size": size,
         "n": n,
         "seed": seed,

@@ -16,8 +16,15 @@ compared from a folder of `welfare train`'s models: a refusal sends each to a fo
 (`own_folder`, under the folder's engine/, which no folder of models reads) and names the command
 to run there (`to_own_folders`): `train-engine` with every option the model records (data, vision
 model's folder, render size, subset of training families: `train_engine_again`), or
-`evaluate-real` with the vision model and render size it was trained with (`evaluate_real_again`).
-Refusals word one such model or several alike (`EngineModels`, from `engine_models`).
+`evaluate-real` with the vision model and render size it was trained with and as many test
+families as its data's test split holds (`evaluate_real_again`). Refusals word one such model or
+several alike (`EngineModels`, from `engine_models`); one loaded on its own is trained again where
+it is (`build_again`).
+
+The vision model's folder is recorded absolute (`VISION_DIR`); a model saved before recorded it as
+given to train-engine, maybe relative to the folder it was run from. Either is named only where it
+holds the vision model the engine model learned from (`recorded_vision_folder`), a relative one
+taken from the working folder; otherwise the refusal says which vision model's folder to give.
 """
 
 from __future__ import annotations
@@ -29,16 +36,21 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from shanyraq.errors import ModelMismatchError
+from vision.artifact import read_artifact
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.model_folder import TRAIN, TRAIN_ENGINE, FusionMeta, retrain_command
 
 EVALUATE_REAL = "shanyraq welfare evaluate-real"
+# evaluate-real's default --families (welfare/cli.py): the test families it renders and scores.
+STUDY_FAMILIES = 400
 # How `welfare train` and `train-engine` are told to keep models they judge meaningless.
 KEEP_MEANINGLESS = "--keep-meaningless"
 # The key of metrics["data"] saying the model was saved only because KEEP_MEANINGLESS was given.
 MEANINGLESS = "meaningless"
 # The key of an engine model's metrics["data"] naming the vision model's folder (train-engine's
-# --vision, as given) whose scores it learned from.
+# --vision, made absolute; as given, maybe relative, by a model saved before) whose scores it
+# learned from.
 VISION_DIR = "vision_dir"
 # The folder, in a folder of models, where a refusal sends each engine model to a folder of its own.
 OWN = "engine"
@@ -175,21 +187,49 @@ def _recorded(meta: FusionMeta) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
+def recorded_vision_folder(data: Mapping[str, Any]) -> Path | None:
+    """The folder of the vision model the engine model of `data` learned from, as it records it
+    (`VISION_DIR`; a relative one, recorded before it was made absolute, taken from the working
+    folder), absolute; None where it records none, or that folder does not hold that vision model
+    (now, or from here)."""
+    recorded, learned = data.get(VISION_DIR), trained_vision_model(data)
+    if not (isinstance(recorded, str) and recorded and learned):
+        return None
+    folder = Path(recorded).resolve()
+    try:
+        held = read_artifact(folder).model_version
+    except ModelMismatchError:  # no model there
+        return None
+    return folder if held == learned else None
+
+
 def _scored_as(
-    data: Mapping[str, Any], *, size: int | None, vision_model: str | None
+    data: Mapping[str, Any],
+    *,
+    size: int | None,
+    vision_model: str | None,
+    vision_dir: Path | None = None,
 ) -> tuple[str, str]:
     """The options --vision and --size for scoring photos as the engine model of `data` was
-    trained on (at `size` and by `vision_model` where given: those scoring them now), and what
-    to add where the vision model's folder is not known: it is recorded only for the vision model
-    the model learned from (`VISION_DIR`), and not by a model saved before it was."""
+    trained on (at `size`, and by the vision model of `vision_dir` or `vision_model` where
+    given: those scoring them now), and what to add where the vision model's folder is not
+    known: it is recorded only for the vision model the model learned from, and not by a model
+    saved before it was (`recorded_vision_folder`)."""
     learned = trained_vision_model(data)
     size = size or trained_render_size(data)
     options = f" --size {size}" if size else ""
-    folder = data.get(VISION_DIR)
-    if folder and vision_model in (None, learned):
-        return f" --vision {folder}{options}", ""
+    if vision_dir is not None:
+        return f" --vision {Path(vision_dir).resolve()}{options}", ""
     wanted = vision_model or learned
-    return options, f", with --vision the folder of vision model {wanted or 'it learned from'}"
+    note = f", with --vision the folder of vision model {wanted or 'it learned from'}"
+    if vision_model not in (None, learned):
+        return options, note
+    folder = recorded_vision_folder(data)
+    if folder is not None:
+        return f" --vision {folder}{options}", ""
+    if data.get(VISION_DIR):
+        note += f" (it was trained with --vision {data[VISION_DIR]}, which does not hold it here)"
+    return options, note
 
 
 def train_engine_again(
@@ -200,17 +240,19 @@ def train_engine_again(
     seed: int | None = None,
     size: int | None = None,
     vision_model: str | None = None,
+    vision_dir: Path | None = None,
     overwrite: bool = True,
 ) -> str:
     """The `welfare train-engine` command, in backticks, that trains the engine model of `meta`
     again into `out` with every option it records, as it runs: on data (n, seed), at render
-    `size` and from the scores of `vision_model` where given, else as it was trained; on the same
-    subset of training families; with --overwrite (`out` holds a model) and --keep-meaningless
-    where needed. What the model does not record (the vision model's folder) is said after."""
+    `size` and from the scores of the vision model of `vision_dir` or `vision_model` where
+    given, else as it was trained; on the same subset of training families; with --overwrite
+    (`out` holds a model) and --keep-meaningless where needed. What the model does not record
+    (the vision model's folder, where none of it holds that model) is said after."""
     data = _recorded(meta)
     n = data.get("n") if n is None else n
     seed = data.get("seed") if seed is None else seed
-    scored, note = _scored_as(data, size=size, vision_model=vision_model)
+    scored, note = _scored_as(data, size=size, vision_model=vision_model, vision_dir=vision_dir)
     command = f"{TRAIN_ENGINE}{f' --n {n}' if n else ''}"
     command += "" if seed is None else f" --seed {seed}"
     command += f" --out {out}{scored}"
@@ -220,11 +262,39 @@ def train_engine_again(
     return f"`{command}{keep_option(n or MIN_RECIPE_FAMILIES, [meta])}`{note}"
 
 
+def build_again(folder: Path, meta: FusionMeta) -> str:
+    """The command, in backticks, that builds the model of `meta`, saved in `folder`, again
+    where it is: `welfare train-engine` with every option it records for one that command built
+    (`train_engine_again`), else the one that built it (`retrain_command`)."""
+    if retrain_command(meta.metrics) == TRAIN_ENGINE:
+        return train_engine_again(folder, meta)
+    return f"`{retrain_command(meta.metrics)}`"
+
+
 def evaluate_real_again(models: Path, own: Path, meta: FusionMeta) -> str:
     """The `welfare evaluate-real` command, in backticks, that compares the engine model of
-    `meta`, in `own`, with the models of `models`, scoring photos as it was trained on."""
+    `meta`, in `own`, with the models of `models`, scoring photos as it was trained on, on as
+    many test families as its data's test split holds (`study_families`)."""
     scored, note = _scored_as(_recorded(meta), size=None, vision_model=None)
-    return f"`{EVALUATE_REAL} --model {models} --engine-model {own}{scored}`{note}"
+    families = study_families(meta)
+    command = f"{EVALUATE_REAL} --model {models} --engine-model {own}{scored}"
+    return f"`{command}{f' --families {families}' if families else ''}`{note}"
+
+
+def study_families(meta: FusionMeta) -> int | None:
+    """How many test families evaluate-real may render and score for the engine model of `meta`
+    (its --families): its data's test split, as the split it records draws it (its recipe's for
+    a model saved before it recorded its own), at most evaluate-real's default; None where it
+    records no data. The default alone is refused on a split smaller than that."""
+    from welfare.dataset import split_sizes  # it imports welfare.fusion, which imports this
+
+    data = _recorded(meta)
+    n, fraction = data.get("n"), data.get("test_fraction")
+    if fraction is None:
+        fraction = (meta.recipe or {}).get("test_fraction")
+    if not (isinstance(n, int) and n > 0 and isinstance(fraction, float) and 0 < fraction < 1):
+        return None
+    return min(split_sizes(n, test_fraction=fraction)[1], STUDY_FAMILIES)
 
 
 def trained_vision_model(source: Mapping[str, Any]) -> str | None:

@@ -77,7 +77,9 @@ def test_an_engine_model_trained_on_families_labelled_otherwise_is_refused_on_lo
     message = refused.value.message
     assert message.startswith(f"{folder}: fusion model "), message
     assert "cannot give P(ASP eligible) under today's poverty line" in message, message
-    assert message.endswith("; retrain it with `shanyraq welfare train-engine`"), message
+    # The whole command that builds that model again (every option it records), not a bare one.
+    assert "; retrain it with `shanyraq welfare train-engine --n " in message, message
+    assert f"--out {folder} " in message, message
 
 
 def test_an_engine_model_trained_on_families_drawn_otherwise_is_refused_by_their_hash(

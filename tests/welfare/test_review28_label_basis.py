@@ -87,7 +87,13 @@ def test_an_engine_trained_model_is_refused_naming_train_engine(
         FusionModel.load(folder, config=_with_line(welfare_config, 40000))
     text = str(refused.value)
     assert "poverty line 32,360 KZT" in text and "40,000 KZT now" in text, text
-    assert text.endswith("; retrain it with `shanyraq welfare train-engine`"), text
+    # The full command, with every option the model records: run bare, train-engine would build
+    # one of other data, size and vision folder, which the next load refuses again. This model
+    # records no vision model's folder nor render size, so the folder is asked for after it.
+    assert text.endswith(
+        f"; retrain it with `shanyraq welfare train-engine --n 1 --seed 1 --out {folder} "
+        "--overwrite --keep-meaningless`, with --vision the folder of vision model vision-test"
+    ), text
 
 
 def test_a_model_saved_before_the_line_was_recorded_loads_with_a_warning(trained, tmp_path, caplog):

@@ -4,55 +4,37 @@ Passwords change two ways, both with the same strength rule (`check_password`) a
 signing every session of the account out: an operator's reset (`reset_password`, the CLI)
 and the user's own change, which needs the current password (`change_password`).
 
-Two ways to end sessions before their tokens expire:
-- One token: its `jti` goes into `revoked_tokens` (`revoke_token`, on sign-out).
-- Every token of an account: `users.tokens_valid_after` (`sign_out_everywhere`, on "sign out
-  everywhere", an administrator's sign-out of the account, and a password reset).
-
-The mark is compared with a token's sign-in time (`auth_time`; a sign-in's own token: its
-`iat`), so a page session's renewed tokens, which keep their sign-in time, end with it too.
-
-Timestamp granularity: that time is in whole seconds, so a token signed in in the same
-second as the mark cannot be told to be before or after it. Such tokens are refused
-(`issued_before_mark`), so none issued before the mark survives it. A sign-in waits for the
-next second instead of issuing one (`wait_until_tokens_valid`, at most a second, and only
-right after a mark), so signing in again at once still gives a working token.
-
-Concurrency: whole seconds are enough because the account's row is locked
-(`lock_account`; SELECT ... FOR UPDATE on PostgreSQL, the write lock SQLite's transactions
-hold already) by a sign-in from its last check of the account until its token is committed
-(`check_not_signed_out_since`) and by every sign-out everywhere before it takes its mark. So
-a mark is either committed before that check, which sees it and refuses the sign-in, or
-taken after the token was made, in its second or later, which refuses the token.
+Signing sessions out (one token, or every token of an account), and the checks a sign-in and
+each request make against that, live in serving/sign_out.py.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import re
-import time
 import unicodedata
-from collections.abc import Callable
-from datetime import datetime
 
-from sqlalchemy import delete, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from serving.core.security import hash_password, verify_password
-from serving.db.models import ROLES, RevokedToken, User, utcnow
+from serving.db.models import ROLES, User
 from serving.errors import (
-    BadCredentialsError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
     RecordInvalidError,
 )
-from welfare.criteria import get_welfare_config
 
-logger = logging.getLogger(__name__)
+# Signing out (serving.sign_out), also importable from here as before.
+from serving.sign_out import SignedOutMeanwhileError as SignedOutMeanwhileError
+from serving.sign_out import check_not_signed_out_since as check_not_signed_out_since
+from serving.sign_out import is_revoked as is_revoked
+from serving.sign_out import issued_before_mark as issued_before_mark
+from serving.sign_out import lock_account, sign_out_everywhere
+from serving.sign_out import revoke_token as revoke_token
+from serving.sign_out import wait_until_tokens_valid as wait_until_tokens_valid
+from welfare.criteria import get_welfare_config
 
 PASSWORD_MIN_CHARS = 10
 # The most the sign-in and password pages take (and the API's UserCreate and PasswordChange):
@@ -91,11 +73,6 @@ class CurrentPasswordError(ForbiddenError):
     """A password change whose current password did not verify (the caller's token did)."""
 
     code = "current_password_wrong"
-
-
-class SignedOutMeanwhileError(BadCredentialsError):
-    """A sign-in whose account was signed out everywhere (a password change or reset
-    included) after its password was checked: a token issued now would outlive that."""
 
 
 class OwnAccountError(ConflictError):
@@ -291,110 +268,3 @@ def _set_password(user: User, password: str) -> None:
     """Store `password` (already checked) and sign every session of `user` out."""
     user.password_hash = hash_password(password)
     sign_out_everywhere(user)
-
-
-def lock_account(session: Session, user: User) -> None:
-    """Lock `user`'s row until `session`'s transaction ends, and read its password and mark
-    anew: as last committed (a writer of the row in flight is waited for), or as this
-    transaction wrote them (its changes are flushed first, so the read keeps them)."""
-    session.flush()
-    session.refresh(user, ["password_hash", "tokens_valid_after"], with_for_update=True)
-
-
-def sign_out_everywhere(user: User, *, now: datetime | None = None) -> datetime:
-    """Refuse every access token `user` holds: those issued before now or in this second.
-
-    The mark is taken once the account's row is locked (see the module docstring). It only
-    moves forward, so a clock stepped back cannot revive signed-out tokens.
-    """
-    session = object_session(user)
-    if session is not None and inspect(user).persistent:  # else: a user of no database
-        lock_account(session, user)
-    mark = now or utcnow()
-    if user.tokens_valid_after is None or user.tokens_valid_after < mark:
-        user.tokens_valid_after = mark
-    return user.tokens_valid_after
-
-
-def issued_before_mark(user: User, *, issued_at_s: int) -> bool:
-    """True if a token whose session signed in at `issued_at_s` (whole seconds: its
-    `auth_time`, or a sign-in token's `iat`) was signed out.
-
-    A token of the mark's own second counts as issued before it (see the module docstring).
-    """
-    mark = user.tokens_valid_after
-    return mark is not None and issued_at_s <= math.floor(mark.timestamp())
-
-
-def wait_until_tokens_valid(
-    session: Session,
-    user: User,
-    *,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Before issuing a token: wait until its `iat` second is past the user's mark.
-
-    Only for a sign-in in the same second as a sign-out everywhere, so at most a second. A
-    mark further ahead comes from a clock ahead of this one (another host): not waited for,
-    since a request must not hang; the token is refused until this clock reaches the mark.
-    The session's transaction is committed before waiting, so SQLite's write lock (taken at
-    the transaction's start) is not held meanwhile.
-    """
-    if user.tokens_valid_after is None:
-        return
-    first_valid_s = math.floor(user.tokens_valid_after.timestamp()) + 1
-    ahead_s = first_valid_s - clock()
-    if ahead_s <= 0:
-        return
-    if ahead_s > 1:
-        logger.warning("%s was signed out %.1f s ahead of this clock; clocks disagree",
-                       user.username, ahead_s - 1)  # fmt: skip
-        return
-    session.commit()
-    while (wait_s := first_valid_s - clock()) > 0:  # a loop: the wall clock may lag the sleep's
-        sleep(wait_s)
-
-
-def check_not_signed_out_since(
-    session: Session,
-    user: User,
-    seen: datetime | None,
-    *,
-    password_hash: str | None,
-    password: str | None = None,
-) -> None:
-    """Last before issuing a token to `user`, whose mark was `seen` and password `password_hash`
-    when its password was checked: SignedOutMeanwhileError if the account was signed out
-    everywhere since, or its password changed (even by a change whose clock was behind the
-    mark, which leaves the mark as it was), e.g. during `wait_until_tokens_valid`.
-
-    With the `password` a sign-in checked, a hash that differs but still verifies it is no
-    change: another sign-in replaced a hash of older argon2 parameters meanwhile.
-
-    The account's row stays locked until the transaction ends: make the token after this
-    check (its `iat` then comes after the lock) and commit after making it.
-    """
-    lock_account(session, user)
-    changed = user.password_hash != password_hash and not (
-        password is not None and verify_password(password, user.password_hash)
-    )
-    if user.tokens_valid_after != seen or changed:
-        raise SignedOutMeanwhileError(
-            "this account was signed out everywhere while signing in (a password change, "
-            "for example); sign in again"
-        )
-
-
-def revoke_token(session: Session, *, token_id: str, user_id: int, expires_at: float) -> None:
-    """Sign one access token out before it expires: it is refused from then on. Signed out
-    twice at once (two tabs), the second finds its row written and leaves it. Rows of tokens
-    that have expired since are dropped, so the table holds only tokens still accepted else."""
-    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < time.time()))
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}[session.get_bind().dialect.name]
-    row = {"jti": token_id, "user_id": user_id, "expires_at": expires_at}
-    session.execute(dialect.insert(RevokedToken).values(row).on_conflict_do_nothing())
-
-
-def is_revoked(session: Session, token_id: str) -> bool:
-    return session.get(RevokedToken, token_id) is not None

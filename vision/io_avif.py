@@ -2,12 +2,13 @@
 
 Pillow reports, and `vision.io_checks` judges, the size the container states (an item's `ispe`,
 a track's `tkhd`); libavif decodes the AV1 data at the size its sequence header gives (AV1 spec
-5.5) and scales it to the stated one: a file stating 64x64 over 8192x8192 cost 67 MP of decoding.
-Each AV1 picture libavif may decode for the first frame (every `av01` item: primary, grid tile,
-alpha, gain map; the first sample of every `av01` track) is refused here when a sequence header
-in its data or `av1C` gives a size over the limit, larger than stated, or none. Bounded on
-hostile input: boxes are walked by their sizes within their container, only known containers
-are entered, and the boxes, records and OBUs of one file are counted against one cap.
+5.5, read by vision.io_av1) and scales it to the stated one: a file stating 64x64 over 8192x8192
+cost 67 MP of decoding. Each AV1 picture libavif may decode for the first frame (every `av01`
+item: primary, grid tile, alpha, gain map; the first sample of every `av01` track) is refused
+here when a sequence header in its data or `av1C` gives a size over the limit, larger than
+stated, or none. Bounded on hostile input: boxes are walked by their sizes within their
+container, only known containers are entered, and the boxes, records and OBUs of one file are
+counted against one cap.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from shanyraq.errors import CorruptImageError, ImageTooLargeError
+from vision.io_av1 import Malformed, leb128, max_frame_size
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,6 @@ _SEQUENCE_HEADER_BYTES = 512
 # A grid's tiles cover its canvas and may overhang it by less than one tile: padding, decoded
 # and cropped. Above the pixel limit, the tiles may hold this much more than the stated size.
 _GRID_PADDING = 1.25
-
-
-class _Malformed(Exception):
-    """The container or AV1 data cannot be read as libavif would read it (the reason)."""
 
 
 class _Box(NamedTuple):
@@ -58,7 +56,7 @@ class _Reader:
     def uint(self, size: int, *, skip: int = 0) -> int:  # the next field, after `skip` bytes
         self.pos += skip + size
         if self.pos > self.end:
-            raise _Malformed("a box is shorter than its fields")
+            raise Malformed("a box is shorter than its fields")
         return int.from_bytes(self.data[self.pos - size : self.pos], "big")
 
 
@@ -67,7 +65,7 @@ def check_avif_coded_size(data: bytes, max_pixels: int | None) -> None:
     the file says, or unreadable; nothing is decoded."""
     try:
         pictures, grids = _Avif(data).pictures()
-    except _Malformed as exc:
+    except Malformed as exc:
         logger.info("unreadable AVIF container: %s", exc)
         raise CorruptImageError(
             f"the AVIF header cannot be read ({exc}); the file is damaged: take or export the "
@@ -109,7 +107,7 @@ class _Avif:
     def count(self, n: int = 1) -> None:
         self.structures += n
         if self.structures > _MAX_STRUCTURES:
-            raise _Malformed(f"more than {_MAX_STRUCTURES} boxes, records or OBUs")
+            raise Malformed(f"more than {_MAX_STRUCTURES} boxes, records or OBUs")
 
     def boxes(self, start: int, end: int, *, top: bool = False) -> Iterator[_Box]:
         """The boxes from `start` to `end`. At the top level a box that does not fit ends the
@@ -129,7 +127,7 @@ class _Avif:
             if size < head or pos + size > end:
                 if top:
                     return
-                raise _Malformed(f"a {kind.decode('latin-1')!r} box's size does not fit it")
+                raise Malformed(f"a {kind.decode('latin-1')!r} box's size does not fit it")
             yield _Box(kind, pos + head, pos + size)
             pos += size
 
@@ -140,7 +138,7 @@ class _Avif:
         found: dict[bytes, _Box] = {}
         for box in self.boxes(start, end, top=top):
             if box.kind in found:
-                raise _Malformed(f"more than one {box.kind.decode('latin-1')!r} box")
+                raise Malformed(f"more than one {box.kind.decode('latin-1')!r} box")
             if box.kind in kinds:
                 found[box.kind] = box
         return found
@@ -161,13 +159,13 @@ class _Avif:
         for trak in (box for box in self.boxes(moov.start, moov.end) if box.kind == b"trak"):
             self.track(trak, pictures)
         if not pictures:
-            raise _Malformed("it holds no AV1 image, or is cut short")
+            raise Malformed("it holds no AV1 image, or is cut short")
         return pictures, grids
 
     def items(self, meta: _Box, pictures: dict, grids: dict) -> None:
         found = self.unique(meta.start + 4, meta.end, (b"iinf", b"iloc", b"iprp", b"idat", b"iref"))
         if missing := {b"iinf", b"iloc", b"iprp"} - found.keys():
-            raise _Malformed(f"it has no {min(missing).decode()!r} box")
+            raise Malformed(f"it has no {min(missing).decode()!r} box")
         types = self.item_types(found[b"iinf"])
         locations = self.item_locations(found[b"iloc"])
         properties, associations = self.item_properties(found[b"iprp"])
@@ -178,7 +176,7 @@ class _Avif:
             picture = pictures[item_id] = _Picture()
             for index in associations.get(item_id, []):
                 if index > len(properties):
-                    raise _Malformed(f"item {item_id} has a property the file does not hold")
+                    raise Malformed(f"item {item_id} has a property the file does not hold")
                 prop = properties[index - 1]
                 if prop.kind == b"ispe":
                     fields = _Reader(self.data, prop.start + 4, prop.end)
@@ -187,10 +185,10 @@ class _Avif:
                     self.read_obus(self.view[prop.start + 4 : prop.end], picture)
             if item_type == b"av01":
                 if item_id not in locations:
-                    raise _Malformed(f"AV1 item {item_id} has no location")
+                    raise Malformed(f"AV1 item {item_id} has no location")
                 self.read_obus(self.item_data(locations[item_id], idat), picture)
                 if not picture.coded:
-                    raise _Malformed(f"AV1 item {item_id} has no sequence header")
+                    raise Malformed(f"AV1 item {item_id} has no sequence header")
         for from_id, to_ids in self.references(found.get(b"iref"), b"dimg"):
             if types.get(from_id) == b"grid":  # tiles that are not AV1 make libavif fail
                 tiles = [tile for tile in to_ids if types.get(tile) == b"av01"]
@@ -206,7 +204,7 @@ class _Avif:
                 continue
             item_id = fields.uint(2 if version == 2 else 4, skip=3)
             if item_id in types:
-                raise _Malformed(f"item {item_id} is listed twice")
+                raise Malformed(f"item {item_id} is listed twice")
             types[item_id] = fields.uint(4, skip=2).to_bytes(4, "big")  # after protection index
         return types
 
@@ -218,7 +216,7 @@ class _Avif:
         offset_size, length_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
         index_size = sizes & 15 if version in (1, 2) else 0
         if version > 2 or {offset_size, length_size, base_size, index_size} - {0, 4, 8}:
-            raise _Malformed("its item locations are of an unknown layout")
+            raise Malformed("its item locations are of an unknown layout")
         locations: dict[int, tuple[int, list[tuple[int, int]]]] = {}
         for _ in range(fields.uint(4 if version == 2 else 2)):
             self.count()
@@ -231,7 +229,7 @@ class _Avif:
                 offset = base + fields.uint(offset_size, skip=index_size)
                 extents.append((offset, fields.uint(length_size)))
             if item_id in locations:
-                raise _Malformed(f"item {item_id} is located twice")
+                raise Malformed(f"item {item_id} is located twice")
             locations[item_id] = (method, extents)
         return locations
 
@@ -273,15 +271,15 @@ class _Avif:
         elif method == 1 and idat is not None:
             origin, end = idat.start, idat.end
         else:
-            raise _Malformed("an image's data is stored in a way libavif does not read")
+            raise Malformed("an image's data is stored in a way libavif does not read")
         spans = [(origin + at, origin + at + length if length else end) for at, length in extents]
         if any(start > end or stop > end for start, stop in spans):
-            raise _Malformed("an image's data runs past the end of the file; it is truncated")
+            raise Malformed("an image's data runs past the end of the file; it is truncated")
         if len(spans) == 1:
             return self.view[spans[0][0] : spans[0][1]]
         self.copied += sum(stop - start for start, stop in spans)
         if self.copied > len(self.data):
-            raise _Malformed("its images share their data over and over")
+            raise Malformed("its images share their data over and over")
         return b"".join(self.data[start:stop] for start, stop in spans)
 
     def track(self, trak: _Box, pictures: dict) -> None:
@@ -302,23 +300,23 @@ class _Avif:
                 self.read_obus(self.view[config.start + 4 : config.end], picture)
         self.read_obus(self.first_sample(stbl), picture)
         if not picture.coded:
-            raise _Malformed("an AV1 track has no sequence header")
+            raise Malformed("an AV1 track has no sequence header")
 
     def first_sample(self, stbl: _Box) -> memoryview:
         """The first sample: what libavif decodes for the first frame."""
         stco, co64, stsz = (self.child(stbl, kind) for kind in (b"stco", b"co64", b"stsz"))
         chunks = stco or co64
         if chunks is None or stsz is None:
-            raise _Malformed("an AV1 track has no sample table")
+            raise Malformed("an AV1 track has no sample table")
         offsets = _Reader(self.data, chunks.start + 4, chunks.end)
         sizes = _Reader(self.data, stsz.start + 4, stsz.end)
         sample_size, count = sizes.uint(4), sizes.uint(4)
         if offsets.uint(4) == 0 or count == 0:
-            raise _Malformed("an AV1 track has no samples")
+            raise Malformed("an AV1 track has no samples")
         offset = offsets.uint(4 if chunks is stco else 8)
         size = sample_size or sizes.uint(4)  # one size for all samples, or each its own
         if offset + size > len(self.data):
-            raise _Malformed("a frame runs past the end of the file; it is truncated")
+            raise Malformed("a frame runs past the end of the file; it is truncated")
         return self.view[offset : offset + size]
 
     def read_obus(self, data: memoryview | bytes, picture: _Picture) -> None:
@@ -329,72 +327,10 @@ class _Avif:
             header = data[pos]
             obu_type, extended, sized = (header >> 3) & 15, (header >> 2) & 1, (header >> 1) & 1
             pos += 1 + extended
-            size, pos = _leb128(data, pos) if sized else (len(data) - pos, pos)  # or to the end
+            size, pos = leb128(data, pos) if sized else (len(data) - pos, pos)  # or to the end
             if size < 0 or pos + size > len(data):
                 return  # decoders stop at this OBU too: nothing after it is ever decoded
             if obu_type == 1:  # OBU_SEQUENCE_HEADER
                 payload = bytes(data[pos : pos + min(size, _SEQUENCE_HEADER_BYTES)])
-                picture.coded.append(_max_frame_size(payload))
+                picture.coded.append(max_frame_size(payload))
             pos += size
-
-
-def _leb128(data: memoryview | bytes, pos: int) -> tuple[int, int]:
-    """An OBU size (AV1 spec 4.10.5) and the position after it; -1 where it is cut short or,
-    as dav1d reads it, longer than 8 bytes or 32 bits."""
-    value = 0
-    for index, byte in enumerate(data[pos : pos + 8]):
-        value |= (byte & 0x7F) << (7 * index)
-        if not byte & 0x80:
-            return (value, pos + index + 1) if value < 1 << 32 else (-1, pos)
-    return -1, pos
-
-
-@dataclass
-class _Bits:
-    """A sequence header's fields, most significant bit first."""
-
-    value: int
-    left: int
-
-    def read(self, n: int) -> int:
-        if n > self.left:
-            raise _Malformed("a sequence header is cut short")
-        self.left -= n
-        return (self.value >> self.left) & ((1 << n) - 1)
-
-    def skip_uvlc(self) -> None:
-        for zeros in range(32):
-            if self.read(1):
-                self.read(zeros)
-                return
-        # 32 zeros: the spec and the decoders disagree on what follows; no encoder writes it.
-        raise _Malformed("a sequence header holds an out-of-range value")
-
-
-def _max_frame_size(payload: bytes) -> tuple[int, int]:
-    """The largest frame a sequence header allows (AV1 spec 5.5.1), as width and height."""
-    bits = _Bits(int.from_bytes(payload, "big"), 8 * len(payload))
-    bits.read(4)  # seq_profile, still_picture
-    if bits.read(1):  # reduced_still_picture_header
-        bits.read(5)
-    else:
-        decoder_model, delay_bits = 0, 0
-        if bits.read(1):  # timing_info_present_flag
-            bits.read(64)
-            if bits.read(1):  # equal_picture_interval
-                bits.skip_uvlc()  # num_ticks_per_picture_minus_1
-            decoder_model = bits.read(1)
-            if decoder_model:
-                delay_bits = bits.read(5) + 1
-                bits.read(42)
-        display_delay = bits.read(1)
-        for _ in range(bits.read(5) + 1):  # operating points
-            bits.read(12)
-            if bits.read(5) > 7:  # seq_level_idx, then seq_tier
-                bits.read(1)
-            if decoder_model and bits.read(1):
-                bits.read(2 * delay_bits + 1)
-            if display_delay and bits.read(1):
-                bits.read(4)
-    width_bits, height_bits = bits.read(4) + 1, bits.read(4) + 1
-    return bits.read(width_bits) + 1, bits.read(height_bits) + 1

@@ -8,41 +8,35 @@ stored with joblib (pickle): load only folders you trained or trust. A refusal n
 command that builds the model again (`retrain_command`; with options, welfare/retrain_words.py).
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
-its own, and the staged folders are swapped in all or none; a model replaces only a folder
-that is new, empty or a fusion model's (`check_destination`), so a failure leaves the old
-models as they were. `welfare train` replaces a fusion model's folder only when asked
-(`check_replacing`). `check_trained_alike` refuses to save models beside ones in the same
-folder that were trained on other data, a mix `welfare evaluate` would refuse (both in
-welfare/model_replacing.py), and `check_basis_alike` beside ones whose features were computed
-otherwise than now or whose ASP labels were drawn under another poverty line than today's
-(welfare/fusion_version.py).
+its own, and the staged folders are swapped in all or none (welfare/model_staging.py); a model
+replaces only a folder that is new, empty or a fusion model's (`check_destination`), so a
+failure leaves the old models as they were. `welfare train` replaces a fusion model's folder
+only when asked (`check_replacing`). `check_trained_alike` refuses to save models beside ones
+in the same folder that were trained on other data, a mix `welfare evaluate` would refuse (both
+in welfare/model_replacing.py), and `check_basis_alike` beside ones whose features were
+computed otherwise than now or whose ASP labels were drawn under another poverty line than
+today's (welfare/fusion_version.py).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from shanyraq.atomic import STAGING_MARK, not_replaceable, swap_entries
+from shanyraq.atomic import not_replaceable
 from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
 from shanyraq.json_values import is_finite_number
 from shanyraq.manifest import sha256_file
 from shanyraq.provenance import code_version
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
+from welfare.model_staging import write_all
 
 if TYPE_CHECKING:
     from welfare.fusion import FusionModel
-
-log = logging.getLogger(__name__)
 
 ARTIFACT_FORMAT = 1
 META_FILE = "fusion.json"
@@ -326,52 +320,12 @@ def check_destination(folder: Path) -> None:
 def save_models(models: Mapping[Path, FusionModel]) -> None:
     """Save each model to its folder, all or none: every folder is checked first
     (`check_destination`), every model is written whole in a staging folder beside its own,
-    and only then are the staged folders swapped in, every one or none (`swap_entries`). A
+    and only then are the staged folders swapped in, every one or none (`write_all`). A
     failure while writing or swapping leaves every folder as it was, and no staging folder
     behind."""
     for folder in models:
         check_destination(Path(folder))
-    by_parent: dict[Path, dict[str, FusionModel]] = {}
-    for folder, model in models.items():
-        path = Path(os.path.abspath(folder))  # "." and ".." have no name to stage beside
-        by_parent.setdefault(path.parent, {})[path.name] = model
-    with ExitStack() as stack:
-        _swap_in([stack.enter_context(_staged(p, group)) for p, group in by_parent.items()])
-
-
-@dataclass(frozen=True)
-class _Staged:
-    """Models written in a work folder in `parent`: new/<name> each, old/ for those replaced."""
-
-    parent: Path
-    names: list[str]
-    new: Path
-    old: Path
-
-
-@contextmanager
-def _staged(parent: Path, models: Mapping[str, FusionModel]) -> Iterator[_Staged]:
-    """Write each model into new/<name> of a private work folder `NAME.partial-XXXXXXXX` in
-    `parent`. On the way out the work folder is removed, and with it the folders the models
-    replaced; after a failure, an old folder that could not be put back stays in it."""
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=min(models) + STAGING_MARK, dir=parent))
-    staged = _Staged(parent, sorted(models), work / "new", work / "old")
-    try:
-        staged.old.mkdir()
-        for name, model in models.items():
-            (staged.new / name).mkdir(parents=True)
-            _write(model, staged.new / name)
-        yield staged
-    except BaseException:
-        shutil.rmtree(staged.new, ignore_errors=True)
-        with suppress(OSError):  # not empty: an old model that could not be put back
-            staged.old.rmdir()
-            work.rmdir()
-        if staged.old.exists():
-            log.error("%s could not all be put back; the old ones are kept in %s", parent, work)
-        raise
-    shutil.rmtree(work)
+    write_all(models, _write)
 
 
 def _write(model: FusionModel, folder: Path) -> None:
@@ -381,20 +335,3 @@ def _write(model: FusionModel, folder: Path) -> None:
     model.asp_head.save(asp[1])
     model.meta.head_sha256 = {path.name: sha256_file(path) for path in (level[1], asp[1])}
     (folder / META_FILE).write_text(json.dumps(asdict(model.meta), indent=2), encoding="utf-8")
-
-
-def _swap_in(groups: Sequence[_Staged]) -> None:
-    """Swap every group's staged folders in. A group whose swap fails puts its own back
-    (`swap_entries`); the groups swapped before it are then swapped back, so every folder is
-    new or every one is old (one that cannot be swapped back keeps its old folders in its work
-    folder, see `_staged`)."""
-    done: list[_Staged] = []
-    try:
-        for group in groups:
-            swap_entries(group.new, group.parent, replaced=group.names, aside=group.old, sync=True)
-            done.append(group)
-    except BaseException:
-        for group in reversed(done):
-            with suppress(OSError):
-                swap_entries(group.old, group.parent, replaced=group.names, aside=group.new)
-        raise

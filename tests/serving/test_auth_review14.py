@@ -23,7 +23,7 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving import audit, users
+from serving import audit, sign_out, users
 from serving.api.routes import auth
 from serving.core import security
 from serving.db.models import AuditEntry, User
@@ -59,7 +59,7 @@ def _needs_postgres(database_url: str) -> None:
 
 
 class _FakeClock:
-    """One clock for both sides: the mark a change sets (users.utcnow) and a token's iat."""
+    """One clock for both sides: the mark a change sets (sign_out.utcnow) and a token's iat."""
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -165,7 +165,7 @@ def test_a_change_committed_after_the_last_check_ends_the_token_issued_next(
     _needs_postgres(database_url)
     base_s = math.floor(time.time()) - 30  # in the past: tokens of it are valid, not early
     clock = _FakeClock(base_s + 0.9)
-    monkeypatch.setattr(users, "utcnow", clock.utcnow)
+    monkeypatch.setattr(sign_out, "utcnow", clock.utcnow)
     racer = _Racer(service, "commission", CHANGES[change], hold=False)
     real = auth.create_token
 
@@ -191,7 +191,7 @@ def test_a_change_in_flight_at_the_last_check_refuses_the_sign_in(
     _needs_postgres(database_url)
     base_s = math.floor(time.time()) - 30
     clock = _FakeClock(base_s + 0.9)
-    monkeypatch.setattr(users, "utcnow", clock.utcnow)
+    monkeypatch.setattr(sign_out, "utcnow", clock.utcnow)
     racer = _Racer(service, "commission", CHANGES[change], hold=True)
     real_wait, real_create = auth.wait_until_tokens_valid, auth.create_token
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving import users
+from serving import sign_out, users
 from serving.api.routes import auth
 from serving.core import security
 from serving.db.models import AuditEntry, User
@@ -39,7 +39,7 @@ def test_a_sign_out_committed_after_a_password_change_ends_its_fresh_token(servi
     """The change commits with its audit entry; an admin's sign-out everywhere of the account
     commits before the change's fresh token is made. That token must not outlive it."""
     base_s = math.floor(time.time()) - 30  # in the past: the tokens of it are valid, not early
-    monkeypatch.setattr(users, "utcnow", lambda: datetime.fromtimestamp(base_s + 0.5, tz=UTC))
+    monkeypatch.setattr(sign_out, "utcnow", lambda: datetime.fromtimestamp(base_s + 0.5, tz=UTC))
     real_audit, real_create = auth.audit_action, auth.create_token
 
     def audit_then_admin_signs_out(session: Session, services: Any, user: Any, action: str,

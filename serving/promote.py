@@ -21,6 +21,8 @@ stopped half-way has outcomes of still to adopt, as it was started (serving/resc
 Where the settings that run recorded are gone, `adopt_rest` (`rescore promote --adopt-rest`)
 adopts the rest of what the stopped promotion left, that run unfinished or not, and stops
 (STOPPED) for the photos with no score, which a run under the current settings then scores.
+An unfinished run a promotion adopted whole, with nothing in its scope left to score, is not
+refused: the promotion marks it finished (serving/rescore_reopened.py `adopted_and_covered`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from serving.rescore_coverage import (  # re-exported: callers and tests import 
 )
 from serving.rescore_coverage import check_coverage, half_promoted
 from serving.rescore_provenance import artifact_digest
+from serving.rescore_reopened import adopted_and_covered, finish_covered
 from serving.rescore_runs import RAY_KEY, discard_way, is_ray, outcome_counts, run_options
 from serving.rescore_service_model import (  # re-exported: callers and tests import it here
     ServingModelMismatchError as ServingModelMismatchError,
@@ -130,7 +133,7 @@ def _checked_runs(
             f"{model_dir}` first, then promote"
         )
     for run in runs:
-        if run.status != "done" and run.id not in rest:
+        if run.status != "done" and run.id not in rest and not adopted_and_covered(session, run):
             # Its own way on: `shanyraq rescore` as it was started, or the pipeline's call.
             again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
                               options=run_options(run.since_key), model=str(model_dir))  # fmt: skip
@@ -314,6 +317,7 @@ def promote(
             _hold_audit_head(session)  # from here to the commit, no upload is filed
             # Uploads while this ran, or left by `adopt_rest`: stopped, audited as such.
             check_coverage(session, version, model_dir, late=True, adopt_rest=adopt_rest)
+            finish_covered(session, found.run_ids)  # each run it checked is finished after it
             ours = (AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == target)
             last = select(AuditEntry.details).where(*ours).order_by(AuditEntry.seq.desc())
             before = session.execute(last.limit(1)).scalar_one_or_none()

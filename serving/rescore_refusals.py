@@ -20,9 +20,9 @@ from serving.rescore_runs import (
     RAY_KEY,
     discard_command,
     discard_way,
+    held_outcomes,
     is_promoted,
     is_ray,
-    outcome_counts,
     run_options,
 )
 from serving.rescore_words import adopt_rest_way, finish_promotion, retry_option, this_call
@@ -99,7 +99,7 @@ def resume_refusal(
         why = f"{head} was started with {another}. Resuming would mix scores of both in one run"
     if is_promoted(session, run):  # as started: the refused call again, as its caller makes it
         return kept_way(session, run, why, retry_failed=retry_failed)
-    outcomes = sum(outcome_counts(session, run))
+    outcomes = held_outcomes(session, run)  # with a retry's failures, which it rolls back
     if run.status != "done" and not is_ray(run):
         return (
             f"{why}. Resume it as it was started, or start it over under the current ones with "

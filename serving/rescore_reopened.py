@@ -9,8 +9,10 @@ scored (`new_run_way` names it: the command, or the Ray pipeline's call for a ru
 run reopened for them and stopped part-way (killed, power lost) is unfinished, and promotion
 refuses an unfinished run: its own command, under the new provenance, marks it finished once
 nothing in its scope is left to score, scoring nothing (`close_covered`), so no edit of the
-database is ever the only way out. A run a promotion stopped half-way adopted in part waits
-for that promotion to be finished first (`kept_way`).
+database is ever the only way out; a promotion marks it finished itself once it adopted all its
+scores and nothing in its scope is left to score (`adopted_and_covered`, `finish_covered`). A
+run a promotion stopped half-way adopted in part waits for that promotion to be finished first
+(`kept_way`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,34 @@ def close_covered(session: Session, run: RescoreRun, provenance: RunProvenance) 
         run.id, run.model_version,
     )  # fmt: skip
     return True
+
+
+def adopted_and_covered(session: Session, run: RescoreRun) -> bool:
+    """Whether unfinished `run` is finished in all but its status: a promotion adopted every
+    score it holds (`promoted_runs`: nothing of it left to adopt) and no photo in its scope is
+    left to score (a new run scored those uploaded since; it was stopped after its last
+    batch). Run again, under any settings, it would score nothing a promotion needs and mark
+    itself finished (`close_covered`), so promotion goes on without it: a run still running
+    holds the re-scoring lock, which `rescore promote` takes."""
+    if run.status == "done" or run.id not in promoted_runs(session, run.model_version):
+        return False
+    return first_uncovered(session, run.model_version, _since(run)) is None
+
+
+def finish_covered(session: Session, run_ids: list[int]) -> list[int]:
+    """Mark finished the runs of `run_ids` that are so in all but their status
+    (`adopted_and_covered`), as the promotion checking them finds them; which it did."""
+    runs = session.execute(select(RescoreRun).where(RescoreRun.id.in_(run_ids))).scalars()
+    closed = [run for run in runs if adopted_and_covered(session, run)]
+    for run in closed:
+        run.status, run.finished_at = "done", datetime.now(UTC)
+        logger.warning(
+            "re-scoring run %d under %s was left unfinished, a promotion adopted its scores and "
+            "nothing in its scope is left to score: marked finished by the promotion",
+            run.id, run.model_version,
+        )  # fmt: skip
+    session.flush()
+    return [run.id for run in closed]
 
 
 def _first_to_score(session: Session, run: RescoreRun) -> datetime | None:

@@ -187,7 +187,8 @@ def check_unmixed(
         if other.id in promoted or (other.status == "done" and other.id not in to_adopt):
             continue
         half = other.id in adopted_runs(session, model_version)  # by a stopped promotion
-        raise RescoreMixError(mix_message(other, held or 0, differs, half=half))
+        held = held_outcomes(session, other)  # a retry's delete left some of them out
+        raise RescoreMixError(mix_message(other, held, differs, half=half))
 
 
 def is_promoted(session: Session, run: RescoreRun) -> bool:
@@ -288,6 +289,28 @@ def outcome_counts(session: Session, run: RescoreRun) -> tuple[int, int]:
         ).all()
     )
     return counts.get(False, 0), counts.get(True, 0)
+
+
+HELD_BEFORE_RETRY = "rescore_outcomes_held"  # Session.info key: {run id: outcomes}
+
+
+def note_held(session: Session, model_version: str) -> None:
+    """Note in `session` the outcomes each run under `model_version` holds, before a retry
+    deletes those without a score in this transaction: a refusal in it, which rolls the delete
+    back, tells what a discard deletes (`held_outcomes`), not what is left in the transaction."""
+    held = session.execute(
+        select(RescoredScore.run_id, func.count())
+        .where(RescoredScore.model_version == model_version)
+        .group_by(RescoredScore.run_id)
+    ).all()
+    session.info[HELD_BEFORE_RETRY] = {run_id: count for run_id, count in held}
+
+
+def held_outcomes(session: Session, run: RescoreRun) -> int:
+    """The outcomes a discard of `run` deletes: as noted before a retry's delete in this
+    transaction (`note_held`), else as the run holds them now."""
+    noted: dict[int, int] = session.info.get(HELD_BEFORE_RETRY, {})
+    return noted.get(run.id, 0) if noted else sum(outcome_counts(session, run))
 
 
 def unfinished_runs(db_engine: Engine, model_version: str) -> str:

@@ -123,7 +123,7 @@ def run_server(settings: ServingSettings, *, host: str, port: int) -> None:
             services.pipeline.stop.begin(deadline)
 
     uvicorn.run(
-        StopSignals(app, grace_s=settings.shutdown_requests_s, on_stop=stop_begins),
+        StopSignals.from_settings(app, settings, on_stop=stop_begins),
         host=host,
         port=port,
         log_config=None,

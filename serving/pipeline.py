@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serving import pipeline_refusals as refusals
 from serving.model_calls import ModelCalls
+from serving.pipeline_refusals import BUSY_RETRY_AFTER_S as BUSY_RETRY_AFTER_S  # re-exported
+from serving.pipeline_refusals import SHUTDOWN_RETRY_AFTER_S as SHUTDOWN_RETRY_AFTER_S  # the same
+from serving.pipeline_refusals import STOPPED_RETRY_AFTER_S as STOPPED_RETRY_AFTER_S  # the same
 from serving.shutdown_stop import StopDeadline
 from vision.io import DecodedImage, decode_image
 
@@ -40,19 +43,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 StageHook = Callable[[str, float], None]  # a stage's name and its seconds, told as it ends
-
-# Retry-After (seconds) of the 503s `score` refuses a photo with. A phone that retries at once
-# makes a busy model busier, and every retry is decoded and hashed again before it is refused.
-# Busy (`max_queued` photos wait): places open as each batch ends (< 1 s on a CPU), so a few
-# seconds, and never more than `score_timeout_s`, by when every photo waiting now has left the
-# queue (scored, or refused at its own timeout). A timeout, or a model not answering (its calls
-# run on past their uploads' timeouts): `score_timeout_s`, what the photo waited. Shutting
-# down: about what a supervised restart takes. Scoring stopped: it comes back only when an
-# administrator restarts the service, so a retry within minutes is refused for sure; a long
-# wait instead of none, since a client told nothing may retry at once.
-BUSY_RETRY_AFTER_S = 5
-SHUTDOWN_RETRY_AFTER_S = 30
-STOPPED_RETRY_AFTER_S = 600
 
 
 @contextmanager
@@ -118,7 +108,8 @@ class PhotoPipeline:
         self.decode_side = decode_short_side_px
         if engine is not None:
             self.decode_side = max(decode_short_side_px, engine.artifact.preprocessing.size)
-        self.stop = StopDeadline(refusal=_shutting_down)  # the server's stop lets uploads go
+        # The server's stop lets the uploads waiting on the model go (serving.shutdown_stop).
+        self.stop = StopDeadline(refusal=refusals.shutting_down)
         self._batcher: MicroBatcher[_ScoreItem, PhotoScore] | None = None
         self._calls: ModelCalls | None = None
         if engine is not None and batching:
@@ -255,8 +246,6 @@ class PhotoPipeline:
         safe; its `retry_after_s` says when (BUSY_RETRY_AFTER_S and the others)."""
         if self.engine is None:
             return None
-        from serving.errors import UnavailableError
-
         item = self._score_item(analysis)
         if self.score_timeout_s is not None:  # to know a call is late (the timeout is the loop's)
             item = replace(item, deadline=time.monotonic() + self.score_timeout_s)
@@ -272,33 +261,10 @@ class PhotoPipeline:
                 self.score_timeout_s,
                 self.model_version,
             )
-            raise UnavailableError(
-                f"the photo model did not answer within {self.score_timeout_s:g} s; nothing "
-                "was stored: send the photo again in a few minutes, and tell the administrator "
-                "if it happens again",
-                retry_after_s=self._timeout_retry_after_s(),
-            ) from None
-
-    def _timeout_retry_after_s(self) -> int | None:
-        """`score_timeout_s` in whole seconds, rounded up (Retry-After counts whole ones)."""
-        if self.score_timeout_s is None:
-            return None
-        return max(1, math.ceil(self.score_timeout_s))
-
-    def _busy(self, waiting: int | None) -> Exception:
-        from serving.errors import UnavailableError
-
-        timeout = self._timeout_retry_after_s()
-        return UnavailableError(
-            f"the photo model is busy: {waiting} photos are already waiting to be scored; "
-            "nothing was stored: send it again in a few seconds",
-            retry_after_s=min(BUSY_RETRY_AFTER_S, timeout or BUSY_RETRY_AFTER_S),
-        )
+            raise refusals.timed_out(self.score_timeout_s) from None
 
     def _not_answering(self, late: int) -> Exception:
         """The refusal while all the model's `late` calls run past their uploads' timeouts."""
-        from serving.errors import UnavailableError
-
         logger.error(
             "the photo model is not answering: %d of its calls (all it runs at once) have run "
             "past their uploads' %s s (model %s); uploads are refused until one returns",
@@ -306,20 +272,13 @@ class PhotoPipeline:
             self.score_timeout_s,
             self.model_version,
         )
-        calls = "its call has" if late == 1 else f"its {late} calls have"
-        return UnavailableError(
-            f"the photo model is not answering: {calls} run for more than "
-            f"{self.score_timeout_s:g} s and not returned; nothing was stored: send the "
-            "photo again in a few minutes, and tell the administrator if it happens again",
-            retry_after_s=self._timeout_retry_after_s(),
-        )
+        return refusals.not_answering(late, score_timeout_s=self.score_timeout_s)
 
     async def _score_batched(
         self, batcher: MicroBatcher[_ScoreItem, PhotoScore], item: _ScoreItem
     ) -> PhotoScore:
         """Submitted to the batcher; refused at once while the batch it runs is past the timeout
         of every upload in it (queued, it would only wait out its own behind it)."""
-        from serving.errors import UnavailableError
         from vision.batcher import BatcherClosedError, BatcherFullError, BatcherStoppedError
 
         if not batcher.closed and batcher.late_calls(time.monotonic()):
@@ -330,17 +289,12 @@ class PhotoPipeline:
             # refused while the model hung are not scored later for nobody.
             return await batcher.submit(item)
         except BatcherFullError:
-            raise self._busy(batcher.max_queued) from None
+            raise refusals.busy(batcher.max_queued, score_timeout_s=self.score_timeout_s) from None
         except BatcherStoppedError as stopped:
-            # Not "shutting down": scoring stopped for good, and only a restart brings it
-            # back (the worker's death, with its traceback, is in the log).
-            raise UnavailableError(
-                f"photo scoring has stopped ({stopped.reason}); nothing was stored: tell "
-                "the administrator, who must restart the service, then send the photo again",
-                retry_after_s=STOPPED_RETRY_AFTER_S,
-            ) from None
+            # Not "shutting down": scoring stopped for good (its worker's death is logged).
+            raise refusals.scoring_stopped(stopped.reason) from None
         except BatcherClosedError:
-            raise _shutting_down() from None
+            raise refusals.shutting_down() from None
 
     async def _score_unbatched(self, item: _ScoreItem) -> PhotoScore:
         """One model call of its own, refused at once (no thread taken) when every model thread
@@ -348,12 +302,12 @@ class PhotoPipeline:
         calls = self._calls
         assert calls is not None
         if calls.closed:
-            raise _shutting_down()
+            raise refusals.shutting_down()
         waiting, late = calls.counts(time.monotonic())
         if late >= calls.workers:
             raise self._not_answering(late)
         if calls.max_waiting is not None and waiting >= calls.max_waiting:
-            raise self._busy(waiting)
+            raise refusals.busy(waiting, score_timeout_s=self.score_timeout_s)
         scores = await calls.run(partial(self._score_batch, [item]), deadline=item.deadline)
         return scores[0]
 
@@ -384,16 +338,6 @@ class PhotoPipeline:
                 self.model_calls_late()[0],
                 "no bound" if wait_s is None else f"{wait_s:g} s",
             )
-
-
-def _shutting_down() -> Exception:
-    from serving.errors import UnavailableError
-
-    return UnavailableError(
-        "the service is shutting down and did not score the photo; nothing was stored: send "
-        "it again in a minute",
-        retry_after_s=SHUTDOWN_RETRY_AFTER_S,
-    )
 
 
 def score_to_json(score: PhotoScore | None) -> dict[str, Any] | None:

@@ -26,12 +26,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-logger = logging.getLogger(__name__)
+    from serving.core.config import ServingSettings
 
-# How long before uvicorn cancels the requests in flight the uploads waiting on the model are
-# let go (half the grace if that is shorter): time for their 503s to be sent, and for an
-# upload scored just before to store its photo and record it.
-ANSWER_MARGIN_S = 1.0
+logger = logging.getLogger(__name__)
 
 
 class StopDeadline:
@@ -97,18 +94,20 @@ class StopDeadline:
             )
 
 
-def stop_deadline(grace_s: float, *, now: float) -> float:
-    """When a stop signalled at `now` lets go the uploads waiting on the model: ANSWER_MARGIN_S
-    before uvicorn cancels the requests in flight, or half-way there. uvicorn cancels them
-    `grace_s` after its shutdown starts, which is up to 0.1 s after the signal (it looks for a
-    stop every 0.1 s), then 0.1 s more; this counts from the signal, so never later."""
-    return now + grace_s - min(ANSWER_MARGIN_S, grace_s / 2)
+def stop_deadline(grace_s: float, *, margin_s: float, now: float) -> float:
+    """When a stop signalled at `now` lets go the uploads waiting on the model: `margin_s`
+    (serving.yaml's shutdown_answer_margin_s: time for their 503s to be sent, and for an upload
+    scored just before to store its photo) before uvicorn cancels the requests in flight, or
+    half-way there if that is shorter. uvicorn cancels them `grace_s` after its shutdown
+    starts, which is up to 0.1 s after the signal (it looks for a stop every 0.1 s), then 0.1 s
+    more; this counts from the signal, so never later."""
+    return now + grace_s - min(margin_s, grace_s / 2)
 
 
 class StopSignals:
     """ASGI wrapper of the app `uvicorn.run` serves: tells `on_stop(deadline)` in the event
     loop as a stop (SIGTERM, Ctrl-C) begins, the deadline `stop_deadline` of `grace_s` (the
-    server's `timeout_graceful_shutdown`) from the signal.
+    server's `timeout_graceful_shutdown`) and `answer_margin_s` from the signal.
 
     uvicorn installs its own handlers for these signals before the app starts and restores the
     earlier ones once it has stopped; as the app starts (its lifespan), each is chained with one
@@ -117,10 +116,35 @@ class StopSignals:
     loop anywhere). Nothing is chained outside the main thread: a server run in a thread takes
     no signals (tests/web/live.py)."""
 
-    def __init__(self, app: ASGIApp, *, grace_s: float, on_stop: Callable[[float], None]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        grace_s: float,
+        answer_margin_s: float,
+        on_stop: Callable[[float], None],
+    ):
         self.app = app
         self.grace_s = grace_s
+        self.answer_margin_s = answer_margin_s
         self.on_stop = on_stop
+
+    @classmethod
+    def from_settings(
+        cls, app: ASGIApp, settings: ServingSettings, *, on_stop: Callable[[float], None]
+    ) -> StopSignals:
+        """For a server whose stop waits the settings' `shutdown_requests_s`, letting the
+        uploads waiting on the model go `shutdown_answer_margin_s` before its end."""
+        return cls(
+            app,
+            grace_s=settings.shutdown_requests_s,
+            answer_margin_s=settings.shutdown_answer_margin_s,
+            on_stop=on_stop,
+        )
+
+    def deadline(self, *, now: float) -> float:
+        """The deadline of a stop signalled at `now` (the event loop's clock)."""
+        return stop_deadline(self.grace_s, margin_s=self.answer_margin_s, now=now)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" and threading.current_thread() is threading.main_thread():
@@ -142,4 +166,4 @@ class StopSignals:
         loop.call_soon_threadsafe(self._stop_begins, loop)
 
     def _stop_begins(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.on_stop(stop_deadline(self.grace_s, now=loop.time()))
+        self.on_stop(self.deadline(now=loop.time()))

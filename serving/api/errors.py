@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.decisions import DECISION_REFUSAL_ERRORS, DECISION_REFUSALS
 from serving.errors import RateLimitedError, RoleRefusedError, UnavailableError
+from serving.pipeline_refusals import PassingUnavailableError
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,9 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
     if exc.http_status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     if exc.http_status >= 500:
-        logger.error("%s: %s", exc.code, exc.message)
+        # A busy model or a planned stop passes by itself: not an error an operator must chase.
+        level = logging.WARNING if isinstance(exc, PassingUnavailableError) else logging.ERROR
+        logger.log(level, "%s: %s", exc.code, exc.message)
     refusal = exc.refusal if isinstance(exc, DECISION_REFUSAL_ERRORS) else None
     roles = exc.roles if isinstance(exc, RoleRefusedError) else None
     return error_response(

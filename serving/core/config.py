@@ -181,6 +181,16 @@ class ServingSettings(EnvOverYamlSettings):
         gt=0,
         description="Seconds a stop waits for the requests in flight before it cancels them.",
     )
+    # How long before the end of shutdown_requests_s a stop answers the uploads still waiting on
+    # the photo model with 503 "shutting down" (half of shutdown_requests_s if that is shorter;
+    # serving.shutdown_stop). A site's serving.yaml without this key gets the shipped value.
+    shutdown_answer_margin_s: float = Field(
+        default_factory=lambda: float(_shipped("shutdown_answer_margin_s")),
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds before a stop cancels the requests in flight when it answers the "
+        "uploads still waiting on the photo model with 503.",
+    )
     # The least severe records `serve` and `demo` log, the app's and uvicorn's (serving.logs).
     # No "trace": uvicorn's own level below debug (every ASGI message of every request) is no
     # level of Python's logging. A site's serving.yaml without this key gets the shipped value.

@@ -15,9 +15,10 @@ from serving import audit
 from serving.cli import load_settings
 from serving.db.session import make_engine
 from serving.migrations import MigrationFailedError, upgrade
+from tests.serving.cli_helpers import OLD_REVISION, database_behind
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _behind, _sqlite_url
-from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
+from tests.serving.test_cli_review20 import _sqlite_url
+from tests.serving.test_db_commands import _head, _revision
 from tests.serving.test_db_upgrade_lock_review23 import _failing_last_migration, _Injected
 
 
@@ -34,7 +35,7 @@ def _upgrade_fails_naming_the_last(url: str, key: bytes, monkeypatch: pytest.Mon
 def test_a_failing_migration_is_named_by_upgrade_with_its_key_too(tmp_path, monkeypatch):
     # `serve` and create_app call upgrade(url, seal_with=key).
     url = _sqlite_url(tmp_path)
-    key = load_settings(_behind(tmp_path, url)).signing_key(create=False)
+    key = load_settings(database_behind(tmp_path, url)).signing_key(create=False)
 
     _upgrade_fails_naming_the_last(url, key, monkeypatch)
     assert _revision(url) == OLD_REVISION
@@ -67,7 +68,7 @@ def test_the_seal_is_in_the_migrations_transaction(tmp_path, monkeypatch):
     # Before: the migration committed, then the seal ran in a transaction of its own; a crash
     # in between left the head unsealed on a migrated database (no later start seals it).
     url = _sqlite_url(tmp_path)
-    key = load_settings(_behind(tmp_path, url)).signing_key(create=False)
+    key = load_settings(database_behind(tmp_path, url)).signing_key(create=False)
     _unseal(tmp_path)
 
     with monkeypatch.context() as patch:
@@ -87,7 +88,7 @@ def test_postgresql_a_failing_start_up_migration_is_named_and_the_seal_rolls_bac
     tmp_path, monkeypatch, postgres_server
 ):
     url = fresh_postgres_db(postgres_server)
-    key = load_settings(_behind(tmp_path, url)).signing_key(create=False)
+    key = load_settings(database_behind(tmp_path, url)).signing_key(create=False)
     engine = make_engine(url)
     try:
         with engine.begin() as connection:

@@ -10,31 +10,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
-from typer.testing import CliRunner
 
 from serving.core.security import verify_password
 from serving.db.session import make_engine
-from serving.migrations import alembic_config
 from serving.users_cli import ARGV_WARNING
-from shanyraq.cli import build_app
-from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    database_behind,
+    error_code,
+    run_cli,
+    serving_config,
+)
 from tests.serving.helpers import PASSWORD, fresh_postgres_db
-from tests.serving.test_db_commands import OLD_REVISION, _config, _head, _revision
+from tests.serving.test_db_commands import _head, _revision
 from tests.serving.user_helpers import password_hash
 
 OTHER_PASSWORD = "another long passphrase"
-
-
-def _run(*args: str | Path, stdin: str | None = None) -> Any:
-    return CliRunner().invoke(build_app(), [str(arg) for arg in args], input=stdin)
-
-
-def _code(result: Any) -> str | None:
-    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
 
 
 def _sqlite_url(tmp_path: Path) -> str:
@@ -46,12 +39,12 @@ def _sqlite_url(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n", ""])
 def test_users_add_reads_the_password_from_stdin(tmp_path, line_end):
-    config = _config(tmp_path, _sqlite_url(tmp_path))
+    config = serving_config(tmp_path, _sqlite_url(tmp_path))
     password = f" {PASSWORD} "  # its spaces are its own; only the line end goes
 
     rest = "a second line\n" if line_end else ""  # not read: one line is the password
-    added = _run("users", "add", "amina", "--role", "admin", "--password-stdin",
-                 "--config", config, stdin=password + line_end + rest)  # fmt: skip
+    added = run_cli("users", "add", "amina", "--role", "admin", "--password-stdin",
+                    "--config", config, stdin=password + line_end + rest)  # fmt: skip
 
     assert added.exit_code == 0, added.output
     assert ARGV_WARNING not in added.output and "Password" not in added.output  # no prompt
@@ -60,14 +53,14 @@ def test_users_add_reads_the_password_from_stdin(tmp_path, line_end):
 
 
 def test_set_password_reads_the_password_from_stdin(tmp_path):
-    config = _config(tmp_path, _sqlite_url(tmp_path))
-    added = _run("users", "add", "amina", "--role", "admin", "--config", config,
-                 stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip  # the prompt, as before
+    config = serving_config(tmp_path, _sqlite_url(tmp_path))
+    added = run_cli("users", "add", "amina", "--role", "admin", "--config", config,
+                    stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip  # the prompt, as before
     assert added.exit_code == 0, added.output
     assert verify_password(PASSWORD, password_hash(tmp_path, "amina"))
 
-    reset = _run("users", "set-password", "amina", "--password-stdin", "--config", config,
-                 stdin=f"{OTHER_PASSWORD}\n")  # fmt: skip
+    reset = run_cli("users", "set-password", "amina", "--password-stdin", "--config", config,
+                    stdin=f"{OTHER_PASSWORD}\n")  # fmt: skip
 
     assert reset.exit_code == 0, reset.output
     assert verify_password(OTHER_PASSWORD, password_hash(tmp_path, "amina"))
@@ -75,13 +68,13 @@ def test_set_password_reads_the_password_from_stdin(tmp_path):
 
 @pytest.mark.parametrize("args", [["add", "amina", "--role", "admin"], ["set-password", "amina"]])
 def test_a_password_on_the_command_line_still_works_with_a_warning_on_stderr(tmp_path, args):
-    config = _config(tmp_path, _sqlite_url(tmp_path))
+    config = serving_config(tmp_path, _sqlite_url(tmp_path))
     if args[0] == "set-password":
-        first = _run("users", "add", "amina", "--role", "admin", "--password-stdin",
-                      "--config", config, stdin=f"{OTHER_PASSWORD}\n")  # fmt: skip
+        first = run_cli("users", "add", "amina", "--role", "admin", "--password-stdin",
+                        "--config", config, stdin=f"{OTHER_PASSWORD}\n")  # fmt: skip
         assert first.exit_code == 0, first.output
 
-    result = _run("users", *args, "--password", PASSWORD, "--config", config)
+    result = run_cli("users", *args, "--password", PASSWORD, "--config", config)
 
     assert result.exit_code == 0, result.output
     assert ARGV_WARNING in result.stderr and ARGV_WARNING not in result.stdout
@@ -90,11 +83,11 @@ def test_a_password_on_the_command_line_still_works_with_a_warning_on_stderr(tmp
 
 
 def test_password_stdin_refusals_change_nothing(tmp_path):
-    config = _config(tmp_path, _sqlite_url(tmp_path))
+    config = serving_config(tmp_path, _sqlite_url(tmp_path))
     add = ["users", "add", "amina", "--role", "admin", "--config", config]
 
-    both = _run(*add, "--password", PASSWORD, "--password-stdin", stdin=f"{PASSWORD}\n")
-    empty = _run(*add, "--password-stdin", stdin="")
+    both = run_cli(*add, "--password", PASSWORD, "--password-stdin", stdin=f"{PASSWORD}\n")
+    empty = run_cli(*add, "--password-stdin", stdin="")
 
     assert both.exit_code == 2 and "error [usage_error]: give --password or" in both.output
     assert empty.exit_code == 2 and "error [usage_error]: --password-stdin" in empty.output
@@ -104,7 +97,7 @@ def test_password_stdin_refusals_change_nothing(tmp_path):
 
 def test_help_offers_stdin_and_warns_of_the_command_line():
     for name in ("add", "set-password"):
-        shown = " ".join(_run("users", name, "--help").output.split())
+        shown = " ".join(run_cli("users", name, "--help").output.split())
         assert "--password-stdin" in shown and "process list" in shown
 
 
@@ -130,40 +123,30 @@ def _holding_open(database: Path) -> Iterator[int]:
         holder.wait(timeout=30)
 
 
-def _behind(tmp_path: Path, url: str) -> Path:
-    """The config of a database at OLD_REVISION holding one account, as an older version left it."""
-    config = _config(tmp_path, url, auto_migrate=False)
-    added = _run("users", "add", "amina", "--role", "admin", "--config", config,
-                 stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip  # asked for, twice
-    assert added.exit_code == 0, added.output
-    command.downgrade(alembic_config(url), OLD_REVISION)
-    return config
-
-
 def test_upgrade_refuses_a_sqlite_database_another_process_has_open(tmp_path):
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
 
     with _holding_open(tmp_path / "data" / "shanyraq.db") as pid:
-        refused = _run("db", "upgrade", "--config", config)
-        assert _code(refused) == "database_in_use", refused.output
+        refused = run_cli("db", "upgrade", "--config", config)
+        assert error_code(refused) == "database_in_use", refused.output
         message = str(refused.exception)
         assert f"process {pid} (" in message and "stop the service" in message
         assert "--force" in message
         assert _revision(url) == OLD_REVISION  # nothing changed
 
-        forced = _run("db", "upgrade", "--force", "--config", config)
+        forced = run_cli("db", "upgrade", "--force", "--config", config)
         assert forced.exit_code == 0, forced.output
     assert _revision(url) == _head()
 
 
 def test_upgrade_runs_once_the_other_process_has_closed_the_database(tmp_path):
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     with _holding_open(tmp_path / "data" / "shanyraq.db"):
-        assert _code(_run("db", "upgrade", "--config", config)) == "database_in_use"
+        assert error_code(run_cli("db", "upgrade", "--config", config)) == "database_in_use"
 
-    upgraded = _run("db", "upgrade", "--config", config)
+    upgraded = run_cli("db", "upgrade", "--config", config)
 
     assert upgraded.exit_code == 0, upgraded.output
     assert _revision(url) == _head()
@@ -171,13 +154,13 @@ def test_upgrade_runs_once_the_other_process_has_closed_the_database(tmp_path):
 
 def test_upgrade_with_nothing_to_do_is_not_refused_while_the_service_runs(tmp_path):
     url = _sqlite_url(tmp_path)
-    config = _config(tmp_path, url)
-    added = _run("users", "add", "amina", "--role", "admin", "--config", config,
-                 stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip
+    config = serving_config(tmp_path, url)
+    added = run_cli("users", "add", "amina", "--role", "admin", "--config", config,
+                    stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip
     assert added.exit_code == 0, added.output
 
     with _holding_open(tmp_path / "data" / "shanyraq.db"):
-        again = _run("db", "upgrade", "--config", config)
+        again = run_cli("db", "upgrade", "--config", config)
 
     assert again.exit_code == 0, again.output
     assert "nothing to do" in again.output
@@ -189,14 +172,14 @@ def test_upgrade_refuses_a_postgresql_database_the_service_has_a_session_on(
     import psycopg
 
     url = fresh_postgres_db(postgres_server)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     plain = url.replace("postgresql+psycopg://", "postgresql://")
 
     with psycopg.connect(plain, application_name="psql"):  # a person looking: not the service
         with psycopg.connect(plain) as older:  # as an earlier version's service connects
             older_pid = older.info.backend_pid
-            refused = _run("db", "upgrade", "--config", config)
-            assert _code(refused) == "database_in_use", refused.output
+            refused = run_cli("db", "upgrade", "--config", config)
+            assert error_code(refused) == "database_in_use", refused.output
             message = str(refused.exception)
             assert f"session {older_pid} " in message and "(psql)" not in message
             assert _revision(url) == OLD_REVISION
@@ -204,13 +187,13 @@ def test_upgrade_refuses_a_postgresql_database_the_service_has_a_session_on(
         try:
             with service.connect() as connection:
                 pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-                refused = _run("db", "upgrade", "--config", config)
-            assert _code(refused) == "database_in_use", refused.output
+                refused = run_cli("db", "upgrade", "--config", config)
+            assert error_code(refused) == "database_in_use", refused.output
             assert f"session {pid} " in str(refused.exception)
             assert "(shanyraq)" in str(refused.exception)
         finally:
             service.dispose()
-        upgraded = _run("db", "upgrade", "--config", config)  # only psql is left
+        upgraded = run_cli("db", "upgrade", "--config", config)  # only psql is left
 
     assert upgraded.exit_code == 0, upgraded.output
     assert _revision(url) == _head()

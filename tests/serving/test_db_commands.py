@@ -24,12 +24,11 @@ from serving.migrations import alembic_config, upgrade
 from shanyraq import __version__
 from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import OLD_REVISION, SECRET_KEY, serving_config
 from tests.serving.helpers import PASSWORD
 from tests.serving.rescore_fixtures import tiny_model
 from tests.serving.test_audit_tail import _log_before_0003
 
-KEY = "db-commands-key-0123456789abcdef-0123456789"
-OLD_REVISION = "0005"
 # `db status` exit codes, as serving/db_cli.py and README document them.
 EXIT_UPGRADE_NEEDED, EXIT_NOT_UPGRADABLE = 3, 4
 
@@ -40,16 +39,6 @@ def _run(*args: str | Path) -> Any:
 
 def _code(result: Any) -> str | None:
     return result.exception.code if isinstance(result.exception, ShanyraqError) else None
-
-
-def _config(tmp_path: Path, url: str, *, auto_migrate: bool = True, key: bool = True) -> Path:
-    config = tmp_path / "serving.yaml"
-    config.write_text(
-        f"data_dir: {tmp_path / 'data'}\ndatabase_url: '{url}'\n"
-        f"auto_migrate: {str(auto_migrate).lower()}\naudit_anchor_file: {tmp_path / 'anchor.log'}\n"
-        + (f"secret_key: {KEY}\n" if key else "")
-    )
-    return config
 
 
 def _revision(url: str) -> str | None:
@@ -104,7 +93,7 @@ def _newer(database: Path) -> str:
 
 def test_status_tells_a_behind_database_from_an_up_to_date_one(tmp_path, database_url):
     upgrade(database_url, OLD_REVISION)
-    config = _config(tmp_path, database_url)
+    config = serving_config(tmp_path, database_url)
     head = _head()
     assert head != OLD_REVISION
 
@@ -129,7 +118,7 @@ def test_status_hides_the_password_and_writes_nothing(tmp_path, monkeypatch):
         connection.execute("PRAGMA journal_mode=DELETE")
     connection.close()
     before = _files(data_dir)
-    result = _run("db", "status", "--config", _config(tmp_path, ""))
+    result = _run("db", "status", "--config", serving_config(tmp_path, ""))
     assert result.exit_code == EXIT_UPGRADE_NEEDED, result.output
     assert f"database: sqlite:///{database}\n" in result.output
     assert _files(data_dir) == before  # no migration, no journal change, no -wal, no key
@@ -137,25 +126,25 @@ def test_status_hides_the_password_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(
         "SHANYRAQ_SERVING__DATABASE_URL", "postgresql+psycopg://shanyraq:s3cret@127.0.0.1:1/x"
     )
-    unreachable = _run("db", "status", "--config", _config(tmp_path, ""))
+    unreachable = _run("db", "status", "--config", serving_config(tmp_path, ""))
     assert _code(unreachable) == "database_unavailable"
     assert "s3cret" not in str(unreachable.exception)
 
 
 def test_status_of_a_missing_database_and_of_ones_it_cannot_upgrade(tmp_path):
     missing = tmp_path / "typo" / "shanyraq.db"
-    result = _run("db", "status", "--config", _config(tmp_path, f"sqlite:///{missing}"))
+    result = _run("db", "status", "--config", serving_config(tmp_path, f"sqlite:///{missing}"))
     assert _code(result) == "database_missing"
     assert "`shanyraq users add`" in str(result.exception)
     assert not missing.parent.exists()
 
     foreign = _foreign(tmp_path / "foreign.db")
-    result = _run("db", "status", "--config", _config(tmp_path, f"sqlite:///{foreign}"))
+    result = _run("db", "status", "--config", serving_config(tmp_path, f"sqlite:///{foreign}"))
     assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
     assert "revision: none" in result.output and "no Shanyraq tables" in result.output
 
     newer = _newer(tmp_path / "newer.db")
-    result = _run("db", "status", "--config", _config(tmp_path, newer))
+    result = _run("db", "status", "--config", serving_config(tmp_path, newer))
     assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
     assert "which this version does not know" in result.output
 
@@ -166,8 +155,8 @@ def test_status_of_a_missing_database_and_of_ones_it_cannot_upgrade(tmp_path):
 def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
     tmp_path, database_url
 ):
-    _log_before_0003(database_url, KEY.encode(), 3)  # at 0002; its head has no MAC
-    config = _config(tmp_path, database_url, auto_migrate=False)  # the explicit upgrade runs
+    _log_before_0003(database_url, SECRET_KEY.encode(), 3)  # at 0002; its head has no MAC
+    config = serving_config(tmp_path, database_url, auto_migrate=False)  # the explicit upgrade runs
     head = _head()
 
     upgraded = _run("db", "upgrade", "--config", config)
@@ -194,7 +183,9 @@ def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
 
 def test_upgrade_refuses_a_lock_wait_past_a_day_before_opening_anything(tmp_path):
     # Before: accepted, and on PostgreSQL the server's own "outside the valid range" error.
-    result = _run("db", "upgrade", "--config", _config(tmp_path, ""), "--lock-wait", "10000000")
+    result = _run(
+        "db", "upgrade", "--config", serving_config(tmp_path, ""), "--lock-wait", "10000000"
+    )
     assert result.exit_code == 2 and "--lock-wait" in result.output, result.output
     assert "86400" in result.output, result.output
     assert not (tmp_path / "data").exists()
@@ -202,14 +193,14 @@ def test_upgrade_refuses_a_lock_wait_past_a_day_before_opening_anything(tmp_path
 
 def test_upgrade_makes_no_database(tmp_path):
     missing = tmp_path / "data" / "shanyraq.db"
-    result = _run("db", "upgrade", "--config", _config(tmp_path, ""))
+    result = _run("db", "upgrade", "--config", serving_config(tmp_path, ""))
     assert _code(result) == "database_missing"
     message = str(result.exception)
     assert "`shanyraq users add`" in message and "`shanyraq serve`" in message
     assert not missing.parent.exists()
 
     foreign = _foreign(tmp_path / "foreign.db")
-    result = _run("db", "upgrade", "--config", _config(tmp_path, f"sqlite:///{foreign}"))
+    result = _run("db", "upgrade", "--config", serving_config(tmp_path, f"sqlite:///{foreign}"))
     assert _code(result) == "database_missing" and "no Shanyraq tables" in str(result.exception)
     with sqlite3.connect(foreign) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
@@ -219,7 +210,7 @@ def test_upgrade_makes_no_database(tmp_path):
 def test_upgrade_without_the_key_changes_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
     upgrade(url, OLD_REVISION)
-    result = _run("db", "upgrade", "--config", _config(tmp_path, url, key=False))
+    result = _run("db", "upgrade", "--config", serving_config(tmp_path, url, key=False))
     assert _code(result) == "signing_key_missing"
     assert _revision(url) == OLD_REVISION
     assert not (tmp_path / "data" / "secret_key").exists()
@@ -227,7 +218,7 @@ def test_upgrade_without_the_key_changes_nothing(tmp_path):
 
 def test_upgrade_refuses_a_database_of_newer_code(tmp_path):
     url = _newer(tmp_path / "newer.db")
-    result = _run("db", "upgrade", "--config", _config(tmp_path, url))
+    result = _run("db", "upgrade", "--config", serving_config(tmp_path, url))
     assert _code(result) == "database_not_migrated"
     assert "run the version that wrote it" in str(result.exception)
     assert _revision(url) == "9999"
@@ -255,7 +246,7 @@ def _behind_with_an_account(tmp_path: Path) -> str:
     """A database at OLD_REVISION holding an admin `amina`, as an older version left it."""
     url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
     added = _run("users", "add", "amina", "--role", "admin", "--password", PASSWORD,
-                 "--config", _config(tmp_path, url))  # fmt: skip
+                 "--config", serving_config(tmp_path, url))  # fmt: skip
     assert added.exit_code == 0, added.output
     command.downgrade(alembic_config(url), OLD_REVISION)
     return url
@@ -264,7 +255,7 @@ def _behind_with_an_account(tmp_path: Path) -> str:
 @pytest.mark.parametrize("name", MIGRATING)
 def test_with_auto_migrate_off_only_db_upgrade_migrates(name, tmp_path, model):
     url = _behind_with_an_account(tmp_path)
-    config = _config(tmp_path, url, auto_migrate=False)
+    config = serving_config(tmp_path, url, auto_migrate=False)
 
     refused = _run(*_migrating(name, model), "--config", config)
 
@@ -280,7 +271,7 @@ def test_with_auto_migrate_off_only_db_upgrade_migrates(name, tmp_path, model):
 @pytest.mark.parametrize("name", MIGRATING)
 def test_with_auto_migrate_on_the_commands_migrate_as_before(name, tmp_path, model):
     url = _behind_with_an_account(tmp_path)
-    done = _run(*_migrating(name, model), "--config", _config(tmp_path, url))
+    done = _run(*_migrating(name, model), "--config", serving_config(tmp_path, url))
     assert done.exit_code == 0, done.output
     assert _revision(url) == _head()
 
@@ -288,7 +279,9 @@ def test_with_auto_migrate_on_the_commands_migrate_as_before(name, tmp_path, mod
 def test_with_auto_migrate_off_a_fresh_install_is_still_created(tmp_path):
     """Making a new database at this version's schema is not upgrading one."""
     url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
-    added = _run(*MIGRATING["users add"], "--config", _config(tmp_path, url, auto_migrate=False))
+    added = _run(
+        *MIGRATING["users add"], "--config", serving_config(tmp_path, url, auto_migrate=False)
+    )
     assert added.exit_code == 0, added.output
     assert _revision(url) == _head()
 
@@ -303,14 +296,14 @@ def test_an_app_built_directly_seals_an_old_head(tmp_path, database_url):
     from serving.app import create_app
     from tests.serving.helpers import make_settings
 
-    _log_before_0003(database_url, KEY.encode(), 2)
-    settings = make_settings(tmp_path, database_url, secret_key=KEY)
+    _log_before_0003(database_url, SECRET_KEY.encode(), 2)
+    settings = make_settings(tmp_path, database_url, secret_key=SECRET_KEY)
     with TestClient(create_app(settings)):
         pass
     engine = make_engine(database_url)
     with session_scope(make_session_factory(engine)) as session:
         mac = session.execute(select(AuditHead.mac)).scalar_one()
-        result = audit.verify(session, KEY.encode())
+        result = audit.verify(session, SECRET_KEY.encode())
     engine.dispose()
-    assert mac == audit.head_mac(KEY.encode(), seq=2, hash=_entries(database_url)[-1].hash)
+    assert mac == audit.head_mac(SECRET_KEY.encode(), seq=2, hash=_entries(database_url)[-1].hash)
     assert result.ok, result.problems

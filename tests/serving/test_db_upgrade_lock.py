@@ -24,9 +24,10 @@ from serving.core.config import ServingSettings
 from serving.db_cli import DatabaseInUseError, database_status, upgrade_database
 from serving.migrations import upgrade
 from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import OLD_REVISION, database_behind
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _behind, _holding_open, _sqlite_url
-from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
+from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
+from tests.serving.test_db_commands import _head, _revision
 
 MIDDLE = "0009"  # between OLD_REVISION and the head: where the upgrade is held
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
@@ -150,7 +151,7 @@ def test_sqlite_a_service_starting_mid_upgrade_is_refused_clearly(tmp_path, monk
     # the half-migrated database (at MIDDLE): database_not_migrated, or, with auto_migrate, a
     # second migration run under the first.
     url = _sqlite_url(tmp_path)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
 
     with (
         _upgrade_held_midway(monkeypatch, settings) as upgrading,
@@ -180,7 +181,7 @@ def test_sqlite_a_service_starting_mid_upgrade_waits_then_sees_the_new_schema(
 ):
     # Before: the check read MIDDLE at once and refused (database_not_migrated).
     url = _sqlite_url(tmp_path)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
     began = threading.Event()
 
     with _upgrade_held_midway(monkeypatch, settings) as upgrading:
@@ -198,7 +199,7 @@ def test_sqlite_a_service_starting_mid_upgrade_waits_then_sees_the_new_schema(
 def test_sqlite_a_process_opening_the_database_after_the_check_is_refused(tmp_path, monkeypatch):
     # Before: it was named once the database had been migrated under it (exit 5).
     url = _sqlite_url(tmp_path)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
     database = tmp_path / "data" / "shanyraq.db"
     _new_sqlite_connections(monkeypatch, timeout=0.2)  # the lock is not waited for 30 s
 
@@ -237,7 +238,7 @@ def test_postgresql_a_service_starting_mid_upgrade_waits_for_the_commit(
     # Before: the migrations held no lock the check honours, and it read MIDDLE, committed
     # halfway by the upgrade's first step: database_not_migrated.
     url = fresh_postgres_db(postgres_server)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
 
     with _upgrade_held_midway(monkeypatch, settings) as upgrading:
         starting = _in_thread(lambda: check_database(settings, may_create=True, migrate=False))
@@ -256,7 +257,7 @@ def test_postgresql_a_session_opened_after_the_first_check_is_refused(
     import psycopg
 
     url = fresh_postgres_db(postgres_server)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
     plain = url.replace("postgresql+psycopg://", "postgresql://")
 
     sessions = _opening_after_the_check(monkeypatch, lambda: psycopg.connect(plain))

@@ -23,9 +23,10 @@ from serving.db.session import make_engine
 from serving.db_cli import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database
 from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import OLD_REVISION, database_behind
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _behind, _sqlite_url
-from tests.serving.test_db_commands import OLD_REVISION, _entries, _head, _revision
+from tests.serving.test_cli_review20 import _sqlite_url
+from tests.serving.test_db_commands import _entries, _head, _revision
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
@@ -59,7 +60,7 @@ def _columns(url: str, table: str) -> set[str]:
 def _upgrade_rolled_back_whole(
     tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch, *, force: bool = False
 ) -> None:
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
     before = [entry.seq for entry in _entries(url)]
     anchor = settings.resolved_audit_anchor_file
     anchored = anchor.read_bytes() if anchor.exists() else b""
@@ -129,7 +130,7 @@ _HELD_UPGRADE = textwrap.dedent(
 
 def test_sqlite_an_upgrade_killed_halfway_leaves_the_old_schema(tmp_path):
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     database = tmp_path / "data" / "shanyraq.db"
 
     held = subprocess.Popen(
@@ -237,7 +238,7 @@ def _short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sqlite_force_held_off_by_a_write_does_not_say_force(tmp_path, monkeypatch):
     # Before: refused with "`--force` upgrades anyway", to a user who had given --force.
     url = _sqlite_url(tmp_path)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
     database = tmp_path / "data" / "shanyraq.db"
     writer = subprocess.Popen(
         [sys.executable, "-c",

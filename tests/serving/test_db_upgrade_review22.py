@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from serving.db_cli import DatabaseInUseError, sqlite_holder
-from tests.serving.test_cli_review20 import _behind, _code, _holding_open, _run, _sqlite_url
-from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
+from tests.serving.cli_helpers import OLD_REVISION, database_behind, error_code, run_cli
+from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
+from tests.serving.test_db_commands import _head, _revision
 
 
 def _database(tmp_path: Path) -> Path:
@@ -25,7 +26,7 @@ def _database(tmp_path: Path) -> Path:
 
 
 def _assert_cannot_tell(refused: Any, url: str) -> None:
-    assert _code(refused) == "database_in_use", refused.output
+    assert error_code(refused) == "database_in_use", refused.output
     message = str(refused.exception)
     assert "cannot tell whether another process has" in message
     assert "shanyraq.db-shm" in message and "--force" in message
@@ -38,16 +39,16 @@ def _assert_cannot_tell(refused: Any, url: str) -> None:
 def test_off_linux_the_upgrade_is_refused_as_it_cannot_tell(tmp_path, monkeypatch):
     # Before: sqlite_holder answered None ("nobody") off Linux, and the upgrade ran.
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     monkeypatch.setattr(sys, "platform", "darwin")
 
     with _holding_open(_database(tmp_path)):  # the -shm file exists while it is open
-        refused = _run("db", "upgrade", "--config", config)
+        refused = run_cli("db", "upgrade", "--config", config)
 
     _assert_cannot_tell(refused, url)
     assert "Linux only" in str(refused.exception)
     # Without the -shm file no connection has it open, on any system: upgraded.
-    upgraded = _run("db", "upgrade", "--config", config)
+    upgraded = run_cli("db", "upgrade", "--config", config)
     assert upgraded.exit_code == 0, upgraded.output
     assert _revision(url) == _head()
 
@@ -55,14 +56,14 @@ def test_off_linux_the_upgrade_is_refused_as_it_cannot_tell(tmp_path, monkeypatc
 def test_a_kernel_that_does_not_answer_refuses_the_upgrade(tmp_path, monkeypatch):
     # Before: an OSError from F_GETLK (e.g. a file system without locks) read as "nobody".
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
 
     def no_locks(*_args: Any) -> bytes:
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
 
     with _holding_open(_database(tmp_path)):  # the -shm file exists while it is open
         monkeypatch.setattr("fcntl.fcntl", no_locks)
-        refused = _run("db", "upgrade", "--config", config)
+        refused = run_cli("db", "upgrade", "--config", config)
         monkeypatch.undo()
 
     _assert_cannot_tell(refused, url)
@@ -72,7 +73,7 @@ def test_a_kernel_that_does_not_answer_refuses_the_upgrade(tmp_path, monkeypatch
 def test_a_shm_file_it_cannot_open_is_not_read_as_nobody(tmp_path, monkeypatch):
     # Before: any OSError opening the -shm file (no permission) read as "no -shm: nobody".
     url = _sqlite_url(tmp_path)
-    _behind(tmp_path, url)
+    database_behind(tmp_path, url)
     database = _database(tmp_path)
     opened = os.open
 
@@ -94,9 +95,9 @@ def test_a_shm_file_it_cannot_open_is_not_read_as_nobody(tmp_path, monkeypatch):
 
 def test_an_upgrade_nobody_interrupts_exits_0_and_warns_of_nothing(tmp_path):
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
 
-    upgraded = _run("db", "upgrade", "--config", config)
+    upgraded = run_cli("db", "upgrade", "--config", config)
 
     assert upgraded.exit_code == 0, upgraded.output
     assert "warning" not in upgraded.stderr
@@ -121,16 +122,16 @@ def test_a_service_running_as_another_role_is_seen(tmp_path, postgres_server):
         connection.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
     server = postgres_server.rsplit("/", 1)[0].replace("shanyraq@", "{}@")
     url = server.format(owner) + f"/{name}"
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     as_service = server.format(service).replace("postgresql+psycopg://", "postgresql://")
 
     with psycopg.connect(f"{as_service}/{name}") as running:  # an earlier version: no name
-        refused = _run("db", "upgrade", "--config", config)
-        assert _code(refused) == "database_in_use", refused.output
+        refused = run_cli("db", "upgrade", "--config", config)
+        assert error_code(refused) == "database_in_use", refused.output
         message = str(refused.exception)
         assert f"session {running.info.backend_pid} of {service} " in message
         assert "hidden from this role" in message
         assert _revision(url) == OLD_REVISION
 
-    upgraded = _run("db", "upgrade", "--config", config)
+    upgraded = run_cli("db", "upgrade", "--config", config)
     assert upgraded.exit_code == 0, upgraded.output

@@ -26,9 +26,10 @@ from serving.db.session import make_engine
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import version_lock
 from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import OLD_REVISION, database_behind, error_code, run_cli
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _behind, _code, _run, _sqlite_url
-from tests.serving.test_db_commands import OLD_REVISION, _entries, _head, _revision
+from tests.serving.test_cli_review20 import _sqlite_url
+from tests.serving.test_db_commands import _entries, _head, _revision
 from tests.serving.test_db_upgrade_lock_review23 import _columns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def _lockers(url: str, *, but: int) -> list[tuple[int, bool]]:
 def test_postgresql_upgrade_says_who_it_waits_for_then_upgrades(tmp_path, postgres_server):
     # Before: it waited, saying nothing, for as long as the reader (a pg_dump) kept its lock.
     url = fresh_postgres_db(postgres_server)
-    settings = load_settings(_behind(tmp_path, _with_password(url)))
+    settings = load_settings(database_behind(tmp_path, _with_password(url)))
     said: list[str] = []
     with _reader(url) as reader:
         holder = reader.info.backend_pid
@@ -103,7 +104,7 @@ def test_postgresql_upgrade_refuses_past_its_wait_with_nothing_changed(
 ):
     monkeypatch.setattr(version_lock, "LOCK_NOTICE_S", 0.5)  # said after 0.5 s, refused at 1.5
     url = fresh_postgres_db(postgres_server)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
     before = [entry.seq for entry in _entries(url)]
     said: list[str] = []
     with _reader(url, name="nightly backup") as reader:
@@ -126,7 +127,7 @@ _CLI = [sys.executable, "-m", "shanyraq.cli", "db", "upgrade"]
 
 def test_postgresql_ctrl_c_while_waiting_leaves_the_database_unchanged(tmp_path, postgres_server):
     url = fresh_postgres_db(postgres_server)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     with _reader(url) as reader:
         holder = reader.info.backend_pid
         upgrading = subprocess.Popen(
@@ -189,13 +190,13 @@ def behind_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_a_python_error_in_a_migration_is_one_clear_error(tmp_path, monkeypatch, behind_url):
     # Before: the KeyError itself, a traceback from `shanyraq db upgrade`.
     url = behind_url
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     before = [entry.seq for entry in _entries(url)]
     _python_error_in_0010(monkeypatch)
 
-    failed = _run("db", "upgrade", "--config", config)
+    failed = run_cli("db", "upgrade", "--config", config)
 
-    assert _code(failed) == "migration_failed", failed.output
+    assert error_code(failed) == "migration_failed", failed.output
     message = failed.exception.message
     assert "migration 0010 (Decisions record the family's groups" in message, message
     assert "KeyError: 'head_gender'" in message, message
@@ -211,7 +212,7 @@ def test_a_python_error_in_a_migration_is_one_clear_error(tmp_path, monkeypatch,
 def test_a_database_error_in_a_migration_names_it_in_the_servers_words(tmp_path, behind_url):
     # Before, on PostgreSQL: "... check that the database server is running" (it was).
     url = behind_url
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     engine = make_engine(url)
     try:
         with engine.begin() as connection:  # a table of 0008's name, made by hand
@@ -219,9 +220,9 @@ def test_a_database_error_in_a_migration_names_it_in_the_servers_words(tmp_path,
     finally:
         engine.dispose()
 
-    failed = _run("db", "upgrade", "--config", config)
+    failed = run_cli("db", "upgrade", "--config", config)
 
-    assert _code(failed) == "migration_failed", failed.output
+    assert error_code(failed) == "migration_failed", failed.output
     message = failed.exception.message
     assert "migration 0008 (Reuse links" in message, message
     assert "reuse_links" in message and "already exists" in message, message
@@ -254,7 +255,7 @@ _FAILING_CLI = textwrap.dedent(
 @pytest.mark.parametrize("debug", ["", "1"])
 def test_the_cli_shows_the_traceback_only_under_debug(tmp_path, debug):
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
     ran = subprocess.run(
         [sys.executable, "-c", _FAILING_CLI, str(config)],
         cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S,
@@ -269,12 +270,12 @@ def test_the_cli_shows_the_traceback_only_under_debug(tmp_path, debug):
 def test_shanyraq_errors_keep_their_code(tmp_path, monkeypatch):
     # A migration that refuses on purpose (a ShanyraqError) is reported as it is.
     url = _sqlite_url(tmp_path)
-    config = _behind(tmp_path, url)
+    config = database_behind(tmp_path, url)
 
     def refuse(self: Operations, table: str, column: Any, **kwargs: Any) -> Any:
         raise ShanyraqError("refused on purpose")
 
     monkeypatch.setattr(Operations, "add_column", refuse)
-    failed = _run("db", "upgrade", "--config", config)
-    assert _code(failed) == "error" and failed.exception.message == "refused on purpose"
+    failed = run_cli("db", "upgrade", "--config", config)
+    assert error_code(failed) == "error" and failed.exception.message == "refused on purpose"
     assert _revision(url) == OLD_REVISION

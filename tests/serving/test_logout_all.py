@@ -19,7 +19,7 @@ from serving import audit
 from serving.db.models import AuditEntry, User
 from serving.db.session import session_scope
 from serving.users import reset_password, sign_out_everywhere, wait_until_tokens_valid
-from tests.serving.helpers import OTHER_REGION, PASSWORD, REGION
+from tests.serving.helpers import OTHER_REGION, PASSWORD, REGION, audit_entries
 
 SIGNED_OUT = "every session of this account was signed out; sign in again"
 
@@ -35,12 +35,6 @@ def _me(service, token: str):
 def _user(service, username: str) -> User:
     with session_scope(service.services.sessions) as session:
         return session.execute(select(User).where(User.username == username)).scalar_one()
-
-
-def _entries(service, action: str) -> list[AuditEntry]:
-    with session_scope(service.services.sessions) as session:
-        statement = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
-        return list(session.execute(statement).scalars())
 
 
 def _token(service, username: str, *, issued_at_s: int) -> str:
@@ -70,7 +64,9 @@ def test_logout_all_ends_every_session_of_the_user_only(service):
     assert _me(service, service.tokens["inspector"]).status_code == 200  # another user
     again = service.client.post("/auth/logout-all", headers=_bearer(tokens[0]))
     assert again.status_code == 401
-    assert [(e.actor, e.target) for e in _entries(service, "logout_all")] == [("commission", None)]
+    assert [(e.actor, e.target) for e in audit_entries(service, "logout_all")] == [
+        ("commission", None)
+    ]
     _verified(service)
 
 
@@ -153,7 +149,7 @@ def test_national_admin_signs_out_any_account(service):
         assert out.status_code == 204, out.text
         assert _me(service, token).json()["message"] == SIGNED_OUT
     assert _me(service, service.tokens["admin_national"]).status_code == 200
-    entries = _entries(service, "user_logout_all")
+    entries = audit_entries(service, "user_logout_all")
     assert [(e.actor, e.target) for e in entries] == [
         ("admin_national", "user:inspector_other"),
         ("admin_national", "user:commission"),
@@ -174,7 +170,7 @@ def test_regional_admin_signs_out_only_accounts_of_its_region(service):
     missing = service.client.post("/users/99999/logout-all", headers=service.headers("admin"))
     assert missing.status_code == 404
     assert missing.json()["message"] == "no user 99999 in your region"  # the same as above
-    assert [e.target for e in _entries(service, "user_logout_all")] == ["user:inspector"]
+    assert [e.target for e in audit_entries(service, "user_logout_all")] == ["user:inspector"]
 
 
 def test_only_admins_may_sign_out_another_account(service):
@@ -214,7 +210,7 @@ def test_the_pages_sign_out_everywhere(service):
     assert out.status_code == 303 and out.headers["location"] == "/ui/login"
     assert 'shanyraq_session=""' in out.headers["set-cookie"]
     assert _me(service, service.tokens["commission"]).status_code == 401  # the API's token too
-    assert [e.actor for e in _entries(service, "logout_all")] == ["commission"]
+    assert [e.actor for e in audit_entries(service, "logout_all")] == ["commission"]
 
 
 def test_a_password_reset_signs_every_session_out(service):

@@ -13,9 +13,9 @@ import pytest
 from serving.cli import load_settings
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database
+from tests.serving.cli_helpers import OLD_REVISION, database_behind
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _behind
-from tests.serving.test_db_commands import OLD_REVISION, _revision
+from tests.serving.test_db_commands import _revision
 from tests.serving.test_db_upgrade_lock import _in_thread, _Run, _wait_for
 from tests.serving.test_db_upgrade_wait_review23 import _reader
 from tests.serving.test_migration_messages_p475 import _plain, _set_on_database
@@ -26,7 +26,7 @@ CANCELLED = "cancelled by an administrator or another session (pg_cancel_backend
 @pytest.fixture
 def behind_pg(tmp_path: Path, postgres_server: str) -> tuple[str, Path]:
     url = fresh_postgres_db(postgres_server)
-    return url, _behind(tmp_path, url)
+    return url, database_behind(tmp_path, url)
 
 
 def _cancel_lock_waits(url: str) -> None:

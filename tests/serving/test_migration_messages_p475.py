@@ -29,9 +29,10 @@ from serving.db.session import make_engine, unavailable
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database, upgrade, version_lock
 from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import OLD_REVISION, database_behind
 from tests.serving.helpers import fresh_postgres_db, make_settings
-from tests.serving.test_cli_review20 import _behind, _sqlite_url
-from tests.serving.test_db_commands import OLD_REVISION, _head, _revision
+from tests.serving.test_cli_review20 import _sqlite_url
+from tests.serving.test_db_commands import _head, _revision
 from tests.serving.test_db_upgrade_lock import (
     BEING_UPGRADED,
     _in_thread,
@@ -90,7 +91,7 @@ def test_a_start_and_db_upgrade_word_a_failed_migration_alike(tmp_path, monkeypa
     # Before: the start said "cannot migrate ..., start again", without where the database
     # was left or the likely cause, which `db upgrade` gave in other words.
     url = _sqlite_url(tmp_path)
-    settings = load_settings(_behind(tmp_path, url))
+    settings = load_settings(database_behind(tmp_path, url))
     with monkeypatch.context() as patch:
         _failing_last_migration(patch)
         with pytest.raises(MigrationFailedError) as started:
@@ -214,7 +215,7 @@ def test_a_read_cut_short_by_the_servers_lock_timeout_says_so(postgres_server):
 @pytest.fixture
 def behind_pg(tmp_path: Path, postgres_server: str) -> tuple[str, Path]:
     url = fresh_postgres_db(postgres_server)
-    return url, _behind(tmp_path, url)
+    return url, database_behind(tmp_path, url)
 
 
 def test_a_statement_timeout_ending_the_wait_for_the_lock_is_named(behind_pg):

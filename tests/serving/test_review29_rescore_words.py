@@ -21,12 +21,12 @@ import pytest
 from sqlalchemy import select
 
 from serving.db.models import Photo, RescoredScore
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.session import make_engine, make_session_factory
 from serving.promote import promote
 from serving.rescore import MISSING_FILE, rescore
-from serving.rescore_ray import expected_provenance, rescore_with_ray
+from serving.rescore_ray import rescore_with_ray
 from serving.rescore_ray_actor import ScoreBatch
-from serving.rescore_runs import RescoreMixError, RescoreResumeError, open_run, since_key_of
+from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
 from tests.serving import rescore_fixtures
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_ray_review19 as ray_actors
@@ -38,6 +38,7 @@ from tests.serving.rescore_fixtures import (
     stop_after_first_batch,
     tiny_model,
 )
+from tests.serving.rescore_helpers import promotion_stopped_after_one, stopped_ray_run
 from tests.serving.test_rescore_review14 import _late_upload, _new_code
 from tests.serving.test_rescore_review15 import VERSION, _promoted, _service
 from tests.serving.test_review27_rescore_day import LOST, LOST_DAY, _state
@@ -105,24 +106,6 @@ def test_a_refused_ray_retry_names_the_pipeline_argument_and_a_new_ray_run(
     engine.dispose()
 
 
-def _ray_run_since(url: str, model: Path, since: datetime | None, photo_ids: list[int]) -> int:
-    """The pipeline's run of `since` (prefer="cpu"), stopped after scoring `photo_ids`."""
-    provenance = expected_provenance(
-        model, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
-    )
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        run, _ = open_run(session, VERSION, since_key_of(since, ray=True), provenance,
-                          restart=False)  # fmt: skip
-        session.add_all(
-            RescoredScore(photo_id=i, model_version=VERSION, run_id=run.id, score={"marker": i})
-            for i in photo_ids
-        )
-        run_id = run.id
-    engine.dispose()
-    return run_id
-
-
 @pytest.mark.parametrize(
     ("since", "call", "day"),
     [
@@ -155,7 +138,7 @@ def test_an_unfinished_promoted_ray_run_names_the_pipeline_call_that_closes_it(
     _new_code(monkeypatch, OLD_CODE)
     _, url, store_root = _service(tmp_path, 3, model)
     done = [1, 2] if since is None else []  # photo 3 (2026-01-03) left to score
-    run_id = _ray_run_since(url, model, since, done)
+    run_id = stopped_ray_run(url, model, done, since=since)
     engine = make_engine(url)
     _promoted(engine, [run_id])
     engine.dispose()
@@ -269,10 +252,7 @@ def _half_promoted(
     path.unlink()
     first = rescore(engine, stored.store, cpu_scorer(model), progress=False)
     assert (first.scored, first.failed, first.store_damaged) == (2, 1, 1)
-    sessions = make_session_factory(engine)
-    with pytest.raises(KeyboardInterrupt):
-        promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t",
-                batch_size=1, on_batch=stop_after_first_batch)  # fmt: skip
+    promotion_stopped_after_one(make_session_factory(engine), KEY, model, actor="t")
     return engine, stored, model, kept
 
 

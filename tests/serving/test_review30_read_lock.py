@@ -17,7 +17,7 @@ SQLite's write lock or that no connection of the service sits in a transaction o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,39 +66,46 @@ def _watched(service: Service, database_url: str, monkeypatch: pytest.MonkeyPatc
     return watch
 
 
+@pytest.fixture
+def read_unheld(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Service, str], Any]:
+    """GET a path of the service as the commission, the reuse index's verifications watched
+    from then on: the answer's JSON, once its status is 200 and no verification it made held a
+    transaction."""
+
+    def read(service: Service, path: str) -> Any:
+        watch = _watched(service, database_url, monkeypatch)
+        answer = service.client.get(path, headers=service.headers("commission"))
+        assert answer.status_code == 200, answer.text
+        _assert_verified_unheld(watch, service)
+        return answer.json()
+
+    return read
+
+
 def test_one_version_is_read_holding_no_transaction(
-    look_alikes: tuple[Service, dict[str, Any]],
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    look_alikes: tuple[Service, dict[str, Any]], read_unheld: Callable[[Service, str], Any]
 ) -> None:
     service, made = look_alikes
-    watch = _watched(service, database_url, monkeypatch)
+    read = read_unheld(service, f"/assessments/{made['assessment_id']}")
+    assert read["stale_reason"] is None
+    assert read["version"] == made["version"]
     target = f"assessment:{made['assessment_id']}"
-    read = service.client.get(target.replace("assessment:", "/assessments/"),
-                              headers=service.headers("commission"))  # fmt: skip
-    assert read.status_code == 200, read.text
-    assert read.json()["stale_reason"] is None
-    assert read.json()["version"] == made["version"]
-    _assert_verified_unheld(watch, service)
     assert len(_audited(service, "assessment_viewed", target)) == 1
 
 
 def test_the_versions_are_listed_holding_no_transaction(
-    look_alikes: tuple[Service, dict[str, Any]],
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    look_alikes: tuple[Service, dict[str, Any]], read_unheld: Callable[[Service, str], Any]
 ) -> None:
     service, made = look_alikes
     newer = service.assess("F1")  # the first is out of date now; the newest, current, is
     _record_repeats(service, newer["assessment_id"], None)  # checked for repeats on reading
-    watch = _watched(service, database_url, monkeypatch)
-    listed = service.client.get("/families/F1/assessments", headers=service.headers("commission"))
-    assert listed.status_code == 200, listed.text
-    assert [(v["version"], v["stale_reason"]) for v in listed.json()] == [
+    listed = read_unheld(service, "/families/F1/assessments")
+    assert [(v["version"], v["stale_reason"]) for v in listed] == [
         (made["version"] + 1, None),
         (made["version"], "newer_assessment"),
     ]
-    _assert_verified_unheld(watch, service)
     assert _audited(service, "assessments_listed", "family:F1") == [{"count": 2}]
 
 

@@ -21,16 +21,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from serving.cli import anchored_sessions, load_settings, open_with_key
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.promote import promote
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
-from tests.serving.rescore_fixtures import PROMOTED, STOPPED, stop_after_first_batch
+from tests.serving.rescore_fixtures import PROMOTED, STOPPED
+from tests.serving.rescore_helpers import half_promoted_then_updated
 from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
 from tests.serving.test_rescore_review15 import MAX_PIXELS, VERSION, _ray_run, _service
 from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
@@ -82,26 +81,6 @@ def test_a_ray_run_no_promotion_adopted_is_told_its_own_call_twice(
 # --- 2. a new run beside a half-promoted run whose settings are gone --------------------------
 
 
-def _half_promoted_then_updated(tmp_path: Path, model: Path, monkeypatch: Any) -> Any:
-    """Run 1 of every photo, its promotion stopped after photo 1 (Ctrl-C), a photo uploaded
-    since, then the code updated; (serving.yaml, database URL, the late photo's id)."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, url, store_root = _service(tmp_path, 3, model)
-    scored = _run("rescore", "--model", model, "--config", config, "--device", "cpu",
-                  "--no-progress")  # fmt: skip
-    assert scored.exit_code == 0, scored.output
-    settings = load_settings(config)
-    db_engine, key = open_with_key(settings, may_create=False)
-    with pytest.raises(KeyboardInterrupt):
-        promote(anchored_sessions(settings, db_engine), key, model_dir=model,
-                serving_model_dir=model, actor="cli", batch_size=1,
-                on_batch=stop_after_first_batch)  # fmt: skip
-    db_engine.dispose()
-    late = _late_upload(url, PhotoStore(store_root), day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
-    return config, url, late
-
-
 def _new_run(model: Path, config: Path) -> Any:
     return _run("rescore", "--model", model, "--config", config, "--since", "2026-01-11",
                 "--device", "cpu", "--no-progress")  # fmt: skip
@@ -114,7 +93,7 @@ def test_a_new_run_beside_a_half_promoted_run_names_adopt_rest_and_its_words_end
     finishing the promotion is refused for the late photo, which only the old code could score.
     The refusal names --adopt-rest: followed, it adopts the rest of run 1 and stops for the late
     photo, whose new run the stop names; that run scores it, and the promotion adopts it."""
-    config, url, late = _half_promoted_then_updated(tmp_path, model, monkeypatch)
+    config, url, late = half_promoted_then_updated(tmp_path, model, monkeypatch)
     refused = _new_run(model, config)
     assert _code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
@@ -147,7 +126,7 @@ def test_a_new_run_beside_an_unfinished_half_promoted_run_names_adopt_rest(
 ) -> None:
     """Run 1 reopened for the late photo and stopped before scoring it: finishing it as it was
     started needs the old code, so --adopt-rest is named beside that way."""
-    config, url, _ = _half_promoted_then_updated(tmp_path, model, monkeypatch)
+    config, url, _ = half_promoted_then_updated(tmp_path, model, monkeypatch)
     engine = make_engine(url)
     with session_scope(make_session_factory(engine)) as session:
         session.get_one(RescoreRun, 1).status = "running"  # reopened for it, then stopped
@@ -170,7 +149,7 @@ def test_the_dry_run_of_adopt_rest_says_it_stops_for_the_photos_with_no_score(
 ) -> None:
     """Printed as the promotion then does: the rest of run 1 adopted, stopped for the one late
     photo (uploaded 2026-01-11), which a new run from that day scores."""
-    config, url, late = _half_promoted_then_updated(tmp_path, model, monkeypatch)
+    config, url, late = half_promoted_then_updated(tmp_path, model, monkeypatch)
     common = ("--model", model, "--config", config)
     dry = _run("rescore", "promote", *common, "--dry-run", "--adopt-rest")
     assert dry.exit_code == 0, dry.output

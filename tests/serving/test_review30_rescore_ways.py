@@ -29,13 +29,13 @@ from sqlalchemy import select
 
 from serving import audit
 from serving.cli import anchored_sessions, load_settings, open_with_key
-from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.db.models import Photo, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.promote import RescoreScopePartialError, promote
 from serving.rescore import rescore
-from serving.rescore_ray import expected_provenance, rescore_with_ray
+from serving.rescore_ray import rescore_with_ray
 from serving.rescore_reopened import kept_way, new_run_way
-from serving.rescore_runs import RescoreResumeError, open_run, since_key_of
+from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
@@ -44,8 +44,8 @@ from tests.serving.rescore_fixtures import (
     STOPPED,
     cpu_scorer,
     promotion_entries,
-    stop_after_first_batch,
 )
+from tests.serving.rescore_helpers import half_promoted_then_updated, stopped_ray_run
 from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
 from tests.serving.test_rescore_review15 import KEY, VERSION, _promoted, _service
 from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
@@ -179,24 +179,6 @@ def _stopped_promotion(engine: Any, run_ids: list[int]) -> None:
         )  # fmt: skip
 
 
-def _ray_run(url: str, model: Path, photo_ids: list[int]) -> int:
-    """The pipeline's run of every photo (prefer="cpu"), stopped after scoring `photo_ids`."""
-    provenance = expected_provenance(
-        model, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
-    )
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        run, _ = open_run(session, VERSION, since_key_of(None, ray=True), provenance,
-                          restart=False)  # fmt: skip
-        session.add_all(
-            RescoredScore(photo_id=i, model_version=VERSION, run_id=run.id, score={"marker": i})
-            for i in photo_ids
-        )
-        run_id = run.id
-    engine.dispose()
-    return run_id
-
-
 @pytest.mark.parametrize("half", [False, True], ids=["promoted", "half-promoted"])
 def test_a_ray_run_kept_under_other_code_is_told_its_own_call(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch, no_ray: None, half: bool
@@ -206,7 +188,7 @@ def test_a_ray_run_kept_under_other_code_is_told_its_own_call(
     names the pipeline's call as the way as it was started, not "this command"."""
     _new_code(monkeypatch, OLD_CODE)
     _, url, store_root = _service(tmp_path, 3, model)
-    run_id = _ray_run(url, model, [1, 2])
+    run_id = stopped_ray_run(url, model, [1, 2])  # every photo's, photo 3 left to score
     engine = make_engine(url)
     (_stopped_promotion if half else _promoted)(engine, [run_id])
     engine.dispose()
@@ -243,20 +225,8 @@ def test_a_half_promoted_run_whose_settings_are_gone_adopts_the_rest_then_a_new_
     got out. `rescore promote --adopt-rest`, which the refusals name, adopts the rest of run 1
     and stops for the late photo (audited); the new run it names scores that photo under the
     current code, and the promotion adopts it, each promotion one run's scores."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, url, store_root = _service(tmp_path, 3, model)
+    config, url, late = half_promoted_then_updated(tmp_path, model, monkeypatch)
     common = ("--model", model, "--config", config)
-    assert _run("rescore", *common, "--device", "cpu", "--no-progress").exit_code == 0
-    settings = load_settings(config)
-    db_engine, key = open_with_key(settings, may_create=False)
-    with pytest.raises(KeyboardInterrupt):
-        promote(anchored_sessions(settings, db_engine), key, model_dir=model,
-                serving_model_dir=model, actor="cli", batch_size=1,
-                on_batch=stop_after_first_batch)  # fmt: skip
-    db_engine.dispose()
-    late = _late_upload(url, PhotoStore(store_root), day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
-
     refused = {
         "promote": _run("rescore", "promote", *common, "--no-progress"),
         "run": _run("rescore", *common, "--device", "cpu", "--no-progress"),

@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -127,18 +128,41 @@ def _photos_stored(tmp_path: Path) -> tuple[int, list[Path]]:
     return rows, [p for p in store.rglob("*") if p.is_file()] if store.exists() else []
 
 
+@pytest.fixture(params=[True, False], ids=["micro-batcher", "one call each"])
+def batching(request: pytest.FixtureRequest) -> bool:
+    """Each test runs with the micro-batcher, and with one model call an upload."""
+    return bool(request.param)
+
+
+Stopped = tuple[Any, int, threading.Thread, dict[str, Any]]
+
+
+@pytest.fixture
+def stop_with_an_upload_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path, batching: bool
+) -> Callable[[float], Stopped]:
+    """`stop(shutdown_requests_s)`: `serve` (`_serving`, `batching` as the test is run) sent
+    SIGTERM once an upload's photo is held in the model; (the process, its port, the upload's
+    thread and its outcome, as `_upload`)."""
+
+    def stop(shutdown_requests_s: float) -> Stopped:
+        process, port, token = _serving(
+            tmp_path, monkeypatch, model_dir, shutdown_requests_s=shutdown_requests_s,
+            batching={"enabled": batching, "score_timeout_s": 60, "shutdown_wait_s": 1},
+        )  # fmt: skip
+        thread, outcome = _upload(port, token)
+        _until((tmp_path / "called").exists, "the model was called")
+        process.send_signal(signal.SIGTERM)
+        return process, port, thread, outcome
+
+    return stop
+
+
 @pytest.mark.slow  # `serve` runs in a process of its own
-@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
 def test_an_upload_waiting_on_a_hung_model_at_a_stop_gets_the_services_503(
-    tmp_path, monkeypatch, model_dir, batching
+    tmp_path, stop_with_an_upload_held
 ):
-    process, port, token = _serving(
-        tmp_path, monkeypatch, model_dir, shutdown_requests_s=2,
-        batching={"enabled": batching, "score_timeout_s": 60, "shutdown_wait_s": 1},
-    )  # fmt: skip
-    thread, outcome = _upload(port, token)
-    _until((tmp_path / "called").exists, "the model was called")
-    process.send_signal(signal.SIGTERM)
+    process, _, thread, outcome = stop_with_an_upload_held(2)
     thread.join(BOUND_S)
     _, stderr = ended(process, bound_s=BOUND_S, what="serve, sent SIGTERM,")
     answer = outcome.get("answer")
@@ -158,17 +182,10 @@ def test_an_upload_waiting_on_a_hung_model_at_a_stop_gets_the_services_503(
 
 
 @pytest.mark.slow  # `serve` runs in a process of its own
-@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
 def test_an_upload_whose_model_answers_within_the_grace_is_filed(
-    tmp_path, monkeypatch, model_dir, batching
+    tmp_path, stop_with_an_upload_held
 ):
-    process, port, token = _serving(
-        tmp_path, monkeypatch, model_dir, shutdown_requests_s=30,
-        batching={"enabled": batching, "score_timeout_s": 60, "shutdown_wait_s": 1},
-    )  # fmt: skip
-    thread, outcome = _upload(port, token)
-    _until((tmp_path / "called").exists, "the model was called")
-    process.send_signal(signal.SIGTERM)
+    process, port, thread, outcome = stop_with_an_upload_held(30)
     # The stop has begun once the server takes no more connections; then the model answers.
     _until(lambda: not _listening(port), "serve stopped listening")
     (tmp_path / "release").touch()
@@ -196,14 +213,14 @@ _PHOTO: Any = SimpleNamespace(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
-def test_after_the_stops_deadline_an_upload_is_refused_at_once_without_a_model_call(batching):
-    engine = HungEngine()
-    engine.release.set()  # a model that answers at once
-    pipeline = _pipeline(engine, batching=batching, score_timeout_s=60)
+def _refused_after_the_stop_begins(
+    pipeline: PhotoPipeline, *, deadline_in_s: float
+) -> BaseException | None:
+    """The pipeline's stop begun, its deadline `deadline_in_s` away, `_PHOTO` scored: the
+    UnavailableError it is refused with (None: it was scored); the pipeline closed."""
 
     async def main() -> BaseException | None:
-        pipeline.stop.begin(asyncio.get_running_loop().time())  # its deadline has come
+        pipeline.stop.begin(asyncio.get_running_loop().time() + deadline_in_s)
         try:
             await pipeline.score(_PHOTO)
         except UnavailableError as refused:
@@ -212,29 +229,26 @@ def test_after_the_stops_deadline_an_upload_is_refused_at_once_without_a_model_c
             await pipeline.aclose()
         return None
 
-    refused = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_after_the_stops_deadline_an_upload_is_refused_at_once_without_a_model_call(batching):
+    engine = HungEngine()
+    engine.release.set()  # a model that answers at once
+    pipeline = _pipeline(engine, batching=batching, score_timeout_s=60)
+
+    refused = _refused_after_the_stop_begins(pipeline, deadline_in_s=0.0)  # its deadline has come
     assert isinstance(refused, UnavailableError), refused
     assert "shutting down" in refused.message
     assert refused.retry_after_s == SHUTDOWN_RETRY_AFTER_S
     assert engine.batches == []
 
 
-@pytest.mark.parametrize("batching", [True, False], ids=["micro-batcher", "one call each"])
 def test_an_upload_whose_own_timeout_comes_before_the_stops_deadline_is_refused_for_it(batching):
     engine = HungEngine()  # never answers within the test (HUNG_CALL_BOUND_S)
     pipeline = _pipeline(engine, batching=batching, score_timeout_s=0.5)
 
-    async def main() -> BaseException | None:
-        pipeline.stop.begin(asyncio.get_running_loop().time() + BOUND_S)
-        try:
-            await pipeline.score(_PHOTO)
-        except UnavailableError as refused:
-            return refused
-        finally:
-            await pipeline.aclose()
-        return None
-
-    refused = asyncio.run(main())
+    refused = _refused_after_the_stop_begins(pipeline, deadline_in_s=BOUND_S)
     engine.release.set()
     assert isinstance(refused, UnavailableError), refused
     assert "did not answer within 0.5 s" in refused.message

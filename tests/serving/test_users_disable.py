@@ -5,8 +5,8 @@ By an admin within its scope (never itself) on the API, or by the operator's CLI
 from __future__ import annotations
 
 from tests.serving import test_db_backup
-from tests.serving.helpers import PASSWORD
-from tests.serving.test_logout_all import _entries, _me, _user, _verified
+from tests.serving.helpers import PASSWORD, audit_entries
+from tests.serving.test_logout_all import _me, _user, _verified
 
 live = test_db_backup.live  # a service database made by `users add amina --role admin`
 _run, _code, _actions = test_db_backup._run, test_db_backup._code, test_db_backup._actions
@@ -38,10 +38,10 @@ def test_a_disabled_account_is_refused_at_once_and_enabling_it_does_not_revive_o
     assert _me(service, held).status_code == 401  # signed out when it was disabled
     fresh = service.sign_in("inspector")
     assert _me(service, fresh).status_code == 200
-    assert [(e.actor, e.target, e.details) for e in _entries(service, "user_disabled")] == [
+    assert [(e.actor, e.target, e.details) for e in audit_entries(service, "user_disabled")] == [
         ("admin", "user:inspector", {"changed": True})
     ]
-    assert [e.target for e in _entries(service, "user_enabled")] == ["user:inspector"]
+    assert [e.target for e in audit_entries(service, "user_enabled")] == ["user:inspector"]
     _verified(service)
 
 
@@ -55,7 +55,7 @@ def test_an_admin_cannot_disable_itself_nor_an_account_outside_its_region(servic
         assert _user(service, username).active
     for who in ("inspector", "commission", "annotator"):
         assert _set(service, who, "inspector_other", "disable").status_code == 403, who
-    assert _entries(service, "user_disabled") == []
+    assert audit_entries(service, "user_disabled") == []
 
 
 def test_the_cli_disables_enables_and_lists_accounts_and_audits_each(tmp_path, live):

@@ -1,33 +1,21 @@
-"""Helpers of the users CLI tests: running a command, its error code, a serving.yaml on SQLite,
-the password hash an account has in that database, and an admin "amina" added to it."""
+"""Helpers of the users CLI tests: a serving.yaml on SQLite, the password hash an account has in
+that database, and an admin "amina" added to it; running a command and its error code are
+cli_helpers', named here too."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-from typer.testing import CliRunner
-
-from shanyraq.cli import build_app
-from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import error_code, run_cli, serving_config
 from tests.serving.helpers import PASSWORD
-from tests.serving.test_db_commands import _config
 
-
-def run_cli(*args: str | Path, stdin: str | bytes | None = None) -> Any:
-    """`shanyraq *args` in this process, `stdin` its standard input; typer's Result."""
-    return CliRunner().invoke(build_app(), [str(arg) for arg in args], input=stdin)
-
-
-def error_code(result: Any) -> str | None:
-    """The code of the ShanyraqError the command ended with (None: it ended otherwise)."""
-    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
+__all__ = ["add_amina", "error_code", "password_hash", "run_cli", "sqlite_config"]
 
 
 def sqlite_config(tmp_path: Path) -> Path:
     """serving.yaml in `tmp_path` for a SQLite database at data/shanyraq.db (not made yet)."""
-    return _config(tmp_path, f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}")
+    return serving_config(tmp_path, f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}")
 
 
 def password_hash(tmp_path: Path, username: str) -> str | None:

@@ -15,46 +15,41 @@ def _signed_in_as(page: str, username: str) -> bool:
     return SIGNED_IN_MENU in page and username in page
 
 
-def _checked(web: Any, client: Any, path: str) -> tuple[Any, int]:
-    return _sign_in_checks(web, lambda: client.get(path))
+def _error_page_checked_once(web: Any, client: Any, path: str, *, status: int, reader: str) -> None:
+    """GET `path` is answered with the error page `status`, showing the menu of `reader` (the
+    client's user), the session checked once."""
+    page, checks = _sign_in_checks(web, lambda: client.get(path))
+    assert page.status_code == status
+    assert checks == 1
+    assert _signed_in_as(page.text, reader)
 
 
 def test_a_family_out_of_the_readers_region_checks_the_session_once(web, browser_for):
     web.create_family("F1")
     web.create_family("F2", region=OTHER_REGION)
     commission = browser_for("commission")
-    page, checks = _checked(web, commission, "/ui/families/F1")
+    page, checks = _sign_in_checks(web, lambda: commission.get("/ui/families/F1"))
     assert page.status_code == 200 and checks == 1  # what is counted: a page's one check
-    refused, checks = _checked(web, commission, "/ui/families/F2")
-    assert refused.status_code == 404
-    assert checks == 1
-    assert _signed_in_as(refused.text, "commission")
+    _error_page_checked_once(web, commission, "/ui/families/F2", status=404, reader="commission")
 
 
 def test_a_photo_not_found_checks_the_session_once(web, browser_for):
     inspector = browser_for("inspector")
-    refused, checks = _checked(web, inspector, "/ui/photos/4242/image")
-    assert refused.status_code == 404
-    assert checks == 1
-    assert _signed_in_as(refused.text, "inspector")
+    _error_page_checked_once(
+        web, inspector, "/ui/photos/4242/image", status=404, reader="inspector"
+    )
 
 
 def test_a_page_refused_for_the_role_checks_the_session_once(web, browser_for):
     web.create_family("F1")
     annotator = browser_for("annotator")
-    refused, checks = _checked(web, annotator, "/ui/families/F1")
-    assert refused.status_code == 403
-    assert checks == 1
-    assert _signed_in_as(refused.text, "annotator")
+    _error_page_checked_once(web, annotator, "/ui/families/F1", status=403, reader="annotator")
 
 
 def test_a_page_that_does_not_exist_still_shows_the_readers_menu(web, browser_for):
     # No route ran, so no sign-in check either: the error page makes the only one.
     inspector = browser_for("inspector")
-    missing, checks = _checked(web, inspector, "/ui/no-such-page")
-    assert missing.status_code == 404
-    assert checks == 1
-    assert _signed_in_as(missing.text, "inspector")
+    _error_page_checked_once(web, inspector, "/ui/no-such-page", status=404, reader="inspector")
 
 
 def test_an_error_page_of_a_session_signed_out_elsewhere_shows_no_menu(web, browser_for):

@@ -1,0 +1,53 @@
+"""Helpers of the command-line tests: running a command in this process and its error code, a
+serving.yaml for a database URL, and a database an older version left behind this schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from typer.testing import CliRunner
+
+from serving.migrations import alembic_config
+from shanyraq.cli import build_app
+from shanyraq.errors import ShanyraqError
+from tests.serving.helpers import PASSWORD
+
+SECRET_KEY = "db-commands-key-0123456789abcdef-0123456789"  # serving_config's secret_key
+OLD_REVISION = "0005"  # the schema revision database_behind leaves a database at
+
+
+def run_cli(*args: str | Path, stdin: str | bytes | None = None) -> Any:
+    """`shanyraq *args` in this process, `stdin` its standard input; typer's Result."""
+    return CliRunner().invoke(build_app(), [str(arg) for arg in args], input=stdin)
+
+
+def error_code(result: Any) -> str | None:
+    """The code of the ShanyraqError the command ended with (None: it ended otherwise)."""
+    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
+
+
+def serving_config(
+    tmp_path: Path, url: str, *, auto_migrate: bool = True, key: bool = True
+) -> Path:
+    """serving.yaml in `tmp_path` for the database at `url`, its data under tmp_path/data and
+    its audit anchor file beside it; with SECRET_KEY unless `key` is false."""
+    config = tmp_path / "serving.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\ndatabase_url: '{url}'\n"
+        f"auto_migrate: {str(auto_migrate).lower()}\naudit_anchor_file: {tmp_path / 'anchor.log'}\n"
+        + (f"secret_key: {SECRET_KEY}\n" if key else "")
+    )
+    return config
+
+
+def database_behind(tmp_path: Path, url: str) -> Path:
+    """The config (auto_migrate off) of a database at OLD_REVISION holding one account, as an
+    older version left it."""
+    config = serving_config(tmp_path, url, auto_migrate=False)
+    added = run_cli("users", "add", "amina", "--role", "admin", "--config", config,
+                    stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip  # asked for, twice
+    assert added.exit_code == 0, added.output
+    command.downgrade(alembic_config(url), OLD_REVISION)
+    return config

@@ -1,0 +1,72 @@
+"""Helpers of the tests that follow re-scoring refusals to their way out: the run the Ray
+pipeline leaves behind when stopped, a promotion stopped after its first photo (Ctrl-C), and a
+service whose promotion was so stopped, a photo uploaded and the code updated since."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serving.cli import anchored_sessions, load_settings, open_with_key
+from serving.db.models import RescoredScore
+from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.promote import promote
+from serving.rescore_ray import expected_provenance
+from serving.rescore_runs import open_run, since_key_of
+from serving.storage import PhotoStore
+from tests.serving.rescore_fixtures import stop_after_first_batch
+from tests.serving.test_rescore_review14 import _late_upload, _new_code, _run
+from tests.serving.test_rescore_review15 import VERSION, _service
+from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
+
+
+def stopped_ray_run(
+    url: str, model: Path, photo_ids: list[int], *, since: datetime | None = None
+) -> int:
+    """The run `rescore_with_ray(..., since=since)` (prefer="cpu") leaves behind when stopped
+    after scoring `photo_ids`: opened as the pipeline opens it, an outcome for each; its id."""
+    provenance = expected_provenance(
+        model, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
+    )
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as session:
+        run, _ = open_run(session, VERSION, since_key_of(since, ray=True), provenance,
+                          restart=False)  # fmt: skip
+        session.add_all(
+            RescoredScore(photo_id=i, model_version=VERSION, run_id=run.id, score={"marker": i})
+            for i in photo_ids
+        )
+        run_id = run.id
+    engine.dispose()
+    return run_id
+
+
+def promotion_stopped_after_one(sessions: Any, key: bytes, model: Path, *, actor: str) -> None:
+    """`promote` onto `model` in batches of one photo, stopped (Ctrl-C) after the first: one
+    photo adopted, the promotion audited as stopped."""
+    with pytest.raises(KeyboardInterrupt):
+        promote(sessions, key, model_dir=model, serving_model_dir=model, actor=actor,
+                batch_size=1, on_batch=stop_after_first_batch)  # fmt: skip
+
+
+def half_promoted_then_updated(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, str, int]:
+    """Run 1 of every photo (`shanyraq rescore`, the old code), its promotion stopped after
+    photo 1 (Ctrl-C), a photo uploaded since, then the code updated; (serving.yaml, database
+    URL, the late photo's id)."""
+    _new_code(monkeypatch, OLD_CODE)
+    config, url, store_root = _service(tmp_path, 3, model)
+    scored = _run("rescore", "--model", model, "--config", config, "--device", "cpu",
+                  "--no-progress")  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    settings = load_settings(config)
+    db_engine, key = open_with_key(settings, may_create=False)
+    promotion_stopped_after_one(anchored_sessions(settings, db_engine), key, model, actor="cli")
+    db_engine.dispose()
+    late = _late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    _new_code(monkeypatch, NEW_CODE)
+    return config, url, late

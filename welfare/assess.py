@@ -27,7 +27,7 @@ from welfare.doubts import Recommendation, recommend
 from welfare.explain import Reason, top_reasons
 from welfare.features import family_features, feature_space
 from welfare.fusion import COVERAGE_FEATURE, FusionModel, check_levels
-from welfare.model_folder import retrain_command
+from welfare.retrain_words import build_again
 from welfare.rules import INCOME_TEST, LEVEL6, RuleCheck, evaluate_rules
 from welfare.schema import FamilyRecord
 from welfare.statements import Code, Statement
@@ -177,43 +177,43 @@ def coverage_rooms(
     if model is None or COVERAGE_FEATURE not in model.features:
         return configured
     rooms, version = model.coverage_rooms, model.meta.version
-    again = retrain_command(model.meta.metrics)
     if rooms is None:  # coverage_rooms_configured
         _say_once(
-            version,
+            model,
             configured,
             "fusion model %s does not record the rooms its photo coverage was trained with "
             "(saved before they were recorded), so assessments use configs/welfare.yaml's "
-            "fusion.expected_rooms (%s); retrain it with `%s` to record them",
+            "fusion.expected_rooms (%s); retrain it with %s to record them",
             ", ".join(configured),
-            again,
         )
         return configured
     unknown = sorted(set(rooms) - set(taxonomy.dwelling_rooms))
     if unknown:
         raise ModelMismatchError(
             f"fusion model {version} measures photo coverage over rooms {unknown} that are not "
-            f"dwelling rooms of configs/taxonomy.yaml; retrain it with `{again}`"
+            "dwelling rooms of configs/taxonomy.yaml; retrain it with "
+            f"{build_again(model.folder, model.meta)}"
         )
     if set(rooms) != set(configured):
         _say_once(
-            version,
+            model,
             configured,
             "fusion model %s measures photo coverage over the rooms it was trained with (%s), "
-            "not configs/welfare.yaml's fusion.expected_rooms (%s); retraining it with `%s` "
+            "not configs/welfare.yaml's fusion.expected_rooms (%s); retraining it with %s "
             "applies the configuration",
             ", ".join(rooms),
             ", ".join(configured),
-            again,
         )
     return rooms
 
 
-def _say_once(version: str, configured: list[str], message: str, *args: object) -> None:
-    said = (version, tuple(configured))
+def _say_once(model: FusionModel, configured: list[str], message: str, *args: object) -> None:
+    """Log `message` about `model` once per configured rooms, with its version first and the
+    command that builds it again last (worked out only then: it may read its vision model)."""
+    said = (model.meta.version, tuple(configured))
     if said not in _COVERAGE_SAID:
         _COVERAGE_SAID.add(said)
-        log.warning(message, version, *args)
+        log.warning(message, said[0], *args, build_again(model.folder, model.meta))
 
 
 def _level_from_rule(check: RuleCheck) -> Statement:
@@ -243,9 +243,10 @@ def _model_outcome(
     if unknown:
         raise ModelMismatchError(
             f"fusion model {model.meta.version} uses features {unknown} this configuration "
-            f"does not define; retrain it with `{retrain_command(model.meta.metrics)}`"
+            f"does not define; retrain it with {build_again(model.folder, model.meta)}"
         )
-    check_levels(model.meta, config.level_values, source=f"fusion model {model.meta.version}")
+    source = f"fusion model {model.meta.version}"
+    check_levels(model.meta, config.level_values, source=source, folder=model.folder)
     values = family_features(record, visual, space=space, config=config, taxonomy=taxonomy)
     row = pd.DataFrame([values])
     prediction = model.predict(row)

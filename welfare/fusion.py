@@ -40,9 +40,9 @@ from welfare.model_folder import (
     asp_head_class,
     level_head_class,
     read_model,
-    retrain_command,
     save_models,
 )
+from welfare.retrain_words import build_again
 
 log = logging.getLogger(__name__)
 # The visual feature whose definition (the rooms it is a share of) the model records.
@@ -113,10 +113,15 @@ class Prediction:
 class FusionModel:
     """A trained fusion model: level head, ASP head, their calibration and metadata."""
 
-    def __init__(self, meta: FusionMeta, level_head: Head, asp_head: Head) -> None:
+    def __init__(
+        self, meta: FusionMeta, level_head: Head, asp_head: Head, *, folder: Path | None = None
+    ) -> None:
         self.meta = meta
         self.level_head = level_head
         self.asp_head = asp_head
+        # The folder it was loaded from (`load`), where a refusal's command builds it again; None
+        # for one not read from a folder.
+        self.folder = folder
 
     @property
     def features(self) -> list[str]:
@@ -141,7 +146,7 @@ class FusionModel:
             raise ModelMismatchError(
                 f"model {self.meta.version} needs features {missing} the family data lacks: "
                 "it was trained with other configs (configs/welfare.yaml, configs/taxonomy.yaml); "
-                f"retrain it with `{retrain_command(self.meta.metrics)}`"
+                f"retrain it with {build_again(self.folder, self.meta)}"
             )
         return frame[self.meta.features].to_numpy(dtype=np.float64)
 
@@ -183,21 +188,26 @@ class FusionModel:
         taxonomy than `taxonomy` (default: configs/taxonomy.yaml) is a ModelMismatchError."""
         meta, level_head, asp_head = read_model(folder)
         config = config or get_welfare_config()
-        check_levels(meta, config.level_values if levels is None else levels, source=str(folder))
+        levels = config.level_values if levels is None else levels
+        check_levels(meta, levels, source=str(folder), folder=Path(folder))
         check_taxonomy(meta, taxonomy or get_taxonomy(), source=str(folder))
         check_feature_basis(meta, config, source=str(folder))
         check_label_basis(meta, config, source=str(folder))
         check_heads(Path(folder), meta, {"level": level_head, "asp": asp_head})
-        return cls(meta, level_head, asp_head)
+        return cls(meta, level_head, asp_head, folder=Path(folder))
 
 
-def check_levels(meta: FusionMeta, levels: Sequence[int], *, source: str) -> None:
-    """Refuse a model of other welfare levels: its outputs are read by their place in `levels`."""
+def check_levels(
+    meta: FusionMeta, levels: Sequence[int], *, source: str, folder: Path | None
+) -> None:
+    """Refuse a model of other welfare levels: its outputs are read by their place in `levels`.
+    The refusal names the command that builds it again in `folder`, the one it was read from
+    (`retrain_words.build_again`; None: not read from a folder)."""
     if list(meta.levels) != list(levels):
         raise ModelMismatchError(
             f"{source}: the fusion model was trained on welfare levels {meta.levels}, but the "
             f"welfare configuration has {list(levels)}; retrain it with "
-            f"`{retrain_command(meta.metrics)}`"
+            f"{build_again(folder, meta)}"
         )
 
 

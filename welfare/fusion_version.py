@@ -30,7 +30,6 @@ from welfare.model_folder import (
     TrainingDataMismatchError,
     model_folders,
     read_meta,
-    retrain_command,
 )
 from welfare.retrain_words import (
     build_again,
@@ -103,17 +102,17 @@ def head_content(head: Head) -> bytes:
 def check_feature_basis(meta: FusionMeta, config: WelfareConfig, *, source: str) -> None:
     """Refuse a model whose features were computed otherwise than `config` and this code compute
     them (ModelMismatchError saying what changed, `feature_basis_change`, and the command that
-    builds the model again, `retrain_command`). One saved before the basis was recorded loads
-    with a warning: nothing tells whether it still holds."""
+    builds the model again in its folder `source`, `retrain_words.build_again`). One saved
+    before the basis was recorded loads with a warning: nothing tells whether it still holds."""
     if meta.feature_basis is None:
         log.warning(
             "%s: fusion model %s does not record what its features were computed under (saved "
             "before it was recorded), so a change of the subsistence minimum, the criteria or "
-            "the feature code since it was trained goes unnoticed; retrain it with `%s` to "
+            "the feature code since it was trained goes unnoticed; retrain it with %s to "
             "record it",
             source,
             meta.version,
-            retrain_command(meta.metrics),
+            build_again(Path(source), meta),
         )
         return
     why = feature_basis_change(meta, config)
@@ -121,7 +120,7 @@ def check_feature_basis(meta: FusionMeta, config: WelfareConfig, *, source: str)
         raise ModelMismatchError(
             f"{source}: fusion model {meta.version} was trained on {why}, so it would read a "
             "family's features with other values under the same names; retrain it with "
-            f"`{retrain_command(meta.metrics)}`"
+            f"{build_again(Path(source), meta)}"
         )
 
 

@@ -12,23 +12,26 @@ from shanyraq.errors import ModelMismatchError
 from shanyraq.manifest import sha256_file
 from shanyraq.taxonomy import Taxonomy
 from welfare.heads import Head, head_feature_count, head_level_count
-from welfare.model_folder import FusionMeta, asp_head_class, level_head_class, retrain_command
+from welfare.model_folder import FusionMeta, asp_head_class, level_head_class
+from welfare.retrain_words import build_again
 
 
-def _other_model(meta: FusionMeta) -> str:
-    """What to do about a head file of another model: the command is the one that built this
-    model (`retrain_command`)."""
+def _other_model(folder: Path, meta: FusionMeta) -> str:
+    """What to do about a head file of another model: the command is the one that builds this
+    model again in its `folder` (`retrain_words.build_again`)."""
     return (
         "it comes from another model; copy the model folder whole, or retrain it with "
-        f"`{retrain_command(meta.metrics)}`"
+        f"{build_again(folder, meta)}"
     )
 
 
 def check_taxonomy(meta: FusionMeta, taxonomy: Taxonomy, *, source: str) -> None:
     """Refuse a model whose photo features were read under another taxonomy than `taxonomy`
     (ModelMismatchError): under the same names they would be other features (signs pooled by
-    what each points to, grades, the rooms and signs a photo may show), read without a word.
-    A tabular model reads none, and one saved before it was recorded has nothing to check."""
+    what each points to, grades, the rooms and signs a photo may show), read without a word;
+    the refusal names the command that builds it again in its folder `source`
+    (`retrain_words.build_again`). A tabular model reads none, and one saved before it was
+    recorded has nothing to check."""
     recorded = meta.taxonomy_sha256
     if recorded is None or recorded == taxonomy.fingerprint():
         return
@@ -36,7 +39,7 @@ def check_taxonomy(meta: FusionMeta, taxonomy: Taxonomy, *, source: str) -> None
         f"{source}: fusion model {meta.version} reads photo features under the taxonomy it was "
         f"trained with ({str(recorded)[:12]}), but configs/taxonomy.yaml is now version "
         f"{taxonomy.version} ({taxonomy.fingerprint()[:12]}), so its photo features would mean "
-        f"other things; retrain it with `{retrain_command(meta.metrics)}`, or serve a tabular "
+        f"other things; retrain it with {build_again(Path(source), meta)}, or serve a tabular "
         "model"
     )
 
@@ -58,14 +61,14 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
         fitted = head_feature_count(head)
         if fitted != len(meta.features):
             raise ModelMismatchError(
-                f"{folder / files[part]}: the {part} head file was fitted on {fitted} "
-                f"features, but fusion.json lists {len(meta.features)}: {_other_model(meta)}"
+                f"{folder / files[part]}: the {part} head file was fitted on {fitted} features, "
+                f"but fusion.json lists {len(meta.features)}: {_other_model(folder, meta)}"
             )
         gives, (needed, listed) = head_level_count(head), wanted[part]
         if gives != needed:
             raise ModelMismatchError(
                 f"{folder / files[part]}: the {part} head gives {gives} levels, "
-                f"but {listed}: {_other_model(meta)}"
+                f"but {listed}: {_other_model(folder, meta)}"
             )
     digests = meta.head_sha256
     if digests is None:  # saved before digests were kept: nothing to check the bytes against
@@ -75,7 +78,7 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
         raise ModelMismatchError(
             f"{folder / 'fusion.json'}: 'head_sha256' is not a map of head file names to "
             "digests, so the head files cannot be checked; copy the model folder whole from "
-            f"where it was saved, or retrain it with `{retrain_command(meta.metrics)}`"
+            f"where it was saved, or retrain it with {build_again(folder, meta)}"
         )
     for part, name in files.items():
         recorded = digests.get(name)
@@ -84,11 +87,11 @@ def check_heads(folder: Path, meta: FusionMeta, heads: dict[str, Head]) -> None:
                 f"{folder / 'fusion.json'}: 'head_sha256' records no digest of {name}, the "
                 f"{part} head file this model reads (it records "
                 f"{', '.join(sorted(digests)) or 'none'}), so the file cannot be checked: "
-                f"{_other_model(meta)}"
+                f"{_other_model(folder, meta)}"
             )
         if recorded != sha256_file(folder / name):
             raise ModelMismatchError(
                 f"{folder / name}: not the file this model was saved with (its sha256 differs "
                 f"from the one fusion.json records; a fit of the same model on other data "
-                f"passes every count): {_other_model(meta)}"
+                f"passes every count): {_other_model(folder, meta)}"
             )

@@ -21,8 +21,9 @@ today's (welfare/fusion_version.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -143,7 +144,17 @@ def retrain_command(metrics: object) -> str:
 
 
 def _again(metrics: object) -> str:
+    """What to do about a fusion.json not read whole: the command that built it, as much as its
+    `metrics` tell (the options of a train-engine model are read from its whole metadata)."""
     return f"; train the model again with `{retrain_command(metrics)}`"
+
+
+def _build_again(folder: Path, meta: FusionMeta) -> str:
+    """What to do about the model of `meta` in `folder` whose head files cannot be read: build it
+    again where it is, with every option it records (`retrain_words.build_again`)."""
+    from welfare.retrain_words import build_again  # it imports this module
+
+    return f"; train the model again with {build_again(folder, meta)}"
 
 
 # Every name a fusion model's folder may hold: its metadata and a head file of any kind.
@@ -167,7 +178,8 @@ def read_model(folder: Path) -> tuple[FusionMeta, Head, Head]:
     fusion model (no or bad fusion.json, a head file missing or unreadable) is a
     ModelMismatchError saying what."""
     meta = read_meta(Path(folder))
-    again = _again(meta.metrics)
+    # Worked out only for a refusal: it may read the vision model's folder.
+    again = partial(_build_again, Path(folder), meta)
     level, asp = (_load_head(kind, path, again) for kind, path in _head_files(meta, Path(folder)))
     return meta, level, asp
 
@@ -269,22 +281,24 @@ def _not_a_model(folder: Path) -> ModelMismatchError:
     )
 
 
-def _load_head(kind: Any, path: Path, again: str = _RETRAIN) -> Head:
+def _load_head(kind: Any, path: Path, again: Callable[[], str] = lambda: _RETRAIN) -> Head:
+    """The head of `kind` in `path`; a ModelMismatchError saying why it cannot be, then what to
+    do (`again()`)."""
     if not path.is_file():
         raise ModelMismatchError(
-            f"{path.parent}: {path.name} is missing, so the model folder is incomplete{again}"
+            f"{path.parent}: {path.name} is missing, so the model folder is incomplete{again()}"
         )
     if kind is LightGBMHead and _cut_short(path):
         # LightGBM aborts or crashes the whole process on such a text rather than raising.
         raise ModelMismatchError(
             f"{path}: cut short (it does not end as LightGBM ends a model; a copy or write "
-            f"stopped part-way){again}"
+            f"stopped part-way){again()}"
         )
     try:
         return kind.load(path)
     except Exception as exc:  # LightGBM, joblib (pickle) or JSON: each raises its own kinds
         raise ModelMismatchError(
-            f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){again}"
+            f"{path}: cannot be read as a {kind.__name__} ({type(exc).__name__}: {exc}){again()}"
         ) from None
 
 

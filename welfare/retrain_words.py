@@ -262,11 +262,12 @@ def train_engine_again(
     return f"`{command}{keep_option(n or MIN_RECIPE_FAMILIES, [meta])}`{note}"
 
 
-def build_again(folder: Path, meta: FusionMeta) -> str:
+def build_again(folder: Path | None, meta: FusionMeta) -> str:
     """The command, in backticks, that builds the model of `meta`, saved in `folder`, again
     where it is: `welfare train-engine` with every option it records for one that command built
-    (`train_engine_again`), else the one that built it (`retrain_command`)."""
-    if retrain_command(meta.metrics) == TRAIN_ENGINE:
+    (`train_engine_again`), else the one that built it (`retrain_command`). A model `folder`
+    None was not read from a folder (built in memory), so only the command is named."""
+    if folder is not None and retrain_command(meta.metrics) == TRAIN_ENGINE:
         return train_engine_again(folder, meta)
     return f"`{retrain_command(meta.metrics)}`"
 

@@ -43,13 +43,13 @@ from welfare.model_folder import (
     check_destination,
     model_folders,
     read_meta,
-    retrain_command,
     save_models,
 )
 from welfare.model_replacing import check_replacing, check_trained_alike
 from welfare.retrain_words import (
     KEEP_MEANINGLESS,
     MEANINGLESS,
+    build_again,
     engine_built,
     engine_models,
     evaluate_real_again,
@@ -285,7 +285,7 @@ def training_source(model: FusionModel) -> tuple[int, int]:
     if data is None:
         raise ModelMismatchError(
             f"{model.meta.name} ({model.meta.version}) does not say which synthetic families it "
-            f"was trained on; train it with `{retrain_command(model.meta.metrics)}`"
+            f"was trained on; train it with {build_again(model.folder, model.meta)}"
         )
     return data
 

@@ -36,8 +36,8 @@ SIZE = test_real_training.SIZE
 config = test_real_training.config  # the small recipe on (48, 5): 36 training families
 vision_dir = test_real_training.vision_dir
 PAIR = ["lgbm_tabular", "rf_tabular"]
-# The command a refusal names, read from its text.
-NAMED = re.compile(r"with `shanyraq welfare ([a-z-]+)`")
+# The command a refusal names, read from its text, and its options.
+NAMED = re.compile(r"with `shanyraq welfare ([a-z-]+)([^`]*)`")
 
 
 def _commands() -> set[str]:
@@ -80,11 +80,19 @@ def _copy(folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / "copy" / folder.name))
 
 
-def _named(text: str) -> str:
+def _named(text: str, folder: Path) -> str:
+    """The command `text` names; for train-engine, the whole command that builds the model in
+    `folder` again there (a bare one builds a model of other data, size and vision model)."""
     found = NAMED.findall(text)
     assert len(found) == 1, text
-    assert found[0] in _commands(), (found, _commands())
-    return found[0]
+    command, args = found[0]
+    assert command in _commands(), (found, _commands())
+    if command == "train-engine":
+        options = args.split()
+        assert options[options.index("--out") + 1] == str(folder), text
+        assert {"--n", "--seed", "--vision", "--overwrite"} <= set(options), text
+        assert options[options.index("--size") + 1] == str(SIZE), text
+    return command
 
 
 @pytest.mark.parametrize(("kind", "command"), [("simulated", "train"), ("engine", "train-engine")])
@@ -96,7 +104,7 @@ def test_a_basis_refusal_names_the_command_that_builds_that_model(
     _rewrite(folder, _older_code)
     with pytest.raises(ModelMismatchError, match="FEATURES_VERSION") as refused:
         FusionModel.load(folder, config=config)
-    assert _named(str(refused.value)) == command
+    assert _named(str(refused.value), folder) == command
 
 
 def test_an_engine_model_saved_before_its_vision_model_was_named_apart_is_told_alike(
@@ -107,7 +115,7 @@ def test_an_engine_model_saved_before_its_vision_model_was_named_apart_is_told_a
     _rewrite(folder, lambda d: (d["metrics"]["data"].pop("vision_model"), _older_code(d)))
     with pytest.raises(ModelMismatchError, match="FEATURES_VERSION") as refused:
         FusionModel.load(folder, config=config)
-    assert _named(str(refused.value)) == "train-engine"
+    assert _named(str(refused.value), folder) == "train-engine"
 
 
 @pytest.mark.parametrize(("kind", "command"), [("simulated", "train"), ("engine", "train-engine")])
@@ -118,10 +126,9 @@ def test_an_incomplete_model_folder_names_the_command_that_builds_that_model(
     next(folder.glob("level.*")).unlink()
     with pytest.raises(ModelMismatchError, match="is missing") as refused:
         FusionModel.load(folder, config=config)
-    found = re.findall(
-        r"train the model again with `shanyraq welfare ([a-z-]+)`", str(refused.value)
-    )
-    assert found == [command] and command in _commands(), str(refused.value)
+    text = str(refused.value)
+    assert re.findall(r"train the model again with `shanyraq welfare ([a-z-]+)", text) == [command]
+    assert _named(text, folder) == command
 
 
 # --- a code-only FEATURES_VERSION bump: no model trained beside the older ones ---------------

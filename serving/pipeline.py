@@ -261,7 +261,7 @@ class PhotoPipeline:
                 self.score_timeout_s,
                 self.model_version,
             )
-            raise refusals.timed_out(self.score_timeout_s) from None
+            raise refusals.timed_out(self.score_timeout_s, logged=True) from None
 
     def _not_answering(self, late: int) -> Exception:
         """The refusal while all the model's `late` calls run past their uploads' timeouts."""
@@ -272,7 +272,7 @@ class PhotoPipeline:
             self.score_timeout_s,
             self.model_version,
         )
-        return refusals.not_answering(late, score_timeout_s=self.score_timeout_s)
+        return refusals.not_answering(late, score_timeout_s=self.score_timeout_s, logged=True)
 
     async def _score_batched(
         self, batcher: MicroBatcher[_ScoreItem, PhotoScore], item: _ScoreItem
@@ -338,7 +338,3 @@ class PhotoPipeline:
                 self.model_calls_late()[0],
                 "no bound" if wait_s is None else f"{wait_s:g} s",
             )
-
-
-def score_to_json(score: PhotoScore | None) -> dict[str, Any] | None:
-    return score.to_dict() if score is not None else None

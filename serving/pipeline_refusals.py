@@ -3,6 +3,8 @@
 Each is an UnavailableError (code "unavailable"): the photo was not stored, and sending it
 again later is safe; its `retry_after_s` is the answer's Retry-After. The pipeline
 (serving.pipeline) decides when to refuse and logs what an operator should see; these say it.
+A 5xx is logged once: where the pipeline has logged the event itself, its refusal says so
+(LoggedUnavailableError), and the API and the pages do not log it again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class PassingUnavailableError(UnavailableError):
     hung model or scoring stopped stay errors."""
 
 
+class LoggedUnavailableError(UnavailableError):
+    """A 503 whose event the pipeline has logged itself, as an error and with more than the
+    answer says (how long the upload waited, how many calls hang, which model): not logged
+    again as the answer is sent (serving.api.errors `server_error_level`)."""
+
+
 def timeout_retry_after_s(score_timeout_s: float | None) -> int | None:
     """`score_timeout_s` in whole seconds, rounded up (Retry-After counts whole ones)."""
     if score_timeout_s is None:
@@ -56,9 +64,11 @@ def busy(waiting: int | None, *, score_timeout_s: float | None) -> UnavailableEr
     )
 
 
-def timed_out(score_timeout_s: float | None) -> UnavailableError:
-    """The model did not answer the upload within `score_timeout_s`."""
-    return UnavailableError(
+def timed_out(score_timeout_s: float | None, *, logged: bool = False) -> UnavailableError:
+    """The model did not answer the upload within `score_timeout_s`; `logged`: the caller has
+    logged it."""
+    refusal = LoggedUnavailableError if logged else UnavailableError
+    return refusal(
         f"the photo model did not answer within {score_timeout_s:g} s; nothing "
         "was stored: send the photo again in a few minutes, and tell the administrator "
         "if it happens again",
@@ -66,10 +76,14 @@ def timed_out(score_timeout_s: float | None) -> UnavailableError:
     )
 
 
-def not_answering(late: int, *, score_timeout_s: float | None) -> UnavailableError:
-    """All the model's `late` calls run past their uploads' timeouts."""
+def not_answering(
+    late: int, *, score_timeout_s: float | None, logged: bool = False
+) -> UnavailableError:
+    """All the model's `late` calls run past their uploads' timeouts; `logged`: the caller has
+    logged it."""
     calls = "its call has" if late == 1 else f"its {late} calls have"
-    return UnavailableError(
+    refusal = LoggedUnavailableError if logged else UnavailableError
+    return refusal(
         f"the photo model is not answering: {calls} run for more than "
         f"{score_timeout_s:g} s and not returned; nothing was stored: send the "
         "photo again in a few minutes, and tell the administrator if it happens again",

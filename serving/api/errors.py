@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.decisions import DECISION_REFUSAL_ERRORS, DECISION_REFUSALS
 from serving.errors import RateLimitedError, RoleRefusedError, UnavailableError
-from serving.pipeline_refusals import PassingUnavailableError
+from serving.pipeline_refusals import LoggedUnavailableError, PassingUnavailableError
 from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,19 @@ def _status_code_name(status: int) -> str:
         return "http_error"
 
 
+def server_error_level(exc: Exception) -> int | None:
+    """The level a 5xx answer to `exc` is logged at, by the API and the pages alike (None: not
+    at all). A busy model or a planned stop passes by itself (PassingUnavailableError): a
+    warning, not an error an operator must chase. A 503 the pipeline has logged itself, with
+    more than the answer says (LoggedUnavailableError), is not logged again: one line for one
+    event. Every other 5xx is an error."""
+    if isinstance(exc, LoggedUnavailableError):
+        return None
+    if isinstance(exc, PassingUnavailableError):
+        return logging.WARNING
+    return logging.ERROR
+
+
 async def _domain(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ShanyraqError)
     headers = None
@@ -98,9 +111,8 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
         headers = {"Retry-After": str(retry_after)}
     if exc.http_status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    if exc.http_status >= 500:
-        # A busy model or a planned stop passes by itself: not an error an operator must chase.
-        level = logging.WARNING if isinstance(exc, PassingUnavailableError) else logging.ERROR
+    level = server_error_level(exc) if exc.http_status >= 500 else None
+    if level is not None:
         logger.log(level, "%s: %s", exc.code, exc.message)
     refusal = exc.refusal if isinstance(exc, DECISION_REFUSAL_ERRORS) else None
     roles = exc.roles if isinstance(exc, RoleRefusedError) else None

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.body_limit import answer_refusals
 from serving.api.deps import CurrentUser, accepted_claims, get_current_user
+from serving.api.errors import server_error_level
 from serving.errors import (
     BodyTooLargeError,
     RateLimitedError,
@@ -147,7 +148,9 @@ def page_error(
             clear_session(response, request)  # expired or revoked: forget it
         return response
     if status >= 500:
-        logger.error("page %s failed: %s %s", request.url.path, code, message or repr(exc))
+        level = server_error_level(exc)  # as the API logs it: once, a passing 503 a warning
+        if level is not None:
+            logger.log(level, "page %s failed: %s %s", request.url.path, code, message or repr(exc))
         message = ""  # no internals on the page; the log has them
     roles_allowed = _roles_allowed(request, exc)
     if roles_allowed:

@@ -75,7 +75,14 @@ from serving.rescore_photos import (
 from serving.rescore_reads import read_sessions, scores_for
 from serving.rescore_report import DAMAGED_IDS_SHOWN, CallTally, RescoreReport
 from serving.rescore_report import report_of as _report  # tests patch it here
-from serving.rescore_runs import OnRestart, RescoreBusyError, RunProvenance, open_run, since_key_of
+from serving.rescore_runs import (
+    OnRestart,
+    RescoreBusyError,
+    RunProvenance,
+    note_held,
+    open_run,
+    since_key_of,
+)
 from serving.storage import PhotoStore
 from vision.bulk import BytesScorer, Scored, prefetch
 
@@ -254,7 +261,9 @@ def _open(
 ) -> _Opened:
     """The run of (model version, `since`) made, checked or started over, its scope's restored
     damage discarded (`retry_restored`), with `retry` its other outcomes without a score too
-    (`retry_failed`), and the run reopened for photos still to score."""
+    (`retry_failed`), and the run reopened for photos still to score. A refusal to reopen a
+    finished run rolls that discard back, counts the outcomes a discard deletes as they were
+    before it (`note_held`) and names the call with --retry-failed where it was given."""
     key = since_key_of(since)
     with session_scope(sessions) as session:
         before = session.scalar(
@@ -269,8 +278,11 @@ def _open(
     restored = retry_restored(sessions, run, store, provenance, since, reads)
     with session_scope(sessions) as session:
         run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
-        retried = retry_failed(session, run, since, provenance) if retry else 0
-        reopen_for_uncovered(session, run, since, provenance)
+        retried = 0
+        if retry:
+            note_held(session, scorer.model_version)  # a refusal counts what a discard deletes
+            retried = retry_failed(session, run, since, provenance)
+        reopen_for_uncovered(session, run, since, provenance, retry_failed=retry)
         in_scope = session.scalar(select(func.count(Photo.id)).where(*photo_scope(since))) or 0
         remaining = session.scalar(
             select(func.count(Photo.id)).where(

@@ -347,19 +347,27 @@ def scope_outcomes(
 
 
 def reopen_for_uncovered(
-    session: Session, run: RescoreRun, since: datetime | None, provenance: RunProvenance
+    session: Session,
+    run: RescoreRun,
+    since: datetime | None,
+    provenance: RunProvenance,
+    *,
+    retry_failed: bool,
 ) -> None:
     """Walk again from the first uncovered photo when the run's cursor is past it.
 
     Photos uploaded under the old model after a run finished, or committed behind its cursor,
     would otherwise never be scored by it: a finished run answered "complete" and the refusal
-    of `rescore promote` stayed for ever. A finished run reopens only under its provenance.
+    of `rescore promote` stayed for ever. A finished run reopens only under its provenance
+    (`check_reopen`), whose refusal names the call as it was made: `retry_failed`, asked to
+    score again the photos recorded without a score (`rescore --retry-failed`, the pipeline's
+    retry_failed=True), carried to the new run it names too.
     """
     first = first_uncovered(session, run.model_version, since)
     if first is None or (first > run.last_photo_id and run.status != "done"):
         return
     if run.status == "done":
-        check_reopen(session, run, provenance)
+        check_reopen(session, run, provenance, retry_failed=retry_failed)
     run.last_photo_id = min(run.last_photo_id, first - 1)
     run.status, run.finished_at = "running", None
     session.flush()

@@ -7,7 +7,8 @@ discarded (`retry_restored`), on request the other outcomes without a score too
 filed since (`reopen_for_uncovered`), all in the order and transactions serving/rescore.py
 uses, so that a refusal to reopen rolls the discard of failures back with it. Such a refusal
 counts the outcomes a discard deletes as they were before that discard (`note_held`), and names
-the call as it was made, retry_failed=True too, whatever reopens the run.
+the call as it was made, retry_failed=True too, whether its failures or photos filed since
+reopen the run (`reopen_for_uncovered`'s `retry_failed`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from serving.db.models import Photo, RescoreRun
 from serving.db.session import session_scope
 from serving.rescore_photos import (
-    first_uncovered,
     not_yet_scored,
     photo_scope,
     reopen_for_uncovered,
@@ -29,7 +29,7 @@ from serving.rescore_photos import (
     retry_restored,
 )
 from serving.rescore_provenance import actors_scorer
-from serving.rescore_runs import RunProvenance, check_reopen, note_held, open_run, since_key_of
+from serving.rescore_runs import RunProvenance, note_held, open_run, since_key_of
 from serving.storage import PhotoStore
 
 
@@ -69,8 +69,7 @@ def open_pipeline_run(
         if retry:
             note_held(session, model_version)  # a refusal counts what a discard deletes
             retried = retry_failed(session, run, since, provenance)
-            _check_reopen_as_called(session, run, since, provenance)
-        reopen_for_uncovered(session, run, since, provenance)
+        reopen_for_uncovered(session, run, since, provenance, retry_failed=retry)
         to_read = 0
         if run.status != "done":
             to_read = session.scalar(
@@ -80,13 +79,3 @@ def open_pipeline_run(
             ) or 0  # fmt: skip
         scorer = actors_scorer(session, run, provenance)
         return OpenedRun(run.id, restored, retried, to_read, scorer)
-
-
-def _check_reopen_as_called(
-    session: Session, run: RescoreRun, since: datetime | None, provenance: RunProvenance
-) -> None:
-    """A finished run that photos filed since reopen (`reopen_for_uncovered`, which checks it
-    as a call without retry_failed) checked first as this call was made, so that a refusal
-    names it with retry_failed=True."""
-    if run.status == "done" and first_uncovered(session, run.model_version, since) is not None:
-        check_reopen(session, run, provenance, retry_failed=True)

@@ -1,6 +1,7 @@
 """Helpers of the tests that follow re-scoring refusals to their way out: the run the Ray
-pipeline leaves behind when stopped, a promotion stopped after its first photo (Ctrl-C), and a
-service whose promotion was so stopped, a photo uploaded and the code updated since."""
+pipeline leaves behind when stopped, a promotion stopped after its first photo (Ctrl-C), a
+service whose promotion was so stopped, a photo uploaded and the code updated since (its run
+reopened for that photo and stopped, or not), and what the promotions then did."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from serving.cli import anchored_sessions, load_settings, open_with_key
-from serving.db.models import RescoredScore
+from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.promote import promote
 from serving.rescore_ray import expected_provenance
 from serving.rescore_runs import open_run, since_key_of
 from serving.storage import PhotoStore
-from tests.serving.rescore_fixtures import stop_after_first_batch
+from tests.serving.rescore_fixtures import (
+    PROMOTED,
+    STOPPED,
+    promotion_entries,
+    stop_after_first_batch,
+)
 from tests.serving.test_rescore_review14 import _late_upload, _new_code, _run
 from tests.serving.test_rescore_review15 import VERSION, _service
 from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
@@ -70,3 +77,43 @@ def half_promoted_then_updated(
     late = _late_upload(url, PhotoStore(store_root), day=10, seed=1)
     _new_code(monkeypatch, NEW_CODE)
     return config, url, late
+
+
+def unfinished_half_promoted(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, str]:
+    """`half_promoted_then_updated`, run 1 reopened for the late photo and stopped before
+    scoring it; (serving.yaml, database URL)."""
+    config, url, _ = half_promoted_then_updated(tmp_path, model, monkeypatch)
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as session:
+        session.get_one(RescoreRun, 1).status = "running"  # reopened for it, then stopped
+    engine.dispose()
+    return config, url
+
+
+# What the promotions of `half_promoted_then_updated`'s service did, once the way out by
+# `rescore promote --adopt-rest`, a new run and a promotion was followed: (action, run ids,
+# photos updated) of each, as `promotions` reads them.
+ADOPT_REST_WALK = [
+    (STOPPED, [1], 1),  # Ctrl-C
+    (STOPPED, [1], 2),  # --adopt-rest: the rest of run 1, then stopped for the late photo
+    (PROMOTED, [2], 1),  # the new run's photo
+]
+
+
+def promotions(url: str) -> list[tuple[str, list[int], int]]:
+    """Each promotion's audit entry, in order: (action, run ids, photos updated)."""
+    engine = make_engine(url)
+    entries = promotion_entries(make_session_factory(engine))
+    engine.dispose()
+    return [(action, details["run_ids"], details["updated"]) for action, details in entries]
+
+
+def on_model(url: str) -> set[int]:
+    """The photos the service scores with VERSION (a promotion adopted their new score)."""
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        photos = set(session.scalars(select(Photo.id).where(Photo.model_version == VERSION)))
+    engine.dispose()
+    return photos

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
@@ -28,8 +27,14 @@ from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
-from tests.serving.rescore_fixtures import PROMOTED, STOPPED
-from tests.serving.rescore_helpers import half_promoted_then_updated
+from tests.serving.rescore_fixtures import STOPPED
+from tests.serving.rescore_helpers import (
+    ADOPT_REST_WALK,
+    half_promoted_then_updated,
+    on_model,
+    promotions,
+    unfinished_half_promoted,
+)
 from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
 from tests.serving.test_rescore_review15 import MAX_PIXELS, VERSION, _ray_run, _service
 from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
@@ -66,14 +71,12 @@ def test_a_ray_run_no_promotion_adopted_is_told_its_own_call_twice(
                          max_pixels=MAX_PIXELS, retry_failed=retry_failed)  # fmt: skip
     message = refused.value.message
     call = f"`rescore_with_ray(...{', retry_failed=True' if retry_failed else ''})`"
+    # With retry_failed too, the 3 outcomes the discard deletes: as before the failure's retry.
     assert (
         "No promotion adopted its scores: to score under the current ones, discard it with "
-        "`shanyraq rescore discard --model DIR --ray` (its "
-    ) in message
-    # The count is left out: with retry_failed, it is read after the failures were discarded.
-    assert (
-        f"outcome(s) are deleted) and call {call} again, which scores every photo anew; or "
-        f"call {call} again as the run was started"
+        "`shanyraq rescore discard --model DIR --ray` (its 3 outcome(s) are deleted) and call "
+        f"{call} again, which scores every photo anew; or call {call} again as the run was "
+        "started"
     ) in message
     assert "this command" not in message
 
@@ -109,16 +112,8 @@ def test_a_new_run_beside_a_half_promoted_run_names_adopt_rest_and_its_words_end
     assert scored.exit_code == 0, scored.output
     promoted = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert promoted.exit_code == 0, promoted.output
-    assert [(action, d["run_ids"]) for action, d in _entries(url)] == [
-        (STOPPED, [1]),  # Ctrl-C
-        (STOPPED, [1]),  # --adopt-rest, stopped for the late photo
-        (PROMOTED, [2]),
-    ]
-    engine = make_engine(url)
-    with make_session_factory(engine)() as session:
-        on_model = session.execute(select(Photo.id).where(Photo.model_version == VERSION))
-        assert {photo_id for (photo_id,) in on_model} == {1, 2, 3, late}
-    engine.dispose()
+    assert promotions(url) == ADOPT_REST_WALK
+    assert on_model(url) == {1, 2, 3, late}
 
 
 def test_a_new_run_beside_an_unfinished_half_promoted_run_names_adopt_rest(
@@ -126,11 +121,7 @@ def test_a_new_run_beside_an_unfinished_half_promoted_run_names_adopt_rest(
 ) -> None:
     """Run 1 reopened for the late photo and stopped before scoring it: finishing it as it was
     started needs the old code, so --adopt-rest is named beside that way."""
-    config, url, _ = half_promoted_then_updated(tmp_path, model, monkeypatch)
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        session.get_one(RescoreRun, 1).status = "running"  # reopened for it, then stopped
-    engine.dispose()
+    config, _ = unfinished_half_promoted(tmp_path, model, monkeypatch)
     refused = _new_run(model, config)
     assert _code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message

@@ -21,23 +21,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from serving.cli import anchored_sessions, load_settings, open_with_key
-from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.db.models import RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.promote import promote
 from serving.rescore_discard import discard_run
 from serving.rescore_ray import expected_provenance, rescore_with_ray
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
-from tests.serving.rescore_fixtures import PROMOTED, STOPPED, stop_after_first_batch
+from tests.serving.rescore_helpers import (
+    ADOPT_REST_WALK,
+    on_model,
+    promotions,
+    unfinished_half_promoted,
+)
 from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
 from tests.serving.test_rescore_review15 import MAX_PIXELS, VERSION, _ray_run, _service
 from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE, failed_ray_run
-from tests.serving.test_review30_rescore_ways import _entries, _follow
+from tests.serving.test_review30_rescore_ways import _follow
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
 model, no_ray = ray15.model, review15.no_ray
@@ -133,31 +135,6 @@ def test_a_retry_refused_for_a_late_upload_names_the_call_with_retry_failed(
 # --- 3. the unfinished half-promoted run: the walk through the command line -------------------
 
 
-def _unfinished_half_promoted(tmp_path: Path, model: Path, monkeypatch: Any) -> tuple[Path, str]:
-    """Run 1 of every photo, its promotion stopped after photo 1 (Ctrl-C), a photo uploaded
-    since, run 1 reopened for it and stopped before scoring it, then the code updated;
-    (serving.yaml, database URL)."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, url, store_root = _service(tmp_path, 3, model)
-    scored = _run("rescore", "--model", model, "--config", config, "--device", "cpu",
-                  "--no-progress")  # fmt: skip
-    assert scored.exit_code == 0, scored.output
-    settings = load_settings(config)
-    db_engine, key = open_with_key(settings, may_create=False)
-    with pytest.raises(KeyboardInterrupt):
-        promote(anchored_sessions(settings, db_engine), key, model_dir=model,
-                serving_model_dir=model, actor="cli", batch_size=1,
-                on_batch=stop_after_first_batch)  # fmt: skip
-    db_engine.dispose()
-    _late_upload(url, PhotoStore(store_root), day=10, seed=1)
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        session.get_one(RescoreRun, 1).status = "running"  # reopened for it, then stopped
-    engine.dispose()
-    _new_code(monkeypatch, NEW_CODE)
-    return config, url
-
-
 def test_the_unfinished_half_promoted_run_ends_in_the_promotion_its_words_name(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,7 +142,7 @@ def test_the_unfinished_half_promoted_run_ends_in_the_promotion_its_words_name(
     promotion with --adopt-rest stops for the late photo and names a new run, "then promote
     again"; after that run, that promotion adopts the late photo, with no refusal naming a
     step the message before left out (the unfinished run 1 had to be run again first)."""
-    config, url = _unfinished_half_promoted(tmp_path, model, monkeypatch)
+    config, url = unfinished_half_promoted(tmp_path, model, monkeypatch)
     refused = _run("rescore", "--model", model, "--config", config, "--since", "2026-01-11",
                    "--device", "cpu", "--no-progress")  # fmt: skip
     assert _code(refused) == "rescore_provenance_conflict", refused.output
@@ -180,15 +157,10 @@ def test_the_unfinished_half_promoted_run_ends_in_the_promotion_its_words_name(
     promoted = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert promoted.exit_code == 0, (_code(promoted), promoted.output)
 
-    assert [(action, d["run_ids"], d["updated"]) for action, d in _entries(url)] == [
-        (STOPPED, [1], 1),  # Ctrl-C
-        (STOPPED, [1], 2),  # --adopt-rest: the rest of run 1, then stopped for the late photo
-        (PROMOTED, [2], 1),  # the new run's photo
-    ]
+    assert promotions(url) == ADOPT_REST_WALK
+    assert on_model(url) == {1, 2, 3, 4}
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
-        on_model = session.execute(select(Photo.id).where(Photo.model_version == VERSION))
-        assert len(list(on_model)) == 4
         # Checked by a finished promotion, run 1 is marked finished as that promotion found it.
         assert session.get_one(RescoreRun, 1).status == "done"
     engine.dispose()
@@ -200,6 +172,6 @@ def test_the_promotion_still_refuses_an_unfinished_run_with_a_photo_left_to_scor
 ) -> None:
     """Without --adopt-rest, the unfinished run 1 whose late photo no run scored is refused as
     before: it is not finished in all but its status."""
-    config, _ = _unfinished_half_promoted(tmp_path, model, monkeypatch)
+    config, _ = unfinished_half_promoted(tmp_path, model, monkeypatch)
     refused = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert _code(refused) == "rescore_incomplete", refused.output

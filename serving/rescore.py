@@ -275,7 +275,7 @@ def _open(
             session, scorer.model_version, key, provenance, restart=restart,
             on_restart=on_restart,
         )  # fmt: skip
-    restored = retry_restored(sessions, run, store, provenance, since, reads)
+    restored = retry_restored(sessions, run, store, provenance, since, reads, retry)
     with session_scope(sessions) as session:
         run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
         retried = 0

@@ -34,7 +34,7 @@ from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.errors import NotFoundError
 from serving.rescore_reads import read_sessions
-from serving.rescore_runs import RunProvenance, check_reopen
+from serving.rescore_runs import RunProvenance, check_reopen, note_held
 from serving.rescore_words import oversize_reason
 from serving.storage import PhotoStore
 from shanyraq.errors import ImageTooLargeError, ShanyraqError
@@ -184,6 +184,7 @@ def retry_restored(
     provenance: RunProvenance,
     since: datetime | None,
     reads: sessionmaker[Session] | None = None,
+    retry_failed: bool = False,
 ) -> int:
     """Discard the store-damage outcomes in `run`'s scope under its version, whichever run
     recorded them, whose original reads intact again (restored from a backup, made readable),
@@ -194,10 +195,12 @@ def retry_restored(
     intact ones discarded in a short transaction of `sessions` re-checking them; a finished run
     reopens only under its provenance (`check_reopen`), checked after the discard, so that a
     refusal naming a new run names the day of the first photo to score again (the discard is
-    rolled back with the refusal, which deletes and changes nothing)."""
+    rolled back with the refusal, which deletes and changes nothing). That refusal names the
+    call as it was made: `retry_failed`, a call asked to score again the photos recorded
+    without a score too (`rescore --retry-failed`, the pipeline's retry_failed=True)."""
     if reads is None:
         with read_sessions(sessions) as own:
-            return retry_restored(sessions, run, store, provenance, since, own)
+            return retry_restored(sessions, run, store, provenance, since, own, retry_failed)
     damaged = (
         select(RescoredScore.id, RescoredScore.photo_id, Photo.sha256)
         .join(Photo, Photo.id == RescoredScore.photo_id)
@@ -217,14 +220,23 @@ def retry_restored(
         if not intact:
             continue
         with session_scope(sessions) as session:  # short: the files were read before it
-            restored += _discard_restored(session, run, intact, provenance)
+            restored += _discard_restored(
+                session, run, intact, provenance, retry_failed=retry_failed
+            )
 
 
 def _discard_restored(
-    session: Session, run: RescoreRun, intact: dict[int, int], provenance: RunProvenance
+    session: Session,
+    run: RescoreRun,
+    intact: dict[int, int],
+    provenance: RunProvenance,
+    *,
+    retry_failed: bool,
 ) -> int:
     """The outcomes `intact` (row id: photo id) still recorded as damage deleted, the failed
-    count of each run that recorded them lowered, and `run` reopened before the first."""
+    count of each run that recorded them lowered, and `run` reopened before the first (a
+    refusal names the call with its `retry_failed`, and counts the outcomes as they were before
+    this delete, which it rolls back: `note_held`)."""
     fresh = session.get_one(RescoreRun, run.id)  # as the write lock finds it
     still = select(RescoredScore.id, RescoredScore.photo_id, RescoredScore.run_id).where(
         RescoredScore.id.in_(list(intact)), RescoredScore.model_version == run.model_version,
@@ -233,9 +245,11 @@ def _discard_restored(
     gone = [(r, p, owner) for r, p, owner in session.execute(still) if intact[r] == p]
     if not gone:
         return 0
+    note_held(session, run.model_version)  # a refusal counts what a discard deletes
     session.execute(delete(RescoredScore).where(RescoredScore.id.in_([r for r, *_ in gone])))
     lowered = Counter(owner for *_, owner in gone)
-    _reopen_before(session, fresh, provenance, lowered, first=min(p for _, p, _ in gone))
+    first = min(p for _, p, _ in gone)
+    _reopen_before(session, fresh, provenance, lowered, first=first, retry_failed=retry_failed)
     return len(gone)
 
 
@@ -246,13 +260,13 @@ def _reopen_before(
     lowered: Mapping[int, int],
     *,
     first: int,
-    retry_failed: bool = False,
+    retry_failed: bool,
 ) -> None:
     """After outcomes were discarded (`lowered`: how many, by the run that recorded them):
     lower each such run's failed count and reopen `run` before photo `first`. A finished run
     reopens only under its provenance (`check_reopen`), checked after the discard so that a
     refusal naming a new run names the day of the first photo to score again (its rollback
-    restores the outcomes)."""
+    restores the outcomes), and names the call with its `retry_failed`."""
     for owner, n in lowered.items():
         lower = update(RescoreRun).values(failed=RescoreRun.failed - n)
         session.execute(lower.where(RescoreRun.id == owner))

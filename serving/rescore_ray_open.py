@@ -7,8 +7,9 @@ discarded (`retry_restored`), on request the other outcomes without a score too
 filed since (`reopen_for_uncovered`), all in the order and transactions serving/rescore.py
 uses, so that a refusal to reopen rolls the discard of failures back with it. Such a refusal
 counts the outcomes a discard deletes as they were before that discard (`note_held`), and names
-the call as it was made, retry_failed=True too, whether its failures or photos filed since
-reopen the run (`reopen_for_uncovered`'s `retry_failed`).
+the call as it was made, retry_failed=True too, whether its photos restored to the store, its
+failures or photos filed since reopen the run (`retry_restored`'s and `reopen_for_uncovered`'s
+`retry_failed`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def open_pipeline_run(
     with session_scope(sessions) as session:
         run, _ = open_run(session, model_version, since_key_of(since, ray=True), provenance,
                           restart=False)  # fmt: skip
-    restored = retry_restored(sessions, run, store, provenance, since)
+    restored = retry_restored(sessions, run, store, provenance, since, retry_failed=retry)
     with session_scope(sessions) as session:
         run = session.get_one(RescoreRun, run.id)  # as the write lock finds it
         retried = 0

@@ -34,9 +34,10 @@ class PassingUnavailableError(UnavailableError):
 
 
 class LoggedUnavailableError(UnavailableError):
-    """A 503 whose event the pipeline has logged itself, as an error and with more than the
-    answer says (how long the upload waited, how many calls hang, which model): not logged
-    again as the answer is sent (serving.api.errors `server_error_level`)."""
+    """A 503 whose event was logged where it was found, as an error and with more than the
+    answer says (the pipeline's: how long the upload waited, how many calls hang, which model;
+    a heat map's: which model file changed): not logged again as the answer is sent
+    (serving.api.errors `server_error_level`)."""
 
 
 def timeout_retry_after_s(score_timeout_s: float | None) -> int | None:

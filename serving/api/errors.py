@@ -6,6 +6,7 @@ Beside the code, a refused decision names its `refusal` (the pages word each one
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -91,9 +92,9 @@ def _status_code_name(status: int) -> str:
 def server_error_level(exc: Exception) -> int | None:
     """The level a 5xx answer to `exc` is logged at, by the API and the pages alike (None: not
     at all). A busy model or a planned stop passes by itself (PassingUnavailableError): a
-    warning, not an error an operator must chase. A 503 the pipeline has logged itself, with
-    more than the answer says (LoggedUnavailableError), is not logged again: one line for one
-    event. Every other 5xx is an error."""
+    warning, not an error an operator must chase. A 503 logged where it was found, with more
+    than the answer says (LoggedUnavailableError: the pipeline's, a heat map's refused model),
+    is not logged again: one line for one event. Every other 5xx is an error."""
     if isinstance(exc, LoggedUnavailableError):
         return None
     if isinstance(exc, PassingUnavailableError):
@@ -151,8 +152,37 @@ async def _http(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unexpected error", exc_info=exc)
+# Set on an unexpected exception once `log_unexpected` has logged it.
+_LOGGED_MARK = "_shanyraq_logged"
+
+# The logger the server (uvicorn) logs an exception the app raised to it with.
+SERVER_LOGGER = "uvicorn.error"
+
+
+def log_unexpected(request: Request, exc: Exception) -> None:
+    """Log an unexpected exception (a 500) once: its traceback with the request's method and
+    path, here. Starlette's ServerErrorMiddleware raises it on to the server after the 500 is
+    answered, and the server would log the same traceback again, without the request
+    (`LoggedOnce` leaves that line out; the server still answers as it would)."""
+    logger.error("%s %s failed: unexpected error", request.method, request.url.path, exc_info=exc)
+    with contextlib.suppress(AttributeError):  # one that takes none: the server logs it too
+        setattr(exc, _LOGGED_MARK, True)
+
+
+class LoggedOnce(logging.Filter):
+    """A filter of SERVER_LOGGER: leaves out its record of an exception `log_unexpected` has
+    logged already; its other records pass as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, _LOGGED_MARK, False)
+
+
+_LOGGED_ONCE = LoggedOnce()
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log_unexpected(request, exc)
     return error_response(
         500, "internal_error", "something went wrong on the server; it was logged, try again"
     )
@@ -163,6 +193,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    logging.getLogger(SERVER_LOGGER).addFilter(_LOGGED_ONCE)  # once, if called again
     _document_invalid_requests(app)
 
 

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.body_limit import answer_refusals
 from serving.api.deps import CurrentUser, accepted_claims, get_current_user
-from serving.api.errors import server_error_level
+from serving.api.errors import log_unexpected, server_error_level
 from serving.errors import (
     BodyTooLargeError,
     RateLimitedError,
@@ -149,7 +149,9 @@ def page_error(
         return response
     if status >= 500:
         level = server_error_level(exc)  # as the API logs it: once, a passing 503 a warning
-        if level is not None:
+        if code == "internal_error":  # unexpected: its traceback, once, as the API's
+            log_unexpected(request, exc)
+        elif level is not None:
             logger.log(level, "page %s failed: %s %s", request.url.path, code, message or repr(exc))
         message = ""  # no internals on the page; the log has them
     roles_allowed = _roles_allowed(request, exc)

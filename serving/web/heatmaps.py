@@ -40,6 +40,7 @@ from serving.errors import (
     UnavailableError,
 )
 from serving.originals import checked_original
+from serving.pipeline_refusals import LoggedUnavailableError
 from serving.state import Services
 from serving.stored_decode import check_explainable, decode_stored
 from shanyraq.atomic import atomic_file
@@ -161,8 +162,11 @@ def _unavailable() -> UnavailableError:
 
 
 def _changed_since_start(exc: ModelPtChangedError) -> UnavailableError:
-    logger.warning("heat map refused: %s", exc.message)  # the server's folders: here only
-    return UnavailableError(
+    """The refusal, logged here, once: the line names the file that changed (the server's
+    folders, said in the log only), which the answer does not; an error, since only the
+    administrator's restart ends it. The pages and the API do not log it again."""
+    logger.error("heat map refused: %s", exc.message)
+    return LoggedUnavailableError(
         "heat maps are unavailable: the model artifact on disk changed since the service "
         "started, so a heat map would explain another model than the one whose scores are "
         "shown; ask the administrator to restart the service"

@@ -193,6 +193,7 @@ def measure_real_scores(
             n=n,
             seed=seed,
             vision_model=engine.model_version,
+            vision_dir=vision_dir,
             size=size,
             test_fraction=config.fusion.test_fraction,
             config=config,

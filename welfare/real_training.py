@@ -228,6 +228,7 @@ def load_engine_trained(
     n: int,
     seed: int,
     vision_model: str | None = None,
+    vision_dir: Path | None = None,
     size: int | None = None,
     test_fraction: float | None = None,
     config: WelfareConfig | None = None,
@@ -235,6 +236,8 @@ def load_engine_trained(
     """The fused model trained on engine scores, checked to come from the same data (n, seed)
     and, given `vision_model` and `size`, from that vision model's scores of photos rendered at
     that size: it learned those errors, so other scores would be read with the wrong habits.
+    A refusal for another vision model names the folder `vision_dir` (that of `vision_model`,
+    which scores the photos now) in the command that trains it again, where given.
 
     Given `test_fraction` (the split the test families are drawn from now), a model whose
     training split was drawn with another is refused: some of its training families would be
@@ -259,10 +262,12 @@ def load_engine_trained(
         )
     learned = trained_vision_model(source)
     if vision_model is not None and learned != vision_model:
+        again = train_engine_again(
+            folder, model.meta, vision_model=vision_model, vision_dir=vision_dir
+        )
         raise ModelMismatchError(
             f"{folder}: trained on the scores of vision model {learned or 'unknown'}, but the "
-            f"photos are scored by {vision_model} now; train it again with "
-            f"{train_engine_again(folder, model.meta, vision_model=vision_model)}"
+            f"photos are scored by {vision_model} now; train it again with {again}"
         )
     rendered = trained_render_size(source)
     if size is not None and rendered != size:

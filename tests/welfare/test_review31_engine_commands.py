@@ -213,3 +213,20 @@ def test_a_vision_folder_recorded_relative_is_named_where_it_holds_that_vision_m
     ), text
     (tmp_path / "vision").mkdir()  # a folder of that name, but no vision model in it
     assert "--vision" not in the_command(train_engine_again(Path("own"), older))
+
+
+# --- evaluate-real: a model of another vision model's scores --------------------------------
+
+
+def test_a_model_of_another_vision_model_is_told_the_folder_scoring_the_photos_now(
+    engine_model, vision_dir
+):
+    """The scoring knows the vision model's folder (evaluate-real's --vision): the command that
+    trains the model again names it, not a note asking the reader for it."""
+    with pytest.raises(ModelMismatchError, match="scored by other-model now") as caught:
+        load_engine_trained(
+            engine_model, n=N, seed=SEED, vision_model="other-model", vision_dir=vision_dir
+        )
+    text = str(caught.value)
+    assert option(the_command(text), "--vision") == str(vision_dir.resolve()), text
+    assert "with --vision the folder of vision model" not in text, text

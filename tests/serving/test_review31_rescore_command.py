@@ -60,6 +60,18 @@ def _discarded(said: str, model: Path, config: Path) -> tuple[int, int]:
     return int(scores), int(failures)
 
 
+def retry_run_named_scores_one(said: str, since: str, model: Path, config: Path) -> None:
+    """`said` names the new run from `since` with --retry-failed, for the photos no run has
+    scored and those recorded without a score; followed, it scores the one photo left."""
+    new_run = f"`shanyraq rescore --model DIR --since {since} --retry-failed`"
+    assert f"only the photos no run has scored, and those recorded without a score: {new_run}" in (
+        said
+    )
+    command, scored = _follow(said[said.index(new_run) :], model, config)
+    assert command.endswith("--retry-failed") and scored.exit_code == 0, scored.output
+    assert "scored: 1" in scored.output, scored.output
+
+
 # --- 1. the count a refusal gives is what the discard it names deletes -----------------------
 
 
@@ -136,10 +148,4 @@ def test_a_retry_refused_for_a_late_upload_names_the_new_run_with_retry_failed(
     assert _code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
     assert "recorded without a score, which --retry-failed scores again" in said
-    new_run = "`shanyraq rescore --model DIR --since 2026-01-11 --retry-failed`"
-    assert f"only the photos no run has scored, and those recorded without a score: {new_run}" in (
-        said
-    )
-    command, scored = _follow(said[said.index(new_run) :], model, config)
-    assert command.endswith("--retry-failed") and scored.exit_code == 0, scored.output
-    assert "scored: 1" in scored.output, scored.output
+    retry_run_named_scores_one(said, "2026-01-11", model, config)

@@ -27,8 +27,7 @@ from tests.serving.test_rescore_ray_review15 import _finished_ray_run
 from tests.serving.test_rescore_review14 import _code, _new_code, _run
 from tests.serving.test_rescore_review15 import MAX_PIXELS, VERSION, _service
 from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
-from tests.serving.test_review30_rescore_ways import _follow
-from tests.serving.test_review31_rescore_command import _discarded
+from tests.serving.test_review31_rescore_command import _discarded, retry_run_named_scores_one
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
 model, no_ray = ray15.model, review15.no_ray
@@ -99,13 +98,7 @@ def test_a_retry_refused_for_a_restored_photo_names_the_new_run_with_retry_faile
     assert _code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
     assert "`rescore promote` adopted its scores, so it is kept" in said
-    new_run = "`shanyraq rescore --model DIR --since 2026-01-02 --retry-failed`"
-    assert f"only the photos no run has scored, and those recorded without a score: {new_run}" in (
-        said
-    )
-    command, scored = _follow(said[said.index(new_run) :], model, config)
-    assert command.endswith("--retry-failed") and scored.exit_code == 0, scored.output
-    assert "scored: 1" in scored.output, scored.output
+    retry_run_named_scores_one(said, "2026-01-02", model, config)
 
 
 def test_a_ray_retry_refused_for_a_restored_photo_names_the_call_with_retry_failed(

@@ -5,9 +5,10 @@
    serving.api.errors ("unavailable: ..." with the client's words). The pipeline's line stays;
    the error it raises says it was logged (LoggedUnavailableError), and is not logged again.
 2. The pages (serving.web.errors) logged every 5xx as an ERROR, a busy model's and a planned
-   stop's too: they follow the API's rule now, through the one helper both use. No page meets
-   the pipeline's 503s today (the upload page shows each refused photo in its results), so the
-   rule is checked on a page of a test app that raises them.
+   stop's too: they follow the API's rule now, through the one helper both use. No error page
+   meets the pipeline's 503s today (the upload page shows each refused photo in its results and
+   logs it by the same rule: test_review32_upload_page_logs), so the rule is checked on a page
+   of a test app that raises them.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """The inspector's upload page: pick a family, send photos from a phone, see verdicts at once.
 
 Each photo goes through the API's own upload route (quality gate, reuse check, scoring,
-durable store, audit); one refused photo does not stop the others.
+durable store, audit); one refused photo does not stop the others, and its 5xx is logged as
+the API logs it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -24,6 +26,7 @@ from serving.api.deps import (
     policy,
     scoped,
 )
+from serving.api.errors import server_error_level
 from serving.api.routes import photos as api_photos
 from serving.db.models import Family
 from serving.state import Services
@@ -35,6 +38,8 @@ from serving.web.units import megabytes, megapixels
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -107,6 +112,16 @@ def _upload_page(
     )
 
 
+def _log_refusal(request: Request, exc: ShanyraqError) -> None:
+    """A photo refused with a 5xx, logged once by the API's rule (`server_error_level`): a
+    busy model's or a planned stop's 503 as a warning, one the pipeline logged itself not
+    again, any other as an error; its code and message, never the photo. A 4xx (the photo
+    itself, the sender's to fix) is not logged, as the API does not log it."""
+    level = server_error_level(exc) if exc.http_status >= 500 else None
+    if level is not None:
+        logger.log(level, "page %s refused a photo: %s %s", request.url.path, exc.code, exc.message)
+
+
 def _chosen(files: list[UploadFile] | None) -> list[UploadFile]:
     """The photos chosen: a browser sends a file field left empty as a part with no file
     name and no bytes, which is no photo (an empty file with a name is one, and is refused)."""
@@ -161,6 +176,7 @@ async def upload(
             )
             results.append(UploadResult(name, json.loads(bytes(answer.body))))
         except ShanyraqError as exc:  # this photo is refused; the others still go through
+            _log_refusal(request, exc)
             results.append(UploadResult(name, None, exc.code, exc.message))
     if request.headers.get(FRAGMENT_HEADER) == "fetch":
         fragment = render(

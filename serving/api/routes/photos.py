@@ -98,7 +98,11 @@ async def upload_photo(
     screenshot), is filed all the same; `repeat_of` names the filed photo, where it counts.
 
     A refusal from here on (4xx) is audited as `photo_refused`; the dependencies answer
-    those before it (sign-in 401, role 403, a family outside the region 404)."""
+    those before it (sign-in 401, role 403, a family outside the region 404). Every upload
+    counts against the user's upload limit, refused ones too (an unknown room, a reused key,
+    a photo too large), so past it the answer is 429 and the audit trail takes one notice a
+    window, not an entry a request. A retry answered from its Idempotency-Key is no upload:
+    it counts nowhere, and is answered past the limit (a phone that lost the answer)."""
     family_id, region = family.id, family.region
     session.commit()  # end the scope check's read: nothing may hold the database while scoring
     data: bytes | None = None
@@ -107,18 +111,49 @@ async def upload_photo(
         _check_size(file.size)  # known from the form's parsing, where given: before reading it
         data = await file.read()
         _check_size(len(data))
+        sha256 = hashlib.sha256(data).hexdigest()
+        fingerprint = request_fingerprint(family_id=family_id, room_hint=room_hint, sha256=sha256)
+        if idempotency_key:
+            earlier = await run_in_threadpool(_replay, services, user, idempotency_key, fingerprint)
+            if earlier is not None:
+                return JSONResponse(earlier[1], status_code=earlier[0])
+    except ShanyraqError as refused:
+        if not _clients_fault(refused):
+            raise
+        answered = _counted_refusal(services, user, refused)
+        unread = answered is refused and isinstance(refused, BodyTooLargeError) and data is None
+        await _audit_refusal(
+            services, user, family_id=family_id, error=answered, data=data,
+            size_bytes=file.size if unread else None,
+        )  # fmt: skip
+        if answered is refused:
+            raise
+        raise answered from refused
+    idempotency = (idempotency_key, fingerprint) if idempotency_key else None
+    try:
         return await _file_photo(
-            services, user, family_id=family_id, region=region, data=data, room_hint=room_hint,
-            idempotency_key=idempotency_key,
+            services, user, family_id=family_id, region=region, data=data, sha256=sha256,
+            room_hint=room_hint, idempotency=idempotency,
         )  # fmt: skip
     except ShanyraqError as refused:
-        if 400 <= refused.http_status < 500:
-            unread = isinstance(refused, BodyTooLargeError) and data is None
+        if _clients_fault(refused):  # counted by the limiter already, or the limiter's 429
             await _audit_refusal(
-                services, user, family_id=family_id, error=refused, data=data,
-                size_bytes=file.size if unread else None,
-            )  # fmt: skip
+                services, user, family_id=family_id, error=refused, data=data, size_bytes=None
+            )
         raise
+
+
+def _counted_refusal(
+    services: Services, user: CurrentUser, refused: ShanyraqError
+) -> ShanyraqError:
+    """Count a refusal made before the upload was counted against the user's upload limit:
+    the refusal to answer, or the limiter's 429 once the limit is spent (`refused` is then
+    neither answered nor audited: the 429 is, once a window)."""
+    try:
+        services.upload_limiter.hit(f"user:{user.id}")
+    except LimitRefusedError as limited:
+        return limited
+    return refused
 
 
 def _check_size(size_bytes: int | None) -> None:
@@ -138,18 +173,13 @@ async def _file_photo(
     family_id: str,
     region: str,
     data: bytes,
+    sha256: str,
     room_hint: str | None,
-    idempotency_key: str | None,
+    idempotency: tuple[str, str] | None,
 ) -> JSONResponse:
-    sha256 = hashlib.sha256(data).hexdigest()
-    fingerprint = request_fingerprint(family_id=family_id, room_hint=room_hint, sha256=sha256)
-    if idempotency_key:
-        earlier = await run_in_threadpool(_replay, services, user, idempotency_key, fingerprint)
-        if earlier is not None:
-            return JSONResponse(earlier[1], status_code=earlier[0])
-    idempotency = (idempotency_key, fingerprint) if idempotency_key else None
     # Counted only now: a retry with its Idempotency-Key (how a phone makes a retry safe) is
-    # answered above from what was stored, and must not use up the uploads it may still make.
+    # answered before (`upload_photo`) from what was stored, and must not use up the uploads
+    # it may still make; a refusal before this is counted there (`_counted_refusal`).
     # Counted while it runs (concurrent uploads cannot all pass), and given back on a 503 (the
     # model busy, hung, shutting down or stopped), a 500 (the store or database failed) or a
     # request cancelled (the server stopping): the fault is not the client's, and its retry

@@ -158,9 +158,10 @@ class PhotoPipeline:
 
     def model_calls_late(self) -> tuple[int, int]:
         """Model calls running now past the timeout of every upload they score, and how many run
-        at once: batched, the batch running (0 or 1, of 1); unbatched, the calls on the model's
-        threads (of `max_batch`); (0, 0) without a model. Once all are late, uploads are refused
-        at once ("not answering"). Safe to ask from any thread (/health, /metrics)."""
+        at once: batched, the batch running (0 or 1, of 1: the service's batcher serves the one
+        event loop of its lifespan); unbatched, the calls on the model's threads (of
+        `max_batch`); (0, 0) without a model. Once all are late, uploads are refused at once
+        ("not answering"). Safe to ask from any thread (/health, /metrics)."""
         now = time.monotonic()
         if self._batcher is not None:
             return self._batcher.late_calls(now), 1
@@ -294,6 +295,11 @@ class PhotoPipeline:
             # Not "shutting down": scoring stopped for good (its worker's death is logged).
             raise refusals.scoring_stopped(stopped.reason) from None
         except BatcherClosedError:
+            if item.deadline is not None and time.monotonic() >= item.deadline:
+                # Let go by the close once its own timeout had come (a hung call is abandoned
+                # once late), before the loop's timer for it ran: a timeout, told and logged
+                # as `score` tells any other.
+                raise TimeoutError from None
             raise refusals.shutting_down() from None
 
     async def _score_unbatched(self, item: _ScoreItem) -> PhotoScore:

@@ -132,8 +132,8 @@ class MicroBatcher(Generic[T, R]):
         return self._closed
 
     def late_calls(self, now: float) -> int:
-        """Calls running past the deadline of every item in their batch at `now` (the callers'
-        clock; an item without one is never past it): 0 or 1, one batch runs at a time."""
+        """Calls running past every deadline in their batch at `now` (the callers' clock; an
+        item without one is never): 0 or 1 in one loop, and any cut off by an earlier loop."""
         return self._calls.late(now)
 
     def late_for_s(self, now: float) -> float:

@@ -12,6 +12,10 @@ asked last and only where needed (`repeats_asked`): reads ask it of an assessmen
 repeats were recorded (one that records them counted them from the photos, scores and links
 checked before it), a refresh (serving.reassessment) of every one, as its dry run does. One
 request flags the photos once (`FlagsMemo`), however many of its steps need them.
+
+The family's own photos are indexed before they are flagged (`index_family`): a command's
+index (`assessments refresh` builds one when it starts) lacks those the service filed since,
+and a copy, which makes no reuse link, would else count as a photo of its own there.
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ class FlagsMemo:
 
     They are computed again only where the family's photos (ids, files, hashes, scores,
     quality verdicts) or the ids reuse links flag differ from those they were computed on: a
-    photo filed or a link written meanwhile. Only the index changes otherwise (another
-    family's upload), at any moment, as it may between any two steps of a request."""
+    photo filed or a link written meanwhile. Another family's upload changes the index, at
+    any moment, as it may between any two steps of a request; one the index verifies as a
+    photo of this family writes a link. The family's own photos are in the index when the
+    flags are computed (`index_family`), so flags `assessments refresh` carries from finding
+    a stale family to recomputing it are those a fresh assessment finds."""
 
     def __init__(self) -> None:
         self._kept: tuple[object, list[PhotoFlags]] | None = None
@@ -56,11 +63,31 @@ class FlagsMemo:
             set(linked),
         )
         if self._kept is None or self._kept[0] != read:
+            index_family(services, family, photos)
             taxonomy = get_taxonomy()
             scores = [photo_score(p, taxonomy) for p in photos]
             found = family_flags(services, family, photos, scores, linked=linked, taxonomy=taxonomy)
             self._kept = (read, found)
         return self._kept[1]
+
+
+def index_family(services: Services, family: Family, photos: Sequence[Photo]) -> None:
+    """Index those of the family's `photos` (rows read from the database: committed) that the
+    reuse index lacks. The service's own holds each from its upload on; a command's holds the
+    photos filed when it built it, and the service goes on filing meanwhile. A photo repeats
+    only one the index holds (ReuseIndex.same_in_family), so a copy of a photo filed since
+    would count as a photo of its own, and the assessment made or judged on it be another
+    than the service's. Other families' photos filed since are told by the links their
+    uploads wrote."""
+    index = services.reuse
+    if index is None:
+        return
+    for photo in photos:  # ReuseIndex.add keeps the entry of a photo it holds already
+        if photo.perceptual_hash:
+            index.add(
+                photo.id, photo.perceptual_hash, family_id=family.id, region=family.region,
+                sha256=photo.sha256,
+            )  # fmt: skip
 
 
 def repeated_now(

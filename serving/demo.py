@@ -7,7 +7,8 @@ A run cut short (Ctrl-C, a crash) is finished by the next one with the same --fa
 accounts and families it filed are kept, photos already filed answer 200, and the rest follow.
 Configs changed in between are refused once it filed a family (serving.demo_seed.render_source).
 The demo keeps its own data folder, database, key and models: SHANYRAQ_SERVING__ variables
-that would point it at a site's are refused (`refuse_site_environment`).
+that would point it at a site's are refused (`refuse_site_environment`). The models are built
+by serving.demo_build (`ensure_models`, `DemoPaths`: importable from here too).
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ import logging
 import math
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serving.core.config import ServingSettings
 from serving.data_dir import make_private_dir
+from serving.demo_build import DemoPaths as DemoPaths  # re-exported: callers import them here
+from serving.demo_build import ensure_models as ensure_models
 from serving.demo_seed import DemoSeedMismatchError
-from shanyraq.errors import CommandUsageError, ConfigError, ModelMismatchError, ShanyraqError
+from shanyraq.errors import CommandUsageError, ConfigError, ShanyraqError
 
 if TYPE_CHECKING:
-    from training.build import BuildResult
     from training.synth.families import SyntheticFamilies
 
 logger = logging.getLogger(__name__)
@@ -279,62 +281,6 @@ def _upload_photos(client: Any, headers: dict[str, str], photos: list[Path], fam
             continue
         count += response.status_code == 201  # 200: filed by a run cut short
     return count
-
-
-def _serving_model() -> str:
-    from welfare.criteria import get_welfare_config
-
-    return get_welfare_config().fusion.serving_model
-
-
-@dataclass(frozen=True)
-class DemoPaths:
-    recipe: Path = Path("configs/train/demo.yaml")
-    model_dir: Path = Path("runs/demo/artifact")
-    fusion_root: Path = Path("artifacts/welfare")
-    fusion_model: str = field(default_factory=_serving_model)
-    data_dir: Path = Path("var/demo")
-
-    @property
-    def fusion_dir(self) -> Path:
-        return self.fusion_root / self.fusion_model
-
-
-def ensure_models(paths: DemoPaths) -> None:
-    """Build the demo photo model when it is missing, and the fusion model when it is missing
-    or was trained under other configs (serving.demo_models); never downloaded."""
-    from serving.demo_models import ensure_fusion_model
-
-    if not (paths.model_dir / "model.json").exists():
-        result = _build_photo_model(paths.recipe)
-        if result.artifact_dir.resolve() != paths.model_dir.resolve():
-            raise RuntimeError(f"{paths.recipe} wrote {result.artifact_dir}, not {paths.model_dir}")
-    ensure_fusion_model(paths)
-
-
-def _build_photo_model(recipe: Path) -> BuildResult:
-    """Build the demo photo model; a build cut short (Ctrl-C, a closed terminal) goes on from
-    its last epoch's checkpoint, which gives the model an uninterrupted build gives (training
-    is seeded per epoch). A checkpoint that cannot be resumed (damaged, another recipe's) is
-    said and the build starts afresh, replacing it."""
-    from training.build import build_artifact
-    from training.recipe import load_recipe
-    from training.resume import NothingToResumeError, ResumeMismatchError
-    from training.run_folder import LAST
-
-    checkpoint = load_recipe(recipe).output_dir / LAST
-    if checkpoint.is_file():
-        logger.info("going on with the demo photo model's build from %s", checkpoint)
-        try:
-            return build_artifact(recipe, resume=True, with_robustness=False)
-        except (NothingToResumeError, ResumeMismatchError, ModelMismatchError) as exc:
-            logger.warning("%s; building the demo photo model afresh", exc.message)
-    logger.info(
-        "building the demo photo model from %s (under 10 minutes on 2 idle cores, longer on a "
-        "busy machine)",
-        recipe,
-    )
-    return build_artifact(recipe, with_robustness=False)
 
 
 def write_demo_settings(paths: DemoPaths, *, port: int | None = None) -> Path:

@@ -4,11 +4,13 @@ Refused unless the re-scoring under M is finished and covers every photo with th
 folder promoted (the digest its runs recorded), M fits the taxonomy in configs/, and the
 service itself scores new uploads with M, its model.json and graphs alike (else the record
 would mix models from then on: serving/rescore_service_model.py). What M has a score for
-replaces the photo's score, in bounded batches, one transaction each; a photo already on M is
-skipped, so a second promotion, or one re-run after a crash, changes nothing twice. One audit
-entry records who promoted what, with a hash of the adopted scores, the runs whose outcomes it
-adopted (`run_ids`) and those it checked (`runs_checked`: serving/rescore_adopted.py reads
-both); one stopped half-way (Ctrl-C, an error, photos uploaded meanwhile that a service not
+replaces the photo's score, in bounded batches (a page's photos of one run), one transaction
+each; a photo already on M is skipped, so a second promotion, or one re-run after a crash,
+changes nothing twice. One audit entry records who promoted what, with a hash of the adopted
+scores, the runs whose outcomes it adopted (`run_ids`: at least one photo took its score from
+them in this promotion, not a photo another process put on M meanwhile; `updated_by_run`: how
+many each gave) and those it checked (`runs_checked`: serving/rescore_adopted.py reads both id
+lists); one stopped half-way (Ctrl-C, an error, photos uploaded meanwhile that a service not
 restarted onto M scored) is audited as STOPPED, with what it adopted, and a re-run adopts the
 rest (till then, no run under other settings is scored: serving/rescore_runs.py). A photo M
 could not score (file missing, undecodable) keeps its score under the old model, and is
@@ -30,8 +32,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,7 @@ from serving.rescore_coverage import (  # re-exported: callers and tests import 
 )
 from serving.rescore_coverage import check_coverage, half_promoted
 from serving.rescore_provenance import artifact_digest
-from serving.rescore_reopened import adopted_and_covered, finish_covered
+from serving.rescore_reopened import adopted_and_covered, finish_covered, promoted_by_version
 from serving.rescore_runs import RAY_KEY, discard_way, is_ray, outcome_counts, run_options
 from serving.rescore_service_model import (  # re-exported: callers and tests import it here
     ServingModelMismatchError as ServingModelMismatchError,
@@ -112,6 +115,7 @@ class PromoteReport:
     adopted_runs: list[int]  # the runs whose outcomes those photos took (plan.run_ids: checked)
     scores_sha256: str
     audited: bool  # False: an identical promotion was audited before and nothing changed
+    updated_by_run: dict[int, int] = field(default_factory=dict)  # of `updated`, each run's
 
 
 def _on_model(session: Session, model_version: str, *where: Any) -> int:
@@ -132,8 +136,10 @@ def _checked_runs(
             f"no re-scoring run under model {model_version}; run `shanyraq rescore --model "
             f"{model_dir}` first, then promote"
         )
+    promoted = promoted_by_version(session, runs)  # read once for every run it checks
     for run in runs:
-        if run.status != "done" and run.id not in rest and not adopted_and_covered(session, run):
+        waiting = run.status != "done" and run.id not in rest
+        if waiting and not adopted_and_covered(session, run, promoted):
             # Its own way on: `shanyraq rescore` as it was started, or the pipeline's call.
             again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
                               options=run_options(run.since_key), model=str(model_dir))  # fmt: skip
@@ -267,7 +273,8 @@ def scores_sha256(session: Session, model_version: str, *, batch: int = 1000) ->
 
 
 def _apply(sessions: sessionmaker[Session], page: list[Any], model_version: str) -> int:
-    """One batch in one transaction; a photo another process put on M meanwhile is skipped.
+    """One batch (a page's photos taking their scores from one run) in one transaction; a photo
+    another process put on M meanwhile is skipped, and not counted.
 
     The batch's families are locked first, in id order, as uploads and decisions lock theirs
     (serving.assessments.lock_family): a decision running beside the promotion then sees the
@@ -301,16 +308,17 @@ def promote(
         raise ValueError("batch_size must be at least 1")
     found = plan(sessions, model_dir=model_dir, serving_model_dir=serving_model_dir,
                  adopt_rest=adopt_rest)  # fmt: skip
-    version, updated, adopted = found.model_version, 0, set[int]()
+    version, updated, by_run = found.model_version, 0, Counter[int]()
     try:
         for page in _pages(sessions, version, batch_size):
-            done = _apply(sessions, page, version)
-            updated += done
-            # The runs the page's photos took their scores from (one another process adopted
-            # in part meanwhile counts whole: the re-scoring lock keeps a second promotion out).
-            adopted.update(run_id for *_, run_id in page if done)
+            # Each run's photos of the page apply apart: what a run gave is what its update
+            # changed, not a photo another process put on M meanwhile (skipped, counting 0).
+            for run_id, rows in _by_run(page):
+                by_run[run_id] += _apply(sessions, rows, version)
+                updated = by_run.total()
             if on_batch is not None:
                 on_batch(updated)
+        adopted = _given(by_run)
         with session_scope(sessions) as session:  # on SQLite, under the write lock from here
             digest, target = scores_sha256(session, version), f"model:{version}"
             on_model = _on_model(session, version, RescoredScore.score.is_not(None))
@@ -329,6 +337,7 @@ def promote(
                     session, signing_key, actor=actor, action=ACTION, target=target,
                     details={
                         "run_ids": sorted(adopted), "runs_checked": found.run_ids,
+                        "updated_by_run": {str(run): n for run, n in adopted.items()},
                         "model_version": version, "updated": updated,
                         "photos_on_model": on_model, "already_on_model": found.already_on_model,
                         "kept_old_score": len(found.kept_old), "scores_sha256": digest,
@@ -337,13 +346,26 @@ def promote(
                 )  # fmt: skip
     except BaseException as exc:  # photos changed: the trail says so, if the database takes it
         if updated:
-            _audit_stopped(sessions, signing_key, found, actor, exc, updated, sorted(adopted))
+            _audit_stopped(sessions, signing_key, found, actor, exc, updated, _given(by_run))
         raise
     logger.info("promoted %s: %d photo(s) updated", version, updated)
     return PromoteReport(
         plan=found, updated=updated, adopted_runs=sorted(adopted), scores_sha256=digest,
-        audited=audited,
+        audited=audited, updated_by_run=adopted,
     )  # fmt: skip
+
+
+def _by_run(page: list[Any]) -> list[tuple[int, list[Any]]]:
+    """The page's rows by the run whose score each photo takes, in run order."""
+    rows: dict[int, list[Any]] = {}
+    for row in page:
+        rows.setdefault(row[-1], []).append(row)
+    return sorted(rows.items())
+
+
+def _given(by_run: Counter[int]) -> dict[int, int]:
+    """The runs that gave at least one photo its score, with how many, in run order."""
+    return {run: n for run, n in sorted(by_run.items()) if n}
 
 
 def _hold_audit_head(session: Session) -> None:
@@ -358,14 +380,16 @@ def _hold_audit_head(session: Session) -> None:
 
 def _audit_stopped(
     sessions: sessionmaker[Session], key: bytes, found: PromotionPlan, actor: str,
-    exc: BaseException, updated: int, adopted: list[int],
+    exc: BaseException, updated: int, adopted: dict[int, int],
 ) -> None:  # fmt: skip
     """The entry of a promotion that stopped after adopting `updated` photos from the runs
-    `adopted`; logged instead when the database is what failed (its own error is raised)."""
+    `adopted` (with how many each gave); logged instead when the database is what failed (its
+    own error is raised)."""
     how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     error = getattr(exc, "code", None) or type(exc).__name__
-    details = {"run_ids": adopted, "runs_checked": found.run_ids, "updated": updated,
-               "outcome": how, "error": error}  # fmt: skip
+    details = {"run_ids": sorted(adopted), "runs_checked": found.run_ids,
+               "updated_by_run": {str(run): n for run, n in adopted.items()},
+               "updated": updated, "outcome": how, "error": error}  # fmt: skip
     try:
         with session_scope(sessions) as session:
             audit.append(session, key, actor=actor, action=STOPPED,

@@ -1,9 +1,10 @@
 """Which re-scoring runs `rescore promote` adopted, as its audit entries (serving/promote.py) say.
 
 A finished promotion's entry (ACTION) names the runs it adopted outcomes of (`run_ids`: at
-least one photo took its score from them) and the runs it checked (`runs_checked`: every run
-under the model version then, each finished, with nothing of it left to adopt once it is done);
-entries written before `runs_checked` named every run checked in `run_ids`. A promotion stopped
+least one photo took its score from them in that promotion; `updated_by_run`, not read here,
+counts how many each gave) and the runs it checked (`runs_checked`: every run under the
+model version then, each finished, with nothing of it left to adopt once it is done); entries
+written before `runs_checked` named every run checked in `run_ids`. A promotion stopped
 half-way (STOPPED) names the runs it had adopted outcomes of when it stopped.
 
 `adopted_runs`: runs whose outcomes are, all or some, the service's scores, or that a finished

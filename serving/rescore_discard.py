@@ -94,9 +94,10 @@ def discard_run(session: Session, model_version: str, since_key: str) -> Discard
 def _kept(session: Session, run: RescoreRun) -> str:
     """Why a promoted run is kept, and the ways on, each naming the run's own command (or the
     pipeline's call), not this one: as it was started, or a new run for the photos it has
-    still to score; where a promotion stopped half-way has outcomes of it still to adopt, that
-    promotion first, since no new run is let beside them (serving/rescore_reopened.py)."""
-    from serving.rescore_reopened import kept_way, new_run_way
+    still to score (with none left, that none is, and a new run for photos uploaded later);
+    where a promotion stopped half-way has outcomes of it still to adopt, that promotion
+    first, since no new run is let beside them (serving/rescore_reopened.py)."""
+    from serving.rescore_reopened import kept_way, new_run_way, nothing_to_score
 
     again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
                       options=run_options(run.since_key))  # fmt: skip
@@ -107,7 +108,9 @@ def _kept(session: Session, run: RescoreRun) -> str:
         return kept_way(session, run, why, as_started=as_started, again=again)
     # The run's own command, not "this command" (the discard, which never marks a run finished).
     way = new_run_way(session, run, again=again)
-    return (
-        f"{head} was adopted by `rescore promote`: the service's scores come from it, so it is "
-        f"kept; {as_started} to score the photos it has still to score{way}"
+    kept = (
+        f"{head} was adopted by `rescore promote`: the service's scores come from it, so it is kept"
     )
+    if nothing_to_score(session, run):  # the way says so, and names one for later uploads
+        return f"{kept}{way}"
+    return f"{kept}; {as_started} to score the photos it has still to score{way}"

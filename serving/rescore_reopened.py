@@ -18,6 +18,7 @@ run a promotion stopped half-way adopted in part waits for that promotion to be 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -68,23 +69,41 @@ def close_covered(session: Session, run: RescoreRun, provenance: RunProvenance) 
     return True
 
 
-def adopted_and_covered(session: Session, run: RescoreRun) -> bool:
+def adopted_and_covered(
+    session: Session, run: RescoreRun, promoted: Mapping[str, set[int]] | None = None
+) -> bool:
     """Whether unfinished `run` is finished in all but its status: a promotion adopted every
     score it holds (`promoted_runs`: nothing of it left to adopt) and no photo in its scope is
     left to score (a new run scored those uploaded since; it was stopped after its last
     batch). Run again, under any settings, it would score nothing a promotion needs and mark
     itself finished (`close_covered`), so promotion goes on without it: a run still running
-    holds the re-scoring lock, which `rescore promote` takes."""
-    if run.status == "done" or run.id not in promoted_runs(session, run.model_version):
+    holds the re-scoring lock, which `rescore promote` takes. `promoted`: `promoted_runs` by
+    model version, read once for many runs (`promoted_by_version`); default: read for this run."""
+    if run.status == "done":
         return False
-    return first_uncovered(session, run.model_version, _since(run)) is None
+    version = run.model_version
+    adopted = (promoted or {}).get(version)
+    if adopted is None:
+        adopted = promoted_runs(session, version)
+    if run.id not in adopted:
+        return False
+    return first_uncovered(session, version, _since(run)) is None
+
+
+def promoted_by_version(session: Session, runs: Iterable[RescoreRun]) -> dict[str, set[int]]:
+    """`promoted_runs` of each model version the unfinished `runs` are under (the promotions'
+    audit entries are read once a version, not once a run)."""
+    versions = {run.model_version for run in runs if run.status != "done"}
+    return {version: promoted_runs(session, version) for version in sorted(versions)}
 
 
 def finish_covered(session: Session, run_ids: list[int]) -> list[int]:
     """Mark finished the runs of `run_ids` that are so in all but their status
     (`adopted_and_covered`), as the promotion checking them finds them; which it did."""
-    runs = session.execute(select(RescoreRun).where(RescoreRun.id.in_(run_ids))).scalars()
-    closed = [run for run in runs if adopted_and_covered(session, run)]
+    query = select(RescoreRun).where(RescoreRun.id.in_(run_ids)).order_by(RescoreRun.id)
+    runs = list(session.execute(query).scalars())
+    promoted = promoted_by_version(session, runs)
+    closed = [run for run in runs if adopted_and_covered(session, run, promoted)]
     for run in closed:
         run.status, run.finished_at = "done", datetime.now(UTC)
         logger.warning(
@@ -98,22 +117,30 @@ def finish_covered(session: Session, run_ids: list[int]) -> list[int]:
 
 def _first_to_score(session: Session, run: RescoreRun) -> datetime | None:
     """When the first photo in `run`'s scope a new run would score was uploaded: of those still
-    to score (`_uncovered`), else of those recorded as damage to the store, scored once
-    restored; None when there is neither."""
+    to score (`_uncovered`: with those whose restored original a refusing call discarded the
+    damage outcome of) and of those recorded as damage to the store, scored once restored;
+    None when there is neither. Every damage outcome of the scope counts, not only the page of
+    restored originals a refusal came on (serving/rescore_photos.py `retry_restored`): a photo
+    restored on a later page may have been uploaded earlier (ids follow filing, not clocks)."""
     since = _since(run)
     first = session.scalar(
         select(func.min(Photo.created_at)).where(*_uncovered(run.model_version, since))
     )
-    if first is not None:
-        return first
     damaged = select(func.min(Photo.created_at)).join(
         RescoredScore, RescoredScore.photo_id == Photo.id
     )
-    return session.scalar(
+    first_damaged = session.scalar(
         damaged.where(
             RescoredScore.model_version == run.model_version, store_damaged(), *photo_scope(since)
         )
     )
+    return min((when for when in (first, first_damaged) if when is not None), default=None)
+
+
+def nothing_to_score(session: Session, run: RescoreRun) -> bool:
+    """Whether no photo in `run`'s scope is left for a run to score: none still to score, none
+    recorded as damage to the store (scored once restored)."""
+    return _first_to_score(session, run) is None
 
 
 def kept_way(

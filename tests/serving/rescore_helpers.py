@@ -1,7 +1,8 @@
-"""Helpers of the tests that follow re-scoring refusals to their way out: the run the Ray
-pipeline leaves behind when stopped, a promotion stopped after its first photo (Ctrl-C), a
-service whose promotion was so stopped, a photo uploaded and the code updated since (its run
-reopened for that photo and stopped, or not), and what the promotions then did."""
+"""Helpers of the tests that follow re-scoring refusals to their way out: the files of a
+service to run `shanyraq` on, the run the Ray pipeline leaves behind (stopped, or finished), a
+promotion stopped after its first photo (Ctrl-C), a service whose promotion was so stopped, a
+photo uploaded and the code updated since (its run reopened for that photo and stopped, or
+not), and what the promotions then did."""
 
 from __future__ import annotations
 
@@ -19,22 +20,39 @@ from serving.promote import promote
 from serving.rescore_ray import expected_provenance
 from serving.rescore_runs import open_run, since_key_of
 from serving.storage import PhotoStore
+from tests.serving.cli_helpers import run_cli
 from tests.serving.rescore_fixtures import (
     PROMOTED,
     STOPPED,
+    cli_config,
     promotion_entries,
     stop_after_first_batch,
 )
-from tests.serving.test_rescore_review14 import _late_upload, _new_code, _run
-from tests.serving.test_rescore_review15 import VERSION, _service
-from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
+from tests.serving.test_rescore_review14 import _late_upload, _new_code
+
+VERSION = "test-0"  # tiny_model(seed=0)
+# The code the service ran before an update, and after it (shanyraq.provenance.code_version).
+OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
+
+
+def cli_service(tmp_path: Path, n: int, model: Path) -> tuple[Path, str, Path]:
+    """(serving.yaml, database URL, photo store root) of `cli_config`'s service of n photos."""
+    config = cli_config(tmp_path, n, model_dir=model)
+    data = tmp_path / "data"
+    return config, f"sqlite:///{data / 'shanyraq.db'}", data / "photos"
 
 
 def stopped_ray_run(
-    url: str, model: Path, photo_ids: list[int], *, since: datetime | None = None
+    url: str,
+    model: Path,
+    photo_ids: list[int],
+    *,
+    since: datetime | None = None,
+    done: bool = False,
 ) -> int:
     """The run `rescore_with_ray(..., since=since)` (prefer="cpu") leaves behind when stopped
-    after scoring `photo_ids`: opened as the pipeline opens it, an outcome for each; its id."""
+    after scoring `photo_ids`: opened as the pipeline opens it, an outcome for each; finished
+    instead when `done` (its actors not run); its id."""
     provenance = expected_provenance(
         model, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
     )
@@ -46,6 +64,8 @@ def stopped_ray_run(
             RescoredScore(photo_id=i, model_version=VERSION, run_id=run.id, score={"marker": i})
             for i in photo_ids
         )
+        if done:
+            run.status, run.scored = "done", len(photo_ids)
         run_id = run.id
     engine.dispose()
     return run_id
@@ -66,9 +86,9 @@ def half_promoted_then_updated(
     photo 1 (Ctrl-C), a photo uploaded since, then the code updated; (serving.yaml, database
     URL, the late photo's id)."""
     _new_code(monkeypatch, OLD_CODE)
-    config, url, store_root = _service(tmp_path, 3, model)
-    scored = _run("rescore", "--model", model, "--config", config, "--device", "cpu",
-                  "--no-progress")  # fmt: skip
+    config, url, store_root = cli_service(tmp_path, 3, model)
+    scored = run_cli("rescore", "--model", model, "--config", config, "--device", "cpu",
+                     "--no-progress")  # fmt: skip
     assert scored.exit_code == 0, scored.output
     settings = load_settings(config)
     db_engine, key = open_with_key(settings, may_create=False)

@@ -8,37 +8,31 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.migrations import alembic_config, upgrade
 from shanyraq import __version__
-from shanyraq.cli import build_app
-from shanyraq.errors import ShanyraqError
-from tests.serving.cli_helpers import OLD_REVISION, SECRET_KEY, serving_config
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    SECRET_KEY,
+    database_behind,
+    error_code,
+    run_cli,
+    serving_config,
+)
 from tests.serving.helpers import PASSWORD
 from tests.serving.rescore_fixtures import tiny_model
 from tests.serving.test_audit_tail import _log_before_0003
 
 # `db status` exit codes, as serving/db_cli.py and README document them.
 EXIT_UPGRADE_NEEDED, EXIT_NOT_UPGRADABLE = 3, 4
-
-
-def _run(*args: str | Path) -> Any:
-    return CliRunner().invoke(build_app(), [str(arg) for arg in args])
-
-
-def _code(result: Any) -> str | None:
-    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
 
 
 def _revision(url: str) -> str | None:
@@ -97,7 +91,7 @@ def test_status_tells_a_behind_database_from_an_up_to_date_one(tmp_path, databas
     head = _head()
     assert head != OLD_REVISION
 
-    behind = _run("db", "status", "--config", config)
+    behind = run_cli("db", "status", "--config", config)
     assert behind.exit_code == EXIT_UPGRADE_NEEDED, behind.output
     assert f"revision: {OLD_REVISION}\n" in behind.output
     assert f"this version needs: {head}\n" in behind.output
@@ -105,7 +99,7 @@ def test_status_tells_a_behind_database_from_an_up_to_date_one(tmp_path, databas
     assert _revision(database_url) == OLD_REVISION  # only read
 
     upgrade(database_url)
-    current = _run("db", "status", "--config", config)
+    current = run_cli("db", "status", "--config", config)
     assert current.exit_code == 0, current.output
     assert f"revision: {head}\n" in current.output and "upgrade needed: no" in current.output
 
@@ -118,7 +112,7 @@ def test_status_hides_the_password_and_writes_nothing(tmp_path, monkeypatch):
         connection.execute("PRAGMA journal_mode=DELETE")
     connection.close()
     before = _files(data_dir)
-    result = _run("db", "status", "--config", serving_config(tmp_path, ""))
+    result = run_cli("db", "status", "--config", serving_config(tmp_path, ""))
     assert result.exit_code == EXIT_UPGRADE_NEEDED, result.output
     assert f"database: sqlite:///{database}\n" in result.output
     assert _files(data_dir) == before  # no migration, no journal change, no -wal, no key
@@ -126,25 +120,25 @@ def test_status_hides_the_password_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(
         "SHANYRAQ_SERVING__DATABASE_URL", "postgresql+psycopg://shanyraq:s3cret@127.0.0.1:1/x"
     )
-    unreachable = _run("db", "status", "--config", serving_config(tmp_path, ""))
-    assert _code(unreachable) == "database_unavailable"
+    unreachable = run_cli("db", "status", "--config", serving_config(tmp_path, ""))
+    assert error_code(unreachable) == "database_unavailable"
     assert "s3cret" not in str(unreachable.exception)
 
 
 def test_status_of_a_missing_database_and_of_ones_it_cannot_upgrade(tmp_path):
     missing = tmp_path / "typo" / "shanyraq.db"
-    result = _run("db", "status", "--config", serving_config(tmp_path, f"sqlite:///{missing}"))
-    assert _code(result) == "database_missing"
+    result = run_cli("db", "status", "--config", serving_config(tmp_path, f"sqlite:///{missing}"))
+    assert error_code(result) == "database_missing"
     assert "`shanyraq users add`" in str(result.exception)
     assert not missing.parent.exists()
 
     foreign = _foreign(tmp_path / "foreign.db")
-    result = _run("db", "status", "--config", serving_config(tmp_path, f"sqlite:///{foreign}"))
+    result = run_cli("db", "status", "--config", serving_config(tmp_path, f"sqlite:///{foreign}"))
     assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
     assert "revision: none" in result.output and "no Shanyraq tables" in result.output
 
     newer = _newer(tmp_path / "newer.db")
-    result = _run("db", "status", "--config", serving_config(tmp_path, newer))
+    result = run_cli("db", "status", "--config", serving_config(tmp_path, newer))
     assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
     assert "which this version does not know" in result.output
 
@@ -159,7 +153,7 @@ def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
     config = serving_config(tmp_path, database_url, auto_migrate=False)  # the explicit upgrade runs
     head = _head()
 
-    upgraded = _run("db", "upgrade", "--config", config)
+    upgraded = run_cli("db", "upgrade", "--config", config)
 
     assert upgraded.exit_code == 0, upgraded.output
     assert f"from migration 0002 to {head}" in upgraded.output
@@ -169,12 +163,12 @@ def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
     assert entries[-1].details == {
         "from_revision": "0002", "to_revision": head, "code_version": __version__,
     }  # fmt: skip
-    verified = _run("audit", "verify", "--config", config)
+    verified = run_cli("audit", "verify", "--config", config)
     assert verified.exit_code == 0, verified.output
     assert "audit log intact: 4 entries" in verified.output
     anchored = (tmp_path / "anchor.log").read_text()
 
-    again = _run("db", "upgrade", "--config", config)
+    again = run_cli("db", "upgrade", "--config", config)
     assert again.exit_code == 0, again.output
     assert f"nothing to do: the database is at migration {head} already" in again.output
     assert len(_entries(database_url)) == 4
@@ -183,7 +177,7 @@ def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
 
 def test_upgrade_refuses_a_lock_wait_past_a_day_before_opening_anything(tmp_path):
     # Before: accepted, and on PostgreSQL the server's own "outside the valid range" error.
-    result = _run(
+    result = run_cli(
         "db", "upgrade", "--config", serving_config(tmp_path, ""), "--lock-wait", "10000000"
     )
     assert result.exit_code == 2 and "--lock-wait" in result.output, result.output
@@ -193,15 +187,16 @@ def test_upgrade_refuses_a_lock_wait_past_a_day_before_opening_anything(tmp_path
 
 def test_upgrade_makes_no_database(tmp_path):
     missing = tmp_path / "data" / "shanyraq.db"
-    result = _run("db", "upgrade", "--config", serving_config(tmp_path, ""))
-    assert _code(result) == "database_missing"
+    result = run_cli("db", "upgrade", "--config", serving_config(tmp_path, ""))
+    assert error_code(result) == "database_missing"
     message = str(result.exception)
     assert "`shanyraq users add`" in message and "`shanyraq serve`" in message
     assert not missing.parent.exists()
 
     foreign = _foreign(tmp_path / "foreign.db")
-    result = _run("db", "upgrade", "--config", serving_config(tmp_path, f"sqlite:///{foreign}"))
-    assert _code(result) == "database_missing" and "no Shanyraq tables" in str(result.exception)
+    result = run_cli("db", "upgrade", "--config", serving_config(tmp_path, f"sqlite:///{foreign}"))
+    assert error_code(result) == "database_missing"
+    assert "no Shanyraq tables" in str(result.exception)
     with sqlite3.connect(foreign) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
     connection.close()
@@ -210,16 +205,16 @@ def test_upgrade_makes_no_database(tmp_path):
 def test_upgrade_without_the_key_changes_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
     upgrade(url, OLD_REVISION)
-    result = _run("db", "upgrade", "--config", serving_config(tmp_path, url, key=False))
-    assert _code(result) == "signing_key_missing"
+    result = run_cli("db", "upgrade", "--config", serving_config(tmp_path, url, key=False))
+    assert error_code(result) == "signing_key_missing"
     assert _revision(url) == OLD_REVISION
     assert not (tmp_path / "data" / "secret_key").exists()
 
 
 def test_upgrade_refuses_a_database_of_newer_code(tmp_path):
     url = _newer(tmp_path / "newer.db")
-    result = _run("db", "upgrade", "--config", serving_config(tmp_path, url))
-    assert _code(result) == "database_not_migrated"
+    result = run_cli("db", "upgrade", "--config", serving_config(tmp_path, url))
+    assert error_code(result) == "database_not_migrated"
     assert "run the version that wrote it" in str(result.exception)
     assert _revision(url) == "9999"
 
@@ -242,36 +237,27 @@ def _migrating(name: str, model: Path) -> list[str]:
     return [arg.replace("{model}", str(model)) for arg in MIGRATING[name]]
 
 
-def _behind_with_an_account(tmp_path: Path) -> str:
-    """A database at OLD_REVISION holding an admin `amina`, as an older version left it."""
-    url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
-    added = _run("users", "add", "amina", "--role", "admin", "--password", PASSWORD,
-                 "--config", serving_config(tmp_path, url))  # fmt: skip
-    assert added.exit_code == 0, added.output
-    command.downgrade(alembic_config(url), OLD_REVISION)
-    return url
-
-
 @pytest.mark.parametrize("name", MIGRATING)
 def test_with_auto_migrate_off_only_db_upgrade_migrates(name, tmp_path, model):
-    url = _behind_with_an_account(tmp_path)
-    config = serving_config(tmp_path, url, auto_migrate=False)
+    url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
+    config = database_behind(tmp_path, url)  # auto_migrate: false
 
-    refused = _run(*_migrating(name, model), "--config", config)
+    refused = run_cli(*_migrating(name, model), "--config", config)
 
-    assert _code(refused) == "database_not_migrated", refused.output
+    assert error_code(refused) == "database_not_migrated", refused.output
     assert "`shanyraq db upgrade`" in str(refused.exception)
     assert _revision(url) == OLD_REVISION
     assert len(_entries(url)) == 1  # nothing recorded
-    assert _run("db", "upgrade", "--config", config).exit_code == 0
-    done = _run(*_migrating(name, model), "--config", config)
+    assert run_cli("db", "upgrade", "--config", config).exit_code == 0
+    done = run_cli(*_migrating(name, model), "--config", config)
     assert done.exit_code == 0, done.output
 
 
 @pytest.mark.parametrize("name", MIGRATING)
 def test_with_auto_migrate_on_the_commands_migrate_as_before(name, tmp_path, model):
-    url = _behind_with_an_account(tmp_path)
-    done = _run(*_migrating(name, model), "--config", serving_config(tmp_path, url))
+    url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
+    database_behind(tmp_path, url)
+    done = run_cli(*_migrating(name, model), "--config", serving_config(tmp_path, url))
     assert done.exit_code == 0, done.output
     assert _revision(url) == _head()
 
@@ -279,7 +265,7 @@ def test_with_auto_migrate_on_the_commands_migrate_as_before(name, tmp_path, mod
 def test_with_auto_migrate_off_a_fresh_install_is_still_created(tmp_path):
     """Making a new database at this version's schema is not upgrading one."""
     url = f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
-    added = _run(
+    added = run_cli(
         *MIGRATING["users add"], "--config", serving_config(tmp_path, url, auto_migrate=False)
     )
     assert added.exit_code == 0, added.output

@@ -12,14 +12,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from serving.db.models import AuditEntry, Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import rescore
 from serving.storage import PhotoStore
-from shanyraq.cli import build_app
-from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     DAY0,
@@ -32,6 +30,8 @@ from tests.serving.rescore_fixtures import (
 from vision.bulk import open_scorer
 
 MAX_PIXELS = 50_000_000
+# cli_helpers' two, under the names other re-scoring tests import them from here by.
+_run, _code = run_cli, error_code
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +121,6 @@ def test_an_original_the_store_fails_to_read_is_named_with_its_reason(
     engine.dispose()
 
 
-def _run(*args: str | Path) -> Any:
-    return CliRunner().invoke(build_app(), [str(arg) for arg in args])
-
-
-def _code(result: Any) -> str | None:
-    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
-
-
 def test_the_command_names_an_unreadable_original_and_scores_the_rest(tmp_path: Path) -> None:
     model = tiny_model(tmp_path / "models")
     config = cli_config(tmp_path, 3)
@@ -139,9 +131,9 @@ def test_the_command_names_an_unreadable_original_and_scores_the_rest(tmp_path: 
     path.unlink()
     path.mkdir()
 
-    result = _run("rescore", "--model", model, "--device", "cpu", "--no-progress",
-                  "--config", config)  # fmt: skip
-    assert _code(result) == "photo_store_damaged", result.output
+    result = run_cli("rescore", "--model", model, "--device", "cpu", "--no-progress",
+                     "--config", config)  # fmt: skip
+    assert error_code(result) == "photo_store_damaged", result.output
     assert "Traceback" not in result.output
     message = str(result.exception)
     assert "1 original(s)" in message and "photos 2" in message and "cannot be read" in message
@@ -192,36 +184,36 @@ def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     common = ("--model", model, "--config", config)
     rescore_cmd = ("rescore", *common, "--device", "cpu", "--no-progress")
     _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
-    assert _run(*rescore_cmd).exit_code == 0
+    assert run_cli(*rescore_cmd).exit_code == 0
     _late_upload(url, store, day=10, seed=1)
     _new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
 
-    resumed = _run(*rescore_cmd)
-    assert _code(resumed) == "rescore_resume_mismatch", resumed.output
+    resumed = run_cli(*rescore_cmd)
+    assert error_code(resumed) == "rescore_resume_mismatch", resumed.output
     said = str(resumed.exception)
     assert "No promotion adopted its scores" in said and "--restart" not in said
     assert "`shanyraq rescore discard --model DIR` (its 3 outcome(s) are deleted)" in said
-    restarted = _run(*rescore_cmd, "--restart")
-    assert _code(restarted) == "rescore_restart_refused"
+    restarted = run_cli(*rescore_cmd, "--restart")
+    assert error_code(restarted) == "rescore_restart_refused"
     assert "discard it with `shanyraq rescore discard --model DIR`" in str(restarted.exception)
-    since = _run(*rescore_cmd, "--since", "2026-01-11")  # as promote's refusal says
-    assert _code(since) == "rescore_provenance_conflict"
+    since = run_cli(*rescore_cmd, "--since", "2026-01-11")  # as promote's refusal says
+    assert error_code(since) == "rescore_provenance_conflict"
     assert "discard it with `shanyraq rescore discard --model DIR`" in str(since.exception)
 
-    missing = _run("rescore", "discard", *common, "--since", "2026-01-02")
-    assert _code(missing) == "rescore_discard_refused"
+    missing = run_cli("rescore", "discard", *common, "--since", "2026-01-02")
+    assert error_code(missing) == "rescore_discard_refused"
     assert "no re-scoring run under test-0 with --since 2026-01-02" in str(missing.exception)
-    discarded = _run("rescore", "discard", *common)
+    discarded = run_cli("rescore", "discard", *common)
     assert discarded.exit_code == 0, discarded.output
     assert "discarded re-scoring run 1 under test-0 (finished): deleted 3 score(s)" in (
         discarded.output
     )
-    again = _run(*rescore_cmd)
+    again = run_cli(*rescore_cmd)
     assert again.exit_code == 0, again.output
     assert "photos in scope: 4; scored: 4" in again.output and "code 0.1.0+bbbbbbbbbbbb" in (
         again.output
     )
-    promoted = _run("rescore", "promote", *common)
+    promoted = run_cli("rescore", "promote", *common)
     assert promoted.exit_code == 0, promoted.output
     assert "photos to update: 4" in promoted.output
     engine = make_engine(url)
@@ -235,20 +227,20 @@ def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     assert entry.details["provenance"]["code_version"] == "0.1.0+aaaaaaaaaaaa"
     assert [(r.code_version, r.status) for r in runs] == [("0.1.0+bbbbbbbbbbbb", "done")]
     assert on_model == ["test-0"] * 4  # the late upload too
-    assert _run("audit", "verify", "--config", config).exit_code == 0
+    assert run_cli("audit", "verify", "--config", config).exit_code == 0
 
     # Promoted: kept, and the refusals say so instead of offering to discard it.
     _new_code(monkeypatch, "0.1.0+cccccccccccc")
-    kept = _run("rescore", "discard", *common)
-    assert _code(kept) == "rescore_discard_refused" and "it is kept" in str(kept.exception)
+    kept = run_cli("rescore", "discard", *common)
+    assert error_code(kept) == "rescore_discard_refused" and "it is kept" in str(kept.exception)
     # ... and names the way under the current code: a new run (another --since), then promote.
     assert "start a new run" in str(kept.exception) and "--since" in str(kept.exception)
-    refused = _run(*rescore_cmd, "--restart")
-    assert _code(refused) == "rescore_restart_refused"
+    refused = run_cli(*rescore_cmd, "--restart")
+    assert error_code(refused) == "rescore_restart_refused"
     assert "adopted its scores" in str(refused.exception)
     assert "discard" not in str(refused.exception)
     _late_upload(url, store, day=11, seed=2)
-    reopened = _run(*rescore_cmd)  # only the code it recorded can score it
-    assert _code(reopened) == "rescore_resume_mismatch"
+    reopened = run_cli(*rescore_cmd)  # only the code it recorded can score it
+    assert error_code(reopened) == "rescore_resume_mismatch"
     assert "as the run was started" in str(reopened.exception)
     assert "discard" not in str(reopened.exception)

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from serving import audit
 from serving.db.models import AuditEntry, RescoredScore, RescoreRun
@@ -31,22 +30,21 @@ from serving.rescore_runs import (
     RunProvenance,
     artifact_digest,
     discard_command,
-    open_run,
-    since_key_of,
 )
 from serving.storage import PhotoStore
-from shanyraq.cli import build_app
-from shanyraq.errors import ShanyraqError
-from tests.serving.rescore_fixtures import DAY0, CountingScorer, cli_config, populate, tiny_model
+from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_fixtures import DAY0, CountingScorer, populate, tiny_model
+from tests.serving.rescore_helpers import VERSION, cli_service, stopped_ray_run
 from tests.serving.test_rescore_artifact_review14 import _recalibrate
 from tests.serving.test_rescore_review14 import _late_upload, _new_code
 from vision.bulk import open_scorer
 
 MAX_PIXELS = 50_000_000
-VERSION = "test-0"  # tiny_model(seed=0)
 KEY = b"test-secret-key-0123456789abcdef"
 RAY_DISCARD = "discard it with `shanyraq rescore discard --model DIR --ray`"
 PLAIN_DISCARD = "discard it with `shanyraq rescore discard --model DIR`"
+# The shared helpers, under the names other re-scoring tests import them from here by.
+_run, _code, _service, _ray_run = run_cli, error_code, cli_service, stopped_ray_run
 
 
 @pytest.fixture
@@ -86,41 +84,6 @@ def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
 
 
-def _run(*args: str | Path) -> Any:
-    return CliRunner().invoke(build_app(), [str(arg) for arg in args])
-
-
-def _code(result: Any) -> str | None:
-    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
-
-
-def _service(tmp_path: Path, n: int, model: Path) -> tuple[Path, str, Path]:
-    """(serving.yaml, database URL, photo store root) of `cli_config`'s service of n photos."""
-    config = cli_config(tmp_path, n, model_dir=model)
-    data = tmp_path / "data"
-    return config, f"sqlite:///{data / 'shanyraq.db'}", data / "photos"
-
-
-def _ray_run(url: str, model: Path, photo_ids: list[int], *, done: bool = False) -> int:
-    """The run `rescore_with_ray` (prefer="cpu") leaves behind: opened as the pipeline opens it,
-    holding an outcome for each of `photo_ids`, finished when `done` (its actors not run)."""
-    provenance = expected_provenance(
-        model, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
-    )
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        run, _ = open_run(session, VERSION, since_key_of(None, ray=True), provenance, restart=False)
-        session.add_all(
-            RescoredScore(photo_id=i, model_version=VERSION, run_id=run.id, score={"marker": i})
-            for i in photo_ids
-        )
-        if done:
-            run.status, run.scored = "done", len(photo_ids)
-        run_id = run.id
-    engine.dispose()
-    return run_id
-
-
 def _ray(url: str, store_root: Path, model: Path) -> Any:
     return rescore_with_ray(
         url, store_root, model, model_version=VERSION, prefer="cpu", max_pixels=MAX_PIXELS
@@ -142,8 +105,8 @@ def _runs(url: str) -> list[tuple[int, str, str]]:
 def test_a_ray_run_resumed_with_an_edited_model_names_discard_and_discard_takes_it(
     tmp_path: Path, model_copy: Path, no_ray: None
 ) -> None:
-    config, url, store_root = _service(tmp_path, 4, model_copy)
-    _ray_run(url, model_copy, [1, 2])  # stopped part-way
+    config, url, store_root = cli_service(tmp_path, 4, model_copy)
+    stopped_ray_run(url, model_copy, [1, 2])  # stopped part-way
     _recalibrate(model_copy)  # an edited copy under the same model version
     with pytest.raises(RescoreResumeError) as refused:
         _ray(url, store_root, model_copy)
@@ -153,9 +116,9 @@ def test_a_ray_run_resumed_with_an_edited_model_names_discard_and_discard_takes_
     assert "--restart" not in message
     assert f"{RAY_DISCARD} (its 2 outcome(s) are deleted)" in message
 
-    missing = _run("rescore", "discard", "--model", model_copy, "--config", config)
-    assert _code(missing) == "rescore_discard_refused"  # the plain run: none
-    gone = _run("rescore", "discard", "--model", model_copy, "--ray", "--config", config)
+    missing = run_cli("rescore", "discard", "--model", model_copy, "--config", config)
+    assert error_code(missing) == "rescore_discard_refused"  # the plain run: none
+    gone = run_cli("rescore", "discard", "--model", model_copy, "--ray", "--config", config)
     assert gone.exit_code == 0, gone.output
     assert "discarded re-scoring run 1 under test-0 (unfinished): deleted 2 score(s)" in (
         gone.output
@@ -173,13 +136,13 @@ def test_a_ray_run_resumed_with_an_edited_model_names_discard_and_discard_takes_
 def test_after_an_update_a_finished_run_of_either_path_is_refused_in_the_same_words(
     tmp_path: Path, model_copy: Path, monkeypatch: pytest.MonkeyPatch, no_ray: None, ray: bool
 ) -> None:
-    config, url, store_root = _service(tmp_path, 3, model_copy)
+    config, url, store_root = cli_service(tmp_path, 3, model_copy)
     _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
     if ray:
-        _ray_run(url, model_copy, [1, 2, 3], done=True)
+        stopped_ray_run(url, model_copy, [1, 2, 3], done=True)
     else:
-        scored = _run("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
-                      "--no-progress")  # fmt: skip
+        scored = run_cli("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
+                         "--no-progress")  # fmt: skip
         assert scored.exit_code == 0, scored.output
     _new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
     if ray:  # nothing to score: no refusal, and Ray is not started for nothing
@@ -191,9 +154,9 @@ def test_after_an_update_a_finished_run_of_either_path_is_refused_in_the_same_wo
             _ray(url, store_root, model_copy)
         message = refused.value.message
     else:
-        result = _run("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
-                      "--no-progress")  # fmt: skip
-        assert _code(result) == "rescore_resume_mismatch", result.output
+        result = run_cli("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
+                         "--no-progress")  # fmt: skip
+        assert error_code(result) == "rescore_resume_mismatch", result.output
         message = result.exception.message
     way = RAY_DISCARD if ray else PLAIN_DISCARD
     again = "call `rescore_with_ray(...)`" if ray else "run this command"  # no command starts Ray
@@ -209,8 +172,8 @@ def test_after_an_update_a_finished_run_of_either_path_is_refused_in_the_same_wo
 def test_a_run_refused_for_a_ray_runs_outcomes_names_discarding_that_one(
     tmp_path: Path, model_copy: Path, no_ray: None
 ) -> None:
-    _, url, store_root = _service(tmp_path, 4, model_copy)
-    _ray_run(url, model_copy, [1, 2])  # the Ray pipeline's run, unfinished, on the CPU path
+    _, url, store_root = cli_service(tmp_path, 4, model_copy)
+    stopped_ray_run(url, model_copy, [1, 2])  # the Ray pipeline's run, unfinished, on the CPU path
     engine = make_engine(url)
     store = PhotoStore(store_root)
     scorer = open_scorer(model_copy, prefer="cpu", max_pixels=MAX_PIXELS, decode_short_side=1024)
@@ -255,17 +218,17 @@ def test_each_ray_actor_checks_the_model_files_it_loads(tmp_path: Path, model_co
 def test_promote_refuses_a_folder_edited_since_the_run_scored_with_it(
     tmp_path: Path, model_copy: Path
 ) -> None:
-    config, url, _ = _service(tmp_path, 3, model_copy)
-    scored = _run("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
-                  "--no-progress")  # fmt: skip
+    config, url, _ = cli_service(tmp_path, 3, model_copy)
+    scored = run_cli("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
+                     "--no-progress")  # fmt: skip
     assert scored.exit_code == 0, scored.output
     recorded = artifact_digest(model_copy)
     as_scored = (model_copy / "model.json").read_bytes()
     _recalibrate(model_copy)  # the service's model_dir is this folder: model.json agrees
 
     command = ("rescore", "promote", "--model", model_copy, "--config", config, "--no-progress")
-    for attempt in (_run(*command), _run(*command[:-1], "--dry-run")):
-        assert _code(attempt) == "rescore_model_files_mismatch", attempt.output
+    for attempt in (run_cli(*command), run_cli(*command[:-1], "--dry-run")):
+        assert error_code(attempt) == "rescore_model_files_mismatch", attempt.output
         message = attempt.exception.message
         assert f"re-scoring run 1 under test-0 was scored with model files {recorded!r}" in message
         assert f"{model_copy} holds {artifact_digest(model_copy)!r}" in message
@@ -277,7 +240,7 @@ def test_promote_refuses_a_folder_edited_since_the_run_scored_with_it(
     engine.dispose()
 
     (model_copy / "model.json").write_bytes(as_scored)  # the files the run scored with
-    promoted = _run(*command)
+    promoted = run_cli(*command)
     assert promoted.exit_code == 0, promoted.output
     assert "photos to update: 3" in promoted.output
 
@@ -431,26 +394,23 @@ def test_a_ray_run_given_a_moment_is_named_by_it_and_discarded_with_it(
 ) -> None:
     """The pipeline takes any datetime for `since`; a run of 12:00 was named `--since DAY`,
     which names the run of midnight: no command could reach it."""
-    config, url, _ = _service(tmp_path, 2, model_copy)
+    config, url, _ = cli_service(tmp_path, 2, model_copy)
     moment = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    run_id = stopped_ray_run(url, model_copy, [], since=moment, done=True)
     engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        provenance = expected_provenance(
-            model_copy, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None
-        )
-        run, _ = open_run(session, VERSION, since_key_of(moment, ray=True), provenance,
-                          restart=False)  # fmt: skip
-        run.status = "done"
-        assert discard_command(run) == (
+    with make_session_factory(engine)() as session:
+        assert discard_command(session.get_one(RescoreRun, run_id)) == (
             "`shanyraq rescore discard --model DIR --ray --since 2026-01-01T12:00:00+00:00`"
         )
     engine.dispose()
-    day = _run("rescore", "discard", "--model", model_copy, "--ray", "--since", "2026-01-01",
-               "--config", config)  # fmt: skip
-    assert _code(day) == "rescore_discard_refused"  # midnight's run: none
-    gone = _run("rescore", "discard", "--model", model_copy, "--ray", "--since",
-                "2026-01-01T12:00:00+00:00", "--config", config)  # fmt: skip
+    day = run_cli("rescore", "discard", "--model", model_copy, "--ray", "--since", "2026-01-01",
+                  "--config", config)  # fmt: skip
+    assert error_code(day) == "rescore_discard_refused"  # midnight's run: none
+    gone = run_cli("rescore", "discard", "--model", model_copy, "--ray", "--since",
+                   "2026-01-01T12:00:00+00:00", "--config", config)  # fmt: skip
     assert gone.exit_code == 0, gone.output
     assert _runs(url) == []
-    bad = _run("rescore", "discard", "--model", model_copy, "--since", "noon", "--config", config)
+    bad = run_cli(
+        "rescore", "discard", "--model", model_copy, "--since", "noon", "--config", config
+    )
     assert bad.exit_code != 0 and "ISO 8601" in bad.output

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+# What the command prints; re-exported under this module, where tests import them from.
+from serving.rescore_promote_lines import plan_lines as plan_lines
+from serving.rescore_promote_lines import promote_lines as promote_lines
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from serving.core.config import ServingSettings
-    from serving.promote import PromoteReport, PromotionPlan
+    from serving.promote import PromotionPlan
 
 _CONFIG_HELP = "serving.yaml to use (default: configs/)."
 
@@ -328,72 +331,3 @@ def _reassess(
             f"then run `shanyraq assessments refresh --as {actor[1]}{where}`, which recomputes "
             "them (and any other stale assessment)"
         )
-
-
-def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
-    """What a promotion changes, in plain words."""
-    from serving.promote import STOPPED
-    from serving.rescore_words import adopt_rest_stops
-    from serving.score_shift import shift_lines
-
-    head = "would promote" if dry_run else "promoted"
-    lines = [
-        f"{head} model {plan.model_version} (re-scoring runs {', '.join(map(str, plan.run_ids))})",
-        f"  photos to update: {plan.to_update}; already on this model: {plan.already_on_model}; "
-        f"keeping their old score (no score under this model): {len(plan.kept_old)}",
-    ]
-    lines += [f"    photo {photo_id}: {why}" for photo_id, why in list(plan.kept_old.items())[:10]]
-    if len(plan.kept_old) > 10:
-        lines.append(f"    ... and {len(plan.kept_old) - 10} more")
-    lines += _kept_old_ways(plan.kept_old)
-    lines.append("score shift over the photos to update, current -> new:")
-    lines += shift_lines(plan.shift)
-    lines.append(
-        "families whose latest assessment goes stale (or is, on scores of this model adopted "
-        f"before): {len(plan.stale_families)} "
-        f"({plan.stale_with_decision} with a commission decision on it)"
-        + ("; --reassess recomputes them" if plan.stale_families else "")
-    )
-    lines += [f"  {family_id}" for family_id in plan.stale_families[:20]]
-    if len(plan.stale_families) > 20:
-        lines.append(f"  ... and {len(plan.stale_families) - 20} more")
-    if dry_run and plan.stops_for:  # --adopt-rest, with photos uploaded since the run
-        day, version = plan.stops_from, plan.model_version
-        lines.append(
-            adopt_rest_stops(plan.stops_for, day=day, model_version=version, stopped=STOPPED)
-        )
-    if dry_run:
-        lines.append("dry run: nothing was written")
-    return lines
-
-
-def _kept_old_ways(kept_old: dict[int, str]) -> list[str]:
-    """How the photos keeping their old score get this model's: neither a promotion nor a plain
-    `rescore` tries them again, unless the store's damage is repaired."""
-    from serving.rescore_photos import STORE_DAMAGE
-
-    if not kept_old:
-        return []
-    damaged = sum(why.startswith(STORE_DAMAGE) for why in kept_old.values())
-    return [
-        f"    they stay on the score they have until re-scored: {damaged} the photo store could "
-        "not give (restore the originals from a backup, then `shanyraq rescore --model DIR` "
-        f"scores them), {len(kept_old) - damaged} for another reason (`shanyraq rescore "
-        "--model DIR --retry-failed` tries them again: an error of the moment or a photo over "
-        "the stored-photo limit raised since scores, an undecodable photo fails again); then "
-        "promote again"
-    ]
-
-
-def promote_lines(report: PromoteReport) -> list[str]:
-    """What a promotion changed: the plan's lines, then the photos updated and the runs they
-    took their scores from (the plan names every run it checked), as the audit entry records."""
-    lines = plan_lines(report.plan, dry_run=False)
-    runs = ", ".join(map(str, report.adopted_runs))
-    lines.append(
-        f"updated now: {report.updated} photo(s)"
-        + (f" with the scores of re-scoring runs {runs}" if runs else "")
-        + f"; scores sha256 {report.scores_sha256[:16]}; "
-        + ("audited" if report.audited else "already promoted and audited: nothing changed")
-    )
-    return lines

@@ -122,7 +122,8 @@ def test_each_promotion_entry_names_the_runs_it_adopted_outcomes_of(
             discard_run(session, version, since_key_of(None))
     assert (first.adopted_runs, again.adopted_runs) == ([1], [2])  # as the command prints them
     assert (
-        "updated now: 1 photo(s) with the scores of re-scoring runs 2;" in promote_lines(again)[-1]
+        "updated now: 1 photo(s) with the scores of re-scoring runs 2 (1 photo(s));"
+        in promote_lines(again)[-1]
     )
 
 

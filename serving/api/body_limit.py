@@ -19,6 +19,15 @@ declared length and what was read. One without a valid sign-in is not: like the 
 missing token or a form from another site, anyone could fill the log with them; the metrics
 count them (status 413). The sender is looked up once: a registered answer is given the one
 the audit found (the pages show the signed-in reader's menu with it).
+
+An over-limit Content-Length header is enough to be refused, so a signed-in sender could
+otherwise write an entry per request at will. Each audited refusal counts against the sender's
+upload limit (`Services.upload_limiter`, the upload route's key), on every path: nearly every
+body this large is a photo, and the flood works on any path (the JSON limit is on all of them).
+Past the limit one notice a window is audited (with the limit's details), the rest only counted
+in the metrics; the answer stays 413, since the body is too large however long the client
+waits (a 429 would invite sending it again). So past the limit the sender's uploads are
+answered 429 too, as after the upload route's own refusals.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving import audit
 from serving.api.deps import CurrentUser, get_current_user
 from serving.db.session import session_scope
+from serving.ratelimit import LimitRefusedError
 from serving.state import Services
 from shanyraq.errors import ShanyraqError
 
@@ -114,17 +124,26 @@ def _services(scope: Scope) -> Services | None:
 
 def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> CurrentUser | None:
     """Audit `refusal` (`request_too_large`, committed on its own) if `reader` finds its
-    sender signed in; the sender found (None: nobody, or the look-up failed). A failed write
-    is logged, not raised: the 413 stands."""
+    sender signed in and within their upload limit, which it counts against; past the limit
+    only the window's notice is audited. The sender found (None: nobody, or the look-up
+    failed). A failed write is logged, not raised: the 413 stands."""
     services = _services(request.scope)
     if services is None:
         return None
     details = refusal.audit_details(request.scope)
     actor = None
+    notice_key = None  # the limiter's key, when this entry is its window's notice
     try:
         actor = reader(request)
         if actor is None:
             return None
+        try:
+            services.upload_limiter.hit(f"user:{actor.id}")  # as the upload route counts
+        except LimitRefusedError as limited:
+            if limited.reached is None:  # noticed already this window
+                return actor
+            notice_key = limited.reached.key
+            details.update(limited.reached.audit_details())
         with session_scope(services.sessions) as session:
             audit.append(
                 session, services.signing_key, actor=actor.username,
@@ -132,6 +151,8 @@ def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> Curren
             )  # fmt: skip
     except Exception:  # the refusal stands whatever the database says; the log keeps the note
         logger.exception("request_too_large not audited: %s", details)
+        if notice_key is not None:  # the next refusal brings a notice again
+            services.upload_limiter.unreport(notice_key)
     return actor
 
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
+from serving.reuse_unreadable import UnreadableFiles
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class ReuseIndex:
         self._verdicts = _Lru(config.verdict_cache)
         self._features = _Lru(config.feature_cache)
         self._load_pixels = load_pixels
+        self.unreadable = UnreadableFiles()  # stored files whose last read failed
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -380,9 +382,11 @@ class ReuseIndex:
                 return None
             try:
                 pixels = self._load_pixels(sha256)
-            except (ShanyraqError, OSError):
-                logger.warning("photo %s: stored pixels unreadable, reuse not verified", sha256)
+            except (ShanyraqError, OSError):  # uncached: a restored file is verified again
+                if self.unreadable.failed(sha256):  # once, not at every check while it stays so
+                    logger.warning("photo %s: stored pixels unreadable, reuse not verified", sha256)
                 return None
+            self.unreadable.read(sha256)
         found = features(pixels, self.config.verification)
         if sha256:
             with self._lock:

@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from annotation.cli_inputs import (
+    check_outputs,
+    load_scores,
+    one_scores_option,
+    scores_source_record,
+)
+
 if TYPE_CHECKING:
     from annotation.client import Connection
     from annotation.settings import AnnotationConfig
-    from vision.score import PhotoScore
 
 app = typer.Typer(
     help="Label Studio: make the project, push photos with pre-annotations, pick what to "
@@ -40,78 +46,6 @@ def _connect(config: AnnotationConfig) -> Connection:
     from annotation.settings import token_from_env
 
     return connect(config.server.url, token_from_env(), timeout_s=config.server.timeout_s)
-
-
-def _scores_source(
-    model: Path | None, scores: Path | None, used: list[PhotoScore]
-) -> dict[str, object]:
-    """Where `_scores` got the scores `used`, for the selection record."""
-    from shanyraq.manifest import sha256_file
-
-    if scores is not None:
-        source: dict[str, object] = {
-            "from": "scores_file", "path": str(scores.resolve()), "sha256": sha256_file(scores),
-        }  # fmt: skip
-    elif model is not None:
-        source = {
-            "from": "model",
-            "model_dir": str(model.resolve()),
-            "model_json_sha256": sha256_file(model / "model.json"),
-        }
-    else:
-        source = {"from": "none"}
-    return {**source, "model_versions": sorted({s.model_version for s in used})}
-
-
-def _one_scores_option(model: Path | None, scores: Path | None) -> None:
-    if model is not None and scores is not None:
-        raise typer.BadParameter(
-            "give --model DIR or --scores FILE, not both: the scores come from one of them"
-        )
-
-
-def _scores(
-    manifest_path: Path, model: Path | None, scores: Path | None, *, need_embeddings: bool = False
-) -> dict[str, PhotoScore]:
-    from annotation.scoring import read_scores, score_manifest
-    from shanyraq.manifest import read_manifest
-    from shanyraq.taxonomy import get_taxonomy
-
-    if scores is not None:
-        return read_scores(scores, taxonomy=get_taxonomy(), need_embeddings=need_embeddings)
-    if model is not None:
-        return score_manifest(read_manifest(manifest_path), model)
-    return {}
-
-
-def _check_outputs(
-    out: Path, record: Path, *, manifest: Path, scores: Path | None, overwrite: bool
-) -> None:
-    """Refuse, before scoring, an --out that cannot take the picks, would replace the pool or
-    the scores, or (without --overwrite) would replace an earlier selection or another file."""
-    from shanyraq.errors import InputFileError, OutputExistsError
-    from shanyraq.outputs import check_new_output_file
-
-    for path in (out, record):
-        if path.is_dir():
-            raise InputFileError(
-                f"{path} is a folder; --out names the manifest file to write (its record goes "
-                f"beside it as {record.name}): choose another --out"
-            )
-    if out.resolve() == manifest.resolve():
-        raise InputFileError(
-            f"--out {out} is the pool manifest itself, which the picks would replace; choose "
-            "another file"
-        )
-    inputs = [manifest] if scores is None else [manifest, scores]
-    for path, option in ((out, "--out"), (record, "the selection record")):
-        try:
-            check_new_output_file(path, overwrite=overwrite, inputs=inputs, option=option)
-        except OutputExistsError:
-            raise OutputExistsError(
-                f"{path} exists (--out {out} writes the picks there and their record to "
-                f"{record.name}); choose another --out, or pass --overwrite to replace both"
-            ) from None
 
 
 @app.command("init")
@@ -154,21 +88,21 @@ def push(
     from shanyraq.manifest import read_manifest
     from shanyraq.taxonomy import get_taxonomy
 
-    _one_scores_option(model, scores)
+    one_scores_option(model, scores)
     config = _config(config_path)
     data = read_manifest(manifest)
     # Photos Label Studio would not serve are refused before any is scored (push_rows checks
     # the new ones again, for callers other than this command).
     check_in_photos_dir(data.rows, manifest_root=data.root, photos_dir=config.photos_dir())
     # A scores file is read, and checked, before anything is asked of the server.
-    by_sha = one_model(_scores(manifest, None, scores), scores) if scores is not None else None
+    by_sha = one_model(load_scores(manifest, None, scores), scores) if scores is not None else None
     # Connect (and find the project) before scoring: scoring every photo takes a while, and is
     # wasted if Label Studio is down.
     conn = _connect(config)
     project_id = open_project(conn, title=config.project.title, taxonomy=get_taxonomy())
     check_served(conn, project_id, config.photos_dir())  # the folder init made the storage for?
     if by_sha is None:
-        by_sha = _scores(manifest, model, None)
+        by_sha = load_scores(manifest, model, None)
     if save_scores is not None and by_sha:
         write_scores(save_scores, by_sha.values())
     report = push_rows(
@@ -233,14 +167,14 @@ def select(
 
     if model is None and scores is None:
         raise typer.BadParameter("give --model DIR or --scores FILE: selection needs scores")
-    _one_scores_option(model, scores)
+    one_scores_option(model, scores)
     config = _config(config_path)
     data = read_manifest(manifest)
     check_unlabelled(data.rows, manifest=manifest)
-    _check_outputs(
+    check_outputs(
         out, selection_record_path(out), manifest=manifest, scores=scores, overwrite=overwrite
     )
-    by_sha = _scores(manifest, model, scores, need_embeddings=True)
+    by_sha = load_scores(manifest, model, scores, need_embeddings=True)
     missing = [r.path for r in data.rows if r.sha256 not in by_sha]
     if missing:
         raise typer.BadParameter(f"{len(missing)} photo(s) have no scores, e.g. {missing[0]}")
@@ -259,7 +193,7 @@ def select(
         }
     params = config.selection.params(budget)
     selection = select_from_manifest(data.rows, data.root, by_sha, params, in_project=in_project)
-    scores_source = _scores_source(model, scores, [by_sha[r.sha256] for r in data.rows])
+    scores_source = scores_source_record(model, scores, [by_sha[r.sha256] for r in data.rows])
     record_path = write_selection(
         out,
         selection.picked,

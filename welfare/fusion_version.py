@@ -33,6 +33,7 @@ from welfare.model_folder import (
 )
 from welfare.retrain_words import (
     build_again,
+    compare_engine,
     engine_built,
     engine_models,
     renamed,
@@ -299,7 +300,8 @@ def check_label_bases(
     line on data (n, seed), the data of the folder's other models: `welfare train` with its
     options for those it built (welfare.retrain_words: each by the model it records, with
     --keep-meaningless where needed), `welfare train-engine` for those it built, each moved to a
-    folder of its own and trained again there with the options it records (`engine_models`).
+    folder of its own first and trained again there with the options it records, then compared
+    there with the folder's models by `welfare evaluate-real` (`compare_engine`).
     A model loaded on its own is checked by `check_label_basis`."""
     refused = {
         name: why for name, meta in metas.items() if (why := label_basis_change(meta, config))
@@ -321,6 +323,11 @@ def check_label_bases(
     )
     simulated = {name: metas[name] for name in refused if name not in engine}
     advice = []
+    if engine:  # moved out first: `welfare train` refuses to train beside them
+        advice.append(
+            f"{engine.names} {engine.was} built by `{TRAIN_ENGINE}`: train {engine.it} again "
+            f"under today's line in a folder of its own ({engine.moves})"
+        )
     if simulated:
         advice.append(
             f"train {', '.join(simulated)} again under today's line "
@@ -328,11 +335,8 @@ def check_label_bases(
             f"all{renamed(folder, simulated)})"
         )
     if engine:
-        advice.append(
-            f"{engine.names} {engine.was} built by `{TRAIN_ENGINE}`: train {engine.it} again "
-            f"under today's line in a folder of its own ({engine.moves}), which `welfare "
-            "evaluate-real` takes as --engine-model"
-        )
+        fused = config.fusion.default_model
+        advice.append(compare_engine(folder, metas, engine, simulated, n=n, seed=seed, fused=fused))
     raise ModelMismatchError(
         f"{folder}: {', '.join(refused)} cannot give P(ASP eligible) under today's poverty line "
         f"({said}); {'; '.join(advice)}"

@@ -5,7 +5,8 @@ seed, calibration, metrics, each head file's sha256, what its features were comp
 the poverty line its ASP labels were drawn under, each checked on load) and one file per head,
 of the kind its learner uses (the learners live in welfare/heads.py). Random-forest heads are
 stored with joblib (pickle): load only folders you trained or trust. A refusal names the
-command that builds the model again (`retrain_command`; with options, welfare/retrain_words.py).
+command that builds the model again (`retrain_command`; with options, welfare/retrain_words.py;
+for a fusion.json that cannot be read whole, from what is left of it, welfare/unread_words.py).
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none (welfare/model_staging.py); a model
@@ -124,7 +125,7 @@ def _head_files(meta: FusionMeta, folder: Path) -> list[tuple[Any, Path]]:
 # models on simulated photo scores, `welfare train-engine` lgbm_fused on the vision engine's.
 TRAIN = "shanyraq welfare train"
 TRAIN_ENGINE = "shanyraq welfare train-engine"
-# When fusion.json cannot be read, nothing tells which of them built the model.
+# A head file read without its folder's metadata: nothing tells which of them built the model.
 _RETRAIN = (
     f"; train the model again with `{TRAIN}`, or `{TRAIN_ENGINE}` if it was trained on the "
     "vision engine's photo scores"
@@ -143,10 +144,13 @@ def retrain_command(metrics: object) -> str:
     return TRAIN_ENGINE if engine else TRAIN
 
 
-def _again(metrics: object) -> str:
-    """What to do about a fusion.json not read whole: the command that built it, as much as its
-    `metrics` tell (the options of a train-engine model are read from its whole metadata)."""
-    return f"; train the model again with `{retrain_command(metrics)}`"
+def _again(folder: Path, data: object) -> str:
+    """What to do about the model in `folder` whose fusion.json, holding `data` (None: not read
+    as JSON), is not read whole: the command that builds it again, as complete as its folder and
+    what is left of its metadata tell (`unread_words.unread_again`)."""
+    from welfare.unread_words import unread_again  # it imports this module
+
+    return unread_again(folder, data)
 
 
 def _build_again(folder: Path, meta: FusionMeta) -> str:
@@ -189,18 +193,26 @@ def read_meta(folder: Path) -> FusionMeta:
     path = folder / META_FILE
     if not path.exists():
         raise _not_a_model(folder)
-    text = read_text(path, ModelMismatchError, _RETRAIN)
+    try:
+        text = read_text(path, ModelMismatchError)
+    except ModelMismatchError as exc:
+        raise ModelMismatchError(f"{exc.message}{_again(folder, None)}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelMismatchError(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}){_RETRAIN}"
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})"
+            f"{_again(folder, None)}"
         ) from None
     if not isinstance(data, dict):
-        raise ModelMismatchError(f"{path}: not a fusion model's metadata (a JSON object){_RETRAIN}")
-    again = _again(data.get("metrics"))
+        raise ModelMismatchError(
+            f"{path}: not a fusion model's metadata (a JSON object){_again(folder, None)}"
+        )
     if data.get("format") != ARTIFACT_FORMAT:
-        raise ModelMismatchError(f"{path}: format {data.get('format')} is not supported")
+        raise ModelMismatchError(
+            f"{path}: format {data.get('format')} is not supported{_again(folder, data)}"
+        )
+    again = partial(_again, folder, data)  # worded only for a refusal: it may read others
     known = {f.name: f for f in fields(FusionMeta)}
     missing = [
         name
@@ -211,7 +223,9 @@ def read_meta(folder: Path) -> FusionMeta:
     if missing or unknown:
         what = [f"key(s) {', '.join(missing)} missing"] if missing else []
         what += [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
-        raise ModelMismatchError(f"{path}: not a fusion model's metadata: {'; '.join(what)}{again}")
+        raise ModelMismatchError(
+            f"{path}: not a fusion model's metadata: {'; '.join(what)}{again()}"
+        )
     learner, objective = data["learner"], data.get("level_objective", "multiclass")
     try:
         level_head_class(learner, objective)  # KeyError: no head for this pair
@@ -221,11 +235,11 @@ def read_meta(folder: Path) -> FusionMeta:
     if not recognised:
         raise ModelMismatchError(
             f"{path}: learner {learner!r} with level objective {objective!r} is not one this "
-            f"version knows{again}"
+            f"version knows{again()}"
         )
     problems = _value_problems(data)
     if problems:
-        raise ModelMismatchError(f"{path}: {'; '.join(problems)}{again}")
+        raise ModelMismatchError(f"{path}: {'; '.join(problems)}{again()}")
     return FusionMeta(**{**data, "platt": tuple(data["platt"])})
 
 

@@ -21,24 +21,23 @@ families as its data's test split holds (`evaluate_real_again`). Refusals word o
 several alike (`EngineModels`, from `engine_models`); one loaded on its own is trained again where
 it is (`build_again`).
 
-The vision model's folder is recorded absolute (`VISION_DIR`); a model saved before recorded it as
-given to train-engine, maybe relative to the folder it was run from. Either is named only where it
-holds the vision model the engine model learned from (`recorded_vision_folder`), a relative one
-taken from the working folder; otherwise the refusal says which vision model's folder to give.
+How an engine model's photos were scored (its vision model's folder and render size) is read from
+what it records by welfare/engine_record.py.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from shanyraq.errors import ModelMismatchError
-from vision.artifact import read_artifact
 from welfare.criteria import MIN_RECIPE_FAMILIES
+from welfare.engine_record import VISION_DIR as VISION_DIR  # callers import it here
+from welfare.engine_record import scored_as
+from welfare.engine_record import trained_render_size as trained_render_size
+from welfare.engine_record import trained_vision_model as trained_vision_model
 from welfare.model_folder import TRAIN, TRAIN_ENGINE, FusionMeta, retrain_command
 
 EVALUATE_REAL = "shanyraq welfare evaluate-real"
@@ -48,12 +47,16 @@ STUDY_FAMILIES = 400
 KEEP_MEANINGLESS = "--keep-meaningless"
 # The key of metrics["data"] saying the model was saved only because KEEP_MEANINGLESS was given.
 MEANINGLESS = "meaningless"
-# The key of an engine model's metrics["data"] naming the vision model's folder (train-engine's
-# --vision, made absolute; as given, maybe relative, by a model saved before) whose scores it
-# learned from.
-VISION_DIR = "vision_dir"
 # The folder, in a folder of models, where a refusal sends each engine model to a folder of its own.
 OWN = "engine"
+
+
+class Recorded(Protocol):
+    """What a command is worded from: the metrics a model's fusion.json records (a FusionMeta, or
+    what is left of a fusion.json that cannot be read whole)."""
+
+    @property
+    def metrics(self) -> Mapping[str, Any]: ...
 
 
 def kept_meaningless(metrics: object) -> bool:
@@ -70,7 +73,7 @@ def kept_meaningless(metrics: object) -> bool:
     return isinstance(n, int) and n < MIN_RECIPE_FAMILIES
 
 
-def keep_option(n: int, metas: Iterable[FusionMeta] = (), *, asked: bool = False) -> str:
+def keep_option(n: int, metas: Iterable[Recorded] = (), *, asked: bool = False) -> str:
     """The option --keep-meaningless (with a space before it) for a command that trains the
     models of `metas` again on data of `n` families, when it needs it or is `asked`; else ""."""
     needed = asked or n < MIN_RECIPE_FAMILIES or any(kept_meaningless(m.metrics) for m in metas)
@@ -182,59 +185,14 @@ def to_own_folders(
     return "; ".join(said)
 
 
-def _recorded(meta: FusionMeta) -> Mapping[str, Any]:
+def _recorded(meta: Recorded) -> Mapping[str, Any]:
     data = meta.metrics.get("data")
     return data if isinstance(data, Mapping) else {}
 
 
-def recorded_vision_folder(data: Mapping[str, Any]) -> Path | None:
-    """The folder of the vision model the engine model of `data` learned from, as it records it
-    (`VISION_DIR`; a relative one, recorded before it was made absolute, taken from the working
-    folder), absolute; None where it records none, or that folder does not hold that vision model
-    (now, or from here)."""
-    recorded, learned = data.get(VISION_DIR), trained_vision_model(data)
-    if not (isinstance(recorded, str) and recorded and learned):
-        return None
-    folder = Path(recorded).resolve()
-    try:
-        held = read_artifact(folder).model_version
-    except ModelMismatchError:  # no model there
-        return None
-    return folder if held == learned else None
-
-
-def _scored_as(
-    data: Mapping[str, Any],
-    *,
-    size: int | None,
-    vision_model: str | None,
-    vision_dir: Path | None = None,
-) -> tuple[str, str]:
-    """The options --vision and --size for scoring photos as the engine model of `data` was
-    trained on (at `size`, and by the vision model of `vision_dir` or `vision_model` where
-    given: those scoring them now), and what to add where the vision model's folder is not
-    known: it is recorded only for the vision model the model learned from, and not by a model
-    saved before it was (`recorded_vision_folder`)."""
-    learned = trained_vision_model(data)
-    size = size or trained_render_size(data)
-    options = f" --size {size}" if size else ""
-    if vision_dir is not None:
-        return f" --vision {Path(vision_dir).resolve()}{options}", ""
-    wanted = vision_model or learned
-    note = f", with --vision the folder of vision model {wanted or 'it learned from'}"
-    if vision_model not in (None, learned):
-        return options, note
-    folder = recorded_vision_folder(data)
-    if folder is not None:
-        return f" --vision {folder}{options}", ""
-    if data.get(VISION_DIR):
-        note += f" (it was trained with --vision {data[VISION_DIR]}, which does not hold it here)"
-    return options, note
-
-
 def train_engine_again(
     out: Path,
-    meta: FusionMeta,
+    meta: Recorded,
     *,
     n: int | None = None,
     seed: int | None = None,
@@ -252,7 +210,7 @@ def train_engine_again(
     data = _recorded(meta)
     n = data.get("n") if n is None else n
     seed = data.get("seed") if seed is None else seed
-    scored, note = _scored_as(data, size=size, vision_model=vision_model, vision_dir=vision_dir)
+    scored, note = scored_as(data, size=size, vision_model=vision_model, vision_dir=vision_dir)
     command = f"{TRAIN_ENGINE}{f' --n {n}' if n else ''}"
     command += "" if seed is None else f" --seed {seed}"
     command += f" --out {out}{scored}"
@@ -272,48 +230,32 @@ def build_again(folder: Path | None, meta: FusionMeta) -> str:
     return f"`{retrain_command(meta.metrics)}`"
 
 
-def evaluate_real_again(models: Path, own: Path, meta: FusionMeta) -> str:
+def evaluate_real_again(models: Path, own: Path, meta: FusionMeta, *, n: int | None = None) -> str:
     """The `welfare evaluate-real` command, in backticks, that compares the engine model of
     `meta`, in `own`, with the models of `models`, scoring photos as it was trained on, on as
-    many test families as its data's test split holds (`study_families`)."""
-    scored, note = _scored_as(_recorded(meta), size=None, vision_model=None)
-    families = study_families(meta)
+    many test families as its data's test split holds (`study_families`; of `n` families where
+    it is trained again on them)."""
+    scored, note = scored_as(_recorded(meta), size=None, vision_model=None)
+    families = study_families(meta, n=n)
     command = f"{EVALUATE_REAL} --model {models} --engine-model {own}{scored}"
     return f"`{command}{f' --families {families}' if families else ''}`{note}"
 
 
-def study_families(meta: FusionMeta) -> int | None:
+def study_families(meta: FusionMeta, *, n: int | None = None) -> int | None:
     """How many test families evaluate-real may render and score for the engine model of `meta`
-    (its --families): its data's test split, as the split it records draws it (its recipe's for
-    a model saved before it recorded its own), at most evaluate-real's default; None where it
-    records no data. The default alone is refused on a split smaller than that."""
+    (its --families): its data's test split (of `n` families where given: trained again on
+    them), as the split it records draws it (its recipe's for a model saved before it recorded
+    its own), at most evaluate-real's default; None where it records no data. The default alone
+    is refused on a split smaller than that."""
     from welfare.dataset import split_sizes  # it imports welfare.fusion, which imports this
 
     data = _recorded(meta)
-    n, fraction = data.get("n"), data.get("test_fraction")
+    n, fraction = data.get("n") if n is None else n, data.get("test_fraction")
     if fraction is None:
         fraction = (meta.recipe or {}).get("test_fraction")
     if not (isinstance(n, int) and n > 0 and isinstance(fraction, float) and 0 < fraction < 1):
         return None
     return min(split_sizes(n, test_fraction=fraction)[1], STUDY_FAMILIES)
-
-
-def trained_vision_model(source: Mapping[str, Any]) -> str | None:
-    """The vision model whose scores an engine-trained model learned from (older artifacts
-    name it only in their `photos` sentence)."""
-    if source.get("vision_model"):
-        return str(source["vision_model"])
-    found = re.match(r"vision engine (\S+) on ", str(source.get("photos", "")))
-    return found.group(1) if found else None
-
-
-def trained_render_size(source: Mapping[str, Any]) -> int | None:
-    """The render size of the photos an engine-trained model learned from (older artifacts
-    name it only in their `photos` sentence)."""
-    if source.get("size"):
-        return int(source["size"])
-    found = re.search(r" rendered at (\d+) px", str(source.get("photos", "")))
-    return int(found.group(1)) if found else None
 
 
 def mixed_data(
@@ -323,8 +265,9 @@ def mixed_data(
     most: tuple[int, int],
 ) -> str:
     """Why the models of `folder` (`metas`, trained on the data `sources`) are refused, and what
-    to do: train those `welfare train` built again on the data `most` of them were trained on,
-    and keep those `welfare train-engine` built in a folder of their own, on the same data."""
+    to do: keep those `welfare train-engine` built in a folder of their own, trained again there
+    on the data `most` of the others were trained on, train those `welfare train` built again on
+    that data, then compare the former with the latter (`compare_engine`)."""
     by_data: dict[tuple[int, int], list[str]] = {}
     for name, data in sources.items():
         by_data.setdefault(data, []).append(name)
@@ -340,6 +283,12 @@ def mixed_data(
         name: metas[name] for name, data in sources.items() if data != most and name not in engine
     }
     advice = []
+    if engine:  # moved out first: `welfare train` refuses to train beside them
+        advice.append(
+            f"{engine.names} {engine.was} built by `{TRAIN_ENGINE}`, which `{TRAIN}` does not "
+            f"train: keep {engine.it} in a folder of its own, trained on data ({n} families, "
+            f"seed {seed}) ({engine.moves})"
+        )
     if again:
         advice.append(
             f"train {', '.join(again)} again on data ({n} families, seed {seed}), as the others "
@@ -347,13 +296,43 @@ def mixed_data(
             f"all{renamed(folder, again)})"
         )
     if engine:
-        advice.append(
-            f"{engine.names} {engine.was} built by `{TRAIN_ENGINE}`, which `{TRAIN}` does not "
-            f"train: keep {engine.it} in a folder of its own, trained on data ({n} families, seed "
-            f"{seed}) ({engine.moves}), and give that folder to `welfare evaluate-real` as "
-            "--engine-model"
-        )
+        advice.append(compare_engine(folder, metas, engine, again, n=n, seed=seed))
     return (
         f"{folder}: its models were trained on different data ({said}), and they are compared "
         f"on the test families of one: {'; '.join(advice)}"
     )
+
+
+def compare_engine(
+    folder: Path,
+    metas: Mapping[str, FusionMeta],
+    engine: EngineModels,
+    again: Mapping[str, FusionMeta],
+    *,
+    n: int,
+    seed: int,
+    fused: str | None = None,
+) -> str:
+    """The last step for the engine models of `folder` (`engine`, of `metas`) once each is in a
+    folder of its own (`own_folder`), trained again on data (n, seed): compare each there with
+    the models of `folder` by `welfare evaluate-real` (`evaluate_real_again`). That needs the
+    fused model (`fused`, or the recipe's default_model its models record) and its tabular
+    counterpart in `folder`, so those it will not hold (of its models but the engine ones, and
+    those of `again` trained again under their own names) are trained there first."""
+    commands = "; ".join(
+        evaluate_real_again(folder, own_folder(folder, name), metas[name], n=n)
+        for name in engine.models
+    )
+    recipes = [meta.recipe for meta in metas.values() if isinstance(meta.recipe, Mapping)]
+    fused = fused or next((str(r["default_model"]) for r in recipes if "default_model" in r), None)
+    held = {name for name in metas if name not in engine} | {m.name for m in again.values()}
+    pair = (fused, fused.replace("_fused", "_tabular")) if fused else ()
+    missing = [name for name in pair if name not in held]
+    first = ""
+    if missing:
+        command = train_again(folder, {}, n=n, seed=seed, first=missing)
+        first = (
+            f"train {', '.join(missing)} into {folder} on the same data ({command}), which "
+            f"`welfare evaluate-real` compares {engine.it} with, and "
+        )
+    return f"then {first}compare {engine.it} with the models of {folder}: {commands}"

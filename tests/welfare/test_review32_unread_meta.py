@@ -1,0 +1,156 @@
+"""A fusion model whose fusion.json cannot be read as metadata is told a command that builds it
+again where it is, as complete as its folder and what is left of its metadata tell.
+
+Before, such a refusal (keys unknown or missing, values of another kind, not JSON, not UTF-8)
+named a bare `shanyraq welfare train` or `train-engine`: run as named, it trained every
+registered model into the default --out (or an engine model at the defaults), on the recipe's
+data without --keep-meaningless, and the broken folder stayed as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shanyraq.errors import ModelMismatchError
+from welfare.cli import app
+from welfare.fusion import FusionModel
+from welfare.model_folder import read_meta
+from welfare.real_training import ENGINE_MODEL
+from welfare.train import load_trained_together
+
+from . import test_review30_engine_commands as engine_commands
+from .test_review29_retrain_runs import cli_config as cli_config
+
+# lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),
+# and lgbm_fused_engine as `welfare train-engine` does on 6 of its training families at 64 px,
+# both kept with --keep-meaningless.
+config = engine_commands.config
+vision_dir = engine_commands.vision_dir
+engine_model = engine_commands.engine_model
+pair = engine_commands.pair
+words = engine_commands.words
+named_args, option = words.named_args, words.option
+N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Run from tmp_path: a command's defaults (--out, --cache) land there."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _edit(**changes: object) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        path = folder / "fusion.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.update(changes)
+        path.write_text(json.dumps(data), encoding="utf-8")
+
+    return edit
+
+
+def _write(content: bytes) -> Callable[[Path], None]:
+    return lambda folder: (folder / "fusion.json").write_bytes(content)
+
+
+# What is left of its metadata: its metrics still read, or nothing at all.
+WITH_METRICS = {"unknown key": _edit(colour="red"), "bad value": _edit(platt=3)}
+WITHOUT = {"not JSON": _write(b"{"), "not UTF-8": _write(b"\xff\xfe{"), "a list": _write(b"[]")}
+
+
+def refusal(folder: Path, chosen) -> str:
+    with pytest.raises(ModelMismatchError) as caught:
+        FusionModel.load(folder, config=chosen)
+    return str(caught.value)
+
+
+def run(command: str, args: list[str]) -> None:
+    ran = runner.invoke(app, [command, *args])
+    assert ran.exit_code == 0, (command, args, ran.output, ran.exception)
+
+
+# --- a model of `welfare train`, in its --out -----------------------------------------------
+
+
+@pytest.mark.parametrize("damage", [*WITH_METRICS, *WITHOUT])
+def test_a_train_model_is_told_the_train_command_that_rebuilds_its_folder(
+    pair, tmp_path, config, cli_config, damage
+):
+    """Its metrics give its data; without them, the folder's other models give theirs."""
+    out = Path(shutil.copytree(pair, tmp_path / "wf"))
+    folder = out / "lgbm_tabular"
+    {**WITH_METRICS, **WITHOUT}[damage](folder)
+    text = refusal(folder, config)
+    args = named_args(text, "train")
+    assert option(args, "--out") == str(out) and option(args, "--model") == "lgbm_tabular", text
+    assert (option(args, "--n"), option(args, "--seed")) == (str(N), str(SEED)), text
+    assert {"--overwrite", "--keep-meaningless"} <= set(args), text
+    cli_config(config)
+    run("train", args)
+    FusionModel.load(folder, config=config)
+    models, data = load_trained_together(out, config)
+    assert set(models) == set(words.PAIR) and data == (N, SEED)
+
+
+def test_a_train_model_alone_with_no_data_left_is_told_which_options_to_give(
+    pair, tmp_path, config
+):
+    out = tmp_path / "wf"
+    folder = Path(shutil.copytree(pair / "lgbm_tabular", out / "lgbm_tabular"))
+    WITHOUT["not JSON"](folder)
+    text = refusal(folder, config)
+    args = named_args(text, "train")
+    assert "--n" not in args and option(args, "--model") == "lgbm_tabular", text
+    assert "with --n and --seed of the data it was trained on" in text, text
+    assert f"neither its fusion.json nor another model in {out} records" in text, text
+
+
+# --- a model of `welfare train-engine`, in its own folder ---------------------------------
+
+
+@pytest.mark.parametrize("damage", list(WITH_METRICS))
+def test_an_engine_model_is_told_the_train_engine_command_with_every_option_it_records(
+    engine_model, tmp_path, config, cli_config, damage
+):
+    folder = Path(shutil.copytree(engine_model, tmp_path / "models" / ENGINE_MODEL))
+    WITH_METRICS[damage](folder)
+    text = refusal(folder, config)
+    assert "`shanyraq welfare train`" not in text and "`shanyraq welfare train " not in text, text
+    args = named_args(text, "train-engine")
+    assert option(args, "--out") == str(folder) and "--overwrite" in args, text
+    assert option(args, "--vision") == str(vision_dir_of(folder)), text
+    assert (option(args, "--size"), option(args, "--families")) == (str(SIZE), "6"), text
+    cli_config(config)
+    run("train-engine", args)
+    engine_commands.accepted(folder, config, n=N, seed=SEED)
+
+
+def vision_dir_of(folder: Path) -> Path:
+    """The vision model's folder the engine model in `folder` learned from, as trained."""
+    return Path(json.loads((folder / "fusion.json").read_text())["metrics"]["data"]["vision_dir"])
+
+
+def test_an_engine_model_with_nothing_left_is_told_which_options_to_give(
+    engine_model, tmp_path, config, cli_config
+):
+    folder = Path(shutil.copytree(engine_model, tmp_path / "models" / ENGINE_MODEL))
+    recorded = read_meta(folder).metrics["data"]
+    WITHOUT["not JSON"](folder)
+    text = refusal(folder, config)
+    args = named_args(text, "train-engine")
+    assert args == ["--out", str(folder), "--overwrite"], text
+    assert "giving --vision, --size, --n, --seed, --families and --subset-seed as it was" in text
+    assert "its folder is not named as a model `shanyraq welfare train` saves" in text, text
+    # Given as it was trained, the command named builds the folder again.
+    given = ["--vision", recorded["vision_dir"], "--size", str(recorded["size"]), "--n", str(N)]
+    given += ["--seed", str(SEED), "--families", "6", "--subset-seed", "3", "--keep-meaningless"]
+    cli_config(config)
+    run("train-engine", [*args, *given])
+    engine_commands.accepted(folder, config, n=N, seed=SEED)

@@ -52,6 +52,15 @@ class Metrics:
             "(above 0: the model is not answering; uploads are refused once all its calls are).",
             registry=self.registry,
         )
+        # Set by the /metrics route too: the reuse index's count of stored originals whose
+        # last read failed, which the log reports only once per file.
+        self.reuse_unreadable = Gauge(
+            "shanyraq_reuse_unreadable_photos",
+            "Stored photo files the reuse check could not read (missing or damaged) and has "
+            "not read since (above 0: the log names each, 'stored pixels unreadable'; restore "
+            "them from a backup of the photo store, <data_dir>/photos/originals).",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

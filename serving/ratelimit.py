@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from serving.errors import RateLimitedError
 
 
+def user_key(user_id: int) -> str:
+    """The upload limiter's key of a signed-in user: the upload route and a refused oversize
+    body (serving.api.body_limit) count against the same one."""
+    return f"user:{user_id}"
+
+
 @dataclass(frozen=True)
 class LimitReached:
     """What to record, once per window, when a key starts being refused.

@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving import audit
 from serving.api.deps import CurrentUser, get_current_user
 from serving.db.session import session_scope
-from serving.ratelimit import LimitRefusedError
+from serving.ratelimit import LimitRefusedError, user_key
 from serving.state import Services
 from shanyraq.errors import ShanyraqError
 
@@ -138,7 +138,7 @@ def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> Curren
         if actor is None:
             return None
         try:
-            services.upload_limiter.hit(f"user:{actor.id}")  # as the upload route counts
+            services.upload_limiter.hit(user_key(actor.id))  # as the upload route counts
         except LimitRefusedError as limited:
             if limited.reached is None:  # noticed already this window
                 return actor

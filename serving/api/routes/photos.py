@@ -38,7 +38,7 @@ from serving.photo_evidence import (
     reuse_links_of,
     reuse_shown,
 )
-from serving.ratelimit import LimitRefusedError
+from serving.ratelimit import LimitRefusedError, user_key
 from serving.state import Services
 from serving.uploads import record_refusal, record_request, record_resend
 from shanyraq.config import get_settings as get_io_settings
@@ -150,7 +150,7 @@ def _counted_refusal(
     the refusal to answer, or the limiter's 429 once the limit is spent (`refused` is then
     neither answered nor audited: the 429 is, once a window)."""
     try:
-        services.upload_limiter.hit(f"user:{user.id}")
+        services.upload_limiter.hit(user_key(user.id))
     except LimitRefusedError as limited:
         return limited
     return refused
@@ -185,7 +185,7 @@ async def _file_photo(
     # request cancelled (the server stopping): the fault is not the client's, and its retry
     # must not count twice. A refusal for the photo itself (4xx: a bad file) still counts: it
     # cost a decode, and a client sending junk must be limited.
-    counted = f"user:{user.id}"
+    counted = user_key(user.id)
     at = services.upload_limiter.hit(counted)
     try:
         # A photo the family already has (a phone sending it again after a lost answer) is

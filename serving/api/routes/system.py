@@ -218,13 +218,15 @@ def _allowed_scraper(request: Request, services: ServicesDep) -> None:
 )
 def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics (request counts and latency, uploads, decisions, photo model calls
-    running past their uploads' timeout).
+    running past their uploads' timeout, stored photo files the reuse check could not read).
 
     Served without sign-in, but only to the client addresses in `metrics_allowed_clients`
     (serving.yaml; loopback by default); any other address gets 403
     `metrics_client_not_allowed`.
     """
     services.metrics.model_calls_late.set(services.pipeline.model_calls_late()[0])
+    reuse = services.reuse
+    services.metrics.reuse_unreadable.set(len(reuse.unreadable) if reuse is not None else 0)
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

@@ -194,6 +194,7 @@ def test_metric_names_and_labels_follow_prometheus_conventions(tmp_path):
         "shanyraq_photos_uploaded_total": "counter",
         "shanyraq_decisions_total": "counter",
         "shanyraq_photo_model_calls_past_deadline": "gauge",  # set as /metrics is read
+        "shanyraq_reuse_unreadable_photos": "gauge",  # likewise
     }
     routes = set(re.findall(r'route="([^"]*)"', text))
     assert "/families/{family_id}" in routes and "unmatched" in routes

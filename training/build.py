@@ -4,7 +4,8 @@
 fixtures call (with configs/train/tiny.yaml) to get a real, small artifact in seconds. The
 artifact and its evaluation are built in a staging folder and swapped in together at the end:
 a build that fails after training leaves the run's previous artifact and report as they were.
-`export_run(run_dir)` re-exports a finished run (`shanyraq export RUN`).
+`export_run(run_dir)` re-exports a finished run (`shanyraq export RUN`); reading the run and
+the checks before it is exported are training.finished_run's.
 """
 
 from __future__ import annotations
@@ -13,39 +14,34 @@ import contextlib
 import hashlib
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from shanyraq.atomic import atomic_file, swap_entries
-from shanyraq.config import default_configs_dir, parse_config
-from shanyraq.errors import ModelMismatchError, read_json_file
 from shanyraq.manifest import ManifestRow, read_manifest
-from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from shanyraq.taxonomy import get_taxonomy
 from training.calibrate import Calibration, fit_calibration
 from training.dataset_splits import DataSplits
 from training.evaluate import evaluate
+from training.finished_run import RunRecord as RunRecord  # re-exported: callers use them here
+from training.finished_run import check_finished as check_finished  # re-exported
+from training.finished_run import check_run_taxonomy as check_run_taxonomy  # re-exported
+from training.finished_run import load_best as load_best  # re-exported
+from training.finished_run import read_calibration as read_calibration  # re-exported
+from training.finished_run import read_run as read_run  # re-exported
+from training.finished_run import same_model_at as same_model_at  # re-exported
 from training.logits import collect_logits, load_images, onnx_predictor
 from training.model_card import write_model_card
 from training.recipe import TrainConfig, load_recipe
 from training.report import headline, write_report
-from training.resume import checkpoint_errors
 from training.run_folder import BEST, CALIBRATION_JSON, RUN_JSON
 from training.train import TrainResult, train
-from vision.artifact import (
-    CARD_FILE,
-    META_FILE,
-    ModelArtifact,
-    Preprocessing,
-    Temperatures,
-    read_artifact,
-    write_artifact,
-)
+from vision.artifact import CARD_FILE, ModelArtifact
 from vision.export import ExportRequest, check_destination, export_artifact, weights_digest
-from vision.model import ShanyraqNet, load_model
+from vision.model import ShanyraqNet
 
 logger = logging.getLogger(__name__)
 
@@ -53,23 +49,6 @@ ARTIFACT_DIR, EVALUATION_DIR = "artifact", "evaluation"
 STAGING_DIR = "build.partial"  # in the run folder; a build's outputs until they are complete
 PREVIOUS_DIR = "build.previous"  # in the run folder; the replaced outputs, during the swap
 PARITY_PHOTOS = 16
-BEST_HINT = "train the recipe again (`shanyraq train RECIPE`) to write a new one"
-
-
-class RunRecord(BaseModel):
-    """What export reads from a run's run.json (training.run_folder.run_record writes more)."""
-
-    recipe: dict[str, Any]
-    manifest: Path
-    manifest_sha256: str
-    training_data_sha256: str | None = None  # runs from before it record the manifest's only
-    augmentation: dict[str, Any] | None = None  # runs from before it name the pipeline only
-    # The code and taxonomy it trained with (training.resume.taxonomy_record); None in runs
-    # from before they were recorded.
-    code_version: str | None = None
-    taxonomy: dict[str, Any] | None = None
-    epochs_run: int | None = None
-    finished: bool | None = None  # None in runs from before it was recorded
 
 
 @dataclass(frozen=True)
@@ -123,50 +102,16 @@ def fit_on_validation(
     )
 
 
-def read_calibration(path: Path) -> Calibration:
-    """A run's calibration file; runs from before offsets hold bare temperatures."""
-    if not path.is_file():
-        logger.warning(
-            "%s not found: the model is exported uncalibrated (every temperature 1); a run "
-            "interrupted before its build has none: `shanyraq train RECIPE --resume` fits it",
-            path,
-        )
-        return Calibration()
-    data = read_json_file(path, "the run's calibration, written by `shanyraq train`")
-    if isinstance(data, dict) and "temperatures" not in data:
-        return Calibration(temperatures=parse_config(data, Temperatures, source=str(path)))
-    return parse_config(data, Calibration, source=str(path))
-
-
-def read_run(run_dir: Path) -> tuple[RunRecord, TrainConfig]:
-    """A finished run's run.json and its recipe; a run that is not one, or whose record is
-    damaged, is refused naming the file."""
-    if not (run_dir / RUN_JSON).is_file() or not (run_dir / BEST).is_file():
-        raise ModelMismatchError(
-            f"{run_dir} is not a finished training run ({RUN_JSON} or {BEST} missing); "
-            "run `shanyraq train CONFIG` first (with --resume to finish an interrupted run)"
-        )
-    path = run_dir / RUN_JSON
-    data = read_json_file(path, "the record of a training run, written by `shanyraq train`")
-    record = parse_config(data, RunRecord, source=str(path))
-    return record, parse_config(record.recipe, TrainConfig, source=f"{path}, its recipe")
-
-
-def load_best(path: Path) -> tuple[ShanyraqNet, Preprocessing]:
-    """A run's best.pt; a damaged one is refused naming the file."""
-    with checkpoint_errors(path, hint=BEST_HINT):
-        return load_model(path)
-
-
 def export_run(
     run_dir: Path,
     *,
     out_dir: Path | None = None,
     metrics: dict[str, Any] | None = None,
+    complete: Callable[[Path, ModelArtifact], ModelArtifact] | None = None,
 ) -> tuple[Path, ModelArtifact]:
     """Export a finished run (best.pt + its calibration) as an artifact folder. Into an
     artifact of the same model (the run's own, as its build left it), the figures in its
-    model.json and its card are kept.
+    model.json and its card are kept. `complete`: as export_artifact's (the build's measure).
 
     A run trained with another taxonomy than configs/ holds now is refused
     (ModelMismatchError): its outputs would be labelled by the current taxonomy's labels and
@@ -212,66 +157,9 @@ def export_run(
         taxonomy=taxonomy,
         parity_images=load_images(parity_rows, manifest.root, spec),
         card=card.read_text(encoding="utf-8") if kept and card.is_file() else None,
+        complete=complete,
     )
     return out, artifact
-
-
-def check_finished(info: RunRecord, config: TrainConfig, *, run_dir: Path) -> None:
-    """Refuse (ModelMismatchError) a run stopped before its last epoch (`stop_after_epoch`,
-    which stands for an interruption): its best.pt is the best of the epochs so far, not the
-    recipe's model. A run from before run.json recorded it counts as stopped when it ran fewer
-    epochs than its recipe and could not stop early; else it is taken as finished."""
-    epochs, planned = info.epochs_run, config.optim.epochs
-    finished = info.finished
-    if finished is None:
-        finished = epochs is None or epochs >= planned or config.optim.early_stopping is not None
-    if finished:
-        return
-    raise ModelMismatchError(
-        f"{run_dir} is a training run stopped after epoch {epochs} of {planned}, not a finished "
-        f"one: its {BEST} is the best of those epochs only; run `shanyraq train CONFIG "
-        "--resume` to finish it, then export it"
-    )
-
-
-def check_run_taxonomy(info: RunRecord, taxonomy: Taxonomy, *, source: Path) -> None:
-    """Refuse (ModelMismatchError) a run trained with another taxonomy than `taxonomy`: with
-    labels re-ordered or re-pointed and the heads' sizes unchanged, its artifact would load and
-    read each output as another label. A run from before the taxonomy was recorded is exported
-    unchecked, with a warning."""
-    if info.taxonomy is None:
-        logger.warning(
-            "%s does not record the taxonomy the run trained with (written by an older "
-            "Shanyraq): exported unchecked under configs/taxonomy.yaml's version %s; if the "
-            "taxonomy changed since the run trained, its labels are wrong: train it again",
-            source,
-            taxonomy.version,
-        )
-        return
-    if info.taxonomy.get("fingerprint") == taxonomy.fingerprint():
-        return
-    trained = info.taxonomy.get("version"), str(info.taxonomy.get("fingerprint"))[:12]
-    raise ModelMismatchError(
-        f"{source}: the run trained with taxonomy version {trained[0]} ({trained[1]}), but "
-        f"{default_configs_dir() / 'taxonomy.yaml'} is now version {taxonomy.version} "
-        f"({taxonomy.fingerprint()[:12]}), so its outputs would be read as other labels; "
-        "restore the taxonomy it was trained with to export it, or train the recipe again "
-        "(`shanyraq train RECIPE`)"
-    )
-
-
-def same_model_at(out: Path, version: str) -> ModelArtifact | None:
-    """The artifact at `out` when it holds the model about to be exported there (the same
-    weights and calibration: its version differs at most in the day), so that a re-export
-    keeps the figures and card its build measured instead of dropping them."""
-    if not (out / META_FILE).is_file():
-        return None
-    try:
-        previous = read_artifact(out)
-    except ModelMismatchError:
-        return None
-    old, new = previous.model_version.rsplit("-", 2), version.rsplit("-", 2)
-    return previous if len(old) == 3 and (old[0], old[2]) == (new[0], new[2]) else None
 
 
 def evaluation_rows(splits: DataSplits) -> tuple[list[ManifestRow], bool]:
@@ -361,11 +249,35 @@ def check_synthetic(config: TrainConfig) -> None:
 def _build_in(
     staging: Path, run_dir: Path, config: TrainConfig, splits: DataSplits, with_robustness: bool
 ) -> tuple[ModelArtifact, dict[str, Any]]:
-    """Export, evaluate, and write model.json, the card and the report, all under `staging`."""
-    artifact_dir, artifact = export_run(run_dir, out_dir=staging / ARTIFACT_DIR)
+    """Export, evaluate, and write model.json, the card and the report, all under `staging`.
+
+    The graph is measured in the export's own staging folder, before its model.json is
+    written: model.json is written once, with the figures, rather than without and again."""
+    measured: dict[str, Any] = {}
+
+    def measure(folder: Path, exported: ModelArtifact) -> ModelArtifact:
+        measured.update(_evaluate(folder, exported, config, splits, with_robustness))
+        exported = exported.model_copy(update={"metrics": headline(measured)})
+        write_model_card(folder / CARD_FILE, exported, measured, recipe=config)
+        return exported
+
+    _, artifact = export_run(run_dir, out_dir=staging / ARTIFACT_DIR, complete=measure)
+    write_report(staging / EVALUATION_DIR, measured, artifact=artifact)
+    return artifact, measured
+
+
+def _evaluate(
+    folder: Path,
+    artifact: ModelArtifact,
+    config: TrainConfig,
+    splits: DataSplits,
+    with_robustness: bool,
+) -> dict[str, Any]:
+    """The figures of the graph in `folder` on the evaluation rows, with what data they
+    come from (and, for generator data, how far a perfect reader gets)."""
     test_rows, on_validation = evaluation_rows(splits)
     metrics = evaluate(
-        onnx_predictor(artifact_dir),
+        onnx_predictor(folder),
         artifact,
         root=splits.root,
         test_rows=test_rows,
@@ -387,8 +299,4 @@ def _build_in(
 
         ceiling = condition_ceiling(seed=config.seed)
         metrics["data"]["condition_ceiling"] = ceiling.model_dump()
-    artifact = artifact.model_copy(update={"metrics": headline(metrics)})
-    write_artifact(artifact_dir, artifact)
-    write_report(staging / EVALUATION_DIR, metrics, artifact=artifact)
-    write_model_card(artifact_dir / CARD_FILE, artifact, metrics, recipe=config)
-    return artifact, metrics
+    return metrics

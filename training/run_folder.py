@@ -2,12 +2,14 @@
 write put off until the run has trained an epoch.
 
 `last.pt` (full checkpoint dict for `resume=True`), `best.pt` (model.pt format, EMA weights
-when EMA is on), `metrics.csv` (one line per epoch), `run.json` (what export and
-evaluation need next: the recipe, and beside it the augmentation pipeline's contents as
-loaded, since the recipe names it only; for a synthetic stream, how many sign labels its
-augmentation dropped, summed from the log; written when training ends, `finished` false when
-it was stopped before its last epoch, which export and the build refuse) and `calibration.json`
-(fitted on best.pt by the build, after training; removed whenever best.pt changes).
+when EMA is on), `metrics.csv` (one line per epoch, logged before that epoch's checkpoints are
+written: its `seconds` cover training and validation, not saving last.pt or best.pt),
+`run.json` (what export and evaluation need next: the recipe, and beside it the augmentation
+pipeline's contents as loaded, since the recipe names it only; for a synthetic stream, how
+many sign labels its augmentation dropped, summed from the log; written when training ends,
+`finished` false when it was stopped before its last epoch, which export and the build
+refuse) and `calibration.json` (fitted on best.pt by the build, after training; removed
+whenever best.pt changes).
 
 A run makes the folder its own (creates it; removes the metrics log, checkpoints, calibration
 and run.json of the run it replaces, or on resume drops the log's rows past the checkpoint) at

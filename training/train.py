@@ -312,7 +312,8 @@ def _run_epoch(
     taxonomy: Taxonomy,
 ) -> bool:
     """One epoch: seed, train, validate, log its row. True when it is the new best (the caller
-    writes last.pt, then best.pt)."""
+    writes last.pt, then best.pt, after the row: its `seconds` are the epoch's training and
+    validation, not those writes; a resume drops a row logged past its checkpoint)."""
     torch.manual_seed(epoch_seed(config.seed, loop.epoch))  # dropout, anything global
     loader.sampler.set_epoch(loop.epoch)  # type: ignore[attr-defined]
     start = time.perf_counter()

@@ -40,6 +40,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from vision.batcher_errors import BatcherClosedError as BatcherClosedError  # re-exported
+from vision.batcher_errors import BatcherFullError as BatcherFullError  # re-exported
+from vision.batcher_errors import BatcherStoppedError as BatcherStoppedError  # re-exported
+from vision.batcher_errors import _BatchFunctionDied, _describe
 from vision.late_calls import Clock, RunningCalls
 
 logger = logging.getLogger(__name__)
@@ -50,31 +54,6 @@ R = TypeVar("R")
 BATCH_SIZES_KEPT = 1000  # `batch_sizes` holds at least this many of the latest batches
 
 BatchFn = Callable[[list[T]], "list[R] | Awaitable[list[R]]"]
-
-
-class BatcherClosedError(RuntimeError):
-    """The batcher was closed before this request ran."""
-
-
-class BatcherStoppedError(BatcherClosedError):
-    """The batcher's worker died: it runs nothing more. `reason` names what it died of."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the batcher stopped: {reason}; it takes no more work")
-        self.reason = reason
-
-
-class BatcherFullError(RuntimeError):
-    """`max_queued` requests were waiting already: this one was refused, not queued."""
-
-
-class _BatchFunctionDied(Exception):
-    """The batch function raised `error`, a BaseException that is not an Exception: carried to
-    the worker, which stops, instead of out of the event loop (which it would stop)."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(repr(error))
-        self.error = error
 
 
 @dataclass
@@ -372,12 +351,6 @@ def _in_daemon_thread(
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(run,), name="batch-call", daemon=True).start()
     return future
-
-
-def _describe(error: BaseException) -> str:
-    """`error`'s class and message, as an operator reads it: "SystemExit: 3"."""
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _add_live(batch: list[_Request[T, R]], request: _Request[T, R]) -> None:

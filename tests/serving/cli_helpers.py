@@ -1,15 +1,23 @@
 """Helpers of the command-line tests: running a command in this process and its error code, a
-serving.yaml for a database URL, and a database an older version left behind this schema."""
+serving.yaml for a database URL, a database an older version left behind this schema and one a
+later version left ahead of it, and what a database holds (its schema revision, its audit
+log)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from alembic import command
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import select
 from typer.testing import CliRunner
 
-from serving.migrations import alembic_config
+from serving.db.models import AuditEntry
+from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.migrations import alembic_config, upgrade
 from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import PASSWORD
@@ -51,3 +59,38 @@ def database_behind(tmp_path: Path, url: str) -> Path:
     assert added.exit_code == 0, added.output
     command.downgrade(alembic_config(url), OLD_REVISION)
     return config
+
+
+def schema_revision(url: str) -> str | None:
+    """The schema revision alembic records in the database at `url` (None: none recorded)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest schema revision this version's migrations know."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
+
+
+def audit_entries_at(url: str) -> list[AuditEntry]:
+    """The audit log of the database at `url`, in order."""
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
+    finally:
+        engine.dispose()
+
+
+def newer_database(database: Path) -> str:
+    """The URL of a database a later version of the service left (a migration unknown here)."""
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    connection.close()
+    return url

@@ -6,7 +6,8 @@ not), and what the promotions then did."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +22,45 @@ from serving.rescore_ray import expected_provenance
 from serving.rescore_runs import open_run, since_key_of
 from serving.storage import PhotoStore
 from tests.serving.cli_helpers import run_cli
+from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
+    DAY0,
+    OLD_VERSION,
     PROMOTED,
     STOPPED,
     cli_config,
     promotion_entries,
     stop_after_first_batch,
 )
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
 
 VERSION = "test-0"  # tiny_model(seed=0)
 # The code the service ran before an update, and after it (shanyraq.provenance.code_version).
 OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
+
+
+def new_code(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    """The service's code updated since (RunProvenance reads the code version when asked)."""
+    monkeypatch.setattr("shanyraq.provenance.code_version", lambda folder=None: version)
+
+
+def late_upload(url: str, store: PhotoStore, *, day: int, seed: int) -> int:
+    """A photo of F1 uploaded on DAY0 + `day` while the service still scored with the old model."""
+    data = jpeg(2000 + seed, size=(96, 72))
+    store.put(data)
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            photo = Photo(
+                family_id="F1", sha256=hashlib.sha256(data).hexdigest(), format="jpeg",
+                width=96, height=72, size_bytes=len(data),
+                quality={"status": "pass", "reasons": []}, score={"model_version": OLD_VERSION},
+                model_version=OLD_VERSION, uploaded_by=1, created_at=DAY0 + timedelta(days=day),
+            )  # fmt: skip
+            session.add(photo)
+            session.flush()
+            return photo.id
+    finally:
+        engine.dispose()
 
 
 def cli_service(tmp_path: Path, n: int, model: Path) -> tuple[Path, str, Path]:
@@ -85,7 +113,7 @@ def half_promoted_then_updated(
     """Run 1 of every photo (`shanyraq rescore`, the old code), its promotion stopped after
     photo 1 (Ctrl-C), a photo uploaded since, then the code updated; (serving.yaml, database
     URL, the late photo's id)."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     config, url, store_root = cli_service(tmp_path, 3, model)
     scored = run_cli("rescore", "--model", model, "--config", config, "--device", "cpu",
                      "--no-progress")  # fmt: skip
@@ -94,8 +122,8 @@ def half_promoted_then_updated(
     db_engine, key = open_with_key(settings, may_create=False)
     promotion_stopped_after_one(anchored_sessions(settings, db_engine), key, model, actor="cli")
     db_engine.dispose()
-    late = _late_upload(url, PhotoStore(store_root), day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
+    late = late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    new_code(monkeypatch, NEW_CODE)
     return config, url, late
 
 

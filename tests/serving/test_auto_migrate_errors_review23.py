@@ -15,10 +15,9 @@ from serving import audit
 from serving.cli import load_settings
 from serving.db.session import make_engine
 from serving.migrations import MigrationFailedError, upgrade
-from tests.serving.cli_helpers import OLD_REVISION, database_behind
+from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.test_cli_review20 import _sqlite_url
-from tests.serving.test_db_commands import _head, _revision
 from tests.serving.test_db_upgrade_lock_review23 import _failing_last_migration, _Injected
 
 
@@ -29,7 +28,7 @@ def _upgrade_fails_naming_the_last(url: str, key: bytes, monkeypatch: pytest.Mon
         with pytest.raises(MigrationFailedError) as failed:
             upgrade(url, seal_with=key)
     assert isinstance(failed.value.__cause__, _Injected)
-    assert f"migration {_head()} " in failed.value.message
+    assert f"migration {head_revision()} " in failed.value.message
 
 
 def test_a_failing_migration_is_named_by_upgrade_with_its_key_too(tmp_path, monkeypatch):
@@ -38,7 +37,7 @@ def test_a_failing_migration_is_named_by_upgrade_with_its_key_too(tmp_path, monk
     key = load_settings(database_behind(tmp_path, url)).signing_key(create=False)
 
     _upgrade_fails_naming_the_last(url, key, monkeypatch)
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
 
 
 def _unseal(tmp_path: Path) -> None:
@@ -76,11 +75,12 @@ def test_the_seal_is_in_the_migrations_transaction(tmp_path, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             upgrade(url, seal_with=key)
 
-    assert _revision(url) == OLD_REVISION  # rolled back with the seal: the next start migrates
+    # Rolled back with the seal: the next start migrates.
+    assert schema_revision(url) == OLD_REVISION
     assert _head_mac(tmp_path) is None
 
     upgrade(url, seal_with=key)
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
     assert _head_mac(tmp_path) is not None  # sealed, and committed with the migration
 
 
@@ -100,10 +100,10 @@ def test_postgresql_a_failing_start_up_migration_is_named_and_the_seal_rolls_bac
             patch.setattr(audit, "seal_head", _crash)
             with pytest.raises(KeyboardInterrupt):
                 upgrade(url, seal_with=key)
-        assert _revision(url) == OLD_REVISION
+        assert schema_revision(url) == OLD_REVISION
 
         upgrade(url, seal_with=key)
-        assert _revision(url) == _head()
+        assert schema_revision(url) == head_revision()
         with engine.connect() as connection:
             mac = connection.execute(text("SELECT mac FROM audit_head WHERE id = 1")).scalar()
         assert mac is not None

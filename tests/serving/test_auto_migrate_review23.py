@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from serving.migrations import MigrationFailedError, open_database
-from tests.serving.cli_helpers import OLD_REVISION, database_behind
+from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
 from tests.serving.test_cli_review20 import _sqlite_url
-from tests.serving.test_db_commands import _head, _revision
 from tests.serving.test_db_upgrade_lock_review23 import (
     _columns,
     _failing_last_migration,
@@ -34,7 +33,7 @@ WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, no
 def _assert_old_schema(tmp_path: Path, url: str) -> None:
     """The database as the old version left it: its revision, none of the later migrations'
     columns, no table of a batch rebuild left behind, intact and still in WAL mode."""
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's column
     assert "seen_decision_id" not in _columns(url, "decisions")  # 0013's column
     connection = sqlite3.connect(tmp_path / "data" / "shanyraq.db")
@@ -51,7 +50,7 @@ def _assert_old_schema(tmp_path: Path, url: str) -> None:
 
 def _next_start_migrates(url: str) -> None:
     open_database(url, create=False, migrate=True).dispose()
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
     assert "model_artifact" in _columns(url, "rescore_runs")
     assert "seen_decision_id" in _columns(url, "decisions")
 
@@ -71,7 +70,7 @@ def test_a_start_up_migration_failing_in_the_last_migration_leaves_the_old_schem
     # Named as `db upgrade` names it, on one line (before: the raw RuntimeError, a traceback).
     error = failed.value
     assert error.code == "migration_failed" and isinstance(error.__cause__, _Injected)
-    assert f"migration {_head()} " in error.message, error.message
+    assert f"migration {head_revision()} " in error.message, error.message
     assert "failed: _Injected: the last migration failed" in error.message, error.message
     assert "nothing changed" in error.message and str(tmp_path) in error.message
     assert "\n" not in error.message

@@ -20,11 +20,12 @@ from tests.serving.cli_helpers import (
     OLD_REVISION,
     database_behind,
     error_code,
+    head_revision,
     run_cli,
+    schema_revision,
     serving_config,
 )
 from tests.serving.helpers import PASSWORD, fresh_postgres_db
-from tests.serving.test_db_commands import _head, _revision
 from tests.serving.user_helpers import password_hash
 
 OTHER_PASSWORD = "another long passphrase"
@@ -133,11 +134,11 @@ def test_upgrade_refuses_a_sqlite_database_another_process_has_open(tmp_path):
         message = str(refused.exception)
         assert f"process {pid} (" in message and "stop the service" in message
         assert "--force" in message
-        assert _revision(url) == OLD_REVISION  # nothing changed
+        assert schema_revision(url) == OLD_REVISION  # nothing changed
 
         forced = run_cli("db", "upgrade", "--force", "--config", config)
         assert forced.exit_code == 0, forced.output
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_upgrade_runs_once_the_other_process_has_closed_the_database(tmp_path):
@@ -149,7 +150,7 @@ def test_upgrade_runs_once_the_other_process_has_closed_the_database(tmp_path):
     upgraded = run_cli("db", "upgrade", "--config", config)
 
     assert upgraded.exit_code == 0, upgraded.output
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_upgrade_with_nothing_to_do_is_not_refused_while_the_service_runs(tmp_path):
@@ -182,7 +183,7 @@ def test_upgrade_refuses_a_postgresql_database_the_service_has_a_session_on(
             assert error_code(refused) == "database_in_use", refused.output
             message = str(refused.exception)
             assert f"session {older_pid} " in message and "(psql)" not in message
-            assert _revision(url) == OLD_REVISION
+            assert schema_revision(url) == OLD_REVISION
         service = make_engine(url)  # as this version's service connects: named
         try:
             with service.connect() as connection:
@@ -196,4 +197,4 @@ def test_upgrade_refuses_a_postgresql_database_the_service_has_a_session_on(
         upgraded = run_cli("db", "upgrade", "--config", config)  # only psql is left
 
     assert upgraded.exit_code == 0, upgraded.output
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()

@@ -10,21 +10,23 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from serving import audit
-from serving.db.models import AuditEntry, AuditHead
+from serving.db.models import AuditHead
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.migrations import alembic_config, upgrade
+from serving.migrations import upgrade
 from shanyraq import __version__
 from tests.serving.cli_helpers import (
     OLD_REVISION,
     SECRET_KEY,
+    audit_entries_at,
     database_behind,
     error_code,
+    head_revision,
+    newer_database,
     run_cli,
+    schema_revision,
     serving_config,
 )
 from tests.serving.helpers import PASSWORD
@@ -33,28 +35,6 @@ from tests.serving.test_audit_tail import _log_before_0003
 
 # `db status` exit codes, as serving/db_cli.py and README document them.
 EXIT_UPGRADE_NEEDED, EXIT_NOT_UPGRADABLE = 3, 4
-
-
-def _revision(url: str) -> str | None:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
-
-
-def _head() -> str:
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
-
-
-def _entries(url: str) -> list[AuditEntry]:
-    engine = make_engine(url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            return list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
-    finally:
-        engine.dispose()
 
 
 def _files(folder: Path) -> dict[str, bytes | None]:
@@ -72,23 +52,13 @@ def _foreign(database: Path) -> Path:
     return database
 
 
-def _newer(database: Path) -> str:
-    """The URL of a database a later version of the service left (a migration unknown here)."""
-    url = f"sqlite:///{database}"
-    upgrade(url)
-    with sqlite3.connect(database) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
-    connection.close()
-    return url
-
-
 # --- db status ------------------------------------------------------------------------------
 
 
 def test_status_tells_a_behind_database_from_an_up_to_date_one(tmp_path, database_url):
     upgrade(database_url, OLD_REVISION)
     config = serving_config(tmp_path, database_url)
-    head = _head()
+    head = head_revision()
     assert head != OLD_REVISION
 
     behind = run_cli("db", "status", "--config", config)
@@ -96,7 +66,7 @@ def test_status_tells_a_behind_database_from_an_up_to_date_one(tmp_path, databas
     assert f"revision: {OLD_REVISION}\n" in behind.output
     assert f"this version needs: {head}\n" in behind.output
     assert "`shanyraq db upgrade`" in behind.output
-    assert _revision(database_url) == OLD_REVISION  # only read
+    assert schema_revision(database_url) == OLD_REVISION  # only read
 
     upgrade(database_url)
     current = run_cli("db", "status", "--config", config)
@@ -137,7 +107,7 @@ def test_status_of_a_missing_database_and_of_ones_it_cannot_upgrade(tmp_path):
     assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
     assert "revision: none" in result.output and "no Shanyraq tables" in result.output
 
-    newer = _newer(tmp_path / "newer.db")
+    newer = newer_database(tmp_path / "newer.db")
     result = run_cli("db", "status", "--config", serving_config(tmp_path, newer))
     assert result.exit_code == EXIT_NOT_UPGRADABLE, result.output
     assert "which this version does not know" in result.output
@@ -151,14 +121,14 @@ def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
 ):
     _log_before_0003(database_url, SECRET_KEY.encode(), 3)  # at 0002; its head has no MAC
     config = serving_config(tmp_path, database_url, auto_migrate=False)  # the explicit upgrade runs
-    head = _head()
+    head = head_revision()
 
     upgraded = run_cli("db", "upgrade", "--config", config)
 
     assert upgraded.exit_code == 0, upgraded.output
     assert f"from migration 0002 to {head}" in upgraded.output
-    assert _revision(database_url) == head
-    entries = _entries(database_url)
+    assert schema_revision(database_url) == head
+    entries = audit_entries_at(database_url)
     assert [e.action for e in entries] == ["user_created"] * 3 + ["database_upgraded"]
     assert entries[-1].details == {
         "from_revision": "0002", "to_revision": head, "code_version": __version__,
@@ -171,7 +141,7 @@ def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
     again = run_cli("db", "upgrade", "--config", config)
     assert again.exit_code == 0, again.output
     assert f"nothing to do: the database is at migration {head} already" in again.output
-    assert len(_entries(database_url)) == 4
+    assert len(audit_entries_at(database_url)) == 4
     assert (tmp_path / "anchor.log").read_text() == anchored
 
 
@@ -207,16 +177,16 @@ def test_upgrade_without_the_key_changes_nothing(tmp_path):
     upgrade(url, OLD_REVISION)
     result = run_cli("db", "upgrade", "--config", serving_config(tmp_path, url, key=False))
     assert error_code(result) == "signing_key_missing"
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert not (tmp_path / "data" / "secret_key").exists()
 
 
 def test_upgrade_refuses_a_database_of_newer_code(tmp_path):
-    url = _newer(tmp_path / "newer.db")
+    url = newer_database(tmp_path / "newer.db")
     result = run_cli("db", "upgrade", "--config", serving_config(tmp_path, url))
     assert error_code(result) == "database_not_migrated"
     assert "run the version that wrote it" in str(result.exception)
-    assert _revision(url) == "9999"
+    assert schema_revision(url) == "9999"
 
 
 # --- auto_migrate ---------------------------------------------------------------------------
@@ -246,8 +216,8 @@ def test_with_auto_migrate_off_only_db_upgrade_migrates(name, tmp_path, model):
 
     assert error_code(refused) == "database_not_migrated", refused.output
     assert "`shanyraq db upgrade`" in str(refused.exception)
-    assert _revision(url) == OLD_REVISION
-    assert len(_entries(url)) == 1  # nothing recorded
+    assert schema_revision(url) == OLD_REVISION
+    assert len(audit_entries_at(url)) == 1  # nothing recorded
     assert run_cli("db", "upgrade", "--config", config).exit_code == 0
     done = run_cli(*_migrating(name, model), "--config", config)
     assert done.exit_code == 0, done.output
@@ -259,7 +229,7 @@ def test_with_auto_migrate_on_the_commands_migrate_as_before(name, tmp_path, mod
     database_behind(tmp_path, url)
     done = run_cli(*_migrating(name, model), "--config", serving_config(tmp_path, url))
     assert done.exit_code == 0, done.output
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_with_auto_migrate_off_a_fresh_install_is_still_created(tmp_path):
@@ -269,7 +239,7 @@ def test_with_auto_migrate_off_a_fresh_install_is_still_created(tmp_path):
         *MIGRATING["users add"], "--config", serving_config(tmp_path, url, auto_migrate=False)
     )
     assert added.exit_code == 0, added.output
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 # --- build_services -------------------------------------------------------------------------
@@ -291,5 +261,7 @@ def test_an_app_built_directly_seals_an_old_head(tmp_path, database_url):
         mac = session.execute(select(AuditHead.mac)).scalar_one()
         result = audit.verify(session, SECRET_KEY.encode())
     engine.dispose()
-    assert mac == audit.head_mac(SECRET_KEY.encode(), seq=2, hash=_entries(database_url)[-1].hash)
+    assert mac == audit.head_mac(
+        SECRET_KEY.encode(), seq=2, hash=audit_entries_at(database_url)[-1].hash
+    )
     assert result.ok, result.problems

@@ -24,10 +24,9 @@ from serving.core.config import ServingSettings
 from serving.db_cli import DatabaseInUseError, database_status, upgrade_database
 from serving.migrations import upgrade
 from shanyraq.errors import ShanyraqError
-from tests.serving.cli_helpers import OLD_REVISION, database_behind
+from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
-from tests.serving.test_db_commands import _head, _revision
 
 MIDDLE = "0009"  # between OLD_REVISION and the head: where the upgrade is held
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
@@ -171,9 +170,9 @@ def test_sqlite_a_service_starting_mid_upgrade_is_refused_clearly(tmp_path, monk
             assert refused.value.code == "database_being_upgraded", refused.value
             assert BEING_UPGRADED in refused.value.message
 
-    assert upgrading.result().after == _head()
+    assert upgrading.result().after == head_revision()
     check_database(settings, may_create=True, migrate=False)  # started now, it runs
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_sqlite_a_service_starting_mid_upgrade_waits_then_sees_the_new_schema(
@@ -191,9 +190,9 @@ def test_sqlite_a_service_starting_mid_upgrade_waits_then_sees_the_new_schema(
         # It has begun reading, and cannot finish while the upgrade holds the lock.
         assert starting.thread.is_alive(), starting.outcome
 
-    assert upgrading.result().after == _head()
+    assert upgrading.result().after == head_revision()
     starting.result()  # it went on once the upgrade committed: at the head, not refused
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_sqlite_a_process_opening_the_database_after_the_check_is_refused(tmp_path, monkeypatch):
@@ -211,9 +210,9 @@ def test_sqlite_a_process_opening_the_database_after_the_check_is_refused(tmp_pa
             upgrade_database(settings)
         assert len(pids) == 1 and f"process {pids[0]} (" in refused.value.message
         assert "stop the service" in refused.value.message
-        assert _revision(url) == OLD_REVISION  # nothing changed
+        assert schema_revision(url) == OLD_REVISION  # nothing changed
 
-    assert upgrade_database(settings).after == _head()  # once it has closed it
+    assert upgrade_database(settings).after == head_revision()  # once it has closed it
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
@@ -245,9 +244,9 @@ def test_postgresql_a_service_starting_mid_upgrade_waits_for_the_commit(
         _wait_for(lambda: _waiting_on_a_lock(url) > 0 or not starting.thread.is_alive())
         assert starting.thread.is_alive(), starting.outcome  # waiting on alembic_version
 
-    assert upgrading.result().after == _head()
+    assert upgrading.result().after == head_revision()
     starting.result()  # it went on once the upgrade committed: at the head, not refused
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_postgresql_a_session_opened_after_the_first_check_is_refused(
@@ -266,8 +265,8 @@ def test_postgresql_a_session_opened_after_the_first_check_is_refused(
             upgrade_database(settings)
         assert len(sessions) == 1
         assert f"session {sessions[0].info.backend_pid} of " in refused.value.message
-        assert _revision(url) == OLD_REVISION  # nothing changed, the lock is let go
+        assert schema_revision(url) == OLD_REVISION  # nothing changed, the lock is let go
     finally:
         for session in sessions:
             session.close()
-    assert upgrade_database(settings).after == _head()
+    assert upgrade_database(settings).after == head_revision()

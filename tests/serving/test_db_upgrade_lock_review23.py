@@ -23,10 +23,15 @@ from serving.db.session import make_engine
 from serving.db_cli import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database
 from shanyraq.errors import ShanyraqError
-from tests.serving.cli_helpers import OLD_REVISION, database_behind
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    audit_entries_at,
+    database_behind,
+    head_revision,
+    schema_revision,
+)
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.test_cli_review20 import _sqlite_url
-from tests.serving.test_db_commands import _entries, _head, _revision
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
@@ -39,7 +44,7 @@ class _Injected(RuntimeError):
 def _failing_last_migration(monkeypatch: pytest.MonkeyPatch) -> None:
     """The last migration fails once its own statements have run, before it is recorded."""
     real = HeadMaintainer.update_to_step
-    head = _head()
+    head = head_revision()
 
     def update_to_step(self: HeadMaintainer, step: Any) -> None:
         if head in step.to_revisions:
@@ -61,7 +66,7 @@ def _upgrade_rolled_back_whole(
     tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch, *, force: bool = False
 ) -> None:
     settings = load_settings(database_behind(tmp_path, url))
-    before = [entry.seq for entry in _entries(url)]
+    before = [entry.seq for entry in audit_entries_at(url)]
     anchor = settings.resolved_audit_anchor_file
     anchored = anchor.read_bytes() if anchor.exists() else b""
     assert "seen_decision_id" not in _columns(url, "decisions")
@@ -72,12 +77,12 @@ def _upgrade_rolled_back_whole(
             upgrade_database(settings, force=force)
         assert isinstance(failed.value.__cause__, _Injected)
 
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert "seen_decision_id" not in _columns(url, "decisions")  # 0013's column: rolled back
     assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's: rolled back too
-    assert [entry.seq for entry in _entries(url)] == before  # no database_upgraded entry
+    assert [entry.seq for entry in audit_entries_at(url)] == before  # no database_upgraded entry
     assert (anchor.read_bytes() if anchor.exists() else b"") == anchored  # nor its anchor line
-    assert upgrade_database(settings).after == _head()  # and it upgrades cleanly after
+    assert upgrade_database(settings).after == head_revision()  # and it upgrades cleanly after
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -144,7 +149,7 @@ def test_sqlite_an_upgrade_killed_halfway_leaves_the_old_schema(tmp_path):
         held.send_signal(signal.SIGKILL)
         held.wait(timeout=WAIT_S)
 
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's: never committed
     connection = sqlite3.connect(database)  # still WAL: the service opens it as usual
     try:
@@ -156,7 +161,7 @@ def test_sqlite_an_upgrade_killed_halfway_leaves_the_old_schema(tmp_path):
     with pytest.raises(ShanyraqError) as refused:
         check_database(settings, may_create=True, migrate=False)
     assert refused.value.code == "database_not_migrated"  # not locked, not broken
-    assert upgrade_database(settings).after == _head()
+    assert upgrade_database(settings).after == head_revision()
     check_database(settings, may_create=True, migrate=False)
 
 
@@ -179,7 +184,7 @@ def test_postgresql_a_start_at_the_head_does_not_queue_behind_a_reader(postgres_
         open_database(bounded, create=False, migrate=True).dispose()
     finally:
         reader.close()
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_postgresql_a_start_behind_still_migrates_under_the_lock(postgres_server):
@@ -196,9 +201,9 @@ def test_postgresql_a_start_behind_still_migrates_under_the_lock(postgres_server
             open_database(bounded, create=False, migrate=True)
     finally:
         reader.close()
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     open_database(url, create=False, migrate=True).dispose()
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def _downgrade(url: str, revision: str) -> None:
@@ -260,5 +265,5 @@ def test_sqlite_force_held_off_by_a_write_does_not_say_force(tmp_path, monkeypat
         assert writer.stdin is not None
         writer.stdin.close()  # it ends, its transaction rolled back
         writer.wait(timeout=WAIT_S)
-    assert _revision(url) == OLD_REVISION  # nothing changed
-    assert upgrade_database(settings, force=True).after == _head()
+    assert schema_revision(url) == OLD_REVISION  # nothing changed
+    assert upgrade_database(settings, force=True).after == head_revision()

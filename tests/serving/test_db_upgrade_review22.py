@@ -16,9 +16,15 @@ from typing import Any
 import pytest
 
 from serving.db_cli import DatabaseInUseError, sqlite_holder
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, error_code, run_cli
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    database_behind,
+    error_code,
+    head_revision,
+    run_cli,
+    schema_revision,
+)
 from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
-from tests.serving.test_db_commands import _head, _revision
 
 
 def _database(tmp_path: Path) -> Path:
@@ -30,7 +36,7 @@ def _assert_cannot_tell(refused: Any, url: str) -> None:
     message = str(refused.exception)
     assert "cannot tell whether another process has" in message
     assert "shanyraq.db-shm" in message and "--force" in message
-    assert _revision(url) == OLD_REVISION  # nothing changed
+    assert schema_revision(url) == OLD_REVISION  # nothing changed
 
 
 # --- SQLite: where the check cannot be made, it says so -------------------------------------
@@ -50,7 +56,7 @@ def test_off_linux_the_upgrade_is_refused_as_it_cannot_tell(tmp_path, monkeypatc
     # Without the -shm file no connection has it open, on any system: upgraded.
     upgraded = run_cli("db", "upgrade", "--config", config)
     assert upgraded.exit_code == 0, upgraded.output
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 def test_a_kernel_that_does_not_answer_refuses_the_upgrade(tmp_path, monkeypatch):
@@ -101,7 +107,7 @@ def test_an_upgrade_nobody_interrupts_exits_0_and_warns_of_nothing(tmp_path):
 
     assert upgraded.exit_code == 0, upgraded.output
     assert "warning" not in upgraded.stderr
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 # --- PostgreSQL: another role's sessions --------------------------------------------------
@@ -131,7 +137,7 @@ def test_a_service_running_as_another_role_is_seen(tmp_path, postgres_server):
         message = str(refused.exception)
         assert f"session {running.info.backend_pid} of {service} " in message
         assert "hidden from this role" in message
-        assert _revision(url) == OLD_REVISION
+        assert schema_revision(url) == OLD_REVISION
 
     upgraded = run_cli("db", "upgrade", "--config", config)
     assert upgraded.exit_code == 0, upgraded.output

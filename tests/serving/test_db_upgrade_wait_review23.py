@@ -26,10 +26,17 @@ from serving.db.session import make_engine
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import version_lock
 from shanyraq.errors import ShanyraqError
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, error_code, run_cli
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    audit_entries_at,
+    database_behind,
+    error_code,
+    head_revision,
+    run_cli,
+    schema_revision,
+)
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.test_cli_review20 import _sqlite_url
-from tests.serving.test_db_commands import _entries, _head, _revision
 from tests.serving.test_db_upgrade_lock_review23 import _columns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,8 +102,8 @@ def test_postgresql_upgrade_says_who_it_waits_for_then_upgrades(tmp_path, postgr
     assert len(said) == 1, said
     assert f"session {holder} of shanyraq" in said[0] and "(pg_dump, holding it" in said[0], said
     assert "Ctrl-C leaves the database unchanged" in said[0] and SECRET not in said[0]
-    assert report.before == OLD_REVISION and report.after == _head()
-    assert _revision(url) == _head()
+    assert report.before == OLD_REVISION and report.after == head_revision()
+    assert schema_revision(url) == head_revision()
 
 
 def test_postgresql_upgrade_refuses_past_its_wait_with_nothing_changed(
@@ -105,7 +112,7 @@ def test_postgresql_upgrade_refuses_past_its_wait_with_nothing_changed(
     monkeypatch.setattr(version_lock, "LOCK_NOTICE_S", 0.5)  # said after 0.5 s, refused at 1.5
     url = fresh_postgres_db(postgres_server)
     settings = load_settings(database_behind(tmp_path, url))
-    before = [entry.seq for entry in _entries(url)]
+    before = [entry.seq for entry in audit_entries_at(url)]
     said: list[str] = []
     with _reader(url, name="nightly backup") as reader:
         holder = reader.info.backend_pid
@@ -116,9 +123,9 @@ def test_postgresql_upgrade_refuses_past_its_wait_with_nothing_changed(
     assert f"session {holder} of shanyraq" in message and "(nightly backup, " in message
     assert "nothing changed" in message and "--lock-wait" in message, message
     assert len(said) == 1 and f"session {holder}" in said[0], said
-    assert _revision(url) == OLD_REVISION
-    assert [entry.seq for entry in _entries(url)] == before
-    assert upgrade_database(settings).after == _head()  # the reader gone: it upgrades
+    assert schema_revision(url) == OLD_REVISION
+    assert [entry.seq for entry in audit_entries_at(url)] == before
+    assert upgrade_database(settings).after == head_revision()  # the reader gone: it upgrades
 
 
 # `shanyraq db upgrade` as the user runs it, in a process of its own.
@@ -151,9 +158,9 @@ def test_postgresql_ctrl_c_while_waiting_leaves_the_database_unchanged(tmp_path,
         assert upgrading.returncode == 130, err
         assert "error [interrupted]" in err and "Traceback" not in err, err
         assert _lockers(url, but=holder) == []  # no request left queued behind the reader
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert "seen_decision_id" not in _columns(url, "decisions")
-    assert upgrade_database(load_settings(config)).after == _head()
+    assert upgrade_database(load_settings(config)).after == head_revision()
 
 
 def _until_queued(url: str, holder: int) -> None:
@@ -191,7 +198,7 @@ def test_a_python_error_in_a_migration_is_one_clear_error(tmp_path, monkeypatch,
     # Before: the KeyError itself, a traceback from `shanyraq db upgrade`.
     url = behind_url
     config = database_behind(tmp_path, url)
-    before = [entry.seq for entry in _entries(url)]
+    before = [entry.seq for entry in audit_entries_at(url)]
     _python_error_in_0010(monkeypatch)
 
     failed = run_cli("db", "upgrade", "--config", config)
@@ -203,10 +210,10 @@ def test_a_python_error_in_a_migration_is_one_clear_error(tmp_path, monkeypatch,
     assert "nothing changed" in message and f"still at migration {OLD_REVISION}" in message
     assert "SHANYRAQ_DEBUG=1" in message, message
     assert isinstance(failed.exception.__cause__, KeyError)  # the traceback SHANYRAQ_DEBUG shows
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's: rolled back too
     assert "settlement" not in _columns(url, "decisions")  # 0010's first column too
-    assert [entry.seq for entry in _entries(url)] == before
+    assert [entry.seq for entry in audit_entries_at(url)] == before
 
 
 def test_a_database_error_in_a_migration_names_it_in_the_servers_words(tmp_path, behind_url):
@@ -227,7 +234,7 @@ def test_a_database_error_in_a_migration_names_it_in_the_servers_words(tmp_path,
     assert "migration 0008 (Reuse links" in message, message
     assert "reuse_links" in message and "already exists" in message, message
     assert "server is running" not in message and "nothing changed" in message, message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert "model_artifact" not in _columns(url, "rescore_runs")
 
 
@@ -264,7 +271,7 @@ def test_the_cli_shows_the_traceback_only_under_debug(tmp_path, debug):
     assert ran.returncode == 2, ran.stderr
     assert ran.stderr.splitlines()[-1].startswith("error [migration_failed]: "), ran.stderr
     assert ("Traceback" in ran.stderr) == bool(debug), ran.stderr
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
 
 
 def test_shanyraq_errors_keep_their_code(tmp_path, monkeypatch):
@@ -278,4 +285,4 @@ def test_shanyraq_errors_keep_their_code(tmp_path, monkeypatch):
     monkeypatch.setattr(Operations, "add_column", refuse)
     failed = run_cli("db", "upgrade", "--config", config)
     assert error_code(failed) == "error" and failed.exception.message == "refused on purpose"
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION

@@ -18,9 +18,14 @@ from serving.core.config import load_serving_settings
 from serving.db_upgrade import LOCK_WAIT_S, DatabaseInUseError, upgrade_database
 from serving.sqlite_holders import sqlite_holder, sqlite_holders
 from shanyraq.errors import ConfigError
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, serving_config
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    database_behind,
+    head_revision,
+    schema_revision,
+    serving_config,
+)
 from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
-from tests.serving.test_db_commands import _head, _revision
 from tests.serving.test_db_upgrade_wait_review23 import _reader
 from tests.serving.test_migration_messages_p475 import WAIT_S, behind_pg  # noqa: F401
 
@@ -96,9 +101,9 @@ def test_a_start_behind_the_head_refuses_after_the_configured_wait(behind_pg):  
         assert 1.9 <= took < 30, took
         assert "stayed locked past 2 s" in refused.message, refused.message
         assert "session " in refused.message and "nothing changed" in refused.message
-        assert _revision(url) == OLD_REVISION
+        assert schema_revision(url) == OLD_REVISION
     check_database(settings, may_create=False, migrate=True)  # nobody holding it: migrates
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 # --- 2. every process that has a SQLite database open --------------------------------------
@@ -119,7 +124,7 @@ def test_db_upgrade_names_every_process_that_has_the_database_open(tmp_path):
     message = refused.value.message
     assert f"process {service} (" in message and f"process {users_command} (" in message
     assert "stop the service" in message, message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     assert sqlite_holders(database) == []  # both gone: the -shm file with them
 
 

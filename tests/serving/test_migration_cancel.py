@@ -13,9 +13,8 @@ import pytest
 from serving.cli import load_settings
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database
-from tests.serving.cli_helpers import OLD_REVISION, database_behind
+from tests.serving.cli_helpers import OLD_REVISION, database_behind, schema_revision
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_db_commands import _revision
 from tests.serving.test_db_upgrade_lock import _in_thread, _Run, _wait_for
 from tests.serving.test_db_upgrade_wait_review23 import _reader
 from tests.serving.test_migration_messages_p475 import _plain, _set_on_database
@@ -71,7 +70,7 @@ def test_a_wait_for_the_lock_cancelled_by_an_administrator_is_not_called_a_timeo
         assert "statement_timeout" not in message and "off-peak" not in message, message
     assert "run `shanyraq db upgrade` again" in upgraded.message
     assert "then start again" in started.message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
 
 
 def test_a_migration_cancelled_by_an_administrator_is_not_called_a_timeout(behind_pg):
@@ -89,7 +88,7 @@ def test_a_migration_cancelled_by_an_administrator_is_not_called_a_timeout(behin
     assert f"Most likely the statement was {CANCELLED}, not by a timeout" in message, message
     assert "statement_timeout" not in message and "raise " not in message, message
     assert f"still at migration {OLD_REVISION}" in message, message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
 
 
 def test_a_migration_cut_short_by_statement_timeout_names_that_setting(behind_pg):
@@ -106,4 +105,4 @@ def test_a_migration_cut_short_by_statement_timeout_names_that_setting(behind_pg
     assert "Most likely the server cut a statement short (its statement_timeout" in message
     assert "raise statement_timeout for this role" in message, message
     assert "lock_timeout" not in message and "pg_cancel_backend" not in message, message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION

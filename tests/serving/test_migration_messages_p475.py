@@ -29,10 +29,9 @@ from serving.db.session import make_engine, unavailable
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database, upgrade, version_lock
 from shanyraq.errors import ShanyraqError
-from tests.serving.cli_helpers import OLD_REVISION, database_behind
+from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
 from tests.serving.helpers import fresh_postgres_db, make_settings
 from tests.serving.test_cli_review20 import _sqlite_url
-from tests.serving.test_db_commands import _head, _revision
 from tests.serving.test_db_upgrade_lock import (
     BEING_UPGRADED,
     _in_thread,
@@ -102,7 +101,7 @@ def test_a_start_and_db_upgrade_word_a_failed_migration_alike(tmp_path, monkeypa
     assert message == upgraded.value.message
     assert f"still at migration {OLD_REVISION}" in message, message
     assert "a fault in this version's migration" in message and "SHANYRAQ_DEBUG=1" in message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
 
 
 # --- 2. PostgreSQL: a role that may not migrate, timeouts ------------------------------------
@@ -136,7 +135,7 @@ def test_a_role_that_only_reads_alembic_version_starts_at_the_head(tmp_path, rol
     settings = make_settings(tmp_path, service_url)
     check_database(settings, may_create=False, migrate=True)  # `serve`'s check: no lock asked
     upgrade(service_url, seal_with=settings.signing_key())  # the app's own start
-    assert _revision(service_url) == _head()
+    assert schema_revision(service_url) == head_revision()
 
 
 def test_a_role_that_may_not_lock_alembic_version_is_told_to_upgrade_as_the_owner(tmp_path, roles):
@@ -154,7 +153,7 @@ def test_a_role_that_may_not_lock_alembic_version_is_told_to_upgrade_as_the_owne
     assert "may not lock the alembic_version table" in message, message
     assert "`shanyraq db upgrade` with database_url naming the role that owns" in message
     assert "server is running" not in message, message
-    assert _revision(owner_url) == OLD_REVISION
+    assert schema_revision(owner_url) == OLD_REVISION
 
 
 def test_a_first_start_by_a_role_that_may_not_create_tables_is_told_what_to_grant(
@@ -235,7 +234,7 @@ def test_a_statement_timeout_ending_the_wait_for_the_lock_is_named(behind_pg):
         assert "raise statement_timeout for this role" in refused and "off-peak" in refused
         assert "nothing changed" in refused and "server is running" not in refused
     assert "then start again" in started.value.message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
 
 
 def test_a_lock_timeout_cutting_a_migration_short_says_so(behind_pg):
@@ -254,7 +253,7 @@ def test_a_lock_timeout_cutting_a_migration_short_says_so(behind_pg):
         assert "migration 0006 " in failed and "SQLSTATE 55P03" in failed, failed
         assert "Most likely the server cut a statement short" in failed, failed
         assert "does not expect" not in failed and f"still at migration {OLD_REVISION}" in failed
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
 
 
 # --- 3. A migrating start waits a bounded time, saying whom for ------------------------------
@@ -283,9 +282,9 @@ def test_a_migrating_start_says_whom_it_waits_for_and_stops_waiting(behind_pg, m
     message = refused.value.message
     assert "stayed locked past 1 s" in message and f"session {holder} of shanyraq" in message
     assert "then start again" in message and "nothing changed" in message, message
-    assert _revision(url) == OLD_REVISION
+    assert schema_revision(url) == OLD_REVISION
     check_database(settings, may_create=False, migrate=True)  # the reader gone: it migrates
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()
 
 
 # --- 4. Two first starts on a fresh PostgreSQL database --------------------------------------
@@ -337,4 +336,4 @@ def test_two_first_starts_on_a_fresh_postgresql_both_start(postgres_server):
     finally:
         first.kill()
         first.wait(timeout=WAIT_S)
-    assert _revision(url) == _head()
+    assert schema_revision(url) == head_revision()

@@ -30,7 +30,7 @@ from tests.serving.rescore_fixtures import (
     populate,
     promotion_entries,
 )
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
+from tests.serving.rescore_helpers import late_upload, new_code
 from vision.artifact import read_artifact
 
 KEY = b"test-secret-key-0123456789abcdef"
@@ -115,17 +115,17 @@ def test_a_promoted_run_refused_after_an_upgrade_names_a_new_since_run_that_work
         report = promote(sessions, KEY, model_dir=new, serving_model_dir=new, actor="t")
         return report.updated
 
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
     assert rescore(engine, photos.store, scorer, progress=False).complete
     assert _promote() == 3
     since = None
     if own_since is not None:  # a promoted --since run whose own day is the late photo's
         since = DAY0 + timedelta(days=own_since)
-        _late_upload(database_url, photos.store, day=own_since, seed=1)
+        late_upload(database_url, photos.store, day=own_since, seed=1)
         assert rescore(engine, photos.store, scorer, since=since, progress=False).complete
         assert _promote() == 1
-    _late_upload(database_url, photos.store, day=10, seed=2)  # 2026-01-11
-    _new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
+    late_upload(database_url, photos.store, day=10, seed=2)  # 2026-01-11
+    new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, photos.store, scorer, since=since, progress=False)
     message = refused.value.message

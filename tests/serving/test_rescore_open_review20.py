@@ -26,8 +26,8 @@ from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
 from tests.serving import test_rescore_store_damage
 from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate
+from tests.serving.rescore_helpers import new_code
 from tests.serving.test_rescore_ray_review20 import FakeRay, _pipeline
-from tests.serving.test_rescore_review14 import _new_code
 from tests.serving.test_rescore_store_damage import _code, _rescore, _service
 from vision.bulk import open_scorer
 
@@ -40,7 +40,7 @@ SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. (3 an
 @pytest.fixture(autouse=True)
 def _one_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """The code version the runs record, fixed: others may edit the checkout meanwhile."""
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
 
 
 @pytest.fixture(scope="module")

@@ -21,19 +21,16 @@ from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreBusyError
 from serving.storage import PhotoStore
 from shanyraq.errors import ShanyraqError
+from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import tiny_model
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
-from tests.serving.test_rescore_review15 import (
-    MAX_PIXELS,
+from tests.serving.rescore_helpers import (
     VERSION,
-    Stop,
-    _code,
-    _NoRay,
-    _ray_run,
-    _run,
-    _runs,
-    _service,
+    cli_service,
+    late_upload,
+    new_code,
+    stopped_ray_run,
 )
+from tests.serving.test_rescore_review15 import MAX_PIXELS, Stop, _NoRay, _runs
 
 RAY_HOLDER = "`serving.rescore_ray.rescore_with_ray`: process "
 
@@ -46,7 +43,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _one_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """The code version the runs record, fixed: others may edit the checkout meanwhile."""
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +94,7 @@ class StopAtRayStart:
 
 def _finished_ray_run(url: str, model: Path, scored: list[int], missing: list[int]) -> int:
     """A finished Ray run: a score for each of `scored`, MISSING_FILE for each of `missing`."""
-    run_id = _ray_run(url, model, scored, done=True)
+    run_id = stopped_ray_run(url, model, scored, done=True)
     engine = make_engine(url)
     with session_scope(make_session_factory(engine)) as session:
         session.add_all(
@@ -124,18 +121,18 @@ def _lose(url: str, store_root: Path, photo_id: int) -> None:
 def test_the_pipeline_is_refused_like_rescore_while_another_command_holds_the_lock(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, url, store_root = _service(tmp_path, 3, model)
+    config, url, store_root = cli_service(tmp_path, 3, model)
     data = tmp_path / "data"
     monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
     with rescore_lock(data, VERSION, command="rescore promote"):
-        plain = _run("rescore", "--model", model, "--config", config, "--device", "cpu",
+        plain = run_cli("rescore", "--model", model, "--config", config, "--device", "cpu",
                      "--no-progress")  # fmt: skip
         with pytest.raises(RescoreBusyError) as refused:
             rescore_with_ray(
                 url, store_root, model, model_version=VERSION, prefer="cpu",
                 max_pixels=MAX_PIXELS, data_dir=data,
             )  # fmt: skip
-    assert _code(plain) == "rescore_busy", plain.output
+    assert error_code(plain) == "rescore_busy", plain.output
     assert refused.value.code == "rescore_busy"
     assert refused.value.message == plain.exception.message  # the same words, the same holder
     assert "`shanyraq rescore promote`: process " in refused.value.message
@@ -148,9 +145,9 @@ def test_the_pipeline_is_refused_like_rescore_while_another_command_holds_the_lo
 def test_a_finished_run_reopened_for_a_late_upload_is_running_while_it_scores(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, url, store_root = _service(tmp_path, 3, model)
+    _, url, store_root = cli_service(tmp_path, 3, model)
     run_id = _finished_ray_run(url, model, [1, 2, 3], [])
-    late = _late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    late = late_upload(url, PhotoStore(store_root), day=10, seed=1)
     ray = StopAtRayStart(url, run_id)
     monkeypatch.setattr("serving.rescore_ray._ray", lambda: ray)
     with pytest.raises(Stop):
@@ -177,7 +174,7 @@ def test_a_finished_run_reopened_for_a_late_upload_is_running_while_it_scores(
 def test_a_finished_run_scores_again_the_photos_restored_to_the_store(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, url, store_root = _service(tmp_path, 4, model)
+    _, url, store_root = cli_service(tmp_path, 4, model)
     run_id = _finished_ray_run(url, model, [1, 3], [2, 4])  # 2 is back in the store since
     _lose(url, store_root, 4)
     ray = StopAtRayStart(url, run_id)
@@ -198,16 +195,16 @@ def test_a_finished_run_scores_again_the_photos_restored_to_the_store(
 def test_one_pipeline_run_holds_the_lock_scores_restored_and_late_photos_then_finishes(
     tmp_path: Path, model: Path, local_ray: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, url, store_root = _service(tmp_path, 4, model)
+    config, url, store_root = cli_service(tmp_path, 4, model)
     run_id = _finished_ray_run(url, model, [1, 3], [2, 4])  # 2 is back in the store since
     _lose(url, store_root, 4)
-    late = _late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    late = late_upload(url, PhotoStore(store_root), day=10, seed=1)
     promote = ("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     during: list[tuple[RunState, Any]] = []
     write_sql = local_ray.data.Dataset.write_sql
 
     def write_while_promote_tries(self: Any, *args: Any, **kwargs: Any) -> Any:
-        during.append((_state(url, run_id), _run(*promote)))
+        during.append((_state(url, run_id), run_cli(*promote)))
         return write_sql(self, *args, **kwargs)
 
     monkeypatch.setattr(local_ray.data.Dataset, "write_sql", write_while_promote_tries)
@@ -218,7 +215,7 @@ def test_one_pipeline_run_holds_the_lock_scores_restored_and_late_photos_then_fi
 
     [(state, refused)] = during
     assert (state.status, state.finished) == ("running", False)
-    assert _code(refused) == "rescore_busy", refused.output
+    assert error_code(refused) == "rescore_busy", refused.output
     assert f"another re-scoring under {VERSION} is running ({RAY_HOLDER}" in str(refused.exception)
     assert (report.run_id, report.restored, report.written_now) == (run_id, 1, 2)
     assert report.complete and (report.in_scope, report.scored, report.failed) == (5, 4, 1)

@@ -42,7 +42,7 @@ from serving.rescore_runs import RescoreResumeError
 from tests.serving import test_rescore_store_damage
 from tests.serving.helpers import ROOT
 from tests.serving.rescore_fixtures import DAY0, CountingScorer, listen_on_reads, populate
-from tests.serving.test_rescore_review14 import _new_code
+from tests.serving.rescore_helpers import new_code
 from vision.bulk import open_scorer
 
 MAX_PIXELS = 50_000_000
@@ -55,7 +55,7 @@ model = test_rescore_store_damage.model  # the tiny model (version test-0)
 @pytest.fixture(autouse=True)
 def _one_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """The code version the runs record, fixed: others may edit the checkout meanwhile."""
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
 
 
 # --- FakeRay: the pipeline's stages in this process --------------------------------------------

@@ -5,8 +5,6 @@ keeps its old score, the report counts and names it with the reason, and the run
 from __future__ import annotations
 
 import errno
-import hashlib
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +12,20 @@ import pytest
 from sqlalchemy import select
 
 from serving.db.models import AuditEntry, Photo, RescoredScore, RescoreRun
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
 from serving.storage import PhotoStore
 from tests.serving.cli_helpers import error_code, run_cli
-from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
-    DAY0,
-    OLD_VERSION,
     StoredPhotos,
     cli_config,
     populate,
     tiny_model,
 )
+from tests.serving.rescore_helpers import late_upload, new_code
 from vision.bulk import open_scorer
 
 MAX_PIXELS = 50_000_000
-# cli_helpers' two, under the names other re-scoring tests import them from here by.
-_run, _code = run_cli, error_code
 
 
 @pytest.fixture(scope="module")
@@ -145,31 +139,6 @@ def test_the_command_names_an_unreadable_original_and_scores_the_rest(tmp_path: 
 # --- a finished run under new code (task: "cannot be continued") -------------------------
 
 
-def _late_upload(url: str, store: PhotoStore, *, day: int, seed: int) -> int:
-    """A photo of F1 uploaded on DAY0 + `day` while the service still scored with the old model."""
-    data = jpeg(2000 + seed, size=(96, 72))
-    store.put(data)
-    engine = make_engine(url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            photo = Photo(
-                family_id="F1", sha256=hashlib.sha256(data).hexdigest(), format="jpeg",
-                width=96, height=72, size_bytes=len(data),
-                quality={"status": "pass", "reasons": []}, score={"model_version": OLD_VERSION},
-                model_version=OLD_VERSION, uploaded_by=1, created_at=DAY0 + timedelta(days=day),
-            )  # fmt: skip
-            session.add(photo)
-            session.flush()
-            return photo.id
-    finally:
-        engine.dispose()
-
-
-def _new_code(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
-    """The service's code updated since (RunProvenance reads the code version when asked)."""
-    monkeypatch.setattr("shanyraq.provenance.code_version", lambda folder=None: version)
-
-
 def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,10 +152,10 @@ def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     url, store = f"sqlite:///{data / 'shanyraq.db'}", PhotoStore(data / "photos")
     common = ("--model", model, "--config", config)
     rescore_cmd = ("rescore", *common, "--device", "cpu", "--no-progress")
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
     assert run_cli(*rescore_cmd).exit_code == 0
-    _late_upload(url, store, day=10, seed=1)
-    _new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
+    late_upload(url, store, day=10, seed=1)
+    new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
 
     resumed = run_cli(*rescore_cmd)
     assert error_code(resumed) == "rescore_resume_mismatch", resumed.output
@@ -230,7 +199,7 @@ def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     assert run_cli("audit", "verify", "--config", config).exit_code == 0
 
     # Promoted: kept, and the refusals say so instead of offering to discard it.
-    _new_code(monkeypatch, "0.1.0+cccccccccccc")
+    new_code(monkeypatch, "0.1.0+cccccccccccc")
     kept = run_cli("rescore", "discard", *common)
     assert error_code(kept) == "rescore_discard_refused" and "it is kept" in str(kept.exception)
     # ... and names the way under the current code: a new run (another --since), then promote.
@@ -239,7 +208,7 @@ def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     assert error_code(refused) == "rescore_restart_refused"
     assert "adopted its scores" in str(refused.exception)
     assert "discard" not in str(refused.exception)
-    _late_upload(url, store, day=11, seed=2)
+    late_upload(url, store, day=11, seed=2)
     reopened = run_cli(*rescore_cmd)  # only the code it recorded can score it
     assert error_code(reopened) == "rescore_resume_mismatch"
     assert "as the run was started" in str(reopened.exception)

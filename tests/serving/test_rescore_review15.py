@@ -34,17 +34,20 @@ from serving.rescore_runs import (
 from serving.storage import PhotoStore
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import DAY0, CountingScorer, populate, tiny_model
-from tests.serving.rescore_helpers import VERSION, cli_service, stopped_ray_run
+from tests.serving.rescore_helpers import (
+    VERSION,
+    cli_service,
+    late_upload,
+    new_code,
+    stopped_ray_run,
+)
 from tests.serving.test_rescore_artifact_review14 import _recalibrate
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
 from vision.bulk import open_scorer
 
 MAX_PIXELS = 50_000_000
 KEY = b"test-secret-key-0123456789abcdef"
 RAY_DISCARD = "discard it with `shanyraq rescore discard --model DIR --ray`"
 PLAIN_DISCARD = "discard it with `shanyraq rescore discard --model DIR`"
-# The shared helpers, under the names other re-scoring tests import them from here by.
-_run, _code, _service, _ray_run = run_cli, error_code, cli_service, stopped_ray_run
 
 
 @pytest.fixture
@@ -137,18 +140,18 @@ def test_after_an_update_a_finished_run_of_either_path_is_refused_in_the_same_wo
     tmp_path: Path, model_copy: Path, monkeypatch: pytest.MonkeyPatch, no_ray: None, ray: bool
 ) -> None:
     config, url, store_root = cli_service(tmp_path, 3, model_copy)
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
     if ray:
         stopped_ray_run(url, model_copy, [1, 2, 3], done=True)
     else:
         scored = run_cli("rescore", "--model", model_copy, "--config", config, "--device", "cpu",
                          "--no-progress")  # fmt: skip
         assert scored.exit_code == 0, scored.output
-    _new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
+    new_code(monkeypatch, "0.1.0+bbbbbbbbbbbb")
     if ray:  # nothing to score: no refusal, and Ray is not started for nothing
         report = _ray(url, store_root, model_copy)
         assert report.complete and report.written_now == 0
-    _late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    late_upload(url, PhotoStore(store_root), day=10, seed=1)
     if ray:
         with pytest.raises(RescoreResumeError) as refused:
             _ray(url, store_root, model_copy)
@@ -347,7 +350,7 @@ def test_a_promoted_run_reopened_and_stopped_is_not_started_over(
     assert rescore(engine, stored.store, scorer, progress=False).complete
     _promoted(engine, [1])
     for day in (10, 11):
-        _late_upload(url, stored.store, day=day, seed=day)
+        late_upload(url, stored.store, day=day, seed=day)
     with pytest.raises(Stop):  # reopened for the late photos, stopped after one
         rescore(engine, stored.store, scorer, batch_size=1, progress=False, on_batch=_stop)
     other = dataclasses.replace(RunProvenance.of(scorer), code_version="9.9.9+000000000000")
@@ -374,11 +377,11 @@ def test_a_promoted_run_is_not_reopened_while_another_holds_other_scores(
     assert rescore(engine, stored.store, scorer, progress=False).complete
     _promoted(engine, [1])
     late = DAY0 + timedelta(days=10)
-    _late_upload(url, stored.store, day=10, seed=1)
+    late_upload(url, stored.store, day=10, seed=1)
     other = dataclasses.replace(RunProvenance.of(scorer), code_version="9.9.9+000000000000")
     report = rescore(engine, stored.store, scorer, since=late, progress=False, provenance=other)
     assert report.complete and report.this_session == 1
-    _late_upload(url, stored.store, day=11, seed=2)
+    late_upload(url, stored.store, day=11, seed=2)
     counting = CountingScorer(scorer)
     with pytest.raises(RescoreMixError) as refused:
         rescore(engine, stored.store, counting, progress=False)

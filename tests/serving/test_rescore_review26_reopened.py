@@ -25,7 +25,7 @@ from serving.promote import RescoreIncompleteError, promote
 from serving.rescore import rescore
 from serving.rescore_runs import RescoreRestartError, RescoreResumeError
 from tests.serving.rescore_fixtures import CountingScorer, populate, tiny_model
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
+from tests.serving.rescore_helpers import late_upload, new_code
 from vision.artifact import read_artifact
 from vision.bulk import open_scorer
 
@@ -78,14 +78,14 @@ def test_a_promoted_run_killed_while_reopened_is_left_by_the_commands_its_refusa
         report = promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t")
         return report.updated
 
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     assert rescore(engine, photos.store, scorer, progress=False).complete
     assert _promote() == 3
     # Uploaded afterwards by a service not yet restarted onto the model.
-    late = [_late_upload(database_url, photos.store, day=d, seed=d) for d in (10, 11)]
+    late = [late_upload(database_url, photos.store, day=d, seed=d) for d in (10, 11)]
     _killed_after_one_batch(database_url, tmp_path / "photos", model)
     assert _runs(engine) == [(1, "", "running")]  # reopened, one late photo scored, killed
-    _new_code(monkeypatch, NEW_CODE)  # the service updated meanwhile
+    new_code(monkeypatch, NEW_CODE)  # the service updated meanwhile
 
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, photos.store, scorer, progress=False)
@@ -131,13 +131,13 @@ def test_a_promoted_run_killed_after_its_last_batch_is_marked_finished_by_its_ow
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     scorer = open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     assert rescore(engine, photos.store, scorer, progress=False).complete
     promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t")
-    _late_upload(database_url, photos.store, day=10, seed=1)
+    late_upload(database_url, photos.store, day=10, seed=1)
     _killed_after_one_batch(database_url, tmp_path / "photos", model)
     assert _runs(engine) == [(1, "", "running")]  # its one photo scored, not marked finished
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     counting = CountingScorer(scorer)
     report = rescore(engine, photos.store, counting, progress=False)
     assert report.complete and report.this_session == 0 and counting.seen == []

@@ -21,8 +21,8 @@ from serving.rescore import MISSING_FILE, rescore
 from serving.rescore_discard import RescoreDiscardError, discard_run
 from serving.rescore_runs import RescoreResumeError
 from tests.serving.rescore_fixtures import populate, tiny_model
+from tests.serving.rescore_helpers import late_upload, new_code
 from tests.serving.test_rescore_ray_review20 import FakeRay, _pipeline
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
 from vision.artifact import read_artifact
 from vision.bulk import open_scorer
 
@@ -57,7 +57,7 @@ def _promoted_with_a_lost_original(
     """3 photos scored under the old code (`ray`: by the Ray pipeline), the second one's
     original missing, and promoted; (engine, stored photos, model, the lost photo's id, its
     bytes to restore)."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     model = tiny_model(tmp_path / "models")
     stored = populate(database_url, tmp_path / "photos", 3)
     engine = make_engine(database_url)
@@ -84,7 +84,7 @@ def test_a_restored_original_after_an_update_is_refused_naming_its_upload_day(
         tmp_path, database_url, monkeypatch
     )
     stored.store.put(kept)  # restored from a backup ...
-    _new_code(monkeypatch, NEW_CODE)  # ... after the service was updated
+    new_code(monkeypatch, NEW_CODE)  # ... after the service was updated
     before = _state(engine)
     assert before[1][LOST] == (lost, 1, MISSING_FILE)
 
@@ -120,9 +120,9 @@ def test_the_refusal_names_the_earliest_day_of_a_restored_and_a_late_photo(
     engine, stored, model, _, kept = _promoted_with_a_lost_original(
         tmp_path, database_url, monkeypatch
     )
-    _late_upload(database_url, stored.store, day=10, seed=1)
+    late_upload(database_url, stored.store, day=10, seed=1)
     stored.store.put(kept)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     before = _state(engine)
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, stored.store, _scorer(model), progress=False)
@@ -140,9 +140,9 @@ def test_the_ray_pipeline_refuses_a_restored_original_naming_its_upload_day(
     engine, stored, model, _, kept = _promoted_with_a_lost_original(
         tmp_path, url, monkeypatch, ray=True
     )
-    _late_upload(url, stored.store, day=10, seed=1)
+    late_upload(url, stored.store, day=10, seed=1)
     stored.store.put(kept)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     before = _state(engine)
     with pytest.raises(RescoreResumeError) as refused:
         _pipeline(monkeypatch, FakeRay(), url, tmp_path / "photos", model)

@@ -19,7 +19,7 @@ from serving.rescore_cli import report_lines
 from serving.storage import PhotoStore
 from shanyraq.cli import build_app
 from tests.serving.rescore_fixtures import cli_config, populate, rescored_entries, tiny_model
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
+from tests.serving.rescore_helpers import late_upload, new_code
 from vision.bulk import open_scorer
 
 SINCE = datetime(2026, 1, 2, tzinfo=UTC)  # photos 1.. of `populate`
@@ -28,14 +28,14 @@ SINCE = datetime(2026, 1, 2, tzinfo=UTC)  # photos 1.. of `populate`
 def test_a_reopened_since_run_reports_what_this_call_scored(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
     model = tiny_model(tmp_path / "models")
     photos = populate(database_url, tmp_path / "photos", 4)
     engine = make_engine(database_url)
     scorer = open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
     first = rescore(engine, photos.store, scorer, since=SINCE, progress=False)
     assert first.complete and first.scored == 3 and not first.was_finished
-    _late_upload(database_url, photos.store, day=10, seed=1)
+    late_upload(database_url, photos.store, day=10, seed=1)
 
     reopened = rescore(engine, photos.store, scorer, since=SINCE, progress=False)
     assert reopened.complete and reopened.was_finished and reopened.reopened
@@ -60,7 +60,7 @@ def test_a_reopened_since_run_reports_what_this_call_scored(
 def test_an_unfinished_run_taken_up_again_still_reads_as_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
     model = tiny_model(tmp_path / "models")
     photos = populate(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "photos", 3)
     engine = make_engine(photos.url)
@@ -83,7 +83,7 @@ def test_an_unfinished_run_taken_up_again_still_reads_as_resumed(
 def test_the_audit_entry_of_a_reopened_since_run_records_this_calls_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
+    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
     model = tiny_model(tmp_path / "models")
     config = cli_config(tmp_path, 4, model_dir=model)
     data = tmp_path / "data"
@@ -91,7 +91,7 @@ def test_the_audit_entry_of_a_reopened_since_run_records_this_calls_counts(
     command = ["rescore", "--model", str(model), "--config", str(config), "--device", "cpu",
                "--no-progress", "--since", SINCE.date().isoformat()]  # fmt: skip
     assert CliRunner().invoke(build_app(), command).exit_code == 0
-    _late_upload(url, PhotoStore(data / "photos"), day=10, seed=1)
+    late_upload(url, PhotoStore(data / "photos"), day=10, seed=1)
     again = CliRunner().invoke(build_app(), command)
     assert again.exit_code == 0, again.output
     assert "this session: 1 photo(s), 1 scored and 0 without a score" in again.output

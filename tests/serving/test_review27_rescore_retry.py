@@ -27,7 +27,7 @@ from shanyraq.cli import build_app
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import cpu_scorer, populate, tiny_model
-from tests.serving.test_rescore_review14 import _new_code
+from tests.serving.rescore_helpers import new_code
 from vision.artifact import read_artifact
 
 KEY = b"test-secret-key-0123456789abcdef"
@@ -69,7 +69,7 @@ def _versions(engine: Any) -> set[str | None]:
 def test_a_failure_is_scored_again_after_the_promotion_that_left_it_on_the_old_model(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     model = tiny_model(tmp_path / "models")
     version = read_artifact(model).model_version
     photos = _stored(tmp_path, database_url)
@@ -105,7 +105,7 @@ def test_after_an_update_the_refusal_names_the_new_run_that_retries_and_it_does(
 ) -> None:
     """The promoted run goes on only under the code it recorded: its refusal names a new
     --since run from the failed photo's day, given --retry-failed too, and changes nothing."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     model = tiny_model(tmp_path / "models")
     version = read_artifact(model).model_version
     photos = _stored(tmp_path, database_url)
@@ -114,7 +114,7 @@ def test_after_an_update_the_refusal_names_the_new_run_that_retries_and_it_does(
     sessions = make_session_factory(engine)
     first = rescore(engine, photos.store, cpu_scorer(model, max_pixels=LOW), progress=False)
     promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t")
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     raised = cpu_scorer(model, max_pixels=50_000_000)
 
     with pytest.raises(RescoreResumeError) as refused:
@@ -158,7 +158,7 @@ def _run(*args: str | Path) -> Any:
 def test_the_commands_say_how_a_failure_is_retried_and_audit_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: Callable[[int], None]
 ) -> None:
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     model = tiny_model(tmp_path / "models")
     config, url = _config(tmp_path, model)
     common = ("--model", model, "--config", config)

@@ -21,11 +21,17 @@ from serving.rescore_runs import RescoreResumeError
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import populate
+from tests.serving.rescore_helpers import (
+    NEW_CODE,
+    OLD_CODE,
+    VERSION,
+    cli_service,
+    new_code,
+    stopped_ray_run,
+)
 from tests.serving.test_rescore_ray_review15 import local_ray, model  # noqa: F401 (fixtures)
-from tests.serving.test_rescore_review14 import _new_code
-from tests.serving.test_rescore_review15 import VERSION, _NoRay, _ray_run, _service
+from tests.serving.test_rescore_review15 import _NoRay
 
-OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
 LOW = 10_000  # a limit the fixtures' 96 x 72 photos are under and BIG's 200 x 150 over
 RAISED = 50_000_000
 BIG = 1  # the index of the photo stored larger
@@ -67,9 +73,9 @@ def failed_ray_run(
     """A service of 3 photos whose Ray run, finished under OLD_CODE, scored photos 1 and 3 and
     recorded photo 2 without a score (OUT_OF_MEMORY): (database URL, photo store root, run id).
     The code stays OLD_CODE."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model_dir)
-    run_id = _ray_run(url, model_dir, [1, 3], done=True)
+    new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = cli_service(tmp_path, 3, model_dir)
+    run_id = stopped_ray_run(url, model_dir, [1, 3], done=True)
     engine = make_engine(url)
     with session_scope(make_session_factory(engine)) as session:
         session.add(RescoredScore(photo_id=2, model_version=VERSION, run_id=run_id,
@@ -89,7 +95,7 @@ def test_a_failure_is_scored_again_with_retry_failed_and_not_without(
 ) -> None:
     """On a real local Ray: the photo over the limit fails; with the limit raised, a plain call
     leaves its outcome (the run is done), and a call with retry_failed scores it."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     store_root = tmp_path / "photos"
     photos = populate(url, store_root, 3, bad={BIG: jpeg(7, size=(200, 150))})
@@ -128,7 +134,7 @@ def test_a_refused_retry_rolls_its_discard_back_and_starts_no_ray(
     the refusal says why and deletes nothing; without retry_failed the same call has nothing
     to score and is not refused."""
     url, store_root, run_id = failed_ray_run(tmp_path, model, monkeypatch)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
 
     def pipeline(**kwargs: Any) -> Any:

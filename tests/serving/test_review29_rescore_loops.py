@@ -41,7 +41,7 @@ from tests.serving.rescore_fixtures import (
     stop_after_first_batch,
     tiny_model,
 )
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
+from tests.serving.rescore_helpers import late_upload, new_code
 
 model, local_ray = words.model, words.local_ray  # the tiny model (version test-0), a local Ray
 VERSION, NEW_CODE, OLD_CODE, PROMOTE = words.VERSION, words.NEW_CODE, words.OLD_CODE, words.PROMOTE
@@ -157,8 +157,8 @@ def test_promote_names_the_half_promoted_run_as_started_for_a_late_upload(
     but run 1 as it was started, which scores the photo; following it, the promotion ends."""
     engine, stored, model_dir, kept = words._half_promoted(tmp_path, database_url, monkeypatch)
     stored.store.put(kept)
-    _late_upload(database_url, stored.store, day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
+    late_upload(database_url, stored.store, day=10, seed=1)
+    new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreScopePartialError) as refused:
         words._promote(engine, model_dir)
@@ -177,7 +177,7 @@ def test_promote_names_the_half_promoted_run_as_started_for_a_late_upload(
         rescore(engine, stored.store, cpu_scorer(model_dir),
                 since=datetime(2026, 1, 11, tzinfo=UTC), progress=False)  # fmt: skip
 
-    _new_code(monkeypatch, OLD_CODE)  # the settings run 1 recorded
+    new_code(monkeypatch, OLD_CODE)  # the settings run 1 recorded
     report = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert report.complete and report.scored_now == 2  # the late photo and the restored one
     assert words._promote(engine, model_dir) == 3
@@ -201,18 +201,18 @@ def test_discard_of_a_promoted_run_stopped_part_way_names_its_own_command(
     discard's refusal names the run's command (not "this command", the discard, which marks
     no run finished) as what marks run 1 finished after the new run; following it, the
     promotion ends with every photo on the model."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     stored = populate(database_url, tmp_path / "photos", 3)
     model_dir = tiny_model(tmp_path / "models")
     engine = make_engine(database_url)
     assert rescore(engine, stored.store, cpu_scorer(model_dir), progress=False).complete
     assert words._promote(engine, model_dir) == 3
     for day in (10, 11):
-        _late_upload(database_url, stored.store, day=day, seed=day)
+        late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):
         rescore(engine, stored.store, cpu_scorer(model_dir), batch_size=1, progress=False,
                 on_batch=stop_after_first_batch)  # fmt: skip
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     message = _refusal(engine)
     assert "it is kept; run `shanyraq rescore --model DIR` as the run was started" in message
@@ -241,7 +241,7 @@ def test_discard_of_a_half_promoted_run_says_to_finish_the_promotion_first(
     """A promotion stopped half-way, the code updated: the refusal names the promotion first,
     not a new run (refused till then); following it, the new run scores the restored photo."""
     engine, stored, model_dir, kept = words._half_promoted(tmp_path, database_url, monkeypatch)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     message = _refusal(engine)
     assert "adopted" in message and "so it is kept" in message
@@ -269,11 +269,11 @@ def test_discard_of_an_unfinished_half_promoted_run_says_to_finish_it_as_started
     and names no new run; following it, every photo ends on the model."""
     engine, stored, model_dir, _ = words._half_promoted(tmp_path, database_url, monkeypatch)
     for day in (10, 11):
-        _late_upload(database_url, stored.store, day=day, seed=day)
+        late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):
         rescore(engine, stored.store, cpu_scorer(model_dir), batch_size=1, progress=False,
                 on_batch=stop_after_first_batch)  # fmt: skip
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     message = _refusal(engine)
     assert (
@@ -282,7 +282,7 @@ def test_discard_of_an_unfinished_half_promoted_run_says_to_finish_it_as_started
     ) in message
     assert "start a new run" not in message
 
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     report = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert report.complete and report.scored_now == 1
     assert words._promote(engine, model_dir) == 3  # photo 3 and the two late ones

@@ -38,19 +38,19 @@ from tests.serving.rescore_fixtures import (
     stop_after_first_batch,
     tiny_model,
 )
-from tests.serving.rescore_helpers import promotion_stopped_after_one, stopped_ray_run
-from tests.serving.test_rescore_review14 import _late_upload, _new_code
-from tests.serving.test_rescore_review15 import VERSION, _promoted, _service
-from tests.serving.test_review27_rescore_day import LOST, LOST_DAY, _state
-from tests.serving.test_review28_ray_retry import (
-    BIG,
-    LOW,
+from tests.serving.rescore_helpers import (
     NEW_CODE,
     OLD_CODE,
-    OUT_OF_MEMORY,
-    RAISED,
-    failed_ray_run,
+    VERSION,
+    cli_service,
+    late_upload,
+    new_code,
+    promotion_stopped_after_one,
+    stopped_ray_run,
 )
+from tests.serving.test_rescore_review15 import _promoted
+from tests.serving.test_review27_rescore_day import LOST, LOST_DAY, _state
+from tests.serving.test_review28_ray_retry import BIG, LOW, OUT_OF_MEMORY, RAISED, failed_ray_run
 from vision.artifact import read_artifact
 
 # Fixtures: the tiny model (version test-0), a local Ray, Ray refused where it must not start,
@@ -83,7 +83,7 @@ def test_a_refused_ray_retry_names_the_pipeline_argument_and_a_new_ray_run(
     url, store_root, run_id = failed_ray_run(tmp_path, model, monkeypatch)
     engine = make_engine(url)
     _promoted(engine, [run_id])
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
         _pipeline(url, store_root, model, retry_failed=True)
@@ -135,14 +135,14 @@ def test_an_unfinished_promoted_ray_run_names_the_pipeline_call_that_closes_it(
     """Reopened after a promotion and stopped, then the code updated: the refusal names the
     pipeline's own call (with the run's since) as what marks it finished, not "this command"
     of the CLI, and a new run of the pipeline on a day that is not the run's own key."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = cli_service(tmp_path, 3, model)
     done = [1, 2] if since is None else []  # photo 3 (2026-01-03) left to score
     run_id = stopped_ray_run(url, model, done, since=since)
     engine = make_engine(url)
     _promoted(engine, [run_id])
     engine.dispose()
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
         _pipeline(url, store_root, model, since=since)
@@ -198,7 +198,7 @@ def test_following_the_pipeline_words_scores_the_failure_on_a_real_ray(
     """On a real local Ray: the photo over the limit is recorded naming the pipeline's retry;
     after a promotion and an update, the refusal names a new pipeline run, which scores it,
     and the promotion adopts it."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     store_root = tmp_path / "photos"
     photos = populate(url, store_root, 3, bad={BIG: jpeg(7, size=(200, 150))})
@@ -219,7 +219,7 @@ def test_following_the_pipeline_words_scores_the_failure_on_a_real_ray(
     assert _promote() == 2
 
     limits(RAISED)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     with pytest.raises(RescoreResumeError) as refused:
         _pipeline(url, store_root, model, batch_size=2, retry_failed=True)
     named = "`rescore_with_ray(..., since=datetime(2026, 1, 2, tzinfo=UTC), retry_failed=True)`"
@@ -242,7 +242,7 @@ def _half_promoted(
     """3 photos re-scored under the old code, the second one's original lost from the store;
     the promotion stopped after adopting photo 1, photo 3 left to adopt. (engine, stored
     photos, model, the lost original's bytes to restore)."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     model = tiny_model(tmp_path / "models")
     stored = populate(database_url, tmp_path / "photos", 3)
     engine = make_engine(database_url)
@@ -268,7 +268,7 @@ def test_a_half_promoted_run_resumed_under_new_code_says_to_finish_the_promotion
     promotion first, then names the new run; following it ends with every photo promoted."""
     engine, stored, model, kept = _half_promoted(tmp_path, database_url, monkeypatch)
     stored.store.put(kept)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     before = _state(engine)
 
     with pytest.raises(RescoreResumeError) as refused:
@@ -308,8 +308,8 @@ def test_a_half_promoted_run_with_a_late_upload_is_finished_as_started_before_th
     so: the run as it was started first (it scores the photo), then the promotion."""
     engine, stored, model, kept = _half_promoted(tmp_path, database_url, monkeypatch)
     stored.store.put(kept)
-    _late_upload(database_url, stored.store, day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
+    late_upload(database_url, stored.store, day=10, seed=1)
+    new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, stored.store, cpu_scorer(model), progress=False)
@@ -321,7 +321,7 @@ def test_a_half_promoted_run_with_a_late_upload_is_finished_as_started_before_th
         "was started, which scores it"
     ) in message
 
-    _new_code(monkeypatch, OLD_CODE)  # as the run was started
+    new_code(monkeypatch, OLD_CODE)  # as the run was started
     report = rescore(engine, stored.store, cpu_scorer(model), progress=False)
     assert report.complete and report.scored_now == 2  # the restored photo and the late one
     assert _promote(engine, model) == 3
@@ -336,11 +336,11 @@ def test_an_unfinished_half_promoted_run_is_finished_as_started_then_promoted(
     under the new code does; no new run is named before that."""
     engine, stored, model, _ = _half_promoted(tmp_path, database_url, monkeypatch)
     for day in (10, 11):
-        _late_upload(database_url, stored.store, day=day, seed=day)
+        late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):
         rescore(engine, stored.store, cpu_scorer(model), batch_size=1, progress=False,
                 on_batch=stop_after_first_batch)  # fmt: skip
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, stored.store, cpu_scorer(model), progress=False)

@@ -27,17 +27,23 @@ from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
+from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import STOPPED
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
+    NEW_CODE,
+    OLD_CODE,
+    VERSION,
+    cli_service,
     half_promoted_then_updated,
+    late_upload,
+    new_code,
     on_model,
     promotions,
+    stopped_ray_run,
     unfinished_half_promoted,
 )
-from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
-from tests.serving.test_rescore_review15 import MAX_PIXELS, VERSION, _ray_run, _service
-from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
+from tests.serving.test_rescore_review15 import MAX_PIXELS
 from tests.serving.test_review30_rescore_ways import _entries, _follow
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
@@ -55,17 +61,17 @@ def test_a_ray_run_no_promotion_adopted_is_told_its_own_call_twice(
     """A finished run of the pipeline (photo 3 recorded without a score), a photo uploaded
     since, the code updated: the refusal names discarding it, then the pipeline's call as it
     was made (retry_failed=True too, where it was given), for both ways on."""
-    _, url, store_root = _service(tmp_path, 3, model)
-    _new_code(monkeypatch, OLD_CODE)
-    run_id = _ray_run(url, model, [1, 2], done=True)
+    _, url, store_root = cli_service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    run_id = stopped_ray_run(url, model, [1, 2], done=True)
     engine = make_engine(url)
     with session_scope(make_session_factory(engine)) as session:
         session.add(RescoredScore(photo_id=3, model_version=VERSION, run_id=run_id, score=None,
                                   error="an error of the moment"))  # fmt: skip
         session.get_one(RescoreRun, run_id).failed = 1
     engine.dispose()
-    _late_upload(url, PhotoStore(store_root), day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
+    late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    new_code(monkeypatch, NEW_CODE)
     with pytest.raises(RescoreResumeError) as refused:
         rescore_with_ray(url, store_root, model, model_version=VERSION, prefer="cpu",
                          max_pixels=MAX_PIXELS, retry_failed=retry_failed)  # fmt: skip
@@ -85,7 +91,7 @@ def test_a_ray_run_no_promotion_adopted_is_told_its_own_call_twice(
 
 
 def _new_run(model: Path, config: Path) -> Any:
-    return _run("rescore", "--model", model, "--config", config, "--since", "2026-01-11",
+    return run_cli("rescore", "--model", model, "--config", config, "--since", "2026-01-11",
                 "--device", "cpu", "--no-progress")  # fmt: skip
 
 
@@ -98,7 +104,7 @@ def test_a_new_run_beside_a_half_promoted_run_names_adopt_rest_and_its_words_end
     photo, whose new run the stop names; that run scores it, and the promotion adopts it."""
     config, url, late = half_promoted_then_updated(tmp_path, model, monkeypatch)
     refused = _new_run(model, config)
-    assert _code(refused) == "rescore_provenance_conflict", refused.output
+    assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
     assert "finish the promotion first" in said
     assert (
@@ -107,10 +113,10 @@ def test_a_new_run_beside_a_half_promoted_run_names_adopt_rest_and_its_words_end
     ) in said
 
     _, stopped = _follow(said[said.index(ADOPT_REST) :], model, config)
-    assert _code(stopped) == "rescore_scope_partial", stopped.output
+    assert error_code(stopped) == "rescore_scope_partial", stopped.output
     _, scored = _follow(stopped.exception.message, model, config)
     assert scored.exit_code == 0, scored.output
-    promoted = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
+    promoted = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert promoted.exit_code == 0, promoted.output
     assert promotions(url) == ADOPT_REST_WALK
     assert on_model(url) == {1, 2, 3, late}
@@ -123,7 +129,7 @@ def test_a_new_run_beside_an_unfinished_half_promoted_run_names_adopt_rest(
     started needs the old code, so --adopt-rest is named beside that way."""
     config, _ = unfinished_half_promoted(tmp_path, model, monkeypatch)
     refused = _new_run(model, config)
-    assert _code(refused) == "rescore_provenance_conflict", refused.output
+    assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
     assert "(unfinished, promoted in part: a promotion stopped half-way)" in said
     assert "then finish the promotion" in said
@@ -142,7 +148,7 @@ def test_the_dry_run_of_adopt_rest_says_it_stops_for_the_photos_with_no_score(
     photo (uploaded 2026-01-11), which a new run from that day scores."""
     config, url, late = half_promoted_then_updated(tmp_path, model, monkeypatch)
     common = ("--model", model, "--config", config)
-    dry = _run("rescore", "promote", *common, "--dry-run", "--adopt-rest")
+    dry = run_cli("rescore", "promote", *common, "--dry-run", "--adopt-rest")
     assert dry.exit_code == 0, dry.output
     assert "photos to update: 2;" in dry.output
     assert (
@@ -154,12 +160,12 @@ def test_the_dry_run_of_adopt_rest_says_it_stops_for_the_photos_with_no_score(
     assert "dry run: nothing was written" in dry.output
     assert [action for action, _ in _entries(url)] == [STOPPED]  # the Ctrl-C only: none written
 
-    plain = _run("rescore", "promote", *common, "--dry-run")  # without it: refused, as before
-    assert _code(plain) == "rescore_scope_partial", plain.output
+    plain = run_cli("rescore", "promote", *common, "--dry-run")  # without it: refused, as before
+    assert error_code(plain) == "rescore_scope_partial", plain.output
     assert "stops unfinished" not in plain.output
 
-    stopped = _run("rescore", "promote", *common, "--adopt-rest", "--no-progress")
-    assert _code(stopped) == "rescore_scope_partial", stopped.output
+    stopped = run_cli("rescore", "promote", *common, "--adopt-rest", "--no-progress")
+    assert error_code(stopped) == "rescore_scope_partial", stopped.output
     assert stopped.exception.message.startswith(
         f"1 photo(s), uploaded from 2026-01-11 on, have no score under {VERSION}"
     )
@@ -173,11 +179,11 @@ def test_the_dry_run_of_adopt_rest_with_every_photo_scored_says_nothing_of_a_sto
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No photo uploaded since: --adopt-rest is a plain promotion, and its dry run says so."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, _, _ = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    config, _, _ = cli_service(tmp_path, 3, model)
     common = ("--model", model, "--config", config)
-    assert _run("rescore", *common, "--device", "cpu", "--no-progress").exit_code == 0
-    dry = _run("rescore", "promote", *common, "--dry-run", "--adopt-rest")
+    assert run_cli("rescore", *common, "--device", "cpu", "--no-progress").exit_code == 0
+    dry = run_cli("rescore", "promote", *common, "--dry-run", "--adopt-rest")
     assert dry.exit_code == 0, dry.output
     assert "photos to update: 3;" in dry.output
     assert "stops unfinished" not in dry.output
@@ -192,7 +198,7 @@ def test_promote_help_describes_adopt_rest() -> None:
 
     description = " ".join((promote_command.__doc__ or "").split())
     assert "--adopt-rest" in description
-    shown = _run("rescore", "promote", "--help")
+    shown = run_cli("rescore", "promote", "--help")
     assert shown.exit_code == 0, shown.output
     shown_words = " ".join(shown.output.split()).replace("--adopt- rest", "--adopt-rest")
     assert "--adopt-rest adopts the rest" in shown_words  # as wrapped at 80 columns

@@ -39,6 +39,7 @@ from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
+from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import (
     STOPPED,
     cpu_scorer,
@@ -46,14 +47,18 @@ from tests.serving.rescore_fixtures import (
 )
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
+    NEW_CODE,
+    OLD_CODE,
+    VERSION,
+    cli_service,
     half_promoted_then_updated,
+    late_upload,
+    new_code,
     on_model,
     promotions,
     stopped_ray_run,
 )
-from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
-from tests.serving.test_rescore_review15 import KEY, VERSION, _promoted, _service
-from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
+from tests.serving.test_rescore_review15 import KEY, _promoted
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
 model, no_ray = ray15.model, review15.no_ray
@@ -66,15 +71,15 @@ PROMOTE = "`shanyraq rescore promote --model DIR`"
 def _promoted_run_stopped_part_way(tmp_path: Path, model: Path, monkeypatch: Any) -> Any:
     """Run 1 of every photo, promoted, reopened for a photo uploaded since and stopped before
     scoring it, then the code updated; the engine."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = cli_service(tmp_path, 3, model)
     engine = make_engine(url)
     assert rescore(engine, PhotoStore(store_root), cpu_scorer(model), progress=False).complete
     _promoted(engine, [1])
-    _late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    late_upload(url, PhotoStore(store_root), day=10, seed=1)
     with session_scope(make_session_factory(engine)) as session:
         session.get_one(RescoreRun, 1).status = "running"  # reopened for it, then stopped
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     return engine
 
 
@@ -118,7 +123,7 @@ def _follow(message: str, model: Path, config: Path) -> tuple[str, Any]:
         args += ["--device", "cpu", "--no-progress"]
     elif args[1] == "promote":
         args += ["--no-progress"]
-    return command, _run(*args)
+    return command, run_cli(*args)
 
 
 def test_the_words_after_a_promotion_stopped_by_late_uploads_end_in_a_promotion(
@@ -128,43 +133,45 @@ def test_the_words_after_a_promotion_stopped_by_late_uploads_end_in_a_promotion(
     without a score); the promotion adopted run 1 and stopped for a photo uploaded meanwhile;
     then the code was updated. Each command the refusals name, run in turn, is refused with no
     advice it had before, and the promotion then ends with the late photo on the model."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, url, store_root = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    config, url, store_root = cli_service(tmp_path, 3, model)
     store = PhotoStore(store_root)
     common = ("--model", model, "--config", config)
-    assert _run("rescore", *common, "--device", "cpu", "--no-progress").exit_code == 0
-    lost = _late_upload(url, store, day=10, seed=1)
+    assert run_cli("rescore", *common, "--device", "cpu", "--no-progress").exit_code == 0
+    lost = late_upload(url, store, day=10, seed=1)
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
         store.path_for(session.get_one(Photo, lost).sha256).unlink()
-    damaged = _run("rescore", *common, "--since", "2026-01-11", "--device", "cpu", "--no-progress")
-    assert _code(damaged) == "photo_store_damaged", damaged.output
+    damaged = run_cli(
+        "rescore", *common, "--since", "2026-01-11", "--device", "cpu", "--no-progress"
+    )
+    assert error_code(damaged) == "photo_store_damaged", damaged.output
 
     settings = load_settings(config)
     db_engine, key = open_with_key(settings, may_create=False)
     late: list[int] = []
 
     def upload_meanwhile(_done: int) -> None:  # the service, not restarted onto the model
-        late.append(_late_upload(url, store, day=20, seed=2))
+        late.append(late_upload(url, store, day=20, seed=2))
 
     with pytest.raises(RescoreScopePartialError) as stopped:
         promote(anchored_sessions(settings, db_engine), key, model_dir=model,
                 serving_model_dir=model, actor="cli", on_batch=upload_meanwhile)  # fmt: skip
     db_engine.dispose()
     assert "uploaded while this promotion ran" in stopped.value.message
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     message, said = stopped.value.message, [stopped.value.message]
     for _ in range(4):
         command, result = _follow(message, model, config)
         if result.exit_code == 0:
             break
-        assert _code(result) is not None, result.output
+        assert error_code(result) is not None, result.output
         message = result.exception.message
         assert message not in said, f"{command} is refused as before: {message}"
         said.append(message)
     assert result.exit_code == 0, said
-    promoted = _run("rescore", "promote", *common, "--no-progress")
+    promoted = run_cli("rescore", "promote", *common, "--no-progress")
     assert promoted.exit_code == 0, promoted.output
     with make_session_factory(engine)() as session:
         on_model = set(session.execute(select(Photo.id).where(Photo.model_version == VERSION)))
@@ -191,13 +198,13 @@ def test_a_ray_run_kept_under_other_code_is_told_its_own_call(
     """Stopped with photo 3 still to score, adopted by a promotion (all of it, or in part: a
     stopped promotion with its outcomes still to adopt), then the code updated: the refusal
     names the pipeline's call as the way as it was started, not "this command"."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = cli_service(tmp_path, 3, model)
     run_id = stopped_ray_run(url, model, [1, 2])  # every photo's, photo 3 left to score
     engine = make_engine(url)
     (_stopped_promotion if half else _promoted)(engine, [run_id])
     engine.dispose()
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
         rescore_with_ray(url, store_root, model, model_version=VERSION, prefer="cpu",
@@ -233,14 +240,14 @@ def test_a_half_promoted_run_whose_settings_are_gone_adopts_the_rest_then_a_new_
     config, url, late = half_promoted_then_updated(tmp_path, model, monkeypatch)
     common = ("--model", model, "--config", config)
     refused = {
-        "promote": _run("rescore", "promote", *common, "--no-progress"),
-        "run": _run("rescore", *common, "--device", "cpu", "--no-progress"),
-        "new run": _run(
+        "promote": run_cli("rescore", "promote", *common, "--no-progress"),
+        "run": run_cli("rescore", *common, "--device", "cpu", "--no-progress"),
+        "new run": run_cli(
             "rescore", *common, "--since", "2026-01-11", "--device", "cpu", "--no-progress"
         ),
-        "discard": _run("rescore", "discard", *common),
+        "discard": run_cli("rescore", "discard", *common),
     }
-    codes = {name: _code(result) for name, result in refused.items()}
+    codes = {name: error_code(result) for name, result in refused.items()}
     assert codes == {
         "promote": "rescore_scope_partial", "run": "rescore_resume_mismatch",
         "new run": "rescore_provenance_conflict", "discard": "rescore_discard_refused",
@@ -256,12 +263,12 @@ def test_a_half_promoted_run_whose_settings_are_gone_adopts_the_rest_then_a_new_
     )
 
     _, stopped = _follow(said[said.index(adopt_rest) :], model, config)
-    assert _code(stopped) == "rescore_scope_partial", stopped.output
+    assert error_code(stopped) == "rescore_scope_partial", stopped.output
     message = stopped.exception.message
     assert "adopted the rest of what a stopped one left (--adopt-rest)" in message
     _, scored = _follow(message, model, config)  # the new run, under the current code
     assert scored.exit_code == 0, scored.output
-    promoted = _run("rescore", "promote", *common, "--no-progress")
+    promoted = run_cli("rescore", "promote", *common, "--no-progress")
     assert promoted.exit_code == 0, promoted.output
 
     assert promotions(url) == ADOPT_REST_WALK
@@ -271,4 +278,4 @@ def test_a_half_promoted_run_whose_settings_are_gone_adopts_the_rest_then_a_new_
         runs = session.execute(select(RescoreRun.id, RescoreRun.code_version)).all()
     engine.dispose()
     assert sorted(runs) == [(1, OLD_CODE), (2, NEW_CODE)]
-    assert _run("audit", "verify", "--config", config).exit_code == 0
+    assert run_cli("audit", "verify", "--config", config).exit_code == 0

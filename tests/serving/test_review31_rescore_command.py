@@ -23,9 +23,16 @@ from serving.rescore_ray import expected_provenance
 from serving.rescore_runs import since_key_of
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
-from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
-from tests.serving.test_rescore_review15 import VERSION, _service
-from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE, OUT_OF_MEMORY
+from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_helpers import (
+    NEW_CODE,
+    OLD_CODE,
+    VERSION,
+    cli_service,
+    late_upload,
+    new_code,
+)
+from tests.serving.test_review28_ray_retry import OUT_OF_MEMORY
 from tests.serving.test_review30_rescore_ways import _follow
 
 # A fixture: the tiny model (version test-0).
@@ -33,7 +40,7 @@ model = ray15.model
 
 
 def _rescore(model: Path, config: Path, *options: str) -> Any:
-    return _run("rescore", "--model", model, "--config", config, "--device", "cpu",
+    return run_cli("rescore", "--model", model, "--config", config, "--device", "cpu",
                 "--no-progress", *options)  # fmt: skip
 
 
@@ -80,13 +87,13 @@ def test_a_refused_retry_counts_the_outcomes_the_discard_deletes(
 ) -> None:
     """Run 1 holds 3 outcomes (photo 2 without a score); the code updated, the retry is refused
     and names the discard with 3 outcomes, which the discard then deletes."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, url, _ = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    config, url, _ = cli_service(tmp_path, 3, model)
     assert _rescore(model, config).exit_code == 0
     _failed(url, 2)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     refused = _rescore(model, config, "--retry-failed")
-    assert _code(refused) == "rescore_resume_mismatch", refused.output
+    assert error_code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
     assert "`shanyraq rescore discard --model DIR` (its 3 outcome(s) are deleted)" in said
     assert _discarded(said, model, config) == (2, 1)
@@ -99,12 +106,12 @@ def test_a_refused_retry_counts_the_outcomes_of_the_other_run_it_names(
     pipeline's run 2 (old code, finished, not promoted) photo 3, and photo 4 without a score.
     The retry discards photo 4's outcome to score it again, then is refused beside run 2,
     whose discard it names with the 2 outcomes that discard deletes."""
-    _new_code(monkeypatch, NEW_CODE)
-    config, url, store_root = _service(tmp_path, 2, model)
+    new_code(monkeypatch, NEW_CODE)
+    config, url, store_root = cli_service(tmp_path, 2, model)
     assert _rescore(model, config).exit_code == 0
     for day in (10, 11):
-        _late_upload(url, PhotoStore(store_root), day=day, seed=day)
-    _new_code(monkeypatch, OLD_CODE)
+        late_upload(url, PhotoStore(store_root), day=day, seed=day)
+    new_code(monkeypatch, OLD_CODE)
     old = expected_provenance(model, prefer="cpu", num_gpus_per_actor=0, decode_short_side=None)
     engine = make_engine(url)
     with session_scope(make_session_factory(engine)) as session:
@@ -119,9 +126,9 @@ def test_a_refused_retry_counts_the_outcomes_of_the_other_run_it_names(
                           error=OUT_OF_MEMORY),
         ])  # fmt: skip
     engine.dispose()
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     refused = _rescore(model, config, "--retry-failed")
-    assert _code(refused) == "rescore_provenance_conflict", refused.output
+    assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
     assert "re-scoring run 2 under test-0 (finished, not promoted) holds 2 outcome(s)" in said
     assert "`shanyraq rescore discard --model DIR --ray` (its 2 outcome(s) are deleted)" in said
@@ -137,15 +144,15 @@ def test_a_retry_refused_for_a_late_upload_names_the_new_run_with_retry_failed(
     """Run 1 scored every photo (nothing to retry) and was promoted, a photo was uploaded
     since, the code was updated: `rescore --retry-failed` is refused, and the new run it names
     carries --retry-failed; followed, it scores the late photo."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, url, store_root = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    config, url, store_root = cli_service(tmp_path, 3, model)
     assert _rescore(model, config).exit_code == 0
-    promoted = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
+    promoted = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert promoted.exit_code == 0, promoted.output
-    _late_upload(url, PhotoStore(store_root), day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
+    late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    new_code(monkeypatch, NEW_CODE)
     refused = _rescore(model, config, "--retry-failed")
-    assert _code(refused) == "rescore_resume_mismatch", refused.output
+    assert error_code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
     assert "recorded without a score, which --retry-failed scores again" in said
     retry_run_named_scores_one(said, "2026-01-11", model, config)

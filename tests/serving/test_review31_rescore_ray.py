@@ -30,15 +30,22 @@ from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
+from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
+    NEW_CODE,
+    OLD_CODE,
+    VERSION,
+    cli_service,
+    late_upload,
+    new_code,
     on_model,
     promotions,
+    stopped_ray_run,
     unfinished_half_promoted,
 )
-from tests.serving.test_rescore_review14 import _code, _late_upload, _new_code, _run
-from tests.serving.test_rescore_review15 import MAX_PIXELS, VERSION, _ray_run, _service
-from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE, failed_ray_run
+from tests.serving.test_rescore_review15 import MAX_PIXELS
+from tests.serving.test_review28_ray_retry import failed_ray_run
 from tests.serving.test_review30_rescore_ways import _follow
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
@@ -59,7 +66,7 @@ def test_a_refused_retry_counts_the_outcomes_the_discard_deletes(
     """Run 1 holds 3 outcomes (photo 2 without a score); the code updated, the retry is refused
     and names the discard with 3 outcomes, which the discard then deletes."""
     url, store_root, run_id = failed_ray_run(tmp_path, model, monkeypatch)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     with pytest.raises(RescoreResumeError) as refused:
         _pipeline(url, store_root, model, retry_failed=True)
     assert (
@@ -81,10 +88,10 @@ def test_a_refused_retry_counts_the_outcomes_of_the_other_run_it_names(
     code, finished, not promoted) photo 3 scored and photo 4 without a score. The retry
     discards photo 4's outcome to score it again, then is refused beside run 2, whose discard
     it names with the 2 outcomes that discard deletes."""
-    _, url, store_root = _service(tmp_path, 4, model)
+    _, url, store_root = cli_service(tmp_path, 4, model)
     provenance = {}
     for code in (OLD_CODE, NEW_CODE):
-        _new_code(monkeypatch, code)
+        new_code(monkeypatch, code)
         provenance[code] = expected_provenance(model, prefer="cpu", num_gpus_per_actor=0,
                                                decode_short_side=None)  # fmt: skip
     engine = make_engine(url)
@@ -117,11 +124,11 @@ def test_a_retry_refused_for_a_late_upload_names_the_call_with_retry_failed(
 ) -> None:
     """Run 1 scored every photo (nothing to retry), a photo was uploaded since, the code was
     updated: the call with retry_failed=True is refused, and named again with it."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model)
-    _ray_run(url, model, [1, 2, 3], done=True)
-    _late_upload(url, PhotoStore(store_root), day=10, seed=1)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = cli_service(tmp_path, 3, model)
+    stopped_ray_run(url, model, [1, 2, 3], done=True)
+    late_upload(url, PhotoStore(store_root), day=10, seed=1)
+    new_code(monkeypatch, NEW_CODE)
     with pytest.raises(RescoreResumeError) as refused:
         _pipeline(url, store_root, model, retry_failed=True)
     message = refused.value.message
@@ -143,19 +150,19 @@ def test_the_unfinished_half_promoted_run_ends_in_the_promotion_its_words_name(
     again"; after that run, that promotion adopts the late photo, with no refusal naming a
     step the message before left out (the unfinished run 1 had to be run again first)."""
     config, url = unfinished_half_promoted(tmp_path, model, monkeypatch)
-    refused = _run("rescore", "--model", model, "--config", config, "--since", "2026-01-11",
+    refused = run_cli("rescore", "--model", model, "--config", config, "--since", "2026-01-11",
                    "--device", "cpu", "--no-progress")  # fmt: skip
-    assert _code(refused) == "rescore_provenance_conflict", refused.output
+    assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
     adopt_rest = "`shanyraq rescore promote --model DIR --adopt-rest`"
     _, stopped = _follow(said[said.index(adopt_rest) :], model, config)
-    assert _code(stopped) == "rescore_scope_partial", stopped.output
+    assert error_code(stopped) == "rescore_scope_partial", stopped.output
     message = stopped.exception.message
     assert message.endswith(", then promote again"), message
     command, scored = _follow(message, model, config)
     assert "--since 2026-01-11" in command and scored.exit_code == 0, scored.output
-    promoted = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
-    assert promoted.exit_code == 0, (_code(promoted), promoted.output)
+    promoted = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress")
+    assert promoted.exit_code == 0, (error_code(promoted), promoted.output)
 
     assert promotions(url) == ADOPT_REST_WALK
     assert on_model(url) == {1, 2, 3, 4}
@@ -164,7 +171,7 @@ def test_the_unfinished_half_promoted_run_ends_in_the_promotion_its_words_name(
         # Checked by a finished promotion, run 1 is marked finished as that promotion found it.
         assert session.get_one(RescoreRun, 1).status == "done"
     engine.dispose()
-    assert _run("audit", "verify", "--config", config).exit_code == 0
+    assert run_cli("audit", "verify", "--config", config).exit_code == 0
 
 
 def test_the_promotion_still_refuses_an_unfinished_run_with_a_photo_left_to_score(
@@ -173,5 +180,5 @@ def test_the_promotion_still_refuses_an_unfinished_run_with_a_photo_left_to_scor
     """Without --adopt-rest, the unfinished run 1 whose late photo no run scored is refused as
     before: it is not finished in all but its status."""
     config, _ = unfinished_half_promoted(tmp_path, model, monkeypatch)
-    refused = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
-    assert _code(refused) == "rescore_incomplete", refused.output
+    refused = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress")
+    assert error_code(refused) == "rescore_incomplete", refused.output

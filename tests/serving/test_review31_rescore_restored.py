@@ -23,10 +23,10 @@ from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_review15 as review15
+from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_helpers import NEW_CODE, OLD_CODE, VERSION, cli_service, new_code
 from tests.serving.test_rescore_ray_review15 import _finished_ray_run
-from tests.serving.test_rescore_review14 import _code, _new_code, _run
-from tests.serving.test_rescore_review15 import MAX_PIXELS, VERSION, _service
-from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
+from tests.serving.test_rescore_review15 import MAX_PIXELS
 from tests.serving.test_review31_rescore_command import _discarded, retry_run_named_scores_one
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
@@ -34,7 +34,7 @@ model, no_ray = ray15.model, review15.no_ray
 
 
 def _rescore(model: Path, config: Path, *options: str) -> Any:
-    return _run("rescore", "--model", model, "--config", config, "--device", "cpu",
+    return run_cli("rescore", "--model", model, "--config", config, "--device", "cpu",
                 "--no-progress", *options)  # fmt: skip
 
 
@@ -53,12 +53,12 @@ def _lose(url: str, store: PhotoStore, photo_id: int) -> bytes:
 def _run_with_a_restored_photo(tmp_path: Path, model: Path, monkeypatch: Any) -> tuple[Path, str]:
     """Under OLD_CODE, run 1 of `rescore` scored photos 1 and 3 and recorded photo 2 as missing
     from the store, which was restored since; (serving.yaml, database URL)."""
-    _new_code(monkeypatch, OLD_CODE)
-    config, url, store_root = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    config, url, store_root = cli_service(tmp_path, 3, model)
     store = PhotoStore(store_root)
     kept = _lose(url, store, 2)
     damaged = _rescore(model, config)
-    assert _code(damaged) == "photo_store_damaged", damaged.output
+    assert error_code(damaged) == "photo_store_damaged", damaged.output
     store.put(kept)  # restored from a backup
     return config, url
 
@@ -70,9 +70,9 @@ def test_a_retry_refused_for_a_restored_photo_names_the_photos_it_retries(
     new code is refused, its reason names the photos recorded without a score, which the
     command was asked to score again, and it counts the outcomes the discard it names deletes."""
     config, _ = _run_with_a_restored_photo(tmp_path, model, monkeypatch)
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     refused = _rescore(model, config, "--retry-failed")
-    assert _code(refused) == "rescore_resume_mismatch", refused.output
+    assert error_code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
     assert (
         "It has photos still to score (recorded without a score, which --retry-failed scores "
@@ -91,11 +91,11 @@ def test_a_retry_refused_for_a_restored_photo_names_the_new_run_with_retry_faile
     """Run 1 promoted, then the code updated: `rescore --retry-failed` is refused for the
     restored photo, and the new run it names carries --retry-failed; followed, it scores it."""
     config, _ = _run_with_a_restored_photo(tmp_path, model, monkeypatch)
-    promoted = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress")
+    promoted = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert promoted.exit_code == 0, promoted.output
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     refused = _rescore(model, config, "--retry-failed")
-    assert _code(refused) == "rescore_resume_mismatch", refused.output
+    assert error_code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
     assert "`rescore promote` adopted its scores, so it is kept" in said
     retry_run_named_scores_one(said, "2026-01-02", model, config)
@@ -107,10 +107,10 @@ def test_a_ray_retry_refused_for_a_restored_photo_names_the_call_with_retry_fail
     """The pipeline's run, finished under the old code, recorded photo 2 as missing, which was
     restored since; the call with retry_failed=True under the new code is refused, and named
     again with it."""
-    _new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = _service(tmp_path, 3, model)
+    new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = cli_service(tmp_path, 3, model)
     _finished_ray_run(url, model, [1, 3], [2])  # 2's original is in the store
-    _new_code(monkeypatch, NEW_CODE)
+    new_code(monkeypatch, NEW_CODE)
     with pytest.raises(RescoreResumeError) as refused:
         rescore_with_ray(url, store_root, model, model_version=VERSION, prefer="cpu",
                          max_pixels=MAX_PIXELS, retry_failed=True)  # fmt: skip

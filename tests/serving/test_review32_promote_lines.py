@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from serving.storage import PhotoStore
+from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import cli_config, tiny_model
-from tests.serving.test_rescore_review14 import _code, _late_upload, _run
+from tests.serving.rescore_helpers import late_upload
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +32,22 @@ def _service_with_run(tmp_path: Path, model: Path) -> tuple[Path, str, PhotoStor
 
 
 def _rescore(model: Path, config: Path, *options: str) -> Any:
-    return _run("rescore", "--model", model, "--config", config, "--device", "cpu",
+    return run_cli("rescore", "--model", model, "--config", config, "--device", "cpu",
                 "--no-progress", *options)  # fmt: skip
 
 
 def _late_run(model: Path, config: Path, url: str, store: PhotoStore) -> None:
     """Two photos uploaded after run 1 (days 10 and 11), scored by run 2 (--since day 10)."""
     for day in (10, 11):
-        _late_upload(url, store, day=day, seed=day)
+        late_upload(url, store, day=day, seed=day)
     late = _rescore(model, config, "--since", "2026-01-11")
-    assert late.exit_code == 0, (_code(late), late.output)
+    assert late.exit_code == 0, (error_code(late), late.output)
 
 
 def _promote(model: Path, config: Path, *options: str) -> Any:
-    done = _run("rescore", "promote", "--model", model, "--config", config, "--no-progress",
+    done = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress",
                 *options)  # fmt: skip
-    assert done.exit_code == 0, (_code(done), done.output)
+    assert done.exit_code == 0, (error_code(done), done.output)
     return done.output.splitlines()
 
 

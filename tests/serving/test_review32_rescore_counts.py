@@ -32,8 +32,7 @@ from tests.serving.rescore_fixtures import (
     promote_by_cli,
     promotion_entries,
 )
-from tests.serving.test_rescore_review14 import _new_code
-from tests.serving.test_review28_ray_retry import OLD_CODE
+from tests.serving.rescore_helpers import OLD_CODE, new_code
 from vision.artifact import read_artifact
 
 # A fixture: (old, new), the photo model at upload and the one to promote.
@@ -46,7 +45,7 @@ def two_runs(make_service: Any, models: tuple[Path, Path], monkeypatch: pytest.M
     service still on the old model) and re-scored by run 2, under one code version; nothing
     promoted: the service."""
     _, new = models
-    _new_code(monkeypatch, OLD_CODE)  # the working tree's own version may change meanwhile
+    new_code(monkeypatch, OLD_CODE)  # the working tree's own version may change meanwhile
     service = filed_and_rescored(make_service, models)
     services = service.services
     since = datetime.now(UTC)

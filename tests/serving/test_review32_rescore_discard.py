@@ -20,8 +20,7 @@ from serving.rescore_runs import since_key_of
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import filed_and_rescored, promote_by_cli
-from tests.serving.test_rescore_review14 import _new_code
-from tests.serving.test_review28_ray_retry import OLD_CODE
+from tests.serving.rescore_helpers import OLD_CODE, new_code
 from vision.artifact import read_artifact
 
 # A fixture: (old, new), the photo model at upload and the one to promote.
@@ -34,7 +33,7 @@ STILL_TO_SCORE = "to score the photos it has still to score"
 def promoted(make_service: Any, models: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Any:
     """F1 and F2 (photos 1-4) re-scored by run 1 and promoted: the service."""
     _, new = models
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     service = filed_and_rescored(make_service, models)
     assert promote_by_cli(service.services, new).updated == 4
     return service

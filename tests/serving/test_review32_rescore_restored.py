@@ -25,8 +25,7 @@ from serving.promote import promote
 from serving.rescore import rescore
 from serving.rescore_runs import RescoreResumeError
 from tests.serving.rescore_fixtures import DAY0, cpu_scorer, populate, tiny_model
-from tests.serving.test_rescore_review14 import _new_code
-from tests.serving.test_review28_ray_retry import NEW_CODE, OLD_CODE
+from tests.serving.rescore_helpers import NEW_CODE, OLD_CODE, new_code
 
 KEY = b"test-secret-key-0123456789abcdef"
 PAGE = 2  # store-damage outcomes a page, in place of 1,000
@@ -41,7 +40,7 @@ def test_the_day_named_counts_a_restored_photo_on_a_later_page(
     alone on the second page, was uploaded on 2026-01-01, before photos 2 and 3 (2026-01-02,
     2026-01-03). The refusal under the new code names 2026-01-01, and that run scores all
     three."""
-    _new_code(monkeypatch, OLD_CODE)
+    new_code(monkeypatch, OLD_CODE)
     model = tiny_model(tmp_path / "models")
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     stored = populate(url, tmp_path / "photos", 4)
@@ -60,7 +59,7 @@ def test_the_day_named_counts_a_restored_photo_on_a_later_page(
     assert promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t").updated == 1
     for data in kept.values():
         stored.store.put(data)  # restored from a backup ...
-    _new_code(monkeypatch, NEW_CODE)  # ... after the service was updated
+    new_code(monkeypatch, NEW_CODE)  # ... after the service was updated
     monkeypatch.setattr(serving.rescore_photos, "RESTORED_PAGE", PAGE)
 
     with pytest.raises(RescoreResumeError) as refused:

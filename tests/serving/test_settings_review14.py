@@ -28,7 +28,7 @@ from shanyraq.config import (
     settings_env_names,
 )
 from shanyraq.errors import ConfigError
-from tests.serving.test_db_commands import _newer
+from tests.serving.cli_helpers import newer_database
 
 SECRET = "review14-secret-key-0123456789abcdef"
 
@@ -245,7 +245,7 @@ def _assert_newer_refusal(error: DatabaseNotMigratedError, database: Path) -> No
 @pytest.mark.parametrize("migrate", [True, False])
 def test_open_database_refuses_a_database_of_newer_code_in_one_line(migrate, tmp_path):
     database = tmp_path / "newer.db"
-    url = _newer(database)
+    url = newer_database(database)
     with pytest.raises(DatabaseNotMigratedError) as info:
         open_database(url, create=False, migrate=migrate)
     _assert_newer_refusal(info.value, database)
@@ -253,7 +253,7 @@ def test_open_database_refuses_a_database_of_newer_code_in_one_line(migrate, tmp
 
 def test_upgrade_refuses_a_database_of_newer_code_in_one_line(tmp_path):
     database = tmp_path / "newer.db"
-    url = _newer(database)
+    url = newer_database(database)
     with pytest.raises(DatabaseNotMigratedError) as info:
         upgrade(url, seal_with=SECRET.encode())
     _assert_newer_refusal(info.value, database)
@@ -261,7 +261,7 @@ def test_upgrade_refuses_a_database_of_newer_code_in_one_line(tmp_path):
 
 def test_a_service_built_with_create_app_refuses_a_database_of_newer_code(tmp_path):
     database = tmp_path / "newer.db"
-    url = _newer(database)
+    url = newer_database(database)
     settings = load_serving_settings(_site(tmp_path, database_url=url))
     assert settings.auto_migrate
     with pytest.raises(DatabaseNotMigratedError) as info, TestClient(create_app(settings)):

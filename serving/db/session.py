@@ -11,7 +11,6 @@ importable from here too.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -35,8 +34,6 @@ from serving.db.refusals import (  # also imported from here by their callers
     server_refusal,
 )
 from shanyraq.errors import ShanyraqError
-
-logger = logging.getLogger(__name__)
 
 
 class ReadOnlySessionError(RuntimeError):

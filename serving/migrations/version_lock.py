@@ -85,7 +85,7 @@ def hold_version_table(
     session's shorter lock_timeout); past that, cut short by statement_timeout or cancelled
     (pg_cancel_backend), DatabaseInUseError naming the holder (the caller's transaction rolls
     back: nothing changed), `who` (what locks) and `again` (how to run it again) in its words."""
-    from serving.migrations import lock_version_table
+    from serving.migrations.version_table import lock_version_table
 
     if connection.dialect.name != "postgresql":
         return
@@ -149,6 +149,6 @@ def _refusal(
 
 
 def _lockers(connection: Connection) -> str:
-    from serving.migrations import version_table_lockers
+    from serving.migrations.version_table import version_table_lockers
 
     return "; ".join(version_table_lockers(connection)) or "another session (gone now)"

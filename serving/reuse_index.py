@@ -152,9 +152,12 @@ class ReuseIndex:
     def add(
         self, photo_id: int, hex_hash: str, *, family_id: str, region: str, sha256: str | None
     ) -> None:
-        """Index a photo whose row is committed (never before: no phantom matches)."""
+        """Index a photo whose row is committed (never before: no phantom matches); one it
+        holds already is left as it is, its hashes not even parsed (assessment_repeats)."""
         from vision.hashing import PhotoHashes
 
+        if str(photo_id) in self._photos:  # checked again under the lock by _add_locked
+            return
         hashes = PhotoHashes.from_hex(hex_hash)
         with self._lock:
             self._add_locked(

@@ -1,7 +1,10 @@
-"""Helpers for the engine tests: tiny exported model artifacts and synthetic room-like photos."""
+"""Helpers for the engine tests: tiny exported model artifacts, synthetic room-like photos and
+the engine settings the engine tests share."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import torch
 
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Temperatures
+from vision.engine import AbstainConfig, EngineConfig, load_engine_config
 from vision.export import ExportRequest, export_artifact
 from vision.model import create_model, model_preprocessing
 
@@ -83,3 +87,25 @@ def model_calls(engine: Any, monkeypatch: Any) -> list[int]:
 
     monkeypatch.setattr(engine, "run_logits", counted)
     return calls
+
+
+def small_call_config() -> EngineConfig:
+    """The shipped engine settings (configs/engine.yaml) with at most 4 photos a model call, so
+    that a few photos already make several calls, and abstention on the room head alone."""
+    shipped = load_engine_config()
+    return shipped.model_copy(
+        update={
+            "abstain": AbstainConfig(min_room_probability=0.5, min_condition_probability=0.0),
+            "max_photos_per_call": 4,
+        }
+    )
+
+
+def copy_with(folder: Path, tmp_path: Path, **changes: Any) -> Path:
+    """A copy of the model folder `folder` (under `tmp_path`) whose model.json has `changes`."""
+    target = tmp_path / "copy"
+    shutil.copytree(folder, target)
+    meta = json.loads((target / "model.json").read_text())
+    meta.update(changes)
+    (target / "model.json").write_text(json.dumps(meta))
+    return target

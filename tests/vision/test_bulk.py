@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.vision.engine_fixtures import make_artifact, model_calls, room_scene
-from tests.vision.test_io import rational_orientation
+from tests.vision.io_helpers import rational_orientation
 from vision.bulk import CpuBytesScorer, PhotoBytes, score_batches
 from vision.engine import Engine, get_engine_config
 from vision.gpu import TensorBytesScorer, jpeg_header

@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.vision.engine_fixtures import make_artifact, room_scene
-from tests.vision.test_io import rational_orientation
+from tests.vision.io_helpers import rational_orientation
 from vision.cli import app
 
 

@@ -1,21 +1,25 @@
-"""The engine: calibrated scores equal torch's, batching is invisible, abstain reasons, refusals,
-and configs/engine.yaml as the only source of its settings."""
+"""The engine: calibrated scores equal torch's, batching is invisible, abstain reasons, refusals
+of artifacts that do not belong together, and the score CLI. (TensorRT session options are in
+test_engine_tensorrt.py; configs/engine.yaml as the only source of its settings in
+test_engine_config.py.)"""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from shanyraq.errors import ConfigError, ModelMismatchError
-from tests.vision.engine_fixtures import make_artifact, model_calls, room_scene
-from vision import providers
-from vision import session as session_module
+from shanyraq.errors import ModelMismatchError
+from tests.vision.engine_fixtures import (
+    copy_with,
+    make_artifact,
+    model_calls,
+    room_scene,
+    small_call_config,
+)
 from vision.artifact import Temperatures
 from vision.engine import (
     AbstainConfig,
@@ -28,7 +32,6 @@ from vision.engine import (
 from vision.heads import head_probs
 from vision.model import load_model
 from vision.preprocess import to_batch
-from vision.providers import ORT_NAMES
 from vision.quality import QualityVerdict
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY
 
@@ -43,13 +46,7 @@ def kitchen_folder(tmp_path_factory, taxonomy):
 
 @pytest.fixture(scope="module")
 def config() -> EngineConfig:
-    shipped = load_engine_config()
-    return shipped.model_copy(
-        update={
-            "abstain": AbstainConfig(min_room_probability=0.5, min_condition_probability=0.0),
-            "max_photos_per_call": 4,
-        }
-    )
+    return small_call_config()
 
 
 @pytest.fixture(scope="module")
@@ -171,78 +168,6 @@ def test_non_finite_outputs_abstain(engine, config):
     assert got == (ABSTAIN_LOW_CONFIDENCE,)
 
 
-def _simulated_gpu(monkeypatch) -> list[dict[str, dict]]:
-    """The provider probe passes as on a GPU; sessions open on the CPU after their provider
-    options are recorded in the returned list (one {provider: options} per session)."""
-    monkeypatch.setattr(providers, "probe", lambda: {"cpu": "", "cuda": "", "tensorrt": ""})
-    asked: list[dict[str, dict]] = []
-    open_real = session_module.open_onnx
-
-    def on_cpu(path, *, sess_options, providers, provider_options=None):
-        asked.append(dict(zip(providers, provider_options or [], strict=True)))
-        return open_real(path, sess_options=sess_options, providers=[ORT_NAMES["cpu"]])
-
-    monkeypatch.setattr(session_module, "open_onnx", on_cpu)
-    return asked
-
-
-def test_tensorrt_engine_cache_is_one_folder_per_model(tmp_path, taxonomy, config, monkeypatch):
-    # ONNX Runtime names a cached TensorRT engine by the graph's file name and tensor names, not
-    # its weights: two artifacts of one backbone (model.onnx both) in one trt_cache_dir would
-    # share an engine, the second scoring with the first's weights. The GPU is simulated (the
-    # probe passes); the session itself opens on the CPU, after its options are recorded.
-    asked = _simulated_gpu(monkeypatch)
-    runtime = config.runtime.model_copy(update={"trt_cache_dir": tmp_path / "trt"})
-    with_cache = config.model_copy(update={"runtime": runtime})
-    for seed in (0, 1):
-        Engine.load(make_artifact(tmp_path / f"m{seed}", taxonomy, seed=seed), config=with_cache)
-    first, second = (options[ORT_NAMES["tensorrt"]] for options in asked)
-    assert first["trt_engine_cache_path"] != second["trt_engine_cache_path"]
-    for options in (first, second):
-        assert Path(options["trt_engine_cache_path"]).parent.parent == tmp_path / "trt"
-        assert options["trt_profile_min_shapes"].startswith("pixels:1x3x")  # no per-size rebuild
-
-
-@pytest.mark.parametrize("keep_days", [7.0, None])
-def test_the_engine_cache_keeps_unused_engines_as_long_as_configured(
-    tmp_path, taxonomy, config, monkeypatch, keep_days
-):
-    """runtime.trt_cache_keep_unused_days (configs/engine.yaml) is the age at which other
-    models' cached engines are pruned; null keeps them (it was a constant of 30 days)."""
-    from vision import trt_cache
-
-    _simulated_gpu(monkeypatch)
-    pruned: list[float] = []
-    monkeypatch.setattr(
-        trt_cache, "prune_cache", lambda root, in_use, *, unused_days: pruned.append(unused_days)
-    )
-    runtime = config.runtime.model_copy(
-        update={"trt_cache_dir": tmp_path / "trt", "trt_cache_keep_unused_days": keep_days}
-    )
-    Engine.load(
-        make_artifact(tmp_path / "m", taxonomy, seed=0),
-        config=config.model_copy(update={"runtime": runtime}),
-    )
-    assert pruned == ([] if keep_days is None else [keep_days])
-
-
-def test_tensorrt_without_a_cache_folder_still_gets_batch_profiles(
-    tmp_path, taxonomy, config, monkeypatch
-):
-    """Without trt_cache_dir the engine is built at every start, but once for every batch size
-    up to the largest call (not again for each new size). GPU simulated as above."""
-    asked = _simulated_gpu(monkeypatch)
-    runtime = config.runtime.model_copy(update={"trt_cache_dir": None, "fp16": True})
-    Engine.load(
-        make_artifact(tmp_path / "m", taxonomy, seed=0),
-        config=config.model_copy(update={"runtime": runtime}),
-    )
-    (options,) = (a[ORT_NAMES["tensorrt"]] for a in asked)
-    assert options["trt_profile_min_shapes"].startswith("pixels:1x3x")
-    assert options["trt_profile_max_shapes"].startswith("pixels:256x3x")
-    assert options["trt_fp16_enable"] is True and "trt_engine_cache_path" not in options
-
-
 def test_the_callers_batch_is_one_model_call_up_to_the_cap(kitchen_folder, config, monkeypatch):
     # Bulk callers choose their batch (rescore --batch-size, 32 in annotation pre-scoring);
     # engine.yaml only caps one call. Its old batching.max_batch cut 32 photos into 4 calls of 8.
@@ -255,60 +180,6 @@ def test_the_callers_batch_is_one_model_call_up_to_the_cap(kitchen_folder, confi
     calls = model_calls(capped, monkeypatch)
     capped.score(photos[:10], sha256s=_shas(10))
     assert calls == [4, 4, 2]
-
-
-def _shipped_yaml() -> dict:
-    return yaml.safe_load((Path(__file__).parents[2] / "configs" / "engine.yaml").read_text())
-
-
-def test_the_old_batching_section_is_refused_naming_its_successors(tmp_path):
-    data = _shipped_yaml()
-    data["batching"] = {"max_batch": 8, "max_wait_ms": 10}
-    path = tmp_path / "engine.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError) as info:
-        load_engine_config(path)
-    assert "max_photos_per_call" in str(info.value) and "serving.yaml" in str(info.value)
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "abstain.min_condition_probability",
-        "runtime.allow_spinning",
-        "max_photos_per_call",
-        "quality.blur_fail",
-        "hashing.reuse_radius",
-        "hashing.crop_fractions",
-        "hashing.verification",
-        "hashing.verification.min_inliers",
-    ],
-)
-def test_a_missing_key_is_refused_by_name_not_defaulted(tmp_path, key):
-    # A code default was a second copy of the value: without the key, condition abstention
-    # silently went from 0.3 to off, and the quality and reuse thresholds took the code's.
-    data = _shipped_yaml()
-    *parents, last = key.split(".")
-    section = data
-    for name in parents:
-        section = section[name]
-    del section[last]
-    path = tmp_path / "engine.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=rf"key '{key}': Field required"):
-        load_engine_config(path)
-
-
-def test_a_missing_engine_yaml_is_an_error_not_defaults(tmp_path, monkeypatch):
-    from vision.engine import get_engine_config
-
-    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(tmp_path))
-    get_engine_config.cache_clear()
-    try:
-        with pytest.raises(ConfigError, match=r"engine\.yaml: file not found"):
-            get_engine_config()
-    finally:
-        get_engine_config.cache_clear()
 
 
 def test_prepared_inputs_score_as_the_photos_do(engine, photos):
@@ -327,27 +198,6 @@ def test_prepared_inputs_score_as_the_photos_do(engine, photos):
         engine.score_inputs(inputs[:2], sha256s=_shas(3))
 
 
-def test_decode_size_never_below_the_quality_working_size(config):
-    assert config.decode_side_for(config.decode_short_side_px + 100) == (
-        config.decode_short_side_px + 100
-    )
-    too_small = config.quality.working_side_px - 1
-    with pytest.raises(ValueError, match="working_side_px"):
-        EngineConfig.model_validate({**config.model_dump(), "decode_short_side_px": too_small})
-
-
-def test_scoring_alone_may_spin_the_service_may_not(config):
-    # The service shares its cores with upload threads; bulk re-scoring and the CLI do not.
-    shipped = load_engine_config()
-    assert shipped.runtime.allow_spinning is False
-    assert shipped.alone().runtime.allow_spinning is shipped.runtime.allow_spinning_alone
-    quiet = config.model_copy(
-        update={"runtime": config.runtime.model_copy(update={"allow_spinning_alone": False})}
-    )
-    assert quiet.alone().runtime.allow_spinning is False
-    assert config.alone().quality == config.quality  # only the runtime changes
-
-
 def test_mismatched_lengths_refused(engine, photos):
     with pytest.raises(ValueError, match="sha256s"):
         engine.score(photos[:2], sha256s=_shas(1))
@@ -355,26 +205,17 @@ def test_mismatched_lengths_refused(engine, photos):
         engine.score(photos[:2], sha256s=_shas(2), quality=[None])
 
 
-def _copy_with(folder, tmp_path, **changes):
-    target = tmp_path / "copy"
-    shutil.copytree(folder, target)
-    meta = json.loads((target / "model.json").read_text())
-    meta.update(changes)
-    (target / "model.json").write_text(json.dumps(meta))
-    return target
-
-
 def test_refuses_model_of_another_taxonomy(kitchen_folder, tmp_path, config):
-    stale = _copy_with(kitchen_folder, tmp_path, taxonomy_fingerprint="0" * 64)
+    stale = copy_with(kitchen_folder, tmp_path, taxonomy_fingerprint="0" * 64)
     with pytest.raises(ModelMismatchError, match="retrain or export"):
         Engine.load(stale, config=config)
 
 
 def test_refuses_files_that_do_not_belong_together(kitchen_folder, tmp_path, config):
-    odd = _copy_with(kitchen_folder, tmp_path, embedding_dim=7)
+    odd = copy_with(kitchen_folder, tmp_path, embedding_dim=7)
     with pytest.raises(ModelMismatchError, match="do not belong together"):
         Engine.load(odd, config=config)
-    no_graph = _copy_with(kitchen_folder, tmp_path / "b")
+    no_graph = copy_with(kitchen_folder, tmp_path / "b")
     (no_graph / "model.onnx").unlink()
     with pytest.raises(ModelMismatchError, match="export the model first"):
         Engine.load(no_graph, config=config)

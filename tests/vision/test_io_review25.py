@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from shanyraq.errors import ImageTooLargeError, UnsupportedImageFormatError
-from tests.vision.test_io import LIMIT, _png_bomb
+from tests.vision.io_helpers import LIMIT, png_bomb
 from vision.io import decode_image
 
 PILLOW_LIMIT = 1024 * 1024 * 1024 // 4 // 3  # Image.MAX_IMAGE_PIXELS as Pillow ships it
@@ -29,7 +29,7 @@ def test_a_phone_photo_over_pillows_limit_is_told_its_size_and_to_send_a_smaller
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", PILLOW_LIMIT)
     assert width * height > Image.MAX_IMAGE_PIXELS  # the header is refused on Pillow's limit
     with pytest.raises(ImageTooLargeError) as info:
-        decode_image(_png_bomb(width, height, rows=2), max_pixels=LIMIT)
+        decode_image(png_bomb(width, height, rows=2), max_pixels=LIMIT)
     message = info.value.message
     assert f"{width}x{height} ({width * height / 1e6:.1f} MP)" in message
     assert "over the limit of 50 MP; send a smaller photo" in message
@@ -38,7 +38,7 @@ def test_a_phone_photo_over_pillows_limit_is_told_its_size_and_to_send_a_smaller
 
 def test_a_photo_just_over_our_limit_is_still_told_the_same():
     with pytest.raises(ImageTooLargeError, match=r"9248x6936 \(64.1 MP\), over the limit of 50"):
-        decode_image(_png_bomb(9248, 6936, rows=2), max_pixels=LIMIT)
+        decode_image(png_bomb(9248, 6936, rows=2), max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize("size", [1, 512, 100_000])

@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from shanyraq.cli import build_app
 from tests.refusals import error_code
 from tests.shanyraq.test_cli_refusals import _run_main
-from tests.vision.engine_fixtures import make_artifact, room_scene
-from tests.vision.test_engine import _copy_with
+from tests.vision.engine_fixtures import copy_with, make_artifact, room_scene
 
 NAME_MAX_BYTES = 255  # the longest file name ext4, XFS and APFS take
 SCORED_KEYS = ["photo", "sha256", "quality", "duplicate_of", "hash", "score"]
@@ -161,7 +160,7 @@ def test_a_model_that_cannot_score_is_one_line_with_its_code_and_exit_2(
     if which == "missing":
         folder = tmp_path / "no-such-model"
     elif which == "other_taxonomy":
-        folder = _copy_with(model, tmp_path, taxonomy_fingerprint="0" * 64)
+        folder = copy_with(model, tmp_path, taxonomy_fingerprint="0" * 64)
     else:
         folder = tmp_path / "a.png"
     result = _score(photo, "--model", str(folder))

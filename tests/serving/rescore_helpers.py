@@ -1,12 +1,15 @@
 """Helpers of the tests that follow re-scoring refusals to their way out: the files of a
-service to run `shanyraq` on, the run the Ray pipeline leaves behind (stopped, or finished), a
-promotion stopped after its first photo (Ctrl-C), a service whose promotion was so stopped, a
-photo uploaded and the code updated since (its run reopened for that photo and stopped, or
-not), and what the promotions then did."""
+service to run `shanyraq` on, the run the Ray pipeline leaves behind (stopped, finished, or
+finished with a failure), a promotion stopped after its first photo (Ctrl-C), a service whose
+promotion was so stopped, a photo uploaded and the code updated since (its run reopened for
+that photo and stopped, or not), and what the promotions then did; a copy of the tiny model a
+test may edit, a database with its scorer, a run stopped after a batch, Ray kept from
+starting, and a promotion's audit entry."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from serving import audit
 from serving.cli import anchored_sessions, load_settings, open_with_key
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
@@ -29,13 +33,86 @@ from tests.serving.rescore_fixtures import (
     PROMOTED,
     STOPPED,
     cli_config,
+    cpu_scorer,
+    populate,
     promotion_entries,
     stop_after_first_batch,
+    tiny_model,
 )
 
 VERSION = "test-0"  # tiny_model(seed=0)
 # The code the service ran before an update, and after it (shanyraq.provenance.code_version).
 OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
+MAX_PIXELS = 50_000_000  # the scorers' pixel limit: every test photo is under it
+KEY = b"test-secret-key-0123456789abcdef"  # the key promotions' audit entries are signed with
+# The way out a refusal names for a run of the Ray pipeline, and for one of `rescore`.
+RAY_DISCARD = "discard it with `shanyraq rescore discard --model DIR --ray`"
+PLAIN_DISCARD = "discard it with `shanyraq rescore discard --model DIR`"
+# Where a run's photos could not be scored for a reason that does not last: the photo stored
+# over LOW (index BIG of `populate`'s photos, stored larger) but under RAISED, or an error of
+# the moment (OUT_OF_MEMORY).
+LOW = 10_000  # a limit the fixtures' 96 x 72 photos are under and BIG's 200 x 150 over
+RAISED = 50_000_000
+BIG = 1  # the index of the photo stored larger
+OUT_OF_MEMORY = "CUDA out of memory (a device error of the moment)"
+
+
+class Stop(Exception):
+    """What `stop` raises: a run stopped part-way, as an interrupted one is."""
+
+
+def stop(_done: int) -> None:
+    """An `on_batch` of rescore: stops the run (Stop) once its first batch is committed."""
+    raise Stop
+
+
+class NoRay:
+    """Stands for the `ray` module where a refusal (or nothing to do) must come before Ray
+    starts: any use of it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"Ray was started (ray.{name}) where it should not have been")
+
+
+@pytest.fixture
+def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ray pipeline given NoRay for `ray`: a test in which Ray starts fails."""
+    monkeypatch.setattr("serving.rescore_ray._ray", lambda: NoRay())
+
+
+@pytest.fixture
+def model_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A copy of the tiny model the test may edit."""
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model(tmp_path_factory.mktemp("models")), copy)
+    return copy
+
+
+def stored_with_scorer(tmp_path: Path, model: Path, n: int) -> tuple[str, Any, Any, Any]:
+    """A SQLite database of `n` stored photos: (its URL, `populate`'s photos, its engine, a CPU
+    scorer of `model`)."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    stored = populate(url, tmp_path / "photos", n)
+    return url, stored, make_engine(url), cpu_scorer(model, max_pixels=MAX_PIXELS)
+
+
+def run_rows(url: str) -> list[tuple[int, str, str]]:
+    """Each re-scoring run in the database at `url`, by id: (id, since key, status)."""
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        rows = session.execute(select(RescoreRun).order_by(RescoreRun.id)).scalars().all()
+        out = [(r.id, r.since_key, r.status) for r in rows]
+    engine.dispose()
+    return out
+
+
+def record_promotion(engine: Any, run_ids: list[int]) -> None:
+    """The audit entry `rescore promote` appends for the runs it adopted under VERSION."""
+    with session_scope(make_session_factory(engine)) as session:
+        audit.append(
+            session, KEY, actor="cli", action="scores_promoted", target=f"model:{VERSION}",
+            details={"run_ids": run_ids},
+        )  # fmt: skip
 
 
 def new_code(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
@@ -97,6 +174,24 @@ def stopped_ray_run(
         run_id = run.id
     engine.dispose()
     return run_id
+
+
+def failed_ray_run(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, Path, int]:
+    """A service of 3 photos whose Ray run, finished under OLD_CODE, scored photos 1 and 3 and
+    recorded photo 2 without a score (OUT_OF_MEMORY): (database URL, photo store root, run id).
+    The code stays OLD_CODE."""
+    new_code(monkeypatch, OLD_CODE)
+    _, url, store_root = cli_service(tmp_path, 3, model_dir)
+    run_id = stopped_ray_run(url, model_dir, [1, 3], done=True)
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as session:
+        session.add(RescoredScore(photo_id=2, model_version=VERSION, run_id=run_id,
+                                  error=OUT_OF_MEMORY))  # fmt: skip
+        session.get_one(RescoreRun, run_id).failed = 1
+    engine.dispose()
+    return url, store_root, run_id
 
 
 def promotion_stopped_after_one(sessions: Any, key: bytes, model: Path, *, actor: str) -> None:

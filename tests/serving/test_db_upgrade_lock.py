@@ -12,7 +12,6 @@ import sqlite3.dbapi2
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,53 +25,21 @@ from serving.migrations import upgrade
 from shanyraq.errors import ShanyraqError
 from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
 from tests.serving.helpers import fresh_postgres_db
+from tests.serving.lock_helpers import (
+    BEING_UPGRADED,
+    WAIT_S,
+    ThreadRun,
+    in_thread,
+    wait_for,
+    waiting_on_a_lock,
+)
 from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
 
 MIDDLE = "0009"  # between OLD_REVISION and the head: where the upgrade is held
-WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
-BEING_UPGRADED = "try again when `shanyraq db upgrade` has finished"
-
-
-@dataclass
-class _Run:
-    """A call run in a thread: what it returned or raised."""
-
-    thread: threading.Thread
-    outcome: dict[str, Any] = field(default_factory=dict)
-
-    def result(self) -> Any:
-        self.thread.join(timeout=WAIT_S)
-        assert not self.thread.is_alive(), "still running"
-        if "error" in self.outcome:
-            raise self.outcome["error"]
-        return self.outcome["value"]
-
-
-def _in_thread(call: Callable[[], Any]) -> _Run:
-    run = _Run(thread=threading.Thread(target=lambda: None))
-
-    def target() -> None:
-        try:
-            run.outcome["value"] = call()
-        except BaseException as exc:  # handed to the test by result()
-            run.outcome["error"] = exc
-
-    run.thread = threading.Thread(target=target, daemon=True)
-    run.thread.start()
-    return run
-
-
-def _wait_for(condition: Callable[[], bool]) -> None:
-    ticks = threading.Event()  # never set: each wait is one poll interval
-    for _ in range(WAIT_S * 20):
-        if condition():
-            return
-        ticks.wait(0.05)
-    raise AssertionError("the condition never held")
 
 
 @contextmanager
-def _upgrade_held_midway(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[_Run]:
+def _upgrade_held_midway(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[ThreadRun]:
     """`db upgrade` run in a thread and held once it has migrated to MIDDLE, before the rest
     of its migrations; released when the block ends."""
     real = command.upgrade
@@ -89,9 +56,9 @@ def _upgrade_held_midway(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iter
         real(config, revision, **kwargs)
 
     monkeypatch.setattr(command, "upgrade", upgrade)
-    run = _in_thread(lambda: upgrade_database(settings))
+    run = in_thread(lambda: upgrade_database(settings))
     try:
-        _wait_for(lambda: reached.is_set() or not run.thread.is_alive())
+        wait_for(lambda: reached.is_set() or not run.thread.is_alive())
         assert reached.is_set(), run.outcome
         yield run
     finally:
@@ -185,8 +152,8 @@ def test_sqlite_a_service_starting_mid_upgrade_waits_then_sees_the_new_schema(
 
     with _upgrade_held_midway(monkeypatch, settings) as upgrading:
         _new_sqlite_connections(monkeypatch, began=began)
-        starting = _in_thread(lambda: check_database(settings, may_create=True, migrate=False))
-        _wait_for(lambda: began.is_set() or not starting.thread.is_alive())
+        starting = in_thread(lambda: check_database(settings, may_create=True, migrate=False))
+        wait_for(lambda: began.is_set() or not starting.thread.is_alive())
         # It has begun reading, and cannot finish while the upgrade holds the lock.
         assert starting.thread.is_alive(), starting.outcome
 
@@ -218,19 +185,6 @@ def test_sqlite_a_process_opening_the_database_after_the_check_is_refused(tmp_pa
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _waiting_on_a_lock(url: str) -> int:
-    """How many sessions on the database wait for a lock now."""
-    import psycopg
-
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def test_postgresql_a_service_starting_mid_upgrade_waits_for_the_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_server: str
 ) -> None:
@@ -240,8 +194,8 @@ def test_postgresql_a_service_starting_mid_upgrade_waits_for_the_commit(
     settings = load_settings(database_behind(tmp_path, url))
 
     with _upgrade_held_midway(monkeypatch, settings) as upgrading:
-        starting = _in_thread(lambda: check_database(settings, may_create=True, migrate=False))
-        _wait_for(lambda: _waiting_on_a_lock(url) > 0 or not starting.thread.is_alive())
+        starting = in_thread(lambda: check_database(settings, may_create=True, migrate=False))
+        wait_for(lambda: waiting_on_a_lock(url) > 0 or not starting.thread.is_alive())
         assert starting.thread.is_alive(), starting.outcome  # waiting on alembic_version
 
     assert upgrading.result().after == head_revision()

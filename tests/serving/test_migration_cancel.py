@@ -15,7 +15,7 @@ from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database
 from tests.serving.cli_helpers import OLD_REVISION, database_behind, schema_revision
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_db_upgrade_lock import _in_thread, _Run, _wait_for
+from tests.serving.lock_helpers import ThreadRun, in_thread, wait_for
 from tests.serving.test_db_upgrade_wait_review23 import _reader
 from tests.serving.test_migration_messages_p475 import _plain, _set_on_database
 
@@ -39,7 +39,7 @@ def _cancel_lock_waits(url: str) -> None:
         ).fetchall()
 
 
-def _raised_once_cancelled(url: str, run: _Run) -> Any:
+def _raised_once_cancelled(url: str, run: ThreadRun) -> Any:
     """What `run` raised, its waits for a lock cancelled until it ended (a cancel that finds
     it between statements cancels nothing: it is sent again)."""
 
@@ -47,7 +47,7 @@ def _raised_once_cancelled(url: str, run: _Run) -> Any:
         _cancel_lock_waits(url)
         return not run.thread.is_alive()
 
-    _wait_for(ended)
+    wait_for(ended)
     assert "error" in run.outcome, run.outcome
     return run.outcome["error"]
 
@@ -58,9 +58,9 @@ def test_a_wait_for_the_lock_cancelled_by_an_administrator_is_not_called_a_timeo
     url, config = behind_pg
     with _reader(url) as reader:  # holds alembic_version, as pg_dump does
         holder = reader.info.backend_pid
-        upgrading = _in_thread(lambda: upgrade_database(load_settings(config)))
+        upgrading = in_thread(lambda: upgrade_database(load_settings(config)))
         upgraded = _raised_once_cancelled(url, upgrading)
-        starting = _in_thread(lambda: open_database(url, create=False, migrate=True))
+        starting = in_thread(lambda: open_database(url, create=False, migrate=True))
         started = _raised_once_cancelled(url, starting)
     for refused in (upgraded, started):
         assert isinstance(refused, DatabaseInUseError), refused
@@ -80,7 +80,7 @@ def test_a_migration_cancelled_by_an_administrator_is_not_called_a_timeout(behin
     # Holds migration 0006's table; named as no service is (`db upgrade` refuses those).
     with psycopg.connect(_plain(url), application_name="nightly report") as reader:
         reader.execute("SELECT * FROM rescore_runs").fetchall()
-        upgrading = _in_thread(lambda: upgrade_database(load_settings(config)))
+        upgrading = in_thread(lambda: upgrade_database(load_settings(config)))
         failed = _raised_once_cancelled(url, upgrading)
     assert isinstance(failed, MigrationFailedError), failed
     message = failed.message

@@ -31,13 +31,8 @@ from serving.migrations import MigrationFailedError, open_database, upgrade, ver
 from shanyraq.errors import ShanyraqError
 from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
 from tests.serving.helpers import fresh_postgres_db, make_settings
+from tests.serving.lock_helpers import BEING_UPGRADED, in_thread, wait_for, waiting_on_a_lock
 from tests.serving.test_cli_review20 import _sqlite_url
-from tests.serving.test_db_upgrade_lock import (
-    BEING_UPGRADED,
-    _in_thread,
-    _wait_for,
-    _waiting_on_a_lock,
-)
 from tests.serving.test_db_upgrade_lock_review23 import _downgrade, _failing_last_migration
 from tests.serving.test_db_upgrade_wait_review23 import _reader
 
@@ -326,8 +321,8 @@ def test_two_first_starts_on_a_fresh_postgresql_both_start(postgres_server):
         assert first.stdout is not None and first.stdin is not None
         ready, _, _ = select.select([first.stdout], [], [], WAIT_S)
         assert ready and first.stdout.readline() == "held\n", "the first start never migrated"
-        second = _in_thread(lambda: open_database(url, create=True, migrate=True).dispose())
-        _wait_for(lambda: _waiting_on_a_lock(url) > 0 or not second.thread.is_alive())
+        second = in_thread(lambda: open_database(url, create=True, migrate=True).dispose())
+        wait_for(lambda: waiting_on_a_lock(url) > 0 or not second.thread.is_alive())
         assert second.thread.is_alive(), second.outcome  # waiting on the first start
         first.stdin.write("\n")
         first.stdin.flush()

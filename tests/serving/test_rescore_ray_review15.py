@@ -24,13 +24,16 @@ from shanyraq.errors import ShanyraqError
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import tiny_model
 from tests.serving.rescore_helpers import (
+    MAX_PIXELS,
     VERSION,
+    NoRay,
+    Stop,
     cli_service,
     late_upload,
     new_code,
+    run_rows,
     stopped_ray_run,
 )
-from tests.serving.test_rescore_review15 import MAX_PIXELS, Stop, _NoRay, _runs
 
 RAY_HOLDER = "`serving.rescore_ray.rescore_with_ray`: process "
 
@@ -123,7 +126,7 @@ def test_the_pipeline_is_refused_like_rescore_while_another_command_holds_the_lo
 ) -> None:
     config, url, store_root = cli_service(tmp_path, 3, model)
     data = tmp_path / "data"
-    monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
+    monkeypatch.setattr("serving.rescore_ray._ray", lambda: NoRay())
     with rescore_lock(data, VERSION, command="rescore promote"):
         plain = run_cli("rescore", "--model", model, "--config", config, "--device", "cpu",
                      "--no-progress")  # fmt: skip
@@ -136,7 +139,7 @@ def test_the_pipeline_is_refused_like_rescore_while_another_command_holds_the_lo
     assert refused.value.code == "rescore_busy"
     assert refused.value.message == plain.exception.message  # the same words, the same holder
     assert "`shanyraq rescore promote`: process " in refused.value.message
-    assert _runs(url) == []  # refused before it opened a run; Ray was not started
+    assert run_rows(url) == []  # refused before it opened a run; Ray was not started
 
 
 # --- 3. a finished run reopened for photos filed since is running while it scores -----------

@@ -1,22 +1,21 @@
 """Re-scoring, review 15: the Ray pipeline's refusals name the same ways out as `rescore`'s
-(`rescore discard --ray`, one source for the words); `rescore promote` refuses a model folder
-whose files are not those a run scored with; the model-files digest covers model_fp16.onnx
-where there is one, and leaves the digest of a folder without one as it was."""
+(`rescore discard --ray`, one source for the words), and a run it started at a moment is
+named, and discarded, by that moment; each of its actors checks the model files it loads;
+`rescore promote` refuses a model folder whose files are not those a run scored with.
+
+The digest of model_fp16.onnx, and a promoted run reopened, are tested in
+test_rescore_review15_resume.py."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from serving import audit
 from serving.db.models import AuditEntry, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.promote import ServingModelMismatchError, plan, promote
@@ -25,81 +24,38 @@ from serving.rescore_ray import expected_provenance, rescore_with_ray
 from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import (
     RescoreMixError,
-    RescoreRestartError,
     RescoreResumeError,
-    RunProvenance,
     artifact_digest,
     discard_command,
 )
 from serving.storage import PhotoStore
+from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
-from tests.serving.rescore_fixtures import DAY0, CountingScorer, populate, tiny_model
+from tests.serving.rescore_fixtures import CountingScorer, tiny_model
 from tests.serving.rescore_helpers import (
+    KEY,
+    MAX_PIXELS,
+    PLAIN_DISCARD,
+    RAY_DISCARD,
     VERSION,
     cli_service,
     late_upload,
     new_code,
+    run_rows,
     stopped_ray_run,
+    stored_with_scorer,
 )
 from tests.serving.test_rescore_artifact_review14 import _recalibrate
 from vision.bulk import open_scorer
 
-MAX_PIXELS = 50_000_000
-KEY = b"test-secret-key-0123456789abcdef"
-RAY_DISCARD = "discard it with `shanyraq rescore discard --model DIR --ray`"
-PLAIN_DISCARD = "discard it with `shanyraq rescore discard --model DIR`"
-
-
-@pytest.fixture
-def model_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
-    """A copy of the tiny model the test may edit."""
-    copy = tmp_path / "model"
-    shutil.copytree(tiny_model(tmp_path_factory.mktemp("models")), copy)
-    return copy
-
-
-class Stop(Exception):
-    pass
-
-
-def _stored(tmp_path: Path, model: Path, n: int) -> tuple[str, Any, Any, Any]:
-    """A SQLite database of `n` stored photos, its engine and a CPU scorer of `model`."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    stored = populate(url, tmp_path / "photos", n)
-    scorer = open_scorer(model, prefer="cpu", max_pixels=MAX_PIXELS, decode_short_side=1024)
-    return url, stored, make_engine(url), scorer
-
-
-def _stop(_done: int) -> None:
-    raise Stop
-
-
-class _NoRay:
-    """Stands for the `ray` module where a refusal (or nothing to do) must come before Ray
-    starts: any use of it fails the test."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"Ray was started (ray.{name}) where it should not have been")
-
-
-@pytest.fixture
-def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
+# Fixtures: a copy of the tiny model the test may edit; Ray kept from starting.
+model_copy, no_ray = rescore_helpers.model_copy, rescore_helpers.no_ray
 
 
 def _ray(url: str, store_root: Path, model: Path) -> Any:
     return rescore_with_ray(
         url, store_root, model, model_version=VERSION, prefer="cpu", max_pixels=MAX_PIXELS
     )
-
-
-def _runs(url: str) -> list[tuple[int, str, str]]:
-    engine = make_engine(url)
-    with make_session_factory(engine)() as session:
-        rows = session.execute(select(RescoreRun).order_by(RescoreRun.id)).scalars().all()
-        out = [(r.id, r.since_key, r.status) for r in rows]
-    engine.dispose()
-    return out
 
 
 # --- 1. the Ray pipeline's refusals name `rescore discard` ----------------------------------
@@ -126,7 +82,7 @@ def test_a_ray_run_resumed_with_an_edited_model_names_discard_and_discard_takes_
     assert "discarded re-scoring run 1 under test-0 (unfinished): deleted 2 score(s)" in (
         gone.output
     )
-    assert _runs(url) == []
+    assert run_rows(url) == []
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
         entries = session.execute(select(AuditEntry)).scalars().all()
@@ -254,7 +210,7 @@ def test_promote_does_not_compare_what_an_earlier_promotion_adopted(
     """A promoted run with nothing left to adopt is history: the folder may have changed since
     (a --since run under the edited copy is allowed once the first is promoted), else no
     promotion under the version could pass again. Nor is a run from before migration 0009."""
-    _, stored, engine, scorer = _stored(tmp_path, model_copy, 3)
+    _, stored, engine, scorer = stored_with_scorer(tmp_path, model_copy, 3)
     sessions = make_session_factory(engine)
     assert rescore(engine, stored.store, scorer, progress=False, model_dir=model_copy).complete
     with session_scope(sessions) as session:  # as a run recorded before migration 0009
@@ -273,7 +229,7 @@ def test_promote_does_not_compare_what_an_earlier_promotion_adopted(
 def test_promote_refuses_a_service_copy_with_another_graph_under_the_same_version(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, model_copy: Path
 ) -> None:
-    _, stored, engine, scorer = _stored(tmp_path, model_copy, 2)
+    _, stored, engine, scorer = stored_with_scorer(tmp_path, model_copy, 2)
     sessions = make_session_factory(engine)
     assert rescore(engine, stored.store, scorer, progress=False, model_dir=model_copy).complete
     served = tmp_path / "served-copy"
@@ -289,107 +245,7 @@ def test_promote_refuses_a_service_copy_with_another_graph_under_the_same_versio
     engine.dispose()
 
 
-# --- 3. the digest covers model_fp16.onnx, where there is one --------------------------------
-
-
-def _digest_before_review15(model: Path) -> str:
-    """artifact_digest as runs recorded it before model_fp16.onnx was covered (golden)."""
-    files = {
-        name: hashlib.sha256((model / name).read_bytes()).hexdigest()
-        for name in ("model.onnx", "model.json")
-    }
-    canonical = json.dumps(files, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def test_the_digest_covers_the_fp16_graph_and_is_unchanged_without_one(model_copy: Path) -> None:
-    without = artifact_digest(model_copy)
-    assert without == _digest_before_review15(model_copy)  # older runs still match
-    shutil.copyfile(model_copy / "model.onnx", model_copy / "model_fp16.onnx")
-    with_fp16 = artifact_digest(model_copy)
-    assert with_fp16 != without
-    with (model_copy / "model_fp16.onnx").open("ab") as graph:
-        graph.write(b"\0")  # another fp16 graph: the CUDA path would score otherwise
-    assert artifact_digest(model_copy) not in (without, with_fp16)
-    (model_copy / "model_fp16.onnx").unlink()
-    assert artifact_digest(model_copy) == without
-
-
-def test_a_resume_after_an_fp16_graph_was_added_is_refused(
-    tmp_path: Path, model_copy: Path
-) -> None:
-    _, stored, engine, scorer = _stored(tmp_path, model_copy, 4)
-
-    with pytest.raises(Stop):
-        rescore(engine, stored.store, scorer, batch_size=2, progress=False, on_batch=_stop,
-                model_dir=model_copy)  # fmt: skip
-    shutil.copyfile(model_copy / "model.onnx", model_copy / "model_fp16.onnx")
-    with pytest.raises(RescoreResumeError, match=r"model_fp16\.onnx"):
-        rescore(engine, stored.store, scorer, batch_size=2, progress=False, model_dir=model_copy)
-    engine.dispose()
-
-
-# --- whatever else: a promoted run keeps its outcomes; a reopened one does not mix ----------
-
-
-def _promoted(engine: Any, run_ids: list[int]) -> None:
-    """As `rescore promote` audits the runs it adopted."""
-    with session_scope(make_session_factory(engine)) as session:
-        audit.append(
-            session, KEY, actor="cli", action="scores_promoted", target=f"model:{VERSION}",
-            details={"run_ids": run_ids},
-        )  # fmt: skip
-
-
-def test_a_promoted_run_reopened_and_stopped_is_not_started_over(
-    tmp_path: Path, model_copy: Path
-) -> None:
-    """--restart deletes a run's outcomes: those a promotion adopted are the service's scores
-    and its audit entry's digest, whatever state the run is in now."""
-    url, stored, engine, scorer = _stored(tmp_path, model_copy, 3)
-    assert rescore(engine, stored.store, scorer, progress=False).complete
-    _promoted(engine, [1])
-    for day in (10, 11):
-        late_upload(url, stored.store, day=day, seed=day)
-    with pytest.raises(Stop):  # reopened for the late photos, stopped after one
-        rescore(engine, stored.store, scorer, batch_size=1, progress=False, on_batch=_stop)
-    other = dataclasses.replace(RunProvenance.of(scorer), code_version="9.9.9+000000000000")
-    with pytest.raises(RescoreRestartError) as refused:
-        rescore(engine, stored.store, scorer, progress=False, provenance=other, restart=True)
-    assert "adopted its scores" in refused.value.message
-    with pytest.raises(RescoreResumeError) as resumed:
-        rescore(engine, stored.store, scorer, progress=False, provenance=other)
-    assert "as the run was started" in resumed.value.message
-    assert "--restart" not in resumed.value.message and "discard" not in resumed.value.message
-    with make_session_factory(engine)() as session:
-        assert len(session.execute(select(RescoredScore)).all()) == 4  # nothing deleted
-    report = rescore(engine, stored.store, scorer, progress=False)  # as it was started
-    assert report.complete and report.scored == 5
-    engine.dispose()
-
-
-def test_a_promoted_run_is_not_reopened_while_another_holds_other_scores(
-    tmp_path: Path, model_copy: Path
-) -> None:
-    """Run 1 promoted; run 2 (--since, other code) scored a late photo, not promoted. Reopening
-    run 1 for a later photo would put scores of both provenances under the version."""
-    url, stored, engine, scorer = _stored(tmp_path, model_copy, 3)
-    assert rescore(engine, stored.store, scorer, progress=False).complete
-    _promoted(engine, [1])
-    late = DAY0 + timedelta(days=10)
-    late_upload(url, stored.store, day=10, seed=1)
-    other = dataclasses.replace(RunProvenance.of(scorer), code_version="9.9.9+000000000000")
-    report = rescore(engine, stored.store, scorer, since=late, progress=False, provenance=other)
-    assert report.complete and report.this_session == 1
-    late_upload(url, stored.store, day=11, seed=2)
-    counting = CountingScorer(scorer)
-    with pytest.raises(RescoreMixError) as refused:
-        rescore(engine, stored.store, counting, progress=False)
-    assert "re-scoring run 2 under test-0 (--since 2026-01-11, finished, not promoted)" in (
-        refused.value.message
-    )
-    assert counting.seen == [] and [s for _, _, s in _runs(url)] == ["done", "done"]
-    engine.dispose()
+# --- 3. a run the pipeline started at a moment is named, and discarded, by it -----------------
 
 
 def test_a_ray_run_given_a_moment_is_named_by_it_and_discarded_with_it(
@@ -412,7 +268,7 @@ def test_a_ray_run_given_a_moment_is_named_by_it_and_discarded_with_it(
     gone = run_cli("rescore", "discard", "--model", model_copy, "--ray", "--since",
                    "2026-01-01T12:00:00+00:00", "--config", config)  # fmt: skip
     assert gone.exit_code == 0, gone.output
-    assert _runs(url) == []
+    assert run_rows(url) == []
     bad = run_cli(
         "rescore", "discard", "--model", model_copy, "--since", "noon", "--config", config
     )

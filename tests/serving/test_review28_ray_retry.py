@@ -15,27 +15,24 @@ import pytest
 from sqlalchemy import select
 
 from serving.db.models import RescoredScore, RescoreRun
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.session import make_engine, make_session_factory
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import populate
 from tests.serving.rescore_helpers import (
+    BIG,
+    LOW,
     NEW_CODE,
     OLD_CODE,
+    RAISED,
     VERSION,
-    cli_service,
+    NoRay,
+    failed_ray_run,
     new_code,
-    stopped_ray_run,
 )
 from tests.serving.test_rescore_ray_review15 import local_ray, model  # noqa: F401 (fixtures)
-from tests.serving.test_rescore_review15 import _NoRay
-
-LOW = 10_000  # a limit the fixtures' 96 x 72 photos are under and BIG's 200 x 150 over
-RAISED = 50_000_000
-BIG = 1  # the index of the photo stored larger
-OUT_OF_MEMORY = "CUDA out of memory (a device error of the moment)"
 
 # A fixture: sets io.max_pixels and io.stored_max_pixels (env overrides).
 limits = rescore_fixtures.limits
@@ -65,24 +62,6 @@ def _run_state(url: str, run_id: int) -> tuple[str, int]:
             return run.status, run.failed
     finally:
         engine.dispose()
-
-
-def failed_ray_run(
-    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[str, Path, int]:
-    """A service of 3 photos whose Ray run, finished under OLD_CODE, scored photos 1 and 3 and
-    recorded photo 2 without a score (OUT_OF_MEMORY): (database URL, photo store root, run id).
-    The code stays OLD_CODE."""
-    new_code(monkeypatch, OLD_CODE)
-    _, url, store_root = cli_service(tmp_path, 3, model_dir)
-    run_id = stopped_ray_run(url, model_dir, [1, 3], done=True)
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        session.add(RescoredScore(photo_id=2, model_version=VERSION, run_id=run_id,
-                                  error=OUT_OF_MEMORY))  # fmt: skip
-        session.get_one(RescoreRun, run_id).failed = 1
-    engine.dispose()
-    return url, store_root, run_id
 
 
 @pytest.mark.slow
@@ -135,7 +114,7 @@ def test_a_refused_retry_rolls_its_discard_back_and_starts_no_ray(
     to score and is not refused."""
     url, store_root, run_id = failed_ray_run(tmp_path, model, monkeypatch)
     new_code(monkeypatch, NEW_CODE)
-    monkeypatch.setattr("serving.rescore_ray._ray", lambda: _NoRay())
+    monkeypatch.setattr("serving.rescore_ray._ray", lambda: NoRay())
 
     def pipeline(**kwargs: Any) -> Any:
         return rescore_with_ray(url, store_root, model, model_version=VERSION, prefer="cpu",

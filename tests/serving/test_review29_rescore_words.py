@@ -27,10 +27,9 @@ from serving.rescore import MISSING_FILE, rescore
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
-from tests.serving import rescore_fixtures
+from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_ray_review19 as ray_actors
-from tests.serving import test_rescore_review15 as review15
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     cpu_scorer,
@@ -39,23 +38,27 @@ from tests.serving.rescore_fixtures import (
     tiny_model,
 )
 from tests.serving.rescore_helpers import (
+    BIG,
+    LOW,
     NEW_CODE,
     OLD_CODE,
+    OUT_OF_MEMORY,
+    RAISED,
     VERSION,
     cli_service,
+    failed_ray_run,
     late_upload,
     new_code,
     promotion_stopped_after_one,
+    record_promotion,
     stopped_ray_run,
 )
-from tests.serving.test_rescore_review15 import _promoted
 from tests.serving.test_review27_rescore_day import LOST, LOST_DAY, _state
-from tests.serving.test_review28_ray_retry import BIG, LOW, OUT_OF_MEMORY, RAISED, failed_ray_run
 from vision.artifact import read_artifact
 
 # Fixtures: the tiny model (version test-0), a local Ray, Ray refused where it must not start,
 # and io.max_pixels and io.stored_max_pixels set as an administrator does.
-model, local_ray, no_ray = ray15.model, ray15.local_ray, review15.no_ray
+model, local_ray, no_ray = ray15.model, ray15.local_ray, rescore_helpers.no_ray
 limits = rescore_fixtures.limits
 KEY = b"test-secret-key-0123456789abcdef"
 PROMOTE = "`shanyraq rescore promote --model DIR`"
@@ -82,7 +85,7 @@ def test_a_refused_ray_retry_names_the_pipeline_argument_and_a_new_ray_run(
     photo's upload day (the CLI's run on one machine as the other way), and deletes nothing."""
     url, store_root, run_id = failed_ray_run(tmp_path, model, monkeypatch)
     engine = make_engine(url)
-    _promoted(engine, [run_id])
+    record_promotion(engine, [run_id])
     new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
@@ -140,7 +143,7 @@ def test_an_unfinished_promoted_ray_run_names_the_pipeline_call_that_closes_it(
     done = [1, 2] if since is None else []  # photo 3 (2026-01-03) left to score
     run_id = stopped_ray_run(url, model, done, since=since)
     engine = make_engine(url)
-    _promoted(engine, [run_id])
+    record_promotion(engine, [run_id])
     engine.dispose()
     new_code(monkeypatch, NEW_CODE)
 

@@ -37,8 +37,8 @@ from serving.rescore_ray import rescore_with_ray
 from serving.rescore_reopened import kept_way, new_run_way
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
+from tests.serving import rescore_helpers
 from tests.serving import test_rescore_ray_review15 as ray15
-from tests.serving import test_rescore_review15 as review15
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import (
     STOPPED,
@@ -47,6 +47,7 @@ from tests.serving.rescore_fixtures import (
 )
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
+    KEY,
     NEW_CODE,
     OLD_CODE,
     VERSION,
@@ -56,12 +57,12 @@ from tests.serving.rescore_helpers import (
     new_code,
     on_model,
     promotions,
+    record_promotion,
     stopped_ray_run,
 )
-from tests.serving.test_rescore_review15 import KEY, _promoted
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = ray15.model, review15.no_ray
+model, no_ray = ray15.model, rescore_helpers.no_ray
 PROMOTE = "`shanyraq rescore promote --model DIR`"
 
 
@@ -75,7 +76,7 @@ def _promoted_run_stopped_part_way(tmp_path: Path, model: Path, monkeypatch: Any
     _, url, store_root = cli_service(tmp_path, 3, model)
     engine = make_engine(url)
     assert rescore(engine, PhotoStore(store_root), cpu_scorer(model), progress=False).complete
-    _promoted(engine, [1])
+    record_promotion(engine, [1])
     late_upload(url, PhotoStore(store_root), day=10, seed=1)
     with session_scope(make_session_factory(engine)) as session:
         session.get_one(RescoreRun, 1).status = "running"  # reopened for it, then stopped
@@ -202,7 +203,7 @@ def test_a_ray_run_kept_under_other_code_is_told_its_own_call(
     _, url, store_root = cli_service(tmp_path, 3, model)
     run_id = stopped_ray_run(url, model, [1, 2])  # every photo's, photo 3 left to score
     engine = make_engine(url)
-    (_stopped_promotion if half else _promoted)(engine, [run_id])
+    (_stopped_promotion if half else record_promotion)(engine, [run_id])
     engine.dispose()
     new_code(monkeypatch, NEW_CODE)
 

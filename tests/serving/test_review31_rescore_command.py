@@ -27,12 +27,12 @@ from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_helpers import (
     NEW_CODE,
     OLD_CODE,
+    OUT_OF_MEMORY,
     VERSION,
     cli_service,
     late_upload,
     new_code,
 )
-from tests.serving.test_review28_ray_retry import OUT_OF_MEMORY
 from tests.serving.test_review30_rescore_ways import _follow
 
 # A fixture: the tiny model (version test-0).

@@ -28,15 +28,17 @@ from serving.rescore_discard import discard_run
 from serving.rescore_ray import expected_provenance, rescore_with_ray
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
 from serving.storage import PhotoStore
+from tests.serving import rescore_helpers
 from tests.serving import test_rescore_ray_review15 as ray15
-from tests.serving import test_rescore_review15 as review15
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
+    MAX_PIXELS,
     NEW_CODE,
     OLD_CODE,
     VERSION,
     cli_service,
+    failed_ray_run,
     late_upload,
     new_code,
     on_model,
@@ -44,12 +46,10 @@ from tests.serving.rescore_helpers import (
     stopped_ray_run,
     unfinished_half_promoted,
 )
-from tests.serving.test_rescore_review15 import MAX_PIXELS
-from tests.serving.test_review28_ray_retry import failed_ray_run
 from tests.serving.test_review30_rescore_ways import _follow
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = ray15.model, review15.no_ray
+model, no_ray = ray15.model, rescore_helpers.no_ray
 
 
 def _pipeline(url: str, store_root: Path, model: Path, **options: Any) -> Any:

@@ -13,7 +13,7 @@ from serving.db.session import unavailable
 from serving.migrations import open_database
 from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_db_upgrade_lock import _in_thread
+from tests.serving.lock_helpers import in_thread
 from tests.serving.test_migration_cancel import CANCELLED, _raised_once_cancelled
 from tests.serving.test_migration_messages_p475 import _plain, _set_on_database
 
@@ -31,7 +31,7 @@ def test_a_read_cancelled_by_an_administrator_is_not_called_a_timeout(migrated_p
     url = migrated_pg
     with psycopg.connect(_plain(url)) as upgrading:  # as `db upgrade` holds it
         upgrading.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
-        reading = _in_thread(lambda: open_database(url, create=False, migrate=False))
+        reading = in_thread(lambda: open_database(url, create=False, migrate=False))
         refused = _raised_once_cancelled(url, reading)
     assert isinstance(refused, ShanyraqError), refused
     message = refused.message

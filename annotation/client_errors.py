@@ -6,9 +6,10 @@ another API version) is one error naming the server, never a traceback or endles
 (annotation.paging guards every page of a list). An error page is quoted short: its title or
 first words, not the whole HTML. A 401 is the token's; a 403, an account without access; a 404
 for a project, the project gone, and so is a list of a project's items cut short by a 404 once
-the server confirms the project is no longer there. A URL is shown, logged and sent without a
-user name or password (`without_userinfo`): the token signs in (annotation.settings refuses
-them).
+Label Studio's list of projects, answering as Label Studio, no longer holds it (a proxy's JSON
+404 for the project's own address proves nothing: then the list is incomplete, and the address
+or the proxy is to be checked). A URL is shown, logged and sent without a user name or password
+(`without_userinfo`): the token signs in (annotation.settings refuses them).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -189,29 +191,68 @@ def _no_project(url: str, project: str, how: str, *, gone: str = "") -> LabelStu
     )
 
 
-def _project_gone(sdk: LabelStudio, project: str) -> str | None:
-    """Label Studio's own 404 for `project` (its detail) when it says the project is not
-    there; None when the project is there, or the question got no clear answer (the error
-    already being raised says enough then)."""
+@dataclass(frozen=True)
+class _ProjectCheck:
+    """What asking whether a project is still there showed: `gone`, with Label Studio's
+    detail; `unclear`, with what answered instead of Label Studio; neither: it is there."""
+
+    gone: str | None = None
+    unclear: str | None = None
+
+
+def _failure(exc: BaseException) -> str:
+    """A failed request of the check, short: its status and detail, or the error's kind."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return f"{status} ({_detail(getattr(exc, 'body', ''))})"
+    return f"{type(exc).__name__} ({_detail(str(exc))})"
+
+
+def _project_check(sdk: LabelStudio, project: str) -> _ProjectCheck:
+    """Whether `project` is gone, each request sent once without the SDK's retries (an error is
+    already on its way). Its own address answering 404 is not enough: a proxy in front of Label
+    Studio (a route gone, a wrong base path) answers JSON 404 just as Label Studio does. It is
+    gone only when Label Studio's list of projects, filtered to it, then answers as Label Studio
+    (annotation.paging checks the page) and holds nothing."""
     from label_studio_sdk.core.api_error import ApiError
     from label_studio_sdk.core.parse_error import ParsingError
 
-    try:  # once, without the SDK's retries: an error is already on its way
-        sdk.projects.get(int(project), request_options={"max_retries": 0})
-    except ApiError as exc:
-        if exc.status_code == 404 and isinstance(exc.body, dict):
-            return _detail(exc.body)
-        return None
-    except (httpx.HTTPError, UnexpectedAnswer, ParsingError, ValueError, TypeError):
-        return None
-    return None
+    # Every way a request can fail or its answer not read as Label Studio's (its shape too).
+    failures = (
+        ApiError, ParsingError, httpx.HTTPError, UnexpectedAnswer, ValueError, TypeError,
+        AttributeError,
+    )  # fmt: skip
+    once: Any = {"max_retries": 0}
+    try:
+        sdk.projects.get(int(project), request_options=once)
+        return _ProjectCheck()
+    except failures as exc:
+        if not (
+            isinstance(exc, ApiError) and exc.status_code == 404 and isinstance(exc.body, dict)
+        ):
+            return _ProjectCheck(unclear=f"its address answered {_failure(exc)}")
+        not_found = _detail(exc.body)
+    try:
+        listed: Any = sdk.projects.list(ids=project, page_size=1, request_options=once)
+        holds = listed.response.count, len(listed.items or ())
+    except failures as exc:
+        return _ProjectCheck(
+            unclear=f"its address answered 404 ({not_found}) and the list of projects "
+            f"answered {_failure(exc)}"
+        )
+    if holds == (0, 0):
+        return _ProjectCheck(gone=not_found)
+    return _ProjectCheck(
+        unclear=f"its address answered 404 ({not_found}) while the list of projects still "
+        "holds it (or does not filter by id)"
+    )
 
 
 @contextmanager
 def api_errors(action: str, *, url: str, sdk: LabelStudio | None = None) -> Iterator[None]:
     """Translate transport and API failures while doing `action` into LabelStudioError.
     With `sdk`, a list of a project's items cut short by a 404 asks it whether the project is
-    still there (`_project_gone`)."""
+    still there (`_project_check`)."""
     from label_studio_sdk.core.api_error import ApiError
     from label_studio_sdk.core.parse_error import ParsingError
 
@@ -221,13 +262,22 @@ def api_errors(action: str, *, url: str, sdk: LabelStudio | None = None) -> Iter
         yield
     except ListingIncomplete as exc:  # a list that changed or ended early: Label Studio's own
         project = _project_asked(_LAST_404.get())
-        gone = _project_gone(sdk, project) if sdk is not None and project is not None else None
-        if project is not None and gone is not None:
+        check = _project_check(sdk, project) if sdk is not None and project is not None else None
+        if project is not None and check is not None and check.gone is not None:
             raise _no_project(
                 url,
                 project,
-                f"it was deleted while {action}: the list ended early, and the project now "
-                f"answers 404: {gone}",
+                f"it was deleted while {action}: the list ended early, the project now answers "
+                f"404 ({check.gone}) and Label Studio's list of projects no longer holds it",
+            ) from None
+        if check is not None and check.unclear is not None:
+            raise LabelStudioAnswerError(
+                f"incomplete: Label Studio did not answer as expected at {url} while {action}: "
+                f"{exc.fact}, and asked once whether project {project} is still there, "
+                f"{check.unclear}, which is not how Label Studio answers for a deleted project; "
+                "check that SHANYRAQ_LABEL_STUDIO_URL (or server.url in annotation.yaml) is the "
+                "address of the Label Studio server and that any proxy in front of it forwards "
+                "every /api/ path to it, then run the command again"
             ) from None
         raise LabelStudioError(f"Label Studio at {url}, while {action}: {exc}") from None
     except UnexpectedAnswer as exc:  # a page of a list (annotation.paging)

@@ -45,7 +45,12 @@ class UnexpectedAnswer(Exception):
 
 
 class ListingIncomplete(UnexpectedAnswer):
-    """A list that changed while it was read, or ended early: some items may be missing."""
+    """A list that changed while it was read, or ended early: some items may be missing.
+    `fact` is what was seen, without the advice, for a message that gives its own."""
+
+    def __init__(self, message: str, fact: str | None = None) -> None:
+        super().__init__(message)
+        self.fact = fact or message
 
 
 def _is_int(value: object) -> bool:
@@ -181,8 +186,12 @@ class PageGuard:
     @staticmethod
     def _check_complete(listing: _Listing, path: str, page: int) -> None:
         if listing.total is not None and len(listing.seen) < listing.total:
-            raise ListingIncomplete(
+            fact = (
                 f"{path} ended at page {page} after {len(listing.seen)} of the "
-                f"{listing.total} item(s) it says it has, so the list is incomplete (it changed "
-                "while it was read, or the server failed); run the command again"
+                f"{listing.total} item(s) it says it has"
+            )
+            raise ListingIncomplete(
+                f"{fact}, so the list is incomplete (it changed while it was read, or the server "
+                "failed); run the command again",
+                fact,
             )

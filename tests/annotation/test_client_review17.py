@@ -195,9 +195,12 @@ def test_a_listing_cut_short_by_a_404_is_an_error_not_a_short_list(fake_ls):
     )  # e.g. a proxy that lost its route: the SDK takes any 404 for the end
     with pytest.raises(LabelStudioError) as caught:
         _task_ids(fake_ls, page_size=4)
-    # This fake serves no project: asked after the 404 whether project 1 is there, it answers
-    # 404 too, so the list's early end is put down to the project gone.
-    assert "has no project 1" in caught.value.message
+    # This fake serves no project and no list of projects: asked after the 404 whether project 1
+    # is there, it answers JSON 404 for both, as a proxy that lost its route would, so nothing
+    # shows the project gone: the list is incomplete, and the address is to be checked.
+    message = caught.value.message
+    assert "has no project" not in message
+    assert "incomplete" in message and "did not answer as expected" in message
 
 
 # --- tokens ---

@@ -25,6 +25,7 @@ adopts the rest of what the stopped promotion left, that run unfinished or not, 
 (STOPPED) for the photos with no score, which a run under the current settings then scores.
 An unfinished run a promotion adopted whole, with nothing in its scope left to score, is not
 refused: the promotion marks it finished (serving/rescore_reopened.py `adopted_and_covered`).
+The checks, and the plan of what a promotion changes: serving/promote_plan.py.
 """
 
 from __future__ import annotations
@@ -33,79 +34,37 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
-from serving.assessments import latest_of
-from serving.db.models import (
-    AuditEntry,
-    AuditHead,
-    Decision,
-    Family,
-    Photo,
-    RescoredScore,
-    RescoreRun,
-)
+from serving.db.models import AuditEntry, AuditHead, Family, Photo, RescoredScore
 from serving.db.session import session_scope
-from serving.reassessment import stale_families
-from serving.rescore_adopted import adopted_runs, runs_to_adopt
+from serving.promote_plan import PromotionPlan as PromotionPlan  # re-exported (`as`), as below
+from serving.promote_plan import RescoreIncompleteError as RescoreIncompleteError
+from serving.promote_plan import RescoreModelFilesError as RescoreModelFilesError
+from serving.promote_plan import RescoreRunNotFoundError as RescoreRunNotFoundError
+from serving.promote_plan import on_model, pages
+from serving.promote_plan import plan as plan
 from serving.rescore_adopted import needs_update as _needs_update
 from serving.rescore_coverage import (  # re-exported: callers and tests import it here
     RescoreScopePartialError as RescoreScopePartialError,
 )
-from serving.rescore_coverage import check_coverage, half_promoted
-from serving.rescore_provenance import artifact_digest
-from serving.rescore_reopened import adopted_and_covered, finish_covered, promoted_by_version
-from serving.rescore_runs import RAY_KEY, discard_way, is_ray, outcome_counts, run_options
+from serving.rescore_coverage import check_coverage
+from serving.rescore_reopened import finish_covered
 from serving.rescore_service_model import (  # re-exported: callers and tests import it here
     ServingModelMismatchError as ServingModelMismatchError,
 )
-from serving.rescore_service_model import checked_model
-from serving.rescore_words import run_again
-from serving.score_shift import ScoreShift, ShiftTally
-from shanyraq.errors import ShanyraqError
 
 logger = logging.getLogger(__name__)
 
 ACTION = "scores_promoted"
 STOPPED = "scores_promotion_stopped"  # a promotion that adopted some photos, then stopped
-
-
-class RescoreRunNotFoundError(ShanyraqError):
-    code = "rescore_run_not_found"
-
-
-class RescoreIncompleteError(ShanyraqError):
-    code = "rescore_incomplete"
-
-
-class RescoreModelFilesError(ShanyraqError):
-    """A run to adopt was scored with other model files than the folder promoted."""
-
-    code = "rescore_model_files_mismatch"
-
-
-@dataclass(frozen=True)
-class PromotionPlan:
-    """What promoting M changes; nothing is written to find it out."""
-
-    model_version: str
-    run_ids: list[int]
-    to_update: int  # photos whose score would be replaced by M's
-    already_on_model: int  # photos with an outcome under M that carry M's score already
-    kept_old: dict[int, str]  # photo id -> why M has no score for it (it keeps its score)
-    stale_families: list[str]  # latest assessment reads a score it would change or changed
-    stale_with_decision: int  # of those, how many have a commission decision on it
-    shift: ScoreShift
-    # With adopt_rest: photos with no score under M it stops for, and the first one's upload day.
-    stops_for: int = 0
-    stops_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,146 +75,6 @@ class PromoteReport:
     scores_sha256: str
     audited: bool  # False: an identical promotion was audited before and nothing changed
     updated_by_run: dict[int, int] = field(default_factory=dict)  # of `updated`, each run's
-
-
-def _on_model(session: Session, model_version: str, *where: Any) -> int:
-    """Photos on M with an outcome under M (`where`: of those outcomes)."""
-    query = select(func.count(Photo.id)).join(RescoredScore, RescoredScore.photo_id == Photo.id)
-    on_m = (RescoredScore.model_version == model_version, ~_needs_update(model_version))
-    return session.scalar(query.where(*on_m, *where)) or 0
-
-
-def _checked_runs(
-    session: Session, model_version: str, model_dir: Path, *, adopt_rest: bool = False
-) -> list[int]:
-    rest = half_promoted(session, model_version) if adopt_rest else set()
-    query = select(RescoreRun).where(RescoreRun.model_version == model_version)
-    runs = list(session.execute(query.order_by(RescoreRun.id)).scalars())
-    if not runs:
-        raise RescoreRunNotFoundError(
-            f"no re-scoring run under model {model_version}; run `shanyraq rescore --model "
-            f"{model_dir}` first, then promote"
-        )
-    promoted = promoted_by_version(session, runs)  # read once for every run it checks
-    for run in runs:
-        waiting = run.status != "done" and run.id not in rest
-        if waiting and not adopted_and_covered(session, run, promoted):
-            # Its own way on: `shanyraq rescore` as it was started, or the pipeline's call.
-            again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
-                              options=run_options(run.since_key), model=str(model_dir))  # fmt: skip
-            raise RescoreIncompleteError(
-                f"re-scoring run {run.id} under {model_version} is unfinished (up to photo "
-                f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); "
-                f"{again} again to finish it (or wait for the one running), then promote"
-            )
-    _check_model_files(session, runs, model_dir)
-    return [run.id for run in runs]
-
-
-def _check_model_files(session: Session, runs: list[RescoreRun], model_dir: Path) -> None:
-    """Each run whose outcomes this promotion adopts was scored with the files of `model_dir`
-    (the digest it recorded, serving/rescore_provenance.py): a copy edited under the same
-    version scores otherwise. Not compared: a run from before migration 0009 (no digest), and
-    one an earlier promotion adopted with nothing left to adopt (the folder may differ since)."""
-    digest = artifact_digest(model_dir)
-    differ = [run for run in runs if run.model_artifact not in (None, digest)]
-    if not differ:
-        return
-    version = differ[0].model_version
-    # Adopted: by any promotion, one stopped half-way too (its photos carry the run's scores,
-    # so nothing the folder holds now changes them), or checked by a finished one.
-    adopted, to_adopt = adopted_runs(session, version), runs_to_adopt(session, version)
-    for run in differ:
-        if run.id in adopted and run.id not in to_adopt:
-            continue
-        outcomes = sum(outcome_counts(session, run))
-        other_way = f"; or, to adopt scores of {model_dir}, {discard_way(run, outcomes)}, re-score"
-        raise RescoreModelFilesError(
-            f"re-scoring run {run.id} under {version} was scored with model files "
-            f"{run.model_artifact!r}, but {model_dir} holds {digest!r} (model.onnx, model.json "
-            "or model_fp16.onnx edited or replaced under the same model version), so its scores "
-            "are not this folder's: promote the model folder the run scored with"
-            + ("" if run.id in adopted else f"{other_way} and promote again")
-        )
-
-
-def _pending(model_version: str, *, after_id: int, limit: int) -> Any:
-    """(photo id, family id, current score, M's score, its run) of photos still to update."""
-    return (
-        select(Photo.id, Photo.family_id, Photo.score, RescoredScore.score, RescoredScore.run_id)
-        .join(RescoredScore, RescoredScore.photo_id == Photo.id)
-        .where(RescoredScore.model_version == model_version, RescoredScore.score.is_not(None))
-        .where(_needs_update(model_version), Photo.id > after_id)
-        .order_by(Photo.id)
-        .limit(limit)
-    )
-
-
-def _pages(sessions: sessionmaker[Session], model_version: str, size: int) -> Iterator[list[Any]]:
-    cursor = 0
-    while True:
-        with sessions() as session:
-            rows = session.execute(_pending(model_version, after_id=cursor, limit=size))
-            page = list(rows.all())
-        if not page:
-            return
-        cursor = page[-1][0]
-        yield page
-
-
-def _stale_families(
-    session: Session, model_version: str, family_ids: set[str], photo_ids: set[int]
-) -> tuple[list[str], int]:
-    """Families whose latest assessment used one of `photo_ids`, or is stale on M's scores
-    adopted already; and how many were decided on."""
-    adopted = set(stale_families(session, model_version))
-    families = sorted(family_ids | adopted)
-    stale: list[str] = []
-    decided = 0
-    for start in range(0, len(families), 500):
-        for row in latest_of(session, families[start : start + 500]).values():
-            if row.family_id in adopted or photo_ids.intersection(row.photo_ids):
-                stale.append(row.family_id)
-                on_it = select(func.count(Decision.id)).where(Decision.assessment_id == row.id)
-                decided += bool(session.scalar(on_it))
-    return stale, decided
-
-
-def plan(
-    sessions: sessionmaker[Session], *, model_dir: Path, serving_model_dir: Path | None,
-    batch_size: int = 1000, adopt_rest: bool = False,
-) -> PromotionPlan:  # fmt: skip
-    """Check that M may be promoted (raising why not) and measure what it would change;
-    `adopt_rest`: the rest a stopped promotion left (serving/rescore_coverage.py)."""
-    model_version = checked_model(model_dir, serving_model_dir)
-    with sessions() as session:
-        run_ids = _checked_runs(session, model_version, model_dir, adopt_rest=adopt_rest)
-        stops_for, stops_from = check_coverage(
-            session, model_version, model_dir, adopt_rest=adopt_rest
-        )
-        kept_rows = session.execute(
-            select(RescoredScore.photo_id, RescoredScore.error)
-            .join(Photo, Photo.id == RescoredScore.photo_id)
-            .where(RescoredScore.model_version == model_version, RescoredScore.score.is_(None))
-            .where(_needs_update(model_version))
-            .order_by(RescoredScore.photo_id)
-        )
-        kept_old = {photo_id: error or "" for photo_id, error in kept_rows}
-        already = _on_model(session, model_version)
-    tally, to_update, families = ShiftTally(), set(), set()
-    for page in _pages(sessions, model_version, batch_size):
-        for photo_id, family_id, old, new, _ in page:
-            tally.add(old, new)
-            to_update.add(photo_id)
-            families.add(family_id)
-    with sessions() as session:
-        stale, decided = _stale_families(session, model_version, families, to_update)
-    return PromotionPlan(
-        model_version=model_version, run_ids=run_ids, to_update=len(to_update),
-        already_on_model=already, kept_old=kept_old,
-        stale_families=stale, stale_with_decision=decided, shift=tally.result(),
-        stops_for=stops_for, stops_from=stops_from,
-    )  # fmt: skip
 
 
 def scores_sha256(session: Session, model_version: str, *, batch: int = 1000) -> str:
@@ -310,18 +129,20 @@ def promote(
                  adopt_rest=adopt_rest)  # fmt: skip
     version, updated, by_run = found.model_version, 0, Counter[int]()
     try:
-        for page in _pages(sessions, version, batch_size):
+        for page in pages(sessions, version, batch_size):
             # Each run's photos of the page apply apart: what a run gave is what its update
             # changed, not a photo another process put on M meanwhile (skipped, counting 0).
+            # `updated` grows with each: one stopping on a later run audits the earlier ones.
             for run_id, rows in _by_run(page):
-                by_run[run_id] += _apply(sessions, rows, version)
-                updated = by_run.total()
+                given = _apply(sessions, rows, version)
+                by_run[run_id] += given
+                updated += given
             if on_batch is not None:
                 on_batch(updated)
         adopted = _given(by_run)
         with session_scope(sessions) as session:  # on SQLite, under the write lock from here
             digest, target = scores_sha256(session, version), f"model:{version}"
-            on_model = _on_model(session, version, RescoredScore.score.is_not(None))
+            on_m = on_model(session, version, RescoredScore.score.is_not(None))
             _hold_audit_head(session)  # from here to the commit, no upload is filed
             # Uploads while this ran, or left by `adopt_rest`: stopped, audited as such.
             check_coverage(session, version, model_dir, late=True, adopt_rest=adopt_rest)
@@ -335,14 +156,12 @@ def promote(
             if audited:
                 audit.append(
                     session, signing_key, actor=actor, action=ACTION, target=target,
-                    details={
-                        "run_ids": sorted(adopted), "runs_checked": found.run_ids,
-                        "updated_by_run": {str(run): n for run, n in adopted.items()},
-                        "model_version": version, "updated": updated,
-                        "photos_on_model": on_model, "already_on_model": found.already_on_model,
-                        "kept_old_score": len(found.kept_old), "scores_sha256": digest,
-                        "stale_families": len(found.stale_families),
-                    },
+                    details=_audit_details(
+                        found, updated, adopted, model_version=version, photos_on_model=on_m,
+                        already_on_model=found.already_on_model,
+                        kept_old_score=len(found.kept_old), scores_sha256=digest,
+                        stale_families=len(found.stale_families),
+                    ),
                 )  # fmt: skip
     except BaseException as exc:  # photos changed: the trail says so, if the database takes it
         if updated:
@@ -387,12 +206,24 @@ def _audit_stopped(
     own error is raised)."""
     how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     error = getattr(exc, "code", None) or type(exc).__name__
-    details = {"run_ids": sorted(adopted), "runs_checked": found.run_ids,
-               "updated_by_run": {str(run): n for run, n in adopted.items()},
-               "updated": updated, "outcome": how, "error": error}  # fmt: skip
+    details = _audit_details(found, updated, adopted, outcome=how, error=error)
     try:
         with session_scope(sessions) as session:
             audit.append(session, key, actor=actor, action=STOPPED,
                          target=f"model:{found.model_version}", details=details)  # fmt: skip
     except Exception:
         logger.exception("could not audit the stopped promotion of %s", found.model_version)
+
+
+def _audit_details(
+    found: PromotionPlan, updated: int, adopted: dict[int, int], **more: Any
+) -> dict[str, Any]:
+    """The details of a promotion's audit entry, finished (ACTION) or stopped (STOPPED): the
+    `updated` photos it adopted, from the runs `adopted` (with how many each gave: `run_ids`,
+    `updated_by_run`), the runs it checked (`runs_checked`), and the entry's own `more`.
+    serving/rescore_adopted.py reads both id lists of either entry alike."""
+    return {
+        "run_ids": sorted(adopted), "runs_checked": found.run_ids,
+        "updated_by_run": {str(run): n for run, n in adopted.items()}, "updated": updated,
+        **more,
+    }  # fmt: skip

@@ -1,5 +1,8 @@
 """Rate limits: a sliding-window counter per key (address or account for login, user for upload).
 
+A refusal counted against a limit is audited by one rule wherever it is made
+(`count_refusal`, `audit_refusal`): each within the limit, one notice a window past it.
+
 In-process, which fits one service process; several processes would share a store instead.
 """
 
@@ -11,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from serving.errors import RateLimitedError
 
@@ -176,3 +180,43 @@ class RateLimiter:
             self._events.clear()
             self._refusals.clear()
             self._hits_since_sweep = self._kept_by_sweep = 0
+
+
+# Writes a refusal's audit entry, given the details the limit adds to it (none within the
+# limit); whether it was written.
+RefusalWrite = Callable[[dict[str, Any]], bool]
+
+
+def count_refusal(limiter: RateLimiter, key: str) -> LimitRefusedError | None:
+    """Count a refusal of `key` against `limiter` as one of its events: None while within the
+    limit (the refusal is answered as it is), the limiter's refusal once past it (answered in
+    its place). Either way it goes on to `audit_refusal`."""
+    try:
+        limiter.hit(key)
+    except LimitRefusedError as limited:
+        return limited
+    return None
+
+
+def audit_refusal(
+    limiter: RateLimiter, limited: LimitRefusedError | None, write: RefusalWrite
+) -> bool:
+    """Audit a refusal counted against `limiter`, at one entry a window past its limit.
+
+    Within the limit (`limited` None) the refusal is written with no details of the limit.
+    Past it, the window's first refusal (its notice: `limited.reached`) is written with the
+    limit's details (`LimitReached.audit_details`), and the rest of the window not at all:
+    a flood must not grow the audit log at its own rate. When the entry cannot be written
+    (`write` says False, or raises: raised on), the notice is taken back (`unreport`), so the
+    key's next refusal brings one again. Whether an entry was written.
+    """
+    reached = limited.reached if limited is not None else None
+    if limited is not None and reached is None:  # noticed already this window
+        return False
+    written = False
+    try:
+        written = write({} if reached is None else reached.audit_details())
+    finally:
+        if not written and reached is not None:  # the next refusal brings a notice again
+            limiter.unreport(reached.key)
+    return written

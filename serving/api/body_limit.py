@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving import audit
 from serving.api.deps import CurrentUser, get_current_user
 from serving.db.session import session_scope
-from serving.ratelimit import LimitRefusedError, user_key
+from serving.ratelimit import audit_refusal, count_refusal, user_key
 from serving.state import Services
 from shanyraq.errors import ShanyraqError
 
@@ -132,27 +132,25 @@ def record_refusal(request: Request, refusal: Refusal, reader: Reader) -> Curren
         return None
     details = refusal.audit_details(request.scope)
     actor = None
-    notice_key = None  # the limiter's key, when this entry is its window's notice
     try:
         actor = reader(request)
         if actor is None:
             return None
-        try:
-            services.upload_limiter.hit(user_key(actor.id))  # as the upload route counts
-        except LimitRefusedError as limited:
-            if limited.reached is None:  # noticed already this window
-                return actor
-            notice_key = limited.reached.key
-            details.update(limited.reached.audit_details())
-        with session_scope(services.sessions) as session:
-            audit.append(
-                session, services.signing_key, actor=actor.username,
-                action="request_too_large", details=details,
-            )  # fmt: skip
+        username, limiter = actor.username, services.upload_limiter
+
+        def write(notice: dict[str, Any]) -> bool:
+            details.update(notice)
+            with session_scope(services.sessions) as session:
+                audit.append(
+                    session, services.signing_key, actor=username,
+                    action="request_too_large", details=details,
+                )  # fmt: skip
+            return True
+
+        # Counted as the upload route counts; a write that raises is not the window's notice.
+        audit_refusal(limiter, count_refusal(limiter, user_key(actor.id)), write)
     except Exception:  # the refusal stands whatever the database says; the log keeps the note
         logger.exception("request_too_large not audited: %s", details)
-        if notice_key is not None:  # the next refusal brings a notice again
-            services.upload_limiter.unreport(notice_key)
     return actor
 
 

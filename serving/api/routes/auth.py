@@ -7,7 +7,7 @@ import ipaddress
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
@@ -30,7 +30,7 @@ from serving.api.strict_json import StrictJSONRoute
 from serving.core.security import create_token, hash_password, needs_rehash, verify_password
 from serving.db.models import User
 from serving.errors import BadCredentialsError, InvalidTokenError
-from serving.ratelimit import LimitRefusedError, RateLimiter
+from serving.ratelimit import LimitRefusedError, RateLimiter, audit_refusal
 from serving.users import (
     CurrentPasswordError,
     SignedOutMeanwhileError,
@@ -75,10 +75,10 @@ def login(
     client = request.client.host if request.client else "unknown"
     address, account = _address_key(client), _account_key(form.username)
     by_client, by_account = services.login_limiter, services.login_account_limiter
-    with _audit_limit(session, services, by_client, attempted=form.username, key=address,
+    with _audit_limit(session, services, by_client, attempted=form.username,
                       target=f"client:{address}"):  # fmt: skip
         by_client.hit(address)
-    with _audit_limit(session, services, by_account, attempted=form.username, key=account,
+    with _audit_limit(session, services, by_account, attempted=form.username,
                       target=f"account:{account}"):  # fmt: skip
         attempt = by_account.hit(account)
     username = typed_username(form.username)
@@ -151,19 +151,20 @@ def _audit_limit(
     limiter: RateLimiter,
     *,
     attempted: str,
-    key: str,
     target: str,
 ) -> Iterator[None]:
     """Audit a sign-in limit when it starts refusing a key, then once a window while it does.
 
     One entry per window, never one per refused request, so a flood cannot grow the log at
     its own rate; the entry counts the refusals of the window before (see LimitReached).
+    The rule is `audit_refusal`'s, as for refused uploads: a notice the database refused is
+    written at the key's next refusal.
     """
     try:
         yield
     except LimitRefusedError as refused:
-        if refused.reached is not None:
-            details = refused.reached.audit_details()
+
+        def write(details: dict[str, Any]) -> bool:
             try:
                 audit.append(
                     session, services.signing_key, actor=audit.printable(attempted, 64),
@@ -175,8 +176,11 @@ def _audit_limit(
                 # The refusal stands (429) whatever the database says; the notice is at
                 # least in the service's log, and the next refusal brings a new one.
                 session.rollback()
-                limiter.unreport(key)
                 logger.exception("login_rate_limited for %r not audited: %s", target, details)
+                return False
+            return True
+
+        audit_refusal(limiter, refused, write)
         raise
 
 
@@ -231,7 +235,7 @@ def change_own_password(
     """
     account = _account_key(user.username)
     limiter = services.login_account_limiter
-    with _audit_limit(session, services, limiter, attempted=user.username, key=account,
+    with _audit_limit(session, services, limiter, attempted=user.username,
                       target=f"account:{account}"):  # fmt: skip
         attempt = limiter.hit(account)
     try:

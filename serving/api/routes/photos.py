@@ -38,7 +38,7 @@ from serving.photo_evidence import (
     reuse_links_of,
     reuse_shown,
 )
-from serving.ratelimit import LimitRefusedError, user_key
+from serving.ratelimit import LimitRefusedError, audit_refusal, count_refusal, user_key
 from serving.state import Services
 from serving.uploads import record_refusal, record_request, record_resend
 from shanyraq.config import get_settings as get_io_settings
@@ -149,11 +149,8 @@ def _counted_refusal(
     """Count a refusal made before the upload was counted against the user's upload limit:
     the refusal to answer, or the limiter's 429 once the limit is spent (`refused` is then
     neither answered nor audited: the 429 is, once a window)."""
-    try:
-        services.upload_limiter.hit(user_key(user.id))
-    except LimitRefusedError as limited:
-        return limited
-    return refused
+    limited = count_refusal(services.upload_limiter, user_key(user.id))
+    return refused if limited is None else limited
 
 
 def _check_size(size_bytes: int | None) -> None:
@@ -236,20 +233,21 @@ async def _audit_refusal(
     size_bytes: int | None,
 ) -> None:
     """Audit one refused upload. Rate-limit refusals only once a window per user, with the
-    count of the window before (as for sign-ins): a flood must not grow the log at its rate.
+    count of the window before (`audit_refusal`, as for sign-ins and refused oversize bodies):
+    a flood must not grow the log at its rate.
     `size_bytes`: the size of a photo refused for it before it was read (then `data` is None)."""
-    reached = error.reached if isinstance(error, LimitRefusedError) else None
-    if isinstance(error, LimitRefusedError) and reached is None:
-        return
-    details = {} if reached is None else reached.audit_details()
-    if size_bytes is not None:
-        details["size_bytes"] = size_bytes
-    recorded = await run_in_threadpool(
-        record_refusal, services, actor=user.username, family_id=family_id, error=error,
-        data=data, details=details or None,
-    )  # fmt: skip
-    if not recorded and reached is not None:  # the next refusal brings a notice again
-        services.upload_limiter.unreport(reached.key)
+    limited = error if isinstance(error, LimitRefusedError) else None
+
+    def write(notice: dict[str, Any]) -> bool:
+        details = {**notice}
+        if size_bytes is not None:
+            details["size_bytes"] = size_bytes
+        return record_refusal(
+            services, actor=user.username, family_id=family_id, error=error, data=data,
+            details=details or None,
+        )  # fmt: skip
+
+    await run_in_threadpool(audit_refusal, services.upload_limiter, limited, write)
 
 
 def _replay(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import shutil
 from collections.abc import Callable
@@ -39,13 +40,14 @@ from training.recipe import TrainConfig, load_recipe
 from training.report import headline, write_report
 from training.run_folder import BEST, CALIBRATION_JSON, RUN_JSON
 from training.train import TrainResult, train
-from vision.artifact import CARD_FILE, ModelArtifact
+from vision.artifact import CARD_FILE, ModelArtifact, read_artifact
 from vision.export import ExportRequest, check_destination, export_artifact, weights_digest
 from vision.model import ShanyraqNet
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR, EVALUATION_DIR = "artifact", "evaluation"
+METRICS_JSON = "metrics.json"  # in EVALUATION_DIR (training.report.write_report)
 STAGING_DIR = "build.partial"  # in the run folder; a build's outputs until they are complete
 PREVIOUS_DIR = "build.previous"  # in the run folder; the replaced outputs, during the swap
 PARITY_PHOTOS = 16
@@ -53,6 +55,9 @@ PARITY_PHOTOS = 16
 
 @dataclass(frozen=True)
 class BuildResult:
+    """A build's outputs; `artifact` and `metrics` as its model.json and metrics.json hold them
+    (a figure the photos leave undefined is None there: JSON has no NaN)."""
+
     train: TrainResult
     artifact_dir: Path
     artifact: ModelArtifact
@@ -249,7 +254,8 @@ def check_synthetic(config: TrainConfig) -> None:
 def _build_in(
     staging: Path, run_dir: Path, config: TrainConfig, splits: DataSplits, with_robustness: bool
 ) -> tuple[ModelArtifact, dict[str, Any]]:
-    """Export, evaluate, and write model.json, the card and the report, all under `staging`.
+    """Export, evaluate, and write model.json, the card and the report, all under `staging`;
+    returns model.json and metrics.json as written (an undefined figure None, not NaN).
 
     The graph is measured in the export's own staging folder, before its model.json is
     written: model.json is written once, with the figures, rather than without and again."""
@@ -263,7 +269,10 @@ def _build_in(
 
     _, artifact = export_run(run_dir, out_dir=staging / ARTIFACT_DIR, complete=measure)
     write_report(staging / EVALUATION_DIR, measured, artifact=artifact)
-    return artifact, measured
+    # What the files hold, read back: JSON has no NaN, so a figure the photos leave undefined
+    # is null there; the build's caller gets what a reader of the files gets.
+    saved = (staging / EVALUATION_DIR / METRICS_JSON).read_text(encoding="utf-8")
+    return read_artifact(staging / ARTIFACT_DIR), json.loads(saved)
 
 
 def _evaluate(

@@ -19,7 +19,10 @@ model's folder, render size, subset of training families: `train_engine_again`),
 `evaluate-real` with the vision model and render size it was trained with and as many test
 families as its data's test split holds (`evaluate_real_again`). Refusals word one such model or
 several alike (`EngineModels`, from `engine_models`); one loaded on its own is trained again where
-it is (`build_again`).
+it is (`build_again`). One built in memory records every option but the folder it is kept in: the
+command gives them all, and says to add --out. What a model does not record (its data, where it
+was saved before it recorded them) is said after the command, never left out without a word: the
+command's default is the recipe's, not necessarily what the model was trained on.
 
 How an engine model's photos were scored (its vision model's folder and render size) is read from
 what it records by welfare/engine_record.py.
@@ -99,14 +102,22 @@ def train_again(
 
 def renamed(out: Path, metas: Mapping[str, FusionMeta]) -> str:
     """What to do first, before training the models of `metas` (by their folder's name in `out`)
-    again, about those in folders not named as the model they hold: move them out of `out`, as
-    `welfare train` would leave them as they are; "" when there is none."""
+    again, about those in folders not named as the model they hold: "; first move ..."
+    (`move_first`); "" when there is none."""
+    said = move_first(out, metas)
+    return f"; {said}" if said else ""
+
+
+def move_first(out: Path, metas: Mapping[str, FusionMeta]) -> str:
+    """"first move X out of OUT: ..." for the models of `metas` (by their folder's name in `out`)
+    in folders not named as the model they hold, as `welfare train` would leave them as they
+    are, and refuse to train beside them; "" when there is none."""
     moved = {folder: meta.name for folder, meta in metas.items() if folder != meta.name}
     if not moved:
         return ""
     one = len(moved) == 1
     return (
-        f"; first move {', '.join(moved)} out of {out}: {'it holds' if one else 'they hold'} "
+        f"first move {', '.join(moved)} out of {out}: {'it holds' if one else 'they hold'} "
         f"{', '.join(moved.values())} in {'a folder' if one else 'folders'} of another name, "
         f"which `welfare train` never writes (it saves each model as {out}/<its name>)"
     )
@@ -191,7 +202,7 @@ def _recorded(meta: Recorded) -> Mapping[str, Any]:
 
 
 def train_engine_again(
-    out: Path,
+    out: Path | None,
     meta: Recorded,
     *,
     n: int | None = None,
@@ -206,28 +217,64 @@ def train_engine_again(
     `size` and from the scores of the vision model of `vision_dir` or `vision_model` where
     given, else as it was trained; on the same subset of training families; with --overwrite
     (`out` holds a model) and --keep-meaningless where needed. What the model does not record
-    (the vision model's folder, where none of it holds that model) is said after."""
+    (the vision model's folder, where none of it holds that model; the data it was trained on)
+    is said after, as is, for `out` None (a model not read from a folder), where to keep it."""
     data = _recorded(meta)
     n = data.get("n") if n is None else n
     seed = data.get("seed") if seed is None else seed
     scored, note = scored_as(data, size=size, vision_model=vision_model, vision_dir=vision_dir)
     command = f"{TRAIN_ENGINE}{f' --n {n}' if n else ''}"
     command += "" if seed is None else f" --seed {seed}"
-    command += f" --out {out}{scored}"
+    command += f"{'' if out is None else f' --out {out}'}{scored}"
     if data.get("subset_seed") is not None and data.get("train_families"):
         command += f" --families {data['train_families']} --subset-seed {data['subset_seed']}"
-    command += " --overwrite" if overwrite else ""
-    return f"`{command}{keep_option(n or MIN_RECIPE_FAMILIES, [meta])}`{note}"
+    command += " --overwrite" if overwrite and out is not None else ""
+    keep = keep_option(n or MIN_RECIPE_FAMILIES, [meta])
+    return f"`{command}{keep}`{said_after(note, unrecorded_data(n, seed), no_folder(out))}"
+
+
+def said_after(*parts: str) -> str:
+    """The notes `parts` (each ", with ..." or ""), said after a command: each after the first
+    reads ", and with ..."."""
+    said = [part for part in parts if part]
+    return "".join(p if i == 0 else f", and{p[1:]}" for i, p in enumerate(said))
+
+
+def unrecorded_data(n: object, seed: object) -> str:
+    """What to add to a command whose model records no data (n, seed): left out, the command
+    trains on the recipe's, which need not be the data the model was trained on."""
+    missing = [name for name, left_out in (("--n", not n), ("--seed", seed is None)) if left_out]
+    if not missing:
+        return ""
+    return (
+        f", with {' and '.join(missing)} of the data it was trained on, which the model does not "
+        "record (the recipe's where left out)"
+    )
+
+
+def no_folder(
+    out: Path | None, *, keep: str = "the folder to keep it in", command: str = "train-engine"
+) -> str:
+    """What to add to a `command` command for a model not read from a folder (`out` None): the
+    model records every option but the folder it is kept in (`keep`, what --out is)."""
+    if out is not None:
+        return ""
+    return (
+        f", with --out {keep} and --overwrite where a model is there (the model was not read "
+        f"from a folder; {command}'s default --out where left out)"
+    )
 
 
 def build_again(folder: Path | None, meta: FusionMeta) -> str:
     """The command, in backticks, that builds the model of `meta`, saved in `folder`, again
-    where it is: `welfare train-engine` with every option it records for one that command built
-    (`train_engine_again`), else the one that built it (`retrain_command`). A model `folder`
-    None was not read from a folder (built in memory), so only the command is named."""
-    if folder is not None and retrain_command(meta.metrics) == TRAIN_ENGINE:
+    where it is, with every option it records: `welfare train-engine` for one that command
+    built (`train_engine_again`), else `welfare train` (`train_words.train_model_again`); for
+    `folder` None, a model not read from a folder, without --out and saying to add it."""
+    if retrain_command(meta.metrics) == TRAIN_ENGINE:
         return train_engine_again(folder, meta)
-    return f"`{retrain_command(meta.metrics)}`"
+    from welfare.train_words import train_model_again  # it imports this module
+
+    return train_model_again(folder, meta)
 
 
 def evaluate_real_again(models: Path, own: Path, meta: FusionMeta, *, n: int | None = None) -> str:

@@ -5,11 +5,11 @@ An answer that is not what Label Studio sends (another service at the URL, a pro
 another API version) is one error naming the server, never a traceback or endless paging
 (annotation.paging guards every page of a list). An error page is quoted short: its title or
 first words, not the whole HTML. A 401 is the token's; a 403, an account without access; a 404
-for a project, the project gone, and so is a list of a project's items cut short by a 404 once
+for a project (its own address, or a list of its items cut short), the project gone once
 Label Studio's list of projects, answering as Label Studio, no longer holds it (a proxy's JSON
-404 for the project's own address proves nothing: then the list is incomplete, and the address
-or the proxy is to be checked). A URL is shown, logged and sent without a user name or password
-(`without_userinfo`): the token signs in (annotation.settings refuses them).
+404 for the project's own address proves nothing: then the address or the proxy is to be
+checked, and a list cut short is incomplete). A URL is shown, logged and sent without a user
+name or password (`without_userinfo`): the token signs in (annotation.settings refuses them).
 """
 
 from __future__ import annotations
@@ -248,11 +248,26 @@ def _project_check(sdk: LabelStudio, project: str) -> _ProjectCheck:
     )
 
 
+def _not_as_expected(
+    url: str, action: str, fact: str, project: str, unclear: str, lead: str = ""
+) -> LabelStudioAnswerError:
+    """A 404 that may be a proxy's: `fact`, what was seen; `unclear`, what asking whether the
+    project is still there (`_project_check`) showed instead of Label Studio's answer."""
+    return LabelStudioAnswerError(
+        f"{lead}Label Studio did not answer as expected at {url} while {action}: {fact}, and "
+        f"asked once whether project {project} is still there, {unclear}, which is not how "
+        "Label Studio answers for a deleted project; check that SHANYRAQ_LABEL_STUDIO_URL (or "
+        "server.url in annotation.yaml) is the address of the Label Studio server and that any "
+        "proxy in front of it forwards every /api/ path to it, then run the command again"
+    )
+
+
 @contextmanager
 def api_errors(action: str, *, url: str, sdk: LabelStudio | None = None) -> Iterator[None]:
     """Translate transport and API failures while doing `action` into LabelStudioError.
-    With `sdk`, a list of a project's items cut short by a 404 asks it whether the project is
-    still there (`_project_check`)."""
+    With `sdk`, a JSON 404 for a project (its own address, or a list of its items cut short)
+    asks it whether the project is still there (`_project_check`); without, such a 404 names
+    the address to check, never the project gone."""
     from label_studio_sdk.core.api_error import ApiError
     from label_studio_sdk.core.parse_error import ParsingError
 
@@ -270,15 +285,9 @@ def api_errors(action: str, *, url: str, sdk: LabelStudio | None = None) -> Iter
                 f"it was deleted while {action}: the list ended early, the project now answers "
                 f"404 ({check.gone}) and Label Studio's list of projects no longer holds it",
             ) from None
-        if check is not None and check.unclear is not None:
-            raise LabelStudioAnswerError(
-                f"incomplete: Label Studio did not answer as expected at {url} while {action}: "
-                f"{exc.fact}, and asked once whether project {project} is still there, "
-                f"{check.unclear}, which is not how Label Studio answers for a deleted project; "
-                "check that SHANYRAQ_LABEL_STUDIO_URL (or server.url in annotation.yaml) is the "
-                "address of the Label Studio server and that any proxy in front of it forwards "
-                "every /api/ path to it, then run the command again"
-            ) from None
+        if project is not None and check is not None and check.unclear is not None:
+            lead = "incomplete: "
+            raise _not_as_expected(url, action, exc.fact, project, check.unclear, lead) from None
         raise LabelStudioError(f"Label Studio at {url}, while {action}: {exc}") from None
     except UnexpectedAnswer as exc:  # a page of a list (annotation.paging)
         raise _unexpected(url, action, str(exc)) from None
@@ -315,13 +324,19 @@ def api_errors(action: str, *, url: str, sdk: LabelStudio | None = None) -> Iter
         if status in (401, 403) and not _looks_like_html(exc.body):
             raise _refused(url, action, status, exc.body) from None
         project = _project_asked(_LAST_404.get()) if status == 404 else None
-        if project is not None and isinstance(exc.body, dict):  # Label Studio's own answer
-            raise _no_project(
-                url,
-                project,
-                f"404 while {action}: {_detail(exc.body)}",
-                gone="it was deleted, perhaps while this command ran; if it is gone, ",
-            ) from None
+        if project is not None and isinstance(exc.body, dict) and sdk is not None:
+            check = _project_check(sdk, project)  # a JSON 404 reads as Label Studio's, or not
+            if check.gone is not None:
+                raise _no_project(
+                    url,
+                    project,
+                    f"404 while {action}: {check.gone}; Label Studio's list of projects no "
+                    "longer holds it",
+                    gone="it was deleted, perhaps while this command ran; ",
+                ) from None
+            if check.unclear is not None:
+                fact = f"a request for project {project} answered 404 ({_detail(exc.body)})"
+                raise _not_as_expected(url, action, fact, project, check.unclear) from None
         hint = f"; {_NOT_LABEL_STUDIO_HINT}" if status == 404 or _looks_like_html(exc.body) else ""
         if status >= 500:  # the SDK has already retried it
             hint += (

@@ -1,15 +1,19 @@
 """Label Studio URLs and refusals, worded by their cause: a user name and password in the URL
 are refused in the settings and never shown, logged or sent; a 403 for a valid token is the
-account's missing permission, not a bad token; a 404 for a project is the project gone, not a
-URL that is not Label Studio's."""
+account's missing permission, not a bad token; a 404 for a project is the project gone only
+when Label Studio's list of projects, answering as Label Studio, no longer holds it (a proxy
+that lost its route answers JSON 404 too): else the URL and the proxy are to be checked."""
 
 from __future__ import annotations
 
+import json
 import logging
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from annotation.client import (
+    LabelStudioAnswerError,
     LabelStudioAuthError,
     LabelStudioError,
     LabelStudioUnreachableError,
@@ -21,7 +25,7 @@ from annotation.settings import load_annotation_config
 from shanyraq.errors import ConfigError
 
 from .conftest import free_port
-from .test_client_review17 import LEGACY, _read, fake_ls  # noqa: F401 (a fixture)
+from .test_client_review17 import LEGACY, FakeLabelStudio, _read, fake_ls  # noqa: F401 (a fixture)
 
 SECRET = "s3cret-Pw"
 FORBIDDEN = '{"detail": "You do not have permission to perform this action."}'
@@ -109,13 +113,61 @@ def test_a_403_saying_the_request_was_not_signed_in_is_the_tokens(fake_ls):  # n
         _read(connect(fake_ls.url, LEGACY, timeout_s=5), page_size=4)
 
 
-def test_a_404_for_a_project_says_the_project_is_gone(fake_ls):  # noqa: F811
+def _projects_list(fake: FakeLabelStudio, monkeypatch, projects: list[int]) -> None:
+    """Let the fake answer Label Studio's list of projects (filtered by `ids`) as Label Studio
+    does, holding `projects`; every other request is answered as before (no project's own
+    address among them: each answers JSON 404)."""
+    answer = fake.answer
+
+    def with_projects(method: str, target: str, auth: str, body: bytes) -> tuple[int, str]:
+        split = urlsplit(target)
+        if method == "GET" and split.path == "/api/projects/" and fake.authorised(auth):
+            asked = parse_qs(split.query).get("ids", [""])[0].split(",")
+            rows = [{"id": p, "title": f"Project {p}"} for p in projects if str(p) in asked]
+            return 200, json.dumps({"count": len(rows), "results": rows})
+        return answer(method, target, auth, body)
+
+    monkeypatch.setattr(fake, "answer", with_projects)
+
+
+def _asked(fake: FakeLabelStudio, path: str) -> int:
+    return sum(1 for _, target, _ in fake.requests if urlsplit(target).path == path)
+
+
+def test_a_404_for_a_project_says_the_project_is_gone(fake_ls, monkeypatch):  # noqa: F811
+    _projects_list(fake_ls, monkeypatch, projects=[])  # Label Studio's list: without project 7
     conn = connect(fake_ls.url, LEGACY, timeout_s=5)
     with pytest.raises(LabelStudioError) as caught, conn.errors("reading project 7"):
         conn.sdk.projects.get(7)  # the fake knows no project: 404 {"detail": "Not found."}
     message = caught.value.message
     assert "has no project 7" in message and "deleted" in message
-    assert "proxy" not in message
+    assert "annotate init" in message and "proxy" not in message
+    assert _asked(fake_ls, "/api/projects/") == 1  # asked once, no retries
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [None, [7]],
+    ids=["projects-list-404", "projects-list-holds-it"],
+)
+def test_a_404_for_a_project_label_studio_still_lists_or_not_as_itself_is_not_gone(
+    fake_ls,  # noqa: F811
+    monkeypatch,
+    listed,
+):
+    """A proxy that lost the project's route (its list of projects still holds the project) or
+    every route (the list answers JSON 404 too): the address is to be checked."""
+    if listed is not None:
+        _projects_list(fake_ls, monkeypatch, projects=listed)
+    conn = connect(fake_ls.url, LEGACY, timeout_s=5)
+    with pytest.raises(LabelStudioAnswerError) as caught, conn.errors("reading project 7"):
+        conn.sdk.projects.get(7)
+    message = caught.value.message
+    assert "has no project" not in message and "annotate init" not in message
+    assert f"did not answer as expected at {fake_ls.url}" in message
+    assert "project 7" in message and "reading project 7" in message
+    assert "SHANYRAQ_LABEL_STUDIO_URL" in message and "proxy" in message
+    assert _asked(fake_ls, "/api/projects/") == 1  # asked once, no retries
 
 
 def test_a_404_for_another_path_keeps_the_url_hint(fake_ls):  # noqa: F811

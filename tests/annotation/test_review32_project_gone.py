@@ -12,20 +12,7 @@ import pytest
 from annotation.client import Connection, LabelStudioError, connect
 
 from .conftest import LabelStudioServer
-
-PAGE = 2  # tasks per page: five tasks make three pages
-
-
-def _project_with_tasks(conn: Connection, title: str, count: int = 5) -> tuple[int, list[int]]:
-    with conn.errors("making a project"):
-        project = conn.sdk.projects.create(title=title)
-        tasks = [
-            {"data": {"image": f"/photo_{i}.jpg", "sha256": f"{i:064x}"}} for i in range(count)
-        ]
-        conn.sdk.projects.import_tasks(project.id, request=tasks)
-        ids = [int(t.id) for t in conn.sdk.tasks.list(project=project.id, page_size=100)]
-    assert len(ids) == count
-    return int(project.id), ids
+from .project_helpers import PAGE, project_with_tasks
 
 
 def _list_and_meanwhile(conn: Connection, project_id: int, once_a_page_is_read) -> str:
@@ -43,7 +30,7 @@ def _list_and_meanwhile(conn: Connection, project_id: int, once_a_page_is_read) 
 
 def test_a_project_deleted_between_two_pages_is_named_as_gone(label_studio: LabelStudioServer):
     conn = connect(label_studio.url, label_studio.legacy_token)
-    project_id, _ = _project_with_tasks(conn, "Deleted between two pages")
+    project_id, _ = project_with_tasks(conn, "Deleted between two pages")
 
     def delete_the_project(_read: list[int]) -> None:
         conn.sdk.projects.delete(project_id)
@@ -61,7 +48,7 @@ def test_a_list_cut_short_while_its_project_stays_is_still_incomplete(
     """Tasks deleted between two pages end the list early too (the second page is past the
     end now): that is a list to read again, not a project gone."""
     conn = connect(label_studio.url, label_studio.legacy_token)
-    project_id, ids = _project_with_tasks(conn, "Tasks deleted between two pages")
+    project_id, ids = project_with_tasks(conn, "Tasks deleted between two pages")
 
     def delete_the_unread_tasks(read: list[int]) -> None:
         for task_id in set(ids) - set(read):

@@ -3,8 +3,10 @@
 The route decodes, scores and stores the bytes first; `record_upload` then writes the row and
 the audit entry in one transaction, so a 201 means both the file and the row are durable. Bytes
 the family already had are audited too (`photo_upload_duplicate`, the 200), and so is an upload
-the route refuses (`record_refusal`), in a transaction of its own. A retry answered from its
-Idempotency-Key is the first request's answer, not an upload: it writes nothing.
+the route refuses (`record_refusal`, serving.upload_refusals), in a transaction of its own. A
+retry answered from its Idempotency-Key is the first request's answer, not an upload: it writes
+nothing. A room hint sent with bytes the family already had is not taken, and is told so
+(serving.resend_hint).
 
 Bytes the family already had are found by sha256 before any decoding or scoring
 (`record_resend`): a phone resending after a lost answer is told the photo is filed, even while
@@ -21,8 +23,6 @@ then fails, and the retry finds the row). serving.idempotency keeps the key rows
 
 from __future__ import annotations
 
-import hashlib
-import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
@@ -39,47 +39,14 @@ from serving.db.session import session_scope
 from serving.idempotency import Answer, remember, replay, retention
 from serving.photo_evidence import Repeat, filed_repeats, repeats_of, reuse_links_of
 from serving.pipeline import Analysis
+from serving.resend_hint import hint_answer, ignored_hint
 from serving.reuse_index import ReuseMatch, shaped
-from shanyraq.errors import ShanyraqError
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 
 if TYPE_CHECKING:
     from serving.reuse_index import InFlight
     from serving.state import Services
-
-logger = logging.getLogger(__name__)
-
-
-def record_refusal(
-    services: Services,
-    *,
-    actor: str,
-    family_id: str,
-    error: ShanyraqError,
-    data: bytes | None,
-    details: dict[str, Any] | None = None,
-) -> bool:
-    """Audit an upload the route refused (`photo_refused`), committed on its own; whether it
-    was. What was received is named by its sha256 and size (`data`: None when the refusal
-    came before the bytes were read), never kept. A failed write is logged, not raised: the
-    caller's refusal is the answer, never a 500 in its place."""
-    recorded: dict[str, Any] = {
-        "family_id": family_id, "code": error.code, "status": error.http_status,
-    }  # fmt: skip
-    if data is not None:
-        recorded.update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
-    recorded.update(details or {})
-    try:
-        with session_scope(services.sessions) as session:
-            audit.append(
-                session, services.signing_key, actor=actor, action="photo_refused",
-                target=f"family:{family_id}", details=recorded,
-            )  # fmt: skip
-    except Exception:  # the refusal stands whatever the database says; the log keeps the note
-        logger.exception("photo_refused by %r not audited: %s", actor, recorded)
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -93,6 +60,8 @@ class Filed:
     # The family's photos that count which this one repeats (photo_evidence.repeats_of): it
     # is filed, and its evidence counts once, there. Told, never refused.
     repeats: tuple[Repeat, ...] = ()
+    # Already filed: the room hint sent that it does not have, not taken (`ignored_hint`).
+    room_hint_ignored: dict[str, str | None] | None = None
 
 
 def _same_bytes(session: Session, *, family_id: str, sha256: str) -> list[ReuseMatch]:
@@ -141,22 +110,27 @@ def _filed_again(
     actor: tuple[int, str],
     matches: Sequence[ReuseMatch],
     repeats: Sequence[Repeat] = (),
+    room_hint: str | None = None,
 ) -> Filed:
     """Bytes the family already had: the filed photo, with the photos its links name as
     GET /photos/{id} shows them and those of the family it `repeats`, audited as
     `photo_upload_duplicate`; nothing else written. An upload all the same: who sent a
-    family's photo again (another inspector, another day) is the audit trail's to keep."""
+    family's photo again (another inspector, another day) is the audit trail's to keep, and
+    the `room_hint` sent with it where the photo has another (not taken: `ignored_hint`)."""
     linked = reuse_links_of(session, [existing]).get(existing.id, [])
+    ignored = ignored_hint(room_hint, existing.room_hint)
     filed = Filed(
-        existing, created=False, reused_with=_merged(matches, linked), repeats=tuple(repeats)
-    )
+        existing, created=False, reused_with=_merged(matches, linked), repeats=tuple(repeats),
+        room_hint_ignored=ignored,
+    )  # fmt: skip
+    noted = {} if ignored is None else {"room_hint_ignored": ignored}
     audit.append(
         session, key, actor=actor[1], action="photo_upload_duplicate",
         target=f"photo:{existing.id}",
         details={
             "family_id": existing.family_id, "sha256": existing.sha256,
             "reuse_matches": len(filed.reused_with),
-            "repeat_of": [r.photo_id for r in filed.repeats],
+            "repeat_of": [r.photo_id for r in filed.repeats], **noted,
         },
     )  # fmt: skip
     return filed
@@ -193,7 +167,10 @@ def record_upload(
     existing = filed_photo(session, family_id=family_id, sha256=decoded.sha256)
     if existing is not None:  # filed meanwhile: what it repeats of the photos before it
         earlier = [r for r in repeats if r.photo_id < existing.id]
-        return _filed_again(session, key, existing, actor=actor, matches=matches, repeats=earlier)
+        return _filed_again(
+            session, key, existing, actor=actor, matches=matches, repeats=earlier,
+            room_hint=room_hint,
+        )  # fmt: skip
     repeats = () if matches else tuple(repeats)  # another family's photo counts nowhere
     photo = Photo(
         family_id=family_id, sha256=decoded.sha256, format=decoded.format,
@@ -259,6 +236,7 @@ def _answer(
                     list(filed.reused_with), viewer_role=viewer[0], viewer_region=viewer[1]
                 )
                 body["repeat_of"] = [asdict(repeat) for repeat in filed.repeats]
+                body["room_hint_ignored"] = hint_answer(filed.room_hint_ignored)
                 status = 201 if filed.created else 200
                 if idempotency is not None:
                     remember(
@@ -282,10 +260,12 @@ def record_resend(
     idempotency: tuple[str, str] | None,
     viewer: tuple[str, str | None],
     shape: Callable[[Photo], dict[str, Any]],
+    room_hint: str | None = None,
 ) -> Answer | None:
     """The answer to bytes (`data`, of `sha256`) the family already has, without decoding or
-    scoring them: 200, the filed photo's record, audited as `record_upload` audits it. None
-    when the family has no photo of these bytes: the route analyses and files them.
+    scoring them: 200, the filed photo's record, audited as `record_upload` audits it, the
+    `room_hint` sent told as not taken where the photo has another. None when the family has
+    no photo of these bytes: the route analyses and files them.
 
     The bytes are stored again first, as an upload of them always did: an original lost or
     damaged in the store is whole again. Reuse shows as for GET /photos/{id}: the index's
@@ -313,7 +293,7 @@ def record_resend(
         matches = _merged(found, _same_bytes(session, family_id=family_id, sha256=sha256))
         return _filed_again(
             session, services.signing_key, existing, actor=actor, matches=matches,
-            repeats=repeats,
+            repeats=repeats, room_hint=room_hint,
         )  # fmt: skip
 
     answered = _answer(

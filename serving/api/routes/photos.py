@@ -40,7 +40,8 @@ from serving.photo_evidence import (
 )
 from serving.ratelimit import LimitRefusedError, audit_refusal, count_refusal, user_key
 from serving.state import Services
-from serving.uploads import record_refusal, record_request, record_resend
+from serving.upload_refusals import record_refusal
+from serving.uploads import record_request, record_resend
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
@@ -190,7 +191,7 @@ async def _file_photo(
         resent = await run_in_threadpool(
             record_resend, services, data, sha256=sha256, actor=(user.id, user.username),
             family_id=family_id, idempotency=idempotency, viewer=(user.role, user.region),
-            shape=photo_out,
+            shape=photo_out, room_hint=room_hint,
         )  # fmt: skip
         if resent is not None:
             services.metrics.photos.labels(_quality_status(resent[1])).inc()
@@ -298,6 +299,7 @@ def get_photo(
     return {
         **photo_out(photo, repeats=filed_repeats(services, photo)),
         "duplicate": None,  # an upload's answer (UploadOut), not the photo's
+        "room_hint_ignored": None,  # as "duplicate"
         "reuse": _reuse(services, user, photo),
     }
 

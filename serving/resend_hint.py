@@ -1,0 +1,44 @@
+"""A room hint sent with a photo the family already has: told, never taken.
+
+A family's photo is filed once (its bytes); sending it again is answered 200 with the photo
+filed then (`duplicate: true`), and changes nothing filed, its room hint included. An inspector
+who sends a photo again to correct its room would otherwise read the answer as the correction
+taken: the answer (`room_hint_ignored`) and the audit entry name the hint sent and the one
+filed. Nothing is said when no hint was sent, or the filed one: nothing was asked.
+
+A filed photo's room hint cannot be changed (no route does; photos are not deleted). It is the
+inspector's note, shown on the family page beside the model's room; the assessment reads each
+photo's room from the photo itself (welfare.aggregate.room_of), never from the note. A wrong
+note is the commission's to know: they decide on the family, and may override with a reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NOT_TAKEN = (
+    "This photo was already filed for this family {stored}; the room sent with it now "
+    "({sent}) was not taken: sending a photo again changes nothing filed. A filed photo's "
+    "room cannot be changed. It is the inspector's note only: the assessment reads each "
+    "photo's room from the photo itself. If the note is wrong, tell the commission member "
+    "who decides on the family."
+)
+
+
+def ignored_hint(sent: str | None, stored: str | None) -> dict[str, str | None] | None:
+    """The hint `sent` with a photo filed with `stored`, as the audit entry notes it, where it
+    was not taken ({"sent", "stored"}); None when none was sent or it is the filed one."""
+    if sent is None or sent == stored:
+        return None
+    return {"sent": sent, "stored": stored}
+
+
+def hint_answer(ignored: dict[str, str | None] | None) -> dict[str, Any] | None:
+    """An upload's `room_hint_ignored` (serving.api.photo_schemas.RoomHintIgnored): the
+    hints of `ignored_hint` with what they mean, in English (the pages say it in the
+    reader's language); None when nothing was ignored."""
+    if ignored is None:
+        return None
+    stored = ignored["stored"]
+    filed = f"with the room {stored}" if stored is not None else "with no room noted"
+    return {**ignored, "text": _NOT_TAKEN.format(stored=filed, sent=ignored["sent"])}

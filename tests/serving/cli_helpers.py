@@ -1,11 +1,15 @@
 """Helpers of the command-line tests: running a command in this process and its error code, a
-serving.yaml for a database URL, a database an older version left behind this schema and one a
-later version left ahead of it, and what a database holds (its schema revision, its audit
-log)."""
+serving.yaml for a database URL (and the URL of its SQLite database), a database an older
+version left behind this schema and one a later version left ahead of it, what a database holds
+(its schema revision, its audit log), and another process holding a SQLite database open."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,11 @@ def run_cli(*args: str | Path, stdin: str | bytes | None = None) -> Any:
 def error_code(result: Any) -> str | None:
     """The code of the ShanyraqError the command ended with (None: it ended otherwise)."""
     return result.exception.code if isinstance(result.exception, ShanyraqError) else None
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    """The URL of the SQLite database serving_config's data folder in `tmp_path` keeps."""
+    return f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
 
 
 def serving_config(
@@ -94,3 +103,22 @@ def newer_database(database: Path) -> str:
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
     connection.close()
     return url
+
+
+@contextmanager
+def holding_open(database: Path) -> Iterator[int]:
+    """Another process with the SQLite database open, as the service holds it; its id."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+         "c.execute('SELECT count(*) FROM sqlite_master').fetchone();"
+         "print('open', flush=True); sys.stdin.read()", str(database)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        yield holder.pid
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()  # it ends, closing the database
+        holder.wait(timeout=30)

@@ -2,14 +2,15 @@
 service to run `shanyraq` on, the run the Ray pipeline leaves behind (stopped, finished, or
 finished with a failure), a promotion stopped after its first photo (Ctrl-C), a service whose
 promotion was so stopped, a photo uploaded and the code updated since (its run reopened for
-that photo and stopped, or not), and what the promotions then did; a copy of the tiny model a
-test may edit, a database with its scorer, a run stopped after a batch, Ray kept from
-starting, and a promotion's audit entry."""
+that photo and stopped, or not), and what the promotions then did; the tiny model, a copy of
+it a test may edit (and a copy recalibrated), a database with its scorer, a run stopped after a
+batch, Ray started on this machine or kept from starting, and a promotion's audit entry."""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from tests.serving.rescore_fixtures import (
     stop_after_first_batch,
     tiny_model,
 )
+from vision.artifact import Temperatures, read_artifact, write_artifact
 
 VERSION = "test-0"  # tiny_model(seed=0)
 # The code the service ran before an update, and after it (shanyraq.provenance.code_version).
@@ -86,6 +88,31 @@ def model_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path
     copy = tmp_path / "model"
     shutil.copytree(tiny_model(tmp_path_factory.mktemp("models")), copy)
     return copy
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model (VERSION), made once for the test module."""
+    return tiny_model(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[Any]:
+    """Ray started on this machine (2 CPUs) for the test module; skipped where Ray is not
+    installed."""
+    ray = pytest.importorskip("ray", reason="ray is an optional extra: pip install 'ray[data]'")
+    pytest.importorskip("ray.data")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def recalibrate(model_dir: Path) -> None:
+    """Edit model.json's temperatures; the model version stays the same."""
+    artifact = read_artifact(model_dir)
+    edited = artifact.model_copy(update={"temperatures": Temperatures(room=2.5, condition=0.5)})
+    write_artifact(model_dir, edited)
+    assert read_artifact(model_dir).model_version == artifact.model_version
 
 
 def stored_with_scorer(tmp_path: Path, model: Path, n: int) -> tuple[str, Any, Any, Any]:

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
+from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 from tests.serving.test_audit_columns_review21 import (
     NOT_UTF8,
     UNREADABLE,
@@ -20,7 +21,6 @@ from tests.serving.test_audit_columns_review21 import (
     sqlite_engine,
 )
 from tests.serving.test_audit_tail import drop_audit_guards
-from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
 NOT_FOLLOWING = "entry 3: does not follow the entry before it"
 ANCHOR_DIFFERS = (
@@ -40,11 +40,11 @@ def _hash_of(sessions, seq: int) -> str:
 
 
 def test_an_anchored_entry_whose_hash_is_not_utf8_is_reported(sqlite_engine, tmp_path):
-    sessions = _sessions(sqlite_engine, tmp_path / "anchor")
-    _append(sessions, 3)
+    sessions = audit_sessions(sqlite_engine, tmp_path / "anchor")
+    append_entries(sessions, 3)
     anchored = _hash_of(sessions, 2)
     _tamper(sessions, f"UPDATE audit_log SET hash = {NOT_UTF8} WHERE seq = 2")
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         f"entry 2: column hash {UNREADABLE}",
         NOT_FOLLOWING,
         f"{ANCHOR_DIFFERS}{anchored[:12]}…, the log's hash {UNREADABLE}",
@@ -52,57 +52,57 @@ def test_an_anchored_entry_whose_hash_is_not_utf8_is_reported(sqlite_engine, tmp
 
 
 def test_an_anchored_entry_whose_hash_is_empty_is_not_called_missing(engine, tmp_path):
-    sessions = _sessions(engine, tmp_path / "anchor")
-    _append(sessions, 3)
+    sessions = audit_sessions(engine, tmp_path / "anchor")
+    append_entries(sessions, 3)
     anchored = _hash_of(sessions, 2)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(hash=""))
-    problems = _problems(sessions)
+    problems = audit_problems(sessions)
     assert problems[-1] == f"{ANCHOR_DIFFERS}{anchored[:12]}…, the log has ''"
 
 
 def test_an_anchored_hash_with_control_characters_is_shown_escaped(engine, tmp_path):
     # Text from the database went to the terminal as it was: ESC [2J clears the screen.
-    sessions = _sessions(engine, tmp_path / "anchor")
-    _append(sessions, 3)
+    sessions = audit_sessions(engine, tmp_path / "anchor")
+    append_entries(sessions, 3)
     anchored = _hash_of(sessions, 2)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(hash="\x1b[2J"))
-    problems = _problems(sessions)
+    problems = audit_problems(sessions)
     assert problems[-1] == f"{ANCHOR_DIFFERS}{anchored[:12]}…, the log has '\\x1b[2J'"
 
 
 def test_seal_head_leaves_a_head_that_cannot_be_read_unsealed(sqlite_engine, caplog):
-    sessions = _sessions(sqlite_engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(sqlite_engine)
+    append_entries(sessions, 2)
     _tamper(sessions, f"UPDATE audit_head SET mac = NULL, hash = {NOT_UTF8}")
     with session_scope(sessions) as session, caplog.at_level(logging.WARNING):
         assert not audit.seal_head(session, KEY)
     assert f"the head's column hash {UNREADABLE}" in caplog.text
     assert "left unsealed: run `shanyraq audit verify`" in caplog.text
-    assert _problems(sessions) == [f"the head's column hash {UNREADABLE}"]
+    assert audit_problems(sessions) == [f"the head's column hash {UNREADABLE}"]
 
 
 def test_seal_head_reports_a_mac_that_cannot_be_read(sqlite_engine, caplog):
-    sessions = _sessions(sqlite_engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(sqlite_engine)
+    append_entries(sessions, 2)
     _tamper(sessions, f"UPDATE audit_head SET mac = {NOT_UTF8}")
     with session_scope(sessions) as session, caplog.at_level(logging.WARNING):
         assert not audit.seal_head(session, KEY)
     assert f"the head's column mac {UNREADABLE}" in caplog.text
-    assert _problems(sessions) == [f"the head's column mac {UNREADABLE}"]
+    assert audit_problems(sessions) == [f"the head's column mac {UNREADABLE}"]
 
 
 def test_seal_head_still_seals_a_readable_head_and_verify_passes(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 2)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         session.execute(update(AuditHead).where(AuditHead.id == 1).values(mac=None))
-    assert _problems(sessions) == [NO_MAC]
+    assert audit_problems(sessions) == [NO_MAC]
     with session_scope(sessions) as session:
         assert audit.seal_head(session, KEY)
         assert not audit.seal_head(session, KEY)  # the same session sees its own seal
-    assert _problems(sessions) == []
+    assert audit_problems(sessions) == []

@@ -16,8 +16,8 @@ from serving.audit_anchor import anchor_note, unchecked_anchor
 from serving.db.models import AuditEntry
 from serving.db.session import make_engine, session_scope
 from serving.migrations import upgrade
+from tests.serving.audit_helpers import KEY, append_entries, audit_sessions
 from tests.serving.helpers import PASSWORD, Service, started
-from tests.serving.test_audit_verify_review17 import KEY, _append, _sessions
 from tests.web.helpers import sign_in
 
 NOTE = "so the log was not checked against it"
@@ -157,7 +157,7 @@ def test_no_note_for_an_empty_log_or_a_file_with_lines(tmp_path):
 def _log(url: str, anchor: Path | None, **details: object) -> Engine:
     upgrade(url)
     engine = make_engine(url)
-    _append(_sessions(engine, anchor), 3, **details)
+    append_entries(audit_sessions(engine, anchor), 3, **details)
     return engine
 
 
@@ -166,7 +166,7 @@ def test_an_anchor_of_another_database_is_named_as_a_cause(tmp_path):
     _log(f"sqlite:///{tmp_path / 'theirs.db'}", anchor, site="theirs").dispose()
     ours = _log(f"sqlite:///{tmp_path / 'ours.db'}", None, site="ours")
     try:
-        with session_scope(_sessions(ours)) as session:
+        with session_scope(audit_sessions(ours)) as session:
             problems = audit.verify(session, KEY, anchor=anchor).problems
     finally:
         ours.dispose()

@@ -12,8 +12,8 @@ from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
 from tests.serving import test_audit_tamper_review21, test_audit_verify_review17
+from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 from tests.serving.test_audit_tail import drop_audit_guards
-from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
 NOT_UTF8 = "CAST(X'FF41' AS TEXT)"  # SQLite stores it as text; its driver cannot decode it
 UNREADABLE = "cannot be read (not UTF-8 text: invalid start byte at byte 0)"
@@ -35,14 +35,14 @@ def _tamper(sessions, *statements: str) -> None:
 
 @pytest.mark.parametrize("column", ["at", "actor", "action", "target", "prev_hash", "hash"])
 def test_a_text_column_that_is_not_utf8_is_reported_and_the_walk_goes_on(sqlite_engine, column):
-    sessions = _sessions(sqlite_engine)
-    _append(sessions, 4)
+    sessions = audit_sessions(sqlite_engine)
+    append_entries(sessions, 4)
     _tamper(
         sessions,
         f"UPDATE audit_log SET {column} = {NOT_UTF8} WHERE seq = 2",
         "UPDATE audit_log SET actor = 'mallory' WHERE seq = 4",  # the walk still sees it
     )
-    problems = _problems(sessions)
+    problems = audit_problems(sessions)
     expected = [f"entry 2: column {column} {UNREADABLE}"]
     if column == "hash":  # entry 3 still links to the hash entry 2 had
         expected.append("entry 3: does not follow the entry before it")
@@ -50,10 +50,10 @@ def test_a_text_column_that_is_not_utf8_is_reported_and_the_walk_goes_on(sqlite_
 
 
 def test_an_unreadable_hash_at_the_head_is_not_blamed_on_the_head(sqlite_engine):
-    sessions = _sessions(sqlite_engine)
-    _append(sessions, 3)
+    sessions = audit_sessions(sqlite_engine)
+    append_entries(sessions, 3)
     _tamper(sessions, f"UPDATE audit_log SET hash = {NOT_UTF8} WHERE seq = 3")
-    assert _problems(sessions) == [f"entry 3: column hash {UNREADABLE}"]
+    assert audit_problems(sessions) == [f"entry 3: column hash {UNREADABLE}"]
 
 
 @pytest.mark.parametrize(
@@ -65,20 +65,20 @@ def test_an_unreadable_hash_at_the_head_is_not_blamed_on_the_head(sqlite_engine)
 )
 def test_a_blob_in_a_link_column_is_reported_as_a_change(sqlite_engine, column, expected):
     # A blob came back as bytes: prev_hash.encode() and compare_digest(str, bytes) failed.
-    sessions = _sessions(sqlite_engine)
-    _append(sessions, 3)
+    sessions = audit_sessions(sqlite_engine)
+    append_entries(sessions, 3)
     _tamper(sessions, f"UPDATE audit_log SET {column} = X'0102' WHERE seq = 2")
-    assert _problems(sessions) == expected
+    assert audit_problems(sessions) == expected
 
 
 def test_non_ascii_text_in_a_hash_or_the_heads_mac_is_reported_on_both_databases(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 3)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 3)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(hash="é" * 64))
         session.execute(update(AuditHead).where(AuditHead.id == 1).values(mac="ü" * 64))
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         f"entry 2: {CHANGED}",
         "entry 3: does not follow the entry before it",
         "the head (entry 3) has a MAC that does not match it: the head was changed or made "
@@ -96,15 +96,15 @@ def test_non_ascii_text_in_a_hash_or_the_heads_mac_is_reported_on_both_databases
     ],
 )
 def test_a_head_column_that_cannot_be_read_is_reported(sqlite_engine, statement, problem):
-    sessions = _sessions(sqlite_engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(sqlite_engine)
+    append_entries(sessions, 2)
     _tamper(sessions, f"UPDATE audit_head SET {statement}")
-    assert _problems(sessions) == [problem]
+    assert audit_problems(sessions) == [problem]
 
 
 def test_seal_head_leaves_a_head_whose_last_entry_cannot_be_read_unsealed(sqlite_engine):
-    sessions = _sessions(sqlite_engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(sqlite_engine)
+    append_entries(sessions, 2)
     _tamper(
         sessions,
         "UPDATE audit_head SET mac = NULL",
@@ -112,7 +112,7 @@ def test_seal_head_leaves_a_head_whose_last_entry_cannot_be_read_unsealed(sqlite
     )
     with session_scope(sessions) as session:
         assert not audit.seal_head(session, KEY)
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         f"entry 2: column action {UNREADABLE}",
         "the head (entry 2) carries no MAC: it was written without the key, or before "
         "migration 0003 with nothing appended since (the next append, or the next command "

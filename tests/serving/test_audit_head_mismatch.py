@@ -12,8 +12,8 @@ from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
 from tests.serving import test_audit_verify_review17
+from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 from tests.serving.test_audit_tail import drop_audit_guards
-from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
 engine = test_audit_verify_review17.engine  # the migrated database, on each backend
 
@@ -34,12 +34,12 @@ def _mismatches(problems: list[str]) -> list[str]:
 
 
 def test_a_head_edited_without_the_key_is_still_reported_after_later_appends(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 3)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 3)
     with session_scope(sessions) as session:
         _head(session).mac = "0" * 64
-    _append(sessions, 2)
-    problems = _problems(sessions)
+    append_entries(sessions, 2)
+    problems = audit_problems(sessions)
     assert problems == [
         "entry 4: the append that wrote it found the head (at entry 3) with a MAC that did not "
         "match it: the head had been changed or made up without the key (entries after it may "
@@ -59,17 +59,17 @@ def test_a_head_edited_without_the_key_is_still_reported_after_later_appends(eng
 def test_a_cut_tail_with_the_old_mac_left_on_the_head_is_not_sealed_over(engine, tmp_path):
     # The attack the head's MAC is there for, without the anchor file to catch it: entries
     # deleted from the end, the head rolled back to the new last one, its MAC left as it was.
-    sessions = _sessions(engine)
-    _append(sessions, 5)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 5)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         kept = session.get_one(AuditEntry, 3)
         session.execute(delete(AuditEntry).where(AuditEntry.seq > 3))
         head = _head(session)
         head.seq, head.hash = kept.seq, kept.hash
-    _append(sessions, 1)
-    _append(sessions, 1)
-    (problem,) = _problems(sessions)
+    append_entries(sessions, 1)
+    append_entries(sessions, 1)
+    (problem,) = audit_problems(sessions)
     assert problem.startswith("entry 4: the append that wrote it found the head (at entry 3)")
     # The same through the command's check, with a decision check beside it.
     from serving.decision_check import verify_with_decisions
@@ -81,11 +81,11 @@ def test_a_cut_tail_with_the_old_mac_left_on_the_head_is_not_sealed_over(engine,
 
 def test_the_anchor_gets_the_append_s_own_head(engine, tmp_path: Path):
     anchor = tmp_path / "anchor"
-    sessions = _sessions(engine, anchor)
-    _append(sessions, 2)
+    sessions = audit_sessions(engine, anchor)
+    append_entries(sessions, 2)
     with session_scope(sessions) as session:
         _head(session).mac = "f" * 64
-    _append(sessions, 1)
+    append_entries(sessions, 1)
     assert anchor.read_text().splitlines()[-1].startswith("4 ")  # entry 3 records the head
     with session_scope(sessions) as session:
         result = audit.verify(session, KEY, anchor=anchor)
@@ -93,8 +93,8 @@ def test_the_anchor_gets_the_append_s_own_head(engine, tmp_path: Path):
 
 
 def test_an_append_rolled_back_leaves_the_mismatch_for_the_next(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 2)
     with session_scope(sessions) as session:
         _head(session).mac = "0" * 64
     with sessions() as session:
@@ -102,14 +102,14 @@ def test_an_append_rolled_back_leaves_the_mismatch_for_the_next(engine):
         session.rollback()
     with session_scope(sessions) as session:
         assert _head(session).mac == "0" * 64  # nothing sealed
-    _append(sessions, 1)
-    assert len(_mismatches(_problems(sessions))) == 1
+    append_entries(sessions, 1)
+    assert len(_mismatches(audit_problems(sessions))) == 1
     assert _actions(sessions) == ["viewed", "viewed", "audit_head_mismatch", "viewed"]
 
 
 def test_appends_under_another_key_say_so_instead_of_sealing_over_it(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 2)
     with session_scope(sessions) as session:
         audit.append(session, OTHER_KEY, actor="amina", action="viewed")
     with session_scope(sessions) as session:
@@ -123,12 +123,12 @@ def test_appends_under_another_key_say_so_instead_of_sealing_over_it(engine):
 
 
 def test_seal_head_leaves_a_head_whose_mac_does_not_match(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 2)
     with session_scope(sessions) as session:
         _head(session).mac = "0" * 64
     with session_scope(sessions) as session:
         assert not audit.seal_head(session, KEY)
     with session_scope(sessions) as session:
         assert _head(session).mac == "0" * 64
-    assert any("has a MAC that does not match it" in p for p in _problems(sessions))
+    assert any("has a MAC that does not match it" in p for p in audit_problems(sessions))

@@ -20,7 +20,7 @@ from serving.db.session import (
 )
 from serving.migrations import upgrade
 from tests.serving import test_audit_verify_review17
-from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
+from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 
 engine = test_audit_verify_review17.engine  # the migrated database, on each backend
 
@@ -30,14 +30,14 @@ def _verify_with_appends_after_the_head_is_read(
 ) -> audit.VerifyResult:
     """`verify` on a read session, as `shanyraq audit verify` runs it, while another session
     appends `n` entries (and anchors them) right after verify first reads the head."""
-    writer = _sessions(engine, anchor)
+    writer = audit_sessions(engine, anchor)
     reads = make_read_engine(engine)
     fired: list[str] = []
 
     def append_now(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not fired and "audit_head" in statement:
             fired.append(statement)
-            _append(writer, n)
+            append_entries(writer, n)
 
     event.listen(reads, "after_cursor_execute", append_now)
     try:
@@ -57,7 +57,7 @@ def test_an_append_committed_while_verify_starts_is_not_taken_for_a_cut_tail(tmp
     engine = make_engine(f"sqlite:///{tmp_path / 'service.db'}")
     upgrade(str(engine.url))
     anchor = tmp_path / "anchor.log"
-    _append(_sessions(engine, anchor), 3)
+    append_entries(audit_sessions(engine, anchor), 3)
     try:
         result = _verify_with_appends_after_the_head_is_read(engine, anchor, 1)
     finally:
@@ -69,19 +69,19 @@ def test_an_append_committed_while_verify_starts_is_not_taken_for_a_cut_tail(tmp
 def test_entries_appended_during_the_walk_are_not_taken_for_a_head_put_back(engine, tmp_path):
     # PostgreSQL's READ COMMITTED walk sees them; the head read again is past them.
     anchor = tmp_path / "anchor.log"
-    _append(_sessions(engine, anchor), 2)
+    append_entries(audit_sessions(engine, anchor), 2)
     result = _verify_with_appends_after_the_head_is_read(engine, anchor, 3)
     assert result.problems == [] and result.ok
 
 
 @pytest.mark.parametrize("put_back", ["saved", "genesis"])
 def test_a_head_put_back_behind_the_log_s_end_is_reported(engine, tmp_path, put_back):
-    sessions = _sessions(engine, tmp_path / "anchor.log")
-    _append(sessions, 2)
+    sessions = audit_sessions(engine, tmp_path / "anchor.log")
+    append_entries(sessions, 2)
     with session_scope(sessions) as session:
         saved = session.execute(select(AuditHead.seq, AuditHead.hash, AuditHead.mac)).one()
-    _append(sessions, 3)
-    assert _problems(sessions) == []
+    append_entries(sessions, 3)
+    assert audit_problems(sessions) == []
     # Needs no key and no dropped trigger: a head row saved earlier, or the genesis one.
     old = (
         {"seq": saved.seq, "hash": saved.hash, "mac": saved.mac}
@@ -90,9 +90,9 @@ def test_a_head_put_back_behind_the_log_s_end_is_reported(engine, tmp_path, put_
     )
     with session_scope(sessions) as session:
         session.execute(update(AuditHead).values(**old))
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         f"the head records entry {old['seq']} but the log goes on to entry 5: an old head was "
         "put back or the head was changed (appends would collide with the entries after it)"
     ]
     with pytest.raises(IntegrityError):  # why it matters: every audited action now fails
-        _append(sessions, 1)
+        append_entries(sessions, 1)

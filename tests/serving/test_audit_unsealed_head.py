@@ -15,8 +15,8 @@ from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.migrations import upgrade
 from tests.serving import test_audit_verify_review17
+from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 from tests.serving.test_audit_tail import _log_before_0003, drop_audit_guards
-from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
 engine = test_audit_verify_review17.engine  # the migrated database, on each backend
 
@@ -43,15 +43,15 @@ def _cut_to(sessions: sessionmaker[Session], seq: int) -> str:
 
 
 def test_a_cut_tail_with_the_head_s_mac_cleared_is_reported_after_later_appends(engine, caplog):
-    sessions = _sessions(engine)
-    _append(sessions, 5)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 5)
     kept_hash = _cut_to(sessions, 3)
     with caplog.at_level(logging.ERROR, logger="serving.audit"):
-        _append(sessions, 1)
+        append_entries(sessions, 1)
     assert any("the audit head (entry 3) carries no MAC" in r.message for r in caplog.records)
-    _append(sessions, 1)
+    append_entries(sessions, 1)
 
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         "the head (entry 3) carried no MAC when entry 4 was appended: it was written before "
         "migration 0003 and not sealed since, or its MAC was removed (entries after it may have "
         "been cut). The log went on from that head; entry 4's details keep what it was"
@@ -68,13 +68,13 @@ def test_a_cut_tail_with_the_head_s_mac_cleared_is_reported_after_later_appends(
 
 
 def test_the_first_append_to_a_fresh_log_records_nothing_else(engine):
-    sessions = _sessions(engine)
+    sessions = audit_sessions(engine)
     with session_scope(sessions) as session:
         head = _head(session)
         assert (head.seq, head.hash, head.mac) == (0, audit.GENESIS, None)
-    _append(sessions, 2)
+    append_entries(sessions, 2)
     assert _actions(sessions) == ["viewed", "viewed"]
-    assert _problems(sessions) == []
+    assert audit_problems(sessions) == []
 
 
 @pytest.mark.parametrize("sealed_by", ["seal_head", "upgrade"])
@@ -91,9 +91,9 @@ def test_a_head_sealed_after_migration_0003_is_appended_to_with_nothing_else(
             upgrade(database_url)
             with session_scope(sessions) as session:
                 assert audit.seal_head(session, KEY)
-        _append(sessions, 1)
+        append_entries(sessions, 1)
         assert _actions(sessions) == ["user_created", "user_created", "viewed"]
-        assert _problems(sessions) == []
+        assert audit_problems(sessions) == []
     finally:
         made.dispose()
 
@@ -105,10 +105,10 @@ def test_a_head_from_before_0003_appended_to_unsealed_is_recorded(database_url):
     made = make_engine(database_url)
     try:
         sessions = make_session_factory(made)
-        _append(sessions, 1)
+        append_entries(sessions, 1)
         expected = ["user_created", "user_created", "audit_head_unsealed", "viewed"]
         assert _actions(sessions) == expected
-        (problem,) = _problems(sessions)
+        (problem,) = audit_problems(sessions)
         assert problem.startswith("the head (entry 2) carried no MAC when entry 3 was appended")
     finally:
         made.dispose()

@@ -4,21 +4,17 @@ entries, unicode details, the CLI's exit code and lines, and one pass over the l
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, event, insert, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit
-from serving.audit_anchor import anchor_sessions
 from serving.db.models import AuditEntry, AuditHead
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.session import make_engine, session_scope
 from serving.migrations import upgrade
+from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 from tests.serving.test_audit_tail import drop_audit_guards
-
-KEY = b"review17-audit-key-0123456789abcdef"
 
 
 @pytest.fixture
@@ -29,28 +25,10 @@ def engine(database_url: str) -> Iterator[Engine]:
     made.dispose()
 
 
-def _sessions(engine: Engine, anchor: Path | None = None) -> sessionmaker[Session]:
-    factory = make_session_factory(engine)
-    if anchor is not None:
-        anchor_sessions(factory, anchor)
-    return factory
-
-
-def _append(sessions: sessionmaker[Session], n: int, **details: object) -> None:
-    for i in range(n):
-        with session_scope(sessions) as session:
-            audit.append(session, KEY, actor="amina", action="viewed", details={"i": i, **details})
-
-
-def _problems(sessions: sessionmaker[Session]) -> list[str]:
-    with session_scope(sessions) as session:
-        return audit.verify(session, KEY).problems
-
-
 @pytest.mark.parametrize("seq", [0, -1])
 def test_an_entry_inserted_below_seq_1_is_reported(engine, seq):
-    sessions = _sessions(engine)
-    _append(sessions, 2)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 2)
     with session_scope(sessions) as session:
         first = session.get(AuditEntry, 1)
         assert first is not None
@@ -63,7 +41,7 @@ def test_an_entry_inserted_below_seq_1_is_reported(engine, seq):
                                      details={}),
             )
         )  # fmt: skip
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         f"entry {seq}: inserted before the chain's first entry (seqs start at 1)"
     ]
 
@@ -73,8 +51,8 @@ def test_the_walk_reads_each_entry_once(engine):
     entry after the batch's start, so a long log crossed the wire about n/batch times."""
     if engine.dialect.name == "sqlite":
         pytest.skip("SQLite hands rows over as they are fetched; nothing more is read")
-    sessions = _sessions(engine)
-    _append(sessions, 12)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 12)
     received: list[int] = []
 
     def count(_conn: object, cursor: Any, statement: str, *_rest: object) -> None:
@@ -93,23 +71,23 @@ def test_the_walk_reads_each_entry_once(engine):
 
 def test_an_empty_log_is_intact_and_a_wiped_one_entry_log_is_caught_by_the_anchor(engine, tmp_path):
     anchor = tmp_path / "anchor.log"
-    sessions = _sessions(engine, anchor)
+    sessions = audit_sessions(engine, anchor)
     with session_scope(sessions) as session:
         assert audit.verify(session, KEY) == audit.VerifyResult(ok=True, entries=0, problems=[])
-    _append(sessions, 1)
+    append_entries(sessions, 1)
     with session_scope(sessions) as session:
         assert audit.verify(session, KEY) == audit.VerifyResult(ok=True, entries=1, problems=[])
         drop_audit_guards(session)
         session.execute(delete(AuditEntry))
         session.execute(update(AuditHead).values(seq=0, hash=audit.GENESIS, mac=None))
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         "the log ends at seq 0 but the anchor saw seq 1: entries were removed from its end"
     ]
 
 
 def test_two_swapped_entries_are_named_at_the_first(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 4)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 4)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         two, three = (session.get(AuditEntry, seq) for seq in (2, 3))
@@ -119,17 +97,17 @@ def test_two_swapped_entries_are_named_at_the_first(engine):
         for name in fields:  # seq 2 gets entry 3's content and seq 3 entry 2's
             setattr(three, name, getattr(two, name))
             setattr(two, name, taken[name])
-    problems = _problems(sessions)
+    problems = audit_problems(sessions)
     assert problems[0] == "entry 2: does not follow the entry before it", problems
 
 
 def test_one_letter_of_a_nested_unicode_detail_edited_is_detected(engine):
-    sessions = _sessions(engine)
+    sessions = audit_sessions(engine)
     details = {"name": "Әлия Қасымова", "nested": {"b": [1.5, 2e20], "a": {"d": None, "c": "ү"}}}
-    _append(sessions, 3, **details)
-    assert not _problems(sessions)
+    append_entries(sessions, 3, **details)
+    assert not audit_problems(sessions)
     edited = {"i": 1, **details, "name": "Әлия Қасымовa"}  # a Latin "a" for the Cyrillic one
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(details=edited))
-    assert _problems(sessions) == ["entry 2: content was changed after it was written"]
+    assert audit_problems(sessions) == ["entry 2: content was changed after it was written"]

@@ -15,9 +15,14 @@ from serving import audit
 from serving.cli import load_settings
 from serving.db.session import make_engine
 from serving.migrations import MigrationFailedError, upgrade
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    database_behind,
+    head_revision,
+    schema_revision,
+    sqlite_url,
+)
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _sqlite_url
 from tests.serving.test_db_upgrade_lock_review23 import _failing_last_migration, _Injected
 
 
@@ -33,7 +38,7 @@ def _upgrade_fails_naming_the_last(url: str, key: bytes, monkeypatch: pytest.Mon
 
 def test_a_failing_migration_is_named_by_upgrade_with_its_key_too(tmp_path, monkeypatch):
     # `serve` and create_app call upgrade(url, seal_with=key).
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     key = load_settings(database_behind(tmp_path, url)).signing_key(create=False)
 
     _upgrade_fails_naming_the_last(url, key, monkeypatch)
@@ -66,7 +71,7 @@ def _crash(*_args: object) -> bool:
 def test_the_seal_is_in_the_migrations_transaction(tmp_path, monkeypatch):
     # Before: the migration committed, then the seal ran in a transaction of its own; a crash
     # in between left the head unsealed on a migrated database (no later start seals it).
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     key = load_settings(database_behind(tmp_path, url)).signing_key(create=False)
     _unseal(tmp_path)
 

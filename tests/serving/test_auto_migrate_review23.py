@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 
 from serving.migrations import MigrationFailedError, open_database
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
-from tests.serving.test_cli_review20 import _sqlite_url
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    database_behind,
+    head_revision,
+    schema_revision,
+    sqlite_url,
+)
 from tests.serving.test_db_upgrade_lock_review23 import (
     _columns,
     _failing_last_migration,
@@ -59,7 +64,7 @@ def test_a_start_up_migration_failing_in_the_last_migration_leaves_the_old_schem
     tmp_path, monkeypatch
 ):
     # Before: the revision was left at 0012, every migration but the last committed.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     database_behind(tmp_path, url)
 
     with monkeypatch.context() as patch:
@@ -102,7 +107,7 @@ _HELD_START = textwrap.dedent(
 
 def test_a_start_up_migration_killed_midway_leaves_the_old_schema(tmp_path):
     # Before: the revision was left at 0011, the migrations up to it committed.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     database_behind(tmp_path, url)
 
     held = subprocess.Popen(

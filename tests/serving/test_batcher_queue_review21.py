@@ -16,12 +16,15 @@ import pytest
 
 from serving.core.config import Batching, load_serving_settings
 from serving.errors import UnavailableError
-from serving.pipeline import BUSY_RETRY_AFTER_S, PhotoPipeline
+from serving.pipeline import PhotoPipeline
+from serving.pipeline_refusals import BUSY_RETRY_AFTER_S
 from shanyraq.errors import ConfigError
+from tests.aio import run
 from tests.serving.helpers import HungEngine, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.vision.test_batcher import BOUND_S, _outcomes, _run
-from vision.batcher import BatcherFullError, BatcherStoppedError, MicroBatcher
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
+from vision.batcher import MicroBatcher
+from vision.batcher_errors import BatcherFullError, BatcherStoppedError
 
 
 class _Odd(BaseException):
@@ -33,10 +36,10 @@ FATAL_NAMES = ["KeyboardInterrupt", "SystemExit: 3", "_Odd: device lost"]
 
 
 def _run_contained(main):  # type: ignore[no-untyped-def]
-    """`_run(main)`, failing the test (not ending the session) when the batch function's
+    """`run(main)`, failing the test (not ending the session) when the batch function's
     KeyboardInterrupt or SystemExit escapes the batcher and stops the event loop."""
     try:
-        return _run(main)
+        return run(main)
     except (KeyboardInterrupt, SystemExit) as exc:
         pytest.fail(f"the batch function's {exc!r} escaped and stopped the event loop")
 
@@ -68,13 +71,13 @@ def test_a_request_at_a_full_queue_is_refused_at_once_and_the_waiting_keep_their
             done, _ = await asyncio.wait([extra], timeout=BOUND_S)
             refused = extra.exception() if done else "still waiting"
             release.set()
-            outcomes = await _outcomes([running, *queued])
+            outcomes = await caller_outcomes([running, *queued])
             later = await asyncio.wait_for(batcher.submit(5), BOUND_S)  # room again
         finally:
             await asyncio.wait_for(batcher.aclose(), BOUND_S)
         return outcomes, refused, later
 
-    outcomes, refused, later = _run(main())
+    outcomes, refused, later = run(main())
     assert isinstance(refused, BatcherFullError), refused
     assert "2 requests are already waiting" in str(refused)
     assert outcomes == [10, 20, 30] and later == 50
@@ -127,12 +130,12 @@ def test_the_pipeline_refuses_a_photo_at_a_full_queue_as_busy():
                 "calls begun": list(engine.batches),
             }
             engine.release.set()
-            return await _outcomes([first, *queued]), refused, then
+            return await caller_outcomes([first, *queued]), refused, then
         finally:
             engine.release.set()
             await asyncio.wait_for(pipeline.aclose(), BOUND_S)
 
-    scored, refused, then = _run(main())
+    scored, refused, then = run(main())
     assert then == {"call returned": False, "first answered": False, "calls begun": [1]}
     assert isinstance(refused, UnavailableError), refused
     assert "busy: 2 photos are already waiting" in refused.message
@@ -226,7 +229,7 @@ def test_a_batch_function_dying_of_a_non_exception_names_it_and_refuses_later_wo
         )
         try:
             callers = [asyncio.create_task(batcher.submit(i)) for i in (1, 2, 3)]  # [1, 2], [3]
-            outcomes = await _outcomes(callers)
+            outcomes = await caller_outcomes(callers)
             later = asyncio.create_task(batcher.submit(4))
             done, _ = await asyncio.wait([later], timeout=BOUND_S)
             return outcomes, later.exception() if done else "still waiting"
@@ -250,7 +253,7 @@ def test_the_pipeline_names_a_dead_model_worker_instead_of_a_shutdown():
         outcomes: list[object] = []
         try:  # the first dies with the worker; the second comes later, and is refused
             for analysis in analyses:
-                outcomes += await _outcomes([asyncio.create_task(pipeline.score(analysis))])
+                outcomes += await caller_outcomes([asyncio.create_task(pipeline.score(analysis))])
             return outcomes
         finally:
             await asyncio.wait_for(pipeline.aclose(), BOUND_S)

@@ -5,12 +5,6 @@ open, unless `--force`."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 
 from serving.core.security import verify_password
@@ -21,9 +15,11 @@ from tests.serving.cli_helpers import (
     database_behind,
     error_code,
     head_revision,
+    holding_open,
     run_cli,
     schema_revision,
     serving_config,
+    sqlite_url,
 )
 from tests.serving.helpers import PASSWORD, fresh_postgres_db
 from tests.serving.user_helpers import password_hash
@@ -31,16 +27,12 @@ from tests.serving.user_helpers import password_hash
 OTHER_PASSWORD = "another long passphrase"
 
 
-def _sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'data' / 'shanyraq.db'}"
-
-
 # --- users: a password off the command line -------------------------------------------------
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n", ""])
 def test_users_add_reads_the_password_from_stdin(tmp_path, line_end):
-    config = serving_config(tmp_path, _sqlite_url(tmp_path))
+    config = serving_config(tmp_path, sqlite_url(tmp_path))
     password = f" {PASSWORD} "  # its spaces are its own; only the line end goes
 
     rest = "a second line\n" if line_end else ""  # not read: one line is the password
@@ -54,7 +46,7 @@ def test_users_add_reads_the_password_from_stdin(tmp_path, line_end):
 
 
 def test_set_password_reads_the_password_from_stdin(tmp_path):
-    config = serving_config(tmp_path, _sqlite_url(tmp_path))
+    config = serving_config(tmp_path, sqlite_url(tmp_path))
     added = run_cli("users", "add", "amina", "--role", "admin", "--config", config,
                     stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip  # the prompt, as before
     assert added.exit_code == 0, added.output
@@ -69,7 +61,7 @@ def test_set_password_reads_the_password_from_stdin(tmp_path):
 
 @pytest.mark.parametrize("args", [["add", "amina", "--role", "admin"], ["set-password", "amina"]])
 def test_a_password_on_the_command_line_still_works_with_a_warning_on_stderr(tmp_path, args):
-    config = serving_config(tmp_path, _sqlite_url(tmp_path))
+    config = serving_config(tmp_path, sqlite_url(tmp_path))
     if args[0] == "set-password":
         first = run_cli("users", "add", "amina", "--role", "admin", "--password-stdin",
                         "--config", config, stdin=f"{OTHER_PASSWORD}\n")  # fmt: skip
@@ -84,7 +76,7 @@ def test_a_password_on_the_command_line_still_works_with_a_warning_on_stderr(tmp
 
 
 def test_password_stdin_refusals_change_nothing(tmp_path):
-    config = serving_config(tmp_path, _sqlite_url(tmp_path))
+    config = serving_config(tmp_path, sqlite_url(tmp_path))
     add = ["users", "add", "amina", "--role", "admin", "--config", config]
 
     both = run_cli(*add, "--password", PASSWORD, "--password-stdin", stdin=f"{PASSWORD}\n")
@@ -105,30 +97,11 @@ def test_help_offers_stdin_and_warns_of_the_command_line():
 # --- db upgrade while another process has the database open ---------------------------------
 
 
-@contextmanager
-def _holding_open(database: Path) -> Iterator[int]:
-    """Another process with the SQLite database open, as the service holds it; its id."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
-         "c.execute('SELECT count(*) FROM sqlite_master').fetchone();"
-         "print('open', flush=True); sys.stdin.read()", str(database)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
-        yield holder.pid
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()  # it ends, closing the database
-        holder.wait(timeout=30)
-
-
 def test_upgrade_refuses_a_sqlite_database_another_process_has_open(tmp_path):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
 
-    with _holding_open(tmp_path / "data" / "shanyraq.db") as pid:
+    with holding_open(tmp_path / "data" / "shanyraq.db") as pid:
         refused = run_cli("db", "upgrade", "--config", config)
         assert error_code(refused) == "database_in_use", refused.output
         message = str(refused.exception)
@@ -142,9 +115,9 @@ def test_upgrade_refuses_a_sqlite_database_another_process_has_open(tmp_path):
 
 
 def test_upgrade_runs_once_the_other_process_has_closed_the_database(tmp_path):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
-    with _holding_open(tmp_path / "data" / "shanyraq.db"):
+    with holding_open(tmp_path / "data" / "shanyraq.db"):
         assert error_code(run_cli("db", "upgrade", "--config", config)) == "database_in_use"
 
     upgraded = run_cli("db", "upgrade", "--config", config)
@@ -154,13 +127,13 @@ def test_upgrade_runs_once_the_other_process_has_closed_the_database(tmp_path):
 
 
 def test_upgrade_with_nothing_to_do_is_not_refused_while_the_service_runs(tmp_path):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = serving_config(tmp_path, url)
     added = run_cli("users", "add", "amina", "--role", "admin", "--config", config,
                     stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip
     assert added.exit_code == 0, added.output
 
-    with _holding_open(tmp_path / "data" / "shanyraq.db"):
+    with holding_open(tmp_path / "data" / "shanyraq.db"):
         again = run_cli("db", "upgrade", "--config", config)
 
     assert again.exit_code == 0, again.output

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from serving.db_backup import backup_sqlite
-from serving.db_cli import sqlite_holder
+from serving.sqlite_holders import sqlite_holder
 from shanyraq.errors import OutputExistsError
-from tests.serving.test_cli_review20 import _holding_open
+from tests.serving.cli_helpers import holding_open
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_a_stopped_linked_wal_database_is_left_as_it_was(tmp_path, linked):
 
 def test_upgrade_sees_a_process_that_has_the_linked_database_open(linked):
     assert sqlite_holder(linked) is None
-    with _holding_open(linked) as pid:
+    with holding_open(linked) as pid:
         assert sqlite_holder(linked) == pid
 
 

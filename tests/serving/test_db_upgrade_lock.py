@@ -20,10 +20,18 @@ from alembic import command
 
 from serving.cli import check_database, load_settings
 from serving.core.config import ServingSettings
-from serving.db_cli import DatabaseInUseError, database_status, upgrade_database
+from serving.db_cli import database_status, upgrade_database
+from serving.db_upgrade import DatabaseInUseError
 from serving.migrations import upgrade
 from shanyraq.errors import ShanyraqError
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    database_behind,
+    head_revision,
+    holding_open,
+    schema_revision,
+    sqlite_url,
+)
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.lock_helpers import (
     BEING_UPGRADED,
@@ -33,7 +41,6 @@ from tests.serving.lock_helpers import (
     wait_for,
     waiting_on_a_lock,
 )
-from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
 
 MIDDLE = "0009"  # between OLD_REVISION and the head: where the upgrade is held
 
@@ -116,7 +123,7 @@ def test_sqlite_a_service_starting_mid_upgrade_is_refused_clearly(tmp_path, monk
     # Before: the migrations committed one by one with no lock, and the start-up check read
     # the half-migrated database (at MIDDLE): database_not_migrated, or, with auto_migrate, a
     # second migration run under the first.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     settings = load_settings(database_behind(tmp_path, url))
 
     with (
@@ -146,7 +153,7 @@ def test_sqlite_a_service_starting_mid_upgrade_waits_then_sees_the_new_schema(
     tmp_path, monkeypatch
 ):
     # Before: the check read MIDDLE at once and refused (database_not_migrated).
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     settings = load_settings(database_behind(tmp_path, url))
     began = threading.Event()
 
@@ -164,14 +171,14 @@ def test_sqlite_a_service_starting_mid_upgrade_waits_then_sees_the_new_schema(
 
 def test_sqlite_a_process_opening_the_database_after_the_check_is_refused(tmp_path, monkeypatch):
     # Before: it was named once the database had been migrated under it (exit 5).
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     settings = load_settings(database_behind(tmp_path, url))
     database = tmp_path / "data" / "shanyraq.db"
     _new_sqlite_connections(monkeypatch, timeout=0.2)  # the lock is not waited for 30 s
 
     with ExitStack() as stack:
         pids = _opening_after_the_check(
-            monkeypatch, lambda: stack.enter_context(_holding_open(database))
+            monkeypatch, lambda: stack.enter_context(holding_open(database))
         )
         with pytest.raises(DatabaseInUseError) as refused:
             upgrade_database(settings)

@@ -20,7 +20,8 @@ from sqlalchemy import inspect
 
 from serving.cli import check_database, load_settings
 from serving.db.session import make_engine
-from serving.db_cli import DatabaseInUseError, upgrade_database
+from serving.db_cli import upgrade_database
+from serving.db_upgrade import DatabaseInUseError
 from serving.migrations import MigrationFailedError, open_database
 from shanyraq.errors import ShanyraqError
 from tests.serving.cli_helpers import (
@@ -29,9 +30,9 @@ from tests.serving.cli_helpers import (
     database_behind,
     head_revision,
     schema_revision,
+    sqlite_url,
 )
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _sqlite_url
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
@@ -87,7 +88,7 @@ def _upgrade_rolled_back_whole(
 
 @pytest.mark.parametrize("force", [False, True])
 def test_sqlite_a_failure_in_the_last_migration_leaves_the_old_schema(tmp_path, monkeypatch, force):
-    _upgrade_rolled_back_whole(tmp_path, _sqlite_url(tmp_path), monkeypatch, force=force)
+    _upgrade_rolled_back_whole(tmp_path, sqlite_url(tmp_path), monkeypatch, force=force)
 
 
 def test_postgresql_a_failure_in_the_last_migration_leaves_the_old_schema(
@@ -134,7 +135,7 @@ _HELD_UPGRADE = textwrap.dedent(
 
 
 def test_sqlite_an_upgrade_killed_halfway_leaves_the_old_schema(tmp_path):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
     database = tmp_path / "data" / "shanyraq.db"
 
@@ -242,7 +243,7 @@ def _short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sqlite_force_held_off_by_a_write_does_not_say_force(tmp_path, monkeypatch):
     # Before: refused with "`--force` upgrades anyway", to a user who had given --force.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     settings = load_settings(database_behind(tmp_path, url))
     database = tmp_path / "data" / "shanyraq.db"
     writer = subprocess.Popen(

@@ -15,16 +15,18 @@ from typing import Any
 
 import pytest
 
-from serving.db_cli import DatabaseInUseError, sqlite_holder
+from serving.db_upgrade import DatabaseInUseError
+from serving.sqlite_holders import sqlite_holder
 from tests.serving.cli_helpers import (
     OLD_REVISION,
     database_behind,
     error_code,
     head_revision,
+    holding_open,
     run_cli,
     schema_revision,
+    sqlite_url,
 )
-from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
 
 
 def _database(tmp_path: Path) -> Path:
@@ -44,11 +46,11 @@ def _assert_cannot_tell(refused: Any, url: str) -> None:
 
 def test_off_linux_the_upgrade_is_refused_as_it_cannot_tell(tmp_path, monkeypatch):
     # Before: sqlite_holder answered None ("nobody") off Linux, and the upgrade ran.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
     monkeypatch.setattr(sys, "platform", "darwin")
 
-    with _holding_open(_database(tmp_path)):  # the -shm file exists while it is open
+    with holding_open(_database(tmp_path)):  # the -shm file exists while it is open
         refused = run_cli("db", "upgrade", "--config", config)
 
     _assert_cannot_tell(refused, url)
@@ -61,13 +63,13 @@ def test_off_linux_the_upgrade_is_refused_as_it_cannot_tell(tmp_path, monkeypatc
 
 def test_a_kernel_that_does_not_answer_refuses_the_upgrade(tmp_path, monkeypatch):
     # Before: an OSError from F_GETLK (e.g. a file system without locks) read as "nobody".
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
 
     def no_locks(*_args: Any) -> bytes:
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
 
-    with _holding_open(_database(tmp_path)):  # the -shm file exists while it is open
+    with holding_open(_database(tmp_path)):  # the -shm file exists while it is open
         monkeypatch.setattr("fcntl.fcntl", no_locks)
         refused = run_cli("db", "upgrade", "--config", config)
         monkeypatch.undo()
@@ -78,7 +80,7 @@ def test_a_kernel_that_does_not_answer_refuses_the_upgrade(tmp_path, monkeypatch
 
 def test_a_shm_file_it_cannot_open_is_not_read_as_nobody(tmp_path, monkeypatch):
     # Before: any OSError opening the -shm file (no permission) read as "no -shm: nobody".
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     database_behind(tmp_path, url)
     database = _database(tmp_path)
     opened = os.open
@@ -88,7 +90,7 @@ def test_a_shm_file_it_cannot_open_is_not_read_as_nobody(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return opened(path, *args)
 
-    with _holding_open(database):
+    with holding_open(database):
         monkeypatch.setattr(os, "open", refuse_shm)
         with pytest.raises(DatabaseInUseError, match=r"cannot tell .*Permission denied"):
             sqlite_holder(database)
@@ -100,7 +102,7 @@ def test_a_shm_file_it_cannot_open_is_not_read_as_nobody(tmp_path, monkeypatch):
 
 
 def test_an_upgrade_nobody_interrupts_exits_0_and_warns_of_nothing(tmp_path):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
 
     upgraded = run_cli("db", "upgrade", "--config", config)

@@ -34,9 +34,9 @@ from tests.serving.cli_helpers import (
     head_revision,
     run_cli,
     schema_revision,
+    sqlite_url,
 )
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_cli_review20 import _sqlite_url
 from tests.serving.test_db_upgrade_lock_review23 import _columns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,7 +190,7 @@ def _python_error_in_0010(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def behind_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return _sqlite_url(tmp_path)
+        return sqlite_url(tmp_path)
     return fresh_postgres_db(request.getfixturevalue("postgres_server"))
 
 
@@ -261,7 +261,7 @@ _FAILING_CLI = textwrap.dedent(
 
 @pytest.mark.parametrize("debug", ["", "1"])
 def test_the_cli_shows_the_traceback_only_under_debug(tmp_path, debug):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
     ran = subprocess.run(
         [sys.executable, "-c", _FAILING_CLI, str(config)],
@@ -276,7 +276,7 @@ def test_the_cli_shows_the_traceback_only_under_debug(tmp_path, debug):
 
 def test_shanyraq_errors_keep_their_code(tmp_path, monkeypatch):
     # A migration that refuses on purpose (a ShanyraqError) is reported as it is.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     config = database_behind(tmp_path, url)
 
     def refuse(self: Operations, table: str, column: Any, **kwargs: Any) -> Any:

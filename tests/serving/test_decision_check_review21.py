@@ -12,9 +12,8 @@ from sqlalchemy import delete, insert, select, update
 
 from serving.db.models import Decision
 from serving.db.session import session_scope
+from tests.serving.decision_helpers import ACCEPT, assess, decide
 from tests.serving.test_decisions_audit_review21 import IN_KAZAKH
-from tests.serving.test_decisions_review18 import _assess, _decide
-from tests.serving.test_reports_review15 import ACCEPT
 
 
 def _verified(service: Any) -> dict[str, Any]:
@@ -25,8 +24,8 @@ def _verified(service: Any) -> dict[str, Any]:
 
 def _two_decisions(service: Any) -> tuple[int, int]:
     service.create_family("F1")
-    overridden = _decide(service, _assess(service), IN_KAZAKH)
-    accepted = _decide(service, _assess(service), ACCEPT)
+    overridden = decide(service, assess(service), IN_KAZAKH)
+    accepted = decide(service, assess(service), ACCEPT)
     assert overridden.status_code == accepted.status_code == 201, overridden.text
     return overridden.json()["decision_id"], accepted.json()["decision_id"]
 

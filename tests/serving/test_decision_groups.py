@@ -16,8 +16,8 @@ from serving.db.models import Decision, Family
 from serving.db.session import make_engine, session_scope
 from serving.migrations import alembic_config, upgrade
 from serving.reports import GROUPED_BY_NOTE, GROUPINGS
+from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess_and_decide
 from tests.serving.helpers import PASSWORD, REGION
-from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE, _assess_and_decide
 from tests.web.helpers import sign_in
 
 MOVED = {"settlement": "rural", "head_gender": "male"}  # family_body has urban, female
@@ -61,8 +61,8 @@ def test_a_family_that_moved_keeps_its_earlier_decision_in_its_earlier_group(ser
     # Before: both of F1's decisions counted as rural and male, the groups it is in now.
     service.create_family("F1")
     service.create_family("F2")
-    _assess_and_decide(service, "F1", OVERRIDE)
-    _assess_and_decide(service, "F2", ACCEPT)
+    assess_and_decide(service, "F1", OVERRIDE)
+    assess_and_decide(service, "F2", ACCEPT)
     _change_record(service, "F1", MOVED)
     assert _recorded(service) == [("F1", "urban", "female"), ("F2", "urban", "female")]
 
@@ -70,7 +70,7 @@ def test_a_family_that_moved_keeps_its_earlier_decision_in_its_earlier_group(ser
     assert _figures(before["groupings"]["settlement"]) == {"urban": (2, 2, 0.5)}
     assert _figures(before["groupings"]["head_gender"]) == {"female": (2, 2, 0.5)}
 
-    _assess_and_decide(service, "F1", ACCEPT)  # decided again under its new record
+    assess_and_decide(service, "F1", ACCEPT)  # decided again under its new record
     assert _recorded(service)[-1] == ("F1", "rural", "male")
     report = _fairness(service)
     assert (report["decisions"], report["families"], report["grouped_by_current_record"]) == (
@@ -90,9 +90,9 @@ def test_a_family_that_moved_keeps_its_earlier_decision_in_its_earlier_group(ser
 
 def test_a_group_left_by_its_only_family_shows_its_decisions_and_no_rates(service):
     service.create_family("F1")
-    _assess_and_decide(service, "F1", OVERRIDE)
+    assess_and_decide(service, "F1", OVERRIDE)
     _change_record(service, "F1", MOVED)
-    _assess_and_decide(service, "F1", ACCEPT)
+    assess_and_decide(service, "F1", ACCEPT)
 
     urban = _fairness(service)["groupings"]["settlement"]["groups"]["urban"]
     assert urban == {
@@ -111,8 +111,8 @@ def test_decisions_from_before_0010_are_grouped_by_the_current_record_and_counte
 ):
     service.create_family("F1")
     service.create_family("F2")
-    _assess_and_decide(service, "F1", OVERRIDE)
-    _assess_and_decide(service, "F2", ACCEPT)
+    assess_and_decide(service, "F1", OVERRIDE)
+    assess_and_decide(service, "F2", ACCEPT)
 
     # Back to 0009 (the columns go) and up again: the decisions have no recorded groups.
     command.downgrade(alembic_config(database_url), "0009")
@@ -133,7 +133,7 @@ def test_decisions_from_before_0010_are_grouped_by_the_current_record_and_counte
         "rural": (1, 1, 1.0), "urban": (1, 1, 0.0),
     }  # fmt: skip
 
-    _assess_and_decide(service, "F1", ACCEPT)  # a new decision records its groups
+    assess_and_decide(service, "F1", ACCEPT)  # a new decision records its groups
     report = _fairness(service)
     assert report["grouped_by_current_record"] == 2
     assert _figures(report["groupings"]["settlement"]) == {

@@ -17,12 +17,11 @@ from sqlalchemy import select, update
 from serving import audit
 from serving.db.models import AuditEntry, Decision
 from serving.db.session import session_scope
+from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess
 from tests.serving.helpers import PASSWORD
 from tests.serving.test_decision_check_review21 import _verified
-from tests.serving.test_decisions_review18 import _assess
 from tests.serving.test_decisions_review22 import OTHER_OVERRIDE, _send
 from tests.serving.test_reports_dedup_review21 import _second_commission_member
-from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE
 from tests.web.helpers import sign_in
 
 COPY_MARK = "(the same decision sent again: counted once)"
@@ -52,7 +51,7 @@ def _set_seen(service: Any, decision_id: int, seen: int | None) -> None:
 def _three_decisions(service: Any) -> tuple[int, int, int]:
     """Sent having seen none (0), having seen the first, and without seen_decision_id."""
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     first = _send(service, aid, OVERRIDE, "commission", seen=0)
     second = _send(service, aid, ACCEPT, "commission", seen=first)
     third = _send(service, aid, OTHER_OVERRIDE, "commission", seen=None)
@@ -102,7 +101,7 @@ def test_entries_from_before_the_field_are_not_reported(service, monkeypatch):
         return appended(*args, **kwargs)
 
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     with monkeypatch.context() as patched:
         patched.setattr(audit, "append", as_before)
         first = _send(service, aid, OVERRIDE, "commission", seen=0)
@@ -135,7 +134,7 @@ def test_the_family_page_marks_an_old_clients_resend(service):
     form names B's override as the assessment's decision, not A's copy."""
     _second_commission_member(service)
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     _send(service, aid, ACCEPT, "commission", seen=None)
     _send(service, aid, OVERRIDE, "commission_b", seen=None)
     _send(service, aid, ACCEPT, "commission", seen=None)
@@ -151,7 +150,7 @@ def test_the_family_page_marks_no_decision_the_reports_count(service):
     own (the reports count it): no mark."""
     _second_commission_member(service)
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     first = _send(service, aid, ACCEPT, "commission", seen=0)
     overridden = _send(service, aid, OVERRIDE, "commission_b", seen=first)
     _send(service, aid, ACCEPT, "commission", seen=overridden)

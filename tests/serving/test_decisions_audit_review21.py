@@ -13,9 +13,8 @@ from sqlalchemy import select, update
 
 from serving.db.models import AuditEntry, Decision
 from serving.db.session import session_scope
+from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess, count_decisions, decide
 from tests.serving.helpers import PASSWORD, REGION
-from tests.serving.test_decisions_review18 import _assess, _count_decisions, _decide
-from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE
 
 IN_KAZAKH = {**OVERRIDE, "reason": "  жұмыс берушінің хаты: жалақы қарызы  "}
 
@@ -38,9 +37,9 @@ def _reasons_against_entries(service: Any) -> dict[int, tuple[str, str]]:
 
 def test_the_decision_entry_pins_the_reason_so_a_changed_reason_shows(service):
     service.create_family("F1")
-    overridden = _decide(service, _assess(service), IN_KAZAKH)
+    overridden = decide(service, assess(service), IN_KAZAKH)
     assert overridden.status_code == 201, overridden.text
-    accepted = _decide(service, _assess(service), ACCEPT)  # no words: the empty reason's hash
+    accepted = decide(service, assess(service), ACCEPT)  # no words: the empty reason's hash
     assert accepted.status_code == 201, accepted.text
     compared = _reasons_against_entries(service)
     assert len(compared) == 2
@@ -75,9 +74,9 @@ def _second_member(service: Any) -> dict[str, str]:
 
 def test_a_resend_after_another_members_decision_is_the_members_own_first(service):
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     sent = {**OVERRIDE, "seen_decision_id": 0}
-    first = _decide(service, aid, sent)  # recorded, but its answer never reached the member
+    first = decide(service, aid, sent)  # recorded, but its answer never reached the member
     assert first.status_code == 201, first.text
     mine = first.json()["decision_id"]
     theirs = {**OVERRIDE, "level": 4, "seen_decision_id": mine}
@@ -86,14 +85,14 @@ def test_a_resend_after_another_members_decision_is_the_members_own_first(servic
     )
     assert other.status_code == 201, other.text
 
-    again = _decide(service, aid, sent)  # the member's retry, as first sent
+    again = decide(service, aid, sent)  # the member's retry, as first sent
     assert again.status_code == 201, again.text
     assert again.json()["decision_id"] == mine
-    assert _count_decisions(service) == 2
+    assert count_decisions(service) == 2
 
     # A decision of the member's that was not recorded is still stopped by the other's.
-    changed = _decide(service, aid, {**sent, "level": 1})
+    changed = decide(service, aid, {**sent, "level": 1})
     assert changed.status_code == 409, changed.text
     assert changed.json()["refusal"] == "decided_meanwhile"
     assert f"decision {other.json()['decision_id']}: override, level 4" in changed.json()["message"]
-    assert _count_decisions(service) == 2
+    assert count_decisions(service) == 2

@@ -15,65 +15,50 @@ from sqlalchemy.exc import IntegrityError
 
 from serving.db.models import Assessment, AuditEntry, Decision, User
 from serving.db.session import session_scope
+from tests.serving.decision_helpers import (
+    ACCEPT,
+    OVERRIDE,
+    assess,
+    count_decisions,
+    decide,
+    oversight_page,
+    read_report,
+)
 from tests.serving.test_decision_groups import MOVED, _change_record
-from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE, _page, _report
-
-
-def _assess(service: Any, family_id: str = "F1", *, level: int | None = 3) -> int:
-    """A new assessment of the family, given `level` (no fusion model here: it has none)."""
-    made = service.client.post(
-        f"/families/{family_id}/assessments", headers=service.headers("commission")
-    )
-    assert made.status_code == 201, made.text
-    aid = int(made.json()["assessment_id"])
-    with session_scope(service.services.sessions) as session:
-        session.get_one(Assessment, aid).level = level
-    return aid
-
-
-def _decide(service: Any, aid: int, body: dict[str, Any]) -> Any:
-    return service.client.post(
-        f"/assessments/{aid}/decisions", json=body, headers=service.headers("commission")
-    )
-
-
-def _count_decisions(service: Any) -> int:
-    with session_scope(service.services.sessions) as session:
-        return len(session.execute(select(Decision.id)).all())
 
 
 def test_an_override_to_the_assessed_level_is_refused_and_counts_nowhere(service):
     service.create_family("F1")
-    aid = _assess(service, level=2)
-    same = _decide(service, aid, OVERRIDE)  # OVERRIDE names level 2
+    aid = assess(service, level=2)
+    same = decide(service, aid, OVERRIDE)  # OVERRIDE names level 2
     assert same.status_code == 422, same.text
     assert same.json()["refusal"] == "level_unchanged"
-    assert _count_decisions(service) == 0
-    report = _report(service, "overrides")
+    assert count_decisions(service) == 0
+    report = read_report(service, "overrides")
     assert (report["decisions"], report["overrides"], report["by_level"]) == (0, 0, {})
 
 
 @pytest.mark.parametrize("kind", [OVERRIDE, ACCEPT], ids=["override", "accept"])
 def test_a_decision_on_an_earlier_version_is_refused_though_nothing_changed(service, kind):
     service.create_family("F1")
-    first = _assess(service)
-    newer = _assess(service)  # a new version on the same inputs
+    first = assess(service)
+    newer = assess(service)  # a new version on the same inputs
     assert newer != first
-    refused = _decide(service, first, kind)
+    refused = decide(service, first, kind)
     assert refused.status_code == 409, refused.text
     assert refused.json()["refusal"] == "out_of_date"
-    assert _count_decisions(service) == 0
-    assert _decide(service, newer, kind).status_code == 201
+    assert count_decisions(service) == 0
+    assert decide(service, newer, kind).status_code == 201
 
 
 def test_an_accept_after_the_record_changed_is_refused(service):
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     _change_record(service, "F1", MOVED)
-    refused = _decide(service, aid, ACCEPT)
+    refused = decide(service, aid, ACCEPT)
     assert refused.status_code == 409, refused.text
     assert refused.json()["refusal"] == "out_of_date"
-    assert _count_decisions(service) == 0
+    assert count_decisions(service) == 0
 
 
 @pytest.mark.parametrize(
@@ -88,16 +73,16 @@ def test_an_accept_after_the_record_changed_is_refused(service):
 )
 def test_an_override_needs_a_configured_reason_code_and_words(service, change, refusal):
     service.create_family("F1")
-    aid = _assess(service)
-    refused = _decide(service, aid, {**OVERRIDE, **change})
+    aid = assess(service)
+    refused = decide(service, aid, {**OVERRIDE, **change})
     assert refused.status_code == 422, refused.text
     assert refused.json()["refusal"] == refusal
-    assert _count_decisions(service) == 0
+    assert count_decisions(service) == 0
 
 
 def test_the_database_refuses_an_override_without_a_reason_code(service):
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     with session_scope(service.services.sessions) as session:
         user_id = session.execute(select(User.id).where(User.username == "commission")).scalar()
         assert user_id is not None
@@ -109,28 +94,28 @@ def test_the_database_refuses_an_override_without_a_reason_code(service):
         with pytest.raises(IntegrityError, match=r"(?i)ck_decisions_override_reason|check"):
             session.flush()
         session.rollback()
-    assert _count_decisions(service) == 0
+    assert count_decisions(service) == 0
 
 
 def test_an_accept_keeps_no_reason_code(service):
     service.create_family("F1")
-    aid = _assess(service)
-    accepted = _decide(service, aid, {**ACCEPT, "reason_code": "income_evidence"})
+    aid = assess(service)
+    accepted = decide(service, aid, {**ACCEPT, "reason_code": "income_evidence"})
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["reason_code"] is None
-    assert _report(service, "overrides")["by_reason"] == {}
+    assert read_report(service, "overrides")["by_reason"] == {}
 
 
 def test_two_decisions_sent_at_once_on_what_was_seen_record_one(service):
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     bodies = [{**OVERRIDE, "seen_decision_id": 0}, {**OVERRIDE, "level": 4, "seen_decision_id": 0}]
     answers: list[Any] = [None, None]
     barrier = threading.Barrier(2, timeout=60)
 
     def send(i: int) -> None:
         barrier.wait()
-        answers[i] = _decide(service, aid, bodies[i])
+        answers[i] = decide(service, aid, bodies[i])
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -141,21 +126,21 @@ def test_two_decisions_sent_at_once_on_what_was_seen_record_one(service):
     assert statuses == [201, 409], [answer.text for answer in answers]
     refused = next(answer for answer in answers if answer.status_code == 409)
     assert refused.json()["refusal"] == "decided_meanwhile"
-    assert _count_decisions(service) == 1
-    report = _report(service, "overrides")
+    assert count_decisions(service) == 1
+    report = read_report(service, "overrides")
     assert (report["decisions"], report["families"], report["overrides"]) == (1, 1, 1)
 
 
 def test_overrides_are_counted_by_the_assessed_level_and_each_familys_latest(service):
     for family in ("F1", "F2", "F3"):
         service.create_family(family)
-    assert _decide(service, _assess(service, "F1", level=3), OVERRIDE).status_code == 201
-    assert _decide(service, _assess(service, "F2", level=None), OVERRIDE).status_code == 201
+    assert decide(service, assess(service, "F1", level=3), OVERRIDE).status_code == 201
+    assert decide(service, assess(service, "F2", level=None), OVERRIDE).status_code == 201
     # F3: overridden from 5, then accepted on a newer version: it counts as an accept at 4.
-    assert _decide(service, _assess(service, "F3", level=5), OVERRIDE).status_code == 201
-    assert _decide(service, _assess(service, "F3", level=4), ACCEPT).status_code == 201
+    assert decide(service, assess(service, "F3", level=5), OVERRIDE).status_code == 201
+    assert decide(service, assess(service, "F3", level=4), ACCEPT).status_code == 201
 
-    report = _report(service, "overrides")
+    report = read_report(service, "overrides")
     assert (report["decisions"], report["families"], report["overrides"]) == (4, 3, 2)
     assert report["override_rate"] == pytest.approx(2 / 3)
     figures = {
@@ -169,8 +154,8 @@ def test_overrides_are_counted_by_the_assessed_level_and_each_familys_latest(ser
 
 def test_the_decision_entry_carries_the_assessments_model_versions_and_input_hash(service):
     service.create_family("F1")
-    aid = _assess(service)
-    made = _decide(service, aid, OVERRIDE)
+    aid = assess(service)
+    made = decide(service, aid, OVERRIDE)
     assert made.status_code == 201, made.text
     with session_scope(service.services.sessions) as session:
         assessment = session.get_one(Assessment, aid)
@@ -186,11 +171,11 @@ def test_the_decision_entry_carries_the_assessments_model_versions_and_input_has
 
 
 def test_no_decisions_read_as_no_rate_never_zero_percent(service):
-    report = _report(service, "overrides")
+    report = read_report(service, "overrides")
     assert (report["decisions"], report["families"], report["overrides"]) == (0, 0, 0)
     assert report["override_rate"] is None
     assert report["by_level"] == report["by_region"] == report["by_reason"] == {}
-    page = _page(service)
+    page = oversight_page(service)
     assert "rate —" in page and "0%" not in page
 
 
@@ -202,26 +187,26 @@ def test_no_decisions_read_as_no_rate_never_zero_percent(service):
 def test_a_level_or_decision_id_that_is_no_whole_number_is_refused(service, change):
     # Lax validation read JSON true as 1: an override to level 1 (extreme need) was recorded.
     service.create_family("F1")
-    aid = _assess(service, level=3)
-    refused = _decide(service, aid, {**OVERRIDE, **change})
+    aid = assess(service, level=3)
+    refused = decide(service, aid, {**OVERRIDE, **change})
     assert refused.status_code == 422, refused.text
-    assert _count_decisions(service) == 0
+    assert count_decisions(service) == 0
 
 
 def test_a_seen_decision_of_another_family_is_refused(service):
     # Another family's (larger) id passed every decision recorded here since as seen.
     for family in ("F1", "F2"):
         service.create_family(family)
-    first = _assess(service, "F1", level=3)
-    assert _decide(service, first, {**OVERRIDE, "seen_decision_id": 0}).status_code == 201
-    other = _assess(service, "F2", level=3)
-    assert _decide(service, other, {**OVERRIDE, "seen_decision_id": 0}).status_code == 201
+    first = assess(service, "F1", level=3)
+    assert decide(service, first, {**OVERRIDE, "seen_decision_id": 0}).status_code == 201
+    other = assess(service, "F2", level=3)
+    assert decide(service, other, {**OVERRIDE, "seen_decision_id": 0}).status_code == 201
     with session_scope(service.services.sessions) as session:
         f2_decision = session.execute(
             select(Decision.id).where(Decision.family_id == "F2")
         ).scalar_one()
     sent = {**OVERRIDE, "level": 4, "seen_decision_id": f2_decision}
-    refused = _decide(service, first, sent)  # F1's decision was not seen
+    refused = decide(service, first, sent)  # F1's decision was not seen
     assert refused.status_code == 422, refused.text
     assert refused.json()["refusal"] == "seen_decision_unknown"
-    assert _count_decisions(service) == 2
+    assert count_decisions(service) == 2

@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from serving.db.models import Decision
 from serving.db.session import session_scope
-from tests.serving.test_decisions_review18 import _assess, _count_decisions, _decide
-from tests.serving.test_reports_review15 import OVERRIDE
+from tests.serving.decision_helpers import OVERRIDE, assess, count_decisions, decide
 
 WITH_NUL = {**OVERRIDE, "reason": "employer letter\x00 shows wage arrears\x00"}
 
@@ -24,8 +23,8 @@ def _reasons(service: Any) -> list[str]:
 
 def test_a_reason_holding_a_nul_is_recorded_without_it(service):
     service.create_family("F1")
-    aid = _assess(service)
-    made = _decide(service, aid, WITH_NUL)
+    aid = assess(service)
+    made = decide(service, aid, WITH_NUL)
     assert made.status_code == 201, made.text
     assert made.json()["reason"] == "employer letter shows wage arrears"
     assert _reasons(service) == ["employer letter shows wage arrears"]
@@ -33,20 +32,20 @@ def test_a_reason_holding_a_nul_is_recorded_without_it(service):
 
 def test_nuls_count_for_no_characters_of_the_reason(service):
     service.create_family("F1")
-    aid = _assess(service)
-    refused = _decide(service, aid, {**OVERRIDE, "reason": "arrears" + "\x00" * 10})
+    aid = assess(service)
+    refused = decide(service, aid, {**OVERRIDE, "reason": "arrears" + "\x00" * 10})
     assert refused.status_code == 422, refused.text
     assert refused.json()["refusal"] == "reason_too_short"
-    assert _count_decisions(service) == 0
+    assert count_decisions(service) == 0
 
 
 def test_the_same_decision_with_a_nul_sent_again_is_recorded_once(service):
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     sent = {**WITH_NUL, "seen_decision_id": 0}
-    first = _decide(service, aid, sent)
+    first = decide(service, aid, sent)
     assert first.status_code == 201, first.text
-    again = _decide(service, aid, sent)  # a resend: the stored reason has no NUL
+    again = decide(service, aid, sent)  # a resend: the stored reason has no NUL
     assert again.status_code == 201, again.text
     assert again.json()["decision_id"] == first.json()["decision_id"]
-    assert _count_decisions(service) == 1
+    assert count_decisions(service) == 1

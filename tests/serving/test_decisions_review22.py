@@ -17,9 +17,8 @@ from sqlalchemy import inspect, select
 from serving.db.models import Decision
 from serving.db.session import make_engine, session_scope
 from serving.migrations import alembic_config, upgrade
-from tests.serving.test_decisions_review18 import _assess
+from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess, read_report
 from tests.serving.test_reports_dedup_review21 import _second_commission_member
-from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE, _report
 
 OTHER_OVERRIDE = {**OVERRIDE, "level": 4, "reason": "the home has no heating at all"}
 
@@ -46,8 +45,8 @@ def _seen_stored(service: Any) -> list[int | None]:
 def _figures(service: Any) -> tuple[tuple[int, int, int], tuple[int, int, float | None]]:
     """(decisions, families, overrides) of the override report; (decisions, families,
     override rate) of the fairness report's one head-gender group."""
-    overrides = _report(service, "overrides")
-    female = _report(service, "fairness")["groupings"]["head_gender"]["groups"]["female"]
+    overrides = read_report(service, "overrides")
+    female = read_report(service, "fairness")["groupings"]["head_gender"]["groups"]["female"]
     return (
         (overrides["decisions"], overrides["families"], overrides["overrides"]),
         (female["decisions"], female["families"], female["override_rate"]),
@@ -56,7 +55,7 @@ def _figures(service: Any) -> tuple[tuple[int, int, int], tuple[int, int, float 
 
 def test_a_decision_keeps_the_seen_decision_id_it_was_sent_with(service):
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     first = _send(service, aid, OVERRIDE, "commission", seen=0)
     assert _send(service, aid, OVERRIDE, "commission", seen=0) == first  # a resend: nothing new
     second = _send(service, aid, ACCEPT, "commission", seen=first)
@@ -74,7 +73,7 @@ def test_an_old_clients_resend_after_another_members_decision_counts_once(servic
     as accepted by the copy)."""
     _second_commission_member(service)
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     first = _send(service, aid, ACCEPT, "commission", seen=None)
     overridden = _send(service, aid, OVERRIDE, "commission_b", seen=first if b_sends_seen else None)
     copy = _send(service, aid, ACCEPT, "commission", seen=None)
@@ -82,7 +81,7 @@ def test_an_old_clients_resend_after_another_members_decision_counts_once(servic
     assert [d["decision_id"] for d in listed.json()] == [copy, overridden, first]
 
     assert _figures(service) == ((2, 1, 1), (2, 1, 1.0))
-    assert _report(service, "overrides")["by_reason"] == {"income_evidence": 1}
+    assert read_report(service, "overrides")["by_reason"] == {"income_evidence": 1}
 
 
 def test_the_same_decision_sent_having_seen_the_other_members_counts(service):
@@ -92,7 +91,7 @@ def test_the_same_decision_sent_having_seen_the_other_members_counts(service):
     client)."""
     _second_commission_member(service)
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     first = _send(service, aid, ACCEPT, "commission", seen=None)
     overridden = _send(service, aid, OVERRIDE, "commission_b", seen=first)
     again = _send(service, aid, ACCEPT, "commission", seen=overridden)
@@ -105,7 +104,7 @@ def test_a_members_other_decision_between_makes_the_same_one_a_new_decision(serv
     seen_decision_id: A's own accept between was a decision A knew of, so the last override
     is A's new word, not a copy of the first."""
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     for body in (OVERRIDE, ACCEPT, OVERRIDE):
         _send(service, aid, body, "commission", seen=None)
     assert _figures(service) == ((3, 1, 1), (3, 1, 1.0))
@@ -114,7 +113,7 @@ def test_a_members_other_decision_between_makes_the_same_one_a_new_decision(serv
 def test_the_same_decision_by_another_member_is_not_a_copy(service):
     _second_commission_member(service)
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     _send(service, aid, OVERRIDE, "commission", seen=None)
     _send(service, aid, ACCEPT, "commission_b", seen=None)
     _send(service, aid, OVERRIDE, "commission_b", seen=None)
@@ -123,7 +122,7 @@ def test_the_same_decision_by_another_member_is_not_a_copy(service):
 
 def test_decisions_from_before_0013_read_no_seen_decision_id(service, database_url):
     service.create_family("F1")
-    aid = _assess(service)
+    aid = assess(service)
     first = _send(service, aid, OVERRIDE, "commission", seen=0)
     _send(service, aid, ACCEPT, "commission", seen=first)
 

@@ -6,9 +6,9 @@ PostgreSQL."""
 from __future__ import annotations
 
 from serving.web.i18n import translator
+from tests.serving.decision_helpers import oversight_page
 from tests.serving.helpers import OTHER_REGION
 from tests.serving.test_reports_review14 import _drift, _file, _score
-from tests.serving.test_reports_review15 import _page
 
 
 def test_the_models_photos_without_numbers_are_counted_apart(service):
@@ -27,7 +27,9 @@ def test_the_models_photos_without_numbers_are_counted_apart(service):
     national = _drift(service)
     assert national["photos_without_numbers"] == 9
     for lang in ("en", "ru", "kk"):  # the oversight page (the region's admin) says so too
-        assert translator(lang)("oversight.drift_without_numbers", n=4) in _page(service, lang)
+        assert translator(lang)("oversight.drift_without_numbers", n=4) in oversight_page(
+            service, lang
+        )
 
 
 def test_a_model_with_all_its_scores_numeric_counts_none_without(service):
@@ -35,4 +37,4 @@ def test_a_model_with_all_its_scores_numeric_counts_none_without(service):
     _file(service, "F1", [_score("model-a", "bedroom")] * 2 + [_score("model-b", "kitchen")])
     drift = _drift(service)
     assert drift["photos_without_numbers"] == 0 and drift["photos_other_models"] == 1
-    assert translator("en")("oversight.drift_without_numbers", n=0) not in _page(service)
+    assert translator("en")("oversight.drift_without_numbers", n=0) not in oversight_page(service)

@@ -22,10 +22,11 @@ from tests.serving.cli_helpers import (
     OLD_REVISION,
     database_behind,
     head_revision,
+    holding_open,
     schema_revision,
     serving_config,
+    sqlite_url,
 )
-from tests.serving.test_cli_review20 import _holding_open, _sqlite_url
 from tests.serving.test_db_upgrade_wait_review23 import _reader
 from tests.serving.test_migration_messages_p475 import WAIT_S, behind_pg  # noqa: F401
 
@@ -43,7 +44,7 @@ def _with_setting(config: Path, value: str) -> Path:
 
 
 def test_the_setting_defaults_to_the_wait_of_db_upgrade_and_is_read_from_serving_yaml(tmp_path):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     assert load_settings(serving_config(tmp_path, url)).migration_lock_wait_s == LOCK_WAIT_S == 600
     assert (
         load_settings(_with_setting(serving_config(tmp_path, url), "2.5")).migration_lock_wait_s
@@ -60,7 +61,7 @@ def test_the_setting_defaults_to_the_wait_of_db_upgrade_and_is_read_from_serving
 def test_a_wait_that_is_not_a_positive_number_of_seconds_is_refused_naming_it(
     tmp_path, value, said
 ):
-    config = _with_setting(serving_config(tmp_path, _sqlite_url(tmp_path)), value)
+    config = _with_setting(serving_config(tmp_path, sqlite_url(tmp_path)), value)
     with pytest.raises(ConfigError) as refused:
         load_settings(config)
     message = refused.value.message
@@ -111,12 +112,12 @@ def test_a_start_behind_the_head_refuses_after_the_configured_wait(behind_pg):  
 
 def test_db_upgrade_names_every_process_that_has_the_database_open(tmp_path):
     # Before: F_GETLK names one lock holder, so the refusal named one of the two.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     settings = load_settings(database_behind(tmp_path, url))
     database = tmp_path / "data" / "shanyraq.db"
     with ExitStack() as stack:
-        service = stack.enter_context(_holding_open(database))
-        users_command = stack.enter_context(_holding_open(database))
+        service = stack.enter_context(holding_open(database))
+        users_command = stack.enter_context(holding_open(database))
         assert sqlite_holders(database) == sorted([service, users_command])
         assert sqlite_holder(database) in (service, users_command)
         with pytest.raises(DatabaseInUseError) as refused:
@@ -129,11 +130,11 @@ def test_db_upgrade_names_every_process_that_has_the_database_open(tmp_path):
 
 
 def test_without_proc_locks_the_one_the_kernel_names_is_named(tmp_path, monkeypatch):
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     database_behind(tmp_path, url)
     database = tmp_path / "data" / "shanyraq.db"
     with ExitStack() as stack:
-        pids = [stack.enter_context(_holding_open(database)) for _ in range(2)]
+        pids = [stack.enter_context(holding_open(database)) for _ in range(2)]
         for unreadable in (tmp_path / "no such file", tmp_path):  # missing; a folder
             monkeypatch.setattr(holders_module, "PROC_LOCKS", unreadable)
             found = sqlite_holders(database)

@@ -29,10 +29,15 @@ from serving.db.session import make_engine, unavailable
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database, upgrade, version_lock
 from shanyraq.errors import ShanyraqError
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, head_revision, schema_revision
+from tests.serving.cli_helpers import (
+    OLD_REVISION,
+    database_behind,
+    head_revision,
+    schema_revision,
+    sqlite_url,
+)
 from tests.serving.helpers import fresh_postgres_db, make_settings
 from tests.serving.lock_helpers import BEING_UPGRADED, in_thread, wait_for, waiting_on_a_lock
-from tests.serving.test_cli_review20 import _sqlite_url
 from tests.serving.test_db_upgrade_lock_review23 import _downgrade, _failing_last_migration
 from tests.serving.test_db_upgrade_wait_review23 import _reader
 
@@ -57,7 +62,7 @@ def _set_on_database(url: str, setting: str, value: str) -> None:
 def test_a_locked_sqlite_database_is_being_upgraded_in_unavailable_itself(tmp_path):
     # Before: only callers that looked through the error's chain said so; `unavailable` itself
     # called it a database that cannot be opened ("... the service's SQLite database").
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     file = tmp_path / "data" / "shanyraq.db"
     file.parent.mkdir()
     holder = sqlite3.connect(file)  # as `db upgrade` holds it: exclusive locking mode
@@ -84,7 +89,7 @@ def test_a_locked_sqlite_database_is_being_upgraded_in_unavailable_itself(tmp_pa
 def test_a_start_and_db_upgrade_word_a_failed_migration_alike(tmp_path, monkeypatch):
     # Before: the start said "cannot migrate ..., start again", without where the database
     # was left or the likely cause, which `db upgrade` gave in other words.
-    url = _sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
     settings = load_settings(database_behind(tmp_path, url))
     with monkeypatch.context() as patch:
         _failing_last_migration(patch)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.serving.decision_helpers import ACCEPT, OVERRIDE, read_report
 from tests.serving.helpers import PASSWORD, REGION
-from tests.serving.test_reports_review15 import ACCEPT, OVERRIDE, _report
 
 
 def _second_commission_member(service: Any) -> None:
@@ -57,9 +57,9 @@ def test_a_member_accepting_again_after_anothers_override_is_counted(service):
     listed = service.client.get("/families/F1/decisions", headers=service.headers("admin"))
     assert [d["decision_id"] for d in listed.json()] == [again, overridden, first]
 
-    overrides = _report(service, "overrides")
+    overrides = read_report(service, "overrides")
     assert (overrides["decisions"], overrides["families"], overrides["overrides"]) == (3, 1, 0)
     assert overrides["override_rate"] == 0.0 and overrides["by_reason"] == {}
-    groups = _report(service, "fairness")["groupings"]["head_gender"]["groups"]
+    groups = read_report(service, "fairness")["groupings"]["head_gender"]["groups"]
     assert (groups["female"]["decisions"], groups["female"]["families"]) == (3, 1)
     assert groups["female"]["override_rate"] == 0.0 and groups["female"]["agreement"] == 1.0

@@ -4,74 +4,38 @@ stored photos another model scored. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import html
 import itertools
 from typing import Any
 
 import numpy as np
 
-from tests.serving.helpers import PASSWORD, REGION, jpeg
+from tests.serving.decision_helpers import (
+    ACCEPT,
+    OVERRIDE,
+    assess_and_decide,
+    oversight_page,
+    read_report,
+)
+from tests.serving.helpers import REGION, jpeg
 
-OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
-            "reason": "employer letter shows wage arrears"}  # fmt: skip
-ACCEPT = {"kind": "accept"}
 _SEEDS = itertools.count(1)  # each new photo another picture
-
-
-def _assess_and_decide(service: Any, family_id: str, body: dict[str, Any]) -> None:
-    """A new assessment of the family, decided by the commission with `body`; an accepted
-    one is given level 3 first (no fusion model here, so the assessment has no level)."""
-    from serving.db.models import Assessment
-    from serving.db.session import session_scope
-
-    made = service.client.post(
-        f"/families/{family_id}/assessments", headers=service.headers("commission")
-    )
-    assert made.status_code == 201, made.text
-    aid = made.json()["assessment_id"]
-    if body["kind"] == "accept":
-        with session_scope(service.services.sessions) as session:
-            session.get_one(Assessment, aid).level = 3
-    decided = service.client.post(
-        f"/assessments/{aid}/decisions", json=body, headers=service.headers("commission")
-    )
-    assert decided.status_code == 201, decided.text
 
 
 def _decide_again_after_new_photo(service: Any, family_id: str, body: dict[str, Any]) -> None:
     """A new photo puts the family's assessment out of date; the commission decides again."""
     answer = service.upload(family_id, jpeg(next(_SEEDS)))
     assert answer.status_code == 201, answer.text
-    _assess_and_decide(service, family_id, body)
+    assess_and_decide(service, family_id, body)
 
 
 def _family_decided_three_times(service: Any) -> None:
     """F1 overridden on three assessments (two made after new photos); F2 accepted once."""
     service.create_family("F1")
     service.create_family("F2")
-    _assess_and_decide(service, "F1", OVERRIDE)
+    assess_and_decide(service, "F1", OVERRIDE)
     _decide_again_after_new_photo(service, "F1", OVERRIDE)
     _decide_again_after_new_photo(service, "F1", OVERRIDE)
-    _assess_and_decide(service, "F2", ACCEPT)
-
-
-def _report(service: Any, name: str) -> dict[str, Any]:
-    answer = service.client.get(f"/reports/{name}", headers=service.headers("admin"))
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
-
-
-def _page(service: Any, lang: str = "en") -> str:
-    """The oversight page as the region's admin reads it, entities unescaped."""
-    from fastapi.testclient import TestClient
-
-    from tests.web.helpers import sign_in
-
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(browser, "admin", PASSWORD).status_code == 303
-    page = browser.get(f"/ui/oversight?lang={lang}")
-    assert page.status_code == 200, page.text
-    return html.unescape(page.text)
+    assess_and_decide(service, "F2", ACCEPT)
 
 
 def test_a_family_decided_three_times_weighs_once_in_the_override_rate(service):
@@ -80,7 +44,7 @@ def test_a_family_decided_three_times_weighs_once_in_the_override_rate(service):
     decisions; every decision is still counted apart."""
     _family_decided_three_times(service)
 
-    overrides = _report(service, "overrides")
+    overrides = read_report(service, "overrides")
     assert overrides["unit"] == "family_latest_decision"
     assert (overrides["decisions"], overrides["families"]) == (4, 2)
     assert (overrides["overrides"], overrides["override_rate"]) == (1, 0.5)
@@ -90,7 +54,7 @@ def test_a_family_decided_three_times_weighs_once_in_the_override_rate(service):
     }
     assert "latest decision" in overrides["note"]
 
-    fairness = _report(service, "fairness")
+    fairness = read_report(service, "fairness")
     assert fairness["unit"] == "family_latest_decision" and "latest decision" in fairness["note"]
     assert (fairness["decisions"], fairness["families"]) == (4, 2)
     female = fairness["groupings"]["head_gender"]["groups"]["female"]
@@ -103,17 +67,17 @@ def test_a_family_counts_by_its_latest_decision(service):
     """Overridden, then accepted on its next assessment: the family is no override now. The
     level its first assessment had stays listed, with its decision and no family."""
     service.create_family("F1")
-    _assess_and_decide(service, "F1", OVERRIDE)
+    assess_and_decide(service, "F1", OVERRIDE)
     _decide_again_after_new_photo(service, "F1", ACCEPT)
 
-    overrides = _report(service, "overrides")
+    overrides = read_report(service, "overrides")
     assert (overrides["decisions"], overrides["families"], overrides["overrides"]) == (2, 1, 0)
     assert overrides["override_rate"] == 0.0 and overrides["by_reason"] == {}
     assert overrides["by_level"] == {
         "3": {"families": 1, "overrides": 0, "override_rate": 0.0, "decisions": 1},
         "none": {"families": 0, "overrides": 0, "override_rate": None, "decisions": 1},
     }
-    fairness = _report(service, "fairness")["groupings"]["region"]["groups"][REGION]
+    fairness = read_report(service, "fairness")["groupings"]["region"]["groups"][REGION]
     assert (fairness["override_rate"], fairness["agreement"]) == (0.0, 1.0)
     assert fairness["mean_decided_level"] == 3
 
@@ -124,7 +88,7 @@ def test_the_oversight_page_says_what_its_figures_count(service):
     _family_decided_three_times(service)
     for lang in ("en", "ru", "kk"):
         t = translator(lang)
-        page = _page(service, lang)
+        page = oversight_page(service, lang)
         summary = t(
             "oversight.summary_families", families=2, overrides=1, rate=t.percent(0.5),
             decisions=4,
@@ -132,7 +96,7 @@ def test_the_oversight_page_says_what_its_figures_count(service):
         assert summary in page, lang
         assert t("oversight.unit") in page, lang
         assert t("oversight.fairness_unit", n=0) in page, lang
-    region = _page(service).split('id="cap-by-region"')[1].split("</table>")[0]
+    region = oversight_page(service).split('id="cap-by-region"')[1].split("</table>")[0]
     assert '<th scope="col">Families</th>' in region
     assert "<td>2</td><td>1</td><td>50%</td><td>4</td>" in region.replace("\u00a0", "")
 
@@ -173,13 +137,13 @@ def test_the_drift_report_and_page_name_the_model_and_the_photos_left_out(servic
     service.create_family("F1")
     _file(service, "F1", ["model-a"] * 2 + ["model-b"] * 6)
 
-    drift = _report(service, "drift")
+    drift = read_report(service, "drift")
     assert (drift["model_version"], drift["reference_model_version"]) == ("model-b", "model-b")
     assert drift["photos_other_models"] == 2
     assert "photo model model-b" in drift["note"] and "2 stored photos" in drift["note"]
     for lang in ("en", "ru", "kk"):
         t = translator(lang)
-        page = _page(service, lang)
+        page = oversight_page(service, lang)
         assert t("oversight.drift_model", model="model-b") in page, lang
         assert t("oversight.drift_other_models", n=2) in page, lang
         assert t("oversight.drift_no_model") not in page, lang
@@ -188,10 +152,10 @@ def test_the_drift_report_and_page_name_the_model_and_the_photos_left_out(servic
 def test_the_drift_page_says_when_no_photo_model_has_scored_a_photo(service):
     from serving.web.i18n import translator
 
-    drift = _report(service, "drift")
+    drift = read_report(service, "drift")
     assert drift["model_version"] is None and drift["reference_model_version"] is None
     assert "no photo model" in drift["note"]
     t = translator("en")
-    page = _page(service)
+    page = oversight_page(service)
     assert t("oversight.drift_no_model") in page
     assert t("oversight.drift_other_models", n=0) in page

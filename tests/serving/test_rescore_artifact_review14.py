@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import RescoreRun, rescore
-from serving.rescore_runs import RescoreResumeError, artifact_digest
+from serving.rescore_provenance import artifact_digest
+from serving.rescore_runs import RescoreResumeError
 from tests.serving.rescore_fixtures import OLD_VERSION, CountingScorer, populate, tiny_model
-from vision.artifact import Temperatures, read_artifact, write_artifact
+from tests.serving.rescore_helpers import recalibrate
 from vision.bulk import open_scorer
 
 MAX_PIXELS = 50_000_000
@@ -45,14 +46,6 @@ def _run(engine):
         return session.execute(select(RescoreRun)).scalar_one()
 
 
-def _recalibrate(model_dir):
-    """Edit model.json's temperatures; the model version stays the same."""
-    artifact = read_artifact(model_dir)
-    edited = artifact.model_copy(update={"temperatures": Temperatures(room=2.5, condition=0.5)})
-    write_artifact(model_dir, edited)
-    assert read_artifact(model_dir).model_version == artifact.model_version
-
-
 def _stopped_after_one_batch(engine, stored, model_dir: Path) -> None:
     """A run of `model_dir` over the stored photos, stopped after its first batch of 2."""
     with pytest.raises(Stop):
@@ -70,7 +63,7 @@ def test_a_resume_with_an_edited_copy_of_the_model_is_refused(tmp_path, model_co
     _stopped_after_one_batch(engine, stored, model_copy)
     assert _run(engine).model_artifact == started and _run(engine).scored == 2
 
-    _recalibrate(model_copy)
+    recalibrate(model_copy)
     edited = artifact_digest(model_copy)
     assert edited != started
     with pytest.raises(RescoreResumeError) as refused:

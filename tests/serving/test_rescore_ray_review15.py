@@ -14,15 +14,15 @@ from sqlalchemy import select
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.promote import plan
+from serving.promote_plan import plan
 from serving.rescore_lock import rescore_lock
 from serving.rescore_photos import MISSING_FILE
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreBusyError
 from serving.storage import PhotoStore
 from shanyraq.errors import ShanyraqError
+from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
-from tests.serving.rescore_fixtures import tiny_model
 from tests.serving.rescore_helpers import (
     MAX_PIXELS,
     VERSION,
@@ -35,27 +35,15 @@ from tests.serving.rescore_helpers import (
     stopped_ray_run,
 )
 
+model, local_ray = rescore_helpers.model, rescore_helpers.local_ray  # fixtures
+
 RAY_HOLDER = "`serving.rescore_ray.rescore_with_ray`: process "
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(autouse=True)
 def _one_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """The code version the runs record, fixed: others may edit the checkout meanwhile."""
     new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Any:
-    ray = pytest.importorskip("ray", reason="ray is an optional extra: pip install 'ray[data]'")
-    pytest.importorskip("ray.data")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
 
 
 @dataclass

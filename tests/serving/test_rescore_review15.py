@@ -18,16 +18,14 @@ from sqlalchemy import select
 
 from serving.db.models import AuditEntry, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.promote import ServingModelMismatchError, plan, promote
+from serving.promote import promote
+from serving.promote_plan import plan
 from serving.rescore import rescore
+from serving.rescore_provenance import artifact_digest
 from serving.rescore_ray import expected_provenance, rescore_with_ray
 from serving.rescore_ray_actor import ScoreBatch
-from serving.rescore_runs import (
-    RescoreMixError,
-    RescoreResumeError,
-    artifact_digest,
-    discard_command,
-)
+from serving.rescore_runs import RescoreMixError, RescoreResumeError, discard_command
+from serving.rescore_service_model import ServingModelMismatchError
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
@@ -41,11 +39,11 @@ from tests.serving.rescore_helpers import (
     cli_service,
     late_upload,
     new_code,
+    recalibrate,
     run_rows,
     stopped_ray_run,
     stored_with_scorer,
 )
-from tests.serving.test_rescore_artifact_review14 import _recalibrate
 from vision.bulk import open_scorer
 
 # Fixtures: a copy of the tiny model the test may edit; Ray kept from starting.
@@ -66,7 +64,7 @@ def test_a_ray_run_resumed_with_an_edited_model_names_discard_and_discard_takes_
 ) -> None:
     config, url, store_root = cli_service(tmp_path, 4, model_copy)
     stopped_ray_run(url, model_copy, [1, 2])  # stopped part-way
-    _recalibrate(model_copy)  # an edited copy under the same model version
+    recalibrate(model_copy)  # an edited copy under the same model version
     with pytest.raises(RescoreResumeError) as refused:
         _ray(url, store_root, model_copy)
     message = refused.value.message
@@ -163,7 +161,7 @@ def test_each_ray_actor_checks_the_model_files_it_loads(tmp_path: Path, model_co
         "max_pixels": MAX_PIXELS, "decode_short_side": None, "provenance": recorded,
     }  # fmt: skip
     ScoreBatch(**actor)
-    _recalibrate(model_copy)
+    recalibrate(model_copy)
     with pytest.raises(RescoreResumeError) as refused:
         ScoreBatch(**actor)
     message = refused.value.message
@@ -183,7 +181,7 @@ def test_promote_refuses_a_folder_edited_since_the_run_scored_with_it(
     assert scored.exit_code == 0, scored.output
     recorded = artifact_digest(model_copy)
     as_scored = (model_copy / "model.json").read_bytes()
-    _recalibrate(model_copy)  # the service's model_dir is this folder: model.json agrees
+    recalibrate(model_copy)  # the service's model_dir is this folder: model.json agrees
 
     command = ("rescore", "promote", "--model", model_copy, "--config", config, "--no-progress")
     for attempt in (run_cli(*command), run_cli(*command[:-1], "--dry-run")):
@@ -216,7 +214,7 @@ def test_promote_does_not_compare_what_an_earlier_promotion_adopted(
     with session_scope(sessions) as session:  # as a run recorded before migration 0009
         session.execute(select(RescoreRun)).scalar_one().model_artifact = None
     unknown = artifact_digest(model_copy)
-    _recalibrate(model_copy)
+    recalibrate(model_copy)
     assert plan(sessions, model_dir=model_copy, serving_model_dir=model_copy).to_update == 3
     promote(sessions, KEY, model_dir=model_copy, serving_model_dir=model_copy, actor="cli")
     with session_scope(sessions) as session:  # as recorded: the files before the edit

@@ -15,7 +15,7 @@ from benchmarks.quality_curves import scenes
 from serving.db.models import Photo
 from serving.reuse_index import ReuseIndex
 from tests.serving.helpers import REGION
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 
 
 def _jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
@@ -52,8 +52,8 @@ def test_cropped_reupload_for_another_family_is_flagged(service, room, edit):
 def test_look_alike_home_is_not_flagged(service):
     service.create_family("F1")
     service.create_family("F2")
-    service.upload("F1", _jpeg(_look_alike(6)))
-    second = service.upload("F2", _jpeg(_look_alike(27)))
+    service.upload("F1", _jpeg(look_alike(6)))
+    second = service.upload("F2", _jpeg(look_alike(27)))
     assert second.status_code == 201
     assert second.json()["reuse"] == {"reused": False, "matches": 0, "details": []}
 

@@ -13,19 +13,18 @@ from sqlalchemy import select, update
 
 from serving.db.models import Decision, User
 from serving.db.session import session_scope
+from tests.serving.decision_helpers import ACCEPT, assess, decide
 from tests.serving.helpers import OTHER_REGION
 from tests.serving.test_decision_check_review21 import _verified
-from tests.serving.test_decisions_review18 import _assess, _decide
-from tests.serving.test_reports_review15 import ACCEPT
 
 
 def _accepted_and_other(service: Any) -> tuple[int, int]:
     """F1's accepted decision's id, and the id of F2's assessment (undecided)."""
     service.create_family("F1")
     service.create_family("F2")
-    accepted = _decide(service, _assess(service, "F1"), ACCEPT)
+    accepted = decide(service, assess(service, "F1"), ACCEPT)
     assert accepted.status_code == 201, accepted.text
-    return accepted.json()["decision_id"], _assess(service, "F2")
+    return accepted.json()["decision_id"], assess(service, "F2")
 
 
 def _moved(session: Any, other_aid: int) -> dict[str, Any]:

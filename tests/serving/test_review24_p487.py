@@ -10,8 +10,8 @@ from serving import audit
 from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from tests.serving import test_audit_verify_review17
+from tests.serving.audit_helpers import KEY, append_entries, audit_sessions
 from tests.serving.test_audit_tail import drop_audit_guards
-from tests.serving.test_audit_verify_review17 import KEY, _append, _sessions
 
 engine = test_audit_verify_review17.engine  # the migrated database, on each backend
 
@@ -24,8 +24,8 @@ def _verify(sessions, key: bytes) -> audit.VerifyResult:
 
 
 def test_another_key_is_named_once_not_every_entry_called_changed(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 4)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 4)
     result = _verify(sessions, OTHER_KEY)
     assert not result.ok and result.entries == 4
     assert len(result.problems) == 1, result.problems
@@ -40,8 +40,8 @@ def test_another_key_is_named_once_not_every_entry_called_changed(engine):
 
 
 def test_another_key_still_reports_what_the_key_does_not_explain(engine):
-    sessions = _sessions(engine)
-    _append(sessions, 4)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 4)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         session.delete(session.get_one(AuditEntry, 2))
@@ -55,8 +55,8 @@ def test_another_key_still_reports_what_the_key_does_not_explain(engine):
 
 def test_every_entry_edited_under_the_right_key_is_still_named_entry_by_entry(engine):
     # The head's MAC holds under the key given, so the key is the right one: each edit stands.
-    sessions = _sessions(engine)
-    _append(sessions, 3)
+    sessions = audit_sessions(engine)
+    append_entries(sessions, 3)
     with session_scope(sessions) as session:
         drop_audit_guards(session)
         for entry in session.execute(select(AuditEntry)).scalars():

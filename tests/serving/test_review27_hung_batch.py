@@ -18,7 +18,7 @@ from serving.pipeline import Analysis, PhotoPipeline
 from tests.serving.helpers import HungEngine, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
-from tests.vision.test_batcher import BOUND_S, _outcomes
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
 
 GAUGE = "shanyraq_photo_model_calls_past_deadline"
@@ -67,7 +67,7 @@ def test_a_batch_is_late_only_once_every_request_in_it_is_past_its_deadline():
             seen["past both, one without"] = batcher.late_calls(25.0)
         finally:
             release.set()
-        seen["results"] = await _outcomes(callers)
+        seen["results"] = await caller_outcomes(callers)
         seen["idle"] = await asyncio.to_thread(batcher.wait_until_idle, BOUND_S)
 
         started.clear()
@@ -78,7 +78,7 @@ def test_a_batch_is_late_only_once_every_request_in_it_is_past_its_deadline():
             seen["past both"] = batcher.late_calls(10.0)
         finally:
             release.set()
-        await _outcomes(late)
+        await caller_outcomes(late)
         assert await asyncio.to_thread(batcher.wait_until_idle, BOUND_S)
         seen["returned"] = batcher.late_calls(1000.0)
         await batcher.aclose()
@@ -101,7 +101,7 @@ def test_uploads_after_a_batch_hangs_past_its_uploads_timeouts_are_refused_at_on
     async def main() -> dict[str, Any]:
         seen: dict[str, Any] = {"idle before": pipeline.model_calls_late()}
         try:
-            seen["timed out"] = await _outcomes(
+            seen["timed out"] = await caller_outcomes(
                 [asyncio.create_task(pipeline.score(a)) for a in analyses[:2]]
             )
             seen["late"] = pipeline.model_calls_late()
@@ -145,7 +145,7 @@ def test_unbatched_calls_past_their_deadline_are_counted_before_all_threads_hang
 
     async def main() -> tuple[tuple[int, int], tuple[int, int]]:
         try:
-            (error,) = await _outcomes([asyncio.create_task(pipeline.score(analysis))])
+            (error,) = await caller_outcomes([asyncio.create_task(pipeline.score(analysis))])
             assert isinstance(error, UnavailableError) and "did not answer" in str(error)
             late = pipeline.model_calls_late()
         finally:

@@ -26,7 +26,7 @@ from serving.web.i18n import translator
 from tests.serving import repeat_photos
 from tests.serving.helpers import PASSWORD, Service
 from tests.serving.repeat_photos import COPIES, decoded, encoded
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 from tests.web.helpers import csrf_from, sign_in
 
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
@@ -50,7 +50,7 @@ def _audited(service: Service, action: str) -> dict[str, dict[str, Any]]:
 def test_an_upload_repeating_a_filed_photo_is_told_filed_and_audited(scored, room, copy):
     scored.create_family("F1")
     first = _upload(scored, "F1", room)
-    other = _upload(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
+    other = _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
     again = _upload(scored, "F1", COPIES[copy](room))  # filed: 201, a photo of its own
     assert first["repeat_of"] == [] and other["repeat_of"] == []
     assert again["repeat_of"] == [{"photo_id": first["photo_id"], "number": 1}]

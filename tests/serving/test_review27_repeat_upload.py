@@ -27,7 +27,7 @@ from serving.web.i18n import translator
 from tests.serving import repeat_photos
 from tests.serving.helpers import PASSWORD, Service
 from tests.serving.repeat_photos import COPIES, decoded, encoded
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 from tests.web.helpers import sign_in
 
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
@@ -50,7 +50,7 @@ def _doubt_codes(made: dict[str, Any]) -> set[str]:
 def test_a_familys_photo_sent_again_as_a_copy_counts_once(scored, room, copy):
     scored.create_family("F1")
     first = _filed(scored, "F1", room)
-    other = _filed(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
+    other = _filed(scored, "F1", encoded(look_alike(6)))  # another photo of the home
     again = _filed(scored, "F1", COPIES[copy](room))
     assert again["reuse"]["reused"] is False  # no fraud signal
 

@@ -13,11 +13,12 @@ from typing import Any
 import anyio.to_thread
 
 from serving.errors import UnavailableError
-from serving.pipeline import BUSY_RETRY_AFTER_S, SHUTDOWN_RETRY_AFTER_S, Analysis, PhotoPipeline
+from serving.pipeline import Analysis, PhotoPipeline
+from serving.pipeline_refusals import BUSY_RETRY_AFTER_S, SHUTDOWN_RETRY_AFTER_S
 from tests.serving.helpers import HungEngine, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
-from tests.vision.test_batcher import BOUND_S, _outcomes
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 
 
 def _pipeline(engine: HungEngine, *, max_batch: int, max_queued: int, timeout_s: float):  # type: ignore[no-untyped-def]
@@ -49,7 +50,7 @@ def test_a_hung_model_holds_max_batch_threads_then_uploads_are_refused_at_once()
 
     async def main() -> tuple[list[object], list[UnavailableError | str]]:
         try:
-            timed_out = await _outcomes(
+            timed_out = await caller_outcomes(
                 [asyncio.create_task(pipeline.score(analysis)) for _ in range(2)]
             )
             later = [await _refusal(pipeline, analysis) for _ in range(5)]
@@ -99,7 +100,7 @@ def test_calls_beyond_max_queued_are_refused_as_busy_and_shared_threads_stay_fre
             seen["entered_while_hung"] = len(engine.batches)
         finally:
             engine.release.set()
-        seen["scored"] = await _outcomes([*running, waiting])
+        seen["scored"] = await caller_outcomes([*running, waiting])
         seen["after"] = await asyncio.wait_for(pipeline.score(analyses[4]), BOUND_S)
         await pipeline.aclose()
         seen["closed"] = await _refusal(pipeline, analyses[4])

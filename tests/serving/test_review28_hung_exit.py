@@ -22,7 +22,7 @@ from tests.serving.helpers import HungEngine, hung_model, jpeg
 from tests.serving.subprocess_runs import run_script
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
-from tests.vision.test_batcher import BOUND_S, _outcomes
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
 
 # Started as a process of its own: a pipeline whose model call blocks for ever, one upload
@@ -96,7 +96,7 @@ def test_closing_waits_for_a_call_running_within_its_timeout_and_its_upload_is_s
             engine.release.set()
         await asyncio.wait_for(closing, BOUND_S)
         returned = engine.returned.is_set()  # when closing ended
-        return bool(done), await _outcomes([upload]), returned
+        return bool(done), await caller_outcomes([upload]), returned
 
     closed_early, (score,), returned_before_closed = asyncio.run(main())
     assert not closed_early  # it waited for the call, which had not reached its timeout
@@ -186,7 +186,7 @@ def test_calls_with_a_free_thread_do_not_count_as_waiting_while_it_starts():
             seen.append(calls.counts(time.monotonic()))  # no thread free for the third
         finally:
             release.set()
-        await _outcomes(callers)
+        await caller_outcomes(callers)
         return seen
 
     assert asyncio.run(main()) == [(0, 0), (1, 0)]

@@ -13,7 +13,7 @@ from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
 from tests.serving import test_review27_repeat_notice as notice
 from tests.serving.repeat_photos import COPIES, encoded, photo_view
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
@@ -23,7 +23,7 @@ _upload = notice._upload
 def test_a_viewed_photo_names_the_filed_photo_it_repeats(scored, room):
     scored.create_family("F1")
     first = _upload(scored, "F1", room)
-    other = _upload(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
+    other = _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
     again = _upload(scored, "F1", COPIES["resized"](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert again["repeat_of"] == told

@@ -18,7 +18,7 @@ from serving.db.models import RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
-from tests.serving import rescore_fixtures
+from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import populate
 from tests.serving.rescore_helpers import (
@@ -32,7 +32,8 @@ from tests.serving.rescore_helpers import (
     failed_ray_run,
     new_code,
 )
-from tests.serving.test_rescore_ray_review15 import local_ray, model  # noqa: F401 (fixtures)
+
+model, local_ray = rescore_helpers.model, rescore_helpers.local_ray  # fixtures
 
 # A fixture: sets io.max_pixels and io.stored_max_pixels (env overrides).
 limits = rescore_fixtures.limits
@@ -67,8 +68,8 @@ def _run_state(url: str, run_id: int) -> tuple[str, int]:
 @pytest.mark.slow
 def test_a_failure_is_scored_again_with_retry_failed_and_not_without(
     tmp_path: Path,
-    model: Path,  # noqa: F811
-    local_ray: Any,  # noqa: F811
+    model: Path,
+    local_ray: Any,
     limits: Callable[[int], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -106,7 +107,7 @@ def test_a_failure_is_scored_again_with_retry_failed_and_not_without(
 
 def test_a_refused_retry_rolls_its_discard_back_and_starts_no_ray(
     tmp_path: Path,
-    model: Path,  # noqa: F811
+    model: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A finished run recorded under other code reopens for its failures only under that code:

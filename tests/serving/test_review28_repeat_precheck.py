@@ -21,7 +21,7 @@ from serving.reuse_index import ReuseIndex
 from tests.serving import repeat_photos
 from tests.serving.helpers import REGION, Service
 from tests.serving.repeat_photos import COPIES, decoded, encoded
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
 
@@ -83,15 +83,15 @@ def test_an_upload_that_repeats_nothing_reads_neither_the_family_nor_a_stored_ph
     again = restart(scored, model_dir=photo_model)
     store_reads = _store_reads(again, monkeypatch)
     family_reads.calls = 0
-    other = _upload(again, "F1", encoded(_look_alike(6)))
+    other = _upload(again, "F1", encoded(look_alike(6)))
     assert other["repeat_of"] == [] and other["reuse"]["reused"] is False
     assert (family_reads.calls, store_reads.calls) == (0, 0)
     # Its bytes sent again (200, already filed): nothing of the family read either.
-    resent = _upload(again, "F1", encoded(_look_alike(6)), status=200)
+    resent = _upload(again, "F1", encoded(look_alike(6)), status=200)
     assert resent["duplicate"] is True and resent["repeat_of"] == []
     assert (family_reads.calls, link_reads.calls, store_reads.calls) == (0, 0, 0)
     # A copy of that photo still reads the family, and is told what it repeats.
-    copy = _upload(again, "F1", COPIES["re-encoded"](encoded(_look_alike(6))))
+    copy = _upload(again, "F1", COPIES["re-encoded"](encoded(look_alike(6))))
     assert copy["repeat_of"] == [{"photo_id": other["photo_id"], "number": 3}]
     assert family_reads.calls == 1 and store_reads.calls > 0
 
@@ -100,7 +100,7 @@ def test_an_upload_that_repeats_nothing_reads_neither_the_family_nor_a_stored_ph
 def test_a_copy_of_a_filed_photo_is_still_told_a_repeat(scored, room, copy, family_reads):
     scored.create_family("F1")
     first = _upload(scored, "F1", room)
-    _upload(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
+    _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
     again = _upload(scored, "F1", COPIES[copy](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert again["repeat_of"] == told
@@ -124,7 +124,7 @@ def test_the_index_finds_a_candidate_only_among_the_familys_earlier_photos(room)
     copy = decoded(COPIES["resized"](room))
     index = ReuseIndex(config=CONFIG, load_pixels={"a" * 64: pixels}.__getitem__)
     index.add(1, _hex(pixels), family_id="F1", region=REGION, sha256="a" * 64)
-    index.add(2, _hex(_look_alike(6)), family_id="F1", region=REGION, sha256="b" * 64)
+    index.add(2, _hex(look_alike(6)), family_id="F1", region=REGION, sha256="b" * 64)
     index.add(3, _hex(pixels), family_id="F2", region=REGION, sha256="c" * 64)
 
     def candidate(family_id: str, before: int | None = None) -> bool:

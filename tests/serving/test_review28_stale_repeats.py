@@ -17,53 +17,23 @@ import pytest
 from sqlalchemy import select
 
 from serving.api.deps import CurrentUser
-from serving.assessments import STALE_REASONS, latest
+from serving.assessments import STALE_REASONS
 from serving.assessments_cli import report_lines
-from serving.assessments_refresh import refresh
-from serving.db.models import Assessment, User
+from serving.db.models import User
 from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
-from serving.reassessment import find_stale, resolve_refresh_actor
+from serving.reassessment import find_stale
 from serving.web.family_view import family_rows
-from tests.serving import repeat_photos
+from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import Service
-from tests.serving.repeat_photos import COPIES, encoded
-from tests.vision.test_reuse import _look_alike
+from tests.serving.repeat_helpers import filed_photo, latest_version, record_repeats, refresh_all
+from tests.serving.repeat_photos import encoded
+from tests.vision.reuse_helpers import look_alike
 
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-
-
-def _filed(service: Service, family_id: str, data: bytes) -> int:
-    answer = service.upload(family_id, data)
-    assert answer.status_code == 201, answer.text
-    assert answer.json()["score"]["abstain"] is False, answer.text  # a photo that counts
-    return int(answer.json()["photo_id"])
-
-
-@pytest.fixture
-def with_repeat(scored: Service, room: bytes) -> tuple[Service, int, dict[str, Any]]:
-    """F1 files a room, another photo and a copy of the room, and is assessed: the copy is
-    counted once (its id recorded under REPEATED_KEY)."""
-    scored.create_family("F1")
-    _filed(scored, "F1", room)
-    _filed(scored, "F1", encoded(_look_alike(6)))
-    copy = _filed(scored, "F1", COPIES["re-encoded"](room))
-    made = scored.assess("F1")
-    assert made["model_versions"][REPEATED_KEY] == str(copy)
-    assert made["result"]["photos"]["repeated"] == 1
-    return scored, copy, made
-
-
-def _record_repeats(service: Service, assessment_id: int, recorded: str | None) -> None:
-    """Rewrite what the assessment says it counted as repeats (None: no key at all, as one
-    made before repeats were counted once)."""
-    with session_scope(service.services.sessions) as session:
-        row = session.get_one(Assessment, assessment_id)
-        versions = {k: v for k, v in row.model_versions.items() if k != REPEATED_KEY}
-        if recorded is not None:
-            versions[REPEATED_KEY] = recorded
-        row.model_versions = versions
+# F1 holding a copy of its room, assessed counting it once.
+with_repeat = repeat_helpers.with_repeat
 
 
 def _stale_reason(service: Service, assessment_id: int) -> Any:
@@ -74,23 +44,9 @@ def _stale_reason(service: Service, assessment_id: int) -> Any:
     return shown.json()["stale_reason"]
 
 
-def _refresh(service: Service) -> Any:
-    with service.services.sessions() as session:
-        actor = resolve_refresh_actor(session, "admin_national", region=None)
-    return refresh(service.services, actor=actor, progress=False)
-
-
-def _latest_version(service: Service, family_id: str) -> Assessment:
-    with service.services.sessions() as session:
-        row = latest(session, family_id)
-        assert row is not None
-        session.expunge(row)
-        return row
-
-
 def test_one_made_before_repeats_were_recorded_is_stale_where_read(with_repeat):
     service, copy, made = with_repeat
-    _record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
+    record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
 
     assert _stale_reason(service, made["assessment_id"]) == "repeats"
     refused = service.client.post(
@@ -121,13 +77,13 @@ def test_one_made_before_repeats_were_recorded_is_stale_where_read(with_repeat):
 def test_a_refresh_redoes_one_whose_recorded_repeats_differ(with_repeat, recorded):
     service, copy, made = with_repeat
     first = made["photo_ids"][0]
-    _record_repeats(service, made["assessment_id"], str(first) if recorded else recorded)
+    record_repeats(service, made["assessment_id"], str(first) if recorded else recorded)
 
     assert [(s.family_id, s.reason) for s in find_stale(service.services)] == [("F1", "repeats")]
-    report = _refresh(service)
+    report = refresh_all(service)
     assert report.refreshed == {"repeats": 1} and not report.failed
     assert f"  repeats: 1 ({STALE_REASONS['repeats']})" in report_lines(report)  # in words
-    now = _latest_version(service, "F1")
+    now = latest_version(service, "F1")
     assert now.version == made["version"] + 1
     assert now.model_versions[REPEATED_KEY] == str(copy)
     assert now.result["photos"]["repeated"] == 1
@@ -139,17 +95,17 @@ def test_an_assessment_whose_repeats_match_the_photos_is_current(with_repeat):
     service, _, made = with_repeat
     assert _stale_reason(service, made["assessment_id"]) is None
     assert find_stale(service.services) == []
-    assert _refresh(service).refreshed == {}
-    assert _latest_version(service, "F1").version == made["version"]
+    assert refresh_all(service).refreshed == {}
+    assert latest_version(service, "F1").version == made["version"]
 
 
 def test_one_made_before_repeats_were_recorded_is_current_where_the_family_has_none(scored, room):
     """No key counted none: a family without a repeat is not made stale by the upgrade."""
     scored.create_family("F2")
-    _filed(scored, "F2", room)
-    _filed(scored, "F2", encoded(_look_alike(6)))
+    filed_photo(scored, "F2", room)
+    filed_photo(scored, "F2", encoded(look_alike(6)))
     made = scored.assess("F2")
-    _record_repeats(scored, made["assessment_id"], None)
+    record_repeats(scored, made["assessment_id"], None)
     assert _stale_reason(scored, made["assessment_id"]) is None
     assert find_stale(scored.services) == []
 
@@ -158,7 +114,7 @@ def test_without_a_reuse_index_recorded_repeats_are_not_judged(with_repeat):
     """No index tells no repeat: its absence is no reason to recompute the family counting
     the copy twice."""
     service, _, made = with_repeat
-    _record_repeats(service, made["assessment_id"], None)
+    record_repeats(service, made["assessment_id"], None)
     service.services.reuse = None
     assert _stale_reason(service, made["assessment_id"]) is None
     assert find_stale(service.services) == []

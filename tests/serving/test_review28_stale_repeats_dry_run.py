@@ -16,14 +16,12 @@ from typer.testing import CliRunner
 from serving.assessments import STALE_REASONS
 from shanyraq.cli import build_app
 from tests.serving.helpers import serving_yaml
-from tests.serving.test_review28_stale_repeats import (  # noqa: F401 (fixtures)
-    _latest_version,
-    _record_repeats,
-    photo_model,
-    room,
-    scored,
+from tests.serving.repeat_helpers import (  # noqa: F401 (fixtures)
+    latest_version,
+    record_repeats,
     with_repeat,
 )
+from tests.serving.repeat_photos import photo_model, room, scored  # noqa: F401 (fixtures)
 
 
 def _dry_run(tmp_path: Path, database_url: str) -> Any:
@@ -38,14 +36,14 @@ def test_the_dry_run_counts_assessments_stale_for_their_repeats(
     database_url: str,
 ):
     service, _, made = with_repeat
-    _record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
+    record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
 
     dry = _dry_run(tmp_path, database_url)
     assert dry.exit_code == 0, dry.output
     assert "stale assessments in every region: 1" in dry.output
     assert f"  repeats: 1 ({STALE_REASONS['repeats']})" in dry.output
     assert "nothing was written" in dry.output
-    assert _latest_version(service, "F1").version == made["version"]  # nothing recomputed
+    assert latest_version(service, "F1").version == made["version"]  # nothing recomputed
 
 
 def test_the_dry_run_finds_none_where_the_repeats_match(

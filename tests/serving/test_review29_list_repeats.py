@@ -23,10 +23,10 @@ from serving.web import family_view
 from serving.web.family_view import FamilyRow, family_rows
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service
-from tests.serving.test_review28_stale_repeats import _record_repeats, with_repeat
+from tests.serving.repeat_helpers import record_repeats, with_repeat
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
-# and family F1 holding a copy of it, assessed (test_review28_stale_repeats).
+# and family F1 holding a copy of it, assessed (repeat_helpers).
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 with_repeat = with_repeat
 
@@ -56,7 +56,7 @@ def _listed(service: Service) -> list[FamilyRow]:
 
 def test_an_old_assessment_of_a_family_with_a_repeat_is_flagged_once(with_repeat, flagged):
     service, _, made = with_repeat
-    _record_repeats(service, made["assessment_id"], None)  # made before repeats were recorded
+    record_repeats(service, made["assessment_id"], None)  # made before repeats were recorded
 
     rows = _listed(service)
     assert [(r.family_id, r.stale_reason) for r in rows] == [("F1", "repeats")]

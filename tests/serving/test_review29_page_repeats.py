@@ -21,13 +21,13 @@ from serving.photo_evidence import REPEATED_KEY
 from serving.web import family_view
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service
+from tests.serving.repeat_helpers import filed_photo, record_repeats, with_repeat
 from tests.serving.repeat_photos import encoded
-from tests.serving.test_review28_stale_repeats import _filed, _record_repeats, with_repeat
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 from tests.web.helpers import page_client
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
-# and family F1 holding a copy of it, assessed (test_review28_stale_repeats).
+# and family F1 holding a copy of it, assessed (repeat_helpers).
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 with_repeat = with_repeat
 
@@ -54,11 +54,11 @@ def look_alikes(scored: Service) -> tuple[Service, dict[str, Any]]:
     """F1 files two look-alike photos of a home (near enough to be verified, not the same
     photo) and is assessed before repeats were recorded: current, counting no repeat."""
     scored.create_family("F1")
-    _filed(scored, "F1", encoded(_look_alike(6)))
-    _filed(scored, "F1", encoded(_look_alike(27)))
+    filed_photo(scored, "F1", encoded(look_alike(6)))
+    filed_photo(scored, "F1", encoded(look_alike(27)))
     made = scored.assess("F1")
     assert made["model_versions"][REPEATED_KEY] == ""
-    _record_repeats(scored, made["assessment_id"], None)
+    record_repeats(scored, made["assessment_id"], None)
     return scored, made
 
 
@@ -103,7 +103,7 @@ def test_a_stale_old_assessment_is_flagged_once_to_be_recomputed(
     read: Callable[[Service], Any],
 ) -> None:
     service, copy, made = with_repeat
-    _record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
+    record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
     flagged.clear()
     read(service)
     assert flagged == {"F1": 1}

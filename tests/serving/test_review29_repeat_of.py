@@ -24,7 +24,7 @@ from tests.serving import test_review27_repeat_notice as notice
 from tests.serving import test_review28_repeat_precheck as precheck
 from tests.serving.helpers import Service
 from tests.serving.repeat_photos import COPIES, decoded, encoded, photo_view
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
 
@@ -52,7 +52,7 @@ def _cropped(data: bytes, fraction: float) -> bytes:
 def test_the_list_names_what_each_photo_view_names(scored, room):
     scored.create_family("F1")
     first = _upload(scored, "F1", room)
-    other = _upload(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
+    other = _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
     again = _upload(scored, "F1", COPIES["resized"](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     expected = {first["photo_id"]: [], other["photo_id"]: [], again["photo_id"]: told}
@@ -86,7 +86,7 @@ def test_the_list_reads_the_family_once_and_nothing_where_no_photo_repeats(
 ):
     scored.create_family("F1")
     first = _upload(scored, "F1", room)
-    _upload(scored, "F1", encoded(_look_alike(6)))  # another photo of the home
+    _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
     again = restart(scored, model_dir=photo_model)  # nothing cached
     store_reads = precheck._store_reads(again, monkeypatch)
     family_reads.calls = link_reads.calls = 0

@@ -28,7 +28,6 @@ from serving.rescore_ray import rescore_with_ray
 from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
 from tests.serving import rescore_fixtures, rescore_helpers
-from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving import test_rescore_ray_review19 as ray_actors
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
@@ -58,7 +57,7 @@ from vision.artifact import read_artifact
 
 # Fixtures: the tiny model (version test-0), a local Ray, Ray refused where it must not start,
 # and io.max_pixels and io.stored_max_pixels set as an administrator does.
-model, local_ray, no_ray = ray15.model, ray15.local_ray, rescore_helpers.no_ray
+model, local_ray, no_ray = rescore_helpers.model, rescore_helpers.local_ray, rescore_helpers.no_ray
 limits = rescore_fixtures.limits
 KEY = b"test-secret-key-0123456789abcdef"
 PROMOTE = "`shanyraq rescore promote --model DIR`"

@@ -26,12 +26,7 @@ import pytest
 from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service, started
-from tests.serving.test_review28_stale_repeats import (
-    _latest_version,
-    _record_repeats,
-    _refresh,
-    with_repeat,
-)
+from tests.serving.repeat_helpers import latest_version, record_repeats, refresh_all, with_repeat
 from tests.serving.test_review29_page_lock import (
     _assert_verified_unheld,
     _audited,
@@ -51,7 +46,7 @@ from vision import explain
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
 # F1 with two look-alike photos assessed before repeats were recorded (current), and F1 with
-# a copy of its room assessed counting it once (test_review28_stale_repeats).
+# a copy of its room assessed counting it once (repeat_helpers).
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 look_alikes, with_repeat = look_alikes, with_repeat
 # Two models that call every photo a kitchen, and a copy of the first (test_heatmap_model_review21).
@@ -100,7 +95,7 @@ def test_the_versions_are_listed_holding_no_transaction(
 ) -> None:
     service, made = look_alikes
     newer = service.assess("F1")  # the first is out of date now; the newest, current, is
-    _record_repeats(service, newer["assessment_id"], None)  # checked for repeats on reading
+    record_repeats(service, newer["assessment_id"], None)  # checked for repeats on reading
     listed = read_unheld(service, "/families/F1/assessments")
     assert [(v["version"], v["stale_reason"]) for v in listed] == [
         (made["version"] + 1, None),
@@ -115,12 +110,12 @@ def test_a_refresh_verifies_photos_holding_no_transaction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     service, copy, made = with_repeat
-    _record_repeats(service, made["assessment_id"], None)  # stale: it counted the copy twice
+    record_repeats(service, made["assessment_id"], None)  # stale: it counted the copy twice
     watch = _watched(service, database_url, monkeypatch)
-    report = _refresh(service)
+    report = refresh_all(service)
     assert report.refreshed == {"repeats": 1} and not report.failed
     _assert_verified_unheld(watch, service)
-    now = _latest_version(service, "F1")
+    now = latest_version(service, "F1")
     assert now.version == made["version"] + 1  # recomputed once, counting the copy once
     assert now.model_versions[REPEATED_KEY] == str(copy)
     assert len(_audited(service, "assessment_created", f"assessment:{now.id}")) == 1

@@ -15,12 +15,7 @@ from typing import Any
 from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service, criteria
-from tests.serving.test_review28_stale_repeats import (
-    _latest_version,
-    _record_repeats,
-    _refresh,
-    with_repeat,
-)
+from tests.serving.repeat_helpers import latest_version, record_repeats, refresh_all, with_repeat
 from tests.serving.test_review29_page_repeats import flagged, look_alikes
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
@@ -34,12 +29,12 @@ def test_a_family_stale_for_its_repeats_is_flagged_once_by_a_refresh(
     with_repeat: tuple[Service, int, dict[str, Any]], flagged: Counter[str]
 ) -> None:
     service, copy, made = with_repeat
-    _record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
+    record_repeats(service, made["assessment_id"], None)  # it counted the copy as a photo
     flagged.clear()
-    report = _refresh(service)
+    report = refresh_all(service)
     assert report.refreshed == {"repeats": 1} and not report.failed
     assert flagged == {"F1": 1}
-    now = _latest_version(service, "F1")
+    now = latest_version(service, "F1")
     assert now.version == made["version"] + 1
     assert now.model_versions[REPEATED_KEY] == str(copy)
 
@@ -53,15 +48,15 @@ def test_a_family_stale_for_its_record_is_flagged_once_by_a_refresh(
     moved = service.client.put("/families/F1", json=changed, headers=service.headers("inspector"))
     assert moved.status_code == 200 and moved.json()["version"] == 2, moved.text
     flagged.clear()
-    assert _refresh(service).refreshed == {"record": 1}
+    assert refresh_all(service).refreshed == {"record": 1}
     assert flagged == {"F1": 1}
-    assert _latest_version(service, "F1").model_versions[REPEATED_KEY] == str(copy)
+    assert latest_version(service, "F1").model_versions[REPEATED_KEY] == str(copy)
 
 
 def test_a_current_family_is_flagged_once_by_a_refresh_and_left_as_it_is(
     look_alikes: tuple[Service, dict[str, Any]], flagged: Counter[str]
 ) -> None:
     service, made = look_alikes
-    assert _refresh(service).refreshed == {}
+    assert refresh_all(service).refreshed == {}
     assert flagged == {"F1": 1}
-    assert _latest_version(service, "F1").version == made["version"]
+    assert latest_version(service, "F1").version == made["version"]

@@ -26,7 +26,6 @@ from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
-from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import STOPPED
 from tests.serving.rescore_helpers import (
@@ -47,7 +46,7 @@ from tests.serving.rescore_helpers import (
 from tests.serving.test_review30_rescore_ways import _entries, _follow
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = ray15.model, rescore_helpers.no_ray
+model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
 ADOPT_REST = "`shanyraq rescore promote --model DIR --adopt-rest`"
 
 

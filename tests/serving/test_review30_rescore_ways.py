@@ -31,14 +31,14 @@ from serving import audit
 from serving.cli import anchored_sessions, load_settings, open_with_key
 from serving.db.models import Photo, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.promote import RescoreScopePartialError, promote
+from serving.promote import promote
 from serving.rescore import rescore
+from serving.rescore_coverage import RescoreScopePartialError
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_reopened import kept_way, new_run_way
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
-from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import (
     STOPPED,
@@ -62,7 +62,7 @@ from tests.serving.rescore_helpers import (
 )
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = ray15.model, rescore_helpers.no_ray
+model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
 PROMOTE = "`shanyraq rescore promote --model DIR`"
 
 

@@ -22,7 +22,7 @@ from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore_ray import expected_provenance
 from serving.rescore_runs import since_key_of
 from serving.storage import PhotoStore
-from tests.serving import test_rescore_ray_review15 as ray15
+from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_helpers import (
     NEW_CODE,
@@ -36,7 +36,7 @@ from tests.serving.rescore_helpers import (
 from tests.serving.test_review30_rescore_ways import _follow
 
 # A fixture: the tiny model (version test-0).
-model = ray15.model
+model = rescore_helpers.model
 
 
 def _rescore(model: Path, config: Path, *options: str) -> Any:

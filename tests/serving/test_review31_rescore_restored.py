@@ -22,7 +22,6 @@ from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
-from tests.serving import test_rescore_ray_review15 as ray15
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_helpers import (
     MAX_PIXELS,
@@ -36,7 +35,7 @@ from tests.serving.test_rescore_ray_review15 import _finished_ray_run
 from tests.serving.test_review31_rescore_command import _discarded, retry_run_named_scores_one
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = ray15.model, rescore_helpers.no_ray
+model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
 
 
 def _rescore(model: Path, config: Path, *options: str) -> Any:

@@ -21,7 +21,7 @@ from serving import pipeline as pipeline_module
 from serving.errors import UnavailableError
 from serving.pipeline import PhotoPipeline
 from tests.serving.helpers import HungEngine, jpeg
-from tests.vision.test_batcher import BOUND_S, _outcomes
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 
 TIMEOUT_S = 4 * BOUND_S  # the loop's timer for an upload never fires within a test
 
@@ -60,7 +60,7 @@ def _answer_of_an_upload_abandoned(
             assert await asyncio.to_thread(engine.called.wait, BOUND_S)
             clock.now += advance_s
             closing = asyncio.create_task(pipeline.aclose())
-            (answer,) = await _outcomes([upload])
+            (answer,) = await caller_outcomes([upload])
             return answer
         finally:
             engine.release.set()

@@ -25,9 +25,9 @@ from serving.reassessment import find_stale, resolve_refresh_actor
 from serving.state import Services
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service, criteria
+from tests.serving.repeat_helpers import filed_photo, latest_version
 from tests.serving.repeat_photos import COPIES, encoded
-from tests.serving.test_review28_stale_repeats import _filed, _latest_version
-from tests.vision.test_reuse import _look_alike
+from tests.vision.reuse_helpers import look_alike
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -44,7 +44,7 @@ def command(scored: Service) -> Iterator[Services]:
     close_services(services)
 
 
-def _refresh(services: Services) -> Any:
+def refresh_all(services: Services) -> Any:
     with services.readers() as session:
         actor = resolve_refresh_actor(session, "admin_national", region=None)
     return refresh(services, actor=actor, progress=False)
@@ -52,9 +52,9 @@ def _refresh(services: Services) -> Any:
 
 def _file_room_and_copy(service: Service, room: bytes) -> int:
     """F1 files the room, a look-alike of another home and a copy of the room: the copy's id."""
-    _filed(service, "F1", room)
-    _filed(service, "F1", encoded(_look_alike(6)))
-    return _filed(service, "F1", COPIES["re-encoded"](room))
+    filed_photo(service, "F1", room)
+    filed_photo(service, "F1", encoded(look_alike(6)))
+    return filed_photo(service, "F1", COPIES["re-encoded"](room))
 
 
 def test_an_assessment_counting_a_copy_filed_after_the_command_started_is_left_current(
@@ -66,9 +66,9 @@ def test_an_assessment_counting_a_copy_filed_after_the_command_started_is_left_c
     assert made["model_versions"][REPEATED_KEY] == str(copy)
 
     assert find_stale(command) == []
-    report = _refresh(command)
+    report = refresh_all(command)
     assert report.refreshed == {} and not report.failed
-    kept = _latest_version(scored, "F1")
+    kept = latest_version(scored, "F1")
     assert kept.version == made["version"]
     assert kept.model_versions[REPEATED_KEY] == str(copy)
 
@@ -91,9 +91,9 @@ def test_a_family_whose_photos_come_between_finding_and_recomputing_counts_its_c
         return found
 
     monkeypatch.setattr(assessments_refresh, "find_stale", found_then_filed)
-    report = _refresh(command)
+    report = refresh_all(command)
     assert report.refreshed == {"record": 1} and not report.failed
-    now = _latest_version(scored, "F1")
+    now = latest_version(scored, "F1")
     assert now.version == made["version"] + 1
     assert now.model_versions[REPEATED_KEY] == str(filed[0])  # as a fresh assessment counts it
     assert now.result["photos"]["repeated"] == 1

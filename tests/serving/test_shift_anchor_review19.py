@@ -16,8 +16,8 @@ from serving.audit_anchor import anchor_sessions
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
 from tests.serving import test_audit_verify_review17
+from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 from tests.serving.test_audit_tail import drop_audit_guards
-from tests.serving.test_audit_verify_review17 import KEY, _append, _problems, _sessions
 
 engine = test_audit_verify_review17.engine  # a migrated database's engine
 
@@ -39,27 +39,27 @@ def test_half_a_line_left_by_a_crash_does_not_swallow_the_next_head(engine, tmp_
     """The next head's line ran on from the half line, was unreadable and skipped: the
     entry it anchored could then be cut from the log's end unseen."""
     anchor = tmp_path / "anchor.log"
-    sessions = _sessions(engine, anchor)
-    _append(sessions, 2)
+    sessions = audit_sessions(engine, anchor)
+    append_entries(sessions, 2)
     with anchor.open("ab") as handle:
         handle.write(b"3 0a1b")  # what a crash mid-write leaves
-    _append(sessions, 1)  # entry 3, the rolled-back write's seq
-    assert _problems(sessions) == []  # the half line is no alarm
+    append_entries(sessions, 1)  # entry 3, the rolled-back write's seq
+    assert audit_problems(sessions) == []  # the half line is no alarm
     _cut_tail_with_key(engine, 2)
-    assert _problems(sessions) == [
+    assert audit_problems(sessions) == [
         "the log ends at seq 2 but the anchor saw seq 3: entries were removed from its end"
     ]
 
 
 def test_a_blank_line_is_not_reported_unreadable(engine, tmp_path, caplog):
     anchor = tmp_path / "anchor.log"
-    sessions = _sessions(engine, anchor)
-    _append(sessions, 1)
+    sessions = audit_sessions(engine, anchor)
+    append_entries(sessions, 1)
     with anchor.open("ab") as handle:
         handle.write(b"2 half")
-    _append(sessions, 1)
+    append_entries(sessions, 1)
     with caplog.at_level(logging.WARNING, logger="serving.audit_anchor"):
-        assert _problems(sessions) == []
+        assert audit_problems(sessions) == []
     assert "skipped 1 unreadable anchor line(s)" in caplog.text  # the half line alone
 
 
@@ -67,7 +67,7 @@ def test_a_session_closed_without_commit_anchors_no_head(engine, tmp_path):
     """Its pending head outlived the close, and its next commit, with no append of its own,
     anchored a hash the log never had: a false alarm once the seq was reused."""
     anchor = tmp_path / "anchor.log"
-    sessions = _sessions(engine, anchor)
+    sessions = audit_sessions(engine, anchor)
     session = sessions()
     audit.append(session, KEY, actor="amina", action="viewed")
     session.close()  # no commit: the append is gone
@@ -75,14 +75,14 @@ def test_a_session_closed_without_commit_anchors_no_head(engine, tmp_path):
     session.commit()
     session.close()
     assert not anchor.exists() or anchor.read_bytes() == b""
-    _append(sessions, 1)  # seq 1 again, another hash
-    assert _problems(sessions) == []
+    append_entries(sessions, 1)  # seq 1 again, another hash
+    assert audit_problems(sessions) == []
     assert len(anchor.read_text().splitlines()) == 1
 
 
 def test_committed_heads_are_still_anchored_after_the_close_rule(engine, tmp_path):
     anchor = tmp_path / "anchor.log"
-    sessions = _sessions(engine, anchor)
+    sessions = audit_sessions(engine, anchor)
     with session_scope(sessions) as session:
         audit.append(session, KEY, actor="amina", action="viewed")
         audit.append(session, KEY, actor="amina", action="viewed")
@@ -103,7 +103,7 @@ def test_an_anchor_others_may_write_to_is_warned_about(engine, tmp_path, caplog,
         anchor.chmod(0o600)
         (anchor if how == "file_mode" else folder).chmod(0o666 if how == "file_mode" else 0o777)
     with caplog.at_level(logging.WARNING, logger="serving.audit_anchor"):
-        _sessions(engine, anchor)
+        audit_sessions(engine, anchor)
     assert f"audit anchor {anchor}" in caplog.text and "cannot show" in caplog.text
 
 
@@ -116,8 +116,8 @@ def test_a_private_anchor_and_a_link_to_one_raise_no_warning(engine, tmp_path, c
     link = tmp_path / "link.log"
     link.symlink_to(target)
     with caplog.at_level(logging.WARNING, logger="serving.audit_anchor"):
-        _sessions(engine, target)
-        anchor_sessions(_sessions(engine), link)
+        audit_sessions(engine, target)
+        anchor_sessions(audit_sessions(engine), link)
     assert "audit anchor" not in caplog.text
 
 

@@ -15,7 +15,7 @@ from serving.db.models import AuditEntry, IdempotencyKey, Photo
 from serving.db.session import session_scope
 from tests.serving.helpers import Service, hung_model, jpeg
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.vision.test_batcher import BOUND_S
+from tests.vision.batcher_helpers import BOUND_S
 
 
 def _audited(service: Service, action: str) -> list[AuditEntry]:

@@ -1,5 +1,6 @@
-"""Helpers for the decoding tests (vision.io): the pixel limit they decode under, a PNG pixel
-bomb, and JPEGs whose EXIF is written entry by entry (malformed values included)."""
+"""Helpers for the decoding tests (vision.io): the pixel limit they decode under, PNGs built
+chunk by chunk from their filtered rows (a pixel bomb among them), JPEGs of noise and JPEGs cut
+short, and JPEGs whose EXIF is written entry by entry (malformed values included)."""
 
 from __future__ import annotations
 
@@ -7,27 +8,80 @@ import io
 import struct
 import zlib
 
+import numpy as np
 from PIL import Image
 
 LIMIT = 50_000_000
+# Adam7's passes as (x0, dx, y0, dy): where a pass's columns and rows start, and their step.
+ADAM7 = ((0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4),
+         (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2))  # fmt: skip
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body and the CRC over type and body."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_file(
+    header: tuple[int, int, int, int, int],
+    filtered: bytes,
+    *,
+    idat_size: int | None = None,
+    extra: bytes = b"",
+) -> bytes:
+    """A PNG from IHDR (width, height, depth, colour type, interlace) and its filtered rows,
+    compressed as one zlib stream cut into IDAT chunks of `idat_size` bytes."""
+    width, height, depth, colour, interlace = header
+    stream = zlib.compress(filtered)
+    size = idat_size or len(stream)
+    idats = b"".join(png_chunk(b"IDAT", stream[i : i + size]) for i in range(0, len(stream), size))
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + idats + png_chunk(b"IEND", b"")
+
+
+def png_rows(pixels: np.ndarray) -> list[bytes]:
+    """The filtered rows of a non-interlaced image: filter type 0 (none) on each row."""
+    return [b"\x00" + row.tobytes() for row in pixels]
+
+
+def adam7_rows(pixels: np.ndarray, pack=lambda row: row.tobytes()) -> list[bytes]:
+    """The filtered rows of an Adam7-interlaced image, pass after pass."""
+    rows = []
+    for x0, dx, y0, dy in ADAM7:
+        reduced = pixels[y0::dy, x0::dx]
+        if reduced.shape[0] and reduced.shape[1]:
+            rows += [b"\x00" + pack(row) for row in reduced]
+    return rows
 
 
 def png_bomb(width: int = 20000, height: int = 20000, rows: int = 200) -> bytes:
     """A valid PNG header for a huge all-black image; the compressed data is a few KB, and
     holds only `rows` rows unless told more (a header-only bomb never gets to the rows)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
     compressor = zlib.compressobj(9)
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     data = b"".join(compressor.compress(row) for _ in range(rows)) + compressor.flush()
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", data)
+        + png_chunk(b"IEND", b"")
     )
+
+
+def noise_jpeg(size: tuple[int, int] = (400, 400), mode: str = "RGB", **save) -> bytes:
+    """A JPEG (quality 90) of random pixels, `size` as (width, height), saved in `mode` with
+    Pillow's other save options `save`."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    image.convert(mode).save(buffer, format="JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+def cut_jpeg(data: bytes, fraction: float) -> bytes:
+    """`data` cut `fraction` of the way through, then closed with an EOI marker."""
+    return data[: int(len(data) * fraction)] + b"\xff\xd9"
 
 
 def jpeg_with_ifd(entries: list[tuple[int, int, int, bytes]], extra: bytes = b"") -> bytes:

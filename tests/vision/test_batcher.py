@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from tests.aio import run as _run
-from vision.batcher import BatcherClosedError, MicroBatcher
+from tests.aio import run
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
+from vision.batcher import MicroBatcher
+from vision.batcher_errors import BatcherClosedError
 
 
 def test_each_caller_gets_its_own_result_under_concurrency():
@@ -21,7 +23,7 @@ def test_each_caller_gets_its_own_result_under_concurrency():
         async with MicroBatcher(square, max_batch=8, max_wait_ms=50) as batcher:
             return await asyncio.gather(*(batcher.submit(i) for i in range(50)))
 
-    assert _run(main()) == [i * i for i in range(50)]
+    assert run(main()) == [i * i for i in range(50)]
     assert max(len(c) for c in calls) == 8  # full batches formed
     assert [x for c in calls for x in c] == list(range(50))  # arrival order preserved
 
@@ -36,7 +38,7 @@ def test_partial_batch_runs_after_max_wait():
         await batcher.aclose()
         return list(results), batcher.batch_sizes
 
-    results, sizes = _run(main())
+    results, sizes = run(main())
     assert results == [0, 2, 4]
     assert sizes == [3]  # never reached 64: the wait bound released it
 
@@ -53,7 +55,7 @@ def test_batch_error_reaches_only_the_failing_caller():
                 *(batcher.submit(i) for i in range(20)), return_exceptions=True
             )
 
-    results = _run(main())
+    results = run(main())
     assert isinstance(results[13], ValueError)
     assert [r for i, r in enumerate(results) if i != 13] == [i + 1 for i in range(20) if i != 13]
 
@@ -68,7 +70,7 @@ def test_exception_results_are_raised_to_their_caller():
                 *(batcher.submit(i) for i in range(10)), return_exceptions=True
             )
 
-    results = _run(main())
+    results = run(main())
     assert [type(r) for r in results[::5]] == [KeyError, KeyError]
     assert [r for i, r in enumerate(results) if i % 5] == [i for i in range(10) if i % 5]
 
@@ -79,7 +81,7 @@ def test_wrong_result_count_is_an_error_for_the_callers():
             await batcher.submit(1)
 
     with pytest.raises(RuntimeError, match="0 results for 1"):
-        _run(main())
+        run(main())
 
 
 def test_closed_batcher_refuses_new_work():
@@ -90,7 +92,7 @@ def test_closed_batcher_refuses_new_work():
         await batcher.submit("b")
 
     with pytest.raises(BatcherClosedError):
-        _run(main())
+        run(main())
 
 
 def test_cancelled_caller_does_not_break_the_others():
@@ -112,7 +114,7 @@ def test_cancelled_caller_does_not_break_the_others():
             release.set()
             return [await first, await last]
 
-    assert _run(main()) == [1, 3]
+    assert run(main()) == [1, 3]
 
 
 @pytest.mark.parametrize(
@@ -124,14 +126,6 @@ def test_bad_settings_refused(kwargs):
 
 
 # --- closing with callers still waiting: every one is answered --------------------------------
-
-BOUND_S = 5.0  # no caller may wait longer than this in these tests
-
-
-async def _outcomes(callers: list[asyncio.Task]) -> list[object]:
-    _, pending = await asyncio.wait(callers, timeout=BOUND_S)
-    assert not pending, f"{len(pending)} caller(s) left waiting"
-    return [c.exception() or c.result() for c in callers]
 
 
 def test_close_lets_the_running_batch_finish_and_fails_the_queued():
@@ -150,9 +144,9 @@ def test_close_lets_the_running_batch_finish_and_fails_the_queued():
         await asyncio.sleep(0)  # let aclose cancel the worker while the batch still runs
         release.set()
         await asyncio.wait_for(closing, BOUND_S)
-        return await _outcomes(callers)
+        return await caller_outcomes(callers)
 
-    outcomes = _run(main())
+    outcomes = run(main())
     assert outcomes[:2] == [0, 10]
     assert all(isinstance(o, BatcherClosedError) for o in outcomes[2:]), outcomes
 
@@ -170,9 +164,9 @@ def test_close_answers_a_caller_the_worker_is_collecting_a_batch_for():
 
         await asyncio.wait_for(taken(), BOUND_S)
         await asyncio.wait_for(batcher.aclose(), BOUND_S)
-        return await _outcomes([caller])
+        return await caller_outcomes([caller])
 
-    (outcome,) = _run(main())
+    (outcome,) = run(main())
     assert isinstance(outcome, BatcherClosedError)
 
 
@@ -186,11 +180,11 @@ def test_a_worker_that_dies_answers_its_callers():
 
         batcher: MicroBatcher[int, int] = MicroBatcher(dying_engine, max_batch=2, max_wait_ms=0)
         callers = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
-        outcomes = await _outcomes(callers)
+        outcomes = await caller_outcomes(callers)
         await asyncio.wait_for(batcher.aclose(), BOUND_S)
         return outcomes
 
-    outcomes = _run(main())
+    outcomes = run(main())
     assert all(isinstance(o, BatcherClosedError) for o in outcomes), outcomes
     assert "Stop" in str(outcomes[0])
 
@@ -213,9 +207,9 @@ def test_close_as_an_item_arrives_while_a_batch_is_collected_does_not_hang():
             closing.cancel()
             if batcher._worker is not None:
                 batcher._worker.cancel()  # let the test end
-        outcomes = await _outcomes([first, second]) if done else []
+        outcomes = await caller_outcomes([first, second]) if done else []
         return bool(done), outcomes
 
-    closed, outcomes = _run(main())
+    closed, outcomes = run(main())
     assert closed, "aclose hung"
     assert all(isinstance(o, BatcherClosedError) for o in outcomes), outcomes

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.vision.test_batcher import BOUND_S, _outcomes, _run
-from vision.batcher import BATCH_SIZES_KEPT, BatcherClosedError, MicroBatcher
+from tests.aio import run
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
+from vision.batcher import BATCH_SIZES_KEPT, MicroBatcher
+from vision.batcher_errors import BatcherClosedError
 
 
 def test_a_batch_function_raising_stopiteration_fails_only_its_caller():
@@ -21,11 +23,11 @@ def test_a_batch_function_raising_stopiteration_fails_only_its_caller():
         batcher = MicroBatcher(engine, max_batch=4, max_wait_ms=1)
         callers = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
         try:
-            return await _outcomes(callers)
+            return await caller_outcomes(callers)
         finally:
             await asyncio.wait_for(batcher.aclose(), BOUND_S)
 
-    outcomes = _run(main())
+    outcomes = run(main())
     assert outcomes[:2] == [0, 10] and outcomes[3] == 30, outcomes
     assert isinstance(outcomes[2], RuntimeError) and "StopIteration" in str(outcomes[2])
 
@@ -38,12 +40,12 @@ def test_a_stopiteration_result_is_an_error_for_its_caller_only():
 
     async def main() -> tuple[list[object], object]:
         batcher: MicroBatcher[int, object] = MicroBatcher(engine, max_batch=4, max_wait_ms=1)
-        outcomes = await _outcomes([asyncio.create_task(batcher.submit(i)) for i in range(4)])
+        outcomes = await caller_outcomes([asyncio.create_task(batcher.submit(i)) for i in range(4)])
         later = await asyncio.wait_for(batcher.submit(7), BOUND_S)  # the worker still serves
         await asyncio.wait_for(batcher.aclose(), BOUND_S)
         return outcomes, later
 
-    outcomes, later = _run(main())
+    outcomes, later = run(main())
     assert [outcomes[0], *outcomes[2:]] == [0, 2, 3], outcomes
     assert isinstance(outcomes[1], RuntimeError) and not isinstance(outcomes[1], BatcherClosedError)
     assert later == 7
@@ -60,9 +62,9 @@ def test_a_plain_callable_returning_a_coroutine_is_awaited():
             lambda items: engine(items), max_batch=4, max_wait_ms=1
         )
         async with batcher as b:
-            return await _outcomes([asyncio.create_task(b.submit(i)) for i in range(3)])
+            return await caller_outcomes([asyncio.create_task(b.submit(i)) for i in range(3)])
 
-    assert _run(main()) == [0, 2, 4]
+    assert run(main()) == [0, 2, 4]
 
 
 def test_a_closer_that_gives_up_still_answers_the_queued_callers():
@@ -84,9 +86,9 @@ def test_a_closer_that_gives_up_still_answers_the_queued_callers():
         closing.cancel()  # the closer gives up while the batch still runs
         release.set()
         await asyncio.wait([closing], timeout=BOUND_S)
-        return await _outcomes(callers)
+        return await caller_outcomes(callers)
 
-    outcomes = _run(main())
+    outcomes = run(main())
     assert outcomes[0] == 0  # the running batch still answers its caller
     assert all(isinstance(o, BatcherClosedError) for o in outcomes[1:]), outcomes
 
@@ -96,8 +98,8 @@ def test_close_in_a_later_event_loop_than_the_one_served():
     # close_services): aclose waited on the finished worker of the closed loop and raised
     # "Event loop is closed".
     batcher: MicroBatcher[str, str] = MicroBatcher(lambda items: items, max_batch=2, max_wait_ms=1)
-    assert _run(asyncio.wait_for(batcher.submit("a"), BOUND_S)) == "a"
-    _run(asyncio.wait_for(batcher.aclose(), BOUND_S))
+    assert run(asyncio.wait_for(batcher.submit("a"), BOUND_S)) == "a"
+    run(asyncio.wait_for(batcher.aclose(), BOUND_S))
 
     async def refused() -> object:
         try:
@@ -105,7 +107,7 @@ def test_close_in_a_later_event_loop_than_the_one_served():
         except BatcherClosedError as exc:
             return exc
 
-    assert isinstance(_run(refused()), BatcherClosedError)
+    assert isinstance(run(refused()), BatcherClosedError)
 
 
 def test_a_cancelled_caller_in_a_running_batch_leaves_the_others_and_the_worker_intact():
@@ -127,7 +129,7 @@ def test_a_cancelled_caller_in_a_running_batch_leaves_the_others_and_the_worker_
             outcomes: list[object] = ["cancelled" if c.cancelled() else c.result() for c in callers]
             return outcomes, await asyncio.wait_for(batcher.submit(5), BOUND_S)
 
-    outcomes, later = _run(main())
+    outcomes, later = run(main())
     assert outcomes == [100, "cancelled", 102]
     assert later == 105
 
@@ -143,6 +145,6 @@ def test_the_batch_size_record_stays_bounded():
                 await asyncio.wait_for(batcher.submit(i), BOUND_S)
             return batcher.batch_sizes
 
-    sizes = _run(main())
+    sizes = run(main())
     assert BATCH_SIZES_KEPT <= len(sizes) <= 2 * BATCH_SIZES_KEPT
     assert set(sizes) == {1}

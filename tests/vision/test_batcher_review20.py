@@ -8,7 +8,8 @@ import concurrent.futures
 
 import pytest
 
-from tests.vision.test_batcher import BOUND_S, _outcomes, _run
+from tests.aio import run
+from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
 
 
@@ -34,12 +35,12 @@ def test_a_batch_function_raising_cancelled_error_fails_only_its_caller(engine):
         batcher: MicroBatcher[int, int] = MicroBatcher(engine, max_batch=4, max_wait_ms=1)
         try:
             callers = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
-            outcomes = await _outcomes(callers)
+            outcomes = await caller_outcomes(callers)
             return outcomes, await asyncio.wait_for(batcher.submit(5), BOUND_S)
         finally:
             await asyncio.wait_for(batcher.aclose(), BOUND_S)
 
-    outcomes, later = _run(main())
+    outcomes, later = run(main())
     assert [outcomes[0], outcomes[1], outcomes[3]] == [0, 10, 30], outcomes
     assert isinstance(outcomes[2], RuntimeError) and "CancelledError" in str(outcomes[2])
     assert later == 50  # the worker still serves
@@ -56,7 +57,7 @@ def test_a_cancelled_error_result_is_an_error_not_a_cancellation_of_its_caller()
             assert not pending
             return ["cancelled" if c.cancelled() else c.exception() or c.result() for c in callers]
 
-    outcomes = _run(main())
+    outcomes = run(main())
     assert [outcomes[0], outcomes[2]] == [0, 2], outcomes
     assert isinstance(outcomes[1], RuntimeError), outcomes
 
@@ -86,10 +87,10 @@ def test_a_caller_that_left_while_queued_takes_no_slot_in_the_next_batch():
             gone.cancel()
             await asyncio.wait([gone])
             release.set()
-            return await _outcomes([*running, *waiting])
+            return await caller_outcomes([*running, *waiting])
         finally:
             release.set()
             await asyncio.wait_for(batcher.aclose(), BOUND_S)
 
-    assert _run(main()) == ["X", "Y", "B", "C"]
+    assert run(main()) == ["X", "Y", "B", "C"]
     assert calls == [["x", "y"], ["b", "c"]]

@@ -24,7 +24,7 @@ from PIL import Image
 from serving.web.i18n import translator
 from serving.web.times import shown_time, utc_offset
 from shanyraq.errors import CorruptImageError
-from tests.vision.test_io_incomplete import _adam7, _chunk, _png, _rows
+from tests.vision.io_helpers import adam7_rows, png_chunk, png_file, png_rows
 from vision.io import decode_image
 
 LIMIT = 50_000_000
@@ -185,7 +185,7 @@ def _png_file(image: Image.Image, **save) -> bytes:
 
 def test_png_missing_its_end_chunk_decodes_whole():
     data = _png_file(Image.fromarray(_noise(80, 60)))
-    assert data.endswith(_chunk(b"IEND", b""))
+    assert data.endswith(png_chunk(b"IEND", b""))
     decoded = decode_image(data[:-12], max_pixels=LIMIT)
     np.testing.assert_array_equal(decoded.pixels, _noise(80, 60))
 
@@ -196,14 +196,14 @@ def test_png_cut_inside_its_image_data_is_refused(fraction, closed):
     data = _png_file(Image.fromarray(_noise(80, 60)))
     body = data.index(b"IDAT") + 4
     cut = body + int((len(data) - 12 - 4 - body) * fraction)
-    _refused(data[:cut] + (_chunk(b"IEND", b"") if closed else b""))
+    _refused(data[:cut] + (png_chunk(b"IEND", b"") if closed else b""))
 
 
 @pytest.mark.parametrize("kept", [8, 20, 33], ids=["signature", "half-IHDR", "IHDR"])
 @pytest.mark.parametrize("closed", [False, True], ids=["bare", "closed-with-IEND"])
 def test_png_of_only_its_header_is_refused(kept, closed):
     data = _png_file(Image.fromarray(_noise(80, 60)))
-    _refused(data[:kept] + (_chunk(b"IEND", b"") if closed else b""))
+    _refused(data[:kept] + (png_chunk(b"IEND", b"") if closed else b""))
 
 
 def _apng() -> tuple[bytes, list[np.ndarray]]:
@@ -228,7 +228,7 @@ def test_apng_decodes_to_its_whole_default_image():
 def test_apng_cut_inside_its_default_image_is_refused(closed):
     data, _ = _apng()
     cut = data[: data.index(b"IDAT") + 2000]
-    _refused(cut + (_chunk(b"IEND", b"") if closed else b""))
+    _refused(cut + (png_chunk(b"IEND", b"") if closed else b""))
 
 
 @pytest.mark.parametrize(("colour", "channels"), [(0, 1), (2, 3), (6, 4)])
@@ -236,9 +236,9 @@ def test_interlaced_16_bit_png_whole_is_exact_and_short_refused(colour, channels
     width, height = 21, 13
     pixels = np.random.default_rng(colour).integers(0, 65536, (height, width, channels))
     pixels = pixels.astype(">u2")
-    rows = _adam7(pixels)
+    rows = adam7_rows(pixels)
     header = (width, height, 16, colour, 1)
-    whole = _png(header, b"".join(rows))
+    whole = png_file(header, b"".join(rows))
     decoded = decode_image(whole, max_pixels=LIMIT)
     # Every pixel of every pass in place: 16-bit levels scaled to 8 (vision.io: / 257).
     expected = np.round(pixels[..., :3].astype(np.float64) / 257).astype(np.uint8)
@@ -249,13 +249,13 @@ def test_interlaced_16_bit_png_whole_is_exact_and_short_refused(colour, channels
     difference = np.abs(decoded.pixels.astype(int) - expected)
     assert difference.max() <= 2  # alpha is blended in 8 bits: rounding, not misplacement
     for short in (rows[:-1], rows[: len(rows) // 2]):
-        assert "PNG data is incomplete" in _refused(_png(header, b"".join(short)))
+        assert "PNG data is incomplete" in _refused(png_file(header, b"".join(short)))
 
 
 def test_16_bit_png_short_by_one_row_is_refused():
     pixels = np.random.default_rng(5).integers(0, 65536, (30, 20 * 3)).astype(">u2")
-    rows = _rows(pixels)
-    assert "incomplete" in _refused(_png((20, 30, 16, 2, 0), b"".join(rows[:-1])))
+    rows = png_rows(pixels)
+    assert "incomplete" in _refused(png_file((20, 30, 16, 2, 0), b"".join(rows[:-1])))
 
 
 # --- Times on the pages ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
+from tests.vision.io_helpers import png_chunk
 from tests.vision.test_completeness_times_review16 import (
     _jpeg,
     _noise,
@@ -27,7 +28,6 @@ from tests.vision.test_completeness_times_review16 import (
     _refused,
     _segments,
 )
-from tests.vision.test_io_incomplete import _chunk
 from vision.completeness import jpeg_scan_end
 from vision.io import decode_image
 from vision.io_exif import MAX_EXIF_BYTES
@@ -62,9 +62,9 @@ def _png(array: np.ndarray, block: bytes, *, where: str) -> bytes:
     Image.fromarray(array).save(buffer, format="PNG", pnginfo=info)
     data = buffer.getvalue()
     if where == "eXIf-before-pixels":
-        return data[:33] + _chunk(b"eXIf", block) + data[33:]
+        return data[:33] + png_chunk(b"eXIf", block) + data[33:]
     if where == "eXIf-after-pixels":
-        return data[:-12] + _chunk(b"eXIf", block) + data[-12:]
+        return data[:-12] + png_chunk(b"eXIf", block) + data[-12:]
     return data
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from shanyraq.errors import CorruptImageError
 from tests.vision.engine_fixtures import make_artifact, room_scene
+from tests.vision.icc_helpers import ADOBE_COLORANTS, rgb_profile
 from vision.bulk import CpuBytesScorer, PhotoBytes
 from vision.engine import Engine
 from vision.gpu import TensorBytesScorer, jpeg_header
@@ -103,10 +104,8 @@ def _as_on_the_cpu_path(tensor: TensorBytesScorer, data: bytes):
 
 def test_a_jpeg_whose_colours_vision_io_converts_gives_the_cpu_paths_very_input(scorers):
     # nvJPEG knows no ICC profiles: an Adobe RGB photo goes to vision.io, which converts it.
-    from tests.vision.test_io_review14 import ADOBE_COLORANTS, _rgb_profile
-
     buffer = io.BytesIO()
-    profile = _rgb_profile(ADOBE_COLORANTS, 2.2, "Adobe RGB (test)")
+    profile = rgb_profile(ADOBE_COLORANTS, 2.2, "Adobe RGB (test)")
     Image.fromarray(room_scene(5, height=128, width=128)).save(
         buffer, format="JPEG", quality=90, icc_profile=profile
     )

@@ -8,9 +8,7 @@ Pillow gives for it.
 from __future__ import annotations
 
 import io
-import struct
 import tracemalloc
-import zlib
 
 import cv2
 import numpy as np
@@ -19,41 +17,19 @@ from PIL import Image
 
 import vision.io
 from shanyraq.errors import CorruptImageError
+from tests.vision.io_helpers import (
+    LIMIT,
+    adam7_rows,
+    cut_jpeg,
+    noise_jpeg,
+    png_chunk,
+    png_file,
+    png_rows,
+)
 from vision.completeness import check_png_rows
 from vision.io import decode_image
 
-LIMIT = 50_000_000
-# Adam7's passes as (x0, dx, y0, dy): where a pass's columns and rows start, and their step.
-ADAM7 = ((0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4),
-         (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2))  # fmt: skip
-
-
 # --- PNG: the compressed rows stop early ------------------------------------------------------
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def _png(
-    header: tuple[int, int, int, int, int],
-    filtered: bytes,
-    *,
-    idat_size: int | None = None,
-    extra: bytes = b"",
-) -> bytes:
-    """A PNG from IHDR (width, height, depth, colour type, interlace) and its filtered rows,
-    compressed as one zlib stream cut into IDAT chunks of `idat_size` bytes."""
-    width, height, depth, colour, interlace = header
-    stream = zlib.compress(filtered)
-    size = idat_size or len(stream)
-    idats = b"".join(_chunk(b"IDAT", stream[i : i + size]) for i in range(0, len(stream), size))
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + extra + idats + _chunk(b"IEND", b"")
-
-
-def _rows(pixels: np.ndarray) -> list[bytes]:
-    return [b"\x00" + row.tobytes() for row in pixels]  # filter type 0 (none) on each row
 
 
 def _rgb(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -61,8 +37,8 @@ def _rgb(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 
 def test_png_whose_rows_stop_early_is_refused_not_filled_black():
-    rows = _rows(_rgb(100, 100))
-    data = _png((100, 100, 8, 2, 0), b"".join(rows[:20]))  # 20 rows of 100, then IEND
+    rows = png_rows(_rgb(100, 100))
+    data = png_file((100, 100, 8, 2, 0), b"".join(rows[:20]))  # 20 rows of 100, then IEND
     with pytest.raises(CorruptImageError, match=r"PNG data is incomplete .*20% .*upload"):
         decode_image(data, max_pixels=LIMIT)
 
@@ -70,8 +46,8 @@ def test_png_whose_rows_stop_early_is_refused_not_filled_black():
 @pytest.mark.parametrize("kept", [1, 50, 99])
 @pytest.mark.parametrize("idat_size", [None, 97])
 def test_png_short_by_any_number_of_rows_is_refused(kept, idat_size):
-    rows = _rows(_rgb(64, 100, seed=kept))
-    data = _png((64, 100, 8, 2, 0), b"".join(rows[:kept]), idat_size=idat_size)
+    rows = png_rows(_rgb(64, 100, seed=kept))
+    data = png_file((64, 100, 8, 2, 0), b"".join(rows[:kept]), idat_size=idat_size)
     with pytest.raises(CorruptImageError, match="PNG data is incomplete"):
         decode_image(data, max_pixels=LIMIT)
 
@@ -87,49 +63,39 @@ def test_short_png_of_each_colour_type_is_refused_and_a_whole_one_accepted(
     rng = np.random.default_rng(colour)
     dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
     pixels = rng.integers(0, 256 if palette else 2**depth, (height, width * channels))
-    rows = _rows(pixels.astype(dtype))
-    extra = _chunk(b"PLTE", bytes(range(256)) * 3) if palette else b""
-    whole = _png((width, height, depth, colour, 0), b"".join(rows), extra=extra)
+    rows = png_rows(pixels.astype(dtype))
+    extra = png_chunk(b"PLTE", bytes(range(256)) * 3) if palette else b""
+    whole = png_file((width, height, depth, colour, 0), b"".join(rows), extra=extra)
     assert decode_image(whole, max_pixels=LIMIT).size == (width, height)
-    short = _png((width, height, depth, colour, 0), b"".join(rows[:-1]), extra=extra)
+    short = png_file((width, height, depth, colour, 0), b"".join(rows[:-1]), extra=extra)
     with pytest.raises(CorruptImageError, match="PNG data is incomplete"):
         decode_image(short, max_pixels=LIMIT)
-
-
-def _adam7(pixels: np.ndarray, pack=lambda row: row.tobytes()) -> list[bytes]:
-    """The filtered rows of an Adam7-interlaced image, pass after pass."""
-    rows = []
-    for x0, dx, y0, dy in ADAM7:
-        reduced = pixels[y0::dy, x0::dx]
-        if reduced.shape[0] and reduced.shape[1]:
-            rows += [b"\x00" + pack(row) for row in reduced]
-    return rows
 
 
 @pytest.mark.parametrize(("width", "height"), [(1, 1), (3, 5), (9, 17), (33, 20), (8, 8)])
 def test_interlaced_png_whole_is_accepted_and_short_refused(width, height):
     pixels = _rgb(width, height, seed=width)
-    rows = _adam7(pixels)
-    decoded = decode_image(_png((width, height, 8, 2, 1), b"".join(rows)), max_pixels=LIMIT)
+    rows = adam7_rows(pixels)
+    decoded = decode_image(png_file((width, height, 8, 2, 1), b"".join(rows)), max_pixels=LIMIT)
     np.testing.assert_array_equal(decoded.pixels, pixels)
-    short = _png((width, height, 8, 2, 1), b"".join(rows[:-1]))  # 1x1: no row at all
+    short = png_file((width, height, 8, 2, 1), b"".join(rows[:-1]))  # 1x1: no row at all
     with pytest.raises(CorruptImageError, match=r"PNG data is (incomplete|truncated)"):
         decode_image(short, max_pixels=LIMIT)
 
 
 def test_interlaced_one_bit_png_counts_partial_bytes():
     bits = np.random.default_rng(1).integers(0, 2, (13, 11)).astype(np.uint8)
-    rows = _adam7(bits, pack=lambda row: np.packbits(row).tobytes())
-    decoded = decode_image(_png((11, 13, 1, 0, 1), b"".join(rows)), max_pixels=LIMIT)
+    rows = adam7_rows(bits, pack=lambda row: np.packbits(row).tobytes())
+    decoded = decode_image(png_file((11, 13, 1, 0, 1), b"".join(rows)), max_pixels=LIMIT)
     np.testing.assert_array_equal(decoded.pixels[..., 0], bits * 255)
     with pytest.raises(CorruptImageError, match="PNG data is incomplete"):
-        decode_image(_png((11, 13, 1, 0, 1), b"".join(rows[:-2])), max_pixels=LIMIT)
+        decode_image(png_file((11, 13, 1, 0, 1), b"".join(rows[:-2])), max_pixels=LIMIT)
 
 
 def test_png_with_data_after_its_last_row_is_whole_and_accepted():
     # The picture is complete; Pillow (and libpng, with a warning) ignores the surplus.
-    rows = _rows(_rgb(20, 12))
-    data = _png((20, 10, 8, 2, 0), b"".join(rows))
+    rows = png_rows(_rgb(20, 12))
+    data = png_file((20, 10, 8, 2, 0), b"".join(rows))
     assert decode_image(data, max_pixels=LIMIT).size == (20, 10)
 
 
@@ -178,7 +144,7 @@ def test_counting_a_large_pngs_rows_takes_little_memory(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
     monkeypatch.setattr(vision.io, "_load_rgb", lambda image, fmt, **_: np.zeros((1, 1, 3)))
     row = b"\x00" * (1 + 10000 // 8)
-    data = _png((10000, 10000, 1, 0, 0), row * 10000)
+    data = png_file((10000, 10000, 1, 0, 0), row * 10000)
     tracemalloc.start()
     try:
         decode_image(data, max_pixels=150_000_000)
@@ -187,15 +153,15 @@ def test_counting_a_large_pngs_rows_takes_little_memory(monkeypatch):
         tracemalloc.stop()
     assert peak < 4_000_000
     with pytest.raises(CorruptImageError, match="PNG data is incomplete"):
-        decode_image(_png((10000, 10000, 1, 0, 0), row * 9999), max_pixels=150_000_000)
+        decode_image(png_file((10000, 10000, 1, 0, 0), row * 9999), max_pixels=150_000_000)
 
 
 def test_counting_rows_of_one_huge_image_chunk_takes_little_memory():
     # One IDAT chunk of 9 MB that does not compress: fed to the inflater 64 KiB at a time, so
     # no copy of the chunk's unread rest is made (that peaked at about twice the chunk).
     rgb = _rgb(1000, 3000, seed=4)
-    data = _png((1000, 3000, 8, 2, 0), b"".join(_rows(rgb)))
-    assert len(data) > 9_000_000  # one chunk: _png cuts no IDAT without idat_size
+    data = png_file((1000, 3000, 8, 2, 0), b"".join(png_rows(rgb)))
+    assert len(data) > 9_000_000  # one chunk: png_file cuts no IDAT without idat_size
     tracemalloc.start()
     try:
         check_png_rows(data)
@@ -204,16 +170,16 @@ def test_counting_rows_of_one_huge_image_chunk_takes_little_memory():
         tracemalloc.stop()
     assert peak < 2_500_000
     with pytest.raises(CorruptImageError, match=r"PNG data is incomplete .*66%"):
-        check_png_rows(_png((1000, 3000, 8, 2, 0), b"".join(_rows(rgb[:2000]))))
+        check_png_rows(png_file((1000, 3000, 8, 2, 0), b"".join(png_rows(rgb[:2000]))))
 
 
 @pytest.mark.parametrize("kept", [10, 60])
 def test_png_whose_first_chunk_is_not_its_header_is_refused(kept):
     # The spec puts IHDR first (libpng and OpenCV refuse anything else); Pillow reads on, and
     # the row count had nothing to count against, so a short one passed with black rows.
-    rows = _rows(_rgb(60, 60))
-    png = _png((60, 60, 8, 2, 0), b"".join(rows[:kept]))
-    data = png[:8] + _chunk(b"tEXt", b"Comment\x00first") + png[8:]
+    rows = png_rows(_rgb(60, 60))
+    png = png_file((60, 60, 8, 2, 0), b"".join(rows[:kept]))
+    data = png[:8] + png_chunk(b"tEXt", b"Comment\x00first") + png[8:]
     assert Image.open(io.BytesIO(data)).size == (60, 60)  # Pillow alone would take it
     with pytest.raises(CorruptImageError, match=r"PNG data is damaged .*tEXt.*IHDR.*upload"):
         decode_image(data, max_pixels=LIMIT)
@@ -233,44 +199,31 @@ ONE_SCAN_KINDS = [
 ]
 
 
-def _noise_jpeg(size: tuple[int, int] = (400, 400), mode: str = "RGB", **save) -> bytes:
-    rng = np.random.default_rng(0)
-    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    buffer = io.BytesIO()
-    image.convert(mode).save(buffer, format="JPEG", quality=90, **save)
-    return buffer.getvalue()
-
-
-def _cut(data: bytes, fraction: float) -> bytes:
-    """`data` cut `fraction` of the way through, then closed with an EOI marker."""
-    return data[: int(len(data) * fraction)] + b"\xff\xd9"
-
-
 def test_jpeg_cut_and_closed_with_end_marker_is_refused_not_filled_grey():
     with pytest.raises(CorruptImageError, match=r"JPEG data is incomplete .*upload the photo"):
-        decode_image(_cut(_noise_jpeg(), 0.5), max_pixels=LIMIT)
+        decode_image(cut_jpeg(noise_jpeg(), 0.5), max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.99])
 @pytest.mark.parametrize("save", ONE_SCAN_KINDS)
 @pytest.mark.parametrize("target_size", [None, 64])
 def test_cut_jpeg_of_each_kind_is_refused(fraction, save, target_size):
-    data = _noise_jpeg(**save)
+    data = noise_jpeg(**save)
     with pytest.raises(CorruptImageError, match="JPEG data is incomplete"):
-        decode_image(_cut(data, fraction), max_pixels=LIMIT, target_size=target_size)
+        decode_image(cut_jpeg(data, fraction), max_pixels=LIMIT, target_size=target_size)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.99])
 @pytest.mark.parametrize("save", [{}, {"restart_marker_rows": 1}, {"mode": "L"}])
 def test_jpeg_cut_without_end_marker_is_refused_as_incomplete(fraction, save):
-    data = _noise_jpeg(**save)
+    data = noise_jpeg(**save)
     with pytest.raises(CorruptImageError, match="JPEG data is incomplete"):
         decode_image(data[: int(len(data) * fraction)], max_pixels=LIMIT)
 
 
 def test_progressive_jpeg_cut_without_end_marker_is_still_called_truncated():
     with pytest.raises(CorruptImageError, match="truncated or damaged"):
-        decode_image(_noise_jpeg(progressive=True)[:20_000], max_pixels=LIMIT)
+        decode_image(noise_jpeg(progressive=True)[:20_000], max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize("ending", [b"", b"\xff", b"\xff\xff"], ids=["bare", "fill", "fills"])
@@ -279,7 +232,7 @@ def test_progressive_jpeg_cut_without_end_marker_is_still_called_truncated():
 def test_whole_jpeg_missing_only_its_end_marker_decodes_as_if_closed(ending, save, target_size):
     # Some apps and interrupted copies leave the EOI off a complete scan: the end of the file
     # then ends the scan, and the picture is the one the closed file gives.
-    data = _noise_jpeg(**save)
+    data = noise_jpeg(**save)
     assert data.endswith(b"\xff\xd9")
     decoded = decode_image(data[:-2] + ending, max_pixels=LIMIT, target_size=target_size)
     np.testing.assert_array_equal(decoded.pixels, _pillow_rgb(data, target_size))
@@ -293,7 +246,7 @@ def test_whole_jpeg_missing_only_its_end_marker_decodes_as_if_closed(ending, sav
 )
 def test_progressive_jpeg_cut_and_closed_with_end_marker_is_refused():
     with pytest.raises(CorruptImageError):
-        decode_image(_cut(_noise_jpeg(progressive=True), 0.5), max_pixels=LIMIT)
+        decode_image(cut_jpeg(noise_jpeg(progressive=True), 0.5), max_pixels=LIMIT)
 
 
 def _pillow_rgb(data: bytes, target_size: int | None = None) -> np.ndarray:
@@ -310,7 +263,7 @@ def _mpo(first: Image.Image, second: Image.Image) -> bytes:
 
 
 def _whole_jpegs() -> dict[str, bytes]:
-    photo = _noise_jpeg((333, 250))
+    photo = noise_jpeg((333, 250))
     picture = Image.open(io.BytesIO(photo))
     grey_wall = io.BytesIO()
     Image.new("RGB", (320, 240), (128, 128, 128)).save(grey_wall, format="JPEG")
@@ -319,12 +272,12 @@ def _whole_jpegs() -> dict[str, bytes]:
     return {
         "plain": photo,
         "grey-wall": grey_wall.getvalue(),  # flat grey 128 is a photo, not a filled-in gap
-        "progressive": _noise_jpeg((333, 250), progressive=True),
-        "one-pixel": _noise_jpeg((1, 1)),
+        "progressive": noise_jpeg((333, 250), progressive=True),
+        "one-pixel": noise_jpeg((1, 1)),
         "opencv-restart-markers": from_cv2.tobytes(),
         "motion-photo-trailer": photo + b"ftypmp42 video bytes \xff\xd9\xff\xd8" * 200,
         "fill-bytes-before-end": photo[:-2] + b"\xff\xff\xff\xd9",
-        "comment-holding-ff-d9": _noise_jpeg((64, 48), comment=b"a \xff\xd9 inside"),
+        "comment-holding-ff-d9": noise_jpeg((64, 48), comment=b"a \xff\xd9 inside"),
         "mpo": _mpo(picture, picture.resize((100, 75))),
     }
 

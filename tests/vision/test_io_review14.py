@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import struct
 import uuid
 
 import numpy as np
@@ -14,15 +13,10 @@ from PIL import Image, ImageCms
 import vision.io
 import vision.io_exif
 import vision.io_icc
+from tests.vision.icc_helpers import ADOBE_COLORANTS, ADOBE_GAMMA, rgb_profile
 from vision.io import decode_image, needs_srgb_conversion
 
 LIMIT = 50_000_000
-D50 = (0.9642, 1.0, 0.8249)  # the ICC profile connection space's white
-# Adobe RGB (1998)'s primaries adapted to D50, as its own profile holds them; gamma 2.2 as an
-# ICC curve stores it (u8Fixed8: 563/256).
-ADOBE_COLORANTS = ((0.60974, 0.31111, 0.01947), (0.20528, 0.62567, 0.06087),
-                   (0.14919, 0.06322, 0.74457))  # fmt: skip
-ADOBE_GAMMA = 563 / 256
 
 
 def _pixels(size: tuple[int, int] = (64, 48), seed: int = 0) -> Image.Image:
@@ -92,35 +86,6 @@ def test_an_unreadable_field_keeps_the_orientation_the_pixels_were_turned_by(mon
 # --- colours to sRGB ----------------------------------------------------------------------
 
 
-def _s15(value: float) -> bytes:
-    return struct.pack(">i", round(value * 65536))
-
-
-def _rgb_profile(colorants, gamma: float, name: str) -> bytes:
-    """A version 2 matrix/curve RGB display profile, written tag by tag (ICC.1:2001-04)."""
-
-    def xyz(x: float, y: float, z: float) -> bytes:
-        return b"XYZ " + bytes(4) + _s15(x) + _s15(y) + _s15(z)
-
-    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
-    ascii_name = name.encode() + b"\0"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(ascii_name)) + ascii_name + bytes(8 + 3 + 67)
-    tags = [(b"desc", desc), (b"cprt", b"text" + bytes(4) + b"none\0"), (b"wtpt", xyz(*D50))]
-    tags += [(sig, xyz(*c)) for sig, c in zip((b"rXYZ", b"gXYZ", b"bXYZ"), colorants, strict=True)]
-    tags += [(sig, curve) for sig in (b"rTRC", b"gTRC", b"bTRC")]
-    offset = 128 + 4 + 12 * len(tags)
-    table, body = b"", b""
-    for sig, data in tags:
-        data += bytes(-len(data) % 4)
-        table += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    header = struct.pack(">I", offset + len(body)) + bytes(4) + struct.pack(">I", 0x02100000)
-    header += b"mntrRGB XYZ " + bytes(12) + b"acsp" + bytes(4 * 4 + 8 + 4)
-    header += _s15(D50[0]) + _s15(D50[1]) + _s15(D50[2])
-    header += bytes(128 - len(header))
-    return header + struct.pack(">I", len(tags)) + table + body
-
-
 def _srgb_bytes() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -143,7 +108,7 @@ def test_an_adobe_rgb_photo_is_converted_to_srgb(fmt):
     if fmt == "HEIF":
         pytest.importorskip("pillow_heif").register_heif_opener()
     image = _pixels()
-    adobe = _rgb_profile(ADOBE_COLORANTS, ADOBE_GAMMA, "test Adobe RGB")
+    adobe = rgb_profile(ADOBE_COLORANTS, ADOBE_GAMMA, "test Adobe RGB")
     save = {"quality": 95} if fmt != "PNG" else {}
     try:
         untagged = _encoded(image, fmt, **save)
@@ -165,7 +130,7 @@ def test_an_srgb_profile_changes_nothing():
     assert not needs_srgb_conversion(Image.open(io.BytesIO(_encoded(image, "PNG"))))
     with_srgb = Image.open(io.BytesIO(_encoded(image, "JPEG", icc_profile=_srgb_bytes())))
     assert not needs_srgb_conversion(with_srgb)
-    adobe = _rgb_profile(ADOBE_COLORANTS, ADOBE_GAMMA, "test Adobe RGB")
+    adobe = rgb_profile(ADOBE_COLORANTS, ADOBE_GAMMA, "test Adobe RGB")
     assert needs_srgb_conversion(Image.open(io.BytesIO(_encoded(image, "JPEG", icc_profile=adobe))))
 
 
@@ -211,7 +176,7 @@ def test_orientation_and_profile_together():
     image = _pixels()
     exif = Image.Exif()
     exif[0x0112] = 6
-    adobe = _rgb_profile(ADOBE_COLORANTS, ADOBE_GAMMA, "test Adobe RGB")
+    adobe = rgb_profile(ADOBE_COLORANTS, ADOBE_GAMMA, "test Adobe RGB")
     plain = decode_image(_encoded(image, "JPEG", exif=exif, quality=95), max_pixels=LIMIT)
     data = _encoded(image, "JPEG", exif=exif, icc_profile=adobe, quality=95)
     decoded = decode_image(data, max_pixels=LIMIT)

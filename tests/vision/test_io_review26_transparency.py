@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.vision.test_io_incomplete import _chunk
+from tests.vision.io_helpers import png_chunk
 from vision.io import decode_image
 
 LIMIT = 50_000_000
@@ -38,7 +38,7 @@ def _written(depth: int, colour: int, rows: list[bytes], trns: bytes) -> bytes:
     header = struct.pack(">IIBBBBB", WIDTH, len(rows), depth, colour, 0, 0, 0)
     pixels = zlib.compress(b"".join(b"\0" + row for row in rows))
     chunks = [(b"IHDR", header), (b"tRNS", trns), (b"IDAT", pixels), (b"IEND", b"")]
-    return b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(kind, body) for kind, body in chunks)
+    return b"\x89PNG\r\n\x1a\n" + b"".join(png_chunk(kind, body) for kind, body in chunks)
 
 
 def _top_half_transparent() -> dict[str, tuple[bytes, np.ndarray]]:

@@ -8,17 +8,13 @@ from pydantic import ValidationError
 
 from benchmarks.bench_hashing import EDITS, ONE_SIDED
 from benchmarks.quality_curves import scenes
-from training.synth.photos import render_photo
-from training.synth.spec import PhotoSpec
+from tests.vision.reuse_helpers import look_alike
 from vision.engine import load_engine_config
 from vision.hashing import reuse_hashes
 from vision.reuse import VerificationConfig, features, verify
 
 HASHING = load_engine_config().hashing
 CONFIG = HASHING.verification
-# Bathrooms of one style: same layout, tiles and fittings. Seeds 6 and 27 are hash candidates
-# of each other and agree on a similarity transform: only the pixels tell them apart.
-LOOK_ALIKE = PhotoSpec(room="bathroom", condition=4, signs=frozenset(), style=8)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +39,8 @@ def test_different_rooms_are_not(rooms):
             assert not verify(a, b, CONFIG).same_photo
 
 
-def _look_alike(seed: int) -> np.ndarray:
-    return render_photo(LOOK_ALIKE, size=480, rng=np.random.default_rng(seed)).image
-
-
 def test_look_alike_home_is_a_candidate_but_not_the_same_photo():
-    a, b = _look_alike(6), _look_alike(27)
+    a, b = look_alike(6), look_alike(27)
     distance = reuse_hashes(a, HASHING.crop_fractions).distance(
         reuse_hashes(b, HASHING.crop_fractions)
     )

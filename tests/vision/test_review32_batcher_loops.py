@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from tests.vision.test_batcher import BOUND_S
+from tests.vision.batcher_helpers import BOUND_S
 from vision.batcher import MicroBatcher
 
 

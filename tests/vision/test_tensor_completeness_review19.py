@@ -28,7 +28,7 @@ import torch
 from shanyraq.atomic import atomic_folder
 from shanyraq.errors import CorruptImageError
 from tests.vision.engine_fixtures import room_scene
-from tests.vision.test_io_incomplete import LIMIT, _cut, _noise_jpeg
+from tests.vision.io_helpers import LIMIT, cut_jpeg, noise_jpeg
 from vision.artifact import Preprocessing
 from vision.completeness import jpeg_scan_end
 from vision.io import decode_image
@@ -124,7 +124,7 @@ def _with_stray_bytes(data: bytes, stray: bytes) -> bytes:
 
 @pytest.mark.parametrize("stray", [b"\x00\x00", b"\xff\x00", b"junk"])
 def test_a_whole_jpeg_with_stray_bytes_between_segments_decodes_as_without(stray):
-    data = _noise_jpeg((120, 90))
+    data = noise_jpeg((120, 90))
     padded = _with_stray_bytes(data, stray)
     assert jpeg_scan_end(padded) == jpeg_scan_end(data) + len(stray)
     got = decode_image(padded, max_pixels=LIMIT).pixels
@@ -134,9 +134,9 @@ def test_a_whole_jpeg_with_stray_bytes_between_segments_decodes_as_without(stray
 @pytest.mark.parametrize("stray", [b"\x00\x00", b"\xff\x00", b"junk"])
 @pytest.mark.parametrize("fraction", [0.3, 0.8])
 def test_a_cut_jpeg_with_stray_bytes_between_segments_is_refused(stray, fraction):
-    padded = _with_stray_bytes(_noise_jpeg(), stray)
+    padded = _with_stray_bytes(noise_jpeg(), stray)
     with pytest.raises(CorruptImageError, match="JPEG data is incomplete"):
-        decode_image(_cut(padded, fraction), max_pixels=LIMIT)
+        decode_image(cut_jpeg(padded, fraction), max_pixels=LIMIT)
 
 
 # --- atomic_folder ----------------------------------------------------------------------------

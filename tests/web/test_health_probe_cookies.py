@@ -15,19 +15,19 @@ from starlette.requests import HTTPConnection, cookie_parser
 
 from serving.db.models import User
 from serving.db.session import session_scope
+from serving.sign_out import revoke_token, sign_out_everywhere
 from serving.storage import TEMP_LEFTOVER_AGE_S, PhotoStore
 from serving.store_sweep import find_orphans
-from serving.users import revoke_token, sign_out_everywhere
 from serving.web.routes import auth as web_auth
 from tests.serving.helpers import PASSWORD
 from tests.web.helpers import csrf_from
-from tests.web.test_session_renewal import (
+from tests.web.session_helpers import (
     MINUTE,
-    _claims,
-    _get,
-    _renewed,
-    _session_cookies,
-    _session_token,
+    renewed_token,
+    session_cookies,
+    session_get,
+    session_token,
+    token_claims,
 )
 
 # --- /health: a probe of its own per check -------------------------------------------------
@@ -123,17 +123,17 @@ def test_the_sign_in_forms_csrf_cookie_in_a_second_cookie_header_is_read(
 def test_a_sign_in_ends_the_session_whose_cookie_came_in_a_second_header(
     web, first_cookie_header_only
 ):
-    old = _session_token(web, "commission", signed_in_ago_s=5 * MINUTE, issued_ago_s=5 * MINUTE)
-    assert _get(web, "/ui/", old).status_code == 200
+    old = session_token(web, "commission", signed_in_ago_s=5 * MINUTE, issued_ago_s=5 * MINUTE)
+    assert session_get(web, "/ui/", old).status_code == 200
     assert _sign_in_split(web, after=(f"shanyraq_session={old}",)).status_code == 303
-    answer = _get(web, "/ui/", old)  # the replaced session's cookie is refused from now on
+    answer = session_get(web, "/ui/", old)  # the replaced session's cookie is refused from now on
     assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login")
 
 
 def test_an_error_page_shows_the_menu_of_a_session_in_a_second_header(
     web, first_cookie_header_only
 ):
-    token = _session_token(web, "commission", signed_in_ago_s=5 * MINUTE, issued_ago_s=5 * MINUTE)
+    token = session_token(web, "commission", signed_in_ago_s=5 * MINUTE, issued_ago_s=5 * MINUTE)
     answer = _split_get(web, "/ui/families/no-such-family", token)
     assert answer.status_code == 404 and 'action="/ui/logout"' in answer.text
 
@@ -141,9 +141,9 @@ def test_an_error_page_shows_the_menu_of_a_session_in_a_second_header(
 def test_the_session_warning_counts_from_the_renewal_of_a_session_in_a_second_header(
     web, first_cookie_header_only
 ):
-    aged = _session_token(web, "commission", signed_in_ago_s=40 * MINUTE, issued_ago_s=40 * MINUTE)
+    aged = session_token(web, "commission", signed_in_ago_s=40 * MINUTE, issued_ago_s=40 * MINUTE)
     answer = _split_get(web, "/ui/", aged)
-    renewed = _claims(web, _renewed(answer))
+    renewed = token_claims(web, renewed_token(answer))
     ends_in = int(answer.text.split('data-ends-in="', 1)[1].split('"', 1)[0])
     assert abs(ends_in - (renewed.expires_at - time.time())) < 60  # not the old token's end
 
@@ -152,7 +152,7 @@ def test_the_session_warning_counts_from_the_renewal_of_a_session_in_a_second_he
 
 
 def _ended_by_sign_in(web: Any, token: str) -> None:
-    claims = _claims(web, token)
+    claims = token_claims(web, token)
     with session_scope(web.services.sessions) as session:
         revoke_token(
             session,
@@ -164,7 +164,7 @@ def _ended_by_sign_in(web: Any, token: str) -> None:
 
 def _ended_by_password_change(web: Any, token: str) -> None:
     with session_scope(web.services.sessions) as session:
-        sign_out_everywhere(session.get(User, _claims(web, token).user_id))
+        sign_out_everywhere(session.get(User, token_claims(web, token).user_id))
 
 
 @pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
@@ -172,7 +172,7 @@ def test_a_page_answered_after_its_session_ended_does_not_renew_it(web, monkeypa
     """Another tab signed in again (the old session revoked) or changed the password (every
     other session signed out), and set its new cookie, while this page was being made: a
     renewed cookie of the ended session would replace the new one and sign the user out."""
-    aged = _session_token(web, "commission", signed_in_ago_s=40 * MINUTE, issued_ago_s=40 * MINUTE)
+    aged = session_token(web, "commission", signed_in_ago_s=40 * MINUTE, issued_ago_s=40 * MINUTE)
     record_view = web_auth.record_view
 
     def ended_meanwhile(*args: Any, **kwargs: Any) -> None:
@@ -180,9 +180,9 @@ def test_a_page_answered_after_its_session_ended_does_not_renew_it(web, monkeypa
         record_view(*args, **kwargs)
 
     monkeypatch.setattr(web_auth, "record_view", ended_meanwhile)
-    answer = _get(web, "/ui/", aged)
+    answer = session_get(web, "/ui/", aged)
     assert answer.status_code == 200  # the sign-in check passed before the session ended
-    assert _session_cookies(answer) == []
+    assert session_cookies(answer) == []
 
 
 def test_the_language_cookie_in_a_second_header_is_read(web, first_cookie_header_only):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from serving.db.models import AuditEntry, Decision
 from serving.decisions import REASON_MAX_CHARS
 from serving.web.i18n import load_catalogues
-from tests.serving.test_decisions_review18 import _assess, _decide
+from tests.serving.decision_helpers import assess, decide
 from tests.web.helpers import csrf_from
 
 EN = load_catalogues()["en"]
@@ -53,7 +53,7 @@ def _sha256(text: str) -> str:
 
 def test_a_form_reason_at_the_limit_sent_with_crlf_is_recorded_with_lf(web, browser_for):
     web.create_family("F1")
-    _assess(web, level=3)
+    assess(web, level=3)
     commission = browser_for("commission")
     typed = _typed(REASON_MAX_CHARS)
     sent = typed.replace("\n", "\r\n")  # as a browser sends a textarea's line breaks
@@ -67,7 +67,7 @@ def test_a_form_reason_at_the_limit_sent_with_crlf_is_recorded_with_lf(web, brow
 
 def test_a_form_reason_over_the_limit_comes_back_with_the_words_and_the_refusal(web, browser_for):
     web.create_family("F1")
-    _assess(web, level=3)
+    assess(web, level=3)
     commission = browser_for("commission")
     sent = _typed(REASON_MAX_CHARS + 1).replace("\n", "\r\n")
     refused = commission.post(
@@ -87,7 +87,7 @@ def test_an_api_reason_with_cr_line_breaks_is_recorded_with_lf(web):
         "kind": "override", "level": 2, "reason_code": "income_evidence",
         "reason": "Wage arrears.\r\nEmployer's letter seen.\rNo other income.",
     }  # fmt: skip
-    done = _decide(web, _assess(web, level=3), body)
+    done = decide(web, assess(web, level=3), body)
     assert done.status_code == 201, done.text
     typed = "Wage arrears.\nEmployer's letter seen.\nNo other income."
     assert done.json()["reason"] == typed

@@ -16,8 +16,7 @@ from serving.web.i18n import load_catalogues
 from serving.web.times import utc_offset
 from tests.web import live
 from tests.web.live_module import live_server
-from tests.web.test_session_renewal import MINUTE
-from tests.web.test_session_warning import _dialog_open, _swap_session_cookie, _token
+from tests.web.session_helpers import MINUTE, dialog_open, live_token, swap_session_cookie
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,7 +35,7 @@ def _page_elsewhere(browser: Any, server: live.LiveServer, *, locale: str, zone:
     """A signed-in page on a device set to `locale` and `zone`, its clock stopped at START."""
     context = browser.new_context(locale=locale, timezone_id=zone)
     host = server.url.split("//", 1)[1].split(":", 1)[0]
-    token = _token(server, signed_in_ago_s=0, issued_ago_s=0)
+    token = live_token(server, signed_in_ago_s=0, issued_ago_s=0)
     cookie = {"name": "shanyraq_session", "value": token, "domain": host, "path": "/ui"}
     context.add_cookies([{**cookie, "httpOnly": True, "sameSite": "Strict"}])
     page = context.new_page()
@@ -69,7 +68,7 @@ def test_the_warning_says_when_the_session_ends_in_the_sites_zone(
         ends_in = int(page.get_attribute("#session-warning", "data-ends-in"))
         warn_before = int(page.get_attribute("#session-warning", "data-warn-before"))
         page.clock.fast_forward((ends_in - warn_before + 5) * 1000)
-        assert _dialog_open(page)
+        assert dialog_open(page)
         text = page.locator("#session-warning-text").inner_text()
         end = START + timedelta(seconds=ends_in)
         wanted = CATALOGUES[lang]["session.warning"].format(time=_site_clock(server, end, lang))
@@ -85,9 +84,9 @@ def test_the_renewed_end_is_said_in_the_sites_zone_too(browser, server):
         ends_in = int(page.get_attribute("#session-warning", "data-ends-in"))
         warn_before = int(page.get_attribute("#session-warning", "data-warn-before"))
         page.clock.fast_forward((ends_in - warn_before + 5) * 1000)
-        assert _dialog_open(page)
-        _swap_session_cookie(
-            page, _token(server, signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
+        assert dialog_open(page)
+        swap_session_cookie(
+            page, live_token(server, signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
         )  # past half its life by now: "Stay signed in" renews it
         page.click("#session-stay")
         page.wait_for_function("() => document.getElementById('session-status').textContent")

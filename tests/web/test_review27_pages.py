@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from serving.web.i18n import load_catalogues, translator
+from tests.serving.decision_helpers import assess
 from tests.serving.helpers import Service, jpeg, started
-from tests.serving.test_decisions_review18 import _assess
 from tests.web.helpers import csrf_from, page_client
 
 RU = load_catalogues()["ru"]
@@ -191,7 +191,7 @@ def test_the_reason_fields_maxlength_is_the_limit_the_service_checks(web, browse
 
     monkeypatch.setattr(serving.decisions, "REASON_MAX_CHARS", 120)
     web.create_family("F1")
-    aid = _assess(web, level=3)
+    aid = assess(web, level=3)
     commission = browser_for("commission")
     page = commission.get("/ui/families/F1").text
     textarea = re.search(r'<textarea id="reason"[^>]*>', page)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from serving.web.i18n import LANGUAGES, load_catalogues, translator
+from tests.serving.decision_helpers import assess
 from tests.serving.helpers import Service, jpeg, started
-from tests.serving.test_decisions_review18 import _assess
 from tests.web.helpers import csrf_from, found_text, page_client
 from tests.welfare.test_assess import inputs
 from welfare.aggregate import PhotoFlags
@@ -81,7 +81,7 @@ def test_the_reason_help_says_the_minimum_the_service_checks(
 
     monkeypatch.setattr(serving.decisions, "REASON_MIN_CHARS", 1200)
     web.create_family("F1")
-    aid = _assess(web, level=3)
+    aid = assess(web, level=3)
     commission = browser_for("commission")
     page = commission.get(f"/ui/families/F1?lang={language}").text
     help_text = found_text(r'<p class="sub" id="reason-help">(.*?)</p>', page)
@@ -104,7 +104,7 @@ def test_a_reason_over_the_limit_is_told_the_limit_grouped(web, browser_for, lan
 
     assert REASON_MAX_CHARS == 2000  # the figure `grouped` writes
     web.create_family("F1")
-    aid = _assess(web, level=3)
+    aid = assess(web, level=3)
     commission = browser_for("commission")
     page = commission.get(f"/ui/families/F1?lang={language}").text
     form = {

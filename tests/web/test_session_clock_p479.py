@@ -13,18 +13,24 @@ from typing import Any
 import pytest
 
 from serving.web import session as web_session
+from serving.web.i18n import load_catalogues
 from serving.web.routes import session_keepalive
 from tests.web import live
 from tests.web.live_module import live_server
-from tests.web.test_health_probe_cookies import _ended_by_password_change, _ended_by_sign_in
-from tests.web.test_session_renewal import MINUTE, _claims, _get, _session_cookies, _session_token
-from tests.web.test_session_warning import (
-    EN,
-    _dialog_open,
-    _session_page,
-    _swap_session_cookie,
-    _token,
+from tests.web.session_helpers import (
+    MINUTE,
+    dialog_open,
+    live_token,
+    session_cookies,
+    session_get,
+    session_page,
+    session_token,
+    swap_session_cookie,
+    token_claims,
 )
+from tests.web.test_health_probe_cookies import _ended_by_password_change, _ended_by_sign_in
+
+EN = load_catalogues()["en"]
 
 
 def _ending_meanwhile(monkeypatch: pytest.MonkeyPatch, end: Any) -> None:
@@ -43,10 +49,10 @@ def _ending_meanwhile(monkeypatch: pytest.MonkeyPatch, end: Any) -> None:
 
 @pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
 def test_a_keepalive_whose_session_ended_meanwhile_says_it_was_not_renewed(web, monkeypatch, end):
-    aged = _session_token(web, "commission", signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
+    aged = session_token(web, "commission", signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
     _ending_meanwhile(monkeypatch, lambda: end(web, aged))
-    answer = _get(web, "/ui/session", aged)
-    assert answer.status_code == 200 and _session_cookies(answer) == []
+    answer = session_get(web, "/ui/session", aged)
+    assert answer.status_code == 200 and session_cookies(answer) == []
     assert answer.headers["x-session-renewal"] == "skipped"
     assert json.loads(answer.headers["x-session-clock"])["ends_in_s"] == 0
 
@@ -54,23 +60,23 @@ def test_a_keepalive_whose_session_ended_meanwhile_says_it_was_not_renewed(web, 
 def test_a_keepalive_whose_session_could_not_be_checked_tells_the_current_tokens_end(
     web, monkeypatch
 ):
-    aged = _session_token(web, "commission", signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
+    aged = session_token(web, "commission", signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
 
     def failing(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the database is gone")
 
     monkeypatch.setattr(web_session, "get_current_user", failing)  # the renewal's check only
-    answer = _get(web, "/ui/session", aged)
-    assert answer.status_code == 200 and _session_cookies(answer) == []
+    answer = session_get(web, "/ui/session", aged)
+    assert answer.status_code == 200 and session_cookies(answer) == []
     assert answer.headers["x-session-renewal"] == "skipped"
     clock = json.loads(answer.headers["x-session-clock"])
-    assert abs(time.time() + clock["ends_in_s"] - _claims(web, aged).expires_at) <= 5
+    assert abs(time.time() + clock["ends_in_s"] - token_claims(web, aged).expires_at) <= 5
 
 
 def test_a_renewed_keepalive_is_not_marked_skipped(web):
-    aged = _session_token(web, "commission", signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
-    answer = _get(web, "/ui/session", aged)
-    assert len(_session_cookies(answer)) == 1 and "x-session-renewal" not in answer.headers
+    aged = session_token(web, "commission", signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
+    answer = session_get(web, "/ui/session", aged)
+    assert len(session_cookies(answer)) == 1 and "x-session-renewal" not in answer.headers
 
 
 # --- the page's side, in Chromium -----------------------------------------------------------
@@ -85,20 +91,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer
 def _warned_page(browser: Any, server: live.LiveServer) -> tuple[Any, str, int]:
     """A page whose session warning is open, its token now past half its life (a renewal is
     due); with that token and the seconds until the warned end."""
-    page = _session_page(browser, server, _token(server, signed_in_ago_s=0, issued_ago_s=0))
+    page = session_page(browser, server, live_token(server, signed_in_ago_s=0, issued_ago_s=0))
     page.goto(f"{server.url}/ui/families")
     ends_in = int(page.get_attribute("#session-warning", "data-ends-in"))
     warn_before = int(page.get_attribute("#session-warning", "data-warn-before"))
     page.clock.fast_forward((ends_in - warn_before + 5) * 1000)
-    assert _dialog_open(page)
-    aged = _token(server, signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
-    _swap_session_cookie(page, aged)
+    assert dialog_open(page)
+    aged = live_token(server, signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
+    swap_session_cookie(page, aged)
     return page, aged, warn_before - 5
 
 
 def _ended_dialog(page: Any) -> bool:
     title = page.locator("#session-warning-title").inner_text()
-    return _dialog_open(page) and title == EN["session.ended_title"]
+    return dialog_open(page) and title == EN["session.ended_title"]
 
 
 @pytest.mark.integration

@@ -8,35 +8,34 @@
 from __future__ import annotations
 
 from tests.serving.helpers import PASSWORD, started
-from tests.web.test_session_renewal import HOUR, _get, _session_cookies, _session_token
-from tests.web.test_session_warning import _page_clock
+from tests.web.session_helpers import HOUR, page_clock, session_cookies, session_get, session_token
 
 
 def test_a_final_session_is_warned_the_full_time_before_its_end(web):
     settings = web.services.settings
     bound_in_s = 150  # the session's last token: issued 10 s ago, ending at the bound
-    token = _session_token(
+    token = session_token(
         web, "commission", signed_in_ago_s=settings.session_max_hours * HOUR - bound_in_s,
         issued_ago_s=10,
     )  # fmt: skip
     warning_s = settings.session_warning_seconds
     assert warning_s < bound_in_s and warning_s > (bound_in_s + 10) / 2  # the cap would bite
 
-    kept = _get(web, "/ui/session", token)
-    assert kept.status_code == 200 and _session_cookies(kept) == []  # nothing to renew
+    kept = session_get(web, "/ui/session", token)
+    assert kept.status_code == 200 and session_cookies(kept) == []  # nothing to renew
     clock = kept.json()
     assert clock["final"] is True and abs(clock["ends_in_s"] - bound_in_s) <= 5
     assert clock["warn_before_s"] == warning_s
 
-    ends_in, warn_before, final = _page_clock(_get(web, "/ui/", token).text)
+    ends_in, warn_before, final = page_clock(session_get(web, "/ui/", token).text)
     assert final and warn_before == warning_s and abs(ends_in - bound_in_s) <= 5
 
 
 def test_a_session_that_can_be_extended_is_warned_no_earlier_than_a_renewal_is_due(tmp_path):
     """The cap stays where "Stay signed in" is offered (two-minute tokens, far from the bound)."""
     with started(tmp_path, token_ttl_minutes=2) as web:
-        token = _session_token(web, "commission", signed_in_ago_s=0, issued_ago_s=0)
-        clock = _get(web, "/ui/session", token).json()
+        token = session_token(web, "commission", signed_in_ago_s=0, issued_ago_s=0)
+        clock = session_get(web, "/ui/session", token).json()
         assert clock["final"] is False and clock["warn_before_s"] == 60 - 1
 
 

@@ -12,22 +12,28 @@ import pytest
 
 from serving.web import session as web_session
 from serving.web.routes import auth as web_auth
+from tests.web.session_helpers import (
+    MINUTE,
+    page_clock,
+    renewed_token,
+    session_cookies,
+    session_get,
+    session_token,
+    token_claims,
+)
 from tests.web.test_health_probe_cookies import _ended_by_password_change, _ended_by_sign_in
-from tests.web.test_session_renewal import MINUTE, _claims, _get, _renewed, _session_cookies
-from tests.web.test_session_renewal import _session_token as _token
-from tests.web.test_session_warning import _page_clock
 
 
 def _aged(web: Any) -> str:
     """A session token past half its life: the page's answer is due to renew it."""
-    return _token(web, "commission", signed_in_ago_s=40 * MINUTE, issued_ago_s=40 * MINUTE)
+    return session_token(web, "commission", signed_in_ago_s=40 * MINUTE, issued_ago_s=40 * MINUTE)
 
 
 def _skipped_page(answer: Any) -> tuple[int, int, bool]:
-    assert answer.status_code == 200 and _session_cookies(answer) == []
+    assert answer.status_code == 200 and session_cookies(answer) == []
     assert answer.headers["x-session-renewal"] == "skipped"
     assert int(answer.headers["content-length"]) == len(answer.content)
-    return _page_clock(answer.text)
+    return page_clock(answer.text)
 
 
 @pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
@@ -40,7 +46,7 @@ def test_a_page_whose_session_ended_before_it_was_rendered_shows_it_ended(web, m
         record_view(*args, **kwargs)
 
     monkeypatch.setattr(web_auth, "record_view", ended_meanwhile)
-    assert _skipped_page(_get(web, "/ui/", aged)) == (0, 0, True)
+    assert _skipped_page(session_get(web, "/ui/", aged)) == (0, 0, True)
 
 
 @pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
@@ -53,7 +59,7 @@ def test_a_page_whose_session_ended_after_its_clock_was_told_shows_it_ended(web,
         return signed_in(services, token)
 
     monkeypatch.setattr(web_session, "_signed_in", ended_just_before)
-    assert _skipped_page(_get(web, "/ui/families", aged)) == (0, 0, True)
+    assert _skipped_page(session_get(web, "/ui/families", aged)) == (0, 0, True)
 
 
 def test_a_page_whose_session_could_not_be_checked_shows_the_current_tokens_end(web, monkeypatch):
@@ -63,13 +69,13 @@ def test_a_page_whose_session_could_not_be_checked_shows_the_current_tokens_end(
         raise RuntimeError("the database is gone")
 
     monkeypatch.setattr(web_session, "get_current_user", failing)  # the renewal's check only
-    ends_in, _, final = _skipped_page(_get(web, "/ui/", aged))
-    assert abs(time.time() + ends_in - _claims(web, aged).expires_at) <= 5 and not final
+    ends_in, _, final = _skipped_page(session_get(web, "/ui/", aged))
+    assert abs(time.time() + ends_in - token_claims(web, aged).expires_at) <= 5 and not final
 
 
 def test_a_renewed_page_still_shows_the_renewed_end(web):
-    answer = _get(web, "/ui/", _aged(web))
-    renewed = _claims(web, _renewed(answer))
-    ends_in, _, _ = _page_clock(answer.text)
+    answer = session_get(web, "/ui/", _aged(web))
+    renewed = token_claims(web, renewed_token(answer))
+    ends_in, _, _ = page_clock(answer.text)
     assert abs(time.time() + ends_in - renewed.expires_at) <= 5
     assert "x-session-renewal" not in answer.headers

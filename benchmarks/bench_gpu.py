@@ -43,59 +43,41 @@ carries: split over calls made while the machine stays warm (untried). TensorRT'
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from benchmarks.bench_engine import VARIANT, _export, _jpegs
+from benchmarks.bench_gpu_record import PAGE_FILE, RESULTS_FILE, Run, _page, _save
+from benchmarks.bench_gpu_scorers import (
+    GPU_PROVIDERS,
+    MAX_PIXELS,
+    _cpu_path,
+    _open_gpu_scorer,
+    _prepare_counted,
+    _score_all,
+    _sync,
+    gpu_config,
+)
 from benchmarks.common import BenchResult, rate
 
 if TYPE_CHECKING:
-    from vision.bulk import BytesScorer, CpuBytesScorer, PhotoBytes
-    from vision.engine import EngineConfig
-    from vision.gpu import Device, TensorBytesScorer
+    from vision.bulk import CpuBytesScorer, PhotoBytes
+    from vision.gpu import TensorBytesScorer
 
-MAX_PIXELS = 50_000_000
 CPU_BATCH = 32
 MODEL_BATCHES = (1, 32, 256)  # issue 5: img/s at batch 1, 32 and 256
 E2E_BATCHES = (32, 256)  # the largest is also the engine profile's largest (trt_cache)
-GPU_PROVIDERS = ("tensorrt", "cuda")  # vision.providers' short names, best first
-DEVICE: Device = "cuda"  # tests run the GPU rows' code on "cpu"
 MIN_SECONDS = 1.0  # each rate: the best of 3 runs, each at least this long
 BUDGET_S = 420.0  # a 600 s call keeps room for imports, the export and a cut-short measurement
 TRT_RESERVE_S = 150.0  # an engine build cannot be cut short once its session opens
-RESULTS_FILE, PAGE_FILE = "bench_gpu.json", "benchmarks.md"
-
-
-@dataclass
-class Run:
-    """The rows measured so far, the time left, and the measurements skipped (and why)."""
-
-    deadline: float  # time.monotonic()
-    save: Callable[[Run], None] | None = None
-    results: list[BenchResult] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def allows(self, what: str, *, needs_s: float = 0.0) -> bool:
-        left = self.deadline - time.monotonic()
-        if left > needs_s:
-            return True
-        self.skipped.append(f"{what}: not started, {max(left, 0):.0f} s of the budget left")
-        return False
-
-    def add(self, result: BenchResult) -> None:
-        self.results.append(result)
-        if self.save is not None:
-            self.save(self)
 
 
 def _items(jpegs: list[bytes], n: int | None = None) -> list[PhotoBytes]:
@@ -114,44 +96,6 @@ def _rate(fn: Callable[[], object], n: int, *, min_seconds: float | None = None)
         return n
 
     return rate(work, min_seconds=MIN_SECONDS if min_seconds is None else min_seconds)
-
-
-def gpu_config(base: EngineConfig, provider: str, trt_cache: Path) -> EngineConfig:
-    """`base` on `provider` first (then those after it, as configs/engine.yaml lists them) with
-    a TensorRT engine cache in `trt_cache`: only with a cache folder does vision.gpu give
-    TensorRT its batch profile (1 to 256); without one TensorRT builds an engine for the first
-    batch it sees, and again (minutes) for each larger one."""
-    providers = (*GPU_PROVIDERS[GPU_PROVIDERS.index(provider) :], "cpu")
-    runtime = base.runtime.model_copy(
-        update={"providers": providers, "trt_cache_dir": trt_cache,
-                "trt_cache_keep_unused_days": None}
-    )  # fmt: skip
-    return base.model_copy(update={"runtime": runtime})
-
-
-def _open_gpu_scorer(folder: Path, config: EngineConfig) -> TensorBytesScorer:
-    from vision.gpu import TensorBytesScorer
-
-    return TensorBytesScorer(folder, device=DEVICE, config=config, max_pixels=MAX_PIXELS)
-
-
-def _sync(scorer: TensorBytesScorer) -> None:
-    if scorer.device == "cuda":
-        import torch
-
-        torch.cuda.synchronize(scorer.config.runtime.device_id)
-
-
-def _cpu_path(folder: Path) -> CpuBytesScorer:
-    """The CPU path as `rescore --device cpu` runs it: ONNX Runtime's CPU provider alone, even
-    where a GPU is usable, decoding at the configured side."""
-    from vision.bulk import CpuBytesScorer, cpu_providers_only
-    from vision.engine import Engine, get_engine_config
-
-    config = get_engine_config()
-    engine = Engine.load(folder, config=cpu_providers_only(config), alone=True)
-    side = config.decode_side_for(engine.artifact.preprocessing.size)
-    return CpuBytesScorer(engine, max_pixels=MAX_PIXELS, decode_short_side=side)
 
 
 def _cpu_rows(folder: Path, jpegs: list[bytes]) -> BenchResult:
@@ -179,30 +123,6 @@ def _cpu_rows(folder: Path, jpegs: list[bytes]) -> BenchResult:
         ),
         goal="> 1x; on a GPU the goal is >= 5,000 photos/s end-to-end (1-2 MP)",
     )
-
-
-def _score_all(scorer: BytesScorer, batches: list[list[PhotoBytes]]) -> None:
-    from vision.bulk import score_batches
-
-    for _ in score_batches(scorer, batches):
-        pass
-
-
-def _prepare_counted(scorer: TensorBytesScorer, items: list[PhotoBytes]) -> tuple[Any, int]:
-    """`scorer.prepare(items)`, and how many photos it decoded with vision.io, not nvJPEG."""
-    fallbacks = 0
-    decode = scorer._via_vision_io
-
-    def counted(item: PhotoBytes) -> Any:
-        nonlocal fallbacks
-        fallbacks += 1
-        return decode(item)
-
-    scorer._via_vision_io = counted  # type: ignore[method-assign]  # this instance, this call
-    try:
-        return scorer.prepare(items), fallbacks
-    finally:
-        del scorer._via_vision_io
 
 
 def _model_rows(
@@ -326,31 +246,6 @@ def measure(run: Run) -> Run:
 def run() -> list[BenchResult]:
     """For `make bench` (benchmarks.run)."""
     return measure(Run(deadline=time.monotonic() + BUDGET_S)).results
-
-
-def _save(path: Path, command: str, started: float, run: Run, *, done: bool = False) -> None:
-    from benchmarks.run import _machine
-    from shanyraq.atomic import atomic_file
-    from vision.trt_cache import gpu_name
-
-    record = {
-        "command": command, "machine": _machine(), "gpu": gpu_name(),
-        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "finished": done,
-        "elapsed_s": round(time.monotonic() - started, 1), "skipped": run.skipped,
-        "results": [{**asdict(r), "ratio": r.ratio} for r in run.results],
-    }  # fmt: skip
-    with atomic_file(path) as temporary:
-        temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
-
-def _page(results: list[BenchResult]) -> str:
-    """docs/benchmarks.md with this module's rows replaced, as benchmarks.run writes it."""
-    from benchmarks import run as page
-
-    if not page.OUTPUT.exists():
-        return "\n".join(page._table(results)) + "\n"
-    rows = {"bench_gpu": [r.name for r in results]}
-    return page.merge(page.OUTPUT.read_text(), results, ["bench_gpu"], rows_by_module=rows)
 
 
 def main(argv: list[str] | None = None) -> int:

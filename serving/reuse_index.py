@@ -9,25 +9,19 @@ but its evidence must count once: `same_in_family` finds it the same way.
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from serving.reuse_unreadable import UnreadableFiles
-from shanyraq.errors import ShanyraqError
+from serving.reuse_verify import PixelVerifier
 
 if TYPE_CHECKING:
     import numpy as np
 
     from vision.hashing import HashingConfig, PhotoHash, PhotoHashes
-    from vision.reuse import ReuseFeatures
-
-logger = logging.getLogger(__name__)
 
 # Roles that may see which other families hold a near-identical photo (privacy of others).
 REUSE_DETAIL_ROLES = frozenset({"commission", "admin"})
@@ -91,38 +85,19 @@ def shaped(
     return {"reused": bool(found), "matches": len(found), "details": details}
 
 
-class _Lru(OrderedDict[Any, Any]):
-    """A dict that forgets its least recently used entries beyond `size`."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def get_recent(self, key: Any) -> Any:
-        if key not in self:
-            return None
-        self.move_to_end(key)
-        return self[key]
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 class ReuseIndex:
     """Reuse hashes of every filed photo with its family and region; thread-safe.
 
     Candidates come from the hash index (`candidate_radius`, at most `max_candidates` other
     families' photos, nearest first); each is verified on pixels (vision.reuse) against the
-    stored photo, read through `load_pixels(sha256)`. Verdicts per pair and features per photo
-    are cached by content (sha256), so a family page re-reads nothing and a photo id that a
-    failed transaction gave back cannot inherit them. Where pixels cannot be had or cannot
-    verify (no loader, a missing file, a photo too small for keypoints), a candidate counts
-    when its full hash is within `reuse_radius` - never a blank frame's (vision.hashing). A
-    hash that is not informative (a thin crack on a plain wall, as a blank frame) still proposes
-    candidates, unless it is flat in all its low frequencies: pixels decide them, never its hash.
+    stored photo, read through `load_pixels(sha256)` (serving.reuse_verify: verdicts per pair
+    and features per photo are cached by content (sha256), so a family page re-reads nothing
+    and a photo id that a failed transaction gave back cannot inherit them). Where pixels
+    cannot be had or cannot verify (no loader, a missing file, a photo too small for
+    keypoints), a candidate counts when its full hash is within `reuse_radius` - never a blank
+    frame's (vision.hashing). A hash that is not informative (a thin crack on a plain wall, as a
+    blank frame) still proposes candidates, unless it is flat in all its low frequencies: pixels
+    decide them, never its hash.
 
     Uploads register *in flight* (`in_flight`) before their own check, so two simultaneous
     uploads of one photo for different families see each other: the one whose check runs
@@ -140,10 +115,8 @@ class ReuseIndex:
         self._photos: dict[str, _Indexed] = {}
         self._by_hex: dict[str, list[str]] = {}
         self._in_flight: dict[InFlight, None] = {}  # registration order
-        self._verdicts = _Lru(config.verdict_cache)
-        self._features = _Lru(config.feature_cache)
-        self._load_pixels = load_pixels
-        self.unreadable = UnreadableFiles()  # stored files whose last read failed
+        self._verifier = PixelVerifier(config, load_pixels)
+        self.unreadable = self._verifier.unreadable  # stored files whose last read failed
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -272,7 +245,7 @@ class ReuseIndex:
                 distance=dist,
             )
             for pid, dist, owner in others
-            if self._same(query, owner)
+            if self._verifier.same(query, owner)
         ]
 
     def same_in_family(
@@ -299,7 +272,7 @@ class ReuseIndex:
             hashes, lambda pid: int(pid) in among and self._photos[pid].family_id == family_id
         )
         query = _Query(sha256, pixels, hashes.full)
-        return [pid for pid, owner in owners if self._same(query, owner)]
+        return [pid for pid, owner in owners if self._verifier.same(query, owner)]
 
     def has_family_candidate(self, hex_hash: str, *, family_id: str, before: int | None) -> bool:
         """Whether any indexed photo of the family (of an id under `before`, when given) is a
@@ -349,49 +322,4 @@ class ReuseIndex:
                     continue
                 seen.add(key)
             found.append((None, dist, owner))
-        return found
-
-    def _same(self, query: _Query, owner: _Indexed) -> bool:
-        """Whether the candidate is the same photo: cached, same bytes, pixels, or full hash."""
-        from vision.hashing import same_photo
-
-        key = tuple(sorted((query.sha256, owner.sha256))) if query.sha256 and owner.sha256 else None
-        with self._lock:
-            cached = self._verdicts.get_recent(key) if key else None
-        if cached is not None:
-            return bool(cached)
-        if query.sha256 is not None and query.sha256 == owner.sha256:
-            same = True  # the very same bytes
-        else:
-            mine = self._features_of(query.sha256, query.pixels)
-            theirs = self._features_of(owner.sha256, owner.pixels)
-            same = same_photo(query.full, owner.full, mine, theirs, self.config)
-            if mine is None or theirs is None:  # the full hash decided: pixels may come back
-                return same
-        if key:
-            with self._lock:
-                self._verdicts.put(key, same)
-        return same
-
-    def _features_of(self, sha256: str | None, pixels: np.ndarray | None) -> ReuseFeatures | None:
-        from vision.reuse import features
-
-        with self._lock:
-            cached = self._features.get_recent(sha256) if sha256 else None
-        if cached is not None:
-            return cast("ReuseFeatures", cached)
-        if pixels is None:
-            if sha256 is None or self._load_pixels is None:
-                return None
-            try:
-                pixels = self._load_pixels(sha256)
-            except (ShanyraqError, OSError):  # uncached: a restored file is verified again
-                if self.unreadable.failed(sha256):  # once, not at every check while it stays so
-                    logger.warning("photo %s: stored pixels unreadable, reuse not verified", sha256)
-                return None
-            self.unreadable.read(sha256)
-        found = features(pixels, self.config.verification)
-        if sha256:
-            with self._lock:
-                self._features.put(sha256, found)
         return found

@@ -11,7 +11,6 @@ photos themselves against their planned labels. Each family is also assessed one
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,6 @@ from welfare.real_training import (
 from welfare.simulate import SimulatedPhoto
 from welfare.statements import Code
 from welfare.train import load_trained_together
-
-log = logging.getLogger(__name__)
 
 # Kinds of review doubt (welfare.assess), by the statement codes each kind covers.
 DOUBTS = {

@@ -70,7 +70,9 @@ def test_refuses_other_image_formats(make_image, fmt, said):
 
 def test_png_renamed_as_jpeg_is_decoded_as_png(make_image):
     # Names and headers are never trusted: what decides is the content.
-    assert sniff_format(make_image("PNG")) == "png"
+    data = make_image("PNG")
+    assert sniff_format(data) == "png"
+    assert decode_image(data, max_pixels=LIMIT).format == "png"
 
 
 def test_jpeg_with_junk_after_end_marker_is_accepted(make_image):

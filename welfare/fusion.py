@@ -119,8 +119,8 @@ class FusionModel:
         self.meta = meta
         self.level_head = level_head
         self.asp_head = asp_head
-        # The folder it was loaded from (`load`), where a refusal's command builds it again; None
-        # for one not read from a folder.
+        # The folder it was loaded from (`load`) or saved to (`save_models`), where a refusal's
+        # command builds it again; None for one neither read from nor saved to a folder.
         self.folder = folder
 
     @property

@@ -350,10 +350,13 @@ def save_models(models: Mapping[Path, FusionModel]) -> None:
     (`check_destination`), every model is written whole in a staging folder beside its own,
     and only then are the staged folders swapped in, every one or none (`write_all`). A
     failure while writing or swapping leaves every folder as it was, and no staging folder
-    behind."""
+    behind. Each model saved is then told its folder (`FusionModel.folder`), where a refusal's
+    command builds it again."""
     for folder in models:
         check_destination(Path(folder))
     write_all(models, _write)
+    for folder, model in models.items():
+        model.folder = Path(folder)
 
 
 def _write(model: FusionModel, folder: Path) -> None:

@@ -19,10 +19,11 @@ model's folder, render size, subset of training families: `train_engine_again`),
 `evaluate-real` with the vision model and render size it was trained with and as many test
 families as its data's test split holds (`evaluate_real_again`). Refusals word one such model or
 several alike (`EngineModels`, from `engine_models`); one loaded on its own is trained again where
-it is (`build_again`). One built in memory records every option but the folder it is kept in: the
-command gives them all, and says to add --out. What a model does not record (its data, where it
-was saved before it recorded them) is said after the command, never left out without a word: the
-command's default is the recipe's, not necessarily what the model was trained on.
+it is (`build_again`, as is one `welfare train` built: welfare/train_words.py). One built in
+memory records every option but the folder it is kept in: the command gives them all, and says
+to add --out. What a model does not record (its data, where it was saved before it recorded
+them) is said after the command, never left out without a word: the command's default is the
+recipe's, not necessarily what the model was trained on.
 
 How an engine model's photos were scored (its vision model's folder and render size) is read from
 what it records by welfare/engine_record.py.
@@ -109,7 +110,7 @@ def renamed(out: Path, metas: Mapping[str, FusionMeta]) -> str:
 
 
 def move_first(out: Path, metas: Mapping[str, FusionMeta]) -> str:
-    """"first move X out of OUT: ..." for the models of `metas` (by their folder's name in `out`)
+    """ "first move X out of OUT: ..." for the models of `metas` (by their folder's name in `out`)
     in folders not named as the model they hold, as `welfare train` would leave them as they
     are, and refuse to train beside them; "" when there is none."""
     moved = {folder: meta.name for folder, meta in metas.items() if folder != meta.name}

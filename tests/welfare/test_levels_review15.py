@@ -38,11 +38,15 @@ def test_assess_refuses_a_model_trained_on_other_levels(trained, welfare_config,
     other levels a family would get another level's name, or no probability for a level."""
     config = _with_levels(welfare_config, values)
     record = parse_family(family(config, per_capita_income_kzt=20_000.0), config=config)
+    saved = trained["lgbm_tabular"]  # a copy never saved: the session's may have been
+    model = FusionModel(saved.meta, saved.level_head, saved.asp_head)
     with pytest.raises(ModelMismatchError) as refused:
-        assess(record, [], model=trained["lgbm_tabular"], config=config, taxonomy=get_taxonomy())
+        assess(record, [], model=model, config=config, taxonomy=get_taxonomy())
     text = str(refused.value)
     assert SIX in text and str(values) in text, text
-    assert "`shanyraq welfare train`" in text, text
+    # The full command of the data it records (trained on (700, 3)), --out said to be added.
+    assert "`shanyraq welfare train --n 700 --seed 3 --model lgbm_tabular`" in text, text
+    assert "not read from a folder" in text, text
 
 
 def test_assess_with_the_configured_levels_still_gives_a_level(trained, welfare_config):
@@ -75,7 +79,12 @@ def test_load_refuses_a_model_of_other_levels_than_the_configuration(
         FusionModel.load(folder)
     text = str(refused.value)
     assert str(folder) in text and SIX in text and "[1, 2, 3, 4, 5, 6, 7]" in text, text
-    assert "`shanyraq welfare train`" in text, text
+    # Built again beside where it is, its folder (m, not its name) moved out first.
+    command = (
+        f"`shanyraq welfare train --out {tmp_path} --n 700 --seed 3 --model lgbm_tabular "
+        f"--overwrite` (first move m out of {tmp_path}: "
+    )
+    assert command in text, text
     # Levels given by the caller are the ones checked.
     assert FusionModel.load(folder, levels=[1, 2, 3, 4, 5, 6]).meta.levels == [1, 2, 3, 4, 5, 6]
 

@@ -44,7 +44,12 @@ def test_an_empty_digest_map_does_not_let_another_fits_head_load(swapped, tmp_pa
         FusionModel.load(folder)
     message = refused.value.message
     assert str(folder / META_FILE) in message, message
-    assert "retrain it with `shanyraq welfare train`" in message, message
+    # Built again beside where it is; it records no data (source {}), which is said.
+    command = (
+        f"retrain it with `shanyraq welfare train --out {tmp_path} --model rf_tabular --overwrite`"
+    )
+    assert command in message, message
+    assert "with --n and --seed of the data it was trained on" in message, message
 
 
 def test_the_swapped_head_is_still_refused_by_its_digest(swapped, tmp_path):

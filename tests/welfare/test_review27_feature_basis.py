@@ -58,9 +58,14 @@ def _refusal(model: FusionModel, folder: Path) -> str:
     with pytest.raises(ModelMismatchError) as refused:
         FusionModel.load(folder)
     text = str(refused.value)
-    assert text.startswith(f"{folder}: fusion model {model.meta.version} ") and (
-        "retrain it with `shanyraq welfare train`" in text
-    ), text
+    # Built again beside where it is, on the data it records (trained on (700, 3)).
+    command = (
+        f"retrain it with `shanyraq welfare train --out {folder.parent} --n 700 --seed 3 "
+        f"--model {model.meta.name} --overwrite`"
+    )
+    assert text.startswith(f"{folder}: fusion model {model.meta.version} ") and command in text, (
+        text
+    )
     return text
 
 
@@ -193,7 +198,11 @@ def test_a_model_saved_before_the_basis_was_recorded_loads_with_a_warning(
     assert loaded.meta.feature_basis is None and loaded.meta.version == model.meta.version
     assert feature_basis_change(loaded.meta, get_welfare_config()) is None
     assert f"{folder}: fusion model {model.meta.version} does not record what" in caplog.text
-    assert "retrain it with `shanyraq welfare train` to record it" in caplog.text
+    assert (
+        f"retrain it with `shanyraq welfare train --out {tmp_path} --n 700 --seed 3 --model "
+        f"lgbm_tabular --overwrite` (first move m out of {tmp_path}: "
+    ) in caplog.text
+    assert "<its name>)) to record it" in caplog.text
 
 
 def test_the_basis_is_recorded_without_changing_the_version(trained, welfare_config, caplog):

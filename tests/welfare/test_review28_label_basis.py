@@ -52,7 +52,11 @@ def test_a_model_trained_under_one_poverty_line_is_refused_under_another(
     assert text.startswith(f"{folder}: fusion model {model.meta.version} "), text
     assert "poverty line 32,360 KZT" in text and "37,360 KZT now" in text, text
     assert "thresholds.poverty_line_kzt" in text, text
-    assert text.endswith("; retrain it with `shanyraq welfare train`"), text
+    # Built again where it is, on the data it records (trained on (700, 3)).
+    assert text.endswith(
+        f"; retrain it with `shanyraq welfare train --out {tmp_path} --n 700 --seed 3 --model "
+        f"{name} --overwrite`"
+    ), text
 
 
 def test_a_new_line_with_a_new_source_names_both_sources(trained, welfare_config, tmp_path):
@@ -107,7 +111,11 @@ def test_a_model_saved_before_the_line_was_recorded_loads_with_a_warning(trained
     assert len(said) == 1, caplog.text
     assert said[0].startswith(f"{folder}: fusion model {model.meta.version} does not record")
     assert "32,360 KZT" in said[0], said[0]
-    assert "retrain it with `shanyraq welfare train` to record it" in said[0], said[0]
+    assert (
+        f"retrain it with `shanyraq welfare train --out {tmp_path} --n 700 --seed 3 --model "
+        f"lgbm_tabular --overwrite` (first move m out of {tmp_path}: "
+    ) in said[0], said[0]
+    assert said[0].endswith("<its name>)) to record it"), said[0]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ fit their fusion.json, and fairness intervals resting on one family."""
 from __future__ import annotations
 
 import math
+import re
 import shutil
 
 import pandas as pd
@@ -124,9 +125,12 @@ def test_a_whole_model_folder_still_loads(trained, tmp_path):
 
 
 def test_features_the_data_lacks_are_refused_saying_what_to_do(trained):
-    model = trained["lgbm_tabular"]
+    saved = trained["lgbm_tabular"]  # a copy never saved: the session's may have been
+    model = FusionModel(saved.meta, saved.level_head, saved.asp_head)
     frame = pd.DataFrame([dict.fromkeys(model.features[1:], 0.0)])
-    with pytest.raises(ModelMismatchError, match="retrain it with `shanyraq welfare train`"):
+    # The full command of the data it records (trained on (700, 3)), --out said to be added.
+    command = "retrain it with `shanyraq welfare train --n 700 --seed 3 --model lgbm_tabular`"
+    with pytest.raises(ModelMismatchError, match=re.escape(command)):
         model.matrix(frame)
 
 

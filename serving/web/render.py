@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,18 @@ def environment() -> jinja2.Environment:
             value, t=ctx["t"], zone=ctx["time_zone"], seconds=seconds
         )
     )
+    # An audit detail as the stored entry holds it (JSON), text as it is: see `stored_value`.
+    env.filters["stored"] = stored_value
     return env
+
+
+def stored_value(value: Any) -> str:
+    """A stored (audit) detail's value as the stored entry spells it: compact JSON with keys
+    sorted, as `serving.audit` stores details (`null`, `true`, double quotes), letters kept
+    as letters; text as it is. The page escapes what this returns, as any value."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def page_language(request: Request) -> str:

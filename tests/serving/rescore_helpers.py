@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from serving.cli import anchored_sessions, load_settings, open_with_key
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.promote import promote
+from serving.rescore import rescore
 from serving.rescore_ray import expected_provenance
 from serving.rescore_runs import open_run, since_key_of
 from serving.storage import PhotoStore
@@ -35,6 +36,7 @@ from tests.serving.rescore_fixtures import (
     STOPPED,
     cli_config,
     cpu_scorer,
+    filed_and_rescored,
     populate,
     promotion_entries,
     stop_after_first_batch,
@@ -287,3 +289,21 @@ def on_model(url: str) -> set[int]:
         photos = set(session.scalars(select(Photo.id).where(Photo.model_version == VERSION)))
     engine.dispose()
     return photos
+
+
+@pytest.fixture
+def two_runs(make_service: Any, models: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """F1 and F2 (photos 1-4) re-scored by run 1, photos 5 and 6 uploaded after it (the
+    service still on the old model) and re-scored by run 2, under one code version; nothing
+    promoted: the service. Needs the `models` fixture of rescore_fixtures in the module."""
+    _, new = models
+    new_code(monkeypatch, OLD_CODE)  # the working tree's own version may change meanwhile
+    service = filed_and_rescored(make_service, models)
+    services = service.services
+    since = datetime.now(UTC)
+    for seed in (81, 82):
+        assert service.upload("F1", jpeg(seed)).status_code == 201
+    late = rescore(services.db_engine, services.store, cpu_scorer(new), since=since,
+                   progress=False)  # fmt: skip
+    assert late.complete and late.scored == 2 and late.run_id == 2
+    return service

@@ -10,7 +10,6 @@ audit entries once for each run.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,40 +20,20 @@ import serving.promote as promotion
 import serving.rescore_reopened as reopened
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
-from serving.rescore import rescore
 from serving.rescore_reopened import finish_covered
-from tests.serving import rescore_fixtures
-from tests.serving.helpers import jpeg
+from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.rescore_fixtures import (
     PROMOTED,
-    cpu_scorer,
-    filed_and_rescored,
     promote_by_cli,
     promotion_entries,
 )
-from tests.serving.rescore_helpers import OLD_CODE, new_code
 from vision.artifact import read_artifact
 
 # A fixture: (old, new), the photo model at upload and the one to promote.
 models = rescore_fixtures.models
 
 
-@pytest.fixture
-def two_runs(make_service: Any, models: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """F1 and F2 (photos 1-4) re-scored by run 1, photos 5 and 6 uploaded after it (the
-    service still on the old model) and re-scored by run 2, under one code version; nothing
-    promoted: the service."""
-    _, new = models
-    new_code(monkeypatch, OLD_CODE)  # the working tree's own version may change meanwhile
-    service = filed_and_rescored(make_service, models)
-    services = service.services
-    since = datetime.now(UTC)
-    for seed in (81, 82):
-        assert service.upload("F1", jpeg(seed)).status_code == 201
-    late = rescore(services.db_engine, services.store, cpu_scorer(new), since=since,
-                   progress=False)  # fmt: skip
-    assert late.complete and late.scored == 2 and late.run_id == 2
-    return service
+two_runs = rescore_helpers.two_runs
 
 
 def _put_on_model(sessions: Any, version: str, run_id: int) -> None:

@@ -1,4 +1,4 @@
-"""Review 33: a promotion's audit entries, stopped and finished, say what it adopted alike.
+"""A promotion's audit entries, stopped and finished, say what it adopted alike.
 
 Both entries carry the runs the promotion adopted outcomes of (`run_ids`), how many photos
 each gave (`updated_by_run`), the photos adopted (`updated`) and the runs checked
@@ -8,26 +8,20 @@ A promotion that stops on a page's later run audits the photos the earlier runs 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import serving.promote as promotion
-from serving.rescore import rescore
-from tests.serving import rescore_fixtures
-from tests.serving.helpers import jpeg
+from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.rescore_fixtures import (
     PROMOTED,
     STOPPED,
-    cpu_scorer,
-    filed_and_rescored,
     promote_by_cli,
     promotion_entries,
     stop_after_first_batch,
 )
-from tests.serving.rescore_helpers import OLD_CODE, new_code
 
 # A fixture: (old, new), the photo model at upload and the one to promote.
 models = rescore_fixtures.models
@@ -35,21 +29,7 @@ models = rescore_fixtures.models
 SHARED = {"run_ids", "runs_checked", "updated_by_run", "updated"}
 
 
-@pytest.fixture
-def two_runs(make_service: Any, models: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Photos 1-4 (F1, F2) re-scored by run 1, photos 5 and 6 (F1, uploaded after it, the
-    service still on the old model) by run 2, under one code version; nothing promoted."""
-    _, new = models
-    new_code(monkeypatch, OLD_CODE)  # the working tree's own version may change meanwhile
-    service = filed_and_rescored(make_service, models)
-    services = service.services
-    since = datetime.now(UTC)
-    for seed in (71, 72):
-        assert service.upload("F1", jpeg(seed)).status_code == 201
-    late = rescore(services.db_engine, services.store, cpu_scorer(new), since=since,
-                   progress=False)  # fmt: skip
-    assert late.complete and late.scored == 2 and late.run_id == 2
-    return services
+two_runs = rescore_helpers.two_runs
 
 
 def _adopted(details: dict[str, Any]) -> tuple[list[int], dict[str, int], int, list[int]]:
@@ -65,10 +45,10 @@ def test_a_stopped_and_a_finished_entry_name_what_each_adopted_alike(
     many, in the same shape."""
     _, new = models
     with pytest.raises(KeyboardInterrupt):
-        promote_by_cli(two_runs, new, batch_size=5, on_batch=stop_after_first_batch)
-    finished = promote_by_cli(two_runs, new, batch_size=5)
+        promote_by_cli(two_runs.services, new, batch_size=5, on_batch=stop_after_first_batch)
+    finished = promote_by_cli(two_runs.services, new, batch_size=5)
 
-    [(first, stopped), (second, done)] = promotion_entries(two_runs.sessions)
+    [(first, stopped), (second, done)] = promotion_entries(two_runs.services.sessions)
     assert (first, second) == (STOPPED, PROMOTED)
     assert _adopted(stopped) == ([1, 2], {"1": 4, "2": 1}, 5, [1, 2])
     assert _adopted(done) == ([2], {"2": 1}, 1, [1, 2])
@@ -97,8 +77,8 @@ def test_a_promotion_failing_on_a_later_run_of_a_page_audits_what_the_earlier_ga
 
     monkeypatch.setattr(promotion, "_apply", run_two_fails)
     with pytest.raises(RuntimeError, match="database gone"):
-        promote_by_cli(two_runs, new)
-    [(action, stopped)] = promotion_entries(two_runs.sessions)
+        promote_by_cli(two_runs.services, new)
+    [(action, stopped)] = promotion_entries(two_runs.services.sessions)
     assert action == STOPPED and (stopped["outcome"], stopped["error"]) == (
         "failed",
         "RuntimeError",
@@ -106,5 +86,6 @@ def test_a_promotion_failing_on_a_later_run_of_a_page_audits_what_the_earlier_ga
     assert _adopted(stopped) == ([1], {"1": 4}, 4, [1, 2])
 
     monkeypatch.setattr(promotion, "_apply", apply)
-    assert promote_by_cli(two_runs, new).updated_by_run == {2: 2}
-    assert _adopted(promotion_entries(two_runs.sessions)[-1][1]) == ([2], {"2": 2}, 2, [1, 2])
+    assert promote_by_cli(two_runs.services, new).updated_by_run == {2: 2}
+    last = promotion_entries(two_runs.services.sessions)[-1][1]
+    assert _adopted(last) == ([2], {"2": 2}, 2, [1, 2])

@@ -139,7 +139,8 @@ def main() -> None:
 
     from serving.app import create_app
     from serving.core.config import load_serving_settings
-    from serving.demo import DEMO_PASSWORD, DemoPaths, demo_accounts, seed_demo
+    from serving.demo import DEMO_PASSWORD, demo_accounts, seed_demo
+    from serving.demo_build import DemoPaths
 
     out = args.out.resolve()
     started = time.monotonic()

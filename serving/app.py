@@ -34,7 +34,7 @@ from serving.reuse_index import ReuseIndex
 from serving.state import Services
 from serving.storage import PhotoStore
 from serving.stored_decode import decode_stored
-from serving.web import heatmaps, mount_web
+from serving.web import heatmap_cache, mount_web
 from serving.web.render import STATIC_URL
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ def build_services(settings: ServingSettings, *, service_start: bool = False) ->
     # Audit appends through these sessions anchor the chain's head outside the database.
     audit_anchor.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file)
     services.reuse = build_reuse_index(services)
-    heatmaps.prune_cache(services)  # overlays of family photos that no current key serves
+    heatmap_cache.prune_cache(services)  # overlays of family photos that no current key serves
     return services
 
 

@@ -35,10 +35,6 @@ from sqlalchemy.orm import Session
 from serving import audit
 from serving.assessment_repeats import FlagsMemo, Repeats, repeats_asked
 from serving.db.models import Assessment, Family, Photo
-from serving.latest_assessments import latest as latest  # re-exported
-from serving.latest_assessments import latest_of as latest_of  # re-exported
-from serving.latest_assessments import latest_statement as latest_statement  # re-exported
-from serving.latest_assessments import lock_family as lock_family  # re-exported
 from serving.outcome_basis import (
     LOGIC_KEY,
     TAXONOMY_KEY,
@@ -50,12 +46,10 @@ from serving.outcome_basis import (
 from serving.photo_evidence import (
     REPEATED_KEY,
     UNSCORED,
-    Inputs,
     counted_repeated,
     photo_score,
-    read_inputs,
 )
-from serving.photo_evidence import reuse_linked as reuse_linked  # re-exported
+from serving.reuse_links import Inputs, read_inputs
 from serving.state import Services
 from shanyraq.taxonomy import get_taxonomy
 from welfare.assess import LOGIC_VERSION, assess, vision_versions

@@ -323,13 +323,12 @@ def demo(
         DEMO_HOST,
         DEMO_PASSWORD,
         SEED_MARKER,
-        DemoPaths,
         demo_accounts,
         demo_families,
         demo_settings,
-        ensure_models,
         seed_demo,
     )
+    from serving.demo_build import DemoPaths, ensure_models
     from serving.logs import configure_logging
 
     paths = DemoPaths()

@@ -44,10 +44,6 @@ from serving.cli import CONFIG_OPTION, load_settings
 from serving.core.config import MIGRATION_LOCK_WAIT_MAX_S
 from serving.db_upgrade import LOCK_WAIT_S, database_status, shown_url, upgrade_database
 
-# Re-exported: callers and tests import them from here.
-from serving.db_upgrade import DatabaseInUseError as DatabaseInUseError
-from serving.db_upgrade import sqlite_holder as sqlite_holder
-
 if TYPE_CHECKING:
     from serving.core.config import ServingSettings
     from serving.db_backup import Backup

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from serving.sqlite_holders import sqlite_holder as sqlite_holder  # `db_cli`'s and tests'
 from serving.sqlite_holders import sqlite_users
 from shanyraq.errors import ShanyraqError
 

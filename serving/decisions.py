@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.assessments import FUSION_MODEL_MISSING, STALE_REASONS, lock_family
+from serving.assessments import FUSION_MODEL_MISSING, STALE_REASONS
 from serving.db.models import Assessment, Decision, Family, User
 from serving.errors import ConflictError, DecisionInvalidError
+from serving.latest_assessments import lock_family
 from serving.latest_current import why_stale
 from serving.reports import GROUPINGS
 from serving.state import Services

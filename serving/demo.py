@@ -8,7 +8,7 @@ accounts and families it filed are kept, photos already filed answer 200, and th
 Configs changed in between are refused once it filed a family (serving.demo_seed.render_source).
 The demo keeps its own data folder, database, key and models: SHANYRAQ_SERVING__ variables
 that would point it at a site's are refused (`refuse_site_environment`). The models are built
-by serving.demo_build (`ensure_models`, `DemoPaths`: importable from here too).
+by serving.demo_build (`ensure_models`, `DemoPaths`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from serving.core.config import ServingSettings
 from serving.data_dir import make_private_dir
-from serving.demo_build import DemoPaths as DemoPaths  # re-exported: callers import them here
-from serving.demo_build import ensure_models as ensure_models
+from serving.demo_build import DemoPaths
 from serving.demo_seed import DemoSeedMismatchError
 from shanyraq.errors import CommandUsageError, ConfigError, ShanyraqError
 

@@ -25,7 +25,7 @@ from shanyraq.errors import ModelMismatchError, ShanyraqError
 from shanyraq.source_digests import code_digests
 
 if TYPE_CHECKING:
-    from serving.demo import DemoPaths
+    from serving.demo_build import DemoPaths
     from welfare.criteria import WelfareConfig
     from welfare.model_folder import FusionMeta
 

@@ -1,8 +1,7 @@
 """Latest assessments: the family's latest assessment version, of one family or many, and the
 family lock that orders reading it against filing a photo or recording a decision.
 
-serving.assessments re-exports these; serving.latest_current tells whether the latest one is
-current, and brings it up to date.
+serving.latest_current tells whether the latest one is current, and brings it up to date.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from serving import assessments
 from serving.assessment_repeats import FlagsMemo, repeats_asked
 from serving.db.models import Assessment, Family, Photo
 from serving.latest_assessments import latest, lock_family
-from serving.photo_evidence import Inputs, read_inputs
+from serving.reuse_links import Inputs, read_inputs
 from serving.state import Services
 from welfare.aggregate import PhotoFlags
 

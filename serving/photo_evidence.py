@@ -10,7 +10,7 @@ its own family already counted (sent again re-encoded, resized, as a screenshot)
 `repeated` (`family_flags`), so its evidence counts once; it is no reuse. An upload's answer
 names the photos it repeats (`repeats_of`), found the same way, as do a filed photo's view
 (`filed_repeats`) and the family's photo list (`listed_repeats`). The reuse links themselves
-are read by serving.reuse_links, whose names are importable from here too.
+are read by serving.reuse_links.
 """
 
 from __future__ import annotations
@@ -24,13 +24,7 @@ import numpy as np
 
 from serving.db.models import Assessment, Family, Photo
 from serving.db.session import session_scope
-from serving.reuse_links import (  # re-exported: callers and tests import them here
-    Inputs as Inputs,
-)
-from serving.reuse_links import read_inputs as read_inputs
-from serving.reuse_links import reuse_linked as reuse_linked
-from serving.reuse_links import reuse_links_of as reuse_links_of
-from serving.reuse_links import reuse_shown as reuse_shown
+from serving.reuse_links import read_inputs, reuse_linked
 from serving.state import Services
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY, PhotoScore

@@ -26,9 +26,6 @@ import numpy as np
 
 from serving import pipeline_refusals as refusals
 from serving.model_calls import ModelCalls
-from serving.pipeline_refusals import BUSY_RETRY_AFTER_S as BUSY_RETRY_AFTER_S  # re-exported
-from serving.pipeline_refusals import SHUTDOWN_RETRY_AFTER_S as SHUTDOWN_RETRY_AFTER_S  # the same
-from serving.pipeline_refusals import STOPPED_RETRY_AFTER_S as STOPPED_RETRY_AFTER_S  # the same
 from serving.shutdown_stop import StopDeadline
 from vision.io import DecodedImage, decode_image
 
@@ -280,7 +277,7 @@ class PhotoPipeline:
     ) -> PhotoScore:
         """Submitted to the batcher; refused at once while the batch it runs is past the timeout
         of every upload in it (queued, it would only wait out its own behind it)."""
-        from vision.batcher import BatcherClosedError, BatcherFullError, BatcherStoppedError
+        from vision.batcher_errors import BatcherClosedError, BatcherFullError, BatcherStoppedError
 
         if not batcher.closed and batcher.late_calls(time.monotonic()):
             raise self._not_answering(1)

@@ -45,21 +45,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead, Family, Photo, RescoredScore
 from serving.db.session import session_scope
-from serving.promote_plan import PromotionPlan as PromotionPlan  # re-exported (`as`), as below
-from serving.promote_plan import RescoreIncompleteError as RescoreIncompleteError
-from serving.promote_plan import RescoreModelFilesError as RescoreModelFilesError
-from serving.promote_plan import RescoreRunNotFoundError as RescoreRunNotFoundError
-from serving.promote_plan import on_model, pages
-from serving.promote_plan import plan as plan
+from serving.promote_plan import PromotionPlan, on_model, pages, plan
 from serving.rescore_adopted import needs_update as _needs_update
-from serving.rescore_coverage import (  # re-exported: callers and tests import it here
-    RescoreScopePartialError as RescoreScopePartialError,
-)
 from serving.rescore_coverage import check_coverage
 from serving.rescore_reopened import finish_covered
-from serving.rescore_service_model import (  # re-exported: callers and tests import it here
-    ServingModelMismatchError as ServingModelMismatchError,
-)
 
 logger = logging.getLogger(__name__)
 

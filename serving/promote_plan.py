@@ -1,8 +1,8 @@
 """The plan of a promotion of model M (serving/promote.py): the checks that M may be promoted,
 each refusing with the reason and the way on (the re-scoring runs under M finished and scored
 with the files of the folder promoted, the service on M, every photo covered), and what the
-promotion would change, measured without writing anything. Split from serving/promote.py,
-which re-exports `plan`, `PromotionPlan` and the refusals under its own name."""
+promotion would change, measured without writing anything. Split from serving/promote.py;
+callers import `plan`, `PromotionPlan` and the refusals from here."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from serving.assessments import latest_of
 from serving.db.models import Decision, Photo, RescoredScore, RescoreRun
+from serving.latest_assessments import latest_of
 from serving.reassessment import stale_families
 from serving.rescore_adopted import adopted_runs, runs_to_adopt
 from serving.rescore_adopted import needs_update as _needs_update

@@ -25,15 +25,15 @@ from serving.assessments import (
     NO_FUSION,
     fusion_used,
     fusion_version,
-    latest_of,
     outcome_rests_on,
     rescored,
-    reuse_linked,
     stale_reason,
 )
 from serving.db.models import Assessment, Family, Photo, RescoredScore, User
 from serving.db.session import session_scope
+from serving.latest_assessments import latest_of
 from serving.latest_current import checked_latest
+from serving.reuse_links import reuse_linked
 from shanyraq.errors import ShanyraqError
 from welfare.criteria import get_welfare_config
 

@@ -72,17 +72,11 @@ from serving.rescore_photos import (
     stored_outcomes,
     stored_verdict,
 )
+from serving.rescore_provenance import RunProvenance
 from serving.rescore_reads import read_sessions, scores_for
 from serving.rescore_report import DAMAGED_IDS_SHOWN, CallTally, RescoreReport
 from serving.rescore_report import report_of as _report  # tests patch it here
-from serving.rescore_runs import (
-    OnRestart,
-    RescoreBusyError,
-    RunProvenance,
-    note_held,
-    open_run,
-    since_key_of,
-)
+from serving.rescore_runs import OnRestart, RescoreBusyError, note_held, open_run, since_key_of
 from serving.storage import PhotoStore
 from vision.bulk import BytesScorer, Scored, prefetch
 

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from serving.rescore_promote_cli import _promote_actor as _promote_actor  # tests import it here
 from serving.rescore_promote_cli import promote
-from serving.rescore_report import report_lines as report_lines  # tests import it here
+from serving.rescore_report import report_lines
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ then adopts the rest of what the stopped promotion left, that run's outcomes onl
 unfinished for the photos with no score, audited as stopped; with nothing of that run left to
 adopt, a new run under the current settings may score them, and the next promotion adopts its
 scores. The photos left keep their score under their own model meanwhile, as they did. Split
-from serving/promote.py.
+from serving/promote.py; the promotion's checks (serving/promote_plan.py `plan`) call
+`check_coverage`, and serving/promote.py again under the write lock (`late`).
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from serving.db.models import RescoredScore, RescoreRun
 from serving.rescore_adopted import promoted_runs
+from serving.rescore_provenance import RunProvenance
 from serving.rescore_runs import (
     RAY_KEY,
-    RunProvenance,
     is_promoted,
     is_ray,
     outcome_counts,

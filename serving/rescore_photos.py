@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.errors import NotFoundError
+from serving.rescore_provenance import RunProvenance
 from serving.rescore_reads import read_sessions
-from serving.rescore_runs import RunProvenance, check_reopen, note_held
+from serving.rescore_runs import check_reopen, note_held
 from serving.rescore_words import oversize_reason
 from serving.storage import PhotoStore
 from shanyraq.errors import ImageTooLargeError, ShanyraqError

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-# What the command prints; re-exported under this module, where tests import them from.
-from serving.rescore_promote_lines import plan_lines as plan_lines
-from serving.rescore_promote_lines import promote_lines as promote_lines
+from serving.rescore_promote_lines import plan_lines, promote_lines
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:
@@ -21,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from serving.core.config import ServingSettings
-    from serving.promote import PromotionPlan
+    from serving.promote_plan import PromotionPlan
 
 _CONFIG_HELP = "serving.yaml to use (default: configs/)."
 
@@ -223,16 +221,15 @@ def _refuse_rules_only(
     when no fusion model is configured and the assessments it would recompute rest on one:
     those of the families the promotion makes stale, and of those already on the model's
     scores whose assessments are stale (`found`: the promotion's plan, if measured already)."""
-    from serving import promote as promotion
-    from serving import reassessment
+    from serving import promote_plan, reassessment
     from serving.assessments import NO_FUSION
 
     fusion = reassessment.configured_fusion_version(settings)
     if fusion != NO_FUSION or allow_rules_only:
         return  # nothing to refuse: the promotion is not measured for it
     if found is None:
-        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
-                               adopt_rest=adopt_rest)  # fmt: skip
+        found = promote_plan.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
+                                  adopt_rest=adopt_rest)  # fmt: skip
     with sessions() as session:
         already = reassessment.stale_families(session, found.model_version)
         families = sorted({*found.stale_families, *already})
@@ -253,7 +250,7 @@ def _dry_run_promote(
     """What promoting `model` would change, printed; read through sessions that refuse to
     flush. With `reassess`, refused as the run would be (`_refuse_rules_only`). Disposes of
     `db_engine`."""
-    from serving import promote as promotion
+    from serving import promote_plan
     from serving.cli import command_key
     from serving.db.session import make_read_session_factory
 
@@ -261,8 +258,8 @@ def _dry_run_promote(
     try:
         command_key(settings, db_engine, may_create=False)  # the run refuses a missing key
         _promote_actor(sessions, as_user, reassess=reassess)
-        found = promotion.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
-                               adopt_rest=adopt_rest)  # fmt: skip
+        found = promote_plan.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
+                                  adopt_rest=adopt_rest)  # fmt: skip
         if reassess:
             _refuse_rules_only(
                 sessions, settings, model, allow_rules_only=allow_rules_only, found=found

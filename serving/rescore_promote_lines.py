@@ -1,13 +1,14 @@
 """What `shanyraq rescore promote` prints: the plan of a promotion (what it would change, or
 changed), and what it changed, in plain words. Split from serving/rescore_promote_cli.py,
-which prints them (and re-exports `plan_lines` and `promote_lines` under its own name)."""
+which prints them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from serving.promote import PromoteReport, PromotionPlan
+    from serving.promote import PromoteReport
+    from serving.promote_plan import PromotionPlan
 
 
 def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:

@@ -3,8 +3,8 @@
 The scorer path with the ONNX Runtime provider it really ran on (`scorer_record`), the engine
 settings that change scores (`engine_digest`), the code version and the model's files that the
 engine may load (`artifact_digest`: a copy edited under the same version scores otherwise).
-serving.rescore_runs compares them when a run would go on, serving.promote the recorded files
-with the folder it promotes. Split from rescore_runs.
+serving.rescore_runs compares them when a run would go on, the promotion's checks
+(serving.promote_plan) the recorded files with the folder it promotes. Split from rescore_runs.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def actors_scorer(session: Session, run: RescoreRun, provenance: RunProvenance) 
     from sqlalchemy import func, select
 
     from serving.db.models import RescoredScore, RescoreRun
-    from serving.rescore_runs import promoted_runs
+    from serving.rescore_adopted import promoted_runs
 
     path = provenance.scorer
     others = session.execute(

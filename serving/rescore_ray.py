@@ -45,10 +45,11 @@ from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import DAMAGED_IDS_SHOWN, RescoreRun, ensure_tables
 from serving.rescore_lock import rescore_lock
 from serving.rescore_photos import first_uncovered, not_yet_scored, photo_scope, scope_outcomes
+from serving.rescore_provenance import RunProvenance
 from serving.rescore_ray_actor import Database, ScoreBatch, read_page
 from serving.rescore_ray_open import OpenedRun, open_pipeline_run
 from serving.rescore_reads import read_sessions
-from serving.rescore_runs import RunProvenance, outcome_counts, since_key_of, unfinished_runs
+from serving.rescore_runs import outcome_counts, since_key_of, unfinished_runs
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ModelMismatchError, ShanyraqError

@@ -27,15 +27,16 @@ from sqlalchemy.engine import make_url
 
 from serving.rescore import read_original, stored_verdict
 from serving.rescore_photos import stored_outcomes
-from serving.rescore_provenance import provider_known, provider_of, scorer_path, scorer_record
-from serving.rescore_runs import (
-    RAY_KEY,
-    RescoreResumeError,
+from serving.rescore_provenance import (
     RunProvenance,
     artifact_digest,
     engine_digest,
-    run_options,
+    provider_known,
+    provider_of,
+    scorer_path,
+    scorer_record,
 )
+from serving.rescore_runs import RAY_KEY, RescoreResumeError, run_options
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ShanyraqError

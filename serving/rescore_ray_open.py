@@ -29,8 +29,8 @@ from serving.rescore_photos import (
     retry_failed,
     retry_restored,
 )
-from serving.rescore_provenance import actors_scorer
-from serving.rescore_runs import RunProvenance, note_held, open_run, since_key_of
+from serving.rescore_provenance import RunProvenance, actors_scorer
+from serving.rescore_runs import note_held, open_run, since_key_of
 from serving.storage import PhotoStore
 
 

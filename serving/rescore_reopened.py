@@ -32,7 +32,8 @@ from serving.rescore_photos import (  # the one "still to score", and the store'
     photo_scope,
     store_damaged,
 )
-from serving.rescore_runs import RAY_KEY, RunProvenance, is_promoted, is_ray, since_key_of
+from serving.rescore_provenance import RunProvenance
+from serving.rescore_runs import RAY_KEY, is_promoted, is_ray, since_key_of
 from serving.rescore_words import PROMOTE, half_promoted_way, new_run_command, this_call
 
 logger = logging.getLogger(__name__)

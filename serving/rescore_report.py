@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import Photo, RescoreRun
 from serving.rescore_photos import photo_scope, scope_outcomes
-from serving.rescore_runs import RunProvenance
+from serving.rescore_provenance import RunProvenance
 
 DAMAGED_IDS_SHOWN = 20  # the store-damaged photos a report names (it counts them all)
 

@@ -30,14 +30,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from serving.db.models import RescoredScore, RescoreRun
-from serving.rescore_adopted import adopted_runs, runs_to_adopt
-from serving.rescore_adopted import promoted_runs as promoted_runs  # re-exported, as below
-from serving.rescore_provenance import (  # re-exported: callers and tests import them here
-    SCORE_SETTINGS as SCORE_SETTINGS,
-)
-from serving.rescore_provenance import RunProvenance as RunProvenance
-from serving.rescore_provenance import artifact_digest as artifact_digest
-from serving.rescore_provenance import engine_digest as engine_digest
+from serving.rescore_adopted import adopted_runs, promoted_runs, runs_to_adopt
+from serving.rescore_provenance import RunProvenance
 from shanyraq.errors import ShanyraqError
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 `rescore promote` (serving/promote.py) adopts the re-scores of model M only when M fits the
 taxonomy in configs/ and the service itself scores new uploads with M, its model.json and
 exported graphs alike: else the record would mix models from then on. Split from
-serving/promote.py.
+serving/promote.py; the promotion's checks (serving/promote_plan.py `plan`) call
+`checked_model`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Signing sessions out before their tokens expire, and the checks that hold a signed-out
-session to it (a sign-in's last check, each request's; serving.users re-exports them).
+session to it (a sign-in's last check, each request's).
 
 Two ways to end sessions before their tokens expire:
 - One token: its `jti` goes into `revoked_tokens` (`revoke_token`, on sign-out).

@@ -39,7 +39,6 @@ from serving.data_dir import PRIVATE_DIR_MODE
 from serving.errors import NotFoundError, StorageError
 from serving.originals import checked_original
 from serving.stored_decode import decode_stored
-from serving.stored_decode import stored_limit as stored_limit  # re-exported: read here before
 
 logger = logging.getLogger(__name__)
 

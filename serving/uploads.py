@@ -33,14 +33,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.assessments import lock_family
 from serving.db.models import Family, Photo, ReuseLink
 from serving.db.session import session_scope
 from serving.idempotency import Answer, remember, replay, retention
-from serving.photo_evidence import Repeat, filed_repeats, repeats_of, reuse_links_of
+from serving.latest_assessments import lock_family
+from serving.photo_evidence import Repeat, filed_repeats, repeats_of
 from serving.pipeline import Analysis
 from serving.resend_hint import hint_answer, ignored_hint
 from serving.reuse_index import ReuseMatch, shaped
+from serving.reuse_links import reuse_links_of
 from vision.score import PhotoScore
 from welfare.aggregate import PhotoFlags
 

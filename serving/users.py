@@ -25,15 +25,7 @@ from serving.errors import (
     NotFoundError,
     RecordInvalidError,
 )
-
-# Signing out (serving.sign_out), also importable from here as before.
-from serving.sign_out import SignedOutMeanwhileError as SignedOutMeanwhileError
-from serving.sign_out import check_not_signed_out_since as check_not_signed_out_since
-from serving.sign_out import is_revoked as is_revoked
-from serving.sign_out import issued_before_mark as issued_before_mark
 from serving.sign_out import lock_account, sign_out_everywhere
-from serving.sign_out import revoke_token as revoke_token
-from serving.sign_out import wait_until_tokens_valid as wait_until_tokens_valid
 from welfare.criteria import get_welfare_config
 
 PASSWORD_MIN_CHARS = 10

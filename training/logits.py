@@ -40,7 +40,8 @@ def torch_predictor(model: ShanyraqNet) -> Predictor:
 
 
 def onnx_predictor(folder: Path) -> Predictor:
-    from vision.export import INPUT_NAME, OUTPUT_NAMES, onnx_session
+    from vision.artifact import INPUT_NAME
+    from vision.export_parity import OUTPUT_NAMES, onnx_session
 
     session = onnx_session(folder / "model.onnx")
 

@@ -258,7 +258,7 @@ def open_onnx(
     import onnxruntime as ort
     from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-    from vision.trt_cache import engine_build_lock
+    from vision.trt_folders import engine_build_lock
 
     onnx_file(path.parent, path.name)
     unreadable = tuple(getattr(ort_state, name) for name in _ORT_LOAD_ERRORS)

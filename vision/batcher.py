@@ -40,10 +40,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from vision.batcher_errors import BatcherClosedError as BatcherClosedError  # re-exported
-from vision.batcher_errors import BatcherFullError as BatcherFullError  # re-exported
-from vision.batcher_errors import BatcherStoppedError as BatcherStoppedError  # re-exported
-from vision.batcher_errors import _BatchFunctionDied, _describe
+from vision.batcher_errors import (
+    BatcherClosedError,
+    BatcherFullError,
+    BatcherStoppedError,
+    _BatchFunctionDied,
+    _describe,
+)
 from vision.late_calls import Clock, RunningCalls
 
 logger = logging.getLogger(__name__)

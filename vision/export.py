@@ -4,8 +4,8 @@ The graph takes "pixels" (N x 3 x S x S, float32, dynamic batch) and returns roo
 condition_logits, signs_logits and embedding, in that order. Before anything is written in
 place, ONNX Runtime (CPU) and torch must agree within `tolerance` on every head's calibrated
 probabilities for a batch of real photos (ONNX Runtime scoring them as one batch and one at a
-time), and neither may give a NaN or infinite output (vision.export_parity, whose names are
-importable here too); a failed export leaves any previous artifact intact.
+time), and neither may give a NaN or infinite output (vision.export_parity); a failed export
+leaves any previous artifact intact.
 
 Where the artifact goes (`check_destination`): a path that does not exist yet, an empty
 folder, or a folder that is already a model artifact (a model.json `read_artifact` accepts, and
@@ -51,12 +51,7 @@ from vision.artifact import (
     read_artifact,
     write_artifact,
 )
-from vision.export_parity import OUTPUT_NAMES as OUTPUT_NAMES  # re-exported: callers use it here
-from vision.export_parity import PARITY_TOLERANCE as PARITY_TOLERANCE  # re-exported, as below
-from vision.export_parity import ExportNonFiniteError as ExportNonFiniteError  # re-exported
-from vision.export_parity import ExportParityError as ExportParityError  # re-exported
-from vision.export_parity import _Exportable, check_parity
-from vision.export_parity import onnx_session as onnx_session  # re-exported
+from vision.export_parity import OUTPUT_NAMES, PARITY_TOLERANCE, _Exportable, check_parity
 from vision.model import ShanyraqNet, save_model
 
 logger = logging.getLogger(__name__)

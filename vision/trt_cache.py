@@ -30,10 +30,6 @@ from typing import Any
 
 from shanyraq.atomic import atomic_file
 from vision.providers import CUDA_DRIVER_LIBS, load_any, provider_libraries
-
-# The build lock and pruning (vision.trt_folders), also importable from here as before.
-from vision.trt_folders import LOCK_FILE as LOCK_FILE
-from vision.trt_folders import engine_build_lock as engine_build_lock
 from vision.trt_folders import prune_cache
 
 logger = logging.getLogger(__name__)

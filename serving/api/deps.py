@@ -22,8 +22,8 @@ from serving.core.security import TokenClaims, decode_token
 from serving.db.models import ROLES, Assessment, Family, Photo, User
 from serving.db.session import session_scope
 from serving.errors import InvalidTokenError, NotAuthenticatedError, NotFoundError, RoleRefusedError
+from serving.sign_out import is_revoked, issued_before_mark
 from serving.state import Services
-from serving.users import is_revoked, issued_before_mark
 
 # Ids are 32-bit integers in every database; larger ones are refused as invalid, not looked up.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]

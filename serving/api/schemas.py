@@ -1,7 +1,7 @@
 """Request and response bodies of the API, one pair per resource, with OpenAPI examples.
 
 Assessments and decisions have theirs in serving/api/assessment_schemas.py, photos theirs in
-serving/api/photo_schemas.py (re-exported here)."""
+serving/api/photo_schemas.py."""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ from fastapi.openapi.constants import REF_TEMPLATE
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
-from serving.api.photo_schemas import PhotoOut as PhotoOut
-from serving.api.photo_schemas import PhotoViewOut as PhotoViewOut
-from serving.api.photo_schemas import UploadOut as UploadOut
 from serving.db.models import Role
 from serving.users import (
     PASSWORD_MAX_CHARS,

@@ -3,11 +3,10 @@ says where a database stands, and `open_database` opens it for a command, migrat
 refused unless already up to date.
 
 A migration holds a lock that every version's start-up check waits for: on PostgreSQL
-`lock_version_table` (.version_table, importable from here; env.py and `shanyraq db upgrade`
-take it through .version_lock.hold_version_table, which waits a bounded time and says whom
-for); on SQLite `db upgrade`'s connection in exclusive locking mode. A SQLite database still
-locked past the busy timeout is refused with DatabaseBeingUpgradedError
-(serving.db.session.unavailable).
+`lock_version_table` (.version_table; env.py and `shanyraq db upgrade` take it through
+.version_lock.hold_version_table, which waits a bounded time and says whom for); on SQLite
+`db upgrade`'s connection in exclusive locking mode. A SQLite database still locked past the
+busy timeout is refused with DatabaseBeingUpgradedError (serving.db.session.unavailable).
 """
 
 from __future__ import annotations
@@ -24,10 +23,6 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import DBAPIError
 
 from serving.db.session import database_locked, open_engine, parse_url, unavailable
-from serving.migrations.version_table import (  # re-exported: callers import them here
-    lock_version_table as lock_version_table,
-)
-from serving.migrations.version_table import version_table_lockers as version_table_lockers
 from shanyraq.errors import ShanyraqError
 
 HERE = Path(__file__).resolve().parent

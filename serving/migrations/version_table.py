@@ -1,7 +1,7 @@
 """The lock on alembic_version that a migration holds on PostgreSQL (`lock_version_table`),
 which every version's start-up check waits for, and who else holds or waits for it
 (`version_table_lockers`). serving.migrations.version_lock waits for it a bounded time and
-says whom for; serving.migrations re-exports both names.
+says whom for.
 """
 
 from __future__ import annotations

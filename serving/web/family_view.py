@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from serving import assessments
 from serving.api.deps import CurrentUser, scoped
 from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family, Photo
+from serving.latest_assessments import latest_of, latest_statement
 from serving.latest_current import checked_latest, why_latest_stale
 from serving.photo_evidence import counted_repeated, family_flags, photo_score
 from serving.report_overrides import copies
+from serving.reuse_links import reuse_linked
 from serving.state import Services
 from serving.web import heatmaps
 from serving.web.family_reads import decisions_read
@@ -119,7 +120,7 @@ class FamilyList:
 
 def _matching(user: CurrentUser, *, status: str | None, level: int | None) -> Select[Any]:
     """Ids of the families the user may see, filtered by their latest assessment, in order."""
-    latest = assessments.latest_statement().subquery()
+    latest = latest_statement().subquery()
     status_of = func.coalesce(latest.c.asp, NOT_ASSESSED)
     statement = scoped(select(Family.id), user, Family.region).outerjoin(
         latest, latest.c.family_id == Family.id
@@ -158,8 +159,8 @@ def family_rows(
         select(Photo).where(Photo.family_id.in_(ids)).order_by(Photo.id)
     ).scalars():
         photos[photo.family_id].append(photo)
-    reused = assessments.reuse_linked(session, (p for ps in photos.values() for p in ps))
-    latest = assessments.latest_of(session, ids)
+    reused = reuse_linked(session, (p for ps in photos.values() for p in ps))
+    latest = latest_of(session, ids)
     decided = {
         d.family_id: d
         for d in session.execute(

@@ -5,7 +5,7 @@ label) and kept under `<data_dir>/heatmaps/<model version>/<colour scale>-<diges
 vision/explain.py>/`; later views read the PNG, checked against the digest it was kept with,
 and a change of scale (the page's legend names it) or of the drawing never serves an overlay
 drawn the old way. The cache itself (where, how checked, how pruned) is
-serving.web.heatmap_cache's; its names used here are importable from here too.
+serving.web.heatmap_cache's.
 Without model.pt (an ONNX-only artifact), or with one copied over the model.pt the service
 loaded (vision.explain.model_pt_changed), there are no heat maps, and the page says so instead
 of showing anything invented, or links that every request would refuse.
@@ -37,11 +37,7 @@ from serving.originals import checked_original
 from serving.pipeline_refusals import LoggedUnavailableError
 from serving.state import Services
 from serving.stored_decode import check_explainable, decode_stored
-from serving.web.heatmap_cache import CACHE_DIR as CACHE_DIR  # re-exported: callers use it here
-from serving.web.heatmap_cache import cache_path as cache_path  # re-exported, as below
-from serving.web.heatmap_cache import prune_cache as prune_cache
-from serving.web.heatmap_cache import read_cached, with_digest, write_cached
-from serving.web.heatmap_cache import version_folder as version_folder
+from serving.web.heatmap_cache import cache_path, read_cached, with_digest, write_cached
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import ModelPtChangedError, model_pt_changed
 from vision.score import ABSTAIN_NOT_DWELLING, PhotoScore

@@ -15,8 +15,9 @@ from typing import Any
 
 from serving.api.deps import CurrentUser
 from serving.db.models import Photo
-from serving.photo_evidence import left_out_reasons, reuse_shown
+from serving.photo_evidence import left_out_reasons
 from serving.reuse_index import ReuseMatch
+from serving.reuse_links import reuse_shown
 from serving.state import Services
 from serving.web import heatmaps
 from shanyraq.taxonomy import get_taxonomy

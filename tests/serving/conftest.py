@@ -164,7 +164,7 @@ def small_fusion_recipe(data: dict[str, Any]) -> None:
 def demo_paths(tmp_path: Path, edit_config: Any) -> Any:
     """The demo's folders under tmp_path, serving lgbm_tabular trained by a small recipe; a
     photo model is present (an empty model.json), so only the fusion model is in play."""
-    from serving.demo import DemoPaths
+    from serving.demo_build import DemoPaths
 
     edit_config("welfare.yaml", small_fusion_recipe)
     model_dir = tmp_path / "photo-model"

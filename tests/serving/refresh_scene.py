@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from serving.assessments import fusion_version, is_current, latest
+from serving.assessments import fusion_version, is_current
 from serving.db.models import Assessment, AuditEntry, Family
+from serving.latest_assessments import latest
 from serving.reassessment import resolve_refresh_actor
 from tests.serving.helpers import (
     OTHER_REGION,

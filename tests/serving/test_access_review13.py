@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from serving import users
+from serving import sign_out, users
 from serving.api.routes import auth
 from serving.db.models import AuditEntry
 from serving.db.session import session_scope
@@ -144,7 +144,7 @@ def test_a_password_reset_while_a_sign_in_waits_refuses_that_sign_in(service, mo
     A reset of the password during that wait must not leave it a token: it was signed in
     with the old password, so the reset has to end it as it ends every other session.
     """
-    real = users.wait_until_tokens_valid
+    real = sign_out.wait_until_tokens_valid
     reset_during_wait: list[bool] = []
 
     def wait_with_a_reset_meanwhile(session: Any, user: Any, **kw: Any) -> None:

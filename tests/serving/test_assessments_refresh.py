@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from serving import assessments, assessments_refresh, audit, latest_current
+from serving import assessments, assessments_refresh, audit, latest_assessments, latest_current
 from serving.assessment_repeats import FlagsMemo
 from serving.assessments import fusion_version, welfare_config_digest
 from serving.assessments_refresh import refresh
@@ -241,7 +241,7 @@ def test_refresh_and_a_page_view_at_once_make_one_new_version(scene, monkeypatch
         assert recompute(services, family_id, actor=actor) == 2
     assert recompute(services, "CUR", actor=actor) is None  # current: left alone
     computed, arrived, release = threading.Event(), threading.Event(), threading.Event()
-    real_compute, real_lock = assessments.compute, assessments.lock_family
+    real_compute, real_lock = assessments.compute, latest_assessments.lock_family
 
     def held_compute(*args: Any, **kwargs: Any) -> Assessment:
         row = real_compute(*args, **kwargs)

@@ -84,7 +84,7 @@ def _reset_password(session: Session, user: User) -> None:
 
 
 def _sign_out_everywhere(session: Session, user: User) -> None:
-    users.sign_out_everywhere(user)
+    sign_out.sign_out_everywhere(user)
     session.flush()
 
 
@@ -288,7 +288,7 @@ def test_a_rehash_never_overwrites_a_password_changed_meanwhile(service, databas
     _store_hash(service, "commission", OLD_HASHER.hash(PASSWORD))
     with session_scope(service.services.sessions) as session:
         user = session.execute(select(User).where(User.username == "commission")).scalar_one()
-        users.sign_out_everywhere(user, now=datetime.fromtimestamp(time.time() + 3600, tz=UTC))
+        sign_out.sign_out_everywhere(user, now=datetime.fromtimestamp(time.time() + 3600, tz=UTC))
     racer = _Racer(service, "commission", _change_own_password, hold=False)
     real_wait = auth.wait_until_tokens_valid
 

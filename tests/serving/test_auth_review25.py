@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from serving import users
+from serving import sign_out
 from serving.db.models import RevokedToken
 from serving.db.session import session_scope
 from tests.serving.helpers import waiting_on_a_lock
@@ -43,12 +43,12 @@ def test_a_session_signed_out_twice_at_once_is_signed_out_without_an_error(
     def second_sign_out() -> None:
         try:
             with session_scope(sessions) as session:
-                users.revoke_token(session, token_id="t1", user_id=1, expires_at=expires_at)
+                sign_out.revoke_token(session, token_id="t1", user_id=1, expires_at=expires_at)
         except BaseException as exc:  # reported by the test below
             errors.append(exc)
 
     with session_scope(sessions) as first:
-        users.revoke_token(first, token_id="t1", user_id=1, expires_at=expires_at)
+        sign_out.revoke_token(first, token_id="t1", user_id=1, expires_at=expires_at)
         first.flush()  # its row written, not committed: the second sees none yet
         thread = threading.Thread(target=second_sign_out)
         thread.start()

@@ -122,7 +122,7 @@ def test_the_names_of_the_service_s_files_are_the_ones_it_uses(tmp_path):
     settings make the key there and the heat maps are cached there."""
     from serving.core.config import load_serving_settings
     from serving.data_dir import HEATMAP_CACHE_DIR, KEY_FILE, service_paths
-    from serving.web.heatmaps import CACHE_DIR
+    from serving.web.heatmap_cache import CACHE_DIR
 
     settings = load_serving_settings(_config(tmp_path))
     settings.signing_key(create=True)

@@ -248,7 +248,7 @@ def test_rescore_since_a_future_date_warns(tmp_path, model):
     past = _run(*args, "--since", "2000-01-01")
     assert past.exit_code == 0 and "warning" not in past.stderr and "scored: 2" in past.stdout
     # The run records the model's files it scored with (RunProvenance.model_artifact).
-    from serving.rescore_runs import artifact_digest
+    from serving.rescore_provenance import artifact_digest
 
     with sqlite3.connect(tmp_path / "data" / "shanyraq.db") as db:
         recorded = {row[0] for row in db.execute("SELECT model_artifact FROM rescore_runs")}

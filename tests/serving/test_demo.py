@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 from serving.core.config import load_serving_settings
 from serving.demo import (
     DEMO_PASSWORD,
-    DemoPaths,
     demo_accounts,
     demo_regions,
     demo_settings,
     seed_demo,
     write_demo_settings,
 )
+from serving.demo_build import DemoPaths
 from shanyraq.cli import build_app
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import ROOT, make_settings, small_fusion_model

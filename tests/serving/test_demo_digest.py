@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-import serving.demo as demo
 import training.synth.families
 import training.synth.record
 import training.synth.spec
 import welfare.dataset
 import welfare.simulate
+from serving import demo_build
 from serving.demo_models import FAMILY_CODE, configs_digest
 from tests.serving.test_demo_review22 import work  # noqa: F401 (a fixture)
 from welfare.criteria import get_welfare_config
@@ -79,12 +79,12 @@ def test_a_code_change_has_the_demo_fusion_model_checked_again(
     work: dict[str, int],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     assert work == {"trained": 1, "generated": 1}
-    demo.ensure_models(demo_paths)  # found current: not even generated again
+    demo_build.ensure_models(demo_paths)  # found current: not even generated again
     assert work == {"trained": 1, "generated": 1}
     _edited(monkeypatch, Path(welfare.simulate.__file__ or ""))
-    demo.ensure_models(demo_paths)  # checked again; the families are the same: not trained
+    demo_build.ensure_models(demo_paths)  # checked again; the families are the same: not trained
     assert work == {"trained": 1, "generated": 2}
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     assert work == {"trained": 1, "generated": 2}

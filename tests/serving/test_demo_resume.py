@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from serving import demo
+from serving import demo_build
 from training.resume import ResumeMismatchError
 
 
@@ -34,23 +34,25 @@ def builds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[bool]:
     return calls
 
 
-def _paths(recipe: Path) -> demo.DemoPaths:
+def _paths(recipe: Path) -> demo_build.DemoPaths:
     model_dir = recipe.parent / "run" / "artifact"
     fusion = recipe.parent / "fusion"
     (fusion / "m").mkdir(parents=True)
     (fusion / "m" / "fusion.json").write_text("{}")  # present: only the photo model is built
-    return demo.DemoPaths(recipe=recipe, model_dir=model_dir, fusion_root=fusion, fusion_model="m")
+    return demo_build.DemoPaths(
+        recipe=recipe, model_dir=model_dir, fusion_root=fusion, fusion_model="m"
+    )
 
 
 def test_a_build_without_a_checkpoint_starts_afresh(recipe, builds):
-    demo.ensure_models(_paths(recipe))
+    demo_build.ensure_models(_paths(recipe))
     assert builds == [False]
 
 
 def test_a_build_cut_short_goes_on_from_its_checkpoint(recipe, builds):
     (recipe.parent / "run").mkdir()
     (recipe.parent / "run" / "last.pt").write_bytes(b"checkpoint")
-    demo.ensure_models(_paths(recipe))
+    demo_build.ensure_models(_paths(recipe))
     assert builds == [True]
 
 
@@ -71,6 +73,6 @@ def test_a_checkpoint_that_cannot_be_resumed_is_said_and_replaced(
 
     monkeypatch.setattr("training.build.build_artifact", refusing)
     with caplog.at_level("WARNING", logger="serving.demo"):
-        demo.ensure_models(_paths(recipe))
+        demo_build.ensure_models(_paths(recipe))
     assert builds == [True, False]
     assert "another recipe's run; building the demo photo model afresh" in caplog.text

@@ -14,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 import serving.demo as demo
-from serving.demo import DEMO_PASSWORD, DemoPaths, DemoSeedMismatchError, seed_demo
+from serving import demo_build
+from serving.demo import DEMO_PASSWORD, DemoSeedMismatchError, seed_demo
+from serving.demo_build import DemoPaths
 from serving.demo_models import stale_because
 from shanyraq.cli import build_app
 from tests.serving.helpers import make_settings, serving_yaml
@@ -51,22 +53,22 @@ def _version(paths: DemoPaths) -> str:
 
 
 def test_unchanged_configs_train_the_fusion_model_once(demo_paths, work, edit_config):
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     first = _version(demo_paths)
     assert work == {"trained": 1, "generated": 1}
-    demo.ensure_models(demo_paths)  # found current under these configs: not even generated
+    demo_build.ensure_models(demo_paths)  # found current under these configs: not even generated
     assert work == {"trained": 1, "generated": 1} and _version(demo_paths) == first
     # Without the note of that check (the demo's data folder removed), it is checked again
     # against the families the configs generate, and still not trained again.
     shutil.rmtree(demo_paths.data_dir)
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     assert work == {"trained": 1, "generated": 2} and _version(demo_paths) == first
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     assert work == {"trained": 1, "generated": 2}
     # A region gone changes the configs but not the families' features and labels: the model
     # it would train is this one.
     edit_config("welfare.yaml", _first_region_gone)
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     assert work == {"trained": 1, "generated": 3} and _version(demo_paths) == first
 
 
@@ -118,17 +120,17 @@ def test_a_changed_welfare_config_trains_the_fusion_model_again(
 ):
     # Before: the model was trained only when missing: the demo served one trained under
     # the old configs (other labels, features or recipe) without a word.
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     before = read_meta(demo_paths.fusion_dir)
     edit_config("welfare.yaml", change)
     with caplog.at_level("INFO", logger="serving.demo_models"):
-        demo.ensure_models(demo_paths)
+        demo_build.ensure_models(demo_paths)
     assert work["trained"] == 2
     assert f"was trained under other configs than now: {said}" in caplog.text
     after = read_meta(demo_paths.fusion_dir)
     assert after.version != before.version
     assert stale_because(demo_paths.fusion_dir, after, _config()) is None
-    demo.ensure_models(demo_paths)  # the new model is current: not trained a third time
+    demo_build.ensure_models(demo_paths)  # the new model is current: not trained a third time
     assert work["trained"] == 2
 
 
@@ -145,11 +147,11 @@ def test_models_trained_beside_it_on_the_old_families_are_named_with_a_way_out(
     names = ["lgbm_tabular", "rf_tabular"]
     train_models(demo_paths.fusion_root, n=400, seed=0, names=names, config=_config())
     first = _version(demo_paths)
-    demo.ensure_models(demo_paths)  # trained on the configs' families: kept
+    demo_build.ensure_models(demo_paths)  # trained on the configs' families: kept
     assert work["trained"] == 1
     edit_config("welfare.yaml", _poverty_line)
     with pytest.raises(DemoFusionMixError) as refused:
-        demo.ensure_models(demo_paths)
+        demo_build.ensure_models(demo_paths)
     message = refused.value.message
     assert f"{demo_paths.fusion_root} also holds rf_tabular" in message
     assert f"`shanyraq welfare train --overwrite --out {demo_paths.fusion_root}`" in message

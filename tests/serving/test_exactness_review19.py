@@ -15,8 +15,9 @@ from sqlalchemy import select
 from benchmarks.quality_curves import scenes
 from serving.db.models import AuditEntry, Family, Photo
 from serving.db.session import session_scope
-from serving.photo_evidence import photo_flags, reuse_shown
+from serving.photo_evidence import photo_flags
 from serving.reuse_index import ReuseIndex
+from serving.reuse_links import reuse_shown
 from serving.state import Services
 from tests.serving.helpers import REGION
 

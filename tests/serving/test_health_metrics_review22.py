@@ -121,7 +121,7 @@ def test_health_answers_503_once_photo_scoring_has_stopped(
     make_service,
     model_dir,  # noqa: F811
 ):
-    from vision.batcher import BatcherStoppedError
+    from vision.batcher_errors import BatcherStoppedError
 
     service = make_service(model_dir=model_dir)
     assert service.client.get("/health").status_code == 200

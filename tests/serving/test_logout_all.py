@@ -18,7 +18,8 @@ from sqlalchemy import select
 from serving import audit
 from serving.db.models import AuditEntry, User
 from serving.db.session import session_scope
-from serving.users import reset_password, sign_out_everywhere, wait_until_tokens_valid
+from serving.sign_out import sign_out_everywhere, wait_until_tokens_valid
+from serving.users import reset_password
 from tests.serving.helpers import OTHER_REGION, PASSWORD, REGION, audit_entries
 
 SIGNED_OUT = "every session of this account was signed out; sign in again"
@@ -243,7 +244,7 @@ def test_cli_set_password_signs_out_and_is_audited(tmp_path, database_url):
     from serving.core.config import load_serving_settings
     from serving.core.security import create_token, verify_password
     from serving.db.session import make_engine, make_session_factory
-    from serving.users import issued_before_mark
+    from serving.sign_out import issued_before_mark
     from serving.users_cli import app as users_app
 
     config = tmp_path / "serving.yaml"

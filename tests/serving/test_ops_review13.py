@@ -133,7 +133,8 @@ def test_a_demo_cut_short_is_not_finished_with_other_families(tmp_path, monkeypa
 
 
 def test_the_demo_refuses_a_site_s_variables_before_writing_anything(tmp_path, monkeypatch):
-    from serving.demo import DemoPaths, demo_settings
+    from serving.demo import demo_settings
+    from serving.demo_build import DemoPaths
 
     paths = DemoPaths(
         model_dir=tmp_path / "m", fusion_root=tmp_path / "f", fusion_model="lgbm_tabular",
@@ -166,10 +167,10 @@ def test_serve_refuses_an_address_of_another_machine(tmp_path, served):
 def test_the_demo_refuses_a_taken_port_before_building_anything(
     tmp_path, monkeypatch, taken_port, served
 ):
-    import serving.demo as demo
+    import serving.demo_build as demo_build
 
     built: list[Any] = []
-    monkeypatch.setattr(demo, "ensure_models", built.append)
+    monkeypatch.setattr(demo_build, "ensure_models", built.append)
     monkeypatch.chdir(tmp_path)
     result = _run("demo", "--port", taken_port)
     assert _code(result) == "port_in_use", result.output

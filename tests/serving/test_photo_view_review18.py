@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from serving.db.models import Family, Photo
 from serving.db.session import session_scope
-from serving.photo_evidence import photo_flags, photo_score, reuse_links_of
+from serving.photo_evidence import photo_flags, photo_score
+from serving.reuse_links import reuse_links_of
 from serving.web import heatmaps
 from serving.web.i18n import translator
 from serving.web.photo_cards import photo_view

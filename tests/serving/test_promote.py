@@ -19,19 +19,13 @@ from sqlalchemy import inspect, select
 from typer.testing import CliRunner
 
 from serving import audit
-from serving.assessments import is_current, latest
+from serving.assessments import is_current
 from serving.db.models import Assessment, AuditEntry, Base, Family, Photo, User
 from serving.db.session import make_engine, make_session_factory
+from serving.latest_assessments import latest
 from serving.migrations import upgrade
-from serving.promote import (
-    RescoreIncompleteError,
-    RescoreRunNotFoundError,
-    RescoreScopePartialError,
-    ServingModelMismatchError,
-    plan,
-    promote,
-    scores_sha256,
-)
+from serving.promote import promote, scores_sha256
+from serving.promote_plan import RescoreIncompleteError, RescoreRunNotFoundError, plan
 from serving.reassessment import (
     ReassessActorError,
     RefreshRegionForbiddenError,
@@ -41,8 +35,10 @@ from serving.reassessment import (
     stale_families,
 )
 from serving.rescore import ensure_tables, rescore, scores_for
-from serving.rescore_cli import _promote_actor
 from serving.rescore_cli import app as rescore_app
+from serving.rescore_coverage import RescoreScopePartialError
+from serving.rescore_promote_cli import _promote_actor
+from serving.rescore_service_model import ServingModelMismatchError
 from shanyraq.errors import ModelMismatchError
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import Service, jpeg, make_settings

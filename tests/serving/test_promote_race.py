@@ -16,8 +16,9 @@ from sqlalchemy import select
 from serving import audit
 from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory
-from serving.promote import RescoreScopePartialError, promote
+from serving.promote import promote
 from serving.rescore import rescore
+from serving.rescore_coverage import RescoreScopePartialError
 from serving.rescore_runs import RescoreResumeError
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg

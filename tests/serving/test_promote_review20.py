@@ -15,10 +15,10 @@ from sqlalchemy import select
 from serving import audit
 from serving import promote as promotion
 from serving.db.models import Photo
-from serving.promote import PromotionPlan, plan
+from serving.promote_plan import PromotionPlan, plan
 from serving.reassessment import reassess, resolve_actor
 from serving.rescore_discard import RescoreDiscardError, discard_run
-from serving.rescore_promote_cli import plan_lines
+from serving.rescore_promote_lines import plan_lines
 from serving.rescore_runs import since_key_of
 from serving.score_shift import ShiftTally
 from tests.serving import rescore_fixtures

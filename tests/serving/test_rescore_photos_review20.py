@@ -19,7 +19,8 @@ import serving.rescore_reads
 from serving.db.models import Photo, RescoredScore
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
-from serving.rescore_runs import RescoreResumeError, RunProvenance
+from serving.rescore_provenance import RunProvenance
+from serving.rescore_runs import RescoreResumeError
 from tests.serving import test_rescore_store_damage
 from tests.serving.rescore_fixtures import StoredPhotos, listen_on_reads, populate
 from vision.bulk import open_scorer

@@ -17,7 +17,8 @@ from serving import audit
 from serving.db.models import AuditEntry, RescoredScore
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import RescoreRun, rescore
-from serving.rescore_runs import RescoreRestartError, RescoreResumeError, RunProvenance
+from serving.rescore_provenance import RunProvenance
+from serving.rescore_runs import RescoreRestartError, RescoreResumeError
 from shanyraq.errors import ShanyraqError
 from tests.serving.rescore_fixtures import (
     DAY0,

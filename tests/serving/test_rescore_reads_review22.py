@@ -21,8 +21,8 @@ from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
 from serving.rescore_photos import retry_restored
+from serving.rescore_provenance import RunProvenance
 from serving.rescore_reads import read_sessions
-from serving.rescore_runs import RunProvenance
 from tests.serving import test_rescore_store_damage as damage
 from tests.serving.rescore_fixtures import populate
 from vision.bulk import open_scorer

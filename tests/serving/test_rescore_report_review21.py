@@ -22,7 +22,8 @@ import serving.rescore
 from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
-from serving.rescore_cli import RescoreUnfinishedError, report_lines
+from serving.rescore_cli import RescoreUnfinishedError
+from serving.rescore_report import report_lines
 from tests.serving import test_rescore_open_review20, test_rescore_store_damage
 from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate, rescored_entries
 from tests.serving.test_rescore_review13 import _upload_on_old_model

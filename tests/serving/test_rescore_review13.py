@@ -18,9 +18,12 @@ from sqlalchemy import select
 
 from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.promote import RescoreScopePartialError, ServingModelMismatchError, plan
+from serving.promote_plan import plan
 from serving.rescore import rescore, scores_for
-from serving.rescore_runs import RescoreRestartError, RescoreResumeError, RunProvenance
+from serving.rescore_coverage import RescoreScopePartialError
+from serving.rescore_provenance import RunProvenance
+from serving.rescore_runs import RescoreRestartError, RescoreResumeError
+from serving.rescore_service_model import ServingModelMismatchError
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     DAY0,

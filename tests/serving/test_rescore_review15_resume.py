@@ -18,13 +18,8 @@ from sqlalchemy import select
 from serving.db.models import RescoredScore
 from serving.db.session import make_session_factory
 from serving.rescore import rescore
-from serving.rescore_runs import (
-    RescoreMixError,
-    RescoreRestartError,
-    RescoreResumeError,
-    RunProvenance,
-    artifact_digest,
-)
+from serving.rescore_provenance import RunProvenance, artifact_digest
+from serving.rescore_runs import RescoreMixError, RescoreRestartError, RescoreResumeError
 from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import DAY0, CountingScorer
 from tests.serving.rescore_helpers import (

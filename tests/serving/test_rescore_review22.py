@@ -90,7 +90,7 @@ def test_the_ray_driver_hands_its_actors_the_stored_limit(
     """The driver's stored limit reaches every actor as is. Before: it handed them today's
     upload limit, and each actor raised it by its own node's io.stored_max_pixels."""
     import serving.rescore_ray as rescore_ray
-    from serving.storage import stored_limit
+    from serving.stored_decode import stored_limit
 
     data = tmp_path / "data"
     stored = populate(f"sqlite:///{data / 'shanyraq.db'}", data / "photos", 2)

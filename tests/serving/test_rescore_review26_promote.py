@@ -23,8 +23,9 @@ import pytest
 from sqlalchemy import event, select
 
 from serving.db.models import AuditEntry, Photo
-from serving.promote import RescoreScopePartialError, promote
+from serving.promote import promote
 from serving.rescore import rescore
+from serving.rescore_coverage import RescoreScopePartialError
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg, waiting_on_a_lock
 from tests.serving.rescore_fixtures import cpu_scorer, file_and_assess

@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory
-from serving.promote import RescoreIncompleteError, promote
+from serving.promote import promote
+from serving.promote_plan import RescoreIncompleteError
 from serving.rescore import rescore
 from serving.rescore_runs import RescoreRestartError, RescoreResumeError
 from tests.serving.rescore_fixtures import CountingScorer, populate, tiny_model

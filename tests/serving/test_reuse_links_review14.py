@@ -12,8 +12,8 @@ from serving.api.deps import CurrentUser
 from serving.assessments import REUSED_KEY
 from serving.db.models import AuditEntry, Family, Photo, ReuseLink, User
 from serving.db.session import session_scope
-from serving.photo_evidence import reuse_linked, reuse_links_of
 from serving.reassessment import find_stale
+from serving.reuse_links import reuse_linked, reuse_links_of
 from serving.web.family_view import family_page, family_rows
 from tests.serving.helpers import OTHER_REGION, jpeg
 

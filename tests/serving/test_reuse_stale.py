@@ -12,10 +12,11 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from serving.assessments import REUSED_KEY, reuse_linked
+from serving.assessments import REUSED_KEY
 from serving.db.models import Photo, ReuseLink
 from serving.db.session import session_scope
 from serving.reassessment import find_stale
+from serving.reuse_links import reuse_linked
 from tests.serving.helpers import jpeg
 
 ACCEPT = {"kind": "accept"}

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving import sign_out, users
+from serving import sign_out
 from serving.api.routes import auth
 from serving.core import security
 from serving.db.models import AuditEntry, User
@@ -48,7 +48,7 @@ def test_a_sign_out_committed_after_a_password_change_ends_its_fresh_token(servi
         if action == "password_changed":
             with session_scope(service.services.sessions) as other:
                 mark = datetime.fromtimestamp(base_s + 0.9, tz=UTC)  # after the change's
-                users.sign_out_everywhere(_account(other, "commission"), now=mark)
+                sign_out.sign_out_everywhere(_account(other, "commission"), now=mark)
 
     def create_token_after_the_marks(**claims: Any) -> str:
         return real_create(**claims, now=base_s + 1.1)

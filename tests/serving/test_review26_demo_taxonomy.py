@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-import serving.demo as demo
-from serving.demo import DemoPaths
+from serving import demo_build
+from serving.demo_build import DemoPaths
 from serving.demo_models import stale_because
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
@@ -38,7 +38,7 @@ def fused_demo(demo_paths: DemoPaths) -> DemoPaths:
 def test_a_fused_demo_model_of_another_taxonomy_is_trained_again(fused_demo, edit_config, caplog):
     # Before, the model it could not load was called current: `make demo` then stopped at the
     # service's start with "retrain it", instead of training it again as for a levels change.
-    demo.ensure_models(fused_demo)
+    demo_build.ensure_models(fused_demo)
     before = read_meta(fused_demo.fusion_dir)
     assert before.taxonomy_sha256 == get_taxonomy().fingerprint()
     edit_config("taxonomy.yaml", _stove_points_to_welfare)
@@ -51,7 +51,7 @@ def test_a_fused_demo_model_of_another_taxonomy_is_trained_again(fused_demo, edi
     with pytest.raises(ModelMismatchError):  # what the service would have said
         FusionModel.load(fused_demo.fusion_dir)
     with caplog.at_level("WARNING", logger="serving.demo_models"):
-        demo.ensure_models(fused_demo)
+        demo_build.ensure_models(fused_demo)
     assert f"was trained under other configs than now: {why}" in caplog.text
     after = FusionModel.load(fused_demo.fusion_dir)  # trained under this taxonomy: served
     assert after.meta.taxonomy_sha256 == now.fingerprint()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import serving.demo as demo
+from serving import demo_build
 from serving.demo_models import stale_because
 from shanyraq.errors import ModelMismatchError
 from welfare.criteria import get_welfare_config
@@ -23,7 +23,7 @@ def _higher_minimum(data: dict[str, Any]) -> None:
 def test_a_demo_model_of_another_subsistence_minimum_is_trained_again(
     demo_paths, edit_config, caplog
 ):
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     before = read_meta(demo_paths.fusion_dir)
     assert before.feature_basis is not None
     edit_config("welfare.yaml", _higher_minimum)
@@ -33,7 +33,7 @@ def test_a_demo_model_of_another_subsistence_minimum_is_trained_again(
     with pytest.raises(ModelMismatchError):  # what the service would have said at start
         FusionModel.load(demo_paths.fusion_dir)
     with caplog.at_level("WARNING", logger="serving.demo_models"):
-        demo.ensure_models(demo_paths)
+        demo_build.ensure_models(demo_paths)
     assert f"was trained under other configs than now: {why}" in caplog.text
     after = FusionModel.load(demo_paths.fusion_dir)  # trained under this minimum: served
     assert stale_because(demo_paths.fusion_dir, after.meta, config) is None

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from serving.db.session import make_engine
 from serving.rescore import rescore
-from serving.rescore_cli import report_lines
+from serving.rescore_report import report_lines
 from serving.storage import PhotoStore
 from shanyraq.cli import build_app
 from tests.serving.rescore_fixtures import cli_config, populate, rescored_entries, tiny_model

@@ -17,11 +17,13 @@ from sqlalchemy import select
 
 from serving import audit
 from serving.db.models import Photo, RescoreRun
-from serving.promote import RescoreScopePartialError, scores_sha256
+from serving.promote import scores_sha256
 from serving.rescore import rescore
+from serving.rescore_coverage import RescoreScopePartialError
 from serving.rescore_discard import RescoreDiscardError, discard_run
-from serving.rescore_promote_cli import promote_lines
-from serving.rescore_runs import RunProvenance, since_key_of
+from serving.rescore_promote_lines import promote_lines
+from serving.rescore_provenance import RunProvenance
+from serving.rescore_runs import since_key_of
 from shanyraq.errors import ShanyraqError
 from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-import serving.demo as demo
+from serving import demo_build
 from serving.demo_models import DemoFusionMixError
 from welfare.criteria import get_welfare_config
 from welfare.train import train_models
@@ -25,7 +25,7 @@ def test_a_demo_model_beside_models_of_another_poverty_line_names_the_line(demo_
     )  # fmt: skip
     edit_config("welfare.yaml", _poverty_line)
     with pytest.raises(DemoFusionMixError) as refused:
-        demo.ensure_models(demo_paths)
+        demo_build.ensure_models(demo_paths)
     message = refused.value.message
     assert (
         f"{demo_paths.fusion_root} also holds rf_tabular, trained on ASP labels drawn under "

@@ -27,8 +27,8 @@ from sqlalchemy import select, update
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
-from serving.promote import RescoreScopePartialError
 from serving.rescore import rescore
+from serving.rescore_coverage import RescoreScopePartialError
 from serving.rescore_discard import RescoreDiscardError, discard_run
 from serving.rescore_photos import not_yet_scored, photo_scope
 from serving.rescore_ray import read_query

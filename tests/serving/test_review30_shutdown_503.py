@@ -25,7 +25,8 @@ import pytest
 
 from serving.core.config import Batching
 from serving.errors import UnavailableError
-from serving.pipeline import SHUTDOWN_RETRY_AFTER_S, PhotoPipeline
+from serving.pipeline import PhotoPipeline
+from serving.pipeline_refusals import SHUTDOWN_RETRY_AFTER_S
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import HungEngine, family_body, jpeg, started
 from tests.serving.subprocess_runs import START_BOUND_S, ended, start_serve

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import serving.demo as demo
+from serving import demo_build
 from tests.serving.test_demo_review22 import _poverty_line, work  # noqa: F401 (a fixture)
 from welfare.model_folder import read_meta
 
@@ -21,18 +21,18 @@ def test_fairness_intervals_alone_do_not_train_the_demo_fusion_model_again(
     work: dict[str, int],  # noqa: F811
     edit_config: Any,
 ) -> None:
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     first = read_meta(demo_paths.fusion_dir).version
     assert work["trained"] == 1
     generated = work["generated"]
     edit_config("welfare.yaml", _more_bootstrap_draws)
-    demo.ensure_models(demo_paths)
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     assert work["trained"] == 1
     assert work["generated"] == generated  # its key did not change: nothing to check again
     assert read_meta(demo_paths.fusion_dir).version == first
     # A key the training reads (the poverty line draws the ASP labels): trained again.
     edit_config("welfare.yaml", _poverty_line)
-    demo.ensure_models(demo_paths)
+    demo_build.ensure_models(demo_paths)
     assert work["trained"] == 2
     assert read_meta(demo_paths.fusion_dir).version != first

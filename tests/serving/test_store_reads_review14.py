@@ -20,7 +20,7 @@ from PIL import Image
 
 from serving.errors import PhotoUnreadableError
 from serving.storage import PhotoStore
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from serving.web.i18n import load_catalogues
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import PASSWORD, Service, jpeg
@@ -198,7 +198,7 @@ def test_the_heat_map_of_an_unreadable_original_is_an_error_page(
     assert load_catalogues()["en"][f"error_reason.{CODE}"] in page.text
     assert "Traceback" not in page.text
     _logged_once(caplog, sha256)
-    cache = service.services.settings.data_dir / heatmaps.CACHE_DIR
+    cache = service.services.settings.data_dir / heatmap_cache.CACHE_DIR
     assert not [p for p in cache.rglob("*") if p.is_file()]  # nothing drawn, nothing cached
 
 
@@ -217,7 +217,7 @@ def test_a_cached_heat_map_that_cannot_be_read_is_drawn_again(tmp_path, monkeypa
         lambda folder, rgb, *, head, label: np.ones(rgb.shape[:2], dtype=np.float32),
     )
     sign, sha256 = get_taxonomy().sign_names[0], hashlib.sha256(photo).hexdigest()
-    path = heatmaps.cache_path(services, sha256=sha256, sign=sign)
+    path = heatmap_cache.cache_path(services, sha256=sha256, sign=sign)
     path.mkdir(parents=True)  # a folder where the PNG should be: neither read nor written
     png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
     assert png.startswith(b"\x89PNG") and path.is_dir()

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from serving.errors import PhotoUnreadableError
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import jpeg
 from tests.serving.test_store_reads_review14 import database_url, store
@@ -170,7 +170,7 @@ def test_a_damaged_cached_overlay_is_drawn_again_not_served(tmp_path, drawn, dam
     photo = jpeg(9)
     services, sign = _services(tmp_path, photo), get_taxonomy().sign_names[0]
     png = _overlay(services, _sha(photo), sign)
-    cached = heatmaps.cache_path(services, sha256=_sha(photo), sign=sign)
+    cached = heatmap_cache.cache_path(services, sha256=_sha(photo), sign=sign)
     damage(cached)
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
         again = _overlay(services, _sha(photo), sign)
@@ -187,7 +187,7 @@ def test_another_overlay_put_in_place_is_drawn_again(tmp_path, drawn):
     mine, other = get_taxonomy().sign_names[:2]
     _overlay(services, _sha(photo), mine)
     others = _overlay(services, _sha(photo), other)
-    heatmaps.cache_path(services, sha256=_sha(photo), sign=mine).write_bytes(others)
+    heatmap_cache.cache_path(services, sha256=_sha(photo), sign=mine).write_bytes(others)
     assert _overlay(services, _sha(photo), mine) != others  # before: the other sign's map
     assert drawn.labels == [mine, other, mine]
 
@@ -197,7 +197,7 @@ def test_an_overlay_cached_before_overlays_were_checked_is_drawn_again(tmp_path,
 
     photo = jpeg(11)
     services, sign = _services(tmp_path, photo), get_taxonomy().sign_names[0]
-    cached = heatmaps.cache_path(services, sha256=_sha(photo), sign=sign)
+    cached = heatmap_cache.cache_path(services, sha256=_sha(photo), sign=sign)
     cached.parent.mkdir(parents=True)
     earlier = overlay_png(np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64), np.float32))
     cached.write_bytes(earlier)  # a whole PNG, as earlier releases cached them: no digest
@@ -210,7 +210,7 @@ def test_a_damaged_overlay_is_not_drawn_again_over_a_replaced_original(tmp_path,
     photo = jpeg(12)
     services, sign = _services(tmp_path, photo), get_taxonomy().sign_names[0]
     _overlay(services, _sha(photo), sign)
-    cached = heatmaps.cache_path(services, sha256=_sha(photo), sign=sign)
+    cached = heatmap_cache.cache_path(services, sha256=_sha(photo), sign=sign)
     _flip_a_byte(cached)
     services.store.original = jpeg(13)  # the original replaced on disk too
     with pytest.raises(PhotoUnreadableError) as refused:

@@ -14,7 +14,7 @@ from tests.serving.helpers import jpeg
 from tests.serving.test_api_photos import BAD_FILES
 from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
 from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
-from vision.batcher import BatcherClosedError, BatcherFullError, BatcherStoppedError
+from vision.batcher_errors import BatcherClosedError, BatcherFullError, BatcherStoppedError
 
 CAUSES = {
     "busy": lambda: BatcherFullError("the queue is full"),

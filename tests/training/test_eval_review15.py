@@ -21,7 +21,8 @@ from training.metrics import (
 )
 from training.model_card import model_card
 from training.report import write_report
-from vision.export import ExportParityError, ExportRequest, check_parity, export_artifact
+from vision.export import ExportRequest, check_parity, export_artifact
+from vision.export_parity import ExportParityError
 from vision.model import create_model, model_preprocessing
 
 from .conftest import write_toy_manifest

@@ -18,7 +18,8 @@ from shanyraq.errors import ModelMismatchError, ShanyraqError
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.artifact import read_artifact
 from vision.engine import Engine, load_engine_config
-from vision.export import ExportParityError, ExportRequest, export_artifact, onnx_session
+from vision.export import ExportRequest, export_artifact
+from vision.export_parity import ExportParityError, onnx_session
 from vision.model import create_model, model_preprocessing
 
 DESTINATION = "export_destination_invalid"

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from shanyraq.errors import ModelMismatchError
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.artifact import Preprocessing
@@ -104,8 +104,8 @@ def test_two_model_versions_never_share_a_cached_overlay(tmp_path, make_image, m
         drawn_by.append(evidence)
         services = _services(tmp_path, photo, model_dir=model_dir, version=version)
         overlays[version] = heatmaps.sign_overlay(services, sha256=sha, sign=sign)
-        folder = heatmaps.cache_path(services, sha256=sha, sign=sign).parents[2]
-        assert folder.parent == tmp_path / "data" / heatmaps.CACHE_DIR
+        folder = heatmap_cache.cache_path(services, sha256=sha, sign=sign).parents[2]
+        assert folder.parent == tmp_path / "data" / heatmap_cache.CACHE_DIR
         assert not folder.name.startswith(".") and "/" not in folder.name
     assert len(set(overlays.values())) == 3, "a version was served another version's overlay"
     # Each keeps its own: the same version asked again reads its cached overlay.
@@ -115,7 +115,8 @@ def test_two_model_versions_never_share_a_cached_overlay(tmp_path, make_image, m
 
 
 def test_a_plain_version_keeps_its_plain_cache_folder():
-    assert heatmaps.version_folder("demo-mnv3-20261123-ab12cd34") == "demo-mnv3-20261123-ab12cd34"
+    version = "demo-mnv3-20261123-ab12cd34"
+    assert heatmap_cache.version_folder(version) == version
 
 
 def _rotated_jpeg_with_gps(orientation: int) -> bytes:

@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 
 from vision.artifact import ONNX_FILE, TORCH_FILE, Temperatures, read_artifact
-from vision.export import (
-    OUTPUT_NAMES,
-    ExportParityError,
-    ExportRequest,
-    check_parity,
-    export_artifact,
-    onnx_session,
-)
+from vision.export import ExportRequest, check_parity, export_artifact
+from vision.export_parity import OUTPUT_NAMES, ExportParityError, onnx_session
 from vision.heads import head_probs
 from vision.model import create_model, load_model, model_preprocessing
 from vision.preprocess import to_batch

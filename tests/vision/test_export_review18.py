@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.artifact import ONNX_FILE, ModelArtifact, read_artifact
-from vision.export import ExportParityError, ExportRequest, check_parity, export_artifact
+from vision.export import ExportRequest, check_parity, export_artifact
+from vision.export_parity import ExportParityError
 from vision.model import ShanyraqNet, load_model
 
 

@@ -22,14 +22,14 @@ import pytest
 from tests.vision.test_trt_cache_review19 import _refuse_writes_under
 from vision import providers, trt_cache
 from vision.providers import ORT_NAMES
-from vision.trt_cache import LOCK_FILE, engine_build_lock
+from vision.trt_folders import LOCK_FILE, engine_build_lock
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86400
 OLD = time.time() - 60 * DAY  # unused for two months
 HOLD = """
 import sys
-from vision.trt_cache import engine_build_lock
+from vision.trt_folders import engine_build_lock
 
 options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": sys.argv[1]}
 with engine_build_lock([options]):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from tests.web.heatmap_helpers import SHA, cache_services, overlay
 from vision.explain import OVERLAY_SCALE
 
@@ -21,7 +21,7 @@ def test_overlays_of_other_models_and_scales_are_removed_the_current_ones_kept(t
     data_dir = tmp_path / "data"
     services = cache_services(data_dir)
     cache = data_dir / "heatmaps"
-    current = overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+    current = overlay(heatmap_cache.cache_path(services, sha256=SHA, sign="roof_leak"))
     overlay(cache / "v2" / "ab" / f"{SHA}-roof_leak.png")  # v2 in JET: before the scale key
     overlay(cache / "v2" / "jet" / "ab" / f"{SHA}-roof_leak.png")
     overlay(cache / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")  # an older model
@@ -30,20 +30,20 @@ def test_overlays_of_other_models_and_scales_are_removed_the_current_ones_kept(t
     beside = overlay(data_dir / "photos" / "ab" / SHA)  # not the cache's: never touched
 
     with caplog.at_level(logging.INFO, logger=heatmaps.__name__):
-        removed = heatmaps.prune_cache(services)
+        removed = heatmap_cache.prune_cache(services)
 
     assert removed == 5
     assert _files(cache) == [str(current.relative_to(cache))]
     assert sorted(p.name for p in cache.iterdir()) == ["v2"]  # emptied folders go too
     assert beside.exists()
     assert "5 cached heat maps" in caplog.text
-    assert heatmaps.prune_cache(services) == 0  # nothing left to do
+    assert heatmap_cache.prune_cache(services) == 0  # nothing left to do
 
 
 def test_a_service_without_a_model_keeps_no_overlays(tmp_path):
     data_dir = tmp_path / "data"
     overlay(data_dir / "heatmaps" / "v1" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
-    assert heatmaps.prune_cache(cache_services(data_dir, model_version=None)) == 1
+    assert heatmap_cache.prune_cache(cache_services(data_dir, model_version=None)) == 1
     assert _files(data_dir / "heatmaps") == []
 
 
@@ -57,7 +57,7 @@ def test_links_are_removed_never_followed(tmp_path):
     (cache / "v2" / "jet").symlink_to(outside, target_is_directory=True)
     (cache / "v2" / "link.png").symlink_to(kept)
 
-    heatmaps.prune_cache(cache_services(data_dir))
+    heatmap_cache.prune_cache(cache_services(data_dir))
 
     assert sorted(p.name for p in cache.iterdir()) == ["v2"]
     assert list((cache / "v2").iterdir()) == []
@@ -70,7 +70,7 @@ def test_a_cache_folder_that_is_a_link_is_left_alone(tmp_path, caplog):
     data_dir.mkdir()
     (data_dir / "heatmaps").symlink_to(elsewhere, target_is_directory=True)
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        assert heatmaps.prune_cache(cache_services(data_dir)) == 0
+        assert heatmap_cache.prune_cache(cache_services(data_dir)) == 0
     assert old.exists()
     assert "symbolic link" in caplog.text
 
@@ -97,10 +97,10 @@ def test_a_model_version_of_dots_keeps_its_cache_inside_the_cache_folder(tmp_pat
         data_dir = tmp_path / f"data{i}"
         cache = (data_dir / "heatmaps").resolve()
         services = cache_services(data_dir, model_version=version)
-        path = overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+        path = overlay(heatmap_cache.cache_path(services, sha256=SHA, sign="roof_leak"))
         assert path.resolve().is_relative_to(cache), (version, path)
         assert not path.resolve().relative_to(cache).parts[0].startswith(".")
-        assert heatmaps.prune_cache(services) == 0 and path.exists()
+        assert heatmap_cache.prune_cache(services) == 0 and path.exists()
 
 
 def test_overlays_drawn_by_other_drawing_code_are_not_served_and_are_removed(tmp_path):
@@ -108,9 +108,9 @@ def test_overlays_drawn_by_other_drawing_code_are_not_served_and_are_removed(tmp
     # vision.explain normalises or blends a map served the overlays drawn the old way.
     data_dir = tmp_path / "data"
     services = cache_services(data_dir)
-    current = heatmaps.cache_path(services, sha256=SHA, sign="roof_leak")
+    current = heatmap_cache.cache_path(services, sha256=SHA, sign="roof_leak")
     assert current.parent.parent.name.startswith(f"{OVERLAY_SCALE}-")
     older = overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
     assert older != current
-    assert heatmaps.prune_cache(services) == 1
+    assert heatmap_cache.prune_cache(services) == 1
     assert not older.exists()

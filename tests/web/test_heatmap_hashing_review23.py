@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from serving.db.models import AuditEntry
 from serving.errors import PhotoUnreadableError
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import jpeg
 from tests.serving.test_store_reads_review14 import CODE, _browser, _filed, _logged_once
@@ -164,7 +164,7 @@ def test_no_overlay_is_drawn_over_a_replaced_original(tmp_path, monkeypatch):
     assert refused.value.code == CODE
     assert f"originals/{sha256[:2]}/{sha256}" in refused.value.message
     assert drawn == []  # before: evidence drawn on another photo, and cached under this one
-    assert not heatmaps.cache_path(services, sha256=sha256, sign=sign).exists()
+    assert not heatmap_cache.cache_path(services, sha256=sha256, sign=sign).exists()
 
 
 def test_the_heat_map_route_refuses_a_replaced_original(web, tmp_path, monkeypatch, caplog):

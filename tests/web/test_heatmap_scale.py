@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
 from vision.explain import overlay_png
 
@@ -57,5 +57,5 @@ def test_an_overlay_cached_in_the_earlier_scale_is_not_served(tmp_path, make_ima
     earlier.write_bytes(b"an overlay in the earlier colours")
     png = heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
     assert png.startswith(b"\x89PNG")  # drawn anew in the current scale
-    assert heatmaps.cache_path(services, sha256=sha256, sign=sign).read_bytes() == png
+    assert heatmap_cache.cache_path(services, sha256=sha256, sign=sign).read_bytes() == png
     assert heatmaps.sign_overlay(services, sha256=sha256, sign=sign) == png  # then cached

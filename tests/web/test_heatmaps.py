@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
 
 
@@ -46,4 +46,4 @@ def test_evidence_is_computed_at_the_upload_decode_size_not_512(tmp_path, make_i
     assert seen == [(1024, 1365, 3)]
     overlay = Image.open(io.BytesIO(png))
     assert min(overlay.size) == heatmaps.OVERLAY_SHORT_SIDE_PX  # only the overlay is shrunk
-    assert heatmaps.cache_path(services, sha256=sha256, sign=sign).read_bytes() == png
+    assert heatmap_cache.cache_path(services, sha256=sha256, sign=sign).read_bytes() == png

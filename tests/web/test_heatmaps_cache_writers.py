@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
 
 
@@ -48,7 +48,7 @@ def test_two_requests_rendering_one_map_at_once_leave_one_whole_cached_png(
     for thread in threads:
         thread.join()
     assert len(answers) == 2 and answers[0] == answers[1]
-    cached = heatmaps.cache_path(services, sha256=sha256, sign=sign)
+    cached = heatmap_cache.cache_path(services, sha256=sha256, sign=sign)
     assert cached.read_bytes() == answers[0]
     assert [p.name for p in cached.parent.iterdir()] == [cached.name]
 
@@ -80,7 +80,7 @@ def test_cached_overlays_are_private_as_the_photos_are(tmp_path: Path, make_imag
         heatmaps.sign_overlay(services, sha256=sha256, sign=sign)
     finally:
         os.umask(old_umask)
-    cached = heatmaps.cache_path(services, sha256=sha256, sign=sign)
+    cached = heatmap_cache.cache_path(services, sha256=sha256, sign=sign)
     assert stat.S_IMODE(cached.stat().st_mode) == 0o600
     folder = cached.parent
     while folder != data_dir:

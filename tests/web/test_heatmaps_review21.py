@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from serving.web import heatmaps
+from serving.web import heatmap_cache, heatmaps
 from tests.web.heatmap_helpers import SHA, cache_services, overlay
 from vision.explain import OVERLAY_SCALE
 
@@ -33,12 +33,12 @@ def test_a_current_folder_that_cannot_be_listed_is_logged_not_raised(tmp_path, m
     data_dir = tmp_path / "data"
     services = cache_services(data_dir, "v1")
     cache = data_dir / "heatmaps"
-    current = overlay(heatmaps.cache_path(services, sha256=SHA, sign="roof_leak"))
+    current = overlay(heatmap_cache.cache_path(services, sha256=SHA, sign="roof_leak"))
     old = overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
     _unlistable(monkeypatch, cache / "v1")  # listed before v2: the walk goes on past it
 
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        removed = heatmaps.prune_cache(services)  # before: PermissionError, start-up failed
+        removed = heatmap_cache.prune_cache(services)  # before: PermissionError, start-up failed
 
     assert removed == 1
     assert not old.exists()  # the other model's overlays are removed all the same
@@ -51,7 +51,7 @@ def test_a_cache_folder_that_cannot_be_listed_is_logged_not_raised(tmp_path, mon
     old = overlay(data_dir / "heatmaps" / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-roof_leak.png")
     _unlistable(monkeypatch, data_dir / "heatmaps")
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        assert heatmaps.prune_cache(cache_services(data_dir, "v1")) == 0
+        assert heatmap_cache.prune_cache(cache_services(data_dir, "v1")) == 0
     assert old.exists()  # nothing could be seen, so nothing removed
     assert "Permission denied" in caplog.text
 
@@ -138,12 +138,12 @@ def test_a_current_folder_that_cannot_be_looked_at_is_logged_not_raised(
 ):
     data_dir = tmp_path / "data"
     services = cache_services(data_dir, "v1")
-    cache = data_dir / heatmaps.CACHE_DIR
-    current = overlay(heatmaps.cache_path(services, sha256=SHA, sign=SIGN))
+    cache = data_dir / heatmap_cache.CACHE_DIR
+    current = overlay(heatmap_cache.cache_path(services, sha256=SHA, sign=SIGN))
     old = overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
     _unsearchable(monkeypatch, cache / "v1")  # listed before v2: the walk goes on past it
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        removed = heatmaps.prune_cache(services)  # before: PermissionError, start-up failed
+        removed = heatmap_cache.prune_cache(services)  # before: PermissionError, start-up failed
     assert removed == 1 and not old.exists()
     monkeypatch.undo()
     assert current.exists()  # what could not be looked at is left as it is
@@ -152,11 +152,12 @@ def test_a_current_folder_that_cannot_be_looked_at_is_logged_not_raised(
 
 def test_a_cache_that_cannot_be_looked_at_is_logged_not_raised(tmp_path, monkeypatch, caplog):
     data_dir = tmp_path / "data"
-    cache = data_dir / heatmaps.CACHE_DIR
+    cache = data_dir / heatmap_cache.CACHE_DIR
     old = overlay(cache / "v2" / OVERLAY_SCALE / "ab" / f"{SHA}-{SIGN}.png")
     _unsearchable(monkeypatch, cache)
     with caplog.at_level(logging.WARNING, logger=heatmaps.__name__):
-        assert heatmaps.prune_cache(cache_services(data_dir, "v1")) == 0  # before: PermissionError
+        removed = heatmap_cache.prune_cache(cache_services(data_dir, "v1"))
+        assert removed == 0  # before: PermissionError
     monkeypatch.undo()
     assert old.exists()  # nothing could be seen, so nothing removed
     assert str(cache) in caplog.text and "Permission denied" in caplog.text

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from serving import storage
+from serving import storage, stored_decode
 from serving.errors import PhotoUnreadableError
 from shanyraq.errors import ImageTooLargeError
 from shanyraq.taxonomy import get_taxonomy
@@ -84,8 +84,8 @@ def test_a_stored_photo_over_even_the_stored_limit_is_named_for_the_administrato
     monkeypatch.setenv("SHANYRAQ_IO__STORED_MAX_PIXELS", "100000")
     get_settings.cache_clear()
     try:
-        assert storage.stored_limit(50_000) == 100_000
-        assert storage.stored_limit(300_000) == 300_000  # today's limit, when larger
+        assert stored_decode.stored_limit(50_000) == 100_000
+        assert stored_decode.stored_limit(300_000) == 300_000  # today's limit, when larger
         store.path_for(sha256, folder=store.served).unlink()  # made again under the new limit
         with pytest.raises(ImageTooLargeError) as raised:
             store.served_jpeg(sha256, max_pixels=100_000)

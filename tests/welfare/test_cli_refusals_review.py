@@ -251,7 +251,7 @@ def test_the_demo_builds_a_missing_fusion_model_and_leaves_a_present_one(
     tmp_path, monkeypatch, welfare_config
 ):
     """`shanyraq demo` trains the served model only when it is missing: no --overwrite."""
-    from serving.demo import DemoPaths, ensure_models
+    from serving.demo_build import DemoPaths, ensure_models
 
     recipe = welfare_config.fusion.model_copy(update={"n_families": 120})
     config = welfare_config.model_copy(update={"fusion": recipe})

@@ -22,6 +22,7 @@ from serving.assessment_repeats import FlagsMemo
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import DecisionRequest, decisions_of, record_decision
 from serving.errors import NotFoundError
+from serving.latest_assessments import lock_family
 from serving.latest_current import checked_latest, checked_why_stale
 
 router = APIRouter(tags=["assessments"], route_class=StrictJSONRoute)
@@ -50,7 +51,7 @@ def create_assessment(
     # The family's lock first, as every other writer of versions takes it: two requests (or a
     # request and `assessments refresh`) would otherwise both claim the next version number,
     # and one would fail on the unique (family, version) key on PostgreSQL.
-    locked = service.lock_family(session, family.id)
+    locked = lock_family(session, family.id)
     if locked is None:  # deleted since it was read
         raise NotFoundError(f"no family {family.id!r} in your region")
     row = service.compute(session, services, locked, actor=(user.id, user.username))

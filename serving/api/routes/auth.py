@@ -31,16 +31,14 @@ from serving.core.security import create_token, hash_password, needs_rehash, ver
 from serving.db.models import User
 from serving.errors import BadCredentialsError, InvalidTokenError
 from serving.ratelimit import LimitRefusedError, RateLimiter, audit_refusal
-from serving.users import (
-    CurrentPasswordError,
+from serving.sign_out import (
     SignedOutMeanwhileError,
-    change_password,
     check_not_signed_out_since,
     revoke_token,
     sign_out_everywhere,
-    typed_username,
     wait_until_tokens_valid,
 )
+from serving.users import CurrentPasswordError, change_password, typed_username
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from serving.api.deps import (
     policy,
 )
 from serving.api.errors import error_responses
-from serving.api.schemas import PhotoOut, PhotoViewOut, UploadOut
+from serving.api.photo_schemas import PhotoOut, PhotoViewOut, UploadOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import Photo
 from serving.db.session import session_scope
@@ -35,10 +35,9 @@ from serving.photo_evidence import (
     Repeat,
     filed_repeats,
     listed_repeats,
-    reuse_links_of,
-    reuse_shown,
 )
 from serving.ratelimit import LimitRefusedError, audit_refusal, count_refusal, user_key
+from serving.reuse_links import reuse_links_of, reuse_shown
 from serving.state import Services
 from serving.upload_refusals import record_refusal
 from serving.uploads import record_request, record_resend

@@ -18,7 +18,8 @@ from serving.api.errors import error_responses
 from serving.api.schemas import UserCreate, UserOut
 from serving.api.strict_json import StrictJSONRoute
 from serving.db.models import User
-from serving.users import check_grant, create_user, set_active, sign_out_everywhere
+from serving.sign_out import sign_out_everywhere
+from serving.users import check_grant, create_user, set_active
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 

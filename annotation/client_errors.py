@@ -8,8 +8,9 @@ first words, not the whole HTML. A 401 is the token's; a 403, an account without
 for a project (its own address, or a list of its items cut short), the project gone once
 Label Studio's list of projects, answering as Label Studio, no longer holds it (a proxy's JSON
 404 for the project's own address proves nothing: then the address or the proxy is to be
-checked, and a list cut short is incomplete). A URL is shown, logged and sent without a user
-name or password (`without_userinfo`): the token signs in (annotation.settings refuses them).
+checked, and a list cut short is incomplete; a project there when asked again at once, the
+command run again). A URL is shown, logged and sent without a user name or password
+(`without_userinfo`): the token signs in (annotation.settings refuses them).
 """
 
 from __future__ import annotations
@@ -262,6 +263,21 @@ def _not_as_expected(
     )
 
 
+def _there_after_all(url: str, action: str, project: str, detail: str) -> LabelStudioAnswerError:
+    """A JSON 404 for a project that, asked again at once (`_project_check`), is there: not Label
+    Studio's word that it is gone, but a proxy that lost its route for a moment, or an address
+    of the project this Label Studio does not serve (another version)."""
+    return LabelStudioAnswerError(
+        f"Label Studio at {url} answered 404 ({detail}) for project {project} while {action}, "
+        f"yet asked again at once, project {project} is there: the 404 came from something in "
+        "between (a proxy that lost its route for a moment) or from an address of the project "
+        "this Label Studio does not serve; run the command again (nothing already written was "
+        "lost), and if it answers 404 again check that SHANYRAQ_LABEL_STUDIO_URL (or server.url "
+        "in annotation.yaml) is the address of the Label Studio server and that any proxy in "
+        "front of it forwards every /api/ path to it"
+    )
+
+
 @contextmanager
 def api_errors(action: str, *, url: str, sdk: LabelStudio | None = None) -> Iterator[None]:
     """Translate transport and API failures while doing `action` into LabelStudioError.
@@ -337,6 +353,7 @@ def api_errors(action: str, *, url: str, sdk: LabelStudio | None = None) -> Iter
             if check.unclear is not None:
                 fact = f"a request for project {project} answered 404 ({_detail(exc.body)})"
                 raise _not_as_expected(url, action, fact, project, check.unclear) from None
+            raise _there_after_all(url, action, project, _detail(exc.body)) from None
         hint = f"; {_NOT_LABEL_STUDIO_HINT}" if status == 404 or _looks_like_html(exc.body) else ""
         if status >= 500:  # the SDK has already retried it
             hint += (

@@ -1,6 +1,7 @@
 """Set-ups for the tests of a project gone, or seeming gone, on the real Label Studio server: a
-project with tasks, and a reverse proxy in front of the server that starts answering JSON 404
-({"detail": "Not found."}, as Label Studio words its own) for the routes it lost."""
+project with tasks, a reverse proxy in front of the server that starts answering JSON 404
+({"detail": "Not found."}, as Label Studio words its own) for the routes it lost, and a listing
+of a project's tasks through it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
-from annotation.client import Connection
+from annotation.client import Connection, LabelStudioError, connect
+
+from .conftest import LabelStudioServer
 
 PAGE = 2  # tasks per page: five tasks make three pages
 NOT_FOUND = b'{"detail": "Not found."}'
@@ -107,3 +111,20 @@ def json_404_proxy(upstream: str, project: int, lost: Route) -> Iterator[Proxy]:
         http.shutdown()
         http.server_close()
         client.close()
+
+
+def list_through_proxy(label_studio: LabelStudioServer, title: str, lost: Route) -> str:
+    """The message of the error listing a fresh project's tasks through the proxy."""
+    direct = connect(label_studio.url, label_studio.legacy_token)
+    project_id, _ = project_with_tasks(direct, title)
+    with json_404_proxy(label_studio.url, project_id, lost) as proxy:
+        conn = connect(proxy.url, label_studio.legacy_token)
+        read: list[int] = []
+        with pytest.raises(LabelStudioError) as caught, conn.errors("listing the project's tasks"):
+            for task in conn.sdk.tasks.list(project=project_id, page_size=PAGE):
+                read.append(int(task.id))
+    assert len(read) == PAGE  # nothing of the second page was handed on
+    assert direct.sdk.projects.get(project_id).id == project_id  # never deleted
+    message = caught.value.message
+    assert proxy.url in message  # the address that answered so
+    return message

@@ -65,6 +65,11 @@ class LabelStudioAnswerError(LabelStudioError):
 _DETAIL_CHARS = 160  # of an error body quoted in a message
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
+# Where a 404 may be a proxy's: the address, and the proxy in front of Label Studio, to check.
+_CHECK_ADDRESS_AND_PROXY = (
+    "check that SHANYRAQ_LABEL_STUDIO_URL (or server.url in annotation.yaml) is the address of "
+    "the Label Studio server and that any proxy in front of it forwards every /api/ path to it"
+)
 _NOT_LABEL_STUDIO_HINT = (
     "check that SHANYRAQ_LABEL_STUDIO_URL (or server.url in annotation.yaml) is the address of "
     "the Label Studio server itself, not of a proxy or another service"
@@ -257,9 +262,8 @@ def _not_as_expected(
     return LabelStudioAnswerError(
         f"{lead}Label Studio did not answer as expected at {url} while {action}: {fact}, and "
         f"asked once whether project {project} is still there, {unclear}, which is not how "
-        "Label Studio answers for a deleted project; check that SHANYRAQ_LABEL_STUDIO_URL (or "
-        "server.url in annotation.yaml) is the address of the Label Studio server and that any "
-        "proxy in front of it forwards every /api/ path to it, then run the command again"
+        f"Label Studio answers for a deleted project; {_CHECK_ADDRESS_AND_PROXY}, then run "
+        "the command again"
     )
 
 
@@ -272,9 +276,7 @@ def _there_after_all(url: str, action: str, project: str, detail: str) -> LabelS
         f"yet asked again at once, project {project} is there: the 404 came from something in "
         "between (a proxy that lost its route for a moment) or from an address of the project "
         "this Label Studio does not serve; run the command again (nothing already written was "
-        "lost), and if it answers 404 again check that SHANYRAQ_LABEL_STUDIO_URL (or server.url "
-        "in annotation.yaml) is the address of the Label Studio server and that any proxy in "
-        "front of it forwards every /api/ path to it"
+        f"lost), and if it answers 404 again {_CHECK_ADDRESS_AND_PROXY}"
     )
 
 

@@ -37,7 +37,7 @@ from training.finished_run import same_model_at as same_model_at  # re-exported
 from training.logits import collect_logits, load_images, onnx_predictor
 from training.model_card import write_model_card
 from training.recipe import TrainConfig, load_recipe
-from training.report import headline, write_report
+from training.report import METRICS_JSON, headline, write_report
 from training.run_folder import BEST, CALIBRATION_JSON, RUN_JSON
 from training.train import TrainResult, train
 from vision.artifact import CARD_FILE, ModelArtifact, read_artifact
@@ -47,7 +47,6 @@ from vision.model import ShanyraqNet
 logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR, EVALUATION_DIR = "artifact", "evaluation"
-METRICS_JSON = "metrics.json"  # in EVALUATION_DIR (training.report.write_report)
 STAGING_DIR = "build.partial"  # in the run folder; a build's outputs until they are complete
 PREVIOUS_DIR = "build.previous"  # in the run folder; the replaced outputs, during the swap
 PARITY_PHOTOS = 16

@@ -30,6 +30,7 @@ from training.report_warnings import (
 from vision.artifact import ModelArtifact
 
 HEADS = ("room", "condition", "signs")
+METRICS_JSON = "metrics.json"  # in the report folder (`write_report`)
 
 
 def _fmt(value: Any, digits: int = 3, *, why: str = "") -> str:
@@ -153,7 +154,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = finite_or_none(json.loads(json.dumps(metrics, default=_json_default)))
     text = json.dumps(metrics, indent=2, allow_nan=False)
-    (out_dir / "metrics.json").write_text(text, encoding="utf-8")
+    (out_dir / METRICS_JSON).write_text(text, encoding="utf-8")
     test = metrics["test"]
     plot_confusion(out_dir / "confusion_room.png", test["room"]["confusion"],
                     artifact.labels.room, "room")  # fmt: skip

@@ -149,7 +149,7 @@ def open_database(
     A database to be made (`may_create`, no SQLite file or an empty one) is refused in a data
     folder that was used (`refuse_used_data_dir`); one another command made meanwhile is
     ConflictError (run it again), not a fault of the settings."""
-    from serving.db.session import DatabaseUnavailableError
+    from serving.db.refusals import DatabaseUnavailableError
     from serving.migrations import open_database as open_migrated
 
     url = settings.resolved_database_url
@@ -211,7 +211,7 @@ def refuse_used_data_dir(settings: ServingSettings) -> None:
     signing key file, an audit anchor with heads in it, photos in the store. A new database
     there would start a new audit chain beside them (which `audit verify` reports as cut)."""
     from serving.data_dir import KEY_FILE
-    from serving.db.session import DatabaseMissingError
+    from serving.db.refusals import DatabaseMissingError
 
     signs = []
     if (settings.data_dir / KEY_FILE).exists():

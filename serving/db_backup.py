@@ -32,10 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.data_dir import make_private_dir, make_private_file
+from serving.db.refusals import FILE_HINT, DatabaseMissingError, DatabaseUnavailableError
 from serving.db.session import (
-    FILE_HINT,
-    DatabaseMissingError,
-    DatabaseUnavailableError,
     connect_read_only,
     connect_sqlite,
     parse_url,

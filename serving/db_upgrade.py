@@ -93,7 +93,8 @@ def database_status(settings: ServingSettings) -> SchemaState:
     """Where the database stands against this version's migrations; reads only."""
     from sqlalchemy.exc import DBAPIError
 
-    from serving.db.session import DatabaseMissingError, open_engine, unavailable
+    from serving.db.refusals import DatabaseMissingError
+    from serving.db.session import open_engine, unavailable
     from serving.migrations import schema_state
 
     try:  # read-only, as `audit verify` reads
@@ -135,7 +136,7 @@ def _refuse_held_write(settings: ServingSettings, file: Path | None) -> None:
 
 
 def _refuse_unupgradable(settings: ServingSettings, state: SchemaState) -> None:
-    from serving.db.session import DatabaseMissingError
+    from serving.db.refusals import DatabaseMissingError
     from serving.migrations import newer_schema_error
 
     if state.current is None:
@@ -167,7 +168,8 @@ def upgrade_database(
     from sqlalchemy import event
     from sqlalchemy.exc import DBAPIError
 
-    from serving.db.session import database_locked, make_engine, parse_url, sqlite_file, unavailable
+    from serving.db.refusals import database_locked
+    from serving.db.session import make_engine, parse_url, sqlite_file, unavailable
 
     state = database_status(settings)
     _refuse_unupgradable(settings, state)

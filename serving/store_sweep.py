@@ -272,7 +272,7 @@ def _refuse_a_database_naming_no_photo(sessions: sessionmaker[Session], found: i
     from sqlalchemy import select
 
     from serving.db.models import Photo
-    from serving.db.session import DatabaseMissingError
+    from serving.db.refusals import DatabaseMissingError
 
     with sessions() as session:
         if session.execute(select(Photo.id).limit(1)).first() is not None:

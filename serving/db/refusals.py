@@ -2,7 +2,7 @@
 cannot be opened, read or written, the hints every such refusal names, whether an error is
 SQLite's "database is locked" (`database_locked`), and the words for a PostgreSQL refusal that
 is not about reaching the server (`server_refusal`). serving.db.session words a driver's
-failure with them (`unavailable`); its callers import these names from there too.
+failure with them (`unavailable`); callers import these names from here.
 """
 
 from __future__ import annotations

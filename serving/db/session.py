@@ -3,9 +3,6 @@
 A read-only engine on a SQLite file this process cannot write (a read-only mount, a snapshot,
 an immutable file) connects as `connect_read_only` does: SQLite's usual way to read a WAL
 database makes a -shm file beside it, which cannot be made there.
-
-The refusals (the errors, their hints, `database_locked`) are serving.db.refusals'; they are
-importable from here too.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.data_dir import make_private_dir, make_private_file
-from serving.db.refusals import (  # also imported from here by their callers
+from serving.db.refusals import (
     FILE_HINT,
     URL_HINT,
     DatabaseBeingUpgradedError,

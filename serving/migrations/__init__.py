@@ -22,7 +22,8 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import DBAPIError
 
-from serving.db.session import database_locked, open_engine, parse_url, unavailable
+from serving.db.refusals import database_locked
+from serving.db.session import open_engine, parse_url, unavailable
 from shanyraq.errors import ShanyraqError
 
 HERE = Path(__file__).resolve().parent

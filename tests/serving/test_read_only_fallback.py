@@ -18,11 +18,8 @@ from typing import Any
 import pytest
 
 from serving.db import session
-from serving.db.session import (
-    DatabaseBeingUpgradedError,
-    DatabaseUnavailableError,
-    connect_read_only,
-)
+from serving.db.refusals import DatabaseBeingUpgradedError, DatabaseUnavailableError
+from serving.db.session import connect_read_only
 
 
 @pytest.fixture

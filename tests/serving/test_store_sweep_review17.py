@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from serving import store_sweep
 from serving.db.models import AuditEntry
-from serving.db.session import DatabaseMissingError
+from serving.db.refusals import DatabaseMissingError
 from serving.store_sweep_cli import app as store_app
 from tests.serving import test_store_sweep
 from tests.serving.helpers import Service, jpeg

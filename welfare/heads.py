@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -202,9 +203,11 @@ class CumulativeLightGBMHead:
         d_total = d_steps.sum(axis=1) / floored.sum(axis=1, keepdims=True)  # renormalising
         return np.asarray(d_steps / floored[:, :, None] - d_total[:, None, :])
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, *, notes: Mapping[str, str] | None = None) -> None:
+        """Write the boosters as JSON, with `notes` beside them: keys loading ignores (so code
+        that does not know them reads the file alike), for a reader of the folder."""
         boosters = [b.model_to_string() for b in self.boosters]
-        path.write_text(json.dumps({"boosters": boosters}), encoding="utf-8")
+        path.write_text(json.dumps({**(notes or {}), "boosters": boosters}), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> CumulativeLightGBMHead:

@@ -6,7 +6,8 @@ the poverty line its ASP labels were drawn under, each checked on load) and one 
 of the kind its learner uses (the learners live in welfare/heads.py). Random-forest heads are
 stored with joblib (pickle): load only folders you trained or trust. A refusal names the
 command that builds the model again (`retrain_command`; with options, welfare/retrain_words.py;
-for a fusion.json that cannot be read whole, from what is left of it, welfare/unread_words.py).
+for a fusion.json that cannot be read whole, from what is left of it and from the command and
+name a level head saved as JSON records, `builder_note`, welfare/unread_words.py).
 
 Models are saved together (`save_models`): each is written whole in a staging folder beside
 its own, and the staged folders are swapped in all or none (welfare/model_staging.py); a model
@@ -130,6 +131,21 @@ _RETRAIN = (
     f"; train the model again with `{TRAIN}`, or `{TRAIN_ENGINE}` if it was trained on the "
     "vision engine's photo scores"
 )
+
+
+# What a level head saved as JSON (level.json, the cumulative objective's) records beside its
+# boosters: the command that built the model and the model's name, read where fusion.json cannot
+# be (welfare/unread_words.py). Loading ignores them, and the folder holds the files it held, so
+# older code reads and replaces it alike.
+BUILT_BY, MODEL_NAME = "built_by", "model"
+BUILDERS = {"welfare train": TRAIN, "welfare train-engine": TRAIN_ENGINE}
+
+
+def builder_note(meta: FusionMeta) -> dict[str, str]:
+    """What the level head file of the model of `meta` records of it: the command that built it
+    (as its metrics tell, `retrain_command`) and its name."""
+    built_by = next(k for k, v in BUILDERS.items() if v == retrain_command(meta.metrics))
+    return {BUILT_BY: built_by, MODEL_NAME: meta.name}
 
 
 def retrain_command(metrics: object) -> str:
@@ -360,9 +376,13 @@ def save_models(models: Mapping[Path, FusionModel]) -> None:
 
 
 def _write(model: FusionModel, folder: Path) -> None:
-    """Write the model's files into `folder`, an empty folder."""
+    """Write the model's files into `folder`, an empty folder; a level head saved as JSON
+    records beside its boosters which command built the model, and its name (`builder_note`)."""
     level, asp = _head_files(model.meta, folder)
-    model.level_head.save(level[1])
+    if isinstance(model.level_head, CumulativeLightGBMHead):
+        model.level_head.save(level[1], notes=builder_note(model.meta))
+    else:  # a LightGBM model text or a pickle: no room for a note older code would read alike
+        model.level_head.save(level[1])
     model.asp_head.save(asp[1])
     model.meta.head_sha256 = {path.name: sha256_file(path) for path in (level[1], asp[1])}
     (folder / META_FILE).write_text(json.dumps(asdict(model.meta), indent=2), encoding="utf-8")

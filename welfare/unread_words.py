@@ -11,6 +11,12 @@ built, so the command is worded from what can still be said (`unread_again`).
   `--model` its name; where its metrics do not give the data, the folder's other models trained
   by `welfare train` do (it refuses to train beside models of other data). Any other folder is
   taken for an engine model's own (train-engine's --out, named as the reader chose).
+- Its level head's file, level.json (the cumulative objective's, which survives a damaged
+  fusion.json): a model saved since records there the command that built it and its name
+  (`model_folder.builder_note`), so an engine model is told `welfare train-engine` whatever its
+  folder is named, and a `welfare train` model in a folder since renamed is told the `welfare
+  train` command that builds it again as --out/<its name>, then to move it back. A folder saved
+  before, or with a level head of another kind, is worded from its folder as above.
 
 What cannot be known is said: which options to give, and why.
 """
@@ -25,8 +31,21 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from welfare.criteria import MIN_RECIPE_FAMILIES
-from welfare.model_folder import META_FILE, TRAIN, TRAIN_ENGINE, model_folders, retrain_command
+from welfare.heads import CumulativeLightGBMHead
+from welfare.model_folder import (
+    BUILDERS,
+    BUILT_BY,
+    META_FILE,
+    MODEL_NAME,
+    TRAIN,
+    TRAIN_ENGINE,
+    model_folders,
+    retrain_command,
+)
 from welfare.retrain_words import keep_option, kept_meaningless, train_engine_again
+
+# The file that records which command built a model, beside its level head's boosters.
+LEVEL_FILE = f"level{CumulativeLightGBMHead.suffix}"
 
 
 @dataclass(frozen=True)
@@ -47,34 +66,82 @@ def unread_again(folder: Path, data: object) -> str:
         return f"; train the model again with {train_engine_again(folder, left)}"
     from welfare.fusion import list_models  # it imports welfare.retrain_words, as this does
 
-    if folder.name not in list_models():
-        return (
-            f"; train the model again with `{TRAIN_ENGINE} --out {folder} --overwrite`, giving "
-            "--vision, --size, --n, --seed, --families and --subset-seed as it was trained: its "
-            f"{META_FILE} no longer records them, and the defaults train another model (its "
-            f"folder is not named as a model `{TRAIN}` saves, {', '.join(list_models())}, so it "
-            "is taken for a model `welfare train-engine` built); or, had `welfare train` built "
-            "it in a folder since renamed, run that command again with its --out and --model (it "
-            "saves the model as --out/<its name>, never here)"
+    registered = folder.name in list_models()
+    built_by, name = recorded_builder(folder)
+    if built_by == TRAIN_ENGINE:
+        named = "" if registered else f", and its folder is not named as a model `{TRAIN}` saves"
+        return _engine_again(
+            folder, f"its {LEVEL_FILE} records that `welfare train-engine` built it{named}"
         )
-    return _train_again(folder, left)
+    if built_by == TRAIN and name in list_models():
+        return _train_again(folder, left, name=name)
+    if not registered:
+        why = (
+            f"its folder is not named as a model `{TRAIN}` saves, {', '.join(list_models())}, "
+            "so it is taken for a model `welfare train-engine` built"
+        )
+        return _engine_again(folder, why) + (
+            "; or, had `welfare train` built it in a folder since renamed, run that command "
+            "again with its --out and --model (it saves the model as --out/<its name>, never here)"
+        )
+    return _train_again(folder, left, name=None)
 
 
-def _train_again(folder: Path, left: _Left) -> str:
-    """The `welfare train` command for the model in `folder`, one of its --out's models."""
-    out, name = folder.parent, folder.name
+def recorded_builder(folder: Path) -> tuple[str | None, str | None]:
+    """The command that built the model in `folder` and the model's name, as its level head's
+    file records them (`model_folder.builder_note`); None for what it does not record (saved
+    before they were recorded, or a head of another kind) or cannot be read."""
+    try:
+        data = json.loads((Path(folder) / LEVEL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # missing, not UTF-8 or not JSON
+        return None, None
+    if not isinstance(data, Mapping):
+        return None, None
+    built_by, name = data.get(BUILT_BY), data.get(MODEL_NAME)
+    command = BUILDERS.get(built_by) if isinstance(built_by, str) else None
+    return command, (name if command and isinstance(name, str) and name else None)
+
+
+def _engine_again(folder: Path, why: str) -> str:
+    """The `welfare train-engine` command for the engine model in `folder`, whose options no
+    longer recorded are left to the reader, and `why` it is taken for one."""
+    return (
+        f"; train the model again with `{TRAIN_ENGINE} --out {folder} --overwrite`, giving "
+        "--vision, --size, --n, --seed, --families and --subset-seed as it was trained: its "
+        f"{META_FILE} no longer records them, and the defaults train another model ({why})"
+    )
+
+
+def _train_again(folder: Path, left: _Left, *, name: str | None) -> str:
+    """The `welfare train` command for the model in `folder`, one of its --out's models: the
+    model `name` its level head's file records `welfare train` built (then sure of the command;
+    in a folder of another name, one since renamed), or, where none is recorded, the model its
+    folder is named as."""
+    out, model = folder.parent, name or folder.name
+    renamed = model != folder.name
     recorded, kept = _data(left.metrics), kept_meaningless(left.metrics)
     if recorded is None:  # the data the folder's other models agree on, which `train` needs
         recorded, kept = _others_data(folder)
     said = f" --n {recorded[0]} --seed {recorded[1]}" if recorded else ""
     keep = keep_option(recorded[0] if recorded else MIN_RECIPE_FAMILIES, asked=kept)
-    command = f"`{TRAIN} --out {out}{said} --model {name} --overwrite{keep}`"
+    overwrite = "" if renamed else " --overwrite"  # renamed: the model is saved beside it
+    command = f"`{TRAIN} --out {out}{said} --model {model}{overwrite}{keep}`"
     if recorded is None:
         command += (
             f", with --n and --seed of the data it was trained on (the recipe's if left out), "
             f"which neither its {META_FILE} nor another model in {out} records"
         )
-    if _data(left.metrics) is None:
+    if renamed:
+        target, taken = out / model, (out / model).exists()
+        moved = f"{folder} and {target} are" if taken else f"{folder} is"
+        saves = f", and saves the model to {target}" if taken else ""
+        command += (
+            f", once {moved} moved out of {out} (it refuses to train beside a model it cannot "
+            f"read{saves}), then move {target} to {folder}: its {LEVEL_FILE} records that "
+            f"`welfare train` built it as {model}, in a folder since renamed, and that command "
+            "saves a model only as --out/<its name>"
+        )
+    elif name is None and _data(left.metrics) is None:
         command += (
             f" (or, had `welfare train-engine` built it, `{TRAIN_ENGINE} --out {folder} "
             "--overwrite` with the options it was trained with)"

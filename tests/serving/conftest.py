@@ -174,3 +174,31 @@ def demo_paths(tmp_path: Path, edit_config: Any) -> Any:
         model_dir=model_dir, fusion_root=tmp_path / "fusion", fusion_model="lgbm_tabular",
         data_dir=tmp_path / "demo",
     )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _code_version_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """shanyraq.provenance.code_version read from the tree once per folder in a test, and that
+    value kept for the rest of it. Re-scoring runs record the code version and a resume,
+    promotion or report compares with it; read anew, it changed whenever someone edited a file
+    of the shared checkout during the test, and the test was refused "started with another
+    code version" (a clean clone never changes under a test). Still the real value, read at
+    the test's first call rather than once for the session: where a child process starts the
+    run (it reads the tree itself), the test's own read then comes moments after the child's,
+    not minutes. A test's `new_code` (tests/serving/rescore_helpers.py) goes on top; the real
+    function stays reachable as `inspect.unwrap(code_version)`."""
+    import functools
+
+    from shanyraq import provenance
+
+    real = provenance.code_version
+    read: dict[Path | None, str] = {}
+
+    @functools.wraps(real)
+    def kept(folder: Path | None = None) -> str:
+        key = None if folder is None else Path(folder).resolve()
+        if key not in read:
+            read[key] = real(folder)
+        return read[key]
+
+    monkeypatch.setattr(provenance, "code_version", kept)

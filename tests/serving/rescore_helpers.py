@@ -145,7 +145,8 @@ def record_promotion(engine: Any, run_ids: list[int]) -> None:
 
 
 def new_code(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
-    """The service's code updated since (RunProvenance reads the code version when asked)."""
+    """The service's code updated since (RunProvenance reads the code version when asked): set
+    over the version tests/serving/conftest.py keeps for the test, for the rest of it."""
     monkeypatch.setattr("shanyraq.provenance.code_version", lambda folder=None: version)
 
 

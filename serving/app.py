@@ -16,7 +16,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving import audit_anchor
 from serving.api.body_limit import BodySizeLimit
 from serving.api.errors import install_error_handlers
-from serving.api.routes import assessments, auth, families, photos, reports, system, users
+from serving.api.routes import (
+    assessments,
+    auth,
+    families,
+    photo_room,
+    photos,
+    reports,
+    system,
+    users,
+)
 from serving.core.config import ServingSettings, get_settings
 from serving.data_dir import warn_if_open
 from serving.db.models import Family, Photo
@@ -239,7 +248,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (auth, users, families, photos, assessments, reports, system):
+    for module in (auth, users, families, photos, photo_room, assessments, reports, system):
         app.include_router(module.router)
     mount_web(app)  # web pages under /ui (serving/web); after the API's routes and handlers
 

@@ -6,10 +6,11 @@ who sends a photo again to correct its room would otherwise read the answer as t
 taken: the answer (`room_hint_ignored`) and the audit entry name the hint sent and the one
 filed. Nothing is said when no hint was sent, or the filed one: nothing was asked.
 
-A filed photo's room hint cannot be changed (no route does; photos are not deleted). It is the
-inspector's note, shown on the family page beside the model's room; the assessment reads each
-photo's room from the photo itself (welfare.aggregate.room_of), never from the note. A wrong
-note is the commission's to know: they decide on the family, and may override with a reason.
+Sending a photo again never changes its room hint; correcting it does (PUT
+/families/{family_id}/photos/{photo_id}/room, serving.photo_room): by the inspector who uploaded
+the photo, or an admin, with a reason, audited. It is the inspector's note, shown on the family
+page beside the model's room; the assessment reads each photo's room from the photo itself
+(welfare.aggregate.room_of), never from the note, so a correction leaves assessments current.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 
 _NOT_TAKEN = (
     "This photo was already filed for this family {stored}; the room sent with it now "
-    "({sent}) was not taken: sending a photo again changes nothing filed. A filed photo's "
-    "room cannot be changed. It is the inspector's note only: the assessment reads each "
-    "photo's room from the photo itself. If the note is wrong, tell the commission member "
-    "who decides on the family."
+    "({sent}) was not taken: sending a photo again changes nothing filed. It is the "
+    "inspector's note only: the assessment reads each photo's room from the photo itself. If "
+    "the note is wrong, correct it with PUT /families/{{family_id}}/photos/{{photo_id}}/room "
+    "and a reason (the inspector who uploaded the photo, or an admin)."
 )
 
 

@@ -1,13 +1,15 @@
 """Bodies of the photo routes: a photo's record, its scores, quality and reuse flags, an
-upload's answer (UploadOut) and a photo's view (PhotoViewOut)."""
+upload's answer (UploadOut), a photo's view (PhotoViewOut) and a correction of its room note
+(RoomCorrectionIn, RoomCorrectionOut)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from serving.photo_room import ROOM_REASON_MAX_CHARS
 from serving.reuse_index import REUSE_DETAIL_ROLES
 from shanyraq.json_values import finite_or_none
 from vision.score import ABSTAIN_REASONS
@@ -166,8 +168,9 @@ class PhotoOut(BaseModel):
 class RoomHintIgnored(BaseModel):
     """A room hint sent with a photo the family already had, not taken: the photo is filed
     once, with the hint it was first sent with (`room_hint`); sending it again changes
-    nothing filed. A filed photo's hint cannot be changed: it is the inspector's note only,
-    and the assessment reads each photo's room from the photo itself."""
+    nothing filed. The inspector who uploaded it, or an admin, corrects a wrong hint with PUT
+    /families/{family_id}/photos/{photo_id}/room: it is the inspector's note only, and the
+    assessment reads each photo's room from the photo itself."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -234,4 +237,82 @@ class PhotoViewOut(PhotoOut):
         "evidence counts once, there, and the family's assessment leaves it out as "
         "`repeated`. Empty when it counts on its own. As found now: the assessment decides "
         "again when it is computed.",
+    )
+
+
+# The widest room name a photo row holds (photos.room_hint).
+_ROOM_MAX_CHARS = 32
+
+
+class RoomCorrectionIn(BaseModel):
+    """A filed photo's room note as it should read, and why (PUT
+    /families/{family_id}/photos/{photo_id}/room)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"room_hint": "bathroom", "reason": "Chose kitchen by mistake at the visit."},
+                {"room_hint": None, "reason": "The room was not noted at the visit."},
+            ]
+        },
+    )
+
+    room_hint: str | None = Field(
+        max_length=_ROOM_MAX_CHARS,
+        description="A room of configs/taxonomy.yaml `rooms`; null clears the note. Required: "
+        "a body without it says nothing to correct.",
+    )
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=ROOM_REASON_MAX_CHARS),
+    ] = Field(
+        description="Why the note was wrong, in words (kept in the audit entry); surrounding "
+        f"space is dropped, and 1 to {ROOM_REASON_MAX_CHARS} characters must remain."
+    )
+
+
+class RoomCorrectionOut(PhotoViewOut):
+    """The photo after the correction, as GET /photos/{photo_id} shows it, with the note it
+    had before. The assessment never reads the note (it reads each photo's room from the
+    photo itself), so no assessment goes out of date by it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "photo_id": 7,
+                    "family_id": "F-000123",
+                    "sha256": "9f2c" + "0" * 60,
+                    "format": "JPEG",
+                    "width": 3024,
+                    "height": 4032,
+                    "room_hint": "bathroom",
+                    "has_gps": False,
+                    "created_at": "2026-11-30T09:15:00Z",
+                    "quality": {
+                        "status": "pass",
+                        "reasons": [],
+                        "retake_hint": "",
+                        "measurements": {"blur_score": 412.5, "mean_luminance": 121.0},
+                    },
+                    "score": None,
+                    "score_status": "model_unavailable",
+                    "repeat_of": [],
+                    "duplicate": None,
+                    "room_hint_ignored": None,
+                    "reuse": {"reused": False, "matches": 0, "details": []},
+                    "previous_room_hint": "kitchen",
+                    "unchanged": False,
+                }
+            ]
+        }
+    )
+
+    previous_room_hint: str | None = Field(
+        description="The note filed before this request (null: none was noted). Equal to "
+        "`room_hint` when `unchanged`."
+    )
+    unchanged: bool = Field(
+        description="true: the photo already had this note; nothing was changed or audited."
     )

@@ -17,6 +17,7 @@ PINNED = {
     ("get", "/users"): ["admin"],
     ("get", "/audit/verify"): ["admin"],
     ("post", "/families/{family_id}/photos"): ["admin", "inspector"],
+    ("put", "/families/{family_id}/photos/{photo_id}/room"): ["admin", "inspector"],
     ("post", "/auth/logout-all"): sorted(ROLES),
     ("post", "/users/{user_id}/logout-all"): ["admin"],
 }

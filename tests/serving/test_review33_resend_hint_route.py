@@ -35,7 +35,7 @@ def test_a_photo_sent_again_with_another_room_is_answered_as_filed_and_told(serv
     assert body["room_hint"] == "kitchen"
     ignored = body["room_hint_ignored"]
     assert (ignored["sent"], ignored["stored"]) == ("bathroom", "kitchen")
-    assert "commission" in ignored["text"]
+    assert "PUT /families/{family_id}/photos/{photo_id}/room" in ignored["text"]
     shown = service.client.get(f"/photos/{body['photo_id']}", headers=service.headers("inspector"))
     assert shown.json()["room_hint"] == "kitchen"  # nothing filed changed
     (entry,) = audit_entries(service, "photo_upload_duplicate")

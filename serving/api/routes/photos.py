@@ -64,7 +64,7 @@ def photo_out(photo: Photo, *, repeats: Sequence[Repeat] = ()) -> dict[str, Any]
     ).model_dump(mode="json")  # fmt: skip
 
 
-def _check_room_hint(room_hint: str | None) -> None:
+def check_room_hint(room_hint: str | None) -> None:
     rooms = get_taxonomy().room_names
     if room_hint is not None and room_hint not in rooms:
         raise RecordInvalidError(f"unknown room {room_hint!r}; choose one of {', '.join(rooms)}")
@@ -107,7 +107,7 @@ async def upload_photo(
     session.commit()  # end the scope check's read: nothing may hold the database while scoring
     data: bytes | None = None
     try:
-        _check_room_hint(room_hint)
+        check_room_hint(room_hint)
         _check_size(file.size)  # known from the form's parsing, where given: before reading it
         data = await file.read()
         _check_size(len(data))
@@ -299,11 +299,11 @@ def get_photo(
         **photo_out(photo, repeats=filed_repeats(services, photo)),
         "duplicate": None,  # an upload's answer (UploadOut), not the photo's
         "room_hint_ignored": None,  # as "duplicate"
-        "reuse": _reuse(services, user, photo),
+        "reuse": reuse_of(services, user, photo),
     }
 
 
-def _reuse(services: Services, user: CurrentUser, photo: Photo) -> dict[str, Any]:
+def reuse_of(services: Services, user: CurrentUser, photo: Photo) -> dict[str, Any]:
     """Other families' photos that are the same as this one, as the user may see them and as
     the assessment counts them: the index's verdict and the reuse links, read in a read-only
     session (on SQLite a write session's transaction holds the write lock) and verified after."""

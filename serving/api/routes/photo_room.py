@@ -1,0 +1,70 @@
+"""A filed photo's room note corrected, by the inspector who uploaded it or an admin, audited.
+
+PUT, not PATCH: the request names the note whole (a room, or null for none), and sending it
+again leaves what the first one left, as PUT /families/{family_id} updates a record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from serving.api.deps import (
+    CurrentUserDep,
+    FamilyInScope,
+    PhotoInScope,
+    ServicesDep,
+    SessionDep,
+    policy,
+)
+from serving.api.errors import error_responses
+from serving.api.photo_schemas import RoomCorrectionIn, RoomCorrectionOut
+from serving.api.routes.photos import check_room_hint, photo_out, reuse_of
+from serving.api.strict_json import StrictJSONRoute
+from serving.errors import NotFoundError
+from serving.photo_evidence import filed_repeats
+from serving.photo_room import CORRECTORS, check_may_correct, correct_room
+
+router = APIRouter(tags=["photos"], route_class=StrictJSONRoute)
+
+
+@router.put(
+    "/families/{family_id}/photos/{photo_id}/room", response_model=RoomCorrectionOut,
+    responses=error_responses(401, 403, 404, 422), **policy(*CORRECTORS),
+)  # fmt: skip
+def correct_photo_room(
+    body: RoomCorrectionIn,
+    family: FamilyInScope,
+    photo: PhotoInScope,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Correct the room the inspector noted for a filed photo, saying why.
+
+    Only the inspector who uploaded the photo, or an admin, may (403 for anyone else of the
+    region; 404 for a family or photo outside it, or a photo of another family). An unknown
+    room is refused as at upload (422 `record_invalid`); a missing or empty reason with 422
+    `request_invalid`. The change and its audit entry (`photo_room_corrected`: the note before
+    and after, the reason) commit together. The note the photo has already is answered 200
+    `unchanged`, with nothing written. The assessment never reads the note, so none goes out
+    of date. Answered as GET /photos/{photo_id} shows the photo, its reuse and repeats read
+    once the change is committed, with `previous_room_hint`."""
+    if photo.family_id != family.id:
+        raise NotFoundError(f"no photo {photo.id} of family {family.id!r} in your region")
+    check_may_correct(photo, user_id=user.id, role=user.role)
+    check_room_hint(body.room_hint)
+    corrected = correct_room(
+        session, services.signing_key, photo, actor=user.username, room_hint=body.room_hint,
+        reason=body.reason,
+    )  # fmt: skip
+    session.commit()  # before reading stored photos: the database is not held meanwhile
+    return {
+        **photo_out(photo, repeats=filed_repeats(services, photo)),
+        "duplicate": None,  # an upload's answer, not the photo's (as GET /photos/{photo_id})
+        "room_hint_ignored": None,
+        "reuse": reuse_of(services, user, photo),
+        "previous_room_hint": corrected.previous,
+        "unchanged": corrected.unchanged,
+    }

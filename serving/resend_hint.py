@@ -21,7 +21,7 @@ _NOT_TAKEN = (
     "This photo was already filed for this family {stored}; the room sent with it now "
     "({sent}) was not taken: sending a photo again changes nothing filed. It is the "
     "inspector's note only: the assessment reads each photo's room from the photo itself. If "
-    "the note is wrong, correct it with PUT /families/{{family_id}}/photos/{{photo_id}}/room "
+    "the note is wrong, correct it with PUT /families/{family_id}/photos/{photo_id}/room "
     "and a reason (the inspector who uploaded the photo, or an admin)."
 )
 
@@ -34,12 +34,18 @@ def ignored_hint(sent: str | None, stored: str | None) -> dict[str, str | None] 
     return {"sent": sent, "stored": stored}
 
 
-def hint_answer(ignored: dict[str, str | None] | None) -> dict[str, Any] | None:
+def hint_answer(
+    ignored: dict[str, str | None] | None, *, family_id: str, photo_id: int
+) -> dict[str, Any] | None:
     """An upload's `room_hint_ignored` (serving.api.photo_schemas.RoomHintIgnored): the
-    hints of `ignored_hint` with what they mean, in English (the pages say it in the
-    reader's language); None when nothing was ignored."""
+    hints of `ignored_hint` with what they mean, in English, naming the address that corrects
+    the note of photo `photo_id` of family `family_id` (the pages say it in the reader's
+    language); None when nothing was ignored."""
     if ignored is None:
         return None
     stored = ignored["stored"]
     filed = f"with the room {stored}" if stored is not None else "with no room noted"
-    return {**ignored, "text": _NOT_TAKEN.format(stored=filed, sent=ignored["sent"])}
+    text = _NOT_TAKEN.format(
+        stored=filed, sent=ignored["sent"], family_id=family_id, photo_id=photo_id
+    )
+    return {**ignored, "text": text}

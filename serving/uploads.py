@@ -237,7 +237,10 @@ def _answer(
                     list(filed.reused_with), viewer_role=viewer[0], viewer_region=viewer[1]
                 )
                 body["repeat_of"] = [asdict(repeat) for repeat in filed.repeats]
-                body["room_hint_ignored"] = hint_answer(filed.room_hint_ignored)
+                body["room_hint_ignored"] = hint_answer(
+                    filed.room_hint_ignored, family_id=filed.photo.family_id,
+                    photo_id=filed.photo.id,
+                )  # fmt: skip
                 status = 201 if filed.created else 200
                 if idempotency is not None:
                     remember(

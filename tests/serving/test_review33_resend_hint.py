@@ -57,7 +57,8 @@ def test_a_photo_sent_again_with_another_room_is_told_the_room_was_not_taken(ser
     ignored = again["room_hint_ignored"]
     assert (ignored["sent"], ignored["stored"]) == ("bathroom", "kitchen")
     assert "bathroom" in ignored["text"] and "kitchen" in ignored["text"]
-    assert "PUT /families/{family_id}/photos/{photo_id}/room" in ignored["text"]  # the fix
+    told = f"PUT /families/F1/photos/{first['photo_id']}/room"  # the correction, addressed
+    assert told in ignored["text"], ignored["text"]
 
     (entry,) = audit_entries(service, "photo_upload_duplicate")
     assert entry.details["room_hint_ignored"] == {"sent": "bathroom", "stored": "kitchen"}

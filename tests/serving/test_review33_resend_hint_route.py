@@ -6,6 +6,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pytest
@@ -35,9 +36,16 @@ def test_a_photo_sent_again_with_another_room_is_answered_as_filed_and_told(serv
     assert body["room_hint"] == "kitchen"
     ignored = body["room_hint_ignored"]
     assert (ignored["sent"], ignored["stored"]) == ("bathroom", "kitchen")
-    assert "PUT /families/{family_id}/photos/{photo_id}/room" in ignored["text"]
+    (address,) = re.findall(r"PUT (/families/\S+/room)", ignored["text"])
+    assert address == f"/families/F1/photos/{body['photo_id']}/room"
     shown = service.client.get(f"/photos/{body['photo_id']}", headers=service.headers("inspector"))
     assert shown.json()["room_hint"] == "kitchen"  # nothing filed changed
+    corrected = service.client.put(
+        address, json={"room_hint": "bathroom", "reason": "the bathroom, noted wrongly"},
+        headers=service.headers("inspector"),
+    )  # fmt: skip
+    assert corrected.status_code == 200, corrected.text  # the address told corrects it
+    assert corrected.json()["room_hint"] == "bathroom"
     (entry,) = audit_entries(service, "photo_upload_duplicate")
     assert entry.details["room_hint_ignored"] == {"sent": "bathroom", "stored": "kitchen"}
 

@@ -12,10 +12,12 @@ from fastapi import APIRouter
 
 from serving.api.deps import (
     CurrentUserDep,
-    FamilyInScope,
-    PhotoInScope,
+    FamilyId,
+    RowId,
     ServicesDep,
     SessionDep,
+    family_in_scope,
+    photo_in_scope,
     policy,
 )
 from serving.api.errors import error_responses
@@ -35,8 +37,8 @@ router = APIRouter(tags=["photos"], route_class=StrictJSONRoute)
 )  # fmt: skip
 def correct_photo_room(
     body: RoomCorrectionIn,
-    family: FamilyInScope,
-    photo: PhotoInScope,
+    family_id: FamilyId,
+    photo_id: RowId,
     user: CurrentUserDep,
     services: ServicesDep,
     session: SessionDep,
@@ -51,6 +53,12 @@ def correct_photo_room(
     `unchanged`, with nothing written. The assessment never reads the note, so none goes out
     of date. Answered as GET /photos/{photo_id} shows the photo, its reuse and repeats read
     once the change is committed, with `previous_room_hint`."""
+    # The family and the photo are read here, after every parameter has been checked, not as
+    # dependencies: FastAPI calls a dependency whose own parameters are valid even where
+    # another's are not, so a malformed photo id would be answered with the family's 404 (or a
+    # malformed family id with the photo's) instead of 422.
+    family = family_in_scope(family_id, user, session)
+    photo = photo_in_scope(photo_id, user, session)
     if photo.family_id != family.id:
         raise NotFoundError(f"no photo {photo.id} of family {family.id!r} in your region")
     check_may_correct(photo, user_id=user.id, role=user.role)

@@ -10,7 +10,9 @@ scores and the photo flags only (welfare.assess.input_hash). So a correction lea
 assessment as current as it was, and marks none out of date.
 
 The audit entry (`photo_room_corrected`) is the correction's only record: it names the photo,
-its family and bytes, the note before and after, and the reason in words.
+its family and bytes, the note before and after, and the reason in words. A request for the
+note the photo has already changes nothing and is audited all the same (`"unchanged": true`),
+as an unchanged family update is: every request with a reason is on the record.
 """
 
 from __future__ import annotations
@@ -34,17 +36,23 @@ ROOM_REASON_MAX_CHARS = 500
 @dataclass(frozen=True)
 class Corrected:
     """A correction's outcome: the photo (its note as now filed), the note it had before, and
-    whether it already had the note asked for (then nothing was written)."""
+    whether it already had the note asked for (then only the audit entry was written)."""
 
     photo: Photo
     previous: str | None
     unchanged: bool
 
 
+def may_correct(photo: Photo, *, user_id: int, role: str) -> bool:
+    """Whether the user may correct `photo`'s note: an admin, or the inspector who uploaded
+    it. The region is not checked here: the caller has scoped the photo to the user's."""
+    return role == "admin" or (role == "inspector" and photo.uploaded_by == user_id)
+
+
 def check_may_correct(photo: Photo, *, user_id: int, role: str) -> None:
     """Refuse (403) anyone but an admin or the inspector who uploaded `photo`; the route's
     policy and region scope have admitted the caller already."""
-    if role == "admin" or (role == "inspector" and photo.uploaded_by == user_id):
+    if may_correct(photo, user_id=user_id, role=role):
         return
     raise ForbiddenError(
         f"only the inspector who uploaded photo {photo.id}, or an admin, may correct its "
@@ -66,21 +74,23 @@ def correct_room(
 
     Under the family's lock, as uploads and decisions write: the note is re-read under it, so
     two corrections sent at once each audit the note the other left (`previous`). The same
-    note as filed changes nothing and is not audited (`unchanged`)."""
+    note as filed changes no row; the request is audited all the same, marked
+    `"unchanged": true` (`unchanged`), as an unchanged family update is."""
     if lock_family(session, photo.family_id) is None:  # gone since the scope check
         raise NotFoundError(f"no photo {photo.id} in your region")
     session.refresh(photo)  # the note as of the lock, not as the scope check read it
     previous = photo.room_hint
-    if previous == room_hint:
-        return Corrected(photo, previous, unchanged=True)
-    photo.room_hint = room_hint
-    session.flush()
+    unchanged = previous == room_hint
+    if not unchanged:
+        photo.room_hint = room_hint
+        session.flush()
+    details = {
+        "family_id": photo.family_id, "sha256": photo.sha256,
+        "previous_room_hint": previous, "room_hint": room_hint,
+        "reason": audit.printable(reason, ROOM_REASON_MAX_CHARS),
+    }  # fmt: skip
     audit.append(
         session, key, actor=actor, action="photo_room_corrected", target=f"photo:{photo.id}",
-        details={
-            "family_id": photo.family_id, "sha256": photo.sha256,
-            "previous_room_hint": previous, "room_hint": room_hint,
-            "reason": audit.printable(reason, ROOM_REASON_MAX_CHARS),
-        },
+        details={**details, "unchanged": True} if unchanged else details,
     )  # fmt: skip
-    return Corrected(photo, previous, unchanged=False)
+    return Corrected(photo, previous, unchanged=unchanged)

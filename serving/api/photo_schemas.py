@@ -314,5 +314,8 @@ class RoomCorrectionOut(PhotoViewOut):
         "`room_hint` when `unchanged`."
     )
     unchanged: bool = Field(
-        description="true: the photo already had this note; nothing was changed or audited."
+        description=(
+            "true: the photo already had this note; nothing was changed, and the request was "
+            'audited with "unchanged": true.'
+        ),
     )

@@ -16,6 +16,7 @@ from typing import Any
 from serving.api.deps import CurrentUser
 from serving.db.models import Photo
 from serving.photo_evidence import left_out_reasons
+from serving.photo_room import may_correct
 from serving.reuse_index import ReuseMatch
 from serving.reuse_links import reuse_shown
 from serving.state import Services
@@ -59,6 +60,9 @@ class PhotoView:
     left_out: list[tuple[str, str]]
     quality: dict[str, Any]
     reuse: dict[str, Any]
+    # The viewer may correct the room note (serving.photo_room.may_correct): the card offers
+    # the form then, and only then.
+    may_correct: bool
 
 
 def shown_probability(stored: float | None) -> float | None:
@@ -114,4 +118,5 @@ def photo_view(
         left_out=left_out,
         quality=quality,
         reuse=reuse,
+        may_correct=may_correct(photo, user_id=user.id, role=user.role),
     )

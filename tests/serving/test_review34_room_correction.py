@@ -163,14 +163,22 @@ def test_an_unknown_room_is_refused_as_at_upload(service):
     assert _unchanged(service, photo_id)
 
 
-def test_the_note_the_photo_has_is_answered_unchanged_and_not_audited(service):
+def test_the_note_the_photo_has_is_answered_and_audited_unchanged(service):
     photo_id = _filed(service)
     response = _correct(service, photo_id, {"room_hint": "kitchen", "reason": REASON})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["unchanged"] is True
     assert body["room_hint"] == body["previous_room_hint"] == "kitchen"
-    assert _unchanged(service, photo_id)
+    assert _room_of(service, photo_id) == "kitchen"
+    # On the record all the same, as an unchanged family update is: no row changed.
+    (entry,) = audit_entries(service, ACTION)
+    assert (entry.actor, entry.target) == ("inspector", f"photo:{photo_id}")
+    assert entry.details == {
+        "family_id": "F1", "sha256": body["sha256"], "previous_room_hint": "kitchen",
+        "room_hint": "kitchen", "reason": REASON, "unchanged": True,
+    }  # fmt: skip
+    assert _chain_holds(service)
 
 
 def test_null_clears_the_note(service):

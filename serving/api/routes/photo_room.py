@@ -50,9 +50,11 @@ def correct_photo_room(
     room is refused as at upload (422 `record_invalid`); a missing or empty reason with 422
     `request_invalid`. The change and its audit entry (`photo_room_corrected`: the note before
     and after, the reason) commit together. The note the photo has already is answered 200
-    `unchanged`, with nothing written. The assessment never reads the note, so none goes out
-    of date. Answered as GET /photos/{photo_id} shows the photo, its reuse and repeats read
-    once the change is committed, with `previous_room_hint`."""
+    `unchanged`: no row changes, and the request is audited all the same (`"unchanged": true`
+    in the entry), as PUT /families/{family_id} audits an unchanged update. The assessment
+    never reads the note, so none goes out of date. Answered as GET /photos/{photo_id} shows
+    the photo, its reuse and repeats read once the change is committed, with
+    `previous_room_hint`."""
     # The family and the photo are read here, after every parameter has been checked, not as
     # dependencies: FastAPI calls a dependency whose own parameters are valid even where
     # another's are not, so a malformed photo id would be answered with the family's 404 (or a

@@ -1,7 +1,9 @@
-"""The commission's pages: the list of families, one family in full, and the decision form."""
+"""The commission's pages: the list of families, one family in full, the decision form, and
+the form on a photo's card that corrects its room note."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
@@ -13,11 +15,14 @@ from serving.api.deps import (
     CurrentUser,
     CurrentUserDep,
     FamilyInScope,
+    RowId,
     ServicesDep,
     SessionDep,
+    photo_in_scope,
     policy,
 )
 from serving.api.routes.assessments import DECIDERS, READERS
+from serving.api.routes.photos import check_room_hint
 from serving.db.models import Assessment, Decision, Family
 from serving.decisions import (
     DECISION_REFUSAL_ERRORS,
@@ -28,18 +33,42 @@ from serving.decisions import (
     record_decision,
 )
 from serving.errors import NotFoundError, RecordInvalidError
+from serving.photo_room import CORRECTORS, ROOM_REASON_MAX_CHARS, check_may_correct, correct_room
 from serving.state import Services
 from serving.web.deps import form_policy, record_view
 from serving.web.family_view import STATUSES, family_page, family_rows
 from serving.web.i18n import LIST_SEPARATOR, Translator, translator
 from serving.web.render import page_language, render
 from serving.web.session import PREFIX
+from shanyraq.taxonomy import get_taxonomy
 from welfare.criteria import get_welfare_config
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 LIST_READERS = ("commission", "admin")
 RECORDED_ANCHOR = "decision-recorded"  # the confirmation's id on the family page
+# The redirect's query after a room note's correction, by its outcome: the photo's id.
+ROOM_OUTCOMES = {"room_corrected": False, "room_unchanged": True}
+
+
+@dataclass(frozen=True)
+class RoomForm:
+    """A refused room correction, shown again on its photo's card: what was chosen and typed,
+    the field at fault and why, in the reader's words."""
+
+    photo_id: int
+    room_hint: str
+    reason: str
+    field: str  # room_hint or reason
+    error: str
+
+
+@dataclass(frozen=True)
+class RoomNotice:
+    """The outcome of the correction just sent, on its photo's card (the redirect's query)."""
+
+    photo_id: int
+    unchanged: bool
 
 
 def _levels() -> list[int]:
@@ -133,6 +162,7 @@ def _family_response(
     status_code: int = 200,
     refused: DecisionRefusal | None = None,
     form: dict[str, str] | None = None,
+    room_form: RoomForm | None = None,
 ) -> Response:
     view = family_page(session, services, family, user)
     record_view(
@@ -164,7 +194,20 @@ def _family_response(
         # The decision just recorded (the redirect's `decided`), named where the member lands.
         recorded=next((d for d, _ in view.decisions if str(d.id) == decided_id), None),
         recorded_anchor=RECORDED_ANCHOR,
+        # The room form's choices, as the upload page offers them, and the reason's limit.
+        rooms=get_taxonomy().room_names,
+        room_reason_max_chars=ROOM_REASON_MAX_CHARS,
+        room_form=room_form,
+        room_notice=_room_notice(request),
     )
+
+
+def _room_notice(request: Request) -> RoomNotice | None:
+    for name, unchanged in ROOM_OUTCOMES.items():
+        photo_id = request.query_params.get(name, "")
+        if photo_id.isascii() and photo_id.isdigit():
+            return RoomNotice(int(photo_id), unchanged)
+    return None
 
 
 @router.get("/families/{family_id}", **policy(*READERS))
@@ -241,4 +284,65 @@ def _to_recorded(family: Family, decision: Decision) -> Response:
     """Lands on the confirmation itself (focusable), at the top of the decision section."""
     return RedirectResponse(
         f"{PREFIX}/families/{family.id}?decided={decision.id}#{RECORDED_ANCHOR}", status_code=303
+    )
+
+
+def _room_refusal(t: Translator, room_hint: str, reason: str) -> tuple[str, str] | None:
+    """What is wrong with a room correction, as (field, why in the reader's words): the
+    API's checks (an unknown room as at upload, a reason of 1 to ROOM_REASON_MAX_CHARS
+    characters once its surrounding space is dropped)."""
+    try:
+        check_room_hint(room_hint or None)
+    except RecordInvalidError:
+        return "room_hint", t("room_form.unknown_room")
+    if not reason:
+        return "reason", t("room_form.reason_empty")
+    if len(reason) > ROOM_REASON_MAX_CHARS:
+        return "reason", t("room_form.reason_too_long", n=t.number(ROOM_REASON_MAX_CHARS))
+    return None
+
+
+@router.post("/families/{family_id}/photos/{photo_id}/room", **form_policy(*CORRECTORS))
+def correct_photo_room(
+    request: Request,
+    family: FamilyInScope,
+    photo_id: RowId,
+    user: CurrentUserDep,
+    services: ServicesDep,
+    session: SessionDep,
+    room_hint: Annotated[str, Form(max_length=64)] = "",
+    # No limit here, as the decision's reason: a browser sends a line break as CRLF, counted
+    # here as the one character the textarea's maxlength counted.
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Correct a photo's room note from its card (serving.photo_room, as the API's PUT): the
+    uploader or an admin only (403 page), a photo of this family in the region (404 page).
+    A refused one shows the page again with why, what was chosen and typed kept; a
+    correction, or the note the photo has already (audited as unchanged), lands on the card
+    saying which."""
+    # Read here, not as a dependency, as the API's route reads it: a field the post got wrong
+    # is answered as such, not with the photo's 404.
+    photo = photo_in_scope(photo_id, user, session)
+    if photo.family_id != family.id:
+        raise NotFoundError(f"no photo {photo.id} of family {family.id!r} in your region")
+    check_may_correct(photo, user_id=user.id, role=user.role)
+    stated = reason.replace("\r\n", "\n").strip()
+    refused = _room_refusal(translator(page_language(request)), room_hint, stated)
+    if refused:
+        field, error = refused
+        # An unknown room (no choice of the list) shows the note as filed chosen again.
+        chosen = (photo.room_hint or "") if field == "room_hint" else room_hint
+        return _family_response(
+            request, session, services, family, user, status_code=422,
+            room_form=RoomForm(photo.id, chosen, reason, field, error),
+        )  # fmt: skip
+    corrected = correct_room(
+        session, services.signing_key, photo, actor=user.username,
+        room_hint=room_hint or None, reason=stated,
+    )  # fmt: skip
+    session.commit()
+    outcome = "room_unchanged" if corrected.unchanged else "room_corrected"
+    return RedirectResponse(
+        f"{PREFIX}/families/{family.id}?{outcome}={photo.id}#room-noted-{photo.id}",
+        status_code=303,
     )

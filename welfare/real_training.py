@@ -40,8 +40,10 @@ import numpy as np
 from shanyraq.errors import ConfigError, ModelMismatchError
 from welfare.criteria import MIN_RECIPE_FAMILIES, WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices, split_sizes
+from welfare.engine_record import VISION_DIR, trained_render_size, trained_vision_model
 from welfare.fusion import FusionModel, check_trainable
 from welfare.fusion_version import model_version
+from welfare.model_data import MEANINGLESS
 from welfare.real_families import Generated, HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_score_cache import ScoreCache, score_settings
@@ -52,13 +54,7 @@ from welfare.real_scores import (
     score_photos,
     study_engine,
 )
-from welfare.retrain_words import (
-    MEANINGLESS,
-    VISION_DIR,
-    train_engine_again,
-    trained_render_size,
-    trained_vision_model,
-)
+from welfare.retrain_words import train_engine_again
 from welfare.train import (
     check_family_count,
     check_learned_something,

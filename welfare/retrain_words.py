@@ -4,7 +4,9 @@
 fusion.json records (`FusionMeta.name`, the model it was built as), not by its folder's: a folder
 renamed (e.g. lgbm_fused_2024) is one `welfare train` never writes, since it saves each model as
 --out/<its name>, so the refusal says to move it out of --out before the command (`renamed`),
-which keeps it as it is and trains the model it holds anew under its own name.
+which keeps it as it is and trains the model it holds anew under its own name. One built as a
+model this version no longer registers (`unregistered`) is named by no command, as `welfare
+train` refuses its name: the refusal says so, with the models it trains (`registered_models`).
 
 `--keep-meaningless` is carried (`keep_option`) when the data are fewer families than a recipe may
 ask for (`welfare train` and `train-engine` refuse them without it), or when a model named was
@@ -26,62 +28,37 @@ them) is said after the command, never left out without a word: the command's de
 recipe's, not necessarily what the model was trained on.
 
 How an engine model's photos were scored (its vision model's folder and render size) is read from
-what it records by welfare/engine_record.py.
+what it records by welfare/engine_record.py; its data (n, seed), and whether it was kept only with
+--keep-meaningless, by welfare/model_data.py, as for a model `welfare train` built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from welfare.criteria import MIN_RECIPE_FAMILIES
-from welfare.engine_record import VISION_DIR as VISION_DIR  # callers import it here
 from welfare.engine_record import scored_as
-from welfare.engine_record import trained_render_size as trained_render_size
-from welfare.engine_record import trained_vision_model as trained_vision_model
+from welfare.model_data import (
+    Recorded,
+    keep_option,
+    no_folder,
+    recorded_data,
+    said_after,
+    subset_options,
+    unrecorded,
+    unrecorded_data,
+)
 from welfare.model_folder import TRAIN, TRAIN_ENGINE, FusionMeta, retrain_command
 
 EVALUATE_REAL = "shanyraq welfare evaluate-real"
 # evaluate-real's default --families (welfare/cli.py): the test families it renders and scores.
 STUDY_FAMILIES = 400
-# How `welfare train` and `train-engine` are told to keep models they judge meaningless.
-KEEP_MEANINGLESS = "--keep-meaningless"
-# The key of metrics["data"] saying the model was saved only because KEEP_MEANINGLESS was given.
-MEANINGLESS = "meaningless"
 # The folder, in a folder of models, where a refusal sends each engine model to a folder of its own.
 OWN = "engine"
-
-
-class Recorded(Protocol):
-    """What a command is worded from: the metrics a model's fusion.json records (a FusionMeta, or
-    what is left of a fusion.json that cannot be read whole)."""
-
-    @property
-    def metrics(self) -> Mapping[str, Any]: ...
-
-
-def kept_meaningless(metrics: object) -> bool:
-    """Whether the model whose fusion.json records `metrics` was saved only because
-    --keep-meaningless allowed it (trained on fewer than MIN_RECIPE_FAMILIES families, or a head
-    learned nothing), as its `data` record it; for one that does not record it, whether its data
-    are fewer families than that."""
-    data = metrics.get("data") if isinstance(metrics, Mapping) else None
-    if not isinstance(data, Mapping):
-        return False
-    if isinstance(data.get(MEANINGLESS), bool):
-        return bool(data[MEANINGLESS])
-    n = data.get("n")
-    return isinstance(n, int) and n < MIN_RECIPE_FAMILIES
-
-
-def keep_option(n: int, metas: Iterable[Recorded] = (), *, asked: bool = False) -> str:
-    """The option --keep-meaningless (with a space before it) for a command that trains the
-    models of `metas` again on data of `n` families, when it needs it or is `asked`; else ""."""
-    needed = asked or n < MIN_RECIPE_FAMILIES or any(kept_meaningless(m.metrics) for m in metas)
-    return f" {KEEP_MEANINGLESS}" if needed else ""
 
 
 def train_again(
@@ -94,8 +71,11 @@ def train_again(
     keep_meaningless: bool = False,
 ) -> str:
     """The `welfare train` command, in backticks, that trains the registered models `first` and
-    those of `metas` (by their folder's name in `out`) again into `out` on data (n, seed)."""
-    names = dict.fromkeys([*first, *(meta.name for meta in metas.values())])
+    those of `metas` (by their folder's name in `out`) again into `out` on data (n, seed). One
+    built as a model no longer registered is not named, as `welfare train` refuses its name: what
+    to do about it is said by `renamed`, which callers add."""
+    gone = unregistered(metas)
+    names = dict.fromkeys([*first, *(m.name for f, m in metas.items() if f not in gone)])
     models = "".join(f" --model {name}" for name in names)
     keep = keep_option(n, metas.values(), asked=keep_meaningless)
     return f"`{TRAIN} --out {out} --n {n} --seed {seed}{models} --overwrite{keep}`"
@@ -103,25 +83,59 @@ def train_again(
 
 def renamed(out: Path, metas: Mapping[str, FusionMeta]) -> str:
     """What to do first, before training the models of `metas` (by their folder's name in `out`)
-    again, about those in folders not named as the model they hold: "; first move ..."
-    (`move_first`); "" when there is none."""
+    again, about those in folders not named as the model they hold or built as a model no
+    longer registered: "; first move ..." (`move_first`); "" when there is none."""
     said = move_first(out, metas)
     return f"; {said}" if said else ""
 
 
 def move_first(out: Path, metas: Mapping[str, FusionMeta]) -> str:
     """ "first move X out of OUT: ..." for the models of `metas` (by their folder's name in `out`)
-    in folders not named as the model they hold, as `welfare train` would leave them as they
-    are, and refuse to train beside them; "" when there is none."""
-    moved = {folder: meta.name for folder, meta in metas.items() if folder != meta.name}
-    if not moved:
+    that `welfare train` would leave as they are, and refuse to train beside: those in folders
+    not named as the model they hold, which it never writes, and those built as a model it no
+    longer trains (`unregistered`); "" when there is none."""
+    gone = unregistered(metas)
+    moved = {f: meta.name for f, meta in metas.items() if f != meta.name and f not in gone}
+    both, said = bool(moved and gone), []
+    if moved:
+        said.append(
+            f"{_holds(moved, named=both)} {', '.join(moved.values())} in "
+            f"{'a folder' if len(moved) == 1 else 'folders'} of another name, which `welfare "
+            f"train` never writes (it saves each model as {out}/<its name>)"
+        )
+    if gone:
+        said.append(
+            f"{_holds(gone, named=both)} {'a model' if len(gone) == 1 else 'models'} built as "
+            f"{', '.join(map(str, gone.values()))}, which this version no longer trains "
+            f"({registered_models()})"
+        )
+    if not said:
         return ""
-    one = len(moved) == 1
-    return (
-        f"first move {', '.join(moved)} out of {out}: {'it holds' if one else 'they hold'} "
-        f"{', '.join(moved.values())} in {'a folder' if one else 'folders'} of another name, "
-        f"which `welfare train` never writes (it saves each model as {out}/<its name>)"
-    )
+    first = [folder for folder in metas if folder in moved or folder in gone]
+    return f"first move {', '.join(first)} out of {out}: {'; '.join(said)}"
+
+
+def _holds(folders: Mapping[str, str], *, named: bool) -> str:
+    """ "it holds", "they hold", or, `named`, "X holds", "X, Y hold": what `folders` hold."""
+    one = len(folders) == 1
+    whose = ", ".join(folders) if named else "it" if one else "they"
+    return f"{whose} {'holds' if one else 'hold'}"
+
+
+def unregistered(metas: Mapping[str, FusionMeta]) -> dict[str, str]:
+    """The models of `metas` (by their folder's name) built as a model this version no longer
+    registers (`welfare.fusion.list_models`), with the name each was built as: `welfare train
+    --model` refuses that name, so no command builds it again."""
+    from welfare.fusion import list_models  # it imports this module
+
+    return {f: meta.name for f, meta in metas.items() if meta.name not in list_models()}
+
+
+def registered_models() -> str:
+    """The models `welfare train` trains, as said beside one it no longer trains."""
+    from welfare.fusion import list_models  # it imports this module
+
+    return f"`{TRAIN}` trains {', '.join(list_models())}, the names its --model takes"
 
 
 def engine_built(metas: Mapping[str, FusionMeta]) -> list[str]:
@@ -218,52 +232,21 @@ def train_engine_again(
     `size` and from the scores of the vision model of `vision_dir` or `vision_model` where
     given, else as it was trained; on the same subset of training families; with --overwrite
     (`out` holds a model) and --keep-meaningless where needed. What the model does not record
-    (the vision model's folder, where none of it holds that model; the data it was trained on)
-    is said after, as is, for `out` None (a model not read from a folder), where to keep it."""
-    data = _recorded(meta)
-    n = data.get("n") if n is None else n
-    seed = data.get("seed") if seed is None else seed
+    as the option takes it (the vision model's folder, where none of it holds that model; the
+    render size, the subset of training families, the data it was trained on) is said after, as
+    is, for `out` None (a model not read from a folder), where to keep it."""
+    data, (recorded_n, recorded_seed) = _recorded(meta), recorded_data(meta.metrics)
+    n = recorded_n if n is None else n
+    seed = recorded_seed if seed is None else seed
     scored, note = scored_as(data, size=size, vision_model=vision_model, vision_dir=vision_dir)
+    subset, no_subset = subset_options(data)
     command = f"{TRAIN_ENGINE}{f' --n {n}' if n else ''}"
     command += "" if seed is None else f" --seed {seed}"
-    command += f"{'' if out is None else f' --out {out}'}{scored}"
-    if data.get("subset_seed") is not None and data.get("train_families"):
-        command += f" --families {data['train_families']} --subset-seed {data['subset_seed']}"
+    command += f"{'' if out is None else f' --out {out}'}{scored}{subset}"
     command += " --overwrite" if overwrite and out is not None else ""
     keep = keep_option(n or MIN_RECIPE_FAMILIES, [meta])
-    return f"`{command}{keep}`{said_after(note, unrecorded_data(n, seed), no_folder(out))}"
-
-
-def said_after(*parts: str) -> str:
-    """The notes `parts` (each ", with ..." or ""), said after a command: each after the first
-    reads ", and with ..."."""
-    said = [part for part in parts if part]
-    return "".join(p if i == 0 else f", and{p[1:]}" for i, p in enumerate(said))
-
-
-def unrecorded_data(n: object, seed: object) -> str:
-    """What to add to a command whose model records no data (n, seed): left out, the command
-    trains on the recipe's, which need not be the data the model was trained on."""
-    missing = [name for name, left_out in (("--n", not n), ("--seed", seed is None)) if left_out]
-    if not missing:
-        return ""
-    return (
-        f", with {' and '.join(missing)} of the data it was trained on, which the model does not "
-        "record (the recipe's where left out)"
-    )
-
-
-def no_folder(
-    out: Path | None, *, keep: str = "the folder to keep it in", command: str = "train-engine"
-) -> str:
-    """What to add to a `command` command for a model not read from a folder (`out` None): the
-    model records every option but the folder it is kept in (`keep`, what --out is)."""
-    if out is not None:
-        return ""
-    return (
-        f", with --out {keep} and --overwrite where a model is there (the model was not read "
-        f"from a folder; {command}'s default --out where left out)"
-    )
+    notes = said_after(note, no_subset, unrecorded_data(n, seed), no_folder(out))
+    return f"`{command}{keep}`{notes}"
 
 
 def build_again(folder: Path | None, meta: FusionMeta) -> str:
@@ -282,11 +265,17 @@ def evaluate_real_again(models: Path, own: Path, meta: FusionMeta, *, n: int | N
     """The `welfare evaluate-real` command, in backticks, that compares the engine model of
     `meta`, in `own`, with the models of `models`, scoring photos as it was trained on, on as
     many test families as its data's test split holds (`study_families`; of `n` families where
-    it is trained again on them)."""
-    scored, note = scored_as(_recorded(meta), size=None, vision_model=None)
+    it is trained again on them), or saying to give them where it does not record that split."""
+    scored, note = scored_as(_recorded(meta), size=None, vision_model=None, command="evaluate-real")
     families = study_families(meta, n=n)
     command = f"{EVALUATE_REAL} --model {models} --engine-model {own}{scored}"
-    return f"`{command}{f' --families {families}' if families else ''}`{note}"
+    split = "the test split of the data it was trained on"
+    no_split = (
+        ""
+        if families
+        else unrecorded(["--families"], split, f"evaluate-real's default, {STUDY_FAMILIES},")
+    )
+    return f"`{command}{f' --families {families}' if families else ''}`{said_after(note, no_split)}"
 
 
 def study_families(meta: FusionMeta, *, n: int | None = None) -> int | None:
@@ -297,8 +286,8 @@ def study_families(meta: FusionMeta, *, n: int | None = None) -> int | None:
     is refused on a split smaller than that."""
     from welfare.dataset import split_sizes  # it imports welfare.fusion, which imports this
 
-    data = _recorded(meta)
-    n, fraction = data.get("n") if n is None else n, data.get("test_fraction")
+    n = recorded_data(meta.metrics)[0] if n is None else n
+    fraction = _recorded(meta).get("test_fraction")
     if fraction is None:
         fraction = (meta.recipe or {}).get("test_fraction")
     if not (isinstance(n, int) and n > 0 and isinstance(fraction, float) and 0 < fraction < 1):

@@ -36,6 +36,7 @@ from welfare.fusion import (
     train_fusion,
 )
 from welfare.fusion_version import check_basis_alike, check_label_bases
+from welfare.model_data import KEEP_MEANINGLESS, MEANINGLESS, recorded_pair
 from welfare.model_folder import (
     TRAIN,
     TRAIN_ENGINE,
@@ -47,8 +48,6 @@ from welfare.model_folder import (
 )
 from welfare.model_replacing import check_replacing, check_trained_alike
 from welfare.retrain_words import (
-    KEEP_MEANINGLESS,
-    MEANINGLESS,
     build_again,
     engine_built,
     engine_models,
@@ -255,15 +254,6 @@ def load_models(folder: Path, config: WelfareConfig | None = None) -> dict[str, 
     return {p.name: FusionModel.load(p, config=config) for p in paths}
 
 
-def recorded_data(metrics: object) -> tuple[int, int] | None:
-    """The (n, seed) of the synthetic data a model's metrics record (`welfare train` and
-    `welfare train-engine` record them), or None."""
-    data = metrics.get("data") if isinstance(metrics, Mapping) else None
-    if not isinstance(data, Mapping) or "n" not in data or "seed" not in data:
-        return None
-    return data["n"], data["seed"]
-
-
 def most_trained_on(metas: Mapping[str, FusionMeta], config: WelfareConfig) -> tuple[int, int]:
     """The data (n, seed) most of the models `welfare train` built in `metas` record (of a tie,
     the first model's by name), else most of the others, else the recipe's: the data to train
@@ -272,7 +262,7 @@ def most_trained_on(metas: Mapping[str, FusionMeta], config: WelfareConfig) -> t
     built = [name for name in metas if name not in engine]
     for names in (built, list(metas)):
         counts = Counter(
-            data for name in names if (data := recorded_data(metas[name].metrics)) is not None
+            data for name in names if (data := recorded_pair(metas[name].metrics)) is not None
         )
         if counts:
             return max(counts, key=lambda data: counts[data])
@@ -281,7 +271,7 @@ def most_trained_on(metas: Mapping[str, FusionMeta], config: WelfareConfig) -> t
 
 def training_source(model: FusionModel) -> tuple[int, int]:
     """The (n, seed) of the synthetic data a model was trained on (`welfare train` records it)."""
-    data = recorded_data(model.meta.metrics)
+    data = recorded_pair(model.meta.metrics)
     if data is None:
         raise ModelMismatchError(
             f"{model.meta.name} ({model.meta.version}) does not say which synthetic families it "

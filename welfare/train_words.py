@@ -10,18 +10,18 @@ a folder is trained again with --out the folder above it and --overwrite, and on
 another name is moved out of --out first (`retrain_words.move_first`), as `welfare train` never
 writes that folder and refuses to train beside models of another basis or data. What the model
 does not record (its data; for one not read from a folder, where it is kept) is said after the
-command, never left out without a word.
+command, never left out without a word. A model built as one this version no longer registers
+is told so, with the models `welfare train` trains (`no_longer_trained`): no command builds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeGuard
 
 from welfare.criteria import MIN_RECIPE_FAMILIES
+from welfare.model_data import keep_option, no_folder, recorded_data, said_after, unrecorded_data
 from welfare.model_folder import TRAIN, FusionMeta
-from welfare.retrain_words import keep_option, move_first, no_folder, said_after, unrecorded_data
+from welfare.retrain_words import move_first, registered_models, unregistered
 
 
 def train_model_again(folder: Path | None, meta: FusionMeta) -> str:
@@ -29,8 +29,11 @@ def train_model_again(folder: Path | None, meta: FusionMeta) -> str:
     `folder` (None: not read from a folder), again there: --model its name, on the data (n,
     seed) it records, with --keep-meaningless where it was kept only with it; --out the folder
     above `folder` and --overwrite, after moving `folder` out where it is not named as the model.
-    What the model does not record is said after."""
+    What the model does not record is said after. One built as a model this version no longer
+    trains is told so (`no_longer_trained`): `welfare train` refuses --model with its name."""
     n, seed = recorded_data(meta.metrics)
+    if unregistered({meta.name: meta}):
+        return no_longer_trained(meta, n, seed)
     command = TRAIN if folder is None else f"{TRAIN} --out {Path(folder).parent}"
     command += "" if n is None else f" --n {n}"
     command += "" if seed is None else f" --seed {seed}"
@@ -43,14 +46,16 @@ def train_model_again(folder: Path | None, meta: FusionMeta) -> str:
     )
 
 
-def recorded_data(metrics: Mapping[str, object]) -> tuple[int | None, int | None]:
-    """The (n, seed) of the data `metrics` record, each None where it does not record it as a
-    whole number (n a positive one)."""
-    data = metrics.get("data")
-    data = data if isinstance(data, Mapping) else {}
-    n, seed = data.get("n"), data.get("seed")
-    return (n if _whole(n) and n > 0 else None), (seed if _whole(seed) else None)
-
-
-def _whole(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
+def no_longer_trained(meta: FusionMeta, n: int | None, seed: int | None) -> str:
+    """What to do about the model of `meta`, trained on data (n, seed), built as a model that is
+    no longer registered (`retrain_words.unregistered`): no command builds it again, as `welfare
+    train --model` takes only the registered models' names; one of them is trained in its stead,
+    on the data it records, with --keep-meaningless where it was kept only with it."""
+    options = f"{'' if n is None else f' --n {n}'}{'' if seed is None else f' --seed {seed}'}"
+    options += keep_option(MIN_RECIPE_FAMILIES if n is None else n, [meta])
+    said = (
+        f"no command of this version: it was built as {meta.name}, which this version no longer "
+        f"trains ({registered_models()}); train one of those in its stead"
+        f"{f', with{options} as it was trained' if options else ''}"
+    )
+    return said + said_after(unrecorded_data(n, seed))

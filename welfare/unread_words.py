@@ -28,10 +28,11 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.heads import CumulativeLightGBMHead
+from welfare.model_data import keep_option, kept_meaningless, recorded_pair
 from welfare.model_folder import (
     BUILDERS,
     BUILT_BY,
@@ -42,7 +43,7 @@ from welfare.model_folder import (
     model_folders,
     retrain_command,
 )
-from welfare.retrain_words import keep_option, kept_meaningless, train_engine_again
+from welfare.retrain_words import train_engine_again
 
 # The file that records which command built a model, beside its level head's boosters.
 LEVEL_FILE = f"level{CumulativeLightGBMHead.suffix}"
@@ -119,7 +120,7 @@ def _train_again(folder: Path, left: _Left, *, name: str | None) -> str:
     folder is named as."""
     out, model = folder.parent, name or folder.name
     renamed = model != folder.name
-    recorded, kept = _data(left.metrics), kept_meaningless(left.metrics)
+    recorded, kept = recorded_pair(left.metrics), kept_meaningless(left.metrics)
     if recorded is None:  # the data the folder's other models agree on, which `train` needs
         recorded, kept = _others_data(folder)
     said = f" --n {recorded[0]} --seed {recorded[1]}" if recorded else ""
@@ -141,25 +142,12 @@ def _train_again(folder: Path, left: _Left, *, name: str | None) -> str:
             f"`welfare train` built it as {model}, in a folder since renamed, and that command "
             "saves a model only as --out/<its name>"
         )
-    elif name is None and _data(left.metrics) is None:
+    elif name is None and recorded_pair(left.metrics) is None:
         command += (
             f" (or, had `welfare train-engine` built it, `{TRAIN_ENGINE} --out {folder} "
             "--overwrite` with the options it was trained with)"
         )
     return f"; train the model again with {command}"
-
-
-def _data(metrics: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The (n, seed) of the data `metrics` record, where they are whole numbers."""
-    data = metrics.get("data")
-    if not isinstance(data, Mapping):
-        return None
-    n, seed = data.get("n"), data.get("seed")
-    return (n, seed) if _whole(n) and _whole(seed) and n > 0 else None
-
-
-def _whole(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _others_data(folder: Path) -> tuple[tuple[int, int] | None, bool]:
@@ -178,7 +166,7 @@ def _others_data(folder: Path) -> tuple[tuple[int, int] | None, bool]:
         metrics = data.get("metrics") if isinstance(data, Mapping) else None
         if not isinstance(metrics, Mapping) or retrain_command(metrics) == TRAIN_ENGINE:
             continue
-        recorded = _data(metrics)
+        recorded = recorded_pair(metrics)
         if recorded is not None:
             counts[recorded] += 1
             kept |= {recorded} if kept_meaningless(metrics) else set()

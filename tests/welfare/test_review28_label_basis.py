@@ -93,10 +93,12 @@ def test_an_engine_trained_model_is_refused_naming_train_engine(
     assert "poverty line 32,360 KZT" in text and "40,000 KZT now" in text, text
     # The full command, with every option the model records: run bare, train-engine would build
     # one of other data, size and vision folder, which the next load refuses again. This model
-    # records no vision model's folder nor render size, so the folder is asked for after it.
+    # records no vision model's folder nor render size, so both are asked for after it.
     assert text.endswith(
         f"; retrain it with `shanyraq welfare train-engine --n 1 --seed 1 --out {folder} "
-        "--overwrite --keep-meaningless`, with --vision the folder of vision model vision-test"
+        "--overwrite --keep-meaningless`, with --vision the folder of vision model vision-test, "
+        "and with --size of the photos it was trained on, which the model does not record "
+        "(train-engine's default where left out)"
     ), text
 
 

@@ -21,9 +21,9 @@ from shanyraq.errors import ModelMismatchError
 from tests.refusals import error_code
 from welfare.cli import app
 from welfare.fusion import FusionModel
+from welfare.model_data import kept_meaningless
 from welfare.model_folder import read_meta
 from welfare.real_families import check_trained_on
-from welfare.retrain_words import kept_meaningless
 from welfare.train import evaluate_saved, load_models, load_trained_together, train_models
 
 from . import test_review28_evaluate_words as words

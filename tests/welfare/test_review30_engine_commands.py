@@ -22,10 +22,11 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from welfare.cli import app
+from welfare.model_data import kept_meaningless
 from welfare.model_folder import TrainingDataMismatchError, read_meta
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_training import ENGINE_MODEL, load_engine_trained
-from welfare.retrain_words import kept_meaningless, train_engine_again
+from welfare.retrain_words import train_engine_again
 from welfare.train import evaluate_saved, load_models, load_trained_together, train_models
 
 from . import test_review28_evaluate_words as words

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from welfare.cli import app
+from welfare.engine_record import VISION_DIR
 from welfare.fusion import FusionModel
 from welfare.model_folder import read_meta
 from welfare.real_evaluation import measure_real_scores
@@ -30,7 +31,7 @@ from welfare.real_score_cache import score_settings
 from welfare.real_scores import study_engine
 from welfare.real_scoring_check import check_scoring
 from welfare.real_training import ENGINE_MODEL, load_engine_trained
-from welfare.retrain_words import STUDY_FAMILIES, VISION_DIR, train_engine_again
+from welfare.retrain_words import STUDY_FAMILIES, train_engine_again
 from welfare.train import evaluate_saved
 
 from . import test_review30_engine_commands as engine_commands

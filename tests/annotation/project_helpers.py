@@ -1,7 +1,8 @@
-"""Set-ups for the tests of a project gone, or seeming gone, on the real Label Studio server: a
-project with tasks, a reverse proxy in front of the server that starts answering JSON 404
-({"detail": "Not found."}, as Label Studio words its own) for the routes it lost, and a listing
-of a project's tasks through it."""
+"""Set-ups for the tests of projects on the real Label Studio server: `init_project` on the
+server's photos and document root; for a project gone, or seeming gone: a project with tasks, a
+reverse proxy in front of the server that starts answering JSON 404 ({"detail": "Not found."},
+as Label Studio words its own) for the routes it lost, and a listing of a project's tasks
+through it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from annotation.client import Connection, LabelStudioError, connect
+from annotation.project import init_project
 
 from .conftest import LabelStudioServer
 
@@ -128,3 +130,14 @@ def list_through_proxy(label_studio: LabelStudioServer, title: str, lost: Route)
     message = caught.value.message
     assert proxy.url in message  # the address that answered so
     return message
+
+
+def init_on_server(conn, title, taxonomy, label_studio):
+    """`init_project` on the test server's photos and document root."""
+    return init_project(
+        conn,
+        title=title,
+        taxonomy=taxonomy,
+        photos_dir=label_studio.photos_dir,
+        document_root=label_studio.document_root,
+    )

@@ -19,9 +19,8 @@ from annotation.answers import parse_task
 from annotation.corrections import prediction_seen
 from annotation.select import SelectionParams, select_batch
 from annotation.uncertainty import HeadProbabilities
+from tests.annotation.pull_helpers import BEDROOM, KITCHEN, SHA_A, annotation_of, prediction_of
 from vision.hashing import perceptual_hash
-
-from .test_pull_review14 import BEDROOM, KITCHEN, SHA_A, _annotation, _prediction
 
 # --- 1. one rule for the prediction an annotation started from ---
 
@@ -37,8 +36,8 @@ def test_a_vote_starts_from_the_prediction_corrections_say_was_seen(taxonomy):
     stores versions as text, so the annotator was shown it. pull's own filter compared 3 with
     "3" and found no prediction, so the vote counted as no correction, while
     `corrections.prediction_seen` (which compares the text) found it."""
-    prediction = {**_prediction(taxonomy, 5, "m", KITCHEN, day=1), "model_version": 3}
-    annotation = _annotation(taxonomy, 1, 7, BEDROOM)  # names no parent prediction
+    prediction = {**prediction_of(taxonomy, 5, "m", KITCHEN, day=1), "model_version": 3}
+    annotation = annotation_of(taxonomy, 1, 7, BEDROOM)  # names no parent prediction
     task = _plain_task([annotation], [prediction])
     seen = prediction_seen(annotation, [prediction], model_version="3")
     assert seen is not None and seen["id"] == 5
@@ -51,10 +50,10 @@ def test_a_vote_starts_from_the_prediction_corrections_say_was_seen(taxonomy):
 def test_a_named_prediction_and_one_of_another_version_are_read_as_before(taxonomy):
     """Unchanged by the merge: a named prediction is found whatever its version, and one of
     another version than the project's is not what an unnamed annotation started from."""
-    m1 = _prediction(taxonomy, 1, "m1", KITCHEN, day=1)
-    backend = _prediction(taxonomy, 2, "backend-x", BEDROOM, day=2)
-    named = _annotation(taxonomy, 1, 7, BEDROOM, parent=2)
-    unnamed = _annotation(taxonomy, 2, 8, BEDROOM)
+    m1 = prediction_of(taxonomy, 1, "m1", KITCHEN, day=1)
+    backend = prediction_of(taxonomy, 2, "backend-x", BEDROOM, day=2)
+    named = annotation_of(taxonomy, 1, 7, BEDROOM, parent=2)
+    unnamed = annotation_of(taxonomy, 2, 8, BEDROOM)
     parsed = parse_task(_plain_task([named, unnamed], [m1, backend]), taxonomy, model_version="m1")
     assert parsed.started_from == (BEDROOM, KITCHEN)
     other = parse_task(_plain_task([unnamed], [backend]), taxonomy, model_version="m1")

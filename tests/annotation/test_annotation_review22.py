@@ -17,8 +17,8 @@ from annotation import project as project_module
 from annotation.client import connect
 from annotation.project import STORAGE_TITLE, StorageElsewhereError, init_project
 from shanyraq.taxonomy import Taxonomy
-from tests.annotation.test_label_studio import _init as init_on_server
-from tests.vision.test_trt_cache_review20 import _locked_by_someone as _taken
+from tests.annotation.project_helpers import init_on_server
+from tests.vision.trt_cache_helpers import locked_by_someone
 
 from .conftest import LabelStudioServer
 
@@ -42,7 +42,7 @@ def test_the_init_lock_is_in_this_users_cache_not_the_shared_temp_folder(folders
         assert held
         assert list(shared.iterdir()) == []  # another user could have made it there first
         [lock] = list(locks.iterdir())
-        assert _taken(lock)
+        assert locked_by_someone(lock)
         assert stat.S_IMODE(locks.stat().st_mode) & 0o077 == 0  # no one else makes files there
     assert list(locks.iterdir()) == []  # removed after use: none piles up
 
@@ -77,7 +77,7 @@ def test_a_run_that_waited_holds_the_lock_on_the_file_there_not_on_the_removed_o
     def second() -> None:
         with project_module._local_lock(URL, "T") as held:
             # A third run, opening the path now, would wait: the lock is on the file there.
-            seen.append(held and any(_taken(lock) for lock in locks.iterdir()))
+            seen.append(held and any(locked_by_someone(lock) for lock in locks.iterdir()))
 
     logger = logging.getLogger("annotation.project")
     logger.addHandler(waiting)

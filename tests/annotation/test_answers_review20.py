@@ -23,10 +23,17 @@ from annotation.export import pull
 from annotation.label_config import result_from_labels
 from annotation.project import init_project, set_model_version
 from annotation.tasks import push_rows
+from tests.annotation.pull_helpers import (
+    BEDROOM,
+    KITCHEN,
+    SHA_B,
+    annotation_of,
+    listed_task,
+    prediction_of,
+)
 
 from .conftest import LabelStudioServer
 from .helpers import make_manifest, score_for
-from .test_pull_review14 import BEDROOM, KITCHEN, SHA_B, _annotation, _prediction, _task
 
 
 class _Conn:
@@ -62,12 +69,12 @@ def test_a_prediction_added_after_the_push_is_not_the_one_corrected(taxonomy):
     """push set the project to m1; an ML backend added a kitchen to the task a day later.
     Label Studio showed the annotator m1's bedroom, which they kept: no correction, though the
     newest prediction in the project is the backend's."""
-    task = _task(
+    task = listed_task(
         1,
-        [_annotation(taxonomy, 1, 7, BEDROOM)],
+        [annotation_of(taxonomy, 1, 7, BEDROOM)],
         [
-            _prediction(taxonomy, 1, "m1", BEDROOM, day=1),
-            _prediction(taxonomy, 2, "backend-x", KITCHEN, day=2),
+            prediction_of(taxonomy, 1, "m1", BEDROOM, day=1),
+            prediction_of(taxonomy, 2, "backend-x", KITCHEN, day=2),
         ],
     )
     conn = _Conn([task], version="m1")
@@ -87,10 +94,10 @@ def test_a_project_showing_no_version_counts_only_named_starts(taxonomy):
     """The project has no model version (predictions switched off): Label Studio showed only
     predictions without one, so an annotation naming none began from none of m1's; one that
     names its prediction is still compared with it."""
-    task = _task(
+    task = listed_task(
         1,
-        [_annotation(taxonomy, 1, 7, KITCHEN), _annotation(taxonomy, 2, 8, KITCHEN, parent=1)],
-        [_prediction(taxonomy, 1, "m1", BEDROOM, day=1)],
+        [annotation_of(taxonomy, 1, 7, KITCHEN), annotation_of(taxonomy, 2, 8, KITCHEN, parent=1)],
+        [prediction_of(taxonomy, 1, "m1", BEDROOM, day=1)],
     )
     pairs = _pairs(_Conn([task], version=""), taxonomy, model_version="")
     assert pairs == [(BEDROOM, KITCHEN)]  # annotator 8's only
@@ -102,11 +109,11 @@ def test_a_project_showing_no_version_counts_only_named_starts(taxonomy):
 def _old_and_new_push(taxonomy) -> list[LseTask]:
     """Task 1 pushed with m2 (the version pushed last) and kept; task 2 pushed earlier with m1
     only, which Label Studio no longer shows: its annotator saw no prediction."""
-    new = _prediction(taxonomy, 1, "m2", KITCHEN, day=9)
-    old = _prediction(taxonomy, 2, "m1", BEDROOM, day=1)
+    new = prediction_of(taxonomy, 1, "m2", KITCHEN, day=9)
+    old = prediction_of(taxonomy, 2, "m1", BEDROOM, day=1)
     return [
-        _task(1, [_annotation(taxonomy, 1, 7, KITCHEN)], [new]),
-        _task(2, [_annotation(taxonomy, 2, 7, KITCHEN)], [old], sha256=SHA_B),
+        listed_task(1, [annotation_of(taxonomy, 1, 7, KITCHEN)], [new]),
+        listed_task(2, [annotation_of(taxonomy, 2, 7, KITCHEN)], [old], sha256=SHA_B),
     ]
 
 
@@ -119,10 +126,10 @@ def test_an_older_models_prediction_is_not_corrected_by_an_answer_naming_none(ta
 
 
 def test_an_older_models_prediction_named_as_the_start_is_still_corrected(taxonomy):
-    task = _task(
+    task = listed_task(
         2,
-        [_annotation(taxonomy, 2, 7, KITCHEN, parent=2)],
-        [_prediction(taxonomy, 2, "m1", BEDROOM, day=1)],
+        [annotation_of(taxonomy, 2, 7, KITCHEN, parent=2)],
+        [prediction_of(taxonomy, 2, "m1", BEDROOM, day=1)],
     )
     assert _pairs(_Conn([task], version="m2"), taxonomy, model_version="m2") == [(BEDROOM, KITCHEN)]
 
@@ -133,7 +140,7 @@ def test_an_older_models_prediction_named_as_the_start_is_still_corrected(taxono
 def test_an_unreadable_copy_is_named_not_only_the_photos_first_task(taxonomy):
     data = {"photo": "bulk/x.jpg", "sha256": SHA_B, "family_id": "f", "split": "train"}
     good = SimpleNamespace(
-        id=3, data=data, annotations=[_annotation(taxonomy, 1, 7, KITCHEN)], predictions=[]
+        id=3, data=data, annotations=[annotation_of(taxonomy, 1, 7, KITCHEN)], predictions=[]
     )
     broken = SimpleNamespace(id=8, data=data, annotations=["not an annotation"], predictions=[])
     with pytest.raises(LabelStudioAnswerError) as caught:

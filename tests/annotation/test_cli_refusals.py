@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from annotation.cli import app
 from annotation.label_config import PhotoLabels
 from annotation.scoring import write_scores
 from shanyraq.manifest import ManifestRow, read_manifest, write_manifest
+from tests.annotation.helpers import down_server_config
 from tests.refusals import error_code, must_not_run
 
-from .conftest import free_port
 from .helpers import make_manifest, score_for
 
 runner = CliRunner()
@@ -32,15 +31,6 @@ def pool(tmp_path, taxonomy):
     guess = PhotoLabels("kitchen", 3, frozenset())
     write_scores(scores, [score_for(r.sha256, guess, taxonomy, seed=i) for i, r in enumerate(rows)])
     return manifest, scores
-
-
-def _down_config(path, tmp_path):
-    config = {
-        "server": {"url": f"http://127.0.0.1:{free_port()}", "timeout_s": 2},
-        "project": {"title": "Down", "document_root": str(tmp_path), "photos_folder": "photos"},
-    }
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
 
 
 # --- Label Studio URL and token ----------------------------------------------------------
@@ -82,7 +72,7 @@ def test_a_malformed_url_in_the_yaml_names_the_file(tmp_path, monkeypatch):
 def test_init_with_a_malformed_url_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SHANYRAQ_LABEL_STUDIO_URL", "http://[::1")
     monkeypatch.setenv("SHANYRAQ_LABEL_STUDIO_TOKEN", "abc123")
-    config = _down_config(tmp_path / "a.yaml", tmp_path)  # the env's URL wins over its own
+    config = down_server_config(tmp_path / "a.yaml", tmp_path)  # the env's URL wins over its own
     result = runner.invoke(app, ["init", "--config", str(config)])
     assert error_code(result.exception) == "config_invalid", repr(result.exception)
 
@@ -109,7 +99,7 @@ def test_a_token_no_header_can_carry_is_refused_without_showing_it(monkeypatch, 
 def test_init_with_a_non_ascii_token_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("SHANYRAQ_LABEL_STUDIO_URL", raising=False)
     monkeypatch.setenv("SHANYRAQ_LABEL_STUDIO_TOKEN", "tökén")
-    config = _down_config(tmp_path / "a.yaml", tmp_path)
+    config = down_server_config(tmp_path / "a.yaml", tmp_path)
     result = runner.invoke(app, ["init", "--config", str(config)])
     assert error_code(result.exception) == "config_invalid", repr(result.exception)
 
@@ -122,7 +112,7 @@ def test_push_connects_before_it_scores(tmp_path, monkeypatch, pool):
     monkeypatch.delenv("SHANYRAQ_LABEL_STUDIO_URL", raising=False)
     monkeypatch.setenv("SHANYRAQ_LABEL_STUDIO_TOKEN", "abc123")
     monkeypatch.setattr("annotation.scoring.score_manifest", must_not_run("scoring"))
-    config = _down_config(tmp_path / "a.yaml", tmp_path)
+    config = down_server_config(tmp_path / "a.yaml", tmp_path)
     saved = tmp_path / "saved.jsonl"
     args = ["push", str(manifest), "--model", str(tmp_path / "model"), "--save-scores", str(saved)]
     result = runner.invoke(app, [*args, "--config", str(config)])

@@ -3,138 +3,36 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Iterator
 
-import jwt
 import pytest
 from label_studio_sdk.core import http_client
 
 from annotation.client import (
-    Connection,
     LabelStudioAnswerError,
     LabelStudioAuthError,
     LabelStudioError,
     LabelStudioUnreachableError,
     connect,
 )
+from tests.annotation.label_studio_helpers import (
+    LEGACY,
+    FakeLabelStudio,
+    jwt_token,
+    listed_task_ids,
+    read_task_ids,
+    running,
+)
 
-LEGACY = "0123456789abcdef0123456789abcdef01234567"
 PROXY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-
-
-def _jwt(token_type: str, *, expires_in_s: float) -> str:
-    claims = {"token_type": token_type, "exp": int(time.time() + expires_in_s), "user_id": 1}
-    return jwt.encode(claims, "test-only-signing-key-of-enough-length", algorithm="HS256")
-
-
-@dataclass
-class FakeLabelStudio:
-    """Label Studio's whoami, token refresh and task list (DRF page numbers: a page past the
-    last is 404 'Invalid page.'), under an optional path prefix; records every request."""
-
-    prefix: str = ""
-    tasks: list[int] = field(default_factory=list)  # task ids, in id order
-    personal_token: str = ""
-    access_tokens: set[str] = field(default_factory=set)
-    access_lifetime_s: float = 300.0
-    refresh_answer: tuple[int, str] | None = None  # instead of a new access token
-    on_tasks_page: Callable[[FakeLabelStudio, int], tuple[int, str] | None] | None = None
-    hang: threading.Event | None = None  # set: every answer waits until it is cleared
-    requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
-    url: str = ""
-
-    def authorised(self, auth: str) -> bool:
-        return auth == f"Token {LEGACY}" or (
-            auth.startswith("Bearer ") and auth.removeprefix("Bearer ") in self.access_tokens
-        )
-
-    def answer(self, method: str, target: str, auth: str, body: bytes) -> tuple[int, str]:
-        split = urlsplit(target)
-        if not split.path.startswith(self.prefix + "/"):
-            return 404, "<html><title>Not Found</title></html>"
-        path = split.path.removeprefix(self.prefix).rstrip("/") + "/"
-        query = parse_qs(split.query)
-        if method == "POST" and path == "/api/token/refresh/":
-            if self.refresh_answer is not None:
-                return self.refresh_answer
-            if json.loads(body).get("refresh") != self.personal_token:
-                return 401, '{"detail": "Token is invalid or expired"}'
-            access = _jwt("access", expires_in_s=self.access_lifetime_s)
-            self.access_tokens.add(access)
-            return 200, json.dumps({"access": access})
-        if not self.authorised(auth):
-            return 401, '{"detail": "Authentication credentials were not provided."}'
-        if path == "/api/current-user/whoami/":
-            return 200, '{"id": 1, "email": "lead@shanyraq.test"}'
-        if path == "/api/tasks/":
-            page = int(query.get("page", ["1"])[0])
-            if self.on_tasks_page is not None and (special := self.on_tasks_page(self, page)):
-                return special
-            size = int(query.get("page_size", ["100"])[0])
-            items = self.tasks[(page - 1) * size : page * size]
-            if page > 1 and not items:
-                return 404, '{"detail": "Invalid page."}'
-            rows = [{"id": i, "data": {"image": f"/p/{i}.jpg"}, "annotations": []} for i in items]
-            return 200, json.dumps({"tasks": rows, "total": len(self.tasks)})
-        return 404, '{"detail": "Not found."}'
-
-
-def _handler(server: FakeLabelStudio) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            auth = self.headers.get("Authorization", "")
-            server.requests.append((self.command, self.path, auth))
-            if server.hang is not None:
-                server.hang.wait(10)
-            status, text = server.answer(self.command, self.path, auth, body)
-            redirect = 300 <= status < 400  # an answer (3xx, location) redirects there
-            data = b"" if redirect else text.encode()
-            self.send_response(status)
-            if redirect:
-                self.send_header("Location", text)
-            kind = "text/html" if text.lstrip().startswith("<") else "application/json"
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_POST = do_GET
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Handler
-
-
-@contextmanager
-def running(
-    server: Any, http_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
-) -> Iterator[None]:
-    """`server` answering on 127.0.0.1 (its `url` set) in a thread until the block ends."""
-    http = http_class(("127.0.0.1", 0), _handler(server))
-    server.url = f"http://127.0.0.1:{http.server_address[1]}"
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    try:
-        yield
-    finally:
-        http.shutdown()
-        http.server_close()
 
 
 @pytest.fixture
 def fake_ls(monkeypatch) -> Iterator[FakeLabelStudio]:
     monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)  # the SDK's backoff
-    server = FakeLabelStudio(personal_token=_jwt("refresh", expires_in_s=3600))
+    server = FakeLabelStudio(personal_token=jwt_token("refresh", expires_in_s=3600))
     with running(server):
         try:
             yield server
@@ -143,23 +41,13 @@ def fake_ls(monkeypatch) -> Iterator[FakeLabelStudio]:
                 server.hang.set()
 
 
-def _read(conn: Connection, page_size: int) -> list[int]:
-    with conn.errors("reading tasks"):
-        tasks: list[Any] = list(conn.sdk.tasks.list(project=1, page_size=page_size))
-    return [t.id for t in tasks]
-
-
-def _task_ids(fake: FakeLabelStudio, page_size: int) -> list[int]:
-    return _read(connect(fake.url, LEGACY, timeout_s=5), page_size)
-
-
 # --- paging edges ---
 
 
 @pytest.mark.parametrize("n_tasks", [0, 1, 4, 5, 8, 9])  # empty, a page, a page plus one
 def test_every_task_is_read_once_at_page_size_edges(fake_ls, n_tasks):
     fake_ls.tasks = list(range(1, n_tasks + 1))
-    assert _task_ids(fake_ls, page_size=4) == fake_ls.tasks
+    assert listed_task_ids(fake_ls, page_size=4) == fake_ls.tasks
 
 
 def test_a_task_added_while_paging_is_read_and_nothing_is_lost(fake_ls):
@@ -170,7 +58,7 @@ def test_a_task_added_while_paging_is_read_and_nothing_is_lost(fake_ls):
             server.tasks.append(9)  # new tasks get the next id: they come last
 
     fake_ls.on_tasks_page = add_after_page_one
-    assert _task_ids(fake_ls, page_size=4) == list(range(1, 10))
+    assert listed_task_ids(fake_ls, page_size=4) == list(range(1, 10))
 
 
 def test_a_task_deleted_while_paging_is_an_error_not_a_task_silently_skipped(fake_ls):
@@ -182,7 +70,7 @@ def test_a_task_deleted_while_paging_is_an_error_not_a_task_silently_skipped(fak
 
     fake_ls.on_tasks_page = delete_after_page_one
     with pytest.raises(LabelStudioError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     message = caught.value.message
     assert "changed while it was read" in message and "run the command again" in message
     assert "\n" not in message
@@ -194,7 +82,7 @@ def test_a_listing_cut_short_by_a_404_is_an_error_not_a_short_list(fake_ls):
         (404, '{"detail": "Not found."}') if page == 2 else None
     )  # e.g. a proxy that lost its route: the SDK takes any 404 for the end
     with pytest.raises(LabelStudioError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     # This fake serves no project and no list of projects: asked after the 404 whether project 1
     # is there, it answers JSON 404 for both, as a proxy that lost its route would, so nothing
     # shows the project gone: the list is incomplete, and the address is to be checked.
@@ -221,7 +109,7 @@ def test_an_access_token_that_expires_mid_run_is_refreshed(fake_ls):
     fake_ls.tasks = list(range(1, 6))
     fake_ls.access_lifetime_s = -1  # each access token is already expired when next used
     conn = connect(fake_ls.url, fake_ls.personal_token, timeout_s=5)
-    assert _read(conn, page_size=2) == fake_ls.tasks
+    assert read_task_ids(conn, page_size=2) == fake_ls.tasks
     refreshes = [r for r in fake_ls.requests if r[0] == "POST"]
     assert len(refreshes) >= 4  # connect, then before each of the three pages
 
@@ -232,13 +120,13 @@ def test_a_personal_token_revoked_mid_run_is_a_clear_auth_error(fake_ls):
     conn = connect(fake_ls.url, fake_ls.personal_token, timeout_s=5)
     fake_ls.personal_token = "revoked"
     with pytest.raises(LabelStudioAuthError) as caught:
-        _read(conn, page_size=2)
+        read_task_ids(conn, page_size=2)
     assert "SHANYRAQ_LABEL_STUDIO_TOKEN" in caught.value.message
 
 
 def test_an_expired_personal_token_is_refused_before_any_request(fake_ls):
     with pytest.raises(LabelStudioAuthError):
-        connect(fake_ls.url, _jwt("refresh", expires_in_s=-60), timeout_s=5)
+        connect(fake_ls.url, jwt_token("refresh", expires_in_s=-60), timeout_s=5)
     assert fake_ls.requests == []
 
 
@@ -267,7 +155,7 @@ def test_label_studio_behind_a_path_prefix_works_with_both_tokens(fake_ls, token
     token = LEGACY if token_kind == "legacy" else fake_ls.personal_token
     conn = connect(f"{fake_ls.url}/ls{slash}", token, timeout_s=5)
     assert conn.url == f"{fake_ls.url}/ls"
-    assert _read(conn, page_size=2) == [1, 2, 3]
+    assert read_task_ids(conn, page_size=2) == [1, 2, 3]
     assert all(path.startswith("/ls/api/") for _, path, _ in fake_ls.requests)
 
 
@@ -280,7 +168,7 @@ def test_a_5xx_mid_pull_is_one_clear_error_saying_to_run_again(fake_ls):
         (500, '{"detail": "A server error occurred."}') if page == 2 else None
     )
     with pytest.raises(LabelStudioError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     message = caught.value.message
     assert "500" in message and "run the command again" in message and "\n" not in message
     assert sum(1 for _, path, _ in fake_ls.requests if "page=2" in path) == 3  # SDK retries

@@ -13,42 +13,9 @@ from annotation.curve import (
     learning_curve,
     standardise,
 )
-from annotation.pool import NO_GRADE, PhotoPool
+from annotation.pool import PhotoPool
 from annotation.select import SelectionParams
-
-
-def feature_pool(n: int, taxonomy, *, seed: int, copies: int = 0) -> PhotoPool:
-    """Photos as feature vectors: a centre per room, a grade direction, noise; some copies.
-
-    Stands in for scored photos where a test needs a pool in milliseconds, not a model run.
-    """
-    rng = np.random.default_rng(seed)
-    n_rooms, n_grades, n_signs = (taxonomy.head_size(h) for h in ("room", "condition", "signs"))
-    dim = 12
-    centres = np.random.default_rng(99).normal(0, 2.0, size=(n_rooms, dim))
-    grade_axis = np.random.default_rng(98).normal(0, 1, size=dim)
-    room = rng.integers(0, n_rooms, n)
-    grade = rng.integers(0, n_grades, n)
-    features = centres[room] + (grade - 2)[:, None] * grade_axis + rng.normal(0, 1, (n, dim))
-    grade = np.where(room == taxonomy.room_names.index(taxonomy.not_dwelling), NO_GRADE, grade)
-    signs = (rng.random((n, n_signs)) < 0.2).astype(int)
-    hashes = rng.integers(0, 2**63, size=(n, 2), dtype=np.uint64)
-    source = rng.integers(0, n, copies)
-    take = np.concatenate([np.arange(n), source])
-    return PhotoPool(
-        features=features[take]
-        + np.concatenate([np.zeros((n, dim)), rng.normal(0, 1e-3, (copies, dim))]),
-        room=room[take],
-        condition=grade[take],
-        signs=signs[take],
-        family=np.array([f"home-{i // 4}" for i in take]),
-        phash=hashes[take, 0],
-        dhash=hashes[take, 1],
-        model_room=np.full((n + copies, n_rooms), 1 / n_rooms),
-        model_condition=np.full((n + copies, n_grades), 1 / n_grades),
-        model_signs=np.full((n + copies, n_signs), 0.5),
-        duplicate_of=np.concatenate([np.full(n, -1), source]),
-    )
+from tests.annotation.helpers import feature_pool
 
 
 def test_pool_saves_and_loads(tmp_path, taxonomy):

@@ -13,12 +13,7 @@ from annotation.label_config import (
     taxonomy_marker,
 )
 from shanyraq.taxonomy import Taxonomy
-
-
-def choices(config: str, name: str) -> list[ET.Element]:
-    root = ET.fromstring(config)
-    tag = next(e for e in root.iter("Choices") if e.get("name") == name)
-    return list(tag.iter("Choice"))
+from tests.annotation.helpers import choices
 
 
 def test_config_has_every_label_of_the_taxonomy_in_order(taxonomy):

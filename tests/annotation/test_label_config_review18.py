@@ -17,7 +17,7 @@ from annotation.client import Connection, connect
 from annotation.label_config import PhotoLabels, build_label_config, result_from_labels
 from annotation.project import ProjectConfigChangedError, open_project
 from shanyraq.taxonomy import Taxonomy
-from tests.annotation.test_label_studio import _init
+from tests.annotation.project_helpers import init_on_server
 
 from .conftest import LabelStudioServer
 
@@ -72,7 +72,7 @@ def conn(label_studio: LabelStudioServer) -> Connection:
 def test_the_server_takes_the_required_condition_and_a_not_dwelling_answer_without_it(
     conn, taxonomy, label_studio
 ):
-    info = _init(conn, "Review18 required condition", taxonomy, label_studio)
+    info = init_on_server(conn, "Review18 required condition", taxonomy, label_studio)
     stored = conn.sdk.projects.get(info.id).label_config
     _, parent = _parents(stored)
     condition = next(e for e in parent["condition"] if e.get("name") == "condition")
@@ -92,7 +92,7 @@ def test_a_project_with_the_older_optional_condition_is_found_and_updated(
     conn, taxonomy, label_studio
 ):
     title = "Review18 older config"
-    info = _init(conn, title, taxonomy, label_studio)
+    info = init_on_server(conn, title, taxonomy, label_studio)
     conn.sdk.projects.update(info.id, label_config=_older_config(taxonomy))
     # Annotations made under the older config, one a home photo left without its grade.
     task = conn.sdk.tasks.create(project=info.id, data={"image": "/data/review18-b.jpg"})
@@ -107,7 +107,7 @@ def test_a_project_with_the_older_optional_condition_is_found_and_updated(
         )
     with pytest.raises(ProjectConfigChangedError, match="shanyraq annotate init"):
         open_project(conn, title=title, taxonomy=taxonomy)
-    again = _init(conn, title, taxonomy, label_studio)
+    again = init_on_server(conn, title, taxonomy, label_studio)
     assert (again.id, again.created) == (info.id, False)
     assert open_project(conn, title=title, taxonomy=taxonomy) == info.id
     stored = ET.fromstring(conn.sdk.projects.get(info.id).label_config)

@@ -29,6 +29,7 @@ from annotation.tasks import PushReport, push_rows
 from shanyraq.manifest import ManifestRow, read_manifest
 from shanyraq.manifest_check import check_manifest
 from shanyraq.taxonomy import Taxonomy
+from tests.annotation.project_helpers import init_on_server
 
 from .conftest import LabelStudioServer, free_port
 from .helpers import make_manifest, score_for, unread_score
@@ -73,24 +74,13 @@ class RoundTrip:
     work: Path
 
 
-def _init(conn, title, taxonomy, label_studio):
-    """`init_project` on the test server's photos and document root."""
-    return init_project(
-        conn,
-        title=title,
-        taxonomy=taxonomy,
-        photos_dir=label_studio.photos_dir,
-        document_root=label_studio.document_root,
-    )
-
-
 @pytest.fixture(scope="module")
 def round_trip(label_studio: LabelStudioServer, taxonomy: Taxonomy, tmp_path_factory):
     """init -> push with predictions -> annotators label through the API."""
     work = tmp_path_factory.mktemp("round-trip")
     rows = make_manifest(label_studio.photos_dir, work / "in" / "manifest.csv", 6, prefix="rt")
     conn = connect(label_studio.url, label_studio.personal_token)
-    info = _init(conn, "Round trip", taxonomy, label_studio)
+    info = init_on_server(conn, "Round trip", taxonomy, label_studio)
     scores = {
         r.sha256: score_for(r.sha256, p, taxonomy) for r, p in zip(rows, PREDICTED, strict=False)
     }
@@ -156,7 +146,7 @@ def test_push_again_skips_photos_already_there(round_trip, taxonomy, label_studi
 
 def test_init_again_reuses_project_and_storage(round_trip, taxonomy, label_studio):
     conn, info = round_trip.conn, round_trip.info
-    again = _init(conn, "Round trip", taxonomy, label_studio)
+    again = init_on_server(conn, "Round trip", taxonomy, label_studio)
     assert (again.id, again.created) == (info.id, False)
     storages = conn.sdk.import_storage.local.list(project=info.id)
     assert len(storages) == 1
@@ -285,7 +275,7 @@ def test_an_annotator_who_submits_twice_counts_once_with_the_latest(
     user once, with the later answer."""
     conn = connect(label_studio.url, label_studio.personal_token)
     rows = make_manifest(label_studio.photos_dir, tmp_path / "in" / "m.csv", 1, prefix="twice")
-    info = _init(conn, "Twice", taxonomy, label_studio)
+    info = init_on_server(conn, "Twice", taxonomy, label_studio)
     _push_without_scores(conn, info.id, rows, tmp_path / "in", label_studio, taxonomy)
     (task,) = list(conn.sdk.tasks.list(project=info.id, page_size=10))
     first, second = label_studio.annotator_ids[:2]

@@ -14,7 +14,7 @@ from label_studio_sdk.core import http_client
 
 from annotation.client import LabelStudioAnswerError, LabelStudioError
 from annotation.paging import UnexpectedAnswer, page_items
-from tests.annotation.test_client_review17 import FakeLabelStudio, _task_ids, running
+from tests.annotation.label_studio_helpers import FakeLabelStudio, listed_task_ids, running
 
 REDIRECT = 302  # an answer (REDIRECT, location) is sent as a redirect to location (running)
 Answer = tuple[int, str] | None
@@ -51,7 +51,7 @@ def test_a_tasks_page_in_the_projects_shape_is_refused_not_read_as_no_tasks(fake
     # The SDK reads `tasks` of /api/tasks/: a `results` page was let through, read as empty.
     fake_ls.on_tasks_page = _pages(_rows([1, 2, 3]), 3, key="results")
     with pytest.raises(LabelStudioAnswerError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     assert "no list of items (tasks)" in caught.value.message
 
 
@@ -70,7 +70,7 @@ def test_a_page_in_the_other_list_shape_is_refused(body, path):
 def test_an_empty_first_page_of_a_list_that_says_it_has_items_is_incomplete(fake_ls):
     fake_ls.on_tasks_page = lambda server, page: (200, json.dumps({"tasks": [], "total": 3}))
     with pytest.raises(LabelStudioError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     assert "after 0 of the 3 item(s)" in caught.value.message
 
 
@@ -85,7 +85,7 @@ def test_a_task_listed_twice_is_an_error_not_read_twice(fake_ls, ids):
     # A server whose rows repeat a task (a join) while its total counts tasks: read as 4, 4.
     fake_ls.on_tasks_page = _pages(_rows(ids), total=len(set(ids)))
     with pytest.raises(LabelStudioError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     message = caught.value.message
     assert "item(s) 4 again" in message and "run the command again" in message
 
@@ -94,13 +94,13 @@ def test_tasks_of_another_project_are_refused(fake_ls):
     # A server that ignores the project filter lists every project's tasks.
     fake_ls.on_tasks_page = _pages(_rows([1], project=1) + _rows([2], project=5), 2)
     with pytest.raises(LabelStudioAnswerError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     assert "task 2 of project 5" in caught.value.message
 
 
 def test_tasks_of_the_project_asked_for_are_read(fake_ls):
     fake_ls.on_tasks_page = _pages(_rows([1, 2, 3, 4, 5], project=1), 5)
-    assert _task_ids(fake_ls, page_size=4) == [1, 2, 3, 4, 5]
+    assert listed_task_ids(fake_ls, page_size=4) == [1, 2, 3, 4, 5]
 
 
 def test_a_redirect_that_drops_the_page_number_does_not_page_forever(fake_ls):
@@ -113,7 +113,7 @@ def test_a_redirect_that_drops_the_page_number_does_not_page_forever(fake_ls):
 
     fake_ls.on_tasks_page = back_to_the_start
     with pytest.raises(LabelStudioAnswerError) as caught:
-        _task_ids(fake_ls, page_size=4)
+        listed_task_ids(fake_ls, page_size=4)
     assert "does not page" in caught.value.message
     assert len(fake_ls.requests) <= 5  # whoami, page 1, page 2 and where it led
 
@@ -126,7 +126,7 @@ def test_a_redirect_that_keeps_the_page_number_reads_every_task(fake_ls):
         return None if "moved=1" in asked else (REDIRECT, asked + "&moved=1")
 
     fake_ls.on_tasks_page = moved
-    assert _task_ids(fake_ls, page_size=4) == fake_ls.tasks
+    assert listed_task_ids(fake_ls, page_size=4) == fake_ls.tasks
     assert sum("moved=1" in path for _, path, _ in fake_ls.requests) == 4  # pages 1-3, 404
 
 

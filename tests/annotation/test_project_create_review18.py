@@ -5,13 +5,10 @@ was not stored is sent again; a 400 is one clear error; running init again reuse
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -19,74 +16,18 @@ from label_studio_sdk.core import http_client
 
 from annotation import project as project_module
 from annotation.client import LabelStudioError, connect
-from annotation.project import ProjectInfo, init_project
-from shanyraq.taxonomy import Taxonomy
-from tests.annotation.test_label_studio import _init as init_on_server
-from tests.annotation.test_push_retry_review17 import _QuietServer
+from annotation.project import ProjectInfo
+from tests.annotation.fake_projects_helpers import (
+    PROJECTS,
+    STORAGES,
+    TITLE,
+    FakeProjects,
+    init_on_fake,
+)
+from tests.annotation.label_studio_helpers import QuietServer, running
+from tests.annotation.project_helpers import init_on_server
 
 from .conftest import LabelStudioServer
-from .test_client_review17 import LEGACY, FakeLabelStudio, running
-
-TITLE = "Shanyraq photos"
-PROJECTS, STORAGES = "/api/projects/", "/api/storages/localfiles/"
-
-
-class _Dropped(Exception):
-    """Raised by the fake to close the connection without answering (a connection reset)."""
-
-
-@dataclass
-class FakeProjects(FakeLabelStudio):
-    """FakeLabelStudio plus the project list and create, and the local-files storages.
-
-    `failures[path]` holds, in order, how the next creates at that path fail: (status,
-    stored), `stored` saying whether it was saved before the error was answered; status 0
-    closes the connection without an answer."""
-
-    projects: list[dict[str, Any]] = field(default_factory=list)
-    storages: list[dict[str, Any]] = field(default_factory=list)
-    failures: dict[str, list[tuple[int, bool]]] = field(default_factory=dict)
-    creates: dict[str, int] = field(default_factory=dict)
-    create_hang: threading.Event | None = None  # set: the next create at `hang_at` waits
-    hang_at: str = PROJECTS
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, method: str, target: str, auth: str, body: bytes) -> tuple[int, str]:
-        split = urlsplit(target)
-        path, query = split.path.rstrip("/") + "/", parse_qs(split.query)
-        if not self.authorised(auth):
-            return super().answer(method, target, auth, body)
-        if path in (PROJECTS, STORAGES) and method == "POST":
-            return self._create(path, json.loads(body))
-        if path == PROJECTS and method == "GET":
-            title = query.get("title", [None])[0]
-            page = int(query.get("page", ["1"])[0])
-            found = [p for p in self.projects if title is None or p["title"] == title]
-            if page > 1:
-                return 404, '{"detail": "Invalid page."}'
-            return 200, json.dumps({"count": len(found), "results": found})
-        if path == STORAGES and method == "GET":
-            project = int(query["project"][0])
-            return 200, json.dumps([s for s in self.storages if s["project"] == project])
-        return super().answer(method, target, auth, body)
-
-    def _create(self, path: str, sent: dict[str, Any]) -> tuple[int, str]:
-        with self.lock:
-            self.creates[path] = self.creates.get(path, 0) + 1
-            queue = self.failures.get(path) or []
-            status, stored = queue.pop(0) if queue else (201, True)
-            kept = self.projects if path == PROJECTS else self.storages
-            item = {**sent, "id": len(kept) + 1}
-            if stored:
-                kept.append(item)
-        if self.create_hang is not None and path == self.hang_at:
-            hang, self.create_hang = self.create_hang, None
-            hang.wait(10)  # the client's read times out first
-        if status == 0:
-            raise _Dropped
-        if status >= 300:
-            return status, '{"detail": "A server error occurred."}'
-        return status, json.dumps(item)
 
 
 @pytest.fixture
@@ -94,7 +35,7 @@ def fake(monkeypatch) -> Iterator[FakeProjects]:
     monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)  # the SDK's backoff
     monkeypatch.setattr(project_module, "CREATE_RETRY_DELAY_S", 0.0)
     server = FakeProjects()
-    with running(server, _QuietServer):
+    with running(server, QuietServer):
         try:
             yield server
         finally:
@@ -109,19 +50,6 @@ def roots(tmp_path) -> tuple[Path, Path]:
     return photos, tmp_path / "root"
 
 
-def _init(
-    fake: FakeProjects, roots: tuple[Path, Path], taxonomy: Taxonomy, *, timeout_s: float = 5
-) -> ProjectInfo:
-    photos_dir, document_root = roots
-    return init_project(
-        connect(fake.url, LEGACY, timeout_s=timeout_s),
-        title=TITLE,
-        taxonomy=taxonomy,
-        photos_dir=photos_dir,
-        document_root=document_root,
-    )
-
-
 def _one_each(fake: FakeProjects, info: ProjectInfo) -> None:
     assert [(p["id"], p["title"]) for p in fake.projects] == [(info.id, TITLE)]
     assert [(s["project"], s["path"]) for s in fake.storages] == [(info.id, str(info.photos_dir))]
@@ -133,7 +61,7 @@ def test_a_create_stored_but_answered_an_error_is_not_sent_again(
     fake, roots, taxonomy, path, status
 ):
     fake.failures[path] = [(status, True)]
-    info = _init(fake, roots, taxonomy)
+    info = init_on_fake(fake, roots, taxonomy)
     _one_each(fake, info)
     assert info.created
     assert fake.creates == {PROJECTS: 1, STORAGES: 1}
@@ -145,7 +73,7 @@ def test_a_create_answered_an_error_before_storing_is_sent_again_once(
     fake, roots, taxonomy, path, status
 ):
     fake.failures[path] = [(status, False)]
-    info = _init(fake, roots, taxonomy)
+    info = init_on_fake(fake, roots, taxonomy)
     _one_each(fake, info)
     assert fake.creates == {PROJECTS: 1, STORAGES: 1, path: 2}
 
@@ -154,7 +82,7 @@ def test_a_create_answered_an_error_before_storing_is_sent_again_once(
 def test_a_create_refused_as_invalid_is_one_clear_error_not_sent_again(fake, roots, taxonomy, path):
     fake.failures[path] = [(400, False)]
     with pytest.raises(LabelStudioError) as caught:
-        _init(fake, roots, taxonomy)
+        init_on_fake(fake, roots, taxonomy)
     message = caught.value.message
     assert "400" in message and fake.url in message and "\n" not in message
     assert fake.creates[path] == 1
@@ -163,7 +91,7 @@ def test_a_create_refused_as_invalid_is_one_clear_error_not_sent_again(fake, roo
 def test_a_create_failing_every_time_stops_with_a_clear_error(fake, roots, taxonomy):
     fake.failures[PROJECTS] = [(500, False)] * 10
     with pytest.raises(LabelStudioError) as caught:
-        _init(fake, roots, taxonomy)
+        init_on_fake(fake, roots, taxonomy)
     message = caught.value.message
     assert "500" in message and "run the command again" in message and "\n" not in message
     assert fake.creates[PROJECTS] == project_module.CREATE_ATTEMPTS and fake.projects == []
@@ -176,7 +104,7 @@ def test_a_create_whose_answer_timed_out_after_storing_is_taken_as_done(
     fake.create_hang, fake.hang_at = threading.Event(), path
     hang = fake.create_hang
     try:
-        info = _init(fake, roots, taxonomy, timeout_s=0.5)
+        info = init_on_fake(fake, roots, taxonomy, timeout_s=0.5)
     finally:
         hang.set()
     _one_each(fake, info)
@@ -189,7 +117,7 @@ def test_a_project_create_timed_out_unstored_is_not_sent_again(fake, roots, taxo
     fake.create_hang = hang = threading.Event()
     try:
         with pytest.raises(LabelStudioError) as caught:
-            _init(fake, roots, taxonomy, timeout_s=0.5)
+            init_on_fake(fake, roots, taxonomy, timeout_s=0.5)
     finally:
         hang.set()
     message = caught.value.message
@@ -200,10 +128,10 @@ def test_a_project_create_timed_out_unstored_is_not_sent_again(fake, roots, taxo
 def test_init_run_again_reuses_the_project_and_its_storage(fake, roots, taxonomy):
     fake.failures[STORAGES] = [(400, False)]  # the first run stops after making the project
     with pytest.raises(LabelStudioError):
-        _init(fake, roots, taxonomy)
-    again = _init(fake, roots, taxonomy)
+        init_on_fake(fake, roots, taxonomy)
+    again = init_on_fake(fake, roots, taxonomy)
     assert not again.created
-    third = _init(fake, roots, taxonomy)
+    third = init_on_fake(fake, roots, taxonomy)
     assert third.id == again.id and not third.created
     _one_each(fake, third)
     assert fake.creates == {PROJECTS: 1, STORAGES: 2}

@@ -26,11 +26,16 @@ from annotation.client import connect
 from annotation.label_config import build_label_config, taxonomy_marker
 from annotation.project import DuplicateProjectsError, ProjectInfo, init_project, open_project
 from shanyraq.taxonomy import Taxonomy
+from tests.annotation.fake_projects_helpers import (
+    PROJECTS,
+    STORAGES,
+    TITLE,
+    FakeProjects,
+    init_on_fake,
+)
+from tests.annotation.label_studio_helpers import LEGACY, QuietServer, running
 
 from .conftest import LabelStudioServer
-from .test_client_review17 import LEGACY, running
-from .test_project_create_review18 import PROJECTS, STORAGES, TITLE, FakeProjects, _init
-from .test_push_retry_review17 import _QuietServer
 
 
 def _made_by_init(project_id: int, taxonomy: Taxonomy, **more: Any) -> dict[str, Any]:
@@ -89,7 +94,7 @@ class RacingProjects(FakeProjects):
         return create
 
 
-class _DeletingServer(_QuietServer):
+class _DeletingServer(QuietServer):
     """The fake's handler answers DELETE as it does GET and POST."""
 
     def __init__(self, address: Any, handler: Any) -> None:
@@ -119,7 +124,7 @@ def _ids(fake: RacingProjects) -> list[int]:
 
 def test_a_project_another_run_made_first_is_used_and_this_runs_own_deleted(fake, roots, taxonomy):
     fake.before_create = fake.other_run_creates(taxonomy)  # id 1 lands just before ours (2)
-    info = _init(fake, roots, taxonomy)
+    info = init_on_fake(fake, roots, taxonomy)
     assert (info.id, info.created) == (1, False)
     assert _ids(fake) == [1] and fake.deleted == [2]
     assert [(s["project"], s["path"]) for s in fake.storages] == [(1, str(info.photos_dir))]
@@ -131,12 +136,12 @@ def test_a_second_project_made_after_this_runs_is_refused_naming_both_and_not_de
 ):
     fake.after_create = fake.other_run_creates(taxonomy)  # ours is 1, the other run's 2
     with pytest.raises(DuplicateProjectsError) as caught:
-        _init(fake, roots, taxonomy)
+        init_on_fake(fake, roots, taxonomy)
     message = caught.value.message
     assert "id 1 (0 tasks), id 2 (0 tasks)" in message and "run again" in message
     assert _ids(fake) == [1, 2] and fake.deleted == [] and fake.storages == []
     fake.projects.pop()  # the other run removes its own second: a run again settles on 1
-    again = _init(fake, roots, taxonomy)
+    again = init_on_fake(fake, roots, taxonomy)
     assert (again.id, again.created) == (1, False) and len(fake.storages) == 1
 
 
@@ -153,7 +158,7 @@ def test_this_runs_own_second_is_kept_and_refused_once_it_holds_anything(
 
     fake.before_create = other_first_and_ours_used
     with pytest.raises(DuplicateProjectsError, match=r"id 1 \(0 tasks\), id 2"):
-        _init(fake, roots, taxonomy)
+        init_on_fake(fake, roots, taxonomy)
     assert _ids(fake) == [1, 2] and fake.deleted == []
 
 
@@ -161,7 +166,7 @@ def test_a_title_held_twice_already_is_refused_by_init_and_by_later_commands(fak
     fake.projects = [_made_by_init(1, taxonomy), _made_by_init(2, taxonomy)]
     fake.task_numbers = {1: 5, 2: 0}
     with pytest.raises(DuplicateProjectsError) as caught:
-        _init(fake, roots, taxonomy)
+        init_on_fake(fake, roots, taxonomy)
     assert "2 projects titled 'Shanyraq photos': id 1 (5 tasks), id 2 (0 tasks)" in str(
         caught.value.message
     )
@@ -194,8 +199,8 @@ def test_two_runs_on_one_machine_take_turns_and_make_one_project(fake, roots, ta
     old_level, results = logger.level, []
     logger.addHandler(waiting)
     logger.setLevel(logging.INFO)
-    first = threading.Thread(target=lambda: results.append(_init(fake, roots, taxonomy)))
-    second = threading.Thread(target=lambda: results.append(_init(fake, roots, taxonomy)))
+    first = threading.Thread(target=lambda: results.append(init_on_fake(fake, roots, taxonomy)))
+    second = threading.Thread(target=lambda: results.append(init_on_fake(fake, roots, taxonomy)))
     try:
         first.start()
         assert held.wait(10)

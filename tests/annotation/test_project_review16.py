@@ -17,7 +17,7 @@ from annotation.project import (
     open_project,
 )
 from shanyraq.taxonomy import Taxonomy
-from tests.annotation.test_label_config import choices
+from tests.annotation.helpers import choices
 
 from .conftest import LabelStudioServer
 

@@ -9,103 +9,25 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
-from contextlib import nullcontext
-from types import SimpleNamespace
-from typing import Any
-
-from label_studio_sdk.types.lse_task import LseTask
 
 from annotation.agreement import merge_votes
-from annotation.export import build_report, fetch_annotated, parse_task, write_report
+from annotation.export import fetch_annotated, parse_task, write_report
 from annotation.label_config import PhotoLabels as L
-from annotation.label_config import result_from_labels
 from shanyraq.manifest import read_manifest
+from tests.annotation.pull_helpers import (
+    BEDROOM,
+    KITCHEN,
+    SHA_A,
+    SHA_B,
+    FakeConnection,
+    annotation_of,
+    changed_counts,
+    listed_task,
+    prediction_of,
+    pulled_report,
+)
 
-SHA_A, SHA_B = "ab" * 32, "cd" * 32
-KITCHEN = L("kitchen", 3, frozenset())
-BEDROOM = L("bedroom", 3, frozenset())
 NOT_DWELLING = L("not_dwelling", None, frozenset())
-
-
-def _annotation(
-    taxonomy, annotation_id: int, who: int, labels: L, *, parent: int | None = None
-) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "id": annotation_id,
-        "completed_by": who,
-        "result": result_from_labels(taxonomy, labels),
-        "was_cancelled": False,
-        "created_at": "2025-02-01T09:00:00Z",
-        "updated_at": f"2025-02-01T09:{annotation_id:02d}:00Z",
-    }
-    if parent is not None:
-        answer["parent_prediction"] = parent
-    return answer
-
-
-def _prediction(taxonomy, prediction_id: int, version: str, labels: L, day: int) -> dict:
-    return {
-        "id": prediction_id,
-        "model_version": version,
-        "created_at": f"2025-01-{day:02d}T08:00:00Z",
-        "result": result_from_labels(taxonomy, labels),
-        "score": 0.5,
-    }
-
-
-def _task(
-    task_id: int,
-    annotations: list[dict],
-    predictions: Sequence[dict] = (),
-    *,
-    sha256: str = SHA_A,
-    photo: str | None = None,
-    family: str = "f1",
-    split: str = "train",
-) -> LseTask:
-    data = {
-        "photo": photo or f"bulk/{task_id}.jpg",
-        "sha256": sha256,
-        "family_id": family,
-        "split": split,
-    }
-    return LseTask(id=task_id, data=data, annotations=annotations, predictions=list(predictions))
-
-
-class _Tasks:
-    def __init__(self, tasks: list[LseTask]) -> None:
-        self.tasks = tasks
-
-    def list(self, **_: object) -> list[LseTask]:
-        return self.tasks
-
-
-class _Conn:
-    """What fetch_annotated asks of a connection: the project's annotated tasks."""
-
-    url = "http://label-studio.test"
-
-    def __init__(self, tasks: list[LseTask]) -> None:
-        self.sdk = SimpleNamespace(tasks=_Tasks(tasks))
-
-    def errors(self, action: str) -> nullcontext[None]:
-        return nullcontext()
-
-
-def _pull(taxonomy, tmp_path, tasks: list[LseTask], method: str = "majority"):
-    parsed = fetch_annotated(_Conn(tasks), 1, taxonomy)  # type: ignore[arg-type]
-    return build_report(
-        parsed,
-        taxonomy,
-        method=method,  # type: ignore[arg-type]
-        document_root=tmp_path,
-        out_dir=tmp_path,
-    )
-
-
-def _changed(report) -> dict[str, tuple[int, int]]:
-    return {head: (c.compared, c.changed) for head, c in report.corrections.items()}
 
 
 # --- 1. which prediction an annotation is compared with ---
@@ -115,30 +37,30 @@ def test_corrections_compare_with_the_prediction_the_annotator_started_from(taxo
     """Label Studio records the prediction an annotation began from: the annotator kept the
     older model's bedroom, so nothing was corrected, though the task's last prediction (a
     newer model's kitchen) differs."""
-    task = _task(
+    task = listed_task(
         1,
-        [_annotation(taxonomy, 1, 7, BEDROOM, parent=5)],
+        [annotation_of(taxonomy, 1, 7, BEDROOM, parent=5)],
         [
-            _prediction(taxonomy, 5, "m1", BEDROOM, day=1),
-            _prediction(taxonomy, 9, "m2", KITCHEN, day=2),
+            prediction_of(taxonomy, 5, "m1", BEDROOM, day=1),
+            prediction_of(taxonomy, 9, "m2", KITCHEN, day=2),
         ],
     )
-    assert _changed(_pull(taxonomy, tmp_path, [task]))["room"] == (1, 0)
+    assert changed_counts(pulled_report(taxonomy, tmp_path, [task]))["room"] == (1, 0)
 
 
 def test_without_a_parent_the_newest_pushed_version_is_compared(taxonomy, tmp_path):
     """An annotation that names no prediction (made through the API, an older Label Studio)
     is compared with the prediction of the version pushed last, whatever the list order."""
-    task = _task(
+    task = listed_task(
         1,
-        [_annotation(taxonomy, 1, 7, KITCHEN)],
+        [annotation_of(taxonomy, 1, 7, KITCHEN)],
         [
-            _prediction(taxonomy, 9, "m2", KITCHEN, day=2),  # newer, listed first
-            _prediction(taxonomy, 5, "m1", BEDROOM, day=1),
+            prediction_of(taxonomy, 9, "m2", KITCHEN, day=2),  # newer, listed first
+            prediction_of(taxonomy, 5, "m1", BEDROOM, day=1),
         ],
     )
-    report = _pull(taxonomy, tmp_path, [task])
-    assert _changed(report)["room"] == (1, 0)
+    report = pulled_report(taxonomy, tmp_path, [task])
+    assert changed_counts(report)["room"] == (1, 0)
     assert report.corrections["room"].changes == {}
 
 
@@ -147,41 +69,43 @@ def test_the_version_pushed_last_is_the_projects_not_the_tasks_newest(taxonomy, 
     shows annotators the project's model version, the one push set last (m2, as task 1's
     prediction shows), so task 2's m2 prediction is the one compared."""
     tasks = [
-        _task(
-            1, [_annotation(taxonomy, 1, 7, KITCHEN)], [_prediction(taxonomy, 1, "m2", KITCHEN, 9)]
+        listed_task(
+            1,
+            [annotation_of(taxonomy, 1, 7, KITCHEN)],
+            [prediction_of(taxonomy, 1, "m2", KITCHEN, 9)],
         ),
-        _task(
+        listed_task(
             2,
-            [_annotation(taxonomy, 2, 7, BEDROOM)],
+            [annotation_of(taxonomy, 2, 7, BEDROOM)],
             [
-                _prediction(taxonomy, 2, "m2", BEDROOM, day=3),
-                _prediction(taxonomy, 3, "backend-x", KITCHEN, day=5),
+                prediction_of(taxonomy, 2, "m2", BEDROOM, day=3),
+                prediction_of(taxonomy, 3, "backend-x", KITCHEN, day=5),
             ],
             sha256=SHA_B,
         ),
     ]
-    assert _changed(_pull(taxonomy, tmp_path, tasks))["room"] == (2, 0)
+    assert changed_counts(pulled_report(taxonomy, tmp_path, tasks))["room"] == (2, 0)
 
 
 def test_a_parent_prediction_deleted_since_is_not_replaced_by_another(taxonomy, tmp_path):
     """The prediction the annotator started from is gone: comparing with another model's
     would count a change the annotator never made."""
-    task = _task(
+    task = listed_task(
         1,
-        [_annotation(taxonomy, 1, 7, BEDROOM, parent=4), _annotation(taxonomy, 2, 8, BEDROOM)],
-        [_prediction(taxonomy, 9, "m2", KITCHEN, day=2)],
+        [annotation_of(taxonomy, 1, 7, BEDROOM, parent=4), annotation_of(taxonomy, 2, 8, BEDROOM)],
+        [prediction_of(taxonomy, 9, "m2", KITCHEN, day=2)],
     )
-    report = _pull(taxonomy, tmp_path, [task])
-    assert _changed(report)["room"] == (1, 1)  # only annotator 8's, against the m2 kitchen
+    report = pulled_report(taxonomy, tmp_path, [task])
+    assert changed_counts(report)["room"] == (1, 1)  # only annotator 8's, against the m2 kitchen
 
 
 def test_each_annotator_is_compared_with_their_own_start(taxonomy):
-    task = _task(
+    task = listed_task(
         1,
-        [_annotation(taxonomy, 1, 7, KITCHEN, parent=5), _annotation(taxonomy, 2, 8, KITCHEN)],
+        [annotation_of(taxonomy, 1, 7, KITCHEN, parent=5), annotation_of(taxonomy, 2, 8, KITCHEN)],
         [
-            _prediction(taxonomy, 5, "m1", BEDROOM, day=1),
-            _prediction(taxonomy, 9, "m2", KITCHEN, day=2),
+            prediction_of(taxonomy, 5, "m1", BEDROOM, day=1),
+            prediction_of(taxonomy, 9, "m2", KITCHEN, day=2),
         ],
     )
     parsed = parse_task(task, taxonomy)
@@ -195,10 +119,12 @@ def test_two_tasks_of_one_photo_are_one_row_with_their_votes_pooled(taxonomy, tm
     """Two pushes that raced imported one photo twice: annotator 7 labelled one task, 8 and 9
     the other; the photo is one row, labelled by all three."""
     tasks = [
-        _task(3, [_annotation(taxonomy, 1, 7, KITCHEN)]),
-        _task(8, [_annotation(taxonomy, 2, 8, BEDROOM), _annotation(taxonomy, 3, 9, BEDROOM)]),
+        listed_task(3, [annotation_of(taxonomy, 1, 7, KITCHEN)]),
+        listed_task(
+            8, [annotation_of(taxonomy, 2, 8, BEDROOM), annotation_of(taxonomy, 3, 9, BEDROOM)]
+        ),
     ]
-    report = _pull(taxonomy, tmp_path, tasks)
+    report = pulled_report(taxonomy, tmp_path, tasks)
     (row,) = report.rows
     assert (row.sha256, row.room, row.extra["annotators"]) == (SHA_A, "bedroom", "3")
     assert row.extra["label_studio_task"] == "3;8"
@@ -213,21 +139,23 @@ def test_two_tasks_of_one_photo_are_one_row_with_their_votes_pooled(taxonomy, tm
 
 def test_one_annotator_of_both_copies_votes_once_with_the_latest_answer(taxonomy, tmp_path):
     tasks = [
-        _task(3, [_annotation(taxonomy, 1, 7, KITCHEN), _annotation(taxonomy, 2, 8, BEDROOM)]),
-        _task(8, [_annotation(taxonomy, 5, 7, BEDROOM)]),  # 7 again, later: bedroom
+        listed_task(
+            3, [annotation_of(taxonomy, 1, 7, KITCHEN), annotation_of(taxonomy, 2, 8, BEDROOM)]
+        ),
+        listed_task(8, [annotation_of(taxonomy, 5, 7, BEDROOM)]),  # 7 again, later: bedroom
     ]
-    (task,) = fetch_annotated(_Conn(tasks), 1, taxonomy)  # type: ignore[arg-type]
+    (task,) = fetch_annotated(FakeConnection(tasks), 1, taxonomy)  # type: ignore[arg-type]
     assert task.votes == [("8", BEDROOM), ("7", BEDROOM)]
-    (row,) = _pull(taxonomy, tmp_path, tasks).rows
+    (row,) = pulled_report(taxonomy, tmp_path, tasks).rows
     assert (row.room, row.extra["annotators"]) == ("bedroom", "2")
 
 
 def test_copies_at_two_paths_of_one_photo_are_merged(taxonomy, tmp_path):
     tasks = [
-        _task(3, [_annotation(taxonomy, 1, 7, KITCHEN)], photo="a/x.jpg"),
-        _task(4, [_annotation(taxonomy, 2, 8, KITCHEN)], photo="b/x-copy.jpg"),
+        listed_task(3, [annotation_of(taxonomy, 1, 7, KITCHEN)], photo="a/x.jpg"),
+        listed_task(4, [annotation_of(taxonomy, 2, 8, KITCHEN)], photo="b/x-copy.jpg"),
     ]
-    (row,) = _pull(taxonomy, tmp_path, tasks).rows
+    (row,) = pulled_report(taxonomy, tmp_path, tasks).rows
     assert (row.path, row.extra["annotators"]) == ("a/x.jpg", "2")
 
 
@@ -236,13 +164,13 @@ def test_copies_that_disagree_on_the_photo_or_its_family_are_left_out_and_named(
     which did each annotator see?), and one sha256 was pushed for two families: neither is
     written with a guess; both are named."""
     tasks = [
-        _task(1, [_annotation(taxonomy, 1, 7, KITCHEN)], photo="p/x.jpg", sha256=SHA_A),
-        _task(2, [_annotation(taxonomy, 2, 8, KITCHEN)], photo="p/x.jpg", sha256=SHA_B),
-        _task(3, [_annotation(taxonomy, 3, 7, BEDROOM)], sha256="ef" * 32, family="f1"),
-        _task(4, [_annotation(taxonomy, 4, 8, BEDROOM)], sha256="ef" * 32, family="f2"),
-        _task(5, [_annotation(taxonomy, 5, 7, BEDROOM)], sha256="12" * 32),
+        listed_task(1, [annotation_of(taxonomy, 1, 7, KITCHEN)], photo="p/x.jpg", sha256=SHA_A),
+        listed_task(2, [annotation_of(taxonomy, 2, 8, KITCHEN)], photo="p/x.jpg", sha256=SHA_B),
+        listed_task(3, [annotation_of(taxonomy, 3, 7, BEDROOM)], sha256="ef" * 32, family="f1"),
+        listed_task(4, [annotation_of(taxonomy, 4, 8, BEDROOM)], sha256="ef" * 32, family="f2"),
+        listed_task(5, [annotation_of(taxonomy, 5, 7, BEDROOM)], sha256="12" * 32),
     ]
-    report = _pull(taxonomy, tmp_path, tasks)
+    report = pulled_report(taxonomy, tmp_path, tasks)
     assert [r.extra["label_studio_task"] for r in report.rows] == ["5"]
     assert report.to_dict()["tasks_conflicting_copies"] == [
         {"tasks": [1, 2], "differ": ["sha256"]},
@@ -252,25 +180,29 @@ def test_copies_that_disagree_on_the_photo_or_its_family_are_left_out_and_named(
 
 
 def test_a_copy_answered_off_the_taxonomy_leaves_the_whole_photo_out(taxonomy, tmp_path):
-    hallway = _annotation(taxonomy, 2, 8, KITCHEN)
+    hallway = annotation_of(taxonomy, 2, 8, KITCHEN)
     hallway["result"][0]["value"]["choices"] = ["hallway"]
-    tasks = [_task(3, [_annotation(taxonomy, 1, 7, KITCHEN)]), _task(8, [hallway])]
-    report = _pull(taxonomy, tmp_path, tasks)
+    tasks = [listed_task(3, [annotation_of(taxonomy, 1, 7, KITCHEN)]), listed_task(8, [hallway])]
+    report = pulled_report(taxonomy, tmp_path, tasks)
     assert report.rows == []
     assert report.to_dict()["tasks_off_taxonomy"] == {"3": ["room=hallway"]}
 
 
 def test_corrections_of_merged_copies_use_each_copys_prediction(taxonomy, tmp_path):
     tasks = [
-        _task(
-            3, [_annotation(taxonomy, 1, 7, KITCHEN)], [_prediction(taxonomy, 1, "m1", KITCHEN, 1)]
+        listed_task(
+            3,
+            [annotation_of(taxonomy, 1, 7, KITCHEN)],
+            [prediction_of(taxonomy, 1, "m1", KITCHEN, 1)],
         ),
-        _task(
-            8, [_annotation(taxonomy, 2, 8, KITCHEN)], [_prediction(taxonomy, 2, "m1", BEDROOM, 1)]
+        listed_task(
+            8,
+            [annotation_of(taxonomy, 2, 8, KITCHEN)],
+            [prediction_of(taxonomy, 2, "m1", BEDROOM, 1)],
         ),
     ]
-    report = _pull(taxonomy, tmp_path, tasks)
-    assert _changed(report)["room"] == (2, 1)
+    report = pulled_report(taxonomy, tmp_path, tasks)
+    assert changed_counts(report)["room"] == (2, 1)
     assert report.corrections["room"].changes == {"bedroom -> kitchen": 1}
 
 
@@ -303,15 +235,15 @@ def test_a_room_tie_on_whether_it_is_a_home_leaves_every_head_unknown(taxonomy):
 
 def test_a_room_tie_keeps_the_condition_in_the_written_manifest(taxonomy, tmp_path):
     tasks = [
-        _task(
+        listed_task(
             1,
             [
-                _annotation(taxonomy, 1, 7, L("kitchen", 2, frozenset())),
-                _annotation(taxonomy, 2, 8, L("bathroom", 2, frozenset())),
+                annotation_of(taxonomy, 1, 7, L("kitchen", 2, frozenset())),
+                annotation_of(taxonomy, 2, 8, L("bathroom", 2, frozenset())),
             ],
         )
     ]
-    report = _pull(taxonomy, tmp_path, tasks)
+    report = pulled_report(taxonomy, tmp_path, tasks)
     manifest, _, disagreements = write_report(report, tmp_path / "labels.csv")
     (row,) = read_manifest(manifest).rows
     assert (row.room, row.condition, row.signs) == (None, 2, frozenset())
@@ -338,12 +270,12 @@ def test_a_sign_tie_leaves_the_signs_unknown_and_keeps_room_and_condition(taxono
 def test_predictions_without_a_version_are_compared_by_age(taxonomy):
     """Predictions imported with no model_version (by hand, an old export): the newest is
     the one compared, not the first that lacks a version."""
-    task = _task(
+    task = listed_task(
         1,
-        [_annotation(taxonomy, 1, 7, KITCHEN)],
+        [annotation_of(taxonomy, 1, 7, KITCHEN)],
         [
-            {**_prediction(taxonomy, 2, "m1", KITCHEN, day=4), "model_version": None},
-            {**_prediction(taxonomy, 1, "m1", BEDROOM, day=1), "model_version": None},
+            {**prediction_of(taxonomy, 2, "m1", KITCHEN, day=4), "model_version": None},
+            {**prediction_of(taxonomy, 1, "m1", BEDROOM, day=1), "model_version": None},
         ],
     )
     assert parse_task(task, taxonomy).correction_pairs() == [(KITCHEN, KITCHEN)]

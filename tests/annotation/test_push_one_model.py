@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from annotation.cli import app
 from annotation.label_config import PhotoLabels
 from annotation.scoring import read_scores, write_scores
+from tests.annotation.helpers import down_server_config
 from tests.refusals import error_code
 
 from .helpers import make_manifest, score_for
-from .test_cli_refusals import _down_config
 
 
 def test_a_scores_file_of_two_models_is_refused_naming_them(tmp_path, taxonomy):
@@ -28,7 +28,7 @@ def test_a_scores_file_of_two_models_is_refused_naming_them(tmp_path, taxonomy):
     scores = tmp_path / "scores.jsonl"
     write_scores(scores, [first, replace(second, model_version="m-2")])
     assert {s.model_version for s in read_scores(scores).values()} == {"test-model-1", "m-2"}
-    config = _down_config(tmp_path / "annotation.yaml", tmp_path)  # nobody listens there
+    config = down_server_config(tmp_path / "annotation.yaml", tmp_path)  # nobody listens there
     result = CliRunner().invoke(
         app, ["push", str(manifest), "--scores", str(scores), "--config", str(config)]
     )

@@ -4,14 +4,11 @@ ends with each photo once, and a second push of the same manifest adds nothing."
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -22,74 +19,18 @@ from annotation.client import LabelStudioError, connect
 from annotation.project import init_project
 from annotation.tasks import PushReport, push_rows
 from shanyraq.manifest import ManifestRow
+from tests.annotation.label_studio_helpers import (
+    LEGACY,
+    PROJECT,
+    FakeImporting,
+    QuietServer,
+    running,
+)
 
 from .conftest import LabelStudioServer
 from .helpers import make_manifest
-from .test_client_review17 import LEGACY, FakeLabelStudio, running
 
-PROJECT = 7
 SERVER_ERROR = (500, '{"detail": "A server error occurred."}')
-
-
-@dataclass
-class FakeImporting(FakeLabelStudio):
-    """FakeLabelStudio plus a project's task import and a task list with their data.
-
-    `import_failures` holds, in order, how the next imports fail: (status, stored), where
-    `stored` says whether the tasks were saved before the error was answered."""
-
-    stored: list[dict[str, Any]] = field(default_factory=list)  # id and data, in id order
-    import_failures: list[tuple[int, bool]] = field(default_factory=list)
-    imports: int = 0
-    import_hang: threading.Event | None = None  # set: the next import waits for it, stored
-    served: list[str] = field(default_factory=list)  # the paths of the project's storages
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, method: str, target: str, auth: str, body: bytes) -> tuple[int, str]:
-        path = urlsplit(target).path.rstrip("/") + "/"
-        if not self.authorised(auth):
-            return super().answer(method, target, auth, body)
-        if method == "POST" and path == f"/api/projects/{PROJECT}/import/":
-            return self._import(json.loads(body))
-        if method == "GET" and path == "/api/tasks/":
-            return self._list(parse_qs(urlsplit(target).query))
-        if method == "GET" and path == "/api/storages/localfiles/":  # push_rows checks them
-            storages = [{"id": i + 1, "project": PROJECT, "path": p, "title": "shanyraq photos"}
-                        for i, p in enumerate(self.served)]  # fmt: skip
-            return 200, json.dumps(storages)
-        return super().answer(method, target, auth, body)
-
-    def _import(self, sent: list[dict[str, Any]]) -> tuple[int, str]:
-        with self.lock:
-            self.imports += 1
-            status, stored = self.import_failures.pop(0) if self.import_failures else (201, True)
-            ids = []
-            if stored:
-                for task in sent:
-                    ids.append(len(self.stored) + 1)
-                    self.stored.append({"id": ids[-1], "data": task["data"], "annotations": []})
-        if self.import_hang is not None:
-            hang, self.import_hang = self.import_hang, None
-            hang.wait(10)  # the client's read times out first
-        if status >= 300:
-            return status, '{"detail": "A server error occurred."}'
-        return status, json.dumps({"task_count": len(ids), "task_ids": ids})
-
-    def _list(self, query: dict[str, list[str]]) -> tuple[int, str]:
-        page = int(query.get("page", ["1"])[0])
-        size = int(query.get("page_size", ["100"])[0])
-        items = self.stored[(page - 1) * size : page * size]
-        if page > 1 and not items:
-            return 404, '{"detail": "Invalid page."}'
-        return 200, json.dumps({"tasks": items, "total": len(self.stored)})
-
-    def sha256s(self) -> list[str]:
-        return [str(t["data"]["sha256"]) for t in self.stored]
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that timed out and left: its broken pipe is the point of the test
 
 
 @pytest.fixture
@@ -97,7 +38,7 @@ def fake(monkeypatch) -> Iterator[FakeImporting]:
     monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)  # the SDK's backoff
     monkeypatch.setattr(tasks_module, "IMPORT_RETRY_DELAY_S", 0.0)
     server = FakeImporting()
-    with running(server, _QuietServer):
+    with running(server, QuietServer):
         try:
             yield server
         finally:

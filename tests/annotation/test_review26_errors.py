@@ -17,10 +17,15 @@ from annotation.client import LabelStudioError, LabelStudioUnreachableError, con
 from annotation.settings import load_annotation_config
 from annotation.tasks import push_rows
 from shanyraq.errors import ConfigError
+from tests.annotation.label_studio_helpers import (
+    LEGACY,
+    PROJECT,
+    FakeImporting,
+    QuietServer,
+    running,
+)
 
 from .helpers import make_manifest
-from .test_client_review17 import LEGACY, running
-from .test_push_retry_review17 import PROJECT, FakeImporting, _QuietServer
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2VjcmV0LXNpZ25hdHVyZQ"
 
@@ -84,7 +89,7 @@ def test_an_import_whose_answer_timed_out_names_the_timeout_to_raise(tmp_path, t
     rows = make_manifest(document_root / "photos", tmp_path / "in" / "m.csv", 2, prefix="slow")
     server.served.append(str(document_root / "photos"))
     hang = server.import_hang
-    with running(server, _QuietServer):
+    with running(server, QuietServer):
         try:
             with pytest.raises(LabelStudioError) as caught:
                 push_rows(

@@ -23,9 +23,10 @@ from annotation.client import (
 from annotation.project import set_model_version
 from annotation.settings import load_annotation_config
 from shanyraq.errors import ConfigError
+from tests.annotation.label_studio_helpers import LEGACY, FakeLabelStudio, read_task_ids
 
 from .conftest import free_port
-from .test_client_review17 import LEGACY, FakeLabelStudio, _read, fake_ls  # noqa: F401 (a fixture)
+from .test_client_review17 import fake_ls  # noqa: F401 (a fixture)
 
 SECRET = "s3cret-Pw"
 FORBIDDEN = '{"detail": "You do not have permission to perform this action."}'
@@ -98,7 +99,7 @@ def test_a_403_for_a_valid_token_is_worded_as_missing_permission(fake_ls):  # no
     fake_ls.tasks = [1, 2]
     fake_ls.on_tasks_page = lambda server, page: (403, FORBIDDEN)
     with pytest.raises(LabelStudioAuthError) as caught:
-        _read(connect(fake_ls.url, LEGACY, timeout_s=5), page_size=4)
+        read_task_ids(connect(fake_ls.url, LEGACY, timeout_s=5), page_size=4)
     message = caught.value.message
     assert "permission" in message and "do not have permission" in message
     assert "refused the token" not in message and "valid personal access token" not in message
@@ -110,7 +111,7 @@ def test_a_403_saying_the_request_was_not_signed_in_is_the_tokens(fake_ls):  # n
         '{"detail": "Authentication credentials were not provided."}',
     )
     with pytest.raises(LabelStudioAuthError, match=r"refused the token.*SHANYRAQ_LABEL_STUDIO"):
-        _read(connect(fake_ls.url, LEGACY, timeout_s=5), page_size=4)
+        read_task_ids(connect(fake_ls.url, LEGACY, timeout_s=5), page_size=4)
 
 
 def _projects_list(fake: FakeLabelStudio, monkeypatch, projects: list[int]) -> None:

@@ -29,11 +29,11 @@ from annotation.label_config import PhotoLabels
 from annotation.scoring import score_manifest
 from shanyraq.errors import ImageError
 from shanyraq.manifest import read_manifest
-from tests.annotation.test_client_review17 import (
+from tests.annotation.label_studio_helpers import (
     LEGACY,
     FakeLabelStudio,
-    _jwt,
-    _read,
+    jwt_token,
+    read_task_ids,
     running,
 )
 from tests.refusals import must_not_run
@@ -176,7 +176,7 @@ class ClockedLabelStudio(FakeLabelStudio):
 @pytest.fixture
 def clocked_ls(monkeypatch) -> Iterator[ClockedLabelStudio]:
     monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)
-    server = ClockedLabelStudio(personal_token=_jwt("refresh", expires_in_s=3600))
+    server = ClockedLabelStudio(personal_token=jwt_token("refresh", expires_in_s=3600))
     with running(server):
         yield server
 
@@ -200,7 +200,7 @@ def test_an_access_token_refused_mid_listing_is_renewed_and_the_page_read_again(
     clocked_ls.tasks = list(range(1, 10))
     clocked_ls.on_tasks_page = _jump_at_page(2)
     conn = connect(clocked_ls.url, clocked_ls.personal_token, timeout_s=5)
-    assert _read(conn, page_size=2) == clocked_ls.tasks  # was a 401 read as a wrong token
+    assert read_task_ids(conn, page_size=2) == clocked_ls.tasks  # was a 401 read as a wrong token
     # Page 3 was refused once and read again; after it, the new token went on every request.
     assert clocked_ls.refused == 1 and _refreshes(clocked_ls) == 2
     pages = [path for _, path, _ in clocked_ls.requests if "/api/tasks/" in path]
@@ -230,7 +230,7 @@ def test_a_personal_token_revoked_when_its_access_token_is_refused_is_an_auth_er
     clocked_ls.on_tasks_page = _jump_at_page(2, revoke=True)
     conn = connect(clocked_ls.url, clocked_ls.personal_token, timeout_s=5)
     with pytest.raises(LabelStudioAuthError) as caught:
-        _read(conn, page_size=2)
+        read_task_ids(conn, page_size=2)
     message = caught.value.message
     assert "Token is invalid or expired" in message and "SHANYRAQ_LABEL_STUDIO_TOKEN" in message
 
@@ -241,7 +241,7 @@ def test_a_renewal_that_fails_mid_listing_is_an_error_not_a_short_list(clocked_l
     clocked_ls.on_tasks_page = _jump_at_page(2, renewal=renewal)
     conn = connect(clocked_ls.url, clocked_ls.personal_token, timeout_s=5)
     with pytest.raises(LabelStudioError) as caught:  # the SDK takes a 404 for the list's end
-        _read(conn, page_size=2)
+        read_task_ids(conn, page_size=2)
     assert not isinstance(caught.value, LabelStudioAuthError)
     assert "renewing the access token was answered 404 (Not Found)" in caught.value.message
 
@@ -251,7 +251,7 @@ def test_a_renewal_without_a_token_is_one_clear_error(clocked_ls):
     clocked_ls.on_tasks_page = _jump_at_page(2, renewal=(200, '{"detail": "ok"}'))
     conn = connect(clocked_ls.url, clocked_ls.personal_token, timeout_s=5)
     with pytest.raises(LabelStudioError) as caught:
-        _read(conn, page_size=2)
+        read_task_ids(conn, page_size=2)
     assert "renewing the access token gave no token" in caught.value.message
 
 
@@ -262,7 +262,7 @@ def test_a_refused_legacy_token_is_not_renewed(clocked_ls):
         (401, '{"detail": "Invalid token."}') if page == 2 else None
     )
     with pytest.raises(LabelStudioAuthError):
-        _read(conn, page_size=2)
+        read_task_ids(conn, page_size=2)
     assert _refreshes(clocked_ls) == 0
 
 
@@ -273,7 +273,7 @@ def test_the_sdks_own_renewal_failing_mid_listing_is_an_error_not_a_short_list(
     monkeypatch, not_found
 ):
     monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)
-    server = FakeLabelStudio(personal_token=_jwt("refresh", expires_in_s=3600))
+    server = FakeLabelStudio(personal_token=jwt_token("refresh", expires_in_s=3600))
     server.tasks = list(range(1, 10))
     server.access_lifetime_s = -1  # the SDK renews before every request, by its own clock
 
@@ -286,7 +286,7 @@ def test_the_sdks_own_renewal_failing_mid_listing_is_an_error_not_a_short_list(
         conn = connect(server.url, server.personal_token, timeout_s=5)
         # A JSON 404 was taken for the list's end: the first 4 tasks, as if all.
         with pytest.raises(LabelStudioError) as caught:
-            _read(conn, page_size=2)
+            read_task_ids(conn, page_size=2)
     assert "renewing the access token was answered 404" in caught.value.message
 
 

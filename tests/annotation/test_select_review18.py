@@ -12,7 +12,7 @@ import pytest
 from annotation.curve import Strategy, _start
 from annotation.select import SelectionParams, select_batch
 from annotation.uncertainty import HeadProbabilities
-from tests.annotation.test_curve import feature_pool
+from tests.annotation.helpers import feature_pool
 
 
 @pytest.mark.parametrize(

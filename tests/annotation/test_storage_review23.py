@@ -29,10 +29,10 @@ from annotation.project import ProjectInfo, init_project
 from annotation.storage import STORAGE_TITLE, PhotosFolderNotServedError, StorageElsewhereError
 from annotation.tasks import push_rows
 from shanyraq.taxonomy import Taxonomy
+from tests.annotation.project_helpers import init_on_server
 
 from .conftest import LabelStudioServer
 from .helpers import make_manifest
-from .test_label_studio import _init as init_on_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

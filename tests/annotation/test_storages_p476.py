@@ -30,14 +30,12 @@ from annotation.client import connect
 from annotation.storage import STORAGE_TITLE, PhotosFolderNotServedError, check_photos_served
 from annotation.tasks import push_rows
 from shanyraq.taxonomy import Taxonomy
+from tests.annotation.fake_projects_helpers import STORAGES, FakeProjects, init_on_fake
+from tests.annotation.label_studio_helpers import QuietServer, running
+from tests.annotation.project_helpers import init_on_server
 
 from .conftest import LabelStudioServer
 from .helpers import make_manifest
-from .test_client_review17 import running
-from .test_label_studio import _init as init_on_server
-from .test_project_create_review18 import STORAGES, FakeProjects
-from .test_project_create_review18 import _init as init_on_fake
-from .test_push_retry_review17 import _QuietServer
 
 
 def _storages(conn, project_id: int) -> list[tuple[int, str, str]]:
@@ -120,7 +118,7 @@ def test_init_keeps_the_oldest_storage_of_its_folder_and_deletes_the_other(
 # --- a storage create whose answers were lost (fake server) ---
 
 
-class _DeletingServer(_QuietServer):
+class _DeletingServer(QuietServer):
     """The fake's HTTP server, also answering DELETE (as the fake's answer() says)."""
 
     def __init__(self, address: Any, handler: Any) -> None:

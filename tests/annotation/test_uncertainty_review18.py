@@ -112,7 +112,7 @@ def test_the_learning_curves_learner_weights_as_selection_does():
     # column, or the curve would rank by another uncertainty than `annotate select`.
     from annotation.curve import HeadLearners
     from shanyraq.taxonomy import get_taxonomy
-    from tests.annotation.test_curve import feature_pool
+    from tests.annotation.helpers import feature_pool
 
     taxonomy = get_taxonomy()
     pool = feature_pool(200, taxonomy, seed=4)

@@ -1,7 +1,8 @@
-"""Helpers of the decision and report tests: the bodies of an override and an accept, a family's
-assessment made at a given level, a decision sent on it by a commission member (or both at
-once), the decisions the database holds, a report as the admin reads it, and the oversight
-page."""
+"""Helpers of the decision and report tests: the bodies of an override and an accept (another
+override, one with a reason in Kazakh), a family's assessment made at a given level, a decision
+sent on it by a commission member (or both at once, or by `who` with the decision it saw), a
+second commission member, the decisions the database holds, a report as the admin reads it,
+the oversight page, a family's record changed, and `/audit/verify` as the admin reads it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from serving.db.models import Assessment, Decision
 from serving.db.session import session_scope
-from tests.serving.helpers import PASSWORD
+from tests.serving.helpers import PASSWORD, REGION
 
 OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
             "reason": "employer letter shows wage arrears"}  # fmt: skip
@@ -79,3 +80,50 @@ def oversight_page(service: Any, lang: str = "en") -> str:
     page = browser.get(f"/ui/oversight?lang={lang}")
     assert page.status_code == 200, page.text
     return html.unescape(page.text)
+
+
+def audit_verified(service: Any) -> dict[str, Any]:
+    answer = service.client.get("/audit/verify", headers=service.headers("admin_national"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+MOVED = {"settlement": "rural", "head_gender": "male"}  # family_body has urban, female
+
+
+def change_record(service: Any, family_id: str, change: dict[str, str]) -> None:
+    answer = service.client.put(
+        f"/families/{family_id}", json=change, headers=service.headers("inspector")
+    )
+    assert answer.status_code == 200, answer.text
+    assert {k: answer.json()[k] for k in change} == change
+
+
+OTHER_OVERRIDE = {**OVERRIDE, "level": 4, "reason": "the home has no heating at all"}
+
+
+def send_decision(service: Any, aid: int, body: dict[str, Any], who: str, seen: int | None) -> int:
+    """`who` sends `body` on assessment `aid`, with `seen_decision_id` `seen` (None: as an API
+    client from before it, without one); the decision_id answered."""
+    sent = service.client.post(
+        f"/assessments/{aid}/decisions",
+        json=body if seen is None else {**body, "seen_decision_id": seen},
+        headers=service.headers(who),
+    )
+    assert sent.status_code == 201, sent.text
+    return int(sent.json()["decision_id"])
+
+
+def second_commission_member(service: Any) -> None:
+    """`commission_b`, another commission member of REGION, signed in."""
+    from serving.db.session import session_scope
+    from serving.users import create_user
+
+    with session_scope(service.services.sessions) as session:
+        create_user(
+            session, username="commission_b", password=PASSWORD, role="commission", region=REGION
+        )
+    service.tokens["commission_b"] = service.sign_in("commission_b")
+
+
+IN_KAZAKH = {**OVERRIDE, "reason": "  жұмыс берушінің хаты: жалақы қарызы  "}

@@ -1,10 +1,11 @@
 """Helpers of the tests that start a process of their own: a Python script run to its end, and
 `shanyraq serve` started on a free port; every wait bounded, and a process that overstays killed
-and its output shown."""
+and its output shown; the log lines of a logger in what `serve` wrote."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -86,3 +87,18 @@ def start_serve(
         return process, port
     process.kill()
     pytest.fail(f"serve did not answer within {START_BOUND_S:g} s:\n{process.communicate()[1]}")
+
+
+# It exits about a second after the signal; before, it waited for the request, which never ends
+# while the client keeps its connection open.
+EXIT_BOUND_S = 60.0
+
+
+# time (UTC, ISO 8601), level, logger name, message
+LINE = re.compile(r"^(?P<time>\S+) (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<message>.*)$")
+
+
+def log_lines(stderr: str, *, name: str, message: str) -> list[re.Match[str]]:
+    """The log lines of logger `name` whose message starts with `message`."""
+    found = (LINE.match(line) for line in stderr.splitlines())
+    return [m for m in found if m and m["name"] == name and m["message"].startswith(message)]

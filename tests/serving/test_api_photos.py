@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
 
 from tests.serving.helpers import jpeg, photo_rows, stored_files
+from tests.serving.upload_helpers import BAD_FILES
 
 
 def test_upload_answers_quality_reuse_and_id_at_once(service):
@@ -46,36 +45,6 @@ def test_idempotency_key_replays_and_refuses_reuse_for_other_bytes(service):
     other = service.upload("F1", jpeg(4), headers=key)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
     assert photo_rows(service) == 1
-
-
-def _png_bomb() -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0)
-    data = zlib.compress(b"\x00" * 2501 * 10, 9)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-    )
-
-
-def _gif() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buffer, format="GIF")
-    return buffer.getvalue()
-
-
-BAD_FILES = {
-    "empty": (b"", 422, "image_empty"),
-    "text": (b"hello, this is not a photo", 415, "image_unsupported_format"),
-    "gif": (_gif(), 415, "image_unsupported_format"),
-    "pdf": (b"%PDF-1.4\n%...", 415, "image_unsupported_format"),
-    "truncated_jpeg": (jpeg(5)[:2000], 422, "image_corrupt"),
-    "garbage_after_magic": (b"\xff\xd8\xff" + b"\x00" * 300, 422, "image_corrupt"),
-    "pixel_bomb": (_png_bomb(), 413, "image_too_large"),
-}
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import jpeg
 
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
+model_dir = scoring_fixtures.model_dir  # a small photo model, made once per session
 
 
 def test_upload_is_scored_and_health_names_the_model(make_service, model_dir):

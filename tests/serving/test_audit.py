@@ -10,8 +10,8 @@ from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from serving.users_cli import app as users_app
+from tests.serving.audit_helpers import drop_audit_guards
 from tests.serving.helpers import PASSWORD, jpeg
-from tests.serving.test_audit_tail import drop_audit_guards
 
 
 def _fill(service) -> None:

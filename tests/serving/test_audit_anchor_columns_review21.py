@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 (the tests take the `engine` fixtures imported below as arguments)
 """The anchor check and `seal_head` read the audit columns as stored: on SQLite a hash or a
 head column that is not UTF-8 made the driver fail, so `audit verify` (every production
 session has an anchor) and every migrating command (`seal_head`, `serve` included) crashed."""
@@ -12,15 +11,20 @@ from sqlalchemy import select, update
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
-from tests.serving.test_audit_columns_review21 import (
+from tests.serving import audit_fixtures
+from tests.serving.audit_helpers import (
+    KEY,
     NOT_UTF8,
     UNREADABLE,
-    _tamper,
-    engine,
-    sqlite_engine,
+    append_entries,
+    audit_problems,
+    audit_sessions,
+    drop_audit_guards,
+    tamper,
 )
-from tests.serving.test_audit_tail import drop_audit_guards
+
+engine = audit_fixtures.engine  # the migrated database, on each backend
+sqlite_engine = audit_fixtures.sqlite_engine  # SQLite keeps any value in any column
 
 NOT_FOLLOWING = "entry 3: does not follow the entry before it"
 ANCHOR_DIFFERS = (
@@ -43,7 +47,7 @@ def test_an_anchored_entry_whose_hash_is_not_utf8_is_reported(sqlite_engine, tmp
     sessions = audit_sessions(sqlite_engine, tmp_path / "anchor")
     append_entries(sessions, 3)
     anchored = _hash_of(sessions, 2)
-    _tamper(sessions, f"UPDATE audit_log SET hash = {NOT_UTF8} WHERE seq = 2")
+    tamper(sessions, f"UPDATE audit_log SET hash = {NOT_UTF8} WHERE seq = 2")
     assert audit_problems(sessions) == [
         f"entry 2: column hash {UNREADABLE}",
         NOT_FOLLOWING,
@@ -77,7 +81,7 @@ def test_an_anchored_hash_with_control_characters_is_shown_escaped(engine, tmp_p
 def test_seal_head_leaves_a_head_that_cannot_be_read_unsealed(sqlite_engine, caplog):
     sessions = audit_sessions(sqlite_engine)
     append_entries(sessions, 2)
-    _tamper(sessions, f"UPDATE audit_head SET mac = NULL, hash = {NOT_UTF8}")
+    tamper(sessions, f"UPDATE audit_head SET mac = NULL, hash = {NOT_UTF8}")
     with session_scope(sessions) as session, caplog.at_level(logging.WARNING):
         assert not audit.seal_head(session, KEY)
     assert f"the head's column hash {UNREADABLE}" in caplog.text
@@ -88,7 +92,7 @@ def test_seal_head_leaves_a_head_that_cannot_be_read_unsealed(sqlite_engine, cap
 def test_seal_head_reports_a_mac_that_cannot_be_read(sqlite_engine, caplog):
     sessions = audit_sessions(sqlite_engine)
     append_entries(sessions, 2)
-    _tamper(sessions, f"UPDATE audit_head SET mac = {NOT_UTF8}")
+    tamper(sessions, f"UPDATE audit_head SET mac = {NOT_UTF8}")
     with session_scope(sessions) as session, caplog.at_level(logging.WARNING):
         assert not audit.seal_head(session, KEY)
     assert f"the head's column mac {UNREADABLE}" in caplog.text

@@ -122,7 +122,7 @@ def test_the_cli_notes_a_missing_anchor_and_exits_0(tmp_path):
 def test_a_broken_log_without_its_anchor_is_broken_and_noted(tmp_path):
     from serving.audit_cli import app as audit_app
     from serving.users_cli import app as users_app
-    from tests.serving.test_audit_tail import drop_audit_guards
+    from tests.serving.audit_helpers import drop_audit_guards
 
     anchor = tmp_path / "anchor.log"
     config = _config(tmp_path, anchor)

@@ -6,38 +6,34 @@ refused it). `seal_head` leaves such a last entry unsealed instead of failing.""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving import test_audit_tamper_review21, test_audit_verify_review17
-from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
-from tests.serving.test_audit_tail import drop_audit_guards
+from tests.serving import audit_fixtures
+from tests.serving.audit_helpers import (
+    KEY,
+    NOT_UTF8,
+    UNREADABLE,
+    append_entries,
+    audit_problems,
+    audit_sessions,
+    drop_audit_guards,
+    tamper,
+)
 
-NOT_UTF8 = "CAST(X'FF41' AS TEXT)"  # SQLite stores it as text; its driver cannot decode it
-UNREADABLE = "cannot be read (not UTF-8 text: invalid start byte at byte 0)"
 CHANGED = "content was changed after it was written"
 
-
-engine = test_audit_verify_review17.engine  # the migrated database, on each backend
-
-
-sqlite_engine = test_audit_tamper_review21.sqlite_engine  # SQLite keeps any value anywhere
-
-
-def _tamper(sessions, *statements: str) -> None:
-    with session_scope(sessions) as session:
-        drop_audit_guards(session)
-        for statement in statements:
-            session.execute(text(statement))
+engine = audit_fixtures.engine  # the migrated database, on each backend
+sqlite_engine = audit_fixtures.sqlite_engine  # SQLite keeps any value anywhere
 
 
 @pytest.mark.parametrize("column", ["at", "actor", "action", "target", "prev_hash", "hash"])
 def test_a_text_column_that_is_not_utf8_is_reported_and_the_walk_goes_on(sqlite_engine, column):
     sessions = audit_sessions(sqlite_engine)
     append_entries(sessions, 4)
-    _tamper(
+    tamper(
         sessions,
         f"UPDATE audit_log SET {column} = {NOT_UTF8} WHERE seq = 2",
         "UPDATE audit_log SET actor = 'mallory' WHERE seq = 4",  # the walk still sees it
@@ -52,7 +48,7 @@ def test_a_text_column_that_is_not_utf8_is_reported_and_the_walk_goes_on(sqlite_
 def test_an_unreadable_hash_at_the_head_is_not_blamed_on_the_head(sqlite_engine):
     sessions = audit_sessions(sqlite_engine)
     append_entries(sessions, 3)
-    _tamper(sessions, f"UPDATE audit_log SET hash = {NOT_UTF8} WHERE seq = 3")
+    tamper(sessions, f"UPDATE audit_log SET hash = {NOT_UTF8} WHERE seq = 3")
     assert audit_problems(sessions) == [f"entry 3: column hash {UNREADABLE}"]
 
 
@@ -67,7 +63,7 @@ def test_a_blob_in_a_link_column_is_reported_as_a_change(sqlite_engine, column, 
     # A blob came back as bytes: prev_hash.encode() and compare_digest(str, bytes) failed.
     sessions = audit_sessions(sqlite_engine)
     append_entries(sessions, 3)
-    _tamper(sessions, f"UPDATE audit_log SET {column} = X'0102' WHERE seq = 2")
+    tamper(sessions, f"UPDATE audit_log SET {column} = X'0102' WHERE seq = 2")
     assert audit_problems(sessions) == expected
 
 
@@ -98,14 +94,14 @@ def test_non_ascii_text_in_a_hash_or_the_heads_mac_is_reported_on_both_databases
 def test_a_head_column_that_cannot_be_read_is_reported(sqlite_engine, statement, problem):
     sessions = audit_sessions(sqlite_engine)
     append_entries(sessions, 2)
-    _tamper(sessions, f"UPDATE audit_head SET {statement}")
+    tamper(sessions, f"UPDATE audit_head SET {statement}")
     assert audit_problems(sessions) == [problem]
 
 
 def test_seal_head_leaves_a_head_whose_last_entry_cannot_be_read_unsealed(sqlite_engine):
     sessions = audit_sessions(sqlite_engine)
     append_entries(sessions, 2)
-    _tamper(
+    tamper(
         sessions,
         "UPDATE audit_head SET mac = NULL",
         f"UPDATE audit_log SET action = {NOT_UTF8} WHERE seq = 2",

@@ -19,10 +19,10 @@ from serving.db.session import (
     session_scope,
 )
 from serving.migrations import upgrade
-from tests.serving import test_audit_verify_review17
+from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
 
-engine = test_audit_verify_review17.engine  # the migrated database, on each backend
+engine = audit_fixtures.engine  # the migrated database, on each backend
 
 
 def _verify_with_appends_after_the_head_is_read(

@@ -7,27 +7,17 @@ An attacker with full database access drops the append-only triggers first
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Executable, delete, insert, select, text, update
+from sqlalchemy import Executable, delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
+from tests.serving.audit_helpers import drop_audit_guards, log_before_0003
 from tests.serving.helpers import audit_entries, jpeg
-
-
-def drop_audit_guards(db: Session | Connection) -> None:
-    """What an attacker with full database access does first: remove the append-only triggers."""
-    bind = db.get_bind() if isinstance(db, Session) else db
-    if bind.dialect.name == "sqlite":
-        for trigger in ("audit_log_no_update", "audit_log_no_delete"):
-            db.execute(text(f"DROP TRIGGER {trigger}"))
-    else:
-        db.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
 
 
 def _fill(service, n_views: int = 4) -> None:
@@ -241,27 +231,6 @@ def test_cli_verify_reports_a_cut_tail(tmp_path, database_url):
     assert "the log ends at seq 1 but the anchor saw seq 2" in broken.output
 
 
-def _log_before_0003(database_url: str, key: bytes, n: int) -> None:
-    """A database at migration 0002 (no head MAC yet) whose log has `n` entries under `key`,
-    as the service wrote them before 0003."""
-    from serving.db.session import make_engine
-    from serving.migrations import upgrade
-
-    upgrade(database_url, "0002")
-    engine = make_engine(database_url)
-    prev = audit.GENESIS
-    with engine.begin() as connection:
-        for seq in range(1, n + 1):
-            entry: dict[str, Any] = {"seq": seq, "at": f"2026-01-0{seq}T00:00:00.000000+00:00",
-                     "actor": "cli", "action": "user_created", "target": f"user:u{seq}",
-                     "details": {}}  # fmt: skip
-            digest = audit.link_hash(key, prev_hash=prev, **entry)
-            connection.execute(insert(AuditEntry).values(**entry, prev_hash=prev, hash=digest))
-            prev = digest
-        connection.execute(text("UPDATE audit_head SET seq = :s, hash = :h"), {"s": n, "h": prev})
-    engine.dispose()
-
-
 def test_migration_0003_over_a_log_with_entries_and_back(database_url):
     from alembic import command
 
@@ -269,7 +238,7 @@ def test_migration_0003_over_a_log_with_entries_and_back(database_url):
     from serving.migrations import alembic_config, upgrade
 
     key = b"migration-test-key"
-    _log_before_0003(database_url, key, 1)
+    log_before_0003(database_url, key, 1)
     engine = make_engine(database_url)
     upgrade(database_url)
     sessions = make_session_factory(engine)
@@ -300,7 +269,7 @@ def test_the_command_that_migrates_past_0003_seals_the_head(tmp_path, database_u
     from shanyraq.cli import build_app
 
     key = "seal-test-key-0123456789abcdef-0123456789"
-    _log_before_0003(database_url, key.encode(), 3)
+    log_before_0003(database_url, key.encode(), 3)
     config = tmp_path / "serving.yaml"
     anchor = tmp_path / "anchor.log"
     config.write_text(
@@ -332,7 +301,7 @@ def test_a_head_that_is_not_the_log_s_last_entry_under_the_key_is_not_sealed(dat
     from serving.migrations import upgrade
 
     key = b"seal-test-key"
-    _log_before_0003(database_url, key, 2)
+    log_before_0003(database_url, key, 2)
     upgrade(database_url)
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)

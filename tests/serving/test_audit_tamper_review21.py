@@ -3,30 +3,23 @@ caller's session alone; `append` refuses details the databases would not keep al
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import Engine, text, update
+from sqlalchemy import text, update
 
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
-from serving.db.session import make_engine, session_scope
-from serving.migrations import upgrade
-from tests.serving import test_audit_verify_review17
-from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
-from tests.serving.test_audit_tail import drop_audit_guards
+from serving.db.session import session_scope
+from tests.serving import audit_fixtures
+from tests.serving.audit_helpers import (
+    KEY,
+    append_entries,
+    audit_problems,
+    audit_sessions,
+    drop_audit_guards,
+)
 
-engine = test_audit_verify_review17.engine  # the migrated database, on each backend
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path) -> Iterator[Engine]:
-    """SQLite keeps any value in any column: a JSON column can be given text that is not."""
-    url = f"sqlite:///{tmp_path / 'service.db'}"
-    upgrade(url)
-    made = make_engine(url)
-    yield made
-    made.dispose()
+engine = audit_fixtures.engine  # the migrated database, on each backend
+sqlite_engine = audit_fixtures.sqlite_engine  # SQLite keeps any value in any column
 
 
 @pytest.mark.parametrize(

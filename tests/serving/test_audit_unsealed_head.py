@@ -14,11 +14,17 @@ from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.migrations import upgrade
-from tests.serving import test_audit_verify_review17
-from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
-from tests.serving.test_audit_tail import _log_before_0003, drop_audit_guards
+from tests.serving import audit_fixtures
+from tests.serving.audit_helpers import (
+    KEY,
+    append_entries,
+    audit_problems,
+    audit_sessions,
+    drop_audit_guards,
+    log_before_0003,
+)
 
-engine = test_audit_verify_review17.engine  # the migrated database, on each backend
+engine = audit_fixtures.engine  # the migrated database, on each backend
 
 
 def _head(session: Session) -> AuditHead:
@@ -81,7 +87,7 @@ def test_the_first_append_to_a_fresh_log_records_nothing_else(engine):
 def test_a_head_sealed_after_migration_0003_is_appended_to_with_nothing_else(
     database_url, sealed_by
 ):
-    _log_before_0003(database_url, KEY, 2)  # at 0002: the head has no MAC
+    log_before_0003(database_url, KEY, 2)  # at 0002: the head has no MAC
     made = make_engine(database_url)
     try:
         sessions = make_session_factory(made)
@@ -100,7 +106,7 @@ def test_a_head_sealed_after_migration_0003_is_appended_to_with_nothing_else(
 
 def test_a_head_from_before_0003_appended_to_unsealed_is_recorded(database_url):
     # No command does this (each seals first), so an entry here means a seal was skipped.
-    _log_before_0003(database_url, KEY, 2)
+    log_before_0003(database_url, KEY, 2)
     upgrade(database_url)  # no key: nothing sealed
     made = make_engine(database_url)
     try:

@@ -3,26 +3,24 @@ entries, unicode details, the CLI's exit code and lines, and one pass over the l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, event, insert, update
+from sqlalchemy import delete, event, insert, update
 
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
-from serving.db.session import make_engine, session_scope
-from serving.migrations import upgrade
-from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
-from tests.serving.test_audit_tail import drop_audit_guards
+from serving.db.session import session_scope
+from tests.serving import audit_fixtures
+from tests.serving.audit_helpers import (
+    KEY,
+    append_entries,
+    audit_problems,
+    audit_sessions,
+    drop_audit_guards,
+)
 
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    made = make_engine(database_url)
-    yield made
-    made.dispose()
+engine = audit_fixtures.engine  # the migrated database, on each backend
 
 
 @pytest.mark.parametrize("seq", [0, -1])

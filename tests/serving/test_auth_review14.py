@@ -29,6 +29,7 @@ from serving.core import security
 from serving.db.models import AuditEntry, User
 from serving.db.session import session_scope
 from tests.serving.helpers import PASSWORD, waiting_on_a_lock
+from tests.serving.user_helpers import OLD_HASHER
 
 NEW_PASSWORD = "a brand new pass phrase"
 DEADLINE_S = 30.0  # how long a hook waits for the other side before the test fails
@@ -220,8 +221,6 @@ def test_a_change_in_flight_at_the_last_check_refuses_the_sign_in(
 
 
 # argon2 parameters: a hash made with others than the service's is replaced at sign-in.
-
-OLD_HASHER = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)  # not the tests' own
 
 
 def _store_hash(service: Any, username: str, password_hash: str) -> None:

@@ -23,16 +23,16 @@ from tests.serving.cli_helpers import (
     sqlite_url,
 )
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_db_upgrade_lock_review23 import _failing_last_migration, _Injected
+from tests.serving.migration_helpers import Injected, failing_last_migration
 
 
 def _upgrade_fails_naming_the_last(url: str, key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     """upgrade(url, seal_with=key), its last migration failing: migration_failed naming it."""
     with monkeypatch.context() as patch:
-        _failing_last_migration(patch)
+        failing_last_migration(patch)
         with pytest.raises(MigrationFailedError) as failed:
             upgrade(url, seal_with=key)
-    assert isinstance(failed.value.__cause__, _Injected)
+    assert isinstance(failed.value.__cause__, Injected)
     assert f"migration {head_revision()} " in failed.value.message
 
 

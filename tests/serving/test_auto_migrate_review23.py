@@ -25,11 +25,7 @@ from tests.serving.cli_helpers import (
     schema_revision,
     sqlite_url,
 )
-from tests.serving.test_db_upgrade_lock_review23 import (
-    _columns,
-    _failing_last_migration,
-    _Injected,
-)
+from tests.serving.migration_helpers import Injected, columns, failing_last_migration
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
@@ -39,8 +35,8 @@ def _assert_old_schema(tmp_path: Path, url: str) -> None:
     """The database as the old version left it: its revision, none of the later migrations'
     columns, no table of a batch rebuild left behind, intact and still in WAL mode."""
     assert schema_revision(url) == OLD_REVISION
-    assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's column
-    assert "seen_decision_id" not in _columns(url, "decisions")  # 0013's column
+    assert "model_artifact" not in columns(url, "rescore_runs")  # 0009's column
+    assert "seen_decision_id" not in columns(url, "decisions")  # 0013's column
     connection = sqlite3.connect(tmp_path / "data" / "shanyraq.db")
     try:
         left = connection.execute(
@@ -56,8 +52,8 @@ def _assert_old_schema(tmp_path: Path, url: str) -> None:
 def _next_start_migrates(url: str) -> None:
     open_database(url, create=False, migrate=True).dispose()
     assert schema_revision(url) == head_revision()
-    assert "model_artifact" in _columns(url, "rescore_runs")
-    assert "seen_decision_id" in _columns(url, "decisions")
+    assert "model_artifact" in columns(url, "rescore_runs")
+    assert "seen_decision_id" in columns(url, "decisions")
 
 
 def test_a_start_up_migration_failing_in_the_last_migration_leaves_the_old_schema(
@@ -68,15 +64,15 @@ def test_a_start_up_migration_failing_in_the_last_migration_leaves_the_old_schem
     database_behind(tmp_path, url)
 
     with monkeypatch.context() as patch:
-        _failing_last_migration(patch)
+        failing_last_migration(patch)
         with pytest.raises(MigrationFailedError) as failed:
             open_database(url, create=False, migrate=True)
 
     # Named as `db upgrade` names it, on one line (before: the raw RuntimeError, a traceback).
     error = failed.value
-    assert error.code == "migration_failed" and isinstance(error.__cause__, _Injected)
+    assert error.code == "migration_failed" and isinstance(error.__cause__, Injected)
     assert f"migration {head_revision()} " in error.message, error.message
-    assert "failed: _Injected: the last migration failed" in error.message, error.message
+    assert "failed: Injected: the last migration failed" in error.message, error.message
     assert "nothing changed" in error.message and str(tmp_path) in error.message
     assert "\n" not in error.message
     _assert_old_schema(tmp_path, url)

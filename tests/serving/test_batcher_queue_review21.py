@@ -21,7 +21,7 @@ from serving.pipeline_refusals import BUSY_RETRY_AFTER_S
 from shanyraq.errors import ConfigError
 from tests.aio import run
 from tests.serving.helpers import HungEngine, hung_model, jpeg
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
+from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
 from vision.batcher_errors import BatcherFullError, BatcherStoppedError
@@ -142,12 +142,6 @@ def test_the_pipeline_refuses_a_photo_at_a_full_queue_as_busy():
     assert "nothing was stored" in refused.message
     # Each its own, none lost.
     assert [s.photo_sha256 for s in scored] == [a.decoded.sha256 for a in analyses[:3]]
-
-
-@pytest.fixture
-def database_url(tmp_path):  # type: ignore[no-untyped-def]
-    """SQLite only: the refusal comes before anything touches the database."""
-    return f"sqlite:///{tmp_path / 'service.db'}"
 
 
 def test_an_upload_at_a_full_queue_is_a_503_and_stores_nothing(

@@ -10,75 +10,27 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
-from typer.testing import CliRunner
 
 from serving.migrations import alembic_config, upgrade
-from shanyraq.cli import build_app
-from shanyraq.errors import ShanyraqError
-from tests.serving.helpers import PASSWORD
+from tests.serving import backup_helpers
+from tests.serving.backup_helpers import ask_sqlite, audited_actions, backup_config, live_database
+from tests.serving.cli_helpers import error_code, run_cli
 
-KEY = "db-backup-key-0123456789abcdef-0123456789"
-
-
-def _run(*args: str | Path) -> Any:
-    return CliRunner().invoke(build_app(), [str(arg) for arg in args])
-
-
-def _code(result: Any) -> str | None:
-    return result.exception.code if isinstance(result.exception, ShanyraqError) else None
-
-
-def _config(tmp_path: Path, *, url: str = "", anchor: Path | None = None) -> Path:
-    config = tmp_path / "serving.yaml"
-    config.write_text(
-        f"data_dir: {tmp_path / 'data'}\ndatabase_url: '{url}'\nsecret_key: {KEY}\n"
-        f"audit_anchor_file: {anchor or tmp_path / 'anchor.log'}\n"
-    )
-    return config
-
-
-def _ask(database: Path, sql: str) -> list[Any]:
-    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
+live = backup_helpers.live  # the fixture: a service database made by `users add`
 
 
 def _head() -> str:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head() or ""
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Path:
-    """The config of a service database made by `users add` (one audit entry)."""
-    config = _config(tmp_path)
-    added = _run("users", "add", "amina", "--role", "admin", "--password", PASSWORD,
-                 "--config", config)  # fmt: skip
-    assert added.exit_code == 0, added.output
-    return config
-
-
-def _database(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "shanyraq.db"
-
-
-def _actions(database: Path) -> list[tuple[str, dict[str, Any]]]:
-    import json
-
-    rows = _ask(database, "SELECT action, details FROM audit_log ORDER BY seq")
-    return [(action, json.loads(details)) for action, details in rows]
-
-
 def test_a_backup_during_an_open_write_transaction_neither_waits_nor_copies_it(tmp_path, live):
     """The library call alone: the command's audit entry would wait for the writer's lock."""
     from serving.db_backup import backup_sqlite
 
-    database, out = _database(tmp_path), tmp_path / "backups" / "copy.db"
+    database, out = live_database(tmp_path), tmp_path / "backups" / "copy.db"
     writer = sqlite3.connect(database, isolation_level=None, timeout=30)
     writer.execute("BEGIN IMMEDIATE")  # the write lock, held across the backup
     writer.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
@@ -90,34 +42,38 @@ def test_a_backup_during_an_open_write_transaction_neither_waits_nor_copies_it(t
         writer.close()
 
     assert (made.path, made.size_bytes, made.revision) == (out, out.stat().st_size, _head())
-    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
-    assert _ask(out, "SELECT name FROM sqlite_master WHERE name = 'scratch'") == []  # uncommitted
-    assert _ask(out, "SELECT username FROM users") == [("amina",)]
-    assert _ask(out, "PRAGMA journal_mode") == [("delete",)]  # one file, no -wal beside it
+    assert ask_sqlite(out, "PRAGMA integrity_check") == [("ok",)]
+    assert (
+        ask_sqlite(out, "SELECT name FROM sqlite_master WHERE name = 'scratch'") == []
+    )  # uncommitted
+    assert ask_sqlite(out, "SELECT username FROM users") == [("amina",)]
+    assert ask_sqlite(out, "PRAGMA journal_mode") == [("delete",)]  # one file, no -wal beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["copy.db"]  # no temporary left
 
 
 def test_a_backup_is_audited_and_is_a_usable_service_database(tmp_path, live):
-    database, out = _database(tmp_path), tmp_path / "backups" / "copy.db"
-    made = _run("db", "backup", out, "--config", live)
+    database, out = live_database(tmp_path), tmp_path / "backups" / "copy.db"
+    made = run_cli("db", "backup", out, "--config", live)
 
     assert made.exit_code == 0, made.output
     assert f"backup written: {out}" in made.output and f"migration {_head()}" in made.output
     for reminder in ("photo store: ", "signing key: ", "audit anchor: "):
         assert reminder in made.output
-    assert _ask(out, "SELECT version_num FROM alembic_version") == [(_head(),)]
-    assert _actions(database)[-1] == (
+    assert ask_sqlite(out, "SELECT version_num FROM alembic_version") == [(_head(),)]
+    assert audited_actions(database)[-1] == (
         "database_backed_up",
         {"path": str(out.resolve()), "size_bytes": out.stat().st_size, "revision": _head()},
     )
     assert "audited: database_backed_up" in made.output
-    assert _run("audit", "verify", "--config", live).exit_code == 0
+    assert run_cli("audit", "verify", "--config", live).exit_code == 0
 
     # Restored: the copy is the service's database (its log ends before the backup's own
     # entry, so it gets an anchor file of its own; see README).
-    restored = _config(tmp_path / "backups", url=f"sqlite:///{out}", anchor=tmp_path / "new.log")
-    assert _run("db", "status", "--config", restored).exit_code == 0
-    verified = _run("audit", "verify", "--config", restored)
+    restored = backup_config(
+        tmp_path / "backups", url=f"sqlite:///{out}", anchor=tmp_path / "new.log"
+    )
+    assert run_cli("db", "status", "--config", restored).exit_code == 0
+    verified = run_cli("audit", "verify", "--config", restored)
     assert verified.exit_code == 0, verified.output
     assert "audit log intact: 1 entries" in verified.output
 
@@ -125,22 +81,22 @@ def test_a_backup_is_audited_and_is_a_usable_service_database(tmp_path, live):
 def test_an_existing_out_is_kept_unless_overwrite(tmp_path, live):
     out = tmp_path / "copy.db"
     out.write_bytes(b"an older backup")
-    refused = _run("db", "backup", out, "--config", live)
-    assert _code(refused) == "output_exists" and "--overwrite" in str(refused.exception)
+    refused = run_cli("db", "backup", out, "--config", live)
+    assert error_code(refused) == "output_exists" and "--overwrite" in str(refused.exception)
     assert out.read_bytes() == b"an older backup"
-    itself = _run("db", "backup", _database(tmp_path), "--overwrite", "--config", live)
-    assert _code(itself) == "output_exists" and "live database" in str(itself.exception)
+    itself = run_cli("db", "backup", live_database(tmp_path), "--overwrite", "--config", live)
+    assert error_code(itself) == "output_exists" and "live database" in str(itself.exception)
 
-    replaced = _run("db", "backup", out, "--overwrite", "--config", live)
+    replaced = run_cli("db", "backup", out, "--overwrite", "--config", live)
     assert replaced.exit_code == 0, replaced.output
-    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
+    assert ask_sqlite(out, "PRAGMA integrity_check") == [("ok",)]
 
 
 @pytest.fixture
 def committing(tmp_path: Path, live: Path) -> Iterator[threading.Event]:
     """Another connection committing rows 1, 2, 3, ... into `scratch` until told to stop;
     yields once its first row is committed."""
-    database = _database(tmp_path)
+    database = live_database(tmp_path)
     with sqlite3.connect(database) as setup:
         setup.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
     setup.close()
@@ -165,15 +121,15 @@ def test_a_backup_while_another_connection_commits_is_one_snapshot(tmp_path, com
     from serving.db_backup import backup_sqlite
 
     out = tmp_path / "copy.db"
-    backup_sqlite(f"sqlite:///{_database(tmp_path)}", out)
+    backup_sqlite(f"sqlite:///{live_database(tmp_path)}", out)
     committing.set()
-    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
-    (count, last), = _ask(out, "SELECT count(*), max(id) FROM scratch")  # fmt: skip
+    assert ask_sqlite(out, "PRAGMA integrity_check") == [("ok",)]
+    (count, last), = ask_sqlite(out, "SELECT count(*), max(id) FROM scratch")  # fmt: skip
     assert count >= 1 and count == last  # rows 1..n: whole commits, none half-copied
 
 
 def test_a_damaged_database_is_refused_and_nothing_is_written(tmp_path, live):
-    database = _database(tmp_path)
+    database = live_database(tmp_path)
     with sqlite3.connect(database) as connection:
         connection.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, label TEXT)")
         connection.execute("CREATE INDEX scratch_label ON scratch (label)")
@@ -186,21 +142,23 @@ def test_a_damaged_database_is_refused_and_nothing_is_written(tmp_path, live):
         )
     connection.close()
     out = tmp_path / "backups" / "copy.db"
-    result = _run("db", "backup", out, "--config", live)
-    assert _code(result) == "backup_invalid", result.output
+    result = run_cli("db", "backup", out, "--config", live)
+    assert error_code(result) == "backup_invalid", result.output
     assert "missing from index" in str(result.exception)
     assert list(out.parent.iterdir()) == []
 
 
 def test_a_database_behind_this_version_is_copied_and_not_audited(tmp_path):
-    config = _config(tmp_path)
-    upgrade(f"sqlite:///{_database(tmp_path)}", "0005")
+    config = backup_config(tmp_path)
+    upgrade(f"sqlite:///{live_database(tmp_path)}", "0005")
     out = tmp_path / "copy.db"
-    made = _run("db", "backup", out, "--config", config)
+    made = run_cli("db", "backup", out, "--config", config)
     assert made.exit_code == 0, made.output
     assert "not audited: the database is behind this version" in made.output
-    assert _ask(out, "SELECT version_num FROM alembic_version") == [("0005",)]
-    assert _ask(_database(tmp_path), "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert ask_sqlite(out, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert ask_sqlite(live_database(tmp_path), "SELECT version_num FROM alembic_version") == [
+        ("0005",)
+    ]
 
 
 def _immutable(*paths: Path, on: bool) -> None:
@@ -211,8 +169,8 @@ def _immutable(*paths: Path, on: bool) -> None:
 def test_a_read_only_database_is_copied_and_not_audited(tmp_path, live):
     """As from a read-only mount: the WAL database cannot be opened read-only the usual way
     (no -shm file can be made) and nothing can be appended to its log."""
-    database = _database(tmp_path)
-    entries = _actions(database)
+    database = live_database(tmp_path)
+    entries = audited_actions(database)
     closing = sqlite3.connect(database)  # the last connection to close removes -wal and -shm
     closing.execute("SELECT count(*) FROM sqlite_master").fetchone()
     closing.close()
@@ -223,13 +181,13 @@ def test_a_read_only_database_is_copied_and_not_audited(tmp_path, live):
         pytest.skip("cannot make files immutable here (chattr needs root on a supporting fs)")
     try:
         out = tmp_path / "copy.db"
-        made = _run("db", "backup", out, "--config", live)
+        made = run_cli("db", "backup", out, "--config", live)
     finally:
         _immutable(database, database.parent, on=False)
     assert made.exit_code == 0, made.output
     assert "not audited: the database is read-only here" in made.output
-    assert _ask(out, "PRAGMA integrity_check") == [("ok",)]
-    assert _actions(out) == entries == _actions(database)
+    assert ask_sqlite(out, "PRAGMA integrity_check") == [("ok",)]
+    assert audited_actions(out) == entries == audited_actions(database)
 
 
 def test_postgresql_is_refused_before_connecting(tmp_path, monkeypatch):
@@ -237,8 +195,8 @@ def test_postgresql_is_refused_before_connecting(tmp_path, monkeypatch):
         "SHANYRAQ_SERVING__DATABASE_URL", "postgresql+psycopg://shanyraq:s3cret@127.0.0.1:1/x"
     )  # nothing listens on port 1: a connection attempt would be database_unavailable
     out = tmp_path / "copy.db"
-    result = _run("db", "backup", out, "--config", _config(tmp_path))
-    assert _code(result) == "backup_unsupported"
+    result = run_cli("db", "backup", out, "--config", backup_config(tmp_path))
+    assert error_code(result) == "backup_unsupported"
     message = str(result.exception)
     assert "pg_dump" in message and "s3cret" not in message
     assert not out.exists()
@@ -253,13 +211,13 @@ def test_the_copy_is_private_like_the_database(tmp_path, live):
     old_umask = os.umask(0o022)  # a usual umask: files 0644 unless made otherwise
     try:
         out = tmp_path / "backups" / "copy.db"
-        made = _run("db", "backup", out, "--config", live)
+        made = run_cli("db", "backup", out, "--config", live)
         assert made.exit_code == 0, made.output
         assert stat.S_IMODE(out.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
         out.chmod(0o644)  # an older copy someone left open
-        replaced = _run("db", "backup", out, "--overwrite", "--config", live)
+        replaced = run_cli("db", "backup", out, "--overwrite", "--config", live)
         assert replaced.exit_code == 0, replaced.output
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
     finally:

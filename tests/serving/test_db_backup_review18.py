@@ -14,10 +14,11 @@ import pytest
 from serving.db_backup import backup_sqlite
 from shanyraq.atomic import TEMP_SUFFIX
 from shanyraq.errors import OutputPathError
-from tests.serving import test_db_backup
-from tests.serving.test_db_backup import _code, _config, _run
+from tests.serving import backup_helpers
+from tests.serving.backup_helpers import backup_config
+from tests.serving.cli_helpers import error_code, run_cli
 
-live = test_db_backup.live  # the fixture: a service database made by `users add`
+live = backup_helpers.live  # the fixture: a service database made by `users add`
 
 
 def _database(tmp_path: Path) -> Path:
@@ -69,8 +70,8 @@ def test_the_pg_dump_advice_keeps_the_password_off_the_command_line(tmp_path, mo
     monkeypatch.setenv(
         "SHANYRAQ_SERVING__DATABASE_URL", "postgresql+psycopg://shanyraq:s3cret@127.0.0.1:1/x"
     )
-    result = _run("db", "backup", tmp_path / "copy.db", "--config", _config(tmp_path))
-    assert _code(result) == "backup_unsupported"
+    result = run_cli("db", "backup", tmp_path / "copy.db", "--config", backup_config(tmp_path))
+    assert error_code(result) == "backup_unsupported"
     message = str(result.exception)
     assert "PGPASSWORD" in message and ".pgpass" in message
     assert "postgresql://USER@HOST:PORT/NAME" in message
@@ -82,7 +83,7 @@ def test_a_database_of_newer_code_is_copied_and_not_audited_as_newer(tmp_path, l
     with sqlite3.connect(tmp_path / "data" / "shanyraq.db") as connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999zz'")
     connection.close()
-    made = _run("db", "backup", tmp_path / "copy.db", "--config", live)
+    made = run_cli("db", "backup", tmp_path / "copy.db", "--config", live)
     assert made.exit_code == 0, made.output
     assert "not audited: the database is at migration 9999zz, newer than this version" in (
         made.output

@@ -17,6 +17,7 @@ from serving.db.models import AuditHead
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.migrations import upgrade
 from shanyraq import __version__
+from tests.serving.audit_helpers import log_before_0003
 from tests.serving.cli_helpers import (
     OLD_REVISION,
     SECRET_KEY,
@@ -31,7 +32,6 @@ from tests.serving.cli_helpers import (
 )
 from tests.serving.helpers import PASSWORD
 from tests.serving.rescore_fixtures import tiny_model
-from tests.serving.test_audit_tail import _log_before_0003
 
 # `db status` exit codes, as serving/db_cli.py and README document them.
 EXIT_UPGRADE_NEEDED, EXIT_NOT_UPGRADABLE = 3, 4
@@ -119,7 +119,7 @@ def test_status_of_a_missing_database_and_of_ones_it_cannot_upgrade(tmp_path):
 def test_upgrade_seals_an_old_head_records_itself_and_a_second_run_does_nothing(
     tmp_path, database_url
 ):
-    _log_before_0003(database_url, SECRET_KEY.encode(), 3)  # at 0002; its head has no MAC
+    log_before_0003(database_url, SECRET_KEY.encode(), 3)  # at 0002; its head has no MAC
     config = serving_config(tmp_path, database_url, auto_migrate=False)  # the explicit upgrade runs
     head = head_revision()
 
@@ -252,7 +252,7 @@ def test_an_app_built_directly_seals_an_old_head(tmp_path, database_url):
     from serving.app import create_app
     from tests.serving.helpers import make_settings
 
-    _log_before_0003(database_url, SECRET_KEY.encode(), 2)
+    log_before_0003(database_url, SECRET_KEY.encode(), 2)
     settings = make_settings(tmp_path, database_url, secret_key=SECRET_KEY)
     with TestClient(create_app(settings)):
         pass

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.runtime.migration import HeadMaintainer
 from sqlalchemy import inspect
 
 from serving.cli import check_database, load_settings
@@ -33,34 +32,10 @@ from tests.serving.cli_helpers import (
     sqlite_url,
 )
 from tests.serving.helpers import fresh_postgres_db
+from tests.serving.migration_helpers import Injected, columns, downgrade, failing_last_migration
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
-
-
-class _Injected(RuntimeError):
-    pass
-
-
-def _failing_last_migration(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The last migration fails once its own statements have run, before it is recorded."""
-    real = HeadMaintainer.update_to_step
-    head = head_revision()
-
-    def update_to_step(self: HeadMaintainer, step: Any) -> None:
-        if head in step.to_revisions:
-            raise _Injected("the last migration failed")
-        real(self, step)
-
-    monkeypatch.setattr(HeadMaintainer, "update_to_step", update_to_step)
-
-
-def _columns(url: str, table: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        return {column["name"] for column in inspect(engine).get_columns(table)}
-    finally:
-        engine.dispose()
 
 
 def _upgrade_rolled_back_whole(
@@ -70,17 +45,17 @@ def _upgrade_rolled_back_whole(
     before = [entry.seq for entry in audit_entries_at(url)]
     anchor = settings.resolved_audit_anchor_file
     anchored = anchor.read_bytes() if anchor.exists() else b""
-    assert "seen_decision_id" not in _columns(url, "decisions")
+    assert "seen_decision_id" not in columns(url, "decisions")
 
     with monkeypatch.context() as patch:
-        _failing_last_migration(patch)
+        failing_last_migration(patch)
         with pytest.raises(MigrationFailedError) as failed:
             upgrade_database(settings, force=force)
-        assert isinstance(failed.value.__cause__, _Injected)
+        assert isinstance(failed.value.__cause__, Injected)
 
     assert schema_revision(url) == OLD_REVISION
-    assert "seen_decision_id" not in _columns(url, "decisions")  # 0013's column: rolled back
-    assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's: rolled back too
+    assert "seen_decision_id" not in columns(url, "decisions")  # 0013's column: rolled back
+    assert "model_artifact" not in columns(url, "rescore_runs")  # 0009's: rolled back too
     assert [entry.seq for entry in audit_entries_at(url)] == before  # no database_upgraded entry
     assert (anchor.read_bytes() if anchor.exists() else b"") == anchored  # nor its anchor line
     assert upgrade_database(settings).after == head_revision()  # and it upgrades cleanly after
@@ -101,10 +76,10 @@ def test_postgresql_a_failed_first_migration_leaves_no_alembic_version(
     monkeypatch, postgres_server
 ):
     url = fresh_postgres_db(postgres_server)
-    _failing_last_migration(monkeypatch)
+    failing_last_migration(monkeypatch)
     with pytest.raises(MigrationFailedError) as failed:
         open_database(url, create=True, migrate=True)
-    assert isinstance(failed.value.__cause__, _Injected)
+    assert isinstance(failed.value.__cause__, Injected)
     engine = make_engine(url)
     try:
         assert inspect(engine).get_table_names() == []  # alembic_version included
@@ -151,7 +126,7 @@ def test_sqlite_an_upgrade_killed_halfway_leaves_the_old_schema(tmp_path):
         held.wait(timeout=WAIT_S)
 
     assert schema_revision(url) == OLD_REVISION
-    assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's: never committed
+    assert "model_artifact" not in columns(url, "rescore_runs")  # 0009's: never committed
     connection = sqlite3.connect(database)  # still WAL: the service opens it as usual
     try:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -193,7 +168,7 @@ def test_postgresql_a_start_behind_still_migrates_under_the_lock(postgres_server
 
     url = fresh_postgres_db(postgres_server)
     open_database(url, create=True, migrate=True).dispose()
-    _downgrade(url, OLD_REVISION)
+    downgrade(url, OLD_REVISION)
     reader = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
     try:
         reader.execute("SELECT * FROM alembic_version").fetchall()
@@ -205,14 +180,6 @@ def test_postgresql_a_start_behind_still_migrates_under_the_lock(postgres_server
     assert schema_revision(url) == OLD_REVISION
     open_database(url, create=False, migrate=True).dispose()
     assert schema_revision(url) == head_revision()
-
-
-def _downgrade(url: str, revision: str) -> None:
-    from alembic import command
-
-    from serving.migrations import alembic_config
-
-    command.downgrade(alembic_config(url), revision)
 
 
 # --- SQLite `--force`: a write that holds the database past the busy timeout ----------------

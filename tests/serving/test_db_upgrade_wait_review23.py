@@ -12,8 +12,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ from tests.serving.cli_helpers import (
     sqlite_url,
 )
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.test_db_upgrade_lock_review23 import _columns
+from tests.serving.migration_helpers import alembic_reader, columns
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120  # a bound on waits that end on an event, so a broken run fails, not hangs
@@ -48,21 +46,6 @@ def _with_password(url: str) -> str:
     """The test server trusts every connection: a password in the URL is accepted, and must
     never be shown."""
     return url.replace("postgresql+psycopg://shanyraq@", f"postgresql+psycopg://shanyraq:{SECRET}@")
-
-
-@contextmanager
-def _reader(url: str, name: str = "pg_dump") -> Iterator[Any]:
-    """A session that has read alembic_version in a transaction it keeps open, as pg_dump does
-    for the whole dump: it holds ACCESS SHARE on the table until its transaction ends."""
-    import psycopg
-
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    connection = psycopg.connect(plain, application_name=name)
-    try:
-        connection.execute("SELECT * FROM alembic_version").fetchall()
-        yield connection
-    finally:
-        connection.close()
 
 
 def _lockers(url: str, *, but: int) -> list[tuple[int, bool]]:
@@ -91,7 +74,7 @@ def test_postgresql_upgrade_says_who_it_waits_for_then_upgrades(tmp_path, postgr
     url = fresh_postgres_db(postgres_server)
     settings = load_settings(database_behind(tmp_path, _with_password(url)))
     said: list[str] = []
-    with _reader(url) as reader:
+    with alembic_reader(url) as reader:
         holder = reader.info.backend_pid
 
         def waiting(words: str) -> None:
@@ -114,7 +97,7 @@ def test_postgresql_upgrade_refuses_past_its_wait_with_nothing_changed(
     settings = load_settings(database_behind(tmp_path, url))
     before = [entry.seq for entry in audit_entries_at(url)]
     said: list[str] = []
-    with _reader(url, name="nightly backup") as reader:
+    with alembic_reader(url, name="nightly backup") as reader:
         holder = reader.info.backend_pid
         with pytest.raises(DatabaseInUseError) as refused:
             upgrade_database(settings, lock_wait_s=1.5, on_wait=said.append)
@@ -135,7 +118,7 @@ _CLI = [sys.executable, "-m", "shanyraq.cli", "db", "upgrade"]
 def test_postgresql_ctrl_c_while_waiting_leaves_the_database_unchanged(tmp_path, postgres_server):
     url = fresh_postgres_db(postgres_server)
     config = database_behind(tmp_path, url)
-    with _reader(url) as reader:
+    with alembic_reader(url) as reader:
         holder = reader.info.backend_pid
         upgrading = subprocess.Popen(
             [*_CLI, "--config", str(config), "--lock-wait", str(WAIT_S)],
@@ -159,7 +142,7 @@ def test_postgresql_ctrl_c_while_waiting_leaves_the_database_unchanged(tmp_path,
         assert "error [interrupted]" in err and "Traceback" not in err, err
         assert _lockers(url, but=holder) == []  # no request left queued behind the reader
     assert schema_revision(url) == OLD_REVISION
-    assert "seen_decision_id" not in _columns(url, "decisions")
+    assert "seen_decision_id" not in columns(url, "decisions")
     assert upgrade_database(load_settings(config)).after == head_revision()
 
 
@@ -211,8 +194,8 @@ def test_a_python_error_in_a_migration_is_one_clear_error(tmp_path, monkeypatch,
     assert "SHANYRAQ_DEBUG=1" in message, message
     assert isinstance(failed.exception.__cause__, KeyError)  # the traceback SHANYRAQ_DEBUG shows
     assert schema_revision(url) == OLD_REVISION
-    assert "model_artifact" not in _columns(url, "rescore_runs")  # 0009's: rolled back too
-    assert "settlement" not in _columns(url, "decisions")  # 0010's first column too
+    assert "model_artifact" not in columns(url, "rescore_runs")  # 0009's: rolled back too
+    assert "settlement" not in columns(url, "decisions")  # 0010's first column too
     assert [entry.seq for entry in audit_entries_at(url)] == before
 
 
@@ -235,7 +218,7 @@ def test_a_database_error_in_a_migration_names_it_in_the_servers_words(tmp_path,
     assert "reuse_links" in message and "already exists" in message, message
     assert "server is running" not in message and "nothing changed" in message, message
     assert schema_revision(url) == OLD_REVISION
-    assert "model_artifact" not in _columns(url, "rescore_runs")
+    assert "model_artifact" not in columns(url, "rescore_runs")
 
 
 # The failing migration as `shanyraq` prints it: one line, the traceback only when asked.

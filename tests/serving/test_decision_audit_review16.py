@@ -13,9 +13,8 @@ from typer.testing import CliRunner
 from serving.audit_cli import app as audit_app
 from serving.db.models import AuditEntry, Decision
 from serving.db.session import session_scope
-from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess_and_decide
+from tests.serving.decision_helpers import ACCEPT, MOVED, OVERRIDE, assess_and_decide, change_record
 from tests.serving.helpers import REGION, serving_yaml
-from tests.serving.test_decision_groups import MOVED, _change_record
 
 # What the entry held before the groups were added: none of it may change.
 EARLIER_FIELDS = {
@@ -44,7 +43,7 @@ def _decisions(service: Any) -> dict[str, Decision]:
 def test_the_decision_entry_names_the_groups_it_is_counted_in(service, tmp_path, database_url):
     service.create_family("F1")  # urban, female
     assess_and_decide(service, "F1", OVERRIDE)
-    _change_record(service, "F1", MOVED)  # now rural, male
+    change_record(service, "F1", MOVED)  # now rural, male
     assess_and_decide(service, "F1", ACCEPT)
 
     entries = _decision_entries(service)

@@ -12,14 +12,7 @@ from sqlalchemy import delete, insert, select, update
 
 from serving.db.models import Decision
 from serving.db.session import session_scope
-from tests.serving.decision_helpers import ACCEPT, assess, decide
-from tests.serving.test_decisions_audit_review21 import IN_KAZAKH
-
-
-def _verified(service: Any) -> dict[str, Any]:
-    answer = service.client.get("/audit/verify", headers=service.headers("admin_national"))
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+from tests.serving.decision_helpers import ACCEPT, IN_KAZAKH, assess, audit_verified, decide
 
 
 def _two_decisions(service: Any) -> tuple[int, int]:
@@ -32,7 +25,7 @@ def _two_decisions(service: Any) -> tuple[int, int]:
 
 def test_decisions_as_recorded_verify_intact(service):
     _two_decisions(service)
-    assert _verified(service)["ok"] is True
+    assert audit_verified(service)["ok"] is True
 
 
 def test_a_reason_or_level_changed_behind_the_service_is_reported(service):
@@ -42,7 +35,7 @@ def test_a_reason_or_level_changed_behind_the_service_is_reported(service):
             update(Decision).where(Decision.id == overridden).values(reason="no arrears at all")
         )
         session.execute(update(Decision).where(Decision.id == accepted).values(decided_level=6))
-    result = _verified(service)
+    result = audit_verified(service)
     assert result["ok"] is False
     problems = "\n".join(result["problems"])
     assert f"decision {overridden}: its reason differ" in problems
@@ -56,7 +49,7 @@ def test_a_decision_deleted_or_added_behind_the_service_is_reported(service):
         values = {c.name: getattr(row, c.name) for c in Decision.__table__.columns}
         session.execute(delete(Decision).where(Decision.id == overridden))
         session.execute(insert(Decision).values({**values, "id": accepted + 100}))
-    problems = "\n".join(_verified(service)["problems"])
+    problems = "\n".join(audit_verified(service)["problems"])
     assert f"decision {overridden} (audit entry" in problems and "was deleted" in problems
     assert f"no audit entry records (added outside the service): {accepted + 100}" in problems
 
@@ -66,7 +59,7 @@ def test_a_decision_entry_whose_details_are_not_json_is_reported_not_a_crash(ser
     # tampered SQLite row that the chain's own walk reports (serving.audit_read).
     from sqlalchemy import text
 
-    from tests.serving.test_audit_tail import drop_audit_guards
+    from tests.serving.audit_helpers import drop_audit_guards
 
     if service.services.sessions.kw["bind"].dialect.name != "sqlite":
         pytest.skip("PostgreSQL's json column takes no text that is not JSON")
@@ -77,6 +70,6 @@ def test_a_decision_entry_whose_details_are_not_json_is_reported_not_a_crash(ser
             text("UPDATE audit_log SET details = '{\"kind\": ' WHERE target = :t"),
             {"t": f"decision:{overridden}"},
         )
-    result = _verified(service)
+    result = audit_verified(service)
     assert result["ok"] is False
     assert any("details cannot be read (not JSON" in p for p in result["problems"])

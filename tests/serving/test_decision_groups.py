@@ -16,19 +16,9 @@ from serving.db.models import Decision, Family
 from serving.db.session import make_engine, session_scope
 from serving.migrations import alembic_config, upgrade
 from serving.reports import GROUPED_BY_NOTE, GROUPINGS
-from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess_and_decide
+from tests.serving.decision_helpers import ACCEPT, MOVED, OVERRIDE, assess_and_decide, change_record
 from tests.serving.helpers import PASSWORD, REGION
 from tests.web.helpers import sign_in
-
-MOVED = {"settlement": "rural", "head_gender": "male"}  # family_body has urban, female
-
-
-def _change_record(service: Any, family_id: str, change: dict[str, str]) -> None:
-    answer = service.client.put(
-        f"/families/{family_id}", json=change, headers=service.headers("inspector")
-    )
-    assert answer.status_code == 200, answer.text
-    assert {k: answer.json()[k] for k in change} == change
 
 
 def _fairness(service: Any) -> dict[str, Any]:
@@ -63,7 +53,7 @@ def test_a_family_that_moved_keeps_its_earlier_decision_in_its_earlier_group(ser
     service.create_family("F2")
     assess_and_decide(service, "F1", OVERRIDE)
     assess_and_decide(service, "F2", ACCEPT)
-    _change_record(service, "F1", MOVED)
+    change_record(service, "F1", MOVED)
     assert _recorded(service) == [("F1", "urban", "female"), ("F2", "urban", "female")]
 
     before = _fairness(service)
@@ -91,7 +81,7 @@ def test_a_family_that_moved_keeps_its_earlier_decision_in_its_earlier_group(ser
 def test_a_group_left_by_its_only_family_shows_its_decisions_and_no_rates(service):
     service.create_family("F1")
     assess_and_decide(service, "F1", OVERRIDE)
-    _change_record(service, "F1", MOVED)
+    change_record(service, "F1", MOVED)
     assess_and_decide(service, "F1", ACCEPT)
 
     urban = _fairness(service)["groupings"]["settlement"]["groups"]["urban"]
@@ -123,7 +113,7 @@ def test_decisions_from_before_0010_are_grouped_by_the_current_record_and_counte
     upgrade(database_url)
     assert _recorded(service) == [("F1", None, None), ("F2", None, None)]
 
-    _change_record(service, "F1", MOVED)
+    change_record(service, "F1", MOVED)
     report = _fairness(service)
     assert report["grouped_by_current_record"] == 2
     counted = {g: b["grouped_by_current_record"] for g, b in report["groupings"].items()}

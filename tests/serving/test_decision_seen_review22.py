@@ -17,11 +17,16 @@ from sqlalchemy import select, update
 from serving import audit
 from serving.db.models import AuditEntry, Decision
 from serving.db.session import session_scope
-from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess
+from tests.serving.decision_helpers import (
+    ACCEPT,
+    OTHER_OVERRIDE,
+    OVERRIDE,
+    assess,
+    audit_verified,
+    second_commission_member,
+    send_decision,
+)
 from tests.serving.helpers import PASSWORD
-from tests.serving.test_decision_check_review21 import _verified
-from tests.serving.test_decisions_review22 import OTHER_OVERRIDE, _send
-from tests.serving.test_reports_dedup_review21 import _second_commission_member
 from tests.web.helpers import sign_in
 
 COPY_MARK = "(the same decision sent again: counted once)"
@@ -52,16 +57,16 @@ def _three_decisions(service: Any) -> tuple[int, int, int]:
     """Sent having seen none (0), having seen the first, and without seen_decision_id."""
     service.create_family("F1")
     aid = assess(service)
-    first = _send(service, aid, OVERRIDE, "commission", seen=0)
-    second = _send(service, aid, ACCEPT, "commission", seen=first)
-    third = _send(service, aid, OTHER_OVERRIDE, "commission", seen=None)
+    first = send_decision(service, aid, OVERRIDE, "commission", seen=0)
+    second = send_decision(service, aid, ACCEPT, "commission", seen=first)
+    third = send_decision(service, aid, OTHER_OVERRIDE, "commission", seen=None)
     return first, second, third
 
 
 def test_the_decision_entry_pins_the_seen_decision_id_sent(service):
     first, second, third = _three_decisions(service)
     assert _entries_seen(service) == {first: 0, second: first, third: None}
-    assert _verified(service)["ok"] is True
+    assert audit_verified(service)["ok"] is True
 
 
 @pytest.mark.parametrize("which, changed_to", [(0, None), (1, None), (2, 0)])
@@ -71,7 +76,7 @@ def test_a_seen_decision_id_changed_behind_the_service_is_reported(service, whic
     decisions = _three_decisions(service)
     target = decisions[which]
     _set_seen(service, target, changed_to)
-    result = _verified(service)
+    result = audit_verified(service)
     assert result["ok"] is False
     assert result["problems"] == [
         f"decision {target}: its seen_decision_id differ from audit entry "
@@ -104,14 +109,16 @@ def test_entries_from_before_the_field_are_not_reported(service, monkeypatch):
     aid = assess(service)
     with monkeypatch.context() as patched:
         patched.setattr(audit, "append", as_before)
-        first = _send(service, aid, OVERRIDE, "commission", seen=0)
-        second = _send(service, aid, ACCEPT, "commission", seen=first)
-    third = _send(service, aid, OTHER_OVERRIDE, "commission", seen=second)
+        first = send_decision(service, aid, OVERRIDE, "commission", seen=0)
+        second = send_decision(service, aid, ACCEPT, "commission", seen=first)
+    third = send_decision(service, aid, OTHER_OVERRIDE, "commission", seen=second)
     assert _entries_seen(service) == {first: "absent", second: "absent", third: second}
     _set_seen(service, first, None)
-    assert _verified(service)["ok"] is True
+    assert audit_verified(service)["ok"] is True
     _set_seen(service, third, None)  # an entry that has it is still checked
-    assert [p.partition(":")[0] for p in _verified(service)["problems"]] == [f"decision {third}"]
+    assert [p.partition(":")[0] for p in audit_verified(service)["problems"]] == [
+        f"decision {third}"
+    ]
 
 
 def _family_page(service: Any) -> str:
@@ -132,12 +139,12 @@ def test_the_family_page_marks_an_old_clients_resend(service):
     """A accepts from an old client, B overrides, A's client sends the accept again: the page
     lists all three, the newest marked as the copy the reports count once, and the decision
     form names B's override as the assessment's decision, not A's copy."""
-    _second_commission_member(service)
+    second_commission_member(service)
     service.create_family("F1")
     aid = assess(service)
-    _send(service, aid, ACCEPT, "commission", seen=None)
-    _send(service, aid, OVERRIDE, "commission_b", seen=None)
-    _send(service, aid, ACCEPT, "commission", seen=None)
+    send_decision(service, aid, ACCEPT, "commission", seen=None)
+    send_decision(service, aid, OVERRIDE, "commission_b", seen=None)
+    send_decision(service, aid, ACCEPT, "commission", seen=None)
     page = _family_page(service)
     rows = _history_rows(page)
     assert len(rows) == 3
@@ -148,12 +155,12 @@ def test_the_family_page_marks_an_old_clients_resend(service):
 def test_the_family_page_marks_no_decision_the_reports_count(service):
     """The same decision after another member's, sent having seen it, is a decision of its
     own (the reports count it): no mark."""
-    _second_commission_member(service)
+    second_commission_member(service)
     service.create_family("F1")
     aid = assess(service)
-    first = _send(service, aid, ACCEPT, "commission", seen=0)
-    overridden = _send(service, aid, OVERRIDE, "commission_b", seen=first)
-    _send(service, aid, ACCEPT, "commission", seen=overridden)
+    first = send_decision(service, aid, ACCEPT, "commission", seen=0)
+    overridden = send_decision(service, aid, OVERRIDE, "commission_b", seen=first)
+    send_decision(service, aid, ACCEPT, "commission", seen=overridden)
     page = _family_page(service)
     assert len(_history_rows(page)) == 3
     assert COPY_MARK not in page

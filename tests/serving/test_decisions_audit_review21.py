@@ -13,10 +13,15 @@ from sqlalchemy import select, update
 
 from serving.db.models import AuditEntry, Decision
 from serving.db.session import session_scope
-from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess, count_decisions, decide
+from tests.serving.decision_helpers import (
+    ACCEPT,
+    IN_KAZAKH,
+    OVERRIDE,
+    assess,
+    count_decisions,
+    decide,
+)
 from tests.serving.helpers import PASSWORD, REGION
-
-IN_KAZAKH = {**OVERRIDE, "reason": "  жұмыс берушінің хаты: жалақы қарызы  "}
 
 
 def _reasons_against_entries(service: Any) -> dict[int, tuple[str, str]]:

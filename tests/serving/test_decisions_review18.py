@@ -17,14 +17,15 @@ from serving.db.models import Assessment, AuditEntry, Decision, User
 from serving.db.session import session_scope
 from tests.serving.decision_helpers import (
     ACCEPT,
+    MOVED,
     OVERRIDE,
     assess,
+    change_record,
     count_decisions,
     decide,
     oversight_page,
     read_report,
 )
-from tests.serving.test_decision_groups import MOVED, _change_record
 
 
 def test_an_override_to_the_assessed_level_is_refused_and_counts_nowhere(service):
@@ -54,7 +55,7 @@ def test_a_decision_on_an_earlier_version_is_refused_though_nothing_changed(serv
 def test_an_accept_after_the_record_changed_is_refused(service):
     service.create_family("F1")
     aid = assess(service)
-    _change_record(service, "F1", MOVED)
+    change_record(service, "F1", MOVED)
     refused = decide(service, aid, ACCEPT)
     assert refused.status_code == 409, refused.text
     assert refused.json()["refusal"] == "out_of_date"

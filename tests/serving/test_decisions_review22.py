@@ -17,22 +17,15 @@ from sqlalchemy import inspect, select
 from serving.db.models import Decision
 from serving.db.session import make_engine, session_scope
 from serving.migrations import alembic_config, upgrade
-from tests.serving.decision_helpers import ACCEPT, OVERRIDE, assess, read_report
-from tests.serving.test_reports_dedup_review21 import _second_commission_member
-
-OTHER_OVERRIDE = {**OVERRIDE, "level": 4, "reason": "the home has no heating at all"}
-
-
-def _send(service: Any, aid: int, body: dict[str, Any], who: str, seen: int | None) -> int:
-    """`who` sends `body` on assessment `aid`, with `seen_decision_id` `seen` (None: as an API
-    client from before it, without one); the decision_id answered."""
-    sent = service.client.post(
-        f"/assessments/{aid}/decisions",
-        json=body if seen is None else {**body, "seen_decision_id": seen},
-        headers=service.headers(who),
-    )
-    assert sent.status_code == 201, sent.text
-    return int(sent.json()["decision_id"])
+from tests.serving.decision_helpers import (
+    ACCEPT,
+    OTHER_OVERRIDE,
+    OVERRIDE,
+    assess,
+    read_report,
+    second_commission_member,
+    send_decision,
+)
 
 
 def _seen_stored(service: Any) -> list[int | None]:
@@ -56,10 +49,12 @@ def _figures(service: Any) -> tuple[tuple[int, int, int], tuple[int, int, float 
 def test_a_decision_keeps_the_seen_decision_id_it_was_sent_with(service):
     service.create_family("F1")
     aid = assess(service)
-    first = _send(service, aid, OVERRIDE, "commission", seen=0)
-    assert _send(service, aid, OVERRIDE, "commission", seen=0) == first  # a resend: nothing new
-    second = _send(service, aid, ACCEPT, "commission", seen=first)
-    _send(service, aid, OTHER_OVERRIDE, "commission", seen=None)
+    first = send_decision(service, aid, OVERRIDE, "commission", seen=0)
+    assert (
+        send_decision(service, aid, OVERRIDE, "commission", seen=0) == first
+    )  # a resend: nothing new
+    second = send_decision(service, aid, ACCEPT, "commission", seen=first)
+    send_decision(service, aid, OTHER_OVERRIDE, "commission", seen=None)
     assert _seen_stored(service) == [0, first, None]
     assert second != first
 
@@ -71,12 +66,14 @@ def test_an_old_clients_resend_after_another_members_decision_counts_once(servic
     Both copies are recorded and listed, as sent; the reports count A's accept once, and the
     family by B's override, its latest word (before: three decisions, and the family counted
     as accepted by the copy)."""
-    _second_commission_member(service)
+    second_commission_member(service)
     service.create_family("F1")
     aid = assess(service)
-    first = _send(service, aid, ACCEPT, "commission", seen=None)
-    overridden = _send(service, aid, OVERRIDE, "commission_b", seen=first if b_sends_seen else None)
-    copy = _send(service, aid, ACCEPT, "commission", seen=None)
+    first = send_decision(service, aid, ACCEPT, "commission", seen=None)
+    overridden = send_decision(
+        service, aid, OVERRIDE, "commission_b", seen=first if b_sends_seen else None
+    )
+    copy = send_decision(service, aid, ACCEPT, "commission", seen=None)
     listed = service.client.get("/families/F1/decisions", headers=service.headers("admin"))
     assert [d["decision_id"] for d in listed.json()] == [copy, overridden, first]
 
@@ -89,12 +86,12 @@ def test_the_same_decision_sent_having_seen_the_other_members_counts(service):
     override (seen_decision_id given): A's second accept answers B's, and the family counts by
     it (tests/serving/test_reports_dedup_review21.py, with A's first accept from an old
     client)."""
-    _second_commission_member(service)
+    second_commission_member(service)
     service.create_family("F1")
     aid = assess(service)
-    first = _send(service, aid, ACCEPT, "commission", seen=None)
-    overridden = _send(service, aid, OVERRIDE, "commission_b", seen=first)
-    again = _send(service, aid, ACCEPT, "commission", seen=overridden)
+    first = send_decision(service, aid, ACCEPT, "commission", seen=None)
+    overridden = send_decision(service, aid, OVERRIDE, "commission_b", seen=first)
+    again = send_decision(service, aid, ACCEPT, "commission", seen=overridden)
     assert again not in (first, overridden)
     assert _figures(service) == ((3, 1, 0), (3, 1, 0.0))
 
@@ -106,25 +103,25 @@ def test_a_members_other_decision_between_makes_the_same_one_a_new_decision(serv
     service.create_family("F1")
     aid = assess(service)
     for body in (OVERRIDE, ACCEPT, OVERRIDE):
-        _send(service, aid, body, "commission", seen=None)
+        send_decision(service, aid, body, "commission", seen=None)
     assert _figures(service) == ((3, 1, 1), (3, 1, 1.0))
 
 
 def test_the_same_decision_by_another_member_is_not_a_copy(service):
-    _second_commission_member(service)
+    second_commission_member(service)
     service.create_family("F1")
     aid = assess(service)
-    _send(service, aid, OVERRIDE, "commission", seen=None)
-    _send(service, aid, ACCEPT, "commission_b", seen=None)
-    _send(service, aid, OVERRIDE, "commission_b", seen=None)
+    send_decision(service, aid, OVERRIDE, "commission", seen=None)
+    send_decision(service, aid, ACCEPT, "commission_b", seen=None)
+    send_decision(service, aid, OVERRIDE, "commission_b", seen=None)
     assert _figures(service) == ((3, 1, 1), (3, 1, 1.0))
 
 
 def test_decisions_from_before_0013_read_no_seen_decision_id(service, database_url):
     service.create_family("F1")
     aid = assess(service)
-    first = _send(service, aid, OVERRIDE, "commission", seen=0)
-    _send(service, aid, ACCEPT, "commission", seen=first)
+    first = send_decision(service, aid, OVERRIDE, "commission", seen=0)
+    send_decision(service, aid, ACCEPT, "commission", seen=first)
 
     # Back to 0012 (the column goes, the decisions stay) and up again: none is known.
     command.downgrade(alembic_config(database_url), "0012")
@@ -135,6 +132,6 @@ def test_decisions_from_before_0013_read_no_seen_decision_id(service, database_u
     upgrade(database_url)
     assert _seen_stored(service) == [None, None]
     assert _figures(service) == ((2, 1, 0), (2, 1, 0.0))
-    _send(service, aid, OVERRIDE, "commission", seen=None)  # A's new word, after its accept
+    send_decision(service, aid, OVERRIDE, "commission", seen=None)  # A's new word, after its accept
     assert _seen_stored(service) == [None, None, None]
     assert _figures(service) == ((3, 1, 1), (3, 1, 1.0))

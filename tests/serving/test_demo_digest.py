@@ -16,7 +16,10 @@ import welfare.dataset
 import welfare.simulate
 from serving import demo_build
 from serving.demo_models import FAMILY_CODE, configs_digest
-from tests.serving.test_demo_review22 import work  # noqa: F401 (a fixture)
+from tests.serving.demo_helpers import (
+    read_as_edited,
+    work,  # noqa: F401 (a fixture)
+)
 from welfare.criteria import get_welfare_config
 
 SOURCES = [
@@ -31,23 +34,12 @@ SOURCES = [
 ]
 
 
-def _edited(monkeypatch: pytest.MonkeyPatch, source: Path) -> None:
-    """`source` read as if a line had been added to it (the file itself is left alone)."""
-    read_bytes = Path.read_bytes
-
-    def reading(path: Path) -> bytes:
-        content = read_bytes(path)
-        return content + b"\n# edited\n" if path.resolve() == source.resolve() else content
-
-    monkeypatch.setattr(Path, "read_bytes", reading)
-
-
 @pytest.mark.parametrize("source", SOURCES, ids=lambda path: path.name)
 def test_a_change_to_the_family_code_changes_the_digest(monkeypatch, source):
     config = get_welfare_config()
     before = configs_digest(config)
     assert configs_digest(config) == before  # the same code and configs: the same digest
-    _edited(monkeypatch, source)
+    read_as_edited(monkeypatch, source)
     assert configs_digest(config) != before
 
 
@@ -83,7 +75,7 @@ def test_a_code_change_has_the_demo_fusion_model_checked_again(
     assert work == {"trained": 1, "generated": 1}
     demo_build.ensure_models(demo_paths)  # found current: not even generated again
     assert work == {"trained": 1, "generated": 1}
-    _edited(monkeypatch, Path(welfare.simulate.__file__ or ""))
+    read_as_edited(monkeypatch, Path(welfare.simulate.__file__ or ""))
     demo_build.ensure_models(demo_paths)  # checked again; the families are the same: not trained
     assert work == {"trained": 1, "generated": 2}
     demo_build.ensure_models(demo_paths)

@@ -12,9 +12,9 @@ import pytest
 
 import serving.demo as demo
 from serving.demo import DemoSeedMismatchError, demo_regions, seed_demo
+from tests.serving.demo_helpers import interrupt_on
 from tests.serving.helpers import make_settings
-from tests.serving.test_ops_review13 import _interrupt_on
-from tests.web.test_family_demo_review20 import _filed
+from tests.web.demo_helpers import demo_filed
 from training.synth.output import GENERATION_FILE
 
 # Seed 7, 6 families: one family in each demo region, 7 photos between them
@@ -26,7 +26,7 @@ def _cut_short(settings: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> Non
     """seed_demo stopped by Ctrl-C before it files the first family (`_family_body`) or the
     second family's photos (`_upload_photos`: the first family's are filed)."""
     with monkeypatch.context() as patched:
-        _interrupt_on(patched, demo, name, 1 if name == "_family_body" else 2)
+        interrupt_on(patched, demo, name, 1 if name == "_family_body" else 2)
         with pytest.raises(KeyboardInterrupt):
             seed_demo(settings, n_families=N_FAMILIES, seed=SEED)
 
@@ -50,10 +50,10 @@ def test_changed_configs_before_any_family_was_filed_render_the_demo_source_agai
     # Before: OutputExistsError suggesting --overwrite, an option `shanyraq demo` lacks.
     settings = make_settings(tmp_path, "")
     _cut_short(settings, monkeypatch, "_family_body")  # rendered, nothing filed yet
-    assert not _filed(settings)[1]
+    assert not demo_filed(settings)[1]
     _configs_changed(settings)
     assert seed_demo(settings, n_families=N_FAMILIES, seed=SEED) > 0
-    planned, stored, _ = _filed(settings)
+    planned, stored, _ = demo_filed(settings)
     assert stored == planned and planned
     assert (settings.data_dir / demo.SEED_MARKER).exists()
 
@@ -64,7 +64,7 @@ def test_changed_configs_after_families_were_filed_are_refused_with_a_way_out(
     # Before: OutputExistsError "... pass --overwrite": no such option on `shanyraq demo`.
     settings = make_settings(tmp_path, "")
     _cut_short(settings, monkeypatch, "_upload_photos")  # the first family and its photos
-    _, before, _ = _filed(settings)
+    _, before, _ = demo_filed(settings)
     assert before
     _configs_changed(settings)
     with pytest.raises(DemoSeedMismatchError) as refused:
@@ -73,7 +73,7 @@ def test_changed_configs_after_families_were_filed_are_refused_with_a_way_out(
     assert "--overwrite" not in message
     assert f"remove {settings.data_dir} " in message and "configs/synth.yaml" in message
     assert refused.value.code == "demo_seed_mismatch"
-    assert _filed(settings)[1] == before  # nothing mixed in
+    assert demo_filed(settings)[1] == before  # nothing mixed in
     assert not (settings.data_dir / demo.SEED_MARKER).exists()
 
 
@@ -81,10 +81,10 @@ def test_the_marker_counts_the_photos_of_a_run_cut_short_too(tmp_path, monkeypat
     # Before: photos= counted this run's uploads only, fewer than the demo holds.
     settings = make_settings(tmp_path, "")
     _cut_short(settings, monkeypatch, "_upload_photos")
-    first = len(_filed(settings)[1])
+    first = len(demo_filed(settings)[1])
     assert first > 0
     uploaded = seed_demo(settings, n_families=N_FAMILIES, seed=SEED)
-    planned, stored, regions = _filed(settings)
+    planned, stored, regions = demo_filed(settings)
     assert stored == planned and set(regions.values()) <= set(demo_regions())
     assert uploaded == len(stored) - first
     assert _marked_photos(settings) == len(stored)

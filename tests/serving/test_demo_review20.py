@@ -13,9 +13,9 @@ from serving import audit
 from serving.db.models import AuditHead
 from serving.demo import _create_accounts, demo_regions, seed_demo
 from shanyraq.manifest import read_manifest
+from tests.serving.audit_helpers import log_before_0003
 from tests.serving.helpers import make_settings
-from tests.serving.test_audit_tail import _log_before_0003
-from tests.web.test_family_demo_review20 import _filed
+from tests.web.demo_helpers import demo_filed
 from training.synth.families import generate_families, write_families
 
 # 10 families of seed 1: 3 in the demo regions (17 photos), 60 photos in all, drawn in this
@@ -47,7 +47,7 @@ def test_the_demo_renders_the_photos_it_files_and_the_same_ones_as_before(tmp_pa
     assert drawn == expected  # the same photos, byte for byte, and no other region's
     on_disk = {f"photos/{file.name}" for file in (source / "photos").iterdir()}
     assert on_disk == {path for _, path, _ in expected}
-    _, stored, regions = _filed(settings)
+    _, stored, regions = demo_filed(settings)
     assert set(regions) == kept
     assert stored == {(family_id, sha256) for family_id, _, sha256 in expected}
 
@@ -75,7 +75,7 @@ def test_the_demo_seals_the_audit_head_of_a_database_it_migrates(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     settings = make_settings(tmp_path, url)
     key = settings.signing_key()
-    _log_before_0003(url, key, 2)
+    log_before_0003(url, key, 2)
     _create_accounts(settings)
     engine = db_session.make_engine(url)
     try:

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.serving.test_reports_review14 import _drift, _file, _score, drift_table
-
-
-def _readings(service: Any) -> list[str]:
-    """The reading column of the oversight page's drift table."""
-    table = drift_table(service)
-    return [row.split("<td>")[2].split("</td>")[0] for row in table.split("</tr>")[1:-1]]
+from tests.serving.report_helpers import (
+    drift_readings,
+    drift_report,
+    file_scores,
+    photo_score,
+)
 
 
 def _shifted(service: Any, n: int) -> None:
     """`n` photos of kitchens, then `n` of bedrooms: the later half is all another room."""
     service.create_family("F1")
-    _file(service, "F1", [_score("model-a", "kitchen")] * n + [_score("model-a", "bedroom")] * n)
+    file_scores(
+        service,
+        "F1",
+        [photo_score("model-a", "kitchen")] * n + [photo_score("model-a", "bedroom")] * n,
+    )
 
 
 def test_the_shipped_minimum_is_the_settings_default(tmp_path):
@@ -35,13 +38,13 @@ def test_a_handful_of_photos_gives_a_psi_but_no_alert(service):
     from serving.web.i18n import translator
 
     _shifted(service, 5)
-    drift = _drift(service)
+    drift = drift_report(service)
     room = drift["heads"]["room"]
     assert room["psi"] > drift["alert_psi"] and (room["photos"], room["reference_photos"]) == (5, 5)
     assert (room["judged"], room["reason_code"], room["shift"]) == (False, "too_few_photos", None)
     assert drift["min_photos"] > 5 and f"fewer than {drift['min_photos']} photos" in drift["note"]
     en = translator("en")
-    readings = _readings(service)
+    readings = drift_readings(service)
     assert all(en("oversight.not_judged") in cell for cell in readings), readings
     assert not any(en("oversight.shift") in cell for cell in readings)
 
@@ -51,13 +54,13 @@ def test_enough_photos_on_both_sides_still_show_a_real_shift(service):
 
     minimum = service.services.settings.drift_min_photos
     _shifted(service, minimum)
-    heads = _drift(service)["heads"]
+    heads = drift_report(service)["heads"]
     room, condition = heads["room"], heads["condition"]  # the same grade on both sides
     assert (room["judged"], room["reason_code"], room["shift"]) == (True, None, True)
     assert (condition["judged"], condition["shift"]) == (True, False)
     en = translator("en")
     shift, stable = (f">{en(key)}</span>" for key in ("oversight.shift", "oversight.stable"))
-    readings = _readings(service)
+    readings = drift_readings(service)
     assert shift in readings[0] and stable in readings[1], readings
 
 
@@ -65,9 +68,9 @@ def test_the_earlier_half_needs_the_minimum_too(service):
     """With the earlier-half reference, one photo short on the earlier side is too few."""
     minimum = service.services.settings.drift_min_photos
     service.create_family("F1")
-    later = [_score("model-a", "bedroom")] * minimum
-    _file(service, "F1", [_score("model-a", "kitchen")] * (minimum - 1) + later)
-    room = _drift(service)["heads"]["room"]
+    later = [photo_score("model-a", "bedroom")] * minimum
+    file_scores(service, "F1", [photo_score("model-a", "kitchen")] * (minimum - 1) + later)
+    room = drift_report(service)["heads"]["room"]
     assert (room["photos"], room["reference_photos"]) == (minimum, minimum - 1)
     assert (room["judged"], room["shift"]) == (False, None)
 
@@ -78,9 +81,9 @@ def test_the_page_and_the_api_read_the_configured_minimum(service):
 
     service.services.settings.drift_min_photos = 5
     _shifted(service, 5)
-    readings = _readings(service)
+    readings = drift_readings(service)
     assert translator("en")("oversight.shift") in readings[0], readings
-    drift = _drift(service)
+    drift = drift_report(service)
     assert drift["min_photos"] == 5 and drift["heads"]["room"]["shift"] is True
 
 
@@ -91,7 +94,7 @@ def test_a_training_reference_counts_both_sides(service):
     from serving import reports
 
     service.create_family("F1")
-    _file(service, "F1", [_score("model-a", "bedroom")] * 4)
+    file_scores(service, "F1", [photo_score("model-a", "bedroom")] * 4)
     reference = {
         "room": {"kitchen": 1.0}, "condition": {"3": 1.0}, "photos": {"room": 6, "condition": 6}
     }  # fmt: skip

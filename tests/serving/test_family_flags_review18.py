@@ -4,22 +4,16 @@ says which band a probability on a threshold falls in (welfare.doubts)."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
-import numpy as np
 import pytest
-from sqlalchemy import select
 
 from serving import assessments
-from serving.api.deps import CurrentUser
-from serving.db.models import Family, Photo, User
+from serving.db.models import Family
 from serving.db.session import session_scope
 from serving.web.family_view import family_rows
 from serving.web.i18n import translator
-from tests.serving.helpers import Service, jpeg
+from tests.serving import family_flag_helpers
+from tests.serving.family_flag_helpers import KINDS, current_user
 from tests.web import test_statements
-from vision.score import PhotoScore
 from welfare.criteria import get_welfare_config
 from welfare.doubts import _model_doubts
 from welfare.rules import RulesOutcome
@@ -28,71 +22,7 @@ from welfare.statements import Code
 # The statements tests' app with a small real fusion model: fixtures shared, not copied.
 fusion_dir = test_statements.fusion_dir
 web = test_statements.web
-
-PASS = {"status": "pass", "reasons": [], "retake_hint": ""}
-FAIL = {"status": "fail", "reasons": ["blur"], "retake_hint": "Hold the camera still."}
-ROOMS = ("kitchen", "bathroom", "bedroom", "living_room", "exterior", "not_dwelling")
-
-
-def _score(sha: str, *, top: str = "kitchen", tie: str | None = None, **kw: Any) -> dict[str, Any]:
-    """A confident score whose top room is `top` (tied with `tie`, if given)."""
-    room = dict.fromkeys(ROOMS, 0.02)
-    room[top] = 0.9 if tie is None else 0.45
-    if tie is not None:
-        room[tie] = 0.45
-    fields: dict[str, Any] = {
-        "condition": {1: 0.05, 2: 0.7, 3: 0.15, 4: 0.05, 5: 0.05},
-        "signs": {"damp_mould": 0.83},
-        **kw,
-    }
-    return PhotoScore(
-        photo_sha256=sha, model_version="photo-test", room=room,
-        embedding=np.zeros(4, dtype=np.float32), **fields,
-    ).to_dict()  # fmt: skip
-
-
-# Each kind of photo, alone in its family: (score arguments, or None: stored without one;
-# its quality verdict).
-KINDS: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {
-    "usable": ({}, PASS),
-    "abstained": ({"abstain": True, "abstain_reasons": ("low_confidence",)}, PASS),
-    "quality_failed": ({}, FAIL),
-    "unscored": (None, PASS),
-    "nan_condition": ({"condition": {1: math.nan, 2: 0.7, 3: 0.1, 4: 0.1, 5: 0.1}}, PASS),
-    "nan_sign": ({"signs": {"damp_mould": math.nan}}, PASS),
-    "not_dwelling": ({"top": "not_dwelling"}, PASS),
-    "tied_with_not_dwelling": ({"top": "kitchen", "tie": "not_dwelling"}, PASS),
-    "reused": ({}, PASS),  # the same photo is filed for REUSE_SOURCE too
-}
-REUSE_SOURCE = "FSRC"
-
-
-def _user(web: Service, username: str) -> CurrentUser:
-    with session_scope(web.services.sessions) as session:
-        row = session.execute(select(User).where(User.username == username)).scalar_one()
-        return CurrentUser(id=row.id, username=row.username, role=row.role, region=row.region)
-
-
-def _file(web: Service, family_id: str, seed: int, score: dict[str, Any] | None, quality: Any):
-    web.create_family(family_id)
-    answer = web.upload(family_id, jpeg(seed, size=(800, 600)))
-    assert answer.status_code == 201, answer.text
-    with session_scope(web.services.sessions) as session:
-        photo = session.get(Photo, answer.json()["photo_id"])
-        assert photo is not None
-        photo.score = None if score is None else _score(photo.sha256, **score)
-        photo.model_version = None if score is None else "photo-test"
-        photo.quality = quality
-
-
-@pytest.fixture
-def families(web: Service) -> Service:
-    """One family per kind of photo (F-<kind>), each with that one photo."""
-    for seed, (kind, (score, quality)) in enumerate(KINDS.items(), 40):
-        if kind == "reused":
-            _file(web, REUSE_SOURCE, seed, {}, PASS)
-        _file(web, f"F-{kind}", seed, score, quality)
-    return web
+families = family_flag_helpers.families  # one family per kind of photo, on `web`
 
 
 def test_the_list_flags_missing_photos_as_the_assessment_counts_usable_ones(families):
@@ -101,7 +31,7 @@ def test_the_list_flags_missing_photos_as_the_assessment_counts_usable_ones(fami
     # showed no dwelling got no "missing photos" flag while its assessment sent it to review
     # for too few usable photos.
     web, minimum = families, get_welfare_config().recommendation.min_usable_photos
-    user = _user(web, "commission")
+    user = current_user(web, "commission")
     counted: dict[str, tuple[int, bool]] = {}
     with session_scope(web.services.sessions) as session:
         for kind in KINDS:

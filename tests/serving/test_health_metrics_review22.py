@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from serving.api.routes import system
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
+from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -20,40 +20,12 @@ from serving.decisions import DecisionRequest, record_decision
 from serving.errors import ConflictError
 from serving.uploads import record_upload
 from tests.serving.helpers import Service, jpeg
+from tests.serving.idempotency_helpers import race_uploads
 
 OVERRIDE = DecisionRequest(
     kind="override", level=2, reason_code="income_evidence",
     reason="employer letter shows wage arrears",
 )  # fmt: skip
-
-
-def _race(service: Service, monkeypatch: pytest.MonkeyPatch, photos: list[bytes], key: str):
-    """Upload `photos` at once with one key; each answer as (status, body), or the exception."""
-    store = service.services.store
-    real_put = store.put
-    barrier = threading.Barrier(len(photos), timeout=60)
-
-    def put(data: bytes) -> Any:
-        barrier.wait()  # every request has passed the early replay check by now
-        return real_put(data)
-
-    monkeypatch.setattr(store, "put", put)
-    answers: list[Any] = [None] * len(photos)
-
-    def go(i: int) -> None:
-        try:
-            response = service.upload("F1", photos[i], headers={"Idempotency-Key": key})
-            answers[i] = (response.status_code, response.json())
-        except Exception as exc:  # the app's own exception, re-raised by TestClient
-            answers[i] = exc
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(photos))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    monkeypatch.setattr(store, "put", real_put)
-    return answers
 
 
 def _count(service: Service, model: Any) -> int:
@@ -64,7 +36,7 @@ def _count(service: Service, model: Any) -> int:
 def test_same_key_same_bytes_at_once_one_photo_one_answer(service, monkeypatch):
     service.create_family("F1")
     data = jpeg(41, size=(1200, 900))
-    answers = _race(service, monkeypatch, [data, data, data], "retry-1")
+    answers = race_uploads(service, monkeypatch, [data, data, data], "retry-1")
     assert all(isinstance(a, tuple) for a in answers), answers
     assert [status for status, _ in answers] == [201, 201, 201], answers
     assert answers[0][1] == answers[1][1] == answers[2][1]  # the first's stored answer, replayed
@@ -75,7 +47,7 @@ def test_same_key_same_bytes_at_once_one_photo_one_answer(service, monkeypatch):
 
 def test_same_key_different_bytes_at_once_second_refused(service, monkeypatch):
     service.create_family("F1")
-    answers = _race(service, monkeypatch, [jpeg(42), jpeg(43)], "retry-2")
+    answers = race_uploads(service, monkeypatch, [jpeg(42), jpeg(43)], "retry-2")
     assert all(isinstance(a, tuple) for a in answers), answers
     assert sorted(status for status, _ in answers) == [201, 422], answers
     refused = next(body for status, body in answers if status == 422)

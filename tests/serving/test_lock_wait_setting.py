@@ -27,8 +27,11 @@ from tests.serving.cli_helpers import (
     serving_config,
     sqlite_url,
 )
-from tests.serving.test_db_upgrade_wait_review23 import _reader
-from tests.serving.test_migration_messages_p475 import WAIT_S, behind_pg  # noqa: F401
+from tests.serving.migration_helpers import (
+    WAIT_S,
+    alembic_reader,
+    behind_pg,  # noqa: F401 (fixtures)
+)
 
 SETTING = "migration_lock_wait_s"
 
@@ -72,7 +75,7 @@ def _refused_after(start: object, url: str) -> tuple[DatabaseInUseError, float]:
     """`start()` while a pg_dump-like session holds alembic_version: its refusal and how long
     it took. A start that would wait longer than WAIT_S gets the lock then (the reader ends),
     so a broken run fails instead of hanging for 600 s."""
-    with _reader(url) as reader:
+    with alembic_reader(url) as reader:
         guard = threading.Timer(WAIT_S, reader.rollback)
         guard.start()
         began = time.monotonic()

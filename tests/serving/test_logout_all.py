@@ -15,66 +15,47 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from serving import audit
 from serving.db.models import AuditEntry, User
 from serving.db.session import session_scope
 from serving.sign_out import sign_out_everywhere, wait_until_tokens_valid
 from serving.users import reset_password
 from tests.serving.helpers import OTHER_REGION, PASSWORD, REGION, audit_entries
+from tests.serving.logout_helpers import audit_intact, auth_me, bearer, user_row
 
 SIGNED_OUT = "every session of this account was signed out; sign in again"
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _me(service, token: str):
-    return service.client.get("/auth/me", headers=_bearer(token))
-
-
-def _user(service, username: str) -> User:
-    with session_scope(service.services.sessions) as session:
-        return session.execute(select(User).where(User.username == username)).scalar_one()
-
-
 def _token(service, username: str, *, issued_at_s: int) -> str:
     """A token of `username` as the service signs them, issued at a chosen second."""
-    user = _user(service, username)
+    user = user_row(service, username)
     claims = {"sub": str(user.id), "name": user.username, "role": user.role,
               "region": user.region, "iat": issued_at_s, "nbf": issued_at_s,
               "exp": int(time.time()) + 600, "jti": f"t{issued_at_s}"}  # fmt: skip
     return jwt.encode(claims, service.services.signing_key, algorithm="HS256")
 
 
-def _verified(service) -> None:
-    with session_scope(service.services.sessions) as session:
-        result = audit.verify(session, service.services.signing_key)
-    assert result.ok, result.problems
-
-
 def test_logout_all_ends_every_session_of_the_user_only(service):
     tokens = [service.tokens["commission"], service.sign_in("commission")]
     tokens.append(service.sign_in("commission"))
-    out = service.client.post("/auth/logout-all", headers=_bearer(tokens[1]))
+    out = service.client.post("/auth/logout-all", headers=bearer(tokens[1]))
     assert out.status_code == 204 and out.content == b""
     for token in tokens:
-        refused = _me(service, token)
+        refused = auth_me(service, token)
         assert refused.status_code == 401
         assert refused.json() == {"code": "token_invalid", "message": SIGNED_OUT}
-    assert _me(service, service.tokens["inspector"]).status_code == 200  # another user
-    again = service.client.post("/auth/logout-all", headers=_bearer(tokens[0]))
+    assert auth_me(service, service.tokens["inspector"]).status_code == 200  # another user
+    again = service.client.post("/auth/logout-all", headers=bearer(tokens[0]))
     assert again.status_code == 401
     assert [(e.actor, e.target) for e in audit_entries(service, "logout_all")] == [
         ("commission", None)
     ]
-    _verified(service)
+    audit_intact(service)
 
 
 def test_a_sign_in_right_after_logout_all_works(service):
     token = service.sign_in("inspector")
-    assert service.client.post("/auth/logout-all", headers=_bearer(token)).status_code == 204
-    mark = _user(service, "inspector").tokens_valid_after
+    assert service.client.post("/auth/logout-all", headers=bearer(token)).status_code == 204
+    mark = user_row(service, "inspector").tokens_valid_after
     assert mark is not None
     started = time.monotonic()
     fresh = service.sign_in("inspector")  # most likely in the mark's own second: it waits
@@ -82,8 +63,8 @@ def test_a_sign_in_right_after_logout_all_works(service):
     assert jwt.decode(fresh, options={"verify_signature": False})["iat"] > math.floor(
         mark.timestamp()
     )
-    assert _me(service, fresh).status_code == 200
-    assert _me(service, token).status_code == 401
+    assert auth_me(service, fresh).status_code == 200
+    assert auth_me(service, token).status_code == 401
 
 
 def test_tokens_of_the_marks_own_second_are_refused_and_of_the_next_accepted(service):
@@ -94,7 +75,7 @@ def test_tokens_of_the_marks_own_second_are_refused_and_of_the_next_accepted(ser
         sign_out_everywhere(annotator, now=mark)
     mark_s = math.floor(mark.timestamp())
     for issued_at_s, status in ((mark_s - 1, 401), (mark_s, 401), (mark_s + 1, 200)):
-        answer = _me(service, _token(service, "annotator", issued_at_s=issued_at_s))
+        answer = auth_me(service, _token(service, "annotator", issued_at_s=issued_at_s))
         assert answer.status_code == status, (issued_at_s - mark_s, answer.text)
 
 
@@ -139,7 +120,7 @@ def test_wait_until_tokens_valid_on_a_fake_clock(mark_s, now_s, slept):
 
 
 def _sign_out_user(service, who: str, username: str):
-    target = _user(service, username)
+    target = user_row(service, username)
     return service.client.post(f"/users/{target.id}/logout-all", headers=service.headers(who))
 
 
@@ -148,26 +129,26 @@ def test_national_admin_signs_out_any_account(service):
         token = service.sign_in(username)
         out = _sign_out_user(service, "admin_national", username)
         assert out.status_code == 204, out.text
-        assert _me(service, token).json()["message"] == SIGNED_OUT
-    assert _me(service, service.tokens["admin_national"]).status_code == 200
+        assert auth_me(service, token).json()["message"] == SIGNED_OUT
+    assert auth_me(service, service.tokens["admin_national"]).status_code == 200
     entries = audit_entries(service, "user_logout_all")
     assert [(e.actor, e.target) for e in entries] == [
         ("admin_national", "user:inspector_other"),
         ("admin_national", "user:commission"),
     ]
-    _verified(service)
+    audit_intact(service)
 
 
 def test_regional_admin_signs_out_only_accounts_of_its_region(service):
     inside = service.sign_in("inspector")
     assert _sign_out_user(service, "admin", "inspector").status_code == 204
-    assert _me(service, inside).status_code == 401
+    assert auth_me(service, inside).status_code == 401
     for username in ("inspector_other", "admin_national"):  # another region; national scope
         token = service.sign_in(username)
         refused = _sign_out_user(service, "admin", username)
         assert refused.status_code == 404, username
         assert refused.json()["code"] == "not_found" and "in your region" in refused.text
-        assert _me(service, token).status_code == 200, username
+        assert auth_me(service, token).status_code == 200, username
     missing = service.client.post("/users/99999/logout-all", headers=service.headers("admin"))
     assert missing.status_code == 404
     assert missing.json()["message"] == "no user 99999 in your region"  # the same as above
@@ -178,7 +159,7 @@ def test_only_admins_may_sign_out_another_account(service):
     for role in ("inspector", "annotator", "commission"):
         refused = _sign_out_user(service, role, "inspector")
         assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
-    assert _me(service, service.tokens["inspector"]).status_code == 200
+    assert auth_me(service, service.tokens["inspector"]).status_code == 200
 
 
 def test_pages_are_signed_out_by_an_api_logout_all(service):
@@ -206,11 +187,11 @@ def test_the_pages_sign_out_everywhere(service):
     csrf = csrf_from(page)
     refused = browser.post("/ui/logout-all", data={}, follow_redirects=False)
     assert refused.status_code == 403  # no CSRF token: not signed out
-    assert _me(service, service.tokens["commission"]).status_code == 200
+    assert auth_me(service, service.tokens["commission"]).status_code == 200
     out = browser.post("/ui/logout-all", data={"csrf_token": csrf}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/ui/login"
     assert 'shanyraq_session=""' in out.headers["set-cookie"]
-    assert _me(service, service.tokens["commission"]).status_code == 401  # the API's token too
+    assert auth_me(service, service.tokens["commission"]).status_code == 401  # the API's token too
     assert [e.actor for e in audit_entries(service, "logout_all")] == ["commission"]
 
 
@@ -218,13 +199,13 @@ def test_a_password_reset_signs_every_session_out(service):
     token = service.sign_in("commission")
     with session_scope(service.services.sessions) as session:
         reset_password(session, username="commission", password="a new password 42")
-    assert _me(service, token).json()["message"] == SIGNED_OUT
-    assert _me(service, service.tokens["commission"]).status_code == 401
+    assert auth_me(service, token).json()["message"] == SIGNED_OUT
+    assert auth_me(service, service.tokens["commission"]).status_code == 401
     signed_in = service.client.post(
         "/auth/token", data={"username": "commission", "password": "a new password 42"}
     )
     assert signed_in.status_code == 200
-    assert _me(service, signed_in.json()["access_token"]).status_code == 200
+    assert auth_me(service, signed_in.json()["access_token"]).status_code == 200
 
 
 def test_a_password_reset_checks_the_account_and_the_password(service):
@@ -234,7 +215,7 @@ def test_a_password_reset_checks_the_account_and_the_password(service):
         reset_password(session, username="nobody", password="long enough 123")
     with pytest.raises(RecordInvalidError), session_scope(service.services.sessions) as session:
         reset_password(session, username="commission", password="short")
-    assert _me(service, service.tokens["commission"]).status_code == 200  # nothing changed
+    assert auth_me(service, service.tokens["commission"]).status_code == 200  # nothing changed
 
 
 def test_cli_set_password_signs_out_and_is_audited(tmp_path, database_url):

@@ -5,7 +5,6 @@ migrating start say which it was, and give the timeout's advice only for a timeo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -15,11 +14,14 @@ from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database
 from tests.serving.cli_helpers import OLD_REVISION, database_behind, schema_revision
 from tests.serving.helpers import fresh_postgres_db
-from tests.serving.lock_helpers import ThreadRun, in_thread, wait_for
-from tests.serving.test_db_upgrade_wait_review23 import _reader
-from tests.serving.test_migration_messages_p475 import _plain, _set_on_database
-
-CANCELLED = "cancelled by an administrator or another session (pg_cancel_backend)"
+from tests.serving.lock_helpers import in_thread
+from tests.serving.migration_helpers import (
+    CANCELLED,
+    alembic_reader,
+    plain,
+    raised_once_cancelled,
+    set_on_database,
+)
 
 
 @pytest.fixture
@@ -28,40 +30,16 @@ def behind_pg(tmp_path: Path, postgres_server: str) -> tuple[str, Path]:
     return url, database_behind(tmp_path, url)
 
 
-def _cancel_lock_waits(url: str) -> None:
-    """pg_cancel_backend, as an administrator runs it, on every session of the database that
-    waits for a lock now. Named as psql: `db upgrade` counts an unnamed session as a service's
-    and would refuse to run while this one is connected."""
-    with psycopg.connect(_plain(url), autocommit=True, application_name="psql") as connection:
-        connection.execute(
-            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = "
-            "current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        ).fetchall()
-
-
-def _raised_once_cancelled(url: str, run: ThreadRun) -> Any:
-    """What `run` raised, its waits for a lock cancelled until it ended (a cancel that finds
-    it between statements cancels nothing: it is sent again)."""
-
-    def ended() -> bool:
-        _cancel_lock_waits(url)
-        return not run.thread.is_alive()
-
-    wait_for(ended)
-    assert "error" in run.outcome, run.outcome
-    return run.outcome["error"]
-
-
 def test_a_wait_for_the_lock_cancelled_by_an_administrator_is_not_called_a_timeout(behind_pg):
     # Before: "... until the server's statement_timeout (0) ended the wait ...: raise
     # statement_timeout for this role", with no statement_timeout set.
     url, config = behind_pg
-    with _reader(url) as reader:  # holds alembic_version, as pg_dump does
+    with alembic_reader(url) as reader:  # holds alembic_version, as pg_dump does
         holder = reader.info.backend_pid
         upgrading = in_thread(lambda: upgrade_database(load_settings(config)))
-        upgraded = _raised_once_cancelled(url, upgrading)
+        upgraded = raised_once_cancelled(url, upgrading)
         starting = in_thread(lambda: open_database(url, create=False, migrate=True))
-        started = _raised_once_cancelled(url, starting)
+        started = raised_once_cancelled(url, starting)
     for refused in (upgraded, started):
         assert isinstance(refused, DatabaseInUseError), refused
         message = refused.message
@@ -78,10 +56,10 @@ def test_a_migration_cancelled_by_an_administrator_is_not_called_a_timeout(behin
     # lock_timeout ...): raise that setting for this role", which no timeout had ended.
     url, config = behind_pg
     # Holds migration 0006's table; named as no service is (`db upgrade` refuses those).
-    with psycopg.connect(_plain(url), application_name="nightly report") as reader:
+    with psycopg.connect(plain(url), application_name="nightly report") as reader:
         reader.execute("SELECT * FROM rescore_runs").fetchall()
         upgrading = in_thread(lambda: upgrade_database(load_settings(config)))
-        failed = _raised_once_cancelled(url, upgrading)
+        failed = raised_once_cancelled(url, upgrading)
     assert isinstance(failed, MigrationFailedError), failed
     message = failed.message
     assert "migration 0006 " in message and "due to user request" in message, message
@@ -95,8 +73,8 @@ def test_a_migration_cut_short_by_statement_timeout_names_that_setting(behind_pg
     # Before: "its statement_timeout or lock_timeout ...: raise that setting", leaving the
     # operator to work out which one from the server's words.
     url, config = behind_pg
-    _set_on_database(url, "statement_timeout", "500ms")
-    with psycopg.connect(_plain(url), application_name="nightly report") as reader:
+    set_on_database(url, "statement_timeout", "500ms")
+    with psycopg.connect(plain(url), application_name="nightly report") as reader:
         reader.execute("SELECT * FROM rescore_runs").fetchall()
         with pytest.raises(MigrationFailedError) as failed:
             upgrade_database(load_settings(config))

@@ -29,6 +29,7 @@ from serving.db.session import make_engine, unavailable
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database, upgrade, version_lock
 from shanyraq.errors import ShanyraqError
+from tests.serving import migration_helpers
 from tests.serving.cli_helpers import (
     OLD_REVISION,
     database_behind,
@@ -38,22 +39,18 @@ from tests.serving.cli_helpers import (
 )
 from tests.serving.helpers import fresh_postgres_db, make_settings
 from tests.serving.lock_helpers import BEING_UPGRADED, in_thread, wait_for, waiting_on_a_lock
-from tests.serving.test_db_upgrade_lock_review23 import _downgrade, _failing_last_migration
-from tests.serving.test_db_upgrade_wait_review23 import _reader
+from tests.serving.migration_helpers import (
+    WAIT_S,
+    alembic_reader,
+    downgrade,
+    failing_last_migration,
+    plain,
+    set_on_database,
+)
+
+behind_pg = migration_helpers.behind_pg  # a PostgreSQL database left at an older revision
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT_S = 60  # a bound on waits that end on an event, so a broken run fails, not hangs
-
-
-def _plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
-def _set_on_database(url: str, setting: str, value: str) -> None:
-    """`setting` for every later connection to the database at `url` (as a DBA sets it)."""
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(_plain(url), autocommit=True) as connection:
-        connection.execute(f"ALTER DATABASE \"{name}\" SET {setting} = '{value}'")
 
 
 # --- 1. SQLite's lock, worded where every connection error is -------------------------------
@@ -92,7 +89,7 @@ def test_a_start_and_db_upgrade_word_a_failed_migration_alike(tmp_path, monkeypa
     url = sqlite_url(tmp_path)
     settings = load_settings(database_behind(tmp_path, url))
     with monkeypatch.context() as patch:
-        _failing_last_migration(patch)
+        failing_last_migration(patch)
         with pytest.raises(MigrationFailedError) as started:
             open_database(url, create=False, migrate=True)
         with pytest.raises(MigrationFailedError) as upgraded:
@@ -113,14 +110,14 @@ def roles(postgres_server: str) -> Iterator[tuple[str, str]]:
     role that may read and write its tables but only read alembic_version."""
     suffix = uuid.uuid4().hex[:8]
     owner, service, name = f"owner_{suffix}", f"service_{suffix}", f"db_{suffix}"
-    with psycopg.connect(_plain(postgres_server), autocommit=True) as connection:
+    with psycopg.connect(plain(postgres_server), autocommit=True) as connection:
         connection.execute(f'CREATE ROLE "{owner}" LOGIN')
         connection.execute(f'CREATE ROLE "{service}" LOGIN')
         connection.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
     server = postgres_server.rsplit("/", 1)[0].replace("shanyraq@", "{}@")
     owner_url, service_url = server.format(owner) + f"/{name}", server.format(service) + f"/{name}"
     open_database(owner_url, create=True, migrate=True).dispose()
-    with psycopg.connect(_plain(owner_url), autocommit=True) as connection:
+    with psycopg.connect(plain(owner_url), autocommit=True) as connection:
         for grant in (
             f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{service}"',
             f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{service}"',
@@ -142,7 +139,7 @@ def test_a_role_that_may_not_lock_alembic_version_is_told_to_upgrade_as_the_owne
     # Before: "... permission denied for table alembic_version; check database_url ..., and
     # that the database server is running".
     owner_url, service_url = roles
-    _downgrade(owner_url, OLD_REVISION)
+    downgrade(owner_url, OLD_REVISION)
     with pytest.raises(ShanyraqError) as started:
         open_database(service_url, create=False, migrate=True)
     with pytest.raises(ShanyraqError) as upgraded:
@@ -163,7 +160,7 @@ def test_a_first_start_by_a_role_that_may_not_create_tables_is_told_what_to_gran
     # upgrade` makes no database) or to grant UPDATE on a table that does not exist.
     suffix = uuid.uuid4().hex[:8]
     role, name = f"svc_{suffix}", f"db_{suffix}"
-    with psycopg.connect(_plain(postgres_server), autocommit=True) as connection:
+    with psycopg.connect(plain(postgres_server), autocommit=True) as connection:
         connection.execute(f'CREATE ROLE "{role}" LOGIN')
         connection.execute(f'CREATE DATABASE "{name}"')  # the admin's: no CREATE for the role
         major = int(connection.execute("SHOW server_version_num").fetchone()[0]) // 10000
@@ -184,7 +181,7 @@ def test_a_role_that_may_not_read_alembic_version_is_told_so(roles):
     # that the database server is running".
     owner_url, service_url = roles
     service = service_url.split("://", 1)[1].split("@", 1)[0]
-    with psycopg.connect(_plain(owner_url), autocommit=True) as connection:
+    with psycopg.connect(plain(owner_url), autocommit=True) as connection:
         connection.execute(f'REVOKE SELECT ON alembic_version FROM "{service}"')
     with pytest.raises(ShanyraqError) as refused:
         open_database(service_url, create=False, migrate=False)
@@ -200,8 +197,8 @@ def test_a_read_cut_short_by_the_servers_lock_timeout_says_so(postgres_server):
     # the database server is running", while an upgrade held the table.
     url = fresh_postgres_db(postgres_server)
     open_database(url, create=True, migrate=True).dispose()
-    _set_on_database(url, "lock_timeout", "300ms")
-    with psycopg.connect(_plain(url)) as upgrading:  # as `db upgrade` holds it
+    set_on_database(url, "lock_timeout", "300ms")
+    with psycopg.connect(plain(url)) as upgrading:  # as `db upgrade` holds it
         upgrading.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
         with pytest.raises(ShanyraqError) as refused:
             open_database(url, create=False, migrate=False)
@@ -211,18 +208,12 @@ def test_a_read_cut_short_by_the_servers_lock_timeout_says_so(postgres_server):
     assert "server is running" not in message, message
 
 
-@pytest.fixture
-def behind_pg(tmp_path: Path, postgres_server: str) -> tuple[str, Path]:
-    url = fresh_postgres_db(postgres_server)
-    return url, database_behind(tmp_path, url)
-
-
 def test_a_statement_timeout_ending_the_wait_for_the_lock_is_named(behind_pg):
     # Before, at a start: "... canceling statement due to statement timeout; check
     # database_url ..., and that the database server is running".
     url, config = behind_pg
-    _set_on_database(url, "statement_timeout", "1s")
-    with _reader(url) as reader:
+    set_on_database(url, "statement_timeout", "1s")
+    with alembic_reader(url) as reader:
         holder = reader.info.backend_pid
         with pytest.raises(DatabaseInUseError) as started:
             open_database(url, create=False, migrate=True)
@@ -241,9 +232,9 @@ def test_a_lock_timeout_cutting_a_migration_short_says_so(behind_pg):
     # Before, from `db upgrade`: "Most likely the database holds something this migration does
     # not expect" (it held nothing odd: another session held the table past lock_timeout).
     url, config = behind_pg
-    _set_on_database(url, "lock_timeout", "300ms")
+    set_on_database(url, "lock_timeout", "300ms")
     # Holds migration 0006's table; named as no service is (`db upgrade` refuses those).
-    with psycopg.connect(_plain(url), application_name="nightly report") as reader:
+    with psycopg.connect(plain(url), application_name="nightly report") as reader:
         reader.execute("SELECT * FROM rescore_runs").fetchall()
         with pytest.raises(MigrationFailedError) as upgraded:
             upgrade_database(load_settings(config))
@@ -265,7 +256,7 @@ def test_a_migrating_start_says_whom_it_waits_for_and_stops_waiting(behind_pg, m
     monkeypatch.setattr(version_lock, "LOCK_NOTICE_S", 0.3)
     monkeypatch.setattr(db_upgrade, "LOCK_WAIT_S", 1.0)
     settings = load_settings(config)
-    with _reader(url) as reader, caplog.at_level(logging.WARNING, "serving.migrations"):
+    with alembic_reader(url) as reader, caplog.at_level(logging.WARNING, "serving.migrations"):
         holder = reader.info.backend_pid
         guard = threading.Timer(WAIT_S, reader.rollback)  # a wait without end fails, not hangs
         guard.start()

@@ -20,18 +20,20 @@ from serving.db.session import make_engine, session_scope
 from serving.rescore_cli import app as rescore_app
 from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
-from tests.serving import test_db_backup, test_promote_fusion_guard, test_promote_lock_review14
+from tests.serving import backup_helpers, promote_helpers, rescore_helpers
+from tests.serving.audit_helpers import drop_audit_guards
+from tests.serving.backup_helpers import ask_sqlite, audited_actions
 from tests.serving.helpers import Service
-from tests.serving.test_audit_tail import drop_audit_guards
+from tests.serving.promote_helpers import promote_config, promotion_state, run_promote
 
 VERSION = "test-0"  # tiny_model(seed=0)
 KEY = b"test-secret-key-0123456789abcdef-0123"  # cli_config's secret_key
 
-live = test_db_backup.live  # a service database made by `users add`, its key in the config
-models = test_promote_fusion_guard.models
-rescored = test_promote_fusion_guard.rescored
-model = test_promote_lock_review14.model  # tiny_model(seed=0)
-scored = test_promote_lock_review14.scored  # a service of 3 photos re-scored under `model`
+live = backup_helpers.live  # a service database made by `users add`, its key in the config
+models = promote_helpers.models
+rescored = promote_helpers.rescored
+model = rescore_helpers.model  # tiny_model(seed=0)
+scored = promote_helpers.scored  # a service of 3 photos re-scored under `model`
 
 
 def _run(app: Any, *args: str | Path) -> Any:
@@ -158,10 +160,8 @@ def test_families_a_reassessment_cannot_recompute_are_named_after_the_others_are
         family = session.get_one(Family, "F1")
         family.record = {**family.record, "criteria": {**family.record["criteria"],
                                                        "members_total": -3.0}}  # fmt: skip
-    config = test_promote_fusion_guard._config(
-        tmp_path, database_url, "own", model=new, fusion=fusion
-    )
-    stopped = test_promote_fusion_guard._promote(config, new)
+    config = promote_config(tmp_path, database_url, "own", model=new, fusion=fusion)
+    stopped = run_promote(config, new)
     assert _code(stopped) == "reassess_incomplete", stopped.output
     message = str(stopped.exception)
     assert "the promotion above is done" in message and "1 family(ies) could not" in message
@@ -171,7 +171,7 @@ def test_families_a_reassessment_cannot_recompute_are_named_after_the_others_are
     )  # F1 is the one stale (others: tests/serving/test_reassess_goes_on_review19.py)
     assert "shanyraq assessments refresh --as admin_national" in message
     assert "updated now: 2 photo(s)" in stopped.output
-    photos, _, actions = test_promote_fusion_guard._state(rescored)
+    photos, _, actions = promotion_state(rescored)
     assert "scores_promoted" in actions and set(photos) == {"test-0"}
 
 
@@ -189,7 +189,7 @@ def test_a_backup_without_the_signing_key_is_kept_and_says_why_it_is_not_audited
     assert f"backup written: {out}" in made.output
     assert "not audited: no signing key here" in made.output
     assert "SHANYRAQ_SERVING__SECRET_KEY" in made.output
-    assert test_db_backup._ask(out, "PRAGMA integrity_check") == [("ok",)]
+    assert ask_sqlite(out, "PRAGMA integrity_check") == [("ok",)]
     database = tmp_path / "data" / "shanyraq.db"
-    assert [a for a, _ in test_db_backup._actions(database)] == ["user_created"]
+    assert [a for a, _ in audited_actions(database)] == ["user_created"]
     assert not (tmp_path / "data" / "secret_key").exists()

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from serving.core.config import load_serving_settings
 from shanyraq.cli import build_app
 from shanyraq.errors import ConfigError, ShanyraqError
+from tests.serving.demo_helpers import interrupt_on
 from tests.serving.helpers import PASSWORD, make_settings
 
 KEY = "ops-review-key-0123456789abcdef-0123456789"
@@ -74,19 +75,6 @@ def test_a_list_or_mapping_variable_that_is_not_json_is_one_clear_error(
 # --- the demo, run again after a run cut short ----------------------------------------------
 
 
-def _interrupt_on(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: int) -> None:
-    """`target.name` raises KeyboardInterrupt on its `call`-th call (Ctrl-C there)."""
-    original, calls = getattr(target, name), []
-
-    def cut(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) == call:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(target, name, cut)
-
-
 @pytest.mark.slow
 def test_a_demo_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
     import serving.demo as demo
@@ -94,7 +82,7 @@ def test_a_demo_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):
 
     settings = make_settings(tmp_path, "")
     with monkeypatch.context() as patched:  # Ctrl-C during the second family's photos
-        _interrupt_on(patched, demo, "_upload_photos", 2)
+        interrupt_on(patched, demo, "_upload_photos", 2)
         with pytest.raises(KeyboardInterrupt):
             demo.seed_demo(settings, n_families=12, seed=1)
     assert not (settings.data_dir / demo.SEED_MARKER).exists()
@@ -123,7 +111,7 @@ def test_a_demo_cut_short_is_not_finished_with_other_families(tmp_path, monkeypa
 
     settings = make_settings(tmp_path, "")
     with monkeypatch.context() as patched:  # Ctrl-C while the photos are rendered
-        _interrupt_on(patched, synth_families, "write_families", 1)
+        interrupt_on(patched, synth_families, "write_families", 1)
         with pytest.raises(KeyboardInterrupt):
             demo.seed_demo(settings, n_families=12, seed=1)
     with pytest.raises(demo.DemoSeedMismatchError, match="families=12 seed=1") as refused:

@@ -20,18 +20,19 @@ from serving.web import heatmaps
 from serving.web.i18n import translator
 from serving.web.photo_cards import photo_view
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving import test_family_flags_review18 as flags_review
+from tests.serving import family_flag_helpers
+from tests.serving.family_flag_helpers import KINDS, current_user
 from tests.serving.helpers import PASSWORD
+from tests.web import test_statements
 from tests.web.helpers import sign_in
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY
 from welfare.aggregate import aggregate
 from welfare.criteria import get_welfare_config
 
-# The family-flags review's app and its one-photo families, one per kind: shared, not copied.
-fusion_dir = flags_review.fusion_dir
-web = flags_review.web
-families = flags_review.families
-KINDS = flags_review.KINDS
+# The statements tests' app and its one-photo families, one per kind: shared, not copied.
+fusion_dir = test_statements.fusion_dir
+web = test_statements.web
+families = family_flag_helpers.families
 
 # The reason each kind's card names, beside any its stored score gives.
 NAMED = {
@@ -48,7 +49,7 @@ NOT_A_HOME = {"not_dwelling", "tied_with_not_dwelling"}
 
 def _views(web):
     """Each kind's photo: (its card, whether the assessment's aggregation uses it, the photo)."""
-    user = flags_review._user(web, "commission")
+    user = current_user(web, "commission")
     taxonomy, config = get_taxonomy(), get_welfare_config()
     found = {}
     with session_scope(web.services.sessions) as session:

@@ -10,16 +10,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from serving import promote as promotion
 from serving.db.models import AuditEntry, Photo, RescoredScore
 from serving.db.session import make_engine, make_session_factory
-from serving.rescore_cli import app as rescore_app
 from serving.rescore_lock import rescore_lock
 from serving.rescore_runs import RescoreBusyError
 from shanyraq.errors import ShanyraqError
-from tests.serving.rescore_fixtures import OLD_VERSION, cli_config, tiny_model
+from tests.serving import promote_helpers
+from tests.serving.promote_helpers import run_rescore
+from tests.serving.rescore_fixtures import OLD_VERSION, tiny_model
+
+scored = promote_helpers.scored  # a service of 3 photos re-scored under `model`
 
 VERSION = "test-0"  # tiny_model(seed=0)
 
@@ -29,21 +31,8 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_model(tmp_path_factory.mktemp("models"), seed=0)
 
 
-@pytest.fixture
-def scored(tmp_path: Path, model: Path) -> Path:
-    """A service of 3 photos on the old model, re-scored under `model` (its model_dir)."""
-    config = cli_config(tmp_path, 3, model_dir=model)
-    done = _run("--model", model, "--device", "cpu", "--config", config, "--no-progress")
-    assert done.exit_code == 0, done.output
-    return config
-
-
-def _run(*args: str | Path) -> Any:
-    return CliRunner().invoke(rescore_app, [str(arg) for arg in args])
-
-
 def _promote(model: Path, config: Path) -> Any:
-    return _run("promote", "--model", model, "--config", config, "--no-progress")
+    return run_rescore("promote", "--model", model, "--config", config, "--no-progress")
 
 
 def _code(result: Any) -> str | None:
@@ -103,7 +92,7 @@ def test_promote_holds_the_lock_while_it_adopts_the_scores(tmp_path, model, scor
 
     monkeypatch.undo()
     with rescore_lock(tmp_path / "data", VERSION, command="rescore promote"):
-        busy = _run("discard", "--model", model, "--config", scored)
+        busy = run_rescore("discard", "--model", model, "--config", scored)
     assert _code(busy) == "rescore_busy", busy.output
     assert "`shanyraq rescore promote`" in str(busy.exception)
     assert _state(tmp_path)[2] == 3  # the run and its outcomes are kept
@@ -111,6 +100,8 @@ def test_promote_holds_the_lock_while_it_adopts_the_scores(tmp_path, model, scor
 
 def test_a_dry_run_takes_no_lock(tmp_path, model, scored):
     with rescore_lock(tmp_path / "data", VERSION):  # it writes nothing: it may look meanwhile
-        dry = _run("promote", "--model", model, "--dry-run", "--config", scored, "--no-progress")
+        dry = run_rescore(
+            "promote", "--model", model, "--dry-run", "--config", scored, "--no-progress"
+        )
     assert dry.exit_code == 0, dry.output
     assert "nothing was written" in dry.output

@@ -13,7 +13,7 @@ from serving.rescore_cli import app as rescore_app
 from serving.rescore_promote_cli import ReassessStoppedError
 from tests.serving.rescore_fixtures import cli_config
 from tests.serving.rescore_fixtures import models as models
-from tests.shanyraq.test_cli_data_review19 import _run_main
+from tests.shanyraq.cli_helpers import run_main
 
 
 def test_a_database_error_while_reassessing_says_the_promotion_is_done(
@@ -40,5 +40,5 @@ def test_a_database_error_while_reassessing_says_the_promotion_is_done(
     assert f"assessments refresh --as admin --config {config}" in message
     assert "updated now: 4 photo(s)" in done.output
     # Through the command's entry: exit 3, promoted but not reassessed (a refusal is 2).
-    status, _, err = _run_main(monkeypatch, capsys, "rescore", *args)
+    status, _, err = run_main(monkeypatch, capsys, "rescore", *args)
     assert status == 3 and "[reassess_stopped]" in err

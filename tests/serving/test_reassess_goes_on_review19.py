@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -15,35 +14,13 @@ from sqlalchemy import select
 from serving import audit
 from serving.db.models import Assessment, AuditEntry, Family
 from serving.db.session import session_scope
-from serving.promote import promote
 from serving.reassessment import reassess, resolve_actor
-from serving.rescore import rescore
-from tests.serving import test_promote_fusion_guard
+from tests.serving import promote_helpers
 from tests.serving.helpers import Service
-from tests.serving.rescore_fixtures import file_and_assess
-from vision.artifact import read_artifact
-from vision.bulk import open_scorer
+from tests.serving.promote_helpers import model_version_of
 
-models = test_promote_fusion_guard.models  # (old, new, fusion)
-
-
-@pytest.fixture
-def promoted(make_service: Any, models: tuple[Path, Path, Path]) -> Service:
-    """F1 and F2 (two photos each) assessed under the old photo model, every photo re-scored
-    under the new one and promoted: both assessments stale. F1's record no longer validates."""
-    old, new, fusion = models
-    service = make_service(model_dir=old, fusion_dir=fusion)
-    file_and_assess(service, ("F1", "F2"))
-    services = service.services
-    scorer = open_scorer(new, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
-    assert rescore(services.db_engine, services.store, scorer, progress=False).complete
-    promote(services.sessions, services.signing_key, model_dir=new, serving_model_dir=new,
-            actor="cli")  # fmt: skip
-    with session_scope(services.sessions) as session:
-        family = session.get_one(Family, "F1")
-        family.record = {**family.record, "criteria": {**family.record["criteria"],
-                                                       "members_total": -3.0}}  # fmt: skip
-    return service
+models = promote_helpers.models  # (old, new, fusion)
+promoted = promote_helpers.promoted  # F1 (record invalid) and F2 stale
 
 
 def _versions(service: Service) -> list[tuple[str, int]]:
@@ -56,10 +33,6 @@ def _versions(service: Service) -> list[tuple[str, int]]:
         return [(f, v) for f, v in rows]
 
 
-def _version(model: Path) -> str:
-    return read_artifact(model).model_version
-
-
 def test_a_family_that_cannot_be_recomputed_is_named_and_the_others_are_recomputed(
     promoted: Service, models: tuple[Path, Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -69,7 +42,7 @@ def test_a_family_that_cannot_be_recomputed_is_named_and_the_others_are_recomput
         computed_before = session.execute(
             select(AuditEntry.seq).where(AuditEntry.action == "assessment_created")
         ).all()
-    version = _version(models[1])
+    version = model_version_of(models[1])
     with caplog.at_level(logging.WARNING):
         made = reassess(services, model_version=version, actor=actor, progress=False)
     # F2 comes after F1: recomputed all the same; F1 keeps its stale assessment.
@@ -100,5 +73,7 @@ def test_a_reassessment_without_failures_names_none(
         family.record = {**family.record, "criteria": {**family.record["criteria"],
                                                        "members_total": 4.0}}  # fmt: skip
         actor = resolve_actor(session, "admin_national")
-    made = reassess(services, model_version=_version(models[1]), actor=actor, progress=False)
+    made = reassess(
+        services, model_version=model_version_of(models[1]), actor=actor, progress=False
+    )
     assert made == [("F1", 2), ("F2", 2)] and made.failed == []

@@ -6,20 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.serving.decision_helpers import ACCEPT, OVERRIDE, read_report
-from tests.serving.helpers import PASSWORD, REGION
-
-
-def _second_commission_member(service: Any) -> None:
-    """`commission_b`, another commission member of REGION, signed in."""
-    from serving.db.session import session_scope
-    from serving.users import create_user
-
-    with session_scope(service.services.sessions) as session:
-        create_user(
-            session, username="commission_b", password=PASSWORD, role="commission", region=REGION
-        )
-    service.tokens["commission_b"] = service.sign_in("commission_b")
+from tests.serving.decision_helpers import ACCEPT, OVERRIDE, read_report, second_commission_member
 
 
 def _decide(service: Any, aid: int, body: dict[str, Any], who: str, seen: int) -> int:
@@ -42,7 +29,7 @@ def test_a_member_accepting_again_after_anothers_override_is_counted(service):
     from serving.db.models import Assessment
     from serving.db.session import session_scope
 
-    _second_commission_member(service)
+    second_commission_member(service)
     service.create_family("F1")
     made = service.client.post("/families/F1/assessments", headers=service.headers("commission"))
     assert made.status_code == 201, made.text

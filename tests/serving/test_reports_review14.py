@@ -9,80 +9,18 @@ import re
 import shutil
 from typing import Any
 
-import numpy as np
 import pytest
 
-from tests.serving.helpers import OTHER_REGION, PASSWORD, REGION
+from tests.serving import report_helpers
+from tests.serving.helpers import OTHER_REGION, REGION
+from tests.serving.report_helpers import drift_report, drift_table, file_scores, photo_score
+
+trained_model = report_helpers.trained_model  # the photo model trained once for the module
 
 # A grade distribution whose most probable grade (5) is not its median grade (2).
 TWO_PEAKS = {1: 0.3, 2: 0.25, 3: 0.0, 4: 0.0, 5: 0.45}
-SURE_GRADE_3 = {1: 0.05, 2: 0.05, 3: 0.8, 4: 0.05, 5: 0.05}
 OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
             "reason": "employer letter shows wage arrears"}  # fmt: skip
-
-
-def _score(
-    model: str,
-    room: str,
-    *,
-    condition: dict[int, float] | None = None,
-    abstain_reasons: tuple[str, ...] = (),
-    nan: bool = False,
-) -> dict[str, Any]:
-    """A stored score (PhotoScore.to_dict) by `model` whose top room is `room`."""
-    from shanyraq.taxonomy import get_taxonomy
-    from vision.score import PhotoScore
-
-    taxonomy = get_taxonomy()
-    rooms = {name: 0.9 if name == room else 0.1 / 5 for name in taxonomy.room_names}
-    grades = dict(condition or SURE_GRADE_3)
-    if nan:
-        rooms = dict.fromkeys(rooms, float("nan"))
-        grades = dict.fromkeys(grades, float("nan"))
-    return PhotoScore(
-        photo_sha256="0" * 64, model_version=model, room=rooms, condition=grades,
-        signs=dict.fromkeys(taxonomy.sign_names, 0.1), embedding=np.zeros(0, dtype=np.float32),
-        abstain=bool(abstain_reasons) or nan, abstain_reasons=abstain_reasons,
-    ).to_dict()  # fmt: skip
-
-
-def _file(service: Any, family_id: str, scores: list[dict[str, Any]]) -> None:
-    """Photo rows of `family_id` holding `scores`, filed in this order."""
-    from sqlalchemy import select
-
-    from serving.db.models import Photo, User
-    from serving.db.session import session_scope
-
-    with session_scope(service.services.sessions) as session:
-        inspector = session.execute(select(User.id).where(User.username == "inspector"))
-        uploaded_by = inspector.scalar_one()
-        for n, score in enumerate(scores):
-            session.add(
-                Photo(
-                    family_id=family_id, sha256=f"{family_id}-{n:06d}".ljust(64, "0"),
-                    format="jpeg", width=640, height=480, size_bytes=1000, uploaded_by=uploaded_by,
-                    score=score, model_version=score["model_version"],
-                )
-            )  # fmt: skip
-
-
-def _drift(service: Any, who: str = "admin_national") -> dict[str, Any]:
-    answer = service.client.get("/reports/drift", headers=service.headers(who))
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
-
-
-def drift_table(service: Any) -> str:
-    """The oversight page's drift table (HTML), as a national admin sees it."""
-    from fastapi.testclient import TestClient
-
-    from tests.web.helpers import sign_in
-
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(browser, "admin_national", PASSWORD).status_code == 303
-    page = browser.get("/ui/oversight")
-    assert page.status_code == 200, page.text
-    return page.text.split('id="cap-drift"')[1].split("</table>")[0]
 
 
 def _psi_cells(service: Any) -> list[str]:
@@ -96,8 +34,12 @@ def test_drift_compares_the_scores_of_one_model_not_a_change_of_model(service):
     otherwise fill the reference half and read the change of model as a shift."""
     service.create_family("F1")
     service.create_family("F2", region=OTHER_REGION)
-    _file(service, "F1", [_score("model-a", "kitchen")] * 2 + [_score("model-b", "bedroom")] * 6)
-    _file(service, "F2", [_score("model-c", "bathroom")] * 9)  # another region's photos
+    file_scores(
+        service,
+        "F1",
+        [photo_score("model-a", "kitchen")] * 2 + [photo_score("model-b", "bedroom")] * 6,
+    )
+    file_scores(service, "F2", [photo_score("model-c", "bathroom")] * 9)  # another region's photos
 
     ours = service.client.get("/reports/drift", headers=service.headers("admin")).json()
     assert ours["heads"]["room"]["psi"] == pytest.approx(0.0)
@@ -107,7 +49,7 @@ def test_drift_compares_the_scores_of_one_model_not_a_change_of_model(service):
     assert (ours["model_version"], ours["photos"], ours["photos_other_models"]) == (
         "model-b", 3, 2,
     )  # fmt: skip
-    national = _drift(service)  # model-c scored most photos across the regions
+    national = drift_report(service)  # model-c scored most photos across the regions
     assert (national["model_version"], national["photos_other_models"]) == ("model-c", 8)
 
 
@@ -115,8 +57,8 @@ def test_a_side_without_photos_reads_as_no_figure_not_a_shift(service):
     """One scored photo: the earlier half is empty, so there is nothing to compare it with;
     every bin of an empty side read as a near-zero share gave a PSI of about 9 (a 'shift')."""
     service.create_family("F1")
-    _file(service, "F1", [_score("model-a", "kitchen")])
-    drift = _drift(service)
+    file_scores(service, "F1", [photo_score("model-a", "kitchen")])
+    drift = drift_report(service)
     assert drift["photos"] == 1 and drift["heads"]["room"]["reference"] == {}
     assert drift["heads"]["room"]["psi"] is None and drift["heads"]["condition"]["psi"] is None
     assert _psi_cells(service) == ["—", "—"]
@@ -128,15 +70,15 @@ def test_non_dwelling_photos_have_no_grade_in_the_condition_distribution(service
     from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING
 
     service.create_family("F1")
-    not_home = _score(
+    not_home = photo_score(
         "model-a", "not_dwelling", condition=dict(enumerate([0.8, 0.05, 0.05, 0.05, 0.05], 1)),
         abstain_reasons=(ABSTAIN_NOT_DWELLING,),
     )  # fmt: skip
-    unsure = _score("model-a", "kitchen", abstain_reasons=(ABSTAIN_LOW_CONFIDENCE,))
-    nan = _score("model-a", "kitchen", nan=True)
-    _file(service, "F1", [_score("model-a", "kitchen")] * 2 + [unsure, not_home, nan])
+    unsure = photo_score("model-a", "kitchen", abstain_reasons=(ABSTAIN_LOW_CONFIDENCE,))
+    nan = photo_score("model-a", "kitchen", nan=True)
+    file_scores(service, "F1", [photo_score("model-a", "kitchen")] * 2 + [unsure, not_home, nan])
 
-    drift = _drift(service)
+    drift = drift_report(service)
     condition, room = drift["heads"]["condition"], drift["heads"]["room"]
     assert condition["current"] == {"3": 1.0} and condition["photos"] == 1  # `unsure` only
     assert condition["psi"] == pytest.approx(0.0)
@@ -146,17 +88,9 @@ def test_non_dwelling_photos_have_no_grade_in_the_condition_distribution(service
 
 def test_the_grade_counted_is_the_median_grade_the_model_reports(service):
     service.create_family("F1")
-    _file(service, "F1", [_score("model-a", "kitchen", condition=TWO_PEAKS)] * 2)
-    condition = _drift(service)["heads"]["condition"]
+    file_scores(service, "F1", [photo_score("model-a", "kitchen", condition=TWO_PEAKS)] * 2)
+    condition = drift_report(service)["heads"]["condition"]
     assert condition["reference"] == condition["current"] == {"2": 1.0}
-
-
-@pytest.fixture(scope="module")
-def trained_model(tmp_path_factory):
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
 
 
 def test_the_training_reference_is_compared_with_the_serving_models_scores(
@@ -172,9 +106,11 @@ def test_the_training_reference_is_compared_with_the_serving_models_scores(
     service = make_service(model_dir=model)
     serving = service.services.pipeline.engine.model_version
     service.create_family("F1")
-    _file(service, "F1", [_score("older", "bedroom")] * 5 + [_score(serving, "kitchen")] * 2)
+    file_scores(
+        service, "F1", [photo_score("older", "bedroom")] * 5 + [photo_score(serving, "kitchen")] * 2
+    )
 
-    drift = _drift(service, "admin")
+    drift = drift_report(service, "admin")
     assert drift["reference_code"] == "training_data"
     assert drift["heads"]["room"]["psi"] == pytest.approx(0.0)
     assert drift["heads"]["condition"]["psi"] == pytest.approx(0.0)
@@ -226,8 +162,8 @@ def test_a_promotions_score_shift_counts_no_room_or_sign_from_a_score_without_nu
     from serving.score_shift import ShiftTally, shift_lines
 
     tally = ShiftTally()
-    tally.add(_score("old", "bedroom"), _score("new", "bedroom", nan=True))
-    tally.add(_score("old", "bedroom"), _score("new", "bedroom"))
+    tally.add(photo_score("old", "bedroom"), photo_score("new", "bedroom", nan=True))
+    tally.add(photo_score("old", "bedroom"), photo_score("new", "bedroom"))
     shift = tally.result()
     assert shift.room_changed == 0
     assert shift.new.top_rooms == {"bedroom": 1} and shift.new.abstain_rate == 0.5
@@ -245,7 +181,7 @@ def test_a_regional_members_reports_hold_nothing_of_another_region(service):
         address = f"/assessments/{made.json()['assessment_id']}/decisions"
         sent = service.client.post(address, json=OVERRIDE, headers=service.headers(who))
         assert sent.status_code == 201, sent.text
-    _file(service, "F2", [_score("model-c", "bathroom")] * 3)
+    file_scores(service, "F2", [photo_score("model-c", "bathroom")] * 3)
 
     get = service.client.get
     overrides = get("/reports/overrides", headers=service.headers("commission")).json()

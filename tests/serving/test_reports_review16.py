@@ -12,10 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.serving.test_drift_min_photos_review14 import _readings
-from tests.serving.test_reports_review14 import _drift, _file, _score, trained_model
+from tests.serving import report_helpers
+from tests.serving.report_helpers import (
+    drift_readings,
+    drift_report,
+    file_scores,
+    photo_score,
+)
 
-__all__ = ["trained_model"]  # the module's fixture, shared
+trained_model = report_helpers.trained_model  # the photo model trained once for the module
 
 ALL_KITCHENS = {"room": {"kitchen": 1.0}, "condition": {"3": 1.0}}
 
@@ -44,16 +49,16 @@ def test_a_training_reference_of_too_few_test_photos_raises_no_alert(
     service = _serving_with_reference(make_service, trained_model, tmp_path, photos=3)
     serving = service.services.pipeline.engine.model_version
     service.create_family("F1")
-    _file(service, "F1", [_score(serving, "bedroom")] * 10)
+    file_scores(service, "F1", [photo_score(serving, "bedroom")] * 10)
 
-    drift = _drift(service)
+    drift = drift_report(service)
     room = drift["heads"]["room"]
     assert drift["reference_code"] == "training_data" and room["psi"] > drift["alert_psi"]
     assert (room["photos"], room["reference_photos"]) == (10, 3)
     assert (room["judged"], room["reason_code"], room["shift"]) == (False, "too_few_photos", None)
     assert room["too_few_on"] == "reference"
     en = translator("en")
-    readings = _readings(service)
+    readings = drift_readings(service)
     assert en("oversight.not_judged") in readings[0], readings
     assert not any(en("oversight.shift") in cell for cell in readings)
 
@@ -64,8 +69,8 @@ def test_a_training_reference_of_enough_test_photos_still_shows_the_shift(
     service = _serving_with_reference(make_service, trained_model, tmp_path, photos=5)
     serving = service.services.pipeline.engine.model_version
     service.create_family("F1")
-    _file(service, "F1", [_score(serving, "bedroom")] * 5)
-    room = _drift(service)["heads"]["room"]
+    file_scores(service, "F1", [photo_score(serving, "bedroom")] * 5)
+    room = drift_report(service)["heads"]["room"]
     assert (room["photos"], room["reference_photos"]) == (5, 5)
     assert (room["judged"], room["too_few_on"], room["shift"]) == (True, None, True)
 
@@ -75,7 +80,7 @@ def test_the_report_says_which_side_is_too_small(service):
     from serving import reports
 
     service.create_family("F1")
-    _file(service, "F1", [_score("model-a", "bedroom")] * 4)
+    file_scores(service, "F1", [photo_score("model-a", "bedroom")] * 4)
 
     def side(min_photos: int, reference_photos: int | None) -> str | None:
         reference: dict[str, Any] = dict(ALL_KITCHENS)
@@ -97,7 +102,11 @@ def test_the_report_says_which_side_is_too_small(service):
     assert side(4, None) == "reference"
     # The earlier-half reference: 3 kitchens, then 4 bedrooms (the later, larger half).
     service.create_family("F2")
-    _file(service, "F2", [_score("model-b", "kitchen")] * 3 + [_score("model-b", "bedroom")] * 4)
+    file_scores(
+        service,
+        "F2",
+        [photo_score("model-b", "kitchen")] * 3 + [photo_score("model-b", "bedroom")] * 4,
+    )
     with service.services.sessions() as session:
         room = reports.drift(
             session, None, model_version="model-b", reference=None, alert_psi=0.25, min_photos=4

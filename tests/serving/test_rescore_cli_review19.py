@@ -14,14 +14,14 @@ from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore_lock import lock_path, rescore_lock
 from serving.rescore_runs import RescoreBusyError
-from tests.serving import test_rescore_store_damage
+from tests.serving import rescore_helpers
+from tests.serving.cli_helpers import run_cli
 from tests.serving.rescore_fixtures import cli_config
 
 SINCE_KEY = "2026-01-02T00:00:00+00:00"
 
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
-_run = test_rescore_store_damage._run
+model = rescore_helpers.model  # the tiny model (version test-0)
 
 
 def _two_runs(tmp_path: Path) -> tuple[Path, str]:
@@ -55,14 +55,14 @@ def test_an_option_of_rescore_before_discard_is_refused_and_nothing_is_discarded
     tmp_path: Path, model: Path, before: list[str]
 ) -> None:
     config, url = _two_runs(tmp_path)
-    result = _run("rescore", *before, "discard", "--model", model, "--config", config)
+    result = run_cli("rescore", *before, "discard", "--model", model, "--config", config)
     assert result.exit_code == 2 and "error [usage_error]" in result.output, result.output
     assert before[0] in result.output and "`shanyraq rescore discard`" in result.output
     assert _keys(url) == {"", SINCE_KEY}  # the run of every photo was discarded before
 
     # Given after the subcommand's name, --since names its run, and only that one goes.
-    done = _run("rescore", "discard", "--model", model, "--since", "2026-01-02",
-                "--config", config)  # fmt: skip
+    done = run_cli("rescore", "discard", "--model", model, "--since", "2026-01-02",
+                   "--config", config)  # fmt: skip
     assert done.exit_code == 0, done.output
     assert _keys(url) == {""}
 
@@ -71,7 +71,7 @@ def test_config_before_discard_is_refused_not_the_default_database(
     tmp_path: Path, model: Path
 ) -> None:
     config, url = _two_runs(tmp_path)
-    result = _run("rescore", "--config", config, "discard", "--model", model)
+    result = run_cli("rescore", "--config", config, "discard", "--model", model)
     assert result.exit_code == 2 and "error [usage_error]: --config" in result.output
     assert _keys(url) == {"", SINCE_KEY}
 
@@ -98,8 +98,8 @@ def test_a_holder_leaves_the_lock_file_of_the_command_after_it(tmp_path: Path) -
 
 def test_a_since_that_is_no_day_says_so(tmp_path: Path, model: Path) -> None:
     config, _ = _two_runs(tmp_path)
-    result = _run("rescore", "discard", "--model", model, "--since", "2026-02-30",
-                  "--config", config)  # fmt: skip
+    result = run_cli("rescore", "discard", "--model", model, "--since", "2026-02-30",
+                     "--config", config)  # fmt: skip
     assert result.exit_code == 2 and "error [usage_error]" in result.output, result.output
     assert "no day '2026-02-30'" in result.output and "write it as" not in result.output
 

@@ -16,21 +16,23 @@ from serving import audit
 from serving.assessments import LOGIC_KEY, WELFARE_CONFIG_KEY
 from serving.db.models import AuditEntry
 from serving.reassessment import reassess, resolve_actor
-from tests.serving import test_reassess_goes_on_review19, test_rescore_store_damage
+from tests.serving import promote_helpers, rescore_helpers
 from tests.serving.helpers import Service
+from tests.serving.promote_helpers import model_version_of
 from tests.serving.rescore_fixtures import rescored_entries
-from tests.shanyraq.test_cli_usage_review import _help, _run_main
+from tests.serving.rescore_store_helpers import stored_hashes, stored_service
+from tests.shanyraq.cli_helpers import command_help, run_main_raw_code
 from welfare.fusion import FusionModel
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
-models = test_reassess_goes_on_review19.models  # (old, new, fusion)
-promoted = test_reassess_goes_on_review19.promoted  # F1 (record invalid) and F2 stale
+model = rescore_helpers.model  # the tiny model (version test-0)
+models = promote_helpers.models  # (old, new, fusion)
+promoted = promote_helpers.promoted  # F1 (record invalid) and F2 stale
 
 
 def _rescore_main(monkeypatch: Any, capsys: Any, model: Path, config: Path) -> tuple[int, str, str]:
     """`shanyraq rescore` through the entry point a script runs: exit status, stdout, stderr."""
-    return _run_main(monkeypatch, capsys, "rescore", "--model", str(model), "--device", "cpu",
-                     "--no-progress", "--config", str(config))  # fmt: skip
+    return run_main_raw_code(monkeypatch, capsys, "rescore", "--model", str(model), "--device",
+                             "cpu", "--no-progress", "--config", str(config))  # fmt: skip
 
 
 def _stays_uncovered(monkeypatch: pytest.MonkeyPatch, photo_id: int) -> None:
@@ -45,7 +47,7 @@ def _stays_uncovered(monkeypatch: pytest.MonkeyPatch, photo_id: int) -> None:
 def test_an_unfinished_run_exits_3_not_0_and_resuming_finishes_it(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    config, stored = test_rescore_store_damage._service(tmp_path, 3)
+    config, stored = stored_service(tmp_path, 3)
     with monkeypatch.context() as patched:
         _stays_uncovered(patched, stored.ids[0])
         code, out, err = _rescore_main(monkeypatch, capsys, model, config)
@@ -60,8 +62,8 @@ def test_an_unfinished_run_exits_3_not_0_and_resuming_finishes_it(
 def test_an_unfinished_run_exits_3_apart_from_store_damage_and_a_finished_run(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    config, stored = test_rescore_store_damage._service(tmp_path, 4)
-    original = stored.store.path_for(test_rescore_store_damage._hashes(stored)[2])
+    config, stored = stored_service(tmp_path, 4)
+    original = stored.store.path_for(stored_hashes(stored)[2])
     kept = original.read_bytes()
     original.unlink()  # missing from the store
 
@@ -87,7 +89,7 @@ def test_an_unfinished_run_exits_3_apart_from_store_damage_and_a_finished_run(
 
 
 def test_rescore_help_names_its_exit_statuses() -> None:
-    text = " ".join(_help(["rescore"]).split())
+    text = " ".join(command_help(["rescore"]).split())
     assert "Exit status: 0 when the run finished; 3 when it stopped unfinished" in text
     assert "2 on an error, photo_store_damaged included" in text
 
@@ -109,7 +111,7 @@ def test_a_reassessment_is_audited_as_a_run_and_anchored(
     services = promoted.services
     with services.sessions() as session:
         actor = resolve_actor(session, "admin_national")
-    version = test_reassess_goes_on_review19._version(models[1])
+    version = model_version_of(models[1])
     made = reassess(services, model_version=version, actor=actor, progress=False)
     assert made == [("F2", 2)]
 
@@ -146,7 +148,7 @@ def test_a_reassessment_cut_short_is_audited_with_what_it_did(
     services = promoted.services
     with services.sessions() as session:
         actor = resolve_actor(session, "admin_national")
-    version = test_reassess_goes_on_review19._version(models[1])
+    version = model_version_of(models[1])
     with pytest.raises(KeyboardInterrupt):
         reassess(services, model_version=version, actor=actor, progress=False)
 

@@ -24,28 +24,19 @@ import serving.rescore_photos
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
-from tests.serving import test_rescore_store_damage
+from tests.serving import rescore_helpers, rescore_store_helpers
+from tests.serving.cli_helpers import error_code
 from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate
-from tests.serving.rescore_helpers import new_code
-from tests.serving.test_rescore_ray_review20 import FakeRay, _pipeline
-from tests.serving.test_rescore_store_damage import _code, _rescore, _service
-from vision.bulk import open_scorer
+from tests.serving.rescore_ray_helpers import FakeRay, ray_pipeline
+from tests.serving.rescore_store_helpers import rescore_stored, stored_service
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
+model = rescore_helpers.model  # the tiny model (version test-0)
+# The code version the runs record, fixed (autouse), and the CPU scorer of that model.
+one_code_version = rescore_store_helpers.one_code_version
+scorer = rescore_store_helpers.scorer
 
 LOST = (0, 3, 4)  # indexes of the photos whose originals the store loses
 SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. (3 and 4 lost)
-
-
-@pytest.fixture(autouse=True)
-def _one_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The code version the runs record, fixed: others may edit the checkout meanwhile."""
-    new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
-
-
-@pytest.fixture(scope="module")
-def scorer(model: Path) -> Any:
-    return open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
 
 
 def _lose(stored: StoredPhotos) -> dict[int, bytes]:
@@ -137,12 +128,12 @@ def test_uploads_can_write_while_the_ray_pipeline_checks_the_restored_originals(
     file = tmp_path / "db.sqlite"
     stored = populate(f"sqlite:///{file}", tmp_path / "photos", 6)
     lost = _lose(stored)
-    first = _pipeline(monkeypatch, FakeRay(), stored.url, tmp_path / "photos", model)
+    first = ray_pipeline(monkeypatch, FakeRay(), stored.url, tmp_path / "photos", model)
     assert first.complete and first.failed == len(LOST)
     _restore(stored, lost, *lost)
 
     tried = _writes_while_checking(monkeypatch, file)
-    again = _pipeline(monkeypatch, FakeRay(), stored.url, tmp_path / "photos", model)
+    again = ray_pipeline(monkeypatch, FakeRay(), stored.url, tmp_path / "photos", model)
     assert len(tried) == len(LOST) and set(tried) == {"ok"}, tried
     assert again.restored == len(LOST) and again.complete and again.failed == 0
     assert set(_outcomes(stored.url).values()) == {None}
@@ -188,18 +179,18 @@ def test_a_since_run_names_and_then_scores_the_damage_another_run_recorded(
 def test_the_since_command_ends_with_photo_store_damaged_for_damage_in_its_scope(
     tmp_path: Path, model: Path
 ) -> None:
-    config, stored = _service(tmp_path, 6)
+    config, stored = stored_service(tmp_path, 6)
     lost = _lose(stored)
-    assert _code(_rescore(model, config)) == "photo_store_damaged"
+    assert error_code(rescore_stored(model, config)) == "photo_store_damaged"
     in_scope = [stored.ids[i] for i in LOST if stored.created[stored.ids[i]] >= SINCE]
 
-    since = _rescore(model, config, "--since", SINCE.date().isoformat())
-    assert _code(since) == "photo_store_damaged", since.output  # before: exit 0, "complete"
+    since = rescore_stored(model, config, "--since", SINCE.date().isoformat())
+    assert error_code(since) == "photo_store_damaged", since.output  # before: exit 0, "complete"
     assert f"photos {', '.join(map(str, in_scope))})" in str(since.exception)
     assert f"complete but for {len(in_scope)} photo(s)" in since.output
 
     _restore(stored, lost, *in_scope)
-    fixed = _rescore(model, config, "--since", SINCE.date().isoformat())
+    fixed = rescore_stored(model, config, "--since", SINCE.date().isoformat())
     assert fixed.exit_code == 0, fixed.output
     assert f"{len(in_scope)} restored photo(s) scored again" in fixed.output
 
@@ -210,17 +201,17 @@ def test_a_ray_since_run_names_and_then_scores_the_damage_another_run_recorded(
     root = tmp_path / "photos"
     stored = populate(f"sqlite:///{tmp_path / 'db.sqlite'}", root, 6)
     lost = _lose(stored)
-    every = _pipeline(monkeypatch, FakeRay(), stored.url, root, model)
+    every = ray_pipeline(monkeypatch, FakeRay(), stored.url, root, model)
     assert every.store_damaged == len(LOST) and every.failed == len(LOST)
     in_scope = [stored.ids[i] for i in LOST if stored.created[stored.ids[i]] >= SINCE]
 
-    since = _pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
+    since = ray_pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
     assert since.complete and since.written_now == 0
     assert since.store_damaged == len(in_scope) and since.store_damaged_by_run == 0
     assert since.failed == 0 and since.by_other_runs == 4  # the damage is the other run's
 
     _restore(stored, lost, *lost)
-    again = _pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
+    again = ray_pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
     assert again.restored == len(in_scope) and again.written_now == len(in_scope)
     assert again.complete and again.store_damaged == 0 and again.failed == 0
     outcomes = _outcomes(stored.url)

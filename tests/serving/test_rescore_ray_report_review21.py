@@ -21,16 +21,16 @@ import pytest
 from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
-from tests.serving import test_rescore_open_review20, test_rescore_store_damage
+from tests.serving import rescore_helpers, rescore_store_helpers
 from tests.serving.rescore_fixtures import DAY0, populate
-from tests.serving.test_rescore_ray_review20 import MAX_PIXELS, FakeRay, _outcomes, _pipeline
-from tests.serving.test_rescore_report_review21 import _lose
-from tests.serving.test_rescore_review13 import _upload_on_old_model
+from tests.serving.rescore_helpers import MAX_PIXELS
+from tests.serving.rescore_ray_helpers import FakeRay, ray_outcomes, ray_pipeline
+from tests.serving.rescore_store_helpers import lose_original, upload_on_old_model
 from vision.bulk import open_scorer
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
+model = rescore_helpers.model  # the tiny model (version test-0)
 # The code version the runs record, fixed (others may edit the checkout meanwhile).
-_one_code_version = test_rescore_open_review20._one_code_version
+one_code_version = rescore_store_helpers.one_code_version
 
 SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. of `populate`
 
@@ -57,16 +57,16 @@ def test_a_ray_since_run_reports_its_own_outcomes_apart_from_its_scopes(
     root = tmp_path / "photos"
     stored = populate(f"sqlite:///{tmp_path / 'db.sqlite'}", root, 6)
     earlier = stored.ids[4]
-    _lose(stored, earlier)
+    lose_original(stored, earlier)
     engine = make_engine(stored.url)
     every = rescore(engine, stored.store, scorer, batch_size=2, progress=False)
     assert (every.scored, every.failed) == (5, 1)  # another run: 4 of its outcomes in scope
-    late = _upload_on_old_model(engine, stored, day=8, seed=7)
-    late_lost = _upload_on_old_model(engine, stored, day=9, seed=8)
+    late = upload_on_old_model(engine, stored, day=8, seed=7)
+    late_lost = upload_on_old_model(engine, stored, day=9, seed=8)
     engine.dispose()
-    _lose(stored, late_lost)
+    lose_original(stored, late_lost)
 
-    report = _pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
+    report = ray_pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
     assert report.complete and report.in_scope == 6 and report.written_now == 2
     # Before: (4, 2), the scope's outcomes, another run's 3 scores and 1 failure among them.
     assert (report.scored, report.failed) == (1, 1)
@@ -74,10 +74,10 @@ def test_a_ray_since_run_reports_its_own_outcomes_apart_from_its_scopes(
     assert report.store_damaged_by_run == 1 and report.by_other_runs == 4
     assert report.still_to_score == 0
     assert _recorded(stored.url, report.run_id) == (1, 1)  # the run's record: its own too
-    outcomes = _outcomes(stored.url)
+    outcomes = ray_outcomes(stored.url)
     assert outcomes[late] is None and outcomes[late_lost] == MISSING_FILE
 
-    again = _pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
+    again = ray_pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
     assert (again.run_id, again.written_now) == (report.run_id, 0)
     assert (again.scored, again.failed, again.store_damaged_by_run) == (1, 1, 1)  # all sessions
     assert (again.store_damaged, again.by_other_runs) == (2, 4)
@@ -88,12 +88,12 @@ def test_a_ray_run_that_wrote_nothing_counts_no_failure_of_its_own(
 ) -> None:
     root = tmp_path / "photos"
     stored = populate(f"sqlite:///{tmp_path / 'db.sqlite'}", root, 4)
-    _lose(stored, stored.ids[3])
+    lose_original(stored, stored.ids[3])
     engine = make_engine(stored.url)
     assert rescore(engine, stored.store, scorer, progress=False).store_damaged == 1
     engine.dispose()
 
-    report = _pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
+    report = ray_pipeline(monkeypatch, FakeRay(), stored.url, root, model, since=SINCE)
     assert report.complete and report.written_now == 0
     # Before: failed 1, the other run's damage, and scored 1, its score.
     assert (report.scored, report.failed, report.store_damaged_by_run) == (0, 0, 0)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.session import make_engine, make_session_factory
 from serving.promote_plan import plan
 from serving.rescore_lock import rescore_lock
 from serving.rescore_photos import MISSING_FILE
@@ -32,8 +32,8 @@ from tests.serving.rescore_helpers import (
     late_upload,
     new_code,
     run_rows,
-    stopped_ray_run,
 )
+from tests.serving.rescore_ray_helpers import finished_ray_run
 
 model, local_ray = rescore_helpers.model, rescore_helpers.local_ray  # fixtures
 
@@ -83,20 +83,6 @@ class StopAtRayStart:
         raise Stop
 
 
-def _finished_ray_run(url: str, model: Path, scored: list[int], missing: list[int]) -> int:
-    """A finished Ray run: a score for each of `scored`, MISSING_FILE for each of `missing`."""
-    run_id = stopped_ray_run(url, model, scored, done=True)
-    engine = make_engine(url)
-    with session_scope(make_session_factory(engine)) as session:
-        session.add_all(
-            RescoredScore(photo_id=i, model_version=VERSION, run_id=run_id, error=MISSING_FILE)
-            for i in missing
-        )
-        session.get_one(RescoreRun, run_id).failed = len(missing)
-    engine.dispose()
-    return run_id
-
-
 def _lose(url: str, store_root: Path, photo_id: int) -> None:
     """The photo's original gone from the store (and no backup restored it yet)."""
     engine = make_engine(url)
@@ -137,7 +123,7 @@ def test_a_finished_run_reopened_for_a_late_upload_is_running_while_it_scores(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, url, store_root = cli_service(tmp_path, 3, model)
-    run_id = _finished_ray_run(url, model, [1, 2, 3], [])
+    run_id = finished_ray_run(url, model, [1, 2, 3], [])
     late = late_upload(url, PhotoStore(store_root), day=10, seed=1)
     ray = StopAtRayStart(url, run_id)
     monkeypatch.setattr("serving.rescore_ray._ray", lambda: ray)
@@ -166,7 +152,7 @@ def test_a_finished_run_scores_again_the_photos_restored_to_the_store(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, url, store_root = cli_service(tmp_path, 4, model)
-    run_id = _finished_ray_run(url, model, [1, 3], [2, 4])  # 2 is back in the store since
+    run_id = finished_ray_run(url, model, [1, 3], [2, 4])  # 2 is back in the store since
     _lose(url, store_root, 4)
     ray = StopAtRayStart(url, run_id)
     monkeypatch.setattr("serving.rescore_ray._ray", lambda: ray)
@@ -187,7 +173,7 @@ def test_one_pipeline_run_holds_the_lock_scores_restored_and_late_photos_then_fi
     tmp_path: Path, model: Path, local_ray: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, url, store_root = cli_service(tmp_path, 4, model)
-    run_id = _finished_ray_run(url, model, [1, 3], [2, 4])  # 2 is back in the store since
+    run_id = finished_ray_run(url, model, [1, 3], [2, 4])  # 2 is back in the store since
     _lose(url, store_root, 4)
     late = late_upload(url, PhotoStore(store_root), day=10, seed=1)
     promote = ("rescore", "promote", "--model", model, "--config", config, "--no-progress")

@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 
-from serving.rescore_ray import expected_provenance
 from serving.rescore_ray_actor import RescoreBatchError, ScoreBatch
 from serving.storage import PhotoStore
-from tests.serving import test_rescore_store_damage
-from tests.serving.helpers import jpeg
+from tests.serving import rescore_helpers
+from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
 from vision.bulk import PhotoBytes, open_scorer
 from vision.providers import ORT_NAMES, ProviderPlan
 
@@ -31,31 +30,7 @@ MAX_PIXELS = 50_000_000
 CPU, CUDA = ORT_NAMES["cpu"], ORT_NAMES["cuda"]
 
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
-
-
-def _actor(tmp_path: Path, model: Path, prefer: str) -> dict[str, Any]:
-    recorded = expected_provenance(
-        model, prefer=prefer, num_gpus_per_actor=0, decode_short_side=None
-    )
-    return {
-        "model_dir": str(model), "store_root": str(tmp_path / "photos"), "run_id": 7,
-        "db_url": f"sqlite:///{tmp_path / 'db.sqlite'}", "prefer": prefer,
-        "max_pixels": MAX_PIXELS, "decode_short_side": None, "provenance": recorded,
-    }  # fmt: skip
-
-
-def _stored(tmp_path: Path, n: int) -> dict[str, list[Any]]:
-    """A batch of n rows as the pipeline reads them (photo id, sha256, quality as JSON text),
-    their originals in the store."""
-    store = PhotoStore(tmp_path / "photos")
-    store.prepare()
-    shas = [store.put(jpeg(i, size=(96, 72))).sha256 for i in range(n)]
-    return {
-        "photo_id": [10 + i for i in range(n)],
-        "sha256": shas,
-        "quality": ['{"status": "pass", "reasons": []}'] * n,
-    }
+model = rescore_helpers.model  # the tiny model (version test-0)
 
 
 class _GpuScorer:
@@ -100,11 +75,11 @@ def test_a_cpu_path_actor_scores_on_the_cpu_on_a_node_with_a_gpu(
     """The run records the "cpu" path and the digest of configs/engine.yaml; an actor that
     took the node's CUDA (fp16 on TensorRT) gave other numbers than the nodes without a GPU,
     all under that one record, on a GPU Ray had given no actor."""
-    actor = ScoreBatch(**_actor(tmp_path, model, prefer))
+    actor = ScoreBatch(**actor_kwargs(tmp_path, model, prefer))
     assert actor.scorer.name == "cpu"
     assert gpu_node == [[CPU]]  # the actor's one session: on the CPU provider alone
     assert actor.scorer.engine.provider == "cpu"  # type: ignore[attr-defined]
-    batch = _stored(tmp_path, 2)
+    batch = stored_batch(tmp_path, 2)
     rows = actor(batch)
     assert rows["photo_id"] == [10, 11] and rows["error"] == [None, None]
     # The very numbers of the CPU scorer (on the CPU provider), photo by photo.
@@ -119,7 +94,7 @@ def test_auto_under_a_run_of_the_gpu_path_still_opens_the_gpu_path(
     tmp_path: Path, model: Path, gpu_node: list[list[str]]
 ) -> None:
     """Only the CPU path is held to the CPU: "auto" under a run of the GPU path opens it."""
-    settings = _actor(tmp_path, model, "gpu") | {"prefer": "auto"}
+    settings = actor_kwargs(tmp_path, model, "gpu") | {"prefer": "auto"}
     assert ScoreBatch(**settings).scorer.name == "gpu"
 
 
@@ -140,9 +115,9 @@ class _FailingScorer:
 def test_a_batch_the_scorer_fails_on_names_the_run_and_its_photos(
     tmp_path: Path, model: Path
 ) -> None:
-    actor = ScoreBatch(**_actor(tmp_path, model, "cpu"))
+    actor = ScoreBatch(**actor_kwargs(tmp_path, model, "cpu"))
     actor.scorer = _FailingScorer()  # type: ignore[assignment]
-    batch = _stored(tmp_path, 3)
+    batch = stored_batch(tmp_path, 3)
     batch["photo_id"][0] = 4  # its original missing from the store: an outcome, not scored
     batch["sha256"][0] = hashlib.sha256(b"lost").hexdigest()
     with pytest.raises(RescoreBatchError) as failed:

@@ -15,41 +15,39 @@ starts a real Ray of one CPU.
 
 from __future__ import annotations
 
-import functools
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event
 
-from serving.db.models import RescoredScore, RescoreRun
+from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore import rescore
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_ray import (
-    WRITE_COLUMNS,
     RayResourcesError,
     read_pages,
-    rescore_with_ray,
 )
 from serving.rescore_runs import RescoreResumeError
-from tests.serving import test_rescore_store_damage
+from tests.serving import rescore_helpers
 from tests.serving.helpers import ROOT
 from tests.serving.rescore_fixtures import DAY0, CountingScorer, listen_on_reads, populate
-from tests.serving.rescore_helpers import new_code
+from tests.serving.rescore_helpers import MAX_PIXELS, VERSION, new_code
+from tests.serving.rescore_ray_helpers import (
+    FakeRay,
+    ray_outcomes,
+    ray_pipeline,
+)
 from vision.bulk import open_scorer
 
-MAX_PIXELS = 50_000_000
-VERSION = "test-0"
 CUDA, TENSORRT = "CUDAExecutionProvider", "TensorrtExecutionProvider"
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
+model = rescore_helpers.model  # the tiny model (version test-0)
 
 
 @pytest.fixture(autouse=True)
@@ -59,102 +57,6 @@ def _one_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- FakeRay: the pipeline's stages in this process --------------------------------------------
-
-
-@dataclass
-class Stage:
-    name: str  # the function or class of map_batches, or "write"
-    remote: dict[str, Any]  # the resources it asked for
-    blocks: list[int] = field(default_factory=list)  # rows of each block it put out
-
-
-class FakeRay:
-    def __init__(self, *, cpus: float = 4, gpus: float = 0, actor_per_block: bool = False):
-        self.resources = {"CPU": float(cpus)} | ({"GPU": float(gpus)} if gpus else {})
-        self.actor_per_block = actor_per_block
-        self.stages: list[Stage] = []
-        self.data = SimpleNamespace(
-            from_items=lambda items: _Dataset(self, [[item] for item in items]),
-            ActorPoolStrategy=lambda size: ("actors", size),
-        )
-
-    def is_initialized(self) -> bool:
-        return True
-
-    def cluster_resources(self) -> dict[str, float]:
-        return dict(self.resources)
-
-    def stage(self, name: str) -> Stage:
-        [found] = [stage for stage in self.stages if stage.name == name]
-        return found
-
-
-def _batch(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rows as Ray Data's default batch format: a numpy array per column."""
-    return {key: np.array([row[key] for row in rows], dtype=object) for key in rows[0]}
-
-
-class _Dataset:
-    def __init__(self, ray: FakeRay, blocks: list[list[dict[str, Any]]]) -> None:
-        self.ray, self.blocks = ray, blocks
-
-    def map_batches(
-        self,
-        fn: Any,
-        *,
-        batch_size: int,
-        compute: Any = None,
-        fn_kwargs: dict[str, Any] | None = None,
-        fn_constructor_kwargs: dict[str, Any] | None = None,
-        **remote: Any,
-    ) -> _Dataset:
-        stage = Stage(fn.__name__, remote)
-        self.ray.stages.append(stage)
-        actor, out = None, []
-        for block in self.blocks:
-            if isinstance(fn, type) and (actor is None or self.ray.actor_per_block):
-                actor = fn(**(fn_constructor_kwargs or {}))
-            call = actor or functools.partial(fn, **(fn_kwargs or {}))
-            for start in range(0, len(block), batch_size):
-                result = call(_batch(block[start : start + batch_size]))
-                columns = result.to_pydict() if hasattr(result, "to_pydict") else result
-                rows = [
-                    dict(zip(columns, values, strict=True))
-                    for values in zip(*columns.values(), strict=True)
-                ]
-                stage.blocks.append(len(rows))
-                out += [rows] if rows else []
-        return _Dataset(self.ray, out)
-
-    def write_sql(self, sql: str, factory: Any, ray_remote_args: Any = None) -> None:
-        self.ray.stages.append(Stage("write", ray_remote_args or {}))
-        connection = factory()
-        try:
-            rows = [tuple(row[c] for c in WRITE_COLUMNS) for block in self.blocks for row in block]
-            connection.cursor().executemany(sql, rows)
-            connection.commit()
-        finally:
-            connection.close()
-
-
-def _pipeline(monkeypatch: pytest.MonkeyPatch, ray: FakeRay, *args: Any, **kwargs: Any) -> Any:
-    monkeypatch.setattr("serving.rescore_ray._ray", lambda: ray)
-    return rescore_with_ray(*args, model_version=VERSION, max_pixels=MAX_PIXELS, **kwargs)
-
-
-def _outcomes(url: str) -> dict[int, str | None]:
-    """Each photo's outcome under the version: its reason (None: a score)."""
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            rows = session.execute(
-                select(RescoredScore.photo_id, RescoredScore.error).where(
-                    RescoredScore.model_version == VERSION
-                )
-            ).all()
-            return {photo_id: error for photo_id, error in rows}
-    finally:
-        engine.dispose()
 
 
 def _recorded_scorer(url: str, run_id: int) -> str | None:
@@ -188,12 +90,12 @@ def test_the_photos_are_read_in_pages_of_at_most_read_page_rows(
     assert pages == [(first - 1, stored.ids[3]), (stored.ids[3], stored.ids[5])]
 
     ray = FakeRay()
-    report = _pipeline(monkeypatch, ray, url, tmp_path / "photos", model, batch_size=3,
+    report = ray_pipeline(monkeypatch, ray, url, tmp_path / "photos", model, batch_size=3,
                        prefer="cpu", read_page_rows=4)  # fmt: skip
     assert ray.stage("read_page").blocks == [4, 2]
     assert report.complete and report.written_now == 6 and (report.scored, report.failed) == (5, 1)
     assert report.by_other_runs == 3  # the earlier run's scores of photos 7..9
-    outcomes = _outcomes(url)
+    outcomes = ray_outcomes(url)
     assert sorted(outcomes) == stored.ids and outcomes[stored.ids[5]] is not None
 
 
@@ -206,7 +108,7 @@ def test_only_the_actors_hold_cpus(tmp_path: Path, model: Path, monkeypatch) -> 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     populate(url, tmp_path / "photos", 3)
     ray = FakeRay(cpus=1)
-    report = _pipeline(monkeypatch, ray, url, tmp_path / "photos", model, prefer="cpu")
+    report = ray_pipeline(monkeypatch, ray, url, tmp_path / "photos", model, prefer="cpu")
     assert report.complete and report.written_now == 3
     assert ray.stage("read_page").remote["num_cpus"] == 0
     assert ray.stage("ScoreBatch").remote == {"num_cpus": 1}
@@ -230,9 +132,9 @@ def test_a_pool_the_cluster_cannot_hold_is_refused(
     populate(url, tmp_path / "photos", 2)
     ray = FakeRay(**cluster)
     with pytest.raises(RayResourcesError, match="lower concurrency") as refused:
-        _pipeline(monkeypatch, ray, url, tmp_path / "photos", model, **({"prefer": "cpu"} | ask))
+        ray_pipeline(monkeypatch, ray, url, tmp_path / "photos", model, **({"prefer": "cpu"} | ask))
     assert says in refused.value.message
-    assert ray.stages == [] and _outcomes(url) == {}
+    assert ray.stages == [] and ray_outcomes(url) == {}
 
 
 @pytest.mark.slow
@@ -283,8 +185,9 @@ def gpu_nodes(model: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _gpu_pipeline(monkeypatch, ray: FakeRay, tmp_path: Path, model: Path) -> Any:
-    return _pipeline(monkeypatch, ray, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "photos",
-                     model, prefer="gpu", num_gpus_per_actor=1.0, read_page_rows=2)  # fmt: skip
+    return ray_pipeline(monkeypatch, ray, f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        tmp_path / "photos", model, prefer="gpu", num_gpus_per_actor=1.0,
+                        read_page_rows=2)  # fmt: skip
 
 
 def test_a_ray_run_records_the_provider_its_actors_ran_on(

@@ -23,11 +23,12 @@ from serving.rescore import rescore
 from serving.rescore_photos import retry_restored
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_reads import read_sessions
-from tests.serving import test_rescore_store_damage as damage
+from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import populate
+from tests.serving.rescore_store_helpers import stored_hashes
 from vision.bulk import open_scorer
 
-model = damage.model  # the tiny model (version test-0)
+model = rescore_helpers.model  # the tiny model (version test-0)
 
 BUSY_MS = 200  # how long a connection waits for the write lock here (the service's: 30 s)
 
@@ -75,7 +76,7 @@ def test_retry_restored_lists_without_the_write_lock(
     and failed, "database is locked"; now it reads, and discards once the file is back."""
     db = tmp_path / "shanyraq.db"
     stored = populate(f"sqlite:///{db}", tmp_path / "photos", 3)
-    file = stored.store.path_for(damage._hashes(stored)[1])
+    file = stored.store.path_for(stored_hashes(stored)[1])
     kept = file.read_bytes()
     file.unlink()  # missing from the store
     engine = _short_wait(make_engine(stored.url))

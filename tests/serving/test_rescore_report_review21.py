@@ -19,41 +19,36 @@ from typing import Any
 import pytest
 
 import serving.rescore
-from serving.db.models import Photo
-from serving.db.session import make_engine, make_session_factory
+from serving.db.session import make_engine
 from serving.rescore import rescore
 from serving.rescore_cli import RescoreUnfinishedError
 from serving.rescore_report import report_lines
-from tests.serving import test_rescore_open_review20, test_rescore_store_damage
+from tests.serving import rescore_helpers, rescore_store_helpers
+from tests.serving.cli_helpers import error_code
 from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate, rescored_entries
-from tests.serving.test_rescore_review13 import _upload_on_old_model
-from tests.serving.test_rescore_store_damage import _code, _rescore, _service
+from tests.serving.rescore_store_helpers import (
+    lose_original,
+    rescore_stored,
+    stored_service,
+    upload_on_old_model,
+)
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
+model = rescore_helpers.model  # the tiny model (version test-0)
 # The code version the runs record, fixed (others may edit the checkout meanwhile), and the
 # CPU scorer of that model, as review 20's tests of the same runs have them.
-_one_code_version = test_rescore_open_review20._one_code_version
-scorer = test_rescore_open_review20.scorer
+one_code_version = rescore_store_helpers.one_code_version
+scorer = rescore_store_helpers.scorer
 
 SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. of `populate`
-
-
-def _lose(stored: StoredPhotos, photo_id: int) -> None:
-    """The photo's original gone from the store."""
-    engine = make_engine(stored.url)
-    with make_session_factory(engine)() as session:
-        sha256 = session.get_one(Photo, photo_id).sha256
-    engine.dispose()
-    stored.store.path_for(sha256).unlink()
 
 
 def _late_and_lost(stored: StoredPhotos) -> int:
     """A photo uploaded on day 8 (after a run of every photo), its original lost: a --since run
     finds that damage itself. Its id."""
     engine = make_engine(stored.url)
-    late = _upload_on_old_model(engine, stored, day=8, seed=7)
+    late = upload_on_old_model(engine, stored, day=8, seed=7)
     engine.dispose()
-    _lose(stored, late)
+    lose_original(stored, late)
     return late
 
 
@@ -62,7 +57,7 @@ def test_a_since_run_reports_the_damage_it_found_apart_from_another_runs(
 ) -> None:
     stored = populate(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "photos", 6)
     earlier = stored.ids[4]
-    _lose(stored, earlier)
+    lose_original(stored, earlier)
     engine = make_engine(stored.url)
     every = rescore(engine, stored.store, scorer, batch_size=2, progress=False)
     assert every.store_damaged == every.store_damaged_by_run == every.failed == 1
@@ -86,14 +81,14 @@ def test_a_since_run_reports_the_damage_it_found_apart_from_another_runs(
 
 
 def test_the_since_command_prints_and_audits_both_counts(tmp_path: Path, model: Path) -> None:
-    config, stored = _service(tmp_path, 6)
+    config, stored = stored_service(tmp_path, 6)
     earlier = stored.ids[4]
-    _lose(stored, earlier)
-    assert _code(_rescore(model, config)) == "photo_store_damaged"
+    lose_original(stored, earlier)
+    assert error_code(rescore_stored(model, config)) == "photo_store_damaged"
     late = _late_and_lost(stored)
 
-    since = _rescore(model, config, "--since", SINCE.date().isoformat())
-    assert _code(since) == "photo_store_damaged", since.output
+    since = rescore_stored(model, config, "--since", SINCE.date().isoformat())
+    assert error_code(since) == "photo_store_damaged", since.output
     assert "complete but for 2 photo(s) the store could not give" in since.output
     assert "1 found by this run, 1 recorded by another run under test-0" in since.output
     message = str(since.exception)
@@ -116,7 +111,7 @@ def test_an_unfinished_since_run_counts_what_is_really_left_to_score(
     stored = populate(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "photos", 6)
     engine = make_engine(stored.url)
     assert rescore(engine, stored.store, scorer, batch_size=2, progress=False).complete
-    _upload_on_old_model(engine, stored, day=8, seed=7)
+    upload_on_old_model(engine, stored, day=8, seed=7)
 
     with monkeypatch.context() as patched:
         patched.setattr(serving.rescore, "pages", _walks_nothing)

@@ -6,7 +6,6 @@ service's copy of the promoted model must score as the re-scoring's did."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 from datetime import timedelta
@@ -17,22 +16,20 @@ import pytest
 from sqlalchemy import select
 
 from serving.db.models import Photo
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.session import make_engine, make_session_factory
 from serving.promote_plan import plan
 from serving.rescore import rescore, scores_for
 from serving.rescore_coverage import RescoreScopePartialError
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_runs import RescoreRestartError, RescoreResumeError
 from serving.rescore_service_model import ServingModelMismatchError
-from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     DAY0,
-    OLD_VERSION,
     CountingScorer,
-    StoredPhotos,
     populate,
     tiny_model,
 )
+from tests.serving.rescore_store_helpers import upload_on_old_model
 from vision.bulk import open_scorer
 
 MAX_PIXELS = 50_000_000
@@ -48,23 +45,6 @@ def scorer(model: Path) -> Any:
     return open_scorer(model, prefer="cpu", max_pixels=MAX_PIXELS, decode_short_side=1024)
 
 
-def _upload_on_old_model(engine: Any, stored: StoredPhotos, *, day: int, seed: int) -> int:
-    """One more photo of F1, uploaded on DAY0 + `day` while the service still scored with the
-    old model (as `populate` files them); its id."""
-    data = jpeg(1000 + seed, size=(96, 72))
-    stored.store.put(data)
-    with session_scope(make_session_factory(engine)) as session:
-        photo = Photo(
-            family_id="F1", sha256=hashlib.sha256(data).hexdigest(), format="jpeg", width=96,
-            height=72, size_bytes=len(data), quality={"status": "pass", "reasons": []},
-            score={"model_version": OLD_VERSION}, model_version=OLD_VERSION, uploaded_by=1,
-            created_at=DAY0 + timedelta(days=day),
-        )  # fmt: skip
-        session.add(photo)
-        session.flush()
-        return photo.id
-
-
 def test_photos_uploaded_after_a_run_finished_are_scored_by_its_next_call(
     tmp_path: Path, model: Path, scorer: Any
 ) -> None:
@@ -74,7 +54,7 @@ def test_photos_uploaded_after_a_run_finished_are_scored_by_its_next_call(
     sessions = make_session_factory(engine)
     assert rescore(engine, stored.store, scorer, batch_size=2, progress=False).complete
 
-    late = _upload_on_old_model(engine, stored, day=10, seed=1)
+    late = upload_on_old_model(engine, stored, day=10, seed=1)
     with pytest.raises(RescoreScopePartialError, match="--since 2026-01-11"):
         plan(sessions, model_dir=model, serving_model_dir=model)
     # As the refusal says: re-score from that day. Then one more upload the same day, and the
@@ -82,7 +62,7 @@ def test_photos_uploaded_after_a_run_finished_are_scored_by_its_next_call(
     since = DAY0 + timedelta(days=10)
     first = rescore(engine, stored.store, scorer, since=since, progress=False)
     assert first.complete and first.this_session == 1
-    later = _upload_on_old_model(engine, stored, day=10, seed=2)
+    later = upload_on_old_model(engine, stored, day=10, seed=2)
     with pytest.raises(RescoreScopePartialError, match="--since 2026-01-11"):
         plan(sessions, model_dir=model, serving_model_dir=model)
     counting = CountingScorer(scorer)
@@ -90,7 +70,7 @@ def test_photos_uploaded_after_a_run_finished_are_scored_by_its_next_call(
     assert counting.seen == [later] and again.this_session == 1
     assert again.complete and again.scored == again.in_scope == 2
     # The run without --since catches up the same way, and then has nothing left to do.
-    newest = _upload_on_old_model(engine, stored, day=11, seed=3)
+    newest = upload_on_old_model(engine, stored, day=11, seed=3)
     counting = CountingScorer(scorer)
     whole = rescore(engine, stored.store, counting, progress=False)
     assert counting.seen == [newest] and whole.complete and whole.resumed
@@ -116,7 +96,7 @@ def test_the_report_counts_photos_uploaded_while_the_run_scored(
 
     def upload_once(_done: int) -> None:
         if not uploaded:
-            uploaded.append(_upload_on_old_model(engine, stored, day=5, seed=4))
+            uploaded.append(upload_on_old_model(engine, stored, day=5, seed=4))
 
     report = rescore(
         engine, stored.store, scorer, batch_size=2, progress=False, on_batch=upload_once

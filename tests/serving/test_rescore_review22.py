@@ -17,12 +17,13 @@ import pytest
 
 from serving.rescore_photos import stored_outcomes
 from serving.rescore_ray_actor import ScoreBatch
-from tests.serving import test_rescore_ray_review19 as ray_actors
-from tests.serving import test_rescore_store_damage as damage
+from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import populate
+from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
+from tests.serving.rescore_store_helpers import photo_outcomes, rescore_stored, stored_service
 from vision.bulk import PhotoBytes, open_scorer
 
-model = damage.model  # the tiny model (version test-0)
+model = rescore_helpers.model  # the tiny model (version test-0)
 
 BELOW = 5_000  # a limit the 96 x 72 photos the re-scoring fixtures file are over
 
@@ -50,11 +51,11 @@ def _addresses_the_administrator(why: str | None) -> None:
 
 def test_rescore_names_the_stored_limit_for_a_photo_over_it(tmp_path: Path, model: Path, io_limits):
     """Before: the outcome and the report said "...; send a smaller photo"."""
-    config, stored = damage._service(tmp_path, 2)
+    config, stored = stored_service(tmp_path, 2)
     io_limits(max_pixels=BELOW, stored_max_pixels=BELOW)
-    result = damage._rescore(model, config)
+    result = rescore_stored(model, config)
     assert result.exit_code == 0, result.output
-    outcomes = damage._outcomes(stored.url)
+    outcomes = photo_outcomes(stored.url)
     assert set(outcomes) == set(stored.ids)
     for has_score, why in outcomes.values():
         assert not has_score
@@ -67,8 +68,8 @@ def test_a_ray_actor_names_the_stored_limit_for_a_photo_over_it(
     tmp_path: Path, model: Path, io_limits
 ):
     io_limits(max_pixels=BELOW, stored_max_pixels=BELOW)
-    batch = ray_actors._stored(tmp_path, 2)
-    actor = ScoreBatch(**ray_actors._actor(tmp_path, model, "cpu") | {"max_pixels": BELOW})
+    batch = stored_batch(tmp_path, 2)
+    actor = ScoreBatch(**actor_kwargs(tmp_path, model, "cpu") | {"max_pixels": BELOW})
     rows = actor(batch)
     assert rows["score"] == [None, None]
     for why in rows["error"]:

@@ -22,7 +22,7 @@ from serving.db.session import session_scope
 from shanyraq.config import get_settings
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import PASSWORD
-from tests.serving.test_auth_review14 import OLD_HASHER
+from tests.serving.user_helpers import OLD_HASHER
 
 NEW_PASSWORD = "a brand new pass phrase"
 

@@ -13,9 +13,8 @@ from sqlalchemy import select, update
 
 from serving.db.models import Decision, User
 from serving.db.session import session_scope
-from tests.serving.decision_helpers import ACCEPT, assess, decide
+from tests.serving.decision_helpers import ACCEPT, assess, audit_verified, decide
 from tests.serving.helpers import OTHER_REGION
-from tests.serving.test_decision_check_review21 import _verified
 
 
 def _accepted_and_other(service: Any) -> tuple[int, int]:
@@ -50,11 +49,11 @@ CHANGES = {
 @pytest.mark.parametrize("changed", list(CHANGES))
 def test_a_decision_moved_or_reattributed_behind_the_service_is_reported(service, changed):
     decision_id, other_aid = _accepted_and_other(service)
-    assert _verified(service)["ok"] is True
+    assert audit_verified(service)["ok"] is True
     with session_scope(service.services.sessions) as session:
         values = CHANGES[changed](session, other_aid)
         session.execute(update(Decision).where(Decision.id == decision_id).values(**values))
-    result = _verified(service)
+    result = audit_verified(service)
     assert result["ok"] is False
     problems = "\n".join(result["problems"])
     assert f"decision {decision_id}: its " in problems

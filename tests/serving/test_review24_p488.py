@@ -11,7 +11,7 @@ from PIL import Image
 
 from serving.reuse_index import ReuseIndex
 from tests.serving.helpers import REGION
-from tests.vision.test_quality_review15 import SIZES, _crack_on_a_wall, _wall
+from tests.vision.quality_helpers import SIZES, crack_on_a_wall, wall_photo
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
 from vision.quality import assess_quality
@@ -33,9 +33,9 @@ def _hex(pixels: np.ndarray) -> str:
 def filed() -> tuple[ReuseIndex, dict[str, np.ndarray]]:
     """F1 filed a close-up of a cracked wall (photo 1); F3 and F4 blank walls (photos 2, 3)."""
     stored = {
-        "a" * 64: _crack_on_a_wall(3, 60),
-        "c" * 64: _wall("radial", SIZES["0.3MP"], base=190, noise_sd=3, seed=1),
-        "d" * 64: _wall("flat", SIZES["0.3MP"], base=190, noise_sd=3, seed=2),
+        "a" * 64: crack_on_a_wall(3, 60),
+        "c" * 64: wall_photo("radial", SIZES["0.3MP"], base=190, noise_sd=3, seed=1),
+        "d" * 64: wall_photo("flat", SIZES["0.3MP"], base=190, noise_sd=3, seed=2),
     }
     index = ReuseIndex(config=CONFIG, load_pixels=stored.__getitem__)
     for photo_id, (sha, family) in enumerate(zip(stored, ["F1", "F3", "F4"], strict=True), 1):
@@ -63,15 +63,15 @@ def test_a_reencoded_copy_of_a_cracked_wall_is_flagged(filed):
 
 def test_blank_walls_of_different_families_are_still_not_the_same_photo(filed):
     index, _ = filed
-    wall = _wall("radial", SIZES["0.3MP"], base=190, noise_sd=3, seed=5)
+    wall = wall_photo("radial", SIZES["0.3MP"], base=190, noise_sd=3, seed=5)
     assert index.verified(_hex(wall), family_id="F2", sha256="e" * 64, pixels=wall) == []
-    other_crack = np.ascontiguousarray(_crack_on_a_wall(3, 60)[::-1])  # another crack
+    other_crack = np.ascontiguousarray(crack_on_a_wall(3, 60)[::-1])  # another crack
     found = index.verified(_hex(other_crack), family_id="F2", sha256="f" * 64, pixels=other_crack)
     assert found == []
 
 
 def test_without_pixels_such_a_hash_never_decides_alone():
-    crack = _crack_on_a_wall(3, 60)
+    crack = crack_on_a_wall(3, 60)
     index = ReuseIndex(config=CONFIG)  # nothing to verify on: the full hash would decide
     index.add(1, _hex(crack), family_id="F1", region=REGION, sha256="a" * 64)
     copy = _jpeg_copy(crack)

@@ -16,8 +16,7 @@ import pytest
 from serving.errors import UnavailableError
 from serving.pipeline import Analysis, PhotoPipeline
 from tests.serving.helpers import HungEngine, hung_model, jpeg
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
+from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
 

@@ -19,7 +19,7 @@ from serving.db.models import AuditEntry, IdempotencyKey, Photo, User, utcnow
 from serving.db.session import session_scope
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import Service, jpeg
-from tests.serving.test_idempotency_race import _race
+from tests.serving.idempotency_helpers import race_uploads
 
 KEY = {"Idempotency-Key": "phone-key-1"}
 
@@ -117,7 +117,7 @@ def test_retries_at_once_with_an_expired_key_file_one_photo(service, monkeypatch
     assert service.upload("F1", jpeg(57), headers={"Idempotency-Key": "retry-3"}).status_code == 201
     _age(service, 25)
     data = jpeg(58, size=(1200, 900))
-    answers = _race(service, monkeypatch, [data, data, data], "retry-3")
+    answers = race_uploads(service, monkeypatch, [data, data, data], "retry-3")
     assert all(isinstance(a, tuple) for a in answers), answers
     assert [status for status, _ in answers] == [201, 201, 201], answers  # before: 422 each
     assert answers[0][1] == answers[1][1] == answers[2][1]
@@ -128,7 +128,7 @@ def test_retries_at_once_with_an_expired_key_and_other_bytes_one_is_refused(serv
     service.create_family("F1")
     assert service.upload("F1", jpeg(59), headers={"Idempotency-Key": "retry-4"}).status_code == 201
     _age(service, 25)
-    answers = _race(service, monkeypatch, [jpeg(60), jpeg(61)], "retry-4")
+    answers = race_uploads(service, monkeypatch, [jpeg(60), jpeg(61)], "retry-4")
     assert all(isinstance(a, tuple) for a in answers), answers
     assert sorted(status for status, _ in answers) == [201, 422], answers
     assert _count(service, Photo) == 2 and _count(service, IdempotencyKey) == 1

@@ -17,14 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from serving.db.models import AuditEntry
-from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
 from serving.web.i18n import translator
 from tests.serving import repeat_photos
-from tests.serving.helpers import PASSWORD, Service
+from tests.serving.helpers import PASSWORD
+from tests.serving.repeat_helpers import audited_details, upload_answer
 from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.reuse_helpers import look_alike
 from tests.web.helpers import csrf_from, sign_in
@@ -33,32 +31,19 @@ from tests.web.helpers import csrf_from, sign_in
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
-def _upload(service: Service, family_id: str, data: bytes, status: int = 201) -> dict[str, Any]:
-    answer = service.upload(family_id, data)
-    assert answer.status_code == status, answer.text
-    return dict(answer.json())
-
-
-def _audited(service: Service, action: str) -> dict[str, dict[str, Any]]:
-    """The details of the audit entries of `action`, by target."""
-    with session_scope(service.services.sessions) as session:
-        rows = session.execute(select(AuditEntry).where(AuditEntry.action == action))
-        return {entry.target: dict(entry.details) for entry in rows.scalars()}
-
-
 @pytest.mark.parametrize("copy", sorted(COPIES))
 def test_an_upload_repeating_a_filed_photo_is_told_filed_and_audited(scored, room, copy):
     scored.create_family("F1")
-    first = _upload(scored, "F1", room)
-    other = _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
-    again = _upload(scored, "F1", COPIES[copy](room))  # filed: 201, a photo of its own
+    first = upload_answer(scored, "F1", room)
+    other = upload_answer(scored, "F1", encoded(look_alike(6)))  # another photo of the home
+    again = upload_answer(scored, "F1", COPIES[copy](room))  # filed: 201, a photo of its own
     assert first["repeat_of"] == [] and other["repeat_of"] == []
     assert again["repeat_of"] == [{"photo_id": first["photo_id"], "number": 1}]
     assert again["reuse"]["reused"] is False and again["duplicate"] is False
     # The assessment flags the very photo the answer named a repeat.
     made = scored.assess("F1")
     assert made["model_versions"][REPEATED_KEY] == str(again["photo_id"])
-    audited = _audited(scored, "photo_uploaded")
+    audited = audited_details(scored, "photo_uploaded")
     assert audited[f"photo:{again['photo_id']}"]["repeat_of"] == [first["photo_id"]]
     assert audited[f"photo:{first['photo_id']}"]["repeat_of"] == []
 
@@ -68,11 +53,11 @@ def test_the_answer_names_the_photo_that_counts_by_its_number(scored, room):
     (photo 2), and a later copy repeats it, not the failed one."""
     scored.create_family("F1")
     dark = (decoded(room) * 0.08).astype(np.uint8)
-    failed = _upload(scored, "F1", encoded(dark))
+    failed = upload_answer(scored, "F1", encoded(dark))
     assert failed["quality"]["status"] == "fail" and failed["repeat_of"] == []
-    retake = _upload(scored, "F1", room)
+    retake = upload_answer(scored, "F1", room)
     assert retake["repeat_of"] == []  # as the assessment: a retake after a failed photo is used
-    again = _upload(scored, "F1", COPIES["resized"](room))
+    again = upload_answer(scored, "F1", COPIES["resized"](room))
     assert again["repeat_of"] == [{"photo_id": retake["photo_id"], "number": 2}]
     made = scored.assess("F1")
     assert made["model_versions"][REPEATED_KEY] == str(again["photo_id"])
@@ -82,16 +67,16 @@ def test_the_same_bytes_sent_again_are_told_as_the_filed_photo_is(scored, room):
     """A resend of the repeat (200, already filed) names what the filed photo repeats; a
     resend of the photo that counts names nothing. Both are audited with it."""
     scored.create_family("F1")
-    first = _upload(scored, "F1", room)
+    first = upload_answer(scored, "F1", room)
     copy = COPIES["re-encoded"](room)
-    again = _upload(scored, "F1", copy)
-    resent = _upload(scored, "F1", copy, status=200)
+    again = upload_answer(scored, "F1", copy)
+    resent = upload_answer(scored, "F1", copy, status=200)
     assert resent["duplicate"] is True and resent["photo_id"] == again["photo_id"]
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert resent["repeat_of"] == again["repeat_of"] == told
-    first_again = _upload(scored, "F1", room, status=200)
+    first_again = upload_answer(scored, "F1", room, status=200)
     assert first_again["duplicate"] is True and first_again["repeat_of"] == []
-    audited = _audited(scored, "photo_upload_duplicate")
+    audited = audited_details(scored, "photo_upload_duplicate")
     assert audited[f"photo:{again['photo_id']}"]["repeat_of"] == [first["photo_id"]]
     assert audited[f"photo:{first['photo_id']}"]["repeat_of"] == []
 
@@ -101,17 +86,17 @@ def test_another_familys_photo_is_reuse_and_no_repeat(scored, room):
     sent to that family again repeats nothing that counts."""
     scored.create_family("F1")
     scored.create_family("F2")
-    _upload(scored, "F1", room)
-    copied = _upload(scored, "F2", COPIES["re-encoded"](room))
+    upload_answer(scored, "F1", room)
+    copied = upload_answer(scored, "F2", COPIES["re-encoded"](room))
     assert copied["reuse"]["reused"] is True and copied["repeat_of"] == []
-    again = _upload(scored, "F2", COPIES["screenshot"](room))
+    again = upload_answer(scored, "F2", COPIES["screenshot"](room))
     assert again["reuse"]["reused"] is True and again["repeat_of"] == []
     assert scored.assess("F2")["model_versions"][REPEATED_KEY] == ""
 
 
 def test_an_idempotent_retry_answers_the_repeat_as_first_told(scored, room):
     scored.create_family("F1")
-    first = _upload(scored, "F1", room)
+    first = upload_answer(scored, "F1", room)
     copy = COPIES["screenshot"](room)
     key = {"headers": {"Idempotency-Key": "phone-7"}}
     told = scored.upload("F1", copy, **key)
@@ -129,8 +114,8 @@ def test_the_repeat_field_is_documented_and_the_answer_conforms(scored, room):
     assert "counts once" in field["description"] and "`repeated`" in field["description"]
     assert all(p.get("description") for p in schemas["RepeatOf"]["properties"].values())
     scored.create_family("F1")
-    _upload(scored, "F1", room)
-    again = _upload(scored, "F1", COPIES["re-encoded"](room))
+    upload_answer(scored, "F1", room)
+    again = upload_answer(scored, "F1", COPIES["re-encoded"](room))
     assert again["repeat_of"]
     root = {"$ref": "#/components/schemas/UploadOut", "components": spec["components"]}
     Draft202012Validator(root).validate(again)

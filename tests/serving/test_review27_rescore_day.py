@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from serving.db.models import Photo, RescoredScore, RescoreRun
+from serving.db.models import Photo
 from serving.db.session import make_engine, make_session_factory
 from serving.promote import promote
 from serving.rescore import MISSING_FILE, rescore
@@ -22,33 +22,17 @@ from serving.rescore_discard import RescoreDiscardError, discard_run
 from serving.rescore_runs import RescoreResumeError
 from tests.serving.rescore_fixtures import populate, tiny_model
 from tests.serving.rescore_helpers import late_upload, new_code
-from tests.serving.test_rescore_ray_review20 import FakeRay, _pipeline
+from tests.serving.rescore_ray_helpers import FakeRay, ray_pipeline
+from tests.serving.rescore_store_helpers import LOST, LOST_DAY, runs_and_outcomes
 from vision.artifact import read_artifact
 from vision.bulk import open_scorer
 
 KEY = b"test-secret-key-0123456789abcdef"
 OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
-LOST = 1  # the index of the photo whose original the store loses (uploaded 2026-01-02)
-LOST_DAY = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def _scorer(model: Path) -> Any:
     return open_scorer(model, prefer="cpu", max_pixels=50_000_000, decode_short_side=1024)
-
-
-def _state(engine: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Every run (id, status, last photo, scored, failed) and outcome (photo, run, reason)."""
-    with make_session_factory(engine)() as session:
-        runs = session.execute(
-            select(RescoreRun.id, RescoreRun.status, RescoreRun.last_photo_id,
-                   RescoreRun.scored, RescoreRun.failed).order_by(RescoreRun.id)
-        )  # fmt: skip
-        outcomes = session.execute(
-            select(RescoredScore.photo_id, RescoredScore.run_id, RescoredScore.error).order_by(
-                RescoredScore.photo_id
-            )
-        )
-        return [tuple(r) for r in runs], [tuple(o) for o in outcomes]
 
 
 def _promoted_with_a_lost_original(
@@ -68,7 +52,7 @@ def _promoted_with_a_lost_original(
     kept = path.read_bytes()
     path.unlink()
     if ray:
-        first: Any = _pipeline(monkeypatch, FakeRay(), database_url, tmp_path / "photos", model)
+        first: Any = ray_pipeline(monkeypatch, FakeRay(), database_url, tmp_path / "photos", model)
     else:
         first = rescore(engine, stored.store, _scorer(model), progress=False)
     assert (first.scored, first.failed, first.store_damaged) == (2, 1, 1)
@@ -85,7 +69,7 @@ def test_a_restored_original_after_an_update_is_refused_naming_its_upload_day(
     )
     stored.store.put(kept)  # restored from a backup ...
     new_code(monkeypatch, NEW_CODE)  # ... after the service was updated
-    before = _state(engine)
+    before = runs_and_outcomes(engine)
     assert before[1][LOST] == (lost, 1, MISSING_FILE)
 
     with pytest.raises(RescoreResumeError) as refused:
@@ -96,12 +80,12 @@ def test_a_restored_original_after_an_update_is_refused_naming_its_upload_day(
         "start a new run, which scores only the photos no run has scored: `shanyraq rescore "
         "--model DIR --since 2026-01-02`, then `shanyraq rescore promote --model DIR`"
     ) in message
-    assert _state(engine) == before  # nothing discarded, the run not reopened
+    assert runs_and_outcomes(engine) == before  # nothing discarded, the run not reopened
 
     # The run the refusal names scores the restored photo; promotion adopts its score.
     since = rescore(engine, stored.store, _scorer(model), since=LOST_DAY, progress=False)
     assert since.complete and since.restored == 1 and since.scored_now == 1
-    assert [(p, run, why) for p, run, why in _state(engine)[1] if p == lost] == [
+    assert [(p, run, why) for p, run, why in runs_and_outcomes(engine)[1] if p == lost] == [
         (lost, since.run_id, None)
     ]
     sessions = make_session_factory(engine)
@@ -123,11 +107,11 @@ def test_the_refusal_names_the_earliest_day_of_a_restored_and_a_late_photo(
     late_upload(database_url, stored.store, day=10, seed=1)
     stored.store.put(kept)
     new_code(monkeypatch, NEW_CODE)
-    before = _state(engine)
+    before = runs_and_outcomes(engine)
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, stored.store, _scorer(model), progress=False)
     assert "`shanyraq rescore --model DIR --since 2026-01-02`" in refused.value.message
-    assert _state(engine) == before
+    assert runs_and_outcomes(engine) == before
     engine.dispose()
 
 
@@ -143,13 +127,13 @@ def test_the_ray_pipeline_refuses_a_restored_original_naming_its_upload_day(
     late_upload(url, stored.store, day=10, seed=1)
     stored.store.put(kept)
     new_code(monkeypatch, NEW_CODE)
-    before = _state(engine)
+    before = runs_and_outcomes(engine)
     with pytest.raises(RescoreResumeError) as refused:
-        _pipeline(monkeypatch, FakeRay(), url, tmp_path / "photos", model)
+        ray_pipeline(monkeypatch, FakeRay(), url, tmp_path / "photos", model)
     message = refused.value.message
     assert "the Ray pipeline's re-scoring run 1" in message
     assert "`shanyraq rescore --model DIR --since 2026-01-02`" in message
-    assert _state(engine) == before
+    assert runs_and_outcomes(engine) == before
     engine.dispose()
 
 

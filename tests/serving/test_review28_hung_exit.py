@@ -19,9 +19,8 @@ from serving.api.routes.system import _not_answering
 from serving.model_calls import ModelCalls
 from serving.pipeline import PhotoPipeline
 from tests.serving.helpers import HungEngine, hung_model, jpeg
+from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.serving.subprocess_runs import run_script
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
 from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
 

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
-from tests.serving import test_review27_repeat_notice as notice
+from tests.serving.repeat_helpers import upload_answer
 from tests.serving.repeat_photos import COPIES, encoded, photo_view
 from tests.vision.reuse_helpers import look_alike
 
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-_upload = notice._upload
 
 
 def test_a_viewed_photo_names_the_filed_photo_it_repeats(scored, room):
     scored.create_family("F1")
-    first = _upload(scored, "F1", room)
-    other = _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
-    again = _upload(scored, "F1", COPIES["resized"](room))
+    first = upload_answer(scored, "F1", room)
+    other = upload_answer(scored, "F1", encoded(look_alike(6)))  # another photo of the home
+    again = upload_answer(scored, "F1", COPIES["resized"](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert again["repeat_of"] == told
     for who in ("commission", "inspector", "admin"):
@@ -42,14 +41,14 @@ def test_each_viewed_photo_tells_what_its_upload_answer_told(scored, room):
     scored.create_family("F1")
     scored.create_family("F2")
     answers = [
-        _upload(scored, "F1", room),
-        _upload(scored, "F1", COPIES["re-encoded"](room)),
-        _upload(scored, "F1", COPIES["screenshot"](room)),
+        upload_answer(scored, "F1", room),
+        upload_answer(scored, "F1", COPIES["re-encoded"](room)),
+        upload_answer(scored, "F1", COPIES["screenshot"](room)),
     ]
     assert answers[2]["repeat_of"] == [{"photo_id": answers[0]["photo_id"], "number": 1}]
     for answer in answers:
         assert photo_view(scored, answer["photo_id"])["repeat_of"] == answer["repeat_of"]
-    copied = _upload(scored, "F2", COPIES["resized"](room))
+    copied = upload_answer(scored, "F2", COPIES["resized"](room))
     assert copied["reuse"]["reused"] is True and copied["repeat_of"] == []
     for answer in [*answers, copied]:
         viewed = photo_view(scored, answer["photo_id"])
@@ -67,8 +66,8 @@ def test_the_views_repeat_field_is_documented_as_the_uploads_and_conforms(scored
     assert view["repeat_of"]["items"] == upload["repeat_of"]["items"]
     assert "`repeated`" in view["repeat_of"]["description"]
     scored.create_family("F1")
-    _upload(scored, "F1", room)
-    again = _upload(scored, "F1", COPIES["re-encoded"](room))
+    upload_answer(scored, "F1", room)
+    again = upload_answer(scored, "F1", COPIES["re-encoded"](room))
     viewed = photo_view(scored, again["photo_id"])
     assert viewed["repeat_of"]
     documented = spec["paths"]["/photos/{photo_id}"]["get"]["responses"]["200"]["content"]

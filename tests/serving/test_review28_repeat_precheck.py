@@ -10,7 +10,6 @@ from its hashes alone (ReuseIndex.has_family_candidate: the candidate search of
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,50 +17,19 @@ import pytest
 
 from serving import photo_evidence
 from serving.reuse_index import ReuseIndex
-from tests.serving import repeat_photos
+from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import REGION, Service
+from tests.serving.repeat_helpers import counted_store_reads
 from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.reuse_helpers import look_alike
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
 
+# The reads of a family's photos and links, and of a filed photo's reuse links, counted.
+family_reads, link_reads = repeat_helpers.family_reads, repeat_helpers.link_reads
+
 # Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-
-
-class Counted:
-    """Calls of a function, counted by a wrapper that calls it."""
-
-    def __init__(self, function: Callable[..., Any]) -> None:
-        self.function, self.calls = function, 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        return self.function(*args, **kwargs)
-
-
-@pytest.fixture
-def family_reads(monkeypatch: pytest.MonkeyPatch) -> Counted:
-    """The reads of a family's photos and links for `repeats_of` (photo_evidence.read_inputs)."""
-    counted = Counted(photo_evidence.read_inputs)
-    monkeypatch.setattr(photo_evidence, "read_inputs", counted)
-    return counted
-
-
-@pytest.fixture
-def link_reads(monkeypatch: pytest.MonkeyPatch) -> Counted:
-    """A filed photo's reuse links read for `filed_repeats` (photo_evidence.reuse_linked)."""
-    counted = Counted(photo_evidence.reuse_linked)
-    monkeypatch.setattr(photo_evidence, "reuse_linked", counted)
-    return counted
-
-
-def _store_reads(service: Service, monkeypatch: pytest.MonkeyPatch) -> Counted:
-    """The reads of stored photos (the reuse index verifies candidates on them)."""
-    store = service.services.store
-    counted = Counted(store.read)
-    monkeypatch.setattr(store, "read", counted)
-    return counted
 
 
 def _upload(service: Service, family_id: str, data: bytes, status: int = 201) -> dict[str, Any]:
@@ -81,7 +49,7 @@ def test_an_upload_that_repeats_nothing_reads_neither_the_family_nor_a_stored_ph
     # Started again: no verdict and no pixels cached. Before, an upload of another photo
     # read the family and verified its copy against its first photo on their stored files.
     again = restart(scored, model_dir=photo_model)
-    store_reads = _store_reads(again, monkeypatch)
+    store_reads = counted_store_reads(again, monkeypatch)
     family_reads.calls = 0
     other = _upload(again, "F1", encoded(look_alike(6)))
     assert other["repeat_of"] == [] and other["reuse"]["reused"] is False

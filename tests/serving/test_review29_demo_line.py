@@ -12,10 +12,9 @@ import pytest
 
 from serving import demo_build
 from serving.demo_models import DemoFusionMixError
+from tests.serving.demo_helpers import raise_poverty_line
 from welfare.criteria import get_welfare_config
 from welfare.train import train_models
-
-from .test_demo_review22 import _poverty_line
 
 
 def test_a_demo_model_beside_models_of_another_poverty_line_names_the_line(demo_paths, edit_config):
@@ -23,7 +22,7 @@ def test_a_demo_model_beside_models_of_another_poverty_line_names_the_line(demo_
         demo_paths.fusion_root, n=400, seed=0, names=["lgbm_tabular", "rf_tabular"],
         config=get_welfare_config(),
     )  # fmt: skip
-    edit_config("welfare.yaml", _poverty_line)
+    edit_config("welfare.yaml", raise_poverty_line)
     with pytest.raises(DemoFusionMixError) as refused:
         demo_build.ensure_models(demo_paths)
     message = refused.value.message

@@ -16,50 +16,20 @@ from typing import Any
 
 import pytest
 
-from serving import assessment_repeats, assessments, photo_evidence
 from serving.photo_evidence import REPEATED_KEY
-from serving.web import family_view
-from tests.serving import repeat_photos
+from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import Service
-from tests.serving.repeat_helpers import filed_photo, record_repeats, with_repeat
-from tests.serving.repeat_photos import encoded
-from tests.vision.reuse_helpers import look_alike
+from tests.serving.repeat_helpers import record_repeats, with_repeat
 from tests.web.helpers import page_client
+
+# The calls of family_flags per family, and F1 with two look-alike photos assessed before
+# repeats were recorded.
+flagged, look_alikes = repeat_helpers.flagged, repeat_helpers.look_alikes
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
 # and family F1 holding a copy of it, assessed (repeat_helpers).
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 with_repeat = with_repeat
-
-
-@pytest.fixture
-def flagged(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """The calls of photo_evidence.family_flags, per family id: each module's name wrapped by
-    one that counts and calls it."""
-    calls: Counter[str] = Counter()
-    flags = photo_evidence.family_flags
-
-    def counted(services: Any, family: Any, *args: Any, **kwargs: Any) -> Any:
-        calls[family.id] += 1
-        return flags(services, family, *args, **kwargs)
-
-    for module in (photo_evidence, assessments, assessment_repeats, family_view):
-        if hasattr(module, "family_flags"):
-            monkeypatch.setattr(module, "family_flags", counted)
-    return calls
-
-
-@pytest.fixture
-def look_alikes(scored: Service) -> tuple[Service, dict[str, Any]]:
-    """F1 files two look-alike photos of a home (near enough to be verified, not the same
-    photo) and is assessed before repeats were recorded: current, counting no repeat."""
-    scored.create_family("F1")
-    filed_photo(scored, "F1", encoded(look_alike(6)))
-    filed_photo(scored, "F1", encoded(look_alike(27)))
-    made = scored.assess("F1")
-    assert made["model_versions"][REPEATED_KEY] == ""
-    record_repeats(scored, made["assessment_id"], None)
-    return scored, made
 
 
 def _page(service: Service) -> None:

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from serving.photo_evidence import REPEATED_KEY
-from tests.serving import repeat_photos
-from tests.serving import test_review27_repeat_notice as notice
-from tests.serving import test_review28_repeat_precheck as precheck
+from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import Service
+from tests.serving.repeat_helpers import audited_details, counted_store_reads, upload_answer
 from tests.serving.repeat_photos import COPIES, decoded, encoded, photo_view
 from tests.vision.reuse_helpers import look_alike
 from vision.engine import get_engine_config
@@ -31,8 +30,7 @@ from vision.hashing import reuse_hashes
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
 # and the counted reads of a family's photos and links for its repeats.
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-family_reads, link_reads = precheck.family_reads, precheck.link_reads
-_upload, _audited = notice._upload, notice._audited
+family_reads, link_reads = repeat_helpers.family_reads, repeat_helpers.link_reads
 
 
 def _listed(service: Service, family_id: str, who: str = "commission") -> list[dict[str, Any]]:
@@ -51,9 +49,9 @@ def _cropped(data: bytes, fraction: float) -> bytes:
 
 def test_the_list_names_what_each_photo_view_names(scored, room):
     scored.create_family("F1")
-    first = _upload(scored, "F1", room)
-    other = _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
-    again = _upload(scored, "F1", COPIES["resized"](room))
+    first = upload_answer(scored, "F1", room)
+    other = upload_answer(scored, "F1", encoded(look_alike(6)))  # another photo of the home
+    again = upload_answer(scored, "F1", COPIES["resized"](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     expected = {first["photo_id"]: [], other["photo_id"]: [], again["photo_id"]: told}
     for who in ("commission", "inspector", "admin"):
@@ -72,8 +70,8 @@ def test_the_lists_repeat_field_is_documented_and_the_list_conforms(scored, room
     assert listed_field["items"] == schemas["PhotoViewOut"]["properties"]["repeat_of"]["items"]
     assert "`repeated`" in listed_field["description"]
     scored.create_family("F1")
-    _upload(scored, "F1", room)
-    _upload(scored, "F1", COPIES["re-encoded"](room))
+    upload_answer(scored, "F1", room)
+    upload_answer(scored, "F1", COPIES["re-encoded"](room))
     listed = _listed(scored, "F1")
     assert listed[1]["repeat_of"]
     documented = spec["paths"]["/families/{family_id}/photos"]["get"]["responses"]["200"]
@@ -85,16 +83,16 @@ def test_the_list_reads_the_family_once_and_nothing_where_no_photo_repeats(
     scored, room, restart, photo_model, family_reads, link_reads, monkeypatch
 ):
     scored.create_family("F1")
-    first = _upload(scored, "F1", room)
-    _upload(scored, "F1", encoded(look_alike(6)))  # another photo of the home
+    first = upload_answer(scored, "F1", room)
+    upload_answer(scored, "F1", encoded(look_alike(6)))  # another photo of the home
     again = restart(scored, model_dir=photo_model)  # nothing cached
-    store_reads = precheck._store_reads(again, monkeypatch)
+    store_reads = counted_store_reads(again, monkeypatch)
     family_reads.calls = link_reads.calls = 0
     assert [p["repeat_of"] for p in _listed(again, "F1")] == [[], []]
     assert (family_reads.calls, link_reads.calls, store_reads.calls) == (0, 0, 0)
     # Two copies of the first photo: the family's links read once, not once a photo.
-    _upload(again, "F1", COPIES["re-encoded"](room))
-    _upload(again, "F1", COPIES["screenshot"](room))
+    upload_answer(again, "F1", COPIES["re-encoded"](room))
+    upload_answer(again, "F1", COPIES["screenshot"](room))
     family_reads.calls = link_reads.calls = 0
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert [p["repeat_of"] for p in _listed(again, "F1")] == [[], [], told, told]
@@ -103,16 +101,16 @@ def test_the_list_reads_the_family_once_and_nothing_where_no_photo_repeats(
 
 def test_a_repeat_of_a_repeat_names_only_the_photo_that_counts(scored, room):
     scored.create_family("F1")
-    first = _upload(scored, "F1", room)
-    second = _upload(scored, "F1", COPIES["re-encoded"](room))
-    third = _upload(scored, "F1", COPIES["screenshot"](room))
+    first = upload_answer(scored, "F1", room)
+    second = upload_answer(scored, "F1", COPIES["re-encoded"](room))
+    third = upload_answer(scored, "F1", COPIES["screenshot"](room))
     told = [{"photo_id": first["photo_id"], "number": 1}]
     assert second["repeat_of"] == third["repeat_of"] == told
     assert photo_view(scored, third["photo_id"])["repeat_of"] == told
     assert [p["repeat_of"] for p in _listed(scored, "F1")] == [[], told, told]
-    resent = _upload(scored, "F1", COPIES["screenshot"](room), status=200)
+    resent = upload_answer(scored, "F1", COPIES["screenshot"](room), status=200)
     assert resent["duplicate"] is True and resent["repeat_of"] == told
-    uploaded = _audited(scored, "photo_uploaded")[f"photo:{third['photo_id']}"]
+    uploaded = audited_details(scored, "photo_uploaded")[f"photo:{third['photo_id']}"]
     assert uploaded["repeat_of"] == [first["photo_id"]]
     # Both copies are left out: the photo named is the one whose evidence counts.
     repeated = f"{second['photo_id']},{third['photo_id']}"
@@ -131,8 +129,8 @@ def test_a_photo_verified_only_as_a_repeat_names_that_repeat(scored, room, resta
     assert full["room"].distance(full["copy"]) <= hashing.reuse_radius
     assert full["room"].distance(full["crop"]) > hashing.reuse_radius
     scored.create_family("F1")
-    first, second = _upload(scored, "F1", room), _upload(scored, "F1", copy)
-    third = _upload(scored, "F1", crop)
+    first, second = upload_answer(scored, "F1", room), upload_answer(scored, "F1", copy)
+    third = upload_answer(scored, "F1", crop)
     told_first = [{"photo_id": first["photo_id"], "number": 1}]
     assert third["repeat_of"] == told_first  # all readable: verified as the first photo
     scored.services.store.path_for(first["sha256"]).unlink()

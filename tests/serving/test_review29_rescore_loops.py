@@ -34,17 +34,25 @@ from serving.rescore_photos import not_yet_scored, photo_scope
 from serving.rescore_ray import read_query
 from serving.rescore_ray_actor import Database, read_page
 from serving.rescore_runs import RescoreMixError, since_key_of
-from tests.serving import test_review29_rescore_words as words
+from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import (
     cpu_scorer,
     populate,
     stop_after_first_batch,
     tiny_model,
 )
-from tests.serving.rescore_helpers import late_upload, new_code
+from tests.serving.rescore_helpers import NEW_CODE, OLD_CODE, VERSION, late_upload, new_code
+from tests.serving.rescore_promote_helpers import (
+    PROMOTE,
+    half_promoted,
+    promote_run,
+    ray_rescore,
+    scored_versions,
+)
+from tests.serving.rescore_store_helpers import LOST_DAY
 
-model, local_ray = words.model, words.local_ray  # the tiny model (version test-0), a local Ray
-VERSION, NEW_CODE, OLD_CODE, PROMOTE = words.VERSION, words.NEW_CODE, words.OLD_CODE, words.PROMOTE
+# Fixtures: the tiny model (version test-0) and a local Ray.
+model, local_ray = rescore_helpers.model, rescore_helpers.local_ray
 NAIVE_DAY = datetime(2026, 1, 2)  # no zone: midnight UTC, as `--since 2026-01-02`
 # (hours after midnight UTC on 2 January 2026; a negative one is on 1 January)
 IN_SCOPE, BEFORE_SCOPE, LATER = 3, -4, 24  # photo 1: 03:00; photo 2: 20:00 the day before
@@ -135,7 +143,7 @@ def test_a_ray_run_of_a_naive_day_in_almaty_scores_its_own_scope(
     local_zone("Asia/Almaty")
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     ids = _photos_around_the_day(url, tmp_path / "photos")
-    report = words._pipeline(url, tmp_path / "photos", model, since=NAIVE_DAY)
+    report = ray_rescore(url, tmp_path / "photos", model, since=NAIVE_DAY)
     assert report.complete and (report.in_scope, report.scored, report.failed) == (2, 2, 0)
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
@@ -155,13 +163,13 @@ def test_promote_names_the_half_promoted_run_as_started_for_a_late_upload(
     """A photo uploaded after a promotion stopped half-way, the code updated since: the
     promotion's refusal names no new --since run (refused until the promotion is finished),
     but run 1 as it was started, which scores the photo; following it, the promotion ends."""
-    engine, stored, model_dir, kept = words._half_promoted(tmp_path, database_url, monkeypatch)
+    engine, stored, model_dir, kept = half_promoted(tmp_path, database_url, monkeypatch)
     stored.store.put(kept)
     late_upload(database_url, stored.store, day=10, seed=1)
     new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreScopePartialError) as refused:
-        words._promote(engine, model_dir)
+        promote_run(engine, model_dir)
     message = refused.value.message
     uploaded = "1 photo(s), uploaded from 2026-01-11 on"
     assert message.startswith(f"{uploaded}, have no score under {VERSION}")
@@ -180,8 +188,8 @@ def test_promote_names_the_half_promoted_run_as_started_for_a_late_upload(
     new_code(monkeypatch, OLD_CODE)  # the settings run 1 recorded
     report = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert report.complete and report.scored_now == 2  # the late photo and the restored one
-    assert words._promote(engine, model_dir) == 3
-    assert words._versions(database_url) == {VERSION}
+    assert promote_run(engine, model_dir) == 3
+    assert scored_versions(database_url) == {VERSION}
     engine.dispose()
 
 
@@ -206,7 +214,7 @@ def test_discard_of_a_promoted_run_stopped_part_way_names_its_own_command(
     model_dir = tiny_model(tmp_path / "models")
     engine = make_engine(database_url)
     assert rescore(engine, stored.store, cpu_scorer(model_dir), progress=False).complete
-    assert words._promote(engine, model_dir) == 3
+    assert promote_run(engine, model_dir) == 3
     for day in (10, 11):
         late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):
@@ -230,8 +238,8 @@ def test_discard_of_a_promoted_run_stopped_part_way_names_its_own_command(
                    progress=False).scored_now == 1  # fmt: skip
     closed = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert closed.complete and closed.scored_now == 0
-    assert words._promote(engine, model_dir) == 2
-    assert words._versions(database_url) == {VERSION}
+    assert promote_run(engine, model_dir) == 2
+    assert scored_versions(database_url) == {VERSION}
     engine.dispose()
 
 
@@ -240,7 +248,7 @@ def test_discard_of_a_half_promoted_run_says_to_finish_the_promotion_first(
 ) -> None:
     """A promotion stopped half-way, the code updated: the refusal names the promotion first,
     not a new run (refused till then); following it, the new run scores the restored photo."""
-    engine, stored, model_dir, kept = words._half_promoted(tmp_path, database_url, monkeypatch)
+    engine, stored, model_dir, kept = half_promoted(tmp_path, database_url, monkeypatch)
     new_code(monkeypatch, NEW_CODE)
 
     message = _refusal(engine)
@@ -248,16 +256,16 @@ def test_discard_of_a_half_promoted_run_says_to_finish_the_promotion_first(
     assert f"finish the promotion first: run {PROMOTE} again, which adopts the rest" in message
     assert message.index("finish the promotion first") < message.index("start a new run")
     with pytest.raises(RescoreMixError, match="finish the promotion first"):
-        rescore(engine, stored.store, cpu_scorer(model_dir), since=words.LOST_DAY,
+        rescore(engine, stored.store, cpu_scorer(model_dir), since=LOST_DAY,
                 progress=False)  # fmt: skip
 
-    assert words._promote(engine, model_dir) == 1  # photo 3
+    assert promote_run(engine, model_dir) == 1  # photo 3
     stored.store.put(kept)
-    since = rescore(engine, stored.store, cpu_scorer(model_dir), since=words.LOST_DAY,
+    since = rescore(engine, stored.store, cpu_scorer(model_dir), since=LOST_DAY,
                     progress=False)  # fmt: skip
     assert since.complete and since.scored_now == 1
-    assert words._promote(engine, model_dir) == 1
-    assert words._versions(database_url) == {VERSION}
+    assert promote_run(engine, model_dir) == 1
+    assert scored_versions(database_url) == {VERSION}
     engine.dispose()
 
 
@@ -267,7 +275,7 @@ def test_discard_of_an_unfinished_half_promoted_run_says_to_finish_it_as_started
     """Reopened for two late photos after a promotion stopped half-way, stopped after one, the
     code updated: the refusal says to finish the run as it was started, then the promotion,
     and names no new run; following it, every photo ends on the model."""
-    engine, stored, model_dir, _ = words._half_promoted(tmp_path, database_url, monkeypatch)
+    engine, stored, model_dir, _ = half_promoted(tmp_path, database_url, monkeypatch)
     for day in (10, 11):
         late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):
@@ -285,5 +293,5 @@ def test_discard_of_an_unfinished_half_promoted_run_says_to_finish_it_as_started
     new_code(monkeypatch, OLD_CODE)
     report = rescore(engine, stored.store, cpu_scorer(model_dir), progress=False)
     assert report.complete and report.scored_now == 1
-    assert words._promote(engine, model_dir) == 3  # photo 3 and the two late ones
+    assert promote_run(engine, model_dir) == 3  # photo 3 and the two late ones
     engine.dispose()

@@ -24,17 +24,14 @@ from serving.db.models import Photo, RescoredScore
 from serving.db.session import make_engine, make_session_factory
 from serving.promote import promote
 from serving.rescore import MISSING_FILE, rescore
-from serving.rescore_ray import rescore_with_ray
 from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
 from tests.serving import rescore_fixtures, rescore_helpers
-from tests.serving import test_rescore_ray_review19 as ray_actors
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     cpu_scorer,
     populate,
     stop_after_first_batch,
-    tiny_model,
 )
 from tests.serving.rescore_helpers import (
     BIG,
@@ -48,26 +45,25 @@ from tests.serving.rescore_helpers import (
     failed_ray_run,
     late_upload,
     new_code,
-    promotion_stopped_after_one,
     record_promotion,
     stopped_ray_run,
 )
-from tests.serving.test_review27_rescore_day import LOST, LOST_DAY, _state
+from tests.serving.rescore_promote_helpers import (
+    KEY,
+    PROMOTE,
+    half_promoted,
+    promote_run,
+    ray_rescore,
+    scored_versions,
+)
+from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
+from tests.serving.rescore_store_helpers import LOST_DAY, runs_and_outcomes
 from vision.artifact import read_artifact
 
 # Fixtures: the tiny model (version test-0), a local Ray, Ray refused where it must not start,
 # and io.max_pixels and io.stored_max_pixels set as an administrator does.
 model, local_ray, no_ray = rescore_helpers.model, rescore_helpers.local_ray, rescore_helpers.no_ray
 limits = rescore_fixtures.limits
-KEY = b"test-secret-key-0123456789abcdef"
-PROMOTE = "`shanyraq rescore promote --model DIR`"
-
-
-def _pipeline(url: str, store_root: Path, model: Path, **kwargs: Any) -> Any:
-    return rescore_with_ray(
-        url, store_root, model, model_version=VERSION, prefer="cpu",
-        **{"max_pixels": RAISED, **kwargs},
-    )  # fmt: skip
 
 
 # --- 1. the Ray pipeline's refusals name its call --------------------------------------------
@@ -88,7 +84,7 @@ def test_a_refused_ray_retry_names_the_pipeline_argument_and_a_new_ray_run(
     new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
-        _pipeline(url, store_root, model, retry_failed=True)
+        ray_rescore(url, store_root, model, retry_failed=True)
     message = refused.value.message
     assert "the Ray pipeline's re-scoring run 1" in message
     assert "recorded without a score, which retry_failed=True scores again" in message
@@ -147,7 +143,7 @@ def test_an_unfinished_promoted_ray_run_names_the_pipeline_call_that_closes_it(
     new_code(monkeypatch, NEW_CODE)
 
     with pytest.raises(RescoreResumeError) as refused:
-        _pipeline(url, store_root, model, since=since)
+        ray_rescore(url, store_root, model, since=since)
     message = refused.value.message
     assert (
         "start a new run, which scores only the photos no run has scored: "
@@ -166,10 +162,10 @@ def test_a_ray_actor_names_the_pipeline_retry_for_a_photo_over_the_stored_limit(
 ) -> None:
     """The reason recorded (and later listed by `rescore promote`) names how the pipeline
     scores it again, and the discard of the Ray run it was recorded by."""
-    batch = ray_actors._stored(tmp_path, 2)
+    batch = stored_batch(tmp_path, 2)
     limit = {"max_pixels": 5_000, "read_max_pixels": 5_000}  # the photos are 96 x 72
     since_key = since_key_of(LOST_DAY, ray=True)  # the run's (`rescore_with_ray` hands it)
-    actor = ScoreBatch(**ray_actors._actor(tmp_path, model, "cpu") | limit, since_key=since_key)
+    actor = ScoreBatch(**actor_kwargs(tmp_path, model, "cpu") | limit, since_key=since_key)
     rows = actor(batch)
     assert rows["score"] == [None, None]
     for why in rows["error"]:
@@ -178,15 +174,6 @@ def test_a_ray_actor_names_the_pipeline_retry_for_a_photo_over_the_stored_limit(
         assert "`rescore_with_ray(..., retry_failed=True)`" in why, why
         assert "--retry-failed" not in why, why
         assert "`shanyraq rescore discard --model DIR --ray --since 2026-01-02`" in why, why
-
-
-def _versions(url: str) -> set[str | None]:
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            return set(session.execute(select(Photo.model_version)).scalars())
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.slow
@@ -206,61 +193,36 @@ def test_following_the_pipeline_words_scores_the_failure_on_a_real_ray(
     photos = populate(url, store_root, 3, bad={BIG: jpeg(7, size=(200, 150))})
     sessions = make_session_factory(make_engine(url))
 
-    def _promote() -> int:
+    def promote_run() -> int:
         report = promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t")
         return report.updated
 
     limits(LOW)
-    first = _pipeline(url, store_root, model, batch_size=2, max_pixels=LOW)
+    first = ray_rescore(url, store_root, model, batch_size=2, max_pixels=LOW)
     assert first.complete and (first.scored, first.failed) == (2, 1)
     with sessions() as session:
         why = session.execute(
             select(RescoredScore.error).where(RescoredScore.photo_id == photos.ids[BIG])
         ).scalar_one()
     assert "`rescore_with_ray(..., retry_failed=True)`" in why, why
-    assert _promote() == 2
+    assert promote_run() == 2
 
     limits(RAISED)
     new_code(monkeypatch, NEW_CODE)
     with pytest.raises(RescoreResumeError) as refused:
-        _pipeline(url, store_root, model, batch_size=2, retry_failed=True)
+        ray_rescore(url, store_root, model, batch_size=2, retry_failed=True)
     named = "`rescore_with_ray(..., since=datetime(2026, 1, 2, tzinfo=UTC), retry_failed=True)`"
     assert named in refused.value.message
 
-    since = _pipeline(url, store_root, model, batch_size=2, retry_failed=True,
+    since = ray_rescore(url, store_root, model, batch_size=2, retry_failed=True,
                       since=datetime(2026, 1, 2, tzinfo=UTC))  # fmt: skip
     assert since.complete and since.retried == 1 and (since.scored, since.failed) == (1, 0)
     assert since.run_id != first.run_id
-    assert _promote() == 1
-    assert _versions(url) == {VERSION}
+    assert promote_run() == 1
+    assert scored_versions(url) == {VERSION}
 
 
 # --- 2. a promotion stopped half-way: finish it first ----------------------------------------
-
-
-def _half_promoted(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Any, Any, Path, bytes]:
-    """3 photos re-scored under the old code, the second one's original lost from the store;
-    the promotion stopped after adopting photo 1, photo 3 left to adopt. (engine, stored
-    photos, model, the lost original's bytes to restore)."""
-    new_code(monkeypatch, OLD_CODE)
-    model = tiny_model(tmp_path / "models")
-    stored = populate(database_url, tmp_path / "photos", 3)
-    engine = make_engine(database_url)
-    with make_session_factory(engine)() as session:
-        path = stored.store.path_for(session.get_one(Photo, stored.ids[LOST]).sha256)
-    kept = path.read_bytes()
-    path.unlink()
-    first = rescore(engine, stored.store, cpu_scorer(model), progress=False)
-    assert (first.scored, first.failed, first.store_damaged) == (2, 1, 1)
-    promotion_stopped_after_one(make_session_factory(engine), KEY, model, actor="t")
-    return engine, stored, model, kept
-
-
-def _promote(engine: Any, model: Path) -> int:
-    sessions = make_session_factory(engine)
-    return promote(sessions, KEY, model_dir=model, serving_model_dir=model, actor="t").updated
 
 
 def test_a_half_promoted_run_resumed_under_new_code_says_to_finish_the_promotion_first(
@@ -268,10 +230,10 @@ def test_a_half_promoted_run_resumed_under_new_code_says_to_finish_the_promotion
 ) -> None:
     """The lost original restored after an update: the run's refusal says to finish the
     promotion first, then names the new run; following it ends with every photo promoted."""
-    engine, stored, model, kept = _half_promoted(tmp_path, database_url, monkeypatch)
+    engine, stored, model, kept = half_promoted(tmp_path, database_url, monkeypatch)
     stored.store.put(kept)
     new_code(monkeypatch, NEW_CODE)
-    before = _state(engine)
+    before = runs_and_outcomes(engine)
 
     with pytest.raises(RescoreResumeError) as refused:
         rescore(engine, stored.store, cpu_scorer(model), progress=False)
@@ -284,21 +246,21 @@ def test_a_half_promoted_run_resumed_under_new_code_says_to_finish_the_promotion
         f"{PROMOTE}"
     ) in message
     assert message.index("finish the promotion first") < message.index("start a new run")
-    assert _state(engine) == before  # nothing discarded, the run not reopened
+    assert runs_and_outcomes(engine) == before  # nothing discarded, the run not reopened
 
     # The detour the words led to before: the new run is refused until the promotion finishes.
     with pytest.raises(RescoreMixError, match="finish the promotion first"):
         rescore(engine, stored.store, cpu_scorer(model), since=LOST_DAY, progress=False)
 
     # Following the words: the promotion finishes, then the new run scores the restored photo.
-    assert _promote(engine, model) == 1
+    assert promote_run(engine, model) == 1
     since = rescore(engine, stored.store, cpu_scorer(model), since=LOST_DAY, progress=False)
     assert since.complete and since.restored == 1 and since.scored_now == 1
-    assert _promote(engine, model) == 1
+    assert promote_run(engine, model) == 1
     with make_session_factory(engine)() as session:
         versions = set(session.execute(select(Photo.model_version)).scalars())
     assert versions == {read_artifact(model).model_version}
-    assert MISSING_FILE not in str(_state(engine)[1])
+    assert MISSING_FILE not in str(runs_and_outcomes(engine)[1])
     engine.dispose()
 
 
@@ -308,7 +270,7 @@ def test_a_half_promoted_run_with_a_late_upload_is_finished_as_started_before_th
     """A photo uploaded since has no score: the promotion is refused until it has one, and no
     run under the new code may score it beside the outcomes left to adopt. The refusal says
     so: the run as it was started first (it scores the photo), then the promotion."""
-    engine, stored, model, kept = _half_promoted(tmp_path, database_url, monkeypatch)
+    engine, stored, model, kept = half_promoted(tmp_path, database_url, monkeypatch)
     stored.store.put(kept)
     late_upload(database_url, stored.store, day=10, seed=1)
     new_code(monkeypatch, NEW_CODE)
@@ -326,7 +288,7 @@ def test_a_half_promoted_run_with_a_late_upload_is_finished_as_started_before_th
     new_code(monkeypatch, OLD_CODE)  # as the run was started
     report = rescore(engine, stored.store, cpu_scorer(model), progress=False)
     assert report.complete and report.scored_now == 2  # the restored photo and the late one
-    assert _promote(engine, model) == 3
+    assert promote_run(engine, model) == 3
     engine.dispose()
 
 
@@ -336,7 +298,7 @@ def test_an_unfinished_half_promoted_run_is_finished_as_started_then_promoted(
     """Reopened for two late photos and stopped after one, then the code updated: the refusal
     says to finish the run as it was started, then the promotion, as the refusal of a run
     under the new code does; no new run is named before that."""
-    engine, stored, model, _ = _half_promoted(tmp_path, database_url, monkeypatch)
+    engine, stored, model, _ = half_promoted(tmp_path, database_url, monkeypatch)
     for day in (10, 11):
         late_upload(database_url, stored.store, day=day, seed=day)
     with pytest.raises(KeyboardInterrupt):

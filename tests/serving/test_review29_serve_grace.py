@@ -15,11 +15,8 @@ import yaml
 from serving.core.config import load_serving_settings
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import ROOT
-from tests.serving.subprocess_runs import START_BOUND_S, ended, start_serve
+from tests.serving.subprocess_runs import EXIT_BOUND_S, START_BOUND_S, ended, start_serve
 
-# It exits about a second after the signal; before, it waited for the request, which never ends
-# while the client keeps its connection open.
-EXIT_BOUND_S = 60.0
 KUBERNETES_DEFAULT_GRACE_S = 30
 
 

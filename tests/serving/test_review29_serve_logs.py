@@ -17,11 +17,7 @@ import yaml
 from serving.core.config import load_serving_settings
 from shanyraq.errors import ConfigError
 from tests.serving.helpers import ROOT
-from tests.serving.subprocess_runs import ended, start_serve
-from tests.serving.test_review29_serve_grace import EXIT_BOUND_S
-
-# time (UTC, ISO 8601), level, logger name, message
-LINE = re.compile(r"^(?P<time>\S+) (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<message>.*)$")
+from tests.serving.subprocess_runs import EXIT_BOUND_S, ended, log_lines, start_serve
 
 
 def _serve_until_it_answers(tmp_path: Path, **settings: Any) -> tuple[str, str]:
@@ -30,12 +26,6 @@ def _serve_until_it_answers(tmp_path: Path, **settings: Any) -> tuple[str, str]:
     process, _ = start_serve(tmp_path, data_mode=0o755, shutdown_requests_s=1, **settings)
     process.send_signal(signal.SIGTERM)
     return ended(process, bound_s=EXIT_BOUND_S, what="serve, sent SIGTERM,")
-
-
-def _lines(stderr: str, *, name: str, message: str) -> list[re.Match[str]]:
-    """The log lines of logger `name` whose message starts with `message`."""
-    found = (LINE.match(line) for line in stderr.splitlines())
-    return [m for m in found if m and m["name"] == name and m["message"].startswith(message)]
 
 
 def _utc_time(line: re.Match[str]) -> datetime:
@@ -47,13 +37,13 @@ def _utc_time(line: re.Match[str]) -> datetime:
 @pytest.mark.slow  # `serve` starts in a process of its own
 def test_serve_logs_the_apps_lines_and_uvicorns_once_each_with_time_level_and_name(tmp_path):
     stdout, stderr = _serve_until_it_answers(tmp_path)
-    ready = _lines(stderr, name="serving.app", message="service ready (")
+    ready = log_lines(stderr, name="serving.app", message="service ready (")
     assert [line["level"] for line in ready] == ["INFO"], stderr  # before: not at all
-    started = _lines(stderr, name="uvicorn.error", message="Started server process")
+    started = log_lines(stderr, name="uvicorn.error", message="Started server process")
     assert [line["level"] for line in started] == ["INFO"], stderr
-    asked = _lines(stderr, name="uvicorn.access", message="127.0.0.1:")
+    asked = log_lines(stderr, name="uvicorn.access", message="127.0.0.1:")
     assert len(asked) == 1 and '"GET /health HTTP/1.1" 200' in asked[0]["message"], stderr
-    opened = _lines(stderr, name="serving.data_dir", message="data folder ")
+    opened = log_lines(stderr, name="serving.data_dir", message="data folder ")
     assert [line["level"] for line in opened] == ["WARNING"], stderr  # before: a bare line
     assert _utc_time(started[0]) <= _utc_time(ready[0]) <= _utc_time(asked[0])
     # Written once, in this format: not again in uvicorn's own ("INFO:     ...") nor on stdout.
@@ -67,7 +57,7 @@ def test_serve_at_log_level_warning_leaves_out_the_info_lines_and_keeps_warnings
     _, stderr = _serve_until_it_answers(tmp_path, log_level="warning")
     assert "service ready" not in stderr and "Started server process" not in stderr, stderr
     assert "GET /health" not in stderr, stderr
-    opened = _lines(stderr, name="serving.data_dir", message="data folder ")
+    opened = log_lines(stderr, name="serving.data_dir", message="data folder ")
     assert [line["level"] for line in opened] == ["WARNING"], stderr
 
 

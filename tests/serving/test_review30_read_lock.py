@@ -26,22 +26,26 @@ import pytest
 from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service, started
-from tests.serving.repeat_helpers import latest_version, record_repeats, refresh_all, with_repeat
-from tests.serving.test_review29_page_lock import (
-    _assert_verified_unheld,
-    _audited,
-    _held,
-    _Watched,
+from tests.serving.page_lock_helpers import (
+    Watched,
+    assert_verified_unheld,
+    audited_entries,
+    held_by_service,
 )
-from tests.serving.test_review29_page_repeats import look_alikes
-from tests.web.test_heatmap_model_review21 import (
+from tests.serving.repeat_helpers import (
+    latest_version,
+    look_alikes,
+    record_repeats,
+    refresh_all,
+    with_repeat,
+)
+from tests.web.heatmap_model_helpers import (
     SIGNS,
-    _browser,
-    _copy_over,
-    _uploaded,
-    model_dir,
-    models,
+    commission_browser,
+    copy_model_over,
+    uploaded_photo_id,
 )
+from tests.web.test_heatmap_model_review21 import model_dir, models
 from vision import explain
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
@@ -53,10 +57,10 @@ look_alikes, with_repeat = look_alikes, with_repeat
 models, model_dir = models, model_dir
 
 
-def _watched(service: Service, database_url: str, monkeypatch: pytest.MonkeyPatch) -> _Watched:
+def _watched(service: Service, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Watched:
     reuse = service.services.reuse
     assert reuse is not None
-    watch = _Watched(service, database_url, reuse.verified)
+    watch = Watched(service, database_url, reuse.verified)
     monkeypatch.setattr(reuse, "verified", watch)
     return watch
 
@@ -73,7 +77,7 @@ def read_unheld(
         watch = _watched(service, database_url, monkeypatch)
         answer = service.client.get(path, headers=service.headers("commission"))
         assert answer.status_code == 200, answer.text
-        _assert_verified_unheld(watch, service)
+        assert_verified_unheld(watch, service)
         return answer.json()
 
     return read
@@ -87,7 +91,7 @@ def test_one_version_is_read_holding_no_transaction(
     assert read["stale_reason"] is None
     assert read["version"] == made["version"]
     target = f"assessment:{made['assessment_id']}"
-    assert len(_audited(service, "assessment_viewed", target)) == 1
+    assert len(audited_entries(service, "assessment_viewed", target)) == 1
 
 
 def test_the_versions_are_listed_holding_no_transaction(
@@ -101,7 +105,7 @@ def test_the_versions_are_listed_holding_no_transaction(
         (made["version"] + 1, None),
         (made["version"], "newer_assessment"),
     ]
-    assert _audited(service, "assessments_listed", "family:F1") == [{"count": 2}]
+    assert audited_entries(service, "assessments_listed", "family:F1") == [{"count": 2}]
 
 
 def test_a_refresh_verifies_photos_holding_no_transaction(
@@ -114,11 +118,11 @@ def test_a_refresh_verifies_photos_holding_no_transaction(
     watch = _watched(service, database_url, monkeypatch)
     report = refresh_all(service)
     assert report.refreshed == {"repeats": 1} and not report.failed
-    _assert_verified_unheld(watch, service)
+    assert_verified_unheld(watch, service)
     now = latest_version(service, "F1")
     assert now.version == made["version"] + 1  # recomputed once, counting the copy once
     assert now.model_versions[REPEATED_KEY] == str(copy)
-    assert len(_audited(service, "assessment_created", f"assessment:{now.id}")) == 1
+    assert len(audited_entries(service, "assessment_created", f"assessment:{now.id}")) == 1
 
 
 @pytest.fixture
@@ -137,16 +141,16 @@ def test_a_heat_map_hashes_model_pt_holding_no_transaction(
 ) -> None:
     """model.pt copied over since start, before the first heat map: the heat map's check hashes
     it (vision.explain.model_pt_changed) and refuses the heat map."""
-    photo_id = _uploaded(explaining)
-    _copy_over(models[1], model_dir)
+    photo_id = uploaded_photo_id(explaining)
+    copy_model_over(models[1], model_dir)
     held: list[str | None] = []
     digest = explain._digest
 
     def watched(path: Path) -> str:
-        held.append(_held(explaining, database_url))
+        held.append(held_by_service(explaining, database_url))
         return digest(path)
 
     monkeypatch.setattr(explain, "_digest", watched)
-    refused = _browser(explaining).get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
+    refused = commission_browser(explaining).get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
     assert refused.status_code == 503, refused.text[:300]
     assert held == [None], f"model.pt was hashed while the database was held: {held}"

@@ -15,8 +15,14 @@ from typing import Any
 from serving.photo_evidence import REPEATED_KEY
 from tests.serving import repeat_photos
 from tests.serving.helpers import Service, criteria
-from tests.serving.repeat_helpers import latest_version, record_repeats, refresh_all, with_repeat
-from tests.serving.test_review29_page_repeats import flagged, look_alikes
+from tests.serving.repeat_helpers import (
+    flagged,
+    latest_version,
+    look_alikes,
+    record_repeats,
+    refresh_all,
+    with_repeat,
+)
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
 # F1 with a copy of its room assessed counting it once, F1 with two look-alike photos assessed

@@ -27,6 +27,7 @@ from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_command_helpers import follow_command, promotion_entries_at
 from tests.serving.rescore_fixtures import STOPPED
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
@@ -43,7 +44,6 @@ from tests.serving.rescore_helpers import (
     stopped_ray_run,
     unfinished_half_promoted,
 )
-from tests.serving.test_review30_rescore_ways import _entries, _follow
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
 model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
@@ -111,9 +111,9 @@ def test_a_new_run_beside_a_half_promoted_run_names_adopt_rest_and_its_words_end
         "adopts the rest of run 1's outcomes"
     ) in said
 
-    _, stopped = _follow(said[said.index(ADOPT_REST) :], model, config)
+    _, stopped = follow_command(said[said.index(ADOPT_REST) :], model, config)
     assert error_code(stopped) == "rescore_scope_partial", stopped.output
-    _, scored = _follow(stopped.exception.message, model, config)
+    _, scored = follow_command(stopped.exception.message, model, config)
     assert scored.exit_code == 0, scored.output
     promoted = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert promoted.exit_code == 0, promoted.output
@@ -157,7 +157,9 @@ def test_the_dry_run_of_adopt_rest_says_it_stops_for_the_photos_with_no_score(
         "settings, and promote again"
     ) in " ".join(dry.output.split())
     assert "dry run: nothing was written" in dry.output
-    assert [action for action, _ in _entries(url)] == [STOPPED]  # the Ctrl-C only: none written
+    assert [action for action, _ in promotion_entries_at(url)] == [
+        STOPPED
+    ]  # the Ctrl-C only: none written
 
     plain = run_cli("rescore", "promote", *common, "--dry-run")  # without it: refused, as before
     assert error_code(plain) == "rescore_scope_partial", plain.output

@@ -20,7 +20,6 @@ rewritten after it is made.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,10 @@ from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_command_helpers import follow_command
 from tests.serving.rescore_fixtures import (
     STOPPED,
     cpu_scorer,
-    promotion_entries,
 )
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
@@ -110,23 +109,6 @@ def test_new_run_way_names_the_way_on_it_is_given(
 # --- 2. the promotion stopped by late uploads: its words followed on the command line --------
 
 
-NAMED = re.compile(r"`(shanyraq rescore[^`]*)`")
-
-
-def _follow(message: str, model: Path, config: Path) -> tuple[str, Any]:
-    """The first command `message` names, run as a user would (DIR: the model folder; on the
-    CPU, without a progress bar); (the command, its result)."""
-    named = NAMED.search(message)
-    assert named is not None, message
-    command = named[1].replace("DIR", str(model))
-    args = [*command.split()[1:], "--config", str(config)]
-    if args[1] not in ("promote", "discard"):
-        args += ["--device", "cpu", "--no-progress"]
-    elif args[1] == "promote":
-        args += ["--no-progress"]
-    return command, run_cli(*args)
-
-
 def test_the_words_after_a_promotion_stopped_by_late_uploads_end_in_a_promotion(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,7 +146,7 @@ def test_the_words_after_a_promotion_stopped_by_late_uploads_end_in_a_promotion(
 
     message, said = stopped.value.message, [stopped.value.message]
     for _ in range(4):
-        command, result = _follow(message, model, config)
+        command, result = follow_command(message, model, config)
         if result.exit_code == 0:
             break
         assert error_code(result) is not None, result.output
@@ -222,14 +204,6 @@ def test_a_ray_run_kept_under_other_code_is_told_its_own_call(
 # --- 4. a half-promoted run, a late upload, and the settings it recorded gone -----------------
 
 
-def _entries(url: str) -> list[tuple[str, dict[str, Any]]]:
-    engine = make_engine(url)
-    try:
-        return promotion_entries(make_session_factory(engine))
-    finally:
-        engine.dispose()
-
-
 def test_a_half_promoted_run_whose_settings_are_gone_adopts_the_rest_then_a_new_run_scores(
     tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,11 +237,11 @@ def test_a_half_promoted_run_whose_settings_are_gone_adopts_the_rest_then_a_new_
         refused["run"].exception.message
     )
 
-    _, stopped = _follow(said[said.index(adopt_rest) :], model, config)
+    _, stopped = follow_command(said[said.index(adopt_rest) :], model, config)
     assert error_code(stopped) == "rescore_scope_partial", stopped.output
     message = stopped.exception.message
     assert "adopted the rest of what a stopped one left (--adopt-rest)" in message
-    _, scored = _follow(message, model, config)  # the new run, under the current code
+    _, scored = follow_command(message, model, config)  # the new run, under the current code
     assert scored.exit_code == 0, scored.output
     promoted = run_cli("rescore", "promote", *common, "--no-progress")
     assert promoted.exit_code == 0, promoted.output

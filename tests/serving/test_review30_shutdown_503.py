@@ -13,7 +13,6 @@ import signal
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,89 +27,15 @@ from serving.errors import UnavailableError
 from serving.pipeline import PhotoPipeline
 from serving.pipeline_refusals import SHUTDOWN_RETRY_AFTER_S
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving.helpers import HungEngine, family_body, jpeg, started
-from tests.serving.subprocess_runs import START_BOUND_S, ended, start_serve
+from tests.serving.helpers import HungEngine
+from tests.serving.shutdown_helpers import BOUND_S, serve_held, upload_in_thread, wait_until
+from tests.serving.subprocess_runs import START_BOUND_S, ended
 from tests.vision.engine_fixtures import make_artifact
-
-BOUND_S = 60.0  # every wait below; each ends within seconds
-HELD_BOUND_S = 120  # how long the held model call waits for its release (the process exits first)
-
-# `serve`'s sitecustomize.py (Python imports it at start from PYTHONPATH; start_serve keeps the
-# environment): its photo model's calls are held until `release` exists in the folder, and
-# say so by making `called` there.
-_HELD_MODEL = """
-import pathlib, time
-from vision.engine import Engine
-
-_folder = pathlib.Path({folder!r})
-_score_inputs = Engine.score_inputs
-
-def _held(self, *args, **kwargs):
-    (_folder / "called").touch()
-    for _ in range({bound} * 10):  # bounded; a daemon thread does not hold the exit
-        if (_folder / "release").exists():
-            break
-        time.sleep(0.1)
-    return _score_inputs(self, *args, **kwargs)
-
-Engine.score_inputs = _held
-"""
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
-
-
-def _serving(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Path, **settings: Any
-) -> tuple[Any, int, str]:
-    """`serve` on a family and users made beforehand, its `model` held (`_HELD_MODEL`): (the
-    process, its port, the inspector's token)."""
-    url = f"sqlite:///{tmp_path / 'web.db'}"
-    with started(tmp_path, url) as service:  # no model needed to file the family
-        answer = service.client.post(
-            "/families", json=family_body("F1"), headers=service.headers("inspector")
-        )
-        assert answer.status_code == 201, answer.text
-        token = service.tokens["inspector"]
-    site = tmp_path / "site"
-    site.mkdir()
-    held = _HELD_MODEL.format(folder=str(tmp_path), bound=HELD_BOUND_S)
-    (site / "sitecustomize.py").write_text(held, encoding="utf-8")
-    monkeypatch.setenv("PYTHONPATH", str(site))
-    process, port = start_serve(
-        tmp_path, database_url=url, secret_key="test-secret-key-0123456789abcdef",
-        model_dir=str(model), fusion_dir=None, **settings,
-    )  # fmt: skip
-    return process, port, token
-
-
-def _upload(port: int, token: str) -> tuple[threading.Thread, dict[str, Any]]:
-    """A photo upload in a thread of its own; its answer (or error) lands in the dict."""
-    outcome: dict[str, Any] = {}
-
-    def send() -> None:
-        try:
-            outcome["answer"] = httpx.post(
-                f"http://127.0.0.1:{port}/families/F1/photos",
-                files={"file": ("p.jpg", jpeg(1), "image/jpeg")},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=BOUND_S,
-            )
-        except httpx.HTTPError as exc:
-            outcome["answer"] = exc
-
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def _until(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + BOUND_S
-    while not condition():  # poll (bounded)
-        assert time.monotonic() < deadline, f"{what} within {BOUND_S:g} s"
-        time.sleep(0.05)
 
 
 def _listening(port: int) -> bool:
@@ -142,17 +67,17 @@ Stopped = tuple[Any, int, threading.Thread, dict[str, Any]]
 def stop_with_an_upload_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path, batching: bool
 ) -> Callable[[float], Stopped]:
-    """`stop(shutdown_requests_s)`: `serve` (`_serving`, `batching` as the test is run) sent
+    """`stop(shutdown_requests_s)`: `serve` (`serve_held`, `batching` as the test is run) sent
     SIGTERM once an upload's photo is held in the model; (the process, its port, the upload's
-    thread and its outcome, as `_upload`)."""
+    thread and its outcome, as `upload_in_thread`)."""
 
     def stop(shutdown_requests_s: float) -> Stopped:
-        process, port, token = _serving(
+        process, port, token = serve_held(
             tmp_path, monkeypatch, model_dir, shutdown_requests_s=shutdown_requests_s,
             batching={"enabled": batching, "score_timeout_s": 60, "shutdown_wait_s": 1},
         )  # fmt: skip
-        thread, outcome = _upload(port, token)
-        _until((tmp_path / "called").exists, "the model was called")
+        thread, outcome = upload_in_thread(port, token)
+        wait_until((tmp_path / "called").exists, "the model was called")
         process.send_signal(signal.SIGTERM)
         return process, port, thread, outcome
 
@@ -188,7 +113,7 @@ def test_an_upload_whose_model_answers_within_the_grace_is_filed(
 ):
     process, port, thread, outcome = stop_with_an_upload_held(30)
     # The stop has begun once the server takes no more connections; then the model answers.
-    _until(lambda: not _listening(port), "serve stopped listening")
+    wait_until(lambda: not _listening(port), "serve stopped listening")
     (tmp_path / "release").touch()
     thread.join(BOUND_S)
     _, stderr = ended(process, bound_s=BOUND_S, what="serve, sent SIGTERM,")

@@ -23,9 +23,7 @@ from alembic.script import ScriptDirectory
 
 from serving.migrations import alembic_config, upgrade
 from tests.serving.helpers import ROOT
-from tests.serving.subprocess_runs import ended, run_script, start_serve
-from tests.serving.test_review29_serve_grace import EXIT_BOUND_S
-from tests.serving.test_review29_serve_logs import _lines
+from tests.serving.subprocess_runs import EXIT_BOUND_S, ended, log_lines, run_script, start_serve
 
 ALEMBIC = "alembic.runtime.migration"
 CONTEXT_LINES = ("Context impl ", "Will assume ")
@@ -49,7 +47,7 @@ def test_a_first_start_logs_each_migration_once_under_the_services_loggers(tmp_p
     log = _start_and_stop(tmp_path)
     for message in CONTEXT_LINES:  # before: each twice, at INFO
         assert message not in log, log
-    ran = _lines(log, name=ALEMBIC, message="Running upgrade ")
+    ran = log_lines(log, name=ALEMBIC, message="Running upgrade ")
     revisions = _migrations()
     # Alembic's words: "Running upgrade  -> 0001, <its docstring>", "... 0001 -> 0002, ...".
     expected = [
@@ -60,7 +58,7 @@ def test_a_first_start_logs_each_migration_once_under_the_services_loggers(tmp_p
     assert {line["level"] for line in ran} == {"INFO"}, log
     # Migration 0011's own line, under the service's migration logger.
     added = "reuse links added for photos of bytes another family filed before: "
-    found = _lines(log, name="serving.migrations", message=added)
+    found = log_lines(log, name="serving.migrations", message=added)
     assert [line["level"] for line in found] == ["INFO"], log
     assert "0011_reuse_links_same_bytes_py" not in log, log  # before: its logger's name
 
@@ -73,7 +71,7 @@ def test_a_restart_after_an_upgrade_logs_the_one_migration_run_once(tmp_path):
     before, last = _migrations()[-2:]
     upgrade(f"sqlite:///{data_dir / 'shanyraq.db'}", before)
     log = _start_and_stop(tmp_path)
-    ran = _lines(log, name=ALEMBIC, message="Running upgrade ")
+    ran = log_lines(log, name=ALEMBIC, message="Running upgrade ")
     assert [line["message"].split(",")[0] for line in ran] == [
         f"Running upgrade {before} -> {last}"
     ], log
@@ -84,9 +82,9 @@ def test_a_restart_after_an_upgrade_logs_the_one_migration_run_once(tmp_path):
 def test_at_log_level_debug_the_alembic_context_lines_are_debug_lines(tmp_path):
     log = _start_and_stop(tmp_path, log_level="debug")
     for message in CONTEXT_LINES:
-        found = _lines(log, name=ALEMBIC, message=message)
+        found = log_lines(log, name=ALEMBIC, message=message)
         assert found and {line["level"] for line in found} == {"DEBUG"}, log  # before: INFO
-    ran = _lines(log, name=ALEMBIC, message="Running upgrade ")
+    ran = log_lines(log, name=ALEMBIC, message="Running upgrade ")
     assert ran and {line["level"] for line in ran} == {"INFO"}, log
 
 

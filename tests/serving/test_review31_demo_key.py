@@ -8,7 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from serving import demo_build
-from tests.serving.test_demo_review22 import _poverty_line, work  # noqa: F401 (a fixture)
+from tests.serving.demo_helpers import (
+    raise_poverty_line,
+    work,  # noqa: F401 (a fixture)
+)
 from welfare.model_folder import read_meta
 
 
@@ -32,7 +35,7 @@ def test_fairness_intervals_alone_do_not_train_the_demo_fusion_model_again(
     assert work["generated"] == generated  # its key did not change: nothing to check again
     assert read_meta(demo_paths.fusion_dir).version == first
     # A key the training reads (the poverty line draws the ASP labels): trained again.
-    edit_config("welfare.yaml", _poverty_line)
+    edit_config("welfare.yaml", raise_poverty_line)
     demo_build.ensure_models(demo_paths)
     assert work["trained"] == 2
     assert read_meta(demo_paths.fusion_dir).version != first

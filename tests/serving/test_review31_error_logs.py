@@ -24,8 +24,7 @@ from serving.api.errors import install_error_handlers, server_error_level
 from serving.errors import StorageError
 from serving.web.session import PREFIX
 from tests.serving.helpers import Service, hung_model, jpeg
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
+from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 
 
 def _said(records: list[logging.LogRecord]) -> list[tuple[str, str, str]]:

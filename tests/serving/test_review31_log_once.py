@@ -23,16 +23,14 @@ import pytest
 
 from tests.serving.helpers import PASSWORD
 from tests.serving.subprocess_runs import ended, start_serve
-from tests.web.helpers import sign_in
-from tests.web.test_heatmap_model_review21 import (  # noqa: F401 (fixtures)
+from tests.web.heatmap_model_helpers import (
     SIGNS,
-    _browser,
-    _copy_over,
-    _uploaded,
-    model_dir,
-    models,
-    service,
+    commission_browser,
+    copy_model_over,
+    uploaded_photo_id,
 )
+from tests.web.helpers import sign_in
+from tests.web.test_heatmap_model_review21 import model_dir, models, service  # noqa: F401 (fixtures)
 from vision.artifact import TORCH_FILE
 
 # --- 1. a heat map refused for a model.pt changed since start -------------------------------
@@ -44,9 +42,9 @@ def test_a_heat_map_refused_for_a_changed_model_is_one_error_line(
     models,  # noqa: F811
     caplog,
 ):
-    photo_id = _uploaded(service)
-    browser = _browser(service)
-    _copy_over(models[1], model_dir)
+    photo_id = uploaded_photo_id(service)
+    browser = commission_browser(service)
+    copy_model_over(models[1], model_dir)
     with caplog.at_level(logging.INFO):
         got = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
     assert got.status_code == 503, got.text[:300]

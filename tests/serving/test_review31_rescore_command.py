@@ -24,6 +24,10 @@ from serving.rescore_runs import since_key_of
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_command_helpers import (
+    retry_run_named_scores_one,
+    run_discard_named,
+)
 from tests.serving.rescore_helpers import (
     NEW_CODE,
     OLD_CODE,
@@ -33,7 +37,6 @@ from tests.serving.rescore_helpers import (
     late_upload,
     new_code,
 )
-from tests.serving.test_review30_rescore_ways import _follow
 
 # A fixture: the tiny model (version test-0).
 model = rescore_helpers.model
@@ -58,27 +61,6 @@ def _failed(url: str, photo_id: int) -> None:
     engine.dispose()
 
 
-def _discarded(said: str, model: Path, config: Path) -> tuple[int, int]:
-    """The discard `said` names, run: (scores, recorded failures) it deleted."""
-    command, discarded = _follow(said[said.index("`shanyraq rescore discard") :], model, config)
-    assert "discard" in command and discarded.exit_code == 0, discarded.output
-    deleted = discarded.output.split("deleted ", 1)[1].split(" recorded failure(s)")[0]
-    scores, failures = deleted.split(" score(s) and ")
-    return int(scores), int(failures)
-
-
-def retry_run_named_scores_one(said: str, since: str, model: Path, config: Path) -> None:
-    """`said` names the new run from `since` with --retry-failed, for the photos no run has
-    scored and those recorded without a score; followed, it scores the one photo left."""
-    new_run = f"`shanyraq rescore --model DIR --since {since} --retry-failed`"
-    assert f"only the photos no run has scored, and those recorded without a score: {new_run}" in (
-        said
-    )
-    command, scored = _follow(said[said.index(new_run) :], model, config)
-    assert command.endswith("--retry-failed") and scored.exit_code == 0, scored.output
-    assert "scored: 1" in scored.output, scored.output
-
-
 # --- 1. the count a refusal gives is what the discard it names deletes -----------------------
 
 
@@ -96,7 +78,7 @@ def test_a_refused_retry_counts_the_outcomes_the_discard_deletes(
     assert error_code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
     assert "`shanyraq rescore discard --model DIR` (its 3 outcome(s) are deleted)" in said
-    assert _discarded(said, model, config) == (2, 1)
+    assert run_discard_named(said, model, config) == (2, 1)
 
 
 def test_a_refused_retry_counts_the_outcomes_of_the_other_run_it_names(
@@ -132,7 +114,7 @@ def test_a_refused_retry_counts_the_outcomes_of_the_other_run_it_names(
     said = refused.exception.message
     assert "re-scoring run 2 under test-0 (finished, not promoted) holds 2 outcome(s)" in said
     assert "`shanyraq rescore discard --model DIR --ray` (its 2 outcome(s) are deleted)" in said
-    assert _discarded(said, model, config) == (1, 1)
+    assert run_discard_named(said, model, config) == (1, 1)
 
 
 # --- 2. a refusal for a late upload names the new run with --retry-failed ----------------------

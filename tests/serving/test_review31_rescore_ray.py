@@ -30,6 +30,7 @@ from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_command_helpers import follow_command
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
     MAX_PIXELS,
@@ -45,7 +46,6 @@ from tests.serving.rescore_helpers import (
     stopped_ray_run,
     unfinished_half_promoted,
 )
-from tests.serving.test_review30_rescore_ways import _follow
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
 model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
@@ -154,11 +154,11 @@ def test_the_unfinished_half_promoted_run_ends_in_the_promotion_its_words_name(
     assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
     adopt_rest = "`shanyraq rescore promote --model DIR --adopt-rest`"
-    _, stopped = _follow(said[said.index(adopt_rest) :], model, config)
+    _, stopped = follow_command(said[said.index(adopt_rest) :], model, config)
     assert error_code(stopped) == "rescore_scope_partial", stopped.output
     message = stopped.exception.message
     assert message.endswith(", then promote again"), message
-    command, scored = _follow(message, model, config)
+    command, scored = follow_command(message, model, config)
     assert "--since 2026-01-11" in command and scored.exit_code == 0, scored.output
     promoted = run_cli("rescore", "promote", "--model", model, "--config", config, "--no-progress")
     assert promoted.exit_code == 0, (error_code(promoted), promoted.output)

@@ -23,6 +23,7 @@ from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
 from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
+from tests.serving.rescore_command_helpers import retry_run_named_scores_one, run_discard_named
 from tests.serving.rescore_helpers import (
     MAX_PIXELS,
     NEW_CODE,
@@ -31,8 +32,7 @@ from tests.serving.rescore_helpers import (
     cli_service,
     new_code,
 )
-from tests.serving.test_rescore_ray_review15 import _finished_ray_run
-from tests.serving.test_review31_rescore_command import _discarded, retry_run_named_scores_one
+from tests.serving.rescore_ray_helpers import finished_ray_run
 
 # Fixtures: the tiny model (version test-0), Ray refused where it must not start.
 model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
@@ -87,7 +87,7 @@ def test_a_retry_refused_for_a_restored_photo_names_the_photos_it_retries(
     # The count told is what the discard it names deletes: the restored photo's outcome too,
     # whose delete the refusal rolled back.
     assert "(its 3 outcome(s) are deleted)" in said, said
-    assert _discarded(said, model, config) == (2, 1)
+    assert run_discard_named(said, model, config) == (2, 1)
 
 
 def test_a_retry_refused_for_a_restored_photo_names_the_new_run_with_retry_failed(
@@ -114,7 +114,7 @@ def test_a_ray_retry_refused_for_a_restored_photo_names_the_call_with_retry_fail
     again with it."""
     new_code(monkeypatch, OLD_CODE)
     _, url, store_root = cli_service(tmp_path, 3, model)
-    _finished_ray_run(url, model, [1, 3], [2])  # 2's original is in the store
+    finished_ray_run(url, model, [1, 3], [2])  # 2's original is in the store
     new_code(monkeypatch, NEW_CODE)
     with pytest.raises(RescoreResumeError) as refused:
         rescore_with_ray(url, store_root, model, model_version=VERSION, prefer="cpu",

@@ -29,8 +29,8 @@ from serving.shutdown_stop import StopSignals
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import ROOT
+from tests.serving.shutdown_helpers import BOUND_S, serve_held, upload_in_thread, wait_until
 from tests.serving.subprocess_runs import ended
-from tests.serving.test_review30_shutdown_503 import BOUND_S, _serving, _until, _upload
 from tests.vision.engine_fixtures import make_artifact
 
 SHUTTING_DOWN = "unavailable: the service is shutting down"
@@ -48,12 +48,12 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_stops_503_is_logged_as_a_warning_and_no_error_is_written_for_it(
     tmp_path, monkeypatch, model_dir
 ):
-    process, port, token = _serving(
+    process, port, token = serve_held(
         tmp_path, monkeypatch, model_dir, shutdown_requests_s=2,
         batching={"enabled": True, "score_timeout_s": 60, "shutdown_wait_s": 1},
     )  # fmt: skip
-    thread, outcome = _upload(port, token)
-    _until((tmp_path / "called").exists, "the model was called")
+    thread, outcome = upload_in_thread(port, token)
+    wait_until((tmp_path / "called").exists, "the model was called")
     process.send_signal(signal.SIGTERM)
     thread.join(BOUND_S)
     _, stderr = ended(process, bound_s=BOUND_S, what="serve, sent SIGTERM,")

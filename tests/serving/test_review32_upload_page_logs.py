@@ -17,9 +17,8 @@ from fastapi.testclient import TestClient
 from serving import pipeline_refusals as refusals
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, Service, hung_model, jpeg
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
-from tests.serving.test_upload_review26_resend_model import _stop_scoring
+from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
+from tests.serving.upload_helpers import stop_scoring
 from tests.web.helpers import csrf_from, sign_in
 
 PAGE = "/ui/upload"
@@ -98,7 +97,7 @@ def test_scoring_stopped_through_the_page_is_one_error_line_for_each_photo(
     service = make_service(model_dir=model_dir)
     service.create_family("F1")
     browser, token = _browser(service)
-    _stop_scoring(service, monkeypatch)  # its worker's death is logged here, as before
+    stop_scoring(service, monkeypatch)  # its worker's death is logged here, as before
     caplog.clear()
     with caplog.at_level(logging.INFO):
         answer = _send(browser, token, jpeg(2), jpeg(3))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.serving.helpers import hung_model, jpeg
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
+from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["micro-batcher", "one call each"])

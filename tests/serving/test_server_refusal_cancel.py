@@ -14,8 +14,7 @@ from serving.migrations import open_database
 from shanyraq.errors import ShanyraqError
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.lock_helpers import in_thread
-from tests.serving.test_migration_cancel import CANCELLED, _raised_once_cancelled
-from tests.serving.test_migration_messages_p475 import _plain, _set_on_database
+from tests.serving.migration_helpers import CANCELLED, plain, raised_once_cancelled, set_on_database
 
 
 @pytest.fixture
@@ -29,10 +28,10 @@ def test_a_read_cancelled_by_an_administrator_is_not_called_a_timeout(migrated_p
     # Before: "... canceling statement due to user request; the server cut the statement
     # short (its statement_timeout or lock_timeout, ...): raise that setting for this role".
     url = migrated_pg
-    with psycopg.connect(_plain(url)) as upgrading:  # as `db upgrade` holds it
+    with psycopg.connect(plain(url)) as upgrading:  # as `db upgrade` holds it
         upgrading.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
         reading = in_thread(lambda: open_database(url, create=False, migrate=False))
-        refused = _raised_once_cancelled(url, reading)
+        refused = raised_once_cancelled(url, reading)
     assert isinstance(refused, ShanyraqError), refused
     message = refused.message
     assert refused.code == "database_unavailable", message
@@ -50,8 +49,8 @@ def test_a_read_cut_short_by_a_timeout_names_that_setting(migrated_pg, setting, 
     # Before: "(its statement_timeout or lock_timeout, or an administrator, ...): raise that
     # setting", leaving the operator to work out which from the server's words.
     url = migrated_pg
-    _set_on_database(url, setting, "300ms")
-    with psycopg.connect(_plain(url)) as upgrading:
+    set_on_database(url, setting, "300ms")
+    with psycopg.connect(plain(url)) as upgrading:
         upgrading.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
         with pytest.raises(ShanyraqError) as refused:
             open_database(url, create=False, migrate=False)

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from serving.errors import PhotoUnreadableError
@@ -23,23 +22,12 @@ from serving.storage import PhotoStore
 from serving.web import heatmap_cache, heatmaps
 from serving.web.i18n import load_catalogues
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving.helpers import PASSWORD, Service, jpeg
-from tests.web.helpers import sign_in
+from tests.serving import store_read_helpers
+from tests.serving.helpers import jpeg
+from tests.serving.store_read_helpers import CODE, file_one_photo, logged_once, signed_in_browser
 
-CODE = "photo_store_damaged"
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: nothing here depends on the database (the filing is tested elsewhere)."""
-    return f"sqlite:///{tmp_path / 'service.db'}"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> PhotoStore:
-    photo_store = PhotoStore(tmp_path / "photos")
-    photo_store.prepare()
-    return photo_store
+database_url = store_read_helpers.database_url  # SQLite only
+store = store_read_helpers.store  # a photo store in the test's folder
 
 
 def _folder_in_place(store: PhotoStore, sha256: str) -> Path:
@@ -120,28 +108,12 @@ def test_verify_says_an_unreadable_original_is_not_intact_and_logs_its_path(
 # --- the routes -----------------------------------------------------------------------------
 
 
-def _filed(service: Service, seed: int) -> tuple[int, str]:
-    service.create_family("F1")
-    answer = service.upload("F1", jpeg(seed))
-    assert answer.status_code == 201, answer.text
-    body = answer.json()
-    return body["photo_id"], body["sha256"]
-
-
-def _logged_once(caplog: pytest.LogCaptureFixture, sha256: str) -> None:
-    records = [r for r in caplog.records if sha256 in r.getMessage()]
-    assert len(records) == 1, [r.getMessage() for r in records]
-    assert f"originals/{sha256[:2]}/{sha256}" in records[0].getMessage()
-    assert records[0].exc_info is None  # no traceback, in the log or the answer
-    assert "Traceback" not in caplog.text
-
-
 @pytest.mark.parametrize("how", ["folder", "eio"])
 def test_the_api_image_of_an_unreadable_original_is_a_clear_json_error(
     make_service, how, monkeypatch, caplog
 ):
     service = make_service()
-    photo_id, sha256 = _filed(service, 5)
+    photo_id, sha256 = file_one_photo(service, 5)
     why = _damage(service.services.store, sha256, how, monkeypatch)
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -154,13 +126,7 @@ def test_the_api_image_of_an_unreadable_original_is_a_clear_json_error(
     assert f"cannot be read from the store ({why})" in body["message"]
     assert "restore that file from a backup" in body["message"]
     assert "Traceback" not in answer.text and str(service.services.store.root) not in answer.text
-    _logged_once(caplog, sha256)
-
-
-def _browser(service: Service, who: str) -> Any:
-    client = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(client, who, PASSWORD).status_code == 303
-    return client
+    logged_once(caplog, sha256)
 
 
 @pytest.mark.parametrize("lang", ["en", "ru", "kk"])
@@ -168,16 +134,16 @@ def test_the_page_image_of_an_unreadable_original_is_an_error_page_in_the_reader
     make_service, lang, caplog
 ):
     service = make_service()
-    photo_id, sha256 = _filed(service, 6)
+    photo_id, sha256 = file_one_photo(service, 6)
     _folder_in_place(service.services.store, sha256)
-    browser = _browser(service, "commission")
+    browser = signed_in_browser(service, "commission")
     caplog.clear()
     with caplog.at_level(logging.INFO):
         page = browser.get(f"/ui/photos/{photo_id}/image?lang={lang}")
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
     assert load_catalogues()[lang][f"error_reason.{CODE}"] in page.text
     assert sha256 not in page.text and "Traceback" not in page.text  # internals stay in the log
-    _logged_once(caplog, sha256)
+    logged_once(caplog, sha256)
 
 
 @pytest.mark.parametrize("how", ["folder", "eio"])
@@ -185,19 +151,19 @@ def test_the_heat_map_of_an_unreadable_original_is_an_error_page(
     make_service, how, monkeypatch, caplog
 ):
     service = make_service()
-    photo_id, sha256 = _filed(service, 7)
+    photo_id, sha256 = file_one_photo(service, 7)
     _damage(service.services.store, sha256, how, monkeypatch)
     monkeypatch.setattr(heatmaps, "available", lambda services: True)  # as with model.pt
     monkeypatch.setattr(heatmaps, "explains", lambda services, photo: True)  # scored by it
     sign = get_taxonomy().sign_names[0]
-    browser = _browser(service, "commission")
+    browser = signed_in_browser(service, "commission")
     caplog.clear()
     with caplog.at_level(logging.INFO):
         page = browser.get(f"/ui/photos/{photo_id}/heatmap/{sign}?lang=en")
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
     assert load_catalogues()["en"][f"error_reason.{CODE}"] in page.text
     assert "Traceback" not in page.text
-    _logged_once(caplog, sha256)
+    logged_once(caplog, sha256)
     cache = service.services.settings.data_dir / heatmap_cache.CACHE_DIR
     assert not [p for p in cache.rglob("*") if p.is_file()]  # nothing drawn, nothing cached
 

@@ -26,7 +26,7 @@ from serving.web import heatmaps
 from serving.web.i18n import load_catalogues
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import PASSWORD, Service, jpeg, serving_yaml
-from tests.serving.test_store_reads_review14 import _filed
+from tests.serving.store_read_helpers import file_one_photo
 from tests.web.helpers import sign_in
 
 HOUR_NS = 3600 * 10**9
@@ -202,7 +202,7 @@ def test_the_heat_map_of_a_missing_or_damaged_original_is_store_damage(
     make_service, how, monkeypatch, caplog
 ):
     service = make_service()
-    photo_id, sha256 = _filed(service, 38)
+    photo_id, sha256 = file_one_photo(service, 38)
     store = service.services.store
     if how == "missing":
         store.path_for(sha256).unlink()
@@ -222,7 +222,7 @@ def test_the_heat_map_of_a_missing_or_damaged_original_is_store_damage(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_api_image_of_an_original_that_no_longer_decodes_is_store_damage(make_service):
     service = make_service()
-    photo_id, sha256 = _filed(service, 39)
+    photo_id, sha256 = file_one_photo(service, 39)
     _rot(service.services.store, sha256, "noise")
     answer = service.client.get(f"/photos/{photo_id}/image", headers=service.headers("commission"))
     assert answer.status_code == 500, answer.text

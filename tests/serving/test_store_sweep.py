@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
@@ -17,26 +16,17 @@ from serving.db.models import AuditEntry, Photo
 from serving.storage import PhotoStore
 from serving.store_sweep_cli import app as store_app
 from shanyraq.errors import CommandUsageError, ConfigError
-from tests.serving.helpers import jpeg, make_settings, serving_yaml
+from tests.serving import sweep_helpers
+from tests.serving.helpers import jpeg, make_settings
+from tests.serving.sweep_helpers import HOUR_NS, age
 
-HOUR_NS = 3600 * 10**9
+config = sweep_helpers.config  # serving.yaml for the commands, on `service`'s folder and database
 
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """Real SQLite only (the conftest's fixture adds PostgreSQL)."""
     return f"sqlite:///{tmp_path / 'service.db'}"
-
-
-@pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Path:
-    """serving.yaml for the commands, on the data folder and database of `service`."""
-    return serving_yaml(tmp_path / "serving.yaml", tmp_path, database_url, fusion_dir="")
-
-
-def _age(path: Path, hours: float) -> None:
-    then = time.time_ns() - int(hours * HOUR_NS)
-    os.utime(path, ns=(then, then))
 
 
 def _removals(service) -> list[AuditEntry]:
@@ -63,10 +53,10 @@ def layout(service):
     store.served_jpeg(old, max_pixels=10**8)
     young = store.put(jpeg(3)).sha256
     for sha256, hours in ((filed, 500), (old, 48), (young, 0.5)):
-        _age(store.path_for(sha256), hours)
+        age(store.path_for(sha256), hours)
         served = store.path_for(sha256, folder=store.served)
         if served.exists():
-            _age(served, hours)
+            age(served, hours)
     return {"filed": filed, "old": old, "young": young}
 
 
@@ -115,7 +105,7 @@ def test_apply_removes_only_orphans_past_the_grace_and_audits_them(service, layo
         store_app, ["sweep", "--apply", "--older-than", "1", "--config", str(config)]
     )
     assert again.exit_code == 0 and "removed 0" in again.output
-    _age(store.path_for(layout["young"]), 2)
+    age(store.path_for(layout["young"]), 2)
     last = runner.invoke(
         store_app, ["sweep", "--apply", "--older-than", "1", "--config", str(config)]
     )
@@ -158,7 +148,7 @@ def test_upload_between_the_check_and_the_removal_keeps_the_file(service):
     commits only after the sweep is done. The touch of `put` is what saves it."""
     store, data = service.services.store, jpeg(4)
     sha256 = store.put(data).sha256
-    _age(store.path_for(sha256), 48)
+    age(store.path_for(sha256), 48)
     [orphan] = _find(service)
     assert not store.put(data).created  # the upload: the bytes are there already
     assert not _remove(service, orphan)
@@ -175,7 +165,7 @@ def _old_orphan(service, *, seed: int):
     sha256, the orphan listed)."""
     store, data = service.services.store, jpeg(seed)
     sha256 = store.put(data).sha256
-    _age(store.path_for(sha256), 48)
+    age(store.path_for(sha256), 48)
     [orphan] = _find(service)
     return store, data, sha256, orphan
 
@@ -240,7 +230,7 @@ def test_put_marks_a_file_it_finds_as_stored_now(tmp_path):
     store = PhotoStore(tmp_path / "photos")
     store.prepare()
     stored = store.put(jpeg(8))
-    _age(stored.path, 48)
+    age(stored.path, 48)
     assert not store.put(jpeg(8)).created
     assert time.time_ns() - stored.path.stat().st_mtime_ns < HOUR_NS
 

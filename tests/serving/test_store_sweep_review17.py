@@ -18,12 +18,12 @@ from serving import store_sweep
 from serving.db.models import AuditEntry
 from serving.db.refusals import DatabaseMissingError
 from serving.store_sweep_cli import app as store_app
-from tests.serving import test_store_sweep
+from tests.serving import sweep_helpers
 from tests.serving.helpers import Service, jpeg
-from tests.serving.test_store_sweep import HOUR_NS, _age
+from tests.serving.sweep_helpers import HOUR_NS, age
 
-# test_store_sweep's serving.yaml on this module's database (SQLite and PostgreSQL).
-config = test_store_sweep.config
+# The sweep tests' serving.yaml, on this module's database (SQLite and PostgreSQL).
+config = sweep_helpers.config
 
 
 def _removals(service: Service) -> list[AuditEntry]:
@@ -42,7 +42,7 @@ def _sweep(service: Service) -> store_sweep.SweepReport:
 def _old_orphan(service: Service, seed: int) -> str:
     store = service.services.store
     sha256 = store.put(jpeg(seed)).sha256
-    _age(store.path_for(sha256), 48)
+    age(store.path_for(sha256), 48)
     return sha256
 
 
@@ -114,13 +114,13 @@ def test_files_dated_in_the_future_temp_files_and_copies_of_filed_photos_stay(se
     store.served_jpeg(filed, max_pixels=10**8)
     store.path_for(filed).unlink()  # damage: the original is gone, the row remains
     copy = store.path_for(filed, folder=store.served)
-    _age(copy, 48)
+    age(copy, 48)
     ahead = store.put(jpeg(47)).sha256
     future = time.time_ns() + 48 * HOUR_NS
     os.utime(store.path_for(ahead), ns=(future, future))
     temp = store.path_for(ahead).parent / ".incoming-in-flight"
     temp.write_bytes(jpeg(48))
-    _age(temp, 48)
+    age(temp, 48)
     orphan = _old_orphan(service, 49)
     report = _sweep(service)
     assert [found.sha256 for found in report.removed] == [orphan]

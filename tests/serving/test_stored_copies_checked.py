@@ -22,7 +22,7 @@ from serving.errors import PhotoUnreadableError
 from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import jpeg
-from tests.serving.test_store_reads_review14 import database_url, store
+from tests.serving.store_read_helpers import database_url, store
 
 CODE = "photo_store_damaged"
 MAX_PIXELS = 10**8

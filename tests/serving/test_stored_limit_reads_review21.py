@@ -17,10 +17,11 @@ from benchmarks.quality_curves import scenes
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.rescore_ray_actor import ScoreBatch
-from tests.serving import rescore_fixtures, test_rescore_store_damage
-from tests.serving import test_rescore_ray_review19 as ray_actors
+from tests.serving import rescore_fixtures, rescore_helpers
+from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
+from tests.serving.rescore_store_helpers import photo_outcomes, rescore_stored, stored_service
 
-model = test_rescore_store_damage.model  # the tiny model (version test-0)
+model = rescore_helpers.model  # the tiny model (version test-0)
 # io.max_pixels lowered as an administrator does (a fixture)
 lower_pixel_limit = rescore_fixtures.lower_pixel_limit
 
@@ -30,8 +31,8 @@ LOWERED = 5_000  # below the 96 x 72 photos the re-scoring fixtures file
 def test_a_ray_actor_scores_a_photo_filed_under_a_higher_limit(tmp_path: Path, model: Path):
     """The driver hands its actors today's io.max_pixels. Before: each photo filed under the
     old limit was recorded as failed, 'too large', though the evidence is fine."""
-    batch = ray_actors._stored(tmp_path, 2)  # 96 x 72: filed under the default limit
-    actor = ScoreBatch(**ray_actors._actor(tmp_path, model, "cpu") | {"max_pixels": LOWERED})
+    batch = stored_batch(tmp_path, 2)  # 96 x 72: filed under the default limit
+    actor = ScoreBatch(**actor_kwargs(tmp_path, model, "cpu") | {"max_pixels": LOWERED})
     rows = actor(batch)
     assert rows["photo_id"] == [10, 11]
     assert rows["error"] == [None, None], rows["error"]
@@ -81,9 +82,9 @@ def test_rescore_scores_photos_filed_under_a_higher_limit(
 ):
     """`shanyraq rescore` after io.max_pixels was lowered. Before: every photo filed under the
     old limit got the outcome failed, 'over the limit ...; send a smaller photo'."""
-    config, stored = test_rescore_store_damage._service(tmp_path, 3)  # 96 x 72 photos
+    config, stored = stored_service(tmp_path, 3)  # 96 x 72 photos
     lower_pixel_limit(LOWERED)
-    result = test_rescore_store_damage._rescore(model, config)
+    result = rescore_stored(model, config)
     assert result.exit_code == 0, result.output
-    outcomes = test_rescore_store_damage._outcomes(stored.url)
+    outcomes = photo_outcomes(stored.url)
     assert outcomes == {i: (True, None) for i in stored.ids}, outcomes

@@ -8,12 +8,12 @@ from typer.testing import CliRunner
 
 from serving import store_sweep
 from serving.store_sweep_cli import app as store_app
-from tests.serving import test_store_sweep
+from tests.serving import sweep_helpers
 from tests.serving.helpers import Service, jpeg
-from tests.serving.test_store_sweep import _age
+from tests.serving.sweep_helpers import age
 
-# test_store_sweep's serving.yaml on this module's database (SQLite and PostgreSQL).
-config = test_store_sweep.config
+# The sweep tests' serving.yaml, on this module's database (SQLite and PostgreSQL).
+config = sweep_helpers.config
 
 
 def _filed(service: Service, seed: int) -> str:
@@ -27,7 +27,7 @@ def _left_set_aside(service: Service, seed: int, *, hours: float = 48) -> tuple[
     step 2): (sha256, its size)."""
     store = service.services.store
     stored = store.put(jpeg(seed))
-    _age(stored.path, hours)
+    age(stored.path, hours)
     assert store.set_aside(stored.sha256) is not None
     assert not stored.path.exists()
     return stored.sha256, stored.size_bytes
@@ -63,7 +63,7 @@ def test_the_dry_run_counts_but_does_not_list_what_apply_puts_back_and_keeps(ser
     puts it back and keeps it; the dry run counts both and lists neither."""
     store = service.services.store
     filed = _filed(service, 63)
-    _age(store.path_for(filed), 48)
+    age(store.path_for(filed), 48)
     assert store.set_aside(filed) is not None
     stored_again, _ = _left_set_aside(service, 64)
     assert store.put(jpeg(64)).created  # an upload wrote it again: a fresh file

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from serving.db.models import Photo
 from tests.serving.helpers import PASSWORD, jpeg
-from tests.vision.test_score_nonfinite import nan_heads
+from tests.vision.engine_fixtures import nan_heads
 from tests.web.helpers import sign_in
 from vision.score import ABSTAIN_LOW_CONFIDENCE
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from tests.serving.helpers import jpeg
-from tests.serving.test_api_photos import BAD_FILES
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.serving.test_batcher_queue_review21 import database_url  # noqa: F401 (SQLite only)
+from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
+from tests.serving.upload_helpers import BAD_FILES
 from vision.batcher_errors import BatcherClosedError, BatcherFullError, BatcherStoppedError
 
 CAUSES = {

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from serving.audit_cli import app as audit_app
 from serving.db.session import session_scope
 from tests.serving.helpers import audit_entries, jpeg, serving_yaml, started
-from tests.serving.test_api_photos import BAD_FILES
+from tests.serving.upload_helpers import BAD_FILES
 
 
 def _verified_by_cli(tmp_path) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from serving.db.models import AuditEntry, IdempotencyKey, Photo
 from serving.db.session import session_scope
 from tests.serving.helpers import Service, hung_model, jpeg
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
+from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
+from tests.serving.upload_helpers import stop_scoring
 from tests.vision.batcher_helpers import BOUND_S
 
 
@@ -41,21 +42,6 @@ def _filed_as_before(service: Service, first: Any, again: Any, *, who: str = "in
     assert _count(service, Photo) == len(_audited(service, "photo_uploaded"))
 
 
-def _stop_scoring(service: Service, monkeypatch: Any) -> None:
-    """The model's batch worker dies (a native binding's SystemExit): scoring has stopped,
-    as a new photo's 503 says, until the service is restarted."""
-
-    def died(*args: object, **kwargs: object) -> object:
-        raise SystemExit(3)
-
-    pipeline = service.services.pipeline
-    monkeypatch.setattr(pipeline.engine, "score_inputs", died)
-    refused = service.upload("F1", jpeg(99))
-    assert refused.status_code == 503, refused.text
-    assert "photo scoring has stopped" in refused.json()["message"]
-    assert pipeline.scoring_stopped
-
-
 def test_a_photo_sent_again_once_scoring_has_stopped_is_answered_as_filed(
     make_service,
     model_dir,  # noqa: F811
@@ -66,7 +52,7 @@ def test_a_photo_sent_again_once_scoring_has_stopped_is_answered_as_filed(
     photo = jpeg(21)
     first = service.upload("F1", photo)
     assert first.status_code == 201 and first.json()["score_status"] == "scored", first.text
-    _stop_scoring(service, monkeypatch)
+    stop_scoring(service, monkeypatch)
 
     again = service.upload("F1", photo)
     _filed_as_before(service, first, again)
@@ -83,7 +69,7 @@ def test_a_photo_sent_again_under_a_key_once_scoring_has_stopped_is_filed_once_f
     photo = jpeg(23)
     first = service.upload("F1", photo, headers={"Idempotency-Key": "first"})
     assert first.status_code == 201, first.text
-    _stop_scoring(service, monkeypatch)
+    stop_scoring(service, monkeypatch)
 
     key = {"Idempotency-Key": "sent-again"}
     again = service.upload("F1", photo, headers=key)

@@ -15,8 +15,8 @@ from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, jpeg
-from tests.serving.test_api_scoring import model_dir  # noqa: F401 (a fixture)
-from tests.serving.test_upload_review26_resend_model import _stop_scoring
+from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
+from tests.serving.upload_helpers import stop_scoring
 from tests.web.helpers import csrf_from, sign_in
 
 EN = load_catalogues()["en"]
@@ -46,7 +46,7 @@ def test_the_page_shows_a_photo_sent_again_as_filed_once_scoring_has_stopped(
     first = _send(browser, token, photo)
     assert OUTCOME.findall(first.text) == ["usable"], first.text
     assert EN["upload.duplicate"] not in first.text
-    _stop_scoring(service, monkeypatch)
+    stop_scoring(service, monkeypatch)
 
     again = _send(browser, token, photo)
     assert again.status_code == 200

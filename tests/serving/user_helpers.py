@@ -1,11 +1,13 @@
 """Helpers of the users CLI tests: a serving.yaml on SQLite, the password hash an account has in
-that database, and an admin "amina" added to it; running a command and its error code are
-cli_helpers', named here too."""
+that database, an admin "amina" added to it, and an argon2 hasher of other parameters than the
+service's; running a command and its error code are cli_helpers', named here too."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from argon2 import PasswordHasher
 
 from tests.serving.cli_helpers import error_code, run_cli, serving_config
 from tests.serving.helpers import PASSWORD
@@ -40,3 +42,6 @@ def add_amina(tmp_path: Path) -> Path:
                     "--config", config, stdin=f"{PASSWORD}\n")  # fmt: skip
     assert added.exit_code == 0, added.output
     return config
+
+
+OLD_HASHER = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)  # not the tests' own

@@ -32,7 +32,7 @@ from shanyraq.atomic import atomic_file, atomic_folder
 from shanyraq.errors import FileAccessError
 from tests.serving.conftest import _cheap_password_hashing  # noqa: F401 (autouse)
 from tests.serving.helpers import Service, jpeg, serving_yaml, started
-from tests.serving.test_store_sweep import _age
+from tests.serving.sweep_helpers import age
 
 # --- atomic_file and atomic_folder through a symbolic link ---------------------------------
 
@@ -145,8 +145,8 @@ def _two_orphans(service: Service) -> tuple[str, str]:
         if sha256[:2] not in picked and len(picked) < 2:
             picked[sha256[:2]] = store.put(jpeg(seed)).sha256
             store.served_jpeg(sha256, max_pixels=10**8)
-            _age(store.path_for(sha256), 48)
-            _age(store.path_for(sha256, folder=store.served), 48)
+            age(store.path_for(sha256), 48)
+            age(store.path_for(sha256, folder=store.served), 48)
     first, second = sorted(picked.values())
     return first, second
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,32 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shanyraq import cli
-from shanyraq.manifest import REQUIRED_COLUMNS, ManifestRow, read_manifest
+from shanyraq.manifest import ManifestRow, read_manifest
+from tests.shanyraq.cli_helpers import run_main
+from tests.shanyraq.manifest_helpers import file_with_digest, manifest_of_lines
 from training.synth.sheet import _caption, _text_width, contact_sheet
-
-HEADER = ",".join(REQUIRED_COLUMNS)
-
-
-def _manifest(root: Path, lines: list[str]) -> Path:
-    path = root / "manifest.csv"
-    path.write_text("\n".join([HEADER, *lines, ""]), encoding="utf-8")
-    return path
-
-
-def _file(root: Path, name: str, content: bytes) -> str:
-    (root / name).write_bytes(content)
-    return hashlib.sha256(content).hexdigest()
-
-
-def _run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["shanyraq", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    code = exit_info.value.code
-    captured = capsys.readouterr()
-    return (code if isinstance(code, int) else 1), captured.out, captured.err
-
 
 # --- data check ---
 
@@ -46,16 +23,16 @@ def _run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 def test_check_lists_a_malformed_row_with_every_other_problem(tmp_path, monkeypatch, capsys):
     """A row whose condition is not a number is one problem among the others, not the end of
     the check: the rows after it are still checked and the exit status is 1."""
-    good = _file(tmp_path, "a.jpg", b"a")
-    _file(tmp_path, "b.jpg", b"b")
-    manifest = _manifest(
+    good = file_with_digest(tmp_path, "a.jpg", b"a")
+    file_with_digest(tmp_path, "b.jpg", b"b")
+    manifest = manifest_of_lines(
         tmp_path,
         [
             f"a.jpg,{good},F1,train,kitchen,abc,none,t",
             f"b.jpg,{'0' * 64},F2,train,kichen,3,none,t",
         ],
     )
-    code, out, err = _run_main(monkeypatch, capsys, "data", "check", str(manifest))
+    code, out, err = run_main(monkeypatch, capsys, "data", "check", str(manifest))
     assert code == 1, err
     assert "[malformed_row] line 2: condition 'abc'" in out
     assert "[unknown_label] line 3: room 'kichen'" in out
@@ -64,8 +41,8 @@ def test_check_lists_a_malformed_row_with_every_other_problem(tmp_path, monkeypa
 
 
 def test_check_still_refuses_a_manifest_of_a_header_only(tmp_path, monkeypatch, capsys):
-    manifest = _manifest(tmp_path, [])
-    code, _, err = _run_main(monkeypatch, capsys, "data", "check", str(manifest))
+    manifest = manifest_of_lines(tmp_path, [])
+    code, _, err = run_main(monkeypatch, capsys, "data", "check", str(manifest))
     assert code == 2 and err.startswith("error [manifest_invalid]: ") and "no rows" in err
 
 
@@ -76,12 +53,12 @@ def test_split_counts_ids_differing_in_case_as_one_family(tmp_path, monkeypatch,
     """The split keeps "F1" and "f1" together as one home; its summary counts them once."""
     lines = []
     for name, family in (("p0", "F1"), ("p1", "f1"), ("p2", "F2"), ("p3", "F3")):
-        sha = _file(tmp_path, f"{name}.jpg", name.encode())
+        sha = file_with_digest(tmp_path, f"{name}.jpg", name.encode())
         lines.append(f"{name}.jpg,{sha},{family},train,kitchen,3,none,t")
-    manifest = _manifest(tmp_path, lines)
+    manifest = manifest_of_lines(tmp_path, lines)
     out = tmp_path / "split.csv"
     args = ("data", "split", str(manifest), "--out", str(out), "--fractions", "1,0,0")
-    code, stdout, err = _run_main(monkeypatch, capsys, *args)
+    code, stdout, err = run_main(monkeypatch, capsys, *args)
     assert code == 0, err
     assert {r.split for r in read_manifest(out)} == {"train"}
     assert "train:      4 photos,     3 families" in stdout
@@ -93,13 +70,13 @@ def test_split_keeps_a_linked_photo_under_its_own_name(tmp_path, monkeypatch, ca
     split manifest under the name the manifest gave it, not as the path of its target."""
     store = tmp_path / "store"
     store.mkdir()
-    sha = _file(store, "9f86d081.bin", b"pixels")
+    sha = file_with_digest(store, "9f86d081.bin", b"pixels")
     data = tmp_path / "data"
     data.mkdir()
     (data / "kitchen.jpg").symlink_to(store / "9f86d081.bin")
-    manifest = _manifest(data, [f"kitchen.jpg,{sha},F1,train,kitchen,3,none,t"])
+    manifest = manifest_of_lines(data, [f"kitchen.jpg,{sha},F1,train,kitchen,3,none,t"])
     out = tmp_path / "splits" / "split.csv"
-    code, _, err = _run_main(monkeypatch, capsys, "data", "split", str(manifest), "--out", str(out))
+    code, _, err = run_main(monkeypatch, capsys, "data", "split", str(manifest), "--out", str(out))
     assert code == 0, err
     [row] = read_manifest(out).rows
     assert row.path == os.path.join("..", "data", "kitchen.jpg")
@@ -132,7 +109,7 @@ def _photo_manifest(root: Path, rows: list[tuple[str, str, str]]) -> Path:
         Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(path)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         lines.append(f"{path.name},{sha},F{i},train,{room},{condition},{signs},t")
-    return _manifest(root, lines)
+    return manifest_of_lines(root, lines)
 
 
 def test_a_long_caption_stays_under_its_own_photo(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from shanyraq import cli
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import REQUIRED_COLUMNS, ManifestRow, read_manifest, write_manifest
 from shanyraq.manifest_check import check_manifest
+from tests.shanyraq.cli_helpers import run_main_code_err
 
 HEADER = ",".join(REQUIRED_COLUMNS)
 
@@ -33,15 +33,6 @@ def _manifest(root: Path, lines: list[str], *, prefix: bytes = b"") -> Path:
     return path
 
 
-def _run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run the `shanyraq` entry point in-process; its exit code and stderr."""
-    monkeypatch.setattr(sys, "argv", ["shanyraq", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 1), capsys.readouterr().err
-
-
 # --- reading manifests (M7) ---
 
 
@@ -60,7 +51,7 @@ def test_non_utf8_text_is_refused_with_the_file_and_line(tmp_path, taxonomy, mon
         read_manifest(path)
     with pytest.raises(ManifestError, match="line 3"):
         check_manifest(path, taxonomy)
-    code, err = _run_main(monkeypatch, capsys, "data", "check", str(path))
+    code, err = run_main_code_err(monkeypatch, capsys, "data", "check", str(path))
     assert code == 2
     assert err.startswith("error [manifest_invalid]: ") and "line 3" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -113,7 +104,9 @@ def test_the_same_photo_twice_in_one_split_is_a_problem(tmp_path, taxonomy):
 def test_split_refuses_a_manifest_without_rows(tmp_path, monkeypatch, capsys):
     source = _manifest(tmp_path, [])
     out = tmp_path / "split.csv"
-    code, err = _run_main(monkeypatch, capsys, "data", "split", str(source), "--out", str(out))
+    code, err = run_main_code_err(
+        monkeypatch, capsys, "data", "split", str(source), "--out", str(out)
+    )
     assert code == 2
     assert err.startswith("error [manifest_invalid]: ") and "no rows" in err
     assert not out.exists()
@@ -123,7 +116,9 @@ def test_split_to_a_folder_is_one_line_and_leaves_no_temporary_file(tmp_path, mo
     source = _manifest(tmp_path, _photo_lines(tmp_path))
     out = tmp_path / "a_folder"
     out.mkdir()
-    code, err = _run_main(monkeypatch, capsys, "data", "split", str(source), "--out", str(out))
+    code, err = run_main_code_err(
+        monkeypatch, capsys, "data", "split", str(source), "--out", str(out)
+    )
     assert code == 2
     assert err.startswith(f"error [file_error]: {out}: is a folder")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -133,7 +128,9 @@ def test_split_to_a_folder_is_one_line_and_leaves_no_temporary_file(tmp_path, mo
 def test_split_under_a_file_names_that_file(tmp_path, monkeypatch, capsys):
     source = _manifest(tmp_path, _photo_lines(tmp_path))
     out = source / "x.csv"  # the manifest is a file, not a folder
-    code, err = _run_main(monkeypatch, capsys, "data", "split", str(source), "--out", str(out))
+    code, err = run_main_code_err(
+        monkeypatch, capsys, "data", "split", str(source), "--out", str(out)
+    )
     assert code == 2
     assert err.startswith(f"error [file_error]: {source}: is a file")
 
@@ -152,7 +149,9 @@ def test_split_keeps_a_file_that_appears_at_out_while_it_splits(tmp_path, monkey
         return real_split(*args, **kwargs)
 
     monkeypatch.setattr(splits, "split_rows", someone_writes_out)
-    code, err = _run_main(monkeypatch, capsys, "data", "split", str(source), "--out", str(out))
+    code, err = run_main_code_err(
+        monkeypatch, capsys, "data", "split", str(source), "--out", str(out)
+    )
     assert code == 2 and err.startswith("error [output_exists]: ")
     assert f"{out} appeared while the manifest was split and is kept" in err
     assert out.read_text(encoding="utf-8") == "precious\n"
@@ -188,7 +187,7 @@ def test_an_os_error_is_one_line_naming_the_path(monkeypatch, capsys):
     error = PermissionError(13, "Permission denied", "/srv/data/out.csv")
     monkeypatch.setattr(cli, "build_app", _raising(error))
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
-    code, err = _run_main(monkeypatch, capsys)
+    code, err = run_main_code_err(monkeypatch, capsys)
     assert code == 2
     assert err.startswith("error [file_error]: /srv/data/out.csv: Permission denied; ")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -202,7 +201,7 @@ def test_a_decode_error_is_one_line(monkeypatch, capsys):
     error = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
     monkeypatch.setattr(cli, "build_app", _raising(error))
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
-    code, err = _run_main(monkeypatch, capsys)
+    code, err = run_main_code_err(monkeypatch, capsys)
     assert code == 2
     assert err.startswith("error [file_error]: a file is not UTF-8 text (invalid start byte")
     assert "Traceback" not in err
@@ -212,7 +211,7 @@ def test_debug_adds_the_traceback(monkeypatch, capsys):
     error = FileNotFoundError(2, "No such file or directory", "/nope/photo.jpg")
     monkeypatch.setattr(cli, "build_app", _raising(error))
     monkeypatch.setenv(cli.DEBUG_ENV, "1")
-    code, err = _run_main(monkeypatch, capsys)
+    code, err = run_main_code_err(monkeypatch, capsys)
     assert code == 2
     assert "Traceback" in err and "FileNotFoundError" in err
     assert err.strip().splitlines()[-1].startswith("error [file_error]: /nope/photo.jpg: ")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +13,11 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from shanyraq import cli
 from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
 from tests.refusals import error_code
+from tests.shanyraq.cli_helpers import WIDTH, command_help, run_main_raw_code
 
-WIDTH = 80  # CliRunner's terminal
 SECTIONS = ("Arguments:", "Options:", "Commands:")
 
 
@@ -32,12 +30,6 @@ def _commands() -> Iterator[list[str]]:
             yield from walk(sub, [*words, name])
 
     yield from walk(get_command(build_app()), [])
-
-
-def _help(words: list[str]) -> str:
-    result = CliRunner().invoke(build_app(), [*words, "--help"], terminal_width=WIDTH)
-    assert result.exit_code == 0, (words, result.output)
-    return result.output
 
 
 def _description(help_text: str) -> list[list[str]]:
@@ -53,24 +45,15 @@ def _description(help_text: str) -> list[list[str]]:
     return [p for p in paragraphs if p]
 
 
-def _run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """The `shanyraq` entry point in-process: exit code, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["shanyraq", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err  # type: ignore[return-value]
-
-
 # --- help (L3) ---------------------------------------------------------------------------
 
 
 def test_no_flag_is_shown_as_taking_a_value():
     for words in _commands():
-        text = _help(words)
+        text = command_help(words)
         assert "<bool>" not in text, words
         assert re.search(r"^\s+--help\s+Show this message", text, re.M), (words, text)
-    score = _help(["score"])
+    score = command_help(["score"])
     assert re.search(r"^\s+--json\s+One JSON object per line", score, re.M), score
     assert re.search(r"^\s+--model <path>", score, re.M), score  # options that take one do
 
@@ -79,19 +62,19 @@ def test_help_paragraphs_are_filled_not_broken_mid_sentence():
     """Each line of a description took every word that fitted: the docstrings' own line
     breaks are not kept (they broke sentences once re-wrapped to the terminal)."""
     for words in _commands():
-        for paragraph in _description(_help(words)):
+        for paragraph in _description(command_help(words)):
             for line, following in itertools.pairwise(paragraph):
                 next_word = following.split()[0]
                 assert len(line) + 1 + len(next_word) > WIDTH - 10, (words, line, following)
 
 
 def test_rescore_help_says_how_to_resume():
-    text = " ".join(_help(["rescore"]).split())
+    text = " ".join(command_help(["rescore"]).split())
     assert "resumes where it stopped" in text and "--restart" in text
 
 
 def test_promote_help_says_unscored_photos_keep_their_old_score():
-    text = " ".join(_help(["rescore", "promote"]).split())
+    text = " ".join(command_help(["rescore", "promote"]).split())
     said = "could not score (file missing, unreadable or damaged in the store, or undecodable)"
     assert f"{said} keeps its old score" in text
     assert "covers every photo" not in text
@@ -118,7 +101,7 @@ def test_promote_help_says_unscored_photos_keep_their_old_score():
 def test_a_usage_error_is_one_line_with_a_code_and_where_to_look(
     monkeypatch, capsys, args, message, where
 ):
-    code, out, err = _run_main(monkeypatch, capsys, *args)
+    code, out, err = run_main_raw_code(monkeypatch, capsys, *args)
     assert code == 2
     assert out == ""
     assert len(err.splitlines()) == 1, err
@@ -134,7 +117,7 @@ def test_a_usage_error_through_cli_runner_keeps_exit_2_and_the_line():
 
 
 def test_a_group_alone_still_prints_its_help(monkeypatch, capsys):
-    code, out, err = _run_main(monkeypatch, capsys, "data")
+    code, out, err = run_main_raw_code(monkeypatch, capsys, "data")
     assert code == 2  # click's exit for "no arguments: here is the help"
     assert "Usage:" in out + err and "check" in out + err
     assert "error [" not in out + err
@@ -153,7 +136,7 @@ def test_ctrl_c_says_it_was_interrupted_and_exits_130(monkeypatch, capsys, tmp_p
     # Ctrl-C while `data check` reads the manifest (it imports both when it runs).
     monkeypatch.setattr(shanyraq.manifest, "read_manifest", interrupted)
     monkeypatch.setattr(shanyraq.manifest_check, "check_manifest", interrupted)
-    code, _, err = _run_main(monkeypatch, capsys, "data", "check", str(tmp_path / "m.csv"))
+    code, _, err = run_main_raw_code(monkeypatch, capsys, "data", "check", str(tmp_path / "m.csv"))
     assert code == 130
     assert len(err.splitlines()) == 1, err
     assert (

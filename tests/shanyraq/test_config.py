@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from shanyraq.config import get_settings
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import load_taxonomy
-
-REAL = Path(__file__).resolve().parents[2] / "configs" / "taxonomy.yaml"
+from tests.shanyraq.config_helpers import REAL, broken_taxonomy
 
 
 def test_real_taxonomy_matches_design(taxonomy):
@@ -29,14 +26,6 @@ def test_fingerprint_changes_with_content(tmp_path):
     changed = tmp_path / "taxonomy.yaml"
     changed.write_text(yaml.safe_dump(data))
     assert load_taxonomy(changed).fingerprint() != load_taxonomy(REAL).fingerprint()
-
-
-def _broken(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load(REAL.read_text())
-    mutate(data)
-    path = tmp_path / "taxonomy.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 @pytest.mark.parametrize(
@@ -116,7 +105,7 @@ def _broken(tmp_path: Path, mutate) -> Path:
     ],
 )
 def test_invalid_taxonomy_names_file_key_and_expectation(tmp_path, mutate, expected):
-    path = _broken(tmp_path, mutate)
+    path = broken_taxonomy(tmp_path, mutate)
     with pytest.raises(ConfigError) as info:
         load_taxonomy(path)
     message = str(info.value)

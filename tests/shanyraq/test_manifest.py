@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import hashlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,42 +13,11 @@ from shanyraq.errors import ManifestError
 from shanyraq.manifest import REQUIRED_COLUMNS, ManifestRow, read_manifest, write_manifest
 from shanyraq.manifest_check import check_manifest
 from shanyraq.splits import split_rows
-
-
-def _clean_rows(root: Path, n_families: int = 4, per_family: int = 3) -> list[dict[str, str]]:
-    rows = []
-    rooms = ["kitchen", "bedroom", "bathroom"]
-    for f in range(n_families):
-        for p in range(per_family):
-            name = f"f{f}_p{p}.jpg"
-            content = f"photo {f} {p}".encode()
-            (root / name).write_bytes(content)
-            rows.append(
-                {
-                    "path": name,
-                    "sha256": hashlib.sha256(content).hexdigest(),
-                    "family_id": f"F{f}",
-                    "split": "train" if f < 2 else ("val" if f == 2 else "test"),
-                    "room": rooms[p % 3],
-                    "condition": str(1 + (f + p) % 5),
-                    "signs": "damp_mould;broken_window" if p == 0 else "none",
-                    "source": "test",
-                }
-            )
-    return rows
-
-
-def _write(root: Path, rows: list[dict[str, str]]) -> Path:
-    path = root / "manifest.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+from tests.shanyraq.manifest_helpers import clean_rows, write_rows
 
 
 def test_clean_manifest_passes(tmp_path, taxonomy):
-    assert check_manifest(_write(tmp_path, _clean_rows(tmp_path)), taxonomy) == []
+    assert check_manifest(write_rows(tmp_path, clean_rows(tmp_path)), taxonomy) == []
 
 
 def _missing_file(rows, root):
@@ -110,9 +77,9 @@ def _bad_split(rows, root):
     ],
 )
 def test_each_problem_is_detected(tmp_path, taxonomy, damage, kind):
-    rows = _clean_rows(tmp_path)
+    rows = clean_rows(tmp_path)
     damage(rows, tmp_path)
-    problems = check_manifest(_write(tmp_path, rows), taxonomy)
+    problems = check_manifest(write_rows(tmp_path, rows), taxonomy)
     assert kind in {p.kind for p in problems}, problems
 
 
@@ -191,7 +158,7 @@ def test_split_is_stratified_by_label():
 def test_cli_check_and_split(tmp_path):
     runner = CliRunner()
     app = build_app()
-    manifest = _write(tmp_path, _clean_rows(tmp_path, n_families=10))
+    manifest = write_rows(tmp_path, clean_rows(tmp_path, n_families=10))
     ok = runner.invoke(app, ["data", "check", str(manifest)])
     assert ok.exit_code == 0 and "clean" in ok.output
     out = tmp_path / "sub" / "split.csv"

@@ -21,7 +21,7 @@ from shanyraq.manifest import SPLITS, ManifestRow, write_manifest
 from shanyraq.manifest_check import check_manifest
 from shanyraq.splits import split_rows
 from shanyraq.taxonomy import load_taxonomy
-from tests.shanyraq.test_config import _broken
+from tests.shanyraq.config_helpers import broken_taxonomy
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "configs" / "taxonomy.yaml"
@@ -199,7 +199,7 @@ def test_fingerprint_changes_with_any_label(tmp_path, mutate):
     """An older project or model (made with another taxonomy) is told apart by its
     fingerprint, even where the version was not bumped."""
     real = load_taxonomy(REAL)
-    changed = load_taxonomy(_broken(tmp_path, mutate))
+    changed = load_taxonomy(broken_taxonomy(tmp_path, mutate))
     assert changed.fingerprint() != real.fingerprint()
 
 

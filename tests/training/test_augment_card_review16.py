@@ -13,13 +13,10 @@ import pytest
 
 from shanyraq.config import get_settings
 from shanyraq.errors import ConfigError
-from shanyraq.manifest import read_manifest
+from tests.training.evaluation_helpers import toy_evaluation
 from training.augment import build_pipeline, list_pipelines, load_pipeline_config
 from training.data import augmented
-from training.evaluate import evaluate
 from training.model_card import model_card, write_model_card
-
-from .fixed_model import fixed_predictor
 
 REGISTERED = [n for n in list_pipelines() if n != "none"]
 
@@ -188,15 +185,6 @@ def test_augmentation_sha256_follows_content_not_comments(configs):
 
 
 # 5. The model card.
-
-
-def toy_evaluation(toy_manifest, taxonomy):
-    """(artifact, metrics) of a fixed predictor evaluated on the toy manifest's test split."""
-    manifest = read_manifest(toy_manifest)
-    artifact, predict = fixed_predictor(taxonomy, sign_logit=0.0)
-    metrics = evaluate(predict, artifact, root=manifest.root, test_rows=manifest.by_split("test"),
-                       taxonomy=taxonomy, with_robustness=False)  # fmt: skip
-    return artifact, metrics
 
 
 @pytest.fixture(scope="module")

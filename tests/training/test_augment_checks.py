@@ -9,11 +9,11 @@ import pytest
 
 import training.augment
 from shanyraq.errors import ConfigError
+from tests.training.resume_helpers import resume_refusal, saved_identity
 from training.augment import build_pipeline
 from training.run_folder import augmentation_record
 
 from .test_augment_review22 import configs  # noqa: F401 (fixture)
-from .test_resume_guard import _refusal, _saved_identity
 
 _SOME_OF = (
     "name: t\ntransforms:\n  - name: SomeOf\n    params: {{n: {n}, p: 1{extra}}}\n"
@@ -77,10 +77,10 @@ def test_a_resume_under_another_seeding_scheme_is_refused(
     run,
     monkeypatch,
 ):
-    saved = _saved_identity(run)["augmentation_sha256"]
+    saved = saved_identity(run)["augmentation_sha256"]
     monkeypatch.setattr(training.augment, "SEEDING_SCHEME", 2)
     now = augmentation_record(tiny_recipe(toy_manifest, run).augment)["sha256"]
     assert now != saved
-    message = _refusal(tiny_recipe(toy_manifest, run))
+    message = resume_refusal(tiny_recipe(toy_manifest, run))
     assert "augmentation_sha256 (augmentation 'phone', " in message
     assert f"{saved} -> {now}" in message

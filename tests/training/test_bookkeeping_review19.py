@@ -11,13 +11,12 @@ import pytest
 
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import read_manifest, sha256_file, write_manifest
+from tests.training.leak_guard_helpers import trained_on
 from training.dataset_splits import load_splits
 from training.leak_guard import check_overlap, training_photos
 from training.metrics_log import MetricsLog
 from training.recipe import DataSection
 from training.run_folder import METRICS_CSV
-
-from .test_leak_guard import trained_on
 
 TRAINED = "fam00"  # a train family of the toy manifest (style 0)
 

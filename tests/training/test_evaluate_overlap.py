@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import read_manifest, sha256_file, write_manifest
+from tests.training.overlap_helpers import HELD_OUT_STYLE, another_photo, untrained_artifact
 from training.build import build_artifact
 from training.cli import app
 from training.evaluate import evaluate_artifact
@@ -22,7 +23,6 @@ from training.report import headline
 from vision.artifact import read_artifact, write_artifact
 
 runner = CliRunner()
-HELD_OUT_STYLE = "2"  # toy families 2, 5 and 8
 # Relabelled as test: a train family, a train family of the held-out style (never trained
 # on, so no overlap), and a validation family.
 LEAKED_FAMILIES = ("fam00", "fam02", "fam06")
@@ -167,35 +167,13 @@ def test_a_streamed_recipe_is_compared_with_its_validation_photos_only(artifact_
     assert seen.sha256 == val and val
 
 
-def _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
-    """Metadata of a model whose recipe trained on the toy manifest, style 2 held out
-    (check_overlap reads only the recipe, so nothing is trained)."""
-    from training.validation import provisional_artifact
-    from vision.artifact import Preprocessing
-    from vision.model import create_model
-
-    recipe = tiny_recipe(toy_manifest, tmp_path / "run")
-    data = recipe.data.model_copy(update={"held_out_styles": [int(HELD_OUT_STYLE)]})
-    model = create_model("shanyraq_test", taxonomy=taxonomy, condition_formulation="softmax")
-    spec = Preprocessing(size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
-    artifact = provisional_artifact(model, spec, variant="shanyraq_test", taxonomy=taxonomy)
-    config = recipe.model_copy(update={"data": data}).model_dump(mode="json")
-    return artifact.model_copy(update={"training_config": config})
-
-
-def _another_photo(rows, family_id: str, n: int):
-    """A new photo (new bytes, new sha256) of a family, in a test split."""
-    row = next(r for r in rows if r.family_id == family_id)
-    return replace(row, path=f"other-{n}.jpg", sha256=f"{n:064x}", split="test")
-
-
 def test_other_photos_of_trained_families_are_refused(
     toy_manifest, tmp_path, tiny_recipe, taxonomy, caplog
 ):
     """fam01 was trained on, fam06 validated on: a new photo of either is no unseen photo."""
-    artifact = _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
+    artifact = untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
     manifest = read_manifest(toy_manifest)
-    new = [_another_photo(manifest.rows, f, n) for n, f in enumerate(("fam01", "fam06", "fam01"))]
+    new = [another_photo(manifest.rows, f, n) for n, f in enumerate(("fam01", "fam06", "fam01"))]
     rows = [*manifest.by_split("test"), *new]
     with pytest.raises(
         ManifestError,
@@ -216,11 +194,11 @@ def test_held_out_style_families_and_unseen_families_still_pass(
 ):
     """Held-out-style families were never trained on, even those in the train split: their
     stored photos and new ones are measured, as are the test families'."""
-    artifact = _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
+    artifact = untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
     manifest = read_manifest(toy_manifest)
     held = [r for r in manifest.rows if r.extra["style"] == HELD_OUT_STYLE]
     assert {r.split for r in held} > {"test"}
-    rows = [*manifest.by_split("test"), *held, _another_photo(manifest.rows, "fam02", 0)]
+    rows = [*manifest.by_split("test"), *held, another_photo(manifest.rows, "fam02", 0)]
     found = check_overlap(artifact, rows)
     assert (found["overlap_with_training"], found["family_overlap_with_training"]) == (0, 0)
     assert training_photos(artifact).family_ids == {

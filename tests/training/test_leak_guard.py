@@ -12,10 +12,15 @@ import pytest
 
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import read_manifest, sha256_file, write_manifest
+from tests.training.leak_guard_helpers import (
+    TRAINED,
+    copy_with_absolute_paths,
+    leaked_rows,
+    trained_on,
+)
 from training import leak_guard
 from training.leak_guard import check_overlap, training_photos
 
-TRAINED = "fam00"  # a train family of the toy manifest (style 0: never held out here)
 DATA_DIGEST = "d" * 64  # the training data digest the artifact and its run.json share
 
 
@@ -27,23 +32,6 @@ def artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
     return trained_on(recipe, taxonomy, data_sha256=DATA_DIGEST)
 
 
-def trained_on(recipe, taxonomy, *, data_sha256: str):
-    """Metadata of a tiny model whose recipe is `recipe` (nothing is trained)."""
-    from training.validation import provisional_artifact
-    from vision.artifact import Preprocessing
-    from vision.model import create_model
-
-    model = create_model("shanyraq_test", taxonomy=taxonomy, condition_formulation="softmax")
-    spec = Preprocessing(size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
-    metadata = provisional_artifact(model, spec, variant="shanyraq_test", taxonomy=taxonomy)
-    return metadata.model_copy(
-        update={
-            "training_config": recipe.model_dump(mode="json"),
-            "training_data_sha256": data_sha256,
-        }
-    )
-
-
 @pytest.fixture
 def elsewhere(tmp_path, monkeypatch) -> Path:
     """The working folder: one where data/manifest.csv is not."""
@@ -51,18 +39,6 @@ def elsewhere(tmp_path, monkeypatch) -> Path:
     folder.mkdir()
     monkeypatch.chdir(folder)
     return folder
-
-
-def _copy_manifest(toy_manifest: Path, to: Path) -> Path:
-    """The toy manifest at `to` with absolute photo paths (same rows, same photos)."""
-    manifest = read_manifest(toy_manifest)
-    rows = [replace(r, path=str(r.resolve(manifest.root))) for r in manifest.rows]
-    return write_manifest(to, rows)
-
-
-def _leaked_rows(toy_manifest: Path) -> list:
-    rows = read_manifest(toy_manifest).rows
-    return [*(r for r in rows if r.split == "test"), *(r for r in rows if r.family_id == TRAINED)]
 
 
 def _run_json(model_dir: Path, manifest: Path, *, digest: str = DATA_DIGEST) -> None:
@@ -78,14 +54,14 @@ def test_a_relative_manifest_is_found_from_the_project_root(
     artifact, toy_manifest, tmp_path, elsewhere, monkeypatch
 ):
     root = tmp_path / "project"
-    copied = _copy_manifest(toy_manifest, root / "data" / "manifest.csv")
+    copied = copy_with_absolute_paths(toy_manifest, root / "data" / "manifest.csv")
     # A model trained on a manifest records its sha256: only that file is taken for it.
     artifact = artifact.model_copy(update={"training_data_sha256": sha256_file(copied)})
     monkeypatch.setattr(leak_guard, "default_configs_dir", lambda: root / "configs")
     seen = training_photos(artifact)
     assert seen.unknown_reason is None and seen.manifest == root / "data" / "manifest.csv"
     with pytest.raises(ManifestError, match=r"photos model .* was trained or validated on"):
-        check_overlap(artifact, _leaked_rows(toy_manifest))
+        check_overlap(artifact, leaked_rows(toy_manifest))
 
 
 def test_run_json_beside_the_artifact_gives_the_manifest_and_its_sha256(
@@ -97,7 +73,7 @@ def test_run_json_beside_the_artifact_gives_the_manifest_and_its_sha256(
     seen = training_photos(artifact, model_dir=model_dir)
     assert (seen.unknown_reason, seen.manifest) == (None, toy_manifest.resolve())
     with pytest.raises(ManifestError, match="--allow-overlap"):
-        check_overlap(artifact, _leaked_rows(toy_manifest), model_dir=model_dir)
+        check_overlap(artifact, leaked_rows(toy_manifest), model_dir=model_dir)
 
     # A same-named file with other content, where the recipe's relative path points from the
     # working folder, is not the training manifest: the one run.json names is used instead.
@@ -111,7 +87,7 @@ def test_run_json_beside_the_artifact_gives_the_manifest_and_its_sha256(
 def test_a_changed_manifest_is_not_taken_for_the_training_one(
     artifact, toy_manifest, tmp_path, elsewhere
 ):
-    moved = _copy_manifest(toy_manifest, tmp_path / "moved" / "manifest.csv")
+    moved = copy_with_absolute_paths(toy_manifest, tmp_path / "moved" / "manifest.csv")
     model_dir = tmp_path / "runs" / "r1" / "artifact"
     _run_json(model_dir, moved)
     rows = read_manifest(moved).rows
@@ -119,7 +95,7 @@ def test_a_changed_manifest_is_not_taken_for_the_training_one(
     seen = training_photos(artifact, model_dir=model_dir)
     assert seen.sha256 == frozenset()
     assert "sha256" in seen.unknown_reason and str(moved) in seen.unknown_reason
-    found = check_overlap(artifact, _leaked_rows(toy_manifest), model_dir=model_dir)
+    found = check_overlap(artifact, leaked_rows(toy_manifest), model_dir=model_dir)
     assert found["training_photos_known"] is False
 
 

@@ -10,12 +10,11 @@ from dataclasses import replace
 import pytest
 
 from shanyraq.manifest import read_manifest
+from tests.training.evaluation_helpers import toy_evaluation
+from tests.training.overlap_helpers import another_photo, untrained_artifact
 from training.leak_guard import check_overlap
 from training.model_card import model_card
 from training.report_warnings import overlap_lines
-
-from .test_augment_card_review16 import toy_evaluation
-from .test_evaluate_overlap import _another_photo, _untrained_artifact
 
 NEVER_SEEN = "families never seen in training"
 
@@ -28,7 +27,7 @@ def measured(toy_manifest, taxonomy):
 @pytest.fixture
 def guarded(toy_manifest, tmp_path, tiny_recipe, taxonomy):
     """An artifact whose recipe trained on the toy manifest (nothing trained) and the toy rows."""
-    return _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy), read_manifest(
+    return untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy), read_manifest(
         toy_manifest
     )
 
@@ -48,7 +47,7 @@ def _line(card: str, start: str) -> str:
 def test_overlap_found_says_how_many_and_inflated_not_never_seen(measured, guarded):
     artifact, manifest = guarded
     trained = next(r for r in manifest.by_split("train") if r.family_id == "fam01")
-    new = [_another_photo(manifest.rows, f, n) for n, f in enumerate(("fam01", "fam06", "fam01"))]
+    new = [another_photo(manifest.rows, f, n) for n, f in enumerate(("fam01", "fam06", "fam01"))]
     rows = [*manifest.by_split("test"), replace(trained, split="test"), *new]
     found = check_overlap(artifact, rows, allow_overlap=True)
     assert (found["overlap_with_training"], found["family_overlap_with_training"]) == (1, 3)

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tests.serving.test_demo_digest import _edited
-from tests.training.test_resume_guard import _recipe_keys
+from tests.serving.demo_helpers import read_as_edited
+from tests.training.resume_helpers import recipe_keys
 from training.recipe import SyntheticStreamData
 from training.resume import ResumeMismatchError
 from training.run_folder import LAST, METRICS_CSV, RunFolder, RunFolderBusyError, check_run_folder
@@ -43,7 +43,7 @@ def _source(module: str) -> Path:
 def test_an_edit_to_the_generator_changes_the_training_data_hash(taxonomy, monkeypatch, module):
     before = _stream_hash(taxonomy)
     assert _stream_hash(taxonomy) == before
-    _edited(monkeypatch, _source(module))
+    read_as_edited(monkeypatch, _source(module))
     assert _stream_hash(taxonomy) != before
 
 
@@ -71,7 +71,7 @@ def test_a_resume_after_the_renderer_changed_is_refused(toy_manifest, tiny_recip
     train(config, stop_after_epoch=1)
     last = (tmp_path / "run" / LAST).read_bytes()
     metrics = (tmp_path / "run" / METRICS_CSV).read_text()
-    _edited(monkeypatch, _source("training.synth.rooms"))
+    read_as_edited(monkeypatch, _source("training.synth.rooms"))
     with pytest.raises(ResumeMismatchError) as caught:
         train(config, resume=True)
     message = caught.value.message
@@ -79,7 +79,7 @@ def test_a_resume_after_the_renderer_changed_is_refused(toy_manifest, tiny_recip
         "training_data_sha256 (training stream's settings, generator config, or the "
         "generator's code (the modules of training.synth.stream.GENERATOR_CODE))" in message
     )
-    assert _recipe_keys(message) == []  # the recipe is the same: only the code changed
+    assert recipe_keys(message) == []  # the recipe is the same: only the code changed
     advice = "the stream's settings, generator config and generator code it was trained with"
     assert message.endswith(f"restore {advice}")
     assert (tmp_path / "run" / LAST).read_bytes() == last

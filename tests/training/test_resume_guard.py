@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -13,47 +12,24 @@ import yaml
 
 from shanyraq.config import default_configs_dir
 from shanyraq.manifest import sha256_file
-from training.resume import ResumeMismatchError
-from training.run_folder import LAST, METRICS_CSV, augmentation_record
+from tests.training.resume_helpers import recipe_keys, resume_refusal, saved_identity
+from training.run_folder import LAST, augmentation_record
 from training.train import train
 
 from .conftest import write_toy_manifest
 
 
-def _refusal(config) -> str:
-    last = (config.output_dir / LAST).read_bytes()
-    metrics = (config.output_dir / METRICS_CSV).read_text()
-    with pytest.raises(ResumeMismatchError) as caught:
-        train(config, resume=True)
-    assert caught.value.code == "resume_mismatch"
-    # Refused before anything of the run was touched.
-    assert (config.output_dir / LAST).read_bytes() == last
-    assert (config.output_dir / METRICS_CSV).read_text() == metrics
-    message = caught.value.message
-    assert "\n" not in message and "without --resume" in message
-    return message
-
-
-def _recipe_keys(message: str) -> list[str]:
-    """The recipe keys a refusal names (its differences follow ": " and are split by "; ")."""
-    return re.findall(r"(?:: |; )recipe ([\w.]+) ", message)
-
-
-def _saved_identity(run: Path) -> dict[str, str]:
-    return torch.load(run / LAST, weights_only=True)["identity"]
-
-
 def test_a_changed_recipe_is_refused_naming_every_key(toy_manifest, tiny_recipe, run):
-    message = _refusal(tiny_recipe(toy_manifest, run, lr=0.01, label_smoothing=0.1))
+    message = resume_refusal(tiny_recipe(toy_manifest, run, lr=0.01, label_smoothing=0.1))
     assert "recipe optim.lr 0.003 -> 0.01" in message
     assert "recipe optim.label_smoothing 0.05 -> 0.1" in message
-    assert _recipe_keys(message) == ["optim.lr", "optim.label_smoothing"]  # output_dir moved
+    assert recipe_keys(message) == ["optim.lr", "optim.label_smoothing"]  # output_dir moved
     assert "augmentation_sha256" not in message and "training_data_sha256" not in message
 
 
 def test_an_edited_augmentation_file_is_refused(toy_manifest, tiny_recipe, run, tmp_path,
                                                 monkeypatch):  # fmt: skip
-    saved = _saved_identity(run)["augmentation_sha256"]
+    saved = saved_identity(run)["augmentation_sha256"]
     configs = Path(shutil.copytree(default_configs_dir(), tmp_path / "configs"))
     pipeline = configs / "augment" / "phone.yaml"
     pipeline.write_text(
@@ -62,28 +38,28 @@ def test_an_edited_augmentation_file_is_refused(toy_manifest, tiny_recipe, run, 
     monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(configs))
     edited = augmentation_record("phone")["sha256"]
     assert edited != saved
-    message = _refusal(tiny_recipe(toy_manifest, run))
+    message = resume_refusal(tiny_recipe(toy_manifest, run))
     scheme = "or the code's seeding scheme (training.augment.SEEDING_SCHEME)"
     assert f"(augmentation 'phone', {pipeline}, {scheme}) {saved} -> {edited}" in message
-    assert _recipe_keys(message) == []  # the recipe still names "phone"
+    assert recipe_keys(message) == []  # the recipe still names "phone"
     advice = "restore the augmentation file with its seeding scheme it was trained with"
     assert message.endswith(advice)
 
 
 def test_another_manifest_is_refused(toy_manifest, tiny_recipe, run, tmp_path, taxonomy):
     other = write_toy_manifest(tmp_path / "other", taxonomy, seed=1)
-    message = _refusal(tiny_recipe(other, run))
+    message = resume_refusal(tiny_recipe(other, run))
     old, new = sha256_file(toy_manifest), sha256_file(other)
     assert old != new
     assert f"training_data_sha256 (training manifest, {other}) {old} -> {new}" in message
-    assert _recipe_keys(message) == []  # data.manifest is a path: its contents count
+    assert recipe_keys(message) == []  # data.manifest is a path: its contents count
     assert message.endswith("restore the training manifest it was trained with")
 
 
 def test_raised_epochs_are_refused(toy_manifest, tiny_recipe, run):
     # The cosine schedule's length is steps x epochs: the steps taken followed the 2-epoch
     # curve, and a resume would jump to the 4-epoch one (training/recipe.py, RESUMABLE_KEYS).
-    message = _refusal(tiny_recipe(toy_manifest, run, epochs=4))
+    message = resume_refusal(tiny_recipe(toy_manifest, run, epochs=4))
     assert "recipe optim.epochs 2 -> 4 (the length of the cosine learning-rate schedule)" in message
 
 
@@ -108,12 +84,12 @@ def test_a_checkpoint_from_older_code_resumes_with_a_warning(toy_manifest, tiny_
     del state["identity"]
     torch.save(state, run / LAST)
     # The recipe it does hold is still compared.
-    assert "recipe optim.lr" in _refusal(tiny_recipe(toy_manifest, run, lr=0.01))
+    assert "recipe optim.lr" in resume_refusal(tiny_recipe(toy_manifest, run, lr=0.01))
     with caplog.at_level("WARNING", logger="training.train"):
         result = train(tiny_recipe(toy_manifest, run), resume=True)
     assert result.epochs_run == 2
     assert "older Shanyraq" in caplog.text and "cannot be checked" in caplog.text
-    assert set(_saved_identity(run)) == {
+    assert set(saved_identity(run)) == {
         "augmentation_sha256",
         "training_data_sha256",
         "code_version",

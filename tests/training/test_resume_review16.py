@@ -13,20 +13,18 @@ import torch
 
 from shanyraq.errors import ManifestError, ModelMismatchError
 from shanyraq.manifest import read_manifest, sha256_file, write_manifest
+from tests.training.leak_guard_helpers import TRAINED, copy_with_absolute_paths, leaked_rows
+from tests.training.overlap_helpers import untrained_artifact
+from tests.training.resume_helpers import recipe_keys, resume_refusal
+from tests.training.run_folder_helpers import metrics_rows, snapshot
 from training import leak_guard, run_folder
 from training.leak_guard import check_overlap, training_photos
 from training.run_folder import LAST, METRICS_CSV
 from training.train import train
 
-from .test_evaluate_overlap import _untrained_artifact
-from .test_leak_guard import TRAINED, _copy_manifest, _leaked_rows
-
 # Fixtures of other modules, shared (pytest finds them by name in this module).
 from .test_leak_guard import artifact as artifact
 from .test_leak_guard import elsewhere as elsewhere
-from .test_resume_guard import _recipe_keys, _refusal
-from .test_train import _log
-from .test_train_refusals import snapshot
 
 # --- resume ---------------------------------------------------------------------------------
 
@@ -62,7 +60,7 @@ def test_a_save_cut_short_keeps_the_previous_checkpoint(toy_manifest, tiny_recip
     assert torch.load(run / LAST, weights_only=True)["epoch"] == 1
     # The epoch whose checkpoint was lost is trained again, its log row not doubled.
     assert train(tiny_recipe(toy_manifest, run), resume=True).epochs_run == 2
-    assert [r["epoch"] for r in _log(run)] == ["1", "2"]
+    assert [r["epoch"] for r in metrics_rows(run)] == ["1", "2"]
     # A finished run resumed trains nothing and rewrites neither checkpoint nor log.
     finished, log = (run / LAST).read_bytes(), (run / METRICS_CSV).read_text()
     assert train(tiny_recipe(toy_manifest, run), resume=True).epochs_run == 2
@@ -71,11 +69,11 @@ def test_a_save_cut_short_keeps_the_previous_checkpoint(toy_manifest, tiny_recip
 
 def test_another_seed_or_model_is_refused_naming_it(toy_manifest, tiny_recipe, run):
     config = tiny_recipe(toy_manifest, run)
-    message = _refusal(config.model_copy(update={"seed": 4}))
-    assert _recipe_keys(message) == ["seed"] and "recipe seed 3 -> 4" in message
+    message = resume_refusal(config.model_copy(update={"seed": 4}))
+    assert recipe_keys(message) == ["seed"] and "recipe seed 3 -> 4" in message
     model = config.model.model_copy(update={"variant": "shanyraq_mnv3_small"})
-    message = _refusal(config.model_copy(update={"model": model}))
-    assert _recipe_keys(message) == ["model.variant"]
+    message = resume_refusal(config.model_copy(update={"model": model}))
+    assert recipe_keys(message) == ["model.variant"]
     assert 'recipe model.variant "shanyraq_test" -> "shanyraq_mnv3_small"' in message
 
 
@@ -94,7 +92,7 @@ def test_the_patience_counter_survives_a_resume(toy_manifest, tmp_path, tiny_rec
     again = train(recipe(tmp_path / "resumed"), resume=True)
     assert (again.stopped_early, again.epochs_run) == (True, 3)
     assert again.best_score == once.best_score
-    assert _log(tmp_path / "straight") == _log(tmp_path / "resumed")
+    assert metrics_rows(tmp_path / "straight") == metrics_rows(tmp_path / "resumed")
 
 
 @pytest.mark.slow
@@ -117,7 +115,7 @@ def test_a_resume_after_a_partial_accumulation_equals_an_uninterrupted_run(
     for key in ("model", "model_ema"):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
     assert a["lr_scheduler"] == b["lr_scheduler"] and a["lr_scheduler"]["last_epoch"] == 6
-    assert _log(tmp_path / "straight") == _log(tmp_path / "resumed")
+    assert metrics_rows(tmp_path / "straight") == metrics_rows(tmp_path / "resumed")
 
 
 # --- leak guard -----------------------------------------------------------------------------
@@ -132,7 +130,7 @@ def _trained_photo(toy_manifest: Path):
 def test_the_same_bytes_under_another_name_and_family_are_caught(
     toy_manifest, tmp_path, tiny_recipe, taxonomy
 ):
-    artifact = _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
+    artifact = untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
     row, photo = _trained_photo(toy_manifest)
     copy = tmp_path / "new-dataset" / "IMG_0001.JPG"
     copy.parent.mkdir()
@@ -150,7 +148,7 @@ def test_the_same_bytes_under_another_name_and_family_are_caught(
 def test_the_manifest_path_spelt_otherwise_is_the_same_manifest(
     toy_manifest, tmp_path, tiny_recipe, taxonomy, spelling
 ):
-    artifact = _untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
+    artifact = untrained_artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy)
     if spelling == "symlink":
         named = tmp_path / "link.csv"
         named.symlink_to(toy_manifest)
@@ -161,7 +159,7 @@ def test_the_manifest_path_spelt_otherwise_is_the_same_manifest(
     artifact = artifact.model_copy(update={"training_config": config})
     assert training_photos(artifact).family_ids >= {TRAINED}
     with pytest.raises(ManifestError, match="--allow-overlap"):
-        check_overlap(artifact, _leaked_rows(toy_manifest))
+        check_overlap(artifact, leaked_rows(toy_manifest))
 
 
 def _newer_dataset(toy_manifest: Path, at: Path) -> Path:
@@ -190,7 +188,7 @@ def test_a_same_named_manifest_of_other_content_is_not_taken_without_run_json(
     assert seen.sha256 == seen.family_ids == frozenset() and seen.unknown_reason
     assert "data/manifest.csv found at data/manifest.csv" in seen.unknown_reason
     assert "model.json" in seen.unknown_reason
-    assert check_overlap(artifact, _leaked_rows(toy_manifest))["training_photos_known"] is False
+    assert check_overlap(artifact, leaked_rows(toy_manifest))["training_photos_known"] is False
 
     # The training manifest itself, where the recipe's path points from the project root.
     (root / "data").mkdir(parents=True)
@@ -198,13 +196,13 @@ def test_a_same_named_manifest_of_other_content_is_not_taken_without_run_json(
     seen = training_photos(artifact)
     assert seen.manifest == root / "data" / "manifest.csv" and TRAINED in seen.family_ids
     with pytest.raises(ManifestError, match="--allow-overlap"):
-        check_overlap(artifact, _leaked_rows(toy_manifest))
+        check_overlap(artifact, leaked_rows(toy_manifest))
 
 
 def test_a_run_json_manifest_elsewhere_still_wins(artifact, toy_manifest, tmp_path, elsewhere):
     # run.json's manifest_sha256 is the one compared when the run folder is there (an absolute
     # copy of the manifest: another sha256 than the artifact's digest, the same photos).
-    moved = _copy_manifest(toy_manifest, tmp_path / "moved" / "manifest.csv")
+    moved = copy_with_absolute_paths(toy_manifest, tmp_path / "moved" / "manifest.csv")
     digest = sha256_file(toy_manifest)
     artifact = artifact.model_copy(update={"training_data_sha256": digest})
     model_dir = tmp_path / "runs" / "r1" / "artifact"

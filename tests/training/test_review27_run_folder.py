@@ -16,12 +16,11 @@ import torch
 
 import training.train as training_loop
 from shanyraq.errors import ModelMismatchError
+from tests.training.run_folder_helpers import metrics_rows
 from training.build import ARTIFACT_DIR, build_artifact, export_run
 from training.run_folder import BEST, CALIBRATION_JSON, LAST, RUN_JSON
 from training.train import train
 from vision.artifact import CARD_FILE, META_FILE, read_artifact
-
-from .test_train import _log
 
 TRAINED_WITH = "0.0.1+0123456789ab"  # another code than the one exporting
 
@@ -61,7 +60,7 @@ def test_an_interruption_between_the_checkpoints_leaves_best_pt_the_best_epochs_
     # writes best.pt as well as last.pt (here epoch 1 was the best before it, not epoch 2).
     straight = tmp_path / "straight"
     train(tiny_recipe(toy_manifest, straight, epochs=3))
-    scores = [float(row["val_score"]) for row in _log(straight)]
+    scores = [float(row["val_score"]) for row in metrics_rows(straight)]
     assert scores[2] > max(scores[:2])
     run = tmp_path / "run"
     config = tiny_recipe(toy_manifest, run, epochs=3)
@@ -84,7 +83,7 @@ def test_an_interruption_between_the_checkpoints_leaves_best_pt_the_best_epochs_
     monkeypatch.setattr(training_loop, "validation_score", lambda m: real_score(m) - 10)
     with caplog.at_level("WARNING", logger="training.checkpoint"):
         result = train(config, resume=True)
-    logged = {int(row["epoch"]): float(row["val_score"]) for row in _log(run)}
+    logged = {int(row["epoch"]): float(row["val_score"]) for row in metrics_rows(run)}
     best = max(logged, key=logged.__getitem__)
     assert _same(_weights(run / BEST), model_of[best])
     record = json.loads((run / RUN_JSON).read_text())

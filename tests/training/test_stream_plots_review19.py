@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from shanyraq.errors import InputFileError
 from shanyraq.json_values import finite_or_none, is_finite_number
-from tests.welfare.test_cli_refusals_review import good_score
+from tests.welfare.score_helpers import good_score
 from training.augment import build_pipeline
 from training.data import EpochSampler
 from training.synth.stream import SyntheticStream

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 from pathlib import Path
 
 import pytest
 import torch
 
-from training.run_folder import BEST, LAST, METRICS_CSV, RUN_JSON
+from tests.training.run_folder_helpers import metrics_rows
+from training.run_folder import BEST, LAST, RUN_JSON
 from training.train import build_scheduler, train
 from vision.model import load_model
-
-VOLATILE = {"seconds", "images_per_second"}
-
-
-def _log(run: Path) -> list[dict[str, str]]:
-    with (run / METRICS_CSV).open() as handle:
-        return [{k: v for k, v in r.items() if k not in VOLATILE} for r in csv.DictReader(handle)]
 
 
 @pytest.mark.slow
@@ -49,8 +42,8 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(
         assert a[key].keys() == b[key].keys()
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
     assert a["best_score"] == b["best_score"]
-    assert _log(tmp_path / "straight") == _log(tmp_path / "resumed")
-    assert len(_log(tmp_path / "straight")) == 2
+    assert metrics_rows(tmp_path / "straight") == metrics_rows(tmp_path / "resumed")
+    assert len(metrics_rows(tmp_path / "straight")) == 2
     for name in (BEST, RUN_JSON):
         assert (tmp_path / "resumed" / name).is_file()
     model, spec = load_model(tmp_path / "resumed" / BEST)
@@ -67,7 +60,7 @@ def test_early_stopping_stops_when_validation_does_not_improve(
     )  # fmt: skip
     result = train(recipe)
     assert result.stopped_early and result.epochs_run == 2
-    rows = _log(tmp_path / "run")
+    rows = metrics_rows(tmp_path / "run")
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert {"train_loss", "val_score", "lr", "val_condition_qwk"} <= set(rows[0])
     # Resuming the stopped run (build_artifact(resume=True) after a failed export) trains no
@@ -77,7 +70,7 @@ def test_early_stopping_stops_when_validation_does_not_improve(
         again = train(recipe, resume=True)
     assert again.stopped_early and again.epochs_run == 2
     assert again.best_score == result.best_score
-    assert _log(tmp_path / "run") == rows and (tmp_path / "run" / LAST).read_bytes() == last
+    assert metrics_rows(tmp_path / "run") == rows and (tmp_path / "run" / LAST).read_bytes() == last
     assert "stopped early after epoch 2" in caplog.text and "nothing to train" in caplog.text
 
 

@@ -20,6 +20,7 @@ from shanyraq.errors import (
     ModelMismatchError,
 )
 from shanyraq.manifest import ManifestRow, read_manifest, write_manifest
+from tests.training.run_folder_helpers import OLD_RUN, snapshot
 from training.build import (
     ARTIFACT_DIR,
     EVALUATION_DIR,
@@ -32,25 +33,10 @@ from training.dataset_splits import load_splits
 from training.evaluate import evaluate_artifact
 from training.recipe import DataSection
 from training.resume import NothingToResumeError
-from training.run_folder import BEST, LAST, METRICS_CSV, RUN_JSON
+from training.run_folder import BEST, LAST, RUN_JSON
 from training.train import pick_device, train
 
 from .conftest import write_toy_manifest
-
-# What a finished run folder holds; the refusals below must leave every byte of it.
-OLD_RUN = {
-    METRICS_CSV: "epoch,train_loss\n1,0.5\n2,0.4\n",
-    LAST: "old last.pt",
-    BEST: "old best.pt",
-    RUN_JSON: '{"old": true}',
-    f"{ARTIFACT_DIR}/model.json": '{"model_version": "old"}',
-    f"{ARTIFACT_DIR}/MODEL_CARD.md": "# old card",
-    f"{EVALUATION_DIR}/report.md": "# old report",
-}
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture

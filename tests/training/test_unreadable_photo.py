@@ -17,10 +17,10 @@ import yaml
 
 from shanyraq.errors import ImageError
 from shanyraq.manifest import read_manifest
+from tests.training.run_folder_helpers import OLD_RUN, snapshot
 from training.train import train
 
 from .conftest import write_toy_manifest
-from .test_train_refusals import OLD_RUN, snapshot
 
 UNCACHED = {"cache": False}
 

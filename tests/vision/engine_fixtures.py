@@ -1,5 +1,5 @@
-"""Helpers for the engine tests: tiny exported model artifacts, synthetic room-like photos and
-the engine settings the engine tests share."""
+"""Helpers for the engine tests: tiny exported model artifacts, synthetic room-like photos, the
+engine settings the engine tests share, and raw outputs whose heads are NaN."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import Temperatures
-from vision.engine import AbstainConfig, EngineConfig, load_engine_config
+from vision.engine import AbstainConfig, Engine, EngineConfig, load_engine_config
 from vision.export import ExportRequest, export_artifact
 from vision.model import create_model, model_preprocessing
 
@@ -109,3 +109,12 @@ def copy_with(folder: Path, tmp_path: Path, **changes: Any) -> Path:
     meta.update(changes)
     (target / "model.json").write_text(json.dumps(meta))
     return target
+
+
+def nan_heads(engine: Engine, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The engine's raw outputs with every head's logits NaN (as an fp16 overflow leaves them);
+    the embedding is kept."""
+    heads = set(engine.artifact.onnx_outputs[:3])
+    return {
+        name: np.full_like(out, np.nan) if name in heads else out for name, out in outputs.items()
+    }

@@ -1,15 +1,21 @@
 """Helpers for the decoding tests (vision.io): the pixel limit they decode under, PNGs built
 chunk by chunk from their filtered rows (a pixel bomb among them), JPEGs of noise and JPEGs cut
-short, and JPEGs whose EXIF is written entry by entry (malformed values included)."""
+short, JPEGs whose EXIF is written entry by entry (malformed values included), where a JPEG's
+marker segments lie, and a decode that must be refused with a one-line message."""
 
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from shanyraq.errors import CorruptImageError
+from vision.io import decode_image
 
 LIMIT = 50_000_000
 # Adam7's passes as (x0, dx, y0, dy): where a pass's columns and rows start, and their step.
@@ -105,3 +111,43 @@ def rational_orientation(numerator: int, denominator: int) -> bytes:
     """A JPEG whose EXIF orientation is stored as the RATIONAL numerator/denominator."""
     entry = (0x0112, RATIONAL, 1, struct.pack("<I", AFTER_ONE_ENTRY))
     return jpeg_with_ifd([entry], struct.pack("<II", numerator, denominator))
+
+
+# What a refusal says: one line, ending with what to do.
+TO_DO = re.compile(r"(upload the photo again|take or export the photo again)$")
+
+
+def refused_message(data: bytes, **kwargs: int) -> str:
+    with pytest.raises(CorruptImageError) as caught:
+        decode_image(data, max_pixels=LIMIT, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and TO_DO.search(message), message
+    return message
+
+
+def pillow_pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def jpeg_bytes(array: np.ndarray, **save: object) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+def noise_pixels(width: int = 400, height: int = 400, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def jpeg_segments(data: bytes) -> dict[str, tuple[int, int]]:
+    """Where each of a JPEG's first marker segments lies: name -> (start, end)."""
+    names = {0xE0: "APP0", 0xDB: "DQT", 0xC0: "SOF0", 0xC4: "DHT", 0xDA: "SOS"}
+    found: dict[str, tuple[int, int]] = {}
+    pos = 2
+    while pos < len(data) and data[pos] == 0xFF:
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
+        found.setdefault(names.get(marker, hex(marker)), (pos, pos + 2 + length))
+        if marker == 0xDA:
+            break
+        pos += 2 + length
+    return found

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from shanyraq.errors import ModelMismatchError, ShanyraqError
+from tests.vision.artifact_helpers import set_value
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from vision.artifact import read_artifact
 from vision.engine import Engine, load_engine_config
@@ -181,15 +182,6 @@ def _drop(key: str):
     return lambda data: data.pop(key)
 
 
-def _set(*keys: str, value):
-    def edit(data):
-        for key in keys[:-1]:
-            data = data[key]
-        data[keys[-1]] = value
-
-    return edit
-
-
 @pytest.mark.parametrize(
     ("damage", "says"),
     [
@@ -197,9 +189,9 @@ def _set(*keys: str, value):
         (lambda f: (f / "model.json").write_text("[1, 2]"), "JSON list"),
         (lambda f: (f / "model.json").write_text("{"), "not valid JSON"),
         (lambda f: _edit_json(f, _drop("preprocessing")), "key 'preprocessing'"),
-        (lambda f: _edit_json(f, _set("labels", "room", value="kitchen")), "labels.room"),
-        (lambda f: _edit_json(f, _set("embedding_dim", value="wide")), "embedding_dim"),
-        (lambda f: _edit_json(f, _set("onnx_outputs", value=[])), "onnx_outputs"),
+        (lambda f: _edit_json(f, set_value("labels", "room", value="kitchen")), "labels.room"),
+        (lambda f: _edit_json(f, set_value("embedding_dim", value="wide")), "embedding_dim"),
+        (lambda f: _edit_json(f, set_value("onnx_outputs", value=[])), "onnx_outputs"),
         (lambda f: ((f / "model.json").unlink(), (f / "model.json").mkdir()), "is a folder"),
     ],
     ids=[

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from shanyraq.errors import ModelMismatchError
-from tests.vision.test_artifact_refusals import _set
+from tests.vision.artifact_helpers import set_value
 from training.metrics import expected_calibration_error, reliability_curve
 from vision import artifact as artifact_module
 from vision.artifact import (
@@ -103,24 +103,24 @@ def test_nan_metrics_are_written_as_valid_json_and_read_back(taxonomy, tmp_path)
 @pytest.mark.parametrize(
     ("edit", "says"),
     [
-        (_set("taxonomy_version", value="1"), "taxonomy_version"),
-        (_set("taxonomy_version", value=True), "taxonomy_version"),
-        (_set("format", value=True), "artifact format True"),
-        (_set("embedding_dim", value=True), "embedding_dim"),
-        (_set("embedding_dim", value="16"), "embedding_dim"),
-        (_set("preprocessing", "size", value="64"), "preprocessing.size"),
-        (_set("preprocessing", "mean", value=["0.5", 0.5, 0.5]), "preprocessing.mean.0"),
-        (_set("preprocessing", "mean", value=[0.5, 0.5]), "preprocessing.mean"),
-        (_set("preprocessing", "std", value=[0.25] * 4), "preprocessing.std"),
-        (_set("temperatures", "room", value="1.5"), "temperatures.room"),
-        (_set("temperatures", "room", value=True), "temperatures.room"),
-        (_set("labels", "condition", value=["1", "2", "3", "4", "5"]), "labels.condition.0"),
-        (_set("model_version", value=""), "model_version"),
+        (set_value("taxonomy_version", value="1"), "taxonomy_version"),
+        (set_value("taxonomy_version", value=True), "taxonomy_version"),
+        (set_value("format", value=True), "artifact format True"),
+        (set_value("embedding_dim", value=True), "embedding_dim"),
+        (set_value("embedding_dim", value="16"), "embedding_dim"),
+        (set_value("preprocessing", "size", value="64"), "preprocessing.size"),
+        (set_value("preprocessing", "mean", value=["0.5", 0.5, 0.5]), "preprocessing.mean.0"),
+        (set_value("preprocessing", "mean", value=[0.5, 0.5]), "preprocessing.mean"),
+        (set_value("preprocessing", "std", value=[0.25] * 4), "preprocessing.std"),
+        (set_value("temperatures", "room", value="1.5"), "temperatures.room"),
+        (set_value("temperatures", "room", value=True), "temperatures.room"),
+        (set_value("labels", "condition", value=["1", "2", "3", "4", "5"]), "labels.condition.0"),
+        (set_value("model_version", value=""), "model_version"),
         (
-            _set("onnx_outputs", value=["room_logits", "room_logits", "signs_logits", "e"]),
+            set_value("onnx_outputs", value=["room_logits", "room_logits", "signs_logits", "e"]),
             "onnx_outputs names one output twice",
         ),
-        (_set("training_config", value=None), "training_config"),
+        (set_value("training_config", value=None), "training_config"),
     ],
 )
 def test_a_hand_edit_of_the_wrong_type_is_refused_not_coerced(edit, says, taxonomy, tmp_path):

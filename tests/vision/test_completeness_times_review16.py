@@ -24,49 +24,21 @@ from PIL import Image
 from serving.web.i18n import translator
 from serving.web.times import shown_time, utc_offset
 from shanyraq.errors import CorruptImageError
-from tests.vision.io_helpers import adam7_rows, png_chunk, png_file, png_rows
+from tests.vision.io_helpers import (
+    LIMIT,
+    adam7_rows,
+    jpeg_bytes,
+    jpeg_segments,
+    noise_pixels,
+    pillow_pixels,
+    png_chunk,
+    png_file,
+    png_rows,
+    refused_message,
+)
 from vision.io import decode_image
 
-LIMIT = 50_000_000
 ROOT = Path(__file__).resolve().parents[2]
-# What a refusal says: one line, ending with what to do.
-TO_DO = re.compile(r"(upload the photo again|take or export the photo again)$")
-
-
-def _refused(data: bytes, **kwargs: int) -> str:
-    with pytest.raises(CorruptImageError) as caught:
-        decode_image(data, max_pixels=LIMIT, **kwargs)
-    message = str(caught.value)
-    assert "\n" not in message and TO_DO.search(message), message
-    return message
-
-
-def _pillow(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def _jpeg(array: np.ndarray, **save: object) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG", quality=90, **save)
-    return buffer.getvalue()
-
-
-def _noise(width: int = 400, height: int = 400, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
-def _segments(data: bytes) -> dict[str, tuple[int, int]]:
-    """Where each of a JPEG's first marker segments lies: name -> (start, end)."""
-    names = {0xE0: "APP0", 0xDB: "DQT", 0xC0: "SOF0", 0xC4: "DHT", 0xDA: "SOS"}
-    found: dict[str, tuple[int, int]] = {}
-    pos = 2
-    while pos < len(data) and data[pos] == 0xFF:
-        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
-        found.setdefault(names.get(marker, hex(marker)), (pos, pos + 2 + length))
-        if marker == 0xDA:
-            break
-        pos += 2 + length
-    return found
 
 
 # --- JPEG: cut at every kind of boundary ------------------------------------------------------
@@ -76,51 +48,51 @@ def _segments(data: bytes) -> dict[str, tuple[int, int]]:
 @pytest.mark.parametrize("where", ["marker", "length", "middle", "last-byte"])
 @pytest.mark.parametrize("closed", [False, True], ids=["bare", "closed-with-EOI"])
 def test_jpeg_cut_inside_a_marker_segment_is_refused(segment, where, closed):
-    data = _jpeg(_noise(64, 48))
-    start, end = _segments(data)[segment]
+    data = jpeg_bytes(noise_pixels(64, 48))
+    start, end = jpeg_segments(data)[segment]
     cut = {"marker": start + 1, "length": start + 3, "middle": (start + end) // 2}.get(
         where, end - 1
     )
-    _refused(data[:cut] + (b"\xff\xd9" if closed else b""))
+    refused_message(data[:cut] + (b"\xff\xd9" if closed else b""))
 
 
 @pytest.mark.parametrize("closed", [False, True], ids=["bare", "closed-with-EOI"])
 def test_jpeg_of_only_its_header_is_refused_as_incomplete(closed):
     # Everything up to and with the scan header, no scan data: a header-only file.
-    data = _jpeg(_noise(64, 48))
-    header = data[: _segments(data)["SOS"][1]]
-    assert "incomplete" in _refused(header + (b"\xff\xd9" if closed else b""))
+    data = jpeg_bytes(noise_pixels(64, 48))
+    header = data[: jpeg_segments(data)["SOS"][1]]
+    assert "incomplete" in refused_message(header + (b"\xff\xd9" if closed else b""))
 
 
 @pytest.mark.parametrize("save", [{}, {"subsampling": 0}, {"optimize": True}], ids=str)
 @pytest.mark.parametrize("fraction", [0.0005, 0.01, 0.3, 0.7, 0.97])
 @pytest.mark.parametrize("closed", [False, True], ids=["bare", "closed-with-EOI"])
 def test_jpeg_cut_inside_its_entropy_coded_data_is_refused(save, fraction, closed):
-    data = _jpeg(_noise(), **save)
-    start = _segments(data)["SOS"][1]
+    data = jpeg_bytes(noise_pixels(), **save)
+    start = jpeg_segments(data)["SOS"][1]
     cut = start + max(1, int((len(data) - start) * fraction))
-    assert "incomplete" in _refused(data[:cut] + (b"\xff\xd9" if closed else b""))
+    assert "incomplete" in refused_message(data[:cut] + (b"\xff\xd9" if closed else b""))
 
 
 @pytest.mark.parametrize("offset", [0, 1, 2], ids=["before-RST", "inside-RST", "after-RST"])
 @pytest.mark.parametrize("closed", [False, True], ids=["bare", "closed-with-EOI"])
 def test_restart_marker_jpeg_cut_at_any_restart_marker_is_refused(offset, closed):
-    data = _jpeg(_noise(), restart_marker_rows=1)
-    start = _segments(data)["SOS"][1]
+    data = jpeg_bytes(noise_pixels(), restart_marker_rows=1)
+    start = jpeg_segments(data)["SOS"][1]
     restarts = [m.start() for m in re.finditer(rb"\xff[\xd0-\xd7]", data[start:])]
     assert len(restarts) == 400 // 16 - 1
     for restart in restarts[::4] + restarts[-1:]:
         cut = start + restart + offset
-        assert "incomplete" in _refused(data[:cut] + (b"\xff\xd9" if closed else b""))
+        assert "incomplete" in refused_message(data[:cut] + (b"\xff\xd9" if closed else b""))
 
 
 # A scan short by only its last few bytes ends in zero bits (vision.completeness adds 16 bytes
 # of them, as libjpeg would): a documented tolerance. What it may invent is no grey band, only
 # the last MCU (16 px in 4:2:0, plus the one row and column fancy upsampling mixes in).
 SHORT_SCANS: dict[str, tuple[np.ndarray, dict[str, object]]] = {
-    "noise-4:2:0": (_noise(), {}),
-    "noise-4:4:4": (_noise(), {"subsampling": 0}),
-    "restart-markers": (_noise(), {"restart_marker_rows": 1}),
+    "noise-4:2:0": (noise_pixels(), {}),
+    "noise-4:4:4": (noise_pixels(), {"subsampling": 0}),
+    "restart-markers": (noise_pixels(), {"restart_marker_rows": 1}),
     "flat-wall": (np.full((400, 400, 3), 128, np.uint8), {}),
     "flat-wall-optimized": (np.full((400, 400, 3), 128, np.uint8), {"optimize": True}),
 }
@@ -129,8 +101,8 @@ SHORT_SCANS: dict[str, tuple[np.ndarray, dict[str, object]]] = {
 @pytest.mark.parametrize("name", list(SHORT_SCANS))
 def test_jpeg_short_of_its_last_scan_bytes_loses_at_most_the_last_block(name):
     array, save = SHORT_SCANS[name]
-    data = _jpeg(array, **save)
-    whole = _pillow(data).astype(int)
+    data = jpeg_bytes(array, **save)
+    whole = pillow_pixels(data).astype(int)
     decoded = 0
     for missing in (*range(1, 17), *range(17, 130, 8)):  # each byte near the end, then fewer
         for ending in (b"", b"\xff\xd9"):
@@ -147,10 +119,10 @@ def test_jpeg_short_of_its_last_scan_bytes_loses_at_most_the_last_block(name):
 
 
 def test_jpeg_with_trailing_garbage_after_its_end_marker_decodes_whole():
-    data = _jpeg(_noise(120, 80))
+    data = jpeg_bytes(noise_pixels(120, 80))
     for trailer in (b"\x00" * 50, b"garbage" * 30, b"\xff\xd8\xff\xe0 half a second file"):
         decoded = decode_image(data + trailer, max_pixels=LIMIT)
-        np.testing.assert_array_equal(decoded.pixels, _pillow(data))
+        np.testing.assert_array_equal(decoded.pixels, pillow_pixels(data))
 
 
 def test_a_large_jpeg_is_decoded_once(monkeypatch):
@@ -158,8 +130,8 @@ def test_a_large_jpeg_is_decoded_once(monkeypatch):
     height, width = 1200, 1600
     ys, xs = np.mgrid[0:height, 0:width]
     array = np.dstack([xs * 255 // width, ys * 255 // height, (xs + ys) * 255 // 2800])
-    array = array.astype(np.uint8) ^ (_noise(width, height) & 15)  # a little grain
-    data = _jpeg(array)
+    array = array.astype(np.uint8) ^ (noise_pixels(width, height) & 15)  # a little grain
+    data = jpeg_bytes(array)
     decoders: list[str] = []
     real = Image._getdecoder
 
@@ -171,7 +143,7 @@ def test_a_large_jpeg_is_decoded_once(monkeypatch):
     decoded = decode_image(data, max_pixels=LIMIT)
     assert decoded.size == (width, height) and decoders == ["jpeg"]
     monkeypatch.undo()
-    np.testing.assert_array_equal(decoded.pixels, _pillow(data))
+    np.testing.assert_array_equal(decoded.pixels, pillow_pixels(data))
 
 
 # --- PNG ----------------------------------------------------------------------------------------
@@ -184,30 +156,30 @@ def _png_file(image: Image.Image, **save) -> bytes:
 
 
 def test_png_missing_its_end_chunk_decodes_whole():
-    data = _png_file(Image.fromarray(_noise(80, 60)))
+    data = _png_file(Image.fromarray(noise_pixels(80, 60)))
     assert data.endswith(png_chunk(b"IEND", b""))
     decoded = decode_image(data[:-12], max_pixels=LIMIT)
-    np.testing.assert_array_equal(decoded.pixels, _noise(80, 60))
+    np.testing.assert_array_equal(decoded.pixels, noise_pixels(80, 60))
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.01, 0.5, 0.99])
 @pytest.mark.parametrize("closed", [False, True], ids=["bare", "closed-with-IEND"])
 def test_png_cut_inside_its_image_data_is_refused(fraction, closed):
-    data = _png_file(Image.fromarray(_noise(80, 60)))
+    data = _png_file(Image.fromarray(noise_pixels(80, 60)))
     body = data.index(b"IDAT") + 4
     cut = body + int((len(data) - 12 - 4 - body) * fraction)
-    _refused(data[:cut] + (png_chunk(b"IEND", b"") if closed else b""))
+    refused_message(data[:cut] + (png_chunk(b"IEND", b"") if closed else b""))
 
 
 @pytest.mark.parametrize("kept", [8, 20, 33], ids=["signature", "half-IHDR", "IHDR"])
 @pytest.mark.parametrize("closed", [False, True], ids=["bare", "closed-with-IEND"])
 def test_png_of_only_its_header_is_refused(kept, closed):
-    data = _png_file(Image.fromarray(_noise(80, 60)))
-    _refused(data[:kept] + (png_chunk(b"IEND", b"") if closed else b""))
+    data = _png_file(Image.fromarray(noise_pixels(80, 60)))
+    refused_message(data[:kept] + (png_chunk(b"IEND", b"") if closed else b""))
 
 
 def _apng() -> tuple[bytes, list[np.ndarray]]:
-    frames = [_noise(80, 60, seed=seed) for seed in range(3)]
+    frames = [noise_pixels(80, 60, seed=seed) for seed in range(3)]
     buffer = io.BytesIO()
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save(buffer, format="PNG", save_all=True, append_images=images[1:])
@@ -228,7 +200,7 @@ def test_apng_decodes_to_its_whole_default_image():
 def test_apng_cut_inside_its_default_image_is_refused(closed):
     data, _ = _apng()
     cut = data[: data.index(b"IDAT") + 2000]
-    _refused(cut + (png_chunk(b"IEND", b"") if closed else b""))
+    refused_message(cut + (png_chunk(b"IEND", b"") if closed else b""))
 
 
 @pytest.mark.parametrize(("colour", "channels"), [(0, 1), (2, 3), (6, 4)])
@@ -249,13 +221,13 @@ def test_interlaced_16_bit_png_whole_is_exact_and_short_refused(colour, channels
     difference = np.abs(decoded.pixels.astype(int) - expected)
     assert difference.max() <= 2  # alpha is blended in 8 bits: rounding, not misplacement
     for short in (rows[:-1], rows[: len(rows) // 2]):
-        assert "PNG data is incomplete" in _refused(png_file(header, b"".join(short)))
+        assert "PNG data is incomplete" in refused_message(png_file(header, b"".join(short)))
 
 
 def test_16_bit_png_short_by_one_row_is_refused():
     pixels = np.random.default_rng(5).integers(0, 65536, (30, 20 * 3)).astype(">u2")
     rows = png_rows(pixels)
-    assert "incomplete" in _refused(png_file((20, 30, 16, 2, 0), b"".join(rows[:-1])))
+    assert "incomplete" in refused_message(png_file((20, 30, 16, 2, 0), b"".join(rows[:-1])))
 
 
 # --- Times on the pages ------------------------------------------------------------------------

@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from tests.vision.io_helpers import png_chunk
-from tests.vision.test_completeness_times_review16 import (
-    _jpeg,
-    _noise,
-    _pillow,
-    _refused,
-    _segments,
+from tests.vision.io_helpers import (
+    jpeg_bytes,
+    jpeg_segments,
+    noise_pixels,
+    pillow_pixels,
+    png_chunk,
+    refused_message,
 )
 from vision.completeness import jpeg_scan_end
 from vision.io import decode_image
@@ -114,7 +114,9 @@ def test_an_exif_block_within_the_bound_is_still_read(container):
 def test_a_camera_sized_exif_block_in_a_jpeg_is_read():
     # A JPEG's APP1 segment holds the largest block a camera writes; every such block is read.
     block = _exif_block(8, 65_000)
-    decoded = decode_image(_jpeg(_noise(64, 48), exif=b"Exif\x00\x00" + block), max_pixels=LIMIT)
+    decoded = decode_image(
+        jpeg_bytes(noise_pixels(64, 48), exif=b"Exif\x00\x00" + block), max_pixels=LIMIT
+    )
     assert decoded.metadata.orientation == 8 and decoded.size == (48, 64)
 
 
@@ -161,27 +163,27 @@ def test_the_tensor_path_turns_each_orientation_as_the_specification_says(orient
 )
 @pytest.mark.parametrize("kept", [0.3, 0.8, 0.95])
 def test_a_jpeg_cut_and_zero_filled_to_its_size_is_refused(save, kept):
-    data = _jpeg(_noise(400, 300), **save)
+    data = jpeg_bytes(noise_pixels(400, 300), **save)
     cut = int(len(data) * kept)
-    message = _refused(data[:cut] + bytes(len(data) - cut))
+    message = refused_message(data[:cut] + bytes(len(data) - cut))
     assert "incomplete" in message
 
 
 def test_a_whole_jpeg_padded_with_zeros_after_its_end_marker_decodes_whole():
-    data = _jpeg(_noise(200, 150))
+    data = jpeg_bytes(noise_pixels(200, 150))
     decoded = decode_image(data + bytes(20_000), max_pixels=LIMIT)
-    np.testing.assert_array_equal(decoded.pixels, _pillow(data))
+    np.testing.assert_array_equal(decoded.pixels, pillow_pixels(data))
 
 
 def test_a_whole_scan_that_lost_its_end_marker_to_zero_fill_decodes_whole():
-    data = _jpeg(_noise(200, 150))
+    data = jpeg_bytes(noise_pixels(200, 150))
     decoded = decode_image(data[:-2] + bytes(20_000), max_pixels=LIMIT)
-    np.testing.assert_array_equal(decoded.pixels, _pillow(data))
+    np.testing.assert_array_equal(decoded.pixels, pillow_pixels(data))
 
 
 def test_a_zero_fill_keeps_the_stuffing_byte_of_a_last_ff():
-    data = _jpeg(_noise(16, 16))
-    head = data[: _segments(data)["SOS"][1]]  # up to the scan data
+    data = jpeg_bytes(noise_pixels(16, 16))
+    head = data[: jpeg_segments(data)["SOS"][1]]  # up to the scan data
     scan = b"\x12\x34\xff\x00"
     assert jpeg_scan_end(head + scan + bytes(10_000)) == len(head) + len(scan)
     # A short run of zeros may be the scan's own last bits: the file's end still ends it.

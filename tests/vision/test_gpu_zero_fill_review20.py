@@ -21,7 +21,7 @@ from PIL import Image
 import vision.io
 from shanyraq.errors import CorruptImageError
 from tests.vision.engine_fixtures import make_artifact
-from tests.vision.test_completeness_times_review16 import _jpeg, _noise
+from tests.vision.io_helpers import jpeg_bytes, noise_pixels
 from vision.bulk import CpuBytesScorer, PhotoBytes
 from vision.completeness import jpeg_scan_end
 from vision.engine import Engine
@@ -65,7 +65,7 @@ def test_a_zero_filled_jpeg_goes_to_vision_io_and_is_refused_as_there(
     scorers, monkeypatch, via_vision_io, kept
 ):
     cpu, tensor = scorers
-    whole = _jpeg(_noise(400, 300), optimize=True)
+    whole = jpeg_bytes(noise_pixels(400, 300), optimize=True)
     cut = int(len(whole) * kept)
     filled = whole[:cut] + bytes(len(whole) - cut)
     # The device would score it: its decode has no error and no fill grey at the end.
@@ -89,7 +89,7 @@ def test_a_whole_scan_that_lost_its_end_marker_to_zeros_is_decoded_as_on_the_cpu
     scorers, monkeypatch, via_vision_io
 ):
     _, tensor = scorers
-    whole = _jpeg(_noise(200, 150), optimize=True)
+    whole = jpeg_bytes(noise_pixels(200, 150), optimize=True)
     padded = whole[:-2] + bytes(20_000)
     monkeypatch.setattr(tensor, "_decode_jpegs", _as_nvjpeg)
     prepared = tensor.prepare([PhotoBytes(0, "0" * 64, padded)])
@@ -108,7 +108,7 @@ def test_a_whole_scan_that_lost_its_end_marker_to_zeros_is_decoded_as_on_the_cpu
     ],
 )
 def test_zero_filled_tells_a_zero_fill_from_the_scans_other_ends(tail, expected):
-    whole = _jpeg(_noise(64, 48))
+    whole = jpeg_bytes(noise_pixels(64, 48))
     assert whole.endswith(b"\xff\xd9")
     data = whole[: len(whole) // 2] + tail
     assert zero_filled(data, jpeg_scan_end(data)) is expected

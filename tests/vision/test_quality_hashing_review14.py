@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.vision.engine_fixtures import room_scene
+from tests.vision.quality_helpers import blank_wall
 from vision import hashing, quality
 from vision.engine import load_engine_config
 from vision.io_checks import MAX_ASPECT
@@ -110,15 +111,6 @@ def test_overlapping_dark_and_bright_bands_are_refused():
         QualityConfig.model_validate(values)
 
 
-def _blank_wall(seed: int, *, base: float, noise: float, falloff: float) -> np.ndarray:
-    """A plain wall as a phone takes it: a smooth light falloff and sensor noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:480, 0:640]
-    d = ((yy - 240) ** 2 + (xx - 320) ** 2) / (240**2 + 320**2)
-    grey = np.clip(base * (1 - falloff * d) + rng.normal(0, noise, d.shape), 0, 255)
-    return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
-
-
 WALLS = {
     "flat white, noise 2": {"base": 200.0, "noise": 2.0, "falloff": 0.0},
     "covered lens, noise 1.5": {"base": 5.0, "noise": 1.5, "falloff": 0.0},
@@ -131,7 +123,7 @@ WALLS = {
 def test_noisy_blank_frames_are_not_informative(wall):
     # Before: sensor noise set 32 pHash bits at random, so every such frame was informative,
     # and walls of one falloff came within reuse_radius of each other (hashing.same_photo by hash).
-    frames = [_blank_wall(seed, **WALLS[wall]) for seed in range(6)]
+    frames = [blank_wall(seed, **WALLS[wall]) for seed in range(6)]
     hashes = [hashing.reuse_hashes(frame, HASHING.crop_fractions) for frame in frames]
     assert not any(h.full.informative for h in hashes), [h.full.phash.bit_count() for h in hashes]
     index = hashing.HashIndex(hashes_per_photo=1 + len(HASHING.crop_fractions))

@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.quality_curves import BLUR_SIGMAS, GAINS, blur, gain, scenes
-from tests.vision.test_quality_hashing_review14 import _blank_wall
-from tests.vision.test_quality_review15 import SIZES, _wall
+from tests.vision.quality_helpers import SIZES, blank_wall, wall_photo
 from vision.engine import load_engine_config
 from vision.io import decode_image
 from vision.quality import RETAKE_HINTS, TOO_BRIGHT, UNIFORM, assess_quality
@@ -68,19 +67,21 @@ def test_the_p488_photo_as_an_uploaded_jpeg():
 
 
 BLANK_FRAMES = {
-    "white wall, window light": lambda: _wall("linear", SIZES["1MP"], base=250, noise_sd=2),
-    "white wall, ceiling light": lambda: _wall("radial", SIZES["0.3MP"], base=250, noise_sd=6),
-    "white wall, flat": lambda: _wall("flat", SIZES["0.3MP"], base=245, noise_sd=4),
+    "white wall, window light": lambda: wall_photo("linear", SIZES["1MP"], base=250, noise_sd=2),
+    "white wall, ceiling light": lambda: wall_photo("radial", SIZES["0.3MP"], base=250, noise_sd=6),
+    "white wall, flat": lambda: wall_photo("flat", SIZES["0.3MP"], base=245, noise_sd=4),
     # Overexposed till most of it is pure white: the unclipped rest is noise, not edges.
-    "wall 65 % clipped": lambda: _wall("radial", SIZES["0.3MP"], base=320, noise_sd=2),
-    "wall 90 % clipped": lambda: _wall("radial", SIZES["1MP"], base=400, noise_sd=4),
-    "wall in a lamp, half clipped": lambda: _wall("lamp", SIZES["0.3MP"], base=500, noise_sd=6),
-    "review 14 white wall": lambda: _blank_wall(0, base=240, noise=3.0, falloff=0.1),
-    "near-white wall": lambda: _blank_wall(1, base=252, noise=1.0, falloff=0.0),
+    "wall 65 % clipped": lambda: wall_photo("radial", SIZES["0.3MP"], base=320, noise_sd=2),
+    "wall 90 % clipped": lambda: wall_photo("radial", SIZES["1MP"], base=400, noise_sd=4),
+    "wall in a lamp, half clipped": lambda: wall_photo(
+        "lamp", SIZES["0.3MP"], base=500, noise_sd=6
+    ),
+    "review 14 white wall": lambda: blank_wall(0, base=240, noise=3.0, falloff=0.1),
+    "near-white wall": lambda: blank_wall(1, base=252, noise=1.0, falloff=0.0),
     "pure white": lambda: np.full((480, 640, 3), 255, np.uint8),
     "covered lens": lambda: np.full((480, 640, 3), 3, np.uint8),
-    "dim wall": lambda: _wall("flat", SIZES["1MP"], base=40, noise_sd=2),
-    "grey wall": lambda: _wall("radial", SIZES["1MP"], base=180, noise_sd=3),
+    "dim wall": lambda: wall_photo("flat", SIZES["1MP"], base=40, noise_sd=2),
+    "grey wall": lambda: wall_photo("radial", SIZES["1MP"], base=180, noise_sd=3),
 }
 
 

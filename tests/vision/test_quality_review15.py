@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.quality_curves import scenes
+from tests.vision.quality_helpers import SIZES, crack_on_a_wall, wall_photo
 from vision.engine import load_engine_config
 from vision.io import decode_image
 from vision.quality import (
@@ -21,29 +22,7 @@ from vision.quality import (
 )
 
 QUALITY = load_engine_config().quality
-# (width, height) from 0.3 to 4 MP, all at or above the resolution warning.
-SIZES = {"0.3MP": (640, 480), "1MP": (1152, 864), "2MP": (1632, 1224), "4MP": (2304, 1728)}
 MAX_PIXELS = 50_000_000
-
-
-def _wall(kind: str, size: tuple[int, int], *, base: float, noise_sd: float, seed: int = 0):
-    """A plain wall as a phone takes it: one light falloff, a tint and sensor noise."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    yy, xx = yy / width, xx / width  # square units: a round lamp pool stays round
-    cx, cy = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8) * height / width
-    r2 = (xx - cx) ** 2 + (yy - cy) ** 2
-    across = xx * np.cos(0.5) + yy * np.sin(0.5)
-    light = {
-        "flat": np.ones_like(xx),
-        "linear": 1.0 - 0.6 * across / across.max(),  # a window to one side
-        "radial": 1.0 - 0.6 * r2 / r2.max(),  # vignetting or a ceiling light
-        "lamp": 0.3 + 0.7 / (1.0 + r2 / 0.25**2),  # a lamp's pool, radius a quarter frame
-    }[kind]
-    grey = base * light + rng.normal(0.0, noise_sd, light.shape)
-    tint = np.array([1.0, 0.97, 0.9])  # a warm wall
-    return np.clip(grey[..., None] * tint, 0, 255).astype(np.uint8)
 
 
 def _jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
@@ -61,7 +40,9 @@ def test_a_blank_wall_in_lamp_or_window_light_is_uniform(kind, base, noise_sd, s
     # Before: the gate judged blank frames by the luminance spread, std / (mean + 10) < 0.05;
     # the light falloff alone spreads these walls by 0.13-0.24, so every wall but the flat
     # one passed, or at 2-4 MP was called blurred (its inspector told to hold still).
-    verdict = assess_quality(_wall(kind, SIZES[size], base=base, noise_sd=noise_sd), config=QUALITY)
+    verdict = assess_quality(
+        wall_photo(kind, SIZES[size], base=base, noise_sd=noise_sd), config=QUALITY
+    )
     assert verdict.status == "fail" and verdict.reasons == (UNIFORM,), verdict.measurements
     assert verdict.retake_hint == RETAKE_HINTS[UNIFORM]
 
@@ -69,7 +50,7 @@ def test_a_blank_wall_in_lamp_or_window_light_is_uniform(kind, base, noise_sd, s
 @pytest.mark.parametrize("kind", ["linear", "lamp"])
 def test_a_blank_wall_uploaded_as_a_4mp_jpeg_is_uniform(kind):
     """As the service sees it: decoded at reduced scale, judged with the camera's size."""
-    data = _jpeg(_wall(kind, SIZES["4MP"], base=210, noise_sd=3, seed=1))
+    data = _jpeg(wall_photo(kind, SIZES["4MP"], base=210, noise_sd=3, seed=1))
     decoded = decode_image(data, max_pixels=MAX_PIXELS, target_size=512)
     verdict = assess_quality(decoded.pixels, config=QUALITY, original_size=decoded.original_size)
     assert verdict.reasons == (UNIFORM,), verdict.measurements
@@ -96,7 +77,7 @@ def test_rooms_still_pass_at_every_size(rooms, size):
 def test_the_gate_measures_texture_and_edges_only_where_a_frame_may_be_blank(rooms):
     """They decide only under the detail bound; a photo with content is spared their cost, and
     its verdict is the one every measure gives."""
-    wall = _wall("radial", SIZES["1MP"], base=170, noise_sd=3)
+    wall = wall_photo("radial", SIZES["1MP"], base=170, noise_sd=3)
     for photo, blankish in [(rooms[0], False), (rooms[3], False), (wall, True)]:
         verdict = assess_quality(photo, config=QUALITY)
         assert ("texture" in verdict.measurements) is blankish, verdict
@@ -110,17 +91,8 @@ def test_the_gate_measures_texture_and_edges_only_where_a_frame_may_be_blank(roo
         assert (UNIFORM in verdict.reasons) is blank is blankish, (verdict, every)
 
 
-def _crack_on_a_wall(width_px: int, depth: float) -> np.ndarray:
-    """A close-up of a plain wall in lamp light with a thin crack across it (0.3 MP)."""
-    wall = _wall("radial", SIZES["0.3MP"], base=190, noise_sd=3).astype(np.float32)
-    path = np.array([(0, 250), (120, 232), (260, 270), (400, 238), (520, 262), (640, 244)])
-    mask = np.zeros(wall.shape[:2], np.uint8)
-    cv2.polylines(mask, [path.astype(np.int32)], False, 255, thickness=width_px)
-    return np.clip(wall - depth * (mask[..., None] / 255.0), 0, 255).astype(np.uint8)
-
-
 def _socket_on_a_wall() -> np.ndarray:
-    wall = _wall("linear", SIZES["0.3MP"], base=180, noise_sd=3)
+    wall = wall_photo("linear", SIZES["0.3MP"], base=180, noise_sd=3)
     cv2.rectangle(wall, (200, 220), (258, 278), (235, 235, 230), -1)
     cv2.rectangle(wall, (200, 220), (258, 278), (150, 150, 150), 1)
     for x in (219, 239):
@@ -131,8 +103,8 @@ def _socket_on_a_wall() -> np.ndarray:
 @pytest.mark.parametrize(
     "photo",
     [
-        pytest.param(lambda: _crack_on_a_wall(2, 40), id="crack-2px"),
-        pytest.param(lambda: _crack_on_a_wall(3, 60), id="crack-3px"),
+        pytest.param(lambda: crack_on_a_wall(2, 40), id="crack-2px"),
+        pytest.param(lambda: crack_on_a_wall(3, 60), id="crack-3px"),
         pytest.param(_socket_on_a_wall, id="socket"),
     ],
 )
@@ -145,7 +117,7 @@ def test_one_small_sharp_thing_on_a_plain_wall_is_not_a_blank_frame(photo):
 
 
 def test_blank_frame_measures_do_not_depend_on_the_photo_size(rooms):
-    wall = _wall("lamp", SIZES["4MP"], base=200, noise_sd=3)
+    wall = wall_photo("lamp", SIZES["4MP"], base=200, noise_sd=3)
     room = cv2.resize(rooms[0], SIZES["4MP"], interpolation=cv2.INTER_CUBIC)
     for image in (wall, room):
         big = assess_quality(image, config=QUALITY).measurements

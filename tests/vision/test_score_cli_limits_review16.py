@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.vision.engine_fixtures import make_artifact
-from tests.vision.test_score_cli_review16 import _photo, _score, _strict
+from tests.vision.score_cli_helpers import invoke_score, scene_photo, strict_json
 
 CHILD_TIMEOUT_S = 120  # a FIFO that is opened blocks until killed: the test fails, not hangs
 CHILD_DATA_BYTES = 4 * 1024**3  # /dev/zero read whole would take all memory: MemoryError here
@@ -52,14 +52,14 @@ def test_fifos_devices_and_folders_are_refused_unread_and_cost_only_themselves(m
     os.mkfifo(fifo)  # no writer: opening it to read blocks forever
     folder = tmp_path / "album.jpg"
     folder.mkdir()
-    good = [_photo(tmp_path / "a.png", 1), _photo(tmp_path / "b.png", 2)]
+    good = [scene_photo(tmp_path / "a.png", 1), scene_photo(tmp_path / "b.png", 2)]
     photos = [good[0], str(fifo), str(folder), good[1]]
     zero = Path("/dev/zero")
     if zero.exists() and stat.S_ISCHR(zero.stat().st_mode):
         photos.insert(2, str(zero))
     result = _score_in_child(*photos, "--model", str(model), "--json")
     assert result.returncode == 1, result.stderr
-    records = [_strict(line) for line in result.stdout.splitlines()]
+    records = [strict_json(line) for line in result.stdout.splitlines()]
     assert [r["photo"] for r in records] == photos
     errors = {r["photo"]: r["error"] for r in records if "error" in r}
     assert set(errors) == set(photos) - set(good)  # the good photos are scored
@@ -74,7 +74,7 @@ def test_fifos_devices_and_folders_are_refused_unread_and_cost_only_themselves(m
 def test_a_fifo_gets_a_one_line_refusal_in_the_table_too(model, tmp_path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
-    good = _photo(tmp_path / "a.png", 1)
+    good = scene_photo(tmp_path / "a.png", 1)
     result = _score_in_child(good, str(fifo), "--model", str(model))
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
@@ -83,7 +83,7 @@ def test_a_fifo_gets_a_one_line_refusal_in_the_table_too(model, tmp_path):
 
 
 def test_a_file_over_io_max_bytes_is_refused_without_being_read_whole(model, tmp_path, max_bytes):
-    at_limit = Path(_photo(tmp_path / "at-limit.png", 1))
+    at_limit = Path(scene_photo(tmp_path / "at-limit.png", 1))
     limit = at_limit.stat().st_size  # a photo of exactly the limit is scored
     one_over = tmp_path / "one-over.png"
     one_over.write_bytes(at_limit.read_bytes() + b"\0")
@@ -92,15 +92,15 @@ def test_a_file_over_io_max_bytes_is_refused_without_being_read_whole(model, tmp
         file.write(at_limit.read_bytes())
         file.truncate(BIG_FILE_BYTES)
     max_bytes(limit)
-    photos = [str(at_limit), str(one_over), str(big), _photo(tmp_path / "b.png", 2)]
+    photos = [str(at_limit), str(one_over), str(big), scene_photo(tmp_path / "b.png", 2)]
     tracemalloc.start()
     try:
-        result = _score(*photos, "--model", str(model), "--json")
+        result = invoke_score(*photos, "--model", str(model), "--json")
         _, peak_bytes = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert result.exit_code == 1, result.output
-    records = [_strict(line) for line in result.stdout.splitlines()]
+    records = [strict_json(line) for line in result.stdout.splitlines()]
     assert [r["photo"] for r in records] == photos
     errors = {r["photo"]: r["error"] for r in records if "error" in r}
     assert set(errors) == {str(one_over), str(big)}
@@ -110,9 +110,9 @@ def test_a_file_over_io_max_bytes_is_refused_without_being_read_whole(model, tmp
 
 
 def test_the_table_names_the_byte_limit(model, tmp_path, max_bytes):
-    photo = _photo(tmp_path / "a.png", 1)
+    photo = scene_photo(tmp_path / "a.png", 1)
     max_bytes(100)
-    result = _score(photo, "--model", str(model))
+    result = invoke_score(photo, "--model", str(model))
     assert result.exit_code == 1, result.output
     (line,) = result.stdout.splitlines()
     assert line.startswith(f"{photo}: not scored: ") and "100 bytes" in line

@@ -17,18 +17,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from shanyraq.cli import build_app
-from tests.vision.engine_fixtures import make_artifact, room_scene
+from tests.vision.engine_fixtures import make_artifact, nan_heads, room_scene
 from vision.engine import Engine, abstain_reasons, get_engine_config
 from vision.score import ABSTAIN_LOW_CONFIDENCE, PhotoScore
-
-
-def nan_heads(engine: Engine, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The engine's raw outputs with every head's logits NaN (as an fp16 overflow leaves them);
-    the embedding is kept."""
-    heads = set(engine.artifact.onnx_outputs[:3])
-    return {
-        name: np.full_like(out, np.nan) if name in heads else out for name, out in outputs.items()
-    }
 
 
 def _judged(score: PhotoScore, taxonomy: Any) -> tuple[str, ...]:

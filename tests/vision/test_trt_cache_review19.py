@@ -5,8 +5,6 @@ No GPU here: the CUDA driver and libnvinfer are fakes standing in for ctypes.CDL
 from __future__ import annotations
 
 import ctypes
-import errno
-import io
 import json
 import logging
 import os
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.vision.trt_cache_helpers import refuse_writes_under
 from vision import trt_cache
 from vision.trt_cache import KEY_FILE, CacheKey, cache_folder, cache_key, gpu_name
 
@@ -117,31 +116,10 @@ def test_a_key_json_cut_short_is_written_again(tmp_path):
     assert json.loads((folder / KEY_FILE).read_text(encoding="utf-8")) == asdict(KEY)
 
 
-def _refuse_writes_under(monkeypatch, root: Path) -> None:
-    """Every file opened for writing under `root` fails as on a full disk."""
-    real_io_open, real_os_open = io.open, os.open
-
-    def inside(path) -> bool:
-        return not isinstance(path, int) and Path(path).resolve().is_relative_to(root.resolve())
-
-    def io_open(file, mode="r", *args, **kwargs):
-        if inside(file) and set(mode) & set("wax+"):
-            raise OSError(errno.ENOSPC, "No space left on device", str(file))
-        return real_io_open(file, mode, *args, **kwargs)
-
-    def os_open(path, flags, *args, **kwargs):
-        if inside(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real_os_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(io, "open", io_open)
-    monkeypatch.setattr(os, "open", os_open)
-
-
 def test_key_json_that_cannot_be_written_does_not_stop_the_model(tmp_path, monkeypatch, caplog):
     # key.json is for people; a full disk or a read-only prebuilt cache made every model load
     # fail on it, though ONNX Runtime would build or load its engines regardless.
-    _refuse_writes_under(monkeypatch, tmp_path)
+    refuse_writes_under(monkeypatch, tmp_path)
     with caplog.at_level(logging.WARNING, logger="vision.trt_cache"):
         folder = cache_folder(tmp_path, KEY)
     assert folder.is_dir() and folder.parent == tmp_path

@@ -6,7 +6,6 @@ vision.providers. No GPU here: the locks and folders are real, the GPU and Tenso
 from __future__ import annotations
 
 import ast
-import fcntl
 import logging
 import os
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vision.test_trt_cache_review19 import _refuse_writes_under
+from tests.vision.trt_cache_helpers import locked_by_someone, refuse_writes_under
 from vision import providers, trt_cache
 from vision.providers import ORT_NAMES
 from vision.trt_folders import LOCK_FILE, engine_build_lock
@@ -76,17 +75,6 @@ def _build_in_thread(folder: Path, inside: Callable[[], None]) -> threading.Thre
     return thread
 
 
-def _locked_by_someone(path: Path) -> bool:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 def test_a_second_process_waits_for_the_first_build(tmp_path, waiting):
     # Two workers (or the service and `rescore`) starting on one cache folder both built the
     # engine (minutes of GPU each) and wrote the same engine files at once.
@@ -116,7 +104,7 @@ def test_a_waiter_locks_the_folder_anew_when_it_was_removed_meanwhile(tmp_path, 
     seen: list[bool] = []
     with engine_build_lock(_cache_options(folder)):
         second = _build_in_thread(
-            folder, lambda: seen.append(_locked_by_someone(folder / LOCK_FILE))
+            folder, lambda: seen.append(locked_by_someone(folder / LOCK_FILE))
         )
         assert waiting.wait(30)
         shutil.rmtree(tmp_path / "key")  # as prune_cache does, holding the lock
@@ -138,10 +126,10 @@ def test_a_read_only_cache_is_locked_without_writing_or_skipped_quietly(
     prebuilt.mkdir()
     fresh.mkdir()
     (prebuilt / LOCK_FILE).touch()
-    _refuse_writes_under(monkeypatch, tmp_path)
+    refuse_writes_under(monkeypatch, tmp_path)
     caplog.set_level(logging.INFO, logger="vision.trt_folders")
     with engine_build_lock(_cache_options(prebuilt)):  # read-only is enough for flock
-        assert _locked_by_someone(prebuilt / LOCK_FILE)
+        assert locked_by_someone(prebuilt / LOCK_FILE)
     ran = []
     with engine_build_lock(_cache_options(fresh)):
         ran.append(True)  # no lock file can be made: the session is created all the same
@@ -275,7 +263,7 @@ def test_every_session_is_created_under_the_build_lock(tmp_path, monkeypatch):
     held: list[bool] = []
 
     def session(path, **kwargs):
-        held.append(_locked_by_someone(folder / LOCK_FILE))
+        held.append(locked_by_someone(folder / LOCK_FILE))
         return "session"
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", session)
@@ -284,4 +272,4 @@ def test_every_session_is_created_under_the_build_lock(tmp_path, monkeypatch):
         provider_options=_cache_options(folder)[:2],
     )  # fmt: skip
     assert opened == "session" and held == [True]
-    assert not _locked_by_someone(folder / LOCK_FILE)  # released once the session exists
+    assert not locked_by_someone(folder / LOCK_FILE)  # released once the session exists

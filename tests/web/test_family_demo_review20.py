@@ -7,21 +7,20 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
-from serving.db.models import Family, Photo
-from serving.db.session import make_engine, make_session_factory, session_scope
+from serving.db.models import Photo
+from serving.db.session import session_scope
 from serving.photo_evidence import photo_score
 from serving.web import heatmaps
 from serving.web.i18n import translator
 from serving.web.photo_cards import photo_view
 from shanyraq.taxonomy import get_taxonomy
+from tests.serving.family_flag_helpers import PASS, current_user, score_of
 from tests.serving.helpers import PASSWORD, Service, jpeg, make_settings, started
-from tests.serving.test_family_flags_review18 import PASS, _score, _user
+from tests.web.demo_helpers import demo_filed
 from tests.web.helpers import sign_in
 from vision.score import PhotoScore
 from welfare.aggregate import room_of
@@ -48,7 +47,7 @@ def _family(web: Service) -> list[int]:
         with session_scope(web.services.sessions) as session:
             photo = session.get(Photo, answer.json()["photo_id"])
             assert photo is not None
-            photo.score = _score(photo.sha256, **kind)
+            photo.score = score_of(photo.sha256, **kind)
             photo.model_version, photo.quality = "photo-test", PASS
             ids.append(photo.id)
     return ids
@@ -85,7 +84,7 @@ def test_a_card_heads_its_rooms_with_the_room_the_assessment_reads(tmp_path):
     taxonomy = get_taxonomy()
     with started(tmp_path) as web:
         ids = _family(web)
-        user = _user(web, "commission")
+        user = current_user(web, "commission")
         with session_scope(web.services.sessions) as session:
             for number, photo_id in enumerate(ids, 1):
                 photo = session.get(Photo, photo_id)
@@ -107,24 +106,6 @@ def test_a_card_heads_its_rooms_with_the_room_the_assessment_reads(tmp_path):
         assert t.label("room", "kitchen") not in summary.group(1), summary.group(1)
 
 
-def _filed(settings: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]], dict[str, str]]:
-    """The demo's (family, photo sha256) pairs: in its source manifest for the families it
-    filed, and in its database; and the region of each family filed."""
-    from shanyraq.manifest import read_manifest
-
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            families = {f: r for f, r in session.execute(select(Family.id, Family.region))}
-            stored = {(f, s) for f, s in session.execute(select(Photo.family_id, Photo.sha256))}
-            assert session.scalar(select(func.count(Photo.id))) == len(stored)
-    finally:
-        engine.dispose()
-    manifest = read_manifest(Path(settings.data_dir) / "demo-source" / "manifest.csv")
-    planned = {(p.family_id, p.sha256) for p in manifest if p.family_id in families}
-    return planned, stored, families
-
-
 def test_the_demo_files_every_photo_whatever_the_upload_limit(tmp_path):
     # Before: the seeding's uploads met the service's per-user limit (120 a minute; 2 here),
     # those past it were refused (429) and skipped, and the demo was marked seeded without them.
@@ -132,7 +113,7 @@ def test_the_demo_files_every_photo_whatever_the_upload_limit(tmp_path):
 
     settings = make_settings(tmp_path, "", rate_limits={"upload_per_minute": 2})
     uploaded = seed_demo(settings, n_families=24, seed=1)
-    planned, stored, regions = _filed(settings)
+    planned, stored, regions = demo_filed(settings)
     per_inspector = Counter(regions[family_id] for family_id, _ in planned)
     assert max(per_inspector.values()) > 2  # an inspector files more than the limit allows
     assert (settings.data_dir / SEED_MARKER).exists()

@@ -13,13 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import HTTPConnection, cookie_parser
 
-from serving.db.models import User
-from serving.db.session import session_scope
-from serving.sign_out import revoke_token, sign_out_everywhere
 from serving.storage import TEMP_LEFTOVER_AGE_S, PhotoStore
 from serving.store_sweep import find_orphans
 from serving.web.routes import auth as web_auth
 from tests.serving.helpers import PASSWORD
+from tests.serving.logout_helpers import SESSION_ENDINGS
 from tests.web.helpers import csrf_from
 from tests.web.session_helpers import (
     MINUTE,
@@ -151,23 +149,7 @@ def test_the_session_warning_counts_from_the_renewal_of_a_session_in_a_second_he
 # --- a renewal never revives a session ended while its request ran --------------------------
 
 
-def _ended_by_sign_in(web: Any, token: str) -> None:
-    claims = token_claims(web, token)
-    with session_scope(web.services.sessions) as session:
-        revoke_token(
-            session,
-            token_id=claims.token_id,
-            user_id=claims.user_id,
-            expires_at=claims.session_expires_at,
-        )
-
-
-def _ended_by_password_change(web: Any, token: str) -> None:
-    with session_scope(web.services.sessions) as session:
-        sign_out_everywhere(session.get(User, token_claims(web, token).user_id))
-
-
-@pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
+@pytest.mark.parametrize("end", SESSION_ENDINGS)
 def test_a_page_answered_after_its_session_ended_does_not_renew_it(web, monkeypatch, end):
     """Another tab signed in again (the old session revoked) or changed the password (every
     other session signed out), and set its new cookie, while this page was being made: a

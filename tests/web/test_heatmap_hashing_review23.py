@@ -22,13 +22,9 @@ from serving.errors import PhotoUnreadableError
 from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import jpeg
-from tests.serving.test_store_reads_review14 import CODE, _browser, _filed, _logged_once
-from tests.web.test_heatmap_model_review21 import (  # noqa: F401 (fixtures)
-    _copy_over,
-    _digests,
-    model_dir,
-    models,
-)
+from tests.serving.store_read_helpers import CODE, file_one_photo, logged_once, signed_in_browser
+from tests.web.heatmap_model_helpers import copy_model_over, hashed_model_files
+from tests.web.test_heatmap_model_review21 import model_dir, models  # noqa: F401 (fixtures)
 from vision import explain
 from vision.artifact import TORCH_FILE
 from vision.engine import Engine
@@ -39,14 +35,14 @@ from vision.explain import ModelPtChangedError
 
 def test_a_refused_model_pt_is_hashed_once_over_repeated_requests(model_dir, models, monkeypatch):
     Engine.load(model_dir)
-    _copy_over(models[1], model_dir)  # another model, before any heat map was drawn
-    hashed = _digests(monkeypatch)
+    copy_model_over(models[1], model_dir)  # another model, before any heat map was drawn
+    hashed = hashed_model_files(monkeypatch)
     assert explain.model_pt_changed(model_dir) is not None  # the page's check hashes it
     for _ in range(3):  # a direct URL, or `score --explain`, asks again and again
         with pytest.raises(ModelPtChangedError):
             explain.heatmap_model(model_dir)
     assert hashed == [model_dir / TORCH_FILE]  # before: once more for every request
-    _copy_over(models[0], model_dir)  # the loaded model's bytes again: a new stat
+    copy_model_over(models[0], model_dir)  # the loaded model's bytes again: a new stat
     explain.heatmap_model(model_dir)  # explained now: it is the model scoring
     explain.heatmap_model(model_dir)
     assert hashed == [model_dir / TORCH_FILE] * 2  # once for the new file, not after loading
@@ -104,7 +100,7 @@ def _viewed(service: Any, photo_id: int) -> list[str]:
 
 def test_the_api_image_of_a_replaced_original_is_refused_not_served(web, caplog):
     service = web
-    photo_id, sha256 = _filed(service, 11)
+    photo_id, sha256 = file_one_photo(service, 11)
     _replace_original(service, sha256, 12)  # a valid photo: it decodes, it is not this one
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -117,7 +113,7 @@ def test_the_api_image_of_a_replaced_original_is_refused_not_served(web, caplog)
     assert "no longer matches its content hash" in body["message"]
     assert "restore that file from a backup" in body["message"]
     assert str(service.services.store.root) not in answer.text
-    _logged_once(caplog, sha256)
+    logged_once(caplog, sha256)
     assert "photo_image_viewed" not in _viewed(service, photo_id)
     # Nor is a browser copy made from the wrong bytes, for a later request to serve.
     assert not service.services.store.path_for(
@@ -127,8 +123,8 @@ def test_the_api_image_of_a_replaced_original_is_refused_not_served(web, caplog)
 
 def test_a_browser_copy_is_not_served_once_its_original_is_replaced(web):
     service = web
-    photo_id, sha256 = _filed(service, 13)
-    browser = _browser(service, "commission")
+    photo_id, sha256 = file_one_photo(service, 13)
+    browser = signed_in_browser(service, "commission")
     url = f"/ui/photos/{photo_id}/image"
     assert browser.get(url).status_code == 200  # the positive control; the copy is kept
     _replace_original(service, sha256, 14)
@@ -169,7 +165,7 @@ def test_no_overlay_is_drawn_over_a_replaced_original(tmp_path, monkeypatch):
 
 def test_the_heat_map_route_refuses_a_replaced_original(web, tmp_path, monkeypatch, caplog):
     service = web
-    photo_id, sha256 = _filed(service, 16)
+    photo_id, sha256 = file_one_photo(service, 16)
     _replace_original(service, sha256, 17)
     monkeypatch.setattr(service.services.settings, "model_dir", tmp_path)  # Grad-CAM: stubbed
     monkeypatch.setattr(heatmaps, "available", lambda services: True)  # as with model.pt
@@ -178,7 +174,7 @@ def test_the_heat_map_route_refuses_a_replaced_original(web, tmp_path, monkeypat
     sign = get_taxonomy().sign_names[0]
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        page = _browser(service, "commission").get(f"/ui/photos/{photo_id}/heatmap/{sign}")
+        page = signed_in_browser(service, "commission").get(f"/ui/photos/{photo_id}/heatmap/{sign}")
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
-    _logged_once(caplog, sha256)
+    logged_once(caplog, sha256)
     assert "heatmap_viewed" not in _viewed(service, photo_id)

@@ -5,7 +5,6 @@ none) is refused with a word to restart, never explained in the running model's 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +17,19 @@ from serving.web import heatmaps
 from serving.web.i18n import translator
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving.helpers import PASSWORD, Service, jpeg, started
+from tests.serving.helpers import Service, started
 from tests.vision.engine_fixtures import make_artifact, room_scene
-from tests.web.helpers import sign_in
+from tests.web.heatmap_model_helpers import (
+    SIGNS,
+    commission_browser,
+    copy_model_over,
+    hashed_model_files,
+    uploaded_photo_id,
+)
 from vision import explain
 from vision.artifact import META_FILE, ONNX_FILE, TORCH_FILE
 from vision.engine import Engine
 from vision.explain import ModelPtChangedError, heatmap
-
-SIGNS = ("damp_mould", "broken_window")
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +47,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return running, other
 
 
-def _copy_over(source: Path, folder: Path) -> None:
-    """`source`'s model.pt copied over the one in `folder` in place, as a new export would be."""
-    target = folder / TORCH_FILE
-    before = target.stat().st_mtime_ns if target.exists() else 0
-    shutil.copyfile(source / TORCH_FILE, target)
-    later = max(before, target.stat().st_mtime_ns) + 2_000_000_000
-    os.utime(target, ns=(later, later))
-
-
 @pytest.fixture
 def model_dir(tmp_path: Path, models: tuple[Path, Path]) -> Path:
     return Path(shutil.copytree(models[0], tmp_path / "model"))
@@ -64,29 +58,13 @@ def service(tmp_path: Path, model_dir: Path) -> Iterator[Service]:
         yield service
 
 
-def _browser(service: Service) -> TestClient:
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
-    assert sign_in(browser, "commission", PASSWORD).status_code == 303
-    return browser
-
-
-def _uploaded(service: Service) -> int:
-    service.create_family("F1")
-    answer = service.upload("F1", jpeg(1, size=(640, 480)))
-    assert answer.status_code in (200, 201), answer.text
-    assert (
-        answer.json()["score"] is not None
-    )  # scored by the loaded model: its heat maps explain it
-    return int(answer.json()["photo_id"])
-
-
 def test_a_model_pt_replaced_before_the_first_heat_map_is_refused(
     service, model_dir, models, caplog
 ):
-    photo_id = _uploaded(service)
-    _copy_over(models[1], model_dir)  # after the start, before anyone asked for a heat map
+    photo_id = uploaded_photo_id(service)
+    copy_model_over(models[1], model_dir)  # after the start, before anyone asked for a heat map
     with caplog.at_level(logging.WARNING):
-        got = _browser(service).get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
+        got = commission_browser(service).get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
     # Before: 200, the other model's evidence under the running model's scores.
     assert got.status_code == 503, got.text[:300]
     assert got.headers["content-type"].startswith("text/html")  # no overlay at all
@@ -100,11 +78,11 @@ def test_a_model_pt_replaced_before_the_first_heat_map_is_refused(
 
 
 def test_the_running_model_once_loaded_keeps_explaining(service, model_dir, models):
-    photo_id = _uploaded(service)
-    browser = _browser(service)
+    photo_id = uploaded_photo_id(service)
+    browser = commission_browser(service)
     first = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
     assert first.status_code == 200, first.text[:300]
-    _copy_over(models[1], model_dir)
+    copy_model_over(models[1], model_dir)
     # The model loaded before the copy is the one scoring: a sign not drawn yet is drawn by it.
     later = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[1]}")
     assert later.status_code == 200, later.text[:300]
@@ -114,7 +92,7 @@ def test_the_running_model_once_loaded_keeps_explaining(service, model_dir, mode
 def test_the_engine_and_heat_maps_agree_until_a_restart(model_dir, models):
     photo = room_scene(3, height=48, width=64)
     Engine.load(model_dir)
-    _copy_over(models[1], model_dir)
+    copy_model_over(models[1], model_dir)
     with pytest.raises(ModelPtChangedError) as refused:  # as `shanyraq score --explain` sees it
         heatmap(model_dir, photo, head="signs", label=SIGNS[0])
     assert isinstance(refused.value, ModelMismatchError)
@@ -133,7 +111,7 @@ def test_a_model_pt_added_to_an_onnx_only_artifact_since_start_is_refused(tmp_pa
     for name in (META_FILE, ONNX_FILE):
         shutil.copyfile(models[0] / name, folder / name)
     Engine.load(folder)
-    _copy_over(models[1], folder)  # whose model.pt it is, nothing says
+    copy_model_over(models[1], folder)  # whose model.pt it is, nothing says
     with pytest.raises(ModelPtChangedError):
         heatmap(folder, room_scene(3, height=48, width=64), head="signs", label=SIGNS[0])
 
@@ -151,27 +129,14 @@ def _offers(browser: TestClient, photo_id: int) -> bool:
     return offered
 
 
-def _digests(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every model.pt vision.explain hashes from now on."""
-    hashed: list[Path] = []
-    digest = explain._digest
-
-    def counted(path: Path) -> str:
-        hashed.append(path)
-        return digest(path)
-
-    monkeypatch.setattr(explain, "_digest", counted)
-    return hashed
-
-
 # --- 1. the page offers no heat maps every request would refuse ----------------------------------
 
 
 def test_a_model_pt_replaced_before_the_first_heat_map_is_not_offered(service, model_dir, models):
-    browser = _browser(service)
-    photo_id = _uploaded(service)
+    browser = commission_browser(service)
+    photo_id = uploaded_photo_id(service)
     assert _offers(browser, photo_id)  # the positive control: the model loaded explains it
-    _copy_over(models[1], model_dir)
+    copy_model_over(models[1], model_dir)
     # Before: every sign still had a heat-map button, and each answered 503.
     assert not _offers(browser, photo_id)
     assert browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}").status_code == 503
@@ -181,12 +146,12 @@ def test_a_model_pt_replaced_before_the_first_heat_map_is_not_offered(service, m
 def test_the_same_model_pt_written_again_is_hashed_once_and_still_offered(
     service, model_dir, models, monkeypatch
 ):
-    browser = _browser(service)
-    photo_id = _uploaded(service)
-    hashed = _digests(monkeypatch)
+    browser = commission_browser(service)
+    photo_id = uploaded_photo_id(service)
+    hashed = hashed_model_files(monkeypatch)
     assert _offers(browser, photo_id) and _offers(browser, photo_id)
     assert hashed == []  # an unchanged file: its stat says so, no page view hashes it
-    _copy_over(models[0], model_dir)  # the very bytes again: a new mtime, the same model
+    copy_model_over(models[0], model_dir)  # the very bytes again: a new mtime, the same model
     assert _offers(browser, photo_id) and _offers(browser, photo_id)
     assert hashed == [model_dir / TORCH_FILE]  # once for the new stat, not once per view
     shown = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
@@ -194,10 +159,10 @@ def test_the_same_model_pt_written_again_is_hashed_once_and_still_offered(
 
 
 def test_the_model_once_loaded_keeps_its_heat_maps_offered(service, model_dir, models):
-    browser = _browser(service)
-    photo_id = _uploaded(service)
+    browser = commission_browser(service)
+    photo_id = uploaded_photo_id(service)
     assert browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}").status_code == 200
-    _copy_over(models[1], model_dir)
+    copy_model_over(models[1], model_dir)
     # The torch model loaded before the copy is the one scoring, and it keeps explaining.
     assert _offers(browser, photo_id)
     later = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[1]}")
@@ -206,7 +171,7 @@ def test_the_model_once_loaded_keeps_its_heat_maps_offered(service, model_dir, m
 
 def test_a_folder_no_engine_loaded_is_not_checked(tmp_path, models):
     folder = Path(shutil.copytree(models[0], tmp_path / "tool"))
-    _copy_over(models[1], folder)
+    copy_model_over(models[1], folder)
     assert explain.model_pt_changed(folder) is None  # as heatmap_model: any file is its own
 
 
@@ -219,7 +184,7 @@ def test_a_model_pt_added_to_an_onnx_only_artifact_is_reported_without_a_hash(
     (folder / TORCH_FILE).unlink()
     Engine.load(folder)
     shutil.copyfile(models[1] / TORCH_FILE, folder / TORCH_FILE)
-    hashed = _digests(monkeypatch)
+    hashed = hashed_model_files(monkeypatch)
     changed = explain.model_pt_changed(folder)
     assert changed is not None and str(folder / TORCH_FILE) in changed.message
     assert hashed == []  # there was none: any file is another

@@ -20,12 +20,8 @@ from serving.web import heatmaps
 from serving.web.i18n import translator
 from tests.serving.helpers import PASSWORD, jpeg
 from tests.web.helpers import sign_in
-from tests.web.test_heatmaps_review16 import (  # noqa: F401 (fixtures)
-    _make_a_home,
-    _photo,
-    not_home_model,
-    service,
-)
+from tests.web.not_home_helpers import make_a_home, stored_photo
+from tests.web.test_heatmaps_review16 import not_home_model, service  # noqa: F401 (fixtures)
 
 SIGN = "damp_mould"
 MISSING = object()  # the sign left out of the stored score altogether
@@ -58,7 +54,7 @@ def test_a_sign_without_a_number_has_its_heat_map_refused(service, stored):  # n
 
     service.create_family("F1")
     photo_id = service.upload("F1", jpeg(2)).json()["photo_id"]
-    _make_a_home(service, photo_id)
+    make_a_home(service, photo_id)
     other = _store(service, photo_id, stored)
     browser = TestClient(service.app, base_url="http://127.0.0.1")
     assert sign_in(browser, "commission", PASSWORD).status_code == 303
@@ -70,7 +66,7 @@ def test_a_sign_without_a_number_has_its_heat_map_refused(service, stored):  # n
         assert refused.headers["content-type"].startswith("text/html")
         assert translator(lang)("error_reason.heatmap_no_number") in refused.text, lang
     with pytest.raises(heatmaps.HeatmapNoNumberError) as caught:
-        heatmaps.check_sign_scored(_photo(service, photo_id), SIGN)
+        heatmaps.check_sign_scored(stored_photo(service, photo_id), SIGN)
     error = caught.value
     assert (error.code, error.http_status) == ("heatmap_no_number", 409)
     assert "\n" not in error.message and "no number" in error.message

@@ -20,11 +20,8 @@ from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, jpeg
 from tests.web import test_browser
 from tests.web.helpers import sign_in
-from tests.web.test_heatmaps_review16 import (  # noqa: F401 (fixtures)
-    _make_a_home,
-    not_home_model,
-    service,
-)
+from tests.web.not_home_helpers import make_a_home
+from tests.web.test_heatmaps_review16 import not_home_model, service  # noqa: F401 (fixtures)
 
 # test_browser.py's live server (tiny photo model with model.pt, seeded families F-101 to
 # F-103) and signed-in pages, as test_family_page_a11y.py has them.
@@ -126,7 +123,7 @@ def test_a_sign_without_a_number_offers_no_heat_map(service, stored):  # noqa: F
     # Before: the row had a heat-map button, a map drawn beside a score that is no number.
     service.create_family("F1")
     photo_id = service.upload("F1", jpeg(2)).json()["photo_id"]
-    _make_a_home(service, photo_id)
+    make_a_home(service, photo_id)
     from serving.db.models import Photo
     from serving.db.session import session_scope
 

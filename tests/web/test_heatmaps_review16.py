@@ -23,6 +23,7 @@ from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import PASSWORD, Service, jpeg, started
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from tests.web.helpers import sign_in
+from tests.web.not_home_helpers import make_a_home, stored_photo
 from vision import explain
 from vision.artifact import Preprocessing
 from vision.score import ABSTAIN_NOT_DWELLING
@@ -124,29 +125,6 @@ def service(tmp_path: Path, not_home_model: Path) -> Iterator[Service]:
         yield service
 
 
-def _make_a_home(service: Service, photo_id: int) -> None:
-    """As if the model had found a kitchen: the positive control beside the other photo."""
-    from serving.db.models import Photo
-    from serving.db.session import session_scope
-
-    with session_scope(service.services.sessions) as session:
-        photo = session.get_one(Photo, photo_id)
-        score = dict(photo.score or {})
-        rooms = {name: 0.0 for name in score["room"]}
-        score.update(room={**rooms, "kitchen": 0.9, get_taxonomy().not_dwelling: 0.1})
-        score.update(abstain=False, abstain_reasons=[])
-        photo.score = score
-
-
-def _photo(service: Service, photo_id: int) -> Any:
-    from serving.db.models import Photo
-
-    with service.services.sessions() as session:
-        photo = session.get_one(Photo, photo_id)
-        session.expunge(photo)
-        return photo
-
-
 def test_a_photo_said_not_a_home_offers_no_sign_heat_maps(service):
     from fastapi.testclient import TestClient
     from sqlalchemy import select
@@ -158,7 +136,7 @@ def test_a_photo_said_not_a_home_offers_no_sign_heat_maps(service):
     outside = service.upload("F1", jpeg(1)).json()
     home = service.upload("F1", jpeg(2)).json()
     assert ABSTAIN_NOT_DWELLING in outside["score"]["abstain_reasons"]  # the model's own word
-    _make_a_home(service, home["photo_id"])
+    make_a_home(service, home["photo_id"])
     browser = TestClient(service.app, base_url="http://127.0.0.1")
     assert sign_in(browser, "commission", PASSWORD).status_code == 303
     for lang in ("en", "ru", "kk"):
@@ -179,7 +157,7 @@ def test_a_photo_said_not_a_home_offers_no_sign_heat_maps(service):
         assert refused.status_code == 409, refused.text
         assert translator(lang)("error_reason.heatmap_not_a_home") in refused.text, lang
     with pytest.raises(HeatmapNotAHomeError) as caught:
-        heatmaps.check_explains(service.services, _photo(service, outside["photo_id"]))
+        heatmaps.check_explains(service.services, stored_photo(service, outside["photo_id"]))
     error = caught.value
     assert (error.code, error.http_status) == ("heatmap_not_a_home", 409)
     assert "\n" not in error.message and "not a home" in error.message

@@ -11,7 +11,7 @@ from serving.users import USERNAME_MAX_CHARS, create_user
 from serving.web.routes import auth as web_auth
 from tests.serving.helpers import PASSWORD
 from tests.web.helpers import sign_in
-from tests.web.test_sign_in_review21 import _api_login, _fresh
+from tests.web.sign_in_helpers import api_login, fresh_client
 
 LONGEST = "a" * USERNAME_MAX_CHARS
 
@@ -23,9 +23,9 @@ def _add_longest(web: Any) -> None:
 
 def test_the_longest_name_with_a_space_after_it_signs_in_by_the_form(web):
     _add_longest(web)
-    assert _api_login(web, f"{LONGEST} ").status_code == 200  # as the API takes it
+    assert api_login(web, f"{LONGEST} ").status_code == 200  # as the API takes it
 
-    answer = sign_in(_fresh(web), f"{LONGEST} ", PASSWORD)
+    answer = sign_in(fresh_client(web), f"{LONGEST} ", PASSWORD)
 
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == web_auth.LANDING["admin"]
@@ -34,15 +34,15 @@ def test_the_longest_name_with_a_space_after_it_signs_in_by_the_form(web):
 def test_the_longest_name_with_spaces_and_a_wrong_password_is_the_ordinary_refusal(web):
     _add_longest(web)
 
-    answer = sign_in(_fresh(web), f" {LONGEST} ", "not the password")
+    answer = sign_in(fresh_client(web), f" {LONGEST} ", "not the password")
 
     assert answer.status_code == 401, answer.text
 
 
 def test_a_name_longer_than_any_account_is_wrong_credentials_as_on_the_api(web):
     too_long = "a" * (USERNAME_MAX_CHARS + 1)
-    assert _api_login(web, too_long).status_code == 401
+    assert api_login(web, too_long).status_code == 401
 
-    answer = sign_in(_fresh(web), too_long, PASSWORD)
+    answer = sign_in(fresh_client(web), too_long, PASSWORD)
 
     assert answer.status_code == 401, answer.text

@@ -16,11 +16,8 @@ from serving.web.i18n import translator
 from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import PASSWORD, jpeg
 from tests.web.helpers import sign_in
-from tests.web.test_heatmaps_review16 import (  # noqa: F401 (fixtures)
-    _make_a_home,
-    not_home_model,
-    service,
-)
+from tests.web.not_home_helpers import make_a_home
+from tests.web.test_heatmaps_review16 import not_home_model, service  # noqa: F401 (fixtures)
 from vision.score import ABSTAIN_NOT_DWELLING
 
 
@@ -40,7 +37,7 @@ def test_a_photo_said_not_a_home_lists_no_sign_probabilities(service, monkeypatc
     home = service.upload("F1", jpeg(2)).json()
     assert ABSTAIN_NOT_DWELLING in outside["score"]["abstain_reasons"]
     assert outside["score"]["signs"]  # the model did give numbers: the page leaves them out
-    _make_a_home(service, home["photo_id"])
+    make_a_home(service, home["photo_id"])
     if not with_heatmaps:  # an ONNX-only model: the line stands without the heat-map one
         monkeypatch.setattr(heatmaps, "available", lambda services: False)
     browser = TestClient(service.app, base_url="http://127.0.0.1")

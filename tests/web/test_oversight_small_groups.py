@@ -9,22 +9,7 @@ import re
 import pytest
 
 from tests.serving.helpers import OTHER_REGION
-
-OVERRIDE = {"kind": "override", "level": 2, "reason_code": "income_evidence",
-            "reason": "employer letter shows wage arrears"}  # fmt: skip
-
-
-def _decide(web, family_id: str, *, region: str | None = None) -> None:
-    web.create_family(family_id, **({"region": region} if region else {}))
-    who = "commission_other" if region else "commission"
-    made = web.client.post(f"/families/{family_id}/assessments", headers=web.headers(who))
-    assert made.status_code == 201, made.text
-    decided = web.client.post(
-        f"/assessments/{made.json()['assessment_id']}/decisions",
-        json=OVERRIDE,
-        headers=web.headers(who),
-    )
-    assert decided.status_code == 201, decided.text
+from tests.web.oversight_helpers import decide_family
 
 
 def _region_rows(page: str) -> dict[str, str]:
@@ -53,8 +38,8 @@ def test_groups_too_small_for_the_gap_are_marked_and_the_reason_given(
     web, browser_for, min_families
 ):
     for family_id in ("F1", "F2"):
-        _decide(web, family_id)
-    _decide(web, "F3", region=OTHER_REGION)
+        decide_family(web, family_id)
+    decide_family(web, "F3", region=OTHER_REGION)
     admin = browser_for("admin_national")
 
     page = admin.get("/ui/oversight").text  # the shipped minimum, 10: every group too small
@@ -81,7 +66,7 @@ def test_groups_too_small_for_the_gap_are_marked_and_the_reason_given(
 
 
 def test_the_reason_is_given_in_russian_and_kazakh(web, browser_for):
-    _decide(web, "F1")
+    decide_family(web, "F1")
     admin = browser_for("admin_national")
     for language, words in (("ru", "в разрыв не входят"), ("kk", "айырмаға кірмейді")):
         page = admin.get("/ui/oversight", headers={"Accept-Language": language}).text

@@ -14,7 +14,7 @@ from serving.web.i18n import LANGUAGES, load_catalogues, translator
 from tests.serving.decision_helpers import assess
 from tests.serving.helpers import Service, jpeg, started
 from tests.web.helpers import csrf_from, found_text, page_client
-from tests.welfare.test_assess import inputs
+from tests.welfare.assess_helpers import inputs
 from welfare.aggregate import PhotoFlags
 from welfare.criteria import get_welfare_config
 from welfare.doubts import recommend

@@ -8,21 +8,21 @@ import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from serving.core.config import load_serving_settings
-from serving.db.models import AuditEntry
-from serving.web.i18n import load_catalogues
 from tests.serving.helpers import Service, family_body, started
-from tests.web.helpers import csrf_from, found_text, page_client
+from tests.web.helpers import found_text, page_client
+from tests.web.too_large_helpers import (
+    CATALOGUES,
+    LIMIT,
+    MULTIPART,
+    page_post_over,
+    too_large_entries,
+)
 
-CATALOGUES = load_catalogues()
-LIMIT = 1_234_567  # max_body_bytes of these tests: 1.2 MB, rounded down as limits are shown
 SHOWN = {"en": "1.2", "ru": "1,2", "kk": "1,2"}  # each language's decimal mark
-MULTIPART = {"Content-Type": "multipart/form-data; boundary=b"}
 
 
 @pytest.fixture
@@ -31,26 +31,12 @@ def limited(tmp_path: Path) -> Iterator[Service]:
         yield service
 
 
-def _refused(service: Service) -> list[AuditEntry]:
-    with service.services.sessions() as session:
-        statement = select(AuditEntry).where(AuditEntry.action == "request_too_large")
-        return list(session.execute(statement.order_by(AuditEntry.seq)).scalars())
-
-
-def _page_post_over(client: Any, limit: int) -> Any:
-    """A form post to the upload page declaring one byte over `limit` (refused unread)."""
-    token = csrf_from(client.get("/ui/upload").text)
-    body = f'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n--b--\r\n'
-    headers = {**MULTIPART, "Content-Length": str(limit + 1)}
-    return client.post("/ui/upload", content=body.encode(), headers=headers)
-
-
 # --- the page names the limit -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_the_413_page_names_the_limit_in_megabytes(limited, language):
-    answer = _page_post_over(page_client(limited, "inspector", language), LIMIT)
+    answer = page_post_over(page_client(limited, "inspector", language), LIMIT)
     assert answer.status_code == 413 and answer.headers["content-type"].startswith("text/html")
     said = found_text(r'<p id="error-limit">(.*?)</p>', answer.text)
     assert said == CATALOGUES[language]["error.body_limit"].format(mb=SHOWN[language])
@@ -63,7 +49,7 @@ def test_the_413_page_names_the_limit_in_megabytes(limited, language):
 def test_the_413_page_names_the_limit_the_shipped_config_sets(web):
     shipped = load_serving_settings().max_body_bytes  # configs/serving.yaml
     assert web.services.settings.max_body_bytes == shipped
-    answer = _page_post_over(page_client(web, "inspector"), shipped)
+    answer = page_post_over(page_client(web, "inspector"), shipped)
     assert answer.status_code == 413
     said = found_text(r'<p id="error-limit">(.*?)</p>', answer.text)
     assert said == CATALOGUES["en"]["error.body_limit"].format(mb=f"{shipped // 100_000 / 10:g}")
@@ -73,9 +59,9 @@ def test_the_413_page_names_the_limit_the_shipped_config_sets(web):
 
 
 def test_a_page_post_over_the_limit_is_audited_with_its_sender(limited):
-    answer = _page_post_over(page_client(limited, "inspector"), LIMIT)
+    answer = page_post_over(page_client(limited, "inspector"), LIMIT)
     assert answer.status_code == 413
-    [entry] = _refused(limited)
+    [entry] = too_large_entries(limited)
     assert (entry.actor, entry.target) == ("inspector", None)
     assert entry.details == {
         "method": "POST", "path": "/ui/upload", "limit_bytes": LIMIT, "json_body": False,
@@ -97,7 +83,7 @@ def test_a_streamed_api_upload_over_the_limit_is_audited_and_its_answer_names_th
     assert answer.status_code == 413
     assert answer.json()["code"] == "body_too_large"
     assert f"larger than {LIMIT} bytes" in answer.json()["message"]
-    [entry] = _refused(limited)
+    [entry] = too_large_entries(limited)
     assert entry.actor == "inspector"
     assert entry.details["path"] == "/families/F1/photos"
     assert entry.details["limit_bytes"] == LIMIT and entry.details["declared_bytes"] is None
@@ -115,7 +101,7 @@ def test_a_json_body_over_its_limit_is_audited_with_the_json_limit(limited):
         },
     )  # fmt: skip
     assert answer.status_code == 413 and answer.json()["code"] == "body_too_large"
-    [entry] = _refused(limited)
+    [entry] = too_large_entries(limited)
     assert entry.actor == "admin"
     assert entry.details["json_body"] is True
     assert (entry.details["limit_bytes"], entry.details["declared_bytes"]) == (
@@ -141,11 +127,11 @@ def test_a_refusal_without_a_valid_sign_in_is_not_audited(limited):
         assert answer.status_code == 413, credentials
     anonymous = TestClient(limited.app, base_url="http://127.0.0.1")
     assert anonymous.post("/ui/upload", content=b"x", headers=over).status_code == 413
-    assert _refused(limited) == []
+    assert too_large_entries(limited) == []
 
 
 def test_the_audit_page_names_the_refusal_in_the_readers_language(limited):
-    assert _page_post_over(page_client(limited, "inspector"), LIMIT).status_code == 413
+    assert page_post_over(page_client(limited, "inspector"), LIMIT).status_code == 413
     admin = page_client(limited, "admin", "ru")  # the inspector's region's admin
     page = admin.get("/ui/audit?code=request_too_large").text
     assert html.escape(CATALOGUES["ru"]["audit_action.request_too_large"]) in page

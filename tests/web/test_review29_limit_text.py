@@ -9,23 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from serving.web.units import megabytes, megapixels
 from tests.serving.helpers import Service, started
 from tests.web.helpers import found_text, page_client
-from tests.web.test_review28_too_large import (
+from tests.web.sign_in_helpers import SIGNED_IN_MENU, sign_in_checks_made
+from tests.web.test_review28_too_large import limited  # noqa: F401 (a fixture)
+from tests.web.too_large_helpers import (
     CATALOGUES,
     LIMIT,
     MULTIPART,
-    _page_post_over,
-    _refused,
-    limited,  # noqa: F401 (a fixture)
+    page_post_over,
+    too_large_entries,
 )
 
 SMALL_LIMIT = 54_321  # max_body_bytes under 0.1 MB: 0.05 MB, rounded down
 SMALL_SHOWN = {"en": "0.05", "ru": "0,05", "kk": "0,05"}
-SIGNED_IN_MENU = 'action="/ui/logout"'  # the signed-in reader's menu: its sign-out form
 
 
 @pytest.fixture
@@ -75,7 +74,7 @@ def test_megapixels_round_as_megabytes():
 
 @pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_the_413_page_names_a_limit_under_0_1_mb(small, language):
-    answer = _page_post_over(page_client(small, "inspector", language), SMALL_LIMIT)
+    answer = page_post_over(page_client(small, "inspector", language), SMALL_LIMIT)
     assert answer.status_code == 413
     said = found_text(r'<p id="error-limit">(.*?)</p>', answer.text)
     assert said == CATALOGUES[language]["error.body_limit"].format(mb=SMALL_SHOWN[language])
@@ -93,23 +92,6 @@ def test_the_upload_page_names_the_same_small_limit(small, language):
 # --- one sign-in check ----------------------------------------------------------------------------
 
 
-def _sign_in_checks(service: Service, request: Any) -> tuple[Any, int]:
-    """`request()`'s answer and how many sign-in checks it made: the reads of the revoked
-    sessions table, one per check (serving.api.deps), on the database the checks read."""
-    engine = service.services.readers.kw["bind"]
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        answer = request()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    return answer, sum("FROM revoked_tokens" in s for s in statements)
-
-
 def _post_over(client: Any, limit: int) -> Any:
     """A page's form post declaring one byte over `limit` (refused unread: no form needed)."""
     headers = {**MULTIPART, "Content-Length": str(limit + 1)}
@@ -118,13 +100,13 @@ def _post_over(client: Any, limit: int) -> Any:
 
 def test_a_signed_in_page_post_over_the_limit_checks_its_session_once(limited):  # noqa: F811
     client = page_client(limited, "inspector")
-    answer, checks = _sign_in_checks(limited, lambda: client.get("/ui/upload"))
+    answer, checks = sign_in_checks_made(limited, lambda: client.get("/ui/upload"))
     assert answer.status_code == 200 and checks == 1  # what is counted: a page's one check
-    answer, checks = _sign_in_checks(limited, lambda: _post_over(client, LIMIT))
+    answer, checks = sign_in_checks_made(limited, lambda: _post_over(client, LIMIT))
     assert answer.status_code == 413
     assert checks == 1
     # That one check both audits the refusal and shows the page's menu.
-    [entry] = _refused(limited)
+    [entry] = too_large_entries(limited)
     assert entry.actor == "inspector"
     assert SIGNED_IN_MENU in answer.text
 
@@ -133,7 +115,7 @@ def test_a_signed_out_page_post_over_the_limit_shows_no_menu(limited):  # noqa: 
     from fastapi.testclient import TestClient
 
     anonymous = TestClient(limited.app, base_url="http://127.0.0.1")
-    answer, checks = _sign_in_checks(limited, lambda: _post_over(anonymous, LIMIT))
+    answer, checks = sign_in_checks_made(limited, lambda: _post_over(anonymous, LIMIT))
     assert answer.status_code == 413 and checks == 0
     assert SIGNED_IN_MENU not in answer.text
-    assert _refused(limited) == []
+    assert too_large_entries(limited) == []

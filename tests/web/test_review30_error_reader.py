@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.serving.helpers import OTHER_REGION
 from tests.web.helpers import csrf_from
-from tests.web.test_review29_limit_text import SIGNED_IN_MENU, _sign_in_checks
+from tests.web.sign_in_helpers import SIGNED_IN_MENU, sign_in_checks_made
 
 
 def _signed_in_as(page: str, username: str) -> bool:
@@ -18,7 +18,7 @@ def _signed_in_as(page: str, username: str) -> bool:
 def _error_page_checked_once(web: Any, client: Any, path: str, *, status: int, reader: str) -> None:
     """GET `path` is answered with the error page `status`, showing the menu of `reader` (the
     client's user), the session checked once."""
-    page, checks = _sign_in_checks(web, lambda: client.get(path))
+    page, checks = sign_in_checks_made(web, lambda: client.get(path))
     assert page.status_code == status
     assert checks == 1
     assert _signed_in_as(page.text, reader)
@@ -28,7 +28,7 @@ def test_a_family_out_of_the_readers_region_checks_the_session_once(web, browser
     web.create_family("F1")
     web.create_family("F2", region=OTHER_REGION)
     commission = browser_for("commission")
-    page, checks = _sign_in_checks(web, lambda: commission.get("/ui/families/F1"))
+    page, checks = sign_in_checks_made(web, lambda: commission.get("/ui/families/F1"))
     assert page.status_code == 200 and checks == 1  # what is counted: a page's one check
     _error_page_checked_once(web, commission, "/ui/families/F2", status=404, reader="commission")
 

@@ -15,6 +15,7 @@ import pytest
 from serving.web import session as web_session
 from serving.web.i18n import load_catalogues
 from serving.web.routes import session_keepalive
+from tests.serving.logout_helpers import SESSION_ENDINGS, ended_by_sign_in
 from tests.web import live
 from tests.web.live_module import live_server
 from tests.web.session_helpers import (
@@ -28,7 +29,6 @@ from tests.web.session_helpers import (
     swap_session_cookie,
     token_claims,
 )
-from tests.web.test_health_probe_cookies import _ended_by_password_change, _ended_by_sign_in
 
 EN = load_catalogues()["en"]
 
@@ -47,7 +47,7 @@ def _ending_meanwhile(monkeypatch: pytest.MonkeyPatch, end: Any) -> None:
 # --- the server's side ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
+@pytest.mark.parametrize("end", SESSION_ENDINGS)
 def test_a_keepalive_whose_session_ended_meanwhile_says_it_was_not_renewed(web, monkeypatch, end):
     aged = session_token(web, "commission", signed_in_ago_s=50 * MINUTE, issued_ago_s=50 * MINUTE)
     _ending_meanwhile(monkeypatch, lambda: end(web, aged))
@@ -112,7 +112,7 @@ def _ended_dialog(page: Any) -> bool:
 def test_stay_signed_in_for_a_session_ended_meanwhile_shows_it_ended(browser, server, monkeypatch):
     page, aged, _ = _warned_page(browser, server)
     services = SimpleNamespace(services=server.app.state.services)
-    _ending_meanwhile(monkeypatch, lambda: _ended_by_sign_in(services, aged))
+    _ending_meanwhile(monkeypatch, lambda: ended_by_sign_in(services, aged))
     try:
         page.click("#session-stay")
         page.wait_for_function(

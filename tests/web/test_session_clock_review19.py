@@ -45,20 +45,20 @@ def test_a_session_that_can_be_extended_is_warned_no_earlier_than_a_renewal_is_d
 def test_a_sign_in_over_a_session_signs_the_old_one_out(web, browser_for):
     from serving.web.session import SESSION_COOKIE
     from tests.serving.helpers import audit_entries
-    from tests.serving.test_logout_all import _me
+    from tests.serving.logout_helpers import auth_me
     from tests.web.helpers import sign_in
 
     client = browser_for("commission")
     old = client.cookies.get(SESSION_COOKIE)
-    assert _me(web, old).status_code == 200
+    assert auth_me(web, old).status_code == 200
 
     wrong = sign_in(client, "inspector", "not the password")
     assert wrong.status_code == 401
-    assert _me(web, old).status_code == 200  # a failed sign-in ends nothing
+    assert auth_me(web, old).status_code == 200  # a failed sign-in ends nothing
 
     # The next user of a shared computer signs in over it: a copy of the old cookie is refused.
     assert sign_in(client, "inspector", PASSWORD).status_code == 303
     assert client.cookies.get(SESSION_COOKIE) != old
-    assert _me(web, old).json()["message"] == "this session was signed out; sign in again"
+    assert auth_me(web, old).json()["message"] == "this session was signed out; sign in again"
     assert [e.actor for e in audit_entries(web, "logout")] == ["commission"]
-    assert _me(web, client.cookies.get(SESSION_COOKIE)).status_code == 200
+    assert auth_me(web, client.cookies.get(SESSION_COOKIE)).status_code == 200

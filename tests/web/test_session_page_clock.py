@@ -12,6 +12,7 @@ import pytest
 
 from serving.web import session as web_session
 from serving.web.routes import auth as web_auth
+from tests.serving.logout_helpers import SESSION_ENDINGS
 from tests.web.session_helpers import (
     MINUTE,
     page_clock,
@@ -21,7 +22,6 @@ from tests.web.session_helpers import (
     session_token,
     token_claims,
 )
-from tests.web.test_health_probe_cookies import _ended_by_password_change, _ended_by_sign_in
 
 
 def _aged(web: Any) -> str:
@@ -36,7 +36,7 @@ def _skipped_page(answer: Any) -> tuple[int, int, bool]:
     return page_clock(answer.text)
 
 
-@pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
+@pytest.mark.parametrize("end", SESSION_ENDINGS)
 def test_a_page_whose_session_ended_before_it_was_rendered_shows_it_ended(web, monkeypatch, end):
     aged = _aged(web)
     record_view = web_auth.record_view
@@ -49,7 +49,7 @@ def test_a_page_whose_session_ended_before_it_was_rendered_shows_it_ended(web, m
     assert _skipped_page(session_get(web, "/ui/", aged)) == (0, 0, True)
 
 
-@pytest.mark.parametrize("end", [_ended_by_sign_in, _ended_by_password_change])
+@pytest.mark.parametrize("end", SESSION_ENDINGS)
 def test_a_page_whose_session_ended_after_its_clock_was_told_shows_it_ended(web, monkeypatch, end):
     aged = _aged(web)
     signed_in = web_session._signed_in

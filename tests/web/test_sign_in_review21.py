@@ -3,10 +3,7 @@ password limit is the one constant everywhere; a long return address never break
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from serving import users
@@ -16,30 +13,21 @@ from serving.web.i18n import load_catalogues
 from serving.web.routes import auth as web_auth
 from serving.web.routes.auth import NEXT_MAX_CHARS
 from tests.serving.helpers import PASSWORD, started
-from tests.web.helpers import csrf_from, sign_in
-from tests.web.helpers import inputs as _inputs
-
-
-def _fresh(web: Any) -> Any:
-    return TestClient(web.app, base_url="http://127.0.0.1")
-
-
-def _api_login(web: Any, username: str, password: str = PASSWORD) -> Any:
-    return web.client.post("/auth/token", data={"username": username, "password": password})
-
+from tests.web.helpers import csrf_from, inputs, sign_in
+from tests.web.sign_in_helpers import api_login, fresh_client
 
 # --- 1. a capitalised username ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("typed", ["Inspector_Other", "Inspector_Other "])  # review 22: spaces
 def test_the_api_signs_in_a_capitalised_username_as_its_account(web, typed):
-    answer = _api_login(web, typed)
+    answer = api_login(web, typed)
     assert answer.status_code == 200, answer.text
     me = web.client.get(
         "/auth/me", headers={"Authorization": f"Bearer {answer.json()['access_token']}"}
     )
     assert me.json()["username"] == "inspector_other"
-    assert _api_login(web, "INSPECTOR_OTHER", "not the password").status_code == 401
+    assert api_login(web, "INSPECTOR_OTHER", "not the password").status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -48,7 +36,7 @@ def test_the_api_signs_in_a_capitalised_username_as_its_account(web, typed):
     ["Commission", "commission ", " Commission", "commission\u00a0"],
 )
 def test_the_page_signs_in_a_capitalised_username(web, typed):
-    client = _fresh(web)
+    client = fresh_client(web)
     answer = sign_in(client, typed, PASSWORD)
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == web_auth.LANDING["commission"]
@@ -61,23 +49,23 @@ def test_the_page_signs_in_a_capitalised_username(web, typed):
 
 def test_a_non_ascii_look_alike_is_not_folded_onto_an_account(web):
     # "İ" (U+0130) lower-cases to "i" and a combining dot: no account's name, not "inspector".
-    assert _api_login(web, "\u0130nspector").status_code == 401
+    assert api_login(web, "\u0130nspector").status_code == 401
 
 
 def test_both_spellings_count_against_one_failure_limit(tmp_path):
     limits = {"login_per_minute": 100, "login_per_account": 3, "login_account_window_minutes": 15}
     with started(tmp_path, rate_limits=limits) as web:
-        assert _api_login(web, "Admin", "a wrong guess").status_code == 401
-        assert _api_login(web, "admin", "another wrong guess").status_code == 401
-        assert _api_login(web, "Admin").status_code == 200  # right: not counted
-        assert _api_login(web, "ADMIN", "a third wrong guess").status_code == 401
-        refused = _api_login(web, "admin")  # three failures, in three spellings
+        assert api_login(web, "Admin", "a wrong guess").status_code == 401
+        assert api_login(web, "admin", "another wrong guess").status_code == 401
+        assert api_login(web, "Admin").status_code == 200  # right: not counted
+        assert api_login(web, "ADMIN", "a third wrong guess").status_code == 401
+        refused = api_login(web, "admin")  # three failures, in three spellings
         assert refused.status_code == 429, refused.text
-        assert sign_in(_fresh(web), "aDmin", PASSWORD).status_code == 429
+        assert sign_in(fresh_client(web), "aDmin", PASSWORD).status_code == 429
 
 
 def test_the_username_field_is_not_capitalised_or_corrected_by_a_phone(web):
-    field = _inputs(_fresh(web).get("/ui/login").text)["username"]
+    field = inputs(fresh_client(web).get("/ui/login").text)["username"]
     assert (field.get("autocapitalize"), field.get("autocorrect")) == ("none", "off")
     assert field.get("spellcheck") == "false"
 
@@ -90,16 +78,16 @@ def test_the_api_and_the_pages_take_passwords_up_to_the_one_limit(web):
     for model, field in ((UserCreate, "password"), (PasswordChange, "current_password"),
                          (PasswordChange, "new_password")):  # fmt: skip
         assert model.model_json_schema()["properties"][field]["maxLength"] == len(longest)
-    assert _api_login(web, "admin", longest).status_code == 401  # checked, wrong
-    assert sign_in(_fresh(web), "admin", longest).status_code == 401
-    assert sign_in(_fresh(web), "admin", too_long).status_code == 422
+    assert api_login(web, "admin", longest).status_code == 401  # checked, wrong
+    assert sign_in(fresh_client(web), "admin", longest).status_code == 401
+    assert sign_in(fresh_client(web), "admin", too_long).status_code == 422
 
 
 def test_the_password_fields_take_the_constant(web, browser_for, monkeypatch):
     monkeypatch.setattr(web_auth, "PASSWORD_MAX_CHARS", 100)
-    sign_in_page = _inputs(_fresh(web).get("/ui/login").text)
+    sign_in_page = inputs(fresh_client(web).get("/ui/login").text)
     assert sign_in_page["password"].get("maxlength") == "100"
-    page = _inputs(browser_for("annotator").get("/ui/password").text)
+    page = inputs(browser_for("annotator").get("/ui/password").text)
     names = ("current_password", "new_password", "new_password_again")
     assert [page[n].get("maxlength") for n in names] == ["100"] * 3
 
@@ -133,10 +121,10 @@ def test_a_too_long_new_password_is_explained_in_the_readers_language(
 
 
 def test_a_return_address_longer_than_the_form_takes_is_dropped_not_fatal(web):
-    client = _fresh(web)
+    client = fresh_client(web)
     target = "/ui/families?q=" + "x" * NEXT_MAX_CHARS
     page = client.get("/ui/login", params={"next": target})
-    fields = _inputs(page.text)
+    fields = inputs(page.text)
     assert fields["next"].get("value") == ""
     answer = client.post(
         "/ui/login",
@@ -154,5 +142,5 @@ def test_a_return_address_longer_than_the_form_takes_is_dropped_not_fatal(web):
 
 def test_a_return_address_the_form_takes_is_kept(web):
     target = "/ui/families?q=" + "x" * (NEXT_MAX_CHARS - len("/ui/families?q="))
-    page = _fresh(web).get("/ui/login", params={"next": target})
-    assert _inputs(page.text)["next"].get("value") == target
+    page = fresh_client(web).get("/ui/login", params={"next": target})
+    assert inputs(page.text)["next"].get("value") == target

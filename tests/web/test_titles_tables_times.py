@@ -21,7 +21,7 @@ import pytest
 from serving.web.i18n import translator
 from tests.serving.helpers import OTHER_REGION, PASSWORD, make_settings
 from tests.web.helpers import csrf_from, sign_in
-from tests.web.test_oversight_small_groups import _decide
+from tests.web.oversight_helpers import decide_family
 
 TITLE = re.compile(r"<title>(.*?)</title>", re.S)
 
@@ -72,8 +72,8 @@ def test_a_wrong_password_at_sign_in_gives_an_error_title(web):
 
 def test_every_oversight_plot_stands_beside_a_captioned_table_of_its_figures(web, browser_for):
     for family_id in ("F1", "F2"):
-        _decide(web, family_id)
-    _decide(web, "F3", region=OTHER_REGION)
+        decide_family(web, family_id)
+    decide_family(web, "F3", region=OTHER_REGION)
     page = _main(browser_for("admin_national").get("/ui/oversight").text)
     pairs = re.findall(r'<div class="pair">(.*?)</table>', page, re.S)
     assert len(pairs) == page.count("<img ")  # each plot has its own table
@@ -87,7 +87,7 @@ def test_every_oversight_plot_stands_beside_a_captioned_table_of_its_figures(web
 
 
 def test_every_table_of_the_admins_pages_has_a_caption(web, browser_for):
-    _decide(web, "F1")
+    decide_family(web, "F1")
     admin = browser_for("admin_national")
     for address in ("/ui/oversight", "/ui/audit"):
         page = _main(admin.get(address).text)
@@ -169,7 +169,7 @@ def _options(page: str) -> dict[str, str]:
 
 
 def test_the_audit_filter_offers_the_logs_actions_by_name(web, browser_for):
-    _decide(web, "F1")
+    decide_family(web, "F1")
     listed = web.client.get("/families", headers=web.headers("commission_other"))
     assert listed.status_code == 200  # audited as families_listed, by another region's member
     admin = browser_for("admin")  # of REGION: sees what people of the region did
@@ -187,7 +187,7 @@ def test_the_audit_filter_offers_the_logs_actions_by_name(web, browser_for):
 
 
 def test_a_typed_action_code_wins_and_a_typo_is_pointed_out(web, browser_for):
-    _decide(web, "F1")
+    decide_family(web, "F1")
     admin = browser_for("admin_national")
     typed = admin.get("/ui/audit?action=login&code=decision_recorded").text
     assert 'value="decision_recorded" selected' in typed

@@ -17,8 +17,8 @@ from serving.web.routes import auth as web_auth
 from shanyraq.errors import CommandUsageError
 from tests.serving.helpers import PASSWORD
 from tests.serving.user_helpers import add_amina, password_hash, run_cli, sqlite_config
-from tests.web.helpers import sign_in
-from tests.web.test_sign_in_review21 import _api_login, _fresh, _inputs
+from tests.web.helpers import inputs, sign_in
+from tests.web.sign_in_helpers import api_login, fresh_client
 
 NEW_PASSWORD = "a brand new pass phrase"
 
@@ -119,15 +119,15 @@ def test_the_typed_username_drops_surrounding_spaces_and_folds_case():
 
 
 def test_spaces_around_the_password_are_kept(web):
-    assert _api_login(web, "admin ", f"{PASSWORD} ").status_code == 401
-    assert sign_in(_fresh(web), "admin ", f" {PASSWORD}").status_code == 401
+    assert api_login(web, "admin ", f"{PASSWORD} ").status_code == 401
+    assert sign_in(fresh_client(web), "admin ", f" {PASSWORD}").status_code == 401
 
 
 # --- 4. the sign-in form's username limit -------------------------------------------------
 
 
 def test_the_username_field_takes_the_users_modules_constant(web, monkeypatch):
-    page = _inputs(_fresh(web).get("/ui/login").text)
+    page = inputs(fresh_client(web).get("/ui/login").text)
     assert page["username"].get("maxlength") == str(users.USERNAME_MAX_CHARS)
     monkeypatch.setattr(web_auth, "USERNAME_MAX_CHARS", 40)
-    assert _inputs(_fresh(web).get("/ui/login").text)["username"].get("maxlength") == "40"
+    assert inputs(fresh_client(web).get("/ui/login").text)["username"].get("maxlength") == "40"

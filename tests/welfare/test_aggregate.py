@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
-from vision.score import PhotoScore
+from tests.welfare.aggregate_helpers import EXPECTED, sure_score
 from welfare.aggregate import PhotoFlags, aggregate
-
-EXPECTED = ["kitchen", "bathroom", "bedroom", "living_room", "exterior"]
-
-
-def score(taxonomy, room, condition, *, signs=None, abstain=False, sha="x") -> PhotoScore:
-    rooms = {
-        r: (0.9 if r == room else 0.1 / (len(taxonomy.room_names) - 1)) for r in taxonomy.room_names
-    }
-    grades = {g: (1.0 if g == condition else 0.0) for g in taxonomy.condition_values}
-    sign_probs = {s: 0.0 for s in taxonomy.sign_names} | (signs or {})
-    return PhotoScore(sha, "m1", rooms, grades, sign_probs, np.zeros(0), abstain=abstain)
 
 
 def test_no_photos_is_handled(taxonomy):
@@ -32,7 +20,7 @@ def test_no_photos_is_handled(taxonomy):
 
 def test_one_photo(taxonomy):
     visual = aggregate(
-        [score(taxonomy, "kitchen", 2, signs={"damp_mould": 0.8})],
+        [sure_score(taxonomy, "kitchen", 2, signs={"damp_mould": 0.8})],
         expected_rooms=EXPECTED,
         taxonomy=taxonomy,
     )
@@ -46,13 +34,13 @@ def test_one_photo(taxonomy):
 
 def test_many_photos_count_only_usable_ones(taxonomy):
     scores = [
-        score(taxonomy, "kitchen", 2, signs={"damp_mould": 0.6}),
-        score(taxonomy, "kitchen", 4, signs={"damp_mould": 0.2}),
-        score(taxonomy, "bedroom", 3),
-        score(taxonomy, "bathroom", 1, abstain=True),  # engine abstained
-        score(taxonomy, "living_room", 1),  # quality failed
-        score(taxonomy, "exterior", 1),  # reused from another family
-        score(taxonomy, "not_dwelling", 1),  # not a home
+        sure_score(taxonomy, "kitchen", 2, signs={"damp_mould": 0.6}),
+        sure_score(taxonomy, "kitchen", 4, signs={"damp_mould": 0.2}),
+        sure_score(taxonomy, "bedroom", 3),
+        sure_score(taxonomy, "bathroom", 1, abstain=True),  # engine abstained
+        sure_score(taxonomy, "living_room", 1),  # quality failed
+        sure_score(taxonomy, "exterior", 1),  # reused from another family
+        sure_score(taxonomy, "not_dwelling", 1),  # not a home
     ]
     flags = [None, None, None, None, PhotoFlags("fail"), PhotoFlags(reused=True), None]
     visual = aggregate(scores, flags=flags, expected_rooms=EXPECTED, taxonomy=taxonomy)
@@ -70,7 +58,7 @@ def test_many_photos_count_only_usable_ones(taxonomy):
 def test_flags_must_align_with_scores(taxonomy):
     with pytest.raises(ValueError, match="1 photo flags for 2 scores"):
         aggregate(
-            [score(taxonomy, "kitchen", 3)] * 2,
+            [sure_score(taxonomy, "kitchen", 3)] * 2,
             flags=[None],
             expected_rooms=EXPECTED,
             taxonomy=taxonomy,

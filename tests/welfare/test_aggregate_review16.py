@@ -17,12 +17,11 @@ from dataclasses import asdict, replace
 import pytest
 
 from shanyraq.errors import ConfigError, InputFileError
+from tests.welfare.aggregate_helpers import EXPECTED, score
+from tests.welfare.score_helpers import good_score
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY
 from welfare.aggregate import PhotoFlags, aggregate
 from welfare.photo_scores import read_photo_scores
-
-from .test_aggregate_rules_review14 import EXPECTED, score
-from .test_cli_refusals_review import good_score
 
 
 def _reordered(photo, *, reverse: bool):

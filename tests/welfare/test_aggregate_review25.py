@@ -16,12 +16,11 @@ import json
 import pytest
 
 from shanyraq.errors import InputFileError
+from tests.welfare.aggregate_helpers import EXPECTED
+from tests.welfare.score_helpers import good_score
 from vision.score import ABSTAIN_QUALITY
 from welfare.aggregate import PhotoFlags, aggregate
 from welfare.photo_scores import read_photo_scores
-
-from .test_aggregate_rules_review14 import EXPECTED
-from .test_cli_refusals_review import good_score
 
 
 def _read(tmp_path, entries):

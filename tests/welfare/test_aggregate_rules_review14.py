@@ -9,10 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
 import pytest
 
-from vision.score import PhotoScore
+from tests.welfare.aggregate_helpers import EXPECTED, score
 from welfare.aggregate import PhotoFlags, aggregate
 from welfare.doubts import recommend
 from welfare.rules import LEVEL6, evaluate_rules
@@ -21,17 +20,7 @@ from welfare.statements import Code
 
 from .conftest import family
 
-EXPECTED = ["kitchen", "bathroom", "bedroom", "living_room", "exterior"]
 NAN = float("nan")
-
-
-def score(taxonomy, room="kitchen", grade=3, *, sha="a", abstain=False, **overrides) -> PhotoScore:
-    rooms = {r: (0.95 if r == room else 0.01) for r in taxonomy.room_names}
-    grades = {g: (0.9 if g == grade else 0.025) for g in taxonomy.condition_values}
-    signs = dict.fromkeys(taxonomy.sign_names, 0.05)
-    for head, values in overrides.items():
-        {"rooms": rooms, "grades": grades, "signs": signs}[head].update(values)
-    return PhotoScore(sha, "vision-1", rooms, grades, signs, np.zeros(0), abstain=abstain)
 
 
 # --- photos with probabilities that are no numbers ----------------------------------------

@@ -3,50 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from vision.score import PhotoScore
-from welfare.aggregate import PhotoFlags, aggregate
+from tests.welfare.assess_helpers import doubts_of, inputs, photo
+from tests.welfare.welfare_config_helpers import with_recommendation
+from welfare.aggregate import PhotoFlags
 from welfare.assess import assess, recommend
-from welfare.rules import evaluate_rules
 from welfare.schema import parse_family
 from welfare.statements import Code
 
 from .conftest import family
 
 
-def photo(taxonomy, room="kitchen", grade=3, sha="a") -> PhotoScore:
-    rooms = {r: (0.95 if r == room else 0.01) for r in taxonomy.room_names}
-    grades = {g: (0.9 if g == grade else 0.025) for g in taxonomy.condition_values}
-    return PhotoScore(
-        sha, "vision-1", rooms, grades, dict.fromkeys(taxonomy.sign_names, 0.05), np.zeros(0)
-    )
-
-
-def inputs(config, taxonomy, p, *, photos=1, flags=None, **criteria):
-    """What `recommend` weighs for a hand-made family with `photos` kitchen photos."""
-    record = parse_family(family(config, **criteria), config=config)
-    scores = [photo(taxonomy, sha=str(i)) for i in range(photos)]
-    return {
-        "asp_probability": p,
-        "rules": evaluate_rules(record, rules=config.rules, thresholds=config.thresholds),
-        "visual": aggregate(scores, flags=flags, expected_rooms=["kitchen"], taxonomy=taxonomy),
-        "missing": record.missing,
-        "config": config.recommendation,
-    }
-
-
 def band(config, taxonomy, p, **kwargs):
     """The band and the doubts' English texts."""
     outcome, doubts = recommend(**inputs(config, taxonomy, p, **kwargs))
     return outcome, [d.text for d in doubts]
-
-
-def doubts_of(config, taxonomy, p, **kwargs):
-    return recommend(**inputs(config, taxonomy, p, **kwargs))
 
 
 def test_confident_model_agreeing_with_income_test(welfare_config, taxonomy):
@@ -236,23 +209,10 @@ def test_assessment_statements_match_its_sentences_and_survive_json(
     assert fired[0]["code"] == Code.RULE_INCOME_UNDER_LINE
 
 
-def _with_recommendation(tmp_path, **values):
-    """The real welfare.yaml with `recommendation` values changed, loaded from a temp file."""
-    import yaml
-
-    from welfare.criteria import load_welfare_config
-
-    data = yaml.safe_load(Path(__file__).parents[2].joinpath("configs/welfare.yaml").read_text())
-    data["recommendation"].update(values)
-    path = tmp_path / "welfare.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return load_welfare_config(path)
-
-
 def test_model_eligible_cut_is_the_configured_one(tmp_path, taxonomy):
     # Bands 0.40 / 0.05 with the cut at the eligible band: P = 0.45 is eligible, and the
     # model agrees with an income under the line (a cut of 0.5 in code would send it to review).
-    config = _with_recommendation(
+    config = with_recommendation(
         tmp_path,
         eligible_min_probability=0.4,
         not_eligible_max_probability=0.05,
@@ -260,16 +220,14 @@ def test_model_eligible_cut_is_the_configured_one(tmp_path, taxonomy):
     )
     assert band(config, taxonomy, 0.45) == ("eligible", [])
     # The cut moved above 0.5: P = 0.55 now disagrees with an income under the line ...
-    config = _with_recommendation(tmp_path, model_eligible_cut=0.6)
+    config = with_recommendation(tmp_path, model_eligible_cut=0.6)
     assert Code.DOUBT_UNDER_LINE_MODEL_DISAGREES in {
         d.code for d in doubts_of(config, taxonomy, 0.55)[1]
     }
     # ... and with an income above it, P = 0.55 is no longer "the model says eligible".
     codes = {d.code for d in doubts_of(config, taxonomy, 0.55, per_capita_income_kzt=90_000)[1]}
     assert Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES not in codes
-    shipped = doubts_of(
-        _with_recommendation(tmp_path), taxonomy, 0.55, per_capita_income_kzt=90_000
-    )
+    shipped = doubts_of(with_recommendation(tmp_path), taxonomy, 0.55, per_capita_income_kzt=90_000)
     assert Code.DOUBT_ABOVE_LINE_MODEL_DISAGREES in {d.code for d in shipped[1]}
 
 

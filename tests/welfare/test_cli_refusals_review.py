@@ -17,31 +17,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shanyraq.taxonomy import get_taxonomy
 from tests.refusals import error_code, must_not_run
+from tests.welfare.fusion_file_helpers import snapshot
+from tests.welfare.score_helpers import good_score
 from welfare.cli import app
 from welfare.fusion import FusionModel
 
 from .conftest import family
-from .test_fusion_save import snapshot
 
 runner = CliRunner()
-PHOTO = "ab" * 32
-
-
-def good_score(photo: str = PHOTO) -> dict:
-    """A score with every head of the taxonomy, as `score --json` writes it under 'score'."""
-    taxonomy = get_taxonomy()
-    rooms, grades = taxonomy.room_names, taxonomy.condition_values
-    return {
-        "photo_sha256": photo,
-        "model_version": "demo-test",
-        "room": {name: (1.0 if name == taxonomy.dwelling_rooms[0] else 0.0) for name in rooms},
-        "condition": {str(g): 1.0 / len(grades) for g in grades},
-        "signs": dict.fromkeys(taxonomy.sign_names, 0.1),
-        "abstain": False,
-        "abstain_reasons": [],
-    }
 
 
 def assess_with(tmp_path: Path, scores: object, welfare_config, *extra: str):

@@ -21,10 +21,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.refusals import error_code, must_not_run
+from tests.welfare.score_helpers import good_score
 from welfare.cli import app
 
 from .conftest import family
-from .test_cli_refusals_review import good_score
 
 runner = CliRunner()
 

@@ -5,9 +5,8 @@ check, and the recommendation must still send the family to a person."""
 
 from __future__ import annotations
 
+from tests.welfare.assess_helpers import doubts_of
 from welfare.statements import Code
-
-from .test_assess import doubts_of
 
 
 def test_under_the_line_at_the_not_eligible_band_edge_goes_to_review(welfare_config, taxonomy):

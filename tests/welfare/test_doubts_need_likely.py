@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from shanyraq.errors import ConfigError
+from tests.welfare.assess_helpers import inputs, photo
+from tests.welfare.welfare_config_helpers import with_recommendation
 from welfare.assess import assess, recommend
 from welfare.evaluation import outcomes
 from welfare.schema import parse_family
@@ -14,7 +16,6 @@ from welfare.simulate import simulate_photos
 from welfare.statements import Code
 
 from .conftest import make_families
-from .test_assess import _with_recommendation, inputs, photo
 
 # The codes are the stable contract the catalogues and stored assessments key on.
 NEED_LIKELY = "doubt.above_line_need_likely"
@@ -104,7 +105,7 @@ def test_no_need_doubt_under_the_line_or_with_income_unknown(welfare_config, tax
 
 
 def test_without_the_cut_the_most_likely_level_alone_decides(tmp_path, taxonomy):
-    config = _with_recommendation(
+    config = with_recommendation(
         tmp_path, review_if_not_eligible_and_need_probability_at_least=None
     )
     given = _given(config, taxonomy)
@@ -119,9 +120,9 @@ def test_without_the_cut_the_most_likely_level_alone_decides(tmp_path, taxonomy)
 @pytest.mark.parametrize("cut", [0, 1.5])
 def test_a_cut_that_is_no_probability_is_refused(tmp_path, cut):
     key = "review_if_not_eligible_and_need_probability_at_least"
-    assert getattr(_with_recommendation(tmp_path, **{key: 0.3}).recommendation, key) == 0.3
+    assert getattr(with_recommendation(tmp_path, **{key: 0.3}).recommendation, key) == 0.3
     with pytest.raises(ConfigError, match=key):
-        _with_recommendation(tmp_path, **{key: cut})
+        with_recommendation(tmp_path, **{key: cut})
 
 
 def _changed(record, config, **criteria):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from shanyraq.errors import ConfigError
+from tests.welfare.assess_helpers import inputs, photo
+from tests.welfare.welfare_config_helpers import with_recommendation
 from welfare.assess import assess, recommend
 from welfare.schema import parse_family
 from welfare.statements import Code
 
 from .conftest import family
-from .test_assess import _with_recommendation, inputs, photo
 
 KEEP = ("per_capita_income_kzt", "members_total")
 # The codes are the stable contract the catalogues and stored assessments key on.
@@ -68,14 +69,14 @@ def test_the_configured_count_of_gaps_is_allowed(welfare_config, taxonomy, extra
 
 
 def test_the_count_can_be_turned_off(tmp_path, taxonomy):
-    config = _with_recommendation(tmp_path, review_if_missing_more_than=None)
+    config = with_recommendation(tmp_path, review_if_missing_more_than=None)
     blank = _blank(config, len(config.criteria))
     assert recommend(**inputs(config, taxonomy, 0.99, **blank), level=2) == ("eligible", [])
 
 
 def test_a_count_no_record_can_exceed_is_refused(tmp_path, welfare_config):
     with pytest.raises(ConfigError, match=r"review_if_missing_more_than .* can never be exceeded"):
-        _with_recommendation(tmp_path, review_if_missing_more_than=len(welfare_config.criteria))
+        with_recommendation(tmp_path, review_if_missing_more_than=len(welfare_config.criteria))
 
 
 def _doubts_by_model(trained, config, taxonomy, **criteria) -> list[dict[str, dict]]:
@@ -156,11 +157,11 @@ def test_the_configured_years_are_the_cut(welfare_config, taxonomy, share, doubt
 
 
 def test_money_alone_is_no_doubt_above_the_line_or_when_turned_off(tmp_path, taxonomy):
-    config = _with_recommendation(tmp_path)
+    config = with_recommendation(tmp_path)
     plenty = _money_for(config, 100 * _years_cut(config))
     above = inputs(config, taxonomy, 0.01, per_capita_income_kzt=90_000, bank_deposits_kzt=plenty)
     assert recommend(**above, level=5, model_level=5) == ("not_eligible", [])
-    off = _with_recommendation(tmp_path, review_if_eligible_and_money_years_at_least=None)
+    off = with_recommendation(tmp_path, review_if_eligible_and_money_years_at_least=None)
     under = inputs(off, taxonomy, 0.999, bank_deposits_kzt=plenty)
     assert recommend(**under, level=1, model_level=1) == ("eligible", [])
 

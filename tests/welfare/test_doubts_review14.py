@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from serving.web.i18n import translator
+from tests.welfare.assess_helpers import inputs, photo
 from welfare.aggregate import aggregate
 from welfare.assess import assess, recommend
 from welfare.rules import evaluate_rules
@@ -14,7 +15,6 @@ from welfare.schema import parse_family
 from welfare.statements import Code
 
 from .conftest import family
-from .test_assess import inputs, photo
 
 RICH = {"dwellings_owned": 2, "vehicles_owned": 2, "has_legal_entity": 1}
 

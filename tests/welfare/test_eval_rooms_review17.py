@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tests.welfare.expected_rooms_helpers import EDITED_ROOMS, edited, saved_and_loaded
 from welfare.dataset import build_family_data, synthetic_family_data
 from welfare.evaluation import evaluate_models
 from welfare.fusion import COVERAGE_FEATURE
@@ -18,7 +19,6 @@ from welfare.simulate import simulate_photos
 from welfare.train import evaluate_saved, train_models
 
 from .conftest import make_families
-from .test_expected_rooms_review17 import EDITED_ROOMS, edited, saved_and_loaded
 
 MODELS = ("lgbm_fused", "rf_fused", "lgbm_tabular")
 

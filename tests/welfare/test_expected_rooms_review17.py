@@ -7,22 +7,19 @@ without a word. Assessments now use the rooms of the model's recipe (in its fusi
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.expected_rooms_helpers import edited, saved_and_loaded
 from vision.score import PhotoScore
 from welfare.assess import assess
-from welfare.fusion import COVERAGE_FEATURE, FusionModel
+from welfare.fusion import COVERAGE_FEATURE
 from welfare.schema import parse_family
 
 from .conftest import family
-
-EDITED_ROOMS = ["kitchen"]
 
 
 @pytest.fixture(autouse=True)
@@ -37,30 +34,6 @@ def photo(taxonomy, room: str, sha: str) -> PhotoScore:
     return PhotoScore(
         sha, "vision-1", rooms, grades, dict.fromkeys(taxonomy.sign_names, 0.05), np.zeros(0)
     )
-
-
-def edited(config, rooms=EDITED_ROOMS):
-    """The config with fusion.expected_rooms edited after the models were trained."""
-    return config.model_copy(
-        update={"fusion": config.fusion.model_copy(update={"expected_rooms": list(rooms)})}
-    )
-
-
-KEEP = object()
-
-
-def saved_and_loaded(model: FusionModel, folder: Path, rooms: object = KEEP) -> FusionModel:
-    """`model` saved, the expected_rooms of the recipe in its fusion.json set to `rooms` (None:
-    the whole recipe removed, as in a model saved before recipes were recorded), and loaded."""
-    model.save(folder)
-    meta_path = folder / "fusion.json"
-    data = json.loads(meta_path.read_text(encoding="utf-8"))
-    if rooms is None:
-        data["recipe"] = None
-    elif rooms is not KEEP:
-        data["recipe"]["expected_rooms"] = rooms
-    meta_path.write_text(json.dumps(data), encoding="utf-8")
-    return FusionModel.load(folder)
 
 
 def read_coverage(monkeypatch, model, config, taxonomy) -> tuple[list[float], list]:

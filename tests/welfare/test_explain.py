@@ -171,8 +171,8 @@ def test_a_reset_that_moves_the_outcome_by_a_hair_is_no_reason(trained, family_d
 def test_assess_leaves_out_reasons_under_the_configured_points(trained, welfare_config, taxonomy):
     """configs/welfare.yaml recommendation.min_reason_points: no reason under it is shown,
     and without it the same family shows reasons that move its outcome by less."""
+    from tests.welfare.assess_helpers import photo
     from tests.welfare.conftest import family
-    from tests.welfare.test_assess import photo
     from welfare.assess import assess
     from welfare.schema import parse_family
 

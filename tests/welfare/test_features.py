@@ -8,8 +8,8 @@ import pytest
 
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import get_taxonomy
+from tests.welfare.aggregate_helpers import EXPECTED, sure_score
 from tests.welfare.conftest import family
-from tests.welfare.test_aggregate import EXPECTED, score
 from welfare.aggregate import aggregate
 from welfare.criteria import get_welfare_config
 from welfare.features import (
@@ -50,10 +50,10 @@ def test_photo_evidence_is_pooled_by_what_signs_point_to():
     taxonomy = get_taxonomy()
     assert math.isnan(_features()["vis_need_signs"])  # no photos: no evidence, not zero
     poor = [
-        score(taxonomy, "kitchen", 2, signs={"damp_mould": 1.0, "solid_fuel_stove": 1.0}),
-        score(taxonomy, "bedroom", 2, signs={"damp_mould": 1.0}),
+        sure_score(taxonomy, "kitchen", 2, signs={"damp_mould": 1.0, "solid_fuel_stove": 1.0}),
+        sure_score(taxonomy, "bedroom", 2, signs={"damp_mould": 1.0}),
     ]
-    rich = [score(taxonomy, "kitchen", 5, signs={"premium_appliances": 1.0})] * 2
+    rich = [sure_score(taxonomy, "kitchen", 5, signs={"premium_appliances": 1.0})] * 2
     out_poor = _features(aggregate(poor, expected_rooms=EXPECTED, taxonomy=taxonomy))
     out_rich = _features(aggregate(rich, expected_rooms=EXPECTED, taxonomy=taxonomy))
     assert out_poor["vis_need_signs"] == 1.5 and out_poor["vis_need_evidence"] == 3.0

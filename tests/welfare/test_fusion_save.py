@@ -15,14 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.refusals import error_code, must_not_run
+from tests.welfare.fusion_file_helpers import snapshot
 from welfare.cli import app
 from welfare.fusion import FusionModel
 
 runner = CliRunner()
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 class FullDisk:

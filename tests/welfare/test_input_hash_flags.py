@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+from tests.welfare.assess_helpers import photo
 from welfare.aggregate import PhotoFlags
 from welfare.assess import assess, input_hash
 from welfare.schema import parse_family
 
 from .conftest import family
-from .test_assess import photo
 
 
 def _inputs(config, taxonomy):

@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 
+from tests.welfare.assess_helpers import inputs, photo
 from welfare.aggregate import FamilyVisual, PhotoFlags, RoomStats
 from welfare.assess import assess, recommend
 from welfare.dataset import build_family_data
@@ -19,7 +20,6 @@ from welfare.simulate import simulate_photos
 from welfare.statements import Code
 
 from .conftest import family, make_families
-from .test_assess import inputs, photo
 
 RICH = {"dwellings_owned": 2, "vehicles_owned": 2, "has_legal_entity": 1}
 

@@ -17,11 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.refusals import error_code, must_not_run
+from tests.welfare.fusion_file_helpers import snapshot
 from welfare.cli import app
 from welfare.fusion import FusionModel
 from welfare.model_folder import save_models
-
-from .test_fusion_save import snapshot
 
 runner = CliRunner()
 PAIR = ["lgbm_tabular", "rf_tabular"]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.welfare.assess_helpers import inputs
 from welfare.assess import recommend
 from welfare.statements import Code
-
-from .test_assess import inputs
 
 ABOVE_LINE = 60_000  # per-capita KZT, above the configured poverty line
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import vision.engine
+from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.criteria import WelfareConfig
 from welfare.dataset import split_indices, synthetic_family_data
 from welfare.real_families import held_out_families
@@ -21,12 +22,6 @@ vision_dir = test_real_training.vision_dir
 
 def other_regions(config: WelfareConfig) -> WelfareConfig:
     return config.model_copy(update={"regions": ["north", "south"]})
-
-
-def other_poverty_line(config: WelfareConfig) -> WelfareConfig:
-    line = config.thresholds.poverty_line_kzt * 1.5
-    thresholds = config.thresholds.model_copy(update={"poverty_line_kzt": line})
-    return config.model_copy(update={"thresholds": thresholds})
 
 
 @pytest.mark.parametrize("edit", [other_regions, other_poverty_line])

@@ -10,14 +10,17 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import must_not_run
+from tests.welfare.welfare_config_helpers import (
+    more_rural_families,
+    other_poverty_line,
+    with_fraction,
+)
 from training.synth.config import get_synth_config
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_families import families_at, held_out_families
 from welfare.train import train_models
 
 from . import test_real_training
-from .test_real_config_review20 import other_poverty_line
-from .test_real_study_review20 import with_fraction
 
 N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
 config = test_real_training.config
@@ -44,17 +47,6 @@ def measure(folder, vision_dir, config):
 def test_models_trained_on_the_data_are_measured(trained_on_data, vision_dir, config):
     result = measure(trained_on_data, vision_dir, config)
     assert result["n_families"] == 2 and result["data"]["n"] == N
-
-
-def more_rural_families(config, monkeypatch):
-    """configs/synth.yaml edited: more rural families (other settlements and photos)."""
-    synth = get_synth_config()
-    rate = 1 - synth.families.rural_rate / 2
-    edited = synth.model_copy(
-        update={"families": synth.families.model_copy(update={"rural_rate": rate})}
-    )
-    monkeypatch.setattr("training.synth.families.get_synth_config", lambda: edited)
-    return config
 
 
 def test_models_trained_before_the_synth_config_changed_are_refused(

@@ -9,13 +9,13 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import must_not_run
+from tests.welfare.welfare_config_helpers import more_rural_families
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_report import engine_trained_verdict
 from welfare.real_training import ENGINE_MODEL, load_engine_trained, train_on_engine_scores
 from welfare.train import train_models
 
 from . import test_real_eval_review19, test_real_training
-from .test_real_eval_review20 import more_rural_families
 
 N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
 config = test_real_training.config

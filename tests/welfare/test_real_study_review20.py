@@ -15,6 +15,7 @@ import pytest
 
 from shanyraq.errors import ConfigError, ModelMismatchError
 from tests.refusals import error_code, must_not_run
+from tests.welfare.welfare_config_helpers import with_fraction
 from welfare.paired_bootstrap import paired_bootstrap
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_families import held_out_families
@@ -48,11 +49,6 @@ def scored(vision_dir, held):
     photos, _ = score_photos(held, engine=engine, size=SIZE)
     assert len(photos) >= 4
     return photos
-
-
-def with_fraction(config, test_fraction):
-    fusion = config.fusion.model_copy(update={"test_fraction": test_fraction})
-    return config.model_copy(update={"fusion": fusion})
 
 
 # --- the cache key: what changes the scores, not what does not ----------------------------

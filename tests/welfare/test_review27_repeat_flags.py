@@ -10,14 +10,14 @@ import json
 import pytest
 
 from shanyraq.errors import InputFileError
+from tests.welfare.aggregate_helpers import EXPECTED, score
+from tests.welfare.score_helpers import good_score
 from welfare.aggregate import PhotoFlags, aggregate, usable
 from welfare.assess import assess, input_hash
 from welfare.photo_scores import read_photo_scores
 from welfare.schema import parse_family
 
 from .conftest import family
-from .test_aggregate_rules_review14 import EXPECTED, score
-from .test_cli_refusals_review import good_score
 
 
 def _photos(taxonomy):

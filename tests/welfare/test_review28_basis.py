@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import error_code, must_not_run
+from tests.welfare.fusion_file_helpers import older_code, snapshot
 from welfare.cli import app
 from welfare.features import FEATURES_VERSION
 from welfare.fusion import FusionModel
@@ -29,7 +30,6 @@ from welfare.real_training import ENGINE_MODEL, train_on_engine_scores
 from welfare.train import evaluate_saved, load_trained_together, train_models
 
 from . import test_real_training
-from .test_fusion_save import snapshot
 
 runner = CliRunner()
 SIZE = test_real_training.SIZE
@@ -50,10 +50,6 @@ def _rewrite(folder: Path, change: Callable[[dict[str, Any]], object]) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     change(data)
     path.write_text(json.dumps(data), encoding="utf-8")
-
-
-def _older_code(data: dict[str, Any]) -> None:
-    data["feature_basis"]["code"] = FEATURES_VERSION - 1
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +97,7 @@ def test_a_basis_refusal_names_the_command_that_builds_that_model(
 ):
     folder = _copy(request.getfixturevalue(f"{kind}_model"), tmp_path)
     FusionModel.load(folder, config=config)  # loads under the basis it was trained on
-    _rewrite(folder, _older_code)
+    _rewrite(folder, older_code)
     with pytest.raises(ModelMismatchError, match="FEATURES_VERSION") as refused:
         FusionModel.load(folder, config=config)
     assert _named(str(refused.value), folder) == command
@@ -112,7 +108,7 @@ def test_an_engine_model_saved_before_its_vision_model_was_named_apart_is_told_a
 ):
     """Older engine-trained models name the vision model only in their `photos` sentence."""
     folder = _copy(engine_model, tmp_path)
-    _rewrite(folder, lambda d: (d["metrics"]["data"].pop("vision_model"), _older_code(d)))
+    _rewrite(folder, lambda d: (d["metrics"]["data"].pop("vision_model"), older_code(d)))
     with pytest.raises(ModelMismatchError, match="FEATURES_VERSION") as refused:
         FusionModel.load(folder, config=config)
     assert _named(str(refused.value), folder) == "train-engine"

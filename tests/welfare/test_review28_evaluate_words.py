@@ -11,12 +11,9 @@ told to `welfare train`, also one `welfare train-engine` built.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.core import TyperGroup
@@ -24,6 +21,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.fusion_file_helpers import rewrite
 from welfare.cli import app
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_training import ENGINE_MODEL
@@ -73,13 +71,6 @@ def named_args(text: str, command: str) -> list[str]:
 
 def option(args: list[str], name: str) -> str:
     return args[args.index(name) + 1]
-
-
-def rewrite(folder: Path, change: Callable[[dict[str, Any]], object]) -> None:
-    path = folder / "fusion.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -8,34 +8,20 @@ model loaded and assessed without a word, its P(eligible under the old line) sho
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shanyraq.errors import ModelMismatchError
-from welfare.criteria import WelfareConfig
+from tests.welfare.fusion_file_helpers import rewrite
+from tests.welfare.welfare_config_helpers import with_poverty_line
 from welfare.fusion import FusionModel
 
 
 def _line(data: dict[str, Any], kzt: float) -> None:
     data["thresholds"]["poverty_line_kzt"] = kzt
-
-
-def _with_line(config: WelfareConfig, kzt: float) -> WelfareConfig:
-    thresholds = config.thresholds.model_copy(update={"poverty_line_kzt": kzt})
-    return config.model_copy(update={"thresholds": thresholds})
-
-
-def _rewrite(folder: Path, change: Callable[[dict[str, Any]], object]) -> None:
-    path = folder / "fusion.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", ["lgbm_tabular", "rf_fused"])
@@ -88,7 +74,7 @@ def test_an_engine_trained_model_is_refused_naming_train_engine(
     folder = model.save(tmp_path / "engine")
     assert FusionModel.load(folder, config=welfare_config).meta.version == model.meta.version
     with pytest.raises(ModelMismatchError) as refused:
-        FusionModel.load(folder, config=_with_line(welfare_config, 40000))
+        FusionModel.load(folder, config=with_poverty_line(welfare_config, 40000))
     text = str(refused.value)
     assert "poverty line 32,360 KZT" in text and "40,000 KZT now" in text, text
     # The full command, with every option the model records: run bare, train-engine would build
@@ -105,7 +91,7 @@ def test_an_engine_trained_model_is_refused_naming_train_engine(
 def test_a_model_saved_before_the_line_was_recorded_loads_with_a_warning(trained, tmp_path, caplog):
     model = trained["lgbm_tabular"]
     folder = model.save(tmp_path / "m")
-    _rewrite(folder, lambda d: d.pop("label_basis", None))
+    rewrite(folder, lambda d: d.pop("label_basis", None))
     with caplog.at_level(logging.WARNING, logger="welfare.fusion_version"):
         loaded = FusionModel.load(folder)
     assert loaded.meta.version == model.meta.version
@@ -159,7 +145,7 @@ def test_the_line_is_recorded_without_changing_the_version(trained, welfare_conf
 def test_a_label_basis_in_another_form_is_refused(trained, tmp_path, recorded):
     model = trained["lgbm_tabular"]
     folder = model.save(tmp_path / "m")
-    _rewrite(folder, lambda d: d.update(label_basis=recorded))
+    rewrite(folder, lambda d: d.update(label_basis=recorded))
     with pytest.raises(ModelMismatchError, match="label_basis is not one this version reads"):
         FusionModel.load(folder)
 
@@ -171,7 +157,7 @@ def test_the_demo_trains_its_model_again_under_a_new_line(trained, welfare_confi
 
     model = trained["lgbm_tabular"]
     folder = model.save(tmp_path / "m")
-    assert stale_because(folder, model.meta, _with_line(welfare_config, 37360)) == (
+    assert stale_because(folder, model.meta, with_poverty_line(welfare_config, 37360)) == (
         "its ASP labels were drawn under the poverty line 32,360 KZT (configs/welfare.yaml "
         "thresholds.poverty_line_kzt is 37,360 KZT now), so its P(eligible) is the chance of "
         "per-capita income under 32,360 KZT"

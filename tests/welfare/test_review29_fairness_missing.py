@@ -17,6 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.welfare.fairness_helpers import (
+    HALF,
+    fairness_figures,
+    families_with_tiny_region,
+    tiny_group,
+)
 from welfare import report
 from welfare.evaluation import GROUPINGS, evaluate_models
 from welfare.fairness import (
@@ -33,39 +39,8 @@ from welfare.fairness_report import fairness_lines
 matplotlib.use("Agg")
 
 
-def _families(tiny: list[tuple[bool, str, int]]) -> pd.DataFrame:
-    """46 families in two large regions, and a `tiny` region of (eligible, asp, level_pred)."""
-    rows = [
-        {
-            "asp_eligible": i % 3 != 0,
-            "asp": "eligible" if i % 4 else "needs_review",
-            "level": 3,
-            "level_pred": 3 if i % 5 else 2,
-            "region": "north" if i % 2 else "south",
-        }
-        for i in range(46)
-    ]
-    rows += [
-        {"asp_eligible": e, "asp": asp, "level": 3, "level_pred": p, "region": "tiny"}
-        for e, asp, p in tiny
-    ]
-    return pd.DataFrame(rows)
-
-
-# Two eligible families, one offered `eligible`, one sent to review: FNR 1/2 on 2 families.
-HALF = [(True, "eligible", 3), (True, "needs_review", 2)]
 # 48 families, two resamples: with this seed neither resample draws a `tiny` family.
 UNDRAWN_SEED = 47
-
-
-def _table(outcomes: pd.DataFrame, seed: int) -> dict:
-    figures = fairness_table(outcomes, groupings=["region"], n_boot=2, seed=seed, min_families=1)
-    return {f.metric: f for f in figures}
-
-
-def _tiny(figure):
-    (tiny,) = [g for g in figure.groups if g.group == "tiny"]
-    return tiny
 
 
 def _bootstrap_low(outcomes: pd.DataFrame, seed: int) -> pd.Series:
@@ -80,10 +55,10 @@ def _bootstrap_low(outcomes: pd.DataFrame, seed: int) -> pd.Series:
 
 
 def test_a_group_drawn_in_no_resample_is_reported_with_wilson_interval():
-    outcomes = _families(HALF)
+    outcomes = families_with_tiny_region(HALF)
     assert "tiny" not in _bootstrap_low(outcomes, UNDRAWN_SEED).index  # the case at hand
-    result = _table(outcomes, UNDRAWN_SEED)
-    tiny = _tiny(result["fnr"])
+    result = fairness_figures(outcomes, UNDRAWN_SEED)
+    tiny = tiny_group(result["fnr"])
     assert (tiny.n, tiny.denominator, tiny.value) == (2, 2, 0.5)
     assert (tiny.ci_low, tiny.ci_high) == pytest.approx(wilson_interval(1, 2))
     assert tiny.ci_method == WILSON
@@ -99,21 +74,21 @@ def test_a_group_drawn_in_no_resample_is_reported_with_wilson_interval():
 def test_a_figure_undefined_in_every_resample_gets_wilson_interval_not_nan():
     # Four more `tiny` families, none eligible: the resamples draw some of them, never the two
     # eligible ones, so the group is in the bootstrap with an undefined (NaN) FNR.
-    outcomes = _families(HALF + [(False, "not_eligible", 3)] * 4)
+    outcomes = families_with_tiny_region(HALF + [(False, "not_eligible", 3)] * 4)
     low = _bootstrap_low(outcomes, UNDRAWN_SEED)
     assert "tiny" in low.index and math.isnan(low["tiny"])  # the case at hand
-    tiny = _tiny(_table(outcomes, UNDRAWN_SEED)["fnr"])
+    tiny = tiny_group(fairness_figures(outcomes, UNDRAWN_SEED)["fnr"])
     assert (tiny.denominator, tiny.value) == (2, 0.5)
     assert (tiny.ci_low, tiny.ci_high) == pytest.approx(wilson_interval(1, 2))
     assert tiny.ci_method == WILSON
 
 
 def test_one_family_drawn_in_no_resample_keeps_the_whole_range():
-    outcomes = _families([(True, "needs_review", 2)])
+    outcomes = families_with_tiny_region([(True, "needs_review", 2)])
     seed = 1  # 47 families: neither resample draws the `tiny` one
     assert "tiny" not in _bootstrap_low(outcomes, seed).index
-    for figure in _table(outcomes, seed).values():
-        tiny = _tiny(figure)
+    for figure in fairness_figures(outcomes, seed).values():
+        tiny = tiny_group(figure)
         assert (tiny.denominator, tiny.ci_low, tiny.ci_high) == (1, 0.0, 1.0)
         assert tiny.ci_method == WHOLE_RANGE
 
@@ -121,7 +96,11 @@ def test_one_family_drawn_in_no_resample_keeps_the_whole_range():
 @pytest.mark.parametrize("extra", [[], [(False, "not_eligible", 3)] * 4])
 def test_page_and_plot_show_the_wilson_interval(tmp_path, extra):
     figures = fairness_table(
-        _families(HALF + extra), groupings=["region"], n_boot=2, seed=UNDRAWN_SEED, min_families=1
+        families_with_tiny_region(HALF + extra),
+        groupings=["region"],
+        n_boot=2,
+        seed=UNDRAWN_SEED,
+        min_families=1,
     )
     result = {"models": {}, "fairness": {"model": "m", "figures": [f.to_dict() for f in figures]}}
     low, high = wilson_interval(1, 2)

@@ -18,6 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.welfare.fairness_helpers import (
+    HALF,
+    fairness_figures,
+    families_with_tiny_region,
+    tiny_group,
+)
 from welfare.evaluation import evaluate_models
 from welfare.fairness import (
     BOOTSTRAP,
@@ -34,8 +40,6 @@ from welfare.fairness import (
     wilson_interval,
 )
 from welfare.fairness_report import fairness_lines
-
-from .test_review29_fairness_missing import HALF, _families, _table, _tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 # A tiny region of six eligible families offered `eligible`, the level of one of them wrong.
@@ -63,11 +67,11 @@ def _bootstrap(outcomes: pd.DataFrame, metric: str, *, n_boot: int, seed: int) -
 
 
 def test_an_interval_that_misses_the_value_gives_way_to_wilson():
-    outcomes = _families(FIVE_OF_SIX)
+    outcomes = families_with_tiny_region(FIVE_OF_SIX)
     seed = 2  # both resamples draw `tiny` families, neither the one whose level is wrong
     raw = _bootstrap(outcomes, "level_accuracy", n_boot=2, seed=seed).loc["tiny"]
     assert (raw["low"], raw["high"]) == (1.0, 1.0)  # the case at hand: 83.3 % [100 %-100 %]
-    tiny = _tiny(_table(outcomes, seed)["level_accuracy"])
+    tiny = tiny_group(fairness_figures(outcomes, seed)["level_accuracy"])
     assert (tiny.denominator, tiny.value) == (6, pytest.approx(5 / 6))
     assert (tiny.ci_low, tiny.ci_high) == pytest.approx(wilson_interval(5, 6))
     assert tiny.ci_low < tiny.value < tiny.ci_high
@@ -75,17 +79,17 @@ def test_an_interval_that_misses_the_value_gives_way_to_wilson():
 
 
 def test_an_interval_of_no_width_gives_way_to_wilson():
-    outcomes = _families(FIVE_OF_SIX)
+    outcomes = families_with_tiny_region(FIVE_OF_SIX)
     seed = 45  # both resamples draw the tiny region at exactly its value
     raw = _bootstrap(outcomes, "level_accuracy", n_boot=2, seed=seed).loc["tiny"]
     assert raw["low"] == raw["high"] == pytest.approx(5 / 6)  # the case at hand
-    tiny = _tiny(_table(outcomes, seed)["level_accuracy"])
+    tiny = tiny_group(fairness_figures(outcomes, seed)["level_accuracy"])
     assert (tiny.ci_low, tiny.ci_high) == pytest.approx(wilson_interval(5, 6))
     assert tiny.ci_method == WILSON
 
 
 def test_a_group_measured_in_too_few_resamples_gives_way_to_wilson():
-    outcomes = _families(HALF)  # FNR 1/2 on two eligible families
+    outcomes = families_with_tiny_region(HALF)  # FNR 1/2 on two eligible families
     n_boot, seed = 10, 27
     raw = _bootstrap(outcomes, "fnr", n_boot=n_boot, seed=seed).loc["tiny"]
     rows = resampled_rows(len(outcomes), n_boot=n_boot, seed=seed)
@@ -99,7 +103,7 @@ def test_a_group_measured_in_too_few_resamples_gives_way_to_wilson():
         outcomes, groupings=["region"], n_boot=n_boot, seed=seed, min_families=1
     )[0]
     assert figure.metric == "fnr"
-    tiny = _tiny(figure)
+    tiny = tiny_group(figure)
     assert (tiny.ci_low, tiny.ci_high) == pytest.approx(wilson_interval(1, 2))
     assert tiny.ci_method == WILSON
 
@@ -109,7 +113,7 @@ def test_a_group_measured_in_too_few_resamples_gives_way_to_wilson():
 def test_the_draws_counted_are_fairlearns(seed, extra):
     """The rows `resampled_rows` draws give fairlearn's own intervals, group by group: the
     draws counted are the ones fairlearn's intervals rest on."""
-    outcomes = _families(HALF + FIVE_OF_SIX + extra)
+    outcomes = families_with_tiny_region(HALF + FIVE_OF_SIX + extra)
     n_boot = 9
     rows = resampled_rows(len(outcomes), n_boot=n_boot, seed=seed)
     regions = outcomes["region"].to_numpy()
@@ -234,7 +238,11 @@ def test_every_interval_of_a_small_evaluation_holds_its_value(trained, family_da
 
 def test_the_report_says_when_the_bootstrap_stands():
     figures = fairness_table(
-        _families(FIVE_OF_SIX), groupings=["region"], n_boot=2, seed=2, min_families=1
+        families_with_tiny_region(FIVE_OF_SIX),
+        groupings=["region"],
+        n_boot=2,
+        seed=2,
+        min_families=1,
     )
     result = {"models": {}, "fairness": {"model": "m", "figures": [f.to_dict() for f in figures]}}
     text = " ".join(fairness_lines(result))

@@ -20,6 +20,8 @@ import welfare.real_families
 import welfare.train
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import must_not_run
+from tests.welfare.fusion_file_helpers import rewrite, snapshot
+from tests.welfare.welfare_config_helpers import other_poverty_line, with_poverty_line
 from welfare.cli import app
 from welfare.model_folder import TrainingDataMismatchError
 from welfare.real_evaluation import measure_real_scores
@@ -27,9 +29,6 @@ from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_models, load_trained_together, train_models
 
 from . import test_review28_evaluate_words as words
-from .test_fusion_save import snapshot
-from .test_real_config_review20 import other_poverty_line
-from .test_review28_label_basis import _rewrite, _with_line
 
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5),
 # lgbm_fused and lgbm_tabular as `welfare train` builds them on the same data, and what they need.
@@ -174,7 +173,7 @@ def test_a_folder_under_another_line_names_every_model_and_the_full_command(pair
 
 def test_only_the_models_of_another_line_are_named(pair, tmp_path, config):
     out = copied_pair(pair, tmp_path)
-    _rewrite(out / "lgbm_tabular", lambda d: d["label_basis"].update(poverty_line_kzt=30000))
+    rewrite(out / "lgbm_tabular", lambda d: d["label_basis"].update(poverty_line_kzt=30000))
     text = refused(load_models, out, config)
     assert text.startswith(f"{out}: lgbm_tabular cannot give"), text
     assert "lgbm_fused" not in text, text
@@ -217,7 +216,7 @@ def old_line_model(tmp_path, welfare_config) -> Path:
 
 # 1 KZT more: no hand-made family's ASP label changes, so the training-data hash cannot tell.
 def _moved(config):
-    return _with_line(config, config.thresholds.poverty_line_kzt + 1)
+    return with_poverty_line(config, config.thresholds.poverty_line_kzt + 1)
 
 
 @pytest.mark.usefixtures("hand_made_synthetic")
@@ -255,7 +254,7 @@ def test_beside_a_model_that_records_no_line_one_model_is_still_trained(
 ):
     """Saved before the line was recorded, it loads with a warning: nothing to refuse here."""
     out = old_line_model
-    _rewrite(out / "lgbm_fused", lambda d: d.pop("label_basis"))
+    rewrite(out / "lgbm_fused", lambda d: d.pop("label_basis"))
     train_models(out, n=40, seed=0, names=["rf_fused"], config=_moved(welfare_config),
                  keep_meaningless=True)  # fmt: skip
     assert (out / "rf_fused" / "fusion.json").is_file()

@@ -10,7 +10,6 @@ nothing) were named a command without it, which `welfare train` then refused.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -19,6 +18,12 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import error_code
+from tests.welfare.retrain_helpers import MOVE
+from tests.welfare.welfare_config_helpers import (
+    more_rural_families,
+    other_poverty_line,
+    with_poverty_line,
+)
 from welfare.cli import app
 from welfare.fusion import FusionModel
 from welfare.model_data import kept_meaningless
@@ -28,9 +33,6 @@ from welfare.train import evaluate_saved, load_models, load_trained_together, tr
 
 from . import test_review28_evaluate_words as words
 from .test_cli_refusals_review import cannot_split as cannot_split
-from .test_real_config_review20 import other_poverty_line
-from .test_real_eval_review20 import more_rural_families
-from .test_review28_label_basis import _with_line
 
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on data (48, 5): too few families
 # for a recipe, so trained with --keep-meaningless.
@@ -40,8 +42,6 @@ named, named_args, option = words.named, words.named_args, words.option
 N, SEED = 48, 5
 PAIR = words.PAIR
 runner = CliRunner()
-# "first move FOLDER[, FOLDER] out of OUT:" as a refusal says of models in renamed folders.
-MOVE = re.compile(r"first move ([\w, ]+) out of (\S+):")
 
 
 @pytest.fixture
@@ -109,7 +109,9 @@ def test_a_model_kept_though_it_learned_nothing_is_retrained_with_the_option(
                  keep_meaningless=True)  # fmt: skip
     data = FusionModel.load(out / "lgbm_tabular", config=cannot_split).meta.metrics["data"]
     assert data["meaningless"] is True and kept_meaningless({"data": data})
-    moved = cli_config(_with_line(cannot_split, cannot_split.thresholds.poverty_line_kzt + 1))
+    moved = cli_config(
+        with_poverty_line(cannot_split, cannot_split.thresholds.poverty_line_kzt + 1)
+    )
     asked = ["train", "--out", str(out), "--n", "120", "--seed", "0", "--model", "rf_tabular"]
     ran = runner.invoke(app, asked)  # beside lgbm_tabular of the old line: refused
     assert error_code(ran.exception) == "training_data_mixed", ran.output
@@ -173,7 +175,9 @@ def test_training_beside_a_renamed_model_of_another_line_names_it_by_its_own_nam
     train_models(out, n=40, seed=0, names=["lgbm_fused"], config=welfare_config,
                  keep_meaningless=True)  # fmt: skip
     (out / "lgbm_fused").rename(out / "lgbm_fused_2024")
-    moved = cli_config(_with_line(welfare_config, welfare_config.thresholds.poverty_line_kzt + 1))
+    moved = cli_config(
+        with_poverty_line(welfare_config, welfare_config.thresholds.poverty_line_kzt + 1)
+    )
     asked = ["train", "--out", str(out), "--n", "40", "--seed", "0", "--model", "rf_fused"]
     ran = runner.invoke(app, [*asked, "--keep-meaningless"])
     assert error_code(ran.exception) == "training_data_mixed", ran.output

@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.cli import app
 from welfare.model_data import kept_meaningless
 from welfare.model_folder import TrainingDataMismatchError, read_meta
@@ -30,7 +31,6 @@ from welfare.retrain_words import train_engine_again
 from welfare.train import evaluate_saved, load_models, load_trained_together, train_models
 
 from . import test_review28_evaluate_words as words
-from .test_real_config_review20 import other_poverty_line
 from .test_review29_retrain_runs import cli_config as cli_config
 
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of

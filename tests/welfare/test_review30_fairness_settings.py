@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from shanyraq.errors import ConfigError
+from tests.welfare.fairness_helpers import HALF, families_with_tiny_region, tiny_group
 from welfare import report
 from welfare.criteria import FairnessIntervals, load_welfare_config
 from welfare.evaluation import evaluate_models
@@ -29,8 +30,6 @@ from welfare.fairness import (
     wilson_interval,
 )
 from welfare.fairness_report import fairness_lines
-
-from .test_review29_fairness_missing import HALF, _families, _tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "configs" / "welfare.yaml"
@@ -94,7 +93,7 @@ def test_the_interval_settings_leave_saved_measurements_current(tmp_path):
 
 
 def _fnr(n_boot: int, seed: int, intervals: FairnessIntervals | None = None):
-    outcomes = _families(HALF)
+    outcomes = families_with_tiny_region(HALF)
     (figure, *_) = fairness_table(
         outcomes,
         groupings=["region"],
@@ -127,9 +126,9 @@ def test_too_few_resamples_give_no_bootstrap_interval():
 
 def test_the_configured_settings_are_the_ones_obeyed():
     seed = 6  # 40 resamples: the tiny region measured in 39 of them (97.5 %)
-    assert _tiny(_fnr(40, seed)).ci_method == BOOTSTRAP
+    assert tiny_group(_fnr(40, seed)).ci_method == BOOTSTRAP
     strict = FairnessIntervals(min_drawn_share=1.0, min_bootstrap_draws=39)
-    assert _tiny(_fnr(40, seed, strict)).ci_method == WILSON
+    assert tiny_group(_fnr(40, seed, strict)).ci_method == WILSON
     assert _fnr(40, seed, strict).intervals["min_drawn_share"] == 1.0
     more = FairnessIntervals(min_drawn_share=0.95, min_bootstrap_draws=50)
     assert set(_methods(_fnr(40, seed, more)).values()) == {CLOPPER_PEARSON, WILSON}

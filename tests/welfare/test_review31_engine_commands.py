@@ -22,6 +22,9 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.fusion_file_helpers import rewrite
+from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.cli import app
 from welfare.engine_record import VISION_DIR
 from welfare.fusion import FusionModel
@@ -35,8 +38,6 @@ from welfare.retrain_words import STUDY_FAMILIES, train_engine_again
 from welfare.train import evaluate_saved
 
 from . import test_review30_engine_commands as engine_commands
-from .test_real_config_review20 import other_poverty_line
-from .test_review28_evaluate_words import rewrite
 from .test_review29_retrain_runs import cli_config as cli_config
 
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of
@@ -52,12 +53,6 @@ option = engine_commands.option
 N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
 TEST_FAMILIES = 12  # the test split of (48, 5) at test_fraction 0.25
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """Run from tmp_path: a command's default --cache and --out land there."""
-    monkeypatch.chdir(tmp_path)
 
 
 def the_command(text: str, command: str = "train-engine") -> list[str]:

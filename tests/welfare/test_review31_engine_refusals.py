@@ -22,16 +22,15 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.fusion_file_helpers import older_code, rewrite
 from welfare.assess import coverage_rooms
 from welfare.fusion import FusionModel
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
 
 from . import test_review31_engine_commands as engine_commands
-from .test_review28_basis import _older_code
-from .test_review28_evaluate_words import rewrite
 from .test_review29_retrain_runs import cli_config as cli_config
-from .test_review31_engine_commands import _in_tmp as _in_tmp
 
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of
 # its 36 training families (subset seed 3), photos rendered at 64 px, kept with
@@ -68,7 +67,7 @@ def _other_digests(data: dict[str, Any]) -> None:
 
 # How a saved engine model is broken, and what the refusal of FusionModel.load says of it.
 BROKEN: dict[str, tuple[Callable[[Path], object], str]] = {
-    "feature basis": (lambda f: rewrite(f, _older_code), "FEATURES_VERSION"),
+    "feature basis": (lambda f: rewrite(f, older_code), "FEATURES_VERSION"),
     "taxonomy": (lambda f: rewrite(f, lambda d: d.update(taxonomy_sha256="0" * 64)), "taxonomy"),
     "levels": (lambda f: rewrite(f, lambda d: d.update(levels=[1, 2, 3])), "welfare levels"),
     "head file of another model": (lambda f: rewrite(f, _other_digests), "not the file"),

@@ -19,13 +19,13 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.cli import app
 from welfare.model_folder import read_meta
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_models, load_trained_together, train_models
 
 from . import test_review30_engine_commands as engine_commands
-from .test_real_config_review20 import other_poverty_line
 from .test_review29_retrain_runs import cli_config as cli_config
 
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),

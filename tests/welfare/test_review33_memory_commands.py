@@ -17,11 +17,12 @@ import pandas as pd
 import pytest
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.fusion_file_helpers import rewrite
 from welfare.fusion import FusionModel
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
 
-from .test_review28_evaluate_words import rewrite
 from .test_review29_retrain_runs import cli_config as cli_config
 from .test_review31_engine_commands import (
     SEED,
@@ -32,7 +33,6 @@ from .test_review31_engine_commands import (
     run_train_engine,
     the_command,
 )
-from .test_review31_engine_commands import _in_tmp as _in_tmp
 from .test_review31_engine_commands import config as config
 from .test_review31_engine_commands import engine_model as engine_model
 from .test_review31_engine_commands import vision_dir as vision_dir

@@ -18,13 +18,14 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.fusion_file_helpers import refused_load
+from tests.welfare.retrain_helpers import MOVE
 from welfare.cli import app
 from welfare.fusion import FusionModel
 from welfare.model_folder import read_meta
 from welfare.train import train_models
 
 from . import test_review28_evaluate_words as words
-from .test_review29_retrain_runs import MOVE
 from .test_review29_retrain_runs import cli_config as cli_config
 from .test_review31_engine_commands import option, the_command
 
@@ -34,16 +35,7 @@ config = words.config
 pair = words.pair
 N, SEED = 48, 5
 BARE = "`shanyraq welfare train`"
-SEVEN = [1, 2, 3, 4, 5, 6, 7]  # welfare levels the models were not trained on
 runner = CliRunner()
-
-
-def refused_load(folder: Path, config) -> str:
-    """The refusal of the model in `folder` loaded for other welfare levels: it names the command
-    that builds it again where it is."""
-    with pytest.raises(ModelMismatchError, match="welfare levels") as caught:
-        FusionModel.load(folder, levels=SEVEN, config=config)
-    return str(caught.value)
 
 
 def refused_in_memory(model: FusionModel) -> str:

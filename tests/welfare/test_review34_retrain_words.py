@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.test_real_config_review20 import other_poverty_line
-from tests.welfare.test_review33_train_commands import refused_load
+from tests.welfare.fusion_file_helpers import refused_load
+from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare import fusion
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.fusion import list_models

@@ -8,13 +8,13 @@ no-model doubt says "at or above"; the level-6 income criterion names the floor 
 from __future__ import annotations
 
 from serving.web.i18n import translator
+from tests.welfare.assess_helpers import inputs
 from welfare.assess import recommend
 from welfare.rules import LEVEL6, evaluate_rules
 from welfare.schema import parse_family
 from welfare.statements import Code, figure
 
 from .conftest import family
-from .test_assess import inputs
 
 HIGH_INCOME = f"{LEVEL6}.per_capita_income_kzt"
 

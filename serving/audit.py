@@ -141,9 +141,22 @@ def printable(text: str, limit: int) -> str:
     """`text` for an audit entry's details: each unprintable character written as its escape (a
     NUL as \\x00), cut to `limit` characters, so a value a request sent (an attempted name, a
     path) can neither break the write nor hide in the log."""
+    return _escaped(text)[:limit]
+
+
+def reason_text(text: str, limit: int) -> str:
+    """A reason a person typed, for an audit entry that may be its only record: its first
+    `limit` characters as typed (its validation's limit, so a reason it admitted is kept whole
+    however long the escapes make it), each line break kept as one (JSON holds it; the audit
+    page escapes text as any), every other unprintable character escaped as by `printable`."""
+    return "\n".join(_escaped(line) for line in text[:limit].split("\n"))
+
+
+def _escaped(text: str) -> str:
+    """`text` with each unprintable character written as its escape (a NUL as \\x00)."""
     return "".join(
         c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )[:limit]
+    )
 
 
 def _record_head(session: Session, key: bytes, head: AuditHead, action: str, why: str) -> None:

@@ -29,7 +29,8 @@ from serving.latest_assessments import lock_family
 # Roles that may correct a photo's room note: an inspector only for the photos they uploaded.
 CORRECTORS = ("inspector", "admin")
 # The most characters a correction's reason may hold: it is kept word for word in the audit
-# entry, the correction's only record, which nothing may erase.
+# entry, the correction's only record, which nothing may erase (line breaks as typed, other
+# unprintable characters escaped, never cut: serving.audit.reason_text).
 ROOM_REASON_MAX_CHARS = 500
 
 
@@ -87,7 +88,7 @@ def correct_room(
     details = {
         "family_id": photo.family_id, "sha256": photo.sha256,
         "previous_room_hint": previous, "room_hint": room_hint,
-        "reason": audit.printable(reason, ROOM_REASON_MAX_CHARS),
+        "reason": audit.reason_text(reason, ROOM_REASON_MAX_CHARS),
     }  # fmt: skip
     audit.append(
         session, key, actor=actor, action="photo_room_corrected", target=f"photo:{photo.id}",

@@ -1,6 +1,7 @@
-"""Helpers of the tests that start a process of their own: a Python script run to its end, and
-`shanyraq serve` started on a free port; every wait bounded, and a process that overstays killed
-and its output shown; the log lines of a logger in what `serve` wrote."""
+"""Helpers of the tests that start a process of their own: a Python script run to its end, the
+command of one whose code version is pinned, and `shanyraq serve` started on a free port; every
+wait bounded, and a process that overstays killed and its output shown; the log lines of a
+logger in what `serve` wrote."""
 
 from __future__ import annotations
 
@@ -44,6 +45,26 @@ def run_script(script: str, *args: str, bound_s: float) -> subprocess.CompletedP
     )
     stdout, stderr = ended(process, bound_s=bound_s, what="the process")
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+# Put before a child's script by `pinned_command`: the child's shanyraq.provenance.code_version
+# returns its last argument, taken off sys.argv before the script runs (so the script's own
+# arguments keep their places).
+_PIN_CODE_VERSION = """
+import sys as _sys
+import shanyraq.provenance as _provenance
+_PINNED = _sys.argv.pop()
+_provenance.code_version = lambda folder=None: _PINNED
+"""
+
+
+def pinned_command(script: str, *args: str, code_version: str) -> list[str]:
+    """The command that runs `script` with `args` in this Python, its code version
+    (shanyraq.provenance.code_version) `code_version` whatever the tree it reads holds. A
+    re-scoring run records the code version and a resume compares with it: a run started in a
+    child and resumed by the test must not see two versions because a file of the checkout
+    changed between the child's read and the test's."""
+    return [sys.executable, "-c", _PIN_CODE_VERSION + script, *args, code_version]
 
 
 def start_serve(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from serving.db.models import AuditEntry, Photo
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import RescoreRun, rescore, scores_for
+from shanyraq import provenance
 from shanyraq.cli import build_app
 from tests.serving.helpers import ROOT
 from tests.serving.rescore_fixtures import (
@@ -25,6 +25,7 @@ from tests.serving.rescore_fixtures import (
     populate,
     tiny_model,
 )
+from tests.serving.subprocess_runs import pinned_command
 from vision.bulk import CpuBytesScorer, PhotoBytes, open_scorer
 
 MAX_PIXELS = 50_000_000
@@ -180,9 +181,15 @@ def test_sigkill_mid_batch_then_resume_scores_each_photo_exactly_once(tmp_path, 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     stored = populate(url, tmp_path / "photos", 14)
     # Batches 1 and 2 commit; the child freezes inside batch 3's transaction and is killed.
+    # The child runs under this test's code version: it would read the tree itself, and a file
+    # of the checkout changed before this test's own read would refuse the resume.
+    code = provenance.code_version()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_ALBUMENTATIONS_UPDATE": "1"}
+    command = pinned_command(
+        _CHILD, url, str(tmp_path / "photos"), str(model), "3", code_version=code
+    )
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, url, str(tmp_path / "photos"), str(model), "3"],
+        command,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env, cwd=ROOT,
     )  # fmt: skip
@@ -201,11 +208,13 @@ def test_sigkill_mid_batch_then_resume_scores_each_photo_exactly_once(tmp_path, 
     rows, runs, _ = _scores(url, scorer.model_version)
     assert len(rows) == 6  # batches 1 and 2 are durable; batch 3 died uncommitted
     assert runs[0].status == "running" and runs[0].last_photo_id == stored.ids[5]
+    assert runs[0].code_version == code  # the child started the run under the pinned version
 
     engine = make_engine(url)
     counting = CountingScorer(scorer)
     report = rescore(engine, stored.store, counting, batch_size=3, progress=False)
     assert report.resumed and report.complete
+    assert report.provenance is not None and report.provenance.code_version == code
     assert sorted(counting.seen) == stored.ids[6:]  # nothing re-scored, nothing skipped
     assert (report.scored, report.this_session) == (14, 8)
     rows, runs, _ = _scores(url, scorer.model_version)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,19 +26,19 @@ from serving.rescore import rescore
 from serving.rescore_runs import RescoreRestartError, RescoreResumeError
 from tests.serving.rescore_fixtures import CountingScorer, populate, tiny_model
 from tests.serving.rescore_helpers import late_upload, new_code
+from tests.serving.subprocess_runs import pinned_command
 from vision.artifact import read_artifact
 from vision.bulk import open_scorer
 
 KEY = b"test-secret-key-0123456789abcdef"
 OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
 
-# The run's own command in another process, killed by SIGKILL right after its first batch
-# commits: nothing of rescore's runs after that (no finally, no handler), as after power loss.
+# The run's own command in another process (under the code OLD_CODE), killed by SIGKILL right
+# after its first batch commits: nothing of rescore's runs after that (no finally, no handler),
+# as after power loss.
 _KILLED = """
 import os, signal, sys
 from pathlib import Path
-import shanyraq.provenance
-shanyraq.provenance.code_version = lambda folder=None: sys.argv[4]
 from serving.db.session import make_engine
 from serving.rescore import rescore
 from serving.storage import PhotoStore
@@ -54,7 +53,7 @@ rescore(make_engine(sys.argv[1]), PhotoStore(Path(sys.argv[2])), scorer, batch_s
 def _killed_after_one_batch(url: str, store_root: Path, model: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    command = [sys.executable, "-c", _KILLED, url, str(store_root), str(model), OLD_CODE]
+    command = pinned_command(_KILLED, url, str(store_root), str(model), code_version=OLD_CODE)
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, timeout=300)
     assert done.returncode == -9, done.stderr.decode()  # killed, not finished
 

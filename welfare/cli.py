@@ -22,7 +22,7 @@ app = typer.Typer(
 
 
 NOpt = Annotated[int | None, typer.Option(min=1, help="Synthetic families (default: recipe).")]
-SeedOpt = Annotated[int | None, typer.Option(help="Data and model seed (default: recipe).")]
+SeedOpt = Annotated[int | None, typer.Option(min=0, help="Data and model seed (default: recipe).")]
 KeepMeaninglessOpt = Annotated[
     bool,
     typer.Option(
@@ -334,7 +334,7 @@ def train_engine(
     families: Annotated[
         int | None, typer.Option(min=1, help="Training families (seeded subset; default all).")
     ] = None,
-    subset_seed: Annotated[int, typer.Option(help="Seed of the subset of families.")] = 0,
+    subset_seed: Annotated[int, typer.Option(min=0, help="Seed of the subset of families.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for the model artifact.")] = Path(
         "artifacts/welfare/engine/lgbm_fused_engine"
     ),

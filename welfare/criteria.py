@@ -235,7 +235,7 @@ class FusionRecipe(StrictModel):
     calibration_fraction: float = Field(gt=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
     n_families: int = Field(ge=MIN_RECIPE_FAMILIES)
-    seed: int
+    seed: int = Field(ge=0)  # numpy draws with it: a negative seed is refused here
     lightgbm: LightGBMRecipe
     random_forest: RandomForestRecipe
 

@@ -2,8 +2,9 @@
 command a refusal names (welfare/retrain_words.py, welfare/train_words.py): the data (n, seed)
 as whole numbers (`recorded_data`), and whether it was saved only because --keep-meaningless
 allowed it (`kept_meaningless`, `keep_option`). A value recorded otherwise (a string, a
-fraction, a truth value, n not positive) is not given to a command, whose option takes a whole
-number: the command says, after it, what to add (`unrecorded_data`, `said_after`).
+fraction, a truth value, n not positive, a negative seed) is not given to a command, whose
+option takes a whole number: the command says, after it, what to add (`unrecorded_data`,
+`said_after`).
 
 Every other whole number a command takes from what a model records (the subset of training
 families an engine model was trained on, `subset_options`; its render size) is taken only as its
@@ -45,11 +46,13 @@ class Recorded(Protocol):
 
 def recorded_data(metrics: object) -> tuple[int | None, int | None]:
     """The (n, seed) of the data `metrics` record (their `data`), each None where it does not
-    record it as a whole number (n a positive one): a command's --n and --seed take no other."""
+    record it as a whole number (n a positive one, seed not negative): a command's --n and
+    --seed take no other."""
     data = metrics.get("data") if isinstance(metrics, Mapping) else None
     data = data if isinstance(data, Mapping) else {}
     n, seed = data.get("n"), data.get("seed")
-    return (n if _whole(n) and n > 0 else None), (seed if _whole(seed) else None)
+    n_taken = n if _whole(n) and n > 0 else None
+    return n_taken, (seed if _whole(seed) and seed >= 0 else None)
 
 
 def recorded_pair(metrics: object) -> tuple[int, int] | None:

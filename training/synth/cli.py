@@ -14,7 +14,7 @@ app = typer.Typer(
 
 _N = typer.Option("--n", min=1, help="How many to make.")
 _OUT = typer.Option("--out", help="Output folder (created if missing).")
-_SEED = typer.Option(help="Same seed, same bytes.")
+_SEED = typer.Option(min=0, help="Same seed, same bytes.")
 _SIZE = typer.Option(min=32, max=2048, help="Photo side in pixels.")
 _OVERWRITE = typer.Option(
     "--overwrite",

@@ -24,13 +24,16 @@ families' records and labels (no photo score in it: `families_hash`), which
 `check_trained_families` compares with those families as they are generated now, as `welfare
 evaluate` compares the other models' training-data hashes, and the settings its photo scores and
 reuse flags were made with (`score_settings`, the score cache's key but the reuse check), which
-`check_scoring` (welfare.real_scoring_check) compares with those scoring the photos now.
+`check_scoring` (welfare.real_scoring_check) compares with those scoring the photos now. What it
+records is read as the commands read it (welfare.model_data): a value recorded otherwise is a
+damaged record, refused as one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,8 @@ from welfare.dataset import FamilyData, build_family_data, split_indices, split_
 from welfare.engine_record import VISION_DIR, trained_render_size, trained_vision_model
 from welfare.fusion import FusionModel, check_trainable
 from welfare.fusion_version import model_version
-from welfare.model_data import MEANINGLESS
+from welfare.model_data import MEANINGLESS, option_value, recorded_pair
+from welfare.model_folder import META_FILE, FusionMeta
 from welfare.real_families import Generated, HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_score_cache import ScoreCache, score_settings
@@ -239,16 +243,29 @@ def load_engine_trained(
     training split was drawn with another is refused: some of its training families would be
     among the test families. One saved before the fraction was recorded in its data is checked
     by its recipe's (the same configs/welfare.yaml gave both); one recording neither is taken
-    as it is."""
+    as it is.
+
+    A model recording its data, test fraction or subset of training families otherwise than as
+    the commands take them (n "300", seed true, families 6.5: a damaged record) is refused as
+    such, naming the command that trains it again, rather than compared as recorded."""
     model = FusionModel.load(folder, config=config)  # config: the one its data come from
-    source = model.meta.metrics.get("data", {})
-    if (source.get("n"), source.get("seed")) != (n, seed):
+    source = _data(model.meta)
+    recorded = recorded_pair(model.meta.metrics)
+    if recorded is None:  # "48", 48.0 or true would otherwise pass for data 48 or be told apart
         raise ModelMismatchError(
-            f"{folder}: trained on data {source.get('n')}, {source.get('seed')}, the other models "
+            f"{folder}: {_damaged(source, ('n', 'seed'), 'the data it was trained on as')}, not "
+            "as whole numbers (n above 0): a damaged record, so they cannot be compared with the "
+            f"other models' data ({n}, {seed}); train it again on theirs with "
+            f"{train_engine_again(folder, model.meta, n=n, seed=seed)}"
+        )
+    if recorded != (n, seed):
+        raise ModelMismatchError(
+            f"{folder}: trained on data {recorded[0]}, {recorded[1]}, the other models "
             f"on {n}, {seed}; train it again on theirs with "
             f"{train_engine_again(folder, model.meta, n=n, seed=seed)}"
         )
-    trained_fraction = source.get("test_fraction") or (model.meta.recipe or {}).get("test_fraction")
+    trained_subset(folder, model.meta)  # refused before any family is generated
+    trained_fraction = _trained_fraction(folder, model.meta)
     if test_fraction is not None and trained_fraction not in (None, test_fraction):
         raise ModelMismatchError(
             f"{folder}: trained on the training split left by test_fraction {trained_fraction}, "
@@ -290,16 +307,15 @@ def check_trained_families(
     (`families_hash` differs): configs changed since, so it learned other records and labels,
     and the test families drawn now are not the ones held out from it. False (unchecked) for a
     model saved before the hash was recorded; True when checked."""
-    source = model.meta.metrics.get("data", {})
-    recorded = source.get("families_hash")
+    recorded = _data(model.meta).get("families_hash")
     if not recorded:
         return False
-    subset = source.get("subset_seed")
+    n_families, subset_seed = trained_subset(folder, model.meta)
     held = training_families(
-        source.get("train_families") if subset is not None else None,
+        n_families,
         n=generated.n,
         seed=generated.seed,
-        subset_seed=subset or 0,
+        subset_seed=subset_seed,
         config=config,
         generated=generated,
     )
@@ -315,3 +331,60 @@ def check_trained_families(
             "the configuration it was trained with"
         )
     return True
+
+
+def _data(meta: FusionMeta) -> Mapping[str, Any]:
+    """The training data the model of `meta` records (its metrics' `data`), {} for none."""
+    data = meta.metrics.get("data")
+    return data if isinstance(data, Mapping) else {}
+
+
+def _damaged(data: Mapping[str, Any], keys: Sequence[str], what: str) -> str:
+    """The words saying that the model's fusion.json records `what` (each of `keys` and its
+    value as the file holds it: JSON, null for one not recorded)."""
+    values = ", ".join(f"{key} {json.dumps(data.get(key), default=str)}" for key in keys)
+    return f"its {META_FILE} records {what} {values}"
+
+
+def trained_subset(folder: Path, meta: FusionMeta) -> tuple[int | None, int]:
+    """The subset of training families the engine model of `meta` was trained on, as
+    train-engine drew it: (its size, the seed it was drawn with), (None, 0) for every family of
+    its data's training split (no subset seed recorded). Refused where either is recorded
+    otherwise than as train-engine's --families and --subset-seed take them (a string, a
+    fraction, a truth value, a size below 1, a seed below 0 that no subset is drawn with): those
+    families cannot be drawn again to check it, nor said as it was trained."""
+    data = _data(meta)
+    families, seed = data.get("train_families"), data.get("subset_seed")
+    size = option_value("train-engine", "--families", families)
+    drawn = option_value("train-engine", "--subset-seed", seed) if seed is not None else 0
+    if seed is None and (families is None or size is not None):
+        return None, 0
+    if size is not None and drawn is not None and drawn >= 0:
+        return size, drawn
+    what = "the subset of training families it was trained on as"
+    raise ModelMismatchError(
+        f"{folder}: {_damaged(data, ('train_families', 'subset_seed'), what)}, not as whole "
+        "numbers train-engine's --families and --subset-seed take: a damaged record, so those "
+        "families cannot be drawn again to check it; train it again with "
+        f"{train_engine_again(folder, meta)}"
+    )
+
+
+def _trained_fraction(folder: Path, meta: FusionMeta) -> float | None:
+    """The test fraction whose training split the model of `meta` learned from, as its data
+    record it (else its recipe, which the same configs/welfare.yaml gave); None for neither.
+    Refused where recorded otherwise than as a share above 0 and below 1 (a damaged record)."""
+    data = _data(meta)
+    key_in = data if data.get("test_fraction") is not None else (meta.recipe or {})
+    fraction = key_in.get("test_fraction")
+    if fraction is None:
+        return None
+    number = isinstance(fraction, int | float) and not isinstance(fraction, bool)
+    if number and 0 < fraction < 1:
+        return float(fraction)
+    raise ModelMismatchError(
+        f"{folder}: {_damaged(key_in, ('test_fraction',), 'the split it was trained on as')}, not "
+        "as a share above 0 and below 1: a damaged record, so its test families cannot be told "
+        "apart from those it was trained on; train it again with "
+        f"{train_engine_again(folder, meta)}"
+    )

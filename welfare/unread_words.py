@@ -16,7 +16,10 @@ built, so the command is worded from what can still be said (`unread_again`).
   (`model_folder.builder_note`), so an engine model is told `welfare train-engine` whatever its
   folder is named, and a `welfare train` model in a folder since renamed is told the `welfare
   train` command that builds it again as --out/<its name>, then to move it back. A folder saved
-  before, or with a level head of another kind, is worded from its folder as above.
+  before, or with a level head of another kind, is worded from its folder as above, but for one
+  named as no registered model whose metrics record training data of `welfare train` (photo
+  scores simulated): that command, as --out/<the name its fusion.json still records, or the
+  reader gives>, then moved back.
 
 What cannot be known is said: which options to give, and why.
 """
@@ -47,6 +50,8 @@ from welfare.retrain_words import train_engine_again
 
 # The file that records which command built a model, beside its level head's boosters.
 LEVEL_FILE = f"level{CumulativeLightGBMHead.suffix}"
+# What `welfare train` records its models' photo scores came from (metrics data `photos`).
+SIMULATED = "welfare.simulate"
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ def unread_again(folder: Path, data: object) -> str:
         )
     if built_by == TRAIN and name in list_models():
         return _train_again(folder, left, name=name)
+    if not registered and built_by is None and _simulated(left.metrics):
+        return _renamed_again(folder, left, data)
     if not registered:
         why = (
             f"its folder is not named as a model `{TRAIN}` saves, {', '.join(list_models())}, "
@@ -113,34 +120,78 @@ def _engine_again(folder: Path, why: str) -> str:
     )
 
 
-def _train_again(folder: Path, left: _Left, *, name: str | None) -> str:
-    """The `welfare train` command for the model in `folder`, one of its --out's models: the
-    model `name` its level head's file records `welfare train` built (then sure of the command;
-    in a folder of another name, one since renamed), or, where none is recorded, the model its
-    folder is named as."""
-    out, model = folder.parent, name or folder.name
-    renamed = model != folder.name
+def _simulated(metrics: Mapping[str, Any]) -> bool:
+    """Whether `metrics` record training data as `welfare train` records them (the command that
+    builds them again, `retrain_command`, says so from photo scores simulated by SIMULATED),
+    rather than recording none to tell it by."""
+    data = metrics.get("data")
+    simulated = isinstance(data, Mapping) and data.get("photos") == SIMULATED
+    return simulated and retrain_command(metrics) == TRAIN
+
+
+def _renamed_again(folder: Path, left: _Left, data: object) -> str:
+    """The `welfare train` command for a model its metrics say `welfare train` built (`_simulated`)
+    in `folder`, named as no model it saves (one since renamed) and recording no builder (saved
+    before it was recorded): as --out/<the name its fusion.json still records>, then moved back;
+    where it records no registered name, the reader gives --model."""
+    from welfare.fusion import list_models  # it imports welfare.retrain_words, as this does
+
+    name = data.get("name") if isinstance(data, Mapping) else None
+    by = f"its {META_FILE} records training data of `welfare train` (photo scores of {SIMULATED})"
+    if isinstance(name, str) and name in list_models():
+        return _train_again(folder, left, name=name, by=f"{by} and the name {name}")
+    out = folder.parent
+    said, keep, unknown = _data_options(folder, left)
+    return (
+        f"; train the model again with `{TRAIN} --out {out}{said}{keep}`{unknown}, and with "
+        f"--model the name it was saved as, one of {', '.join(list_models())} ({by} in a folder "
+        f"since renamed, but no name of a model it saves), once {folder}, and {out}/<that name> "
+        f"where there is one, are moved out of {out} (it refuses to train beside a model it "
+        "cannot read, and saves the model as --out/<its name>; without --model it trains every "
+        f"model), then move {out}/<that name> to {folder}"
+    )
+
+
+def _data_options(folder: Path, left: _Left) -> tuple[str, str, str]:
+    """The options --n and --seed (with a space before each) of the data the model in `folder`
+    was trained on, as its metrics record them or, where they do not, the folder's other models
+    trained by `welfare train` agree; --keep-meaningless where it needs it; and what to add where
+    neither records the data."""
     recorded, kept = recorded_pair(left.metrics), kept_meaningless(left.metrics)
     if recorded is None:  # the data the folder's other models agree on, which `train` needs
         recorded, kept = _others_data(folder)
     said = f" --n {recorded[0]} --seed {recorded[1]}" if recorded else ""
     keep = keep_option(recorded[0] if recorded else MIN_RECIPE_FAMILIES, asked=kept)
-    overwrite = "" if renamed else " --overwrite"  # renamed: the model is saved beside it
-    command = f"`{TRAIN} --out {out}{said} --model {model}{overwrite}{keep}`"
-    if recorded is None:
-        command += (
+    unknown = (
+        ""
+        if recorded
+        else (
             f", with --n and --seed of the data it was trained on (the recipe's if left out), "
-            f"which neither its {META_FILE} nor another model in {out} records"
+            f"which neither its {META_FILE} nor another model in {folder.parent} records"
         )
+    )
+    return said, keep, unknown
+
+
+def _train_again(folder: Path, left: _Left, *, name: str | None, by: str | None = None) -> str:
+    """The `welfare train` command for the model in `folder`, one of its --out's models: the
+    model `name` its level head's file records `welfare train` built (then sure of the command;
+    in a folder of another name, one since renamed; `by`: what tells it, by default that file),
+    or, where none is recorded, the model its folder is named as."""
+    out, model = folder.parent, name or folder.name
+    renamed = model != folder.name
+    said, keep, unknown = _data_options(folder, left)
+    overwrite = "" if renamed else " --overwrite"  # renamed: the model is saved beside it
+    command = f"`{TRAIN} --out {out}{said} --model {model}{overwrite}{keep}`{unknown}"
     if renamed:
         target, taken = out / model, (out / model).exists()
         moved = f"{folder} and {target} are" if taken else f"{folder} is"
         saves = f", and saves the model to {target}" if taken else ""
         command += (
             f", once {moved} moved out of {out} (it refuses to train beside a model it cannot "
-            f"read{saves}), then move {target} to {folder}: its {LEVEL_FILE} records that "
-            f"`welfare train` built it as {model}, in a folder since renamed, and that command "
-            "saves a model only as --out/<its name>"
+            f"read{saves}), then move {target} to {folder}: "
+            f"{by or f'its {LEVEL_FILE} records that `welfare train` built it as {model}'}, in a "
+            "folder since renamed, and that command saves a model only as --out/<its name>"
         )
     elif name is None and recorded_pair(left.metrics) is None:
         command += (

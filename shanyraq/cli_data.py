@@ -56,7 +56,7 @@ def check(
 def split(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV to split.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the split manifest.")],
-    seed: Annotated[int, typer.Option(help="Same seed, same split.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same split.")] = 0,
     fractions: Annotated[
         str, typer.Option(help="train,val,test fractions, summing to 1.")
     ] = FRACTIONS_EXAMPLE,

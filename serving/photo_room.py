@@ -76,7 +76,8 @@ def correct_room(
     Under the family's lock, as uploads and decisions write: the note is re-read under it, so
     two corrections sent at once each audit the note the other left (`previous`). The same
     note as filed changes no row; the request is audited all the same, marked
-    `"unchanged": true` (`unchanged`), as an unchanged family update is."""
+    `"unchanged": true` (`unchanged`), as an unchanged family update is. A line break sent
+    as CRLF (a browser's, or an API client's) is stored as one LF, whichever way it came."""
     if lock_family(session, photo.family_id) is None:  # gone since the scope check
         raise NotFoundError(f"no photo {photo.id} in your region")
     session.refresh(photo)  # the note as of the lock, not as the scope check read it
@@ -88,7 +89,7 @@ def correct_room(
     details = {
         "family_id": photo.family_id, "sha256": photo.sha256,
         "previous_room_hint": previous, "room_hint": room_hint,
-        "reason": audit.reason_text(reason, ROOM_REASON_MAX_CHARS),
+        "reason": audit.reason_text(reason.replace("\r\n", "\n"), ROOM_REASON_MAX_CHARS),
     }  # fmt: skip
     audit.append(
         session, key, actor=actor, action="photo_room_corrected", target=f"photo:{photo.id}",

@@ -125,3 +125,16 @@ def test_a_reason_is_limited_as_typed_not_as_escaped():
 
 def test_a_value_a_request_sent_is_still_escaped_and_cut_after_escaping():
     assert audit.printable("a\nb\x00c", 6) == "a\\nb\\x"
+
+
+def test_a_reason_sent_with_crlf_through_the_api_is_stored_as_the_form_stores_it(service):
+    """An API client's CRLF line breaks are filed as one LF each, as the page form's are: the
+    same words make the same entry whichever way they came, with no escaped CR in it."""
+    photo_id = _filed(service)
+    response = service.client.put(
+        f"/families/F1/photos/{photo_id}/room", headers=service.headers("inspector"),
+        json={"room_hint": "bathroom", "reason": "first line\r\nsecond line"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert _entry_reason(service) == "first line\nsecond line"
+    assert _chain_holds(service)

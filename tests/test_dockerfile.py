@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _instructions() -> list[tuple[str, str]]:
-    text = (ROOT / "Dockerfile.gpu").read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines()]
-    return [
-        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
-        for line in lines
-        if line and not line.startswith("#")
-    ]
+from tests.dockerfile_helpers import ROOT, instructions
 
 
 def test_cuda_base_non_root_healthcheck():
-    steps = _instructions()
+    steps = instructions()
     assert steps[0][0] == "FROM" and steps[0][1].startswith("nvidia/cuda:")
     assert "runtime" in steps[0][1]
     users = [arg for op, arg in steps if op == "USER"]

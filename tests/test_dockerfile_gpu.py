@@ -14,23 +14,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = ROOT / "Dockerfile.gpu"
+from tests.dockerfile_helpers import DOCKERFILE, ROOT, instructions
 
 
 def _hadolint() -> str | None:
     beside_python = Path(sys.executable).parent / "hadolint"
     return str(beside_python) if beside_python.exists() else shutil.which("hadolint")
-
-
-def _instructions() -> list[tuple[str, str]]:
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines()]
-    return [
-        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
-        for line in lines
-        if line and not line.startswith("#")
-    ]
 
 
 def test_hadolint_is_clean():
@@ -44,7 +33,7 @@ def test_hadolint_is_clean():
 
 
 def test_tensorrt_libraries_are_installed_and_found():
-    steps = _instructions()
+    steps = instructions()
     installs = " ".join(arg for op, arg in steps if op == "RUN")
     assert "tensorrt-cu13-libs" in installs  # its CUDA major: tests/test_dockerfile_gpu_review21.py
     assert not re.search(r"pip install[^&]*'onnxruntime[<>=']", installs)  # no CPU onnxruntime
@@ -53,7 +42,7 @@ def test_tensorrt_libraries_are_installed_and_found():
 
 
 def test_numeric_non_root_user_exec_healthcheck_and_data_volume():
-    steps = _instructions()
+    steps = instructions()
     users = [arg for op, arg in steps if op == "USER"]
     assert users and users[-1].isdigit() and users[-1] != "0"
     health = [arg for op, arg in steps if op == "HEALTHCHECK"]
@@ -103,7 +92,7 @@ def _configs_env(steps: list[tuple[str, str]]) -> str:
 
 
 def test_image_points_the_settings_at_its_copied_configs():
-    steps = _instructions()
+    steps = instructions()
     configs = _image_path(steps, _configs_env(steps))
     assert (configs / "serving.yaml").is_file() and (configs / "taxonomy.yaml").is_file()
     inside = configs.relative_to(ROOT)
@@ -146,7 +135,7 @@ def test_installed_service_starts_with_the_image_settings(tmp_path):
     add = ("-c", cli, "users", "add", "admin", "--role", "admin", "--password", "admin-pass-1")
     unset = run(*add)  # the image without the ENV: what H1 reported
     assert unset.returncode == 2 and "configs" in unset.stderr, unset.stderr
-    configs = str(_image_path(_instructions(), _configs_env(_instructions())))
+    configs = str(_image_path(instructions(), _configs_env(instructions())))
     created = run(*add, SHANYRAQ_CONFIGS_DIR=configs)
     assert created.returncode == 0, created.stderr
     assert (workdir / "var" / "serving" / "shanyraq.db").is_file()  # /app/var, the volume

@@ -18,7 +18,7 @@ from onnxruntime.capi import build_and_package_info
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tests.test_dockerfile_gpu import ROOT, _instructions
+from tests.dockerfile_helpers import ROOT, instructions
 from vision.providers import elf_needed
 
 CAPI = Path(onnxruntime.__file__).parent / "capi"
@@ -27,7 +27,7 @@ PINNED = re.compile(r"(?:tensorrt-cu\d+-libs|onnxruntime-gpu)\b[^\s'\"]*")
 
 
 def _base_cuda_major() -> int:
-    bases = [arg.split()[0] for op, arg in _instructions() if op == "FROM"]
+    bases = [arg.split()[0] for op, arg in instructions() if op == "FROM"]
     assert bases, "Dockerfile.gpu has no FROM"
     match = re.fullmatch(r"nvidia/cuda:(\d+)\.\d+(?:\.\d+)?-cudnn-runtime-\S+", bases[-1])
     assert match, f"not an nvidia/cuda cuDNN runtime image: {bases[-1]}"
@@ -36,7 +36,7 @@ def _base_cuda_major() -> int:
 
 def _image_requirements() -> dict[str, Requirement]:
     """The TensorRT and onnxruntime-gpu requirements the image's pip installs name."""
-    installs = " ".join(arg for op, arg in _instructions() if op == "RUN" and "pip install" in arg)
+    installs = " ".join(arg for op, arg in instructions() if op == "RUN" and "pip install" in arg)
     found = [Requirement(text) for text in PINNED.findall(installs)]
     return {requirement.name: requirement for requirement in found}
 
@@ -92,7 +92,7 @@ def test_image_onnxruntime_gpu_is_built_for_the_base_image_cuda():
 
 
 def _guard() -> str:
-    checks = [arg for op, arg in _instructions() if op == "RUN" and "'ldd'" in arg]
+    checks = [arg for op, arg in instructions() if op == "RUN" and "'ldd'" in arg]
     assert len(checks) == 1, "Dockerfile.gpu should check the providers' libraries with ldd"
     match = re.fullmatch(r'python -c "(.+)"', checks[0])
     assert match, checks[0]

@@ -4,16 +4,13 @@ migrating start say which it was, and give the timeout's advice only for a timeo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psycopg
 import pytest
 
 from serving.cli import load_settings
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database
-from tests.serving.cli_helpers import OLD_REVISION, database_behind, schema_revision
-from tests.serving.helpers import fresh_postgres_db
+from tests.serving.cli_helpers import OLD_REVISION, schema_revision
 from tests.serving.lock_helpers import in_thread
 from tests.serving.migration_helpers import (
     CANCELLED,
@@ -22,12 +19,7 @@ from tests.serving.migration_helpers import (
     raised_once_cancelled,
     set_on_database,
 )
-
-
-@pytest.fixture
-def behind_pg(tmp_path: Path, postgres_server: str) -> tuple[str, Path]:
-    url = fresh_postgres_db(postgres_server)
-    return url, database_behind(tmp_path, url)
+from tests.serving.migration_helpers import behind_pg as behind_pg  # a fixture
 
 
 def test_a_wait_for_the_lock_cancelled_by_an_administrator_is_not_called_a_timeout(behind_pg):

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import yaml
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from tests.welfare.fusion_file_helpers import rewrite
 from vision.score import PhotoScore
 from welfare.aggregate import aggregate
 from welfare.criteria import WelfareConfig, get_welfare_config, load_welfare_config
@@ -129,17 +129,10 @@ def test_a_model_is_refused_when_a_criterion_is_added(
     assert "configs/welfare.yaml adds criteria utility_debt_kzt" in text, text
 
 
-def _rewrite_basis(folder: Path, change: Callable[[dict[str, Any]], object]) -> None:
-    path = folder / "fusion.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
-
-
 def test_a_model_is_refused_when_its_features_came_from_another_feature_code(trained, tmp_path):
     model = trained["lgbm_tabular"]
     folder = model.save(tmp_path / "m")
-    _rewrite_basis(folder, lambda d: d["feature_basis"].update(code=FEATURES_VERSION - 1))
+    rewrite(folder, lambda d: d["feature_basis"].update(code=FEATURES_VERSION - 1))
     text = _refusal(model, folder)
     assert (
         f"the feature code (welfare/features.py FEATURES_VERSION) was version "
@@ -151,7 +144,7 @@ def test_a_model_is_refused_when_its_features_came_from_another_feature_code(tra
 def test_a_feature_basis_in_another_form_is_refused(trained, tmp_path, recorded):
     model = trained["lgbm_tabular"]
     folder = model.save(tmp_path / "m")
-    _rewrite_basis(folder, lambda d: d.update(feature_basis=recorded))
+    rewrite(folder, lambda d: d.update(feature_basis=recorded))
     text = _refusal(model, folder)
     assert "fusion.json's feature_basis is not one this version reads" in text, text
 
@@ -192,7 +185,7 @@ def test_a_model_saved_before_the_basis_was_recorded_loads_with_a_warning(
 ):
     model = trained["lgbm_tabular"]
     folder = model.save(tmp_path / "m")
-    _rewrite_basis(folder, lambda d: d.pop("feature_basis"))
+    rewrite(folder, lambda d: d.pop("feature_basis"))
     with caplog.at_level(logging.WARNING, logger="welfare.fusion_version"):
         loaded = FusionModel.load(folder)
     assert loaded.meta.feature_basis is None and loaded.meta.version == model.meta.version

@@ -9,19 +9,16 @@ models, their training-data hash unchanged, and `welfare evaluate` then refused 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import error_code, must_not_run
-from tests.welfare.fusion_file_helpers import older_code, snapshot
+from tests.welfare.fusion_file_helpers import older_code, rewrite, snapshot
 from welfare.cli import app
 from welfare.features import FEATURES_VERSION
 from welfare.fusion import FusionModel
@@ -43,13 +40,6 @@ NAMED = re.compile(r"with `shanyraq welfare ([a-z-]+)([^`]*)`")
 def _commands() -> set[str]:
     """The commands `shanyraq welfare` has (welfare/cli.py)."""
     return {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-
-
-def _rewrite(folder: Path, change: Callable[[dict[str, Any]], object]) -> None:
-    path = folder / "fusion.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +87,7 @@ def test_a_basis_refusal_names_the_command_that_builds_that_model(
 ):
     folder = _copy(request.getfixturevalue(f"{kind}_model"), tmp_path)
     FusionModel.load(folder, config=config)  # loads under the basis it was trained on
-    _rewrite(folder, older_code)
+    rewrite(folder, older_code)
     with pytest.raises(ModelMismatchError, match="FEATURES_VERSION") as refused:
         FusionModel.load(folder, config=config)
     assert _named(str(refused.value), folder) == command
@@ -108,7 +98,7 @@ def test_an_engine_model_saved_before_its_vision_model_was_named_apart_is_told_a
 ):
     """Older engine-trained models name the vision model only in their `photos` sentence."""
     folder = _copy(engine_model, tmp_path)
-    _rewrite(folder, lambda d: (d["metrics"]["data"].pop("vision_model"), older_code(d)))
+    rewrite(folder, lambda d: (d["metrics"]["data"].pop("vision_model"), older_code(d)))
     with pytest.raises(ModelMismatchError, match="FEATURES_VERSION") as refused:
         FusionModel.load(folder, config=config)
     assert _named(str(refused.value), folder) == "train-engine"
@@ -190,7 +180,7 @@ def test_models_of_the_same_basis_or_none_recorded_still_take_one_model_more(
     warning), one model is trained as before."""
     out = tmp_path / "wf"
     train_models(out, n=40, seed=0, names=PAIR, config=welfare_config, keep_meaningless=True)
-    _rewrite(out / "rf_tabular", lambda d: d.pop("feature_basis"))
+    rewrite(out / "rf_tabular", lambda d: d.pop("feature_basis"))
     train_models(out, n=40, seed=0, names=["lgbm_fused"], config=welfare_config,
                  keep_meaningless=True)  # fmt: skip
     assert (out / "lgbm_fused" / "fusion.json").is_file()

@@ -9,7 +9,6 @@ every model with --model, which cannot name that model.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -24,6 +23,7 @@ import yaml
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import load_taxonomy
+from tests.welfare.fusion_file_helpers import rewrite
 from welfare.assess import assess, coverage_rooms
 from welfare.cli import app
 from welfare.fusion import FusionModel
@@ -71,13 +71,6 @@ def model_of(request: pytest.FixtureRequest, kind: str) -> Path:
 
 def copied(folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / "copy" / folder.name))
-
-
-def rewrite(folder: Path, change: Callable[[dict[str, Any]], object]) -> None:
-    path = folder / "fusion.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def refused_load(folder: Path, **kwargs: Any) -> str:

@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
 from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.cli import app
 from welfare.model_data import kept_meaningless
@@ -45,12 +46,6 @@ N, SEED, SIZE = 48, 5, words.SIZE
 runner = CliRunner()
 # "move NAME to FOLDER, then `COMMAND`", as a refusal sends each engine model to its own folder.
 MOVE = re.compile(r"move (\S+) to (\S+), then `")
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """Run from tmp_path: a command's default --cache (runs/welfare_real) lands there."""
-    monkeypatch.chdir(tmp_path)
 
 
 def every_command(text: str, command: str) -> list[list[str]]:

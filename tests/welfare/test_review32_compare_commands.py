@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
 from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.cli import app
 from welfare.model_folder import read_meta
@@ -40,12 +41,6 @@ option = words.option
 N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
 TEST_FAMILIES = 12  # the test split of 48 families at test_fraction 0.25
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """Run from tmp_path: a command's defaults (--out, --cache) land there."""
-    monkeypatch.chdir(tmp_path)
 
 
 def refused(call, *args) -> str:

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
 from welfare.cli import app
 from welfare.fusion import FusionModel
 from welfare.model_folder import read_meta
@@ -38,12 +39,6 @@ words = engine_commands.words
 named_args, option = words.named_args, words.option
 N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """Run from tmp_path: a command's defaults (--out, --cache) land there."""
-    monkeypatch.chdir(tmp_path)
 
 
 def _edit(**changes: object) -> Callable[[Path], None]:

@@ -19,6 +19,7 @@ import pytest
 
 from shanyraq.atomic import not_replaceable
 from shanyraq.manifest import sha256_file
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
 from welfare.fusion import FusionModel
 from welfare.model_folder import META_FILE, MODEL_FILES
 from welfare.train import load_trained_together, synthetic_split, train_models
@@ -38,12 +39,6 @@ WITHOUT = unread.WITHOUT  # fusion.json damaged so that nothing of it is read
 refusal, run = unread.refusal, unread.run
 # The words for a folder that records no builder and is not named as a registered model.
 TAKEN_FOR_ENGINE = "so it is taken for a model `welfare train-engine` built"
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """Run from tmp_path: a command's defaults (--out, --cache) land there."""
-    monkeypatch.chdir(tmp_path)
 
 
 def commands(text: str) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
 from welfare.real_families import generate
 from welfare.real_training import ENGINE_MODEL, check_trained_families, load_engine_trained
 
@@ -34,12 +35,6 @@ from .test_review34_built_by import vision_dir as vision_dir
 
 named_args, option, N, SEED = unread.named_args, unread.option, unread.N, unread.SEED
 DAMAGED = "a damaged record"
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """Run from tmp_path: a command's defaults land there."""
-    monkeypatch.chdir(tmp_path)
 
 
 def edited(engine_model: Path, tmp_path: Path, **data: object) -> Path:

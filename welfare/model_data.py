@@ -44,12 +44,18 @@ class Recorded(Protocol):
     def metrics(self) -> Mapping[str, Any]: ...
 
 
+def recorded(metrics: object) -> Mapping[str, Any]:
+    """The training data a model's `metrics` record (their `data`), {} where they record none
+    as a mapping."""
+    data = metrics.get("data") if isinstance(metrics, Mapping) else None
+    return data if isinstance(data, Mapping) else {}
+
+
 def recorded_data(metrics: object) -> tuple[int | None, int | None]:
     """The (n, seed) of the data `metrics` record (their `data`), each None where it does not
     record it as a whole number (n a positive one, seed not negative): a command's --n and
     --seed take no other."""
-    data = metrics.get("data") if isinstance(metrics, Mapping) else None
-    data = data if isinstance(data, Mapping) else {}
+    data = recorded(metrics)
     n, seed = data.get("n"), data.get("seed")
     n_taken = n if _whole(n) and n > 0 else None
     return n_taken, (seed if _whole(seed) and seed >= 0 else None)
@@ -71,9 +77,7 @@ def kept_meaningless(metrics: object) -> bool:
     --keep-meaningless allowed it (trained on fewer than MIN_RECIPE_FAMILIES families, or a head
     learned nothing), as its `data` record it; for one that does not record it, whether its data
     are fewer families than that (`recorded_data`)."""
-    data = metrics.get("data") if isinstance(metrics, Mapping) else None
-    if not isinstance(data, Mapping):
-        return False
+    data = recorded(metrics)
     if isinstance(data.get(MEANINGLESS), bool):
         return bool(data[MEANINGLESS])
     n, _ = recorded_data(metrics)

@@ -46,7 +46,7 @@ from welfare.dataset import FamilyData, build_family_data, split_indices, split_
 from welfare.engine_record import VISION_DIR, trained_render_size, trained_vision_model
 from welfare.fusion import FusionModel, check_trainable
 from welfare.fusion_version import model_version
-from welfare.model_data import MEANINGLESS, option_value, recorded_pair
+from welfare.model_data import MEANINGLESS, option_value, recorded, recorded_pair
 from welfare.model_folder import META_FILE, FusionMeta
 from welfare.real_families import Generated, HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
@@ -249,18 +249,18 @@ def load_engine_trained(
     the commands take them (n "300", seed true, families 6.5: a damaged record) is refused as
     such, naming the command that trains it again, rather than compared as recorded."""
     model = FusionModel.load(folder, config=config)  # config: the one its data come from
-    source = _data(model.meta)
-    recorded = recorded_pair(model.meta.metrics)
-    if recorded is None:  # "48", 48.0 or true would otherwise pass for data 48 or be told apart
+    source = recorded(model.meta.metrics)
+    trained_on = recorded_pair(model.meta.metrics)
+    if trained_on is None:  # "48", 48.0 or true would otherwise pass for data 48 or be told apart
         raise ModelMismatchError(
             f"{folder}: {_damaged(source, ('n', 'seed'), 'the data it was trained on as')}, not "
             "as whole numbers (n above 0): a damaged record, so they cannot be compared with the "
             f"other models' data ({n}, {seed}); train it again on theirs with "
             f"{train_engine_again(folder, model.meta, n=n, seed=seed)}"
         )
-    if recorded != (n, seed):
+    if trained_on != (n, seed):
         raise ModelMismatchError(
-            f"{folder}: trained on data {recorded[0]}, {recorded[1]}, the other models "
+            f"{folder}: trained on data {trained_on[0]}, {trained_on[1]}, the other models "
             f"on {n}, {seed}; train it again on theirs with "
             f"{train_engine_again(folder, model.meta, n=n, seed=seed)}"
         )
@@ -307,8 +307,8 @@ def check_trained_families(
     (`families_hash` differs): configs changed since, so it learned other records and labels,
     and the test families drawn now are not the ones held out from it. False (unchecked) for a
     model saved before the hash was recorded; True when checked."""
-    recorded = _data(model.meta).get("families_hash")
-    if not recorded:
+    trained_hash = recorded(model.meta.metrics).get("families_hash")
+    if not trained_hash:
         return False
     n_families, subset_seed = trained_subset(folder, model.meta)
     held = training_families(
@@ -320,7 +320,7 @@ def check_trained_families(
         generated=generated,
     )
     if families_hash(build_family_data(held.table, held.simulated, config=config), config) != (
-        recorded
+        trained_hash
     ):
         raise ModelMismatchError(
             f"{folder}: not trained on the training families of data ({generated.n} "
@@ -331,12 +331,6 @@ def check_trained_families(
             "the configuration it was trained with"
         )
     return True
-
-
-def _data(meta: FusionMeta) -> Mapping[str, Any]:
-    """The training data the model of `meta` records (its metrics' `data`), {} for none."""
-    data = meta.metrics.get("data")
-    return data if isinstance(data, Mapping) else {}
 
 
 def _damaged(data: Mapping[str, Any], keys: Sequence[str], what: str) -> str:
@@ -353,7 +347,7 @@ def trained_subset(folder: Path, meta: FusionMeta) -> tuple[int | None, int]:
     otherwise than as train-engine's --families and --subset-seed take them (a string, a
     fraction, a truth value, a size below 1, a seed below 0 that no subset is drawn with): those
     families cannot be drawn again to check it, nor said as it was trained."""
-    data = _data(meta)
+    data = recorded(meta.metrics)
     families, seed = data.get("train_families"), data.get("subset_seed")
     size = option_value("train-engine", "--families", families)
     drawn = option_value("train-engine", "--subset-seed", seed) if seed is not None else 0
@@ -374,7 +368,7 @@ def _trained_fraction(folder: Path, meta: FusionMeta) -> float | None:
     """The test fraction whose training split the model of `meta` learned from, as its data
     record it (else its recipe, which the same configs/welfare.yaml gave); None for neither.
     Refused where recorded otherwise than as a share above 0 and below 1 (a damaged record)."""
-    data = _data(meta)
+    data = recorded(meta.metrics)
     key_in = data if data.get("test_fraction") is not None else (meta.recipe or {})
     fraction = key_in.get("test_fraction")
     if fraction is None:

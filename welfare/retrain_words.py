@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Any
 
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.engine_record import scored_as
@@ -46,6 +45,7 @@ from welfare.model_data import (
     Recorded,
     keep_option,
     no_folder,
+    recorded,
     recorded_data,
     said_after,
     subset_options,
@@ -211,11 +211,6 @@ def to_own_folders(
     return "; ".join(said)
 
 
-def _recorded(meta: Recorded) -> Mapping[str, Any]:
-    data = meta.metrics.get("data")
-    return data if isinstance(data, Mapping) else {}
-
-
 def train_engine_again(
     out: Path | None,
     meta: Recorded,
@@ -235,7 +230,7 @@ def train_engine_again(
     as the option takes it (the vision model's folder, where none of it holds that model; the
     render size, the subset of training families, the data it was trained on) is said after, as
     is, for `out` None (a model not read from a folder), where to keep it."""
-    data, (recorded_n, recorded_seed) = _recorded(meta), recorded_data(meta.metrics)
+    data, (recorded_n, recorded_seed) = recorded(meta.metrics), recorded_data(meta.metrics)
     n = recorded_n if n is None else n
     seed = recorded_seed if seed is None else seed
     scored, note = scored_as(data, size=size, vision_model=vision_model, vision_dir=vision_dir)
@@ -266,7 +261,9 @@ def evaluate_real_again(models: Path, own: Path, meta: FusionMeta, *, n: int | N
     `meta`, in `own`, with the models of `models`, scoring photos as it was trained on, on as
     many test families as its data's test split holds (`study_families`; of `n` families where
     it is trained again on them), or saying to give them where it does not record that split."""
-    scored, note = scored_as(_recorded(meta), size=None, vision_model=None, command="evaluate-real")
+    scored, note = scored_as(
+        recorded(meta.metrics), size=None, vision_model=None, command="evaluate-real"
+    )
     families = study_families(meta, n=n)
     command = f"{EVALUATE_REAL} --model {models} --engine-model {own}{scored}"
     split = "the test split of the data it was trained on"
@@ -287,7 +284,7 @@ def study_families(meta: FusionMeta, *, n: int | None = None) -> int | None:
     from welfare.dataset import split_sizes  # it imports welfare.fusion, which imports this
 
     n = recorded_data(meta.metrics)[0] if n is None else n
-    fraction = _recorded(meta).get("test_fraction")
+    fraction = recorded(meta.metrics).get("test_fraction")
     if fraction is None:
         fraction = (meta.recipe or {}).get("test_fraction")
     if not (isinstance(n, int) and n > 0 and isinstance(fraction, float) and 0 < fraction < 1):

@@ -30,6 +30,7 @@ from annotation.tasks import prediction_from_score, push_rows, task_for_row
 from annotation.uncertainty import HeadProbabilities, combined_uncertainty
 from shanyraq.manifest import read_manifest
 from shanyraq.taxonomy import HeadName
+from tests.annotation.pull_helpers import annotation_of
 from vision.score import PhotoScore
 
 from .conftest import LabelStudioServer
@@ -38,17 +39,6 @@ from .helpers import make_manifest
 SHA_A, SHA_B, SHA_C = "ab" * 32, "cd" * 32, "ef" * 32
 KITCHEN = L("kitchen", 3, frozenset())
 SHIPPED = load_annotation_config().selection  # configs/annotation.yaml
-
-
-def _annotation(taxonomy, annotation_id: int, who: int, labels: L) -> dict[str, Any]:
-    return {
-        "id": annotation_id,
-        "completed_by": who,
-        "result": result_from_labels(taxonomy, labels),
-        "was_cancelled": False,
-        "created_at": "2025-02-01T09:00:00Z",
-        "updated_at": f"2025-02-01T09:{annotation_id:02d}:00Z",
-    }
 
 
 def _task(task_id: int, annotations: list[dict], *, sha256: str, photo: str) -> LseTask:
@@ -103,8 +93,8 @@ def test_a_copy_nobody_annotated_is_reported_so_it_can_be_deleted(taxonomy, tmp_
     """Photo A was pushed twice (two pushes at once); one task was labelled, its copy never
     was and waits in the annotators' queue. Photo C is in one task, unlabelled: no copy."""
     tasks = [
-        _task(1, [_annotation(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
-        _task(2, [_annotation(taxonomy, 2, 7, KITCHEN)], sha256=SHA_B, photo="bulk/b.jpg"),
+        _task(1, [annotation_of(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
+        _task(2, [annotation_of(taxonomy, 2, 7, KITCHEN)], sha256=SHA_B, photo="bulk/b.jpg"),
         _task(3, [], sha256=SHA_A, photo="bulk/a.jpg"),
         _task(4, [], sha256=SHA_C, photo="bulk/c.jpg"),
     ]
@@ -129,8 +119,8 @@ def test_a_copy_nobody_annotated_is_reported_so_it_can_be_deleted(taxonomy, tmp_
 
 def test_copies_that_were_both_annotated_are_reported_and_merged(taxonomy, tmp_path):
     tasks = [
-        _task(1, [_annotation(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
-        _task(5, [_annotation(taxonomy, 2, 8, KITCHEN)], sha256=SHA_A, photo="bulk/a-copy.jpg"),
+        _task(1, [annotation_of(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
+        _task(5, [annotation_of(taxonomy, 2, 8, KITCHEN)], sha256=SHA_A, photo="bulk/a-copy.jpg"),
         _task(6, [], sha256=SHA_A, photo="bulk/a.jpg"),
     ]
     report = _pull(tasks, taxonomy, tmp_path)
@@ -143,8 +133,8 @@ def test_merged_copies_are_reported_without_the_projects_task_list(taxonomy, tmp
     """build_report alone (no listing of the project's tasks) still names the copies it
     merged."""
     tasks = [
-        _task(1, [_annotation(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
-        _task(5, [_annotation(taxonomy, 2, 8, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
+        _task(1, [annotation_of(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
+        _task(5, [annotation_of(taxonomy, 2, 8, KITCHEN)], sha256=SHA_A, photo="bulk/a.jpg"),
     ]
     parsed = fetch_annotated(_Conn(tasks), 1, taxonomy)  # type: ignore[arg-type]
     report = build_report(
@@ -159,8 +149,8 @@ def test_a_copy_nobody_annotated_gives_the_row_no_data_and_no_conflict(taxonomy,
     saw task 4, so task 3's answers are not in doubt and its photo is written."""
     tasks = [
         _task(1, [], sha256=SHA_A, photo="bulk/a.jpg"),
-        _task(2, [_annotation(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a-copy.jpg"),
-        _task(3, [_annotation(taxonomy, 2, 7, KITCHEN)], sha256=SHA_B, photo="bulk/b.jpg"),
+        _task(2, [annotation_of(taxonomy, 1, 7, KITCHEN)], sha256=SHA_A, photo="bulk/a-copy.jpg"),
+        _task(3, [annotation_of(taxonomy, 2, 7, KITCHEN)], sha256=SHA_B, photo="bulk/b.jpg"),
         _task(4, [], sha256=SHA_C, photo="bulk/b.jpg"),
     ]
     report = _pull(tasks, taxonomy, tmp_path)
@@ -193,14 +183,14 @@ def test_the_pull_summary_names_photos_whose_labels_a_tie_left_empty(taxonomy, t
     cell is "not labelled"), so a tie on damp empties the photo's signs: the summary says which
     photo, which heads are empty and which sign tied, so one more vote can settle it."""
     tied_sign = [
-        _annotation(taxonomy, 1, 7, L("kitchen", 2, frozenset({"damp_mould"}))),
-        _annotation(taxonomy, 2, 8, L("kitchen", 2, frozenset())),
+        annotation_of(taxonomy, 1, 7, L("kitchen", 2, frozenset({"damp_mould"}))),
+        annotation_of(taxonomy, 2, 8, L("kitchen", 2, frozenset())),
     ]
     home_or_not = [
-        _annotation(taxonomy, 3, 7, L("bedroom", 3, frozenset())),
-        _annotation(taxonomy, 4, 8, L("not_dwelling", None, frozenset())),
+        annotation_of(taxonomy, 3, 7, L("bedroom", 3, frozenset())),
+        annotation_of(taxonomy, 4, 8, L("not_dwelling", None, frozenset())),
     ]
-    agreed = [_annotation(taxonomy, 5, 7, KITCHEN), _annotation(taxonomy, 6, 8, KITCHEN)]
+    agreed = [annotation_of(taxonomy, 5, 7, KITCHEN), annotation_of(taxonomy, 6, 8, KITCHEN)]
     tasks = [
         _task(1, tied_sign, sha256=SHA_A, photo="bulk/a.jpg"),
         _task(2, home_or_not, sha256=SHA_B, photo="bulk/b.jpg"),

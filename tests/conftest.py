@@ -13,6 +13,10 @@ from PIL import Image
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+# Fixtures that test modules of more than one folder share (pytest reads this list only here,
+# in the conftest.py at the top of the tests).
+pytest_plugins = ["tests.web.heatmap_model_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _no_browser_loop_outside_browser_tests(request: pytest.FixtureRequest) -> Iterator[None]:

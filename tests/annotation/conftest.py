@@ -4,6 +4,9 @@ SQLite in a temporary folder, a created admin with a legacy token (and a persona
 token made through the API), local-files serving restricted to a temporary document root,
 SSRF protection on. Readiness is polled on /health with a deadline; the server is stopped
 afterwards. Label Studio lives in its own virtualenv (scripts/labelstudio.sh).
+
+Below it, the fixtures several annotation test modules share: a small pool of scored photos,
+and a local server that answers as Label Studio does.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from tests.annotation.label_studio_helpers import FakeLabelStudio
 
 ROOT = Path(__file__).resolve().parents[2]
 LS_VENV = Path(os.environ.get("LABEL_STUDIO_VENV", ROOT / ".venv-labelstudio"))
@@ -165,3 +172,39 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         )
     finally:
         _stop(proc)
+
+
+# --- fixtures several test modules share ---------------------------------------------------
+
+
+@pytest.fixture
+def pool(tmp_path: Path, taxonomy) -> tuple[Path, Path]:
+    """Four unlabelled photos (manifest.csv) and their scores (scores.jsonl)."""
+    from annotation.label_config import PhotoLabels
+    from annotation.scoring import write_scores
+    from tests.annotation.helpers import make_manifest, score_for
+
+    manifest = tmp_path / "manifest.csv"
+    rows = make_manifest(tmp_path / "photos", manifest, 4, prefix="pool")
+    scores = tmp_path / "scores.jsonl"
+    guess = PhotoLabels("kitchen", 3, frozenset())
+    write_scores(scores, [score_for(r.sha256, guess, taxonomy, seed=i) for i, r in enumerate(rows)])
+    return manifest, scores
+
+
+@pytest.fixture
+def fake_ls(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLabelStudio]:
+    """The small local server that answers as Label Studio does (label_studio_helpers), with a
+    personal access token, the SDK's retry backoff off; a request it holds open is let go."""
+    from label_studio_sdk.core import http_client
+
+    from tests.annotation.label_studio_helpers import FakeLabelStudio, jwt_token, running
+
+    monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)  # the SDK's backoff
+    server = FakeLabelStudio(personal_token=jwt_token("refresh", expires_in_s=3600))
+    with running(server):
+        try:
+            yield server
+        finally:
+            if server.hang is not None:  # a request held open would keep shutdown waiting
+                server.hang.set()

@@ -11,26 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from annotation.cli import app
-from annotation.label_config import PhotoLabels
-from annotation.scoring import write_scores
 from shanyraq.manifest import ManifestRow, read_manifest, write_manifest
 from tests.annotation.helpers import down_server_config
 from tests.refusals import error_code, must_not_run
 
-from .helpers import make_manifest, score_for
-
 runner = CliRunner()
-
-
-@pytest.fixture
-def pool(tmp_path, taxonomy):
-    """Four unlabelled photos (manifest.csv) and their scores (scores.jsonl)."""
-    manifest = tmp_path / "manifest.csv"
-    rows = make_manifest(tmp_path / "photos", manifest, 4, prefix="pool")
-    scores = tmp_path / "scores.jsonl"
-    guess = PhotoLabels("kitchen", 3, frozenset())
-    write_scores(scores, [score_for(r.sha256, guess, taxonomy, seed=i) for i, r in enumerate(rows)])
-    return manifest, scores
 
 
 # --- Label Studio URL and token ----------------------------------------------------------

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the tests take the `pool` fixture imported below as an argument)
 """`annotate select` on outputs that exist and on scores it cannot use, and `annotate` against
 a server that does not answer as Label Studio does: one clear error each, nothing lost.
 
@@ -26,9 +25,6 @@ from shanyraq.manifest import read_manifest
 from tests.refusals import error_code
 
 from .helpers import unread_score
-
-# Four unlabelled photos (manifest.csv) and their scores with embeddings (scores.jsonl).
-from .test_cli_refusals import pool  # noqa: F401 (a fixture)
 
 runner = CliRunner()
 PROJECT_TITLE = "Review probe"

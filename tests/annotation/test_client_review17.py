@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from label_studio_sdk.core import http_client
 
 from annotation.client import (
     LabelStudioAnswerError,
@@ -23,22 +21,9 @@ from tests.annotation.label_studio_helpers import (
     jwt_token,
     listed_task_ids,
     read_task_ids,
-    running,
 )
 
 PROXY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-
-
-@pytest.fixture
-def fake_ls(monkeypatch) -> Iterator[FakeLabelStudio]:
-    monkeypatch.setattr(http_client, "INITIAL_RETRY_DELAY_SECONDS", 0.0)  # the SDK's backoff
-    server = FakeLabelStudio(personal_token=jwt_token("refresh", expires_in_s=3600))
-    with running(server):
-        try:
-            yield server
-        finally:
-            if server.hang is not None:  # a request held open would keep shutdown waiting
-                server.hang.set()
 
 
 # --- paging edges ---

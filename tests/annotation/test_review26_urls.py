@@ -26,7 +26,6 @@ from shanyraq.errors import ConfigError
 from tests.annotation.label_studio_helpers import LEGACY, FakeLabelStudio, read_task_ids
 
 from .conftest import free_port
-from .test_client_review17 import fake_ls  # noqa: F401 (a fixture)
 
 SECRET = "s3cret-Pw"
 FORBIDDEN = '{"detail": "You do not have permission to perform this action."}'
@@ -86,7 +85,7 @@ def test_an_unreachable_server_is_named_without_the_password():
     assert "cannot reach Label Studio at http://127.0.0.1:" in caught.value.message
 
 
-def test_credentials_in_the_url_are_neither_logged_nor_sent(fake_ls, caplog):  # noqa: F811
+def test_credentials_in_the_url_are_neither_logged_nor_sent(fake_ls, caplog):
     caplog.set_level(logging.DEBUG)
     url = fake_ls.url.replace("http://", f"http://lead:{SECRET}@")
     conn = connect(url, LEGACY, timeout_s=5)
@@ -95,7 +94,7 @@ def test_credentials_in_the_url_are_neither_logged_nor_sent(fake_ls, caplog):  #
     assert fake_ls.requests and all(auth == f"Token {LEGACY}" for _, _, auth in fake_ls.requests)
 
 
-def test_a_403_for_a_valid_token_is_worded_as_missing_permission(fake_ls):  # noqa: F811
+def test_a_403_for_a_valid_token_is_worded_as_missing_permission(fake_ls):
     fake_ls.tasks = [1, 2]
     fake_ls.on_tasks_page = lambda server, page: (403, FORBIDDEN)
     with pytest.raises(LabelStudioAuthError) as caught:
@@ -105,7 +104,7 @@ def test_a_403_for_a_valid_token_is_worded_as_missing_permission(fake_ls):  # no
     assert "refused the token" not in message and "valid personal access token" not in message
 
 
-def test_a_403_saying_the_request_was_not_signed_in_is_the_tokens(fake_ls):  # noqa: F811
+def test_a_403_saying_the_request_was_not_signed_in_is_the_tokens(fake_ls):
     fake_ls.on_tasks_page = lambda server, page: (
         403,
         '{"detail": "Authentication credentials were not provided."}',
@@ -135,7 +134,7 @@ def _asked(fake: FakeLabelStudio, path: str) -> int:
     return sum(1 for _, target, _ in fake.requests if urlsplit(target).path == path)
 
 
-def test_a_404_for_a_project_says_the_project_is_gone(fake_ls, monkeypatch):  # noqa: F811
+def test_a_404_for_a_project_says_the_project_is_gone(fake_ls, monkeypatch):
     _projects_list(fake_ls, monkeypatch, projects=[])  # Label Studio's list: without project 7
     conn = connect(fake_ls.url, LEGACY, timeout_s=5)
     with pytest.raises(LabelStudioError) as caught, conn.errors("reading project 7"):
@@ -152,7 +151,7 @@ def test_a_404_for_a_project_says_the_project_is_gone(fake_ls, monkeypatch):  # 
     ids=["projects-list-404", "projects-list-holds-it"],
 )
 def test_a_404_for_a_project_label_studio_still_lists_or_not_as_itself_is_not_gone(
-    fake_ls,  # noqa: F811
+    fake_ls,
     monkeypatch,
     listed,
 ):
@@ -171,7 +170,7 @@ def test_a_404_for_a_project_label_studio_still_lists_or_not_as_itself_is_not_go
     assert _asked(fake_ls, "/api/projects/") == 1  # asked once, no retries
 
 
-def test_a_404_for_another_path_keeps_the_url_hint(fake_ls):  # noqa: F811
+def test_a_404_for_another_path_keeps_the_url_hint(fake_ls):
     conn = connect(fake_ls.url, LEGACY, timeout_s=5)
     with pytest.raises(LabelStudioError) as caught, conn.errors("reading a task"):
         conn.sdk.tasks.get(7)

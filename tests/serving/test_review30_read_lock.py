@@ -45,7 +45,6 @@ from tests.web.heatmap_model_helpers import (
     copy_model_over,
     uploaded_photo_id,
 )
-from tests.web.test_heatmap_model_review21 import model_dir, models
 from vision import explain
 
 # Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
@@ -53,8 +52,6 @@ from vision import explain
 # a copy of its room assessed counting it once (repeat_helpers).
 photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 look_alikes, with_repeat = look_alikes, with_repeat
-# Two models that call every photo a kitchen, and a copy of the first (test_heatmap_model_review21).
-models, model_dir = models, model_dir
 
 
 def _watched(service: Service, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Watched:
@@ -126,23 +123,23 @@ def test_a_refresh_verifies_photos_holding_no_transaction(
 
 
 @pytest.fixture
-def explaining(tmp_path: Path, database_url: str, model_dir: Path) -> Iterator[Service]:
-    """The service scoring with, and explaining by, the model in `model_dir`."""
-    with started(tmp_path, database_url, model_dir=model_dir) as service:
+def explaining(tmp_path: Path, database_url: str, heatmap_model_dir: Path) -> Iterator[Service]:
+    """The service scoring with, and explaining by, the model in `heatmap_model_dir`."""
+    with started(tmp_path, database_url, model_dir=heatmap_model_dir) as service:
         yield service
 
 
 def test_a_heat_map_hashes_model_pt_holding_no_transaction(
     explaining: Service,
     database_url: str,
-    model_dir: Path,
-    models: tuple[Path, Path],
+    heatmap_model_dir: Path,
+    heatmap_models: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """model.pt copied over since start, before the first heat map: the heat map's check hashes
     it (vision.explain.model_pt_changed) and refuses the heat map."""
     photo_id = uploaded_photo_id(explaining)
-    copy_model_over(models[1], model_dir)
+    copy_model_over(heatmap_models[1], heatmap_model_dir)
     held: list[str | None] = []
     digest = explain._digest
 

@@ -30,21 +30,20 @@ from tests.web.heatmap_model_helpers import (
     uploaded_photo_id,
 )
 from tests.web.helpers import sign_in
-from tests.web.test_heatmap_model_review21 import model_dir, models, service  # noqa: F401 (fixtures)
 from vision.artifact import TORCH_FILE
 
 # --- 1. a heat map refused for a model.pt changed since start -------------------------------
 
 
 def test_a_heat_map_refused_for_a_changed_model_is_one_error_line(
-    service,  # noqa: F811
-    model_dir,  # noqa: F811
-    models,  # noqa: F811
+    heatmap_service,
+    heatmap_model_dir,
+    heatmap_models,
     caplog,
 ):
-    photo_id = uploaded_photo_id(service)
-    browser = commission_browser(service)
-    copy_model_over(models[1], model_dir)
+    photo_id = uploaded_photo_id(heatmap_service)
+    browser = commission_browser(heatmap_service)
+    copy_model_over(heatmap_models[1], heatmap_model_dir)
     with caplog.at_level(logging.INFO):
         got = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGNS[0]}")
     assert got.status_code == 503, got.text[:300]
@@ -53,9 +52,9 @@ def test_a_heat_map_refused_for_a_changed_model_is_one_error_line(
     # Was: [("serving.web.heatmaps", "WARNING"), ("serving.web.errors", "ERROR")].
     assert said == [("serving.web.heatmaps", "ERROR")], caplog.text
     line = next(r.getMessage() for r in caplog.records if r.name == "serving.web.heatmaps")
-    assert str(model_dir / TORCH_FILE) in line  # which file changed: the log only says it
+    assert str(heatmap_model_dir / TORCH_FILE) in line  # which file changed: the log only says it
     assert "restart the service" in line
-    assert str(model_dir) not in got.text  # the server's folders stay off the page
+    assert str(heatmap_model_dir) not in got.text  # the server's folders stay off the page
 
 
 # --- 2. an unexpected exception, in `shanyraq serve` ------------------------------------------

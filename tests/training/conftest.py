@@ -1,4 +1,6 @@
-"""Fixtures for training tests: a small manifest of toy photos whose pixels follow their labels."""
+"""Fixtures for training tests: a small manifest of toy photos whose pixels follow their labels,
+a tiny recipe and run, a configs folder of a test's own, and a model's metadata for the leak
+guard."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from shanyraq.config import get_settings
 from shanyraq.manifest import ManifestRow, sha256_file, write_manifest
+from tests.training.leak_guard_helpers import trained_on
 from training.recipe import TrainConfig
 
 FAMILY_SPLITS = ("train",) * 6 + ("val",) * 2 + ("test",) * 2
+DATA_DIGEST = "d" * 64  # the training data digest of `artifact`
 
 
 def toy_photo(room: int, condition: int | None, signs: list[int], rng, size: int = 48):
@@ -121,3 +126,36 @@ def reordered_signs(tmp_path, monkeypatch) -> Iterator[Path]:
     get_taxonomy.cache_clear()
     yield path
     get_taxonomy.cache_clear()  # monkeypatch (torn down after this) restores the env
+
+
+@pytest.fixture
+def configs(tmp_path, monkeypatch):
+    """A configs folder of our own: write(body) puts augment/NAME.yaml there."""
+    (tmp_path / "augment").mkdir()
+    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(tmp_path))
+    get_settings.cache_clear()
+
+    def write(text: str, name: str = "t") -> Path:
+        path = tmp_path / "augment" / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    yield write
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
+    """Metadata of a model trained on the toy manifest (nothing is trained: the leak guard
+    reads only the recipe), its recipe naming the manifest data/manifest.csv, relative."""
+    recipe = tiny_recipe(Path("data/manifest.csv"), tmp_path / "run")
+    return trained_on(recipe, taxonomy, data_sha256=DATA_DIGEST)
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch) -> Path:
+    """The working folder: one where data/manifest.csv is not."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder

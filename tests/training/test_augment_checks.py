@@ -13,8 +13,6 @@ from tests.training.resume_helpers import resume_refusal, saved_identity
 from training.augment import build_pipeline
 from training.run_folder import augmentation_record
 
-from .test_augment_review22 import configs  # noqa: F401 (fixture)
-
 _SOME_OF = (
     "name: t\ntransforms:\n  - name: SomeOf\n    params: {{n: {n}, p: 1{extra}}}\n"
     "    transforms:\n      - name: MotionBlur\n      - name: GaussianBlur\n"
@@ -28,7 +26,7 @@ RECORDED_BEFORE = {
 }
 
 
-def test_some_of_with_n_above_its_children_is_refused_naming_file_and_numbers(configs):  # noqa: F811
+def test_some_of_with_n_above_its_children_is_refused_naming_file_and_numbers(configs):
     path = configs(_SOME_OF.format(n=3, extra=""))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # refused, not cut with a warning
@@ -40,14 +38,14 @@ def test_some_of_with_n_above_its_children_is_refused_naming_file_and_numbers(co
 
 
 @pytest.mark.parametrize("n", ["0", "-1", "1.5", "'2'", "true"])  # as YAML reads them
-def test_some_of_n_must_be_a_whole_number_of_at_least_one(configs, n):  # noqa: F811
+def test_some_of_n_must_be_a_whole_number_of_at_least_one(configs, n):
     configs(_SOME_OF.format(n=n, extra=""))
     with pytest.raises(ConfigError, match=r"transform SomeOf: parameter 'n' must be a whole"):
         build_pipeline("t")
 
 
 @pytest.mark.parametrize(("n", "extra"), [(2, ""), (1, ""), (3, ", replace: true")])
-def test_some_of_within_its_children_or_with_repeats_builds(configs, n, extra):  # noqa: F811
+def test_some_of_within_its_children_or_with_repeats_builds(configs, n, extra):
     configs(_SOME_OF.format(n=n, extra=extra))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shanyraq.config import get_settings
 from shanyraq.errors import ConfigError
 from training.augment import build_pipeline
 from training.data import augmented
@@ -36,22 +35,6 @@ def test_demo_augmentation_is_byte_identical():
     for index in range(64):
         digest.update(augmented(rgb, pipeline, config.seed, index).tobytes())
     assert digest.hexdigest() == DEMO_AUGMENTED_SHA256
-
-
-@pytest.fixture
-def configs(tmp_path, monkeypatch):
-    """A configs folder of our own: write(body) puts augment/NAME.yaml there."""
-    (tmp_path / "augment").mkdir()
-    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(tmp_path))
-    get_settings.cache_clear()
-
-    def write(text: str, name: str = "t") -> Path:
-        path = tmp_path / "augment" / f"{name}.yaml"
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    yield write
-    get_settings.cache_clear()
 
 
 def test_one_of_children_draw_their_whole_range(configs):

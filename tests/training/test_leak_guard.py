@@ -16,32 +16,14 @@ from tests.training.leak_guard_helpers import (
     TRAINED,
     copy_with_absolute_paths,
     leaked_rows,
-    trained_on,
 )
 from training import leak_guard
 from training.leak_guard import check_overlap, training_photos
 
-DATA_DIGEST = "d" * 64  # the training data digest the artifact and its run.json share
 
-
-@pytest.fixture
-def artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
-    """Metadata of a model trained on the toy manifest (nothing is trained: the leak guard
-    reads only the recipe), its recipe naming the manifest data/manifest.csv, relative."""
-    recipe = tiny_recipe(Path("data/manifest.csv"), tmp_path / "run")
-    return trained_on(recipe, taxonomy, data_sha256=DATA_DIGEST)
-
-
-@pytest.fixture
-def elsewhere(tmp_path, monkeypatch) -> Path:
-    """The working folder: one where data/manifest.csv is not."""
-    folder = tmp_path / "elsewhere"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
-
-
-def _run_json(model_dir: Path, manifest: Path, *, digest: str = DATA_DIGEST) -> None:
+def _run_json(model_dir: Path, manifest: Path, *, digest: str) -> None:
+    """The run folder's run.json beside `model_dir`: the manifest and its sha256, and the
+    digest of the data the run trained on."""
     model_dir.mkdir(parents=True)
     record = {
         "recipe": {}, "manifest": str(manifest.resolve()),
@@ -68,7 +50,7 @@ def test_run_json_beside_the_artifact_gives_the_manifest_and_its_sha256(
     artifact, toy_manifest, tmp_path, elsewhere
 ):
     model_dir = tmp_path / "runs" / "r1" / "artifact"
-    _run_json(model_dir, toy_manifest)
+    _run_json(model_dir, toy_manifest, digest=artifact.training_data_sha256)
     assert training_photos(artifact).unknown_reason is not None  # without the run folder
     seen = training_photos(artifact, model_dir=model_dir)
     assert (seen.unknown_reason, seen.manifest) == (None, toy_manifest.resolve())
@@ -89,7 +71,7 @@ def test_a_changed_manifest_is_not_taken_for_the_training_one(
 ):
     moved = copy_with_absolute_paths(toy_manifest, tmp_path / "moved" / "manifest.csv")
     model_dir = tmp_path / "runs" / "r1" / "artifact"
-    _run_json(model_dir, moved)
+    _run_json(model_dir, moved, digest=artifact.training_data_sha256)
     rows = read_manifest(moved).rows
     write_manifest(moved, [replace(r, family_id=f"{r.family_id}-edited") for r in rows])
     seen = training_photos(artifact, model_dir=model_dir)

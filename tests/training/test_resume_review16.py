@@ -22,10 +22,6 @@ from training.leak_guard import check_overlap, training_photos
 from training.run_folder import LAST, METRICS_CSV
 from training.train import train
 
-# Fixtures of other modules, shared (pytest finds them by name in this module).
-from .test_leak_guard import artifact as artifact
-from .test_leak_guard import elsewhere as elsewhere
-
 # --- resume ---------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Page fixtures: an app with users of every role (TestClient), and signed-in browser clients."""
+"""Page fixtures: an app with users of every role (TestClient), signed-in browser clients, apps
+with a small body limit or a model that says no photo is a home, and a real browser."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from tests.serving.helpers import PASSWORD, Service, started
 from tests.web import live
 from tests.web.helpers import sign_in
+from tests.web.too_large_helpers import LIMIT
 
 
 def _cheap_hasher() -> Any:
@@ -31,6 +33,31 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def web(tmp_path: Path) -> Iterator[Service]:
     """A started app on SQLite with one user per role in two regions (no photo model)."""
     with started(tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[Service]:
+    """A started app whose body limit is too_large_helpers.LIMIT."""
+    with started(tmp_path, max_body_bytes=LIMIT) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def not_home_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model whose room head says not_dwelling for every photo (the engine abstains)."""
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.vision.engine_fixtures import make_artifact
+
+    taxonomy = get_taxonomy()
+    folder = tmp_path_factory.mktemp("model")
+    return make_artifact(folder, taxonomy, room_bias={taxonomy.not_dwelling: 10.0}, seed=4)
+
+
+@pytest.fixture
+def not_home_service(tmp_path: Path, not_home_model: Path) -> Iterator[Service]:
+    """A started app scoring with `not_home_model`."""
+    with started(tmp_path, model_dir=not_home_model) as service:
         yield service
 
 

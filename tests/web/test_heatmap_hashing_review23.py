@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the tests take the `models` and `model_dir` fixtures imported below)
 """Review 23: heat maps hash a model.pt once per file, not once per request, and still catch
 one replaced (renamed over, its mtime kept); a photo's original is checked against its content
 hash before it is shown or explained, so bytes replaced on disk are refused as the store's
@@ -24,7 +23,6 @@ from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import jpeg
 from tests.serving.store_read_helpers import CODE, file_one_photo, logged_once, signed_in_browser
 from tests.web.heatmap_model_helpers import copy_model_over, hashed_model_files
-from tests.web.test_heatmap_model_review21 import model_dir, models  # noqa: F401 (fixtures)
 from vision import explain
 from vision.artifact import TORCH_FILE
 from vision.engine import Engine
@@ -33,19 +31,24 @@ from vision.explain import ModelPtChangedError
 # --- 1. model.pt is hashed once per file ---------------------------------------------------------
 
 
-def test_a_refused_model_pt_is_hashed_once_over_repeated_requests(model_dir, models, monkeypatch):
-    Engine.load(model_dir)
-    copy_model_over(models[1], model_dir)  # another model, before any heat map was drawn
+def test_a_refused_model_pt_is_hashed_once_over_repeated_requests(
+    heatmap_model_dir, heatmap_models, monkeypatch
+):
+    Engine.load(heatmap_model_dir)
+    # Another model, before any heat map was drawn:
+    copy_model_over(heatmap_models[1], heatmap_model_dir)
     hashed = hashed_model_files(monkeypatch)
-    assert explain.model_pt_changed(model_dir) is not None  # the page's check hashes it
+    assert explain.model_pt_changed(heatmap_model_dir) is not None  # the page's check hashes it
     for _ in range(3):  # a direct URL, or `score --explain`, asks again and again
         with pytest.raises(ModelPtChangedError):
-            explain.heatmap_model(model_dir)
-    assert hashed == [model_dir / TORCH_FILE]  # before: once more for every request
-    copy_model_over(models[0], model_dir)  # the loaded model's bytes again: a new stat
-    explain.heatmap_model(model_dir)  # explained now: it is the model scoring
-    explain.heatmap_model(model_dir)
-    assert hashed == [model_dir / TORCH_FILE] * 2  # once for the new file, not after loading
+            explain.heatmap_model(heatmap_model_dir)
+    assert hashed == [heatmap_model_dir / TORCH_FILE]  # before: once more for every request
+    # The loaded model's bytes again: a new stat.
+    copy_model_over(heatmap_models[0], heatmap_model_dir)
+    explain.heatmap_model(heatmap_model_dir)  # explained now: it is the model scoring
+    explain.heatmap_model(heatmap_model_dir)
+    # Once for the new file, not after loading:
+    assert hashed == [heatmap_model_dir / TORCH_FILE] * 2
 
 
 def _renamed_over_keeping_mtime(source: Path, folder: Path, scratch: Path) -> None:
@@ -60,22 +63,24 @@ def _renamed_over_keeping_mtime(source: Path, folder: Path, scratch: Path) -> No
     assert target.stat().st_mtime_ns == before.st_mtime_ns
 
 
-def test_a_model_pt_renamed_over_with_its_mtime_kept_is_still_refused(model_dir, models, tmp_path):
-    Engine.load(model_dir)
-    _renamed_over_keeping_mtime(models[1], model_dir, tmp_path)
-    assert explain.model_pt_changed(model_dir) is not None
+def test_a_model_pt_renamed_over_with_its_mtime_kept_is_still_refused(
+    heatmap_model_dir, heatmap_models, tmp_path
+):
+    Engine.load(heatmap_model_dir)
+    _renamed_over_keeping_mtime(heatmap_models[1], heatmap_model_dir, tmp_path)
+    assert explain.model_pt_changed(heatmap_model_dir) is not None
     with pytest.raises(ModelPtChangedError):
-        explain.heatmap_model(model_dir)
+        explain.heatmap_model(heatmap_model_dir)
 
 
 def test_a_loaded_model_pt_renamed_over_with_its_mtime_kept_is_noticed(
-    model_dir, models, tmp_path, caplog
+    heatmap_model_dir, heatmap_models, tmp_path, caplog
 ):
-    Engine.load(model_dir)
-    loaded = explain.heatmap_model(model_dir)
-    _renamed_over_keeping_mtime(models[1], model_dir, tmp_path)
+    Engine.load(heatmap_model_dir)
+    loaded = explain.heatmap_model(heatmap_model_dir)
+    _renamed_over_keeping_mtime(heatmap_models[1], heatmap_model_dir, tmp_path)
     with caplog.at_level(logging.WARNING, logger=explain.__name__):
-        kept = explain.heatmap_model(model_dir)
+        kept = explain.heatmap_model(heatmap_model_dir)
     assert kept[0] is loaded[0]  # the model scoring keeps explaining, as before
     # Before: the same mtime read as the same file, and the replacement went unlogged.
     assert "was replaced since heat maps were first drawn" in caplog.text

@@ -21,13 +21,12 @@ from serving.web.i18n import translator
 from tests.serving.helpers import PASSWORD, jpeg
 from tests.web.helpers import sign_in
 from tests.web.not_home_helpers import make_a_home, stored_photo
-from tests.web.test_heatmaps_review16 import not_home_model, service  # noqa: F401 (fixtures)
 
 SIGN = "damp_mould"
 MISSING = object()  # the sign left out of the stored score altogether
 
 
-def _store(service: Any, photo_id: int, stored: Any) -> str:  # noqa: F811
+def _store(service: Any, photo_id: int, stored: Any) -> str:
     """Store `stored` as SIGN's number on the photo; another sign that keeps its number."""
     from serving.db.models import Photo
     from serving.db.session import session_scope
@@ -48,15 +47,15 @@ def _store(service: Any, photo_id: int, stored: Any) -> str:  # noqa: F811
     [None, math.nan, math.inf, -math.inf, MISSING],
     ids=["null", "nan", "inf", "-inf", "missing"],
 )
-def test_a_sign_without_a_number_has_its_heat_map_refused(service, stored):  # noqa: F811
+def test_a_sign_without_a_number_has_its_heat_map_refused(not_home_service, stored):
     # Before: 200 with a PNG, and a heatmap_viewed entry for a map of no score shown.
     from serving.db.models import AuditEntry
 
-    service.create_family("F1")
-    photo_id = service.upload("F1", jpeg(2)).json()["photo_id"]
-    make_a_home(service, photo_id)
-    other = _store(service, photo_id, stored)
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    not_home_service.create_family("F1")
+    photo_id = not_home_service.upload("F1", jpeg(2)).json()["photo_id"]
+    make_a_home(not_home_service, photo_id)
+    other = _store(not_home_service, photo_id, stored)
+    browser = TestClient(not_home_service.app, base_url="http://127.0.0.1")
     assert sign_in(browser, "commission", PASSWORD).status_code == 303
 
     url = f"/ui/photos/{photo_id}/heatmap/{SIGN}"
@@ -66,7 +65,7 @@ def test_a_sign_without_a_number_has_its_heat_map_refused(service, stored):  # n
         assert refused.headers["content-type"].startswith("text/html")
         assert translator(lang)("error_reason.heatmap_no_number") in refused.text, lang
     with pytest.raises(heatmaps.HeatmapNoNumberError) as caught:
-        heatmaps.check_sign_scored(stored_photo(service, photo_id), SIGN)
+        heatmaps.check_sign_scored(stored_photo(not_home_service, photo_id), SIGN)
     error = caught.value
     assert (error.code, error.http_status) == ("heatmap_no_number", 409)
     assert "\n" not in error.message and "no number" in error.message
@@ -76,19 +75,19 @@ def test_a_sign_without_a_number_has_its_heat_map_refused(service, stored):  # n
     # The control: a sign of the same photo with a number still has its map.
     shown = browser.get(f"/ui/photos/{photo_id}/heatmap/{other}")
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
-    with service.services.sessions() as session:
+    with not_home_service.services.sessions() as session:
         viewed = session.execute(
             select(AuditEntry.details).where(AuditEntry.action == "heatmap_viewed")
         ).scalars()
         assert [d["label"] for d in viewed] == [other]  # the refused one was seen by nobody
 
 
-def test_the_other_refusals_come_first(service):  # noqa: F811
+def test_the_other_refusals_come_first(not_home_service):
     """A photo said not a home keeps its own reason, number or none: its signs are not read."""
-    service.create_family("F1")
-    photo_id = service.upload("F1", jpeg(1)).json()["photo_id"]  # the model: not a home
-    _store(service, photo_id, None)
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    not_home_service.create_family("F1")
+    photo_id = not_home_service.upload("F1", jpeg(1)).json()["photo_id"]  # the model: not a home
+    _store(not_home_service, photo_id, None)
+    browser = TestClient(not_home_service.app, base_url="http://127.0.0.1")
     assert sign_in(browser, "commission", PASSWORD).status_code == 303
     refused = browser.get(f"/ui/photos/{photo_id}/heatmap/{SIGN}?lang=en")
     assert refused.status_code == 409

@@ -21,7 +21,6 @@ from tests.serving.helpers import PASSWORD, jpeg
 from tests.web import test_browser
 from tests.web.helpers import sign_in
 from tests.web.not_home_helpers import make_a_home
-from tests.web.test_heatmaps_review16 import not_home_model, service  # noqa: F401 (fixtures)
 
 # test_browser.py's live server (tiny photo model with model.pt, seeded families F-101 to
 # F-103) and signed-in pages, as test_family_page_a11y.py has them.
@@ -119,20 +118,20 @@ def _row(card: str, label: str) -> str:
 
 
 @pytest.mark.parametrize("stored", [None, math.nan, math.inf], ids=["null", "nan", "inf"])
-def test_a_sign_without_a_number_offers_no_heat_map(service, stored):  # noqa: F811
+def test_a_sign_without_a_number_offers_no_heat_map(not_home_service, stored):
     # Before: the row had a heat-map button, a map drawn beside a score that is no number.
-    service.create_family("F1")
-    photo_id = service.upload("F1", jpeg(2)).json()["photo_id"]
-    make_a_home(service, photo_id)
+    not_home_service.create_family("F1")
+    photo_id = not_home_service.upload("F1", jpeg(2)).json()["photo_id"]
+    make_a_home(not_home_service, photo_id)
     from serving.db.models import Photo
     from serving.db.session import session_scope
 
-    with session_scope(service.services.sessions) as session:
+    with session_scope(not_home_service.services.sessions) as session:
         photo = session.get_one(Photo, photo_id)
         photo.score = {**photo.score, "signs": {**photo.score["signs"], SIGN: stored}}
         others = sorted(set(photo.score["signs"]) - {SIGN})
     assert others  # the control: signs with numbers keep their buttons
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    browser = TestClient(not_home_service.app, base_url="http://127.0.0.1")
     assert sign_in(browser, "commission", PASSWORD).status_code == 303
     card = re.search(
         r'<figure class="photo".*?</figure>', browser.get("/ui/families/F1?lang=en").text, re.S

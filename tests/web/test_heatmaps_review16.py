@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +18,7 @@ from serving.api.errors import error_response
 from serving.errors import HeatmapNotAHomeError
 from serving.web import heatmaps
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving.helpers import PASSWORD, Service, jpeg, started
+from tests.serving.helpers import PASSWORD, jpeg
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from tests.web.helpers import sign_in
 from tests.web.not_home_helpers import make_a_home, stored_photo
@@ -111,33 +109,19 @@ def test_a_flat_maps_overlay_leaves_the_photo_untinted(tmp_path, make_image, mon
 # --- a photo the model said is not a home ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def not_home_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model whose room head says not_dwelling for every photo (the engine abstains)."""
-    taxonomy = get_taxonomy()
-    folder = tmp_path_factory.mktemp("model")
-    return make_artifact(folder, taxonomy, room_bias={taxonomy.not_dwelling: 10.0}, seed=4)
-
-
-@pytest.fixture
-def service(tmp_path: Path, not_home_model: Path) -> Iterator[Service]:
-    with started(tmp_path, model_dir=not_home_model) as service:
-        yield service
-
-
-def test_a_photo_said_not_a_home_offers_no_sign_heat_maps(service):
+def test_a_photo_said_not_a_home_offers_no_sign_heat_maps(not_home_service):
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
     from serving.db.models import AuditEntry
     from serving.web.i18n import translator
 
-    service.create_family("F1")
-    outside = service.upload("F1", jpeg(1)).json()
-    home = service.upload("F1", jpeg(2)).json()
+    not_home_service.create_family("F1")
+    outside = not_home_service.upload("F1", jpeg(1)).json()
+    home = not_home_service.upload("F1", jpeg(2)).json()
     assert ABSTAIN_NOT_DWELLING in outside["score"]["abstain_reasons"]  # the model's own word
-    make_a_home(service, home["photo_id"])
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    make_a_home(not_home_service, home["photo_id"])
+    browser = TestClient(not_home_service.app, base_url="http://127.0.0.1")
     assert sign_in(browser, "commission", PASSWORD).status_code == 303
     for lang in ("en", "ru", "kk"):
         t = translator(lang)
@@ -157,7 +141,9 @@ def test_a_photo_said_not_a_home_offers_no_sign_heat_maps(service):
         assert refused.status_code == 409, refused.text
         assert translator(lang)("error_reason.heatmap_not_a_home") in refused.text, lang
     with pytest.raises(HeatmapNotAHomeError) as caught:
-        heatmaps.check_explains(service.services, stored_photo(service, outside["photo_id"]))
+        heatmaps.check_explains(
+            not_home_service.services, stored_photo(not_home_service, outside["photo_id"])
+        )
     error = caught.value
     assert (error.code, error.http_status) == ("heatmap_not_a_home", 409)
     assert "\n" not in error.message and "not a home" in error.message
@@ -165,7 +151,7 @@ def test_a_photo_said_not_a_home_offers_no_sign_heat_maps(service):
     assert answer.status_code == 409 and b'"code":"heatmap_not_a_home"' in answer.body
     shown = browser.get(f"/ui/photos/{home['photo_id']}/heatmap/damp_mould")
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
-    with service.services.sessions() as session:
+    with not_home_service.services.sessions() as session:
         viewed = session.execute(
             select(AuditEntry.target).where(AuditEntry.action == "heatmap_viewed")
         ).scalars()

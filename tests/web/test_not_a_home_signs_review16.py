@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the test takes the `service` fixture imported below as an argument)
 """Review 16: a photo the model said is not a home lists no sign probabilities on the family
 page (its signs are never read: such photos train the room head only, and the family's
 aggregation leaves them out); one line in the reader's words says why."""
@@ -17,7 +16,6 @@ from shanyraq.taxonomy import get_taxonomy
 from tests.serving.helpers import PASSWORD, jpeg
 from tests.web.helpers import sign_in
 from tests.web.not_home_helpers import make_a_home
-from tests.web.test_heatmaps_review16 import not_home_model, service  # noqa: F401 (fixtures)
 from vision.score import ABSTAIN_NOT_DWELLING
 
 
@@ -31,16 +29,18 @@ def _figure(page: str, photo_id: int) -> str:
 
 
 @pytest.mark.parametrize("with_heatmaps", [True, False], ids=["heatmaps", "no_heatmaps"])
-def test_a_photo_said_not_a_home_lists_no_sign_probabilities(service, monkeypatch, with_heatmaps):
-    service.create_family("F1")
-    outside = service.upload("F1", jpeg(1)).json()
-    home = service.upload("F1", jpeg(2)).json()
+def test_a_photo_said_not_a_home_lists_no_sign_probabilities(
+    not_home_service, monkeypatch, with_heatmaps
+):
+    not_home_service.create_family("F1")
+    outside = not_home_service.upload("F1", jpeg(1)).json()
+    home = not_home_service.upload("F1", jpeg(2)).json()
     assert ABSTAIN_NOT_DWELLING in outside["score"]["abstain_reasons"]
     assert outside["score"]["signs"]  # the model did give numbers: the page leaves them out
-    make_a_home(service, home["photo_id"])
+    make_a_home(not_home_service, home["photo_id"])
     if not with_heatmaps:  # an ONNX-only model: the line stands without the heat-map one
         monkeypatch.setattr(heatmaps, "available", lambda services: False)
-    browser = TestClient(service.app, base_url="http://127.0.0.1")
+    browser = TestClient(not_home_service.app, base_url="http://127.0.0.1")
     assert sign_in(browser, "commission", PASSWORD).status_code == 303
     signs = get_taxonomy().sign_names
     for lang in ("en", "ru", "kk"):

@@ -7,12 +7,11 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from serving.core.config import load_serving_settings
-from tests.serving.helpers import Service, family_body, started
+from tests.serving.helpers import family_body
 from tests.web.helpers import found_text, page_client
 from tests.web.too_large_helpers import (
     CATALOGUES,
@@ -23,12 +22,6 @@ from tests.web.too_large_helpers import (
 )
 
 SHOWN = {"en": "1.2", "ru": "1,2", "kk": "1,2"}  # each language's decimal mark
-
-
-@pytest.fixture
-def limited(tmp_path: Path) -> Iterator[Service]:
-    with started(tmp_path, max_body_bytes=LIMIT) as service:
-        yield service
 
 
 # --- the page names the limit -----------------------------------------------------------------

@@ -14,7 +14,6 @@ from serving.web.units import megabytes, megapixels
 from tests.serving.helpers import Service, started
 from tests.web.helpers import found_text, page_client
 from tests.web.sign_in_helpers import SIGNED_IN_MENU, sign_in_checks_made
-from tests.web.test_review28_too_large import limited  # noqa: F401 (a fixture)
 from tests.web.too_large_helpers import (
     CATALOGUES,
     LIMIT,
@@ -98,7 +97,7 @@ def _post_over(client: Any, limit: int) -> Any:
     return client.post("/ui/upload", content=b"x", headers=headers)
 
 
-def test_a_signed_in_page_post_over_the_limit_checks_its_session_once(limited):  # noqa: F811
+def test_a_signed_in_page_post_over_the_limit_checks_its_session_once(limited):
     client = page_client(limited, "inspector")
     answer, checks = sign_in_checks_made(limited, lambda: client.get("/ui/upload"))
     assert answer.status_code == 200 and checks == 1  # what is counted: a page's one check
@@ -111,7 +110,7 @@ def test_a_signed_in_page_post_over_the_limit_checks_its_session_once(limited): 
     assert SIGNED_IN_MENU in answer.text
 
 
-def test_a_signed_out_page_post_over_the_limit_shows_no_menu(limited):  # noqa: F811
+def test_a_signed_out_page_post_over_the_limit_shows_no_menu(limited):
     from fastapi.testclient import TestClient
 
     anonymous = TestClient(limited.app, base_url="http://127.0.0.1")

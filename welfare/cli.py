@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ import typer
 from welfare.fairness_intervals import least_bootstrap_draws
 from welfare.report_notes import data_note as data_note  # tests import them here
 from welfare.report_notes import notes as notes
+from welfare.shell_words import words
 
 app = typer.Typer(
     help="Welfare fusion: family record + photo scores -> advisory level and ASP recommendation.",
@@ -153,7 +153,7 @@ def evaluate(
     # The recipe the default model recorded; a model saved before recipes were: the config's.
     recipe = context["recipe"] or config.fusion.model_dump(mode="json")
     context.update(
-        command="shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+        command="shanyraq welfare " + words(sys.argv[2:]),
         default_model=result["default_model"],
         serving_model=result["serving_model"],
         data_note=data_note(NoiseModel()),  # the noise `evaluate` simulates scores with
@@ -219,7 +219,7 @@ def ceiling(
         n=n, seed=config.fusion.seed if seed is None else seed,
         sizes=sizes or [3000, 12000, 48000], config=config,
     )  # fmt: skip
-    result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    result["command"] = "shanyraq welfare " + words(sys.argv[2:])
     # What `evaluate` checks it against before putting it in the report, and its provenance.
     result.update(
         recipe=config.fusion.model_dump(mode="json"),
@@ -315,7 +315,7 @@ def evaluate_real(
         progress=True,
     )
     result.pop("_frames")
-    result["command"] = "shanyraq welfare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    result["command"] = "shanyraq welfare " + words(sys.argv[2:])
     with atomic_file(path) as tmp:  # null for an undefined figure: no NaN
         tmp.write_text(json.dumps(finite_or_none(result), indent=2, allow_nan=False), "utf-8")
     arms, t = result["overall"]["arms"], get_welfare_config().targets

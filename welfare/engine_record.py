@@ -6,7 +6,8 @@ The vision model's folder is recorded absolute (`VISION_DIR`); a model saved bef
 given to train-engine, maybe relative to the folder it was run from. Either is named only where it
 holds the vision model the engine model learned from (`recorded_vision_folder`), a relative one
 taken from the working folder; otherwise the refusal says which vision model's folder to give.
-A folder is named as one word of the command, quoted for the shell where it needs it (a space).
+A folder is named as one word of the command, quoted for the shell where it needs it (a space:
+welfare/shell_words.py).
 The render size is named only where the command's --size takes it as recorded (a whole number in
 its range, `option_value`); otherwise the refusal says to give it (`unrecorded`), as it does for
 the vision model's folder. Split from welfare/retrain_words.py.
@@ -15,7 +16,6 @@ the vision model's folder. Split from welfare/retrain_words.py.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from shanyraq.errors import ModelMismatchError
 from vision.artifact import read_artifact
 from welfare.model_data import option_value, said_after, unrecorded
+from welfare.shell_words import word
 
 # The key of an engine model's metrics["data"] naming the vision model's folder (train-engine's
 # --vision, made absolute; as given, maybe relative, by a model saved before) whose scores it
@@ -66,25 +67,19 @@ def scored_as(
     trained = "the photos it was trained on"
     no_size = "" if size else unrecorded(["--size"], trained, f"{command}'s default")
     if vision_dir is not None:
-        return f" --vision {_word(Path(vision_dir).resolve())}{options}", no_size
+        return f" --vision {word(Path(vision_dir).resolve())}{options}", no_size
     wanted = vision_model or learned
     note = f", with --vision the folder of vision model {wanted or 'it learned from'}"
     if vision_model not in (None, learned):
         return options, said_after(note, no_size)
     folder = recorded_vision_folder(data)
     if folder is not None:
-        return f" --vision {_word(folder)}{options}", no_size
+        return f" --vision {word(folder)}{options}", no_size
     if data.get(VISION_DIR):
         note += (
-            f" (it was trained with --vision {_word(data[VISION_DIR])}, which does not hold it "
-            "here)"
+            f" (it was trained with --vision {word(data[VISION_DIR])}, which does not hold it here)"
         )
     return options, said_after(note, no_size)
-
-
-def _word(value: object) -> str:
-    """`value` as one word of a shell command: quoted where it needs it (a space, say)."""
-    return shlex.quote(str(value))
 
 
 def trained_vision_model(source: Mapping[str, Any]) -> str | None:

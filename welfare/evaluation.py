@@ -21,6 +21,7 @@ from welfare.dataset import FamilyData
 from welfare.doubts import recommend
 from welfare.fairness import UNKNOWN_GROUP, fairness_table
 from welfare.fusion import COVERAGE_FEATURE, FusionModel
+from welfare.shell_words import word
 
 GROUPINGS = ("region", "settlement", "disability_in_family", "head_gender")
 HIDDEN_INCOME = "hidden_income"
@@ -195,7 +196,7 @@ def check_fairness_model(fairness_model: str | None, available: Collection[str])
         raise FairnessModelMissingError(
             f"no model {fairness_model!r} to report fairness for: the models evaluated are "
             f"{', '.join(available) or 'none'}; choose one of them, or train it first "
-            f"(`shanyraq welfare train --model {fairness_model}`)"
+            f"(`shanyraq welfare train --model {word(fairness_model)}`)"
         )
 
 

@@ -32,6 +32,7 @@ from welfare.fusion import FamilyCountError, FusionModel
 from welfare.model_data import keep_option
 from welfare.model_folder import TRAIN, TRAIN_ENGINE
 from welfare.retrain_words import engine_models, evaluate_real_again, renamed
+from welfare.shell_words import word
 from welfare.simulate import SimulatedPhoto
 from welfare.train import not_trained_on, split_of
 
@@ -152,9 +153,9 @@ def check_trained_on(
         """The command that trains the models `refused` again on data (n, seed), as it runs."""
         metas = {name: models[name].meta for name in refused}
         return (
-            f"train them again on it (`{TRAIN} --out {folder} --n {n} --seed {seed} --overwrite"
-            f"{keep_option(n, metas.values())}`{renamed(folder, metas)}), or put back the "
-            "configuration they were trained with"
+            f"train them again on it (`{TRAIN} --out {word(folder)} --n {n} --seed {seed} "
+            f"--overwrite{keep_option(n, metas.values())}`{renamed(folder, metas)}), or put back "
+            "the configuration they were trained with"
         )
 
     split_by = {name: (m.meta.recipe or {}).get("test_fraction") for name, m in models.items()}

@@ -53,6 +53,7 @@ from welfare.model_data import (
     unrecorded_data,
 )
 from welfare.model_folder import TRAIN, TRAIN_ENGINE, FusionMeta, retrain_command
+from welfare.shell_words import word
 
 EVALUATE_REAL = "shanyraq welfare evaluate-real"
 # evaluate-real's default --families (welfare/cli.py): the test families it renders and scores.
@@ -76,9 +77,9 @@ def train_again(
     to do about it is said by `renamed`, which callers add."""
     gone = unregistered(metas)
     names = dict.fromkeys([*first, *(m.name for f, m in metas.items() if f not in gone)])
-    models = "".join(f" --model {name}" for name in names)
+    models = "".join(f" --model {word(name)}" for name in names)
     keep = keep_option(n, metas.values(), asked=keep_meaningless)
-    return f"`{TRAIN} --out {out} --n {n} --seed {seed}{models} --overwrite{keep}`"
+    return f"`{TRAIN} --out {word(out)} --n {n} --seed {seed}{models} --overwrite{keep}`"
 
 
 def renamed(out: Path, metas: Mapping[str, FusionMeta]) -> str:
@@ -237,7 +238,7 @@ def train_engine_again(
     subset, no_subset = subset_options(data)
     command = f"{TRAIN_ENGINE}{f' --n {n}' if n else ''}"
     command += "" if seed is None else f" --seed {seed}"
-    command += f"{'' if out is None else f' --out {out}'}{scored}{subset}"
+    command += f"{'' if out is None else f' --out {word(out)}'}{scored}{subset}"
     command += " --overwrite" if overwrite and out is not None else ""
     keep = keep_option(n or MIN_RECIPE_FAMILIES, [meta])
     notes = said_after(note, no_subset, unrecorded_data(n, seed), no_folder(out))
@@ -265,7 +266,7 @@ def evaluate_real_again(models: Path, own: Path, meta: FusionMeta, *, n: int | N
         recorded(meta.metrics), size=None, vision_model=None, command="evaluate-real"
     )
     families = study_families(meta, n=n)
-    command = f"{EVALUATE_REAL} --model {models} --engine-model {own}{scored}"
+    command = f"{EVALUATE_REAL} --model {word(models)} --engine-model {word(own)}{scored}"
     split = "the test split of the data it was trained on"
     no_split = (
         ""

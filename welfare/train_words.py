@@ -22,6 +22,7 @@ from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.model_data import keep_option, no_folder, recorded_data, said_after, unrecorded_data
 from welfare.model_folder import TRAIN, FusionMeta
 from welfare.retrain_words import move_first, registered_models, unregistered
+from welfare.shell_words import word
 
 
 def train_model_again(folder: Path | None, meta: FusionMeta) -> str:
@@ -34,10 +35,10 @@ def train_model_again(folder: Path | None, meta: FusionMeta) -> str:
     n, seed = recorded_data(meta.metrics)
     if unregistered({meta.name: meta}):
         return no_longer_trained(meta, n, seed)
-    command = TRAIN if folder is None else f"{TRAIN} --out {Path(folder).parent}"
+    command = TRAIN if folder is None else f"{TRAIN} --out {word(Path(folder).parent)}"
     command += "" if n is None else f" --n {n}"
     command += "" if seed is None else f" --seed {seed}"
-    command += f" --model {meta.name}{'' if folder is None else ' --overwrite'}"
+    command += f" --model {word(meta.name)}{'' if folder is None else ' --overwrite'}"
     command += keep_option(MIN_RECIPE_FAMILIES if n is None else n, [meta])
     moved = "" if folder is None else move_first(Path(folder).parent, {Path(folder).name: meta})
     where = f"the folder of models to keep it in (it is saved as --out/{meta.name})"

@@ -47,6 +47,7 @@ from welfare.model_folder import (
     retrain_command,
 )
 from welfare.retrain_words import train_engine_again
+from welfare.shell_words import word
 
 # The file that records which command built a model, beside its level head's boosters.
 LEVEL_FILE = f"level{CumulativeLightGBMHead.suffix}"
@@ -114,7 +115,7 @@ def _engine_again(folder: Path, why: str) -> str:
     """The `welfare train-engine` command for the engine model in `folder`, whose options no
     longer recorded are left to the reader, and `why` it is taken for one."""
     return (
-        f"; train the model again with `{TRAIN_ENGINE} --out {folder} --overwrite`, giving "
+        f"; train the model again with `{TRAIN_ENGINE} --out {word(folder)} --overwrite`, giving "
         "--vision, --size, --n, --seed, --families and --subset-seed as it was trained: its "
         f"{META_FILE} no longer records them, and the defaults train another model ({why})"
     )
@@ -143,7 +144,7 @@ def _renamed_again(folder: Path, left: _Left, data: object) -> str:
     out = folder.parent
     said, keep, unknown = _data_options(folder, left)
     return (
-        f"; train the model again with `{TRAIN} --out {out}{said}{keep}`{unknown}, and with "
+        f"; train the model again with `{TRAIN} --out {word(out)}{said}{keep}`{unknown}, and with "
         f"--model the name it was saved as, one of {', '.join(list_models())} ({by} in a folder "
         f"since renamed, but no name of a model it saves), once {folder}, and {out}/<that name> "
         f"where there is one, are moved out of {out} (it refuses to train beside a model it "
@@ -182,7 +183,7 @@ def _train_again(folder: Path, left: _Left, *, name: str | None, by: str | None 
     renamed = model != folder.name
     said, keep, unknown = _data_options(folder, left)
     overwrite = "" if renamed else " --overwrite"  # renamed: the model is saved beside it
-    command = f"`{TRAIN} --out {out}{said} --model {model}{overwrite}{keep}`{unknown}"
+    command = f"`{TRAIN} --out {word(out)}{said} --model {word(model)}{overwrite}{keep}`{unknown}"
     if renamed:
         target, taken = out / model, (out / model).exists()
         moved = f"{folder} and {target} are" if taken else f"{folder} is"
@@ -195,7 +196,7 @@ def _train_again(folder: Path, left: _Left, *, name: str | None, by: str | None 
         )
     elif name is None and recorded_pair(left.metrics) is None:
         command += (
-            f" (or, had `welfare train-engine` built it, `{TRAIN_ENGINE} --out {folder} "
+            f" (or, had `welfare train-engine` built it, `{TRAIN_ENGINE} --out {word(folder)} "
             "--overwrite` with the options it was trained with)"
         )
     return f"; train the model again with {command}"

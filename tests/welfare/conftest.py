@@ -9,7 +9,8 @@ Models trained on them, and configs/ copied with welfare.yaml edited (`edit_welf
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,41 @@ def edit_welfare(trained, tmp_path, monkeypatch) -> Iterator[Callable[[Edit], We
 
     yield edit
     get_welfare_config.cache_clear()  # monkeypatch restores the variable after this
+
+
+class TreeReadOnce:
+    """Stands for the `subprocess` module in shanyraq.provenance: each git command it runs in
+    a folder runs once, and its answer (or failure) is given again to every later read."""
+
+    SubprocessError = subprocess.SubprocessError  # what provenance.code_version catches
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[tuple[str, ...], Path | None], Any] = {}
+
+    def run(self, args: Sequence[str], *, cwd: Path | None = None, **kwargs: Any) -> Any:
+        key = (tuple(args), None if cwd is None else Path(cwd).resolve())
+        if key not in self.answers:
+            try:
+                self.answers[key] = subprocess.run(args, cwd=cwd, **kwargs)
+            except (OSError, subprocess.SubprocessError) as error:
+                self.answers[key] = error
+        answer = self.answers[key]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+@pytest.fixture(autouse=True)
+def _code_version_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """shanyraq.provenance.code_version reads the tree once per folder in a test, and that
+    version holds for the rest of it. A model records the version when it is trained and an
+    evaluation when it runs, and tests compare them with their own read; read anew, they
+    differed whenever someone edited a file of the shared checkout in between (a clean clone
+    never changes under a test). Still the real version, read at the test's first call, as in
+    tests/serving/conftest.py. Kept where the git commands are run rather than by replacing
+    `code_version`: welfare modules bind the function when imported (FusionMeta's default
+    `code_version` among them), so a replaced module attribute would not reach them.
+    Per test: models built for a session or module (`trained`) are read then, not now."""
+    from shanyraq import provenance
+
+    monkeypatch.setattr(provenance, "subprocess", TreeReadOnce())

@@ -48,8 +48,10 @@ def test_fused_uses_photos_on_hidden_income_families(trained, family_data):
     assert (fused == truth).mean() > (tabular == truth).mean()
 
 
-def test_artifact_round_trip(trained, family_data, tmp_path):
-    model = trained["rf_fused"]
+def test_artifact_round_trip(trained, family_data, welfare_config, tmp_path):
+    # Trained here, not taken from `trained` (made once for the session): the code version it
+    # records is then the one this test reads (tests/welfare/conftest.py keeps one per test).
+    model = _fit(family_data, welfare_config, "rf_fused")
     folder = model.save(tmp_path / "rf_fused")
     meta = json.loads((folder / "fusion.json").read_text())
     assert meta["version"].startswith("rf_fused-")

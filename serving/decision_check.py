@@ -4,10 +4,12 @@ decided level, reason code, the reason's words through `reason_sha256`, who deci
 groups the reports count it in, and the `seen_decision_id` the reports tell an old client's
 resend by), the decisions table alone does not. `shanyraq audit verify`, the API's
 /audit/verify and the audit page report a decision changed, deleted or added outside the
-service beside the chain's own problems (`verify_with_decisions`)."""
+service beside the chain's own problems (`verify_with_decisions`), and a room correction so
+changed (serving.room_check)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.audit_read import entries_query, read_entry
+from serving.audit_read import StoredEntry, entries_query, read_entry
 from serving.db.models import AuditEntry, Decision, User
 from serving.decisions import reason_sha256
 
@@ -37,20 +39,7 @@ def decision_problems(session: Session) -> list[str]:
     # The decisions first: each was committed with its entry, so the entries read next hold
     # them all (one recorded meanwhile is not taken for one added outside the service).
     decided = list(session.execute(select(Decision.id).order_by(Decision.id)).scalars())
-    after = 0
-    while True:
-        # Read as stored (serving.audit_read), as the chain's walk reads them: an entry it
-        # reports as unreadable is left to that report, not a crash here.
-        rows = session.execute(
-            entries_query(session)
-            .where(AuditEntry.action == "decision_recorded", AuditEntry.seq > after)
-            .order_by(AuditEntry.seq)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            break
-        after = rows[-1].seq
-        entries = [e for e in map(read_entry, rows) if e.link is not None]
+    for entries in audited_batches(session, "decision_recorded"):
         ids = {_decision_id(e.link.target): e for e in entries if e.link is not None}
         found = {
             d.id: (d, username)
@@ -77,9 +66,33 @@ def decision_problems(session: Session) -> list[str]:
                 )
     unaudited = [i for i in decided if i not in audited]
     if unaudited:
-        shown = ", ".join(map(str, unaudited[:10])) + (" ..." if len(unaudited) > 10 else "")
-        problems.append(f"decisions no audit entry records (added outside the service): {shown}")
+        problems.append(
+            f"decisions no audit entry records (added outside the service): {ids_shown(unaudited)}"
+        )
     return problems
+
+
+def audited_batches(session: Session, action: str) -> Iterator[list[StoredEntry]]:
+    """The `action` entries, oldest first, BATCH at a time, those whose columns could all be
+    read (`link`). Read as stored (serving.audit_read), as the chain's walk reads them: an
+    entry it reports as unreadable is left to that report, not a crash here."""
+    after = 0
+    while True:
+        rows = session.execute(
+            entries_query(session)
+            .where(AuditEntry.action == action, AuditEntry.seq > after)
+            .order_by(AuditEntry.seq)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            return
+        after = rows[-1].seq
+        yield [e for e in map(read_entry, rows) if e.link is not None]
+
+
+def ids_shown(ids: list[int]) -> str:
+    """Row ids for a problem's line: the first ten, and "..." for more."""
+    return ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
 
 
 def _decision_id(target: str | None) -> int | None:
@@ -109,9 +122,17 @@ def _changed(
 def verify_with_decisions(
     session: Session, key: bytes, *, anchor: Path | None = None
 ) -> audit.VerifyResult:
-    """`audit.verify`, with `decision_problems` among its problems."""
+    """`audit.verify`, with `decision_problems` and the room corrections' problems
+    (serving.room_check) among its problems."""
+    # Imported here: serving.room_check reads the entries with this module's audited_batches.
+    from serving.room_check import room_correction_problems
+
     result = audit.verify(session, key, anchor=anchor)
-    problems = [*result.problems, *decision_problems(session)]
+    problems = [
+        *result.problems,
+        *decision_problems(session),
+        *room_correction_problems(session),
+    ]
     return audit.VerifyResult(
         ok=not problems, entries=result.entries, problems=problems, notes=result.notes
     )

@@ -174,7 +174,7 @@ def record_decision(
         assessment_id=assessment.id, family_id=family.id, region=family.region,
         kind=request.kind, model_level=assessment.level, decided_level=decided_level,
         reason_code=request.reason_code if request.kind == "override" else None,
-        reason=_reason_words(request.reason), decided_by=actor[0],
+        reason=reason_words(request.reason), decided_by=actor[0],
         seen_decision_id=request.seen_decision_id,
     )  # fmt: skip
     for grouping in GROUPINGS:  # the family's groups now, re-read under its lock
@@ -211,18 +211,19 @@ def reason_sha256(reason: str) -> str:
     return hashlib.sha256(reason.encode("utf-8")).hexdigest()
 
 
-def _reason_words(reason: str) -> str:
-    """The reason as a decision stores it and as its length is counted: without surrounding
-    space, without NUL characters, which no words hold and PostgreSQL refuses in text, and
-    with every line break as LF. A browser sends a textarea's line breaks as CRLF but counts
-    each as one character toward its maxlength; an API client may send CR alone."""
+def reason_words(reason: str) -> str:
+    """The reason as a decision (and a room correction, serving.photo_room) stores it and as
+    its length is counted: without surrounding space, without NUL characters, which no words
+    hold and PostgreSQL refuses in text, and with every line break as LF. A browser sends a
+    textarea's line breaks as CRLF but counts each as one character toward its maxlength; an
+    API client may send CR alone."""
     words = reason.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
     return words.strip()
 
 
 def _check_reason_length(reason: str) -> None:
     """A reason over REASON_MAX_CHARS, counted as the decision would store it, is refused."""
-    if len(_reason_words(reason)) > REASON_MAX_CHARS:
+    if len(reason_words(reason)) > REASON_MAX_CHARS:
         raise DecisionRefusedError(
             "reason_too_long",
             f"the reason in words may hold at most {REASON_MAX_CHARS} characters "
@@ -277,7 +278,7 @@ def decided_since_seen(
             and decision.kind == request.kind
             and decision.decided_level == (request.level if override else assessment.level)
             and decision.reason_code == (request.reason_code if override else None)
-            and decision.reason == _reason_words(request.reason)
+            and decision.reason == reason_words(request.reason)
         ):
             return decision
     newest, who = since[0]
@@ -317,7 +318,7 @@ def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: li
             f"an override needs a reason_code, one of: {', '.join(reasons)}",
             reasons=reasons,
         )
-    if len(_reason_words(request.reason)) < REASON_MIN_CHARS:
+    if len(reason_words(request.reason)) < REASON_MIN_CHARS:
         raise DecisionRefusedError(
             "reason_too_short",
             f"an override needs the reason in words (at least {REASON_MIN_CHARS} characters)",

@@ -9,39 +9,70 @@ region. The assessment never reads the note: each photo's room comes from its sc
 scores and the photo flags only (welfare.assess.input_hash). So a correction leaves every
 assessment as current as it was, and marks none out of date.
 
-The audit entry (`photo_room_corrected`) is the correction's only record: it names the photo,
-its family and bytes, the note before and after, and the reason in words. A request for the
-note the photo has already changes nothing and is audited all the same (`"unchanged": true`),
-as an unchanged family update is: every request with a reason is on the record.
+Each request is kept as a row of `room_corrections` (serving.db.models.RoomCorrection: the
+photo, its family, the note before and after, the reason in words, who and when), which the
+family page shows, and audited (`photo_room_corrected`: the photo, its family and bytes, the
+notes, the row's id and the reason's `reason_sha256`), as a decision is: the hash-chained
+entry pins the words without copying them into a log nothing can erase (serving.room_check
+tells a row changed after it). A request for the note the photo has already changes nothing
+and is kept and audited all the same (`unchanged`), as an unchanged family update is: every
+request with a reason is on the record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.db.models import Photo
+from serving.db.models import Photo, RoomCorrection, User
+from serving.decisions import reason_sha256, reason_words
 from serving.errors import ForbiddenError, NotFoundError
 from serving.latest_assessments import lock_family
 
 # Roles that may correct a photo's room note: an inspector only for the photos they uploaded.
 CORRECTORS = ("inspector", "admin")
-# The most characters a correction's reason may hold: it is kept word for word in the audit
-# entry, the correction's only record, which nothing may erase (line breaks as typed, other
-# unprintable characters escaped, never cut: serving.audit.reason_text).
+# The most characters a correction's reason may hold, counted as it is stored
+# (serving.decisions.reason_words: a line break is one, however it was sent).
 ROOM_REASON_MAX_CHARS = 500
 
 
 @dataclass(frozen=True)
 class Corrected:
     """A correction's outcome: the photo (its note as now filed), the note it had before, and
-    whether it already had the note asked for (then only the audit entry was written)."""
+    whether it already had the note asked for (then only the correction's row and its audit
+    entry were written)."""
 
     photo: Photo
     previous: str | None
     unchanged: bool
+
+
+def reason_refusal(reason: str) -> str | None:
+    """Why a correction's `reason` is refused, counted as it would be stored (`reason_words`):
+    "reason_empty" (nothing left), "reason_too_long" (over ROOM_REASON_MAX_CHARS); None: it
+    is admitted. The API's body and the page's form check it alike."""
+    words = reason_words(reason)
+    if not words:
+        return "reason_empty"
+    return "reason_too_long" if len(words) > ROOM_REASON_MAX_CHARS else None
+
+
+def corrections_of(session: Session, family_id: str) -> dict[int, list[tuple[RoomCorrection, str]]]:
+    """The family's room corrections by photo id, each photo's newest first, each with the
+    username of who sent it: read once for a whole family page."""
+    rows = session.execute(
+        select(RoomCorrection, User.username)
+        .join(User, User.id == RoomCorrection.corrected_by)
+        .where(RoomCorrection.family_id == family_id)
+        .order_by(RoomCorrection.id.desc())
+    ).all()
+    found: dict[int, list[tuple[RoomCorrection, str]]] = {}
+    for correction, username in rows:
+        found.setdefault(correction.photo_id, []).append((correction, username))
+    return found
 
 
 def may_correct(photo: Photo, *, user_id: int, role: str) -> bool:
@@ -66,18 +97,21 @@ def correct_room(
     key: bytes,
     photo: Photo,
     *,
-    actor: str,
+    actor: tuple[int, str],
     room_hint: str | None,
     reason: str,
 ) -> Corrected:
     """Set `photo`'s room note to `room_hint` (a taxonomy room, checked by the caller; None
-    clears it) and audit it with `reason`, in the caller's transaction, which commits it.
+    clears it), keep the request with `reason` (admitted by `reason_refusal`, checked by the
+    caller) as a RoomCorrection by `actor` (user id, username) and audit it, in the caller's
+    transaction, which commits it.
 
     Under the family's lock, as uploads and decisions write: the note is re-read under it, so
-    two corrections sent at once each audit the note the other left (`previous`). The same
-    note as filed changes no row; the request is audited all the same, marked
-    `"unchanged": true` (`unchanged`), as an unchanged family update is. A line break sent
-    as CRLF (a browser's, or an API client's) is stored as one LF, whichever way it came."""
+    two corrections sent at once each keep the note the other left (`previous`). The same
+    note as filed changes no photo; the request is kept and audited all the same, marked
+    unchanged (`"unchanged": true` in the entry), as an unchanged family update is. The
+    reason is stored as a decision's is (`reason_words`: a line break sent as CRLF or CR is
+    one LF, whichever way it came), and the entry holds its `reason_sha256`, not its words."""
     if lock_family(session, photo.family_id) is None:  # gone since the scope check
         raise NotFoundError(f"no photo {photo.id} in your region")
     session.refresh(photo)  # the note as of the lock, not as the scope check read it
@@ -86,13 +120,21 @@ def correct_room(
     if not unchanged:
         photo.room_hint = room_hint
         session.flush()
+    correction = RoomCorrection(
+        photo_id=photo.id, family_id=photo.family_id, previous_room_hint=previous,
+        room_hint=room_hint, reason=reason_words(reason), corrected_by=actor[0],
+        unchanged=unchanged,
+    )  # fmt: skip
+    session.add(correction)
+    session.flush()
     details = {
         "family_id": photo.family_id, "sha256": photo.sha256,
         "previous_room_hint": previous, "room_hint": room_hint,
-        "reason": audit.reason_text(reason.replace("\r\n", "\n"), ROOM_REASON_MAX_CHARS),
+        # The row the entry records, and its reason's words pinned, not copied (reason_sha256).
+        "correction_id": correction.id, "reason_sha256": reason_sha256(correction.reason),
     }  # fmt: skip
     audit.append(
-        session, key, actor=actor, action="photo_room_corrected", target=f"photo:{photo.id}",
+        session, key, actor=actor[1], action="photo_room_corrected", target=f"photo:{photo.id}",
         details={**details, "unchanged": True} if unchanged else details,
     )  # fmt: skip
     return Corrected(photo, previous, unchanged=unchanged)

@@ -5,11 +5,11 @@ upload's answer (UploadOut), a photo's view (PhotoViewOut) and a correction of i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from serving.photo_room import ROOM_REASON_MAX_CHARS
+from serving.photo_room import ROOM_REASON_MAX_CHARS, reason_refusal
 from serving.reuse_index import REUSE_DETAIL_ROLES
 from shanyraq.json_values import finite_or_none
 from vision.score import ABSTAIN_REASONS
@@ -263,13 +263,28 @@ class RoomCorrectionIn(BaseModel):
         description="A room of configs/taxonomy.yaml `rooms`; null clears the note. Required: "
         "a body without it says nothing to correct.",
     )
-    reason: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=ROOM_REASON_MAX_CHARS),
-    ] = Field(
-        description="Why the note was wrong, in words (kept in the audit entry); surrounding "
-        f"space is dropped, and 1 to {ROOM_REASON_MAX_CHARS} characters must remain."
+    # No max_length: serving.photo_room counts the reason as it stores it (line breaks as LF),
+    # as for the page's form and a decision's reason; the JSON body limit bounds what is parsed.
+    reason: str = Field(
+        min_length=1,
+        description="Why the note was wrong, in words (kept with the correction, shown on the "
+        "family page; its audit entry holds its SHA-256, `reason_sha256`). Surrounding space "
+        f"is dropped, and 1 to {ROOM_REASON_MAX_CHARS} characters must remain, a line break "
+        "(CRLF, CR or LF) counted as one.",
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_admitted(cls, reason: str) -> str:
+        refusal = reason_refusal(reason)
+        if refusal == "reason_empty":
+            raise ValueError("the reason must hold words, not only space")
+        if refusal == "reason_too_long":
+            raise ValueError(
+                f"the reason may hold at most {ROOM_REASON_MAX_CHARS} characters (a line "
+                "break counts as one); shorten it"
+            )
+        return reason
 
 
 class RoomCorrectionOut(PhotoViewOut):

@@ -1,5 +1,5 @@
-"""Database tables (SQLAlchemy 2): users, families, photos, assessments, decisions, audit,
-and the re-scoring runs with their scores (serving/rescore.py writes them).
+"""Database tables (SQLAlchemy 2): users, families, photos, assessments, decisions, room
+corrections, audit, and the re-scoring runs with their scores (serving/rescore.py writes them).
 
 The schema is owned by the Alembic migrations in serving/migrations; a test checks that
 these models and the migrations agree on SQLite and PostgreSQL.
@@ -193,6 +193,29 @@ class Decision(Base):
             "kind = 'accept' OR reason_code IS NOT NULL", name="ck_decisions_override_reason"
         ),
     )
+
+
+class RoomCorrection(Base):
+    """A request to correct a photo's room note (serving.photo_room), with its reason in words.
+
+    One row per request, an unchanged one too (`unchanged`: the photo had the note asked
+    for). Its `photo_room_corrected` audit entry pins it, the reason through `reason_sha256`
+    only, so the words are not copied into a log nothing can erase
+    (serving.room_check tells a row changed, deleted or added outside the service).
+    """
+
+    __tablename__ = "room_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), index=True)
+    family_id: Mapped[str] = mapped_column(ForeignKey("families.id"), index=True)
+    previous_room_hint: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    room_hint: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # As serving.decisions.reason_words stores a decision's: line breaks as LF, no NUL.
+    reason: Mapped[str] = mapped_column(Text)
+    corrected_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    unchanged: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class IdempotencyKey(Base):

@@ -1,7 +1,8 @@
-"""A room correction's reason is kept whole in its audit entry, the correction's only record:
-every character a validated reason holds, its line breaks kept as line breaks, every other
-unprintable character escaped (so the escapes may make it longer than the limit the person
-typed to); and the audit page shows it as stored, markup escaped, no detail after it lost."""
+"""A room correction's reason is kept whole with the correction (room_corrections), as a
+decision's is: every character a validated reason holds but NUL, its line breaks as LF
+whichever way they were sent; its audit entry pins it by `reason_sha256`, so the audit page
+shows the hash, not the words, and no detail after it is lost. (serving.audit.reason_text,
+which kept the words in the entry before, is still checked below.)"""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from serving import audit
+from serving.db.models import RoomCorrection
+from serving.decisions import reason_sha256
 from serving.photo_room import ROOM_REASON_MAX_CHARS
 from tests.serving.helpers import Service, audit_entries, jpeg
 from tests.web.helpers import csrf_from, page_client
@@ -31,8 +35,8 @@ def _full_reason(line_break: str = "\n") -> str:
     return words.replace("\n", line_break)
 
 
-# The reason as the audit entry must keep it: whole, line breaks as they are, the rest escaped.
-STORED = _full_reason().replace("\x00", "\\x00").replace("\u202e", "\\u202e")
+# The reason as the correction must keep it: whole, line breaks as LF, without its NUL.
+STORED = _full_reason().replace("\x00", "")
 
 
 def _filed(service: Service) -> int:
@@ -52,9 +56,15 @@ def _corrected_by_the_api(service: Service) -> None:
     assert response.status_code == 200, response.text
 
 
-def _entry_reason(service: Service) -> Any:
+def _kept_reason(service: Service) -> Any:
+    """The reason the one correction keeps, checked against its audit entry's hash."""
+    with service.services.sessions() as session:
+        (kept,) = session.execute(select(RoomCorrection)).scalars()
     (entry,) = audit_entries(service, ACTION)
-    return entry.details["reason"]
+    assert entry.details["correction_id"] == kept.id
+    assert entry.details["reason_sha256"] == reason_sha256(kept.reason)
+    assert "reason" not in entry.details  # the words stay out of the log
+    return kept.reason
 
 
 def _chain_holds(service: Service) -> bool:
@@ -64,10 +74,9 @@ def _chain_holds(service: Service) -> bool:
 
 def test_a_full_reason_with_line_breaks_is_kept_whole_by_the_api(service):
     _corrected_by_the_api(service)
-    reason = _entry_reason(service)
+    reason = _kept_reason(service)
     assert reason == STORED
-    assert reason.count("\n") == 3 and reason.endswith("END")
-    assert len(reason) > ROOM_REASON_MAX_CHARS  # the escapes lengthened it; nothing was cut
+    assert reason.count("\n") == 3 and reason.endswith("END") and "\u202e" in reason
     assert _chain_holds(service)
 
 
@@ -80,11 +89,11 @@ def test_a_full_reason_from_the_page_form_is_kept_whole(service):
         data={"csrf_token": token, "room_hint": "bathroom", "reason": _full_reason("\r\n")},
     )  # fmt: skip
     assert sent.status_code == 303, sent.text
-    assert _entry_reason(service) == STORED  # a browser's CRLF filed as one line break
+    assert _kept_reason(service) == STORED  # a browser's CRLF filed as one line break
     assert _chain_holds(service)
 
 
-def test_the_audit_page_shows_the_reason_as_stored(service):
+def test_the_audit_page_shows_the_reasons_hash_not_its_words(service):
     _corrected_by_the_api(service)
     page = page_client(service, "admin_national").get(f"/ui/audit?action={ACTION}")
     assert page.status_code == 200, page.text
@@ -93,14 +102,14 @@ def test_the_audit_page_shows_the_reason_as_stored(service):
     shown = re.findall(
         r'<code lang="en" translate="no">(\w+)</code>=(.*?)</span>', details[1], re.S
     )
-    # Every detail, in order: a line break in the reason ends nothing and hides nothing.
+    # Every detail, in order: the reason's hash, not its words.
     assert [key for key, _ in shown] == [
-        "family_id", "previous_room_hint", "reason", "room_hint", "sha256",
+        "correction_id", "family_id", "previous_room_hint", "reason_sha256", "room_hint",
+        "sha256",
     ]  # fmt: skip
-    reason = dict(shown)["reason"]
-    assert "<b>" not in reason and "&lt;b&gt;tiles&lt;/b&gt;" in reason  # markup as text
-    assert html.unescape(reason) == STORED
+    assert html.unescape(dict(shown)["reason_sha256"]) == reason_sha256(STORED)
     assert dict(shown)["room_hint"] == "bathroom"
+    assert "tiles" not in page.text and "inspector noted the room" not in page.text
 
 
 @pytest.mark.parametrize(
@@ -136,5 +145,5 @@ def test_a_reason_sent_with_crlf_through_the_api_is_stored_as_the_form_stores_it
         json={"room_hint": "bathroom", "reason": "first line\r\nsecond line"},
     )  # fmt: skip
     assert response.status_code == 200, response.text
-    assert _entry_reason(service) == "first line\nsecond line"
+    assert _kept_reason(service) == "first line\nsecond line"
     assert _chain_holds(service)

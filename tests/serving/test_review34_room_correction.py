@@ -1,7 +1,8 @@
 """A filed photo's room note corrected (PUT /families/{family_id}/photos/{photo_id}/room): by
-the inspector who uploaded it or an admin of its region, with a reason, audited in the same
-transaction; refused to anyone else, for an unknown room, without a reason. The assessment
-never reads the note, so none goes out of date. On SQLite and PostgreSQL."""
+the inspector who uploaded it or an admin of its region, with a reason, kept as a correction
+and audited in the same transaction (the entry pins the reason by its hash); refused to anyone
+else, for an unknown room, without a reason. The assessment never reads the note, so none goes
+out of date. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from serving import audit
-from serving.db.models import Photo
+from serving.db.models import Photo, RoomCorrection
 from serving.db.session import session_scope
+from serving.decisions import reason_sha256
 from serving.latest_assessments import lock_family
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import (
@@ -62,8 +64,19 @@ def _chain_holds(service: Service) -> bool:
         return audit.verify(session, service.services.signing_key).ok
 
 
+def _corrections(service: Service) -> list[RoomCorrection]:
+    """The room corrections kept, oldest first."""
+    with session_scope(service.services.sessions) as session:
+        found = session.execute(select(RoomCorrection).order_by(RoomCorrection.id)).scalars()
+        return list(found)
+
+
 def _unchanged(service: Service, photo_id: int, room: str | None = "kitchen") -> bool:
-    return _room_of(service, photo_id) == room and not audit_entries(service, ACTION)
+    return (
+        _room_of(service, photo_id) == room
+        and not audit_entries(service, ACTION)
+        and not _corrections(service)
+    )
 
 
 def test_the_uploader_corrects_the_note_and_the_change_is_audited(service):
@@ -76,11 +89,16 @@ def test_the_uploader_corrects_the_note_and_the_change_is_audited(service):
     assert _room_of(service, photo_id) == "bathroom"
 
     (entry,) = audit_entries(service, ACTION)
+    (kept,) = _corrections(service)
     assert (entry.actor, entry.target) == ("inspector", f"photo:{photo_id}")
     assert entry.details == {
         "family_id": "F1", "sha256": body["sha256"], "previous_room_hint": "kitchen",
-        "room_hint": "bathroom", "reason": REASON,
+        "room_hint": "bathroom", "correction_id": kept.id, "reason_sha256": reason_sha256(REASON),
     }  # fmt: skip
+    assert (kept.photo_id, kept.family_id, kept.previous_room_hint, kept.room_hint) == (
+        photo_id, "F1", "kitchen", "bathroom",
+    )  # fmt: skip
+    assert (kept.reason, kept.unchanged) == (REASON, False)  # surrounding space dropped
     assert _chain_holds(service)
 
     # The answer is the photo as its view shows it, with the note it had before.
@@ -173,11 +191,14 @@ def test_the_note_the_photo_has_is_answered_and_audited_unchanged(service):
     assert _room_of(service, photo_id) == "kitchen"
     # On the record all the same, as an unchanged family update is: no row changed.
     (entry,) = audit_entries(service, ACTION)
+    (kept,) = _corrections(service)
     assert (entry.actor, entry.target) == ("inspector", f"photo:{photo_id}")
     assert entry.details == {
         "family_id": "F1", "sha256": body["sha256"], "previous_room_hint": "kitchen",
-        "room_hint": "kitchen", "reason": REASON, "unchanged": True,
+        "room_hint": "kitchen", "correction_id": kept.id,
+        "reason_sha256": reason_sha256(REASON), "unchanged": True,
     }  # fmt: skip
+    assert (kept.previous_room_hint, kept.room_hint, kept.unchanged) == ("kitchen", "kitchen", True)
     assert _chain_holds(service)
 
 
@@ -217,12 +238,18 @@ def test_a_body_without_a_reason_or_a_room_is_refused(service, body, where):
     assert _unchanged(service, photo_id)
 
 
-def test_a_reason_with_unprintable_characters_is_kept_escaped(service):
+def test_a_reason_is_kept_as_a_decisions_reason_is(service):
+    """Without NUL characters (which PostgreSQL refuses in text), line breaks as LF, other
+    characters as sent; the entry holds the hash of that, not the words."""
     photo_id = _filed(service)
-    response = _correct(service, photo_id, {"room_hint": "bathroom", "reason": "wrong\x00room"})
+    sent = "wrong\x00room\ttab\rcr"
+    response = _correct(service, photo_id, {"room_hint": "bathroom", "reason": sent})
     assert response.status_code == 200, response.text
+    (kept,) = _corrections(service)
+    assert kept.reason == "wrongroom\ttab\ncr"
     (entry,) = audit_entries(service, ACTION)
-    assert entry.details["reason"] == "wrong\\x00room"
+    assert entry.details["reason_sha256"] == reason_sha256(kept.reason)
+    assert "reason" not in entry.details
     assert _chain_holds(service)
 
 

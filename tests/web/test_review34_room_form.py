@@ -3,7 +3,7 @@ uploaded the photo and to admins only, posted with the session's CSRF token, che
 API's PUT /families/{family_id}/photos/{photo_id}/room checks it (unknown room, empty reason,
 another inspector 403, another region 404), and landing back on the card saying what the
 note reads now; a refused one keeps what was chosen and typed. A request for the note the
-photo has already is audited as unchanged."""
+photo has already is kept and audited as unchanged; the entry pins the reason by its hash."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from serving.db.models import Photo
+from serving.db.models import Photo, RoomCorrection
 from serving.db.session import session_scope
+from serving.decisions import reason_sha256
 from serving.photo_room import ROOM_REASON_MAX_CHARS
 from serving.users import create_user
 from serving.web.i18n import load_catalogues
@@ -72,6 +73,12 @@ def _typed(page: str, photo_id: int) -> str:
     return html.unescape(found.group(1))
 
 
+def _kept(web: Service) -> list[RoomCorrection]:
+    """The room corrections kept, oldest first."""
+    with session_scope(web.services.sessions) as session:
+        return list(session.execute(select(RoomCorrection).order_by(RoomCorrection.id)).scalars())
+
+
 def _other_inspector(web: Service) -> str:
     """A second inspector of the region, who filed none of the photos."""
     with session_scope(web.services.sessions) as session:
@@ -123,7 +130,11 @@ def test_a_new_room_is_filed_audited_and_shown_on_the_card(web):
         "kitchen",
         "bathroom",
     )
-    assert entry.details["reason"] == REASON and "unchanged" not in entry.details
+    (kept,) = _kept(web)
+    assert (kept.reason, kept.unchanged) == (REASON, False)  # CRLF and surrounding space gone
+    assert entry.details["correction_id"] == kept.id and "unchanged" not in entry.details
+    assert entry.details["reason_sha256"] == reason_sha256(REASON)
+    assert "reason" not in entry.details
 
     page = html.unescape(client.get(sent.headers["location"]).text)
     assert EN["photo.heading_noted"].format(n=1, room=EN["room.bathroom"]) in page
@@ -158,6 +169,7 @@ def test_a_refused_reason_shows_the_form_again_with_what_was_chosen_and_typed(we
     assert _typed(page, photo_id) == reason  # as sent: the page parses a CRLF as one break
     assert 'aria-invalid="true"' in page.split(f'id="room-reason-{photo_id}"')[1].split(">")[0]
     assert _room_of(web, photo_id) == "kitchen" and not audit_entries(web, ACTION)
+    assert not _kept(web)
 
 
 def test_an_unknown_room_is_refused_and_the_typed_reason_kept(web):
@@ -169,6 +181,7 @@ def test_an_unknown_room_is_refused_and_the_typed_reason_kept(web):
     assert _selected(page, photo_id) == "kitchen"  # the note as filed, no room of the list
     assert _typed(page, photo_id) == REASON
     assert _room_of(web, photo_id) == "kitchen" and not audit_entries(web, ACTION)
+    assert not _kept(web)
 
 
 def test_another_inspector_posting_is_refused(web):
@@ -179,6 +192,7 @@ def test_another_inspector_posting_is_refused(web):
     assert sent.status_code == 403, sent.text
     assert "only the inspector who uploaded photo" in html.unescape(sent.text)
     assert _room_of(web, photo_id) == "kitchen" and not audit_entries(web, ACTION)
+    assert not _kept(web)
 
 
 def test_the_commission_posting_is_refused(web):
@@ -186,6 +200,7 @@ def test_the_commission_posting_is_refused(web):
     sent = _post(page_client(web, "commission"), photo_id, room_hint="bathroom", reason=REASON)
     assert sent.status_code == 403, sent.text
     assert _room_of(web, photo_id) == "kitchen" and not audit_entries(web, ACTION)
+    assert not _kept(web)
 
 
 def test_a_photo_outside_the_region_or_the_family_is_not_found(web):
@@ -213,6 +228,7 @@ def test_a_photo_outside_the_region_or_the_family_is_not_found(web):
         assert sent.status_code == 404, (who, family_id, sent.text)
         assert said in html.unescape(sent.text)
     assert _room_of(web, photo_id) == "kitchen" and not audit_entries(web, ACTION)
+    assert not _kept(web)
 
 
 def test_a_post_without_the_session_token_is_refused(web):
@@ -225,6 +241,7 @@ def test_a_post_without_the_session_token_is_refused(web):
     assert sent.status_code == 403, sent.text
     assert EN["error_reason.csrf_failed"] in html.unescape(sent.text)
     assert _room_of(web, photo_id) == "kitchen" and not audit_entries(web, ACTION)
+    assert not _kept(web)
 
 
 def test_the_note_the_photo_has_is_audited_unchanged(web):
@@ -237,6 +254,8 @@ def test_the_note_the_photo_has_is_audited_unchanged(web):
     (entry,) = audit_entries(web, ACTION)
     assert entry.details["unchanged"] is True
     assert entry.details["previous_room_hint"] == entry.details["room_hint"] == "kitchen"
-    assert entry.details["reason"] == REASON
+    (kept,) = _kept(web)
+    assert entry.details["correction_id"] == kept.id and kept.unchanged is True
+    assert entry.details["reason_sha256"] == reason_sha256(REASON) == reason_sha256(kept.reason)
     page = html.unescape(client.get(sent.headers["location"]).text)
     assert EN["room_form.unchanged"].format(n=1, room=EN["room.kitchen"]) in page

@@ -48,10 +48,12 @@ def correct_photo_room(
     Only the inspector who uploaded the photo, or an admin, may (403 for anyone else of the
     region; 404 for a family or photo outside it, or a photo of another family). An unknown
     room is refused as at upload (422 `record_invalid`); a missing or empty reason with 422
-    `request_invalid`. The change and its audit entry (`photo_room_corrected`: the note before
-    and after, the reason) commit together. The note the photo has already is answered 200
-    `unchanged`: no row changes, and the request is audited all the same (`"unchanged": true`
-    in the entry), as PUT /families/{family_id} audits an unchanged update. The assessment
+    `request_invalid`. The change, the correction kept with its reason (shown on the family
+    page) and its audit entry (`photo_room_corrected`: the note before and after, the
+    correction's id and its reason's `reason_sha256`) commit together. The note the photo has
+    already is answered 200 `unchanged`: the photo does not change, and the request is kept
+    and audited all the same (`"unchanged": true` in the entry), as PUT /families/{family_id}
+    audits an unchanged update. The assessment
     never reads the note, so none goes out of date. Answered as GET /photos/{photo_id} shows
     the photo, its reuse and repeats read once the change is committed, with
     `previous_room_hint`."""
@@ -66,8 +68,8 @@ def correct_photo_room(
     check_may_correct(photo, user_id=user.id, role=user.role)
     check_room_hint(body.room_hint)
     corrected = correct_room(
-        session, services.signing_key, photo, actor=user.username, room_hint=body.room_hint,
-        reason=body.reason,
+        session, services.signing_key, photo, actor=(user.id, user.username),
+        room_hint=body.room_hint, reason=body.reason,
     )  # fmt: skip
     session.commit()  # before reading stored photos: the database is not held meanwhile
     return {

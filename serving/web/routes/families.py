@@ -33,7 +33,14 @@ from serving.decisions import (
     record_decision,
 )
 from serving.errors import NotFoundError, RecordInvalidError
-from serving.photo_room import CORRECTORS, ROOM_REASON_MAX_CHARS, check_may_correct, correct_room
+from serving.photo_room import (
+    CORRECTORS,
+    ROOM_REASON_MAX_CHARS,
+    check_may_correct,
+    correct_room,
+    corrections_of,
+    reason_refusal,
+)
 from serving.state import Services
 from serving.web.deps import form_policy, record_view
 from serving.web.family_view import STATUSES, family_page, family_rows
@@ -165,6 +172,7 @@ def _family_response(
     room_form: RoomForm | None = None,
 ) -> Response:
     view = family_page(session, services, family, user)
+    corrections = corrections_of(session, family.id)  # as of the view, before it commits
     record_view(
         session,
         services,
@@ -199,6 +207,8 @@ def _family_response(
         room_reason_max_chars=ROOM_REASON_MAX_CHARS,
         room_form=room_form,
         room_notice=_room_notice(request),
+        # Each photo's corrections (who, when, the notes, why), newest first: photo id -> list.
+        room_corrections=corrections,
     )
 
 
@@ -290,15 +300,14 @@ def _to_recorded(family: Family, decision: Decision) -> Response:
 def _room_refusal(t: Translator, room_hint: str, reason: str) -> tuple[str, str] | None:
     """What is wrong with a room correction, as (field, why in the reader's words): the
     API's checks (an unknown room as at upload, a reason of 1 to ROOM_REASON_MAX_CHARS
-    characters once its surrounding space is dropped)."""
+    characters counted as stored: serving.photo_room.reason_refusal)."""
     try:
         check_room_hint(room_hint or None)
     except RecordInvalidError:
         return "room_hint", t("room_form.unknown_room")
-    if not reason:
-        return "reason", t("room_form.reason_empty")
-    if len(reason) > ROOM_REASON_MAX_CHARS:
-        return "reason", t("room_form.reason_too_long", n=t.number(ROOM_REASON_MAX_CHARS))
+    refusal = reason_refusal(reason)
+    if refusal is not None:
+        return "reason", t(f"room_form.{refusal}", n=t.number(ROOM_REASON_MAX_CHARS))
     return None
 
 
@@ -326,8 +335,7 @@ def correct_photo_room(
     if photo.family_id != family.id:
         raise NotFoundError(f"no photo {photo.id} of family {family.id!r} in your region")
     check_may_correct(photo, user_id=user.id, role=user.role)
-    stated = reason.replace("\r\n", "\n").strip()
-    refused = _room_refusal(translator(page_language(request)), room_hint, stated)
+    refused = _room_refusal(translator(page_language(request)), room_hint, reason)
     if refused:
         field, error = refused
         # An unknown room (no choice of the list) shows the note as filed chosen again.
@@ -337,8 +345,8 @@ def correct_photo_room(
             room_form=RoomForm(photo.id, chosen, reason, field, error),
         )  # fmt: skip
     corrected = correct_room(
-        session, services.signing_key, photo, actor=user.username,
-        room_hint=room_hint or None, reason=stated,
+        session, services.signing_key, photo, actor=(user.id, user.username),
+        room_hint=room_hint or None, reason=reason,
     )  # fmt: skip
     session.commit()
     outcome = "room_unchanged" if corrected.unchanged else "room_corrected"

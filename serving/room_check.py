@@ -1,0 +1,90 @@
+"""Room corrections checked against their audit entries: the hash-chained log pins what each
+correction said (`photo_room_corrected`: the photo, its family, the note before and after,
+whether it was already so, who sent it, and the reason's words through `reason_sha256`), the
+room_corrections table alone does not. Reported beside the decisions' problems by the same
+checks (serving.decision_check.verify_with_decisions): a correction changed, deleted or added
+outside the service.
+
+Entries written before corrections were kept in a table hold the reason in words and no
+`correction_id`: nothing of the table is theirs, and they are not checked here (the chain
+pins them whole)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serving.audit_read import StoredEntry
+from serving.db.models import RoomCorrection, User
+from serving.decision_check import audited_batches, ids_shown
+from serving.decisions import reason_sha256
+
+ACTION = "photo_room_corrected"
+# What the entry says as the correction's row does.
+_PINNED = ("family_id", "previous_room_hint", "room_hint")
+
+
+def room_correction_problems(session: Session) -> list[str]:
+    """How the room_corrections table differs from the `photo_room_corrected` entries that
+    name a row (`correction_id`): a correction whose photo, family, notes, unchanged mark,
+    sender (the entry's actor) or reason's words are not the entry's, one deleted, one no
+    entry records."""
+    problems: list[str] = []
+    audited: set[int] = set()
+    # The rows first: each was committed with its entry, so the entries read next hold them
+    # all (one made meanwhile is not taken for one added outside the service).
+    kept = list(session.execute(select(RoomCorrection.id).order_by(RoomCorrection.id)).scalars())
+    for batch in audited_batches(session, ACTION):
+        entries = {
+            number: entry for entry in batch if (number := _correction_id(entry)) is not None
+        }
+        found = {
+            c.id: (c, username)
+            for c, username in session.execute(
+                select(RoomCorrection, User.username)
+                .outerjoin(User, User.id == RoomCorrection.corrected_by)
+                .where(RoomCorrection.id.in_(list(entries)))
+            ).all()
+        }
+        for number, entry in entries.items():
+            audited.add(number)
+            if number not in found:
+                problems.append(f"room correction {number} (audit entry {entry.seq}) was deleted")
+            elif changed := _changed(*found[number], entry):
+                problems.append(
+                    f"room correction {number}: its {', '.join(changed)} differ from audit "
+                    f"entry {entry.seq}: changed after it was recorded"
+                )
+    unaudited = [i for i in kept if i not in audited]
+    if unaudited:
+        problems.append(
+            "room corrections no audit entry records (added outside the service): "
+            f"{ids_shown(unaudited)}"
+        )
+    return problems
+
+
+def _correction_id(entry: StoredEntry) -> int | None:
+    """The row an entry records; None for an entry of before the table (no `correction_id`)
+    or one the chain's walk reports as unreadable."""
+    if entry.link is None or not isinstance(entry.details, dict):
+        return None
+    number = entry.details.get("correction_id")
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def _changed(correction: RoomCorrection, username: str | None, entry: StoredEntry) -> list[str]:
+    """What of `correction` (sent by `username`) differs from `entry`."""
+    details: dict[str, Any] = entry.details if isinstance(entry.details, dict) else {}
+    changed = [name for name in _PINNED if details.get(name) != getattr(correction, name)]
+    if entry.link is None or entry.link.target != f"photo:{correction.photo_id}":
+        changed.append("photo_id")
+    if details.get("unchanged", False) is not correction.unchanged:
+        changed.append("unchanged")
+    if entry.link is None or username != entry.link.actor:  # usernames never change
+        changed.append("corrected_by")
+    if details.get("reason_sha256") != reason_sha256(correction.reason):
+        changed.append("reason")
+    return changed

@@ -144,14 +144,6 @@ def printable(text: str, limit: int) -> str:
     return _escaped(text)[:limit]
 
 
-def reason_text(text: str, limit: int) -> str:
-    """A reason a person typed, for an audit entry that may be its only record: its first
-    `limit` characters as typed (its validation's limit, so a reason it admitted is kept whole
-    however long the escapes make it), each line break kept as one (JSON holds it; the audit
-    page escapes text as any), every other unprintable character escaped as by `printable`."""
-    return "\n".join(_escaped(line) for line in text[:limit].split("\n"))
-
-
 def _escaped(text: str) -> str:
     """`text` with each unprintable character written as its escape (a NUL as \\x00)."""
     return "".join(

@@ -15,7 +15,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 # Fixtures that test modules of more than one folder share (pytest reads this list only here,
 # in the conftest.py at the top of the tests).
-pytest_plugins = ["tests.web.heatmap_model_fixtures"]
+pytest_plugins = [
+    "tests.web.heatmap_model_fixtures",
+    "tests.web.fusion_model_fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

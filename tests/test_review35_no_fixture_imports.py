@@ -1,9 +1,13 @@
-"""No module under tests/ imports a name from a test module (`test_*.py`).
+"""No module under tests/ takes a name off a test module (`test_*.py`) or a conftest.py.
 
 A fixture imported by name into another module makes the reader hunt for it, needs a
-`noqa: F401`, and ties one test module to another's internals. A fixture that several modules
-share lives in the conftest.py of the folder that uses it (or of tests/, for several folders);
-a plain helper in a `*_helpers.py` module beside the others.
+`noqa: F401`, and ties one test module to another's internals; a whole test module imported
+(`from tests.web import test_pages`, then `test_pages.web`) does the same with one more step,
+and a fixture taken off it that way is a second copy with a cache of its own. A conftest.py is
+pytest's, not a helper module: what it defines is found by pytest, never imported. A fixture
+that several modules share lives in the conftest.py of the folder that uses it (or in a fixture
+module that tests/conftest.py registers, for several folders); a plain helper in a
+`*_helpers.py` module beside the others.
 """
 
 from __future__ import annotations
@@ -17,18 +21,43 @@ TESTS = Path(__file__).resolve().parent
 # Folders of tests/ not held to this yet (their shared fixtures are still being moved out of
 # their test modules); each is taken off this list once it is done.
 NOT_YET = ("welfare",)
+# Modules not held to this yet, each with what it still imports: the fix needs a change to a
+# conftest.py beyond this one's reach (the import itself is what is left to remove).
+NOT_YET_MODULES = {
+    # `database_url` and `postgres_server` of tests/serving/conftest.py (a copy with a cache of
+    # its own: a second PostgreSQL cluster); they belong in a fixture module that
+    # tests/conftest.py registers, taken out of that conftest.
+    "web/test_family_page_roles.py": ("tests.serving.conftest",),
+    # `_cheap_password_hashing` (autouse) of tests/serving/conftest.py, for one module here.
+    "shanyraq/test_atomic_review20.py": ("tests.serving.conftest",),
+}
+
+
+def _refused_module(name: str) -> bool:
+    """A dotted module name whose last part is a test module or a conftest."""
+    last = name.rsplit(".", 1)[-1]
+    return last.startswith("test_") or last == "conftest"
 
 
 def names_from_test_modules(source: str) -> list[str]:
-    """`line: module.name` for each name the source imports from a module named test_*,
-    at any depth of the code (in a function too) and however the module is spelled."""
+    """`line: module.name` for each name the source takes off a test module or a conftest: a
+    name imported from one, or the module itself imported whole, at any depth of the code (in
+    a function too) and however the module is spelled (absolute or relative)."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.ImportFrom) or node.module is None:
-            continue
-        if node.module.rsplit(".", 1)[-1].startswith("test_"):
-            module = "." * node.level + node.module
-            found += [f"{node.lineno}: {module}.{alias.name}" for alias in node.names]
+        if isinstance(node, ast.Import):
+            found += [f"{node.lineno}: {a.name}" for a in node.names if _refused_module(a.name)]
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            if node.module is not None and _refused_module(node.module):
+                found += [f"{node.lineno}: {module}.{alias.name}" for alias in node.names]
+            else:  # `from tests.web import test_pages`, `from . import conftest`
+                package = module if node.module is None else f"{module}."
+                found += [
+                    f"{node.lineno}: {package}{alias.name}"
+                    for alias in node.names
+                    if _refused_module(alias.name)
+                ]
     return found
 
 
@@ -40,17 +69,51 @@ def _checked_modules() -> list[Path]:
     ]
 
 
+def _not_yet(path: Path, where: str) -> bool:
+    allowed = NOT_YET_MODULES.get(path.relative_to(TESTS).as_posix(), ())
+    return any(where.split(": ", 1)[1].startswith(f"{module}.") for module in allowed)
+
+
 @pytest.mark.parametrize(
     "source",
     [
         "from tests.web.test_pages import web",
         "from .test_leak_guard import artifact as artifact",
         "def f():\n    from tests.annotation.test_cli import pool\n",
+        "from tests.web import test_browser",
+        "from tests.web import test_review28_upload_repeats_browser as review28",
+        "from . import test_browser",
+        "import tests.web.test_browser",
+        "import tests.web.test_browser as browser_tests",
+        "from .conftest import free_port",
+        "from tests.training.conftest import write_toy_manifest",
+        "from . import conftest as ls",
+        "import tests.serving.conftest",
+        "def f():\n    from tests.training import conftest\n",
     ],
-    ids=["absolute", "relative", "in_a_function"],
+    ids=[
+        "absolute",
+        "relative",
+        "in_a_function",
+        "whole_module_absolute",
+        "whole_module_aliased",
+        "whole_module_relative",
+        "import_statement",
+        "import_statement_aliased",
+        "from_conftest_relative",
+        "from_conftest_absolute",
+        "whole_conftest_relative",
+        "whole_conftest_import_statement",
+        "whole_conftest_in_a_function",
+    ],
 )
-def test_an_import_from_a_test_module_is_found(source):
+def test_an_import_from_a_test_module_or_a_conftest_is_found(source):
     assert len(names_from_test_modules(source)) == 1
+
+
+def test_what_is_found_names_the_line_and_the_module():
+    source = "import os\nfrom tests.web import helpers, test_browser\nfrom . import conftest\n"
+    assert names_from_test_modules(source) == ["2: tests.web.test_browser", "3: .conftest"]
 
 
 @pytest.mark.parametrize(
@@ -60,21 +123,34 @@ def test_an_import_from_a_test_module_is_found(source):
         "from tests.serving.helpers import started",
         "from . import helpers",
         "import tests.training.leak_guard_helpers",
+        "from tests.web import live, browser_helpers",
+        "from tests.annotation.label_studio_server_helpers import free_port",
+        "from . import conftest_helpers",
+        "from __future__ import annotations",
     ],
 )
 def test_an_import_from_a_helper_module_is_not_refused(source):
     assert names_from_test_modules(source) == []
 
 
-def test_no_module_imports_a_name_from_a_test_module():
+def test_no_module_imports_a_name_from_a_test_module_or_a_conftest():
     modules = _checked_modules()
     assert len(modules) > 100  # the tree was found
     refused = [
         f"{path.relative_to(TESTS.parent)}:{where}"
         for path in modules
         for where in names_from_test_modules(path.read_text(encoding="utf-8"))
+        if not _not_yet(path, where)
     ]
     assert refused == [], (
-        "shared fixtures belong in a conftest.py, shared helpers in a *_helpers.py module:\n"
-        + "\n".join(refused)
+        "shared fixtures belong in a conftest.py (pytest finds them there: never imported), "
+        "shared helpers in a *_helpers.py module:\n" + "\n".join(refused)
     )
+
+
+def test_each_module_not_yet_held_still_imports_what_it_is_excused_for():
+    # An excuse outlives its import otherwise: once the import is gone, the entry goes too.
+    for name, modules in NOT_YET_MODULES.items():
+        found = names_from_test_modules((TESTS / name).read_text(encoding="utf-8"))
+        for module in modules:
+            assert any(f": {module}." in where for where in found), (name, module)

@@ -3,7 +3,8 @@
 SQLite in a temporary folder, a created admin with a legacy token (and a personal access
 token made through the API), local-files serving restricted to a temporary document root,
 SSRF protection on. Readiness is polled on /health with a deadline; the server is stopped
-afterwards. Label Studio lives in its own virtualenv (scripts/labelstudio.sh).
+afterwards. Label Studio lives in its own virtualenv (scripts/labelstudio.sh); where, and how
+it is started and stopped, is in label_studio_server_helpers.py.
 
 Below it, the fixtures several annotation test modules share: a small pool of scored photos,
 and a local server that answers as Label Studio does.
@@ -11,41 +12,28 @@ and a local server that answers as Label Studio does.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
+
+from tests.annotation.label_studio_server_helpers import (
+    LEGACY_TOKEN,
+    LS_BIN,
+    READY_DEADLINE_S,
+    TEMPLATE_DB,
+    LabelStudioServer,
+    free_port,
+    server_env,
+    stop,
+    wait_ready,
+)
 
 if TYPE_CHECKING:
     from tests.annotation.label_studio_helpers import FakeLabelStudio
-
-ROOT = Path(__file__).resolve().parents[2]
-LS_VENV = Path(os.environ.get("LABEL_STUDIO_VENV", ROOT / ".venv-labelstudio"))
-LS_BIN = LS_VENV / "bin" / "label-studio"
-# An empty, migrated database cached by scripts/labelstudio.sh; without it the server migrates.
-TEMPLATE_DB = LS_VENV / "template-db" / "label_studio.sqlite3"
-READY_DEADLINE_S = 240.0
-LEGACY_TOKEN = "shanyraq-test-legacy-token-0123456789"
-
-
-@dataclass(frozen=True)
-class LabelStudioServer:
-    url: str
-    legacy_token: str
-    personal_token: str
-    document_root: Path
-    photos_dir: Path
-    annotator_ids: tuple[int, ...]
-    log: Path
 
 
 @pytest.fixture(autouse=True)
@@ -53,61 +41,6 @@ def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     """`annotate init`'s lock files (annotation.local_lock) under a temporary cache folder, not
     the user's ~/.cache (they are removed after use, but a test cut short leaves one)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_env(data_dir: Path, document_root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "DJANGO_"))}
-    env.update(
-        {
-            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
-            "DJANGO_DB": "sqlite",
-            "LABEL_STUDIO_USERNAME": "admin@shanyraq.test",
-            "LABEL_STUDIO_PASSWORD": "not-a-real-password-42",
-            "LABEL_STUDIO_USER_TOKEN": LEGACY_TOKEN,
-            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
-            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
-            "SSRF_PROTECTION_ENABLED": "true",
-            "LATEST_VERSION_CHECK": "false",
-            "COLLECT_ANALYTICS": "false",
-            "SENTRY_DSN": "",
-            "FRONTEND_SENTRY_DSN": "",
-            "HOME": str(data_dir),
-        }
-    )
-    return env
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, deadline_s: float) -> None:
-    """Poll /health until it answers UP; fail with the log's tail if the server dies or hangs."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"Label Studio exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2.0).json().get("status") == "UP":
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        # A poll interval, not a wait for readiness: the deadline bounds the loop.
-        time.sleep(0.5)
-    pytest.fail(f"Label Studio not ready after {deadline_s:.0f}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _make_annotators(url: str, count: int) -> tuple[int, ...]:
@@ -153,7 +86,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
     with log.open("wb") as out:
         proc = subprocess.Popen(
             command,
-            env=_server_env(data_dir, document_root),
+            env=server_env(data_dir, document_root),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=base,
@@ -171,7 +104,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
             log=log,
         )
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 # --- fixtures several test modules share ---------------------------------------------------

@@ -18,7 +18,7 @@ from shanyraq.manifest import ManifestRow, write_manifest
 from shanyraq.taxonomy import Taxonomy
 from vision.score import PhotoScore
 
-from .conftest import free_port
+from .label_studio_server_helpers import free_port
 
 
 def write_photo(path: Path, seed: int) -> str:

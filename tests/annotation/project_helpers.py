@@ -19,7 +19,7 @@ import pytest
 from annotation.client import Connection, LabelStudioError, connect
 from annotation.project import init_project
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 
 PAGE = 2  # tasks per page: five tasks make three pages
 NOT_FOUND = b'{"detail": "Not found."}'

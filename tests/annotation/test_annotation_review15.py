@@ -33,8 +33,8 @@ from shanyraq.taxonomy import HeadName
 from tests.annotation.pull_helpers import annotation_of
 from vision.score import PhotoScore
 
-from .conftest import LabelStudioServer
 from .helpers import make_manifest
+from .label_studio_server_helpers import LabelStudioServer
 
 SHA_A, SHA_B, SHA_C = "ab" * 32, "cd" * 32, "ef" * 32
 KITCHEN = L("kitchen", 3, frozenset())

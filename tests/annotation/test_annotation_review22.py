@@ -20,7 +20,7 @@ from shanyraq.taxonomy import Taxonomy
 from tests.annotation.project_helpers import init_on_server
 from tests.vision.trt_cache_helpers import locked_by_someone
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 
 URL = "http://ls.test:8080"
 

@@ -32,8 +32,8 @@ from tests.annotation.pull_helpers import (
     prediction_of,
 )
 
-from .conftest import LabelStudioServer
 from .helpers import make_manifest, score_for
+from .label_studio_server_helpers import LabelStudioServer
 
 
 class _Conn:

@@ -18,8 +18,8 @@ from annotation.settings import load_annotation_config
 from shanyraq.errors import ConfigError
 from shanyraq.manifest import read_manifest
 
-from .conftest import LabelStudioServer, free_port
 from .helpers import make_manifest, score_for
+from .label_studio_server_helpers import LabelStudioServer, free_port
 
 runner = CliRunner()
 

@@ -19,7 +19,7 @@ from annotation.project import ProjectConfigChangedError, open_project
 from shanyraq.taxonomy import Taxonomy
 from tests.annotation.project_helpers import init_on_server
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 
 
 def _parents(config: str) -> tuple[ET.Element, dict[str, ET.Element]]:

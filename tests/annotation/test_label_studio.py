@@ -31,8 +31,8 @@ from shanyraq.manifest_check import check_manifest
 from shanyraq.taxonomy import Taxonomy
 from tests.annotation.project_helpers import init_on_server
 
-from .conftest import LabelStudioServer, free_port
 from .helpers import make_manifest, score_for, unread_score
+from .label_studio_server_helpers import LabelStudioServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

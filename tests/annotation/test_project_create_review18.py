@@ -27,7 +27,7 @@ from tests.annotation.fake_projects_helpers import (
 from tests.annotation.label_studio_helpers import QuietServer, running
 from tests.annotation.project_helpers import init_on_server
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 
 
 @pytest.fixture

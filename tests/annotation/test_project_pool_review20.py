@@ -35,7 +35,7 @@ from tests.annotation.fake_projects_helpers import (
 )
 from tests.annotation.label_studio_helpers import LEGACY, QuietServer, running
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 
 
 def _made_by_init(project_id: int, taxonomy: Taxonomy, **more: Any) -> dict[str, Any]:

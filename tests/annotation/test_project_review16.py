@@ -19,7 +19,7 @@ from annotation.project import (
 from shanyraq.taxonomy import Taxonomy
 from tests.annotation.helpers import choices
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 
 TRICKY = 'Kitchen & "stove" <hob> it\'s — кухня, ас үй'
 

@@ -27,8 +27,8 @@ from tests.annotation.label_studio_helpers import (
     running,
 )
 
-from .conftest import LabelStudioServer
 from .helpers import make_manifest
+from .label_studio_server_helpers import LabelStudioServer
 
 SERVER_ERROR = (500, '{"detail": "A server error occurred."}')
 

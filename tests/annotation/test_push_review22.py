@@ -31,9 +31,9 @@ from annotation.tasks import PhotosOutsideFolderError
 from shanyraq.manifest import write_manifest
 from shanyraq.taxonomy import Taxonomy
 
-from . import conftest as ls
-from .conftest import LabelStudioServer
+from . import label_studio_server_helpers as ls
 from .helpers import make_manifest
+from .label_studio_server_helpers import LabelStudioServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -140,7 +140,7 @@ def linked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedSe
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*command, "-p", str(port)],
-            env=ls._server_env(data, link),
+            env=ls.server_env(data, link),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=base,
@@ -150,7 +150,7 @@ def linked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedSe
         ls.wait_ready(url, proc, log, ls.READY_DEADLINE_S)
         yield LinkedServer(url, link, real)
     finally:
-        ls._stop(proc)
+        ls.stop(proc)
 
 
 def test_init_and_push_under_a_document_root_the_server_names_through_a_symlink(

@@ -25,7 +25,7 @@ from annotation.settings import load_annotation_config
 from shanyraq.errors import ConfigError
 from tests.annotation.label_studio_helpers import LEGACY, FakeLabelStudio, read_task_ids
 
-from .conftest import free_port
+from .label_studio_server_helpers import free_port
 
 SECRET = "s3cret-Pw"
 FORBIDDEN = '{"detail": "You do not have permission to perform this action."}'

@@ -11,7 +11,7 @@ import pytest
 
 from annotation.client import Connection, LabelStudioError, connect
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 from .project_helpers import PAGE, project_with_tasks
 
 

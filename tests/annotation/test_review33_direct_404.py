@@ -15,7 +15,7 @@ import pytest
 from annotation.answers import project_model_version
 from annotation.client import LabelStudioError, connect
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 from .project_helpers import Route, every_url, json_404_proxy, project_with_tasks, the_projects_urls
 
 

@@ -16,7 +16,7 @@ import pytest
 from annotation.answers import project_model_version
 from annotation.client import LabelStudioError, connect
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 from .project_helpers import (
     json_404_proxy,
     list_through_proxy,

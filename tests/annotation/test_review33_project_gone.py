@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import LabelStudioServer
+from .label_studio_server_helpers import LabelStudioServer
 from .project_helpers import Route, every_url, list_through_proxy, the_projects_urls
 
 

@@ -31,8 +31,8 @@ from annotation.tasks import push_rows
 from shanyraq.taxonomy import Taxonomy
 from tests.annotation.project_helpers import init_on_server
 
-from .conftest import LabelStudioServer
 from .helpers import make_manifest
+from .label_studio_server_helpers import LabelStudioServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -34,8 +34,8 @@ from tests.annotation.fake_projects_helpers import STORAGES, FakeProjects, init_
 from tests.annotation.label_studio_helpers import QuietServer, running
 from tests.annotation.project_helpers import init_on_server
 
-from .conftest import LabelStudioServer
 from .helpers import make_manifest
+from .label_studio_server_helpers import LabelStudioServer
 
 
 def _storages(conn, project_id: int) -> list[tuple[int, str, str]]:

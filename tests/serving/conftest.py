@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.serving.helpers import ROOT, Service, fresh_postgres_db, make_settings, seed_users
+from tests.serving.helpers import (
+    ROOT,
+    Service,
+    fresh_postgres_db,
+    make_settings,
+    seed_users,
+    started,
+)
 
 
 @pytest.fixture(scope="session")
@@ -202,3 +209,12 @@ def _code_version_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return read[key]
 
     monkeypatch.setattr(provenance, "code_version", kept)
+
+
+@pytest.fixture
+def web(tmp_path: Path, fusion_dir: Path) -> Iterator[Service]:
+    """A started app on SQLite with one user per role in two regions (tests.serving.helpers
+    `started`), assessing with the small fusion model `fusion_dir`
+    (tests/web/fusion_model_fixtures.py): the family pages' tests file photos on it."""
+    with started(tmp_path, fusion_dir=fusion_dir) as service:
+        yield service

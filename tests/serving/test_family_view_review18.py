@@ -15,16 +15,12 @@ from sqlalchemy import select
 from serving.db.models import Assessment, Photo
 from serving.db.session import session_scope
 from tests.serving.helpers import PASSWORD, Service, jpeg
-from tests.web import test_statements
 from tests.web.helpers import sign_in
 from vision.score import PhotoScore
 
 NBSP = "\u00a0"
 
-
-# The statements tests' app with a small real fusion model: fixtures shared, not copied.
-fusion_dir = test_statements.fusion_dir
-web = test_statements.web
+# `web`: tests/serving/conftest.py's app with the small real fusion model.
 
 
 def _browser(web: Service, username: str) -> TestClient:

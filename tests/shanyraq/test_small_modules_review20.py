@@ -109,7 +109,7 @@ def test_the_service_refuses_a_utf16_body_and_stores_nothing(api):
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.training.conftest import write_toy_manifest
+    from tests.training.toy_manifest_helpers import write_toy_manifest
 
     return write_toy_manifest(tmp_path_factory.mktemp("toy20"), get_taxonomy(), per_family=2)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shanyraq.config import get_settings
 from shanyraq.errors import ConfigError
 from tests.training.evaluation_helpers import toy_evaluation
 from training.augment import build_pipeline, list_pipelines, load_pipeline_config
@@ -19,22 +18,6 @@ from training.data import augmented
 from training.model_card import model_card, write_model_card
 
 REGISTERED = [n for n in list_pipelines() if n != "none"]
-
-
-@pytest.fixture
-def configs(tmp_path, monkeypatch):
-    """A configs folder of our own: write(body) puts augment/bad.yaml there, returns its path."""
-    (tmp_path / "augment").mkdir()
-    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(tmp_path))
-    get_settings.cache_clear()
-
-    def write(text: str, name: str = "bad") -> Path:
-        path = tmp_path / "augment" / f"{name}.yaml"
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    yield write
-    get_settings.cache_clear()
 
 
 # 1. A bad pipeline file: one ConfigError line naming the file and the transform.
@@ -78,7 +61,7 @@ BAD = {
 @pytest.mark.parametrize("case", BAD, ids=list(BAD))
 def test_bad_pipeline_is_one_line_naming_file_and_transform(configs, case):
     transform, body = BAD[case]
-    path = configs(f"name: bad\ntransforms:\n{body}")
+    path = configs(f"name: bad\ntransforms:\n{body}", name="bad")
     with pytest.raises(ConfigError) as caught:
         build_pipeline("bad")
     message = caught.value.message
@@ -88,19 +71,22 @@ def test_bad_pipeline_is_one_line_naming_file_and_transform(configs, case):
 
 
 def test_strict_is_in_force_and_says_which_parameter(configs):
-    configs("name: bad\ntransforms:\n  - name: GaussianBlur\n    params: {sigma_lmit: [0.5, 1]}\n")
+    configs(
+        "name: bad\ntransforms:\n  - name: GaussianBlur\n    params: {sigma_lmit: [0.5, 1]}\n",
+        name="bad",
+    )
     with pytest.raises(ConfigError, match=r"transform GaussianBlur: parameter\(s\) 'sigma_lmit'"):
         build_pipeline("bad")
 
 
 def test_parameter_out_of_range_says_what_it_got(configs):
-    configs("name: bad\ntransforms:\n  - name: HorizontalFlip\n    params: {p: 1.5}\n")
+    configs("name: bad\ntransforms:\n  - name: HorizontalFlip\n    params: {p: 1.5}\n", name="bad")
     with pytest.raises(ConfigError, match=r"parameter 'p': .*less than or equal to 1 \(got 1\.5\)"):
         build_pipeline("bad")
 
 
 def test_empty_pipeline_is_refused(configs):
-    path = configs("name: bad\ntransforms: []\n")
+    path = configs("name: bad\ntransforms: []\n", name="bad")
     with pytest.raises(ConfigError, match="'transforms' is empty") as caught:
         build_pipeline("bad")
     assert caught.value.message.startswith(str(path)) and "\n" not in caught.value.message

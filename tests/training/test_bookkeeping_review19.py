@@ -49,7 +49,8 @@ def test_a_log_is_appended_to_as_it_was_when_the_columns_are_the_same(tmp_path):
 @pytest.fixture
 def artifact(toy_manifest, tmp_path, tiny_recipe, taxonomy):
     """Metadata of a model trained on the toy manifest (nothing is trained: the leak guard
-    reads only the recipe), as test_leak_guard makes it, the manifest named absolute."""
+    reads only the recipe), as tests/training/conftest.py's `artifact` makes it, but with the
+    manifest named absolute and its real digest."""
     recipe = tiny_recipe(toy_manifest, tmp_path / "run")
     return trained_on(recipe, taxonomy, data_sha256=sha256_file(toy_manifest))
 

@@ -118,7 +118,7 @@ def test_a_build_without_a_test_split_says_its_figures_come_from_validation(
 ):
     """Validation chose the epoch and fitted the calibration: measured on it, the figures are
     inflated, and metrics.json, the log, the report and the card all say so."""
-    from tests.training.conftest import write_toy_manifest
+    from tests.training.toy_manifest_helpers import write_toy_manifest
 
     caplog.set_level(logging.WARNING, logger="training.build")
     # Eight toy families: six train, two val, none test.

@@ -121,7 +121,7 @@ def test_a_short_row_after_a_multi_line_cell_is_named_by_its_line(tmp_path):
 def test_a_training_photo_error_names_the_editor_line_of_its_row(tmp_path, taxonomy):
     # Before: training.data.manifest_line numbered rows (line 2 on), so a blank line above the
     # row put its photo's error a line off.
-    from tests.training.conftest import write_toy_manifest
+    from tests.training.toy_manifest_helpers import write_toy_manifest
     from training.data import manifest_line
 
     manifest = write_toy_manifest(tmp_path / "data", taxonomy)

@@ -9,8 +9,8 @@ from training.evaluate import evaluate
 from training.model_card import model_card, write_model_card
 from vision.artifact import read_artifact
 
-from .conftest import write_toy_manifest
 from .fixed_model import fixed_predictor
+from .toy_manifest_helpers import write_toy_manifest
 
 
 def test_the_card_names_them_in_its_build_stamp_and_old_artifacts_say_nothing(tmp_path, taxonomy):

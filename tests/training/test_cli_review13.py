@@ -32,7 +32,7 @@ from training.train import train
 from vision.artifact import CARD_FILE, read_artifact
 from vision.model import save_model
 
-from .conftest import write_toy_manifest
+from .toy_manifest_helpers import write_toy_manifest
 
 OLD_TEMPERATURES = {"room": 2.5, "condition": 2.5, "signs": 2.5}
 

@@ -25,8 +25,8 @@ from vision.export import ExportRequest, check_parity, export_artifact
 from vision.export_parity import ExportParityError
 from vision.model import create_model, model_preprocessing
 
-from .conftest import write_toy_manifest
 from .fixed_model import fixed_predictor
+from .toy_manifest_helpers import write_toy_manifest
 
 
 def _validation_logits(n: int = 60, seed: int = 0) -> HeadLogits:

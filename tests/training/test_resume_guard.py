@@ -16,7 +16,7 @@ from tests.training.resume_helpers import recipe_keys, resume_refusal, saved_ide
 from training.run_folder import LAST, augmentation_record
 from training.train import train
 
-from .conftest import write_toy_manifest
+from .toy_manifest_helpers import write_toy_manifest
 
 
 def test_a_changed_recipe_is_refused_naming_every_key(toy_manifest, tiny_recipe, run):

@@ -19,7 +19,7 @@ from training.resume import ResumeMismatchError
 from training.run_folder import LAST, METRICS_CSV, RunFolder, RunFolderBusyError
 from training.train import train
 
-from .conftest import write_toy_manifest
+from .toy_manifest_helpers import write_toy_manifest
 
 
 def _edit_identity(run: Path, **fields: str | None) -> None:

@@ -36,7 +36,7 @@ from training.resume import NothingToResumeError
 from training.run_folder import BEST, LAST, RUN_JSON
 from training.train import pick_device, train
 
-from .conftest import write_toy_manifest
+from .toy_manifest_helpers import write_toy_manifest
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from shanyraq.manifest import read_manifest
 from tests.training.run_folder_helpers import OLD_RUN, snapshot
 from training.train import train
 
-from .conftest import write_toy_manifest
+from .toy_manifest_helpers import write_toy_manifest
 
 UNCACHED = {"cache": False}
 

@@ -1,5 +1,6 @@
 """Page fixtures: an app with users of every role (TestClient), signed-in browser clients, apps
-with a small body limit or a model that says no photo is a home, and a real browser."""
+with a small body limit or a model that says no photo is a home, a real browser, and the live
+servers that browser tests of more than one module share."""
 
 from __future__ import annotations
 
@@ -9,10 +10,21 @@ from typing import Any
 
 import pytest
 
-from tests.serving.helpers import PASSWORD, Service, started
+from tests.serving.helpers import (
+    PASSWORD,
+    ROOT,
+    Service,
+    family_body,
+    make_settings,
+    small_fusion_model,
+    started,
+)
 from tests.web import live
 from tests.web.helpers import sign_in
+from tests.web.live_module import live_server
+from tests.web.live_module import sign_in as sign_in_page
 from tests.web.too_large_helpers import LIMIT
+from tests.web.upload_repeats_helpers import FAMILIES
 
 
 def _cheap_hasher() -> Any:
@@ -99,3 +111,109 @@ def browser(chromium: str) -> Iterator[Any]:
         )
         yield instance
         instance.close()
+
+
+# --- live servers that browser tests of more than one module share, one per module ---------
+
+
+@pytest.fixture(scope="module")
+def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer]:
+    """A uvicorn server (tiny exported photo model with model.pt, small fusion model, SQLite)
+    with the families of `live.seed` (F-101 to F-103), one per test module: a module's
+    decisions stay in its own."""
+    from argon2 import PasswordHasher
+
+    from serving.core import security
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.vision.engine_fixtures import make_artifact
+
+    root = tmp_path_factory.mktemp("web-live")
+    settings = make_settings(
+        root,
+        f"sqlite:///{root / 'web.db'}",
+        model_dir=make_artifact(root / "model", get_taxonomy(), seed=3),
+        fusion_dir=small_fusion_model(root / "fusion", "lgbm_fused"),
+        # Every test signs in through the form from 127.0.0.1, more than the shipped 10 a
+        # minute; the login limits themselves are tested in tests/serving/test_ratelimit.py.
+        rate_limits={"login_per_minute": 600},
+    )
+    with pytest.MonkeyPatch.context() as patch:  # argon2 at its lowest cost in tests
+        patch.setattr(
+            security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        )
+        running = live.start(settings)
+        try:
+            running.seeded = live.seed(running)
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def seeded_signed_in(browser: Any, seeded_server: live.LiveServer) -> Iterator[Callable[..., Any]]:
+    """Factory: a page of `seeded_server` in a fresh context, signed in through the form
+    (keyboard only); the test fails if a page had a script error or a CSP violation."""
+    contexts: list[Any] = []
+    script_errors: list[str] = []  # CSP violations and script errors; failed loads are expected
+
+    def factory(username: str, *, phone: bool = False) -> Any:
+        size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
+        context = browser.new_context(
+            viewport=size, is_mobile=phone, has_touch=phone, locale="en-GB"
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        page.on(
+            "console",
+            lambda m: (
+                script_errors.append(m.text)
+                if m.type == "error" and "Failed to load resource" not in m.text
+                else None
+            ),
+        )
+        return sign_in_page(page, seeded_server, username)
+
+    yield factory
+    for context in contexts:
+        context.close()
+    assert script_errors == []
+
+
+@pytest.fixture(scope="module")
+def repeats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer]:
+    """A live server with the tiny photo model, its room head saying kitchen whatever the
+    pixels, and the condition-confidence abstain off (the tiny model's condition head is
+    flat): the photos it scores are usable, so a copy of one is a repeat. The families of
+    upload_repeats_helpers.FAMILIES are filed; one server per test module."""
+    import shutil
+
+    import yaml
+
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.vision.engine_fixtures import make_artifact
+    from vision.engine import get_engine_config
+
+    root = tmp_path_factory.mktemp("upload-repeats")
+    configs = root / "configs"
+    shutil.copytree(ROOT / "configs", configs)
+    engine = yaml.safe_load((configs / "engine.yaml").read_text(encoding="utf-8"))
+    engine["abstain"]["min_condition_probability"] = 0.0
+    (configs / "engine.yaml").write_text(yaml.safe_dump(engine, sort_keys=False), "utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHANYRAQ_CONFIGS_DIR", str(configs))
+        get_engine_config.cache_clear()
+        try:
+            model = make_artifact(
+                root / "photo", get_taxonomy(), seed=5, room_bias={"kitchen": 8.0}
+            )
+            with live_server(root, model_dir=model) as running:
+                for family_id in FAMILIES.values():
+                    created = running.api("inspector").post(
+                        "/families", json=family_body(family_id)
+                    )
+                    assert created.status_code == 201, created.text
+                yield running
+        finally:
+            patch.undo()
+            get_engine_config.cache_clear()

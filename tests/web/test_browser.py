@@ -1,26 +1,22 @@
 """The pages in a real browser: Debian's Chromium driven by Playwright against a live server.
 
-One uvicorn server (tiny exported photo model with model.pt, small fusion model, SQLite) and
-one headless Chromium serve every test here; each role gets a fresh browser context.
-Screenshots of the key pages go to test-output/screenshots/.
+One uvicorn server (`seeded_server` of tests/web/conftest.py: tiny exported photo model with
+model.pt, small fusion model, SQLite) and one headless Chromium serve every test here; each role
+gets a fresh browser context. Screenshots of the key pages go to test-output/screenshots/.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.serving.helpers import PASSWORD, ROOT, make_settings, small_fusion_model
+from tests.serving.helpers import PASSWORD
 from tests.web import live
-from tests.web.live_module import sign_in
+from tests.web.browser_helpers import assert_accessible, shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SHOTS = ROOT / "test-output" / "screenshots"
 LANDING = {
     "commission": ("/ui/families", "Families"),
     "inspector": ("/ui/upload", "Upload photos"),
@@ -29,96 +25,9 @@ LANDING = {
 }
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer]:
-    from argon2 import PasswordHasher
-
-    from serving.core import security
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    root = tmp_path_factory.mktemp("web-live")
-    settings = make_settings(
-        root,
-        f"sqlite:///{root / 'web.db'}",
-        model_dir=make_artifact(root / "model", get_taxonomy(), seed=3),
-        fusion_dir=small_fusion_model(root / "fusion", "lgbm_fused"),
-        # Every test signs in through the form from 127.0.0.1, more than the shipped 10 a
-        # minute; the login limits themselves are tested in tests/serving/test_ratelimit.py.
-        rate_limits={"login_per_minute": 600},
-    )
-    with pytest.MonkeyPatch.context() as patch:  # argon2 at its lowest cost in tests
-        patch.setattr(
-            security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-        )
-        running = live.start(settings)
-        try:
-            running.seeded = live.seed(running)
-            yield running
-        finally:
-            running.stop()
-
-
-@pytest.fixture
-def signed_in(browser: Any, server: live.LiveServer) -> Iterator[Callable[..., Any]]:
-    """Factory: a page in a fresh context, signed in through the form (keyboard only)."""
-    contexts: list[Any] = []
-    script_errors: list[str] = []  # CSP violations and script errors; failed loads are expected
-
-    def factory(username: str, *, phone: bool = False) -> Any:
-        size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
-        context = browser.new_context(
-            viewport=size, is_mobile=phone, has_touch=phone, locale="en-GB"
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        page.on(
-            "console",
-            lambda m: (
-                script_errors.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text
-                else None
-            ),
-        )
-        return sign_in(page, server, username)
-
-    yield factory
-    for context in contexts:
-        context.close()
-    assert script_errors == []
-
-
-def shot(page: Any, name: str, *, full_page: bool = True) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
-
-
-def assert_accessible(page: Any) -> None:
-    """Every control has a label, every image a text, nothing is taken out of the tab order."""
-    problems = page.evaluate(
-        """() => {
-        const out = [];
-        for (const el of document.querySelectorAll('input, select, textarea')) {
-            if (el.type === 'hidden') continue;
-            if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-                out.push('unlabelled ' + (el.id || el.name));
-        }
-        for (const img of document.querySelectorAll('img'))
-            if (!img.getAttribute('alt')) out.push('image without alt ' + img.src.slice(0, 60));
-        for (const el of document.querySelectorAll('a[href], button, input, select, textarea'))
-            if (el.tabIndex < 0) out.push('not keyboard reachable ' + el.outerHTML.slice(0, 60));
-        return out;
-    }"""
-    )
-    assert problems == []
-
-
 @pytest.mark.parametrize("role", sorted(LANDING))
-def test_each_role_signs_in_and_lands_on_its_page(signed_in, role):
-    page = signed_in(role)
+def test_each_role_signs_in_and_lands_on_its_page(seeded_signed_in, role):
+    page = seeded_signed_in(role)
     path, heading = LANDING[role]
     assert page.url.endswith(path)
     assert page.locator("h1").inner_text() == heading
@@ -133,8 +42,8 @@ def test_each_role_signs_in_and_lands_on_its_page(signed_in, role):
     shot(page, f"landing-{role}", full_page=False)
 
 
-def test_commission_reviews_a_family_and_records_an_override(signed_in, server):
-    page = signed_in("commission")
+def test_commission_reviews_a_family_and_records_an_override(seeded_signed_in, seeded_server):
+    page = seeded_signed_in("commission")
     rows = page.locator("table.list tbody tr")
     assert rows.first.get_attribute("class") == "status-needs_review"  # needs_review first
     assert page.locator("li.flag", has_text="reused photo").count() >= 1
@@ -155,7 +64,7 @@ def test_commission_reviews_a_family_and_records_an_override(signed_in, server):
     )
     assert toggle.get_attribute("aria-pressed") == "true"
     shot(page, "family-page")
-    latest = server.api("commission").get("/families/F-101/assessments/latest").json()
+    latest = seeded_server.api("commission").get("/families/F-101/assessments/latest").json()
     decided = 1 if latest["level"] != 1 else 6
     page.check("input[name=kind][value=override]")
     page.select_option("#decided-level", str(decided))
@@ -166,21 +75,21 @@ def test_commission_reviews_a_family_and_records_an_override(signed_in, server):
     assert page.locator("p.ok[role=status]").inner_text() == "The decision was recorded."
     history = page.locator("#decision table.list tbody tr").first.inner_text()
     assert "Bank statement shows wage arrears since March." in history and f"→ {decided}" in history
-    auditor = signed_in("admin")
-    auditor.goto(f"{server.url}/ui/audit?action=decision_recorded")
+    auditor = seeded_signed_in("admin")
+    auditor.goto(f"{seeded_server.url}/ui/audit?action=decision_recorded")
     entry = auditor.locator("table.audit tbody tr", has_text="family_id=F-101").first
     text = entry.inner_text()
     assert "commission" in text and "reason_code=income_evidence" in text
     assert f"decided_level={decided}" in text
-    auditor.goto(f"{server.url}/ui/audit?action=heatmap_viewed")
+    auditor.goto(f"{seeded_server.url}/ui/audit?action=heatmap_viewed")
     assert auditor.locator("table.audit tbody tr", has_text="commission").count() >= 1
     shot(auditor, "audit-log")
 
 
-def test_inspector_uploads_a_blurred_photo_from_a_phone_and_sees_the_retake_hint(signed_in):
+def test_inspector_uploads_a_blurred_photo_from_a_phone_and_sees_the_retake_hint(seeded_signed_in):
     from tests.web.helpers import blurred_photo
 
-    page = signed_in("inspector", phone=True)
+    page = seeded_signed_in("inspector", phone=True)
     file_input = page.locator("#files")
     assert file_input.get_attribute("accept") == "image/*"
     assert file_input.get_attribute("capture") == "environment"
@@ -198,21 +107,21 @@ def test_inspector_uploads_a_blurred_photo_from_a_phone_and_sees_the_retake_hint
     shot(page, "upload-retake")
 
 
-def test_a_user_of_another_region_cannot_open_the_family_by_url(signed_in, server):
-    page = signed_in("commission_other")
-    answer = page.goto(f"{server.url}/ui/families/F-101")
+def test_a_user_of_another_region_cannot_open_the_family_by_url(seeded_signed_in, seeded_server):
+    page = seeded_signed_in("commission_other")
+    answer = page.goto(f"{seeded_server.url}/ui/families/F-101")
     assert answer.status == 404
     assert page.locator("h1").inner_text() == "Not found"
-    photo = server.seeded["kitchen_photo_id"]
-    assert page.goto(f"{server.url}/ui/photos/{photo}/image").status == 404
-    page.goto(f"{server.url}/ui/families")
+    photo = seeded_server.seeded["kitchen_photo_id"]
+    assert page.goto(f"{seeded_server.url}/ui/photos/{photo}/image").status == 404
+    page.goto(f"{seeded_server.url}/ui/families")
     assert page.locator("a:text('F-101')").count() == 0
-    page.goto(f"{server.url}/ui/families/F-101")
+    page.goto(f"{seeded_server.url}/ui/families/F-101")
     shot(page, "not-found", full_page=False)
 
 
-def test_admin_sees_oversight_plots(signed_in):
-    page = signed_in("admin")
+def test_admin_sees_oversight_plots(seeded_signed_in):
+    page = seeded_signed_in("admin")
     images = page.locator("main img")
     assert images.count() >= 6
     assert page.evaluate(
@@ -223,17 +132,17 @@ def test_admin_sees_oversight_plots(signed_in):
     shot(page, "oversight")
 
 
-def test_family_page_in_kazakh_and_russian(signed_in, server):
-    page = signed_in("commission")  # one sign-in: the login rate limit counts every test's
-    page.goto(f"{server.url}/ui/families/F-101?lang=kk")
+def test_family_page_in_kazakh_and_russian(seeded_signed_in, seeded_server):
+    page = seeded_signed_in("commission")  # one sign-in: the login rate limit counts every test's
+    page.goto(f"{seeded_server.url}/ui/families/F-101?lang=kk")
     assert page.locator("html").get_attribute("lang") == "kk"
     assert page.locator(".advisory strong").inner_text() == "Тек ұсыныс."
     shot(page, "family-page-kk", full_page=False)
     # Reasons and review doubts come from welfare as codes, worded in the reader's language.
-    page.goto(f"{server.url}/ui/families/F-102?lang=ru")
+    page.goto(f"{seeded_server.url}/ui/families/F-102?lang=ru")
     doubts = page.locator("ul.doubts li").all_inner_texts()
     assert any(d.startswith("Фото, уже поданных для другой семьи: ") for d in doubts), doubts
-    latest = server.api("commission").get("/families/F-102/assessments/latest").json()
+    latest = seeded_server.api("commission").get("/families/F-102/assessments/latest").json()
     reasons = page.locator("ol.reasons li").all_inner_texts()
     assert len(reasons) == len(latest["result"]["reasons"]) > 3  # rules, model, missing
     for text in doubts + reasons:  # in Russian, with no English words left
@@ -241,32 +150,34 @@ def test_family_page_in_kazakh_and_russian(signed_in, server):
     shot(page, "family-page-ru", full_page=False)
 
 
-def test_a_level_set_by_the_rule_is_shown_apart_from_the_models_probabilities(signed_in, server):
+def test_a_level_set_by_the_rule_is_shown_apart_from_the_models_probabilities(
+    seeded_signed_in, seeded_server
+):
     from tests.serving.helpers import criteria, family_body
 
     rich = {**family_body("F-106"), "criteria": criteria(
         per_capita_income_kzt=400_000.0, dwellings_owned=2.0, vehicles_owned=2.0,
         has_legal_entity=1.0,
     )}  # fmt: skip
-    assert server.api("inspector").post("/families", json=rich).status_code == 201
-    assessed = server.api("inspector").post("/families/F-106/assessments")
+    assert seeded_server.api("inspector").post("/families", json=rich).status_code == 201
+    assessed = seeded_server.api("inspector").post("/families/F-106/assessments")
     assert assessed.status_code == 201, assessed.text
     assert assessed.json()["result"]["level_source"] == "rule"
-    page = signed_in("commission")
-    page.goto(f"{server.url}/ui/families/F-106")
+    page = seeded_signed_in("commission")
+    page.goto(f"{seeded_server.url}/ui/families/F-106")
     assert "set by the level-6 rule" in page.locator("main").inner_text()
     caption = page.locator("table.probs caption").inner_text()
     assert caption.startswith("The model's probability of each level")
 
 
-def _expired_session_cookie(server: live.LiveServer, username: str) -> str:
+def _expired_session_cookie(seeded_server: live.LiveServer, username: str) -> str:
     """A session token of `username` that expired two minutes ago."""
     from sqlalchemy import select
 
     from serving.core.security import create_token
     from serving.db.models import User
 
-    services = server.app.state.services
+    services = seeded_server.app.state.services
     with services.sessions() as session:
         user = session.execute(select(User).where(User.username == username)).scalar_one()
         return create_token(
@@ -278,13 +189,18 @@ def _expired_session_cookie(server: live.LiveServer, username: str) -> str:
 DRAFTS = "Object.keys(sessionStorage).filter(k => k.startsWith('shanyraq.decision-draft:'))"
 
 
-def test_a_decision_sent_after_the_session_ended_is_filled_in_again(signed_in, server):
+def test_a_decision_sent_after_the_session_ended_is_filled_in_again(
+    seeded_signed_in, seeded_server
+):
     from tests.serving.helpers import family_body
 
-    assert server.api("inspector").post("/families", json=family_body("F-107")).status_code == 201
-    page = signed_in("commission")
-    page.goto(f"{server.url}/ui/families/F-107")
-    latest = server.api("commission").get("/families/F-107/assessments/latest").json()
+    assert (
+        seeded_server.api("inspector").post("/families", json=family_body("F-107")).status_code
+        == 201
+    )
+    page = seeded_signed_in("commission")
+    page.goto(f"{seeded_server.url}/ui/families/F-107")
+    latest = seeded_server.api("commission").get("/families/F-107/assessments/latest").json()
     decided = str(1 if latest["level"] != 1 else 6)
     reason = "The son moved out in May; two people live here now."
     page.check("input[name=kind][value=override]")
@@ -293,7 +209,9 @@ def test_a_decision_sent_after_the_session_ended_is_filled_in_again(signed_in, s
     page.fill("#reason", reason)
     # The meeting ran long: the session's token expired before the form was sent.
     cookie = next(c for c in page.context.cookies() if c["name"] == "shanyraq_session")
-    page.context.add_cookies([{**cookie, "value": _expired_session_cookie(server, "commission")}])
+    page.context.add_cookies(
+        [{**cookie, "value": _expired_session_cookie(seeded_server, "commission")}]
+    )
     page.click("#decision-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/ui/login\?next=/ui/families/F-107%3Funsent%3D1$"))
     page.fill("#username", "commission")
@@ -318,7 +236,7 @@ def test_a_decision_sent_after_the_session_ended_is_filled_in_again(signed_in, s
     assert page.locator("p.ok[role=status]").inner_text() == "The decision was recorded."
     assert reason in page.locator("#decision table.list tbody tr").first.inner_text()
     assert page.evaluate(DRAFTS) == []  # recorded: nothing is filled in again
-    page.goto(f"{server.url}/ui/families/F-107")
+    page.goto(f"{seeded_server.url}/ui/families/F-107")
     assert page.locator("#decision-draft").is_hidden() and page.input_value("#reason") == ""
     # Another member's draft in this tab is never shown, and signing out drops every draft.
     page.evaluate(

@@ -13,15 +13,14 @@ from typing import Any
 import pytest
 
 from serving.web.i18n import Translator, load_catalogues
-from tests.web import test_browser
+from tests.web.browser_helpers import assert_accessible
 from welfare.criteria import get_welfare_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# test_browser.py's live server (tiny photo model with model.pt, seeded families F-101 to
-# F-103) and signed-in pages: a server of this file's own, so its decisions stay here.
-server = test_browser.server
-signed_in = test_browser.signed_in
+# The live server is tests/web/conftest.py's `seeded_server` (tiny photo model with model.pt,
+# seeded families F-101 to F-103): one of this module's own, so its decisions stay here.
+
 EN = load_catalogues()["en"]
 FULLY_IN_VIEW = (  # to the pixel: layout positions are fractional
     "e => { const r = e.getBoundingClientRect(); return r.top > -1 && r.bottom < innerHeight + 1; }"
@@ -36,7 +35,7 @@ def _in_view(locator: Any) -> bool:
     test waited for (the moment varies under load), so this waits up to 5 s for it and
     says False only when it never happens.
     """
-    from playwright.sync_api import TimeoutError as NeverInView  # as test_browser: lazily
+    from playwright.sync_api import TimeoutError as NeverInView  # lazily, as conftest.py
 
     try:
         locator.page.wait_for_function(FULLY_IN_VIEW, arg=locator.element_handle(), timeout=5000)
@@ -45,9 +44,9 @@ def _in_view(locator: Any) -> bool:
     return True
 
 
-def _family(signed_in: Any, server: Any, family_id: str = "F-101") -> Any:
-    page = signed_in("commission")
-    page.goto(f"{server.url}/ui/families/{family_id}")
+def _family(seeded_signed_in: Any, seeded_server: Any, family_id: str = "F-101") -> Any:
+    page = seeded_signed_in("commission")
+    page.goto(f"{seeded_server.url}/ui/families/{family_id}")
     return page
 
 
@@ -60,9 +59,9 @@ def _send_by_keyboard(page: Any) -> Any:
 
 
 def test_a_refused_decision_opens_on_its_error_with_focus_and_a_link_to_the_field(
-    signed_in, server
+    seeded_signed_in, seeded_server
 ):
-    page = _family(signed_in, server)
+    page = _family(seeded_signed_in, seeded_server)
     page.check("input[name=kind][value=override]")  # and no level chosen
     answer = _send_by_keyboard(page)
     assert answer.status == 422
@@ -78,12 +77,12 @@ def test_a_refused_decision_opens_on_its_error_with_focus_and_a_link_to_the_fiel
     page.keyboard.press("Enter")
     assert page.evaluate(FOCUSED) == "decided-level"
     assert page.locator("#decided-level").get_attribute("aria-invalid") == "true"
-    test_browser.assert_accessible(page)
+    assert_accessible(page)
 
 
-def test_a_recorded_decision_is_confirmed_where_the_member_lands(signed_in, server):
-    page = _family(signed_in, server)
-    latest = server.api("commission").get("/families/F-101/assessments/latest").json()
+def test_a_recorded_decision_is_confirmed_where_the_member_lands(seeded_signed_in, seeded_server):
+    page = _family(seeded_signed_in, seeded_server)
+    latest = seeded_server.api("commission").get("/families/F-101/assessments/latest").json()
     decided = 1 if latest["level"] != 1 else 6
     page.check("input[name=kind][value=override]")
     page.select_option("#decided-level", str(decided))
@@ -103,8 +102,10 @@ def test_a_recorded_decision_is_confirmed_where_the_member_lands(signed_in, serv
     assert confirmation.get_attribute("aria-describedby") == "decision-recorded-what"
 
 
-def test_photo_texts_give_the_inspectors_room_and_the_systems_guess_as_a_guess(signed_in, server):
-    page = _family(signed_in, server)
+def test_photo_texts_give_the_inspectors_room_and_the_systems_guess_as_a_guess(
+    seeded_signed_in, seeded_server
+):
+    page = _family(seeded_signed_in, seeded_server)
     rooms = [EN[f"room.{r}"] for r in ("kitchen", "bedroom", "living_room")]  # as filed
     alts = page.locator("figure.photo img").evaluate_all("images => images.map(i => i.alt)")
     assert alts == [EN["photo.alt_noted"].format(n=n, room=r) for n, r in enumerate(rooms, 1)]
@@ -113,7 +114,7 @@ def test_photo_texts_give_the_inspectors_room_and_the_systems_guess_as_a_guess(s
     for heading in headings:  # each card is named by its heading, not by its whole caption
         assert page.get_by_role("figure", name=heading, exact=True).count() == 1
 
-    page.goto(f"{server.url}/ui/families/F-102")  # its second photo: no room noted
+    page.goto(f"{seeded_server.url}/ui/families/F-102")  # its second photo: no room noted
     second = page.locator("figure.photo").nth(1)
     assert second.locator("h3").inner_text() == EN["photo.number"].format(n=2)
     guess = re.fullmatch(
@@ -126,8 +127,8 @@ def test_photo_texts_give_the_inspectors_room_and_the_systems_guess_as_a_guess(s
     assert page.get_by_role("figure", name=EN["photo.number"].format(n=2), exact=True).count() == 1
 
 
-def test_a_heat_map_has_a_legend_and_its_photo_comes_into_view(signed_in, server):
-    page = _family(signed_in, server)
+def test_a_heat_map_has_a_legend_and_its_photo_comes_into_view(seeded_signed_in, seeded_server):
+    page = _family(seeded_signed_in, seeded_server)
     figure = page.locator("figure.photo").first
     legend = figure.locator(".heat-legend")
     words = [EN["photo.heat_legend"], EN["photo.heat_weak"], EN["photo.heat_strong"]]
@@ -161,8 +162,10 @@ def test_a_heat_map_has_a_legend_and_its_photo_comes_into_view(signed_in, server
     assert page.evaluate("() => document.activeElement.getAttribute('aria-pressed')") == "true"
 
 
-def test_the_decision_form_is_reached_from_the_top_of_the_page_in_a_few_keys(signed_in, server):
-    page = _family(signed_in, server)
+def test_the_decision_form_is_reached_from_the_top_of_the_page_in_a_few_keys(
+    seeded_signed_in, seeded_server
+):
+    page = _family(seeded_signed_in, seeded_server)
     page.evaluate("() => { window.scrollTo(0, 0); document.activeElement.blur(); }")
     stops = []
     for _ in range(30):
@@ -192,8 +195,10 @@ def _contrast(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-def test_the_recommendation_band_is_labelled_in_text_not_colour_alone(signed_in, server):
-    page = _family(signed_in, server)
+def test_the_recommendation_band_is_labelled_in_text_not_colour_alone(
+    seeded_signed_in, seeded_server
+):
+    page = _family(seeded_signed_in, seeded_server)
     band = page.locator("svg.band")
     # The band says what the probability line and the legend say; assistive technology
     # reads those, not the picture.

@@ -18,14 +18,12 @@ from fastapi.testclient import TestClient
 
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, jpeg
-from tests.web import test_browser
 from tests.web.helpers import sign_in
 from tests.web.not_home_helpers import make_a_home
 
-# test_browser.py's live server (tiny photo model with model.pt, seeded families F-101 to
-# F-103) and signed-in pages, as test_family_page_a11y.py has them.
-server = test_browser.server
-signed_in = test_browser.signed_in
+# The live server is tests/web/conftest.py's `seeded_server` (tiny photo model with model.pt,
+# seeded families F-101 to F-103), one of this module's own.
+
 EN = load_catalogues()["en"]
 SIGN = "damp_mould"
 SHOWN = EN["photo.heat_shown"].format(sign=EN[f"sign.{SIGN}"])
@@ -43,10 +41,10 @@ WATCH_LOADS = (
 ORIGINAL_LOADED = "img => img.loads.includes(img.dataset.original)"
 
 
-def _first_photo(signed_in: Any, server: Any) -> tuple[Any, Any, Any, str]:
+def _first_photo(seeded_signed_in: Any, seeded_server: Any) -> tuple[Any, Any, Any, str]:
     """The family page's first photo: (page, figure, its SIGN toggle, the photo's alt)."""
-    page = signed_in("commission")
-    page.goto(f"{server.url}/ui/families/F-101")
+    page = seeded_signed_in("commission")
+    page.goto(f"{seeded_server.url}/ui/families/F-101")
     figure = page.locator("figure.photo").first
     image = figure.locator("img")
     page.wait_for_function(
@@ -74,9 +72,9 @@ def _switched_off_shows_the_photo(page: Any, figure: Any, toggle: Any, alt: str)
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_map_switched_off_while_loading_is_not_said_to_be_shown(signed_in, server):
+def test_a_map_switched_off_while_loading_is_not_said_to_be_shown(seeded_signed_in, seeded_server):
     # Before: its onload stayed set, and the photo's own load said the map was shown.
-    page, figure, toggle, alt = _first_photo(signed_in, server)
+    page, figure, toggle, alt = _first_photo(seeded_signed_in, seeded_server)
     page.route(f"**/heatmap/{SIGN}", lambda route: None)  # held: the map never answers
     toggle.click()
     assert figure.evaluate(STATUS) == EN["photo.heat_loading"]
@@ -86,8 +84,10 @@ def test_a_map_switched_off_while_loading_is_not_said_to_be_shown(signed_in, ser
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_map_switched_off_once_shown_leaves_the_photo_and_no_status(signed_in, server):
-    page, figure, toggle, alt = _first_photo(signed_in, server)
+def test_a_map_switched_off_once_shown_leaves_the_photo_and_no_status(
+    seeded_signed_in, seeded_server
+):
+    page, figure, toggle, alt = _first_photo(seeded_signed_in, seeded_server)
     toggle.click()
     page.wait_for_function(f"f => ({STATUS})(f) === {SHOWN!r}", arg=figure.element_handle())
     assert toggle.get_attribute("aria-pressed") == "true"
@@ -96,10 +96,10 @@ def test_a_map_switched_off_once_shown_leaves_the_photo_and_no_status(signed_in,
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_refused_map_stays_said_refused_once_the_photo_is_back(signed_in, server):
+def test_a_refused_map_stays_said_refused_once_the_photo_is_back(seeded_signed_in, seeded_server):
     # Before: onerror put the photo back but left the map's onload set, so the photo's load
     # replaced "could not be shown" with "shown"; and the photo kept the map's alt text.
-    page, figure, toggle, alt = _first_photo(signed_in, server)
+    page, figure, toggle, alt = _first_photo(seeded_signed_in, seeded_server)
     image = figure.locator("img")
     page.route(f"**/heatmap/{SIGN}", lambda route: route.abort())
     image.evaluate(WATCH_LOADS)

@@ -19,7 +19,8 @@ from serving.users import PASSWORD_MIN_CHARS
 from serving.web.i18n import LANGUAGES, load_catalogues
 from serving.web.routes.auth import PASSWORD_MISMATCH, PASSWORD_REFUSALS
 from tests.serving.helpers import PASSWORD, make_settings
-from tests.web import live, test_browser
+from tests.web import live
+from tests.web.browser_helpers import shot
 from tests.web.helpers import csrf_from, sign_in
 
 NEW_PASSWORD = "a brand new pass phrase"
@@ -248,7 +249,7 @@ def test_a_user_changes_the_password_in_a_browser(browser, server):
         page.click("main button[type=submit]")
     assert page.locator("#password-error").inner_text() == "The current password is wrong."
     assert page.locator("#current-password").input_value() == ""  # passwords never echoed
-    test_browser.shot(page, "password-refused")
+    shot(page, "password-refused")
     # Then the right one, keyboard only on the last field.
     page.fill("#current-password", PASSWORD)
     page.fill("#new-password", NEW_PASSWORD)

@@ -20,15 +20,14 @@ from benchmarks.quality_curves import scenes
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, family_body
 from tests.serving.repeat_photos import COPIES, encoded
-from tests.web import test_review28_upload_repeats_browser as review28
 from tests.web.helpers import blurred_photo, csrf_from, sign_in
 from tests.web.live_module import signed_in_page
+from tests.web.upload_repeats_helpers import FINISHED, LOCALES, upload_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# review28's live server (the tiny photo model: its photos are usable), one for this module.
-server = review28.server
-FINISHED, LOCALES, _photo = review28.FINISHED, review28.LOCALES, review28._photo
+# The live server is tests/web/conftest.py's `repeats_server` (the tiny photo model: its photos
+# are usable), one for this module.
 
 CATALOGUES = load_catalogues()
 ARTICLE = re.compile(r"<article ([^>]*)>")
@@ -37,9 +36,9 @@ CARDS = """() => [...document.querySelectorAll('#upload-results article')].map(a
     a.querySelector('h3').innerText, a.dataset.outcome, a.dataset.repeat || null])"""
 
 
-def _family(server: Any, family_id: str, seed: int) -> bytes:
+def _family(repeats_server: Any, family_id: str, seed: int) -> bytes:
     """Make the family; its room's photo (a room of its own: another family's is reuse)."""
-    created = server.api("inspector").post("/families", json=family_body(family_id))
+    created = repeats_server.api("inspector").post("/families", json=family_body(family_id))
     assert created.status_code == 201, created.text
     return encoded(scenes(1, seed=seed, width=1024)[0])
 
@@ -48,9 +47,9 @@ def _cards_attributes(text: str) -> list[dict[str, str]]:
     return [dict(ATTRIBUTE.findall(tag)) for tag in ARTICLE.findall(text)]
 
 
-def test_the_card_says_in_its_data_whether_the_family_already_had_the_photo(server):
-    room = _family(server, "F-501", seed=31)
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+def test_the_card_says_in_its_data_whether_the_family_already_had_the_photo(repeats_server):
+    room = _family(repeats_server, "F-501", seed=31)
+    with httpx.Client(base_url=repeats_server.url, timeout=60) as client:
         assert sign_in(client, "inspector", PASSWORD).status_code == 303
         token = csrf_from(client.get("/ui/upload").text)
 
@@ -83,15 +82,17 @@ def _run(page: Any, language: str, files: list[dict[str, Any]]) -> tuple[list[An
 
 
 @pytest.mark.parametrize("language", sorted(LOCALES))
-def test_the_same_photo_sent_twice_in_one_run_is_one_usable_photo(browser, server, language):
+def test_the_same_photo_sent_twice_in_one_run_is_one_usable_photo(
+    browser, repeats_server, language
+):
     family_id = {"en": "F-511", "kk": "F-512", "ru": "F-513"}[language]
-    room = _family(server, family_id, seed={"en": 41, "kk": 42, "ru": 43}[language])
+    room = _family(repeats_server, family_id, seed={"en": 41, "kk": 42, "ru": 43}[language])
     context = browser.new_context(locale=LOCALES[language])
     try:
-        page = signed_in_page(context, server, "inspector")
+        page = signed_in_page(context, repeats_server, "inspector")
         page.select_option("#family-id", family_id)
         cards, told = _run(
-            page, language, [_photo("kitchen.jpg", room), _photo("kitchen.jpg", room)]
+            page, language, [upload_file("kitchen.jpg", room), upload_file("kitchen.jpg", room)]
         )
     finally:
         context.close()
@@ -102,21 +103,21 @@ def test_the_same_photo_sent_twice_in_one_run_is_one_usable_photo(browser, serve
     assert told == f"{summary} {repeats}"
 
 
-def test_a_resend_after_a_lost_answer_is_told_filed_and_a_retake_to_retake(browser, server):
+def test_a_resend_after_a_lost_answer_is_told_filed_and_a_retake_to_retake(browser, repeats_server):
     """Both photos were filed, their answers lost (filed here through the API, unseen by the
     page); sent again, the usable one counts among the repeats, the failed one is to retake."""
-    room = _family(server, "F-521", seed=51)
+    room = _family(repeats_server, "F-521", seed=51)
     blurred = blurred_photo(52)
-    api = server.api("inspector")
+    api = repeats_server.api("inspector")
     for photo in (room, blurred):
         filed = api.post("/families/F-521/photos", files={"file": ("p.jpg", photo)})
         assert filed.status_code == 201, filed.text
     context = browser.new_context(locale="en-GB")
     try:
-        page = signed_in_page(context, server, "inspector")
+        page = signed_in_page(context, repeats_server, "inspector")
         page.select_option("#family-id", "F-521")
         cards, told = _run(
-            page, "en", [_photo("kitchen.jpg", room), _photo("blurred.jpg", blurred)]
+            page, "en", [upload_file("kitchen.jpg", room), upload_file("blurred.jpg", blurred)]
         )
     finally:
         context.close()

@@ -139,17 +139,10 @@ def test_without_a_code_or_its_text_the_stored_english_shows():
 # --- the family page --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small real fusion model (LightGBM, 40 trees, 400 generated families)."""
-    from tests.serving.helpers import small_fusion_model
-
-    return small_fusion_model(tmp_path_factory.mktemp("fusion"))
-
-
 @pytest.fixture
 def web(tmp_path: Path, fusion_dir: Path) -> Iterator[Service]:
-    """The page tests' app (conftest `web`, which `browser_for` signs in to), with the model."""
+    """The page tests' app (conftest `web`, which `browser_for` signs in to), with the model
+    (`fusion_dir`, tests/web/fusion_model_fixtures.py)."""
     with started(tmp_path, fusion_dir=fusion_dir) as service:
         yield service
 

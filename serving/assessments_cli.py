@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shanyraq.shell_words import word
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
@@ -96,8 +98,8 @@ def refresh(
     for line in report_lines(report):
         typer.echo(line)
     if report.failed:
-        again = f" --as {as_user}" + (f" --region {region}" if region else "")
-        again += f" --config {config}" if config is not None else ""
+        again = f" --as {word(as_user)}" + (f" --region {word(region)}" if region else "")
+        again += f" --config {word(config)}" if config is not None else ""
         raise assessments_refresh.RefreshFamiliesFailedError.of(report, again=again)
 
 

@@ -330,6 +330,7 @@ def demo(
     )
     from serving.demo_build import DemoPaths, ensure_models
     from serving.logs import configure_logging
+    from shanyraq.shell_words import word
 
     paths = DemoPaths()
     # Refused before the models are built (minutes): a port taken, settings from the site's.
@@ -343,7 +344,7 @@ def demo(
     uploaded = seed_demo(settings, n_families=families)
     typer.echo(f"demo data in {settings.data_dir} ({uploaded} photos uploaded now)")
     typer.echo(
-        f"its settings: {config}; pass --config {config} to audit verify, users, rescore, "
+        f"its settings: {config}; pass --config {word(config)} to audit verify, users, rescore, "
         "assessments refresh and serve to work on this demo"
     )
     typer.echo(f"accounts (password {DEMO_PASSWORD!r}, demo only):")

@@ -26,6 +26,7 @@ from serving.data_dir import make_private_dir
 from serving.demo_build import DemoPaths
 from serving.demo_seed import DemoSeedMismatchError
 from shanyraq.errors import CommandUsageError, ConfigError, ShanyraqError
+from shanyraq.shell_words import word
 
 if TYPE_CHECKING:
     from training.synth.families import SyntheticFamilies
@@ -195,9 +196,9 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
             if answer.status_code != 200:  # a password or account changed, a limit met
                 raise DemoSignInError(
                     f"demo account {inspector} cannot sign in: HTTP {answer.status_code} "
-                    f"{answer.text}; `shanyraq users set-password {inspector} --config "
-                    f"{settings.data_dir / DEMO_CONFIG}` ({DEMO_PASSWORD!r}) or `users enable` "
-                    f"brings it back, or remove {settings.data_dir} to start the demo again"
+                    f"{answer.text}; `shanyraq users set-password {word(inspector)} --config "
+                    f"{word(settings.data_dir / DEMO_CONFIG)}` ({DEMO_PASSWORD!r}) or `users "
+                    f"enable` brings it back, or remove {settings.data_dir} to start the demo again"
                 )
             headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
             rows = table[table["region"] == region].to_dict("records")
@@ -251,14 +252,14 @@ def _say_other_photo_models(settings: ServingSettings) -> None:
             others = sorted(v for v in stored if v is not None and v != loaded)
     finally:
         engine.dispose()
-    if others:
-        config = settings.data_dir / DEMO_CONFIG
+    if others:  # the folders as words of the commands, quoted where a shell needs it
+        model, config = word(model_dir), word(settings.data_dir / DEMO_CONFIG)
         logger.warning(
             "the demo's photos were scored by the photo model %s, not %s loaded now: the pages "
             "show them as that model's scores; to score them with %s, run `shanyraq rescore "
             "--model %s --config %s`, then `shanyraq rescore promote --model %s --reassess "
             "--as admin --config %s`",
-            ", ".join(others), loaded, loaded, model_dir, config, model_dir, config,
+            ", ".join(others), loaded, loaded, model, config, model, config,
         )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shanyraq.errors import ModelMismatchError, ShanyraqError
+from shanyraq.shell_words import word
 from shanyraq.source_digests import code_digests
 
 if TYPE_CHECKING:
@@ -215,8 +216,8 @@ def _train(paths: DemoPaths, config: WelfareConfig, *, overwrite: bool) -> None:
             f"{paths.fusion_root} also holds {', '.join(others)}, {why}, so "
             f"{paths.fusion_model} is not trained again beside them (`welfare evaluate` refuses "
             "such a mix): train them all under the current configs (`shanyraq welfare train "
-            f"--overwrite --out {paths.fusion_root}`) or move them out of it, then start the demo "
-            "again"
+            f"--overwrite --out {word(paths.fusion_root)}`) or move them out of it, then start "
+            "the demo again"
         ) from None
     version = models[paths.fusion_model].meta.version
     _write_checked(paths, {"version": version, "configs_sha256": configs_digest(config)})

@@ -27,6 +27,7 @@ from serving.rescore_service_model import checked_model
 from serving.rescore_words import run_again
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import word
 
 
 class RescoreRunNotFoundError(ShanyraqError):
@@ -76,7 +77,7 @@ def _checked_runs(
     if not runs:
         raise RescoreRunNotFoundError(
             f"no re-scoring run under model {model_version}; run `shanyraq rescore --model "
-            f"{model_dir}` first, then promote"
+            f"{word(model_dir)}` first, then promote"
         )
     promoted = promoted_by_version(session, runs)  # read once for every run it checks
     for run in runs:

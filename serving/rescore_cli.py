@@ -24,6 +24,7 @@ import typer
 from serving.rescore_promote_cli import promote
 from serving.rescore_report import report_lines
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import word
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -197,11 +198,12 @@ def rescore(
 
 
 def _again(model: Path, since: str | None, device: DeviceChoice, config: Path | None) -> str:
-    """The command that resumes this run: its options, less --restart (that would discard it)."""
-    words = ["shanyraq rescore", f"--model {model}"]
-    words += [f"--since {since}"] if since else []
+    """The command that resumes this run: its options, less --restart (that would discard it),
+    each given value one word of it as a shell reads it (a folder with a space, say)."""
+    words = ["shanyraq rescore", f"--model {word(model)}"]
+    words += [f"--since {word(since)}"] if since else []
     words += [f"--device {device.value}"] if device is not DeviceChoice.auto else []
-    return " ".join(words + ([f"--config {config}"] if config is not None else []))
+    return " ".join(words + ([f"--config {word(config)}"] if config is not None else []))
 
 
 def _refuse_own_options(ctx: typer.Context, subcommand: str) -> None:
@@ -352,7 +354,7 @@ def discard(
     finally:
         db_engine.dispose()
     state = "finished" if gone.status == "done" else "unfinished"
-    again = f"`shanyraq rescore --model {model}{f' --since {since}' if since else ''}`"
+    again = f"`{_again(model, since, DeviceChoice.auto, config)}`"  # on the same database
     typer.echo(
         f"discarded re-scoring run {gone.run_id} under {version} ({state}): deleted "
         f"{gone.discarded_scored} score(s) and {gone.discarded_failed} recorded failure(s); run "

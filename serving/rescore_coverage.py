@@ -32,6 +32,7 @@ from serving.rescore_photos import photo_scope
 from serving.rescore_runs import RAY_KEY, is_ray, run_options
 from serving.rescore_words import ADOPT_REST, adopt_rest_way, half_promoted_scope, run_again
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import word
 
 
 class RescoreScopePartialError(ShanyraqError):
@@ -85,7 +86,7 @@ def check_coverage(
     way, rest = (
         (None, "") if late else _run_as_started(session, model_version, model_dir, uncovered)
     )
-    way = way or f"run `shanyraq rescore --model {model_dir} --since {day}`"
+    way = way or f"run `shanyraq rescore --model {word(model_dir)} --since {day}`"
     raise RescoreScopePartialError(
         f"{count} photo(s), uploaded from {day} on, have no score under {model_version}: "
         f"{why}{way}, then promote again{rest}"

@@ -11,6 +11,7 @@ import typer
 
 from serving.rescore_promote_lines import plan_lines, promote_lines
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import word
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -307,17 +308,17 @@ def _reassess(
         finally:
             close_services(services)
     except (ShanyraqError, SQLAlchemyError, OSError) as exc:  # a database or disk error too
-        where = f" --config {config}" if config is not None else ""
+        where = f" --config {word(config)}" if config is not None else ""
         raise ReassessStoppedError(
             f"the promotion above is done and audited, but reassessing stopped: {_why(exc)}. "
             "Families recomputed before it keep their new assessment; run "
-            f"`shanyraq assessments refresh --as {actor[1]}{where}` to recompute the rest (it "
-            "recomputes every stale assessment, these included, and names any family it "
+            f"`shanyraq assessments refresh --as {word(actor[1])}{where}` to recompute the rest "
+            "(it recomputes every stale assessment, these included, and names any family it "
             "cannot recompute and goes on with the others)"
         ) from exc
     typer.echo(f"reassessed {len(made)} family(ies) on the promoted scores")
     if made.failed:
-        where = f" --config {config}" if config is not None else ""
+        where = f" --config {word(config)}" if config is not None else ""
         failed = made.failed
         shown = "; ".join(f"{f.family_id} ([{f.error}] {f.detail})" for f in failed[:_FAILED_SHOWN])
         more = f"; and {len(failed) - _FAILED_SHOWN} more" if len(failed) > _FAILED_SHOWN else ""
@@ -325,6 +326,6 @@ def _reassess(
             f"the promotion above is done and audited, but {len(failed)} family(ies) could "
             f"not be recomputed and keep their stale assessment: {shown}{more}. The others "
             "were reassessed. Fix what each error says (e.g. correct the family's record), "
-            f"then run `shanyraq assessments refresh --as {actor[1]}{where}`, which recomputes "
-            "them (and any other stale assessment)"
+            f"then run `shanyraq assessments refresh --as {word(actor[1])}{where}`, which "
+            "recomputes them (and any other stale assessment)"
         )

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from shanyraq.shell_words import word
+
 PROMOTE = "`shanyraq rescore promote --model DIR`"
 RAY_CALL = "rescore_with_ray"  # serving.rescore_ray's entry point
 ADOPT_REST = "--adopt-rest"  # `rescore promote`'s, after a stopped promotion (`adopt_rest_way`)
@@ -71,8 +73,10 @@ def this_call(moment: str, *, ray: bool, retry_failed: bool = False) -> str:
 
 def run_again(moment: str, *, ray: bool, options: str, model: str = "DIR") -> str:
     """A run's own way on, as a refusal names it: the pipeline's call with the run's `since`
-    (`moment`, its key without the pipeline's prefix), or `shanyraq rescore` with `options`."""
-    return f"call {ray_call(moment)}" if ray else f"run `shanyraq rescore --model {model}{options}`"
+    (`moment`, its key without the pipeline's prefix), or `shanyraq rescore` with `options`
+    (`model`: the folder, one word of the command as a shell reads it)."""
+    command = f"`shanyraq rescore --model {word(model)}{options}`"
+    return f"call {ray_call(moment)}" if ray else f"run {command}"
 
 
 def oversize_reason(max_pixels: int | None, *, ray_discard: str | None = None) -> str:
@@ -128,7 +132,7 @@ def adopt_rest_way(run_id: int | None = None, *, model: str = "DIR") -> str:
     run = f"run {run_id}" if run_id else "the run"
     return (
         f"; or, where the settings {run} recorded are gone (the code updated since, say), "
-        f"`shanyraq rescore promote --model {model} {ADOPT_REST}` adopts the rest of {run}'s "
+        f"`shanyraq rescore promote --model {word(model)} {ADOPT_REST}` adopts the rest of {run}'s "
         "outcomes, stops short of the photos with no score, and a new run under the current "
         "settings then scores them"
     )

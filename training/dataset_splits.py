@@ -16,6 +16,7 @@ from pathlib import Path
 from shanyraq.errors import ManifestError
 from shanyraq.manifest import SPLITS, Manifest, ManifestRow, read_manifest, sha256_file
 from shanyraq.manifest_check import Problem, _row_problems, mixed_splits, photo_leaks
+from shanyraq.shell_words import word
 from shanyraq.splits import same_family
 from shanyraq.taxonomy import get_taxonomy
 from training.recipe import DataSection
@@ -101,7 +102,7 @@ def check_rows(
         )
         raise ManifestError(
             f"{path}: {len(problems)} problem(s) in its rows: {shown}{more}. Fix those rows "
-            f"(`shanyraq data check {path}` lists every problem)"
+            f"(`shanyraq data check {word(path)}` lists every problem)"
         )
 
 

@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
+from shanyraq.shell_words import words
 from welfare.fairness_intervals import least_bootstrap_draws
 from welfare.report_notes import data_note as data_note  # tests import them here
 from welfare.report_notes import notes as notes
-from welfare.shell_words import words
 
 app = typer.Typer(
     help="Welfare fusion: family record + photo scores -> advisory level and ASP recommendation.",

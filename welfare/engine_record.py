@@ -7,7 +7,7 @@ given to train-engine, maybe relative to the folder it was run from. Either is n
 holds the vision model the engine model learned from (`recorded_vision_folder`), a relative one
 taken from the working folder; otherwise the refusal says which vision model's folder to give.
 A folder is named as one word of the command, quoted for the shell where it needs it (a space:
-welfare/shell_words.py).
+shanyraq/shell_words.py).
 The render size is named only where the command's --size takes it as recorded (a whole number in
 its range, `option_value`); otherwise the refusal says to give it (`unrecorded`), as it does for
 the vision model's folder. Split from welfare/retrain_words.py.
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from shanyraq.errors import ModelMismatchError
+from shanyraq.shell_words import word
 from vision.artifact import read_artifact
 from welfare.model_data import option_value, said_after, unrecorded
-from welfare.shell_words import word
 
 # The key of an engine model's metrics["data"] naming the vision model's folder (train-engine's
 # --vision, made absolute; as given, maybe relative, by a model saved before) whose scores it

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import word
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from welfare.assess import coverage_rooms
 from welfare.criteria import WelfareConfig
@@ -21,7 +22,6 @@ from welfare.dataset import FamilyData
 from welfare.doubts import recommend
 from welfare.fairness import UNKNOWN_GROUP, fairness_table
 from welfare.fusion import COVERAGE_FEATURE, FusionModel
-from welfare.shell_words import word
 
 GROUPINGS = ("region", "settlement", "disability_in_family", "head_gender")
 HIDDEN_INCOME = "hidden_income"

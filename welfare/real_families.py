@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from shanyraq.errors import ModelMismatchError
+from shanyraq.shell_words import word
 from welfare.criteria import WelfareConfig
 from welfare.dataset import build_family_data, simulated_families, split_indices
 from welfare.fusion import FamilyCountError, FusionModel
 from welfare.model_data import keep_option
 from welfare.model_folder import TRAIN, TRAIN_ENGINE
 from welfare.retrain_words import engine_models, evaluate_real_again, renamed
-from welfare.shell_words import word
 from welfare.simulate import SimulatedPhoto
 from welfare.train import not_trained_on, split_of
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
+from shanyraq.shell_words import word
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.engine_record import scored_as
 from welfare.model_data import (
@@ -53,7 +54,6 @@ from welfare.model_data import (
     unrecorded_data,
 )
 from welfare.model_folder import TRAIN, TRAIN_ENGINE, FusionMeta, retrain_command
-from welfare.shell_words import word
 
 EVALUATE_REAL = "shanyraq welfare evaluate-real"
 # evaluate-real's default --families (welfare/cli.py): the test families it renders and scores.

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shanyraq.shell_words import word
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.model_data import keep_option, no_folder, recorded_data, said_after, unrecorded_data
 from welfare.model_folder import TRAIN, FusionMeta
 from welfare.retrain_words import move_first, registered_models, unregistered
-from welfare.shell_words import word
 
 
 def train_model_again(folder: Path | None, meta: FusionMeta) -> str:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shanyraq.shell_words import word
 from welfare.criteria import MIN_RECIPE_FAMILIES
 from welfare.heads import CumulativeLightGBMHead
 from welfare.model_data import keep_option, kept_meaningless, recorded_pair
@@ -47,7 +48,6 @@ from welfare.model_folder import (
     retrain_command,
 )
 from welfare.retrain_words import train_engine_again
-from welfare.shell_words import word
 
 # The file that records which command built a model, beside its level head's boosters.
 LEVEL_FILE = f"level{CumulativeLightGBMHead.suffix}"

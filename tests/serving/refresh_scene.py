@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from serving.assessments import fusion_version, is_current
 from serving.db.models import Assessment, AuditEntry, Family
+from serving.db.session import session_scope
 from serving.latest_assessments import latest
 from serving.reassessment import resolve_refresh_actor
 from tests.serving.helpers import (
@@ -128,3 +129,22 @@ def run_cli(config: Path, *args: str) -> Any:
     from shanyraq.cli import build_app
 
     return CliRunner().invoke(build_app(), [*args, "--config", str(config)])
+
+
+def one_record_unreadable(service: Service, edit_config: Any) -> None:
+    """Four families assessed, then made stale by a welfare threshold; BAD's stored record no
+    longer validates (as after an update that narrows a criterion's range)."""
+    for family_id in ("A1", "BAD", "C1", "D1"):
+        service.create_family(family_id)
+        service.assess(family_id, who="inspector")
+    edit_config(
+        "welfare.yaml",
+        lambda d: d["thresholds"].update(
+            poverty_line_kzt=d["thresholds"]["poverty_line_kzt"] + 1000
+        ),
+    )
+    with session_scope(service.services.sessions) as session:
+        family = session.get_one(Family, "BAD")
+        record = dict(family.record)
+        record["criteria"] = {**record["criteria"], "members_total": -3.0}
+        family.record = record

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from serving.db.models import Assessment, AuditEntry, Family
+from serving.db.models import Assessment, AuditEntry
 from serving.db.session import session_scope
 from tests.serving.helpers import Service, jpeg, serving_yaml
-from tests.serving.refresh_scene import assessment_versions
+from tests.serving.refresh_scene import assessment_versions, one_record_unreadable
 
 OVERRIDE = {
     "kind": "override", "level": 2, "reason_code": "income_evidence",
@@ -106,30 +106,11 @@ def test_an_assessment_without_per_photo_models_is_judged_on_its_photo_model_set
 # --- a family that fails in a refresh ----------------------------------------------------------
 
 
-def _scene(service: Service, edit_config: Any) -> None:
-    """Four families assessed, then made stale by a welfare threshold; BAD's stored record no
-    longer validates (as after an update that narrows a criterion's range)."""
-    for family_id in ("A1", "BAD", "C1", "D1"):
-        service.create_family(family_id)
-        service.assess(family_id, who="inspector")
-    edit_config(
-        "welfare.yaml",
-        lambda d: d["thresholds"].update(
-            poverty_line_kzt=d["thresholds"]["poverty_line_kzt"] + 1000
-        ),
-    )
-    with session_scope(service.services.sessions) as session:
-        family = session.get_one(Family, "BAD")
-        record = dict(family.record)
-        record["criteria"] = {**record["criteria"], "members_total": -3.0}
-        family.record = record
-
-
 def test_a_family_that_fails_is_named_and_the_others_are_still_refreshed(service, edit_config):
     from serving.assessments_refresh import refresh
     from serving.reassessment import resolve_refresh_actor
 
-    _scene(service, edit_config)
+    one_record_unreadable(service, edit_config)
     with service.services.sessions() as session:
         actor = resolve_refresh_actor(session, "admin_national", region=None)
     report = refresh(service.services, actor=actor, progress=False)
@@ -152,7 +133,7 @@ def test_the_command_names_the_family_that_failed_and_fails(
     from serving.assessments_refresh import RefreshFamiliesFailedError
     from shanyraq.cli import build_app
 
-    _scene(service, edit_config)
+    one_record_unreadable(service, edit_config)
     config = serving_yaml(tmp_path / "cli.yaml", tmp_path, database_url, fusion_dir="")
     run = CliRunner().invoke(
         build_app(), ["assessments", "refresh", "--as", "admin_national", "--config", str(config)]
@@ -174,7 +155,7 @@ def test_a_run_stopped_by_an_unexpected_error_names_the_family_it_was_on(
 ):
     from serving import assessments_refresh, reassessment
 
-    _scene(service, edit_config)
+    one_record_unreadable(service, edit_config)
     real = assessments_refresh.recompute
 
     def recompute_or_break(services: Any, family_id: str, **kwargs: Any) -> int | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shanyraq import shell_words
 from shanyraq.atomic import atomic_file
 from shanyraq.errors import ImageError, InputFileError, ManifestError
 from shanyraq.manifest import Manifest, ManifestRow, read_manifest
@@ -119,7 +120,7 @@ def contact_sheet(
     if missing:
         raise ManifestError(
             f"{manifest}: {len(missing)} photo(s) not found under {data.root}, e.g. "
-            f"{missing[0]}; run `shanyraq data check {manifest}` to list every problem"
+            f"{missing[0]}; run {_data_check(manifest)} to list every problem"
         )
     n_rows = -(-len(chosen) // columns)
     cell_h = thumb + _CAPTION_PX
@@ -144,6 +145,12 @@ def contact_sheet(
     with atomic_file(out, replace=overwrite) as tmp:
         _save_png(sheet, tmp, colours=colours)
     return out
+
+
+def _data_check(manifest: Path) -> str:
+    """The command that checks every row of `manifest`, its path one word of the command as a
+    shell reads it (a folder with a space, say)."""
+    return f"`shanyraq data check {shell_words.word(manifest)}`"
 
 
 def _letterbox(pixels: np.ndarray, side: int) -> np.ndarray:
@@ -178,7 +185,7 @@ def _thumbnail_source(data: Manifest, row: ManifestRow, manifest: Path) -> np.nd
         where = f"{manifest}, line {record_lines(manifest, len(data.rows))[index]}"
     raise type(error)(
         f"{where}: photo {path} cannot be read ({reason}); replace the file "
-        f"or remove its row (`shanyraq data check {manifest}` checks every photo's hash)"
+        f"or remove its row ({_data_check(manifest)} checks every photo's hash)"
     ) from None
 
 

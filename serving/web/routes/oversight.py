@@ -197,11 +197,14 @@ def _in_scope(statement: Any, user: CurrentUser) -> Any:
     return statement.join(User, User.username == AuditEntry.actor).where(User.region == user.region)
 
 
-def _audit_rows(session: Any, user: CurrentUser, action: str) -> list[AuditEntry]:
-    statement = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(AUDIT_ROWS)
+def _audit_rows(session: Any, user: CurrentUser, action: str) -> tuple[list[AuditEntry], bool]:
+    """The newest AUDIT_ROWS entries, and whether older ones were left out (the page says so:
+    page views alone fill the log quickly)."""
+    statement = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(AUDIT_ROWS + 1)
     if action:
         statement = statement.where(AuditEntry.action == action)
-    return list(session.execute(_in_scope(statement, user)).scalars())
+    rows = list(session.execute(_in_scope(statement, user)).scalars())
+    return rows[:AUDIT_ROWS], len(rows) > AUDIT_ROWS
 
 
 def _known_actions(session: Any, user: CurrentUser, t: Translator) -> list[tuple[str, str]]:
@@ -231,7 +234,7 @@ def audit_log(
     after a restore) says so beside its result.
     """
     action = code.strip() or action
-    rows = _audit_rows(session, user, action)
+    rows, cut = _audit_rows(session, user, action)
     actions = _known_actions(session, user, translator(page_language(request)))
     may_verify = user.region is None
     checked = (
@@ -243,7 +246,7 @@ def audit_log(
     record_view(session, services, user, page="audit", details={"action": action or None})
     session.commit()
     return render(
-        request, "audit.html", user=user, rows=rows, action=action, actions=actions,
+        request, "audit.html", user=user, rows=rows, cut=cut, action=action, actions=actions,
         known=action in dict(actions), checked=checked, may_verify=may_verify,
         anchor_unchecked=anchor_unchecked,
     )  # fmt: skip

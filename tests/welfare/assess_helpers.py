@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.welfare.families_helpers import family
 from vision.score import PhotoScore
 from welfare.aggregate import aggregate
 from welfare.assess import recommend
 from welfare.rules import evaluate_rules
 from welfare.schema import parse_family
-
-from .conftest import family
 
 
 def photo(taxonomy, room="kitchen", grade=3, sha="a") -> PhotoScore:

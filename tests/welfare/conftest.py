@@ -1,137 +1,25 @@
-"""Hand-made families for welfare tests: a small seeded table with the contract's columns.
-
-Not the project's synthetic generator: a tiny stand-in whose causal story is plain (level
-drives income, property and home condition; hidden-income families under-report income but
-their homes still look like their true level), so tests can check what the models learn.
-Models trained on them, and configs/ copied with welfare.yaml edited (`edit_welfare`).
-"""
+"""Fixtures the welfare tests share: the config, models trained on hand-made families
+(tests/welfare/families_helpers.py), configs/ copied with welfare.yaml edited
+(`edit_welfare`), the configuration the welfare CLI reads, and the engine study's models on the
+small recipe's data (tests/welfare/engine_study_helpers.py)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
+from tests.welfare.engine_study_helpers import PAIR, SEED, SIZE, N
+from tests.welfare.families_helpers import make_families
 from welfare.criteria import WelfareConfig, get_welfare_config
 
 ROOT = Path(__file__).resolve().parents[2]
 Edit = Callable[[dict[str, Any]], object]  # a change to a config's YAML, made in place
-INCOME_MULTIPLES = [0.3, 0.55, 0.85, 1.4, 2.4, 5.5]
-
-
-@dataclass(frozen=True)
-class Planned:
-    family_id: str
-    room: str
-    condition: int | None
-    signs: frozenset[str]
-    style: int
-    usable: bool
-    unusable_reason: str | None
-
-
-def base_criteria(config: WelfareConfig) -> dict[str, float | str | None]:
-    """A valid, modest family of three with one worker, income under the poverty line."""
-    values: dict[str, float | str | None] = {}
-    for c in config.criteria:
-        values[c.name] = c.categories[0] if c.kind == "category" else 0.0
-    values.update(
-        per_capita_income_kzt=20_000.0,
-        members_total=3.0,
-        members_working=1.0,
-        dwelling_area_per_person_m2=12.0,
-        members_insured_share=1.0,
-        head_education_level=1.0,
-    )
-    return values
-
-
-def family(config: WelfareConfig, family_id: str = "f1", **criteria) -> dict:
-    values = base_criteria(config)
-    values.update(criteria)
-    return {
-        "family_id": family_id,
-        "region": config.regions[0],
-        "settlement": "urban",
-        "head_gender": "female",
-        "criteria": values,
-    }
-
-
-def make_families(
-    n: int, *, seed: int, config: WelfareConfig
-) -> tuple[pd.DataFrame, list[Planned]]:
-    rng = np.random.default_rng(seed)
-    t = config.thresholds
-    rows, photos = [], []
-    for i in range(n):
-        fid = f"fam{seed}-{i:05d}"
-        level = int(rng.integers(1, 7))
-        hidden = rng.random() < 0.15
-        true_income = (
-            t.subsistence_minimum_kzt * INCOME_MULTIPLES[level - 1] * rng.lognormal(0, 0.2)
-        )
-        declared = true_income * rng.uniform(0.15, 0.4) if hidden else true_income
-        total = int(rng.integers(1, 8))
-        planned = _photos(fid, level, rng)
-        values = base_criteria(config)
-        values.update(
-            per_capita_income_kzt=round(declared),
-            members_total=float(total),
-            members_working=float(rng.integers(0, total + 1)),
-            dwelling_area_per_person_m2=float(round(6 + 4 * level + rng.normal(0, 3), 1)),
-            vehicles_owned=float(rng.poisson(0.3 * level) if level < 6 else rng.integers(0, 3)),
-            dwellings_owned=float(rng.integers(0, 2)),
-            bank_deposits_kzt=float(round(rng.lognormal(8 + level, 1))),
-            members_with_disability=float(rng.random() < 0.15),
-            foreign_trips_12m=float(rng.poisson(0.4 * level if hidden or level > 4 else 0.1)),
-            housing_tenure=str(rng.choice(["owned", "rented", "social", "relatives"])),
-        )
-        for name in ("bank_deposits_kzt", "head_education_level", "foreign_trips_12m"):
-            if rng.random() < 0.03:
-                values[name] = np.nan
-        rows.append(
-            {
-                "family_id": fid,
-                "region": str(rng.choice(config.regions)),
-                "settlement": str(rng.choice(["urban", "rural"])),
-                "head_gender": str(rng.choice(["female", "male"])),
-                "latent_level": level,
-                "asp_eligible": bool(true_income < t.poverty_line_kzt),
-                "case": "hidden_income" if hidden else "typical",
-                "n_photos": len(planned),
-                **values,
-            }
-        )
-        photos += planned
-    return pd.DataFrame(rows), photos
-
-
-def _photos(fid: str, level: int, rng: np.random.Generator) -> list[Planned]:
-    out = []
-    rooms = ["kitchen", "bathroom", "bedroom", "living_room", "exterior"]
-    for room in rng.choice(rooms, size=int(rng.integers(3, 6)), replace=False):
-        condition = int(np.clip(round(0.75 * level + 0.4 + rng.normal(0, 0.4)), 1, 5))
-        signs = set()
-        if level <= 2 and rng.random() < 0.6:
-            signs.add("damp_mould")
-        if level >= 5 and rng.random() < 0.6:
-            signs.add("premium_finishes")
-        usable = rng.random() > 0.05
-        out.append(
-            Planned(
-                fid, str(room), condition, frozenset(signs), 0, usable, None if usable else "blur"
-            )
-        )
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -203,6 +91,115 @@ def edit_welfare(trained, tmp_path, monkeypatch) -> Iterator[Callable[[Edit], We
 
     yield edit
     get_welfare_config.cache_clear()  # monkeypatch restores the variable after this
+
+
+@pytest.fixture
+def cli_config(monkeypatch):
+    """Factory: set the welfare configuration `welfare train` (welfare/cli.py) reads."""
+
+    def use(chosen):
+        monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: chosen)
+        return chosen
+
+    return use
+
+
+@pytest.fixture
+def cannot_split(welfare_config):
+    """The recipe with LightGBM leaves larger than any training set: no head can split."""
+    fusion = welfare_config.fusion
+    lightgbm = fusion.lightgbm.model_copy(update={"min_child_samples": 100_000})
+    return welfare_config.model_copy(
+        update={"fusion": fusion.model_copy(update={"lightgbm": lightgbm})}
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained, family_data, welfare_config) -> dict[str, Any]:
+    """lgbm_tabular and lgbm_fused evaluated on the last 200 hand-made families."""
+    from welfare.evaluation import evaluate_models
+
+    models = {name: trained[name] for name in ("lgbm_tabular", "lgbm_fused")}
+    result = evaluate_models(
+        models, family_data.subset(range(700, 900)), config=welfare_config, n_boot=5, seed=0
+    )
+    result.pop("_frames")
+    return result
+
+
+# --- the engine study on the small recipe's data (engine_study_helpers: N, SEED, SIZE) -------
+
+
+@pytest.fixture(scope="module")
+def config(welfare_config):
+    """The small recipe, its data (n, seed) shrunk so the training split is 36 families."""
+    return welfare_config.model_copy(
+        update={"fusion": welfare_config.fusion.model_copy(update={"n_families": N, "seed": SEED})}
+    )
+
+
+@pytest.fixture(scope="module")
+def vision_dir(tmp_path_factory):
+    """A tiny exported vision model (tests/vision/engine_fixtures.py)."""
+    from shanyraq.taxonomy import get_taxonomy
+
+    engine_fixtures = pytest.importorskip("tests.vision.engine_fixtures")
+    return engine_fixtures.make_artifact(tmp_path_factory.mktemp("vision"), get_taxonomy())
+
+
+@pytest.fixture(scope="module")
+def engine_model(tmp_path_factory, vision_dir, config) -> Path:
+    """lgbm_fused_engine as `welfare train-engine` saves it on the small recipe's data (48, 5):
+    6 of its training families (subset seed 3), photos rendered at SIZE px, kept with
+    --keep-meaningless."""
+    from welfare.real_training import ENGINE_MODEL, train_on_engine_scores
+
+    folder = tmp_path_factory.mktemp("engine28") / ENGINE_MODEL
+    train_on_engine_scores(
+        folder, vision_dir=vision_dir, n_families=6, subset_seed=3, size=SIZE,
+        cache_dir=None, config=config, keep_meaningless=True,
+    )  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine_folder_and_model(tmp_path_factory, vision_dir, config):
+    """lgbm_fused_engine on 6 training families of (N, SEED), its scores cached beside it: its
+    folder and the model built."""
+    from welfare.real_training import ENGINE_MODEL, train_on_engine_scores
+
+    folder = tmp_path_factory.mktemp("engine22")
+    model, _ = train_on_engine_scores(
+        folder / ENGINE_MODEL, vision_dir=vision_dir, n_families=6, subset_seed=3, size=SIZE,
+        cache_dir=folder / "cache", config=config, keep_meaningless=True,
+    )  # fmt: skip
+    return folder / ENGINE_MODEL, model
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, config) -> Path:
+    """lgbm_fused and lgbm_tabular (PAIR) as `welfare train` saves them, on the engine model's
+    data: too few families for a recipe, so kept with --keep-meaningless."""
+    from welfare.train import train_models
+
+    out = tmp_path_factory.mktemp("pair") / "wf"
+    n, seed = config.fusion.n_families, config.fusion.seed
+    train_models(out, n=n, seed=seed, names=PAIR, config=config, keep_meaningless=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained_on_data(tmp_path_factory, config):
+    """lgbm_tabular and lgbm_fused as `welfare train --n 48 --seed 5` saves them (too few
+    families to mean anything: the pipeline's smoke run)."""
+    from welfare.train import train_models
+
+    folder = tmp_path_factory.mktemp("fusion")
+    train_models(
+        folder, n=N, seed=SEED, names=["lgbm_tabular", "lgbm_fused"], config=config,
+        keep_meaningless=True,
+    )  # fmt: skip
+    return folder
 
 
 class TreeReadOnce:

@@ -12,13 +12,12 @@ import math
 import pytest
 
 from tests.welfare.aggregate_helpers import EXPECTED, score
+from tests.welfare.families_helpers import family
 from welfare.aggregate import PhotoFlags, aggregate
 from welfare.doubts import recommend
 from welfare.rules import LEVEL6, evaluate_rules
 from welfare.schema import FamilyRecordError, parse_family
 from welfare.statements import Code
-
-from .conftest import family
 
 NAN = float("nan")
 

@@ -7,13 +7,12 @@ import json
 import pytest
 
 from tests.welfare.assess_helpers import doubts_of, inputs, photo
+from tests.welfare.families_helpers import family
 from tests.welfare.welfare_config_helpers import with_recommendation
 from welfare.aggregate import PhotoFlags
 from welfare.assess import assess, recommend
 from welfare.schema import parse_family
 from welfare.statements import Code
-
-from .conftest import family
 
 
 def band(config, taxonomy, p, **kwargs):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.welfare.assess_helpers import inputs
+from tests.welfare.families_helpers import family
 from welfare.assess import recommend
 from welfare.explain import top_reasons
 from welfare.rules import INCOME_TEST, LEVEL6, evaluate_rules
 from welfare.schema import parse_family
 from welfare.statements import Code
-
-from .conftest import family
 
 RICH = {"dwellings_owned": 2, "vehicles_owned": 2, "has_legal_entity": 1}
 

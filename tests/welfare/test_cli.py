@@ -8,10 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import InputFileError
+from tests.welfare.families_helpers import family
 from welfare.cli import app, data_note, notes
 from welfare.simulate import NoiseModel
-
-from .conftest import family
 
 runner = CliRunner()
 

@@ -15,10 +15,7 @@ from typer.testing import CliRunner
 from tests.refusals import error_code, must_not_run
 from welfare.cli import app
 
-from . import test_report
-
 runner = CliRunner()
-evaluated = test_report.evaluated  # the fixture: two models evaluated on hand-made families
 
 
 # --- welfare train --n -------------------------------------------------------------------

@@ -18,12 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.refusals import error_code, must_not_run
+from tests.welfare.families_helpers import family
 from tests.welfare.fusion_file_helpers import snapshot
 from tests.welfare.score_helpers import good_score
 from welfare.cli import app
 from welfare.fusion import FusionModel
-
-from .conftest import family
 
 runner = CliRunner()
 
@@ -201,16 +200,6 @@ def test_train_on_a_handful_of_families_saves_when_asked(tmp_path):
     result = runner.invoke(app, [*args, "--keep-meaningless"])
     assert result.exit_code == 0, result.output
     assert FusionModel.load(out / "rf_tabular").meta.metrics["data"]["n"] == 8
-
-
-@pytest.fixture
-def cannot_split(welfare_config):
-    """The recipe with LightGBM leaves larger than any training set: no head can split."""
-    fusion = welfare_config.fusion
-    lightgbm = fusion.lightgbm.model_copy(update={"min_child_samples": 100_000})
-    return welfare_config.model_copy(
-        update={"fusion": fusion.model_copy(update={"lightgbm": lightgbm})}
-    )
 
 
 @pytest.mark.usefixtures("hand_made_synthetic")

@@ -21,10 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.refusals import error_code, must_not_run
+from tests.welfare.families_helpers import family
 from tests.welfare.score_helpers import good_score
 from welfare.cli import app
-
-from .conftest import family
 
 runner = CliRunner()
 
@@ -192,7 +191,7 @@ def test_an_empty_identity_cell_is_refused_not_read_as_text(welfare_config, fiel
 
 def test_a_table_giving_two_rows_one_family_id_is_refused(welfare_config):
     """Photos are matched by family_id: both rows would have been given both families' photos."""
-    from tests.welfare.conftest import make_families
+    from tests.welfare.families_helpers import make_families
     from welfare.dataset import build_family_data
     from welfare.schema import FamilyRecordError
     from welfare.simulate import simulate_photos

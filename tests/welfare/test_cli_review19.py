@@ -176,7 +176,7 @@ def test_the_ceiling_records_the_configuration_it_was_measured_with(monkeypatch,
     """Before, ceiling.json recorded the whole config's digest (targets included) but not the
     measured one real_scores.json and metrics.json carry, so a ceiling measured under other
     rules or features could not be told from one measured under these."""
-    from tests.welfare.conftest import make_families
+    from tests.welfare.families_helpers import make_families
     from welfare.ceiling import measure_ceiling
     from welfare.dataset import build_family_data
     from welfare.simulate import simulate_photos

@@ -8,14 +8,13 @@ import pytest
 
 from shanyraq.errors import ConfigError
 from tests.welfare.assess_helpers import inputs, photo
+from tests.welfare.families_helpers import make_families
 from tests.welfare.welfare_config_helpers import with_recommendation
 from welfare.assess import assess, recommend
 from welfare.evaluation import outcomes
 from welfare.schema import parse_family
 from welfare.simulate import simulate_photos
 from welfare.statements import Code
-
-from .conftest import make_families
 
 # The codes are the stable contract the catalogues and stored assessments key on.
 NEED_LIKELY = "doubt.above_line_need_likely"

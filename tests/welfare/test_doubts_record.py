@@ -7,12 +7,11 @@ import pytest
 
 from shanyraq.errors import ConfigError
 from tests.welfare.assess_helpers import inputs, photo
+from tests.welfare.families_helpers import family
 from tests.welfare.welfare_config_helpers import with_recommendation
 from welfare.assess import assess, recommend
 from welfare.schema import parse_family
 from welfare.statements import Code
-
-from .conftest import family
 
 KEEP = ("per_capita_income_kzt", "members_total")
 # The codes are the stable contract the catalogues and stored assessments key on.

@@ -8,13 +8,12 @@ import pytest
 
 from serving.web.i18n import translator
 from tests.welfare.assess_helpers import inputs, photo
+from tests.welfare.families_helpers import family
 from welfare.aggregate import aggregate
 from welfare.assess import assess, recommend
 from welfare.rules import evaluate_rules
 from welfare.schema import parse_family
 from welfare.statements import Code
-
-from .conftest import family
 
 RICH = {"dwellings_owned": 2, "vehicles_owned": 2, "has_legal_entity": 1}
 

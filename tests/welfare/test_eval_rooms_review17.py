@@ -12,13 +12,12 @@ import pandas as pd
 import pytest
 
 from tests.welfare.expected_rooms_helpers import EDITED_ROOMS, edited, saved_and_loaded
+from tests.welfare.families_helpers import make_families
 from welfare.dataset import build_family_data, synthetic_family_data
 from welfare.evaluation import evaluate_models
 from welfare.fusion import COVERAGE_FEATURE
 from welfare.simulate import simulate_photos
 from welfare.train import evaluate_saved, train_models
-
-from .conftest import make_families
 
 MODELS = ("lgbm_fused", "rf_fused", "lgbm_tabular")
 

@@ -14,12 +14,11 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from tests.welfare.expected_rooms_helpers import edited, saved_and_loaded
+from tests.welfare.families_helpers import family
 from vision.score import PhotoScore
 from welfare.assess import assess
 from welfare.fusion import COVERAGE_FEATURE
 from welfare.schema import parse_family
-
-from .conftest import family
 
 
 @pytest.fixture(autouse=True)

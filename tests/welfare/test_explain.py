@@ -172,7 +172,7 @@ def test_assess_leaves_out_reasons_under_the_configured_points(trained, welfare_
     """configs/welfare.yaml recommendation.min_reason_points: no reason under it is shown,
     and without it the same family shows reasons that move its outcome by less."""
     from tests.welfare.assess_helpers import photo
-    from tests.welfare.conftest import family
+    from tests.welfare.families_helpers import family
     from welfare.assess import assess
     from welfare.schema import parse_family
 

@@ -9,7 +9,7 @@ import pytest
 from shanyraq.errors import ConfigError
 from shanyraq.taxonomy import get_taxonomy
 from tests.welfare.aggregate_helpers import EXPECTED, sure_score
-from tests.welfare.conftest import family
+from tests.welfare.families_helpers import family
 from welfare.aggregate import aggregate
 from welfare.criteria import get_welfare_config
 from welfare.features import (

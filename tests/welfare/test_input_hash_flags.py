@@ -7,11 +7,10 @@ import hashlib
 import json
 
 from tests.welfare.assess_helpers import photo
+from tests.welfare.families_helpers import family
 from welfare.aggregate import PhotoFlags
 from welfare.assess import assess, input_hash
 from welfare.schema import parse_family
-
-from .conftest import family
 
 
 def _inputs(config, taxonomy):

@@ -10,6 +10,7 @@ import itertools
 import pytest
 
 from tests.welfare.assess_helpers import inputs, photo
+from tests.welfare.families_helpers import family, make_families
 from welfare.aggregate import FamilyVisual, PhotoFlags, RoomStats
 from welfare.assess import assess, recommend
 from welfare.dataset import build_family_data
@@ -18,8 +19,6 @@ from welfare.rules import RulesOutcome
 from welfare.schema import parse_family
 from welfare.simulate import simulate_photos
 from welfare.statements import Code
-
-from .conftest import family, make_families
 
 RICH = {"dwellings_owned": 2, "vehicles_owned": 2, "has_legal_entity": 1}
 

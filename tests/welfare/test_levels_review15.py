@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
-from tests.welfare.conftest import family
+from tests.welfare.families_helpers import family
 from welfare.assess import assess
 from welfare.criteria import Level, get_welfare_config
 from welfare.fusion import FusionModel

@@ -7,17 +7,12 @@ import pandas as pd
 import pytest
 
 import vision.engine
+from tests.welfare.engine_study_helpers import SEED, N
 from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.criteria import WelfareConfig
 from welfare.dataset import split_indices, synthetic_family_data
 from welfare.real_families import held_out_families
 from welfare.real_scores import study_engine
-
-from . import test_real_training
-
-N, SEED = test_real_training.N, test_real_training.SEED
-config = test_real_training.config
-vision_dir = test_real_training.vision_dir
 
 
 def other_regions(config: WelfareConfig) -> WelfareConfig:

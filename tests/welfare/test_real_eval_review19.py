@@ -8,46 +8,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from tests.welfare.real_report_helpers import TRAINED, exact_figure, real_result
 from welfare.paired_bootstrap import paired_bootstrap, quadratic_kappa
 from welfare.real_evaluation import review_by_photos
 from welfare.real_report import REAL_PROPOSAL, engine_trained_verdict, real_verdict
 from welfare.statements import Code
-
-FUSED, TABULAR, SIMULATED, TRAINED = "f | engine", "t | engine", "f | simulated", "e | engine"
-
-
-def _figure(value: float | None) -> dict[str, float | None]:
-    return {"value": value, "ci_low": value, "ci_high": value}
-
-
-def _arm(*, exclusion: float | None = 0.05, review: float | None = 0.1) -> dict[str, dict]:
-    return {
-        "accuracy": _figure(0.8),
-        "exclusion_error": _figure(exclusion),
-        "needs_review_rate": _figure(review),
-    }
-
-
-def _real(
-    *, hidden: float | None = 0.1, exclusion: float | None = 0.05, n_eligible: int = 40, **extra
-):
-    arms = {k: _arm(exclusion=exclusion) for k in (FUSED, TABULAR, SIMULATED, TRAINED)}
-    difference = {"metric": "accuracy", "value": hidden, "ci_low": hidden, "ci_high": hidden}
-    hidden_differences = [
-        {"a": a, "b": TABULAR, **difference} for a in (FUSED, TRAINED) if hidden is not None
-    ]
-    return {
-        "fused": "f",
-        "tabular": "t",
-        "engine_trained": "e",
-        "engine_training": {"train_families": 10},
-        "reuse": "full hash",
-        "n_hidden_income": 30,
-        "overall": {"arms": arms, "differences": [], "n_eligible": n_eligible, "n": 100},
-        "hidden_income": {"differences": hidden_differences},
-        "review_doubts": {"engine": {"too few usable photos": 0, "rules and model disagree": 0}},
-        **extra,
-    }
 
 
 def _text(real, welfare_config, **targets_update) -> str:
@@ -59,7 +24,7 @@ def _text(real, welfare_config, **targets_update) -> str:
 
 def test_a_gain_of_exactly_the_target_is_reached_despite_float_noise(welfare_config):
     gain = 0.57 - 0.52  # 4.999999999999993 points: five points, as the table shows it
-    text = _text(_real(hidden=gain), welfare_config, hidden_income_gain_points=5)
+    text = _text(real_result(hidden=gain), welfare_config, hidden_income_gain_points=5)
     assert "NOT reached" not in text
     assert text.count("reached") == 2
 
@@ -67,7 +32,7 @@ def test_a_gain_of_exactly_the_target_is_reached_despite_float_noise(welfare_con
 def test_a_gain_just_under_the_target_is_not_shown_as_the_target(welfare_config):
     target = welfare_config.targets.hidden_income_gain_points
     gain = (target - 0.04) / 100  # +4.96 with a 5-point target
-    text = _text(_real(hidden=gain), welfare_config)
+    text = _text(real_result(hidden=gain), welfare_config)
     shown = f"{target - 0.04:+.2f}"
     assert text.count("NOT reached") == 2
     assert f"{shown} [{shown}, {shown}]" in text
@@ -77,8 +42,8 @@ def test_a_gain_just_under_the_target_is_not_shown_as_the_target(welfare_config)
 def test_a_figure_just_above_its_target_is_not_shown_on_it(welfare_config):
     targets = welfare_config.targets
     exclusion, review = targets.exclusion_error + 0.0004, targets.needs_review_rate + 0.0004
-    real = _real(exclusion=exclusion)
-    real["overall"]["arms"][TRAINED]["needs_review_rate"] = _figure(review)
+    real = real_result(exclusion=exclusion)
+    real["overall"]["arms"][TRAINED]["needs_review_rate"] = exact_figure(review)
     text = " ".join(engine_trained_verdict(real, targets=targets))
     assert f"Exclusion error {100 * exclusion:.2f} %" in text
     assert f"needs_review {100 * review:.2f} %" in text
@@ -86,7 +51,7 @@ def test_a_figure_just_above_its_target_is_not_shown_on_it(welfare_config):
 
 
 def test_without_eligible_families_exclusion_is_not_judged(welfare_config):
-    text = _text(_real(exclusion=None, n_eligible=0), welfare_config)
+    text = _text(real_result(exclusion=None, n_eligible=0), welfare_config)
     assert "does not rise" not in text and "RISES" not in text
     assert "cannot be compared" in text
     share = f"{100 * welfare_config.targets.exclusion_error:g} %"
@@ -95,23 +60,23 @@ def test_without_eligible_families_exclusion_is_not_judged(welfare_config):
 
 @pytest.mark.parametrize(("n_eligible", "bound"), [(1, "95.0 %"), (2, "77.6 %"), (300, "1.0 %")])
 def test_the_bound_on_no_exclusions_is_a_probability(welfare_config, n_eligible, bound):
-    text = _text(_real(exclusion=0.0, n_eligible=n_eligible), welfare_config)
+    text = _text(real_result(exclusion=0.0, n_eligible=n_eligible), welfare_config)
     assert f"none excluded: below {bound} at 95 %" in text
 
 
 def test_doubts_no_family_had_are_not_the_most_common(welfare_config):
-    text = " ".join(real_verdict(_real(), targets=welfare_config.targets))
+    text = " ".join(real_verdict(real_result(), targets=welfare_config.targets))
     assert "most common doubts" not in text and "(0 families)" not in text
 
 
 def test_the_cause_of_review_is_stated_from_the_counts(welfare_config):
     claim = "not the model, send most"
-    assert claim not in _text(_real(), welfare_config)  # an older file: no counts, no claim
+    assert claim not in _text(real_result(), welfare_config)  # an older file: no counts, no claim
     counts = {"families_to_review": 10, "with_a_photo_doubt": 4}
-    text = _text(_real(review_by_photos_engine_trained=counts), welfare_config)
+    text = _text(real_result(review_by_photos_engine_trained=counts), welfare_config)
     assert claim not in text and "4 of the 10 families it sent to review" in text
     counts = {"families_to_review": 10, "with_a_photo_doubt": 6}
-    assert claim in _text(_real(review_by_photos_engine_trained=counts), welfare_config)
+    assert claim in _text(real_result(review_by_photos_engine_trained=counts), welfare_config)
     assert "send most families" not in " ".join(REAL_PROPOSAL)  # fixed text, no result claimed
 
 

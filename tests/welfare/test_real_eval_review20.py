@@ -10,6 +10,7 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import must_not_run
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from tests.welfare.welfare_config_helpers import (
     more_rural_families,
     other_poverty_line,
@@ -18,23 +19,8 @@ from tests.welfare.welfare_config_helpers import (
 from training.synth.config import get_synth_config
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_families import families_at, held_out_families
-from welfare.train import train_models
 
-from . import test_real_training
-
-N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
-config = test_real_training.config
-vision_dir = test_real_training.vision_dir
 MODELS = ["lgbm_tabular", "lgbm_fused"]
-
-
-@pytest.fixture(scope="module")
-def trained_on_data(tmp_path_factory, config):
-    """lgbm_tabular and lgbm_fused as `welfare train --n 48 --seed 5` saves them (too few
-    families to mean anything: the pipeline's smoke run)."""
-    folder = tmp_path_factory.mktemp("fusion")
-    train_models(folder, n=N, seed=SEED, names=MODELS, config=config, keep_meaningless=True)
-    return folder
 
 
 def measure(folder, vision_dir, config):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from welfare.dataset import split_sizes
 from welfare.real_families import held_out_families
 from welfare.real_score_cache import ScoreCache
@@ -19,12 +20,6 @@ from welfare.real_training import (
     train_on_engine_scores,
     trained_render_size,
 )
-
-from . import test_real_training
-
-N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
-config = test_real_training.config
-vision_dir = test_real_training.vision_dir
 
 
 @pytest.fixture(scope="module")

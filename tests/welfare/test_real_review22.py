@@ -9,18 +9,11 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import must_not_run
+from tests.welfare.engine_study_helpers import SEED, N, measured_beside
+from tests.welfare.real_report_helpers import real_result
 from tests.welfare.welfare_config_helpers import more_rural_families
-from welfare.real_evaluation import measure_real_scores
 from welfare.real_report import engine_trained_verdict
-from welfare.real_training import ENGINE_MODEL, load_engine_trained, train_on_engine_scores
-from welfare.train import train_models
-
-from . import test_real_eval_review19, test_real_training
-
-N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
-config = test_real_training.config
-vision_dir = test_real_training.vision_dir
-NAMES = ["lgbm_tabular", "lgbm_fused"]
+from welfare.real_training import ENGINE_MODEL, load_engine_trained
 
 
 def with_subsistence(config, kzt):
@@ -28,52 +21,32 @@ def with_subsistence(config, kzt):
     return config.model_copy(update={"thresholds": thresholds})
 
 
-@pytest.fixture(scope="module")
-def engine_model(tmp_path_factory, vision_dir, config):
-    """lgbm_fused_engine on 6 training families of (N, SEED), and the folder it is in."""
-    folder = tmp_path_factory.mktemp("engine22")
-    model, _ = train_on_engine_scores(
-        folder / ENGINE_MODEL, vision_dir=vision_dir, n_families=6, subset_seed=3, size=SIZE,
-        cache_dir=folder / "cache", config=config, keep_meaningless=True,
-    )  # fmt: skip
-    return folder / ENGINE_MODEL, model
-
-
-def _evaluate(tmp_path, vision_dir, config, engine_model):
-    models = tmp_path / "models"  # the simulation-trained models, on `config`'s families
-    train_models(models, n=N, seed=SEED, names=NAMES, config=config, keep_meaningless=True)
-    return measure_real_scores(
-        models, vision_dir=vision_dir, n_families=2, size=SIZE, cache_dir=None, n_boot=10,
-        config=config, engine_model=engine_model,
-    )  # fmt: skip
-
-
 def test_an_engine_model_trained_on_families_generated_otherwise_is_refused(
-    tmp_path, engine_model, vision_dir, config, monkeypatch
+    tmp_path, engine_folder_and_model, vision_dir, config, monkeypatch
 ):
     """The models are refused when configs changed since their training: a changed
     subsistence minimum by the features it was trained on (their feature basis, checked on
     load, before their training-data hash); the engine-trained one was compared all the same."""
-    folder, _ = engine_model
+    folder, _ = engine_folder_and_model
     changed = with_subsistence(config, 2 * config.thresholds.subsistence_minimum_kzt)
     monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
     with pytest.raises(ModelMismatchError, match="subsistence_minimum_kzt was"):
-        _evaluate(tmp_path, vision_dir, changed, folder)
+        measured_beside(tmp_path, vision_dir, changed, folder)
 
 
 def test_an_engine_model_trained_on_families_labelled_otherwise_is_refused_on_load(
-    tmp_path, engine_model, vision_dir, config, monkeypatch
+    tmp_path, engine_folder_and_model, vision_dir, config, monkeypatch
 ):
     """A change the features do not see (the poverty line decides the ASP labels only) is
     caught on load by the line its labels were drawn under, before the families' hash."""
-    folder, _ = engine_model
+    folder, _ = engine_folder_and_model
     thresholds = config.thresholds.model_copy(
         update={"poverty_line_kzt": 2 * config.thresholds.poverty_line_kzt}
     )
     changed = config.model_copy(update={"thresholds": thresholds})
     monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
     with pytest.raises(ModelMismatchError) as refused:
-        _evaluate(tmp_path, vision_dir, changed, folder)
+        measured_beside(tmp_path, vision_dir, changed, folder)
     message = refused.value.message
     assert message.startswith(f"{folder}: fusion model "), message
     assert "cannot give P(ASP eligible) under today's poverty line" in message, message
@@ -83,34 +56,34 @@ def test_an_engine_model_trained_on_families_labelled_otherwise_is_refused_on_lo
 
 
 def test_an_engine_model_trained_on_families_drawn_otherwise_is_refused_by_their_hash(
-    tmp_path, engine_model, vision_dir, config, monkeypatch
+    tmp_path, engine_folder_and_model, vision_dir, config, monkeypatch
 ):
     """A change that neither the feature basis nor the label basis records (configs/synth.yaml:
     more rural families, so other records and labels) is caught by the training families'
     hash; the simulation-trained models are trained on the families drawn now."""
-    folder, _ = engine_model
+    folder, _ = engine_folder_and_model
     changed = more_rural_families(config, monkeypatch)
     monkeypatch.setattr("welfare.real_evaluation.held_out_families", must_not_run("the study"))
     with pytest.raises(ModelMismatchError, match="hash of their records and labels differs"):
-        _evaluate(tmp_path, vision_dir, changed, folder)
+        measured_beside(tmp_path, vision_dir, changed, folder)
 
 
 def test_an_engine_model_trained_on_the_families_now_is_checked_and_compared(
-    tmp_path, engine_model, vision_dir, config
+    tmp_path, engine_folder_and_model, vision_dir, config
 ):
-    folder, model = engine_model
+    folder, model = engine_folder_and_model
     assert model.meta.metrics["data"]["families_hash"]
-    result = _evaluate(tmp_path, vision_dir, config, folder)
+    result = measured_beside(tmp_path, vision_dir, config, folder)
     assert result["engine_trained"] == ENGINE_MODEL
     assert result["engine_families_checked"] is True
 
 
 def test_an_older_model_without_its_test_fraction_in_its_data_is_checked_by_its_recipe(
-    tmp_path, engine_model
+    tmp_path, engine_folder_and_model
 ):
     """Saved before train-engine recorded the test fraction in its data: the fraction its
     recipe records is the one its training split was drawn with."""
-    _, model = engine_model
+    _, model = engine_folder_and_model
     older = copy.deepcopy(model)
     del older.meta.metrics["data"]["test_fraction"]
     older.save(tmp_path / ENGINE_MODEL)
@@ -122,7 +95,7 @@ def test_an_older_model_without_its_test_fraction_in_its_data_is_checked_by_its_
 
 
 def test_the_report_says_when_the_training_families_were_not_checked(welfare_config):
-    real = test_real_eval_review19._real()
+    real = real_result()
     targets = welfare_config.targets
     unchecked = " ".join(engine_trained_verdict(real, targets=targets))
     assert "training families were NOT checked" in unchecked

@@ -37,11 +37,6 @@ def held(welfare_config):
 
 
 @pytest.fixture(scope="module")
-def vision_dir(tmp_path_factory):
-    return engine_fixtures.make_artifact(tmp_path_factory.mktemp("vision"), get_taxonomy())
-
-
-@pytest.fixture(scope="module")
 def fusion_dir(tmp_path_factory, welfare_config):
     """Small fusion models trained on data (N, SEED): evaluate-real checks they were."""
     from welfare.train import train_models

@@ -15,6 +15,7 @@ import pytest
 
 from shanyraq.errors import ConfigError, ModelMismatchError
 from tests.refusals import error_code, must_not_run
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from tests.welfare.welfare_config_helpers import with_fraction
 from welfare.paired_bootstrap import paired_bootstrap
 from welfare.real_evaluation import measure_real_scores
@@ -28,11 +29,6 @@ from welfare.real_training import (
     training_families,
 )
 
-from . import test_real_training
-
-N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
-config = test_real_training.config
-vision_dir = test_real_training.vision_dir
 # Data other than the recipe's (as `welfare train --n 40 --seed 11` would use): 30 to train on.
 OTHER_N, OTHER_SEED = 40, 11
 

@@ -6,18 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_families import check_trained_on, families_at, held_out_families
 from welfare.real_report import real_score_lines
 from welfare.real_score_cache import ScoreCache
 from welfare.real_scores import study_engine
-
-from . import test_real_eval_review20, test_real_training
-
-N, SEED, SIZE = test_real_training.N, test_real_training.SEED, test_real_training.SIZE
-config = test_real_training.config
-vision_dir = test_real_training.vision_dir
-trained_on_data = test_real_eval_review20.trained_on_data
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
-from shanyraq.taxonomy import get_taxonomy
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from welfare.cli import app
 from welfare.dataset import split_indices
 from welfare.fusion import FusionModel, data_hash
@@ -30,23 +30,6 @@ from welfare.real_training import (
     training_families,
 )
 from welfare.train import train_models
-
-engine_fixtures = pytest.importorskip("tests.vision.engine_fixtures")
-
-N, SEED, SIZE = 48, 5, 64  # 48 families: 36 to train on, 12 to test
-
-
-@pytest.fixture(scope="module")
-def config(welfare_config):
-    """The small recipe, its data (n, seed) shrunk so the training split is 36 families."""
-    return welfare_config.model_copy(
-        update={"fusion": welfare_config.fusion.model_copy(update={"n_families": N, "seed": SEED})}
-    )
-
-
-@pytest.fixture(scope="module")
-def vision_dir(tmp_path_factory):
-    return engine_fixtures.make_artifact(tmp_path_factory.mktemp("vision"), get_taxonomy())
 
 
 def test_training_families_are_the_training_split_or_a_seeded_subset_of_it(config):

@@ -11,7 +11,7 @@ import pytest
 
 from serving.web.i18n import translator
 from shanyraq.taxonomy import get_taxonomy
-from tests.welfare.conftest import family
+from tests.welfare.families_helpers import family
 from welfare.explain import contributions, outcome_probability, reason_groups, top_reasons
 from welfare.features import TALLY_INPUTS, family_features, feature_space
 from welfare.schema import parse_family

@@ -11,7 +11,6 @@ import yaml
 
 from welfare import report, report_measurements
 from welfare.criteria import load_welfare_config
-from welfare.evaluation import evaluate_models
 from welfare.real_report import engine_trained_verdict
 from welfare.report import ceiling_lines, write_report
 
@@ -78,16 +77,6 @@ def test_ceiling_section_names_the_calibration_share_it_was_measured_with():
     assert "the recipe's `calibration_fraction` of each" in "\n".join(ceiling_lines(ceiling))
     recorded = {**ceiling, "recipe": {"calibration_fraction": 0.25}}
     assert "25 % of each training set calibrates" in "\n".join(ceiling_lines(recorded))
-
-
-@pytest.fixture(scope="module")
-def evaluated(trained, family_data, welfare_config):
-    models = {name: trained[name] for name in ("lgbm_tabular", "lgbm_fused")}
-    result = evaluate_models(
-        models, family_data.subset(range(700, 900)), config=welfare_config, n_boot=5, seed=0
-    )
-    result.pop("_frames")
-    return result
 
 
 def _context(result, **changes):

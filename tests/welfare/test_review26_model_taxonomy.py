@@ -21,6 +21,7 @@ import yaml
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy, load_taxonomy
+from tests.welfare.families_helpers import family
 from vision.score import PhotoScore
 from welfare.aggregate import aggregate
 from welfare.criteria import get_welfare_config
@@ -28,8 +29,6 @@ from welfare.features import family_features, feature_space
 from welfare.fusion import FusionModel
 from welfare.fusion_version import model_version
 from welfare.schema import parse_family
-
-from .conftest import family
 
 ROOT = Path(__file__).resolve().parents[2]
 MOVED_SIGN = "solid_fuel_stove"

@@ -24,6 +24,7 @@ import yaml
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
+from tests.welfare.families_helpers import family
 from tests.welfare.fusion_file_helpers import rewrite
 from vision.score import PhotoScore
 from welfare.aggregate import aggregate
@@ -38,8 +39,6 @@ from welfare.features import (
 from welfare.fusion import FusionModel
 from welfare.fusion_version import feature_basis_change, model_version
 from welfare.schema import parse_family
-
-from .conftest import family
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,13 +11,12 @@ import pytest
 
 from shanyraq.errors import InputFileError
 from tests.welfare.aggregate_helpers import EXPECTED, score
+from tests.welfare.families_helpers import family
 from tests.welfare.score_helpers import good_score
 from welfare.aggregate import PhotoFlags, aggregate, usable
 from welfare.assess import assess, input_hash
 from welfare.photo_scores import read_photo_scores
 from welfare.schema import parse_family
-
-from .conftest import family
 
 
 def _photos(taxonomy):

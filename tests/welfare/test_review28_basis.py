@@ -18,20 +18,15 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import error_code, must_not_run
+from tests.welfare.engine_study_helpers import SIZE
 from tests.welfare.fusion_file_helpers import older_code, rewrite, snapshot
 from welfare.cli import app
 from welfare.features import FEATURES_VERSION
 from welfare.fusion import FusionModel
 from welfare.model_folder import TrainingDataMismatchError
-from welfare.real_training import ENGINE_MODEL, train_on_engine_scores
 from welfare.train import evaluate_saved, load_trained_together, train_models
 
-from . import test_real_training
-
 runner = CliRunner()
-SIZE = test_real_training.SIZE
-config = test_real_training.config  # the small recipe on (48, 5): 36 training families
-vision_dir = test_real_training.vision_dir
 PAIR = ["lgbm_tabular", "rf_tabular"]
 # The command a refusal names, read from its text, and its options.
 NAMED = re.compile(r"with `shanyraq welfare ([a-z-]+)([^`]*)`")
@@ -40,17 +35,6 @@ NAMED = re.compile(r"with `shanyraq welfare ([a-z-]+)([^`]*)`")
 def _commands() -> set[str]:
     """The commands `shanyraq welfare` has (welfare/cli.py)."""
     return {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-
-
-@pytest.fixture(scope="module")
-def engine_model(tmp_path_factory, vision_dir, config) -> Path:
-    """lgbm_fused_engine as `welfare train-engine` saves it, on 6 training families."""
-    folder = tmp_path_factory.mktemp("engine28") / ENGINE_MODEL
-    train_on_engine_scores(
-        folder, vision_dir=vision_dir, n_families=6, subset_seed=3, size=SIZE,
-        cache_dir=None, config=config, keep_meaningless=True,
-    )  # fmt: skip
-    return folder
 
 
 @pytest.fixture

@@ -11,75 +11,22 @@ told to `welfare train`, also one `welfare train-engine` built.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
-from typer.core import TyperGroup
-from typer.main import get_command
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_study_helpers import PAIR, SIZE
 from tests.welfare.fusion_file_helpers import rewrite
+from tests.welfare.named_command_helpers import named, named_args, option
 from welfare.cli import app
 from welfare.real_evaluation import measure_real_scores
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import evaluate_saved, load_trained_together, train_models
 
-from . import test_review28_basis
-
-# The fixture that builds lgbm_fused_engine with `welfare train-engine` on the small recipe's data
-# (48, 5), and those it needs.
-config = test_review28_basis.config
-vision_dir = test_review28_basis.vision_dir
-engine_model = test_review28_basis.engine_model
-SIZE = test_review28_basis.SIZE
-PAIR = ["lgbm_fused", "lgbm_tabular"]  # what `welfare evaluate-real --model` compares it with
 runner = CliRunner()
-# Every command a text names, each as `shanyraq welfare COMMAND [options]`.
-NAMED = re.compile(r"`shanyraq welfare ([a-z-]+)([^`]*)`")
-
-
-def commands() -> dict[str, set[str]]:
-    """The commands `shanyraq welfare` has (welfare/cli.py), each with its options."""
-    group = get_command(app)
-    assert isinstance(group, TyperGroup)
-    return {
-        name: {opt for param in command.params for opt in param.opts}
-        for name, command in group.commands.items()
-    }
-
-
-def named(text: str) -> list[str]:
-    """The commands `text` names, each checked to be one `shanyraq welfare` has, with options
-    it has."""
-    known = commands()
-    found = NAMED.findall(text)
-    for command, args in found:
-        assert command in known, (command, sorted(known))
-        options = {arg for arg in args.split() if arg.startswith("--")}
-        assert options <= known[command], (command, options - known[command])
-    return [command for command, _ in found]
-
-
-def named_args(text: str, command: str) -> list[str]:
-    """The arguments `text` gives `shanyraq welfare COMMAND` (it names it once)."""
-    (args,) = [a for c, a in NAMED.findall(text) if c == command]
-    return args.split()
-
-
-def option(args: list[str], name: str) -> str:
-    return args[args.index(name) + 1]
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory, config) -> Path:
-    """lgbm_fused and lgbm_tabular as `welfare train` saves them, on the engine model's data."""
-    out = tmp_path_factory.mktemp("pair") / "wf"
-    n, seed = config.fusion.n_families, config.fusion.seed
-    train_models(out, n=n, seed=seed, names=PAIR, config=config, keep_meaningless=True)
-    return out
 
 
 def beside(kind: str, pair: Path, tmp_path: Path, config) -> Path:

@@ -23,6 +23,7 @@ import yaml
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import load_taxonomy
+from tests.welfare.families_helpers import family
 from tests.welfare.fusion_file_helpers import rewrite
 from welfare.assess import assess, coverage_rooms
 from welfare.cli import app
@@ -31,15 +32,7 @@ from welfare.model_folder import TrainingDataMismatchError
 from welfare.schema import parse_family
 from welfare.train import train_models
 
-from . import test_review28_basis
-from .conftest import family
-
 ROOT = Path(__file__).resolve().parents[2]
-# The fixture that builds lgbm_fused_engine with `welfare train-engine` on the small recipe's data
-# (48, 5), and those it needs.
-config = test_review28_basis.config
-vision_dir = test_review28_basis.vision_dir
-engine_model = test_review28_basis.engine_model
 KINDS = pytest.mark.parametrize(
     ("kind", "command"), [("simulated", "train"), ("engine", "train-engine")]
 )

@@ -20,7 +20,9 @@ import welfare.real_families
 import welfare.train
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import must_not_run
+from tests.welfare.engine_study_helpers import PAIR, SEED, SIZE, N
 from tests.welfare.fusion_file_helpers import rewrite, snapshot
+from tests.welfare.named_command_helpers import NAMED, named, named_args, option
 from tests.welfare.welfare_config_helpers import other_poverty_line, with_poverty_line
 from welfare.cli import app
 from welfare.model_folder import TrainingDataMismatchError
@@ -28,23 +30,16 @@ from welfare.real_evaluation import measure_real_scores
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_models, load_trained_together, train_models
 
-from . import test_review28_evaluate_words as words
-
+# From tests/welfare/conftest.py, the fixtures `engine_model`, `pair`:
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5),
 # lgbm_fused and lgbm_tabular as `welfare train` builds them on the same data, and what they need.
-config = words.config
-vision_dir = words.vision_dir
-engine_model = words.engine_model
-pair = words.pair
-named, named_args, option = words.named, words.named_args, words.option
-N, SEED, SIZE = 48, 5, words.SIZE
-PAIR = words.PAIR
+
 runner = CliRunner()
 
 
 def command_args(text: str, command: str) -> list[str]:
     """The arguments of the last `shanyraq welfare COMMAND ...` that `text` names."""
-    return [args for c, args in words.NAMED.findall(text) if c == command][-1].split()
+    return [args for c, args in NAMED.findall(text) if c == command][-1].split()
 
 
 def copied_pair(pair: Path, tmp_path: Path) -> Path:

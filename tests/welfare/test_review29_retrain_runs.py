@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from tests.refusals import error_code
+from tests.welfare.engine_study_helpers import PAIR, SEED, N
+from tests.welfare.named_command_helpers import named, named_args, option
 from tests.welfare.retrain_helpers import MOVE
 from tests.welfare.welfare_config_helpers import (
     more_rural_families,
@@ -31,28 +33,11 @@ from welfare.model_folder import read_meta
 from welfare.real_families import check_trained_on
 from welfare.train import evaluate_saved, load_models, load_trained_together, train_models
 
-from . import test_review28_evaluate_words as words
-from .test_cli_refusals_review import cannot_split as cannot_split
-
+# From tests/welfare/conftest.py, the fixture `pair`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on data (48, 5): too few families
 # for a recipe, so trained with --keep-meaningless.
-config = words.config
-pair = words.pair
-named, named_args, option = words.named, words.named_args, words.option
-N, SEED = 48, 5
-PAIR = words.PAIR
+
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_config(monkeypatch):
-    """Factory: set the welfare configuration `welfare train` (welfare/cli.py) reads."""
-
-    def use(chosen):
-        monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: chosen)
-        return chosen
-
-    return use
 
 
 def run_named(text: str) -> None:

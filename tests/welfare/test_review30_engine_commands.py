@@ -12,7 +12,6 @@ did not record whether it was kept only for that, as `welfare train`'s models do
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -21,9 +20,16 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.engine_command_helpers import (
+    accepted,
+    in_tmp,  # noqa: F401 (an autouse fixture)
+    moved_as_said,
+    run_train_engine,
+    with_engine,
+)
+from tests.welfare.engine_study_helpers import PAIR, SEED, SIZE, N
+from tests.welfare.named_command_helpers import every_command, named_args, option
 from tests.welfare.welfare_config_helpers import other_poverty_line
-from welfare.cli import app
 from welfare.model_data import kept_meaningless
 from welfare.model_folder import TrainingDataMismatchError, read_meta
 from welfare.real_evaluation import measure_real_scores
@@ -31,59 +37,12 @@ from welfare.real_training import ENGINE_MODEL, load_engine_trained
 from welfare.retrain_words import train_engine_again
 from welfare.train import evaluate_saved, load_models, load_trained_together, train_models
 
-from . import test_review28_evaluate_words as words
-from .test_review29_retrain_runs import cli_config as cli_config
-
+# From tests/welfare/conftest.py, the fixtures `engine_model`, `pair`:
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of
 # its training families (subset seed 3), photos rendered at 64 px, kept with --keep-meaningless;
 # lgbm_fused and lgbm_tabular as `welfare train` builds them on the same data.
-config = words.config
-vision_dir = words.vision_dir
-engine_model = words.engine_model
-pair = words.pair
-named_args, option = words.named_args, words.option
-N, SEED, SIZE = 48, 5, words.SIZE
+
 runner = CliRunner()
-# "move NAME to FOLDER, then `COMMAND`", as a refusal sends each engine model to its own folder.
-MOVE = re.compile(r"move (\S+) to (\S+), then `")
-
-
-def every_command(text: str, command: str) -> list[list[str]]:
-    """The arguments of each `shanyraq welfare COMMAND ...` that `text` names with some."""
-    return [args.split() for c, args in words.NAMED.findall(text) if c == command and args]
-
-
-def moved_as_said(text: str, out: Path) -> dict[str, Path]:
-    """Move each engine model of `out` where `text` says to; their folders, by name."""
-    said = {name: Path(to) for name, to in MOVE.findall(text)}
-    assert said, text
-    for name, to in said.items():
-        to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(out / name, to)
-    return said
-
-
-def run_train_engine(args: list[str]) -> None:
-    """Run `welfare train-engine ARGS`, as written, through welfare/cli.py."""
-    ran = runner.invoke(app, ["train-engine", *args])
-    assert ran.exit_code == 0, (args, ran.output, ran.exception)
-
-
-def accepted(folder: Path, chosen, *, n: int, seed: int) -> None:
-    """The engine model in `folder` is what the study takes for data (n, seed) at SIZE px."""
-    vision = read_meta(folder).metrics["data"]["vision_model"]
-    model = load_engine_trained(
-        folder, n=n, seed=seed, vision_model=vision, size=SIZE,
-        test_fraction=chosen.fusion.test_fraction, config=chosen,
-    )  # fmt: skip
-    data = model.meta.metrics["data"]
-    assert (data["size"], data["train_families"], data["subset_seed"]) == (SIZE, 6, 3), data
-
-
-def with_engine(pair: Path, engine_model: Path, tmp_path: Path) -> Path:
-    out = Path(shutil.copytree(pair, tmp_path / "wf"))
-    shutil.copytree(engine_model, out / ENGINE_MODEL)
-    return out
 
 
 def test_an_engine_model_records_its_vision_folder_and_that_it_was_kept_meaningless(
@@ -217,4 +176,4 @@ def test_the_study_names_the_engine_model_s_own_folder_and_options(
         vision_dir=Path(option(args, "--vision")), size=int(option(args, "--size")),
         n_families=4, cache_dir=None, n_boot=20, config=config,
     )  # fmt: skip
-    assert set(result["fusion_models"]) == {ENGINE_MODEL, *words.PAIR}
+    assert set(result["fusion_models"]) == {ENGINE_MODEL, *PAIR}

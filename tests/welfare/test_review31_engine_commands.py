@@ -22,8 +22,16 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.engine_command_helpers import (
+    accepted,
+    in_tmp,  # noqa: F401 (an autouse fixture)
+    moved_as_said,
+    run_train_engine,
+    with_engine,
+)
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from tests.welfare.fusion_file_helpers import rewrite
+from tests.welfare.named_command_helpers import option, the_command
 from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.cli import app
 from welfare.engine_record import VISION_DIR
@@ -37,28 +45,13 @@ from welfare.real_training import ENGINE_MODEL, load_engine_trained
 from welfare.retrain_words import STUDY_FAMILIES, train_engine_again
 from welfare.train import evaluate_saved
 
-from . import test_review30_engine_commands as engine_commands
-from .test_review29_retrain_runs import cli_config as cli_config
-
+# From tests/welfare/conftest.py, the fixtures `engine_model`, `pair`:
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of
 # its 36 training families (subset seed 3), photos rendered at 64 px, kept with
 # --keep-meaningless; lgbm_fused and lgbm_tabular as `welfare train` builds them on the same data.
-config = engine_commands.config
-vision_dir = engine_commands.vision_dir
-engine_model = engine_commands.engine_model
-pair = engine_commands.pair
-every_command, moved_as_said = engine_commands.every_command, engine_commands.moved_as_said
-run_train_engine, accepted = engine_commands.run_train_engine, engine_commands.accepted
-option = engine_commands.option
-N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
+
 TEST_FAMILIES = 12  # the test split of (48, 5) at test_fraction 0.25
 runner = CliRunner()
-
-
-def the_command(text: str, command: str = "train-engine") -> list[str]:
-    """The arguments of the one `shanyraq welfare COMMAND ...` that `text` names with some."""
-    (args,) = every_command(text, command)
-    return args
 
 
 # --- a model of another line: trained again where it is, with every option it records --------
@@ -137,7 +130,7 @@ def test_evaluate_real_s_default_families_is_the_one_the_refusals_cap_at():
 def test_the_evaluate_real_command_named_runs_as_written_on_a_small_split(
     engine_model, pair, vision_dir, tmp_path, config, cli_config, refusal
 ):
-    out = engine_commands.with_engine(pair, engine_model, tmp_path)
+    out = with_engine(pair, engine_model, tmp_path)
     with pytest.raises(ModelMismatchError) as caught:
         if refusal == "evaluate":
             evaluate_saved(out, n_boot=2, config=config)

@@ -22,25 +22,24 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.engine_command_helpers import (
+    accepted,
+    in_tmp,  # noqa: F401 (an autouse fixture)
+    run_train_engine,
+)
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from tests.welfare.fusion_file_helpers import older_code, rewrite
+from tests.welfare.named_command_helpers import option, the_command
 from welfare.assess import coverage_rooms
 from welfare.fusion import FusionModel
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
 
-from . import test_review31_engine_commands as engine_commands
-from .test_review29_retrain_runs import cli_config as cli_config
-
+# From tests/welfare/conftest.py, the fixture `engine_model`:
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of
 # its 36 training families (subset seed 3), photos rendered at 64 px, kept with
 # --keep-meaningless.
-config = engine_commands.config
-vision_dir = engine_commands.vision_dir
-engine_model = engine_commands.engine_model
-the_command, option = engine_commands.the_command, engine_commands.option
-run_train_engine, accepted = engine_commands.run_train_engine, engine_commands.accepted
-N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
+
 BARE = "`shanyraq welfare train-engine`"
 
 

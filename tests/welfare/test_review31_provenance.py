@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from welfare.criteria import get_welfare_config
-from welfare.evaluation import evaluate_models
 from welfare.real_report import real_score_lines
 from welfare.report import write_report
 from welfare.report_measurements import _config_mismatch
@@ -19,16 +18,6 @@ from welfare.report_measurements import _config_mismatch
 # A complete real_scores.json as `welfare evaluate-real` writes it (the shipped measurement).
 SHIPPED = Path(__file__).resolve().parents[2] / "docs/images/welfare/real_scores.json"
 CODE = "0.1.0+abc123def456"
-
-
-@pytest.fixture(scope="module")
-def evaluated(trained, family_data, welfare_config) -> dict[str, Any]:
-    models = {name: trained[name] for name in ("lgbm_tabular", "lgbm_fused")}
-    result = evaluate_models(
-        models, family_data.subset(range(700, 900)), config=welfare_config, n_boot=5, seed=0
-    )
-    result.pop("_frames")
-    return result
 
 
 def _intervals_changed(config: Any) -> Any:

@@ -19,26 +19,24 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.engine_command_helpers import (
+    in_tmp,  # noqa: F401 (an autouse fixture)
+    moved_as_said,
+    with_engine,
+)
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
+from tests.welfare.named_command_helpers import NAMED, named, option
 from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare.cli import app
 from welfare.model_folder import read_meta
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_models, load_trained_together, train_models
 
-from . import test_review30_engine_commands as engine_commands
-from .test_review29_retrain_runs import cli_config as cli_config
-
+# From tests/welfare/conftest.py, the fixtures `pair`, `engine_model`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),
 # and lgbm_fused_engine as `welfare train-engine` does on 6 of its training families at 64 px,
 # both kept with --keep-meaningless.
-config = engine_commands.config
-vision_dir = engine_commands.vision_dir
-engine_model = engine_commands.engine_model
-pair = engine_commands.pair
-words = engine_commands.words
-option = words.option
-N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
+
 TEST_FAMILIES = 12  # the test split of 48 families at test_fraction 0.25
 runner = CliRunner()
 
@@ -52,9 +50,9 @@ def refused(call, *args) -> str:
 def run_as_said(text: str, out: Path) -> list[list[str]]:
     """Do what `text` says, in its order: move each engine model of `out` where it says, then run
     every command it names with options, as written; the evaluate-real ones' arguments."""
-    engine_commands.moved_as_said(text, out)
+    moved_as_said(text, out)
     compared = []
-    for command, args in words.NAMED.findall(text):
+    for command, args in NAMED.findall(text):
         if not args:  # a command named, not one to run
             continue
         ran = runner.invoke(app, [command, *args.split()])
@@ -68,10 +66,10 @@ def run_as_said(text: str, out: Path) -> list[list[str]]:
 def test_a_folder_under_another_line_names_the_evaluate_real_command_that_compares_them(
     engine_model, pair, tmp_path, config, cli_config
 ):
-    out = engine_commands.with_engine(pair, engine_model, tmp_path)
+    out = with_engine(pair, engine_model, tmp_path)
     moved = other_poverty_line(config)
     text = refused(load_models, out, moved)
-    assert words.named(text) == ["train-engine", "train-engine", "train", "evaluate-real"], text
+    assert named(text) == ["train-engine", "train-engine", "train", "evaluate-real"], text
     cli_config(moved)
     (args,) = run_as_said(text, out)
     assert option(args, "--model") == str(out), text
@@ -90,7 +88,7 @@ def test_models_on_different_data_name_the_pair_evaluate_real_needs_and_its_comm
     train_models(out, n=N, seed=6, names=["rf_tabular"], config=config, keep_meaningless=True)
     shutil.copytree(engine_model, out / ENGINE_MODEL)
     text = refused(load_trained_together, out, config)
-    assert words.named(text) == ["train-engine", "train", "train-engine", "train", "evaluate-real"]
+    assert named(text) == ["train-engine", "train", "train-engine", "train", "evaluate-real"]
     assert f"train lgbm_fused, lgbm_tabular into {out} on the same data" in text, text
     cli_config(config)
     (args,) = run_as_said(text, out)

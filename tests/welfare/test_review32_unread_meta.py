@@ -11,64 +11,29 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from shanyraq.errors import ModelMismatchError
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
-from welfare.cli import app
+from tests.welfare.damaged_meta_helpers import WITH_METRICS, WITHOUT, refusal, run
+from tests.welfare.engine_command_helpers import (
+    accepted,
+    in_tmp,  # noqa: F401 (an autouse fixture)
+)
+from tests.welfare.engine_study_helpers import PAIR, SEED, SIZE, N
+from tests.welfare.named_command_helpers import named_args, option
 from welfare.fusion import FusionModel
 from welfare.model_folder import read_meta
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
 
-from . import test_review30_engine_commands as engine_commands
-from .test_review29_retrain_runs import cli_config as cli_config
-
+# From tests/welfare/conftest.py, the fixtures `pair`, `engine_model`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),
 # and lgbm_fused_engine as `welfare train-engine` does on 6 of its training families at 64 px,
 # both kept with --keep-meaningless.
-config = engine_commands.config
-vision_dir = engine_commands.vision_dir
-engine_model = engine_commands.engine_model
-pair = engine_commands.pair
-words = engine_commands.words
-named_args, option = words.named_args, words.option
-N, SEED, SIZE = engine_commands.N, engine_commands.SEED, engine_commands.SIZE
+
 runner = CliRunner()
-
-
-def _edit(**changes: object) -> Callable[[Path], None]:
-    def edit(folder: Path) -> None:
-        path = folder / "fusion.json"
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data.update(changes)
-        path.write_text(json.dumps(data), encoding="utf-8")
-
-    return edit
-
-
-def _write(content: bytes) -> Callable[[Path], None]:
-    return lambda folder: (folder / "fusion.json").write_bytes(content)
-
-
-# What is left of its metadata: its metrics still read, or nothing at all.
-WITH_METRICS = {"unknown key": _edit(colour="red"), "bad value": _edit(platt=3)}
-WITHOUT = {"not JSON": _write(b"{"), "not UTF-8": _write(b"\xff\xfe{"), "a list": _write(b"[]")}
-
-
-def refusal(folder: Path, chosen) -> str:
-    with pytest.raises(ModelMismatchError) as caught:
-        FusionModel.load(folder, config=chosen)
-    return str(caught.value)
-
-
-def run(command: str, args: list[str]) -> None:
-    ran = runner.invoke(app, [command, *args])
-    assert ran.exit_code == 0, (command, args, ran.output, ran.exception)
 
 
 # --- a model of `welfare train`, in its --out -----------------------------------------------
@@ -91,7 +56,7 @@ def test_a_train_model_is_told_the_train_command_that_rebuilds_its_folder(
     run("train", args)
     FusionModel.load(folder, config=config)
     models, data = load_trained_together(out, config)
-    assert set(models) == set(words.PAIR) and data == (N, SEED)
+    assert set(models) == set(PAIR) and data == (N, SEED)
 
 
 def test_a_train_model_alone_with_no_data_left_is_told_which_options_to_give(
@@ -124,7 +89,7 @@ def test_an_engine_model_is_told_the_train_engine_command_with_every_option_it_r
     assert (option(args, "--size"), option(args, "--families")) == (str(SIZE), "6"), text
     cli_config(config)
     run("train-engine", args)
-    engine_commands.accepted(folder, config, n=N, seed=SEED)
+    accepted(folder, config, n=N, seed=SEED)
 
 
 def vision_dir_of(folder: Path) -> Path:
@@ -148,4 +113,4 @@ def test_an_engine_model_with_nothing_left_is_told_which_options_to_give(
     given += ["--seed", str(SEED), "--families", "6", "--subset-seed", "3", "--keep-meaningless"]
     cli_config(config)
     run("train-engine", [*args, *given])
-    engine_commands.accepted(folder, config, n=N, seed=SEED)
+    accepted(folder, config, n=N, seed=SEED)

@@ -17,29 +17,23 @@ import pandas as pd
 import pytest
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.engine_command_helpers import (
+    accepted,
+    in_tmp,  # noqa: F401 (an autouse fixture)
+    run_train_engine,
+)
+from tests.welfare.engine_study_helpers import SEED, SIZE, N
 from tests.welfare.fusion_file_helpers import rewrite
+from tests.welfare.named_command_helpers import option, the_command
 from welfare.fusion import FusionModel
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
 
-from .test_review29_retrain_runs import cli_config as cli_config
-from .test_review31_engine_commands import (
-    SEED,
-    SIZE,
-    N,
-    accepted,
-    option,
-    run_train_engine,
-    the_command,
-)
-from .test_review31_engine_commands import config as config
-from .test_review31_engine_commands import engine_model as engine_model
-from .test_review31_engine_commands import vision_dir as vision_dir
-
+# From tests/welfare/conftest.py:
 # engine_model: lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data
 # (48, 5): 6 of its 36 training families (subset seed 3), photos rendered at 64 px, kept with
 # --keep-meaningless.
+
 BARE = "`shanyraq welfare train-engine`"
 # train-engine's default --out (welfare/cli.py), from the working folder (a tmp_path here).
 DEFAULT_OUT = Path("artifacts/welfare/engine/lgbm_fused_engine")

@@ -18,22 +18,19 @@ import pytest
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.fusion_file_helpers import refused_load
+from tests.welfare.engine_study_helpers import SEED, N
+from tests.welfare.fusion_file_helpers import refused_load, rewrite
+from tests.welfare.named_command_helpers import option, the_command
 from tests.welfare.retrain_helpers import MOVE
 from welfare.cli import app
 from welfare.fusion import FusionModel
 from welfare.model_folder import read_meta
 from welfare.train import train_models
 
-from . import test_review28_evaluate_words as words
-from .test_review29_retrain_runs import cli_config as cli_config
-from .test_review31_engine_commands import option, the_command
-
+# From tests/welfare/conftest.py, the fixture `pair`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5):
 # too few families for a recipe, so saved with --keep-meaningless.
-config = words.config
-pair = words.pair
-N, SEED = 48, 5
+
 BARE = "`shanyraq welfare train`"
 runner = CliRunner()
 
@@ -114,7 +111,7 @@ def test_a_model_that_does_not_record_its_data_is_told_the_command_lacks_them(
     pair, tmp_path, config
 ):
     out = Path(shutil.copytree(pair, tmp_path / "wf"))
-    words.rewrite(out / "lgbm_tabular", lambda d: d["metrics"].pop("data"))
+    rewrite(out / "lgbm_tabular", lambda d: d["metrics"].pop("data"))
     text = refused_load(out / "lgbm_tabular", config)
     args = the_command(text, "train")
     assert option(args, "--out") == str(out) and option(args, "--model") == "lgbm_tabular", args

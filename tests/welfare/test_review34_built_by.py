@@ -19,39 +19,17 @@ import pytest
 
 from shanyraq.atomic import not_replaceable
 from shanyraq.manifest import sha256_file
+from tests.welfare.damaged_meta_helpers import TAKEN_FOR_ENGINE, WITHOUT, refusal, run, unmarked
 from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.engine_study_helpers import SEED, N
+from tests.welfare.named_command_helpers import named_args, named_with_options, option
 from welfare.fusion import FusionModel
 from welfare.model_folder import META_FILE, MODEL_FILES
 from welfare.train import load_trained_together, synthetic_split, train_models
 
-from . import test_review32_unread_meta as unread
-from .test_review29_retrain_runs import cli_config as cli_config
-
+# From tests/welfare/conftest.py, the fixtures `pair`, `engine_model`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),
 # and lgbm_fused_engine as `welfare train-engine` does, both kept with --keep-meaningless.
-config = unread.config
-vision_dir = unread.vision_dir
-engine_model = unread.engine_model
-pair = unread.pair
-named_args, option = unread.named_args, unread.option
-N, SEED = unread.N, unread.SEED
-WITHOUT = unread.WITHOUT  # fusion.json damaged so that nothing of it is read
-refusal, run = unread.refusal, unread.run
-# The words for a folder that records no builder and is not named as a registered model.
-TAKEN_FOR_ENGINE = "so it is taken for a model `welfare train-engine` built"
-
-
-def commands(text: str) -> list[str]:
-    """The `shanyraq welfare` commands `text` names with options, in order."""
-    return [command for command, args in unread.words.NAMED.findall(text) if args.strip()]
-
-
-def unmarked(folder: Path) -> None:
-    """Make `folder` as it was saved before the builder was recorded: level.json holds only its
-    boosters."""
-    path = folder / "level.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    path.write_text(json.dumps({"boosters": data["boosters"]}), encoding="utf-8")
 
 
 # --- a model of `welfare train`, its folder renamed -----------------------------------------
@@ -66,7 +44,7 @@ def test_a_renamed_train_model_is_told_the_train_command_that_builds_it(
     (out / "lgbm_fused").rename(folder)
     WITHOUT[damage](folder)
     text = refusal(folder, config)
-    assert commands(text) == ["train"], text
+    assert named_with_options(text) == ["train"], text
     assert TAKEN_FOR_ENGINE not in text, text
     args = named_args(text, "train")
     assert option(args, "--out") == str(out) and option(args, "--model") == "lgbm_fused", text
@@ -90,7 +68,8 @@ def test_a_renamed_train_model_whose_name_is_taken_is_told_to_move_both_out(pair
     folder = Path(shutil.copytree(out / "lgbm_fused", out / "kept_fused"))
     WITHOUT["not JSON"](folder)
     text = refusal(folder, config)
-    assert commands(text) == ["train"] and "--overwrite" not in named_args(text, "train"), text
+    assert named_with_options(text) == ["train"], text
+    assert "--overwrite" not in named_args(text, "train"), text
     target = out / "lgbm_fused"
     assert f"once {folder} and {target} are moved out of {out}" in text, text
     assert f"and saves the model to {target}), then move {target} to {folder}" in text, text
@@ -101,7 +80,7 @@ def test_a_train_model_in_its_own_folder_is_not_told_train_engine(pair, tmp_path
     folder = out / "lgbm_tabular"
     WITHOUT["not JSON"](folder)
     text = refusal(folder, config)
-    assert commands(text) == ["train"], text
+    assert named_with_options(text) == ["train"], text
     assert "train-engine" not in text, text
     args = named_args(text, "train")
     assert option(args, "--model") == "lgbm_tabular" and "--overwrite" in args, text
@@ -118,7 +97,7 @@ def test_an_engine_model_is_told_train_engine_whatever_its_folder_is_named(
     folder = Path(shutil.copytree(engine_model, tmp_path / "models" / name))
     WITHOUT["not JSON"](folder)
     text = refusal(folder, config)
-    assert commands(text) == ["train-engine"], text
+    assert named_with_options(text) == ["train-engine"], text
     assert named_args(text, "train-engine") == ["--out", str(folder), "--overwrite"], text
     assert "giving --vision, --size, --n, --seed, --families and --subset-seed as it was" in text
     assert "records that `welfare train-engine` built it" in text, text
@@ -135,7 +114,7 @@ def test_an_unmarked_renamed_train_model_keeps_the_words_it_had(pair, tmp_path, 
     unmarked(folder)
     WITHOUT["not JSON"](folder)
     text = refusal(folder, config)
-    assert commands(text) == ["train-engine"], text
+    assert named_with_options(text) == ["train-engine"], text
     assert TAKEN_FOR_ENGINE in text, text
     assert "had `welfare train` built it in a folder since renamed, run that command again" in text
 
@@ -147,7 +126,7 @@ def test_an_unmarked_engine_model_named_as_a_train_model_keeps_the_words_it_had(
     unmarked(folder)
     WITHOUT["not JSON"](folder)
     text = refusal(folder, config)
-    assert commands(text) == ["train", "train-engine"], text
+    assert named_with_options(text) == ["train", "train-engine"], text
     assert "(or, had `welfare train-engine` built it, `shanyraq welfare train-engine" in text
 
 

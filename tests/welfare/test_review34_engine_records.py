@@ -22,18 +22,13 @@ from typing import Any
 import pytest
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.damaged_meta_helpers import TAKEN_FOR_ENGINE, WITH_METRICS, refusal, unmarked
 from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.engine_study_helpers import SEED, N
+from tests.welfare.named_command_helpers import named_args, named_with_options, option
 from welfare.real_families import generate
 from welfare.real_training import ENGINE_MODEL, check_trained_families, load_engine_trained
 
-from . import test_review32_unread_meta as unread
-from .test_review34_built_by import TAKEN_FOR_ENGINE, commands, unmarked
-from .test_review34_built_by import config as config
-from .test_review34_built_by import engine_model as engine_model
-from .test_review34_built_by import pair as pair
-from .test_review34_built_by import vision_dir as vision_dir
-
-named_args, option, N, SEED = unread.named_args, unread.option, unread.N, unread.SEED
 DAMAGED = "a damaged record"
 
 
@@ -154,7 +149,7 @@ def test_the_subset_recorded_as_whole_numbers_is_checked(engine_model, tmp_path,
 # --- a renamed folder that records no builder: told by its metrics ----------------------------
 
 
-@pytest.mark.parametrize("damage", list(unread.WITH_METRICS))
+@pytest.mark.parametrize("damage", list(WITH_METRICS))
 def test_an_unmarked_renamed_train_model_whose_metrics_say_so_is_told_train(
     pair, tmp_path, config, damage
 ):
@@ -162,9 +157,9 @@ def test_an_unmarked_renamed_train_model_whose_metrics_say_so_is_told_train(
     folder = out / "kept_fused"
     (out / "lgbm_fused").rename(folder)
     unmarked(folder)
-    unread.WITH_METRICS[damage](folder)
-    text = unread.refusal(folder, config)
-    assert commands(text) == ["train"], text
+    WITH_METRICS[damage](folder)
+    text = refusal(folder, config)
+    assert named_with_options(text) == ["train"], text
     assert TAKEN_FOR_ENGINE not in text and "train-engine" not in text, text
     args = named_args(text, "train")
     assert option(args, "--out") == str(out) and option(args, "--model") == "lgbm_fused", text
@@ -182,22 +177,22 @@ def test_an_unmarked_renamed_train_model_with_no_name_left_is_told_to_give_it(
     path = folder / "fusion.json"
     meta = json.loads(path.read_text(encoding="utf-8"))
     path.write_text(json.dumps({"metrics": meta["metrics"]}), encoding="utf-8")
-    text = unread.refusal(folder, config)
-    assert commands(text) == ["train"] and TAKEN_FOR_ENGINE not in text, text
+    text = refusal(folder, config)
+    assert named_with_options(text) == ["train"] and TAKEN_FOR_ENGINE not in text, text
     args = named_args(text, "train")
     assert "--model" not in args and option(args, "--out") == str(out), text
     assert "with --model the name" in text, text
 
 
-@pytest.mark.parametrize("damage", list(unread.WITH_METRICS))
+@pytest.mark.parametrize("damage", list(WITH_METRICS))
 def test_an_unmarked_renamed_engine_model_is_still_told_train_engine(
     engine_model, tmp_path, config, damage
 ):
     folder = Path(shutil.copytree(engine_model, tmp_path / "models" / "kept_engine"))
     unmarked(folder)
-    unread.WITH_METRICS[damage](folder)
-    text = unread.refusal(folder, config)
-    assert commands(text) == ["train-engine"], text
+    WITH_METRICS[damage](folder)
+    text = refusal(folder, config)
+    assert named_with_options(text) == ["train-engine"], text
     assert option(named_args(text, "train-engine"), "--out") == str(folder), text
 
 
@@ -206,9 +201,9 @@ def test_an_unmarked_renamed_folder_with_no_metrics_keeps_the_words_it_had(pair,
     folder = out / "kept_fused"
     (out / "lgbm_fused").rename(folder)
     unmarked(folder)
-    unread.WITH_METRICS["unknown key"](folder)
+    WITH_METRICS["unknown key"](folder)
     path = folder / "fusion.json"
     meta = json.loads(path.read_text(encoding="utf-8"))
     path.write_text(json.dumps({**meta, "metrics": {}}), encoding="utf-8")
-    text = unread.refusal(folder, config)
-    assert commands(text) == ["train-engine"] and TAKEN_FOR_ENGINE in text, text
+    text = refusal(folder, config)
+    assert named_with_options(text) == ["train-engine"] and TAKEN_FOR_ENGINE in text, text

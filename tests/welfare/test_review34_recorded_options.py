@@ -13,25 +13,25 @@ whose data's test split is not recorded left --families out without a word, thou
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from typer.core import TyperGroup
-from typer.main import get_command
 
+from tests.welfare.recorded_metrics_helpers import (
+    Recorded,
+    command_args,
+    engine_metrics,
+    parsed,
+    told,
+)
 from welfare import engine_record
-from welfare.cli import app
 from welfare.engine_record import VISION_DIR, scored_as, trained_render_size, trained_vision_model
 from welfare.model_data import option_value, unrecorded
 from welfare.retrain_words import STUDY_FAMILIES, evaluate_real_again, train_engine_again
 
-from .test_review34_retrain_words import Recorded, engine_metrics
-
-NAMED = r"`shanyraq welfare {}([^`]*)`"
 # Recorded values no --families (a whole number, at least 1) takes.
 NOT_FAMILIES = [True, "6", 6.5, 6.0, -3, 0, None]
 # Recorded values no --subset-seed (a whole number) takes.
@@ -39,26 +39,6 @@ NOT_SEED = ["1", 1.5, True]
 # Recorded values no --size (a whole number from 32 to 2048) takes.
 NOT_SIZE = [True, "64", 64.5, 16, 4096, 0, "abc"]
 SUBSET = {"train_families": 6, "subset_seed": 3}
-
-
-def command_args(text: str, command: str = "train-engine") -> list[str]:
-    """The arguments of the one `shanyraq welfare COMMAND ...` that `text` names, as a shell
-    splits them."""
-    (args,) = re.findall(NAMED.format(command), text)
-    return shlex.split(args)
-
-
-def parsed(args: list[str], command: str = "train-engine") -> dict[str, Any]:
-    """The options `shanyraq welfare COMMAND ARGS` runs with, as welfare/cli.py parses them (it
-    raises on any it refuses)."""
-    group = get_command(app)
-    assert isinstance(group, TyperGroup)
-    return dict(group.commands[command].make_context(command, list(args)).params)
-
-
-def told(**data: object) -> tuple[str, dict[str, Any]]:
-    text = train_engine_again(Path("own"), Recorded(engine_metrics(**data)))
-    return text, parsed(command_args(text))
 
 
 # --- the subset of training families ---------------------------------------------------------

@@ -13,14 +13,16 @@ models, which `welfare train` refuses as an unknown model.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.fusion_file_helpers import refused_load
+from tests.welfare.engine_study_helpers import SEED, N
+from tests.welfare.fusion_file_helpers import refused_load, rewrite
+from tests.welfare.named_command_helpers import every_command, option, the_command
+from tests.welfare.recorded_metrics_helpers import Recorded, engine_metrics
 from tests.welfare.welfare_config_helpers import other_poverty_line
 from welfare import fusion
 from welfare.criteria import MIN_RECIPE_FAMILIES
@@ -32,31 +34,11 @@ from welfare.retrain_words import move_first, study_families, train_again, train
 from welfare.train import most_trained_on
 from welfare.train_words import train_model_again
 
-from . import test_review28_evaluate_words as words
-from .test_review31_engine_commands import every_command, the_command
-
-config = words.config
-pair = words.pair
-option = words.option
-N, SEED = 48, 5  # the small recipe's data, as `pair` records it
 # Data values a model may record that no --n or --seed takes: not whole numbers, or n not
 # positive.
 NOT_WHOLE = ["300", 300.0, 3.5, True, None]
 NOT_N = [*NOT_WHOLE, -1, 0]
 GONE = "xgb_fused"  # a model name this version does not register
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What a command is worded from: a model's metrics, written by hand."""
-
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def engine_metrics(**data: object) -> dict[str, Any]:
-    """Metrics as `welfare train-engine` records them, with the data values `data`."""
-    recorded = {"n": 300, "seed": SEED, "vision_model": "vision-abc", "size": 64}
-    return {"data": {**recorded, **data}}
 
 
 def whole(value: str) -> bool:
@@ -133,7 +115,7 @@ def unregistered(pair: Path, tmp_path: Path) -> Path:
     """A copy of `pair`'s lgbm_fused whose fusion.json names a model no longer registered."""
     assert GONE not in list_models()
     folder = Path(shutil.copytree(pair / "lgbm_fused", tmp_path / "wf" / "lgbm_fused"))
-    words.rewrite(folder, lambda data: data.update(name=GONE))
+    rewrite(folder, lambda data: data.update(name=GONE))
     return folder
 
 

@@ -14,9 +14,8 @@ from typer.testing import CliRunner
 
 from shanyraq.cli import build_app
 from tests.refusals import must_not_run
+from tests.welfare.recorded_metrics_helpers import command_args, parsed, told
 from welfare.model_data import option_value, recorded_data
-
-from .test_review34_recorded_options import command_args, parsed, told
 
 runner = CliRunner()
 

@@ -23,6 +23,8 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
+from tests.welfare.engine_study_helpers import PAIR, SEED, N
+from tests.welfare.recorded_metrics_helpers import Recorded, engine_metrics
 from welfare.cli import app
 from welfare.criteria import get_welfare_config
 from welfare.evaluation import FairnessModelMissingError, check_fairness_model
@@ -33,14 +35,9 @@ from welfare.train import load_trained_together
 from welfare.train_words import train_model_again
 from welfare.unread_words import SIMULATED, unread_again
 
-from . import test_review28_evaluate_words as words
-from .test_review29_retrain_runs import cli_config as cli_config
-from .test_review34_retrain_words import Recorded, engine_metrics
-
+# From tests/welfare/conftest.py, the fixture `pair`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5).
-config = words.config
-pair = words.pair
-N, SEED = 48, 5
+
 # A folder name a shell would split (space), fail on (quote) or expand (`$`), left as it is.
 ODD = "my 'models $HOME"
 NAMED = r"`shanyraq welfare {}((?: [^`]*)?)`"
@@ -216,4 +213,4 @@ def test_the_command_told_for_a_folder_with_a_space_runs_as_told(
     assert again.exit_code == 0, (args, again.output, again.exception)
     FusionModel.load(folder, config=config)
     models, data = load_trained_together(out, config)
-    assert set(models) == set(words.PAIR) and data == (N, SEED)
+    assert set(models) == set(PAIR) and data == (N, SEED)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.welfare.families_helpers import family
 from welfare.rules import INCOME_TEST, LEVEL6, evaluate_rules
 from welfare.schema import parse_family
 from welfare.statements import Code
-
-from .conftest import family
 
 
 def outcome(config, combine, **criteria):

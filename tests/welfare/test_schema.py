@@ -6,9 +6,8 @@ import math
 
 import pytest
 
+from tests.welfare.families_helpers import family
 from welfare.schema import FamilyRecordError, parse_family, record_from_row
-
-from .conftest import family
 
 
 @pytest.fixture

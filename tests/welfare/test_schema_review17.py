@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.welfare.families_helpers import family
 from welfare.schema import FamilyRecordError, parse_family
-
-from .conftest import family
 
 
 @pytest.fixture

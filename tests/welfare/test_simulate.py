@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.welfare.families_helpers import Planned
 from vision.score import ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY
 from welfare.simulate import NoiseModel, simulate_photos
-
-from .conftest import Planned
 
 
 def planned(n=40):

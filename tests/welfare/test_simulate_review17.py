@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from shanyraq.taxonomy import get_taxonomy
+from tests.welfare.families_helpers import Planned
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY
 from welfare.simulate import NoiseModel, simulate_photo, simulate_photos
-
-from .conftest import Planned
 
 N_FAMILIES = 800
 SEED = 11

@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from tests.welfare.families_helpers import Planned
 from welfare.simulate import NoiseModel, simulate_photo
-
-from .conftest import Planned
 
 INF = float("inf")
 

@@ -17,6 +17,7 @@ from PIL import features
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
+from tests.welfare.engine_study_helpers import SIZE
 from training.synth.families import PlannedPhoto
 from vision.engine import abstain_reasons, get_engine_config
 from vision.quality import QualityVerdict
@@ -29,10 +30,6 @@ from welfare.real_scores import RealPhoto, photo_key, study_engine
 from welfare.real_scoring_check import check_scoring
 from welfare.simulate import NoiseModel, simulate_photo, simulate_photos
 
-from . import test_real_training
-
-SIZE = test_real_training.SIZE
-vision_dir = test_real_training.vision_dir
 # Every photo's top room misread as not_dwelling; no random low_confidence draws.
 TO_NOT_DWELLING = NoiseModel(room_accuracy=0.0, room_to_not_dwelling=1.0, low_confidence_rate=0.0)
 

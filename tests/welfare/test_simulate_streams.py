@@ -10,12 +10,11 @@ import sys
 import numpy as np
 
 from shanyraq.taxonomy import get_taxonomy
+from tests.welfare.families_helpers import Planned
 from vision.engine import AbstainConfig, abstain_reasons, get_engine_config
 from vision.score import ABSTAIN_LOW_CONFIDENCE
 from welfare.aggregate import usable
 from welfare.simulate import NoiseModel, simulate_photo, simulate_photos
-
-from .conftest import Planned
 
 
 def _family(fid: str, n: int = 5) -> list[Planned]:

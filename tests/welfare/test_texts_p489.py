@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from serving.web.i18n import translator
 from tests.welfare.assess_helpers import inputs
+from tests.welfare.families_helpers import family
 from welfare.assess import recommend
 from welfare.rules import LEVEL6, evaluate_rules
 from welfare.schema import parse_family
 from welfare.statements import Code, figure
-
-from .conftest import family
 
 HIGH_INCOME = f"{LEVEL6}.per_capita_income_kzt"
 

@@ -12,7 +12,7 @@ import pytest
 
 from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
-from tests.welfare.conftest import family
+from tests.welfare.families_helpers import family
 from welfare.aggregate import aggregate
 from welfare.assess import assess
 from welfare.explain import contributions, reason_groups, top_reasons

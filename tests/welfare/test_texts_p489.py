@@ -63,11 +63,13 @@ def test_level6_income_text_on_the_page_is_not_one_minimum_read_as_the_floor(wel
     check = _high_income_check(welfare_config, t, 190_000)
     stored = _stored(check.statement)
     assert translator("en").statement(stored) == (
-        "Per-capita income above 4 subsistence minimums (4 × 46,228 KZT, 2025): yes (value 190,000)"
+        "Per-capita income above 4 subsistence minimums (4 × 46,228 KZT, 2025): yes "
+        "(value 190,000 KZT)"
     )
     nbsp = "\u00a0"
     assert translator("ru").statement(stored) == (
         f"Доход на человека выше 4 прожиточных минимумов (4 × 46{nbsp}228 тенге, 2025): да "
-        f"(значение 190{nbsp}000)"
+        f"(значение 190{nbsp}000 тенге)"
     )
     assert f"(4 × 46{nbsp}228 теңге, 2025)" in translator("kk").statement(stored)
+    assert translator("kk").statement(stored).endswith(f"(мәні 190{nbsp}000 теңге)")

@@ -25,12 +25,6 @@ from serving.reports import GROUPINGS
 from serving.state import Services
 from welfare.criteria import get_welfare_config
 
-# The least an override's reason in words must hold, in characters.
-REASON_MIN_CHARS = 10
-# The most a reason may hold, in characters, a line break counted as one (as the form's
-# textarea counts it, whatever line breaks the browser sends).
-REASON_MAX_CHARS = 2000
-
 
 class DecisionRefusedError(DecisionInvalidError):
     """A decision refused for one stable `refusal` (a code of DECISION_REFUSALS) with its
@@ -159,7 +153,8 @@ def record_decision(
     checked that way; every decision sent without one is recorded, and the reports count an
     old client's resend once (serving.report_overrides).
     """
-    _check_reason_length(request.reason)  # before the lock: a refusal that needs no data
+    limits = services.settings.reason_chars  # configs/serving.yaml reason_chars
+    _check_reason_length(request.reason, limits.decision_max)  # before the lock: needs no data
     lock_family(session, family.id)  # refreshes `family`; uploads wait until this commits
     _check_seen(session, family, request.seen_decision_id)
     if request.seen_decision_id is not None:
@@ -169,7 +164,9 @@ def record_decision(
     why = why_stale(session, services, assessment, family)
     if why is not None:
         raise DecisionOutOfDateError(why)
-    decided_level = _decided_level(request, assessment, services.settings.override_reasons)
+    decided_level = _decided_level(
+        request, assessment, services.settings.override_reasons, limits.override_min
+    )
     decision = Decision(
         assessment_id=assessment.id, family_id=family.id, region=family.region,
         kind=request.kind, model_level=assessment.level, decided_level=decided_level,
@@ -221,14 +218,15 @@ def reason_words(reason: str) -> str:
     return words.strip()
 
 
-def _check_reason_length(reason: str) -> None:
-    """A reason over REASON_MAX_CHARS, counted as the decision would store it, is refused."""
-    if len(reason_words(reason)) > REASON_MAX_CHARS:
+def _check_reason_length(reason: str, max_chars: int) -> None:
+    """A reason over `max_chars` (reason_chars.decision_max), counted as the decision would
+    store it (a line break is one, as the form's textarea counts it), is refused."""
+    if len(reason_words(reason)) > max_chars:
         raise DecisionRefusedError(
             "reason_too_long",
-            f"the reason in words may hold at most {REASON_MAX_CHARS} characters "
+            f"the reason in words may hold at most {max_chars} characters "
             "(a line break counts as one); shorten it",
-            n=REASON_MAX_CHARS,
+            n=max_chars,
         )
 
 
@@ -294,7 +292,11 @@ def latest_decision_id(session: Session, family_id: str) -> int:
     return int(found)
 
 
-def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: list[str]) -> int:
+def _decided_level(
+    request: DecisionRequest, assessment: Assessment, reasons: list[str], min_chars: int
+) -> int:
+    """The level the decision records, or why it is refused; an override needs a reason code
+    of `reasons` and a reason in words of at least `min_chars` (reason_chars.override_min)."""
     if request.kind == "accept":
         if assessment.level is None:
             raise DecisionRefusedError(
@@ -318,11 +320,11 @@ def _decided_level(request: DecisionRequest, assessment: Assessment, reasons: li
             f"an override needs a reason_code, one of: {', '.join(reasons)}",
             reasons=reasons,
         )
-    if len(reason_words(request.reason)) < REASON_MIN_CHARS:
+    if len(reason_words(request.reason)) < min_chars:
         raise DecisionRefusedError(
             "reason_too_short",
-            f"an override needs the reason in words (at least {REASON_MIN_CHARS} characters)",
-            n=REASON_MIN_CHARS,
+            f"an override needs the reason in words (at least {min_chars} characters)",
+            n=min_chars,
         )
     if request.level == assessment.level:
         raise DecisionRefusedError(

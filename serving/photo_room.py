@@ -34,9 +34,6 @@ from serving.latest_assessments import lock_family
 
 # Roles that may correct a photo's room note: an inspector only for the photos they uploaded.
 CORRECTORS = ("inspector", "admin")
-# The most characters a correction's reason may hold, counted as it is stored
-# (serving.decisions.reason_words: a line break is one, however it was sent).
-ROOM_REASON_MAX_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -50,14 +47,15 @@ class Corrected:
     unchanged: bool
 
 
-def reason_refusal(reason: str) -> str | None:
-    """Why a correction's `reason` is refused, counted as it would be stored (`reason_words`):
-    "reason_empty" (nothing left), "reason_too_long" (over ROOM_REASON_MAX_CHARS); None: it
-    is admitted. The API's body and the page's form check it alike."""
+def reason_refusal(reason: str, max_chars: int) -> str | None:
+    """Why a correction's `reason` is refused, counted as it would be stored (`reason_words`:
+    a line break is one, however it was sent): "reason_empty" (nothing left),
+    "reason_too_long" (over `max_chars`, configs/serving.yaml reason_chars.room_correction_max);
+    None: it is admitted. The API's route and the page's form check it alike."""
     words = reason_words(reason)
     if not words:
         return "reason_empty"
-    return "reason_too_long" if len(words) > ROOM_REASON_MAX_CHARS else None
+    return "reason_too_long" if len(words) > max_chars else None
 
 
 def corrections_of(session: Session, family_id: str) -> dict[int, list[tuple[RoomCorrection, str]]]:

@@ -9,7 +9,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.assessments import STALE_REASONS
-from serving.decisions import REASON_MAX_CHARS
 from welfare.doubts import Recommendation
 
 StatementParam = bool | int | float | str | list[str] | None
@@ -282,8 +281,10 @@ class DecisionIn(BaseModel):
     # breaks as LF), as for the page's form; the JSON body limit bounds what is parsed.
     reason: str = Field(
         "",
-        description=f"The reason in words: at most {REASON_MAX_CHARS} characters, a line break "
-        "(CRLF, CR or LF) counted as one; longer is refused (422, refusal `reason_too_long`).",
+        description="The reason in words: at most configs/serving.yaml "
+        "`reason_chars.decision_max` characters, a line break (CRLF, CR or LF) counted as one; "
+        "longer is refused (422, refusal `reason_too_long`). An override's needs at least "
+        "`reason_chars.override_min` (422, refusal `reason_too_short`).",
     )
     seen_decision_id: int | None = Field(
         None,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from serving.photo_room import ROOM_REASON_MAX_CHARS, reason_refusal
+from serving.decisions import reason_words
 from serving.reuse_index import REUSE_DETAIL_ROLES
 from shanyraq.json_values import finite_or_none
 from vision.score import ABSTAIN_REASONS
@@ -263,27 +263,25 @@ class RoomCorrectionIn(BaseModel):
         description="A room of configs/taxonomy.yaml `rooms`; null clears the note. Required: "
         "a body without it says nothing to correct.",
     )
-    # No max_length: serving.photo_room counts the reason as it stores it (line breaks as LF),
-    # as for the page's form and a decision's reason; the JSON body limit bounds what is parsed.
+    # No max_length: the route counts the reason as serving.photo_room stores it (line breaks
+    # as LF), against the running service's limit, as for the page's form and a decision's
+    # reason; the JSON body limit bounds what is parsed.
     reason: str = Field(
         min_length=1,
         description="Why the note was wrong, in words (kept with the correction, shown on the "
         "family page; its audit entry holds its SHA-256, `reason_sha256`). Surrounding space "
-        f"is dropped, and 1 to {ROOM_REASON_MAX_CHARS} characters must remain, a line break "
-        "(CRLF, CR or LF) counted as one.",
+        "is dropped, and at least 1 character must remain, at most configs/serving.yaml "
+        "`reason_chars.room_correction_max`, a line break (CRLF, CR or LF) counted as one; "
+        "longer is refused (422 `request_invalid`, at `body.reason`).",
     )
 
     @field_validator("reason")
     @classmethod
-    def _reason_admitted(cls, reason: str) -> str:
-        refusal = reason_refusal(reason)
-        if refusal == "reason_empty":
+    def _reason_has_words(cls, reason: str) -> str:
+        # Its length is checked by the route (serving.api.routes.photo_room): the limit is the
+        # running service's setting, which this module-level model cannot read.
+        if not reason_words(reason):
             raise ValueError("the reason must hold words, not only space")
-        if refusal == "reason_too_long":
-            raise ValueError(
-                f"the reason may hold at most {ROOM_REASON_MAX_CHARS} characters (a line "
-                "break counts as one); shorten it"
-            )
         return reason
 
 

@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import SettingsConfigDict, SettingsError
 
+from serving.core.reason_chars import ReasonChars
 from serving.data_dir import KEY_FILE, make_private_dir
 from shanyraq.config import (
     EnvOverYamlSettings,
@@ -213,6 +221,13 @@ class ServingSettings(EnvOverYamlSettings):
     override_reasons: list[str] = Field(
         default_factory=lambda: [str(item) for item in _shipped("override_reasons")], min_length=1
     )
+    # The limits on a reason in words (serving.core.reason_chars); a site's serving.yaml
+    # without the key, or without one of its limits, gets the shipped value.
+    reason_chars: ReasonChars = Field(
+        default_factory=ReasonChars,
+        description="Characters a reason in words holds: an override's least, a decision's "
+        "and a room correction's most.",
+    )
     # The same for the drift report's alert threshold.
     drift_alert_psi: float = Field(
         default_factory=lambda: float(_shipped("drift_alert_psi")),
@@ -265,6 +280,11 @@ class ServingSettings(EnvOverYamlSettings):
             ) from None
         _check_kazakh_zone_data(name, zone)
         return name
+
+    @model_validator(mode="after")
+    def _reasons_fit_a_body(self) -> ServingSettings:
+        self.reason_chars.check_within(min(self.max_body_bytes, self.max_json_body_bytes))
+        return self
 
     @property
     def display_zone(self) -> ZoneInfo:

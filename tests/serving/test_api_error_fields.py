@@ -45,8 +45,9 @@ def _decide(api: Service, assessment_id: int, body: dict[str, Any], *, level: An
 
 
 def test_every_decision_refusal_carries_its_sub_code(api):
-    from serving.decisions import DECISION_REFUSALS, REASON_MAX_CHARS
+    from serving.decisions import DECISION_REFUSALS
 
+    too_long = api.services.settings.reason_chars.decision_max + 1
     api.create_family("F1")
     made = api.client.post("/families/F1/assessments", headers=api.headers("inspector"))
     aid = int(made.json()["assessment_id"])
@@ -56,7 +57,7 @@ def test_every_decision_refusal_carries_its_sub_code(api):
         "level_not_chosen": (3, {**OVERRIDE, "level": None}),
         "reason_code_not_chosen": (3, {**OVERRIDE, "reason_code": "gut_feeling"}),
         "reason_too_short": (3, {**OVERRIDE, "reason": "no"}),
-        "reason_too_long": (3, {**OVERRIDE, "reason": "x" * (REASON_MAX_CHARS + 1)}),
+        "reason_too_long": (3, {**OVERRIDE, "reason": "x" * too_long}),
         "level_unchanged": (3, {**OVERRIDE, "level": 3}),
         "seen_decision_unknown": (3, {**OVERRIDE, "seen_decision_id": 999}),
     }

@@ -12,11 +12,14 @@ from typing import Any
 from sqlalchemy import select
 
 from serving import audit
+from serving.core.reason_chars import ReasonChars
 from serving.db.models import RoomCorrection
 from serving.decisions import reason_sha256
-from serving.photo_room import ROOM_REASON_MAX_CHARS
 from tests.serving.helpers import Service, audit_entries, jpeg
 from tests.web.helpers import csrf_from, page_client
+
+# The shipped limit the test services run with (configs/serving.yaml reason_chars).
+ROOM_REASON_MAX_CHARS = ReasonChars().room_correction_max
 
 ACTION = "photo_room_corrected"
 # The first lines of a reason that fills the limit: line breaks, a NUL, a bidi override and

@@ -13,14 +13,17 @@ import pytest
 from sqlalchemy import delete, inspect, select, update
 
 from serving import audit
+from serving.core.reason_chars import ReasonChars
 from serving.db.models import AuditEntry, RoomCorrection, User
 from serving.db.session import make_engine, session_scope
 from serving.decisions import reason_sha256
 from serving.migrations import upgrade
-from serving.photo_room import ROOM_REASON_MAX_CHARS
 from tests.serving.decision_helpers import audit_verified
 from tests.serving.helpers import Service, audit_entries, jpeg
 from tests.serving.migration_helpers import downgrade
+
+# The shipped limit the test services run with (configs/serving.yaml reason_chars).
+ROOM_REASON_MAX_CHARS = ReasonChars().room_correction_max
 
 ACTION = "photo_room_corrected"
 REASON = "Chose kitchen by mistake at the visit."

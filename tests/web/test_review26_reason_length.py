@@ -13,10 +13,13 @@ from typing import Any
 
 import pytest
 
-from serving.decisions import REASON_MAX_CHARS
+from serving.core.reason_chars import ReasonChars
 from serving.web.i18n import load_catalogues
 from tests.web import live
 from tests.web.live_module import live_server, signed_in_page
+
+# The shipped limit the test services run with (configs/serving.yaml reason_chars).
+REASON_MAX_CHARS = ReasonChars().decision_max
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,11 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from serving.core.reason_chars import ReasonChars
 from serving.db.models import AuditEntry, Decision
-from serving.decisions import REASON_MAX_CHARS
 from serving.web.i18n import load_catalogues
 from tests.serving.decision_helpers import assess, decide
 from tests.web.helpers import csrf_from
+
+# The shipped limit the test services run with (configs/serving.yaml reason_chars).
+REASON_MAX_CHARS = ReasonChars().decision_max
 
 EN = load_catalogues()["en"]
 LINE = "Wage arrears confirmed by the employer's letter."  # 48 characters

@@ -184,22 +184,20 @@ def test_the_navigation_marks_the_page_and_on_a_family_the_section(web, browser_
 # --- the decision reason's limit -----------------------------------------------------------------
 
 
-def test_the_reason_fields_maxlength_is_the_limit_the_service_checks(web, browser_for, monkeypatch):
-    """The limit has one source (serving.decisions): changed there, the form's maxlength and
-    the service's refusal both follow it."""
-    import serving.decisions
-
-    monkeypatch.setattr(serving.decisions, "REASON_MAX_CHARS", 120)
-    web.create_family("F1")
-    aid = assess(web, level=3)
-    commission = browser_for("commission")
-    page = commission.get("/ui/families/F1").text
-    textarea = re.search(r'<textarea id="reason"[^>]*>', page)
-    assert textarea and 'maxlength="120"' in textarea.group(0), textarea
-    form = {
-        "csrf_token": csrf_from(page), "kind": "override", "level": "2",
-        "reason_code": "income_evidence", "reason": "x" * 121, "assessment_id": str(aid),
-    }  # fmt: skip
-    refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
+def test_the_reason_fields_maxlength_is_the_limit_the_service_checks(tmp_path):
+    """The limit has one source (configs/serving.yaml reason_chars.decision_max): a service
+    started with another, its form's maxlength and its refusal both follow it."""
+    with started(tmp_path, reason_chars={"decision_max": 120}) as web:
+        web.create_family("F1")
+        aid = assess(web, level=3)
+        commission = page_client(web, "commission")
+        page = commission.get("/ui/families/F1").text
+        textarea = re.search(r'<textarea id="reason"[^>]*>', page)
+        assert textarea and 'maxlength="120"' in textarea.group(0), textarea
+        form = {
+            "csrf_token": csrf_from(page), "kind": "override", "level": "2",
+            "reason_code": "income_evidence", "reason": "x" * 121, "assessment_id": str(aid),
+        }  # fmt: skip
+        refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
     assert refused.status_code == 422
     assert 'maxlength="120"' in refused.text  # the form shown again keeps the same limit

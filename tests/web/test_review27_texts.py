@@ -1,6 +1,6 @@
 """Texts that drifted from the code (review 27): the photos-not-used doubt and feature name the
 repeats their count holds; a photo reused from another family is not worded as a repeat; the
-decision reason's limits come from the service's constants, grouped as the pages write
+decision reason's limits come from the service's settings, grouped as the pages write
 numbers; the page for a form post over the body limit tells one photo what to do."""
 
 from __future__ import annotations
@@ -72,27 +72,24 @@ def test_a_reused_photo_is_worded_as_another_familys_not_as_a_repeat(language):
 
 
 @pytest.mark.parametrize(("language", "grouped"), [("en", "1,200"), ("ru", "1\u00a0200")])
-def test_the_reason_help_says_the_minimum_the_service_checks(
-    web, browser_for, monkeypatch, language, grouped
-):
-    """The minimum has one source (serving.decisions): changed there, the help under the field
-    and the refusal of a shorter reason both say it, grouped as the page writes numbers."""
-    import serving.decisions
-
-    monkeypatch.setattr(serving.decisions, "REASON_MIN_CHARS", 1200)
-    web.create_family("F1")
-    aid = assess(web, level=3)
-    commission = browser_for("commission")
-    page = commission.get(f"/ui/families/F1?lang={language}").text
-    help_text = found_text(r'<p class="sub" id="reason-help">(.*?)</p>', page)
-    t = translator(language)
-    assert help_text == t("decision.reason_help", n=grouped)
-    assert grouped in help_text and "10 " not in help_text
-    form = {
-        "csrf_token": csrf_from(page), "kind": "override", "level": "2",
-        "reason_code": "income_evidence", "reason": "x" * 1199, "assessment_id": str(aid),
-    }  # fmt: skip
-    refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
+def test_the_reason_help_says_the_minimum_the_service_checks(tmp_path, language, grouped):
+    """The minimum has one source (configs/serving.yaml reason_chars.override_min): a service
+    started with another, the help under the field and the refusal of a shorter reason both
+    say it, grouped as the page writes numbers."""
+    with started(tmp_path, reason_chars={"override_min": 1200}) as web:
+        web.create_family("F1")
+        aid = assess(web, level=3)
+        commission = page_client(web, "commission", language)
+        page = commission.get(f"/ui/families/F1?lang={language}").text
+        help_text = found_text(r'<p class="sub" id="reason-help">(.*?)</p>', page)
+        t = translator(language)
+        assert help_text == t("decision.reason_help", n=grouped)
+        assert grouped in help_text and "10 " not in help_text
+        form = {
+            "csrf_token": csrf_from(page), "kind": "override", "level": "2",
+            "reason_code": "income_evidence", "reason": "x" * 1199, "assessment_id": str(aid),
+        }  # fmt: skip
+        refused = commission.post("/ui/families/F1/decisions", data=form, follow_redirects=False)
     assert refused.status_code == 422
     said = found_text(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', refused.text)
     assert t("decision_error.reason_too_short", n=grouped) in said
@@ -100,9 +97,7 @@ def test_the_reason_help_says_the_minimum_the_service_checks(
 
 @pytest.mark.parametrize(("language", "grouped"), [("ru", "2\u00a0000"), ("kk", "2\u00a0000")])
 def test_a_reason_over_the_limit_is_told_the_limit_grouped(web, browser_for, language, grouped):
-    from serving.decisions import REASON_MAX_CHARS
-
-    assert REASON_MAX_CHARS == 2000  # the figure `grouped` writes
+    assert web.services.settings.reason_chars.decision_max == 2000  # the figure `grouped` writes
     web.create_family("F1")
     aid = assess(web, level=3)
     commission = browser_for("commission")

@@ -14,14 +14,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from serving.core.reason_chars import ReasonChars
 from serving.db.models import Photo, RoomCorrection
 from serving.db.session import session_scope
 from serving.decisions import reason_sha256
-from serving.photo_room import ROOM_REASON_MAX_CHARS
 from serving.users import create_user
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import OTHER_REGION, PASSWORD, REGION, Service, audit_entries, jpeg
 from tests.web.helpers import csrf_from, page_client
+
+# The shipped limit the test services run with (configs/serving.yaml reason_chars).
+ROOM_REASON_MAX_CHARS = ReasonChars().room_correction_max
 
 CATALOGUES = load_catalogues()
 EN = CATALOGUES["en"]

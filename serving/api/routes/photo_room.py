@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 
 from serving.api.deps import (
     CurrentUserDep,
@@ -26,9 +27,25 @@ from serving.api.routes.photos import check_room_hint, photo_out, reuse_of
 from serving.api.strict_json import StrictJSONRoute
 from serving.errors import NotFoundError
 from serving.photo_evidence import filed_repeats
-from serving.photo_room import CORRECTORS, check_may_correct, correct_room
+from serving.photo_room import CORRECTORS, check_may_correct, correct_room, reason_refusal
 
 router = APIRouter(tags=["photos"], route_class=StrictJSONRoute)
+
+
+def check_reason_length(reason: str, max_chars: int) -> None:
+    """Refuse a reason over `max_chars` (configs/serving.yaml reason_chars.room_correction_max
+    of the running service), counted as it would be stored, as the body's own checks refuse
+    one: 422 `request_invalid` at `body.reason`. The body's model is built once for every app,
+    so the limit each app was started with is checked here, before anything is looked up."""
+    if reason_refusal(reason, max_chars) != "reason_too_long":
+        return
+    why = (
+        f"Value error, the reason may hold at most {max_chars} characters (a line break "
+        "counts as one); shorten it"
+    )
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": ("body", "reason"), "msg": why, "input": reason}]
+    )
 
 
 @router.put(
@@ -47,16 +64,17 @@ def correct_photo_room(
 
     Only the inspector who uploaded the photo, or an admin, may (403 for anyone else of the
     region; 404 for a family or photo outside it, or a photo of another family). An unknown
-    room is refused as at upload (422 `record_invalid`); a missing or empty reason with 422
-    `request_invalid`. The change, the correction kept with its reason (shown on the family
-    page) and its audit entry (`photo_room_corrected`: the note before and after, the
-    correction's id and its reason's `reason_sha256`) commit together. The note the photo has
-    already is answered 200 `unchanged`: the photo does not change, and the request is kept
-    and audited all the same (`"unchanged": true` in the entry), as PUT /families/{family_id}
-    audits an unchanged update. The assessment
-    never reads the note, so none goes out of date. Answered as GET /photos/{photo_id} shows
-    the photo, its reuse and repeats read once the change is committed, with
-    `previous_room_hint`."""
+    room is refused as at upload (422 `record_invalid`); a missing or empty reason, or one
+    over configs/serving.yaml `reason_chars.room_correction_max`, with 422 `request_invalid`.
+    The change, the correction kept with its reason (shown on the family page) and its audit
+    entry (`photo_room_corrected`: the note before and after, the correction's id and its
+    reason's `reason_sha256`) commit together. The note the photo has already is answered 200
+    `unchanged`: the photo does not change, and the request is kept and audited all the same
+    (`"unchanged": true` in the entry), as PUT /families/{family_id} audits an unchanged
+    update. The assessment never reads the note, so none goes out of date. Answered as GET
+    /photos/{photo_id} shows the photo, its reuse and repeats read once the change is
+    committed, with `previous_room_hint`."""
+    check_reason_length(body.reason, services.settings.reason_chars.room_correction_max)
     # The family and the photo are read here, after every parameter has been checked, not as
     # dependencies: FastAPI calls a dependency whose own parameters are valid even where
     # another's are not, so a malformed photo id would be answered with the family's 404 (or a

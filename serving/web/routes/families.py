@@ -10,7 +10,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-import serving.decisions
 from serving.api.deps import (
     CurrentUser,
     CurrentUserDep,
@@ -35,7 +34,6 @@ from serving.decisions import (
 from serving.errors import NotFoundError, RecordInvalidError
 from serving.photo_room import (
     CORRECTORS,
-    ROOM_REASON_MAX_CHARS,
     check_may_correct,
     correct_room,
     corrections_of,
@@ -172,6 +170,7 @@ def _family_response(
     room_form: RoomForm | None = None,
 ) -> Response:
     view = family_page(session, services, family, user)
+    limits = services.settings.reason_chars
     corrections = corrections_of(session, family.id)  # as of the view, before it commits
     record_view(
         session,
@@ -190,10 +189,10 @@ def _family_response(
         status_code=status_code,
         view=view,
         levels=_levels(),
-        # The textarea's maxlength and the help's minimum: the limits the service checks (read
-        # per page, one source).
-        reason_max_chars=serving.decisions.REASON_MAX_CHARS,
-        reason_min_chars=serving.decisions.REASON_MIN_CHARS,
+        # The textarea's maxlength and the help's minimum: the limits the service checks, its
+        # settings' configs/serving.yaml reason_chars (one source).
+        reason_max_chars=limits.decision_max,
+        reason_min_chars=limits.override_min,
         can_decide=user.role in DECIDERS,
         error=_refusal_text(translator(page_language(request)), refused) if refused else None,
         error_field=DECISION_REFUSALS[refused.refusal] if refused else None,
@@ -204,7 +203,7 @@ def _family_response(
         recorded_anchor=RECORDED_ANCHOR,
         # The room form's choices, as the upload page offers them, and the reason's limit.
         rooms=get_taxonomy().room_names,
-        room_reason_max_chars=ROOM_REASON_MAX_CHARS,
+        room_reason_max_chars=limits.room_correction_max,
         room_form=room_form,
         room_notice=_room_notice(request),
         # Each photo's corrections (who, when, the notes, why), newest first: photo id -> list.
@@ -297,17 +296,20 @@ def _to_recorded(family: Family, decision: Decision) -> Response:
     )
 
 
-def _room_refusal(t: Translator, room_hint: str, reason: str) -> tuple[str, str] | None:
+def _room_refusal(
+    t: Translator, room_hint: str, reason: str, max_chars: int
+) -> tuple[str, str] | None:
     """What is wrong with a room correction, as (field, why in the reader's words): the
-    API's checks (an unknown room as at upload, a reason of 1 to ROOM_REASON_MAX_CHARS
-    characters counted as stored: serving.photo_room.reason_refusal)."""
+    API's checks (an unknown room as at upload, a reason of 1 to `max_chars`, the service's
+    reason_chars.room_correction_max, characters counted as stored:
+    serving.photo_room.reason_refusal)."""
     try:
         check_room_hint(room_hint or None)
     except RecordInvalidError:
         return "room_hint", t("room_form.unknown_room")
-    refusal = reason_refusal(reason)
+    refusal = reason_refusal(reason, max_chars)
     if refusal is not None:
-        return "reason", t(f"room_form.{refusal}", n=t.number(ROOM_REASON_MAX_CHARS))
+        return "reason", t(f"room_form.{refusal}", n=t.number(max_chars))
     return None
 
 
@@ -335,7 +337,8 @@ def correct_photo_room(
     if photo.family_id != family.id:
         raise NotFoundError(f"no photo {photo.id} of family {family.id!r} in your region")
     check_may_correct(photo, user_id=user.id, role=user.role)
-    refused = _room_refusal(translator(page_language(request)), room_hint, reason)
+    max_chars = services.settings.reason_chars.room_correction_max
+    refused = _room_refusal(translator(page_language(request)), room_hint, reason, max_chars)
     if refused:
         field, error = refused
         # An unknown room (no choice of the list) shows the note as filed chosen again.

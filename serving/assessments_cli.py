@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from serving.cli import config_option
 from shanyraq.shell_words import word
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ def refresh(
 
     settings = load_settings(config)
     if dry_run:
-        stale = _dry_run(settings, as_user, region, allow_rules_only=allow_rules_only)
+        stale = _dry_run(settings, as_user, region, allow_rules_only=allow_rules_only,
+                         config=config)  # fmt: skip
         for line in dry_run_lines(stale, region):
             typer.echo(line)
         return
@@ -88,7 +90,7 @@ def refresh(
     services = build_services(settings)
     try:
         with services.readers() as session:
-            actor = refresh_actor(session, as_user, region=region)
+            actor = refresh_actor(session, as_user, region=region, config=config)
         report = assessments_refresh.refresh(
             services, actor=actor, region=region, progress=progress,
             allow_rules_only=allow_rules_only,
@@ -99,12 +101,17 @@ def refresh(
         typer.echo(line)
     if report.failed:
         again = f" --as {word(as_user)}" + (f" --region {word(region)}" if region else "")
-        again += f" --config {word(config)}" if config is not None else ""
+        again += config_option(config)
         raise assessments_refresh.RefreshFamiliesFailedError.of(report, again=again)
 
 
 def _dry_run(
-    settings: ServingSettings, as_user: str, region: str | None, *, allow_rules_only: bool
+    settings: ServingSettings,
+    as_user: str,
+    region: str | None,
+    *,
+    allow_rules_only: bool,
+    config: Path | None = None,
 ) -> list[StaleAssessment]:
     """The stale assessments a refresh by `as_user` would recompute, found without writing:
     no migration (a database behind this version is refused, database_not_migrated), no
@@ -119,7 +126,7 @@ def _dry_run(
     try:
         key = command_key(settings, engine, may_create=False)  # the run would refuse none
         with make_read_session_factory(engine)() as session:
-            refresh_actor(session, as_user, region=region)
+            refresh_actor(session, as_user, region=region, config=config)
             fusion = reassessment.configured_fusion_version(settings)
             services = _readers(settings, engine, key)
             stale = reassessment.stale_assessments(
@@ -159,9 +166,12 @@ def _readers(settings: ServingSettings, engine: Engine, key: bytes) -> Services:
     return services
 
 
-def refresh_actor(session: Session, as_user: str, *, region: str | None) -> tuple[int, str]:
+def refresh_actor(
+    session: Session, as_user: str, *, region: str | None, config: Path | None = None
+) -> tuple[int, str]:
     """The --as account, checked (reassessment.resolve_refresh_actor), refused in a refresh's
-    own words: a regional admin may refresh its region."""
+    own words: a regional admin may refresh its region. `config`: the refresh's --config,
+    which the command it names carries (the account is made in the same database)."""
     from serving.reassessment import ReassessActorError, resolve_refresh_actor
 
     try:
@@ -170,7 +180,8 @@ def refresh_actor(session: Session, as_user: str, *, region: str | None) -> tupl
         raise ReassessActorError(
             f"{as_user!r} is not an active admin account; a refresh is recorded as made by an "
             "admin: give an active admin's name (a regional admin refreshes its own region "
-            "with --region; `shanyraq users add NAME --role admin` makes one)"
+            f"with --region; `shanyraq users add NAME --role admin{config_option(config)}` "
+            "makes one)"
         ) from None
 
 

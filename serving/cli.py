@@ -286,6 +286,15 @@ def anchored_sessions(settings: ServingSettings, engine: Engine) -> sessionmaker
 CONFIG_OPTION = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
 
 
+def config_option(config: Path | None) -> str:
+    """The --config a command told to the user carries (" --config FILE", FILE one word of it
+    as a shell reads it; "" where the command telling it was given none), so it works on the
+    database the telling command did, not on the default configs' one."""
+    from shanyraq.shell_words import word
+
+    return f" --config {word(config)}" if config is not None else ""
+
+
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default from serving.yaml)."),
     port: int = typer.Option(None, min=0, max=65535, help="Port (default from serving.yaml)."),
@@ -327,10 +336,10 @@ def demo(
         demo_families,
         demo_settings,
         seed_demo,
+        settings_line,
     )
     from serving.demo_build import DemoPaths, ensure_models
     from serving.logs import configure_logging
-    from shanyraq.shell_words import word
 
     paths = DemoPaths()
     # Refused before the models are built (minutes): a port taken, settings from the site's.
@@ -343,10 +352,7 @@ def demo(
     ensure_models(paths)
     uploaded = seed_demo(settings, n_families=families)
     typer.echo(f"demo data in {settings.data_dir} ({uploaded} photos uploaded now)")
-    typer.echo(
-        f"its settings: {config}; pass --config {word(config)} to audit verify, users, rescore, "
-        "assessments refresh and serve to work on this demo"
-    )
+    typer.echo(settings_line(config))
     typer.echo(f"accounts (password {DEMO_PASSWORD!r}, demo only):")
     for account in demo_accounts():
         typer.echo(f"  {account.username:24s} {account.role:11s} {account.region or 'all regions'}")

@@ -319,6 +319,17 @@ def write_demo_settings(paths: DemoPaths, *, port: int | None = None) -> Path:
     return path
 
 
+def settings_line(config: Path) -> str:
+    """What `shanyraq demo` prints of its settings file (`config`, as `demo_settings` gave it,
+    relative to where the demo runs): the absolute path, quoted as one word of a command, since
+    the --config it tells works from any folder only so."""
+    where = word(config.resolve())
+    return (
+        f"its settings: {where}; pass --config {where} to audit verify, users, rescore, "
+        "assessments refresh and serve, from any folder, to work on this demo"
+    )
+
+
 def refuse_site_environment() -> None:
     """ConfigError when a SHANYRAQ_SERVING__ variable sets one of DEMO_PINNED_KEYS: it would
     win over the demo's settings and seed the demo's accounts, whose password is published,

@@ -109,13 +109,15 @@ def promote(
     sessions: sessionmaker[Session], signing_key: bytes, *, model_dir: Path,
     serving_model_dir: Path | None, actor: str, batch_size: int = 500,
     on_batch: Callable[[int], None] | None = None, adopt_rest: bool = False,
+    config: Path | None = None,
 ) -> PromoteReport:  # fmt: skip
     """Adopt M's scores (refusing with the reason when it may not), then audit it once;
-    `adopt_rest`: the rest a stopped promotion left, then stopped for photos with no score."""
+    `adopt_rest`: the rest a stopped promotion left, then stopped for photos with no score;
+    `config`: the command's --config, which the commands its refusals name carry."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     found = plan(sessions, model_dir=model_dir, serving_model_dir=serving_model_dir,
-                 adopt_rest=adopt_rest)  # fmt: skip
+                 adopt_rest=adopt_rest, config=config)  # fmt: skip
     version, updated, by_run = found.model_version, 0, Counter[int]()
     try:
         for page in pages(sessions, version, batch_size):
@@ -134,7 +136,8 @@ def promote(
             on_m = on_model(session, version, RescoredScore.score.is_not(None))
             _hold_audit_head(session)  # from here to the commit, no upload is filed
             # Uploads while this ran, or left by `adopt_rest`: stopped, audited as such.
-            check_coverage(session, version, model_dir, late=True, adopt_rest=adopt_rest)
+            check_coverage(session, version, model_dir, late=True, adopt_rest=adopt_rest,
+                           config=config)  # fmt: skip
             finish_covered(session, found.run_ids)  # each run it checked is finished after it
             ours = (AuditEntry.action.in_((ACTION, STOPPED)), AuditEntry.target == target)
             last = select(AuditEntry.details).where(*ours).order_by(AuditEntry.seq.desc())

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from serving.cli import config_option
 from serving.db.models import Decision, Photo, RescoredScore, RescoreRun
 from serving.latest_assessments import latest_of
 from serving.reassessment import stale_families
@@ -69,7 +70,12 @@ def on_model(session: Session, model_version: str, *where: Any) -> int:
 
 
 def _checked_runs(
-    session: Session, model_version: str, model_dir: Path, *, adopt_rest: bool = False
+    session: Session,
+    model_version: str,
+    model_dir: Path,
+    *,
+    adopt_rest: bool = False,
+    config: Path | None = None,
 ) -> list[int]:
     rest = half_promoted(session, model_version) if adopt_rest else set()
     query = select(RescoreRun).where(RescoreRun.model_version == model_version)
@@ -77,7 +83,7 @@ def _checked_runs(
     if not runs:
         raise RescoreRunNotFoundError(
             f"no re-scoring run under model {model_version}; run `shanyraq rescore --model "
-            f"{word(model_dir)}` first, then promote"
+            f"{word(model_dir)}{config_option(config)}` first, then promote"
         )
     promoted = promoted_by_version(session, runs)  # read once for every run it checks
     for run in runs:
@@ -85,7 +91,8 @@ def _checked_runs(
         if waiting and not adopted_and_covered(session, run, promoted):
             # Its own way on: `shanyraq rescore` as it was started, or the pipeline's call.
             again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
-                              options=run_options(run.since_key), model=str(model_dir))  # fmt: skip
+                              options=run_options(run.since_key), model=str(model_dir),
+                              config=config)  # fmt: skip
             raise RescoreIncompleteError(
                 f"re-scoring run {run.id} under {model_version} is unfinished (up to photo "
                 f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); "
@@ -167,15 +174,18 @@ def _stale_families(
 
 def plan(
     sessions: sessionmaker[Session], *, model_dir: Path, serving_model_dir: Path | None,
-    batch_size: int = 1000, adopt_rest: bool = False,
+    batch_size: int = 1000, adopt_rest: bool = False, config: Path | None = None,
 ) -> PromotionPlan:  # fmt: skip
     """Check that M may be promoted (raising why not) and measure what it would change;
-    `adopt_rest`: the rest a stopped promotion left (serving/rescore_coverage.py)."""
+    `adopt_rest`: the rest a stopped promotion left (serving/rescore_coverage.py); `config`:
+    the command's --config (None where none was given), which the commands its refusals name
+    carry, so they work on the same database."""
     model_version = checked_model(model_dir, serving_model_dir)
     with sessions() as session:
-        run_ids = _checked_runs(session, model_version, model_dir, adopt_rest=adopt_rest)
+        run_ids = _checked_runs(session, model_version, model_dir, adopt_rest=adopt_rest,
+                                config=config)  # fmt: skip
         stops_for, stops_from = check_coverage(
-            session, model_version, model_dir, adopt_rest=adopt_rest
+            session, model_version, model_dir, adopt_rest=adopt_rest, config=config
         )
         kept_rows = session.execute(
             select(RescoredScore.photo_id, RescoredScore.error)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from serving.cli import config_option
 from serving.rescore_promote_cli import promote
 from serving.rescore_report import report_lines
 from shanyraq.errors import ShanyraqError
@@ -203,7 +204,7 @@ def _again(model: Path, since: str | None, device: DeviceChoice, config: Path | 
     words = ["shanyraq rescore", f"--model {word(model)}"]
     words += [f"--since {word(since)}"] if since else []
     words += [f"--device {device.value}"] if device is not DeviceChoice.auto else []
-    return " ".join(words + ([f"--config {word(config)}"] if config is not None else []))
+    return " ".join(words) + config_option(config)
 
 
 def _refuse_own_options(ctx: typer.Context, subcommand: str) -> None:
@@ -346,7 +347,8 @@ def discard(
             rescore_lock(settings.data_dir, version, runs=runs, command="rescore discard"),
             session_scope(anchored_sessions(settings, db_engine)) as session,
         ):
-            gone = discard_run(session, version, since_key_of(when, ray=ray))
+            gone = discard_run(session, version, since_key_of(when, ray=ray), model=model,
+                               config=config)  # fmt: skip
             audit.append(
                 session, key, actor="cli", action="rescore_discarded",
                 target=f"model:{version}", details=gone.details(),

@@ -25,12 +25,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from serving.cli import config_option
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.rescore_adopted import adopted_runs, promoted_runs
 from serving.rescore_adopted import needs_update as _needs_update
 from serving.rescore_photos import photo_scope
 from serving.rescore_runs import RAY_KEY, is_ray, run_options
-from serving.rescore_words import ADOPT_REST, adopt_rest_way, half_promoted_scope, run_again
+from serving.rescore_words import (
+    ADOPT_REST,
+    adopt_rest_way,
+    half_promoted_scope,
+    run_again,
+)
 from shanyraq.errors import ShanyraqError
 from shanyraq.shell_words import word
 
@@ -51,12 +57,14 @@ def check_coverage(
     *,
     late: bool = False,
     adopt_rest: bool = False,
+    config: Path | None = None,
 ) -> tuple[int, str]:
     """Every photo has an outcome under M or was scored by M at upload (`late`: at the end of
     a promotion). `adopt_rest`: not checked before a promotion while a stopped one has
     outcomes still to adopt, but measured: (how many photos it then stops for, the upload day
     of the first of them), which its plan says; at its end, the refusal says what it adopted
-    and names a new run. (0, "") where every photo is covered."""
+    and names a new run. (0, "") where every photo is covered. `config`: the promotion's
+    --config (None where none was given), which the commands it names carry."""
     from serving.promote import STOPPED
 
     outcome = select(RescoredScore.id).where(
@@ -84,9 +92,12 @@ def check_coverage(
                 "a run under the current settings may score them: "
             )
     way, rest = (
-        (None, "") if late else _run_as_started(session, model_version, model_dir, uncovered)
+        (None, "")
+        if late
+        else _run_as_started(session, model_version, model_dir, uncovered, config=config)
     )
-    way = way or f"run `shanyraq rescore --model {word(model_dir)} --since {day}`"
+    new_run = f"shanyraq rescore --model {word(model_dir)} --since {day}{config_option(config)}"
+    way = way or f"run `{new_run}`"
     raise RescoreScopePartialError(
         f"{count} photo(s), uploaded from {day} on, have no score under {model_version}: "
         f"{why}{way}, then promote again{rest}"
@@ -94,7 +105,7 @@ def check_coverage(
 
 
 def _run_as_started(
-    session: Session, version: str, model_dir: Path, uncovered: Any
+    session: Session, version: str, model_dir: Path, uncovered: Any, *, config: Path | None
 ) -> tuple[str | None, str]:
     """The run a promotion stopped half-way adopted in part, as it was started, where its scope
     holds the photos `uncovered` (a new --since run under other settings would be refused
@@ -108,7 +119,7 @@ def _run_as_started(
         since = datetime.fromisoformat(moment) if moment else None
         if session.scalar(count.where(*photo_scope(since))) == session.scalar(count):
             again = run_again(moment, ray=is_ray(run), options=run_options(run.since_key),
-                              model=str(model_dir))  # fmt: skip
+                              model=str(model_dir), config=config)  # fmt: skip
             way = adopt_rest_way(run.id, model=str(model_dir))
             return half_promoted_scope(run.id, again=again), way
     return None, ""

@@ -17,6 +17,7 @@ promotion stopped half-way has some of them still to adopt, that promotion first
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -62,9 +63,18 @@ class Discarded:
         return out
 
 
-def discard_run(session: Session, model_version: str, since_key: str) -> Discarded:
+def discard_run(
+    session: Session,
+    model_version: str,
+    since_key: str,
+    *,
+    model: Path | None = None,
+    config: Path | None = None,
+) -> Discarded:
     """Delete the run of (model version, `since_key`: serving.rescore_runs.since_key_of, of
-    `rescore` or of the Ray pipeline) and its outcomes, unless promoted."""
+    `rescore` or of the Ray pipeline) and its outcomes, unless promoted. The refusal's run
+    command names `model` (the folder given; None: DIR) and carries `config` (the --config
+    given; None: none), so it works on the same database."""
     options = run_options(since_key)
     which = f"with{options}" if options else "without --since"
     run = session.execute(
@@ -78,7 +88,7 @@ def discard_run(session: Session, model_version: str, since_key: str) -> Discard
             "discarded; check --model and --since (the run's own, if it was given one)"
         )
     if is_promoted(session, run):
-        raise RescoreDiscardError(_kept(session, run))
+        raise RescoreDiscardError(_kept(session, run, model=model, config=config))
     scored, failed = outcome_counts(session, run)
     discarded = Discarded(
         run_id=run.id, model_version=model_version, since_key=since_key, status=run.status,
@@ -91,7 +101,7 @@ def discard_run(session: Session, model_version: str, since_key: str) -> Discard
     return discarded
 
 
-def _kept(session: Session, run: RescoreRun) -> str:
+def _kept(session: Session, run: RescoreRun, *, model: Path | None, config: Path | None) -> str:
     """Why a promoted run is kept, and the ways on, each naming the run's own command (or the
     pipeline's call), not this one: as it was started, or a new run for the photos it has
     still to score (with none left, that none is, and a new run for photos uploaded later);
@@ -100,7 +110,8 @@ def _kept(session: Session, run: RescoreRun) -> str:
     from serving.rescore_reopened import kept_way, new_run_way, nothing_to_score
 
     again = run_again(run.since_key.removeprefix(RAY_KEY), ray=is_ray(run),
-                      options=run_options(run.since_key))  # fmt: skip
+                      options=run_options(run.since_key),
+                      model=str(model) if model is not None else "DIR", config=config)  # fmt: skip
     as_started = f"{again} as the run was started"
     head = f"re-scoring run {run.id} under {run.model_version}"
     if run.id not in promoted_runs(session, run.model_version):  # a promotion stopped half-way

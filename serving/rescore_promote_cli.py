@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from serving.cli import config_option
 from serving.rescore_promote_lines import plan_lines, promote_lines
 from shanyraq.errors import ShanyraqError
 from shanyraq.shell_words import word
@@ -125,6 +126,7 @@ def promote(
         _dry_run_promote(
             open_database(settings, may_create=False, migrate=False), settings, model, as_user,
             reassess=reassess, allow_rules_only=allow_rules_only, adopt_rest=adopt_rest,
+            config=config,
         )  # fmt: skip
         return
     db_engine, key = open_with_key(settings, may_create=False)
@@ -132,16 +134,17 @@ def promote(
     # with the head rolled back is then caught by `audit verify`.
     sessions = anchored_sessions(settings, db_engine)
     try:
-        actor = _promote_actor(sessions, as_user, reassess=reassess)
+        actor = _promote_actor(sessions, as_user, reassess=reassess, config=config)
         # The re-scoring lock: no run of this model is scored, reopened for late photos or
         # discarded while its outcomes are adopted (rescore_busy, naming the holder).
         with _rescore_lock(settings, db_engine, model):
             if reassess:
                 _refuse_rules_only(sessions, settings, model, allow_rules_only=allow_rules_only,
-                                   adopt_rest=adopt_rest)  # fmt: skip
+                                   adopt_rest=adopt_rest, config=config)  # fmt: skip
             report = promotion.promote(
                 sessions, key, model_dir=model, serving_model_dir=settings.model_dir,
                 batch_size=batch_size, actor=actor[1] if actor else "cli", adopt_rest=adopt_rest,
+                config=config,
             )  # fmt: skip
     finally:
         db_engine.dispose()
@@ -170,11 +173,16 @@ def _rescore_lock(
 
 
 def _promote_actor(
-    sessions: sessionmaker[Session], as_user: str | None, *, reassess: bool = True
+    sessions: sessionmaker[Session],
+    as_user: str | None,
+    *,
+    reassess: bool = True,
+    config: Path | None = None,
 ) -> tuple[int, str] | None:
     """The --as account, checked: a promotion changes the scores of every region, and
     reassessing covers every region, so a national admin (refused in promote's own words: it
-    has no --region, and without --reassess it reassesses nothing)."""
+    has no --region, and without --reassess it reassesses nothing). `config`: the command's
+    --config, which the refresh it names carries."""
     from serving.reassessment import (
         ReassessActorError,
         RefreshRegionForbiddenError,
@@ -200,7 +208,8 @@ def _promote_actor(
                     f"{as_user!r} is an admin of one region only, and `rescore promote "
                     "--reassess` reassesses every region: run it as a national admin (an "
                     "admin without a region), or promote without --reassess and let each "
-                    "regional admin run `shanyraq assessments refresh --region REGION`"
+                    "regional admin run `shanyraq assessments refresh --region REGION "
+                    f"--as NAME{config_option(config)}`"
                 ) from None
             raise RefreshRegionForbiddenError(
                 f"{as_user!r} is an admin of one region only, and a promotion changes the "
@@ -217,6 +226,7 @@ def _refuse_rules_only(
     allow_rules_only: bool,
     found: PromotionPlan | None = None,
     adopt_rest: bool = False,
+    config: Path | None = None,
 ) -> None:
     """Refuse --reassess (reassessment.refuse_rules_only) before the promotion writes anything,
     when no fusion model is configured and the assessments it would recompute rest on one:
@@ -230,7 +240,7 @@ def _refuse_rules_only(
         return  # nothing to refuse: the promotion is not measured for it
     if found is None:
         found = promote_plan.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
-                                  adopt_rest=adopt_rest)  # fmt: skip
+                                  adopt_rest=adopt_rest, config=config)  # fmt: skip
     with sessions() as session:
         already = reassessment.stale_families(session, found.model_version)
         families = sorted({*found.stale_families, *already})
@@ -247,10 +257,11 @@ def _dry_run_promote(
     reassess: bool,
     allow_rules_only: bool,
     adopt_rest: bool = False,
+    config: Path | None = None,
 ) -> None:
     """What promoting `model` would change, printed; read through sessions that refuse to
     flush. With `reassess`, refused as the run would be (`_refuse_rules_only`). Disposes of
-    `db_engine`."""
+    `db_engine`. `config`: the command's --config, which the commands it names carry."""
     from serving import promote_plan
     from serving.cli import command_key
     from serving.db.session import make_read_session_factory
@@ -258,9 +269,9 @@ def _dry_run_promote(
     sessions = make_read_session_factory(db_engine)
     try:
         command_key(settings, db_engine, may_create=False)  # the run refuses a missing key
-        _promote_actor(sessions, as_user, reassess=reassess)
+        _promote_actor(sessions, as_user, reassess=reassess, config=config)
         found = promote_plan.plan(sessions, model_dir=model, serving_model_dir=settings.model_dir,
-                                  adopt_rest=adopt_rest)  # fmt: skip
+                                  adopt_rest=adopt_rest, config=config)  # fmt: skip
         if reassess:
             _refuse_rules_only(
                 sessions, settings, model, allow_rules_only=allow_rules_only, found=found
@@ -308,7 +319,7 @@ def _reassess(
         finally:
             close_services(services)
     except (ShanyraqError, SQLAlchemyError, OSError) as exc:  # a database or disk error too
-        where = f" --config {word(config)}" if config is not None else ""
+        where = config_option(config)
         raise ReassessStoppedError(
             f"the promotion above is done and audited, but reassessing stopped: {_why(exc)}. "
             "Families recomputed before it keep their new assessment; run "
@@ -318,7 +329,7 @@ def _reassess(
         ) from exc
     typer.echo(f"reassessed {len(made)} family(ies) on the promoted scores")
     if made.failed:
-        where = f" --config {word(config)}" if config is not None else ""
+        where = config_option(config)
         failed = made.failed
         shown = "; ".join(f"{f.family_id} ([{f.error}] {f.detail})" for f in failed[:_FAILED_SHOWN])
         more = f"; and {len(failed) - _FAILED_SHOWN} more" if len(failed) > _FAILED_SHOWN else ""

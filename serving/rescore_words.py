@@ -19,7 +19,9 @@ serving/rescore_coverage.py, serving/rescore_promote_cli.py) read the runs.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+from serving.cli import config_option
 from shanyraq.shell_words import word
 
 PROMOTE = "`shanyraq rescore promote --model DIR`"
@@ -71,11 +73,14 @@ def this_call(moment: str, *, ray: bool, retry_failed: bool = False) -> str:
     return f"call {ray_call(moment, retry_failed=retry_failed)}" if ray else "run this command"
 
 
-def run_again(moment: str, *, ray: bool, options: str, model: str = "DIR") -> str:
+def run_again(
+    moment: str, *, ray: bool, options: str, model: str = "DIR", config: Path | None = None
+) -> str:
     """A run's own way on, as a refusal names it: the pipeline's call with the run's `since`
     (`moment`, its key without the pipeline's prefix), or `shanyraq rescore` with `options`
-    (`model`: the folder, one word of the command as a shell reads it)."""
-    command = f"`shanyraq rescore --model {word(model)}{options}`"
+    (`model`: the folder, one word of the command as a shell reads it; `config`: the --config
+    the refused command was given, None where none)."""
+    command = f"`shanyraq rescore --model {word(model)}{options}{config_option(config)}`"
     return f"call {ray_call(moment)}" if ray else f"run {command}"
 
 

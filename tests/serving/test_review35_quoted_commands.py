@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import shlex
 import shutil
 from pathlib import Path
@@ -34,39 +33,13 @@ from tests.serving.refresh_scene import assessment_versions, one_record_unreadab
 from tests.serving.rescore_fixtures import cli_config, populate
 from tests.serving.rescore_fixtures import models as models
 from tests.serving.rescore_store_helpers import stored_service
+from tests.serving.told_command_helpers import option, parsed, the_args, told
 from tests.shanyraq.cli_helpers import run_main_raw_code
 
 model = rescore_helpers.model  # the tiny model (version test-0)
 # A folder name a shell would split (space), fail on (quote) or expand (`$`), left as it is.
 ODD = "my 'models $HOME"
 runner = CliRunner()
-
-
-def told(text: str, command: str) -> list[list[str]]:
-    """The arguments of each backquoted `shanyraq COMMAND ...` that `text` names, as a shell
-    splits them (COMMAND's own words left out)."""
-    named = re.findall(rf"`shanyraq {command}((?: [^`]*)?)`", text)
-    return [shlex.split(args) for args in named]
-
-
-def the_args(text: str, command: str) -> list[str]:
-    (args,) = told(text, command)
-    return args
-
-
-def option(args: list[str], name: str) -> str:
-    return args[args.index(name) + 1]
-
-
-def parsed(args: list[str], *command: str) -> dict[str, Any]:
-    """The options `shanyraq COMMAND ARGS` runs with, as the CLI parses them (it raises on any
-    it refuses)."""
-    group = get_command(build_app())
-    for name in command[:-1]:
-        assert isinstance(group, TyperGroup)
-        group = group.commands[name]
-    assert isinstance(group, TyperGroup)
-    return dict(group.commands[command[-1]].make_context(command[-1], list(args)).params)
 
 
 @pytest.fixture

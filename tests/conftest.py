@@ -16,6 +16,19 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 # Fixtures that test modules of more than one folder share (pytest reads this list only here,
 # in the conftest.py at the top of the tests).
 pytest_plugins = [
+    "tests.serving.database_fixtures",
+    # Fixtures of several modules of tests/serving (a conftest.py below this one cannot register
+    # a module); a module that defines a fixture of the same name still has its own.
+    "tests.serving.audit_fixtures",
+    "tests.serving.backup_helpers",
+    "tests.serving.family_flag_helpers",
+    "tests.serving.openapi_fixtures",
+    "tests.serving.repeat_photos",  # before repeat_helpers, which imports it
+    "tests.serving.repeat_helpers",
+    "tests.serving.report_helpers",
+    "tests.serving.rescore_fixtures",
+    "tests.serving.rescore_helpers",
+    "tests.serving.sweep_helpers",
     "tests.web.heatmap_model_fixtures",
     "tests.web.fusion_model_fixtures",
 ]

@@ -21,16 +21,6 @@ TESTS = Path(__file__).resolve().parent
 # Folders of tests/ not held to this yet (their shared fixtures are still being moved out of
 # their test modules); each is taken off this list once it is done.
 NOT_YET: tuple[str, ...] = ()
-# Modules not held to this yet, each with what it still imports: the fix needs a change to a
-# conftest.py beyond this one's reach (the import itself is what is left to remove).
-NOT_YET_MODULES = {
-    # `database_url` and `postgres_server` of tests/serving/conftest.py (a copy with a cache of
-    # its own: a second PostgreSQL cluster); they belong in a fixture module that
-    # tests/conftest.py registers, taken out of that conftest.
-    "web/test_family_page_roles.py": ("tests.serving.conftest",),
-    # `_cheap_password_hashing` (autouse) of tests/serving/conftest.py, for one module here.
-    "shanyraq/test_atomic_review20.py": ("tests.serving.conftest",),
-}
 
 
 def _refused_module(name: str) -> bool:
@@ -67,11 +57,6 @@ def _checked_modules() -> list[Path]:
         for path in sorted(TESTS.rglob("*.py"))
         if path.relative_to(TESTS).parts[0] not in NOT_YET
     ]
-
-
-def _not_yet(path: Path, where: str) -> bool:
-    allowed = NOT_YET_MODULES.get(path.relative_to(TESTS).as_posix(), ())
-    return any(where.split(": ", 1)[1].startswith(f"{module}.") for module in allowed)
 
 
 @pytest.mark.parametrize(
@@ -140,17 +125,8 @@ def test_no_module_imports_a_name_from_a_test_module_or_a_conftest():
         f"{path.relative_to(TESTS.parent)}:{where}"
         for path in modules
         for where in names_from_test_modules(path.read_text(encoding="utf-8"))
-        if not _not_yet(path, where)
     ]
     assert refused == [], (
         "shared fixtures belong in a conftest.py (pytest finds them there: never imported), "
         "shared helpers in a *_helpers.py module:\n" + "\n".join(refused)
     )
-
-
-def test_each_module_not_yet_held_still_imports_what_it_is_excused_for():
-    # An excuse outlives its import otherwise: once the import is gone, the entry goes too.
-    for name, modules in NOT_YET_MODULES.items():
-        found = names_from_test_modules((TESTS / name).read_text(encoding="utf-8"))
-        for module in modules:
-            assert any(f": {module}." in where for where in found), (name, module)

@@ -1,55 +1,15 @@
-"""Service fixtures: a real PostgreSQL server (scripts/postgres.sh), apps on SQLite and PG."""
+"""Service fixtures: apps on SQLite and PG (their databases: tests/serving/database_fixtures.py)."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.serving.helpers import (
-    ROOT,
-    Service,
-    fresh_postgres_db,
-    make_settings,
-    seed_users,
-    started,
-)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """URL of a throwaway PostgreSQL cluster on 127.0.0.1 (installed with apt-get if missing)."""
-    folder = Path(tempfile.mkdtemp(prefix="shanyraq-pg-"))
-    folder.chmod(0o755)  # the server may run as the `postgres` user
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "postgres.sh"), str(folder / "cluster")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode == 3:
-        pytest.skip(
-            f"PostgreSQL cannot be installed here (apt impossible): {result.stderr.strip()}"
-        )
-    assert result.returncode == 0, f"postgres.sh failed:\n{result.stderr}"
-    url = result.stdout.strip().splitlines()[-1]
-    yield url
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "postgres.sh"), "--stop", str(folder / "cluster")]
-    )
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'service.db'}"
-    return fresh_postgres_db(request.getfixturevalue("postgres_server"))
+from tests.serving.helpers import Service, cheap_hasher, make_settings, seed_users, started
 
 
 @pytest.fixture
@@ -81,13 +41,9 @@ def service(make_service: Any) -> Service:
 @pytest.fixture(autouse=True)
 def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its lowest cost in tests (production keeps the library's defaults)."""
-    from argon2 import PasswordHasher
-
     from serving.core import security
 
-    monkeypatch.setattr(
-        security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
+    monkeypatch.setattr(security, "_HASHER", cheap_hasher())
 
 
 @pytest.fixture

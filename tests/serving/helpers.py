@@ -36,6 +36,14 @@ def fresh_postgres_db(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
+def cheap_hasher() -> Any:
+    """An Argon2 hasher at its lowest cost, for tests to put in place of the service's
+    (`serving.core.security._HASHER`); production keeps the library's defaults."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any):  # type: ignore[no-untyped-def]
     from serving.core.config import load_serving_settings
 

@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import (
     KEY,
     NOT_UTF8,
@@ -22,9 +21,6 @@ from tests.serving.audit_helpers import (
     drop_audit_guards,
     tamper,
 )
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
-sqlite_engine = audit_fixtures.sqlite_engine  # SQLite keeps any value in any column
 
 NOT_FOLLOWING = "entry 3: does not follow the entry before it"
 ANCHOR_DIFFERS = (

@@ -11,7 +11,6 @@ from sqlalchemy import update
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import (
     KEY,
     NOT_UTF8,
@@ -24,9 +23,6 @@ from tests.serving.audit_helpers import (
 )
 
 CHANGED = "content was changed after it was written"
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
-sqlite_engine = audit_fixtures.sqlite_engine  # SQLite keeps any value anywhere
 
 
 @pytest.mark.parametrize("column", ["at", "actor", "action", "target", "prev_hash", "hash"])

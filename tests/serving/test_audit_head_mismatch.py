@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import (
     KEY,
     append_entries,
@@ -19,8 +18,6 @@ from tests.serving.audit_helpers import (
     audit_sessions,
     drop_audit_guards,
 )
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
 
 OTHER_KEY = b"not-the-key-that-wrote-the-log-0123"
 

@@ -19,10 +19,7 @@ from serving.db.session import (
     session_scope,
 )
 from serving.migrations import upgrade
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import KEY, append_entries, audit_problems, audit_sessions
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
 
 
 def _verify_with_appends_after_the_head_is_read(

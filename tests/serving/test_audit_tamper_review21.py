@@ -9,7 +9,6 @@ from sqlalchemy import text, update
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import (
     KEY,
     append_entries,
@@ -17,9 +16,6 @@ from tests.serving.audit_helpers import (
     audit_sessions,
     drop_audit_guards,
 )
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
-sqlite_engine = audit_fixtures.sqlite_engine  # SQLite keeps any value in any column
 
 
 @pytest.mark.parametrize(

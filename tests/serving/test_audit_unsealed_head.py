@@ -14,7 +14,6 @@ from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.migrations import upgrade
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import (
     KEY,
     append_entries,
@@ -23,8 +22,6 @@ from tests.serving.audit_helpers import (
     drop_audit_guards,
     log_before_0003,
 )
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
 
 
 def _head(session: Session) -> AuditHead:

@@ -11,7 +11,6 @@ from sqlalchemy import delete, event, insert, update
 from serving import audit
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import (
     KEY,
     append_entries,
@@ -19,8 +18,6 @@ from tests.serving.audit_helpers import (
     audit_sessions,
     drop_audit_guards,
 )
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
 
 
 @pytest.mark.parametrize("seq", [0, -1])

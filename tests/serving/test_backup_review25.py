@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving import backup_helpers
 from tests.serving.backup_helpers import live_database
 from tests.serving.cli_helpers import error_code, run_cli
-
-live = backup_helpers.live  # the fixture: a service database made by `users add`
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])

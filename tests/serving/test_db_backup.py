@@ -15,11 +15,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from serving.migrations import alembic_config, upgrade
-from tests.serving import backup_helpers
 from tests.serving.backup_helpers import ask_sqlite, audited_actions, backup_config, live_database
 from tests.serving.cli_helpers import error_code, run_cli
-
-live = backup_helpers.live  # the fixture: a service database made by `users add`
 
 
 def _head() -> str:

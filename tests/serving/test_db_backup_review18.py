@@ -14,11 +14,8 @@ import pytest
 from serving.db_backup import backup_sqlite
 from shanyraq.atomic import TEMP_SUFFIX
 from shanyraq.errors import OutputPathError
-from tests.serving import backup_helpers
 from tests.serving.backup_helpers import backup_config
 from tests.serving.cli_helpers import error_code, run_cli
-
-live = backup_helpers.live  # the fixture: a service database made by `users add`
 
 
 def _database(tmp_path: Path) -> Path:

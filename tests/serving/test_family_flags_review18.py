@@ -11,16 +11,11 @@ from serving.db.models import Family
 from serving.db.session import session_scope
 from serving.web.family_view import family_rows
 from serving.web.i18n import translator
-from tests.serving import family_flag_helpers
 from tests.serving.family_flag_helpers import KINDS, current_user
 from welfare.criteria import get_welfare_config
 from welfare.doubts import _model_doubts
 from welfare.rules import RulesOutcome
 from welfare.statements import Code
-
-# One family per kind of photo, on the `web` of tests/serving/conftest.py (the small real fusion
-# model of tests/web/fusion_model_fixtures.py).
-families = family_flag_helpers.families
 
 
 def test_the_list_flags_missing_photos_as_the_assessment_counts_usable_ones(families):

@@ -8,11 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.serving import openapi_fixtures
 from tests.serving.openapi_fixtures import METHODS
-
-# Fixtures: the service, started once for the module, and the schema it serves.
-api, openapi = openapi_fixtures.api, openapi_fixtures.openapi
 
 
 def _operations(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -8,12 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tests.serving import openapi_fixtures
 from tests.serving.helpers import Service, jpeg
 from tests.serving.openapi_fixtures import METHODS
-
-# Fixtures: the service, started once for the module, and the schema it serves.
-api, openapi = openapi_fixtures.api, openapi_fixtures.openapi
 
 # `openapi`: as /openapi.json serves it (serving.api.errors puts the nulls of its examples
 # back: with_example_nulls).

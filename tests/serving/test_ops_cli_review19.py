@@ -20,7 +20,7 @@ from serving.db.session import make_engine, session_scope
 from serving.rescore_cli import app as rescore_app
 from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
-from tests.serving import backup_helpers, promote_helpers, rescore_helpers
+from tests.serving import promote_helpers
 from tests.serving.audit_helpers import drop_audit_guards
 from tests.serving.backup_helpers import ask_sqlite, audited_actions
 from tests.serving.helpers import Service
@@ -29,10 +29,8 @@ from tests.serving.promote_helpers import promote_config, promotion_state, run_p
 VERSION = "test-0"  # tiny_model(seed=0)
 KEY = b"test-secret-key-0123456789abcdef-0123"  # cli_config's secret_key
 
-live = backup_helpers.live  # a service database made by `users add`, its key in the config
 models = promote_helpers.models
 rescored = promote_helpers.rescored
-model = rescore_helpers.model  # tiny_model(seed=0)
 scored = promote_helpers.scored  # a service of 3 photos re-scored under `model`
 
 

@@ -20,17 +20,12 @@ from serving.web import heatmaps
 from serving.web.i18n import translator
 from serving.web.photo_cards import photo_view
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving import family_flag_helpers
 from tests.serving.family_flag_helpers import KINDS, current_user
 from tests.serving.helpers import PASSWORD
 from tests.web.helpers import sign_in
 from vision.score import ABSTAIN_LOW_CONFIDENCE, ABSTAIN_NOT_DWELLING, ABSTAIN_QUALITY
 from welfare.aggregate import aggregate
 from welfare.criteria import get_welfare_config
-
-# One family per kind of photo, on the `web` of tests/serving/conftest.py (the small real fusion
-# model of tests/web/fusion_model_fixtures.py).
-families = family_flag_helpers.families
 
 # The reason each kind's card names, beside any its stored score gives.
 NAMED = {

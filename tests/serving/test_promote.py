@@ -40,16 +40,11 @@ from serving.rescore_coverage import RescoreScopePartialError
 from serving.rescore_promote_cli import _promote_actor
 from serving.rescore_service_model import ServingModelMismatchError
 from shanyraq.errors import ModelMismatchError
-from tests.serving import rescore_fixtures
 from tests.serving.helpers import Service, jpeg, make_settings
 from tests.serving.rescore_fixtures import DAY0, cli_config, cpu_scorer, file_and_assess, populate
 from vision.artifact import read_artifact
 
 KEY = b"test-secret-key-0123456789abcdef"
-
-
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
 
 
 def _version(model: Path) -> str:

@@ -20,7 +20,6 @@ from serving.promote import promote
 from serving.rescore import rescore
 from serving.rescore_coverage import RescoreScopePartialError
 from serving.rescore_runs import RescoreResumeError
-from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     DAY0,
@@ -35,10 +34,6 @@ from tests.serving.rescore_helpers import late_upload, new_code
 from vision.artifact import read_artifact
 
 KEY = b"test-secret-key-0123456789abcdef"
-
-
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
 
 
 def _versions(sessions: Any) -> dict[int, str | None]:

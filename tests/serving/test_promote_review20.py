@@ -21,7 +21,6 @@ from serving.rescore_discard import RescoreDiscardError, discard_run
 from serving.rescore_promote_lines import plan_lines
 from serving.rescore_runs import since_key_of
 from serving.score_shift import ShiftTally
-from tests.serving import rescore_fixtures
 from tests.serving.rescore_fixtures import (
     PROMOTED,
     STOPPED,
@@ -31,9 +30,6 @@ from tests.serving.rescore_fixtures import (
     stop_after_first_batch,
 )
 from vision.artifact import read_artifact
-
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
 
 
 @pytest.fixture

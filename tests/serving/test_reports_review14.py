@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.serving import report_helpers
 from tests.serving.helpers import OTHER_REGION, REGION
 from tests.serving.report_helpers import drift_report, drift_table, file_scores, photo_score
-
-trained_model = report_helpers.trained_model  # the photo model trained once for the module
 
 # A grade distribution whose most probable grade (5) is not its median grade (2).
 TWO_PEAKS = {1: 0.3, 2: 0.25, 3: 0.0, 4: 0.0, 5: 0.45}

@@ -12,15 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.serving import report_helpers
 from tests.serving.report_helpers import (
     drift_readings,
     drift_report,
     file_scores,
     photo_score,
 )
-
-trained_model = report_helpers.trained_model  # the photo model trained once for the module
 
 ALL_KITCHENS = {"room": {"kitchen": 1.0}, "condition": {"3": 1.0}}
 

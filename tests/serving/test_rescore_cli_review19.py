@@ -14,14 +14,10 @@ from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore_lock import lock_path, rescore_lock
 from serving.rescore_runs import RescoreBusyError
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import run_cli
 from tests.serving.rescore_fixtures import cli_config
 
 SINCE_KEY = "2026-01-02T00:00:00+00:00"
-
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 
 def _two_runs(tmp_path: Path) -> tuple[Path, str]:

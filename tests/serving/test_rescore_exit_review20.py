@@ -16,7 +16,7 @@ from serving import audit
 from serving.assessments import LOGIC_KEY, WELFARE_CONFIG_KEY
 from serving.db.models import AuditEntry
 from serving.reassessment import reassess, resolve_actor
-from tests.serving import promote_helpers, rescore_helpers
+from tests.serving import promote_helpers
 from tests.serving.helpers import Service
 from tests.serving.promote_helpers import model_version_of
 from tests.serving.rescore_fixtures import rescored_entries
@@ -24,7 +24,6 @@ from tests.serving.rescore_store_helpers import stored_hashes, stored_service
 from tests.shanyraq.cli_helpers import command_help, run_main_raw_code
 from welfare.fusion import FusionModel
 
-model = rescore_helpers.model  # the tiny model (version test-0)
 models = promote_helpers.models  # (old, new, fusion)
 promoted = promote_helpers.promoted  # F1 (record invalid) and F2 stale
 

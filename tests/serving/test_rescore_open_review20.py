@@ -24,13 +24,12 @@ import serving.rescore_photos
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
-from tests.serving import rescore_helpers, rescore_store_helpers
+from tests.serving import rescore_store_helpers
 from tests.serving.cli_helpers import error_code
 from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate
 from tests.serving.rescore_ray_helpers import FakeRay, ray_pipeline
 from tests.serving.rescore_store_helpers import rescore_stored, stored_service
 
-model = rescore_helpers.model  # the tiny model (version test-0)
 # The code version the runs record, fixed (autouse), and the CPU scorer of that model.
 one_code_version = rescore_store_helpers.one_code_version
 scorer = rescore_store_helpers.scorer

@@ -21,11 +21,8 @@ from serving.db.session import make_engine, make_session_factory
 from serving.rescore import rescore
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_runs import RescoreResumeError
-from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import StoredPhotos, listen_on_reads, populate
 from vision.bulk import open_scorer
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 PAGE = 2
 DAMAGED = (0, 1, 3, 5, 6)  # indexes of the photos whose originals the store loses

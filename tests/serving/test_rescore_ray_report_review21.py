@@ -21,14 +21,13 @@ import pytest
 from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
-from tests.serving import rescore_helpers, rescore_store_helpers
+from tests.serving import rescore_store_helpers
 from tests.serving.rescore_fixtures import DAY0, populate
 from tests.serving.rescore_helpers import MAX_PIXELS
 from tests.serving.rescore_ray_helpers import FakeRay, ray_outcomes, ray_pipeline
 from tests.serving.rescore_store_helpers import lose_original, upload_on_old_model
 from vision.bulk import open_scorer
 
-model = rescore_helpers.model  # the tiny model (version test-0)
 # The code version the runs record, fixed (others may edit the checkout meanwhile).
 one_code_version = rescore_store_helpers.one_code_version
 

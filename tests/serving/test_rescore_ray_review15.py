@@ -21,7 +21,6 @@ from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreBusyError
 from serving.storage import PhotoStore
 from shanyraq.errors import ShanyraqError
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_helpers import (
     MAX_PIXELS,
@@ -34,8 +33,6 @@ from tests.serving.rescore_helpers import (
     run_rows,
 )
 from tests.serving.rescore_ray_helpers import finished_ray_run
-
-model, local_ray = rescore_helpers.model, rescore_helpers.local_ray  # fixtures
 
 RAY_HOLDER = "`serving.rescore_ray.rescore_with_ray`: process "
 

@@ -21,16 +21,12 @@ import pytest
 
 from serving.rescore_ray_actor import RescoreBatchError, ScoreBatch
 from serving.storage import PhotoStore
-from tests.serving import rescore_helpers
 from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
 from vision.bulk import PhotoBytes, open_scorer
 from vision.providers import ORT_NAMES, ProviderPlan
 
 MAX_PIXELS = 50_000_000
 CPU, CUDA = ORT_NAMES["cpu"], ORT_NAMES["cuda"]
-
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 
 class _GpuScorer:

@@ -34,7 +34,6 @@ from serving.rescore_ray import (
     read_pages,
 )
 from serving.rescore_runs import RescoreResumeError
-from tests.serving import rescore_helpers
 from tests.serving.helpers import ROOT
 from tests.serving.rescore_fixtures import DAY0, CountingScorer, listen_on_reads, populate
 from tests.serving.rescore_helpers import MAX_PIXELS, VERSION, new_code
@@ -46,8 +45,6 @@ from tests.serving.rescore_ray_helpers import (
 from vision.bulk import open_scorer
 
 CUDA, TENSORRT = "CUDAExecutionProvider", "TensorrtExecutionProvider"
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 
 @pytest.fixture(autouse=True)

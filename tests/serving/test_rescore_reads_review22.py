@@ -23,12 +23,9 @@ from serving.rescore import rescore
 from serving.rescore_photos import retry_restored
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_reads import read_sessions
-from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import populate
 from tests.serving.rescore_store_helpers import stored_hashes
 from vision.bulk import open_scorer
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 BUSY_MS = 200  # how long a connection waits for the write lock here (the service's: 30 s)
 

@@ -27,7 +27,6 @@ from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, discard_command
 from serving.rescore_service_model import ServingModelMismatchError
 from serving.storage import PhotoStore
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_fixtures import CountingScorer, tiny_model
 from tests.serving.rescore_helpers import (
@@ -45,9 +44,6 @@ from tests.serving.rescore_helpers import (
     stored_with_scorer,
 )
 from vision.bulk import open_scorer
-
-# Fixtures: a copy of the tiny model the test may edit; Ray kept from starting.
-model_copy, no_ray = rescore_helpers.model_copy, rescore_helpers.no_ray
 
 
 def _ray(url: str, store_root: Path, model: Path) -> Any:

@@ -20,7 +20,6 @@ from serving.db.session import make_session_factory
 from serving.rescore import rescore
 from serving.rescore_provenance import RunProvenance, artifact_digest
 from serving.rescore_runs import RescoreMixError, RescoreRestartError, RescoreResumeError
-from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import DAY0, CountingScorer
 from tests.serving.rescore_helpers import (
     Stop,
@@ -30,10 +29,6 @@ from tests.serving.rescore_helpers import (
     stop,
     stored_with_scorer,
 )
-
-# A fixture: a copy of the tiny model the test may edit.
-model_copy = rescore_helpers.model_copy
-
 
 # --- 1. the digest covers model_fp16.onnx, where there is one ---------------------------------
 

@@ -17,13 +17,10 @@ import pytest
 
 from serving.rescore_photos import stored_outcomes
 from serving.rescore_ray_actor import ScoreBatch
-from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import populate
 from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
 from tests.serving.rescore_store_helpers import photo_outcomes, rescore_stored, stored_service
 from vision.bulk import PhotoBytes, open_scorer
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 BELOW = 5_000  # a limit the 96 x 72 photos the re-scoring fixtures file are over
 

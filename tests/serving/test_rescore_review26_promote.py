@@ -26,13 +26,9 @@ from serving.db.models import AuditEntry, Photo
 from serving.promote import promote
 from serving.rescore import rescore
 from serving.rescore_coverage import RescoreScopePartialError
-from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg, waiting_on_a_lock
 from tests.serving.rescore_fixtures import cpu_scorer, file_and_assess
 from vision.artifact import read_artifact
-
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
 
 
 def _is_coverage_check(statement: str) -> bool:

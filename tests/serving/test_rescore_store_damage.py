@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from serving.db.models import AuditEntry, RescoreRun
 from serving.db.session import make_engine, make_session_factory, session_scope
 from shanyraq.errors import ShanyraqError
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_store_helpers import (
     photo_outcomes,
@@ -20,8 +19,6 @@ from tests.serving.rescore_store_helpers import (
     stored_service,
 )
 from vision.bulk import open_scorer
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 
 def test_originals_missing_or_changed_in_the_store_are_named_and_fail_the_run(tmp_path, model):

@@ -9,10 +9,7 @@ from sqlalchemy import select
 from serving import audit
 from serving.db.models import AuditEntry
 from serving.db.session import session_scope
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import KEY, append_entries, audit_sessions, drop_audit_guards
-
-engine = audit_fixtures.engine  # the migrated database, on each backend
 
 OTHER_KEY = b"not-the-key-that-wrote-the-log-0123"
 

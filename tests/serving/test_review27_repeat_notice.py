@@ -20,15 +20,11 @@ from fastapi.testclient import TestClient
 
 from serving.photo_evidence import REPEATED_KEY
 from serving.web.i18n import translator
-from tests.serving import repeat_photos
 from tests.serving.helpers import PASSWORD
 from tests.serving.repeat_helpers import audited_details, upload_answer
 from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.reuse_helpers import look_alike
 from tests.web.helpers import csrf_from, sign_in
-
-# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 @pytest.mark.parametrize("copy", sorted(COPIES))

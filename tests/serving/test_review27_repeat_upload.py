@@ -24,14 +24,10 @@ from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
 from serving.web.family_view import family_rows
 from serving.web.i18n import translator
-from tests.serving import repeat_photos
 from tests.serving.helpers import PASSWORD, Service
 from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.reuse_helpers import look_alike
 from tests.web.helpers import sign_in
-
-# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 def _filed(service: Service, family_id: str, data: bytes) -> dict[str, Any]:

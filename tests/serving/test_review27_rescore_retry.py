@@ -24,7 +24,6 @@ from serving.promote import promote
 from serving.rescore import rescore
 from serving.rescore_runs import RescoreResumeError
 from shanyraq.cli import build_app
-from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import cpu_scorer, populate, tiny_model
 from tests.serving.rescore_helpers import new_code
@@ -35,9 +34,6 @@ OLD_CODE, NEW_CODE = "0.1.0+aaaaaaaaaaaa", "0.1.0+bbbbbbbbbbbb"
 LOW = 10_000  # a limit the fixtures' 96 x 72 photos are under and BIG's 200 x 150 over
 BIG = 1  # the index of the photo stored larger
 SINCE_BIG = datetime(2026, 1, 2, tzinfo=UTC)  # its upload day (populate: DAY0 + index days)
-
-# A fixture: sets io.max_pixels and io.stored_max_pixels (env overrides).
-limits = rescore_fixtures.limits
 
 
 def _stored(tmp_path: Path, database_url: str) -> Any:

@@ -10,13 +10,9 @@ number), found as the assessment finds it (photo_evidence.filed_repeats).
 from __future__ import annotations
 
 from serving.photo_evidence import REPEATED_KEY
-from tests.serving import repeat_photos
 from tests.serving.repeat_helpers import upload_answer
 from tests.serving.repeat_photos import COPIES, encoded, photo_view
 from tests.vision.reuse_helpers import look_alike
-
-# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 def test_a_viewed_photo_names_the_filed_photo_it_repeats(scored, room):

@@ -25,7 +25,6 @@ from serving.rescore_promote_lines import promote_lines
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_runs import since_key_of
 from shanyraq.errors import ShanyraqError
-from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     PROMOTED,
@@ -39,10 +38,6 @@ from tests.serving.rescore_fixtures import (
 from vision.artifact import read_artifact
 
 MIXED = "rescore_provenance_conflict"  # serving.rescore_runs.RescoreMixError's code
-
-
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
 
 
 @pytest.fixture

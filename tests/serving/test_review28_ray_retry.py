@@ -18,7 +18,6 @@ from serving.db.models import RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
-from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import populate
 from tests.serving.rescore_helpers import (
@@ -32,11 +31,6 @@ from tests.serving.rescore_helpers import (
     failed_ray_run,
     new_code,
 )
-
-model, local_ray = rescore_helpers.model, rescore_helpers.local_ray  # fixtures
-
-# A fixture: sets io.max_pixels and io.stored_max_pixels (env overrides).
-limits = rescore_fixtures.limits
 
 
 def _outcomes(url: str) -> dict[int, tuple[int, bool]]:

@@ -17,19 +17,12 @@ import pytest
 
 from serving import photo_evidence
 from serving.reuse_index import ReuseIndex
-from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import REGION, Service
 from tests.serving.repeat_helpers import counted_store_reads
 from tests.serving.repeat_photos import COPIES, decoded, encoded
 from tests.vision.reuse_helpers import look_alike
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
-
-# The reads of a family's photos and links, and of a filed photo's reuse links, counted.
-family_reads, link_reads = repeat_helpers.family_reads, repeat_helpers.link_reads
-
-# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 def _upload(service: Service, family_id: str, data: bytes, status: int = 201) -> dict[str, Any]:

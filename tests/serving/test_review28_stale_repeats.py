@@ -24,16 +24,10 @@ from serving.db.session import session_scope
 from serving.photo_evidence import REPEATED_KEY
 from serving.reassessment import find_stale
 from serving.web.family_view import family_rows
-from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import Service
 from tests.serving.repeat_helpers import filed_photo, latest_version, record_repeats, refresh_all
 from tests.serving.repeat_photos import encoded
 from tests.vision.reuse_helpers import look_alike
-
-# Fixtures: the service with a photo model that finds every photo usable, and a photo of a room.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-# F1 holding a copy of its room, assessed counting it once.
-with_repeat = repeat_helpers.with_repeat
 
 
 def _stale_reason(service: Service, assessment_id: int) -> Any:

@@ -21,14 +21,8 @@ from serving.db.models import User
 from serving.db.session import session_scope
 from serving.web import family_view
 from serving.web.family_view import FamilyRow, family_rows
-from tests.serving import repeat_photos
 from tests.serving.helpers import Service
-from tests.serving.repeat_helpers import record_repeats, with_repeat
-
-# Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
-# and family F1 holding a copy of it, assessed (repeat_helpers).
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-with_repeat = with_repeat
+from tests.serving.repeat_helpers import record_repeats
 
 
 @pytest.fixture

@@ -17,19 +17,9 @@ from typing import Any
 import pytest
 
 from serving.photo_evidence import REPEATED_KEY
-from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import Service
-from tests.serving.repeat_helpers import record_repeats, with_repeat
+from tests.serving.repeat_helpers import record_repeats
 from tests.web.helpers import page_client
-
-# The calls of family_flags per family, and F1 with two look-alike photos assessed before
-# repeats were recorded.
-flagged, look_alikes = repeat_helpers.flagged, repeat_helpers.look_alikes
-
-# Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
-# and family F1 holding a copy of it, assessed (repeat_helpers).
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-with_repeat = with_repeat
 
 
 def _page(service: Service) -> None:

@@ -19,18 +19,12 @@ from typing import Any
 import numpy as np
 
 from serving.photo_evidence import REPEATED_KEY
-from tests.serving import repeat_helpers, repeat_photos
 from tests.serving.helpers import Service
 from tests.serving.repeat_helpers import audited_details, counted_store_reads, upload_answer
 from tests.serving.repeat_photos import COPIES, decoded, encoded, photo_view
 from tests.vision.reuse_helpers import look_alike
 from vision.engine import get_engine_config
 from vision.hashing import reuse_hashes
-
-# Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
-# and the counted reads of a family's photos and links for its repeats.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-family_reads, link_reads = repeat_helpers.family_reads, repeat_helpers.link_reads
 
 
 def _listed(service: Service, family_id: str, who: str = "commission") -> list[dict[str, Any]]:

@@ -34,7 +34,6 @@ from serving.rescore_photos import not_yet_scored, photo_scope
 from serving.rescore_ray import read_query
 from serving.rescore_ray_actor import Database, read_page
 from serving.rescore_runs import RescoreMixError, since_key_of
-from tests.serving import rescore_helpers
 from tests.serving.rescore_fixtures import (
     cpu_scorer,
     populate,
@@ -51,8 +50,6 @@ from tests.serving.rescore_promote_helpers import (
 )
 from tests.serving.rescore_store_helpers import LOST_DAY
 
-# Fixtures: the tiny model (version test-0) and a local Ray.
-model, local_ray = rescore_helpers.model, rescore_helpers.local_ray
 NAIVE_DAY = datetime(2026, 1, 2)  # no zone: midnight UTC, as `--since 2026-01-02`
 # (hours after midnight UTC on 2 January 2026; a negative one is on 1 January)
 IN_SCOPE, BEFORE_SCOPE, LATER = 3, -4, 24  # photo 1: 03:00; photo 2: 20:00 the day before

@@ -26,7 +26,6 @@ from serving.promote import promote
 from serving.rescore import MISSING_FILE, rescore
 from serving.rescore_ray_actor import ScoreBatch
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
-from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import (
     cpu_scorer,
@@ -59,12 +58,6 @@ from tests.serving.rescore_promote_helpers import (
 from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
 from tests.serving.rescore_store_helpers import LOST_DAY, runs_and_outcomes
 from vision.artifact import read_artifact
-
-# Fixtures: the tiny model (version test-0), a local Ray, Ray refused where it must not start,
-# and io.max_pixels and io.stored_max_pixels set as an administrator does.
-model, local_ray, no_ray = rescore_helpers.model, rescore_helpers.local_ray, rescore_helpers.no_ray
-limits = rescore_fixtures.limits
-
 
 # --- 1. the Ray pipeline's refusals name its call --------------------------------------------
 

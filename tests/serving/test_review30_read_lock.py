@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 from serving.photo_evidence import REPEATED_KEY
-from tests.serving import repeat_photos
 from tests.serving.helpers import Service, started
 from tests.serving.page_lock_helpers import (
     Watched,
@@ -34,10 +33,8 @@ from tests.serving.page_lock_helpers import (
 )
 from tests.serving.repeat_helpers import (
     latest_version,
-    look_alikes,
     record_repeats,
     refresh_all,
-    with_repeat,
 )
 from tests.web.heatmap_model_helpers import (
     SIGNS,
@@ -46,12 +43,6 @@ from tests.web.heatmap_model_helpers import (
     uploaded_photo_id,
 )
 from vision import explain
-
-# Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
-# F1 with two look-alike photos assessed before repeats were recorded (current), and F1 with
-# a copy of its room assessed counting it once (repeat_helpers).
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-look_alikes, with_repeat = look_alikes, with_repeat
 
 
 def _watched(service: Service, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Watched:

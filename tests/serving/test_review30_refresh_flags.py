@@ -13,22 +13,12 @@ from collections import Counter
 from typing import Any
 
 from serving.photo_evidence import REPEATED_KEY
-from tests.serving import repeat_photos
 from tests.serving.helpers import Service, criteria
 from tests.serving.repeat_helpers import (
-    flagged,
     latest_version,
-    look_alikes,
     record_repeats,
     refresh_all,
-    with_repeat,
 )
-
-# Fixtures: the service with a photo model that finds every photo usable, a photo of a room,
-# F1 with a copy of its room assessed counting it once, F1 with two look-alike photos assessed
-# before repeats were recorded (current), and the calls of family_flags per family.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
-with_repeat, look_alikes, flagged = with_repeat, look_alikes, flagged
 
 
 def test_a_family_stale_for_its_repeats_is_flagged_once_by_a_refresh(

@@ -25,7 +25,6 @@ from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_command_helpers import follow_command, promotion_entries_at
 from tests.serving.rescore_fixtures import STOPPED
@@ -45,8 +44,6 @@ from tests.serving.rescore_helpers import (
     unfinished_half_promoted,
 )
 
-# Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
 ADOPT_REST = "`shanyraq rescore promote --model DIR --adopt-rest`"
 
 

@@ -37,7 +37,6 @@ from serving.rescore_ray import rescore_with_ray
 from serving.rescore_reopened import kept_way, new_run_way
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_command_helpers import follow_command
 from tests.serving.rescore_fixtures import (
@@ -60,8 +59,6 @@ from tests.serving.rescore_helpers import (
     stopped_ray_run,
 )
 
-# Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
 PROMOTE = "`shanyraq rescore promote --model DIR`"
 
 

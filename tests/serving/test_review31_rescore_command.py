@@ -22,7 +22,6 @@ from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore_ray import expected_provenance
 from serving.rescore_runs import since_key_of
 from serving.storage import PhotoStore
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_command_helpers import (
     retry_run_named_scores_one,
@@ -37,9 +36,6 @@ from tests.serving.rescore_helpers import (
     late_upload,
     new_code,
 )
-
-# A fixture: the tiny model (version test-0).
-model = rescore_helpers.model
 
 
 def _rescore(model: Path, config: Path, *options: str) -> Any:

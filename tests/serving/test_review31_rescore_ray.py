@@ -28,7 +28,6 @@ from serving.rescore_discard import discard_run
 from serving.rescore_ray import expected_provenance, rescore_with_ray
 from serving.rescore_runs import RescoreMixError, RescoreResumeError, since_key_of
 from serving.storage import PhotoStore
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_command_helpers import follow_command
 from tests.serving.rescore_helpers import (
@@ -46,9 +45,6 @@ from tests.serving.rescore_helpers import (
     stopped_ray_run,
     unfinished_half_promoted,
 )
-
-# Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
 
 
 def _pipeline(url: str, store_root: Path, model: Path, **options: Any) -> Any:

@@ -21,7 +21,6 @@ from serving.db.session import make_engine, make_session_factory
 from serving.rescore_ray import rescore_with_ray
 from serving.rescore_runs import RescoreResumeError
 from serving.storage import PhotoStore
-from tests.serving import rescore_helpers
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.rescore_command_helpers import retry_run_named_scores_one, run_discard_named
 from tests.serving.rescore_helpers import (
@@ -33,9 +32,6 @@ from tests.serving.rescore_helpers import (
     new_code,
 )
 from tests.serving.rescore_ray_helpers import finished_ray_run
-
-# Fixtures: the tiny model (version test-0), Ray refused where it must not start.
-model, no_ray = rescore_helpers.model, rescore_helpers.no_ray
 
 
 def _rescore(model: Path, config: Path, *options: str) -> Any:

@@ -23,16 +23,12 @@ from serving.assessments_refresh import refresh
 from serving.photo_evidence import REPEATED_KEY
 from serving.reassessment import find_stale, resolve_refresh_actor
 from serving.state import Services
-from tests.serving import repeat_photos
 from tests.serving.helpers import Service, criteria
 from tests.serving.repeat_helpers import filed_photo, latest_version
 from tests.serving.repeat_photos import COPIES, encoded
 from tests.vision.reuse_helpers import look_alike
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-# Fixtures: the service with a photo model that finds every photo usable, a photo of a room.
-photo_model, scored, room = repeat_photos.photo_model, repeat_photos.scored, repeat_photos.room
 
 
 @pytest.fixture

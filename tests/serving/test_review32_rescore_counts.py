@@ -21,19 +21,12 @@ import serving.rescore_reopened as reopened
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
 from serving.rescore_reopened import finish_covered
-from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.rescore_fixtures import (
     PROMOTED,
     promote_by_cli,
     promotion_entries,
 )
 from vision.artifact import read_artifact
-
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
-
-
-two_runs = rescore_helpers.two_runs
 
 
 def _put_on_model(sessions: Any, version: str, run_id: int) -> None:

@@ -17,14 +17,10 @@ from serving.db.models import RescoreRun
 from serving.db.session import session_scope
 from serving.rescore_discard import RescoreDiscardError, discard_run
 from serving.rescore_runs import since_key_of
-from tests.serving import rescore_fixtures
 from tests.serving.helpers import jpeg
 from tests.serving.rescore_fixtures import filed_and_rescored, promote_by_cli
 from tests.serving.rescore_helpers import OLD_CODE, new_code
 from vision.artifact import read_artifact
-
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
 
 STILL_TO_SCORE = "to score the photos it has still to score"
 

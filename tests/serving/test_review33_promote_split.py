@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 import serving.promote as promotion
-from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.rescore_fixtures import (
     PROMOTED,
     STOPPED,
@@ -23,13 +22,7 @@ from tests.serving.rescore_fixtures import (
     stop_after_first_batch,
 )
 
-# A fixture: (old, new), the photo model at upload and the one to promote.
-models = rescore_fixtures.models
-
 SHARED = {"run_ids", "runs_checked", "updated_by_run", "updated"}
-
-
-two_runs = rescore_helpers.two_runs
 
 
 def _adopted(details: dict[str, Any]) -> tuple[list[int], dict[str, int], int, list[int]]:

@@ -14,10 +14,7 @@ from serving.db.models import RescoreRun
 from serving.db.session import make_session_factory
 from serving.rescore import rescore
 from shanyraq import provenance
-from tests.serving import rescore_helpers
 from tests.serving.rescore_helpers import NEW_CODE, Stop, new_code, stop, stored_with_scorer
-
-model = rescore_helpers.model  # the tiny model (version test-0)
 
 EDITED = "9.9.9"  # the package version, as an edit of the checkout under the test changes it
 

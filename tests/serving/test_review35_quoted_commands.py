@@ -27,7 +27,6 @@ from serving.db.models import Family
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.rescore_cli import DeviceChoice, _again
 from shanyraq.cli import build_app
-from tests.serving import rescore_helpers
 from tests.serving.helpers import Service, make_settings, serving_yaml
 from tests.serving.refresh_scene import assessment_versions, one_record_unreadable
 from tests.serving.rescore_fixtures import cli_config, populate
@@ -36,7 +35,6 @@ from tests.serving.rescore_store_helpers import stored_service
 from tests.serving.told_command_helpers import option, parsed, the_args, told
 from tests.shanyraq.cli_helpers import run_main_raw_code
 
-model = rescore_helpers.model  # the tiny model (version test-0)
 # A folder name a shell would split (space), fail on (quote) or expand (`$`), left as it is.
 ODD = "my 'models $HOME"
 runner = CliRunner()

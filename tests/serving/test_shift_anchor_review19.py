@@ -15,7 +15,6 @@ from serving import audit
 from serving.audit_anchor import anchor_sessions
 from serving.db.models import AuditEntry, AuditHead
 from serving.db.session import session_scope
-from tests.serving import audit_fixtures
 from tests.serving.audit_helpers import (
     KEY,
     append_entries,
@@ -23,8 +22,6 @@ from tests.serving.audit_helpers import (
     audit_sessions,
     drop_audit_guards,
 )
-
-engine = audit_fixtures.engine  # a migrated database's engine
 
 # --- the audit anchor --------------------------------------------------------------------
 

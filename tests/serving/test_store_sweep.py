@@ -16,11 +16,8 @@ from serving.db.models import AuditEntry, Photo
 from serving.storage import PhotoStore
 from serving.store_sweep_cli import app as store_app
 from shanyraq.errors import CommandUsageError, ConfigError
-from tests.serving import sweep_helpers
 from tests.serving.helpers import jpeg, make_settings
 from tests.serving.sweep_helpers import HOUR_NS, age
-
-config = sweep_helpers.config  # serving.yaml for the commands, on `service`'s folder and database
 
 
 @pytest.fixture

@@ -18,12 +18,8 @@ from serving import store_sweep
 from serving.db.models import AuditEntry
 from serving.db.refusals import DatabaseMissingError
 from serving.store_sweep_cli import app as store_app
-from tests.serving import sweep_helpers
 from tests.serving.helpers import Service, jpeg
 from tests.serving.sweep_helpers import HOUR_NS, age
-
-# The sweep tests' serving.yaml, on this module's database (SQLite and PostgreSQL).
-config = sweep_helpers.config
 
 
 def _removals(service: Service) -> list[AuditEntry]:

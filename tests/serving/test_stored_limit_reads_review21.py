@@ -17,13 +17,8 @@ from benchmarks.quality_curves import scenes
 from serving.db.models import Photo
 from serving.db.session import session_scope
 from serving.rescore_ray_actor import ScoreBatch
-from tests.serving import rescore_fixtures, rescore_helpers
 from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
 from tests.serving.rescore_store_helpers import photo_outcomes, rescore_stored, stored_service
-
-model = rescore_helpers.model  # the tiny model (version test-0)
-# io.max_pixels lowered as an administrator does (a fixture)
-lower_pixel_limit = rescore_fixtures.lower_pixel_limit
 
 LOWERED = 5_000  # below the 96 x 72 photos the re-scoring fixtures file
 

@@ -8,12 +8,8 @@ from typer.testing import CliRunner
 
 from serving import store_sweep
 from serving.store_sweep_cli import app as store_app
-from tests.serving import sweep_helpers
 from tests.serving.helpers import Service, jpeg
 from tests.serving.sweep_helpers import age
-
-# The sweep tests' serving.yaml, on this module's database (SQLite and PostgreSQL).
-config = sweep_helpers.config
 
 
 def _filed(service: Service, seed: int) -> str:

@@ -9,13 +9,9 @@ from typing import Any
 import pytest
 
 from serving.pipeline_refusals import SHUTDOWN_RETRY_AFTER_S, STOPPED_RETRY_AFTER_S
-from tests.serving import openapi_fixtures
 from tests.serving.helpers import hung_model, jpeg
 from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from vision.batcher_errors import BatcherFullError, BatcherStoppedError
-
-# Fixtures: the service, started once for the module, and the schema it serves.
-api, openapi = openapi_fixtures.api, openapi_fixtures.openapi
 
 
 def _refused(answer: Any, retry_after_s: int, says: str) -> None:

@@ -4,13 +4,10 @@ By an admin within its scope (never itself) on the API, or by the operator's CLI
 
 from __future__ import annotations
 
-from tests.serving import backup_helpers
 from tests.serving.backup_helpers import audited_actions
 from tests.serving.cli_helpers import error_code, run_cli
 from tests.serving.helpers import PASSWORD, audit_entries
 from tests.serving.logout_helpers import audit_intact, auth_me, user_row
-
-live = backup_helpers.live  # a service database made by `users add amina --role admin`
 
 
 def _set(service, who: str, username: str, what: str):

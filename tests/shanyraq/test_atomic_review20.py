@@ -30,9 +30,17 @@ from serving.storage import PhotoStore
 from serving.store_sweep_cli import app as store_app
 from shanyraq.atomic import atomic_file, atomic_folder
 from shanyraq.errors import FileAccessError
-from tests.serving.conftest import _cheap_password_hashing  # noqa: F401 (autouse)
-from tests.serving.helpers import Service, jpeg, serving_yaml, started
+from tests.serving.helpers import Service, cheap_hasher, jpeg, serving_yaml, started
 from tests.serving.sweep_helpers import age
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its lowest cost for the services these tests start (as in tests/serving)."""
+    from serving.core import security
+
+    monkeypatch.setattr(security, "_HASHER", cheap_hasher())
+
 
 # --- atomic_file and atomic_folder through a symbolic link ---------------------------------
 

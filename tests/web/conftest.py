@@ -14,6 +14,7 @@ from tests.serving.helpers import (
     PASSWORD,
     ROOT,
     Service,
+    cheap_hasher,
     family_body,
     make_settings,
     small_fusion_model,
@@ -27,18 +28,12 @@ from tests.web.too_large_helpers import LIMIT
 from tests.web.upload_repeats_helpers import FAMILIES
 
 
-def _cheap_hasher() -> Any:
-    from argon2 import PasswordHasher
-
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
 @pytest.fixture(autouse=True)
 def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its lowest cost in tests (production keeps the library's defaults)."""
     from serving.core import security
 
-    monkeypatch.setattr(security, "_HASHER", _cheap_hasher())
+    monkeypatch.setattr(security, "_HASHER", cheap_hasher())
 
 
 @pytest.fixture
@@ -121,8 +116,6 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Liv
     """A uvicorn server (tiny exported photo model with model.pt, small fusion model, SQLite)
     with the families of `live.seed` (F-101 to F-103), one per test module: a module's
     decisions stay in its own."""
-    from argon2 import PasswordHasher
-
     from serving.core import security
     from shanyraq.taxonomy import get_taxonomy
     from tests.vision.engine_fixtures import make_artifact
@@ -138,9 +131,7 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Liv
         rate_limits={"login_per_minute": 600},
     )
     with pytest.MonkeyPatch.context() as patch:  # argon2 at its lowest cost in tests
-        patch.setattr(
-            security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-        )
+        patch.setattr(security, "_HASHER", cheap_hasher())
         running = live.start(settings)
         try:
             running.seeded = live.seed(running)

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from serving.db.models import Assessment
 from serving.db.session import session_scope
 from serving.web import family_view
-from tests.serving.conftest import database_url, postgres_server  # noqa: F401 (both databases)
 from tests.serving.helpers import PASSWORD, Service, jpeg, started
 from tests.web.helpers import csrf_from
 
@@ -23,7 +22,7 @@ ROWS = re.compile(r'<th scope="row"><a href="/ui/families/([^"]+)"')
 
 
 @pytest.fixture
-def web(tmp_path: Path, database_url: str) -> Iterator[Service]:  # noqa: F811
+def web(tmp_path: Path, database_url: str) -> Iterator[Service]:
     """The page tests' app (tests/web/conftest.py), on this test's database."""
     with started(tmp_path, database_url) as service:
         yield service

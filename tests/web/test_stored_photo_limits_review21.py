@@ -18,7 +18,6 @@ from serving import storage, stored_decode
 from serving.errors import PhotoUnreadableError
 from shanyraq.errors import ImageTooLargeError
 from shanyraq.taxonomy import get_taxonomy
-from tests.serving import rescore_fixtures
 from tests.serving.helpers import PASSWORD, Service, jpeg, started
 from tests.vision.engine_fixtures import make_artifact, room_scene
 from tests.web.helpers import sign_in
@@ -26,8 +25,6 @@ from vision.artifact import TORCH_FILE
 from vision.explain import heatmap
 
 SIGN = "damp_mould"
-# io.max_pixels lowered as an administrator does (a fixture)
-lower_pixel_limit = rescore_fixtures.lower_pixel_limit
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,9 @@ class FamilyRow:
     n_photos: int
     flags: Flags
     decision: str | None  # accept / override on the latest assessment, None: undecided
+    # Why the latest assessment needs a human review, as the family page lists it (its
+    # `review_reasons`); [] when it does not need one or the family is not assessed.
+    review_reasons: list[dict[str, Any]]
 
     @property
     def current(self) -> bool:
@@ -191,6 +194,7 @@ def family_rows(
                 decision=decision.kind
                 if decision and a and decision.assessment_id == a.id
                 else None,
+                review_reasons=_review_reasons(a),
             )
         )
     # On PostgreSQL an assessment committed between the queries can change a row's status;
@@ -207,6 +211,14 @@ def statements(result: dict[str, Any], key: str, *, texts: str) -> list[dict[str
     if stored is not None:
         return list(stored)
     return [{"text": text} for text in result.get(texts, [])]
+
+
+def _review_reasons(assessment: Assessment | None) -> list[dict[str, Any]]:
+    """The doubts of an assessment that needs review, read from the row the list already holds
+    (no query of its own); [] for any other."""
+    if assessment is None or assessment.asp != "needs_review":
+        return []
+    return statements(assessment.result, "review_statements", texts="review_reasons")
 
 
 def rules_checked(

@@ -3,14 +3,10 @@ of the fusion model it was made with (assessments.held_back), in bounded queries
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import event
-
 from serving.db.models import Assessment
 from serving.db.session import session_scope
 from serving.web.i18n import translator
+from tests.web.sql_count_helpers import statements_sent
 
 
 def _assess(web, commission, family_id: str) -> None:
@@ -57,23 +53,6 @@ def test_a_site_that_serves_on_the_rules_alone_lists_it_as_out_of_date(web, brow
     assert t("families.outdated", reason=t.label("stale_reason", "fusion_model")) in held
 
 
-@contextmanager
-def _statements(web) -> Iterator[list[str]]:
-    seen: list[str] = []
-    engines = {web.services.db_engine, web.services.read_engine or web.services.db_engine}
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
-
-
 def test_the_list_reads_the_reasons_in_as_many_queries_for_many_families(web, browser_for):
     commission = browser_for("commission")
     counts, held = [], 0
@@ -82,7 +61,7 @@ def test_the_list_reads_the_reasons_in_as_many_queries_for_many_families(web, br
             _assess(web, commission, family_id)
             _made_with_a_fusion_model(web, family_id)
         held += len(family_ids)
-        with _statements(web) as seen:
+        with statements_sent(web) as seen:
             page = commission.get("/ui/families")
         assert page.text.count(translator("en")("families.held_back")) == held
         counts.append(len(seen))

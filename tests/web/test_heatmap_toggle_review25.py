@@ -16,29 +16,21 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, jpeg
+from tests.web.heatmap_toggle_helpers import (
+    EN,
+    ORIGINAL_LOADED,
+    PRESSED,
+    SHOWN,
+    SIGN,
+    STATUS,
+    WATCH_LOADS,
+)
 from tests.web.helpers import sign_in
 from tests.web.not_home_helpers import make_a_home
 
 # The live server is tests/web/conftest.py's `seeded_server` (tiny photo model with model.pt,
 # seeded families F-101 to F-103), one of this module's own.
-
-EN = load_catalogues()["en"]
-SIGN = "damp_mould"
-SHOWN = EN["photo.heat_shown"].format(sign=EN[f"sign.{SIGN}"])
-STATUS = "f => f.querySelector('.heat-status').textContent"
-PRESSED = (
-    "f => Array.from(f.querySelectorAll('button.heat-toggle'))"
-    ".filter(b => b.getAttribute('aria-pressed') === 'true').length"
-)
-# Every load of the photo from here on, by its src; a listener added after the page's own
-# onload handler, so the handler has run for each load this lists.
-WATCH_LOADS = (
-    "img => { img.loads = [];"
-    " img.addEventListener('load', () => img.loads.push(img.getAttribute('src'))); }"
-)
-ORIGINAL_LOADED = "img => img.loads.includes(img.dataset.original)"
 
 
 def _first_photo(seeded_signed_in: Any, seeded_server: Any) -> tuple[Any, Any, Any, str]:

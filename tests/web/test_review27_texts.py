@@ -83,7 +83,8 @@ def test_the_reason_help_says_the_minimum_the_service_checks(tmp_path, language,
         page = commission.get(f"/ui/families/F1?lang={language}").text
         help_text = found_text(r'<p class="sub" id="reason-help">(.*?)</p>', page)
         t = translator(language)
-        assert help_text == t("decision.reason_help", n=grouped)
+        most = t.number(web.services.settings.reason_chars.decision_max)
+        assert help_text == t("decision.reason_help", n=grouped, max=most)
         assert grouped in help_text and "10 " not in help_text
         form = {
             "csrf_token": csrf_from(page), "kind": "override", "level": "2",

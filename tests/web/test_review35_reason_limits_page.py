@@ -66,7 +66,7 @@ def test_the_decision_form_shows_and_checks_the_configured_limits(limited, langu
     assert 'maxlength="1500"' in _field(page, "reason")
     t = translator(language)
     help_text = found_text(r'<p class="sub" id="reason-help">(.*?)</p>', page)
-    assert help_text == t("decision.reason_help", n=grouped)
+    assert help_text == t("decision.reason_help", n=grouped, max=t.number(1500))
     short = _decide(client, aid, "x" * 1199)
     assert short.status_code == 422, short.text
     said = found_text(r'<p class="error" role="alert" id="decision-error">(.*?)</p>', short.text)

@@ -189,8 +189,8 @@ def _family_response(
         status_code=status_code,
         view=view,
         levels=_levels(),
-        # The textarea's maxlength and the help's minimum: the limits the service checks, its
-        # settings' configs/serving.yaml reason_chars (one source).
+        # The textarea's maxlength and the help's minimum and maximum: the limits the service
+        # checks, its settings' configs/serving.yaml reason_chars (one source).
         reason_max_chars=limits.decision_max,
         reason_min_chars=limits.override_min,
         can_decide=user.role in DECIDERS,

@@ -10,6 +10,7 @@ function setupHeatmaps() {
       var img = document.getElementById(button.getAttribute("aria-controls"));
       var figure = button.closest("figure");
       var status = figure.querySelector(".heat-status");
+      var key = figure.querySelector(".heat-key");  // the legend, shown only while a map is
       var wasOn = button.getAttribute("aria-pressed") === "true";
       figure.querySelectorAll("button.heat-toggle").forEach(function (other) {
         other.setAttribute("aria-pressed", "false");
@@ -20,6 +21,7 @@ function setupHeatmaps() {
         img.src = img.dataset.original;
         img.alt = img.dataset.originalAlt || img.alt;
         status.textContent = "";
+        if (key) { key.hidden = true; }
         return;
       }
       if (!img.dataset.originalAlt) { img.dataset.originalAlt = img.alt; }
@@ -28,12 +30,14 @@ function setupHeatmaps() {
       img.onload = function () {
         status.textContent = button.dataset.shown || button.dataset.alt;  // short: the alt explains
         img.onload = img.onerror = null;
-        revealImage(img, button);  // again: the status text above the button has grown
+        if (key) { key.hidden = false; }
+        revealImage(img, button);  // again: the status text and the legend above the button
       };
       img.onerror = function () {
         status.textContent = status.dataset.failed;
         button.setAttribute("aria-pressed", "false");
         img.onload = img.onerror = null;  // the photo put back is no map shown
+        if (key) { key.hidden = true; }
         img.src = img.dataset.original;
         img.alt = img.dataset.originalAlt || img.alt;
       };

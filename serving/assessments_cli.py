@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from serving.cli import config_option
-from shanyraq.shell_words import word
+from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

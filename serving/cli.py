@@ -286,15 +286,6 @@ def anchored_sessions(settings: ServingSettings, engine: Engine) -> sessionmaker
 CONFIG_OPTION = typer.Option(None, "--config", help="serving.yaml to use (default: configs/).")
 
 
-def config_option(config: Path | None) -> str:
-    """The --config a command told to the user carries (" --config FILE", FILE one word of it
-    as a shell reads it; "" where the command telling it was given none), so it works on the
-    database the telling command did, not on the default configs' one."""
-    from shanyraq.shell_words import word
-
-    return f" --config {word(config)}" if config is not None else ""
-
-
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default from serving.yaml)."),
     port: int = typer.Option(None, min=0, max=65535, help="Port (default from serving.yaml)."),

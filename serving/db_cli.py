@@ -43,6 +43,7 @@ import typer
 from serving.cli import CONFIG_OPTION, load_settings
 from serving.core.config import MIGRATION_LOCK_WAIT_MAX_S
 from serving.db_upgrade import LOCK_WAIT_S, database_status, shown_url, upgrade_database
+from shanyraq.shell_words import config_option
 
 if TYPE_CHECKING:
     from serving.core.config import ServingSettings
@@ -59,8 +60,11 @@ def _db() -> None:
     """The service database: status, upgrade, backup."""
 
 
-def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
-    """Record `backup` in the audit log (`database_backed_up`); why it was not, or None."""
+def audit_backup(
+    settings: ServingSettings, backup: Backup, config: Path | None = None
+) -> str | None:
+    """Record `backup` in the audit log (`database_backed_up`); why it was not, or None (the
+    upgrade it names carries `config`, the --config the backup was given)."""
     from sqlalchemy.exc import OperationalError
 
     from serving import audit
@@ -89,7 +93,8 @@ def audit_backup(settings: ServingSettings, backup: Backup) -> str | None:
                 f"the database is at migration {backup.revision}, newer than this version "
                 "(the version that wrote it records its backups)"
             )
-        return "the database is behind this version (`shanyraq db upgrade` records its upgrade)"
+        upgrade = f"shanyraq db upgrade{config_option(config)}"
+        return f"the database is behind this version (`{upgrade}` records its upgrade)"
     except OperationalError as exc:  # SQLite: locked past its busy timeout, read-only, I/O
         return f"the database could not be written ({str(exc.orig).splitlines()[0]})"
     except SigningKeyMissingError as exc:  # e.g. run without the service's environment
@@ -123,7 +128,7 @@ def status(config: Path | None = CONFIG_OPTION) -> None:
     upgrade it (a newer revision, or no Shanyraq tables).
     """
     settings = load_settings(config)
-    state = database_status(settings)
+    state = database_status(settings, config)
     typer.echo(f"database: {shown_url(settings)}")
     typer.echo(f"revision: {state.current or 'none'}")
     typer.echo(f"this version needs: {state.head}")
@@ -131,7 +136,8 @@ def status(config: Path | None = CONFIG_OPTION) -> None:
         typer.echo("upgrade needed: no")
         return
     if state.upgradable:
-        typer.echo("upgrade needed: yes; run `shanyraq db upgrade` (back it up first)")
+        upgrade = f"shanyraq db upgrade{config_option(config)}"
+        typer.echo(f"upgrade needed: yes; run `{upgrade}` (back it up first)")
         raise typer.Exit(EXIT_UPGRADE_NEEDED)
     typer.echo(f"upgrade needed: cannot; the database {state.describe()}")
     raise typer.Exit(EXIT_NOT_UPGRADABLE)
@@ -174,6 +180,7 @@ def upgrade(
         force=force,
         lock_wait_s=lock_wait,
         on_wait=lambda words: typer.echo(words, err=True),
+        config=config,
     )
     if report.audit_seq is None:
         typer.echo(f"nothing to do: the database is at migration {report.after} already")
@@ -208,5 +215,5 @@ def backup(
     typer.echo("not in it; back these up too:")
     for line in restore_needs(settings):
         typer.echo(f"  {line}")
-    unrecorded = audit_backup(settings, made)
+    unrecorded = audit_backup(settings, made, config)
     typer.echo(f"not audited: {unrecorded}" if unrecorded else "audited: database_backed_up")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from serving.sqlite_holders import sqlite_users
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import config_option
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -43,10 +44,22 @@ if TYPE_CHECKING:
     from serving.core.config import ServingSettings
     from serving.migrations import SchemaState
 
-MAKES_NONE = (
-    "The `db` commands make no database: on a fresh install `shanyraq users add` or "
-    "`shanyraq serve` creates it"
-)
+
+def _makes_none(config: Path | None) -> str:
+    """That the `db` commands make no database, and which do (with the --config `config`
+    the refused command was given, None where none: so they make it where it looked)."""
+    given = config_option(config)
+    return (
+        f"The `db` commands make no database: on a fresh install `shanyraq users add{given}` or "
+        f"`shanyraq serve{given}` creates it"
+    )
+
+
+def _upgrade_command(config: Path | None, *, force: bool = False) -> str:
+    """`shanyraq db upgrade` as a refusal tells it, on the database it was refused on."""
+    return f"`shanyraq db upgrade{' --force' if force else ''}{config_option(config)}`"
+
+
 # Sessions of the service and commands on PostgreSQL: this version's are named "shanyraq"
 # (serving.db.session.APPLICATION_NAME); earlier ones, which a `db upgrade` usually finds
 # running, set no application_name. Another role's session shows no backend_type (unless this
@@ -89,8 +102,9 @@ def shown_url(settings: ServingSettings) -> str:
     return parse_url(settings.resolved_database_url).render_as_string(hide_password=True)
 
 
-def database_status(settings: ServingSettings) -> SchemaState:
-    """Where the database stands against this version's migrations; reads only."""
+def database_status(settings: ServingSettings, config: Path | None = None) -> SchemaState:
+    """Where the database stands against this version's migrations; reads only. `config`: the
+    command's --config (None: none given), which the commands a refusal tells carry."""
     from sqlalchemy.exc import DBAPIError
 
     from serving.db.refusals import DatabaseMissingError
@@ -100,7 +114,7 @@ def database_status(settings: ServingSettings) -> SchemaState:
     try:  # read-only, as `audit verify` reads
         engine = open_engine(settings.resolved_database_url, create=False, read_only=True)
     except DatabaseMissingError as exc:
-        raise DatabaseMissingError(f"{exc.message}. {MAKES_NONE}") from None
+        raise DatabaseMissingError(f"{exc.message}. {_makes_none(config)}") from None
     try:
         return schema_state(engine)
     except DBAPIError as exc:
@@ -109,18 +123,18 @@ def database_status(settings: ServingSettings) -> SchemaState:
         engine.dispose()
 
 
-def _refuse_in_use(settings: ServingSettings, users: list[str]) -> None:
+def _refuse_in_use(settings: ServingSettings, users: list[str], config: Path | None) -> None:
     if not users:
         return
     raise DatabaseInUseError(
         f"the database at {shown_url(settings)} is in use: {'; '.join(users)}. A running "
         "service keeps the schema it started with, and migrating under it breaks it: stop "
-        "the service (and any other shanyraq command on this database), then run "
-        "`shanyraq db upgrade` again; `--force` upgrades anyway"
+        f"the service (and any other shanyraq command on this database), then run "
+        f"{_upgrade_command(config)} again; `--force` upgrades anyway"
     )
 
 
-def _refuse_held_write(settings: ServingSettings, file: Path | None) -> None:
+def _refuse_held_write(settings: ServingSettings, file: Path | None, config: Path | None) -> None:
     """`--force` on SQLite kept waiting past the busy timeout: another process writes to the
     database (or another `db upgrade` holds it); --force cannot help, so it is not offered."""
     try:
@@ -131,18 +145,20 @@ def _refuse_held_write(settings: ServingSettings, file: Path | None) -> None:
     raise DatabaseInUseError(
         f"the database at {shown_url(settings)} stayed locked by another process's write past "
         f"SQLite's busy timeout ({who}); nothing changed: let it finish or stop it, then run "
-        "`shanyraq db upgrade --force` again"
+        f"{_upgrade_command(config, force=True)} again"
     )
 
 
-def _refuse_unupgradable(settings: ServingSettings, state: SchemaState) -> None:
+def _refuse_unupgradable(
+    settings: ServingSettings, state: SchemaState, config: Path | None
+) -> None:
     from serving.db.refusals import DatabaseMissingError
     from serving.migrations import newer_schema_error
 
     if state.current is None:
         raise DatabaseMissingError(
             f"the database at {shown_url(settings)} {state.describe()}; check that --config "
-            f"points at the service's database. {MAKES_NONE}"
+            f"points at the service's database. {_makes_none(config)}"
         )
     if not state.known:
         raise newer_schema_error(shown_url(settings), state)
@@ -160,23 +176,25 @@ def upgrade_database(
     force: bool = False,
     lock_wait_s: float = LOCK_WAIT_S,
     on_wait: Callable[[str], None] | None = None,
+    config: Path | None = None,
 ) -> UpgradeReport:
     """Migrate the database to this version's head; see the module docstring. `force`: even
     when another process has the database open (no search for it, no SQLite lock).
     PostgreSQL: `lock_wait_s`, how long to wait for the lock in all; `on_wait` is told, once,
-    who holds it off when it is not had within version_lock.LOCK_NOTICE_S."""
+    who holds it off when it is not had within version_lock.LOCK_NOTICE_S. `config`: the
+    command's --config (None: none given), which the commands its refusals tell carry."""
     from sqlalchemy import event
     from sqlalchemy.exc import DBAPIError
 
     from serving.db.refusals import database_locked
     from serving.db.session import make_engine, parse_url, sqlite_file, unavailable
 
-    state = database_status(settings)
-    _refuse_unupgradable(settings, state)
+    state = database_status(settings, config)
+    _refuse_unupgradable(settings, state, config)
     url = settings.resolved_database_url
     file = sqlite_file(parse_url(url))
     if file is not None and not (state.up_to_date or force):  # before this process opens it
-        _refuse_in_use(settings, sqlite_users(file))
+        _refuse_in_use(settings, sqlite_users(file), config)
     key = settings.signing_key(create=False)  # refused now, before the database changes
     if state.up_to_date:
         return _seal_only(settings, state.current or "")
@@ -184,22 +202,24 @@ def upgrade_database(
     if file is not None and not force:
         event.listen(engine, "connect", _exclusive, insert=True)
     try:
-        return _upgrade_locked(settings, engine, key, force=force, wait=(lock_wait_s, on_wait))
+        return _upgrade_locked(
+            settings, engine, key, force=force, wait=(lock_wait_s, on_wait), config=config
+        )
     except DBAPIError as exc:
         if file is None or not database_locked(exc):
             raise unavailable(engine, exc, doing="migrate") from None
     finally:
         engine.dispose()
     if force:  # no lock was asked for: another process's write held it past the busy timeout
-        _refuse_held_write(settings, file)
+        _refuse_held_write(settings, file, config)
     # SQLite did not grant the lock within its busy timeout: a process opened the database
     # after it was looked for. Looked for again now that this process has it closed.
     if file is not None:
-        _refuse_in_use(settings, sqlite_users(file))
+        _refuse_in_use(settings, sqlite_users(file), config)
     raise DatabaseInUseError(
         f"the database at {shown_url(settings)} was held by another process, gone now or not "
         "visible from here: stop the service (and any other shanyraq command on this "
-        "database), then run `shanyraq db upgrade` again"
+        f"database), then run {_upgrade_command(config)} again"
     )
 
 
@@ -220,6 +240,7 @@ def _upgrade_locked(
     *,
     force: bool,
     wait: tuple[float, Callable[[str], None] | None],
+    config: Path | None,
 ) -> UpgradeReport:
     """The check, the migration, the seal and the `database_upgraded` entry in one
     transaction on one connection, under the lock (module docstring)."""
@@ -238,17 +259,18 @@ def _upgrade_locked(
         connection = session.connection()  # begun: SQLite takes its lock here
         hold_version_table(
             connection, wait_s=wait[0], on_wait=wait[1], who="`shanyraq db upgrade`",
-            again="run `shanyraq db upgrade` again (--lock-wait SECONDS waits longer)",
+            again=f"run {_upgrade_command(config)} again (--lock-wait SECONDS waits longer)",
         )  # fmt: skip
         if connection.dialect.name == "postgresql" and not force:
-            _refuse_in_use(settings, list(connection.execute(text(_OTHER_SESSIONS)).scalars()))
+            others = list(connection.execute(text(_OTHER_SESSIONS)).scalars())
+            _refuse_in_use(settings, others, config)
         before = schema_state(connection)  # as it is under the lock, not as it was read first
-        _refuse_unupgradable(settings, before)
+        _refuse_unupgradable(settings, before, config)
         if not before.up_to_date:
             try:
                 migrate_on(connection)
             except MigrationFailedError as exc:  # rolled back whole as it propagates
-                again = "run `shanyraq db upgrade` again"
+                again = f"run {_upgrade_command(config)} again"
                 raise migration_failed(
                     shown_url(settings), exc, before=before.current, again=again
                 ) from exc.__cause__

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from serving.cli import config_option
 from serving.db.models import Decision, Photo, RescoredScore, RescoreRun
 from serving.latest_assessments import latest_of
 from serving.reassessment import stale_families
@@ -28,7 +27,7 @@ from serving.rescore_service_model import checked_model
 from serving.rescore_words import run_again
 from serving.score_shift import ScoreShift, ShiftTally
 from shanyraq.errors import ShanyraqError
-from shanyraq.shell_words import word
+from shanyraq.shell_words import config_option, word
 
 
 class RescoreRunNotFoundError(ShanyraqError):
@@ -98,15 +97,18 @@ def _checked_runs(
                 f"{run.last_photo_id}; {run.scored} scored, {run.failed} without a score); "
                 f"{again} again to finish it (or wait for the one running), then promote"
             )
-    _check_model_files(session, runs, model_dir)
+    _check_model_files(session, runs, model_dir, config=config)
     return [run.id for run in runs]
 
 
-def _check_model_files(session: Session, runs: list[RescoreRun], model_dir: Path) -> None:
+def _check_model_files(
+    session: Session, runs: list[RescoreRun], model_dir: Path, *, config: Path | None
+) -> None:
     """Each run whose outcomes this promotion adopts was scored with the files of `model_dir`
     (the digest it recorded, serving/rescore_provenance.py): a copy edited under the same
     version scores otherwise. Not compared: a run from before migration 0009 (no digest), and
-    one an earlier promotion adopted with nothing left to adopt (the folder may differ since)."""
+    one an earlier promotion adopted with nothing left to adopt (the folder may differ since).
+    The discard it tells carries `config`, the --config the promotion was given."""
     digest = artifact_digest(model_dir)
     differ = [run for run in runs if run.model_artifact not in (None, digest)]
     if not differ:
@@ -119,7 +121,8 @@ def _check_model_files(session: Session, runs: list[RescoreRun], model_dir: Path
         if run.id in adopted and run.id not in to_adopt:
             continue
         outcomes = sum(outcome_counts(session, run))
-        other_way = f"; or, to adopt scores of {model_dir}, {discard_way(run, outcomes)}, re-score"
+        discard = discard_way(run, outcomes, config)
+        other_way = f"; or, to adopt scores of {model_dir}, {discard}, re-score"
         raise RescoreModelFilesError(
             f"re-scoring run {run.id} under {version} was scored with model files "
             f"{run.model_artifact!r}, but {model_dir} holds {digest!r} (model.onnx, model.json "

@@ -76,7 +76,14 @@ from serving.rescore_provenance import RunProvenance
 from serving.rescore_reads import read_sessions, scores_for
 from serving.rescore_report import DAMAGED_IDS_SHOWN, CallTally, RescoreReport
 from serving.rescore_report import report_of as _report  # tests patch it here
-from serving.rescore_runs import OnRestart, RescoreBusyError, note_held, open_run, since_key_of
+from serving.rescore_runs import (
+    OnRestart,
+    RescoreBusyError,
+    note_held,
+    open_run,
+    since_key_of,
+    tell_config,
+)
 from serving.storage import PhotoStore
 from vision.bulk import BytesScorer, Scored, prefetch
 
@@ -188,6 +195,7 @@ def rescore(
     on_restart: OnRestart | None = None,
     audit_anchor_file: Path | None = None,
     retry_failed: bool = False,
+    config: Path | None = None,
 ) -> RescoreReport:
     """Score every photo in scope under `scorer`'s model version; resumes an unfinished run.
 
@@ -199,6 +207,8 @@ def rescore(
     appends anchored in `audit_anchor_file`, as every command's are: serving.audit_anchor).
     `retry_failed` scores again the photos in scope recorded without a score (`retry_failed`
     of serving.rescore_photos), reopening a finished run, promoted or not, for them.
+    `config`: the --config the command was given (None: none), which the commands its
+    refusals tell carry (serving/rescore_runs.py `tell_config`).
     """
     from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory
@@ -207,6 +217,7 @@ def rescore(
         raise ValueError("batch_size must be at least 1")
     ensure_tables(db_engine)
     sessions = make_session_factory(db_engine)
+    tell_config(sessions, config)
     if audit_anchor_file is not None:
         anchor_sessions(sessions, audit_anchor_file)
     started = time.perf_counter()

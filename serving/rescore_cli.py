@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from serving.cli import config_option
 from serving.rescore_promote_cli import promote
 from serving.rescore_report import report_lines
 from shanyraq.errors import ShanyraqError
-from shanyraq.shell_words import word
+from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -192,7 +191,7 @@ def rescore(
         with rescore_lock(settings.data_dir, scorer.model_version, runs=runs, command="rescore"):
             _rescore(settings, db_engine, key, scorer, model_dir=model, since=since, when=when,
                      batch_size=batch_size, progress=progress, restart=restart,
-                     retry_failed=retry_failed,
+                     retry_failed=retry_failed, config=config,
                      again=_again(model, since, device, config))  # fmt: skip
     finally:
         db_engine.dispose()
@@ -241,6 +240,7 @@ def _rescore(
     progress: bool,
     restart: bool,
     retry_failed: bool,
+    config: Path | None,
     again: str,
 ) -> None:
     from serving import audit
@@ -274,6 +274,7 @@ def _rescore(
         db_engine, PhotoStore(settings.store_dir), scorer, since=when, batch_size=batch_size,
         progress=progress, restart=restart, on_restart=audit_restart, model_dir=model_dir,
         audit_anchor_file=settings.resolved_audit_anchor_file, retry_failed=retry_failed,
+        config=config,
     )  # fmt: skip
     with session_scope(anchored_sessions(settings, db_engine)) as session:
         audit.append(

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from serving.cli import config_option
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.rescore_adopted import adopted_runs, promoted_runs
 from serving.rescore_adopted import needs_update as _needs_update
@@ -38,7 +37,7 @@ from serving.rescore_words import (
     run_again,
 )
 from shanyraq.errors import ShanyraqError
-from shanyraq.shell_words import word
+from shanyraq.shell_words import config_option, word
 
 
 class RescoreScopePartialError(ShanyraqError):
@@ -120,6 +119,6 @@ def _run_as_started(
         if session.scalar(count.where(*photo_scope(since))) == session.scalar(count):
             again = run_again(moment, ray=is_ray(run), options=run_options(run.since_key),
                               model=str(model_dir), config=config)  # fmt: skip
-            way = adopt_rest_way(run.id, model=str(model_dir))
+            way = adopt_rest_way(run.id, model=str(model_dir), config=config)
             return half_promoted_scope(run.id, again=again), way
     return None, ""

@@ -116,9 +116,9 @@ def _kept(session: Session, run: RescoreRun, *, model: Path | None, config: Path
     head = f"re-scoring run {run.id} under {run.model_version}"
     if run.id not in promoted_runs(session, run.model_version):  # a promotion stopped half-way
         why = f"{head} is not discarded: some of the service's scores come from it"
-        return kept_way(session, run, why, as_started=as_started, again=again)
+        return kept_way(session, run, why, as_started=as_started, again=again, config=config)
     # The run's own command, not "this command" (the discard, which never marks a run finished).
-    way = new_run_way(session, run, again=again)
+    way = new_run_way(session, run, again=again, config=config)
     kept = (
         f"{head} was adopted by `rescore promote`: the service's scores come from it, so it is kept"
     )

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from serving.cli import config_option
 from serving.rescore_promote_lines import plan_lines, promote_lines
 from shanyraq.errors import ShanyraqError
-from shanyraq.shell_words import word
+from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -148,7 +147,7 @@ def promote(
             )  # fmt: skip
     finally:
         db_engine.dispose()
-    for line in promote_lines(report):
+    for line in promote_lines(report, config=config):
         typer.echo(line)
     if reassess and actor is not None:
         _reassess(
@@ -278,7 +277,7 @@ def _dry_run_promote(
             )
     finally:
         db_engine.dispose()
-    for line in plan_lines(found, dry_run=True):
+    for line in plan_lines(found, dry_run=True, config=config):
         typer.echo(line)
 
 

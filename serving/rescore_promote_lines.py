@@ -4,15 +4,19 @@ which prints them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from shanyraq.shell_words import config_option
 
 if TYPE_CHECKING:
     from serving.promote import PromoteReport
     from serving.promote_plan import PromotionPlan
 
 
-def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
-    """What a promotion changes, in plain words."""
+def plan_lines(plan: PromotionPlan, *, dry_run: bool, config: Path | None = None) -> list[str]:
+    """What a promotion changes, in plain words; the commands it tells carry `config`, the
+    --config the promotion was given (None: none)."""
     from serving.promote import STOPPED
     from serving.rescore_words import adopt_rest_stops
     from serving.score_shift import shift_lines
@@ -28,7 +32,7 @@ def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
     lines += [f"    photo {photo_id}: {why}" for photo_id, why in list(plan.kept_old.items())[:10]]
     if len(plan.kept_old) > 10:
         lines.append(f"    ... and {len(plan.kept_old) - 10} more")
-    lines += _kept_old_ways(plan.kept_old)
+    lines += _kept_old_ways(plan.kept_old, config)
     lines.append("score shift over the photos to update, current -> new:")
     lines += shift_lines(plan.shift)
     lines.append(
@@ -43,36 +47,40 @@ def plan_lines(plan: PromotionPlan, *, dry_run: bool) -> list[str]:
     if dry_run and plan.stops_for:  # --adopt-rest, with photos uploaded since the run
         day, version = plan.stops_from, plan.model_version
         lines.append(
-            adopt_rest_stops(plan.stops_for, day=day, model_version=version, stopped=STOPPED)
+            adopt_rest_stops(
+                plan.stops_for, day=day, model_version=version, stopped=STOPPED, config=config
+            )
         )
     if dry_run:
         lines.append("dry run: nothing was written")
     return lines
 
 
-def _kept_old_ways(kept_old: dict[int, str]) -> list[str]:
+def _kept_old_ways(kept_old: dict[int, str], config: Path | None) -> list[str]:
     """How the photos keeping their old score get this model's: neither a promotion nor a plain
-    `rescore` tries them again, unless the store's damage is repaired."""
+    `rescore` tries them again, unless the store's damage is repaired (the commands it tells
+    with the --config `config` given)."""
     from serving.rescore_photos import STORE_DAMAGE
 
     if not kept_old:
         return []
     damaged = sum(why.startswith(STORE_DAMAGE) for why in kept_old.values())
+    given = config_option(config)
     return [
         f"    they stay on the score they have until re-scored: {damaged} the photo store could "
-        "not give (restore the originals from a backup, then `shanyraq rescore --model DIR` "
-        f"scores them), {len(kept_old) - damaged} for another reason (`shanyraq rescore "
-        "--model DIR --retry-failed` tries them again: an error of the moment or a photo over "
-        "the stored-photo limit raised since scores, an undecodable photo fails again); then "
-        "promote again"
+        "not give (restore the originals from a backup, then "
+        f"`shanyraq rescore --model DIR{given}` scores them), {len(kept_old) - damaged} for "
+        f"another reason (`shanyraq rescore --model DIR --retry-failed{given}` tries them "
+        "again: an error of the moment or a photo over the stored-photo limit raised since "
+        "scores, an undecodable photo fails again); then promote again"
     ]
 
 
-def promote_lines(report: PromoteReport) -> list[str]:
+def promote_lines(report: PromoteReport, *, config: Path | None = None) -> list[str]:
     """What a promotion changed: the plan's lines, then the photos updated and the runs they
     took their scores from, each with how many it gave (the plan names every run it checked),
-    as the audit entry records."""
-    lines = plan_lines(report.plan, dry_run=False)
+    as the audit entry records; `config`: as `plan_lines` takes it."""
+    lines = plan_lines(report.plan, dry_run=False, config=config)
     runs = ", ".join(f"{run} ({n} photo(s))" for run, n in sorted(report.updated_by_run.items()))
     lines.append(
         f"updated now: {report.updated} photo(s)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ from serving.rescore_photos import (  # the one "still to score", and the store'
 )
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_runs import RAY_KEY, is_promoted, is_ray, since_key_of
-from serving.rescore_words import PROMOTE, half_promoted_way, new_run_command, this_call
+from serving.rescore_words import half_promoted_way, new_run_command, promote_command, this_call
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def kept_way(
     as_started: str | None = None,
     again: str | None = None,
     retry_failed: bool = False,
+    config: Path | None = None,
 ) -> str:
     """The refusal (`why`, then the ways on) of a run a promotion adopted, under another
     provenance than it recorded: it is kept, and goes on as it was started (`as_started`;
@@ -161,18 +163,24 @@ def kept_way(
     as `again`). A run a promotion stopped half-way adopted in part waits for the promotion to
     be finished first, since no run under other settings scores beside the outcomes it has
     still to adopt (serving/rescore_runs.py `check_unmixed`, whose refusal says the same:
-    serving/rescore_words.py)."""
+    serving/rescore_words.py). The commands it tells carry `config`, the --config the refused
+    command was given (None: none)."""
     if as_started is None:
         own = this_call(_key_since(run), ray=is_ray(run), retry_failed=retry_failed)
         as_started = f"{own} again as the run was started"
     if run.id in promoted_runs(session, run.model_version):
         kept = f"{why}. `rescore promote` adopted its scores, so it is kept: {as_started}"
-        return kept + new_run_way(session, run, again=again, retry_failed=retry_failed)
+        way = new_run_way(session, run, again=again, retry_failed=retry_failed, config=config)
+        return kept + way
     done = run.status == "done"
-    half = half_promoted_way(done=done, as_started=as_started, model_version=run.model_version)
+    half = half_promoted_way(
+        done=done, as_started=as_started, model_version=run.model_version, config=config
+    )
     # An unfinished run is finished as it was started first: then nothing is left to score.
     then = (
-        new_run_way(session, run, again=again, retry_failed=retry_failed, then=True) if done else ""
+        new_run_way(session, run, again=again, retry_failed=retry_failed, then=True, config=config)
+        if done
+        else ""
     )
     return f"{why}. {half}{then}"
 
@@ -184,6 +192,7 @@ def new_run_way(
     again: str | None = None,
     retry_failed: bool = False,
     then: bool = False,
+    config: Path | None = None,
 ) -> str:
     """How a promoted run's photos still to score are scored under the current provenance: by
     a new run (another --since, from the upload day of the first of them, `_first_to_score`;
@@ -195,7 +204,8 @@ def new_run_way(
     as the pipeline's call (serving/rescore_words.py), a `rescore` run's as the command; `again`:
     the run's own way on, which marks an unfinished run finished (default: the refused call
     itself, `this_call`; a refusal by another command names the run's, `run_again`); `then`:
-    the way after another step the caller names (no "or")."""
+    the way after another step the caller names (no "or"); `config`: the --config the refused
+    command was given, which the commands it tells carry (None: none)."""
     ray = is_ray(run)
     first = _first_to_score(session, run)
     found = datetime.now(UTC).date() if first is None else date.fromisoformat(str(first)[:10])
@@ -218,8 +228,8 @@ def new_run_way(
             + ("once the promotion is finished, " if then else "")
             + "start a new run"
         )
-    command = new_run_command(found, ray=ray, retry_failed=retry_failed)
+    command = new_run_command(found, ray=ray, retry_failed=retry_failed, config=config)
     return (
         f"{lead}, which scores only the photos no run has scored{retried}: {command}, then "
-        f"{close}{PROMOTE}"
+        f"{close}{promote_command(config)}"
     )

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
@@ -33,9 +34,11 @@ from serving.db.models import RescoredScore, RescoreRun
 from serving.rescore_adopted import adopted_runs, promoted_runs, runs_to_adopt
 from serving.rescore_provenance import RunProvenance
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import config_option
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.orm import sessionmaker
 
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,22 @@ def _utcnow() -> datetime:
 
 
 RAY_KEY = "ray:"  # how the Ray pipeline's runs' since_key begins (serving/rescore_ray.py)
+TOLD_CONFIG = "rescore_told_config"  # Session.info key: the --config the command was given
+
+
+def tell_config(sessions: sessionmaker[Session], config: Path | None) -> None:
+    """Have every session of `sessions` carry `config`, the --config the re-scoring command
+    was given, so that the commands its refusals tell carry it too (`told_config`), also from
+    the sessions the walk opens deep down (serving/rescore_photos.py). None: none given."""
+    if config is not None:  # beside what the sessions carry already (an audit anchor, say)
+        sessions.configure(info={**(sessions.kw.get("info") or {}), TOLD_CONFIG: config})
+
+
+def told_config(session: Session) -> Path | None:
+    """The --config the command working in `session` was given (`tell_config`); None where
+    none was, and for the Ray pipeline, which no command starts."""
+    config: Path | None = session.info.get(TOLD_CONFIG)
+    return config
 
 
 def since_key_of(since: datetime | None, *, ray: bool = False) -> str:
@@ -182,7 +201,8 @@ def check_unmixed(
             continue
         half = other.id in adopted_runs(session, model_version)  # by a stopped promotion
         held = held_outcomes(session, other)  # a retry's delete left some of them out
-        raise RescoreMixError(mix_message(other, held, differs, half=half))
+        config = told_config(session)
+        raise RescoreMixError(mix_message(other, held, differs, half=half, config=config))
 
 
 def is_promoted(session: Session, run: RescoreRun) -> bool:
@@ -207,15 +227,19 @@ def run_options(since_key: str) -> str:
     return ray + (f" --since {since}" if since else "")
 
 
-def discard_command(run: RescoreRun) -> str:
-    """The command that discards `run` (serving/rescore_discard.py), for refusals to name."""
-    return f"`shanyraq rescore discard --model DIR{run_options(run.since_key)}`"
+def discard_command(run: RescoreRun, config: Path | None = None) -> str:
+    """The command that discards `run` (serving/rescore_discard.py), for refusals to name
+    (`config`: the --config the refused command was given, None where none)."""
+    options = run_options(run.since_key) + config_option(config)
+    return f"`shanyraq rescore discard --model DIR{options}`"
 
 
-def discard_way(run: RescoreRun, outcomes: int) -> str:
+def discard_way(run: RescoreRun, outcomes: int, config: Path | None = None) -> str:
     """How a run no promotion adopted, holding `outcomes`, makes way for scores under the
-    current provenance (or the files of another model folder, serving/promote.py)."""
-    return f"discard it with {discard_command(run)} (its {outcomes} outcome(s) are deleted)"
+    current provenance (or the files of another model folder, serving/promote.py), with the
+    --config `config` given (None: none)."""
+    command = discard_command(run, config)
+    return f"discard it with {command} (its {outcomes} outcome(s) are deleted)"
 
 
 def check_reopen(

@@ -21,10 +21,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from serving.cli import config_option
-from shanyraq.shell_words import word
+from shanyraq.shell_words import config_option, word
 
-PROMOTE = "`shanyraq rescore promote --model DIR`"
 RAY_CALL = "rescore_with_ray"  # serving.rescore_ray's entry point
 ADOPT_REST = "--adopt-rest"  # `rescore promote`'s, after a stopped promotion (`adopt_rest_way`)
 
@@ -52,11 +50,20 @@ def ray_call(moment: str, *, retry_failed: bool = False) -> str:
     return f"`{RAY_CALL}(...{''.join(f', {argument}' for argument in given)})`"
 
 
-def new_run_command(day: date, *, ray: bool, retry_failed: bool) -> str:
+def promote_command(config: Path | None = None) -> str:
+    """`rescore promote` as a refusal tells it (`config`: the --config the refused command was
+    given, None where none)."""
+    return f"`shanyraq rescore promote --model DIR{config_option(config)}`"
+
+
+def new_run_command(day: date, *, ray: bool, retry_failed: bool, config: Path | None = None) -> str:
     """The run from `day` (UTC) that scores the photos no run has scored: `shanyraq rescore
-    --since DAY`; for the Ray pipeline its call, with the command as the way on one machine."""
+    --since DAY` (with the --config `config` the refused command was given); for the Ray
+    pipeline its call, with the command as the way on one machine."""
     option = " --retry-failed" if retry_failed else ""
-    command = f"`shanyraq rescore --model DIR --since {day.isoformat()}{option}`"
+    command = (
+        f"`shanyraq rescore --model DIR --since {day.isoformat()}{option}{config_option(config)}`"
+    )
     if not ray:
         return command
     call = ray_call(f"{day.isoformat()}T00:00:00+00:00", retry_failed=retry_failed)
@@ -102,15 +109,18 @@ def oversize_reason(max_pixels: int | None, *, ray_discard: str | None = None) -
     )
 
 
-def finish_promotion(*, done: bool, finish: str) -> str:
+def finish_promotion(*, done: bool, finish: str, config: Path | None = None) -> str:
     """How a run a promotion stopped half-way adopted in part lets other settings score: a
     finished run by finishing the promotion first; an unfinished one (which a promotion
-    refuses) by `finish`, the way to finish it, then the promotion."""
+    refuses) by `finish`, the way to finish it, then the promotion (`config`: the --config
+    given, None where none)."""
     first = "finish the promotion first" if done else f"{finish}, then finish the promotion"
-    return f"{first}: run {PROMOTE} again, which adopts the rest of its outcomes"
+    return f"{first}: run {promote_command(config)} again, which adopts the rest of its outcomes"
 
 
-def half_promoted_way(*, done: bool, as_started: str, model_version: str) -> str:
+def half_promoted_way(
+    *, done: bool, as_started: str, model_version: str, config: Path | None = None
+) -> str:
     """The refusal's way on, for a run a promotion stopped half-way adopted in part, under
     other settings than it recorded (`as_started`: how to go on as it was started). A finished
     run's promotion is refused while a photo uploaded since it finished has no outcome; only
@@ -121,36 +131,45 @@ def half_promoted_way(*, done: bool, as_started: str, model_version: str) -> str
         "promotion would adopt both kinds together)"
     )
     if not done:
-        return f"{kept}: {finish_promotion(done=False, finish=f'finish it ({as_started})')}"
+        finish = finish_promotion(done=False, finish=f"finish it ({as_started})", config=config)
+        return f"{kept}: {finish}"
     return (
-        f"{kept}: {finish_promotion(done=True, finish='')} (it is refused while a photo "
-        f"uploaded since the run finished has no score under {model_version}: then first "
-        f"{as_started}, which scores it{adopt_rest_way()})"
+        f"{kept}: {finish_promotion(done=True, finish='', config=config)} (it is refused while a "
+        f"photo uploaded since the run finished has no score under {model_version}: then first "
+        f"{as_started}, which scores it{adopt_rest_way(config=config)})"
     )
 
 
-def adopt_rest_way(run_id: int | None = None, *, model: str = "DIR") -> str:
+def adopt_rest_way(
+    run_id: int | None = None, *, model: str = "DIR", config: Path | None = None
+) -> str:
     """The way on where the settings recorded by a run a promotion stopped half-way adopted in
     part (`run_id`; None: the run refused) are gone, so it cannot score the photos uploaded
     since as it was started: the promotion with ADOPT_REST (serving/rescore_coverage.py)
-    adopts the rest of its outcomes without them, and leaves them to a new run."""
+    adopts the rest of its outcomes without them, and leaves them to a new run (`config`: the
+    --config the refused command was given, None where none)."""
     run = f"run {run_id}" if run_id else "the run"
+    promote = f"shanyraq rescore promote --model {word(model)} {ADOPT_REST}{config_option(config)}"
     return (
         f"; or, where the settings {run} recorded are gone (the code updated since, say), "
-        f"`shanyraq rescore promote --model {word(model)} {ADOPT_REST}` adopts the rest of {run}'s "
+        f"`{promote}` adopts the rest of {run}'s "
         "outcomes, stops short of the photos with no score, and a new run under the current "
         "settings then scores them"
     )
 
 
-def adopt_rest_stops(count: int, *, day: str, model_version: str, stopped: str) -> str:
+def adopt_rest_stops(
+    count: int, *, day: str, model_version: str, stopped: str, config: Path | None = None
+) -> str:
     """What a promotion with ADOPT_REST does, in its dry run, for the `count` photos with no
     score under `model_version` (uploaded from `day` on): it stops unfinished (audited as
-    `stopped`) for them, and a run under the current settings then scores them."""
+    `stopped`) for them, and a run under the current settings (on the --config `config`)
+    then scores them."""
     return (
         f"with {ADOPT_REST} it stops unfinished ({stopped}) for {count} photo(s) with no score "
         f"under {model_version}, uploaded from {day} on (they keep their current score): then "
-        f"`shanyraq rescore --model DIR --since {day}` scores them under the current settings, "
+        f"`shanyraq rescore --model DIR --since {day}{config_option(config)}` scores them under "
+        "the current settings, "
         "and promote again"
     )
 

@@ -22,6 +22,7 @@ import typer
 
 from serving.cli import CONFIG_OPTION, anchored_sessions, load_settings, open_with_key
 from shanyraq.errors import CommandUsageError, ShanyraqError
+from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from serving.core.config import ServingSettings
@@ -194,9 +195,10 @@ def set_password(
         engine.dispose()
     typer.echo(f"new password set for {user.username}; all its sessions are signed out")
     if not user.active:  # set all the same: reset first, then enable, is the safe order
+        enable = f"shanyraq users enable {word(user.username)}{config_option(config)}"
         typer.echo(
             f"{user.username} is DISABLED: it cannot sign in, with this password or any "
-            f"other, until `shanyraq users enable {user.username}`"
+            f"other, until `{enable}`"
         )
 
 

@@ -65,7 +65,7 @@ def test_status_tells_a_behind_database_from_an_up_to_date_one(tmp_path, databas
     assert behind.exit_code == EXIT_UPGRADE_NEEDED, behind.output
     assert f"revision: {OLD_REVISION}\n" in behind.output
     assert f"this version needs: {head}\n" in behind.output
-    assert "`shanyraq db upgrade`" in behind.output
+    assert f"`shanyraq db upgrade --config {config}`" in behind.output
     assert schema_revision(database_url) == OLD_REVISION  # only read
 
     upgrade(database_url)
@@ -97,9 +97,10 @@ def test_status_hides_the_password_and_writes_nothing(tmp_path, monkeypatch):
 
 def test_status_of_a_missing_database_and_of_ones_it_cannot_upgrade(tmp_path):
     missing = tmp_path / "typo" / "shanyraq.db"
-    result = run_cli("db", "status", "--config", serving_config(tmp_path, f"sqlite:///{missing}"))
+    config = serving_config(tmp_path, f"sqlite:///{missing}")
+    result = run_cli("db", "status", "--config", config)
     assert error_code(result) == "database_missing"
-    assert "`shanyraq users add`" in str(result.exception)
+    assert f"`shanyraq users add --config {config}`" in str(result.exception)
     assert not missing.parent.exists()
 
     foreign = _foreign(tmp_path / "foreign.db")
@@ -157,10 +158,12 @@ def test_upgrade_refuses_a_lock_wait_past_a_day_before_opening_anything(tmp_path
 
 def test_upgrade_makes_no_database(tmp_path):
     missing = tmp_path / "data" / "shanyraq.db"
-    result = run_cli("db", "upgrade", "--config", serving_config(tmp_path, ""))
+    config = serving_config(tmp_path, "")
+    result = run_cli("db", "upgrade", "--config", config)
     assert error_code(result) == "database_missing"
     message = str(result.exception)
-    assert "`shanyraq users add`" in message and "`shanyraq serve`" in message
+    assert f"`shanyraq users add --config {config}`" in message
+    assert f"`shanyraq serve --config {config}`" in message
     assert not missing.parent.exists()
 
     foreign = _foreign(tmp_path / "foreign.db")

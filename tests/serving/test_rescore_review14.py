@@ -161,13 +161,17 @@ def test_a_finished_run_under_new_code_is_discarded_and_scored_again(
     assert error_code(resumed) == "rescore_resume_mismatch", resumed.output
     said = str(resumed.exception)
     assert "No promotion adopted its scores" in said and "--restart" not in said
-    assert "`shanyraq rescore discard --model DIR` (its 3 outcome(s) are deleted)" in said
+    assert (
+        f"`shanyraq rescore discard --model DIR --config {config}` (its 3 outcome(s) are deleted)"
+        in said
+    )
     restarted = run_cli(*rescore_cmd, "--restart")
     assert error_code(restarted) == "rescore_restart_refused"
-    assert "discard it with `shanyraq rescore discard --model DIR`" in str(restarted.exception)
+    discard = f"discard it with `shanyraq rescore discard --model DIR --config {config}`"
+    assert discard in str(restarted.exception)
     since = run_cli(*rescore_cmd, "--since", "2026-01-11")  # as promote's refusal says
     assert error_code(since) == "rescore_provenance_conflict"
-    assert "discard it with `shanyraq rescore discard --model DIR`" in str(since.exception)
+    assert discard in str(since.exception)
 
     missing = run_cli("rescore", "discard", *common, "--since", "2026-01-02")
     assert error_code(missing) == "rescore_discard_refused"

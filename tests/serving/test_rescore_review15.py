@@ -111,7 +111,8 @@ def test_after_an_update_a_finished_run_of_either_path_is_refused_in_the_same_wo
                          "--no-progress")  # fmt: skip
         assert error_code(result) == "rescore_resume_mismatch", result.output
         message = result.exception.message
-    way = RAY_DISCARD if ray else PLAIN_DISCARD
+    # The command told carries the --config it was given; the Ray pipeline takes none.
+    way = RAY_DISCARD if ray else PLAIN_DISCARD.replace("DIR`", f"DIR --config {config}`")
     again = "call `rescore_with_ray(...)`" if ray else "run this command"  # no command starts Ray
     assert "is finished, and was started with another code version '0.1.0+aaaaaaaaaaaa'" in message
     assert (
@@ -186,7 +187,8 @@ def test_promote_refuses_a_folder_edited_since_the_run_scored_with_it(
         assert f"re-scoring run 1 under test-0 was scored with model files {recorded!r}" in message
         assert f"{model_copy} holds {artifact_digest(model_copy)!r}" in message
         assert "promote the model folder the run scored with" in message
-        assert f"{PLAIN_DISCARD} (its 3 outcome(s) are deleted)" in message
+        discard = PLAIN_DISCARD.replace("DIR`", f"DIR --config {config}`")
+        assert f"{discard} (its 3 outcome(s) are deleted)" in message
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
         assert session.execute(select(AuditEntry.action)).scalars().all() == ["photos_rescored"]

@@ -167,8 +167,9 @@ def test_the_commands_say_how_a_failure_is_retried_and_audit_it(
     assert (
         "they stay on the score they have until re-scored: 0 the photo store could not give"
     ) in promoted.output
-    assert "1 for another reason (`shanyraq rescore --model DIR --retry-failed`" in (
-        promoted.output
+    assert (
+        f"1 for another reason (`shanyraq rescore --model DIR --retry-failed --config {config}`"
+        in (promoted.output)
     )
 
     limits(50_000_000)

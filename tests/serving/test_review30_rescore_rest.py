@@ -44,7 +44,7 @@ from tests.serving.rescore_helpers import (
     unfinished_half_promoted,
 )
 
-ADOPT_REST = "`shanyraq rescore promote --model DIR --adopt-rest`"
+ADOPT_REST = "`shanyraq rescore promote --model DIR --adopt-rest --config {config}`"  # as told
 
 
 # --- 1. the Ray pipeline's refusal of a run no promotion adopted names its call --------------
@@ -103,12 +103,13 @@ def test_a_new_run_beside_a_half_promoted_run_names_adopt_rest_and_its_words_end
     assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
     assert "finish the promotion first" in said
+    adopt_rest = ADOPT_REST.format(config=config)
     assert (
-        f"where the settings run 1 recorded are gone (the code updated since, say), {ADOPT_REST} "
+        f"where the settings run 1 recorded are gone (the code updated since, say), {adopt_rest} "
         "adopts the rest of run 1's outcomes"
     ) in said
 
-    _, stopped = follow_command(said[said.index(ADOPT_REST) :], model, config)
+    _, stopped = follow_command(said[said.index(adopt_rest) :], model, config)
     assert error_code(stopped) == "rescore_scope_partial", stopped.output
     _, scored = follow_command(stopped.exception.message, model, config)
     assert scored.exit_code == 0, scored.output
@@ -129,8 +130,9 @@ def test_a_new_run_beside_an_unfinished_half_promoted_run_names_adopt_rest(
     said = refused.exception.message
     assert "(unfinished, promoted in part: a promotion stopped half-way)" in said
     assert "then finish the promotion" in said
+    adopt_rest = ADOPT_REST.format(config=config)
     assert (
-        f"where the settings run 1 recorded are gone (the code updated since, say), {ADOPT_REST}"
+        f"where the settings run 1 recorded are gone (the code updated since, say), {adopt_rest}"
     ) in said
 
 
@@ -150,7 +152,8 @@ def test_the_dry_run_of_adopt_rest_says_it_stops_for_the_photos_with_no_score(
     assert (
         f"with --adopt-rest it stops unfinished ({STOPPED}) for 1 photo(s) with no score under "
         f"{VERSION}, uploaded from 2026-01-11 on (they keep their current score): then "
-        "`shanyraq rescore --model DIR --since 2026-01-11` scores them under the current "
+        f"`shanyraq rescore --model DIR --since 2026-01-11 --config {config}` scores them under "
+        "the current "
         "settings, and promote again"
     ) in " ".join(dry.output.split())
     assert "dry run: nothing was written" in dry.output

@@ -224,13 +224,13 @@ def test_a_half_promoted_run_whose_settings_are_gone_adopts_the_rest_then_a_new_
         "promote": "rescore_scope_partial", "run": "rescore_resume_mismatch",
         "new run": "rescore_provenance_conflict", "discard": "rescore_discard_refused",
     }  # fmt: skip
-    adopt_rest = f"`shanyraq rescore promote --model {model} --adopt-rest`"
+    adopt_rest = f"`shanyraq rescore promote --model {model} --adopt-rest --config {config}`"
     said = refused["promote"].exception.message
     assert (
         f"where the settings run 1 recorded are gone (the code updated since, say), {adopt_rest}"
         in (said)
     )
-    assert "`shanyraq rescore promote --model DIR --adopt-rest`" in (
+    assert f"`shanyraq rescore promote --model DIR --adopt-rest --config {config}`" in (
         refused["run"].exception.message
     )
 

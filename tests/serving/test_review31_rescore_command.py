@@ -73,7 +73,8 @@ def test_a_refused_retry_counts_the_outcomes_the_discard_deletes(
     refused = _rescore(model, config, "--retry-failed")
     assert error_code(refused) == "rescore_resume_mismatch", refused.output
     said = refused.exception.message
-    assert "`shanyraq rescore discard --model DIR` (its 3 outcome(s) are deleted)" in said
+    discard = f"`shanyraq rescore discard --model DIR --config {config}`"
+    assert f"{discard} (its 3 outcome(s) are deleted)" in said
     assert run_discard_named(said, model, config) == (2, 1)
 
 
@@ -109,7 +110,8 @@ def test_a_refused_retry_counts_the_outcomes_of_the_other_run_it_names(
     assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
     assert "re-scoring run 2 under test-0 (finished, not promoted) holds 2 outcome(s)" in said
-    assert "`shanyraq rescore discard --model DIR --ray` (its 2 outcome(s) are deleted)" in said
+    discard = f"`shanyraq rescore discard --model DIR --ray --config {config}`"
+    assert f"{discard} (its 2 outcome(s) are deleted)" in said
     assert run_discard_named(said, model, config) == (1, 1)
 
 

@@ -149,7 +149,7 @@ def test_the_unfinished_half_promoted_run_ends_in_the_promotion_its_words_name(
                    "--device", "cpu", "--no-progress")  # fmt: skip
     assert error_code(refused) == "rescore_provenance_conflict", refused.output
     said = refused.exception.message
-    adopt_rest = "`shanyraq rescore promote --model DIR --adopt-rest`"
+    adopt_rest = f"`shanyraq rescore promote --model DIR --adopt-rest --config {config}`"
     _, stopped = follow_command(said[said.index(adopt_rest) :], model, config)
     assert error_code(stopped) == "rescore_scope_partial", stopped.output
     message = stopped.exception.message

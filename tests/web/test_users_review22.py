@@ -35,7 +35,7 @@ def test_set_password_on_a_disabled_account_says_it_stays_disabled(tmp_path):
 
     assert reset.exit_code == 0, reset.output
     assert "amina is DISABLED" in reset.output
-    assert "`shanyraq users enable amina`" in reset.output
+    assert f"`shanyraq users enable amina --config {config}`" in reset.output
     assert verify_password(NEW_PASSWORD, password_hash(tmp_path, "amina"))  # set all the same
     listed = run_cli("users", "list", "--config", config)
     assert "amina\tadmin\tall regions\tDISABLED" in listed.output  # and still disabled

@@ -14,24 +14,21 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 
 from serving.db.models import AuditEntry, Photo, RescoredScore, RescoreRun, User
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.storage import PhotoStore
-from tests.serving.helpers import ROOT
 from tests.serving.rescore_fixtures import StoredPhotos, cli_config
 from tests.serving.rescore_fixtures import models as models
 from tests.serving.rescore_store_helpers import upload_on_old_model
-from tests.serving.told_command_helpers import option, parsed, told
+from tests.serving.told_command_helpers import default_configs_elsewhere, option, parsed, told
 from tests.shanyraq.cli_helpers import run_main_raw_code
 
 PASSWORD = "told-config-password-1"
@@ -63,14 +60,7 @@ def site(
     the default configs (SHANYRAQ_CONFIGS_DIR) on a data folder of their own."""
     from serving.core.config import get_settings
 
-    for name in [n for n in os.environ if n.startswith("SHANYRAQ_SERVING__")]:
-        monkeypatch.delenv(name)
-    defaults = Path(shutil.copytree(ROOT / "configs", tmp_path / "default-configs"))
-    shipped = yaml.safe_load((defaults / "serving.yaml").read_text(encoding="utf-8"))
-    shipped |= {"data_dir": str(tmp_path / "default-data"), "database_url": ""}
-    (defaults / "serving.yaml").write_text(yaml.safe_dump(shipped), encoding="utf-8")
-    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(defaults))
-    get_settings.cache_clear()
+    default_configs_elsewhere(tmp_path, monkeypatch)
     (tmp_path / "site").mkdir()
     config = cli_config(tmp_path / "site", 3, model_dir=models[1])
     yield Site(config, f"sqlite:///{tmp_path / 'site' / 'data' / 'shanyraq.db'}",

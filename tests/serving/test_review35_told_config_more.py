@@ -12,14 +12,11 @@ configs here point at a data folder of their own, which no told command may make
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from serving.storage import PhotoStore
 from tests.serving.cli_helpers import (
@@ -32,7 +29,7 @@ from tests.serving.cli_helpers import (
     serving_config,
     sqlite_url,
 )
-from tests.serving.helpers import PASSWORD, ROOT
+from tests.serving.helpers import PASSWORD
 from tests.serving.rescore_helpers import (
     ADOPT_REST_WALK,
     NEW_CODE,
@@ -46,7 +43,7 @@ from tests.serving.rescore_helpers import (
     run_rows,
 )
 from tests.serving.rescore_helpers import model as model
-from tests.serving.told_command_helpers import option, told
+from tests.serving.told_command_helpers import default_configs_elsewhere, option, told
 from tests.serving.user_helpers import add_amina
 
 
@@ -56,15 +53,7 @@ def default_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     command told with the site's --config may make; that folder."""
     from serving.core.config import get_settings
 
-    for name in [n for n in os.environ if n.startswith("SHANYRAQ_SERVING__")]:
-        monkeypatch.delenv(name)
-    defaults = Path(shutil.copytree(ROOT / "configs", tmp_path / "default-configs"))
-    shipped = yaml.safe_load((defaults / "serving.yaml").read_text(encoding="utf-8"))
-    shipped |= {"data_dir": str(tmp_path / "default-data"), "database_url": ""}
-    (defaults / "serving.yaml").write_text(yaml.safe_dump(shipped), encoding="utf-8")
-    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(defaults))
-    get_settings.cache_clear()
-    yield tmp_path / "default-data"
+    yield default_configs_elsewhere(tmp_path, monkeypatch)
     get_settings.cache_clear()
 
 

@@ -3,14 +3,20 @@ commands as a shell splits them, an option's value, and the options the CLI pars
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from typer.core import TyperGroup
 from typer.main import get_command
 
 from shanyraq.cli import build_app
+from tests.serving.helpers import ROOT
 
 
 def told(text: str, command: str) -> list[list[str]]:
@@ -40,3 +46,21 @@ def parsed(args: list[str], *command: str) -> dict[str, Any]:
         group = group.commands[name]
     assert isinstance(group, TyperGroup)
     return dict(group.commands[command[-1]].make_context(command[-1], list(args)).params)
+
+
+def default_configs_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the default configs (SHANYRAQ_CONFIGS_DIR, no SHANYRAQ_SERVING__ overrides) at a
+    copy whose data folder is one of `tmp_path`'s own, which no command told with a site's
+    --config may make; that folder (not made here). The caller clears the settings' cache
+    when done."""
+    from serving.core.config import get_settings
+
+    for name in [n for n in os.environ if n.startswith("SHANYRAQ_SERVING__")]:
+        monkeypatch.delenv(name)
+    defaults = Path(shutil.copytree(ROOT / "configs", tmp_path / "default-configs"))
+    shipped = yaml.safe_load((defaults / "serving.yaml").read_text(encoding="utf-8"))
+    shipped |= {"data_dir": str(tmp_path / "default-data"), "database_url": ""}
+    (defaults / "serving.yaml").write_text(yaml.safe_dump(shipped), encoding="utf-8")
+    monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(defaults))
+    get_settings.cache_clear()
+    return tmp_path / "default-data"

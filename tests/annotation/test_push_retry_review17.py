@@ -62,6 +62,12 @@ def photos(tmp_path, fake: FakeImporting) -> Photos:
     return Photos(rows, manifest.parent, document_root)
 
 
+# The client's timeout where an import hangs (the fake holds its answer up to 10 s): short, so
+# the import times out, yet long enough that the requests before it (listing the project's
+# tasks) answer in time on a loaded machine; at 0.5 s a listing timed out first in a full run.
+HUNG_TIMEOUT_S = 3.0
+
+
 def _push(fake: FakeImporting, photos: Photos, taxonomy, *, timeout_s: float = 5) -> PushReport:
     return push_rows(
         connect(fake.url, LEGACY, timeout_s=timeout_s),
@@ -148,7 +154,7 @@ def test_an_import_refused_as_invalid_is_not_sent_again(fake, photos, taxonomy):
 def test_an_import_whose_answer_timed_out_after_storing_is_taken_as_done(fake, photos, taxonomy):
     fake.import_hang = hang = threading.Event()
     try:
-        report = _push(fake, photos, taxonomy, timeout_s=0.5)
+        report = _push(fake, photos, taxonomy, timeout_s=HUNG_TIMEOUT_S)
     finally:
         hang.set()
     _each_once(fake, photos)
@@ -161,7 +167,7 @@ def test_an_import_whose_answer_timed_out_unstored_is_not_sent_again(fake, photo
     fake.import_hang = hang = threading.Event()
     try:
         with pytest.raises(LabelStudioError) as caught:
-            _push(fake, photos, taxonomy, timeout_s=0.5)
+            _push(fake, photos, taxonomy, timeout_s=HUNG_TIMEOUT_S)
     finally:
         hang.set()
     assert "ReadTimeout" in caught.value.message and "wait a minute" in caught.value.message

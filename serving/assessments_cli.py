@@ -85,7 +85,7 @@ def refresh(
             typer.echo(line)
         return
     # Refused here, before build_services would make a missing database or key.
-    check_database(settings, may_create=False, migrate=settings.auto_migrate)
+    check_database(settings, may_create=False, migrate=settings.auto_migrate, config=config)
     services = build_services(settings)
     try:
         with services.readers() as session:
@@ -121,7 +121,7 @@ def _dry_run(
     from serving.cli import command_key, open_database
     from serving.db.session import make_read_session_factory
 
-    engine = open_database(settings, may_create=False, migrate=False)
+    engine = open_database(settings, may_create=False, migrate=False, config=config)
     try:
         key = command_key(settings, engine, may_create=False)  # the run would refuse none
         with make_read_session_factory(engine)() as session:

@@ -80,6 +80,7 @@ from serving.audit_chain import (
 )
 from serving.audit_read import StoredHead, entries_query, read_entry, read_head
 from serving.db.models import AuditEntry, AuditHead
+from shanyraq.shell_words import config_option
 
 logger = logging.getLogger(__name__)
 
@@ -246,21 +247,25 @@ def _unstorable(value: Any, at: str) -> tuple[type[Exception], str] | None:
     return None
 
 
-def seal_head(session: Session, key: bytes) -> bool:
+def seal_head(session: Session, key: bytes, config: Path | None = None) -> bool:
     """MAC a head that carries none (migration 0003 added the MAC without a key), in the
     caller's transaction; True when it sealed one.
 
     Only a head that is the log's last entry, whose link holds under `key`, is sealed: a head
-    past the log's end, or one the key does not match, is left for `verify` to report.
+    past the log's end, or one the key does not match, is left for `verify` to report (the
+    `audit verify` it logs carries `config`, the sealing command's --config; None: none given,
+    or not known where it seals).
     """
+    verify = f"shanyraq audit verify{config_option(config)}"
     # Locked by its id alone, then read as stored (serving.audit_read): on SQLite a column
     # its driver cannot decode failed the ORM's read, and this runs on every migrating command.
     session.execute(select(AuditHead.id).where(AuditHead.id == 1).with_for_update())
     head, unreadable = read_head(session)
     if unreadable:
         logger.warning(
-            "the audit head cannot be read: %s; left unsealed: run `shanyraq audit verify`",
+            "the audit head cannot be read: %s; left unsealed: run `%s`",
             "; ".join(unreadable),
+            verify,
         )
         return False
     if head is None or head.mac is not None or (head.seq, head.hash) == (0, GENESIS):
@@ -277,8 +282,9 @@ def seal_head(session: Session, key: bytes) -> bool:
     ):
         logger.warning(
             "the audit head (entry %d) carries no MAC and is not the log's last entry under "
-            "this key; left unsealed: run `shanyraq audit verify`",
+            "this key; left unsealed: run `%s`",
             head.seq,
+            verify,
         )
         return False
     stored = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()

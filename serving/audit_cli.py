@@ -35,7 +35,7 @@ def verify_audit(config: Path | None = CONFIG_OPTION) -> None:
 
     settings = load_settings(config)
     anchor = settings.resolved_audit_anchor_file
-    engine = open_database(settings, may_create=False, migrate=False)
+    engine = open_database(settings, may_create=False, migrate=False, config=config)
     try:
         key = command_key(settings, engine, may_create=False)
         with make_read_session_factory(engine)() as session:

@@ -140,11 +140,18 @@ def load_settings(config: Path | None) -> ServingSettings:
 
 
 def open_database(
-    settings: ServingSettings, *, may_create: bool, migrate: bool, read_only: bool | None = None
+    settings: ServingSettings,
+    *,
+    may_create: bool,
+    migrate: bool,
+    read_only: bool | None = None,
+    config: Path | None = None,
 ) -> Engine:
     """The service's database for a command; see the module docstring for who may create it
     and migrate it. `read_only` defaults to not `migrate` (serving.migrations.open_database).
     A migration on PostgreSQL waits for alembic_version up to `migration_lock_wait_s`.
+    `config`: the command's --config (None: none given), which the upgrade a refusal of a
+    database behind this version tells carries.
 
     A database to be made (`may_create`, no SQLite file or an empty one) is refused in a data
     folder that was used (`refuse_used_data_dir`); one another command made meanwhile is
@@ -163,6 +170,7 @@ def open_database(
             migrate=migrate,
             read_only=read_only,
             lock_wait_s=settings.migration_lock_wait_s,  # PostgreSQL, as it migrates
+            config=config,
         )
     except DatabaseUnavailableError:
         if new and _has_tables(url):
@@ -247,29 +255,38 @@ def command_key(settings: ServingSettings, engine: Engine, *, may_create: bool) 
 
 
 def open_with_key(
-    settings: ServingSettings, *, may_create: bool, migrate: bool | None = None
+    settings: ServingSettings,
+    *,
+    may_create: bool,
+    migrate: bool | None = None,
+    config: Path | None = None,
 ) -> tuple[Engine, bytes]:
     """`open_database` and `command_key`, for a command that may write: a writing engine on
     a database at this version's schema. `migrate` (default: the settings' `auto_migrate`)
     upgrades a database behind; without it one behind is refused. An audit head that carries
     no MAC (one written before migration 0003) is sealed now, so a tail cut after an upgrade
-    is detected (serving.migrations.seal_audit_head)."""
+    is detected (serving.migrations.seal_audit_head). `config`: as `open_database`'s."""
     from serving.migrations import seal_audit_head
 
     migrate = settings.auto_migrate if migrate is None else migrate
-    engine = open_database(settings, may_create=may_create, migrate=migrate, read_only=False)
+    engine = open_database(
+        settings, may_create=may_create, migrate=migrate, read_only=False, config=config
+    )
     try:
         key = command_key(settings, engine, may_create=may_create)
-        seal_audit_head(engine, key)
+        seal_audit_head(engine, key, config)
     except BaseException:
         engine.dispose()
         raise
     return engine, key
 
 
-def check_database(settings: ServingSettings, *, may_create: bool, migrate: bool) -> None:
-    """Refuse, before a command builds the whole service, a database or key it may not make."""
-    engine, _ = open_with_key(settings, may_create=may_create, migrate=migrate)
+def check_database(
+    settings: ServingSettings, *, may_create: bool, migrate: bool, config: Path | None = None
+) -> None:
+    """Refuse, before a command builds the whole service, a database or key it may not make
+    (`config`: as `open_database`'s)."""
+    engine, _ = open_with_key(settings, may_create=may_create, migrate=migrate, config=config)
     engine.dispose()
 
 
@@ -303,7 +320,7 @@ def serve(
     port = port if port is not None else settings.port
     # Checked before the server starts: a clear error instead of a failed start-up, and no
     # new key beside an audit log signed with another one.
-    check_database(settings, may_create=True, migrate=settings.auto_migrate)
+    check_database(settings, may_create=True, migrate=settings.auto_migrate, config=config)
     check_listen(host, port, option="--port (or `port` in serving.yaml)")
     run_server(settings, host=host, port=port)
 

@@ -80,7 +80,7 @@ def audit_backup(
         "revision": backup.revision,
     }  # fmt: skip
     try:
-        engine, key = open_with_key(settings, may_create=False, migrate=False)
+        engine, key = open_with_key(settings, may_create=False, migrate=False, config=config)
         try:
             with session_scope(anchored_sessions(settings, engine)) as session:
                 audit.append(session, key, actor="cli", action="database_backed_up",

@@ -138,7 +138,7 @@ def _refuse_held_write(settings: ServingSettings, file: Path | None, config: Pat
     """`--force` on SQLite kept waiting past the busy timeout: another process writes to the
     database (or another `db upgrade` holds it); --force cannot help, so it is not offered."""
     try:
-        users = sqlite_users(file) if file is not None else []
+        users = sqlite_users(file, config) if file is not None else []
     except DatabaseInUseError:  # cannot tell here who
         users = []
     who = "; ".join(users) or "a process not visible from here, or another `shanyraq db upgrade`"
@@ -194,10 +194,10 @@ def upgrade_database(
     url = settings.resolved_database_url
     file = sqlite_file(parse_url(url))
     if file is not None and not (state.up_to_date or force):  # before this process opens it
-        _refuse_in_use(settings, sqlite_users(file), config)
+        _refuse_in_use(settings, sqlite_users(file, config), config)
     key = settings.signing_key(create=False)  # refused now, before the database changes
     if state.up_to_date:
-        return _seal_only(settings, state.current or "")
+        return _seal_only(settings, state.current or "", config)
     engine = make_engine(url)
     if file is not None and not force:
         event.listen(engine, "connect", _exclusive, insert=True)
@@ -215,7 +215,7 @@ def upgrade_database(
     # SQLite did not grant the lock within its busy timeout: a process opened the database
     # after it was looked for. Looked for again now that this process has it closed.
     if file is not None:
-        _refuse_in_use(settings, sqlite_users(file), config)
+        _refuse_in_use(settings, sqlite_users(file, config), config)
     raise DatabaseInUseError(
         f"the database at {shown_url(settings)} was held by another process, gone now or not "
         "visible from here: stop the service (and any other shanyraq command on this "
@@ -223,12 +223,12 @@ def upgrade_database(
     )
 
 
-def _seal_only(settings: ServingSettings, revision: str) -> UpgradeReport:
+def _seal_only(settings: ServingSettings, revision: str, config: Path | None) -> UpgradeReport:
     """Nothing to migrate: the audit head is sealed all the same, as every migrating command
     seals it (serving.cli.open_with_key)."""
     from serving.cli import open_with_key
 
-    engine, _ = open_with_key(settings, may_create=False, migrate=False)
+    engine, _ = open_with_key(settings, may_create=False, migrate=False, config=config)
     engine.dispose()
     return UpgradeReport(before=revision, after=revision, audit_seq=None)
 
@@ -274,7 +274,7 @@ def _upgrade_locked(
                 raise migration_failed(
                     shown_url(settings), exc, before=before.current, again=again
                 ) from exc.__cause__
-        audit.seal_head(session, key)
+        audit.seal_head(session, key, config)
         after = schema_state(connection).current or ""
         if before.up_to_date:  # another upgrade ran meanwhile
             return UpgradeReport(before=after, after=after, audit_seq=None)

@@ -26,7 +26,7 @@ from serving.data_dir import make_private_dir
 from serving.demo_build import DemoPaths
 from serving.demo_seed import DemoSeedMismatchError
 from shanyraq.errors import CommandUsageError, ConfigError, ShanyraqError
-from shanyraq.shell_words import word
+from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from training.synth.families import SyntheticFamilies
@@ -196,9 +196,8 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
             if answer.status_code != 200:  # a password or account changed, a limit met
                 raise DemoSignInError(
                     f"demo account {inspector} cannot sign in: HTTP {answer.status_code} "
-                    f"{answer.text}; `shanyraq users set-password {word(inspector)} --config "
-                    f"{word(settings.data_dir / DEMO_CONFIG)}` ({DEMO_PASSWORD!r}) or `users "
-                    f"enable` brings it back, or remove {settings.data_dir} to start the demo again"
+                    f"{answer.text}; {_sign_in_again(settings, inspector)}, or remove "
+                    f"{settings.data_dir} to start the demo again"
                 )
             headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
             rows = table[table["region"] == region].to_dict("records")
@@ -218,6 +217,16 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     marker.write_text(f"families={len(table)} photos={photos} seed={seed}\n")
     started.unlink()
     return uploaded
+
+
+def _sign_in_again(settings: ServingSettings, username: str) -> str:
+    """What brings the demo account `username` back, told with the demo's settings file as
+    --config (absolute, as the demo writes its data folder: so from any folder)."""
+    name, given = word(username), config_option((settings.data_dir / DEMO_CONFIG).resolve())
+    return (
+        f"`shanyraq users set-password {name}{given}` ({DEMO_PASSWORD!r}) or, for a disabled "
+        f"account, `shanyraq users enable {name}{given}` brings it back"
+    )
 
 
 def _seeding_settings(settings: ServingSettings, *, n_uploads: int) -> ServingSettings:

@@ -185,7 +185,7 @@ def rescore(
     from serving.rescore_lock import rescore_lock
     from serving.rescore_runs import unfinished_runs
 
-    db_engine, key = open_with_key(settings, may_create=False)
+    db_engine, key = open_with_key(settings, may_create=False, config=config)
     try:
         runs = functools.partial(unfinished_runs, db_engine, scorer.model_version)
         with rescore_lock(settings.data_dir, scorer.model_version, runs=runs, command="rescore"):
@@ -341,7 +341,7 @@ def discard(
     settings = load_settings(config)
     when = _parse_since(since)
     version = read_artifact(model).model_version
-    db_engine, key = open_with_key(settings, may_create=False)
+    db_engine, key = open_with_key(settings, may_create=False, config=config)
     try:
         runs = functools.partial(unfinished_runs, db_engine, version)
         with (

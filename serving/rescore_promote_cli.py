@@ -123,12 +123,13 @@ def promote(
         # Writes nothing: no migration (a database behind this version is refused,
         # database_not_migrated), a read-only engine, and sessions that refuse to flush.
         _dry_run_promote(
-            open_database(settings, may_create=False, migrate=False), settings, model, as_user,
+            open_database(settings, may_create=False, migrate=False, config=config),
+            settings, model, as_user,
             reassess=reassess, allow_rules_only=allow_rules_only, adopt_rest=adopt_rest,
             config=config,
         )  # fmt: skip
         return
-    db_engine, key = open_with_key(settings, may_create=False)
+    db_engine, key = open_with_key(settings, may_create=False, config=config)
     # Anchored as every command's audit appends are: a promotion cut from the log's end
     # with the head rolled back is then caught by `audit verify`.
     sessions = anchored_sessions(settings, db_engine)

@@ -16,6 +16,8 @@ import struct
 import sys
 from pathlib import Path
 
+from shanyraq.shell_words import config_option, word
+
 # SQLite's unix VFS: every connection of a WAL database holds a read lock on this byte of the
 # -shm file while it is open (UNIX_SHM_DMS in os_unix.c: (22 + 8) * 4 + 8).
 SQLITE_SHM_DMS_BYTE = 128
@@ -24,11 +26,12 @@ SQLITE_SHM_DMS_BYTE = 128
 PROC_LOCKS = Path("/proc/locks")
 
 
-def sqlite_holders(file: Path) -> list[int]:
+def sqlite_holders(file: Path, config: Path | None = None) -> list[int]:
     """Every other process that has the WAL database `file` open: their process ids, in
     order (0 for those not visible from here), or [] when none is seen (module docstring).
     Call it while this process has no connection to `file` open: closing the descriptor it
-    opens drops every lock this process holds on the -shm file."""
+    opens drops every lock this process holds on the -shm file. `config`: the --config of
+    the `db upgrade` asking (None: none given), which the upgrade its refusal tells carries."""
     from serving.db_upgrade import DatabaseInUseError
 
     # SQLite follows a link to the database: its -shm lies beside the file linked to.
@@ -51,8 +54,9 @@ def sqlite_holders(file: Path) -> list[int]:
     except OSError as exc:  # not Linux, no permission, a file system without locks, ...
         raise DatabaseInUseError(
             f"cannot tell whether another process has {real} open ({exc.strerror or exc}): stop "
-            f"the service and every other shanyraq command on it (`lsof {shm}` lists who has "
-            "it open; without that file none has), then run `shanyraq db upgrade --force`"
+            f"the service and every other shanyraq command on it (`lsof {word(shm)}` lists who has "
+            f"it open; without that file none has), then run `shanyraq db upgrade --force"
+            f"{config_option(config)}`"
         ) from None
     kind, _whence, _start, _len, pid = struct.unpack("hhqqi", answer)
     holders = _listed_holders(found) or set()
@@ -94,10 +98,10 @@ def _listed_holders(shm: os.stat_result) -> set[int] | None:
     return holders
 
 
-def sqlite_users(file: Path) -> list[str]:
+def sqlite_users(file: Path, config: Path | None = None) -> list[str]:
     """Who else has the SQLite database `file` open, in words, every one (`sqlite_holders`:
-    call it while this process has none of its connections open)."""
-    return [_process(pid) for pid in sqlite_holders(file)]
+    call it while this process has none of its connections open; `config` as there)."""
+    return [_process(pid) for pid in sqlite_holders(file, config)]
 
 
 def _process(pid: int) -> str:

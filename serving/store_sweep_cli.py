@@ -94,7 +94,7 @@ def sweep_command(
     grace_hours = settings.store_sweep_grace_hours if older_than is None else older_than
     store = PhotoStore(settings.store_dir)
     if apply:
-        engine, key = open_with_key(settings, may_create=False, migrate=False)
+        engine, key = open_with_key(settings, may_create=False, migrate=False, config=config)
         try:
             report = sweep(
                 store, anchored_sessions(settings, engine), grace_hours=grace_hours, key=key
@@ -102,7 +102,7 @@ def sweep_command(
         finally:
             engine.dispose()
     else:
-        engine = open_database(settings, may_create=False, migrate=False)
+        engine = open_database(settings, may_create=False, migrate=False, config=config)
         try:
             command_key(settings, engine, may_create=False)  # --apply would refuse a missing key
             report = sweep(store, make_read_session_factory(engine), grace_hours=grace_hours)

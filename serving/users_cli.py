@@ -143,7 +143,7 @@ def add_user(
         raise ConflictError(f"the user {username!r} exists already")
     password = new_password(password, from_stdin=password_stdin)
     check_password(password)  # before open_with_key may make a database and key
-    engine, key = open_with_key(settings, may_create=True)
+    engine, key = open_with_key(settings, may_create=True, config=config)
     try:
         with session_scope(anchored_sessions(settings, engine)) as session:
             user = create_user(
@@ -180,7 +180,7 @@ def set_password(
     settings = load_settings(config)
     # The database, the key and the account first, so the operator learns of a wrong name
     # (or a missing database) before typing the password twice.
-    engine, key = open_with_key(settings, may_create=False)
+    engine, key = open_with_key(settings, may_create=False, config=config)
     try:
         with make_read_session_factory(engine)() as session:
             find_user(session, username)
@@ -208,7 +208,7 @@ def _set_active(username: str, *, active: bool, config: Path | None) -> None:
     from serving.users import find_user, set_active
 
     settings = load_settings(config)
-    engine, key = open_with_key(settings, may_create=False)
+    engine, key = open_with_key(settings, may_create=False, config=config)
     try:
         with session_scope(anchored_sessions(settings, engine)) as session:
             user = find_user(session, username)
@@ -253,7 +253,7 @@ def list_users(config: Path | None = CONFIG_OPTION) -> None:
     from serving.db.session import make_read_session_factory
 
     settings = load_settings(config)
-    engine = open_database(settings, may_create=False, migrate=False)  # read-only
+    engine = open_database(settings, may_create=False, migrate=False, config=config)  # read-only
     try:
         with make_read_session_factory(engine)() as session:
             users = list(session.scalars(select(User).order_by(User.username)))

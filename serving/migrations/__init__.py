@@ -25,9 +25,20 @@ from sqlalchemy.exc import DBAPIError
 from serving.db.refusals import database_locked
 from serving.db.session import open_engine, parse_url, unavailable
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import config_option
 
 HERE = Path(__file__).resolve().parent
-UPGRADE_HINT = "run `shanyraq db upgrade` (back the database up first: `shanyraq db backup OUT`)"
+
+
+def upgrade_hint(config: Path | None = None) -> str:
+    """What brings a database behind this version up to date, as the refusal tells it: with
+    the --config `config` the refused command was given (None: none, or not known here), so
+    the upgrade and the backup work on the database it was refused on."""
+    given = config_option(config)
+    return (
+        f"run `shanyraq db upgrade{given}` (back the database up first: "
+        f"`shanyraq db backup OUT{given}`)"
+    )
 
 
 class DatabaseNotMigratedError(ShanyraqError):
@@ -172,24 +183,25 @@ def _server_words(exc: DBAPIError) -> str:
     return "; ".join(lines or [type(exc).__name__]) + (f" (SQLSTATE {state})" if state else "")
 
 
-def seal_on(connection: Connection, key: bytes) -> bool:
+def seal_on(connection: Connection, key: bytes, config: Path | None = None) -> bool:
     """serving.audit.seal_head on `connection`, in its transaction (the session commits none):
     a head that migration 0003 left without a MAC gets one, so a tail cut after the upgrade is
-    detected. env.py seals in the migration's transaction; `seal_audit_head` in one of its own."""
+    detected. env.py seals in the migration's transaction; `seal_audit_head` in one of its own.
+    `config`: the sealing command's --config, which the `audit verify` it may log carries."""
     from sqlalchemy.orm import Session
 
     from serving import audit
 
     with Session(bind=connection) as session:  # joins it: ends none of the caller's
-        sealed = audit.seal_head(session, key)
+        sealed = audit.seal_head(session, key, config)
         session.flush()
     return sealed
 
 
-def seal_audit_head(engine: Engine, key: bytes) -> bool:
+def seal_audit_head(engine: Engine, key: bytes, config: Path | None = None) -> bool:
     """`seal_on` in a transaction of its own."""
     with engine.begin() as connection:
-        return seal_on(connection, key)
+        return seal_on(connection, key, config)
 
 
 @dataclass(frozen=True)
@@ -263,8 +275,9 @@ def refuse_newer_schema(url: str) -> None:
         raise newer_schema_error(engine.url.render_as_string(hide_password=True), state)
 
 
-def check_at_head(engine: Engine) -> None:
-    """Refuse (DatabaseNotMigratedError) a database whose schema is not at the last migration."""
+def check_at_head(engine: Engine, config: Path | None = None) -> None:
+    """Refuse (DatabaseNotMigratedError) a database whose schema is not at the last migration;
+    the upgrade it tells carries `config`, the refused command's --config (`upgrade_hint`)."""
     state = schema_state(engine)
     if state.up_to_date:
         return
@@ -274,7 +287,7 @@ def check_at_head(engine: Engine) -> None:
     raise DatabaseNotMigratedError(
         f"the database at {shown} {state.describe()}; this version needs migration "
         f"{state.head}. Check that --config points at the service's database; to upgrade it, "
-        f"{UPGRADE_HINT}, then run this again (`shanyraq serve` also migrates at start-up "
+        f"{upgrade_hint(config)}, then run this again (`shanyraq serve` also migrates at start-up "
         "while auto_migrate is true in serving.yaml; `audit verify`, `db status` and dry runs "
         "never migrate)"
     )
@@ -291,6 +304,7 @@ def open_database(
     migrate: bool,
     read_only: bool | None = None,
     lock_wait_s: float | None = None,
+    config: Path | None = None,
 ) -> Engine:
     """An engine on the service's database at the last migration, or one clear error.
 
@@ -300,6 +314,8 @@ def open_database(
     `lock_wait_s`); without it a schema not at the last migration is refused
     (`database_not_migrated`). `read_only` (default: not `migrate`): a read-only engine
     (SQLite transactions begin deferred, WAL is not set), for commands that write nothing.
+    `config`: the --config of the command opening it (None: none given, or a library caller),
+    which the upgrade a refusal tells carries.
     """
     read_only = not migrate if read_only is None else read_only
     engine = open_engine(url, create=create, read_only=read_only)
@@ -307,7 +323,7 @@ def open_database(
         if migrate or (create and not read_only and _has_no_tables(engine)):
             upgrade(url, lock_wait_s=lock_wait_s)
         else:
-            check_at_head(engine)
+            check_at_head(engine, config)
     except DBAPIError as exc:
         engine.dispose()
         raise unavailable(engine, exc, doing="migrate" if migrate else "read") from None

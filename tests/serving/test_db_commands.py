@@ -218,7 +218,7 @@ def test_with_auto_migrate_off_only_db_upgrade_migrates(name, tmp_path, model):
     refused = run_cli(*_migrating(name, model), "--config", config)
 
     assert error_code(refused) == "database_not_migrated", refused.output
-    assert "`shanyraq db upgrade`" in str(refused.exception)
+    assert f"`shanyraq db upgrade --config {config}`" in str(refused.exception)
     assert schema_revision(url) == OLD_REVISION
     assert len(audit_entries_at(url)) == 1  # nothing recorded
     assert run_cli("db", "upgrade", "--config", config).exit_code == 0

@@ -11,14 +11,11 @@ pins them whole)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving.audit_read import StoredEntry
-from serving.db.models import RoomCorrection, User
-from serving.decision_check import audited_batches, ids_shown
+from serving.audited_rows import AuditedTable, audited_row_problems, entry_details
+from serving.db.models import RoomCorrection
 from serving.decisions import reason_sha256
 
 ACTION = "photo_room_corrected"
@@ -31,39 +28,7 @@ def room_correction_problems(session: Session) -> list[str]:
     name a row (`correction_id`): a correction whose photo, family, notes, unchanged mark,
     sender (the entry's actor) or reason's words are not the entry's, one deleted, one no
     entry records."""
-    problems: list[str] = []
-    audited: set[int] = set()
-    # The rows first: each was committed with its entry, so the entries read next hold them
-    # all (one made meanwhile is not taken for one added outside the service).
-    kept = list(session.execute(select(RoomCorrection.id).order_by(RoomCorrection.id)).scalars())
-    for batch in audited_batches(session, ACTION):
-        entries = {
-            number: entry for entry in batch if (number := _correction_id(entry)) is not None
-        }
-        found = {
-            c.id: (c, username)
-            for c, username in session.execute(
-                select(RoomCorrection, User.username)
-                .outerjoin(User, User.id == RoomCorrection.corrected_by)
-                .where(RoomCorrection.id.in_(list(entries)))
-            ).all()
-        }
-        for number, entry in entries.items():
-            audited.add(number)
-            if number not in found:
-                problems.append(f"room correction {number} (audit entry {entry.seq}) was deleted")
-            elif changed := _changed(*found[number], entry):
-                problems.append(
-                    f"room correction {number}: its {', '.join(changed)} differ from audit "
-                    f"entry {entry.seq}: changed after it was recorded"
-                )
-    unaudited = [i for i in kept if i not in audited]
-    if unaudited:
-        problems.append(
-            "room corrections no audit entry records (added outside the service): "
-            f"{ids_shown(unaudited)}"
-        )
-    return problems
+    return audited_row_problems(session, ROOM_CORRECTIONS)
 
 
 def _correction_id(entry: StoredEntry) -> int | None:
@@ -77,7 +42,7 @@ def _correction_id(entry: StoredEntry) -> int | None:
 
 def _changed(correction: RoomCorrection, username: str | None, entry: StoredEntry) -> list[str]:
     """What of `correction` (sent by `username`) differs from `entry`."""
-    details: dict[str, Any] = entry.details if isinstance(entry.details, dict) else {}
+    details = entry_details(entry)
     changed = [name for name in _PINNED if details.get(name) != getattr(correction, name)]
     if entry.link is None or entry.link.target != f"photo:{correction.photo_id}":
         changed.append("photo_id")
@@ -88,3 +53,9 @@ def _changed(correction: RoomCorrection, username: str | None, entry: StoredEntr
     if details.get("reason_sha256") != reason_sha256(correction.reason):
         changed.append("reason")
     return changed
+
+
+ROOM_CORRECTIONS = AuditedTable(
+    action=ACTION, model=RoomCorrection, sender=RoomCorrection.corrected_by,
+    row_id=_correction_id, changed=_changed, row="room correction", rows="room corrections",
+)  # fmt: skip

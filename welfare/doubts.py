@@ -151,7 +151,8 @@ def _photo_doubts(visual: FamilyVisual, config: RecommendationConfig) -> list[St
         doubts.append(
             Statement(
                 Code.DOUBT_TOO_FEW_PHOTOS,
-                f"{visual.n_usable} usable photo(s); at least {config.min_usable_photos} needed",
+                f"{_photos(visual.n_usable, 'usable ')}; at least {config.min_usable_photos} "
+                "needed",
                 {"usable": visual.n_usable, "required": config.min_usable_photos},
             )
         )
@@ -171,11 +172,16 @@ def _photo_doubts(visual: FamilyVisual, config: RecommendationConfig) -> list[St
         doubts.append(
             Statement(
                 Code.DOUBT_REUSED_PHOTOS,
-                f"{visual.n_reused} photo(s) reused from another family",
+                f"{_photos(visual.n_reused)} reused from another family",
                 {"reused": visual.n_reused},
             )
         )
     return doubts
+
+
+def _photos(count: int, kind: str = "") -> str:
+    """`count` photos in English, singular for one: "1 usable photo", "0 usable photos"."""
+    return f"{count} {kind}photo{'' if count == 1 else 's'}"
 
 
 def _level_doubts(

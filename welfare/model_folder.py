@@ -29,11 +29,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from shanyraq import provenance
 from shanyraq.atomic import not_replaceable
 from shanyraq.errors import ModelMismatchError, OutputExistsError, ShanyraqError, read_text
 from shanyraq.json_values import is_finite_number
 from shanyraq.manifest import sha256_file
-from shanyraq.provenance import code_version
 from welfare.criteria import FusionRecipe
 from welfare.heads import CumulativeLightGBMHead, ForestHead, Head, LightGBMHead
 from welfare.model_staging import write_all
@@ -79,7 +79,9 @@ class FusionMeta:
     # artifacts saved before they were recorded (their version is then the data hash's).
     recipe: dict[str, Any] | None = None
     seed: int | None = None
-    code_version: str = field(default_factory=code_version)
+    # Read through the module when a model is made, not bound at import: a caller or test that
+    # replaces shanyraq.provenance.code_version reaches it.
+    code_version: str = field(default_factory=lambda: provenance.code_version())
     format: int = ARTIFACT_FORMAT
     metrics: dict[str, Any] = field(default_factory=dict)
     head_sha256: dict[str, str] | None = None  # each head file's, checked on load

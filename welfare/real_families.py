@@ -91,13 +91,24 @@ def held_out_families(
 
 
 def check_subset(n_families: int, *, available: int, split: str, n: int, seed: int) -> None:
-    """Refuse asking for fewer than one family, or more than the `split` split holds."""
-    if not 1 <= n_families <= available:
+    """Refuse asking for fewer than one family, or more than the `split` split holds: saying
+    how many were asked for, how many the split holds and what to pass instead (--families,
+    which train-engine takes for the training split and evaluate-real for the test split)."""
+    if 1 <= n_families <= available:
+        return
+    data = "data" if split == "training" else "the data the models were trained on"
+    asked = f"{n_families} {split} famil{'y' if n_families == 1 else 'ies'} asked for (--families)"
+    holds = f"the {split} split of {data} ({n} families, seed {seed}) holds"
+    # train-engine trains on the whole training split without --families.
+    whole = f", or leave --families out to train on all {available}" if split == "training" else ""
+    if n_families < 1:
         raise FamilyCountError(
-            f"asked for {n_families} {split} families, but the data the models were trained on "
-            f"({n} families, seed {seed}) holds {available} in its {split} split; ask for 1 to "
-            f"{available}"
+            f"{asked}, but at least 1 is needed and {holds} {available}: pass --families 1 to "
+            f"{available}{whole}"
         )
+    raise FamilyCountError(
+        f"{asked}, but {holds} only {available}: pass --families {available} or fewer{whole}"
+    )
 
 
 def families_at(

@@ -14,6 +14,7 @@ from shanyraq.display import decimals_keeping_side, side
 from welfare.paired_bootstrap import ci_mark, methods_note
 from welfare.real_provenance import provenance
 from welfare.real_report_checks import engine_checks
+from welfare.real_report_training import trained_families
 from welfare.real_scores import scoring_description
 from welfare.report import is_undefined, share
 
@@ -162,12 +163,9 @@ def engine_trained_verdict(real: dict[str, Any], *, targets: Targets) -> list[st
     review = arms[trained]["needs_review_rate"]["value"]
     target = targets.hidden_income_gain_points
     reached = _reached(hidden, target)
-    subset = source.get("subset_seed")
-    families = f"{source.get('train_families', 0):,} training-split families" + (
-        f", a subset drawn with seed {subset}" if subset is not None else ", all of them"
-    )
     return [
-        f"**`{name}`, the `{real['fused']}` recipe trained on engine scores** ({families}, "
+        f"**`{name}`, the `{real['fused']}` recipe trained on engine scores** "
+        f"({trained_families(source)}, "
         f"their photos rendered and scored as here; reuse: {_reuse(source)}), "
         + ("BEATS" if beats else "does NOT beat")
         + f" tabular-only on engine scores: level accuracy "

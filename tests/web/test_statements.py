@@ -204,7 +204,7 @@ def test_family_page_in_russian_shows_reasons_doubts_and_rules_in_russian(web, b
     assert served["review_statements"][0] == {
         "code": "doubt.too_few_photos",
         "params": {"usable": 0, "required": 1},
-        "text": "0 usable photo(s); at least 1 needed",
+        "text": "0 usable photos; at least 1 needed",
     }
 
 

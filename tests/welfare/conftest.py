@@ -232,8 +232,8 @@ def _code_version_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     differed whenever someone edited a file of the shared checkout in between (a clean clone
     never changes under a test). Still the real version, read at the test's first call, as in
     tests/serving/conftest.py. Kept where the git commands are run rather than by replacing
-    `code_version`: welfare modules bind the function when imported (FusionMeta's default
-    `code_version` among them), so a replaced module attribute would not reach them.
+    `code_version`: welfare.train and welfare.real_evaluation bind the function when imported,
+    so a replaced module attribute would not reach them (FusionMeta reads it through the module).
     Per test: models built for a session or module (`trained`) are read then, not now."""
     from shanyraq import provenance
 

@@ -51,7 +51,7 @@ def test_rules_and_model_disagreeing_goes_to_review(welfare_config, taxonomy):
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"photos": 0}, "0 usable photo(s)"),
+        ({"photos": 0}, "0 usable photos"),
         ({"photos": 2, "flags": [PhotoFlags(reused=True), None]}, "reused from another family"),
         ({"photos": 3, "flags": [PhotoFlags("fail"), PhotoFlags("fail"), None]}, "failed quality"),
         ({"per_capita_income_kzt": None}, "per_capita_income_kzt is missing"),
@@ -136,7 +136,7 @@ def test_each_doubt_carries_its_code_and_the_figures_behind_it(welfare_config, t
         config, taxonomy, 0.4, photos=4, flags=flags, per_capita_income_kzt=None
     )[1]
     assert next(d.text for d in doubts if d.code == Code.DOUBT_TOO_FEW_PHOTOS) == (
-        "1 usable photo(s); at least 3 needed"
+        "1 usable photo; at least 3 needed"
     )
 
 

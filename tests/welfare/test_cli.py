@@ -24,7 +24,7 @@ def test_assess_prints_an_advisory_assessment(tmp_path, welfare_config, trained)
     data = json.loads(result.output)
     assert data["family_id"] == "f1"
     assert data["asp"] in ("eligible", "not_eligible", "needs_review")
-    assert "0 usable photo(s); at least 1 needed" in data["review_reasons"]
+    assert "0 usable photos; at least 1 needed" in data["review_reasons"]
 
 
 def test_assess_refuses_a_bad_record(tmp_path, welfare_config):

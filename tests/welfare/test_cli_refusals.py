@@ -123,8 +123,11 @@ def test_engine_studies_refuse_numbers_below_their_range(tmp_path, monkeypatch, 
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("asked", [0, -2, 11])
-def test_held_out_families_are_refused_beyond_the_test_split(welfare_config, asked):
+@pytest.mark.parametrize(
+    ("asked", "instead"),
+    [(0, "1 to 10"), (-2, "1 to 10"), (11, "10 or fewer")],
+)
+def test_held_out_families_are_refused_beyond_the_test_split(welfare_config, asked, instead):
     """40 families hold 10 test families: -2 used to measure 8 of them, 11 all 10, 0 failed
     deep in scikit-learn."""
     from welfare.real_families import held_out_families
@@ -132,17 +135,24 @@ def test_held_out_families_are_refused_beyond_the_test_split(welfare_config, ask
     with pytest.raises(Exception) as refused:
         held_out_families(asked, n=40, seed=0, config=welfare_config)
     assert error_code(refused.value) == "family_count_invalid", refused.value
-    assert "holds 10 in its test split; ask for 1 to 10" in refused.value.message
+    assert "test split of the data the models were trained on (40 families, seed 0) holds" in (
+        refused.value.message
+    )
+    assert refused.value.message.endswith(f" 10: pass --families {instead}")
 
 
-@pytest.mark.parametrize("asked", [0, -2, 31])
-def test_training_families_are_refused_beyond_the_training_split(welfare_config, asked):
+@pytest.mark.parametrize(
+    ("asked", "instead"),
+    [(0, "1 to 30"), (-2, "1 to 30"), (31, "30 or fewer")],
+)
+def test_training_families_are_refused_beyond_the_training_split(welfare_config, asked, instead):
     from welfare.real_training import training_families
 
     with pytest.raises(Exception) as refused:
         training_families(asked, n=40, seed=0, subset_seed=0, config=welfare_config)
     assert error_code(refused.value) == "family_count_invalid", refused.value
-    assert "holds 30 in its training split" in refused.value.message
+    assert "training split of data (40 families, seed 0) holds" in refused.value.message
+    assert f" 30: pass --families {instead}, or leave --families out" in refused.value.message
 
 
 def test_train_engine_refuses_too_few_families_before_scoring(tmp_path, welfare_config):

@@ -19,6 +19,7 @@ MODULES = [
     "benchmarks.bench_engine",
     "benchmarks.bench_hashing",
     "benchmarks.bench_service",
+    "benchmarks.bench_oversight",
     "benchmarks.bench_gpu",
 ]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

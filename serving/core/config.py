@@ -240,6 +240,11 @@ class ServingSettings(EnvOverYamlSettings):
         ge=1,
         description="Photos a head needs on each side before the drift report judges its PSI.",
     )
+    oversight_plot_cache: int = Field(
+        default_factory=lambda: int(_shipped("oversight_plot_cache")),
+        ge=1,
+        description="Oversight page plots kept drawn (the least recently used are redrawn).",
+    )
     # How old a photo file with no photo row must be before `shanyraq store sweep` may remove
     # it. A site's serving.yaml without this key gets the shipped value.
     store_sweep_grace_hours: float = Field(

@@ -3,7 +3,8 @@
 Each plot stands beside a table of the same figures on the page (templates/oversight.html),
 so nothing is only in pixels: a long label is wrapped and, past what the plot has room for,
 shortened with an ellipsis (the table and the alt text keep it whole). A figure object per
-call (not pyplot's global state) keeps concurrent requests apart.
+call on its own Agg canvas (not pyplot's global state) keeps concurrent requests apart; the
+page draws through serving/web/plot_cache.py, once per distinct input.
 """
 
 from __future__ import annotations
@@ -51,9 +52,13 @@ class Plot:
 
 
 def _figure(width_in: float = 5.0, height_in: float = 2.6) -> tuple[Any, Any]:
+    """A new figure on its own Agg canvas (non-interactive, whatever backend pyplot was given):
+    nothing of it is shared with another request's."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
 
 

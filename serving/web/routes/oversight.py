@@ -16,6 +16,7 @@ from serving.db.models import AuditEntry, User
 from serving.decision_check import verify_with_decisions
 from serving.web.deps import record_view
 from serving.web.i18n import Translator, translator
+from serving.web.plot_cache import PlotCache, app_plot_cache, plot_with
 from serving.web.plots import Plot, bar_plot, paired_bar_plot
 from serving.web.render import page_language, render
 from serving.web.session import PREFIX
@@ -32,14 +33,23 @@ def _alt(t: Translator, title: str, values: list[str]) -> str:
     return t("oversight.plot_alt", title=title, values="; ".join(values) or t("oversight.no_data"))
 
 
-def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, title: str) -> Plot:
+def _rate_plot(
+    t: Translator,
+    table: dict[str, dict[str, Any]],
+    *,
+    kind: str,
+    title: str,
+    cache: PlotCache | None = None,
+) -> Plot:
     """Override rate per group; a group without a rate (no decisions) reads "no data" in the
     plot and its text alternative, never 0 %."""
     labels = [t.label(kind, k) for k in table]
     values = [row["override_rate"] for row in table.values()]
     shown = [t("oversight.no_data") if v is None else t.percent(v) for v in values]
     alt = _alt(t, title, [f"{label}: {v}" for label, v in zip(labels, shown, strict=True)])
-    return bar_plot(
+    return plot_with(
+        cache,
+        bar_plot,
         labels,
         values,
         title=title,
@@ -47,21 +57,29 @@ def _rate_plot(t: Translator, table: dict[str, dict[str, Any]], *, kind: str, ti
         alt=alt,
         no_data=t("oversight.no_data"),
         shown=t.percent,
+        form=t.language,
     )
 
 
-def _override_plots(t: Translator, stats: dict[str, Any]) -> dict[str, Plot]:
-    """By level, region and reason: each shown beside the table of its figures."""
+def _override_plots(
+    t: Translator, stats: dict[str, Any], cache: PlotCache | None = None
+) -> dict[str, Plot]:
+    """By level, region and reason: each shown beside the table of its figures (drawn through
+    `cache` where one is given, as for the plots below)."""
     by_reason = stats["by_reason"]
     reason_labels = [t.label("reason_code", k) for k in by_reason]
     title = t("oversight.by_reason")
     counts = [f"{k}: {t.number(v)}" for k, v in zip(reason_labels, by_reason.values(), strict=True)]
     return {
         "level": _rate_plot(
-            t, stats["by_level"], kind="level_short", title=t("oversight.by_level")
+            t, stats["by_level"], kind="level_short", title=t("oversight.by_level"), cache=cache
         ),
-        "region": _rate_plot(t, stats["by_region"], kind="region", title=t("oversight.by_region")),
-        "reason": bar_plot(
+        "region": _rate_plot(
+            t, stats["by_region"], kind="region", title=t("oversight.by_region"), cache=cache
+        ),
+        "reason": plot_with(
+            cache,
+            bar_plot,
             reason_labels,
             list(by_reason.values()),
             title=title,
@@ -70,17 +88,21 @@ def _override_plots(t: Translator, stats: dict[str, Any]) -> dict[str, Plot]:
             alt=_alt(t, title, counts),
             no_data=t("oversight.no_data"),
             shown=t.number,
+            form=t.language,
         ),
     }
 
 
-def _fairness_plots(t: Translator, fairness: dict[str, Any]) -> dict[str, Plot]:
+def _fairness_plots(
+    t: Translator, fairness: dict[str, Any], cache: PlotCache | None = None
+) -> dict[str, Plot]:
     return {
         grouping: _rate_plot(
             t,
             block["groups"],
             kind=grouping,
             title=t("oversight.fairness_by", grouping=t.label("grouping", grouping)),
+            cache=cache,
         )
         for grouping, block in fairness["groupings"].items()
     }
@@ -125,7 +147,11 @@ def _share_or_none(t: Translator, share: float | None) -> str:
 
 
 def _drift_plots(
-    t: Translator, drift: dict[str, Any], rows: dict[str, list[DriftRow]], psi: dict[str, str]
+    t: Translator,
+    drift: dict[str, Any],
+    rows: dict[str, list[DriftRow]],
+    psi: dict[str, str],
+    cache: PlotCache | None = None,
 ) -> dict[str, Plot]:
     """A side with no photos draws no bars (NaN) and its text alternative says "no data"."""
     plots = {}
@@ -139,7 +165,9 @@ def _drift_plots(
               current=_share_or_none(t, c))
             for label, r, c in zip(labels, reference, current, strict=True)
         ]  # fmt: skip
-        plots[head] = paired_bar_plot(
+        plots[head] = plot_with(
+            cache,
+            paired_bar_plot,
             labels,
             [math.nan if r is None else r for r in reference],
             [math.nan if c is None else c for c in current],
@@ -148,6 +176,7 @@ def _drift_plots(
             alt=f"{_alt(t, title, shares)}; {t('oversight.drift_psi', psi=psi[head])}",
             no_data=t("oversight.no_data"),
             shown=t.percent,
+            form=t.language,
         )
     return plots
 
@@ -162,7 +191,10 @@ def _threshold(t: Translator, value: float) -> str:
 def oversight(
     request: Request, user: CurrentUserDep, services: ServicesDep, session: SessionDep
 ) -> Response:
-    """How often, where and why the commission overrides; group gaps; drift of photo scores."""
+    """How often, where and why the commission overrides; group gaps; drift of photo scores.
+
+    The figures are gathered on every request; each plot of them is drawn only when the app's
+    plot cache keeps none of the same figures, labels and language (serving/web/plot_cache.py)."""
     t = translator(page_language(request))
     stats = reports.override_stats(session, user.region)
     fairness = reports.fairness(session, user.region)
@@ -174,6 +206,7 @@ def oversight(
     record_view(session, services, user, page="oversight")
     session.commit()
     drift_rows, psi_shown = _drift_rows(t, drift), _psi_shown(t, drift)
+    cache = app_plot_cache(request.app)
     return render(
         request,
         "oversight.html",
@@ -181,10 +214,10 @@ def oversight(
         stats=stats,
         fairness=fairness,
         drift=drift,
-        override_plots=_override_plots(t, stats),
-        fairness_plots=_fairness_plots(t, fairness),
+        override_plots=_override_plots(t, stats, cache),
+        fairness_plots=_fairness_plots(t, fairness, cache),
         drift_rows=drift_rows,
-        drift_plots=_drift_plots(t, drift, drift_rows, psi_shown),
+        drift_plots=_drift_plots(t, drift, drift_rows, psi_shown, cache),
         psi_shown=psi_shown,
         psi_alert_shown=_threshold(t, drift["alert_psi"]),
     )

@@ -23,11 +23,14 @@ pytest_plugins = [
     "tests.serving.backup_helpers",
     "tests.serving.family_flag_helpers",
     "tests.serving.openapi_fixtures",
+    "tests.serving.refresh_scene",
     "tests.serving.repeat_photos",  # before repeat_helpers, which imports it
     "tests.serving.repeat_helpers",
     "tests.serving.report_helpers",
-    "tests.serving.rescore_fixtures",
-    "tests.serving.rescore_helpers",
+    "tests.serving.rescore_fixtures",  # before the next three, which import it
+    "tests.serving.rescore_helpers",  # before rescore_store_helpers, which imports it
+    "tests.serving.promote_helpers",
+    "tests.serving.rescore_store_helpers",
     "tests.serving.sweep_helpers",
     "tests.web.heatmap_model_fixtures",
     "tests.web.fusion_model_fixtures",

@@ -12,94 +12,39 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
+from tests.fixture_source_helpers import (
+    TESTS,
+    excuses_outlived,
+    fixtures_defined,
+    module_imported_from,
+    read_tests_module,
+    refused_in,
+)
+
 # Fixtures a module still borrows by assignment (module -> fixture -> why it stays there).
-_ONLY_USER = "this module is its only user: it stays beside the helpers it goes with"
 _OVERRIDE = (
     "a SQLite-only `database_url` that overrides the folder's (tests/serving/"
-    "database_fixtures.py) for this module: a conftest or a registered module cannot do that"
-)
-_SCORING = (
-    "tests/serving/scoring_fixtures.py also lends a SQLite-only `database_url` (imported by "
-    "name where it overrides the folder's): registered, it would clash with the shared one"
-)
-_PROMOTE = (
-    "tests/serving/promote_helpers.py has a `models` (old, new, fusion) of its own beside "
-    "rescore_fixtures' (old, new): the two cannot both be registered under one name"
-)
-_REFRESH = (
-    "tests/serving/refresh_scene.py has a `fusion_dir` beside the registered one of "
-    "tests/web/fusion_model_fixtures.py: the two cannot both be registered under one name"
-)
-_AUTOUSE = (
-    "`one_code_version` of tests/serving/rescore_store_helpers.py is autouse: registered, it "
-    "would fix the code version of every test, not only these modules'"
+    "database_fixtures.py: SQLite, then PostgreSQL) for this module's tests only: a conftest "
+    "or a registered module would override it for every module of the folder"
 )
 BORROWED_ON_PURPOSE: dict[str, dict[str, str]] = {
-    "serving/test_demo_review22.py": {"work": _ONLY_USER},
-    "serving/test_migration_messages_p475.py": {"behind_pg": _ONLY_USER},
-    "serving/test_store_reads_review14.py": {"database_url": _OVERRIDE, "store": _OVERRIDE},
-    "serving/test_api_scoring.py": {"model_dir": _SCORING},
-    **{
-        f"serving/{name}.py": dict.fromkeys(fixtures, _PROMOTE)
-        for name, fixtures in {
-            "test_ops_cli_review19": ("models", "rescored", "scored"),
-            "test_promote_fusion_guard": ("models", "rescored"),
-            "test_promote_lock_review14": ("scored",),
-            "test_reassess_goes_on_review19": ("models", "promoted"),
-            "test_rescore_exit_review20": ("models", "promoted"),
-        }.items()
-    },
-    **{
-        f"serving/{name}.py": dict.fromkeys(("scene", "fusion_dir", "new_fusion_dir"), _REFRESH)
-        for name in (
-            "test_assessments_refresh",
-            "test_assessments_refresh_cli",
-            "test_refresh_summary_review17",
-        )
-    },
-    "serving/test_rescore_open_review20.py": dict.fromkeys(
-        ("one_code_version", "scorer"), _AUTOUSE
-    ),
-    "serving/test_rescore_ray_report_review21.py": {"one_code_version": _AUTOUSE},
-    "serving/test_rescore_report_review21.py": dict.fromkeys(
-        ("one_code_version", "scorer"), _AUTOUSE
-    ),
+    f"serving/{name}.py": {"database_url": _OVERRIDE}
+    for name in (
+        "test_batcher_queue_review21",
+        "test_review27_hung_batch",
+        "test_review27_unbatched_model_calls",
+        "test_review28_hung_exit",
+        "test_review31_error_logs",
+        "test_review32_upload_page_logs",
+        "test_store_reads_review14",
+        "test_stored_copies_checked",
+        "test_unavailable_retry_review21",
+        "test_upload_quota_review21",
+    )
 }
-
-
-def _is_fixture(decorator: ast.expr) -> bool:
-    """`@pytest.fixture`, `@pytest.fixture(...)`, or either through `from pytest import fixture`."""
-    called = decorator.func if isinstance(decorator, ast.Call) else decorator
-    if isinstance(called, ast.Attribute):
-        return called.attr == "fixture"
-    return isinstance(called, ast.Name) and called.id == "fixture"
-
-
-def fixtures_defined(source: str) -> set[str]:
-    """The module-level functions of the source decorated as pytest fixtures."""
-    return {
-        node.name
-        for node in ast.parse(source).body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and any(_is_fixture(decorator) for decorator in node.decorator_list)
-    }
-
-
-def read_tests_module(dotted: str) -> str | None:
-    """The source of a module of tests/ named `tests.<...>` (None for any other module)."""
-    parts = dotted.split(".")
-    if parts[0] != TESTS.name:
-        return None
-    base = TESTS.parent.joinpath(*parts)
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return None
 
 
 def _bindings(tree: ast.Module, package: str) -> dict[str, str]:
@@ -116,10 +61,7 @@ def _bindings(tree: ast.Module, package: str) -> dict[str, str]:
                     first = alias.name.split(".", 1)[0]
                     bound[first] = first
         elif isinstance(node, ast.ImportFrom):
-            parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-            module = ".".join(
-                (parts if node.level else []) + ([node.module] if node.module else [])
-            )
+            module = module_imported_from(node, package)
             for alias in node.names:
                 bound[alias.asname or alias.name] = f"{module}.{alias.name}"
     return bound
@@ -266,19 +208,10 @@ def test_the_lending_module_is_read_from_the_tree():
     assert read_tests_module("pytest") is None and read_tests_module("tests.nowhere") is None
 
 
-def _package(path: Path) -> str:
-    return ".".join(path.relative_to(TESTS.parent).parts[:-1])
-
-
 def test_no_module_borrows_a_fixture_by_assignment():
-    refused = []
     modules = sorted(TESTS.rglob("*.py"))
     assert len(modules) > 100  # the tree was found
-    for path in modules:
-        excused = BORROWED_ON_PURPOSE.get(path.relative_to(TESTS).as_posix(), {})
-        for where in fixtures_borrowed(path.read_text(encoding="utf-8"), _package(path)):
-            if where.rsplit(".", 1)[1] not in excused:
-                refused.append(f"{path.relative_to(TESTS.parent)}:{where}")
+    refused = refused_in(modules, fixtures_borrowed, BORROWED_ON_PURPOSE)
     assert refused == [], (
         "a fixture that several modules share belongs in the conftest.py of their folder or a "
         "fixture module that tests/conftest.py registers; a module-level copy has a cache of "
@@ -287,10 +220,4 @@ def test_no_module_borrows_a_fixture_by_assignment():
 
 
 def test_each_fixture_borrowed_on_purpose_is_still_borrowed():
-    # An excuse outlives its assignment otherwise: once the assignment is gone, so is the entry.
-    for name, fixtures in BORROWED_ON_PURPOSE.items():
-        borrowed = fixtures_borrowed(
-            (TESTS / name).read_text(encoding="utf-8"), _package(TESTS / name)
-        )
-        for fixture in fixtures:
-            assert any(where.endswith(f".{fixture}") for where in borrowed), (name, fixture)
+    assert excuses_outlived(fixtures_borrowed, BORROWED_ON_PURPOSE) == []

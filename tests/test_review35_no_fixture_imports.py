@@ -7,20 +7,52 @@ and a fixture taken off it that way is a second copy with a cache of its own. A 
 pytest's, not a helper module: what it defines is found by pytest, never imported. A fixture
 that several modules share lives in the conftest.py of the folder that uses it (or in a fixture
 module that tests/conftest.py registers, for several folders); a plain helper in a
-`*_helpers.py` module beside the others.
+`*_helpers.py` module beside the others. Nor is a fixture imported by name from a helper or
+fixture module (`from tests.serving.scoring_fixtures import model_dir  # noqa: F401`): it
+is the same second copy, found by pytest only because the name was imported.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
+from tests.fixture_source_helpers import (
+    TESTS,
+    excuses_outlived,
+    fixtures_defined,
+    module_imported_from,
+    read_tests_module,
+    refused_in,
+)
+
 # Folders of tests/ not held to this yet (their shared fixtures are still being moved out of
 # their test modules); each is taken off this list once it is done.
 NOT_YET: tuple[str, ...] = ()
+# Fixtures a module still imports by name from a helper module (module -> fixture -> why).
+_IN_TMP = (
+    "`in_tmp` of tests/welfare/engine_command_helpers.py is autouse for the engine command "
+    "modules only (each runs in its own folder): registered, it would move every test there; "
+    "its modules are another folder's to change"
+)
+IMPORTED_ON_PURPOSE: dict[str, dict[str, str]] = {
+    **{
+        f"welfare/{name}.py": {"in_tmp": _IN_TMP}
+        for name in (
+            "test_review30_engine_commands",
+            "test_review31_engine_commands",
+            "test_review31_engine_refusals",
+            "test_review32_compare_commands",
+            "test_review32_unread_meta",
+            "test_review33_memory_commands",
+            "test_review34_built_by",
+            "test_review34_engine_records",
+        )
+    },
+}
 
 
 def _refused_module(name: str) -> bool:
@@ -48,6 +80,27 @@ def names_from_test_modules(source: str) -> list[str]:
                     for alias in node.names
                     if _refused_module(alias.name)
                 ]
+    return found
+
+
+def fixtures_imported(
+    source: str, package: str, read: Callable[[str], str | None] = read_tests_module
+) -> list[str]:
+    """`line: module.fixture` for each fixture that the source (a module of `package`) imports
+    by name from a helper or fixture module of tests/, at any depth of the code and however
+    the module is spelled; a fixture is a function that the module's source (as `read` gives
+    it) decorates with pytest.fixture. Test modules and conftests are left to
+    names_from_test_modules, which refuses any name taken off them."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom) or node.module is None:
+            continue
+        module = module_imported_from(node, package)
+        lender = None if _refused_module(module) else read(module)
+        if lender is None:
+            continue
+        lent = fixtures_defined(lender)
+        found += [f"{node.lineno}: {module}.{a.name}" for a in node.names if a.name in lent]
     return found
 
 
@@ -130,3 +183,90 @@ def test_no_module_imports_a_name_from_a_test_module_or_a_conftest():
         "shared fixtures belong in a conftest.py (pytest finds them there: never imported), "
         "shared helpers in a *_helpers.py module:\n" + "\n".join(refused)
     )
+
+
+_LENDERS = {
+    "tests.serving.scoring_fixtures": (
+        "import pytest\n\n@pytest.fixture(scope='session')\ndef model_dir():\n    return 1\n\n"
+        "def jpeg():\n    return b''\n\nLIMIT = 3\n"
+    ),
+    "tests.web.fixture_lib": "from pytest import fixture\n\n@fixture\ndef web():\n    yield 1\n",
+    "tests.serving.conftest": "import pytest\n\n@pytest.fixture\ndef service():\n    return 1\n",
+}
+_MODEL_DIR = "1: tests.serving.scoring_fixtures.model_dir"
+
+
+@pytest.mark.parametrize(
+    ("source", "lent"),
+    [
+        pytest.param(
+            "from tests.serving.scoring_fixtures import model_dir  # noqa: F401\n",
+            [_MODEL_DIR], id="absolute",
+        ),
+        pytest.param(
+            "from tests.serving.scoring_fixtures import model_dir as model_dir\n",
+            [_MODEL_DIR], id="aliased_to_itself",
+        ),
+        pytest.param(
+            "from .scoring_fixtures import LIMIT, model_dir as made\n",
+            [_MODEL_DIR], id="relative_among_helpers",
+        ),
+        pytest.param(
+            "from ..serving.scoring_fixtures import (\n    jpeg,\n    model_dir,\n)\n",
+            [_MODEL_DIR], id="relative_from_a_sibling_folder",
+        ),
+        pytest.param(
+            "from tests.web.fixture_lib import web\n",
+            ["1: tests.web.fixture_lib.web"], id="fixture_decorator_imported_from_pytest",
+        ),
+        pytest.param(
+            "def f():\n    from tests.serving.scoring_fixtures import model_dir\n",
+            ["2: tests.serving.scoring_fixtures.model_dir"], id="in_a_function",
+        ),
+    ],
+)  # fmt: skip
+def test_a_fixture_imported_by_name_from_a_helper_module_is_found(source, lent):
+    assert fixtures_imported(source, "tests.serving", _LENDERS.get) == lent
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tests.serving.scoring_fixtures import jpeg, LIMIT\n",
+        "from tests.serving import scoring_fixtures\n",
+        "import tests.serving.scoring_fixtures\n",
+        "from tests.serving.missing import model_dir\n",
+        "from pytest import fixture\n",
+        "from tests.serving.conftest import service\n",
+    ],
+    ids=[
+        "helpers_and_constants",
+        "whole_module",
+        "import_statement",
+        "module_not_found",
+        "not_a_tests_module",
+        "conftest_refused_by_the_other_rule",
+    ],
+)
+def test_an_import_of_anything_but_a_lent_fixture_is_not_found(source):
+    assert fixtures_imported(source, "tests.serving", _LENDERS.get) == []
+
+
+def test_the_lending_module_of_an_import_is_read_from_the_tree():
+    source = "from tests.serving.database_fixtures import postgres_server\n"
+    assert fixtures_imported(source, "tests.web") == [
+        "1: tests.serving.database_fixtures.postgres_server"
+    ]
+
+
+def test_no_module_imports_a_fixture_by_name_from_a_helper_module():
+    refused = refused_in(_checked_modules(), fixtures_imported, IMPORTED_ON_PURPOSE)
+    assert refused == [], (
+        "a fixture that several modules share belongs in the conftest.py of their folder or a "
+        "fixture module that tests/conftest.py registers; imported by name it is a second "
+        "copy with a cache of its own:\n" + "\n".join(refused)
+    )
+
+
+def test_each_fixture_imported_on_purpose_is_still_imported():
+    assert excuses_outlived(fixtures_imported, IMPORTED_ON_PURPOSE) == []

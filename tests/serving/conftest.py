@@ -167,6 +167,52 @@ def _code_version_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(provenance, "code_version", kept)
 
 
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small photo model (tests/vision/engine_fixtures.py), made once per session."""
+    from shanyraq.taxonomy import get_taxonomy
+    from tests.vision.engine_fixtures import make_artifact
+
+    return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    """A photo store in the test's folder, ready to be written."""
+    from serving.storage import PhotoStore
+
+    photo_store = PhotoStore(tmp_path / "photos")
+    photo_store.prepare()
+    return photo_store
+
+
+@pytest.fixture
+def behind_pg(tmp_path: Path, postgres_server: str) -> tuple[str, Path]:
+    """A PostgreSQL database left at an older revision, and a config on it."""
+    from tests.serving.cli_helpers import database_behind
+    from tests.serving.helpers import fresh_postgres_db
+
+    url = fresh_postgres_db(postgres_server)
+    return url, database_behind(tmp_path, url)
+
+
+@pytest.fixture
+def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often fusion models were trained and their families generated (both still done)."""
+    import welfare.train
+
+    counts = {"trained": 0, "generated": 0}
+    for name, key in (("train_models", "trained"), ("synthetic_split", "generated")):
+        original = getattr(welfare.train, name)
+
+        def counted(*args: Any, _original: Any = original, _key: str = key, **kwargs: Any) -> Any:
+            counts[_key] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(welfare.train, name, counted)
+    return counts
+
+
 @pytest.fixture
 def web(tmp_path: Path, fusion_dir: Path) -> Iterator[Service]:
     """A started app on SQLite with one user per role in two regions (tests.serving.helpers

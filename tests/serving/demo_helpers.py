@@ -1,5 +1,6 @@
 """Helpers of the demo tests: a source file read as if edited, a call interrupted by Ctrl-C,
-the fusion trainings and family generations counted (a fixture), and a welfare config edit."""
+and a welfare config edit (the fusion trainings and family generations are counted by the
+`work` fixture of tests/serving/conftest.py)."""
 
 from __future__ import annotations
 
@@ -31,23 +32,6 @@ def interrupt_on(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: 
         return original(*args, **kwargs)
 
     monkeypatch.setattr(target, name, cut)
-
-
-@pytest.fixture
-def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often fusion models were trained and their families generated (both still done)."""
-    import welfare.train
-
-    counts = {"trained": 0, "generated": 0}
-    for name, key in (("train_models", "trained"), ("synthetic_split", "generated")):
-        original = getattr(welfare.train, name)
-
-        def counted(*args: Any, _original: Any = original, _key: str = key, **kwargs: Any) -> Any:
-            counts[_key] += 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(welfare.train, name, counted)
-    return counts
 
 
 def raise_poverty_line(data: dict[str, Any]) -> None:

@@ -1,13 +1,12 @@
 """Helpers of the migration tests: a migration made to fail, a database taken back down, the
-columns a table has, a reader that holds a lock while a migration waits, a PostgreSQL database
-left at an older revision (a fixture), a setting made on a database, and lock waits cancelled
-as an administrator cancels them."""
+columns a table has, a reader that holds a lock while a migration waits, a setting made on a
+database, and lock waits cancelled as an administrator cancels them (the PostgreSQL database
+left at an older revision is the `behind_pg` fixture of tests/serving/conftest.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,8 +15,7 @@ from alembic.runtime.migration import HeadMaintainer
 from sqlalchemy import inspect
 
 from serving.db.session import make_engine
-from tests.serving.cli_helpers import database_behind, head_revision
-from tests.serving.helpers import fresh_postgres_db
+from tests.serving.cli_helpers import head_revision
 from tests.serving.lock_helpers import ThreadRun, wait_for
 
 
@@ -81,12 +79,6 @@ def alembic_reader(url: str, name: str = "pg_dump") -> Iterator[Any]:
 
 
 WAIT_S = 60  # a bound on waits that end on an event, so a broken run fails, not hangs
-
-
-@pytest.fixture
-def behind_pg(tmp_path: Path, postgres_server: str) -> tuple[str, Path]:
-    url = fresh_postgres_db(postgres_server)
-    return url, database_behind(tmp_path, url)
 
 
 CANCELLED = "cancelled by an administrator or another session (pg_cancel_backend)"

@@ -1,7 +1,9 @@
-"""Helpers of the promotion tests: the old, new and fusion models, a service re-scored under the
-new one, and the same promoted (fixtures); `rescore promote` run on a config, what a promotion
-left behind, a model folder's version, and the rescore command run on a service of three
-photos (a fixture)."""
+"""Helpers of the promotion tests: the old, new and fusion models (`promote_models`), a service
+re-scored under the new one (`rescored`), and the same promoted (`promoted`); `rescore promote`
+run on a config, what a promotion left behind, a model folder's version, and the rescore
+command run on a service of three photos (`rescored_config`). The fixtures are registered in
+tests/conftest.py; `promote_models` is not rescore_fixtures' `models` (old, new), which has
+no fusion model."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from vision.bulk import open_scorer
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def promote_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(old, new, fusion): the photo model at upload, the one to promote, the fusion model."""
     root = tmp_path_factory.mktemp("models")
     fusion = small_fusion_model(root / "fusion")
@@ -33,10 +35,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 
 @pytest.fixture
-def rescored(make_service: Any, models: tuple[Path, Path, Path]) -> Service:
+def rescored(make_service: Any, promote_models: tuple[Path, Path, Path]) -> Service:
     """F1 (two photos) assessed under the old photo model and the fusion model; every photo
     re-scored under the new photo model, not promoted yet."""
-    old, new, fusion = models
+    old, new, fusion = promote_models
     service = make_service(model_dir=old, fusion_dir=fusion)
     service.create_family("F1")
     for k in range(2):
@@ -80,10 +82,10 @@ def run_promote(config: Path, model: Path, *args: str) -> Any:
 
 
 @pytest.fixture
-def promoted(make_service: Any, models: tuple[Path, Path, Path]) -> Service:
+def promoted(make_service: Any, promote_models: tuple[Path, Path, Path]) -> Service:
     """F1 and F2 (two photos each) assessed under the old photo model, every photo re-scored
     under the new one and promoted: both assessments stale. F1's record no longer validates."""
-    old, new, fusion = models
+    old, new, fusion = promote_models
     service = make_service(model_dir=old, fusion_dir=fusion)
     file_and_assess(service, ("F1", "F2"))
     services = service.services
@@ -103,7 +105,7 @@ def model_version_of(model: Path) -> str:
 
 
 @pytest.fixture
-def scored(tmp_path: Path, model: Path) -> Path:
+def rescored_config(tmp_path: Path, model: Path) -> Path:
     """A service of 3 photos on the old model, re-scored under `model` (its model_dir)."""
     config = cli_config(tmp_path, 3, model_dir=model)
     done = run_rescore("--model", model, "--device", "cpu", "--config", config, "--no-progress")

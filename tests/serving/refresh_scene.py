@@ -1,6 +1,8 @@
 """The scene of the `assessments refresh` tests: families made stale for each reason
 `stale_reason` knows, one current and one never assessed, what the tests read of them, and the
-command line run on its database."""
+command line run on its database. Its fixtures (the scene, and the fusion model deployed
+after it was assessed) are registered in tests/conftest.py; the fusion model it was assessed
+with is the registered `fusion_dir` of tests/web/fusion_model_fixtures.py."""
 
 from __future__ import annotations
 
@@ -33,11 +35,6 @@ STALE = {
     "REC": "record",  # record edited after its assessment
 }
 ASSESSED = sorted([*STALE, "CUR"])
-
-
-@pytest.fixture(scope="module")
-def fusion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_fusion_model(tmp_path_factory.mktemp("fusion"))
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """Helpers of the rescore store-damage tests: a service of stored photos and its config, the
 rescore command run on it, each photo's outcome and the stored originals' hashes, an original
 lost from the store, a photo uploaded under the old model, the runs and outcomes a database
-holds, and fixtures: the code version the runs record, fixed, and the tiny model's scorer."""
+holds, and fixtures (registered in tests/conftest.py): the code version the runs record,
+fixed, and the tiny model's scorer."""
 
 from __future__ import annotations
 
@@ -107,9 +108,10 @@ def runs_and_outcomes(engine: Any) -> tuple[list[tuple[Any, ...]], list[tuple[An
         return [tuple(r) for r in runs], [tuple(o) for o in outcomes]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def one_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The code version the runs record, fixed: others may edit the checkout meanwhile."""
+    """The code version the runs record, fixed: others may edit the checkout meanwhile (a
+    module whose every test needs it says so: pytestmark = usefixtures("one_code_version"))."""
     new_code(monkeypatch, "0.1.0+aaaaaaaaaaaa")
 
 

@@ -1,17 +1,12 @@
-"""Fixtures of the photo-scoring service tests: a small photo model made once per session, and
-a SQLite database (for tests whose refusals come before anything touches the database)."""
+"""A fixture of the photo-scoring service tests: a SQLite database, for tests whose refusals
+come before anything touches the database. A module borrows it by assignment
+(`database_url = scoring_fixtures.database_url`) to override the folder's (SQLite, then
+PostgreSQL) for its tests only; their photo model is the `model_dir` fixture of
+tests/serving/conftest.py."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    from shanyraq.taxonomy import get_taxonomy
-    from tests.vision.engine_fixtures import make_artifact
-
-    return make_artifact(tmp_path_factory.mktemp("model"), get_taxonomy(), seed=3)
 
 
 @pytest.fixture

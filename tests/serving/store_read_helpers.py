@@ -1,5 +1,6 @@
-"""Helpers of the photo-store read tests: a SQLite database and a photo store (fixtures), a photo
-filed, its store-damage error logged once, and a signed-in browser."""
+"""Helpers of the photo-store read tests: a SQLite database (a fixture its modules borrow: it
+overrides the folder's for them), a photo filed, its store-damage error logged once, and a
+signed-in browser (the photo store is the `store` fixture of tests/serving/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.storage import PhotoStore
 from tests.serving.helpers import PASSWORD, Service, jpeg
 from tests.web.helpers import sign_in
 
@@ -20,13 +20,6 @@ CODE = "photo_store_damaged"
 def database_url(tmp_path: Path) -> str:
     """SQLite only: nothing here depends on the database (the filing is tested elsewhere)."""
     return f"sqlite:///{tmp_path / 'service.db'}"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> PhotoStore:
-    photo_store = PhotoStore(tmp_path / "photos")
-    photo_store.prepare()
-    return photo_store
 
 
 def file_one_photo(service: Service, seed: int) -> tuple[int, str]:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.serving import scoring_fixtures
 from tests.serving.helpers import jpeg
-
-model_dir = scoring_fixtures.model_dir  # a small photo model, made once per session
 
 
 def test_upload_is_scored_and_health_names_the_model(make_service, model_dir):

@@ -29,7 +29,6 @@ from serving.reassessment import (
     resolve_refresh_actor,
     stale_assessments,
 )
-from tests.serving import refresh_scene
 from tests.serving.helpers import OTHER_REGION, REGION, Service
 from tests.serving.refresh_scene import (
     ASSESSED,
@@ -42,10 +41,8 @@ from tests.serving.refresh_scene import (
 )
 from welfare.assess import LOGIC_VERSION
 
-# Fixtures: the scene's families, on the service with its fusion models.
-fusion_dir, new_fusion_dir, scene = (
-    refresh_scene.fusion_dir, refresh_scene.new_fusion_dir, refresh_scene.scene
-)  # fmt: skip
+# The scene's families, on the service with its fusion models: `scene` and `new_fusion_dir`
+# (tests/serving/refresh_scene.py), registered in tests/conftest.py.
 
 
 # --- the library ------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ their region refused, dry run or not."""
 
 from __future__ import annotations
 
-from tests.serving import refresh_scene
 from tests.serving.helpers import OTHER_REGION, REGION
 from tests.serving.refresh_scene import (
     STALE,
@@ -14,10 +13,8 @@ from tests.serving.refresh_scene import (
     run_cli,
 )
 
-# Fixtures: the scene's families, on the service with its fusion models.
-fusion_dir, new_fusion_dir, scene = (
-    refresh_scene.fusion_dir, refresh_scene.new_fusion_dir, refresh_scene.scene
-)  # fmt: skip
+# The scene's families, on the service with its fusion models: `scene` and `new_fusion_dir`
+# (tests/serving/refresh_scene.py), registered in tests/conftest.py.
 
 
 def test_cli_dry_run_then_refresh_then_nothing_left_and_the_chain_verifies(

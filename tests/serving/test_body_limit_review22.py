@@ -22,7 +22,7 @@ from serving.api.body_limit import BodySizeLimit
 from serving.core.config import load_serving_settings
 from serving.db.models import AuditEntry, Family, Photo
 from tests.serving.body_limit_helpers import Recorder, run_limit
-from tests.serving.helpers import family_body, jpeg, make_settings
+from tests.serving.helpers import cheap_hasher, family_body, jpeg, make_settings
 from tests.web import live as live_server
 from tests.web.live import LiveServer
 
@@ -33,15 +33,12 @@ assert MAX_JSON_BODY_BYTES < MAX_BODY
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from argon2 import PasswordHasher
-
     from serving.core import security
 
     tmp = tmp_path_factory.mktemp("body-limit")
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     settings = make_settings(tmp, f"sqlite:///{tmp / 'db.sqlite'}", max_body_bytes=MAX_BODY)
     with pytest.MonkeyPatch.context() as patch:  # cheap hashing while users are seeded
-        patch.setattr(security, "_HASHER", cheap)
+        patch.setattr(security, "_HASHER", cheap_hasher())
         server = live_server.start(settings)
     try:
         assert server.api("inspector").post("/families", json=family_body("F1")).status_code == 201

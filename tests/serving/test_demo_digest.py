@@ -16,10 +16,7 @@ import welfare.dataset
 import welfare.simulate
 from serving import demo_build
 from serving.demo_models import FAMILY_CODE, configs_digest
-from tests.serving.demo_helpers import (
-    read_as_edited,
-    work,  # noqa: F401 (a fixture)
-)
+from tests.serving.demo_helpers import read_as_edited
 from welfare.criteria import get_welfare_config
 
 SOURCES = [
@@ -68,7 +65,7 @@ def test_the_abstain_settings_simulated_scores_follow_are_in_the_digest(monkeypa
 
 def test_a_code_change_has_the_demo_fusion_model_checked_again(
     demo_paths: Any,
-    work: dict[str, int],  # noqa: F811
+    work: dict[str, int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     demo_build.ensure_models(demo_paths)

@@ -19,13 +19,10 @@ from serving.demo import DEMO_PASSWORD, DemoSeedMismatchError, seed_demo
 from serving.demo_build import DemoPaths
 from serving.demo_models import stale_because
 from shanyraq.cli import build_app
-from tests.serving import demo_helpers
 from tests.serving.demo_helpers import interrupt_on, raise_poverty_line
 from tests.serving.helpers import make_settings, serving_yaml
 from tests.web.demo_helpers import demo_filed
 from welfare.model_folder import read_meta
-
-work = demo_helpers.work  # fusion trainings and family generations counted
 
 # Seed 7, 6 families: one family in each demo region (karaganda_region, shymkent), 7 photos.
 N_FAMILIES, SEED = 6, 7

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import create_engine
 
 from serving.api.routes import system
-from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -119,7 +118,7 @@ def test_a_hung_check_does_not_hang_health_nor_pile_up(service, monkeypatch, rel
 
 def test_health_answers_503_once_photo_scoring_has_stopped(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
 ):
     from vision.batcher_errors import BatcherStoppedError
 

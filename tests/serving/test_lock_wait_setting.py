@@ -27,11 +27,7 @@ from tests.serving.cli_helpers import (
     serving_config,
     sqlite_url,
 )
-from tests.serving.migration_helpers import (
-    WAIT_S,
-    alembic_reader,
-    behind_pg,  # noqa: F401 (fixtures)
-)
+from tests.serving.migration_helpers import WAIT_S, alembic_reader
 
 SETTING = "migration_lock_wait_s"
 
@@ -87,7 +83,7 @@ def _refused_after(start: object, url: str) -> tuple[DatabaseInUseError, float]:
         return refused.value, time.monotonic() - began
 
 
-def test_a_start_behind_the_head_refuses_after_the_configured_wait(behind_pg):  # noqa: F811
+def test_a_start_behind_the_head_refuses_after_the_configured_wait(behind_pg):
     # Before: the setting did not exist (refused as an unknown key), and a start waited
     # LOCK_WAIT_S (600 s) whatever the site wanted.
     url, config = behind_pg

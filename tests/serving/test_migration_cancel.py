@@ -19,7 +19,6 @@ from tests.serving.migration_helpers import (
     raised_once_cancelled,
     set_on_database,
 )
-from tests.serving.migration_helpers import behind_pg as behind_pg  # a fixture
 
 
 def test_a_wait_for_the_lock_cancelled_by_an_administrator_is_not_called_a_timeout(behind_pg):

@@ -29,7 +29,6 @@ from serving.db.session import make_engine, unavailable
 from serving.db_upgrade import DatabaseInUseError, upgrade_database
 from serving.migrations import MigrationFailedError, open_database, upgrade, version_lock
 from shanyraq.errors import ShanyraqError
-from tests.serving import migration_helpers
 from tests.serving.cli_helpers import (
     OLD_REVISION,
     database_behind,
@@ -47,8 +46,6 @@ from tests.serving.migration_helpers import (
     plain,
     set_on_database,
 )
-
-behind_pg = migration_helpers.behind_pg  # a PostgreSQL database left at an older revision
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,6 @@ from serving.db.session import make_engine, session_scope
 from serving.rescore_cli import app as rescore_app
 from shanyraq.cli import build_app
 from shanyraq.errors import ShanyraqError
-from tests.serving import promote_helpers
 from tests.serving.audit_helpers import drop_audit_guards
 from tests.serving.backup_helpers import ask_sqlite, audited_actions
 from tests.serving.helpers import Service
@@ -28,10 +27,6 @@ from tests.serving.promote_helpers import promote_config, promotion_state, run_p
 
 VERSION = "test-0"  # tiny_model(seed=0)
 KEY = b"test-secret-key-0123456789abcdef-0123"  # cli_config's secret_key
-
-models = promote_helpers.models
-rescored = promote_helpers.rescored
-scored = promote_helpers.scored  # a service of 3 photos re-scored under `model`
 
 
 def _run(app: Any, *args: str | Path) -> Any:
@@ -84,8 +79,12 @@ def _cut_tail_with_the_key(url: str, seq: int) -> None:
 # --- rescore promote ------------------------------------------------------------------------
 
 
-def test_the_promotion_s_audit_entry_is_anchored_so_cutting_it_is_detected(tmp_path, model, scored):
-    done = _run(rescore_app, "promote", "--model", model, "--config", scored, "--no-progress")
+def test_the_promotion_s_audit_entry_is_anchored_so_cutting_it_is_detected(
+    tmp_path, model, rescored_config
+):
+    done = _run(
+        rescore_app, "promote", "--model", model, "--config", rescored_config, "--no-progress"
+    )
     assert done.exit_code == 0, done.output
     actions = _actions(tmp_path)
     assert actions[-1] == "scores_promoted"
@@ -94,28 +93,32 @@ def test_the_promotion_s_audit_entry_is_anchored_so_cutting_it_is_detected(tmp_p
     assert anchor.is_file() and anchor.read_text().split()[-2] == str(promoted_seq)
 
     _cut_tail_with_the_key(_url(tmp_path), promoted_seq - 1)
-    verified = _run(build_app(), "audit", "verify", "--config", scored)
+    verified = _run(build_app(), "audit", "verify", "--config", rescored_config)
     assert verified.exit_code == 1, verified.output
     assert f"the anchor saw seq {promoted_seq}" in verified.output
 
 
-def test_rescore_and_discard_entries_are_anchored_too(tmp_path, model, scored):
+def test_rescore_and_discard_entries_are_anchored_too(tmp_path, model, rescored_config):
     # They were appended through plain sessions: cut from the log's end with the head rolled
     # back, `audit verify` had no anchor line to tell.
     anchor = tmp_path / "data" / "audit_anchor.log"
-    assert _actions(tmp_path)[-1] == "photos_rescored"  # the `scored` fixture's run
+    assert _actions(tmp_path)[-1] == "photos_rescored"  # the `rescored_config` fixture's run
     assert anchor.read_text().split()[-2] == str(len(_actions(tmp_path)))
-    done = _run(rescore_app, "discard", "--model", model, "--config", scored)
+    done = _run(rescore_app, "discard", "--model", model, "--config", rescored_config)
     assert done.exit_code == 0, done.output
     actions = _actions(tmp_path)
     assert actions[-1] == "rescore_discarded"
     assert anchor.read_text().split()[-2] == str(len(actions))
 
 
-def test_a_dry_run_refuses_a_missing_signing_key_as_the_run_does(tmp_path, model, scored):
-    keyless = scored.with_name("keyless.yaml")
+def test_a_dry_run_refuses_a_missing_signing_key_as_the_run_does(tmp_path, model, rescored_config):
+    keyless = rescored_config.with_name("keyless.yaml")
     keyless.write_text(
-        "".join(line for line in scored.read_text().splitlines(True) if "secret_key" not in line)
+        "".join(
+            line
+            for line in rescored_config.read_text().splitlines(True)
+            if "secret_key" not in line
+        )
     )
     before = _actions(tmp_path)
     for extra in ((), ("--dry-run",)):
@@ -126,12 +129,12 @@ def test_a_dry_run_refuses_a_missing_signing_key_as_the_run_does(tmp_path, model
     assert not (tmp_path / "data" / "secret_key").exists()  # none made by the dry run either
 
 
-def test_as_without_reassess_is_refused_in_a_promotion_s_words(tmp_path, model, scored):
+def test_as_without_reassess_is_refused_in_a_promotion_s_words(tmp_path, model, rescored_config):
     _add_user(tmp_path, "regional", region="astana")
     before = _actions(tmp_path)
     for extra in ((), ("--dry-run",)):
         refused = _run(rescore_app, "promote", "--model", model, "--as", "regional", *extra,
-                       "--config", scored, "--no-progress")  # fmt: skip
+                       "--config", rescored_config, "--no-progress")  # fmt: skip
         assert _code(refused) == "refresh_region_forbidden", refused.output
         message = str(refused.exception)
         assert "--reassess` reassesses" not in message and "promote without --reassess" not in (
@@ -139,21 +142,21 @@ def test_as_without_reassess_is_refused_in_a_promotion_s_words(tmp_path, model, 
         )
         assert "every region" in message and "national admin" in message
         unknown = _run(rescore_app, "promote", "--model", model, "--as", "nobody", *extra,
-                       "--config", scored, "--no-progress")  # fmt: skip
+                       "--config", rescored_config, "--no-progress")  # fmt: skip
         assert _code(unknown) == "reassess_actor_invalid", unknown.output
         assert "reassessing" not in str(unknown.exception)
     assert _actions(tmp_path) == before
 
     # With --reassess the refusal still names the reassessment and the way around it.
     refused = _run(rescore_app, "promote", "--model", model, "--reassess", "--as", "regional",
-                   "--config", scored, "--no-progress")  # fmt: skip
+                   "--config", rescored_config, "--no-progress")  # fmt: skip
     assert "promote without --reassess" in str(refused.exception)
 
 
 def test_families_a_reassessment_cannot_recompute_are_named_after_the_others_are_done(
-    rescored: Service, tmp_path: Path, database_url: str, models: tuple[Path, Path, Path]
+    rescored: Service, tmp_path: Path, database_url: str, promote_models: tuple[Path, Path, Path]
 ) -> None:
-    _, new, fusion = models
+    _, new, fusion = promote_models
     with session_scope(rescored.services.sessions) as session:  # no longer validates
         family = session.get_one(Family, "F1")
         family.record = {**family.record, "criteria": {**family.record["criteria"],

@@ -7,13 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.serving import promote_helpers
 from tests.serving.helpers import Service
 from tests.serving.promote_helpers import promote_config, promotion_state, run_promote
 from vision.artifact import read_artifact
-
-models = promote_helpers.models  # (old, new, fusion)
-rescored = promote_helpers.rescored  # a service re-scored under the new model
 
 
 def _refused(service: Service, answer: Any) -> None:
@@ -24,9 +20,9 @@ def _refused(service: Service, answer: Any) -> None:
 
 
 def test_promote_reassess_without_the_fusion_model_is_refused_before_promoting(
-    rescored: Service, tmp_path: Path, database_url: str, models: tuple[Path, Path, Path]
+    rescored: Service, tmp_path: Path, database_url: str, promote_models: tuple[Path, Path, Path]
 ) -> None:
-    _, new, fusion = models
+    _, new, fusion = promote_models
     used = rescored.services.fusion_model.meta.version
     before = promotion_state(rescored)
     _refused(
@@ -44,9 +40,9 @@ def test_promote_reassess_without_the_fusion_model_is_refused_before_promoting(
 
 
 def test_promote_reassess_dry_run_is_refused_as_the_run_would_be(
-    rescored: Service, tmp_path: Path, database_url: str, models: tuple[Path, Path, Path]
+    rescored: Service, tmp_path: Path, database_url: str, promote_models: tuple[Path, Path, Path]
 ) -> None:
-    _, new, fusion = models
+    _, new, fusion = promote_models
     before = promotion_state(rescored)
     bare = promote_config(tmp_path, database_url, "bare", model=new, fusion="")
     _refused(rescored, run_promote(bare, new, "--dry-run"))

@@ -17,11 +17,8 @@ from serving.db.session import make_engine, make_session_factory
 from serving.rescore_lock import rescore_lock
 from serving.rescore_runs import RescoreBusyError
 from shanyraq.errors import ShanyraqError
-from tests.serving import promote_helpers
 from tests.serving.promote_helpers import run_rescore
 from tests.serving.rescore_fixtures import OLD_VERSION, tiny_model
-
-scored = promote_helpers.scored  # a service of 3 photos re-scored under `model`
 
 VERSION = "test-0"  # tiny_model(seed=0)
 
@@ -55,18 +52,20 @@ def _state(tmp_path: Path) -> tuple[list[str | None], list[str], int]:
     return versions, actions, len(outcomes)
 
 
-def test_promote_is_refused_while_a_rescoring_holds_the_lock_then_runs(tmp_path, model, scored):
+def test_promote_is_refused_while_a_rescoring_holds_the_lock_then_runs(
+    tmp_path, model, rescored_config
+):
     before = _state(tmp_path)
     assert before[0] == [OLD_VERSION] * 3 and before[2] == 3
     with rescore_lock(tmp_path / "data", VERSION):  # a `rescore` or `rescore discard` running
-        busy = _promote(model, scored)
+        busy = _promote(model, rescored_config)
     assert _code(busy) == "rescore_busy", busy.output
     message = str(busy.exception)
     assert f"another re-scoring under {VERSION} is running (process " in message
     assert "then run this command again" in message and "Traceback" not in busy.output
     assert _state(tmp_path) == before  # no photo adopted, nothing audited
 
-    done = _promote(model, scored)  # once it is released
+    done = _promote(model, rescored_config)  # once it is released
     assert done.exit_code == 0, done.output
     assert "updated now: 3 photo(s)" in done.output
     versions, actions, _ = _state(tmp_path)
@@ -74,7 +73,9 @@ def test_promote_is_refused_while_a_rescoring_holds_the_lock_then_runs(tmp_path,
     assert not list((tmp_path / "data").glob(".rescore-*.lock"))
 
 
-def test_promote_holds_the_lock_while_it_adopts_the_scores(tmp_path, model, scored, monkeypatch):
+def test_promote_holds_the_lock_while_it_adopts_the_scores(
+    tmp_path, model, rescored_config, monkeypatch
+):
     refusals: list[str] = []
     apply = promotion._apply
 
@@ -86,22 +87,22 @@ def test_promote_holds_the_lock_while_it_adopts_the_scores(tmp_path, model, scor
         return apply(sessions, page, version)
 
     monkeypatch.setattr(promotion, "_apply", apply_while_another_tries)
-    done = _promote(model, scored)
+    done = _promote(model, rescored_config)
     assert done.exit_code == 0, done.output
     assert refusals and all("`shanyraq rescore promote`: process " in m for m in refusals)
 
     monkeypatch.undo()
     with rescore_lock(tmp_path / "data", VERSION, command="rescore promote"):
-        busy = run_rescore("discard", "--model", model, "--config", scored)
+        busy = run_rescore("discard", "--model", model, "--config", rescored_config)
     assert _code(busy) == "rescore_busy", busy.output
     assert "`shanyraq rescore promote`" in str(busy.exception)
     assert _state(tmp_path)[2] == 3  # the run and its outcomes are kept
 
 
-def test_a_dry_run_takes_no_lock(tmp_path, model, scored):
+def test_a_dry_run_takes_no_lock(tmp_path, model, rescored_config):
     with rescore_lock(tmp_path / "data", VERSION):  # it writes nothing: it may look meanwhile
         dry = run_rescore(
-            "promote", "--model", model, "--dry-run", "--config", scored, "--no-progress"
+            "promote", "--model", model, "--dry-run", "--config", rescored_config, "--no-progress"
         )
     assert dry.exit_code == 0, dry.output
     assert "nothing was written" in dry.output

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from serving.rescore_cli import app as rescore_app
 from serving.rescore_promote_cli import ReassessStoppedError
 from tests.serving.rescore_fixtures import cli_config
-from tests.serving.rescore_fixtures import models as models
 from tests.shanyraq.cli_helpers import run_main
 
 

@@ -15,12 +15,8 @@ from serving import audit
 from serving.db.models import Assessment, AuditEntry, Family
 from serving.db.session import session_scope
 from serving.reassessment import reassess, resolve_actor
-from tests.serving import promote_helpers
 from tests.serving.helpers import Service
 from tests.serving.promote_helpers import model_version_of
-
-models = promote_helpers.models  # (old, new, fusion)
-promoted = promote_helpers.promoted  # F1 (record invalid) and F2 stale
 
 
 def _versions(service: Service) -> list[tuple[str, int]]:
@@ -34,7 +30,7 @@ def _versions(service: Service) -> list[tuple[str, int]]:
 
 
 def test_a_family_that_cannot_be_recomputed_is_named_and_the_others_are_recomputed(
-    promoted: Service, models: tuple[Path, Path, Path], caplog: pytest.LogCaptureFixture
+    promoted: Service, promote_models: tuple[Path, Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     services = promoted.services
     with services.sessions() as session:
@@ -42,7 +38,7 @@ def test_a_family_that_cannot_be_recomputed_is_named_and_the_others_are_recomput
         computed_before = session.execute(
             select(AuditEntry.seq).where(AuditEntry.action == "assessment_created")
         ).all()
-    version = model_version_of(models[1])
+    version = model_version_of(promote_models[1])
     with caplog.at_level(logging.WARNING):
         made = reassess(services, model_version=version, actor=actor, progress=False)
     # F2 comes after F1: recomputed all the same; F1 keeps its stale assessment.
@@ -65,7 +61,7 @@ def test_a_family_that_cannot_be_recomputed_is_named_and_the_others_are_recomput
 
 
 def test_a_reassessment_without_failures_names_none(
-    promoted: Service, models: tuple[Path, Path, Path]
+    promoted: Service, promote_models: tuple[Path, Path, Path]
 ) -> None:
     services = promoted.services
     with session_scope(services.sessions) as session:  # F1's record put right
@@ -74,6 +70,6 @@ def test_a_reassessment_without_failures_names_none(
                                                        "members_total": 4.0}}  # fmt: skip
         actor = resolve_actor(session, "admin_national")
     made = reassess(
-        services, model_version=model_version_of(models[1]), actor=actor, progress=False
+        services, model_version=model_version_of(promote_models[1]), actor=actor, progress=False
     )
     assert made == [("F1", 2), ("F2", 2)] and made.failed == []

@@ -16,11 +16,8 @@ from shanyraq.errors import ConfigError
 from tests.serving import refresh_scene
 from welfare.schema import FamilyRecordError
 
-# The scene of the refresh tests: five stale families (CFG, FUS, OTH, PHO, REC).
-scene = refresh_scene.scene
-fusion_dir = refresh_scene.fusion_dir
-new_fusion_dir = refresh_scene.new_fusion_dir
-
+# The scene of the refresh tests (`scene`, registered from tests/serving/refresh_scene.py): five
+# stale families (CFG, FUS, OTH, PHO, REC).
 MISMATCH = "the fusion model does not match configs/welfare.yaml: retrain or configure another"
 
 

@@ -16,16 +16,12 @@ from serving import audit
 from serving.assessments import LOGIC_KEY, WELFARE_CONFIG_KEY
 from serving.db.models import AuditEntry
 from serving.reassessment import reassess, resolve_actor
-from tests.serving import promote_helpers
 from tests.serving.helpers import Service
 from tests.serving.promote_helpers import model_version_of
 from tests.serving.rescore_fixtures import rescored_entries
 from tests.serving.rescore_store_helpers import stored_hashes, stored_service
 from tests.shanyraq.cli_helpers import command_help, run_main_raw_code
 from welfare.fusion import FusionModel
-
-models = promote_helpers.models  # (old, new, fusion)
-promoted = promote_helpers.promoted  # F1 (record invalid) and F2 stale
 
 
 def _rescore_main(monkeypatch: Any, capsys: Any, model: Path, config: Path) -> tuple[int, str, str]:
@@ -105,12 +101,12 @@ def _reassess_entries(service: Service) -> list[AuditEntry]:
 
 
 def test_a_reassessment_is_audited_as_a_run_and_anchored(
-    promoted: Service, models: tuple[Path, Path, Path]
+    promoted: Service, promote_models: tuple[Path, Path, Path]
 ) -> None:
     services = promoted.services
     with services.sessions() as session:
         actor = resolve_actor(session, "admin_national")
-    version = model_version_of(models[1])
+    version = model_version_of(promote_models[1])
     made = reassess(services, model_version=version, actor=actor, progress=False)
     assert made == [("F2", 2)]
 
@@ -121,7 +117,7 @@ def test_a_reassessment_is_audited_as_a_run_and_anchored(
     assert (details["planned"], details["reassessed"], details["already_current"]) == (2, 1, 0)
     assert details["failed"] == {"F1": "family_record_invalid"} and details["not_reached"] == 0
     rests_on = details["model_versions"]
-    assert rests_on["fusion"] == str(FusionModel.load(models[2]).meta.version)
+    assert rests_on["fusion"] == str(FusionModel.load(promote_models[2]).meta.version)
     assert rests_on[WELFARE_CONFIG_KEY] and rests_on[LOGIC_KEY]
     with services.sessions() as session:
         assert audit.verify(session, services.signing_key).ok
@@ -132,7 +128,7 @@ def test_a_reassessment_is_audited_as_a_run_and_anchored(
 
 
 def test_a_reassessment_cut_short_is_audited_with_what_it_did(
-    promoted: Service, models: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+    promoted: Service, promote_models: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import serving.assessments_refresh
 
@@ -147,7 +143,7 @@ def test_a_reassessment_cut_short_is_audited_with_what_it_did(
     services = promoted.services
     with services.sessions() as session:
         actor = resolve_actor(session, "admin_national")
-    version = model_version_of(models[1])
+    version = model_version_of(promote_models[1])
     with pytest.raises(KeyboardInterrupt):
         reassess(services, model_version=version, actor=actor, progress=False)
 

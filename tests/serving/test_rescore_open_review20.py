@@ -24,15 +24,14 @@ import serving.rescore_photos
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
-from tests.serving import rescore_store_helpers
 from tests.serving.cli_helpers import error_code
 from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate
 from tests.serving.rescore_ray_helpers import FakeRay, ray_pipeline
 from tests.serving.rescore_store_helpers import rescore_stored, stored_service
 
-# The code version the runs record, fixed (autouse), and the CPU scorer of that model.
-one_code_version = rescore_store_helpers.one_code_version
-scorer = rescore_store_helpers.scorer
+# The code version the runs record, fixed (the CPU scorer of that model is the registered
+# `scorer` of tests/serving/rescore_store_helpers.py).
+pytestmark = pytest.mark.usefixtures("one_code_version")
 
 LOST = (0, 3, 4)  # indexes of the photos whose originals the store loses
 SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. (3 and 4 lost)

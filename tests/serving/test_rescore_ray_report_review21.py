@@ -21,7 +21,6 @@ import pytest
 from serving.db.models import RescoreRun
 from serving.db.session import make_engine, make_session_factory
 from serving.rescore import MISSING_FILE, rescore
-from tests.serving import rescore_store_helpers
 from tests.serving.rescore_fixtures import DAY0, populate
 from tests.serving.rescore_helpers import MAX_PIXELS
 from tests.serving.rescore_ray_helpers import FakeRay, ray_outcomes, ray_pipeline
@@ -29,7 +28,7 @@ from tests.serving.rescore_store_helpers import lose_original, upload_on_old_mod
 from vision.bulk import open_scorer
 
 # The code version the runs record, fixed (others may edit the checkout meanwhile).
-one_code_version = rescore_store_helpers.one_code_version
+pytestmark = pytest.mark.usefixtures("one_code_version")
 
 SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. of `populate`
 

@@ -23,7 +23,6 @@ from serving.db.session import make_engine
 from serving.rescore import rescore
 from serving.rescore_cli import RescoreUnfinishedError
 from serving.rescore_report import report_lines
-from tests.serving import rescore_store_helpers
 from tests.serving.cli_helpers import error_code
 from tests.serving.rescore_fixtures import DAY0, StoredPhotos, populate, rescored_entries
 from tests.serving.rescore_store_helpers import (
@@ -33,10 +32,9 @@ from tests.serving.rescore_store_helpers import (
     upload_on_old_model,
 )
 
-# The code version the runs record, fixed (others may edit the checkout meanwhile), and the
-# CPU scorer of that model, as review 20's tests of the same runs have them.
-one_code_version = rescore_store_helpers.one_code_version
-scorer = rescore_store_helpers.scorer
+# The code version the runs record, fixed (others may edit the checkout meanwhile); the CPU
+# scorer of that model is the registered `scorer` of tests/serving/rescore_store_helpers.py.
+pytestmark = pytest.mark.usefixtures("one_code_version")
 
 SINCE = DAY0 + timedelta(days=2)  # a --since whose scope holds photos 2.. of `populate`
 

@@ -15,10 +15,12 @@ import pytest
 
 from serving.errors import UnavailableError
 from serving.pipeline import Analysis, PhotoPipeline
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import HungEngine, hung_model, jpeg
-from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
+
+database_url = scoring_fixtures.database_url  # SQLite only: overrides the folder's
 
 GAUGE = "shanyraq_photo_model_calls_past_deadline"
 
@@ -171,7 +173,7 @@ def _not_answering(service: Any) -> tuple[int, str, list[str]]:
 @pytest.mark.parametrize("batched", [True, False], ids=["micro-batcher", "one call each"])
 def test_health_and_metrics_name_a_model_not_answering_and_uploads_are_refused_at_once(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
     batched,
 ):

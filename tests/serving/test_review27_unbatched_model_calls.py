@@ -15,9 +15,11 @@ import anyio.to_thread
 from serving.errors import UnavailableError
 from serving.pipeline import Analysis, PhotoPipeline
 from serving.pipeline_refusals import BUSY_RETRY_AFTER_S, SHUTDOWN_RETRY_AFTER_S
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import HungEngine, hung_model, jpeg
-from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
+
+database_url = scoring_fixtures.database_url  # SQLite only: overrides the folder's
 
 
 def _pipeline(engine: HungEngine, *, max_batch: int, max_queued: int, timeout_s: float):  # type: ignore[no-untyped-def]
@@ -122,7 +124,7 @@ def test_calls_beyond_max_queued_are_refused_as_busy_and_shared_threads_stay_fre
 
 def test_an_upload_while_every_model_thread_hangs_is_a_503_at_once_naming_the_cause(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     service = make_service(

@@ -18,11 +18,13 @@ import pytest
 from serving.api.routes.system import _not_answering
 from serving.model_calls import ModelCalls
 from serving.pipeline import PhotoPipeline
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import HungEngine, hung_model, jpeg
-from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.serving.subprocess_runs import run_script
 from tests.vision.batcher_helpers import BOUND_S, caller_outcomes
 from vision.batcher import MicroBatcher
+
+database_url = scoring_fixtures.database_url  # SQLite only: overrides the folder's
 
 # Started as a process of its own: a pipeline whose model call blocks for ever, one upload
 # refused at its timeout, the pipeline closed, then the end of the script.
@@ -210,7 +212,7 @@ def test_the_health_text_counts_the_calls_past_their_timeout_and_the_oldest_one(
 
 def test_health_names_one_late_call_of_two_plainly(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     # It read "1 of the 2 calls it runs at once have run past their uploads' timeout".

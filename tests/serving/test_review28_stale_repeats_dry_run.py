@@ -16,12 +16,7 @@ from typer.testing import CliRunner
 from serving.assessments import STALE_REASONS
 from shanyraq.cli import build_app
 from tests.serving.helpers import serving_yaml
-from tests.serving.repeat_helpers import (  # noqa: F401 (fixtures)
-    latest_version,
-    record_repeats,
-    with_repeat,
-)
-from tests.serving.repeat_photos import photo_model, room, scored  # noqa: F401 (fixtures)
+from tests.serving.repeat_helpers import latest_version, record_repeats
 
 
 def _dry_run(tmp_path: Path, database_url: str) -> Any:
@@ -31,7 +26,7 @@ def _dry_run(tmp_path: Path, database_url: str) -> Any:
 
 
 def test_the_dry_run_counts_assessments_stale_for_their_repeats(
-    with_repeat: Any,  # noqa: F811
+    with_repeat: Any,
     tmp_path: Path,
     database_url: str,
 ):
@@ -47,7 +42,7 @@ def test_the_dry_run_counts_assessments_stale_for_their_repeats(
 
 
 def test_the_dry_run_finds_none_where_the_repeats_match(
-    with_repeat: Any,  # noqa: F811
+    with_repeat: Any,
     tmp_path: Path,
     database_url: str,
 ):

@@ -8,10 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from serving import demo_build
-from tests.serving.demo_helpers import (
-    raise_poverty_line,
-    work,  # noqa: F401 (a fixture)
-)
+from tests.serving.demo_helpers import raise_poverty_line
 from welfare.model_folder import read_meta
 
 
@@ -21,7 +18,7 @@ def _more_bootstrap_draws(data: dict[str, Any]) -> None:
 
 def test_fairness_intervals_alone_do_not_train_the_demo_fusion_model_again(
     demo_paths: Any,
-    work: dict[str, int],  # noqa: F811
+    work: dict[str, int],
     edit_config: Any,
 ) -> None:
     demo_build.ensure_models(demo_paths)

@@ -23,8 +23,10 @@ from serving import pipeline_refusals as refusals
 from serving.api.errors import install_error_handlers, server_error_level
 from serving.errors import StorageError
 from serving.web.session import PREFIX
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import Service, hung_model, jpeg
-from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
+
+database_url = scoring_fixtures.database_url  # SQLite only: overrides the folder's
 
 
 def _said(records: list[logging.LogRecord]) -> list[tuple[str, str, str]]:
@@ -47,7 +49,7 @@ def _uploads_refused_503(metrics: str) -> float:
 @pytest.mark.parametrize("batched", [True, False], ids=["micro-batcher", "one call each"])
 def test_a_timed_out_upload_and_a_not_answering_model_are_each_one_error_line(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
     caplog,
     batched,

@@ -16,10 +16,12 @@ from fastapi.testclient import TestClient
 
 from serving import pipeline_refusals as refusals
 from serving.web.i18n import load_catalogues
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import PASSWORD, Service, hung_model, jpeg
-from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.serving.upload_helpers import stop_scoring
 from tests.web.helpers import csrf_from, sign_in
+
+database_url = scoring_fixtures.database_url  # SQLite only: overrides the folder's
 
 PAGE = "/ui/upload"
 PAGE_LOGGER = "serving.web.routes.upload"
@@ -69,7 +71,7 @@ def _refused_on_the_page(code: str, message: str) -> str:
 
 def test_a_stops_503_through_the_page_is_one_warning_and_a_4xx_is_not_logged(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     caplog,
 ):
     service = make_service(model_dir=model_dir)
@@ -90,7 +92,7 @@ def test_a_stops_503_through_the_page_is_one_warning_and_a_4xx_is_not_logged(
 
 def test_scoring_stopped_through_the_page_is_one_error_line_for_each_photo(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
     caplog,
 ):
@@ -112,7 +114,7 @@ def test_scoring_stopped_through_the_page_is_one_error_line_for_each_photo(
 
 def test_a_503_the_pipeline_logged_is_not_logged_again_by_the_page(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
     caplog,
 ):

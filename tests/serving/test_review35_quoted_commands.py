@@ -30,7 +30,6 @@ from shanyraq.cli import build_app
 from tests.serving.helpers import Service, make_settings, serving_yaml
 from tests.serving.refresh_scene import assessment_versions, one_record_unreadable
 from tests.serving.rescore_fixtures import cli_config, populate
-from tests.serving.rescore_fixtures import models as models
 from tests.serving.rescore_store_helpers import stored_service
 from tests.serving.told_command_helpers import option, parsed, the_args, told
 from tests.shanyraq.cli_helpers import run_main_raw_code

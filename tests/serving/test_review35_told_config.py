@@ -26,7 +26,6 @@ from serving.db.models import AuditEntry, Photo, RescoredScore, RescoreRun, User
 from serving.db.session import make_engine, make_session_factory, session_scope
 from serving.storage import PhotoStore
 from tests.serving.rescore_fixtures import StoredPhotos, cli_config
-from tests.serving.rescore_fixtures import models as models
 from tests.serving.rescore_store_helpers import upload_on_old_model
 from tests.serving.told_command_helpers import default_configs_elsewhere, option, parsed, told
 from tests.shanyraq.cli_helpers import run_main_raw_code

@@ -42,7 +42,6 @@ from tests.serving.rescore_helpers import (
     promotions,
     run_rows,
 )
-from tests.serving.rescore_helpers import model as model
 from tests.serving.told_command_helpers import default_configs_elsewhere, option, told
 from tests.serving.user_helpers import add_amina
 

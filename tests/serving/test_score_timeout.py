@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 
 from tests.serving.helpers import hung_model, jpeg
-from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["micro-batcher", "one call each"])
 def test_an_upload_the_model_does_not_score_in_time_is_refused_and_nothing_is_stored(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
     batched,
 ):
@@ -41,7 +40,7 @@ def test_an_upload_the_model_does_not_score_in_time_is_refused_and_nothing_is_st
 
 def test_uploads_refused_while_the_model_hung_are_not_scored_for_nobody_after(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     # The pipeline shielded each request from its caller's timeout: every upload refused with

@@ -27,7 +27,6 @@ from tests.serving.helpers import jpeg
 from tests.serving.store_read_helpers import CODE, file_one_photo, logged_once, signed_in_browser
 
 database_url = store_read_helpers.database_url  # SQLite only
-store = store_read_helpers.store  # a photo store in the test's folder
 
 
 def _folder_in_place(store: PhotoStore, sha256: str) -> Path:

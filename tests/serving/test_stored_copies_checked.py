@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 (the tests take the `store` and `database_url` fixtures imported below)
 """Stored copies are checked when read: a photo's view reads its original once, and
 checks it on every view; a saved browser copy or heat-map overlay damaged, replaced, or saved
 before copies were checked is made again from the checked original, never served as it is;
@@ -21,8 +20,10 @@ from PIL import Image
 from serving.errors import PhotoUnreadableError
 from serving.web import heatmap_cache, heatmaps
 from shanyraq.taxonomy import get_taxonomy
+from tests.serving import store_read_helpers
 from tests.serving.helpers import jpeg
-from tests.serving.store_read_helpers import database_url, store
+
+database_url = store_read_helpers.database_url  # SQLite only: overrides the folder's
 
 CODE = "photo_store_damaged"
 MAX_PIXELS = 10**8

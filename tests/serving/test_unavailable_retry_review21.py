@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from serving.pipeline_refusals import SHUTDOWN_RETRY_AFTER_S, STOPPED_RETRY_AFTER_S
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import hung_model, jpeg
-from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from vision.batcher_errors import BatcherFullError, BatcherStoppedError
+
+database_url = scoring_fixtures.database_url  # SQLite only: overrides the folder's
 
 
 def _refused(answer: Any, retry_after_s: int, says: str) -> None:
@@ -22,7 +24,7 @@ def _refused(answer: Any, retry_after_s: int, says: str) -> None:
 
 def test_a_busy_model_never_says_to_wait_longer_than_the_score_timeout(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     # By score_timeout_s every photo waiting now has left the queue (scored or refused).
@@ -41,7 +43,7 @@ def test_a_busy_model_never_says_to_wait_longer_than_the_score_timeout(
 @pytest.mark.parametrize("batched", [True, False], ids=["micro-batcher", "one call each"])
 def test_an_upload_the_model_does_not_score_in_time_says_to_retry_after_the_timeout(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
     batched,
 ):
@@ -57,7 +59,7 @@ def test_an_upload_the_model_does_not_score_in_time_says_to_retry_after_the_time
 
 def test_an_upload_while_the_service_shuts_down_says_to_retry_shortly(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
 ):
     service = make_service(model_dir=model_dir)
     service.create_family("F1")
@@ -69,7 +71,7 @@ def test_an_upload_while_the_service_shuts_down_says_to_retry_shortly(
 
 def test_an_upload_after_scoring_stopped_says_to_wait_for_a_restart(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
 ):
     service = make_service(model_dir=model_dir)
     service.create_family("F1")

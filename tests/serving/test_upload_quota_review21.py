@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from tests.serving import scoring_fixtures
 from tests.serving.helpers import jpeg
-from tests.serving.scoring_fixtures import database_url, model_dir  # noqa: F401 (fixtures, SQLite only)
 from tests.serving.upload_helpers import BAD_FILES
 from vision.batcher_errors import BatcherClosedError, BatcherFullError, BatcherStoppedError
+
+database_url = scoring_fixtures.database_url  # SQLite only: overrides the folder's
 
 CAUSES = {
     "busy": lambda: BatcherFullError("the queue is full"),
@@ -46,7 +48,7 @@ def _limited_service(
 @pytest.mark.parametrize("cause", sorted(CAUSES))
 def test_uploads_refused_with_503_do_not_use_up_the_upload_limit(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
     cause,
 ):
@@ -60,7 +62,7 @@ def test_uploads_refused_with_503_do_not_use_up_the_upload_limit(
 
 def test_uploads_refused_for_a_bad_file_still_count_beside_503s(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     service = _limited_service(make_service, model_dir, monkeypatch, cause="busy", refusals=1)
@@ -77,7 +79,7 @@ def test_uploads_refused_for_a_bad_file_still_count_beside_503s(
 
 def test_an_upload_the_store_failed_gives_its_place_back(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     from serving.errors import StorageError

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from serving.db.models import AuditEntry, IdempotencyKey, Photo
 from serving.db.session import session_scope
 from tests.serving.helpers import Service, hung_model, jpeg
-from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
 from tests.serving.upload_helpers import stop_scoring
 from tests.vision.batcher_helpers import BOUND_S
 
@@ -44,7 +43,7 @@ def _filed_as_before(service: Service, first: Any, again: Any, *, who: str = "in
 
 def test_a_photo_sent_again_once_scoring_has_stopped_is_answered_as_filed(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     service = make_service(model_dir=model_dir)
@@ -61,7 +60,7 @@ def test_a_photo_sent_again_once_scoring_has_stopped_is_answered_as_filed(
 
 def test_a_photo_sent_again_under_a_key_once_scoring_has_stopped_is_filed_once_for_the_key(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     service = make_service(model_dir=model_dir)
@@ -82,7 +81,7 @@ def test_a_photo_sent_again_under_a_key_once_scoring_has_stopped_is_filed_once_f
 
 def test_a_photo_sent_again_while_the_model_is_busy_is_answered_as_filed_at_once(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     service = make_service(

@@ -15,7 +15,6 @@ from serving.db.models import AuditEntry
 from serving.db.session import session_scope
 from serving.web.i18n import load_catalogues
 from tests.serving.helpers import PASSWORD, jpeg
-from tests.serving.scoring_fixtures import model_dir  # noqa: F401 (a fixture)
 from tests.serving.upload_helpers import stop_scoring
 from tests.web.helpers import csrf_from, sign_in
 
@@ -34,7 +33,7 @@ def _send(browser: Any, token: str, photo: bytes) -> Any:
 
 def test_the_page_shows_a_photo_sent_again_as_filed_once_scoring_has_stopped(
     make_service,
-    model_dir,  # noqa: F811
+    model_dir,
     monkeypatch,
 ):
     service = make_service(model_dir=model_dir)

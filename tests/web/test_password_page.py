@@ -18,7 +18,7 @@ from serving.db.models import AuditEntry
 from serving.users import PASSWORD_MIN_CHARS
 from serving.web.i18n import LANGUAGES, load_catalogues
 from serving.web.routes.auth import PASSWORD_MISMATCH, PASSWORD_REFUSALS
-from tests.serving.helpers import PASSWORD, make_settings
+from tests.serving.helpers import PASSWORD, cheap_hasher, make_settings
 from tests.web import live
 from tests.web.browser_helpers import shot
 from tests.web.helpers import csrf_from, sign_in
@@ -201,16 +201,12 @@ def test_every_refusal_has_a_text_in_every_language():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer]:
-    from argon2 import PasswordHasher
-
     from serving.core import security
 
     root = tmp_path_factory.mktemp("password-live")
     settings = make_settings(root, f"sqlite:///{root / 'web.db'}")
     with pytest.MonkeyPatch.context() as patch:  # argon2 at its lowest cost in tests
-        patch.setattr(
-            security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-        )
+        patch.setattr(security, "_HASHER", cheap_hasher())
         running = live.start(settings)
         try:
             yield running

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from serving.web.i18n import translator
-from tests.serving.helpers import OTHER_REGION, PASSWORD, make_settings
+from tests.serving.helpers import OTHER_REGION, PASSWORD, cheap_hasher, make_settings
 from tests.web.helpers import csrf_from, sign_in
 from tests.web.oversight_helpers import decide_family
 
@@ -204,8 +204,6 @@ def test_a_typed_action_code_wins_and_a_typo_is_pointed_out(web, browser_for):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from argon2 import PasswordHasher
-
     from serving import audit
     from serving.core import security
     from serving.db.session import session_scope
@@ -213,9 +211,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     root = tmp_path_factory.mktemp("audit-live")
     with pytest.MonkeyPatch.context() as patch:  # argon2 at its lowest cost in tests
-        patch.setattr(
-            security, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-        )
+        patch.setattr(security, "_HASHER", cheap_hasher())
         running = live.start(make_settings(root, f"sqlite:///{root / 'web.db'}"))
         services = running.app.state.services
         with session_scope(services.sessions) as session:  # entries with long unbroken values

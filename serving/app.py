@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving import audit_anchor
 from serving.api.body_limit import BodySizeLimit
 from serving.api.errors import install_error_handlers
+from serving.api.openapi_limits import install_reason_limits
 from serving.api.routes import (
     assessments,
     auth,
@@ -248,6 +249,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_reason_limits(app, settings.reason_chars)  # its OpenAPI says this service's limits
     for module in (auth, users, families, photos, photo_room, assessments, reports, system):
         app.include_router(module.router)
     mount_web(app)  # web pages under /ui (serving/web); after the API's routes and handlers

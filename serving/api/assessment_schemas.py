@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.assessments import STALE_REASONS
+from serving.core.reason_chars import ReasonChars
 from welfare.doubts import Recommendation
 
 StatementParam = bool | int | float | str | list[str] | None
@@ -248,6 +249,26 @@ class AssessmentOut(BaseModel):
     )
 
 
+def decision_reason_description(limits: ReasonChars | None = None) -> str:
+    """DecisionIn's `reason` as its schema describes it. The model is built once for every app,
+    so it names only the settings' keys; each app's OpenAPI says the numbers its service
+    checks, `limits` (serving.api.openapi_limits), beside the keys."""
+    most_key, least_key = (
+        "configs/serving.yaml `reason_chars.decision_max`",
+        "`reason_chars.override_min`",
+    )
+    most, least = f"{most_key} characters", f"{least_key} characters"
+    if limits is not None:
+        most = f"{limits.decision_max} characters ({most_key})"
+        least = f"{limits.override_min} characters ({least_key})"
+    return (
+        f"The reason in words: at most {most}, counted as the decision stores it (without "
+        "surrounding space, a line break (CRLF, CR or LF) counted as one, so no `maxLength` "
+        "could say it); longer is refused (422, refusal `reason_too_long`). An override's "
+        f"needs at least {least} (422, refusal `reason_too_short`)."
+    )
+
+
 class DecisionIn(BaseModel):
     """A commission decision. `accept` takes the assessed level (the assessment's `level`,
     the fusion model's or the level-6 rule's); `override` names another level, a reason code
@@ -279,13 +300,7 @@ class DecisionIn(BaseModel):
     reason_code: str | None = Field(None, max_length=64)
     # No max_length: serving.decisions counts the reason as the decision stores it (line
     # breaks as LF), as for the page's form; the JSON body limit bounds what is parsed.
-    reason: str = Field(
-        "",
-        description="The reason in words: at most configs/serving.yaml "
-        "`reason_chars.decision_max` characters, a line break (CRLF, CR or LF) counted as one; "
-        "longer is refused (422, refusal `reason_too_long`). An override's needs at least "
-        "`reason_chars.override_min` (422, refusal `reason_too_short`).",
-    )
+    reason: str = Field("", description=decision_reason_description())
     seen_decision_id: int | None = Field(
         None,
         strict=True,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serving.core.reason_chars import ReasonChars
 from serving.decisions import reason_words
 from serving.reuse_index import REUSE_DETAIL_ROLES
 from shanyraq.json_values import finite_or_none
@@ -244,6 +245,23 @@ class PhotoViewOut(PhotoOut):
 _ROOM_MAX_CHARS = 32
 
 
+def room_reason_description(limits: ReasonChars | None = None) -> str:
+    """RoomCorrectionIn's `reason` as its schema describes it. The model is built once for every
+    app, so it names only the settings' key; each app's OpenAPI says the number its service
+    checks, `limits` (serving.api.openapi_limits), beside the key."""
+    key = "configs/serving.yaml `reason_chars.room_correction_max`"
+    most = f"{key} characters"
+    if limits is not None:
+        most = f"{limits.room_correction_max} characters ({key})"
+    return (
+        "Why the note was wrong, in words (kept with the correction, shown on the family page; "
+        "its audit entry holds its SHA-256, `reason_sha256`). Surrounding space is dropped, "
+        f"and at least 1 character must remain, at most {most}, a line break (CRLF, CR or LF) "
+        "counted as one, so no `maxLength` could say it; longer is refused (422 "
+        "`request_invalid`, at `body.reason`)."
+    )
+
+
 class RoomCorrectionIn(BaseModel):
     """A filed photo's room note as it should read, and why (PUT
     /families/{family_id}/photos/{photo_id}/room)."""
@@ -266,14 +284,7 @@ class RoomCorrectionIn(BaseModel):
     # No max_length: the route counts the reason as serving.photo_room stores it (line breaks
     # as LF), against the running service's limit, as for the page's form and a decision's
     # reason; the JSON body limit bounds what is parsed.
-    reason: str = Field(
-        min_length=1,
-        description="Why the note was wrong, in words (kept with the correction, shown on the "
-        "family page; its audit entry holds its SHA-256, `reason_sha256`). Surrounding space "
-        "is dropped, and at least 1 character must remain, at most configs/serving.yaml "
-        "`reason_chars.room_correction_max`, a line break (CRLF, CR or LF) counted as one; "
-        "longer is refused (422 `request_invalid`, at `body.reason`).",
-    )
+    reason: str = Field(min_length=1, description=room_reason_description())
 
     @field_validator("reason")
     @classmethod

@@ -4,9 +4,12 @@ counted as the reason is stored (serving.decisions.reason_words: a line break is
 
 The service reads them from its settings wherever a reason is checked or its field is shown:
 the decision and room correction refusals (serving.decisions, serving.photo_room), the API's
-room correction body (serving.api.photo_schemas) and the family page's forms."""
+room correction route (serving.api.routes.photo_room), each app's OpenAPI
+(serving.api.openapi_limits) and the family page's forms."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,30 +19,45 @@ from shanyraq.config import StrictModel, default_configs_dir, read_yaml
 KEY = "reason_chars"
 
 
-def _shipped(name: str) -> int:
-    """The shipped configs/serving.yaml's `reason_chars.<name>`: the default of a limit a
-    site's serving.yaml leaves out (one source of truth)."""
-    return int(read_yaml(default_configs_dir() / "serving.yaml")[KEY][name])
+def _shipped() -> dict[str, Any]:
+    """The shipped configs/serving.yaml's `reason_chars`: the defaults of the limits a site's
+    serving.yaml leaves out (one source of truth), read as the file is now."""
+    return dict(read_yaml(default_configs_dir() / "serving.yaml")[KEY])
 
 
 class ReasonChars(StrictModel):
-    """The reason limits, whole numbers of characters, each at least 1."""
+    """The reason limits, whole numbers of characters, each at least 1. A limit left out is
+    the shipped one: validation reads the shipped file once for all the limits it fills in
+    (`_shipped_for_the_missing`); the fields' own defaults serve only a construction that skips
+    validation (`model_construct`)."""
 
     override_min: int = Field(
-        default_factory=lambda: _shipped("override_min"),
+        default_factory=lambda: int(_shipped()["override_min"]),
         ge=1,
         description="The least an override's reason in words holds.",
     )
     decision_max: int = Field(
-        default_factory=lambda: _shipped("decision_max"),
+        default_factory=lambda: int(_shipped()["decision_max"]),
         ge=1,
         description="The most a decision's reason in words holds.",
     )
     room_correction_max: int = Field(
-        default_factory=lambda: _shipped("room_correction_max"),
+        default_factory=lambda: int(_shipped()["room_correction_max"]),
         ge=1,
         description="The most a photo's room correction's reason holds (at least one remains).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shipped_for_the_missing(cls, data: Any) -> Any:
+        # One read of the shipped file for every limit left out, not one per field default.
+        if not isinstance(data, dict):
+            return data
+        missing = [name for name in cls.model_fields if name not in data]
+        if not missing:
+            return data
+        shipped = _shipped()
+        return {**{name: shipped[name] for name in missing}, **data}
 
     @field_validator("*", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ __all__ = [
     "MAX_ASPECT",
     "CaptureMetadata",
     "DecodedImage",
+    "accepted_format_names",
     "avif_supported",
     "check_jpeg_scans",
     "check_pixel_limit",
@@ -106,8 +107,20 @@ def avif_supported() -> bool:
         return False
 
 
+# How a message names each of ALLOWED_FORMATS.
+_FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "heic": "HEIC", "avif": "AVIF"}
+
+
+def accepted_format_names() -> tuple[str, ...]:
+    """The formats this installation decodes, as messages and pages name them: AVIF only
+    where `avif_supported()`."""
+    return tuple(
+        _FORMAT_NAMES[kind] for kind in ALLOWED_FORMATS if kind != "avif" or avif_supported()
+    )
+
+
 def _accepted() -> str:
-    names = ["JPEG", "PNG", "WebP", "HEIC"] + (["AVIF"] if avif_supported() else [])
+    names = accepted_format_names()
     return f"{', '.join(names[:-1])} or {names[-1]}"
 
 

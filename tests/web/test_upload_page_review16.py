@@ -24,6 +24,7 @@ from tests.serving.helpers import (
     stored_files,
 )
 from tests.web.helpers import MULTIPART_HEADERS, csrf_from, multipart_body
+from vision.io import accepted_format_names
 
 RU = load_catalogues()["ru"]
 ERROR_CARD = re.compile(r'<p class="error" role="alert">(.*?)</p>', re.S)
@@ -156,7 +157,9 @@ def test_refused_files_are_named_in_the_readers_words_and_nothing_is_stored(web,
     assert answer.status_code == 200
     cards = [c.strip() for c in ERROR_CARD.findall(answer.text)]
     assert cards[0] == RU["upload_error.image_empty"]
-    assert cards[1] == RU["upload_error.image_unsupported_format"]
+    names = accepted_format_names()
+    formats = ", ".join(names[:-1]) + " или " + names[-1]
+    assert cards[1] == RU["upload_error.image_unsupported_format"].format(formats=formats)
     assert cards[2] in (RU["upload_error.image_corrupt"], RU["upload_error.image_invalid"])
     assert all("notes" not in c and "photo" not in c for c in cards)  # no English detail
     assert nothing_filed(web)

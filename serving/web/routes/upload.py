@@ -38,6 +38,7 @@ from serving.web.units import megabytes, megapixels
 from shanyraq.config import get_settings as get_io_settings
 from shanyraq.errors import ShanyraqError
 from shanyraq.taxonomy import get_taxonomy
+from vision.io import accepted_format_names
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,13 @@ FRAGMENT_HEADER = "x-requested-with"  # the page's script asks for the results f
 @dataclass(frozen=True)
 class PhotoLimits:
     """What one photo may be, as the refusals name it: megabytes and megapixels rounded down
-    (serving.web.units: never above the real limit), and the size the page's script refuses
-    from."""
+    (serving.web.units: never above the real limit), the size the page's script refuses
+    from, and the formats this service reads."""
 
     max_mb: float
     max_mp: float
     refused_from_bytes: int
+    formats: tuple[str, ...]
 
 
 def _photo_limits(services: Services) -> PhotoLimits:
@@ -65,6 +67,7 @@ def _photo_limits(services: Services) -> PhotoLimits:
         max_mb=megabytes(min(photo_bytes, body_bytes)),
         max_mp=megapixels(services.pipeline.max_pixels),
         refused_from_bytes=min(photo_bytes + 1, body_bytes),
+        formats=accepted_format_names(),  # as the decoder's own refusal names them
     )
 
 

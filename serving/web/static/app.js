@@ -6,6 +6,7 @@
 
 function setupHeatmaps() {
   document.querySelectorAll("button.heat-toggle").forEach(function (button) {
+    button.hidden = false;  // rendered hidden (_photo.html): without this script it does nothing
     button.addEventListener("click", function () {
       var img = document.getElementById(button.getAttribute("aria-controls"));
       var figure = button.closest("figure");

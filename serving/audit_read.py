@@ -41,8 +41,10 @@ class Link:
 
 @dataclass(frozen=True)
 class StoredEntry:
-    """One audit_log row as read: `link` when every column could be read, and `prev_hash`
-    and `hash` on their own (None: that one could not); `unreadable`: what could not, why."""
+    """One audit_log row as read: `link` when every column could be read, and `prev_hash`,
+    `hash` and `target` on their own (None: that one could not, or, the target, is NULL), so
+    an entry that cannot be read whole may still tell what it is of; `unreadable`: what
+    could not, why."""
 
     seq: int
     prev_hash: str | None
@@ -50,6 +52,7 @@ class StoredEntry:
     link: Link | None
     details: Any
     unreadable: list[str]
+    target: str | None
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def read_entry(row: Row[Any]) -> StoredEntry:
         and own is not None
     ):
         link = Link(row.seq, at, texts["actor"], action, texts["target"], prev_hash, own)
-    return StoredEntry(row.seq, prev_hash, own, link, details, unreadable)
+    return StoredEntry(row.seq, prev_hash, own, link, details, unreadable, texts["target"])
 
 
 def read_hashes(

@@ -36,9 +36,9 @@ def decision_problems(session: Session) -> list[str]:
 
 
 def _decision_id(entry: StoredEntry) -> int | None:
-    """The decision an entry records (its target "decision:N")."""
-    target = entry.link.target if entry.link is not None else None
-    kind, _, number = (target or "").partition(":")
+    """The decision an entry records (its target "decision:N"), told by its target even
+    where another of its columns cannot be read."""
+    kind, _, number = (entry.target or "").partition(":")
     return int(number) if kind == "decision" and number.isdigit() else None
 
 

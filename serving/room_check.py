@@ -32,9 +32,10 @@ def room_correction_problems(session: Session) -> list[str]:
 
 
 def _correction_id(entry: StoredEntry) -> int | None:
-    """The row an entry records; None for an entry of before the table (no `correction_id`)
-    or one the chain's walk reports as unreadable."""
-    if entry.link is None or not isinstance(entry.details, dict):
+    """The row an entry records, told by its details even where another of its columns
+    cannot be read; None for an entry of before the table (no `correction_id`) or one whose
+    details cannot be read."""
+    if not isinstance(entry.details, dict):
         return None
     number = entry.details.get("correction_id")
     return number if isinstance(number, int) and not isinstance(number, bool) else None

@@ -1,8 +1,9 @@
 """The exact lines the decisions' and the room corrections' audit checks report, word for word
 and in order (`shanyraq audit verify`, the API's /audit/verify and the audit page show them):
 rows changed, deleted and added outside the service, ids past the tenth cut to " ...";
-entries written before a field or the table existed checked only for what they hold; an entry
-the chain reports as unreadable left to that report. On SQLite and PostgreSQL."""
+entries written before a field or the table existed checked only for what they hold; a row
+whose entry the chain reports as unreadable named as not checked, not as added outside the
+service. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,14 +17,18 @@ from serving.db.models import Decision, RoomCorrection, User
 from serving.db.session import session_scope
 from serving.decision_check import decision_problems
 from serving.room_check import room_correction_problems
-from tests.serving.audit_helpers import drop_audit_guards
+from tests.serving.audit_helpers import NOT_UTF8, drop_audit_guards
 from tests.serving.decision_helpers import ACCEPT, IN_KAZAKH, assess, audit_verified, decide
-from tests.serving.helpers import Service, audit_entries, jpeg
+from tests.serving.helpers import Service, audit_entries, jpeg, serving_yaml
 
 ROOM = "photo_room_corrected"
 DECIDED = "decision_recorded"
 ADDED = range(1011, 1000, -1)  # ids of the rows put in behind the service, the last first
 ADDED_SHOWN = "1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010 ..."
+UNTOLD = (  # the last line where an entry that cannot be read does not tell its row
+    "no readable audit entry records (added outside the service, or recorded by an entry that "
+    "cannot be read: see above): "
+)
 
 
 def _decisions(service: Service, n: int) -> list[int]:
@@ -78,6 +83,22 @@ def _copies(session: Session, model: Any, of: int, ids: range) -> None:
 def _problems(service: Service) -> tuple[list[str], list[str]]:
     with session_scope(service.services.sessions) as session:
         return decision_problems(session), room_correction_problems(session)
+
+
+def _unreadable(session: Session, told: list[int], untold: list[int] | None = None) -> None:
+    """Entries made unreadable past the log's guards: those at `told` still naming their row
+    (SQLite: details not JSON; PostgreSQL: `at` emptied), those at `untold` not (their target
+    not UTF-8 on SQLite, emptied with `at` on PostgreSQL)."""
+    drop_audit_guards(session)
+    if session.get_bind().dialect.name == "sqlite":  # any bytes in any column
+        details, target = "details = '{\"kind\": '", f"target = {NOT_UTF8}"
+    else:  # a column holds only its type: emptied, once `at`'s constraint is gone
+        session.execute(text("ALTER TABLE audit_log ALTER COLUMN at DROP NOT NULL"))
+        details, target = "at = NULL", "at = NULL, target = NULL"
+    for seq in told:
+        session.execute(text(f"UPDATE audit_log SET {details} WHERE seq = :seq"), {"seq": seq})
+    for seq in untold or []:
+        session.execute(text(f"UPDATE audit_log SET {target} WHERE seq = :seq"), {"seq": seq})
 
 
 def test_rows_changed_deleted_and_added_are_reported_word_for_word(service):
@@ -171,38 +192,104 @@ def test_entries_of_before_a_field_or_the_table_are_checked_for_what_they_hold(s
     )
 
 
-def test_an_unreadable_entry_is_left_to_the_chains_report(service):
+def test_a_row_whose_entry_cannot_be_read_is_not_taken_for_one_added_outside(service):
     """An entry whose column cannot be read is the chain's to report; the checks go on past
-    it, and the row it recorded is one no (readable) entry records."""
+    it. The row it records is named as not checked where the entry still tells which row it
+    is: a decision by its target, a room correction by its details' `correction_id`. On
+    SQLite the details are not JSON: a correction's row cannot be told, and the last line
+    says its row may be one such entry records."""
     unread, changed = _decisions(service, 2)
     room_unread, room_changed = _corrections(service, 2)
     seqs = [_seq(service, DECIDED, unread), _seq(service, ROOM, room_unread)]
     changed_at = _seq(service, DECIDED, changed), _seq(service, ROOM, room_changed)
     with session_scope(service.services.sessions) as session:
-        drop_audit_guards(session)
-        if session.get_bind().dialect.name == "sqlite":  # any bytes in any column
-            tampered = "UPDATE audit_log SET details = '{\"kind\": ' WHERE seq = :seq"
-        else:  # a column holds only its type: `at` emptied, once its constraint is gone
-            session.execute(text("ALTER TABLE audit_log ALTER COLUMN at DROP NOT NULL"))
-            tampered = "UPDATE audit_log SET at = NULL WHERE seq = :seq"
-        for seq in seqs:
-            session.execute(text(tampered), {"seq": seq})
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        _unreadable(session, told=seqs)
         session.execute(update(Decision).where(Decision.id == changed).values(decided_level=6))
         session.execute(
             update(RoomCorrection).where(RoomCorrection.id == room_changed).values(reason="x")
         )
     decisions = [
+        f"decision {unread}: its audit entry {seqs[0]} cannot be read (above), so it is not "
+        "checked",
         f"decision {changed}: its decided_level differ from audit entry {changed_at[0]}: "
         "changed after it was recorded",
-        f"decisions no audit entry records (added outside the service): {unread}",
     ]
-    rooms = [
+    room_changed_line = (
         f"room correction {room_changed}: its reason differ from audit entry {changed_at[1]}: "
-        "changed after it was recorded",
-        f"room corrections no audit entry records (added outside the service): {room_unread}",
-    ]
+        "changed after it was recorded"
+    )
+    rooms = (
+        [room_changed_line, f"room corrections {UNTOLD}{room_unread}"]
+        if sqlite
+        else [
+            f"room correction {room_unread}: its audit entry {seqs[1]} cannot be read (above), "
+            "so it is not checked",
+            room_changed_line,
+        ]
+    )
     assert _problems(service) == (decisions, rooms)
     problems = audit_verified(service)["problems"]
     assert problems[-4:] == [*decisions, *rooms]
     for seq in seqs:
         assert any(p.startswith(f"entry {seq}: ") and "cannot be read (" in p for p in problems)
+
+
+def test_an_entry_that_cannot_tell_its_row_makes_the_last_line_say_so(service):
+    """The decision it recorded and rows added behind the service are listed together, in
+    words that accuse none of them; the room corrections' line, with no unreadable entry of
+    theirs, reads as before."""
+    untold, kept = _decisions(service, 2)
+    (room_kept,) = _corrections(service, 1)
+    seq = _seq(service, DECIDED, untold)
+    with session_scope(service.services.sessions) as session:
+        _copies(session, Decision, kept, range(1001, 1003))
+        _copies(session, RoomCorrection, room_kept, range(1001, 1002))
+        _unreadable(session, told=[], untold=[seq])
+    assert _problems(service) == (
+        [f"decisions {UNTOLD}{untold}, 1001, 1002"],
+        ["room corrections no audit entry records (added outside the service): 1001"],
+    )
+    problems = audit_verified(service)["problems"]
+    assert any(p.startswith(f"entry {seq}: ") and "cannot be read (" in p for p in problems)
+
+
+def test_a_row_gone_whose_entry_cannot_be_read_is_reported_deleted(service):
+    """Its entry still names it, so it is missing from the table, as a row of a readable
+    entry would be. A room correction's entry whose details cannot be read (SQLite) names
+    no row: nothing of the table is then said of it (the chain reports the entry)."""
+    gone, _ = _decisions(service, 2)
+    room_gone, _ = _corrections(service, 2)
+    seqs = [_seq(service, DECIDED, gone), _seq(service, ROOM, room_gone)]
+    with session_scope(service.services.sessions) as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        _unreadable(session, told=seqs)
+        session.execute(delete(Decision).where(Decision.id == gone))
+        session.execute(delete(RoomCorrection).where(RoomCorrection.id == room_gone))
+    rooms = [] if sqlite else [f"room correction {room_gone} (audit entry {seqs[1]}) was deleted"]
+    assert _problems(service) == ([f"decision {gone} (audit entry {seqs[0]}) was deleted"], rooms)
+
+
+def test_the_api_cli_and_audit_page_show_the_lines(service, tmp_path, database_url):
+    """A row whose entry cannot be read, and the last line where an entry cannot tell its
+    row, as the API, `shanyraq audit verify` and the audit page's check show them."""
+    from tests.serving.cli_helpers import run_cli
+    from tests.web.helpers import page_client
+
+    told, untold = _decisions(service, 2)
+    seqs = _seq(service, DECIDED, told), _seq(service, DECIDED, untold)
+    with session_scope(service.services.sessions) as session:
+        _unreadable(session, told=[seqs[0]], untold=[seqs[1]])
+    lines = [
+        f"decision {told}: its audit entry {seqs[0]} cannot be read (above), so it is not checked",
+        f"decisions {UNTOLD}{untold}",
+    ]
+    assert audit_verified(service)["problems"][-2:] == lines
+    # The page's list of entries filtered to the checks' own: it reads entries whole, and
+    # fails on one that cannot be read, which the verification beside it is to report.
+    page = page_client(service, "admin_national").get("/ui/audit?verify=true&code=audit_verified")
+    assert page.status_code == 200 and all(line in page.text for line in lines), page.text
+    config = serving_yaml(tmp_path / "serving.yaml", tmp_path, database_url, fusion_dir="")
+    ran = run_cli("audit", "verify", "--config", config)
+    assert ran.exit_code == 1, ran.output
+    assert all(f"  {line}\n" in ran.output for line in lines), ran.output

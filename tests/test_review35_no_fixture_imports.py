@@ -33,26 +33,7 @@ from tests.fixture_source_helpers import (
 # their test modules); each is taken off this list once it is done.
 NOT_YET: tuple[str, ...] = ()
 # Fixtures a module still imports by name from a helper module (module -> fixture -> why).
-_IN_TMP = (
-    "`in_tmp` of tests/welfare/engine_command_helpers.py is autouse for the engine command "
-    "modules only (each runs in its own folder): registered, it would move every test there; "
-    "its modules are another folder's to change"
-)
-IMPORTED_ON_PURPOSE: dict[str, dict[str, str]] = {
-    **{
-        f"welfare/{name}.py": {"in_tmp": _IN_TMP}
-        for name in (
-            "test_review30_engine_commands",
-            "test_review31_engine_commands",
-            "test_review31_engine_refusals",
-            "test_review32_compare_commands",
-            "test_review32_unread_meta",
-            "test_review33_memory_commands",
-            "test_review34_built_by",
-            "test_review34_engine_records",
-        )
-    },
-}
+IMPORTED_ON_PURPOSE: dict[str, dict[str, str]] = {}
 
 
 def _refused_module(name: str) -> bool:

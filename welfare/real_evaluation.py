@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from shanyraq import provenance  # code_version read through it: a replaced one reaches it
 from shanyraq.errors import ModelMismatchError
-from shanyraq.provenance import code_version
 from welfare.assess import Assessment, assess
 from welfare.criteria import WelfareConfig
 from welfare.dataset import FamilyData
@@ -237,7 +237,7 @@ def measure_real_scores(
     result.update(
         # Which code and configuration measured it: `welfare evaluate` leaves a file measured
         # with another configs/welfare.yaml (targets aside) out of the report.
-        code_version=code_version(),
+        code_version=provenance.code_version(),
         welfare_config_sha256=config.digest(),
         welfare_config_measured_sha256=config.measured_digest(),
         vision_model=engine.model_version,

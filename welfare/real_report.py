@@ -376,7 +376,10 @@ def real_score_lines(
 
 
 def _reuse(record: dict[str, Any]) -> str:
-    """How reuse was checked; records written before verification name a full-hash radius."""
+    """How reuse was checked; records written before verification name a full-hash radius, and
+    one recording neither is said not to have recorded it (no radius is made up for it)."""
     if "reuse" in record:
         return str(record["reuse"])
-    return f"full hash within {record.get('reuse_radius', 'the configured radius')} bits"
+    if "reuse_radius" in record:
+        return f"full hash within {record['reuse_radius']} bits"
+    return "how it was checked was not recorded"

@@ -31,9 +31,8 @@ damaged record, refused as one.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,10 +43,15 @@ from shanyraq.errors import ConfigError, ModelMismatchError
 from welfare.criteria import MIN_RECIPE_FAMILIES, WelfareConfig
 from welfare.dataset import FamilyData, build_family_data, split_indices, split_sizes
 from welfare.engine_record import VISION_DIR, trained_render_size, trained_vision_model
+from welfare.engine_trained_split import (
+    check_subset_in_split,
+    damaged,
+    trained_fraction,
+    trained_subset,
+)
 from welfare.fusion import FusionModel, check_trainable
 from welfare.fusion_version import model_version
-from welfare.model_data import MEANINGLESS, option_value, recorded, recorded_pair
-from welfare.model_folder import META_FILE, FusionMeta
+from welfare.model_data import MEANINGLESS, recorded, recorded_pair
 from welfare.real_families import Generated, HeldOut, check_subset, families_at
 from welfare.real_reuse import reuse_description, reuse_flags
 from welfare.real_score_cache import ScoreCache, score_settings
@@ -246,14 +250,15 @@ def load_engine_trained(
     as it is.
 
     A model recording its data, test fraction or subset of training families otherwise than as
-    the commands take them (n "300", seed true, families 6.5: a damaged record) is refused as
-    such, naming the command that trains it again, rather than compared as recorded."""
+    the commands take them (n "300", seed true, families 6.5, or more families than its
+    training split holds: a damaged record) is refused as such, naming the command that trains
+    it again, rather than compared as recorded."""
     model = FusionModel.load(folder, config=config)  # config: the one its data come from
     source = recorded(model.meta.metrics)
     trained_on = recorded_pair(model.meta.metrics)
     if trained_on is None:  # "48", 48.0 or true would otherwise pass for data 48 or be told apart
         raise ModelMismatchError(
-            f"{folder}: {_damaged(source, ('n', 'seed'), 'the data it was trained on as')}, not "
+            f"{folder}: {damaged(source, ('n', 'seed'), 'the data it was trained on as')}, not "
             "as whole numbers (n above 0): a damaged record, so they cannot be compared with the "
             f"other models' data ({n}, {seed}); train it again on theirs with "
             f"{train_engine_again(folder, model.meta, n=n, seed=seed)}"
@@ -265,14 +270,17 @@ def load_engine_trained(
             f"{train_engine_again(folder, model.meta, n=n, seed=seed)}"
         )
     trained_subset(folder, model.meta)  # refused before any family is generated
-    trained_fraction = _trained_fraction(folder, model.meta)
-    if test_fraction is not None and trained_fraction not in (None, test_fraction):
+    fraction = trained_fraction(folder, model.meta)
+    if test_fraction is not None and fraction not in (None, test_fraction):
         raise ModelMismatchError(
-            f"{folder}: trained on the training split left by test_fraction {trained_fraction}, "
+            f"{folder}: trained on the training split left by test_fraction {fraction}, "
             f"but the test families are now drawn with {test_fraction}, so some of them are "
             "families it was trained on; train it again with "
             f"{train_engine_again(folder, model.meta)}"
         )
+    if fraction is not None:  # a subset larger than that split holds: a damaged record
+        available = split_sizes(n, test_fraction=fraction)[0]
+        check_subset_in_split(folder, model.meta, available=available, n=n, seed=seed)
     learned = trained_vision_model(source)
     if vision_model is not None and learned != vision_model:
         again = train_engine_again(
@@ -306,10 +314,17 @@ def check_trained_families(
     data (n, seed) as generated now) as train-engine drew them, are not those it learned from
     (`families_hash` differs): configs changed since, so it learned other records and labels,
     and the test families drawn now are not the ones held out from it. False (unchecked) for a
-    model saved before the hash was recorded; True when checked."""
+    model saved before the hash was recorded; True when checked. A subset recorded larger than
+    that training split holds is refused as a damaged record (`check_subset_in_split`), not as
+    a count the reader asked for."""
     trained_hash = recorded(model.meta.metrics).get("families_hash")
     if not trained_hash:
         return False
+    check_test_fraction(config.fusion.test_fraction)
+    available = split_sizes(generated.n, test_fraction=config.fusion.test_fraction)[0]
+    check_subset_in_split(
+        folder, model.meta, available=available, n=generated.n, seed=generated.seed
+    )
     n_families, subset_seed = trained_subset(folder, model.meta)
     held = training_families(
         n_families,
@@ -331,54 +346,3 @@ def check_trained_families(
             "the configuration it was trained with"
         )
     return True
-
-
-def _damaged(data: Mapping[str, Any], keys: Sequence[str], what: str) -> str:
-    """The words saying that the model's fusion.json records `what` (each of `keys` and its
-    value as the file holds it: JSON, null for one not recorded)."""
-    values = ", ".join(f"{key} {json.dumps(data.get(key), default=str)}" for key in keys)
-    return f"its {META_FILE} records {what} {values}"
-
-
-def trained_subset(folder: Path, meta: FusionMeta) -> tuple[int | None, int]:
-    """The subset of training families the engine model of `meta` was trained on, as
-    train-engine drew it: (its size, the seed it was drawn with), (None, 0) for every family of
-    its data's training split (no subset seed recorded). Refused where either is recorded
-    otherwise than as train-engine's --families and --subset-seed take them (a string, a
-    fraction, a truth value, a size below 1, a seed below 0 that no subset is drawn with): those
-    families cannot be drawn again to check it, nor said as it was trained."""
-    data = recorded(meta.metrics)
-    families, seed = data.get("train_families"), data.get("subset_seed")
-    size = option_value("train-engine", "--families", families)
-    drawn = option_value("train-engine", "--subset-seed", seed) if seed is not None else 0
-    if seed is None and (families is None or size is not None):
-        return None, 0
-    if size is not None and drawn is not None and drawn >= 0:
-        return size, drawn
-    what = "the subset of training families it was trained on as"
-    raise ModelMismatchError(
-        f"{folder}: {_damaged(data, ('train_families', 'subset_seed'), what)}, not as whole "
-        "numbers train-engine's --families and --subset-seed take: a damaged record, so those "
-        "families cannot be drawn again to check it; train it again with "
-        f"{train_engine_again(folder, meta)}"
-    )
-
-
-def _trained_fraction(folder: Path, meta: FusionMeta) -> float | None:
-    """The test fraction whose training split the model of `meta` learned from, as its data
-    record it (else its recipe, which the same configs/welfare.yaml gave); None for neither.
-    Refused where recorded otherwise than as a share above 0 and below 1 (a damaged record)."""
-    data = recorded(meta.metrics)
-    key_in = data if data.get("test_fraction") is not None else (meta.recipe or {})
-    fraction = key_in.get("test_fraction")
-    if fraction is None:
-        return None
-    number = isinstance(fraction, int | float) and not isinstance(fraction, bool)
-    if number and 0 < fraction < 1:
-        return float(fraction)
-    raise ModelMismatchError(
-        f"{folder}: {_damaged(key_in, ('test_fraction',), 'the split it was trained on as')}, not "
-        "as a share above 0 and below 1: a damaged record, so its test families cannot be told "
-        "apart from those it was trained on; train it again with "
-        f"{train_engine_again(folder, meta)}"
-    )

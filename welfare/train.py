@@ -16,8 +16,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from shanyraq import provenance  # code_version read through it: a replaced one reaches it
 from shanyraq.errors import ModelMismatchError, ShanyraqError
-from shanyraq.provenance import code_version
 from welfare.criteria import MIN_RECIPE_FAMILIES, WelfareConfig, get_welfare_config
 from welfare.dataset import (
     FamilyData,
@@ -364,7 +364,7 @@ def evaluate_saved(
         "n_test": len(split.test),
         # The recipe the default model was fitted with (None: saved before recipes were kept).
         "recipe": models[result["default_model"]].meta.recipe,
-        "code_version": code_version(),
+        "code_version": provenance.code_version(),
         "welfare_config_sha256": config.digest(),
         "welfare_config_measured_sha256": config.measured_digest(),
     }

@@ -5,9 +5,9 @@ small recipe's data (tests/welfare/engine_study_helpers.py)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
-import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,13 @@ def evaluated(trained, family_data, welfare_config) -> dict[str, Any]:
     return result
 
 
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from tmp_path: a command's default --cache and --out land there (the engine command
+    tests use it: `pytestmark = pytest.mark.usefixtures("in_tmp")`)."""
+    monkeypatch.chdir(tmp_path)
+
+
 # --- the engine study on the small recipe's data (engine_study_helpers: N, SEED, SIZE) -------
 
 
@@ -202,28 +209,6 @@ def trained_on_data(tmp_path_factory, config):
     return folder
 
 
-class TreeReadOnce:
-    """Stands for the `subprocess` module in shanyraq.provenance: each git command it runs in
-    a folder runs once, and its answer (or failure) is given again to every later read."""
-
-    SubprocessError = subprocess.SubprocessError  # what provenance.code_version catches
-
-    def __init__(self) -> None:
-        self.answers: dict[tuple[tuple[str, ...], Path | None], Any] = {}
-
-    def run(self, args: Sequence[str], *, cwd: Path | None = None, **kwargs: Any) -> Any:
-        key = (tuple(args), None if cwd is None else Path(cwd).resolve())
-        if key not in self.answers:
-            try:
-                self.answers[key] = subprocess.run(args, cwd=cwd, **kwargs)
-            except (OSError, subprocess.SubprocessError) as error:
-                self.answers[key] = error
-        answer = self.answers[key]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-
 @pytest.fixture(autouse=True)
 def _code_version_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """shanyraq.provenance.code_version reads the tree once per folder in a test, and that
@@ -231,10 +216,11 @@ def _code_version_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     evaluation when it runs, and tests compare them with their own read; read anew, they
     differed whenever someone edited a file of the shared checkout in between (a clean clone
     never changes under a test). Still the real version, read at the test's first call, as in
-    tests/serving/conftest.py. Kept where the git commands are run rather than by replacing
-    `code_version`: welfare.train and welfare.real_evaluation bind the function when imported,
-    so a replaced module attribute would not reach them (FusionMeta reads it through the module).
-    Per test: models built for a session or module (`trained`) are read then, not now."""
+    tests/serving/conftest.py; welfare reads it through the module (welfare.train,
+    welfare.real_evaluation, FusionMeta), so the replaced function reaches every read, and
+    the real one stays reachable as `inspect.unwrap(provenance.code_version)`. Per test: models
+    built for a session or module (`trained`) are read then, not now."""
     from shanyraq import provenance
 
-    monkeypatch.setattr(provenance, "subprocess", TreeReadOnce())
+    # Kept by its arguments: code_version() and code_version(folder), each read once a test.
+    monkeypatch.setattr(provenance, "code_version", functools.cache(provenance.code_version))

@@ -1,6 +1,6 @@
-"""Set-ups and steps shared by the tests of the welfare engine commands: each test run from its
-own temporary folder; engine models moved where a refusal says, their commands run as written,
-and what the study takes checked."""
+"""Steps shared by the tests of the welfare engine commands (each run from its own temporary
+folder: `in_tmp` of tests/welfare/conftest.py): engine models moved where a refusal says, their
+commands run as written, and what the study takes checked."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from tests.welfare.engine_study_helpers import SIZE
@@ -19,12 +18,6 @@ from welfare.real_training import ENGINE_MODEL, load_engine_trained
 runner = CliRunner()
 # "move NAME to FOLDER, then `COMMAND`", as a refusal sends each engine model to its own folder.
 MOVE_ENGINE = re.compile(r"move (\S+) to (\S+), then `")
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    """Run from tmp_path: a command's default --cache and --out land there."""
-    monkeypatch.chdir(tmp_path)
 
 
 def moved_as_said(text: str, out: Path) -> dict[str, Path]:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shanyraq import provenance
 from shanyraq.errors import ModelMismatchError
-from shanyraq.provenance import code_version
 from welfare.fusion import FusionModel, create_spec, decode_levels, list_models, softmax
 
 
@@ -57,7 +57,7 @@ def test_artifact_round_trip(trained, family_data, welfare_config, tmp_path):
     assert meta["version"].startswith("rf_fused-")
     assert meta["features"] == model.features
     assert len(meta["training_data_hash"]) == 64
-    assert meta["code_version"] == code_version()  # the commit, as vision artifacts record it
+    assert meta["code_version"] == provenance.code_version()  # the commit, as vision records it
     loaded = FusionModel.load(folder)
     x = family_data.features.iloc[:50]
     assert np.allclose(loaded.predict(x).level_probs, model.predict(x).level_probs)

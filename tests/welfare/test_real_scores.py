@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from shanyraq import provenance
 from shanyraq.taxonomy import get_taxonomy
 from welfare.cli import app
 from welfare.dataset import build_family_data, split_indices, synthetic_family_data
@@ -172,7 +173,7 @@ def test_measure_and_cli_write_the_report_section(
     assert result["photos"]["n_photos"] == result["cache"]["photos"]
     monkeypatch.setattr("welfare.criteria.get_welfare_config", lambda: welfare_config)
     # A fixed code version: a checkout edited while the test runs would change the real one.
-    monkeypatch.setattr("welfare.real_evaluation.code_version", lambda: "0.1.0+abc123def456")
+    monkeypatch.setattr(provenance, "code_version", lambda folder=None: "0.1.0+abc123def456")
     args = [
         "evaluate-real",
         "--families",

@@ -22,7 +22,6 @@ from typer.testing import CliRunner
 from shanyraq.errors import ModelMismatchError
 from tests.welfare.engine_command_helpers import (
     accepted,
-    in_tmp,  # noqa: F401 (an autouse fixture)
     moved_as_said,
     run_train_engine,
     with_engine,
@@ -36,6 +35,9 @@ from welfare.real_evaluation import measure_real_scores
 from welfare.real_training import ENGINE_MODEL, load_engine_trained
 from welfare.retrain_words import train_engine_again
 from welfare.train import evaluate_saved, load_models, load_trained_together, train_models
+
+# Each test runs from its own tmp_path: a command's default --cache and --out land there.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # From tests/welfare/conftest.py, the fixtures `engine_model`, `pair`:
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of

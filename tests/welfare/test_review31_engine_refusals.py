@@ -24,7 +24,6 @@ from shanyraq.errors import ModelMismatchError
 from shanyraq.taxonomy import get_taxonomy
 from tests.welfare.engine_command_helpers import (
     accepted,
-    in_tmp,  # noqa: F401 (an autouse fixture)
     run_train_engine,
 )
 from tests.welfare.engine_study_helpers import SEED, SIZE, N
@@ -34,6 +33,9 @@ from welfare.assess import coverage_rooms
 from welfare.fusion import FusionModel
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
+
+# Each test runs from its own tmp_path: a command's default --cache and --out land there.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # From tests/welfare/conftest.py, the fixture `engine_model`:
 # lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data (48, 5): 6 of

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from shanyraq.errors import ModelMismatchError
 from tests.welfare.engine_command_helpers import (
-    in_tmp,  # noqa: F401 (an autouse fixture)
     moved_as_said,
     with_engine,
 )
@@ -31,6 +30,9 @@ from welfare.cli import app
 from welfare.model_folder import read_meta
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_models, load_trained_together, train_models
+
+# Each test runs from its own tmp_path: a command's default --cache and --out land there.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # From tests/welfare/conftest.py, the fixtures `pair`, `engine_model`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from tests.welfare.damaged_meta_helpers import WITH_METRICS, WITHOUT, refusal, run
 from tests.welfare.engine_command_helpers import (
     accepted,
-    in_tmp,  # noqa: F401 (an autouse fixture)
 )
 from tests.welfare.engine_study_helpers import PAIR, SEED, SIZE, N
 from tests.welfare.named_command_helpers import named_args, option
@@ -27,6 +26,9 @@ from welfare.fusion import FusionModel
 from welfare.model_folder import read_meta
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
+
+# Each test runs from its own tmp_path: a command's default --cache and --out land there.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # From tests/welfare/conftest.py, the fixtures `pair`, `engine_model`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),

@@ -19,7 +19,6 @@ import pytest
 from shanyraq.errors import ModelMismatchError
 from tests.welfare.engine_command_helpers import (
     accepted,
-    in_tmp,  # noqa: F401 (an autouse fixture)
     run_train_engine,
 )
 from tests.welfare.engine_study_helpers import SEED, SIZE, N
@@ -28,6 +27,9 @@ from tests.welfare.named_command_helpers import option, the_command
 from welfare.fusion import FusionModel
 from welfare.real_training import ENGINE_MODEL
 from welfare.train import load_trained_together
+
+# Each test runs from its own tmp_path: a command's default --cache and --out land there.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # From tests/welfare/conftest.py:
 # engine_model: lgbm_fused_engine as `welfare train-engine` builds it on the small recipe's data

@@ -20,12 +20,14 @@ import pytest
 from shanyraq.atomic import not_replaceable
 from shanyraq.manifest import sha256_file
 from tests.welfare.damaged_meta_helpers import TAKEN_FOR_ENGINE, WITHOUT, refusal, run, unmarked
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
 from tests.welfare.engine_study_helpers import SEED, N
 from tests.welfare.named_command_helpers import named_args, named_with_options, option
 from welfare.fusion import FusionModel
 from welfare.model_folder import META_FILE, MODEL_FILES
 from welfare.train import load_trained_together, synthetic_split, train_models
+
+# Each test runs from its own tmp_path: a command's default --cache and --out land there.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # From tests/welfare/conftest.py, the fixtures `pair`, `engine_model`:
 # lgbm_fused and lgbm_tabular as `welfare train` saves them on the small recipe's data (48, 5),

@@ -17,41 +17,27 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from shanyraq.errors import ModelMismatchError
-from tests.welfare.damaged_meta_helpers import TAKEN_FOR_ENGINE, WITH_METRICS, refusal, unmarked
-from tests.welfare.engine_command_helpers import in_tmp  # noqa: F401 (an autouse fixture)
+from tests.welfare.damaged_meta_helpers import (
+    TAKEN_FOR_ENGINE,
+    WITH_METRICS,
+    edited,
+    loaded,
+    refusal,
+    unmarked,
+)
 from tests.welfare.engine_study_helpers import SEED, N
 from tests.welfare.named_command_helpers import named_args, named_with_options, option
 from welfare.real_families import generate
-from welfare.real_training import ENGINE_MODEL, check_trained_families, load_engine_trained
+from welfare.real_training import check_trained_families, load_engine_trained
+
+# Each test runs from its own tmp_path: a command's default --cache and --out land there.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 DAMAGED = "a damaged record"
-
-
-def edited(engine_model: Path, tmp_path: Path, **data: object) -> Path:
-    """A copy of the engine model whose fusion.json records `data` in its metrics' data (a value
-    None: the key left out)."""
-    folder = Path(shutil.copytree(engine_model, tmp_path / "models" / ENGINE_MODEL))
-    path = folder / "fusion.json"
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    recorded = meta["metrics"]["data"]
-    for key, value in data.items():
-        if value is None:
-            recorded.pop(key, None)
-        else:
-            recorded[key] = value
-    path.write_text(json.dumps(meta), encoding="utf-8")
-    return folder
-
-
-def loaded(folder: Path, config) -> Any:
-    return load_engine_trained(
-        folder, n=N, seed=SEED, test_fraction=config.fusion.test_fraction, config=config
-    )
 
 
 def refused(call: Callable[[], object]) -> str:

@@ -24,7 +24,10 @@ REASONS = ["income_evidence", "household_changed", "photos_not_representative",
 
 
 def _rates(keys: list[Any]) -> dict[Any, dict[str, float]]:
-    return {k: {"override_rate": (i + 1) / (len(keys) + 2)} for i, k in enumerate(keys)}
+    return {
+        k: {"override_rate": (i + 1) / (len(keys) + 2), "mean_decided_level": 1 + i % 5}
+        for i, k in enumerate(keys)
+    }
 
 
 def _figures() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

@@ -68,6 +68,14 @@ def _encode(figure: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def row_label(label: str) -> str:
+    """`label` as a table's row names it, and so as a plot of that table shows it: its first
+    letter a capital ("urban" -> "Urban"), the rest as the catalogue writes it ("Almaty"
+    inside a label stays so; str.capitalize would lower it). The same rule as the templates'
+    `row_label` macro (templates/_macros.html), for every language of the page."""
+    return label[:1].upper() + label[1:]
+
+
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 

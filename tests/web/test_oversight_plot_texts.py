@@ -19,9 +19,10 @@ def _alts(page: str) -> list[str]:
 
 def _titles(t: Any) -> list[str]:
     titles = [t("oversight.by_level"), t("oversight.by_region"), t("oversight.by_reason")]
+    titles += [t("oversight.mean_level_by", grouping=t.label("grouping", "region"))]
     titles += [
         t("oversight.fairness_by", grouping=t.label("grouping", g))
-        for g in ("region", "settlement", "head_gender")
+        for g in ("settlement", "head_gender")
     ]
     return titles + [
         t("oversight.drift_of", head=t.label("head", h)) for h in ("room", "condition")

@@ -7,17 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from serving import reports
 from serving.api.deps import CurrentUser, CurrentUserDep, ServicesDep, SessionDep, policy
 from serving.api.routes.system import record_check
-from serving.db.models import AuditEntry, User
 from serving.decision_check import verify_with_decisions
+from serving.web.audit_rows import action_codes, audit_rows
 from serving.web.deps import record_view
 from serving.web.i18n import Translator, translator
 from serving.web.plot_cache import PlotCache, app_plot_cache, plot_with
-from serving.web.plots import Plot, bar_plot, paired_bar_plot
+from serving.web.plots import Plot, Shown, bar_plot, paired_bar_plot, row_label
 from serving.web.render import page_language, render
 from serving.web.session import PREFIX
 from shanyraq.display import decimals_keeping_side
@@ -33,19 +32,29 @@ def _alt(t: Translator, title: str, values: list[str]) -> str:
     return t("oversight.plot_alt", title=title, values="; ".join(values) or t("oversight.no_data"))
 
 
-def _rate_plot(
+def _group_plot(
     t: Translator,
     table: dict[str, dict[str, Any]],
     *,
     kind: str,
+    field: str,
     title: str,
+    ylabel: str,
+    written: Shown,
+    ylim: tuple[float, float] = (0.0, 1.0),
+    axis: Shown | None = None,
+    rows: bool = False,
     cache: PlotCache | None = None,
 ) -> Plot:
-    """Override rate per group; a group without a rate (no decisions) reads "no data" in the
-    plot and its text alternative, never 0 %."""
+    """One figure (`field`) per group, written as the table beside it writes it (`written`;
+    `axis` for the y ticks, `written` where none); a group without one reads "no data" in the
+    plot and its text alternative, never 0. `rows`: the groups named as the fairness tables'
+    rows name them (`row_label`)."""
     labels = [t.label(kind, k) for k in table]
-    values = [row["override_rate"] for row in table.values()]
-    shown = [t("oversight.no_data") if v is None else t.percent(v) for v in values]
+    if rows:
+        labels = [row_label(label) for label in labels]
+    values = [row[field] for row in table.values()]
+    shown = [t("oversight.no_data") if v is None else written(v) for v in values]
     alt = _alt(t, title, [f"{label}: {v}" for label, v in zip(labels, shown, strict=True)])
     return plot_with(
         cache,
@@ -53,12 +62,30 @@ def _rate_plot(
         labels,
         values,
         title=title,
-        ylabel=t("oversight.override_rate"),
+        ylabel=ylabel,
+        ylim=ylim,
         alt=alt,
         no_data=t("oversight.no_data"),
-        shown=t.percent,
+        shown=axis or written,
         form=t.language,
     )
+
+
+def _rate_plot(
+    t: Translator,
+    table: dict[str, dict[str, Any]],
+    *,
+    kind: str,
+    title: str,
+    rows: bool = False,
+    cache: PlotCache | None = None,
+) -> Plot:
+    """Override rate per group; a group without a rate (no decisions) reads "no data" in the
+    plot and its text alternative, never 0 %."""
+    return _group_plot(
+        t, table, kind=kind, field="override_rate", title=title,
+        ylabel=t("oversight.override_rate"), written=t.percent, rows=rows, cache=cache,
+    )  # fmt: skip
 
 
 def _override_plots(
@@ -93,19 +120,38 @@ def _override_plots(
     }
 
 
+# Fairness groupings whose override rate the overrides section plots already, from the same
+# figures (each family by its latest decision, grouped by the decision's region; the same
+# title in English): under fairness such a grouping's plot shows the mean decided level
+# instead, the table's figure that no other plot shows, so no picture stands twice.
+PLOTTED_ABOVE = ("region",)
+
+
 def _fairness_plots(
     t: Translator, fairness: dict[str, Any], cache: PlotCache | None = None
 ) -> dict[str, Plot]:
-    return {
-        grouping: _rate_plot(
-            t,
-            block["groups"],
-            kind=grouping,
-            title=t("oversight.fairness_by", grouping=t.label("grouping", grouping)),
-            cache=cache,
-        )
-        for grouping, block in fairness["groupings"].items()
-    }
+    """Per grouping, its override rate by group (the gap the section reports), or for one of
+    PLOTTED_ABOVE its mean decided level by group, on the configured levels' scale; groups
+    named as the table's rows name them."""
+    from welfare.criteria import get_welfare_config
+
+    top = float(max(get_welfare_config().level_values))
+    plots = {}
+    for grouping, block in fairness["groupings"].items():
+        named = t.label("grouping", grouping)
+        if grouping in PLOTTED_ABOVE:
+            plots[grouping] = _group_plot(
+                t, block["groups"], kind=grouping, field="mean_decided_level",
+                title=t("oversight.mean_level_by", grouping=named),
+                ylabel=t("oversight.mean_level"), written=lambda v: t.fixed(v, 2),
+                ylim=(0.0, top), axis=t.number, rows=True, cache=cache,
+            )  # fmt: skip
+        else:
+            title = t("oversight.fairness_by", grouping=named)
+            plots[grouping] = _rate_plot(
+                t, block["groups"], kind=grouping, title=title, rows=True, cache=cache
+            )
+    return plots
 
 
 DriftRow = tuple[str, float | None, float | None]
@@ -223,27 +269,9 @@ def oversight(
     )
 
 
-def _in_scope(statement: Any, user: CurrentUser) -> Any:
-    """A regional admin sees what people of the region did; a national admin everything."""
-    if user.region is None:
-        return statement
-    return statement.join(User, User.username == AuditEntry.actor).where(User.region == user.region)
-
-
-def _audit_rows(session: Any, user: CurrentUser, action: str) -> tuple[list[AuditEntry], bool]:
-    """The newest AUDIT_ROWS entries, and whether older ones were left out (the page says so:
-    page views alone fill the log quickly)."""
-    statement = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(AUDIT_ROWS + 1)
-    if action:
-        statement = statement.where(AuditEntry.action == action)
-    rows = list(session.execute(_in_scope(statement, user)).scalars())
-    return rows[:AUDIT_ROWS], len(rows) > AUDIT_ROWS
-
-
 def _known_actions(session: Any, user: CurrentUser, t: Translator) -> list[tuple[str, str]]:
     """The actions the admin's log holds, as (code, label in the reader's words), by label."""
-    statement = _in_scope(select(AuditEntry.action).distinct(), user)
-    codes = session.execute(statement).scalars()
+    codes = action_codes(session, user)
     return sorted(((code, t.label("audit_action", code)) for code in codes), key=lambda a: a[1])
 
 
@@ -267,7 +295,7 @@ def audit_log(
     after a restore) says so beside its result.
     """
     action = code.strip() or action
-    rows, cut = _audit_rows(session, user, action)
+    rows, cut = audit_rows(session, user, action, limit=AUDIT_ROWS)
     actions = _known_actions(session, user, translator(page_language(request)))
     may_verify = user.region is None
     checked = (

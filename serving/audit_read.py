@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +42,9 @@ class Link:
 @dataclass(frozen=True)
 class StoredEntry:
     """One audit_log row as read: `link` when every column could be read, and `prev_hash`,
-    `hash` and `target` on their own (None: that one could not, or, the target, is NULL), so
-    an entry that cannot be read whole may still tell what it is of; `unreadable`: what
-    could not, why."""
+    `hash`, `at`, `actor`, `action` and `target` on their own (None: that one could not, or,
+    actor and target, is NULL), so an entry that cannot be read whole may still tell what it
+    is of; `unreadable`: what could not, why; `unread`: the text columns that could not."""
 
     seq: int
     prev_hash: str | None
@@ -53,6 +53,10 @@ class StoredEntry:
     details: Any
     unreadable: list[str]
     target: str | None
+    at: str | None
+    actor: str | None
+    action: str | None
+    unread: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -73,11 +77,12 @@ def entries_query(session: Session) -> Select[Any]:
 
 def read_entry(row: Row[Any]) -> StoredEntry:
     texts: dict[str, str | None] = {}
-    unreadable = []
+    unreadable, unread = [], set()
     for name in _TEXT_COLUMNS:
         texts[name], why = _text(getattr(row, name), nullable=name in _NULLABLE)
         if why is not None:
             unreadable.append(f"column {name} cannot be read ({why})")
+            unread.add(name)
     details, why = _details(row.details)
     if why is not None:
         unreadable.append(f"details cannot be read ({why})")
@@ -91,7 +96,21 @@ def read_entry(row: Row[Any]) -> StoredEntry:
         and own is not None
     ):
         link = Link(row.seq, at, texts["actor"], action, texts["target"], prev_hash, own)
-    return StoredEntry(row.seq, prev_hash, own, link, details, unreadable, texts["target"])
+    return StoredEntry(
+        row.seq, prev_hash, own, link, details, unreadable, texts["target"], at,
+        texts["actor"], action, frozenset(unread),
+    )  # fmt: skip
+
+
+def readable_texts(values: Iterable[bytes | str | None]) -> list[str]:
+    """Text values selected as stored (`stored_column`), decoded as `read_entry` decodes
+    them: NULLs and those that cannot be read left out."""
+    return [text for text in (_text(raw, nullable=True)[0] for raw in values) if text is not None]
+
+
+def stored_column(session: Session, column: Any) -> ColumnElement[Any]:
+    """`column` to select as stored (on SQLite its bytes, decoded by `read_entry`'s rules)."""
+    return _as_stored(column, sqlite=_is_sqlite(session))
 
 
 def read_hashes(

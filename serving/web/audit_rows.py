@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, Select, cast, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from serving.api.deps import CurrentUser
-from serving.audit_read import entries_query, read_entry
+from serving.audit_read import entries_query, read_entry, readable_texts, stored_column
 from serving.db.models import AuditEntry, User
 
 
@@ -59,25 +59,16 @@ def audit_rows(
 def action_codes(session: Session, user: CurrentUser) -> list[str]:
     """The action codes of the entries in `user`'s scope that can be read (one that cannot
     cannot be chosen either; its entry is listed, marked, among the others)."""
-    column: Any = AuditEntry.action
-    if session.get_bind().dialect.name == "sqlite":  # any bytes: decoded here, not by the driver
-        column = cast(AuditEntry.action, LargeBinary).label("action")
-    codes = session.execute(_in_scope(select(column).distinct(), user)).scalars()
-    return [code for code in (_readable(c) for c in codes) if code is not None]
+    column = stored_column(session, AuditEntry.action)
+    return readable_texts(session.execute(_in_scope(select(column).distinct(), user)).scalars())
 
 
 def _shown(row: Any) -> AuditRow:
     entry = read_entry(row)
-    texts = {name: _readable(getattr(row, name)) for name in ("at", "actor", "action", "target")}
-    unread = {
-        name
-        for name, value in texts.items()
-        if (value is None and (getattr(row, name) is not None or name in ("at", "action")))
-    }
     return AuditRow(
-        seq=entry.seq, at=texts["at"], at_time=_time(texts["at"]), actor=texts["actor"],
-        action=texts["action"], target=texts["target"], details=entry.details,
-        unreadable=entry.unreadable, unread=frozenset(unread),
+        seq=entry.seq, at=entry.at, at_time=_time(entry.at), actor=entry.actor,
+        action=entry.action, target=entry.target, details=entry.details,
+        unreadable=entry.unreadable, unread=entry.unread,
     )  # fmt: skip
 
 
@@ -90,13 +81,3 @@ def _time(stored: str | None) -> datetime | None:
         return datetime.fromisoformat(stored)
     except ValueError:
         return None
-
-
-def _readable(value: bytes | str | None) -> str | None:
-    """A text column's value as stored (bytes on SQLite); None: none stored, or not UTF-8."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            return None
-    return value

@@ -20,6 +20,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 LANGUAGE_LINK = re.compile(r'<li><a href="([^"]*)" lang="(\w+)" hreflang')
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")  # an English word or an internal code
+# A refusal's card on a page (the text inside it).
+ERROR_CARD = re.compile(r'<p class="error" role="alert">(.*?)</p>', re.S)
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:

@@ -27,6 +27,7 @@ from serving.db.session import session_scope
 from serving.web.i18n import LANGUAGES, load_catalogues, translator
 from tests.serving.helpers import OTHER_REGION, PASSWORD, Service, jpeg
 from tests.web.helpers import (
+    ERROR_CARD,
     LATIN_WORD,
     assessment_id,
     csrf_from,
@@ -279,7 +280,7 @@ def test_an_upload_refusal_without_its_own_text_is_still_in_the_readers_words(
         data={"csrf_token": csrf_from(page), "family_id": "F1"},
         files=[("files", ("a.jpg", jpeg(3), "image/jpeg"))],
     )
-    refusal = re.search(r'<p class="error" role="alert">(.*?)</p>', answer.text, re.S).group(1)
+    refusal = ERROR_CARD.search(answer.text).group(1)
     assert refusal.strip() == load_catalogues()["kk"]["upload_error.storage_failed"]
 
 

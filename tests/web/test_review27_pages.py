@@ -15,10 +15,9 @@ import pytest
 from serving.web.i18n import load_catalogues, translator
 from tests.serving.decision_helpers import assess
 from tests.serving.helpers import Service, jpeg, started
-from tests.web.helpers import csrf_from, page_client
+from tests.web.helpers import ERROR_CARD, csrf_from, page_client
 
 RU = load_catalogues()["ru"]
-ERROR_CARD = re.compile(r'<p class="error" role="alert">(.*?)</p>', re.S)
 
 
 def _send(client: Any, photo: bytes) -> Any:

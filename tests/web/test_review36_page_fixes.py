@@ -12,7 +12,7 @@ import pytest
 from serving.web.i18n import translator
 from shanyraq.errors import UnsupportedImageFormatError
 from tests.serving.upload_helpers import gif_bytes
-from tests.web.helpers import csrf_from
+from tests.web.helpers import ERROR_CARD, csrf_from
 from tests.web.live_module import signed_in_page
 
 PHONE = {"width": 360, "height": 740}
@@ -189,9 +189,7 @@ def test_the_upload_page_names_the_formats_this_service_reads(
     ).text
     lists = re.findall(r"JPEG[^.()]*", refused)
     assert lists and all(found.startswith(named) for found in lists), lists
-    cards = [
-        c.strip() for c in re.findall(r'<p class="error" role="alert">(.*?)</p>', refused, re.S)
-    ]
+    cards = [c.strip() for c in ERROR_CARD.findall(refused)]
     assert [card for card in cards if named in card] == cards != [], cards
     # The decoder's own refusal names the same formats.
     english = re.escape(", ".join(names[:-1]) + OR["en"] + names[-1])

@@ -23,11 +23,10 @@ from tests.serving.helpers import (
     photo_rows,
     stored_files,
 )
-from tests.web.helpers import MULTIPART_HEADERS, csrf_from, multipart_body
+from tests.web.helpers import ERROR_CARD, MULTIPART_HEADERS, csrf_from, multipart_body
 from vision.io import accepted_format_names
 
 RU = load_catalogues()["ru"]
-ERROR_CARD = re.compile(r'<p class="error" role="alert">(.*?)</p>', re.S)
 
 
 def _russian(client: Any) -> Any:

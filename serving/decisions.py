@@ -22,6 +22,7 @@ from serving.errors import ConflictError, DecisionInvalidError
 from serving.latest_assessments import lock_family
 from serving.latest_current import why_stale
 from serving.reports import GROUPINGS
+from serving.rows_by_family import rows_by_family
 from serving.state import Services
 from welfare.criteria import get_welfare_config
 
@@ -106,13 +107,7 @@ DECISION_REFUSALS: dict[str, str | None] = {
 
 def decisions_of(session: Session, family_id: str) -> list[tuple[Decision, str]]:
     """The family's decisions, newest first, each with the username of who decided."""
-    rows = session.execute(
-        select(Decision, User.username)
-        .join(User, User.id == Decision.decided_by)
-        .where(Decision.family_id == family_id)
-        .order_by(Decision.id.desc())
-    ).all()
-    return [(d, name) for d, name in rows]
+    return rows_by_family(session, Decision, family_id, by=Decision.decided_by)
 
 
 @dataclass(frozen=True)

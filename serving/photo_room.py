@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import audit
-from serving.db.models import Photo, RoomCorrection, User
+from serving.db.models import Photo, RoomCorrection
 from serving.decisions import reason_sha256, reason_words
 from serving.errors import ForbiddenError, NotFoundError
 from serving.latest_assessments import lock_family
+from serving.rows_by_family import rows_by_family
 
 # Roles that may correct a photo's room note: an inspector only for the photos they uploaded.
 CORRECTORS = ("inspector", "admin")
@@ -61,12 +61,7 @@ def reason_refusal(reason: str, max_chars: int) -> str | None:
 def corrections_of(session: Session, family_id: str) -> dict[int, list[tuple[RoomCorrection, str]]]:
     """The family's room corrections by photo id, each photo's newest first, each with the
     username of who sent it: read once for a whole family page."""
-    rows = session.execute(
-        select(RoomCorrection, User.username)
-        .join(User, User.id == RoomCorrection.corrected_by)
-        .where(RoomCorrection.family_id == family_id)
-        .order_by(RoomCorrection.id.desc())
-    ).all()
+    rows = rows_by_family(session, RoomCorrection, family_id, by=RoomCorrection.corrected_by)
     found: dict[int, list[tuple[RoomCorrection, str]]] = {}
     for correction, username in rows:
         found.setdefault(correction.photo_id, []).append((correction, username))

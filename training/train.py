@@ -32,8 +32,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from shanyraq import provenance
 from shanyraq.errors import ConfigError
-from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy, get_taxonomy
 from training.checkpoint import (
     Loop,
@@ -253,7 +253,7 @@ def train(
     augmentation = augmentation_record(config.augment)  # as the pipeline is built, next line
     train_set = build_train_set(config, splits, spec, taxonomy)
     identity = RunIdentity(
-        splits, train_set, augmentation, code_version(), taxonomy_record(taxonomy)
+        splits, train_set, augmentation, provenance.code_version(), taxonomy_record(taxonomy)
     )
     loader = build_loader(train_set, config)
     steps = math.ceil(len(loader) / config.optim.accumulation_steps)

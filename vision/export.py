@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from shanyraq import provenance
 from shanyraq.atomic import atomic_folder, not_replaceable
 from shanyraq.errors import ModelMismatchError, ShanyraqError
-from shanyraq.provenance import code_version
 from shanyraq.taxonomy import Taxonomy
 from vision.artifact import (
     ARTIFACT_FILES,
@@ -162,7 +162,7 @@ def build_metadata(
         metrics=request.metrics or {},
         training_data_sha256=request.training_data_sha256,
         training_config=_training_config(request, timm_version=timm.__version__),
-        code_version=request.trained_with or code_version(),
+        code_version=request.trained_with or provenance.code_version(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
@@ -199,7 +199,7 @@ def export_artifact(
         check_parity(model, staging / ONNX_FILE, artifact, parity_images, tolerance=tolerance)
         tools = exported_with(staging / ONNX_FILE)
         if request.trained_with is not None:  # the code_version is the training code's
-            tools["shanyraq"] = code_version()
+            tools["shanyraq"] = provenance.code_version()
         artifact = artifact.model_copy(update={"exported_with": tools})
         save_model(
             model,

@@ -2,7 +2,8 @@
 families, the test fraction), read as train-engine's options take them.
 
 A value recorded otherwise (a string, a fraction, a truth value, a subset larger than its data's
-training split holds) is a damaged record: those families cannot be drawn again to check the
+training split holds, a subset smaller or larger than that split with no seed it was drawn with)
+is a damaged record: those families cannot be drawn again to check the
 model, so it is refused as one, naming the command that trains it again (welfare.retrain_words)
 as that command would run.
 """
@@ -31,10 +32,11 @@ def damaged(data: Mapping[str, Any], keys: Sequence[str], what: str) -> str:
 def trained_subset(folder: Path, meta: FusionMeta) -> tuple[int | None, int]:
     """The subset of training families the engine model of `meta` was trained on, as
     train-engine drew it: (its size, the seed it was drawn with), (None, 0) for every family of
-    its data's training split (no subset seed recorded). Refused where either is recorded
-    otherwise than as train-engine's --families and --subset-seed take them (a string, a
-    fraction, a truth value, a size below 1, a seed below 0 that no subset is drawn with): those
-    families cannot be drawn again to check it, nor said as it was trained."""
+    its data's training split (no subset seed recorded; a size recorded beside none is checked
+    to be the split's by `check_subset_in_split`, which knows the split's size). Refused where
+    either is recorded otherwise than as train-engine's --families and --subset-seed take them
+    (a string, a fraction, a truth value, a size below 1, a seed below 0 that no subset is drawn
+    with): those families cannot be drawn again to check it, nor said as it was trained."""
     data = recorded(meta.metrics)
     families, seed = data.get("train_families"), data.get("subset_seed")
     size = option_value("train-engine", "--families", families)
@@ -66,13 +68,27 @@ def check_subset_in_split(
     """Refuse the engine model of `meta` where the subset of training families it records is
     larger than the `available` families its data's (n, seed) training split holds: no such
     subset was ever drawn from them (train-engine refuses to), so the record is damaged, not
-    the reader's option. The command told trains it again on all of them, as train-engine does
-    without --families; the record's size would be refused by train-engine as asked for."""
+    the reader's option. So is one recording another number of families than `available`
+    without the seed they were drawn with (`trained_subset` reads no seed as the whole split):
+    a subset is drawn again only with its seed. The command told trains it again on all of
+    them, as train-engine does without --families: the recorded size, larger, would be refused
+    by train-engine, and smaller, drawn with no seed recorded, would be other families."""
     size, _ = trained_subset(folder, meta)
-    if size is None or size <= available:
-        return
     data = recorded(meta.metrics)
     what = "the subset of training families it was trained on as"
+    if size is None:  # no seed: every family of the split, if as many as it holds are recorded
+        seedless = option_value("train-engine", "--families", data.get("train_families"))
+        if seedless is None or seedless == available:
+            return
+        raise ModelMismatchError(
+            f"{folder}: {damaged(data, ('train_families', 'subset_seed'), what)}: "
+            f"{seedless} families but no subset_seed they were drawn with, while the training "
+            f"split of its data ({n} families, seed {seed}) holds {available}: a damaged "
+            "record, so those families cannot be drawn again to check it; train it again on all "
+            f"{available} with {train_engine_again(folder, meta)}"
+        )
+    if size <= available:
+        return
     whole = _WholeSplit({**meta.metrics, "data": {**data, "subset_seed": None}})
     raise ModelMismatchError(
         f"{folder}: {damaged(data, ('train_families', 'subset_seed'), what)}, but the training "

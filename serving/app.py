@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
@@ -163,10 +164,14 @@ def build_reuse_index(services: Services) -> ReuseIndex:
     return index
 
 
-def build_services(settings: ServingSettings, *, service_start: bool = False) -> Services:
+def build_services(
+    settings: ServingSettings, *, service_start: bool = False, config: Path | None = None
+) -> Services:
     """The service's parts. `service_start`: the service itself is starting, so no upload of
     its own is in flight and every temp file in the store is a crash's; a command building
-    them while the service may run leaves young ones alone (PhotoStore.prepare)."""
+    them while the service may run leaves young ones alone (PhotoStore.prepare). `config`:
+    the --config `settings` were read from (None: none given, or not known), which the
+    `audit verify` its sealing and its sessions' appends may log carries."""
     warn_if_open(settings.data_dir)  # before anything is made in it: what the operator left
     if settings.auto_migrate:
         from serving.migrations import upgrade
@@ -176,6 +181,7 @@ def build_services(settings: ServingSettings, *, service_start: bool = False) ->
             settings.resolved_database_url,
             seal_with=settings.signing_key(),
             lock_wait_s=settings.migration_lock_wait_s,
+            config=config,
         )
     db_engine = make_engine(settings.resolved_database_url)
     read_engine = make_read_engine(db_engine)
@@ -202,7 +208,7 @@ def build_services(settings: ServingSettings, *, service_start: bool = False) ->
         pipeline=pipeline, metrics=Metrics(), fusion_model=fusion, load_problems=problems,
     )  # fmt: skip
     # Audit appends through these sessions anchor the chain's head outside the database.
-    audit_anchor.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file)
+    audit_anchor.anchor_sessions(services.sessions, settings.resolved_audit_anchor_file, config)
     services.reuse = build_reuse_index(services)
     heatmap_cache.prune_cache(services)  # overlays of family photos that no current key serves
     return services
@@ -226,12 +232,14 @@ def close_services(services: Services) -> None:
         services.read_engine.dispose()
 
 
-def create_app(settings: ServingSettings | None = None) -> FastAPI:
+def create_app(settings: ServingSettings | None = None, config: Path | None = None) -> FastAPI:
+    """The app of `settings` (default: the configured ones); `config`: the --config they were
+    read from (None: none given), as `build_services` takes it."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, service_start=True)
+        services = build_services(settings, service_start=True, config=config)
         app.state.services = services
         logger.info("service ready (%s)", "; ".join(services.load_problems) or "all models loaded")
         try:

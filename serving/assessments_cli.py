@@ -86,7 +86,7 @@ def refresh(
         return
     # Refused here, before build_services would make a missing database or key.
     check_database(settings, may_create=False, migrate=settings.auto_migrate, config=config)
-    services = build_services(settings)
+    services = build_services(settings, config=config)
     try:
         with services.readers() as session:
             actor = refresh_actor(session, as_user, region=region, config=config)

@@ -62,6 +62,7 @@ from sqlalchemy.orm import Session
 
 from serving.audit_anchor import (
     ANCHOR_INFO_KEY,
+    CONFIG_INFO_KEY,
     PENDING_INFO_KEY,
     anchor_note,
     anchor_problems,
@@ -153,12 +154,14 @@ def _escaped(text: str) -> str:
 
 
 def _record_head(session: Session, key: bytes, head: AuditHead, action: str, why: str) -> None:
-    """Log and record, in an `action` entry after `head` (locked), what the head was."""
+    """Log and record, in an `action` entry after `head` (locked), what the head was; the
+    `audit verify` logged carries the session's --config (serving.audit_anchor)."""
+    verify = f"shanyraq audit verify{config_option(session.info.get(CONFIG_INFO_KEY))}"
     logger.error(
-        "the audit head (entry %d) %s; recorded in the audit log before this entry: run "
-        "`shanyraq audit verify`",
+        "the audit head (entry %d) %s; recorded in the audit log before this entry: run `%s`",
         head.seq,
         why,
+        verify,
     )
     mac = head.mac[:128] if head.mac is not None else None
     found = {"head_seq": head.seq, "head_hash": head.hash[:128], "head_mac": mac}

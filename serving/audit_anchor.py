@@ -4,7 +4,8 @@ detects and what it cannot).
 
 Sessions of a factory passed to `anchor_sessions` carry the file's path in `Session.info`;
 `serving.audit.append` leaves the new head there, and it is written once the transaction
-commits. One line per head: "<seq> <hash>".
+commits. One line per head: "<seq> <hash>". They also carry the --config of the command or
+service whose sessions they are, which the `shanyraq audit verify` an append tells carries.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from serving.data_dir import make_private_dir
 
 logger = logging.getLogger(__name__)
 
-# Session.info keys: the anchor file of the session's database, and the head to anchor once
-# the session's transaction commits.
+# Session.info keys: the anchor file of the session's database, the head to anchor once
+# the session's transaction commits, and the --config of the command appending (None: none).
 ANCHOR_INFO_KEY = "audit_anchor_file"
 PENDING_INFO_KEY = "audit_anchor_pending"
+CONFIG_INFO_KEY = "audit_told_config"
 _ANCHOR_LINE = re.compile(rb"([1-9][0-9]*) ([0-9a-f]{64})\n")
 _HEX = re.compile(r"[0-9a-f]+")
 _SHOWN_MISMATCHES = 3
@@ -37,12 +39,15 @@ _SHOWN_MISMATCHES = 3
 _LISTENING: weakref.WeakSet[sessionmaker[Session]] = weakref.WeakSet()
 
 
-def anchor_sessions(factory: sessionmaker[Session], path: Path) -> None:
-    """Make the factory's sessions write each committed head to `path` and verify against it."""
+def anchor_sessions(factory: sessionmaker[Session], path: Path, config: Path | None = None) -> None:
+    """Make the factory's sessions write each committed head to `path` and verify against it.
+    `config`: the --config of the command or service whose sessions they are (None: none
+    given), which the `audit verify` an append tells carries, so that it checks this log."""
     make_private_dir(path.parent)
     _warn_if_exposed(path)
     info = dict(factory.kw.get("info") or {})
     info[ANCHOR_INFO_KEY] = path
+    info[CONFIG_INFO_KEY] = config
     factory.configure(info=info)
     # Not `event.contains(factory, ...)`: it answers for the object's id, and a factory made
     # where a dropped one lived (a CLI process, tests) was taken for it and left unanchored.

@@ -92,9 +92,12 @@ def check_listen(host: str, port: int, *, option: str) -> None:
                 ) from None
 
 
-def run_server(settings: ServingSettings, *, host: str, port: int) -> None:
-    """Serve the app of `settings` (serving.app.create_app) with uvicorn on `host`:`port` until
-    a stop (SIGTERM, Ctrl-C), for `serve` and `demo`.
+def run_server(
+    settings: ServingSettings, *, host: str, port: int, config: Path | None = None
+) -> None:
+    """Serve the app of `settings` (serving.app.create_app; `config`: the --config they were
+    read from, None: none given) with uvicorn on `host`:`port` until a stop (SIGTERM,
+    Ctrl-C), for `serve` and `demo`.
 
     uvicorn takes no logging configuration of its own (`log_config=None`): its lines, requests
     included, go through the handler serving.logs.configure_logging set up, at the settings'
@@ -115,7 +118,7 @@ def run_server(settings: ServingSettings, *, host: str, port: int) -> None:
     from serving.app import create_app
     from serving.shutdown_stop import StopSignals
 
-    app = create_app(settings)
+    app = create_app(settings, config=config)
 
     def stop_begins(deadline: float) -> None:
         services = getattr(app.state, "services", None)  # None: the app has not started
@@ -290,13 +293,17 @@ def check_database(
     engine.dispose()
 
 
-def anchored_sessions(settings: ServingSettings, engine: Engine) -> sessionmaker[Session]:
-    """Write sessions whose audit appends are anchored in the settings' anchor file."""
+def anchored_sessions(
+    settings: ServingSettings, engine: Engine, config: Path | None
+) -> sessionmaker[Session]:
+    """Write sessions whose audit appends are anchored in the settings' anchor file, carrying
+    `config`, the --config the command was given (None: none), so that an `audit verify` an
+    append tells carries it (serving.audit_anchor)."""
     from serving.audit_anchor import anchor_sessions
     from serving.db.session import make_session_factory
 
     sessions = make_session_factory(engine)
-    anchor_sessions(sessions, settings.resolved_audit_anchor_file)
+    anchor_sessions(sessions, settings.resolved_audit_anchor_file, config)
     return sessions
 
 
@@ -322,7 +329,7 @@ def serve(
     # new key beside an audit log signed with another one.
     check_database(settings, may_create=True, migrate=settings.auto_migrate, config=config)
     check_listen(host, port, option="--port (or `port` in serving.yaml)")
-    run_server(settings, host=host, port=port)
+    run_server(settings, host=host, port=port, config=config)
 
 
 def demo(
@@ -367,4 +374,4 @@ def demo(
     if no_serve:
         return
     typer.echo(f"open http://{DEMO_HOST}:{port}/ui")
-    run_server(settings, host=DEMO_HOST, port=port)
+    run_server(settings, host=DEMO_HOST, port=port, config=config.resolve())

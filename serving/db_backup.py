@@ -37,6 +37,7 @@ from serving.db.session import (
     connect_read_only,
     connect_sqlite,
     parse_url,
+    shown_database,
     sqlite_file,
     wal_holds_commits,
     writable,
@@ -87,7 +88,7 @@ def backup_sqlite(
     source = sqlite_file(parsed)
     if source is None:
         raise BackupUnsupportedError(
-            f"the database at {parsed.render_as_string(hide_password=True)} is not a SQLite "
+            f"the database at {shown_database(parsed)} is not a SQLite "
             "file; `shanyraq db backup` copies the embedded SQLite database only. Back up "
             "PostgreSQL with its own tool, e.g. `pg_dump --format=custom --file OUT --dbname "
             "postgresql://USER@HOST:PORT/NAME` with the password in PGPASSWORD or ~/.pgpass, "

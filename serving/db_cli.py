@@ -82,7 +82,7 @@ def audit_backup(
     try:
         engine, key = open_with_key(settings, may_create=False, migrate=False, config=config)
         try:
-            with session_scope(anchored_sessions(settings, engine)) as session:
+            with session_scope(anchored_sessions(settings, engine, config)) as session:
                 audit.append(session, key, actor="cli", action="database_backed_up",
                              target="database", details=details)  # fmt: skip
         finally:

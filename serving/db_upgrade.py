@@ -96,10 +96,11 @@ class UpgradeReport:
 
 
 def shown_url(settings: ServingSettings) -> str:
-    """The database URL as it may be printed: its password hidden."""
-    from serving.db.session import parse_url
+    """The database URL as it may be printed: its password hidden, a SQLite file's path as
+    written (serving.db.session.shown_database)."""
+    from serving.db.session import parse_url, shown_database
 
-    return parse_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    return shown_database(parse_url(settings.resolved_database_url))
 
 
 def database_status(settings: ServingSettings, config: Path | None = None) -> SchemaState:
@@ -254,7 +255,8 @@ def _upgrade_locked(
     from shanyraq import __version__
 
     sessions = make_session_factory(engine)
-    anchor_sessions(sessions, settings.resolved_audit_anchor_file)  # written once committed
+    # Written once committed; the `audit verify` its append may tell carries the --config.
+    anchor_sessions(sessions, settings.resolved_audit_anchor_file, config)
     with session_scope(sessions) as session:
         connection = session.connection()  # begun: SQLite takes its lock here
         hold_version_table(

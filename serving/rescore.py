@@ -81,6 +81,7 @@ from serving.rescore_runs import (
     RescoreBusyError,
     note_held,
     open_run,
+    sessions_config,
     since_key_of,
     tell_config,
 )
@@ -219,7 +220,7 @@ def rescore(
     sessions = make_session_factory(db_engine)
     tell_config(sessions, config)
     if audit_anchor_file is not None:
-        anchor_sessions(sessions, audit_anchor_file)
+        anchor_sessions(sessions, audit_anchor_file, config)
     started = time.perf_counter()
     provenance = provenance or RunProvenance.of(scorer, model_dir=model_dir)
     # The listings read on one read engine for the run (no write lock: serving.rescore_reads).
@@ -351,7 +352,8 @@ def _walk(
     )  # fmt: skip
     # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
     for page, prepared in prefetch(walked, lambda p: (p, scorer.prepare(p.items))):
-        scored = stored_outcomes(scorer, scorer.infer(prepared))  # as the store's photos
+        # As the store's photos, the remedies told with the command's --config.
+        scored = stored_outcomes(scorer, scorer.infer(prepared), config=sessions_config(sessions))
         n_ok, n_failed = _commit_batch(sessions, run, page, scored)
         n_page = len(scored) + len(page.missing)
         tally.add(walked=n_page, scored=n_ok, failed=n_failed)

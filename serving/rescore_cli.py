@@ -276,7 +276,7 @@ def _rescore(
         audit_anchor_file=settings.resolved_audit_anchor_file, retry_failed=retry_failed,
         config=config,
     )  # fmt: skip
-    with session_scope(anchored_sessions(settings, db_engine)) as session:
+    with session_scope(anchored_sessions(settings, db_engine, config)) as session:
         audit.append(
             session, key, actor="cli", action="photos_rescored",
             target=f"model:{report.model_version}",
@@ -346,7 +346,7 @@ def discard(
         runs = functools.partial(unfinished_runs, db_engine, version)
         with (
             rescore_lock(settings.data_dir, version, runs=runs, command="rescore discard"),
-            session_scope(anchored_sessions(settings, db_engine)) as session,
+            session_scope(anchored_sessions(settings, db_engine, config)) as session,
         ):
             gone = discard_run(session, version, since_key_of(when, ray=ray), model=model,
                                config=config)  # fmt: skip

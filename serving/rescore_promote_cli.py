@@ -132,7 +132,7 @@ def promote(
     db_engine, key = open_with_key(settings, may_create=False, config=config)
     # Anchored as every command's audit appends are: a promotion cut from the log's end
     # with the head rolled back is then caught by `audit verify`.
-    sessions = anchored_sessions(settings, db_engine)
+    sessions = anchored_sessions(settings, db_engine, config)
     try:
         actor = _promote_actor(sessions, as_user, reassess=reassess, config=config)
         # The re-scoring lock: no run of this model is scored, reopened for late photos or
@@ -310,7 +310,7 @@ def _reassess(
     from serving.reassessment import reassess
 
     try:
-        services = build_services(settings)
+        services = build_services(settings, config=config)
         try:
             made = reassess(
                 services, model_version=model_version, actor=actor, progress=progress,

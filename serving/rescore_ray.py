@@ -49,18 +49,27 @@ from serving.rescore_provenance import RunProvenance
 from serving.rescore_ray_actor import Database, ScoreBatch, read_page
 from serving.rescore_ray_open import OpenedRun, open_pipeline_run
 from serving.rescore_reads import read_sessions
-from serving.rescore_runs import outcome_counts, since_key_of, unfinished_runs
+from serving.rescore_runs import outcome_counts, since_key_of, tell_config, unfinished_runs
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ModelMismatchError, ShanyraqError
+from shanyraq.shell_words import config_option
 from vision.artifact import read_artifact
 
 logger = logging.getLogger(__name__)
 
-RAY_MISSING = (
-    "Ray is not installed; install the optional extra with `pip install 'ray[data]>=2.9'` "
-    "(or `pip install 'shanyraq[ray]'`), or re-score on one machine with `shanyraq rescore`"
-)
+
+def ray_missing(config: Path | None = None) -> str:
+    """The refusal where Ray is not installed; its one-machine way carries the site's --config
+    (`config`, the pipeline's; None: none), so that it re-scores the same database."""
+    return (
+        "Ray is not installed; install the optional extra with `pip install 'ray[data]>=2.9'` "
+        "(or `pip install 'shanyraq[ray]'`), or re-score on one machine with "
+        f"`shanyraq rescore --model DIR{config_option(config)}`"
+    )
+
+
+RAY_MISSING = ray_missing()
 WRITE_COLUMNS = ("photo_id", "model_version", "run_id", "score", "error", "created_at")
 ENTRY_POINT = "serving.rescore_ray.rescore_with_ray"  # the lock's holder: it has no command
 ACTOR_CPUS = 1  # what each scoring actor holds (Ray Data's default for a GPU one too)
@@ -179,6 +188,7 @@ def rescore_with_ray(
     data_dir: Path | None = None,
     read_page_rows: int = 10_000,
     retry_failed: bool = False,
+    config: Path | None = None,
 ) -> RayRescoreReport:
     """Run the pipeline on the Ray cluster `ray.init` connected to (a local one if none).
 
@@ -197,10 +207,16 @@ def rescore_with_ray(
     recorded them (`retry_failed` of serving.rescore_photos, as `rescore(..., retry_failed=True)`;
     an undecodable photo fails again), reopening a finished run, promoted or not, for them; a
     run recorded under another provenance is refused (RescoreResumeError) and keeps them.
+    `config`: the serving.yaml of the site whose database and store these are (None: the
+    default configs'), which the `shanyraq` commands its refusals and recorded reasons tell
+    carry as --config, so that they act on this site, not on the default data folder.
     """
     if read_page_rows < 1:
         raise ValueError("read_page_rows must be at least 1")
-    ray = _ray()
+    try:
+        ray = _ray()
+    except RayMissingError:
+        raise RayMissingError(ray_missing(config)) from None
     database_url, store_root, model_dir = _absolute(database_url, store_root, model_dir)
     found = read_artifact(model_dir).model_version
     if found != model_version:
@@ -212,6 +228,7 @@ def rescore_with_ray(
     try:
         ensure_tables(engine)
         sessions = make_session_factory(engine)
+        tell_config(sessions, config)  # the commands its refusals tell carry it
         provenance = expected_provenance(
             model_dir, prefer=prefer, num_gpus_per_actor=num_gpus_per_actor,
             decode_short_side=decode_short_side,
@@ -234,7 +251,7 @@ def rescore_with_ray(
                     "run_id": opened.run_id, "db_url": database_url, "prefer": prefer,
                     "max_pixels": max_pixels, "decode_short_side": decode_short_side,
                     "provenance": provenance, "read_max_pixels": stored_limit(max_pixels),
-                    "since_key": since_key_of(since, ray=True),
+                    "since_key": since_key_of(since, ray=True), "config": config,
                 }  # fmt: skip
                 _score(
                     ray, Database(database_url), model_version, since, actor, pages=pages,

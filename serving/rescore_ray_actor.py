@@ -40,6 +40,7 @@ from serving.rescore_runs import RAY_KEY, RescoreResumeError, run_options
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ShanyraqError
+from shanyraq.shell_words import config_option
 
 if TYPE_CHECKING:
     from vision.bulk import Scored
@@ -144,6 +145,7 @@ class ScoreBatch:
         provenance: RunProvenance | None = None,
         read_max_pixels: int | None = None,
         since_key: str = RAY_KEY,
+        config: Path | None = None,
     ) -> None:
         from vision.bulk import open_scorer
 
@@ -182,6 +184,7 @@ class ScoreBatch:
         self.store = PhotoStore(Path(store_root))
         self.run_id = run_id
         self.since_key = since_key  # the run's, which the reason of a photo too large names
+        self.config = config  # the site's serving.yaml, which that reason's command carries
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         from vision.bulk import PhotoBytes
@@ -217,8 +220,10 @@ class ScoreBatch:
 
     def _outcomes(self, scored: list[Scored]) -> list[Scored]:
         """`scored` as a re-scoring records the store's photos (`stored_outcomes`), one over
-        the stored-photo limit naming the pipeline's way to score it again, not `rescore`'s."""
-        discard = f"`shanyraq rescore discard --model DIR{run_options(self.since_key)}`"
+        the stored-photo limit naming the pipeline's way to score it again, not `rescore`'s,
+        its discard on the site's database (the --config the pipeline was given)."""
+        options = run_options(self.since_key) + config_option(self.config)
+        discard = f"`shanyraq rescore discard --model DIR{options}`"
         return stored_outcomes(self.scorer, scored, ray_discard=discard)
 
 

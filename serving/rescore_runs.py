@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from serving.audit_anchor import CONFIG_INFO_KEY
 from serving.db.models import RescoredScore, RescoreRun
 from serving.rescore_adopted import adopted_runs, promoted_runs, runs_to_adopt
 from serving.rescore_provenance import RunProvenance
@@ -49,7 +50,9 @@ def _utcnow() -> datetime:
 
 
 RAY_KEY = "ray:"  # how the Ray pipeline's runs' since_key begins (serving/rescore_ray.py)
-TOLD_CONFIG = "rescore_told_config"  # Session.info key: the --config the command was given
+# Session.info key: the --config the command was given; the audit appends' own (an `audit verify`
+# they tell carries it too).
+TOLD_CONFIG = CONFIG_INFO_KEY
 
 
 def tell_config(sessions: sessionmaker[Session], config: Path | None) -> None:
@@ -62,8 +65,14 @@ def tell_config(sessions: sessionmaker[Session], config: Path | None) -> None:
 
 def told_config(session: Session) -> Path | None:
     """The --config the command working in `session` was given (`tell_config`); None where
-    none was, and for the Ray pipeline, which no command starts."""
+    none was (the Ray pipeline: where its caller gave `rescore_with_ray` none)."""
     config: Path | None = session.info.get(TOLD_CONFIG)
+    return config
+
+
+def sessions_config(sessions: sessionmaker[Session]) -> Path | None:
+    """What `told_config` answers for every session of `sessions`."""
+    config: Path | None = (sessions.kw.get("info") or {}).get(TOLD_CONFIG)
     return config
 
 

@@ -91,13 +91,19 @@ def run_again(
     return f"call {ray_call(moment)}" if ray else f"run {command}"
 
 
-def oversize_reason(max_pixels: int | None, *, ray_discard: str | None = None) -> str:
+def oversize_reason(
+    max_pixels: int | None, *, ray_discard: str | None = None, config: Path | None = None
+) -> str:
     """What a re-scoring records for a stored original over the stored-photo limit it reads
     under (`max_pixels`): the administrator's remedy, then the way to score it again:
-    `shanyraq rescore --retry-failed`, or for a Ray actor (`ray_discard`: the command that
-    discards the actor's run) the pipeline's call."""
+    `shanyraq rescore --retry-failed`, its commands with the --config `config` the re-scoring
+    was given (None: none), so that they act on the site whose run recorded it; or for a Ray
+    actor (`ray_discard`: the command that discards the actor's run, with its --config) the
+    pipeline's call."""
     over = f"the {max_pixels / 1e6:g} MP limit" if max_pixels else "the limit"
-    retry, discard = "`shanyraq rescore --model DIR --retry-failed` (", "`shanyraq rescore discard`"
+    given = config_option(config)
+    retry = f"`shanyraq rescore --model DIR --retry-failed{given}` ("
+    discard = f"`shanyraq rescore discard{given}`"
     if ray_discard is not None:
         retry = f"{ray_call('', retry_failed=True)} (serving.rescore_ray; "
         discard = ray_discard

@@ -97,7 +97,7 @@ def sweep_command(
         engine, key = open_with_key(settings, may_create=False, migrate=False, config=config)
         try:
             report = sweep(
-                store, anchored_sessions(settings, engine), grace_hours=grace_hours, key=key
+                store, anchored_sessions(settings, engine, config), grace_hours=grace_hours, key=key
             )
         finally:
             engine.dispose()

@@ -145,7 +145,7 @@ def add_user(
     check_password(password)  # before open_with_key may make a database and key
     engine, key = open_with_key(settings, may_create=True, config=config)
     try:
-        with session_scope(anchored_sessions(settings, engine)) as session:
+        with session_scope(anchored_sessions(settings, engine, config)) as session:
             user = create_user(
                 session, username=username, password=password, role=role, region=region
             )
@@ -186,7 +186,7 @@ def set_password(
             find_user(session, username)
         password = new_password(password, from_stdin=password_stdin)
         check_password(password)
-        with session_scope(anchored_sessions(settings, engine)) as session:
+        with session_scope(anchored_sessions(settings, engine, config)) as session:
             user = reset_password(session, username=username, password=password)
             audit.append(
                 session, key, actor="cli", action="password_reset", target=f"user:{username}"
@@ -210,7 +210,7 @@ def _set_active(username: str, *, active: bool, config: Path | None) -> None:
     settings = load_settings(config)
     engine, key = open_with_key(settings, may_create=False, config=config)
     try:
-        with session_scope(anchored_sessions(settings, engine)) as session:
+        with session_scope(anchored_sessions(settings, engine, config)) as session:
             user = find_user(session, username)
             changed = set_active(user, active=active)
             audit.append(

@@ -207,6 +207,18 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(url.database)
 
 
+def shown_database(url: URL) -> str:
+    """Where the database at `url` is, as a refusal or report shows it: a SQLite file's
+    address with its path as written (a folder `site o'neil` reads so, not %-encoded as the
+    URL's own rendering has it), another database's URL with its password hidden."""
+    rendered = url.render_as_string(hide_password=True)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return rendered
+    # The rendering %-encodes a "?" in the path, so its first one begins the query.
+    query = rendered.partition("?")[2]
+    return f"{url.drivername}:///{url.database}" + (f"?{query}" if query else "")
+
+
 def open_engine(url: str, *, create: bool, read_only: bool = False) -> Engine:
     """`make_engine(url)` once a first connection worked; each way it fails is one clear error.
 
@@ -226,7 +238,7 @@ def open_engine(url: str, *, create: bool, read_only: bool = False) -> Engine:
         engine = make_engine(url, read_only=read_only)
     except (NoSuchModuleError, ImportError) as exc:
         raise DatabaseUnavailableError(
-            f"cannot open the database at {parsed.render_as_string(hide_password=True)}: no "
+            f"cannot open the database at {shown_database(parsed)}: no "
             f"installed driver for {parsed.drivername!r} ({exc}); {URL_HINT}"
         ) from None
     try:
@@ -247,7 +259,7 @@ def unavailable(where: Engine | URL, exc: DBAPIError, *, doing: str) -> Shanyraq
     DatabaseBeingUpgradedError (`database_locked`); on PostgreSQL a refused privilege or a
     statement the server cut short says so (serving.db.refusals.server_refusal)."""
     url = where if isinstance(where, URL) else where.url
-    shown = url.render_as_string(hide_password=True)
+    shown = shown_database(url)
     if database_locked(exc):
         return DatabaseBeingUpgradedError(
             f"the database at {shown} is locked by another process: it is being upgraded (or "

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import DBAPIError
 
 from serving.db.refusals import database_locked
-from serving.db.session import open_engine, parse_url, unavailable
+from serving.db.session import open_engine, parse_url, shown_database, unavailable
 from shanyraq.errors import ShanyraqError
 from shanyraq.shell_words import config_option
 
@@ -70,24 +70,29 @@ def upgrade(
     *,
     seal_with: bytes | None = None,
     lock_wait_s: float | None = None,
+    config: Path | None = None,
 ) -> None:
     """Migrate to `revision` on a connection of env.py's own; with `seal_with` (the audit key),
     seal an audit head that carries no MAC (serving.audit.seal_head) in the migration's own
     transaction, as every code path that migrates the service must. On PostgreSQL the lock on
     alembic_version is waited for up to `lock_wait_s` (.version_lock.hold_version_table).
+    `config`: the migrating command's --config (None: none given), which the commands its
+    refusals and the sealing's log lines tell carry.
 
     A migration that fails is MigrationFailedError naming it (`migration_failed`), the
     transaction rolled back. A database at a migration this version does not know (newer code
     wrote it) is refused, unchanged, with DatabaseNotMigratedError, not Alembic's "Can't
     locate revision". Another error of the database is serving.db.session.unavailable's."""
-    config = alembic_config(url)
-    config.attributes["seal_with"] = seal_with  # env.py
-    config.attributes["lock_wait_s"] = lock_wait_s  # env.py
+    migration = alembic_config(url)
+    migration.attributes["seal_with"] = seal_with  # env.py
+    migration.attributes["told_config"] = config  # env.py
+    migration.attributes["lock_wait_s"] = lock_wait_s  # env.py
     try:
-        _upgrade_naming_failure(config, revision)
+        _upgrade_naming_failure(migration, revision)
     except MigrationFailedError as exc:
-        shown = parse_url(url).render_as_string(hide_password=True)
-        before, again = config.attributes["start"], "start again or run `shanyraq db upgrade`"
+        shown = shown_database(parse_url(url))
+        before = migration.attributes["start"]
+        again = f"start again or run `shanyraq db upgrade{config_option(config)}`"
         raise migration_failed(shown, exc, before=before, again=again) from exc.__cause__
     except CommandError:
         refuse_newer_schema(url)  # the reason Alembic cannot migrate a database of ours
@@ -272,7 +277,7 @@ def refuse_newer_schema(url: str) -> None:
     finally:
         engine.dispose()
     if state.current is not None and not state.known:
-        raise newer_schema_error(engine.url.render_as_string(hide_password=True), state)
+        raise newer_schema_error(shown_database(engine.url), state)
 
 
 def check_at_head(engine: Engine, config: Path | None = None) -> None:
@@ -281,7 +286,7 @@ def check_at_head(engine: Engine, config: Path | None = None) -> None:
     state = schema_state(engine)
     if state.up_to_date:
         return
-    shown = engine.url.render_as_string(hide_password=True)
+    shown = shown_database(engine.url)
     if state.current is not None and not state.known:
         raise newer_schema_error(shown, state)
     raise DatabaseNotMigratedError(
@@ -315,13 +320,13 @@ def open_database(
     (`database_not_migrated`). `read_only` (default: not `migrate`): a read-only engine
     (SQLite transactions begin deferred, WAL is not set), for commands that write nothing.
     `config`: the --config of the command opening it (None: none given, or a library caller),
-    which the upgrade a refusal tells carries.
+    which the upgrade a refusal (or a failed migration's) tells carries.
     """
     read_only = not migrate if read_only is None else read_only
     engine = open_engine(url, create=create, read_only=read_only)
     try:
         if migrate or (create and not read_only and _has_no_tables(engine)):
-            upgrade(url, lock_wait_s=lock_wait_s)
+            upgrade(url, lock_wait_s=lock_wait_s, config=config)
         else:
             check_at_head(engine, config)
     except DBAPIError as exc:

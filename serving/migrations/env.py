@@ -16,6 +16,7 @@ from serving.db.session import make_engine
 from serving.db_upgrade import LOCK_WAIT_S
 from serving.migrations import seal_on
 from serving.migrations.version_lock import hold_version_table
+from shanyraq.shell_words import config_option
 
 logger = logging.getLogger("serving.migrations")
 config = context.config
@@ -37,7 +38,8 @@ def run_on(connection: Connection) -> None:
         context.run_migrations()
         key = config.attributes.get("seal_with")
         if key is not None:  # serving.migrations.upgrade: sealed in the migration's transaction
-            seal_on(connection, key)
+            # With the migrating command's --config: the `audit verify` it may log carries it.
+            seal_on(connection, key, config.attributes.get("told_config"))
 
 
 def run_migrations_online() -> None:
@@ -69,13 +71,14 @@ def run_migrations_online() -> None:
             with connection.begin():
                 if current != ScriptDirectory.from_config(config).get_current_head():
                     wait_s = config.attributes.get("lock_wait_s")
+                    told = config_option(config.attributes.get("told_config"))  # the start's
                     hold_version_table(
                         connection,
                         wait_s=LOCK_WAIT_S if wait_s is None else wait_s,
                         on_wait=logger.warning,
                         who="migrating it as this command starts (auto_migrate)",
                         again="start again (serving.yaml migration_lock_wait_s: how long a start "
-                        "waits), or run `shanyraq db upgrade` (its --lock-wait)",
+                        f"waits), or run `shanyraq db upgrade{told}` (its --lock-wait)",
                         within_lock_timeout=True,  # the role's own limit on lock waits holds
                     )
                 run_on(connection)

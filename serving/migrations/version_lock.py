@@ -124,9 +124,10 @@ def _refusal(
 ) -> DatabaseInUseError:
     """`hold_version_table`'s refusal: the lock not had within `wait_s`, or `cut` ended the
     wait (a setting of the server as set, CANCEL, or both)."""
+    from serving.db.session import shown_database
     from serving.db_upgrade import DatabaseInUseError
 
-    shown = connection.engine.url.render_as_string(hide_password=True)
+    shown = shown_database(connection.engine.url)
     held = f"held by {_lockers(connection)}"
     if cut is None:
         return DatabaseInUseError(

@@ -245,7 +245,9 @@ def half_promoted_then_updated(
     assert scored.exit_code == 0, scored.output
     settings = load_settings(config)
     db_engine, key = open_with_key(settings, may_create=False)
-    promotion_stopped_after_one(anchored_sessions(settings, db_engine), key, model, actor="cli")
+    promotion_stopped_after_one(
+        anchored_sessions(settings, db_engine, None), key, model, actor="cli"
+    )
     db_engine.dispose()
     late = late_upload(url, PhotoStore(store_root), day=10, seed=1)
     new_code(monkeypatch, NEW_CODE)

@@ -17,6 +17,7 @@ import pytest
 
 from serving.rescore_photos import stored_outcomes
 from serving.rescore_ray_actor import ScoreBatch
+from shanyraq.shell_words import config_option
 from tests.serving.rescore_fixtures import populate
 from tests.serving.rescore_ray_helpers import actor_kwargs, stored_batch
 from tests.serving.rescore_store_helpers import photo_outcomes, rescore_stored, stored_service
@@ -57,6 +58,8 @@ def test_rescore_names_the_stored_limit_for_a_photo_over_it(tmp_path: Path, mode
     for has_score, why in outcomes.values():
         assert not has_score
         _addresses_the_administrator(why)
+        # The told run re-scores this site, not the default data folder.
+        assert f"--retry-failed{config_option(config)}`" in str(why), why
     assert "send a smaller photo" not in result.output
     assert "io.stored_max_pixels" in result.output  # the report's failure lines
 

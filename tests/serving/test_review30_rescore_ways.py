@@ -135,7 +135,7 @@ def test_the_words_after_a_promotion_stopped_by_late_uploads_end_in_a_promotion(
         late.append(late_upload(url, store, day=20, seed=2))
 
     with pytest.raises(RescoreScopePartialError) as stopped:
-        promote(anchored_sessions(settings, db_engine), key, model_dir=model,
+        promote(anchored_sessions(settings, db_engine, None), key, model_dir=model,
                 serving_model_dir=model, actor="cli", on_batch=upload_meanwhile)  # fmt: skip
     db_engine.dispose()
     assert "uploaded while this promotion ran" in stopped.value.message

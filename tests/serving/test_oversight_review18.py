@@ -78,6 +78,7 @@ def test_a_psi_away_from_the_alert_keeps_two_decimals(web, monkeypatch):
 
 def test_a_side_with_no_photos_reads_no_data_not_zero_percent(web, monkeypatch):
     from serving.web.i18n import translator
+    from serving.web.plots import row_label
 
     reference = {"kitchen": 0.6, "bedroom": 0.4}
     room = reports._head(reference, {"photos": 0, "shares": {}}, base_photos=50,
@@ -87,9 +88,10 @@ def test_a_side_with_no_photos_reads_no_data_not_zero_percent(web, monkeypatch):
         t = translator(lang)
         page = _page(web, lang=lang)
         table = page.split('id="cap-drift-room"')[1].split("</table>")[0]
-        kitchen = table.split(t.label("room", "kitchen") + "</th>")[1].split("</tr>")[0]
+        named = row_label(t.label("room", "kitchen"))  # as the table's row names it
+        kitchen = table.split(named + "</th>")[1].split("</tr>")[0]
         cells = re.findall(r"<td>(.*?)</td>", kitchen)
         assert cells == [t.percent(0.6), t("oversight.no_data")], lang  # not 0 % of no photos
-        shown = t("oversight.drift_share", label=t.label("room", "kitchen"),
+        shown = t("oversight.drift_share", label=named,
                   reference=t.percent(0.6), current=t("oversight.no_data"))  # fmt: skip
         assert shown in page  # the plot's text alternative says the same

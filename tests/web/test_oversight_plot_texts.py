@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from serving.web.i18n import translator
+from serving.web.plots import row_label
 from tests.web.helpers import decision_form
 
 
@@ -56,7 +57,8 @@ def test_oversight_plots_give_their_figures_as_the_page_shows_them(web, browser_
     alts = _alts(page)
     assert alts[0].startswith(t("oversight.by_level") + ": ")
     assert t.percent(1.0) in alts[0] and "1.0" not in alts[0]  # "100 %", as in the table
-    assert alts[2] == f"{t('oversight.by_reason')}: {t.label('reason_code', 'income_evidence')}: 1"
+    reason = row_label(t.label("reason_code", "income_evidence"))  # as the table's row
+    assert alts[2] == f"{t('oversight.by_reason')}: {reason}: 1"
     intro = re.search(r'<h2 id="h-drift">.*?<p class="note">(.*?)</p>', page, re.S).group(1)
     assert t.label("drift_reference", "earlier_half") in html.unescape(intro)
     assert "0,125" in intro and "earlier half" not in intro

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from serving.web.i18n import load_catalogues, translator
+from serving.web.plots import row_label
 from tests.serving.decision_helpers import assess
 from tests.serving.helpers import Service, jpeg, started
 from tests.web.helpers import ERROR_CARD, csrf_from, page_client
@@ -152,7 +153,7 @@ def test_the_reason_plots_text_alternative_groups_its_counts(language, grouped):
 
     t = translator(language)
     alt = oversight._override_plots(t, STATS)["reason"].alt
-    assert f"{t.label('reason_code', 'income_evidence')}: {grouped}" in alt
+    assert f"{row_label(t.label('reason_code', 'income_evidence'))}: {grouped}" in alt
     assert "1234" not in alt
 
 

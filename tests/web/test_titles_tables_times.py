@@ -83,7 +83,7 @@ def test_every_oversight_plot_stands_beside_a_captioned_table_of_its_figures(web
     rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td><td>(\d+)</td>', region)
     assert rows == [("Astana", "1", "1"), ("Shymkent", "2", "2")]
     reason = next(p for p in pairs if ">Overrides by reason</caption>" in p)
-    assert '<th scope="row">evidence of income</th><td>3</td>' in reason
+    assert '<th scope="row">Evidence of income</th><td>3</td>' in reason
 
 
 def test_every_table_of_the_admins_pages_has_a_caption(web, browser_for):

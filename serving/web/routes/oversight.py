@@ -92,17 +92,28 @@ def _override_plots(
     t: Translator, stats: dict[str, Any], cache: PlotCache | None = None
 ) -> dict[str, Plot]:
     """By level, region and reason: each shown beside the table of its figures (drawn through
-    `cache` where one is given, as for the plots below)."""
+    `cache` where one is given, as for the plots below), its groups named as the table's rows
+    name them (`row_label`)."""
     by_reason = stats["by_reason"]
-    reason_labels = [t.label("reason_code", k) for k in by_reason]
+    reason_labels = [row_label(t.label("reason_code", k)) for k in by_reason]
     title = t("oversight.by_reason")
     counts = [f"{k}: {t.number(v)}" for k, v in zip(reason_labels, by_reason.values(), strict=True)]
     return {
         "level": _rate_plot(
-            t, stats["by_level"], kind="level_short", title=t("oversight.by_level"), cache=cache
+            t,
+            stats["by_level"],
+            kind="level_short",
+            title=t("oversight.by_level"),
+            rows=True,
+            cache=cache,
         ),
         "region": _rate_plot(
-            t, stats["by_region"], kind="region", title=t("oversight.by_region"), cache=cache
+            t,
+            stats["by_region"],
+            kind="region",
+            title=t("oversight.by_region"),
+            rows=True,
+            cache=cache,
         ),
         "reason": plot_with(
             cache,
@@ -164,12 +175,13 @@ def _shares(side: dict[str, float], keys: list[str]) -> list[float | None]:
 
 
 def _drift_rows(t: Translator, drift: dict[str, Any]) -> dict[str, list[DriftRow]]:
-    """Per head, each value's label with its reference and current share: plot and table."""
+    """Per head, each value's label (as a table's row names it, `row_label`) with its reference
+    and current share: plot and table."""
     rows = {}
     for head, block in drift["heads"].items():
         keys = sorted(set(block["reference"]) | set(block["current"]))
         kind = "room" if head == "room" else "condition"
-        labels = [t.label(kind, k) for k in keys]
+        labels = [row_label(t.label(kind, k)) for k in keys]
         reference, current = _shares(block["reference"], keys), _shares(block["current"], keys)
         rows[head] = list(zip(labels, reference, current, strict=True))
     return rows
@@ -266,6 +278,7 @@ def oversight(
         drift_plots=_drift_plots(t, drift, drift_rows, psi_shown, cache),
         psi_shown=psi_shown,
         psi_alert_shown=_threshold(t, drift["alert_psi"]),
+        plotted_above=PLOTTED_ABOVE,
     )
 
 

@@ -365,7 +365,7 @@ def demo(
     if not (settings.data_dir / SEED_MARKER).exists():
         demo_families(families)  # a --families that fills no demo region: refused before building
     ensure_models(paths)
-    uploaded = seed_demo(settings, n_families=families)
+    uploaded = seed_demo(settings, n_families=families, config=config.resolve())
     typer.echo(f"demo data in {settings.data_dir} ({uploaded} photos uploaded now)")
     typer.echo(settings_line(config))
     typer.echo(f"accounts (password {DEMO_PASSWORD!r}, demo only):")

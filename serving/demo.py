@@ -112,9 +112,11 @@ def demo_families(n_families: int, *, seed: int = 0) -> SyntheticFamilies:
     return families
 
 
-def _create_accounts(settings: ServingSettings) -> list[str]:
+def _create_accounts(settings: ServingSettings, config: Path | None = None) -> list[str]:
     """Make the demo's accounts that are missing (returned) and disable those of regions gone
-    from configs/welfare.yaml (serving.demo_seed.settle_region_accounts)."""
+    from configs/welfare.yaml (serving.demo_seed.settle_region_accounts). `config`: the demo's
+    settings file (None: none known), which the `audit verify` its sealing or appends tell
+    carries."""
     from sqlalchemy import select
 
     from serving.db.models import User
@@ -124,7 +126,7 @@ def _create_accounts(settings: ServingSettings) -> list[str]:
     from serving.users import create_user
 
     # Sealed as every command that migrates seals it (serving.migrations.upgrade).
-    upgrade(settings.resolved_database_url, seal_with=settings.signing_key())
+    upgrade(settings.resolved_database_url, seal_with=settings.signing_key(), config=config)
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
@@ -140,13 +142,17 @@ def _create_accounts(settings: ServingSettings) -> list[str]:
                 )
     finally:
         engine.dispose()
-    settle_region_accounts(settings, roles=DEMO_ROLES)
+    settle_region_accounts(settings, roles=DEMO_ROLES, config=config)
     return [account.username for account in missing]
 
 
-def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0) -> int:
+def seed_demo(
+    settings: ServingSettings, *, n_families: int = 12, seed: int = 0, config: Path | None = None
+) -> int:
     """Create demo accounts and families with photos; returns photos uploaded by this run (0
-    if seeded). The marker it ends with counts the demo's photos, a run cut short's with them."""
+    if seeded). The marker it ends with counts the demo's photos, a run cut short's with them.
+    `config`: the demo's settings file (`demo_settings`; None: none known), which the `audit
+    verify` the seeding's sealing and appends may tell carries, so that it checks this log."""
     from fastapi.testclient import TestClient
     from tqdm import tqdm
 
@@ -158,7 +164,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     marker = settings.data_dir / SEED_MARKER
     if marker.exists():
         logger.info("demo data already in %s", settings.data_dir)
-        if made := _create_accounts(settings):  # the demo regions changed since it was seeded
+        if made := _create_accounts(settings, config):  # demo regions changed since seeded
             logger.warning(
                 "made the demo accounts %s: their regions have no demo families (configs/"
                 "welfare.yaml regions changed since the seeding); remove %s to seed them",
@@ -175,7 +181,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
             f"that --families to finish it, or remove {settings.data_dir} to start again"
         )
     families = demo_families(n_families, seed=seed)  # refused before anything is written
-    _create_accounts(settings)
+    _create_accounts(settings, config)
     make_private_dir(settings.data_dir)
     started.write_text(plan)
     table = families.table[families.table["region"].isin(demo_regions())]
@@ -187,7 +193,7 @@ def seed_demo(settings: ServingSettings, *, n_families: int = 12, seed: int = 0)
     criteria = get_welfare_config().criterion_names
     uploaded = 0
     seeding = _seeding_settings(settings, n_uploads=sum(map(len, photos_of.values())))
-    with TestClient(create_app(seeding)) as client:
+    with TestClient(create_app(seeding, config)) as client:
         for region in demo_regions():
             inspector = f"inspector.{region.split('_')[0]}"
             answer = client.post(

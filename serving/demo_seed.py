@@ -119,12 +119,16 @@ def render_source(
 REGION_GONE = "its region is no longer in configs/welfare.yaml regions"
 
 
-def settle_region_accounts(settings: ServingSettings, *, roles: Collection[str]) -> None:
+def settle_region_accounts(
+    settings: ServingSettings, *, roles: Collection[str], config: Path | None = None
+) -> None:
     """Disable the demo's regional accounts (`<role>.<region's first word>`, a role of `roles`)
     whose region configs/welfare.yaml no longer lists: unlisted by the demo, with its
     published password, such an account could still sign in and read that region's families.
     Disabled, never deleted (the audit names them), and enabled again once their region is
-    back, unless someone disabled them since. Each change is audited and said."""
+    back, unless someone disabled them since. Each change is audited and said. `config`: the
+    demo's settings file (None: none known), which an `audit verify` an append tells carries,
+    so that it checks the demo's log."""
     from sqlalchemy import select
 
     from serving import audit
@@ -138,7 +142,7 @@ def settle_region_accounts(settings: ServingSettings, *, roles: Collection[str])
     engine = make_engine(settings.resolved_database_url)
     try:
         sessions = make_session_factory(engine)
-        anchor_sessions(sessions, settings.resolved_audit_anchor_file)
+        anchor_sessions(sessions, settings.resolved_audit_anchor_file, config)
         with session_scope(sessions) as session:
             regional = select(User).where(User.role.in_(list(roles)), User.region.is_not(None))
             for user in session.scalars(regional).all():

@@ -1,0 +1,29 @@
+"""The oversight page's override rate by level names the families whose assessment abstained
+(no level) as its other rows are named (`row_label`), in the table, the plot's ticks and the
+plot's text alternative, in every language: "No level", never the code "none" or a blank."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from serving.db.models import Decision
+from serving.web.i18n import translator
+from serving.web.plots import row_label, tick_label
+from tests.web.oversight_helpers import decide_family
+from tests.web.test_review37_oversight_texts import LANGUAGES, _alt_names, _page, _rows, _ticks
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_decided_family_whose_assessment_abstained_is_named_no_level(web, browser_for, language):
+    decide_family(web, "F1")  # no photo model here: the assessment gives no level
+    with web.services.sessions() as session:
+        assert session.scalars(select(Decision.model_level)).all() == [None]
+    t = translator(language)
+    page, axes = _page(browser_for, language)
+    named = row_label(t.label("level_short", "none"))
+    assert named[:1].isupper() and named != "None", named
+    assert _rows(page, "cap-by-level") == [named]
+    title = t("oversight.by_level")
+    assert _ticks(axes[title]) == [tick_label(named, count=1)]
+    assert _alt_names(page, title) == [named]

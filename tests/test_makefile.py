@@ -50,7 +50,7 @@ def _make_test(tmp_path: Path, chromium_exit: int) -> tuple[subprocess.Completed
 def test_make_test_runs_pytest_with_or_without_chromium(tmp_path, chromium_exit):
     result, calls = _make_test(tmp_path, chromium_exit)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert calls.read_text().splitlines() == ["python -m pytest -n 2"]
+    assert calls.read_text().splitlines() == ["python -m pytest -n 2 --dist loadfile"]
 
 
 def test_make_test_stops_when_chromium_fails_otherwise(tmp_path):

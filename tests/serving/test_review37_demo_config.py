@@ -24,8 +24,12 @@ from serving.db.session import make_engine
 from serving.demo import SEED_MARKER, _create_accounts, demo_regions, demo_settings
 from serving.demo_build import DemoPaths
 from tests.serving.cli_helpers import run_cli
-from tests.serving.test_review37_told_config import _said, _verifies_the_site
-from tests.serving.told_command_helpers import default_configs_elsewhere, told
+from tests.serving.told_command_helpers import (
+    default_configs_elsewhere,
+    logged_lines,
+    told,
+    verifies_the_site,
+)
 
 FOLDER = "demo o'neil"
 FUSION = "lgbm_tabular"
@@ -86,9 +90,9 @@ def _region_gone(tmp_path: Path) -> None:
 def _told_verifies(caplog: pytest.LogCaptureFixture, *, sealings: int) -> list[list[str]]:
     """The `audit verify` arguments that `sealings` sealings which left the head unsealed, and
     the append that recorded it, told."""
-    unsealed = _said(caplog, "left unsealed")
+    unsealed = logged_lines(caplog, "left unsealed")
     assert len(unsealed) == sealings, unsealed
-    (recorded,) = _said(caplog, "recorded in the audit log before this entry")
+    (recorded,) = logged_lines(caplog, "recorded in the audit log before this entry")
     return [verify for said in [*unsealed, recorded] for verify in told(said, "audit verify")]
 
 
@@ -102,11 +106,11 @@ def test_a_demo_start_that_disables_a_gone_region_s_accounts_tells_its_verify(
     with caplog.at_level(logging.WARNING, logger="serving"):
         started = run_cli("demo", "--no-serve")
     assert started.exit_code == 0, started.output
-    assert _said(caplog, "disabled (kept for the audit)")  # the append that records the head
+    assert logged_lines(caplog, "disabled (kept for the audit)")  # the append that records the head
     verifies = _told_verifies(caplog, sealings=1)  # the demo's migration
     assert len(verifies) == 2
     for verify in verifies:
-        _verifies_the_site(verify, config, default_data)
+        verifies_the_site(verify, config, default_data)
 
 
 def test_a_demo_seeding_tells_its_verify(
@@ -130,4 +134,4 @@ def test_a_demo_seeding_tells_its_verify(
     verifies = _told_verifies(caplog, sealings=2)
     assert len(verifies) == 3
     for verify in verifies:
-        _verifies_the_site(verify, config, default_data)
+        verifies_the_site(verify, config, default_data)

@@ -33,7 +33,13 @@ from tests.serving.cli_helpers import (
 )
 from tests.serving.helpers import PASSWORD, free_port
 from tests.serving.migration_helpers import downgrade
-from tests.serving.told_command_helpers import default_configs_elsewhere, parsed, told
+from tests.serving.told_command_helpers import (
+    default_configs_elsewhere,
+    logged_lines,
+    parsed,
+    told,
+    verifies_the_site,
+)
 
 FOLDER = "site o'neil"
 
@@ -81,31 +87,17 @@ def _site_with_an_unsealed_head(tmp_path: Path, *, behind: bool = False) -> Path
     return config
 
 
-def _verifies_the_site(verify: list[str], config: Path, default_data: Path) -> None:
-    """The told `audit verify` arguments name the site's --config, and run, check its log
-    (whose head problem they find), not the default configs' database."""
-    assert verify == ["--config", str(config)]
-    verified = run_cli("audit", "verify", *verify)
-    assert verified.exit_code == 1, verified.output  # the site's log, its problem found
-    assert "the head" in verified.output, verified.output
-    assert not default_data.exists()
-
-
-def _said(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records if words in r.getMessage()]
-
-
 def _told_verifies_check_the_site(
     caplog: pytest.LogCaptureFixture, config: Path, default_data: Path, *, sealings: int
 ) -> None:
     """The `audit verify` told by each of `sealings` sealings that left the head unsealed, and
-    by the append that recorded it, checks the site's log (`_verifies_the_site`)."""
-    unsealed = _said(caplog, "left unsealed")
+    by the append that recorded it, checks the site's log (`verifies_the_site`)."""
+    unsealed = logged_lines(caplog, "left unsealed")
     assert len(unsealed) == sealings, unsealed
-    (recorded,) = _said(caplog, "recorded in the audit log before this entry")
+    (recorded,) = logged_lines(caplog, "recorded in the audit log before this entry")
     for said in [*unsealed, recorded]:
         (verify,) = told(said, "audit verify")
-        _verifies_the_site(verify, config, default_data)
+        verifies_the_site(verify, config, default_data)
 
 
 def test_an_append_that_finds_an_unsealed_head_tells_the_verify_of_the_same_database(
@@ -213,7 +205,7 @@ def test_a_library_caller_without_a_config_is_told_the_verify_as_before(
     url = yaml.safe_load(config.read_text(encoding="utf-8"))["database_url"]
     with caplog.at_level(logging.WARNING, logger="serving.audit"):
         upgrade(url, seal_with=SECRET_KEY.encode())
-    (said,) = _said(caplog, "left unsealed")
+    (said,) = logged_lines(caplog, "left unsealed")
     assert told(said, "audit verify") == [[]], said
 
 

@@ -64,3 +64,20 @@ def default_configs_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(defaults))
     get_settings.cache_clear()
     return tmp_path / "default-data"
+
+
+def verifies_the_site(verify: list[str], config: Path, default_data: Path) -> None:
+    """The told `audit verify` arguments name the site's --config, and run, check its log
+    (whose head problem they find), not the default configs' database."""
+    from tests.serving.cli_helpers import run_cli
+
+    assert verify == ["--config", str(config)]
+    verified = run_cli("audit", "verify", *verify)
+    assert verified.exit_code == 1, verified.output  # the site's log, its problem found
+    assert "the head" in verified.output, verified.output
+    assert not default_data.exists()
+
+
+def logged_lines(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
+    """The captured log lines holding `words`."""
+    return [r.getMessage() for r in caplog.records if words in r.getMessage()]

@@ -11,7 +11,13 @@ from serving.db.models import Decision
 from serving.web.i18n import translator
 from serving.web.plots import row_label, tick_label
 from tests.web.oversight_helpers import decide_family
-from tests.web.test_review37_oversight_texts import LANGUAGES, _alt_names, _page, _rows, _ticks
+from tests.web.oversight_page_helpers import (
+    LANGUAGES,
+    alt_names,
+    oversight_page,
+    table_rows,
+    tick_texts,
+)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -20,10 +26,10 @@ def test_a_decided_family_whose_assessment_abstained_is_named_no_level(web, brow
     with web.services.sessions() as session:
         assert session.scalars(select(Decision.model_level)).all() == [None]
     t = translator(language)
-    page, axes = _page(browser_for, language)
+    page, axes = oversight_page(browser_for, language)
     named = row_label(t.label("level_short", "none"))
     assert named[:1].isupper() and named != "None", named
-    assert _rows(page, "cap-by-level") == [named]
+    assert table_rows(page, "cap-by-level") == [named]
     title = t("oversight.by_level")
-    assert _ticks(axes[title]) == [tick_label(named, count=1)]
-    assert _alt_names(page, title) == [named]
+    assert tick_texts(axes[title]) == [tick_label(named, count=1)]
+    assert alt_names(page, title) == [named]

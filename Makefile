@@ -14,7 +14,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all demo test lint bench venv clean
+.PHONY: all demo test lint labelstudio chromium bench venv clean
 
 all: test
 
@@ -32,11 +32,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint
-	PYTHON=$(PYTHON) scripts/labelstudio.sh
-	@# Exit 3: Chromium cannot be installed here; the browser tests then skip, saying why.
-	bash scripts/chromium.sh || [ $$? -eq 3 ]
+# The set-up runs side by side (`-j 3`): Label Studio's own venv and Chromium install while the
+# project's venv installs and the lint runs; each one's output is shown whole when it ends
+# (`-O`). A failure in any of them stops `make test` before pytest.
+test:
+	$(MAKE) --no-print-directory -j 3 -O lint labelstudio chromium
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+labelstudio:
+	PYTHON=$(PYTHON) scripts/labelstudio.sh
+
+# Exit 3: Chromium cannot be installed here; the browser tests then skip, saying why.
+chromium:
+	bash scripts/chromium.sh || [ $$? -eq 3 ]
 
 # `make bench ONLY="bench_service bench_engine"` re-runs some and updates their rows only.
 bench: $(STAMP)

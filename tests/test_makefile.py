@@ -2,7 +2,7 @@
 
 scripts/chromium.sh exits 3 when Chromium is absent and cannot be installed; the browser
 tests then skip with its message, so `make test` must go on to pytest. Any other failure
-still stops it.
+still stops it. The set-up steps (lint, Label Studio's venv, Chromium) run side by side.
 """
 
 from __future__ import annotations
@@ -24,16 +24,28 @@ def _stand_in(path: Path, body: str) -> None:
     path.chmod(0o755)
 
 
-def _make_test(tmp_path: Path, chromium_exit: int) -> tuple[subprocess.CompletedProcess[str], Path]:
+def _waits_for(flag: Path, started: Path) -> str:
+    """A stand-in's body: say it started, then succeed only once `flag` exists (another step
+    started too, so both ran at the same time); fail after 20 s without it."""
+    return (
+        f"touch {started}\n"
+        f"for _ in $(seq 200); do [ -e {flag} ] && exit 0; sleep 0.1; done\n"
+        f"echo 'never saw {flag.name}' >&2; exit 1"
+    )
+
+
+def _make_test(
+    tmp_path: Path, chromium_exit: int, labelstudio: str = "exit 0", mypy: str = "exit 0"
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     venv, calls = tmp_path / "venv", tmp_path / "calls.log"
-    for tool in ("ruff", "mypy"):
-        _stand_in(venv / "bin" / tool, "exit 0")
+    _stand_in(venv / "bin" / "ruff", "exit 0")
+    _stand_in(venv / "bin" / "mypy", mypy)
     _stand_in(venv / "bin" / "python", f'echo "python $*" >> {calls}')
-    _stand_in(tmp_path / "scripts" / "labelstudio.sh", "exit 0")
+    _stand_in(tmp_path / "scripts" / "labelstudio.sh", labelstudio)
     _stand_in(tmp_path / "scripts" / "chromium.sh", f"exit {chromium_exit}")
     digest = hashlib.sha256((tmp_path / "pyproject.toml").read_bytes()).hexdigest()[:12]
     stamp = venv / f".installed-{digest}"  # the venv counts as installed: nothing to download
@@ -41,7 +53,7 @@ def _make_test(tmp_path: Path, chromium_exit: int) -> tuple[subprocess.Completed
     later = (tmp_path / "pyproject.toml").stat().st_mtime + 10
     os.utime(stamp, (later, later))
     result = subprocess.run(
-        ["make", "test", f"VENV={venv}"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        ["make", "test", f"VENV={venv}"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     return result, calls
 
@@ -57,3 +69,19 @@ def test_make_test_stops_when_chromium_fails_otherwise(tmp_path):
     result, calls = _make_test(tmp_path, 1)
     assert result.returncode != 0
     assert not calls.exists()  # pytest never ran
+
+
+def test_make_test_stops_when_label_studio_fails(tmp_path):
+    result, calls = _make_test(tmp_path, 0, labelstudio="exit 1")
+    assert result.returncode != 0
+    assert not calls.exists()
+
+
+def test_make_test_installs_label_studio_while_the_lint_runs(tmp_path):
+    """Each of the two waits until the other has started: in sequence, the first never ends."""
+    lint, studio = tmp_path / "lint-started", tmp_path / "labelstudio-started"
+    result, calls = _make_test(
+        tmp_path, 0, labelstudio=_waits_for(lint, studio), mypy=_waits_for(studio, lint)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert calls.read_text().splitlines() == ["python -m pytest -n 2 --dist loadfile"]

@@ -151,8 +151,10 @@ def seed_demo(
 ) -> int:
     """Create demo accounts and families with photos; returns photos uploaded by this run (0
     if seeded). The marker it ends with counts the demo's photos, a run cut short's with them.
-    `config`: the demo's settings file (`demo_settings`; None: none known), which the `audit
-    verify` the seeding's sealing and appends may tell carries, so that it checks this log."""
+    `config`: the demo's settings file (`demo_settings`; None: none known), which every command
+    the seeding tells carries as --config (the `audit verify` of its sealing and appends, the
+    `users` that bring back an account that cannot sign in, the `rescore` of photos scored by
+    another model), so that pasted they act on this demo; none where None."""
     from fastapi.testclient import TestClient
     from tqdm import tqdm
 
@@ -170,7 +172,7 @@ def seed_demo(
                 "welfare.yaml regions changed since the seeding); remove %s to seed them",
                 ", ".join(made), settings.data_dir,
             )  # fmt: skip
-        _say_other_photo_models(settings)
+        _say_other_photo_models(settings, config)
         return 0
     plan = f"families={n_families} seed={seed}\n"
     started = settings.data_dir / SEEDING_MARKER
@@ -202,7 +204,7 @@ def seed_demo(
             if answer.status_code != 200:  # a password or account changed, a limit met
                 raise DemoSignInError(
                     f"demo account {inspector} cannot sign in: HTTP {answer.status_code} "
-                    f"{answer.text}; {_sign_in_again(settings, inspector)}, or remove "
+                    f"{answer.text}; {_sign_in_again(inspector, config)}, or remove "
                     f"{settings.data_dir} to start the demo again"
                 )
             headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
@@ -225,10 +227,10 @@ def seed_demo(
     return uploaded
 
 
-def _sign_in_again(settings: ServingSettings, username: str) -> str:
-    """What brings the demo account `username` back, told with the demo's settings file as
-    --config (absolute, as the demo writes its data folder: so from any folder)."""
-    name, given = word(username), config_option((settings.data_dir / DEMO_CONFIG).resolve())
+def _sign_in_again(username: str, config: Path | None) -> str:
+    """What brings the demo account `username` back, told with the --config `config` the demo
+    was given (`seed_demo`'s; None: none), so that pasted it acts on the demo's database."""
+    name, given = word(username), config_option(config)
     return (
         f"`shanyraq users set-password {name}{given}` ({DEMO_PASSWORD!r}) or, for a disabled "
         f"account, `shanyraq users enable {name}{given}` brings it back"
@@ -246,10 +248,11 @@ def _seeding_settings(settings: ServingSettings, *, n_uploads: int) -> ServingSe
     return settings.model_copy(update={"rate_limits": raised})
 
 
-def _say_other_photo_models(settings: ServingSettings) -> None:
+def _say_other_photo_models(settings: ServingSettings, config: Path | None) -> None:
     """Warn when stored photos carry scores of a photo model other than the one the demo
     loads (rebuilt since the seeding): they keep them, named as that model's on the pages,
-    until `rescore` and `rescore promote` adopt the loaded model's."""
+    until `rescore` and `rescore promote` adopt the loaded model's. The commands told carry
+    the --config `config` the demo was given (`seed_demo`'s; None: none)."""
     from sqlalchemy import select
 
     from serving.db.models import Photo
@@ -268,13 +271,12 @@ def _say_other_photo_models(settings: ServingSettings) -> None:
     finally:
         engine.dispose()
     if others:  # the folders as words of the commands, quoted where a shell needs it
-        model, config = word(model_dir), word(settings.data_dir / DEMO_CONFIG)
+        model, given = word(model_dir), config_option(config)
         logger.warning(
             "the demo's photos were scored by the photo model %s, not %s loaded now: the pages "
             "show them as that model's scores; to score them with %s, run `shanyraq rescore "
-            "--model %s --config %s`, then `shanyraq rescore promote --model %s --reassess "
-            "--as admin --config %s`",
-            ", ".join(others), loaded, loaded, model, config, model, config,
+            "--model %s%s`, then `shanyraq rescore promote --model %s --reassess --as admin%s`",
+            ", ".join(others), loaded, loaded, model, given, model, given,
         )  # fmt: skip
 
 

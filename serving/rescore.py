@@ -81,6 +81,7 @@ from serving.rescore_runs import (
     RescoreBusyError,
     note_held,
     open_run,
+    run_options,
     sessions_config,
     since_key_of,
     tell_config,
@@ -201,11 +202,13 @@ def rescore(
     """Score every photo in scope under `scorer`'s model version; resumes an unfinished run.
 
     `provenance` (default: `RunProvenance.of(scorer, model_dir=model_dir)`, `model_dir` the
-    folder `scorer` was opened from, whose files it digests) must match an unfinished run's, else
-    RescoreResumeError, and every other unpromoted run's under the version that holds
-    outcomes, else RescoreMixError; `restart` discards that run's outcomes and starts it over,
-    calling `on_restart` in the discarding transaction before anything is scored (its audit
-    appends anchored in `audit_anchor_file`, as every command's are: serving.audit_anchor).
+    folder `scorer` was opened from, whose files it digests, and which the reason recorded for
+    a photo over the stored-photo limit names in its retry and discard) must match an
+    unfinished run's, else RescoreResumeError, and every other unpromoted run's under the
+    version that holds outcomes, else RescoreMixError; `restart` discards that run's outcomes
+    and starts it over, calling `on_restart` in the discarding transaction before anything is
+    scored (its audit appends anchored in `audit_anchor_file`, as every command's are:
+    serving.audit_anchor).
     `retry_failed` scores again the photos in scope recorded without a score (`retry_failed`
     of serving.rescore_photos), reopening a finished run, promoted or not, for them.
     `config`: the --config the command was given (None: none), which the commands its
@@ -218,9 +221,10 @@ def rescore(
         raise ValueError("batch_size must be at least 1")
     ensure_tables(db_engine)
     sessions = make_session_factory(db_engine)
-    tell_config(sessions, config)
-    if audit_anchor_file is not None:
+    if audit_anchor_file is not None:  # which has the sessions tell `config` too
         anchor_sessions(sessions, audit_anchor_file, config)
+    else:
+        tell_config(sessions, config)
     started = time.perf_counter()
     provenance = provenance or RunProvenance.of(scorer, model_dir=model_dir)
     # The listings read on one read engine for the run (no write lock: serving.rescore_reads).
@@ -233,7 +237,7 @@ def rescore(
         if run.status != "done":
             run = _score_rest(
                 sessions, reads, store, scorer, opened, tally, since=since,
-                batch_size=batch_size, progress=progress, on_batch=on_batch,
+                batch_size=batch_size, progress=progress, on_batch=on_batch, model_dir=model_dir,
             )  # fmt: skip
         report = _report(
             reads, run, scorer.name, since, tally, resumed=opened.resumed,
@@ -312,8 +316,10 @@ def _score_rest(
     batch_size: int,
     progress: bool,
     on_batch: Callable[[int], None] | None,
+    model_dir: Path | None,
 ) -> RescoreRun:
-    """Walk the run until it is done, counting what this call wrote in `tally`; the run."""
+    """Walk the run until it is done, counting what this call wrote in `tally`; the run
+    (`model_dir`: the folder `scorer` was opened from, None: not known)."""
     from tqdm import tqdm
 
     run = opened.run
@@ -324,7 +330,8 @@ def _score_rest(
     with bar:
         while run.status != "done":
             before = tally.walked
-            _walk(sessions, reads, store, scorer, run, since, batch_size, bar, on_batch, tally)
+            _walk(sessions, reads, store, scorer, run, since, batch_size, bar, on_batch, tally,
+                  model_dir)  # fmt: skip
             run = _finish(sessions, run.id, since)
             if tally.walked == before:  # nothing left it could score: never loop
                 break
@@ -342,18 +349,22 @@ def _walk(
     bar: Any,
     on_batch: Callable[[int], None] | None,
     tally: CallTally,
+    model_dir: Path | None,
 ) -> None:
     """One pass from the run's cursor to the last photo in scope, what it wrote counted in
     `tally` (the pages listed in `reads`' sessions, each batch written in a transaction of
-    `sessions`)."""
+    `sessions`). A photo over the stored-photo limit is recorded with the retry and discard
+    of this run: its `model_dir` (where known), --since and the command's --config."""
     walked = pages(
         reads, store, after_id=run.last_photo_id, since=since,
         model_version=run.model_version, batch_size=batch_size,
     )  # fmt: skip
     # Decoding page k+1 (and reading its bytes) overlaps scoring page k.
     for page, prepared in prefetch(walked, lambda p: (p, scorer.prepare(p.items))):
-        # As the store's photos, the remedies told with the command's --config.
-        scored = stored_outcomes(scorer, scorer.infer(prepared), config=sessions_config(sessions))
+        scored = stored_outcomes(
+            scorer, scorer.infer(prepared), config=sessions_config(sessions), model=model_dir,
+            options=run_options(run.since_key),
+        )  # fmt: skip
         n_ok, n_failed = _commit_batch(sessions, run, page, scored)
         n_page = len(scored) + len(page.missing)
         tally.add(walked=n_page, scored=n_ok, failed=n_failed)

@@ -104,16 +104,20 @@ def stored_outcomes(
     *,
     ray_discard: str | None = None,
     config: Path | None = None,
+    model: Path | None = None,
+    options: str = "",
 ) -> list[Scored]:
     """`scored` as a re-scoring records it. A photo refused as too large (ImageTooLargeError)
     is over even the stored-photo limit the scorer reads under (`serving.storage.stored_limit`):
     vision's words for it advise an uploader to send a smaller photo, which for evidence already
     filed is wrong; the administrator's remedy is named instead, with `rescore`'s way to score
-    it again (its commands with the --config `config` given), or for a Ray actor the
-    pipeline's (`ray_discard`: the command that discards its run; serving/rescore_words.py
-    `oversize_reason`)."""
+    it again (its commands with the --config `config` given, naming the run by its `model`
+    folder and `options` where known), or for a Ray actor the pipeline's (`ray_discard`: the
+    command that discards its run; serving/rescore_words.py `oversize_reason`)."""
     limit = getattr(scorer, "max_pixels", None)  # what CpuBytesScorer, TensorBytesScorer read
-    why = oversize_reason(limit, ray_discard=ray_discard, config=config)
+    why = oversize_reason(
+        limit, ray_discard=ray_discard, config=config, model=model, options=options
+    )
     return [replace(s, error=why) if s.code == ImageTooLargeError.code else s for s in scored]
 
 

@@ -92,18 +92,26 @@ def run_again(
 
 
 def oversize_reason(
-    max_pixels: int | None, *, ray_discard: str | None = None, config: Path | None = None
+    max_pixels: int | None,
+    *,
+    ray_discard: str | None = None,
+    config: Path | None = None,
+    model: Path | None = None,
+    options: str = "",
 ) -> str:
     """What a re-scoring records for a stored original over the stored-photo limit it reads
     under (`max_pixels`): the administrator's remedy, then the way to score it again:
     `shanyraq rescore --retry-failed`, its commands with the --config `config` the re-scoring
     was given (None: none), so that they act on the site whose run recorded it; or for a Ray
     actor (`ray_discard`: the command that discards the actor's run, with its --config) the
-    pipeline's call."""
+    pipeline's call. `model`: the folder the one-machine run's scorer was opened from, and
+    `options` the options naming that run (serving/rescore_runs.py `run_options`), where
+    known: the retry and the discard name that run, the discard with the --model it requires
+    (None: the retry names DIR, for the administrator to fill in)."""
     over = f"the {max_pixels / 1e6:g} MP limit" if max_pixels else "the limit"
-    given = config_option(config)
-    retry = f"`shanyraq rescore --model DIR --retry-failed{given}` ("
-    discard = f"`shanyraq rescore discard{given}`"
+    given, run = config_option(config), f" --model {word(model or 'DIR')}{options}"
+    retry = f"`shanyraq rescore{run} --retry-failed{given}` ("
+    discard = f"`shanyraq rescore discard{run if model is not None else ''}{given}`"
     if ray_discard is not None:
         retry = f"{ray_call('', retry_failed=True)} (serving.rescore_ray; "
         discard = ray_discard

@@ -243,7 +243,7 @@ def test_a_demo_inspector_who_cannot_sign_in_names_set_password_with_the_config_
     finally:
         engine.dispose()
     with pytest.raises(ShanyraqError) as refused:
-        seed_demo(settings, n_families=6, seed=7)
+        seed_demo(settings, n_families=6, seed=7, config=settings.data_dir / DEMO_CONFIG)
     args = the_args(refused.value.message, "users set-password")
     assert args == [inspector, "--config", str(settings.data_dir / DEMO_CONFIG)]
     assert parsed(args, "users", "set-password")["config"] == settings.data_dir / DEMO_CONFIG
@@ -259,7 +259,7 @@ def test_demo_photos_of_another_model_name_rescore_with_its_folders_as_one_word(
     settings.data_dir.mkdir()
     populate(settings.resolved_database_url, settings.data_dir / "photos", 1)  # old-model's
     with caplog.at_level(logging.WARNING, logger="serving.demo"):
-        _say_other_photo_models(settings)
+        _say_other_photo_models(settings, settings.data_dir / DEMO_CONFIG)
     (said,) = [r.getMessage() for r in caplog.records if r.name == "serving.demo"]
     config = str(settings.data_dir / DEMO_CONFIG)
     rescore, promote = told(said, "rescore")  # `rescore`, then `rescore promote`

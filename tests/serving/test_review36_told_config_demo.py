@@ -73,7 +73,7 @@ def test_a_disabled_demo_account_is_told_the_enable_that_brings_it_back(
     assert run_cli("users", "disable", inspector, "--config", config).exit_code == 0
 
     with pytest.raises(ShanyraqError) as refused:
-        seed_demo(settings, n_families=6, seed=7)
+        seed_demo(settings, n_families=6, seed=7, config=config.resolve())
     message = refused.value.message
     assert refused.value.code == "demo_sign_in", message
     (enable,) = told(message, "users enable")

@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,15 @@ def default_configs_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("SHANYRAQ_CONFIGS_DIR", str(defaults))
     get_settings.cache_clear()
     return tmp_path / "default-data"
+
+
+def default_data_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """For a fixture to yield from: the data folder of default configs kept apart
+    (`default_configs_elsewhere`), the settings' cache cleared once the test is done."""
+    from serving.core.config import get_settings
+
+    yield default_configs_elsewhere(tmp_path, monkeypatch)
+    get_settings.cache_clear()
 
 
 def verifies_the_site(verify: list[str], config: Path, default_data: Path) -> None:

@@ -118,7 +118,8 @@ def family_list(
         services,
         user,
         page="families",
-        details={"status": status or None, "level": level or None},
+        # The filters set; an unset one is not recorded (not as a null).
+        details={k: v for k, v in (("status", status), ("level", level)) if v} or None,
     )
     session.commit()
     return render(

@@ -317,7 +317,9 @@ def audit_log(
     anchor_unchecked = checked is not None and bool(checked.notes)  # the only note there is
     if checked is not None:  # audited as the API's check is
         record_check(session, services, user, checked)
-    record_view(session, services, user, page="audit", details={"action": action or None})
+    # The filter where one is set; a view without one records no `action` (not a null one).
+    filtered = {"action": action} if action else None
+    record_view(session, services, user, page="audit", details=filtered)
     session.commit()
     return render(
         request, "audit.html", user=user, rows=rows, cut=cut, action=action, actions=actions,

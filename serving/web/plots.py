@@ -24,15 +24,29 @@ MISSING_COLOUR = "#595959"
 # Pixels per inch of the PNG: twice the size the page shows it at (500 x 260), so its text
 # stays sharp when the reader zooms to 200 %.
 SAVE_DPI = 200
+# Text sizes in points. The page shows a plot 500 CSS px wide on a desk and, on a phone of
+# 360 px, as wide as its panel: about 292 px. TEXT_PT (the ticks' labels on both axes, the
+# legend's, the words drawn in the plot) comes to 9.3 CSS px there (11.5/72 of an inch of a
+# figure 5 inches wide, shown 292 px wide), still legible; the title a little larger. The
+# y axis's name keeps AXIS_NAME_PT: it runs along the axis, which slanted labels under many
+# bars leave short, and the title says the same larger.
+TEXT_PT = 11.5
+TITLE_PT = 12.5
+AXIS_NAME_PT = 9
 # Tick labels: up to this many labels stand level, each wrapped to a share of the plot's
-# width (LEVEL_LINE_CHARS characters at 8 pt over at least 3 of them: a plot of fewer bars
-# keeps them narrow, bar_plot's xlim; LABEL_LINES lines at most);
+# width (LEVEL_LINE_CHARS characters at TEXT_PT over at least 3 of them: a plot of fewer
+# bars keeps them narrow, bar_plot's xlim; LABEL_LINES lines at most);
 # more are slanted, one line of SLANTED_CHARS at most, so labels never run into each other
-# nor squeeze the bars away (region names run to 30 characters and more).
+# nor squeeze the bars away: under eight slanted region names (they run to 30 characters
+# and more; the table beside and the text alternative keep them whole) the bars keep about
+# a third of the plot's height.
 LEVEL_LABELS = 4
-LEVEL_LINE_CHARS = 60
+LEVEL_LINE_CHARS = 42
 LABEL_LINES = 3
-SLANTED_CHARS = 30
+SLANTED_CHARS = 18
+# The words that stand upright where a value is missing: lines of this many characters at
+# most, so they stay within the bars' height under slanted labels.
+MISSING_LINE_CHARS = 8
 ELLIPSIS = "…"
 # PNG text chunks matplotlib writes by default (its name and version): none, so the image is
 # the same bytes whatever the server runs and tells nothing about it.
@@ -98,10 +112,10 @@ def _label_axis(axes: Any, labels: Sequence[str]) -> None:
     shown = [tick_label(label, count=count) for label in labels]
     if count > LEVEL_LABELS:
         axes.set_xticks(
-            range(count), shown, fontsize=8, rotation=40, ha="right", rotation_mode="anchor"
+            range(count), shown, fontsize=TEXT_PT, rotation=40, ha="right", rotation_mode="anchor"
         )
     else:
-        axes.set_xticks(range(count), shown, fontsize=8)
+        axes.set_xticks(range(count), shown, fontsize=TEXT_PT)
 
 
 def _share_axis(axes: Any, shown: Shown | None) -> None:
@@ -115,9 +129,10 @@ def _share_axis(axes: Any, shown: Shown | None) -> None:
 
 
 def _ticks_shown(axes: Any, shown: Shown | None) -> None:
-    """The y axis's tick labels in the reader's form (`Shown`), where one is given."""
+    """The y axis's tick labels at TEXT_PT, in the reader's form (`Shown`) where one is given."""
     from matplotlib.ticker import FuncFormatter
 
+    axes.tick_params(axis="y", labelsize=TEXT_PT)
     if shown is not None:
         axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: shown(value)))
 
@@ -125,21 +140,25 @@ def _ticks_shown(axes: Any, shown: Shown | None) -> None:
 def _no_data(figure: Any, axes: Any, *, title: str, no_data: str) -> str:
     """A plot with nothing to draw: its title and `no_data` in words, not an empty axis."""
     axes.set_axis_off()
-    axes.set_title(title, fontsize=10)
-    axes.text(0.5, 0.5, no_data, ha="center", va="center", fontsize=10, transform=axes.transAxes)
+    axes.set_title(title, fontsize=TITLE_PT)
+    axes.text(
+        0.5, 0.5, no_data, ha="center", va="center", fontsize=TITLE_PT, transform=axes.transAxes
+    )
     return _encode(figure)
 
 
 def _bars(axes: Any, values: Sequence[float | None], *, missing: str) -> None:
-    """A bar per measured value; `missing` in words, small and upright from the axis, where a
-    value is None (a bar of height 0 would say 0 where nothing was measured)."""
+    """A bar per measured value; `missing` in words, upright from the axis (in lines short
+    enough to stay within the bars' height), where a value is None (a bar of height 0 would
+    say 0 where nothing was measured)."""
     measured = [(x, float(v)) for x, v in enumerate(values) if v is not None]
     axes.bar([x for x, _ in measured], [v for _, v in measured], color=BAR_COLOUR, width=0.5)
+    upright = textwrap.fill(missing, width=MISSING_LINE_CHARS)
     for x, value in enumerate(values):
         if value is None:
             axes.text(
-                x, 0.02, missing, transform=axes.get_xaxis_transform(), rotation=90,
-                ha="center", va="bottom", fontsize=7, color=MISSING_COLOUR,
+                x, 0.02, upright, transform=axes.get_xaxis_transform(), rotation=90,
+                ha="center", va="bottom", fontsize=TEXT_PT, color=MISSING_COLOUR,
             )  # fmt: skip
 
 
@@ -169,8 +188,8 @@ def bar_plot(
         return Plot(_no_data(figure, axes, title=title, no_data=no_data), alt)
     _bars(axes, values, missing=no_data)
     _label_axis(axes, labels)
-    axes.set_title(title, fontsize=10)
-    axes.set_ylabel(ylabel, fontsize=9)
+    axes.set_title(title, fontsize=TITLE_PT)
+    axes.set_ylabel(ylabel, fontsize=AXIS_NAME_PT)
     if ylim == (0.0, 1.0):
         _share_axis(axes, shown)
     else:
@@ -216,6 +235,6 @@ def paired_bar_plot(
     axes.bar([p + width / 2 for p in positions], current, width, label=names[1], color=BAR_COLOUR)
     _label_axis(axes, labels)
     _share_axis(axes, shown)
-    axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8)
+    axes.set_title(title, fontsize=TITLE_PT)
+    axes.legend(fontsize=TEXT_PT)
     return Plot(_encode(figure), alt)

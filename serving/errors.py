@@ -111,7 +111,7 @@ class StorageError(ShanyraqError):
 class PhotoUnreadableError(StorageError):
     """A stored original is there but cannot be read (a folder in its place, permissions, a
     disk error): damage to the photo store, named with the code `shanyraq rescore` ends with
-    for it (serving.rescore_photos.PhotoStoreDamagedError); an administrator restores the
+    for it (serving.rescore_store_damage.PhotoStoreDamagedError); an administrator restores the
     file from a backup. The message names the file inside the store, never the server's
     folders; the error mapping logs it once."""
 

@@ -5,9 +5,10 @@ A run walks the photos in scope (`photo_scope`) that have no outcome under its m
 (`not_yet_scored`), a bounded page at a time (`pages`), reading each original from the store
 (`read_original`). An original the store cannot give, missing, unreadable (a directory in its
 place, permission denied, a disk error) or no longer matching its content hash, is damage to
-the store, not to the photo: its reason (one of STORE_DAMAGE) is recorded as the photo's
-outcome, and once the file reads intact again the next call of any run whose scope holds it
-scores it (`retry_restored`, which reads the files holding no transaction open). A photo over
+the store, not to the photo (serving/rescore_store_damage.py): its reason (one of
+STORE_DAMAGE) is recorded as the photo's outcome, and once the file reads intact again the next
+call of any run whose scope holds it scores it (`retry_restored`, which reads the files holding
+no transaction open). A photo over
 even the stored-photo limit is recorded in words for the administrator (`stored_outcomes`).
 Photos in scope the run has not covered reopen a finished run (`reopen_for_uncovered`); so do
 the outcomes without a score in its scope, discarded to be scored again (`retry_failed`, on
@@ -18,84 +19,49 @@ Split from serving/rescore.py, which scores the pages and writes the outcomes.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import Photo, RescoredScore, RescoreRun
 from serving.db.session import session_scope
-from serving.errors import NotFoundError
 from serving.rescore_provenance import RunProvenance
 from serving.rescore_reads import read_sessions
 from serving.rescore_runs import check_reopen, note_held
+from serving.rescore_store_damage import (
+    DAMAGED_FILE,
+    MISSING_FILE,
+    STORE_DAMAGE,
+    UNREADABLE_FILE,
+    PhotoStoreDamagedError,
+    read_original,
+    store_damaged,
+)
 from serving.rescore_words import oversize_reason
 from serving.storage import PhotoStore
-from shanyraq.errors import ImageTooLargeError, ShanyraqError
+from shanyraq.errors import ImageTooLargeError
 from vision.bulk import BytesScorer, PhotoBytes, Scored
 
-if TYPE_CHECKING:
-    from serving.rescore import RescoreReport
+# The store's damage (serving/rescore_store_damage.py), which callers import from here since
+# before the split; `pages` and `retry_restored` read originals by this module's
+# `read_original`, which tests patch here.
+__all__ = [
+    "DAMAGED_FILE",
+    "MISSING_FILE",
+    "STORE_DAMAGE",
+    "UNREADABLE_FILE",
+    "PhotoStoreDamagedError",
+    "read_original",
+    "store_damaged",
+]
 
-logger = logging.getLogger(__name__)
-
-MISSING_FILE = "the photo file is missing from the store"
-DAMAGED_FILE = "the stored file no longer matches its content hash (damaged in the store)"
-# Followed by the system's words in brackets: "(Permission denied)", "(Is a directory)".
-UNREADABLE_FILE = "the photo file cannot be read from the store"
-STORE_DAMAGE = (MISSING_FILE, DAMAGED_FILE, UNREADABLE_FILE)  # how a recorded reason begins
 RESTORED_PAGE = 1000  # store-damage outcomes `retry_restored` reads (and discards) a query
-
-
-def store_damaged() -> ColumnElement[bool]:
-    """Outcomes recorded as damage to the store (a reason beginning with one of STORE_DAMAGE)."""
-    return or_(*(RescoredScore.error.startswith(why, autoescape=True) for why in STORE_DAMAGE))
-
-
-class PhotoStoreDamagedError(ShanyraqError):
-    """Originals a re-scoring needed are missing from the photo store, unreadable or damaged."""
-
-    code = "photo_store_damaged"
-
-    @classmethod
-    def of(cls, report: RescoreReport, store_dir: Path) -> PhotoStoreDamagedError:
-        shown, n = report.store_damaged_ids, report.store_damaged
-        ids = ", ".join(map(str, shown)) + (f" and {n - len(shown)} more" if n > len(shown) else "")
-        earlier = n - report.store_damaged_by_run
-        found = (
-            f"; {earlier} of them recorded by another run under {report.model_version} and "
-            f"checked again by this one, {report.store_damaged_by_run} found by this run"
-            if earlier
-            else ""
-        )
-        return cls(
-            f"the photo store is damaged: {n} original(s) are missing from {store_dir}/originals, "
-            "cannot be read there (a folder in the file's place, permissions, a disk error) or "
-            f"no longer match their content hash (photos {ids}){found}. They have no score under "
-            f"{report.model_version} and keep their current one. Restore those files from a "
-            "backup of the photo store (or make them readable again), then run this command "
-            "again: it scores the restored photos"
-        )
-
-
-def read_original(store: PhotoStore, sha256: str) -> bytes | str:
-    """The original's bytes, checked against its content hash; else why the store cannot
-    give them (beginning with one of STORE_DAMAGE)."""
-    try:
-        data = store.read(sha256)
-    except NotFoundError:
-        return MISSING_FILE
-    except OSError as exc:  # held but unreadable: the run scores the others and names it
-        logger.warning("original %s cannot be read from the store: %s", sha256[:12], exc)
-        return f"{UNREADABLE_FILE} ({exc.strerror or type(exc).__name__})"
-    return data if hashlib.sha256(data).hexdigest() == sha256 else DAMAGED_FILE
 
 
 def stored_outcomes(

@@ -40,7 +40,7 @@ from serving.rescore_runs import RAY_KEY, RescoreResumeError, run_options
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ShanyraqError
-from shanyraq.shell_words import config_option
+from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from vision.bulk import Scored
@@ -183,6 +183,7 @@ class ScoreBatch:
                 _record_scorer(self.db, run_id, scorer_path(actual), actual)
         self.store = PhotoStore(Path(store_root))
         self.run_id = run_id
+        self.model_dir = Path(model_dir)  # the pipeline's (absolute), which that reason names
         self.since_key = since_key  # the run's, which the reason of a photo too large names
         self.config = config  # the site's serving.yaml, which that reason's command carries
 
@@ -221,9 +222,11 @@ class ScoreBatch:
     def _outcomes(self, scored: list[Scored]) -> list[Scored]:
         """`scored` as a re-scoring records the store's photos (`stored_outcomes`), one over
         the stored-photo limit naming the pipeline's way to score it again, not `rescore`'s,
-        its discard on the site's database (the --config the pipeline was given)."""
+        and the discard of its run: the model folder the pipeline was started on (one word of
+        the command as a shell reads it), the run's --ray --since, and the site's database
+        (the --config the pipeline was given)."""
         options = run_options(self.since_key) + config_option(self.config)
-        discard = f"`shanyraq rescore discard --model DIR{options}`"
+        discard = f"`shanyraq rescore discard --model {word(self.model_dir)}{options}`"
         return stored_outcomes(self.scorer, scored, ray_discard=discard)
 
 

@@ -105,13 +105,13 @@ def oversize_reason(
     was given (None: none), so that they act on the site whose run recorded it; or for a Ray
     actor (`ray_discard`: the command that discards the actor's run, with its --config) the
     pipeline's call. `model`: the folder the one-machine run's scorer was opened from, and
-    `options` the options naming that run (serving/rescore_runs.py `run_options`), where
-    known: the retry and the discard name that run, the discard with the --model it requires
-    (None: the retry names DIR, for the administrator to fill in)."""
+    `options` the options naming that run (serving/rescore_runs.py `run_options`): the retry
+    and the discard name that run, the discard with the --model the CLI requires (None: both
+    name DIR, for the administrator to fill in)."""
     over = f"the {max_pixels / 1e6:g} MP limit" if max_pixels else "the limit"
     given, run = config_option(config), f" --model {word(model or 'DIR')}{options}"
     retry = f"`shanyraq rescore{run} --retry-failed{given}` ("
-    discard = f"`shanyraq rescore discard{run if model is not None else ''}{given}`"
+    discard = f"`shanyraq rescore discard{run}{given}`"
     if ray_discard is not None:
         retry = f"{ray_call('', retry_failed=True)} (serving.rescore_ray; "
         discard = ray_discard

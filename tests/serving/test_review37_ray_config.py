@@ -264,14 +264,17 @@ def test_the_one_machine_reason_tells_its_retry_and_discard_on_the_sites_databas
     why = recorded.error
     assert why == oversize_reason(BELOW, config=site.config)
     retry, discard = told(why, "rescore")
-    assert discard == ["discard", "--config", str(site.config)], why
+    assert discard == ["discard", "--model", "DIR", "--config", str(site.config)], why
     assert "--retry-failed" in retry and option(retry, "--config") == str(site.config), why
     _rescore_as_told(retry, site, model, monkeypatch, capsys)
 
 
 def test_the_one_machine_reason_without_a_config_tells_none() -> None:
     why = oversize_reason(BELOW)
-    assert told(why, "rescore") == [["--model", "DIR", "--retry-failed"], ["discard"]], why
+    assert told(why, "rescore") == [
+        ["--model", "DIR", "--retry-failed"],
+        ["discard", "--model", "DIR"],
+    ], why
     ray_discard = "`shanyraq rescore discard --model DIR --ray`"  # a Ray actor's, with its --config
     ray_why = oversize_reason(BELOW, ray_discard=ray_discard, config=Path("other.yaml"))
     assert told(ray_why, "rescore") == [["discard", "--model", "DIR", "--ray"]], ray_why

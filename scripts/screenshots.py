@@ -16,9 +16,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from serving.demo_build import DemoPaths
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -26,6 +29,21 @@ WIDTH_PX = 960
 # Doubts that say the photos are missing or unusable: such a page shows the photos poorly.
 PHOTO_DOUBTS = {"doubt.too_few_photos", "doubt.flagged_photos", "doubt.reused_photos"}
 CONFIDENT = 0.6  # a photo's top condition probability that reads as a clear answer
+
+
+def seeded_app(paths: DemoPaths, n_families: int) -> tuple[Any, Path, int]:
+    """The demo seeded in `paths.data_dir` as `shanyraq demo --no-serve` seeds it, and the app
+    that serves it: (app, its settings file, photos uploaded). The settings file is the one the
+    demo writes (`demo_settings`), given to the seeding and the app as their --config, so that
+    a command they tell (`audit verify`, `users`, `rescore`) names it and, pasted, acts on this
+    demo's database rather than the default data folder's."""
+    from serving.app import create_app
+    from serving.demo import demo_settings, seed_demo
+
+    settings, written = demo_settings(paths)
+    config = written.resolve()
+    photos = seed_demo(settings, n_families=n_families, config=config)
+    return create_app(settings, config=config), config, photos
 
 
 def serve(app: Any) -> tuple[str, Any, threading.Thread]:
@@ -137,9 +155,7 @@ def main() -> None:
     for name in ("httpx", "httpx2", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    from serving.app import create_app
-    from serving.core.config import load_serving_settings
-    from serving.demo import DEMO_PASSWORD, demo_accounts, seed_demo
+    from serving.demo import DEMO_PASSWORD, demo_accounts
     from serving.demo_build import DemoPaths
 
     out = args.out.resolve()
@@ -156,13 +172,9 @@ def main() -> None:
             sys.exit(f"demo models missing ({', '.join(missing)}): run `make demo` first")
         if not CHROMIUM.exists():
             sys.exit(f"{CHROMIUM} is missing: run `bash scripts/chromium.sh` first")
-        settings = load_serving_settings(
-            data_dir=paths.data_dir, database_url="", model_dir=paths.model_dir,
-            fusion_dir=paths.fusion_dir,
-        )  # fmt: skip
-        photos = seed_demo(settings, n_families=args.families)
+        app, _, photos = seeded_app(paths, args.families)
         seeded = time.monotonic()
-        url, server, thread = serve(create_app(settings))
+        url, server, thread = serve(app)
         try:
             members = [a for a in demo_accounts() if a.role == "commission"]
             # The best family over both demo regions, with the member who may see it.

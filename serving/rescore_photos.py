@@ -8,8 +8,8 @@ place, permission denied, a disk error) or no longer matching its content hash, 
 the store, not to the photo (serving/rescore_store_damage.py): its reason (one of
 STORE_DAMAGE) is recorded as the photo's outcome, and once the file reads intact again the next
 call of any run whose scope holds it scores it (`retry_restored`, which reads the files holding
-no transaction open). A photo over
-even the stored-photo limit is recorded in words for the administrator (`stored_outcomes`).
+no transaction open). A photo over even the stored-photo limit is recorded in words for the
+administrator (`stored_outcomes`).
 Photos in scope the run has not covered reopen a finished run (`reopen_for_uncovered`); so do
 the outcomes without a score in its scope, discarded to be scored again (`retry_failed`, on
 request: an undecodable photo fails again, an error of the moment need not). The

@@ -10,6 +10,9 @@ from typing import Any
 from tests.serving.helpers import PASSWORD, make_settings, small_fusion_model
 from tests.web import live
 
+# A browser context's locale for each page language.
+LOCALES = {"en": "en-GB", "ru": "ru-RU", "kk": "kk-KZ"}
+
 
 @contextmanager
 def live_server(root: Path, *, models: bool = False, **overrides: Any) -> Iterator[live.LiveServer]:
@@ -52,3 +55,25 @@ def sign_in(page: Any, server: live.LiveServer, username: str) -> Any:
     page.wait_for_load_state()
     assert "/ui/login" not in page.url, f"{username} could not sign in"
     return page
+
+
+def measured(
+    browser: Any,
+    server: live.LiveServer,
+    path: str,
+    *,
+    language: str,
+    viewport: dict[str, int],
+    scripts: list[Any],
+    username: str = "admin_national",
+) -> list[Any]:
+    """What each of `scripts` (JavaScript, or a (JavaScript, argument) pair) returns on `path`
+    in `language`, opened by `username` in a new context of `viewport` and the language's
+    locale; the context is closed afterwards."""
+    context = browser.new_context(viewport=viewport, locale=LOCALES[language])
+    try:
+        page = signed_in_page(context, server, username)
+        page.goto(f"{server.url}{path}?lang={language}")
+        return [page.evaluate(*s) if isinstance(s, tuple) else page.evaluate(s) for s in scripts]
+    finally:
+        context.close()

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.web.live_module import signed_in_page
+from tests.web.live_module import measured
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PHONE = {"width": 360, "height": 740}
 DESK = {"width": 1280, "height": 900}
-LOCALES = {"en": "en-GB", "ru": "ru-RU", "kk": "kk-KZ"}
 
 # Each plot-and-table pair: the plot's and the table box's edges, the box's widths, its name.
 PAIRS = """() => [...document.querySelectorAll('main .pair')].map(pair => {
@@ -44,13 +43,9 @@ SHADOW_PX = 12.8
 
 
 def _measure(browser: Any, server: Any, viewport: dict[str, int], language: str) -> Any:
-    context = browser.new_context(viewport=viewport, locale=LOCALES[language])
-    try:
-        page = signed_in_page(context, server, "admin_national")
-        page.goto(f"{server.url}/ui/oversight?lang={language}")
-        return [page.evaluate(js) for js in (PAIRS, BOXES, PAGE_WIDTH, NOTES)]
-    finally:
-        context.close()
+    scripts = [PAIRS, BOXES, PAGE_WIDTH, NOTES]
+    return measured(browser, server, "/ui/oversight", language=language, viewport=viewport,
+                    scripts=scripts)  # fmt: skip
 
 
 def _overlap(a: list[float], b: list[float]) -> bool:

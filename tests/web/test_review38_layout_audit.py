@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.web.live_module import signed_in_page
+from tests.web.live_module import measured
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PHONE = {"width": 360, "height": 740}
 DESK = {"width": 1280, "height": 900}
-LOCALES = {"en": "en-GB", "ru": "ru-RU", "kk": "kk-KZ"}
 # The form's controls, as the national admin (who may verify the chain) has them.
 CONTROLS = ("#action", "#action-code", "#verify", "form.filters button")
 # Each control's box (left, top, right, bottom), the form's, and the page's widths.
@@ -37,13 +36,10 @@ DESK_ROWS = 1
 
 
 def _measure(browser: Any, server: Any, viewport: dict[str, int], language: str) -> Any:
-    context = browser.new_context(viewport=viewport, locale=LOCALES[language])
-    try:
-        page = signed_in_page(context, server, "admin_national")
-        page.goto(f"{server.url}/ui/audit?lang={language}")
-        return page.evaluate(MEASURE, list(CONTROLS))
-    finally:
-        context.close()
+    scripts = [(MEASURE, list(CONTROLS))]
+    (found,) = measured(browser, server, "/ui/audit", language=language, viewport=viewport,
+                        scripts=scripts)  # fmt: skip
+    return found
 
 
 def _rows(boxes: list[list[float]]) -> list[list[list[float]]]:

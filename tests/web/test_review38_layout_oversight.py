@@ -11,14 +11,13 @@ import pytest
 
 from serving.web.i18n import translator
 from tests.serving.helpers import OTHER_REGION
-from tests.web.live_module import signed_in_page
+from tests.web.live_module import measured
 from tests.web.oversight_helpers import decide_family
 from tests.web.oversight_page_helpers import oversight_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PHONE = {"width": 360, "height": 740}
-LOCALES = {"en": "en-GB", "ru": "ru-RU", "kk": "kk-KZ"}
 # Each column header of the fairness tables: its text and how many lines it takes (its text's
 # line boxes).
 HEADERS = """() => [...document.querySelectorAll('main table')]
@@ -43,13 +42,8 @@ MIN_PLOT_TEXT_PX = 9.0
 
 
 def _measure(browser: Any, server: Any, language: str) -> Any:
-    context = browser.new_context(viewport=PHONE, locale=LOCALES[language])
-    try:
-        page = signed_in_page(context, server, "admin_national")
-        page.goto(f"{server.url}/ui/oversight?lang={language}")
-        return [page.evaluate(js) for js in (HEADERS, PLOTS, PAGE_WIDTH)]
-    finally:
-        context.close()
+    return measured(browser, server, "/ui/oversight", language=language, viewport=PHONE,
+                    scripts=[HEADERS, PLOTS, PAGE_WIDTH])  # fmt: skip
 
 
 def _plot_texts(axes: Any) -> list[Any]:

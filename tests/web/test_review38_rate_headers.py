@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from serving.web.i18n import translator
-from tests.web.live_module import signed_in_page
+from tests.web.live_module import measured
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PHONE = {"width": 360, "height": 740}
-LOCALES = {"en": "en-GB", "ru": "ru-RU", "kk": "kk-KZ"}
 CAPTIONS = ("cap-by-level", "cap-by-region")
 # Each column header of the tables captioned `ids`: its table, its text, and how many lines it
 # takes (the distinct tops of its text's line boxes).
@@ -35,13 +34,8 @@ PAGE_WIDTH = """() => ({scroll: document.scrollingElement.scrollWidth,
 
 
 def _measure(browser: Any, server: Any, language: str) -> Any:
-    context = browser.new_context(viewport=PHONE, locale=LOCALES[language])
-    try:
-        page = signed_in_page(context, server, "admin_national")
-        page.goto(f"{server.url}/ui/oversight?lang={language}")
-        return page.evaluate(HEADERS, list(CAPTIONS)), page.evaluate(PAGE_WIDTH)
-    finally:
-        context.close()
+    return measured(browser, server, "/ui/oversight", language=language, viewport=PHONE,
+                    scripts=[(HEADERS, list(CAPTIONS)), PAGE_WIDTH])  # fmt: skip
 
 
 @pytest.mark.parametrize("language", ["en", "ru", "kk"])

@@ -36,11 +36,10 @@ from serving.rescore_provenance import (
     scorer_path,
     scorer_record,
 )
-from serving.rescore_runs import RAY_KEY, RescoreResumeError, run_options
+from serving.rescore_runs import RAY_KEY, RescoreResumeError, discard_command
 from serving.storage import PhotoStore
 from serving.stored_decode import stored_limit
 from shanyraq.errors import ShanyraqError
-from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from vision.bulk import Scored
@@ -225,8 +224,7 @@ class ScoreBatch:
         and the discard of its run: the model folder the pipeline was started on (one word of
         the command as a shell reads it), the run's --ray --since, and the site's database
         (the --config the pipeline was given)."""
-        options = run_options(self.since_key) + config_option(self.config)
-        discard = f"`shanyraq rescore discard --model {word(self.model_dir)}{options}`"
+        discard = discard_command(self.since_key, self.config, self.model_dir)
         return stored_outcomes(self.scorer, scored, ray_discard=discard)
 
 

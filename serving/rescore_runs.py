@@ -35,7 +35,7 @@ from serving.db.models import RescoredScore, RescoreRun
 from serving.rescore_adopted import adopted_runs, promoted_runs, runs_to_adopt
 from serving.rescore_provenance import RunProvenance
 from shanyraq.errors import ShanyraqError
-from shanyraq.shell_words import config_option
+from shanyraq.shell_words import config_option, word
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -236,11 +236,16 @@ def run_options(since_key: str) -> str:
     return ray + (f" --since {since}" if since else "")
 
 
-def discard_command(run: RescoreRun, config: Path | None = None) -> str:
-    """The command that discards `run` (serving/rescore_discard.py), for refusals to name
-    (`config`: the --config the refused command was given, None where none)."""
-    options = run_options(run.since_key) + config_option(config)
-    return f"`shanyraq rescore discard --model DIR{options}`"
+def discard_command(
+    run: RescoreRun | str, config: Path | None = None, model: Path | None = None
+) -> str:
+    """The command that discards `run` (or the run of that since key; serving/rescore_discard.py),
+    for refusals and recorded reasons to name (`config`: the --config the command was given,
+    None where none; `model`: the run's model folder, one word of the command, None where not
+    known: DIR, for the administrator to fill in)."""
+    since_key = run if isinstance(run, str) else run.since_key
+    options = run_options(since_key) + config_option(config)
+    return f"`shanyraq rescore discard --model {word(model or 'DIR')}{options}`"
 
 
 def discard_way(run: RescoreRun, outcomes: int, config: Path | None = None) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.serving.helpers import Service, cheap_hasher, make_settings, seed_users, started
+from tests.serving.migrated_sqlite import migrated_if_new
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ def make_service(tmp_path: Path, database_url: str) -> Iterator[Any]:
     started: list[TestClient] = []
 
     def factory(**overrides: Any) -> Service:
-        app = create_app(make_settings(tmp_path, database_url, **overrides))
+        # A SQLite file not made yet starts as a copy of one migrated once (its subject is not
+        # the migration: tests/serving/migrated_sqlite.py).
+        app = create_app(make_settings(tmp_path, migrated_if_new(database_url), **overrides))
         client = TestClient(app, base_url="http://127.0.0.1")
         client.__enter__()
         started.append(client)

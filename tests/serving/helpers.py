@@ -153,13 +153,15 @@ class Service:
 
 @contextmanager
 def started(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Iterator[Service]:
-    """A started app (lifespan run) on `database_url` (SQLite in `tmp_path` by default) with
-    settings `overrides`, and one user per role in REGION and in OTHER_REGION."""
+    """A started app (lifespan run) on `database_url` (by default SQLite in `tmp_path`, already
+    migrated: tests/serving/migrated_sqlite.py) with settings `overrides`, and one user per
+    role in REGION and in OTHER_REGION."""
     from fastapi.testclient import TestClient
 
     from serving.app import create_app
+    from tests.serving.migrated_sqlite import migrated_sqlite
 
-    url = database_url or f"sqlite:///{tmp_path / 'web.db'}"
+    url = database_url or migrated_sqlite(tmp_path / "web.db")
     app = create_app(make_settings(tmp_path, url, **overrides))
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield Service(client=client, app=app, tokens=seed_users(app))

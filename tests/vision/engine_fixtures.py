@@ -54,8 +54,8 @@ def room_scene(seed: int, *, height: int = 480, width: int = 640) -> np.ndarray:
 
 
 # The artifacts this process exported, by what went into them (`_export_key`): an export
-# takes seconds (the torch.export-based exporter and its parity check), and many tests ask for
-# the same tiny model, each in a folder of its own; they get a copy of the first export.
+# (tracing, the parity check, model.json) takes about 0.3 s, and many tests ask for the same
+# tiny model, each in a folder of its own; they get a copy of the first export.
 _EXPORTED: dict[str, Path] = {}
 
 

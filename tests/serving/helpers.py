@@ -228,7 +228,10 @@ def nothing_filed(service: Service) -> bool:
 
 def small_fusion_model(folder: Path, name: str = "lgbm_tabular", *, seed: int = 0) -> Path:
     """A small real fusion model `name` in `folder` (LightGBM, 40 trees, 400 families
-    generated from `seed`: another seed, another model version); the model's folder."""
+    generated from `seed`: another seed, another model version); the model's folder. Trained
+    once per process for the same name, seed, configs and code version (about 4 s), and copied
+    into a `folder` not made yet or empty after that (tests/made_once.py)."""
+    from tests.made_once import inputs_digest, made_once
     from welfare.criteria import get_welfare_config
     from welfare.train import train_models
 
@@ -237,7 +240,11 @@ def small_fusion_model(folder: Path, name: str = "lgbm_tabular", *, seed: int = 
     config = config.model_copy(
         update={"fusion": config.fusion.model_copy(update={"lightgbm": small})}
     )
-    train_models(folder, n=400, seed=seed, names=[name], config=config)
+
+    def train(into: Path) -> None:
+        train_models(into, n=400, seed=seed, names=[name], config=config)
+
+    made_once("small-fusion", inputs_digest(name, seed, config.digest()), folder, train)
     return folder / name
 
 

@@ -7,20 +7,16 @@ migrating."""
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 from pathlib import Path
-
-_TEMPLATE: dict[str, Path] = {}
 
 
 def migrated_sqlite(path: Path) -> str:
-    """The URL of a SQLite database at `path`, a copy of a database migrated to head (this
-    process's template); a file already at `path` is left as it is."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_template(), path)
+    """The URL of a SQLite database at `path`, a copy of a database migrated to head (made once
+    per process: tests/made_once.py); a file already at `path` is left as it is."""
+    from serving.migrations import upgrade
+    from tests.made_once import made_file_once
+
+    made_file_once("migrated-sqlite", "head", path, lambda kept: upgrade(f"sqlite:///{kept}"))
     return f"sqlite:///{path}"
 
 
@@ -31,14 +27,3 @@ def migrated_if_new(url: str) -> str:
     if url.startswith(prefix) and not Path(url[len(prefix) :]).exists():
         migrated_sqlite(Path(url[len(prefix) :]))
     return url
-
-
-def _template() -> Path:
-    if "file" not in _TEMPLATE:
-        from serving.migrations import upgrade
-
-        folder = Path(tempfile.mkdtemp(prefix="shanyraq-test-db-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        upgrade(f"sqlite:///{folder / 'template.db'}")
-        _TEMPLATE["file"] = folder / "template.db"
-    return _TEMPLATE["file"]

@@ -3,12 +3,9 @@ engine settings the engine tests share, and raw outputs whose heads are NaN."""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import hashlib
 import json
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,12 +50,6 @@ def room_scene(seed: int, *, height: int = 480, width: int = 640) -> np.ndarray:
     return np.clip(image.astype(np.float64) + noise, 0, 255).astype(np.uint8)
 
 
-# The artifacts this process exported, by what went into them (`_export_key`): an export
-# (tracing, the parity check, model.json) takes about 0.3 s, and many tests ask for the same
-# tiny model, each in a folder of its own; they get a copy of the first export.
-_EXPORTED: dict[str, Path] = {}
-
-
 def make_artifact(
     folder: Path,
     taxonomy: Taxonomy,
@@ -79,33 +70,32 @@ def make_artifact(
     An export of the same model (same arguments, taxonomy, configs and code version) made
     earlier in this process is copied into `folder` instead, when `folder` is new or empty;
     a folder holding something gets a real export, which replaces it."""
-    key = _export_key(taxonomy, room_bias, temperatures, seed, size)
-    fresh = not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
-    if key in _EXPORTED and fresh:
-        shutil.copytree(_EXPORTED[key], folder, dirs_exist_ok=True)
-        return folder
-    torch.manual_seed(seed)
-    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
-    if room_bias is not None:
-        with torch.no_grad():
-            model.room_head.weight.zero_()
-            model.room_head.bias.copy_(
-                torch.tensor([room_bias.get(name, 0.0) for name in taxonomy.room_names])
-            )
-    request = ExportRequest(
-        variant="shanyraq_test",
-        preprocessing=model_preprocessing(model, size=size),
-        model_version=f"test-{seed}",
-        temperatures=temperatures or Temperatures(),
-    )
-    images = [room_scene(seed + i, height=48, width=64) for i in range(2)]
-    with _torchscript_graph():
-        export_artifact(model, folder, request=request, taxonomy=taxonomy, parity_images=images)
-    kept = _exports_folder() / key
-    if not kept.exists():
-        shutil.copytree(folder, kept)
-    _EXPORTED[key] = kept
-    return folder
+    from tests.made_once import inputs_digest, made_once
+
+    def export(into: Path) -> None:
+        torch.manual_seed(seed)
+        model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+        if room_bias is not None:
+            with torch.no_grad():
+                model.room_head.weight.zero_()
+                model.room_head.bias.copy_(
+                    torch.tensor([room_bias.get(name, 0.0) for name in taxonomy.room_names])
+                )
+        request = ExportRequest(
+            variant="shanyraq_test",
+            preprocessing=model_preprocessing(model, size=size),
+            model_version=f"test-{seed}",
+            temperatures=temperatures or Temperatures(),
+        )
+        images = [room_scene(seed + i, height=48, width=64) for i in range(2)]
+        with _torchscript_graph():
+            export_artifact(model, into, request=request, taxonomy=taxonomy, parity_images=images)
+
+    # An export takes about 0.3 s (tracing, the parity check, model.json), and many tests ask
+    # for the same tiny model, each in a folder of its own.
+    given = [taxonomy.fingerprint(), sorted((room_bias or {}).items()), seed, size]
+    key = inputs_digest(*given, (temperatures or Temperatures()).model_dump())
+    return made_once("test-model", key, folder, export)
 
 
 @contextlib.contextmanager
@@ -131,41 +121,6 @@ def _torchscript_graph() -> Iterator[None]:
         yield
     finally:
         export._export = production
-
-
-def _export_key(
-    taxonomy: Taxonomy,
-    room_bias: dict[str, float] | None,
-    temperatures: Temperatures | None,
-    seed: int,
-    size: int,
-) -> str:
-    """What an export of the test model depends on: its arguments, the taxonomy, the configs
-    the test runs under (SHANYRAQ_CONFIGS_DIR: a test's edited copy) and the code version
-    model.json records (a test may set its own)."""
-    from shanyraq import provenance
-    from shanyraq.config import default_configs_dir
-
-    digest = hashlib.sha256()
-    given = [taxonomy.fingerprint(), sorted((room_bias or {}).items()), seed, size]
-    given += [(temperatures or Temperatures()).model_dump(), provenance.code_version()]
-    digest.update(json.dumps(given, sort_keys=True, default=str).encode())
-    configs = default_configs_dir()
-    for path in sorted(p for p in configs.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(configs)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:24]
-
-
-def _exports_folder() -> Path:
-    """This process's folder of exported artifacts, removed when it ends."""
-    if "folder" not in _EXPORTS_FOLDER:
-        folder = Path(tempfile.mkdtemp(prefix="shanyraq-test-models-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _EXPORTS_FOLDER["folder"] = folder
-    return _EXPORTS_FOLDER["folder"]
-
-
-_EXPORTS_FOLDER: dict[str, Path] = {}
 
 
 def model_calls(engine: Any, monkeypatch: Any) -> list[int]:

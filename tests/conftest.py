@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import io
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,6 +38,36 @@ pytest_plugins = [
     "tests.web.heatmap_model_fixtures",
     "tests.web.fusion_model_fixtures",
 ]
+
+
+def _fastapi_signatures_read_once() -> None:
+    """FastAPI's reading of an endpoint's or dependency's typed signature kept per callable for
+    the process. FastAPI reads them again for every app, at its first request (each route of an
+    included router, string annotations evaluated anew), and the tests start an app for most
+    tests: about a third of an app's start and first requests. The signature read is FastAPI's
+    own (`real`), and a callable's annotations do not change after its module is imported."""
+    from fastapi.dependencies import utils
+
+    real = utils.get_typed_signature
+    if getattr(real, "read_once", False):
+        return
+    read: dict[Any, inspect.Signature] = {}
+
+    @functools.wraps(real)
+    def read_once(call: Any) -> inspect.Signature:
+        try:
+            return read[call]
+        except KeyError:
+            read[call] = real(call)
+            return read[call]
+        except TypeError:  # a callable that cannot be a key
+            return real(call)
+
+    read_once.read_once = True  # type: ignore[attr-defined]
+    utils.get_typed_signature = read_once
+
+
+_fastapi_signatures_read_once()
 
 
 @pytest.fixture(autouse=True)

@@ -56,13 +56,12 @@ def made_once(kind: str, key: str, folder: Path, make: Callable[[Path], None]) -
     process under the same `kind` and `key` when `folder` is fresh (`is_fresh`); otherwise
     `make` runs, and a first result is kept. A folder holding something always gets a real
     `make`, which may replace or add to what is there."""
-    name = f"{kind}-{key}"
-    if name in _KEPT and is_fresh(folder):
+    name, fresh = f"{kind}-{key}", is_fresh(folder)
+    if fresh and name in _KEPT:
         shutil.copytree(_KEPT[name], folder, dirs_exist_ok=True)
         return folder
-    fresh = is_fresh(folder)
     make(folder)
-    if fresh and name not in _KEPT:
+    if fresh:
         kept = process_folder() / name
         shutil.copytree(folder, kept)
         _KEPT[name] = kept

@@ -4,7 +4,6 @@ on that server. Registered in tests/conftest.py, so every folder shares the one 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -36,7 +35,17 @@ def postgres_server() -> Iterator[str]:
     subprocess.run(
         ["bash", str(ROOT / "scripts" / "postgres.sh"), "--stop", str(folder / "cluster")]
     )
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_in_background(folder)
+
+
+def remove_in_background(folder: Path) -> None:
+    """Delete `folder` in a process of its own that this one does not wait for. The cluster
+    keeps a database for every test that ran on PostgreSQL: 3.6 GB in 114,000 files for 300 of
+    them, 22 s to delete on an idle machine; deleted here, it was the last minute of each test
+    process of a whole run (both at once, at the end)."""
+    subprocess.run(
+        ["sh", "-c", 'rm -rf -- "$0" </dev/null >/dev/null 2>&1 &', str(folder)], check=True
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

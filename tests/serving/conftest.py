@@ -23,8 +23,9 @@ def make_service(tmp_path: Path, database_url: str) -> Iterator[Any]:
     started: list[TestClient] = []
 
     def factory(**overrides: Any) -> Service:
-        # A SQLite file not made yet starts as a copy of one migrated once (its subject is not
-        # the migration: tests/serving/migrated_sqlite.py).
+        # A SQLite file not made yet, or a PostgreSQL database that holds nothing yet, starts
+        # as a copy of one migrated once (its subject is not the migration:
+        # tests/serving/migrated_sqlite.py, tests/serving/migrated_postgres.py).
         app = create_app(make_settings(tmp_path, migrated_if_new(database_url), **overrides))
         client = TestClient(app, base_url="http://127.0.0.1")
         client.__enter__()

@@ -22,8 +22,13 @@ def migrated_sqlite(path: Path) -> str:
 
 def migrated_if_new(url: str) -> str:
     """`url`; a SQLite file it names that does not exist yet is made a migrated copy first
-    (`migrated_sqlite`). Another database (PostgreSQL) is left to the app's start to migrate."""
+    (`migrated_sqlite`), and so is a PostgreSQL database that holds nothing yet
+    (tests/serving/migrated_postgres.py)."""
+    from tests.serving.migrated_postgres import migrated_postgres_if_empty
+
     prefix = "sqlite:///"
     if url.startswith(prefix) and not Path(url[len(prefix) :]).exists():
         migrated_sqlite(Path(url[len(prefix) :]))
+    elif url.startswith("postgresql"):
+        migrated_postgres_if_empty(url)
     return url

@@ -70,6 +70,67 @@ def _fastapi_signatures_read_once() -> None:
 _fastapi_signatures_read_once()
 
 
+_PLAIN = (str, int, float, bool, bytes, type(None))
+
+
+def value_key(value: Any) -> Any:
+    """A key equal for two values only when they are the same value: plain data (str, numbers,
+    None, and lists, tuples, sets and dicts of them) by type and content; anything else that is
+    hashable as itself (a class, a function, a typing form, a frozen constraint). None when
+    some part is neither, so the caller does not keep what it made."""
+    if isinstance(value, _PLAIN):
+        return (type(value), value)
+    if isinstance(value, (list, tuple)):
+        items = [value_key(item) for item in value]
+        return None if None in items else (type(value), tuple(items))
+    if isinstance(value, (set, frozenset)):
+        items = [value_key(item) for item in value]
+        return None if None in items else (type(value), frozenset(items))
+    if isinstance(value, dict):
+        pairs = [(value_key(k), value_key(v)) for k, v in value.items()]
+        if any(k is None or v is None for k, v in pairs):
+            return None
+        return (dict, frozenset(pairs))
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return ("object", value)
+
+
+def _fastapi_type_adapters_made_once() -> None:
+    """FastAPI's pydantic TypeAdapter of a parameter or body field kept per field for the
+    process. FastAPI builds one for every field of every route again for each app, at its first
+    request (a pydantic schema each, 3 % of the whole suite's samples). A field's adapter
+    depends only on its FieldInfo's annotation, metadata and attributes and the model config
+    (fastapi/_compat/v2.py `ModelField.__post_init__`); one built for an equal field is used
+    again, built by FastAPI's own code; a field with any part that has no safe key
+    (`value_key`) gets its own, as before."""
+    from fastapi._compat import v2
+
+    real = v2.ModelField.__post_init__
+    if getattr(real, "made_once", False):
+        return
+    made: dict[Any, Any] = {}
+
+    @functools.wraps(real)
+    def made_once(self: Any) -> None:
+        key = value_key((v2.asdict(self.field_info), self.config))
+        if key is None:
+            real(self)
+        elif key in made:
+            self._type_adapter = made[key]
+        else:
+            real(self)
+            made[key] = self._type_adapter
+
+    made_once.made_once = True  # type: ignore[attr-defined]
+    v2.ModelField.__post_init__ = made_once  # type: ignore[method-assign]
+
+
+_fastapi_type_adapters_made_once()
+
+
 @pytest.fixture(autouse=True)
 def _no_browser_loop_outside_browser_tests(request: pytest.FixtureRequest) -> Iterator[None]:
     """Hide the browser's event loop from tests that do not drive the browser.

@@ -44,9 +44,9 @@ def replace_once(owner: Any, name: str, wrap: Any, *, static: bool = False) -> N
     """Put `wrap(real)`, wrapped as `real` (`__wrapped__`), in place of `owner.name` (`real`)
     for this process; called again, it leaves the one in place. `static`: put in place as a
     static method of the class `owner`."""
-    real = getattr(owner, name)
-    if getattr(real, "replaced_once", False):
-        return
+    real = getattr(owner, name, None)
+    if real is None or getattr(real, "replaced_once", False):
+        return  # not there (another version of the library): left as the library has it
     replacement = functools.wraps(real)(wrap(real))
     replacement.replaced_once = True
     setattr(owner, name, staticmethod(replacement) if static else replacement)
@@ -115,21 +115,33 @@ def _fastapi_type_adapters_made_once() -> None:
     depends only on its FieldInfo's annotation, metadata and attributes and the model config
     (fastapi/_compat/v2.py `ModelField.__post_init__`); one built for an equal field is used
     again, built by FastAPI's own code; a field with any part that has no safe key
-    (`value_key`) gets its own, as before."""
-    from fastapi._compat import v2
+    (`value_key`) gets its own, as before. What FastAPI's own `__post_init__` sets on the
+    field, whatever it is in the installed version, is what a later equal field gets; a FastAPI
+    without these internals is left as it is."""
+    try:
+        from fastapi._compat import v2
+    except ImportError:
+        return
+    if not hasattr(v2, "asdict") or hasattr(getattr(v2, "ModelField", None), "__slots__"):
+        return
 
     def wrap(real: Any) -> Any:
-        made: dict[Any, Any] = {}
+        made: dict[Any, dict[str, Any]] = {}
 
         def made_once(self: Any) -> None:
             key = value_key((v2.asdict(self.field_info), self.config))
             if key is None:
                 real(self)
             elif key in made:
-                self._type_adapter = made[key]
+                self.__dict__.update(made[key])
             else:
+                before = dict(self.__dict__)
                 real(self)
-                made[key] = self._type_adapter
+                made[key] = {
+                    name: value
+                    for name, value in self.__dict__.items()
+                    if name not in before or before[name] is not value
+                }
 
         return made_once
 
@@ -160,29 +172,12 @@ def _alembic_scripts_read_once() -> None:
         kept: dict[Any, Any] = {}
 
         def read_once(config: Any) -> Any:
-            if config.get_prepend_sys_paths_list():
+            try:
+                key = _scripts_key(config)
+            except AttributeError:  # an alembic without these options: read as it reads
                 return real(config)
-            location = config.get_alembic_option("script_location")
-            versions = config.get_version_locations_list() or []
-            options = tuple(
-                repr(config.get_alembic_option(name))
-                for name in (
-                    "file_template",
-                    "truncate_slug_length",
-                    "sourceless",
-                    "output_encoding",
-                    "timezone",
-                    "recursive_version_locations",
-                )
-            )
-            folders = [str(location), *versions]
-            key = (
-                tuple(folders),
-                options,
-                repr(config.get_hooks_list()),
-                repr(config.messaging_opts),
-                _scripts_fingerprint(folders),
-            )
+            if key is None:
+                return real(config)
             if key not in kept:
                 kept[key] = real(config)
             return kept[key]
@@ -190,6 +185,34 @@ def _alembic_scripts_read_once() -> None:
         return read_once
 
     replace_once(base.ScriptDirectory, "from_config", wrap, static=True)
+
+
+def _scripts_key(config: Any) -> Any:
+    """What a ScriptDirectory read from alembic's `config` depends on, with the state of its
+    revision files; None for a Config that changes the search path (`prepend_sys_path`)."""
+    if config.get_prepend_sys_paths_list():
+        return None
+    location = config.get_alembic_option("script_location")
+    versions = config.get_version_locations_list() or []
+    options = tuple(
+        repr(config.get_alembic_option(name))
+        for name in (
+            "file_template",
+            "truncate_slug_length",
+            "sourceless",
+            "output_encoding",
+            "timezone",
+            "recursive_version_locations",
+        )
+    )
+    folders = [str(location), *versions]
+    return (
+        tuple(folders),
+        options,
+        repr(config.get_hooks_list()),
+        repr(config.messaging_opts),
+        _scripts_fingerprint(folders),
+    )
 
 
 _alembic_scripts_read_once()

@@ -1,5 +1,6 @@
-"""tests/conftest.py keeps alembic's ScriptDirectory per configuration and per state of its
-revision files: the same folder is read once, and an added or edited revision is seen."""
+"""tests/library_once_helpers.py keeps alembic's ScriptDirectory per configuration and per
+state of its revision files: the same folder is read once, and an added or edited revision is
+seen."""
 
 from __future__ import annotations
 

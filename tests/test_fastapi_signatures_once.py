@@ -1,5 +1,6 @@
-"""tests/conftest.py keeps FastAPI's typed signature of a callable for the process: the same
-signature FastAPI reads, read once, and the routes of a second app still bound as declared."""
+"""tests/library_once_helpers.py keeps FastAPI's typed signature of a callable for the process:
+the same signature FastAPI reads, read once, and the routes of a second app still bound as
+declared."""
 
 from __future__ import annotations
 

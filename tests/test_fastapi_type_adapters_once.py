@@ -1,6 +1,6 @@
-"""tests/conftest.py keeps FastAPI's TypeAdapter of a field for the process: an equal field
-gets the same adapter, a field that differs in any part gets its own, and the routes of each
-app still validate as declared."""
+"""tests/library_once_helpers.py keeps FastAPI's TypeAdapter of a field for the process: an
+equal field gets the same adapter, a field that differs in any part gets its own, and the
+routes of each app still validate as declared."""
 
 # No `from __future__ import annotations`: the endpoints below are local, and FastAPI reads
 # their annotations as objects.
@@ -12,7 +12,7 @@ from fastapi._compat import v2
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from tests.conftest import value_key
+from tests.library_once_helpers import value_key
 
 
 def _adapter(field_info: Any) -> Any:

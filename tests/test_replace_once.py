@@ -1,11 +1,12 @@
-"""tests/conftest.py `replace_once`: the test-only replacements of library internals are put
-in place once, keep the real one reachable, and leave a library alone that lacks the name."""
+"""tests/library_once_helpers.py `replace_once`: the test-only replacements of library
+internals are put in place once, keep the real one reachable, and leave a library alone that
+lacks the name."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tests.conftest import replace_once
+from tests.library_once_helpers import replace_once
 
 
 def _doubled(real):

@@ -121,7 +121,8 @@ def _scripts_fingerprint(folders: list[str]) -> tuple[tuple[str, int, int], ...]
     from pathlib import Path
 
     files = sorted(p for folder in folders for p in Path(folder).rglob("*.py"))
-    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    stats = [(p, p.stat()) for p in files]
+    return tuple((str(p), stat.st_size, stat.st_mtime_ns) for p, stat in stats)
 
 
 def alembic_scripts_read_once() -> None:

@@ -12,6 +12,8 @@ import queue
 import threading
 from typing import Any
 
+from tests.serving.migration_helpers import plain
+
 # The database scripts/postgres.sh makes, which the tests' databases are created from.
 MAINTENANCE = "shanyraq"
 # Which templates this process made, by server (the URL without the database name).
@@ -36,11 +38,6 @@ SELECT (SELECT count(*) FROM pg_catalog.pg_class c
 """
 
 
-def _plain(url: str) -> str:
-    """`url` as psycopg takes it (no SQLAlchemy driver name)."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def _server_and_name(url: str) -> tuple[str, str]:
     server, _, name = url.rpartition("/")
     return server, name
@@ -57,7 +54,7 @@ def _template(server: str, maintenance: str) -> str:
 
     if server not in _TEMPLATES:
         name = f"head_{os.getpid()}"
-        with psycopg.connect(_plain(maintenance), autocommit=True) as connection:
+        with psycopg.connect(plain(maintenance), autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         upgrade(f"{server}/{name}")
         _TEMPLATES[server] = name
@@ -79,7 +76,7 @@ def _drop_forever() -> None:
 def _drop_later(maintenance: str, name: str) -> None:
     """Drop `name` on a thread of its own (0.3 s, mostly waiting for the disk), so the test
     goes on meanwhile; what is not dropped when the process ends goes with the cluster."""
-    _DROPS.put((_plain(maintenance), name))
+    _DROPS.put((plain(maintenance), name))
     if not _DROPPER:
         thread = threading.Thread(target=_drop_forever, name="drop-emptied-dbs", daemon=True)
         thread.start()
@@ -111,13 +108,13 @@ def migrated_postgres_if_empty(url: str) -> str:
     maintenance = f"{server}/{MAINTENANCE}"
     if name == MAINTENANCE:
         return url
-    with psycopg.connect(_plain(url), autocommit=True) as connection:
+    with psycopg.connect(plain(url), autocommit=True) as connection:
         row: Any = connection.execute(_ANYTHING).fetchone()
     if row is None or row[0] != 0:
         return url
     template = _template(server, maintenance)
     emptied = f"{name}_empty"
-    with psycopg.connect(_plain(maintenance), autocommit=True) as connection:
+    with psycopg.connect(plain(maintenance), autocommit=True) as connection:
         if not _renamed(connection, name, emptied):
             return url  # something holds a connection to it: the app's start migrates it
         connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')

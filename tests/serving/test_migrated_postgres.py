@@ -10,18 +10,15 @@ import pytest
 
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.migrated_postgres import migrated_postgres_if_empty
+from tests.serving.migration_helpers import plain
 
 pytestmark = pytest.mark.integration
-
-
-def _plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _tables_and_revision(url: str) -> tuple[list[str], str | None]:
     import psycopg
 
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(plain(url)) as connection:
         tables = [
             row[0]
             for row in connection.execute(
@@ -37,7 +34,7 @@ def _tables_and_revision(url: str) -> tuple[list[str], str | None]:
 def _databases(server_url: str) -> set[str]:
     import psycopg
 
-    with psycopg.connect(_plain(server_url)) as connection:
+    with psycopg.connect(plain(server_url)) as connection:
         return {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
 
 
@@ -63,7 +60,7 @@ def test_a_database_that_holds_a_table_is_left_as_it_is(postgres_server: str) ->
     import psycopg
 
     url = fresh_postgres_db(postgres_server)
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(plain(url)) as connection:
         connection.execute("CREATE TABLE mine (x integer)")
     migrated_postgres_if_empty(url)
     assert _tables_and_revision(url) == (["mine"], None)
@@ -73,7 +70,7 @@ def test_a_database_that_holds_only_a_type_is_left_as_it_is(postgres_server: str
     import psycopg
 
     url = fresh_postgres_db(postgres_server)
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(plain(url)) as connection:
         connection.execute("CREATE TYPE mood AS ENUM ('calm')")
     migrated_postgres_if_empty(url)
     assert _tables_and_revision(url) == ([], None)
@@ -83,7 +80,7 @@ def test_a_database_something_is_connected_to_is_left_to_the_app(postgres_server
     import psycopg
 
     url = fresh_postgres_db(postgres_server)
-    with psycopg.connect(_plain(url)) as held:
+    with psycopg.connect(plain(url)) as held:
         migrated_postgres_if_empty(url)
         assert held.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
     assert _tables_and_revision(url) == ([], None)

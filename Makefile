@@ -13,8 +13,11 @@ TEST_WORKERS ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Python keeps the bytecode it compiles (__pycache__/, ignored by git): every CLI child, server
-# and Ray worker the tests start imports the same modules, and compiled them anew from source
-# while this said PYTHONDONTWRITEBYTECODE=1 (7 % of the CPU of the tests that start most of them).
+# and Ray worker the tests start imports the same modules, and compiles them anew from source
+# without it (7 % of the CPU of the tests that start most of them). `unexport`, not just no
+# `export`: a shell that sets PYTHONDONTWRITEBYTECODE=1 (this project's own machines do) would
+# otherwise hand it to every command below.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: all demo test lint labelstudio chromium bench venv clean
 

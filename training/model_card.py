@@ -77,7 +77,8 @@ def _exported_with(artifact: ModelArtifact) -> str:
         return ""
     named = ", ".join(f"{k} {tools[k]}" for k in ("torch", "onnx", "onnxruntime") if k in tools)
     opset = f", ONNX opset {tools['onnx_opset']}" if "onnx_opset" in tools else ""
-    return f"; exported with {named}{opset}"
+    exporter = f" ({tools['onnx_exporter']} exporter)" if "onnx_exporter" in tools else ""
+    return f"; exported with {named}{opset}{exporter}"
 
 
 def model_card(

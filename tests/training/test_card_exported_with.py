@@ -23,7 +23,7 @@ def test_the_card_names_them_in_its_build_stamp_and_old_artifacts_say_nothing(tm
     card = model_card(artifact, metrics, recipe=None)
     stamp = next(line for line in card.splitlines() if line.startswith("- Taxonomy version"))
     assert f"exported with torch {tools['torch']}" in stamp
-    assert f"ONNX opset {tools['onnx_opset']}." in stamp
+    assert f"ONNX opset {tools['onnx_opset']} (torchscript exporter)." in stamp
 
     older = model_card(artifact.model_copy(update={"exported_with": {}}), metrics, recipe=None)
     assert "exported with" not in older

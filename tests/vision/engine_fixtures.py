@@ -3,11 +3,8 @@ engine settings the engine tests share, and raw outputs whose heads are NaN."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +58,7 @@ def make_artifact(
 ) -> Path:
     """Export the tiny registered test model; with `room_bias`, the room head ignores pixels.
 
-    Through `export_artifact`, the service's export (parity check, model.json), with one
-    difference: the graph is traced by torch's TorchScript-based ONNX exporter, in a tenth of
-    a second, not by the torch.export-based one the service exports with (`_torchscript_graph`).
-    The service's exporter is tested where export is the subject (tests/vision/test_export*.py,
-    tests/vision/test_artifact_refusals.py, the training builds).
+    Through `export_artifact`, the service's export (graph, parity check, model.json).
 
     An export of the same model (same arguments, taxonomy, configs and code version) made
     earlier in this process is copied into `folder` instead, when `folder` is new or empty;
@@ -88,39 +81,13 @@ def make_artifact(
             temperatures=temperatures or Temperatures(),
         )
         images = [room_scene(seed + i, height=48, width=64) for i in range(2)]
-        with _torchscript_graph():
-            export_artifact(model, into, request=request, taxonomy=taxonomy, parity_images=images)
+        export_artifact(model, into, request=request, taxonomy=taxonomy, parity_images=images)
 
     # An export takes about 0.3 s (tracing, the parity check, model.json), and many tests ask
     # for the same tiny model, each in a folder of its own.
     given = [taxonomy.fingerprint(), sorted((room_bias or {}).items()), seed, size]
     key = inputs_digest(*given, (temperatures or Temperatures()).model_dump())
     return made_once("test-model", key, folder, export)
-
-
-@contextlib.contextmanager
-def _torchscript_graph() -> Iterator[None]:
-    """vision.export's graph export done by the TorchScript-based exporter meanwhile: the same
-    inputs, outputs and dynamic batch axis, traced in about 0.1 s where the torch.export-based
-    exporter takes 2-3 s of tracing (a fixture model is made in many tests). Its deprecation
-    warning is not the test's concern."""
-    from vision import export
-
-    def traced(wrapped: torch.nn.Module, example: torch.Tensor, path: Path, batch: Any) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapped, (example,), str(path),
-                input_names=[export.INPUT_NAME], output_names=export.OUTPUT_NAMES,
-                dynamic_axes={export.INPUT_NAME: {0: "batch"}}, dynamo=False,
-            )  # fmt: skip
-
-    production = export._export
-    export._export = traced
-    try:
-        yield
-    finally:
-        export._export = production
 
 
 def model_calls(engine: Any, monkeypatch: Any) -> list[int]:

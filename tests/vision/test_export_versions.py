@@ -1,5 +1,6 @@
-"""model.json records what wrote the ONNX graph: torch, onnx, ONNX Runtime versions and the
-graph's opset, read from the file (the card: tests/training/test_card_exported_with.py)."""
+"""model.json records what wrote the ONNX graph: torch, onnx, ONNX Runtime versions, the
+graph's opset, read from the file, and which of torch's exporters wrote it (the card:
+tests/training/test_card_exported_with.py)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,5 @@ def test_model_json_records_the_exporting_versions_and_the_graphs_opset(tmp_path
         "onnxruntime": onnxruntime.__version__,
         "onnx_opset": opset,
         "onnx_ir_version": graph.ir_version,
+        "onnx_exporter": "torchscript",
     }

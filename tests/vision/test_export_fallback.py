@@ -1,0 +1,76 @@
+"""The export writes its graph with torch's TorchScript-based exporter; where that one fails
+(or is gone from a newer torch), the torch.export-based exporter writes it, the parity check
+judges it the same way, and model.json names which one did."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from vision import export
+from vision.artifact import ONNX_FILE, read_artifact
+from vision.export import ExportRequest, export_artifact
+from vision.export_parity import onnx_session
+from vision.model import create_model, model_preprocessing
+from vision.preprocess import to_batch
+
+
+def _photos(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(n)
+    return [rng.integers(0, 256, size=(40, 48 + i, 3), dtype=np.uint8) for i in range(n)]
+
+
+def _request(model, version: str) -> ExportRequest:
+    return ExportRequest(
+        variant="shanyraq_test",
+        preprocessing=model_preprocessing(model, size=32),
+        model_version=version,
+    )
+
+
+def test_a_failing_torchscript_exporter_hands_the_graph_to_torch_export(
+    tmp_path, taxonomy, monkeypatch, caplog
+):
+    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+
+    def gone(*args, **kwargs):
+        raise RuntimeError("the TorchScript-based exporter was removed")
+
+    monkeypatch.setattr(export, "_torchscript_export", gone)
+    with caplog.at_level(logging.WARNING, logger="vision.export"):
+        artifact = export_artifact(
+            model, tmp_path / "m", request=_request(model, "v-fallback"), taxonomy=taxonomy,
+            parity_images=_photos(3),
+        )  # fmt: skip
+
+    assert artifact.exported_with["onnx_exporter"] == "torch.export"
+    assert read_artifact(tmp_path / "m").exported_with == artifact.exported_with
+    assert "was removed" in caplog.text and "torch.export-based" in caplog.text
+    session = onnx_session(tmp_path / "m" / ONNX_FILE)
+    for n in (1, 5):  # the batch axis stays dynamic
+        (room, *_) = session.run(None, {"pixels": to_batch(_photos(n), artifact.preprocessing)})
+        assert room.shape == (n, taxonomy.head_size("room"))
+
+
+def test_when_both_exporters_fail_nothing_is_written_and_the_error_is_torch_exports(
+    tmp_path, taxonomy, monkeypatch
+):
+    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("cannot write this model")
+
+    def also_fails(*args, **kwargs):
+        raise ValueError("torch.export could not trace it")
+
+    monkeypatch.setattr(export, "_torchscript_export", fails)
+    monkeypatch.setattr(export, "_export", also_fails)
+    with pytest.raises(ValueError, match="could not trace"):
+        export_artifact(
+            model, tmp_path / "m", request=_request(model, "v-none"), taxonomy=taxonomy,
+            parity_images=_photos(2),
+        )  # fmt: skip
+    assert not (tmp_path / "m").exists()
+    assert list(tmp_path.iterdir()) == []  # no staging folder left either

@@ -52,7 +52,14 @@ from vision.artifact import (
     read_artifact,
     write_artifact,
 )
-from vision.export_parity import OUTPUT_NAMES, PARITY_TOLERANCE, _Exportable, check_parity
+from vision.export_parity import (
+    OUTPUT_NAMES,
+    PARITY_TOLERANCE,
+    ExportNonFiniteError,
+    ExportParityError,
+    _Exportable,
+    check_parity,
+)
 from vision.model import ShanyraqNet, save_model
 
 logger = logging.getLogger(__name__)
@@ -88,22 +95,24 @@ class ExportRequest:
     trained_with: str | None = None
 
 
-def export_onnx(model: ShanyraqNet, path: Path, *, size: int) -> str:
+def export_onnx(model: ShanyraqNet, path: Path, *, size: int, torchscript: bool = True) -> str:
     """Write the ONNX graph with a dynamic batch axis; returns the exporter that wrote it.
 
-    torch's TorchScript-based exporter first: 1.6 s for the demo model where the
-    torch.export-based one takes 15 s (2 CPU cores, the same graph speed in ONNX Runtime
-    either way). torch marks it deprecated; where it is gone from the installed torch or
-    cannot write the model, the torch.export-based exporter writes the graph instead. The
-    parity check judges the graph whichever wrote it, and model.json's exported_with names it.
+    torch's TorchScript-based exporter first (unless `torchscript` is False): 1.6 s for the
+    demo model where the torch.export-based one takes 15 s (2 CPU cores, the same graph speed
+    in ONNX Runtime either way). torch marks it deprecated; where it is gone from the installed
+    torch or cannot write the model, the torch.export-based exporter writes the graph instead
+    (and `export_artifact` asks for that one where ONNX Runtime disagrees with torch on the
+    first's graph). model.json's exported_with names the exporter of the graph written.
     """
     wrapped = _Exportable(model).eval()
     example = torch.zeros(2, 3, size, size)
     # The exporters print their progress to stdout; keep the CLI's output to what it says.
     with contextlib.redirect_stdout(io.StringIO()):
         try:
-            _torchscript_export(wrapped, example, path)
-            return TORCHSCRIPT
+            if torchscript:
+                _torchscript_export(wrapped, example, path)
+                return TORCHSCRIPT
         except Exception as error:  # gone from this torch, or a model it cannot write
             logger.warning(
                 "the TorchScript-based ONNX exporter failed (%s: %s); exporting with the "
@@ -224,8 +233,7 @@ def export_artifact(
     model = model.cpu().float().eval()  # the graph's contract is float32 pixels in
     artifact = build_metadata(model, request, taxonomy=taxonomy)
     with atomic_folder(out_dir) as staging:  # replaces out_dir only when the block ends well
-        exporter = export_onnx(model, staging / ONNX_FILE, size=request.preprocessing.size)
-        check_parity(model, staging / ONNX_FILE, artifact, parity_images, tolerance=tolerance)
+        exporter = _checked_graph(model, staging / ONNX_FILE, artifact, parity_images, tolerance)
         tools = {**exported_with(staging / ONNX_FILE), "onnx_exporter": exporter}
         if request.trained_with is not None:  # the code_version is the training code's
             tools["shanyraq"] = provenance.code_version()
@@ -244,6 +252,38 @@ def export_artifact(
         check_destination(out_dir)  # again: the export took a while, and the path may have changed
     logger.info("model artifact %s written to %s", artifact.model_version, out_dir)
     return artifact
+
+
+def _checked_graph(
+    model: ShanyraqNet,
+    path: Path,
+    artifact: ModelArtifact,
+    parity_images: list[np.ndarray],
+    tolerance: float,
+) -> str:
+    """Write the graph at `path` and check its parity; returns the exporter whose graph passed.
+
+    Where ONNX Runtime disagrees with torch on the TorchScript-based exporter's graph, the
+    torch.export-based exporter writes it again and its graph is checked (its refusal is the
+    one raised). Outputs that are NaN or infinite are the model's fault, whichever exporter:
+    refused at once."""
+    size = artifact.preprocessing.size
+    exporter = export_onnx(model, path, size=size)
+    try:
+        check_parity(model, path, artifact, parity_images, tolerance=tolerance)
+    except ExportNonFiniteError:
+        raise
+    except ExportParityError as disagreement:
+        if exporter != TORCHSCRIPT:
+            raise
+        logger.warning(
+            "ONNX Runtime disagrees with torch on the TorchScript-based exporter's graph (%s); "
+            "exporting with the torch.export-based one instead",
+            disagreement.message,
+        )
+        exporter = export_onnx(model, path, size=size, torchscript=False)
+        check_parity(model, path, artifact, parity_images, tolerance=tolerance)
+    return exporter
 
 
 def check_destination(out_dir: Path) -> None:

@@ -1,6 +1,7 @@
 """The export writes its graph with torch's TorchScript-based exporter; where that one fails
-(or is gone from a newer torch), the torch.export-based exporter writes it, the parity check
-judges it the same way, and model.json names which one did."""
+(or is gone from a newer torch), or ONNX Runtime disagrees with torch on its graph, the
+torch.export-based exporter writes it, the parity check judges it the same way, and model.json
+names which one did. A model whose outputs are NaN is refused at once, whichever exporter."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from vision import export
 from vision.artifact import ONNX_FILE, read_artifact
 from vision.export import ExportRequest, export_artifact
-from vision.export_parity import onnx_session
+from vision.export_parity import ExportNonFiniteError, _Exportable, onnx_session
 from vision.model import create_model, model_preprocessing
 from vision.preprocess import to_batch
 
@@ -22,11 +24,14 @@ def _photos(n: int) -> list[np.ndarray]:
     return [rng.integers(0, 256, size=(40, 48 + i, 3), dtype=np.uint8) for i in range(n)]
 
 
-def _request(model, version: str) -> ExportRequest:
-    return ExportRequest(
+def _exported(model, folder, taxonomy, version: str):
+    request = ExportRequest(
         variant="shanyraq_test",
         preprocessing=model_preprocessing(model, size=32),
         model_version=version,
+    )
+    return export_artifact(
+        model, folder, request=request, taxonomy=taxonomy, parity_images=_photos(2)
     )
 
 
@@ -40,10 +45,7 @@ def test_a_failing_torchscript_exporter_hands_the_graph_to_torch_export(
 
     monkeypatch.setattr(export, "_torchscript_export", gone)
     with caplog.at_level(logging.WARNING, logger="vision.export"):
-        artifact = export_artifact(
-            model, tmp_path / "m", request=_request(model, "v-fallback"), taxonomy=taxonomy,
-            parity_images=_photos(3),
-        )  # fmt: skip
+        artifact = _exported(model, tmp_path / "m", taxonomy, "v-fallback")
 
     assert artifact.exported_with["onnx_exporter"] == "torch.export"
     assert read_artifact(tmp_path / "m").exported_with == artifact.exported_with
@@ -68,9 +70,38 @@ def test_when_both_exporters_fail_nothing_is_written_and_the_error_is_torch_expo
     monkeypatch.setattr(export, "_torchscript_export", fails)
     monkeypatch.setattr(export, "_export", also_fails)
     with pytest.raises(ValueError, match="could not trace"):
-        export_artifact(
-            model, tmp_path / "m", request=_request(model, "v-none"), taxonomy=taxonomy,
-            parity_images=_photos(2),
-        )  # fmt: skip
+        _exported(model, tmp_path / "m", taxonomy, "v-none")
     assert not (tmp_path / "m").exists()
     assert list(tmp_path.iterdir()) == []  # no staging folder left either
+
+
+def test_a_torchscript_graph_onnx_runtime_disagrees_on_is_written_again_by_torch_export(
+    tmp_path, taxonomy, monkeypatch, caplog
+):
+    torch.manual_seed(0)
+    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+    torch.manual_seed(1)
+    other = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+    torchscript = export._torchscript_export
+
+    def mistaken(wrapped, example, path):  # a graph that computes something else
+        torchscript(_Exportable(other).eval(), example, path)
+
+    monkeypatch.setattr(export, "_torchscript_export", mistaken)
+    with caplog.at_level(logging.WARNING, logger="vision.export"):
+        artifact = _exported(model, tmp_path / "m", taxonomy, "v-again")
+
+    assert artifact.exported_with["onnx_exporter"] == "torch.export"
+    assert "disagrees with torch on the TorchScript-based exporter's graph" in caplog.text
+    assert export.check_parity(model, tmp_path / "m" / ONNX_FILE, artifact, _photos(3)) < 1e-4
+
+
+def test_nan_outputs_are_refused_without_trying_the_other_exporter(tmp_path, taxonomy, monkeypatch):
+    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+    with torch.no_grad():
+        model.signs_head.bias.fill_(float("nan"))
+    tried: list[str] = []
+    monkeypatch.setattr(export, "_export", lambda *args: tried.append("torch.export"))
+    with pytest.raises(ExportNonFiniteError, match="signs"):
+        _exported(model, tmp_path / "m", taxonomy, "v-nan")
+    assert tried == [] and list(tmp_path.iterdir()) == []

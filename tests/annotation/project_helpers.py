@@ -88,9 +88,11 @@ def json_404_proxy(upstream: str, project: int, lost: Route) -> Iterator[Proxy]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             answer = client.request(self.command, self.path, headers=headers, content=body)
             kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
-            self._send(answer.status_code, kept, answer.content)
+            # Lost before the page is sent, not after: the client may ask for the next page
+            # before this thread runs again (it did, on a busy machine).
             if _is_the_projects_tasks(split.path, query, project):
                 routes_lost.set()
+            self._send(answer.status_code, kept, answer.content)
 
         def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
             self.send_response(status)

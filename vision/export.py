@@ -266,7 +266,7 @@ def _checked_graph(
     Where ONNX Runtime disagrees with torch on the TorchScript-based exporter's graph, the
     torch.export-based exporter writes it again and its graph is checked (its refusal is the
     one raised). Outputs that are NaN or infinite are the model's fault, whichever exporter:
-    refused at once."""
+    refused at once, as is a check no graph could pass."""
     size = artifact.preprocessing.size
     exporter = export_onnx(model, path, size=size)
     try:
@@ -274,7 +274,8 @@ def _checked_graph(
     except ExportNonFiniteError:
         raise
     except ExportParityError as disagreement:
-        if exporter != TORCHSCRIPT:
+        # No photos, or a tolerance no graph meets (below 0, NaN): another graph fares no better.
+        if exporter != TORCHSCRIPT or not parity_images or not tolerance >= 0:
             raise
         logger.warning(
             "ONNX Runtime disagrees with torch on the TorchScript-based exporter's graph (%s); "

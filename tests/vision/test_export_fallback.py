@@ -14,7 +14,12 @@ import torch
 from vision import export
 from vision.artifact import ONNX_FILE, read_artifact
 from vision.export import ExportRequest, export_artifact
-from vision.export_parity import ExportNonFiniteError, _Exportable, onnx_session
+from vision.export_parity import (
+    ExportNonFiniteError,
+    ExportParityError,
+    _Exportable,
+    onnx_session,
+)
 from vision.model import create_model, model_preprocessing
 from vision.preprocess import to_batch
 
@@ -104,4 +109,24 @@ def test_nan_outputs_are_refused_without_trying_the_other_exporter(tmp_path, tax
     monkeypatch.setattr(export, "_export", lambda *args: tried.append("torch.export"))
     with pytest.raises(ExportNonFiniteError, match="signs"):
         _exported(model, tmp_path / "m", taxonomy, "v-nan")
+    assert tried == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("photos", "tolerance"), [(0, 1e-4), (2, -1.0), (2, float("nan"))],
+    ids=["no-photos", "negative", "nan"],
+)  # fmt: skip
+def test_a_check_no_graph_passes_is_refused_without_the_other_exporter(
+    tmp_path, taxonomy, monkeypatch, photos, tolerance
+):
+    model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
+    tried: list[str] = []
+    monkeypatch.setattr(export, "_export", lambda *args: tried.append("torch.export"))
+    request = ExportRequest(
+        variant="shanyraq_test", preprocessing=model_preprocessing(model, size=32),
+        model_version="v-never",
+    )  # fmt: skip
+    with pytest.raises(ExportParityError):
+        export_artifact(model, tmp_path / "m", request=request, taxonomy=taxonomy,
+                        parity_images=_photos(photos), tolerance=tolerance)  # fmt: skip
     assert tried == [] and list(tmp_path.iterdir()) == []

@@ -29,14 +29,14 @@ def _photos(n: int) -> list[np.ndarray]:
     return [rng.integers(0, 256, size=(40, 48 + i, 3), dtype=np.uint8) for i in range(n)]
 
 
-def _exported(model, folder, taxonomy, version: str):
+def _exported(model, folder, taxonomy, version: str, *, photos: int = 2, **check):
     request = ExportRequest(
         variant="shanyraq_test",
         preprocessing=model_preprocessing(model, size=32),
         model_version=version,
     )
     return export_artifact(
-        model, folder, request=request, taxonomy=taxonomy, parity_images=_photos(2)
+        model, folder, request=request, taxonomy=taxonomy, parity_images=_photos(photos), **check
     )
 
 
@@ -122,11 +122,6 @@ def test_a_check_no_graph_passes_is_refused_without_the_other_exporter(
     model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
     tried: list[str] = []
     monkeypatch.setattr(export, "_export", lambda *args: tried.append("torch.export"))
-    request = ExportRequest(
-        variant="shanyraq_test", preprocessing=model_preprocessing(model, size=32),
-        model_version="v-never",
-    )  # fmt: skip
     with pytest.raises(ExportParityError):
-        export_artifact(model, tmp_path / "m", request=request, taxonomy=taxonomy,
-                        parity_images=_photos(photos), tolerance=tolerance)  # fmt: skip
+        _exported(model, tmp_path / "m", taxonomy, "v-never", photos=photos, tolerance=tolerance)
     assert tried == [] and list(tmp_path.iterdir()) == []

@@ -15,6 +15,7 @@ from tests.library_once_helpers import (
     alembic_scripts_read_once,
     fastapi_signatures_read_once,
     fastapi_type_adapters_made_once,
+    typer_parameters_read_once,
 )
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -43,10 +44,11 @@ pytest_plugins = [
 ]
 
 
-# Library internals the tests would otherwise redo for every app they start.
+# Library internals the tests would otherwise redo for every app they start or command they run.
 fastapi_signatures_read_once()
 fastapi_type_adapters_made_once()
 alembic_scripts_read_once()
+typer_parameters_read_once()
 
 
 @pytest.fixture(autouse=True)

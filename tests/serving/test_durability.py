@@ -84,9 +84,10 @@ def test_sigkill_during_uploads_loses_no_acknowledged_photo(tmp_path, database_u
         acknowledged += _upload_until_killed(url, headers, photos, process)
         process, url = _start(tmp_path, database_url)  # restart after the crash
         headers = _token(url)
-        for photo in acknowledged:
-            got = httpx.get(f"{url}/photos/{photo['photo_id']}", headers=headers)
-            assert got.status_code == 200 and got.json()["sha256"] == photo["sha256"]
+        with httpx.Client(base_url=url, headers=headers) as client:  # one, not one a photo
+            for photo in acknowledged:
+                got = client.get(f"/photos/{photo['photo_id']}")
+                assert got.status_code == 200 and got.json()["sha256"] == photo["sha256"]
     process.kill()
     process.wait(timeout=30)
     assert len(acknowledged) >= ROUNDS * KILL_AFTER_ACKS

@@ -59,6 +59,7 @@ from vision.export_parity import (
     ExportParityError,
     _Exportable,
     check_parity,
+    passable,
 )
 from vision.model import ShanyraqNet, save_model
 
@@ -274,8 +275,7 @@ def _checked_graph(
     except ExportNonFiniteError:
         raise
     except ExportParityError as disagreement:
-        # No photos, or a tolerance no graph meets (below 0, NaN): another graph fares no better.
-        if exporter != TORCHSCRIPT or not parity_images or not tolerance >= 0:
+        if exporter != TORCHSCRIPT or not passable(parity_images, tolerance):
             raise
         logger.warning(
             "ONNX Runtime disagrees with torch on the TorchScript-based exporter's graph (%s); "

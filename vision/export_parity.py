@@ -64,6 +64,13 @@ def onnx_session(path: Path) -> Any:
     return open_onnx(path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def passable(images: list[np.ndarray], tolerance: float) -> bool:
+    """Whether any graph could pass `check_parity` with `images` and `tolerance`: photos to
+    check with, and a tolerance a difference can meet (0 or more; a NaN tolerance meets none,
+    `_compare`). A graph written again by another exporter fares no better where it is not."""
+    return bool(images) and tolerance >= 0
+
+
 def check_parity(
     model: ShanyraqNet,
     onnx_path: Path,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.serving.helpers import ROOT, fresh_postgres_db
+from tests.serving.migrated_postgres import migrated_postgres_db
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +52,39 @@ def remove_in_background(folder: Path) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """This test's database: a SQLite file in tmp_path, then a fresh one on `postgres_server`
-    (the server starts only for a test that runs on PostgreSQL)."""
+    (the server starts only for a test that runs on PostgreSQL). An empty database, except on
+    PostgreSQL for a test whose database only its apps' start reads (`only_apps_start_on`):
+    there it is the migrated copy that start would have made of the empty one, made at once."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'service.db'}"
-    return fresh_postgres_db(request.getfixturevalue("postgres_server"))
+    server = request.getfixturevalue("postgres_server")
+    if only_apps_start_on(request):
+        return migrated_postgres_db(server)
+    return fresh_postgres_db(server)
+
+
+# The fixtures that hand `database_url` to an app's start and to nothing else: an empty
+# database is replaced there by a migrated copy (tests/serving/conftest.py, migrated_if_new).
+APP_STARTS = frozenset({"make_service", "restart"})
+
+
+def only_apps_start_on(request: pytest.FixtureRequest) -> bool:
+    """Whether `database_url` reaches the test only through APP_STARTS: neither the test
+    itself nor any other fixture it uses asks for it, and it is not overridden (a fixture of
+    that name using the one it overrides). Where pytest's fixture information cannot be read,
+    no: the empty database, as before."""
+    info = getattr(request.node, "_fixtureinfo", None)
+    argnames = getattr(info, "argnames", None)
+    name2fixturedefs = getattr(info, "name2fixturedefs", None)
+    if argnames is None or name2fixturedefs is None or "database_url" in argnames:
+        return False
+    for name, definitions in name2fixturedefs.items():
+        if name == "database_url":
+            asks = len(definitions) != 1
+        else:
+            asks = name not in APP_STARTS and any(
+                "database_url" in definition.argnames for definition in definitions
+            )
+        if asks:
+            return False
+    return True

@@ -26,10 +26,15 @@ PASSWORD = "correct horse battery"
 _db_counter = itertools.count()
 
 
+def new_database_name() -> str:
+    """A name no other database of this test process's PostgreSQL server has."""
+    return f"t{os.getpid()}_{next(_db_counter)}"
+
+
 def fresh_postgres_db(server_url: str) -> str:
     import psycopg
 
-    name = f"t{os.getpid()}_{next(_db_counter)}"
+    name = new_database_name()
     plain = server_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')

@@ -1,7 +1,8 @@
 """Helpers of the migration tests: a migration made to fail, a database taken back down, the
-columns a table has, a reader that holds a lock while a migration waits, a setting made on a
-database, and lock waits cancelled as an administrator cancels them (the PostgreSQL database
-left at an older revision is the `behind_pg` fixture of tests/serving/conftest.py)."""
+columns a table has, the tables and revision of a PostgreSQL database, a reader that holds a
+lock while a migration waits, a setting made on a database, and lock waits cancelled as an
+administrator cancels them (the PostgreSQL database left at an older revision is the
+`behind_pg` fixture of tests/serving/conftest.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,23 @@ def downgrade(url: str, revision: str) -> None:
 
 def plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def tables_and_revision(url: str) -> tuple[list[str], str | None]:
+    """The tables of the PostgreSQL database at `url` (schema public, by name) and its alembic
+    revision (None without alembic's table)."""
+    with psycopg.connect(plain(url)) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+        revision = None
+        if "alembic_version" in tables:
+            found: Any = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = found[0]
+    return tables, revision
 
 
 def set_on_database(url: str, setting: str, value: str) -> None:

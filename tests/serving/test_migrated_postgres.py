@@ -10,25 +10,9 @@ import pytest
 
 from tests.serving.helpers import fresh_postgres_db
 from tests.serving.migrated_postgres import migrated_postgres_if_empty
-from tests.serving.migration_helpers import plain
+from tests.serving.migration_helpers import plain, tables_and_revision
 
 pytestmark = pytest.mark.integration
-
-
-def _tables_and_revision(url: str) -> tuple[list[str], str | None]:
-    import psycopg
-
-    with psycopg.connect(plain(url)) as connection:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
-            )
-        ]
-        revision = None
-        if "alembic_version" in tables:
-            revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    return tables, revision
 
 
 def _databases(server_url: str) -> set[str]:
@@ -44,10 +28,10 @@ def test_an_empty_database_becomes_what_the_migrations_make(postgres_server: str
     migrated_by_hand = fresh_postgres_db(postgres_server)
     upgrade(migrated_by_hand)
     url = fresh_postgres_db(postgres_server)
-    assert _tables_and_revision(url) == ([], None)
+    assert tables_and_revision(url) == ([], None)
     assert migrated_postgres_if_empty(url) == url
-    assert _tables_and_revision(url) == _tables_and_revision(migrated_by_hand)
-    assert _tables_and_revision(url)[1] is not None
+    assert tables_and_revision(url) == tables_and_revision(migrated_by_hand)
+    assert tables_and_revision(url)[1] is not None
     # The empty one it replaced is dropped on a thread of its own.
     emptied = url.rsplit("/", 1)[1] + "_empty"
     deadline = time.monotonic() + 30
@@ -63,7 +47,7 @@ def test_a_database_that_holds_a_table_is_left_as_it_is(postgres_server: str) ->
     with psycopg.connect(plain(url)) as connection:
         connection.execute("CREATE TABLE mine (x integer)")
     migrated_postgres_if_empty(url)
-    assert _tables_and_revision(url) == (["mine"], None)
+    assert tables_and_revision(url) == (["mine"], None)
 
 
 def test_a_database_that_holds_only_a_type_is_left_as_it_is(postgres_server: str) -> None:
@@ -73,7 +57,7 @@ def test_a_database_that_holds_only_a_type_is_left_as_it_is(postgres_server: str
     with psycopg.connect(plain(url)) as connection:
         connection.execute("CREATE TYPE mood AS ENUM ('calm')")
     migrated_postgres_if_empty(url)
-    assert _tables_and_revision(url) == ([], None)
+    assert tables_and_revision(url) == ([], None)
 
 
 def test_a_database_something_is_connected_to_is_left_to_the_app(postgres_server: str) -> None:
@@ -83,7 +67,7 @@ def test_a_database_something_is_connected_to_is_left_to_the_app(postgres_server
     with psycopg.connect(plain(url)) as held:
         migrated_postgres_if_empty(url)
         assert held.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
-    assert _tables_and_revision(url) == ([], None)
+    assert tables_and_revision(url) == ([], None)
 
 
 def test_the_servers_own_database_is_never_replaced(postgres_server: str) -> None:

@@ -17,6 +17,7 @@ from tests.library_once_helpers import (
     fastapi_type_adapters_made_once,
     typer_parameters_read_once,
 )
+from tests.plots_once_helpers import no_data_plots_drawn_once
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -49,6 +50,8 @@ fastapi_signatures_read_once()
 fastapi_type_adapters_made_once()
 alembic_scripts_read_once()
 typer_parameters_read_once()
+# The oversight page's "no data" plot, drawn once per process for the same words.
+no_data_plots_drawn_once()
 
 
 @pytest.fixture(autouse=True)

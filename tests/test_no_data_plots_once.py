@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from serving.web import plots
+from tests.web.oversight_page_helpers import read_figures
 
 
 @pytest.fixture
@@ -58,14 +59,7 @@ def test_a_test_reading_the_figures_gets_every_one_drawn(
 ) -> None:
     title = f"Override rate {uuid.uuid4()}"
     kept = _empty(title, "No decisions yet")
-    figures: list[Any] = []
-    encode = plots._encode
-
-    def read(figure: Any) -> str:
-        figures.append(figure)
-        return encode(figure)
-
-    monkeypatch.setattr(plots, "_encode", read)
+    figures = read_figures(monkeypatch)
     assert _empty(title, "No decisions yet") == kept
     assert _empty(title, "No decisions yet") == kept
     assert [figure.axes[0].get_title() for figure in figures] == [title, title]

@@ -14,8 +14,9 @@ from serving.web import plots
 LANGUAGES = ["en", "ru", "kk"]
 
 
-def oversight_page(browser_for: Any, language: str) -> tuple[str, dict[str, Any]]:
-    """The page as the national admin reads it, and its plots' axes by title."""
+def read_figures(patch: pytest.MonkeyPatch) -> list[Any]:
+    """The figures the plots encode from now on (until `patch` is undone), in order, each
+    still encoded as the page's PNG is."""
     figures: list[Any] = []
     encode = plots._encode
 
@@ -23,8 +24,14 @@ def oversight_page(browser_for: Any, language: str) -> tuple[str, dict[str, Any]
         figures.append(figure)
         return encode(figure)
 
+    patch.setattr(plots, "_encode", kept)
+    return figures
+
+
+def oversight_page(browser_for: Any, language: str) -> tuple[str, dict[str, Any]]:
+    """The page as the national admin reads it, and its plots' axes by title."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plots, "_encode", kept)
+        figures = read_figures(patch)
         page = browser_for("admin_national").get(f"/ui/oversight?lang={language}").text
     return page, {figure.axes[0].get_title(): figure.axes[0] for figure in figures}
 

@@ -87,17 +87,9 @@ def test_a_photo_over_the_pixel_limit_is_told_the_limit_in_megapixels(few_pixels
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The figures the oversight plots encode, in order, each drawn as the page's PNG is."""
-    from serving.web import plots
+    from tests.web.oversight_page_helpers import read_figures
 
-    figures: list[Any] = []
-    encode = plots._encode
-
-    def keep(figure: Any) -> str:
-        figures.append(figure)
-        return encode(figure)
-
-    monkeypatch.setattr(plots, "_encode", keep)
-    return figures
+    return read_figures(monkeypatch)
 
 
 def _ticks(figure: Any) -> list[tuple[float, str]]:

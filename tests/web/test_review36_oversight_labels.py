@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from serving.web import plots
 from serving.web.i18n import translator
 from serving.web.plots import row_label, tick_label
 from tests.serving.helpers import OTHER_REGION, REGION
 from tests.web.oversight_helpers import OVERRIDE, decide_family
+from tests.web.oversight_page_helpers import read_figures
 from welfare.criteria import get_welfare_config
 
 LANGUAGES = ["en", "ru", "kk"]
@@ -25,16 +25,9 @@ def _oversight(
 ) -> tuple[list[tuple[str, str]], list[Any]]:
     """The oversight page's plots as `who` reads them in `language`: (data URI, text
     alternative as read) in order, and the figures its plots encoded, in order."""
-    figures: list[Any] = []
-    encode = plots._encode
-
-    def kept(figure: Any) -> str:
-        figures.append(figure)
-        return encode(figure)
-
     client = browser_for(who)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plots, "_encode", kept)
+        figures = read_figures(patch)
         page = client.get(f"/ui/oversight?lang={language}").text
     found = re.findall(r'<img src="(data:image/png[^"]*)" alt="([^"]*)"', page)
     return [(uri, html.unescape(alt)) for uri, alt in found], figures

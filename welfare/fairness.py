@@ -1,8 +1,13 @@
 """Fairness: per-group ASP false-negative and exclusion rates and level accuracy, with CIs.
 
-Built on fairlearn's MetricFrame (its own bootstrap gives the groups' intervals). For each grouping
-(region, settlement, disability in family, head gender) it reports every group's value with a
-95 % interval and the largest gap between groups with its interval.
+Built on fairlearn's MetricFrame (the groups' figures) and its bootstrap (the groups'
+intervals). For each grouping (region, settlement, disability in family, head gender) it reports
+every group's value with a 95 % interval and the largest gap between groups with its interval.
+The bootstrap's intervals are fairlearn's: the resamples its MetricFrame(n_boot, random_state)
+draws (`resampled_rows`), each group's figure on each of them and the quantiles it takes over
+them (`bootstrap_intervals`), only computed on all resamples at once (counts of each group's
+families per resample) instead of a MetricFrame per resample (3,000 families, 200 resamples:
+0.02 s against 8.6 s here); the tests hold them equal to MetricFrame's own.
 
 - fnr: among truly eligible families, the share not recommended `eligible` outright
   (recommended `not_eligible` or sent to review: either way, help is not offered at once).
@@ -184,7 +189,7 @@ def fairness_table(
                     fn,
                     (y_true, y_pred, rests_on),
                     groups,
-                    n_boot=drawn_boot,
+                    rows=rows,
                     seed=seed,
                     min_families=min_families,
                     drawn=_NONE_DRAWN if rows is None else drawn_shares(rows, groups, rests_on),
@@ -216,6 +221,35 @@ def drawn_shares(rows: np.ndarray, groups: np.ndarray, rests_on: np.ndarray) -> 
     counted = np.asarray(rests_on)[rows].ravel() > 0
     drawn[resample[counted], codes[rows].ravel()[counted]] = True
     return pd.Series(drawn.mean(axis=0), index=names)
+
+
+def bootstrap_intervals(
+    fn: Any, y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, rows: np.ndarray
+) -> tuple[pd.Series, pd.Series]:
+    """Each group's bootstrap interval (CI_QUANTILES) of `fn` (`fnr` or `accuracy`) over the
+    resamples `rows` (`resampled_rows`), as fairlearn's MetricFrame gives them (`by_group_ci`)
+    for those draws: the group's figure on each resample, undefined (left out) where the
+    resample drew none of the families it rests on, and numpy's nanquantile over the
+    resamples. A group no resample measured has no interval (NaN)."""
+    if fn is not fnr and fn is not accuracy:
+        raise ValueError(f"no bootstrap of {fn!r} by counts: only fnr and accuracy")
+    names, codes = np.unique(groups, return_inverse=True)
+    true, pred = np.asarray(y_true)[rows], np.asarray(y_pred)[rows]
+    if fn is fnr:  # the positives drawn, and those of them not predicted positive
+        rests_on, counted = true == 1, (true == 1) & (pred == 0)
+    else:  # every family drawn, and those whose prediction is right
+        rests_on, counted = np.ones(rows.shape, dtype=bool), true == pred
+    cells = (np.arange(len(rows))[:, None] * len(names) + codes[rows]).ravel()
+    shape = (len(rows), len(names))
+    size = shape[0] * shape[1]
+    on = np.bincount(cells, weights=rests_on.ravel(), minlength=size).reshape(shape)
+    of = np.bincount(cells, weights=counted.ravel(), minlength=size).reshape(shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(on > 0, of / on, np.nan)
+    with warnings.catch_warnings():  # a group measured by no resample: no interval
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        low, high = np.nanquantile(values, CI_QUANTILES, axis=0)
+    return pd.Series(low, index=names), pd.Series(high, index=names)
 
 
 _ON_ELIGIBLE = frozenset({"fnr", "exclusion"})
@@ -253,21 +287,25 @@ def _gap(
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
     groups: np.ndarray,
     *,
-    n_boot: int | None,
+    rows: np.ndarray | None,
     seed: int,
     min_families: int,
     drawn: pd.Series,
     intervals: dict[str, Any],
 ) -> GapFigure:
-    """One grouping's figures for one metric; `drawn`: each group's share of the resamples
-    that measure its figure (`drawn_shares`); `intervals`: GapFigure.intervals."""
+    """One grouping's figures for one metric; `rows`: the bootstrap's resamples
+    (`resampled_rows`; None: none drawn); `drawn`: each group's share of the resamples that
+    measure its figure (`drawn_shares`); `intervals`: GapFigure.intervals."""
     y_true, y_pred, rests_on = arrays
-    boot: dict[str, Any] = {"grouping": grouping, "n_boot": n_boot, "seed": seed}
     least = {"min_families": min_families, "min_drawn_share": intervals["min_drawn_share"]}
     with warnings.catch_warnings():  # a group with no eligible family has no interval
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        frame = _frame(fn, y_true, y_pred, groups, **boot)
-        figures = _group_figures(frame, groups, rests_on, drawn, **least)
+        frame = _frame(fn, y_true, y_pred, groups, grouping=grouping, n_boot=None, seed=seed)
+        if rows is None:
+            bootstrap = (_NONE_DRAWN, _NONE_DRAWN)
+        else:
+            bootstrap = bootstrap_intervals(fn, y_true, y_pred, groups, rows)
+        figures = _group_figures(frame, groups, rests_on, drawn, bootstrap, **least)
     compared = [f for f in figures if _compared(f)]
     figure = GapFigure(
         grouping=grouping,
@@ -317,11 +355,12 @@ def _group_figures(
     groups: np.ndarray,
     rests_on: np.ndarray,
     drawn: pd.Series,
+    bootstrap_ci: tuple[pd.Series, pd.Series],
     *,
     min_families: int,
     min_drawn_share: float,
 ) -> list[GroupFigure]:
-    low, high = frame.by_group_ci if frame.n_boot else (_NONE_DRAWN, _NONE_DRAWN)
+    low, high = bootstrap_ci
     counts = pd.Series(groups).value_counts()
     denominators = pd.Series(rests_on).groupby(groups).sum()
     figures = []

@@ -1,6 +1,7 @@
-"""tests/plots_once_helpers.py keeps the oversight page's "no data" plot per title and words
-for the test process: the same picture as drawn, drawn again for other words, and drawn every
-time while a test reads the figures drawn through its own `_encode`."""
+"""tests/plots_once_helpers.py keeps the oversight page's "no data" plot per title, words and
+figure size for the test process: the same picture as drawn, drawn again for other words or
+another size, and drawn every time while a test reads the figures drawn through its own
+`_encode`."""
 
 from __future__ import annotations
 
@@ -52,6 +53,15 @@ def test_other_words_are_drawn_anew(saved: list[Any]) -> None:
     other_title = _empty(f"{title}.", "No decisions yet")
     assert len(saved) == 3
     assert len({english.data_uri, russian.data_uri, other_title.data_uri}) == 3
+
+
+def test_a_figure_of_another_size_is_drawn_anew(saved: list[Any]) -> None:
+    title = f"Override rate {uuid.uuid4()}"
+    shown = _empty(title, "No decisions yet")
+    figure, axes = plots._figure(6.0, 3.0)
+    wider = plots._no_data(figure, axes, title=title, no_data="No decisions yet")
+    assert len(saved) == 2
+    assert wider != shown.data_uri
 
 
 def test_a_test_reading_the_figures_gets_every_one_drawn(

@@ -190,7 +190,6 @@ def fairness_table(
                     (y_true, y_pred, rests_on),
                     groups,
                     rows=rows,
-                    seed=seed,
                     min_families=min_families,
                     drawn=_NONE_DRAWN if rows is None else drawn_shares(rows, groups, rests_on),
                     intervals=recorded,
@@ -263,10 +262,12 @@ def _frame(
     groups: np.ndarray,
     *,
     grouping: str,
-    n_boot: int | None,
-    seed: int,
+    n_boot: int | None = None,
+    seed: int = 0,
 ) -> Any:
-    """fairlearn's MetricFrame of `fn` by group, with `n_boot` resamples (None: none)."""
+    """fairlearn's MetricFrame of `fn` by group, with `n_boot` resamples drawn from `seed`
+    (None: none, as `_gap` asks for it: the intervals are `bootstrap_intervals`'; the tests
+    ask for fairlearn's own bootstrap to hold those to)."""
     from fairlearn.metrics import MetricFrame
 
     return MetricFrame(
@@ -288,7 +289,6 @@ def _gap(
     groups: np.ndarray,
     *,
     rows: np.ndarray | None,
-    seed: int,
     min_families: int,
     drawn: pd.Series,
     intervals: dict[str, Any],
@@ -300,7 +300,7 @@ def _gap(
     least = {"min_families": min_families, "min_drawn_share": intervals["min_drawn_share"]}
     with warnings.catch_warnings():  # a group with no eligible family has no interval
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        frame = _frame(fn, y_true, y_pred, groups, grouping=grouping, n_boot=None, seed=seed)
+        frame = _frame(fn, y_true, y_pred, groups, grouping=grouping)
         if rows is None:
             bootstrap = (_NONE_DRAWN, _NONE_DRAWN)
         else:

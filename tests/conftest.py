@@ -50,7 +50,7 @@ fastapi_signatures_read_once()
 fastapi_type_adapters_made_once()
 alembic_scripts_read_once()
 typer_parameters_read_once()
-# The oversight page's "no data" plot, drawn once per process for the same words.
+# The oversight page's "no data" plot, drawn once per process for the same title, words, size.
 no_data_plots_drawn_once()
 
 

@@ -108,6 +108,22 @@ def _handler(server: FakeLabelStudio) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+# How often a test server's loop looks whether it is told to stop: `shutdown` waits for that
+# look, and the library's default of 0.5 s cost most tests of such a server half a second idle.
+STOP_POLL_S = 0.01
+
+
+@contextmanager
+def served(http: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """`http` answering in a thread until the block ends, then stopped and closed."""
+    threading.Thread(target=http.serve_forever, args=(STOP_POLL_S,), daemon=True).start()
+    try:
+        yield http
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
 @contextmanager
 def running(
     server: Any, http_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
@@ -115,12 +131,8 @@ def running(
     """`server` answering on 127.0.0.1 (its `url` set) in a thread until the block ends."""
     http = http_class(("127.0.0.1", 0), _handler(server))
     server.url = f"http://127.0.0.1:{http.server_address[1]}"
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    try:
+    with served(http):
         yield
-    finally:
-        http.shutdown()
-        http.server_close()
 
 
 def read_task_ids(conn: Connection, page_size: int) -> list[int]:

@@ -19,6 +19,7 @@ import pytest
 from annotation.client import Connection, LabelStudioError, connect
 from annotation.project import init_project
 
+from .label_studio_helpers import served
 from .label_studio_server_helpers import LabelStudioServer
 
 PAGE = 2  # tasks per page: five tasks make three pages
@@ -107,13 +108,10 @@ def json_404_proxy(upstream: str, project: int, lost: Route) -> Iterator[Proxy]:
         def log_message(self, *args: object) -> None:
             pass
 
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
     try:
-        yield Proxy(f"http://127.0.0.1:{http.server_address[1]}", routes_lost)
+        with served(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as http:
+            yield Proxy(f"http://127.0.0.1:{http.server_address[1]}", routes_lost)
     finally:
-        http.shutdown()
-        http.server_close()
         client.close()
 
 

@@ -8,7 +8,6 @@ answer wrongly.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from shanyraq.manifest import read_manifest
 from tests.refusals import error_code
 
 from .helpers import unread_score
+from .label_studio_helpers import served
 
 runner = CliRunner()
 PROJECT_TITLE = "Review probe"
@@ -201,15 +201,10 @@ def fake_server(tmp_path, monkeypatch) -> Iterator[FakeServer]:
         "project": {"title": PROJECT_TITLE, "document_root": str(tmp_path), "photos_folder": "p"},
     }
     server.config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
     monkeypatch.delenv("SHANYRAQ_LABEL_STUDIO_URL", raising=False)
     monkeypatch.setenv("SHANYRAQ_LABEL_STUDIO_TOKEN", "0123456789abcdef")
-    try:
+    with served(http):
         yield server
-    finally:
-        http.shutdown()
-        http.server_close()
 
 
 def _run(server: FakeServer, *args: str):

@@ -1,7 +1,8 @@
 """A tiny local server that answers as Label Studio does (whoami, token refresh, paged task
 lists under an optional path prefix) for the client tests, the same server taking a project's
-task imports (which can fail), a server class that stays quiet about clients that left, and
-reading a project's task ids through the client."""
+task imports (which can fail), a server class that stays quiet about clients that left, the
+thread that serves each such test server (`served`), and reading a project's task ids through
+the client."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """PostgreSQL databases used again by the next test of the same process, instead of a new copy
 of the migrated template for each (tests/serving/migrated_postgres.py `migrated_postgres_db`:
 `CREATE DATABASE` copies the template's 12 MB through the write-ahead log, 0.13-0.2 s of the
-server's CPU for each of the 430 tests whose database only their apps' start reads).
+server's CPU for each of the about 430 tests whose database only their apps' start reads).
 
 After such a test, its database is handed back (`give_back`) and emptied to the template's
 state only where nothing of it but its rows can differ from the template: no other session is
@@ -157,7 +157,8 @@ _REVISION_TABLE = "alembic_version"
 @dataclass(frozen=True)
 class Template:
     """What a database handed back must match, and what it is set back to: the template's
-    fingerprint, its tables, each table's rows (COPY's text) and each sequence's state."""
+    fingerprint, its tables, the rows of each table that has any (COPY's text) and where each
+    sequence stands (its start, and its last value where one was drawn)."""
 
     fingerprint: str
     tables: tuple[str, ...]
@@ -205,7 +206,7 @@ def emptied(connection: Any, template: Template) -> bool:
         return False
     try:
         with connection.transaction():
-            # Triggers off for this session (the audit log's refuse deleting; foreign keys
+            # Triggers off for this transaction (the audit log's refuse deletes; foreign keys
             # need no order then): a superuser's setting, refused otherwise.
             connection.execute("SET LOCAL session_replication_role = replica")
             for table in template.tables:

@@ -172,10 +172,12 @@ def test_a_json_body_at_its_limit_is_read(live, parsed):
     body = _padded_family("J-AT", MAX_JSON_BODY_BYTES)
     # "Connection: close": an accepted request's connection is otherwise kept open, and the
     # answer is read until the server closes it (its keep-alive timeout, 5 s).
-    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
-    head = _post(
-        "/families", token=live.tokens["inspector"], headers={**headers, "Connection": "close"}
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "Connection": "close",
+    }
+    head = _post("/families", token=live.tokens["inspector"], headers=headers)
     status, received = _exchange(live, head, [body])
     assert status == 201, received[-300:]
     assert parsed == [MAX_JSON_BODY_BYTES]

@@ -144,6 +144,14 @@ SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value,
   FROM pg_catalog.pg_sequences ORDER BY 1
 """
 
+# Relations that hold rows but are not tables whose rows `emptied` deletes: materialized views
+# (their rows stay until refreshed) and foreign tables (their rows live elsewhere).
+_ROWS_ELSEWHERE = f"""
+SELECT count(*) FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE {_USER} AND c.relkind IN ('m', 'f')
+"""
+
 # Sessions connected to this database other than the asking one.
 _OTHERS = """
 SELECT count(*) FROM pg_catalog.pg_stat_activity
@@ -158,12 +166,15 @@ _REVISION_TABLE = "alembic_version"
 class Template:
     """What a database handed back must match, and what it is set back to: the template's
     fingerprint, its tables, the rows of each table that has any (COPY's text) and where each
-    sequence stands (its start, and its last value where one was drawn)."""
+    sequence stands (its start, and its last value where one was drawn). `reusable`: False
+    where the template has rows that deleting its tables' rows would not reach (a
+    materialized view, a foreign table): none of its copies is then used again."""
 
     fingerprint: str
     tables: tuple[str, ...]
     rows: tuple[tuple[str, bytes], ...]
     sequences: tuple[tuple[str, int, int | None], ...]
+    reusable: bool = True
 
 
 def _fingerprint(connection: Any) -> str:
@@ -187,7 +198,10 @@ def read_template(url: str) -> Template:
             (name, int(start), None if last is None else int(last))
             for name, start, last in connection.execute(_SEQUENCES).fetchall()
         )
-        return Template(_fingerprint(connection), tables, tuple(r for r in rows if r[1]), sequences)
+        elsewhere: Any = connection.execute(_ROWS_ELSEWHERE).fetchone()
+        kept = tuple(r for r in rows if r[1])
+        reusable = elsewhere is not None and elsewhere[0] == 0
+        return Template(_fingerprint(connection), tables, kept, sequences, reusable)
 
 
 def emptied(connection: Any, template: Template) -> bool:
@@ -196,6 +210,8 @@ def emptied(connection: Any, template: Template) -> bool:
     something does (or when the rows cannot be deleted with triggers off: not a superuser)."""
     import psycopg
 
+    if not template.reusable:
+        return False
     others: Any = connection.execute(_OTHERS).fetchone()
     if others is None or others[0] != 0:
         return False

@@ -5,6 +5,7 @@ connected, and it is dropped instead."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.serving import reused_postgres
 from tests.serving.helpers import Service, make_settings, seed_users
 from tests.serving.migration_helpers import plain
 from tests.serving.reused_postgres import _copied, give_back, reused_postgres_db
@@ -120,6 +122,22 @@ def test_a_database_a_session_still_holds_is_not_reused(
     url = used()
     with psycopg.connect(plain(url), autocommit=True):
         give_back(url)
+    again = reused_postgres_db(postgres_server)
+    assert again != url
+    give_back(again)
+
+
+def test_no_copy_is_reused_where_the_template_keeps_rows_outside_its_tables(
+    used: Callable[[], str], postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = used()
+    server = url.rpartition("/")[0]
+    template = reused_postgres._TEMPLATES[server]
+    assert template.reusable  # the migrations make no materialized view nor foreign table
+    monkeypatch.setitem(
+        reused_postgres._TEMPLATES, server, dataclasses.replace(template, reusable=False)
+    )
+    give_back(url)
     again = reused_postgres_db(postgres_server)
     assert again != url
     give_back(again)

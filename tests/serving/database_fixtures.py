@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.serving.helpers import ROOT, fresh_postgres_db
-from tests.serving.reused_postgres import give_back, reused_postgres_db
+from tests.serving.migrated_postgres import migrated_postgres_db
 
 
 @pytest.fixture(scope="session")
@@ -54,16 +54,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """This test's database: a SQLite file in tmp_path, then a fresh one on `postgres_server`
     (the server starts only for a test that runs on PostgreSQL). An empty database, except on
     PostgreSQL for a test whose database only its apps' start reads (`only_apps_start_on`):
-    there it is the migrated copy that start would have made of the empty one, made at once,
-    or an earlier such test's database set back to that copy's state after it
-    (tests/serving/reused_postgres.py), which this test hands back in turn."""
+    there it is the migrated copy that start would have made of the empty one, made at once."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'service.db'}"
     server = request.getfixturevalue("postgres_server")
     if only_apps_start_on(request):
-        url = reused_postgres_db(server)
-        request.addfinalizer(lambda: give_back(url))
-        return url
+        return migrated_postgres_db(server)
     return fresh_postgres_db(server)
 
 

@@ -7,8 +7,7 @@ migrated it, or left it at an older revision) or that something is connected to 
 app's start, as before. `database_url` stays an empty database, for the tests of migrating,
 except for a test whose database only its apps' start reads (tests/serving/database_fixtures.py
 `only_apps_start_on`): that one is made a copy at once (`migrated_postgres_db`), one database
-made instead of two, or is handed an earlier test's database set back to the copy's state
-(tests/serving/reused_postgres.py)."""
+made instead of two."""
 
 from __future__ import annotations
 
@@ -65,11 +64,6 @@ def _template(server: str, maintenance: str) -> str:
     return _TEMPLATES[server]
 
 
-def template_url(server: str) -> str:
-    """The URL of this process's migrated template on `server` (made the first time)."""
-    return f"{server}/{_template(server, f'{server}/{MAINTENANCE}')}"
-
-
 def _drop_forever() -> None:
     import psycopg
 
@@ -82,7 +76,7 @@ def _drop_forever() -> None:
             pass  # a database left behind goes with the cluster's folder at the end
 
 
-def drop_later(maintenance: str, name: str) -> None:
+def _drop_later(maintenance: str, name: str) -> None:
     """Drop `name` on a thread of its own (0.3 s, mostly waiting for the disk), so the test
     goes on meanwhile; what is not dropped when the process ends goes with the cluster."""
     _DROPS.put((plain(maintenance), name))
@@ -154,5 +148,5 @@ def migrated_postgres_if_empty(url: str) -> str:
         if not _renamed(connection, name, emptied):
             return url  # something holds a connection to it: the app's start migrates it
         connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    drop_later(maintenance, emptied)
+    _drop_later(maintenance, emptied)
     return url

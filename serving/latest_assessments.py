@@ -51,5 +51,9 @@ def latest_statement(family_ids: list[str] | None = None) -> Select[Assessment]:
 
 
 def latest_of(session: Session, family_ids: list[str]) -> dict[str, Assessment]:
-    """The latest assessment of each of these families (that has one), by family id."""
-    return {a.family_id: a for a in session.execute(latest_statement(family_ids)).scalars()}
+    """The latest assessment of each of these families (that has one), by family id, in the
+    order of `family_ids`: the query has no order of its own (the database returns its rows
+    as it finds them, which differs between databases and as rows are deleted and written),
+    and callers list what they iterate."""
+    found = {a.family_id: a for a in session.execute(latest_statement(family_ids)).scalars()}
+    return {family_id: found[family_id] for family_id in family_ids if family_id in found}

@@ -18,6 +18,7 @@ from tests.library_once_helpers import (
     typer_parameters_read_once,
 )
 from tests.plots_once_helpers import no_data_plots_drawn_once
+from tests.unordered_rows_helpers import unordered_rows_reversed
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -52,6 +53,8 @@ alembic_scripts_read_once()
 typer_parameters_read_once()
 # The oversight page's "no data" plot, drawn once per process for the same title, words, size.
 no_data_plots_drawn_once()
+# Unordered queries' rows come back reversed on SQLite: no listing may lean on the row order.
+unordered_rows_reversed()
 
 
 @pytest.fixture(autouse=True)

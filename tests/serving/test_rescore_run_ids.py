@@ -56,7 +56,10 @@ def test_the_upgrade_keeps_the_runs_and_their_ids(tmp_path):
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with factory() as session:
-        kept = [(r.id, r.model_version) for r in session.scalars(select(RescoreRun))]
+        kept = [
+            (r.id, r.model_version)
+            for r in session.scalars(select(RescoreRun).order_by(RescoreRun.id))
+        ]
     _discard(factory, 7)
     after = _add(factory, "c")
     engine.dispose()

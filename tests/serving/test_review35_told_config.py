@@ -77,7 +77,9 @@ def rescore(site: Site, model: Path, *extra: str) -> list[str]:
 
 
 def runs(site: Site) -> list[tuple[Any, ...]]:
-    rows = site.rows(select(RescoreRun.id, RescoreRun.since_key, RescoreRun.status))
+    rows = site.rows(
+        select(RescoreRun.id, RescoreRun.since_key, RescoreRun.status).order_by(RescoreRun.id)
+    )
     return [tuple(row) for row in rows]
 
 

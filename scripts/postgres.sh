@@ -70,9 +70,11 @@ fi
 port=$(free_port)
 as_owner "$bindir/initdb" -D "$dir/data" -U shanyraq --auth=trust --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
   || { log "initdb failed, see $dir/initdb.log"; exit 1; }
-# Loopback only, socket in the cluster's own folder, fsync on (the durability tests need it).
+# Loopback only, socket in the cluster's own folder, fsync on (the durability tests need it),
+# and Kazakhstan's time zone, not UTC: PostgreSQL gives timestamps back in its session's zone,
+# so the tests see what a server set to local time gives (serving/db/models.py UTCDateTime).
 as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on" \
+  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on -c timezone=Asia/Almaty" \
   start >/dev/null || { log "server did not start, see $dir/server.log"; exit 1; }
 as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U shanyraq shanyraq
 echo "postgresql+psycopg://shanyraq@127.0.0.1:$port/shanyraq"

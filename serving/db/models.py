@@ -37,7 +37,9 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC on every backend (SQLite would hand back naive datetimes)."""
+    """Timezone-aware UTC on every backend: SQLite would hand back naive datetimes, and
+    PostgreSQL hands back the instant in its session's time zone (the server's `timezone`
+    setting, e.g. +05:00 for a server set to Asia/Almaty), whose date and text are not UTC's."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -48,9 +50,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -57,12 +57,23 @@ class LiveServer:
     server: Any
     thread: threading.Thread
     seeded: dict[str, Any] = field(default_factory=dict)
+    clients: dict[str, httpx.Client] = field(default_factory=dict)  # by token: `api`
 
     def api(self, who: str) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+        """The API as `who` (their token now): one client per token, its connections kept
+        until `stop` closes it (a client made per call was left for the garbage collector,
+        its socket open until then)."""
+        token = self.tokens[who]
+        if token not in self.clients:
+            self.clients[token] = httpx.Client(
+                base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+        return self.clients[token]
 
     def stop(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()
         self.server.should_exit = True
         self.thread.join(timeout=30)
 

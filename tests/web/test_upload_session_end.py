@@ -98,8 +98,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.LiveServer
 
 
 def _photos_filed(server: live.LiveServer) -> int:
-    with server.api("inspector") as api:
-        return len(api.get(f"/families/{FAMILY}/photos").json())
+    return len(server.api("inspector").get(f"/families/{FAMILY}/photos").json())
 
 
 def _press_upload(page: Any) -> None:

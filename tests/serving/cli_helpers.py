@@ -119,6 +119,7 @@ def holding_open(database: Path) -> Iterator[int]:
         assert holder.stdout is not None and holder.stdout.readline() == "open\n"
         yield holder.pid
     finally:
-        assert holder.stdin is not None
+        assert holder.stdin is not None and holder.stdout is not None
         holder.stdin.close()  # it ends, closing the database
         holder.wait(timeout=30)
+        holder.stdout.close()

@@ -18,6 +18,7 @@ from tests.library_once_helpers import (
     typer_parameters_read_once,
 )
 from tests.local_zone_helpers import host_time_zone
+from tests.playwright_leftovers_helpers import playwright_leftovers_unlogged
 from tests.plots_once_helpers import no_data_plots_drawn_once
 from tests.unordered_rows_helpers import unordered_rows_reversed
 
@@ -58,6 +59,8 @@ no_data_plots_drawn_once()
 unordered_rows_reversed()
 # Local time far from UTC and the display zone: no time may come from the host's clock.
 host_time_zone()
+# asyncio's reports of Playwright tasks destroyed while pending stay out of the tests' logs.
+playwright_leftovers_unlogged()
 
 
 @pytest.fixture(autouse=True)

@@ -106,7 +106,7 @@ def _unlink_own(path: Path, fd: int) -> None:
 
 def _busy(path: Path, model_version: str, runs: str) -> str:
     try:
-        holder = json.loads(path.read_text())
+        holder = json.loads(path.read_text(encoding="utf-8"))
         who = f"process {holder['pid']} on {holder['host']}, started {holder['started']}"
         if holder.get("command"):
             who = f"`{holder['command']}`: {who}"

@@ -202,8 +202,10 @@ def actors_scorer(session: Session, run: RescoreRun, provenance: RunProvenance) 
     """The scorer record the Ray pipeline's actors must match (serving/rescore_ray.py): the
     run's once it names its provider; else the provider recorded by another run of the version
     that holds outcomes on the same path and no promotion adopted (the driver, not knowing its
-    own, was compared on the path alone); else the path alone, which the first actor completes
-    with its provider (serving/rescore_ray_actor.py)."""
+    own, was compared on the path alone), the newest such run's where several recorded different
+    providers (the hardware in use now, and the same answer from every database: the rows came
+    in the database's order before); else the path alone, which the first actor completes with
+    its provider (serving/rescore_ray_actor.py)."""
     if provider_known(run.scorer or provenance.scorer):
         return run.scorer or provenance.scorer
     from sqlalchemy import func, select
@@ -216,7 +218,7 @@ def actors_scorer(session: Session, run: RescoreRun, provenance: RunProvenance) 
         select(RescoreRun.id, RescoreRun.scorer).where(
             RescoreRun.model_version == run.model_version, RescoreRun.id != run.id,
             RescoreRun.scorer.startswith(f"{path}/"),
-        )
+        ).order_by(RescoreRun.id.desc())
     ).all()  # fmt: skip
     promoted = promoted_runs(session, run.model_version) if others else set()
     for other_id, scorer in others:

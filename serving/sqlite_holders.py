@@ -76,7 +76,7 @@ def _listed_holders(shm: os.stat_result) -> set[int] | None:
     (0: one whose id is not shown, an open file description's lock); None where it cannot be
     read."""
     try:
-        lines = PROC_LOCKS.read_text(errors="replace").splitlines()
+        lines = PROC_LOCKS.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
     wanted = (os.major(shm.st_dev), os.minor(shm.st_dev), shm.st_ino)

@@ -73,8 +73,10 @@ as_owner "$bindir/initdb" -D "$dir/data" -U shanyraq --auth=trust --encoding=UTF
 # Loopback only, socket in the cluster's own folder, fsync on (the durability tests need it),
 # and Kazakhstan's time zone, not UTC: PostgreSQL gives timestamps back in its session's zone,
 # so the tests see what a server set to local time gives (serving/db/models.py UTCDateTime).
-as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on -c timezone=Asia/Almaty" \
+# pg_ctl hands these to postgres through a shell: the folder is quoted (a space in TMPDIR).
+opts="-c listen_addresses=127.0.0.1 -c port=$port -c fsync=on -c timezone=Asia/Almaty"
+opts+=" -c unix_socket_directories='$dir'"
+as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$opts" \
   start >/dev/null || { log "server did not start, see $dir/server.log"; exit 1; }
 as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U shanyraq shanyraq
 echo "postgresql+psycopg://shanyraq@127.0.0.1:$port/shanyraq"

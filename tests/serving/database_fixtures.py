@@ -17,8 +17,10 @@ from tests.serving.migrated_postgres import migrated_postgres_db
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """URL of a throwaway PostgreSQL cluster on 127.0.0.1 (installed with apt-get if missing)."""
-    folder = Path(tempfile.mkdtemp(prefix="shanyraq-pg-"))
+    """URL of a throwaway PostgreSQL cluster on 127.0.0.1 (installed with apt-get if missing).
+    Its folder's name holds a space and a Kazakh letter, as a site's folders may: the script
+    hands the socket folder to postgres through pg_ctl's shell (a space split it before)."""
+    folder = Path(tempfile.mkdtemp(prefix="shanyraq-pg Ң-"))
     folder.chmod(0o755)  # the server may run as the `postgres` user
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "postgres.sh"), str(folder / "cluster")],

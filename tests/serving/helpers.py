@@ -8,6 +8,7 @@ import io
 import itertools
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -323,14 +324,19 @@ class HungCall:
 def hung_model(service: Service, monkeypatch: Any) -> Iterator[HungCall]:
     """The service's photo model hangs in the block: each call waits until the block ends,
     then answers as the real model. The real call is not put back (a later call passes
-    through at once; `monkeypatch` puts it back when the test ends)."""
-    engine = service.services.pipeline.engine
-    hung = HungCall(engine.score_inputs)
-    monkeypatch.setattr(engine, "score_inputs", hung)
+    through at once; `monkeypatch` puts it back when the test ends). The block ends once the
+    service counts no call past its timeout: an upload sent just after a released call, before
+    its thread had returned, was refused "not answering" on a loaded machine."""
+    pipeline = service.services.pipeline
+    hung = HungCall(pipeline.engine.score_inputs)
+    monkeypatch.setattr(pipeline.engine, "score_inputs", hung)
     try:
         yield hung
     finally:
         hung.release.set()
+        give_up = time.monotonic() + HUNG_CALL_BOUND_S
+        while pipeline.model_calls_late()[0] and time.monotonic() < give_up:
+            time.sleep(0.005)
 
 
 class HungEngine:

@@ -1,9 +1,11 @@
 """The `shanyraq welfare` commands a refusal names, read from its text: each checked to be one
-the CLI has (with options it has), and their arguments."""
+the CLI has (with options it has), and their arguments, split as a shell splits them (a folder
+with a space is one quoted word)."""
 
 from __future__ import annotations
 
 import re
+import shlex
 
 from typer.core import TyperGroup
 from typer.main import get_command
@@ -31,7 +33,7 @@ def named(text: str) -> list[str]:
     found = NAMED.findall(text)
     for command, args in found:
         assert command in known, (command, sorted(known))
-        options = {arg for arg in args.split() if arg.startswith("--")}
+        options = {arg for arg in shlex.split(args) if arg.startswith("--")}
         assert options <= known[command], (command, options - known[command])
     return [command for command, _ in found]
 
@@ -39,7 +41,7 @@ def named(text: str) -> list[str]:
 def named_args(text: str, command: str) -> list[str]:
     """The arguments `text` gives `shanyraq welfare COMMAND` (it names it once)."""
     (args,) = [a for c, a in NAMED.findall(text) if c == command]
-    return args.split()
+    return shlex.split(args)
 
 
 def option(args: list[str], name: str) -> str:
@@ -48,7 +50,7 @@ def option(args: list[str], name: str) -> str:
 
 def every_command(text: str, command: str) -> list[list[str]]:
     """The arguments of each `shanyraq welfare COMMAND ...` that `text` names with some."""
-    return [args.split() for c, args in NAMED.findall(text) if c == command and args]
+    return [shlex.split(args) for c, args in NAMED.findall(text) if c == command and args]
 
 
 def the_command(text: str, command: str = "train-engine") -> list[str]:

@@ -10,6 +10,7 @@ models, their training-data hash unchanged, and `welfare evaluate` then refused 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _named(text: str, folder: Path) -> str:
     command, args = found[0]
     assert command in _commands(), (found, _commands())
     if command == "train-engine":
-        options = args.split()
+        options = shlex.split(args)
         assert options[options.index("--out") + 1] == str(folder), text
         assert {"--n", "--seed", "--vision", "--overwrite"} <= set(options), text
         assert options[options.index("--size") + 1] == str(SIZE), text

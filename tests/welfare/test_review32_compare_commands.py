@@ -12,6 +12,7 @@ the engine model out, which that command refuses: it never trains beside a model
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -57,11 +58,11 @@ def run_as_said(text: str, out: Path) -> list[list[str]]:
     for command, args in NAMED.findall(text):
         if not args:  # a command named, not one to run
             continue
-        ran = runner.invoke(app, [command, *args.split()])
+        ran = runner.invoke(app, [command, *shlex.split(args)])
         assert ran.exit_code == 0, (command, args, ran.output, ran.exception)
         if command == "evaluate-real":
             assert f"{ENGINE_MODEL} | engine: accuracy" in ran.output, ran.output
-            compared.append(args.split())
+            compared.append(shlex.split(args))
     return compared
 
 

@@ -45,7 +45,7 @@ pytest_plugins = [
     "tests.serving.sweep_helpers",
     "tests.web.heatmap_model_fixtures",
     "tests.web.fusion_model_fixtures",
-    # SHANYRAQ_TEST_SHUFFLE=SEED: files and their tests in an order drawn from SEED (opt-in).
+    # TEST_ORDER_SEED=SEED: files and their tests in an order drawn from SEED (opt-in).
     "tests.shuffled_order",
 ]
 

@@ -1,9 +1,10 @@
-"""An opt-in shuffled test order: `SHANYRAQ_TEST_SHUFFLE=SEED make test` (or pytest) runs the
+"""An opt-in shuffled test order: `TEST_ORDER_SEED=SEED make test` (or pytest) runs the
 test files in an order drawn from SEED, and each file's tests in an order of their own, so
 that a test leaning on what another left behind (a row, a file, a warm cache, a second on the
 clock) fails where the usual order hid it. Off unless the variable is set: `make test` keeps
 the written order. Every test process draws the same order from the seed (pytest-xdist
-requires it); with `--dist loadfile` a file still runs whole in one process.
+requires it); with `--dist loadfile` a file still runs whole in one process. The name is
+outside SHANYRAQ_: the commands the tests run refuse a SHANYRAQ_ variable that is no setting.
 
 Registered by tests/conftest.py (`pytest_plugins`); found with it, in session 47: a test's
 audit count that another test of its file added to, and a precondition that two builds end in
@@ -19,7 +20,7 @@ from typing import TypeVar
 
 import pytest
 
-SEED_VARIABLE = "SHANYRAQ_TEST_SHUFFLE"
+SEED_VARIABLE = "TEST_ORDER_SEED"
 
 _T = TypeVar("_T")
 
@@ -42,7 +43,7 @@ def shuffled(items: Sequence[_T], file_of: dict[int, str], seed: int) -> list[_T
 
 
 def seed_asked() -> int | None:
-    """The seed SHANYRAQ_TEST_SHUFFLE gives; None when unset or empty. A value that is not a
+    """The seed TEST_ORDER_SEED gives; None when unset or empty. A value that is not a
     whole number is refused, naming the variable."""
     value = os.environ.get(SEED_VARIABLE, "").strip()
     if not value:

@@ -89,6 +89,11 @@ def check_parity(
     baked in, or behaves otherwise at batch 1, agrees with torch on one size only."""
     if not images:
         raise ExportParityError("no photos to check the export with; give at least one")
+    if not tolerance >= 0:  # NaN too: refused in its own words, not as a gap over it
+        raise ExportParityError(
+            f"parity tolerance {tolerance}: give 0 or more (the largest probability gap allowed "
+            f"between torch and ONNX Runtime; {PARITY_TOLERANCE} as shipped)"
+        )
     batch = to_batch(images, artifact.preprocessing)
     with torch.no_grad():
         torch_out = [t.numpy() for t in _Exportable(model).eval()(torch.from_numpy(batch))]

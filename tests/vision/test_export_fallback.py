@@ -122,6 +122,13 @@ def test_a_check_no_graph_passes_is_refused_without_the_other_exporter(
     model = create_model("shanyraq_test", taxonomy=taxonomy).eval()
     tried: list[str] = []
     monkeypatch.setattr(export, "_export", lambda *args: tried.append("torch.export"))
-    with pytest.raises(ExportParityError):
+    with pytest.raises(ExportParityError) as refused:
         _exported(model, tmp_path / "m", taxonomy, "v-never", photos=photos, tolerance=tolerance)
     assert tried == [] and list(tmp_path.iterdir()) == []
+    # Each in its own words: a bad tolerance is named as such, not as a gap over it.
+    said = str(refused.value)
+    if photos:
+        assert f"parity tolerance {tolerance}: give 0 or more" in said, said
+        assert "disagree" not in said, said
+    else:
+        assert "no photos to check the export with" in said, said

@@ -8,7 +8,6 @@ import io
 import itertools
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -325,8 +324,9 @@ def hung_model(service: Service, monkeypatch: Any) -> Iterator[HungCall]:
     """The service's photo model hangs in the block: each call waits until the block ends,
     then answers as the real model. The real call is not put back (a later call passes
     through at once; `monkeypatch` puts it back when the test ends). The block ends once the
-    service counts no call past its timeout: an upload sent just after a released call, before
-    its thread had returned, was refused "not answering" on a loaded machine."""
+    released calls have returned (the batcher's or the model threads' `wait_until_idle`): an
+    upload sent just after a released call, before its thread had returned, was refused "not
+    answering" on a loaded machine."""
     pipeline = service.services.pipeline
     hung = HungCall(pipeline.engine.score_inputs)
     monkeypatch.setattr(pipeline.engine, "score_inputs", hung)
@@ -334,9 +334,9 @@ def hung_model(service: Service, monkeypatch: Any) -> Iterator[HungCall]:
         yield hung
     finally:
         hung.release.set()
-        give_up = time.monotonic() + HUNG_CALL_BOUND_S
-        while pipeline.model_calls_late()[0] and time.monotonic() < give_up:
-            time.sleep(0.005)
+        calls = pipeline._batcher or pipeline._calls
+        if calls is not None:
+            calls.wait_until_idle(HUNG_CALL_BOUND_S)
 
 
 class HungEngine:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import pytest
@@ -25,13 +25,13 @@ SEED_VARIABLE = "TEST_ORDER_SEED"
 _T = TypeVar("_T")
 
 
-def shuffled(items: Sequence[_T], file_of: dict[int, str], seed: int) -> list[_T]:
-    """`items` with their files in an order drawn from `seed`, each file's items shuffled
-    too; `file_of` maps an item's index to its file. Every item is kept once."""
+def shuffled(items: Sequence[_T], file_of: Callable[[_T], str], seed: int) -> list[_T]:
+    """`items` with their files (`file_of(item)`) in an order drawn from `seed`, each file's
+    items shuffled too. Every item is kept once."""
     rng = random.Random(seed)
     files: dict[str, list[_T]] = {}
-    for index, item in enumerate(items):
-        files.setdefault(file_of[index], []).append(item)
+    for item in items:
+        files.setdefault(file_of(item), []).append(item)
     order = list(files)
     rng.shuffle(order)
     out: list[_T] = []
@@ -60,8 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     seed = seed_asked()
     if seed is None:
         return
-    file_of = {i: item.nodeid.split("::", 1)[0] for i, item in enumerate(items)}
-    items[:] = shuffled(items, file_of, seed)
+    items[:] = shuffled(items, lambda item: item.nodeid.split("::", 1)[0], seed)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

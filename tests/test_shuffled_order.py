@@ -12,13 +12,16 @@ import pytest
 from tests.shuffled_order import SEED_VARIABLE, seed_asked, shuffled
 
 ITEMS = [f"a.py::t{i}" for i in range(6)] + [f"b.py::t{i}" for i in range(5)] + ["c.py::t0"]
-FILE_OF = {i: item.split("::")[0] for i, item in enumerate(ITEMS)}
+
+
+def _file(item: str) -> str:
+    return item.split("::")[0]
 
 
 def _files_in_runs(order: list[str]) -> list[str]:
     runs: list[str] = []
     for item in order:
-        name = item.split("::")[0]
+        name = _file(item)
         if not runs or runs[-1] != name:
             runs.append(name)
     return runs
@@ -26,14 +29,14 @@ def _files_in_runs(order: list[str]) -> list[str]:
 
 def test_every_test_runs_once_and_each_file_runs_whole():
     for seed in range(20):
-        order = shuffled(ITEMS, FILE_OF, seed)
+        order = shuffled(ITEMS, _file, seed)
         assert sorted(order) == sorted(ITEMS)
         assert sorted(_files_in_runs(order)) == ["a.py", "b.py", "c.py"]  # one run per file
 
 
 def test_a_seed_gives_one_order_and_seeds_give_others():
-    assert shuffled(ITEMS, FILE_OF, 7) == shuffled(ITEMS, FILE_OF, 7)  # every process agrees
-    orders = {tuple(shuffled(ITEMS, FILE_OF, seed)) for seed in range(20)}
+    assert shuffled(ITEMS, _file, 7) == shuffled(ITEMS, _file, 7)  # every process agrees
+    orders = {tuple(shuffled(ITEMS, _file, seed)) for seed in range(20)}
     assert len(orders) > 15
     files = {tuple(_files_in_runs(list(order))) for order in orders}
     assert len(files) > 1  # the files' order moves too, not only their tests'
@@ -70,5 +73,4 @@ def _collected(seed: str | None) -> list[str]:
 def test_pytest_runs_the_tests_in_the_order_the_seed_draws():
     written = _collected(None)
     assert len(written) >= 5
-    file_of = {i: item.split("::")[0] for i, item in enumerate(written)}
-    assert _collected("5") == shuffled(written, file_of, 5) != written
+    assert _collected("5") == shuffled(written, _file, 5) != written
